@@ -1,0 +1,59 @@
+"""The exceptions deltaprop raises.
+
+Every exception the library raises on purpose derives from :class:`Error`, so a caller
+can catch all of them with one ``except deltaprop.Error``. Each subclass also derives
+from the closest built-in exception (``ValueError``, ``FileNotFoundError``, ...) so that
+code written against the standard hierarchy keeps working. Messages name the problem
+and, where there is one, the fix.
+"""
+
+from __future__ import annotations
+
+
+class Error(Exception):
+    """Base class of every deltaprop exception."""
+
+
+class ConfigError(Error, ValueError):
+    """A hyperparameter, option or configuration value is invalid (lr <= 0, unknown name, ...)."""
+
+
+class ShapeError(Error, ValueError):
+    """Arrays have the wrong number of dimensions, features or rows."""
+
+
+class DataError(Error, ValueError):
+    """Input data is unusable: NaN or inf, labels out of range or of the wrong kind."""
+
+
+class FileFormatError(DataError):
+    """A data file (IDX, .npy, .npz, CSV, image) is malformed, truncated or unsupported."""
+
+
+class DatasetNotFoundError(Error, FileNotFoundError):
+    """A dataset's files are not on disk and could not be downloaded."""
+
+
+class DownloadError(Error, OSError):
+    """A download failed on every mirror, or its checksum did not match."""
+
+
+class ModelFileError(Error, ValueError):
+    """A model or checkpoint file is missing, malformed, tampered with or inconsistent."""
+
+
+class StateError(Error, ValueError):
+    """Optimizer or training state does not match the parameters it is loaded into."""
+
+
+class TrainingDivergedError(Error, FloatingPointError):
+    """The training loss became NaN or infinite; the network keeps its last finite weights."""
+
+    def __init__(self, message: str, *, epoch: int, step: int):
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
+
+
+class NotFittedError(Error, AttributeError):
+    """A method that needs a trained or built model was called before training."""
