@@ -1,0 +1,44 @@
+"""deltaprop: feedforward neural networks trained by backpropagation, in NumPy.
+
+>>> import deltaprop as dp
+>>> net = dp.Network([dp.Dense(2, 8), dp.Tanh(), dp.Dense(8, 2), dp.Softmax()], seed=0)
+"""
+
+from .callbacks import Callback, EarlyStopping, LambdaCallback, ProgressBar
+from .errors import (
+    ConfigError,
+    DataError,
+    DatasetNotFoundError,
+    DownloadError,
+    Error,
+    FileFormatError,
+    ModelFileError,
+    NotFittedError,
+    ShapeError,
+    StateError,
+    TrainingDivergedError,
+)
+from .gradcheck import GradCheckReport, gradcheck
+from .initializers import glorot_uniform, he_normal, scaled_normal, zeros
+from .layers import ACTIVATIONS, LAYERS, Dense, Dropout, Identity, Layer, LeakyReLU, Parameter, ReLU, Sigmoid, Softmax, Tanh
+from .losses import LOSSES, BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError
+from .metrics import accuracy, classification_report, confusion_matrix
+from .network import LayerTrace, Network, mlp
+from .optimizers import OPTIMIZERS, SGD, AdaDelta, AdaGrad, Adam, AdamW, Optimizer, RMSprop
+from .schedules import Constant, CosineAnnealing, ExponentialDecay, ReduceOnPlateau, Schedule, StepDecay
+from .training import History, TrainingState, evaluate, fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS", "LAYERS", "LOSSES", "OPTIMIZERS",
+    "AdaDelta", "AdaGrad", "Adam", "AdamW", "BinaryCrossEntropy", "Callback", "ConfigError",
+    "Constant", "CosineAnnealing", "CrossEntropy", "DataError", "DatasetNotFoundError", "Dense",
+    "DownloadError", "Dropout", "EarlyStopping", "Error", "ExponentialDecay", "FileFormatError",
+    "GradCheckReport", "History", "Identity", "LambdaCallback", "Layer", "LayerTrace", "LeakyReLU",
+    "Loss", "MeanSquaredError", "ModelFileError", "Network", "NotFittedError", "Optimizer",
+    "Parameter", "ProgressBar", "RMSprop", "ReLU", "ReduceOnPlateau", "SGD", "Schedule", "ShapeError",
+    "Sigmoid", "Softmax", "StateError", "StepDecay", "Tanh", "TrainingDivergedError", "TrainingState",
+    "accuracy", "classification_report", "confusion_matrix", "evaluate", "fit", "glorot_uniform",
+    "gradcheck", "he_normal", "mlp", "scaled_normal", "zeros",
+]

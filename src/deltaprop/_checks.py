@@ -1,0 +1,83 @@
+"""Input validation shared by the library and the CLI: one place that checks numbers,
+arrays and labels and says what to do about a bad one."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError, DataError, ShapeError
+
+
+def positive_number(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    """``value`` as a finite float > 0 (>= 0 with ``allow_zero``), else :class:`ConfigError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{name} must be {bound}, got {value!r}")
+    return value
+
+
+def fraction(name: str, value: Any, *, low_open: bool = False, high_open: bool = True) -> float:
+    """``value`` as a float in [0, 1) (bounds open or closed as asked)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    ok = math.isfinite(value) and (value > 0 if low_open else value >= 0) and (value < 1 if high_open else value <= 1)
+    if not ok:
+        lo = "(0" if low_open else "[0"
+        hi = "1)" if high_open else "1]"
+        raise ConfigError(f"{name} must be a number in {lo}, {hi}, got {value!r}")
+    return value
+
+
+def positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int:
+    """``value`` as an int >= 1 (>= 0 with ``allow_zero``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    value = int(value)
+    if value < (0 if allow_zero else 1):
+        raise ConfigError(f"{name} must be {'>= 0' if allow_zero else '>= 1'}, got {value}")
+    return value
+
+
+def features(X: Any, n_features: int | None, dtype, *, name: str = "X") -> np.ndarray:
+    """``X`` as a C-contiguous ``(n, n_features)`` array of ``dtype``, finite, else a typed error."""
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise DataError(f"{name} cannot be read as a numeric array: {exc}") from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise DataError(f"{name} must hold numbers, got dtype {arr.dtype}; convert it with np.asarray(..., float)")
+    if arr.ndim == 1 and n_features is not None and arr.size == n_features:
+        arr = arr.reshape(1, -1)
+    elif arr.ndim > 2:
+        arr = arr.reshape(arr.shape[0], -1)
+    if arr.ndim != 2:
+        raise ShapeError(f"{name} must be 2-D (examples, features), got shape {arr.shape}")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ShapeError(
+            f"{name} has {arr.shape[1]} features but the network's first layer takes {n_features}; "
+            f"reshape the data or build the network with Dense({arr.shape[1]}, ...) first"
+        )
+    if arr.shape[0] == 0:
+        raise ShapeError(f"{name} has no rows")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.argwhere(~np.isfinite(arr))[0][0])
+        raise DataError(f"{name} contains NaN or infinity (first in row {bad}); clean, impute or drop those rows")
+    return arr
+
+
+def same_length(X_len: int, y_len: int, *, names: tuple[str, str] = ("X", "y")) -> None:
+    if X_len != y_len:
+        raise ShapeError(f"{names[0]} has {X_len} rows but {names[1]} has {y_len}; they must match one to one")

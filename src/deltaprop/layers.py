@@ -1,0 +1,392 @@
+"""Layers: the building blocks of a :class:`~deltaprop.network.Network`.
+
+A batch is rows: ``x`` has shape ``(n, features)``. Every layer
+
+* ``forward(x, train=...)`` computes its output ``a`` and keeps what ``backward`` needs
+  (one slot per layer, replaced on every call, never a growing cache);
+* ``backward(grad_out)`` receives ``∂L/∂a`` for its own output and returns ``∂L/∂x``
+  for its input, writing ``Parameter.grad`` for its parameters (overwritten, not
+  accumulated).
+
+Outputs and input gradients live in buffers the layer owns and reuses from one batch to
+the next (one set per batch shape), so a training step allocates nothing after the first
+step of a given batch size. A returned array is therefore valid until the layer's next
+call; :class:`~deltaprop.network.Network` copies what it hands to users.
+
+Activation derivatives are computed from the cached output ``a``, in place, never by
+recomputing ``σ(z)``: sigmoid ``a(1 − a)``, tanh ``1 − a²``, ReLU ``a > 0``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .errors import ConfigError, ShapeError
+from .initializers import resolve as resolve_initializer
+
+
+class Parameter:
+    """One trainable array and its gradient ``∂L/∂value`` (same shape and dtype)."""
+
+    __slots__ = ("name", "value", "grad")
+
+    def __init__(self, name: str, value: np.ndarray):
+        self.name = name
+        self.value = value
+        self.grad = np.zeros_like(value)
+
+    def __repr__(self) -> str:
+        return f"Parameter({self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
+
+
+class Layer:
+    """Base class. Subclasses set ``type_name`` and implement ``forward``/``backward``."""
+
+    type_name: ClassVar[str] = "Layer"
+    #: True for layers whose output shape equals their input shape (activations, dropout).
+    elementwise: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self._buffers: dict[tuple, np.ndarray] = {}
+        self.dtype = np.dtype(np.float32)
+        self.n_in: int | None = None
+
+    # -- construction -------------------------------------------------------------------
+    def build(self, n_in: int | None, dtype: np.dtype, rng: np.random.Generator) -> int | None:
+        """Bind the layer to an input width and dtype; return the output width."""
+        self.dtype = np.dtype(dtype)
+        self.n_in = n_in
+        self._buffers.clear()
+        return n_in
+
+    def parameters(self) -> list[Parameter]:
+        return []
+
+    def config(self) -> dict[str, Any]:
+        """JSON-able description that :func:`layer_from_config` turns back into the layer."""
+        return {"type": self.type_name}
+
+    # -- computation ----------------------------------------------------------------------
+    def forward(self, x: np.ndarray, *, train: bool = False) -> np.ndarray:
+        raise NotImplementedError  # pragma: no cover - every concrete layer overrides it
+
+    def backward(self, grad_out: np.ndarray, *, need_input_grad: bool = True) -> np.ndarray | None:
+        raise NotImplementedError  # pragma: no cover - every concrete layer overrides it
+
+    def _buffer(self, slot: str, shape: tuple[int, ...], dtype=None) -> np.ndarray:
+        """A reusable array for ``slot`` of this exact shape (allocated on first use)."""
+        key = (slot, shape)
+        buf = self._buffers.get(key)
+        if buf is None:
+            if len(self._buffers) > 32:  # many batch shapes seen: forget the old ones
+                self._buffers.clear()
+            buf = np.empty(shape, dtype=self.dtype if dtype is None else dtype)
+            self._buffers[key] = buf
+        return buf
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
+        return f"{self.type_name}({args})"
+
+
+class Dense(Layer):
+    """Fully connected layer: ``z = x W + b`` with ``W`` of shape ``(n_in, n_out)``.
+
+    The seeds write columns, ``z = W a + b`` with ``W`` of shape ``(n_out, n_in)``; our
+    ``W`` is theirs transposed because our batch is rows. Backward, with ``δ = ∂L/∂z``:
+    ``∂L/∂W = xᵀ δ``, ``∂L/∂b = Σ_rows δ``, ``∂L/∂x = δ Wᵀ``.
+    """
+
+    type_name = "Dense"
+    elementwise = False
+
+    def __init__(self, n_in: int, n_out: int, *, init="glorot_uniform"):
+        super().__init__()
+        for name, value in (("n_in", n_in), ("n_out", n_out)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ConfigError(f"Dense {name} must be a positive integer, got {value!r}")
+        self.n_in = int(n_in)
+        self.n_out = int(n_out)
+        self.init_name, self._init = resolve_initializer(init)
+        self.W: Parameter | None = None
+        self.b: Parameter | None = None
+        self._x: np.ndarray | None = None
+
+    def build(self, n_in, dtype, rng):
+        if n_in is not None and n_in != self.n_in:
+            raise ShapeError(
+                f"Dense({self.n_in}, {self.n_out}) receives {n_in} features from the layer "
+                f"before it; make its first size {n_in}, or the previous layer's output {self.n_in}"
+            )
+        self.dtype = np.dtype(dtype)
+        self._buffers.clear()
+        W = np.ascontiguousarray(self._init(rng, self.n_in, self.n_out, self.dtype), dtype=self.dtype)
+        self.W = Parameter("W", W)
+        self.b = Parameter("b", np.zeros(self.n_out, dtype=self.dtype))
+        return self.n_out
+
+    def parameters(self):
+        return [] if self.W is None else [self.W, self.b]
+
+    def config(self):
+        return {"type": self.type_name, "n_in": self.n_in, "n_out": self.n_out, "init": self.init_name}
+
+    def forward(self, x, *, train=False):
+        out = self._buffer("out", (x.shape[0], self.n_out))
+        np.matmul(x, self.W.value, out=out)
+        out += self.b.value
+        self._x = x
+        return out
+
+    def backward(self, grad_out, *, need_input_grad=True):
+        np.matmul(self._x.T, grad_out, out=self.W.grad)
+        np.sum(grad_out, axis=0, out=self.b.grad)
+        if not need_input_grad:
+            return None
+        grad_in = self._buffer("grad_in", (grad_out.shape[0], self.n_in))
+        np.matmul(grad_out, self.W.value.T, out=grad_in)
+        return grad_in
+
+
+class Activation(Layer):
+    """An elementwise ``a = f(z)`` whose derivative is computed from ``a``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._a: np.ndarray | None = None
+
+
+class Sigmoid(Activation):
+    """``a = σ(z) = 1 / (1 + e^{−z})``, computed as ``½(1 + tanh(z/2))`` (no overflow);
+    ``σ'(z) = a(1 − a)``."""
+
+    type_name = "Sigmoid"
+
+    def forward(self, x, *, train=False):
+        a = self._buffer("out", x.shape)
+        np.multiply(x, 0.5, out=a)
+        np.tanh(a, out=a)
+        a *= 0.5
+        a += 0.5
+        self._a = a
+        return a
+
+    def backward(self, grad_out, *, need_input_grad=True):
+        a = self._a
+        g = self._buffer("grad_in", a.shape)
+        np.subtract(1.0, a, out=g)
+        g *= a
+        g *= grad_out
+        return g
+
+
+class Tanh(Activation):
+    """``a = tanh(z)``; ``tanh'(z) = 1 − a²``."""
+
+    type_name = "Tanh"
+
+    def forward(self, x, *, train=False):
+        a = self._buffer("out", x.shape)
+        np.tanh(x, out=a)
+        self._a = a
+        return a
+
+    def backward(self, grad_out, *, need_input_grad=True):
+        a = self._a
+        g = self._buffer("grad_in", a.shape)
+        np.multiply(a, a, out=g)
+        np.subtract(1.0, g, out=g)
+        g *= grad_out
+        return g
+
+
+class ReLU(Activation):
+    """``a = max(z, 0)``; derivative ``1`` where ``a > 0``, else ``0`` (a boolean mask)."""
+
+    type_name = "ReLU"
+
+    def forward(self, x, *, train=False):
+        a = self._buffer("out", x.shape)
+        np.maximum(x, 0.0, out=a)
+        self._a = a
+        return a
+
+    def backward(self, grad_out, *, need_input_grad=True):
+        mask = self._buffer("mask", self._a.shape, np.bool_)
+        np.greater(self._a, 0.0, out=mask)
+        g = self._buffer("grad_in", self._a.shape)
+        np.multiply(grad_out, mask, out=g)
+        return g
+
+
+class LeakyReLU(Activation):
+    """``a = z`` for ``z > 0``, ``slope·z`` otherwise (0 ≤ slope < 1); derivative 1 or ``slope``."""
+
+    type_name = "LeakyReLU"
+
+    def __init__(self, slope: float = 0.01):
+        super().__init__()
+        if isinstance(slope, bool) or not isinstance(slope, (int, float)) or not (0.0 <= slope < 1.0):
+            raise ConfigError(f"LeakyReLU slope must be a number in [0, 1), got {slope!r}")
+        self.slope = float(slope)
+
+    def config(self):
+        return {"type": self.type_name, "slope": self.slope}
+
+    def forward(self, x, *, train=False):
+        a = self._buffer("out", x.shape)
+        np.multiply(x, self.slope, out=a)
+        np.maximum(x, a, out=a)
+        self._a = a
+        return a
+
+    def backward(self, grad_out, *, need_input_grad=True):
+        mask = self._buffer("mask", self._a.shape, np.bool_)
+        np.greater(self._a, 0.0, out=mask)
+        g = self._buffer("grad_in", self._a.shape)
+        np.multiply(grad_out, self.slope, out=g)
+        np.copyto(g, grad_out, where=mask)
+        return g
+
+
+class Identity(Activation):
+    """The seeds' "linear layer" activation: ``a = z``, derivative 1."""
+
+    type_name = "Identity"
+
+    def forward(self, x, *, train=False):
+        self._a = x
+        return x
+
+    def backward(self, grad_out, *, need_input_grad=True):
+        return grad_out
+
+
+def _exp_floor(dtype: np.dtype) -> float:
+    """Exponents below this are clipped before ``exp``: ``e^floor`` is still a normal number
+    (no underflow), and ~1e-29 (float32) is 0 for any probability we compute."""
+    return math.log(np.finfo(dtype).tiny) + 20.0
+
+
+class Softmax(Activation):
+    """``a_k = e^{z_k − max z} / Σ_i e^{z_i − max z}`` per row (stable: the row max is
+    subtracted first). Backward: ``∂L/∂z = a ⊙ (g − Σ_k g_k a_k)``. With
+    :class:`~deltaprop.losses.CrossEntropy` the network skips this and starts at
+    ``δ = (a − y)/n`` (see ``CrossEntropy.fused_delta``)."""
+
+    type_name = "Softmax"
+
+    def forward(self, x, *, train=False):
+        n = x.shape[0]
+        a = self._buffer("out", x.shape)
+        col = self._buffer("col", (n, 1))
+        np.max(x, axis=1, keepdims=True, out=col)
+        np.subtract(x, col, out=a)
+        np.maximum(a, _exp_floor(self.dtype), out=a)
+        np.exp(a, out=a)
+        np.sum(a, axis=1, keepdims=True, out=col)
+        a /= col
+        self._a = a
+        return a
+
+    def backward(self, grad_out, *, need_input_grad=True):
+        a = self._a
+        g = self._buffer("grad_in", a.shape)
+        col = self._buffer("col", (a.shape[0], 1))
+        np.multiply(grad_out, a, out=g)
+        np.sum(g, axis=1, keepdims=True, out=col)
+        np.subtract(grad_out, col, out=g)
+        g *= a
+        return g
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training ``a = x ⊙ m / (1 − p)`` with ``m_ij ~ Bernoulli(1 − p)``
+    drawn per step; at inference ``a = x``. Backward: ``∂L/∂x = g ⊙ m / (1 − p)``.
+
+    The mask is drawn from the network's random generator. ``freeze_mask = True`` keeps
+    the last mask (gradient checks need a fixed mask)."""
+
+    type_name = "Dropout"
+
+    def __init__(self, rate: float = 0.5):
+        super().__init__()
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (0.0 <= rate < 1.0):
+            raise ConfigError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
+        self.rate = float(rate)
+        self.rng: np.random.Generator | None = None
+        self.freeze_mask = False
+        self._mask: np.ndarray | None = None
+        self._active = False
+
+    def build(self, n_in, dtype, rng):
+        self.rng = rng
+        self._mask = None
+        return super().build(n_in, dtype, rng)
+
+    def config(self):
+        return {"type": self.type_name, "rate": self.rate}
+
+    def forward(self, x, *, train=False):
+        self._active = train and self.rate > 0.0
+        if not self._active:
+            return x
+        if not (self.freeze_mask and self._mask is not None and self._mask.shape == x.shape):
+            u = self._buffer("uniform", x.shape)
+            self.rng.random(x.shape, dtype=self.dtype.type, out=u)
+            self._mask = self._buffer("mask", x.shape, np.bool_)
+            np.greater_equal(u, self.rate, out=self._mask)
+        a = self._buffer("out", x.shape)
+        np.multiply(x, self._mask, out=a)
+        a *= 1.0 / (1.0 - self.rate)
+        return a
+
+    def backward(self, grad_out, *, need_input_grad=True):
+        if not self._active:
+            return grad_out
+        g = self._buffer("grad_in", grad_out.shape)
+        np.multiply(grad_out, self._mask, out=g)
+        g *= 1.0 / (1.0 - self.rate)
+        return g
+
+
+#: The closed table of layer types: configs, the CLI and model files may name only these.
+LAYERS: dict[str, type[Layer]] = {
+    cls.type_name: cls for cls in (Dense, Sigmoid, Tanh, ReLU, LeakyReLU, Identity, Softmax, Dropout)
+}
+
+#: Activation names accepted by configs and the CLI (lower case) and their classes.
+ACTIVATIONS: dict[str, type[Activation]] = {
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "identity": Identity,
+    "linear": Identity,
+    "softmax": Softmax,
+}
+
+
+def layer_from_config(config: dict[str, Any]) -> Layer:
+    """Rebuild a layer from :meth:`Layer.config`; only types in :data:`LAYERS` are accepted."""
+    if not isinstance(config, dict) or not isinstance(config.get("type"), str):
+        raise ConfigError(f"a layer config must be a mapping with a 'type' string, got {config!r}")
+    kind = config["type"]
+    cls = LAYERS.get(kind)
+    if cls is None:
+        raise ConfigError(f"unknown layer type {kind!r}; known types: {', '.join(LAYERS)}")
+    kwargs = {k: v for k, v in config.items() if k != "type"}
+    try:
+        if cls is Dense:
+            init = kwargs.pop("init", "glorot_uniform")
+            try:
+                resolve_initializer(init)
+            except ConfigError:  # a custom callable: its weights come from the file
+                init = "glorot_uniform"
+            return Dense(kwargs.pop("n_in"), kwargs.pop("n_out"), init=init, **kwargs)
+        return cls(**kwargs)
+    except (TypeError, KeyError) as exc:
+        raise ConfigError(f"bad settings for layer {kind!r}: {config!r} ({exc})") from None

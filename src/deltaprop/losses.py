@@ -1,0 +1,345 @@
+"""Losses ``L(a, y)``: means over the batch, so every gradient carries the ``1/n``.
+
+Targets reach a loss as dense float rows ``y`` of shape ``(n, k)`` (one-hot rows for
+classification); :meth:`Loss.prepare_targets` turns class ids into that form once, before
+training. A loss gives its value, ``∂L/∂a`` for the network output ``a``, and, where the
+output layer and the loss cancel algebraically, the fused ``δ = ∂L/∂z`` at the output
+layer's input (see :meth:`CrossEntropy.fused_delta`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .errors import ConfigError, DataError, ShapeError
+from .layers import Layer, Sigmoid, Softmax, _exp_floor
+
+
+class Loss:
+    """Base class: ``value(a, y) -> float``, ``gradient(a, y) -> ∂L/∂a``."""
+
+    type_name: ClassVar[str] = "Loss"
+    #: Whether targets are class labels (accuracy is meaningful).
+    classification: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self._buffers: dict[tuple, np.ndarray] = {}
+
+    def _buffer(self, slot: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+        key = (slot, shape, np.dtype(dtype))
+        buf = self._buffers.get(key)
+        if buf is None:
+            if len(self._buffers) > 32:
+                self._buffers.clear()
+            buf = self._buffers[key] = np.empty(shape, dtype=dtype)
+        return buf
+
+    def config(self) -> dict[str, Any]:
+        return {"type": self.type_name}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
+        return f"{self.type_name}({args})"
+
+    def __call__(self, a: np.ndarray, y: np.ndarray) -> float:
+        return self.value(a, y)
+
+    # -- targets --------------------------------------------------------------------------
+    def prepare_targets(self, y, n_outputs: int, dtype) -> np.ndarray:
+        """Targets as float rows ``(n, n_outputs)``: class ids become one-hot rows."""
+        return targets_as_rows(y, n_outputs, dtype, allow_real=not self.classification)
+
+    # -- math -----------------------------------------------------------------------------
+    def value(self, a: np.ndarray, y: np.ndarray) -> float:
+        raise NotImplementedError  # pragma: no cover
+
+    def gradient(self, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError  # pragma: no cover
+
+    def fused_delta(self, last_layer: Layer, a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+        """``∂L/∂z`` at the input of ``last_layer`` when it has a cheap closed form, else None."""
+        return None
+
+
+def targets_as_rows(y, n_outputs: int, dtype, *, allow_real: bool) -> np.ndarray:
+    """Validate targets and return them as float rows of shape ``(n, n_outputs)``.
+
+    Accepts class ids (1-D integers in ``[0, n_outputs)``; with one output, 0/1 labels)
+    or rows of shape ``(n, n_outputs)`` (one-hot for classification losses)."""
+    y = np.asarray(y)
+    if y.dtype == object or not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_):
+        raise DataError(f"targets must be numbers (class ids or one-hot rows), got dtype {y.dtype}")
+    if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1 and n_outputs == 1):
+        y1 = y.reshape(-1)
+        if np.issubdtype(y1.dtype, np.floating) and n_outputs == 1 and allow_real:
+            return _finite_rows(y1.reshape(-1, 1), dtype)
+        if np.issubdtype(y1.dtype, np.floating):
+            if not np.all(np.isfinite(y1)) or np.any(y1 != np.round(y1)):
+                raise DataError(
+                    "class labels must be whole numbers; got fractional or non-finite values. "
+                    "Pass integer class ids, or one-hot rows of shape (n, classes)"
+                )
+        ids = y1.astype(np.int64)
+        n_classes = max(n_outputs, 2) if n_outputs == 1 else n_outputs
+        if ids.size and (ids.min() < 0 or ids.max() >= n_classes):
+            bad = ids[(ids < 0) | (ids >= n_classes)][0]
+            raise DataError(
+                f"class label {bad} is out of range: the network has {n_outputs} output"
+                f"{'s' if n_outputs != 1 else ''}, so labels must lie in 0..{n_classes - 1}. "
+                "Make the last layer as wide as the number of classes, or fix the labels"
+            )
+        if n_outputs == 1:
+            return ids.astype(dtype).reshape(-1, 1)
+        rows = np.zeros((ids.size, n_outputs), dtype=dtype)
+        rows[np.arange(ids.size), ids] = 1
+        return rows
+    if y.ndim == 2:
+        if y.shape[1] != n_outputs:
+            raise ShapeError(
+                f"targets have {y.shape[1]} columns but the network has {n_outputs} outputs; "
+                "pass class ids (1-D) or rows as wide as the last layer"
+            )
+        rows = _finite_rows(y, dtype)
+        if not allow_real and (rows.min(initial=0) < 0 or rows.max(initial=0) > 1):
+            raise DataError("one-hot / probability targets must lie in [0, 1]")
+        return rows
+    raise ShapeError(f"targets must be 1-D class ids or 2-D rows, got shape {y.shape}")
+
+
+def _finite_rows(y: np.ndarray, dtype) -> np.ndarray:
+    rows = np.ascontiguousarray(y, dtype=dtype)
+    if not np.all(np.isfinite(rows)):
+        raise DataError("targets contain NaN or infinity; clean or drop those rows")
+    return rows
+
+
+class CrossEntropy(Loss):
+    """Categorical cross-entropy ``L = −(1/n) Σ_i Σ_k y_ik log a_ik``.
+
+    ``a`` are softmax probabilities, clipped at ``eps`` of the dtype so that a zero
+    probability gives a large finite loss rather than ``log 0``. With
+    ``from_logits=True``, ``a`` is the pre-softmax ``z`` and ``log softmax`` is computed
+    by log-sum-exp: ``log a_k = z_k − m − log Σ_i e^{z_i − m}``, ``m = max z``.
+    """
+
+    type_name = "CrossEntropy"
+
+    def __init__(self, *, from_logits: bool = False):
+        super().__init__()
+        if not isinstance(from_logits, bool):
+            raise ConfigError(f"from_logits must be True or False, got {from_logits!r}")
+        self.from_logits = from_logits
+
+    def config(self):
+        return {"type": self.type_name, "from_logits": self.from_logits}
+
+    def _log_probs(self, a: np.ndarray) -> np.ndarray:
+        logp = self._buffer("logp", a.shape, a.dtype)
+        if self.from_logits:
+            col = self._buffer("col", (a.shape[0], 1), a.dtype)
+            np.max(a, axis=1, keepdims=True, out=col)
+            np.subtract(a, col, out=logp)
+            e = self._buffer("exp", a.shape, a.dtype)
+            np.maximum(logp, _exp_floor(a.dtype), out=e)
+            np.exp(e, out=e)
+            np.sum(e, axis=1, keepdims=True, out=col)
+            np.log(col, out=col)
+            logp -= col
+        else:
+            np.maximum(a, np.finfo(a.dtype).eps, out=logp)
+            np.log(logp, out=logp)
+        return logp
+
+    def value(self, a, y):
+        logp = self._log_probs(a)
+        logp *= y
+        return -float(logp.sum(dtype=np.float64)) / a.shape[0]
+
+    def gradient(self, a, y):
+        n = a.shape[0]
+        g = self._buffer("grad", a.shape, a.dtype)
+        if self.from_logits:  # softmax(z) − y, over n
+            col = self._buffer("col", (n, 1), a.dtype)
+            np.max(a, axis=1, keepdims=True, out=col)
+            np.subtract(a, col, out=g)
+            np.maximum(g, _exp_floor(a.dtype), out=g)
+            np.exp(g, out=g)
+            np.sum(g, axis=1, keepdims=True, out=col)
+            g /= col
+            g -= y
+        else:  # −y / a, with a clipped as in value
+            np.maximum(a, np.finfo(a.dtype).eps, out=g)
+            np.divide(y, g, out=g)
+            np.negative(g, out=g)
+        g *= 1.0 / n
+        return g
+
+    def fused_delta(self, last_layer, a, y):
+        # Where the output delta starts (seed 000, "o − y"; seed 003's δ^L = ∇_a C ⊙ σ'(z^L)).
+        # For a softmax output a = softmax(z) and L = −(1/n) Σ y log a, the chain rule through
+        # the softmax Jacobian collapses: ∂L/∂z = (a − y)/n whenever each row of y sums to 1.
+        # Starting here skips the softmax backward and never divides by a probability, so a
+        # probability of exactly 0 or 1 still gives a finite, exact gradient.
+        if self.from_logits or not isinstance(last_layer, Softmax):
+            return None
+        delta = self._buffer("delta", a.shape, a.dtype)
+        np.subtract(a, y, out=delta)
+        delta *= 1.0 / a.shape[0]
+        return delta
+
+
+class BinaryCrossEntropy(Loss):
+    """``L = −(1/n) Σ_i Σ_k [y log a + (1 − y) log(1 − a)]`` for independent 0/1 outputs.
+
+    ``a`` is clipped to ``[eps, 1 − eps]``. With ``from_logits=True`` the stable form
+    ``max(z, 0) − z y + log(1 + e^{−|z|})`` is used. After a Sigmoid output the network
+    starts backward at ``δ = (a − y)/n``, the sigmoid's derivative cancelling."""
+
+    type_name = "BinaryCrossEntropy"
+
+    def __init__(self, *, from_logits: bool = False):
+        super().__init__()
+        if not isinstance(from_logits, bool):
+            raise ConfigError(f"from_logits must be True or False, got {from_logits!r}")
+        self.from_logits = from_logits
+
+    def config(self):
+        return {"type": self.type_name, "from_logits": self.from_logits}
+
+    def prepare_targets(self, y, n_outputs, dtype):
+        y = np.asarray(y)
+        if y.ndim == 1 and n_outputs > 1:  # class ids into one-hot rows of independent outputs
+            return targets_as_rows(y, n_outputs, dtype, allow_real=False)
+        rows = targets_as_rows(y.reshape(-1, 1) if y.ndim == 1 else y, n_outputs, dtype, allow_real=True)
+        if rows.size and (rows.min() < 0 or rows.max() > 1):
+            raise DataError("binary cross-entropy targets must lie in [0, 1]")
+        return rows
+
+    def value(self, a, y):
+        t = self._buffer("t", a.shape, a.dtype)
+        if self.from_logits:
+            u = self._buffer("u", a.shape, a.dtype)
+            np.abs(a, out=u)
+            np.negative(u, out=u)
+            np.maximum(u, _exp_floor(a.dtype), out=u)
+            np.exp(u, out=u)
+            np.log1p(u, out=u)
+            np.maximum(a, 0.0, out=t)
+            t += u
+            np.multiply(a, y, out=u)
+            t -= u
+            return float(t.sum(dtype=np.float64)) / a.shape[0]
+        eps = float(np.finfo(a.dtype).eps)
+        np.clip(a, eps, 1.0 - eps, out=t)
+        u = self._buffer("u", a.shape, a.dtype)
+        np.subtract(1.0, t, out=u)
+        np.log(t, out=t)
+        np.log(u, out=u)
+        t *= y
+        one_minus_y = self._buffer("omy", a.shape, a.dtype)
+        np.subtract(1.0, y, out=one_minus_y)
+        u *= one_minus_y
+        t += u
+        return -float(t.sum(dtype=np.float64)) / a.shape[0]
+
+    def gradient(self, a, y):
+        n = a.shape[0]
+        g = self._buffer("grad", a.shape, a.dtype)
+        if self.from_logits:  # σ(z) − y, over n
+            np.multiply(a, 0.5, out=g)
+            np.tanh(g, out=g)
+            g *= 0.5
+            g += 0.5
+            g -= y
+        else:  # (a − y) / (a (1 − a)), with a clipped
+            eps = float(np.finfo(a.dtype).eps)
+            t = self._buffer("t", a.shape, a.dtype)
+            np.clip(a, eps, 1.0 - eps, out=t)
+            np.subtract(t, y, out=g)
+            u = self._buffer("u", a.shape, a.dtype)
+            np.subtract(1.0, t, out=u)
+            u *= t
+            g /= u
+        g *= 1.0 / n
+        return g
+
+    def fused_delta(self, last_layer, a, y):
+        # Sigmoid output: ∂L/∂z = (a − y)/n, σ'(z) = a(1 − a) cancels the BCE denominator.
+        if self.from_logits or not isinstance(last_layer, Sigmoid):
+            return None
+        delta = self._buffer("delta", a.shape, a.dtype)
+        np.subtract(a, y, out=delta)
+        delta *= 1.0 / a.shape[0]
+        return delta
+
+
+class MeanSquaredError(Loss):
+    """``L = (1/n) Σ_i ‖a_i − y_i‖²``: squares summed over outputs, averaged over the batch.
+
+    Seed 001 sums the squares of one example (``error = Σ (y − a)²``) and averages the
+    gradients of a mini-batch, which is exactly this loss: ``∂L/∂a = 2(a − y)/n``. Keras
+    and PyTorch also divide by the number of outputs ``k``; multiply the learning rate by
+    ``k`` to compare. Class ids are one-hot encoded, as in seed 001."""
+
+    type_name = "MeanSquaredError"
+
+    def __init__(self, *, classification: bool | None = None):
+        super().__init__()
+        self._classification = classification
+
+    @property
+    def classification(self) -> bool:  # type: ignore[override]
+        return True if self._classification is None else self._classification
+
+    def prepare_targets(self, y, n_outputs, dtype):
+        y = np.asarray(y)
+        is_ids = y.ndim == 1 and np.issubdtype(y.dtype, np.integer)
+        return targets_as_rows(y, n_outputs, dtype, allow_real=not is_ids)
+
+    def value(self, a, y):
+        d = self._buffer("diff", a.shape, a.dtype)
+        np.subtract(a, y, out=d)
+        np.multiply(d, d, out=d)
+        return float(d.sum(dtype=np.float64)) / a.shape[0]
+
+    def gradient(self, a, y):
+        g = self._buffer("grad", a.shape, a.dtype)
+        np.subtract(a, y, out=g)
+        g *= 2.0 / a.shape[0]
+        return g
+
+
+LOSSES: dict[str, type[Loss]] = {
+    "cross_entropy": CrossEntropy,
+    "binary_cross_entropy": BinaryCrossEntropy,
+    "mse": MeanSquaredError,
+    "mean_squared_error": MeanSquaredError,
+}
+
+
+def loss_from_name(name: str | Loss, **kwargs) -> Loss:
+    """A loss instance from a name in :data:`LOSSES` (or the instance itself)."""
+    if isinstance(name, Loss):
+        return name
+    key = str(name).strip().lower().replace("-", "_")
+    if key in ("crossentropy", "ce", "categorical_cross_entropy"):
+        key = "cross_entropy"
+    if key in ("bce", "binarycrossentropy"):
+        key = "binary_cross_entropy"
+    cls = LOSSES.get(key)
+    if cls is None:
+        raise ConfigError(f"unknown loss {name!r}; choose one of cross_entropy, binary_cross_entropy, mse")
+    return cls(**kwargs)
+
+
+def loss_from_config(config: dict[str, Any]) -> Loss:
+    kinds = {cls.type_name: cls for cls in (CrossEntropy, BinaryCrossEntropy, MeanSquaredError)}
+    cls = kinds.get(config.get("type")) if isinstance(config, dict) else None
+    if cls is None:
+        raise ConfigError(f"unknown loss config {config!r}")
+    kwargs = {k: v for k, v in config.items() if k != "type"}
+    return cls(**kwargs)
+
+

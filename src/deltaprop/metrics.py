@@ -1,0 +1,88 @@
+"""Classification metrics from class ids: accuracy, confusion matrix, per-class
+precision, recall and F1."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import DataError, ShapeError
+
+
+def _ids(name: str, y) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 2:
+        y = np.argmax(y, axis=1)
+    if y.ndim != 1:
+        raise ShapeError(f"{name} must be 1-D class ids or 2-D one-hot rows, got shape {y.shape}")
+    if y.size and not np.issubdtype(y.dtype, np.integer):
+        if not np.all(y == np.round(y)):
+            raise DataError(f"{name} must hold whole-number class ids")
+    y = y.astype(np.int64)
+    if y.size and y.min() < 0:
+        raise DataError(f"{name} holds a negative class id ({y.min()})")
+    return y
+
+
+def accuracy(y_true, y_pred) -> float:
+    """Share of examples whose predicted class equals the true class."""
+    t, p = _ids("y_true", y_true), _ids("y_pred", y_pred)
+    if t.shape != p.shape:
+        raise ShapeError(f"y_true has {t.size} labels but y_pred has {p.size}")
+    return float(np.mean(t == p)) if t.size else 0.0
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> np.ndarray:
+    """``C[i, j]`` = number of examples of true class ``i`` predicted as ``j``."""
+    t, p = _ids("y_true", y_true), _ids("y_pred", y_pred)
+    if t.shape != p.shape:
+        raise ShapeError(f"y_true has {t.size} labels but y_pred has {p.size}")
+    k = n_classes if n_classes is not None else int(max(t.max(initial=-1), p.max(initial=-1)) + 1)
+    if t.size and max(t.max(), p.max()) >= k:
+        raise DataError(f"a class id is >= n_classes={k}")
+    return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
+
+
+@dataclass
+class ClassReport:
+    """Per-class precision ``C_ii / Σ_j C_ji``, recall ``C_ii / Σ_j C_ij`` and F1 (0 where undefined)."""
+
+    precision: np.ndarray
+    recall: np.ndarray
+    f1: np.ndarray
+    support: np.ndarray
+    accuracy: float
+    class_names: tuple[str, ...]
+
+    def table(self) -> str:
+        w = max([len("class")] + [len(c) for c in self.class_names])
+        lines = [f"{'class'.ljust(w)}  precision  recall  f1      support"]
+        for i, name in enumerate(self.class_names):
+            lines.append(f"{name.ljust(w)}  {self.precision[i]:9.4f}  {self.recall[i]:6.4f}  {self.f1[i]:6.4f}  {int(self.support[i]):7d}")
+        lines.append(f"accuracy {self.accuracy:.4f} on {int(self.support.sum())} examples")
+        return "\n".join(lines)
+
+
+def classification_report(y_true, y_pred, n_classes: int | None = None, class_names=None) -> ClassReport:
+    cm = confusion_matrix(y_true, y_pred, n_classes)
+    tp = np.diag(cm).astype(np.float64)
+    predicted = cm.sum(axis=0)
+    actual = cm.sum(axis=1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    names = tuple(class_names) if class_names is not None else tuple(str(i) for i in range(cm.shape[0]))
+    acc = float(tp.sum() / cm.sum()) if cm.sum() else 0.0
+    return ClassReport(precision, recall, f1, actual, acc, names)
+
+
+def confusion_table(cm: np.ndarray, class_names=None) -> str:
+    """The confusion matrix as text: rows are true classes, columns predictions."""
+    k = cm.shape[0]
+    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    w = max(max(len(n) for n in names), len(str(int(cm.max(initial=0)))), 4)
+    head = "true\\pred".ljust(w + 1) + " ".join(n[:w].rjust(w) for n in names)
+    rows = [names[i][: w + 1].ljust(w + 1) + " ".join(str(int(v)).rjust(w) for v in cm[i]) for i in range(k)]
+    return "\n".join([head, *rows])

@@ -1,0 +1,278 @@
+"""Network: an ordered stack of layers, trained by backpropagation.
+
+Forward: ``a⁰ = x``, ``aˡ = layerˡ(aˡ⁻¹)``. Backward runs the layers in reverse, each
+turning ``∂L/∂(its output)`` into ``∂L/∂(its input)`` (seed 003:
+``δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ σ'(zˡ)`` in the seeds' column layout). The first layer's input
+gradient is never needed, so its ``δ Wᵀ`` GEMM is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _checks
+from .errors import ConfigError
+from .layers import ACTIVATIONS, Dense, Dropout, Layer, LeakyReLU, Parameter, ReLU, layer_from_config
+from .losses import Loss
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def resolve_dtype(dtype) -> np.dtype:
+    """float32 or float64, given as a name or a numpy dtype; anything else is refused."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in _DTYPES:
+        raise ConfigError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return dt
+
+
+@dataclass
+class LayerTrace:
+    """What one layer saw in the last training step (seed 000's "learning unit").
+
+    ``output`` is the layer's ``a``; ``delta`` is ``∂L/∂a`` it received in backward (for a
+    Dense layer that is ``δ = ∂L/∂z``); ``grad_norms`` maps parameter names to ``‖∂L/∂θ‖``.
+    """
+
+    index: int
+    layer: str
+    output: np.ndarray | None
+    delta: np.ndarray | None
+    grad_norms: dict[str, float]
+
+    @property
+    def saturated_fraction(self) -> float | None:
+        """Sigmoid/tanh layers: share of outputs within 1% of the flat ends (σ' ≈ 0)."""
+        if self.output is None or self.layer not in ("Sigmoid", "Tanh"):
+            return None
+        a = self.output
+        lo, hi = (0.01, 0.99) if self.layer == "Sigmoid" else (-0.98, 0.98)
+        return float(np.mean((a < lo) | (a > hi)))
+
+    @property
+    def dead_fraction(self) -> float | None:
+        """ReLU layers: share of units that output 0 for every example of the batch."""
+        if self.output is None or self.layer not in ("ReLU",):
+            return None
+        return float(np.mean(np.all(self.output <= 0, axis=0)))
+
+
+class Network:
+    """An ordered stack of layers.
+
+    >>> import deltaprop as dp
+    >>> net = dp.Network([dp.Dense(10, 3), dp.Sigmoid(), dp.Dense(3, 2), dp.Sigmoid()], seed=0)
+    >>> net.predict_proba(np.zeros((1, 10))).shape
+    (1, 2)
+    """
+
+    def __init__(self, layers: Sequence[Layer], *, seed: int | None = None, dtype="float32"):
+        layers = list(layers)
+        if not layers:
+            raise ConfigError("a Network needs at least one layer, e.g. [Dense(784, 10), Softmax()]")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise ConfigError(f"layer {i} is {layer!r}, not a deltaprop layer (Dense, ReLU, ...)")
+        if not any(isinstance(layer, Dense) for layer in layers):
+            raise ConfigError("a Network needs at least one Dense layer to know its input size")
+        if len({id(layer) for layer in layers}) != len(layers):
+            raise ConfigError("the same layer object appears twice; create a new instance for each position")
+        self.layers = layers
+        self.dtype = resolve_dtype(dtype)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        width = None
+        for layer in layers:
+            width = layer.build(width, self.dtype, self.rng)
+        self.n_features: int = next(layer for layer in layers if isinstance(layer, Dense)).n_in
+        self.n_outputs: int = width
+        self._outputs: list[np.ndarray | None] = [None] * len(layers)
+        self._deltas: list[np.ndarray | None] = [None] * len(layers)
+
+    # -- construction helpers -------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: dict[str, Any], *, dtype=None, seed: int | None = None) -> "Network":
+        """Rebuild from :meth:`config` (layer types come from the closed ``LAYERS`` table)."""
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ConfigError("a network config must be a mapping with a 'layers' list")
+        layers = [layer_from_config(c) for c in config["layers"]]
+        return cls(layers, seed=seed, dtype=dtype or config.get("dtype", "float32"))
+
+    def config(self) -> dict[str, Any]:
+        return {"layers": [layer.config() for layer in self.layers], "dtype": self.dtype.name}
+
+    def copy(self, *, dtype=None) -> "Network":
+        """An independent network with the same layers and weights (cast to ``dtype``)."""
+        other = Network.from_config(self.config(), dtype=dtype or self.dtype)
+        for mine, theirs in zip(self.parameters(), other.parameters()):
+            theirs.value[...] = mine.value
+        other.rng = np.random.default_rng()
+        other.rng.bit_generator.state = self.rng.bit_generator.state
+        for layer in other.layers:
+            if isinstance(layer, Dropout):
+                layer.rng = other.rng
+        return other
+
+    # -- parameters -----------------------------------------------------------------------
+    def parameters(self) -> list[Parameter]:
+        """Every trainable parameter, layer by layer (the order optimizer state uses)."""
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        """``("layers.{i}.{name}", Parameter)`` pairs, the names model files use."""
+        return [(f"layers.{i}.{p.name}", p) for i, layer in enumerate(self.layers) for p in layer.parameters()]
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(p.value.size for p in self.parameters())
+
+    # -- computation ----------------------------------------------------------------------
+    def _forward(self, x: np.ndarray, train: bool) -> np.ndarray:
+        """Forward through every layer; returns the last layer's own buffer (not a copy)."""
+        outputs = self._outputs
+        for i, layer in enumerate(self.layers):
+            x = layer.forward(x, train=train)
+            outputs[i] = x
+        return x
+
+    def _backward(self, loss: Loss, a: np.ndarray, y: np.ndarray) -> None:
+        """Fill every ``Parameter.grad`` with ``∂L/∂θ`` for the batch just forwarded."""
+        layers = self.layers
+        deltas = self._deltas
+        last = len(layers) - 1
+        g = loss.fused_delta(layers[last], a, y)
+        if g is not None:  # starts at the last layer's input: skip its backward
+            deltas[last] = None
+            last -= 1
+        else:
+            g = loss.gradient(a, y)
+        for i in range(last, -1, -1):
+            deltas[i] = g
+            g = layers[i].backward(g, need_input_grad=i > 0)
+
+    def forward(self, X, *, train: bool = False) -> np.ndarray:
+        """The network output ``a^L`` for ``X`` (a new array)."""
+        x = _checks.features(X, self.n_features, self.dtype)
+        return self._forward(x, train).copy()
+
+    def backward(self, loss: Loss, y) -> None:
+        """Backpropagate ``loss`` for the batch last passed to :meth:`forward`.
+
+        Fills every parameter's ``grad``; :meth:`trace` then shows each layer's ``a`` and ``δ``."""
+        a = self._outputs[-1]
+        if a is None:
+            raise ConfigError("call forward(X, train=True) before backward")
+        targets = loss.prepare_targets(y, self.n_outputs, self.dtype)
+        _checks.same_length(a.shape[0], targets.shape[0], names=("the last forward batch", "y"))
+        self._backward(loss, a, targets)
+
+    def loss_and_gradients(self, loss: Loss, X, y, *, train: bool = True) -> float:
+        """Forward, loss and backward in one call; returns ``L`` and fills ``Parameter.grad``."""
+        x = _checks.features(X, self.n_features, self.dtype)
+        targets = loss.prepare_targets(y, self.n_outputs, self.dtype)
+        _checks.same_length(x.shape[0], targets.shape[0])
+        a = self._forward(x, train)
+        value = loss.value(a, targets)
+        self._backward(loss, a, targets)
+        return value
+
+    def predict_proba(self, X, *, batch_size: int = 4096) -> np.ndarray:
+        """Network outputs for ``X`` (probabilities for a softmax/sigmoid output), computed
+        in chunks of ``batch_size`` rows so a large ``X`` needs no huge intermediates."""
+        x = _checks.features(X, self.n_features, self.dtype)
+        batch_size = _checks.positive_int("batch_size", batch_size)
+        out = np.empty((x.shape[0], self.n_outputs), dtype=self.dtype)
+        for start in range(0, x.shape[0], batch_size):
+            stop = min(start + batch_size, x.shape[0])
+            out[start:stop] = self._forward(x[start:stop], False)
+        return out
+
+    def predict(self, X, *, batch_size: int = 4096) -> np.ndarray:
+        """Class ids: the argmax of the output, or ``a ≥ 0.5`` for a single sigmoid output."""
+        proba = self.predict_proba(X, batch_size=batch_size)
+        return predictions_from_outputs(proba)
+
+    # -- inspection -----------------------------------------------------------------------
+    def trace(self) -> list[LayerTrace]:
+        """Per layer, the output ``a`` and delta from the last forward/backward (copies)."""
+        traces = []
+        for i, layer in enumerate(self.layers):
+            a = self._outputs[i]
+            d = self._deltas[i]
+            norms = {p.name: float(np.linalg.norm(p.grad)) for p in layer.parameters()}
+            traces.append(
+                LayerTrace(i, layer.type_name, None if a is None else a.copy(), None if d is None else d.copy(), norms)
+            )
+        return traces
+
+    def summary(self) -> str:
+        """A table of layers, output shapes and parameter counts."""
+        rows = [("#", "layer", "output shape", "parameters")]
+        width = None
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Dense):
+                width = layer.n_out
+            n = sum(p.value.size for p in layer.parameters())
+            rows.append((str(i), repr(layer), f"(n, {width})", f"{n:,}"))
+        widths = [max(len(r[c]) for r in rows) for c in range(4)]
+        line = "  ".join("-" * w for w in widths)
+        fmt = lambda r: "  ".join(  # noqa: E731
+            r[c].ljust(widths[c]) if c < 3 else r[c].rjust(widths[c]) for c in range(4)
+        )
+        out = [fmt(rows[0]), line, *(fmt(r) for r in rows[1:]), line]
+        out.append(f"{self.n_parameters:,} parameters, {self.dtype.name}, input {self.n_features} features")
+        return "\n".join(out)
+
+    def __repr__(self) -> str:
+        return f"Network([{', '.join(repr(layer) for layer in self.layers)}], dtype={self.dtype.name})"
+
+
+def predictions_from_outputs(outputs: np.ndarray) -> np.ndarray:
+    """Class ids from network outputs: argmax per row, or threshold 0.5 for one output."""
+    if outputs.shape[1] == 1:
+        return (outputs[:, 0] >= 0.5).astype(np.int64)
+    return np.argmax(outputs, axis=1)
+
+
+def mlp(
+    sizes: Sequence[int],
+    *,
+    activation: str = "sigmoid",
+    output: str = "softmax",
+    dropout: float = 0.0,
+    init: str | None = None,
+    seed: int | None = None,
+    dtype="float32",
+) -> Network:
+    """A multilayer perceptron from widths, e.g. ``mlp([784, 50, 10])`` is seed 000's
+    784 → 50 sigmoid → 10 softmax. ``init`` defaults to He normal for ReLU-like units and
+    Glorot uniform otherwise; ``dropout`` follows every hidden activation."""
+    sizes = [_checks.positive_int("layer width", s) for s in sizes]
+    if len(sizes) < 2:
+        raise ConfigError(f"need at least an input and an output width, got {list(sizes)}")
+    act_cls = ACTIVATIONS.get(activation.lower().replace("-", "_"))
+    out_cls = ACTIVATIONS.get(output.lower().replace("-", "_"))
+    if act_cls is None:
+        raise ConfigError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+    if out_cls is None:
+        raise ConfigError(f"unknown output activation {output!r}; choose one of {', '.join(ACTIVATIONS)}")
+    dropout = _checks.fraction("dropout", dropout)
+    if init is None:
+        init = "he_normal" if act_cls in (ReLU, LeakyReLU) else "glorot_uniform"
+    layers: list[Layer] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(Dense(n_in, n_out, init=init))
+        if i < len(sizes) - 2:
+            layers.append(act_cls())
+            if dropout > 0:
+                layers.append(Dropout(dropout))
+        else:
+            layers.append(out_cls())
+    return Network(layers, seed=seed, dtype=dtype)

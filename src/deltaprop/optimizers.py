@@ -1,0 +1,344 @@
+"""Optimizers, decoupled from layers: they see a list of :class:`Parameter` and nothing else.
+
+The base class binds the parameters (:meth:`Optimizer.build`), adds L2 weight decay to the
+gradient, counts steps and exports state keyed by parameter position; each subclass
+writes the update of one parameter. Hyperparameters are validated when the optimizer is
+made and kept as Python floats, so float32 parameters stay float32.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from . import _checks
+from .errors import ConfigError, StateError
+from .layers import Parameter
+
+
+class Optimizer:
+    """Base class. ``weight_decay`` λ adds ``λW`` to every gradient (L2 regularisation,
+    ``L + ½λ‖W‖²``) before the update; biases are decayed too, as in PyTorch."""
+
+    type_name: ClassVar[str] = "Optimizer"
+    #: names of the per-parameter state arrays, in order
+    slots: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, lr: float, *, weight_decay: float = 0.0):
+        self.lr = _checks.positive_number("lr", lr)
+        self.weight_decay = _checks.positive_number("weight_decay", weight_decay, allow_zero=True)
+        self.params: list[Parameter] = []
+        self._state: list[dict[str, np.ndarray]] = []
+        self._scratch: list[np.ndarray] = []
+        self.iterations = 0
+
+    # -- binding --------------------------------------------------------------------------
+    def build(self, params: list[Parameter]) -> None:
+        """Bind to ``params`` and zero the state. ``fit`` calls it unless already bound to them."""
+        self.params = list(params)
+        self._state = [{k: np.zeros_like(p.value) for k in self.slots} for p in self.params]
+        self._scratch = [np.empty_like(p.value) for p in self.params]
+        self.iterations = 0
+
+    def is_built_for(self, params: list[Parameter]) -> bool:
+        return len(params) == len(self.params) and all(a is b for a, b in zip(params, self.params))
+
+    # -- the update -----------------------------------------------------------------------
+    def step(self) -> None:
+        """One update of every bound parameter from its current ``grad``."""
+        if not self.params:
+            raise ConfigError("optimizer.step() before build(params); pass the optimizer to fit or call build")
+        self.iterations += 1
+        lr = self.lr
+        wd = self.weight_decay
+        for p, state, scratch in zip(self.params, self._state, self._scratch):
+            g = p.grad
+            if wd and self._l2_in_gradient():
+                np.multiply(p.value, wd, out=scratch)
+                g += scratch
+            self._update(p.value, g, state, scratch, lr)
+
+    def _l2_in_gradient(self) -> bool:
+        return True
+
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], scratch: np.ndarray, lr: float):
+        raise NotImplementedError  # pragma: no cover
+
+    # -- state ----------------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        return {"type": self.type_name, "lr": self.lr, "weight_decay": self.weight_decay}
+
+    def state(self) -> dict[str, np.ndarray]:
+        """State for checkpoints: ``"{i}.{slot}"`` arrays by parameter position, plus
+        ``"iterations"``. Copies, so later steps do not change an exported state."""
+        out = {f"{i}.{k}": v.copy() for i, s in enumerate(self._state) for k, v in s.items()}
+        out["iterations"] = np.array(self.iterations, dtype=np.int64)
+        return out
+
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore :meth:`state` into an optimizer built for the same parameters.
+        Any missing, extra, misshapen or mistyped entry raises :class:`StateError`."""
+        if not self.params and self.slots:
+            raise StateError("build the optimizer for the network's parameters before loading its state")
+        expected = {f"{i}.{k}": v for i, s in enumerate(self._state) for k, v in s.items()}
+        keys = set(state) - {"iterations"}
+        if keys != set(expected) or "iterations" not in state:
+            missing = sorted(set(expected) - keys)
+            extra = sorted(keys - set(expected))
+            raise StateError(
+                f"{self.type_name} state does not match its parameters "
+                f"(missing {missing[:5] or 'none'}, unexpected {extra[:5] or 'none'}); "
+                "was it saved with a different network or optimizer?"
+            )
+        for key, target in expected.items():
+            value = np.asarray(state[key])
+            if value.shape != target.shape or value.dtype != target.dtype:
+                raise StateError(
+                    f"{self.type_name} state {key!r} is {value.dtype}{value.shape}, "
+                    f"expected {target.dtype}{target.shape}"
+                )
+        for key, target in expected.items():
+            target[...] = state[key]
+        self.iterations = int(np.asarray(state["iterations"]))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
+        return f"{self.type_name}({args})"
+
+
+class SGD(Optimizer):
+    """Gradient descent, with momentum as seed 002 writes it.
+
+    Plain (μ = 0): ``W := W − α g``.
+    Momentum: ``V := μV − α g;  W := W + V`` (seed 002). PyTorch keeps ``V' := μV' + g;
+    W := W − αV'``, the same trajectory while α is constant; ours scales the old velocity by
+    nothing when α changes, so an annealed α takes effect on new gradients only.
+    Nesterov (Sutskever et al. 2013, as Keras): ``V := μV − α g;  W := W + μV − α g``.
+    """
+
+    type_name = "SGD"
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, *, nesterov: bool = False, weight_decay: float = 0.0):
+        super().__init__(lr, weight_decay=weight_decay)
+        self.momentum = _checks.fraction("momentum", momentum)
+        if not isinstance(nesterov, bool):
+            raise ConfigError(f"nesterov must be True or False, got {nesterov!r}")
+        if nesterov and self.momentum == 0:
+            raise ConfigError("nesterov=True needs momentum > 0, e.g. SGD(lr, momentum=0.9, nesterov=True)")
+        self.nesterov = nesterov
+        self.slots = ("velocity",) if self.momentum > 0 else ()
+
+    def config(self):
+        return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+    def _update(self, w, g, state, scratch, lr):
+        if not self.slots:
+            np.multiply(g, lr, out=scratch)
+            w -= scratch
+            return
+        v = state["velocity"]
+        v *= self.momentum
+        np.multiply(g, lr, out=scratch)
+        v -= scratch
+        if self.nesterov:
+            w -= scratch
+            np.multiply(v, self.momentum, out=scratch)
+            w += scratch
+        else:
+            w += v
+
+
+class AdaGrad(Optimizer):
+    """Duchi et al. (2011): ``G := G + g²;  W := W − α g / (√G + ε)``.
+    Defaults are PyTorch's: α = 0.01, ε = 1e-10, G starts at 0."""
+
+    type_name = "AdaGrad"
+    slots = ("sum_sq",)
+
+    def __init__(self, lr: float = 0.01, *, eps: float = 1e-10, weight_decay: float = 0.0):
+        super().__init__(lr, weight_decay=weight_decay)
+        self.eps = _checks.positive_number("eps", eps)
+
+    def config(self):
+        return {**super().config(), "eps": self.eps}
+
+    def _update(self, w, g, state, scratch, lr):
+        G = state["sum_sq"]
+        np.multiply(g, g, out=scratch)
+        G += scratch
+        np.sqrt(G, out=scratch)
+        scratch += self.eps
+        np.divide(g, scratch, out=scratch)
+        scratch *= lr
+        w -= scratch
+
+
+class RMSprop(Optimizer):
+    """Hinton's RMSprop: ``S := ρS + (1 − ρ) g²;  W := W − α g / (√S + ε)``.
+    Defaults are PyTorch's: α = 0.01, ρ = 0.99, ε = 1e-8 (Keras: 0.001, 0.9, 1e-7)."""
+
+    type_name = "RMSprop"
+    slots = ("mean_sq",)
+
+    def __init__(self, lr: float = 0.01, rho: float = 0.99, *, eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(lr, weight_decay=weight_decay)
+        self.rho = _checks.fraction("rho", rho)
+        self.eps = _checks.positive_number("eps", eps)
+
+    def config(self):
+        return {**super().config(), "rho": self.rho, "eps": self.eps}
+
+    def _update(self, w, g, state, scratch, lr):
+        S = state["mean_sq"]
+        S *= self.rho
+        np.multiply(g, g, out=scratch)
+        scratch *= 1.0 - self.rho
+        S += scratch
+        np.sqrt(S, out=scratch)
+        scratch += self.eps
+        np.divide(g, scratch, out=scratch)
+        scratch *= lr
+        w -= scratch
+
+
+class AdaDelta(Optimizer):
+    """Zeiler (2012), with a learning rate as in PyTorch:
+    ``E[g²] := ρE[g²] + (1 − ρ) g²;  Δ := −√(E[Δ²] + ε) / √(E[g²] + ε) · g;
+    E[Δ²] := ρE[Δ²] + (1 − ρ) Δ²;  W := W + α Δ``.
+    Defaults are PyTorch's: α = 1.0 (the paper's rule), ρ = 0.9, ε = 1e-6."""
+
+    type_name = "AdaDelta"
+    slots = ("mean_sq_grad", "mean_sq_delta")
+
+    def __init__(self, lr: float = 1.0, rho: float = 0.9, *, eps: float = 1e-6, weight_decay: float = 0.0):
+        super().__init__(lr, weight_decay=weight_decay)
+        self.rho = _checks.fraction("rho", rho)
+        self.eps = _checks.positive_number("eps", eps)
+
+    def config(self):
+        return {**super().config(), "rho": self.rho, "eps": self.eps}
+
+    def _update(self, w, g, state, scratch, lr):
+        Eg, Ed = state["mean_sq_grad"], state["mean_sq_delta"]
+        rho, eps = self.rho, self.eps
+        Eg *= rho
+        np.multiply(g, g, out=scratch)
+        scratch *= 1.0 - rho
+        Eg += scratch
+        # scratch := −Δ = √(E[Δ²] + ε) / √(E[g²] + ε) · g   (E[Δ²] is the old one)
+        np.add(Eg, eps, out=scratch)
+        np.sqrt(scratch, out=scratch)
+        np.divide(g, scratch, out=scratch)
+        Ed += eps
+        np.sqrt(Ed, out=Ed)
+        scratch *= Ed
+        np.multiply(Ed, Ed, out=Ed)  # back to E[Δ²] + ε
+        Ed -= eps
+        Ed *= rho
+        scratch *= lr  # W := W + αΔ
+        w -= scratch
+        np.multiply(scratch, scratch, out=scratch)  # (αΔ)², so Δ² = (αΔ)² / α²
+        scratch *= (1.0 - rho) / (lr * lr)
+        Ed += scratch
+
+
+class Adam(Optimizer):
+    """Algorithm 1 of Kingma and Ba (2015), as PyTorch and optax implement it:
+    ``m := β₁m + (1 − β₁) g;  v := β₂v + (1 − β₂) g²;
+    m̂ = m / (1 − β₁ᵗ);  v̂ = v / (1 − β₂ᵗ);  W := W − α m̂ / (√v̂ + ε)``.
+    ε is added after the bias correction of v (scikit-learn folds the corrections into α
+    and adds ε to √v, which differs for tiny gradients). Defaults: α = 0.001, β₁ = 0.9,
+    β₂ = 0.999, ε = 1e-8 (the paper's)."""
+
+    type_name = "Adam"
+    slots = ("m", "v")
+
+    def __init__(
+        self,
+        lr: float = 0.001,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        *,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ):
+        super().__init__(lr, weight_decay=weight_decay)
+        self.beta1 = _checks.fraction("beta1", beta1)
+        self.beta2 = _checks.fraction("beta2", beta2)
+        self.eps = _checks.positive_number("eps", eps)
+
+    def config(self):
+        return {**super().config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+    def _update(self, w, g, state, scratch, lr):
+        m, v = state["m"], state["v"]
+        b1, b2, t = self.beta1, self.beta2, self.iterations
+        m *= b1
+        np.multiply(g, 1.0 - b1, out=scratch)
+        m += scratch
+        v *= b2
+        np.multiply(g, g, out=scratch)
+        scratch *= 1.0 - b2
+        v += scratch
+        correction1 = 1.0 - b1**t
+        correction2 = 1.0 - b2**t
+        np.sqrt(v, out=scratch)
+        scratch *= 1.0 / math.sqrt(correction2)
+        scratch += self.eps
+        np.divide(m, scratch, out=scratch)
+        scratch *= lr / correction1
+        w -= scratch
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter, 2019), as PyTorch:
+    ``W := W − α λ W`` first, then the Adam update; λ never enters ``m`` or ``v``.
+    Default λ = 0.01 (PyTorch's)."""
+
+    type_name = "AdamW"
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, *, eps: float = 1e-8, weight_decay: float = 0.01):
+        super().__init__(lr, beta1, beta2, eps=eps, weight_decay=weight_decay)
+
+    def _l2_in_gradient(self) -> bool:
+        return False
+
+    def _update(self, w, g, state, scratch, lr):
+        if self.weight_decay:
+            w *= 1.0 - lr * self.weight_decay
+        super()._update(w, g, state, scratch, lr)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD,
+    "adagrad": AdaGrad,
+    "rmsprop": RMSprop,
+    "adadelta": AdaDelta,
+    "adam": Adam,
+    "adamw": AdamW,
+}
+
+
+def optimizer_from_name(name: str, **kwargs) -> Optimizer:
+    """An optimizer from a name in :data:`OPTIMIZERS` and its settings."""
+    cls = OPTIMIZERS.get(str(name).strip().lower())
+    if cls is None:
+        raise ConfigError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"bad settings for optimizer {name!r}: {exc}") from None
+
+
+def optimizer_from_config(config: dict[str, Any]) -> Optimizer:
+    kinds = {cls.type_name: cls for cls in OPTIMIZERS.values()}
+    cls = kinds.get(config.get("type")) if isinstance(config, dict) else None
+    if cls is None:
+        raise ConfigError(f"unknown optimizer config {config!r}")
+    kwargs = {k: v for k, v in config.items() if k != "type"}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"bad settings for optimizer {config.get('type')!r}: {exc}") from None

@@ -1,0 +1,172 @@
+"""Learning-rate schedules (the seeds' "annealing"), applied once per epoch.
+
+A schedule maps the epoch (0-based) and the base rate α₀ to the rate of that epoch;
+:class:`ReduceOnPlateau` also watches a metric. ``fit`` sets ``optimizer.lr`` from it
+before every epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+from . import _checks
+from .errors import ConfigError
+
+
+class Schedule:
+    type_name: ClassVar[str] = "Schedule"
+
+    def lr_at(self, epoch: int, base_lr: float) -> float:
+        raise NotImplementedError  # pragma: no cover
+
+    def observe(self, epoch: int, logs: dict[str, float]) -> None:
+        """Called after each epoch with its metrics; only metric-driven schedules use it."""
+
+    def config(self) -> dict[str, Any]:
+        return {"type": self.type_name}
+
+    def state(self) -> dict[str, Any]:
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
+        return f"{self.type_name}({args})"
+
+
+class Constant(Schedule):
+    """``α_t = α₀``."""
+
+    type_name = "constant"
+
+    def lr_at(self, epoch, base_lr):
+        return base_lr
+
+
+class StepDecay(Schedule):
+    """``α_t = α₀ · γ^⌊t / step_size⌋``."""
+
+    type_name = "step"
+
+    def __init__(self, step_size: int = 10, gamma: float = 0.5):
+        self.step_size = _checks.positive_int("step_size", step_size)
+        self.gamma = _checks.fraction("gamma", gamma, low_open=True)
+
+    def lr_at(self, epoch, base_lr):
+        return base_lr * self.gamma ** (epoch // self.step_size)
+
+    def config(self):
+        return {"type": self.type_name, "step_size": self.step_size, "gamma": self.gamma}
+
+
+class ExponentialDecay(Schedule):
+    """``α_t = α₀ · γ^t``."""
+
+    type_name = "exponential"
+
+    def __init__(self, gamma: float = 0.95):
+        self.gamma = _checks.fraction("gamma", gamma, low_open=True, high_open=False)
+
+    def lr_at(self, epoch, base_lr):
+        return base_lr * self.gamma**epoch
+
+    def config(self):
+        return {"type": self.type_name, "gamma": self.gamma}
+
+
+class CosineAnnealing(Schedule):
+    """``α_t = α_min + ½(α₀ − α_min)(1 + cos(π t / T))`` for ``t ≤ T``, then ``α_min``."""
+
+    type_name = "cosine"
+
+    def __init__(self, t_max: int = 50, min_lr: float = 0.0):
+        self.t_max = _checks.positive_int("t_max", t_max)
+        self.min_lr = _checks.positive_number("min_lr", min_lr, allow_zero=True)
+
+    def lr_at(self, epoch, base_lr):
+        t = min(epoch, self.t_max)
+        return self.min_lr + 0.5 * (base_lr - self.min_lr) * (1.0 + math.cos(math.pi * t / self.t_max))
+
+    def config(self):
+        return {"type": self.type_name, "t_max": self.t_max, "min_lr": self.min_lr}
+
+
+class ReduceOnPlateau(Schedule):
+    """Multiply the rate by ``factor`` when ``monitor`` has not improved by more than
+    ``min_delta`` for ``patience`` epochs (Keras' ReduceLROnPlateau), never below ``min_lr``.
+    ``monitor`` falls back from ``val_loss`` to ``loss`` when there is no validation data."""
+
+    type_name = "plateau"
+
+    def __init__(self, factor: float = 0.5, patience: int = 5, *, min_lr: float = 0.0, min_delta: float = 1e-4, monitor: str = "val_loss"):
+        self.factor = _checks.fraction("factor", factor, low_open=True)
+        self.patience = _checks.positive_int("patience", patience, allow_zero=True)
+        self.min_lr = _checks.positive_number("min_lr", min_lr, allow_zero=True)
+        self.min_delta = _checks.positive_number("min_delta", min_delta, allow_zero=True)
+        self.monitor = monitor
+        self.scale = 1.0
+        self.best = math.inf
+        self.wait = 0
+
+    def lr_at(self, epoch, base_lr):
+        return max(base_lr * self.scale, self.min_lr)
+
+    def observe(self, epoch, logs):
+        value = logs.get(self.monitor)
+        if value is None and self.monitor == "val_loss":
+            value = logs.get("loss")
+        if value is None or not math.isfinite(value):
+            return
+        if value < self.best - self.min_delta:
+            self.best = value
+            self.wait = 0
+        else:
+            self.wait += 1
+            if self.wait > self.patience:
+                self.scale *= self.factor
+                self.wait = 0
+
+    def config(self):
+        return {
+            "type": self.type_name,
+            "factor": self.factor,
+            "patience": self.patience,
+            "min_lr": self.min_lr,
+            "min_delta": self.min_delta,
+            "monitor": self.monitor,
+        }
+
+    def state(self):
+        return {"scale": self.scale, "best": self.best, "wait": self.wait}
+
+    def load_state(self, state):
+        self.scale = float(state["scale"])
+        self.best = float(state["best"])
+        self.wait = int(state["wait"])
+
+
+SCHEDULES: dict[str, type[Schedule]] = {
+    cls.type_name: cls for cls in (Constant, StepDecay, ExponentialDecay, CosineAnnealing, ReduceOnPlateau)
+}
+
+
+def schedule_from_config(config: str | dict[str, Any] | Schedule | None) -> Schedule:
+    """A schedule from a name (``"cosine"``), a config mapping, or an instance."""
+    if config is None:
+        return Constant()
+    if isinstance(config, Schedule):
+        return config
+    if isinstance(config, str):
+        config = {"type": config}
+    kind = config.get("type") if isinstance(config, dict) else None
+    cls = SCHEDULES.get(str(kind).lower())
+    if cls is None:
+        raise ConfigError(f"unknown schedule {kind!r}; choose one of {', '.join(SCHEDULES)}")
+    kwargs = {k: v for k, v in config.items() if k != "type"}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"bad settings for schedule {kind!r}: {exc}") from None
