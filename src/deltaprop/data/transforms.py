@@ -83,7 +83,7 @@ class Standardizer:
             step = max(1, (1 << 22) // max(1, mean.size))
             for start in range(0, x.shape[0], step):
                 d = x[start:start + step].astype(np.float64) - mean
-                sq += float(np.einsum("...,...->", d, d))
+                sq += float(np.vdot(d, d))
             std = np.asarray(np.sqrt(sq / x.size))
         else:
             std = x.std(axis=0, dtype=np.float64)
