@@ -29,17 +29,49 @@ from .initializers import resolve as resolve_initializer
 
 
 class Parameter:
-    """One trainable array and its gradient ``∂L/∂value`` (same shape and dtype)."""
+    """One trainable array and its gradient ``∂L/∂value`` (same shape and dtype).
 
-    __slots__ = ("name", "value", "grad")
+    Both arrays are bound once and never replaced: assigning ``p.value = x`` or
+    ``p.grad = g`` copies into them, so views held elsewhere (the network keeps all its
+    parameters in one flat buffer, which optimizers update in a few calls) stay valid."""
+
+    __slots__ = ("name", "_value", "_grad")
 
     def __init__(self, name: str, value: np.ndarray):
         self.name = name
-        self.value = value
-        self.grad = np.zeros_like(value)
+        self._value = value
+        self._grad = np.zeros_like(value)
+
+    @property
+    def value(self) -> np.ndarray:
+        return self._value
+
+    @value.setter
+    def value(self, new) -> None:
+        self._assign(self._value, new, "value")
+
+    @property
+    def grad(self) -> np.ndarray:
+        return self._grad
+
+    @grad.setter
+    def grad(self, new) -> None:
+        self._assign(self._grad, new, "grad")
+
+    def _assign(self, target: np.ndarray, new, what: str) -> None:
+        new = np.asarray(new)
+        if new.shape != target.shape:
+            raise ShapeError(f"parameter {self.name!r} {what} has shape {target.shape}; got {new.shape}")
+        target[...] = new
+
+    def _rebind(self, value: np.ndarray, grad: np.ndarray) -> None:
+        """Move the arrays into (views of) shared buffers; values are copied over."""
+        value[...] = self._value
+        grad[...] = self._grad
+        self._value, self._grad = value, grad
 
     def __repr__(self) -> str:
-        return f"Parameter({self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
+        return f"Parameter({self.name!r}, shape={self._value.shape}, dtype={self._value.dtype})"
 
 
 class Layer:

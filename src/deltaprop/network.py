@@ -93,6 +93,7 @@ class Network:
             width = layer.build(width, self.dtype, self.rng)
         self.n_features: int = next(layer for layer in layers if isinstance(layer, Dense)).n_in
         self.n_outputs: int = width
+        self._pack_parameters()
         self._outputs: list[np.ndarray | None] = [None] * len(layers)
         self._deltas: list[np.ndarray | None] = [None] * len(layers)
 
@@ -121,6 +122,22 @@ class Network:
         return other
 
     # -- parameters -----------------------------------------------------------------------
+    def _pack_parameters(self) -> None:
+        """Put every parameter (and gradient) in one flat buffer, as views in layer order,
+        so an optimizer updates the whole network in a handful of array operations."""
+        params = self.parameters()
+        total = sum(p.value.size for p in params)
+        self._flat_values = np.empty(total, dtype=self.dtype)
+        self._flat_grads = np.zeros(total, dtype=self.dtype)
+        offset = 0
+        for p in params:
+            size, shape = p.value.size, p.value.shape
+            p._rebind(
+                self._flat_values[offset : offset + size].reshape(shape),
+                self._flat_grads[offset : offset + size].reshape(shape),
+            )
+            offset += size
+
     def parameters(self) -> list[Parameter]:
         """Every trainable parameter, layer by layer (the order optimizer state uses)."""
         return [p for layer in self.layers for p in layer.parameters()]

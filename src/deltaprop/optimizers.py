@@ -30,16 +30,35 @@ class Optimizer:
         self.lr = _checks.positive_number("lr", lr)
         self.weight_decay = _checks.positive_number("weight_decay", weight_decay, allow_zero=True)
         self.params: list[Parameter] = []
+        self._targets: list[tuple[np.ndarray, np.ndarray]] = []
         self._state: list[dict[str, np.ndarray]] = []
+        self._views: list[dict[str, np.ndarray]] = []
         self._scratch: list[np.ndarray] = []
         self.iterations = 0
 
     # -- binding --------------------------------------------------------------------------
     def build(self, params: list[Parameter]) -> None:
-        """Bind to ``params`` and zero the state. ``fit`` calls it unless already bound to them."""
+        """Bind to ``params`` and zero the state. ``fit`` calls it unless already bound to them.
+
+        Parameters that are consecutive views of one flat buffer (as a Network's are) are
+        updated as that one buffer: a step costs a few array operations, whatever the depth."""
         self.params = list(params)
-        self._state = [{k: np.zeros_like(p.value) for k in self.slots} for p in self.params]
-        self._scratch = [np.empty_like(p.value) for p in self.params]
+        packed = _packed(self.params)
+        if packed is not None:
+            self._targets = [packed]
+        else:
+            self._targets = [(p.value, p.grad) for p in self.params]
+        self._state = [{k: np.zeros_like(v) for k in self.slots} for v, _ in self._targets]
+        self._scratch = [np.empty_like(v) for v, _ in self._targets]
+        # per-parameter views of the state, for export and import
+        if packed is not None:
+            self._views, offset = [], 0
+            for p in self.params:
+                n = p.value.size
+                self._views.append({k: a[offset : offset + n].reshape(p.value.shape) for k, a in self._state[0].items()})
+                offset += n
+        else:
+            self._views = self._state
         self.iterations = 0
 
     def is_built_for(self, params: list[Parameter]) -> bool:
@@ -53,12 +72,11 @@ class Optimizer:
         self.iterations += 1
         lr = self.lr
         wd = self.weight_decay
-        for p, state, scratch in zip(self.params, self._state, self._scratch):
-            g = p.grad
+        for (w, g), state, scratch in zip(self._targets, self._state, self._scratch):
             if wd and self._l2_in_gradient():
-                np.multiply(p.value, wd, out=scratch)
+                np.multiply(w, wd, out=scratch)
                 g += scratch
-            self._update(p.value, g, state, scratch, lr)
+            self._update(w, g, state, scratch, lr)
 
     def _l2_in_gradient(self) -> bool:
         return True
@@ -73,7 +91,7 @@ class Optimizer:
     def state(self) -> dict[str, np.ndarray]:
         """State for checkpoints: ``"{i}.{slot}"`` arrays by parameter position, plus
         ``"iterations"``. Copies, so later steps do not change an exported state."""
-        out = {f"{i}.{k}": v.copy() for i, s in enumerate(self._state) for k, v in s.items()}
+        out = {f"{i}.{k}": v.copy() for i, s in enumerate(self._views) for k, v in s.items()}
         out["iterations"] = np.array(self.iterations, dtype=np.int64)
         return out
 
@@ -82,7 +100,7 @@ class Optimizer:
         Any missing, extra, misshapen or mistyped entry raises :class:`StateError`."""
         if not self.params and self.slots:
             raise StateError("build the optimizer for the network's parameters before loading its state")
-        expected = {f"{i}.{k}": v for i, s in enumerate(self._state) for k, v in s.items()}
+        expected = {f"{i}.{k}": v for i, s in enumerate(self._views) for k, v in s.items()}
         keys = set(state) - {"iterations"}
         if keys != set(expected) or "iterations" not in state:
             missing = sorted(set(expected) - keys)
@@ -106,6 +124,31 @@ class Optimizer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
         return f"{self.type_name}({args})"
+
+
+def _packed(params: list[Parameter]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The flat (values, grads) buffers if ``params`` are consecutive views that tile them."""
+    if not params:
+        return None
+    values, grads = params[0].value.base, params[0].grad.base
+    if values is None or grads is None or values.ndim != 1 or grads.ndim != 1 or values.shape != grads.shape:
+        return None
+    if not (values.flags.c_contiguous and grads.flags.c_contiguous) or values.dtype != grads.dtype:
+        return None
+    itemsize = values.dtype.itemsize
+    offset = 0
+    for p in params:
+        v, g = p.value, p.grad
+        if v.base is not values or g.base is not grads or not v.flags.c_contiguous or not g.flags.c_contiguous:
+            return None
+        start_v = (v.__array_interface__["data"][0] - values.__array_interface__["data"][0]) // itemsize
+        start_g = (g.__array_interface__["data"][0] - grads.__array_interface__["data"][0]) // itemsize
+        if start_v != offset or start_g != offset:
+            return None
+        offset += v.size
+    if offset != values.size:
+        return None
+    return values, grads
 
 
 class SGD(Optimizer):
