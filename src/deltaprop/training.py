@@ -135,6 +135,7 @@ def fit(
     schedule: Schedule | str | None = None,
     callbacks: Sequence[Callback] = (),
     resume: TrainingState | None = None,
+    threads: int | None = None,
 ) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
 
@@ -146,7 +147,17 @@ def fit(
     ``batch_size=None`` is full-batch gradient descent. The same ``seed`` (and network
     seed) gives bit-identical weights and history. A non-finite loss raises
     :class:`~deltaprop.errors.TrainingDivergedError`; the network keeps finite weights.
+    ``threads`` caps the BLAS threads used while training (all cores by default).
     """
+    if threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=_checks.positive_int("threads", threads), user_api="blas"):
+            return fit(
+                net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
+                batch_size=batch_size, shuffle=shuffle, seed=seed, validation=validation,
+                schedule=schedule, callbacks=callbacks, resume=resume,
+            )
     state, (X_arr, Y, ids, lazy) = _prepare(
         net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
         batch_size=batch_size, seed=seed, schedule=schedule, resume=resume,

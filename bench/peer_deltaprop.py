@@ -1,0 +1,43 @@
+"""Benchmark peer: deltaprop's own training loop."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import common  # noqa: E402
+
+import deltaprop as dp  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--batch-size", type=int, required=True)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    x_train, y_train, x_test, y_test = common.load_arrays(args.data)
+    net = dp.mlp(common.LAYERS, activation="relu", output="softmax", seed=args.seed)
+    opt = dp.SGD(lr=common.LR, momentum=common.MOMENTUM)
+    started = time.perf_counter()
+    history = dp.fit(
+        net, x_train, y_train, loss=dp.CrossEntropy(), optimizer=opt,
+        epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, threads=args.threads,
+    )
+    total = time.perf_counter() - started
+    acc = float(np.mean(net.predict(x_test) == y_test))
+    common.report({
+        "peer": "deltaprop", "batch_size": args.batch_size, "epoch_seconds": history["seconds"],
+        "seconds_per_epoch": common.median_after_first(history["seconds"]), "total_seconds": total,
+        "test_accuracy": acc, "blas": common.blas_info(),
+    })
+
+
+if __name__ == "__main__":
+    main()

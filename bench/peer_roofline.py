@@ -1,0 +1,60 @@
+"""Benchmark peer: the GEMMs of one epoch alone (the roofline), in NumPy, preallocated.
+
+Per step: forward ``z = a W`` for each layer; backward ``∂L/∂W = aᵀ δ`` for each layer
+and ``δ Wᵀ`` for every layer but the first: 3 + 3 + 2 GEMMs for this network."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import common  # noqa: E402
+
+
+def main() -> None:
+    from threadpoolctl import threadpool_limits
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--batch-size", type=int, required=True)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    n = 60000
+    bs = args.batch_size
+    rng = np.random.default_rng(0)
+    sizes = common.LAYERS
+    W = [rng.standard_normal((i, o)).astype(np.float32) * 0.05 for i, o in zip(sizes[:-1], sizes[1:])]
+    dW = [np.empty_like(w) for w in W]
+    x = rng.random((bs, sizes[0]), dtype=np.float32)
+    acts = [x] + [np.empty((bs, o), np.float32) for o in sizes[1:]]
+    deltas = [np.empty((bs, s), np.float32) for s in sizes]
+    for d in deltas:
+        d[...] = rng.standard_normal(d.shape).astype(np.float32) * 0.01
+    steps = -(-n // bs)
+    times = []
+    with threadpool_limits(args.threads):
+        for _ in range(args.epochs):
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                for k in range(len(W)):
+                    np.matmul(acts[k], W[k], out=acts[k + 1])
+                for k in range(len(W) - 1, -1, -1):
+                    np.matmul(acts[k].T, deltas[k + 1], out=dW[k])
+                    if k > 0:
+                        np.matmul(deltas[k + 1], W[k].T, out=deltas[k])
+            times.append(time.perf_counter() - t0)
+    flops = 2 * sum(i * o for i, o in zip(sizes[:-1], sizes[1:])) * 3 * n - 2 * sizes[0] * sizes[1] * n
+    sec = common.median_after_first(times)
+    common.report({
+        "peer": "roofline", "batch_size": bs, "epoch_seconds": times, "seconds_per_epoch": sec,
+        "gflop_per_epoch": flops / 1e9, "gflops": flops / 1e9 / sec, "blas": common.blas_info(),
+    })
+
+
+if __name__ == "__main__":
+    main()

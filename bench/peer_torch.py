@@ -1,0 +1,59 @@
+"""Benchmark peer: an idiomatic PyTorch loop (nn.Sequential + torch.optim.SGD), tensors preloaded."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import common  # noqa: E402
+
+
+def main() -> None:
+    import torch
+    from torch import nn
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--batch-size", type=int, required=True)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    x_train, y_train, x_test, y_test = common.load_arrays(args.data)
+    X, Y = torch.from_numpy(x_train), torch.from_numpy(y_train)
+    Xt, Yt = torch.from_numpy(x_test), torch.from_numpy(y_test)
+    a, b, c, d = common.LAYERS
+    model = nn.Sequential(nn.Linear(a, b), nn.ReLU(), nn.Linear(b, c), nn.ReLU(), nn.Linear(c, d))
+    opt = torch.optim.SGD(model.parameters(), lr=common.LR, momentum=common.MOMENTUM)
+    loss_fn = nn.CrossEntropyLoss()
+    n = X.shape[0]
+    times = []
+    started = time.perf_counter()
+    for _ in range(args.epochs):
+        t0 = time.perf_counter()
+        perm = torch.randperm(n)
+        for i in range(0, n, args.batch_size):
+            idx = perm[i : i + args.batch_size]
+            opt.zero_grad()
+            loss = loss_fn(model(X[idx]), Y[idx])
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - t0)
+    total = time.perf_counter() - started
+    with torch.no_grad():
+        acc = float((model(Xt).argmax(1) == Yt).float().mean())
+    common.report({
+        "peer": "pytorch", "version": torch.__version__, "batch_size": args.batch_size, "epoch_seconds": times,
+        "seconds_per_epoch": common.median_after_first(times), "total_seconds": total, "test_accuracy": acc,
+        "threads": torch.get_num_threads(),
+    })
+
+
+if __name__ == "__main__":
+    main()
