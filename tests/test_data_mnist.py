@@ -429,3 +429,13 @@ def test_unknown_name():
     with pytest.raises(ConfigError, match="mnist-sample"):
         d.load("cifar")
     assert issubclass(ConfigError, Error)
+
+
+def test_offline_gives_up_after_first_file(server, fake_files):
+    _, _, blobs = fake_files
+    spec = _spec(blobs, mirrors=[server.url("none")])
+    with pytest.raises(DatasetNotFoundError) as info:
+        mnist.load_idx_dataset(spec, timeout=1)
+    assert len(server.hits) == 1
+    for rf in spec.files.values():
+        assert rf.name in str(info.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -101,8 +102,10 @@ def _load_csv(path: Path, label_column: int | str):
                               f"{n_cols} columns.")
         col = int(label_column) % n_cols
     try:
-        table = np.loadtxt(path, delimiter=",", skiprows=0 if names is None else 1,
-                           dtype=np.float64, ndmin=2, encoding="utf-8")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
+            table = np.loadtxt(path, delimiter=",", skiprows=0 if names is None else 1,
+                               dtype=np.float64, ndmin=2, encoding="utf-8")
     except (ValueError, UnicodeDecodeError) as exc:
         raise FileFormatError(f"{path}: malformed CSV ({exc}). Every row needs {n_cols} "
                               "comma-separated numbers.") from None

@@ -255,7 +255,10 @@ def load_idx_dataset(spec: IdxDatasetSpec, *, data_dir=None, flatten: bool = Fal
                                         spec.mirrors if mirrors is None else mirrors,
                                         timeout=timeout), "cache")
             except DownloadError as exc:
+                # Every mirror failed; the other files would fail the same way (offline),
+                # so stop here rather than wait out each mirror's timeout again.
                 failures.append(str(exc))
+                break
         missing = [role for role in _ROLES if role not in found]
     if missing:
         raise DatasetNotFoundError(_not_found_message(spec, missing, dirs, download, failures))
