@@ -18,7 +18,8 @@ from deltaprop.data.idx import IDX_TYPES, read_idx, read_idx_header, write_idx
 from deltaprop.errors import DataError, Error, FileFormatError, ShapeError
 
 DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
-SHAPES = [(0,), (1,), (7,), (3, 5), (4, 28, 28), (2, 1, 3, 2), (2, 2, 1, 2, 3)]
+SHAPES = [(0,), (1,), (7,), (3, 5), (3, 0), (0, 28, 28), (4, 28, 28), (2, 1, 3, 2),
+          (2, 2, 1, 2, 3)]
 
 
 def _random(shape, dtype, seed=0):

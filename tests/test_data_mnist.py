@@ -439,3 +439,9 @@ def test_offline_gives_up_after_first_file(server, fake_files):
     assert len(server.hits) == 1
     for rf in spec.files.values():
         assert rf.name in str(info.value)
+
+
+def test_load_passes_mirrors_and_timeout(server):
+    with pytest.raises(DatasetNotFoundError, match="127.0.0.1"):
+        d.load("mnist", mirrors=[server.url("m")], timeout=1)
+    assert server.hits == ["/m/train-images-idx3-ubyte.gz"]

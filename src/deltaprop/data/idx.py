@@ -249,7 +249,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, *, compresslevel: int 
     array = np.asarray(array)
     header = idx_header_bytes(array.shape, array.dtype)
     stored = IDX_TYPES[header[2]]
-    rows = array.reshape(array.shape[0], -1) if array.ndim > 1 else array.reshape(-1, 1)
+    rows = array.reshape(array.shape[0], math.prod(array.shape[1:]))
     step = max(1, _CHUNK // max(1, rows.shape[1] * stored.itemsize))
     with atomic_write(path) as raw:
         out = gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=compresslevel,
