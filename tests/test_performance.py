@@ -1,0 +1,90 @@
+"""Structural speed guarantees (no timings here: speed is measured by bench/).
+
+After the first step of a given batch size, a training step allocates no new arrays: its
+buffers are reused, so the time stays the GEMMs' and the allocator never enters the loop.
+"""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+
+BATCH = 256
+WIDTH = 512
+ONE_ACTIVATION = BATCH * WIDTH * 4  # bytes of one float32 hidden activation
+
+
+class AllocationProbe(dp.Callback):
+    """Records the peak traced memory above the level seen after the warm-up batches."""
+
+    def __init__(self, warmup: int):
+        self.warmup = warmup
+        self.batches = 0
+        self.growth = []
+        self.baseline = None
+
+    def on_batch_end(self, state, batch_size, batch_loss):
+        self.batches += 1
+        current, peak = tracemalloc.get_traced_memory()
+        if self.baseline is not None:
+            self.growth.append(peak - self.baseline)
+        if self.batches >= self.warmup:
+            tracemalloc.reset_peak()
+            self.baseline = tracemalloc.get_traced_memory()[0]
+
+
+CASES = [("relu", dp.SGD(lr=0.01, momentum=0.9))]
+CASES += [(act, dp.SGD(lr=0.01)) for act in ("sigmoid", "tanh", "leaky_relu")]
+CASES += [("relu", opt) for opt in (dp.Adam(), dp.AdaDelta(), dp.RMSprop(), dp.AdaGrad(), dp.AdamW(),
+                                     dp.SGD(lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4))]
+
+
+@pytest.mark.parametrize(("activation", "optimizer"), CASES, ids=lambda c: getattr(c, "type_name", c))
+def test_training_step_allocates_nothing_after_warmup(activation, optimizer):
+    rng = np.random.default_rng(0)
+    X = rng.random((BATCH * 6, 64), dtype=np.float32)
+    y = rng.integers(0, 10, BATCH * 6)
+    net = dp.mlp([64, WIDTH, WIDTH, 10], activation=activation, dropout=0.2, seed=0)
+    probe = AllocationProbe(warmup=2)
+    tracemalloc.start()
+    try:
+        dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=optimizer, epochs=1, batch_size=BATCH, seed=0, callbacks=[probe])
+    finally:
+        tracemalloc.stop()
+    assert len(probe.growth) == 4
+    # Any array the size of one activation (or of a weight matrix) allocated inside a step shows up here.
+    assert max(probe.growth) < ONE_ACTIVATION / 4, probe.growth
+
+
+def test_layer_buffers_are_reused_between_steps():
+    rng = np.random.default_rng(1)
+    net = dp.mlp([20, 30, 5], activation="relu", seed=0)
+    loss = dp.CrossEntropy()
+    X, y = rng.random((16, 20), dtype=np.float32), rng.integers(0, 5, 16)
+    net.loss_and_gradients(loss, X, y)
+    first = [id(o) for o in net._outputs] + [id(p.grad) for p in net.parameters()]
+    net.loss_and_gradients(loss, X, y)
+    second = [id(o) for o in net._outputs] + [id(p.grad) for p in net.parameters()]
+    assert first == second
+
+
+def test_parameters_live_in_one_flat_buffer_that_optimizers_update_whole():
+    net = dp.mlp([8, 6, 3], activation="tanh", seed=0)
+    opt = dp.Adam()
+    opt.build(net.parameters())
+    assert len(opt._targets) == 1
+    values, grads = opt._targets[0]
+    assert values.size == net.n_parameters
+    for p in net.parameters():
+        assert p.value.base is values and p.grad.base is grads
+
+
+def test_predict_works_in_chunks_and_matches_one_pass():
+    rng = np.random.default_rng(2)
+    net = dp.mlp([12, 7, 4], seed=0)
+    X = rng.random((1001, 12), dtype=np.float32)
+    whole = net.predict_proba(X, batch_size=5000)
+    chunked = net.predict_proba(X, batch_size=64)
+    np.testing.assert_allclose(whole, chunked, rtol=1e-5, atol=1e-7)
