@@ -278,12 +278,17 @@ class AdaDelta(Optimizer):
         np.sqrt(Ed, out=Ed)
         scratch *= Ed
         np.multiply(Ed, Ed, out=Ed)  # back to E[Δ²] + ε
-        Ed -= eps
-        Ed *= rho
         scratch *= lr  # W := W + αΔ
         w -= scratch
-        np.multiply(scratch, scratch, out=scratch)  # (αΔ)², so Δ² = (αΔ)² / α²
-        scratch *= (1.0 - rho) / (lr * lr)
+        # Δ² = (E[Δ²] + ε) g² / (E[g²] + ε), from g and E[g²] again: α never enters E[Δ²]
+        # (no division by α, which a schedule may take to 0).
+        np.add(Eg, eps, out=scratch)
+        np.divide(g, scratch, out=scratch)
+        scratch *= g
+        scratch *= Ed
+        Ed -= eps
+        Ed *= rho
+        scratch *= 1.0 - rho
         Ed += scratch
 
 
