@@ -237,20 +237,25 @@ def fit(
                             idb = idbuf[:m]
                             np.take(ids, idx, out=idb)
                 m = xb.shape[0]
-                a = net._forward(xb, True)
-                batch_loss = loss.value(a, yb)
-                if not math.isfinite(batch_loss):
-                    _diverged(state, params, snapshot, batch_loss)
-                if ids is not None:
-                    if a.shape[1] == 1:
-                        np.greater_equal(a[:, 0], 0.5, out=hits[:m])
-                        np.equal(hits[:m], idb.astype(np.bool_), out=hits[:m])
-                    else:
-                        np.argmax(a, axis=1, out=pred[:m])
-                        np.equal(pred[:m], idb, out=hits[:m])
-                    correct += int(np.count_nonzero(hits[:m]))
-                net._backward(loss, a, yb)
-                optimizer.step()
+                try:
+                    a = net._forward(xb, True)
+                    batch_loss = loss.value(a, yb)
+                    if not math.isfinite(batch_loss):
+                        _diverged(state, params, snapshot, f"the loss is {batch_loss}")
+                    if ids is not None:
+                        if a.shape[1] == 1:
+                            np.greater_equal(a[:, 0], 0.5, out=hits[:m])
+                            np.equal(hits[:m], idb.astype(np.bool_), out=hits[:m])
+                        else:
+                            np.argmax(a, axis=1, out=pred[:m])
+                            np.equal(pred[:m], idb, out=hits[:m])
+                        correct += int(np.count_nonzero(hits[:m]))
+                    net._backward(loss, a, yb)
+                    optimizer.step()
+                except TrainingDivergedError:
+                    raise
+                except FloatingPointError as exc:  # overflow under np.errstate(over="raise")
+                    _diverged(state, params, snapshot, f"numpy raised {exc!r}")
                 state.step += 1
                 seen += m
                 loss_sum += batch_loss * m
@@ -274,25 +279,30 @@ def fit(
             state.epoch = epoch + 1
             for cb in callbacks:
                 cb.on_epoch_end(state)
+        # The last step's update is followed by no loss that would show it overflowed.
+        if not all(np.all(np.isfinite(p.value)) for p in params):
+            _diverged(state, params, snapshot, "the weights are no longer finite", epoch=state.epoch, step=state.step)
     finally:
         for cb in callbacks:
             cb.on_train_end(state)
     return state.history
 
 
-def _diverged(state: TrainingState, params, snapshot, value: float) -> None:
+def _diverged(state: TrainingState, params, snapshot, what: str, *, epoch: int | None = None, step: int | None = None) -> None:
+    """Restore finite weights and raise; ``epoch`` and ``step`` default to the one under way (1-based)."""
+    epoch = state.epoch + 1 if epoch is None else epoch
+    step = state.step + 1 if step is None else step
     restored = False
     if not all(np.all(np.isfinite(p.value)) for p in params):
         for p, saved in zip(params, snapshot):
             np.copyto(p.value, saved)
         restored = True
-    where = f"epoch {state.epoch + 1}, step {state.step + 1}"
     kept = "the weights from the start of that epoch" if restored else "its last weights, which are finite"
     raise TrainingDivergedError(
-        f"training diverged at {where}: the loss is {value}. The network keeps {kept}. "
+        f"training diverged at epoch {epoch}, step {step}: {what}. The network keeps {kept}. "
         f"Lower the learning rate (it was {state.optimizer.lr:g}), or scale the inputs to [0, 1]",
-        epoch=state.epoch + 1,
-        step=state.step + 1,
+        epoch=epoch,
+        step=step,
     )
 
 
