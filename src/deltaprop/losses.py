@@ -135,6 +135,20 @@ class CrossEntropy(Loss):
     def config(self):
         return {"type": self.type_name, "from_logits": self.from_logits}
 
+    def prepare_targets(self, y, n_outputs, dtype):
+        rows = super().prepare_targets(y, n_outputs, dtype)
+        # Both softmax gradients, (a − y)/n and softmax(z) − y, assume Σ_k y_k = 1 per row.
+        if n_outputs > 1 and rows.size:
+            sums = rows.sum(axis=1, dtype=np.float64)
+            bad = np.flatnonzero(np.abs(sums - 1.0) > 1e-3)
+            if bad.size:
+                raise DataError(
+                    f"cross-entropy targets must be one-hot or probability rows that sum to 1; "
+                    f"row {int(bad[0])} sums to {sums[bad[0]]:g}. Pass class ids, normalise the rows, "
+                    "or use BinaryCrossEntropy for independent 0/1 outputs"
+                )
+        return rows
+
     def _log_probs(self, a: np.ndarray) -> np.ndarray:
         logp = self._buffer("logp", a.shape, a.dtype)
         if self.from_logits:
