@@ -1,0 +1,335 @@
+"""The training configuration: defaults, TOML files, validation, and the resolved
+``config.toml`` a run writes.
+
+Precedence: built-in defaults < ``--config FILE.toml`` < command-line flags. Every value,
+wherever it came from, passes through :func:`TrainConfig.from_mapping`, the one place where
+numbers are parsed and checked (NaN, infinity and overflowing literals such as ``1e999``
+included), so the library sees only finite, in-range values.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from . import _checks
+from .errors import ConfigError
+
+__all__ = ["TrainConfig", "dumps_toml", "load_toml", "SCALINGS"]
+
+#: How raw inputs are turned into network inputs: ``auto`` picks ``unit`` for integer
+#: pixels and ``none`` for floats.
+SCALINGS = ("auto", "unit", "standardize", "none")
+DTYPES = ("float32", "float64")
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``deltaprop train`` needs; the defaults are seed 000's SGD network
+    (784 → 50 sigmoid → 10 softmax, cross-entropy, SGD α = 0.3, batches of 20) on the
+    bundled MNIST sample. ``layers`` empty means [features, 50, classes] of the dataset;
+    ``epochs``/``steps`` None means no limit of that kind; ``early_stopping`` is the
+    patience in epochs (0: off)."""
+
+    dataset: str = "mnist-sample"
+    data_dir: str = ""
+    layers: list[int] = field(default_factory=list)
+    activation: str = "sigmoid"
+    output: str = "softmax"
+    loss: str = "cross_entropy"
+    optimizer: str = "sgd"
+    lr: float = 0.3
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    dropout: float = 0.0
+    schedule: str | dict[str, Any] = "constant"
+    init: str = ""
+    batch_size: int | str = 20
+    epochs: int | None = 10
+    steps: int | None = None
+    validation_split: float = 0.1
+    early_stopping: int = 0
+    seed: int = 0
+    dtype: str = "float32"
+    scaling: str = "auto"
+
+    # -- building ------------------------------------------------------------------------
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_mapping(cls, *sources: dict[str, Any], origin: str = "the configuration") -> "TrainConfig":
+        """Defaults updated by each mapping in turn (later wins), then checked.
+        Unknown keys raise :class:`ConfigError` naming the key and the closest known one."""
+        merged: dict[str, Any] = {}
+        for source in sources:
+            for key, value in source.items():
+                if key not in cls.keys():
+                    raise ConfigError(f"unknown key {key!r} in {origin}{_suggest(key, cls.keys())}")
+                merged[key] = value
+        # --steps alone means "stop after that many steps", not "10 epochs or N steps".
+        if merged.get("steps") is not None and "epochs" not in merged:
+            merged["epochs"] = None
+        cfg = cls()
+        for key, value in merged.items():
+            setattr(cfg, key, value)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> "TrainConfig":
+        """Parse and check every value in place; the single gate for numbers."""
+        self.dataset = _text("dataset", self.dataset, allow_empty=False)
+        self.data_dir = _text("data_dir", self.data_dir)
+        self.layers = _int_list("layers", self.layers)
+        from .layers import ACTIVATIONS
+
+        self.activation = _choice("activation", self.activation, tuple(ACTIVATIONS))
+        self.output = _choice("output", self.output, tuple(ACTIVATIONS))
+        self.loss = _loss_name(self.loss)
+        from .optimizers import OPTIMIZERS
+
+        self.optimizer = _choice("optimizer", self.optimizer, tuple(OPTIMIZERS))
+        self.lr = _checks.positive_number("lr", _number("lr", self.lr))
+        self.momentum = _checks.fraction("momentum", _number("momentum", self.momentum))
+        self.nesterov = _bool("nesterov", self.nesterov)
+        self.weight_decay = _checks.positive_number("weight_decay", _number("weight_decay", self.weight_decay), allow_zero=True)
+        self.dropout = _checks.fraction("dropout", _number("dropout", self.dropout))
+        self.schedule = _schedule(self.schedule)
+        from .initializers import INITIALIZERS
+
+        self.init = "" if self.init in ("", None, "auto") else _choice("init", self.init, tuple(INITIALIZERS))
+        if isinstance(self.batch_size, str) and self.batch_size.strip().lower() == "full":
+            self.batch_size = "full"
+        else:
+            self.batch_size = _checks.positive_int("batch_size", _integer("batch_size", self.batch_size))
+        self.epochs = None if self.epochs is None else _checks.positive_int("epochs", _integer("epochs", self.epochs))
+        self.steps = None if self.steps is None else _checks.positive_int("steps", _integer("steps", self.steps))
+        if self.epochs is None and self.steps is None:
+            raise ConfigError("give epochs or steps (or both: training stops at the first reached)")
+        self.validation_split = _checks.fraction("validation_split", _number("validation_split", self.validation_split))
+        self.early_stopping = _checks.positive_int("early_stopping", _integer("early_stopping", self.early_stopping), allow_zero=True)
+        self.seed = _checks.positive_int("seed", _integer("seed", self.seed), allow_zero=True)
+        self.dtype = _choice("dtype", self.dtype, DTYPES)
+        self.scaling = _choice("scaling", self.scaling, SCALINGS)
+        if self.optimizer != "sgd" and (self.momentum or self.nesterov):
+            raise ConfigError(f"momentum and nesterov apply to the sgd optimizer only, not {self.optimizer!r}")
+        if self.nesterov and not self.momentum:
+            raise ConfigError("nesterov needs momentum > 0, e.g. --momentum 0.9")
+        if self.early_stopping and not self.validation_split:
+            raise ConfigError("early_stopping watches the validation loss: set validation_split > 0")
+        return self
+
+    # -- objects -------------------------------------------------------------------------
+    def network_sizes(self, n_features: int, n_outputs: int) -> list[int]:
+        """``layers``, or [features, 50, outputs] when not given."""
+        return list(self.layers) if self.layers else [n_features, 50, n_outputs]
+
+    def build_network(self, n_features: int, n_outputs: int):
+        from .network import mlp
+
+        return mlp(self.network_sizes(n_features, n_outputs), activation=self.activation, output=self.output,
+                   dropout=self.dropout, init=self.init or None, seed=self.seed, dtype=self.dtype)
+
+    def build_optimizer(self):
+        from .optimizers import optimizer_from_name
+
+        kwargs: dict[str, Any] = {"lr": self.lr, "weight_decay": self.weight_decay}
+        if self.optimizer == "sgd":
+            kwargs.update(momentum=self.momentum, nesterov=self.nesterov)
+        return optimizer_from_name(self.optimizer, **kwargs)
+
+    def build_loss(self):
+        from .losses import loss_from_name
+
+        return loss_from_name(self.loss)
+
+    # -- writing -------------------------------------------------------------------------
+    def as_dict(self) -> dict[str, Any]:
+        """JSON/TOML-able; None values (no limit) are left out."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def to_toml(self) -> str:
+        return "# deltaprop train configuration; rerun with: deltaprop train --config config.toml\n" + dumps_toml(self.as_dict())
+
+
+# -- parsing helpers (the one place numbers are read) ---------------------------------------
+def _suggest(key: str, known) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{hint} Known keys: {', '.join(known)}"
+
+
+def _number(name: str, value: Any) -> float:
+    """A float from a number or a string; NaN, infinity and overflow are refused."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    if isinstance(value, str):
+        try:
+            parsed = float(value.strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {value!r}") from None
+        value = parsed
+    if isinstance(value, int):
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(f"{name} is too large: {value}") from None
+    if not isinstance(value, float):
+        raise ConfigError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r} (NaN, infinity and overflowing values like 1e999 are refused)")
+    return value
+
+
+def _integer(name: str, value: Any) -> int:
+    """A whole number from an int or a decimal string; floats must be integral and finite."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            value = _number(name, text)
+    if isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise ConfigError(f"{name} must be a whole number, got {value!r}")
+        return int(value)
+    if isinstance(value, int):
+        return value
+    raise ConfigError(f"{name} must be a whole number, got {value!r}")
+
+
+def _bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.strip().lower() in ("true", "1", "yes")
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def _text(name: str, value: Any, *, allow_empty: bool = True) -> str:
+    if not isinstance(value, str) or (not allow_empty and not value.strip()):
+        raise ConfigError(f"{name} must be a {'non-empty ' if not allow_empty else ''}string, got {value!r}")
+    return value
+
+
+def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    key = str(value).strip().lower().replace("-", "_") if isinstance(value, str) else None
+    if key not in choices:
+        raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+    return key
+
+
+def _loss_name(value: Any) -> str:
+    from .losses import loss_from_name
+
+    if not isinstance(value, str):
+        raise ConfigError(f"loss must be a name, got {value!r}")
+    names = {"CrossEntropy": "cross_entropy", "BinaryCrossEntropy": "binary_cross_entropy", "MeanSquaredError": "mse"}
+    return names[loss_from_name(value).type_name]
+
+
+def _int_list(name: str, value: Any) -> list[int]:
+    if isinstance(value, str):
+        text = value.strip()
+        parts = [p for p in text.replace(" ", "").split(",")] if text else []
+        value = parts
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{name} must be a list of widths such as 784,256,10, got {value!r}")
+    out = [_checks.positive_int(f"{name} width", _integer(f"{name} width", v)) for v in value]
+    if out and len(out) < 2:
+        raise ConfigError(f"{name} needs at least an input and an output width, got {out}")
+    return out
+
+
+def _schedule(value: Any) -> str | dict[str, Any]:
+    from .schedules import schedule_from_config
+
+    if isinstance(value, str):
+        spec: str | dict[str, Any] = value.strip().lower()
+    elif isinstance(value, dict):
+        spec = {}
+        for k, v in value.items():
+            if k == "type" or isinstance(v, str):
+                spec[k] = v
+            elif isinstance(v, int) and not isinstance(v, bool):
+                spec[k] = v
+            else:
+                spec[k] = _number(f"schedule.{k}", v)
+    else:
+        raise ConfigError(f"schedule must be a name or a table, got {value!r}")
+    schedule_from_config(spec)  # raises ConfigError for unknown names or bad settings
+    return spec
+
+
+# -- TOML ---------------------------------------------------------------------------------------
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """The mapping in a TOML file; syntax errors become :class:`ConfigError` with the line."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; give a .toml file")
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        return tomllib.loads(text.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+
+
+def _toml_string(s: str) -> str:
+    body = json.dumps(s, ensure_ascii=False)  # escapes quotes, backslashes and C0 controls
+    return body.replace("\x7f", "\\u007F")
+
+
+def _toml_value(key: str, v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ConfigError(f"{key} is not finite ({v!r}); TOML output takes finite numbers only")
+        text = repr(v)
+        return text if any(c in text for c in ".en") else text + ".0"
+    if isinstance(v, str):
+        return _toml_string(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(key, x) for x in v) + "]"
+    raise ConfigError(f"cannot write {key} = {v!r} as TOML")
+
+
+def _toml_key(k: str) -> str:
+    if k and all(c.isalnum() or c in "_-" for c in k) and k.isascii():
+        return k
+    return _toml_string(k)
+
+
+def dumps_toml(data: dict[str, Any], _prefix: str = "") -> str:
+    """TOML text for a mapping of strings, ints, floats, bools, lists of those and nested
+    tables (a small writer: the resolved configuration needs nothing more)."""
+    lines = []
+    tables = []
+    for k, v in data.items():
+        if isinstance(v, dict):
+            tables.append((k, v))
+        else:
+            lines.append(f"{_toml_key(k)} = {_toml_value(k, v)}")
+    out = "\n".join(lines) + ("\n" if lines else "")
+    for k, v in tables:
+        name = f"{_prefix}.{_toml_key(k)}" if _prefix else _toml_key(k)
+        out += f"\n[{name}]\n" + dumps_toml(v, name)
+    return out

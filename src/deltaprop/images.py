@@ -1,0 +1,91 @@
+"""Photos and drawings of digits → MNIST-like 28x28 inputs.
+
+MNIST's preprocessing: white digit on black; the digit's bounding box is scaled to fit
+20x20 (keeping its aspect ratio), then placed in a 28x28 frame so that its centre of mass
+sits at the centre. We do the same: grayscale, invert when the background is light
+(judged by the border pixels), crop to the ink, resize, centre by mass. The result is
+uint8 0..255 like the MNIST files, so a model's stored input scaling applies unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError, FileFormatError
+
+__all__ = ["MAX_PIXELS", "load_digit"]
+
+#: Refuse images with more pixels than this before decoding them (decompression bombs).
+MAX_PIXELS = 40_000_000
+
+
+def _decode(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise FileFormatError(f"{path}: {im.width}x{im.height} pixels is too large (limit {MAX_PIXELS:,})")
+            im.load()
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                rgba = im.convert("RGBA")
+                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(background, rgba)  # transparent = white paper
+            gray = np.asarray(im.convert("L"), dtype=np.float64)
+    except FileFormatError:
+        raise
+    except FileNotFoundError:
+        raise FileFormatError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise FileFormatError(f"{path}: cannot decode the image ({exc.__class__.__name__}: {exc}); use a PNG or JPEG file") from None
+    return gray
+
+
+def to_mnist(gray: np.ndarray, *, threshold: float = 0.15) -> np.ndarray:
+    """A 2-D grayscale array (any size, any range) → uint8 (28, 28), white digit on black,
+    box fitted to 20x20 and centred by mass."""
+    from PIL import Image
+
+    g = np.asarray(gray, dtype=np.float64)
+    if g.ndim != 2 or g.size == 0:
+        raise DataError(f"expected a 2-D grayscale image, got shape {g.shape}")
+    lo, hi = float(g.min()), float(g.max())
+    if hi - lo < 1e-9:
+        raise DataError("the image is blank (one colour); draw a digit on it")
+    g = (g - lo) / (hi - lo)
+    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+    if np.median(border) > 0.5:  # light background: make the ink white
+        g = 1.0 - g
+    ink = g > threshold
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if rows.size == 0:
+        raise DataError("no digit found in the image")
+    box = g[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    h, w = box.shape
+    scale = 20.0 / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    small = Image.fromarray((box * 255).astype(np.uint8)).resize((nw, nh), Image.LANCZOS)
+    digit = np.asarray(small, dtype=np.float64)
+    canvas = np.zeros((28, 28))
+    top, left = (28 - nh) // 2, (28 - nw) // 2
+    canvas[top : top + nh, left : left + nw] = digit
+    mass = canvas.sum()
+    if mass > 0:  # shift the centre of mass to (14, 14), MNIST's rule
+        yy, xx = np.indices(canvas.shape)
+        dy = int(round(13.5 - (yy * canvas).sum() / mass))
+        dx = int(round(13.5 - (xx * canvas).sum() / mass))
+        dy = max(-top, min(dy, 28 - (top + nh)))
+        dx = max(-left, min(dx, 28 - (left + nw)))
+        canvas = np.roll(canvas, (dy, dx), axis=(0, 1))
+    return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
+
+
+def load_digit(path: str | os.PathLike) -> np.ndarray:
+    """Read a PNG/JPEG (or any image pillow decodes) as an MNIST-like uint8 (28, 28)."""
+    path = Path(path)
+    if path.is_dir():
+        raise FileFormatError(f"{path} is a folder; give an image file")
+    return to_mnist(_decode(path))

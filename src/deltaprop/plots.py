@@ -1,0 +1,158 @@
+"""Figures as PNG files: training curves (seed 000), first-layer weights as images and
+weight matrices as heatmaps (seed 001, figure 5), sample images with labels (seed 001,
+figure 6) and confusion matrices.
+
+matplotlib is imported only when a figure is drawn, and only its object-oriented API with
+the Agg canvas is used (no pyplot, no GUI backend), so ``import deltaprop`` stays fast
+and plotting works on servers. Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .atomic import atomic_write_bytes
+from .errors import ConfigError, ShapeError
+
+__all__ = ["plot_confusion", "plot_history", "plot_samples", "plot_weights"]
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def _column(records: Sequence[dict[str, Any]], key: str) -> list[float]:
+    return [math.nan if r.get(key) is None else float(r[key]) for r in records]
+
+
+def plot_history(records: Sequence[dict[str, Any]], path, *, title: str = "training") -> Path:
+    """Loss (left) and accuracy (right) per epoch, train and validation."""
+    if not records:
+        raise ConfigError("the history is empty: train at least one epoch before plotting it")
+    epochs = [int(r.get("epoch", i + 1)) for i, r in enumerate(records)]
+    fig = _figure(10, 4)
+    axes = fig.subplots(1, 2)
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for key, label, style in ((metric, "train", "-o"), (f"val_{metric}", "validation", "--s")):
+            values = _column(records, key)
+            if not all(math.isnan(v) for v in values):
+                ax.plot(epochs, values, style, markersize=3, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(True, alpha=0.3)
+        if ax.lines:
+            ax.legend()
+        else:
+            ax.text(0.5, 0.5, f"no {metric} recorded", ha="center", va="center", transform=ax.transAxes)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _grid(n: int) -> tuple[int, int]:
+    cols = math.ceil(math.sqrt(n))
+    return math.ceil(n / cols), cols
+
+
+def plot_weights(net, path, *, max_units: int = 64) -> Path:
+    """Top: the first Dense layer's weights into each of its first ``max_units`` units as
+    images (when its input is a square image, e.g. 784 = 28²). Bottom: every Dense weight
+    matrix as a heatmap (our ``W`` is ``(n_in, n_out)``: rows are inputs)."""
+    from .layers import Dense
+
+    dense = [layer for layer in net.layers if isinstance(layer, Dense)]
+    side = math.isqrt(dense[0].n_in)
+    square = side * side == dense[0].n_in and side >= 4
+    n_units = min(dense[0].n_out, max_units) if square else 0
+    rows, cols = _grid(n_units) if n_units else (0, 0)
+    fig = _figure(max(8, 2.6 * len(dense)), (rows * 1.0 + 3.5) if n_units else 3.8)
+    grid = fig.add_gridspec(2 if n_units else 1, 1, height_ratios=[rows * 1.0, 3.0] if n_units else [1])
+    if n_units:
+        top = grid[0].subgridspec(rows, cols, wspace=0.05, hspace=0.05)
+        W = dense[0].W.value
+        for k in range(n_units):
+            ax = fig.add_subplot(top[k // cols, k % cols])
+            w = W[:, k].reshape(side, side)
+            lim = float(np.max(np.abs(w))) or 1.0
+            ax.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim)
+            ax.set_axis_off()
+    bottom = grid[-1].subgridspec(1, len(dense), wspace=0.4)
+    for j, layer in enumerate(dense):
+        ax = fig.add_subplot(bottom[0, j])
+        W = layer.W.value
+        lim = float(np.max(np.abs(W))) or 1.0
+        im = ax.imshow(W, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest")
+        ax.set_title(f"W of Dense {layer.n_in}→{layer.n_out}", fontsize=9)
+        ax.set_xlabel("unit")
+        ax.set_ylabel("input")
+        fig.colorbar(im, ax=ax, fraction=0.05)
+    return _save(fig, path)
+
+
+def plot_samples(x, labels, path, *, class_names: Sequence[str] | None = None, predictions=None, n: int = 25) -> Path:
+    """The first ``n`` examples as images (rows of 784 become 28x28), titled with their
+    label, and with the prediction where given (red when wrong)."""
+    x = np.asarray(x)
+    n = min(int(n), x.shape[0])
+    if n < 1:
+        raise ShapeError("no examples to plot")
+    flat = x[:n].reshape(n, -1)
+    side = math.isqrt(flat.shape[1])
+    if side * side != flat.shape[1]:
+        raise ShapeError(f"examples have {flat.shape[1]} features, not a square image; samples plots need images")
+    names = list(class_names) if class_names is not None else None
+    label = lambda c: names[int(c)] if names is not None and 0 <= int(c) < len(names) else str(int(c))  # noqa: E731
+    rows, cols = _grid(n)
+    fig = _figure(cols * 1.4, rows * 1.6)
+    for k in range(n):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        ax.imshow(flat[k].reshape(side, side), cmap="gray")
+        ax.set_axis_off()
+        text = label(labels[k])
+        color = "black"
+        if predictions is not None:
+            text += f" → {label(predictions[k])}"
+            color = "black" if int(predictions[k]) == int(labels[k]) else "red"
+        ax.set_title(text, fontsize=8, color=color)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_confusion(cm, path, *, class_names: Sequence[str] | None = None) -> Path:
+    """The confusion matrix as a heatmap with counts (rows: true class; columns: predicted)."""
+    cm = np.asarray(cm)
+    k = cm.shape[0]
+    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    fig = _figure(max(4, 0.55 * k + 2), max(4, 0.55 * k + 1.5))
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(k), labels=names, rotation=45 if k > 10 else 0)
+    ax.set_yticks(range(k), labels=names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if k <= 30:
+        top = cm.max() if cm.size else 0
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=7,
+                        color="white" if top and cm[i, j] > top / 2 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -1,0 +1,524 @@
+"""Model files and checkpoints: one ``.safetensors`` file, never pickle.
+
+Layout: the 8-byte little-endian header length, a JSON header (tensor names, dtypes,
+shapes and byte offsets, plus string metadata under ``__metadata__``), then the raw
+little-endian tensor bytes. Tensors are named ``layers.{i}.{param}``; a checkpoint adds
+``optimizer.{i}.{slot}``. The metadata holds the architecture (layer types from the closed
+table :data:`deltaprop.layers.LAYERS`; nothing in a file is imported or evaluated), dtype,
+format version, class names, input scaling, training state for checkpoints, and two
+digests: ``tensors_sha256`` over every tensor (name and bytes, in architecture order) and
+``metadata_sha256`` over the rest of the metadata, so a flipped bit anywhere is caught.
+
+Loading reads the header itself first (its size bounded), checks every name, dtype, shape
+and offset against the architecture, then the digests, then NaN/inf, and only then builds
+the network. Writing goes through :func:`deltaprop.atomic.atomic_write_bytes`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .atomic import atomic_write_bytes
+from .errors import ConfigError, Error, ModelFileError, ShapeError, StateError
+from .layers import LAYERS
+from .network import Network, resolve_dtype
+
+__all__ = [
+    "FORMAT_VERSION", "Checkpoint", "ModelFile", "apply_scaling", "encode_checkpoint", "encode_model",
+    "load", "load_checkpoint", "read_model", "save", "save_checkpoint", "scaling_for",
+]
+
+FORMAT = "deltaprop"
+FORMAT_VERSION = 1
+#: Refuse files bigger than this (bytes) unless the caller raises the bound.
+MAX_FILE_BYTES = 4 << 30
+#: The JSON header holds names, shapes and metadata: a few MB at most, even with history.
+MAX_HEADER_BYTES = 64 << 20
+_DTYPE_CODES = {"float32": "F32", "float64": "F64"}
+_PARAM_LAYERS = {"Dense"}  # layer types that own parameters (W, b); checked against the built net
+
+
+# -- input scaling ----------------------------------------------------------------------------
+def scaling_for(x: np.ndarray) -> dict[str, Any]:
+    """The scaling that :func:`deltaprop.data.scale_to_unit` applies to raw data like ``x``:
+    integer pixels are divided by their type's maximum, floats are taken as they are."""
+    x = np.asarray(x)
+    if x.dtype.kind in "ui":
+        return {"kind": "unit", "max": int(np.iinfo(x.dtype).max)}
+    return {"kind": "none"}
+
+
+def _check_scaling(spec: Any, n_features: int) -> dict[str, Any] | None:
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or spec.get("kind") not in ("none", "unit", "standardize"):
+        raise ModelFileError(f"unknown input scaling {spec!r}; expected kind none, unit or standardize")
+    if spec["kind"] == "unit":
+        m = spec.get("max")
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or not math.isfinite(m) or m <= 0:
+            raise ModelFileError(f"input scaling 'unit' needs a finite max > 0, got {m!r}")
+    if spec["kind"] == "standardize":
+        from .data.transforms import Standardizer
+
+        try:
+            std = Standardizer.from_dict(spec.get("state", {}))
+        except Error as exc:
+            raise ModelFileError(f"bad standardize input scaling: {exc}") from None
+        if std.mean.size != n_features:
+            raise ModelFileError(f"the input scaling has {std.mean.size} features; the network takes {n_features}")
+    return spec
+
+
+def apply_scaling(spec: dict[str, Any] | None, x, dtype) -> np.ndarray:
+    """Raw inputs → what the network was trained on (same arithmetic as training)."""
+    dtype = np.dtype(dtype)
+    x = np.asarray(x)
+    if x.dtype.kind not in "uifb":
+        raise ShapeError(f"inputs must be numbers, got dtype {x.dtype}")
+    if spec is None or spec["kind"] == "none":
+        return x.astype(dtype)
+    if spec["kind"] == "unit":
+        out = x.astype(dtype)
+        out *= dtype.type(1.0 / spec["max"])
+        return out
+    from .data.transforms import Standardizer
+
+    std = Standardizer.from_dict(spec["state"])
+    if x.ndim == 2 and std.mean.ndim > 1:
+        x = x.reshape((x.shape[0], *std.mean.shape))
+    out = std.transform(x, dtype)
+    return out.reshape(out.shape[0], -1)
+
+
+# -- what a file holds ------------------------------------------------------------------------
+@dataclass
+class ModelFile:
+    """A model read from a file: the network and what the file says about its inputs."""
+
+    net: Network
+    kind: str
+    class_names: tuple[str, ...] | None
+    input_scaling: dict[str, Any] | None
+    extra: dict[str, Any]
+    metadata: dict[str, str]
+    path: Path | None = None
+
+
+@dataclass
+class Checkpoint(ModelFile):
+    """A checkpoint: the model plus everything :func:`deltaprop.fit` needs to continue."""
+
+    optimizer: Any = None
+    loss: Any = None
+    schedule: Any = None
+    training: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def epoch(self) -> int:
+        return int(self.training["epoch"])
+
+    @property
+    def step(self) -> int:
+        return int(self.training["step"])
+
+    def training_state(self):
+        """A :class:`~deltaprop.training.TrainingState` that ``fit(..., resume=)`` continues
+        exactly: weights, optimizer slots, schedule, both random generators, history."""
+        from .training import History, TrainingState
+
+        rng = np.random.default_rng()
+        _set_rng(rng, self.training["shuffle_rng"], "shuffle")
+        return TrainingState(
+            net=self.net, optimizer=self.optimizer, loss=self.loss, rng=rng,
+            history=History(self.training["history"]), epoch=self.epoch, step=self.step,
+            schedule=self.schedule, base_lr=float(self.training["base_lr"]),
+        )
+
+
+# -- encoding ---------------------------------------------------------------------------------
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _metadata_digest(meta: dict[str, str]) -> str:
+    body = {k: v for k, v in meta.items() if k != "metadata_sha256"}
+    return hashlib.sha256(_json(body).encode("utf-8")).hexdigest()
+
+
+def _tensors_digest(names: list[str], tensors: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for name in names:
+        arr = np.ascontiguousarray(tensors[name])
+        h.update(name.encode("utf-8") + b"\0")
+        h.update(arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes())
+    return h.hexdigest()
+
+
+def _encode(tensors: dict[str, np.ndarray], meta: dict[str, str], order: list[str]) -> bytes:
+    """safetensors bytes with both digests filled in (``order``: the hashing order)."""
+    from safetensors.numpy import save as st_save
+
+    meta = dict(meta)
+    meta["tensors_sha256"] = _tensors_digest(order, tensors)
+    meta["metadata_sha256"] = _metadata_digest(meta)
+    return st_save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=meta)
+
+
+def _model_parts(net: Network, class_names, input_scaling, extra) -> tuple[dict, dict, list]:
+    if not isinstance(net, Network):
+        raise ConfigError(f"save needs a deltaprop Network, got {type(net).__name__}")
+    if class_names is not None:
+        class_names = [str(c) for c in class_names]
+    input_scaling = _check_scaling(input_scaling, net.n_features) if input_scaling is not None else None
+    tensors = {}
+    for name, p in net.named_parameters():
+        if not np.all(np.isfinite(p.value)):
+            raise ModelFileError(f"{name} holds NaN or infinity; refusing to save a broken model")
+        tensors[name] = p.value
+    meta = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "kind": "model",
+        "architecture": _json(net.config()),
+        "dtype": net.dtype.name,
+        "class_names": _json(class_names),
+        "input_scaling": _json(input_scaling),
+        "extra": _json(extra or {}),
+    }
+    return tensors, meta, list(tensors)
+
+
+def encode_model(net: Network, *, class_names=None, input_scaling=None, extra=None) -> bytes:
+    """The bytes of a model file (see :func:`save`)."""
+    tensors, meta, order = _model_parts(net, class_names, input_scaling, extra)
+    return _encode(tensors, meta, order)
+
+
+def save(net: Network, path, *, class_names=None, input_scaling=None, extra: dict | None = None) -> Path:
+    """Write ``net`` to ``path`` (a ``.safetensors`` file), atomically.
+
+    ``class_names``: label of each output; ``input_scaling``: how raw inputs were scaled
+    for training (e.g. ``{"kind": "unit", "max": 255}``), so :func:`read_model` users can
+    apply it to raw data; ``extra``: any JSON-able mapping kept in the metadata."""
+    return atomic_write_bytes(path, encode_model(net, class_names=class_names, input_scaling=input_scaling, extra=extra))
+
+
+def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    return rng.bit_generator.state  # PCG64: big ints, which JSON keeps exactly
+
+
+def _set_rng(rng: np.random.Generator, state: Any, what: str) -> None:
+    if not isinstance(state, dict) or state.get("bit_generator") != type(rng.bit_generator).__name__:
+        raise ModelFileError(f"the checkpoint's {what} random state is not a {type(rng.bit_generator).__name__} state")
+    try:
+        rng.bit_generator.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        raise ModelFileError(f"the checkpoint's {what} random state is invalid: {exc}") from None
+
+
+def encode_checkpoint(state, *, class_names=None, input_scaling=None, extra=None) -> bytes:
+    """The bytes of a checkpoint of a :class:`~deltaprop.training.TrainingState` taken at
+    an epoch's end (see :func:`save_checkpoint`)."""
+    net, opt = state.net, state.optimizer
+    tensors, meta, order = _model_parts(net, class_names, input_scaling, extra)
+    if not opt.is_built_for(net.parameters()):
+        raise StateError("the optimizer is not bound to this network's parameters; checkpoint after fit has started")
+    opt_state = opt.state()
+    iterations = int(opt_state.pop("iterations"))
+    for key in opt_state:
+        tensors[f"optimizer.{key}"] = opt_state[key]
+        order.append(f"optimizer.{key}")
+    schedule = state.schedule
+    training = {
+        "epoch": int(state.epoch),
+        "step": int(state.step),
+        "iterations": iterations,
+        "base_lr": float(state.base_lr if state.base_lr is not None else opt.lr),
+        "schedule": schedule.config() if schedule is not None else {"type": "constant"},
+        "schedule_state": schedule.state() if schedule is not None else {},
+        "loss": state.loss.config(),
+        "net_rng": _rng_state(net.rng),
+        "shuffle_rng": _rng_state(state.rng),
+        "history": state.history.records,
+    }
+    meta["kind"] = "checkpoint"
+    meta["optimizer"] = _json(opt.config())
+    meta["training"] = _json(training)
+    return _encode(tensors, meta, order)
+
+
+def save_checkpoint(path, state, *, class_names=None, input_scaling=None, extra=None) -> Path:
+    """Write a checkpoint atomically: model, optimizer state, epoch, step, both RNG states,
+    schedule and history. Take it at an epoch's end for an exact resume."""
+    data = encode_checkpoint(state, class_names=class_names, input_scaling=input_scaling, extra=extra)
+    return atomic_write_bytes(path, data)
+
+
+# -- decoding ---------------------------------------------------------------------------------
+def _bad(path: Path, problem: str) -> ModelFileError:
+    return ModelFileError(f"{path}: {problem}")
+
+
+def _read_bytes(path: Path, max_bytes: int) -> bytes:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such file") from None
+    except NotADirectoryError:
+        raise ModelFileError(f"{path}: a parent of this path is a file, not a folder") from None
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise _bad(path, "is a folder; give the .safetensors file inside it (e.g. model.safetensors)")
+    if not stat.S_ISREG(st.st_mode):
+        raise _bad(path, "is not a regular file")
+    if st.st_size == 0:
+        raise _bad(path, "is empty (0 bytes); it is not a model file")
+    if st.st_size > max_bytes:
+        raise _bad(path, f"is {st.st_size:,} bytes, more than the {max_bytes:,} allowed; pass max_bytes= to allow it")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:
+        raise _bad(path, "grew past the size limit while being read")
+    return data
+
+
+def _sniff(path: Path, data: bytes) -> None:
+    """Name what a non-safetensors file is, for a useful message."""
+    if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        raise _bad(path, "is a Python pickle, not a safetensors file; deltaprop never loads pickle (it can run code)")
+    if data[:6] == b"\x93NUMPY":
+        raise _bad(path, "is a NumPy .npy file, not a safetensors model file; save models with deltaprop.save")
+    if data[:4] == b"PK\x03\x04":
+        raise _bad(path, "is a zip archive (.npz or similar), not a safetensors model file")
+    if data[:2] == b"\x1f\x8b":
+        raise _bad(path, "is gzip-compressed; decompress it first")
+
+
+def _header(path: Path, data: bytes) -> tuple[dict, dict[str, str], int]:
+    n = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
+    if n < 0 or n > MAX_HEADER_BYTES or 8 + n > len(data) or data[8:9] != b"{":
+        _sniff(path, data)  # a pickle, .npy or zip file gets named as such
+    if len(data) < 8:
+        raise _bad(path, f"is truncated or not a safetensors file ({len(data)} bytes)")
+    if n > MAX_HEADER_BYTES or 8 + n > len(data):
+        raise _bad(path, f"is truncated or not a safetensors file (header of {n:,} bytes claimed, file has {len(data):,})")
+    raw = data[8 : 8 + n]
+    if not raw.startswith(b"{"):
+        raise _bad(path, "is not a safetensors file (its header is not a JSON object)")
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise _bad(path, "is corrupt or not a safetensors file (its header is not valid JSON)") from None
+    if not isinstance(header, dict):
+        raise _bad(path, "is not a safetensors file (its header is not a JSON object)")
+    meta = header.pop("__metadata__", None)
+    if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
+        raise _bad(path, "is a safetensors file without deltaprop metadata; it was not written by deltaprop.save")
+    return header, meta, 8 + n
+
+
+def _meta_json(path: Path, meta: dict[str, str], key: str) -> Any:
+    if key not in meta:
+        raise _bad(path, f"metadata has no {key!r} entry")
+    try:
+        return json.loads(meta[key])
+    except ValueError:
+        raise _bad(path, f"metadata {key!r} is not valid JSON") from None
+
+
+def _expected_tensors(path: Path, arch: Any) -> tuple[dict[str, tuple[int, ...]], str]:
+    """Names and shapes the architecture implies, computed without building anything."""
+    if not isinstance(arch, dict) or not isinstance(arch.get("layers"), list) or not arch["layers"]:
+        raise _bad(path, "metadata 'architecture' must be a mapping with a non-empty 'layers' list")
+    dtype = arch.get("dtype", "float32")
+    if dtype not in _DTYPE_CODES:
+        raise _bad(path, f"unsupported dtype {dtype!r} in the architecture; expected float32 or float64")
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, layer in enumerate(arch["layers"]):
+        kind = layer.get("type") if isinstance(layer, dict) else None
+        if not isinstance(kind, str) or kind not in LAYERS:
+            raise _bad(path, f"layer {i} has unknown type {kind!r}; deltaprop knows only {', '.join(LAYERS)}")
+        if kind == "Dense":
+            n_in, n_out = layer.get("n_in"), layer.get("n_out")
+            for v in (n_in, n_out):
+                if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                    raise _bad(path, f"layer {i} (Dense) has invalid sizes n_in={n_in!r}, n_out={n_out!r}")
+            shapes[f"layers.{i}.W"] = (n_in, n_out)
+            shapes[f"layers.{i}.b"] = (n_out,)
+    return shapes, dtype
+
+
+def _check_entries(path: Path, header: dict, expected: dict[str, tuple[int, ...]], code: str, data_len: int) -> None:
+    extra = sorted(set(header) - set(expected))
+    missing = [k for k in expected if k not in header]
+    if extra:
+        raise _bad(path, f"has tensors the architecture does not have: {', '.join(extra[:5])}")
+    if missing:
+        raise _bad(path, f"lacks tensors the architecture needs: {', '.join(missing[:5])}")
+    itemsize = 4 if code == "F32" else 8
+    spans = []
+    for name, shape in expected.items():
+        info = header[name]
+        if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+            raise _bad(path, f"tensor {name} has a malformed header entry")
+        if info["dtype"] != code:
+            raise _bad(path, f"tensor {name} is {info['dtype']}, but the model is {code} (dtype mismatch)")
+        got = info["shape"]
+        if not isinstance(got, list) or tuple(got) != shape:
+            raise _bad(path, f"tensor {name} has shape {got}, but the architecture needs {list(shape)}")
+        offs = info["data_offsets"]
+        if (not isinstance(offs, list) or len(offs) != 2 or not all(isinstance(o, int) and not isinstance(o, bool) for o in offs)
+                or offs[1] - offs[0] != math.prod(shape) * itemsize or offs[0] < 0):
+            raise _bad(path, f"tensor {name} has byte offsets {offs} that do not match its shape")
+        spans.append(tuple(offs))
+    spans.sort()
+    pos = 0
+    for begin, end in spans:
+        if begin != pos:
+            raise _bad(path, "tensor byte ranges overlap or leave gaps; the file is corrupt")
+        pos = end
+    if pos != data_len:
+        raise _bad(path, f"is truncated or has trailing bytes (tensors cover {pos:,} of {data_len:,} data bytes)")
+
+
+def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
+    path = Path(path)
+    data = _read_bytes(path, max_bytes)
+    header, meta, data_start = _header(path, data)
+    if meta.get("format") != FORMAT:
+        raise _bad(path, "is a safetensors file but not a deltaprop model (no format=deltaprop in its metadata)")
+    version = meta.get("format_version", "")
+    if not version.isdigit():
+        raise _bad(path, f"has an invalid format version {version!r}")
+    if int(version) != FORMAT_VERSION:
+        newer = " (written by a newer deltaprop: upgrade)" if int(version) > FORMAT_VERSION else ""
+        raise _bad(path, f"has format version {version}; this deltaprop reads version {FORMAT_VERSION}{newer}")
+    if meta.get("metadata_sha256") != _metadata_digest(meta):
+        raise _bad(path, "metadata does not match its SHA-256: the file is corrupt or was modified")
+    kind = meta.get("kind")
+    if kind not in ("model", "checkpoint"):
+        raise _bad(path, f"has unknown kind {kind!r}")
+    arch = _meta_json(path, meta, "architecture")
+    expected, dtype_name = _expected_tensors(path, arch)
+    if meta.get("dtype") != dtype_name:
+        raise _bad(path, f"metadata dtype {meta.get('dtype')!r} differs from the architecture's {dtype_name!r}")
+    optimizer = None
+    if kind == "checkpoint":
+        from .optimizers import optimizer_from_config
+
+        try:
+            optimizer = optimizer_from_config(_meta_json(path, meta, "optimizer"))
+        except ConfigError as exc:
+            raise _bad(path, f"bad optimizer in the checkpoint: {exc}") from None
+        param_names = list(expected)
+        for i, name in enumerate(param_names):
+            for slot in optimizer.slots:
+                expected[f"optimizer.{i}.{slot}"] = expected[name]
+    _check_entries(path, header, expected, _DTYPE_CODES[dtype_name], len(data) - data_start)
+
+    from safetensors import SafetensorError
+    from safetensors.numpy import load as st_load
+
+    try:
+        tensors = st_load(data)
+    except (SafetensorError, ValueError) as exc:
+        raise _bad(path, f"is not a valid safetensors file ({exc})") from None
+    if meta.get("tensors_sha256") != _tensors_digest(list(expected), tensors):
+        raise _bad(path, "tensor data does not match its SHA-256: the file is corrupt or was modified")
+    for name in expected:
+        if not np.all(np.isfinite(tensors[name])):
+            raise _bad(path, f"tensor {name} holds NaN or infinity; refusing to use it")
+
+    try:
+        net = Network.from_config(arch, dtype=resolve_dtype(dtype_name))
+    except Error as exc:
+        raise _bad(path, f"its architecture is invalid: {exc}") from None
+    built = dict(net.named_parameters())
+    model_names = [k for k in expected if k.startswith("layers.")]
+    if set(built) != set(model_names) or any(built[k].value.shape != expected[k] for k in model_names):
+        raise _bad(path, "its tensors do not match the network its architecture builds")
+    for name in model_names:
+        built[name].value[...] = tensors[name]
+
+    class_names = _meta_json(path, meta, "class_names")
+    if class_names is not None:
+        if not isinstance(class_names, list) or not all(isinstance(c, str) for c in class_names):
+            raise _bad(path, "metadata 'class_names' must be a list of strings")
+        class_names = tuple(class_names)
+    try:
+        scaling = _check_scaling(_meta_json(path, meta, "input_scaling"), net.n_features)
+    except ModelFileError as exc:
+        raise _bad(path, str(exc)) from None
+    extra = _meta_json(path, meta, "extra")
+    if not isinstance(extra, dict):
+        raise _bad(path, "metadata 'extra' must be a mapping")
+    common = dict(net=net, kind=kind, class_names=class_names, input_scaling=scaling, extra=extra, metadata=meta, path=path)
+    if kind == "model":
+        return ModelFile(**common)
+    return _checkpoint(path, common, meta, optimizer, tensors)
+
+
+def _checkpoint(path: Path, common: dict, meta: dict, optimizer, tensors) -> Checkpoint:
+    from .losses import loss_from_config
+    from .schedules import schedule_from_config
+
+    training = _meta_json(path, meta, "training")
+    need = ("epoch", "step", "iterations", "base_lr", "schedule", "schedule_state", "loss", "net_rng", "shuffle_rng", "history")
+    if not isinstance(training, dict) or any(k not in training for k in need):
+        raise _bad(path, f"checkpoint training state must hold {', '.join(need)}")
+    for key in ("epoch", "step", "iterations"):
+        v = training[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise _bad(path, f"checkpoint {key} must be a whole number >= 0, got {v!r}")
+    if not isinstance(training["history"], list) or not all(isinstance(r, dict) for r in training["history"]):
+        raise _bad(path, "checkpoint history must be a list of records")
+    net = common["net"]
+    try:
+        base_lr = float(training["base_lr"])
+        if not (math.isfinite(base_lr) and base_lr > 0):
+            raise ValueError(base_lr)
+        loss = loss_from_config(training["loss"])
+        schedule = schedule_from_config(training["schedule"])
+        schedule.load_state(training["schedule_state"])
+        optimizer.build(net.parameters())
+        state = {key[len("optimizer."):]: arr for key, arr in tensors.items() if key.startswith("optimizer.")}
+        state["iterations"] = np.array(training["iterations"], dtype=np.int64)
+        optimizer.load_state(state)
+    except (Error, TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise _bad(path, f"checkpoint training state is invalid: {exc}") from None
+    _set_rng(net.rng, training["net_rng"], "network")
+    _set_rng(np.random.default_rng(), training["shuffle_rng"], "shuffle")  # validate now
+    return Checkpoint(**common, optimizer=optimizer, loss=loss, schedule=schedule, training=training)
+
+
+def read_model(path, *, max_bytes: int = MAX_FILE_BYTES) -> ModelFile:
+    """Read and check a model (or checkpoint) file; returns the network and its metadata.
+    Raises :class:`~deltaprop.errors.ModelFileError` naming what is wrong."""
+    return _decode(path, max_bytes=max_bytes)
+
+
+def load(path, *, max_bytes: int = MAX_FILE_BYTES) -> Network:
+    """The network stored in ``path`` (a model or checkpoint file), checked before use;
+    it predicts bit-identically to the network that was saved."""
+    return _decode(path, max_bytes=max_bytes).net
+
+
+def load_checkpoint(path, *, max_bytes: int = MAX_FILE_BYTES) -> Checkpoint:
+    """Read a checkpoint; ``.training_state()`` resumes training exactly."""
+    out = _decode(path, max_bytes=max_bytes)
+    if not isinstance(out, Checkpoint):
+        raise ModelFileError(f"{path}: is a model file, not a checkpoint; resume from checkpoint.safetensors")
+    return out
