@@ -27,6 +27,7 @@ from .network import LayerTrace, Network, mlp
 from .optimizers import OPTIMIZERS, SGD, AdaDelta, AdaGrad, Adam, AdamW, Optimizer, RMSprop
 from .schedules import Constant, CosineAnnealing, ExponentialDecay, ReduceOnPlateau, Schedule, StepDecay
 from .training import History, TrainingState, evaluate, fit
+from .serialization import save, load
 
 __version__ = "0.1.0"
 
@@ -41,4 +42,5 @@ __all__ = [
     "Sigmoid", "Softmax", "StateError", "StepDecay", "Tanh", "TrainingDivergedError", "TrainingState",
     "accuracy", "classification_report", "confusion_matrix", "evaluate", "fit", "glorot_uniform",
     "gradcheck", "he_normal", "mlp", "scaled_normal", "zeros",
+    "save", "load",
 ]
