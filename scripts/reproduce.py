@@ -36,10 +36,11 @@ ACCURACY = re.compile(r"test accuracy ([0-9.]+) on (\d+) examples")
 def dataset_available(name: str) -> str | None:
     """None if the dataset loads here without network, else the reason it does not."""
     import deltaprop.data as data
+    from deltaprop.errors import DatasetNotFoundError
 
     try:
         data.load(name, download=False)
-    except data.DatasetNotFoundError:
+    except DatasetNotFoundError:
         return "its files are not on this machine, which has no network to download them"
     except Exception as exc:  # report why, in one line
         return str(exc).splitlines()[0]
