@@ -31,9 +31,9 @@ class Callback:
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
-    epochs. With ``restore_best_weights`` the network ends with the weights of its best
-    epoch. ``monitor`` falls back from ``val_loss`` to ``loss`` without validation data;
+    """Stop once more than ``patience`` epochs in a row have not improved ``monitor`` by more
+    than ``min_delta`` (``patience`` epochs are tolerated; Keras stops one epoch sooner). With
+    ``restore_best_weights`` the network ends with the weights of its best epoch. ``monitor`` falls back from ``val_loss`` to ``loss`` without validation data;
     names ending in ``accuracy`` are maximised, others minimised."""
 
     def __init__(self, monitor: str = "val_loss", *, patience: int = 5, min_delta: float = 0.0, restore_best_weights: bool = True):

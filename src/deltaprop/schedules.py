@@ -95,9 +95,10 @@ class CosineAnnealing(Schedule):
 
 
 class ReduceOnPlateau(Schedule):
-    """Multiply the rate by ``factor`` when ``monitor`` has not improved by more than
-    ``min_delta`` for ``patience`` epochs (Keras' ReduceLROnPlateau), never below ``min_lr``.
-    ``monitor`` falls back from ``val_loss`` to ``loss`` when there is no validation data."""
+    """Multiply the rate by ``factor`` once more than ``patience`` epochs in a row have not
+    improved ``monitor`` by more than ``min_delta``, never going below ``min_lr``. ``patience``
+    epochs are tolerated, as PyTorch's ReduceLROnPlateau counts (Keras' reduces one epoch
+    sooner). ``monitor`` falls back from ``val_loss`` to ``loss`` when there is no validation data."""
 
     type_name = "plateau"
 
