@@ -162,8 +162,8 @@ class TrainConfig:
 # -- parsing helpers (the one place numbers are read) ---------------------------------------
 def _suggest(key: str, known) -> str:
     close = difflib.get_close_matches(key, known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"{hint} Known keys: {', '.join(known)}"
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{hint}; known keys: {', '.join(known)}"
 
 
 def _number(name: str, value: Any) -> float:
@@ -258,7 +258,7 @@ def _schedule(value: Any) -> str | dict[str, Any]:
     elif isinstance(value, dict):
         spec = {}
         for k, v in value.items():
-            if k == "type" or isinstance(v, str):
+            if k in ("type", "monitor"):
                 spec[k] = v
             elif isinstance(v, int) and not isinstance(v, bool):
                 spec[k] = v

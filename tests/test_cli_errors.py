@@ -1,0 +1,231 @@
+"""Bad input through the real command: one line on stderr, exit 2 for usage and
+configuration, 1 otherwise, no traceback, nothing lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import resource
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop import serialization as S
+
+PARITY = ["--dataset", "parity", "--layers", "10,6,2", "--batch-size", "16"]
+
+
+def cli(*args, cwd=None, preexec_fn=None):
+    return subprocess.run([sys.executable, "-m", "deltaprop.cli", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=120, preexec_fn=preexec_fn)
+
+
+def fails(res, code: int, *fragments: str) -> str:
+    err = res.stderr
+    assert res.returncode == code, (res.returncode, err, res.stdout)
+    assert "Traceback" not in err and "Traceback" not in res.stdout
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("deltaprop"), err
+    for f in fragments:
+        assert f in err, (f, err)
+    return err
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("m") / "model.safetensors"
+    dp.save(dp.mlp([784, 8, 10], seed=0), path, class_names=[str(i) for i in range(10)],
+            input_scaling={"kind": "unit", "max": 255})
+    return path
+
+
+def _bad_model(tmp_path, content: bytes, name="bad.safetensors"):
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
+# -- files ----------------------------------------------------------------------------------------
+def test_missing_file(tmp_path):
+    fails(cli("info", tmp_path / "nope.safetensors"), 1, "no such file")
+
+
+def test_folder_where_a_file_is_expected(tmp_path, model):
+    fails(cli("info", tmp_path), 1, "is a folder")
+    fails(cli("predict", model, tmp_path), 1, "folder")
+
+
+def test_empty_file(tmp_path):
+    fails(cli("info", _bad_model(tmp_path, b"")), 1, "empty")
+
+
+def test_truncated_model(tmp_path, model):
+    fails(cli("info", _bad_model(tmp_path, model.read_bytes()[:-100])), 1, "truncated")
+
+
+def test_bit_flipped_model(tmp_path, model):
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0x04
+    fails(cli("evaluate", _bad_model(tmp_path, bytes(data)), "--dataset", "mnist-sample"), 1, "SHA-256")
+
+
+def test_pickle_renamed(tmp_path):
+    fails(cli("info", _bad_model(tmp_path, pickle.dumps({"w": np.zeros(3)}))), 1, "pickle")
+
+
+def test_npy_renamed(tmp_path):
+    with open(tmp_path / "x.npy", "wb") as f:
+        np.save(f, np.zeros((784, 8), np.float32))
+    os.replace(tmp_path / "x.npy", tmp_path / "x.safetensors")
+    fails(cli("info", tmp_path / "x.safetensors"), 1, ".npy")
+
+
+def test_shapes_that_do_not_match_the_architecture(tmp_path):
+    net = dp.mlp([784, 8, 10], seed=0)
+    t = {n: p.value for n, p in net.named_parameters()}
+    t["layers.2.W"] = np.zeros((10, 8), np.float32)
+    _, meta, _ = S._model_parts(net, None, None, None)
+    fails(cli("info", _bad_model(tmp_path, S._encode(t, meta, list(t)))), 1, "shape [10, 8]")
+
+
+def test_unknown_layer_type(tmp_path):
+    net = dp.mlp([784, 8, 10], seed=0)
+    t = {n: p.value for n, p in net.named_parameters()}
+    _, meta, _ = S._model_parts(net, None, None, None)
+    arch = net.config()
+    arch["layers"][1]["type"] = "Swish"
+    meta["architecture"] = json.dumps(arch)
+    fails(cli("info", _bad_model(tmp_path, S._encode(t, meta, list(t)))), 1, "unknown type 'Swish'")
+
+
+def test_image_that_cannot_be_decoded(tmp_path, model):
+    (tmp_path / "digit.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 20)
+    fails(cli("predict", model, tmp_path / "digit.png"), 1, "cannot decode")
+
+
+def test_input_with_the_wrong_number_of_features(tmp_path, model):
+    np.save(tmp_path / "row.npy", np.zeros(783, np.uint8))
+    fails(cli("predict", model, tmp_path / "row.npy"), 1, "783 features", "784")
+
+
+def test_pickled_object_array_is_not_loaded(tmp_path, model):
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    fails(cli("predict", model, tmp_path / "obj.npy"), 1, "not a readable .npy")
+
+
+def test_missing_dataset_file(tmp_path):
+    fails(cli("train", "--dataset", tmp_path / "nope.npz", "--out", tmp_path / "r"), 1, "no such file")
+
+
+# -- options --------------------------------------------------------------------------------------
+def test_layers_that_do_not_match_the_dataset(tmp_path):
+    fails(cli("train", "--dataset", "parity", "--layers", "784,10,2", "--out", tmp_path / "r"), 1, "784", "10 features")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--lr", "0"], "lr must be > 0"), (["--lr", "-0.1"], "lr must be > 0"), (["--batch-size", "0"], "batch_size must be >= 1"),
+    (["--epochs", "-3"], "epochs must be >= 1"), (["--optimizer", "sgdd"], "unknown optimizer 'sgdd'"),
+    (["--activation", "swish"], "unknown activation 'swish'"), (["--bogus"], "unrecognized arguments"),
+])
+def test_bad_options(tmp_path, args, fragment):
+    fails(cli("train", *PARITY, *args, "--out", tmp_path / "r"), 2, fragment)
+    assert not (tmp_path / "r").exists()
+
+
+# every option x value pair is checked in-process in test_config.py; here each option once
+@pytest.mark.parametrize("option, value", [("--lr", "nan"), ("--momentum", "inf"), ("--weight-decay", "1e999"),
+                                           ("--dropout", "nan"), ("--validation-split", "inf"), ("--epochs", "1e999")])
+def test_non_finite_numbers(tmp_path, option, value):
+    fails(cli("train", *PARITY, option, value, "--out", tmp_path / "r"), 2, "finite")
+
+
+@pytest.mark.parametrize("option", ["--tolerance", "--examples"])
+def test_non_finite_numbers_in_other_commands(option):
+    fails(cli("gradcheck", option, "nan"), 2, "finite")
+
+
+def test_toml_syntax_error(tmp_path):
+    (tmp_path / "c.toml").write_text("lr = 0.1\nepochs = [\n")
+    fails(cli("train", "--config", tmp_path / "c.toml", "--out", tmp_path / "r"), 2, "TOML syntax error", "c.toml")
+
+
+def test_toml_unknown_key(tmp_path):
+    (tmp_path / "c.toml").write_text("lr = 0.1\nbatchsize = 20\n")
+    fails(cli("train", "--config", tmp_path / "c.toml", "--out", tmp_path / "r"), 2, "unknown key 'batchsize'", "batch_size")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e999"])
+def test_toml_non_finite(tmp_path, value):
+    (tmp_path / "c.toml").write_text(f"lr = {value}\n")
+    fails(cli("train", "--config", tmp_path / "c.toml", "--out", tmp_path / "r"), 2, "lr must be a finite number")
+
+
+def test_resume_refuses_changed_options(tmp_path):
+    fails(cli("train", "--resume", tmp_path, "--lr", "0.1"), 2, "--lr")
+
+
+def test_unknown_command():
+    fails(cli("fly"), 2, "invalid choice")
+
+
+# -- training and the disk -----------------------------------------------------------------------
+def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
+    out = tmp_path / "r"
+    res = cli("train", "--dataset", "parity", "--layers", "10,8,2", "--activation", "relu", "--output-activation", "identity",
+              "--loss", "mse", "--lr", "2", "--epochs", "30", "--out", out)
+    err = fails(res, 1, "diverged at epoch 2, step", "last good checkpoint (epoch 1)")
+    assert "lower --lr" in err
+    ck = S.load_checkpoint(out / "checkpoint.safetensors")
+    assert ck.epoch == 1 and all(np.isfinite(p.value).all() for p in ck.net.parameters())
+    assert not (out / "model.safetensors").exists()
+
+
+def test_output_folder_that_cannot_be_created(tmp_path):
+    # We run as root, for whom permission bits do not make a folder read-only; a path whose
+    # parent is a regular file cannot be created by anyone, which is what we can test honestly.
+    (tmp_path / "file").write_text("x")
+    fails(cli("train", *PARITY, "--epochs", "1", "--out", tmp_path / "file" / "run"), 1, "file")
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_output_path_that_is_a_file(tmp_path):
+    (tmp_path / "file").write_text("x")
+    fails(cli("train", *PARITY, "--epochs", "1", "--out", tmp_path / "file"), 1, "not a folder")
+
+
+def _limit_file_size(limit):
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit raises EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_disk_full_mid_write_keeps_the_previous_checkpoint(tmp_path):
+    out = tmp_path / "r"
+    assert cli("train", *PARITY, "--epochs", "2", "--quiet", "--out", out).returncode == 0
+    ckpt = out / "checkpoint.safetensors"
+    before = ckpt.read_bytes()
+    # resuming writes config.toml (small) and then a bigger checkpoint, which hits the limit
+    res = cli("train", "--resume", out, "--epochs", "4", preexec_fn=_limit_file_size(len(before) - 1))
+    fails(res, 1, "File too large")
+    assert ckpt.read_bytes() == before
+    assert S.load_checkpoint(ckpt).epoch == 2
+    assert sorted(p.name for p in out.iterdir()) == sorted(["checkpoint.safetensors", "config.toml", "history.csv",
+                                                            "history.png", "model.safetensors"])
+
+
+def test_disk_full_when_saving_the_model(tmp_path, model):
+    target = tmp_path / "model.safetensors"
+    target.write_bytes(model.read_bytes())
+    code = ("import deltaprop as dp, sys; dp.save(dp.mlp([784, 64, 10], seed=1), sys.argv[1])")
+    res = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True,
+                         preexec_fn=_limit_file_size(model.stat().st_size))
+    assert res.returncode == 1 and "File too large" in res.stderr
+    assert target.read_bytes() == model.read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]

@@ -1,0 +1,53 @@
+"""PNG figures: written atomically, valid PNGs, drawn from what they are given."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop import plots
+
+
+def _png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_history_plot(tmp_path):
+    records = [{"epoch": i + 1, "loss": 1 / (i + 1), "accuracy": 0.5 + i / 20, "val_loss": None, "val_accuracy": None}
+               for i in range(5)]
+    path = plots.plot_history(records, tmp_path / "h.png")
+    assert _png_size(path) == (1000, 400)
+    assert [p.name for p in tmp_path.iterdir()] == ["h.png"]
+    with pytest.raises(dp.ConfigError, match="empty"):
+        plots.plot_history([], tmp_path / "e.png")
+
+
+def test_weights_plot_square_and_not(tmp_path):
+    small = plots.plot_weights(dp.mlp([784, 9, 10], seed=0), tmp_path / "w.png")
+    flat = plots.plot_weights(dp.mlp([10, 6, 2], seed=0), tmp_path / "p.png")
+    assert _png_size(small)[1] > _png_size(flat)[1]  # the 28x28 weight images add a panel
+
+
+def test_samples_plot_marks_predictions(tmp_path):
+    x = np.random.default_rng(0).integers(0, 255, (6, 784), dtype=np.uint8)
+    path = plots.plot_samples(x, [0, 1, 2, 3, 4, 5], tmp_path / "s.png", predictions=[0, 1, 2, 3, 4, 0])
+    assert _png_size(path)[0] > 0
+    with pytest.raises(dp.ShapeError, match="square"):
+        plots.plot_samples(np.zeros((3, 10)), [0, 1, 0], tmp_path / "bad.png")
+
+
+def test_confusion_plot(tmp_path):
+    cm = dp.confusion_matrix([0, 1, 2, 2], [0, 2, 2, 1], 3)
+    assert _png_size(plots.plot_confusion(cm, tmp_path / "c.png", class_names=["a", "b", "c"]))[0] >= 400
+
+
+def test_import_deltaprop_does_not_import_matplotlib():
+    code = "import sys, deltaprop, deltaprop.cli; print('matplotlib' in sys.modules, 'PIL' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
