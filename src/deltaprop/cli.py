@@ -407,10 +407,11 @@ def cmd_train(args) -> int:
 
     started = time.perf_counter()
     try:
-        history = dp.fit(net, X, y_tr, loss=loss, optimizer=opt, epochs=cfg.epochs, steps=cfg.steps,
-               batch_size=None if cfg.batch_size == "full" else cfg.batch_size, seed=cfg.seed,
-               validation=validation, schedule=None if state is not None else cfg.schedule,
-               callbacks=callbacks, resume=state)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported below
+            history = dp.fit(net, X, y_tr, loss=loss, optimizer=opt, epochs=cfg.epochs, steps=cfg.steps,
+                             batch_size=None if cfg.batch_size == "full" else cfg.batch_size, seed=cfg.seed,
+                             validation=validation, schedule=None if state is not None else cfg.schedule,
+                             callbacks=callbacks, resume=state)
     except TrainingDivergedError as exc:
         kept = (f"the last good checkpoint (epoch {writer.written_epoch}) is {out / 'checkpoint.safetensors'}"
                 if writer.written_epoch else "no epoch finished, so there is no checkpoint")
