@@ -391,6 +391,8 @@ def cmd_train(args) -> int:
     meta = {"class_names": class_names, "input_scaling": scaling,
             "extra": {"config": cfg.as_dict(), "dataset": cfg.dataset}}
     writer = _RunWriter(out, meta)
+    if state is not None:
+        writer.written_epoch = state.epoch  # the checkpoint we resumed from is on disk
     callbacks: list[Callback] = []
     if cfg.early_stopping:
         callbacks.append(dp.EarlyStopping("val_loss", patience=cfg.early_stopping))
