@@ -1,0 +1,131 @@
+"""Callbacks: the hooks and their order, early stopping with restore-best, progress bar."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+
+
+def overfitting_problem():
+    """20 noisy training examples and a wide network: the validation loss falls for a few
+    epochs, then rises as the network learns the noise."""
+    rng = np.random.default_rng(0)
+
+    def data(n, noise):
+        X = rng.standard_normal((n, 5))
+        y = (X[:, 0] > 0).astype(np.int64)
+        flip = rng.random(n) < noise
+        y[flip] = 1 - y[flip]
+        return X, y
+
+    return data(20, 0.3), data(200, 0.0)
+
+
+class WeightsPerEpoch(dp.Callback):
+    def __init__(self):
+        self.weights = {}
+
+    def on_epoch_end(self, state):
+        self.weights[state.epoch] = [p.value.copy() for p in state.net.parameters()]
+
+
+def train_with(callbacks, *, epochs=60, validation=True):
+    (X, y), (Xv, yv) = overfitting_problem()
+    net = dp.mlp([5, 64, 2], activation="tanh", seed=0)
+    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.Adam(lr=0.005), epochs=epochs,
+                     batch_size=None, validation=(Xv, yv) if validation else None, callbacks=callbacks)
+    return net, history
+
+
+def test_early_stopping_restores_the_weights_of_the_best_epoch():
+    recorder = WeightsPerEpoch()
+    stopper = dp.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
+    net, history = train_with([recorder, stopper])
+    val = history["val_loss"]
+    best = int(np.argmin(val)) + 1
+    assert 1 < best < len(history)  # a real minimum, then worse epochs
+    assert stopper.best_epoch == best and stopper.best == val[best - 1]
+    # stopped once more than `patience` epochs in a row brought no improvement
+    assert len(history) == best + 3 + 1 == stopper.stopped_epoch
+    for p, w in zip(net.parameters(), recorder.weights[best]):
+        np.testing.assert_array_equal(p.value, w)
+    assert not np.array_equal(net.parameters()[0].value, recorder.weights[len(history)][0])
+    (_, _), (Xv, yv) = overfitting_problem()
+    assert dp.evaluate(net, Xv, yv, loss=dp.CrossEntropy())["loss"] == pytest.approx(min(val), rel=1e-5)
+
+
+def test_early_stopping_without_restore_keeps_the_last_weights():
+    recorder = WeightsPerEpoch()
+    net, history = train_with([recorder, dp.EarlyStopping(patience=3, restore_best_weights=False)])
+    for p, w in zip(net.parameters(), recorder.weights[len(history)]):
+        np.testing.assert_array_equal(p.value, w)
+
+
+def test_early_stopping_maximises_accuracy_and_falls_back_to_training_loss():
+    stopper = dp.EarlyStopping(monitor="val_accuracy", patience=2)
+    _, history = train_with([stopper])
+    acc = history["val_accuracy"]
+    assert stopper.best == max(acc[: stopper.best_epoch]) and len(history) == stopper.best_epoch + 3
+    # no validation data: val_loss falls back to loss, which keeps falling on the training set
+    stopper = dp.EarlyStopping(monitor="val_loss", patience=2, min_delta=0.0)
+    _, history = train_with([stopper], epochs=15, validation=False)
+    assert len(history) == 15 and stopper.best == min(history["loss"])
+
+
+def test_min_delta_counts_small_gains_as_no_improvement():
+    stopper = dp.EarlyStopping(monitor="loss", patience=1, min_delta=10.0)
+    _, history = train_with([stopper], validation=False)
+    assert len(history) == 3 and stopper.best_epoch == 1
+
+
+def test_hooks_are_called_in_order_with_the_loop_state():
+    calls = []
+    cb = dp.LambdaCallback(
+        on_train_begin=lambda s: calls.append(("train_begin", s.epoch, s.step)),
+        on_epoch_begin=lambda s: calls.append(("epoch_begin", s.epoch, s.step)),
+        on_batch_end=lambda s, m, loss: calls.append(("batch_end", s.epoch, s.step, m)),
+        on_epoch_end=lambda s: calls.append(("epoch_end", s.epoch, s.step, s.logs["epoch"])),
+        on_train_end=lambda s: calls.append(("train_end", s.epoch, s.step)),
+    )
+    X = np.random.default_rng(0).standard_normal((10, 2))
+    dp.fit(dp.mlp([2, 2], seed=0), X, X[:, 0] > 0, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1),
+           epochs=2, batch_size=6, callbacks=[cb])
+    assert calls == [
+        ("train_begin", 0, 0),
+        ("epoch_begin", 0, 0), ("batch_end", 0, 1, 6), ("batch_end", 0, 2, 4), ("epoch_end", 1, 2, 1),
+        ("epoch_begin", 1, 2), ("batch_end", 1, 3, 6), ("batch_end", 1, 4, 4), ("epoch_end", 2, 4, 2),
+        ("train_end", 2, 4),
+    ]
+
+
+def test_train_end_runs_even_when_training_diverges():
+    ended = []
+    X = np.random.default_rng(0).standard_normal((16, 2)) * 1e3
+    with pytest.raises(dp.TrainingDivergedError):
+        dp.fit(dp.mlp([2, 8, 2], activation="relu", output="identity", seed=0), X, X[:, 0] > 0,
+               loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=10.0), epochs=50, batch_size=4,
+               callbacks=[dp.LambdaCallback(on_train_end=lambda s: ended.append(s.step))])
+    assert len(ended) == 1
+
+
+def test_progress_bar_writes_each_epoch_to_its_file():
+    out = io.StringIO()
+    X = np.random.default_rng(0).standard_normal((40, 2))
+    dp.fit(dp.mlp([2, 3, 2], seed=0), X, X[:, 0] > 0, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1),
+           epochs=2, batch_size=8, validation=(X, X[:, 0] > 0), callbacks=[dp.ProgressBar(file=out)])
+    text = out.getvalue()
+    assert "epoch 1/2" in text and "epoch 2/2" in text
+    assert "val accuracy" in text and "loss" in text
+
+
+def test_only_callbacks_are_accepted():
+    X = np.zeros((4, 2))
+    with pytest.raises(dp.ConfigError, match="Callback"):
+        dp.fit(dp.mlp([2, 2], seed=0), X, [0, 1, 0, 1], loss=dp.CrossEntropy(), optimizer=dp.SGD(),
+               callbacks=[lambda state: None])
+    with pytest.raises(dp.ConfigError):
+        dp.EarlyStopping(patience=-1)
