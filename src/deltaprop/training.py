@@ -147,6 +147,9 @@ def fit(
     ``batch_size=None`` is full-batch gradient descent. The same ``seed`` (and network
     seed) gives bit-identical weights and history. A non-finite loss raises
     :class:`~deltaprop.errors.TrainingDivergedError`; the network keeps finite weights.
+    ``resume`` takes the :class:`TrainingState` of an earlier run (``fit`` returns its
+    history; callbacks see the state) and continues it, with its shuffling generator,
+    schedule and history, to ``epochs`` epochs in all.
     ``threads`` caps the BLAS threads used while training (all cores by default).
     """
     if threads is not None:
@@ -345,8 +348,15 @@ def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, sch
         state = TrainingState(net=net, optimizer=optimizer, loss=loss, rng=np.random.default_rng(seed), epochs=epochs, steps=steps)
         state.schedule = schedule_from_config(schedule)
         state.base_lr = optimizer.lr
-    if schedule is not None and resume is not None:
-        state.schedule = schedule_from_config(schedule) if not isinstance(schedule, Schedule) else schedule
+    if (
+        schedule is not None
+        and resume is not None
+        and schedule_from_config(schedule).config() != schedule_from_config(resume.schedule).config()
+    ):
+        raise ConfigError(
+            "resume= continues with the schedule (and its state) saved in the TrainingState; "
+            "pass the same schedule or none"
+        )
     state.n_examples = len(X_arr)
     return state, (X_arr, Y, ids, lazy)
 
