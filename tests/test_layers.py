@@ -282,6 +282,12 @@ def test_bad_layer_settings_are_config_errors(make):
         make()
 
 
+def test_numpy_scalars_are_accepted_as_settings():
+    assert dp.Dropout(np.float32(0.5)).rate == 0.5 and type(dp.Dropout(np.float32(0.5)).rate) is float
+    assert dp.LeakyReLU(np.float32(0.25)).slope == 0.25
+    assert dp.Dense(np.int64(3), np.int32(2)).config()["n_in"] == 3
+
+
 def test_every_layer_type_round_trips_through_its_config():
     layers = [dp.Dense(3, 4, init="he_normal"), dp.Sigmoid(), dp.Tanh(), dp.ReLU(), dp.LeakyReLU(0.2),
               dp.Identity(), dp.Softmax(), dp.Dropout(0.3)]

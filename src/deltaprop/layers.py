@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from . import _checks
 from .errors import ConfigError, ShapeError
 from .initializers import resolve as resolve_initializer
 
@@ -261,9 +262,7 @@ class LeakyReLU(Activation):
 
     def __init__(self, slope: float = 0.01):
         super().__init__()
-        if isinstance(slope, bool) or not isinstance(slope, (int, float)) or not (0.0 <= slope < 1.0):
-            raise ConfigError(f"LeakyReLU slope must be a number in [0, 1), got {slope!r}")
-        self.slope = float(slope)
+        self.slope = _checks.fraction("LeakyReLU slope", slope)
 
     def config(self):
         return {"type": self.type_name, "slope": self.slope}
@@ -346,9 +345,7 @@ class Dropout(Layer):
 
     def __init__(self, rate: float = 0.5):
         super().__init__()
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (0.0 <= rate < 1.0):
-            raise ConfigError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
-        self.rate = float(rate)
+        self.rate = _checks.fraction("Dropout rate", rate)
         self.rng: np.random.Generator | None = None
         self.freeze_mask = False
         self._mask: np.ndarray | None = None
