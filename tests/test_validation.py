@@ -36,6 +36,7 @@ CASES = {
     "no rows": (lambda: fit(X=np.zeros((0, 4)), y=[]), dp.ShapeError, r"no rows"),
     "NaN in X": (lambda: fit(X=with_value(X, (5, 2), np.nan)), dp.DataError, r"NaN or infinity \(first in row 5\)"),
     "inf in X": (lambda: fit(X=with_value(X, (7, 0), -np.inf)), dp.DataError, r"NaN or infinity \(first in row 7\)"),
+    "X beyond float32": (lambda: fit(X=with_value(X, (4, 1), 1e300)), dp.DataError, r"too large for float32 \(first in row 4\).*scale"),
     "strings in X": (lambda: fit(X=np.array([["a"] * 4] * 12)), dp.DataError, r"must hold numbers"),
     "ragged X": (lambda: fit(X=[[1, 2, 3, 4], [1, 2]], y=[0, 1]), dp.DataError, r"cannot be read|must hold numbers"),
     # labels

@@ -71,9 +71,16 @@ def features(X: Any, n_features: int | None, dtype, *, name: str = "X") -> np.nd
         )
     if arr.shape[0] == 0:
         raise ShapeError(f"{name} has no rows")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    source = arr
+    with np.errstate(over="ignore"):  # a value beyond the dtype's range becomes inf: caught below
+        arr = np.ascontiguousarray(arr, dtype=dtype)
     if not np.all(np.isfinite(arr)):
         bad = int(np.argwhere(~np.isfinite(arr))[0][0])
+        if np.all(np.isfinite(source[bad])):
+            raise DataError(
+                f"{name} holds values too large for {np.dtype(dtype).name} (first in row {bad}); "
+                "scale the data, e.g. to [0, 1] or to zero mean and unit variance"
+            )
         raise DataError(f"{name} contains NaN or infinity (first in row {bad}); clean, impute or drop those rows")
     return arr
 
