@@ -221,3 +221,20 @@ def test_output_folder_of_another_run_is_not_overwritten(tmp_path, capsys):
     assert main(["train", *PARITY, "--epochs", "2", "--quiet", "--out", str(out)]) == 2
     assert "already holds a run" in capsys.readouterr().err
     assert (out / "model.safetensors").read_bytes() == before
+
+
+def test_threads_option_limits_blas_during_training(tmp_path, capsys, monkeypatch):
+    seen = []
+
+    class Probe(dp.Callback):
+        def on_epoch_end(self, state):
+            from threadpoolctl import threadpool_info
+
+            seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+    real_fit = dp.fit
+    monkeypatch.setattr(dp, "fit", lambda *a, **kw: real_fit(*a, **{**kw, "callbacks": [*kw["callbacks"], Probe()]}))
+    assert main(["train", "--dataset", "parity", "--epochs", "2", "--threads", "1", "--quiet", "--out", str(tmp_path / "r")]) == 0
+    assert seen and set(seen) == {1}
+    assert main(["train", "--dataset", "parity", "--threads", "0", "--quiet", "--out", str(tmp_path / "s")]) == 2
+    assert "--threads must be >= 1" in capsys.readouterr().err

@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint (--epochs/--steps may extend it)")
     t.add_argument("--quiet", "-q", action="store_true", help="print only errors and the final summary")
     t.add_argument("--log-json", action="store_true", help="one JSON object per epoch on stdout")
+    t.add_argument("--threads", metavar="N", help="BLAS threads for training (default: all cores)")
     t.set_defaults(handler=cmd_train)
 
     e = sub.add_parser("evaluate", help="accuracy, per-class precision/recall and confusion matrix of a model")
@@ -340,6 +341,7 @@ def cmd_train(args) -> int:
     flags = {key: getattr(args, key) for _, key, _ in _TRAIN_OPTIONS if hasattr(args, key)}
     if hasattr(args, "nesterov"):
         flags["nesterov"] = True
+    threads = None if args.threads is None else _int_option("--threads", args.threads)
     checkpoint = None
     if args.resume:
         from .serialization import load_checkpoint
@@ -426,7 +428,7 @@ def cmd_train(args) -> int:
             history = dp.fit(net, X, y_tr, loss=loss, optimizer=opt, epochs=cfg.epochs, steps=cfg.steps,
                              batch_size=None if cfg.batch_size == "full" else cfg.batch_size, seed=cfg.seed,
                              validation=validation, schedule=None if state is not None else cfg.schedule,
-                             callbacks=callbacks, resume=state)
+                             callbacks=callbacks, resume=state, threads=threads)
     except TrainingDivergedError as exc:
         kept = (f"the last good checkpoint (epoch {writer.written_epoch}) is {out / 'checkpoint.safetensors'}"
                 if writer.written_epoch else "no epoch finished, so there is no checkpoint")
