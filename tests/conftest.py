@@ -32,7 +32,7 @@ STRICT_FLOAT_MODULES = frozenset(
 
 @pytest.fixture(autouse=True)
 def _strict_floating_point(request):
-    module = request.node.module.__name__.rpartition(".")[2] if request.node.module else ""
+    module = getattr(getattr(request.node, "module", None), "__name__", "").rpartition(".")[2]
     if module not in STRICT_FLOAT_MODULES:
         yield
         return
