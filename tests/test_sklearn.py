@@ -170,6 +170,24 @@ def test_partial_fit_needs_classes_then_continues_one_owner_of_weights(blobs):
     assert clone._state.optimizer.params[0].value is clone.net_.parameters()[0].value
 
 
+def test_pickle_round_trip_keeps_dropout_masks_and_any_initializer(blobs):
+    # the network travels as config + weights + generator state: a scaled_normal network
+    # (whose initializer is a closure) pickles, and the copy draws the same dropout masks
+    X, y = blobs
+    est = NeuralNetClassifier((16,), dropout=0.3, init="scaled_normal", epochs=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    copy = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(copy.predict_proba(X), est.predict_proba(X))
+    est.partial_fit(X, y)
+    copy.partial_fit(X, y)
+    np.testing.assert_array_equal(copy.predict_proba(X), est.predict_proba(X))
+    assert copy.loss_curve_ == est.loss_curve_
+    dropout = [layer for layer in copy.net_.layers if layer.type_name == "Dropout"]
+    assert dropout and all(layer.rng is copy.net_.rng for layer in dropout)
+
+
 def test_warm_start_continues_from_the_fitted_weights(blobs):
     X, y = blobs
     kw = dict(hidden_layer_sizes=(16,), epochs=5, random_state=0, learning_rate=0.01)

@@ -397,9 +397,10 @@ class _NeuralNet(BaseEstimator):
             self.best_loss_ = min(self.loss_curve_)
         self.history_ = state.history
         if not partial and stopper is not None and stopper.stopped_epoch is None and state.epoch >= target_epochs:
+            watched = "validation score" if scorer is not None else "training loss"
             warnings.warn(
                 f"{type(self).__name__}: the {self.epochs} epochs ran out before the optimization "
-                f"converged (training loss still falling by more than tol={self.tol:g} within "
+                f"converged (the {watched} still improved by more than tol={self.tol:g} within "
                 f"n_iter_no_change={self.n_iter_no_change} epochs). Raise epochs or learning_rate.",
                 ConvergenceWarning,
                 stacklevel=3,
