@@ -30,17 +30,26 @@ def glorot_uniform(rng: np.random.Generator, n_in: int, n_out: int, dtype=np.flo
     return rng.uniform(-limit, limit, (n_in, n_out)).astype(dtype, copy=False)
 
 
+class ScaledNormal:
+    """Seed 000's initialiser: ``W = scale · randn`` (``scale`` 0.1 by default).
+    A class rather than a closure, so networks that use it can be pickled."""
+
+    def __init__(self, scale: float = 0.1):
+        if isinstance(scale, bool) or not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+            raise ConfigError(f"scaled_normal scale must be a finite number > 0, got {scale!r}")
+        self.scale = float(scale)
+        self.__name__ = f"scaled_normal({self.scale:g})"
+
+    def __call__(self, rng: np.random.Generator, n_in: int, n_out: int, dtype=np.float32) -> np.ndarray:
+        return (rng.standard_normal((n_in, n_out)) * self.scale).astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return self.__name__
+
+
 def scaled_normal(scale: float = 0.1) -> Initializer:
-    """Seed 000's initialiser: ``W = scale · randn`` (``scale`` 0.1 by default)."""
-    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
-        raise ConfigError(f"scaled_normal scale must be a finite number > 0, got {scale!r}")
-    scale = float(scale)
-
-    def init(rng: np.random.Generator, n_in: int, n_out: int, dtype=np.float32) -> np.ndarray:
-        return (rng.standard_normal((n_in, n_out)) * scale).astype(dtype, copy=False)
-
-    init.__name__ = f"scaled_normal({scale:g})"
-    return init
+    """Seed 000's initialiser ``W = scale · randn``, as a callable for ``Dense(init=...)``."""
+    return ScaledNormal(scale)
 
 
 def zeros(rng: np.random.Generator, n_in: int, n_out: int, dtype=np.float32) -> np.ndarray:

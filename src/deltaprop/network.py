@@ -121,6 +121,25 @@ class Network:
                 layer.rng = other.rng
         return other
 
+    # -- pickling (copy, deepcopy, scikit-learn's clone and pickle) -------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        """Layers without their batch buffers and cached inputs; the flat parameter buffer is
+        rebuilt on unpickling, so parameters stay views of it."""
+        state = self.__dict__.copy()
+        state["_outputs"] = [None] * len(self.layers)
+        state["_deltas"] = [None] * len(self.layers)
+        state.pop("_flat_values", None)
+        state.pop("_flat_grads", None)
+        state["layers"] = [_layer_without_buffers(layer) for layer in self.layers]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        for layer in self.layers:
+            if isinstance(layer, Dropout):
+                layer.rng = self.rng
+        self._pack_parameters()
+
     # -- parameters -----------------------------------------------------------------------
     def _pack_parameters(self) -> None:
         """Put every parameter (and gradient) in one flat buffer, as views in layer order,
@@ -249,6 +268,17 @@ class Network:
 
     def __repr__(self) -> str:
         return f"Network([{', '.join(repr(layer) for layer in self.layers)}], dtype={self.dtype.name})"
+
+
+def _layer_without_buffers(layer: Layer) -> Layer:
+    """A shallow copy of ``layer`` whose reusable buffers and cached arrays are dropped."""
+    clone = layer.__class__.__new__(layer.__class__)
+    clone.__dict__.update(layer.__dict__)
+    clone._buffers = {}
+    for name in ("_x", "_a", "_mask"):
+        if name in clone.__dict__:
+            clone.__dict__[name] = None
+    return clone
 
 
 def predictions_from_outputs(outputs: np.ndarray) -> np.ndarray:
