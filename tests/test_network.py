@@ -208,3 +208,25 @@ def test_trace_diagnostics_saturation_and_dead_units():
     assert sig.saturated_fraction == pytest.approx(2 / 6)  # unit 0 is at 1 for both examples
     assert relu.dead_fraction == pytest.approx(0.5)  # the second output is negative for both
     assert net.trace()[0].saturated_fraction is None and sig.dead_fraction is None
+
+
+def test_trace_after_fit_with_validation_is_the_last_training_step():
+    rng = np.random.default_rng(11)
+    X, y = rng.random((40, 6)), rng.integers(0, 3, 40)
+    Xv, yv = rng.random((13, 6)), rng.integers(0, 3, 13)
+    net = dp.mlp([6, 5, 3], activation="tanh", seed=0)
+    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=1, batch_size=8,
+           validation=(Xv, yv), seed=0)
+    net.predict(rng.random((8, 6)))  # an inference pass of the same batch size changes nothing
+    for layer in net.trace():
+        assert layer.output.shape[0] == 8
+        if layer.delta is not None:
+            assert layer.delta.shape[0] == 8
+
+
+def test_backward_after_an_inference_forward_is_refused():
+    net = dp.mlp([3, 2], seed=0)
+    net.forward(np.ones((2, 3)), train=True)
+    net.forward(np.ones((2, 3)))
+    with pytest.raises(dp.ConfigError, match="train=True"):
+        net.backward(dp.CrossEntropy(), [0, 1])

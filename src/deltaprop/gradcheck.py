@@ -71,7 +71,8 @@ def gradcheck(
 
     Works on a float64 copy (the network itself is not changed). ``max_entries`` caps the
     entries checked per parameter (a random sample; ``None`` checks all). ``train=True``
-    checks the training-mode function, with dropout masks frozen."""
+    checks the training-mode function with every dropout mask drawn once and frozen;
+    ``train=False`` the inference function (dropout off)."""
     h = _checks.positive_number("h", h)
     tolerance = _checks.positive_number("tolerance", tolerance)
     if max_entries is not None:
@@ -81,11 +82,13 @@ def gradcheck(
     targets = loss.prepare_targets(y, work.n_outputs, np.float64)
     _checks.same_length(x.shape[0], targets.shape[0])
     dropouts = [layer for layer in work.layers if isinstance(layer, Dropout)]
+    for layer in dropouts:
+        layer.bypass = not train
 
     def loss_value() -> float:
-        return loss.value(work._forward(x, train), targets)
+        return loss.value(work._forward(x, True), targets)
 
-    a = work._forward(x, train)  # draws the dropout masks once
+    a = work._forward(x, True)  # draws the dropout masks once
     for layer in dropouts:
         layer.freeze_mask = True
     try:

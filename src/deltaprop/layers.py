@@ -11,7 +11,9 @@ A batch is rows: ``x`` has shape ``(n, features)``. Every layer
 Outputs and input gradients live in buffers the layer owns and reuses from one batch to
 the next (one set per batch shape), so a training step allocates nothing after the first
 step of a given batch size. A returned array is therefore valid until the layer's next
-call; :class:`~deltaprop.network.Network` copies what it hands to users.
+call; :class:`~deltaprop.network.Network` copies what it hands to users. Inference
+(``train=False``) writes to buffers of its own, so predicting after a training step leaves
+that step's outputs and deltas (the network's ``trace``) intact.
 
 Activation derivatives are computed from the cached output ``a``, in place, never by
 recomputing ``σ(z)``: sigmoid ``a(1 − a)``, tanh ``1 − a²``, ReLU ``a > 0``.
@@ -168,7 +170,7 @@ class Dense(Layer):
         return {"type": self.type_name, "n_in": self.n_in, "n_out": self.n_out, "init": self.init_name}
 
     def forward(self, x, *, train=False):
-        out = self._buffer("out", (x.shape[0], self.n_out))
+        out = self._buffer("out" if train else "eval", (x.shape[0], self.n_out))
         np.matmul(x, self.W.value, out=out)
         out += self.b.value
         self._x = x
@@ -199,7 +201,7 @@ class Sigmoid(Activation):
     type_name = "Sigmoid"
 
     def forward(self, x, *, train=False):
-        a = self._buffer("out", x.shape)
+        a = self._buffer("out" if train else "eval", x.shape)
         np.multiply(x, 0.5, out=a)
         np.tanh(a, out=a)
         a *= 0.5
@@ -222,7 +224,7 @@ class Tanh(Activation):
     type_name = "Tanh"
 
     def forward(self, x, *, train=False):
-        a = self._buffer("out", x.shape)
+        a = self._buffer("out" if train else "eval", x.shape)
         np.tanh(x, out=a)
         self._a = a
         return a
@@ -242,7 +244,7 @@ class ReLU(Activation):
     type_name = "ReLU"
 
     def forward(self, x, *, train=False):
-        a = self._buffer("out", x.shape)
+        a = self._buffer("out" if train else "eval", x.shape)
         np.maximum(x, 0.0, out=a)
         self._a = a
         return a
@@ -268,7 +270,7 @@ class LeakyReLU(Activation):
         return {"type": self.type_name, "slope": self.slope}
 
     def forward(self, x, *, train=False):
-        a = self._buffer("out", x.shape)
+        a = self._buffer("out" if train else "eval", x.shape)
         np.multiply(x, self.slope, out=a)
         np.maximum(x, a, out=a)
         self._a = a
@@ -312,8 +314,8 @@ class Softmax(Activation):
 
     def forward(self, x, *, train=False):
         n = x.shape[0]
-        a = self._buffer("out", x.shape)
-        col = self._buffer("col", (n, 1))
+        a = self._buffer("out" if train else "eval", x.shape)
+        col = self._buffer("col" if train else "eval_col", (n, 1))
         np.max(x, axis=1, keepdims=True, out=col)
         np.subtract(x, col, out=a)
         np.maximum(a, _exp_floor(self.dtype), out=a)
@@ -348,6 +350,7 @@ class Dropout(Layer):
         self.rate = _checks.fraction("Dropout rate", rate)
         self.rng: np.random.Generator | None = None
         self.freeze_mask = False
+        self.bypass = False  # identity in training mode too: gradients of the inference function
         self._mask: np.ndarray | None = None
         self._active = False
 
@@ -360,7 +363,7 @@ class Dropout(Layer):
         return {"type": self.type_name, "rate": self.rate}
 
     def forward(self, x, *, train=False):
-        self._active = train and self.rate > 0.0
+        self._active = train and self.rate > 0.0 and not self.bypass
         if not self._active:
             return x
         if not (self.freeze_mask and self._mask is not None and self._mask.shape == x.shape):

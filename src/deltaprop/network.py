@@ -9,6 +9,7 @@ gradient is never needed, so its ``δ Wᵀ`` GEMM is skipped.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,10 +172,16 @@ class Network:
 
     # -- computation ----------------------------------------------------------------------
     def _forward(self, x: np.ndarray, train: bool) -> np.ndarray:
-        """Forward through every layer; returns the last layer's own buffer (not a copy)."""
+        """Forward through every layer; returns the last layer's own buffer (not a copy).
+        Only a training forward is recorded for :meth:`backward` and :meth:`trace`."""
+        self._last_forward_trained = train
+        if not train:
+            for layer in self.layers:
+                x = layer.forward(x, train=False)
+            return x
         outputs = self._outputs
         for i, layer in enumerate(self.layers):
-            x = layer.forward(x, train=train)
+            x = layer.forward(x, train=True)
             outputs[i] = x
         return x
 
@@ -194,7 +201,8 @@ class Network:
             g = layers[i].backward(g, need_input_grad=i > 0)
 
     def forward(self, X, *, train: bool = False) -> np.ndarray:
-        """The network output ``a^L`` for ``X`` (a new array)."""
+        """The network output ``a^L`` for ``X`` (a new array). ``train=True`` applies dropout
+        and keeps what :meth:`backward` needs."""
         x = _checks.features(X, self.n_features, self.dtype)
         return self._forward(x, train).copy()
 
@@ -203,21 +211,36 @@ class Network:
 
         Fills every parameter's ``grad``; :meth:`trace` then shows each layer's ``a`` and ``δ``."""
         a = self._outputs[-1]
-        if a is None:
-            raise ConfigError("call forward(X, train=True) before backward")
+        if a is None or not self._last_forward_trained:
+            raise ConfigError("call forward(X, train=True) right before backward; an inference forward cannot be backpropagated")
         targets = loss.prepare_targets(y, self.n_outputs, self.dtype)
         _checks.same_length(a.shape[0], targets.shape[0], names=("the last forward batch", "y"))
         self._backward(loss, a, targets)
 
     def loss_and_gradients(self, loss: Loss, X, y, *, train: bool = True) -> float:
-        """Forward, loss and backward in one call; returns ``L`` and fills ``Parameter.grad``."""
+        """Forward, loss and backward in one call; returns ``L`` and fills ``Parameter.grad``.
+        ``train=False`` differentiates the inference function (dropout off)."""
         x = _checks.features(X, self.n_features, self.dtype)
         targets = loss.prepare_targets(y, self.n_outputs, self.dtype)
         _checks.same_length(x.shape[0], targets.shape[0])
-        a = self._forward(x, train)
-        value = loss.value(a, targets)
-        self._backward(loss, a, targets)
+        with self.dropout_bypassed(not train):
+            a = self._forward(x, True)
+            value = loss.value(a, targets)
+            self._backward(loss, a, targets)
         return value
+
+    @contextmanager
+    def dropout_bypassed(self, bypass: bool = True):
+        """While active, Dropout layers pass inputs through even in training mode."""
+        dropouts = [layer for layer in self.layers if isinstance(layer, Dropout)]
+        previous = [layer.bypass for layer in dropouts]
+        for layer in dropouts:
+            layer.bypass = bypass or layer.bypass
+        try:
+            yield
+        finally:
+            for layer, value in zip(dropouts, previous):
+                layer.bypass = value
 
     def predict_proba(self, X, *, batch_size: int = 4096) -> np.ndarray:
         """Network outputs for ``X`` (probabilities for a softmax/sigmoid output), computed
