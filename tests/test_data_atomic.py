@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from deltaprop.data._atomic import atomic_write
+from deltaprop.atomic import atomic_write
 
 
 def test_replaces_on_success(tmp_path):
@@ -37,3 +37,20 @@ def test_new_file_gets_normal_permissions(tmp_path):
     finally:
         os.umask(mask)
     assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644
+
+
+def test_write_idx_refuses_a_device_or_folder_target(tmp_path):
+    import numpy as np
+
+    from deltaprop.data import write_idx
+
+    folder = tmp_path / "f.idx"
+    folder.mkdir()
+    with pytest.raises(OSError):
+        write_idx(folder, np.zeros((2, 2), np.uint8))
+    assert folder.is_dir()
+    fifo = tmp_path / "pipe.idx"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError):
+        write_idx(fifo, np.zeros((2, 2), np.uint8))
+    assert fifo.is_fifo()

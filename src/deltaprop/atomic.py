@@ -1,4 +1,5 @@
-"""Atomic file writes for every file deltaprop writes (models, checkpoints, CSV, TOML, PNG).
+"""Atomic file writes for every file deltaprop writes (models, checkpoints, CSV, TOML, PNG,
+IDX files, downloads).
 
 A reader sees the old file or the new one, never half of either: the bytes go to a
 temporary file in the destination's folder (same file system, so the rename is atomic),
@@ -18,9 +19,11 @@ import os
 import re
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["atomic_write_bytes", "check_target", "fsync_dir", "remove_stale_temps"]
+__all__ = ["atomic_write", "atomic_write_bytes", "check_target", "fsync_dir", "remove_stale_temps"]
 
 
 def fsync_dir(folder: str | os.PathLike) -> None:
@@ -95,12 +98,12 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memoryview) -> Path:
-    """Write ``data`` to ``path`` atomically and durably; returns ``path``.
-
-    The folder is created if needed. Raises ``OSError`` (disk full, read-only folder, a
-    target that is not a regular file, ...) after removing the temporary file; the
-    previous content of ``path`` is kept."""
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """Open a temporary file next to ``path`` for writing; on a clean exit it is flushed,
+    fsynced and renamed over ``path``. On any exception it is removed and ``path`` is left
+    as it was. The folder is created if needed; a target that is not a regular file is
+    refused before anything is written."""
     path = check_target(path)
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
@@ -110,10 +113,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memory
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), _new_file_mode(path))
-            view = memoryview(data)
-            while view.nbytes:  # write() may be partial on some file systems
-                written = f.write(view)
-                view = view[written:]
+            yield f
             f.flush()
             os.fsync(f.fileno())
         check_target(path)  # it may have become a folder or device meanwhile
@@ -124,4 +124,16 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memory
         if not done:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes | bytearray | memoryview) -> Path:
+    """Write ``data`` to ``path`` atomically and durably; returns ``path``.
+
+    Raises ``OSError`` (disk full, read-only folder, a target that is not a regular file,
+    ...) after removing the temporary file; the previous content of ``path`` is kept."""
+    with atomic_write(path) as f:
+        view = memoryview(data)
+        while view.nbytes:  # write() may be partial on some file systems
+            written = f.write(view)
+            view = view[written:]
+    return Path(path)

@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from deltaprop.data._atomic import atomic_write
+from deltaprop.atomic import atomic_write
 from deltaprop.errors import ConfigError, DownloadError
 
 __all__ = ["DEFAULT_TIMEOUT", "Digest", "cache_dir", "fetch", "file_digest", "verify_file"]

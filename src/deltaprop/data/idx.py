@@ -30,7 +30,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from deltaprop.data._atomic import atomic_write
+from deltaprop.atomic import atomic_write
 from deltaprop.errors import DatasetNotFoundError, DataError, FileFormatError, ShapeError
 
 __all__ = [
