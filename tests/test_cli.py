@@ -238,3 +238,22 @@ def test_threads_option_limits_blas_during_training(tmp_path, capsys, monkeypatc
     assert seen and set(seen) == {1}
     assert main(["train", "--dataset", "parity", "--threads", "0", "--quiet", "--out", str(tmp_path / "s")]) == 2
     assert "--threads must be >= 1" in capsys.readouterr().err
+
+
+def test_evaluate_a_model_trained_on_a_file_uses_its_own_test_rows(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 50)).astype(np.float32)
+    y = rng.integers(0, 2, 200)  # random labels: memorised on the training rows, chance elsewhere
+    path = tmp_path / "data.npz"
+    np.savez(path, x=x, y=y)
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", str(path), "--seed", "3", "--layers", "50,2", "--epochs", "200",
+                 "--lr", "0.5", "--validation-split", "0", "--quiet", "--out", str(out)]) == 0
+    trained = capsys.readouterr().out
+    assert main(["evaluate", str(out / "model.safetensors")]) == 0
+    evaluated = capsys.readouterr().out
+    acc_train_run = re.search(r"test accuracy ([0-9.]+) on (\d+)", trained)
+    acc_evaluate = re.search(r"accuracy ([0-9.]+)", evaluated)
+    assert acc_train_run.group(2) == "40"
+    assert float(acc_train_run.group(1)) < 0.8  # the run's test rows were not memorised...
+    assert float(acc_train_run.group(1)) == pytest.approx(float(acc_evaluate.group(1)), abs=1e-4)  # ...nor evaluate's

@@ -179,6 +179,14 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0):
     return x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes))
 
 
+def _split_seed(mf) -> int:
+    """The seed a model's training run split its data file with, so that its test rows
+    are the ones it never trained on (0 for models that do not record it)."""
+    config = mf.extra.get("config") if mf is not None else None
+    seed = config.get("seed", 0) if isinstance(config, dict) else 0
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
+
+
 def _scaling(kind: str, x_train: np.ndarray) -> dict[str, Any]:
     from .serialization import scaling_for
 
@@ -474,7 +482,7 @@ def cmd_evaluate(args) -> int:
     name = args.dataset or mf.extra.get("dataset")
     if not isinstance(name, str) or not name:
         raise ConfigError("this model does not record its dataset; pass --dataset NAME or FILE")
-    x_tr, y_tr, x_te, y_te, class_names = _load_data(name, args.data_dir)
+    x_tr, y_tr, x_te, y_te, class_names = _load_data(name, args.data_dir, _split_seed(mf))
     x, y = (x_te, y_te) if args.split == "test" else (x_tr, y_tr)
     names = mf.class_names or class_names
     X = apply_scaling(mf.input_scaling, x, mf.net.dtype)
@@ -604,12 +612,12 @@ def cmd_plot_samples(args) -> int:
     from .plots import plot_samples
 
     n = _int_option("-n", args.n)
-    x_tr, y_tr, x_te, y_te, names = _load_data(args.dataset, args.data_dir)
+    mf = _read(args.model) if args.model else None
+    x_tr, y_tr, x_te, y_te, names = _load_data(args.dataset, args.data_dir, _split_seed(mf))
     predictions = None
-    if args.model:
+    if mf is not None:
         from .serialization import apply_scaling
 
-        mf = _read(args.model)
         predictions = mf.net.predict(apply_scaling(mf.input_scaling, x_te[:n].reshape(min(n, len(x_te)), -1), mf.net.dtype))
     _say(f"wrote {plot_samples(x_te, y_te, args.out, class_names=names, predictions=predictions, n=n)}")
     return 0
