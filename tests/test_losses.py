@@ -221,3 +221,25 @@ def test_loss_names_and_configs_round_trip():
         loss_from_config({"type": "Hinge"})
     with pytest.raises(dp.ConfigError):
         dp.CrossEntropy(from_logits="yes")
+
+
+def test_cross_entropy_refuses_a_single_output():
+    with pytest.raises(dp.ConfigError, match="BinaryCrossEntropy"):
+        dp.CrossEntropy().prepare_targets(np.array([0, 1, 1]), 1, np.float32)
+
+
+def test_mean_squared_error_reports_accuracy_only_for_class_targets():
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 3))
+    net = dp.mlp([3, 4, 1], activation="tanh", output="identity", seed=0)
+    h = dp.fit(net, X, X.sum(axis=1), loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=0.01), epochs=1, seed=0)
+    assert h["accuracy"] == [None]
+    net = dp.mlp([3, 4, 2], seed=0)
+    h = dp.fit(net, X, rng.integers(0, 2, 40), loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=0.1), epochs=1, seed=0)
+    assert h["accuracy"][0] is not None
+    loss = dp.MeanSquaredError(classification=False)
+    from deltaprop.losses import loss_from_config
+
+    assert loss_from_config(loss.config()).targets_are_classes(np.eye(2)) is False
+    with pytest.raises(dp.ConfigError):
+        loss_from_config({"type": "MeanSquaredError", "bogus": 1})

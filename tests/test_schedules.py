@@ -129,3 +129,16 @@ def test_adadelta_with_cosine_annealing_down_to_zero_trains():
                      seed=0, schedule={"type": "cosine", "t_max": 2})
     assert history["lr"] == pytest.approx([1.0, 0.5, 0.0, 0.0], abs=1e-15)
     assert all(np.all(np.isfinite(p.value)) for p in net.parameters())
+
+
+def test_reduce_on_plateau_maximises_accuracy():
+    from deltaprop.schedules import ReduceOnPlateau
+
+    sched = ReduceOnPlateau(factor=0.5, patience=0, monitor="val_accuracy")
+    for epoch, acc in enumerate([0.5, 0.6, 0.7, 0.8]):
+        sched.observe(epoch, {"val_accuracy": acc})
+    assert sched.lr_at(4, 1.0) == 1.0  # rising accuracy is improvement
+    sched.observe(4, {"val_accuracy": 0.79})
+    assert sched.lr_at(5, 1.0) == 0.5
+    with pytest.raises(dp.ConfigError):
+        ReduceOnPlateau(monitor=5)

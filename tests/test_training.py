@@ -278,3 +278,15 @@ def test_evaluate_reports_loss_and_accuracy():
     assert result["loss"] == pytest.approx(-np.mean(np.log(proba[np.arange(30), y])), rel=1e-12)
     assert result["accuracy"] == pytest.approx(np.mean(np.argmax(proba, axis=1) == y))
     assert dp.evaluate(net, X, y)["loss"] is None
+
+
+def test_full_batch_on_a_lazy_array_is_refused_clearly(tmp_path):
+    from deltaprop.data import open_mapped
+
+    path = tmp_path / "x.npy"
+    np.save(path, np.random.default_rng(0).random((30, 4)).astype(np.float32))
+    arr = open_mapped(path)
+    net = dp.mlp([4, 2], seed=0)
+    with pytest.raises(dp.ConfigError, match="batch_size"):
+        dp.fit(net, arr, np.zeros(30, int), loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), batch_size=None)
+    dp.fit(net, arr, np.zeros(30, int), loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), batch_size=8, epochs=1)

@@ -51,6 +51,10 @@ class Loss:
         """Targets as float rows ``(n, n_outputs)``: class ids become one-hot rows."""
         return targets_as_rows(y, n_outputs, dtype, allow_real=not self.classification)
 
+    def targets_are_classes(self, rows: np.ndarray) -> bool:
+        """Whether prepared targets stand for classes, so that accuracy means something."""
+        return self.classification
+
     # -- math -----------------------------------------------------------------------------
     def value(self, a: np.ndarray, y: np.ndarray) -> float:
         raise NotImplementedError  # pragma: no cover
@@ -136,6 +140,11 @@ class CrossEntropy(Loss):
         return {"type": self.type_name, "from_logits": self.from_logits}
 
     def prepare_targets(self, y, n_outputs, dtype):
+        if n_outputs == 1:
+            raise ConfigError(
+                "CrossEntropy needs one output per class (a softmax over at least 2 units); "
+                "for a single sigmoid output use BinaryCrossEntropy"
+            )
         rows = super().prepare_targets(y, n_outputs, dtype)
         # Both softmax gradients, (a − y)/n and softmax(z) − y, assume Σ_k y_k = 1 per row.
         if n_outputs > 1 and rows.size:
@@ -301,11 +310,28 @@ class MeanSquaredError(Loss):
 
     def __init__(self, *, classification: bool | None = None):
         super().__init__()
+        if classification is not None and not isinstance(classification, bool):
+            raise ConfigError(f"classification must be True, False or None (decide from the targets), got {classification!r}")
         self._classification = classification
 
     @property
     def classification(self) -> bool:  # type: ignore[override]
         return True if self._classification is None else self._classification
+
+    def config(self):
+        out = super().config()
+        if self._classification is not None:
+            out["classification"] = self._classification
+        return out
+
+    def targets_are_classes(self, rows):
+        """Explicit ``classification``, or else: the targets are one-hot rows (or 0/1 for
+        a single output), as class ids become; real-valued targets are regression."""
+        if self._classification is not None:
+            return self._classification
+        if not rows.size or not np.all((rows == 0) | (rows == 1)):
+            return False
+        return rows.shape[1] == 1 or bool(np.all(rows.sum(axis=1) == 1))
 
     def prepare_targets(self, y, n_outputs, dtype):
         y = np.asarray(y)
@@ -354,6 +380,9 @@ def loss_from_config(config: dict[str, Any]) -> Loss:
     if cls is None:
         raise ConfigError(f"unknown loss config {config!r}")
     kwargs = {k: v for k, v in config.items() if k != "type"}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"bad settings for loss {config.get('type')!r}: {exc}") from None
 
 

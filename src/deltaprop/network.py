@@ -327,8 +327,8 @@ def mlp(
     sizes = [_checks.positive_int("layer width", s) for s in sizes]
     if len(sizes) < 2:
         raise ConfigError(f"need at least an input and an output width, got {list(sizes)}")
-    act_cls = ACTIVATIONS.get(activation.lower().replace("-", "_"))
-    out_cls = ACTIVATIONS.get(output.lower().replace("-", "_"))
+    act_cls = ACTIVATIONS.get(activation.lower().replace("-", "_")) if isinstance(activation, str) else None
+    out_cls = ACTIVATIONS.get(output.lower().replace("-", "_")) if isinstance(output, str) else None
     if act_cls is None:
         raise ConfigError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
     if out_cls is None:

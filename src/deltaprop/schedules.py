@@ -98,7 +98,8 @@ class ReduceOnPlateau(Schedule):
     """Multiply the rate by ``factor`` once more than ``patience`` epochs in a row have not
     improved ``monitor`` by more than ``min_delta``, never going below ``min_lr``. ``patience``
     epochs are tolerated, as PyTorch's ReduceLROnPlateau counts (Keras' reduces one epoch
-    sooner). ``monitor`` falls back from ``val_loss`` to ``loss`` when there is no validation data."""
+    sooner). Names ending in ``accuracy`` are maximised, others minimised; a ``val_`` metric
+    falls back to its training counterpart when there is no validation data."""
 
     type_name = "plateau"
 
@@ -107,6 +108,8 @@ class ReduceOnPlateau(Schedule):
         self.patience = _checks.positive_int("patience", patience, allow_zero=True)
         self.min_lr = _checks.positive_number("min_lr", min_lr, allow_zero=True)
         self.min_delta = _checks.positive_number("min_delta", min_delta, allow_zero=True)
+        if not isinstance(monitor, str) or not monitor:
+            raise ConfigError(f"monitor must be a metric name such as 'val_loss' or 'val_accuracy', got {monitor!r}")
         self.monitor = monitor
         self.scale = 1.0
         self.best = math.inf
@@ -117,12 +120,13 @@ class ReduceOnPlateau(Schedule):
 
     def observe(self, epoch, logs):
         value = logs.get(self.monitor)
-        if value is None and self.monitor == "val_loss":
-            value = logs.get("loss")
+        if value is None and self.monitor.startswith("val_"):
+            value = logs.get(self.monitor[4:])
         if value is None or not math.isfinite(value):
             return
-        if value < self.best - self.min_delta:
-            self.best = value
+        score = -value if self.monitor.endswith("accuracy") else value  # accuracies are maximised
+        if score < self.best - self.min_delta:
+            self.best = score
             self.wait = 0
         else:
             self.wait += 1

@@ -112,7 +112,7 @@ def _predict_ids(a: np.ndarray) -> np.ndarray:
 
 
 def _class_ids(loss: Loss, Y: np.ndarray) -> np.ndarray | None:
-    if not loss.classification:
+    if not loss.targets_are_classes(Y):
         return None
     if Y.shape[1] == 1:
         return (Y[:, 0] >= 0.5).astype(np.int64)
@@ -325,6 +325,11 @@ def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, sch
     if batch_size is not None:
         _checks.positive_int("batch_size", batch_size)
     lazy = _is_lazy(X)
+    if lazy and batch_size is None:
+        raise ConfigError(
+            "full-batch training needs X in memory; pass a batch_size to stream mini-batches "
+            "from disk, or load the array with np.asarray(X[np.arange(len(X))])"
+        )
     if lazy:
         shape = tuple(X.shape)
         if len(shape) != 2 or shape[1] != net.n_features:
