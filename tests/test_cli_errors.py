@@ -229,3 +229,18 @@ def test_disk_full_when_saving_the_model(tmp_path, model):
     assert res.returncode == 1 and "File too large" in res.stderr
     assert target.read_bytes() == model.read_bytes()
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path):
+    run = tmp_path / "run"
+    assert cli("train", "--dataset", "parity", "--epochs", "1", "--quiet", "--out", run).returncode == 0
+    rows = tmp_path / "rows.npy"
+    np.save(rows, np.random.default_rng(0).integers(0, 2, (20000, 10)).astype(np.float32))
+    # 20,000 lines of predictions: far more than a pipe holds, so writes fail once the reader is gone
+    proc = subprocess.Popen([sys.executable, "-m", "deltaprop.cli", "predict", str(run / "model.safetensors"), str(rows)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.read(1)
+    proc.stdout.close()  # the reader goes away, like `| head -c1`
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert "Broken pipe" not in err and "Traceback" not in err and "Exception ignored" not in err

@@ -8,6 +8,7 @@ after Ctrl-C. No traceback is shown for any of them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -667,6 +668,11 @@ def main(argv=None) -> int:
     except Error as exc:
         _say(f"{PROG}: error: {_one_line(exc)}", err=True)
         return 1
+    except BrokenPipeError:  # the reader (e.g. `| head`) closed the pipe: not an error of ours
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except OSError as exc:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) and str(exc.filename) not in str(exc.strerror) else ""
         text = f"{where}{exc.strerror}" if exc.strerror else _one_line(exc)
