@@ -186,9 +186,22 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
     assert not (out / "model.safetensors").exists()
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="permission bits do not bind the superuser; see the next test")
+def test_read_only_output_folder(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("x")
+    folder.chmod(0o555)
+    try:
+        fails(cli("train", *PARITY, "--epochs", "1", "--out", folder / "run"), 1, "ro")
+        assert sorted(p.name for p in folder.iterdir()) == ["keep.txt"]
+    finally:
+        folder.chmod(0o755)
+
+
 def test_output_folder_that_cannot_be_created(tmp_path):
-    # We run as root, for whom permission bits do not make a folder read-only; a path whose
-    # parent is a regular file cannot be created by anyone, which is what we can test honestly.
+    # A path whose parent is a regular file cannot be created by any user, the superuser
+    # included, for whom a read-only folder is still writable.
     (tmp_path / "file").write_text("x")
     fails(cli("train", *PARITY, "--epochs", "1", "--out", tmp_path / "file" / "run"), 1, "file")
     assert (tmp_path / "file").read_text() == "x"

@@ -314,7 +314,7 @@ def test_save_and_load_model_files(tmp_path, blobs):
 
 # -- accuracy -------------------------------------------------------------------------------
 def test_grid_search_in_a_pipeline_beats_095_on_digits():
-    # shuffled folds: digits is stored in writing-session order, so unshuffled 3-fold
+    # shuffled folds: digits is stored in the order its writers produced it, so unshuffled 3-fold
     # splits score every model lower (MLPClassifier's defaults get 0.949 there)
     X, y = load_digits(return_X_y=True)
     pipe = Pipeline([("scale", StandardScaler()), ("net", NeuralNetClassifier(epochs=40, random_state=0))])

@@ -159,7 +159,7 @@ class TrainConfig:
         return "# deltaprop train configuration; rerun with: deltaprop train --config config.toml\n" + dumps_toml(self.as_dict())
 
 
-# -- parsing helpers (the one place numbers are read) ---------------------------------------
+# -- parsing functions (the one place numbers are read) ---------------------------------------
 def _suggest(key: str, known) -> str:
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""

@@ -98,7 +98,7 @@ class Network:
         self._outputs: list[np.ndarray | None] = [None] * len(layers)
         self._deltas: list[np.ndarray | None] = [None] * len(layers)
 
-    # -- construction helpers -------------------------------------------------------------
+    # -- construction -------------------------------------------------------------
     @classmethod
     def from_config(cls, config: dict[str, Any], *, dtype=None, seed: int | None = None) -> "Network":
         """Rebuild from :meth:`config` (layer types come from the closed ``LAYERS`` table)."""

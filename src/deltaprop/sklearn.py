@@ -157,7 +157,7 @@ class _Printer(Callback):
         print(line, file=sys.stdout, flush=True)
 
 
-# -- pickling helpers: a network travels as config + weights, never as live views -------
+# -- pickling: a network travels as config + weights, never as live views -------
 def _export_network(net: Network) -> dict[str, Any]:
     return {
         "config": net.config(),
