@@ -129,3 +129,17 @@ def test_only_callbacks_are_accepted():
                callbacks=[lambda state: None])
     with pytest.raises(dp.ConfigError):
         dp.EarlyStopping(patience=-1)
+
+
+def test_progress_bar_shows_running_loss_and_accuracy_during_the_epoch():
+    import io
+
+    buf = io.StringIO()
+    rng = np.random.default_rng(0)
+    X = rng.random((500, 4))
+    y = (X[:, 0] > 0.5).astype(int)
+    dp.fit(dp.mlp([4, 8, 2], seed=0), X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.5),
+           epochs=1, batch_size=10, callbacks=[dp.ProgressBar(file=buf)])
+    text = buf.getvalue()
+    assert "epoch 1/1" in text and "ex/s" in text
+    assert "accuracy 0." in text and "loss 0." in text

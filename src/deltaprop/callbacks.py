@@ -94,14 +94,13 @@ class EarlyStopping(Callback):
 
 
 class ProgressBar(Callback):
-    """A progress bar per epoch (tqdm) with the running loss, accuracy and examples/s."""
+    """A progress bar per epoch (tqdm) with the running loss and accuracy and the speed in
+    examples/s; the epoch's validation results when it ends."""
 
     def __init__(self, *, file=None, leave: bool = True):
         self.file = file if file is not None else sys.stderr
         self.leave = leave
         self._bar = None
-        self._seen = 0
-        self._loss_sum = 0.0
 
     def on_epoch_begin(self, state):
         from tqdm import tqdm
@@ -112,16 +111,16 @@ class ProgressBar(Callback):
         else:
             desc = f"epoch {state.epoch + 1}"
         self._bar = tqdm(total=total, desc=desc, unit="ex", unit_scale=True, file=self.file, leave=self.leave, dynamic_ncols=True)
-        self._seen = 0
-        self._loss_sum = 0.0
 
     def on_batch_end(self, state, batch_size, batch_loss):
-        self._seen += batch_size
-        self._loss_sum += batch_loss * batch_size
         bar = self._bar
         bar.update(batch_size)
         if bar.n >= bar.total or bar.n == batch_size or bar.n % (batch_size * 50) < batch_size:
-            bar.set_postfix_str(f"loss {self._loss_sum / self._seen:.4f}", refresh=False)
+            seen, loss_sum, correct = state.running
+            text = f"loss {loss_sum / seen:.4f}"
+            if correct is not None:
+                text += f", accuracy {correct / seen:.4f}"
+            bar.set_postfix_str(text, refresh=False)
 
     def on_epoch_end(self, state):
         if self._bar is None:

@@ -86,6 +86,8 @@ class TrainingState:
     stop_training: bool = False
     schedule: Schedule | None = None
     base_lr: float | None = None
+    #: (examples seen, summed loss, correct predictions or None) so far in this epoch
+    running: tuple[int, float, int | None] = (0, 0.0, None)
 
 
 def _is_lazy(X) -> bool:
@@ -262,6 +264,7 @@ def fit(
                 state.step += 1
                 seen += m
                 loss_sum += batch_loss * m
+                state.running = (seen, loss_sum, correct if ids is not None else None)
                 for cb in callbacks:
                     cb.on_batch_end(state, m, batch_loss)
                 if (state.steps is not None and state.step >= state.steps) or state.stop_training:
