@@ -257,3 +257,15 @@ def test_a_closed_pipe_is_not_an_error(tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0, err
     assert "Broken pipe" not in err and "Traceback" not in err and "Exception ignored" not in err
+
+
+def test_npy_input_declaring_a_huge_shape_is_refused_before_loading(tmp_path):
+    run = tmp_path / "run"
+    assert cli("train", "--dataset", "parity", "--epochs", "1", "--quiet", "--out", run).returncode == 0
+    bad = tmp_path / "huge.npy"
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000000, 10), }"
+    header += " " * (118 - len(header)) + "\n"
+    bad.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + b"\0" * 40)
+    res = cli("predict", run / "model.safetensors", bad)
+    fails(res, 1, "huge.npy")
+    assert "memory" not in res.stderr.lower()

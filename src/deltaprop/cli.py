@@ -509,6 +509,10 @@ def _read_npy(path: Path) -> np.ndarray:
     if path.is_dir():
         raise FileFormatError(f"{path} is a folder; give a .npy file or an image")
     try:
+        from .data.npy import read_npy_header
+
+        with open(path, "rb") as f:  # the header's claims are checked against the file first
+            read_npy_header(f, str(path), os.fstat(f.fileno()).st_size)
         arr = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise FileFormatError(f"{path}: no such file") from None
