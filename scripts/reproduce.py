@@ -34,15 +34,24 @@ ACCURACY = re.compile(r"test accuracy ([0-9.]+) on (\d+) examples")
 
 
 def dataset_available(name: str) -> str | None:
-    """None if the dataset loads here without network, else the reason it does not."""
+    """None if the dataset loads here (from disk, or downloaded now), else why it does not."""
     import deltaprop.data as data
     from deltaprop.errors import DatasetNotFoundError
 
     try:
         data.load(name, download=False)
+        return None
     except DatasetNotFoundError:
-        return "its files are not on this machine, which has no network to download them"
+        pass
     except Exception as exc:  # report why, in one line
+        return str(exc).splitlines()[0]
+    try:
+        data.load(name, timeout=10)
+    except DatasetNotFoundError as exc:
+        reasons = [line.strip() for line in str(exc).splitlines() if "cannot connect" in line or "HTTP" in line]
+        why = f" ({reasons[0].split(': ', 1)[-1]})" if reasons else ""
+        return f"its files are not on this machine and could not be downloaded{why}"
+    except Exception as exc:
         return str(exc).splitlines()[0]
     return None
 
