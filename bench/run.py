@@ -101,9 +101,14 @@ def main() -> int:
                     results.setdefault((name, bs), []).append(res)
                     print(f"round {r + 1}/{args.rounds} batch {bs:>3} {name:<12} {res['seconds_per_epoch']:.3f} s/epoch", flush=True)
         ratio = step_vs_forward(sys.executable, args.threads)
+        profiles = [
+            subprocess.run([sys.executable, str(HERE / "profile_step.py"), "--batch-size", str(bs), "--threads", str(args.threads)],
+                           capture_output=True, text=True, check=True).stdout.rstrip()
+            for bs in batch_sizes
+        ]
         elapsed = time.time() - started
 
-    text = render(results, peers, batch_sizes, data_mb, ratio, args, elapsed)
+    text = render(results, peers, batch_sizes, data_mb, ratio, args, elapsed, profiles)
     Path(args.output).write_text(text)
     print()
     print(text)
@@ -123,7 +128,7 @@ def _median(results, name, bs, key):
     return statistics.median(vals) if vals else None
 
 
-def render(results, peers, batch_sizes, data_mb, ratio, args, elapsed) -> str:
+def render(results, peers, batch_sizes, data_mb, ratio, args, elapsed, profiles) -> str:
     import deltaprop
 
     names = [p[0] for p in peers]
@@ -172,6 +177,15 @@ def render(results, peers, batch_sizes, data_mb, ratio, args, elapsed) -> str:
         f"Batch {ratio['batch_size']}: forward {ratio['forward_ms']:.3f} ms, training step {ratio['step_ms']:.3f} ms, "
         f"ratio {ratio['ratio']:.2f} (a backward pass costs about one more forward pass plus the ∂L/∂W GEMMs, "
         "so about 3 is the ideal).",
+        "",
+        "## Where a step's time goes (`bench/profile_step.py`)",
+        "",
+        "Each part timed alone on one batch, best of five; then one step, one step inside `fit`",
+        "(which adds gathering the shuffled batch), and the same step's GEMMs alone.",
+        "",
+        "```",
+        *("\n\n".join(profiles).splitlines()),
+        "```",
         "",
         f"Whole run: {elapsed / 60:.1f} minutes.",
         "",
