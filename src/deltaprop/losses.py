@@ -119,16 +119,12 @@ def _finite_rows(y: np.ndarray, dtype) -> np.ndarray:
     return rows
 
 
-class CrossEntropy(Loss):
-    """Categorical cross-entropy ``L = −(1/n) Σ_i Σ_k y_ik log a_ik``.
+class _LikelihoodLoss(Loss):
+    """A negative log-likelihood on probabilities ``a`` or, with ``from_logits=True``, on
+    the logits ``z`` before the output activation. After its own output activation (the
+    ``matching_output`` layer) the network starts backward at ``δ = (a − y)/n``."""
 
-    ``a`` are softmax probabilities, clipped at ``eps`` of the dtype so that a zero
-    probability gives a large finite loss rather than ``log 0``. With
-    ``from_logits=True``, ``a`` is the pre-softmax ``z`` and ``log softmax`` is computed
-    by log-sum-exp: ``log a_k = z_k − m − log Σ_i e^{z_i − m}``, ``m = max z``.
-    """
-
-    type_name = "CrossEntropy"
+    matching_output: ClassVar[type[Layer]]
 
     def __init__(self, *, from_logits: bool = False):
         super().__init__()
@@ -138,6 +134,35 @@ class CrossEntropy(Loss):
 
     def config(self):
         return {"type": self.type_name, "from_logits": self.from_logits}
+
+    def fused_delta(self, last_layer, a, y):
+        # Where the output delta starts (seed 000, "o − y"; seed 003's δ^L = ∇_a C ⊙ σ'(z^L)).
+        # For a softmax output a = softmax(z) and L = −(1/n) Σ y log a, the chain rule through
+        # the softmax Jacobian collapses: ∂L/∂z = (a − y)/n whenever each row of y sums to 1;
+        # for a sigmoid output and binary cross-entropy, σ'(z) = a(1 − a) cancels the
+        # denominator the same way. Starting here skips the output layer's backward and never
+        # divides by a probability, so a probability of exactly 0 or 1 still gives a finite,
+        # exact gradient.
+        if self.from_logits or not isinstance(last_layer, self.matching_output):
+            return None
+        delta = self._buffer("delta", a.shape, a.dtype)
+        np.subtract(a, y, out=delta)
+        delta *= 1.0 / a.shape[0]
+        return delta
+
+
+class CrossEntropy(_LikelihoodLoss):
+    """Categorical cross-entropy ``L = −(1/n) Σ_i Σ_k y_ik log a_ik``.
+
+    ``a`` are softmax probabilities, clipped at ``eps`` of the dtype so that a zero
+    probability gives a large finite loss rather than ``log 0``. With
+    ``from_logits=True``, ``a`` is the pre-softmax ``z`` and ``log softmax`` is computed
+    by log-sum-exp: ``log a_k = z_k − m − log Σ_i e^{z_i − m}``, ``m = max z``.
+    """
+
+    type_name = "CrossEntropy"
+    matching_output = Softmax
+
 
     def prepare_targets(self, y, n_outputs, dtype):
         if n_outputs == 1:
@@ -199,21 +224,8 @@ class CrossEntropy(Loss):
         g *= 1.0 / n
         return g
 
-    def fused_delta(self, last_layer, a, y):
-        # Where the output delta starts (seed 000, "o − y"; seed 003's δ^L = ∇_a C ⊙ σ'(z^L)).
-        # For a softmax output a = softmax(z) and L = −(1/n) Σ y log a, the chain rule through
-        # the softmax Jacobian collapses: ∂L/∂z = (a − y)/n whenever each row of y sums to 1.
-        # Starting here skips the softmax backward and never divides by a probability, so a
-        # probability of exactly 0 or 1 still gives a finite, exact gradient.
-        if self.from_logits or not isinstance(last_layer, Softmax):
-            return None
-        delta = self._buffer("delta", a.shape, a.dtype)
-        np.subtract(a, y, out=delta)
-        delta *= 1.0 / a.shape[0]
-        return delta
 
-
-class BinaryCrossEntropy(Loss):
+class BinaryCrossEntropy(_LikelihoodLoss):
     """``L = −(1/n) Σ_i Σ_k [y log a + (1 − y) log(1 − a)]`` for independent 0/1 outputs.
 
     ``a`` is clipped to ``[eps, 1 − eps]``. With ``from_logits=True`` the stable form
@@ -221,15 +233,8 @@ class BinaryCrossEntropy(Loss):
     starts backward at ``δ = (a − y)/n``, the sigmoid's derivative cancelling."""
 
     type_name = "BinaryCrossEntropy"
+    matching_output = Sigmoid
 
-    def __init__(self, *, from_logits: bool = False):
-        super().__init__()
-        if not isinstance(from_logits, bool):
-            raise ConfigError(f"from_logits must be True or False, got {from_logits!r}")
-        self.from_logits = from_logits
-
-    def config(self):
-        return {"type": self.type_name, "from_logits": self.from_logits}
 
     def prepare_targets(self, y, n_outputs, dtype):
         y = np.asarray(y)
@@ -287,15 +292,6 @@ class BinaryCrossEntropy(Loss):
             g /= u
         g *= 1.0 / n
         return g
-
-    def fused_delta(self, last_layer, a, y):
-        # Sigmoid output: ∂L/∂z = (a − y)/n, σ'(z) = a(1 − a) cancels the BCE denominator.
-        if self.from_logits or not isinstance(last_layer, Sigmoid):
-            return None
-        delta = self._buffer("delta", a.shape, a.dtype)
-        np.subtract(a, y, out=delta)
-        delta *= 1.0 / a.shape[0]
-        return delta
 
 
 class MeanSquaredError(Loss):
