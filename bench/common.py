@@ -19,6 +19,21 @@ LR = 0.05
 MOMENTUM = 0.9
 
 
+def parser(description: str, *, data: bool = True, seed: bool = True):
+    """The options every peer takes: the data folder, batch size, epochs, threads, seed."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=description)
+    if data:
+        ap.add_argument("--data", required=True)
+    ap.add_argument("--batch-size", type=int, required=True)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    if seed:
+        ap.add_argument("--seed", type=int, default=0)
+    return ap
+
+
 def load_arrays(data_dir: str):
     """Train and test arrays, read fully into memory (float32 images in [0, 1], int64 labels)."""
     get = lambda name: np.load(os.path.join(data_dir, f"{name}.npy"), allow_pickle=False)  # noqa: E731

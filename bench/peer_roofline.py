@@ -5,7 +5,6 @@ and ``δ Wᵀ`` for every layer but the first: 3 + 3 + 2 GEMMs for this network.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -18,12 +17,7 @@ import common  # noqa: E402
 def main() -> None:
     from threadpoolctl import threadpool_limits
 
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--batch-size", type=int, required=True)
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args()
+    args = common.parser(__doc__, seed=False).parse_args()
     n = 60000
     bs = args.batch_size
     rng = np.random.default_rng(0)

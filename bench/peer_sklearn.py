@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 import warnings
@@ -19,13 +18,7 @@ def main() -> None:
     from sklearn.neural_network import MLPClassifier
     from threadpoolctl import threadpool_limits
 
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--batch-size", type=int, required=True)
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+    args = common.parser(__doc__).parse_args()
     x_train, y_train, x_test, y_test = common.load_arrays(args.data)
     clf = MLPClassifier(
         hidden_layer_sizes=common.LAYERS[1:-1], activation="relu", solver="sgd", alpha=0.0,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -16,13 +15,7 @@ def main() -> None:
     import torch
     from torch import nn
 
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--batch-size", type=int, required=True)
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args()
+    args = common.parser(__doc__).parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     x_train, y_train, x_test, y_test = common.load_arrays(args.data)
