@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import time
 
-import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 import common  # noqa: E402

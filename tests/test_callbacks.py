@@ -47,7 +47,7 @@ def test_early_stopping_restores_the_weights_of_the_best_epoch():
     net, history = train_with([recorder, stopper])
     val = history["val_loss"]
     best = int(np.argmin(val)) + 1
-    assert 1 < best < len(history)  # a real minimum, then worse epochs
+    assert best > 1 and best < len(history)  # a real minimum, then worse epochs
     assert stopper.best_epoch == best and stopper.best == val[best - 1]
     # stopped once more than `patience` epochs in a row brought no improvement
     assert len(history) == best + 3 + 1 == stopper.stopped_epoch

@@ -4,7 +4,6 @@ JSON logs, config files, exact resume and Ctrl-C."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import subprocess
 import sys
 import io
@@ -13,7 +12,7 @@ import pytest
 from numpy.lib import format as npformat
 
 import deltaprop as dp
-from deltaprop.data import MappedArray, Standardizer, iter_batches, open_mapped, write_idx
+from deltaprop.data import Standardizer, iter_batches, open_mapped, write_idx
 from deltaprop.errors import ConfigError, FileFormatError, ShapeError
 
 

@@ -21,6 +21,8 @@ recomputing ``σ(z)``: sigmoid ``a(1 − a)``, tanh ``1 − a²``, ReLU ``a > 0`
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import math
 from typing import Any, ClassVar
 
@@ -77,7 +79,7 @@ class Parameter:
         return f"Parameter({self.name!r}, shape={self._value.shape}, dtype={self._value.dtype})"
 
 
-class Layer:
+class Layer(ABC):
     """Base class. Subclasses set ``type_name`` and implement ``forward``/``backward``."""
 
     type_name: ClassVar[str] = "Layer"
@@ -105,11 +107,13 @@ class Layer:
         return {"type": self.type_name}
 
     # -- computation ----------------------------------------------------------------------
+    @abstractmethod
     def forward(self, x: np.ndarray, *, train: bool = False) -> np.ndarray:
-        raise NotImplementedError  # pragma: no cover - every concrete layer overrides it
+        """The layer's output ``a`` for the batch ``x``; keeps what ``backward`` needs."""
 
+    @abstractmethod
     def backward(self, grad_out: np.ndarray, *, need_input_grad: bool = True) -> np.ndarray | None:
-        raise NotImplementedError  # pragma: no cover - every concrete layer overrides it
+        """``∂L/∂x`` from ``∂L/∂a`` (None when not needed); writes ``Parameter.grad``."""
 
     def _buffer(self, slot: str, shape: tuple[int, ...], dtype=None) -> np.ndarray:
         """A reusable array for ``slot`` of this exact shape (allocated on first use)."""

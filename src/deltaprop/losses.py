@@ -9,6 +9,8 @@ layer's input (see :meth:`CrossEntropy.fused_delta`).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from typing import Any, ClassVar
 
 import numpy as np
@@ -17,7 +19,7 @@ from .errors import ConfigError, DataError, ShapeError
 from .layers import Layer, Sigmoid, Softmax, _exp_floor
 
 
-class Loss:
+class Loss(ABC):
     """Base class: ``value(a, y) -> float``, ``gradient(a, y) -> ∂L/∂a``."""
 
     type_name: ClassVar[str] = "Loss"
@@ -56,11 +58,13 @@ class Loss:
         return self.classification
 
     # -- math -----------------------------------------------------------------------------
+    @abstractmethod
     def value(self, a: np.ndarray, y: np.ndarray) -> float:
-        raise NotImplementedError  # pragma: no cover
+        """``L``, a mean over the batch."""
 
+    @abstractmethod
     def gradient(self, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        raise NotImplementedError  # pragma: no cover
+        """``∂L/∂a`` (the ``1/n`` included)."""
 
     def fused_delta(self, last_layer: Layer, a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         """``∂L/∂z`` at the input of ``last_layer`` when it has a cheap closed form, else None."""

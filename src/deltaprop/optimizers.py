@@ -8,6 +8,8 @@ made and kept as Python floats, so float32 parameters stay float32.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import math
 from typing import Any, ClassVar
 
@@ -18,7 +20,7 @@ from .errors import ConfigError, StateError
 from .layers import Parameter
 
 
-class Optimizer:
+class Optimizer(ABC):
     """Base class. ``weight_decay`` λ adds ``λW`` to every gradient (L2 regularisation,
     ``L + ½λ‖W‖²``) before the update; biases are decayed too, as in PyTorch."""
 
@@ -81,8 +83,9 @@ class Optimizer:
     def _l2_in_gradient(self) -> bool:
         return True
 
+    @abstractmethod
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], scratch: np.ndarray, lr: float):
-        raise NotImplementedError  # pragma: no cover
+        """Update ``w`` in place from its gradient ``g`` and its ``state``; ``scratch`` is free."""
 
     # -- state ----------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:

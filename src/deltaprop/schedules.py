@@ -7,6 +7,8 @@ before every epoch.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import math
 from typing import Any, ClassVar
 
@@ -14,11 +16,12 @@ from . import _checks
 from .errors import ConfigError
 
 
-class Schedule:
+class Schedule(ABC):
     type_name: ClassVar[str] = "Schedule"
 
+    @abstractmethod
     def lr_at(self, epoch: int, base_lr: float) -> float:
-        raise NotImplementedError  # pragma: no cover
+        """The learning rate of ``epoch`` (0-based) for the base rate ``base_lr``."""
 
     def observe(self, epoch: int, logs: dict[str, float]) -> None:
         """Called after each epoch with its metrics; only metric-driven schedules use it."""
