@@ -4,6 +4,8 @@
 >>> net = dp.Network([dp.Dense(2, 8), dp.Tanh(), dp.Dense(8, 2), dp.Softmax()], seed=0)
 """
 
+import logging
+
 from .callbacks import Callback, EarlyStopping, LambdaCallback, ProgressBar
 from .errors import (
     ConfigError,
@@ -30,6 +32,10 @@ from .training import History, TrainingState, evaluate, fit
 from .serialization import save, load
 
 __version__ = "0.1.0"
+
+# A library logs, the application decides where it goes (download retries are logged at
+# warning level; the final error names every mirror that failed anyway).
+logging.getLogger("deltaprop").addHandler(logging.NullHandler())
 
 __all__ = [
     "ACTIVATIONS", "LAYERS", "LOSSES", "OPTIMIZERS",
