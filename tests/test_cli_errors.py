@@ -271,19 +271,19 @@ def test_npy_input_declaring_a_huge_shape_is_refused_before_loading(tmp_path):
     assert "memory" not in res.stderr.lower()
 
 
-def test_missing_mnist_offline_is_one_line(tmp_path, monkeypatch, capfd):
-    from deltaprop.cli import main
-    from deltaprop.data import MNIST_MIRRORS
-
-    # every mirror is a closed port on this machine: the download fails at once, offline-style
-    saved = list(MNIST_MIRRORS)
-    MNIST_MIRRORS[:] = ["http://127.0.0.1:9/a/", "http://127.0.0.1:9/b/"]
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    try:
-        code = main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--out", str(tmp_path / "run")])
-    finally:
-        MNIST_MIRRORS[:] = saved
-    err = capfd.readouterr().err
-    assert code == 1
-    assert len(err.strip().splitlines()) == 1, err
-    assert "train-images-idx3-ubyte" in err and "127.0.0.1" in err
+def test_missing_mnist_offline_is_one_line(tmp_path):
+    # A fresh process (no test logging installed) whose MNIST mirrors are closed ports on
+    # this machine: every download fails at once, as offline.
+    script = (
+        "import sys\n"
+        "from deltaprop.data import MNIST_MIRRORS\n"
+        "MNIST_MIRRORS[:] = ['http://127.0.0.1:9/a/', 'http://127.0.0.1:9/b/']\n"
+        "from deltaprop.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", script, "train", "--dataset", "mnist", "--data-dir", str(tmp_path),
+                          "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert res.returncode == 1
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "train-images-idx3-ubyte" in res.stderr and "127.0.0.1" in res.stderr
