@@ -136,7 +136,8 @@ def render(results, peers, batch_sizes, data_mb, ratio, args, elapsed, profiles)
     lines = [
         "# Benchmarks",
         "",
-        "Made by `uv run --group bench python bench/run.py` (see bench/README.md) on "
+        f"Made by `uv run --group bench python bench/run.py --rounds {args.rounds} --epochs {args.epochs} "
+        f"--threads {args.threads} --torch-python PYTHON` (see bench/README.md) on "
         f"{time.strftime('%Y-%m-%d')}. Task: Fashion-MNIST train set (60,000 images), network 784-256-128-10 "
         "ReLU, softmax + cross-entropy, SGD lr 0.05, momentum 0.9, float32, "
         f"at most {args.threads} BLAS threads (deltaprop's `fit` uses one where a step's largest GEMM is under "

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deltaprop.data._atomic import atomic_write
+from deltaprop.atomic import atomic_write
 from deltaprop.data.idx import write_idx
 from deltaprop.data.transforms import train_validation_split
 

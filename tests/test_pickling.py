@@ -20,7 +20,8 @@ def trained():
     return net, X, y
 
 
-@pytest.mark.parametrize("clone", [lambda n: pickle.loads(pickle.dumps(n)), copy.deepcopy], ids=["pickle", "deepcopy"])
+@pytest.mark.parametrize("clone", [lambda n: pickle.loads(pickle.dumps(n)), copy.deepcopy, copy.copy],
+                         ids=["pickle", "deepcopy", "copy"])
 def test_clone_predicts_identically_and_stays_packed(trained, clone):
     net, X, y = trained
     other = clone(net)
@@ -50,3 +51,15 @@ def test_scaled_normal_initialiser_pickles():
     np.testing.assert_array_equal(init(rng1, 4, 2), again(rng2, 4, 2))
     with pytest.raises(dp.ConfigError):
         dp.scaled_normal(float("nan"))
+
+
+def test_training_the_original_after_a_copy_still_changes_it(trained):
+    net, X, y = trained
+    opt = dp.SGD(lr=0.5)
+    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=1, batch_size=16, seed=0)
+    snapshot = copy.copy(net)
+    before = [p.value.copy() for p in net.parameters()]
+    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=2, batch_size=16, seed=1)
+    assert any(not np.array_equal(b, p.value) for b, p in zip(before, net.parameters()))
+    for b, p in zip(before, snapshot.parameters()):
+        np.testing.assert_array_equal(b, p.value)

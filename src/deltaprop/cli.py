@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint (--epochs/--steps may extend it)")
     t.add_argument("--quiet", "-q", action="store_true", help="print only errors and the final summary")
     t.add_argument("--log-json", action="store_true", help="one JSON object per epoch on stdout")
-    t.add_argument("--threads", metavar="N", help="BLAS threads for training (default: all cores)")
+    t.add_argument("--threads", metavar="N", help="BLAS threads for training (default: one for small steps, else the BLAS default)")
     t.set_defaults(handler=cmd_train)
 
     e = sub.add_parser("evaluate", help="accuracy, per-class precision/recall and confusion matrix of a model")
@@ -516,6 +516,8 @@ def _read_npy(path: Path) -> np.ndarray:
         arr = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise FileFormatError(f"{path}: no such file") from None
+    except FileFormatError:
+        raise
     except (ValueError, OSError, EOFError) as exc:
         raise FileFormatError(f"{path}: not a readable .npy file ({_one_line(exc)})") from None
     if not isinstance(arr, np.ndarray):
@@ -672,11 +674,11 @@ def main(argv=None) -> int:
     except Error as exc:
         _say(f"{PROG}: error: {_one_line(exc)}", err=True)
         return 1
-    except BrokenPipeError:  # the reader (e.g. `| head`) closed the pipe: not an error of ours
+    except BrokenPipeError:  # the reader (e.g. `| head`) went away: end quietly, as SIGPIPE would
         with contextlib.suppress(OSError):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-        return 0
+        return 128 + 13
     except OSError as exc:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) and str(exc.filename) not in str(exc.strerror) else ""
         text = f"{where}{exc.strerror}" if exc.strerror else _one_line(exc)

@@ -122,7 +122,11 @@ class Network:
                 layer.rng = other.rng
         return other
 
-    # -- pickling (copy, deepcopy, scikit-learn's clone and pickle) -------------------------
+    # -- copying and pickling (copy, deepcopy, scikit-learn's clone and pickle) -------------
+    def __copy__(self) -> "Network":
+        """An independent network: a shallow copy would share parameters with this one."""
+        return self.copy()
+
     def __getstate__(self) -> dict[str, Any]:
         """Layers without their batch buffers and cached inputs; the flat parameter buffer is
         rebuilt on unpickling, so parameters stay views of it."""

@@ -53,7 +53,7 @@ def read_npy_header(stream: BinaryIO, name: str, total_bytes: int) -> NpyHeader:
         raise FileFormatError(f"{name}: not a valid .npy array ({exc}). Save it with "
                               "numpy.save or numpy.savez.") from None
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
-        raise FileFormatError(f"{name}: holds a {dtype} array; object and structured arrays "
+        raise FileFormatError(f"{name}: holds an array of dtype {dtype}; object and structured arrays "
                               "need pickle, which is never used. Save plain numeric arrays.")
     if dtype.kind not in "biuf":
         raise FileFormatError(f"{name}: dtype {dtype} is not a number type (bool, int, float).")
