@@ -308,6 +308,18 @@ def _exp_floor(dtype: np.dtype) -> float:
     return math.log(np.finfo(dtype).tiny) + 20.0
 
 
+def softmax_rows(z: np.ndarray, out: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """``out = softmax(z)`` per row, stably: ``e^{z − max z}`` (exponents floored so nothing
+    underflows) over its row sum. ``col`` is an ``(n, 1)`` scratch array."""
+    np.max(z, axis=1, keepdims=True, out=col)
+    np.subtract(z, col, out=out)
+    np.maximum(out, _exp_floor(out.dtype), out=out)
+    np.exp(out, out=out)
+    np.sum(out, axis=1, keepdims=True, out=col)
+    out /= col
+    return out
+
+
 class Softmax(Activation):
     """``a_k = e^{z_k − max z} / Σ_i e^{z_i − max z}`` per row (stable: the row max is
     subtracted first). Backward: ``∂L/∂z = a ⊙ (g − Σ_k g_k a_k)``. With
@@ -317,15 +329,8 @@ class Softmax(Activation):
     type_name = "Softmax"
 
     def forward(self, x, *, train=False):
-        n = x.shape[0]
         a = self._buffer("out" if train else "eval", x.shape)
-        col = self._buffer("col" if train else "eval_col", (n, 1))
-        np.max(x, axis=1, keepdims=True, out=col)
-        np.subtract(x, col, out=a)
-        np.maximum(a, _exp_floor(self.dtype), out=a)
-        np.exp(a, out=a)
-        np.sum(a, axis=1, keepdims=True, out=col)
-        a /= col
+        softmax_rows(x, a, self._buffer("col" if train else "eval_col", (x.shape[0], 1)))
         self._a = a
         return a
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .errors import ConfigError, DataError, ShapeError
-from .layers import Layer, Sigmoid, Softmax, _exp_floor
+from .layers import Layer, Sigmoid, Softmax, _exp_floor, softmax_rows
 
 
 class Loss(ABC):
@@ -213,13 +213,7 @@ class CrossEntropy(_LikelihoodLoss):
         n = a.shape[0]
         g = self._buffer("grad", a.shape, a.dtype)
         if self.from_logits:  # softmax(z) − y, over n
-            col = self._buffer("col", (n, 1), a.dtype)
-            np.max(a, axis=1, keepdims=True, out=col)
-            np.subtract(a, col, out=g)
-            np.maximum(g, _exp_floor(a.dtype), out=g)
-            np.exp(g, out=g)
-            np.sum(g, axis=1, keepdims=True, out=col)
-            g /= col
+            softmax_rows(a, g, self._buffer("col", (n, 1), a.dtype))
             g -= y
         else:  # −y / a, with a clipped as in value
             np.maximum(a, np.finfo(a.dtype).eps, out=g)
