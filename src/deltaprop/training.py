@@ -9,7 +9,6 @@ batch holding the remainder.
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from collections.abc import Iterable, Sequence
@@ -169,21 +168,14 @@ def fit(
             batch_size=batch_size, shuffle=shuffle, seed=seed, validation=validation,
             schedule=schedule, callbacks=callbacks, resume=resume,
         )
-    with _blas_controller().limit(limits=_checks.positive_int("threads", threads), user_api="blas"):
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=_checks.positive_int("threads", threads), user_api="blas"):
         return _fit(
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
             batch_size=batch_size, shuffle=shuffle, seed=seed, validation=validation,
             schedule=schedule, callbacks=callbacks, resume=resume,
         )
-
-
-@functools.lru_cache(maxsize=1)
-def _blas_controller():
-    """One threadpoolctl controller for the process: finding the BLAS libraries costs
-    about 0.2 ms, and ``fit`` may be called once per mini-batch (``partial_fit``)."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
 
 
 #: Below this many multiply-adds in a step's largest GEMM, ``fit`` uses one BLAS thread.
