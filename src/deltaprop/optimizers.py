@@ -154,6 +154,16 @@ def _packed(params: list[Parameter]) -> tuple[np.ndarray, np.ndarray] | None:
     return values, grads
 
 
+def _step_by_root_mean_square(w, g, accumulator, scratch, lr: float, eps: float) -> None:
+    """``W := W − α g / (√A + ε)``, the step AdaGrad and RMSprop share (``A`` their
+    accumulator of squared gradients); ``scratch`` is overwritten."""
+    np.sqrt(accumulator, out=scratch)
+    scratch += eps
+    np.divide(g, scratch, out=scratch)
+    scratch *= lr
+    w -= scratch
+
+
 class SGD(Optimizer):
     """Gradient descent, with momentum as seed 002 writes it.
 
@@ -214,11 +224,7 @@ class AdaGrad(Optimizer):
         G = state["sum_sq"]
         np.multiply(g, g, out=scratch)
         G += scratch
-        np.sqrt(G, out=scratch)
-        scratch += self.eps
-        np.divide(g, scratch, out=scratch)
-        scratch *= lr
-        w -= scratch
+        _step_by_root_mean_square(w, g, G, scratch, lr, self.eps)
 
 
 class RMSprop(Optimizer):
@@ -242,11 +248,7 @@ class RMSprop(Optimizer):
         np.multiply(g, g, out=scratch)
         scratch *= 1.0 - self.rho
         S += scratch
-        np.sqrt(S, out=scratch)
-        scratch += self.eps
-        np.divide(g, scratch, out=scratch)
-        scratch *= lr
-        w -= scratch
+        _step_by_root_mean_square(w, g, S, scratch, lr, self.eps)
 
 
 class AdaDelta(Optimizer):

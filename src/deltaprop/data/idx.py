@@ -142,10 +142,7 @@ def read_idx_header(path: str | os.PathLike) -> IdxHeader:
     """Parse and check an IDX header (raw or gzip) without reading the data."""
     path = Path(path)
     with _open(path) as f:
-        head = f.read(2)
-        f.seek(0)
-        compressed = _is_gzip(path, head)
-        size = os.fstat(f.fileno()).st_size
+        compressed, size = _sniff(f, path)
         try:
             stream = gzip.GzipFile(fileobj=f, mode="rb") if compressed else f
             header = _parse_header(stream, path, compressed)
@@ -153,6 +150,13 @@ def read_idx_header(path: str | os.PathLike) -> IdxHeader:
             raise _bad(path, f"corrupt gzip stream ({exc})") from None
         _check_size(header, path, size, None)
         return header
+
+
+def _sniff(f: BinaryIO, path: Path) -> tuple[bool, int]:
+    """Whether the open file ``f`` is gzip (by its magic bytes) and its size on disk."""
+    head = f.read(2)
+    f.seek(0)
+    return _is_gzip(path, head), os.fstat(f.fileno()).st_size
 
 
 def _open(path: Path) -> BinaryIO:
@@ -174,10 +178,7 @@ def read_idx(path: str | os.PathLike, *, mmap: bool = False,
     """
     path = Path(path)
     with _open(path) as f:
-        head = f.read(2)
-        f.seek(0)
-        compressed = _is_gzip(path, head)
-        size = os.fstat(f.fileno()).st_size
+        compressed, size = _sniff(f, path)
         if mmap and compressed:
             raise FileFormatError(f"{path}: a gzip file cannot be memory-mapped. "
                                   "Decompress it first (gunzip -k), then map the raw file.")
