@@ -13,6 +13,15 @@ import common  # noqa: E402
 import deltaprop as dp  # noqa: E402
 
 
+def kernels_in_use() -> str:
+    """The elementwise kernels fit used: numba and its version, or NumPy."""
+    if dp.kernels.backend() == "numba":
+        import numba
+
+        return f"numba {numba.__version__}"
+    return "NumPy"
+
+
 def main() -> None:
     args = common.parser(__doc__).parse_args()
     x_train, y_train, x_test, y_test = common.load_arrays(args.data)
@@ -31,7 +40,7 @@ def main() -> None:
     common.report({
         "peer": "deltaprop", "batch_size": args.batch_size, "epoch_seconds": history["seconds"],
         "seconds_per_epoch": common.median_after_first(history["seconds"]), "total_seconds": total,
-        "test_accuracy": acc, "blas": common.blas_info(),
+        "test_accuracy": acc, "blas": common.blas_info(), "kernels": kernels_in_use(),
     })
 
 

@@ -141,13 +141,15 @@ def render(results, peers, batch_sizes, data_mb, ratio, args, elapsed, profiles)
         f"{time.strftime('%Y-%m-%d')}. Task: Fashion-MNIST train set (60,000 images), network 784-256-128-10 "
         "ReLU, softmax + cross-entropy, SGD lr 0.05, momentum 0.9, float32, "
         f"at most {args.threads} BLAS threads (deltaprop's `fit` uses one where a step's largest GEMM is under "
-        "8M multiply-adds, here at batch 32; PyTorch uses its own heuristics). "
+        "4M multiply-adds, which no batch here is; PyTorch uses its own heuristics). "
         f"{args.rounds} rounds, peers interleaved with their order rotated; "
         f"{args.epochs} epochs a run, the first discarded. Ratios are taken inside a round, then the median over rounds.",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"numpy {np.__version__}, deltaprop {deltaprop.__version__}. "
-        f"BLAS: {next((r['blas'] for r in results.get(('deltaprop', batch_sizes[0]), []) if r.get('blas')), 'unknown')}.",
+        f"BLAS: {next((r['blas'] for r in results.get(('deltaprop', batch_sizes[0]), []) if r.get('blas')), 'unknown')}. "
+        f"deltaprop's elementwise kernels: "
+        f"{next((r['kernels'] for r in results.get(('deltaprop', batch_sizes[0]), []) if r.get('kernels')), 'unknown')}.",
         "",
         "## Seconds per epoch (median over rounds)",
         "",

@@ -103,8 +103,8 @@ def test_small_steps_train_on_one_blas_thread_and_threads_overrides():
     X, y = rng.random((128, 784), dtype=np.float32), rng.integers(0, 10, 128)
     net = dp.mlp([784, 256, 10], seed=0)
     kw = dict(loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=1, callbacks=[Probe()])
-    dp.fit(net, X, y, batch_size=32, **kw)                  # 32 · 784 · 256 < SMALL_STEP_MACS
-    dp.fit(net, X, y, batch_size=32, threads=2, **kw)       # asked for explicitly
-    dp.fit(net, X, y, batch_size=64, **kw)                  # large enough: the BLAS default
+    dp.fit(net, X, y, batch_size=16, **kw)                  # 16 · 784 · 256 < SMALL_STEP_MACS
+    dp.fit(net, X, y, batch_size=16, threads=2, **kw)       # asked for explicitly
+    dp.fit(net, X, y, batch_size=32, **kw)                  # large enough: the BLAS default
     default = max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
     assert seen == [1, min(2, default), default]

@@ -20,6 +20,7 @@ from .errors import (
     StateError,
     TrainingDivergedError,
 )
+from . import kernels
 from .gradcheck import GradCheckReport, gradcheck
 from .initializers import glorot_uniform, he_normal, scaled_normal, zeros
 from .layers import ACTIVATIONS, LAYERS, Dense, Dropout, Identity, Layer, LeakyReLU, Parameter, ReLU, Sigmoid, Softmax, Tanh
@@ -48,5 +49,5 @@ __all__ = [
     "Sigmoid", "Softmax", "StateError", "StepDecay", "Tanh", "TrainingDivergedError", "TrainingState",
     "accuracy", "classification_report", "confusion_matrix", "evaluate", "fit", "glorot_uniform",
     "gradcheck", "he_normal", "mlp", "scaled_normal", "zeros",
-    "save", "load",
+    "save", "load", "kernels",
 ]

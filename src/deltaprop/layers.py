@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import _checks
+from . import _checks, kernels
 from .errors import ConfigError, ShapeError
 from .initializers import resolve as resolve_initializer
 
@@ -249,14 +249,17 @@ class ReLU(Activation):
 
     def forward(self, x, *, train=False):
         a = self._buffer("out" if train else "eval", x.shape)
-        np.maximum(x, 0.0, out=a)
+        if not kernels.relu(x, a):
+            np.maximum(x, 0.0, out=a)
         self._a = a
         return a
 
     def backward(self, grad_out, *, need_input_grad=True):
+        g = self._buffer("grad_in", self._a.shape)
+        if kernels.relu_backward(grad_out, self._a, g):
+            return g
         mask = self._buffer("mask", self._a.shape, np.bool_)
         np.greater(self._a, 0.0, out=mask)
-        g = self._buffer("grad_in", self._a.shape)
         np.multiply(grad_out, mask, out=g)
         return g
 
@@ -311,6 +314,8 @@ def _exp_floor(dtype: np.dtype) -> float:
 def softmax_rows(z: np.ndarray, out: np.ndarray, col: np.ndarray) -> np.ndarray:
     """``out = softmax(z)`` per row, stably: ``e^{z − max z}`` (exponents floored so nothing
     underflows) over its row sum. ``col`` is an ``(n, 1)`` scratch array."""
+    if kernels.softmax_rows(z, out, _exp_floor(out.dtype)):
+        return out
     np.max(z, axis=1, keepdims=True, out=col)
     np.subtract(z, col, out=out)
     np.maximum(out, _exp_floor(out.dtype), out=out)

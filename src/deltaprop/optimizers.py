@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import _checks
+from . import _checks, kernels
 from .errors import ConfigError, StateError
 from .layers import Parameter
 
@@ -190,6 +190,8 @@ class SGD(Optimizer):
         return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
     def _update(self, w, g, state, scratch, lr):
+        if kernels.sgd(w, g, state.get("velocity"), lr, self.momentum, self.nesterov):
+            return
         if not self.slots:
             np.multiply(g, lr, out=scratch)
             w -= scratch
@@ -328,6 +330,11 @@ class Adam(Optimizer):
     def _update(self, w, g, state, scratch, lr):
         m, v = state["m"], state["v"]
         b1, b2, t = self.beta1, self.beta2, self.iterations
+        correction1 = 1.0 - b1**t
+        correction2 = 1.0 - b2**t
+        if kernels.adam(w, g, m, v, beta1=b1, beta2=b2, inv_sqrt_c2=1.0 / math.sqrt(correction2),
+                        eps=self.eps, step=lr / correction1):
+            return
         m *= b1
         np.multiply(g, 1.0 - b1, out=scratch)
         m += scratch
@@ -335,8 +342,6 @@ class Adam(Optimizer):
         np.multiply(g, g, out=scratch)
         scratch *= 1.0 - b2
         v += scratch
-        correction1 = 1.0 - b1**t
-        correction2 = 1.0 - b2**t
         np.sqrt(v, out=scratch)
         scratch *= 1.0 / math.sqrt(correction2)
         scratch += self.eps

@@ -154,11 +154,15 @@ def fit(
     schedule and history, to ``epochs`` epochs in all.
     ``threads`` caps the BLAS threads used while training. By default (None) a network
     whose per-step GEMMs are small (batch × the largest ``n_in·n_out`` under
-    :data:`SMALL_STEP_MACS`) trains on one BLAS thread: splitting GEMMs that small costs more
-    in hand-offs, and in idle workers spinning against the elementwise work, than it saves
-    (measured on two cores for 784-256-128-10 at batch 32: a steady 1.1 to 1.3 s an epoch on
-    one thread; 0.9 s on two when the scheduler is kind, 2.5 s when it is not, with a worse
-    median); larger steps use the BLAS default.
+    :data:`SMALL_STEP_MACS`) trains on one BLAS thread, larger steps on the BLAS default.
+    Measured on two idle cores for 784-256-128-10 (seconds for 6,000 examples, one thread
+    against two): batch 8, 0.21 against 0.21; batch 16, 0.133 against 0.128; batch 24,
+    0.108 against 0.096; batch 32, 1.1 against 0.9 s an epoch. Below about 4M
+    multiply-adds a second thread gains nothing, and it is what suffers when another
+    process wants the core (an idle BLAS worker spins against it: at batch 32, with one
+    busy-looping process beside it, 2.4 to 7.4 s an epoch on two threads, 1.1 to 1.5 on
+    one). On a busy machine pass ``threads=1``. The thread count can change the last bit
+    of a GEMM, so bit-identical reruns need the same ``threads``.
     """
     if threads is None:
         threads = _auto_threads(net, batch_size)
@@ -179,7 +183,7 @@ def fit(
 
 
 #: Below this many multiply-adds in a step's largest GEMM, ``fit`` uses one BLAS thread.
-SMALL_STEP_MACS = 8_000_000
+SMALL_STEP_MACS = 4_000_000
 
 
 def _auto_threads(net, batch_size) -> int | None:

@@ -1,0 +1,239 @@
+"""Fused elementwise kernels for the training step, compiled with numba where it is installed.
+
+Outside the GEMMs, a step is elementwise work: ``a = max(z, 0)``, ``δ ⊙ 1[a > 0]``, a row
+softmax, and the optimizer's update of every weight. NumPy does each as several passes
+over memory (one per ufunc, plus temporaries such as a boolean mask); a compiled loop does
+it in one. Each kernel here has the same arithmetic, in the same order and precision, as
+the NumPy form it replaces, so the updates agree bit for bit (the softmax's ``exp`` may
+differ by an ulp).
+
+A kernel returns ``True`` when it did the work and ``False`` when the caller should run
+its NumPy form instead: numba is not installed, ``DELTAPROP_KERNELS=numpy`` is set (or
+:func:`use` chose NumPy), or an array is not C-contiguous or not float32/float64.
+Compiled code is cached on disk beside this module, so only the first run compiles.
+``import deltaprop`` never imports numba; the first kernel call does.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from types import SimpleNamespace
+
+import numpy as np
+
+from .errors import ConfigError
+
+__all__ = ["backend", "use", "sgd", "adam", "relu", "relu_backward", "softmax_rows"]
+
+_CHOICES = ("auto", "numba", "numpy")
+_choice: str | None = None  # None: read DELTAPROP_KERNELS on first use
+_compiled: SimpleNamespace | None = None
+_import_failed = False
+
+
+def _requested() -> str:
+    global _choice
+    if _choice is None:
+        value = os.environ.get("DELTAPROP_KERNELS", "auto").strip().lower() or "auto"
+        if value not in _CHOICES:
+            raise ConfigError(f"DELTAPROP_KERNELS={value!r}: use one of {', '.join(_CHOICES)} (or unset it).")
+        _choice = value
+    return _choice
+
+
+def _kernels() -> SimpleNamespace | None:
+    """The compiled kernels, or None where NumPy is to be used."""
+    global _compiled, _import_failed
+    choice = _choice if _choice is not None else _requested()
+    if choice == "numpy":
+        return None
+    if _compiled is None:
+        if _import_failed and choice == "auto":
+            return None
+        try:
+            _compiled = _build()
+        except ImportError:
+            _import_failed = True
+            if choice == "numba":
+                raise ConfigError("numba kernels requested (DELTAPROP_KERNELS=numba), but numba is "
+                                  "not installed: install it (pip install numba) or use 'auto'.") from None
+            return None
+    return _compiled
+
+
+def backend() -> str:
+    """``"numba"`` if compiled kernels are in use, else ``"numpy"``."""
+    return "numba" if _kernels() is not None else "numpy"
+
+
+@contextmanager
+def use(name: str):
+    """Within the block, use the ``"numba"`` or ``"numpy"`` kernels (``"auto"``: numba if
+    installed). For comparing the two forms; ``DELTAPROP_KERNELS`` sets the default."""
+    global _choice
+    if name not in _CHOICES:
+        raise ConfigError(f"kernel backend {name!r}: use one of {', '.join(_CHOICES)}.")
+    previous = _requested()
+    _choice = name
+    try:
+        _kernels()  # a request for numba fails here if it is missing
+        yield
+    finally:
+        _choice = previous
+
+
+def _flat(*arrays: np.ndarray) -> list[np.ndarray] | None:
+    """1-D views of same-dtype, same-size, C-contiguous float arrays, or None."""
+    dtype = arrays[0].dtype
+    if dtype != np.float32 and dtype != np.float64:
+        return None
+    size = arrays[0].size
+    for a in arrays:
+        if a.dtype != dtype or a.size != size or not a.flags.c_contiguous:
+            return None
+    return [a.reshape(-1) for a in arrays]
+
+
+# -- the kernels the library calls ---------------------------------------------------------
+
+
+def sgd(w: np.ndarray, g: np.ndarray, v: np.ndarray | None, lr: float, momentum: float, nesterov: bool) -> bool:
+    """Seed 002's update in one pass. Plain: ``W −= α g``. Momentum:
+    ``v := μ v − α g;  W += v``. Nesterov: ``W := (W − α g) + μ v`` with the new ``v``."""
+    k = _kernels()
+    if k is None:
+        return False
+    flat = _flat(w, g) if v is None else _flat(w, g, v)
+    if flat is None:
+        return False
+    t = w.dtype.type
+    if v is None:
+        k.sgd_plain(flat[0], flat[1], t(lr))
+    else:
+        k.sgd_momentum(flat[0], flat[1], flat[2], t(lr), t(momentum), bool(nesterov))
+    return True
+
+
+def adam(w, g, m, v, *, beta1: float, beta2: float, inv_sqrt_c2: float, eps: float, step: float) -> bool:
+    """Adam's update in one pass: ``m := β₁m + (1−β₁)g;  v := β₂v + (1−β₂)g²;
+    W −= (m / (√v · c₂^{-1/2} + ε)) · step`` with ``step = α / (1 − β₁ᵗ)``."""
+    k = _kernels()
+    if k is None:
+        return False
+    flat = _flat(w, g, m, v)
+    if flat is None:
+        return False
+    t = w.dtype.type
+    k.adam(*flat, t(beta1), t(1.0 - beta1), t(beta2), t(1.0 - beta2), t(inv_sqrt_c2), t(eps), t(step))
+    return True
+
+
+def relu(z: np.ndarray, out: np.ndarray) -> bool:
+    """``a = max(z, 0)`` (NaN passes through, as with ``np.maximum``)."""
+    k = _kernels()
+    if k is None:
+        return False
+    flat = _flat(z, out)
+    if flat is None:
+        return False
+    k.relu(flat[0], flat[1], z.dtype.type(0))
+    return True
+
+
+def relu_backward(grad_out: np.ndarray, a: np.ndarray, out: np.ndarray) -> bool:
+    """``∂L/∂z = g ⊙ 1[a > 0]``."""
+    k = _kernels()
+    if k is None:
+        return False
+    flat = _flat(grad_out, a, out)
+    if flat is None:
+        return False
+    k.relu_backward(*flat, a.dtype.type(0))
+    return True
+
+
+def softmax_rows(z: np.ndarray, out: np.ndarray, floor: float) -> bool:
+    """Per row ``e^{max(z − max z, floor)} / Σ`` in one read of ``z`` and one of ``out``."""
+    k = _kernels()
+    if k is None or z.ndim != 2:
+        return False
+    if _flat(z, out) is None or z.shape != out.shape:
+        return False
+    k.softmax_rows(z, out, z.dtype.type(floor), z.dtype.type(0))
+    return True
+
+
+# -- compiled forms --------------------------------------------------------------------------
+
+
+def _build() -> SimpleNamespace:
+    """Compile (or load from the on-disk cache) the numba forms. No fastmath: every
+    operation rounds as the NumPy form's does, and nothing is reassociated or fused."""
+    import math
+
+    import numba
+
+    jit = numba.njit(cache=True, nogil=True, boundscheck=False)
+
+    @jit
+    def sgd_plain(w, g, lr):
+        for i in range(w.size):
+            w[i] -= g[i] * lr
+
+    @jit
+    def sgd_momentum(w, g, v, lr, mu, nesterov):
+        if nesterov:
+            for i in range(w.size):
+                step = g[i] * lr
+                vi = v[i] * mu - step
+                v[i] = vi
+                w[i] = (w[i] - step) + vi * mu
+        else:
+            for i in range(w.size):
+                vi = v[i] * mu - g[i] * lr
+                v[i] = vi
+                w[i] += vi
+
+    @jit
+    def adam(w, g, m, v, b1, one_minus_b1, b2, one_minus_b2, inv_sqrt_c2, eps, step):
+        for i in range(w.size):
+            gi = g[i]
+            mi = m[i] * b1 + gi * one_minus_b1
+            vi = v[i] * b2 + (gi * gi) * one_minus_b2
+            m[i] = mi
+            v[i] = vi
+            w[i] -= (mi / (math.sqrt(vi) * inv_sqrt_c2 + eps)) * step
+
+    @jit
+    def relu(z, out, zero):
+        for i in range(z.size):  # np.maximum(z, 0): z where z > 0 or z is NaN, else +0
+            x = z[i]
+            out[i] = x if (x > zero or x != x) else zero
+
+    @jit
+    def relu_backward(grad_out, a, out, zero):
+        for i in range(a.size):  # g · 1[a > 0], so ±0 and NaN come out as NumPy's product gives them
+            out[i] = grad_out[i] if a[i] > zero else grad_out[i] * zero
+
+    @jit
+    def softmax_rows(z, out, floor, zero):
+        n, k = z.shape
+        for r in range(n):
+            top = z[r, 0]
+            for j in range(1, k):
+                if z[r, j] > top or z[r, j] != z[r, j]:  # a NaN wins, as in np.max
+                    top = z[r, j]
+            total = zero
+            for j in range(k):
+                d = z[r, j] - top
+                if d < floor:  # NaN stays NaN
+                    d = floor
+                e = math.exp(d)
+                out[r, j] = e
+                total += e
+            for j in range(k):
+                out[r, j] /= total
+
+    return SimpleNamespace(sgd_plain=sgd_plain, sgd_momentum=sgd_momentum, adam=adam, relu=relu,
+                           relu_backward=relu_backward, softmax_rows=softmax_rows)
