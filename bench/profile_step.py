@@ -69,10 +69,11 @@ def main() -> None:
         step_us = best_us(step, number)
         steps = n // bs
 
-        def epoch():
-            dp.fit(net, X, y, loss=loss, optimizer=opt, epochs=1, batch_size=bs, seed=0, threads=args.threads)
+        def epoch_us() -> float:  # the epoch's own clock: fit's checks of X before it are not a step's cost
+            h = dp.fit(net, X, y, loss=loss, optimizer=opt, epochs=1, batch_size=bs, seed=0, threads=args.threads)
+            return h["seconds"][0] / steps * 1e6
 
-        fit_us = best_us(epoch, 1) / steps
+        fit_us = min(epoch_us() for _ in range(5))
         Ws = [layer.W.value for layer in net.layers if isinstance(layer, dp.Dense)]
         acts = [xb] + [np.empty((bs, w.shape[1]), np.float32) for w in Ws]
         deltas = [np.empty_like(t) for t in acts]

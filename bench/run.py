@@ -44,9 +44,10 @@ def write_data(folder: Path) -> float:
     return (arrays["x_train"].nbytes + arrays["x_test"].nbytes) / 2**20
 
 
-def run_peer(python: str, script: str, data_dir: Path, batch_size: int, epochs: int, threads: int) -> dict:
+def run_peer(python: str, script: str, data_dir: Path, batch_size: int, epochs: int, threads: int,
+             extra_env: dict[str, str]) -> dict:
     cmd = [python, str(HERE / script), "--data", str(data_dir), "--batch-size", str(batch_size), "--epochs", str(epochs), "--threads", str(threads)]
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), **extra_env)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{script} (batch {batch_size}) failed:\n{proc.stderr[-2000:]}")
@@ -79,11 +80,14 @@ def main() -> int:
         print(f"warning: {torch_python} cannot import torch; PyTorch is left out (see bench/README.md)", file=sys.stderr)
     has_sklearn = not args.no_sklearn and subprocess.run([sys.executable, "-c", "import sklearn"], capture_output=True).returncode == 0
 
-    peers = [("deltaprop", sys.executable, "peer_deltaprop.py"), ("roofline", sys.executable, "peer_roofline.py")]
+    peers = [("deltaprop", sys.executable, "peer_deltaprop.py", {}), ("roofline", sys.executable, "peer_roofline.py", {})]
+    has_numba = subprocess.run([sys.executable, "-c", "import numba"], capture_output=True).returncode == 0
+    if has_numba:  # the same loop with the NumPy forms of the kernels, as without numba installed
+        peers.append(("deltaprop-numpy", sys.executable, "peer_deltaprop.py", {"DELTAPROP_KERNELS": "numpy"}))
     if has_torch:
-        peers.append(("pytorch", torch_python, "peer_torch.py"))
+        peers.append(("pytorch", torch_python, "peer_torch.py", {}))
     if has_sklearn:
-        peers.append(("scikit-learn", sys.executable, "peer_sklearn.py"))
+        peers.append(("scikit-learn", sys.executable, "peer_sklearn.py", {}))
 
     results: dict[tuple[str, int], list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="deltaprop-bench-") as tmp:
@@ -93,13 +97,13 @@ def main() -> int:
         for r in range(args.rounds):
             for bs in batch_sizes:
                 order = peers[r % len(peers):] + peers[: r % len(peers)]
-                for name, python, script in order:
+                for name, python, script, extra_env in order:
                     if name == "scikit-learn" and bs not in SKLEARN_BATCH_SIZES:
                         continue
-                    res = run_peer(python, script, data_dir, bs, args.epochs, args.threads)
+                    res = run_peer(python, script, data_dir, bs, args.epochs, args.threads, extra_env)
                     res["round"] = r
                     results.setdefault((name, bs), []).append(res)
-                    print(f"round {r + 1}/{args.rounds} batch {bs:>3} {name:<12} {res['seconds_per_epoch']:.3f} s/epoch", flush=True)
+                    print(f"round {r + 1}/{args.rounds} batch {bs:>3} {name:<15} {res['seconds_per_epoch']:.3f} s/epoch", flush=True)
         ratio = step_vs_forward(sys.executable, args.threads)
         profiles = [
             subprocess.run([sys.executable, str(HERE / "profile_step.py"), "--batch-size", str(bs), "--threads", str(args.threads)],
@@ -132,6 +136,7 @@ def render(results, peers, batch_sizes, data_mb, ratio, args, elapsed, profiles)
     import deltaprop
 
     names = [p[0] for p in peers]
+    ours = [n for n in names if n.startswith("deltaprop")]
     fmt = lambda v, spec: "" if v is None else format(v, spec)  # noqa: E731
     lines = [
         "# Benchmarks",
@@ -140,6 +145,8 @@ def render(results, peers, batch_sizes, data_mb, ratio, args, elapsed, profiles)
         f"--threads {args.threads} --torch-python PYTHON` (see bench/README.md) on "
         f"{time.strftime('%Y-%m-%d')}. Task: Fashion-MNIST train set (60,000 images), network 784-256-128-10 "
         "ReLU, softmax + cross-entropy, SGD lr 0.05, momentum 0.9, float32, "
+        "`deltaprop` with its compiled (numba) elementwise kernels, `deltaprop-numpy` with their NumPy forms "
+        "(`DELTAPROP_KERNELS=numpy`, what runs where numba is not installed), "
         f"at most {args.threads} BLAS threads (deltaprop's `fit` uses one where a step's largest GEMM is under "
         "4M multiply-adds, which no batch here is; PyTorch uses its own heuristics). "
         f"{args.rounds} rounds, peers interleaved with their order rotated; "
@@ -148,7 +155,7 @@ def render(results, peers, batch_sizes, data_mb, ratio, args, elapsed, profiles)
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"numpy {np.__version__}, deltaprop {deltaprop.__version__}. "
         f"BLAS: {next((r['blas'] for r in results.get(('deltaprop', batch_sizes[0]), []) if r.get('blas')), 'unknown')}. "
-        f"deltaprop's elementwise kernels: "
+        f"Kernels of the `deltaprop` peer: "
         f"{next((r['kernels'] for r in results.get(('deltaprop', batch_sizes[0]), []) if r.get('kernels')), 'unknown')}.",
         "",
         "## Seconds per epoch (median over rounds)",
@@ -159,12 +166,15 @@ def render(results, peers, batch_sizes, data_mb, ratio, args, elapsed, profiles)
     for bs in batch_sizes:
         lines.append(f"| {bs} | " + " | ".join(fmt(_median(results, n, bs, "seconds_per_epoch"), ".3f") for n in names) + " |")
     lines += ["", "## deltaprop against each peer (same-round ratios, median)", "",
-              "| batch | time / PyTorch's | time / scikit-learn's | roofline reached (GEMM time / our time) |", "|---|---|---|---|"]
+              "| batch | deltaprop | time / PyTorch's | time / scikit-learn's | roofline reached (GEMM time / our time) |",
+              "|---|---|---|---|---|"]
     for bs in batch_sizes:
-        t = _round_ratio(results, "deltaprop", "pytorch", bs)
-        s = _round_ratio(results, "deltaprop", "scikit-learn", bs)
-        roof = _round_ratio(results, "roofline", "deltaprop", bs)
-        lines.append(f"| {bs} | {fmt(t, '.2f')} | {fmt(s, '.2f')} | {fmt(None if roof is None else roof * 100, '.0f')}{'%' if roof else ''} |")
+        for us in ours:
+            t = _round_ratio(results, us, "pytorch", bs)
+            s = _round_ratio(results, us, "scikit-learn", bs)
+            roof = _round_ratio(results, "roofline", us, bs)
+            lines.append(f"| {bs} | {us} | {fmt(t, '.2f')} | {fmt(s, '.2f')} | "
+                         f"{fmt(None if roof is None else roof * 100, '.0f')}{'%' if roof else ''} |")
     lines += ["", "## Test accuracy after the same epochs, and peak memory", "",
               "| batch | peer | test accuracy | peak RSS (MB) |", "|---|---|---|---|"]
     for bs in batch_sizes:

@@ -160,3 +160,20 @@ def test_importing_deltaprop_does_not_import_numba():
     code = "import sys, deltaprop; deltaprop.mlp([3, 2]); print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_without_numba_auto_falls_back_to_numpy_and_an_explicit_request_fails(monkeypatch):
+    def missing():
+        raise ImportError("No module named 'numba'")
+
+    monkeypatch.setattr(kernels, "_build", missing)
+    monkeypatch.setattr(kernels, "_compiled", None)
+    monkeypatch.setattr(kernels, "_import_failed", False)
+    with kernels.use("auto"):
+        assert kernels.backend() == "numpy"
+        net = dp.mlp([4, 3, 2], activation="relu", seed=0)
+        dp.fit(net, np.ones((8, 4), np.float32), np.arange(8) % 2, loss=dp.CrossEntropy(),
+               optimizer=dp.SGD(lr=0.1, momentum=0.9), epochs=1, batch_size=4)
+    with pytest.raises(dp.ConfigError, match="numba is not installed"):
+        with kernels.use("numba"):
+            pass

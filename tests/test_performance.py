@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
+from deltaprop import kernels
 
 BATCH = 256
 WIDTH = 512
@@ -41,8 +42,14 @@ CASES += [("relu", opt) for opt in (dp.Adam(), dp.AdaDelta(), dp.RMSprop(), dp.A
                                      dp.SGD(lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4))]
 
 
+@pytest.mark.parametrize("backend", ["auto", "numpy"])
 @pytest.mark.parametrize(("activation", "optimizer"), CASES, ids=lambda c: getattr(c, "type_name", c))
-def test_training_step_allocates_nothing_after_warmup(activation, optimizer):
+def test_training_step_allocates_nothing_after_warmup(activation, optimizer, backend):
+    with kernels.use(backend):
+        _check_no_allocation(activation, optimizer)
+
+
+def _check_no_allocation(activation, optimizer):
     rng = np.random.default_rng(0)
     X = rng.random((BATCH * 6, 64), dtype=np.float32)
     y = rng.integers(0, 10, BATCH * 6)
