@@ -90,7 +90,8 @@ def main() -> None:
                     np.matmul(deltas[k + 1], Ws[k].T, out=deltas[k])
 
         gemm_us = best_us(gemms, number)
-    print(f"batch {bs}, {args.threads} BLAS threads for every part (fit's automatic choice overridden); microseconds")
+    print(f"batch {bs}, {dp.kernels.backend()} kernels, {args.threads} BLAS threads for every part "
+          "(fit's automatic choice overridden); microseconds")
     for name, us in rows:
         print(f"  {name:<28} {us:9.1f}")
     print(f"  {'sum of the parts':<28} {sum(us for _, us in rows):9.1f}")

@@ -55,7 +55,8 @@ def run_peer(python: str, script: str, data_dir: Path, batch_size: int, epochs: 
 
 
 def step_vs_forward(python: str, threads: int) -> dict:
-    proc = subprocess.run([python, str(HERE / "step_vs_forward.py"), "--threads", str(threads)], capture_output=True, text=True)
+    proc = subprocess.run([python, str(HERE / "step_vs_forward.py"), "--threads", str(threads)], capture_output=True, text=True,
+                          env=dict(os.environ, DELTAPROP_KERNELS="numpy"))
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -80,10 +81,13 @@ def main() -> int:
         print(f"warning: {torch_python} cannot import torch; PyTorch is left out (see bench/README.md)", file=sys.stderr)
     has_sklearn = not args.no_sklearn and subprocess.run([sys.executable, "-c", "import sklearn"], capture_output=True).returncode == 0
 
-    peers = [("deltaprop", sys.executable, "peer_deltaprop.py", {}), ("roofline", sys.executable, "peer_roofline.py", {})]
-    has_numba = subprocess.run([sys.executable, "-c", "import numba"], capture_output=True).returncode == 0
-    if has_numba:  # the same loop with the NumPy forms of the kernels, as without numba installed
-        peers.append(("deltaprop-numpy", sys.executable, "peer_deltaprop.py", {"DELTAPROP_KERNELS": "numpy"}))
+    # deltaprop as installed by default (NumPy kernels), and with the numba extra where it is here.
+    peers = [("deltaprop", sys.executable, "peer_deltaprop.py", {"DELTAPROP_KERNELS": "numpy"}),
+             ("roofline", sys.executable, "peer_roofline.py", {})]
+    if subprocess.run([sys.executable, "-c", "import numba"], capture_output=True).returncode == 0:
+        peers.append(("deltaprop[numba]", sys.executable, "peer_deltaprop.py", {"DELTAPROP_KERNELS": "numba"}))
+    else:
+        print("note: numba is not installed; deltaprop[numba] is left out (see bench/README.md)", file=sys.stderr)
     if has_torch:
         peers.append(("pytorch", torch_python, "peer_torch.py", {}))
     if has_sklearn:
@@ -103,12 +107,14 @@ def main() -> int:
                     res = run_peer(python, script, data_dir, bs, args.epochs, args.threads, extra_env)
                     res["round"] = r
                     results.setdefault((name, bs), []).append(res)
-                    print(f"round {r + 1}/{args.rounds} batch {bs:>3} {name:<15} {res['seconds_per_epoch']:.3f} s/epoch", flush=True)
+                    print(f"round {r + 1}/{args.rounds} batch {bs:>3} {name:<16} {res['seconds_per_epoch']:.3f} s/epoch", flush=True)
         ratio = step_vs_forward(sys.executable, args.threads)
+        kernel_forms = ["numpy"] + (["numba"] if any(p[0] == "deltaprop[numba]" for p in peers) else [])
         profiles = [
             subprocess.run([sys.executable, str(HERE / "profile_step.py"), "--batch-size", str(bs), "--threads", str(args.threads)],
-                           capture_output=True, text=True, check=True).stdout.rstrip()
-            for bs in batch_sizes
+                           capture_output=True, text=True, check=True,
+                           env=dict(os.environ, DELTAPROP_KERNELS=form)).stdout.rstrip()
+            for bs in batch_sizes for form in kernel_forms
         ]
         elapsed = time.time() - started
 
@@ -141,12 +147,12 @@ def render(results, peers, batch_sizes, data_mb, ratio, args, elapsed, profiles)
     lines = [
         "# Benchmarks",
         "",
-        f"Made by `uv run --group bench python bench/run.py --rounds {args.rounds} --epochs {args.epochs} "
+        f"Made by `uv run --group bench --extra numba python bench/run.py --rounds {args.rounds} --epochs {args.epochs} "
         f"--threads {args.threads} --torch-python PYTHON` (see bench/README.md) on "
         f"{time.strftime('%Y-%m-%d')}. Task: Fashion-MNIST train set (60,000 images), network 784-256-128-10 "
         "ReLU, softmax + cross-entropy, SGD lr 0.05, momentum 0.9, float32, "
-        "`deltaprop` with its compiled (numba) elementwise kernels, `deltaprop-numpy` with their NumPy forms "
-        "(`DELTAPROP_KERNELS=numpy`, what runs where numba is not installed), "
+        "`deltaprop` as installed by default (NumPy elementwise kernels), `deltaprop[numba]` with the optional "
+        "compiled kernels, "
         f"at most {args.threads} BLAS threads (deltaprop's `fit` uses one where a step's largest GEMM is under "
         "4M multiply-adds, which no batch here is; PyTorch uses its own heuristics). "
         f"{args.rounds} rounds, peers interleaved with their order rotated; "
@@ -155,8 +161,8 @@ def render(results, peers, batch_sizes, data_mb, ratio, args, elapsed, profiles)
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"numpy {np.__version__}, deltaprop {deltaprop.__version__}. "
         f"BLAS: {next((r['blas'] for r in results.get(('deltaprop', batch_sizes[0]), []) if r.get('blas')), 'unknown')}. "
-        f"Kernels of the `deltaprop` peer: "
-        f"{next((r['kernels'] for r in results.get(('deltaprop', batch_sizes[0]), []) if r.get('kernels')), 'unknown')}.",
+        f"Kernels of `deltaprop[numba]`: "
+        f"{next((r['kernels'] for r in results.get(('deltaprop[numba]', batch_sizes[0]), []) if r.get('kernels')), 'not run')}.",
         "",
         "## Seconds per epoch (median over rounds)",
         "",
