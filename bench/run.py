@@ -171,6 +171,14 @@ def render(results, peers, batch_sizes, data_mb, ratio, args, elapsed, profiles)
     ]
     for bs in batch_sizes:
         lines.append(f"| {bs} | " + " | ".join(fmt(_median(results, n, bs, "seconds_per_epoch"), ".3f") for n in names) + " |")
+    lines += ["", "Fastest and slowest round, seconds per epoch (how much the machine drifted during the run):", "",
+              "| batch | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for bs in batch_sizes:
+        spans = []
+        for n in names:
+            vals = [r["seconds_per_epoch"] for r in results.get((n, bs), [])]
+            spans.append(f"{min(vals):.3f} to {max(vals):.3f}" if vals else "")
+        lines.append(f"| {bs} | " + " | ".join(spans) + " |")
     lines += ["", "## deltaprop against each peer (same-round ratios, median)", "",
               "| batch | deltaprop | time / PyTorch's | time / scikit-learn's | roofline reached (GEMM time / our time) |",
               "|---|---|---|---|---|"]
