@@ -294,3 +294,9 @@ def test_divergence_in_an_epochs_last_update_is_reported_as_divergence(tmp_path)
     res = cli("train", "--dataset", "parity", "--batch-size", "full", "--lr", "1e39", "--out", tmp_path / "run")
     fails(res, 1, "diverged at epoch 1")
     assert "refusing to save" not in res.stderr
+
+
+def test_unknown_kernel_backend_in_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("DELTAPROP_KERNELS", "gpu")
+    fails(cli("train", *PARITY, "--epochs", "1", "--out", tmp_path / "run"), 2, "DELTAPROP_KERNELS", "numpy")
+    assert not (tmp_path / "run" / "model.safetensors").exists()

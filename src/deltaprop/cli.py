@@ -429,7 +429,8 @@ def cmd_train(args) -> int:
     info = (lambda *a: _say(*a, err=True)) if args.log_json else _say
     if not args.quiet:
         action = f"resuming {out} at epoch {state.epoch + 1}" if state is not None else f"training on {cfg.dataset}"
-        info(f"{action}: {' → '.join(map(str, cfg.network_sizes(n_features, n_classes)))}, {opt!r}, batch {cfg.batch_size}")
+        info(f"{action}: {' → '.join(map(str, cfg.network_sizes(n_features, n_classes)))}, {opt!r}, batch {cfg.batch_size}, "
+             f"{dp.kernels.backend()} kernels")
 
     started = time.perf_counter()
     try:
