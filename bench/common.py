@@ -55,6 +55,25 @@ def blas_info() -> str:
         return f"unknown ({exc})"
 
 
+def initial_weights(data_dir: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The starting (W, b) of each Dense layer, ``W`` of shape (n_in, n_out), written by
+    run.py: every peer that can set its weights starts from the same ones, so test
+    accuracies differ only by rounding, not by initialiser or seed."""
+    out = []
+    for i in range(len(LAYERS) - 1):
+        get = lambda name: np.load(os.path.join(data_dir, f"init_{name}{i}.npy"), allow_pickle=False)  # noqa: E731
+        out.append((get("W"), get("b")))
+    return out
+
+
+def epoch_orders(seed: int, n: int):
+    """The shuffled order of each epoch, as deltaprop's fit draws it (np.random.default_rng(seed),
+    one permutation per epoch); the PyTorch peer uses the same so both see the same batches."""
+    rng = np.random.default_rng(seed)
+    while True:
+        yield rng.permutation(n)
+
+
 def report(result: dict) -> None:
     result.setdefault("peak_rss_mb", peak_rss_mb())
     sys.stdout.write(json.dumps(result) + "\n")

@@ -26,6 +26,8 @@ def main() -> None:
     args = common.parser(__doc__).parse_args()
     x_train, y_train, x_test, y_test = common.load_arrays(args.data)
     net = dp.mlp(common.LAYERS, activation="relu", output="softmax", seed=args.seed)
+    for layer, (W, b) in zip([layer for layer in net.layers if isinstance(layer, dp.Dense)], common.initial_weights(args.data)):
+        layer.W.value, layer.b.value = W, b
     opt = dp.SGD(lr=common.LR, momentum=common.MOMENTUM)
     from threadpoolctl import threadpool_limits
 

@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from common import LAYERS  # noqa: E402
 ROOT = HERE.parent
 BATCH_SIZES = (32, 128, 512)
 SKLEARN_BATCH_SIZES = (128,)
@@ -30,6 +32,7 @@ SKLEARN_BATCH_SIZES = (128,)
 
 def write_data(folder: Path) -> float:
     """Fashion-MNIST as float32 in [0, 1] (.npy files); returns the float32 data size in MB."""
+    import deltaprop
     import deltaprop.data as data
 
     ds = data.load("fashion-mnist", flatten=True)
@@ -39,6 +42,12 @@ def write_data(folder: Path) -> float:
         "x_test": data.scale_to_unit(ds.x_test),
         "y_test": ds.y_test.astype(np.int64),
     }
+    # The starting weights every peer that can set them uses: deltaprop's He-normal draw for seed 0.
+    net = deltaprop.mlp(LAYERS, activation="relu", output="softmax", seed=0)
+    dense = [layer for layer in net.layers if isinstance(layer, deltaprop.Dense)]
+    for i, layer in enumerate(dense):
+        arrays[f"init_W{i}"] = layer.W.value
+        arrays[f"init_b{i}"] = layer.b.value
     for name, arr in arrays.items():
         np.save(folder / f"{name}.npy", arr, allow_pickle=False)
     return (arrays["x_train"].nbytes + arrays["x_test"].nbytes) / 2**20
