@@ -3,13 +3,17 @@
 Outside the GEMMs, a step is elementwise work: ``a = max(z, 0)``, ``δ ⊙ 1[a > 0]``, a row
 softmax, and the optimizer's update of every weight. NumPy does each as several passes
 over memory (one per ufunc, plus temporaries such as a boolean mask); a compiled loop does
-it in one. Each kernel here has the same arithmetic, in the same order and precision, as
-the NumPy form it replaces, so the updates agree bit for bit (the softmax's ``exp`` may
-differ by an ulp).
+it in one. The updates and ReLU have the same arithmetic, in the same order and precision,
+as the NumPy forms they replace, so they agree bit for bit. The softmax agrees to a few
+ulps: its ``exp`` rounds differently, and its row sum accumulates in float64 where NumPy's
+adds float32 pairwise.
 
 A kernel returns ``True`` when it did the work and ``False`` when the caller should run
 its NumPy form instead: numba is not installed, ``DELTAPROP_KERNELS=numpy`` is set (or
-:func:`use` chose NumPy), or an array is not C-contiguous or not float32/float64.
+:func:`use` chose NumPy), the arrays are not C-contiguous float32/float64 of one shape, or
+(for the updates) ``np.errstate`` asks overflow or invalid results to raise, which a
+compiled loop cannot do. Otherwise an overflow in a compiled update writes ``inf`` without
+a warning; ``fit`` then reports the divergence at the next loss or the end of the epoch.
 Compiled code is cached on disk beside this module, so only the first run compiles.
 ``import deltaprop`` never imports numba; the first kernel call does.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from contextvars import ContextVar
 from types import SimpleNamespace
 
 import numpy as np
@@ -27,25 +32,28 @@ from .errors import ConfigError
 __all__ = ["backend", "use", "sgd", "adam", "relu", "relu_backward", "softmax_rows"]
 
 _CHOICES = ("auto", "numba", "numpy")
-_choice: str | None = None  # None: read DELTAPROP_KERNELS on first use
+_env_choice: str | None = None  # DELTAPROP_KERNELS, read on first use
+#: the choice made by :func:`use` in this thread or task (None: the environment's)
+_override: ContextVar[str | None] = ContextVar("deltaprop_kernels", default=None)
 _compiled: SimpleNamespace | None = None
 _import_failed = False
 
 
-def _requested() -> str:
-    global _choice
-    if _choice is None:
+def _from_environment() -> str:
+    global _env_choice
+    if _env_choice is None:
         value = os.environ.get("DELTAPROP_KERNELS", "auto").strip().lower() or "auto"
         if value not in _CHOICES:
             raise ConfigError(f"DELTAPROP_KERNELS={value!r}: use one of {', '.join(_CHOICES)} (or unset it).")
-        _choice = value
-    return _choice
+        _env_choice = value
+    return _env_choice
 
 
 def _kernels() -> SimpleNamespace | None:
     """The compiled kernels, or None where NumPy is to be used."""
     global _compiled, _import_failed
-    choice = _choice if _choice is not None else _requested()
+    override = _override.get()
+    choice = override or _from_environment()
     if choice == "numpy":
         return None
     if _compiled is None:
@@ -56,8 +64,9 @@ def _kernels() -> SimpleNamespace | None:
         except ImportError:
             _import_failed = True
             if choice == "numba":
-                raise ConfigError("numba kernels requested (DELTAPROP_KERNELS=numba), but numba is "
-                                  "not installed: install it (pip install numba) or use 'auto'.") from None
+                how = "kernels.use('numba')" if override else "DELTAPROP_KERNELS=numba"
+                raise ConfigError(f"numba kernels requested ({how}), but numba is not installed: install "
+                                  "the extra (pip install \"deltaprop[numba]\") or ask for 'auto'.") from None
             return None
     return _compiled
 
@@ -69,30 +78,36 @@ def backend() -> str:
 
 @contextmanager
 def use(name: str):
-    """Within the block, use the ``"numba"`` or ``"numpy"`` kernels (``"auto"``: numba if
-    installed). For comparing the two forms; ``DELTAPROP_KERNELS`` sets the default."""
-    global _choice
+    """Within the block (in this thread or task only), use the ``"numba"`` or ``"numpy"``
+    kernels (``"auto"``: numba if installed). For comparing the two forms;
+    ``DELTAPROP_KERNELS`` sets the default."""
     if name not in _CHOICES:
         raise ConfigError(f"kernel backend {name!r}: use one of {', '.join(_CHOICES)}.")
-    previous = _requested()
-    _choice = name
+    token = _override.set(name)
     try:
         _kernels()  # a request for numba fails here if it is missing
         yield
     finally:
-        _choice = previous
+        _override.reset(token)
 
 
 def _flat(*arrays: np.ndarray) -> list[np.ndarray] | None:
-    """1-D views of same-dtype, same-size, C-contiguous float arrays, or None."""
-    dtype = arrays[0].dtype
+    """1-D views of same-dtype, same-shape, C-contiguous float arrays, or None."""
+    first = arrays[0]
+    dtype, shape = first.dtype, first.shape
     if dtype != np.float32 and dtype != np.float64:
         return None
-    size = arrays[0].size
     for a in arrays:
-        if a.dtype != dtype or a.size != size or not a.flags.c_contiguous:
+        if a.dtype != dtype or a.shape != shape or not a.flags.c_contiguous:
             return None
     return [a.reshape(-1) for a in arrays]
+
+
+def _errors_raise() -> bool:
+    """True under ``np.errstate(over="raise")`` or ``invalid="raise"``: compiled loops cannot
+    raise FloatingPointError, so the NumPy form runs and raises where it would."""
+    err = np.geterr()
+    return err["over"] == "raise" or err["invalid"] == "raise"
 
 
 # -- the kernels the library calls ---------------------------------------------------------
@@ -102,7 +117,7 @@ def sgd(w: np.ndarray, g: np.ndarray, v: np.ndarray | None, lr: float, momentum:
     """Seed 002's update in one pass. Plain: ``W −= α g``. Momentum:
     ``v := μ v − α g;  W += v``. Nesterov: ``W := (W − α g) + μ v`` with the new ``v``."""
     k = _kernels()
-    if k is None:
+    if k is None or _errors_raise():
         return False
     flat = _flat(w, g) if v is None else _flat(w, g, v)
     if flat is None:
@@ -119,7 +134,7 @@ def adam(w, g, m, v, *, beta1: float, beta2: float, inv_sqrt_c2: float, eps: flo
     """Adam's update in one pass: ``m := β₁m + (1−β₁)g;  v := β₂v + (1−β₂)g²;
     W −= (m / (√v · c₂^{-1/2} + ε)) · step`` with ``step = α / (1 − β₁ᵗ)``."""
     k = _kernels()
-    if k is None:
+    if k is None or _errors_raise():
         return False
     flat = _flat(w, g, m, v)
     if flat is None:
@@ -156,7 +171,7 @@ def relu_backward(grad_out: np.ndarray, a: np.ndarray, out: np.ndarray) -> bool:
 def softmax_rows(z: np.ndarray, out: np.ndarray, floor: float) -> bool:
     """Per row ``e^{max(z − max z, floor)} / Σ`` in one read of ``z`` and one of ``out``."""
     k = _kernels()
-    if k is None or z.ndim != 2:
+    if k is None or z.ndim != 2 or z.shape[1] == 0:
         return False
     if _flat(z, out) is None or z.shape != out.shape:
         return False
@@ -217,14 +232,14 @@ def _build() -> SimpleNamespace:
             out[i] = grad_out[i] if a[i] > zero else grad_out[i] * zero
 
     @jit
-    def softmax_rows(z, out, floor, zero):
+    def softmax_rows(z, out, floor, zero):  # the row sum accumulates in float64
         n, k = z.shape
         for r in range(n):
             top = z[r, 0]
             for j in range(1, k):
                 if z[r, j] > top or z[r, j] != z[r, j]:  # a NaN wins, as in np.max
                     top = z[r, j]
-            total = zero
+            total = 0.0
             for j in range(k):
                 d = z[r, j] - top
                 if d < floor:  # NaN stays NaN
@@ -233,7 +248,7 @@ def _build() -> SimpleNamespace:
                 out[r, j] = e
                 total += e
             for j in range(k):
-                out[r, j] /= total
+                out[r, j] = out[r, j] / total
 
     return SimpleNamespace(sgd_plain=sgd_plain, sgd_momentum=sgd_momentum, adam=adam, relu=relu,
                            relu_backward=relu_backward, softmax_rows=softmax_rows)

@@ -72,7 +72,7 @@ class Optimizer(ABC):
         if not self.params:
             raise ConfigError("optimizer.step() before build(params); pass the optimizer to fit or call build")
         self.iterations += 1
-        lr = self.lr
+        lr = float(self.lr)  # a NumPy scalar set by hand would promote float32 updates
         wd = self.weight_decay
         for (w, g), state, scratch in zip(self._targets, self._state, self._scratch):
             if wd and self._l2_in_gradient():
