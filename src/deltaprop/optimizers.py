@@ -154,6 +154,14 @@ def _packed(params: list[Parameter]) -> tuple[np.ndarray, np.ndarray] | None:
     return values, grads
 
 
+def _decay_mean_square(mean_sq, g, scratch, rho: float) -> None:
+    """``E[g²] := ρ E[g²] + (1 − ρ) g²`` in place (RMSprop's S, AdaDelta's E[g²])."""
+    mean_sq *= rho
+    np.multiply(g, g, out=scratch)
+    scratch *= 1.0 - rho
+    mean_sq += scratch
+
+
 def _step_by_root_mean_square(w, g, accumulator, scratch, lr: float, eps: float) -> None:
     """``W := W − α g / (√A + ε)``, the step AdaGrad and RMSprop share (``A`` their
     accumulator of squared gradients); ``scratch`` is overwritten."""
@@ -246,10 +254,7 @@ class RMSprop(Optimizer):
 
     def _update(self, w, g, state, scratch, lr):
         S = state["mean_sq"]
-        S *= self.rho
-        np.multiply(g, g, out=scratch)
-        scratch *= 1.0 - self.rho
-        S += scratch
+        _decay_mean_square(S, g, scratch, self.rho)
         _step_by_root_mean_square(w, g, S, scratch, lr, self.eps)
 
 
@@ -273,10 +278,7 @@ class AdaDelta(Optimizer):
     def _update(self, w, g, state, scratch, lr):
         Eg, Ed = state["mean_sq_grad"], state["mean_sq_delta"]
         rho, eps = self.rho, self.eps
-        Eg *= rho
-        np.multiply(g, g, out=scratch)
-        scratch *= 1.0 - rho
-        Eg += scratch
+        _decay_mean_square(Eg, g, scratch, rho)
         # scratch := −Δ = √(E[Δ²] + ε) / √(E[g²] + ε) · g   (E[Δ²] is the old one)
         np.add(Eg, eps, out=scratch)
         np.sqrt(scratch, out=scratch)
