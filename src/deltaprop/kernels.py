@@ -113,32 +113,38 @@ def _errors_raise() -> bool:
 # -- the kernels the library calls ---------------------------------------------------------
 
 
+def _compiled_for(*arrays: np.ndarray, update: bool = False):
+    """``(kernels, 1-D views of arrays)`` when a compiled kernel may run on ``arrays``, else
+    None. ``update``: an optimizer update, which also steps aside under a raising errstate."""
+    k = _kernels()
+    if k is None or (update and _errors_raise()):
+        return None
+    flat = _flat(*arrays)
+    return None if flat is None else (k, flat)
+
+
 def sgd(w: np.ndarray, g: np.ndarray, v: np.ndarray | None, lr: float, momentum: float, nesterov: bool) -> bool:
     """Seed 002's update in one pass. Plain: ``W −= α g``. Momentum:
     ``v := μ v − α g;  W += v``. Nesterov: ``W := (W − α g) + μ v`` with the new ``v``."""
-    k = _kernels()
-    if k is None or _errors_raise():
+    ready = _compiled_for(w, g, update=True) if v is None else _compiled_for(w, g, v, update=True)
+    if ready is None:
         return False
-    flat = _flat(w, g) if v is None else _flat(w, g, v)
-    if flat is None:
-        return False
+    k, flat = ready
     t = w.dtype.type
     if v is None:
-        k.sgd_plain(flat[0], flat[1], t(lr))
+        k.sgd_plain(*flat, t(lr))
     else:
-        k.sgd_momentum(flat[0], flat[1], flat[2], t(lr), t(momentum), bool(nesterov))
+        k.sgd_momentum(*flat, t(lr), t(momentum), bool(nesterov))
     return True
 
 
 def adam(w, g, m, v, *, beta1: float, beta2: float, inv_sqrt_c2: float, eps: float, step: float) -> bool:
     """Adam's update in one pass: ``m := β₁m + (1−β₁)g;  v := β₂v + (1−β₂)g²;
     W −= (m / (√v · c₂^{-1/2} + ε)) · step`` with ``step = α / (1 − β₁ᵗ)``."""
-    k = _kernels()
-    if k is None or _errors_raise():
+    ready = _compiled_for(w, g, m, v, update=True)
+    if ready is None:
         return False
-    flat = _flat(w, g, m, v)
-    if flat is None:
-        return False
+    k, flat = ready
     t = w.dtype.type
     k.adam(*flat, t(beta1), t(1.0 - beta1), t(beta2), t(1.0 - beta2), t(inv_sqrt_c2), t(eps), t(step))
     return True
@@ -146,36 +152,32 @@ def adam(w, g, m, v, *, beta1: float, beta2: float, inv_sqrt_c2: float, eps: flo
 
 def relu(z: np.ndarray, out: np.ndarray) -> bool:
     """``a = max(z, 0)`` (NaN passes through, as with ``np.maximum``)."""
-    k = _kernels()
-    if k is None:
+    ready = _compiled_for(z, out)
+    if ready is None:
         return False
-    flat = _flat(z, out)
-    if flat is None:
-        return False
-    k.relu(flat[0], flat[1], z.dtype.type(0))
+    k, flat = ready
+    k.relu(*flat, z.dtype.type(0))
     return True
 
 
 def relu_backward(grad_out: np.ndarray, a: np.ndarray, out: np.ndarray) -> bool:
     """``∂L/∂z = g ⊙ 1[a > 0]``."""
-    k = _kernels()
-    if k is None:
+    ready = _compiled_for(grad_out, a, out)
+    if ready is None:
         return False
-    flat = _flat(grad_out, a, out)
-    if flat is None:
-        return False
+    k, flat = ready
     k.relu_backward(*flat, a.dtype.type(0))
     return True
 
 
 def softmax_rows(z: np.ndarray, out: np.ndarray, floor: float) -> bool:
     """Per row ``e^{max(z − max z, floor)} / Σ`` in one read of ``z`` and one of ``out``."""
-    k = _kernels()
-    if k is None or z.ndim != 2 or z.shape[1] == 0:
+    if z.ndim != 2 or z.shape[1] == 0:
         return False
-    if _flat(z, out) is None or z.shape != out.shape:
+    ready = _compiled_for(z, out)  # the kernel takes the 2-D arrays themselves
+    if ready is None:
         return False
-    k.softmax_rows(z, out, z.dtype.type(floor), z.dtype.type(0))
+    ready[0].softmax_rows(z, out, z.dtype.type(floor), z.dtype.type(0))
     return True
 
 
