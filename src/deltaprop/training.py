@@ -9,15 +9,19 @@ batch holding the remainder.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import _checks
+from .atomic import atomic_write_bytes
 from .callbacks import Callback
 from .errors import ConfigError, DataError, ShapeError, TrainingDivergedError
 from .losses import Loss
@@ -55,6 +59,39 @@ class History:
 
     def as_dict(self) -> dict[str, list]:
         return {k: self[k] for k in HISTORY_KEYS}
+
+    def write_csv(self, path) -> Path:
+        """Write the records as ``history.csv`` (one row per epoch, the columns of
+        :data:`HISTORY_KEYS`, empty cells for None), atomically."""
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(HISTORY_KEYS)
+        for record in self.records:
+            writer.writerow(["" if record.get(k) is None else record.get(k) for k in HISTORY_KEYS])
+        return atomic_write_bytes(path, buf.getvalue().encode())
+
+    @classmethod
+    def read_csv(cls, path) -> "History":
+        """The history in a file written by :meth:`write_csv`; :class:`DataError` naming the
+        line and column of anything that is not a number."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"{path}: cannot be read ({exc})") from None
+        rows = list(csv.reader(text.splitlines()))
+        if not rows or [c.strip() for c in rows[0]][: len(HISTORY_KEYS)] != list(HISTORY_KEYS):
+            raise DataError(f"{path}: not a deltaprop history.csv (its header should be {','.join(HISTORY_KEYS)})")
+        records = []
+        for line, row in enumerate(rows[1:], start=2):
+            record: dict[str, Any] = {}
+            for key, cell in zip(HISTORY_KEYS, row):
+                try:
+                    record[key] = None if cell == "" else float(cell)
+                except ValueError:
+                    raise DataError(f"{path}, line {line}: {key} is {cell!r}, not a number") from None
+            records.append(record)
+        return cls(records)
 
     def __repr__(self) -> str:
         if not self.records:
