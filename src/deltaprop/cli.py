@@ -87,72 +87,97 @@ _TRAIN_OPTIONS = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Feedforward neural networks trained by backpropagation.")
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
+def _add_train(sub) -> None:
     t = sub.add_parser("train", help="train a network (seed 000's MNIST network by default)",
-                       description="Train a network. Every option can also come from --config FILE.toml; flags override it.")
+                       description="Train a network. Every option can also come from --config FILE.toml "
+                                   "(keys as in a run's config.toml); flags override it.")
     for flag, key, text in _TRAIN_OPTIONS:
         t.add_argument(flag, dest=key, default=argparse.SUPPRESS, metavar=key.upper(), help=text)
     t.add_argument("--nesterov", dest="nesterov", action="store_const", const=True, default=argparse.SUPPRESS,
                    help="Nesterov momentum (needs --momentum > 0)")
     t.add_argument("--config", metavar="FILE.toml", help="read options from a TOML file (keys as in config.toml)")
-    t.add_argument("--out", metavar="DIR", help="output folder (default runs/<date-time>)")
+    t.add_argument("--out", metavar="DIR", help="output folder (default: a new runs/<date-time>)")
     t.add_argument("--overwrite", action="store_true",
                    help="replace the run in an existing --out folder (its model, checkpoint and history are deleted first)")
-    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint (--epochs/--steps may extend it)")
+    t.add_argument("--resume", metavar="DIR",
+                   help="continue the run in DIR from its checkpoint (--epochs/--steps may extend it)")
     t.add_argument("--quiet", "-q", action="store_true", help="print only errors and the final summary")
     t.add_argument("--log-json", action="store_true", help="one JSON object per epoch on stdout")
-    t.add_argument("--threads", metavar="N", help="BLAS threads for training (default: one for small steps, else the BLAS default)")
+    t.add_argument("--threads", metavar="N",
+                   help="BLAS threads for training (default: one for small steps, else the BLAS default)")
     t.set_defaults(handler=cmd_train)
 
+
+def _add_evaluate(sub) -> None:
     e = sub.add_parser("evaluate", help="accuracy, per-class precision/recall and confusion matrix of a model")
-    e.add_argument("model", metavar="MODEL")
+    e.add_argument("model", metavar="MODEL", help="a model file (model.safetensors) or a run folder")
     e.add_argument("--dataset", help="dataset name or file (default: the one the model was trained on)")
-    e.add_argument("--data-dir")
-    e.add_argument("--split", choices=("test", "train"), default="test")
+    e.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's files (MNIST, Fashion-MNIST)")
+    e.add_argument("--split", choices=("test", "train"), default="test",
+                   help="which part of the dataset to evaluate on (default test)")
     e.add_argument("--plot", metavar="FILE.png", help="also draw the confusion matrix")
     e.set_defaults(handler=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="classify an image (PNG/JPEG) or the rows of a .npy file")
-    p.add_argument("model", metavar="MODEL")
-    p.add_argument("input", metavar="INPUT")
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="classify images (PNG/JPEG) or the rows of .npy files, one line each")
+    p.add_argument("model", metavar="MODEL", help="a model file (model.safetensors) or a run folder")
+    p.add_argument("inputs", metavar="INPUT", nargs="+",
+                   help="images (a digit, any size) or .npy files of raw feature rows; several may be given")
     p.add_argument("--top", default="3", help="how many classes to list per input (default 3)")
     p.set_defaults(handler=cmd_predict)
 
+
+def _add_gradcheck(sub) -> None:
     g = sub.add_parser("gradcheck", help="compare backprop gradients with finite differences")
     g.add_argument("--layers", default="4,5,3", help="widths (default 4,5,3)")
-    g.add_argument("--activation", default="sigmoid")
-    g.add_argument("--output-activation", dest="output", default="softmax")
-    g.add_argument("--loss", default="cross_entropy")
+    g.add_argument("--activation", default="sigmoid", help="hidden activation (default sigmoid)")
+    g.add_argument("--output-activation", dest="output", default="softmax", help="output layer (default softmax)")
+    g.add_argument("--loss", default="cross_entropy", help="loss (default cross_entropy)")
     g.add_argument("--examples", default="8", help="random examples to check on (default 8)")
     g.add_argument("--tolerance", default="1e-6", help="largest relative error that passes (default 1e-6)")
-    g.add_argument("--seed", default="0")
+    g.add_argument("--seed", default="0", help="seed of the random network and examples (default 0)")
     g.set_defaults(handler=cmd_gradcheck)
 
+
+def _add_plot(sub) -> None:
     pl = sub.add_parser("plot", help="draw PNG figures: history, weights, samples")
     psub = pl.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser, required=True)
+    out_help = "the PNG file to write (default: {} in the run's folder)"
     ph = psub.add_parser("history", help="loss and accuracy per epoch (from a run folder, history.csv or checkpoint)")
-    ph.add_argument("source", metavar="RUN")
-    ph.add_argument("-o", "--out", default="history.png")
+    ph.add_argument("source", metavar="RUN", help="a run folder, its history.csv or a checkpoint")
+    ph.add_argument("-o", "--out", metavar="FILE.png", help=out_help.format("history.png"))
     ph.set_defaults(handler=cmd_plot_history)
     pw = psub.add_parser("weights", help="first-layer weights as images, weight matrices as heatmaps")
-    pw.add_argument("model", metavar="MODEL")
-    pw.add_argument("-o", "--out", default="weights.png")
+    pw.add_argument("model", metavar="MODEL", help="a model file (model.safetensors) or a run folder")
+    pw.add_argument("-o", "--out", metavar="FILE.png", help=out_help.format("weights.png"))
     pw.set_defaults(handler=cmd_plot_weights)
     ps = psub.add_parser("samples", help="example images with their labels (and a model's predictions)")
-    ps.add_argument("--dataset", default="mnist-sample")
-    ps.add_argument("--data-dir")
+    ps.add_argument("--dataset", default="mnist-sample", help="dataset name (default mnist-sample)")
+    ps.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's files (MNIST, Fashion-MNIST)")
     ps.add_argument("--model", help="show this model's predictions too")
     ps.add_argument("-n", default="25", help="how many images (default 25)")
-    ps.add_argument("-o", "--out", default="samples.png")
+    ps.add_argument("-o", "--out", metavar="FILE.png",
+                    help="the PNG file to write (default: samples.png next to --model, else in this folder)")
     ps.set_defaults(handler=cmd_plot_samples)
 
+
+def _add_info(sub) -> None:
     i = sub.add_parser("info", help="a model's layers, parameters and metadata")
-    i.add_argument("model", metavar="MODEL")
+    i.add_argument("model", metavar="MODEL", help="a model or checkpoint file, or a run folder")
     i.set_defaults(handler=cmd_info)
+
+
+#: The subcommands, in the order ``--help`` lists them; each adds its parser.
+_COMMANDS = [_add_train, _add_evaluate, _add_predict, _add_gradcheck, _add_plot, _add_info]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Feedforward neural networks trained by backpropagation.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in _COMMANDS:
+        add(sub)
     return parser
 
 
@@ -535,8 +560,16 @@ def cmd_train(args) -> int:
 
 
 # -- evaluate / predict -----------------------------------------------------------------------------
+def _model_path(path: str | Path) -> Path:
+    """A model file, or the model.safetensors of a run folder."""
+    path = Path(path)
+    if path.is_dir() and (path / "model.safetensors").is_file():
+        return path / "model.safetensors"
+    return path
+
+
 def _read(path: str):
-    return read_model(path)
+    return read_model(_model_path(path))
 
 
 def cmd_evaluate(args) -> int:
@@ -580,35 +613,51 @@ def _read_npy(path: Path) -> np.ndarray:
     return arr
 
 
+def _rows_of(path: Path, n_features: int) -> np.ndarray:
+    """The raw input rows in one INPUT: an image (one 28x28 digit) or a .npy file."""
+    if path.suffix.lower() != ".npy":
+        if not path.exists():
+            raise DataError(f"{path}: no such file")
+        if n_features != 784:
+            raise ShapeError(f"{path}: images become 28x28 = 784 inputs, but this model takes {n_features}; "
+                             "give a .npy file of rows instead")
+        return load_digit(path).reshape(1, 784)
+    raw = _read_npy(path)
+    if raw.ndim == 1 or (raw.shape == (28, 28) and n_features == 784):
+        rows = raw.reshape(1, -1)
+    elif raw.ndim >= 2:
+        rows = raw.reshape(len(raw), -1)
+    else:
+        raise ShapeError(f"{path}: expected a row or rows of features, got shape {raw.shape}")
+    if rows.shape[1] != n_features:
+        raise ShapeError(f"{path}: {rows.shape[1]} features per input, but the model takes {n_features}")
+    return rows
+
+
+def _prediction_line(label: str, p: np.ndarray, names, top: int) -> str:
+    order = np.argsort(-p, kind="stable")[:top]
+    shown = ", ".join(f"{_class_name(names, int(c))}: {p[c]:.4f}" for c in order)
+    return f"{label}class {_class_name(names, int(np.argmax(p)))}  (probabilities {shown})"
+
+
+def _class_name(names, c: int) -> str:
+    return names[c] if names and c < len(names) else str(c)
+
+
 def cmd_predict(args) -> int:
     top = _int_option("--top", args.top)
     mf = _read(args.model)
     net = mf.net
-    path = Path(args.input)
-    if path.suffix.lower() == ".npy":
-        raw = _read_npy(path)
-        rows = raw.reshape(1, -1) if raw.ndim == 1 or (raw.ndim == 2 and raw.shape == (28, 28) and net.n_features == 784) else raw.reshape(len(raw), -1) if raw.ndim >= 2 else None
-        if rows is None:
-            raise ShapeError(f"{path}: expected a row or rows of features, got shape {raw.shape}")
-    else:
-        if not path.exists():
-            raise DataError(f"{path}: no such file")
-        if net.n_features != 784:
-            raise ShapeError(f"images become 28x28 = 784 inputs, but this model takes {net.n_features}; give a .npy row instead")
-        rows = load_digit(path).reshape(1, 784)
-    if rows.shape[1] != net.n_features:
-        raise ShapeError(f"{path}: {rows.shape[1]} features per input, but the model takes {net.n_features}")
-    X = apply_scaling(mf.input_scaling, rows, net.dtype)
-    proba = net.predict_proba(X)
-    pred = predictions_from_outputs(proba)
-    names = mf.class_names
-    label = lambda c: names[c] if names and c < len(names) else str(c)  # noqa: E731
-    for r in range(len(X)):
-        prefix = f"[{r}] " if len(X) > 1 else ""
-        p = proba[r] if proba.shape[1] > 1 else np.array([1 - proba[r, 0], proba[r, 0]])
-        order = np.argsort(-p, kind="stable")[:top]
-        shown = ", ".join(f"{label(int(c))}: {p[c]:.4f}" for c in order)
-        _say(f"{prefix}class {label(int(pred[r]))}  (probabilities {shown})")
+    paths = [Path(p) for p in args.inputs]
+    batches = [_rows_of(path, net.n_features) for path in paths]  # every input is checked before any output
+    several = len(paths) > 1 or len(batches[0]) > 1
+    for path, rows in zip(paths, batches):
+        proba = net.predict_proba(apply_scaling(mf.input_scaling, rows, net.dtype))
+        if proba.shape[1] == 1:
+            proba = np.hstack([1 - proba, proba])
+        for r, p in enumerate(proba):
+            where = f"{path}[{r}]" if len(rows) > 1 else str(path)
+            _say(_prediction_line(f"{where}: " if several else "", p, mf.class_names, top))
     return 0
 
 
@@ -644,12 +693,15 @@ def cmd_plot_history(args) -> int:
         records = History.read_csv(src).records
     else:
         records = load_checkpoint(src).training["history"]
-    _say(f"wrote {plot_history(records, args.out, title=str(src))}")
+    out = args.out or (src if src.is_dir() else src.parent) / "history.png"
+    _say(f"wrote {plot_history(records, out, title=f'training history: {src}')}")
     return 0
 
 
 def cmd_plot_weights(args) -> int:
-    _say(f"wrote {plot_weights(_read(args.model).net, args.out)}")
+    mf = _read(args.model)
+    out = args.out or mf.path.parent / "weights.png"
+    _say(f"wrote {plot_weights(mf.net, out)}")
     return 0
 
 
@@ -660,7 +712,8 @@ def cmd_plot_samples(args) -> int:
     predictions = None
     if mf is not None:
         predictions = mf.net.predict(apply_scaling(mf.input_scaling, x_te[:n].reshape(min(n, len(x_te)), -1), mf.net.dtype))
-    _say(f"wrote {plot_samples(x_te, y_te, args.out, class_names=names, predictions=predictions, n=n)}")
+    out = args.out or (mf.path.parent if mf is not None else Path(".")) / "samples.png"
+    _say(f"wrote {plot_samples(x_te, y_te, out, class_names=names, predictions=predictions, n=n)}")
     return 0
 
 
