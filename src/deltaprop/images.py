@@ -9,6 +9,7 @@ uint8 0..255 like the MNIST files, so a model's stored input scaling applies unc
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -16,19 +17,21 @@ import numpy as np
 
 from .errors import DataError, FileFormatError
 
-__all__ = ["MAX_PIXELS", "load_digit"]
+__all__ = ["MAX_PIXELS", "digit_from_bytes", "load_digit"]
 
 #: Refuse images with more pixels than this before decoding them (decompression bombs).
 MAX_PIXELS = 40_000_000
 
 
-def _decode(path: Path) -> np.ndarray:
+def _decode(source: Path | io.BytesIO, name: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Grayscale float64 pixels of an image file or in-memory bytes; the size is checked
+    from the header before any pixel is decoded."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise FileFormatError(f"{path}: {im.width}x{im.height} pixels is too large (limit {MAX_PIXELS:,})")
+        with Image.open(source) as im:
+            if im.width * im.height > max_pixels:
+                raise FileFormatError(f"{name}: {im.width}x{im.height} pixels is too large (limit {max_pixels:,})")
             im.load()
             if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                 rgba = im.convert("RGBA")
@@ -38,9 +41,9 @@ def _decode(path: Path) -> np.ndarray:
     except FileFormatError:
         raise
     except FileNotFoundError:
-        raise FileFormatError(f"{path}: no such file") from None
+        raise FileFormatError(f"{name}: no such file") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise FileFormatError(f"{path}: cannot decode the image ({exc.__class__.__name__}: {exc}); use a PNG or JPEG file") from None
+        raise FileFormatError(f"{name}: cannot decode the image ({exc.__class__.__name__}: {exc}); use a PNG or JPEG file") from None
     return gray
 
 
@@ -88,4 +91,9 @@ def load_digit(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     if path.is_dir():
         raise FileFormatError(f"{path} is a folder; give an image file")
-    return to_mnist(_decode(path))
+    return to_mnist(_decode(path, path))
+
+
+def digit_from_bytes(data: bytes, *, name: str = "the image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """:func:`load_digit` for an image held in memory (a PNG a browser sent, say)."""
+    return to_mnist(_decode(io.BytesIO(data), name, max_pixels))
