@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -181,7 +182,9 @@ class DiagnosticsRecorder(Callback):
             chance = chance_level(ids, max(self.Y.shape[1], 2))
         ctx = Context(chance=chance, output_slope_cancelled=not isinstance(loss, MeanSquaredError))
         self._monitor = AlertMonitor(ctx, state.history.alerts)
-        self._work = net.copy()
+        with warnings.catch_warnings():  # a zero-initialised network warned when it was built
+            warnings.simplefilter("ignore", UserWarning)
+            self._work = net.copy()
         self._before = [p.value.copy() for p in net.parameters()]
 
     def _snapshot(self, state) -> None:
@@ -193,6 +196,8 @@ class DiagnosticsRecorder(Callback):
         self._snapshot(state)
 
     def on_batch_end(self, state, batch_size, batch_loss):
+        if state.steps is not None and state.step >= state.steps:
+            return  # that was the run's last step
         left = state.n_examples - state.running[0]
         if 0 < left <= batch_size or (state.steps is not None and state.step + 1 == state.steps):
             self._snapshot(state)  # the next step is this epoch's last

@@ -24,6 +24,7 @@ network's weights, gradients and :meth:`~deltaprop.network.Network.trace` are un
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -125,7 +126,10 @@ def diagnose(net: Network, X, y, loss: Loss, *, previous: Sequence[np.ndarray] |
         raise ConfigError(f"diagnose needs a deltaprop Network, got {type(net).__name__}")
     if not isinstance(loss, Loss):
         raise ConfigError(f"loss must be a deltaprop loss such as CrossEntropy(), got {loss!r}")
-    return diagnose_copy(net.copy(), net, X, y, loss, previous=previous)
+    with warnings.catch_warnings():  # a zero-initialised network warned when it was built
+        warnings.simplefilter("ignore", UserWarning)
+        work = net.copy()
+    return diagnose_copy(work, net, X, y, loss, previous=previous)
 
 
 def diagnose_copy(work: Network, net: Network, X, y, loss: Loss, *, previous=None) -> Diagnostics:
@@ -141,7 +145,13 @@ def diagnose_copy(work: Network, net: Network, X, y, loss: Loss, *, previous=Non
     params = net.parameters()
     if previous is not None and len(previous) != len(params):
         raise ConfigError(f"previous holds {len(previous)} arrays; the network has {len(params)} parameters")
-    layers = tuple(_layer_stats(i, layer, work._outputs[i], work._deltas[i]) for i, layer in enumerate(work.layers))
+    with np.errstate(under="ignore"):  # squares of tiny gradients may underflow to 0: harmless
+        layers = tuple(_layer_stats(i, layer, work._outputs[i], work._deltas[i]) for i, layer in enumerate(work.layers))
+        return Diagnostics(int(x.shape[0]), layers, tuple(_parameter_stats(work, params, previous)))
+
+
+def _parameter_stats(work: Network, params, previous) -> list[ParameterStats]:
+    """Per parameter: ‖∂L/∂θ‖ from ``work``'s backward, ‖θ‖ and ‖θ − previous‖/‖θ‖."""
     stats = []
     k = 0
     for i, layer in enumerate(work.layers):
@@ -153,7 +163,7 @@ def diagnose_copy(work: Network, net: Network, X, y, loss: Loss, *, previous=Non
                 ratio = _norm(value.astype(np.float64) - previous[k]) / norm
             stats.append(ParameterStats(f"layers.{i}.{p.name}", i, _norm(p.grad), norm, ratio))
             k += 1
-    return Diagnostics(int(x.shape[0]), layers, tuple(stats))
+    return stats
 
 
 def _norm(v: np.ndarray) -> float:
