@@ -65,6 +65,20 @@ class History:
     def __len__(self) -> int:
         return len(self.records)
 
+    @property
+    def alerts(self) -> list:
+        """Every :class:`~deltaprop.alerts.Alert` raised so far, in the order they fired."""
+        from .alerts import Alert
+
+        return [Alert.from_dict(a) for r in self.records for a in r.get("alerts") or ()]
+
+    @property
+    def diagnostics(self) -> list:
+        """Per epoch, its :class:`~deltaprop.diagnostics.Diagnostics` (None where not recorded)."""
+        from .diagnostics import Diagnostics
+
+        return [Diagnostics.from_dict(r["diagnostics"]) if r.get("diagnostics") else None for r in self.records]
+
     def as_dict(self) -> dict[str, list]:
         return {k: self[k] for k in HISTORY_KEYS}
 
