@@ -21,17 +21,20 @@ __all__ = ["MAX_PIXELS", "digit_from_bytes", "load_digit"]
 
 #: Refuse images with more pixels than this before decoding them (decompression bombs).
 MAX_PIXELS = 40_000_000
+#: Refuse image files bigger than this before opening them.
+MAX_IMAGE_BYTES = 256 << 20
 
 
-def _decode(source: Path | io.BytesIO, name: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Grayscale float64 pixels of an image file or in-memory bytes; the size is checked
-    from the header before any pixel is decoded."""
+def _decode(path: str | Path, source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Grayscale float64 pixels of an image read from ``source`` (an open file or in-memory
+    bytes; ``path`` names it in errors); the size is checked from the header before any
+    pixel is decoded."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(source) as im:
             if im.width * im.height > max_pixels:
-                raise FileFormatError(f"{name}: {im.width}x{im.height} pixels is too large (limit {max_pixels:,})")
+                raise FileFormatError(f"{path}: {im.width}x{im.height} pixels is too large (limit {max_pixels:,})")
             im.load()
             if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                 rgba = im.convert("RGBA")
@@ -41,9 +44,9 @@ def _decode(source: Path | io.BytesIO, name: str | Path, max_pixels: int = MAX_P
     except FileFormatError:
         raise
     except FileNotFoundError:
-        raise FileFormatError(f"{name}: no such file") from None
+        raise FileFormatError(f"{path}: no such file") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise FileFormatError(f"{name}: cannot decode the image ({exc.__class__.__name__}: {exc}); use a PNG or JPEG file") from None
+        raise FileFormatError(f"{path}: cannot decode the image ({exc.__class__.__name__}: {exc}); use a PNG or JPEG file") from None
     return gray
 
 
@@ -88,12 +91,15 @@ def to_mnist(gray: np.ndarray, *, threshold: float = 0.15) -> np.ndarray:
 
 def load_digit(path: str | os.PathLike) -> np.ndarray:
     """Read a PNG/JPEG (or any image pillow decodes) as an MNIST-like uint8 (28, 28)."""
+    from .bounded import open_regular
+
     path = Path(path)
     if path.is_dir():
         raise FileFormatError(f"{path} is a folder; give an image file")
-    return to_mnist(_decode(path, path))
+    with open_regular(path, max_bytes=MAX_IMAGE_BYTES, what="file", error=FileFormatError) as f:
+        return to_mnist(_decode(path, f))
 
 
 def digit_from_bytes(data: bytes, *, name: str = "the image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """:func:`load_digit` for an image held in memory (a PNG a browser sent, say)."""
-    return to_mnist(_decode(io.BytesIO(data), name, max_pixels))
+    return to_mnist(_decode(name, io.BytesIO(data), max_pixels))
