@@ -138,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="a model's layers, parameters and metadata")
     i.add_argument("model", metavar="MODEL")
     i.set_defaults(handler=cmd_info)
+
+    sv = sub.add_parser("serve", help="a local web page: draw a digit, watch the forward and backward pass, follow a run",
+                        description="Serve a page on this machine for a model file or a run folder (see docs/serve.md).")
+    sv.add_argument("path", metavar="PATH", help="a .safetensors model or a run folder (followed live while it trains)")
+    sv.add_argument("--port", default="8000", help="TCP port (default 8000; 0 picks a free one)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    sv.set_defaults(handler=cmd_serve)
     return parser
 
 
@@ -654,6 +661,12 @@ def cmd_info(args) -> int:
     if isinstance(cfg, dict):
         _say("training configuration: " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
     return 0
+
+
+def cmd_serve(args) -> int:
+    from .serve import serve
+
+    return serve(args.path, host=args.host, port=_int_option("--port", args.port, allow_zero=True))
 
 
 # -- entry point -----------------------------------------------------------------------------------

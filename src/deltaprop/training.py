@@ -258,6 +258,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     resume: TrainingState | None = None,
     threads: int | None = None,
+    comm=None,
 ) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
 
@@ -278,6 +279,10 @@ def fit(
     and suffers most from a busy machine (measurements in ``bench/README.md``); larger
     steps use the BLAS default. The thread count can change the last bit of a GEMM, so
     bit-identical reruns need the same ``threads``.
+    ``comm`` (an mpi4py communicator) trains data-parallel over its processes:
+    ``batch_size`` is the global batch, each process takes its share of every batch and
+    the gradients are averaged so that all of them apply the same update
+    (:mod:`deltaprop.distributed`).
     """
     if threads is None:
         threads = _auto_threads(net, batch_size)
@@ -290,7 +295,7 @@ def fit(
         return _fit(
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
             batch_size=batch_size, shuffle=shuffle, seed=seed, validation=validation,
-            schedule=schedule, callbacks=callbacks, resume=resume,
+            schedule=schedule, callbacks=callbacks, resume=resume, comm=comm,
         )
 
 
@@ -311,15 +316,20 @@ def _auto_threads(net, batch_size) -> int | None:
 
 
 def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, seed, validation, schedule, callbacks,
-         resume) -> History:
+         resume, comm=None) -> History:
     """The training loop behind :func:`fit` (BLAS threads already chosen)."""
     state, (X_arr, Y, ids) = _prepare(
         net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
         batch_size=batch_size, seed=seed, schedule=schedule, resume=resume,
     )
     source = batch_source(net, X_arr, Y, ids, batch_size, shuffle=shuffle)
-    loop = Loop(state, source, validation=_validation_set(net, loss, validation), callbacks=_checked(callbacks))
-    return loop.run()
+    validation, callbacks = _validation_set(net, loss, validation), _checked(callbacks)
+    if comm is not None and comm.Get_size() > 1:
+        from .distributed import DataParallelLoop, ShardedBatches
+
+        sharded = ShardedBatches(source, comm.Get_rank(), comm.Get_size())
+        return DataParallelLoop(state, sharded, comm, validation=validation, callbacks=callbacks).run()
+    return Loop(state, source, validation=validation, callbacks=callbacks).run()
 
 
 def _validation_set(net: Network, loss: Loss, validation):
@@ -450,7 +460,7 @@ class Loop:
             "steps": state.step,
         }
         if self.validation is not None:
-            logs["val_loss"], logs["val_accuracy"] = _evaluate(state.net, state.loss, *self.validation)
+            logs["val_loss"], logs["val_accuracy"] = self.validate()
         logs["seconds"] = time.perf_counter() - started
         state.logs = logs
         state.history.append(logs)
@@ -458,6 +468,10 @@ class Loop:
         state.epoch = epoch + 1
         for cb in self.callbacks:
             cb.on_epoch_end(state)
+
+    def validate(self) -> tuple[float, float | None]:
+        """Loss and accuracy on the validation set."""
+        return _evaluate(self.state.net, self.state.loss, *self.validation)
 
     def _weights_finite(self) -> bool:
         return all(np.all(np.isfinite(p.value)) for p in self.params)
