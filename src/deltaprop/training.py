@@ -304,6 +304,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     resume: TrainingState | None = None,
     threads: int | None = None,
+    comm=None,
 ) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
 
@@ -328,6 +329,10 @@ def fit(
     and suffers most from a busy machine (measurements in ``bench/README.md``); larger
     steps use the BLAS default. The thread count can change the last bit of a GEMM, so
     bit-identical reruns need the same ``threads``.
+    ``comm`` (an mpi4py communicator) trains data-parallel over its processes:
+    ``batch_size`` is the global batch, each process takes its share of every batch and
+    the gradients are averaged so that all of them apply the same update
+    (:mod:`deltaprop.distributed`).
     """
     if threads is None:
         threads = _auto_threads(net, batch_size)
@@ -340,7 +345,7 @@ def fit(
         return _fit(
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
             batch_size=batch_size, shuffle=shuffle, batching=batching, seed=seed, validation=validation,
-            schedule=schedule, callbacks=callbacks, resume=resume,
+            schedule=schedule, callbacks=callbacks, resume=resume, comm=comm,
         )
 
 
@@ -361,15 +366,20 @@ def _auto_threads(net, batch_size) -> int | None:
 
 
 def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batching, seed, validation, schedule,
-         callbacks, resume) -> History:
+         callbacks, resume, comm=None) -> History:
     """The training loop behind :func:`fit` (BLAS threads already chosen)."""
     state, (X_arr, Y, ids) = _prepare(
         net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
         batch_size=batch_size, seed=seed, schedule=schedule, resume=resume,
     )
     source = batch_source(net, X_arr, Y, ids, batch_size, shuffle=shuffle, batching=batching)
-    loop = Loop(state, source, validation=_validation_set(net, loss, validation), callbacks=_checked(callbacks))
-    return loop.run()
+    validation, callbacks = _validation_set(net, loss, validation), _checked(callbacks)
+    if comm is not None and comm.Get_size() > 1:
+        from .distributed import DataParallelLoop, ShardedBatches
+
+        sharded = ShardedBatches(source, comm.Get_rank(), comm.Get_size())
+        return DataParallelLoop(state, sharded, comm, validation=validation, callbacks=callbacks).run()
+    return Loop(state, source, validation=validation, callbacks=callbacks).run()
 
 
 def _validation_set(net: Network, loss: Loss, validation):
@@ -500,7 +510,7 @@ class Loop:
             "steps": state.step,
         }
         if self.validation is not None:
-            logs["val_loss"], logs["val_accuracy"] = _evaluate(state.net, state.loss, *self.validation)
+            logs["val_loss"], logs["val_accuracy"] = self.validate()
         logs["seconds"] = time.perf_counter() - started
         state.logs = logs
         state.history.append(logs)
@@ -508,6 +518,10 @@ class Loop:
         state.epoch = epoch + 1
         for cb in self.callbacks:
             cb.on_epoch_end(state)
+
+    def validate(self) -> tuple[float, float | None]:
+        """Loss and accuracy on the validation set."""
+        return _evaluate(self.state.net, self.state.loss, *self.validation)
 
     def _weights_finite(self) -> bool:
         return all(np.all(np.isfinite(p.value)) for p in self.params)
