@@ -532,6 +532,8 @@ def _read_npy(path: Path) -> np.ndarray:
         raise FileFormatError(f"{path}: not a readable .npy file ({_one_line(exc)})") from None
     if not isinstance(arr, np.ndarray):
         raise FileFormatError(f"{path}: expected one .npy array, not an archive")
+    if arr.size == 0:
+        raise ShapeError(f"{path}: holds no values (shape {arr.shape}); give at least one row of features")
     return arr
 
 

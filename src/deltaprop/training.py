@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks
+from . import _checks, fpenv
 from .callbacks import Callback, overrides
 from .errors import ConfigError, DataError, ShapeError, TrainingDivergedError
 from .losses import Loss
@@ -305,6 +305,7 @@ def fit(
     resume: TrainingState | None = None,
     threads: int | None = None,
     comm=None,
+    flush_subnormals: bool = True,
 ) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
 
@@ -333,6 +334,11 @@ def fit(
     ``batch_size`` is the global batch, each process takes its share of every batch and
     the gradients are averaged so that all of them apply the same update
     (:mod:`deltaprop.distributed`).
+    ``flush_subnormals`` (default True) trains with the calling thread's flush-to-zero and
+    denormals-are-zero modes set, restored on return (:mod:`deltaprop.fpenv`): momentum
+    buffers decaying through the subnormal range would otherwise slow every optimizer pass
+    on processors that handle subnormals in microcode. Only values below the smallest
+    normal float change.
     """
     if threads is None:
         threads = _auto_threads(net, batch_size)
@@ -341,7 +347,7 @@ def fit(
         from threadpoolctl import threadpool_limits
 
         blas = threadpool_limits(limits=_checks.positive_int("threads", threads), user_api="blas")
-    with blas:
+    with blas, fpenv.flush_subnormals(flush_subnormals):
         return _fit(
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
             batch_size=batch_size, shuffle=shuffle, batching=batching, seed=seed, validation=validation,
