@@ -137,7 +137,21 @@ def test_draw_predict_and_change_the_target(browser, main_job, tmp_path):
         assert page.inner_text("#predicted") == predicted
         page.screenshot(path=str(tmp_path / "target.png"), full_page=True)
 
-        # undo and clear go back to the empty page
+        # a second stroke changes the drawing; undo brings back the first one exactly
+        drawn = canvas_png(page, "#pad")
+        box = page.locator("#pad").bounding_box()
+        page.mouse.move(box["x"] + 30, box["y"] + 30)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 250, box["y"] + 250, steps=10)
+        page.mouse.up()
+        wait_idle(page)
+        assert w.sent[-1]["png"] != drawn
+        page.click("#undo")
+        wait_idle(page)
+        assert w.sent[-1]["png"] == drawn == canvas_png(page, "#pad")
+        assert page.inner_text("#predicted") == predicted
+
+        # clear goes back to the empty page
         page.click("#clear")
         page.wait_for_function("() => document.querySelector('#predicted').textContent === '–'")
         w.check_clean()
