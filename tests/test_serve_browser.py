@@ -220,12 +220,12 @@ def _write_csv(path: Path, columns, rows) -> None:
 def test_run_view_shows_diagnostics_and_alerts_when_the_run_has_them(browser, tmp_path):
     """A run folder with per-layer diagnostics (one row per epoch and layer or parameter)
     and alerts: a chart per statistic with a line per layer, and each alert's evidence and fix."""
-    from test_serve_http import save_model
+    from test_serve_http import save_model, write_history
 
     run = tmp_path / "diag"
     run.mkdir()
     save_model(run / "model.safetensors")
-    cli.write_history_csv(run / "history.csv", [{"epoch": e, "loss": 2.3 - 0.01 * e, "accuracy": 0.1, "lr": 0.3} for e in (1, 2, 3, 4)])
+    write_history(run / "history.csv", [{"epoch": e, "loss": 2.3 - 0.01 * e, "accuracy": 0.1, "lr": 0.3} for e in (1, 2, 3, 4)])
     rows = []
     for e in (1, 2, 3, 4):
         for i, kind in enumerate(("Dense", "ReLU", "Dense", "Softmax")):
