@@ -433,3 +433,16 @@ def test_a_model_with_other_inputs_is_served_but_refuses_drawings(tmp_path):
         assert request(s, "GET", "/api/model")[1]["image_input"] is False
         status, out, _ = request(s, "POST", "/api/predict", {"pixels": [0] * 784})
         assert status == 400 and "not a 28x28 image" in out["error"]
+
+
+def test_head_gets_headers_only_and_a_vanished_client_is_quiet(server, capfd):
+    conn = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    conn.sendall(f"HEAD / HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode())
+    reply = read_all(conn)
+    assert reply.startswith(b"HTTP/1.1 405") and reply.endswith(b"\r\n\r\n")
+    for _ in range(3):  # connect, send half a request, hang up
+        conn = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        conn.sendall(f"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Length: 100\r\n\r\n{{".encode())
+        conn.close()
+    assert request(server, "GET", "/api/model")[0] == 200
+    assert "Traceback" not in capfd.readouterr().err
