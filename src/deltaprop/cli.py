@@ -22,6 +22,7 @@ import numpy as np
 
 from . import __version__, _checks, kernels
 from .atomic import atomic_write_bytes
+from .bounded import open_regular
 from .callbacks import Callback, CheckpointWriter, EarlyStopping, ProgressBar
 from .config import TrainConfig, _integer, _number, load_toml
 from .data import DATASETS, Standardizer, load_arrays, train_validation_split
@@ -67,7 +68,7 @@ _TRAIN_OPTIONS = [
     ("--data-dir", "data_dir", "folder where MNIST files are looked for / downloaded to"),
     ("--layers", "layers", "widths, e.g. 784,256,10 (default: features,50,classes)"),
     ("--activation", "activation", "hidden activation: sigmoid (default), tanh, relu, leaky_relu, identity"),
-    ("--output-activation", "output", "output layer: softmax (default), sigmoid, identity"),
+    ("--output-activation", "output", "output layer: softmax (default), sigmoid, identity, or several joined by + (sigmoid+softmax)"),
     ("--loss", "loss", "cross_entropy (default), binary_cross_entropy, mse"),
     ("--optimizer", "optimizer", "sgd (default), adagrad, rmsprop, adadelta, adam, adamw"),
     ("--lr", "lr", "learning rate α (default 0.3)"),
@@ -75,8 +76,9 @@ _TRAIN_OPTIONS = [
     ("--weight-decay", "weight_decay", "L2 weight decay λ >= 0 (decoupled for adamw)"),
     ("--dropout", "dropout", "dropout rate after every hidden activation, in [0, 1)"),
     ("--schedule", "schedule", "learning-rate schedule: constant, step, exponential, cosine, plateau"),
-    ("--init", "init", "weight initialiser: glorot_uniform, he_normal, scaled_normal (default by activation)"),
+    ("--init", "init", "weight initialiser: glorot_uniform, he_normal, scaled_normal, scaled_normal(S) (default by activation)"),
     ("--batch-size", "batch_size", "examples per step, or 'full' for full-batch gradient descent (default 20)"),
+    ("--batching", "batching", "batch order: shuffled (default), sequential, or sliding (seed 000: windows of batch-size + 1 rows moving by batch-size)"),
     ("--epochs", "epochs", "passes over the training data (default 10)"),
     ("--steps", "steps", "stop after this many updates (with --epochs: whichever comes first)"),
     ("--validation-split", "validation_split", "share of the training data held out for validation (default 0.1)"),
@@ -168,8 +170,18 @@ def _add_info(sub) -> None:
     i.set_defaults(handler=cmd_info)
 
 
+
+def _add_serve(sub) -> None:
+    sv = sub.add_parser("serve", help="a local web page: draw a digit, watch the forward and backward pass, follow a run",
+                        description="Serve a page on this machine for a model file or a run folder (see docs/serve.md).")
+    sv.add_argument("path", metavar="PATH", help="a .safetensors model or a run folder (followed live while it trains)")
+    sv.add_argument("--port", default="8000", help="TCP port (default 8000; 0 picks a free one)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    sv.set_defaults(handler=cmd_serve)
+
+
 #: The subcommands, in the order ``--help`` lists them; each adds its parser.
-_COMMANDS = [_add_train, _add_evaluate, _add_predict, _add_gradcheck, _add_plot, _add_info]
+_COMMANDS = [_add_train, _add_evaluate, _add_predict, _add_gradcheck, _add_plot, _add_info, _add_serve]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -452,7 +464,7 @@ def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads)
     schedule = None if model.state is not None else cfg.schedule
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported by fit
         return fit(model.net, X, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
-                   steps=cfg.steps, batch_size=batch_size, seed=cfg.seed, validation=validation,
+                   steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=validation,
                    schedule=schedule, callbacks=callbacks, resume=model.state, threads=threads)
 
 
@@ -599,17 +611,19 @@ def _read_npy(path: Path) -> np.ndarray:
     if path.is_dir():
         raise FileFormatError(f"{path} is a folder; give a .npy file or an image")
     try:
-        with open(path, "rb") as f:  # the header's claims are checked against the file first
+        # a regular file only (never a FIFO or device); the header's claims are checked first
+        with open_regular(path, max_bytes=1 << 40, what=".npy file", error=FileFormatError) as f:
             read_npy_header(f, str(path), os.fstat(f.fileno()).st_size)
-        arr = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise FileFormatError(f"{path}: no such file") from None
+            f.seek(0)
+            arr = np.load(f, allow_pickle=False)
     except FileFormatError:
         raise
     except (ValueError, OSError, EOFError) as exc:
         raise FileFormatError(f"{path}: not a readable .npy file ({_one_line(exc)})") from None
     if not isinstance(arr, np.ndarray):
         raise FileFormatError(f"{path}: expected one .npy array, not an archive")
+    if arr.size == 0:
+        raise ShapeError(f"{path}: holds no values (shape {arr.shape}); give at least one row of features")
     return arr
 
 
@@ -737,6 +751,12 @@ def cmd_info(args) -> int:
     if isinstance(cfg, dict):
         _say("training configuration: " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
     return 0
+
+
+def cmd_serve(args) -> int:
+    from .serve import serve
+
+    return serve(args.path, host=args.host, port=_int_option("--port", args.port, allow_zero=True))
 
 
 # -- entry point -----------------------------------------------------------------------------------
