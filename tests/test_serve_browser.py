@@ -137,7 +137,21 @@ def test_draw_predict_and_change_the_target(browser, main_job, tmp_path):
         assert page.inner_text("#predicted") == predicted
         page.screenshot(path=str(tmp_path / "target.png"), full_page=True)
 
-        # undo and clear go back to the empty page
+        # a second stroke changes the drawing; undo brings back the first one exactly
+        drawn = canvas_png(page, "#pad")
+        box = page.locator("#pad").bounding_box()
+        page.mouse.move(box["x"] + 30, box["y"] + 30)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 250, box["y"] + 250, steps=10)
+        page.mouse.up()
+        wait_idle(page)
+        assert w.sent[-1]["png"] != drawn
+        page.click("#undo")
+        wait_idle(page)
+        assert w.sent[-1]["png"] == drawn == canvas_png(page, "#pad")
+        assert page.inner_text("#predicted") == predicted
+
+        # clear goes back to the empty page
         page.click("#clear")
         page.wait_for_function("() => document.querySelector('#predicted').textContent === '–'")
         w.check_clean()
@@ -206,12 +220,12 @@ def _write_csv(path: Path, columns, rows) -> None:
 def test_run_view_shows_diagnostics_and_alerts_when_the_run_has_them(browser, tmp_path):
     """A run folder with per-layer diagnostics (one row per epoch and layer or parameter)
     and alerts: a chart per statistic with a line per layer, and each alert's evidence and fix."""
-    from test_serve_http import save_model
+    from test_serve_http import save_model, write_history
 
     run = tmp_path / "diag"
     run.mkdir()
     save_model(run / "model.safetensors")
-    cli.write_history_csv(run / "history.csv", [{"epoch": e, "loss": 2.3 - 0.01 * e, "accuracy": 0.1, "lr": 0.3} for e in (1, 2, 3, 4)])
+    write_history(run / "history.csv", [{"epoch": e, "loss": 2.3 - 0.01 * e, "accuracy": 0.1, "lr": 0.3} for e in (1, 2, 3, 4)])
     rows = []
     for e in (1, 2, 3, 4):
         for i, kind in enumerate(("Dense", "ReLU", "Dense", "Softmax")):

@@ -112,6 +112,8 @@ class TrainingState:
     stop_training: bool = False
     schedule: Schedule | None = None
     base_lr: float | None = None
+    #: the BLAS threads the run trains on (None: the BLAS default), kept so a resume uses the same
+    threads: int | None = None
     #: (examples seen, summed loss, correct predictions or None) so far in this epoch
     running: tuple[int, float, int | None] = (0, 0.0, None)
 
@@ -328,8 +330,11 @@ def fit(
     whose per-step GEMMs are small (batch × the largest ``n_in·n_out`` under
     :data:`SMALL_STEP_MACS`) trains on one BLAS thread, where a second thread gains nothing
     and suffers most from a busy machine (measurements in ``bench/README.md``); larger
-    steps use the BLAS default. The thread count can change the last bit of a GEMM, so
-    bit-identical reruns need the same ``threads``.
+    steps use as many threads as this process has idle CPUs, measured over 50 ms
+    (:func:`deltaprop.cpus.idle_cpus`), at most the BLAS default: a busy machine gets fewer
+    threads instead of threads that wait for each other. The count used is kept in the
+    state (``TrainingState.threads``) and a resumed run keeps it. The thread count can
+    change the last bit of a GEMM, so bit-identical reruns need the same ``threads``.
     ``comm`` (an mpi4py communicator) trains data-parallel over its processes:
     ``batch_size`` is the global batch, each process takes its share of every batch and
     the gradients are averaged so that all of them apply the same update
@@ -340,6 +345,8 @@ def fit(
     on processors that handle subnormals in microcode. Only values below the smallest
     normal float change.
     """
+    if threads is None and resume is not None and isinstance(resume, TrainingState):
+        threads = resume.threads
     if threads is None:
         threads = _auto_threads(net, batch_size)
     blas = contextlib.nullcontext()
@@ -351,7 +358,7 @@ def fit(
         return _fit(
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
             batch_size=batch_size, shuffle=shuffle, batching=batching, seed=seed, validation=validation,
-            schedule=schedule, callbacks=callbacks, resume=resume, comm=comm,
+            schedule=schedule, callbacks=callbacks, resume=resume, comm=comm, threads=threads,
         )
 
 
@@ -360,7 +367,8 @@ SMALL_STEP_MACS = 4_000_000
 
 
 def _auto_threads(net, batch_size) -> int | None:
-    """1 when the step's largest GEMM is small, else None (the BLAS default)."""
+    """1 when the step's largest GEMM is small, else the idle CPUs (at least 1, at most the
+    BLAS default), or None (the BLAS default) where they cannot be measured."""
     if not isinstance(net, Network) or batch_size is None or isinstance(batch_size, bool):
         return None
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -368,16 +376,27 @@ def _auto_threads(net, batch_size) -> int | None:
     from .layers import Dense
 
     widest = max((layer.n_in * layer.n_out for layer in net.layers if isinstance(layer, Dense)), default=0)
-    return 1 if batch_size * widest < SMALL_STEP_MACS else None
+    if batch_size * widest < SMALL_STEP_MACS:
+        return 1
+    from threadpoolctl import threadpool_info
+
+    from .cpus import idle_cpus
+
+    idle = idle_cpus()
+    if idle is None:
+        return None
+    default = max((i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"), default=1)
+    return max(1, min(default, int(idle + 0.5)))
 
 
 def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batching, seed, validation, schedule,
-         callbacks, resume, comm=None) -> History:
+         callbacks, resume, comm=None, threads=None) -> History:
     """The training loop behind :func:`fit` (BLAS threads already chosen)."""
     state, (X_arr, Y, ids) = _prepare(
         net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
         batch_size=batch_size, seed=seed, schedule=schedule, resume=resume,
     )
+    state.threads = threads
     source = batch_source(net, X_arr, Y, ids, batch_size, shuffle=shuffle, batching=batching)
     validation, callbacks = _validation_set(net, loss, validation), _checked(callbacks)
     if comm is not None and comm.Get_size() > 1:
