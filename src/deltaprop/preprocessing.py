@@ -24,7 +24,10 @@ import numpy as np
 from .errors import ConfigError, ShapeError
 from .layers import Layer
 
-__all__ = ["PREPROCESSING", "Rescaling", "Standardization", "describe_inputs", "input_layer", "with_input_layer"]
+__all__ = [
+    "PREPROCESSING", "Rescaling", "Standardization", "auto_scaling", "describe_inputs", "input_layer",
+    "unit_scaling", "with_input_layer",
+]
 
 #: Most features a Standardization layer may declare (its statistics live in JSON).
 MAX_FEATURES = 1 << 20
@@ -129,6 +132,40 @@ class Standardization(Layer):
 
 #: The preprocessing layer types, registered in :data:`deltaprop.layers.LAYERS`.
 PREPROCESSING: dict[str, type[Layer]] = {cls.type_name: cls for cls in (Rescaling, Standardization)}
+
+
+def _pixel_like(x: np.ndarray) -> bool:
+    """Images (more than two axes) or rows whose width is a square of at least 8x8."""
+    n = int(np.prod(x.shape[1:]))
+    return x.ndim > 2 or (n >= 64 and math.isqrt(n) ** 2 == n)
+
+
+def auto_scaling(x: np.ndarray) -> str:
+    """The scaling ``auto`` picks for raw training inputs ``x``: ``"unit"`` (÷255) for 8-bit
+    images (integers in 0..255 reaching above 16, in a pixel-like shape), ``"none"`` for
+    data already in [0, 1], ``"standardize"`` for everything else (small integers such as
+    0..16 counts, floats with offsets)."""
+    x = np.asarray(x)
+    if x.size == 0:
+        return "none"
+    low, high = x.min(), x.max()
+    if x.dtype.kind in "ui" and low >= 0 and 16 < high <= 255 and _pixel_like(x):
+        return "unit"
+    if low >= 0 and high <= 1:
+        return "none"
+    return "standardize"
+
+
+def unit_scaling(x: np.ndarray) -> Rescaling:
+    """``x / 255`` for 8-bit data (``x / 65535`` for 16-bit): integers only."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "ui" or (x.size and x.min() < 0):
+        raise ConfigError("scaling 'unit' divides integer pixels by their maximum; these inputs are not "
+                          "non-negative integers: use standardize or none")
+    top = 255 if x.dtype.itemsize == 1 or (x.size and x.max() <= 255) else 65535
+    if x.size and x.max() > top:
+        raise ConfigError(f"scaling 'unit' is for 8- or 16-bit pixels; these inputs reach {x.max()}: use standardize")
+    return Rescaling(1.0 / top)
 
 
 def input_layer(spec: dict[str, Any] | None) -> Layer | None:

@@ -100,11 +100,10 @@ class History:
     def read_csv(cls, path) -> "History":
         """The history in a file written by :meth:`write_csv`; :class:`DataError` naming the
         line and column of anything that is not a number."""
+        from .bounded import MAX_TEXT_BYTES, read_text
+
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DataError(f"{path}: cannot be read ({exc})") from None
+        text = read_text(path, max_bytes=MAX_TEXT_BYTES, what="history file", error=DataError, allow_empty=True)
         rows = list(csv.reader(text.splitlines()))
         if not rows or [c.strip() for c in rows[0]][: len(HISTORY_KEYS)] != list(HISTORY_KEYS):
             raise DataError(f"{path}: not a deltaprop history.csv (its header should be {','.join(HISTORY_KEYS)})")
