@@ -436,3 +436,9 @@ def layer_from_config(config: dict[str, Any]) -> Layer:
         return cls(**kwargs)
     except (TypeError, KeyError) as exc:
         raise ConfigError(f"bad settings for layer {kind!r}: {config!r} ({exc})") from None
+
+
+# Preprocessing layers (raw inputs to network inputs, no parameters) live in their own module.
+from .preprocessing import PREPROCESSING  # noqa: E402
+
+LAYERS.update(PREPROCESSING)

@@ -471,7 +471,7 @@ class _NeuralNet(BaseEstimator):
         if kind is not None and kind != cls.__name__:
             raise ModelFileError(f"{path}: holds a {kind}, not a {cls.__name__}; load it with {kind}.load")
         names = set(cls._get_param_names())
-        params = {k: v for k, v in (extra.get("params") or {}).items() if k in names}
+        params = {k: v for k, v in (extra.get("params") or _params_of_network(net)).items() if k in names}
         if isinstance(params.get("hidden_layer_sizes"), list):
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         try:
@@ -715,6 +715,20 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     def _score_network(net: Network, X, ids, weight) -> float:
         pred = np.argmax(NeuralNetClassifier._proba(net.predict_proba(X)), axis=1)
         return float(np.average(pred == ids, weights=weight))
+
+
+def _params_of_network(net: Network) -> dict[str, Any]:
+    """The settings a model file written without them (by ``deltaprop train``) shows in its
+    layers: hidden widths, hidden and output activations, dropout and dtype."""
+    name_of = {cls: name for name, cls in reversed(list(ACTIVATIONS.items()))}  # a class's first name
+    dense = [layer for layer in net.layers if isinstance(layer, Dense)]
+    hidden = [layer for layer in net.layers[: net.layers.index(dense[-1])] if type(layer) in name_of]
+    dropout = [layer.rate for layer in net.layers if type(layer).__name__ == "Dropout"]
+    params: dict[str, Any] = {"hidden_layer_sizes": tuple(d.n_out for d in dense[:-1]), "dtype": net.dtype.name,
+                              "output": name_of.get(type(net.layers[-1]), "softmax"), "dropout": dropout[0] if dropout else 0.0}
+    if hidden:
+        params["activation"] = name_of[type(hidden[0])]
+    return params
 
 
 class NeuralNetRegressor(RegressorMixin, _NeuralNet):
