@@ -23,7 +23,7 @@ import numpy as np
 from . import __version__, _checks, kernels
 from .atomic import atomic_write_bytes
 from .bounded import open_regular
-from .callbacks import Callback, CheckpointWriter, EarlyStopping, ProgressBar
+from .callbacks import Callback, CheckpointWriter, EarlyStopping, ProgressBar, epoch_summary
 from .config import TrainConfig, _integer, _number, load_toml
 from .data import DATASETS, read_table, train_validation_split
 from .data import load as load_dataset
@@ -243,10 +243,10 @@ def _check_data_dir(name: str, data_dir: str) -> None:
     wanted = [(rf.name, rf.raw_name) for rf in spec.files.values()]
     if all(any((folder / n).is_file() for folder in folders for n in names) for names in wanted):
         return
-    files = ", ".join(names[0] for names in wanted)
     raise _Shown(f"--data-dir {data_dir} does not hold the {spec.name} files.\n"
-                 f"  Needed: {files} (or the same without .gz), in {data_dir} or {Path(data_dir) / spec.name}.\n"
-                 f"  Fix: put them there, or leave out --data-dir to use (or download into) the cache.")
+                 f"  Looked in it and in {Path(data_dir) / spec.name} for {wanted[0][0]} and its {len(wanted) - 1} "
+                 "companions (gzipped or not).\n"
+                 "  Fix: put them there, or leave out --data-dir to use (or download into) the cache.")
 
 
 def _named_dataset(name: str, data_dir: str | None) -> _Dataset:
@@ -493,13 +493,7 @@ class _EpochLog(Callback):
             record["examples_per_second"] = None if speed is None else round(speed, 1)
             _say(json.dumps(record))
             return
-        parts = [f"epoch {logs['epoch']}", f"loss {logs['loss']:.4f}"]
-        for key in ("accuracy", "val_loss", "val_accuracy"):
-            if logs.get(key) is not None:
-                parts.append(f"{key.replace('_', ' ')} {logs[key]:.4f}")
-        if speed is not None:
-            parts.append(f"{speed:,.0f} examples/s")
-        _say(", ".join(parts))
+        _say(epoch_summary(state))
 
 
 def _callbacks(args, cfg: TrainConfig, writer: CheckpointWriter) -> list[Callback]:
@@ -612,7 +606,7 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
         return _interrupted(out, writer)
     for callback in callbacks:
         report = callback.report() if isinstance(callback, EarlyStopping) else None
-        if report and not args.quiet:
+        if report:
             _say(report, err=bool(args.log_json))
     return _finish(args, cfg, out, model, data, meta, history.records, time.perf_counter() - started)
 
