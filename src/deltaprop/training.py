@@ -31,7 +31,7 @@ import numpy as np
 
 from . import _checks
 from .callbacks import Callback, overrides
-from .errors import ConfigError, DataError, ShapeError, TrainingDivergedError
+from .errors import ConfigError, DataError, ShapeError, StateError, TrainingDivergedError
 from .losses import Loss
 from .network import Network, predictions_from_outputs
 from .optimizers import Optimizer
@@ -91,12 +91,64 @@ class History:
 
 
 @dataclass
+class EpochProgress:
+    """How far an epoch has come, enough to finish it exactly after a stop: ``rng_state``
+    is the shuffling generator's state when the epoch began (the epoch's batches are drawn
+    again from it), ``batches`` are done, having seen ``seen`` examples with summed loss
+    ``loss_sum`` and ``correct`` predictions (None without classes), in ``seconds``."""
+
+    epoch: int
+    rng_state: dict[str, Any]
+    batches: int = 0
+    seen: int = 0
+    loss_sum: float = 0.0
+    correct: int | None = 0
+    seconds: float = 0.0
+
+    def add(self, rows: int, batch_loss: float, correct: int) -> None:
+        """Count one more batch of ``rows`` examples."""
+        self.batches += 1
+        self.seen += rows
+        self.loss_sum += batch_loss * rows
+        if self.correct is not None:
+            self.correct += correct
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "rng_state": self.rng_state, "batches": self.batches, "seen": self.seen,
+                "loss_sum": self.loss_sum, "correct": self.correct, "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "EpochProgress":
+        if not isinstance(data, dict) or set(data) != set(_PROGRESS_FIELDS):
+            raise StateError(f"the unfinished epoch must be a mapping of {', '.join(_PROGRESS_FIELDS)}")
+        counts = {k: _whole("unfinished " + k, data[k]) for k in ("epoch", "batches", "seen")}
+        if (counts["batches"] == 0) != (counts["seen"] == 0):
+            raise StateError("the unfinished epoch's batches and examples seen disagree")
+        correct = None if data["correct"] is None else _whole("unfinished correct", data["correct"])
+        if correct is not None and correct > counts["seen"]:
+            raise StateError("the unfinished epoch has more correct predictions than examples seen")
+        _set_rng(np.random.default_rng(), data["rng_state"], "unfinished epoch's shuffling")  # refuse a bad state now
+        return cls(**counts, rng_state=data["rng_state"], loss_sum=_real("unfinished loss_sum", data["loss_sum"]),
+                   correct=correct, seconds=_real("unfinished seconds", data["seconds"]))
+
+
+_PROGRESS_FIELDS = ("epoch", "rng_state", "batches", "seen", "loss_sum", "correct", "seconds")
+#: What :meth:`TrainingState.to_dict` writes (and ``from_dict`` needs, ``unfinished`` aside).
+STATE_FIELDS = ("epoch", "step", "iterations", "base_lr", "schedule", "schedule_state", "loss", "net_rng",
+                "shuffle_rng", "history", "unfinished")
+
+
+@dataclass
 class TrainingState:
     """Everything the loop knows; callbacks read it and may set ``stop_training``.
 
-    ``epoch`` is the current epoch (0-based) during an epoch and the number of completed
-    epochs after training; ``step`` counts optimizer updates. ``rng`` shuffles the batches.
-    Passing a state back to :func:`fit` (``resume=``) continues exactly where it stopped."""
+    ``epoch`` is the current epoch (0-based) during an epoch and the number of epochs
+    closed after training; ``step`` counts optimizer updates. ``rng`` shuffles the batches.
+    ``progress`` is where the epoch under way stands, or the epoch a ``steps`` limit or a
+    callback stopped before its end (it was closed with a record of its part); None at an
+    epoch boundary. Passing a state back to :func:`fit` (``resume=``) continues exactly
+    where it stopped, reopening such an unfinished epoch, and so does a state rebuilt with
+    :meth:`from_dict` from :meth:`to_dict` with the weights and the optimizer's state."""
 
     net: Network
     optimizer: Optimizer
@@ -112,8 +164,90 @@ class TrainingState:
     stop_training: bool = False
     schedule: Schedule | None = None
     base_lr: float | None = None
-    #: (examples seen, summed loss, correct predictions or None) so far in this epoch
-    running: tuple[int, float, int | None] = (0, 0.0, None)
+    progress: EpochProgress | None = None
+
+    @property
+    def running(self) -> tuple[int, float, int | None]:
+        """(examples seen, summed loss, correct predictions or None) so far in this epoch."""
+        p = self.progress
+        return (0, 0.0, None) if p is None else (p.seen, p.loss_sum, p.correct)
+
+    @property
+    def completed_epochs(self) -> int:
+        """Epochs trained to their end (an unfinished one does not count)."""
+        return self.epoch if self.progress is None else self.progress.epoch
+
+    def to_dict(self) -> dict[str, Any]:
+        """The state as JSON-able values (:data:`STATE_FIELDS`): counters, base rate,
+        schedule and its state, loss, both random generators, history and the unfinished
+        epoch. The weights and the optimizer's arrays (:meth:`Optimizer.state`) are not in it."""
+        schedule = self.schedule
+        return {
+            "epoch": int(self.epoch),
+            "step": int(self.step),
+            "iterations": int(self.optimizer.iterations),
+            "base_lr": float(self.base_lr if self.base_lr is not None else self.optimizer.lr),
+            "schedule": schedule.config() if schedule is not None else {"type": "constant"},
+            "schedule_state": schedule.state() if schedule is not None else {},
+            "loss": self.loss.config(),
+            "net_rng": self.net.rng.bit_generator.state,  # PCG64: big ints, which JSON keeps exactly
+            "shuffle_rng": self.rng.bit_generator.state,
+            "history": [dict(r) for r in self.history.records],
+            "unfinished": None if self.progress is None else self.progress.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, *, net: Network, optimizer: Optimizer) -> "TrainingState":
+        """The state :meth:`to_dict` described, for ``net`` (its dropout generator is set
+        from the dict) and ``optimizer`` (whose arrays the caller restores). Anything
+        missing or malformed raises :class:`~deltaprop.errors.StateError`."""
+        from .losses import loss_from_config
+
+        if not isinstance(data, dict) or any(k not in data for k in STATE_FIELDS if k != "unfinished"):
+            raise StateError(f"a training state must be a mapping holding {', '.join(STATE_FIELDS)}")
+        epoch, step = _whole("epoch", data["epoch"]), _whole("step", data["step"])
+        base_lr = _real("base_lr", data["base_lr"])
+        if not base_lr > 0:
+            raise StateError(f"the training state's base_lr must be > 0, got {base_lr!r}")
+        history = data["history"]
+        if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+            raise StateError("the training state's history must be a list of records")
+        try:
+            loss = loss_from_config(data["loss"])
+            schedule = schedule_from_config(data["schedule"])
+            schedule.load_state(data["schedule_state"])
+        except (ConfigError, TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise StateError(f"the training state's loss or schedule is invalid: {exc}") from None
+        progress = None if data.get("unfinished") is None else EpochProgress.from_dict(data["unfinished"])
+        if progress is not None and progress.epoch not in (epoch - 1, epoch):
+            raise StateError(f"the unfinished epoch {progress.epoch + 1} does not follow the state's epoch {epoch}")
+        rng = np.random.default_rng()
+        _set_rng(rng, data["shuffle_rng"], "shuffling")
+        _set_rng(net.rng, data["net_rng"], "network")
+        return cls(net=net, optimizer=optimizer, loss=loss, rng=rng, history=History(history), epoch=epoch,
+                   step=step, schedule=schedule, base_lr=base_lr, progress=progress)
+
+
+def _whole(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**62:
+        raise StateError(f"the training state's {name} must be a whole number >= 0, got {value!r:.40}")
+    return value
+
+
+def _real(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise StateError(f"the training state's {name} must be a finite number, got {value!r:.40}")
+    return float(value)
+
+
+def _set_rng(rng: np.random.Generator, state: Any, what: str) -> None:
+    kind = type(rng.bit_generator).__name__
+    if not isinstance(state, dict) or state.get("bit_generator") != kind:
+        raise StateError(f"the {what} random state is not a {kind} state")
+    try:
+        rng.bit_generator.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        raise StateError(f"the {what} random state is invalid: {exc}") from None
 
 
 def _is_lazy(X) -> bool:
@@ -380,7 +514,8 @@ class Loop:
         return state.history
 
     def run_epoch(self) -> None:
-        """One epoch: its learning rate, its batches (until ``steps`` or a stop), then close it."""
+        """One epoch (or the rest of an unfinished one): its learning rate, its batches
+        (until ``steps`` or a stop), then close it."""
         state = self.state
         state.optimizer.lr = state.schedule.lr_at(state.epoch, state.base_lr)
         for p, saved in zip(self.params, self.snapshot):
@@ -389,22 +524,23 @@ class Loop:
         for cb in self.callbacks:
             cb.on_epoch_begin(state)
         started = time.perf_counter()
+        progress = state.progress
+        if progress is None:
+            correct = 0 if self.source.ids is not None else None
+            progress = state.progress = EpochProgress(state.epoch, state.rng.bit_generator.state, correct=correct)
+        else:  # draw the unfinished epoch's batches again, then skip those done
+            state.rng.bit_generator.state = progress.rng_state
         n_batches = self.source.start_epoch(state.rng)
-        seen, loss_sum, correct = 0, 0.0, 0
-        for k in range(n_batches):
+        for k in range(progress.batches, n_batches):
             xb, yb, idb = self.source.batch(k)
-            m = xb.shape[0]
-            batch_loss, hits = self.train_step(xb, yb, idb)
+            batch_loss, correct = self.train_step(xb, yb, idb)
             state.step += 1
-            seen += m
-            loss_sum += batch_loss * m
-            correct += hits
-            state.running = (seen, loss_sum, correct if idb is not None else None)
+            progress.add(xb.shape[0], batch_loss, correct)
             for cb in self.callbacks:
-                cb.on_batch_end(state, m, batch_loss)
+                cb.on_batch_end(state, xb.shape[0], batch_loss)
             if (state.steps is not None and state.step >= state.steps) or state.stop_training:
                 break
-        self.close_epoch(started)
+        self.close_epoch(started, finished=progress.batches == n_batches)
 
     def train_step(self, x: np.ndarray, y: np.ndarray, ids: np.ndarray | None) -> tuple[float, int]:
         """Forward, loss, backward, the gradient hook, one update; the batch's loss and its
@@ -432,29 +568,34 @@ class Loop:
             self._diverged(f"numpy raised {exc!r}")
         return value, correct
 
-    def close_epoch(self, started: float) -> None:
-        """The epoch's record: its running loss and accuracy, validation, the history, the
-        schedule's observation, then the callbacks."""
+    def close_epoch(self, started: float, *, finished: bool = True) -> None:
+        """The epoch's record: its running loss and accuracy, validation, the history, then
+        the callbacks. Only a finished epoch is shown to the schedule and forgets its
+        progress; an unfinished one keeps it, to be reopened by a resume."""
         state = self.state
         epoch = state.epoch
         # An overflow in the epoch's last update has no later loss to show it: check here,
         # before validation and callbacks (a checkpoint writer) see the weights.
         if not self._weights_finite():
             self._diverged("the weights are no longer finite", epoch=epoch + 1, step=state.step)
-        seen, loss_sum, correct = state.running
+        progress = state.progress
         logs: dict[str, Any] = {
             "epoch": epoch + 1,
-            "loss": loss_sum / seen,
-            "accuracy": correct / seen if correct is not None else None,
+            "loss": progress.loss_sum / progress.seen,
+            "accuracy": progress.correct / progress.seen if progress.correct is not None else None,
             "lr": state.optimizer.lr,
             "steps": state.step,
         }
         if self.validation is not None:
             logs["val_loss"], logs["val_accuracy"] = _evaluate(state.net, state.loss, *self.validation)
-        logs["seconds"] = time.perf_counter() - started
+        logs["seconds"] = progress.seconds + (time.perf_counter() - started)
         state.logs = logs
         state.history.append(logs)
-        state.schedule.observe(epoch, logs)
+        if finished:
+            state.progress = None
+            state.schedule.observe(epoch, logs)
+        else:
+            progress.seconds = logs["seconds"]
         state.epoch = epoch + 1
         for cb in self.callbacks:
             cb.on_epoch_end(state)
@@ -545,15 +686,31 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
         state.schedule = schedule_from_config(schedule)
     if state.base_lr is None:
         state.base_lr = optimizer.lr
-    state.epochs, state.steps = epochs, steps
-    state.stop_training = False
-    state.loss = loss
     if schedule is not None and schedule_from_config(schedule).config() != schedule_from_config(resume.schedule).config():
         raise ConfigError(
             "resume= continues with the schedule (and its state) saved in the TrainingState; "
             "pass the same schedule or none"
         )
+    _check_work_left(state, epochs, steps)
+    if state.progress is not None:  # reopen the unfinished epoch: its record is rewritten
+        state.epoch = state.progress.epoch
+        del state.history.records[state.epoch :]
+    state.epochs, state.steps = epochs, steps
+    state.stop_training = False
+    state.loss = loss
     return state
+
+
+def _check_work_left(state: TrainingState, epochs: int | None, steps: int | None) -> None:
+    """Refuse a resume that would train nothing (it would look like a finished run)."""
+    done = state.completed_epochs
+    if epochs is not None and done >= epochs:
+        raise ConfigError(
+            f"nothing to train: the run has already completed {done} epoch{'s' if done != 1 else ''}; "
+            f"ask for more than {done} epochs to continue it"
+        )
+    if steps is not None and state.step >= steps:
+        raise ConfigError(f"nothing to train: the run has already taken {state.step} steps; ask for more than {state.step}")
 
 
 def evaluate(net: Network, X, y, *, loss: Loss | None = None) -> dict[str, float | None]:
