@@ -276,16 +276,16 @@ def _class_ids(loss: Loss, Y: np.ndarray) -> np.ndarray | None:
 
 # -- batch sources ----------------------------------------------------------------------------------
 class BatchSource(ABC):
-    """The batches of one epoch, as ``(x, y, ids)``: inputs in the network's dtype, target
-    rows, and class ids (None for regression).
+    """The batches of one epoch, as ``(x, y, ids, w)``: inputs in the network's dtype,
+    target rows, class ids (None for regression) and row weights (None when unweighted).
 
     :meth:`start_epoch` fixes the epoch's batches and is the only place a source draws from
     the shuffling generator, so that generator's state before it and the number of batches
     done say exactly where an epoch stands. A new order (in sequence, sliding windows, ...)
     is a subclass that overrides :meth:`start_epoch` and :meth:`batch`."""
 
-    def __init__(self, X, Y: np.ndarray, ids: np.ndarray | None):
-        self.X, self.Y, self.ids = X, Y, ids
+    def __init__(self, X, Y: np.ndarray, ids: np.ndarray | None, W: np.ndarray | None = None):
+        self.X, self.Y, self.ids, self.W = X, Y, ids, W
         self.n_examples = len(Y)
 
     @abstractmethod
@@ -293,7 +293,7 @@ class BatchSource(ABC):
         """Fix this epoch's batches (drawing from ``rng`` if the order is random); their number."""
 
     @abstractmethod
-    def batch(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def batch(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Batch ``k`` of the epoch; the arrays may be reused buffers, valid until the next call."""
 
 
@@ -304,7 +304,7 @@ class FullBatch(BatchSource):
         return 1
 
     def batch(self, k):
-        return self.X, self.Y, self.ids
+        return self.X, self.Y, self.ids, self.W
 
 
 class MiniBatches(BatchSource):
@@ -312,8 +312,8 @@ class MiniBatches(BatchSource):
     order every epoch (seed 001) or, with ``shuffle=False``, in the stored order. Rows are
     gathered into buffers kept from one batch to the next."""
 
-    def __init__(self, X, Y, ids, batch_size: int, *, shuffle: bool = True):
-        super().__init__(X, Y, ids)
+    def __init__(self, X, Y, ids, W=None, *, batch_size: int, shuffle: bool = True):
+        super().__init__(X, Y, ids, W)
         self.batch_size = min(batch_size, self.n_examples)
         self.shuffle = shuffle
         self.order = np.arange(self.n_examples)
@@ -322,6 +322,7 @@ class MiniBatches(BatchSource):
             self._x = np.empty((b, X.shape[1]), dtype=X.dtype)
             self._y = np.empty((b, Y.shape[1]), dtype=Y.dtype)
             self._ids = np.empty(b, dtype=np.int64)
+            self._w = np.empty(b, dtype=Y.dtype)
 
     def start_epoch(self, rng):
         if self.shuffle:
@@ -338,19 +339,22 @@ class MiniBatches(BatchSource):
         xb, yb = self._x[:m], self._y[:m]
         np.take(self.X, idx, axis=0, out=xb)
         np.take(self.Y, idx, axis=0, out=yb)
-        if self.ids is None:
-            return xb, yb, None
-        idb = self._ids[:m]
-        np.take(self.ids, idx, out=idb)
-        return xb, yb, idb
+        idb = wb = None
+        if self.ids is not None:
+            idb = self._ids[:m]
+            np.take(self.ids, idx, out=idb)
+        if self.W is not None:
+            wb = self._w[:m]
+            np.take(self.W, idx, out=wb)
+        return xb, yb, idb, wb
 
 
 class LazyMiniBatches(MiniBatches):
     """:class:`MiniBatches` read from a lazy array (e.g. :func:`deltaprop.data.open_mapped`)
     when needed; each batch's rows are read in ascending order and checked."""
 
-    def __init__(self, X, Y, ids, batch_size: int, *, shuffle: bool = True, dtype=np.float32, n_features: int):
-        super().__init__(X, Y, ids, batch_size, shuffle=shuffle)
+    def __init__(self, X, Y, ids, W=None, *, batch_size: int, shuffle: bool = True, dtype=np.float32, n_features: int):
+        super().__init__(X, Y, ids, W, batch_size=batch_size, shuffle=shuffle)
         self.dtype = dtype
         self.n_features = n_features
 
@@ -362,16 +366,17 @@ class LazyMiniBatches(MiniBatches):
             raise ShapeError(f"the lazy X returned rows of shape {xb.shape}, expected {(m, self.n_features)}")
         if not np.all(np.isfinite(xb)):
             raise DataError(f"X contains NaN or infinity in the rows read for batch {k + 1} of the epoch")
-        return xb, self.Y[idx], None if self.ids is None else self.ids[idx]
+        return xb, self.Y[idx], None if self.ids is None else self.ids[idx], None if self.W is None else self.W[idx]
 
 
-def batch_source(net: Network, X, Y, ids, batch_size: int | None, *, shuffle: bool = True) -> BatchSource:
+def batch_source(net: Network, X, Y, ids, W, batch_size: int | None, *, shuffle: bool = True) -> BatchSource:
     """The source :func:`fit` uses: full batch, mini-batches in memory, or lazy mini-batches."""
     if batch_size is None:
-        return FullBatch(X, Y, ids)
+        return FullBatch(X, Y, ids, W)
     if _is_lazy(X):
-        return LazyMiniBatches(X, Y, ids, batch_size, shuffle=shuffle, dtype=net.dtype, n_features=net.n_features)
-    return MiniBatches(X, Y, ids, batch_size, shuffle=shuffle)
+        return LazyMiniBatches(X, Y, ids, W, batch_size=batch_size, shuffle=shuffle, dtype=net.dtype,
+                               n_features=net.n_features)
+    return MiniBatches(X, Y, ids, W, batch_size=batch_size, shuffle=shuffle)
 
 
 # -- fit ----------------------------------------------------------------------------------------
@@ -392,13 +397,16 @@ def fit(
     callbacks: Sequence[Callback] = (),
     resume: TrainingState | None = None,
     threads: int | None = None,
+    sample_weight=None,
 ) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
 
     ``X``: ``(n, features)`` array (converted once to the network's dtype), or a lazy
     array with ``shape``, ``len`` and row gathering ``X[index_array]`` (e.g.
     :func:`deltaprop.data.open_mapped`) whose batches are read from disk when needed.
-    ``y``: class ids or target rows. Stops after ``epochs`` epochs or ``steps`` updates
+    ``y``: class ids or target rows. ``sample_weight``: one weight ``≥ 0`` per row, scaled
+    to mean 1, so the loss is ``(1/n) Σ w_i ℓ_i`` (see :mod:`deltaprop.losses`; accuracy
+    still counts every row once). Stops after ``epochs`` epochs or ``steps`` updates
     (the first reached; 10 epochs if neither is given), or when a callback asks.
     ``batch_size=None`` is full-batch gradient descent. The same ``seed`` (and network
     seed) gives bit-identical weights and history. A non-finite loss raises
@@ -424,7 +432,7 @@ def fit(
         return _fit(
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
             batch_size=batch_size, shuffle=shuffle, seed=seed, validation=validation,
-            schedule=schedule, callbacks=callbacks, resume=resume,
+            schedule=schedule, callbacks=callbacks, resume=resume, sample_weight=sample_weight,
         )
 
 
@@ -445,15 +453,31 @@ def _auto_threads(net, batch_size) -> int | None:
 
 
 def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, seed, validation, schedule, callbacks,
-         resume) -> History:
+         resume, sample_weight) -> History:
     """The training loop behind :func:`fit` (BLAS threads already chosen)."""
     state, (X_arr, Y, ids) = _prepare(
         net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
         batch_size=batch_size, seed=seed, schedule=schedule, resume=resume,
     )
-    source = batch_source(net, X_arr, Y, ids, batch_size, shuffle=shuffle)
+    W = None if sample_weight is None else row_weights(sample_weight, len(Y), net.dtype)
+    source = batch_source(net, X_arr, Y, ids, W, batch_size, shuffle=shuffle)
     loop = Loop(state, source, validation=_validation_set(net, loss, validation), callbacks=_checked(callbacks))
     return loop.run()
+
+
+def row_weights(sample_weight, n: int, dtype) -> np.ndarray:
+    """``sample_weight`` checked (``n`` finite numbers ``≥ 0``, not all 0) and scaled to mean 1."""
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError("sample_weight must be numbers, one per row") from None
+    if w.shape != (n,):
+        raise ShapeError(f"sample_weight has shape {w.shape}; it needs one weight per row, shape ({n},)")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise DataError("sample_weight must be finite numbers >= 0 (0 leaves a row out)")
+    if not np.any(w > 0):
+        raise DataError("sample_weight is 0 everywhere: no row would count; give some rows a weight > 0")
+    return (w / w.mean()).astype(dtype)
 
 
 def _validation_set(net: Network, loss: Loss, validation):
@@ -532,8 +556,8 @@ class Loop:
             state.rng.bit_generator.state = progress.rng_state
         n_batches = self.source.start_epoch(state.rng)
         for k in range(progress.batches, n_batches):
-            xb, yb, idb = self.source.batch(k)
-            batch_loss, correct = self.train_step(xb, yb, idb)
+            xb, yb, idb, wb = self.source.batch(k)
+            batch_loss, correct = self.train_step(xb, yb, idb, wb)
             state.step += 1
             progress.add(xb.shape[0], batch_loss, correct)
             for cb in self.callbacks:
@@ -542,15 +566,16 @@ class Loop:
                 break
         self.close_epoch(started, finished=progress.batches == n_batches)
 
-    def train_step(self, x: np.ndarray, y: np.ndarray, ids: np.ndarray | None) -> tuple[float, int]:
+    def train_step(self, x: np.ndarray, y: np.ndarray, ids: np.ndarray | None,
+                   weights: np.ndarray | None = None) -> tuple[float, int]:
         """Forward, loss, backward, the gradient hook, one update; the batch's loss and its
-        number of correct predictions (0 without class ids)."""
+        number of correct predictions (0 without class ids; every row counts once)."""
         state = self.state
         net, loss = state.net, state.loss
         correct = 0
         try:
             a = net._forward(x, True)
-            value = loss.value(a, y)
+            value = loss.value(a, y) if weights is None else loss.value(a, y, weights)
             if not math.isfinite(value):
                 self._diverged(f"the loss is {value}")
             if ids is not None:
@@ -558,7 +583,7 @@ class Loop:
                 predictions_from_outputs(a, out=self._pred[:m])
                 np.equal(self._pred[:m], ids, out=self._hits[:m])
                 correct = int(np.count_nonzero(self._hits[:m]))
-            net._backward(loss, a, y)
+            net._backward(loss, a, y, weights)
             for cb in self.gradient_callbacks:
                 cb.on_gradients(state)
             state.optimizer.step()
