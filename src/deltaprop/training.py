@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks
+from . import _checks, fpenv
 from .callbacks import Callback, overrides
 from .errors import ConfigError, DataError, ShapeError, StateError, TrainingDivergedError
 from .losses import Loss
@@ -398,6 +398,8 @@ def fit(
     resume: TrainingState | None = None,
     threads: int | None = None,
     sample_weight=None,
+    comm=None,
+    flush_subnormals: bool = True,
 ) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
 
@@ -420,6 +422,15 @@ def fit(
     and suffers most from a busy machine (measurements in ``bench/README.md``); larger
     steps use the BLAS default. The thread count can change the last bit of a GEMM, so
     bit-identical reruns need the same ``threads``.
+    ``comm`` (an mpi4py communicator) trains data-parallel over its processes:
+    ``batch_size`` is the global batch, each process takes its share of every batch and
+    the gradients are averaged so that all of them apply the same update
+    (:mod:`deltaprop.distributed`).
+    ``flush_subnormals`` (default True) trains with the calling thread's flush-to-zero and
+    denormals-are-zero modes set, restored on return (:mod:`deltaprop.fpenv`): momentum
+    buffers decaying through the subnormal range would otherwise slow every optimizer pass
+    on processors that handle subnormals in microcode. Only values below the smallest
+    normal float change.
     """
     if threads is None:
         threads = _auto_threads(net, batch_size)
@@ -428,11 +439,11 @@ def fit(
         from threadpoolctl import threadpool_limits
 
         blas = threadpool_limits(limits=_checks.positive_int("threads", threads), user_api="blas")
-    with blas:
+    with blas, fpenv.flush_subnormals(flush_subnormals):
         return _fit(
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
             batch_size=batch_size, shuffle=shuffle, seed=seed, validation=validation,
-            schedule=schedule, callbacks=callbacks, resume=resume, sample_weight=sample_weight,
+            schedule=schedule, callbacks=callbacks, resume=resume, sample_weight=sample_weight, comm=comm,
         )
 
 
@@ -453,7 +464,7 @@ def _auto_threads(net, batch_size) -> int | None:
 
 
 def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, seed, validation, schedule, callbacks,
-         resume, sample_weight) -> History:
+         resume, sample_weight, comm=None) -> History:
     """The training loop behind :func:`fit` (BLAS threads already chosen)."""
     state, (X_arr, Y, ids) = _prepare(
         net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
@@ -461,8 +472,13 @@ def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, seed
     )
     W = None if sample_weight is None else row_weights(sample_weight, len(Y), net.dtype)
     source = batch_source(net, X_arr, Y, ids, W, batch_size, shuffle=shuffle)
-    loop = Loop(state, source, validation=_validation_set(net, loss, validation), callbacks=_checked(callbacks))
-    return loop.run()
+    validation, callbacks = _validation_set(net, loss, validation), _checked(callbacks)
+    if comm is not None and comm.Get_size() > 1:
+        from .distributed import DataParallelLoop, ShardedBatches
+
+        sharded = ShardedBatches(source, comm.Get_rank(), comm.Get_size())
+        return DataParallelLoop(state, sharded, comm, validation=validation, callbacks=callbacks).run()
+    return Loop(state, source, validation=validation, callbacks=callbacks).run()
 
 
 def row_weights(sample_weight, n: int, dtype) -> np.ndarray:
@@ -604,15 +620,16 @@ class Loop:
         if not self._weights_finite():
             self._diverged("the weights are no longer finite", epoch=epoch + 1, step=state.step)
         progress = state.progress
+        seen, loss_sum, correct = self.epoch_totals()
         logs: dict[str, Any] = {
             "epoch": epoch + 1,
-            "loss": progress.loss_sum / progress.seen,
-            "accuracy": progress.correct / progress.seen if progress.correct is not None else None,
+            "loss": loss_sum / seen,
+            "accuracy": correct / seen if correct is not None else None,
             "lr": state.optimizer.lr,
             "steps": state.step,
         }
         if self.validation is not None:
-            logs["val_loss"], logs["val_accuracy"] = _evaluate(state.net, state.loss, *self.validation)
+            logs["val_loss"], logs["val_accuracy"] = self.validate()
         logs["seconds"] = progress.seconds + (time.perf_counter() - started)
         state.logs = logs
         state.history.append(logs)
@@ -624,6 +641,14 @@ class Loop:
         state.epoch = epoch + 1
         for cb in self.callbacks:
             cb.on_epoch_end(state)
+
+    def epoch_totals(self) -> tuple[int, float, int | None]:
+        """The epoch's examples seen, summed loss and correct predictions (None without classes)."""
+        return self.state.running
+
+    def validate(self) -> tuple[float, float | None]:
+        """Loss and accuracy on the validation set."""
+        return _evaluate(self.state.net, self.state.loss, *self.validation)
 
     def _weights_finite(self) -> bool:
         return all(np.all(np.isfinite(p.value)) for p in self.params)
