@@ -312,7 +312,7 @@ class MiniBatches(BatchSource):
     order every epoch (seed 001) or, with ``shuffle=False``, in the stored order. Rows are
     gathered into buffers kept from one batch to the next."""
 
-    def __init__(self, X, Y, ids, W=None, *, batch_size: int, shuffle: bool = True):
+    def __init__(self, X, Y, ids, batch_size: int, *, shuffle: bool = True, W=None):
         super().__init__(X, Y, ids, W)
         self.batch_size = min(batch_size, self.n_examples)
         self.shuffle = shuffle
@@ -353,8 +353,9 @@ class LazyMiniBatches(MiniBatches):
     """:class:`MiniBatches` read from a lazy array (e.g. :func:`deltaprop.data.open_mapped`)
     when needed; each batch's rows are read in ascending order and checked."""
 
-    def __init__(self, X, Y, ids, W=None, *, batch_size: int, shuffle: bool = True, dtype=np.float32, n_features: int):
-        super().__init__(X, Y, ids, W, batch_size=batch_size, shuffle=shuffle)
+    def __init__(self, X, Y, ids, batch_size: int, *, shuffle: bool = True, W=None, dtype=np.float32,
+                 n_features: int):
+        super().__init__(X, Y, ids, batch_size, shuffle=shuffle, W=W)
         self.dtype = dtype
         self.n_features = n_features
 
@@ -374,9 +375,8 @@ def batch_source(net: Network, X, Y, ids, W, batch_size: int | None, *, shuffle:
     if batch_size is None:
         return FullBatch(X, Y, ids, W)
     if _is_lazy(X):
-        return LazyMiniBatches(X, Y, ids, W, batch_size=batch_size, shuffle=shuffle, dtype=net.dtype,
-                               n_features=net.n_features)
-    return MiniBatches(X, Y, ids, W, batch_size=batch_size, shuffle=shuffle)
+        return LazyMiniBatches(X, Y, ids, batch_size, shuffle=shuffle, W=W, dtype=net.dtype, n_features=net.n_features)
+    return MiniBatches(X, Y, ids, batch_size, shuffle=shuffle, W=W)
 
 
 # -- fit ----------------------------------------------------------------------------------------
