@@ -118,7 +118,7 @@ def test_draw_predict_and_change_the_target(browser, main_job, tmp_path):
         assert len(rows) == 10
 
         # hovering a hidden unit of the first layer shows its weights as an image
-        page.hover("#forward canvas[data-layer='0']", position={"x": 5, "y": 5})
+        page.hover("#forward .strip.hoverable canvas", position={"x": 5, "y": 5})
         page.wait_for_selector("#weights-box:not([hidden])")
         page.screenshot(path=str(tmp_path / "draw.png"), full_page=True)
 
@@ -137,7 +137,21 @@ def test_draw_predict_and_change_the_target(browser, main_job, tmp_path):
         assert page.inner_text("#predicted") == predicted
         page.screenshot(path=str(tmp_path / "target.png"), full_page=True)
 
-        # undo and clear go back to the empty page
+        # a second stroke changes the drawing; undo brings back the first one exactly
+        drawn = canvas_png(page, "#pad")
+        box = page.locator("#pad").bounding_box()
+        page.mouse.move(box["x"] + 30, box["y"] + 30)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 250, box["y"] + 250, steps=10)
+        page.mouse.up()
+        wait_idle(page)
+        assert w.sent[-1]["png"] != drawn
+        page.click("#undo")
+        wait_idle(page)
+        assert w.sent[-1]["png"] == drawn == canvas_png(page, "#pad")
+        assert page.inner_text("#predicted") == predicted
+
+        # clear goes back to the empty page
         page.click("#clear")
         page.wait_for_function("() => document.querySelector('#predicted').textContent === '–'")
         w.check_clean()
@@ -193,3 +207,50 @@ def test_live_view_follows_a_training_run(browser, tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def _write_csv(path: Path, columns, rows) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(columns)
+        for r in rows:
+            w.writerow(["" if r.get(c) is None else r[c] for c in columns])
+
+
+def test_run_view_shows_diagnostics_and_alerts_when_the_run_has_them(browser, tmp_path):
+    """A run folder with per-layer diagnostics (one row per epoch and layer or parameter)
+    and alerts: a chart per statistic with a line per layer, and each alert's evidence and fix."""
+    from test_serve_http import save_model, write_history
+
+    run = tmp_path / "diag"
+    run.mkdir()
+    save_model(run / "model.safetensors")
+    write_history(run / "history.csv", [{"epoch": e, "loss": 2.3 - 0.01 * e, "accuracy": 0.1, "lr": 0.3} for e in (1, 2, 3, 4)])
+    rows = []
+    for e in (1, 2, 3, 4):
+        for i, kind in enumerate(("Dense", "ReLU", "Dense", "Softmax")):
+            rows.append({"epoch": e, "probe_size": 512, "name": f"layers.{i}", "layer": i, "type": kind, "mean": 0.1 * i,
+                         "std": 1.0, "dead": 0.9 if kind == "ReLU" else None, "delta_norm": 10.0 ** -(4 - i) if kind != "Softmax" else None})
+        for i in (0, 2):
+            rows.append({"epoch": e, "probe_size": 512, "name": f"layers.{i}.W", "layer": i, "type": "parameter",
+                         "grad_norm": 1e-5 * (i + 1), "norm": 3.0, "update_ratio": 1e-6 * e})
+    _write_csv(run / "diagnostics.csv", ("epoch", "probe_size", "name", "layer", "type", "mean", "std", "saturated", "dead",
+                                         "delta_norm", "identical_units", "grad_norm", "norm", "update_ratio"), rows)
+    _write_csv(run / "alerts.csv", ("epoch", "rule", "layer", "evidence", "fix"),
+               [{"epoch": 2, "rule": "dead_relu", "layer": 1, "evidence": "90% of layer 1's ReLU units are dead",
+                 "fix": "lower the learning rate, use He initialisation or leaky ReLU"}])
+    with running_server(run) as server:
+        w = Watched(browser, server.url.rstrip("/"))
+        page = w.page
+        page.goto(server.url)
+        page.click("nav .tab[data-view='run']")
+        page.wait_for_selector("#diagnostics-card:not([hidden])")
+        titles = page.eval_on_selector_all("#diagnostics .chart", "els => els.map(e => e.dataset.title)")
+        assert {"mean", "dead", "delta norm", "grad norm", "update ratio"} <= set(titles)
+        lines = page.eval_on_selector_all("#diagnostics .chart[data-title='mean'] path", "els => els.length")
+        assert lines == 4  # one per layer
+        alert = page.inner_text("#alerts li")
+        assert "dead_relu (layer 1), epoch 2" in alert and "90% of layer 1" in alert and "He initialisation" in alert
+        assert page.inner_text("#run-epochs") == "4"
+        page.screenshot(path=str(tmp_path / "diagnostics.png"), full_page=True)
+        w.check_clean()

@@ -52,7 +52,7 @@ _TRAIN_OPTIONS = [
     ("--data-dir", "data_dir", "folder where MNIST files are looked for / downloaded to"),
     ("--layers", "layers", "widths, e.g. 784,256,10 (default: features,50,classes)"),
     ("--activation", "activation", "hidden activation: sigmoid (default), tanh, relu, leaky_relu, identity"),
-    ("--output-activation", "output", "output layer: softmax (default), sigmoid, identity"),
+    ("--output-activation", "output", "output layer: softmax (default), sigmoid, identity, or several joined by + (sigmoid+softmax)"),
     ("--loss", "loss", "cross_entropy (default), binary_cross_entropy, mse"),
     ("--optimizer", "optimizer", "sgd (default), adagrad, rmsprop, adadelta, adam, adamw"),
     ("--lr", "lr", "learning rate α (default 0.3)"),
@@ -60,8 +60,9 @@ _TRAIN_OPTIONS = [
     ("--weight-decay", "weight_decay", "L2 weight decay λ >= 0 (decoupled for adamw)"),
     ("--dropout", "dropout", "dropout rate after every hidden activation, in [0, 1)"),
     ("--schedule", "schedule", "learning-rate schedule: constant, step, exponential, cosine, plateau"),
-    ("--init", "init", "weight initialiser: glorot_uniform, he_normal, scaled_normal (default by activation)"),
+    ("--init", "init", "weight initialiser: glorot_uniform, he_normal, scaled_normal, scaled_normal(S) (default by activation)"),
     ("--batch-size", "batch_size", "examples per step, or 'full' for full-batch gradient descent (default 20)"),
+    ("--batching", "batching", "batch order: shuffled (default), sequential, or sliding (seed 000: windows of batch-size + 1 rows moving by batch-size)"),
     ("--epochs", "epochs", "passes over the training data (default 10)"),
     ("--steps", "steps", "stop after this many updates (with --epochs: whichever comes first)"),
     ("--validation-split", "validation_split", "share of the training data held out for validation (default 0.1)"),
@@ -443,7 +444,7 @@ def cmd_train(args) -> int:
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported below
             history = dp.fit(net, X, y_tr, loss=loss, optimizer=opt, epochs=cfg.epochs, steps=cfg.steps,
-                             batch_size=None if cfg.batch_size == "full" else cfg.batch_size, seed=cfg.seed,
+                             batch_size=None if cfg.batch_size == "full" else cfg.batch_size, batching=cfg.batching, seed=cfg.seed,
                              validation=validation, schedule=None if state is not None else cfg.schedule,
                              callbacks=callbacks, resume=state, threads=threads)
     except TrainingDivergedError as exc:

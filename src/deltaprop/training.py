@@ -135,7 +135,8 @@ class EpochProgress:
 _PROGRESS_FIELDS = ("epoch", "rng_state", "batches", "seen", "loss_sum", "correct", "seconds")
 #: What :meth:`TrainingState.to_dict` writes (and ``from_dict`` needs, ``unfinished`` aside).
 STATE_FIELDS = ("epoch", "step", "iterations", "base_lr", "schedule", "schedule_state", "loss", "net_rng",
-                "shuffle_rng", "history", "unfinished")
+                "shuffle_rng", "history", "unfinished", "threads")
+_OPTIONAL_FIELDS = ("unfinished", "threads")  # absent from checkpoints written before them
 
 
 @dataclass
@@ -165,6 +166,8 @@ class TrainingState:
     schedule: Schedule | None = None
     base_lr: float | None = None
     progress: EpochProgress | None = None
+    #: the BLAS threads the run trains on (None: the BLAS default), kept so a resume uses the same
+    threads: int | None = None
 
     @property
     def running(self) -> tuple[int, float, int | None]:
@@ -194,6 +197,7 @@ class TrainingState:
             "shuffle_rng": self.rng.bit_generator.state,
             "history": [dict(r) for r in self.history.records],
             "unfinished": None if self.progress is None else self.progress.to_dict(),
+            "threads": self.threads,
         }
 
     @classmethod
@@ -203,7 +207,7 @@ class TrainingState:
         missing or malformed raises :class:`~deltaprop.errors.StateError`."""
         from .losses import loss_from_config
 
-        if not isinstance(data, dict) or any(k not in data for k in STATE_FIELDS if k != "unfinished"):
+        if not isinstance(data, dict) or any(k not in data for k in STATE_FIELDS if k not in _OPTIONAL_FIELDS):
             raise StateError(f"a training state must be a mapping holding {', '.join(STATE_FIELDS)}")
         epoch, step = _whole("epoch", data["epoch"]), _whole("step", data["step"])
         base_lr = _real("base_lr", data["base_lr"])
@@ -221,11 +225,14 @@ class TrainingState:
         progress = None if data.get("unfinished") is None else EpochProgress.from_dict(data["unfinished"])
         if progress is not None and progress.epoch not in (epoch - 1, epoch):
             raise StateError(f"the unfinished epoch {progress.epoch + 1} does not follow the state's epoch {epoch}")
+        threads = data.get("threads")
+        if threads is not None and (_whole("threads", threads) < 1):
+            raise StateError(f"the training state's threads must be None or >= 1, got {threads}")
         rng = np.random.default_rng()
         _set_rng(rng, data["shuffle_rng"], "shuffling")
         _set_rng(net.rng, data["net_rng"], "network")
         return cls(net=net, optimizer=optimizer, loss=loss, rng=rng, history=History(history), epoch=epoch,
-                   step=step, schedule=schedule, base_lr=base_lr, progress=progress)
+                   step=step, schedule=schedule, base_lr=base_lr, progress=progress, threads=threads)
 
 
 def _whole(name: str, value: Any) -> int:
@@ -370,13 +377,58 @@ class LazyMiniBatches(MiniBatches):
         return xb, self.Y[idx], None if self.ids is None else self.ids[idx], None if self.W is None else self.W[idx]
 
 
-def batch_source(net: Network, X, Y, ids, W, batch_size: int | None, *, shuffle: bool = True) -> BatchSource:
-    """The source :func:`fit` uses: full batch, mini-batches in memory, or lazy mini-batches."""
+class SlidingWindows(MiniBatches):
+    """Seed 000's SGD batches: windows of ``b + 1`` consecutive rows in the stored order,
+    each starting ``b`` rows after the one before, wrapping around the end. Step ``t`` of
+    an epoch (``t = 1 … ⌈n/b⌉``) takes rows ``b·t … b·t + b`` modulo ``n`` (the seed's
+    Julia range ``b*i:b*i+b``), so neighbouring windows share a row and the epoch's last
+    window ends at row ``b``. Every epoch takes the same windows, as the seed's do when
+    ``b`` divides ``n``."""
+
+    def __init__(self, X, Y, ids, batch_size: int, *, W=None):
+        stride = min(batch_size, len(Y))
+        super().__init__(X, Y, ids, min(stride + 1, len(Y)), shuffle=False, W=W)
+        self.stride = stride
+
+    def start_epoch(self, rng):
+        return -(-self.n_examples // self.stride)
+
+    def indices(self, k: int) -> np.ndarray:
+        return (self.stride * (k + 1) + np.arange(self.batch_size)) % self.n_examples
+
+
+#: How :func:`fit` orders mini-batches (``batching=``).
+BATCHINGS = ("shuffled", "sequential", "sliding")
+
+
+def batch_source(net: Network, X, Y, ids, W, batch_size: int | None, *, shuffle: bool = True,
+                 batching: str | None = None) -> BatchSource:
+    """The source :func:`fit` uses: full batch, mini-batches in memory, lazy mini-batches,
+    or (``batching="sliding"``) seed 000's windows."""
+    batching = _batching(batching, shuffle, batch_size)
+    shuffle = batching == "shuffled"
     if batch_size is None:
         return FullBatch(X, Y, ids, W)
+    if batching == "sliding":
+        if _is_lazy(X):
+            raise ConfigError("sliding batches need X in memory; load it with np.asarray(X[np.arange(len(X))])")
+        return SlidingWindows(X, Y, ids, batch_size, W=W)
     if _is_lazy(X):
         return LazyMiniBatches(X, Y, ids, batch_size, shuffle=shuffle, W=W, dtype=net.dtype, n_features=net.n_features)
     return MiniBatches(X, Y, ids, batch_size, shuffle=shuffle, W=W)
+
+
+def _batching(batching: str | None, shuffle: bool, batch_size: int | None) -> str:
+    """``batching`` checked against ``shuffle`` (None: what ``shuffle`` says)."""
+    if batching is None:
+        return "shuffled" if shuffle else "sequential"
+    if batching not in BATCHINGS:
+        raise ConfigError(f"unknown batching {batching!r}; choose one of {', '.join(BATCHINGS)}")
+    if batching == "shuffled" and not shuffle:
+        raise ConfigError("shuffle=False contradicts batching='shuffled'; give one of them")
+    if batching != "shuffled" and batch_size is None:
+        raise ConfigError(f"batching={batching!r} orders mini-batches; give a batch_size")
+    return batching
 
 
 # -- fit ----------------------------------------------------------------------------------------
@@ -391,6 +443,7 @@ def fit(
     steps: int | None = None,
     batch_size: int | None = 32,
     shuffle: bool = True,
+    batching: str | None = None,
     seed: int | None = None,
     validation: tuple[Any, Any] | None = None,
     schedule: Schedule | str | None = None,
@@ -410,8 +463,11 @@ def fit(
     to mean 1, so the loss is ``(1/n) Σ w_i ℓ_i`` (see :mod:`deltaprop.losses`; accuracy
     still counts every row once). Stops after ``epochs`` epochs or ``steps`` updates
     (the first reached; 10 epochs if neither is given), or when a callback asks.
-    ``batch_size=None`` is full-batch gradient descent. The same ``seed`` (and network
-    seed) gives bit-identical weights and history. A non-finite loss raises
+    ``batch_size=None`` is full-batch gradient descent. ``batching`` orders the
+    mini-batches: ``"shuffled"`` (a fresh random order every epoch; the default),
+    ``"sequential"`` (the stored order; as ``shuffle=False``) or ``"sliding"`` (seed 000's
+    windows of ``batch_size + 1`` rows moving by ``batch_size``, :class:`SlidingWindows`).
+    The same ``seed`` (and network seed) gives bit-identical weights and history. A non-finite loss raises
     :class:`~deltaprop.errors.TrainingDivergedError`; the network keeps finite weights.
     ``resume`` takes the :class:`TrainingState` of an earlier run (``fit`` returns its
     history; callbacks see the state) and continues it, with its shuffling generator,
@@ -420,8 +476,11 @@ def fit(
     whose per-step GEMMs are small (batch × the largest ``n_in·n_out`` under
     :data:`SMALL_STEP_MACS`) trains on one BLAS thread, where a second thread gains nothing
     and suffers most from a busy machine (measurements in ``bench/README.md``); larger
-    steps use the BLAS default. The thread count can change the last bit of a GEMM, so
-    bit-identical reruns need the same ``threads``.
+    steps use as many threads as this process has idle CPUs, measured over 50 ms
+    (:func:`deltaprop.cpus.idle_cpus`), at most the BLAS default: a busy machine gets fewer
+    threads instead of threads that wait for each other. The count used is kept in the
+    state (``TrainingState.threads``) and a resumed run keeps it. The thread count can
+    change the last bit of a GEMM, so bit-identical reruns need the same ``threads``.
     ``comm`` (an mpi4py communicator) trains data-parallel over its processes:
     ``batch_size`` is the global batch, each process takes its share of every batch and
     the gradients are averaged so that all of them apply the same update
@@ -432,6 +491,8 @@ def fit(
     on processors that handle subnormals in microcode. Only values below the smallest
     normal float change.
     """
+    if threads is None and resume is not None and isinstance(resume, TrainingState):
+        threads = resume.threads
     if threads is None:
         threads = _auto_threads(net, batch_size)
     blas = contextlib.nullcontext()
@@ -442,8 +503,9 @@ def fit(
     with blas, fpenv.flush_subnormals(flush_subnormals):
         return _fit(
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
-            batch_size=batch_size, shuffle=shuffle, seed=seed, validation=validation,
+            batch_size=batch_size, shuffle=shuffle, batching=batching, seed=seed, validation=validation,
             schedule=schedule, callbacks=callbacks, resume=resume, sample_weight=sample_weight, comm=comm,
+            threads=threads,
         )
 
 
@@ -452,7 +514,8 @@ SMALL_STEP_MACS = 4_000_000
 
 
 def _auto_threads(net, batch_size) -> int | None:
-    """1 when the step's largest GEMM is small, else None (the BLAS default)."""
+    """1 when the step's largest GEMM is small, else the idle CPUs (at least 1, at most the
+    BLAS default), or None (the BLAS default) where they cannot be measured."""
     if not isinstance(net, Network) or batch_size is None or isinstance(batch_size, bool):
         return None
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -460,18 +523,29 @@ def _auto_threads(net, batch_size) -> int | None:
     from .layers import Dense
 
     widest = max((layer.n_in * layer.n_out for layer in net.layers if isinstance(layer, Dense)), default=0)
-    return 1 if batch_size * widest < SMALL_STEP_MACS else None
+    if batch_size * widest < SMALL_STEP_MACS:
+        return 1
+    from threadpoolctl import threadpool_info
+
+    from .cpus import idle_cpus
+
+    idle = idle_cpus()
+    if idle is None:
+        return None
+    default = max((i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"), default=1)
+    return max(1, min(default, int(idle + 0.5)))
 
 
-def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, seed, validation, schedule, callbacks,
-         resume, sample_weight, comm=None) -> History:
+def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batching, seed, validation, schedule,
+         callbacks, resume, sample_weight, comm=None, threads=None) -> History:
     """The training loop behind :func:`fit` (BLAS threads already chosen)."""
     state, (X_arr, Y, ids) = _prepare(
         net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
         batch_size=batch_size, seed=seed, schedule=schedule, resume=resume,
     )
+    state.threads = threads
     W = None if sample_weight is None else row_weights(sample_weight, len(Y), net.dtype)
-    source = batch_source(net, X_arr, Y, ids, W, batch_size, shuffle=shuffle)
+    source = batch_source(net, X_arr, Y, ids, W, batch_size, shuffle=shuffle, batching=batching)
     validation, callbacks = _validation_set(net, loss, validation), _checked(callbacks)
     if comm is not None and comm.Get_size() > 1:
         from .distributed import DataParallelLoop, ShardedBatches

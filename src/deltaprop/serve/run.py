@@ -12,13 +12,16 @@ import csv
 import hashlib
 import json
 import math
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
 __all__ = ["RUN_FILES", "read_run", "run_signature"]
 
 #: The files the live view reads; anything else in the folder is ignored.
-RUN_FILES = ("history.csv", "diagnostics.csv", "alerts.json", "alerts.csv", "model.safetensors", "checkpoint.safetensors")
+RUN_FILES = ("history.csv", "diagnostics.csv", "alerts.json", "alerts.csv", "model.safetensors", "checkpoint.safetensors",
+             "run.lock")
 #: Bigger files are not shown (a run of many thousand epochs would still fit).
 MAX_TABLE_BYTES = 16 << 20
 
@@ -75,9 +78,35 @@ def _read_alerts(folder: Path) -> list[Any] | None:
     return value if isinstance(value, list) else None
 
 
+def _lock_holder_alive(folder: Path) -> bool | None:
+    """Whether the process named in ``run.lock`` (JSON with its ``pid`` and ``host``, held
+    by ``deltaprop train`` while it trains) still runs; None when there is no such lock.
+    The lock is only read, never taken, so polling cannot get in the way of a training."""
+    try:
+        with open(folder / "run.lock", "rb") as f:
+            holder = json.loads(f.read(4096).decode("utf-8") or "null")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, ValueError):
+        return True  # being written: a run is starting
+    pid = holder.get("pid") if isinstance(holder, dict) else None
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or holder.get("host") != socket.gethostname():
+        return True  # a lock we cannot check from here
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False  # a stale lock: the run stopped without releasing it
+    except OSError:  # PermissionError: it runs, as another user
+        return True
+    return True
+
+
 def _training(folder: Path) -> bool:
-    """Whether a run still looks in progress: its history is newer than its final model
-    (``deltaprop train`` writes model.safetensors last, after the final history)."""
+    """Whether the run is in progress: its lock's process runs, or, for a folder without a
+    lock, its history is newer than its final model (written last, after the final history)."""
+    alive = _lock_holder_alive(folder)
+    if alive is not None:
+        return alive
     try:
         history = (folder / "history.csv").stat().st_mtime_ns
     except OSError:

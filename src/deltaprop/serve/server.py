@@ -73,6 +73,11 @@ class Server(ThreadingHTTPServer):
             shown = "127.0.0.1"
         self.url = f"http://{shown}:{self.port}/"
 
+    def handle_error(self, request, client_address) -> None:
+        """A client that hung up or went silent is not news; anything else is printed."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
     def host_allowed(self, header: str | None) -> bool:
         """Whether a ``Host`` header names this server: the port must match, and the name
         must be the bound one, localhost, or an IP address (a DNS-rebinding page can only
