@@ -466,7 +466,7 @@ def test_training_state_comes_from_the_run_lock(tmp_path):
     write_history(run / "history.csv", [{"epoch": 1, "loss": 1.0}])
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     with running_server(run) as s:
-        assert request(s, "GET", "/api/run")[1]["training"] is True  # no lock, history newer than the model
+        assert request(s, "GET", "/api/run")[1]["training"] is None  # no lock, history newer than the model
         (run / "run.lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "now"}))
         assert request(s, "GET", "/api/run")[1]["training"] is True
         (run / "run.lock").write_text(json.dumps({"pid": int(gone.stdout), "host": socket.gethostname(), "started": "then"}))

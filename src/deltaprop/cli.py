@@ -312,10 +312,9 @@ def write_history_csv(path: Path, records) -> Path:
 def read_history_csv(path: Path) -> list[dict[str, Any]]:
     from .training import HISTORY_KEYS
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot be read ({exc})") from None
+    from .bounded import MAX_TEXT_BYTES, read_text
+
+    text = read_text(path, max_bytes=MAX_TEXT_BYTES, what="history file", error=DataError, allow_empty=True)
     rows = list(csv.reader(text.splitlines()))
     if not rows or [c.strip() for c in rows[0]][: len(HISTORY_KEYS)] != list(HISTORY_KEYS):
         raise DataError(f"{path}: not a deltaprop history.csv (its header should be {','.join(HISTORY_KEYS)})")

@@ -129,7 +129,8 @@ class Handler(BaseHTTPRequestHandler):
 
         folder = self.server.app.run_folder
         if folder is None:
-            raise BadRequest(404, "this server shows a model file, not a run folder; serve a run folder to follow training")
+            raise BadRequest(404, "this server shows a model file, not a run folder; "
+                                  "serve a run folder to follow training")
         since = query.get("since")
         if since is not None and since == run_signature(folder):
             return 200, {"unchanged": True, "signature": since}

@@ -20,8 +20,8 @@ from typing import Any
 __all__ = ["RUN_FILES", "read_run", "run_signature"]
 
 #: The files the live view reads; anything else in the folder is ignored.
-RUN_FILES = ("history.csv", "diagnostics.csv", "alerts.json", "alerts.csv", "model.safetensors", "checkpoint.safetensors",
-             "run.lock")
+RUN_FILES = ("history.csv", "diagnostics.csv", "alerts.json", "alerts.csv", "model.safetensors",
+             "checkpoint.safetensors", "run.lock")
 #: Bigger files are not shown (a run of many thousand epochs would still fit).
 MAX_TABLE_BYTES = 16 << 20
 
@@ -101,20 +101,19 @@ def _lock_holder_alive(folder: Path) -> bool | None:
     return True
 
 
-def _training(folder: Path) -> bool:
-    """Whether the run is in progress: its lock's process runs, or, for a folder without a
-    lock, its history is newer than its final model (written last, after the final history)."""
+def _training(folder: Path) -> bool | None:
+    """True while the process named in the run's lock runs; False when the lock is stale
+    or the final model is newer than the history (the run finished); None otherwise (a run
+    stopped before its end, or one written without a lock): the folder cannot tell."""
     alive = _lock_holder_alive(folder)
     if alive is not None:
         return alive
     try:
-        history = (folder / "history.csv").stat().st_mtime_ns
+        if (folder / "model.safetensors").stat().st_mtime_ns >= (folder / "history.csv").stat().st_mtime_ns:
+            return False
     except OSError:
-        return not (folder / "model.safetensors").exists()
-    try:
-        return (folder / "model.safetensors").stat().st_mtime_ns < history
-    except OSError:
-        return True
+        pass
+    return None
 
 
 def read_run(folder: Path) -> dict[str, Any]:

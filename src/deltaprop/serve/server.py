@@ -101,7 +101,8 @@ def _app(path: str | Path) -> App:
     if not path.exists():
         raise ConfigError(f"{path}: no such model file or run folder")
     if path.is_dir() and not any((path / name).exists() for name in (*RUN_FILES, "config.toml")):
-        raise ConfigError(f"{path} is not a run folder (no history.csv, model or checkpoint); give a run folder or a .safetensors model")
+        raise ConfigError(f"{path} is not a run folder (no history.csv, model or checkpoint); "
+                          "give a run folder or a .safetensors model")
     source = ModelSource(path)
     return App(source, path if source.is_run else None)
 
@@ -116,9 +117,11 @@ def make_server(path: str | Path, *, host: str = "127.0.0.1", port: int = 8000) 
         return Server(host, port, app)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise ServerError(f"port {port} is in use (another server?); pass --port N, or --port 0 for a free one") from None
+            raise ServerError(f"port {port} is in use (another server?); "
+                              "pass --port N, or --port 0 for a free one") from None
         if exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES) or isinstance(exc, socket.gaierror):
-            raise ServerError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); check --host and --port") from None
+            raise ServerError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                              "check --host and --port") from None
         raise
 
 

@@ -299,7 +299,8 @@ function renderRun(run) {
   $("run-epochs").textContent = String(run.epochs);
   const last = h[h.length - 1];
   const tail = last ? `, last loss ${fmt(last.loss)}${typeof last.val_accuracy === "number" ? `, validation accuracy ${fmt(last.val_accuracy)}` : ""}` : "";
-  $("run-status").lastChild.textContent = ` epochs${tail} · ${run.training ? "training…" : "finished"}`;
+  const phase = run.training === true ? " · training…" : run.training === false ? " · finished" : "";
+  $("run-status").lastChild.textContent = ` epochs${tail}${phase}`;
   $("run-badge").textContent = run.training ? `epoch ${run.epochs}…` : "";
   const charts = [
     lineChart("loss", ["loss", "val_loss"].map((k) => ({ name: k.replace("_", " "), colour: COLOURS[k], points: column(h, k) }))),
@@ -376,7 +377,9 @@ async function loadModelInfo() {
     state.model = m;
     const widths = [m.n_features, ...m.layers.filter((l) => l.type === "Dense").map((l) => l.units)];
     const epoch = m.epoch !== null ? ` · checkpoint of epoch ${m.epoch}` : "";
-    $("model-info").textContent = `${widths.join(" → ")} · ${m.layers.map((l) => l.type).join(", ")} · ${m.source}${epoch}`;
+    const file = m.source.split(/[\\/]/).slice(-2).join("/");
+    $("model-info").textContent = `${widths.join(" → ")} · ${m.layers.map((l) => l.type).join(", ")} · ${file}${epoch}`;
+    $("model-info").title = m.source;
     if (!m.image_input) setStatus(`This model takes ${m.n_features} inputs, not a 28×28 image, so it cannot read a drawing.`, true);
     state.weights.clear();
     return { run: m.run };
