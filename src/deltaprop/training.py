@@ -20,16 +20,20 @@ Three parts, each with one job:
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import _checks, fpenv
+from .atomic import atomic_write_bytes
 from .callbacks import Callback, overrides
 from .errors import ConfigError, DataError, ShapeError, StateError, TrainingDivergedError
 from .losses import Loss
@@ -81,6 +85,38 @@ class History:
 
     def as_dict(self) -> dict[str, list]:
         return {k: self[k] for k in HISTORY_KEYS}
+
+    def write_csv(self, path) -> Path:
+        """Write the records as ``history.csv`` (one row per epoch, the columns of
+        :data:`HISTORY_KEYS`, empty cells for None), atomically."""
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(HISTORY_KEYS)
+        for record in self.records:
+            writer.writerow(["" if record.get(k) is None else record.get(k) for k in HISTORY_KEYS])
+        return atomic_write_bytes(path, buf.getvalue().encode())
+
+    @classmethod
+    def read_csv(cls, path) -> "History":
+        """The history in a file written by :meth:`write_csv`; :class:`DataError` naming the
+        line and column of anything that is not a number."""
+        from .bounded import MAX_TEXT_BYTES, read_text
+
+        path = Path(path)
+        text = read_text(path, max_bytes=MAX_TEXT_BYTES, what="history file", error=DataError, allow_empty=True)
+        rows = list(csv.reader(text.splitlines()))
+        if not rows or [c.strip() for c in rows[0]][: len(HISTORY_KEYS)] != list(HISTORY_KEYS):
+            raise DataError(f"{path}: not a deltaprop history.csv (its header should be {','.join(HISTORY_KEYS)})")
+        records = []
+        for line, row in enumerate(rows[1:], start=2):
+            record: dict[str, Any] = {}
+            for key, cell in zip(HISTORY_KEYS, row):
+                try:
+                    record[key] = None if cell == "" else float(cell)
+                except ValueError:
+                    raise DataError(f"{path}, line {line}: {key} is {cell!r}, not a number") from None
+            records.append(record)
+        return cls(records)
 
     def __repr__(self) -> str:
         if not self.records:
