@@ -47,7 +47,7 @@ from .callbacks import Callback, EarlyStopping
 from .errors import ConfigError, DataError, ModelFileError, ShapeError
 from .layers import ACTIVATIONS, Dense
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, loss_from_config, loss_from_name
-from .network import Network, mlp, resolve_dtype
+from .network import Network, mlp, predictions_from_outputs, resolve_dtype
 from .optimizers import OPTIMIZERS, Optimizer, optimizer_from_config, optimizer_from_name
 from .schedules import Schedule, schedule_from_config
 from .serialization import read_model
@@ -677,8 +677,8 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
             return np.log(self.predict_proba(X))
 
     def predict(self, X) -> np.ndarray:
-        proba = self.predict_proba(X)  # raises NotFittedError before classes_ is read
-        return self.classes_[np.argmax(proba, axis=1)]
+        outputs = self._outputs(X)  # raises NotFittedError before classes_ is read
+        return self.classes_[predictions_from_outputs(outputs)]
 
     def _restore_outputs(self, model, extra, path) -> None:
         net = model.net
@@ -713,7 +713,7 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
 
     @staticmethod
     def _score_network(net: Network, X, ids, weight) -> float:
-        pred = np.argmax(NeuralNetClassifier._proba(net.predict_proba(X)), axis=1)
+        pred = predictions_from_outputs(net.predict_proba(X))
         return float(np.average(pred == ids, weights=weight))
 
 
