@@ -243,8 +243,11 @@ def test_sample_weight_counts_rows_with_mini_batches_and_float32(blobs):
 
 def test_weighted_objective_equals_repeated_rows_penalty_included():
     # scikit-learn's objective Σ w_i ℓ_i / Σ w_i + α/(2 Σ w_i) Σ‖W‖² with integer weights is
-    # the plain objective on the rows repeated: value and every gradient
-    from deltaprop.sklearn import _Objective, _PenalizedStep
+    # the plain objective on the rows repeated: value and every gradient (the penalty's
+    # through the gradient hook), with the weights scaled to mean 1 as deltaprop.fit hands them
+    from types import SimpleNamespace
+
+    from deltaprop.sklearn import _Objective, _WeightPenalty
 
     rng = np.random.default_rng(3)
     X = rng.normal(size=(6, 3))
@@ -256,24 +259,21 @@ def test_weighted_objective_equals_repeated_rows_penalty_included():
         net = dp.mlp([3, 5, 3], activation="tanh", output=output, seed=0, dtype="float64")
         weights = [layer.W for layer in net.layers if isinstance(layer, dp.Dense)]
         rows = loss.prepare_targets(ids, 3, np.float64)
-        grads = []
-        for weighted, Xb, Yb in (
-            (False, np.repeat(X, counts, axis=0), np.repeat(rows, counts, axis=0)),
-            (True, X, np.hstack([rows, counts[:, None].astype(float)])),
+        results = []
+        for Xb, Yb, w in (
+            (np.repeat(X, counts, axis=0), np.repeat(rows, counts, axis=0), None),
+            (X, rows, counts / counts.mean()),
         ):
-            objective = _Objective(loss, weights, alpha=0.3, scale=scale, weighted=weighted)
-            value = net.loss_and_gradients(objective, Xb, Yb)
-            step = _PenalizedStep(dp.SGD(1e-9), objective)  # adds (α/S) W to the weights' gradients
-            step.build(net.parameters())
-            before = [p.value.copy() for p in net.parameters()]
-            step.step()
-            grads.append((value, [(b - p.value) / 1e-9 for b, p in zip(before, net.parameters())]))
-            for p, b in zip(net.parameters(), before):
-                p.value = b
-        (v1, g1), (v2, g2) = grads
+            objective = _Objective(loss, weights, alpha=0.3, scale=scale, weight_scale=1.0 if w is None else counts.mean())
+            a = net._forward(Xb, True)
+            value = objective.value(a, Yb, w)
+            net._backward(objective, a, Yb, w)
+            _WeightPenalty().on_gradients(SimpleNamespace(loss=objective))
+            results.append((value, [p.grad.copy() for p in net.parameters()]))
+        (v1, g1), (v2, g2) = results
         assert v2 == pytest.approx(v1, rel=1e-12)
         for a, b in zip(g1, g2):
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-9)
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
 
 
 def test_early_stopping_scores_held_out_rows_and_restores_the_best(blobs):

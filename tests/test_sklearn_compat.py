@@ -128,7 +128,7 @@ def test_lbfgs_objective_and_gradient_agree_with_finite_differences():
     est = NeuralNetClassifier((4,), solver="lbfgs", alpha=0.5, max_iter=1, activation="tanh", random_state=0)
     with quiet():
         est.fit(X, y)
-    objective = est._objective(weighted=False)
+    objective = est._objective(None)
     rows = est._target_rows(np.searchsorted(est.classes_, y))
     net = est.net_
     theta = net._flat_values.copy()

@@ -171,6 +171,12 @@ class Network:
         return [(f"layers.{i}.{p.name}", p) for i, layer in enumerate(self.layers) for p in layer.parameters()]
 
     @property
+    def flat_gradients(self) -> np.ndarray:
+        """Every ``Parameter.grad`` as one flat array (the parameters' gradients are views of
+        it, in layer order): what a gradient hook reads, or averages in place across processes."""
+        return self._flat_grads
+
+    @property
     def n_parameters(self) -> int:
         return sum(p.value.size for p in self.parameters())
 
@@ -189,17 +195,19 @@ class Network:
             outputs[i] = x
         return x
 
-    def _backward(self, loss: Loss, a: np.ndarray, y: np.ndarray) -> None:
-        """Fill every ``Parameter.grad`` with ``∂L/∂θ`` for the batch just forwarded."""
+    def _backward(self, loss: Loss, a: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> None:
+        """Fill every ``Parameter.grad`` with ``∂L/∂θ`` for the batch just forwarded (rows
+        weighted by ``weights`` when given)."""
         layers = self.layers
         deltas = self._deltas
         last = len(layers) - 1
-        g = loss.fused_delta(layers[last], a, y)
+        extra = () if weights is None else (weights,)
+        g = loss.fused_delta(layers[last], a, y, *extra)
         if g is not None:  # starts at the last layer's input: skip its backward
             deltas[last] = None
             last -= 1
         else:
-            g = loss.gradient(a, y)
+            g = loss.gradient(a, y, *extra)
         for i in range(last, -1, -1):
             deltas[i] = g
             g = layers[i].backward(g, need_input_grad=i > 0)
@@ -308,11 +316,15 @@ def _layer_without_buffers(layer: Layer) -> Layer:
     return clone
 
 
-def predictions_from_outputs(outputs: np.ndarray) -> np.ndarray:
-    """Class ids from network outputs: argmax per row, or threshold 0.5 for one output."""
+def predictions_from_outputs(outputs: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    """Class ids from network outputs (or one-hot target rows): the argmax of each row, or
+    ``a ≥ 0.5`` for a single output. The one rule every part of deltaprop chooses a class by.
+    ``out``: an int64 array of ``len(outputs)`` to write into instead of a new one."""
     if outputs.shape[1] == 1:
-        return (outputs[:, 0] >= 0.5).astype(np.int64)
-    return np.argmax(outputs, axis=1)
+        if out is None:
+            return (outputs[:, 0] >= 0.5).astype(np.int64)
+        return np.greater_equal(outputs[:, 0], 0.5, out=out)
+    return np.argmax(outputs, axis=1, out=out)
 
 
 def mlp(
@@ -326,17 +338,17 @@ def mlp(
     dtype="float32",
 ) -> Network:
     """A multilayer perceptron from widths, e.g. ``mlp([784, 50, 10])`` is seed 000's
-    784 → 50 sigmoid → 10 softmax. ``init`` defaults to He normal for ReLU-like units and
-    Glorot uniform otherwise; ``dropout`` follows every hidden activation."""
+    784 → 50 sigmoid → 10 softmax. ``output`` names the output activation, or several
+    applied in turn joined by ``+`` (see :func:`output_layers`). ``init`` defaults to He
+    normal for ReLU-like units and Glorot uniform otherwise; ``dropout`` follows every
+    hidden activation."""
     sizes = [_checks.positive_int("layer width", s) for s in sizes]
     if len(sizes) < 2:
         raise ConfigError(f"need at least an input and an output width, got {list(sizes)}")
     act_cls = ACTIVATIONS.get(activation.lower().replace("-", "_")) if isinstance(activation, str) else None
-    out_cls = ACTIVATIONS.get(output.lower().replace("-", "_")) if isinstance(output, str) else None
     if act_cls is None:
         raise ConfigError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
-    if out_cls is None:
-        raise ConfigError(f"unknown output activation {output!r}; choose one of {', '.join(ACTIVATIONS)}")
+    out_classes = output_layers(output)
     dropout = _checks.fraction("dropout", dropout)
     if init is None:
         init = "he_normal" if act_cls in (ReLU, LeakyReLU) else "glorot_uniform"
@@ -348,5 +360,18 @@ def mlp(
             if dropout > 0:
                 layers.append(Dropout(dropout))
         else:
-            layers.append(out_cls())
+            layers.extend(cls() for cls in out_classes)
     return Network(layers, seed=seed, dtype=dtype)
+
+
+def output_layers(output: str) -> list[type[Layer]]:
+    """The activation layers an ``output`` name puts after the last Dense layer: one name
+    (``"softmax"``), or several applied in turn joined by ``+``. ``"sigmoid+softmax"`` is
+    seed 000's stack, a softmax over the last sigmoid layer's outputs ``o = σ(z)``, whose
+    δ with cross-entropy is ``σ'(z) ⊙ (softmax(o) − y)``."""
+    names = output.split("+") if isinstance(output, str) else [None]
+    classes = [ACTIVATIONS.get(name.strip().lower().replace("-", "_")) if name else None for name in names]
+    if any(cls is None for cls in classes):
+        raise ConfigError(f"unknown output activation {output!r}; choose one of {', '.join(ACTIVATIONS)}, "
+                          "or several joined by + such as sigmoid+softmax")
+    return classes

@@ -51,12 +51,12 @@ from .callbacks import Callback
 from .errors import ConfigError, DataError, ModelFileError, ShapeError
 from .layers import ACTIVATIONS, Dense, Dropout, Layer
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, loss_from_config, loss_from_name
-from .network import Network, resolve_dtype
+from .network import Network, predictions_from_outputs, resolve_dtype
 from .optimizers import OPTIMIZERS, SGD, Adam, AdamW, Optimizer, optimizer_from_config, optimizer_from_name
 from .schedules import Schedule, schedule_from_config
 from .serialization import read_model
 from .serialization import save as save_model
-from .training import SMALL_STEP_MACS, History, TrainingState
+from .training import SMALL_STEP_MACS, TrainingState
 from .training import fit as _train
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor", "NotFittedError", "TrainingDivergedError"]
@@ -82,134 +82,84 @@ class TrainingDivergedError(errors.TrainingDivergedError, ValueError):
 
 
 # -- the training objective ---------------------------------------------------------------
-def _row_losses(loss: Loss, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The per-example terms ``ℓ_i`` of a loss whose value is ``(1/n) Σ_i ℓ_i``."""
-    eps = float(np.finfo(a.dtype).eps)
-    if isinstance(loss, CrossEntropy):
-        if loss.from_logits:
-            z = a - a.max(axis=1, keepdims=True)
-            logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        else:
-            logp = np.log(np.maximum(a, eps))
-        return -np.einsum("ij,ij->i", y, logp)
-    if isinstance(loss, BinaryCrossEntropy):
-        if loss.from_logits:
-            terms = np.maximum(a, 0.0) - a * y + np.log1p(np.exp(-np.abs(a)))
-        else:
-            p = np.clip(a, eps, 1.0 - eps)
-            terms = -(y * np.log(p) + (1.0 - y) * np.log1p(-p))
-        return terms.sum(axis=1)
-    if isinstance(loss, MeanSquaredError):
-        d = a - y
-        return np.einsum("ij,ij->i", d, d)
-    raise ConfigError(f"sample_weight works with cross_entropy, binary_cross_entropy and mse, not {loss!r}")
-
-
 class _Objective(Loss):
     """scikit-learn's objective on a batch of ``m`` rows with weights ``w_i`` (1 without
     ``sample_weight``), ``S = Σ_i w_i``:
 
         ``L = c Σ_i w_i ℓ_i / S + α/(2S) Σ_layers ‖W‖²``
 
-    ``ℓ_i`` the wrapped loss's per-row term, ``c`` its scale (½ for squared error, whose
-    ``½‖a − y‖²`` starts backward at ``δ = (a − y)/m`` as scikit-learn's does). Biases are
-    not penalised. Weights travel as an extra last target column, since the loop gathers
-    batches by index. The penalty's gradient ``(α/S) W`` is added by :class:`_PenalizedStep`,
-    which reads ``S`` from :attr:`denominator`. L-BFGS sums chunks of one full batch: it
-    sets :attr:`fixed_denominator` and adds the penalty once itself."""
+    ``ℓ_i`` the wrapped loss's :meth:`~deltaprop.losses.Loss.row_values`, ``c`` its scale
+    (½ for squared error, whose ``½‖a − y‖²`` starts backward at ``δ = (a − y)/m`` as
+    scikit-learn's does). Biases are not penalised. :func:`deltaprop.fit` hands the weights
+    scaled to mean 1; ``weight_scale`` (the raw weights' mean) turns their sum back into
+    scikit-learn's ``S``. The penalty's gradient ``(α/S) W`` is added by
+    :class:`_WeightPenalty`, which reads ``S`` from :attr:`denominator`. L-BFGS sums chunks of
+    one full batch: it sets :attr:`fixed_denominator` (and the chunk's weights) and adds the
+    penalty once itself."""
 
     type_name = "Objective"
-    classification = False  # the loop's running accuracy would read the weight column
+    classification = False  # the loop's running accuracy is not used
 
-    def __init__(self, inner: Loss, weights: list, *, alpha: float, scale: float, weighted: bool):
+    def __init__(self, inner: Loss, weights: list, *, alpha: float, scale: float, weight_scale: float = 1.0):
         super().__init__()
-        self.inner, self.weights, self.alpha, self.scale, self.weighted = inner, weights, alpha, scale, weighted
+        self.inner, self.weights, self.alpha, self.scale = inner, weights, alpha, scale
+        self.weight_scale = weight_scale
         self.denominator = 1.0
         self.fixed_denominator: float | None = None
+        self.chunk_weights: np.ndarray | None = None
 
     def prepare_targets(self, y, n_outputs, dtype):
         y = np.asarray(y)
-        width = n_outputs + self.weighted
-        if y.ndim != 2 or y.shape[1] != width:
-            raise ShapeError(f"objective targets must have {width} columns, got shape {y.shape}")
+        if y.ndim != 2 or y.shape[1] != n_outputs:
+            raise ShapeError(f"objective targets must have {n_outputs} columns, got shape {y.shape}")
         return np.ascontiguousarray(y, dtype=dtype)
 
     def penalty(self) -> float:
         """``Σ_layers ‖W‖²`` (the weights only)."""
         return float(sum(np.dot(W.value.ravel(), W.value.ravel()) for W in self.weights))
 
-    def value(self, a, y):
+    def value(self, a, y, weights=None):
+        weights = self.chunk_weights if weights is None else weights
         m = a.shape[0]
-        if self.weighted:
-            w = y[:, -1]
-            total = float(np.dot(w, _row_losses(self.inner, a, y[:, :-1])))
-            self.denominator = float(w.sum()) if self.fixed_denominator is None else self.fixed_denominator
+        if weights is None:
+            total, count = self.inner.value(a, y) * m, float(m)
         else:
-            total = self.inner.value(a, y) * m
-            self.denominator = float(m) if self.fixed_denominator is None else self.fixed_denominator
-        out = self.scale * total / self.denominator
-        if self.alpha and self.fixed_denominator is None:
+            total = float(np.dot(weights.astype(np.float64), self.inner.row_values(a, y)))
+            count = float(weights.sum(dtype=np.float64))
+        self._data_scale = self.scale * m / count
+        self.denominator = count * self.weight_scale if self.fixed_denominator is None else self.fixed_denominator
+        out = self.scale * total / (count if self.fixed_denominator is None else self.fixed_denominator)
+        if self.fixed_denominator is not None:
+            self._data_scale = self.scale * m / self.fixed_denominator
+        elif self.alpha:
             out += 0.5 * self.alpha * self.penalty() / self.denominator
         return out
 
-    def _row_scale(self, y, m):
-        """``c m w_i / S`` per row: turns the wrapped loss's ``(1/m)`` gradient into ours."""
-        factor = self.scale * m / self.denominator
-        return y[:, -1:] * factor if self.weighted else factor
-
-    def gradient(self, a, y):
-        g = self.inner.gradient(a, y[:, :-1] if self.weighted else y)
-        g *= self._row_scale(y, a.shape[0])
+    def gradient(self, a, y, weights=None):
+        weights = self.chunk_weights if weights is None else weights
+        g = self.inner.gradient(a, y, weights)
+        g *= self._data_scale
         return g
 
-    def fused_delta(self, last_layer, a, y):
-        delta = self.inner.fused_delta(last_layer, a, y[:, :-1] if self.weighted else y)
+    def fused_delta(self, last_layer, a, y, weights=None):
+        weights = self.chunk_weights if weights is None else weights
+        delta = self.inner.fused_delta(last_layer, a, y, weights)
         if delta is not None:
-            delta *= self._row_scale(y, a.shape[0])
+            delta *= self._data_scale
         return delta
 
 
-class _PenalizedStep(Optimizer):
-    """Adds scikit-learn's L2 gradient ``(α/S) W`` to each weight matrix's gradient (never
-    a bias's), ``S`` the batch's total weight, then takes the wrapped optimizer's step.
-    Everything else (rate, state, binding) is the wrapped optimizer's."""
+class _WeightPenalty(Callback):
+    """The gradient hook: adds scikit-learn's L2 gradient ``(α/S) W`` to each weight
+    matrix's gradient (never a bias's) before the optimizer's step, ``S`` the batch's total
+    weight as the objective found it."""
 
-    type_name = "PenalizedStep"
-
-    def __init__(self, inner: Optimizer, objective: _Objective):  # noqa: D107 - no Optimizer.__init__
-        self.inner, self.objective = inner, objective
-        self._scratch_W = [np.empty_like(W.value) for W in objective.weights]
-
-    lr = property(lambda self: self.inner.lr, lambda self, value: setattr(self.inner, "lr", value))
-    params = property(lambda self: self.inner.params)
-    iterations = property(lambda self: self.inner.iterations)
-
-    def build(self, params):
-        self.inner.build(params)
-
-    def is_built_for(self, params):
-        return self.inner.is_built_for(params)
-
-    def step(self):
-        alpha = self.objective.alpha
-        if alpha:
-            c = alpha / self.objective.denominator
-            for W, scratch in zip(self.objective.weights, self._scratch_W):
-                np.multiply(W.value, c, out=scratch)
-                W.grad += scratch
-        self.inner.step()
-
-    def _update(self, w, g, state, scratch, lr):  # pragma: no cover - step() delegates
-        raise NotImplementedError
-
-    def config(self):
-        return self.inner.config()
-
-    def state(self):
-        return self.inner.state()
-
-    def load_state(self, state):
-        self.inner.load_state(state)
+    def on_gradients(self, state):
+        objective = state.loss
+        if objective.alpha:
+            c = objective.alpha / objective.denominator
+            for W in objective.weights:
+                W.grad += c * W.value
 
 
 # -- sparse input -------------------------------------------------------------------------
@@ -532,11 +482,12 @@ class _NeuralNet(BaseEstimator):
         else:
             self.validation_scores_, self.best_validation_score_, self.best_loss_ = None, None, np.inf
 
-    def _objective(self, weighted: bool) -> _Objective:
+    def _objective(self, weight: np.ndarray | None) -> _Objective:
         weights = [layer.W for layer in self.net_.layers if isinstance(layer, Dense)]
         inner = self._make_loss()
         scale = 0.5 if isinstance(inner, MeanSquaredError) else 1.0
-        return _Objective(inner, weights, alpha=float(self.alpha), scale=scale, weighted=weighted)
+        weight_scale = 1.0 if weight is None else float(weight.mean())
+        return _Objective(inner, weights, alpha=float(self.alpha), scale=scale, weight_scale=weight_scale)
 
     # -- training -------------------------------------------------------------------------
     def _fit(self, X, y, sample_weight=None, *, incremental: bool, classes=None):
@@ -588,11 +539,8 @@ class _NeuralNet(BaseEstimator):
             train, held = self._split(X.shape[0], targets, split_seed)
             validation = (X[held], targets[held], None if weight is None else weight[held])
             X, rows, weight = X[train], rows[train], None if weight is None else weight[train]
-        objective = self._objective(weighted=weight is not None)
-        if weight is not None:
-            rows = np.hstack([rows, weight.astype(rows.dtype)[:, None]])
+        objective = self._objective(weight)
         state = self._state if incremental and self._state is not None else self._new_state(shuffle_seed)
-        state.optimizer = _PenalizedStep(state.optimizer.inner if isinstance(state.optimizer, _PenalizedStep) else state.optimizer, objective)
         self._state = state
         n = X.shape[0]
         data = _SparseRows(X, self.net_.dtype) if scipy.sparse.issparse(X) else X
@@ -604,11 +552,13 @@ class _NeuralNet(BaseEstimator):
                 self.net_, data, rows, loss=objective, optimizer=state.optimizer,
                 epochs=state.epoch + (1 if incremental else int(self.max_iter)),
                 batch_size=None if batch_size >= n and not isinstance(data, _SparseRows) else batch_size,
-                shuffle=bool(self.shuffle), callbacks=[rule], resume=state, threads=self._threads(batch_size),
+                shuffle=bool(self.shuffle), callbacks=[_WeightPenalty(), rule], resume=state,
+                threads=self._threads(batch_size), sample_weight=weight,
             )
         except errors.TrainingDivergedError as exc:
             self._diverged(exc, validation)
         finally:
+            state.loss = objective.inner  # the state keeps a plain loss (its to_dict names it)
             if self.early_stopping:
                 for p, best in zip(self.net_.parameters(), self._best_weights):
                     np.copyto(p.value, best)
@@ -685,11 +635,9 @@ class _NeuralNet(BaseEstimator):
         ``maxfun=max_fun``). A sparse ``X`` is densified in chunks of rows for every
         evaluation."""
         net = self.net_
-        theta, grads = net._flat_values, net._flat_grads
-        objective = self._objective(weighted=weight is not None)
+        theta, grads = net._flat_values, net.flat_gradients
+        objective = self._objective(weight)
         objective.fixed_denominator = float(X.shape[0] if weight is None else weight.sum())
-        if weight is not None:
-            rows = np.hstack([rows, weight.astype(rows.dtype)[:, None]])
         total = np.empty_like(grads, dtype=np.float64)
 
         def loss_and_gradient(x):
@@ -697,6 +645,7 @@ class _NeuralNet(BaseEstimator):
             total[...] = 0.0
             value = 0.0
             for start, stop, chunk in _chunks(X, net.dtype):
+                objective.chunk_weights = None if weight is None else weight[start:stop]
                 value += net.loss_and_gradients(objective, chunk, rows[start:stop])
                 np.add(total, grads, out=total)
             value += self._add_penalty(objective, total)
@@ -783,7 +732,7 @@ class _NeuralNet(BaseEstimator):
         """A fitted estimator from a model file written by :meth:`save` (or, for the
         classifier, any deltaprop model with a softmax or sigmoid output)."""
         model = read_model(path)
-        net, extra = model.net, model.extra or {}
+        net, extra = model.net, _checked_extra(model.extra or {}, path)
         kind = extra.get("estimator")
         if kind is not None and kind != cls.__name__:
             raise ModelFileError(f"{path}: holds a {kind}, not a {cls.__name__}; load it with {kind}.load")
@@ -837,53 +786,33 @@ class _NeuralNet(BaseEstimator):
             out[key] = value
         return out
 
-    # -- pickling: the network pickles itself; the optimizer is rebuilt bound to it ------
+    # -- pickling: the network pickles itself; the training state goes through its to_dict,
+    # and the optimizer is rebuilt bound to the unpickled network's parameters ------------
     def __getstate__(self):
         state = dict(super().__getstate__())
-        if isinstance(state.get("_state"), TrainingState):
-            state["_state"] = _export_training(state["_state"])
+        training = state.get("_state")
+        if isinstance(training, TrainingState):
+            opt = training.optimizer
+            state["_state"] = {
+                "training": training.to_dict(),
+                "optimizer": opt.config(),
+                "optimizer_state": opt.state() if opt.params else None,
+            }
         state.pop("history_", None)
         return state
 
     def __setstate__(self, state):
         state = dict(state)
-        if isinstance(state.get("_state"), dict):
-            training = _import_training(state["_state"], state["net_"])
+        blob = state.get("_state")
+        if isinstance(blob, dict):
+            opt = optimizer_from_config(blob["optimizer"])
+            if blob["optimizer_state"] is not None:
+                opt.build(state["net_"].parameters())
+                opt.load_state(blob["optimizer_state"])
+            training = TrainingState.from_dict(blob["training"], net=state["net_"], optimizer=opt)
             state["_state"] = training
             state["history_"] = training.history
         super().__setstate__(state)
-
-
-def _export_training(state: TrainingState) -> dict[str, Any]:
-    opt = state.optimizer.inner if isinstance(state.optimizer, _PenalizedStep) else state.optimizer
-    return {
-        "optimizer": opt.config(),
-        "optimizer_state": opt.state() if opt.params else None,
-        "rng": state.rng.bit_generator.state,
-        "epoch": state.epoch,
-        "step": state.step,
-        "schedule": state.schedule.config() if state.schedule is not None else None,
-        "schedule_state": state.schedule.state() if state.schedule is not None else None,
-        "base_lr": state.base_lr,
-        "history": [dict(r) for r in state.history.records],
-    }
-
-
-def _import_training(blob: dict[str, Any], net: Network) -> TrainingState:
-    """Rebuild the optimizer bound to ``net``'s own parameters: one owner of the weights."""
-    opt = optimizer_from_config(blob["optimizer"])
-    if blob["optimizer_state"] is not None:
-        opt.build(net.parameters())
-        opt.load_state(blob["optimizer_state"])
-    rng = np.random.default_rng()
-    rng.bit_generator.state = blob["rng"]
-    schedule = schedule_from_config(blob["schedule"]) if blob["schedule"] is not None else None
-    if schedule is not None:
-        schedule.load_state(blob["schedule_state"])
-    return TrainingState(
-        net=net, optimizer=opt, loss=MeanSquaredError(), rng=rng, history=History(blob["history"]),
-        epoch=blob["epoch"], step=blob["step"], schedule=schedule, base_lr=blob["base_lr"],
-    )
 
 
 _SHARED_PARAMS_DOC = """
@@ -1084,16 +1013,12 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         if not np.all(np.isfinite(out)):
             return math.nan
         if self._multilabel:
-            hits = np.all((out > 0.5) == (ids == 1), axis=1)
+            hits = np.all((out >= 0.5) == (ids == 1), axis=1)
         elif len(self.classes_) == 1:
             hits = np.ones(len(ids), dtype=bool)
         else:
-            hits = self._class_ids(out) == ids
+            hits = predictions_from_outputs(out) == ids
         return float(np.average(hits, weights=weight))
-
-    @staticmethod
-    def _class_ids(out: np.ndarray) -> np.ndarray:
-        return (out[:, 0] > 0.5).astype(np.int64) if out.shape[1] == 1 else np.argmax(out, axis=1)
 
     # -- the estimator API ----------------------------------------------------------------
     def fit(self, X, y, sample_weight=None):
@@ -1124,10 +1049,10 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     def predict(self, X) -> np.ndarray:
         out = self._network_outputs(X)
         if self._multilabel:
-            return (out > 0.5).astype(np.int64)
+            return (out >= 0.5).astype(np.int64)
         if len(self.classes_) == 1:
             return np.repeat(self.classes_, out.shape[0])
-        return self.classes_[self._class_ids(out)]
+        return self.classes_[predictions_from_outputs(out)]
 
     def _restore_outputs(self, model, extra, path) -> None:
         net = model.net
@@ -1312,3 +1237,39 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+# What each entry of an estimator's metadata must be (None is always allowed).
+_EXTRA_CHECKS = {
+    "estimator": (lambda v: isinstance(v, str), "a name"),
+    "params": (lambda v: isinstance(v, dict), "a mapping of settings"),
+    "fitted": (lambda v: isinstance(v, dict), "a mapping of fitted attributes"),
+    "classes_kind": (lambda v: isinstance(v, str), "a dtype kind letter"),
+    "n_outputs": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1 << 30, "a whole number >= 1"),
+    "feature_names_in": (lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v), "a list of names"),
+    "multilabel": (lambda v: isinstance(v, bool), "true or false"),
+}
+_FITTED_CHECKS = {
+    "loss_curve_": (lambda v: isinstance(v, list) and all(_is_number(x) for x in v), "a list of numbers"),
+    "validation_scores_": (lambda v: isinstance(v, list) and all(_is_number(x) for x in v), "a list of numbers"),
+    "n_iter_": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number >= 0"),
+    "t_": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number >= 0"),
+    "best_loss_": (_is_number, "a number"),
+    "best_validation_score_": (_is_number, "a number"),
+}
+
+
+def _checked_extra(extra: dict[str, Any], path) -> dict[str, Any]:
+    """An estimator's metadata with every entry :meth:`load` uses checked for its type."""
+    for table, source, where in ((_EXTRA_CHECKS, extra, "metadata"), (_FITTED_CHECKS, extra.get("fitted"), "fitted")):
+        for key, (ok, what) in table.items():
+            value = source.get(key) if isinstance(source, dict) else None
+            if value is not None and not ok(value):
+                raise ModelFileError(f"{path}: {where} entry {key!r} must be {what}, got {type(value).__name__} "
+                                     f"{str(value)[:60]!r}")
+    return extra
+
