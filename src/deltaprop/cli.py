@@ -107,6 +107,9 @@ def _add_train(sub) -> None:
     t.add_argument("--log-json", action="store_true", help="one JSON object per epoch on stdout")
     t.add_argument("--threads", metavar="N",
                    help="BLAS threads for training (default: one for small steps, else the BLAS default)")
+    t.add_argument("--serve", metavar="PORT", nargs="?", const="8000",
+                   help="also serve the run's live page on 127.0.0.1:PORT (default 8000), kept up after training "
+                        "until Ctrl-C (see deltaprop serve)")
     t.set_defaults(handler=cmd_train)
 
 
@@ -516,6 +519,7 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
     """Train in ``out`` (locked by the caller): config.toml, then checkpoints and history
     while training, then the model; errors of the loop become messages and exit codes."""
     atomic_write_bytes(out / "config.toml", cfg.to_toml().encode())
+    server = _serve_in_background(args, out)
     meta = {"class_names": data.class_names, "input_scaling": model.scaling,
             "extra": {"config": cfg.as_dict(), "dataset": cfg.dataset}}
     writer = CheckpointWriter(out, meta)
@@ -530,7 +534,23 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
         return _diverged(exc, cfg, out, writer)
     except KeyboardInterrupt:
         return _interrupted(out, writer)
-    return _finish(args, cfg, out, model, data, meta, history.records, time.perf_counter() - started)
+    status = _finish(args, cfg, out, model, data, meta, history.records, time.perf_counter() - started)
+    return status if server is None else _keep_serving(server, status)
+
+
+def _serve_in_background(args, out: Path):
+    """``train --serve``: the run's page, served from a thread while training runs."""
+    if getattr(args, "serve", None) is None:
+        return None
+    from .serve import serve_in_background
+
+    return serve_in_background(out, port=_int_option("--serve", args.serve, allow_zero=True))
+
+
+def _keep_serving(server, status: int) -> int:
+    from .serve import keep_serving
+
+    return keep_serving(server, status)
 
 
 def _lock(out: Path) -> RunLock:
