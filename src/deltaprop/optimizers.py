@@ -19,6 +19,7 @@ import numpy as np
 from . import _checks, kernels
 from .errors import ConfigError, StateError
 from .layers import Parameter
+from .registry import Registry
 
 
 class Optimizer(ABC):
@@ -381,34 +382,10 @@ class AdamW(Adam):
         super()._update(w, g, state, scratch, lr)
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {
-    "sgd": SGD,
-    "adagrad": AdaGrad,
-    "rmsprop": RMSprop,
-    "adadelta": AdaDelta,
-    "adam": Adam,
-    "adamw": AdamW,
-}
+#: Optimizer names for configs and the command line (class names match them, whatever the case).
+OPTIMIZERS: Registry[type[Optimizer]] = Registry(
+    "optimizer", {"sgd": SGD, "adagrad": AdaGrad, "rmsprop": RMSprop, "adadelta": AdaDelta, "adam": Adam, "adamw": AdamW}
+)
 
-
-def optimizer_from_name(name: str, **kwargs) -> Optimizer:
-    """An optimizer from a name in :data:`OPTIMIZERS` and its settings."""
-    cls = OPTIMIZERS.get(str(name).strip().lower())
-    if cls is None:
-        raise ConfigError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"bad settings for optimizer {name!r}: {exc}") from None
-
-
-def optimizer_from_config(config: dict[str, Any]) -> Optimizer:
-    kinds = {cls.type_name: cls for cls in OPTIMIZERS.values()}
-    cls = kinds.get(config.get("type")) if isinstance(config, dict) else None
-    if cls is None:
-        raise ConfigError(f"unknown optimizer config {config!r}")
-    kwargs = {k: v for k, v in config.items() if k != "type"}
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"bad settings for optimizer {config.get('type')!r}: {exc}") from None
+#: An optimizer from a name in :data:`OPTIMIZERS` and its settings, or from its config mapping.
+optimizer_from_name = optimizer_from_config = OPTIMIZERS.create
