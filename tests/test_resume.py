@@ -176,3 +176,10 @@ def test_from_dict_refuses_a_malformed_state(change, message):
     change(data)
     with pytest.raises(dp.StateError, match=message):
         TrainingState.from_dict(data, net=net, optimizer=opt)
+
+
+def test_finished_says_whether_a_resume_would_train_anything():
+    opt = dp.SGD(lr=0.1)
+    _, state = run_keeping_state(opt, steps=7)  # 1 epoch completed, 2 batches into the second
+    assert state.finished(steps=7) and state.finished(epochs=1) and state.finished(epochs=5, steps=6)
+    assert not state.finished(steps=8) and not state.finished(epochs=2) and not state.finished()

@@ -51,7 +51,8 @@ class EarlyStopping(Callback):
     falls back from ``val_loss`` to ``loss`` without validation data; names ending in
     ``accuracy`` are maximised, others minimised (:class:`~deltaprop.watch.MetricWatch`)."""
 
-    def __init__(self, monitor: str = "val_loss", *, patience: int = 5, min_delta: float = 0.0, restore_best_weights: bool = True):
+    def __init__(self, monitor: str = "val_loss", *, patience: int = 5, min_delta: float = 0.0,
+                 restore_best_weights: bool = True):
         self.watch = MetricWatch(monitor, min_delta=min_delta)
         self.patience = _checks.positive_int("patience", patience, allow_zero=True)
         self.restore_best_weights = restore_best_weights
@@ -118,7 +119,8 @@ class ProgressBar(Callback):
             desc = f"epoch {state.epoch + 1}/{state.epochs}"
         else:
             desc = f"epoch {state.epoch + 1}"
-        self._bar = tqdm(total=total, desc=desc, unit="ex", unit_scale=True, file=self.file, leave=self.leave, dynamic_ncols=True)
+        self._bar = tqdm(total=total, desc=desc, unit="ex", unit_scale=True, file=self.file, leave=self.leave,
+                         dynamic_ncols=True)
 
     def on_batch_end(self, state, batch_size, batch_loss):
         bar = self._bar

@@ -66,7 +66,8 @@ def zeros(rng: np.random.Generator, n_in: int, n_out: int, dtype=np.float32) -> 
 
 
 INITIALIZERS: Registry[Initializer] = Registry(
-    "initialiser", {"he_normal": he_normal, "glorot_uniform": glorot_uniform, "scaled_normal": scaled_normal(0.1), "zeros": zeros}
+    "initialiser",
+    {"he_normal": he_normal, "glorot_uniform": glorot_uniform, "scaled_normal": scaled_normal(0.1), "zeros": zeros},
 )
 
 

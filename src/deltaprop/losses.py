@@ -332,7 +332,9 @@ class MeanSquaredError(Loss):
     def __init__(self, *, classification: bool | None = None):
         super().__init__()
         if classification is not None and not isinstance(classification, bool):
-            raise ConfigError(f"classification must be True, False or None (decide from the targets), got {classification!r}")
+            raise ConfigError(
+                f"classification must be True, False or None (decide from the targets), got {classification!r}"
+            )
         self._classification = classification
 
     @property

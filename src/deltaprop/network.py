@@ -223,7 +223,9 @@ class Network:
         Fills every parameter's ``grad``; :meth:`trace` then shows each layer's ``a`` and ``δ``."""
         a = self._outputs[-1]
         if a is None or not self._last_forward_trained:
-            raise ConfigError("call forward(X, train=True) right before backward; an inference forward cannot be backpropagated")
+            raise ConfigError(
+                "call forward(X, train=True) right before backward; an inference forward cannot be backpropagated"
+            )
         targets = loss.prepare_targets(y, self.n_outputs, self.dtype)
         _checks.same_length(a.shape[0], targets.shape[0], names=("the last forward batch", "y"))
         self._backward(loss, a, targets)

@@ -63,7 +63,8 @@ class Optimizer(ABC):
             self._views, offset = [], 0
             for p in self.params:
                 n = p.value.size
-                self._views.append({k: a[offset : offset + n].reshape(p.value.shape) for k, a in self._state[0].items()})
+                shape = p.value.shape
+                self._views.append({k: a[offset : offset + n].reshape(shape) for k, a in self._state[0].items()})
                 offset += n
         else:
             self._views = self._state
@@ -370,7 +371,8 @@ class AdamW(Adam):
 
     type_name = "AdamW"
 
-    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, *, eps: float = 1e-8, weight_decay: float = 0.01):
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, *, eps: float = 1e-8,
+                 weight_decay: float = 0.01):
         super().__init__(lr, beta1, beta2, eps=eps, weight_decay=weight_decay)
 
     def _l2_in_gradient(self) -> bool:
@@ -384,7 +386,8 @@ class AdamW(Adam):
 
 #: Optimizer names for configs and the command line (class names match them, whatever the case).
 OPTIMIZERS: Registry[type[Optimizer]] = Registry(
-    "optimizer", {"sgd": SGD, "adagrad": AdaGrad, "rmsprop": RMSprop, "adadelta": AdaDelta, "adam": Adam, "adamw": AdamW}
+    "optimizer",
+    {"sgd": SGD, "adagrad": AdaGrad, "rmsprop": RMSprop, "adadelta": AdaDelta, "adam": Adam, "adamw": AdamW},
 )
 
 #: An optimizer from a name in :data:`OPTIMIZERS` and its settings, or from its config mapping.

@@ -155,7 +155,8 @@ class ReduceOnPlateau(Schedule):
 
 
 SCHEDULES: Registry[type[Schedule]] = Registry(
-    "schedule", {cls.type_name: cls for cls in (Constant, StepDecay, ExponentialDecay, CosineAnnealing, ReduceOnPlateau)}
+    "schedule",
+    {cls.type_name: cls for cls in (Constant, StepDecay, ExponentialDecay, CosineAnnealing, ReduceOnPlateau)},
 )
 
 

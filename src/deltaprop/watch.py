@@ -43,7 +43,12 @@ class MetricWatch:
         if value is None or not math.isfinite(value):
             return None
         best = self.best
-        improved = math.isnan(best) or (value > best + self.min_delta if self.maximise else value < best - self.min_delta)
+        if math.isnan(best):
+            improved = True
+        elif self.maximise:
+            improved = value > best + self.min_delta
+        else:
+            improved = value < best - self.min_delta
         if improved:
             self.best = value
             self.wait = 0
