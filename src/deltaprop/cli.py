@@ -107,6 +107,9 @@ def _add_train(sub) -> None:
     t.add_argument("--log-json", action="store_true", help="one JSON object per epoch on stdout")
     t.add_argument("--threads", metavar="N",
                    help="BLAS threads for training (default: one for small steps, else the BLAS default)")
+    t.add_argument("--serve", metavar="PORT", nargs="?", const="8000",
+                   help="also serve the run's live page on 127.0.0.1:PORT (default 8000), kept up after training "
+                        "until Ctrl-C (see deltaprop serve)")
     t.set_defaults(handler=cmd_train)
 
 
@@ -451,6 +454,9 @@ def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> No
         action = f"training on {cfg.dataset}"
     line = (f"{action}: {_architecture(cfg, data)}, {model.optimizer!r}, batch {cfg.batch_size}, "
             f"{kernels.backend()} kernels")
+    team = getattr(args, "team", None)
+    if team is not None:
+        line += f", {team.comm.Get_size()} MPI processes ({team.threads} BLAS threads each)"
     _say(line, err=bool(args.log_json))
 
 
@@ -462,10 +468,15 @@ def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads)
         validation = (apply_scaling(model.scaling, x_va, cfg.dtype), y_va)
     batch_size = None if cfg.batch_size == "full" else cfg.batch_size
     schedule = None if model.state is not None else cfg.schedule
+    team = getattr(args, "team", None)
+    if team is not None:
+        team.agree(True)
+        threads = threads or team.threads
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported by fit
         return fit(model.net, X, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
                    steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=validation,
-                   schedule=schedule, callbacks=callbacks, resume=model.state, threads=threads)
+                   schedule=schedule, callbacks=callbacks, resume=model.state, threads=threads,
+                   comm=None if team is None else team.comm)
 
 
 def _diverged(exc: TrainingDivergedError, cfg: TrainConfig, out: Path, writer: CheckpointWriter) -> int:
@@ -508,6 +519,7 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
     """Train in ``out`` (locked by the caller): config.toml, then checkpoints and history
     while training, then the model; errors of the loop become messages and exit codes."""
     atomic_write_bytes(out / "config.toml", cfg.to_toml().encode())
+    server = _serve_in_background(args, out)
     meta = {"class_names": data.class_names, "input_scaling": model.scaling,
             "extra": {"config": cfg.as_dict(), "dataset": cfg.dataset}}
     writer = CheckpointWriter(out, meta)
@@ -522,7 +534,23 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
         return _diverged(exc, cfg, out, writer)
     except KeyboardInterrupt:
         return _interrupted(out, writer)
-    return _finish(args, cfg, out, model, data, meta, history.records, time.perf_counter() - started)
+    status = _finish(args, cfg, out, model, data, meta, history.records, time.perf_counter() - started)
+    return status if server is None else _keep_serving(server, status)
+
+
+def _serve_in_background(args, out: Path):
+    """``train --serve``: the run's page, served from a thread while training runs."""
+    if getattr(args, "serve", None) is None:
+        return None
+    from .serve import serve_in_background
+
+    return serve_in_background(out, port=_int_option("--serve", args.serve, allow_zero=True))
+
+
+def _keep_serving(server, status: int) -> int:
+    from .serve import keep_serving
+
+    return keep_serving(server, status)
 
 
 def _lock(out: Path) -> RunLock:
@@ -554,7 +582,84 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         lock.release()
 
 
+class _Team:
+    """The processes of an ``mpiexec`` run: rank 0 runs ``train`` as one process would and
+    writes the run folder; the others build the same model from the same options, train
+    beside it silently and write nothing. Before training every rank says whether it got
+    ready (one integer all-reduced with MIN, no pickled objects), so an error on any rank
+    stops all of them instead of leaving the rest waiting in a collective."""
+
+    def __init__(self, comm):
+        from .distributed import threads_per_rank
+
+        self.comm, self.rank, self.agreed = comm, comm.Get_rank(), False
+        self.threads = threads_per_rank(comm)
+
+    def agree(self, ready: bool) -> None:
+        if self.agreed:
+            return
+        self.agreed = True
+        mine, everyone = np.array([int(ready)], dtype=np.int64), np.zeros(1, dtype=np.int64)
+        from mpi4py import MPI
+
+        self.comm.Allreduce(mine, everyone, op=MPI.MIN)
+        if not everyone[0]:
+            raise _TeamStopped()
+
+
+class _TeamStopped(Exception):
+    """Another rank could not start (rank 0 reports why)."""
+
+
+def _train_on_ranks(args, comm) -> int:
+    args.team = team = _Team(comm)
+    try:
+        if team.rank == 0:
+            return _train(args)
+        return _follow(args, team)
+    except _TeamStopped:
+        if team.rank == 0:
+            _say(f"{PROG}: error: another MPI process could not start training (its error is above)", err=True)
+        return 1
+    finally:
+        with contextlib.suppress(_TeamStopped):
+            team.agree(False)  # an error before training: release the others
+
+
+def _follow(args, team: _Team) -> int:
+    """A rank other than 0: the same model and data as rank 0, trained silently."""
+    flags = _train_flags(args)
+    threads = None if args.threads is None else _int_option("--threads", args.threads)
+    args.quiet, args.log_json = True, False
+    if args.resume:
+        cfg, checkpoint = _resume_config(Path(args.resume), flags)
+        data = _training_data(cfg)
+        model = _resumed_model(checkpoint)
+        if _run_is_complete(cfg, model.state):  # rank 0 says why, or writes the missing model file
+            with contextlib.suppress(_TeamStopped):
+                team.agree(False)
+            return 0
+    else:
+        cfg = _new_config(args, flags)
+        data = _training_data(cfg)
+        model = _new_model(cfg, data)
+    try:
+        _fit(args, cfg, model, data, [], threads)
+    except (TrainingDivergedError, KeyboardInterrupt):
+        return 1  # rank 0 reports it and keeps the checkpoint
+    return 0
+
+
 def cmd_train(args) -> int:
+    from .distributed import world
+
+    comm = world()
+    if comm is not None:
+        return _train_on_ranks(args, comm)
+    return _train(args)
+
+
+def _train(args) -> int:
     flags = _train_flags(args)
     threads = None if args.threads is None else _int_option("--threads", args.threads)
     if args.resume:

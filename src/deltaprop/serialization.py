@@ -48,6 +48,9 @@ MAX_HEADER_BYTES = 64 << 20
 MAX_LAYERS = 1024
 MAX_PARAMETERS = 1 << 30
 _DTYPE_CODES = {"float32": "F32", "float64": "F64"}
+# What building objects from a file's (checked, but still untrusted) settings may raise:
+# each becomes a ModelFileError naming the file.
+_BUILD_ERRORS = (Error, TypeError, ValueError, KeyError, AttributeError, OverflowError, IndexError)
 
 
 # -- input scaling ----------------------------------------------------------------------------
@@ -309,7 +312,7 @@ def _expected_tensors(path: Path, arch: Any) -> tuple[dict[str, tuple[int, ...]]
     if len(arch["layers"]) > MAX_LAYERS:
         raise _bad(path, f"declares {len(arch['layers']):,} layers, more than the {MAX_LAYERS:,} a model may have")
     dtype = arch.get("dtype", "float32")
-    if dtype not in _DTYPE_CODES:
+    if not isinstance(dtype, str) or dtype not in _DTYPE_CODES:
         raise _bad(path, f"unsupported dtype {dtype!r} in the architecture; expected float32 or float64")
     shapes: dict[str, tuple[int, ...]] = {}
     total = 0
@@ -414,9 +417,10 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
     if kind == "checkpoint":
         from .optimizers import optimizer_from_config
 
+        config = _meta_json(path, meta, "optimizer")
         try:
-            optimizer = optimizer_from_config(_meta_json(path, meta, "optimizer"))
-        except ConfigError as exc:
+            optimizer = optimizer_from_config(config)
+        except _BUILD_ERRORS as exc:
             raise _bad(path, f"bad optimizer in the checkpoint: {exc}") from None
         for i, name in enumerate(list(expected)):
             for slot in optimizer.slots:
@@ -424,7 +428,7 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
     _check_entries(path, header, expected, _DTYPE_CODES[dtype_name], data_len)
     try:
         net = Network.from_config(arch, dtype=resolve_dtype(dtype_name))
-    except Error as exc:
+    except _BUILD_ERRORS as exc:
         raise _bad(path, f"its architecture is invalid: {exc}") from None
     built = dict(net.named_parameters())
     model_names = [k for k in expected if k.startswith("layers.")]
@@ -479,7 +483,7 @@ def _checkpoint(path: Path, common: dict, meta: dict, optimizer, tensors: dict) 
         state = dict(tensors)
         state["iterations"] = np.array(training["iterations"], dtype=np.int64)
         optimizer.load_state(state)
-    except (Error, TypeError, ValueError, KeyError, AttributeError) as exc:
+    except _BUILD_ERRORS as exc:
         raise _bad(path, f"checkpoint training state is invalid: {exc}") from None
     from .training import TrainingState
 
