@@ -160,6 +160,8 @@ def test_to_dict_is_json_and_from_dict_gives_the_same_state_back():
         (lambda d: d.update(base_lr=0), "base_lr must be > 0"),
         (lambda d: d.update(history={"loss": 1}), "history must be a list"),
         (lambda d: d.update(loss={"type": "Nope"}), "loss or schedule is invalid"),
+        (lambda d: d.update(schedule={"type": "plateau"}, schedule_state={"scale": 10**400, "best": 1, "wait": 0}),
+         "loss or schedule is invalid"),
         (lambda d: d.update(shuffle_rng={"bit_generator": "MT19937"}), "shuffling random state is not a PCG64"),
         (lambda d: d["shuffle_rng"]["state"].update(state="x"), "shuffling random state is invalid"),
         (lambda d: d["unfinished"].update(batches=0), "batches and examples seen disagree"),

@@ -262,7 +262,7 @@ class TrainingState:
             loss = loss_from_config(data["loss"])
             schedule = schedule_from_config(data["schedule"])
             schedule.load_state(data["schedule_state"])
-        except (ConfigError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        except (ConfigError, TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
             raise StateError(f"the training state's loss or schedule is invalid: {exc}") from None
         progress = None if data.get("unfinished") is None else EpochProgress.from_dict(data["unfinished"])
         if progress is not None and progress.epoch not in (epoch - 1, epoch):
