@@ -474,7 +474,8 @@ def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> No
             f"{kernels.backend()} kernels")
     team = getattr(args, "team", None)
     if team is not None:
-        line += f", {team.comm.Get_size()} MPI processes ({team.threads} BLAS threads each)"
+        plural = "s" if team.threads > 1 else ""
+        line += f", {team.comm.Get_size()} MPI processes ({team.threads} BLAS thread{plural} each)"
     _say(line, err=bool(args.log_json))
 
 

@@ -138,8 +138,6 @@ def _check_xy(x: np.ndarray, y: np.ndarray, path: Path):
         raise ShapeError(f"{path}: x has {len(x)} rows but y has {len(y)}.")
     if len(x) == 0:
         raise ShapeError(f"{path}: holds no rows (x has shape {x.shape}); nothing to train or test on.")
-    if x.dtype.kind not in "biuf":
-        raise DataError(f"{path}: x has dtype {x.dtype}; inputs must be real numbers.")
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise DataError(f"{path}: x contains NaN or inf; clean or impute them first.")
     if y.ndim == 1:
