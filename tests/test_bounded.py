@@ -226,3 +226,57 @@ def test_cli_info_on_deep_or_huge_metadata(tmp_path):
     fails(cli("info", path), 1, "5,000 digits")
     before = path.read_bytes()
     assert path.read_bytes() == before
+
+
+# -- every reader of a named file refuses a FIFO at once --------------------------------------------
+@pytest.fixture
+def fifo(tmp_path):
+    """A FIFO with no writer, and an alarm: a reader that waits on it fails instead of hanging."""
+    import signal
+
+    def hung(*args):
+        raise AssertionError("blocked on a FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    yield tmp_path
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def test_data_readers_refuse_a_fifo(fifo):
+    from deltaprop.data import open_mapped, read_idx
+    from deltaprop.data.download import verify_file
+
+    for name in ("x.idx", "x.npy", "x.csv", "cached.gz"):
+        os.mkfifo(fifo / name)
+    with pytest.raises(dp.FileFormatError, match="named pipe"):
+        read_idx(fifo / "x.idx")
+    with pytest.raises(dp.FileFormatError, match="named pipe"):
+        open_mapped(fifo / "x.npy")
+    with pytest.raises(dp.FileFormatError, match="x.csv is a named pipe"):
+        dp.data.load_arrays(fifo / "x.csv")
+    assert verify_file(fifo / "cached.gz", [("sha256", "0" * 64)]) is False
+
+
+def test_the_live_view_skips_a_fifo(fifo):
+    from deltaprop.serve.run import read_table
+
+    os.mkfifo(fifo / "history.csv")
+    assert read_table(fifo / "history.csv") is None
+
+
+def test_a_file_replaced_between_header_and_mapping_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(_model_bytes(dp.mlp([6, 5, 3], seed=0)))
+    other = _model_bytes(dp.mlp([6, 5, 3], seed=1))  # same shapes, other weights and digests
+    read_header = S._read_header
+
+    def then_replaced(*args):
+        out = read_header(*args)
+        path.write_bytes(other)
+        return out
+
+    monkeypatch.setattr(S, "_read_header", then_replaced)
+    with pytest.raises(dp.ModelFileError, match="changed while being read"):
+        dp.load(path)

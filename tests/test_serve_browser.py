@@ -119,8 +119,10 @@ def test_draw_predict_and_change_the_target(browser, main_job, tmp_path):
         assert len(rows) == 10
 
         # hovering a hidden unit of the first layer shows its weights as an image
+        assert not page.is_visible("#weights-box")
         page.hover("#forward .strip.hoverable canvas", position={"x": 5, "y": 5})
-        page.wait_for_selector("#weights-box:not([hidden])")
+        page.wait_for_selector("#weights-box", state="visible")
+        assert "hidden unit 0 of the first layer" in page.inner_text("#weights-label")
         page.screenshot(path=str(tmp_path / "draw.png"), full_page=True)
 
         # another target class: the loss, δ and ∂L/∂x change; the prediction does not
@@ -261,4 +263,13 @@ def test_run_view_shows_diagnostics_and_alerts_when_the_run_has_them(browser, tm
         assert "dead_relu (layer 1), epoch 2" in alert and "90% of layer 1" in alert and "He initialisation" in alert
         assert page.inner_text("#run-epochs") == "4"
         page.screenshot(path=str(tmp_path / "diagnostics.png"), full_page=True)
+        w.check_clean()
+
+
+def test_a_model_file_has_no_training_tab(browser, main_job):
+    with running_server(main_job / "model.safetensors") as server:
+        w = Watched(browser, server.url.rstrip("/"))
+        w.page.goto(server.url)
+        w.page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784 → 50 → 10')")
+        assert w.page.is_visible("#draw-view") and not w.page.is_visible("#tabs") and not w.page.is_visible("#run-view")
         w.check_clean()

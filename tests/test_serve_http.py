@@ -474,3 +474,24 @@ def test_training_state_comes_from_the_run_lock(tmp_path):
         (run / "run.lock").unlink()
         save_model(run / "model.safetensors")  # the final model, written after the history
         assert request(s, "GET", "/api/run")[1]["training"] is False
+
+
+def test_input_gradient_goes_back_through_input_layers():
+    """A network that scales its own input (a parameter-free layer before the first Dense):
+    ∂L/∂x is with respect to the raw pixels, through that layer's own backward."""
+    preprocessing = pytest.importorskip("deltaprop.preprocessing")
+    from deltaprop.serve.model import ModelSource
+
+    net = dp.Network([preprocessing.Rescaling(1 / 255), dp.Dense(784, 12), dp.Tanh(), dp.Dense(12, 10), dp.Softmax()],
+                     seed=0, dtype="float64")
+    loss = dp.CrossEntropy()
+    x = np.random.default_rng(1).integers(0, 256, size=(1, 784)).astype(np.float64)
+    net.loss_and_gradients(loss, x, [4], train=False)
+    grad = ModelSource._input_gradient(net, net.trace())[0].copy()
+    h = 1e-3
+    for i in (0, 100, 400, 783):
+        xp, xm = x.copy(), x.copy()
+        xp[0, i] += h
+        xm[0, i] -= h
+        fd = (net.loss_and_gradients(loss, xp, [4]) - net.loss_and_gradients(loss, xm, [4])) / (2 * h)
+        assert grad[i] == pytest.approx(fd, rel=1e-6, abs=1e-12)

@@ -117,6 +117,9 @@ def _add_train(sub) -> None:
     t.add_argument("--log-json", action="store_true", help="one JSON object per epoch on stdout")
     t.add_argument("--threads", metavar="N",
                    help="BLAS threads for training (default: one for small steps, else the BLAS default)")
+    t.add_argument("--serve", metavar="PORT", nargs="?", const="8000",
+                   help="also serve the run's live page on 127.0.0.1:PORT (default 8000), kept up after training "
+                        "until Ctrl-C (see deltaprop serve)")
     t.set_defaults(handler=cmd_train)
 
 
@@ -190,8 +193,26 @@ def _add_serve(sub) -> None:
     sv.set_defaults(handler=cmd_serve)
 
 
+def _add_sweep(sub) -> None:
+    sw = sub.add_parser("sweep", help="train a grid (or random sample) of options, one run folder a trial, on Dask",
+                        description="A hyperparameter sweep: every combination of the --grid values (or --random N "
+                                    "of them), each trained as `deltaprop train` into SWEEP/trial-NNN on a Dask "
+                                    "worker; results in SWEEP/sweep.csv and sweep.png (see docs/distributed.md).")
+    sw.add_argument("config", metavar="CONFIG.toml", nargs="?", help="options every trial shares (as for train --config)")
+    sw.add_argument("--grid", action="append", metavar="KEY=V1,V2",
+                    help="an option of train and its values, e.g. lr=0.03,0.1,0.3 or layers=784,100,10:784,300,10 "
+                         "(':' separates values that hold commas); repeat for more options")
+    sw.add_argument("--random", metavar="N", help="train N combinations drawn at random from the grid instead of all")
+    sw.add_argument("--seed", default="0", help="seed of the --random draw (default 0)")
+    sw.add_argument("--workers", metavar="N", help="worker processes of the local Dask cluster (default: one per CPU)")
+    sw.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask cluster, e.g. tcp://host:8786")
+    sw.add_argument("--out", metavar="DIR", help="the sweep's folder (default: a new runs/sweep-<date-time>)")
+    sw.add_argument("--resume", action="store_true", help="continue the sweep in --out, skipping finished trials")
+    sw.set_defaults(handler=cmd_sweep)
+
+
 #: The subcommands, in the order ``--help`` lists them; each adds its parser.
-_COMMANDS = [_add_train, _add_evaluate, _add_predict, _add_gradcheck, _add_plot, _add_info, _add_serve]
+_COMMANDS = [_add_train, _add_evaluate, _add_predict, _add_gradcheck, _add_plot, _add_info, _add_serve, _add_sweep]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -530,6 +551,10 @@ def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> No
     line = (f"{action}: {_architecture(cfg, data)}, {cfg.optimizer} lr {model.optimizer.lr:g}"
             f"{_schedule_words(cfg)}, batch {cfg.batch_size}, inputs {describe_inputs(model.net)}, "
             f"{kernels.backend()} kernels")
+    team = getattr(args, "team", None)
+    if team is not None:
+        plural = "s" if team.threads > 1 else ""
+        line += f", {team.comm.Get_size()} MPI processes ({team.threads} BLAS thread{plural} each)"
     _say(line, err=bool(args.log_json))
     if data.label_source:
         _say(f"labels: {data.label_source}", err=bool(args.log_json))
@@ -538,10 +563,15 @@ def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> No
 def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads) -> History:
     batch_size = None if cfg.batch_size == "full" else cfg.batch_size
     schedule = None if model.state is not None else cfg.schedule
+    team = getattr(args, "team", None)
+    if team is not None:
+        team.agree(True)
+        threads = threads or team.threads
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported by fit
         return fit(model.net, data.x_train, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
                    steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=data.validation,
-                   schedule=schedule, callbacks=callbacks, resume=model.state, threads=threads)
+                   schedule=schedule, callbacks=callbacks, resume=model.state, threads=threads,
+                   comm=None if team is None else team.comm)
 
 
 def _diverged(exc: TrainingDivergedError, cfg: TrainConfig, out: Path, writer: CheckpointWriter) -> int:
@@ -591,6 +621,7 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
     """Train in ``out`` (locked by the caller): config.toml, then checkpoints and history
     while training, then the model; errors of the loop become messages and exit codes."""
     atomic_write_bytes(out / "config.toml", cfg.to_toml().encode())
+    server = _serve_in_background(args, out)
     meta = _model_meta(cfg, data)
     writer = CheckpointWriter(out, meta)
     if model.state is not None:
@@ -608,7 +639,23 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
         report = callback.report() if isinstance(callback, EarlyStopping) else None
         if report:
             _say(report, err=bool(args.log_json))
-    return _finish(args, cfg, out, model, data, meta, history.records, time.perf_counter() - started)
+    status = _finish(args, cfg, out, model, data, meta, history.records, time.perf_counter() - started)
+    return status if server is None else _keep_serving(server, status)
+
+
+def _serve_in_background(args, out: Path):
+    """``train --serve``: the run's page, served from a thread while training runs."""
+    if getattr(args, "serve", None) is None:
+        return None
+    from .serve import serve_in_background
+
+    return serve_in_background(out, port=_int_option("--serve", args.serve, allow_zero=True))
+
+
+def _keep_serving(server, status: int) -> int:
+    from .serve import keep_serving
+
+    return keep_serving(server, status)
 
 
 def _lock(out: Path) -> RunLock:
@@ -638,7 +685,84 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         lock.release()
 
 
+class _Team:
+    """The processes of an ``mpiexec`` run: rank 0 runs ``train`` as one process would and
+    writes the run folder; the others build the same model from the same options, train
+    beside it silently and write nothing. Before training every rank says whether it got
+    ready (one integer all-reduced with MIN, no pickled objects), so an error on any rank
+    stops all of them instead of leaving the rest waiting in a collective."""
+
+    def __init__(self, comm):
+        from .distributed import threads_per_rank
+
+        self.comm, self.rank, self.agreed = comm, comm.Get_rank(), False
+        self.threads = threads_per_rank(comm)
+
+    def agree(self, ready: bool) -> None:
+        if self.agreed:
+            return
+        self.agreed = True
+        mine, everyone = np.array([int(ready)], dtype=np.int64), np.zeros(1, dtype=np.int64)
+        from mpi4py import MPI
+
+        self.comm.Allreduce(mine, everyone, op=MPI.MIN)
+        if not everyone[0]:
+            raise _TeamStopped()
+
+
+class _TeamStopped(Exception):
+    """Another rank could not start (rank 0 reports why)."""
+
+
+def _train_on_ranks(args, comm) -> int:
+    args.team = team = _Team(comm)
+    try:
+        if team.rank == 0:
+            return _train(args)
+        return _follow(args, team)
+    except _TeamStopped:
+        if team.rank == 0:
+            _say(f"{PROG}: error: another MPI process could not start training (its error is above)", err=True)
+        return 1
+    finally:
+        with contextlib.suppress(_TeamStopped):
+            team.agree(False)  # an error before training: release the others
+
+
+def _follow(args, team: _Team) -> int:
+    """A rank other than 0: the same model and data as rank 0, trained silently."""
+    flags = _train_flags(args)
+    threads = None if args.threads is None else _int_option("--threads", args.threads)
+    args.quiet, args.log_json = True, False
+    if args.resume:
+        cfg, checkpoint = _resume_config(Path(args.resume), flags)
+        data = _training_data(cfg)
+        model = _resumed_model(checkpoint)
+        if _run_is_complete(cfg, model.state):  # rank 0 says why, or writes the missing model file
+            with contextlib.suppress(_TeamStopped):
+                team.agree(False)
+            return 0
+    else:
+        cfg = _new_config(args, flags)
+        data = _training_data(cfg)
+        model = _new_model(cfg, data)
+    try:
+        _fit(args, cfg, model, data, [], threads)
+    except (TrainingDivergedError, KeyboardInterrupt):
+        return 1  # rank 0 reports it and keeps the checkpoint
+    return 0
+
+
 def cmd_train(args) -> int:
+    from .distributed import world
+
+    comm = world()
+    if comm is not None:
+        return _train_on_ranks(args, comm)
+    return _train(args)
+
+
+def _train(args) -> int:
     flags = _train_flags(args)
     threads = None if args.threads is None else _int_option("--threads", args.threads)
     if args.resume:
@@ -835,6 +959,52 @@ def cmd_serve(args) -> int:
     from .serve import serve
 
     return serve(args.path, host=args.host, port=_int_option("--port", args.port, allow_zero=True))
+
+
+def _sweep_folder(args) -> Path:
+    if args.resume:
+        if not args.out or not Path(args.out).is_dir():
+            raise UsageError("sweep --resume needs --out DIR, the folder of the sweep to continue")
+        return Path(args.out)
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise UsageError(f"{out} is not an empty folder; choose another --out, or continue it with --resume")
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    return _new_run_folder(str(Path("runs") / time.strftime("sweep-%Y%m%d-%H%M%S")))
+
+
+def cmd_sweep(args) -> int:
+    from . import sweep
+
+    if args.workers and args.scheduler:
+        raise UsageError("give --workers (a local cluster) or --scheduler (an existing one), not both")
+    grid = sweep.parse_grid(args.grid or [], {key for _, key, _ in _TRAIN_OPTIONS})
+    config = None
+    if args.config:
+        TrainConfig.from_mapping(load_toml(args.config), origin=str(args.config))  # a bad file stops the sweep now
+        config = str(Path(args.config).resolve())
+    random = None if args.random is None else _int_option("--random", args.random)
+    workers = None if args.workers is None else _int_option("--workers", args.workers)
+    out = _sweep_folder(args).resolve()
+    trials = sweep.plan_trials(grid, out, random=random, seed=_int_option("--seed", args.seed, allow_zero=True))
+    _say(f"sweep of {len(trials)} trials over {', '.join(grid)} in {out}")
+    try:
+        sweep.run_sweep(trials, config=config, workers=workers, scheduler=args.scheduler, resume=args.resume, say=_say)
+    finally:
+        varied = list(grid)
+        sweep.write_results(trials, out, varied)
+        sweep.plot_results(trials, out, varied)
+    _say(sweep.table(trials, list(grid)))
+    best = sweep.best_trial(trials)
+    failed = sum(t.result.get("status") == "failed" for t in trials)
+    if best is not None:
+        _say(f"best: trial {best.index} ({', '.join(f'{k}={v}' for k, v in best.options.items())}), validation "
+             f"accuracy {best.result['best_val_accuracy']:.4f} at epoch {best.result['best_epoch']}: {best.folder}")
+    _say(f"wrote {out}/sweep.csv" + (", sweep.png" if best is not None else "") +
+         (f"; {failed} trial(s) failed (their errors are in sweep.csv)" if failed else ""))
+    return 0 if best is not None else 1
 
 
 # -- entry point -----------------------------------------------------------------------------------

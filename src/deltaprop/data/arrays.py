@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from deltaprop import _checks
+from deltaprop.bounded import file_kind
 from deltaprop.data.npy import read_npy_header
 from deltaprop.errors import ConfigError, DatasetNotFoundError, DataError, FileFormatError, ShapeError
 
@@ -33,6 +34,8 @@ _HOW_TO_CHOOSE = "choose the label column with --label-column NAME|INDEX (label_
 NPZ_KEYS = (("x", "y"), ("X", "y"), ("X", "Y"), ("images", "labels"))
 # Deflate cannot expand more than about 1032:1; a member claiming more is a zip bomb.
 _ZIP_MAX_RATIO = 1100
+# A header or first row longer than this is not a table deltaprop can use.
+_MAX_HEADER_BYTES = 1 << 20
 
 
 @dataclass
@@ -71,6 +74,8 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
     """:func:`load_arrays`, with the choice of label column in words."""
     path = Path(path)
     if not path.is_file():
+        if path.exists():  # a folder, FIFO or device: say which, and never open it
+            raise FileFormatError(f"{path} is {file_kind(path.stat().st_mode)}, not a data file; give a .npz or .csv file.")
         raise DatasetNotFoundError(f"{path}: no such file.")
     suffix = path.suffix.lower()
     if suffix == ".npz":
@@ -130,11 +135,16 @@ def _load_npz(path: Path, label_column: int | str | None):
 
 def _csv_header(path: Path) -> tuple[list[str] | None, int]:
     """The header's names (None without a header) and the number of columns."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            first = f.readline()
+    from deltaprop.bounded import open_regular
+
+    try:  # a regular file only, and a header line of bounded length
+        with open_regular(path, max_bytes=1 << 40, what="CSV file", error=FileFormatError, allow_empty=True) as f:
+            first = f.readline(_MAX_HEADER_BYTES + 1).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise FileFormatError(f"{path}: cannot read as text CSV ({exc}).") from None
+    if len(first) > _MAX_HEADER_BYTES:
+        raise FileFormatError(f"{path}: the first line is longer than {_MAX_HEADER_BYTES:,} bytes; "
+                              "is this a CSV file with one row per line?")
     if not first.strip():
         raise FileFormatError(f"{path}: the CSV file is empty (or starts with a blank line).")
     cells = [c.strip() for c in first.split(",")]
@@ -239,8 +249,6 @@ def _check_xy(x: np.ndarray, y: np.ndarray, path: Path, source: str):
         raise ShapeError(f"{path}: x has {len(x)} rows but y has {len(y)}.")
     if len(x) == 0:
         raise ShapeError(f"{path}: holds no rows (x has shape {x.shape}); nothing to train or test on.")
-    if x.dtype.kind not in "biuf":
-        raise DataError(f"{path}: x has dtype {x.dtype}; inputs must be real numbers.")
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise DataError(f"{path}: x contains NaN or inf; clean or impute them first.")
     if y.ndim == 1:

@@ -17,6 +17,9 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from ..bounded import open_regular, parse_json, read_text
+from ..errors import DataError
+
 __all__ = ["RUN_FILES", "read_run", "run_signature"]
 
 #: The files the live view reads; anything else in the folder is ignored.
@@ -52,11 +55,9 @@ def _cell(text: str) -> Any:
 def read_table(path: Path) -> list[dict[str, Any]] | None:
     """A CSV file with a header row as a list of records; None when it is absent, too big
     or unreadable (the view then simply omits it)."""
-    try:
-        if path.stat().st_size > MAX_TABLE_BYTES:
-            return None
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    try:  # a regular file only: a FIFO must not hang the server
+        text = read_text(path, max_bytes=MAX_TABLE_BYTES, what="table", error=DataError, allow_empty=True)
+    except DataError:
         return None
     rows = list(csv.reader(text.splitlines()))
     if not rows:
@@ -68,10 +69,9 @@ def read_table(path: Path) -> list[dict[str, Any]] | None:
 def _read_alerts(folder: Path) -> list[Any] | None:
     path = folder / "alerts.json"
     try:
-        if path.stat().st_size > MAX_TABLE_BYTES:
-            return None
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        text = read_text(path, max_bytes=MAX_TABLE_BYTES, what="alerts file", error=DataError)
+        value = parse_json(text, what=str(path), error=DataError)
+    except DataError:
         return read_table(folder / "alerts.csv")
     if isinstance(value, dict):
         value = value.get("alerts")
@@ -83,10 +83,11 @@ def _lock_holder_alive(folder: Path) -> bool | None:
     by ``deltaprop train`` while it trains) still runs; None when there is no such lock.
     The lock is only read, never taken, so polling cannot get in the way of a training."""
     try:
-        with open(folder / "run.lock", "rb") as f:
+        if not os.path.lexists(folder / "run.lock"):
+            return None
+        with open_regular(folder / "run.lock", max_bytes=1 << 20, what="lock file", error=DataError,
+                          allow_empty=True) as f:
             holder = json.loads(f.read(4096).decode("utf-8") or "null")
-    except FileNotFoundError:
-        return None
     except (OSError, UnicodeDecodeError, ValueError):
         return True  # being written: a run is starting
     pid = holder.get("pid") if isinstance(holder, dict) else None

@@ -10,6 +10,7 @@ import errno
 import ipaddress
 import socket
 import sys
+import threading
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -21,7 +22,7 @@ from .handler import STATIC_FILES, Handler, read_static
 from .model import ModelSource
 from .run import RUN_FILES
 
-__all__ = ["ServerError", "Server", "make_server", "serve"]
+__all__ = ["ServerError", "Server", "keep_serving", "make_server", "serve", "serve_in_background"]
 
 _LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
 
@@ -141,3 +142,25 @@ def serve(path: str | Path, *, host: str = "127.0.0.1", port: int = 8000, out: T
     finally:
         server.server_close()
     return 0
+
+
+def serve_in_background(path: str | Path, *, host: str = "127.0.0.1", port: int = 8000) -> Server:
+    """Start serving ``path`` from a daemon thread (``deltaprop train --serve``); the URL
+    goes to stderr, so stdout keeps the training's own output."""
+    server = make_server(path, host=host, port=port)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.25}, daemon=True).start()
+    print(f"serving the run at {server.url}  (kept up after training until Ctrl-C)", file=sys.stderr, flush=True)
+    return server
+
+
+def keep_serving(server: Server, status: int) -> int:
+    """Block until Ctrl-C, then stop ``server``; returns ``status`` (the training's)."""
+    try:
+        print(f"still serving {server.url}; Ctrl-C to stop", file=sys.stderr, flush=True)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr, flush=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+    return status
