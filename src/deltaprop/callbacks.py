@@ -101,6 +101,16 @@ class EarlyStopping(Callback):
             for saved, p in zip(self._best_weights, state.net.parameters()):
                 np.copyto(p.value, saved)
 
+    def report(self) -> str | None:
+        """What happened, in one line: the epoch it stopped at, the epoch whose weights the
+        network kept and why; None when it did not stop training."""
+        if self.stopped_epoch is None:
+            return None
+        kept = (f"kept the weights of epoch {self.best_epoch}, the best" if self.restore_best_weights
+                else f"kept the last weights; the best was epoch {self.best_epoch}")
+        return (f"early stopping at epoch {self.stopped_epoch}: {self.monitor} did not improve on {self.best:.4f} "
+                f"for {self.watch.wait} epochs (patience {self.patience}); {kept}")
+
 
 def epoch_summary(state: "TrainingState") -> str:
     """One epoch's results in a line: ``epoch 3/10: loss 0.1234, accuracy 0.9612, ...``."""
