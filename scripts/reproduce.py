@@ -69,7 +69,13 @@ EXPERIMENTS = [
 
 # -- configs ------------------------------------------------------------------------------------
 def config_mapping(name: str) -> dict:
-    return tomllib.loads((ROOT / "examples" / f"{name}.toml").read_text(encoding="utf-8"))
+    """The TOML of ``examples/NAME.toml``; ``NAME[key=value,...]`` changes those keys (a
+    value is read as TOML, e.g. ``seed000_sgd[dtype="float64"]``)."""
+    base, _, changes = name.partition("[")
+    mapping = tomllib.loads((ROOT / "examples" / f"{base}.toml").read_text(encoding="utf-8"))
+    if changes:
+        mapping.update(tomllib.loads(changes.rstrip("]").replace(",", "\n")))
+    return mapping
 
 
 def split_ref(ref: str) -> tuple[str, int | None]:
@@ -88,7 +94,7 @@ def run_plan(refs) -> dict[str, tuple[str, int | None]]:
         cfg.pop("epochs", None)
         return json.dumps(cfg, sort_keys=True)
 
-    names = sorted({split_ref(r)[0] for r in refs} | {p.stem for p in (ROOT / "examples").glob("seed*.toml")})
+    names = sorted({split_ref(r)[0] for r in refs if "[" not in r} | {p.stem for p in (ROOT / "examples").glob("seed*.toml")})
     plan = {}
     for ref in refs:
         name, at = split_ref(ref)
@@ -207,7 +213,9 @@ def render_tables(runs: Runs, plan, missing: str | None) -> str:
     rows = ["| seed | experiment | seed reports | config | seed 0 | mean ± sd over seeds (range) | gap (points) | own-statistics test set |",
             "|---|---|---|---|---|---|---|---|"]
     for exp in EXPERIMENTS:
-        for i, ref in enumerate((exp.faithful, *exp.others)):
+        listed = (exp.faithful, *exp.others)
+        variants = [r for r in plan if "[" in r and r.partition("[")[0] in listed]
+        for i, ref in enumerate((*listed, *variants)):
             figures = runs.figures(ref, plan)
             label = f"**{ref}**" if i == 0 else ref
             first = (exp.seed_doc, exp.what, str(exp.reported)) if i == 0 else ("", "", "")
@@ -272,11 +280,14 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir", default=None, help="folder with the MNIST files (default: $DELTAPROP_DATA/mnist, the cache)")
     ap.add_argument("--seeds", default="0", help="seeds to run, e.g. 0-4 or 0,2 (default 0)")
     ap.add_argument("--only", default="", help="comma-separated config names to run")
+    ap.add_argument("--variant", action="append", default=[], metavar='NAME[key=value]',
+                    help='also run a config with keys changed, e.g. seed000_sgd[dtype="float64"] (repeatable)')
     ap.add_argument("--render", action="store_true", help="only write the tables from the stored runs")
     ap.add_argument("--runs", default=str(RUNS), help="the JSON-lines store of runs")
     ap.add_argument("--output", default=str(DOC))
     args = ap.parse_args(argv)
-    refs = [ref for exp in EXPERIMENTS for ref in (exp.faithful, *exp.others)]
+    refs = [ref for exp in EXPERIMENTS for ref in (exp.faithful, *exp.others)] + list(args.variant)
+    refs += sorted({r["config"] for r in Runs.load(Path(args.runs)).records if "[" in r["config"]} - set(refs))
     plan = run_plan(refs)
     runs = Runs.load(Path(args.runs))
     missing = mnist_missing(args.data_dir)
@@ -285,7 +296,7 @@ def main(argv=None) -> int:
         todo: dict[str, set[int]] = {}
         for ref in refs:
             name, at = plan[ref]
-            if not only or split_ref(ref)[0] in only or name in only:
+            if not only or ref in args.variant or split_ref(ref)[0] in only or name in only:
                 todo.setdefault(name, set()).update({at} if at else set())
         for seed in parse_seeds(args.seeds):
             for name, read_at in todo.items():
