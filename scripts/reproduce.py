@@ -68,6 +68,12 @@ EXPERIMENTS = [
 
 
 # -- configs ------------------------------------------------------------------------------------
+#: A variant key the script itself applies (deltaprop's Dense starts its biases at zero):
+#: ``seed_biases = S`` draws every bias from S · N(0, 1), as seed 000 (S = 0.1) and seed 001
+#: (S = 1) do.
+SCRIPT_KEYS = ("seed_biases",)
+
+
 def config_mapping(name: str) -> dict:
     """The TOML of ``examples/NAME.toml``; ``NAME[key=value,...]`` changes those keys (a
     value is read as TOML, e.g. ``seed000_sgd[dtype="float64"]``)."""
@@ -76,6 +82,16 @@ def config_mapping(name: str) -> dict:
     if changes:
         mapping.update(tomllib.loads(changes.rstrip("]").replace(",", "\n")))
     return mapping
+
+
+def _config(name: str):
+    """The checked TrainConfig of a config name (the script's own keys left out)."""
+    from deltaprop.config import TrainConfig
+
+    mapping = config_mapping(name)
+    for key in SCRIPT_KEYS:
+        mapping.pop(key, None)
+    return TrainConfig.from_mapping(mapping)
 
 
 def split_ref(ref: str) -> tuple[str, int | None]:
@@ -90,7 +106,9 @@ def run_plan(refs) -> dict[str, tuple[str, int | None]]:
     from deltaprop.config import TrainConfig
 
     def key(name):
-        cfg = TrainConfig.from_mapping(config_mapping(name)).as_dict()
+        mapping = config_mapping(name)
+        extra = {k: mapping.pop(k) for k in SCRIPT_KEYS if k in mapping}
+        cfg = {**TrainConfig.from_mapping(mapping).as_dict(), **extra}
         cfg.pop("epochs", None)
         return json.dumps(cfg, sort_keys=True)
 
@@ -98,14 +116,14 @@ def run_plan(refs) -> dict[str, tuple[str, int | None]]:
     plan = {}
     for ref in refs:
         name, at = split_ref(ref)
-        cfg = TrainConfig.from_mapping(config_mapping(name))
+        cfg = _config(name)
         epochs = at or cfg.epochs
         plan[ref] = (name, at)
         if cfg.steps is not None or cfg.early_stopping or cfg.schedule != "constant" or epochs is None:
             continue
-        longer = [n for n in names if key(n) == key(name) and (TrainConfig.from_mapping(config_mapping(n)).epochs or 0) > epochs]
+        longer = [n for n in names if key(n) == key(name) and (_config(n).epochs or 0) > epochs]
         if longer:
-            longest = max(longer, key=lambda n: TrainConfig.from_mapping(config_mapping(n)).epochs)
+            longest = max(longer, key=lambda n: _config(n).epochs)
             plan[ref] = (longest, epochs)
     return plan
 
@@ -121,7 +139,9 @@ def train_once(name: str, seed: int, read_at: set[int], data_dir: str | None = N
     from deltaprop.config import TrainConfig
     from deltaprop.serialization import apply_scaling
 
-    cfg = TrainConfig.from_mapping(config_mapping(name), {"seed": seed, **({"data_dir": data_dir} if data_dir else {})})
+    mapping = config_mapping(name)
+    bias_scale = mapping.pop("seed_biases", None)
+    cfg = TrainConfig.from_mapping(mapping, {"seed": seed, **({"data_dir": data_dir} if data_dir else {})})
     x_tr, y_tr, x_te, y_te, class_names = _load_data(cfg.dataset, cfg.data_dir, cfg.seed)
     if cfg.validation_split:
         raise SystemExit(f"{name}: the seeds' experiments train on the whole training set (validation_split = 0)")
@@ -131,6 +151,11 @@ def train_once(name: str, seed: int, read_at: set[int], data_dir: str | None = N
     X_own = apply_scaling(_scaling("standardize", x_te), x_te, cfg.dtype) if cfg.scaling == "standardize" else None
     cfg.layers = cfg.network_sizes(n_features, n_classes)
     net, opt, loss = cfg.build_network(n_features, n_classes), cfg.build_optimizer(), cfg.build_loss()
+    if bias_scale is not None:
+        biases = np.random.default_rng([seed, 1000])
+        for layer in net.layers:
+            if isinstance(layer, dp.Dense):
+                layer.b.value[...] = bias_scale * biases.standard_normal(layer.n_out)
     accuracy: dict[str, float] = {}
     own: dict[str, float] = {}
 
