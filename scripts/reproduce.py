@@ -178,6 +178,7 @@ def train_once(name: str, seed: int, read_at: set[int], data_dir: str | None = N
     read("end")
     return {"config": name, "seed": seed, "dataset": cfg.dataset, "epochs": len(history), "steps": history.records[-1]["steps"],
             "accuracy": accuracy, "accuracy_test_own_statistics": own or None, "train_loss": history.records[-1]["loss"],
+            "train_loss_by_epoch": [round(r["loss"], 5) for r in history.records] if len(history) <= 1000 else None,
             "seconds": round(seconds, 1), "dtype": cfg.dtype, "threads": 1, **environment()}
 
 
