@@ -195,17 +195,19 @@ class Network:
             outputs[i] = x
         return x
 
-    def _backward(self, loss: Loss, a: np.ndarray, y: np.ndarray) -> None:
-        """Fill every ``Parameter.grad`` with ``∂L/∂θ`` for the batch just forwarded."""
+    def _backward(self, loss: Loss, a: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> None:
+        """Fill every ``Parameter.grad`` with ``∂L/∂θ`` for the batch just forwarded (rows
+        weighted by ``weights`` when given)."""
         layers = self.layers
         deltas = self._deltas
         last = len(layers) - 1
-        g = loss.fused_delta(layers[last], a, y)
+        extra = () if weights is None else (weights,)
+        g = loss.fused_delta(layers[last], a, y, *extra)
         if g is not None:  # starts at the last layer's input: skip its backward
             deltas[last] = None
             last -= 1
         else:
-            g = loss.gradient(a, y)
+            g = loss.gradient(a, y, *extra)
         for i in range(last, -1, -1):
             deltas[i] = g
             g = layers[i].backward(g, need_input_grad=i > 0)

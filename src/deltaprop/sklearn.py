@@ -47,7 +47,7 @@ from .callbacks import Callback, EarlyStopping
 from .errors import ConfigError, DataError, ModelFileError, ShapeError
 from .layers import ACTIVATIONS, Dense
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, loss_from_config, loss_from_name
-from .network import Network, mlp, resolve_dtype
+from .network import Network, mlp, predictions_from_outputs, resolve_dtype
 from .optimizers import OPTIMIZERS, Optimizer, optimizer_from_config, optimizer_from_name
 from .schedules import Schedule, schedule_from_config
 from .serialization import read_model
@@ -466,7 +466,7 @@ class _NeuralNet(BaseEstimator):
         """A fitted estimator from a model file written by :meth:`save` (or, for the
         classifier, any deltaprop model with a softmax or sigmoid output)."""
         model = read_model(path)
-        net, extra = model.net, model.extra or {}
+        net, extra = model.net, _checked_extra(model.extra or {}, path)
         kind = extra.get("estimator")
         if kind is not None and kind != cls.__name__:
             raise ModelFileError(f"{path}: holds a {kind}, not a {cls.__name__}; load it with {kind}.load")
@@ -677,8 +677,8 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
             return np.log(self.predict_proba(X))
 
     def predict(self, X) -> np.ndarray:
-        proba = self.predict_proba(X)  # raises NotFittedError before classes_ is read
-        return self.classes_[np.argmax(proba, axis=1)]
+        outputs = self._outputs(X)  # raises NotFittedError before classes_ is read
+        return self.classes_[predictions_from_outputs(outputs)]
 
     def _restore_outputs(self, model, extra, path) -> None:
         net = model.net
@@ -713,7 +713,7 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
 
     @staticmethod
     def _score_network(net: Network, X, ids, weight) -> float:
-        pred = np.argmax(NeuralNetClassifier._proba(net.predict_proba(X)), axis=1)
+        pred = predictions_from_outputs(net.predict_proba(X))
         return float(np.average(pred == ids, weights=weight))
 
 
@@ -838,3 +838,38 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+# What each entry of an estimator's metadata must be (None is always allowed).
+_EXTRA_CHECKS = {
+    "estimator": (lambda v: isinstance(v, str), "a name"),
+    "params": (lambda v: isinstance(v, dict), "a mapping of settings"),
+    "fitted": (lambda v: isinstance(v, dict), "a mapping of fitted attributes"),
+    "classes_kind": (lambda v: isinstance(v, str), "a dtype kind letter"),
+    "n_outputs": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1 << 30, "a whole number >= 1"),
+    "feature_names_in": (lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v), "a list of names"),
+}
+_FITTED_CHECKS = {
+    "loss_curve_": (lambda v: isinstance(v, list) and all(_is_number(x) for x in v), "a list of numbers"),
+    "validation_scores_": (lambda v: isinstance(v, list) and all(_is_number(x) for x in v), "a list of numbers"),
+    "n_iter_": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number >= 0"),
+    "t_": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number >= 0"),
+    "best_loss_": (_is_number, "a number"),
+    "best_validation_score_": (_is_number, "a number"),
+}
+
+
+def _checked_extra(extra: dict[str, Any], path) -> dict[str, Any]:
+    """An estimator's metadata with every entry :meth:`load` uses checked for its type."""
+    for table, source, where in ((_EXTRA_CHECKS, extra, "metadata"), (_FITTED_CHECKS, extra.get("fitted"), "fitted")):
+        for key, (ok, what) in table.items():
+            value = source.get(key) if isinstance(source, dict) else None
+            if value is not None and not ok(value):
+                raise ModelFileError(f"{path}: {where} entry {key!r} must be {what}, got {type(value).__name__} "
+                                     f"{str(value)[:60]!r}")
+    return extra
+
