@@ -236,7 +236,7 @@ def spread(values: list[float]) -> str:
 
 
 def render_tables(runs: Runs, plan, missing: str | None) -> str:
-    rows = ["| seed | experiment | seed reports | config | seed 0 | mean ± sd over seeds (range) | gap (points) | own-statistics test set |",
+    rows = ["| document | experiment | it reports | config | seed 0 | mean ± sd over seeds (range) | gap (points) | own-statistics test set |",
             "|---|---|---|---|---|---|---|---|"]
     for exp in EXPERIMENTS:
         listed = (exp.faithful, *exp.others)
@@ -252,7 +252,7 @@ def render_tables(runs: Runs, plan, missing: str | None) -> str:
             values = [a for _, a, _ in figures]
             own = [o for _, _, o in figures if o is not None]
             seed0 = next((f"{a:.4f}" for s, a, _ in figures if s == 0), "")
-            gap = 100 * (statistics.mean(values) - exp.reported)
+            gap = round(100 * (statistics.mean(values) - exp.reported), 2) + 0.0  # no -0.00
             rows.append(f"| {' | '.join(first)} | {label} | {seed0} | {spread(values)} | {gap:+.2f} | "
                         f"{spread(own) if own else ''} |")
     seconds = [r["seconds"] for r in runs.records]
@@ -260,13 +260,15 @@ def render_tables(runs: Runs, plan, missing: str | None) -> str:
     lines = [
         f"Runs: {len(runs.records)}, made with numpy {env['numpy']}, Python {env['python']} on {env['machine']} "
         f"(last on {env['date']}, commit {env['commit']}); {sum(seconds) / 60:.0f} minutes of training in all. "
-        "**Bold**: the faithful config. Gap: mean over seeds minus the seed's figure. Own-statistics test set: "
+        "Document: the seed text. **Bold**: the faithful config; seed 0, seeds: training seeds (weights and batch order). "
+        "Gap: mean over seeds minus the document's figure, in points. Own-statistics test set: "
         "the same networks scored on a test set standardised with its own mean and deviation, as seed 000 does.",
         "",
         *rows,
         "",
         "Each figure is `uv run deltaprop train --config examples/CONFIG.toml --data-dir DIR --seed S --threads 1`; "
-        "a config named `CONFIG@N` is the same run read after N epochs.",
+        "a config named `CONFIG@N` is the same run read after N epochs; `CONFIG[key=value]` is the config with that key "
+        "changed (`seed_biases = S`: biases drawn from S · randn, as the seeds draw them).",
     ]
     return "\n".join(lines)
 
