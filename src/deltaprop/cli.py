@@ -1,4 +1,4 @@
-"""The ``deltaprop`` command: train, evaluate, predict, gradcheck, plot, info.
+"""The ``deltaprop`` command: train, evaluate, predict, gradcheck, plot, info, export.
 
 Errors the user can fix are one line on stderr and a non-zero exit status: 2 for usage
 and configuration mistakes, 1 for everything else (bad files, data, a diverged run), 130
@@ -138,7 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="a model's layers, parameters and metadata")
     i.add_argument("model", metavar="MODEL")
     i.set_defaults(handler=cmd_info)
+    _add_export_parser(sub)
     return parser
+
+
+def _add_export_parser(sub) -> None:
+    x = sub.add_parser("export", help="write a model as ONNX (for inference engines) or a PyTorch state_dict",
+                       description="Export a model file (or a run folder's model.safetensors); see docs/export.md.")
+    x.add_argument("model", metavar="MODEL")
+    x.add_argument("--format", required=True, choices=("onnx", "torch"), help="onnx, or torch (safetensors for nn.Sequential)")
+    x.add_argument("-o", "--out", help="output file (default: beside MODEL, as model.onnx or model.pt.safetensors)")
+    x.add_argument("--input-type", help="ONNX input element type, e.g. uint8 for raw pixels (default: the model's dtype)")
+    x.set_defaults(handler=cmd_export)
 
 
 def _int_option(name: str, value: str, *, allow_zero: bool = False) -> int:
@@ -650,6 +661,15 @@ def cmd_info(args) -> int:
     cfg = mf.extra.get("config")
     if isinstance(cfg, dict):
         _say("training configuration: " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_file
+
+    if args.input_type is not None and args.format != "onnx":
+        raise ConfigError("--input-type sets the ONNX graph's input; it has no meaning for --format torch")
+    _say(export_file(args.model, args.format, args.out, input_type=args.input_type)[1])
     return 0
 
 
