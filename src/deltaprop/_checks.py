@@ -58,6 +58,9 @@ def features(X: Any, n_features: int | None, dtype, *, name: str = "X") -> np.nd
         raise DataError(f"{name} cannot be read as a numeric array: {exc}") from None
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise DataError(f"{name} must hold numbers, got dtype {arr.dtype}; convert it with np.asarray(..., float)")
+    if arr.dtype.kind == "c":
+        raise DataError(f"{name} holds complex numbers ({arr.dtype}); a network takes real inputs: pass "
+                        f"{name}.real, abs({name}) or both as separate features")
     if arr.ndim == 1 and n_features is not None and arr.size == n_features:
         arr = arr.reshape(1, -1)
     elif arr.ndim > 2:
@@ -85,6 +88,55 @@ def features(X: Any, n_features: int | None, dtype, *, name: str = "X") -> np.nd
     return arr
 
 
+#: Most classes a label column may imply (labels are 0 .. MAX_CLASSES - 1).
+MAX_CLASSES = 100_000
+
+
+def _shown(values: np.ndarray, k: int = 6) -> str:
+    """A few distinct values of ``values`` as they are (no cast), for a message."""
+    distinct = np.unique(values.ravel()[: 1 << 20])
+    head = ", ".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in distinct[:k].tolist())
+    return head + (", ..." if distinct.size > k else "")
+
+
+def class_labels(y: Any, *, name: str = "labels", max_classes: int = MAX_CLASSES) -> np.ndarray:
+    """1-D class ids as int64, each checked before the cast, so a message shows the value
+    that is in the data: numbers only, whole, finite, in 0 .. ``max_classes`` - 1."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"{name} have dtype {y.dtype}, not numbers; class ids are whole numbers >= 0")
+    if y.size == 0:
+        return y.astype(np.int64)
+    if y.dtype.kind == "f":
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            raise DataError(f"{name} must be whole-number class ids; found {_shown(y[bad])}")
+    low, high = y.min(), y.max()
+    if low < 0:
+        raise DataError(f"{name} must be class ids >= 0; found {_shown(y[y < 0])}")
+    if high >= max_classes:
+        raise DataError(f"{name} go up to {_shown(np.array([high]))} (values found: {_shown(y)}), more than "
+                        f"the at most {max_classes:,} classes supported; number the classes 0, 1, 2, ...")
+    return y.astype(np.int64)
+
+
+def cast_checked(x: np.ndarray, dtype, *, name: str = "X") -> np.ndarray:
+    """``x`` as ``dtype``, its range checked first: a value too large for the type is
+    reported as it is in the data (e.g. 1e+300 for float32), never as inf or NaN."""
+    dtype = np.dtype(dtype)
+    x = np.asarray(x)
+    if dtype.kind == "f" and x.dtype.kind == "f" and x.dtype.itemsize > dtype.itemsize and x.size:
+        limit = np.finfo(dtype).max
+        with np.errstate(invalid="ignore"):
+            big = np.abs(x) > limit
+        if big.any():
+            value = x[big].flat[0]
+            row = int(np.argwhere(big)[0][0])
+            raise DataError(f"{name} holds {value:.6g} (first in row {row}), too large for {dtype.name} "
+                            f"(overflow: its limit is {limit:.4g}); scale the data")
+    return x.astype(dtype)
+
+
 def all_finite(arr: np.ndarray) -> bool:
     """No NaN or ±inf in ``arr``, checked without a temporary the size of ``arr`` (a full
     ``isfinite`` mask of a training set would be a quarter of its size, at the peak): the
@@ -99,3 +151,38 @@ def all_finite(arr: np.ndarray) -> bool:
 def same_length(X_len: int, y_len: int, *, names: tuple[str, str] = ("X", "y")) -> None:
     if X_len != y_len:
         raise ShapeError(f"{names[0]} has {X_len} rows but {names[1]} has {y_len}; they must match one to one")
+
+
+def history_records(records: Any, *, limit: float = math.inf) -> list[dict[str, Any]]:
+    """Per-epoch history records read from a file, checked: a list of mappings whose
+    columns (:data:`deltaprop.training.HISTORY_KEYS`) are each missing, None or a real
+    number (NaN means "not recorded"; ±inf and values beyond ±``limit`` are refused);
+    ``epoch`` and ``steps`` are whole numbers >= 0. Returns the records with only those
+    columns; any problem is a :class:`DataError` naming the record and the column."""
+    from .training import HISTORY_KEYS
+
+    if not isinstance(records, list):
+        raise DataError(f"the history must be a list of records, got {type(records).__name__}")
+    out = []
+    for i, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            raise DataError(f"history record {i} is {type(record).__name__}, not a mapping of columns to numbers")
+        checked: dict[str, Any] = {}
+        for key in HISTORY_KEYS:
+            value = record.get(key)
+            if value is not None:
+                _history_value(i, key, value, limit)
+            checked[key] = value
+        out.append(checked)
+    return out
+
+
+def _history_value(i: int, key: str, value: Any, limit: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DataError(f"history record {i}: {key} is {value!r:.60}, not a number")
+    if isinstance(value, int) and abs(value) > 2**62:
+        raise DataError(f"history record {i}: {key} is {value:.3g}, out of range")
+    if math.isinf(value) or abs(value) > limit:
+        raise DataError(f"history record {i}: {key} is {value:.6g}, beyond the ±{limit:.0g} that can be used")
+    if key in ("epoch", "steps") and not (value >= 0 and float(value).is_integer()):
+        raise DataError(f"history record {i}: {key} must be a whole number >= 0, got {value!r}")

@@ -1,11 +1,13 @@
 """Callbacks: hooks the training loop calls at the start and end of training, of every
-epoch and of every batch. A callback reads the loop's :class:`~deltaprop.training.TrainingState`
-and asks it to stop by setting ``state.stop_training``; it never reaches into the optimizer."""
+epoch and of every batch, and in every step between the gradients and the update. A callback
+reads the loop's :class:`~deltaprop.training.TrainingState` and asks it to stop by setting
+``state.stop_training``; it never reaches into the optimizer."""
 
 from __future__ import annotations
 
 import math
 import sys
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,6 +24,14 @@ class Callback:
     def on_train_begin(self, state: "TrainingState") -> None: ...
 
     def on_epoch_begin(self, state: "TrainingState") -> None: ...
+
+    def on_gradients(self, state: "TrainingState") -> None:
+        """The gradient hook, called in every step after backward and before the optimizer's
+        update: every ``Parameter.grad`` holds ``∂L/∂θ`` for the batch (the loss gradient,
+        without weight decay), all views of one flat array, ``state.net.flat_gradients``.
+        A hook may read them (diagnostics) or change them in place (averaging them across
+        processes); the update uses what it leaves. Only callbacks that override this
+        method are called here, so the others add nothing to a step."""
 
     def on_batch_end(self, state: "TrainingState", batch_size: int, batch_loss: float) -> None: ...
 
@@ -143,7 +153,80 @@ class ProgressBar(Callback):
 class LambdaCallback(Callback):
     """A callback from plain functions, e.g. ``LambdaCallback(on_epoch_end=lambda s: print(s.logs))``."""
 
-    def __init__(self, *, on_train_begin=None, on_epoch_begin=None, on_batch_end=None, on_epoch_end=None, on_train_end=None):
+    def __init__(self, *, on_train_begin=None, on_epoch_begin=None, on_gradients=None, on_batch_end=None,
+                 on_epoch_end=None, on_train_end=None):
         for name, fn in list(locals().items()):
             if name != "self" and fn is not None:
                 setattr(self, name, fn)
+
+
+class DiagnosticsRecorder(Callback):
+    """After every epoch: :func:`deltaprop.diagnose` on a fixed probe batch of the training
+    data, then the alert rules over the history so far. The epoch's history record keeps both
+    (``"diagnostics"``, ``"alerts"``), so checkpoints and resumed runs keep them too; ``fit``
+    adds a recorder to every run. ``on_alert`` is called with each alert the first time it
+    holds (the command line prints it). The weights before the epoch's last step are copied
+    once an epoch, for that step's update ratio ``‖Δθ‖/‖θ‖``."""
+
+    def __init__(self, X, Y, *, probe_size: int | None = None, on_alert=None):
+        from .diagnostics import PROBE_SIZE, probe_rows
+
+        rows = probe_rows(len(X), PROBE_SIZE if probe_size is None else probe_size)
+        self.X = np.asarray(X[rows])
+        self.Y = np.asarray(Y[rows])
+        self.on_alert = on_alert
+        self._work = self._monitor = None
+        self._before: list[np.ndarray] = []
+        self._before_step = -1
+
+    def on_train_begin(self, state):
+        from .alerts import AlertMonitor, Context, chance_level
+        from .losses import MeanSquaredError
+
+        net, loss = state.net, state.loss
+        self.X = np.ascontiguousarray(self.X, dtype=net.dtype)
+        self.Y = loss.prepare_targets(self.Y, net.n_outputs, net.dtype)
+        chance = None
+        if loss.targets_are_classes(self.Y):
+            ids = (self.Y[:, 0] >= 0.5) if self.Y.shape[1] == 1 else np.argmax(self.Y, axis=1)
+            chance = chance_level(ids, max(self.Y.shape[1], 2))
+        ctx = Context(chance=chance, output_slope_cancelled=not isinstance(loss, MeanSquaredError))
+        self._monitor = AlertMonitor(ctx, state.history.alerts)
+        with warnings.catch_warnings():  # a zero-initialised network warned when it was built
+            warnings.simplefilter("ignore", UserWarning)
+            self._work = net.copy()
+        self._before = [p.value.copy() for p in net.parameters()]
+
+    def _snapshot(self, state) -> None:
+        for saved, p in zip(self._before, state.net.parameters()):
+            np.copyto(saved, p.value)
+        self._before_step = state.step
+
+    def on_epoch_begin(self, state):
+        self._snapshot(state)
+
+    def on_batch_end(self, state, batch_size, batch_loss):
+        if state.steps is not None and state.step >= state.steps:
+            return  # that was the run's last step
+        left = state.n_examples - state.running[0]
+        if 0 < left <= batch_size or (state.steps is not None and state.step + 1 == state.steps):
+            self._snapshot(state)  # the next step is this epoch's last
+
+    def on_epoch_end(self, state):
+        from .diagnostics import diagnose_copy
+
+        previous = self._before if state.step - self._before_step == 1 else None
+        diag = diagnose_copy(self._work, state.net, self.X, self.Y, state.loss, previous=previous)
+        record = state.history.records[-1]
+        record["diagnostics"] = diag.as_dict()
+        new = self._monitor.update(state.history.records)
+        record["alerts"] = [a.as_dict() for a in new]
+        if self.on_alert is not None:
+            for alert in new:
+                self.on_alert(alert)
+
+
+def overrides(callback: Callback, hook: str) -> bool:
+    """Whether ``callback`` does something in ``hook`` (a method of its own class, or a
+    function given to :class:`LambdaCallback`) rather than inherit the base's no-op."""
+    return hook in vars(callback) or getattr(type(callback), hook) is not getattr(Callback, hook)

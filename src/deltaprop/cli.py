@@ -138,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="a model's layers, parameters and metadata")
     i.add_argument("model", metavar="MODEL")
     i.set_defaults(handler=cmd_info)
+
+    sv = sub.add_parser("serve", help="a local web page: draw a digit, watch the forward and backward pass, follow a run",
+                        description="Serve a page on this machine for a model file or a run folder (see docs/serve.md).")
+    sv.add_argument("path", metavar="PATH", help="a .safetensors model or a run folder (followed live while it trains)")
+    sv.add_argument("--port", default="8000", help="TCP port (default 8000; 0 picks a free one)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    sv.set_defaults(handler=cmd_serve)
     _add_export_parser(sub)
     return parser
 
@@ -521,19 +528,22 @@ def _read_npy(path: Path) -> np.ndarray:
     if path.is_dir():
         raise FileFormatError(f"{path} is a folder; give a .npy file or an image")
     try:
+        from .bounded import open_regular
         from .data.npy import read_npy_header
 
-        with open(path, "rb") as f:  # the header's claims are checked against the file first
+        # a regular file only (never a FIFO or device); the header's claims are checked first
+        with open_regular(path, max_bytes=1 << 40, what=".npy file", error=FileFormatError) as f:
             read_npy_header(f, str(path), os.fstat(f.fileno()).st_size)
-        arr = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise FileFormatError(f"{path}: no such file") from None
+            f.seek(0)
+            arr = np.load(f, allow_pickle=False)
     except FileFormatError:
         raise
     except (ValueError, OSError, EOFError) as exc:
         raise FileFormatError(f"{path}: not a readable .npy file ({_one_line(exc)})") from None
     if not isinstance(arr, np.ndarray):
         raise FileFormatError(f"{path}: expected one .npy array, not an archive")
+    if arr.size == 0:
+        raise ShapeError(f"{path}: holds no values (shape {arr.shape}); give at least one row of features")
     return arr
 
 
@@ -662,6 +672,12 @@ def cmd_info(args) -> int:
     if isinstance(cfg, dict):
         _say("training configuration: " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
     return 0
+
+
+def cmd_serve(args) -> int:
+    from .serve import serve
+
+    return serve(args.path, host=args.host, port=_int_option("--port", args.port, allow_zero=True))
 
 
 def cmd_export(args) -> int:

@@ -1,0 +1,277 @@
+"""Alerts: rules over the per-epoch diagnostics and the loss and accuracy curves that say
+what went wrong, in which layer, on what evidence, and what to change.
+
+Every rule reads the history records so far (each epoch's ``loss``, ``accuracy``,
+``val_accuracy`` and ``diagnostics``, see :mod:`deltaprop.diagnostics`) and speaks about the
+latest epoch. :class:`AlertMonitor` keeps which (rule, layer) pairs have fired, so each alert
+is raised once, the first time it holds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+#: Dead ReLU: alert when more than this share of a layer's units is dead on the whole probe
+#: batch. CS231n's notes on ReLU: with a learning rate set too high "as much as 40% of your
+#: network can be dead"; at that point the layer has lost a large part of its width.
+DEAD_SHARE = 0.4
+
+#: Saturation: alert when more than this share of a sigmoid/tanh layer's entries sit on the
+#: flat ends (slope under 4% of its peak, see diagnostics.SATURATED_SLOPE): then most of the
+#: layer learns at least 25× slower than it could (seed 003's learning slowdown).
+SATURATED_SHARE = 0.5
+
+#: Vanishing gradients: alert when the first Dense layer's update ratio ‖ΔW‖/‖W‖ is below
+#: this share of the last Dense layer's. Healthy networks keep the ratios of all layers within
+#: one or two orders of magnitude of each other (about 1e-3 each, CS231n's rule of thumb);
+#: each sigmoid layer can shrink δ by 4 (σ' ≤ 1/4), so ten of them lose about 10⁶.
+VANISHING_RATIO = 1e-3
+
+#: Exploding loss: the epoch's training loss above this multiple of the best epoch so far.
+#: Gradient descent with a learning rate that suits the problem never loses that much ground.
+EXPLODING_FACTOR = 1.5
+
+#: Oscillating loss: within the last OSCILLATION_WINDOW epoch-to-epoch changes, at least
+#: OSCILLATION_RISES rises of more than OSCILLATION_STEP of the loss (noise from shuffling
+#: moves an epoch's mean loss by far less than 5%).
+OSCILLATION_WINDOW = 6
+OSCILLATION_RISES = 3
+OSCILLATION_STEP = 0.05
+
+#: Flat loss: FLAT_EPOCHS epoch-to-epoch changes in a row each under FLAT_CHANGE of the loss,
+#: while the network is still far from fitting its data (training accuracy below
+#: FLAT_FITTED; a regression loss above FLAT_FITTED_LOSS).
+FLAT_EPOCHS = 3
+FLAT_CHANGE = 1e-3
+FLAT_FITTED = 0.99
+FLAT_FITTED_LOSS = 1e-3
+
+#: Chance accuracy: after CHANCE_EPOCHS epochs, training accuracy within CHANCE_MARGIN of
+#: what always answering the most common class scores (so 0.15 for ten balanced classes).
+CHANCE_EPOCHS = 3
+CHANCE_MARGIN = 0.05
+
+#: Overfitting: training accuracy this far above validation accuracy (an absolute gap). The
+#: seed-000 network on MNIST ends within 0.03; a gap of 0.1 means it is learning the examples.
+OVERFIT_GAP = 0.1
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One finding: the rule, the epoch it first held, the layer (None: the whole network),
+    the evidence in numbers and the fix in the seeds' terms."""
+
+    rule: str
+    epoch: int
+    layer: int | None
+    evidence: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"epoch {self.epoch}: {self.evidence}. Fix: {self.fix}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Alert":
+        return cls(str(data["rule"]), int(data["epoch"]), data.get("layer"), str(data["evidence"]), str(data["fix"]))
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the rules need beyond the history: the accuracy of always answering the most
+    common class (None for regression) and whether the loss cancels an output sigmoid's σ'."""
+
+    chance: float | None = None
+    output_slope_cancelled: bool = True
+
+
+Finding = tuple[int | None, str]
+
+
+def _layers(record) -> list[dict]:
+    return ((record or {}).get("diagnostics") or {}).get("layers") or []
+
+
+def _where(s: dict) -> str:
+    return f"layer {s['index']} ({s['layer']})"
+
+
+def dead_relu(records, ctx) -> list[Finding]:
+    return [
+        (s["index"], f"{_where(s)}: {s['dead']:.0%} of its units output 0 for every probe example (dead)")
+        for s in _layers(records[-1])
+        if s.get("dead") is not None and s["dead"] > DEAD_SHARE
+    ]
+
+
+def saturated(records, ctx) -> list[Finding]:
+    layers = _layers(records[-1])
+    found = []
+    for s in layers:
+        if s.get("saturated") is None or s["saturated"] <= SATURATED_SHARE:
+            continue
+        if s["index"] == len(layers) - 1 and ctx.output_slope_cancelled:
+            continue  # cross-entropy's δ = a − y has no σ' factor: a confident output is fine
+        found.append((s["index"], f"{_where(s)}: {s['saturated']:.0%} of its outputs are saturated (σ' near 0)"))
+    return found
+
+
+def vanishing_gradients(records, ctx) -> list[Finding]:
+    params = [p for p in ((records[-1] or {}).get("diagnostics") or {}).get("parameters", []) if p["name"].endswith(".W")]
+    if len(params) < 2:
+        return []
+    first, last = params[0], params[-1]
+    what = "update ratio ‖ΔW‖/‖W‖"
+    r0, r1 = first.get("update_ratio"), last.get("update_ratio")
+    if r0 is None or r1 is None:
+        what = "relative gradient ‖∇W‖/‖W‖"
+        r0 = first["grad_norm"] / first["norm"] if first["norm"] else None
+        r1 = last["grad_norm"] / last["norm"] if last["norm"] else None
+    if r0 is None or not r1 or r0 >= VANISHING_RATIO * r1:
+        return []
+    return [(first["layer"], f"layer {first['layer']} (Dense, the first): its {what} is {r0:.1e}, "
+                             f"{r0 / r1:.0e} of layer {last['layer']}'s {r1:.1e} (vanishing gradients)")]
+
+
+def exploding_loss(records, ctx) -> list[Finding]:
+    losses = [r["loss"] for r in records]
+    best = min(losses[:-1], default=math.inf)
+    if len(losses) < 2 or not losses[-1] > EXPLODING_FACTOR * best:
+        return []
+    return [(None, f"the training loss rose to {losses[-1]:.4g}, {losses[-1] / best:.1f}× its best so far ({best:.4g})")]
+
+
+def oscillating_loss(records, ctx) -> list[Finding]:
+    losses = [r["loss"] for r in records][-(OSCILLATION_WINDOW + 1):]
+    rises = sum(1 for a, b in zip(losses, losses[1:]) if b > a * (1 + OSCILLATION_STEP))
+    if rises < OSCILLATION_RISES:
+        return []
+    return [(None, f"the training loss rose by more than {OSCILLATION_STEP:.0%} in {rises} of the last "
+                   f"{len(losses) - 1} epochs (oscillating)")]
+
+
+def flat_loss(records, ctx) -> list[Finding]:
+    if len(records) <= FLAT_EPOCHS:
+        return []
+    recent = records[-(FLAT_EPOCHS + 1):]
+    losses = [r["loss"] for r in recent]
+    acc = recent[-1].get("accuracy")
+    if (acc is not None and acc >= FLAT_FITTED) or (acc is None and losses[-1] <= FLAT_FITTED_LOSS):
+        return []
+    if any(abs(b - a) > FLAT_CHANGE * max(abs(a), 1e-12) for a, b in zip(losses, losses[1:])):
+        return []
+    return [(None, f"the training loss has stayed at {losses[-1]:.4g} (changes under {FLAT_CHANGE:.1%}) "
+                   f"for {FLAT_EPOCHS} epochs")]
+
+
+def chance_accuracy(records, ctx) -> list[Finding]:
+    acc = records[-1].get("accuracy")
+    if ctx.chance is None or acc is None or len(records) < CHANCE_EPOCHS or acc > ctx.chance + CHANCE_MARGIN:
+        return []
+    return [(None, f"training accuracy is {acc:.3f} after {len(records)} epochs; always answering the most "
+                   f"common class scores {ctx.chance:.3f} (chance)")]
+
+
+def overfitting(records, ctx) -> list[Finding]:
+    acc, val = records[-1].get("accuracy"), records[-1].get("val_accuracy")
+    if acc is None or val is None or acc - val <= OVERFIT_GAP:
+        return []
+    return [(None, f"training accuracy {acc:.3f} is {acc - val:.3f} above validation accuracy {val:.3f} (overfitting)")]
+
+
+def zero_init_symmetry(records, ctx) -> list[Finding]:
+    dense = [s for s in _layers(records[-1]) if s["layer"] == "Dense"]
+    return [
+        (s["index"], f"{_where(s)}: all its units have identical weights, so they compute the same "
+                     "function and receive the same gradient (symmetry)")
+        for s in dense[:-1]
+        if s.get("identical_units")
+    ]
+
+
+Rule = Callable[[Sequence[dict], Context], list[Finding]]
+
+#: Every rule, by name, with its fix. Names are what ``Alert.rule`` holds.
+RULES: dict[str, tuple[Rule, str]] = {
+    "dead_relu": (dead_relu,
+                  "lower the learning rate (one large step can push z below 0 for every input, and a dead unit's "
+                  "gradient is 0, so nothing revives it); initialise with He (he_normal) and zero biases; or use "
+                  "leaky_relu, whose slope keeps a gradient for z < 0"),
+    "saturated": (saturated,
+                  "start from smaller weights (glorot_uniform, or scaled_normal with a smaller scale) on inputs "
+                  "scaled to [0, 1]; with a sigmoid output use cross-entropy instead of squared error (its "
+                  "δ = a − y has no σ' factor, seed 003); or use ReLU hidden units"),
+    "vanishing_gradients": (vanishing_gradients,
+                            "δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ σ'(zˡ) shrinks by up to 4× in every sigmoid layer (seed 003): "
+                            "use ReLU units with He initialisation (he_normal), or fewer layers"),
+    "exploding_loss": (exploding_loss, "lower the learning rate (for example 3-10× smaller)"),
+    "oscillating_loss": (oscillating_loss,
+                         "lower the learning rate, or decay it with a schedule (steps overshoot the minimum)"),
+    "flat_loss": (flat_loss,
+                  "the network has stopped learning: check the alerts above for dead or saturated units, "
+                  "raise the learning rate if every step is tiny, and scale inputs to [0, 1]"),
+    "chance_accuracy": (chance_accuracy,
+                        "the network is guessing: look for dead, saturated or identical units above, try a "
+                        "lower learning rate, and check that the labels belong to the inputs"),
+    "overfitting": (overfitting,
+                    "regularise: weight decay (--weight-decay), dropout (--dropout), early stopping "
+                    "(--early-stopping), or more training data"),
+    "zero_init_symmetry": (zero_init_symmetry,
+                           "never initialise weights to zero (seed 002: identical units get identical gradients "
+                           "and stay identical); use glorot_uniform or he_normal"),
+}
+
+
+def check(records: Sequence[dict], ctx: Context = Context()) -> list[Alert]:
+    """Every alert that holds at the latest epoch of ``records``."""
+    if not records:
+        return []
+    epoch = int(records[-1].get("epoch") or len(records))
+    return [
+        Alert(name, epoch, layer, evidence, fix)
+        for name, (rule, fix) in RULES.items()
+        for layer, evidence in rule(records, ctx)
+    ]
+
+
+class AlertMonitor:
+    """Raises each (rule, layer) alert once: the first epoch it holds."""
+
+    def __init__(self, ctx: Context = Context(), fired: Iterable[Alert] = ()):
+        self.ctx = ctx
+        self.fired: set[tuple[str, int | None]] = {(a.rule, a.layer) for a in fired}
+
+    def update(self, records: Sequence[dict]) -> list[Alert]:
+        """The alerts that hold now and have not fired before."""
+        new = [a for a in check(records, self.ctx) if (a.rule, a.layer) not in self.fired]
+        self.fired.update((a.rule, a.layer) for a in new)
+        return new
+
+
+def summary(alerts: Sequence[Alert]) -> str:
+    """The end-of-run summary: one line per alert, or a line saying there were none."""
+    if not alerts:
+        return "no alerts: no dead, saturated or identical units, no vanishing gradients, curves as expected"
+    lines = [f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} during training:"]
+    lines += [f"  [{a.rule}] {a}" for a in alerts]
+    return "\n".join(lines)
+
+
+def chance_level(class_ids: Sequence[int] | Any, n_classes: int) -> float:
+    """The accuracy of always answering the most common class among ``class_ids``."""
+    import numpy as np
+
+    ids = np.asarray(class_ids, dtype=np.int64).ravel()
+    if ids.size == 0:
+        return 1.0 / max(n_classes, 2)
+    return max(float(np.bincount(ids, minlength=max(n_classes, 2)).max() / ids.size), 1.0 / max(n_classes, 2))
+
+
+def at_chance(accuracy: float | None, chance: float | None) -> bool:
+    """Whether a final accuracy is within :data:`CHANCE_MARGIN` of chance."""
+    return accuracy is not None and chance is not None and accuracy <= chance + CHANCE_MARGIN

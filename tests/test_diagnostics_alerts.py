@@ -1,0 +1,167 @@
+"""Alerts: networks built to fail in each alerted way raise the right alert naming the right
+layer; each rule on hand-made curves; every alert fires once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop import alerts
+from deltaprop.alerts import Alert, AlertMonitor, Context, check, summary
+from deltaprop.callbacks import DiagnosticsRecorder
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """1,200 training rows of the bundled MNIST sample, scaled to [0, 1]."""
+    from deltaprop.data import load
+
+    ds = load("mnist-sample", flatten=True)
+    return (ds.x_train[:1200] / 255.0).astype(np.float32), ds.y_train[:1200]
+
+
+def _train(net, data, loss, optimizer, epochs=4, batch_size=32):
+    X, y = data
+    fired = []
+    history = dp.fit(net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size, seed=0,
+                     callbacks=[DiagnosticsRecorder(X, y, on_alert=fired.append)])
+    assert fired == history.alerts  # printed as they fire and kept in the history: the same alerts
+    return {(a.rule, a.layer) for a in history.alerts}, history
+
+
+def test_relu_with_large_negative_bias_is_dead_in_that_layer(digits):
+    net = dp.mlp([784, 64, 64, 10], activation="relu", seed=0)
+    net.layers[2].b.value[...] = -20.0  # the second hidden Dense layer: its ReLU (layer 3) never fires
+    found, history = _train(net, digits, dp.CrossEntropy(), dp.SGD(lr=0.1))
+    assert ("dead_relu", 3) in found
+    assert ("dead_relu", 1) not in found
+    alert = next(a for a in history.alerts if a.rule == "dead_relu")
+    assert alert.epoch == 1 and "layer 3 (ReLU)" in alert.evidence and "100%" in alert.evidence
+    assert "he_normal" in alert.fix and "leaky_relu" in alert.fix and "learning rate" in alert.fix
+    assert ("chance_accuracy", None) in found
+
+
+def test_relu_with_a_huge_learning_rate_dies(digits):
+    net = dp.mlp([784, 64, 10], activation="relu", seed=0)
+    found, _ = _train(net, digits, dp.CrossEntropy(), dp.SGD(lr=3.0))
+    assert ("dead_relu", 1) in found
+
+
+def test_sigmoid_with_large_weights_and_squared_error_saturates(digits):
+    net = dp.Network([dp.Dense(784, 50, init=dp.scaled_normal(3.0)), dp.Sigmoid(),
+                      dp.Dense(50, 10, init=dp.scaled_normal(3.0)), dp.Sigmoid()], seed=0)
+    found, history = _train(net, digits, dp.MeanSquaredError(), dp.SGD(lr=0.3), epochs=2)
+    assert {("saturated", 1), ("saturated", 3)} <= found
+    alert = next(a for a in history.alerts if a.rule == "saturated")
+    assert "cross-entropy instead of squared error" in alert.fix and "smaller weights" in alert.fix
+
+
+def test_a_confident_sigmoid_output_under_cross_entropy_is_not_an_alert():
+    layers = [{"index": 0, "layer": "Dense"}, {"index": 1, "layer": "Sigmoid", "saturated": 0.9}]
+    record = {"epoch": 1, "loss": 1.0, "diagnostics": {"layers": layers, "parameters": []}}
+    assert check([record], Context(output_slope_cancelled=True)) == []
+    assert [(a.rule, a.layer) for a in check([record], Context(output_slope_cancelled=False))] == [("saturated", 1)]
+
+
+def test_ten_layer_sigmoid_stack_has_vanishing_gradients_in_its_first_layer(digits):
+    net = dp.mlp([784] + [32] * 9 + [10], seed=0)
+    found, history = _train(net, digits, dp.CrossEntropy(), dp.SGD(lr=0.1), epochs=1)
+    assert ("vanishing_gradients", 0) in found
+    alert = next(a for a in history.alerts if a.rule == "vanishing_gradients")
+    assert "layer 18" in alert.evidence and "ReLU" in alert.fix
+
+
+def test_zero_initialisation_is_symmetric(digits):
+    with pytest.warns(UserWarning, match="symmetry"):
+        net = dp.mlp([784, 32, 10], init="zeros", seed=0)
+    found, history = _train(net, digits, dp.CrossEntropy(), dp.SGD(lr=0.1), epochs=1)
+    assert ("zero_init_symmetry", 0) in found
+    assert ("zero_init_symmetry", 2) not in found  # the output layer's units differ by their targets
+    assert "never initialise weights to zero" in history.alerts[0].fix
+
+
+def test_a_healthy_run_raises_no_alert(digits):
+    found, _ = _train(dp.mlp([784, 50, 10], seed=0), digits, dp.CrossEntropy(), dp.SGD(lr=0.3), epochs=4, batch_size=20)
+    assert found == set()
+
+
+# -- rules over the curves --------------------------------------------------------------------
+def _records(losses, accuracy=None, val_accuracy=None):
+    n = len(losses)
+    acc = accuracy if isinstance(accuracy, list) else [accuracy] * n
+    val = val_accuracy if isinstance(val_accuracy, list) else [val_accuracy] * n
+    return [{"epoch": i + 1, "loss": l, "accuracy": a, "val_accuracy": v} for i, (l, a, v) in enumerate(zip(losses, acc, val))]
+
+
+def _rules(records, ctx=Context()):
+    return [(a.rule, a.layer) for a in check(records, ctx)]
+
+
+def test_exploding_loss():
+    assert _rules(_records([1.0, 0.8, 1.3])) == [("exploding_loss", None)]
+    assert _rules(_records([1.0, 0.8, 1.1])) == []
+    assert "lower the learning rate" in check(_records([1.0, 0.8, 1.3]))[0].fix
+
+
+def test_oscillating_loss():
+    assert ("oscillating_loss", None) in _rules(_records([1.0, 1.1, 0.9, 1.0, 0.85, 0.95, 0.8]))
+    assert _rules(_records([1.0, 0.9, 0.85, 0.8, 0.78, 0.77, 0.76])) == []
+
+
+def test_flat_loss_unless_the_data_is_fitted():
+    assert _rules(_records([2.3026] * 4, accuracy=0.5)) == [("flat_loss", None)]
+    assert _rules(_records([2.3026] * 3, accuracy=0.5)) == []  # not yet several epochs
+    assert _rules(_records([0.01] * 4, accuracy=1.0)) == []
+    assert _rules(_records([1e-5] * 4)) == []  # regression, fitted
+
+
+def test_chance_accuracy_after_the_first_epochs():
+    ctx = Context(chance=0.1)
+    assert _rules(_records([2.0, 1.9], accuracy=0.11), ctx) == []  # too early to say
+    assert _rules(_records([2.0, 1.9, 1.8], accuracy=0.11), ctx) == [("chance_accuracy", None)]
+    assert _rules(_records([2.0, 1.9, 1.8], accuracy=0.5), ctx) == []
+    assert _rules(_records([2.0, 1.9, 1.8], accuracy=0.11)) == []  # regression: no chance level
+
+
+def test_overfitting():
+    assert _rules(_records([1.0, 0.5], accuracy=0.99, val_accuracy=0.8)) == [("overfitting", None)]
+    assert _rules(_records([1.0, 0.5], accuracy=0.95, val_accuracy=0.92)) == []
+    assert "dropout" in check(_records([1.0, 0.5], accuracy=0.99, val_accuracy=0.8))[0].fix
+
+
+def test_vanishing_uses_the_relative_gradient_without_an_update():
+    params = [{"name": "layers.0.W", "layer": 0, "grad_norm": 1e-9, "norm": 1.0, "update_ratio": None},
+              {"name": "layers.2.W", "layer": 2, "grad_norm": 1e-2, "norm": 1.0, "update_ratio": None}]
+    record = {"epoch": 1, "loss": 1.0, "diagnostics": {"layers": [], "parameters": params}}
+    found = check([record])
+    assert [(a.rule, a.layer) for a in found] == [("vanishing_gradients", 0)]
+    assert "relative gradient" in found[0].evidence
+    params[0]["grad_norm"] = 1e-4
+    assert check([record]) == []
+
+
+def test_each_alert_fires_once_and_survives_a_round_trip():
+    monitor = AlertMonitor(Context(chance=0.1))
+    records = _records([2.3] * 3, accuracy=0.1)
+    first = monitor.update(records)
+    assert [a.rule for a in first] == ["chance_accuracy"]
+    records += _records([2.3] * 2, accuracy=0.1)[:1]
+    records[-1]["epoch"] = 4
+    assert [a.rule for a in monitor.update(records)] == ["flat_loss"]
+    assert monitor.update(records) == []
+    assert Alert.from_dict(first[0].as_dict()) == first[0]
+    assert AlertMonitor(Context(chance=0.1), first).update(records[:3]) == []
+
+
+def test_summary_lists_every_alert():
+    a = Alert("dead_relu", 2, 1, "layer 1 (ReLU): 90% of its units ...", "lower the learning rate")
+    text = summary([a])
+    assert text.startswith("1 alert during training") and "[dead_relu] epoch 2: layer 1 (ReLU)" in text
+    assert summary([]).startswith("no alerts")
+
+
+def test_chance_level_and_at_chance():
+    assert alerts.chance_level([0, 1, 1, 1], 2) == 0.75
+    assert alerts.chance_level(np.arange(100) % 10, 10) == pytest.approx(0.1)
+    assert alerts.at_chance(0.12, 0.1) and not alerts.at_chance(0.5, 0.1) and not alerts.at_chance(0.1, None)
