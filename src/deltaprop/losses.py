@@ -1,5 +1,10 @@
 """Losses ``L(a, y)``: means over the batch, so every gradient carries the ``1/n``.
 
+Every loss is a mean of per-row terms, ``L = (1/n) Σ_i ℓ_i`` (:meth:`Loss.row_values`
+gives the ``ℓ_i``). With row weights ``w`` (``fit(sample_weight=...)``, scaled to mean 1
+over the training set) it is ``L = (1/n) Σ_i w_i ℓ_i``: a weight of k counts a row k
+times, 0 removes it, and the gradient of row ``i`` is scaled by ``w_i``.
+
 Targets reach a loss as dense float rows ``y`` of shape ``(n, k)`` (one-hot rows for
 classification); :meth:`Loss.prepare_targets` turns class ids into that form once, before
 training. A loss gives its value, ``∂L/∂a`` for the network output ``a``, and, where the
@@ -20,7 +25,10 @@ from .layers import Layer, Sigmoid, Softmax, _exp_floor, softmax_rows
 
 
 class Loss(ABC):
-    """Base class: ``value(a, y) -> float``, ``gradient(a, y) -> ∂L/∂a``."""
+    """Base class: ``value(a, y) -> float``, ``row_values(a, y) -> ℓ_i``,
+    ``gradient(a, y) -> ∂L/∂a``, each with optional row ``weights``. A subclass writes the
+    elementwise terms once (``_terms``, summing to ``n L``) and the gradient of the mean
+    (``_gradient``, the ``1/n`` included); the weighting is done here for every loss."""
 
     type_name: ClassVar[str] = "Loss"
     #: Whether targets are class labels (accuracy is meaningful).
@@ -45,8 +53,8 @@ class Loss(ABC):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
         return f"{self.type_name}({args})"
 
-    def __call__(self, a: np.ndarray, y: np.ndarray) -> float:
-        return self.value(a, y)
+    def __call__(self, a: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
+        return self.value(a, y, weights)
 
     # -- targets --------------------------------------------------------------------------
     def prepare_targets(self, y, n_outputs: int, dtype) -> np.ndarray:
@@ -58,16 +66,40 @@ class Loss(ABC):
         return self.classification
 
     # -- math -----------------------------------------------------------------------------
-    @abstractmethod
-    def value(self, a: np.ndarray, y: np.ndarray) -> float:
-        """``L``, a mean over the batch."""
+    def value(self, a: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
+        """``L = (1/n) Σ_i ℓ_i``, or ``(1/n) Σ_i w_i ℓ_i`` with row ``weights`` (shape ``(n,)``)."""
+        if weights is None:
+            return float(self._terms(a, y).sum(dtype=np.float64)) / a.shape[0]
+        return float(np.dot(weights.astype(np.float64), self.row_values(a, y))) / a.shape[0]
 
-    @abstractmethod
-    def gradient(self, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """``∂L/∂a`` (the ``1/n`` included)."""
+    def row_values(self, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The per-row terms ``ℓ_i`` (float64, shape ``(n,)``) whose mean is :meth:`value`."""
+        return self._terms(a, y).sum(axis=1, dtype=np.float64)
 
-    def fused_delta(self, last_layer: Layer, a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    def gradient(self, a: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """``∂L/∂a`` (the ``1/n`` included; row ``i`` scaled by ``w_i`` when weighted)."""
+        g = self._gradient(a, y)
+        if weights is not None:
+            g *= weights[:, None]
+        return g
+
+    def fused_delta(self, last_layer: Layer, a: np.ndarray, y: np.ndarray,
+                    weights: np.ndarray | None = None) -> np.ndarray | None:
         """``∂L/∂z`` at the input of ``last_layer`` when it has a cheap closed form, else None."""
+        delta = self._fused_delta(last_layer, a, y)
+        if delta is not None and weights is not None:
+            delta *= weights[:, None]
+        return delta
+
+    def _terms(self, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The elementwise terms, shape ``(n, k)``, whose sum over a row is ``ℓ_i`` (a reused buffer)."""
+        raise NotImplementedError(f"{type(self).__name__} must define _terms (or override value and row_values)")
+
+    def _gradient(self, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``∂L/∂a`` of the unweighted mean (a reused buffer)."""
+        raise NotImplementedError(f"{type(self).__name__} must define _gradient (or override gradient)")
+
+    def _fused_delta(self, last_layer: Layer, a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         return None
 
 
@@ -139,7 +171,7 @@ class _LikelihoodLoss(Loss):
     def config(self):
         return {"type": self.type_name, "from_logits": self.from_logits}
 
-    def fused_delta(self, last_layer, a, y):
+    def _fused_delta(self, last_layer, a, y):
         # Where the output delta starts (seed 000, "o − y"; seed 003's δ^L = ∇_a C ⊙ σ'(z^L)).
         # For a softmax output a = softmax(z) and L = −(1/n) Σ y log a, the chain rule through
         # the softmax Jacobian collapses: ∂L/∂z = (a − y)/n whenever each row of y sums to 1;
@@ -204,12 +236,13 @@ class CrossEntropy(_LikelihoodLoss):
             np.log(logp, out=logp)
         return logp
 
-    def value(self, a, y):
+    def _terms(self, a, y):
         logp = self._log_probs(a)
         logp *= y
-        return -float(logp.sum(dtype=np.float64)) / a.shape[0]
+        np.negative(logp, out=logp)
+        return logp
 
-    def gradient(self, a, y):
+    def _gradient(self, a, y):
         n = a.shape[0]
         g = self._buffer("grad", a.shape, a.dtype)
         if self.from_logits:  # softmax(z) − y, over n
@@ -243,7 +276,7 @@ class BinaryCrossEntropy(_LikelihoodLoss):
             raise DataError("binary cross-entropy targets must lie in [0, 1]")
         return rows
 
-    def value(self, a, y):
+    def _terms(self, a, y):
         t = self._buffer("t", a.shape, a.dtype)
         if self.from_logits:
             u = self._buffer("u", a.shape, a.dtype)
@@ -256,7 +289,7 @@ class BinaryCrossEntropy(_LikelihoodLoss):
             t += u
             np.multiply(a, y, out=u)
             t -= u
-            return float(t.sum(dtype=np.float64)) / a.shape[0]
+            return t
         eps = float(np.finfo(a.dtype).eps)
         np.clip(a, eps, 1.0 - eps, out=t)
         u = self._buffer("u", a.shape, a.dtype)
@@ -268,9 +301,10 @@ class BinaryCrossEntropy(_LikelihoodLoss):
         np.subtract(1.0, y, out=one_minus_y)
         u *= one_minus_y
         t += u
-        return -float(t.sum(dtype=np.float64)) / a.shape[0]
+        np.negative(t, out=t)
+        return t
 
-    def gradient(self, a, y):
+    def _gradient(self, a, y):
         n = a.shape[0]
         g = self._buffer("grad", a.shape, a.dtype)
         if self.from_logits:  # σ(z) − y, over n
@@ -332,13 +366,13 @@ class MeanSquaredError(Loss):
         is_ids = y.ndim == 1 and np.issubdtype(y.dtype, np.integer)
         return targets_as_rows(y, n_outputs, dtype, allow_real=not is_ids)
 
-    def value(self, a, y):
+    def _terms(self, a, y):
         d = self._buffer("diff", a.shape, a.dtype)
         np.subtract(a, y, out=d)
         np.multiply(d, d, out=d)
-        return float(d.sum(dtype=np.float64)) / a.shape[0]
+        return d
 
-    def gradient(self, a, y):
+    def _gradient(self, a, y):
         g = self._buffer("grad", a.shape, a.dtype)
         np.subtract(a, y, out=g)
         g *= 2.0 / a.shape[0]

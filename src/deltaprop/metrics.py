@@ -8,12 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import DataError, ShapeError
+from .network import predictions_from_outputs
 
 
 def _ids(name: str, y) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim == 2:
-        y = np.argmax(y, axis=1)
+        y = predictions_from_outputs(y)
     if y.ndim != 1:
         raise ShapeError(f"{name} must be 1-D class ids or 2-D one-hot rows, got shape {y.shape}")
     if y.size and not np.issubdtype(y.dtype, np.integer):

@@ -1,8 +1,9 @@
 """Optimizers, decoupled from layers: they see a list of :class:`Parameter` and nothing else.
 
 The base class binds the parameters (:meth:`Optimizer.build`), adds L2 weight decay to the
-gradient, counts steps and exports state keyed by parameter position; each subclass
-writes the update of one parameter. Hyperparameters are validated when the optimizer is
+gradient (into a buffer of its own: ``Parameter.grad`` keeps the loss gradient ``∂L/∂θ``),
+counts steps and exports state keyed by parameter position; each subclass writes the
+update of one parameter. Hyperparameters are validated when the optimizer is
 made and kept as Python floats, so float32 parameters stay float32.
 """
 
@@ -36,6 +37,7 @@ class Optimizer(ABC):
         self._state: list[dict[str, np.ndarray]] = []
         self._views: list[dict[str, np.ndarray]] = []
         self._scratch: list[np.ndarray] = []
+        self._decayed: list[np.ndarray] = []
         self.iterations = 0
 
     # -- binding --------------------------------------------------------------------------
@@ -52,6 +54,9 @@ class Optimizer(ABC):
             self._targets = [(p.value, p.grad) for p in self.params]
         self._state = [{k: np.zeros_like(v) for k in self.slots} for v, _ in self._targets]
         self._scratch = [np.empty_like(v) for v, _ in self._targets]
+        # g + λW (L2 decay), kept apart from Parameter.grad; allocated when first needed
+        needed = self.weight_decay and self._l2_in_gradient()
+        self._decayed = [np.empty_like(v) for v, _ in self._targets] if needed else []
         # per-parameter views of the state, for export and import
         if packed is not None:
             self._views, offset = [], 0
@@ -74,10 +79,15 @@ class Optimizer(ABC):
         self.iterations += 1
         lr = float(self.lr)  # a NumPy scalar set by hand would promote float32 updates
         wd = self.weight_decay
-        for (w, g), state, scratch in zip(self._targets, self._state, self._scratch):
-            if wd and self._l2_in_gradient():
-                np.multiply(w, wd, out=scratch)
-                g += scratch
+        l2 = bool(wd) and self._l2_in_gradient()
+        if l2 and not self._decayed:
+            self._decayed = [np.empty_like(v) for v, _ in self._targets]
+        for i, ((w, g), state, scratch) in enumerate(zip(self._targets, self._state, self._scratch)):
+            if l2:  # g + λW in a buffer of its own, so that Parameter.grad stays ∂L/∂θ
+                decayed = self._decayed[i]
+                np.multiply(w, wd, out=decayed)
+                decayed += g
+                g = decayed
             self._update(w, g, state, scratch, lr)
 
     def _l2_in_gradient(self) -> bool:

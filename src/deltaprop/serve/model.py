@@ -101,7 +101,8 @@ class ModelSource:
         k = mf.net.n_outputs if mf.net.n_outputs > 1 else 2
         names = names[:k] + tuple(str(i) for i in range(len(names), k))
         epoch = getattr(mf, "epoch", None) if mf.kind == "checkpoint" else None
-        self._loaded = _Loaded(mf.net, _loss_for(mf), names, mf.input_scaling, path, stamp or (0, 0), epoch)
+        scaling = getattr(mf, "input_scaling", None)  # None when the network scales its own input
+        self._loaded = _Loaded(mf.net, _loss_for(mf), names, scaling, path, stamp or (0, 0), epoch)
 
     def _current(self) -> _Loaded:
         """The loaded model, read again first if its file changed (caller holds the lock)."""
@@ -175,7 +176,7 @@ class ModelSource:
                 raise ShapeError(f"target must be a class id in 0..{k - 1}, got {target}")
             value = m.net.loss_and_gradients(m.loss, x, np.array([target]), train=False)
             traces = m.net.trace()
-            grad_x = m.net.layers[0].backward(traces[0].delta, need_input_grad=True)
+            grad_x = self._input_gradient(m.net, traces)
             out.update(target=target, loss=float(value),
                        layers=[self._layer_view(t, with_delta=True) for t in traces],
                        input_gradient=self._image(grad_x[0]))
@@ -183,12 +184,24 @@ class ModelSource:
 
     # -- helpers --------------------------------------------------------------------------------
     @staticmethod
+    def _input_gradient(net, traces) -> np.ndarray:
+        """``∂L/∂x``: the first Dense layer's ``backward`` on the δ it received, then back
+        through any parameter-free input layers before it (rescaling, say), each with its
+        own ``backward``. The network stops at the first Dense layer when training."""
+        k = next(i for i, layer in enumerate(net.layers) if isinstance(layer, Dense))
+        g = net.layers[k].backward(traces[k].delta, need_input_grad=True)
+        for layer in reversed(net.layers[:k]):
+            g = layer.backward(g, need_input_grad=True)
+        return g
+
+    @staticmethod
     def _input(m: _Loaded, pixels: np.ndarray) -> np.ndarray:
         """Raw 0..255 pixels → the network's input, with the model's own input scaling."""
         from ..serialization import apply_scaling
 
         if m.net.n_features != IMAGE_SIDE * IMAGE_SIDE:
-            raise ShapeError(f"this model takes {m.net.n_features} inputs, not a 28x28 image; serve a model trained on 28x28 images")
+            raise ShapeError(f"this model takes {m.net.n_features} inputs, not a 28x28 image; "
+                             "serve a model trained on 28x28 images")
         rows = np.asarray(pixels).reshape(1, IMAGE_SIDE * IMAGE_SIDE)
         return apply_scaling(m.input_scaling, rows, m.net.dtype)
 

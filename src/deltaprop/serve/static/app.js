@@ -153,8 +153,10 @@ function layerLabel(layer, field) {
   return layer.type === "Dense" ? `${m.name}: δ = ∂L/∂z` : `${layer.type}: ∂L/∂a`;
 }
 function renderStrips(box, layers, field) {
+  // layers before the first Dense one only prepare the input (the preview shows it)
   const firstDense = layers.findIndex((l) => l.type === "Dense");
-  const rows = layers.map((layer) => {
+  const lastDense = layers.filter((l) => l.type === "Dense").pop().index;
+  const rows = layers.slice(firstDense).map((layer) => {
     const values = layer[field], div = document.createElement("div");
     div.className = "strip"; div.dataset.layer = layer.index;
     const label = document.createElement("div"); label.className = "label";
@@ -169,17 +171,18 @@ function renderStrips(box, layers, field) {
     }
     const { lo, hi, colour } = colourFor(values);
     label.querySelector("span").textContent = `${values.length} units, ${fmt(lo)} … ${fmt(hi)}`;
-    const canvas = stripCanvas(values, colour, box.clientWidth || 400);
+    const classes = state.last && layer.index >= lastDense && values.length === state.last.classes.length ? state.last.classes : null;
+    const canvas = stripCanvas(values, colour, box.clientWidth || 400, classes);
     canvas.dataset.layer = layer.index;
     div.append(canvas);
-    const hoverWeights = field === "output" && layer.index === firstDense && state.model.image_input;
+    const hoverWeights = field === "output" && layer.index === layers[firstDense].index && state.model.image_input;
     if (hoverWeights) div.classList.add("hoverable");
     attachTip(canvas, values, hoverWeights);
     return div;
   });
   box.replaceChildren(...rows);
 }
-function stripCanvas(values, colour, width) {
+function stripCanvas(values, colour, width, labels) {
   const n = values.length, cols = n <= 20 ? n : n <= 100 ? 25 : 32;
   const cell = Math.max(6, Math.min(34, Math.floor(width / cols)));
   const canvas = document.createElement("canvas");
@@ -190,6 +193,12 @@ function stripCanvas(values, colour, width) {
     const [r, g, b] = colour(v);
     ctx.fillStyle = `rgb(${r},${g},${b})`;
     ctx.fillRect((i % cols) * cell, Math.floor(i / cols) * cell, cell - 1, cell - 1);
+    if (labels && cell >= 18) {  // output units: name each cell after its class
+      ctx.fillStyle = r * 0.3 + g * 0.6 + b * 0.1 < 140 ? "#fff" : "#1d2330";
+      ctx.font = `${Math.round(cell * 0.42)}px system-ui, sans-serif`;
+      ctx.textAlign = "center"; ctx.textBaseline = "middle";
+      ctx.fillText(String(labels[i]).slice(0, 3), (i % cols) * cell + cell / 2, Math.floor(i / cols) * cell + cell / 2);
+    }
   });
   return canvas;
 }
@@ -224,7 +233,6 @@ async function showWeights(unit) {
 
 // -- the training run ---------------------------------------------------------------------
 const COLOURS = { loss: "#2f5fd0", val_loss: "#e07b00", accuracy: "#2f5fd0", val_accuracy: "#e07b00", lr: "#6a3fb5" };
-const STANDARD = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "steps"];
 function niceStep(lo, hi, n) {
   const step0 = (hi - lo) / n, mag = 10 ** Math.floor(Math.log10(step0));
   return [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= step0 * (1 - 1e-9));
@@ -247,9 +255,12 @@ function svg(tag, attrs, parent) {
   if (parent) parent.append(el);
   return el;
 }
-function lineChart(title, series, { width = 360, height = 190 } = {}) {
+function lineChart(title, series, { width = 360, height = 190, log = false } = {}) {
   const wrap = document.createElement("div"); wrap.className = "chart"; wrap.dataset.title = title;
-  const head = document.createElement("div"); head.className = "title"; head.textContent = title; wrap.append(head);
+  const head = document.createElement("div"); head.className = "title"; head.textContent = log ? `${title} (log scale)` : title; wrap.append(head);
+  const ty = log ? (v) => Math.log10(v) : (v) => v;
+  const tickText = log ? (t) => (10 ** t).toExponential(0) : (t) => fmt(t).replace(/0+$/, "").replace(/\.$/, "");
+  series = series.map((s) => ({ ...s, raw: s.points, points: s.points.map(([x, y]) => [x, ty(y)]) }));
   const pts = series.flatMap((s) => s.points);
   if (pts.length === 0) return null;
   const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
@@ -260,7 +271,7 @@ function lineChart(title, series, { width = 360, height = 190 } = {}) {
   const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}` });
   for (const t of yt) {
     svg("line", { x1: L, x2: L + W, y1: sy(t), y2: sy(t), stroke: "#eceef2" }, root);
-    svg("text", { x: L - 6, y: sy(t) + 3.5, "text-anchor": "end" }, root).textContent = fmt(t).replace(/0+$/, "").replace(/\.$/, "");
+    svg("text", { x: L - 6, y: sy(t) + 3.5, "text-anchor": "end" }, root).textContent = tickText(t);
   }
   for (const t of niceTicks(x0, x1, 5).filter((t) => Number.isInteger(t))) {
     svg("text", { x: sx(t), y: T + H + 15, "text-anchor": "middle" }, root).textContent = t;
@@ -270,15 +281,16 @@ function lineChart(title, series, { width = 360, height = 190 } = {}) {
     if (s.points.length === 0) continue;
     const d = s.points.map((p, i) => `${i ? "L" : "M"}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join("");
     svg("path", { d, fill: "none", stroke: s.colour, "stroke-width": 2 }, root);
-    for (const p of s.points) {
+    s.points.forEach((p, i) => {
       const c = svg("circle", { cx: sx(p[0]), cy: sy(p[1]), r: 3, fill: s.colour, class: "point", "data-series": s.name }, root);
-      svg("title", {}, c).textContent = `${s.name}, epoch ${p[0]}: ${fmt(p[1])}`;
-    }
+      svg("title", {}, c).textContent = `${s.name}, epoch ${p[0]}: ${fmt(s.raw[i][1])}`;
+    });
   }
   wrap.append(root);
-  if (series.length > 1) {
+  const drawn = series.filter((s) => s.points.length > 0);
+  if (drawn.length > 1) {
     const legend = document.createElement("div"); legend.className = "legend";
-    for (const s of series) {
+    for (const s of drawn) {
       const item = document.createElement("span"); item.innerHTML = "<i></i>";
       item.querySelector("i").style.background = s.colour; item.append(s.name); legend.append(item);
     }
@@ -295,7 +307,8 @@ function renderRun(run) {
   $("run-epochs").textContent = String(run.epochs);
   const last = h[h.length - 1];
   const tail = last ? `, last loss ${fmt(last.loss)}${typeof last.val_accuracy === "number" ? `, validation accuracy ${fmt(last.val_accuracy)}` : ""}` : "";
-  $("run-status").lastChild.textContent = ` epochs${tail} · ${run.training ? "training…" : "finished"}`;
+  const phase = run.training === true ? " · training…" : run.training === false ? " · finished" : "";
+  $("run-status").lastChild.textContent = ` epochs${tail}${phase}`;
   $("run-badge").textContent = run.training ? `epoch ${run.epochs}…` : "";
   const charts = [
     lineChart("loss", ["loss", "val_loss"].map((k) => ({ name: k.replace("_", " "), colour: COLOURS[k], points: column(h, k) }))),
@@ -306,12 +319,27 @@ function renderRun(run) {
   renderDiagnostics(run);
   renderAlerts(run.alerts);
 }
+const PALETTE = ["#2f5fd0", "#e07b00", "#2a9d5b", "#b2182b", "#6a3fb5", "#0f8b9c", "#8c6d1f", "#d6408f"];
+const LOG_METRICS = new Set(["delta_norm", "grad_norm", "norm", "update_ratio"]);
+const NOT_METRICS = new Set(["epoch", "probe_size", "layer", "name", "type", "identical_units"]);
 function renderDiagnostics(run) {
-  const table = run.diagnostics || run.history;
-  const skip = new Set(run.diagnostics ? ["epoch"] : STANDARD);
-  const keys = table.length ? Object.keys(table[0]).filter((k) => !skip.has(k) && table.some((r) => typeof r[k] === "number")) : [];
-  $("diagnostics-card").hidden = keys.length === 0;
-  const charts = keys.slice(0, 48).map((k) => lineChart(k, [{ name: k, colour: "#2f5fd0", points: column(table, k) }], { width: 250, height: 130 }));
+  // diagnostics.csv has one row per epoch and layer (name layers.i) or parameter (layers.i.W):
+  // one small chart per statistic, one line per layer or parameter.
+  const rows = run.diagnostics || [];
+  const metrics = [...new Set(rows.flatMap((r) => Object.keys(r)))].filter((k) => !NOT_METRICS.has(k));
+  const charts = [];
+  for (const metric of metrics) {
+    const names = [...new Set(rows.filter((r) => typeof r[metric] === "number").map((r) => r.name))];
+    if (names.length === 0) continue;
+    const series = names.map((name, i) => {
+      const own = rows.filter((r) => r.name === name);
+      const label = own[0].type && own[0].type !== "parameter" ? `${name} ${own[0].type}` : String(name);
+      return { name: label, colour: PALETTE[i % PALETTE.length], points: column(own, metric) };
+    });
+    const log = LOG_METRICS.has(metric) && series.every((s) => s.points.every((p) => p[1] > 0));
+    charts.push(lineChart(metric.replace("_", " "), series, { width: 330, height: 170, log }));
+  }
+  $("diagnostics-card").hidden = charts.length === 0;
   $("diagnostics").replaceChildren(...charts.filter(Boolean));
 }
 function renderAlerts(alerts) {
@@ -357,7 +385,9 @@ async function loadModelInfo() {
     state.model = m;
     const widths = [m.n_features, ...m.layers.filter((l) => l.type === "Dense").map((l) => l.units)];
     const epoch = m.epoch !== null ? ` · checkpoint of epoch ${m.epoch}` : "";
-    $("model-info").textContent = `${widths.join(" → ")} · ${m.layers.map((l) => l.type).join(", ")} · ${m.source}${epoch}`;
+    const file = m.source.split(/[\\/]/).slice(-2).join("/");
+    $("model-info").textContent = `${widths.join(" → ")} · ${m.layers.map((l) => l.type).join(", ")} · ${file}${epoch}`;
+    $("model-info").title = m.source;
     if (!m.image_input) setStatus(`This model takes ${m.n_features} inputs, not a 28×28 image, so it cannot read a drawing.`, true);
     state.weights.clear();
     return { run: m.run };
