@@ -122,6 +122,17 @@ def test_lbfgs_is_scipys_on_the_flat_buffers_with_max_iter_and_max_fun(binary_di
     assert short.n_iter_ <= 5
 
 
+def test_lbfgs_with_integer_weights_is_lbfgs_on_the_rows_repeated(binary_digits):
+    X, y = binary_digits[0][:40], binary_digits[1][:40]
+    w = np.random.default_rng(0).integers(1, 4, size=40)
+    kw = dict(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=30, alpha=0.01, random_state=0)
+    with quiet():
+        weighted = NeuralNetClassifier(**kw).fit(X, y, sample_weight=w)
+        repeated = NeuralNetClassifier(**kw).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+    assert weighted.loss_ == pytest.approx(repeated.loss_, rel=1e-6)
+    np.testing.assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), rtol=1e-5, atol=1e-8)
+
+
 def test_lbfgs_objective_and_gradient_agree_with_finite_differences():
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(7, 3)), rng.integers(0, 3, size=7)

@@ -126,12 +126,14 @@ class _Objective(Loss):
         else:
             total = float(np.dot(weights.astype(np.float64), self.inner.row_values(a, y)))
             count = float(weights.sum(dtype=np.float64))
-        self._data_scale = self.scale * m / count
-        self.denominator = count * self.weight_scale if self.fixed_denominator is None else self.fixed_denominator
-        out = self.scale * total / (count if self.fixed_denominator is None else self.fixed_denominator)
-        if self.fixed_denominator is not None:
-            self._data_scale = self.scale * m / self.fixed_denominator
-        elif self.alpha:
+        if self.fixed_denominator is not None:  # one chunk of L-BFGS's full batch
+            self.denominator = self.fixed_denominator
+            self._data_scale = self.scale * m / self.denominator
+            return self.scale * total / self.denominator
+        self.denominator = count * self.weight_scale
+        self._data_scale = self.scale * m / count  # the wrapped gradient's 1/m becomes c/S
+        out = self.scale * total / count
+        if self.alpha:
             out += 0.5 * self.alpha * self.penalty() / self.denominator
         return out
 
