@@ -165,3 +165,23 @@ def test_a_network_too_big_for_one_protobuf_is_refused(monkeypatch):
     monkeypatch.setattr(export, "ONNX_MAX_BYTES", net.n_parameters * 8 - 1)
     with pytest.raises(dp.ExportError, match="holds under 2 GiB"):
         export.onnx_model(net)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_preprocessing_layers_become_the_graphs_first_nodes(dtype):
+    from deltaprop.preprocessing import Rescaling, Standardization
+
+    rng = np.random.default_rng(3)
+    for first, raw in ((Rescaling(1 / 255), rng.integers(0, 256, (1000, 12)).astype(dtype)),
+                       (Standardization(rng.normal(3, 1, 12), rng.uniform(0.5, 2, 12)), rng.normal(3, 2, (1000, 12)).astype(dtype)),
+                       (Standardization(rng.normal(3, 1, 12), [1.7]), rng.normal(3, 2, (1000, 12)).astype(dtype))):
+        body = every_layer_network(dtype)
+        net = dp.Network([first, *body.layers], dtype=dtype)
+        for mine, theirs in zip(net.parameters(), body.parameters()):
+            mine.value = theirs.value
+        model = export.onnx_model(net)
+        assert model.graph.node[0].op_type in ("Mul", "Sub")
+        got, label = run(model, raw)
+        np.testing.assert_allclose(got, net.predict_proba(raw), rtol=0, atol=TOLERANCE[dtype])
+        assert np.array_equal(label, net.predict(raw))
+        assert not np.allclose(body.predict_proba(raw), got, atol=1e-3)  # the scaling is in the graph

@@ -146,3 +146,23 @@ def test_a_missing_torch_says_deltaprop_does_not_need_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(dp.MissingDependencyError, match="needs the torch package.*deltaprop itself never needs it"):
         dp.to_torch(every_layer_network("float32"))
+
+
+def test_input_scaling_layers_stay_out_of_the_module_and_go_into_the_file(tmp_path):
+    from safetensors import safe_open
+
+    from deltaprop.preprocessing import Rescaling
+
+    body = every_layer_network("float32")
+    net = dp.Network([Rescaling(1 / 255), *body.layers])
+    for mine, theirs in zip(net.parameters(), body.parameters()):
+        mine.value = theirs.value
+    with pytest.raises(dp.ExportError, match=r"layer 0 \(Rescaling\) scales raw inputs.*scaled_inputs=True.*x / 255"):
+        dp.to_torch(net)
+    module = dp.to_torch(net, scaled_inputs=True)
+    raw = np.random.default_rng(0).integers(0, 256, (1000, 12)).astype(np.float32)
+    np.testing.assert_allclose(forward(module, raw * np.float32(1 / 255)), net.predict_proba(raw), rtol=0, atol=1e-6)
+    path = dp.export_torch(net, tmp_path / "scaled.pt.safetensors")
+    with safe_open(path, "pt") as f:
+        assert json.loads(f.metadata()["preprocessing"]) == [{"type": "Rescaling", "scale": 1 / 255}]
+        assert set(f.keys()) == set(module.state_dict())

@@ -67,11 +67,13 @@ def _require_torch(feature: str):
 def _checked_layers(net: Network, known: dict[str, Any], target: str) -> list[tuple[int, Layer]]:
     """The layers, each refused unless it is exactly one of deltaprop's closed-table classes
     (a subclass may compute something else under the same name) that ``target`` can express."""
+    from .preprocessing import PREPROCESSING
+
     if not isinstance(net, Network):
         raise ConfigError(f"exporting needs a deltaprop Network, got {type(net).__name__}")
     for i, layer in enumerate(net.layers):
         name = type(layer).__name__
-        if type(layer) is not LAYERS.get(layer.type_name):
+        if type(layer) is not {**LAYERS, **PREPROCESSING}.get(layer.type_name):
             raise ExportError(f"layer {i} ({name}) is not one of deltaprop's layers ({', '.join(LAYERS)}); "
                               f"{target} export cannot know what it computes")
         if layer.type_name not in known:
@@ -125,6 +127,15 @@ def _onnx_leaky_relu(g: _OnnxGraph, layer, x: str, i: int) -> str:
     return g.node("Max", [x, scaled], f"layers.{i}.a")
 
 
+def _onnx_rescaling(g: _OnnxGraph, layer, x: str, i: int) -> str:
+    return g.node("Mul", [x, g.const(f"layers.{i}.scale", layer.scale)], f"layers.{i}.a")
+
+
+def _onnx_standardization(g: _OnnxGraph, layer, x: str, i: int) -> str:
+    centred = g.node("Sub", [x, g.const(f"layers.{i}.mean", layer.mean)], f"layers.{i}.centred")
+    return g.node("Mul", [centred, g.const(f"layers.{i}.inv_std", 1.0 / layer.std)], f"layers.{i}.a")
+
+
 def _onnx_elementwise(op: str, **attrs):
     return lambda g, layer, x, i: g.node(op, [x], f"layers.{i}.a", **attrs)
 
@@ -134,6 +145,8 @@ def _onnx_passthrough(g, layer, x: str, i: int) -> str:
 
 
 _ONNX_LAYERS = {
+    "Rescaling": _onnx_rescaling,
+    "Standardization": _onnx_standardization,
     "Dense": _onnx_dense,
     "Sigmoid": _onnx_elementwise("Sigmoid"),
     "Tanh": _onnx_elementwise("Tanh"),
@@ -318,37 +331,62 @@ _TORCH_MODULES = {
 }
 
 
-def torch_modules(net: Network) -> list[dict[str, Any]]:
+def _torch_layers(net: Network, scaled_inputs: bool) -> tuple[list[Layer], list[Layer]]:
+    """(the leading preprocessing layers, the layers the ``nn.Sequential`` holds). PyTorch has
+    no module for Rescaling or Standardization: with ``scaled_inputs`` the module starts
+    after them and takes inputs they have already scaled; without, they are refused."""
+    from .preprocessing import PREPROCESSING, describe_inputs
+
+    k = 0
+    while k < len(net.layers) and net.layers[k].type_name in PREPROCESSING:
+        k += 1
+    if k and not scaled_inputs:
+        raise ExportError(f"layer 0 ({type(net.layers[0]).__name__}) scales raw inputs and has no PyTorch module; pass "
+                          f"scaled_inputs=True for the module after it, and apply {describe_inputs(net)} to its inputs")
+    known = {**_TORCH_MODULES, **{name: None for name in PREPROCESSING}}
+    _checked_layers(net, known, "PyTorch")
+    for i, layer in enumerate(net.layers[k:], start=k):
+        if layer.type_name not in _TORCH_MODULES:
+            raise ExportError(f"layer {i} ({type(layer).__name__}) has no PyTorch module; only the input's scaling "
+                              f"may precede the network, as its first layers")
+    return net.layers[:k], net.layers[k:]
+
+
+def torch_modules(net: Network, *, scaled_inputs: bool = False) -> list[dict[str, Any]]:
     """The ``nn.Sequential`` that holds ``net``, one module a layer, as JSON-able specs:
-    ``{"module": "Linear", "in_features": 784, "out_features": 50}``, ``{"module": "Sigmoid"}``, ..."""
-    return [_TORCH_MODULES[layer.type_name](layer) for _, layer in _checked_layers(net, _TORCH_MODULES, "PyTorch")]
+    ``{"module": "Linear", "in_features": 784, "out_features": 50}``, ``{"module": "Sigmoid"}``, ...
+    (``scaled_inputs``: see :func:`to_torch`)."""
+    return [_TORCH_MODULES[layer.type_name](layer) for layer in _torch_layers(net, scaled_inputs)[1]]
 
 
-def torch_state_dict(net: Network) -> dict[str, np.ndarray]:
-    """``{"{i}.weight": Wᵀ, "{i}.bias": b}`` for each Dense layer ``i``: the names and layout of
-    the ``nn.Sequential``'s ``state_dict`` (``Linear.weight`` has shape ``(n_out, n_in)``)."""
-    _checked_layers(net, _TORCH_MODULES, "PyTorch")
+def torch_state_dict(net: Network, *, scaled_inputs: bool = False) -> dict[str, np.ndarray]:
+    """``{"{i}.weight": Wᵀ, "{i}.bias": b}`` for each Dense layer at index ``i`` of the
+    ``nn.Sequential``: the names and layout of its ``state_dict`` (``Linear.weight`` has
+    shape ``(n_out, n_in)``)."""
     state = {}
-    for i, layer in enumerate(net.layers):
+    for i, layer in enumerate(_torch_layers(net, scaled_inputs)[1]):
         if isinstance(layer, Dense):
             state[f"{i}.weight"] = np.ascontiguousarray(layer.W.value.T)
             state[f"{i}.bias"] = layer.b.value.copy()
     return state
 
 
-def to_torch(net: Network):
+def to_torch(net: Network, *, scaled_inputs: bool = False):
     """An ``nn.Sequential`` (in eval mode) computing ``net.predict_proba``: ``Linear`` with
-    ``weight = Wᵀ``, ``bias = b`` in the network's dtype, and PyTorch's own activations."""
+    ``weight = Wᵀ``, ``bias = b`` in the network's dtype, and PyTorch's own activations.
+    A network that starts with input scaling (Rescaling, Standardization) is refused unless
+    ``scaled_inputs=True``: the module then starts after them and takes scaled inputs."""
     torch = _require_torch("to_torch")
     dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[net.dtype]
     modules = []
-    for spec in torch_modules(net):
+    for spec in torch_modules(net, scaled_inputs=scaled_inputs):
         kwargs = {k: v for k, v in spec.items() if k != "module"}
         if spec["module"] == "Linear":
             kwargs["dtype"] = dtype
         modules.append(getattr(torch.nn, spec["module"])(**kwargs))
     sequential = torch.nn.Sequential(*modules)
-    sequential.load_state_dict({k: torch.from_numpy(v) for k, v in torch_state_dict(net).items()}, strict=True)
+    state = torch_state_dict(net, scaled_inputs=scaled_inputs)
+    sequential.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
     return sequential.eval()
 
 
@@ -411,18 +449,21 @@ def export_torch(net, path, *, class_names=None, input_scaling=None) -> Path:
     that ``safetensors.torch.load_file`` + ``nn.Sequential(...).load_state_dict`` read
     (``net``: a Network, or a model file from ``read_model``). The metadata holds the
     modules to build (``torch_modules``, JSON), the dtype, class names and the input
-    scaling to apply before the module (it starts at the first Linear)."""
+    scaling to apply before the module (``input_scaling``, and ``preprocessing``: the
+    configs of the network's leading Rescaling/Standardization layers, which the module
+    leaves out)."""
     from safetensors.numpy import save as st_save
 
     from . import __version__
     from .serialization import _check_scaling
 
     net, class_names, input_scaling = _unpack(net, class_names, input_scaling)
-    tensors = torch_state_dict(net)
+    tensors = torch_state_dict(net, scaled_inputs=True)
     meta = {
         "format": "deltaprop-torch",
         "deltaprop_version": __version__,
-        "torch_modules": json.dumps(torch_modules(net)),
+        "torch_modules": json.dumps(torch_modules(net, scaled_inputs=True)),
+        "preprocessing": json.dumps([layer.config() for layer in _torch_layers(net, True)[0]]),
         "dtype": net.dtype.name,
         "class_names": json.dumps(None if class_names is None else [str(c) for c in class_names]),
         "input_scaling": json.dumps(_check_scaling(input_scaling, net.n_features)),
@@ -467,17 +508,22 @@ def export_file(model, fmt: str, out=None, *, input_type=None) -> tuple[Path, st
     sizes = " → ".join(str(n) for n in [net.n_features] + [layer.n_out for layer in net.layers if isinstance(layer, Dense)])
     if fmt == "torch":
         export_torch(net, out, class_names=class_names, input_scaling=input_scaling)
-        return out, f"wrote {out}: PyTorch state_dict of nn.Sequential {sizes}, {net.dtype.name}"
+        return out, f"wrote {out}: PyTorch state_dict of nn.Sequential {sizes}, {net.dtype.name}, " \
+                    f"{_scaling_words(net, input_scaling).replace('in the graph', 'before the module')}"
     data, diff = _onnx_bytes(net, class_names, input_scaling, input_type, True)
     atomic_write_bytes(out, data)
     checked = "" if diff is None else f"; onnxruntime matches deltaprop on 64 random inputs (largest difference {diff:.1e})"
     in_type = _input_type(net, input_type).name
     return out, f"wrote {out}: ONNX opset {ONNX_OPSET}, {sizes}, raw input (batch, {net.n_features}) {in_type}, " \
-                f"{_scaling_words(input_scaling)}{checked}"
+                f"{_scaling_words(net, input_scaling)}{checked}"
 
 
-def _scaling_words(spec: dict[str, Any] | None) -> str:
+def _scaling_words(net: Network, spec: dict[str, Any] | None) -> str:
+    from .preprocessing import PREPROCESSING, describe_inputs
+
     kind = (spec or {"kind": "none"})["kind"]
+    if kind == "none" and net.layers[0].type_name in PREPROCESSING:
+        return f"inputs {describe_inputs(net)} in the graph"
     if kind == "unit":
         return f"scaled by 1/{spec['max']:g} in the graph"
     if kind == "standardize":
