@@ -160,6 +160,8 @@ def test_to_dict_is_json_and_from_dict_gives_the_same_state_back():
         (lambda d: d.update(base_lr=0), "base_lr must be > 0"),
         (lambda d: d.update(history={"loss": 1}), "history must be a list"),
         (lambda d: d.update(loss={"type": "Nope"}), "loss or schedule is invalid"),
+        (lambda d: d.update(schedule={"type": "plateau"}, schedule_state={"scale": 10**400, "best": 1, "wait": 0}),
+         "loss or schedule is invalid"),
         (lambda d: d.update(shuffle_rng={"bit_generator": "MT19937"}), "shuffling random state is not a PCG64"),
         (lambda d: d["shuffle_rng"]["state"].update(state="x"), "shuffling random state is invalid"),
         (lambda d: d["unfinished"].update(batches=0), "batches and examples seen disagree"),
@@ -176,3 +178,10 @@ def test_from_dict_refuses_a_malformed_state(change, message):
     change(data)
     with pytest.raises(dp.StateError, match=message):
         TrainingState.from_dict(data, net=net, optimizer=opt)
+
+
+def test_finished_says_whether_a_resume_would_train_anything():
+    opt = dp.SGD(lr=0.1)
+    _, state = run_keeping_state(opt, steps=7)  # 1 epoch completed, 2 batches into the second
+    assert state.finished(steps=7) and state.finished(epochs=1) and state.finished(epochs=5, steps=6)
+    assert not state.finished(steps=8) and not state.finished(epochs=2) and not state.finished()

@@ -77,7 +77,7 @@ def classifier_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("sk") / "clf.safetensors"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # two epochs do not converge, and need not
-        NeuralNetClassifier(hidden_layer_sizes=(4,), epochs=2).fit(X, (X[:, 0] > 0).astype(int)).save(path)
+        NeuralNetClassifier(hidden_layer_sizes=(4,), max_iter=2).fit(X, (X[:, 0] > 0).astype(int)).save(path)
     return path
 
 

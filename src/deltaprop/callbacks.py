@@ -5,7 +5,6 @@ reads the loop's :class:`~deltaprop.training.TrainingState` and asks it to stop 
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 import warnings
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _checks
+from .watch import MetricWatch
 from .atomic import atomic_write_bytes
 from .serialization import encode_checkpoint
 
@@ -47,47 +47,44 @@ class Callback:
 class EarlyStopping(Callback):
     """Stop once more than ``patience`` epochs in a row have not improved ``monitor`` by more
     than ``min_delta`` (``patience`` epochs are tolerated; Keras stops one epoch sooner). With
-    ``restore_best_weights`` the network ends with the weights of its best epoch. ``monitor`` falls back from ``val_loss`` to ``loss`` without validation data;
-    names ending in ``accuracy`` are maximised, others minimised."""
+    ``restore_best_weights`` the network ends with the weights of its best epoch. ``monitor``
+    falls back from ``val_loss`` to ``loss`` without validation data; names ending in
+    ``accuracy`` are maximised, others minimised (:class:`~deltaprop.watch.MetricWatch`)."""
 
-    def __init__(self, monitor: str = "val_loss", *, patience: int = 5, min_delta: float = 0.0, restore_best_weights: bool = True):
-        self.monitor = monitor
+    def __init__(self, monitor: str = "val_loss", *, patience: int = 5, min_delta: float = 0.0,
+                 restore_best_weights: bool = True):
+        self.watch = MetricWatch(monitor, min_delta=min_delta)
         self.patience = _checks.positive_int("patience", patience, allow_zero=True)
-        self.min_delta = _checks.positive_number("min_delta", min_delta, allow_zero=True)
         self.restore_best_weights = restore_best_weights
-        self.best = math.nan
         self.best_epoch: int | None = None
         self.stopped_epoch: int | None = None
-        self._wait = 0
         self._best_weights: list[np.ndarray] | None = None
 
-    def _value(self, logs):
-        value = logs.get(self.monitor)
-        if value is None and self.monitor.startswith("val_"):
-            value = logs.get(self.monitor[4:])
-        return value
+    @property
+    def monitor(self) -> str:
+        return self.watch.monitor
+
+    @property
+    def min_delta(self) -> float:
+        return self.watch.min_delta
+
+    @property
+    def best(self) -> float:
+        """The best value of ``monitor`` so far (NaN before the first)."""
+        return self.watch.best
 
     def on_train_begin(self, state):
-        self.best = math.nan
+        self.watch.reset()
         self.best_epoch = None
         self.stopped_epoch = None
-        self._wait = 0
         self._best_weights = None
 
     def on_epoch_end(self, state):
-        value = self._value(state.logs)
-        if value is None or not math.isfinite(value):
+        improved = self.watch.update(state.logs)
+        if improved is None:
             return
-        maximise = self.monitor.endswith("accuracy")
-        improved = (
-            math.isnan(self.best)
-            or (maximise and value > self.best + self.min_delta)
-            or (not maximise and value < self.best - self.min_delta)
-        )
         if improved:
-            self.best = value
             self.best_epoch = state.epoch
-            self._wait = 0
             if self.restore_best_weights:
                 params = state.net.parameters()
                 if self._best_weights is None:
@@ -95,26 +92,14 @@ class EarlyStopping(Callback):
                 else:
                     for saved, p in zip(self._best_weights, params):
                         np.copyto(saved, p.value)
-        else:
-            self._wait += 1
-            if self._wait > self.patience:
-                self.stopped_epoch = state.epoch
-                state.stop_training = True
+        elif self.watch.wait > self.patience:
+            self.stopped_epoch = state.epoch
+            state.stop_training = True
 
     def on_train_end(self, state):
         if self.restore_best_weights and self._best_weights is not None:
             for saved, p in zip(self._best_weights, state.net.parameters()):
                 np.copyto(p.value, saved)
-
-    def report(self) -> str | None:
-        """What happened, in one line: the epoch it stopped at, the epoch whose weights the
-        network kept and why; None when it did not stop training."""
-        if self.stopped_epoch is None:
-            return None
-        kept = (f"kept the weights of epoch {self.best_epoch}, the best" if self.restore_best_weights
-                else f"kept the last weights; the best was epoch {self.best_epoch}")
-        return (f"early stopping at epoch {self.stopped_epoch}: {self.monitor} did not improve on {self.best:.4f} "
-                f"for {self._wait} epochs (patience {self.patience}); {kept}")
 
 
 class ProgressBar(Callback):
@@ -134,7 +119,8 @@ class ProgressBar(Callback):
             desc = f"epoch {state.epoch + 1}/{state.epochs}"
         else:
             desc = f"epoch {state.epoch + 1}"
-        self._bar = tqdm(total=total, desc=desc, unit="ex", unit_scale=True, file=self.file, leave=self.leave, dynamic_ncols=True)
+        self._bar = tqdm(total=total, desc=desc, unit="ex", unit_scale=True, file=self.file, leave=self.leave,
+                         dynamic_ncols=True)
 
     def on_batch_end(self, state, batch_size, batch_loss):
         bar = self._bar

@@ -1,4 +1,4 @@
-"""The ``deltaprop`` command: train, evaluate, predict, gradcheck, plot, info.
+"""The ``deltaprop`` command: train, evaluate, predict, gradcheck, plot, info, export.
 
 Errors the user can fix are one line on stderr and a non-zero exit status: 2 for usage
 and configuration mistakes, 1 for everything else (bad files, data, a diverged run), 130
@@ -183,8 +183,37 @@ def _add_serve(sub) -> None:
     sv.set_defaults(handler=cmd_serve)
 
 
+def _add_sweep(sub) -> None:
+    sw = sub.add_parser("sweep", help="train a grid (or random sample) of options, one run folder a trial, on Dask",
+                        description="A hyperparameter sweep: every combination of the --grid values (or --random N "
+                                    "of them), each trained as `deltaprop train` into SWEEP/trial-NNN on a Dask "
+                                    "worker; results in SWEEP/sweep.csv and sweep.png (see docs/distributed.md).")
+    sw.add_argument("config", metavar="CONFIG.toml", nargs="?", help="options every trial shares (as for train --config)")
+    sw.add_argument("--grid", action="append", metavar="KEY=V1,V2",
+                    help="an option of train and its values, e.g. lr=0.03,0.1,0.3 or layers=784,100,10:784,300,10 "
+                         "(':' separates values that hold commas); repeat for more options")
+    sw.add_argument("--random", metavar="N", help="train N combinations drawn at random from the grid instead of all")
+    sw.add_argument("--seed", default="0", help="seed of the --random draw (default 0)")
+    sw.add_argument("--workers", metavar="N", help="worker processes of the local Dask cluster (default: one per CPU)")
+    sw.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask cluster, e.g. tcp://host:8786")
+    sw.add_argument("--out", metavar="DIR", help="the sweep's folder (default: a new runs/sweep-<date-time>)")
+    sw.add_argument("--resume", action="store_true", help="continue the sweep in --out, skipping finished trials")
+    sw.set_defaults(handler=cmd_sweep)
+
+
+def _add_export(sub) -> None:
+    x = sub.add_parser("export", help="write a model as ONNX (for inference engines) or a PyTorch state_dict",
+                       description="Export a model file (or a run folder's model.safetensors); see docs/export.md.")
+    x.add_argument("model", metavar="MODEL")
+    x.add_argument("--format", required=True, choices=("onnx", "torch"), help="onnx, or torch (safetensors for nn.Sequential)")
+    x.add_argument("-o", "--out", help="output file (default: beside MODEL, as model.onnx or model.pt.safetensors)")
+    x.add_argument("--input-type", help="ONNX input element type, e.g. uint8 for raw pixels (default: the model's dtype)")
+    x.set_defaults(handler=cmd_export)
+
+
 #: The subcommands, in the order ``--help`` lists them; each adds its parser.
-_COMMANDS = [_add_train, _add_evaluate, _add_predict, _add_gradcheck, _add_plot, _add_info, _add_serve]
+_COMMANDS = [_add_train, _add_evaluate, _add_predict, _add_gradcheck, _add_plot, _add_info, _add_serve, _add_sweep,
+             _add_export]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -456,7 +485,8 @@ def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> No
             f"{kernels.backend()} kernels")
     team = getattr(args, "team", None)
     if team is not None:
-        line += f", {team.comm.Get_size()} MPI processes ({team.threads} BLAS threads each)"
+        plural = "s" if team.threads > 1 else ""
+        line += f", {team.comm.Get_size()} MPI processes ({team.threads} BLAS thread{plural} each)"
     _say(line, err=bool(args.log_json))
 
 
@@ -862,6 +892,61 @@ def cmd_serve(args) -> int:
     from .serve import serve
 
     return serve(args.path, host=args.host, port=_int_option("--port", args.port, allow_zero=True))
+
+
+def _sweep_folder(args) -> Path:
+    if args.resume:
+        if not args.out or not Path(args.out).is_dir():
+            raise UsageError("sweep --resume needs --out DIR, the folder of the sweep to continue")
+        return Path(args.out)
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise UsageError(f"{out} is not an empty folder; choose another --out, or continue it with --resume")
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    return _new_run_folder(str(Path("runs") / time.strftime("sweep-%Y%m%d-%H%M%S")))
+
+
+def cmd_sweep(args) -> int:
+    from . import sweep
+
+    if args.workers and args.scheduler:
+        raise UsageError("give --workers (a local cluster) or --scheduler (an existing one), not both")
+    grid = sweep.parse_grid(args.grid or [], {key for _, key, _ in _TRAIN_OPTIONS})
+    config = None
+    if args.config:
+        TrainConfig.from_mapping(load_toml(args.config), origin=str(args.config))  # a bad file stops the sweep now
+        config = str(Path(args.config).resolve())
+    random = None if args.random is None else _int_option("--random", args.random)
+    workers = None if args.workers is None else _int_option("--workers", args.workers)
+    out = _sweep_folder(args).resolve()
+    trials = sweep.plan_trials(grid, out, random=random, seed=_int_option("--seed", args.seed, allow_zero=True))
+    _say(f"sweep of {len(trials)} trials over {', '.join(grid)} in {out}")
+    try:
+        sweep.run_sweep(trials, config=config, workers=workers, scheduler=args.scheduler, resume=args.resume, say=_say)
+    finally:
+        varied = list(grid)
+        sweep.write_results(trials, out, varied)
+        sweep.plot_results(trials, out, varied)
+    _say(sweep.table(trials, list(grid)))
+    best = sweep.best_trial(trials)
+    failed = sum(t.result.get("status") == "failed" for t in trials)
+    if best is not None:
+        _say(f"best: trial {best.index} ({', '.join(f'{k}={v}' for k, v in best.options.items())}), validation "
+             f"accuracy {best.result['best_val_accuracy']:.4f} at epoch {best.result['best_epoch']}: {best.folder}")
+    _say(f"wrote {out}/sweep.csv" + (", sweep.png" if best is not None else "") +
+         (f"; {failed} trial(s) failed (their errors are in sweep.csv)" if failed else ""))
+    return 0 if best is not None else 1
+
+
+def cmd_export(args) -> int:
+    from .export import export_file
+
+    if args.input_type is not None and args.format != "onnx":
+        raise ConfigError("--input-type sets the ONNX graph's input; it has no meaning for --format torch")
+    _say(export_file(args.model, args.format, args.out, input_type=args.input_type)[1])
+    return 0
 
 
 # -- entry point -----------------------------------------------------------------------------------

@@ -14,17 +14,19 @@ layer's input (see :meth:`CrossEntropy.fused_delta`).
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import ABC
 
 from typing import Any, ClassVar
 
 import numpy as np
 
+from .buffers import BufferOwner
 from .errors import ConfigError, DataError, ShapeError
 from .layers import Layer, Sigmoid, Softmax, _exp_floor, softmax_rows
+from .registry import Registry
 
 
-class Loss(ABC):
+class Loss(BufferOwner, ABC):
     """Base class: ``value(a, y) -> float``, ``row_values(a, y) -> ℓ_i``,
     ``gradient(a, y) -> ∂L/∂a``, each with optional row ``weights``. A subclass writes the
     elementwise terms once (``_terms``, summing to ``n L``) and the gradient of the mean
@@ -36,15 +38,6 @@ class Loss(ABC):
 
     def __init__(self) -> None:
         self._buffers: dict[tuple, np.ndarray] = {}
-
-    def _buffer(self, slot: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-        key = (slot, shape, np.dtype(dtype))
-        buf = self._buffers.get(key)
-        if buf is None:
-            if len(self._buffers) > 32:
-                self._buffers.clear()
-            buf = self._buffers[key] = np.empty(shape, dtype=dtype)
-        return buf
 
     def config(self) -> dict[str, Any]:
         return {"type": self.type_name}
@@ -339,7 +332,9 @@ class MeanSquaredError(Loss):
     def __init__(self, *, classification: bool | None = None):
         super().__init__()
         if classification is not None and not isinstance(classification, bool):
-            raise ConfigError(f"classification must be True, False or None (decide from the targets), got {classification!r}")
+            raise ConfigError(
+                f"classification must be True, False or None (decide from the targets), got {classification!r}"
+            )
         self._classification = classification
 
     @property
@@ -379,38 +374,20 @@ class MeanSquaredError(Loss):
         return g
 
 
-LOSSES: dict[str, type[Loss]] = {
-    "cross_entropy": CrossEntropy,
-    "binary_cross_entropy": BinaryCrossEntropy,
-    "mse": MeanSquaredError,
-    "mean_squared_error": MeanSquaredError,
-}
+#: Loss names for configs and the command line; class names and short forms are aliases.
+LOSSES: Registry[type[Loss]] = Registry(
+    "loss",
+    {"cross_entropy": CrossEntropy, "binary_cross_entropy": BinaryCrossEntropy, "mse": MeanSquaredError},
+    aliases={"crossentropy": CrossEntropy, "categorical_cross_entropy": CrossEntropy, "ce": CrossEntropy,
+             "binarycrossentropy": BinaryCrossEntropy, "bce": BinaryCrossEntropy,
+             "mean_squared_error": MeanSquaredError, "meansquarederror": MeanSquaredError},
+)
 
 
-def loss_from_name(name: str | Loss, **kwargs) -> Loss:
-    """A loss instance from a name in :data:`LOSSES` (or the instance itself)."""
-    if isinstance(name, Loss):
-        return name
-    key = str(name).strip().lower().replace("-", "_")
-    if key in ("crossentropy", "ce", "categorical_cross_entropy"):
-        key = "cross_entropy"
-    if key in ("bce", "binarycrossentropy"):
-        key = "binary_cross_entropy"
-    cls = LOSSES.get(key)
-    if cls is None:
-        raise ConfigError(f"unknown loss {name!r}; choose one of cross_entropy, binary_cross_entropy, mse")
-    return cls(**kwargs)
+def loss_from_name(name: str | Loss, **settings) -> Loss:
+    """A loss from a name in :data:`LOSSES` and its settings (an instance is returned as it is)."""
+    return name if isinstance(name, Loss) else LOSSES.create(name, **settings)
 
 
-def loss_from_config(config: dict[str, Any]) -> Loss:
-    kinds = {cls.type_name: cls for cls in (CrossEntropy, BinaryCrossEntropy, MeanSquaredError)}
-    cls = kinds.get(config.get("type")) if isinstance(config, dict) else None
-    if cls is None:
-        raise ConfigError(f"unknown loss config {config!r}")
-    kwargs = {k: v for k, v in config.items() if k != "type"}
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"bad settings for loss {config.get('type')!r}: {exc}") from None
-
-
+#: A loss from its :meth:`Loss.config` mapping.
+loss_from_config = LOSSES.create

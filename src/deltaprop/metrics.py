@@ -60,7 +60,8 @@ class ClassReport:
         w = max([len("class")] + [len(c) for c in self.class_names])
         lines = [f"{'class'.ljust(w)}  precision  recall  f1      support"]
         for i, name in enumerate(self.class_names):
-            lines.append(f"{name.ljust(w)}  {self.precision[i]:9.4f}  {self.recall[i]:6.4f}  {self.f1[i]:6.4f}  {int(self.support[i]):7d}")
+            scores = f"{self.precision[i]:9.4f}  {self.recall[i]:6.4f}  {self.f1[i]:6.4f}"
+            lines.append(f"{name.ljust(w)}  {scores}  {int(self.support[i]):7d}")
         lines.append(f"accuracy {self.accuracy:.4f} on {int(self.support.sum())} examples")
         return "\n".join(lines)
 

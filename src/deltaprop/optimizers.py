@@ -19,6 +19,7 @@ import numpy as np
 from . import _checks, kernels
 from .errors import ConfigError, StateError
 from .layers import Parameter
+from .registry import Registry
 
 
 class Optimizer(ABC):
@@ -62,7 +63,8 @@ class Optimizer(ABC):
             self._views, offset = [], 0
             for p in self.params:
                 n = p.value.size
-                self._views.append({k: a[offset : offset + n].reshape(p.value.shape) for k, a in self._state[0].items()})
+                shape = p.value.shape
+                self._views.append({k: a[offset : offset + n].reshape(shape) for k, a in self._state[0].items()})
                 offset += n
         else:
             self._views = self._state
@@ -369,7 +371,8 @@ class AdamW(Adam):
 
     type_name = "AdamW"
 
-    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, *, eps: float = 1e-8, weight_decay: float = 0.01):
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, *, eps: float = 1e-8,
+                 weight_decay: float = 0.01):
         super().__init__(lr, beta1, beta2, eps=eps, weight_decay=weight_decay)
 
     def _l2_in_gradient(self) -> bool:
@@ -381,34 +384,11 @@ class AdamW(Adam):
         super()._update(w, g, state, scratch, lr)
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {
-    "sgd": SGD,
-    "adagrad": AdaGrad,
-    "rmsprop": RMSprop,
-    "adadelta": AdaDelta,
-    "adam": Adam,
-    "adamw": AdamW,
-}
+#: Optimizer names for configs and the command line (class names match them, whatever the case).
+OPTIMIZERS: Registry[type[Optimizer]] = Registry(
+    "optimizer",
+    {"sgd": SGD, "adagrad": AdaGrad, "rmsprop": RMSprop, "adadelta": AdaDelta, "adam": Adam, "adamw": AdamW},
+)
 
-
-def optimizer_from_name(name: str, **kwargs) -> Optimizer:
-    """An optimizer from a name in :data:`OPTIMIZERS` and its settings."""
-    cls = OPTIMIZERS.get(str(name).strip().lower())
-    if cls is None:
-        raise ConfigError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"bad settings for optimizer {name!r}: {exc}") from None
-
-
-def optimizer_from_config(config: dict[str, Any]) -> Optimizer:
-    kinds = {cls.type_name: cls for cls in OPTIMIZERS.values()}
-    cls = kinds.get(config.get("type")) if isinstance(config, dict) else None
-    if cls is None:
-        raise ConfigError(f"unknown optimizer config {config!r}")
-    kwargs = {k: v for k, v in config.items() if k != "type"}
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"bad settings for optimizer {config.get('type')!r}: {exc}") from None
+#: An optimizer from a name in :data:`OPTIMIZERS` and its settings, or from its config mapping.
+optimizer_from_name = optimizer_from_config = OPTIMIZERS.create

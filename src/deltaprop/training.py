@@ -122,7 +122,8 @@ class History:
         if not self.records:
             return "History(0 epochs)"
         last = self.records[-1]
-        shown = ", ".join(f"{k}={last[k]:.4g}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if last.get(k) is not None)
+        keys = ("loss", "accuracy", "val_loss", "val_accuracy")
+        shown = ", ".join(f"{k}={last[k]:.4g}" for k in keys if last.get(k) is not None)
         return f"History({len(self)} epochs; last: {shown})"
 
 
@@ -216,6 +217,11 @@ class TrainingState:
         """Epochs trained to their end (an unfinished one does not count)."""
         return self.epoch if self.progress is None else self.progress.epoch
 
+    def finished(self, epochs: int | None = None, steps: int | None = None) -> bool:
+        """Whether a run to ``epochs`` epochs or ``steps`` steps has nothing left to train
+        from this state (``fit(resume=)`` refuses such a resume)."""
+        return (epochs is not None and self.completed_epochs >= epochs) or (steps is not None and self.step >= steps)
+
     def to_dict(self) -> dict[str, Any]:
         """The state as JSON-able values (:data:`STATE_FIELDS`): counters, base rate,
         schedule and its state, loss, both random generators, history and the unfinished
@@ -256,7 +262,7 @@ class TrainingState:
             loss = loss_from_config(data["loss"])
             schedule = schedule_from_config(data["schedule"])
             schedule.load_state(data["schedule_state"])
-        except (ConfigError, TypeError, ValueError, KeyError, AttributeError) as exc:
+        except (ConfigError, TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
             raise StateError(f"the training state's loss or schedule is invalid: {exc}") from None
         progress = None if data.get("unfinished") is None else EpochProgress.from_dict(data["unfinished"])
         if progress is not None and progress.epoch not in (epoch - 1, epoch):
@@ -468,28 +474,11 @@ def _batching(batching: str | None, shuffle: bool, batch_size: int | None) -> st
 
 
 # -- fit ----------------------------------------------------------------------------------------
-def fit(
-    net: Network,
-    X,
-    y,
-    *,
-    loss: Loss,
-    optimizer: Optimizer,
-    epochs: int | None = None,
-    steps: int | None = None,
-    batch_size: int | None = 32,
-    shuffle: bool = True,
-    batching: str | None = None,
-    seed: int | None = None,
-    validation: tuple[Any, Any] | None = None,
-    schedule: Schedule | str | None = None,
-    callbacks: Sequence[Callback] = (),
-    resume: TrainingState | None = None,
-    threads: int | None = None,
-    sample_weight=None,
-    comm=None,
-    flush_subnormals: bool = True,
-) -> History:
+def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | None = None, steps: int | None = None,
+        batch_size: int | None = 32, shuffle: bool = True, batching: str | None = None, seed: int | None = None,
+        validation: tuple[Any, Any] | None = None, schedule: Schedule | str | None = None,
+        callbacks: Sequence[Callback] = (), resume: TrainingState | None = None, threads: int | None = None,
+        sample_weight=None, comm=None, flush_subnormals: bool = True) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
 
     ``X``: ``(n, features)`` array (converted once to the network's dtype), or a lazy
@@ -503,31 +492,22 @@ def fit(
     mini-batches: ``"shuffled"`` (a fresh random order every epoch; the default),
     ``"sequential"`` (the stored order; as ``shuffle=False``) or ``"sliding"`` (seed 000's
     windows of ``batch_size + 1`` rows moving by ``batch_size``, :class:`SlidingWindows`).
-    The same ``seed`` (and network seed) gives bit-identical weights and history. A non-finite loss raises
-    :class:`~deltaprop.errors.TrainingDivergedError`; the network keeps finite weights.
-    ``resume`` takes the :class:`TrainingState` of an earlier run (``fit`` returns its
-    history; callbacks see the state) and continues it, with its shuffling generator,
-    schedule and history, to ``epochs`` epochs in all.
-    ``threads`` caps the BLAS threads used while training. By default (None) a network
-    whose per-step GEMMs are small (batch × the largest ``n_in·n_out`` under
-    :data:`SMALL_STEP_MACS`) trains on one BLAS thread, where a second thread gains nothing
-    and suffers most from a busy machine (measurements in ``bench/README.md``); larger
-    steps use as many threads as this process has idle CPUs, measured over 50 ms
-    (:func:`deltaprop.cpus.idle_cpus`), at most the BLAS default: a busy machine gets fewer
-    threads instead of threads that wait for each other. The count used is kept in the
-    state (``TrainingState.threads``) and a resumed run keeps it. The thread count can
-    change the last bit of a GEMM, so bit-identical reruns need the same ``threads``.
-    ``comm`` (an mpi4py communicator) trains data-parallel over its processes:
-    ``batch_size`` is the global batch, each process takes its share of every batch and
-    the gradients are averaged so that all of them apply the same update
-    (:mod:`deltaprop.distributed`).
-    ``flush_subnormals`` (default True) trains with the calling thread's flush-to-zero and
-    denormals-are-zero modes set, restored on return (:mod:`deltaprop.fpenv`): momentum
-    buffers decaying through the subnormal range would otherwise slow every optimizer pass
-    on processors that handle subnormals in microcode. Only values below the smallest
-    normal float change.
+    The same ``seed`` (and network seed) gives bit-identical weights and history. A
+    non-finite loss raises :class:`~deltaprop.errors.TrainingDivergedError`; the network
+    keeps finite weights. ``resume`` takes the :class:`TrainingState` of an earlier run
+    (callbacks see it; :meth:`TrainingState.from_dict` rebuilds one) and continues it
+    exactly, mid-epoch too, to ``epochs``/``steps`` in all; a resume with nothing left
+    to train raises :class:`~deltaprop.errors.ConfigError`.
+    ``threads`` caps the BLAS threads (default: chosen by :func:`_auto_threads`, kept in
+    the state so a resumed run uses the same; the count can change the last bit of a
+    GEMM, so bit-identical reruns need the same ``threads``). ``comm`` (an mpi4py
+    communicator) trains data-parallel over its processes, ``batch_size`` being the global
+    batch (:mod:`deltaprop.distributed`). ``flush_subnormals`` (default True) trains with
+    the thread's flush-to-zero and denormals-are-zero modes set (:mod:`deltaprop.fpenv`):
+    only values below the smallest normal float change, and decaying momentum buffers
+    stop slowing every update on processors that handle subnormals in microcode.
     """
-    if threads is None and resume is not None and isinstance(resume, TrainingState):
+    if threads is None and isinstance(resume, TrainingState):
         threads = resume.threads
     if threads is None:
         threads = _auto_threads(net, batch_size)
@@ -550,8 +530,11 @@ SMALL_STEP_MACS = 4_000_000
 
 
 def _auto_threads(net, batch_size) -> int | None:
-    """1 when the step's largest GEMM is small, else the idle CPUs (at least 1, at most the
-    BLAS default), or None (the BLAS default) where they cannot be measured."""
+    """The BLAS threads ``fit`` uses by default: 1 when a step's largest GEMM (batch × the
+    widest ``n_in·n_out``) is under :data:`SMALL_STEP_MACS`, where a second thread gains
+    nothing and suffers most from a busy machine (measurements in ``bench/README.md``);
+    else the idle CPUs measured over 50 ms (:func:`deltaprop.cpus.idle_cpus`; at least 1,
+    at most the BLAS default), or None (the BLAS default) where they cannot be measured."""
     if not isinstance(net, Network) or batch_size is None or isinstance(batch_size, bool):
         return None
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -612,7 +595,9 @@ def _validation_set(net: Network, loss: Loss, validation):
         return None
     if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
         raise ConfigError("validation must be a pair (X_val, y_val)")
-    Xv = validation[0] if _is_lazy(validation[0]) else _checks.features(validation[0], net.n_features, net.dtype, name="X_val")
+    Xv = validation[0]
+    if not _is_lazy(Xv):
+        Xv = _checks.features(Xv, net.n_features, net.dtype, name="X_val")
     Yv = loss.prepare_targets(validation[1], net.n_outputs, net.dtype)
     _checks.same_length(len(Xv), Yv.shape[0], names=("X_val", "y_val"))
     return Xv, Yv, _class_ids(loss, Yv)
@@ -636,7 +621,8 @@ class Loop:
     backward has filled every ``Parameter.grad`` (all views of ``net.flat_gradients``) and
     before the optimizer reads them; the others cost nothing there."""
 
-    def __init__(self, state: TrainingState, source: BatchSource, *, validation=None, callbacks: Sequence[Callback] = ()):
+    def __init__(self, state: TrainingState, source: BatchSource, *, validation=None,
+                 callbacks: Sequence[Callback] = ()):
         self.state, self.source, self.validation = state, source, validation
         self.callbacks = list(callbacks)
         self.gradient_callbacks = [cb for cb in self.callbacks if overrides(cb, "on_gradients")]
@@ -809,7 +795,8 @@ def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, sch
     Y = loss.prepare_targets(y, net.n_outputs, net.dtype)
     _checks.same_length(len(X_arr), Y.shape[0])
     ids = _class_ids(loss, Y)
-    state = _training_state(net, loss, optimizer, epochs=epochs, steps=steps, seed=seed, schedule=schedule, resume=resume)
+    state = _training_state(net, loss, optimizer, epochs=epochs, steps=steps, seed=seed, schedule=schedule,
+                            resume=resume)
     state.n_examples = len(X_arr)
     return state, (X_arr, Y, ids)
 
@@ -846,7 +833,8 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
         state.schedule = schedule_from_config(schedule)
     if state.base_lr is None:
         state.base_lr = optimizer.lr
-    if schedule is not None and schedule_from_config(schedule).config() != schedule_from_config(resume.schedule).config():
+    saved = schedule_from_config(resume.schedule).config()
+    if schedule is not None and schedule_from_config(schedule).config() != saved:
         raise ConfigError(
             "resume= continues with the schedule (and its state) saved in the TrainingState; "
             "pass the same schedule or none"
@@ -863,14 +851,17 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
 
 def _check_work_left(state: TrainingState, epochs: int | None, steps: int | None) -> None:
     """Refuse a resume that would train nothing (it would look like a finished run)."""
-    done = state.completed_epochs
-    if epochs is not None and done >= epochs:
-        raise ConfigError(
-            f"nothing to train: the run has already completed {done} epoch{'s' if done != 1 else ''}; "
-            f"ask for more than {done} epochs to continue it"
-        )
+    if not state.finished(epochs, steps):
+        return
     if steps is not None and state.step >= steps:
-        raise ConfigError(f"nothing to train: the run has already taken {state.step} steps; ask for more than {state.step}")
+        raise ConfigError(
+            f"nothing to train: the run has already taken {state.step} steps; ask for more than {state.step}"
+        )
+    done = state.completed_epochs
+    raise ConfigError(
+        f"nothing to train: the run has already completed {done} epoch{'s' if done != 1 else ''}; "
+        f"ask for more than {done} epochs to continue it"
+    )
 
 
 def evaluate(net: Network, X, y, *, loss: Loss | None = None) -> dict[str, float | None]:
