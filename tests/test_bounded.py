@@ -255,7 +255,7 @@ def test_data_readers_refuse_a_fifo(fifo):
         read_idx(fifo / "x.idx")
     with pytest.raises(dp.FileFormatError, match="named pipe"):
         open_mapped(fifo / "x.npy")
-    with pytest.raises(dp.Error):
+    with pytest.raises(dp.FileFormatError, match="x.csv is a named pipe"):
         dp.data.load_arrays(fifo / "x.csv")
     assert verify_file(fifo / "cached.gz", [("sha256", "0" * 64)]) is False
 
