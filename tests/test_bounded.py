@@ -195,6 +195,7 @@ def test_toml_strings_and_comments_do_not_count():
 
 
 # -- through the command --------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_refuses_dev_zero_and_a_fifo_as_config(tmp_path):
     fifo = tmp_path / "c.toml"
     os.mkfifo(fifo)

@@ -1,4 +1,4 @@
-"""The ``deltaprop`` command: train, evaluate, predict, gradcheck, plot, info.
+"""The ``deltaprop`` command: train, evaluate, predict, gradcheck, plot, info, export.
 
 Errors the user can fix are one line on stderr and a non-zero exit status: 2 for usage
 and configuration mistakes, 1 for everything else (bad files, data, a diverged run), 130
@@ -211,8 +211,19 @@ def _add_sweep(sub) -> None:
     sw.set_defaults(handler=cmd_sweep)
 
 
+def _add_export(sub) -> None:
+    x = sub.add_parser("export", help="write a model as ONNX (for inference engines) or a PyTorch state_dict",
+                       description="Export a model file (or a run folder's model.safetensors); see docs/export.md.")
+    x.add_argument("model", metavar="MODEL")
+    x.add_argument("--format", required=True, choices=("onnx", "torch"), help="onnx, or torch (safetensors for nn.Sequential)")
+    x.add_argument("-o", "--out", help="output file (default: beside MODEL, as model.onnx or model.pt.safetensors)")
+    x.add_argument("--input-type", help="ONNX input element type, e.g. uint8 for raw pixels (default: the model's dtype)")
+    x.set_defaults(handler=cmd_export)
+
+
 #: The subcommands, in the order ``--help`` lists them; each adds its parser.
-_COMMANDS = [_add_train, _add_evaluate, _add_predict, _add_gradcheck, _add_plot, _add_info, _add_serve, _add_sweep]
+_COMMANDS = [_add_train, _add_evaluate, _add_predict, _add_gradcheck, _add_plot, _add_info, _add_serve, _add_sweep,
+             _add_export]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -276,8 +287,9 @@ def _named_dataset(name: str, data_dir: str | None) -> _Dataset:
     try:
         ds = load_dataset(name, data_dir=data_dir or None, flatten=True)
     except DatasetNotFoundError as exc:
-        first = str(exc).splitlines()[0]
-        raise _Shown(f"the {name} dataset is not on this machine and could not be downloaded ({first}).\n"
+        missing = str(exc).split("missing ", 1)[-1].split(",")[0].split()[0].rstrip(".")
+        raise _Shown(f"the {name} dataset is not on this machine ({missing} and others are missing) "
+                     "and could not be downloaded.\n"
                      f"  Fix: put its files in a folder and pass --data-dir FOLDER (see {PROG} train --help),\n"
                      f"       or train on the bundled sample: --dataset mnist-sample") from None
     return _Dataset(ds.x_train, ds.y_train, ds.x_test, ds.y_test, tuple(ds.class_names))
@@ -1005,6 +1017,15 @@ def cmd_sweep(args) -> int:
     _say(f"wrote {out}/sweep.csv" + (", sweep.png" if best is not None else "") +
          (f"; {failed} trial(s) failed (their errors are in sweep.csv)" if failed else ""))
     return 0 if best is not None else 1
+
+
+def cmd_export(args) -> int:
+    from .export import export_file
+
+    if args.input_type is not None and args.format != "onnx":
+        raise ConfigError("--input-type sets the ONNX graph's input; it has no meaning for --format torch")
+    _say(export_file(args.model, args.format, args.out, input_type=args.input_type)[1])
+    return 0
 
 
 # -- entry point -----------------------------------------------------------------------------------
