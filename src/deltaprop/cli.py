@@ -214,7 +214,7 @@ def _add_sweep(sub) -> None:
 def _add_export(sub) -> None:
     x = sub.add_parser("export", help="write a model as ONNX (for inference engines) or a PyTorch state_dict",
                        description="Export a model file (or a run folder's model.safetensors); see docs/export.md.")
-    x.add_argument("model", metavar="MODEL")
+    x.add_argument("model", metavar="MODEL", help="a model file (model.safetensors) or a run folder")
     x.add_argument("--format", required=True, choices=("onnx", "torch"), help="onnx, or torch (safetensors for nn.Sequential)")
     x.add_argument("-o", "--out", help="output file (default: beside MODEL, as model.onnx or model.pt.safetensors)")
     x.add_argument("--input-type", help="ONNX input element type, e.g. uint8 for raw pixels (default: the model's dtype)")
