@@ -122,8 +122,8 @@ def test_predict_pixels_is_the_library_prediction(server, model_path):
     pixels = rng.integers(0, 256, size=(28, 28))
     status, out, _ = request(server, "POST", "/api/predict", {"pixels": pixels.tolist()})
     assert status == 200, out
-    net = dp.load(model_path)
-    expected = net.predict_proba(apply_scaling(UNIT, pixels.reshape(1, 784), net.dtype))[0]
+    net = dp.load(model_path)  # the file's input scaling is the loaded network's first layer
+    expected = net.predict_proba(pixels.reshape(1, 784))[0]
     np.testing.assert_allclose(out["probabilities"], expected, rtol=1e-6, atol=1e-7)
     assert out["predicted"] == int(np.argmax(expected))
     assert [len(layer["output"]) for layer in out["layers"]] == [16, 16, 10, 10]
@@ -183,7 +183,7 @@ def test_another_target_changes_loss_deltas_and_input_gradient(server):
 def test_weights_of_a_first_layer_unit(server, model_path):
     status, out, _ = request(server, "GET", "/api/weights?unit=5")
     assert status == 200
-    W = dp.load(model_path).layers[0].W.value
+    W = dp.load(model_path).layers[1].W.value  # layer 0 is the model's own input scaling
     np.testing.assert_allclose(np.array(out["weights"]), W[:, 5].reshape(28, 28), rtol=1e-7)
     for bad in ("unit=16", "unit=-1", "unit=x", "unit=1&unit=2", ""):
         assert request(server, "GET", f"/api/weights?{bad}")[0] == 400
@@ -430,7 +430,7 @@ def test_a_newer_model_in_the_run_folder_is_picked_up(tmp_path):
         second = request(s, "POST", "/api/predict", {"pixels": [100] * 784})[1]["probabilities"]
     assert first != second
     net = dp.load(run / "model.safetensors")
-    np.testing.assert_allclose(second, net.predict_proba(np.full((1, 784), 100 / 255, np.float32))[0], rtol=1e-6)
+    np.testing.assert_allclose(second, net.predict_proba(np.full((1, 784), 100, np.float32))[0], rtol=1e-6)
 
 
 def test_a_model_with_other_inputs_is_served_but_refuses_drawings(tmp_path):

@@ -207,3 +207,28 @@ def describe_inputs(net) -> str:
     if isinstance(first, Standardization):
         return "standardised ((x − μ) / σ, μ and σ of the training split)"
     return "none (raw inputs)"
+
+
+def split_input_layer(net):
+    """``(network, input_scaling)``: ``net`` without a leading preprocessing layer (same
+    weights) and that layer as an ``input_scaling`` mapping (None without one), for code
+    that scales raw inputs itself before the first Dense layer."""
+    from .network import Network
+
+    first = net.layers[0]
+    if isinstance(first, Rescaling):
+        inverse = 1.0 / first.scale
+        spec = {"kind": "unit", "max": round(inverse) if math.isclose(inverse, round(inverse)) else inverse}
+    elif isinstance(first, Standardization):
+        mode = "global" if first.std.size == 1 else "per_feature"
+        spec = {"kind": "standardize", "state": {"mode": mode, "shape": [first.mean.size],
+                                                 "mean": first.mean.tolist(), "std": first.std.tolist()}}
+    else:
+        return net, None
+    weights = [p.value.copy() for p in net.parameters()]  # building the layers again draws new ones
+    rng_state = net.rng.bit_generator.state
+    rest = Network(net.layers[1:], dtype=net.dtype)
+    for p, w in zip(rest.parameters(), weights):
+        p.value[...] = w
+    rest.rng.bit_generator.state = rng_state
+    return rest, spec

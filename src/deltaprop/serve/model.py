@@ -101,8 +101,10 @@ class ModelSource:
         k = mf.net.n_outputs if mf.net.n_outputs > 1 else 2
         names = names[:k] + tuple(str(i) for i in range(len(names), k))
         epoch = getattr(mf, "epoch", None) if mf.kind == "checkpoint" else None
-        scaling = getattr(mf, "input_scaling", None)  # None when the network scales its own input
-        self._loaded = _Loaded(mf.net, _loss_for(mf), names, scaling, path, stamp or (0, 0), epoch)
+        from ..preprocessing import split_input_layer
+
+        net, scaling = split_input_layer(mf.net)  # the page applies the input scaling as a step of its own
+        self._loaded = _Loaded(net, _loss_for(mf), names, scaling, path, stamp or (0, 0), epoch)
 
     def _current(self) -> _Loaded:
         """The loaded model, read again first if its file changed (caller holds the lock)."""
