@@ -6,7 +6,7 @@
 
 import logging
 
-from .callbacks import Callback, EarlyStopping, LambdaCallback, ProgressBar
+from .callbacks import Callback, DiagnosticsRecorder, EarlyStopping, LambdaCallback, ProgressBar
 from .errors import (
     ConfigError,
     DataError,
@@ -30,6 +30,8 @@ from .network import LayerTrace, Network, mlp
 from .optimizers import OPTIMIZERS, SGD, AdaDelta, AdaGrad, Adam, AdamW, Optimizer, RMSprop
 from .schedules import Constant, CosineAnnealing, ExponentialDecay, ReduceOnPlateau, Schedule, StepDecay
 from .training import History, TrainingState, evaluate, fit
+from .alerts import Alert
+from .diagnostics import Diagnostics, diagnose
 from .serialization import save, load
 
 __version__ = "0.1.0"
@@ -50,4 +52,5 @@ __all__ = [
     "accuracy", "classification_report", "confusion_matrix", "evaluate", "fit", "glorot_uniform",
     "gradcheck", "he_normal", "mlp", "scaled_normal", "zeros",
     "save", "load", "kernels",
+    "Alert", "Diagnostics", "DiagnosticsRecorder", "diagnose",
 ]

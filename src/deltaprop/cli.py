@@ -24,7 +24,8 @@ from . import _checks
 from .errors import ConfigError, DataError, Error, ShapeError, TrainingDivergedError
 
 PROG = "deltaprop"
-_RUN_FILES = ("model.safetensors", "checkpoint.safetensors", "history.csv", "history.png", "config.toml")
+_RUN_FILES = ("model.safetensors", "checkpoint.safetensors", "history.csv", "history.png", "config.toml",
+              "diagnostics.csv", "alerts.csv", "run.json", "evaluation.json", "report.html")
 
 
 class UsageError(Exception):
@@ -134,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("-n", default="25", help="how many images (default 25)")
     ps.add_argument("-o", "--out", default="samples.png")
     ps.set_defaults(handler=cmd_plot_samples)
+
+    r = sub.add_parser("report", help="rebuild a run folder's report.html from its files")
+    r.add_argument("run", metavar="RUN_DIR")
+    r.set_defaults(handler=cmd_report)
 
     i = sub.add_parser("info", help="a model's layers, parameters and metadata")
     i.add_argument("model", metavar="MODEL")
@@ -267,6 +272,16 @@ class _RunWriter(Callback):
         return self.written_epoch
 
 
+class _AlertLog(Callback):
+    """Each alert on stderr the epoch it first holds (the recorder in fit raises each once)."""
+
+    def on_epoch_end(self, state):
+        from .alerts import Alert
+
+        for a in state.history.records[-1].get("alerts") or ():
+            _say(f"alert [{a['rule']}] {Alert.from_dict(a)}", err=True)
+
+
 class _EpochLog(Callback):
     """One line (or one JSON object) per epoch, for logs and pipes."""
 
@@ -379,6 +394,9 @@ def cmd_train(args) -> int:
         out = Path(args.out) if args.out else _default_out()
 
     x_tr, y_tr, x_te, y_te, class_names = _load_data(cfg.dataset, cfg.data_dir, cfg.seed)
+    from . import report as run_report
+
+    data_sha = run_report.data_sha256(x_tr, y_tr, x_te, y_te)
     n_features = int(np.prod(x_tr.shape[1:]))
     n_classes = len(class_names)
     if cfg.layers:
@@ -426,6 +444,10 @@ def cmd_train(args) -> int:
         callbacks.append(_EpochLog(json_lines=True))
     elif not args.quiet:
         callbacks.append(dp.ProgressBar(file=sys.stdout) if tty else _EpochLog(json_lines=False))
+    source = str(Path(cfg.dataset).resolve()) if _is_file_dataset(cfg.dataset) else cfg.dataset
+    reporter = run_report.ReportWriter(out, run_report.run_facts([PROG, *getattr(args, "argv", ["train"])], cfg.as_dict(),
+                                                                 data_source=source, data_sha=data_sha))
+    callbacks += [_AlertLog(), reporter]
     info = (lambda *a: _say(*a, err=True)) if args.log_json else _say
     if not args.quiet:
         action = f"resuming {out} at epoch {state.epoch + 1}" if state is not None else f"training on {cfg.dataset}"
@@ -440,12 +462,14 @@ def cmd_train(args) -> int:
                              validation=validation, schedule=None if state is not None else cfg.schedule,
                              callbacks=callbacks, resume=state, threads=threads)
     except TrainingDivergedError as exc:
+        reporter.finish("diverged")
         kept = (f"the last good checkpoint (epoch {writer.written_epoch}) is {out / 'checkpoint.safetensors'}"
                 if writer.written_epoch else "no epoch finished, so there is no checkpoint")
         _say(f"{PROG}: error: training diverged at epoch {exc.epoch}, step {exc.step} (the loss became NaN or infinite); "
              f"lower --lr (it was {cfg.lr:g}); {kept}", err=True)
         return 1
     except KeyboardInterrupt:
+        reporter.finish("interrupted")
         epoch = writer.save_on_interrupt()
         if epoch:
             _say(f"interrupted; the checkpoint of epoch {epoch} is in {out}. Resume with: {PROG} train --resume {out}", err=True)
@@ -459,12 +483,36 @@ def cmd_train(args) -> int:
 
     save(net, out / "model.safetensors", **meta)
     plot_history(records, out / "history.png", title=f"{cfg.dataset}: {' → '.join(map(str, cfg.network_sizes(n_features, n_classes)))}")
-    acc = dp.accuracy(y_te, net.predict(apply_scaling(scaling, x_te, cfg.dtype)))
+    X_te = apply_scaling(scaling, x_te, cfg.dtype)
+    acc = dp.accuracy(y_te, net.predict(X_te))
+    reporter.finish("done", evaluation=run_report.evaluation(net, X_te, y_te, class_names,
+                                                             images=x_te if x_te.dtype == np.uint8 else None))
+    _summarise_alerts(history, acc, run_report.chance_level(y_tr, n_classes), quiet=args.quiet, info=info)
     if args.log_json:
         _say(json.dumps({"test_accuracy": acc, "test_examples": int(len(y_te)), "out": str(out), "seconds": round(seconds, 3)}))
     else:
         _say(f"test accuracy {acc:.4f} on {len(y_te)} examples ({seconds:.1f} s of training)")
         _say(f"wrote {out}/: {', '.join(_RUN_FILES)}")
+    return 0
+
+
+def _summarise_alerts(history, accuracy: float, chance: float, *, quiet: bool, info) -> None:
+    """The end-of-run alert summary; a run ending at chance accuracy says so loudly."""
+    from .alerts import at_chance, summary
+
+    if history.alerts:
+        _say(summary(history.alerts), err=True)
+    elif not quiet:
+        info(summary([]))
+    if at_chance(accuracy, chance):
+        _say(f"WARNING: test accuracy {accuracy:.4f} is at chance (always answering the most common class scores "
+             f"{chance:.4f}): this network has not learned; see the alerts above", err=True)
+
+
+def cmd_report(args) -> int:
+    from .report import rebuild
+
+    _say(f"wrote {rebuild(args.run)}")
     return 0
 
 
@@ -665,6 +713,7 @@ def main(argv=None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
+        args.argv = list(sys.argv[1:] if argv is None else argv)
         return int(args.handler(args))
     except UsageError as exc:
         _say(f"{PROG}: error: {_one_line(exc)}", err=True)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import _checks
-from .callbacks import Callback
+from .callbacks import Callback, DiagnosticsRecorder
 from .errors import ConfigError, DataError, ShapeError, TrainingDivergedError
 from .losses import Loss
 from .network import Network
@@ -152,6 +152,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     resume: TrainingState | None = None,
     threads: int | None = None,
+    diagnostics: bool = True,
 ) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
 
@@ -177,6 +178,9 @@ def fit(
     busy-looping process beside it, 2.4 to 7.4 s an epoch on two threads, 1.1 to 1.5 on
     one). On a busy machine pass ``threads=1``. The thread count can change the last bit
     of a GEMM, so bit-identical reruns need the same ``threads``.
+    ``diagnostics`` (on by default) adds a :class:`~deltaprop.callbacks.DiagnosticsRecorder`
+    unless ``callbacks`` holds one: per-layer diagnostics and alerts after every epoch, kept in
+    the history (``history.diagnostics``, ``history.alerts``); it changes no weight.
     """
     if threads is None:
         threads = _auto_threads(net, batch_size)
@@ -184,7 +188,7 @@ def fit(
         return _fit(
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
             batch_size=batch_size, shuffle=shuffle, seed=seed, validation=validation,
-            schedule=schedule, callbacks=callbacks, resume=resume,
+            schedule=schedule, callbacks=callbacks, resume=resume, diagnostics=diagnostics,
         )
     from threadpoolctl import threadpool_limits
 
@@ -192,7 +196,7 @@ def fit(
         return _fit(
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
             batch_size=batch_size, shuffle=shuffle, seed=seed, validation=validation,
-            schedule=schedule, callbacks=callbacks, resume=resume,
+            schedule=schedule, callbacks=callbacks, resume=resume, diagnostics=diagnostics,
         )
 
 
@@ -212,7 +216,8 @@ def _auto_threads(net, batch_size) -> int | None:
     return 1 if batch_size * widest < SMALL_STEP_MACS else None
 
 
-def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, seed, validation, schedule, callbacks, resume) -> History:
+def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, seed, validation, schedule, callbacks, resume,
+         diagnostics=True) -> History:
     """The training loop behind :func:`fit` (BLAS threads already chosen)."""
     state, (X_arr, Y, ids, lazy) = _prepare(
         net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
@@ -235,6 +240,8 @@ def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, seed
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise ConfigError(f"{cb!r} is not a deltaprop Callback")
+    if diagnostics and not any(isinstance(cb, DiagnosticsRecorder) for cb in callbacks):
+        callbacks.insert(0, DiagnosticsRecorder(X_arr, Y))
     params = net.parameters()
     if not optimizer.is_built_for(params):
         optimizer.build(params)
