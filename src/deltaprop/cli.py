@@ -273,13 +273,17 @@ class _RunWriter(Callback):
 
 
 class _AlertLog(Callback):
-    """Each alert on stderr the epoch it first holds (the recorder in fit raises each once)."""
+    """Each alert the epoch it first holds (the recorder in fit raises each once), printed
+    with ``say``: beside the epoch lines, or on stderr when stdout carries JSON."""
+
+    def __init__(self, say):
+        self.say = say
 
     def on_epoch_end(self, state):
         from .alerts import Alert
 
         for a in state.history.records[-1].get("alerts") or ():
-            _say(f"alert [{a['rule']}] {Alert.from_dict(a)}", err=True)
+            self.say(f"alert [{a['rule']}] {Alert.from_dict(a)}")
 
 
 class _EpochLog(Callback):
@@ -447,9 +451,10 @@ def cmd_train(args) -> int:
     source = str(Path(cfg.dataset).resolve()) if _is_file_dataset(cfg.dataset) else cfg.dataset
     reporter = run_report.ReportWriter(out, run_report.run_facts([PROG, *getattr(args, "argv", ["train"])], cfg.as_dict(),
                                                                  data_source=source, data_sha=data_sha))
-    callbacks += [_AlertLog(), reporter]
+    callbacks.append(reporter)
     info = (lambda *a: _say(*a, err=True)) if args.log_json else _say
     if not args.quiet:
+        callbacks.append(_AlertLog(info))
         action = f"resuming {out} at epoch {state.epoch + 1}" if state is not None else f"training on {cfg.dataset}"
         info(f"{action}: {' → '.join(map(str, cfg.network_sizes(n_features, n_classes)))}, {opt!r}, batch {cfg.batch_size}, "
              f"{dp.kernels.backend()} kernels")
@@ -501,7 +506,7 @@ def _summarise_alerts(history, accuracy: float, chance: float, *, quiet: bool, i
     from .alerts import at_chance, summary
 
     if history.alerts:
-        _say(summary(history.alerts), err=True)
+        info(summary(history.alerts))
     elif not quiet:
         info(summary([]))
     if at_chance(accuracy, chance):
