@@ -143,3 +143,41 @@ def test_progress_bar_shows_running_loss_and_accuracy_during_the_epoch():
     text = buf.getvalue()
     assert "epoch 1/1" in text and "ex/s" in text
     assert "accuracy 0." in text and "loss 0." in text
+
+
+# -- the gradient hook ------------------------------------------------------------------------------
+def test_the_gradient_hook_sees_each_steps_loss_gradient_before_the_update():
+    X = np.random.default_rng(0).standard_normal((10, 2))
+    y = (X[:, 0] > 0).astype(np.int64)
+    net = dp.mlp([2, 3, 2], seed=0, dtype="float64")
+    by_hand = net.copy()
+    seen = []
+
+    def record(state):
+        grads = np.concatenate([p.grad.ravel() for p in state.net.parameters()])
+        np.testing.assert_array_equal(state.net.flat_gradients, grads)  # one buffer, views of it
+        seen.append((state.step, [p.value.copy() for p in state.net.parameters()], [p.grad.copy() for p in state.net.parameters()]))
+
+    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.5, weight_decay=0.1), steps=3, batch_size=None,
+           callbacks=[dp.LambdaCallback(on_gradients=record)])
+    assert [s for s, _, _ in seen] == [0, 1, 2]  # once per step, before the step is counted
+    for step, (_, weights, grads) in enumerate(seen):
+        by_hand.loss_and_gradients(dp.CrossEntropy(), X, y)
+        for p, w, g in zip(by_hand.parameters(), weights, grads):
+            np.testing.assert_array_equal(p.value, w)
+            np.testing.assert_array_equal(p.grad, g)  # ∂L/∂θ alone: the decay is the optimizer's
+            p.value -= 0.5 * (p.grad + 0.1 * p.value)
+
+
+def test_a_gradient_hook_may_change_the_gradients_the_update_uses():
+    class Freeze(dp.Callback):
+        def on_gradients(self, state):
+            state.net.flat_gradients[...] = 0.0
+
+    X = np.random.default_rng(0).standard_normal((10, 2))
+    net = dp.mlp([2, 3, 2], seed=0)
+    start = [p.value.copy() for p in net.parameters()]
+    dp.fit(net, X, X[:, 0] > 0, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.5), epochs=2, batch_size=4,
+           callbacks=[Freeze()])
+    for p, w in zip(net.parameters(), start):
+        np.testing.assert_array_equal(p.value, w)

@@ -5,7 +5,9 @@ that each test starts and stops."""
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
+import os
 import shutil
 import threading
 import time
@@ -18,7 +20,7 @@ import pytest
 
 import deltaprop.data as d
 from deltaprop.data import mnist
-from deltaprop.data.download import cache_dir, fetch
+from deltaprop.data.download import ContentDigest, cache_dir, content_digest, fetch
 from deltaprop.data.idx import write_idx
 from deltaprop.errors import (
     ConfigError,
@@ -30,6 +32,10 @@ from deltaprop.errors import (
 )
 
 N_TRAIN, N_TEST = 20, 10
+#: The original MNIST files, next to the repository (development and CI only).
+REAL_MNIST = Path(__file__).resolve().parents[2] / "shared" / "mnist"
+if not REAL_MNIST.is_dir() and os.environ.get("DELTAPROP_DATA"):
+    REAL_MNIST = Path(os.environ["DELTAPROP_DATA"]) / "mnist"
 
 
 @pytest.fixture(autouse=True)
@@ -130,11 +136,15 @@ def fake_files(tmp_path_factory):
     return folder, arrays, blobs
 
 
-def _spec(blobs, *, algorithm="sha256", mirrors=(), **changes):
+def _spec(blobs, *, algorithm="sha256", mirrors=(), content=True, **changes):
+    """MNIST's spec for the fake files: their .gz digests and (unless ``content`` is
+    False) the SHA-256 of their decompressed content."""
     def digest(b):
         return hashlib.new(algorithm, b).hexdigest()
 
-    files = {role: dataclasses.replace(rf, digests=((algorithm, digest(blobs[role])),))
+    files = {role: dataclasses.replace(rf, digests=((algorithm, digest(blobs[role])),),
+                                       content_sha256=hashlib.sha256(gzip.decompress(blobs[role])).hexdigest()
+                                       if content else None)
              for role, rf in mnist.MNIST.files.items()}
     return dataclasses.replace(mnist.MNIST, name="mnist-test", files=files, n_train=N_TRAIN,
                                n_test=N_TEST, mirrors=list(mirrors), **changes)
@@ -310,7 +320,7 @@ def test_data_dir_flat_raw_files_and_env(fake_files, tmp_path, monkeypatch):
 
 def test_data_dir_wins_over_cache(fake_files, tmp_path):
     folder, arrays, blobs = fake_files
-    spec = _spec(blobs)
+    spec = _spec(blobs, content=False)  # other content is refused where the content digest is known
     shutil.copytree(folder, cache_dir() / "mnist-test")
     other = tmp_path / "other"
     other.mkdir()
@@ -323,7 +333,7 @@ def test_data_dir_wins_over_cache(fake_files, tmp_path):
 
 def test_labels_outside_range_are_refused(fake_files, tmp_path):
     folder, arrays, blobs = fake_files
-    spec = _spec(blobs)
+    spec = _spec(blobs, content=False)  # the content check would refuse first
     user = tmp_path / "user"
     shutil.copytree(folder, user)
     bad = arrays["train_labels"].copy()
@@ -335,7 +345,7 @@ def test_labels_outside_range_are_refused(fake_files, tmp_path):
 
 def test_wrong_shapes_are_refused(fake_files, tmp_path):
     folder, _, blobs = fake_files
-    spec = _spec(blobs)
+    spec = _spec(blobs, content=False)  # the content check would refuse first
     user = tmp_path / "user"
     shutil.copytree(folder, user)
     write_idx(user / spec.files["test_images"].name, np.zeros((N_TEST, 28, 27), np.uint8))
@@ -445,3 +455,102 @@ def test_load_passes_mirrors_and_timeout(server):
     with pytest.raises(DatasetNotFoundError, match="127.0.0.1"):
         d.load("mnist", mirrors=[server.url("m")], timeout=1)
     assert server.hits == ["/m/train-images-idx3-ubyte.gz"]
+
+
+# ---------------------------------------------------------------- content digests
+def test_content_digest_is_the_same_however_the_file_is_compressed(tmp_path):
+    raw = bytes(range(256)) * 400
+    want = hashlib.sha256(raw).hexdigest()
+    variants = {"raw": raw, "fast": gzip.compress(raw, 1), "best": gzip.compress(raw, 9, mtime=0),
+                "two-members": gzip.compress(raw[:1000]) + gzip.compress(raw[1000:]),
+                "zero-padded": gzip.compress(raw) + bytes(512)}
+    for name, blob in variants.items():
+        path = tmp_path / name
+        path.write_bytes(blob)
+        assert content_digest(path) == want, name
+        fed = ContentDigest()
+        for start in range(0, len(blob), 7):  # chunks that split the gzip header and members
+            fed.update(blob[start:start + 7])
+        assert fed.hexdigest() == want, name
+    assert ContentDigest().hexdigest() == hashlib.sha256(b"").hexdigest()
+
+
+def test_content_digest_refuses_a_broken_or_oversized_gzip_stream():
+    blob = gzip.compress(bytes(range(256)) * 40)
+    cut = ContentDigest()
+    cut.update(blob[:-4])  # the stream without its length field
+    assert cut.hexdigest() is None
+    flipped = bytearray(blob)
+    flipped[len(flipped) // 2] ^= 0x01
+    bad = ContentDigest()
+    bad.update(bytes(flipped))
+    assert bad.hexdigest() is None
+    small = ContentDigest(max_bytes=1000)
+    small.update(blob)
+    assert small.hexdigest() is None
+
+
+def _recompressed(blob: bytes, *, change_byte: int | None = None) -> bytes:
+    content = bytearray(gzip.decompress(blob))
+    if change_byte is not None:
+        content[change_byte] = (content[change_byte] + 1) % 10  # still a valid label
+    return gzip.compress(bytes(content), compresslevel=1, mtime=0)
+
+
+def test_recompressed_download_is_accepted_by_its_content(server, fake_files, tmp_path):
+    _, arrays, blobs = fake_files
+    other = {role: _recompressed(blob) for role, blob in blobs.items()}
+    assert other[ROLE] != blobs[ROLE]
+    _serve(server, "a", other)
+    spec = _spec(blobs, mirrors=[server.url("a")])
+    ds = mnist.load_idx_dataset(spec, timeout=2)
+    np.testing.assert_array_equal(ds.y_train, arrays["train_labels"])
+    cached = cache_dir() / "mnist-test" / NAME
+    assert cached.read_bytes() == other[ROLE]  # kept as served
+    hits = len(server.hits)
+    mnist.load_idx_dataset(spec, timeout=2)  # and accepted from the cache next time
+    assert cached.read_bytes() == other[ROLE] and len(server.hits) == hits
+
+
+def test_download_with_other_content_is_refused(server, fake_files, tmp_path):
+    _, _, blobs = fake_files
+    server.routes[f"/a/{NAME}"] = ("ok", _recompressed(blobs[ROLE], change_byte=8))
+    content = hashlib.sha256(gzip.decompress(blobs[ROLE])).hexdigest()
+    dest = tmp_path / "cache"
+    with pytest.raises(DownloadError, match="checksum mismatch.*content's SHA-256 differs"):
+        fetch(NAME, dest, _digest(blobs[ROLE]), [server.url("a")], timeout=5, content_sha256=content)
+    assert not dest.exists() or list(dest.iterdir()) == []
+    server.routes[f"/b/{NAME}"] = ("ok", _recompressed(blobs[ROLE]))  # digest unknown: content alone
+    assert fetch(NAME, dest, (), [server.url("b")], timeout=5, content_sha256=content).is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_MNIST.is_dir(), reason=f"the original MNIST files are not at {REAL_MNIST}")
+def test_real_mnist_download_is_verified_by_content(server):
+    """The four original files, served from 127.0.0.1: as they are (compressed unlike the
+    usual mirrors, so only their content can vouch for them), recompressed, and with one
+    byte of one file's content changed."""
+    served = {rf.name: (REAL_MNIST / rf.name).read_bytes() for rf in mnist.MNIST.files.values()}
+    for name, blob in served.items():
+        server.routes[f"/as-is/{name}"] = ("ok", blob)
+        server.routes[f"/recompressed/{name}"] = ("ok", _recompressed(blob))
+        server.routes[f"/changed/{name}"] = ("ok", blob)
+    labels = "t10k-labels-idx1-ubyte.gz"
+    server.routes[f"/changed/{labels}"] = ("ok", _recompressed(served[labels], change_byte=5000))
+    cache = cache_dir() / "mnist"
+
+    ds = d.load("mnist", mirrors=[server.url("as-is")], timeout=10)
+    assert np.bincount(ds.y_train).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert np.bincount(ds.y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert ds.y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert {p.name: p.read_bytes() for p in cache.iterdir()} == served
+
+    shutil.rmtree(cache)
+    again = d.load("mnist", mirrors=[server.url("recompressed")], timeout=10)
+    np.testing.assert_array_equal(again.x_train, ds.x_train)
+    np.testing.assert_array_equal(again.y_test, ds.y_test)
+
+    shutil.rmtree(cache)
+    with pytest.raises(DatasetNotFoundError, match="content's SHA-256 differs"):
+        d.load("mnist", mirrors=[server.url("changed")], timeout=10)
+    assert not (cache / labels).exists()

@@ -99,3 +99,38 @@ def all_finite(arr: np.ndarray) -> bool:
 def same_length(X_len: int, y_len: int, *, names: tuple[str, str] = ("X", "y")) -> None:
     if X_len != y_len:
         raise ShapeError(f"{names[0]} has {X_len} rows but {names[1]} has {y_len}; they must match one to one")
+
+
+def history_records(records: Any, *, limit: float = math.inf) -> list[dict[str, Any]]:
+    """Per-epoch history records read from a file, checked: a list of mappings whose
+    columns (:data:`deltaprop.training.HISTORY_KEYS`) are each missing, None or a real
+    number (NaN means "not recorded"; ±inf and values beyond ±``limit`` are refused);
+    ``epoch`` and ``steps`` are whole numbers >= 0. Returns the records with only those
+    columns; any problem is a :class:`DataError` naming the record and the column."""
+    from .training import HISTORY_KEYS
+
+    if not isinstance(records, list):
+        raise DataError(f"the history must be a list of records, got {type(records).__name__}")
+    out = []
+    for i, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            raise DataError(f"history record {i} is {type(record).__name__}, not a mapping of columns to numbers")
+        checked: dict[str, Any] = {}
+        for key in HISTORY_KEYS:
+            value = record.get(key)
+            if value is not None:
+                _history_value(i, key, value, limit)
+            checked[key] = value
+        out.append(checked)
+    return out
+
+
+def _history_value(i: int, key: str, value: Any, limit: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DataError(f"history record {i}: {key} is {value!r:.60}, not a number")
+    if isinstance(value, int) and abs(value) > 2**62:
+        raise DataError(f"history record {i}: {key} is {value:.3g}, out of range")
+    if math.isinf(value) or abs(value) > limit:
+        raise DataError(f"history record {i}: {key} is {value:.6g}, beyond the ±{limit:.0g} that can be used")
+    if key in ("epoch", "steps") and not (value >= 0 and float(value).is_integer()):
+        raise DataError(f"history record {i}: {key} must be a whole number >= 0, got {value!r}")

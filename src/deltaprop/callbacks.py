@@ -1,6 +1,7 @@
 """Callbacks: hooks the training loop calls at the start and end of training, of every
-epoch and of every batch. A callback reads the loop's :class:`~deltaprop.training.TrainingState`
-and asks it to stop by setting ``state.stop_training``; it never reaches into the optimizer."""
+epoch and of every batch, and in every step between the gradients and the update. A callback
+reads the loop's :class:`~deltaprop.training.TrainingState` and asks it to stop by setting
+``state.stop_training``; it never reaches into the optimizer."""
 
 from __future__ import annotations
 
@@ -23,6 +24,14 @@ class Callback:
     def on_train_begin(self, state: "TrainingState") -> None: ...
 
     def on_epoch_begin(self, state: "TrainingState") -> None: ...
+
+    def on_gradients(self, state: "TrainingState") -> None:
+        """The gradient hook, called in every step after backward and before the optimizer's
+        update: every ``Parameter.grad`` holds ``∂L/∂θ`` for the batch (the loss gradient,
+        without weight decay), all views of one flat array, ``state.net.flat_gradients``.
+        A hook may read them (diagnostics) or change them in place (averaging them across
+        processes); the update uses what it leaves. Only callbacks that override this
+        method are called here, so the others add nothing to a step."""
 
     def on_batch_end(self, state: "TrainingState", batch_size: int, batch_loss: float) -> None: ...
 
@@ -144,7 +153,8 @@ class ProgressBar(Callback):
 class LambdaCallback(Callback):
     """A callback from plain functions, e.g. ``LambdaCallback(on_epoch_end=lambda s: print(s.logs))``."""
 
-    def __init__(self, *, on_train_begin=None, on_epoch_begin=None, on_batch_end=None, on_epoch_end=None, on_train_end=None):
+    def __init__(self, *, on_train_begin=None, on_epoch_begin=None, on_gradients=None, on_batch_end=None,
+                 on_epoch_end=None, on_train_end=None):
         for name, fn in list(locals().items()):
             if name != "self" and fn is not None:
                 setattr(self, name, fn)
@@ -214,3 +224,9 @@ class DiagnosticsRecorder(Callback):
         if self.on_alert is not None:
             for alert in new:
                 self.on_alert(alert)
+
+
+def overrides(callback: Callback, hook: str) -> bool:
+    """Whether ``callback`` does something in ``hook`` (a method of its own class, or a
+    function given to :class:`LambdaCallback`) rather than inherit the base's no-op."""
+    return hook in vars(callback) or getattr(type(callback), hook) is not getattr(Callback, hook)

@@ -563,13 +563,14 @@ def _read_npy(path: Path) -> np.ndarray:
     if path.is_dir():
         raise FileFormatError(f"{path} is a folder; give a .npy file or an image")
     try:
+        from .bounded import open_regular
         from .data.npy import read_npy_header
 
-        with open(path, "rb") as f:  # the header's claims are checked against the file first
+        # a regular file only (never a FIFO or device); the header's claims are checked first
+        with open_regular(path, max_bytes=1 << 40, what=".npy file", error=FileFormatError) as f:
             read_npy_header(f, str(path), os.fstat(f.fileno()).st_size)
-        arr = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise FileFormatError(f"{path}: no such file") from None
+            f.seek(0)
+            arr = np.load(f, allow_pickle=False)
     except FileFormatError:
         raise
     except (ValueError, OSError, EOFError) as exc:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,8 @@ __all__ = ["TrainConfig", "dumps_toml", "load_toml", "SCALINGS"]
 #: pixels and ``none`` for floats.
 SCALINGS = ("auto", "unit", "standardize", "none")
 DTYPES = ("float32", "float64")
+#: A configuration file is a few hundred bytes; refuse more than this before reading it.
+MAX_CONFIG_BYTES = 1 << 20
 
 
 @dataclass
@@ -272,22 +273,13 @@ def _schedule(value: Any) -> str | dict[str, Any]:
 
 # -- TOML ---------------------------------------------------------------------------------------
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """The mapping in a TOML file; syntax errors become :class:`ConfigError` with the line."""
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"{path} is a folder; give a .toml file")
-    try:
-        text = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    try:
-        return tomllib.loads(text.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a UTF-8 text file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    """The mapping in a TOML file (a regular file of at most :data:`MAX_CONFIG_BYTES`,
+    nested at most :data:`deltaprop.bounded.MAX_DEPTH` deep); every problem, syntax
+    included, is a :class:`ConfigError` naming the file."""
+    from .bounded import parse_toml, read_text
+
+    text = read_text(path, max_bytes=MAX_CONFIG_BYTES, what="config file", error=ConfigError, allow_empty=True)
+    return parse_toml(text, what=str(path), error=ConfigError)
 
 
 def _toml_string(s: str) -> str:

@@ -20,13 +20,15 @@ __all__ = ["MAX_PIXELS", "load_digit"]
 
 #: Refuse images with more pixels than this before decoding them (decompression bombs).
 MAX_PIXELS = 40_000_000
+#: Refuse image files bigger than this before opening them.
+MAX_IMAGE_BYTES = 256 << 20
 
 
-def _decode(path: Path) -> np.ndarray:
+def _decode(path: Path, source) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        with Image.open(source) as im:
             if im.width * im.height > MAX_PIXELS:
                 raise FileFormatError(f"{path}: {im.width}x{im.height} pixels is too large (limit {MAX_PIXELS:,})")
             im.load()
@@ -85,7 +87,10 @@ def to_mnist(gray: np.ndarray, *, threshold: float = 0.15) -> np.ndarray:
 
 def load_digit(path: str | os.PathLike) -> np.ndarray:
     """Read a PNG/JPEG (or any image pillow decodes) as an MNIST-like uint8 (28, 28)."""
+    from .bounded import open_regular
+
     path = Path(path)
     if path.is_dir():
         raise FileFormatError(f"{path} is a folder; give an image file")
-    return to_mnist(_decode(path))
+    with open_regular(path, max_bytes=MAX_IMAGE_BYTES, what="file", error=FileFormatError) as f:
+        return to_mnist(_decode(path, f))

@@ -171,6 +171,12 @@ class Network:
         return [(f"layers.{i}.{p.name}", p) for i, layer in enumerate(self.layers) for p in layer.parameters()]
 
     @property
+    def flat_gradients(self) -> np.ndarray:
+        """Every ``Parameter.grad`` as one flat array (the parameters' gradients are views of
+        it, in layer order): what a gradient hook reads, or averages in place across processes."""
+        return self._flat_grads
+
+    @property
     def n_parameters(self) -> int:
         return sum(p.value.size for p in self.parameters())
 
@@ -308,11 +314,15 @@ def _layer_without_buffers(layer: Layer) -> Layer:
     return clone
 
 
-def predictions_from_outputs(outputs: np.ndarray) -> np.ndarray:
-    """Class ids from network outputs: argmax per row, or threshold 0.5 for one output."""
+def predictions_from_outputs(outputs: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+    """Class ids from network outputs (or one-hot target rows): the argmax of each row, or
+    ``a ≥ 0.5`` for a single output. The one rule every part of deltaprop chooses a class by.
+    ``out``: an int64 array of ``len(outputs)`` to write into instead of a new one."""
     if outputs.shape[1] == 1:
-        return (outputs[:, 0] >= 0.5).astype(np.int64)
-    return np.argmax(outputs, axis=1)
+        if out is None:
+            return (outputs[:, 0] >= 0.5).astype(np.int64)
+        return np.greater_equal(outputs[:, 0], 0.5, out=out)
+    return np.argmax(outputs, axis=1, out=out)
 
 
 def mlp(

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _checks
 from .atomic import atomic_write_bytes
 from .errors import ConfigError, ShapeError
 
@@ -42,8 +43,14 @@ def _column(records: Sequence[dict[str, Any]], key: str) -> list[float]:
     return [math.nan if r.get(key) is None else float(r[key]) for r in records]
 
 
+#: Values beyond this cannot be drawn (the axis limits around them overflow).
+_PLOT_LIMIT = 1e300
+
+
 def plot_history(records: Sequence[dict[str, Any]], path, *, title: str = "training") -> Path:
-    """Loss (left) and accuracy (right) per epoch, train and validation."""
+    """Loss (left) and accuracy (right) per epoch, train and validation. The records are
+    checked first (numbers, finite, within ±1e300): a :class:`DataError` names a bad one."""
+    records = _checks.history_records(list(records) if isinstance(records, (list, tuple)) else records, limit=_PLOT_LIMIT)
     if not records:
         raise ConfigError("the history is empty: train at least one epoch before plotting it")
     epochs = [int(r.get("epoch", i + 1)) for i, r in enumerate(records)]

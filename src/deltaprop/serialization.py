@@ -20,14 +20,15 @@ import hashlib
 import json
 import math
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import _checks
 from .atomic import atomic_write_bytes
+from .bounded import open_regular, parse_int, parse_json
 from .errors import ConfigError, Error, ModelFileError, ShapeError, StateError
 from .layers import LAYERS
 from .network import Network, resolve_dtype
@@ -43,8 +44,10 @@ FORMAT_VERSION = 1
 MAX_FILE_BYTES = 4 << 30
 #: The JSON header holds names, shapes and metadata: a few MB at most, even with history.
 MAX_HEADER_BYTES = 64 << 20
+#: Most layers a file may declare, and most parameters (weights and biases) in all of them.
+MAX_LAYERS = 1024
+MAX_PARAMETERS = 1 << 30
 _DTYPE_CODES = {"float32": "F32", "float64": "F64"}
-_PARAM_LAYERS = {"Dense"}  # layer types that own parameters (W, b); checked against the built net
 
 
 # -- input scaling ----------------------------------------------------------------------------
@@ -154,12 +157,17 @@ def _metadata_digest(meta: dict[str, str]) -> str:
     return hashlib.sha256(_json(body).encode("utf-8")).hexdigest()
 
 
+def _digest_update(h, name: str, arr: np.ndarray) -> None:
+    arr = np.ascontiguousarray(arr)
+    h.update(name.encode("utf-8") + b"\0")
+    h.update(arr.astype(arr.dtype.newbyteorder("<"), copy=False).data)
+
+
 def _tensors_digest(names: list[str], tensors: dict[str, np.ndarray]) -> str:
+    """SHA-256 over each tensor's name and little-endian bytes, in ``names`` order."""
     h = hashlib.sha256()
     for name in names:
-        arr = np.ascontiguousarray(tensors[name])
-        h.update(name.encode("utf-8") + b"\0")
-        h.update(arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes())
+        _digest_update(h, name, tensors[name])
     return h.hexdigest()
 
 
@@ -268,33 +276,6 @@ def _bad(path: Path, problem: str) -> ModelFileError:
     return ModelFileError(f"{path}: {problem}")
 
 
-def _read_bytes(path: Path, max_bytes: int) -> bytes:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such file") from None
-    except NotADirectoryError:
-        raise ModelFileError(f"{path}: a parent of this path is a file, not a folder") from None
-    except OSError as exc:
-        raise ModelFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise _bad(path, "is a folder; give the .safetensors file inside it (e.g. model.safetensors)")
-    if not stat.S_ISREG(st.st_mode):
-        raise _bad(path, "is not a regular file")
-    if st.st_size == 0:
-        raise _bad(path, "is empty (0 bytes); it is not a model file")
-    if st.st_size > max_bytes:
-        raise _bad(path, f"is {st.st_size:,} bytes, more than the {max_bytes:,} allowed; pass max_bytes= to allow it")
-    try:
-        with open(path, "rb") as f:
-            data = f.read(max_bytes + 1)
-    except OSError as exc:
-        raise ModelFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if len(data) > max_bytes:
-        raise _bad(path, "grew past the size limit while being read")
-    return data
-
-
 def _sniff(path: Path, data: bytes) -> None:
     """Name what a non-safetensors file is, for a useful message."""
     if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
@@ -307,110 +288,154 @@ def _sniff(path: Path, data: bytes) -> None:
         raise _bad(path, "is gzip-compressed; decompress it first")
 
 
-def _header(path: Path, data: bytes) -> tuple[dict, dict[str, str], int]:
-    n = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
-    if n < 0 or n > MAX_HEADER_BYTES or 8 + n > len(data) or data[8:9] != b"{":
-        _sniff(path, data)  # a pickle, .npy or zip file gets named as such
-    if len(data) < 8:
-        raise _bad(path, f"is truncated or not a safetensors file ({len(data)} bytes)")
-    if n > MAX_HEADER_BYTES or 8 + n > len(data):
-        raise _bad(path, f"is truncated or not a safetensors file (header of {n:,} bytes claimed, file has {len(data):,})")
-    raw = data[8 : 8 + n]
-    if not raw.startswith(b"{"):
-        raise _bad(path, "is not a safetensors file (its header is not a JSON object)")
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise _bad(path, "is corrupt or not a safetensors file (its header is not valid JSON)") from None
+def _read_header(path: Path, max_bytes: int) -> tuple[dict, dict[str, str], int]:
+    """The JSON header and its metadata, read (and only it) after its 8-byte length has
+    been checked against the file's size; returns (header, metadata, bytes of tensor data)."""
+    if path.is_dir():
+        raise _bad(path, "is a folder; give the .safetensors file inside it (e.g. model.safetensors)")
+    with open_regular(path, max_bytes=max_bytes, what="file", error=ModelFileError) as f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(9)
+        n = int.from_bytes(head[:8], "little") if len(head) >= 8 else -1
+        if n < 0 or n > MAX_HEADER_BYTES or 8 + n > size or head[8:9] != b"{":
+            _sniff(path, head)  # a pickle, .npy or zip file gets named as such
+        if len(head) < 8:
+            raise _bad(path, f"is truncated or not a safetensors file ({size} bytes)")
+        if n > MAX_HEADER_BYTES or 8 + n > size:
+            raise _bad(path, f"is truncated or not a safetensors file (header of {n:,} bytes claimed, file has {size:,})")
+        if head[8:9] != b"{":
+            raise _bad(path, "is not a safetensors file (its header is not a JSON object)")
+        raw = head[8:] + f.read(n - 1)
+    if len(raw) != n:
+        raise _bad(path, "is truncated (it shrank while being read)")
+    header = parse_json(raw, what=f"{path}: the safetensors header", error=ModelFileError)
     if not isinstance(header, dict):
         raise _bad(path, "is not a safetensors file (its header is not a JSON object)")
     meta = header.pop("__metadata__", None)
     if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
         raise _bad(path, "is a safetensors file without deltaprop metadata; it was not written by deltaprop.save")
-    return header, meta, 8 + n
+    return header, meta, size - 8 - n
 
 
 def _meta_json(path: Path, meta: dict[str, str], key: str) -> Any:
     if key not in meta:
         raise _bad(path, f"metadata has no {key!r} entry")
-    try:
-        return json.loads(meta[key])
-    except ValueError:
-        raise _bad(path, f"metadata {key!r} is not valid JSON") from None
+    return parse_json(meta[key], what=f"{path}: metadata {key!r}", error=ModelFileError)
+
+
+def _dense_sizes(path: Path, i: int, layer: dict) -> tuple[int, int]:
+    n_in, n_out = layer.get("n_in"), layer.get("n_out")
+    for v in (n_in, n_out):
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_PARAMETERS:
+            raise _bad(path, f"layer {i} (Dense) has invalid sizes n_in={n_in!r}, n_out={n_out!r}")
+    return n_in, n_out
 
 
 def _expected_tensors(path: Path, arch: Any) -> tuple[dict[str, tuple[int, ...]], str]:
-    """Names and shapes the architecture implies, computed without building anything."""
+    """Names and shapes the architecture implies, computed without building anything; the
+    layer count and the total number of parameters are capped first."""
     if not isinstance(arch, dict) or not isinstance(arch.get("layers"), list) or not arch["layers"]:
         raise _bad(path, "metadata 'architecture' must be a mapping with a non-empty 'layers' list")
+    if len(arch["layers"]) > MAX_LAYERS:
+        raise _bad(path, f"declares {len(arch['layers']):,} layers, more than the {MAX_LAYERS:,} a model may have")
     dtype = arch.get("dtype", "float32")
     if dtype not in _DTYPE_CODES:
         raise _bad(path, f"unsupported dtype {dtype!r} in the architecture; expected float32 or float64")
     shapes: dict[str, tuple[int, ...]] = {}
+    total = 0
     for i, layer in enumerate(arch["layers"]):
         kind = layer.get("type") if isinstance(layer, dict) else None
         if not isinstance(kind, str) or kind not in LAYERS:
             raise _bad(path, f"layer {i} has unknown type {kind!r}; deltaprop knows only {', '.join(LAYERS)}")
         if kind == "Dense":
-            n_in, n_out = layer.get("n_in"), layer.get("n_out")
-            for v in (n_in, n_out):
-                if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                    raise _bad(path, f"layer {i} (Dense) has invalid sizes n_in={n_in!r}, n_out={n_out!r}")
+            n_in, n_out = _dense_sizes(path, i, layer)
             shapes[f"layers.{i}.W"] = (n_in, n_out)
             shapes[f"layers.{i}.b"] = (n_out,)
+            total += n_in * n_out + n_out
+            if total > MAX_PARAMETERS:
+                raise _bad(path, f"declares more than {MAX_PARAMETERS:,} parameters (by layer {i}); "
+                                 "a model that large is not supported")
     return shapes, dtype
 
 
 def _check_entries(path: Path, header: dict, expected: dict[str, tuple[int, ...]], code: str, data_len: int) -> None:
+    """Names, dtypes and shapes against the architecture, and the data size against the
+    file, before any tensor is mapped (safetensors itself checks the byte offsets)."""
     extra = sorted(set(header) - set(expected))
     missing = [k for k in expected if k not in header]
     if extra:
         raise _bad(path, f"has tensors the architecture does not have: {', '.join(extra[:5])}")
     if missing:
         raise _bad(path, f"lacks tensors the architecture needs: {', '.join(missing[:5])}")
-    itemsize = 4 if code == "F32" else 8
-    spans = []
     for name, shape in expected.items():
         info = header[name]
-        if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+        if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= set(info):
             raise _bad(path, f"tensor {name} has a malformed header entry")
         if info["dtype"] != code:
             raise _bad(path, f"tensor {name} is {info['dtype']}, but the model is {code} (dtype mismatch)")
         got = info["shape"]
         if not isinstance(got, list) or tuple(got) != shape:
             raise _bad(path, f"tensor {name} has shape {got}, but the architecture needs {list(shape)}")
-        offs = info["data_offsets"]
-        if (not isinstance(offs, list) or len(offs) != 2 or not all(isinstance(o, int) and not isinstance(o, bool) for o in offs)
-                or offs[1] - offs[0] != math.prod(shape) * itemsize or offs[0] < 0):
-            raise _bad(path, f"tensor {name} has byte offsets {offs} that do not match its shape")
-        spans.append(tuple(offs))
-    spans.sort()
-    pos = 0
-    for begin, end in spans:
-        if begin != pos:
-            raise _bad(path, "tensor byte ranges overlap or leave gaps; the file is corrupt")
-        pos = end
-    if pos != data_len:
-        raise _bad(path, f"is truncated or has trailing bytes (tensors cover {pos:,} of {data_len:,} data bytes)")
+    need = sum(math.prod(shape) for shape in expected.values()) * (4 if code == "F32" else 8)
+    if need != data_len:
+        raise _bad(path, f"is truncated or has trailing bytes (the tensors need {need:,} bytes, the file holds {data_len:,})")
 
 
-def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
-    path = Path(path)
-    data = _read_bytes(path, max_bytes)
-    header, meta, data_start = _header(path, data)
+def _check_format(path: Path, meta: dict[str, str]) -> str:
+    """Format, version (its digits capped), metadata digest and kind; returns the kind."""
     if meta.get("format") != FORMAT:
         raise _bad(path, "is a safetensors file but not a deltaprop model (no format=deltaprop in its metadata)")
-    version = meta.get("format_version", "")
-    if not version.isdigit():
-        raise _bad(path, f"has an invalid format version {version!r}")
-    if int(version) != FORMAT_VERSION:
-        newer = " (written by a newer deltaprop: upgrade)" if int(version) > FORMAT_VERSION else ""
+    version = parse_int(meta.get("format_version", ""), what=f"{path}: the format version", error=ModelFileError,
+                        max_digits=9)
+    if version != FORMAT_VERSION:
+        newer = " (written by a newer deltaprop: upgrade)" if version > FORMAT_VERSION else ""
         raise _bad(path, f"has format version {version}; this deltaprop reads version {FORMAT_VERSION}{newer}")
     if meta.get("metadata_sha256") != _metadata_digest(meta):
         raise _bad(path, "metadata does not match its SHA-256: the file is corrupt or was modified")
     kind = meta.get("kind")
     if kind not in ("model", "checkpoint"):
         raise _bad(path, f"has unknown kind {kind!r}")
+    return kind
+
+
+def _read_tensors(path: Path, meta: dict[str, str], expected: dict[str, tuple[int, ...]], net: Network) -> dict:
+    """Map the file with safetensors' reader and take the tensors one at a time: model
+    tensors go straight into ``net``'s parameters, optimizer slots are returned. The
+    digest is checked over all of them before anything is returned."""
+    from safetensors import SafetensorError, safe_open
+
+    built = dict(net.named_parameters())
+    digest = hashlib.sha256()
+    slots: dict[str, np.ndarray] = {}
+    not_finite = None
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            if f.metadata() != meta:
+                raise _bad(path, "changed while being read")
+            for name, shape in expected.items():
+                arr = f.get_tensor(name)
+                if arr.shape != shape or arr.dtype != net.dtype:
+                    raise _bad(path, "changed while being read")
+                _digest_update(digest, name, arr)
+                if not_finite is None and not np.all(np.isfinite(arr)):
+                    not_finite = name
+                if name in built:
+                    built[name].value[...] = arr
+                else:
+                    slots[name[len("optimizer."):]] = arr
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _bad(path, f"is not a valid safetensors file ({exc})") from None
+    if meta.get("tensors_sha256") != digest.hexdigest():
+        raise _bad(path, "tensor data does not match its SHA-256: the file is corrupt or was modified")
+    if not_finite is not None:
+        raise _bad(path, f"tensor {not_finite} holds NaN or infinity; refusing to use it")
+    return slots
+
+
+def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
+    path = Path(path)
+    header, meta, data_len = _read_header(path, max_bytes)
+    kind = _check_format(path, meta)
     arch = _meta_json(path, meta, "architecture")
     expected, dtype_name = _expected_tensors(path, arch)
     if meta.get("dtype") != dtype_name:
@@ -423,25 +448,10 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
             optimizer = optimizer_from_config(_meta_json(path, meta, "optimizer"))
         except ConfigError as exc:
             raise _bad(path, f"bad optimizer in the checkpoint: {exc}") from None
-        param_names = list(expected)
-        for i, name in enumerate(param_names):
+        for i, name in enumerate(list(expected)):
             for slot in optimizer.slots:
                 expected[f"optimizer.{i}.{slot}"] = expected[name]
-    _check_entries(path, header, expected, _DTYPE_CODES[dtype_name], len(data) - data_start)
-
-    from safetensors import SafetensorError
-    from safetensors.numpy import load as st_load
-
-    try:
-        tensors = st_load(data)
-    except (SafetensorError, ValueError) as exc:
-        raise _bad(path, f"is not a valid safetensors file ({exc})") from None
-    if meta.get("tensors_sha256") != _tensors_digest(list(expected), tensors):
-        raise _bad(path, "tensor data does not match its SHA-256: the file is corrupt or was modified")
-    for name in expected:
-        if not np.all(np.isfinite(tensors[name])):
-            raise _bad(path, f"tensor {name} holds NaN or infinity; refusing to use it")
-
+    _check_entries(path, header, expected, _DTYPE_CODES[dtype_name], data_len)
     try:
         net = Network.from_config(arch, dtype=resolve_dtype(dtype_name))
     except Error as exc:
@@ -450,8 +460,7 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
     model_names = [k for k in expected if k.startswith("layers.")]
     if set(built) != set(model_names) or any(built[k].value.shape != expected[k] for k in model_names):
         raise _bad(path, "its tensors do not match the network its architecture builds")
-    for name in model_names:
-        built[name].value[...] = tensors[name]
+    slots = _read_tensors(path, meta, expected, net)
 
     class_names = _meta_json(path, meta, "class_names")
     if class_names is not None:
@@ -468,10 +477,11 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
     common = dict(net=net, kind=kind, class_names=class_names, input_scaling=scaling, extra=extra, metadata=meta, path=path)
     if kind == "model":
         return ModelFile(**common)
-    return _checkpoint(path, common, meta, optimizer, tensors)
+    return _checkpoint(path, common, meta, optimizer, slots)
 
 
-def _checkpoint(path: Path, common: dict, meta: dict, optimizer, tensors) -> Checkpoint:
+def _checkpoint(path: Path, common: dict, meta: dict, optimizer, tensors: dict) -> Checkpoint:
+    """The checkpoint's training state, each field checked; ``tensors``: the optimizer slots."""
     from .losses import loss_from_config
     from .schedules import schedule_from_config
 
@@ -481,10 +491,12 @@ def _checkpoint(path: Path, common: dict, meta: dict, optimizer, tensors) -> Che
         raise _bad(path, f"checkpoint training state must hold {', '.join(need)}")
     for key in ("epoch", "step", "iterations"):
         v = training[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise _bad(path, f"checkpoint {key} must be a whole number >= 0, got {v!r}")
-    if not isinstance(training["history"], list) or not all(isinstance(r, dict) for r in training["history"]):
-        raise _bad(path, "checkpoint history must be a list of records")
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**62:
+            raise _bad(path, f"checkpoint {key} must be a whole number in 0..2**62, got {v!r}")
+    try:
+        training["history"] = _checks.history_records(training["history"])
+    except Error as exc:
+        raise _bad(path, f"checkpoint history: {exc}") from None
     net = common["net"]
     try:
         base_lr = float(training["base_lr"])
@@ -494,7 +506,7 @@ def _checkpoint(path: Path, common: dict, meta: dict, optimizer, tensors) -> Che
         schedule = schedule_from_config(training["schedule"])
         schedule.load_state(training["schedule_state"])
         optimizer.build(net.parameters())
-        state = {key[len("optimizer."):]: arr for key, arr in tensors.items() if key.startswith("optimizer.")}
+        state = dict(tensors)
         state["iterations"] = np.array(training["iterations"], dtype=np.int64)
         optimizer.load_state(state)
     except (Error, TypeError, ValueError, KeyError, AttributeError) as exc:

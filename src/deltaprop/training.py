@@ -1,16 +1,28 @@
 """The training loop: full-batch gradient descent and shuffled mini-batch SGD.
 
-One step: gather a batch into a reused buffer, forward (keeping what backward needs),
-loss, backward (``δ`` layer by layer), one optimizer update. ``batch_size=None`` uses the
-whole training set every step (seed 000's gradient descent); otherwise every epoch visits
-the examples in a fresh random order in batches of ``batch_size`` (seed 001), the last
-batch holding the remainder.
+Three parts, each with one job:
+
+* a **batch source** (:class:`BatchSource`) fixes an epoch's batches and gathers each into
+  reused buffers: the whole set every step (:class:`FullBatch`, seed 000's gradient
+  descent), or batches of ``batch_size`` in a fresh random order every epoch, the last one
+  holding the remainder (:class:`MiniBatches`, seed 001; :class:`LazyMiniBatches` reads
+  them from disk);
+* **one training step** (:meth:`Loop.train_step`): forward (keeping what backward needs),
+  loss, backward (``δ`` layer by layer, filling every ``Parameter.grad``), then the
+  gradient hook (every callback's :meth:`~deltaprop.callbacks.Callback.on_gradients`, which
+  may read or change the gradients, e.g. average them across processes), then one
+  optimizer update;
+* the **epoch's bookkeeping** (:meth:`Loop.run_epoch`, :meth:`Loop.close_epoch`): the
+  learning rate from the schedule, running loss and accuracy, validation, the history
+  record and the callbacks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,10 +30,10 @@ from typing import Any
 import numpy as np
 
 from . import _checks
-from .callbacks import Callback, DiagnosticsRecorder
+from .callbacks import Callback, DiagnosticsRecorder, overrides
 from .errors import ConfigError, DataError, ShapeError, TrainingDivergedError
 from .losses import Loss
-from .network import Network
+from .network import Network, predictions_from_outputs
 from .optimizers import Optimizer
 from .schedules import Schedule, schedule_from_config
 
@@ -119,22 +131,116 @@ def _evaluate(net: Network, loss: Loss, X: np.ndarray, Y: np.ndarray, ids: np.nd
         a = net._forward(np.ascontiguousarray(xb, dtype=net.dtype), False)
         total += loss.value(a, Y[start:stop]) * (stop - start)
         if ids is not None:
-            correct += int(np.count_nonzero(_predict_ids(a) == ids[start:stop]))
+            correct += int(np.count_nonzero(predictions_from_outputs(a) == ids[start:stop]))
     return total / n, (correct / n if ids is not None else None)
 
 
-def _predict_ids(a: np.ndarray) -> np.ndarray:
-    return (a[:, 0] >= 0.5).astype(np.int64) if a.shape[1] == 1 else np.argmax(a, axis=1)
-
-
 def _class_ids(loss: Loss, Y: np.ndarray) -> np.ndarray | None:
-    if not loss.targets_are_classes(Y):
-        return None
-    if Y.shape[1] == 1:
-        return (Y[:, 0] >= 0.5).astype(np.int64)
-    return np.argmax(Y, axis=1)
+    """The class of every target row (None for regression targets)."""
+    return predictions_from_outputs(Y) if loss.targets_are_classes(Y) else None
 
 
+# -- batch sources ----------------------------------------------------------------------------------
+class BatchSource(ABC):
+    """The batches of one epoch, as ``(x, y, ids)``: inputs in the network's dtype, target
+    rows, and class ids (None for regression).
+
+    :meth:`start_epoch` fixes the epoch's batches and is the only place a source draws from
+    the shuffling generator, so that generator's state before it and the number of batches
+    done say exactly where an epoch stands. A new order (in sequence, sliding windows, ...)
+    is a subclass that overrides :meth:`start_epoch` and :meth:`batch`."""
+
+    def __init__(self, X, Y: np.ndarray, ids: np.ndarray | None):
+        self.X, self.Y, self.ids = X, Y, ids
+        self.n_examples = len(Y)
+
+    @abstractmethod
+    def start_epoch(self, rng: np.random.Generator) -> int:
+        """Fix this epoch's batches (drawing from ``rng`` if the order is random); their number."""
+
+    @abstractmethod
+    def batch(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Batch ``k`` of the epoch; the arrays may be reused buffers, valid until the next call."""
+
+
+class FullBatch(BatchSource):
+    """Every example in every step (seed 000's gradient descent): one batch an epoch."""
+
+    def start_epoch(self, rng):
+        return 1
+
+    def batch(self, k):
+        return self.X, self.Y, self.ids
+
+
+class MiniBatches(BatchSource):
+    """Batches of ``batch_size`` rows, the last holding the remainder, in a fresh random
+    order every epoch (seed 001) or, with ``shuffle=False``, in the stored order. Rows are
+    gathered into buffers kept from one batch to the next."""
+
+    def __init__(self, X, Y, ids, batch_size: int, *, shuffle: bool = True):
+        super().__init__(X, Y, ids)
+        self.batch_size = min(batch_size, self.n_examples)
+        self.shuffle = shuffle
+        self.order = np.arange(self.n_examples)
+        b = self.batch_size
+        if not _is_lazy(X):
+            self._x = np.empty((b, X.shape[1]), dtype=X.dtype)
+            self._y = np.empty((b, Y.shape[1]), dtype=Y.dtype)
+            self._ids = np.empty(b, dtype=np.int64)
+
+    def start_epoch(self, rng):
+        if self.shuffle:
+            self.order = rng.permutation(self.n_examples)
+        return -(-self.n_examples // self.batch_size)
+
+    def indices(self, k: int) -> np.ndarray:
+        """The example indices of batch ``k`` in this epoch's order."""
+        return self.order[k * self.batch_size : (k + 1) * self.batch_size]
+
+    def batch(self, k):
+        idx = self.indices(k)
+        m = idx.shape[0]
+        xb, yb = self._x[:m], self._y[:m]
+        np.take(self.X, idx, axis=0, out=xb)
+        np.take(self.Y, idx, axis=0, out=yb)
+        if self.ids is None:
+            return xb, yb, None
+        idb = self._ids[:m]
+        np.take(self.ids, idx, out=idb)
+        return xb, yb, idb
+
+
+class LazyMiniBatches(MiniBatches):
+    """:class:`MiniBatches` read from a lazy array (e.g. :func:`deltaprop.data.open_mapped`)
+    when needed; each batch's rows are read in ascending order and checked."""
+
+    def __init__(self, X, Y, ids, batch_size: int, *, shuffle: bool = True, dtype=np.float32, n_features: int):
+        super().__init__(X, Y, ids, batch_size, shuffle=shuffle)
+        self.dtype = dtype
+        self.n_features = n_features
+
+    def batch(self, k):
+        idx = np.sort(self.indices(k))
+        m = idx.shape[0]
+        xb = np.ascontiguousarray(self.X[idx], dtype=self.dtype)
+        if xb.shape != (m, self.n_features):
+            raise ShapeError(f"the lazy X returned rows of shape {xb.shape}, expected {(m, self.n_features)}")
+        if not np.all(np.isfinite(xb)):
+            raise DataError(f"X contains NaN or infinity in the rows read for batch {k + 1} of the epoch")
+        return xb, self.Y[idx], None if self.ids is None else self.ids[idx]
+
+
+def batch_source(net: Network, X, Y, ids, batch_size: int | None, *, shuffle: bool = True) -> BatchSource:
+    """The source :func:`fit` uses: full batch, mini-batches in memory, or lazy mini-batches."""
+    if batch_size is None:
+        return FullBatch(X, Y, ids)
+    if _is_lazy(X):
+        return LazyMiniBatches(X, Y, ids, batch_size, shuffle=shuffle, dtype=net.dtype, n_features=net.n_features)
+    return MiniBatches(X, Y, ids, batch_size, shuffle=shuffle)
+
+
+# -- fit ----------------------------------------------------------------------------------------
 def fit(
     net: Network,
     X,
@@ -169,30 +275,22 @@ def fit(
     schedule and history, to ``epochs`` epochs in all.
     ``threads`` caps the BLAS threads used while training. By default (None) a network
     whose per-step GEMMs are small (batch × the largest ``n_in·n_out`` under
-    :data:`SMALL_STEP_MACS`) trains on one BLAS thread, larger steps on the BLAS default.
-    Measured on two idle cores for 784-256-128-10 (seconds for 6,000 examples, one thread
-    against two): batch 8, 0.21 against 0.21; batch 16, 0.133 against 0.128; batch 24,
-    0.108 against 0.096; batch 32, 1.1 against 0.9 s an epoch. Below about 4M
-    multiply-adds a second thread gains nothing, and it is what suffers when another
-    process wants the core (an idle BLAS worker spins against it: at batch 32, with one
-    busy-looping process beside it, 2.4 to 7.4 s an epoch on two threads, 1.1 to 1.5 on
-    one). On a busy machine pass ``threads=1``. The thread count can change the last bit
-    of a GEMM, so bit-identical reruns need the same ``threads``.
+    :data:`SMALL_STEP_MACS`) trains on one BLAS thread, where a second thread gains nothing
+    and suffers most from a busy machine (measurements in ``bench/README.md``); larger
+    steps use the BLAS default. The thread count can change the last bit of a GEMM, so
+    bit-identical reruns need the same ``threads``.
     ``diagnostics`` (on by default) adds a :class:`~deltaprop.callbacks.DiagnosticsRecorder`
     unless ``callbacks`` holds one: per-layer diagnostics and alerts after every epoch, kept in
     the history (``history.diagnostics``, ``history.alerts``); it changes no weight.
     """
     if threads is None:
         threads = _auto_threads(net, batch_size)
-    if threads is None:
-        return _fit(
-            net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
-            batch_size=batch_size, shuffle=shuffle, seed=seed, validation=validation,
-            schedule=schedule, callbacks=callbacks, resume=resume, diagnostics=diagnostics,
-        )
-    from threadpoolctl import threadpool_limits
+    blas = contextlib.nullcontext()
+    if threads is not None:
+        from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=_checks.positive_int("threads", threads), user_api="blas"):
+        blas = threadpool_limits(limits=_checks.positive_int("threads", threads), user_api="blas")
+    with blas:
         return _fit(
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
             batch_size=batch_size, shuffle=shuffle, seed=seed, validation=validation,
@@ -216,165 +314,189 @@ def _auto_threads(net, batch_size) -> int | None:
     return 1 if batch_size * widest < SMALL_STEP_MACS else None
 
 
-def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, seed, validation, schedule, callbacks, resume,
-         diagnostics=True) -> History:
+def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, seed, validation, schedule, callbacks,
+         resume, diagnostics=True) -> History:
     """The training loop behind :func:`fit` (BLAS threads already chosen)."""
-    state, (X_arr, Y, ids, lazy) = _prepare(
+    state, (X_arr, Y, ids) = _prepare(
         net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
         batch_size=batch_size, seed=seed, schedule=schedule, resume=resume,
     )
-    n = state.n_examples
-    if batch_size is not None:
-        batch_size = _checks.positive_int("batch_size", batch_size)
-        batch_size = min(batch_size, n)
-    val = None
-    if validation is not None:
-        if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
-            raise ConfigError("validation must be a pair (X_val, y_val)")
-        Xv = validation[0] if _is_lazy(validation[0]) else _checks.features(validation[0], net.n_features, net.dtype, name="X_val")
-        Yv = loss.prepare_targets(validation[1], net.n_outputs, net.dtype)
-        _checks.same_length(len(Xv), Yv.shape[0], names=("X_val", "y_val"))
-        val = (Xv, Yv, _class_ids(loss, Yv))
+    source = batch_source(net, X_arr, Y, ids, batch_size, shuffle=shuffle)
+    callbacks = _checked(callbacks)
+    if diagnostics and not any(isinstance(cb, DiagnosticsRecorder) for cb in callbacks):
+        callbacks.insert(0, DiagnosticsRecorder(X_arr, Y))
+    loop = Loop(state, source, validation=_validation_set(net, loss, validation), callbacks=callbacks)
+    return loop.run()
 
+
+def _validation_set(net: Network, loss: Loss, validation):
+    """``(X_val, Y_val rows, class ids)`` ready for :func:`_evaluate`, or None."""
+    if validation is None:
+        return None
+    if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
+        raise ConfigError("validation must be a pair (X_val, y_val)")
+    Xv = validation[0] if _is_lazy(validation[0]) else _checks.features(validation[0], net.n_features, net.dtype, name="X_val")
+    Yv = loss.prepare_targets(validation[1], net.n_outputs, net.dtype)
+    _checks.same_length(len(Xv), Yv.shape[0], names=("X_val", "y_val"))
+    return Xv, Yv, _class_ids(loss, Yv)
+
+
+def _checked(callbacks: Sequence[Callback]) -> list[Callback]:
     callbacks = list(callbacks)
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise ConfigError(f"{cb!r} is not a deltaprop Callback")
-    if diagnostics and not any(isinstance(cb, DiagnosticsRecorder) for cb in callbacks):
-        callbacks.insert(0, DiagnosticsRecorder(X_arr, Y))
-    params = net.parameters()
-    if not optimizer.is_built_for(params):
-        optimizer.build(params)
-    snapshot = [p.value.copy() for p in params]  # last weights known to be finite
+    return callbacks
 
-    # Reused batch buffers (mini-batch only; full batch trains on X itself).
-    if batch_size is not None and not lazy:
-        xbuf = np.empty((batch_size, X_arr.shape[1]), dtype=net.dtype)
-        ybuf = np.empty((batch_size, Y.shape[1]), dtype=net.dtype)
-        idbuf = np.empty(batch_size, dtype=np.int64)
-    order = np.arange(n)
-    pred = np.empty(batch_size or n, dtype=np.int64)
-    hits = np.empty(batch_size or n, dtype=np.bool_)
 
-    for cb in callbacks:
-        cb.on_train_begin(state)
-    try:
-        while not state.stop_training:
-            if state.epochs is not None and state.epoch >= state.epochs:
+# -- the loop -----------------------------------------------------------------------------------
+class Loop:
+    """One run of :func:`fit`: epochs of batches from ``source``, each batch one
+    :meth:`train_step`, each epoch closed by :meth:`close_epoch`.
+
+    The gradient hook: a callback that overrides
+    :meth:`~deltaprop.callbacks.Callback.on_gradients` is called in every step after
+    backward has filled every ``Parameter.grad`` (all views of ``net.flat_gradients``) and
+    before the optimizer reads them; the others cost nothing there."""
+
+    def __init__(self, state: TrainingState, source: BatchSource, *, validation=None, callbacks: Sequence[Callback] = ()):
+        self.state, self.source, self.validation = state, source, validation
+        self.callbacks = list(callbacks)
+        self.gradient_callbacks = [cb for cb in self.callbacks if overrides(cb, "on_gradients")]
+        self.params = state.net.parameters()
+        if not state.optimizer.is_built_for(self.params):
+            state.optimizer.build(self.params)
+        self.snapshot = [p.value.copy() for p in self.params]  # last weights known to be finite
+        n = source.batch_size if isinstance(source, MiniBatches) else source.n_examples
+        self._pred = np.empty(n, dtype=np.int64)
+        self._hits = np.empty(n, dtype=np.bool_)
+
+    def run(self) -> History:
+        state = self.state
+        for cb in self.callbacks:
+            cb.on_train_begin(state)
+        try:
+            while not state.stop_training and not _finished(state):
+                self.run_epoch()
+            # The last step's update is followed by no loss that would show it overflowed.
+            if not self._weights_finite():
+                self._diverged("the weights are no longer finite", epoch=state.epoch, step=state.step)
+        finally:
+            for cb in self.callbacks:
+                cb.on_train_end(state)
+        return state.history
+
+    def run_epoch(self) -> None:
+        """One epoch: its learning rate, its batches (until ``steps`` or a stop), then close it."""
+        state = self.state
+        state.optimizer.lr = state.schedule.lr_at(state.epoch, state.base_lr)
+        for p, saved in zip(self.params, self.snapshot):
+            if np.all(np.isfinite(p.value)):
+                np.copyto(saved, p.value)
+        for cb in self.callbacks:
+            cb.on_epoch_begin(state)
+        started = time.perf_counter()
+        n_batches = self.source.start_epoch(state.rng)
+        seen, loss_sum, correct = 0, 0.0, 0
+        for k in range(n_batches):
+            xb, yb, idb = self.source.batch(k)
+            m = xb.shape[0]
+            batch_loss, hits = self.train_step(xb, yb, idb)
+            state.step += 1
+            seen += m
+            loss_sum += batch_loss * m
+            correct += hits
+            state.running = (seen, loss_sum, correct if idb is not None else None)
+            for cb in self.callbacks:
+                cb.on_batch_end(state, m, batch_loss)
+            if (state.steps is not None and state.step >= state.steps) or state.stop_training:
                 break
-            if state.steps is not None and state.step >= state.steps:
-                break
-            epoch = state.epoch
-            optimizer.lr = state.schedule.lr_at(epoch, state.base_lr)
-            for p, saved in zip(params, snapshot):
-                if np.all(np.isfinite(p.value)):
-                    np.copyto(saved, p.value)
-            for cb in callbacks:
-                cb.on_epoch_begin(state)
-            started = time.perf_counter()
-            if shuffle and batch_size is not None:
-                order = state.rng.permutation(n)
-            seen = 0
-            loss_sum = 0.0
-            correct = 0
-            for start in range(0, n, batch_size or n):
-                if batch_size is None:
-                    xb, yb, idb = X_arr, Y, ids
-                else:
-                    idx = order[start : start + batch_size]
-                    m = idx.shape[0]
-                    if lazy:
-                        idx = np.sort(idx)
-                        xb = np.ascontiguousarray(X_arr[idx], dtype=net.dtype)
-                        if xb.shape != (m, net.n_features):
-                            raise ShapeError(f"the lazy X returned rows of shape {xb.shape}, expected {(m, net.n_features)}")
-                        if not np.all(np.isfinite(xb)):
-                            raise DataError(f"X contains NaN or infinity in the rows read at step {state.step + 1}")
-                        yb = Y[idx]
-                        idb = None if ids is None else ids[idx]
-                    else:
-                        xb, yb = xbuf[:m], ybuf[:m]
-                        np.take(X_arr, idx, axis=0, out=xb)
-                        np.take(Y, idx, axis=0, out=yb)
-                        if ids is not None:
-                            idb = idbuf[:m]
-                            np.take(ids, idx, out=idb)
-                m = xb.shape[0]
-                try:
-                    a = net._forward(xb, True)
-                    batch_loss = loss.value(a, yb)
-                    if not math.isfinite(batch_loss):
-                        _diverged(state, params, snapshot, f"the loss is {batch_loss}")
-                    if ids is not None:
-                        if a.shape[1] == 1:
-                            np.greater_equal(a[:, 0], 0.5, out=hits[:m])
-                            np.equal(hits[:m], idb.astype(np.bool_), out=hits[:m])
-                        else:
-                            np.argmax(a, axis=1, out=pred[:m])
-                            np.equal(pred[:m], idb, out=hits[:m])
-                        correct += int(np.count_nonzero(hits[:m]))
-                    net._backward(loss, a, yb)
-                    optimizer.step()
-                except TrainingDivergedError:
-                    raise
-                except FloatingPointError as exc:  # overflow under np.errstate(over="raise")
-                    _diverged(state, params, snapshot, f"numpy raised {exc!r}")
-                state.step += 1
-                seen += m
-                loss_sum += batch_loss * m
-                state.running = (seen, loss_sum, correct if ids is not None else None)
-                for cb in callbacks:
-                    cb.on_batch_end(state, m, batch_loss)
-                if (state.steps is not None and state.step >= state.steps) or state.stop_training:
-                    break
-            # An overflow in the epoch's last update has no later loss to show it: check here,
-            # before validation and callbacks (a checkpoint writer) see the weights.
-            if not all(np.all(np.isfinite(p.value)) for p in params):
-                _diverged(state, params, snapshot, "the weights are no longer finite", epoch=epoch + 1, step=state.step)
-            logs: dict[str, Any] = {
-                "epoch": epoch + 1,
-                "loss": loss_sum / seen,
-                "accuracy": correct / seen if ids is not None else None,
-                "lr": optimizer.lr,
-                "steps": state.step,
-            }
-            if val is not None:
-                logs["val_loss"], logs["val_accuracy"] = _evaluate(net, loss, *val)
-            logs["seconds"] = time.perf_counter() - started
-            state.logs = logs
-            state.history.append(logs)
-            state.schedule.observe(epoch, logs)
-            state.epoch = epoch + 1
-            for cb in callbacks:
-                cb.on_epoch_end(state)
-        # The last step's update is followed by no loss that would show it overflowed.
-        if not all(np.all(np.isfinite(p.value)) for p in params):
-            _diverged(state, params, snapshot, "the weights are no longer finite", epoch=state.epoch, step=state.step)
-    finally:
-        for cb in callbacks:
-            cb.on_train_end(state)
-    return state.history
+        self.close_epoch(started)
+
+    def train_step(self, x: np.ndarray, y: np.ndarray, ids: np.ndarray | None) -> tuple[float, int]:
+        """Forward, loss, backward, the gradient hook, one update; the batch's loss and its
+        number of correct predictions (0 without class ids)."""
+        state = self.state
+        net, loss = state.net, state.loss
+        correct = 0
+        try:
+            a = net._forward(x, True)
+            value = loss.value(a, y)
+            if not math.isfinite(value):
+                self._diverged(f"the loss is {value}")
+            if ids is not None:
+                m = a.shape[0]
+                predictions_from_outputs(a, out=self._pred[:m])
+                np.equal(self._pred[:m], ids, out=self._hits[:m])
+                correct = int(np.count_nonzero(self._hits[:m]))
+            net._backward(loss, a, y)
+            for cb in self.gradient_callbacks:
+                cb.on_gradients(state)
+            state.optimizer.step()
+        except TrainingDivergedError:
+            raise
+        except FloatingPointError as exc:  # overflow under np.errstate(over="raise")
+            self._diverged(f"numpy raised {exc!r}")
+        return value, correct
+
+    def close_epoch(self, started: float) -> None:
+        """The epoch's record: its running loss and accuracy, validation, the history, the
+        schedule's observation, then the callbacks."""
+        state = self.state
+        epoch = state.epoch
+        # An overflow in the epoch's last update has no later loss to show it: check here,
+        # before validation and callbacks (a checkpoint writer) see the weights.
+        if not self._weights_finite():
+            self._diverged("the weights are no longer finite", epoch=epoch + 1, step=state.step)
+        seen, loss_sum, correct = state.running
+        logs: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "loss": loss_sum / seen,
+            "accuracy": correct / seen if correct is not None else None,
+            "lr": state.optimizer.lr,
+            "steps": state.step,
+        }
+        if self.validation is not None:
+            logs["val_loss"], logs["val_accuracy"] = _evaluate(state.net, state.loss, *self.validation)
+        logs["seconds"] = time.perf_counter() - started
+        state.logs = logs
+        state.history.append(logs)
+        state.schedule.observe(epoch, logs)
+        state.epoch = epoch + 1
+        for cb in self.callbacks:
+            cb.on_epoch_end(state)
+
+    def _weights_finite(self) -> bool:
+        return all(np.all(np.isfinite(p.value)) for p in self.params)
+
+    def _diverged(self, what: str, *, epoch: int | None = None, step: int | None = None) -> None:
+        """Restore finite weights and raise; ``epoch`` and ``step`` default to the one under way (1-based)."""
+        state = self.state
+        epoch = state.epoch + 1 if epoch is None else epoch
+        step = state.step + 1 if step is None else step
+        restored = False
+        if not self._weights_finite():
+            for p, saved in zip(self.params, self.snapshot):
+                np.copyto(p.value, saved)
+            restored = True
+        kept = "the weights from the start of that epoch" if restored else "its last weights, which are finite"
+        raise TrainingDivergedError(
+            f"training diverged at epoch {epoch}, step {step}: {what}. The network keeps {kept}. "
+            f"Lower the learning rate (it was {state.optimizer.lr:g}), or scale the inputs to [0, 1]",
+            epoch=epoch,
+            step=step,
+        )
 
 
-def _diverged(state: TrainingState, params, snapshot, what: str, *, epoch: int | None = None, step: int | None = None) -> None:
-    """Restore finite weights and raise; ``epoch`` and ``step`` default to the one under way (1-based)."""
-    epoch = state.epoch + 1 if epoch is None else epoch
-    step = state.step + 1 if step is None else step
-    restored = False
-    if not all(np.all(np.isfinite(p.value)) for p in params):
-        for p, saved in zip(params, snapshot):
-            np.copyto(p.value, saved)
-        restored = True
-    kept = "the weights from the start of that epoch" if restored else "its last weights, which are finite"
-    raise TrainingDivergedError(
-        f"training diverged at epoch {epoch}, step {step}: {what}. The network keeps {kept}. "
-        f"Lower the learning rate (it was {state.optimizer.lr:g}), or scale the inputs to [0, 1]",
-        epoch=epoch,
-        step=step,
+def _finished(state: TrainingState) -> bool:
+    """Whether the run has reached its ``epochs`` or ``steps``."""
+    return (state.epochs is not None and state.epoch >= state.epochs) or (
+        state.steps is not None and state.step >= state.steps
     )
 
 
 def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, schedule, resume):
+    """Check the arguments; the state to train and ``(X, target rows, class ids)``."""
     if not isinstance(net, Network):
         raise ConfigError(f"fit needs a deltaprop Network, got {type(net).__name__}")
     if not isinstance(loss, Loss):
@@ -389,50 +511,56 @@ def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, sch
         epochs = 10
     if batch_size is not None:
         _checks.positive_int("batch_size", batch_size)
-    lazy = _is_lazy(X)
-    if lazy and batch_size is None:
+    X_arr = _training_inputs(net, X, batch_size)
+    Y = loss.prepare_targets(y, net.n_outputs, net.dtype)
+    _checks.same_length(len(X_arr), Y.shape[0])
+    ids = _class_ids(loss, Y)
+    state = _training_state(net, loss, optimizer, epochs=epochs, steps=steps, seed=seed, schedule=schedule, resume=resume)
+    state.n_examples = len(X_arr)
+    return state, (X_arr, Y, ids)
+
+
+def _training_inputs(net: Network, X, batch_size):
+    """``X`` in the network's dtype, or a lazy array whose shape has been checked."""
+    if not _is_lazy(X):
+        return _checks.features(X, net.n_features, net.dtype)
+    if batch_size is None:
         raise ConfigError(
             "full-batch training needs X in memory; pass a batch_size to stream mini-batches "
             "from disk, or load the array with np.asarray(X[np.arange(len(X))])"
         )
-    if lazy:
-        shape = tuple(X.shape)
-        if len(shape) != 2 or shape[1] != net.n_features:
-            raise ShapeError(f"X has shape {shape}; the network's first layer takes {net.n_features} features per row")
-        X_arr = X
-        if shape[0] == 0:
-            raise ShapeError("X has no rows")
-    else:
-        X_arr = _checks.features(X, net.n_features, net.dtype)
-    Y = loss.prepare_targets(y, net.n_outputs, net.dtype)
-    _checks.same_length(len(X_arr), Y.shape[0])
-    ids = _class_ids(loss, Y)
-    if resume is not None:
-        if resume.net is not net or resume.optimizer is not optimizer:
-            raise ConfigError("resume= must be the TrainingState of this network and optimizer")
-        state = resume
-        if state.schedule is None:
-            state.schedule = schedule_from_config(schedule)
-        if state.base_lr is None:
-            state.base_lr = optimizer.lr
-        state.epochs, state.steps = epochs, steps
-        state.stop_training = False
-        state.loss = loss
-    else:
-        state = TrainingState(net=net, optimizer=optimizer, loss=loss, rng=np.random.default_rng(seed), epochs=epochs, steps=steps)
+    shape = tuple(X.shape)
+    if len(shape) != 2 or shape[1] != net.n_features:
+        raise ShapeError(f"X has shape {shape}; the network's first layer takes {net.n_features} features per row")
+    if shape[0] == 0:
+        raise ShapeError("X has no rows")
+    return X
+
+
+def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resume) -> TrainingState:
+    """A new state, or ``resume`` set to run to ``epochs``/``steps`` with ``loss``."""
+    if resume is None:
+        state = TrainingState(net=net, optimizer=optimizer, loss=loss, rng=np.random.default_rng(seed), epochs=epochs,
+                              steps=steps)
         state.schedule = schedule_from_config(schedule)
         state.base_lr = optimizer.lr
-    if (
-        schedule is not None
-        and resume is not None
-        and schedule_from_config(schedule).config() != schedule_from_config(resume.schedule).config()
-    ):
+        return state
+    if resume.net is not net or resume.optimizer is not optimizer:
+        raise ConfigError("resume= must be the TrainingState of this network and optimizer")
+    state = resume
+    if state.schedule is None:
+        state.schedule = schedule_from_config(schedule)
+    if state.base_lr is None:
+        state.base_lr = optimizer.lr
+    state.epochs, state.steps = epochs, steps
+    state.stop_training = False
+    state.loss = loss
+    if schedule is not None and schedule_from_config(schedule).config() != schedule_from_config(resume.schedule).config():
         raise ConfigError(
             "resume= continues with the schedule (and its state) saved in the TrainingState; "
             "pass the same schedule or none"
         )
-    state.n_examples = len(X_arr)
-    return state, (X_arr, Y, ids, lazy)
+    return state
 
 
 def evaluate(net: Network, X, y, *, loss: Loss | None = None) -> dict[str, float | None]:

@@ -5,6 +5,10 @@ computed; only when the digest matches is it fsynced and renamed over the destin
 A mirror that answers with an error status, an HTML page, a stalled connection, a short
 transfer or the wrong bytes is skipped for the next one, and nothing partial is ever
 left behind.
+
+Mirrors do not all compress a file the same way, so a file may also be recognised by the
+SHA-256 of its decompressed content (:class:`ContentDigest`): gzip or raw, any
+compression level, one digest for every correct copy.
 """
 
 from __future__ import annotations
@@ -15,13 +19,15 @@ import logging
 import os
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 from deltaprop.atomic import atomic_write
 from deltaprop.errors import ConfigError, DownloadError
 
-__all__ = ["DEFAULT_TIMEOUT", "Digest", "cache_dir", "fetch", "file_digest", "verify_file"]
+__all__ = ["DEFAULT_TIMEOUT", "ContentDigest", "Digest", "cache_dir", "content_digest", "fetch", "file_digest",
+           "verify_file"]
 
 log = logging.getLogger("deltaprop.data")
 
@@ -33,6 +39,81 @@ MAX_DOWNLOAD_BYTES = 256 << 20
 Digest = tuple[str, str]
 _ALGORITHMS = ("sha256", "md5")
 _USER_AGENT = "deltaprop-data/1"
+
+
+#: Decompressed content hashed at most; more means the file is not the one expected.
+MAX_CONTENT_BYTES = 1 << 30
+
+
+class ContentDigest:
+    """SHA-256 of a file's decompressed content, fed the file's bytes in chunks.
+
+    A file starting with the gzip magic bytes is decompressed (every member of a
+    multi-member file; zero padding after a member is skipped, as ``gzip`` does); any
+    other file is hashed as it is. ``hexdigest()`` is None when the gzip stream is
+    corrupt or truncated, or expands past ``max_bytes``.
+    """
+
+    _MAGIC = b"\x1f\x8b"
+
+    def __init__(self, max_bytes: int = MAX_CONTENT_BYTES):
+        self._sha = hashlib.sha256()
+        self._head = b""
+        self._gzip: bool | None = None
+        self._inflate = None  # the gzip member being read, None between members
+        self._size = 0
+        self._max = max_bytes
+        self._bad = False
+
+    def update(self, chunk: bytes) -> None:
+        if self._gzip is None:
+            self._head += chunk
+            if len(self._head) < 2:
+                return
+            chunk, self._head = self._head, b""
+            self._gzip = chunk[:2] == self._MAGIC
+        if not self._gzip:
+            self._add(chunk)
+            return
+        try:
+            while chunk and not self._bad:
+                if self._inflate is None:
+                    chunk = chunk.lstrip(b"\0")
+                    if not chunk:
+                        return
+                    self._inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                self._add(self._inflate.decompress(chunk, self._max + 1 - self._size))
+                if self._inflate.eof:
+                    chunk, self._inflate = self._inflate.unused_data, None
+                else:
+                    chunk = self._inflate.unconsumed_tail
+        except zlib.error:
+            self._bad = True
+
+    def _add(self, data: bytes) -> None:
+        self._size += len(data)
+        if self._size > self._max:
+            self._bad = True
+        elif not self._bad:
+            self._sha.update(data)
+
+    def hexdigest(self) -> str | None:
+        if self._gzip is None:  # fewer than two bytes in all: hashed as they are
+            self._gzip = False
+            self._add(self._head)
+        if self._bad or self._inflate is not None:  # corrupt, too large, or cut short
+            return None
+        return self._sha.hexdigest()
+
+
+def content_digest(path: str | os.PathLike) -> str | None:
+    """SHA-256 of the decompressed content of a file (gzip or raw), None if it cannot be
+    decompressed."""
+    digest = ContentDigest()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class _MirrorFailed(Exception):
@@ -62,20 +143,26 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
     return h.hexdigest()
 
 
-def verify_file(path: str | os.PathLike, digests: Sequence[Digest]) -> bool:
-    """Whether the file exists and matches the preferred digest (sha256 over md5)."""
-    algorithm, expected = _best(digests)
+def verify_file(path: str | os.PathLike, digests: Sequence[Digest], content_sha256: str | None = None) -> bool:
+    """Whether the file exists and matches the preferred digest (sha256 over md5) or,
+    given ``content_sha256``, whether its decompressed content does."""
     try:
-        return file_digest(path, algorithm) == expected
+        if digests or not content_sha256:
+            algorithm, expected = _best(digests)
+            if file_digest(path, algorithm) == expected:
+                return True
+        return content_sha256 is not None and content_digest(path) == content_sha256.lower()
     except OSError:
         return False
 
 
-def _download(url: str, dest: Path, digest: Digest, timeout: float, max_bytes: int) -> None:
-    algorithm, expected = digest
+def _download(url: str, dest: Path, digest: Digest | None, timeout: float, max_bytes: int,
+              content_sha256: str | None = None) -> None:
+    algorithm, expected = digest or ("sha256", None)
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     with atomic_write(dest) as out:
         h = hashlib.new(algorithm)
+        content = ContentDigest() if content_sha256 else None
         received = 0
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -92,6 +179,8 @@ def _download(url: str, dest: Path, digest: Digest, timeout: float, max_bytes: i
                     if received > max_bytes:
                         raise _MirrorFailed(f"sent more than {max_bytes:,} bytes")
                     h.update(chunk)
+                    if content is not None:
+                        content.update(chunk)
                     out.write(chunk)
                 if length is not None and received != length:
                     raise _MirrorFailed(f"transfer interrupted after {received:,} of "
@@ -104,29 +193,37 @@ def _download(url: str, dest: Path, digest: Digest, timeout: float, max_bytes: i
             raise _MirrorFailed(f"no data for {timeout:g} s (timed out)") from None
         except (http.client.HTTPException, OSError, ValueError) as exc:
             raise _MirrorFailed(f"transfer failed ({type(exc).__name__}: {exc})") from None
-        if h.hexdigest() != expected:
-            raise _MirrorFailed(f"{algorithm} checksum mismatch: got {h.hexdigest()}, "
-                                f"expected {expected}")
+        if h.hexdigest() == expected:
+            return
+        if content is not None and content.hexdigest() == content_sha256.lower():
+            return  # the same content, compressed differently
+        problem = f"{algorithm} checksum mismatch: got {h.hexdigest()}, expected {expected}" if expected else ""
+        if content is not None:
+            problem += ("; " if problem else "") + "the decompressed content's SHA-256 differs from the published one"
+        raise _MirrorFailed(problem)
 
 
 def fetch(filename: str, dest_dir: str | os.PathLike, digests: Sequence[Digest],
           mirrors: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT,
-          max_bytes: int = MAX_DOWNLOAD_BYTES) -> Path:
+          max_bytes: int = MAX_DOWNLOAD_BYTES, content_sha256: str | None = None) -> Path:
     """Download ``filename`` from the first mirror that delivers it intact into ``dest_dir``.
 
-    ``mirrors`` are URL prefixes (``filename`` is appended). Returns the final path;
-    raises :class:`~deltaprop.errors.DownloadError` listing every mirror's failure.
+    ``mirrors`` are URL prefixes (``filename`` is appended). A file is intact when it
+    matches one of ``digests`` (of the file as served) or, given ``content_sha256``, when
+    its decompressed content does (see :class:`ContentDigest`); ``digests`` may then be
+    empty. Returns the final path; raises :class:`~deltaprop.errors.DownloadError`
+    listing every mirror's failure.
     """
     if not timeout > 0:
         raise ConfigError(f"timeout must be > 0 seconds, got {timeout!r}.")
-    digest = _best(digests)
+    digest = _best(digests) if digests or not content_sha256 else None
     dest = Path(dest_dir) / filename
     failures = []
     for mirror in mirrors:
         url = mirror if mirror.endswith(filename) else mirror.rstrip("/") + "/" + filename
         log.info("downloading %s", url)
         try:
-            _download(url, dest, digest, timeout, max_bytes)
+            _download(url, dest, digest, timeout, max_bytes, content_sha256)
         except _MirrorFailed as exc:
             log.warning("%s: %s", url, exc)
             failures.append(f"{url}: {exc}")

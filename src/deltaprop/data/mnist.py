@@ -7,11 +7,13 @@ Each file is looked for in order: an explicit ``data_dir`` (the folder itself, t
 may be gzip (``train-images-idx3-ubyte.gz``) or raw (``train-images-idx3-ubyte``).
 Missing files are downloaded into the cache from the mirrors, verified by digest.
 
-Trust: a cached file must match the published digest of the file the mirrors serve (a
-mismatch means corruption: it is deleted and fetched again). Files the user or the
-system supplies are often recompressed (Debian's are), so they are checked instead by
-the IDX structure, the gzip CRC, the expected shapes and label range, and, where known,
-the SHA-256 of the decompressed content.
+Trust: every file is recognised by the SHA-256 of its decompressed content, the same for
+any correct copy however it was compressed (gzip at any level, or raw), and also, where
+known, by the digest of the .gz file the usual mirrors serve. A download or a cached file
+must match one of the two (a cached file that matches neither is corrupt: it is deleted
+and fetched again); files the user or the system supplies (Debian recompresses its own)
+must have the published content. All are checked as well for the IDX structure, the gzip
+CRC, the expected shapes and the label range.
 """
 
 from __future__ import annotations
@@ -99,13 +101,19 @@ def _files(digests: dict[str, str], content: dict[str, str] | None = None,
             for role in _ROLES}
 
 
-# MD5s of the served .gz files as torchvision publishes them (torchvision/datasets/mnist.py).
+# MD5s of the served .gz files as torchvision publishes them (torchvision/datasets/mnist.py);
+# SHA-256s of the decompressed IDX files (47,040,016, 60,008, 7,840,016 and 10,008 bytes)
+# of a copy whose label counts are the published ones.
 MNIST = IdxDatasetSpec(
     name="mnist",
     files=_files({"train_images": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
                   "train_labels": "d53e105ee54ea40749a09fcbcd1e9432",
                   "test_images": "9fb629c4189551a2d022fa330f9573f3",
-                  "test_labels": "ec29112dd5afa0611ce80d1b7f02629c"}),
+                  "test_labels": "ec29112dd5afa0611ce80d1b7f02629c"},
+                 {"train_images": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+                  "train_labels": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+                  "test_images": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+                  "test_labels": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"}),
     class_names=tuple(str(d) for d in range(10)),
     n_train=60_000,
     n_test=10_000,
@@ -118,7 +126,8 @@ MNIST = IdxDatasetSpec(
     source="MNIST (LeCun, Cortes, Burges), CC BY-SA 3.0",
 )
 
-# Content SHA-256s computed from the decompressed files of Debian's dataset-fashion-mnist.
+# MD5s of the served .gz files as torchvision publishes them; content SHA-256s computed
+# from the decompressed files of Debian's dataset-fashion-mnist.
 FASHION_MNIST = IdxDatasetSpec(
     name="fashion-mnist",
     files=_files({"train_images": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
@@ -222,7 +231,7 @@ def _find(spec: IdxDatasetSpec, rf: RemoteFile, dirs) -> tuple[Path, str] | None
         if kind == "cache":
             path = folder / rf.name
             if path.is_file():
-                if dl.verify_file(path, rf.digests):
+                if dl.verify_file(path, rf.digests, rf.content_sha256):
                     return path, kind
                 path.unlink(missing_ok=True)  # corrupt or partial: fetch it again
             continue
@@ -253,7 +262,8 @@ def load_idx_dataset(spec: IdxDatasetSpec, *, data_dir=None, flatten: bool = Fal
             try:
                 found[role] = (dl.fetch(rf.name, target, rf.digests,
                                         spec.mirrors if mirrors is None else mirrors,
-                                        timeout=timeout), "cache")
+                                        timeout=timeout, content_sha256=rf.content_sha256),
+                               "cache")
             except DownloadError as exc:
                 # Every mirror failed; the other files would fail the same way (offline),
                 # so stop here rather than wait out each mirror's timeout again.
