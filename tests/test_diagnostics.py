@@ -253,3 +253,33 @@ def test_checkpoint_and_resume_keep_diagnostics_and_alerts(tmp_path):
                      callbacks=[DiagnosticsRecorder(X, y, on_alert=fired.append)])
     assert len(resumed.diagnostics) == 4
     assert [a.rule for a in fired].count("zero_init_symmetry") == 0  # fired once, before the resume
+
+
+def test_history_read_from_a_file_keeps_checked_diagnostics_and_alerts(probe):
+    from deltaprop._checks import history_records
+
+    net, X, y = probe
+    diag = diagnose(net, X, y, dp.CrossEntropy()).as_dict()
+    alert = {"rule": "dead_relu", "epoch": 1, "layer": 3, "evidence": "e", "fix": "f"}
+    record = {"epoch": 1, "loss": 0.5, "diagnostics": diag, "alerts": [alert]}
+    assert history_records([record])[0]["diagnostics"] == diag
+    assert history_records([record])[0]["alerts"] == [alert]
+    assert "diagnostics" not in history_records([{"epoch": 1, "loss": 0.5}])[0]
+    bad = json_copy(record)
+    bad["diagnostics"]["layers"][0]["mean"] = float("nan")
+    with pytest.raises(dp.DataError, match="history record 1: its diagnostics hold mean"):
+        history_records([bad])
+    bad = json_copy(record)
+    del bad["diagnostics"]["parameters"][0]["norm"]
+    with pytest.raises(dp.DataError, match="malformed"):
+        history_records([bad])
+    bad = json_copy(record)
+    bad["alerts"][0]["rule"] = "made_up"
+    with pytest.raises(dp.DataError, match="made_up"):
+        history_records([bad])
+
+
+def json_copy(value):
+    import json
+
+    return json.loads(json.dumps(value))

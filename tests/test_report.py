@@ -87,10 +87,10 @@ def test_report_command_errors_are_one_line(tmp_path, capsys):
 def test_broken_run_prints_alerts_once_and_ends_with_a_chance_warning(tmp_path, capsys):
     out = tmp_path / "broken"
     assert main(["train", "--activation", "relu", "--lr", "5", "--epochs", "4", "--out", str(out)]) == 0
-    err = capsys.readouterr().err
-    assert err.count("alert [dead_relu] epoch 1: layer 1 (ReLU)") == 1
-    assert "alerts during training:" in err
-    assert re.search(r"WARNING: test accuracy 0\.\d+ is at chance", err)
+    printed = capsys.readouterr()
+    assert printed.out.count("alert [dead_relu] epoch 1: layer 1 (ReLU)") == 1  # beside the epoch lines
+    assert "alerts during training:\n  [dead_relu] epoch 1: layer 1 (ReLU)" in printed.out
+    assert re.search(r"^WARNING: test accuracy 0\.\d+ is at chance", printed.err)
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "dead_relu" in page and "ends at chance accuracy" in page
     rows = (out / "alerts.csv").read_text().splitlines()

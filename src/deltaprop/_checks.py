@@ -121,6 +121,15 @@ def history_records(records: Any, *, limit: float = math.inf) -> list[dict[str, 
             if value is not None:
                 _history_value(i, key, value, limit)
             checked[key] = value
+        if record.get("diagnostics") is not None or record.get("alerts"):  # the diagnostics recorder's
+            from .alerts import checked_alerts
+            from .diagnostics import checked_diagnostics
+
+            try:
+                checked["diagnostics"] = checked_diagnostics(record.get("diagnostics"))
+                checked["alerts"] = checked_alerts(record.get("alerts") or [])
+            except DataError as exc:
+                raise DataError(f"history record {i}: {exc}") from None
         out.append(checked)
     return out
 

@@ -24,6 +24,7 @@ network's weights, gradients and :meth:`~deltaprop.network.Network.trace` are un
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from . import _checks
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .layers import Dense, LeakyReLU, ReLU, Sigmoid, Tanh
 from .losses import Loss
 from .network import Network
@@ -107,6 +108,23 @@ class Diagnostics:
             tuple(LayerStats(**s) for s in data["layers"]),
             tuple(ParameterStats(**s) for s in data["parameters"]),
         )
+
+
+def checked_diagnostics(data: Any) -> dict[str, Any] | None:
+    """A record's diagnostics read from a file, checked field by field (numbers finite or
+    None); :class:`~deltaprop.errors.DataError` names what is wrong."""
+    if data is None:
+        return None
+    try:
+        diag = Diagnostics.from_dict(data)
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise DataError(f"its diagnostics are malformed ({type(exc).__name__}: {exc})") from None
+    for s in (*diag.layers, *diag.parameters):
+        for name, value in asdict(s).items():
+            ok = value is None or isinstance(value, (str, bool)) or (isinstance(value, (int, float)) and math.isfinite(value))
+            if not ok:
+                raise DataError(f"its diagnostics hold {name} = {value!r:.40}, not a finite number")
+    return diag.as_dict()
 
 
 def probe_rows(n: int, size: int = PROBE_SIZE) -> np.ndarray:
