@@ -1,134 +1,305 @@
-"""Rerun every seed experiment in examples/ and write REPRODUCTION.md.
+"""Rerun the seeds' experiments from examples/*.toml and write REPRODUCTION.md.
 
-Each config runs through the CLI (`deltaprop train --config ... --dataset ...`) on every
-dataset given (default: mnist, fashion-mnist, mnist-sample); a dataset that cannot be
-loaded here (MNIST without network, say) is reported as missing, never filled in.
+Every run takes the steps `deltaprop train --config examples/NAME.toml --threads 1` takes
+(the same configuration, data, input scaling, network, optimizer and batches), and records
+the test accuracy. Runs are kept, one JSON object a line, in REPRODUCTION.runs.jsonl, so
+that seeds can be added a few at a time and the tables rendered again without retraining
+(`--render`). A config that differs from a longer one only in its number of epochs is read
+off the longer run at that epoch: the first epochs of a run do not depend on how many
+follow (constant learning rate, no early stopping).
 
-    uv run python scripts/reproduce.py [--datasets mnist,fashion-mnist,mnist-sample] [--only NAME]
+MNIST comes from `--data-dir DIR` (or `$DELTAPROP_DATA/mnist`, or the user cache); where it
+cannot be had, its rows say so instead of giving a number.
+
+    uv run python scripts/reproduce.py --data-dir ../shared/mnist [--seeds 0-4] [--only NAME,...]
+    uv run python scripts/reproduce.py --render
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import platform
-import re
+import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
+RUNS = ROOT / "REPRODUCTION.runs.jsonl"
+DOC = ROOT / "REPRODUCTION.md"
+BEGIN, END = "<!-- begin: tables written by scripts/reproduce.py -->", "<!-- end: tables -->"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One result a seed reports, and the configs that reproduce it: ``faithful`` follows
+    the seed's text and code; ``others`` are other readings of the seed and the usual
+    setup beside it."""
+
+    what: str
+    reported: float
+    faithful: str
+    others: tuple[str, ...] = ()
+    seed_doc: str = "000"
+
+
 EXPERIMENTS = [
-    # (config, what the seed did, the seed's reported test accuracy)
-    ("seed000_softmax_regression", "seed 000: 784-10 softmax regression, full-batch GD, lr 0.3, 100 iterations", 0.9052),
-    ("seed000_sigmoid_gd_500", "seed 000: 784-50-10 sigmoid + softmax, full-batch GD, lr 0.3, 500 iterations", 0.928),
-    ("seed000_sigmoid_gd_1000", "seed 000: 784-50-10 sigmoid + softmax, full-batch GD, lr 0.3, 1000 iterations", 0.9401),
-    ("seed000_sgd", "seed 000: 784-50-10 sigmoid + softmax, SGD batch 20, lr 0.3, 30,000 iterations", 0.9655),
-    ("seed001_parity", "seed 001: 10-bit parity, 10-3-2 sigmoid, MSE, SGD batch 8, lr 0.3, 1000 epochs", 1.0),
-    ("seed001_mnist_mse", "seed 001: 784-32-10 sigmoid, MSE, SGD batch 256, 300 epochs", 0.9259),
+    Experiment("784-10 softmax regression, full-batch GD, lr 0.3, 100 iterations", 0.9052,
+               "seed000_softmax_regression"),
+    Experiment("784-50-10 sigmoid, full-batch GD, lr 0.3, 500 iterations", 0.928,
+               "seed000_sigmoid_gd_500", ("seed000_nolinear_gd_1000@500",)),
+    Experiment("784-50-10 sigmoid, full-batch GD, lr 0.3, 1000 iterations", 0.9401,
+               "seed000_sigmoid_gd_1000", ("seed000_nolinear_gd_1000",)),
+    Experiment("784-50-10 sigmoid, SGD batches of 20, lr 0.3, 30,000 iterations", 0.9655,
+               "seed000_sgd", ("seed000_sgd_shuffled", "seed000_nolinear_sgd")),
+    Experiment("784-32-10 sigmoid, squared error, SGD batches of 256, 300 epochs", 0.9259,
+               "seed001_mnist_mse", ("seed001_mnist_mse_unit",), seed_doc="001"),
+    Experiment("10-bit parity, 10-3-2 sigmoid, squared error, SGD batches of 8, lr 0.3, 1000 epochs", 1.0,
+               "seed001_parity", seed_doc="001"),
 ]
-ACCURACY = re.compile(r"test accuracy ([0-9.]+) on (\d+) examples")
 
 
-def dataset_available(name: str) -> str | None:
-    """None if the dataset loads here (from disk, or downloaded now), else why it does not."""
+# -- configs ------------------------------------------------------------------------------------
+def config_mapping(name: str) -> dict:
+    return tomllib.loads((ROOT / "examples" / f"{name}.toml").read_text(encoding="utf-8"))
+
+
+def split_ref(ref: str) -> tuple[str, int | None]:
+    """``"config@500"`` -> ("config", 500): that config's run read at epoch 500."""
+    name, _, at = ref.partition("@")
+    return name, int(at) if at else None
+
+
+def run_plan(refs) -> dict[str, tuple[str, int | None]]:
+    """Which run gives each config's figure: ``ref -> (config to train, epoch to read or None
+    for its end)``. A config equal to a longer one but for ``epochs`` is read off it."""
+    from deltaprop.config import TrainConfig
+
+    def key(name):
+        cfg = TrainConfig.from_mapping(config_mapping(name)).as_dict()
+        cfg.pop("epochs", None)
+        return json.dumps(cfg, sort_keys=True)
+
+    names = sorted({split_ref(r)[0] for r in refs} | {p.stem for p in (ROOT / "examples").glob("seed*.toml")})
+    plan = {}
+    for ref in refs:
+        name, at = split_ref(ref)
+        cfg = TrainConfig.from_mapping(config_mapping(name))
+        epochs = at or cfg.epochs
+        plan[ref] = (name, at)
+        if cfg.steps is not None or cfg.early_stopping or cfg.schedule != "constant" or epochs is None:
+            continue
+        longer = [n for n in names if key(n) == key(name) and (TrainConfig.from_mapping(config_mapping(n)).epochs or 0) > epochs]
+        if longer:
+            longest = max(longer, key=lambda n: TrainConfig.from_mapping(config_mapping(n)).epochs)
+            plan[ref] = (longest, epochs)
+    return plan
+
+
+# -- one run -----------------------------------------------------------------------------------
+def train_once(name: str, seed: int, read_at: set[int], data_dir: str | None = None) -> dict:
+    """Train config ``name`` with ``seed`` as `deltaprop train --threads 1` does; the test
+    accuracy at the end and after each epoch in ``read_at``. For standardised inputs, also
+    the accuracy with the test set standardised by its own mean and deviation (seed 000
+    standardises each set with its own statistics)."""
+    import deltaprop as dp
+    from deltaprop.cli import _load_data, _scaling
+    from deltaprop.config import TrainConfig
+    from deltaprop.serialization import apply_scaling
+
+    cfg = TrainConfig.from_mapping(config_mapping(name), {"seed": seed, **({"data_dir": data_dir} if data_dir else {})})
+    x_tr, y_tr, x_te, y_te, class_names = _load_data(cfg.dataset, cfg.data_dir, cfg.seed)
+    if cfg.validation_split:
+        raise SystemExit(f"{name}: the seeds' experiments train on the whole training set (validation_split = 0)")
+    n_features, n_classes = int(np.prod(x_tr.shape[1:])), len(class_names)
+    scaling = _scaling(cfg.scaling, x_tr)
+    X, X_test = apply_scaling(scaling, x_tr, cfg.dtype), apply_scaling(scaling, x_te, cfg.dtype)
+    X_own = apply_scaling(_scaling("standardize", x_te), x_te, cfg.dtype) if cfg.scaling == "standardize" else None
+    cfg.layers = cfg.network_sizes(n_features, n_classes)
+    net, opt, loss = cfg.build_network(n_features, n_classes), cfg.build_optimizer(), cfg.build_loss()
+    accuracy: dict[str, float] = {}
+    own: dict[str, float] = {}
+
+    def read(label: str) -> None:
+        accuracy[label] = dp.accuracy(y_te, net.predict(X_test))
+        if X_own is not None:
+            own[label] = dp.accuracy(y_te, net.predict(X_own))
+
+    class ReadAt(dp.Callback):
+        def on_epoch_end(self, state):
+            if state.epoch in read_at:
+                read(str(state.epoch))
+
+    started = time.perf_counter()
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        history = dp.fit(net, X, y_tr, loss=loss, optimizer=opt, epochs=cfg.epochs, steps=cfg.steps,
+                         batch_size=None if cfg.batch_size == "full" else cfg.batch_size, batching=cfg.batching,
+                         seed=cfg.seed, schedule=cfg.schedule, callbacks=[ReadAt()], threads=1)
+    seconds = time.perf_counter() - started
+    read("end")
+    return {"config": name, "seed": seed, "dataset": cfg.dataset, "epochs": len(history), "steps": history.records[-1]["steps"],
+            "accuracy": accuracy, "accuracy_test_own_statistics": own or None, "train_loss": history.records[-1]["loss"],
+            "seconds": round(seconds, 1), "dtype": cfg.dtype, "threads": 1, **environment()}
+
+
+def environment() -> dict:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = ""
+    return {"date": time.strftime("%Y-%m-%d"), "commit": commit, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "python": platform.python_version(), "numpy": np.__version__}
+
+
+# -- the store of runs ---------------------------------------------------------------------------
+@dataclass
+class Runs:
+    path: Path
+    records: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path) -> "Runs":
+        records = []
+        if path.is_file():
+            records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return cls(path, records)
+
+    def find(self, config: str, seed: int) -> dict | None:
+        found = [r for r in self.records if r["config"] == config and r["seed"] == seed]
+        return found[-1] if found else None
+
+    def add(self, record: dict) -> None:
+        self.records.append(record)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+
+    def figures(self, ref: str, plan) -> list[tuple[int, float, float | None]]:
+        """(seed, test accuracy, accuracy with the test set's own statistics) of every run of ``ref``."""
+        name, at = plan[ref]
+        label = str(at) if at is not None else "end"
+        out = {}
+        for r in self.records:
+            if r["config"] == name and label in r["accuracy"]:
+                own = (r.get("accuracy_test_own_statistics") or {}).get(label)
+                out[r["seed"]] = (r["seed"], r["accuracy"][label], own)
+        return [out[s] for s in sorted(out)]
+
+
+# -- rendering -------------------------------------------------------------------------------
+def spread(values: list[float]) -> str:
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{values[0]:.4f} (1 seed)"
+    sd = statistics.stdev(values)
+    return f"{statistics.mean(values):.4f} ± {sd:.4f} ({len(values)} seeds, {min(values):.4f}–{max(values):.4f})"
+
+
+def render_tables(runs: Runs, plan, missing: str | None) -> str:
+    rows = ["| seed | experiment | seed reports | config | seed 0 | mean ± sd over seeds (range) | gap (points) | own-statistics test set |",
+            "|---|---|---|---|---|---|---|---|"]
+    for exp in EXPERIMENTS:
+        for i, ref in enumerate((exp.faithful, *exp.others)):
+            figures = runs.figures(ref, plan)
+            label = f"**{ref}**" if i == 0 else ref
+            first = (exp.seed_doc, exp.what, str(exp.reported)) if i == 0 else ("", "", "")
+            if not figures:
+                note = f"not run: {missing}" if missing and not ref.startswith("seed001_parity") else "not run yet"
+                rows.append(f"| {' | '.join(first)} | {label} | {note} | | | |")
+                continue
+            values = [a for _, a, _ in figures]
+            own = [o for _, _, o in figures if o is not None]
+            seed0 = next((f"{a:.4f}" for s, a, _ in figures if s == 0), "")
+            gap = 100 * (statistics.mean(values) - exp.reported)
+            rows.append(f"| {' | '.join(first)} | {label} | {seed0} | {spread(values)} | {gap:+.2f} | "
+                        f"{spread(own) if own else ''} |")
+    seconds = [r["seconds"] for r in runs.records]
+    env = runs.records[-1] if runs.records else environment()
+    lines = [
+        f"Runs: {len(runs.records)}, made with numpy {env['numpy']}, Python {env['python']} on {env['machine']} "
+        f"(last on {env['date']}, commit {env['commit']}); {sum(seconds) / 60:.0f} minutes of training in all. "
+        "**Bold**: the faithful config. Gap: mean over seeds minus the seed's figure. Own-statistics test set: "
+        "the same networks scored on a test set standardised with its own mean and deviation, as seed 000 does.",
+        "",
+        *rows,
+        "",
+        "Each figure is `uv run deltaprop train --config examples/CONFIG.toml --data-dir DIR --seed S --threads 1`; "
+        "a config named `CONFIG@N` is the same run read after N epochs.",
+    ]
+    return "\n".join(lines)
+
+
+def write_doc(runs: Runs, plan, missing: str | None, path: Path) -> None:
+    tables = render_tables(runs, plan, missing)
+    text = path.read_text(encoding="utf-8") if path.is_file() else f"# Reproducing the seeds' experiments\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{path} has no '{BEGIN}' ... '{END}' section to fill")
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    path.write_text(f"{head}{BEGIN}\n{tables}\n{END}{tail}", encoding="utf-8")
+
+
+# -- main -----------------------------------------------------------------------------------------
+def parse_seeds(text: str) -> list[int]:
+    seeds: list[int] = []
+    for part in filter(None, text.split(",")):
+        lo, _, hi = part.partition("-")
+        seeds += list(range(int(lo), int(hi or lo) + 1))
+    return seeds
+
+
+def mnist_missing(data_dir: str | None) -> str | None:
+    """None if MNIST loads here without a download, else why not."""
     import deltaprop.data as data
-    from deltaprop.errors import DatasetNotFoundError
 
     try:
-        data.load(name, download=False)
-        return None
-    except DatasetNotFoundError:
-        pass
+        data.load("mnist", data_dir=data_dir, download=False)
     except Exception as exc:  # report why, in one line
-        return str(exc).splitlines()[0]
-    try:
-        data.load(name, timeout=10)
-    except DatasetNotFoundError:
-        return "its files were not available locally and the download failed"
-    except Exception as exc:
         return str(exc).splitlines()[0]
     return None
 
 
-def run(config: str, dataset: str, seed: int) -> dict:
-    cmd = ["uv", "run", "deltaprop", "train", "--config", f"examples/{config}.toml", "--quiet", "--seed", str(seed)]
-    if dataset != "default":
-        cmd += ["--dataset", dataset]
-    with tempfile.TemporaryDirectory(prefix="deltaprop-repro-") as out:
-        started = time.perf_counter()
-        proc = subprocess.run([*cmd, "--out", out], cwd=ROOT, capture_output=True, text=True)
-        wall = time.perf_counter() - started
-    found = ACCURACY.search(proc.stdout)
-    if proc.returncode != 0 or not found:
-        return {"error": (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:], "wall": wall, "cmd": " ".join(cmd)}
-    return {"accuracy": float(found.group(1)), "n": int(found.group(2)), "wall": wall, "cmd": " ".join(cmd)}
-
-
-def main() -> int:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--datasets", default="mnist,fashion-mnist,mnist-sample")
+    ap.add_argument("--data-dir", default=None, help="folder with the MNIST files (default: $DELTAPROP_DATA/mnist, the cache)")
+    ap.add_argument("--seeds", default="0", help="seeds to run, e.g. 0-4 or 0,2 (default 0)")
     ap.add_argument("--only", default="", help="comma-separated config names to run")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--output", default=str(ROOT / "REPRODUCTION.md"))
-    args = ap.parse_args()
-    datasets = args.datasets.split(",")
-    only = set(filter(None, args.only.split(",")))
-    missing = {d: dataset_available(d) for d in datasets if d != "parity"}
-    rows = []
-    for config, what, reported in EXPERIMENTS:
-        if only and config not in only:
-            continue
-        native = tomllib.loads((ROOT / "examples" / f"{config}.toml").read_text())["dataset"]
-        targets = ["default"] if native == "parity" else datasets
-        for ds in targets:
-            label = native if ds == "default" else ds
-            if missing.get(label):
-                rows.append((config, what, reported, label, None, f"not run: {missing[label]}"))
-                print(f"{config} on {label}: not available", flush=True)
-                continue
-            res = run(config, ds, args.seed)
-            rows.append((config, what, reported, label, res, None))
-            shown = f"{res['accuracy']:.4f}" if "accuracy" in res else f"failed: {res['error']}"
-            print(f"{config} on {label}: {shown} ({res['wall']:.0f} s)", flush=True)
-    Path(args.output).write_text(render(rows, args.seed))
+    ap.add_argument("--render", action="store_true", help="only write the tables from the stored runs")
+    ap.add_argument("--runs", default=str(RUNS), help="the JSON-lines store of runs")
+    ap.add_argument("--output", default=str(DOC))
+    args = ap.parse_args(argv)
+    refs = [ref for exp in EXPERIMENTS for ref in (exp.faithful, *exp.others)]
+    plan = run_plan(refs)
+    runs = Runs.load(Path(args.runs))
+    missing = mnist_missing(args.data_dir)
+    if not args.render:
+        only = set(filter(None, args.only.split(",")))
+        todo: dict[str, set[int]] = {}
+        for ref in refs:
+            name, at = plan[ref]
+            if not only or split_ref(ref)[0] in only or name in only:
+                todo.setdefault(name, set()).update({at} if at else set())
+        for seed in parse_seeds(args.seeds):
+            for name, read_at in todo.items():
+                if runs.find(name, seed) is not None:
+                    continue
+                if missing and config_mapping(name)["dataset"] == "mnist":
+                    print(f"{name}: MNIST not available ({missing})", flush=True)
+                    continue
+                record = train_once(name, seed, read_at, args.data_dir)
+                runs.add(record)
+                print(f"{name} seed {seed}: {record['accuracy']} ({record['seconds']:.0f} s)", flush=True)
+    write_doc(runs, plan, missing, Path(args.output))
     print(f"wrote {args.output}")
     return 0
-
-
-def render(rows, seed: int) -> str:
-    import numpy as np
-
-    lines = [
-        "# Reproducing the seeds' experiments",
-        "",
-        f"Made by `uv run python scripts/reproduce.py` on {time.strftime('%Y-%m-%d')}, on {platform.machine()} "
-        f"with {os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}; training seed {seed}. "
-        "Each row is one run of one config in `examples/`, with the command that produced it "
-        "(add `--out DIR` to keep the model, history and plots). Wall time includes loading the data and writing the files.",
-        "",
-        "The seeds report MNIST accuracies. Where the MNIST files could not be had when this table was made, "
-        "its rows say so instead of giving a number; run the same command where the MNIST files are available "
-        "(`--data-dir`, `$DELTAPROP_DATA`, or an automatic download) to fill them in. "
-        "Fashion-MNIST comes from Debian's `dataset-fashion-mnist` package and is a harder task than MNIST: its "
-        "accuracies are not comparable with the seeds' MNIST numbers. `mnist-sample` is the bundled 4,000/1,000 "
-        "subset of real MNIST digits: smaller training set, same task.",
-        "",
-        "| experiment | seed reports (MNIST) | dataset | our test accuracy | wall time | command |",
-        "|---|---|---|---|---|---|",
-    ]
-    for config, what, reported, label, res, note in rows:
-        if note:
-            lines.append(f"| {what} | {reported} | {label} | {note} | | |")
-        elif "accuracy" in res:
-            lines.append(f"| {what} | {reported} | {label} | {res['accuracy']:.4f} | {res['wall']:.0f} s | `{res['cmd']}` |")
-        else:
-            lines.append(f"| {what} | {reported} | {label} | failed: {' '.join(res['error'])} | {res['wall']:.0f} s | `{res['cmd']}` |")
-    lines.append("")
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

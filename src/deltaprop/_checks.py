@@ -58,6 +58,9 @@ def features(X: Any, n_features: int | None, dtype, *, name: str = "X") -> np.nd
         raise DataError(f"{name} cannot be read as a numeric array: {exc}") from None
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise DataError(f"{name} must hold numbers, got dtype {arr.dtype}; convert it with np.asarray(..., float)")
+    if arr.dtype.kind == "c":
+        raise DataError(f"{name} holds complex numbers ({arr.dtype}); a network takes real inputs: pass "
+                        f"{name}.real, abs({name}) or both as separate features")
     if arr.ndim == 1 and n_features is not None and arr.size == n_features:
         arr = arr.reshape(1, -1)
     elif arr.ndim > 2:
@@ -83,6 +86,55 @@ def features(X: Any, n_features: int | None, dtype, *, name: str = "X") -> np.nd
             )
         raise DataError(f"{name} contains NaN or infinity (first in row {bad}); clean, impute or drop those rows")
     return arr
+
+
+#: Most classes a label column may imply (labels are 0 .. MAX_CLASSES - 1).
+MAX_CLASSES = 100_000
+
+
+def _shown(values: np.ndarray, k: int = 6) -> str:
+    """A few distinct values of ``values`` as they are (no cast), for a message."""
+    distinct = np.unique(values.ravel()[: 1 << 20])
+    head = ", ".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in distinct[:k].tolist())
+    return head + (", ..." if distinct.size > k else "")
+
+
+def class_labels(y: Any, *, name: str = "labels", max_classes: int = MAX_CLASSES) -> np.ndarray:
+    """1-D class ids as int64, each checked before the cast, so a message shows the value
+    that is in the data: numbers only, whole, finite, in 0 .. ``max_classes`` - 1."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"{name} have dtype {y.dtype}, not numbers; class ids are whole numbers >= 0")
+    if y.size == 0:
+        return y.astype(np.int64)
+    if y.dtype.kind == "f":
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            raise DataError(f"{name} must be whole-number class ids; found {_shown(y[bad])}")
+    low, high = y.min(), y.max()
+    if low < 0:
+        raise DataError(f"{name} must be class ids >= 0; found {_shown(y[y < 0])}")
+    if high >= max_classes:
+        raise DataError(f"{name} go up to {_shown(np.array([high]))} (values found: {_shown(y)}), more than "
+                        f"the at most {max_classes:,} classes supported; number the classes 0, 1, 2, ...")
+    return y.astype(np.int64)
+
+
+def cast_checked(x: np.ndarray, dtype, *, name: str = "X") -> np.ndarray:
+    """``x`` as ``dtype``, its range checked first: a value too large for the type is
+    reported as it is in the data (e.g. 1e+300 for float32), never as inf or NaN."""
+    dtype = np.dtype(dtype)
+    x = np.asarray(x)
+    if dtype.kind == "f" and x.dtype.kind == "f" and x.dtype.itemsize > dtype.itemsize and x.size:
+        limit = np.finfo(dtype).max
+        with np.errstate(invalid="ignore"):
+            big = np.abs(x) > limit
+        if big.any():
+            value = x[big].flat[0]
+            row = int(np.argwhere(big)[0][0])
+            raise DataError(f"{name} holds {value:.6g} (first in row {row}), too large for {dtype.name} "
+                            f"(overflow: its limit is {limit:.4g}); scale the data")
+    return x.astype(dtype)
 
 
 def all_finite(arr: np.ndarray) -> bool:

@@ -53,7 +53,7 @@ _TRAIN_OPTIONS = [
     ("--data-dir", "data_dir", "folder where MNIST files are looked for / downloaded to"),
     ("--layers", "layers", "widths, e.g. 784,256,10 (default: features,50,classes)"),
     ("--activation", "activation", "hidden activation: sigmoid (default), tanh, relu, leaky_relu, identity"),
-    ("--output-activation", "output", "output layer: softmax (default), sigmoid, identity"),
+    ("--output-activation", "output", "output layer: softmax (default), sigmoid, identity, or several joined by + (sigmoid+softmax)"),
     ("--loss", "loss", "cross_entropy (default), binary_cross_entropy, mse"),
     ("--optimizer", "optimizer", "sgd (default), adagrad, rmsprop, adadelta, adam, adamw"),
     ("--lr", "lr", "learning rate α (default 0.3)"),
@@ -61,8 +61,9 @@ _TRAIN_OPTIONS = [
     ("--weight-decay", "weight_decay", "L2 weight decay λ >= 0 (decoupled for adamw)"),
     ("--dropout", "dropout", "dropout rate after every hidden activation, in [0, 1)"),
     ("--schedule", "schedule", "learning-rate schedule: constant, step, exponential, cosine, plateau"),
-    ("--init", "init", "weight initialiser: glorot_uniform, he_normal, scaled_normal (default by activation)"),
+    ("--init", "init", "weight initialiser: glorot_uniform, he_normal, scaled_normal, scaled_normal(S) (default by activation)"),
     ("--batch-size", "batch_size", "examples per step, or 'full' for full-batch gradient descent (default 20)"),
+    ("--batching", "batching", "batch order: shuffled (default), sequential, or sliding (seed 000: windows of batch-size + 1 rows moving by batch-size)"),
     ("--epochs", "epochs", "passes over the training data (default 10)"),
     ("--steps", "steps", "stop after this many updates (with --epochs: whichever comes first)"),
     ("--validation-split", "validation_split", "share of the training data held out for validation (default 0.1)"),
@@ -143,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="a model's layers, parameters and metadata")
     i.add_argument("model", metavar="MODEL")
     i.set_defaults(handler=cmd_info)
+
+    sv = sub.add_parser("serve", help="a local web page: draw a digit, watch the forward and backward pass, follow a run",
+                        description="Serve a page on this machine for a model file or a run folder (see docs/serve.md).")
+    sv.add_argument("path", metavar="PATH", help="a .safetensors model or a run folder (followed live while it trains)")
+    sv.add_argument("--port", default="8000", help="TCP port (default 8000; 0 picks a free one)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    sv.set_defaults(handler=cmd_serve)
     return parser
 
 
@@ -463,7 +471,7 @@ def cmd_train(args) -> int:
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported below
             history = dp.fit(net, X, y_tr, loss=loss, optimizer=opt, epochs=cfg.epochs, steps=cfg.steps,
-                             batch_size=None if cfg.batch_size == "full" else cfg.batch_size, seed=cfg.seed,
+                             batch_size=None if cfg.batch_size == "full" else cfg.batch_size, batching=cfg.batching, seed=cfg.seed,
                              validation=validation, schedule=None if state is not None else cfg.schedule,
                              callbacks=callbacks, resume=state, threads=threads)
     except TrainingDivergedError as exc:
@@ -577,6 +585,8 @@ def _read_npy(path: Path) -> np.ndarray:
         raise FileFormatError(f"{path}: not a readable .npy file ({_one_line(exc)})") from None
     if not isinstance(arr, np.ndarray):
         raise FileFormatError(f"{path}: expected one .npy array, not an archive")
+    if arr.size == 0:
+        raise ShapeError(f"{path}: holds no values (shape {arr.shape}); give at least one row of features")
     return arr
 
 
@@ -705,6 +715,12 @@ def cmd_info(args) -> int:
     if isinstance(cfg, dict):
         _say("training configuration: " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
     return 0
+
+
+def cmd_serve(args) -> int:
+    from .serve import serve
+
+    return serve(args.path, host=args.host, port=_int_option("--port", args.port, allow_zero=True))
 
 
 # -- entry point -----------------------------------------------------------------------------------

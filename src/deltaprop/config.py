@@ -25,6 +25,9 @@ __all__ = ["TrainConfig", "dumps_toml", "load_toml", "SCALINGS"]
 #: pixels and ``none`` for floats.
 SCALINGS = ("auto", "unit", "standardize", "none")
 DTYPES = ("float32", "float64")
+#: The order of mini-batches: reshuffled every epoch, the stored order, or seed 000's
+#: windows of batch_size + 1 rows sliding by batch_size (see deltaprop.training).
+BATCHINGS = ("shuffled", "sequential", "sliding")
 #: A configuration file is a few hundred bytes; refuse more than this before reading it.
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -52,6 +55,7 @@ class TrainConfig:
     schedule: str | dict[str, Any] = "constant"
     init: str = ""
     batch_size: int | str = 20
+    batching: str = "shuffled"
     epochs: int | None = 10
     steps: int | None = None
     validation_split: float = 0.1
@@ -92,7 +96,7 @@ class TrainConfig:
         from .layers import ACTIVATIONS
 
         self.activation = _choice("activation", self.activation, tuple(ACTIVATIONS))
-        self.output = _choice("output", self.output, tuple(ACTIVATIONS))
+        self.output = _output(self.output)
         self.loss = _loss_name(self.loss)
         from .optimizers import OPTIMIZERS
 
@@ -105,11 +109,14 @@ class TrainConfig:
         self.schedule = _schedule(self.schedule)
         from .initializers import INITIALIZERS
 
-        self.init = "" if self.init in ("", None, "auto") else _choice("init", self.init, tuple(INITIALIZERS))
+        self.init = "" if self.init in ("", None, "auto") else _init_name(self.init, tuple(INITIALIZERS))
         if isinstance(self.batch_size, str) and self.batch_size.strip().lower() == "full":
             self.batch_size = "full"
         else:
             self.batch_size = _checks.positive_int("batch_size", _integer("batch_size", self.batch_size))
+        self.batching = _choice("batching", self.batching, BATCHINGS)
+        if self.batching != "shuffled" and self.batch_size == "full":
+            raise ConfigError(f"batching {self.batching!r} orders mini-batches; give a batch_size, or batching = \"shuffled\" for full batch")
         self.epochs = None if self.epochs is None else _checks.positive_int("epochs", _integer("epochs", self.epochs))
         self.steps = None if self.steps is None else _checks.positive_int("steps", _integer("steps", self.steps))
         if self.epochs is None and self.steps is None:
@@ -227,6 +234,34 @@ def _choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     if key not in choices:
         raise ConfigError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
     return key
+
+
+def _output(value: Any) -> str:
+    """An output activation, or several joined by ``+`` (``sigmoid+softmax``)."""
+    from .network import output_layers
+
+    if not isinstance(value, str):
+        raise ConfigError(f"output must be a name such as softmax, got {value!r}")
+    output_layers(value)  # raises ConfigError naming the choices
+    return "+".join(_choice("output", part, tuple(_activations())) for part in value.split("+"))
+
+
+def _activations() -> tuple[str, ...]:
+    from .layers import ACTIVATIONS
+
+    return tuple(ACTIVATIONS)
+
+
+def _init_name(value: Any, names: tuple[str, ...]) -> str:
+    """An initialiser name, or ``scaled_normal(S)``: weights ``S · randn`` (seed 001 draws
+    ``randn``, S = 1)."""
+    from .initializers import resolve
+
+    if isinstance(value, str) and value.strip().lower().replace(" ", "").startswith("scaled_normal("):
+        text = value.strip().lower().replace(" ", "")
+        resolve(text)  # raises ConfigError for a bad scale
+        return text
+    return _choice("init", value, names)
 
 
 def _loss_name(value: Any) -> str:

@@ -9,6 +9,7 @@ uint8 0..255 like the MNIST files, so a model's stored input scaling applies unc
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from .errors import DataError, FileFormatError
 
-__all__ = ["MAX_PIXELS", "load_digit"]
+__all__ = ["MAX_PIXELS", "digit_from_bytes", "load_digit"]
 
 #: Refuse images with more pixels than this before decoding them (decompression bombs).
 MAX_PIXELS = 40_000_000
@@ -24,13 +25,16 @@ MAX_PIXELS = 40_000_000
 MAX_IMAGE_BYTES = 256 << 20
 
 
-def _decode(path: Path, source) -> np.ndarray:
+def _decode(path: str | Path, source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Grayscale float64 pixels of an image read from ``source`` (an open file or in-memory
+    bytes; ``path`` names it in errors); the size is checked from the header before any
+    pixel is decoded."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(source) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise FileFormatError(f"{path}: {im.width}x{im.height} pixels is too large (limit {MAX_PIXELS:,})")
+            if im.width * im.height > max_pixels:
+                raise FileFormatError(f"{path}: {im.width}x{im.height} pixels is too large (limit {max_pixels:,})")
             im.load()
             if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                 rgba = im.convert("RGBA")
@@ -94,3 +98,8 @@ def load_digit(path: str | os.PathLike) -> np.ndarray:
         raise FileFormatError(f"{path} is a folder; give an image file")
     with open_regular(path, max_bytes=MAX_IMAGE_BYTES, what="file", error=FileFormatError) as f:
         return to_mnist(_decode(path, f))
+
+
+def digit_from_bytes(data: bytes, *, name: str = "the image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """:func:`load_digit` for an image held in memory (a PNG a browser sent, say)."""
+    return to_mnist(_decode(name, io.BytesIO(data), max_pixels))

@@ -336,17 +336,17 @@ def mlp(
     dtype="float32",
 ) -> Network:
     """A multilayer perceptron from widths, e.g. ``mlp([784, 50, 10])`` is seed 000's
-    784 → 50 sigmoid → 10 softmax. ``init`` defaults to He normal for ReLU-like units and
-    Glorot uniform otherwise; ``dropout`` follows every hidden activation."""
+    784 → 50 sigmoid → 10 softmax. ``output`` names the output activation, or several
+    applied in turn joined by ``+`` (see :func:`output_layers`). ``init`` defaults to He
+    normal for ReLU-like units and Glorot uniform otherwise; ``dropout`` follows every
+    hidden activation."""
     sizes = [_checks.positive_int("layer width", s) for s in sizes]
     if len(sizes) < 2:
         raise ConfigError(f"need at least an input and an output width, got {list(sizes)}")
     act_cls = ACTIVATIONS.get(activation.lower().replace("-", "_")) if isinstance(activation, str) else None
-    out_cls = ACTIVATIONS.get(output.lower().replace("-", "_")) if isinstance(output, str) else None
     if act_cls is None:
         raise ConfigError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
-    if out_cls is None:
-        raise ConfigError(f"unknown output activation {output!r}; choose one of {', '.join(ACTIVATIONS)}")
+    out_classes = output_layers(output)
     dropout = _checks.fraction("dropout", dropout)
     if init is None:
         init = "he_normal" if act_cls in (ReLU, LeakyReLU) else "glorot_uniform"
@@ -358,5 +358,18 @@ def mlp(
             if dropout > 0:
                 layers.append(Dropout(dropout))
         else:
-            layers.append(out_cls())
+            layers.extend(cls() for cls in out_classes)
     return Network(layers, seed=seed, dtype=dtype)
+
+
+def output_layers(output: str) -> list[type[Layer]]:
+    """The activation layers an ``output`` name puts after the last Dense layer: one name
+    (``"softmax"``), or several applied in turn joined by ``+``. ``"sigmoid+softmax"`` is
+    seed 000's stack, a softmax over the last sigmoid layer's outputs ``o = σ(z)``, whose
+    δ with cross-entropy is ``σ'(z) ⊙ (softmax(o) − y)``."""
+    names = output.split("+") if isinstance(output, str) else [None]
+    classes = [ACTIVATIONS.get(name.strip().lower().replace("-", "_")) if name else None for name in names]
+    if any(cls is None for cls in classes):
+        raise ConfigError(f"unknown output activation {output!r}; choose one of {', '.join(ACTIVATIONS)}, "
+                          "or several joined by + such as sigmoid+softmax")
+    return classes

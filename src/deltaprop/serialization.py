@@ -86,11 +86,11 @@ def apply_scaling(spec: dict[str, Any] | None, x, dtype) -> np.ndarray:
     dtype = np.dtype(dtype)
     x = np.asarray(x)
     if x.dtype.kind not in "uifb":
-        raise ShapeError(f"inputs must be numbers, got dtype {x.dtype}")
+        raise ShapeError(f"inputs must be real numbers, got dtype {x.dtype}")
     if spec is None or spec["kind"] == "none":
-        return x.astype(dtype)
+        return _checks.cast_checked(x, dtype)
     if spec["kind"] == "unit":
-        out = x.astype(dtype)
+        out = _checks.cast_checked(x, dtype)
         out *= dtype.type(1.0 / spec["max"])
         return out
     from .data.transforms import Standardizer

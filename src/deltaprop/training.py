@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks
+from . import _checks, fpenv
 from .callbacks import Callback, DiagnosticsRecorder, overrides
 from .errors import ConfigError, DataError, ShapeError, TrainingDivergedError
 from .losses import Loss
@@ -231,13 +231,58 @@ class LazyMiniBatches(MiniBatches):
         return xb, self.Y[idx], None if self.ids is None else self.ids[idx]
 
 
-def batch_source(net: Network, X, Y, ids, batch_size: int | None, *, shuffle: bool = True) -> BatchSource:
-    """The source :func:`fit` uses: full batch, mini-batches in memory, or lazy mini-batches."""
+class SlidingWindows(MiniBatches):
+    """Seed 000's SGD batches: windows of ``b + 1`` consecutive rows in the stored order,
+    each starting ``b`` rows after the one before, wrapping around the end. Step ``t`` of
+    an epoch (``t = 1 … ⌈n/b⌉``) takes rows ``b·t … b·t + b`` modulo ``n`` (the seed's
+    Julia range ``b*i:b*i+b``), so neighbouring windows share a row and the epoch's last
+    window ends at row ``b``. Every epoch takes the same windows, as the seed's do when
+    ``b`` divides ``n``."""
+
+    def __init__(self, X, Y, ids, batch_size: int):
+        stride = min(batch_size, len(Y))
+        super().__init__(X, Y, ids, min(stride + 1, len(Y)), shuffle=False)
+        self.stride = stride
+
+    def start_epoch(self, rng):
+        return -(-self.n_examples // self.stride)
+
+    def indices(self, k: int) -> np.ndarray:
+        return (self.stride * (k + 1) + np.arange(self.batch_size)) % self.n_examples
+
+
+#: How :func:`fit` orders mini-batches (``batching=``).
+BATCHINGS = ("shuffled", "sequential", "sliding")
+
+
+def batch_source(net: Network, X, Y, ids, batch_size: int | None, *, shuffle: bool = True,
+                 batching: str | None = None) -> BatchSource:
+    """The source :func:`fit` uses: full batch, mini-batches in memory, lazy mini-batches,
+    or (``batching="sliding"``) seed 000's windows."""
+    batching = _batching(batching, shuffle, batch_size)
+    shuffle = batching == "shuffled"
     if batch_size is None:
         return FullBatch(X, Y, ids)
+    if batching == "sliding":
+        if _is_lazy(X):
+            raise ConfigError("sliding batches need X in memory; load it with np.asarray(X[np.arange(len(X))])")
+        return SlidingWindows(X, Y, ids, batch_size)
     if _is_lazy(X):
         return LazyMiniBatches(X, Y, ids, batch_size, shuffle=shuffle, dtype=net.dtype, n_features=net.n_features)
     return MiniBatches(X, Y, ids, batch_size, shuffle=shuffle)
+
+
+def _batching(batching: str | None, shuffle: bool, batch_size: int | None) -> str:
+    """``batching`` checked against ``shuffle`` (None: what ``shuffle`` says)."""
+    if batching is None:
+        return "shuffled" if shuffle else "sequential"
+    if batching not in BATCHINGS:
+        raise ConfigError(f"unknown batching {batching!r}; choose one of {', '.join(BATCHINGS)}")
+    if batching == "shuffled" and not shuffle:
+        raise ConfigError("shuffle=False contradicts batching='shuffled'; give one of them")
+    if batching != "shuffled" and batch_size is None:
+        raise ConfigError(f"batching={batching!r} orders mini-batches; give a batch_size")
+    return batching
 
 
 # -- fit ----------------------------------------------------------------------------------------
@@ -252,12 +297,15 @@ def fit(
     steps: int | None = None,
     batch_size: int | None = 32,
     shuffle: bool = True,
+    batching: str | None = None,
     seed: int | None = None,
     validation: tuple[Any, Any] | None = None,
     schedule: Schedule | str | None = None,
     callbacks: Sequence[Callback] = (),
     resume: TrainingState | None = None,
     threads: int | None = None,
+    comm=None,
+    flush_subnormals: bool = True,
     diagnostics: bool = True,
 ) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
@@ -267,7 +315,11 @@ def fit(
     :func:`deltaprop.data.open_mapped`) whose batches are read from disk when needed.
     ``y``: class ids or target rows. Stops after ``epochs`` epochs or ``steps`` updates
     (the first reached; 10 epochs if neither is given), or when a callback asks.
-    ``batch_size=None`` is full-batch gradient descent. The same ``seed`` (and network
+    ``batch_size=None`` is full-batch gradient descent. ``batching`` orders the
+    mini-batches: ``"shuffled"`` (a fresh random order every epoch; the default),
+    ``"sequential"`` (the stored order; as ``shuffle=False``) or ``"sliding"`` (seed 000's
+    windows of ``batch_size + 1`` rows moving by ``batch_size``, :class:`SlidingWindows`).
+    The same ``seed`` (and network
     seed) gives bit-identical weights and history. A non-finite loss raises
     :class:`~deltaprop.errors.TrainingDivergedError`; the network keeps finite weights.
     ``resume`` takes the :class:`TrainingState` of an earlier run (``fit`` returns its
@@ -279,6 +331,15 @@ def fit(
     and suffers most from a busy machine (measurements in ``bench/README.md``); larger
     steps use the BLAS default. The thread count can change the last bit of a GEMM, so
     bit-identical reruns need the same ``threads``.
+    ``comm`` (an mpi4py communicator) trains data-parallel over its processes:
+    ``batch_size`` is the global batch, each process takes its share of every batch and
+    the gradients are averaged so that all of them apply the same update
+    (:mod:`deltaprop.distributed`).
+    ``flush_subnormals`` (default True) trains with the calling thread's flush-to-zero and
+    denormals-are-zero modes set, restored on return (:mod:`deltaprop.fpenv`): momentum
+    buffers decaying through the subnormal range would otherwise slow every optimizer pass
+    on processors that handle subnormals in microcode. Only values below the smallest
+    normal float change.
     ``diagnostics`` (on by default) adds a :class:`~deltaprop.callbacks.DiagnosticsRecorder`
     unless ``callbacks`` holds one: per-layer diagnostics and alerts after every epoch, kept in
     the history (``history.diagnostics``, ``history.alerts``); it changes no weight.
@@ -290,11 +351,11 @@ def fit(
         from threadpoolctl import threadpool_limits
 
         blas = threadpool_limits(limits=_checks.positive_int("threads", threads), user_api="blas")
-    with blas:
+    with blas, fpenv.flush_subnormals(flush_subnormals):
         return _fit(
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
-            batch_size=batch_size, shuffle=shuffle, seed=seed, validation=validation,
-            schedule=schedule, callbacks=callbacks, resume=resume, diagnostics=diagnostics,
+            batch_size=batch_size, shuffle=shuffle, batching=batching, seed=seed, validation=validation,
+            schedule=schedule, callbacks=callbacks, resume=resume, comm=comm, diagnostics=diagnostics,
         )
 
 
@@ -314,19 +375,23 @@ def _auto_threads(net, batch_size) -> int | None:
     return 1 if batch_size * widest < SMALL_STEP_MACS else None
 
 
-def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, seed, validation, schedule, callbacks,
-         resume, diagnostics=True) -> History:
+def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batching, seed, validation, schedule,
+         callbacks, resume, comm=None, diagnostics=True) -> History:
     """The training loop behind :func:`fit` (BLAS threads already chosen)."""
     state, (X_arr, Y, ids) = _prepare(
         net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
         batch_size=batch_size, seed=seed, schedule=schedule, resume=resume,
     )
-    source = batch_source(net, X_arr, Y, ids, batch_size, shuffle=shuffle)
-    callbacks = _checked(callbacks)
+    source = batch_source(net, X_arr, Y, ids, batch_size, shuffle=shuffle, batching=batching)
+    validation, callbacks = _validation_set(net, loss, validation), _checked(callbacks)
     if diagnostics and not any(isinstance(cb, DiagnosticsRecorder) for cb in callbacks):
         callbacks.insert(0, DiagnosticsRecorder(X_arr, Y))
-    loop = Loop(state, source, validation=_validation_set(net, loss, validation), callbacks=callbacks)
-    return loop.run()
+    if comm is not None and comm.Get_size() > 1:
+        from .distributed import DataParallelLoop, ShardedBatches
+
+        sharded = ShardedBatches(source, comm.Get_rank(), comm.Get_size())
+        return DataParallelLoop(state, sharded, comm, validation=validation, callbacks=callbacks).run()
+    return Loop(state, source, validation=validation, callbacks=callbacks).run()
 
 
 def _validation_set(net: Network, loss: Loss, validation):
@@ -457,7 +522,7 @@ class Loop:
             "steps": state.step,
         }
         if self.validation is not None:
-            logs["val_loss"], logs["val_accuracy"] = _evaluate(state.net, state.loss, *self.validation)
+            logs["val_loss"], logs["val_accuracy"] = self.validate()
         logs["seconds"] = time.perf_counter() - started
         state.logs = logs
         state.history.append(logs)
@@ -465,6 +530,10 @@ class Loop:
         state.epoch = epoch + 1
         for cb in self.callbacks:
             cb.on_epoch_end(state)
+
+    def validate(self) -> tuple[float, float | None]:
+        """Loss and accuracy on the validation set."""
+        return _evaluate(self.state.net, self.state.loss, *self.validation)
 
     def _weights_finite(self) -> bool:
         return all(np.all(np.isfinite(p.value)) for p in self.params)

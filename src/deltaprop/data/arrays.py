@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deltaprop import _checks
 from deltaprop.data.npy import read_npy_header
 from deltaprop.errors import ConfigError, DatasetNotFoundError, DataError, FileFormatError, ShapeError
 
@@ -119,7 +120,7 @@ def _load_csv(path: Path, label_column: int | str):
     if np.isfinite(x).all() and (x == np.round(x)).all() and x.min() >= 0 and x.max() <= 255:
         x = x.astype(np.uint8)
     else:
-        x = x.astype(np.float32)
+        x = _checks.cast_checked(x, np.float32, name=f"{path}: x")
     return x, y
 
 
@@ -128,16 +129,14 @@ def _check_xy(x: np.ndarray, y: np.ndarray, path: Path):
         raise ShapeError(f"{path}: x must be (n, features...), got shape {x.shape}.")
     if len(x) != len(y):
         raise ShapeError(f"{path}: x has {len(x)} rows but y has {len(y)}.")
+    if len(x) == 0:
+        raise ShapeError(f"{path}: holds no rows (x has shape {x.shape}); nothing to train or test on.")
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"{path}: x has dtype {x.dtype}; inputs must be real numbers.")
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise DataError(f"{path}: x contains NaN or inf; clean or impute them first.")
     if y.ndim == 1:
-        if y.dtype.kind == "f" and not (np.isfinite(y).all() and (y == np.round(y)).all()):
-            raise DataError(f"{path}: labels must be whole-number class ids.")
-        if y.dtype.kind not in "biuf":
-            raise DataError(f"{path}: labels have dtype {y.dtype}, not numbers.")
-        if y.size and y.min() < 0:
-            raise DataError(f"{path}: labels must be >= 0 class ids, found {y.min()}.")
-        return x, y.astype(np.int64)
+        return x, _checks.class_labels(y, name=f"{path}: labels")
     if y.ndim == 2:
         if y.dtype.kind == "f" and not np.isfinite(y).all():
             raise DataError(f"{path}: y contains NaN or inf.")

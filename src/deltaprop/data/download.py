@@ -17,6 +17,7 @@ import hashlib
 import http.client
 import logging
 import os
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -26,13 +27,17 @@ from pathlib import Path
 from deltaprop.atomic import atomic_write
 from deltaprop.errors import ConfigError, DownloadError
 
-__all__ = ["DEFAULT_TIMEOUT", "ContentDigest", "Digest", "cache_dir", "content_digest", "fetch", "file_digest",
+__all__ = ["DEFAULT_DEADLINE", "DEFAULT_MIN_RATE", "DEFAULT_TIMEOUT", "ContentDigest", "Digest", "cache_dir", "content_digest", "fetch", "file_digest",
            "verify_file"]
 
 log = logging.getLogger("deltaprop.data")
 
 #: Seconds a connection may stay silent (connect or read) before the mirror is abandoned.
 DEFAULT_TIMEOUT = 30.0
+#: Seconds one file may take from the request to its last byte, however steadily it comes.
+DEFAULT_DEADLINE = 1800.0
+#: Bytes per second a transfer must average once the first ``timeout`` seconds have passed.
+DEFAULT_MIN_RATE = 2048.0
 #: No file we download is larger than this; a mirror sending more is wrong.
 MAX_DOWNLOAD_BYTES = 256 << 20
 #: (algorithm, hex digest); sha256 preferred, md5 where only that is published.
@@ -120,6 +125,25 @@ class _MirrorFailed(Exception):
     """One mirror did not deliver the file; the next one is tried."""
 
 
+class _Pace:
+    """The overall deadline and minimum average rate of one transfer (besides the
+    per-read timeout, which a mirror sending a byte now and then never trips)."""
+
+    def __init__(self, deadline: float, min_rate: float, grace: float):
+        self.deadline, self.min_rate, self.grace = deadline, min_rate, grace
+        self.start = time.monotonic()
+
+    def check(self, received: int, length: int | None) -> None:
+        """Raise :class:`_MirrorFailed`, saying what was received, when too slow."""
+        elapsed = time.monotonic() - self.start
+        got = f"{received:,}" + (f" of {length:,}" if length is not None else "") + f" bytes in {elapsed:.1f} s"
+        if elapsed > self.deadline:
+            raise _MirrorFailed(f"too slow: {got}, past the deadline of {self.deadline:g} s per file")
+        if elapsed > self.grace and received < self.min_rate * elapsed:
+            raise _MirrorFailed(f"too slow: {got} (an average of {received / elapsed:,.0f} bytes/s, "
+                                f"under the minimum of {self.min_rate:,.0f})")
+
+
 def cache_dir() -> Path:
     """The user cache folder: ``$XDG_CACHE_HOME/deltaprop``, else ``~/.cache/deltaprop``."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -157,8 +181,9 @@ def verify_file(path: str | os.PathLike, digests: Sequence[Digest], content_sha2
 
 
 def _download(url: str, dest: Path, digest: Digest | None, timeout: float, max_bytes: int,
-              content_sha256: str | None = None) -> None:
+              content_sha256: str | None = None, pace: _Pace | None = None) -> None:
     algorithm, expected = digest or ("sha256", None)
+    pace = pace or _Pace(DEFAULT_DEADLINE, DEFAULT_MIN_RATE, timeout)
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     with atomic_write(dest) as out:
         h = hashlib.new(algorithm)
@@ -174,8 +199,10 @@ def _download(url: str, dest: Path, digest: Digest | None, timeout: float, max_b
                 length = int(length) if length and length.isdigit() else None
                 if length is not None and length > max_bytes:
                     raise _MirrorFailed(f"announces {length:,} bytes, over {max_bytes:,}")
-                while chunk := response.read(1 << 16):
+                pace.check(received, length)
+                while chunk := response.read1(1 << 16):  # returns what has come, so pace is checked often
                     received += len(chunk)
+                    pace.check(received, length)
                     if received > max_bytes:
                         raise _MirrorFailed(f"sent more than {max_bytes:,} bytes")
                     h.update(chunk)
@@ -205,17 +232,23 @@ def _download(url: str, dest: Path, digest: Digest | None, timeout: float, max_b
 
 def fetch(filename: str, dest_dir: str | os.PathLike, digests: Sequence[Digest],
           mirrors: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT,
-          max_bytes: int = MAX_DOWNLOAD_BYTES, content_sha256: str | None = None) -> Path:
+          max_bytes: int = MAX_DOWNLOAD_BYTES, content_sha256: str | None = None,
+          deadline: float = DEFAULT_DEADLINE, min_rate: float = DEFAULT_MIN_RATE) -> Path:
     """Download ``filename`` from the first mirror that delivers it intact into ``dest_dir``.
 
     ``mirrors`` are URL prefixes (``filename`` is appended). A file is intact when it
     matches one of ``digests`` (of the file as served) or, given ``content_sha256``, when
     its decompressed content does (see :class:`ContentDigest`); ``digests`` may then be
-    empty. Returns the final path; raises :class:`~deltaprop.errors.DownloadError`
-    listing every mirror's failure.
+    empty. ``timeout``: seconds a connection may stay silent; ``deadline``: seconds the
+    whole file may take; ``min_rate``: bytes/s it must average after the first
+    ``timeout`` seconds. Returns the final path; raises
+    :class:`~deltaprop.errors.DownloadError` listing every mirror's failure.
     """
-    if not timeout > 0:
-        raise ConfigError(f"timeout must be > 0 seconds, got {timeout!r}.")
+    for name, value in (("timeout", timeout), ("deadline", deadline)):
+        if not value > 0:
+            raise ConfigError(f"{name} must be > 0 seconds, got {value!r}.")
+    if not min_rate >= 0:
+        raise ConfigError(f"min_rate must be >= 0 bytes/s, got {min_rate!r}.")
     digest = _best(digests) if digests or not content_sha256 else None
     dest = Path(dest_dir) / filename
     failures = []
@@ -223,7 +256,7 @@ def fetch(filename: str, dest_dir: str | os.PathLike, digests: Sequence[Digest],
         url = mirror if mirror.endswith(filename) else mirror.rstrip("/") + "/" + filename
         log.info("downloading %s", url)
         try:
-            _download(url, dest, digest, timeout, max_bytes, content_sha256)
+            _download(url, dest, digest, timeout, max_bytes, content_sha256, _Pace(deadline, min_rate, timeout))
         except _MirrorFailed as exc:
             log.warning("%s: %s", url, exc)
             failures.append(f"{url}: {exc}")

@@ -58,6 +58,8 @@ class MappedArray:
             self._data = read_idx(self.path, mmap=True)
         if self._data.ndim == 0:
             raise ShapeError(f"{self.path}: holds a scalar, not rows.")
+        if self._data.shape[0] == 0 or self._data.size == 0:
+            raise ShapeError(f"{self.path}: holds no rows (shape {self._data.shape}); nothing to read.")
         self.dtype = np.dtype(dtype)
         if self.dtype.kind != "f":
             raise ConfigError(f"MappedArray dtype must be a float type, got {self.dtype}.")

@@ -1,0 +1,240 @@
+"""Synchronous data-parallel training over MPI (``pip install "deltaprop[mpi]"``).
+
+``fit(..., comm=MPI.COMM_WORLD)`` trains one model on ``p`` processes. Every process
+draws the same shuffled order from the shared seed and takes its share of every *global*
+batch of ``batch_size`` rows: rank ``r`` of ``p`` takes rows ``[⌊rm/p⌋, ⌊(r+1)m/p⌋)`` of a
+batch of ``m`` rows. Backward gives each rank the gradient of its own rows' mean loss,
+``g_r = (1/m_r) Σ_{i∈r} ∇ℓ_i``; the gradient hook turns it into the global batch's
+
+    g = (1/m) Σ_r m_r g_r
+
+with one reduction of the flat gradient buffer, so every rank applies the update that one
+process would apply to the whole batch. The sum is reduced to rank 0 and broadcast back
+(``Reduce`` + ``Bcast``) rather than all-reduced, because MPI does not promise that an
+all-reduce gives every rank the same last bit: this way the weights stay identical on all
+ranks, bit for bit, after every step.
+
+The epoch's training loss and accuracy, and the validation metrics (each rank scores its
+share of the validation rows), are summed over the ranks, so every rank's history is the
+global one and callbacks decide the same way everywhere. Only rank 0 should write files;
+:func:`is_writer` says which.
+
+mpi4py is imported only by the caller: ``comm`` is any object with mpi4py's
+``Get_rank``, ``Get_size``, ``Reduce``, ``Bcast`` and ``allreduce``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .callbacks import Callback
+from .errors import ConfigError, DataError
+from .training import BatchSource, FullBatch, Loop, MiniBatches, _evaluate, _is_lazy
+
+__all__ = ["DataParallelLoop", "ShardedBatches", "GradientAverager", "shard_bounds", "is_writer", "threads_per_rank", "world"]
+
+
+def shard_bounds(m: int, rank: int, size: int) -> tuple[int, int]:
+    """Rows ``[lo, hi)`` of a batch of ``m`` rows that ``rank`` of ``size`` takes."""
+    return (rank * m) // size, ((rank + 1) * m) // size
+
+
+def is_writer(comm) -> bool:
+    """Whether this process writes the run's files: rank 0, or the only process."""
+    return comm is None or comm.Get_rank() == 0
+
+
+def world():
+    """``MPI.COMM_WORLD`` when this process was started by ``mpiexec`` with more than one
+    process, else None (mpi4py is imported only then)."""
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_SIZE"):
+        value = os.environ.get(name)
+        if value is not None and value.isdigit() and int(value) > 1:
+            break
+    else:
+        return None
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:
+        raise ConfigError(
+            'this process was started by mpiexec but mpi4py is not installed: pip install "deltaprop[mpi]"'
+        ) from exc
+    return MPI.COMM_WORLD if MPI.COMM_WORLD.Get_size() > 1 else None
+
+
+def threads_per_rank(comm) -> int:
+    """BLAS threads for each rank: the CPUs this process may use, shared among the ranks on
+    this host, at least one (two BLAS threads fighting a busy neighbour are many times
+    slower than one)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    local = comm.Split_type(_shared_type(), key=comm.Get_rank()) if hasattr(comm, "Split_type") else None
+    on_host = local.Get_size() if local is not None else comm.Get_size()
+    if local is not None:
+        local.Free()
+    return max(1, cpus // on_host)
+
+
+def _shared_type():
+    from mpi4py import MPI
+
+    return MPI.COMM_TYPE_SHARED
+
+
+class ShardedBatches(BatchSource):
+    """This rank's share of every global batch of ``inner`` (the order is ``inner``'s, drawn
+    from the same generator on every rank)."""
+
+    def __init__(self, inner: BatchSource, rank: int, size: int):
+        super().__init__(inner.X, inner.Y, inner.ids)
+        if isinstance(inner, FullBatch):
+            global_sizes = [inner.n_examples]
+        elif isinstance(inner, MiniBatches):
+            b, n = inner.batch_size, inner.n_examples
+            global_sizes = [b] + ([n % b] if n % b else [])
+        else:
+            raise ConfigError(f"data-parallel training cannot shard a {type(inner).__name__}")
+        if min(global_sizes) < size:
+            raise ConfigError(
+                f"a global batch of {min(global_sizes)} rows cannot be shared among {size} processes; "
+                f"use a batch size (and a training set whose last batch) of at least {size} rows"
+            )
+        self.inner, self.rank, self.size = inner, rank, size
+        #: this rank's first row in the current batch, its rows, and the batch's rows (set by :meth:`batch`)
+        self.first_row, self.local_rows, self.global_rows = 0, 0, 0
+        self.batch_size = getattr(inner, "batch_size", inner.n_examples)
+
+    def start_epoch(self, rng):
+        return self.inner.start_epoch(rng)
+
+    def batch(self, k):
+        if isinstance(self.inner, FullBatch):
+            idx = None
+            m = self.inner.n_examples
+        else:
+            idx = self.inner.indices(k)
+            m = idx.shape[0]
+        lo, hi = shard_bounds(m, self.rank, self.size)
+        self.first_row, self.local_rows, self.global_rows = lo, hi - lo, m
+        if idx is None:
+            return self.X[lo:hi], self.Y[lo:hi], None if self.ids is None else self.ids[lo:hi]
+        mine = idx[lo:hi]
+        if _is_lazy(self.X):
+            mine = np.sort(mine)
+            x = np.ascontiguousarray(self.X[mine], dtype=self.inner.dtype)
+            if not np.all(np.isfinite(x)):
+                raise DataError(f"X contains NaN or infinity in the rows read for batch {k + 1} of the epoch")
+        else:
+            x = self.X[mine]
+        return x, self.Y[mine], None if self.ids is None else self.ids[mine]
+
+
+class GradientAverager(Callback):
+    """The gradient hook of data-parallel training: replaces each rank's ``g_r`` in
+    ``net.flat_gradients`` by the global batch's gradient ``(1/m) Σ_r m_r g_r``."""
+
+    def __init__(self, comm, source: ShardedBatches):
+        self.comm, self.source = comm, source
+        self._sum: np.ndarray | None = None
+
+    def on_gradients(self, state):
+        flat = state.net.flat_gradients
+        if self._sum is None or self._sum.shape != flat.shape or self._sum.dtype != flat.dtype:
+            self._sum = np.empty_like(flat)
+        flat *= self.source.local_rows
+        self.comm.Reduce(flat, self._sum, root=0)
+        if self.comm.Get_rank() == 0:
+            np.divide(self._sum, self.source.global_rows, out=flat)
+        self.comm.Bcast(flat, root=0)
+
+
+def summed(comm, *values: float) -> list[float]:
+    """Each value summed over the ranks in float64, the same bits on every rank (reduced to
+    rank 0 and broadcast, like the gradients)."""
+    local = np.asarray(values, dtype=np.float64)
+    total = np.empty_like(local)
+    comm.Reduce(local, total, root=0)
+    comm.Bcast(total, root=0)
+    return [float(v) for v in total]
+
+
+class DataParallelLoop(Loop):
+    """:class:`~deltaprop.training.Loop` on one rank: the batches are this rank's shares,
+    the gradients are averaged by :class:`GradientAverager`, and an epoch's metrics are
+    summed over the ranks before the record is made, so every rank keeps the same history."""
+
+    def __init__(self, state, source: ShardedBatches, comm, *, validation=None, callbacks=()):
+        self.comm = comm
+        self._all_validation = validation
+        if validation is not None:
+            Xv, Yv, idv = validation
+            lo, hi = shard_bounds(len(Yv), comm.Get_rank(), comm.Get_size())
+            validation = (Xv[lo:hi] if not _is_lazy(Xv) else _LazyRows(Xv, lo, hi), Yv[lo:hi],
+                          None if idv is None else idv[lo:hi])
+        super().__init__(state, source, validation=validation,
+                         callbacks=[GradientAverager(comm, source), *callbacks])
+
+    def run(self):
+        """Train with every Dropout layer drawing the global batch's mask and keeping its own
+        rows of it, so the masks are the ones one process would draw."""
+        from .layers import Dropout
+
+        dropouts = [layer for layer in self.state.net.layers if isinstance(layer, Dropout)]
+        generators = [layer.rng for layer in dropouts]
+        for layer in dropouts:
+            layer.rng = _ShardedRandom(layer.rng, self.source)
+        try:
+            return super().run()
+        finally:
+            for layer, rng in zip(dropouts, generators):
+                layer.rng = rng
+
+    def close_epoch(self, started):
+        seen, loss_sum, correct = self.state.running
+        seen, loss_sum, hits = summed(self.comm, seen, loss_sum, correct or 0)
+        self.state.running = (int(seen), loss_sum, int(hits) if correct is not None else None)
+        super().close_epoch(started)
+
+    def validate(self):
+        Xv, Yv, idv = self.validation
+        n = len(Yv)
+        if n:
+            val_loss, val_acc = _evaluate(self.state.net, self.state.loss, Xv, Yv, idv)
+        else:
+            val_loss, val_acc = 0.0, 0.0
+        total, loss_sum, hits = summed(self.comm, n, val_loss * n, (val_acc or 0.0) * n)
+        return loss_sum / total, (hits / total if idv is not None else None)
+
+
+class _ShardedRandom:
+    """A generator's ``random`` for the current global batch, keeping this rank's rows."""
+
+    def __init__(self, rng: np.random.Generator, source: ShardedBatches):
+        self.rng, self.source = rng, source
+
+    def random(self, shape, dtype=np.float64, out=None):
+        full = self.rng.random((self.source.global_rows, *shape[1:]), dtype=dtype)
+        lo = self.source.first_row
+        mine = full[lo : lo + shape[0]]
+        if out is None:
+            return mine.copy()
+        np.copyto(out, mine)
+        return out
+
+
+class _LazyRows:
+    """Rows ``[lo, hi)`` of a lazy array, still lazy."""
+
+    def __init__(self, X, lo: int, hi: int):
+        self.X, self.lo, self.hi = X, lo, hi
+        self.shape = (hi - lo, *tuple(X.shape)[1:])
+
+    def __len__(self):
+        return self.hi - self.lo
+
+    def __getitem__(self, index):
+        return self.X[np.asarray(index) + self.lo]

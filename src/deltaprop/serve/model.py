@@ -1,0 +1,231 @@
+"""What the page shows about one input: the forward and backward pass of a saved model.
+
+Every number comes from the library: probabilities from :meth:`Network.predict_proba`
+(as ``deltaprop predict``), each layer's ``a`` and ``δ`` from
+:meth:`Network.loss_and_gradients` and :meth:`Network.trace`, and the input gradient
+``∂L/∂x = δ¹ (W¹)ᵀ`` from the first layer's own ``backward`` (the network skips that GEMM
+when training, since no parameter needs it).
+
+The model is read from a file or from a run folder; a run folder's model is read again
+when training writes a newer one, so the page follows the run.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, DataError, Error, ModelFileError, ShapeError
+from ..layers import Dense
+from ..losses import CrossEntropy, Loss, MeanSquaredError, loss_from_name
+
+__all__ = ["IMAGE_SIDE", "ModelSource", "NoModelYet"]
+
+#: Drawings become MNIST-like 28x28 images, so only models with 784 inputs can take them.
+IMAGE_SIDE = 28
+_RUN_MODELS = ("model.safetensors", "checkpoint.safetensors")  # the finished model first
+
+
+class NoModelYet(Error, LookupError):
+    """A run folder whose training has not written a model or checkpoint yet."""
+
+
+@dataclass
+class _Loaded:
+    net: Any
+    loss: Loss
+    class_names: tuple[str, ...]
+    input_scaling: dict[str, Any] | None
+    path: Path
+    stamp: tuple[int, int]
+    epoch: int | None
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _loss_for(mf) -> Loss:
+    """The loss the model was trained with (a checkpoint stores it; a model file records
+    the run's config), else cross-entropy for a softmax output and squared error otherwise."""
+    loss = getattr(mf, "loss", None)
+    if isinstance(loss, Loss):
+        return loss
+    config = mf.extra.get("config") if isinstance(mf.extra, dict) else None
+    name = config.get("loss") if isinstance(config, dict) else None
+    if isinstance(name, str):
+        try:
+            return loss_from_name(name)
+        except ConfigError:
+            pass
+    return CrossEntropy() if mf.net.layers[-1].type_name == "Softmax" else MeanSquaredError()
+
+
+class ModelSource:
+    """A model file, or the newest model of a run folder, with one lock around the network
+    (its layers keep per-batch buffers, so two requests must not interleave)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.is_run = self.path.is_dir()
+        self._lock = threading.Lock()
+        self._loaded: _Loaded | None = None
+        if not self.is_run:
+            if not self.path.is_file():
+                raise ModelFileError(f"{self.path}: no such model file or run folder")
+            self._load(self.path)
+
+    # -- loading ------------------------------------------------------------------------------
+    def _candidate(self) -> Path | None:
+        if not self.is_run:
+            return self.path
+        for name in _RUN_MODELS:
+            if (self.path / name).is_file():
+                return self.path / name
+        return None
+
+    def _load(self, path: Path) -> None:
+        from ..serialization import read_model
+
+        stamp = _stamp(path)
+        mf = read_model(path)
+        names = tuple(mf.class_names or ())
+        k = mf.net.n_outputs if mf.net.n_outputs > 1 else 2
+        names = names[:k] + tuple(str(i) for i in range(len(names), k))
+        epoch = getattr(mf, "epoch", None) if mf.kind == "checkpoint" else None
+        scaling = getattr(mf, "input_scaling", None)  # None when the network scales its own input
+        self._loaded = _Loaded(mf.net, _loss_for(mf), names, scaling, path, stamp or (0, 0), epoch)
+
+    def _current(self) -> _Loaded:
+        """The loaded model, read again first if its file changed (caller holds the lock)."""
+        path = self._candidate()
+        if path is None:
+            if self._loaded is not None:
+                return self._loaded
+            raise NoModelYet(f"{self.path} has no model yet; it appears when training finishes its first epoch")
+        loaded = self._loaded
+        if loaded is None or loaded.path != path or _stamp(path) != loaded.stamp:
+            try:
+                self._load(path)
+            except Error:
+                if loaded is None:  # nothing older to fall back on
+                    raise
+        return self._loaded
+
+    # -- what the page asks for ----------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """The architecture, classes and where the model came from."""
+        with self._lock:
+            m = self._current()
+            layers = []
+            width = m.net.n_features
+            for i, layer in enumerate(m.net.layers):
+                if isinstance(layer, Dense):
+                    width = layer.n_out
+                name = f"Dense {layer.n_in}→{layer.n_out}" if isinstance(layer, Dense) else layer.type_name
+                layers.append({"index": i, "type": layer.type_name, "units": width, "name": name})
+            return {
+                "source": str(m.path), "run": self.is_run, "epoch": m.epoch, "classes": list(m.class_names),
+                "n_features": m.net.n_features, "image_input": m.net.n_features == IMAGE_SIDE * IMAGE_SIDE,
+                "input_scaling": (m.input_scaling or {"kind": "none"})["kind"], "loss": type(m.loss).__name__,
+                "layers": layers, "dtype": m.net.dtype.name,
+            }
+
+    def first_weights(self, unit: int) -> dict[str, Any]:
+        """Column ``unit`` of the first Dense layer's ``W`` (the weights into hidden unit
+        ``unit``), shaped as the input image when the input is one."""
+        with self._lock:
+            m = self._current()
+            dense = next(layer for layer in m.net.layers if isinstance(layer, Dense))
+            if not 0 <= unit < dense.n_out:
+                raise ShapeError(f"unit must be in 0..{dense.n_out - 1}, got {unit}")
+            w = dense.W.value[:, unit].astype(np.float64)
+            if dense.n_in == IMAGE_SIDE * IMAGE_SIDE:
+                w = w.reshape(IMAGE_SIDE, IMAGE_SIDE)
+            return {"unit": unit, "bias": float(dense.b.value[unit]), "weights": w.tolist()}
+
+    def forward(self, pixels: np.ndarray) -> dict[str, Any]:
+        """Probabilities and every layer's output ``a`` for one 28x28 image (raw pixels)."""
+        with self._lock:
+            m = self._current()
+            x = self._input(m, pixels)
+            out = self._prediction(m, x)
+            with m.net.dropout_bypassed():
+                m.net.forward(x, train=True)  # recorded, so trace() has every layer's a
+            out["layers"] = [self._layer_view(t, with_delta=False) for t in m.net.trace()]
+            return out
+
+    def backward(self, pixels: np.ndarray, target: int | None) -> dict[str, Any]:
+        """:meth:`forward` plus the loss for ``target`` (default: the predicted class), δ at
+        every layer and ``∂L/∂x``."""
+        with self._lock:
+            m = self._current()
+            x = self._input(m, pixels)
+            out = self._prediction(m, x)
+            k = len(m.class_names)
+            target = out["predicted"] if target is None else target
+            if not 0 <= target < k:
+                raise ShapeError(f"target must be a class id in 0..{k - 1}, got {target}")
+            value = m.net.loss_and_gradients(m.loss, x, np.array([target]), train=False)
+            traces = m.net.trace()
+            grad_x = self._input_gradient(m.net, traces)
+            out.update(target=target, loss=float(value),
+                       layers=[self._layer_view(t, with_delta=True) for t in traces],
+                       input_gradient=self._image(grad_x[0]))
+            return out
+
+    # -- helpers --------------------------------------------------------------------------------
+    @staticmethod
+    def _input_gradient(net, traces) -> np.ndarray:
+        """``∂L/∂x``: the first Dense layer's ``backward`` on the δ it received, then back
+        through any parameter-free input layers before it (rescaling, say), each with its
+        own ``backward``. The network stops at the first Dense layer when training."""
+        k = next(i for i, layer in enumerate(net.layers) if isinstance(layer, Dense))
+        g = net.layers[k].backward(traces[k].delta, need_input_grad=True)
+        for layer in reversed(net.layers[:k]):
+            g = layer.backward(g, need_input_grad=True)
+        return g
+
+    @staticmethod
+    def _input(m: _Loaded, pixels: np.ndarray) -> np.ndarray:
+        """Raw 0..255 pixels → the network's input, with the model's own input scaling."""
+        from ..serialization import apply_scaling
+
+        if m.net.n_features != IMAGE_SIDE * IMAGE_SIDE:
+            raise ShapeError(f"this model takes {m.net.n_features} inputs, not a 28x28 image; serve a model trained on 28x28 images")
+        rows = np.asarray(pixels).reshape(1, IMAGE_SIDE * IMAGE_SIDE)
+        return apply_scaling(m.input_scaling, rows, m.net.dtype)
+
+    @staticmethod
+    def _prediction(m: _Loaded, x: np.ndarray) -> dict[str, Any]:
+        from ..network import predictions_from_outputs
+
+        proba = m.net.predict_proba(x)
+        predicted = int(predictions_from_outputs(proba)[0])
+        p = proba[0] if proba.shape[1] > 1 else np.array([1 - proba[0, 0], proba[0, 0]])
+        if not np.all(np.isfinite(p)):
+            raise DataError("the network's output is not finite for this input; the model may be diverged")
+        return {"predicted": predicted, "classes": list(m.class_names), "probabilities": p.astype(np.float64).tolist(),
+                "model_epoch": m.epoch}
+
+    @staticmethod
+    def _image(v: np.ndarray) -> list | None:
+        v = np.asarray(v, dtype=np.float64)
+        return v.reshape(IMAGE_SIDE, IMAGE_SIDE).tolist() if v.size == IMAGE_SIDE * IMAGE_SIDE else v.tolist()
+
+    @staticmethod
+    def _layer_view(t, *, with_delta: bool) -> dict[str, Any]:
+        view: dict[str, Any] = {"index": t.index, "type": t.layer,
+                                "output": None if t.output is None else t.output[0].astype(np.float64).tolist()}
+        if with_delta:
+            view["delta"] = None if t.delta is None else t.delta[0].astype(np.float64).tolist()
+            view["grad_norms"] = t.grad_norms
+        return view

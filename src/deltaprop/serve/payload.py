@@ -1,0 +1,134 @@
+"""Request bodies → a checked 28x28 image and target class, or a one-line refusal.
+
+A body is JSON, ``{"pixels": 28x28 numbers in 0..255}`` (white digit on black, as in
+MNIST's files) or ``{"png": base64 PNG}`` (any drawing; it goes through
+:func:`deltaprop.images.digit_from_bytes`, the code ``deltaprop predict`` runs on image
+files), with an optional ``"target"`` class id; or the PNG itself as ``image/png``, the
+target then in the query string. Every field is checked for type, shape and finiteness
+before any array is made.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import Error
+from .model import IMAGE_SIDE
+
+__all__ = ["BadRequest", "MAX_IMAGE_PIXELS", "image_and_target", "parse_int"]
+
+#: A drawing larger than this many pixels (read from the PNG header) is refused undecoded.
+MAX_IMAGE_PIXELS = 2048 * 2048
+_FIELDS = ("pixels", "png", "target")
+
+
+class BadRequest(Exception):
+    """A request the server refuses: its HTTP status and a one-line reason."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def _no_constants(name: str):
+    raise BadRequest(400, f"{name} is not a JSON number; send finite numbers")
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    """A JSON object from ``body`` (UTF-8), refusing NaN/Infinity literals and deep nesting."""
+    try:
+        value = json.loads(body.decode("utf-8"), parse_constant=_no_constants)
+    except BadRequest:
+        raise
+    except UnicodeDecodeError:
+        raise BadRequest(400, "the body is not UTF-8 text; send JSON") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, huge integers, deep nesting
+        raise BadRequest(400, f"malformed JSON ({' '.join(str(exc).split())[:120]})") from None
+    if not isinstance(value, dict):
+        raise BadRequest(400, f"the body must be a JSON object, got {type(value).__name__}")
+    unknown = sorted(set(value) - set(_FIELDS))
+    if unknown:
+        raise BadRequest(400, f"unknown field {unknown[0]!r}; the fields are {', '.join(_FIELDS)}")
+    return value
+
+
+def _number(v: Any) -> bool:
+    return type(v) in (int, float) and math.isfinite(v)
+
+
+def pixels_from_json(value: Any) -> np.ndarray:
+    """28x28 nested lists (or 784 flat) of finite numbers in 0..255 → float64 (28, 28)."""
+    side = IMAGE_SIDE
+    if not isinstance(value, list):
+        raise BadRequest(400, f"pixels must be a 28x28 array of numbers, got {type(value).__name__}")
+    flat = value
+    if len(value) == side and all(isinstance(row, list) for row in value):
+        if any(len(row) != side for row in value):
+            bad = next(len(row) for row in value if len(row) != side)
+            raise BadRequest(400, f"pixels must be 28 rows of 28 numbers; a row has {bad}")
+        flat = [v for row in value for v in row]
+    elif len(value) != side * side:
+        raise BadRequest(400, f"pixels must be 28x28 (or 784 flat) numbers, got {len(value)} items")
+    if not all(_number(v) for v in flat):
+        bad = next(v for v in flat if not _number(v))
+        raise BadRequest(400, f"pixels must be finite numbers, got {json.dumps(bad)[:40]}")
+    arr = np.array(flat, dtype=np.float64).reshape(side, side)
+    if arr.min() < 0 or arr.max() > 255:
+        raise BadRequest(400, f"pixels must lie in 0..255 (white ink on black), got {arr.min():g}..{arr.max():g}")
+    return arr
+
+
+def pixels_from_png(data: bytes) -> np.ndarray:
+    """A drawing → MNIST's 28x28 uint8 image, exactly as ``deltaprop predict`` reads files."""
+    from ..images import digit_from_bytes
+
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise BadRequest(400, "the image is not a PNG; send a PNG")
+    try:
+        return digit_from_bytes(data, name="the PNG", max_pixels=MAX_IMAGE_PIXELS)
+    except Error as exc:
+        raise BadRequest(422, " ".join(str(exc).split())) from None
+
+
+def _png_from_base64(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise BadRequest(400, f"png must be a base64 string, got {type(value).__name__}")
+    text = value.split(",", 1)[1] if value.startswith("data:") else value
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest(400, "png is not valid base64") from None
+
+
+def parse_int(name: str, value: Any, *, text: bool = False) -> int | None:
+    """A class id or unit number from JSON (or, with ``text``, a query string); None when absent."""
+    if value is None:
+        return None
+    if text and isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 10:
+        value = int(value)
+    if type(value) is not int:
+        raise BadRequest(400, f"{name} must be an integer, got {json.dumps(value)[:40]}")
+    return value
+
+
+def image_and_target(content_type: str, body: bytes, query: dict[str, str]) -> tuple[np.ndarray, int | None]:
+    """The (28, 28) image and optional target class a predict or backward request carries."""
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind == "image/png":
+        return pixels_from_png(body), parse_int("target", query.get("target"), text=True)
+    if kind != "application/json":
+        raise BadRequest(415, f"Content-Type must be application/json or image/png, got {kind or 'none'!r}")
+    fields = parse_json(body)
+    if ("pixels" in fields) == ("png" in fields):
+        raise BadRequest(400, "send exactly one of pixels (28x28 numbers) or png (base64)")
+    if "pixels" in fields:
+        image = pixels_from_json(fields["pixels"])
+    else:
+        image = pixels_from_png(_png_from_base64(fields["png"]))
+    return image, parse_int("target", fields.get("target"))

@@ -1,0 +1,400 @@
+// deltaprop serve: the page. It draws, sends the drawing as a PNG, and paints what the
+// server's library code computed; no network arithmetic happens here, only colouring.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  model: null, strokes: [], target: null, busy: false, again: false, last: null,
+  weights: new Map(), hoverUnit: null, runSignature: null,
+};
+
+// -- colours ------------------------------------------------------------------------------
+const NEG = [33, 102, 172], POS = [178, 24, 43], SEQ = [31, 78, 156];
+function mix(c, t) { return c.map((v) => Math.round(255 + (v - 255) * t)); }
+function diverging(v, scale) {
+  const t = scale > 0 ? Math.max(-1, Math.min(1, v / scale)) : 0;
+  return t < 0 ? mix(NEG, -t) : mix(POS, t);
+}
+function colourFor(values) {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  if (lo >= 0) return { lo, hi, colour: (v) => mix(SEQ, hi > 0 ? v / hi : 0) };
+  const scale = Math.max(Math.abs(lo), Math.abs(hi));
+  return { lo, hi, colour: (v) => diverging(v, scale) };
+}
+const fmt = (v) => (v === null || v === undefined ? "–" : Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(2) : v.toFixed(4));
+
+// -- images -------------------------------------------------------------------------------
+function paintImage(canvas, rows, colour) {
+  const h = rows.length, w = rows[0].length;
+  canvas.width = w; canvas.height = h;
+  const ctx = canvas.getContext("2d"), img = ctx.createImageData(w, h);
+  rows.forEach((row, y) => row.forEach((v, x) => {
+    const [r, g, b] = colour(v), i = 4 * (y * w + x);
+    img.data[i] = r; img.data[i + 1] = g; img.data[i + 2] = b; img.data[i + 3] = 255;
+  }));
+  ctx.putImageData(img, 0, 0);
+}
+function paintDiverging(canvas, rows) {
+  let scale = 0;
+  for (const row of rows) for (const v of row) scale = Math.max(scale, Math.abs(v));
+  paintImage(canvas, rows, (v) => diverging(v, scale));
+  return scale;
+}
+
+// -- the drawing pad ----------------------------------------------------------------------
+const pad = $("pad"), pen = pad.getContext("2d");
+function redraw() {
+  pen.fillStyle = "#fff"; pen.fillRect(0, 0, pad.width, pad.height);
+  pen.strokeStyle = "#000"; pen.fillStyle = "#000"; pen.lineCap = "round"; pen.lineJoin = "round";
+  pen.lineWidth = 18;
+  for (const s of state.strokes) {
+    pen.beginPath(); pen.moveTo(s[0][0], s[0][1]);
+    if (s.length === 1) { pen.arc(s[0][0], s[0][1], 9, 0, 2 * Math.PI); pen.fill(); continue; }
+    for (const [x, y] of s.slice(1)) pen.lineTo(x, y);
+    pen.stroke();
+  }
+}
+function padPoint(e) {
+  const r = pad.getBoundingClientRect();
+  return [(e.clientX - r.left) * (pad.width / r.width), (e.clientY - r.top) * (pad.height / r.height)];
+}
+let drawing = null, throttle = null;
+pad.addEventListener("pointerdown", (e) => {
+  e.preventDefault(); pad.setPointerCapture(e.pointerId);
+  drawing = [padPoint(e)]; state.strokes.push(drawing); redraw();
+});
+pad.addEventListener("pointermove", (e) => {
+  if (!drawing) return;
+  drawing.push(padPoint(e)); redraw();
+  if (!throttle) throttle = setTimeout(() => { throttle = null; update(); }, 120);
+});
+const endStroke = () => { if (drawing) { drawing = null; update(); } };
+pad.addEventListener("pointerup", endStroke);
+pad.addEventListener("pointercancel", endStroke);
+$("clear").addEventListener("click", () => { state.strokes = []; redraw(); update(); });
+$("undo").addEventListener("click", () => { state.strokes.pop(); redraw(); update(); });
+
+// -- talking to the server ----------------------------------------------------------------
+function setStatus(text, error = false) { const s = $("status"); s.textContent = text; s.classList.toggle("error", error); }
+async function api(path, body) {
+  const init = body === undefined ? {} : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) };
+  const res = await fetch(path, init);
+  const data = await res.json();
+  if (!res.ok) throw new Error(data.error || res.statusText);
+  return data;
+}
+async function update() {
+  if (!state.model || !state.model.image_input) return;
+  if (state.strokes.length === 0) { showBlank(); return; }
+  if (state.busy) { state.again = true; return; }
+  state.busy = true; document.body.dataset.state = "busy";
+  try {
+    const result = await api("/api/backward", { png: pad.toDataURL("image/png"), target: state.target });
+    state.last = result; render(result); setStatus("Updated as you draw; pick a target class to see its gradients.");
+  } catch (err) {
+    setStatus(err.message, true);
+  } finally {
+    state.busy = false;
+    if (state.again) { state.again = false; update(); } else document.body.dataset.state = "idle";
+  }
+}
+function showBlank() {
+  state.last = null;
+  $("predicted").textContent = "–"; $("confidence").textContent = ""; $("loss").textContent = "–";
+  $("probabilities").replaceChildren(); $("forward").replaceChildren(); $("deltas").replaceChildren();
+  for (const id of ["preview", "input-grad"]) { const c = $(id); c.getContext("2d").clearRect(0, 0, c.width, c.height); }
+  $("weights-box").hidden = true;
+  setStatus("Draw with the mouse, a pen or a finger.");
+}
+
+// -- rendering a result -------------------------------------------------------------------
+function render(r) {
+  paintImage($("preview"), r.input, (v) => [v, v, v]);
+  const p = r.probabilities, name = (c) => r.classes[c];
+  $("predicted").textContent = name(r.predicted);
+  $("confidence").textContent = `${(100 * p[r.predicted]).toFixed(1)}% sure`;
+  const order = p.map((v, c) => c).sort((a, b) => p[b] - p[a] || a - b);
+  $("probabilities").replaceChildren(...order.map((c) => {
+    const li = document.createElement("li");
+    li.dataset.class = name(c); li.dataset.p = p[c].toFixed(4);
+    li.classList.toggle("target", c === r.target);
+    li.innerHTML = `<span class="name"></span><span class="bar"><i></i></span><span class="p"></span>`;
+    li.querySelector(".name").textContent = name(c);
+    li.querySelector("i").style.width = `${(100 * p[c]).toFixed(2)}%`;
+    li.querySelector(".p").textContent = p[c].toFixed(4);
+    li.title = "use as the target class";
+    li.addEventListener("click", () => chooseTarget(c));
+    return li;
+  }));
+  $("loss").textContent = fmt(r.loss);
+  $("loss-name").textContent = `for target ${name(r.target)} (${state.model.loss})`;
+  paintDiverging($("input-grad"), r.input_gradient);
+  renderTargets(r);
+  renderStrips($("forward"), r.layers, "output");
+  renderStrips($("deltas"), r.layers, "delta");
+}
+function renderTargets(r) {
+  const box = $("targets");
+  const buttons = [["auto", null], ...r.classes.map((n, c) => [n, c])].map(([label, c]) => {
+    const b = document.createElement("button");
+    b.type = "button"; b.textContent = label; b.dataset.target = c === null ? "auto" : String(c);
+    b.classList.toggle("active", c === state.target);
+    b.addEventListener("click", () => chooseTarget(c));
+    return b;
+  });
+  box.replaceChildren(...buttons);
+}
+function chooseTarget(c) { state.target = c; update(); }
+
+function layerLabel(layer, field) {
+  const m = state.model.layers[layer.index];
+  if (field === "output") return layer.type === "Dense" ? `${m.name}: z = xW + b` : `${layer.type}: a`;
+  return layer.type === "Dense" ? `${m.name}: δ = ∂L/∂z` : `${layer.type}: ∂L/∂a`;
+}
+function renderStrips(box, layers, field) {
+  // layers before the first Dense one only prepare the input (the preview shows it)
+  const firstDense = layers.findIndex((l) => l.type === "Dense");
+  const rows = layers.slice(firstDense).map((layer) => {
+    const values = layer[field], div = document.createElement("div");
+    div.className = "strip"; div.dataset.layer = layer.index;
+    const label = document.createElement("div"); label.className = "label";
+    label.innerHTML = "<b></b><span></span>";
+    label.querySelector("b").textContent = layerLabel(layer, field);
+    div.append(label);
+    if (values === null || values === undefined) {
+      label.querySelector("span").textContent = "";
+      const note = document.createElement("div"); note.className = "empty";
+      note.textContent = "joined with the loss: backpropagation starts at the layer below with δ = a − y";
+      div.append(note); return div;
+    }
+    const { lo, hi, colour } = colourFor(values);
+    label.querySelector("span").textContent = `${values.length} units, ${fmt(lo)} … ${fmt(hi)}`;
+    const canvas = stripCanvas(values, colour, box.clientWidth || 400);
+    canvas.dataset.layer = layer.index;
+    div.append(canvas);
+    const hoverWeights = field === "output" && layer.index === layers[firstDense].index && state.model.image_input;
+    if (hoverWeights) div.classList.add("hoverable");
+    attachTip(canvas, values, hoverWeights);
+    return div;
+  });
+  box.replaceChildren(...rows);
+}
+function stripCanvas(values, colour, width) {
+  const n = values.length, cols = n <= 20 ? n : n <= 100 ? 25 : 32;
+  const cell = Math.max(6, Math.min(34, Math.floor(width / cols)));
+  const canvas = document.createElement("canvas");
+  canvas.width = cols * cell; canvas.height = Math.ceil(n / cols) * cell;
+  canvas.dataset.cols = cols; canvas.dataset.cell = cell;
+  const ctx = canvas.getContext("2d");
+  values.forEach((v, i) => {
+    const [r, g, b] = colour(v);
+    ctx.fillStyle = `rgb(${r},${g},${b})`;
+    ctx.fillRect((i % cols) * cell, Math.floor(i / cols) * cell, cell - 1, cell - 1);
+  });
+  return canvas;
+}
+function unitAt(canvas, e, n) {
+  const r = canvas.getBoundingClientRect(), cell = Number(canvas.dataset.cell), cols = Number(canvas.dataset.cols);
+  const col = Math.floor((e.clientX - r.left) / cell), row = Math.floor((e.clientY - r.top) / cell);
+  const i = row * cols + col;
+  return col >= 0 && col < cols && i >= 0 && i < n ? i : null;
+}
+function attachTip(canvas, values, hoverWeights) {
+  const tip = $("tip");
+  canvas.addEventListener("mousemove", (e) => {
+    const i = unitAt(canvas, e, values.length);
+    if (i === null) { tip.hidden = true; return; }
+    tip.textContent = `unit ${i}: ${fmt(values[i])}`;
+    tip.style.left = `${e.clientX + 12}px`; tip.style.top = `${e.clientY + 12}px`; tip.hidden = false;
+    if (hoverWeights && i !== state.hoverUnit) showWeights(i);
+  });
+  canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
+}
+async function showWeights(unit) {
+  state.hoverUnit = unit;
+  try {
+    let w = state.weights.get(unit);
+    if (!w) { w = await api(`/api/weights?unit=${unit}`); state.weights.set(unit, w); }
+    if (state.hoverUnit !== unit) return;
+    const scale = paintDiverging($("weights"), w.weights);
+    $("weights-label").textContent = `weights into hidden unit ${unit} of the first layer (bias ${fmt(w.bias)}, |w| ≤ ${fmt(scale)}); red adds to z, blue subtracts`;
+    $("weights-box").hidden = false;
+  } catch (err) { setStatus(err.message, true); }
+}
+
+// -- the training run ---------------------------------------------------------------------
+const COLOURS = { loss: "#2f5fd0", val_loss: "#e07b00", accuracy: "#2f5fd0", val_accuracy: "#e07b00", lr: "#6a3fb5" };
+function niceStep(lo, hi, n) {
+  const step0 = (hi - lo) / n, mag = 10 ** Math.floor(Math.log10(step0));
+  return [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= step0 * (1 - 1e-9));
+}
+function niceTicks(lo, hi, n = 4) {  // ticks inside [lo, hi]
+  if (!(hi > lo)) return [lo];
+  const step = niceStep(lo, hi, n), ticks = [];
+  for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push(+t.toPrecision(10));
+  return ticks;
+}
+function niceDomain(lo, hi, n = 4) {  // ticks that enclose [lo, hi]
+  if (!(hi > lo)) { const pad = Math.abs(lo) / 2 || 1; lo -= pad; hi += pad; }
+  const step = niceStep(lo, hi, n), ticks = [];
+  for (let t = Math.floor(lo / step) * step; t < hi + step * (1 - 1e-9); t += step) ticks.push(+t.toPrecision(10));
+  return ticks;
+}
+function svg(tag, attrs, parent) {
+  const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  if (parent) parent.append(el);
+  return el;
+}
+function lineChart(title, series, { width = 360, height = 190, log = false } = {}) {
+  const wrap = document.createElement("div"); wrap.className = "chart"; wrap.dataset.title = title;
+  const head = document.createElement("div"); head.className = "title"; head.textContent = log ? `${title} (log scale)` : title; wrap.append(head);
+  const ty = log ? (v) => Math.log10(v) : (v) => v;
+  const tickText = log ? (t) => (10 ** t).toExponential(0) : (t) => fmt(t).replace(/0+$/, "").replace(/\.$/, "");
+  series = series.map((s) => ({ ...s, raw: s.points, points: s.points.map(([x, y]) => [x, ty(y)]) }));
+  const pts = series.flatMap((s) => s.points);
+  if (pts.length === 0) return null;
+  const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1), yt = niceDomain(Math.min(...ys), Math.max(...ys));
+  const y0 = yt[0], y1 = yt[yt.length - 1];
+  const L = 46, R = 10, T = 8, B = 24, W = width - L - R, H = height - T - B;
+  const sx = (x) => L + ((x - x0) / (x1 - x0)) * W, sy = (y) => T + H - ((y - y0) / (y1 - y0 || 1)) * H;
+  const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}` });
+  for (const t of yt) {
+    svg("line", { x1: L, x2: L + W, y1: sy(t), y2: sy(t), stroke: "#eceef2" }, root);
+    svg("text", { x: L - 6, y: sy(t) + 3.5, "text-anchor": "end" }, root).textContent = tickText(t);
+  }
+  for (const t of niceTicks(x0, x1, 5).filter((t) => Number.isInteger(t))) {
+    svg("text", { x: sx(t), y: T + H + 15, "text-anchor": "middle" }, root).textContent = t;
+  }
+  svg("line", { x1: L, x2: L + W, y1: T + H, y2: T + H, stroke: "#b8bec9" }, root);
+  for (const s of series) {
+    if (s.points.length === 0) continue;
+    const d = s.points.map((p, i) => `${i ? "L" : "M"}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join("");
+    svg("path", { d, fill: "none", stroke: s.colour, "stroke-width": 2 }, root);
+    s.points.forEach((p, i) => {
+      const c = svg("circle", { cx: sx(p[0]), cy: sy(p[1]), r: 3, fill: s.colour, class: "point", "data-series": s.name }, root);
+      svg("title", {}, c).textContent = `${s.name}, epoch ${p[0]}: ${fmt(s.raw[i][1])}`;
+    });
+  }
+  wrap.append(root);
+  const drawn = series.filter((s) => s.points.length > 0);
+  if (drawn.length > 1) {
+    const legend = document.createElement("div"); legend.className = "legend";
+    for (const s of drawn) {
+      const item = document.createElement("span"); item.innerHTML = "<i></i>";
+      item.querySelector("i").style.background = s.colour; item.append(s.name); legend.append(item);
+    }
+    wrap.append(legend);
+  }
+  return wrap;
+}
+function column(records, key) {
+  return records.filter((r) => typeof r[key] === "number" && typeof r.epoch === "number").map((r) => [r.epoch, r[key]]);
+}
+function renderRun(run) {
+  const h = run.history;
+  $("run-title").textContent = `Run ${run.run}`;
+  $("run-epochs").textContent = String(run.epochs);
+  const last = h[h.length - 1];
+  const tail = last ? `, last loss ${fmt(last.loss)}${typeof last.val_accuracy === "number" ? `, validation accuracy ${fmt(last.val_accuracy)}` : ""}` : "";
+  $("run-status").lastChild.textContent = ` epochs${tail} · ${run.training ? "training…" : "finished"}`;
+  $("run-badge").textContent = run.training ? `epoch ${run.epochs}…` : "";
+  const charts = [
+    lineChart("loss", ["loss", "val_loss"].map((k) => ({ name: k.replace("_", " "), colour: COLOURS[k], points: column(h, k) }))),
+    lineChart("accuracy", ["accuracy", "val_accuracy"].map((k) => ({ name: k.replace("_", " "), colour: COLOURS[k], points: column(h, k) }))),
+    lineChart("learning rate", [{ name: "lr", colour: COLOURS.lr, points: column(h, "lr") }]),
+  ].filter(Boolean);
+  $("curves").replaceChildren(...charts);
+  renderDiagnostics(run);
+  renderAlerts(run.alerts);
+}
+const PALETTE = ["#2f5fd0", "#e07b00", "#2a9d5b", "#b2182b", "#6a3fb5", "#0f8b9c", "#8c6d1f", "#d6408f"];
+const LOG_METRICS = new Set(["delta_norm", "grad_norm", "norm", "update_ratio"]);
+const NOT_METRICS = new Set(["epoch", "probe_size", "layer", "name", "type", "identical_units"]);
+function renderDiagnostics(run) {
+  // diagnostics.csv has one row per epoch and layer (name layers.i) or parameter (layers.i.W):
+  // one small chart per statistic, one line per layer or parameter.
+  const rows = run.diagnostics || [];
+  const metrics = [...new Set(rows.flatMap((r) => Object.keys(r)))].filter((k) => !NOT_METRICS.has(k));
+  const charts = [];
+  for (const metric of metrics) {
+    const names = [...new Set(rows.filter((r) => typeof r[metric] === "number").map((r) => r.name))];
+    if (names.length === 0) continue;
+    const series = names.map((name, i) => {
+      const own = rows.filter((r) => r.name === name);
+      const label = own[0].type && own[0].type !== "parameter" ? `${name} ${own[0].type}` : String(name);
+      return { name: label, colour: PALETTE[i % PALETTE.length], points: column(own, metric) };
+    });
+    const log = LOG_METRICS.has(metric) && series.every((s) => s.points.every((p) => p[1] > 0));
+    charts.push(lineChart(metric.replace("_", " "), series, { width: 330, height: 170, log }));
+  }
+  $("diagnostics-card").hidden = charts.length === 0;
+  $("diagnostics").replaceChildren(...charts.filter(Boolean));
+}
+function renderAlerts(alerts) {
+  $("alerts-card").hidden = !alerts || alerts.length === 0;
+  if (!alerts) return;
+  $("alerts").replaceChildren(...alerts.map((a) => {
+    const li = document.createElement("li");
+    if (typeof a !== "object" || a === null) { li.textContent = String(a); return li; }
+    const rule = document.createElement("span"); rule.className = "rule";
+    rule.textContent = `${a.rule || "alert"}${a.layer !== null && a.layer !== undefined ? ` (layer ${a.layer})` : ""}, epoch ${a.epoch ?? "?"}: `;
+    li.append(rule, a.evidence || a.message || "", a.fix ? `. Fix: ${a.fix}` : "");
+    return li;
+  }));
+}
+async function pollRun() {
+  try {
+    const since = state.runSignature ? `?since=${state.runSignature}` : "";
+    const run = await api(`/api/run${since}`);
+    if (!run.unchanged) {
+      const first = state.runSignature === null;
+      state.runSignature = run.signature; renderRun(run);
+      if (!first) { await loadModelInfo(); if (state.strokes.length) update(); }
+    }
+  } catch (err) {
+    $("run-status").classList.add("error");
+  }
+  setTimeout(pollRun, 1000);
+}
+
+// -- start --------------------------------------------------------------------------------
+function showView(name) {
+  for (const b of document.querySelectorAll(".tab")) b.classList.toggle("active", b.dataset.view === name);
+  $("draw-view").hidden = name !== "draw"; $("run-view").hidden = name !== "run";
+}
+async function loadModelInfo() {
+  try {
+    const m = await api("/api/model");
+    if (!m.ready) {
+      state.model = null;
+      $("model-info").textContent = m.message; setStatus(m.message);
+      return { run: m.run };
+    }
+    state.model = m;
+    const widths = [m.n_features, ...m.layers.filter((l) => l.type === "Dense").map((l) => l.units)];
+    const epoch = m.epoch !== null ? ` · checkpoint of epoch ${m.epoch}` : "";
+    $("model-info").textContent = `${widths.join(" → ")} · ${m.layers.map((l) => l.type).join(", ")} · ${m.source}${epoch}`;
+    if (!m.image_input) setStatus(`This model takes ${m.n_features} inputs, not a 28×28 image, so it cannot read a drawing.`, true);
+    state.weights.clear();
+    return { run: m.run };
+  } catch (err) {
+    $("model-info").textContent = err.message;
+    setStatus(err.message, true);
+    state.model = null;
+    return { run: false };
+  }
+}
+async function start() {
+  redraw();
+  const { run: isRun } = await loadModelInfo();
+  if (isRun) {
+    $("tabs").hidden = false;
+    for (const b of document.querySelectorAll(".tab")) b.addEventListener("click", () => showView(b.dataset.view));
+    pollRun();
+  }
+  if (!state.model && isRun) showView("run");
+}
+start();

@@ -1,0 +1,100 @@
+"""Data-parallel training over MPI: equal to one process, identical weights on every rank."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop.distributed import ShardedBatches, shard_bounds
+from deltaprop.training import FullBatch, MiniBatches
+
+WORKER = Path(__file__).with_name("mpi_fit_worker.py")
+MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
+
+
+def _mpi_available() -> bool:
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        return False
+    return MPIEXEC is not None
+
+
+needs_mpi = pytest.mark.skipif(not _mpi_available(), reason="mpi4py and mpiexec not installed (uv sync --extra mpi)")
+
+
+def _run(tmp_path, ranks: int, *args: str) -> list[dict[str, np.ndarray]]:
+    out = tmp_path / f"n{ranks}"
+    cmd = [MPIEXEC, "-n", str(ranks), sys.executable, str(WORKER), str(out), *args]
+    subprocess.run(cmd, check=True, timeout=240, capture_output=True)
+    return [dict(np.load(f"{out}_rank{r}.npz")) for r in range(ranks)]
+
+
+def test_shards_cover_every_row_once():
+    for m in (5, 32, 33, 128):
+        for p in (1, 2, 3, 4):
+            bounds = [shard_bounds(m, r, p) for r in range(p)]
+            assert bounds[0][0] == 0 and bounds[-1][1] == m
+            assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+
+
+def test_each_rank_takes_its_rows_of_the_same_global_batch():
+    X = np.arange(40, dtype=np.float32).reshape(20, 2)
+    Y = np.eye(2, dtype=np.float32)[np.arange(20) % 2]
+    rows = []
+    for rank in range(2):
+        source = ShardedBatches(MiniBatches(X, Y, None, 8), rank, 2)
+        source.start_epoch(np.random.default_rng(5))
+        rows.append(np.concatenate([source.batch(k)[0][:, 0] // 2 for k in range(3)]))
+    whole = MiniBatches(X, Y, None, 8)
+    whole.start_epoch(np.random.default_rng(5))
+    order = np.concatenate([whole.indices(k) for k in range(3)])
+    assert sorted(np.concatenate(rows).astype(int)) == list(range(20))
+    np.testing.assert_array_equal(rows[0][:4], order[:4])
+    np.testing.assert_array_equal(rows[1][:4], order[4:8])
+
+
+def test_a_batch_smaller_than_the_process_count_is_refused():
+    X = np.zeros((9, 2), dtype=np.float32)
+    Y = np.zeros((9, 2), dtype=np.float32)
+    with pytest.raises(dp.ConfigError, match="cannot be shared among 2 processes"):
+        ShardedBatches(MiniBatches(X, Y, None, 4), 0, 2)  # the last batch has 1 row
+    with pytest.raises(dp.ConfigError, match="at least 4 rows"):
+        ShardedBatches(FullBatch(X[:3], Y[:3], None), 0, 4)
+
+
+@needs_mpi
+@pytest.mark.slow
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_data_parallel_equals_one_process_in_float64(tmp_path, ranks):
+    one = _run(tmp_path, 1, "float64", "sgd", "200", "0")[0]
+    many = _run(tmp_path, ranks, "float64", "sgd", "200", "0")
+    for rank in many[1:]:
+        for key in many[0]:
+            np.testing.assert_array_equal(rank[key], many[0][key], err_msg=f"{key} differs between ranks")
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(many[0][key], one[key], rtol=1e-5)
+    for key in one:
+        np.testing.assert_allclose(many[0][key], one[key], rtol=1e-5, atol=1e-9)
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_dropout_and_adam_draw_the_masks_one_process_would(tmp_path):
+    one = _run(tmp_path, 1, "float64", "adam", "120", "0.3")[0]
+    two = _run(tmp_path, 2, "float64", "adam", "120", "0.3")
+    for key in one:
+        np.testing.assert_array_equal(two[0][key], two[1][key])
+        np.testing.assert_allclose(two[0][key], one[key], rtol=1e-5, atol=1e-9)
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_float32_reaches_the_same_accuracy(tmp_path):
+    one = _run(tmp_path, 1, "float32", "sgd", "200", "0")[0]
+    two = _run(tmp_path, 2, "float32", "sgd", "200", "0")
+    assert abs(two[0]["val_accuracy"][-1] - one["val_accuracy"][-1]) <= 0.005
