@@ -283,3 +283,17 @@ def json_copy(value):
     import json
 
     return json.loads(json.dumps(value))
+
+
+def test_fit_with_diagnostics_leaves_the_last_steps_trace(probe):
+    net, X, y = probe
+    traces = []
+    for diagnostics in (False, True):
+        run = net.copy()
+        dp.fit(run, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), steps=1, batch_size=None,
+               diagnostics=diagnostics)
+        traces.append(run.trace())
+    for a, b in zip(*traces):
+        for x, z in ((a.output, b.output), (a.delta, b.delta)):
+            if x is not None:
+                np.testing.assert_array_equal(x, z)

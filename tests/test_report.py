@@ -202,3 +202,17 @@ def test_main_job_report_in_a_real_browser(main_job, browser_page, tmp_path):
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
     assert errors == []
+
+
+def test_a_resumed_run_keeps_its_diagnostics_and_alerts(tmp_path, capsys):
+    out = tmp_path / "r"
+    parity = ["--dataset", "parity", "--layers", "10,4,2", "--batch-size", "16", "--quiet"]
+    assert main(["train", *parity, "--epochs", "2", "--out", str(out)]) == 0
+    first = report.read_diagnostics_csv(out / "diagnostics.csv")
+    assert main(["train", "--resume", str(out), "--epochs", "3", "--quiet"]) == 0
+    capsys.readouterr()
+    again = report.read_diagnostics_csv(out / "diagnostics.csv")
+    assert sorted(again) == [1, 2, 3] and again[1] == first[1] and again[2] == first[2]
+    ck = dp.serialization.load_checkpoint(out / "checkpoint.safetensors")
+    assert [r["epoch"] for r in ck.training["history"] if r.get("diagnostics")] == [1, 2, 3]
+    assert "3 epoch(s)" in (out / "report.html").read_text(encoding="utf-8")

@@ -500,7 +500,7 @@ def cmd_train(args) -> int:
     acc = dp.accuracy(y_te, net.predict(X_te))
     reporter.finish("done", evaluation=run_report.evaluation(net, X_te, y_te, class_names,
                                                              images=x_te if x_te.dtype == np.uint8 else None))
-    _summarise_alerts(history, acc, run_report.chance_level(y_tr, n_classes), quiet=args.quiet, info=info)
+    _summarise_alerts(history, acc, y_tr, n_classes, quiet=args.quiet, info=info)
     if args.log_json:
         _say(json.dumps({"test_accuracy": acc, "test_examples": int(len(y_te)), "out": str(out), "seconds": round(seconds, 3)}))
     else:
@@ -509,10 +509,11 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _summarise_alerts(history, accuracy: float, chance: float, *, quiet: bool, info) -> None:
+def _summarise_alerts(history, accuracy: float, y_train, n_classes: int, *, quiet: bool, info) -> None:
     """The end-of-run alert summary; a run ending at chance accuracy says so loudly."""
-    from .alerts import at_chance, summary
+    from .alerts import at_chance, chance_level, summary
 
+    chance = chance_level(y_train, n_classes)
     if history.alerts:
         info(summary(history.alerts))
     elif not quiet:

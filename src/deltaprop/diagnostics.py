@@ -24,6 +24,7 @@ network's weights, gradients and :meth:`~deltaprop.network.Network.trace` are un
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from collections.abc import Sequence
@@ -147,12 +148,21 @@ def diagnose(net: Network, X, y, loss: Loss, *, previous: Sequence[np.ndarray] |
     with warnings.catch_warnings():  # a zero-initialised network warned when it was built
         warnings.simplefilter("ignore", UserWarning)
         work = net.copy()
-    return diagnose_copy(work, net, X, y, loss, previous=previous)
+    return diagnose_copy(work, net, X, y, own_loss(loss), previous=previous)
+
+
+def own_loss(loss: Loss) -> Loss:
+    """The same loss with buffers of its own: a loss reuses its buffers, and the training
+    step's output δ (what ``trace`` shows) lives in one of them."""
+    twin = copy.copy(loss)
+    twin._buffers = {}
+    return twin
 
 
 def diagnose_copy(work: Network, net: Network, X, y, loss: Loss, *, previous=None) -> Diagnostics:
-    """:func:`diagnose` using ``work``, a network of the same layers, as scratch: ``net``'s
-    weights are copied into it first (a recorder keeps one ``work`` for the whole run)."""
+    """:func:`diagnose` using ``work``, a network of the same layers, and ``loss`` (see
+    :func:`own_loss`) as scratch: ``net``'s weights are copied into ``work`` first (a recorder
+    keeps one ``work`` for the whole run)."""
     x = _checks.features(X, net.n_features, net.dtype)
     targets = loss.prepare_targets(y, net.n_outputs, net.dtype)
     _checks.same_length(x.shape[0], targets.shape[0])

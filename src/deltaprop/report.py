@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .alerts import Alert, chance_level  # noqa: F401  (chance_level: the CLI's end-of-run check)
+from .alerts import Alert
 from .atomic import atomic_write_bytes
 from .callbacks import Callback
 from .diagnostics import Diagnostics
@@ -142,7 +142,7 @@ def _csv_bytes(columns, rows) -> bytes:
 def write_run_files(out: Path, records, facts: dict[str, Any]) -> None:
     """``diagnostics.csv``, ``alerts.csv`` and ``run.json``, each written atomically."""
     atomic_write_bytes(out / "diagnostics.csv", _csv_bytes(DIAGNOSTICS_COLUMNS, diagnostics_rows(records)))
-    alerts = [{**a, "epoch": a.get("epoch")} for r in records for a in r.get("alerts") or ()]
+    alerts = [a for r in records for a in r.get("alerts") or ()]
     atomic_write_bytes(out / "alerts.csv", _csv_bytes(ALERT_COLUMNS, alerts))
     atomic_write_bytes(out / "run.json", json.dumps(facts, indent=1).encode())
 
