@@ -10,6 +10,7 @@ BENCHMARKS.md. See bench/README.md for how to install the peers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -53,11 +54,30 @@ def write_data(folder: Path) -> float:
     return (arrays["x_train"].nbytes + arrays["x_test"].nbytes) / 2**20
 
 
+#: busy processes running beside every peer (``--busy``): a contended machine
+BUSY = 0
+
+
+@contextlib.contextmanager
+def busy_processes(n: int):
+    """``n`` processes spinning on a core each while the block runs (a laptop with a busy
+    browser, a CI runner, a sweep's neighbour)."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        time.sleep(0.5 if n else 0)  # let them take their cores
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
 def run_peer(python: str, script: str, data_dir: Path, batch_size: int, epochs: int, threads: int,
              extra_env: dict[str, str]) -> dict:
     cmd = [python, str(HERE / script), "--data", str(data_dir), "--batch-size", str(batch_size), "--epochs", str(epochs), "--threads", str(threads)]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), **extra_env)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    with busy_processes(BUSY):
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{script} (batch {batch_size}) failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -80,9 +100,13 @@ def main() -> int:
     ap.add_argument("--torch-python", default=os.environ.get("DELTAPROP_BENCH_TORCH_PYTHON", ""),
                     help="a Python interpreter with torch installed (default: this one, if it has torch)")
     ap.add_argument("--no-sklearn", action="store_true")
+    ap.add_argument("--busy", type=int, default=0,
+                    help="busy processes spinning beside every run (the contended rows; 1 on two cores)")
     ap.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     args = ap.parse_args()
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    global BUSY
+    BUSY = args.busy
 
     torch_python = args.torch_python or sys.executable
     has_torch = subprocess.run([torch_python, "-c", "import torch"], capture_output=True).returncode == 0
@@ -165,7 +189,8 @@ def render(results, peers, batch_sizes, data_mb, ratio, args, elapsed, profiles)
         f"at most {args.threads} BLAS threads (deltaprop's `fit` uses one where a step's largest GEMM is under "
         "4M multiply-adds, which no batch here is; PyTorch uses its own heuristics). "
         f"{args.rounds} rounds, peers interleaved with their order rotated; "
-        f"{args.epochs} epochs a run, the first discarded. Ratios are taken inside a round, then the median over rounds.",
+        f"{args.epochs} epochs a run, the first discarded. Ratios are taken inside a round, then the median over rounds."
+        + (f" Contended: {args.busy} busy process(es) spinning beside every run (`--busy {args.busy}`)." if args.busy else ""),
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"numpy {np.__version__}, deltaprop {deltaprop.__version__}. "

@@ -226,3 +226,41 @@ def test_cli_info_on_deep_or_huge_metadata(tmp_path):
     fails(cli("info", path), 1, "5,000 digits")
     before = path.read_bytes()
     assert path.read_bytes() == before
+
+
+# -- every reader of a named file refuses a FIFO at once --------------------------------------------
+@pytest.fixture
+def fifo(tmp_path):
+    """A FIFO with no writer, and an alarm: a reader that waits on it fails instead of hanging."""
+    import signal
+
+    def hung(*args):
+        raise AssertionError("blocked on a FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    yield tmp_path
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def test_data_readers_refuse_a_fifo(fifo):
+    from deltaprop.data import open_mapped, read_idx
+    from deltaprop.data.download import verify_file
+
+    for name in ("x.idx", "x.npy", "x.csv", "cached.gz"):
+        os.mkfifo(fifo / name)
+    with pytest.raises(dp.FileFormatError, match="named pipe"):
+        read_idx(fifo / "x.idx")
+    with pytest.raises(dp.FileFormatError, match="named pipe"):
+        open_mapped(fifo / "x.npy")
+    with pytest.raises(dp.Error):
+        dp.data.load_arrays(fifo / "x.csv")
+    assert verify_file(fifo / "cached.gz", [("sha256", "0" * 64)]) is False
+
+
+def test_the_live_view_skips_a_fifo(fifo):
+    from deltaprop.serve.run import read_table
+
+    os.mkfifo(fifo / "history.csv")
+    assert read_table(fifo / "history.csv") is None

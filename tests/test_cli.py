@@ -231,8 +231,10 @@ def test_threads_option_limits_blas_during_training(tmp_path, capsys, monkeypatc
 
             seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
 
+    import deltaprop.cli
+
     real_fit = dp.fit
-    monkeypatch.setattr(dp, "fit", lambda *a, **kw: real_fit(*a, **{**kw, "callbacks": [*kw["callbacks"], Probe()]}))
+    monkeypatch.setattr(deltaprop.cli, "fit", lambda *a, **kw: real_fit(*a, **{**kw, "callbacks": [*kw["callbacks"], Probe()]}))
     assert main(["train", "--dataset", "parity", "--epochs", "2", "--threads", "1", "--quiet", "--out", str(tmp_path / "r")]) == 0
     assert seen and set(seen) == {1}
     assert main(["train", "--dataset", "parity", "--threads", "0", "--quiet", "--out", str(tmp_path / "s")]) == 2

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from deltaprop.atomic import atomic_write
+from deltaprop.atomic import atomic_write, atomic_write_bytes
 
 
 def test_replaces_on_success(tmp_path):
@@ -54,3 +54,74 @@ def test_write_idx_refuses_a_device_or_folder_target(tmp_path):
     with pytest.raises(OSError):
         write_idx(fifo, np.zeros((2, 2), np.uint8))
     assert fifo.is_fifo()
+
+
+# -- messages: the target is named, never the temporary file ----------------------------------
+def _fail_with(monkeypatch, where, err):
+    def boom(*args, **kwargs):
+        raise err
+
+    monkeypatch.setattr(*where, boom)
+
+
+@pytest.mark.parametrize("code, words", [(28, "disk is full"), (27, "file size limit"), (122, "quota")])
+def test_a_full_disk_names_the_file_and_leaves_no_temp(tmp_path, monkeypatch, code, words):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"old")
+    _fail_with(monkeypatch, (os, "fsync"), OSError(code, os.strerror(code)))
+    with pytest.raises(OSError) as info:
+        with atomic_write(path) as f:
+            f.write(b"new")
+    monkeypatch.undo()
+    assert info.value.filename == str(path) and words in str(info.value)
+    assert info.value.errno == code
+    assert os.listdir(tmp_path) == ["f.bin"] and path.read_bytes() == b"old"
+
+
+def test_a_read_only_folder_names_the_target_not_the_temp(tmp_path, monkeypatch):
+    import tempfile
+
+    path = tmp_path / "f.bin"
+    temp = str(tmp_path / f".f.bin.{os.getpid()}.abc.tmp")
+    _fail_with(monkeypatch, (tempfile, "mkstemp"), PermissionError(13, "Permission denied", temp))
+    with pytest.raises(PermissionError) as info:
+        atomic_write_bytes(path, b"x")
+    assert info.value.filename == str(path) and ".tmp" not in str(info.value)
+
+
+def test_a_read_only_file_system_at_rename_names_the_target(tmp_path, monkeypatch):
+    path = tmp_path / "f.bin"
+    def replace(src, dst):  # as the kernel reports it: the temporary file first
+        raise OSError(30, "Read-only file system", str(src), str(dst))
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError) as info:
+        atomic_write_bytes(path, b"x")
+    monkeypatch.undo()
+    assert info.value.filename == str(path) and ".tmp" not in str(info.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_other_errors_raised_while_writing_are_left_alone(tmp_path):
+    with pytest.raises(ConnectionResetError) as info:
+        with atomic_write(tmp_path / "f.bin"):
+            raise ConnectionResetError(104, "Connection reset by peer")
+    assert info.value.filename is None and os.listdir(tmp_path) == []
+
+
+def test_cli_disk_full_names_the_file(tmp_path):
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+
+    out = tmp_path / "run"
+    res = subprocess.run([sys.executable, "-m", "deltaprop.cli", "train", "--dataset", "parity", "--epochs", "1",
+                          "--quiet", "--out", str(out)], capture_output=True, text=True, timeout=120, preexec_fn=limit)
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert f"{out}/" in res.stderr and ".safetensors: File too large" in res.stderr and ".tmp" not in res.stderr
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]

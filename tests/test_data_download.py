@@ -69,3 +69,25 @@ def test_pace_arguments_are_checked(tmp_path, kw):
     with pytest.raises(dp.ConfigError):
         _fetch("http://127.0.0.1:9/", tmp_path, **kw)
 
+
+
+def test_the_command_gives_up_on_a_trickling_mirror(trickle, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from deltaprop.data import MNIST_MIRRORS, download\n"
+        f"MNIST_MIRRORS[:] = [{trickle!r}]\n"
+        "download.fetch.__kwdefaults__.update(deadline=2.0, min_rate=0.0)\n"
+        "from deltaprop.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", script, "train", "--dataset", "mnist", "--data-dir", str(tmp_path),
+                          "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "Traceback" not in res.stderr
+    assert trickle in res.stderr and "too slow" in res.stderr and "past the deadline of 2 s" in res.stderr
+    assert not any(p.name.endswith((".gz", ".tmp")) for p in tmp_path.rglob("*"))

@@ -98,3 +98,42 @@ def test_float32_reaches_the_same_accuracy(tmp_path):
     one = _run(tmp_path, 1, "float32", "sgd", "200", "0")[0]
     two = _run(tmp_path, 2, "float32", "sgd", "200", "0")
     assert abs(two[0]["val_accuracy"][-1] - one["val_accuracy"][-1]) <= 0.005
+
+
+def _cli(ranks: int, *args: str, cwd) -> subprocess.CompletedProcess:
+    exe = str(Path(sys.executable).with_name("deltaprop"))
+    cmd = ([MPIEXEC, "-n", str(ranks)] if ranks > 1 else []) + [exe, "train", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def _weights(path: Path) -> list[np.ndarray]:
+    return [p.value for p in dp.load(path).parameters()]
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_mpiexec_train_writes_one_run_from_rank_0_and_resumes_on_another_rank_count(tmp_path):
+    common = ("--dtype", "float64", "--batch-size", "40", "--seed", "3")
+    one = _cli(1, "--epochs", "2", "--out", "one", *common, cwd=tmp_path)
+    assert one.returncode == 0, one.stderr
+    two = _cli(2, "--epochs", "1", "--out", "two", *common, cwd=tmp_path)
+    assert two.returncode == 0, two.stderr
+    assert two.stdout.count("wrote two/") == 1 and "2 MPI processes" in two.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # no folder from rank 1
+    # the run started on two processes goes on in one, then in two again
+    resumed = _cli(1, "--resume", "two", "--epochs", "2", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    for a, b in zip(_weights(tmp_path / "one" / "model.safetensors"), _weights(tmp_path / "two" / "model.safetensors")):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+    again = _cli(2, "--resume", "two", "--epochs", "2", cwd=tmp_path)
+    assert again.returncode != 0 and "already has 2 epochs" in again.stderr
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_an_error_on_rank_0_stops_every_rank(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "config.toml").write_text("x = 1\n")
+    result = _cli(2, "--epochs", "1", "--out", "taken", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr

@@ -243,3 +243,106 @@ def test_mean_squared_error_reports_accuracy_only_for_class_targets():
     assert loss_from_config(loss.config()).targets_are_classes(np.eye(2)) is False
     with pytest.raises(dp.ConfigError):
         loss_from_config({"type": "MeanSquaredError", "bogus": 1})
+
+
+# -- per-row values and sample weights ----------------------------------------------------------------
+ALL_LOSSES = [dp.CrossEntropy(), dp.CrossEntropy(from_logits=True), dp.BinaryCrossEntropy(),
+              dp.BinaryCrossEntropy(from_logits=True), dp.MeanSquaredError()]
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=repr)
+def test_row_values_are_the_terms_whose_mean_is_the_value(data, loss):
+    z, p, ids, soft, bits = data
+    a = z if getattr(loss, "from_logits", False) or isinstance(loss, dp.MeanSquaredError) else p
+    y = bits if isinstance(loss, dp.BinaryCrossEntropy) else soft
+    rows = loss.row_values(a, y)
+    assert rows.shape == (N,) and rows.dtype == np.float64
+    assert math.isclose(rows.mean(), loss.value(a, y), rel_tol=1e-13)
+    for i in range(N):  # each row's term is the loss of that row alone
+        assert math.isclose(rows[i], loss.value(a[i : i + 1], y[i : i + 1]), rel_tol=1e-13)
+
+
+@pytest.mark.parametrize("loss", ALL_LOSSES, ids=repr)
+def test_a_weight_of_k_counts_a_row_k_times(data, loss):
+    z, p, ids, soft, bits = data
+    a = z if getattr(loss, "from_logits", False) or isinstance(loss, dp.MeanSquaredError) else p
+    y = bits if isinstance(loss, dp.BinaryCrossEntropy) else soft
+    w = np.array([3.0, 1.0, 0.0, 2.0, 1.0, 1.0])
+    rows = np.repeat(np.arange(N), w.astype(int))  # row 0 three times, row 2 left out, ...
+    w_scaled = w / w.mean()  # as fit scales them: (1/n) Σ w_i ℓ_i is then the mean over the repeated rows
+    assert math.isclose(loss.value(a, y, w_scaled), loss.value(a[rows], y[rows]), rel_tol=1e-13)
+    repeated = np.zeros_like(a)
+    np.add.at(repeated, rows, loss.gradient(a[rows], y[rows]))
+    np.testing.assert_allclose(loss.gradient(a, y, w_scaled), repeated, rtol=1e-12, atol=1e-15)
+    assert loss_gradient_error(_Weighted(loss, w_scaled), a.copy(), y) < 1e-7
+
+
+class _Weighted:
+    """``loss`` with fixed row weights, for the central-difference check."""
+
+    def __init__(self, loss, w):
+        self.loss, self.w = loss, w
+
+    def value(self, a, y):
+        return self.loss.value(a, y, self.w)
+
+    def gradient(self, a, y):
+        return self.loss.gradient(a, y, self.w)
+
+
+@pytest.mark.parametrize(("loss", "last"), [(dp.CrossEntropy(), dp.Softmax()), (dp.BinaryCrossEntropy(), dp.Sigmoid())])
+def test_the_fused_delta_is_weighted_like_the_gradient(data, loss, last):
+    z, p, ids, soft, bits = data
+    y = soft if isinstance(last, dp.Softmax) else bits
+    a = p if isinstance(last, dp.Softmax) else 1 / (1 + np.exp(-z))
+    w = np.linspace(0.5, 1.5, N)
+    np.testing.assert_allclose(loss.fused_delta(last, a, y, w), (a - y) / N * w[:, None], rtol=1e-12)
+    assert loss.fused_delta(last, a, y) is not None
+
+
+def test_fit_with_sample_weights_equals_fit_on_repeated_rows():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 3))
+    y = rng.integers(0, 3, 12)
+    w = rng.integers(0, 4, 12).astype(float)
+    w[0] = 2
+    rows = np.repeat(np.arange(12), w.astype(int))
+    weighted, repeated = dp.mlp([3, 5, 3], seed=0, dtype="float64"), dp.mlp([3, 5, 3], seed=0, dtype="float64")
+    h = dp.fit(weighted, X, y, sample_weight=w, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.5), epochs=5,
+               batch_size=None)
+    h2 = dp.fit(repeated, X[rows], y[rows], loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.5), epochs=5, batch_size=None)
+    for p, q in zip(weighted.parameters(), repeated.parameters()):
+        np.testing.assert_allclose(p.value, q.value, rtol=1e-12)
+    np.testing.assert_allclose(h["loss"], h2["loss"], rtol=1e-12)
+
+
+def test_fit_with_sample_weights_in_mini_batches_keeps_float32_and_counts_accuracy_per_row():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    net = dp.mlp([3, 5, 3], seed=0)
+    ones = dp.mlp([3, 5, 3], seed=0)
+    h = dp.fit(net, X, y, sample_weight=np.full(40, 7.0), loss=dp.CrossEntropy(), optimizer=dp.Adam(lr=0.01),
+               epochs=2, batch_size=8, seed=0)
+    h1 = dp.fit(ones, X, y, loss=dp.CrossEntropy(), optimizer=dp.Adam(lr=0.01), epochs=2, batch_size=8, seed=0)
+    for p, q in zip(net.parameters(), ones.parameters()):  # equal weights are no weights
+        assert p.value.dtype == np.float32
+        np.testing.assert_array_equal(p.value, q.value)
+    assert h["accuracy"] == h1["accuracy"]
+
+
+@pytest.mark.parametrize(
+    ("weights", "error", "message"),
+    [
+        (np.ones(5), dp.ShapeError, r"one weight per row, shape \(12,\)"),
+        (-np.ones(12), dp.DataError, "finite numbers >= 0"),
+        (np.full(12, np.nan), dp.DataError, "finite numbers >= 0"),
+        (np.zeros(12), dp.DataError, "0 everywhere"),
+        (["a"] * 12, dp.DataError, "must be numbers"),
+    ],
+)
+def test_bad_sample_weights_are_refused(weights, error, message):
+    X = np.zeros((12, 3))
+    with pytest.raises(error, match=message):
+        dp.fit(dp.mlp([3, 2], seed=0), X, np.zeros(12, int), sample_weight=weights, loss=dp.CrossEntropy(),
+               optimizer=dp.SGD(lr=0.1), epochs=1)

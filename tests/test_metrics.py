@@ -24,6 +24,16 @@ def test_accuracy():
     assert dp.accuracy([], []) == 0.0
 
 
+def test_output_rows_choose_classes_by_the_networks_rule():
+    # One rule everywhere: argmax of a row, or a ≥ 0.5 for a single sigmoid output.
+    outputs = np.array([[0.2], [0.5], [0.9]], dtype=np.float32)
+    assert dp.accuracy([0, 1, 1], outputs) == 1.0
+    np.testing.assert_array_equal(dp.confusion_matrix([0, 1, 1], outputs), [[1, 0], [0, 2]])
+    net = dp.mlp([2, 1], output="sigmoid", seed=0)
+    X = np.random.default_rng(0).standard_normal((20, 2)).astype(np.float32)
+    assert dp.accuracy(net.predict(X), net.predict_proba(X)) == 1.0
+
+
 def test_confusion_matrix():
     cm = dp.confusion_matrix(Y_TRUE, Y_PRED)
     np.testing.assert_array_equal(cm, CM)

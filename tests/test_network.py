@@ -230,3 +230,15 @@ def test_backward_after_an_inference_forward_is_refused():
     net.forward(np.ones((2, 3)))
     with pytest.raises(dp.ConfigError, match="train=True"):
         net.backward(dp.CrossEntropy(), [0, 1])
+
+
+def test_predictions_from_outputs_is_one_rule_and_can_write_into_a_buffer():
+    from deltaprop.network import predictions_from_outputs
+
+    many = np.array([[0.1, 0.7, 0.2], [0.5, 0.5, 0.0], [0.0, 0.2, 0.8]])
+    one = np.array([[0.49], [0.5], [0.51]], dtype=np.float32)
+    np.testing.assert_array_equal(predictions_from_outputs(many), [1, 0, 2])  # ties: the first
+    np.testing.assert_array_equal(predictions_from_outputs(one), [0, 1, 1])
+    out = np.full(3, -1, dtype=np.int64)
+    assert predictions_from_outputs(one, out=out) is out and out.tolist() == [0, 1, 1]
+    assert predictions_from_outputs(many, out=out) is out and out.tolist() == [1, 0, 2]

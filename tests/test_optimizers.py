@@ -390,3 +390,23 @@ def test_names_and_configs_round_trip():
         optimizer_from_name("lbfgs")
     with pytest.raises(dp.ConfigError, match="bad settings"):
         optimizer_from_name("adam", momentum=0.9)
+
+
+# -- weight decay leaves the loss gradient alone ---------------------------------------------------
+@pytest.mark.parametrize("make", [lambda: dp.SGD(lr=0.1, weight_decay=10.0), lambda: dp.Adam(weight_decay=10.0),
+                                  lambda: dp.AdaGrad(weight_decay=10.0), lambda: dp.AdamW(weight_decay=10.0)],
+                         ids=["SGD", "Adam", "AdaGrad", "AdamW"])
+def test_weight_decay_never_changes_parameter_grad_so_the_trace_reports_the_loss_gradient(make):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((8, 3)), rng.integers(0, 2, 8)
+    net = dp.Network([dp.Dense(3, 4), dp.Sigmoid(), dp.Dense(4, 2), dp.Softmax()], seed=0, dtype="float64")
+    opt = make()
+    opt.build(net.parameters())
+    net.loss_and_gradients(dp.CrossEntropy(), X, y)
+    before = net.trace()
+    loss_gradient = [p.grad.copy() for p in net.parameters()]
+    opt.step()
+    for p, g in zip(net.parameters(), loss_gradient):
+        np.testing.assert_array_equal(p.grad, g)  # still ∂L/∂θ, without λW
+    assert [t.grad_norms for t in net.trace()] == [t.grad_norms for t in before]
+    assert max(n for t in before for n in t.grad_norms.values()) < 1.0  # the loss gradient, not λ‖W‖

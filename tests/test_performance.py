@@ -97,9 +97,13 @@ def test_predict_works_in_chunks_and_matches_one_pass():
     np.testing.assert_allclose(whole, chunked, rtol=1e-5, atol=1e-7)
 
 
-def test_small_steps_train_on_one_blas_thread_and_threads_overrides():
+def _blas_threads_seen(monkeypatch, idle, runs):
+    """The BLAS threads each of ``runs`` (fit keyword sets) trained on, with ``idle`` CPUs measured."""
     from threadpoolctl import threadpool_info
 
+    from deltaprop import cpus
+
+    monkeypatch.setattr(cpus, "idle_cpus", lambda window=0.05: idle)
     seen = []
 
     class Probe(dp.Callback):
@@ -109,9 +113,45 @@ def test_small_steps_train_on_one_blas_thread_and_threads_overrides():
     rng = np.random.default_rng(3)
     X, y = rng.random((128, 784), dtype=np.float32), rng.integers(0, 10, 128)
     net = dp.mlp([784, 256, 10], seed=0)
-    kw = dict(loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=1, callbacks=[Probe()])
-    dp.fit(net, X, y, batch_size=16, **kw)                  # 16 · 784 · 256 < SMALL_STEP_MACS
-    dp.fit(net, X, y, batch_size=16, threads=2, **kw)       # asked for explicitly
-    dp.fit(net, X, y, batch_size=32, **kw)                  # large enough: the BLAS default
-    default = max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+    for kw in runs:
+        dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=1, callbacks=[Probe()], **kw)
+    return seen, max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+
+def test_small_steps_train_on_one_blas_thread_and_threads_overrides(monkeypatch):
+    seen, default = _blas_threads_seen(monkeypatch, 64.0, [
+        dict(batch_size=16),               # 16 · 784 · 256 < SMALL_STEP_MACS
+        dict(batch_size=16, threads=2),    # asked for explicitly
+        dict(batch_size=32),               # large enough, every CPU idle: the BLAS default
+    ])
     assert seen == [1, min(2, default), default]
+
+
+def test_a_busy_machine_gets_fewer_blas_threads(monkeypatch):
+    seen, default = _blas_threads_seen(monkeypatch, 0.3, [dict(batch_size=32), dict(batch_size=32, threads=2)])
+    assert seen == [1, min(2, default)]
+
+
+def test_the_thread_count_is_kept_in_the_state_and_a_resume_uses_it(monkeypatch):
+    from deltaprop import cpus
+
+    rng = np.random.default_rng(3)
+    X, y = rng.random((64, 784), dtype=np.float32), rng.integers(0, 10, 64)
+    net = dp.mlp([784, 256, 10], seed=0)
+    opt = dp.SGD(lr=0.1)
+    states = []
+    cb = dp.LambdaCallback(on_train_end=states.append)
+    monkeypatch.setattr(cpus, "idle_cpus", lambda window=0.05: 0.2)
+    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=1, batch_size=32, callbacks=[cb])
+    assert states[0].threads == 1
+    monkeypatch.setattr(cpus, "idle_cpus", lambda window=0.05: 64.0)
+    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=2, batch_size=32, callbacks=[cb],
+           resume=states[0])
+    assert states[1].threads == 1
+
+
+def test_idle_cpus_is_measured_within_the_available_ones():
+    from deltaprop import cpus
+
+    idle = cpus.idle_cpus(0.02)
+    assert idle is None or 0.0 <= idle <= len(cpus.available_cpus())

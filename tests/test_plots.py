@@ -34,10 +34,24 @@ def test_weights_plot_square_and_not(tmp_path):
     assert _png_size(small)[1] > _png_size(flat)[1]  # the 28x28 weight images add a panel
 
 
-def test_samples_plot_marks_predictions(tmp_path):
+def test_samples_plot_marks_predictions(tmp_path, monkeypatch):
+    drawn = []
+    save = plots._save
+
+    def keep_titles(fig, path):
+        drawn.append([(ax.get_title(), ax.title.get_color()) for ax in fig.axes])
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep_titles)
     x = np.random.default_rng(0).integers(0, 255, (6, 784), dtype=np.uint8)
-    path = plots.plot_samples(x, [0, 1, 2, 3, 4, 5], tmp_path / "s.png", predictions=[0, 1, 2, 3, 4, 0])
+    path = plots.plot_samples(x, [0, 1, 2, 3, 4, 5], tmp_path / "s.png", predictions=[0, 1, 2, 3, 4, 0],
+                              class_names=list("abcdef"))
     assert _png_size(path)[0] > 0
+    # each image is titled "label → prediction", in red where the prediction is wrong
+    assert drawn == [[("a → a", "black"), ("b → b", "black"), ("c → c", "black"), ("d → d", "black"),
+                      ("e → e", "black"), ("f → a", "red")]]
+    plots.plot_samples(x[:2], [0, 1], tmp_path / "t.png")
+    assert drawn[1] == [("0", "black"), ("1", "black")]  # no predictions: labels alone
     with pytest.raises(dp.ShapeError, match="square"):
         plots.plot_samples(np.zeros((3, 10)), [0, 1, 0], tmp_path / "bad.png")
 

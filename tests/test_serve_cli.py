@@ -85,3 +85,27 @@ def test_a_port_in_use_is_a_one_line_error(tmp_path, capsys):
         assert cli.main(["serve", str(tmp_path / "m.safetensors"), "--port", str(port)]) == 1
     err = capsys.readouterr().err
     assert f"port {port} is in use" in err and "--port 0" in err
+
+
+def test_train_serve_serves_the_run_while_it_trains_and_after(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "deltaprop.cli", "train", "--out", str(out), "--epochs", "3", "--quiet",
+                             "--serve", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        line = proc.stderr.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert match, line + proc.stderr.read()
+        assert "still serving" in proc.stderr.readline()  # training is over; the page stays up
+        base = f"http://127.0.0.1:{match.group(1)}"
+        with urllib.request.urlopen(f"{base}/api/run", timeout=10) as res:
+            run = json.load(res)
+        assert run["epochs"] == 3 and [r["epoch"] for r in run["history"]] == [1, 2, 3]
+        with urllib.request.urlopen(f"{base}/api/model", timeout=10) as res:
+            assert json.load(res)["source"].endswith("model.safetensors")
+        proc.send_signal(signal.SIGINT)
+        stdout, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "test accuracy" in stdout and "stopped" in err

@@ -81,6 +81,13 @@ def request(server, method, path, body=None, headers=None, host=None):
     return res.status, json.loads(raw) if is_json else raw, res
 
 
+def write_history(path, records) -> None:
+    """A history.csv as ``deltaprop train`` writes it: a header row, one row per epoch."""
+    keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "steps")
+    rows = [",".join(keys)] + [",".join("" if r.get(k) is None else str(r[k]) for k in keys) for r in records]
+    path.write_text("\n".join(rows) + "\n")
+
+
 def read_all(conn: socket.socket) -> bytes:
     """What the server sends until it closes the connection."""
     chunks = []
@@ -186,14 +193,14 @@ def test_run_folder_history_and_unchanged_polls(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     save_model(run / "model.safetensors")
-    cli.write_history_csv(run / "history.csv", [{"epoch": e, "loss": 1.0 / e, "lr": 0.3} for e in (1, 2, 3)])
+    write_history(run / "history.csv", [{"epoch": e, "loss": 1.0 / e, "lr": 0.3} for e in (1, 2, 3)])
     with running_server(run) as s:
         status, out, _ = request(s, "GET", "/api/run")
         assert status == 200 and out["epochs"] == 3 and [r["epoch"] for r in out["history"]] == [1, 2, 3]
         assert out["history"][1]["loss"] == 0.5 and out["history"][0]["accuracy"] is None
         status, again, _ = request(s, "GET", f"/api/run?since={out['signature']}")
         assert again == {"unchanged": True, "signature": out["signature"]}
-        cli.write_history_csv(run / "history.csv", [{"epoch": e, "loss": 1.0 / e} for e in (1, 2, 3, 4)])
+        write_history(run / "history.csv", [{"epoch": e, "loss": 1.0 / e} for e in (1, 2, 3, 4)])
         assert request(s, "GET", f"/api/run?since={out['signature']}")[1]["epochs"] == 4
 
 
@@ -433,3 +440,58 @@ def test_a_model_with_other_inputs_is_served_but_refuses_drawings(tmp_path):
         assert request(s, "GET", "/api/model")[1]["image_input"] is False
         status, out, _ = request(s, "POST", "/api/predict", {"pixels": [0] * 784})
         assert status == 400 and "not a 28x28 image" in out["error"]
+
+
+def test_head_gets_headers_only_and_a_vanished_client_is_quiet(server, capfd):
+    conn = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    conn.sendall(f"HEAD / HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode())
+    reply = read_all(conn)
+    assert reply.startswith(b"HTTP/1.1 405") and reply.endswith(b"\r\n\r\n")
+    for _ in range(3):  # connect, send half a request, hang up
+        conn = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        conn.sendall(f"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Length: 100\r\n\r\n{{".encode())
+        conn.close()
+    assert request(server, "GET", "/api/model")[0] == 200
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_training_state_comes_from_the_run_lock(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    run.mkdir()
+    save_model(run / "model.safetensors")
+    write_history(run / "history.csv", [{"epoch": 1, "loss": 1.0}])
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    with running_server(run) as s:
+        assert request(s, "GET", "/api/run")[1]["training"] is None  # no lock, history newer than the model
+        (run / "run.lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "now"}))
+        assert request(s, "GET", "/api/run")[1]["training"] is True
+        (run / "run.lock").write_text(json.dumps({"pid": int(gone.stdout), "host": socket.gethostname(), "started": "then"}))
+        assert request(s, "GET", "/api/run")[1]["training"] is False  # a stale lock: that process is gone
+        (run / "run.lock").unlink()
+        save_model(run / "model.safetensors")  # the final model, written after the history
+        assert request(s, "GET", "/api/run")[1]["training"] is False
+
+
+def test_input_gradient_goes_back_through_input_layers():
+    """A network that scales its own input (a parameter-free layer before the first Dense):
+    ∂L/∂x is with respect to the raw pixels, through that layer's own backward."""
+    preprocessing = pytest.importorskip("deltaprop.preprocessing")
+    from deltaprop.serve.model import ModelSource
+
+    net = dp.Network([preprocessing.Rescaling(1 / 255), dp.Dense(784, 12), dp.Tanh(), dp.Dense(12, 10), dp.Softmax()],
+                     seed=0, dtype="float64")
+    loss = dp.CrossEntropy()
+    x = np.random.default_rng(1).integers(0, 256, size=(1, 784)).astype(np.float64)
+    net.loss_and_gradients(loss, x, [4], train=False)
+    grad = ModelSource._input_gradient(net, net.trace())[0].copy()
+    h = 1e-3
+    for i in (0, 100, 400, 783):
+        xp, xm = x.copy(), x.copy()
+        xp[0, i] += h
+        xm[0, i] -= h
+        fd = (net.loss_and_gradients(loss, xp, [4]) - net.loss_and_gradients(loss, xm, [4])) / (2 * h)
+        assert grad[i] == pytest.approx(fd, rel=1e-6, abs=1e-12)

@@ -12,14 +12,6 @@ import deltaprop as dp
 from deltaprop.training import TrainingState
 
 
-def parity_data():
-    """Seed 001: every 10-bit number, bits written most significant first ('{0:010b}'),
-    label 1 when the number is even; the first 700 train, the rest test."""
-    X = np.array([[int(c) for c in f"{e:010b}"] for e in range(2**10)], dtype=np.float32)
-    y = np.array([int(e % 2 == 0) for e in range(2**10)])
-    return X[:700], y[:700], X[700:], y[700:]
-
-
 def blobs(n=60, seed=0, k=3):
     rng = np.random.default_rng(seed)
     centers = rng.standard_normal((k, 2)) * 3
@@ -28,14 +20,12 @@ def blobs(n=60, seed=0, k=3):
 
 
 # -- the seeds' experiments --------------------------------------------------------------------
-def test_seed_001_parity_experiment_reaches_test_accuracy_1():
-    X, y, X_test, y_test = parity_data()
+@pytest.mark.slow
+def test_seed_001_parity_experiment_reaches_test_accuracy_1(parity_run):
+    X, y, history = parity_run.X, parity_run.y, parity_run.history
     assert X[1].tolist() == [0] * 9 + [1] and y[:3].tolist() == [1, 0, 1]  # bit order, label rule
-    net = dp.Network([dp.Dense(10, 3), dp.Sigmoid(), dp.Dense(3, 2), dp.Sigmoid()], seed=0)
-    history = dp.fit(net, X, y, loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=0.3),
-                     epochs=1000, batch_size=8, seed=0)
     assert len(history) == 1000 and history["steps"][-1] == 1000 * math.ceil(700 / 8)
-    assert dp.accuracy(y_test, net.predict(X_test)) == 1.0
+    assert dp.accuracy(parity_run.y_test, parity_run.net.predict(parity_run.X_test)) == 1.0
     assert history["loss"][-1] < history["loss"][0] / 10
 
 

@@ -94,11 +94,20 @@ def test_nothing_is_trained_when_the_input_is_bad():
 
 
 def test_acceptable_variants_are_accepted():
-    net = dp.mlp([4, 3], seed=0)
-    fit(net, X=X.tolist(), y=Y.tolist())  # lists
-    fit(net, y=Y.astype(float))  # whole-number floats
-    fit(net, y=np.eye(3)[Y])  # one-hot rows
-    fit(net, X=X.astype(np.float32), batch_size=np.int64(4), epochs=np.int64(1))  # numpy scalars
-    fit(dp.mlp([4, 1], output="sigmoid", seed=0), y=Y > 0, loss=dp.BinaryCrossEntropy())  # booleans
-    net = dp.mlp([6, 3], seed=0)
-    fit(net, X=np.zeros((12, 2, 3)))  # images are flattened
+    def trained(net=None, **kw):
+        net = net or dp.mlp([4, 3], seed=0)
+        history = fit(net, seed=0, **kw)
+        assert len(history) == 1 and np.isfinite(history["loss"][0])
+        return [p.value.tobytes() for p in net.parameters()]
+
+    # each variant trains exactly as its plain form does
+    plain = trained()
+    assert trained(X=X.tolist(), y=Y.tolist()) == plain  # lists
+    assert trained(y=Y.astype(float)) == plain  # whole-number floats
+    assert trained(y=np.eye(3)[Y]) == plain  # one-hot rows
+    assert trained(X=X.astype(np.float32), batch_size=np.int64(4), epochs=np.int64(1)) == trained(batch_size=4)
+    binary = dict(loss=dp.BinaryCrossEntropy())
+    assert (trained(dp.mlp([4, 1], output="sigmoid", seed=0), y=Y > 0, **binary)  # booleans
+            == trained(dp.mlp([4, 1], output="sigmoid", seed=0), y=(Y > 0).astype(int), **binary))
+    images = np.random.default_rng(1).random((12, 2, 3))
+    assert trained(dp.mlp([6, 3], seed=0), X=images) == trained(dp.mlp([6, 3], seed=0), X=images.reshape(12, 6))

@@ -15,6 +15,7 @@ write to the same destination removes leftovers whose process is gone.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import stat
@@ -98,17 +99,33 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
+# Errors of the file itself (not of, say, a network the caller reads from while writing).
+_FILE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM}
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """The same error, naming the destination rather than the temporary file (or nothing)."""
+    what = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+            errno.EFBIG: "the file size limit is reached"}.get(exc.errno)
+    text = f"{exc.strerror} ({what}; any previous version of the file is kept)" if what else exc.strerror
+    return type(exc)(exc.errno, text, str(path))
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """Open a temporary file next to ``path`` for writing; on a clean exit it is flushed,
-    fsynced and renamed over ``path``. On any exception it is removed and ``path`` is left
-    as it was. The folder is created if needed; a target that is not a regular file is
-    refused before anything is written."""
+    fsynced and renamed over ``path``. On any exception it is removed at once and ``path``
+    is left as it was. The folder is created if needed; a target that is not a regular
+    file is refused before anything is written. A failure to create, write or rename the
+    file (a full disk, a read-only folder) raises ``OSError`` naming ``path``."""
     path = check_target(path)
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+    except OSError as exc:
+        raise _naming(exc, path) from None
     done = False
     try:
         with os.fdopen(fd, "wb") as f:
@@ -120,6 +137,10 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
         os.replace(tmp, path)
         done = True
         fsync_dir(folder)
+    except OSError as exc:
+        if exc.errno in _FILE_ERRNOS and exc.filename in (None, tmp):
+            raise _naming(exc, path) from None
+        raise
     finally:
         if not done:
             with contextlib.suppress(OSError):

@@ -5,14 +5,18 @@ reads the loop's :class:`~deltaprop.training.TrainingState` and asks it to stop 
 
 from __future__ import annotations
 
-import math
 import sys
+import time
 import warnings
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import _checks
+from .watch import MetricWatch
+from .atomic import atomic_write_bytes
+from .serialization import encode_checkpoint
 
 if TYPE_CHECKING:  # pragma: no cover
     from .training import TrainingState
@@ -43,47 +47,44 @@ class Callback:
 class EarlyStopping(Callback):
     """Stop once more than ``patience`` epochs in a row have not improved ``monitor`` by more
     than ``min_delta`` (``patience`` epochs are tolerated; Keras stops one epoch sooner). With
-    ``restore_best_weights`` the network ends with the weights of its best epoch. ``monitor`` falls back from ``val_loss`` to ``loss`` without validation data;
-    names ending in ``accuracy`` are maximised, others minimised."""
+    ``restore_best_weights`` the network ends with the weights of its best epoch. ``monitor``
+    falls back from ``val_loss`` to ``loss`` without validation data; names ending in
+    ``accuracy`` are maximised, others minimised (:class:`~deltaprop.watch.MetricWatch`)."""
 
-    def __init__(self, monitor: str = "val_loss", *, patience: int = 5, min_delta: float = 0.0, restore_best_weights: bool = True):
-        self.monitor = monitor
+    def __init__(self, monitor: str = "val_loss", *, patience: int = 5, min_delta: float = 0.0,
+                 restore_best_weights: bool = True):
+        self.watch = MetricWatch(monitor, min_delta=min_delta)
         self.patience = _checks.positive_int("patience", patience, allow_zero=True)
-        self.min_delta = _checks.positive_number("min_delta", min_delta, allow_zero=True)
         self.restore_best_weights = restore_best_weights
-        self.best = math.nan
         self.best_epoch: int | None = None
         self.stopped_epoch: int | None = None
-        self._wait = 0
         self._best_weights: list[np.ndarray] | None = None
 
-    def _value(self, logs):
-        value = logs.get(self.monitor)
-        if value is None and self.monitor.startswith("val_"):
-            value = logs.get(self.monitor[4:])
-        return value
+    @property
+    def monitor(self) -> str:
+        return self.watch.monitor
+
+    @property
+    def min_delta(self) -> float:
+        return self.watch.min_delta
+
+    @property
+    def best(self) -> float:
+        """The best value of ``monitor`` so far (NaN before the first)."""
+        return self.watch.best
 
     def on_train_begin(self, state):
-        self.best = math.nan
+        self.watch.reset()
         self.best_epoch = None
         self.stopped_epoch = None
-        self._wait = 0
         self._best_weights = None
 
     def on_epoch_end(self, state):
-        value = self._value(state.logs)
-        if value is None or not math.isfinite(value):
+        improved = self.watch.update(state.logs)
+        if improved is None:
             return
-        maximise = self.monitor.endswith("accuracy")
-        improved = (
-            math.isnan(self.best)
-            or (maximise and value > self.best + self.min_delta)
-            or (not maximise and value < self.best - self.min_delta)
-        )
         if improved:
-            self.best = value
             self.best_epoch = state.epoch
-            self._wait = 0
             if self.restore_best_weights:
                 params = state.net.parameters()
                 if self._best_weights is None:
@@ -91,11 +92,9 @@ class EarlyStopping(Callback):
                 else:
                     for saved, p in zip(self._best_weights, params):
                         np.copyto(saved, p.value)
-        else:
-            self._wait += 1
-            if self._wait > self.patience:
-                self.stopped_epoch = state.epoch
-                state.stop_training = True
+        elif self.watch.wait > self.patience:
+            self.stopped_epoch = state.epoch
+            state.stop_training = True
 
     def on_train_end(self, state):
         if self.restore_best_weights and self._best_weights is not None:
@@ -120,7 +119,8 @@ class ProgressBar(Callback):
             desc = f"epoch {state.epoch + 1}/{state.epochs}"
         else:
             desc = f"epoch {state.epoch + 1}"
-        self._bar = tqdm(total=total, desc=desc, unit="ex", unit_scale=True, file=self.file, leave=self.leave, dynamic_ncols=True)
+        self._bar = tqdm(total=total, desc=desc, unit="ex", unit_scale=True, file=self.file, leave=self.leave,
+                         dynamic_ncols=True)
 
     def on_batch_end(self, state, batch_size, batch_loss):
         bar = self._bar
@@ -158,6 +158,69 @@ class LambdaCallback(Callback):
         for name, fn in list(locals().items()):
             if name != "self" and fn is not None:
                 setattr(self, name, fn)
+
+
+class CheckpointWriter(Callback):
+    """Keep a run folder's ``checkpoint.safetensors`` and ``history.csv`` up to date,
+    atomically. Every epoch end encodes the checkpoint's bytes and keeps them; they reach
+    the disk at most every ``interval`` seconds and always when training ends, however it
+    ends (``fit`` calls ``on_train_end`` on Ctrl-C and on divergence too), so the folder
+    holds the last completed epoch and never a mid-epoch state, while a thousand one-second
+    epochs do not cost a thousand fsyncs. ``meta``: the keyword arguments of
+    :func:`~deltaprop.serialization.encode_checkpoint` (class names, extra)."""
+
+    def __init__(self, folder, meta: dict[str, Any] | None = None, *, interval: float = 5.0):
+        self.folder = Path(folder)
+        self.meta = dict(meta or {})
+        self.interval = _checks.positive_number("interval", interval, allow_zero=True)
+        self.state = None
+        #: the epoch whose checkpoint is on disk (None before the first write)
+        self.written_epoch: int | None = None
+        self._at_boundary = False
+        self._pending: bytes | None = None
+        self._pending_records: list[dict[str, Any]] = []
+        self._last_write = time.monotonic()
+
+    def on_train_begin(self, state):
+        self.state = state
+        self._last_write = time.monotonic()
+
+    def on_epoch_begin(self, state):
+        self._at_boundary = False
+
+    def on_epoch_end(self, state):
+        self._at_boundary = True
+        self._keep(state)
+        if time.monotonic() - self._last_write >= self.interval:
+            self.flush()
+
+    def on_train_end(self, state):
+        self.flush()
+
+    def _keep(self, state) -> None:
+        self._pending = encode_checkpoint(state, **self.meta)
+        self._pending_records = list(state.history.records)
+
+    def flush(self) -> None:
+        """Write what the last epoch end kept, if not written yet."""
+        from .training import History
+
+        if self._pending is None:
+            return
+        atomic_write_bytes(self.folder / "checkpoint.safetensors", self._pending)
+        History(self._pending_records).write_csv(self.folder / "history.csv")
+        self._pending = None
+        self.written_epoch = self._pending_records[-1]["epoch"] if self._pending_records else self.state.epoch
+        self._last_write = time.monotonic()
+
+    def save_on_interrupt(self) -> int | None:
+        """After an interrupt: make sure the last completed epoch's checkpoint is on disk;
+        returns its epoch, or None when no epoch completed."""
+        state = self.state
+        if state is not None and self._at_boundary and self._pending is None and self.written_epoch != state.epoch:
+            self._keep(state)
+        self.flush()
+        return self.written_epoch
 
 
 class DiagnosticsRecorder(Callback):

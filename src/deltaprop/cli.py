@@ -9,19 +9,35 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import io
+import itertools
 import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import _checks
-from .errors import ConfigError, DataError, Error, ShapeError, TrainingDivergedError
+from . import __version__, _checks, kernels
+from .atomic import atomic_write_bytes
+from .bounded import open_regular
+from .callbacks import Callback, CheckpointWriter, EarlyStopping, ProgressBar
+from .config import TrainConfig, _integer, _number, load_toml
+from .data import DATASETS, Standardizer, load_arrays, train_validation_split
+from .data import load as load_dataset
+from .errors import ConfigError, DataError, Error, FileFormatError, ShapeError, TrainingDivergedError
+from .data.npy import read_npy_header
+from .gradcheck import gradcheck
+from .images import load_digit
+from .losses import loss_from_name
+from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
+from .network import Network, mlp, predictions_from_outputs
+from .plots import plot_confusion, plot_history, plot_samples, plot_weights
+from .runlock import LOCK_NAME, RunLock
+from .serialization import Checkpoint, apply_scaling, load_checkpoint, read_model, save, scaling_for
+from .training import History, TrainingState, fit
 
 PROG = "deltaprop"
 _RUN_FILES = ("model.safetensors", "checkpoint.safetensors", "history.csv", "history.png", "config.toml",
@@ -74,122 +90,166 @@ _TRAIN_OPTIONS = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-
-    parser = _Parser(prog=PROG, description="Feedforward neural networks trained by backpropagation.")
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
+def _add_train(sub) -> None:
     t = sub.add_parser("train", help="train a network (seed 000's MNIST network by default)",
-                       description="Train a network. Every option can also come from --config FILE.toml; flags override it.")
+                       description="Train a network. Every option can also come from --config FILE.toml "
+                                   "(keys as in a run's config.toml); flags override it.")
     for flag, key, text in _TRAIN_OPTIONS:
         t.add_argument(flag, dest=key, default=argparse.SUPPRESS, metavar=key.upper(), help=text)
     t.add_argument("--nesterov", dest="nesterov", action="store_const", const=True, default=argparse.SUPPRESS,
                    help="Nesterov momentum (needs --momentum > 0)")
     t.add_argument("--config", metavar="FILE.toml", help="read options from a TOML file (keys as in config.toml)")
-    t.add_argument("--out", metavar="DIR", help="output folder (default runs/<date-time>)")
-    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint (--epochs/--steps may extend it)")
+    t.add_argument("--out", metavar="DIR", help="output folder (default: a new runs/<date-time>)")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace the run in an existing --out folder (its model, checkpoint and history are deleted first)")
+    t.add_argument("--resume", metavar="DIR",
+                   help="continue the run in DIR from its checkpoint (--epochs/--steps may extend it)")
     t.add_argument("--quiet", "-q", action="store_true", help="print only errors and the final summary")
     t.add_argument("--log-json", action="store_true", help="one JSON object per epoch on stdout")
-    t.add_argument("--threads", metavar="N", help="BLAS threads for training (default: one for small steps, else the BLAS default)")
+    t.add_argument("--threads", metavar="N",
+                   help="BLAS threads for training (default: one for small steps, else the BLAS default)")
+    t.add_argument("--serve", metavar="PORT", nargs="?", const="8000",
+                   help="also serve the run's live page on 127.0.0.1:PORT (default 8000), kept up after training "
+                        "until Ctrl-C (see deltaprop serve)")
     t.set_defaults(handler=cmd_train)
 
+
+def _add_evaluate(sub) -> None:
     e = sub.add_parser("evaluate", help="accuracy, per-class precision/recall and confusion matrix of a model")
-    e.add_argument("model", metavar="MODEL")
+    e.add_argument("model", metavar="MODEL", help="a model file (model.safetensors) or a run folder")
     e.add_argument("--dataset", help="dataset name or file (default: the one the model was trained on)")
-    e.add_argument("--data-dir")
-    e.add_argument("--split", choices=("test", "train"), default="test")
+    e.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's files (MNIST, Fashion-MNIST)")
+    e.add_argument("--split", choices=("test", "train"), default="test",
+                   help="which part of the dataset to evaluate on (default test)")
     e.add_argument("--plot", metavar="FILE.png", help="also draw the confusion matrix")
     e.set_defaults(handler=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="classify an image (PNG/JPEG) or the rows of a .npy file")
-    p.add_argument("model", metavar="MODEL")
-    p.add_argument("input", metavar="INPUT")
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="classify images (PNG/JPEG) or the rows of .npy files, one line each")
+    p.add_argument("model", metavar="MODEL", help="a model file (model.safetensors) or a run folder")
+    p.add_argument("inputs", metavar="INPUT", nargs="+",
+                   help="images (a digit, any size) or .npy files of raw feature rows; several may be given")
     p.add_argument("--top", default="3", help="how many classes to list per input (default 3)")
     p.set_defaults(handler=cmd_predict)
 
+
+def _add_gradcheck(sub) -> None:
     g = sub.add_parser("gradcheck", help="compare backprop gradients with finite differences")
     g.add_argument("--layers", default="4,5,3", help="widths (default 4,5,3)")
-    g.add_argument("--activation", default="sigmoid")
-    g.add_argument("--output-activation", dest="output", default="softmax")
-    g.add_argument("--loss", default="cross_entropy")
+    g.add_argument("--activation", default="sigmoid", help="hidden activation (default sigmoid)")
+    g.add_argument("--output-activation", dest="output", default="softmax", help="output layer (default softmax)")
+    g.add_argument("--loss", default="cross_entropy", help="loss (default cross_entropy)")
     g.add_argument("--examples", default="8", help="random examples to check on (default 8)")
     g.add_argument("--tolerance", default="1e-6", help="largest relative error that passes (default 1e-6)")
-    g.add_argument("--seed", default="0")
+    g.add_argument("--seed", default="0", help="seed of the random network and examples (default 0)")
     g.set_defaults(handler=cmd_gradcheck)
 
+
+def _add_plot(sub) -> None:
     pl = sub.add_parser("plot", help="draw PNG figures: history, weights, samples")
     psub = pl.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser, required=True)
+    out_help = "the PNG file to write (default: {} in the run's folder)"
     ph = psub.add_parser("history", help="loss and accuracy per epoch (from a run folder, history.csv or checkpoint)")
-    ph.add_argument("source", metavar="RUN")
-    ph.add_argument("-o", "--out", default="history.png")
+    ph.add_argument("source", metavar="RUN", help="a run folder, its history.csv or a checkpoint")
+    ph.add_argument("-o", "--out", metavar="FILE.png", help=out_help.format("history.png"))
     ph.set_defaults(handler=cmd_plot_history)
     pw = psub.add_parser("weights", help="first-layer weights as images, weight matrices as heatmaps")
-    pw.add_argument("model", metavar="MODEL")
-    pw.add_argument("-o", "--out", default="weights.png")
+    pw.add_argument("model", metavar="MODEL", help="a model file (model.safetensors) or a run folder")
+    pw.add_argument("-o", "--out", metavar="FILE.png", help=out_help.format("weights.png"))
     pw.set_defaults(handler=cmd_plot_weights)
     ps = psub.add_parser("samples", help="example images with their labels (and a model's predictions)")
-    ps.add_argument("--dataset", default="mnist-sample")
-    ps.add_argument("--data-dir")
+    ps.add_argument("--dataset", default="mnist-sample", help="dataset name (default mnist-sample)")
+    ps.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's files (MNIST, Fashion-MNIST)")
     ps.add_argument("--model", help="show this model's predictions too")
     ps.add_argument("-n", default="25", help="how many images (default 25)")
-    ps.add_argument("-o", "--out", default="samples.png")
+    ps.add_argument("-o", "--out", metavar="FILE.png",
+                    help="the PNG file to write (default: samples.png next to --model, else in this folder)")
     ps.set_defaults(handler=cmd_plot_samples)
 
-    r = sub.add_parser("report", help="rebuild a run folder's report.html from its files")
-    r.add_argument("run", metavar="RUN_DIR")
-    r.set_defaults(handler=cmd_report)
 
+def _add_info(sub) -> None:
     i = sub.add_parser("info", help="a model's layers, parameters and metadata")
-    i.add_argument("model", metavar="MODEL")
+    i.add_argument("model", metavar="MODEL", help="a model or checkpoint file, or a run folder")
     i.set_defaults(handler=cmd_info)
 
+
+
+def _add_serve(sub) -> None:
     sv = sub.add_parser("serve", help="a local web page: draw a digit, watch the forward and backward pass, follow a run",
                         description="Serve a page on this machine for a model file or a run folder (see docs/serve.md).")
     sv.add_argument("path", metavar="PATH", help="a .safetensors model or a run folder (followed live while it trains)")
     sv.add_argument("--port", default="8000", help="TCP port (default 8000; 0 picks a free one)")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     sv.set_defaults(handler=cmd_serve)
+
+
+def _add_sweep(sub) -> None:
+    sw = sub.add_parser("sweep", help="train a grid (or random sample) of options, one run folder a trial, on Dask",
+                        description="A hyperparameter sweep: every combination of the --grid values (or --random N "
+                                    "of them), each trained as `deltaprop train` into SWEEP/trial-NNN on a Dask "
+                                    "worker; results in SWEEP/sweep.csv and sweep.png (see docs/distributed.md).")
+    sw.add_argument("config", metavar="CONFIG.toml", nargs="?", help="options every trial shares (as for train --config)")
+    sw.add_argument("--grid", action="append", metavar="KEY=V1,V2",
+                    help="an option of train and its values, e.g. lr=0.03,0.1,0.3 or layers=784,100,10:784,300,10 "
+                         "(':' separates values that hold commas); repeat for more options")
+    sw.add_argument("--random", metavar="N", help="train N combinations drawn at random from the grid instead of all")
+    sw.add_argument("--seed", default="0", help="seed of the --random draw (default 0)")
+    sw.add_argument("--workers", metavar="N", help="worker processes of the local Dask cluster (default: one per CPU)")
+    sw.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask cluster, e.g. tcp://host:8786")
+    sw.add_argument("--out", metavar="DIR", help="the sweep's folder (default: a new runs/sweep-<date-time>)")
+    sw.add_argument("--resume", action="store_true", help="continue the sweep in --out, skipping finished trials")
+    sw.set_defaults(handler=cmd_sweep)
+
+
+def _add_report(sub) -> None:
+    r = sub.add_parser("report", help="rebuild a run folder's report.html from its files")
+    r.add_argument("run", metavar="RUN_DIR", help="a run folder written by deltaprop train")
+    r.set_defaults(handler=cmd_report)
+
+
+#: The subcommands, in the order ``--help`` lists them; each adds its parser.
+_COMMANDS = [_add_train, _add_evaluate, _add_predict, _add_gradcheck, _add_plot, _add_info, _add_serve, _add_sweep,
+             _add_report]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Feedforward neural networks trained by backpropagation.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in _COMMANDS:
+        add(sub)
     return parser
 
 
 def _int_option(name: str, value: str, *, allow_zero: bool = False) -> int:
-    from .config import _integer
-
     return _checks.positive_int(name, _integer(name, value), allow_zero=allow_zero)
 
 
 def _number_option(name: str, value: str) -> float:
-    from .config import _number
-
     return _checks.positive_number(name, _number(name, value))
 
 
 # -- data -----------------------------------------------------------------------------------------
 def _is_file_dataset(name: str) -> bool:
-    from .data import DATASETS
-
     return name.lower().replace("_", "-") not in DATASETS
 
 
 def _load_data(name: str, data_dir: str | None, seed: int = 0):
     """(x_train, y_train, x_test, y_test, class_names) with rows of features."""
-    from . import data
-
     if not _is_file_dataset(name):
-        ds = data.load(name, data_dir=data_dir or None, flatten=True)
+        ds = load_dataset(name, data_dir=data_dir or None, flatten=True)
         return ds.x_train, ds.y_train, ds.x_test, ds.y_test, tuple(ds.class_names)
     path = Path(name)
     if path.is_dir():
-        raise DataError(f"{path} is a folder; --dataset takes a name ({', '.join(data.DATASETS)}) or a .npz/.csv file")
-    x, y = data.load_arrays(path)
+        raise DataError(f"{path} is a folder; --dataset takes a name ({', '.join(DATASETS)}) or a .npz/.csv file")
+    x, y = load_arrays(path)
     x = x.reshape(len(x), -1)
     if y.ndim != 1:
         raise DataError(f"{path}: labels must be class ids (1-D) for training from the command line")
     n_classes = int(y.max()) + 1
     # a file has no test split: hold out a stratified 20% (seeded) as the test set
-    x_tr, y_tr, x_te, y_te = data.train_validation_split(x, y, 0.2, seed=seed) if len(x) >= 10 else (x, y, x, y)
+    x_tr, y_tr, x_te, y_te = train_validation_split(x, y, 0.2, seed=seed) if len(x) >= 10 else (x, y, x, y)
     return x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes))
 
 
@@ -202,8 +262,6 @@ def _split_seed(mf) -> int:
 
 
 def _scaling(kind: str, x_train: np.ndarray) -> dict[str, Any]:
-    from .serialization import scaling_for
-
     if kind == "auto":
         return scaling_for(x_train)
     if kind == "none":
@@ -212,88 +270,167 @@ def _scaling(kind: str, x_train: np.ndarray) -> dict[str, Any]:
         if x_train.dtype.kind not in "ui":
             raise ConfigError("scaling 'unit' divides integer pixels by their maximum; these inputs are floats: use none or standardize")
         return scaling_for(x_train)
-    from .data import Standardizer
-
     return {"kind": "standardize", "state": Standardizer("global").fit(x_train).to_dict()}
 
 
-# -- train ----------------------------------------------------------------------------------------
-from .callbacks import Callback  # noqa: E402  (light; needed for the classes below)
+# -- train: the run's configuration and folder -------------------------------------------------
+def _train_flags(args) -> dict[str, Any]:
+    flags = {key: getattr(args, key) for _, key, _ in _TRAIN_OPTIONS if hasattr(args, key)}
+    if hasattr(args, "nesterov"):
+        flags["nesterov"] = True
+    return flags
 
 
-class _RunWriter(Callback):
-    """The checkpoint and history.csv, atomically. Every epoch end encodes the checkpoint's
-    bytes and keeps them; they reach the disk at most every ``interval`` seconds and always
-    when training ends, however it ends (``fit`` calls ``on_train_end`` on Ctrl-C and on
-    divergence too), so the last completed epoch is on disk and never a mid-epoch state,
-    while a thousand one-second epochs do not cost a thousand fsyncs."""
-
-    def __init__(self, out: Path, meta: dict[str, Any], *, interval: float = 5.0):
-        self.out = out
-        self.meta = meta
-        self.interval = interval
-        self.state = None
-        self.at_boundary = False
-        self.pending: bytes | None = None
-        self.pending_records: list[dict[str, Any]] = []
-        self.written_epoch: int | None = None
-        self.last_write = time.monotonic()
-
-    def on_train_begin(self, state):
-        self.state = state
-        self.last_write = time.monotonic()
-
-    def on_epoch_begin(self, state):
-        self.at_boundary = False
-
-    def on_epoch_end(self, state):
-        from .serialization import encode_checkpoint
-
-        self.at_boundary = True
-        self.pending = encode_checkpoint(state, **self.meta)
-        self.pending_records = list(state.history.records)
-        if time.monotonic() - self.last_write >= self.interval:
-            self.flush()
-
-    def on_train_end(self, state):
-        self.flush()
-
-    def flush(self) -> None:
-        from .atomic import atomic_write_bytes
-
-        if self.pending is not None:
-            atomic_write_bytes(self.out / "checkpoint.safetensors", self.pending)
-            write_history_csv(self.out / "history.csv", self.pending_records)
-            self.pending = None
-            self.written_epoch = self.pending_records[-1]["epoch"] if self.pending_records else self.state.epoch
-            self.last_write = time.monotonic()
-
-    def save_on_interrupt(self) -> int | None:
-        """Make sure the last completed epoch's checkpoint is on disk; its epoch or None."""
-        from .serialization import encode_checkpoint
-
-        state = self.state
-        if state is not None and self.at_boundary and self.pending is None and self.written_epoch != state.epoch:
-            self.pending = encode_checkpoint(state, **self.meta)
-            self.pending_records = list(state.history.records)
-        self.flush()
-        return self.written_epoch
+def _new_config(args, flags: dict[str, Any]) -> TrainConfig:
+    sources = []
+    if args.config:
+        toml = load_toml(args.config)
+        TrainConfig.from_mapping(toml, origin=str(args.config))  # names the file in errors
+        sources.append(toml)
+    return TrainConfig.from_mapping(*sources, flags, origin=str(args.config or "the options"))
 
 
-class _AlertLog(Callback):
-    """Each alert the epoch it first holds (the recorder in fit raises each once), printed
-    with ``say``: beside the epoch lines, or on stderr when stdout carries JSON."""
+def _resume_folder(args, flags: dict[str, Any]) -> Path:
+    changed = sorted(set(flags) - {"epochs", "steps"})
+    given = [f"--{k.replace('_', '-')}" for k in changed]
+    given += [flag for flag, value in (("--config", args.config), ("--out", args.out), ("--overwrite", args.overwrite)) if value]
+    if given:
+        raise UsageError("train --resume continues a run as it was configured; only --epochs and --steps "
+                         f"may be given (not {', '.join(given)})")
+    out = Path(args.resume)
+    if out.is_file():
+        out = out.parent
+    if not out.is_dir():
+        raise Error(f"{out}: no such run folder to resume")
+    return out
 
-    def __init__(self, say):
-        self.say = say
 
-    def on_epoch_end(self, state):
-        from .alerts import Alert
+def _resume_config(out: Path, flags: dict[str, Any]) -> tuple[TrainConfig, Checkpoint]:
+    checkpoint = load_checkpoint(out / "checkpoint.safetensors")
+    saved = checkpoint.extra.get("config")
+    if not isinstance(saved, dict):
+        raise Error(f"{out / 'checkpoint.safetensors'} was not written by deltaprop train; it holds no run configuration")
+    return TrainConfig.from_mapping(saved, flags, origin="the checkpoint's configuration"), checkpoint
 
-        for a in state.history.records[-1].get("alerts") or ():
-            self.say(f"alert [{a['rule']}] {Alert.from_dict(a)}")
+
+def _run_is_complete(cfg: TrainConfig, state: TrainingState) -> bool:
+    """Whether the run's limits (epochs, steps) are already reached: resuming trains nothing."""
+    return (cfg.epochs is not None and state.epoch >= cfg.epochs) or (cfg.steps is not None and state.step >= cfg.steps)
 
 
+def _nothing_to_train(cfg: TrainConfig, state: TrainingState) -> ConfigError:
+    if cfg.steps is not None and state.step >= cfg.steps:
+        return ConfigError(f"the run already made {state.step} steps (its limit is --steps {cfg.steps}); "
+                           f"pass --steps N with N > {state.step} to continue it")
+    return ConfigError(f"the run already has {state.epoch} epochs; pass --epochs N with N > {state.epoch} to continue it")
+
+
+def _new_run_folder(out: str | None) -> Path:
+    """The folder for a new run, created now: ``--out`` (it may exist; it is checked under
+    the lock) or a fresh ``runs/<date-time>[-k]`` claimed atomically by ``mkdir``."""
+    try:
+        if out:
+            path = Path(out)
+            if path.exists() and not path.is_dir():
+                raise OSError(f"{path} exists and is not a folder; choose another --out")
+            path.mkdir(parents=True, exist_ok=True)
+            return path
+        base = Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+        base.parent.mkdir(parents=True, exist_ok=True)
+        for k in itertools.count(1):
+            path = base if k == 1 else base.with_name(f"{base.name}-{k}")
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+    except FileExistsError:
+        raise OSError(f"{out}: a parent of this path is a file; choose another --out") from None
+    except OSError as exc:
+        if exc.strerror is None:
+            raise
+        raise OSError(f"cannot create the output folder {out or 'runs/'}: {exc.strerror}") from None
+    raise AssertionError("unreachable")
+
+
+def _claim_contents(out: Path, overwrite: bool) -> None:
+    """Under the lock: a folder with files in it holds someone's work; refuse it unless
+    ``--overwrite``, which removes the previous run's files first."""
+    present = sorted(p.name for p in out.iterdir() if p.name != LOCK_NAME and not p.name.startswith("."))
+    if not present:
+        return
+    if not overwrite:
+        holds = "already holds a run" if any(name in _RUN_FILES for name in present) else f"is not empty ({', '.join(present[:3])})"
+        raise ConfigError(f"{out} {holds}; choose another --out, continue it with --resume {out}, "
+                          "or replace it with --overwrite")
+    for name in _RUN_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            (out / name).unlink()
+
+
+# -- train: data and model --------------------------------------------------------------------
+@dataclass
+class _Data:
+    """A run's data: raw training, validation and test rows and the class names."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    validation: tuple[np.ndarray, np.ndarray] | None
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+
+    @property
+    def n_features(self) -> int:
+        return int(np.prod(self.x_train.shape[1:]))
+
+
+def _training_data(cfg: TrainConfig) -> _Data:
+    x_tr, y_tr, x_te, y_te, class_names = _load_data(cfg.dataset, cfg.data_dir, cfg.seed)
+    validation = None
+    if cfg.validation_split:
+        x_tr, y_tr, x_va, y_va = train_validation_split(x_tr, y_tr, cfg.validation_split, seed=cfg.seed)
+        validation = (x_va, y_va)
+    return _Data(x_tr, y_tr, validation, x_te, y_te, class_names)
+
+
+def _check_layers(cfg: TrainConfig, data: _Data) -> None:
+    n_features, n_classes = data.n_features, len(data.class_names)
+    if not cfg.layers:
+        return
+    if cfg.layers[0] != n_features:
+        rest = ",".join(map(str, cfg.layers[1:]))
+        raise ShapeError(f"--layers starts with {cfg.layers[0]} inputs but {cfg.dataset} has {n_features} "
+                         f"features per example; use --layers {n_features},{rest}")
+    if cfg.layers[-1] != n_classes and not (cfg.layers[-1] == 1 and n_classes == 2):
+        raise ShapeError(f"--layers ends with {cfg.layers[-1]} outputs but {cfg.dataset} has {n_classes} classes")
+
+
+@dataclass
+class _Model:
+    """What ``fit`` trains: a new network, or the one a checkpoint continues."""
+
+    net: Network
+    optimizer: Any
+    loss: Any
+    scaling: dict[str, Any]
+    state: TrainingState | None = None
+
+
+def _new_model(cfg: TrainConfig, data: _Data) -> _Model:
+    _check_layers(cfg, data)
+    n_features, n_classes = data.n_features, len(data.class_names)
+    cfg.layers = cfg.network_sizes(n_features, n_classes)  # config.toml holds the resolved widths
+    net = cfg.build_network(n_features, n_classes)
+    return _Model(net, cfg.build_optimizer(), cfg.build_loss(), _scaling(cfg.scaling, data.x_train))
+
+
+def _resumed_model(checkpoint: Checkpoint) -> _Model:
+    return _Model(checkpoint.net, checkpoint.optimizer, checkpoint.loss, checkpoint.input_scaling,
+                  checkpoint.training_state())
+
+
+# -- train: one run -------------------------------------------------------------------------------
 class _EpochLog(Callback):
     """One line (or one JSON object) per epoch, for logs and pipes."""
 
@@ -302,225 +439,318 @@ class _EpochLog(Callback):
 
     def on_epoch_end(self, state):
         logs = state.logs
+        speed = state.n_examples / logs["seconds"] if logs.get("seconds") else None
         if self.json_lines:
-            record = {k: logs.get(k) for k in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "steps", "seconds")}
-            record["examples_per_second"] = round(state.n_examples / logs["seconds"], 1) if logs.get("seconds") else None
+            keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "steps", "seconds")
+            record = {k: logs.get(k) for k in keys}
+            record["examples_per_second"] = None if speed is None else round(speed, 1)
             _say(json.dumps(record))
             return
         parts = [f"epoch {logs['epoch']}", f"loss {logs['loss']:.4f}"]
         for key in ("accuracy", "val_loss", "val_accuracy"):
             if logs.get(key) is not None:
                 parts.append(f"{key.replace('_', ' ')} {logs[key]:.4f}")
-        if logs.get("seconds"):
-            parts.append(f"{state.n_examples / logs['seconds']:,.0f} examples/s")
+        if speed is not None:
+            parts.append(f"{speed:,.0f} examples/s")
         _say(", ".join(parts))
 
 
-def write_history_csv(path: Path, records) -> Path:
-    from .atomic import atomic_write_bytes
-    from .training import HISTORY_KEYS
+class _AlertLog(Callback):
+    """Each alert the epoch it first holds (fit's diagnostics recorder raises each once):
+    beside the epoch lines, or on stderr when stdout carries JSON."""
 
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(HISTORY_KEYS)
-    for r in records:
-        w.writerow(["" if r.get(k) is None else r.get(k) for k in HISTORY_KEYS])
-    return atomic_write_bytes(path, buf.getvalue().encode())
+    def __init__(self, err: bool):
+        self.err = err
 
+    def on_epoch_end(self, state):
+        from .alerts import Alert
 
-def read_history_csv(path: Path) -> list[dict[str, Any]]:
-    from .training import HISTORY_KEYS
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot be read ({exc})") from None
-    rows = list(csv.reader(text.splitlines()))
-    if not rows or [c.strip() for c in rows[0]][: len(HISTORY_KEYS)] != list(HISTORY_KEYS):
-        raise DataError(f"{path}: not a deltaprop history.csv (its header should be {','.join(HISTORY_KEYS)})")
-    records = []
-    for n, row in enumerate(rows[1:], start=2):
-        rec: dict[str, Any] = {}
-        for key, cell in zip(HISTORY_KEYS, row):
-            try:
-                rec[key] = None if cell == "" else float(cell)
-            except ValueError:
-                raise DataError(f"{path}, line {n}: {key} is {cell!r}, not a number") from None
-        records.append(rec)
-    return records
+        for a in state.history.records[-1].get("alerts") or ():
+            _say(f"alert [{a['rule']}] {Alert.from_dict(a)}", err=self.err)
 
 
-def _default_out() -> Path:
-    base = Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    out, k = base, 2
-    while out.exists():
-        out = base.with_name(f"{base.name}-{k}")
-        k += 1
-    return out
-
-
-def _prepare_out(out: Path, resume: bool) -> Path:
-    if out.exists() and not out.is_dir():
-        raise OSError(f"{out} exists and is not a folder; choose another --out")
-    if not resume and out.is_dir() and any((out / f).exists() for f in ("model.safetensors", "checkpoint.safetensors")):
-        raise ConfigError(f"{out} already holds a run; choose another --out, or continue it with --resume {out}")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OSError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
-    return out
-
-
-def cmd_train(args) -> int:
-    from .config import TrainConfig, load_toml
-
-    flags = {key: getattr(args, key) for _, key, _ in _TRAIN_OPTIONS if hasattr(args, key)}
-    if hasattr(args, "nesterov"):
-        flags["nesterov"] = True
-    threads = None if args.threads is None else _int_option("--threads", args.threads)
-    checkpoint = None
-    if args.resume:
-        from .serialization import load_checkpoint
-
-        changed = sorted(set(flags) - {"epochs", "steps"})
-        if changed or args.config or args.out:
-            what = ", ".join([f"--{k.replace('_', '-')}" for k in changed] + (["--config"] if args.config else []) + (["--out"] if args.out else []))
-            raise UsageError(f"train --resume continues a run as it was configured; only --epochs and --steps may be given (not {what})")
-        out = Path(args.resume)
-        if out.is_file():
-            out = out.parent
-        if not out.is_dir():
-            raise Error(f"{out}: no such run folder to resume")
-        checkpoint = load_checkpoint(out / "checkpoint.safetensors")
-        saved = checkpoint.extra.get("config")
-        if not isinstance(saved, dict):
-            raise Error(f"{out / 'checkpoint.safetensors'} was not written by deltaprop train; it holds no run configuration")
-        cfg = TrainConfig.from_mapping(saved, flags, origin="the checkpoint's configuration")
-    else:
-        sources = []
-        if args.config:
-            toml = load_toml(args.config)
-            TrainConfig.from_mapping(toml, origin=str(args.config))  # names the file in errors
-            sources.append(toml)
-        cfg = TrainConfig.from_mapping(*sources, flags, origin=str(args.config or "the options"))
-        out = Path(args.out) if args.out else _default_out()
-
-    x_tr, y_tr, x_te, y_te, class_names = _load_data(cfg.dataset, cfg.data_dir, cfg.seed)
-    from . import report as run_report
-
-    data_sha = run_report.data_sha256(x_tr, y_tr, x_te, y_te)
-    n_features = int(np.prod(x_tr.shape[1:]))
-    n_classes = len(class_names)
-    if cfg.layers:
-        if cfg.layers[0] != n_features:
-            raise ShapeError(f"--layers starts with {cfg.layers[0]} inputs but {cfg.dataset} has {n_features} features per example; "
-                             f"use --layers {n_features},{','.join(map(str, cfg.layers[1:]))}")
-        if cfg.layers[-1] != n_classes and not (cfg.layers[-1] == 1 and n_classes == 2):
-            raise ShapeError(f"--layers ends with {cfg.layers[-1]} outputs but {cfg.dataset} has {n_classes} classes")
-    if cfg.validation_split:
-        from .data import train_validation_split
-
-        x_tr, y_tr, x_va, y_va = train_validation_split(x_tr, y_tr, cfg.validation_split, seed=cfg.seed)
-    scaling = checkpoint.input_scaling if checkpoint is not None else _scaling(cfg.scaling, x_tr)
-    from .serialization import apply_scaling
-
-    X = apply_scaling(scaling, x_tr, cfg.dtype)
-    validation = (apply_scaling(scaling, x_va, cfg.dtype), y_va) if cfg.validation_split else None
-
-    import deltaprop as dp
-
-    if checkpoint is not None:
-        net, opt, loss = checkpoint.net, checkpoint.optimizer, checkpoint.loss
-        state = checkpoint.training_state()
-        if cfg.epochs is not None and cfg.epochs <= state.epoch and cfg.steps is None:
-            raise ConfigError(f"the run already has {state.epoch} epochs; pass --epochs N with N > {state.epoch} to continue it")
-    else:
-        cfg.layers = cfg.network_sizes(n_features, n_classes)  # config.toml holds the resolved widths
-        net, opt, loss = cfg.build_network(n_features, n_classes), cfg.build_optimizer(), cfg.build_loss()
-        state = None
-    out = _prepare_out(out, resume=checkpoint is not None)
-    from .atomic import atomic_write_bytes
-
-    atomic_write_bytes(out / "config.toml", cfg.to_toml().encode())
-    meta = {"class_names": class_names, "input_scaling": scaling,
-            "extra": {"config": cfg.as_dict(), "dataset": cfg.dataset}}
-    writer = _RunWriter(out, meta)
-    if state is not None:
-        writer.written_epoch = state.epoch  # the checkpoint we resumed from is on disk
+def _callbacks(args, cfg: TrainConfig, writer: CheckpointWriter) -> list[Callback]:
     callbacks: list[Callback] = []
     if cfg.early_stopping:
-        callbacks.append(dp.EarlyStopping("val_loss", patience=cfg.early_stopping))
+        callbacks.append(EarlyStopping("val_loss", patience=cfg.early_stopping))
     callbacks.append(writer)
-    tty = sys.stdout.isatty()
     if args.log_json:
         callbacks.append(_EpochLog(json_lines=True))
     elif not args.quiet:
-        callbacks.append(dp.ProgressBar(file=sys.stdout) if tty else _EpochLog(json_lines=False))
-    source = str(Path(cfg.dataset).resolve()) if _is_file_dataset(cfg.dataset) else cfg.dataset
-    reporter = run_report.ReportWriter(out, run_report.run_facts([PROG, *getattr(args, "argv", ["train"])], cfg.as_dict(),
-                                                                 data_source=source, data_sha=data_sha))
-    callbacks.append(reporter)
-    info = (lambda *a: _say(*a, err=True)) if args.log_json else _say
+        callbacks.append(ProgressBar(file=sys.stdout) if sys.stdout.isatty() else _EpochLog(json_lines=False))
     if not args.quiet:
-        callbacks.append(_AlertLog(info))
-        action = f"resuming {out} at epoch {state.epoch + 1}" if state is not None else f"training on {cfg.dataset}"
-        info(f"{action}: {' → '.join(map(str, cfg.network_sizes(n_features, n_classes)))}, {opt!r}, batch {cfg.batch_size}, "
-             f"{dp.kernels.backend()} kernels")
+        callbacks.append(_AlertLog(err=bool(args.log_json)))
+    return callbacks
 
-    started = time.perf_counter()
-    try:
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported below
-            history = dp.fit(net, X, y_tr, loss=loss, optimizer=opt, epochs=cfg.epochs, steps=cfg.steps,
-                             batch_size=None if cfg.batch_size == "full" else cfg.batch_size, batching=cfg.batching, seed=cfg.seed,
-                             validation=validation, schedule=None if state is not None else cfg.schedule,
-                             callbacks=callbacks, resume=state, threads=threads)
-    except TrainingDivergedError as exc:
-        reporter.finish("diverged")
-        kept = (f"the last good checkpoint (epoch {writer.written_epoch}) is {out / 'checkpoint.safetensors'}"
-                if writer.written_epoch else "no epoch finished, so there is no checkpoint")
-        _say(f"{PROG}: error: training diverged at epoch {exc.epoch}, step {exc.step} (the loss became NaN or infinite); "
-             f"lower --lr (it was {cfg.lr:g}); {kept}", err=True)
-        return 1
-    except KeyboardInterrupt:
-        reporter.finish("interrupted")
-        epoch = writer.save_on_interrupt()
-        if epoch:
-            _say(f"interrupted; the checkpoint of epoch {epoch} is in {out}. Resume with: {PROG} train --resume {out}", err=True)
-        else:
-            _say("interrupted before the first epoch finished; nothing was saved to resume from", err=True)
-        return 130
-    seconds = time.perf_counter() - started
-    records = history.records
-    from .plots import plot_history
-    from .serialization import save
 
-    save(net, out / "model.safetensors", **meta)
-    plot_history(records, out / "history.png", title=f"{cfg.dataset}: {' → '.join(map(str, cfg.network_sizes(n_features, n_classes)))}")
-    X_te = apply_scaling(scaling, x_te, cfg.dtype)
-    acc = dp.accuracy(y_te, net.predict(X_te))
-    reporter.finish("done", evaluation=run_report.evaluation(net, X_te, y_te, class_names,
-                                                             images=x_te if x_te.dtype == np.uint8 else None))
-    _summarise_alerts(history, acc, y_tr, n_classes, quiet=args.quiet, info=info)
-    if args.log_json:
-        _say(json.dumps({"test_accuracy": acc, "test_examples": int(len(y_te)), "out": str(out), "seconds": round(seconds, 3)}))
+def _reporter(args, cfg: TrainConfig, out: Path, data: _Data):
+    """The report writer of a run folder (report.html, diagnostics.csv, alerts.csv, run.json)."""
+    from .report import ReportWriter, data_sha256, run_facts
+
+    arrays = [data.x_train, data.y_train, *(data.validation or ()), data.x_test, data.y_test]
+    source = str(Path(cfg.dataset).resolve()) if _is_file_dataset(cfg.dataset) else cfg.dataset
+    command = [PROG, *getattr(args, "argv", ["train"])]
+    return ReportWriter(out, run_facts(command, cfg.as_dict(), data_source=source, data_sha=data_sha256(*arrays)))
+
+
+def _report_results(args, reporter, model: _Model, data: _Data, X_test, acc: float, records) -> None:
+    """The final report with the test results; the alert summary; a loud warning when the
+    run ends at chance accuracy (the exit status stays 0)."""
+    from .alerts import at_chance, chance_level, summary
+    from .report import evaluation
+
+    if reporter is not None:
+        images = data.x_test if data.x_test.dtype == np.uint8 else None
+        reporter.finish("done", evaluation=evaluation(model.net, X_test, data.y_test, data.class_names, images=images))
+    alerts = History(records).alerts
+    if alerts or not args.quiet:
+        _say(summary(alerts), err=bool(args.log_json))
+    chance = chance_level(data.y_train, len(data.class_names))
+    if at_chance(acc, chance):
+        _say(f"WARNING: test accuracy {acc:.4f} is at chance (always answering the most common class scores "
+             f"{chance:.4f}): this network has not learned; see the alerts above", err=True)
+
+
+def _architecture(cfg: TrainConfig, data: _Data) -> str:
+    return " → ".join(map(str, cfg.network_sizes(data.n_features, len(data.class_names))))
+
+
+def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> None:
+    if args.quiet:
+        return
+    if model.state is not None:
+        action = f"resuming {out} at epoch {model.state.epoch + 1}"
     else:
-        _say(f"test accuracy {acc:.4f} on {len(y_te)} examples ({seconds:.1f} s of training)")
+        action = f"training on {cfg.dataset}"
+    line = (f"{action}: {_architecture(cfg, data)}, {model.optimizer!r}, batch {cfg.batch_size}, "
+            f"{kernels.backend()} kernels")
+    team = getattr(args, "team", None)
+    if team is not None:
+        plural = "s" if team.threads > 1 else ""
+        line += f", {team.comm.Get_size()} MPI processes ({team.threads} BLAS thread{plural} each)"
+    _say(line, err=bool(args.log_json))
+
+
+def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads) -> History:
+    X = apply_scaling(model.scaling, data.x_train, cfg.dtype)
+    validation = None
+    if data.validation is not None:
+        x_va, y_va = data.validation
+        validation = (apply_scaling(model.scaling, x_va, cfg.dtype), y_va)
+    batch_size = None if cfg.batch_size == "full" else cfg.batch_size
+    schedule = None if model.state is not None else cfg.schedule
+    team = getattr(args, "team", None)
+    if team is not None:
+        team.agree(True)
+        threads = threads or team.threads
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported by fit
+        return fit(model.net, X, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
+                   steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=validation,
+                   schedule=schedule, callbacks=callbacks, resume=model.state, threads=threads,
+                   comm=None if team is None else team.comm)
+
+
+def _diverged(exc: TrainingDivergedError, cfg: TrainConfig, out: Path, writer: CheckpointWriter) -> int:
+    if writer.written_epoch:
+        kept = f"the last good checkpoint (epoch {writer.written_epoch}) is {out / 'checkpoint.safetensors'}"
+    else:
+        kept = "no epoch finished, so there is no checkpoint"
+    _say(f"{PROG}: error: training diverged at epoch {exc.epoch}, step {exc.step} (the loss became NaN or "
+         f"infinite); lower --lr (it was {cfg.lr:g}); {kept}", err=True)
+    return 1
+
+
+def _interrupted(out: Path, writer: CheckpointWriter) -> int:
+    epoch = writer.save_on_interrupt()
+    if epoch:
+        _say(f"interrupted; the checkpoint of epoch {epoch} is in {out}. Resume with: {PROG} train --resume {out}",
+             err=True)
+    else:
+        _say("interrupted before the first epoch finished; nothing was saved to resume from", err=True)
+    return 130
+
+
+def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta: dict, records, seconds,
+            reporter=None) -> int:
+    """Write the model, the history plot and the report; print the test accuracy, the
+    alerts' summary and what was written."""
+    save(model.net, out / "model.safetensors", **meta)
+    plot_history(records, out / "history.png", title=f"{cfg.dataset}: {_architecture(cfg, data)}")
+    X_test = apply_scaling(model.scaling, data.x_test, cfg.dtype)
+    acc = accuracy(data.y_test, model.net.predict(X_test))
+    _report_results(args, reporter, model, data, X_test, acc, records)
+    if args.log_json:
+        summary = {"test_accuracy": acc, "test_examples": int(len(data.y_test)), "out": str(out),
+                   "seconds": round(seconds, 3)}
+        _say(json.dumps(summary))
+    else:
+        _say(f"test accuracy {acc:.4f} on {len(data.y_test)} examples ({seconds:.1f} s of training)")
         _say(f"wrote {out}/: {', '.join(_RUN_FILES)}")
     return 0
 
 
-def _summarise_alerts(history, accuracy: float, y_train, n_classes: int, *, quiet: bool, info) -> None:
-    """The end-of-run alert summary; a run ending at chance accuracy says so loudly."""
-    from .alerts import at_chance, chance_level, summary
+def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads) -> int:
+    """Train in ``out`` (locked by the caller): config.toml, then checkpoints and history
+    while training, then the model; errors of the loop become messages and exit codes."""
+    atomic_write_bytes(out / "config.toml", cfg.to_toml().encode())
+    server = _serve_in_background(args, out)
+    meta = {"class_names": data.class_names, "input_scaling": model.scaling,
+            "extra": {"config": cfg.as_dict(), "dataset": cfg.dataset}}
+    writer = CheckpointWriter(out, meta)
+    if model.state is not None:
+        writer.written_epoch = model.state.epoch  # the checkpoint we resumed from is on disk
+    reporter = _reporter(args, cfg, out, data)
+    callbacks = [*_callbacks(args, cfg, writer), reporter]
+    _header(args, cfg, out, model, data)
+    started = time.perf_counter()
+    try:
+        history = _fit(args, cfg, model, data, callbacks, threads)
+    except TrainingDivergedError as exc:
+        reporter.finish("diverged")
+        return _diverged(exc, cfg, out, writer)
+    except KeyboardInterrupt:
+        reporter.finish("interrupted")
+        return _interrupted(out, writer)
+    status = _finish(args, cfg, out, model, data, meta, history.records, time.perf_counter() - started, reporter)
+    return status if server is None else _keep_serving(server, status)
 
-    chance = chance_level(y_train, n_classes)
-    if history.alerts:
-        info(summary(history.alerts))
-    elif not quiet:
-        info(summary([]))
-    if at_chance(accuracy, chance):
-        _say(f"WARNING: test accuracy {accuracy:.4f} is at chance (always answering the most common class scores "
-             f"{chance:.4f}): this network has not learned; see the alerts above", err=True)
+
+def _serve_in_background(args, out: Path):
+    """``train --serve``: the run's page, served from a thread while training runs."""
+    if getattr(args, "serve", None) is None:
+        return None
+    from .serve import serve_in_background
+
+    return serve_in_background(out, port=_int_option("--serve", args.serve, allow_zero=True))
+
+
+def _keep_serving(server, status: int) -> int:
+    from .serve import keep_serving
+
+    return keep_serving(server, status)
+
+
+def _lock(out: Path) -> RunLock:
+    lock = RunLock(out).acquire()
+    if lock.note:
+        _say(lock.note, err=True)
+    return lock
+
+
+def _resume(args, flags: dict[str, Any], threads) -> int:
+    out = _resume_folder(args, flags)
+    lock = _lock(out)
+    try:
+        cfg, checkpoint = _resume_config(out, flags)
+        data = _training_data(cfg)
+        model = _resumed_model(checkpoint)
+        if not _run_is_complete(cfg, model.state):
+            return _run(args, cfg, out, model, data, threads)
+        if (out / "model.safetensors").exists():
+            raise _nothing_to_train(cfg, model.state)
+        # the run ended but its model file was never written (killed while saving it)
+        if not args.quiet:
+            _say(f"{out}: the run's {model.state.epoch} epochs are complete but model.safetensors is missing; "
+                 "writing it from the checkpoint")
+        meta = {"class_names": data.class_names, "input_scaling": model.scaling,
+                "extra": {"config": cfg.as_dict(), "dataset": cfg.dataset}}
+        return _finish(args, cfg, out, model, data, meta, model.state.history.records, 0.0)
+    finally:
+        lock.release()
+
+
+class _Team:
+    """The processes of an ``mpiexec`` run: rank 0 runs ``train`` as one process would and
+    writes the run folder; the others build the same model from the same options, train
+    beside it silently and write nothing. Before training every rank says whether it got
+    ready (one integer all-reduced with MIN, no pickled objects), so an error on any rank
+    stops all of them instead of leaving the rest waiting in a collective."""
+
+    def __init__(self, comm):
+        from .distributed import threads_per_rank
+
+        self.comm, self.rank, self.agreed = comm, comm.Get_rank(), False
+        self.threads = threads_per_rank(comm)
+
+    def agree(self, ready: bool) -> None:
+        if self.agreed:
+            return
+        self.agreed = True
+        mine, everyone = np.array([int(ready)], dtype=np.int64), np.zeros(1, dtype=np.int64)
+        from mpi4py import MPI
+
+        self.comm.Allreduce(mine, everyone, op=MPI.MIN)
+        if not everyone[0]:
+            raise _TeamStopped()
+
+
+class _TeamStopped(Exception):
+    """Another rank could not start (rank 0 reports why)."""
+
+
+def _train_on_ranks(args, comm) -> int:
+    args.team = team = _Team(comm)
+    try:
+        if team.rank == 0:
+            return _train(args)
+        return _follow(args, team)
+    except _TeamStopped:
+        if team.rank == 0:
+            _say(f"{PROG}: error: another MPI process could not start training (its error is above)", err=True)
+        return 1
+    finally:
+        with contextlib.suppress(_TeamStopped):
+            team.agree(False)  # an error before training: release the others
+
+
+def _follow(args, team: _Team) -> int:
+    """A rank other than 0: the same model and data as rank 0, trained silently."""
+    flags = _train_flags(args)
+    threads = None if args.threads is None else _int_option("--threads", args.threads)
+    args.quiet, args.log_json = True, False
+    if args.resume:
+        cfg, checkpoint = _resume_config(Path(args.resume), flags)
+        data = _training_data(cfg)
+        model = _resumed_model(checkpoint)
+        if _run_is_complete(cfg, model.state):  # rank 0 says why, or writes the missing model file
+            with contextlib.suppress(_TeamStopped):
+                team.agree(False)
+            return 0
+    else:
+        cfg = _new_config(args, flags)
+        data = _training_data(cfg)
+        model = _new_model(cfg, data)
+    try:
+        _fit(args, cfg, model, data, [], threads)
+    except (TrainingDivergedError, KeyboardInterrupt):
+        return 1  # rank 0 reports it and keeps the checkpoint
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .distributed import world
+
+    comm = world()
+    if comm is not None:
+        return _train_on_ranks(args, comm)
+    return _train(args)
+
+
+def _train(args) -> int:
+    flags = _train_flags(args)
+    threads = None if args.threads is None else _int_option("--threads", args.threads)
+    if args.resume:
+        return _resume(args, flags, threads)
+    cfg = _new_config(args, flags)
+    data = _training_data(cfg)
+    model = _new_model(cfg, data)
+    out = _new_run_folder(args.out)
+    lock = _lock(out)
+    try:
+        _claim_contents(out, args.overwrite)
+        return _run(args, cfg, out, model, data, threads)
+    finally:
+        lock.release()
 
 
 def cmd_report(args) -> int:
@@ -531,17 +761,19 @@ def cmd_report(args) -> int:
 
 
 # -- evaluate / predict -----------------------------------------------------------------------------
-def _read(path: str):
-    from .serialization import read_model
+def _model_path(path: str | Path) -> Path:
+    """A model file, or the model.safetensors of a run folder."""
+    path = Path(path)
+    if path.is_dir() and (path / "model.safetensors").is_file():
+        return path / "model.safetensors"
+    return path
 
-    return read_model(path)
+
+def _read(path: str):
+    return read_model(_model_path(path))
 
 
 def cmd_evaluate(args) -> int:
-    from . import metrics
-    from .network import predictions_from_outputs
-    from .serialization import apply_scaling
-
     mf = _read(args.model)
     name = args.dataset or mf.extra.get("dataset")
     if not isinstance(name, str) or not name:
@@ -553,28 +785,21 @@ def cmd_evaluate(args) -> int:
     pred = predictions_from_outputs(mf.net.predict_proba(X))
     k = max(len(names), mf.net.n_outputs if mf.net.n_outputs > 1 else 2)
     names = tuple(names) + tuple(str(i) for i in range(len(names), k))
-    cm = metrics.confusion_matrix(y, pred, k)
-    report = metrics.classification_report(y, pred, k, names)
+    cm = confusion_matrix(y, pred, k)
+    report = classification_report(y, pred, k, names)
     _say(f"{name} ({args.split}, {len(y)} examples): accuracy {report.accuracy:.4f}")
     _say(report.table())
     _say("")
-    _say(metrics.confusion_table(cm, names))
+    _say(confusion_table(cm, names))
     if args.plot:
-        from .plots import plot_confusion
-
         _say(f"wrote {plot_confusion(cm, args.plot, class_names=names)}")
     return 0
 
 
 def _read_npy(path: Path) -> np.ndarray:
-    from .errors import FileFormatError
-
     if path.is_dir():
         raise FileFormatError(f"{path} is a folder; give a .npy file or an image")
     try:
-        from .bounded import open_regular
-        from .data.npy import read_npy_header
-
         # a regular file only (never a FIFO or device); the header's claims are checked first
         with open_regular(path, max_bytes=1 << 40, what=".npy file", error=FileFormatError) as f:
             read_npy_header(f, str(path), os.fstat(f.fileno()).st_size)
@@ -591,108 +816,107 @@ def _read_npy(path: Path) -> np.ndarray:
     return arr
 
 
-def cmd_predict(args) -> int:
-    from .network import predictions_from_outputs
-    from .serialization import apply_scaling
+def _rows_of(path: Path, n_features: int) -> np.ndarray:
+    """The raw input rows in one INPUT: an image (one 28x28 digit) or a .npy file."""
+    if path.suffix.lower() != ".npy":
+        if not path.exists():
+            raise DataError(f"{path}: no such file")
+        if n_features != 784:
+            raise ShapeError(f"{path}: images become 28x28 = 784 inputs, but this model takes {n_features}; "
+                             "give a .npy file of rows instead")
+        return load_digit(path).reshape(1, 784)
+    raw = _read_npy(path)
+    if raw.ndim == 1 or (raw.shape == (28, 28) and n_features == 784):
+        rows = raw.reshape(1, -1)
+    elif raw.ndim >= 2:
+        rows = raw.reshape(len(raw), -1)
+    else:
+        raise ShapeError(f"{path}: expected a row or rows of features, got shape {raw.shape}")
+    if rows.shape[1] != n_features:
+        raise ShapeError(f"{path}: {rows.shape[1]} features per input, but the model takes {n_features}")
+    return rows
 
+
+def _prediction_line(label: str, p: np.ndarray, names, top: int) -> str:
+    order = np.argsort(-p, kind="stable")[:top]
+    shown = ", ".join(f"{_class_name(names, int(c))}: {p[c]:.4f}" for c in order)
+    return f"{label}class {_class_name(names, int(np.argmax(p)))}  (probabilities {shown})"
+
+
+def _class_name(names, c: int) -> str:
+    return names[c] if names and c < len(names) else str(c)
+
+
+def cmd_predict(args) -> int:
     top = _int_option("--top", args.top)
     mf = _read(args.model)
     net = mf.net
-    path = Path(args.input)
-    if path.suffix.lower() == ".npy":
-        raw = _read_npy(path)
-        rows = raw.reshape(1, -1) if raw.ndim == 1 or (raw.ndim == 2 and raw.shape == (28, 28) and net.n_features == 784) else raw.reshape(len(raw), -1) if raw.ndim >= 2 else None
-        if rows is None:
-            raise ShapeError(f"{path}: expected a row or rows of features, got shape {raw.shape}")
-    else:
-        from .images import load_digit
-
-        if not path.exists():
-            raise DataError(f"{path}: no such file")
-        if net.n_features != 784:
-            raise ShapeError(f"images become 28x28 = 784 inputs, but this model takes {net.n_features}; give a .npy row instead")
-        rows = load_digit(path).reshape(1, 784)
-    if rows.shape[1] != net.n_features:
-        raise ShapeError(f"{path}: {rows.shape[1]} features per input, but the model takes {net.n_features}")
-    X = apply_scaling(mf.input_scaling, rows, net.dtype)
-    proba = net.predict_proba(X)
-    pred = predictions_from_outputs(proba)
-    names = mf.class_names
-    label = lambda c: names[c] if names and c < len(names) else str(c)  # noqa: E731
-    for r in range(len(X)):
-        prefix = f"[{r}] " if len(X) > 1 else ""
-        p = proba[r] if proba.shape[1] > 1 else np.array([1 - proba[r, 0], proba[r, 0]])
-        order = np.argsort(-p, kind="stable")[:top]
-        shown = ", ".join(f"{label(int(c))}: {p[c]:.4f}" for c in order)
-        _say(f"{prefix}class {label(int(pred[r]))}  (probabilities {shown})")
+    paths = [Path(p) for p in args.inputs]
+    batches = [_rows_of(path, net.n_features) for path in paths]  # every input is checked before any output
+    several = len(paths) > 1 or len(batches[0]) > 1
+    for path, rows in zip(paths, batches):
+        proba = net.predict_proba(apply_scaling(mf.input_scaling, rows, net.dtype))
+        if proba.shape[1] == 1:
+            proba = np.hstack([1 - proba, proba])
+        for r, p in enumerate(proba):
+            where = f"{path}[{r}]" if len(rows) > 1 else str(path)
+            _say(_prediction_line(f"{where}: " if several else "", p, mf.class_names, top))
     return 0
 
 
 # -- gradcheck / plot / info ------------------------------------------------------------------------
 def cmd_gradcheck(args) -> int:
-    import deltaprop as dp
-    from .config import TrainConfig
-    from .losses import loss_from_name
-
     cfg = TrainConfig.from_mapping({"layers": args.layers, "activation": args.activation, "output": args.output,
                                     "loss": args.loss, "seed": args.seed}, origin="the options")
     if not cfg.layers:
         raise ConfigError("--layers needs at least an input and an output width, e.g. 4,5,3")
     n = _int_option("--examples", args.examples)
     tol = _number_option("--tolerance", args.tolerance)
-    net = dp.mlp(cfg.layers, activation=cfg.activation, output=cfg.output, seed=cfg.seed, dtype="float64")
+    net = mlp(cfg.layers, activation=cfg.activation, output=cfg.output, seed=cfg.seed, dtype="float64")
     rng = np.random.default_rng(cfg.seed)
     X = rng.standard_normal((n, cfg.layers[0]))
     k = cfg.layers[-1]
     y = rng.integers(0, max(k, 2), size=n) if k > 1 else rng.integers(0, 2, size=n)
-    report = dp.gradcheck(net, loss_from_name(cfg.loss), X, y, tolerance=tol)
+    report = gradcheck(net, loss_from_name(cfg.loss), X, y, tolerance=tol)
     _say(f"gradient check: {' → '.join(map(str, cfg.layers))}, {cfg.activation}, {cfg.output} output, {cfg.loss}, {n} examples")
     _say(report.table())
     return 0 if report.passed else 1
 
 
 def cmd_plot_history(args) -> int:
-    from .plots import plot_history
-
     src = Path(args.source)
     if src.is_dir():
         if (src / "history.csv").is_file():
-            records = read_history_csv(src / "history.csv")
+            records = History.read_csv(src / "history.csv").records
         else:
-            from .serialization import load_checkpoint
-
             records = load_checkpoint(src / "checkpoint.safetensors").training["history"]
     elif src.suffix == ".csv":
         if not src.exists():
             raise DataError(f"{src}: no such file")
-        records = read_history_csv(src)
+        records = History.read_csv(src).records
     else:
-        from .serialization import load_checkpoint
-
         records = load_checkpoint(src).training["history"]
-    _say(f"wrote {plot_history(records, args.out, title=str(src))}")
+    out = args.out or (src if src.is_dir() else src.parent) / "history.png"
+    _say(f"wrote {plot_history(records, out, title=f'training history: {src}')}")
     return 0
 
 
 def cmd_plot_weights(args) -> int:
-    from .plots import plot_weights
-
-    _say(f"wrote {plot_weights(_read(args.model).net, args.out)}")
+    mf = _read(args.model)
+    out = args.out or mf.path.parent / "weights.png"
+    _say(f"wrote {plot_weights(mf.net, out)}")
     return 0
 
 
 def cmd_plot_samples(args) -> int:
-    from .plots import plot_samples
-
     n = _int_option("-n", args.n)
     mf = _read(args.model) if args.model else None
     x_tr, y_tr, x_te, y_te, names = _load_data(args.dataset, args.data_dir, _split_seed(mf))
     predictions = None
     if mf is not None:
-        from .serialization import apply_scaling
-
         predictions = mf.net.predict(apply_scaling(mf.input_scaling, x_te[:n].reshape(min(n, len(x_te)), -1), mf.net.dtype))
-    _say(f"wrote {plot_samples(x_te, y_te, args.out, class_names=names, predictions=predictions, n=n)}")
+    out = args.out or (mf.path.parent if mf is not None else Path(".")) / "samples.png"
+    _say(f"wrote {plot_samples(x_te, y_te, out, class_names=names, predictions=predictions, n=n)}")
     return 0
 
 
@@ -722,6 +946,52 @@ def cmd_serve(args) -> int:
     from .serve import serve
 
     return serve(args.path, host=args.host, port=_int_option("--port", args.port, allow_zero=True))
+
+
+def _sweep_folder(args) -> Path:
+    if args.resume:
+        if not args.out or not Path(args.out).is_dir():
+            raise UsageError("sweep --resume needs --out DIR, the folder of the sweep to continue")
+        return Path(args.out)
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise UsageError(f"{out} is not an empty folder; choose another --out, or continue it with --resume")
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    return _new_run_folder(str(Path("runs") / time.strftime("sweep-%Y%m%d-%H%M%S")))
+
+
+def cmd_sweep(args) -> int:
+    from . import sweep
+
+    if args.workers and args.scheduler:
+        raise UsageError("give --workers (a local cluster) or --scheduler (an existing one), not both")
+    grid = sweep.parse_grid(args.grid or [], {key for _, key, _ in _TRAIN_OPTIONS})
+    config = None
+    if args.config:
+        TrainConfig.from_mapping(load_toml(args.config), origin=str(args.config))  # a bad file stops the sweep now
+        config = str(Path(args.config).resolve())
+    random = None if args.random is None else _int_option("--random", args.random)
+    workers = None if args.workers is None else _int_option("--workers", args.workers)
+    out = _sweep_folder(args).resolve()
+    trials = sweep.plan_trials(grid, out, random=random, seed=_int_option("--seed", args.seed, allow_zero=True))
+    _say(f"sweep of {len(trials)} trials over {', '.join(grid)} in {out}")
+    try:
+        sweep.run_sweep(trials, config=config, workers=workers, scheduler=args.scheduler, resume=args.resume, say=_say)
+    finally:
+        varied = list(grid)
+        sweep.write_results(trials, out, varied)
+        sweep.plot_results(trials, out, varied)
+    _say(sweep.table(trials, list(grid)))
+    best = sweep.best_trial(trials)
+    failed = sum(t.result.get("status") == "failed" for t in trials)
+    if best is not None:
+        _say(f"best: trial {best.index} ({', '.join(f'{k}={v}' for k, v in best.options.items())}), validation "
+             f"accuracy {best.result['best_val_accuracy']:.4f} at epoch {best.result['best_epoch']}: {best.folder}")
+    _say(f"wrote {out}/sweep.csv" + (", sweep.png" if best is not None else "") +
+         (f"; {failed} trial(s) failed (their errors are in sweep.csv)" if failed else ""))
+    return 0 if best is not None else 1
 
 
 # -- entry point -----------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ class ShardedBatches(BatchSource):
     from the same generator on every rank)."""
 
     def __init__(self, inner: BatchSource, rank: int, size: int):
-        super().__init__(inner.X, inner.Y, inner.ids)
+        super().__init__(inner.X, inner.Y, inner.ids, inner.W)
         if isinstance(inner, FullBatch):
             global_sizes = [inner.n_examples]
         elif isinstance(inner, MiniBatches):
@@ -121,7 +121,8 @@ class ShardedBatches(BatchSource):
         lo, hi = shard_bounds(m, self.rank, self.size)
         self.first_row, self.local_rows, self.global_rows = lo, hi - lo, m
         if idx is None:
-            return self.X[lo:hi], self.Y[lo:hi], None if self.ids is None else self.ids[lo:hi]
+            rows = slice(lo, hi)
+            return self.X[rows], self.Y[rows], _rows(self.ids, rows), _rows(self.W, rows)
         mine = idx[lo:hi]
         if _is_lazy(self.X):
             mine = np.sort(mine)
@@ -130,7 +131,12 @@ class ShardedBatches(BatchSource):
                 raise DataError(f"X contains NaN or infinity in the rows read for batch {k + 1} of the epoch")
         else:
             x = self.X[mine]
-        return x, self.Y[mine], None if self.ids is None else self.ids[mine]
+        return x, self.Y[mine], _rows(self.ids, mine), _rows(self.W, mine)
+
+
+def _rows(column, rows):
+    """``column[rows]``, or None for a column the data does not have (class ids, weights)."""
+    return None if column is None else column[rows]
 
 
 class GradientAverager(Callback):
@@ -193,11 +199,10 @@ class DataParallelLoop(Loop):
             for layer, rng in zip(dropouts, generators):
                 layer.rng = rng
 
-    def close_epoch(self, started):
+    def epoch_totals(self):
         seen, loss_sum, correct = self.state.running
         seen, loss_sum, hits = summed(self.comm, seen, loss_sum, correct or 0)
-        self.state.running = (int(seen), loss_sum, int(hits) if correct is not None else None)
-        super().close_epoch(started)
+        return int(seen), loss_sum, int(hits) if correct is not None else None
 
     def validate(self):
         Xv, Yv, idv = self.validation

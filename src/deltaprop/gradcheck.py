@@ -47,7 +47,8 @@ class GradCheckReport:
         rows = [("parameter", "shape", "checked", "relative error", "max abs error", "")]
         for p in self.parameters:
             ok = "ok" if p.relative_error < self.tolerance else "FAIL"
-            rows.append((p.name, "x".join(map(str, p.shape)), str(p.checked), f"{p.relative_error:.2e}", f"{p.max_abs_error:.2e}", ok))
+            rows.append((p.name, "x".join(map(str, p.shape)), str(p.checked), f"{p.relative_error:.2e}",
+                         f"{p.max_abs_error:.2e}", ok))
         widths = [max(len(r[c]) for r in rows) for c in range(6)]
         lines = ["  ".join(r[c].ljust(widths[c]) for c in range(6)).rstrip() for r in rows]
         verdict = "passed" if self.passed else "FAILED"
@@ -95,27 +96,36 @@ def gradcheck(
         loss.value(a, targets)
         work._backward(loss, a, targets)
         rng = np.random.default_rng(seed)
-        results = []
-        for name, p in work.named_parameters():
-            analytic = p.grad.copy()
-            flat = p.value.reshape(-1)
-            idx = np.arange(flat.size)
-            if max_entries is not None and flat.size > max_entries:
-                idx = np.sort(rng.choice(flat.size, size=max_entries, replace=False))
-            numeric = np.empty(idx.size)
-            for k, j in enumerate(idx):  # one parameter entry at a time: this is the slow method
-                old = flat[j]
-                flat[j] = old + h
-                plus = loss_value()
-                flat[j] = old - h
-                minus = loss_value()
-                flat[j] = old
-                numeric[k] = (plus - minus) / (2 * h)
-            bp = analytic.reshape(-1)[idx]
-            diff = np.linalg.norm(bp - numeric)
-            scale = max(np.linalg.norm(bp) + np.linalg.norm(numeric), np.finfo(np.float64).tiny)
-            results.append(ParameterCheck(name, p.value.shape, int(idx.size), float(diff / scale), float(np.max(np.abs(bp - numeric), initial=0.0))))
+        results = [_check_parameter(name, p, loss_value, h, _entries(p.value.size, max_entries, rng))
+                   for name, p in work.named_parameters()]
     finally:
         for layer in dropouts:
             layer.freeze_mask = False
     return GradCheckReport(results, tolerance)
+
+
+def _entries(size: int, max_entries: int | None, rng: np.random.Generator) -> np.ndarray:
+    """The flat indices of a parameter to check: all, or a sorted random sample of ``max_entries``."""
+    if max_entries is None or size <= max_entries:
+        return np.arange(size)
+    return np.sort(rng.choice(size, size=max_entries, replace=False))
+
+
+def _check_parameter(name: str, p, loss_value, h: float, idx: np.ndarray) -> ParameterCheck:
+    """Backprop's gradient of ``p`` (already in ``p.grad``) against central differences at ``idx``."""
+    analytic = p.grad.copy()
+    flat = p.value.reshape(-1)
+    numeric = np.empty(idx.size)
+    for k, j in enumerate(idx):  # one parameter entry at a time: this is the slow method
+        old = flat[j]
+        flat[j] = old + h
+        plus = loss_value()
+        flat[j] = old - h
+        minus = loss_value()
+        flat[j] = old
+        numeric[k] = (plus - minus) / (2 * h)
+    bp = analytic.reshape(-1)[idx]
+    diff = np.linalg.norm(bp - numeric)
+    scale = max(np.linalg.norm(bp) + np.linalg.norm(numeric), np.finfo(np.float64).tiny)
+    max_abs = float(np.max(np.abs(bp - numeric), initial=0.0))
+    return ParameterCheck(name, p.value.shape, int(idx.size), float(diff / scale), max_abs)

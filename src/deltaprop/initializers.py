@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .errors import ConfigError
+from .registry import Registry, normalise
 
 Initializer = Callable[[np.random.Generator, int, int, np.dtype], np.ndarray]
 
@@ -64,20 +65,19 @@ def zeros(rng: np.random.Generator, n_in: int, n_out: int, dtype=np.float32) -> 
     return np.zeros((n_in, n_out), dtype=dtype)
 
 
-INITIALIZERS: dict[str, Initializer] = {
-    "he_normal": he_normal,
-    "glorot_uniform": glorot_uniform,
-    "scaled_normal": scaled_normal(0.1),
-    "zeros": zeros,
-}
+INITIALIZERS: Registry[Initializer] = Registry(
+    "initialiser",
+    {"he_normal": he_normal, "glorot_uniform": glorot_uniform, "scaled_normal": scaled_normal(0.1), "zeros": zeros},
+)
 
 
 def resolve(init: str | Initializer) -> tuple[str, Initializer]:
-    """Name and function of an initialiser given by name (see ``INITIALIZERS``) or as a callable."""
+    """Name and function of an initialiser given by name (see ``INITIALIZERS``, or
+    ``"scaled_normal(s)"``) or as a callable."""
     if callable(init):
         return getattr(init, "__name__", "custom"), init
     if isinstance(init, str):
-        key = init.strip().lower().replace("-", "_")
+        key = normalise(init)
         if key in INITIALIZERS:
             return key, INITIALIZERS[key]
         if key.startswith("scaled_normal(") and key.endswith(")"):

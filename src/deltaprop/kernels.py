@@ -187,11 +187,15 @@ def softmax_rows(z: np.ndarray, out: np.ndarray, floor: float) -> bool:
 def _build() -> SimpleNamespace:
     """Compile (or load from the on-disk cache) the numba forms. No fastmath: every
     operation rounds as the NumPy form's does, and nothing is reassociated or fused."""
-    import math
-
     import numba
 
     jit = numba.njit(cache=True, nogil=True, boundscheck=False)
+    return SimpleNamespace(**_updates(jit), **_activations(jit))
+
+
+def _updates(jit) -> dict:
+    """The optimizers' updates, each one pass over the flat parameter buffer."""
+    import math
 
     @jit
     def sgd_plain(w, g, lr):
@@ -221,6 +225,13 @@ def _build() -> SimpleNamespace:
             m[i] = mi
             v[i] = vi
             w[i] -= (mi / (math.sqrt(vi) * inv_sqrt_c2 + eps)) * step
+
+    return {"sgd_plain": sgd_plain, "sgd_momentum": sgd_momentum, "adam": adam}
+
+
+def _activations(jit) -> dict:
+    """ReLU forward and backward and the row softmax."""
+    import math
 
     @jit
     def relu(z, out, zero):
@@ -252,5 +263,4 @@ def _build() -> SimpleNamespace:
             for j in range(k):
                 out[r, j] = out[r, j] / total
 
-    return SimpleNamespace(sgd_plain=sgd_plain, sgd_momentum=sgd_momentum, adam=adam, relu=relu,
-                           relu_backward=relu_backward, softmax_rows=softmax_rows)
+    return {"relu": relu, "relu_backward": relu_backward, "softmax_rows": softmax_rows}

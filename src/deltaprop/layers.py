@@ -30,7 +30,9 @@ import numpy as np
 
 from . import _checks, kernels
 from .errors import ConfigError, ShapeError
+from .buffers import BufferOwner
 from .initializers import resolve as resolve_initializer
+from .registry import Registry
 
 
 class Parameter:
@@ -79,12 +81,10 @@ class Parameter:
         return f"Parameter({self.name!r}, shape={self._value.shape}, dtype={self._value.dtype})"
 
 
-class Layer(ABC):
+class Layer(BufferOwner, ABC):
     """Base class. Subclasses set ``type_name`` and implement ``forward``/``backward``."""
 
     type_name: ClassVar[str] = "Layer"
-    #: True for layers whose output shape equals their input shape (activations, dropout).
-    elementwise: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self._buffers: dict[tuple, np.ndarray] = {}
@@ -115,17 +115,6 @@ class Layer(ABC):
     def backward(self, grad_out: np.ndarray, *, need_input_grad: bool = True) -> np.ndarray | None:
         """``∂L/∂x`` from ``∂L/∂a`` (None when not needed); writes ``Parameter.grad``."""
 
-    def _buffer(self, slot: str, shape: tuple[int, ...], dtype=None) -> np.ndarray:
-        """A reusable array for ``slot`` of this exact shape (allocated on first use)."""
-        key = (slot, shape)
-        buf = self._buffers.get(key)
-        if buf is None:
-            if len(self._buffers) > 32:  # many batch shapes seen: forget the old ones
-                self._buffers.clear()
-            buf = np.empty(shape, dtype=self.dtype if dtype is None else dtype)
-            self._buffers[key] = buf
-        return buf
-
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
         return f"{self.type_name}({args})"
@@ -140,7 +129,6 @@ class Dense(Layer):
     """
 
     type_name = "Dense"
-    elementwise = False
 
     def __init__(self, n_in: int, n_out: int, *, init="glorot_uniform"):
         super().__init__()
@@ -400,39 +388,30 @@ class Dropout(Layer):
 
 
 #: The closed table of layer types: configs, the CLI and model files may name only these.
-LAYERS: dict[str, type[Layer]] = {
-    cls.type_name: cls for cls in (Dense, Sigmoid, Tanh, ReLU, LeakyReLU, Identity, Softmax, Dropout)
-}
+LAYERS: Registry[type[Layer]] = Registry(
+    "layer type", {cls.type_name: cls for cls in (Dense, Sigmoid, Tanh, ReLU, LeakyReLU, Identity, Softmax, Dropout)}
+)
 
-#: Activation names accepted by configs and the CLI (lower case) and their classes.
-ACTIVATIONS: dict[str, type[Activation]] = {
-    "sigmoid": Sigmoid,
-    "tanh": Tanh,
-    "relu": ReLU,
-    "leaky_relu": LeakyReLU,
-    "identity": Identity,
-    "linear": Identity,
-    "softmax": Softmax,
-}
+#: Activation names accepted by configs and the CLI and their classes.
+ACTIVATIONS: Registry[type[Activation]] = Registry(
+    "activation",
+    {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU, "leaky_relu": LeakyReLU, "identity": Identity, "linear": Identity,
+     "softmax": Softmax},
+)
 
 
 def layer_from_config(config: dict[str, Any]) -> Layer:
-    """Rebuild a layer from :meth:`Layer.config`; only types in :data:`LAYERS` are accepted."""
-    if not isinstance(config, dict) or not isinstance(config.get("type"), str):
-        raise ConfigError(f"a layer config must be a mapping with a 'type' string, got {config!r}")
-    kind = config["type"]
-    cls = LAYERS.get(kind)
-    if cls is None:
-        raise ConfigError(f"unknown layer type {kind!r}; known types: {', '.join(LAYERS)}")
-    kwargs = {k: v for k, v in config.items() if k != "type"}
+    """Rebuild a layer from :meth:`Layer.config`; only types in :data:`LAYERS` are accepted.
+    A Dense layer whose initialiser was a custom callable gets the default (its weights
+    come from the file)."""
+    if isinstance(config, dict) and config.get("type") == "Dense" and not _known_initializer(config.get("init")):
+        config = {**config, "init": "glorot_uniform"}
+    return LAYERS.create(config)
+
+
+def _known_initializer(init: Any) -> bool:
     try:
-        if cls is Dense:
-            init = kwargs.pop("init", "glorot_uniform")
-            try:
-                resolve_initializer(init)
-            except ConfigError:  # a custom callable: its weights come from the file
-                init = "glorot_uniform"
-            return Dense(kwargs.pop("n_in"), kwargs.pop("n_out"), init=init, **kwargs)
-        return cls(**kwargs)
-    except (TypeError, KeyError) as exc:
-        raise ConfigError(f"bad settings for layer {kind!r}: {config!r} ({exc})") from None
+        resolve_initializer(init)
+    except ConfigError:
+        return False
+    return True

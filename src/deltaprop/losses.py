@@ -1,5 +1,10 @@
 """Losses ``L(a, y)``: means over the batch, so every gradient carries the ``1/n``.
 
+Every loss is a mean of per-row terms, ``L = (1/n) Σ_i ℓ_i`` (:meth:`Loss.row_values`
+gives the ``ℓ_i``). With row weights ``w`` (``fit(sample_weight=...)``, scaled to mean 1
+over the training set) it is ``L = (1/n) Σ_i w_i ℓ_i``: a weight of k counts a row k
+times, 0 removes it, and the gradient of row ``i`` is scaled by ``w_i``.
+
 Targets reach a loss as dense float rows ``y`` of shape ``(n, k)`` (one-hot rows for
 classification); :meth:`Loss.prepare_targets` turns class ids into that form once, before
 training. A loss gives its value, ``∂L/∂a`` for the network output ``a``, and, where the
@@ -9,18 +14,23 @@ layer's input (see :meth:`CrossEntropy.fused_delta`).
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import ABC
 
 from typing import Any, ClassVar
 
 import numpy as np
 
+from .buffers import BufferOwner
 from .errors import ConfigError, DataError, ShapeError
 from .layers import Layer, Sigmoid, Softmax, _exp_floor, softmax_rows
+from .registry import Registry
 
 
-class Loss(ABC):
-    """Base class: ``value(a, y) -> float``, ``gradient(a, y) -> ∂L/∂a``."""
+class Loss(BufferOwner, ABC):
+    """Base class: ``value(a, y) -> float``, ``row_values(a, y) -> ℓ_i``,
+    ``gradient(a, y) -> ∂L/∂a``, each with optional row ``weights``. A subclass writes the
+    elementwise terms once (``_terms``, summing to ``n L``) and the gradient of the mean
+    (``_gradient``, the ``1/n`` included); the weighting is done here for every loss."""
 
     type_name: ClassVar[str] = "Loss"
     #: Whether targets are class labels (accuracy is meaningful).
@@ -29,15 +39,6 @@ class Loss(ABC):
     def __init__(self) -> None:
         self._buffers: dict[tuple, np.ndarray] = {}
 
-    def _buffer(self, slot: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-        key = (slot, shape, np.dtype(dtype))
-        buf = self._buffers.get(key)
-        if buf is None:
-            if len(self._buffers) > 32:
-                self._buffers.clear()
-            buf = self._buffers[key] = np.empty(shape, dtype=dtype)
-        return buf
-
     def config(self) -> dict[str, Any]:
         return {"type": self.type_name}
 
@@ -45,8 +46,8 @@ class Loss(ABC):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
         return f"{self.type_name}({args})"
 
-    def __call__(self, a: np.ndarray, y: np.ndarray) -> float:
-        return self.value(a, y)
+    def __call__(self, a: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
+        return self.value(a, y, weights)
 
     # -- targets --------------------------------------------------------------------------
     def prepare_targets(self, y, n_outputs: int, dtype) -> np.ndarray:
@@ -58,16 +59,40 @@ class Loss(ABC):
         return self.classification
 
     # -- math -----------------------------------------------------------------------------
-    @abstractmethod
-    def value(self, a: np.ndarray, y: np.ndarray) -> float:
-        """``L``, a mean over the batch."""
+    def value(self, a: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
+        """``L = (1/n) Σ_i ℓ_i``, or ``(1/n) Σ_i w_i ℓ_i`` with row ``weights`` (shape ``(n,)``)."""
+        if weights is None:
+            return float(self._terms(a, y).sum(dtype=np.float64)) / a.shape[0]
+        return float(np.dot(weights.astype(np.float64), self.row_values(a, y))) / a.shape[0]
 
-    @abstractmethod
-    def gradient(self, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """``∂L/∂a`` (the ``1/n`` included)."""
+    def row_values(self, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The per-row terms ``ℓ_i`` (float64, shape ``(n,)``) whose mean is :meth:`value`."""
+        return self._terms(a, y).sum(axis=1, dtype=np.float64)
 
-    def fused_delta(self, last_layer: Layer, a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
+    def gradient(self, a: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """``∂L/∂a`` (the ``1/n`` included; row ``i`` scaled by ``w_i`` when weighted)."""
+        g = self._gradient(a, y)
+        if weights is not None:
+            g *= weights[:, None]
+        return g
+
+    def fused_delta(self, last_layer: Layer, a: np.ndarray, y: np.ndarray,
+                    weights: np.ndarray | None = None) -> np.ndarray | None:
         """``∂L/∂z`` at the input of ``last_layer`` when it has a cheap closed form, else None."""
+        delta = self._fused_delta(last_layer, a, y)
+        if delta is not None and weights is not None:
+            delta *= weights[:, None]
+        return delta
+
+    def _terms(self, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The elementwise terms, shape ``(n, k)``, whose sum over a row is ``ℓ_i`` (a reused buffer)."""
+        raise NotImplementedError(f"{type(self).__name__} must define _terms (or override value and row_values)")
+
+    def _gradient(self, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``∂L/∂a`` of the unweighted mean (a reused buffer)."""
+        raise NotImplementedError(f"{type(self).__name__} must define _gradient (or override gradient)")
+
+    def _fused_delta(self, last_layer: Layer, a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         return None
 
 
@@ -139,7 +164,7 @@ class _LikelihoodLoss(Loss):
     def config(self):
         return {"type": self.type_name, "from_logits": self.from_logits}
 
-    def fused_delta(self, last_layer, a, y):
+    def _fused_delta(self, last_layer, a, y):
         # Where the output delta starts (seed 000, "o − y"; seed 003's δ^L = ∇_a C ⊙ σ'(z^L)).
         # For a softmax output a = softmax(z) and L = −(1/n) Σ y log a, the chain rule through
         # the softmax Jacobian collapses: ∂L/∂z = (a − y)/n whenever each row of y sums to 1;
@@ -204,12 +229,13 @@ class CrossEntropy(_LikelihoodLoss):
             np.log(logp, out=logp)
         return logp
 
-    def value(self, a, y):
+    def _terms(self, a, y):
         logp = self._log_probs(a)
         logp *= y
-        return -float(logp.sum(dtype=np.float64)) / a.shape[0]
+        np.negative(logp, out=logp)
+        return logp
 
-    def gradient(self, a, y):
+    def _gradient(self, a, y):
         n = a.shape[0]
         g = self._buffer("grad", a.shape, a.dtype)
         if self.from_logits:  # softmax(z) − y, over n
@@ -243,7 +269,7 @@ class BinaryCrossEntropy(_LikelihoodLoss):
             raise DataError("binary cross-entropy targets must lie in [0, 1]")
         return rows
 
-    def value(self, a, y):
+    def _terms(self, a, y):
         t = self._buffer("t", a.shape, a.dtype)
         if self.from_logits:
             u = self._buffer("u", a.shape, a.dtype)
@@ -256,7 +282,7 @@ class BinaryCrossEntropy(_LikelihoodLoss):
             t += u
             np.multiply(a, y, out=u)
             t -= u
-            return float(t.sum(dtype=np.float64)) / a.shape[0]
+            return t
         eps = float(np.finfo(a.dtype).eps)
         np.clip(a, eps, 1.0 - eps, out=t)
         u = self._buffer("u", a.shape, a.dtype)
@@ -268,9 +294,10 @@ class BinaryCrossEntropy(_LikelihoodLoss):
         np.subtract(1.0, y, out=one_minus_y)
         u *= one_minus_y
         t += u
-        return -float(t.sum(dtype=np.float64)) / a.shape[0]
+        np.negative(t, out=t)
+        return t
 
-    def gradient(self, a, y):
+    def _gradient(self, a, y):
         n = a.shape[0]
         g = self._buffer("grad", a.shape, a.dtype)
         if self.from_logits:  # σ(z) − y, over n
@@ -305,7 +332,9 @@ class MeanSquaredError(Loss):
     def __init__(self, *, classification: bool | None = None):
         super().__init__()
         if classification is not None and not isinstance(classification, bool):
-            raise ConfigError(f"classification must be True, False or None (decide from the targets), got {classification!r}")
+            raise ConfigError(
+                f"classification must be True, False or None (decide from the targets), got {classification!r}"
+            )
         self._classification = classification
 
     @property
@@ -332,51 +361,33 @@ class MeanSquaredError(Loss):
         is_ids = y.ndim == 1 and np.issubdtype(y.dtype, np.integer)
         return targets_as_rows(y, n_outputs, dtype, allow_real=not is_ids)
 
-    def value(self, a, y):
+    def _terms(self, a, y):
         d = self._buffer("diff", a.shape, a.dtype)
         np.subtract(a, y, out=d)
         np.multiply(d, d, out=d)
-        return float(d.sum(dtype=np.float64)) / a.shape[0]
+        return d
 
-    def gradient(self, a, y):
+    def _gradient(self, a, y):
         g = self._buffer("grad", a.shape, a.dtype)
         np.subtract(a, y, out=g)
         g *= 2.0 / a.shape[0]
         return g
 
 
-LOSSES: dict[str, type[Loss]] = {
-    "cross_entropy": CrossEntropy,
-    "binary_cross_entropy": BinaryCrossEntropy,
-    "mse": MeanSquaredError,
-    "mean_squared_error": MeanSquaredError,
-}
+#: Loss names for configs and the command line; class names and short forms are aliases.
+LOSSES: Registry[type[Loss]] = Registry(
+    "loss",
+    {"cross_entropy": CrossEntropy, "binary_cross_entropy": BinaryCrossEntropy, "mse": MeanSquaredError},
+    aliases={"crossentropy": CrossEntropy, "categorical_cross_entropy": CrossEntropy, "ce": CrossEntropy,
+             "binarycrossentropy": BinaryCrossEntropy, "bce": BinaryCrossEntropy,
+             "mean_squared_error": MeanSquaredError, "meansquarederror": MeanSquaredError},
+)
 
 
-def loss_from_name(name: str | Loss, **kwargs) -> Loss:
-    """A loss instance from a name in :data:`LOSSES` (or the instance itself)."""
-    if isinstance(name, Loss):
-        return name
-    key = str(name).strip().lower().replace("-", "_")
-    if key in ("crossentropy", "ce", "categorical_cross_entropy"):
-        key = "cross_entropy"
-    if key in ("bce", "binarycrossentropy"):
-        key = "binary_cross_entropy"
-    cls = LOSSES.get(key)
-    if cls is None:
-        raise ConfigError(f"unknown loss {name!r}; choose one of cross_entropy, binary_cross_entropy, mse")
-    return cls(**kwargs)
+def loss_from_name(name: str | Loss, **settings) -> Loss:
+    """A loss from a name in :data:`LOSSES` and its settings (an instance is returned as it is)."""
+    return name if isinstance(name, Loss) else LOSSES.create(name, **settings)
 
 
-def loss_from_config(config: dict[str, Any]) -> Loss:
-    kinds = {cls.type_name: cls for cls in (CrossEntropy, BinaryCrossEntropy, MeanSquaredError)}
-    cls = kinds.get(config.get("type")) if isinstance(config, dict) else None
-    if cls is None:
-        raise ConfigError(f"unknown loss config {config!r}")
-    kwargs = {k: v for k, v in config.items() if k != "type"}
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"bad settings for loss {config.get('type')!r}: {exc}") from None
-
-
+#: A loss from its :meth:`Loss.config` mapping.
+loss_from_config = LOSSES.create

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import DataError, ShapeError
+from .network import predictions_from_outputs
 
 
 def _ids(name: str, y) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim == 2:
-        y = np.argmax(y, axis=1)
+        y = predictions_from_outputs(y)
     if y.ndim != 1:
         raise ShapeError(f"{name} must be 1-D class ids or 2-D one-hot rows, got shape {y.shape}")
     if y.size and not np.issubdtype(y.dtype, np.integer):
@@ -59,7 +60,8 @@ class ClassReport:
         w = max([len("class")] + [len(c) for c in self.class_names])
         lines = [f"{'class'.ljust(w)}  precision  recall  f1      support"]
         for i, name in enumerate(self.class_names):
-            lines.append(f"{name.ljust(w)}  {self.precision[i]:9.4f}  {self.recall[i]:6.4f}  {self.f1[i]:6.4f}  {int(self.support[i]):7d}")
+            scores = f"{self.precision[i]:9.4f}  {self.recall[i]:6.4f}  {self.f1[i]:6.4f}"
+            lines.append(f"{name.ljust(w)}  {scores}  {int(self.support[i]):7d}")
         lines.append(f"accuracy {self.accuracy:.4f} on {int(self.support.sum())} examples")
         return "\n".join(lines)
 

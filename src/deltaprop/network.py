@@ -87,7 +87,6 @@ class Network:
             raise ConfigError("the same layer object appears twice; create a new instance for each position")
         self.layers = layers
         self.dtype = resolve_dtype(dtype)
-        self.seed = seed
         self.rng = np.random.default_rng(seed)
         width = None
         for layer in layers:
@@ -195,17 +194,19 @@ class Network:
             outputs[i] = x
         return x
 
-    def _backward(self, loss: Loss, a: np.ndarray, y: np.ndarray) -> None:
-        """Fill every ``Parameter.grad`` with ``∂L/∂θ`` for the batch just forwarded."""
+    def _backward(self, loss: Loss, a: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> None:
+        """Fill every ``Parameter.grad`` with ``∂L/∂θ`` for the batch just forwarded (rows
+        weighted by ``weights`` when given)."""
         layers = self.layers
         deltas = self._deltas
         last = len(layers) - 1
-        g = loss.fused_delta(layers[last], a, y)
+        extra = () if weights is None else (weights,)
+        g = loss.fused_delta(layers[last], a, y, *extra)
         if g is not None:  # starts at the last layer's input: skip its backward
             deltas[last] = None
             last -= 1
         else:
-            g = loss.gradient(a, y)
+            g = loss.gradient(a, y, *extra)
         for i in range(last, -1, -1):
             deltas[i] = g
             g = layers[i].backward(g, need_input_grad=i > 0)
@@ -222,7 +223,9 @@ class Network:
         Fills every parameter's ``grad``; :meth:`trace` then shows each layer's ``a`` and ``δ``."""
         a = self._outputs[-1]
         if a is None or not self._last_forward_trained:
-            raise ConfigError("call forward(X, train=True) right before backward; an inference forward cannot be backpropagated")
+            raise ConfigError(
+                "call forward(X, train=True) right before backward; an inference forward cannot be backpropagated"
+            )
         targets = loss.prepare_targets(y, self.n_outputs, self.dtype)
         _checks.same_length(a.shape[0], targets.shape[0], names=("the last forward batch", "y"))
         self._backward(loss, a, targets)
@@ -343,9 +346,7 @@ def mlp(
     sizes = [_checks.positive_int("layer width", s) for s in sizes]
     if len(sizes) < 2:
         raise ConfigError(f"need at least an input and an output width, got {list(sizes)}")
-    act_cls = ACTIVATIONS.get(activation.lower().replace("-", "_")) if isinstance(activation, str) else None
-    if act_cls is None:
-        raise ConfigError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+    act_cls = ACTIVATIONS.lookup(activation)
     out_classes = output_layers(output)
     dropout = _checks.fraction("dropout", dropout)
     if init is None:
@@ -368,7 +369,7 @@ def output_layers(output: str) -> list[type[Layer]]:
     seed 000's stack, a softmax over the last sigmoid layer's outputs ``o = σ(z)``, whose
     δ with cross-entropy is ``σ'(z) ⊙ (softmax(o) − y)``."""
     names = output.split("+") if isinstance(output, str) else [None]
-    classes = [ACTIVATIONS.get(name.strip().lower().replace("-", "_")) if name else None for name in names]
+    classes = [ACTIVATIONS.get(name) if name else None for name in names]
     if any(cls is None for cls in classes):
         raise ConfigError(f"unknown output activation {output!r}; choose one of {', '.join(ACTIVATIONS)}, "
                           "or several joined by + such as sigmoid+softmax")

@@ -1,8 +1,9 @@
 """Optimizers, decoupled from layers: they see a list of :class:`Parameter` and nothing else.
 
 The base class binds the parameters (:meth:`Optimizer.build`), adds L2 weight decay to the
-gradient, counts steps and exports state keyed by parameter position; each subclass
-writes the update of one parameter. Hyperparameters are validated when the optimizer is
+gradient (into a buffer of its own: ``Parameter.grad`` keeps the loss gradient ``∂L/∂θ``),
+counts steps and exports state keyed by parameter position; each subclass writes the
+update of one parameter. Hyperparameters are validated when the optimizer is
 made and kept as Python floats, so float32 parameters stay float32.
 """
 
@@ -18,6 +19,7 @@ import numpy as np
 from . import _checks, kernels
 from .errors import ConfigError, StateError
 from .layers import Parameter
+from .registry import Registry
 
 
 class Optimizer(ABC):
@@ -36,6 +38,7 @@ class Optimizer(ABC):
         self._state: list[dict[str, np.ndarray]] = []
         self._views: list[dict[str, np.ndarray]] = []
         self._scratch: list[np.ndarray] = []
+        self._decayed: list[np.ndarray] = []
         self.iterations = 0
 
     # -- binding --------------------------------------------------------------------------
@@ -52,12 +55,16 @@ class Optimizer(ABC):
             self._targets = [(p.value, p.grad) for p in self.params]
         self._state = [{k: np.zeros_like(v) for k in self.slots} for v, _ in self._targets]
         self._scratch = [np.empty_like(v) for v, _ in self._targets]
+        # g + λW (L2 decay), kept apart from Parameter.grad; allocated when first needed
+        needed = self.weight_decay and self._l2_in_gradient()
+        self._decayed = [np.empty_like(v) for v, _ in self._targets] if needed else []
         # per-parameter views of the state, for export and import
         if packed is not None:
             self._views, offset = [], 0
             for p in self.params:
                 n = p.value.size
-                self._views.append({k: a[offset : offset + n].reshape(p.value.shape) for k, a in self._state[0].items()})
+                shape = p.value.shape
+                self._views.append({k: a[offset : offset + n].reshape(shape) for k, a in self._state[0].items()})
                 offset += n
         else:
             self._views = self._state
@@ -74,10 +81,15 @@ class Optimizer(ABC):
         self.iterations += 1
         lr = float(self.lr)  # a NumPy scalar set by hand would promote float32 updates
         wd = self.weight_decay
-        for (w, g), state, scratch in zip(self._targets, self._state, self._scratch):
-            if wd and self._l2_in_gradient():
-                np.multiply(w, wd, out=scratch)
-                g += scratch
+        l2 = bool(wd) and self._l2_in_gradient()
+        if l2 and not self._decayed:
+            self._decayed = [np.empty_like(v) for v, _ in self._targets]
+        for i, ((w, g), state, scratch) in enumerate(zip(self._targets, self._state, self._scratch)):
+            if l2:  # g + λW in a buffer of its own, so that Parameter.grad stays ∂L/∂θ
+                decayed = self._decayed[i]
+                np.multiply(w, wd, out=decayed)
+                decayed += g
+                g = decayed
             self._update(w, g, state, scratch, lr)
 
     def _l2_in_gradient(self) -> bool:
@@ -359,7 +371,8 @@ class AdamW(Adam):
 
     type_name = "AdamW"
 
-    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, *, eps: float = 1e-8, weight_decay: float = 0.01):
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999, *, eps: float = 1e-8,
+                 weight_decay: float = 0.01):
         super().__init__(lr, beta1, beta2, eps=eps, weight_decay=weight_decay)
 
     def _l2_in_gradient(self) -> bool:
@@ -371,34 +384,11 @@ class AdamW(Adam):
         super()._update(w, g, state, scratch, lr)
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {
-    "sgd": SGD,
-    "adagrad": AdaGrad,
-    "rmsprop": RMSprop,
-    "adadelta": AdaDelta,
-    "adam": Adam,
-    "adamw": AdamW,
-}
+#: Optimizer names for configs and the command line (class names match them, whatever the case).
+OPTIMIZERS: Registry[type[Optimizer]] = Registry(
+    "optimizer",
+    {"sgd": SGD, "adagrad": AdaGrad, "rmsprop": RMSprop, "adadelta": AdaDelta, "adam": Adam, "adamw": AdamW},
+)
 
-
-def optimizer_from_name(name: str, **kwargs) -> Optimizer:
-    """An optimizer from a name in :data:`OPTIMIZERS` and its settings."""
-    cls = OPTIMIZERS.get(str(name).strip().lower())
-    if cls is None:
-        raise ConfigError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"bad settings for optimizer {name!r}: {exc}") from None
-
-
-def optimizer_from_config(config: dict[str, Any]) -> Optimizer:
-    kinds = {cls.type_name: cls for cls in OPTIMIZERS.values()}
-    cls = kinds.get(config.get("type")) if isinstance(config, dict) else None
-    if cls is None:
-        raise ConfigError(f"unknown optimizer config {config!r}")
-    kwargs = {k: v for k, v in config.items() if k != "type"}
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"bad settings for optimizer {config.get('type')!r}: {exc}") from None
+#: An optimizer from a name in :data:`OPTIMIZERS` and its settings, or from its config mapping.
+optimizer_from_name = optimizer_from_config = OPTIMIZERS.create

@@ -13,7 +13,8 @@ import math
 from typing import Any, ClassVar
 
 from . import _checks
-from .errors import ConfigError
+from .registry import Registry
+from .watch import MetricWatch
 
 
 class Schedule(ABC):
@@ -106,36 +107,29 @@ class ReduceOnPlateau(Schedule):
 
     type_name = "plateau"
 
-    def __init__(self, factor: float = 0.5, patience: int = 5, *, min_lr: float = 0.0, min_delta: float = 1e-4, monitor: str = "val_loss"):
+    def __init__(self, factor: float = 0.5, patience: int = 5, *, min_lr: float = 0.0, min_delta: float = 1e-4,
+                 monitor: str = "val_loss"):
         self.factor = _checks.fraction("factor", factor, low_open=True)
         self.patience = _checks.positive_int("patience", patience, allow_zero=True)
         self.min_lr = _checks.positive_number("min_lr", min_lr, allow_zero=True)
-        self.min_delta = _checks.positive_number("min_delta", min_delta, allow_zero=True)
-        if not isinstance(monitor, str) or not monitor:
-            raise ConfigError(f"monitor must be a metric name such as 'val_loss' or 'val_accuracy', got {monitor!r}")
-        self.monitor = monitor
+        self.watch = MetricWatch(monitor, min_delta=min_delta)
         self.scale = 1.0
-        self.best = math.inf
-        self.wait = 0
+
+    @property
+    def monitor(self) -> str:
+        return self.watch.monitor
+
+    @property
+    def min_delta(self) -> float:
+        return self.watch.min_delta
 
     def lr_at(self, epoch, base_lr):
         return max(base_lr * self.scale, self.min_lr)
 
     def observe(self, epoch, logs):
-        value = logs.get(self.monitor)
-        if value is None and self.monitor.startswith("val_"):
-            value = logs.get(self.monitor[4:])
-        if value is None or not math.isfinite(value):
-            return
-        score = -value if self.monitor.endswith("accuracy") else value  # accuracies are maximised
-        if score < self.best - self.min_delta:
-            self.best = score
-            self.wait = 0
-        else:
-            self.wait += 1
-            if self.wait > self.patience:
-                self.scale *= self.factor
-                self.wait = 0
+        if self.watch.update(logs) is False and self.watch.wait > self.patience:
+            self.scale *= self.factor
+            self.watch.wait = 0
 
     def config(self):
         return {
@@ -148,33 +142,28 @@ class ReduceOnPlateau(Schedule):
         }
 
     def state(self):
-        return {"scale": self.scale, "best": self.best, "wait": self.wait}
+        # "best" as a score to minimise (−accuracy; ∞ before the first epoch), as saved so far
+        best = self.watch.best
+        score = math.inf if math.isnan(best) else (-best if self.watch.maximise else best)
+        return {"scale": self.scale, "best": score, "wait": self.watch.wait}
 
     def load_state(self, state):
         self.scale = float(state["scale"])
-        self.best = float(state["best"])
-        self.wait = int(state["wait"])
+        score = float(state["best"])
+        self.watch.best = math.nan if score == math.inf else (-score if self.watch.maximise else score)
+        self.watch.wait = int(state["wait"])
 
 
-SCHEDULES: dict[str, type[Schedule]] = {
-    cls.type_name: cls for cls in (Constant, StepDecay, ExponentialDecay, CosineAnnealing, ReduceOnPlateau)
-}
+SCHEDULES: Registry[type[Schedule]] = Registry(
+    "schedule",
+    {cls.type_name: cls for cls in (Constant, StepDecay, ExponentialDecay, CosineAnnealing, ReduceOnPlateau)},
+)
 
 
 def schedule_from_config(config: str | dict[str, Any] | Schedule | None) -> Schedule:
-    """A schedule from a name (``"cosine"``), a config mapping, or an instance."""
+    """A schedule from a name (``"cosine"``), a config mapping, or an instance (None: constant)."""
     if config is None:
         return Constant()
     if isinstance(config, Schedule):
         return config
-    if isinstance(config, str):
-        config = {"type": config}
-    kind = config.get("type") if isinstance(config, dict) else None
-    cls = SCHEDULES.get(str(kind).lower())
-    if cls is None:
-        raise ConfigError(f"unknown schedule {kind!r}; choose one of {', '.join(SCHEDULES)}")
-    kwargs = {k: v for k, v in config.items() if k != "type"}
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"bad settings for schedule {kind!r}: {exc}") from None
+    return SCHEDULES.create(config)

@@ -48,6 +48,9 @@ MAX_HEADER_BYTES = 64 << 20
 MAX_LAYERS = 1024
 MAX_PARAMETERS = 1 << 30
 _DTYPE_CODES = {"float32": "F32", "float64": "F64"}
+# What building objects from a file's (checked, but still untrusted) settings may raise:
+# each becomes a ModelFileError naming the file.
+_BUILD_ERRORS = (Error, TypeError, ValueError, KeyError, AttributeError, OverflowError, IndexError)
 
 
 # -- input scaling ----------------------------------------------------------------------------
@@ -135,16 +138,11 @@ class Checkpoint(ModelFile):
 
     def training_state(self):
         """A :class:`~deltaprop.training.TrainingState` that ``fit(..., resume=)`` continues
-        exactly: weights, optimizer slots, schedule, both random generators, history."""
-        from .training import History, TrainingState
+        exactly: weights, optimizer slots, schedule, both random generators, history, and
+        the place in an epoch stopped before its end."""
+        from .training import TrainingState
 
-        rng = np.random.default_rng()
-        _set_rng(rng, self.training["shuffle_rng"], "shuffle")
-        return TrainingState(
-            net=self.net, optimizer=self.optimizer, loss=self.loss, rng=rng,
-            history=History(self.training["history"]), epoch=self.epoch, step=self.step,
-            schedule=self.schedule, base_lr=float(self.training["base_lr"]),
-        )
+        return TrainingState.from_dict(self.training, net=self.net, optimizer=self.optimizer)
 
 
 # -- encoding ---------------------------------------------------------------------------------
@@ -220,53 +218,28 @@ def save(net: Network, path, *, class_names=None, input_scaling=None, extra: dic
     return atomic_write_bytes(path, encode_model(net, class_names=class_names, input_scaling=input_scaling, extra=extra))
 
 
-def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
-    return rng.bit_generator.state  # PCG64: big ints, which JSON keeps exactly
-
-
-def _set_rng(rng: np.random.Generator, state: Any, what: str) -> None:
-    if not isinstance(state, dict) or state.get("bit_generator") != type(rng.bit_generator).__name__:
-        raise ModelFileError(f"the checkpoint's {what} random state is not a {type(rng.bit_generator).__name__} state")
-    try:
-        rng.bit_generator.state = state
-    except (TypeError, ValueError, KeyError, OverflowError) as exc:
-        raise ModelFileError(f"the checkpoint's {what} random state is invalid: {exc}") from None
-
-
 def encode_checkpoint(state, *, class_names=None, input_scaling=None, extra=None) -> bytes:
-    """The bytes of a checkpoint of a :class:`~deltaprop.training.TrainingState` taken at
-    an epoch's end (see :func:`save_checkpoint`)."""
+    """The bytes of a checkpoint of a :class:`~deltaprop.training.TrainingState` (see
+    :func:`save_checkpoint`)."""
     net, opt = state.net, state.optimizer
     tensors, meta, order = _model_parts(net, class_names, input_scaling, extra)
     if not opt.is_built_for(net.parameters()):
         raise StateError("the optimizer is not bound to this network's parameters; checkpoint after fit has started")
     opt_state = opt.state()
-    iterations = int(opt_state.pop("iterations"))
+    del opt_state["iterations"]  # the training state holds it
     for key in opt_state:
         tensors[f"optimizer.{key}"] = opt_state[key]
         order.append(f"optimizer.{key}")
-    schedule = state.schedule
-    training = {
-        "epoch": int(state.epoch),
-        "step": int(state.step),
-        "iterations": iterations,
-        "base_lr": float(state.base_lr if state.base_lr is not None else opt.lr),
-        "schedule": schedule.config() if schedule is not None else {"type": "constant"},
-        "schedule_state": schedule.state() if schedule is not None else {},
-        "loss": state.loss.config(),
-        "net_rng": _rng_state(net.rng),
-        "shuffle_rng": _rng_state(state.rng),
-        "history": state.history.records,
-    }
     meta["kind"] = "checkpoint"
     meta["optimizer"] = _json(opt.config())
-    meta["training"] = _json(training)
+    meta["training"] = _json(state.to_dict())
     return _encode(tensors, meta, order)
 
 
 def save_checkpoint(path, state, *, class_names=None, input_scaling=None, extra=None) -> Path:
     """Write a checkpoint atomically: model, optimizer state, epoch, step, both RNG states,
-    schedule and history. Take it at an epoch's end for an exact resume."""
+    schedule, history and the place in an unfinished epoch; resuming from it is exact
+    whenever it is taken between two steps."""
     data = encode_checkpoint(state, class_names=class_names, input_scaling=input_scaling, extra=extra)
     return atomic_write_bytes(path, data)
 
@@ -339,7 +312,7 @@ def _expected_tensors(path: Path, arch: Any) -> tuple[dict[str, tuple[int, ...]]
     if len(arch["layers"]) > MAX_LAYERS:
         raise _bad(path, f"declares {len(arch['layers']):,} layers, more than the {MAX_LAYERS:,} a model may have")
     dtype = arch.get("dtype", "float32")
-    if dtype not in _DTYPE_CODES:
+    if not isinstance(dtype, str) or dtype not in _DTYPE_CODES:
         raise _bad(path, f"unsupported dtype {dtype!r} in the architecture; expected float32 or float64")
     shapes: dict[str, tuple[int, ...]] = {}
     total = 0
@@ -444,9 +417,10 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
     if kind == "checkpoint":
         from .optimizers import optimizer_from_config
 
+        config = _meta_json(path, meta, "optimizer")
         try:
-            optimizer = optimizer_from_config(_meta_json(path, meta, "optimizer"))
-        except ConfigError as exc:
+            optimizer = optimizer_from_config(config)
+        except _BUILD_ERRORS as exc:
             raise _bad(path, f"bad optimizer in the checkpoint: {exc}") from None
         for i, name in enumerate(list(expected)):
             for slot in optimizer.slots:
@@ -454,7 +428,7 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
     _check_entries(path, header, expected, _DTYPE_CODES[dtype_name], data_len)
     try:
         net = Network.from_config(arch, dtype=resolve_dtype(dtype_name))
-    except Error as exc:
+    except _BUILD_ERRORS as exc:
         raise _bad(path, f"its architecture is invalid: {exc}") from None
     built = dict(net.named_parameters())
     model_names = [k for k in expected if k.startswith("layers.")]
@@ -509,10 +483,14 @@ def _checkpoint(path: Path, common: dict, meta: dict, optimizer, tensors: dict) 
         state = dict(tensors)
         state["iterations"] = np.array(training["iterations"], dtype=np.int64)
         optimizer.load_state(state)
-    except (Error, TypeError, ValueError, KeyError, AttributeError) as exc:
+    except _BUILD_ERRORS as exc:
         raise _bad(path, f"checkpoint training state is invalid: {exc}") from None
-    _set_rng(net.rng, training["net_rng"], "network")
-    _set_rng(np.random.default_rng(), training["shuffle_rng"], "shuffle")  # validate now
+    from .training import TrainingState
+
+    try:
+        TrainingState.from_dict(training, net=net, optimizer=optimizer)  # checks the rest now
+    except Error as exc:
+        raise _bad(path, f"checkpoint training state is invalid: {exc}") from None
     return Checkpoint(**common, optimizer=optimizer, loss=loss, schedule=schedule, training=training)
 
 

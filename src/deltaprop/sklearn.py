@@ -1,41 +1,45 @@
 """scikit-learn estimators trained by the deltaprop engine.
 
-:class:`NeuralNetClassifier` and :class:`NeuralNetRegressor` keep scikit-learn's estimator
-contract (``fit``, ``partial_fit``, ``predict``, ``score``, ``get_params``/``set_params``,
-cloning, pickling, ``warm_start``, ``sample_weight``) and train with :func:`deltaprop.fit`,
-so pipelines, cross-validation and grid search work unchanged. Switching from
-``MLPClassifier`` is one line::
+:class:`NeuralNetClassifier` and :class:`NeuralNetRegressor` take ``MLPClassifier`` and
+``MLPRegressor``'s parameters under their names and with their meanings (``solver``,
+``alpha``, ``learning_rate``, ``learning_rate_init``, ``max_iter``, ``max_fun``, ...), so
+switching is one line::
 
     from deltaprop.sklearn import NeuralNetClassifier as MLPClassifier
 
-Defaults follow ``MLPClassifier`` where the concept is the same: 100 ReLU units, Adam,
-``batch_size="auto"`` = ``min(200, n)``, 200 epochs with its convergence rule (stop when
-the training loss has not fallen by ``tol`` for ``n_iter_no_change`` epochs), float64.
-Parameters are checked in ``fit``, not ``__init__`` (scikit-learn's rule: ``__init__`` only
-stores them, so ``clone`` and ``set_params`` never fail). Install with the ``sklearn``
-extra; ``import deltaprop`` never imports this module.
+They train with :func:`deltaprop.fit` (``solver="lbfgs"`` with SciPy's L-BFGS-B on the
+network's flat parameter and gradient buffers) and add deltaprop's own settings: dropout,
+any deltaprop optimizer or schedule, an activation per hidden layer, the output unit and
+the dtype. Parameters are checked in ``fit``, not ``__init__`` (scikit-learn's rule: so
+``clone`` and ``set_params`` never fail). Install with the ``sklearn`` extra;
+``import deltaprop`` never imports this module.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import math
 import numbers
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 try:
+    import scipy.optimize
+    import scipy.sparse
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
     from sklearn.metrics import r2_score
     from sklearn.model_selection import train_test_split
-    from sklearn.utils.multiclass import check_classification_targets
-    from sklearn.utils.validation import _check_sample_weight, check_random_state, validate_data
+    from sklearn.utils.metaestimators import available_if
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+    from sklearn.utils.validation import _check_sample_weight, check_random_state, column_or_1d, validate_data
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         "deltaprop.sklearn needs scikit-learn >= 1.6; install it with the extra: "
@@ -43,22 +47,29 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from . import _checks, errors
-from .callbacks import Callback, EarlyStopping
+from .callbacks import Callback
 from .errors import ConfigError, DataError, ModelFileError, ShapeError
-from .layers import ACTIVATIONS, Dense
+from .layers import ACTIVATIONS, Dense, Dropout, Layer
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, loss_from_config, loss_from_name
-from .network import Network, mlp, resolve_dtype
-from .optimizers import OPTIMIZERS, Optimizer, optimizer_from_config, optimizer_from_name
+from .network import Network, predictions_from_outputs, resolve_dtype
+from .optimizers import OPTIMIZERS, SGD, Adam, AdamW, Optimizer, optimizer_from_config, optimizer_from_name
 from .schedules import Schedule, schedule_from_config
 from .serialization import read_model
 from .serialization import save as save_model
-from .training import History, TrainingState
+from .training import SMALL_STEP_MACS, TrainingState
 from .training import fit as _train
 
-__all__ = ["NeuralNetClassifier", "NeuralNetRegressor", "NotFittedError"]
+__all__ = ["NeuralNetClassifier", "NeuralNetRegressor", "NotFittedError", "TrainingDivergedError"]
 
-#: ``batch_size="auto"`` is MLPClassifier's ``min(200, n_samples)``.
+#: ``batch_size="auto"`` is scikit-learn's ``min(200, n_samples)``.
 AUTO_BATCH = 200
+#: Rows densified at a time from a sparse ``X`` (prediction, scoring, L-BFGS).
+SPARSE_CHUNK = 4096
+#: scikit-learn's activation names, and deltaprop's for the same layers.
+_ACTIVATION_NAMES = {"logistic": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu",
+                     "identity": "identity", "leaky_relu": "leaky_relu"}
+#: ``learning_rate`` values with scikit-learn's meaning; any other is a deltaprop schedule.
+_SKLEARN_SCHEDULES = ("constant", "invscaling", "adaptive")
 
 
 class NotFittedError(errors.NotFittedError, _SklearnNotFittedError):
@@ -66,149 +77,195 @@ class NotFittedError(errors.NotFittedError, _SklearnNotFittedError):
     ``NotFittedError`` (so ``except deltaprop.Error`` and scikit-learn's own checks agree)."""
 
 
-# -- sample weights ---------------------------------------------------------------------
-def _row_losses(loss: Loss, a: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The per-example terms ``ℓ_i`` of a loss whose value is ``(1/n) Σ_i ℓ_i``."""
-    eps = float(np.finfo(a.dtype).eps)
-    if isinstance(loss, CrossEntropy):
-        if loss.from_logits:
-            z = a - a.max(axis=1, keepdims=True)
-            logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        else:
-            logp = np.log(np.maximum(a, eps))
-        return -np.einsum("ij,ij->i", y, logp)
-    if isinstance(loss, BinaryCrossEntropy):
-        if loss.from_logits:
-            terms = np.maximum(a, 0.0) - a * y + np.log1p(np.exp(-np.abs(a)))
-        else:
-            p = np.clip(a, eps, 1.0 - eps)
-            terms = -(y * np.log(p) + (1.0 - y) * np.log1p(-p))
-        return terms.sum(axis=1)
-    if isinstance(loss, MeanSquaredError):
-        d = a - y
-        return np.einsum("ij,ij->i", d, d)
-    raise ConfigError(
-        f"sample_weight works with cross_entropy, binary_cross_entropy and mse, not {loss!r}"
-    )
+class TrainingDivergedError(errors.TrainingDivergedError, ValueError):
+    """Training diverged: deltaprop's error, and a ``ValueError`` as scikit-learn raises."""
 
 
-class _WeightedLoss(Loss):
-    """``L = (1/n) Σ_i w_i ℓ_i`` with the weights scaled to mean 1 over the training set,
-    i.e. ``L = Σ w_i ℓ_i / Σ w_i``: a weight of k counts a row k times, 0 removes it.
+# -- the training objective ---------------------------------------------------------------
+class _Objective(Loss):
+    """scikit-learn's objective on a batch of ``m`` rows with weights ``w_i`` (1 without
+    ``sample_weight``), ``S = Σ_i w_i``:
 
-    The loop gathers batches by index, so each row's weight travels with its targets as
-    an extra last column. Every loss here is a mean of per-row terms, so the gradient is
-    the wrapped loss's ``δ`` with row ``i`` scaled by ``w_i``."""
+        ``L = c Σ_i w_i ℓ_i / S + α/(2S) Σ_layers ‖W‖²``
 
-    type_name = "WeightedLoss"
-    classification = False  # the weight column would spoil the loop's running accuracy
+    ``ℓ_i`` the wrapped loss's :meth:`~deltaprop.losses.Loss.row_values`, ``c`` its scale
+    (½ for squared error, whose ``½‖a − y‖²`` starts backward at ``δ = (a − y)/m`` as
+    scikit-learn's does). Biases are not penalised. :func:`deltaprop.fit` hands the weights
+    scaled to mean 1; ``weight_scale`` (the raw weights' mean) turns their sum back into
+    scikit-learn's ``S``. The penalty's gradient ``(α/S) W`` is added by
+    :class:`_WeightPenalty`, which reads ``S`` from :attr:`denominator`. L-BFGS sums chunks of
+    one full batch: it sets :attr:`fixed_denominator` (and the chunk's weights) and adds the
+    penalty once itself."""
 
-    def __init__(self, inner: Loss):
+    type_name = "Objective"
+    classification = False  # the loop's running accuracy is not used
+
+    def __init__(self, inner: Loss, weights: list, *, alpha: float, scale: float, weight_scale: float = 1.0):
         super().__init__()
-        self.inner = inner
-
-    def config(self):
-        return {"type": self.type_name, "inner": self.inner.config()}
+        self.inner, self.weights, self.alpha, self.scale = inner, weights, alpha, scale
+        self.weight_scale = weight_scale
+        self.denominator = 1.0
+        self.fixed_denominator: float | None = None
+        self.chunk_weights: np.ndarray | None = None
 
     def prepare_targets(self, y, n_outputs, dtype):
         y = np.asarray(y)
-        if y.ndim != 2 or y.shape[1] != n_outputs + 1:
-            raise ShapeError(f"weighted targets must have {n_outputs} + 1 columns, got shape {y.shape}")
+        if y.ndim != 2 or y.shape[1] != n_outputs:
+            raise ShapeError(f"objective targets must have {n_outputs} columns, got shape {y.shape}")
         return np.ascontiguousarray(y, dtype=dtype)
 
-    def value(self, a, y):
-        return float(np.dot(y[:, -1], _row_losses(self.inner, a, y[:, :-1]))) / a.shape[0]
+    def penalty(self) -> float:
+        """``Σ_layers ‖W‖²`` (the weights only)."""
+        return float(sum(np.dot(W.value.ravel(), W.value.ravel()) for W in self.weights))
 
-    def gradient(self, a, y):
-        g = self.inner.gradient(a, y[:, :-1])
-        g *= y[:, -1:]
+    def value(self, a, y, weights=None):
+        weights = self.chunk_weights if weights is None else weights
+        m = a.shape[0]
+        if weights is None:
+            total, count = self.inner.value(a, y) * m, float(m)
+        else:
+            total = float(np.dot(weights.astype(np.float64), self.inner.row_values(a, y)))
+            count = float(weights.sum(dtype=np.float64))
+        if self.fixed_denominator is not None:  # one chunk of L-BFGS's full batch
+            self.denominator = self.fixed_denominator
+            self._data_scale = self.scale * m / self.denominator
+            return self.scale * total / self.denominator
+        self.denominator = count * self.weight_scale
+        self._data_scale = self.scale * m / count  # the wrapped gradient's 1/m becomes c/S
+        out = self.scale * total / count
+        if self.alpha:
+            out += 0.5 * self.alpha * self.penalty() / self.denominator
+        return out
+
+    def gradient(self, a, y, weights=None):
+        weights = self.chunk_weights if weights is None else weights
+        g = self.inner.gradient(a, y, weights)
+        g *= self._data_scale
         return g
 
-    def fused_delta(self, last_layer, a, y):
-        delta = self.inner.fused_delta(last_layer, a, y[:, :-1])
+    def fused_delta(self, last_layer, a, y, weights=None):
+        weights = self.chunk_weights if weights is None else weights
+        delta = self.inner.fused_delta(last_layer, a, y, weights)
         if delta is not None:
-            delta *= y[:, -1:]
+            delta *= self._data_scale
         return delta
 
 
-# -- callbacks --------------------------------------------------------------------------
-class _ValidationScore(Callback):
-    """Scores the held-out split after every epoch (accuracy or R², as ``score``) and puts
-    ``val_error = 1 − score`` in the logs for :class:`~deltaprop.EarlyStopping` to minimise."""
+class _WeightPenalty(Callback):
+    """The gradient hook: adds scikit-learn's L2 gradient ``(α/S) W`` to each weight
+    matrix's gradient (never a bias's) before the optimizer's step, ``S`` the batch's total
+    weight as the objective found it."""
 
-    def __init__(self, score_fn, X, y, weight):
-        self.score_fn, self.X, self.y, self.weight = score_fn, X, y, weight
-        self.scores: list[float] = []
+    def on_gradients(self, state):
+        objective = state.loss
+        if objective.alpha:
+            c = objective.alpha / objective.denominator
+            for W in objective.weights:
+                W.grad += c * W.value
+
+
+# -- sparse input -------------------------------------------------------------------------
+class _SparseRows:
+    """A sparse matrix seen as the training loop's lazy array: ``rows[idx]`` densifies only
+    the rows of one mini-batch, so the whole matrix is never dense."""
+
+    def __init__(self, X, dtype):
+        self.X = X.tocsr()
+        self.shape = X.shape
+        self.dtype = np.dtype(dtype)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        return np.asarray(self.X[index].toarray(), dtype=self.dtype)
+
+
+def _chunks(X, dtype):
+    """``(start, stop, dense rows)`` over ``X``: the array itself, or a sparse matrix densified
+    ``SPARSE_CHUNK`` rows at a time."""
+    if not scipy.sparse.issparse(X):
+        yield 0, X.shape[0], X
+        return
+    X = X.tocsr()
+    for start in range(0, X.shape[0], SPARSE_CHUNK):
+        stop = min(start + SPARSE_CHUNK, X.shape[0])
+        yield start, stop, np.asarray(X[start:stop].toarray(), dtype=dtype)
+
+
+def _outputs(net: Network, X) -> np.ndarray:
+    """The network's outputs for every row of ``X`` (dense or sparse)."""
+    out = np.empty((X.shape[0], net.n_outputs), dtype=net.dtype)
+    for start, stop, rows in _chunks(X, net.dtype):
+        out[start:stop] = net.predict_proba(rows)
+    return out
+
+
+# -- scikit-learn's convergence rule, epoch by epoch --------------------------------------
+class _ScikitLearnRule(Callback):
+    """After every epoch, what ``MLPClassifier._fit_stochastic`` does: record the loss, print
+    it (``verbose``), score the validation split under early stopping (keeping a copy of the
+    best weights), count epochs without improvement, update ``invscaling`` and ``adaptive``
+    rates, and stop once more than ``n_iter_no_change`` epochs did not improve by ``tol``."""
+
+    def __init__(self, est: "_NeuralNet", validation, *, n_rows: int, incremental: bool):
+        self.est, self.validation, self.n_rows, self.incremental = est, validation, n_rows, incremental
+        self.stopped = False
 
     def on_epoch_end(self, state):
-        score = float(self.score_fn(state.net, self.X, self.y, self.weight))
-        self.scores.append(score)
-        state.logs["val_score"] = score
-        state.logs["val_error"] = 1.0 - score
+        est = self.est
+        est.n_iter_ += 1
+        est.t_ += self.n_rows
+        est.loss_ = float(state.logs["loss"])
+        est.loss_curve_.append(est.loss_)
+        if est.verbose:
+            print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
+        self._count(state)
+        sgd_rates = est._uses_sklearn_rates()
+        if sgd_rates and est.learning_rate == "invscaling":
+            state.base_lr = float(est.learning_rate_init) / (est.t_ + 1) ** float(est.power_t)
+        if est._no_improvement_count > est.n_iter_no_change:
+            watched = "Validation score" if self.validation is not None else "Training loss"
+            msg = f"{watched} did not improve more than tol={est.tol:f} for {est.n_iter_no_change} consecutive epochs."
+            if sgd_rates and est.learning_rate == "adaptive" and state.base_lr > 1e-6:
+                state.base_lr /= 5.0
+                est._no_improvement_count = 0
+                if est.verbose:
+                    print(f"{msg} Setting learning rate to {state.base_lr:f}")
+            else:
+                if est.verbose:
+                    print(f"{msg} Stopping.")
+                self.stopped = state.stop_training = True
+        if self.incremental:
+            state.stop_training = True
+
+    def _count(self, state):
+        """scikit-learn's counter: an epoch counts when it is not ``tol`` better than the
+        best so far; the reference is the best value itself, whatever the margin."""
+        est = self.est
+        if self.validation is None:
+            if est.loss_ > est.best_loss_ - est.tol:
+                est._no_improvement_count += 1
+            else:
+                est._no_improvement_count = 0
+            est.best_loss_ = min(est.best_loss_, est.loss_)
+            return
+        score = est._score_rows(state.net, *self.validation)
+        est.validation_scores_.append(score)
+        if est.verbose:
+            print(f"Validation score: {score:f}")
+        if score < est.best_validation_score_ + est.tol:
+            est._no_improvement_count += 1
+        else:
+            est._no_improvement_count = 0
+        if score > est.best_validation_score_:
+            est.best_validation_score_ = score
+            est._best_weights = [p.value.copy() for p in state.net.parameters()]
 
 
-class _Printer(Callback):
-    """``verbose``: one line per epoch on stdout, as MLPClassifier prints them."""
-
-    def on_epoch_end(self, state):
-        line = f"Epoch {state.epoch}, loss = {state.logs['loss']:.8f}"
-        if "val_score" in state.logs:
-            line += f", validation score = {state.logs['val_score']:.6f}"
-        print(line, file=sys.stdout, flush=True)
-
-
-# -- pickling: a network travels as config + weights, never as live views -------
-def _export_network(net: Network) -> dict[str, Any]:
-    return {
-        "config": net.config(),
-        "values": [p.value.copy() for p in net.parameters()],
-        "rng": net.rng.bit_generator.state,
-    }
-
-
-def _import_network(blob: dict[str, Any]) -> Network:
-    net = Network.from_config(blob["config"])
-    for p, value in zip(net.parameters(), blob["values"], strict=True):
-        p.value = value
-    net.rng.bit_generator.state = blob["rng"]  # the Dropout layers share this generator
-    return net
-
-
-def _export_training(state: TrainingState) -> dict[str, Any]:
-    opt = state.optimizer
-    return {
-        "optimizer": opt.config(),
-        "optimizer_state": opt.state() if opt.params else None,
-        "rng": state.rng.bit_generator.state,
-        "epoch": state.epoch,
-        "step": state.step,
-        "schedule": state.schedule.config() if state.schedule is not None else None,
-        "schedule_state": state.schedule.state() if state.schedule is not None else None,
-        "base_lr": state.base_lr,
-        "history": [dict(r) for r in state.history.records],
-    }
-
-
-def _import_training(blob: dict[str, Any], net: Network) -> TrainingState:
-    """Rebuild the optimizer bound to ``net``'s own parameters: one owner of the weights."""
-    opt = optimizer_from_config(blob["optimizer"])
-    if blob["optimizer_state"] is not None:
-        opt.build(net.parameters())
-        opt.load_state(blob["optimizer_state"])
-    rng = np.random.default_rng()
-    rng.bit_generator.state = blob["rng"]
-    schedule = schedule_from_config(blob["schedule"]) if blob["schedule"] is not None else None
-    if schedule is not None:
-        schedule.load_state(blob["schedule_state"])
-    return TrainingState(
-        net=net, optimizer=opt, loss=MeanSquaredError(), rng=rng, history=History(blob["history"]),
-        epoch=blob["epoch"], step=blob["step"], schedule=schedule, base_lr=blob["base_lr"],
-    )
-
-
-# -- the shared estimator ---------------------------------------------------------------
+# -- the shared estimator -----------------------------------------------------------------
 class _NeuralNet(BaseEstimator):
-    """What the classifier and the regressor share: settings, the training run, state."""
+    """What the classifier and the regressor share: settings, the two solvers, state."""
 
     _is_classifier = False
 
@@ -223,68 +280,108 @@ class _NeuralNet(BaseEstimator):
             sizes = list(sizes)
         except TypeError:
             raise ConfigError(f"hidden_layer_sizes must be a tuple of positive integers, got {sizes!r}") from None
-        return [_checks.positive_int("hidden_layer_sizes entry", s) for s in sizes]
+        for s in sizes:
+            if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s <= 0:
+                raise ConfigError(f"hidden_layer_sizes must be > 0, got {sizes}: give each hidden layer's width")
+        return [int(s) for s in sizes]
 
-    def _activation(self) -> str:
-        name = str(self.activation).lower().replace("-", "_")
-        name = {"logistic": "sigmoid"}.get(name, name)
-        if name not in ACTIVATIONS or name == "softmax":
+    def _activations(self, n_hidden: int) -> list[str]:
+        """One deltaprop activation name per hidden layer (a single name applies to all)."""
+        names = [self.activation] * n_hidden if isinstance(self.activation, str) else list(self.activation)
+        if len(names) != n_hidden:
             raise ConfigError(
-                f"activation must be one of relu, tanh, sigmoid (or logistic), leaky_relu, identity; "
-                f"got {self.activation!r}"
+                f"activation lists {len(names)} names for {n_hidden} hidden layers; give one name, or one per layer"
+            )
+        out = []
+        for name in names:
+            key = _ACTIVATION_NAMES.get(str(name).lower().replace("-", "_"))
+            if key is None:
+                raise ConfigError(
+                    f"activation must be one of identity, logistic, tanh, relu (or sigmoid, leaky_relu), got {name!r}"
+                )
+            out.append(key)
+        return out
+
+    def _solver_name(self) -> str:
+        if isinstance(self.solver, Optimizer):
+            return self.solver.type_name.lower()
+        name = str(self.solver).strip().lower()
+        if name != "lbfgs" and name not in OPTIMIZERS:
+            raise ConfigError(
+                f"solver must be 'lbfgs', one of {', '.join(OPTIMIZERS)} or a deltaprop optimizer, got {self.solver!r}"
             )
         return name
 
-    def _dtype(self) -> np.dtype:
-        return resolve_dtype(self.dtype)
+    def _uses_sklearn_rates(self) -> bool:
+        """``invscaling`` and ``adaptive`` change the rate of every solver but Adam, which
+        scikit-learn leaves at ``learning_rate_init``."""
+        return self.learning_rate in ("invscaling", "adaptive") and self._solver_name() != "adam"
 
-    def _batch_size(self, n: int) -> int | None:
-        """Rows per step; None (the loop's full batch) whenever one batch holds every row."""
-        bs = self.batch_size
-        if isinstance(bs, str) and bs in ("auto", "full"):
-            size = n if bs == "full" else min(AUTO_BATCH, n)
-        else:
-            size = _checks.positive_int("batch_size", bs)
-        return None if size >= n else size
-
-    def _make_optimizer(self) -> Optimizer:
-        lr = None if self.learning_rate is None else _checks.positive_number("learning_rate", self.learning_rate)
-        decay = _checks.positive_number("weight_decay", self.weight_decay, allow_zero=True)
-        if isinstance(self.optimizer, Optimizer):
-            opt = optimizer_from_config(self.optimizer.config())  # a fresh copy: never train the parameter
-            if lr is not None:
-                opt.lr = lr
-            return opt
-        name = str(self.optimizer).strip().lower()
-        if name not in OPTIMIZERS:
-            raise ConfigError(
-                f"optimizer must be one of {', '.join(OPTIMIZERS)} or a deltaprop optimizer, got {self.optimizer!r} "
-                "(deltaprop trains by backpropagation with gradient methods; there is no 'lbfgs')"
-            )
-        settings: dict[str, Any] = {"weight_decay": decay}
-        if lr is not None:
-            settings["lr"] = lr
-        if name == "sgd":
-            momentum = _checks.fraction("momentum", self.momentum)
-            settings.update(momentum=momentum, nesterov=bool(self.nesterovs_momentum) and momentum > 0)
-        elif name in ("adam", "adamw"):
-            settings.update(beta1=self.beta_1, beta2=self.beta_2, eps=self.epsilon)
-        return optimizer_from_name(name, **settings)
-
-    def _make_schedule(self) -> Schedule:
-        if isinstance(self.schedule, Schedule):
-            return copy.deepcopy(self.schedule)  # schedules keep state; the parameter stays untouched
-        return schedule_from_config(copy.deepcopy(self.schedule))
-
-    def _check_training_settings(self) -> None:
-        for name in ("shuffle", "early_stopping", "warm_start"):
+    def _check_settings(self) -> None:
+        for name in ("shuffle", "early_stopping", "warm_start", "nesterovs_momentum"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        _checks.positive_int("epochs", self.epochs)
+        self._activations(len(self._hidden_sizes()))
+        self._solver_name()
+        _checks.positive_number("alpha", self.alpha, allow_zero=True)
+        _checks.positive_number("learning_rate_init", self.learning_rate_init)
+        _checks.positive_number("power_t", self.power_t, allow_zero=True)
+        _checks.positive_int("max_iter", self.max_iter)
+        _checks.positive_int("max_fun", self.max_fun)
         _checks.positive_number("tol", self.tol, allow_zero=True)
-        _checks.positive_int("n_iter_no_change", self.n_iter_no_change)
-        _checks.fraction("validation_fraction", self.validation_fraction, low_open=True)
-        _checks.fraction("dropout", self.dropout)
+        _checks.fraction("momentum", self.momentum, high_open=False)
+        _checks.fraction("beta_1", self.beta_1)
+        _checks.fraction("beta_2", self.beta_2)
+        _checks.positive_number("epsilon", self.epsilon)
+        if not (isinstance(self.n_iter_no_change, float) and self.n_iter_no_change == math.inf):
+            _checks.positive_int("n_iter_no_change", self.n_iter_no_change)
+        if self.early_stopping:
+            _checks.fraction("validation_fraction", self.validation_fraction, low_open=True)
+        if _checks.fraction("dropout", self.dropout) > 0 and self._solver_name() == "lbfgs":
+            raise ConfigError("solver='lbfgs' needs a deterministic loss; use dropout=0 or a stochastic solver")
+        if self.batch_size != "auto":
+            _checks.positive_int("batch_size", self.batch_size)
+        if self.dtype is not None:
+            resolve_dtype(self.dtype)
+        self._make_schedule()
+
+    def _make_schedule(self) -> Schedule:
+        """scikit-learn's three rates are a constant schedule whose base rate the rule moves;
+        any other value is a deltaprop schedule (name, config mapping or instance)."""
+        if isinstance(self.learning_rate, str) and self.learning_rate in _SKLEARN_SCHEDULES:
+            return schedule_from_config("constant")
+        if isinstance(self.learning_rate, Schedule):
+            return copy.deepcopy(self.learning_rate)  # schedules keep state; the parameter stays untouched
+        try:
+            return schedule_from_config(copy.deepcopy(self.learning_rate))
+        except ConfigError as exc:
+            raise ConfigError(
+                f"learning_rate must be 'constant', 'invscaling', 'adaptive' or a deltaprop schedule ({exc})"
+            ) from None
+
+    def _make_optimizer(self) -> Optimizer:
+        if isinstance(self.solver, Optimizer):
+            return optimizer_from_config(self.solver.config())  # a fresh copy with its own settings
+        name, lr = self._solver_name(), float(self.learning_rate_init)
+        if name == "sgd":
+            momentum = float(self.momentum)
+            return SGD(lr, momentum, nesterov=bool(self.nesterovs_momentum) and momentum > 0)
+        if name in ("adam", "adamw"):
+            cls = Adam if name == "adam" else AdamW
+            return cls(lr, float(self.beta_1), float(self.beta_2), eps=float(self.epsilon))
+        return optimizer_from_name(name, lr=lr)
+
+    def _batch_size(self, n: int) -> int:
+        if self.batch_size == "auto":
+            return min(AUTO_BATCH, n)
+        if self.batch_size > n:
+            warnings.warn(
+                f"Got `batch_size` less than 1 or larger than sample size. It is going to be clipped "
+                f"(batch_size={self.batch_size}, {n} training rows)",
+                UserWarning,
+                stacklevel=4,
+            )
+        return min(int(self.batch_size), n)
 
     # -- fitted state ---------------------------------------------------------------------
     def __sklearn_is_fitted__(self) -> bool:
@@ -299,140 +396,306 @@ class _NeuralNet(BaseEstimator):
 
     @property
     def coefs_(self) -> list[np.ndarray]:
-        """Weight matrices ``W`` (``n_in × n_out``) layer by layer, as MLPClassifier's ``coefs_``."""
-        self._check_fitted()
-        return [layer.W.value.copy() for layer in self.net_.layers if isinstance(layer, Dense)]
+        """Weight matrices ``W`` (``n_in × n_out``) layer by layer, as MLPClassifier's
+        ``coefs_``: the network's own arrays, so editing one in place edits the model.
+        Assigning a list copies it into the network (same shapes)."""
+        return self._layer_arrays("W")
+
+    @coefs_.setter
+    def coefs_(self, values) -> None:
+        self._set_layer_arrays("W", values)
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
-        """Bias vectors layer by layer, as MLPClassifier's ``intercepts_``."""
-        self._check_fitted()
-        return [layer.b.value.copy() for layer in self.net_.layers if isinstance(layer, Dense)]
+        """Bias vectors layer by layer, as MLPClassifier's ``intercepts_`` (live, as ``coefs_``)."""
+        return self._layer_arrays("b")
 
-    def _outputs(self, X) -> np.ndarray:
+    @intercepts_.setter
+    def intercepts_(self, values) -> None:
+        self._set_layer_arrays("b", values)
+
+    def _layer_arrays(self, name: str) -> list[np.ndarray]:
         self._check_fitted()
-        X = validate_data(self, X, reset=False, dtype=self.net_.dtype)
-        return self.net_.predict_proba(X)
+        return [getattr(layer, name).value for layer in self.net_.layers if isinstance(layer, Dense)]
+
+    def _set_layer_arrays(self, name: str, values) -> None:
+        self._check_fitted()
+        dense = [layer for layer in self.net_.layers if isinstance(layer, Dense)]
+        values = list(values)
+        if len(values) != len(dense):
+            raise ShapeError(f"the network has {len(dense)} layers of weights, got {len(values)} arrays")
+        for layer, value in zip(dense, values):
+            getattr(layer, name).value = value
+
+    @property
+    def n_layers_(self) -> int:
+        """Layers of units, input and output included, as MLPClassifier counts them."""
+        self._check_fitted()
+        return sum(isinstance(layer, Dense) for layer in self.net_.layers) + 1
+
+    def _network_outputs(self, X) -> np.ndarray:
+        self._check_fitted()
+        X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc"], dtype=self.net_.dtype)
+        return _outputs(self.net_, X)
+
+    # -- the network ----------------------------------------------------------------------
+    def _build_network(self, n_features: int, dtype, seed: int) -> Network:
+        """Dense → activation (→ dropout) per hidden layer, then Dense → output activation,
+        initialised as MLPClassifier does unless ``init`` names a deltaprop initialiser."""
+        sizes = self._hidden_sizes()
+        dropout = float(self.dropout)
+        init = self.init or "glorot_uniform"
+        layers: list[Layer] = []
+        n_in = n_features
+        for width, name in zip(sizes, self._activations(len(sizes))):
+            layers += [Dense(n_in, width, init=init), ACTIVATIONS[name]()]
+            if dropout > 0:
+                layers.append(Dropout(dropout))
+            n_in = width
+        layers += [Dense(n_in, self._n_network_outputs(), init=init), ACTIVATIONS[self._output_name()]()]
+        net = Network(layers, seed=seed, dtype=dtype)
+        if self.init is None:
+            self._initialize_as_scikit_learn(net, seed)
+        return net
+
+    def _initialize_as_scikit_learn(self, net: Network, seed: int) -> None:
+        """MLPClassifier's initialisation: ``W`` and ``b`` uniform in ``±√(f/(n_in + n_out))``,
+        ``f = 2`` around logistic units and 6 otherwise, drawn in float64 whatever the dtype."""
+        rng = np.random.default_rng([seed, 1])
+        dense = [layer for layer in net.layers if isinstance(layer, Dense)]
+        activations = self._activations(len(dense) - 1)
+        for i, layer in enumerate(dense):
+            factor = 2.0 if activations[min(i, len(activations) - 1)] == "sigmoid" and activations else 6.0
+            bound = math.sqrt(factor / (layer.n_in + layer.n_out))
+            layer.W.value = rng.uniform(-bound, bound, (layer.n_in, layer.n_out))
+            layer.b.value = rng.uniform(-bound, bound, layer.n_out)
+
+    def _initialize(self, X, seed: int) -> None:
+        """A fresh network and fresh curves (scikit-learn's ``_initialize``)."""
+        dtype = resolve_dtype(self.dtype) if self.dtype is not None else X.dtype
+        self.net_ = self._build_network(X.shape[1], dtype, seed)
+        self.n_iter_, self.t_ = 0, 0
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        self._state = None
+        self._best_weights = [p.value.copy() for p in self.net_.parameters()]
+        if self.early_stopping:
+            self.validation_scores_, self.best_validation_score_, self.best_loss_ = [], -np.inf, None
+        else:
+            self.validation_scores_, self.best_validation_score_, self.best_loss_ = None, None, np.inf
+
+    def _objective(self, weight: np.ndarray | None) -> _Objective:
+        weights = [layer.W for layer in self.net_.layers if isinstance(layer, Dense)]
+        inner = self._make_loss()
+        scale = 0.5 if isinstance(inner, MeanSquaredError) else 1.0
+        weight_scale = 1.0 if weight is None else float(weight.mean())
+        return _Objective(inner, weights, alpha=float(self.alpha), scale=scale, weight_scale=weight_scale)
 
     # -- training -------------------------------------------------------------------------
-    def _fit(self, X, y, sample_weight=None, *, partial: bool, classes=None):
-        reuse = hasattr(self, "net_") and (partial or self.warm_start)
-        self._check_training_settings()
-        dtype = self._dtype() if not reuse else self.net_.dtype
-        X, y = self._validate_xy(X, y, reset=not reuse, dtype=dtype)
-        weight = None
-        if sample_weight is not None:
-            weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-            if not np.any(weight > 0):
-                raise DataError("Sample weights must contain at least one non-zero number.")
+    def _fit(self, X, y, sample_weight=None, *, incremental: bool, classes=None):
+        self._check_settings()
+        if incremental and self.early_stopping:
+            raise ConfigError(
+                "partial_fit does not support early_stopping=True: set early_stopping=False, "
+                "or hold out a validation set yourself"
+            )
+        first_pass = not hasattr(self, "net_") or (not self.warm_start and not incremental)
+        dtype = (np.float64, np.float32) if first_pass else self.net_.dtype
+        if first_pass and self.dtype is not None:
+            dtype = resolve_dtype(self.dtype)
+        X, y = self._validate_xy(X, y, reset=first_pass, dtype=dtype)
+        weight = self._sample_weight(sample_weight, X)
+        if weight is not None and not np.all(weight > 0):
             keep = weight > 0  # a zero weight removes the row
-            if not keep.all():
-                X, y, weight = X[keep], y[keep], weight[keep]
-        targets = self._encode_targets(y, reuse=reuse, partial=partial, classes=classes)
+            X, y, weight = X[keep], y[keep], weight[keep]
+        targets = self._encode_targets(y, first_pass=first_pass, incremental=incremental, classes=classes)
         rs = check_random_state(self.random_state)
         net_seed, shuffle_seed, split_seed = (int(s) for s in rs.randint(0, 2**31 - 1, size=3))
-
-        if reuse:
-            net = self.net_
+        if first_pass:
+            self._initialize(X, net_seed)
+        rows = self._target_rows(targets).astype(self.net_.dtype, copy=False)
+        if self._solver_name() == "lbfgs":
+            self._fit_lbfgs(X, rows, weight)
         else:
-            net = mlp(
-                [X.shape[1], *self._hidden_sizes(), self._n_network_outputs()],
-                activation=self._activation(), output=self._output_name(), dropout=self.dropout,
-                init=self.init, seed=net_seed, dtype=dtype,
-            )
-        loss = self._make_loss()
-        rows = loss.prepare_targets(targets, net.n_outputs, net.dtype)
-
-        val = None
-        if self.early_stopping and not partial:
-            val, (X, rows, targets, weight) = self._split(X, rows, targets, weight, split_seed)
-        if weight is not None:
-            rows = np.hstack([rows, (weight / weight.mean()).astype(net.dtype)[:, None]])
-            loss = _WeightedLoss(loss)
-
-        if partial and reuse and getattr(self, "_state", None) is not None:
-            state = self._state
-        else:
-            opt = self._make_optimizer()
-            state = TrainingState(
-                net=net, optimizer=opt, loss=loss, rng=np.random.default_rng(shuffle_seed),
-                schedule=self._make_schedule(), base_lr=opt.lr,
-            )
-        callbacks: list[Callback] = []
-        scorer = stopper = None
-        if not partial:
-            if val is not None:
-                scorer = _ValidationScore(type(self)._score_network, *val)
-                stopper = EarlyStopping("val_error", patience=self.n_iter_no_change, min_delta=self.tol)
-                callbacks += [scorer, stopper]
-            else:
-                stopper = EarlyStopping("loss", patience=self.n_iter_no_change, min_delta=self.tol, restore_best_weights=False)
-                callbacks.append(stopper)
-        if self.verbose:
-            callbacks.insert(len(callbacks) - (stopper is not None), _Printer())
-
-        done = len(state.history)
-        target_epochs = state.epoch + (1 if partial else self.epochs)
-        _train(
-            net, X, rows, loss=loss, optimizer=state.optimizer, epochs=target_epochs,
-            batch_size=self._batch_size(X.shape[0]), shuffle=bool(self.shuffle), callbacks=callbacks, resume=state,
-        )
-        new = state.history.records[done:]
-
-        self.net_ = net
-        self._state = state
-        keep_curves = reuse and hasattr(self, "loss_curve_")
-        self.loss_curve_ = (self.loss_curve_ if keep_curves else []) + [r["loss"] for r in new]
-        self.n_iter_ = (self.n_iter_ if keep_curves else 0) + len(new)
-        self.t_ = (self.t_ if keep_curves else 0) + X.shape[0] * len(new)
-        if scorer is not None:
-            previous = self.validation_scores_ if keep_curves and self.validation_scores_ else []
-            self.validation_scores_ = previous + scorer.scores
-            self.best_validation_score_ = max(self.validation_scores_)
-            self.best_loss_ = None
-        else:
-            if not keep_curves:
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
-            self.best_loss_ = min(self.loss_curve_)
-        self.history_ = state.history
-        if not partial and stopper is not None and stopper.stopped_epoch is None and state.epoch >= target_epochs:
-            watched = "validation score" if scorer is not None else "training loss"
-            warnings.warn(
-                f"{type(self).__name__}: the {self.epochs} epochs ran out before the optimization "
-                f"converged (the {watched} still improved by more than tol={self.tol:g} within "
-                f"n_iter_no_change={self.n_iter_no_change} epochs). Raise epochs or learning_rate.",
-                ConvergenceWarning,
-                stacklevel=3,
+            self._fit_stochastic(X, rows, weight, targets, split_seed, shuffle_seed, incremental)
+        if not all(np.all(np.isfinite(p.value)) for p in self.net_.parameters()):
+            raise TrainingDivergedError(
+                "Solver produced non-finite parameter weights. The input data may contain large values "
+                "and need to be preprocessed (scale X, e.g. with StandardScaler)",
+                epoch=self.n_iter_, step=0,
             )
         return self
 
-    def _split(self, X, rows, targets, weight, seed):
-        """Hold out ``validation_fraction`` of the rows (stratified for classifiers)."""
-        arrays = [X, rows, targets] + ([weight] if weight is not None else [])
-        stratify = targets if self._is_classifier else None
+    def _sample_weight(self, sample_weight, X) -> np.ndarray | None:
+        """Weights as float64, or None when absent or all 1 (the same computation)."""
+        if sample_weight is None:
+            return None
+        weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if not np.any(weight > 0):
+            raise DataError("Sample weights must contain at least one non-zero number.")
+        return None if np.all(weight == 1.0) else weight
+
+    def _fit_stochastic(self, X, rows, weight, targets, split_seed, shuffle_seed, incremental):
+        validation = None
+        if self.early_stopping:
+            train, held = self._split(X.shape[0], targets, split_seed)
+            validation = (X[held], targets[held], None if weight is None else weight[held])
+            X, rows, weight = X[train], rows[train], None if weight is None else weight[train]
+        objective = self._objective(weight)
+        state = self._state if incremental and self._state is not None else self._new_state(shuffle_seed)
+        self._state = state
+        n = X.shape[0]
+        data = _SparseRows(X, self.net_.dtype) if scipy.sparse.issparse(X) else X
+        batch_size = self._batch_size(n)
+        rule = _ScikitLearnRule(self, validation, n_rows=n, incremental=incremental)
+        self.n_iter_ = 0
         try:
-            parts = train_test_split(*arrays, test_size=self.validation_fraction, random_state=seed, stratify=stratify)
-        except ValueError:
-            try:
-                parts = train_test_split(*arrays, test_size=self.validation_fraction, random_state=seed)
-            except ValueError as exc:
-                raise DataError(
-                    f"early_stopping holds out validation_fraction={self.validation_fraction} of "
-                    f"{X.shape[0]} rows, which leaves no room for both sets ({exc}); "
-                    "use more data, a larger validation_fraction, or early_stopping=False"
-                ) from None
-        train, held = parts[0::2], parts[1::2]
-        if weight is None:
-            train.append(None)
-            held.append(None)
-        Xv, _, tv, wv = held
-        return (Xv, tv, wv), tuple(train)
+            _train(
+                self.net_, data, rows, loss=objective, optimizer=state.optimizer,
+                epochs=state.epoch + (1 if incremental else int(self.max_iter)),
+                batch_size=None if batch_size >= n and not isinstance(data, _SparseRows) else batch_size,
+                shuffle=bool(self.shuffle), callbacks=[_WeightPenalty(), rule], resume=state,
+                threads=self._threads(batch_size), sample_weight=weight,
+            )
+        except errors.TrainingDivergedError as exc:
+            self._diverged(exc, validation)
+        finally:
+            state.loss = objective.inner  # the state keeps a plain loss (its to_dict names it)
+            if self.early_stopping:
+                for p, best in zip(self.net_.parameters(), self._best_weights):
+                    np.copyto(p.value, best)
+        self.history_ = state.history
+        if not incremental and not rule.stopped and self.n_iter_ == self.max_iter:
+            self._warn_max_iter(validation is not None)
+
+    def _threads(self, rows_per_step: int) -> int | None:
+        """One BLAS thread when a step's largest GEMM is small (the rule :func:`deltaprop.fit`
+        applies to mini-batches, here for full batches too), else the BLAS default."""
+        widest = max(layer.n_in * layer.n_out for layer in self.net_.layers if isinstance(layer, Dense))
+        return 1 if rows_per_step * widest < SMALL_STEP_MACS else None
+
+    def _new_state(self, shuffle_seed: int) -> TrainingState:
+        opt = self._make_optimizer()
+        return TrainingState(
+            net=self.net_, optimizer=opt, loss=MeanSquaredError(), rng=np.random.default_rng(shuffle_seed),
+            schedule=self._make_schedule(), base_lr=opt.lr,
+        )
+
+    def _diverged(self, exc: errors.TrainingDivergedError, validation) -> None:
+        """Without early stopping, raise (a ValueError, scikit-learn's contract). With it,
+        record the epoch as scikit-learn does (its loss and a NaN validation score), keep
+        the best weights and warn."""
+        if validation is None:
+            raise TrainingDivergedError(
+                f"Solver produced non-finite parameter weights. The input data may contain large values "
+                f"and need to be preprocessed. {exc}", epoch=exc.epoch, step=exc.step,
+            ) from None
+        self.n_iter_ += 1
+        self.loss_curve_.append(math.nan)
+        self.validation_scores_.append(math.nan)
+        warnings.warn(
+            f"{type(self).__name__}: {exc}. The validation score of that epoch is recorded as NaN "
+            f"and the weights of the best epoch (validation score {self.best_validation_score_:g}) are kept.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+    def _warn_max_iter(self, early: bool) -> None:
+        watched = "validation score" if early else "training loss"
+        warnings.warn(
+            f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization hasn't "
+            f"converged yet: the {watched} still improved by more than tol={self.tol:g} within "
+            f"n_iter_no_change={self.n_iter_no_change} epochs. Raise max_iter or learning_rate_init.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+    def _split(self, n: int, targets, seed: int):
+        """Row indices of the training and validation parts (stratified for single-label
+        classification, on the same binarised labels as scikit-learn)."""
+        stratify = self._stratify_labels(targets)
+        try:
+            train, held = train_test_split(np.arange(n), test_size=self.validation_fraction, random_state=seed, stratify=stratify)
+        except ValueError as exc:
+            raise DataError(
+                f"early_stopping could not hold out validation_fraction={self.validation_fraction} of {n} rows: {exc}"
+            ) from None
+        if held.shape[0] < 2:
+            raise DataError(
+                "The validation set is too small. Increase 'validation_fraction' or the size of your dataset "
+                f"({n} rows × validation_fraction={self.validation_fraction} leaves {held.shape[0]} for validation)."
+            )
+        return train, held
+
+    def _stratify_labels(self, targets):
+        return None
+
+    # -- L-BFGS ---------------------------------------------------------------------------
+    def _fit_lbfgs(self, X, rows, weight) -> None:
+        """Minimise the full-batch objective with SciPy's L-BFGS-B on the network's flat
+        parameter and gradient buffers (scikit-learn's ``gtol=tol``, ``maxiter=max_iter``,
+        ``maxfun=max_fun``). A sparse ``X`` is densified in chunks of rows for every
+        evaluation."""
+        net = self.net_
+        theta, grads = net._flat_values, net.flat_gradients
+        objective = self._objective(weight)
+        objective.fixed_denominator = float(X.shape[0] if weight is None else weight.sum())
+        total = np.empty_like(grads, dtype=np.float64)
+
+        def loss_and_gradient(x):
+            np.copyto(theta, x, casting="same_kind")
+            total[...] = 0.0
+            value = 0.0
+            for start, stop, chunk in _chunks(X, net.dtype):
+                objective.chunk_weights = None if weight is None else weight[start:stop]
+                value += net.loss_and_gradients(objective, chunk, rows[start:stop])
+                np.add(total, grads, out=total)
+            value += self._add_penalty(objective, total)
+            return value, total.copy()
+
+        iterations = []
+
+        def after_iteration(intermediate_result):
+            iterations.append(float(intermediate_result.fun))
+            if self.verbose:
+                print(f"Iteration {len(iterations)}, loss = {iterations[-1]:.8f}")
+
+        threads = self._threads(min(X.shape[0], SPARSE_CHUNK))
+        with threadpool_limits(limits=threads, user_api="blas") if threads else contextlib.nullcontext():
+            result = scipy.optimize.minimize(
+                loss_and_gradient, theta.astype(np.float64), method="L-BFGS-B", jac=True, callback=after_iteration,
+                options={"maxfun": int(self.max_fun), "maxiter": int(self.max_iter), "gtol": float(self.tol)},
+            )
+        np.copyto(theta, result.x, casting="same_kind")
+        self.n_iter_ = min(int(result.nit), int(self.max_iter))
+        self.loss_ = float(result.fun)
+        self.loss_curve_ = list(getattr(self, "loss_curve_", [])) + iterations
+        if not result.success:
+            warnings.warn(
+                f"lbfgs failed to converge after {self.n_iter_} iteration(s) (status={result.status}): "
+                f"{result.message}. Raise max_iter (now {self.max_iter}) or max_fun (now {self.max_fun}), "
+                "or scale the data",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _add_penalty(self, objective: _Objective, gradient: np.ndarray) -> float:
+        """Add ``(α/S) W`` to the weights' part of the flat ``gradient``; return ``α/(2S) Σ‖W‖²``."""
+        if not objective.alpha:
+            return 0.0
+        c = objective.alpha / objective.fixed_denominator
+        offset = 0
+        for p in self.net_.parameters():
+            size = p.value.size
+            if any(p is W for W in objective.weights):
+                gradient[offset : offset + size] += c * p.value.ravel()
+            offset += size
+        return 0.5 * c * objective.penalty()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
     # -- model files ----------------------------------------------------------------------
@@ -443,12 +706,16 @@ class _NeuralNet(BaseEstimator):
         tensors; ``classes_`` as the file's class names; settings and curves in its metadata.
         The optimizer state is not kept: ``partial_fit`` after :meth:`load` starts it afresh."""
         self._check_fitted()
+        fitted = {k: getattr(self, k, None) for k in self._FITTED}
+        for key in ("best_loss_", "best_validation_score_"):
+            if fitted[key] is not None and not math.isfinite(fitted[key]):
+                fitted[key] = None
         extra: dict[str, Any] = {
             "estimator": type(self).__name__,
             "params": self._jsonable_params(),
             "n_outputs": int(self.n_outputs_),
             "feature_names_in": None if not hasattr(self, "feature_names_in_") else [str(f) for f in self.feature_names_in_],
-            "fitted": {k: getattr(self, k, None) for k in self._FITTED},
+            "fitted": fitted,
         }
         class_names = None
         if self._is_classifier:
@@ -459,6 +726,7 @@ class _NeuralNet(BaseEstimator):
                     "text, so relabel them (e.g. with integers) before saving"
                 )
             extra["classes_kind"] = self.classes_.dtype.kind
+            extra["multilabel"] = bool(self._multilabel)
         return save_model(self.net_, path, class_names=class_names, extra=extra)
 
     @classmethod
@@ -466,17 +734,18 @@ class _NeuralNet(BaseEstimator):
         """A fitted estimator from a model file written by :meth:`save` (or, for the
         classifier, any deltaprop model with a softmax or sigmoid output)."""
         model = read_model(path)
-        net, extra = model.net, model.extra or {}
+        net, extra = model.net, _checked_extra(model.extra or {}, path)
         kind = extra.get("estimator")
         if kind is not None and kind != cls.__name__:
             raise ModelFileError(f"{path}: holds a {kind}, not a {cls.__name__}; load it with {kind}.load")
         names = set(cls._get_param_names())
         params = {k: v for k, v in (extra.get("params") or {}).items() if k in names}
-        if isinstance(params.get("hidden_layer_sizes"), list):
-            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        for key in ("hidden_layer_sizes", "activation"):
+            if isinstance(params.get(key), list):
+                params[key] = tuple(params[key])
         try:
-            if isinstance(params.get("optimizer"), dict):
-                params["optimizer"] = optimizer_from_config(params["optimizer"])
+            if isinstance(params.get("solver"), dict):
+                params["solver"] = optimizer_from_config(params["solver"])
             if isinstance(params.get("loss"), dict):
                 params["loss"] = loss_from_config(params["loss"])
         except ConfigError as exc:
@@ -492,6 +761,12 @@ class _NeuralNet(BaseEstimator):
             setattr(est, key, fitted.get(key))
         if est.loss_curve_ is None:
             est.loss_curve_, est.n_iter_, est.t_ = [], 0, 0
+        if est.best_loss_ is None and not est.early_stopping:
+            est.best_loss_ = min(est.loss_curve_, default=np.inf)
+        if est.best_validation_score_ is None and est.early_stopping:
+            est.best_validation_score_ = max(est.validation_scores_ or [], default=-np.inf)
+        est._no_improvement_count, est._state = 0, None
+        est._best_weights = [p.value.copy() for p in net.parameters()]
         return est
 
     def _jsonable_params(self) -> dict[str, Any]:
@@ -504,6 +779,8 @@ class _NeuralNet(BaseEstimator):
                 value = list(value)
             elif isinstance(value, np.generic):
                 value = value.item()
+            if isinstance(value, float) and not math.isfinite(value):
+                continue
             try:
                 json.dumps(value)
             except (TypeError, ValueError):
@@ -511,38 +788,62 @@ class _NeuralNet(BaseEstimator):
             out[key] = value
         return out
 
-    # -- pickling -------------------------------------------------------------------------
+    # -- pickling: the network pickles itself; the training state goes through its to_dict,
+    # and the optimizer is rebuilt bound to the unpickled network's parameters ------------
     def __getstate__(self):
         state = dict(super().__getstate__())
-        if isinstance(state.get("net_"), Network):
-            state["net_"] = _export_network(state["net_"])
-        if isinstance(state.get("_state"), TrainingState):
-            state["_state"] = _export_training(state["_state"])
+        training = state.get("_state")
+        if isinstance(training, TrainingState):
+            opt = training.optimizer
+            state["_state"] = {
+                "training": training.to_dict(),
+                "optimizer": opt.config(),
+                "optimizer_state": opt.state() if opt.params else None,
+            }
         state.pop("history_", None)
         return state
 
     def __setstate__(self, state):
         state = dict(state)
-        if isinstance(state.get("net_"), dict):
-            state["net_"] = _import_network(state["net_"])
-        if isinstance(state.get("_state"), dict):
-            training = _import_training(state["_state"], state["net_"])
+        blob = state.get("_state")
+        if isinstance(blob, dict):
+            opt = optimizer_from_config(blob["optimizer"])
+            if blob["optimizer_state"] is not None:
+                opt.build(state["net_"].parameters())
+                opt.load_state(blob["optimizer_state"])
+            training = TrainingState.from_dict(blob["training"], net=state["net_"], optimizer=opt)
             state["_state"] = training
             state["history_"] = training.history
         super().__setstate__(state)
 
 
+_SHARED_PARAMS_DOC = """
+    Parameters under scikit-learn's names keep its meanings: ``solver`` ("adam", "sgd",
+    "lbfgs", or any deltaprop optimizer by name or instance), ``alpha`` (L2 on the weights
+    only, ``α/(2S)‖W‖²`` per batch of total weight ``S``), ``learning_rate`` ("constant",
+    "invscaling", "adaptive", or a deltaprop schedule), ``max_iter`` (epochs per ``fit``, or
+    L-BFGS iterations), its stopping rule and early stopping. deltaprop's extras: ``output``,
+    ``dropout``, ``init``, ``dtype`` (None: float32 input stays float32, anything else is
+    float64) and one activation per hidden layer (``activation=("relu", "tanh")``).
+"""
+
+
+def _is_stochastic(est) -> bool:
+    """``partial_fit`` exists for stochastic solvers only (scikit-learn's rule); a bad
+    ``solver`` is reported by ``fit``."""
+    if isinstance(est.solver, str) and est.solver.strip().lower() == "lbfgs":
+        raise AttributeError(f"partial_fit is only available for stochastic optimizers. {est.solver} is not stochastic.")
+    return True
+
+
 class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     """A feedforward network classifier trained by backpropagation (deltaprop's engine).
 
-    Labels may be any sortable values (strings or integers); ``classes_`` holds them sorted.
-    ``output="softmax"`` gives one unit per class with cross-entropy; ``"sigmoid"`` gives one
-    unit for two classes (binary cross-entropy) or one independent unit per class, whose
-    outputs ``predict_proba`` normalises to sum to 1. ``learning_rate=None`` uses the
-    optimizer's own default (Adam 0.001, SGD 0.01, ...). ``weight_decay`` λ adds ``λW`` to
-    every gradient (MLPClassifier's ``alpha`` is ``λ · batch_size``). ``sample_weight``
-    weights each row's loss: an integer weight k counts the row k times, 0 drops it.
-    """
+    Labels may be any sortable values; ``classes_`` holds them sorted. A 2-D indicator ``y``
+    is multilabel: one sigmoid unit per label with binary cross-entropy. ``output="auto"``
+    chooses as MLPClassifier does (softmax for several classes, one sigmoid unit for two);
+    ``"softmax"`` or ``"sigmoid"`` force one. ``sample_weight`` weights each row's loss.
+    """ + _SHARED_PARAMS_DOC
 
     _is_classifier = True
 
@@ -551,72 +852,86 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         hidden_layer_sizes=(100,),
         activation="relu",
         *,
-        output="softmax",
-        loss=None,
-        optimizer="adam",
-        learning_rate=None,
-        schedule="constant",
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
         momentum=0.9,
         nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
         beta_1=0.9,
         beta_2=0.999,
         epsilon=1e-8,
-        weight_decay=0.0,
+        n_iter_no_change=10,
+        max_fun=15000,
+        output="auto",
+        loss=None,
         dropout=0.0,
         init=None,
-        batch_size="auto",
-        epochs=200,
-        shuffle=True,
-        tol=1e-4,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        dtype="float64",
-        random_state=None,
-        verbose=False,
-        warm_start=False,
+        dtype=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
-        self.output = output
-        self.loss = loss
-        self.optimizer = optimizer
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
         self.learning_rate = learning_rate
-        self.schedule = schedule
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
         self.momentum = momentum
         self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
-        self.weight_decay = weight_decay
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.output = output
+        self.loss = loss
         self.dropout = dropout
         self.init = init
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.shuffle = shuffle
-        self.tol = tol
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
         self.dtype = dtype
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
 
     # -- settings -------------------------------------------------------------------------
     def _output_name(self) -> str:
         name = str(self.output).lower()
         name = {"logistic": "sigmoid"}.get(name, name)
-        if name not in ("softmax", "sigmoid"):
-            raise ConfigError(f"a classifier's output must be 'softmax' or 'sigmoid', got {self.output!r}")
+        if name not in ("auto", "softmax", "sigmoid"):
+            raise ConfigError(f"a classifier's output must be 'auto', 'softmax' or 'sigmoid', got {self.output!r}")
+        if name == "softmax" and getattr(self, "_multilabel", False):
+            raise ConfigError("multilabel y needs independent sigmoid outputs: use output='auto' or 'sigmoid'")
+        if name == "auto" or len(self.classes_) == 1:  # one class: one sigmoid unit that learns "no"
+            return "softmax" if len(self.classes_) > 2 and not self._multilabel else "sigmoid"
         return name
+
+    @property
+    def out_activation_(self) -> str:
+        """The output unit in scikit-learn's words: "softmax" or "logistic"."""
+        self._check_fitted()
+        return "softmax" if self.net_.layers[-1].type_name == "Softmax" else "logistic"
 
     def _n_network_outputs(self) -> int:
         k = len(self.classes_)
-        return 1 if self._output_name() == "sigmoid" and k == 2 else k
+        return 1 if k <= 2 and not self._multilabel and self._output_name() == "sigmoid" else k
 
     def _make_loss(self) -> Loss:
-        if self.loss is None:
+        if self.loss is None or self.loss == "log_loss":
             return CrossEntropy() if self._output_name() == "softmax" else BinaryCrossEntropy()
         if isinstance(self.loss, Loss):
             return loss_from_config(self.loss.config())
@@ -624,69 +939,131 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
 
     # -- data -----------------------------------------------------------------------------
     def _validate_xy(self, X, y, *, reset, dtype):
-        X, y = validate_data(self, X, y, reset=reset, dtype=dtype)
+        X, y = validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc"], multi_output=True, dtype=dtype)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         return X, y
 
-    def _encode_targets(self, y, *, reuse, partial, classes):
-        """Class ids ``0..k−1`` into ``classes_``; sets ``classes_`` on a fresh fit."""
-        if reuse:
-            if partial and classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
-                raise ValueError(
-                    f"`classes={classes!r}` is not the same as on last call to partial_fit, was: {self.classes_!r}"
-                )
-            known = self.classes_
-        elif partial:
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit.")
-            known = np.unique(np.asarray(classes))
+    def _encode_targets(self, y, *, first_pass, incremental, classes):
+        """Class ids ``0..k−1`` into ``classes_`` (or the indicator rows of multilabel y);
+        sets ``classes_`` on a first fit, checks later ones as scikit-learn does."""
+        multilabel = type_of_target(y).startswith("multilabel")
+        if first_pass:
+            self._set_classes(y, multilabel, incremental, classes)
         else:
-            known = np.unique(y)
-        unseen = np.setdiff1d(y, known)
+            self._check_classes(y, multilabel, incremental, classes)
+        if self._multilabel:
+            return np.asarray(y, dtype=np.int64)
+        unseen = np.setdiff1d(y, self.classes_)
         if unseen.size:
             raise DataError(
-                f"y holds labels {unseen[:5].tolist()} that are not among the classes {known.tolist()}; "
+                f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' has {unique_labels(y)}: "
                 "pass every label in classes= on the first partial_fit, or fit again without warm_start"
             )
-        if not reuse:
-            if known.size < 2:
-                raise DataError(
-                    f"y holds one class only ({known.tolist()}); a classifier needs at least two classes "
-                    "(rows with sample_weight 0 do not count)"
-                )
-            self.classes_ = known
-            self.n_outputs_ = 1
         return np.searchsorted(self.classes_, y).astype(np.int64)
+
+    def _set_classes(self, y, multilabel, incremental, classes) -> None:
+        if multilabel:
+            known = np.arange(y.shape[1])
+        elif incremental:
+            if classes is None:
+                raise ConfigError("classes must be passed on the first call to partial_fit.")
+            known = unique_labels(np.asarray(classes))
+        else:
+            known = unique_labels(y)
+        self.classes_, self._multilabel = known, multilabel
+        self.n_outputs_ = len(known) if multilabel or len(known) > 2 else 1
+
+    def _check_classes(self, y, multilabel, incremental, classes) -> None:
+        if multilabel != self._multilabel:
+            raise DataError("y switched between multilabel indicator rows and labels since the first fit")
+        if incremental and classes is not None and not np.array_equal(unique_labels(np.asarray(classes)), self.classes_):
+            raise ConfigError(f"`classes={list(classes)!r}` is not the same as on last call to partial_fit, was: {self.classes_!r}")
+        if self.warm_start and not incremental and not multilabel:
+            seen = unique_labels(y)
+            if set(seen) != set(self.classes_):
+                raise DataError(
+                    "warm_start can only be used where `y` has the same classes as in the previous call to fit. "
+                    f"Previously got {self.classes_}, `y` has {seen}"
+                )
+
+    def _target_rows(self, ids) -> np.ndarray:
+        """Target rows for the network's outputs: indicator rows, one 0/1 column, or one-hot."""
+        if self._multilabel:
+            return ids.astype(np.float64)
+        k = self.net_.n_outputs
+        if k == 1:
+            return ids.reshape(-1, 1).astype(np.float64)
+        rows = np.zeros((ids.size, k))
+        rows[np.arange(ids.size), ids] = 1.0
+        return rows
+
+    def _stratify_labels(self, ids):
+        """scikit-learn stratifies on its binarised labels (one 0/1 column for two classes),
+        never for multilabel y."""
+        if self._multilabel:
+            return None
+        if len(self.classes_) == 2:
+            return (ids == 1).reshape(-1, 1)
+        return np.eye(len(self.classes_), dtype=bool)[ids]
+
+    def _score_rows(self, net: Network, X, ids, weight) -> float:
+        """Accuracy (subset accuracy for multilabel) of ``net`` on held-out rows; NaN when the
+        outputs are not finite, as scikit-learn records a diverged epoch."""
+        out = _outputs(net, X)
+        if not np.all(np.isfinite(out)):
+            return math.nan
+        if self._multilabel:
+            hits = np.all((out >= 0.5) == (ids == 1), axis=1)
+        elif len(self.classes_) == 1:
+            hits = np.ones(len(ids), dtype=bool)
+        else:
+            hits = predictions_from_outputs(out) == ids
+        return float(np.average(hits, weights=weight))
 
     # -- the estimator API ----------------------------------------------------------------
     def fit(self, X, y, sample_weight=None):
-        """Train on ``X`` (n × features) and labels ``y`` for up to ``epochs`` epochs."""
-        return self._fit(X, y, sample_weight, partial=False)
+        """Train on ``X`` (n × features, dense or sparse) and labels ``y`` (or a 2-D label
+        indicator for multilabel), for up to ``max_iter`` epochs."""
+        return self._fit(X, y, sample_weight, incremental=False)
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    @available_if(_is_stochastic)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over ``X, y``, continuing the optimizer's state; the first call needs
-        ``classes`` (every label that will ever appear)."""
-        return self._fit(X, y, sample_weight, partial=True, classes=classes)
+        ``classes`` (every label that will ever appear), except for multilabel ``y``."""
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, columns in the order of ``classes_``."""
-        return self._proba(self._outputs(X))
+        """Class probabilities, columns in the order of ``classes_`` (for multilabel, each
+        label's own probability)."""
+        out = self._network_outputs(X)
+        if out.shape[1] == 1:  # one sigmoid unit: P(second class)
+            return np.hstack([1.0 - out, out])
+        if self._multilabel or self.net_.layers[-1].type_name == "Softmax":
+            return out
+        return out / np.maximum(out.sum(axis=1, keepdims=True), np.finfo(out.dtype).tiny)
 
     def predict_log_proba(self, X) -> np.ndarray:
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
     def predict(self, X) -> np.ndarray:
-        proba = self.predict_proba(X)  # raises NotFittedError before classes_ is read
-        return self.classes_[np.argmax(proba, axis=1)]
+        out = self._network_outputs(X)
+        if self._multilabel:
+            return (out >= 0.5).astype(np.int64)
+        if len(self.classes_) == 1:
+            return np.repeat(self.classes_, out.shape[0])
+        return self.classes_[predictions_from_outputs(out)]
 
     def _restore_outputs(self, model, extra, path) -> None:
         net = model.net
         last = net.layers[-1].type_name
         if last not in ("Softmax", "Sigmoid"):
             raise ModelFileError(f"{path}: the network ends in {last}; a classifier needs a Softmax or Sigmoid output")
-        n_classes = 2 if net.n_outputs == 1 else net.n_outputs
+        self._multilabel = bool(extra.get("multilabel", False))
         names = model.class_names
+        n_classes = net.n_outputs if net.n_outputs > 1 else (1 if names is not None and len(names) == 1 else 2)
         if names is None:
             classes = np.arange(n_classes)
         else:
@@ -700,87 +1077,82 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
             except ValueError:
                 raise ModelFileError(f"{path}: class names {list(names)[:5]} are not of kind {kind!r}") from None
         self.classes_ = classes
-        self.n_outputs_ = 1
+        self.n_outputs_ = len(classes) if self._multilabel or len(classes) > 2 else 1
 
-    @staticmethod
-    def _proba(a: np.ndarray) -> np.ndarray:
-        if a.shape[1] == 1:  # one sigmoid unit: P(second class)
-            return np.hstack([1.0 - a, a])
-        total = a.sum(axis=1, keepdims=True)
-        if np.all(total == 1.0):
-            return a
-        return a / np.maximum(total, np.finfo(a.dtype).tiny)
-
-    @staticmethod
-    def _score_network(net: Network, X, ids, weight) -> float:
-        pred = np.argmax(NeuralNetClassifier._proba(net.predict_proba(X)), axis=1)
-        return float(np.average(pred == ids, weights=weight))
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
 
 
 class NeuralNetRegressor(RegressorMixin, _NeuralNet):
     """A feedforward network regressor trained by backpropagation (deltaprop's engine).
 
     One output unit per target column (``y`` may be 1-D or ``(n, targets)``), identity
-    output and mean squared error by default; ``output="sigmoid"`` suits targets in
-    [0, 1]. Other parameters as :class:`NeuralNetClassifier`; early stopping scores R².
-    """
+    output and scikit-learn's squared error ``½‖a − y‖²`` per row; ``output="sigmoid"``
+    suits targets in [0, 1]. Early stopping scores R².
+    """ + _SHARED_PARAMS_DOC
 
     def __init__(
         self,
+        loss="squared_error",
         hidden_layer_sizes=(100,),
         activation="relu",
         *,
-        output="identity",
-        loss=None,
-        optimizer="adam",
-        learning_rate=None,
-        schedule="constant",
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
         momentum=0.9,
         nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
         beta_1=0.9,
         beta_2=0.999,
         epsilon=1e-8,
-        weight_decay=0.0,
+        n_iter_no_change=10,
+        max_fun=15000,
+        output="identity",
         dropout=0.0,
         init=None,
-        batch_size="auto",
-        epochs=200,
-        shuffle=True,
-        tol=1e-4,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        dtype="float64",
-        random_state=None,
-        verbose=False,
-        warm_start=False,
+        dtype=None,
     ):
+        self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
-        self.output = output
-        self.loss = loss
-        self.optimizer = optimizer
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
         self.learning_rate = learning_rate
-        self.schedule = schedule
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
         self.momentum = momentum
         self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
-        self.weight_decay = weight_decay
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.output = output
         self.dropout = dropout
         self.init = init
-        self.batch_size = batch_size
-        self.epochs = epochs
-        self.shuffle = shuffle
-        self.tol = tol
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
         self.dtype = dtype
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
 
     def _output_name(self) -> str:
         name = str(self.output).lower().replace("-", "_")
@@ -788,6 +1160,13 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         if name not in ACTIVATIONS or name == "softmax":
             raise ConfigError(f"a regressor's output must be identity, sigmoid, tanh or relu, got {self.output!r}")
         return name
+
+    @property
+    def out_activation_(self) -> str:
+        """The output unit in scikit-learn's words ("identity", "logistic", ...)."""
+        self._check_fitted()
+        name = self.net_.layers[-1].type_name.lower()
+        return {"sigmoid": "logistic"}.get(name, name)
 
     def _n_network_outputs(self) -> int:
         return self.n_outputs_
@@ -799,42 +1178,100 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
 
     def _make_loss(self) -> Loss:
         loss = self.loss
-        kind = loss.config()["type"] if isinstance(loss, Loss) else loss_from_name(loss or "mse").type_name
+        if isinstance(loss, Loss):
+            kind = loss.config()["type"]
+        elif isinstance(loss, str) and loss in ("squared_error", "mse"):
+            kind = MeanSquaredError.type_name
+        else:
+            kind = None
         if kind != MeanSquaredError.type_name:
-            raise ConfigError(f"a regressor trains with mean squared error (loss='mse'), got {loss!r}")
+            raise ConfigError(
+                f"a regressor trains with the squared error (loss='squared_error'), got {loss!r}; "
+                "deltaprop has no Poisson loss"
+            )
         return MeanSquaredError(classification=False)
 
+    def _check_settings(self) -> None:
+        super()._check_settings()
+        self._make_loss()
+
     def _validate_xy(self, X, y, *, reset, dtype):
-        X, y = validate_data(self, X, y, reset=reset, dtype=dtype, multi_output=True, y_numeric=True)
+        X, y = validate_data(
+            self, X, y, reset=reset, accept_sparse=["csr", "csc"], dtype=dtype, multi_output=True, y_numeric=True
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
         return X, y
 
-    def _encode_targets(self, y, *, reuse, partial, classes):
+    def _encode_targets(self, y, *, first_pass, incremental, classes):
         y = np.asarray(y, dtype=np.float64)
         y = y.reshape(-1, 1) if y.ndim == 1 else y
-        if reuse:
-            if y.shape[1] != self.n_outputs_:
-                raise ShapeError(f"y has {y.shape[1]} target columns but the model was fitted with {self.n_outputs_}")
-        else:
+        if first_pass:
             self.n_outputs_ = y.shape[1]
+        elif y.shape[1] != self.n_outputs_:
+            raise ShapeError(f"y has {y.shape[1]} target columns but the model was fitted with {self.n_outputs_}")
         return y
 
-    def fit(self, X, y, sample_weight=None):
-        """Train on ``X`` (n × features) and targets ``y`` (n or n × targets)."""
-        return self._fit(X, y, sample_weight, partial=False)
+    def _target_rows(self, y) -> np.ndarray:
+        return y
 
+    def _score_rows(self, net: Network, X, y, weight) -> float:
+        """R² of ``net`` on held-out rows; NaN when the outputs are not finite."""
+        out = _outputs(net, X)
+        if not np.all(np.isfinite(out)):
+            return math.nan
+        return float(r2_score(y, out, sample_weight=weight))
+
+    def fit(self, X, y, sample_weight=None):
+        """Train on ``X`` (n × features, dense or sparse) and targets ``y`` (n or n × targets)."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    @available_if(_is_stochastic)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over ``X, y``, continuing the optimizer's state."""
-        return self._fit(X, y, sample_weight, partial=True)
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X) -> np.ndarray:
-        out = self._outputs(X)
+        out = self._network_outputs(X)
         return out.ravel() if out.shape[1] == 1 else out
-
-    @staticmethod
-    def _score_network(net: Network, X, y, weight) -> float:
-        return float(r2_score(y, net.predict_proba(X), sample_weight=weight))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+# What each entry of an estimator's metadata must be (None is always allowed).
+_EXTRA_CHECKS = {
+    "estimator": (lambda v: isinstance(v, str), "a name"),
+    "params": (lambda v: isinstance(v, dict), "a mapping of settings"),
+    "fitted": (lambda v: isinstance(v, dict), "a mapping of fitted attributes"),
+    "classes_kind": (lambda v: isinstance(v, str), "a dtype kind letter"),
+    "n_outputs": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1 << 30, "a whole number >= 1"),
+    "feature_names_in": (lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v), "a list of names"),
+    "multilabel": (lambda v: isinstance(v, bool), "true or false"),
+}
+_FITTED_CHECKS = {
+    "loss_curve_": (lambda v: isinstance(v, list) and all(_is_number(x) for x in v), "a list of numbers"),
+    "validation_scores_": (lambda v: isinstance(v, list) and all(_is_number(x) for x in v), "a list of numbers"),
+    "n_iter_": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number >= 0"),
+    "t_": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number >= 0"),
+    "best_loss_": (_is_number, "a number"),
+    "best_validation_score_": (_is_number, "a number"),
+}
+
+
+def _checked_extra(extra: dict[str, Any], path) -> dict[str, Any]:
+    """An estimator's metadata with every entry :meth:`load` uses checked for its type."""
+    for table, source, where in ((_EXTRA_CHECKS, extra, "metadata"), (_FITTED_CHECKS, extra.get("fitted"), "fitted")):
+        for key, (ok, what) in table.items():
+            value = source.get(key) if isinstance(source, dict) else None
+            if value is not None and not ok(value):
+                raise ModelFileError(f"{path}: {where} entry {key!r} must be {what}, got {type(value).__name__} "
+                                     f"{str(value)[:60]!r}")
+    return extra
+

@@ -20,18 +20,22 @@ Three parts, each with one job:
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import _checks, fpenv
+from .atomic import atomic_write_bytes
 from .callbacks import Callback, DiagnosticsRecorder, overrides
-from .errors import ConfigError, DataError, ShapeError, TrainingDivergedError
+from .errors import ConfigError, DataError, ShapeError, StateError, TrainingDivergedError
 from .losses import Loss
 from .network import Network, predictions_from_outputs
 from .optimizers import Optimizer
@@ -82,21 +86,107 @@ class History:
     def as_dict(self) -> dict[str, list]:
         return {k: self[k] for k in HISTORY_KEYS}
 
+    def write_csv(self, path) -> Path:
+        """Write the records as ``history.csv`` (one row per epoch, the columns of
+        :data:`HISTORY_KEYS`, empty cells for None), atomically."""
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(HISTORY_KEYS)
+        for record in self.records:
+            writer.writerow(["" if record.get(k) is None else record.get(k) for k in HISTORY_KEYS])
+        return atomic_write_bytes(path, buf.getvalue().encode())
+
+    @classmethod
+    def read_csv(cls, path) -> "History":
+        """The history in a file written by :meth:`write_csv`; :class:`DataError` naming the
+        line and column of anything that is not a number."""
+        from .bounded import MAX_TEXT_BYTES, read_text
+
+        path = Path(path)
+        text = read_text(path, max_bytes=MAX_TEXT_BYTES, what="history file", error=DataError, allow_empty=True)
+        rows = list(csv.reader(text.splitlines()))
+        if not rows or [c.strip() for c in rows[0]][: len(HISTORY_KEYS)] != list(HISTORY_KEYS):
+            raise DataError(f"{path}: not a deltaprop history.csv (its header should be {','.join(HISTORY_KEYS)})")
+        records = []
+        for line, row in enumerate(rows[1:], start=2):
+            record: dict[str, Any] = {}
+            for key, cell in zip(HISTORY_KEYS, row):
+                try:
+                    record[key] = None if cell == "" else float(cell)
+                except ValueError:
+                    raise DataError(f"{path}, line {line}: {key} is {cell!r}, not a number") from None
+            records.append(record)
+        return cls(records)
+
     def __repr__(self) -> str:
         if not self.records:
             return "History(0 epochs)"
         last = self.records[-1]
-        shown = ", ".join(f"{k}={last[k]:.4g}" for k in ("loss", "accuracy", "val_loss", "val_accuracy") if last.get(k) is not None)
+        keys = ("loss", "accuracy", "val_loss", "val_accuracy")
+        shown = ", ".join(f"{k}={last[k]:.4g}" for k in keys if last.get(k) is not None)
         return f"History({len(self)} epochs; last: {shown})"
+
+
+@dataclass
+class EpochProgress:
+    """How far an epoch has come, enough to finish it exactly after a stop: ``rng_state``
+    is the shuffling generator's state when the epoch began (the epoch's batches are drawn
+    again from it), ``batches`` are done, having seen ``seen`` examples with summed loss
+    ``loss_sum`` and ``correct`` predictions (None without classes), in ``seconds``."""
+
+    epoch: int
+    rng_state: dict[str, Any]
+    batches: int = 0
+    seen: int = 0
+    loss_sum: float = 0.0
+    correct: int | None = 0
+    seconds: float = 0.0
+
+    def add(self, rows: int, batch_loss: float, correct: int) -> None:
+        """Count one more batch of ``rows`` examples."""
+        self.batches += 1
+        self.seen += rows
+        self.loss_sum += batch_loss * rows
+        if self.correct is not None:
+            self.correct += correct
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "rng_state": self.rng_state, "batches": self.batches, "seen": self.seen,
+                "loss_sum": self.loss_sum, "correct": self.correct, "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "EpochProgress":
+        if not isinstance(data, dict) or set(data) != set(_PROGRESS_FIELDS):
+            raise StateError(f"the unfinished epoch must be a mapping of {', '.join(_PROGRESS_FIELDS)}")
+        counts = {k: _whole("unfinished " + k, data[k]) for k in ("epoch", "batches", "seen")}
+        if (counts["batches"] == 0) != (counts["seen"] == 0):
+            raise StateError("the unfinished epoch's batches and examples seen disagree")
+        correct = None if data["correct"] is None else _whole("unfinished correct", data["correct"])
+        if correct is not None and correct > counts["seen"]:
+            raise StateError("the unfinished epoch has more correct predictions than examples seen")
+        _set_rng(np.random.default_rng(), data["rng_state"], "unfinished epoch's shuffling")  # refuse a bad state now
+        return cls(**counts, rng_state=data["rng_state"], loss_sum=_real("unfinished loss_sum", data["loss_sum"]),
+                   correct=correct, seconds=_real("unfinished seconds", data["seconds"]))
+
+
+_PROGRESS_FIELDS = ("epoch", "rng_state", "batches", "seen", "loss_sum", "correct", "seconds")
+#: What :meth:`TrainingState.to_dict` writes (and ``from_dict`` needs, ``unfinished`` aside).
+STATE_FIELDS = ("epoch", "step", "iterations", "base_lr", "schedule", "schedule_state", "loss", "net_rng",
+                "shuffle_rng", "history", "unfinished", "threads")
+_OPTIONAL_FIELDS = ("unfinished", "threads")  # absent from checkpoints written before them
 
 
 @dataclass
 class TrainingState:
     """Everything the loop knows; callbacks read it and may set ``stop_training``.
 
-    ``epoch`` is the current epoch (0-based) during an epoch and the number of completed
-    epochs after training; ``step`` counts optimizer updates. ``rng`` shuffles the batches.
-    Passing a state back to :func:`fit` (``resume=``) continues exactly where it stopped."""
+    ``epoch`` is the current epoch (0-based) during an epoch and the number of epochs
+    closed after training; ``step`` counts optimizer updates. ``rng`` shuffles the batches.
+    ``progress`` is where the epoch under way stands, or the epoch a ``steps`` limit or a
+    callback stopped before its end (it was closed with a record of its part); None at an
+    epoch boundary. Passing a state back to :func:`fit` (``resume=``) continues exactly
+    where it stopped, reopening such an unfinished epoch, and so does a state rebuilt with
+    :meth:`from_dict` from :meth:`to_dict` with the weights and the optimizer's state."""
 
     net: Network
     optimizer: Optimizer
@@ -112,8 +202,101 @@ class TrainingState:
     stop_training: bool = False
     schedule: Schedule | None = None
     base_lr: float | None = None
-    #: (examples seen, summed loss, correct predictions or None) so far in this epoch
-    running: tuple[int, float, int | None] = (0, 0.0, None)
+    progress: EpochProgress | None = None
+    #: the BLAS threads the run trains on (None: the BLAS default), kept so a resume uses the same
+    threads: int | None = None
+
+    @property
+    def running(self) -> tuple[int, float, int | None]:
+        """(examples seen, summed loss, correct predictions or None) so far in this epoch."""
+        p = self.progress
+        return (0, 0.0, None) if p is None else (p.seen, p.loss_sum, p.correct)
+
+    @property
+    def completed_epochs(self) -> int:
+        """Epochs trained to their end (an unfinished one does not count)."""
+        return self.epoch if self.progress is None else self.progress.epoch
+
+    def finished(self, epochs: int | None = None, steps: int | None = None) -> bool:
+        """Whether a run to ``epochs`` epochs or ``steps`` steps has nothing left to train
+        from this state (``fit(resume=)`` refuses such a resume)."""
+        return (epochs is not None and self.completed_epochs >= epochs) or (steps is not None and self.step >= steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The state as JSON-able values (:data:`STATE_FIELDS`): counters, base rate,
+        schedule and its state, loss, both random generators, history and the unfinished
+        epoch. The weights and the optimizer's arrays (:meth:`Optimizer.state`) are not in it."""
+        schedule = self.schedule
+        return {
+            "epoch": int(self.epoch),
+            "step": int(self.step),
+            "iterations": int(self.optimizer.iterations),
+            "base_lr": float(self.base_lr if self.base_lr is not None else self.optimizer.lr),
+            "schedule": schedule.config() if schedule is not None else {"type": "constant"},
+            "schedule_state": schedule.state() if schedule is not None else {},
+            "loss": self.loss.config(),
+            "net_rng": self.net.rng.bit_generator.state,  # PCG64: big ints, which JSON keeps exactly
+            "shuffle_rng": self.rng.bit_generator.state,
+            "history": [dict(r) for r in self.history.records],
+            "unfinished": None if self.progress is None else self.progress.to_dict(),
+            "threads": self.threads,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, *, net: Network, optimizer: Optimizer) -> "TrainingState":
+        """The state :meth:`to_dict` described, for ``net`` (its dropout generator is set
+        from the dict) and ``optimizer`` (whose arrays the caller restores). Anything
+        missing or malformed raises :class:`~deltaprop.errors.StateError`."""
+        from .losses import loss_from_config
+
+        if not isinstance(data, dict) or any(k not in data for k in STATE_FIELDS if k not in _OPTIONAL_FIELDS):
+            raise StateError(f"a training state must be a mapping holding {', '.join(STATE_FIELDS)}")
+        epoch, step = _whole("epoch", data["epoch"]), _whole("step", data["step"])
+        base_lr = _real("base_lr", data["base_lr"])
+        if not base_lr > 0:
+            raise StateError(f"the training state's base_lr must be > 0, got {base_lr!r}")
+        history = data["history"]
+        if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+            raise StateError("the training state's history must be a list of records")
+        try:
+            loss = loss_from_config(data["loss"])
+            schedule = schedule_from_config(data["schedule"])
+            schedule.load_state(data["schedule_state"])
+        except (ConfigError, TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+            raise StateError(f"the training state's loss or schedule is invalid: {exc}") from None
+        progress = None if data.get("unfinished") is None else EpochProgress.from_dict(data["unfinished"])
+        if progress is not None and progress.epoch not in (epoch - 1, epoch):
+            raise StateError(f"the unfinished epoch {progress.epoch + 1} does not follow the state's epoch {epoch}")
+        threads = data.get("threads")
+        if threads is not None and (_whole("threads", threads) < 1):
+            raise StateError(f"the training state's threads must be None or >= 1, got {threads}")
+        rng = np.random.default_rng()
+        _set_rng(rng, data["shuffle_rng"], "shuffling")
+        _set_rng(net.rng, data["net_rng"], "network")
+        return cls(net=net, optimizer=optimizer, loss=loss, rng=rng, history=History(history), epoch=epoch,
+                   step=step, schedule=schedule, base_lr=base_lr, progress=progress, threads=threads)
+
+
+def _whole(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**62:
+        raise StateError(f"the training state's {name} must be a whole number >= 0, got {value!r:.40}")
+    return value
+
+
+def _real(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise StateError(f"the training state's {name} must be a finite number, got {value!r:.40}")
+    return float(value)
+
+
+def _set_rng(rng: np.random.Generator, state: Any, what: str) -> None:
+    kind = type(rng.bit_generator).__name__
+    if not isinstance(state, dict) or state.get("bit_generator") != kind:
+        raise StateError(f"the {what} random state is not a {kind} state")
+    try:
+        rng.bit_generator.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        raise StateError(f"the {what} random state is invalid: {exc}") from None
 
 
 def _is_lazy(X) -> bool:
@@ -142,16 +325,16 @@ def _class_ids(loss: Loss, Y: np.ndarray) -> np.ndarray | None:
 
 # -- batch sources ----------------------------------------------------------------------------------
 class BatchSource(ABC):
-    """The batches of one epoch, as ``(x, y, ids)``: inputs in the network's dtype, target
-    rows, and class ids (None for regression).
+    """The batches of one epoch, as ``(x, y, ids, w)``: inputs in the network's dtype,
+    target rows, class ids (None for regression) and row weights (None when unweighted).
 
     :meth:`start_epoch` fixes the epoch's batches and is the only place a source draws from
     the shuffling generator, so that generator's state before it and the number of batches
     done say exactly where an epoch stands. A new order (in sequence, sliding windows, ...)
     is a subclass that overrides :meth:`start_epoch` and :meth:`batch`."""
 
-    def __init__(self, X, Y: np.ndarray, ids: np.ndarray | None):
-        self.X, self.Y, self.ids = X, Y, ids
+    def __init__(self, X, Y: np.ndarray, ids: np.ndarray | None, W: np.ndarray | None = None):
+        self.X, self.Y, self.ids, self.W = X, Y, ids, W
         self.n_examples = len(Y)
 
     @abstractmethod
@@ -159,7 +342,7 @@ class BatchSource(ABC):
         """Fix this epoch's batches (drawing from ``rng`` if the order is random); their number."""
 
     @abstractmethod
-    def batch(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def batch(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Batch ``k`` of the epoch; the arrays may be reused buffers, valid until the next call."""
 
 
@@ -170,7 +353,7 @@ class FullBatch(BatchSource):
         return 1
 
     def batch(self, k):
-        return self.X, self.Y, self.ids
+        return self.X, self.Y, self.ids, self.W
 
 
 class MiniBatches(BatchSource):
@@ -178,8 +361,8 @@ class MiniBatches(BatchSource):
     order every epoch (seed 001) or, with ``shuffle=False``, in the stored order. Rows are
     gathered into buffers kept from one batch to the next."""
 
-    def __init__(self, X, Y, ids, batch_size: int, *, shuffle: bool = True):
-        super().__init__(X, Y, ids)
+    def __init__(self, X, Y, ids, batch_size: int, *, shuffle: bool = True, W=None):
+        super().__init__(X, Y, ids, W)
         self.batch_size = min(batch_size, self.n_examples)
         self.shuffle = shuffle
         self.order = np.arange(self.n_examples)
@@ -188,6 +371,7 @@ class MiniBatches(BatchSource):
             self._x = np.empty((b, X.shape[1]), dtype=X.dtype)
             self._y = np.empty((b, Y.shape[1]), dtype=Y.dtype)
             self._ids = np.empty(b, dtype=np.int64)
+            self._w = np.empty(b, dtype=Y.dtype)
 
     def start_epoch(self, rng):
         if self.shuffle:
@@ -204,19 +388,23 @@ class MiniBatches(BatchSource):
         xb, yb = self._x[:m], self._y[:m]
         np.take(self.X, idx, axis=0, out=xb)
         np.take(self.Y, idx, axis=0, out=yb)
-        if self.ids is None:
-            return xb, yb, None
-        idb = self._ids[:m]
-        np.take(self.ids, idx, out=idb)
-        return xb, yb, idb
+        idb = wb = None
+        if self.ids is not None:
+            idb = self._ids[:m]
+            np.take(self.ids, idx, out=idb)
+        if self.W is not None:
+            wb = self._w[:m]
+            np.take(self.W, idx, out=wb)
+        return xb, yb, idb, wb
 
 
 class LazyMiniBatches(MiniBatches):
     """:class:`MiniBatches` read from a lazy array (e.g. :func:`deltaprop.data.open_mapped`)
     when needed; each batch's rows are read in ascending order and checked."""
 
-    def __init__(self, X, Y, ids, batch_size: int, *, shuffle: bool = True, dtype=np.float32, n_features: int):
-        super().__init__(X, Y, ids, batch_size, shuffle=shuffle)
+    def __init__(self, X, Y, ids, batch_size: int, *, shuffle: bool = True, W=None, dtype=np.float32,
+                 n_features: int):
+        super().__init__(X, Y, ids, batch_size, shuffle=shuffle, W=W)
         self.dtype = dtype
         self.n_features = n_features
 
@@ -228,7 +416,7 @@ class LazyMiniBatches(MiniBatches):
             raise ShapeError(f"the lazy X returned rows of shape {xb.shape}, expected {(m, self.n_features)}")
         if not np.all(np.isfinite(xb)):
             raise DataError(f"X contains NaN or infinity in the rows read for batch {k + 1} of the epoch")
-        return xb, self.Y[idx], None if self.ids is None else self.ids[idx]
+        return xb, self.Y[idx], None if self.ids is None else self.ids[idx], None if self.W is None else self.W[idx]
 
 
 class SlidingWindows(MiniBatches):
@@ -239,9 +427,9 @@ class SlidingWindows(MiniBatches):
     window ends at row ``b``. Every epoch takes the same windows, as the seed's do when
     ``b`` divides ``n``."""
 
-    def __init__(self, X, Y, ids, batch_size: int):
+    def __init__(self, X, Y, ids, batch_size: int, *, W=None):
         stride = min(batch_size, len(Y))
-        super().__init__(X, Y, ids, min(stride + 1, len(Y)), shuffle=False)
+        super().__init__(X, Y, ids, min(stride + 1, len(Y)), shuffle=False, W=W)
         self.stride = stride
 
     def start_epoch(self, rng):
@@ -255,21 +443,21 @@ class SlidingWindows(MiniBatches):
 BATCHINGS = ("shuffled", "sequential", "sliding")
 
 
-def batch_source(net: Network, X, Y, ids, batch_size: int | None, *, shuffle: bool = True,
+def batch_source(net: Network, X, Y, ids, W, batch_size: int | None, *, shuffle: bool = True,
                  batching: str | None = None) -> BatchSource:
     """The source :func:`fit` uses: full batch, mini-batches in memory, lazy mini-batches,
     or (``batching="sliding"``) seed 000's windows."""
     batching = _batching(batching, shuffle, batch_size)
     shuffle = batching == "shuffled"
     if batch_size is None:
-        return FullBatch(X, Y, ids)
+        return FullBatch(X, Y, ids, W)
     if batching == "sliding":
         if _is_lazy(X):
             raise ConfigError("sliding batches need X in memory; load it with np.asarray(X[np.arange(len(X))])")
-        return SlidingWindows(X, Y, ids, batch_size)
+        return SlidingWindows(X, Y, ids, batch_size, W=W)
     if _is_lazy(X):
-        return LazyMiniBatches(X, Y, ids, batch_size, shuffle=shuffle, dtype=net.dtype, n_features=net.n_features)
-    return MiniBatches(X, Y, ids, batch_size, shuffle=shuffle)
+        return LazyMiniBatches(X, Y, ids, batch_size, shuffle=shuffle, W=W, dtype=net.dtype, n_features=net.n_features)
+    return MiniBatches(X, Y, ids, batch_size, shuffle=shuffle, W=W)
 
 
 def _batching(batching: str | None, shuffle: bool, batch_size: int | None) -> str:
@@ -286,64 +474,44 @@ def _batching(batching: str | None, shuffle: bool, batch_size: int | None) -> st
 
 
 # -- fit ----------------------------------------------------------------------------------------
-def fit(
-    net: Network,
-    X,
-    y,
-    *,
-    loss: Loss,
-    optimizer: Optimizer,
-    epochs: int | None = None,
-    steps: int | None = None,
-    batch_size: int | None = 32,
-    shuffle: bool = True,
-    batching: str | None = None,
-    seed: int | None = None,
-    validation: tuple[Any, Any] | None = None,
-    schedule: Schedule | str | None = None,
-    callbacks: Sequence[Callback] = (),
-    resume: TrainingState | None = None,
-    threads: int | None = None,
-    comm=None,
-    flush_subnormals: bool = True,
-    diagnostics: bool = True,
-) -> History:
+def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | None = None, steps: int | None = None,
+        batch_size: int | None = 32, shuffle: bool = True, batching: str | None = None, seed: int | None = None,
+        validation: tuple[Any, Any] | None = None, schedule: Schedule | str | None = None,
+        callbacks: Sequence[Callback] = (), resume: TrainingState | None = None, threads: int | None = None,
+        sample_weight=None, comm=None, flush_subnormals: bool = True, diagnostics: bool = True) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
 
     ``X``: ``(n, features)`` array (converted once to the network's dtype), or a lazy
     array with ``shape``, ``len`` and row gathering ``X[index_array]`` (e.g.
     :func:`deltaprop.data.open_mapped`) whose batches are read from disk when needed.
-    ``y``: class ids or target rows. Stops after ``epochs`` epochs or ``steps`` updates
+    ``y``: class ids or target rows. ``sample_weight``: one weight ``≥ 0`` per row, scaled
+    to mean 1, so the loss is ``(1/n) Σ w_i ℓ_i`` (see :mod:`deltaprop.losses`; accuracy
+    still counts every row once). Stops after ``epochs`` epochs or ``steps`` updates
     (the first reached; 10 epochs if neither is given), or when a callback asks.
     ``batch_size=None`` is full-batch gradient descent. ``batching`` orders the
     mini-batches: ``"shuffled"`` (a fresh random order every epoch; the default),
     ``"sequential"`` (the stored order; as ``shuffle=False``) or ``"sliding"`` (seed 000's
     windows of ``batch_size + 1`` rows moving by ``batch_size``, :class:`SlidingWindows`).
-    The same ``seed`` (and network
-    seed) gives bit-identical weights and history. A non-finite loss raises
-    :class:`~deltaprop.errors.TrainingDivergedError`; the network keeps finite weights.
-    ``resume`` takes the :class:`TrainingState` of an earlier run (``fit`` returns its
-    history; callbacks see the state) and continues it, with its shuffling generator,
-    schedule and history, to ``epochs`` epochs in all.
-    ``threads`` caps the BLAS threads used while training. By default (None) a network
-    whose per-step GEMMs are small (batch × the largest ``n_in·n_out`` under
-    :data:`SMALL_STEP_MACS`) trains on one BLAS thread, where a second thread gains nothing
-    and suffers most from a busy machine (measurements in ``bench/README.md``); larger
-    steps use the BLAS default. The thread count can change the last bit of a GEMM, so
-    bit-identical reruns need the same ``threads``.
-    ``comm`` (an mpi4py communicator) trains data-parallel over its processes:
-    ``batch_size`` is the global batch, each process takes its share of every batch and
-    the gradients are averaged so that all of them apply the same update
-    (:mod:`deltaprop.distributed`).
-    ``flush_subnormals`` (default True) trains with the calling thread's flush-to-zero and
-    denormals-are-zero modes set, restored on return (:mod:`deltaprop.fpenv`): momentum
-    buffers decaying through the subnormal range would otherwise slow every optimizer pass
-    on processors that handle subnormals in microcode. Only values below the smallest
-    normal float change.
+    The same ``seed`` (and network seed) gives bit-identical weights and history. A
+    non-finite loss raises :class:`~deltaprop.errors.TrainingDivergedError`; the network
+    keeps finite weights. ``resume`` takes the :class:`TrainingState` of an earlier run
+    (callbacks see it; :meth:`TrainingState.from_dict` rebuilds one) and continues it
+    exactly, mid-epoch too, to ``epochs``/``steps`` in all; a resume with nothing left
+    to train raises :class:`~deltaprop.errors.ConfigError`.
+    ``threads`` caps the BLAS threads (default: chosen by :func:`_auto_threads`, kept in
+    the state so a resumed run uses the same; the count can change the last bit of a
+    GEMM, so bit-identical reruns need the same ``threads``). ``comm`` (an mpi4py
+    communicator) trains data-parallel over its processes, ``batch_size`` being the global
+    batch (:mod:`deltaprop.distributed`). ``flush_subnormals`` (default True) trains with
+    the thread's flush-to-zero and denormals-are-zero modes set (:mod:`deltaprop.fpenv`):
+    only values below the smallest normal float change, and decaying momentum buffers
+    stop slowing every update on processors that handle subnormals in microcode.
     ``diagnostics`` (on by default) adds a :class:`~deltaprop.callbacks.DiagnosticsRecorder`
     unless ``callbacks`` holds one: per-layer diagnostics and alerts after every epoch, kept in
     the history (``history.diagnostics``, ``history.alerts``); it changes no weight.
     """
+    if threads is None and isinstance(resume, TrainingState):
+        threads = resume.threads
     if threads is None:
         threads = _auto_threads(net, batch_size)
     blas = contextlib.nullcontext()
@@ -355,7 +523,8 @@ def fit(
         return _fit(
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
             batch_size=batch_size, shuffle=shuffle, batching=batching, seed=seed, validation=validation,
-            schedule=schedule, callbacks=callbacks, resume=resume, comm=comm, diagnostics=diagnostics,
+            schedule=schedule, callbacks=callbacks, resume=resume, sample_weight=sample_weight, comm=comm,
+            threads=threads, diagnostics=diagnostics,
         )
 
 
@@ -364,7 +533,11 @@ SMALL_STEP_MACS = 4_000_000
 
 
 def _auto_threads(net, batch_size) -> int | None:
-    """1 when the step's largest GEMM is small, else None (the BLAS default)."""
+    """The BLAS threads ``fit`` uses by default: 1 when a step's largest GEMM (batch × the
+    widest ``n_in·n_out``) is under :data:`SMALL_STEP_MACS`, where a second thread gains
+    nothing and suffers most from a busy machine (measurements in ``bench/README.md``);
+    else the idle CPUs measured over 50 ms (:func:`deltaprop.cpus.idle_cpus`; at least 1,
+    at most the BLAS default), or None (the BLAS default) where they cannot be measured."""
     if not isinstance(net, Network) or batch_size is None or isinstance(batch_size, bool):
         return None
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -372,17 +545,29 @@ def _auto_threads(net, batch_size) -> int | None:
     from .layers import Dense
 
     widest = max((layer.n_in * layer.n_out for layer in net.layers if isinstance(layer, Dense)), default=0)
-    return 1 if batch_size * widest < SMALL_STEP_MACS else None
+    if batch_size * widest < SMALL_STEP_MACS:
+        return 1
+    from threadpoolctl import threadpool_info
+
+    from .cpus import idle_cpus
+
+    idle = idle_cpus()
+    if idle is None:
+        return None
+    default = max((i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"), default=1)
+    return max(1, min(default, int(idle + 0.5)))
 
 
 def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batching, seed, validation, schedule,
-         callbacks, resume, comm=None, diagnostics=True) -> History:
+         callbacks, resume, sample_weight, comm=None, threads=None, diagnostics=True) -> History:
     """The training loop behind :func:`fit` (BLAS threads already chosen)."""
     state, (X_arr, Y, ids) = _prepare(
         net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
         batch_size=batch_size, seed=seed, schedule=schedule, resume=resume,
     )
-    source = batch_source(net, X_arr, Y, ids, batch_size, shuffle=shuffle, batching=batching)
+    state.threads = threads
+    W = None if sample_weight is None else row_weights(sample_weight, len(Y), net.dtype)
+    source = batch_source(net, X_arr, Y, ids, W, batch_size, shuffle=shuffle, batching=batching)
     validation, callbacks = _validation_set(net, loss, validation), _checked(callbacks)
     if diagnostics and not any(isinstance(cb, DiagnosticsRecorder) for cb in callbacks):
         callbacks.insert(0, DiagnosticsRecorder(X_arr, Y))
@@ -394,13 +579,30 @@ def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batc
     return Loop(state, source, validation=validation, callbacks=callbacks).run()
 
 
+def row_weights(sample_weight, n: int, dtype) -> np.ndarray:
+    """``sample_weight`` checked (``n`` finite numbers ``≥ 0``, not all 0) and scaled to mean 1."""
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError("sample_weight must be numbers, one per row") from None
+    if w.shape != (n,):
+        raise ShapeError(f"sample_weight has shape {w.shape}; it needs one weight per row, shape ({n},)")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise DataError("sample_weight must be finite numbers >= 0 (0 leaves a row out)")
+    if not np.any(w > 0):
+        raise DataError("sample_weight is 0 everywhere: no row would count; give some rows a weight > 0")
+    return (w / w.mean()).astype(dtype)
+
+
 def _validation_set(net: Network, loss: Loss, validation):
     """``(X_val, Y_val rows, class ids)`` ready for :func:`_evaluate`, or None."""
     if validation is None:
         return None
     if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
         raise ConfigError("validation must be a pair (X_val, y_val)")
-    Xv = validation[0] if _is_lazy(validation[0]) else _checks.features(validation[0], net.n_features, net.dtype, name="X_val")
+    Xv = validation[0]
+    if not _is_lazy(Xv):
+        Xv = _checks.features(Xv, net.n_features, net.dtype, name="X_val")
     Yv = loss.prepare_targets(validation[1], net.n_outputs, net.dtype)
     _checks.same_length(len(Xv), Yv.shape[0], names=("X_val", "y_val"))
     return Xv, Yv, _class_ids(loss, Yv)
@@ -424,7 +626,8 @@ class Loop:
     backward has filled every ``Parameter.grad`` (all views of ``net.flat_gradients``) and
     before the optimizer reads them; the others cost nothing there."""
 
-    def __init__(self, state: TrainingState, source: BatchSource, *, validation=None, callbacks: Sequence[Callback] = ()):
+    def __init__(self, state: TrainingState, source: BatchSource, *, validation=None,
+                 callbacks: Sequence[Callback] = ()):
         self.state, self.source, self.validation = state, source, validation
         self.callbacks = list(callbacks)
         self.gradient_callbacks = [cb for cb in self.callbacks if overrides(cb, "on_gradients")]
@@ -452,7 +655,8 @@ class Loop:
         return state.history
 
     def run_epoch(self) -> None:
-        """One epoch: its learning rate, its batches (until ``steps`` or a stop), then close it."""
+        """One epoch (or the rest of an unfinished one): its learning rate, its batches
+        (until ``steps`` or a stop), then close it."""
         state = self.state
         state.optimizer.lr = state.schedule.lr_at(state.epoch, state.base_lr)
         for p, saved in zip(self.params, self.snapshot):
@@ -461,32 +665,34 @@ class Loop:
         for cb in self.callbacks:
             cb.on_epoch_begin(state)
         started = time.perf_counter()
+        progress = state.progress
+        if progress is None:
+            correct = 0 if self.source.ids is not None else None
+            progress = state.progress = EpochProgress(state.epoch, state.rng.bit_generator.state, correct=correct)
+        else:  # draw the unfinished epoch's batches again, then skip those done
+            state.rng.bit_generator.state = progress.rng_state
         n_batches = self.source.start_epoch(state.rng)
-        seen, loss_sum, correct = 0, 0.0, 0
-        for k in range(n_batches):
-            xb, yb, idb = self.source.batch(k)
-            m = xb.shape[0]
-            batch_loss, hits = self.train_step(xb, yb, idb)
+        for k in range(progress.batches, n_batches):
+            xb, yb, idb, wb = self.source.batch(k)
+            batch_loss, correct = self.train_step(xb, yb, idb, wb)
             state.step += 1
-            seen += m
-            loss_sum += batch_loss * m
-            correct += hits
-            state.running = (seen, loss_sum, correct if idb is not None else None)
+            progress.add(xb.shape[0], batch_loss, correct)
             for cb in self.callbacks:
-                cb.on_batch_end(state, m, batch_loss)
+                cb.on_batch_end(state, xb.shape[0], batch_loss)
             if (state.steps is not None and state.step >= state.steps) or state.stop_training:
                 break
-        self.close_epoch(started)
+        self.close_epoch(started, finished=progress.batches == n_batches)
 
-    def train_step(self, x: np.ndarray, y: np.ndarray, ids: np.ndarray | None) -> tuple[float, int]:
+    def train_step(self, x: np.ndarray, y: np.ndarray, ids: np.ndarray | None,
+                   weights: np.ndarray | None = None) -> tuple[float, int]:
         """Forward, loss, backward, the gradient hook, one update; the batch's loss and its
-        number of correct predictions (0 without class ids)."""
+        number of correct predictions (0 without class ids; every row counts once)."""
         state = self.state
         net, loss = state.net, state.loss
         correct = 0
         try:
             a = net._forward(x, True)
-            value = loss.value(a, y)
+            value = loss.value(a, y) if weights is None else loss.value(a, y, weights)
             if not math.isfinite(value):
                 self._diverged(f"the loss is {value}")
             if ids is not None:
@@ -494,7 +700,7 @@ class Loop:
                 predictions_from_outputs(a, out=self._pred[:m])
                 np.equal(self._pred[:m], ids, out=self._hits[:m])
                 correct = int(np.count_nonzero(self._hits[:m]))
-            net._backward(loss, a, y)
+            net._backward(loss, a, y, weights)
             for cb in self.gradient_callbacks:
                 cb.on_gradients(state)
             state.optimizer.step()
@@ -504,16 +710,18 @@ class Loop:
             self._diverged(f"numpy raised {exc!r}")
         return value, correct
 
-    def close_epoch(self, started: float) -> None:
-        """The epoch's record: its running loss and accuracy, validation, the history, the
-        schedule's observation, then the callbacks."""
+    def close_epoch(self, started: float, *, finished: bool = True) -> None:
+        """The epoch's record: its running loss and accuracy, validation, the history, then
+        the callbacks. Only a finished epoch is shown to the schedule and forgets its
+        progress; an unfinished one keeps it, to be reopened by a resume."""
         state = self.state
         epoch = state.epoch
         # An overflow in the epoch's last update has no later loss to show it: check here,
         # before validation and callbacks (a checkpoint writer) see the weights.
         if not self._weights_finite():
             self._diverged("the weights are no longer finite", epoch=epoch + 1, step=state.step)
-        seen, loss_sum, correct = state.running
+        progress = state.progress
+        seen, loss_sum, correct = self.epoch_totals()
         logs: dict[str, Any] = {
             "epoch": epoch + 1,
             "loss": loss_sum / seen,
@@ -523,13 +731,21 @@ class Loop:
         }
         if self.validation is not None:
             logs["val_loss"], logs["val_accuracy"] = self.validate()
-        logs["seconds"] = time.perf_counter() - started
+        logs["seconds"] = progress.seconds + (time.perf_counter() - started)
         state.logs = logs
         state.history.append(logs)
-        state.schedule.observe(epoch, logs)
+        if finished:
+            state.progress = None
+            state.schedule.observe(epoch, logs)
+        else:
+            progress.seconds = logs["seconds"]
         state.epoch = epoch + 1
         for cb in self.callbacks:
             cb.on_epoch_end(state)
+
+    def epoch_totals(self) -> tuple[int, float, int | None]:
+        """The epoch's examples seen, summed loss and correct predictions (None without classes)."""
+        return self.state.running
 
     def validate(self) -> tuple[float, float | None]:
         """Loss and accuracy on the validation set."""
@@ -584,7 +800,8 @@ def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, sch
     Y = loss.prepare_targets(y, net.n_outputs, net.dtype)
     _checks.same_length(len(X_arr), Y.shape[0])
     ids = _class_ids(loss, Y)
-    state = _training_state(net, loss, optimizer, epochs=epochs, steps=steps, seed=seed, schedule=schedule, resume=resume)
+    state = _training_state(net, loss, optimizer, epochs=epochs, steps=steps, seed=seed, schedule=schedule,
+                            resume=resume)
     state.n_examples = len(X_arr)
     return state, (X_arr, Y, ids)
 
@@ -621,15 +838,35 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
         state.schedule = schedule_from_config(schedule)
     if state.base_lr is None:
         state.base_lr = optimizer.lr
-    state.epochs, state.steps = epochs, steps
-    state.stop_training = False
-    state.loss = loss
-    if schedule is not None and schedule_from_config(schedule).config() != schedule_from_config(resume.schedule).config():
+    saved = schedule_from_config(resume.schedule).config()
+    if schedule is not None and schedule_from_config(schedule).config() != saved:
         raise ConfigError(
             "resume= continues with the schedule (and its state) saved in the TrainingState; "
             "pass the same schedule or none"
         )
+    _check_work_left(state, epochs, steps)
+    if state.progress is not None:  # reopen the unfinished epoch: its record is rewritten
+        state.epoch = state.progress.epoch
+        del state.history.records[state.epoch :]
+    state.epochs, state.steps = epochs, steps
+    state.stop_training = False
+    state.loss = loss
     return state
+
+
+def _check_work_left(state: TrainingState, epochs: int | None, steps: int | None) -> None:
+    """Refuse a resume that would train nothing (it would look like a finished run)."""
+    if not state.finished(epochs, steps):
+        return
+    if steps is not None and state.step >= steps:
+        raise ConfigError(
+            f"nothing to train: the run has already taken {state.step} steps; ask for more than {state.step}"
+        )
+    done = state.completed_epochs
+    raise ConfigError(
+        f"nothing to train: the run has already completed {done} epoch{'s' if done != 1 else ''}; "
+        f"ask for more than {done} epochs to continue it"
+    )
 
 
 def evaluate(net: Network, X, y, *, loss: Loss | None = None) -> dict[str, float | None]:

@@ -19,6 +19,8 @@ __all__ = ["NPZ_KEYS", "load_arrays"]
 NPZ_KEYS = (("x", "y"), ("X", "y"), ("X", "Y"), ("images", "labels"))
 # Deflate cannot expand more than about 1032:1; a member claiming more is a zip bomb.
 _ZIP_MAX_RATIO = 1100
+# A header or first row longer than this is not a table deltaprop can use.
+_MAX_HEADER_BYTES = 1 << 20
 
 
 def load_arrays(path: str | os.PathLike, *, label_column: int | str = -1):
@@ -76,11 +78,16 @@ def _load_npz(path: Path):
 
 
 def _load_csv(path: Path, label_column: int | str):
-    try:
-        with open(path, encoding="utf-8") as f:
-            first = f.readline()
+    from deltaprop.bounded import open_regular
+
+    try:  # a regular file only, and a header line of bounded length
+        with open_regular(path, max_bytes=1 << 40, what="CSV file", error=FileFormatError, allow_empty=True) as f:
+            first = f.readline(_MAX_HEADER_BYTES + 1).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise FileFormatError(f"{path}: cannot read as text CSV ({exc}).") from None
+    if len(first) > _MAX_HEADER_BYTES:
+        raise FileFormatError(f"{path}: the first line is longer than {_MAX_HEADER_BYTES:,} bytes; "
+                              "is this a CSV file with one row per line?")
     if not first.strip():
         raise FileFormatError(f"{path}: the CSV file is empty (or starts with a blank line).")
     cells = [c.strip() for c in first.split(",")]

@@ -115,7 +115,7 @@ def content_digest(path: str | os.PathLike) -> str | None:
     """SHA-256 of the decompressed content of a file (gzip or raw), None if it cannot be
     decompressed."""
     digest = ContentDigest()
-    with open(path, "rb") as f:
+    with _open_local(path) as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
@@ -158,10 +158,20 @@ def _best(digests: Sequence[Digest]) -> Digest:
     raise ConfigError(f"no supported digest among {list(digests)}; use one of {_ALGORITHMS}.")
 
 
+def _open_local(path: str | os.PathLike):
+    """A local file to hash: regular files only (a FIFO or device in a cache folder is
+    refused with an OSError, never waited on)."""
+    from deltaprop.bounded import open_regular
+
+    if not os.path.lexists(path):
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    return open_regular(path, max_bytes=1 << 40, what="file", error=DownloadError, allow_empty=True)
+
+
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
     """Hex digest of a file, read in 1 MiB chunks."""
     h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
+    with _open_local(path) as f:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()

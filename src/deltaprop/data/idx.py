@@ -52,6 +52,8 @@ IDX_TYPES: dict[int, np.dtype] = {
 }
 _CODE_OF_KIND = {(dt.kind, dt.itemsize): code for code, dt in IDX_TYPES.items()}
 
+#: Largest IDX file opened (raw data is memory-mapped, so this bounds the mapping).
+MAX_FILE_BYTES = 1 << 40
 #: The most dimensions a file may declare (NumPy's own limit is 32 or 64).
 MAX_NDIM = 32
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -160,12 +162,12 @@ def _sniff(f: BinaryIO, path: Path) -> tuple[bool, int]:
 
 
 def _open(path: Path) -> BinaryIO:
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        raise DatasetNotFoundError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise FileFormatError(f"{path}: is a folder, not an IDX file") from None
+    """A regular file only (a FIFO or device is refused, never waited on)."""
+    from deltaprop.bounded import open_regular
+
+    if not os.path.lexists(path):
+        raise DatasetNotFoundError(f"{path}: no such file")
+    return open_regular(path, max_bytes=MAX_FILE_BYTES, what="IDX file", error=FileFormatError, allow_empty=True)
 
 
 def read_idx(path: str | os.PathLike, *, mmap: bool = False,

@@ -25,11 +25,11 @@ __all__ = ["MappedArray", "iter_batches", "open_mapped"]
 
 
 def _map_npy(path: Path) -> np.ndarray:
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        raise DatasetNotFoundError(f"{path}: no such file") from None
-    with f:
+    from deltaprop.bounded import open_regular
+
+    if not os.path.lexists(path):
+        raise DatasetNotFoundError(f"{path}: no such file")
+    with open_regular(path, max_bytes=1 << 40, what=".npy file", error=FileFormatError) as f:
         header = read_npy_header(f, str(path), os.fstat(f.fileno()).st_size)
     if header.fortran_order and len(header.shape) > 1:
         raise FileFormatError(f"{path}: stored in Fortran (column) order, so a row is scattered "

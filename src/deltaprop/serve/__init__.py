@@ -6,6 +6,6 @@ host); every number it shows comes from the library through a small JSON API
 (docs/serve.md): ``POST /api/predict``, ``POST /api/backward``, ``GET /api/run``.
 """
 
-from .server import Server, ServerError, make_server, serve
+from .server import Server, ServerError, keep_serving, make_server, serve, serve_in_background
 
-__all__ = ["Server", "ServerError", "make_server", "serve"]
+__all__ = ["Server", "ServerError", "keep_serving", "make_server", "serve", "serve_in_background"]

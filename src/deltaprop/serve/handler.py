@@ -129,7 +129,8 @@ class Handler(BaseHTTPRequestHandler):
 
         folder = self.server.app.run_folder
         if folder is None:
-            raise BadRequest(404, "this server shows a model file, not a run folder; serve a run folder to follow training")
+            raise BadRequest(404, "this server shows a model file, not a run folder; "
+                                  "serve a run folder to follow training")
         since = query.get("since")
         if since is not None and since == run_signature(folder):
             return 200, {"unchanged": True, "signature": since}
@@ -220,7 +221,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":  # a HEAD answer has headers only
+            self.wfile.write(data)
         self.wfile.flush()
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:

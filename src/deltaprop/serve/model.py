@@ -200,7 +200,8 @@ class ModelSource:
         from ..serialization import apply_scaling
 
         if m.net.n_features != IMAGE_SIDE * IMAGE_SIDE:
-            raise ShapeError(f"this model takes {m.net.n_features} inputs, not a 28x28 image; serve a model trained on 28x28 images")
+            raise ShapeError(f"this model takes {m.net.n_features} inputs, not a 28x28 image; "
+                             "serve a model trained on 28x28 images")
         rows = np.asarray(pixels).reshape(1, IMAGE_SIDE * IMAGE_SIDE)
         return apply_scaling(m.input_scaling, rows, m.net.dtype)
 

@@ -12,13 +12,19 @@ import csv
 import hashlib
 import json
 import math
+import os
+import socket
 from pathlib import Path
 from typing import Any
+
+from ..bounded import open_regular, parse_json, read_text
+from ..errors import DataError
 
 __all__ = ["RUN_FILES", "read_run", "run_signature"]
 
 #: The files the live view reads; anything else in the folder is ignored.
-RUN_FILES = ("history.csv", "diagnostics.csv", "alerts.json", "alerts.csv", "model.safetensors", "checkpoint.safetensors")
+RUN_FILES = ("history.csv", "diagnostics.csv", "alerts.json", "alerts.csv", "model.safetensors",
+             "checkpoint.safetensors", "run.lock")
 #: Bigger files are not shown (a run of many thousand epochs would still fit).
 MAX_TABLE_BYTES = 16 << 20
 
@@ -49,11 +55,9 @@ def _cell(text: str) -> Any:
 def read_table(path: Path) -> list[dict[str, Any]] | None:
     """A CSV file with a header row as a list of records; None when it is absent, too big
     or unreadable (the view then simply omits it)."""
-    try:
-        if path.stat().st_size > MAX_TABLE_BYTES:
-            return None
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    try:  # a regular file only: a FIFO must not hang the server
+        text = read_text(path, max_bytes=MAX_TABLE_BYTES, what="table", error=DataError, allow_empty=True)
+    except DataError:
         return None
     rows = list(csv.reader(text.splitlines()))
     if not rows:
@@ -65,27 +69,52 @@ def read_table(path: Path) -> list[dict[str, Any]] | None:
 def _read_alerts(folder: Path) -> list[Any] | None:
     path = folder / "alerts.json"
     try:
-        if path.stat().st_size > MAX_TABLE_BYTES:
-            return None
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        text = read_text(path, max_bytes=MAX_TABLE_BYTES, what="alerts file", error=DataError)
+        value = parse_json(text, what=str(path), error=DataError)
+    except DataError:
         return read_table(folder / "alerts.csv")
     if isinstance(value, dict):
         value = value.get("alerts")
     return value if isinstance(value, list) else None
 
 
-def _training(folder: Path) -> bool:
-    """Whether a run still looks in progress: its history is newer than its final model
-    (``deltaprop train`` writes model.safetensors last, after the final history)."""
+def _lock_holder_alive(folder: Path) -> bool | None:
+    """Whether the process named in ``run.lock`` (JSON with its ``pid`` and ``host``, held
+    by ``deltaprop train`` while it trains) still runs; None when there is no such lock.
+    The lock is only read, never taken, so polling cannot get in the way of a training."""
     try:
-        history = (folder / "history.csv").stat().st_mtime_ns
-    except OSError:
-        return not (folder / "model.safetensors").exists()
+        if not os.path.lexists(folder / "run.lock"):
+            return None
+        with open_regular(folder / "run.lock", max_bytes=1 << 20, what="lock file", error=DataError,
+                          allow_empty=True) as f:
+            holder = json.loads(f.read(4096).decode("utf-8") or "null")
+    except (OSError, UnicodeDecodeError, ValueError):
+        return True  # being written: a run is starting
+    pid = holder.get("pid") if isinstance(holder, dict) else None
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or holder.get("host") != socket.gethostname():
+        return True  # a lock we cannot check from here
     try:
-        return (folder / "model.safetensors").stat().st_mtime_ns < history
-    except OSError:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False  # a stale lock: the run stopped without releasing it
+    except OSError:  # PermissionError: it runs, as another user
         return True
+    return True
+
+
+def _training(folder: Path) -> bool | None:
+    """True while the process named in the run's lock runs; False when the lock is stale
+    or the final model is newer than the history (the run finished); None otherwise (a run
+    stopped before its end, or one written without a lock): the folder cannot tell."""
+    alive = _lock_holder_alive(folder)
+    if alive is not None:
+        return alive
+    try:
+        if (folder / "model.safetensors").stat().st_mtime_ns >= (folder / "history.csv").stat().st_mtime_ns:
+            return False
+    except OSError:
+        pass
+    return None
 
 
 def read_run(folder: Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import errno
 import ipaddress
 import socket
 import sys
+import threading
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -21,7 +22,7 @@ from .handler import STATIC_FILES, Handler, read_static
 from .model import ModelSource
 from .run import RUN_FILES
 
-__all__ = ["ServerError", "Server", "make_server", "serve"]
+__all__ = ["ServerError", "Server", "keep_serving", "make_server", "serve", "serve_in_background"]
 
 _LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
 
@@ -73,6 +74,11 @@ class Server(ThreadingHTTPServer):
             shown = "127.0.0.1"
         self.url = f"http://{shown}:{self.port}/"
 
+    def handle_error(self, request, client_address) -> None:
+        """A client that hung up or went silent is not news; anything else is printed."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
     def host_allowed(self, header: str | None) -> bool:
         """Whether a ``Host`` header names this server: the port must match, and the name
         must be the bound one, localhost, or an IP address (a DNS-rebinding page can only
@@ -96,7 +102,8 @@ def _app(path: str | Path) -> App:
     if not path.exists():
         raise ConfigError(f"{path}: no such model file or run folder")
     if path.is_dir() and not any((path / name).exists() for name in (*RUN_FILES, "config.toml")):
-        raise ConfigError(f"{path} is not a run folder (no history.csv, model or checkpoint); give a run folder or a .safetensors model")
+        raise ConfigError(f"{path} is not a run folder (no history.csv, model or checkpoint); "
+                          "give a run folder or a .safetensors model")
     source = ModelSource(path)
     return App(source, path if source.is_run else None)
 
@@ -111,9 +118,11 @@ def make_server(path: str | Path, *, host: str = "127.0.0.1", port: int = 8000) 
         return Server(host, port, app)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise ServerError(f"port {port} is in use (another server?); pass --port N, or --port 0 for a free one") from None
+            raise ServerError(f"port {port} is in use (another server?); "
+                              "pass --port N, or --port 0 for a free one") from None
         if exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES) or isinstance(exc, socket.gaierror):
-            raise ServerError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); check --host and --port") from None
+            raise ServerError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                              "check --host and --port") from None
         raise
 
 
@@ -133,3 +142,25 @@ def serve(path: str | Path, *, host: str = "127.0.0.1", port: int = 8000, out: T
     finally:
         server.server_close()
     return 0
+
+
+def serve_in_background(path: str | Path, *, host: str = "127.0.0.1", port: int = 8000) -> Server:
+    """Start serving ``path`` from a daemon thread (``deltaprop train --serve``); the URL
+    goes to stderr, so stdout keeps the training's own output."""
+    server = make_server(path, host=host, port=port)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.25}, daemon=True).start()
+    print(f"serving the run at {server.url}  (kept up after training until Ctrl-C)", file=sys.stderr, flush=True)
+    return server
+
+
+def keep_serving(server: Server, status: int) -> int:
+    """Block until Ctrl-C, then stop ``server``; returns ``status`` (the training's)."""
+    try:
+        print(f"still serving {server.url}; Ctrl-C to stop", file=sys.stderr, flush=True)
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr, flush=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+    return status

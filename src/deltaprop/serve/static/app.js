@@ -155,6 +155,7 @@ function layerLabel(layer, field) {
 function renderStrips(box, layers, field) {
   // layers before the first Dense one only prepare the input (the preview shows it)
   const firstDense = layers.findIndex((l) => l.type === "Dense");
+  const lastDense = layers.filter((l) => l.type === "Dense").pop().index;
   const rows = layers.slice(firstDense).map((layer) => {
     const values = layer[field], div = document.createElement("div");
     div.className = "strip"; div.dataset.layer = layer.index;
@@ -170,7 +171,8 @@ function renderStrips(box, layers, field) {
     }
     const { lo, hi, colour } = colourFor(values);
     label.querySelector("span").textContent = `${values.length} units, ${fmt(lo)} … ${fmt(hi)}`;
-    const canvas = stripCanvas(values, colour, box.clientWidth || 400);
+    const classes = state.last && layer.index >= lastDense && values.length === state.last.classes.length ? state.last.classes : null;
+    const canvas = stripCanvas(values, colour, box.clientWidth || 400, classes);
     canvas.dataset.layer = layer.index;
     div.append(canvas);
     const hoverWeights = field === "output" && layer.index === layers[firstDense].index && state.model.image_input;
@@ -180,7 +182,7 @@ function renderStrips(box, layers, field) {
   });
   box.replaceChildren(...rows);
 }
-function stripCanvas(values, colour, width) {
+function stripCanvas(values, colour, width, labels) {
   const n = values.length, cols = n <= 20 ? n : n <= 100 ? 25 : 32;
   const cell = Math.max(6, Math.min(34, Math.floor(width / cols)));
   const canvas = document.createElement("canvas");
@@ -191,6 +193,12 @@ function stripCanvas(values, colour, width) {
     const [r, g, b] = colour(v);
     ctx.fillStyle = `rgb(${r},${g},${b})`;
     ctx.fillRect((i % cols) * cell, Math.floor(i / cols) * cell, cell - 1, cell - 1);
+    if (labels && cell >= 18) {  // output units: name each cell after its class
+      ctx.fillStyle = r * 0.3 + g * 0.6 + b * 0.1 < 140 ? "#fff" : "#1d2330";
+      ctx.font = `${Math.round(cell * 0.42)}px system-ui, sans-serif`;
+      ctx.textAlign = "center"; ctx.textBaseline = "middle";
+      ctx.fillText(String(labels[i]).slice(0, 3), (i % cols) * cell + cell / 2, Math.floor(i / cols) * cell + cell / 2);
+    }
   });
   return canvas;
 }
@@ -299,7 +307,8 @@ function renderRun(run) {
   $("run-epochs").textContent = String(run.epochs);
   const last = h[h.length - 1];
   const tail = last ? `, last loss ${fmt(last.loss)}${typeof last.val_accuracy === "number" ? `, validation accuracy ${fmt(last.val_accuracy)}` : ""}` : "";
-  $("run-status").lastChild.textContent = ` epochs${tail} · ${run.training ? "training…" : "finished"}`;
+  const phase = run.training === true ? " · training…" : run.training === false ? " · finished" : "";
+  $("run-status").lastChild.textContent = ` epochs${tail}${phase}`;
   $("run-badge").textContent = run.training ? `epoch ${run.epochs}…` : "";
   const charts = [
     lineChart("loss", ["loss", "val_loss"].map((k) => ({ name: k.replace("_", " "), colour: COLOURS[k], points: column(h, k) }))),
@@ -376,7 +385,9 @@ async function loadModelInfo() {
     state.model = m;
     const widths = [m.n_features, ...m.layers.filter((l) => l.type === "Dense").map((l) => l.units)];
     const epoch = m.epoch !== null ? ` · checkpoint of epoch ${m.epoch}` : "";
-    $("model-info").textContent = `${widths.join(" → ")} · ${m.layers.map((l) => l.type).join(", ")} · ${m.source}${epoch}`;
+    const file = m.source.split(/[\\/]/).slice(-2).join("/");
+    $("model-info").textContent = `${widths.join(" → ")} · ${m.layers.map((l) => l.type).join(", ")} · ${file}${epoch}`;
+    $("model-info").title = m.source;
     if (!m.image_input) setStatus(`This model takes ${m.n_features} inputs, not a 28×28 image, so it cannot read a drawing.`, true);
     state.weights.clear();
     return { run: m.run };

@@ -1,0 +1,210 @@
+"""Preprocessing layers: the model owns its input scaling.
+
+A network's first layers may turn raw inputs into what it was trained on, as Keras's
+``Rescaling`` and ``Normalization`` layers do: :class:`Rescaling` (``a = s · x``, e.g.
+``s = 1/255`` for 8-bit pixels) and :class:`Standardization` (``a = (x − μ) / σ`` with μ
+and σ from the training split). They have no trainable parameters and live in the
+architecture, so a model file carries them and every front end that runs the network
+(``predict``, ``evaluate``, ``fit``, the command line, the scikit-learn wrapper) applies
+them: raw inputs in, the same predictions everywhere. Backward stops at the first layer
+with parameters, so they cost no gradient work.
+
+Inputs reach these layers already cast to the network's dtype: float32 keeps about seven
+significant digits, so features whose offset is more than ~10⁵ times their spread need
+``dtype="float64"``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError, ShapeError
+from .layers import Layer
+
+__all__ = [
+    "PREPROCESSING", "Rescaling", "Standardization", "auto_scaling", "describe_inputs", "input_layer",
+    "unit_scaling", "with_input_layer",
+]
+
+#: Most features a Standardization layer may declare (its statistics live in JSON).
+MAX_FEATURES = 1 << 20
+
+
+def _finite_floats(name: str, values: Any, *, positive: bool = False) -> np.ndarray:
+    if isinstance(values, (int, float)) and not isinstance(values, bool):
+        values = [values]
+    if not isinstance(values, (list, tuple, np.ndarray)) or not 0 < len(values) <= MAX_FEATURES:
+        raise ConfigError(f"{name} must be a list of 1 to {MAX_FEATURES:,} numbers")
+    if not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values):
+        raise ConfigError(f"{name} must hold numbers only")
+    arr = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(arr).all() or (positive and not (arr > 0).all()):
+        raise ConfigError(f"{name} must be finite{' and > 0' if positive else ''}")
+    return arr
+
+
+class Rescaling(Layer):
+    """``a = s · x``: raw inputs times a constant (``1/255`` maps 8-bit pixels to [0, 1])."""
+
+    type_name = "Rescaling"
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.scale = float(_finite_floats("Rescaling scale", scale, positive=True)[0])
+        self._factor = np.float32(self.scale)
+
+    def build(self, n_in, dtype, rng):
+        width = super().build(n_in, dtype, rng)
+        self._factor = self.dtype.type(self.scale)
+        return width
+
+    def config(self):
+        return {"type": self.type_name, "scale": self.scale}
+
+    def forward(self, x, *, train=False):
+        out = self._buffer("out" if train else "eval", x.shape)
+        np.multiply(x, self._factor, out=out)
+        return out
+
+    def backward(self, grad_out, *, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        g = self._buffer("grad_in", grad_out.shape)
+        np.multiply(grad_out, self._factor, out=g)
+        return g
+
+
+class Standardization(Layer):
+    """``a = (x − μ) / σ`` per feature, with μ and σ of the training split (one σ for all
+    features, or one per feature). Statistics are kept in float64 and applied in the
+    network's dtype, as :class:`deltaprop.data.Standardizer` does."""
+
+    type_name = "Standardization"
+
+    def __init__(self, mean, std):
+        super().__init__()
+        self.mean = _finite_floats("Standardization mean", mean)
+        self.std = _finite_floats("Standardization std", std, positive=True)
+        if self.std.size not in (1, self.mean.size):
+            raise ConfigError(f"Standardization std has {self.std.size} values; give 1 or one per feature "
+                              f"({self.mean.size})")
+
+    def build(self, n_in, dtype, rng):
+        n = self.mean.size
+        if n_in is not None and n_in != n:
+            raise ShapeError(f"Standardization was fitted on {n} features but receives {n_in}")
+        super().build(n, dtype, rng)
+        self._shift = self.mean.astype(self.dtype)
+        self._factor = (1.0 / self.std).astype(self.dtype)
+        return n
+
+    @classmethod
+    def fit(cls, x: np.ndarray, *, per_feature: bool = False) -> "Standardization":
+        """Statistics of the training inputs ``x`` (rows are examples; a zero deviation
+        becomes 1, so a constant feature is only centred)."""
+        from .data.transforms import Standardizer
+
+        fitted = Standardizer("per_feature" if per_feature else "global").fit(np.asarray(x).reshape(len(x), -1))
+        return cls(fitted.mean.ravel(), np.ravel(fitted.std))
+
+    def config(self):
+        return {"type": self.type_name, "mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    def __repr__(self) -> str:
+        return f"Standardization(features={self.mean.size}, per_feature_std={self.std.size > 1})"
+
+    def forward(self, x, *, train=False):
+        out = self._buffer("out" if train else "eval", x.shape)
+        np.subtract(x, self._shift, out=out)
+        out *= self._factor
+        return out
+
+    def backward(self, grad_out, *, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        g = self._buffer("grad_in", grad_out.shape)
+        np.multiply(grad_out, self._factor, out=g)
+        return g
+
+
+#: The preprocessing layer types, registered in :data:`deltaprop.layers.LAYERS`.
+PREPROCESSING: dict[str, type[Layer]] = {cls.type_name: cls for cls in (Rescaling, Standardization)}
+
+
+def _pixel_like(x: np.ndarray) -> bool:
+    """Images (more than two axes) or rows whose width is a square of at least 8x8."""
+    n = int(np.prod(x.shape[1:]))
+    return x.ndim > 2 or (n >= 64 and math.isqrt(n) ** 2 == n)
+
+
+def auto_scaling(x: np.ndarray) -> str:
+    """The scaling ``auto`` picks for raw training inputs ``x``: ``"unit"`` (÷255) for 8-bit
+    images (integers in 0..255 reaching above 16, in a pixel-like shape), ``"none"`` for
+    data already in [0, 1], ``"standardize"`` for everything else (small integers such as
+    0..16 counts, floats with offsets)."""
+    x = np.asarray(x)
+    if x.size == 0:
+        return "none"
+    low, high = x.min(), x.max()
+    if x.dtype.kind in "ui" and low >= 0 and 16 < high <= 255 and _pixel_like(x):
+        return "unit"
+    if low >= 0 and high <= 1:
+        return "none"
+    return "standardize"
+
+
+def unit_scaling(x: np.ndarray) -> Rescaling:
+    """``x / 255`` for 8-bit data (``x / 65535`` for 16-bit): integers only."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "ui" or (x.size and x.min() < 0):
+        raise ConfigError("scaling 'unit' divides integer pixels by their maximum; these inputs are not "
+                          "non-negative integers: use standardize or none")
+    top = 255 if x.dtype.itemsize == 1 or (x.size and x.max() <= 255) else 65535
+    if x.size and x.max() > top:
+        raise ConfigError(f"scaling 'unit' is for 8- or 16-bit pixels; these inputs reach {x.max()}: use standardize")
+    return Rescaling(1.0 / top)
+
+
+def input_layer(spec: dict[str, Any] | None) -> Layer | None:
+    """The layer for an ``input_scaling`` mapping as model files before preprocessing
+    layers stored it (``{"kind": "unit", "max": 255}``, ``{"kind": "standardize",
+    "state": Standardizer.to_dict()}``, ``{"kind": "none"}``)."""
+    if spec is None or spec.get("kind") == "none":
+        return None
+    if spec["kind"] == "unit":
+        return Rescaling(1.0 / spec["max"])
+    from .data.transforms import Standardizer
+
+    state = Standardizer.from_dict(spec["state"])
+    return Standardization(state.mean.ravel(), np.ravel(state.std))
+
+
+def with_input_layer(net, layer: Layer | None):
+    """``net`` with ``layer`` in front (same weights, dtype and random state); ``net``
+    itself when ``layer`` is None or ``net`` already starts with a preprocessing layer."""
+    from .network import Network
+
+    if layer is None or type(net.layers[0]).__name__ in PREPROCESSING:
+        return net
+    weights = [p.value.copy() for p in net.parameters()]
+    out = Network([layer, *net.layers], dtype=net.dtype)
+    for p, w in zip(out.parameters(), weights):
+        p.value[...] = w
+    out.rng.bit_generator.state = net.rng.bit_generator.state
+    return out
+
+
+def describe_inputs(net) -> str:
+    """How the network turns raw inputs into the first layer's input, in words."""
+    first = net.layers[0]
+    if isinstance(first, Rescaling):
+        inverse = 1.0 / first.scale
+        shown = f"{round(inverse):d}" if math.isclose(inverse, round(inverse), rel_tol=1e-9) else f"{inverse:g}"
+        return f"x / {shown}"
+    if isinstance(first, Standardization):
+        per = "per-feature σ" if first.std.size > 1 else "one σ"
+        return f"standardised: (x − μ) / σ, μ and σ of the training split ({per})"
+    return "none (raw inputs)"

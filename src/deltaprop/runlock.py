@@ -1,0 +1,121 @@
+"""One run per folder: a lock file that keeps a second process out while one trains.
+
+The lock is ``run.lock`` in the run folder, held with ``fcntl.flock`` for the life of the
+process (the kernel releases it when the process ends, however it ends) and holding the
+holder's PID, host and start time as JSON, so the refusal can name it. A lock file left
+by a process that is gone (its PID no longer runs on this host) is taken over with a
+note; one from another host is refused, since its PID cannot be checked from here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import Error
+
+__all__ = ["LOCK_NAME", "RunLock", "RunLockedError"]
+
+LOCK_NAME = "run.lock"
+
+
+class RunLockedError(Error, RuntimeError):
+    """Another process holds the run folder's lock."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def _read_holder(fd: int) -> dict[str, Any] | None:
+    try:
+        text = os.pread(fd, 4096, 0).decode("utf-8")
+        holder = json.loads(text) if text.strip() else None
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return holder if isinstance(holder, dict) else None
+
+
+def _describe(holder: dict[str, Any] | None) -> str:
+    if not holder:
+        return "another process"
+    return f"process {holder.get('pid')} on {holder.get('host')} (started {holder.get('started')})"
+
+
+class RunLock:
+    """``with RunLock(folder): ...`` holds ``folder/run.lock``; ``note`` says whether a
+    stale lock was taken over. Raises :class:`RunLockedError` naming the holder."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.path = Path(folder) / LOCK_NAME
+        self.note: str | None = None
+        self._fd: int | None = None
+
+    def acquire(self) -> "RunLock":
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                holder = _read_holder(fd)
+                os.close(fd)
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise
+                raise RunLockedError(f"{self.path.parent} is in use by {_describe(holder)}: its lock {self.path} "
+                                     "is held; wait for that run to end or choose another --out") from None
+            if self._same_file(fd):  # not unlinked by a holder that released it meanwhile
+                break
+            os.close(fd)
+        self._fd = fd
+        self._check_previous(_read_holder(fd))
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(me).encode("utf-8"), 0)
+        return self
+
+    def _same_file(self, fd: int) -> bool:
+        try:
+            return os.path.samestat(os.fstat(fd), os.stat(self.path))
+        except FileNotFoundError:
+            return False
+
+    def _check_previous(self, holder: dict[str, Any] | None) -> None:
+        """A lock file with content that we could lock: its process is gone, or elsewhere."""
+        if not holder:
+            return
+        pid, host = holder.get("pid"), holder.get("host")
+        if host != socket.gethostname():
+            self.release()
+            raise RunLockedError(f"{self.path} was taken by {_describe(holder)}, another host, whose process cannot "
+                                 "be checked from here; delete the lock file if that run has ended")
+        if isinstance(pid, int) and pid != os.getpid() and _pid_alive(pid):
+            self.note = f"note: {self.path} named {_describe(holder)}, still running but not holding the lock; taking it over"
+        else:
+            self.note = f"note: took over the stale lock {self.path} of {_describe(holder)}, which is no longer running"
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        os.close(self._fd)  # closing releases the flock
+        self._fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -1,0 +1,261 @@
+"""Hyperparameter sweeps on Dask distributed (``pip install "deltaprop[sweep]"``).
+
+A sweep is a grid (or a random sample of it) over ``deltaprop train``'s options. Each trial is
+an ordinary run folder, ``SWEEP/trial-NNN``, trained by ``deltaprop train`` on a Dask
+worker: with no scheduler address, a :class:`distributed.LocalCluster` of worker processes on
+this machine (one BLAS thread each, so the trials do not fight over cores); with one, an
+existing cluster (whose workers must see the sweep folder, e.g. on a shared file system).
+A failed trial is recorded with its error and never stops the others. The results are
+``sweep.csv`` (a row a trial) and ``sweep.png`` (best validation accuracy against each
+varied option); the best trial is named with its folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import itertools
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .atomic import atomic_write_bytes
+from .errors import ConfigError, Error
+
+__all__ = ["Trial", "parse_grid", "plan_trials", "run_sweep", "run_trial", "summarise"]
+
+#: Columns of sweep.csv after the varied options.
+RESULT_KEYS = ("status", "best_val_accuracy", "best_epoch", "epochs", "seconds", "folder", "error")
+
+
+@dataclass
+class Trial:
+    """One point of the sweep: its options (flag name → text, as on the command line)."""
+
+    index: int
+    options: dict[str, str]
+    folder: Path
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_grid(specs: list[str], known: set[str]) -> dict[str, list[str]]:
+    """``["lr=0.03,0.1", "layers=784,100,10:784,300,10"]`` → ``{"lr": [...], "layers": [...]}``.
+    Values are separated by ``:`` when one is present (values that hold commas), else by ``,``."""
+    grid: dict[str, list[str]] = {}
+    for spec in specs:
+        key, eq, values = spec.partition("=")
+        key = key.strip().lstrip("-").replace("-", "_")
+        if not eq or not key or not values.strip():
+            raise ConfigError(f"--grid {spec!r}: write KEY=V1,V2 (or KEY=A:B for values with commas)")
+        if key not in known:
+            raise ConfigError(f"--grid {key}: not an option of deltaprop train; choose from {', '.join(sorted(known))}")
+        if key in grid:
+            raise ConfigError(f"--grid {key} is given twice; list all its values in one --grid")
+        parts = [v.strip() for v in values.split(":" if ":" in values else ",")]
+        if any(not v for v in parts):
+            raise ConfigError(f"--grid {spec!r} has an empty value")
+        grid[key] = parts
+    if not grid:
+        raise ConfigError("a sweep needs at least one --grid KEY=V1,V2")
+    return grid
+
+
+def plan_trials(grid: dict[str, list[str]], out: Path, *, random: int | None = None, seed: int = 0) -> list[Trial]:
+    """Every combination of the grid, or ``random`` of them drawn without replacement."""
+    keys = list(grid)
+    points = [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
+    if random is not None:
+        if random < 1:
+            raise ConfigError(f"--random must be at least 1, got {random}")
+        chosen = np.random.default_rng(seed).permutation(len(points))[: min(random, len(points))]
+        points = [points[i] for i in sorted(chosen)]
+    width = max(3, len(str(len(points))))
+    return [Trial(i, p, out / f"trial-{i:0{width}d}") for i, p in enumerate(points)]
+
+
+def run_trial(config: str | None, options: dict[str, str], folder: str, overwrite: bool) -> dict[str, Any]:
+    """Train one trial with ``deltaprop train`` (on a worker); its exit status and error line."""
+    from threadpoolctl import threadpool_limits
+
+    from .cli import main
+
+    argv = ["train", "--quiet", "--out", folder, "--threads", "1"]
+    if config:
+        argv += ["--config", config]
+    if overwrite:
+        argv.append("--overwrite")
+    for key, value in options.items():
+        argv += [f"--{key.replace('_', '-')}", value]
+    err, out = io.StringIO(), io.StringIO()
+    started = time.perf_counter()
+    with threadpool_limits(1), contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        status = main(argv)
+    lines = [line for line in err.getvalue().splitlines() if line.strip()]
+    return {"exit": status, "error": lines[-1] if status and lines else "", "seconds": time.perf_counter() - started}
+
+
+def summarise(trial: Trial, run: dict[str, Any] | None) -> dict[str, Any]:
+    """The trial's row: its status, best validation accuracy and epoch, from its history."""
+    from .training import History
+
+    row: dict[str, Any] = {"status": "failed", "best_val_accuracy": None, "best_epoch": None, "epochs": None,
+                           "seconds": None, "folder": str(trial.folder), "error": ""}
+    if run is not None:
+        row["seconds"] = round(run["seconds"], 3)
+        row["error"] = run["error"]
+    finished = (trial.folder / "model.safetensors").is_file() and (run is None or run["exit"] == 0)
+    if not finished:
+        if run is None:
+            row["status"], row["error"] = "not run", ""
+        return row
+    row["status"] = "ok"
+    try:
+        records = History.read_csv(trial.folder / "history.csv").records
+    except Error as exc:
+        row["status"], row["error"] = "failed", str(exc)
+        return row
+    row["epochs"] = len(records)
+    scored = [(r["val_accuracy"], r["epoch"]) for r in records if r.get("val_accuracy") is not None]
+    if scored:
+        best = max(scored, key=lambda s: (s[0], -s[1]))
+        row["best_val_accuracy"], row["best_epoch"] = float(best[0]), int(best[1])
+    if row["seconds"] is None:
+        row["seconds"] = round(sum(r.get("seconds") or 0.0 for r in records), 3)
+    return row
+
+
+def _client(workers: int | None, scheduler: str | None):
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ConfigError('deltaprop sweep needs Dask distributed: pip install "deltaprop[sweep]"') from exc
+    import logging
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)  # a worker's shutdown notes are not the user's concern
+    if scheduler:
+        return Client(scheduler), None
+    n = workers or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, env=env)
+    return Client(cluster), cluster
+
+
+def run_sweep(trials: list[Trial], *, config: str | None, workers: int | None = None, scheduler: str | None = None,
+              resume: bool = False, say: Callable[[str], None] = print) -> list[Trial]:
+    """Train the trials on Dask (skipping finished ones with ``resume``); fills each
+    ``trial.result``. Ctrl-C cancels the pending trials and keeps the finished ones."""
+    todo = []
+    for trial in trials:
+        if resume and (trial.folder / "model.safetensors").is_file():
+            trial.result = summarise(trial, None)
+            say(f"trial {trial.index}: finished before, skipped ({trial.folder})")
+        else:
+            todo.append(trial)
+    if not todo:
+        return trials
+    client, cluster = _client(workers, scheduler)
+    futures = {}
+    try:
+        from distributed import as_completed
+
+        for trial in todo:
+            future = client.submit(run_trial, config, trial.options, str(trial.folder), trial.folder.exists(),
+                                   key=f"deltaprop-trial-{trial.folder.parent.name}-{trial.index}", pure=False)
+            futures[future] = trial
+        for future in as_completed(futures):
+            trial = futures[future]
+            try:
+                run = future.result()
+            except Exception as exc:  # the worker itself failed (killed, out of memory)
+                run = {"exit": 1, "error": f"{type(exc).__name__}: {exc}", "seconds": 0.0}
+            trial.result = summarise(trial, run)
+            _report(trial, say)
+    except KeyboardInterrupt:
+        pending = [f for f in futures if not f.done()]
+        for f in pending:
+            f.cancel()
+        say(f"interrupted: {len(pending)} pending trial(s) cancelled; finished trials are kept")
+        raise
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return trials
+
+
+def _report(trial: Trial, say) -> None:
+    r = trial.result
+    options = ", ".join(f"{k}={v}" for k, v in trial.options.items())
+    if r["status"] == "ok":
+        acc = "n/a" if r["best_val_accuracy"] is None else f"{r['best_val_accuracy']:.4f}"
+        say(f"trial {trial.index} ({options}): best val accuracy {acc} at epoch {r['best_epoch']}, {r['seconds']} s")
+    else:
+        say(f"trial {trial.index} ({options}): failed: {r['error']}")
+
+
+def write_results(trials: list[Trial], out: Path, varied: list[str]) -> Path:
+    """sweep.csv: one row a trial, the varied options first (atomically)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["trial", *varied, *RESULT_KEYS])
+    for t in trials:
+        r = t.result or {"status": "not run"}
+        writer.writerow([t.index, *(t.options[k] for k in varied), *("" if r.get(k) is None else r.get(k) for k in RESULT_KEYS)])
+    return atomic_write_bytes(out / "sweep.csv", buf.getvalue().encode())
+
+
+def best_trial(trials: list[Trial]) -> Trial | None:
+    ok = [t for t in trials if t.result.get("status") == "ok" and t.result.get("best_val_accuracy") is not None]
+    return max(ok, key=lambda t: (t.result["best_val_accuracy"], -t.index)) if ok else None
+
+
+def plot_results(trials: list[Trial], out: Path, varied: list[str]) -> Path | None:
+    """sweep.png: best validation accuracy against each varied option (a panel each)."""
+    ok = [t for t in trials if t.result.get("best_val_accuracy") is not None]
+    if not ok:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(varied), figsize=(4.2 * len(varied), 3.6), squeeze=False)
+    for ax, key in zip(axes[0], varied):
+        values = list(dict.fromkeys(t.options[key] for t in trials))
+        xs = [values.index(t.options[key]) for t in ok]
+        ax.scatter(xs, [t.result["best_val_accuracy"] for t in ok], color="tab:blue")
+        ax.set_xticks(range(len(values)), values, rotation=20 if max(map(len, values)) > 6 else 0, fontsize=8)
+        ax.set_xlabel(key)
+        ax.set_ylabel("best validation accuracy")
+        ax.set_title(f"validation accuracy by {key}")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"sweep of {len(trials)} trials ({len(ok)} finished)")
+    fig.tight_layout()
+    path = out / "sweep.png"
+    tmp = path.with_name(".sweep.png.tmp")
+    fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def table(trials: list[Trial], varied: list[str]) -> str:
+    """The results as an aligned text table."""
+    head = ["trial", *varied, "status", "best val acc", "epoch", "seconds"]
+    rows = [head]
+    for t in trials:
+        r = t.result
+        acc = r.get("best_val_accuracy")
+        rows.append([str(t.index), *(t.options[k] for k in varied), r.get("status", "not run"),
+                     "" if acc is None or (isinstance(acc, float) and math.isnan(acc)) else f"{acc:.4f}",
+                     "" if r.get("best_epoch") is None else str(r["best_epoch"]),
+                     "" if r.get("seconds") is None else f"{r['seconds']:.1f}"])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)

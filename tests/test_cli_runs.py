@@ -1,0 +1,143 @@
+"""A run folder belongs to one run: unique default folders, a lock while training, an
+existing folder refused unless resumed or overwritten, and resumes that finish or refuse."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tomllib
+
+import numpy as np
+import pytest
+
+from deltaprop.runlock import LOCK_NAME, RunLock, RunLockedError
+from deltaprop.serialization import load_checkpoint, read_model
+
+PARITY = ["--dataset", "parity", "--layers", "10,6,2", "--lr", "0.5", "--batch-size", "16"]
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "deltaprop.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def _start(*args, cwd=None):
+    return subprocess.Popen([sys.executable, "-m", "deltaprop.cli", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.slow
+def test_two_concurrent_runs_on_one_folder_exactly_one_trains(tmp_path):
+    out = tmp_path / "run"
+    runs = {seed: _start("train", "--out", str(out), "--epochs", str(4 + seed), "--seed", str(seed),
+                         "--batch-size", "10", "--quiet") for seed in (1, 2)}
+    results = {seed: (proc.wait(timeout=300), proc.stdout.read(), proc.stderr.read()) for seed, proc in runs.items()}
+    winners = [seed for seed, (rc, _, _) in results.items() if rc == 0]
+    assert len(winners) == 1, results
+    winner = winners[0]
+    loser = 3 - winner
+    rc, stdout, stderr = results[loser]
+    assert rc == 1 and stdout == ""
+    assert "in use by process" in stderr and LOCK_NAME in stderr and "Traceback" not in stderr
+    assert stderr.count("\n") == 1
+    # every file in the folder comes from the winning run
+    config = tomllib.loads((out / "config.toml").read_text())
+    assert config["seed"] == winner and config["epochs"] == 4 + winner
+    assert read_model(out / "model.safetensors").extra["config"]["seed"] == winner
+    ck = load_checkpoint(out / "checkpoint.safetensors")
+    assert ck.extra["config"]["seed"] == winner and ck.epoch == 4 + winner
+    assert len((out / "history.csv").read_text().splitlines()) == 1 + 4 + winner
+    assert not (out / LOCK_NAME).exists()
+
+
+def test_a_held_lock_refuses_a_second_run_naming_the_holder(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    with RunLock(out):
+        res = _cli("train", *PARITY, "--epochs", "1", "--out", str(out))
+    assert res.returncode == 1
+    assert f"in use by process {os.getpid()} on {socket.gethostname()}" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert sorted(p.name for p in out.iterdir()) == []  # nothing written, the lock gone with its holder
+
+
+def test_a_stale_lock_is_taken_over_with_a_note(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / LOCK_NAME).write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname(), "started": "then"}))
+    res = _cli("train", *PARITY, "--epochs", "1", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    assert "took over the stale lock" in res.stderr and "no longer running" in res.stderr
+    assert (out / "model.safetensors").is_file() and not (out / LOCK_NAME).exists()
+
+
+def test_the_lock_api(tmp_path):
+    with RunLock(tmp_path) as lock:
+        holder = json.loads((tmp_path / LOCK_NAME).read_text())
+        assert holder["pid"] == os.getpid() and holder["host"] == socket.gethostname() and lock.note is None
+        with pytest.raises(RunLockedError, match=f"process {os.getpid()}"):
+            RunLock(tmp_path).acquire()
+    assert not (tmp_path / LOCK_NAME).exists()
+    (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": 1, "host": "elsewhere.example", "started": "then"}))
+    with pytest.raises(RunLockedError, match="another host"):
+        RunLock(tmp_path).acquire()
+
+
+def test_runs_started_together_get_their_own_default_folders(tmp_path):
+    procs = [_start("train", *PARITY, "--epochs", "1", "--quiet", cwd=tmp_path) for _ in range(3)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0], [p.stderr.read() for p in procs]
+    folders = sorted((tmp_path / "runs").iterdir())
+    assert len(folders) == 3
+    for folder in folders:
+        assert (folder / "model.safetensors").is_file() and (folder / "config.toml").is_file()
+
+
+def test_an_existing_folder_is_refused_unless_overwritten(tmp_path):
+    out = tmp_path / "run"
+    assert _cli("train", *PARITY, "--epochs", "1", "--out", str(out)).returncode == 0
+    first = (out / "model.safetensors").read_bytes()
+    res = _cli("train", *PARITY, "--epochs", "2", "--out", str(out))
+    assert res.returncode == 2 and "holds a run" in res.stderr and "--overwrite" in res.stderr
+    assert (out / "model.safetensors").read_bytes() == first
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "mine.txt").write_text("keep me")
+    res = _cli("train", *PARITY, "--epochs", "1", "--out", str(other))
+    assert res.returncode == 2 and "is not empty (mine.txt)" in res.stderr
+    res = _cli("train", *PARITY, "--epochs", "2", "--out", str(out), "--overwrite")
+    assert res.returncode == 0, res.stderr
+    assert load_checkpoint(out / "checkpoint.safetensors").epoch == 2
+    assert len((out / "history.csv").read_text().splitlines()) == 3
+
+
+def test_resume_writes_a_missing_model_from_a_complete_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    assert _cli("train", *PARITY, "--epochs", "2", "--out", str(out)).returncode == 0
+    before = read_model(out / "model.safetensors")
+    (out / "model.safetensors").unlink()
+    res = _cli("train", "--resume", str(out))
+    assert res.returncode == 0, res.stderr
+    assert "model.safetensors is missing; writing it from the checkpoint" in res.stdout
+    after = read_model(out / "model.safetensors")
+    assert after.class_names == before.class_names and after.extra == before.extra
+    for (name, p), (_, q) in zip(before.net.named_parameters(), after.net.named_parameters()):
+        assert np.array_equal(p.value, q.value), name
+
+
+@pytest.mark.parametrize("limit", [["--epochs", "2"], ["--steps", "40"]])
+def test_a_resume_that_would_train_nothing_says_so(tmp_path, limit):
+    out = tmp_path / "run"
+    assert _cli("train", *PARITY, *limit, "--out", str(out)).returncode == 0
+    res = _cli("train", "--resume", str(out), *limit)
+    assert res.returncode == 2
+    assert ("already has 2 epochs" if limit[0] == "--epochs" else "already made 40 steps") in res.stderr
+    assert res.stderr.count("\n") == 1
