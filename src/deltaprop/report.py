@@ -190,14 +190,14 @@ def read_diagnostics_csv(path: Path) -> dict[int, dict[str, Any]]:
 
 def read_run(out: Path) -> dict[str, Any]:
     """Everything the report shows, from a run folder's files."""
-    from .cli import read_history_csv
+    from .training import History
 
     out = Path(out)
     if not out.is_dir():
         raise DataError(f"{out}: no such run folder")
     if not (out / "history.csv").is_file():
         raise DataError(f"{out} holds no history.csv: is it a deltaprop train output folder?")
-    records = read_history_csv(out / "history.csv")
+    records = History.read_csv(out / "history.csv").records
     diagnostics = read_diagnostics_csv(out / "diagnostics.csv")
     alerts: dict[int, list] = {}
     for row in _read_csv(out / "alerts.csv"):
