@@ -156,6 +156,9 @@ def own_loss(loss: Loss) -> Loss:
     step's output δ (what ``trace`` shows) lives in one of them."""
     twin = copy.copy(loss)
     twin._buffers = {}
+    for name, value in vars(loss).items():  # a loss wrapping another (scikit-learn's objective)
+        if isinstance(value, Loss) and value is not loss:
+            setattr(twin, name, own_loss(value))
     return twin
 
 
@@ -169,6 +172,7 @@ def diagnose_copy(work: Network, net: Network, X, y, loss: Loss, *, previous=Non
     np.copyto(work._flat_values, net._flat_values)
     with work.dropout_bypassed():
         a = work._forward(x, True)
+        loss.value(a, targets)  # a loss may keep what its gradient needs from its value
         work._backward(loss, a, targets)
     params = net.parameters()
     if previous is not None and len(previous) != len(params):
