@@ -68,8 +68,30 @@ EXPERIMENTS = [
 
 
 # -- configs ------------------------------------------------------------------------------------
+#: A variant key the script itself applies (deltaprop's Dense starts its biases at zero):
+#: ``seed_biases = S`` draws every bias from S · N(0, 1), as seed 000 (S = 0.1) and seed 001
+#: (S = 1) do.
+SCRIPT_KEYS = ("seed_biases",)
+
+
 def config_mapping(name: str) -> dict:
-    return tomllib.loads((ROOT / "examples" / f"{name}.toml").read_text(encoding="utf-8"))
+    """The TOML of ``examples/NAME.toml``; ``NAME[key=value,...]`` changes those keys (a
+    value is read as TOML, e.g. ``seed000_sgd[dtype="float64"]``)."""
+    base, _, changes = name.partition("[")
+    mapping = tomllib.loads((ROOT / "examples" / f"{base}.toml").read_text(encoding="utf-8"))
+    if changes:
+        mapping.update(tomllib.loads(changes.rstrip("]").replace(",", "\n")))
+    return mapping
+
+
+def _config(name: str):
+    """The checked TrainConfig of a config name (the script's own keys left out)."""
+    from deltaprop.config import TrainConfig
+
+    mapping = config_mapping(name)
+    for key in SCRIPT_KEYS:
+        mapping.pop(key, None)
+    return TrainConfig.from_mapping(mapping)
 
 
 def split_ref(ref: str) -> tuple[str, int | None]:
@@ -84,22 +106,24 @@ def run_plan(refs) -> dict[str, tuple[str, int | None]]:
     from deltaprop.config import TrainConfig
 
     def key(name):
-        cfg = TrainConfig.from_mapping(config_mapping(name)).as_dict()
+        mapping = config_mapping(name)
+        extra = {k: mapping.pop(k) for k in SCRIPT_KEYS if k in mapping}
+        cfg = {**TrainConfig.from_mapping(mapping).as_dict(), **extra}
         cfg.pop("epochs", None)
         return json.dumps(cfg, sort_keys=True)
 
-    names = sorted({split_ref(r)[0] for r in refs} | {p.stem for p in (ROOT / "examples").glob("seed*.toml")})
+    names = sorted({split_ref(r)[0] for r in refs if "[" not in r} | {p.stem for p in (ROOT / "examples").glob("seed*.toml")})
     plan = {}
     for ref in refs:
         name, at = split_ref(ref)
-        cfg = TrainConfig.from_mapping(config_mapping(name))
+        cfg = _config(name)
         epochs = at or cfg.epochs
         plan[ref] = (name, at)
         if cfg.steps is not None or cfg.early_stopping or cfg.schedule != "constant" or epochs is None:
             continue
-        longer = [n for n in names if key(n) == key(name) and (TrainConfig.from_mapping(config_mapping(n)).epochs or 0) > epochs]
+        longer = [n for n in names if key(n) == key(name) and (_config(n).epochs or 0) > epochs]
         if longer:
-            longest = max(longer, key=lambda n: TrainConfig.from_mapping(config_mapping(n)).epochs)
+            longest = max(longer, key=lambda n: _config(n).epochs)
             plan[ref] = (longest, epochs)
     return plan
 
@@ -115,7 +139,9 @@ def train_once(name: str, seed: int, read_at: set[int], data_dir: str | None = N
     from deltaprop.config import TrainConfig
     from deltaprop.serialization import apply_scaling
 
-    cfg = TrainConfig.from_mapping(config_mapping(name), {"seed": seed, **({"data_dir": data_dir} if data_dir else {})})
+    mapping = config_mapping(name)
+    bias_scale = mapping.pop("seed_biases", None)
+    cfg = TrainConfig.from_mapping(mapping, {"seed": seed, **({"data_dir": data_dir} if data_dir else {})})
     x_tr, y_tr, x_te, y_te, class_names = _load_data(cfg.dataset, cfg.data_dir, cfg.seed)
     if cfg.validation_split:
         raise SystemExit(f"{name}: the seeds' experiments train on the whole training set (validation_split = 0)")
@@ -125,6 +151,11 @@ def train_once(name: str, seed: int, read_at: set[int], data_dir: str | None = N
     X_own = apply_scaling(_scaling("standardize", x_te), x_te, cfg.dtype) if cfg.scaling == "standardize" else None
     cfg.layers = cfg.network_sizes(n_features, n_classes)
     net, opt, loss = cfg.build_network(n_features, n_classes), cfg.build_optimizer(), cfg.build_loss()
+    if bias_scale is not None:
+        biases = np.random.default_rng([seed, 1000])
+        for layer in net.layers:
+            if isinstance(layer, dp.Dense):
+                layer.b.value[...] = bias_scale * biases.standard_normal(layer.n_out)
     accuracy: dict[str, float] = {}
     own: dict[str, float] = {}
 
@@ -147,6 +178,7 @@ def train_once(name: str, seed: int, read_at: set[int], data_dir: str | None = N
     read("end")
     return {"config": name, "seed": seed, "dataset": cfg.dataset, "epochs": len(history), "steps": history.records[-1]["steps"],
             "accuracy": accuracy, "accuracy_test_own_statistics": own or None, "train_loss": history.records[-1]["loss"],
+            "train_loss_by_epoch": [round(r["loss"], 5) for r in history.records] if len(history) <= 1000 else None,
             "seconds": round(seconds, 1), "dtype": cfg.dtype, "threads": 1, **environment()}
 
 
@@ -204,10 +236,12 @@ def spread(values: list[float]) -> str:
 
 
 def render_tables(runs: Runs, plan, missing: str | None) -> str:
-    rows = ["| seed | experiment | seed reports | config | seed 0 | mean ± sd over seeds (range) | gap (points) | own-statistics test set |",
+    rows = ["| document | experiment | it reports | config | seed 0 | mean ± sd over seeds (range) | gap (points) | own-statistics test set |",
             "|---|---|---|---|---|---|---|---|"]
     for exp in EXPERIMENTS:
-        for i, ref in enumerate((exp.faithful, *exp.others)):
+        listed = (exp.faithful, *exp.others)
+        variants = [r for r in plan if "[" in r and r.partition("[")[0] in listed]
+        for i, ref in enumerate((*listed, *variants)):
             figures = runs.figures(ref, plan)
             label = f"**{ref}**" if i == 0 else ref
             first = (exp.seed_doc, exp.what, str(exp.reported)) if i == 0 else ("", "", "")
@@ -218,7 +252,7 @@ def render_tables(runs: Runs, plan, missing: str | None) -> str:
             values = [a for _, a, _ in figures]
             own = [o for _, _, o in figures if o is not None]
             seed0 = next((f"{a:.4f}" for s, a, _ in figures if s == 0), "")
-            gap = 100 * (statistics.mean(values) - exp.reported)
+            gap = round(100 * (statistics.mean(values) - exp.reported), 2) + 0.0  # no -0.00
             rows.append(f"| {' | '.join(first)} | {label} | {seed0} | {spread(values)} | {gap:+.2f} | "
                         f"{spread(own) if own else ''} |")
     seconds = [r["seconds"] for r in runs.records]
@@ -226,13 +260,15 @@ def render_tables(runs: Runs, plan, missing: str | None) -> str:
     lines = [
         f"Runs: {len(runs.records)}, made with numpy {env['numpy']}, Python {env['python']} on {env['machine']} "
         f"(last on {env['date']}, commit {env['commit']}); {sum(seconds) / 60:.0f} minutes of training in all. "
-        "**Bold**: the faithful config. Gap: mean over seeds minus the seed's figure. Own-statistics test set: "
+        "Document: the seed text. **Bold**: the faithful config; seed 0, seeds: training seeds (weights and batch order). "
+        "Gap: mean over seeds minus the document's figure, in points. Own-statistics test set: "
         "the same networks scored on a test set standardised with its own mean and deviation, as seed 000 does.",
         "",
         *rows,
         "",
         "Each figure is `uv run deltaprop train --config examples/CONFIG.toml --data-dir DIR --seed S --threads 1`; "
-        "a config named `CONFIG@N` is the same run read after N epochs.",
+        "a config named `CONFIG@N` is the same run read after N epochs; `CONFIG[key=value]` is the config with that key "
+        "changed (`seed_biases = S`: biases drawn from S · randn, as the seeds draw them).",
     ]
     return "\n".join(lines)
 
@@ -272,11 +308,14 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir", default=None, help="folder with the MNIST files (default: $DELTAPROP_DATA/mnist, the cache)")
     ap.add_argument("--seeds", default="0", help="seeds to run, e.g. 0-4 or 0,2 (default 0)")
     ap.add_argument("--only", default="", help="comma-separated config names to run")
+    ap.add_argument("--variant", action="append", default=[], metavar='NAME[key=value]',
+                    help='also run a config with keys changed, e.g. seed000_sgd[dtype="float64"] (repeatable)')
     ap.add_argument("--render", action="store_true", help="only write the tables from the stored runs")
     ap.add_argument("--runs", default=str(RUNS), help="the JSON-lines store of runs")
     ap.add_argument("--output", default=str(DOC))
     args = ap.parse_args(argv)
-    refs = [ref for exp in EXPERIMENTS for ref in (exp.faithful, *exp.others)]
+    refs = [ref for exp in EXPERIMENTS for ref in (exp.faithful, *exp.others)] + list(args.variant)
+    refs += sorted({r["config"] for r in Runs.load(Path(args.runs)).records if "[" in r["config"]} - set(refs))
     plan = run_plan(refs)
     runs = Runs.load(Path(args.runs))
     missing = mnist_missing(args.data_dir)
@@ -285,7 +324,7 @@ def main(argv=None) -> int:
         todo: dict[str, set[int]] = {}
         for ref in refs:
             name, at = plan[ref]
-            if not only or split_ref(ref)[0] in only or name in only:
+            if not only or ref in args.variant or split_ref(ref)[0] in only or name in only:
                 todo.setdefault(name, set()).update({at} if at else set())
         for seed in parse_seeds(args.seeds):
             for name, read_at in todo.items():

@@ -195,6 +195,7 @@ def test_toml_strings_and_comments_do_not_count():
 
 
 # -- through the command --------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_refuses_dev_zero_and_a_fifo_as_config(tmp_path):
     fifo = tmp_path / "c.toml"
     os.mkfifo(fifo)
@@ -254,7 +255,7 @@ def test_data_readers_refuse_a_fifo(fifo):
         read_idx(fifo / "x.idx")
     with pytest.raises(dp.FileFormatError, match="named pipe"):
         open_mapped(fifo / "x.npy")
-    with pytest.raises(dp.Error):
+    with pytest.raises(dp.FileFormatError, match="x.csv is a named pipe"):
         dp.data.load_arrays(fifo / "x.csv")
     assert verify_file(fifo / "cached.gz", [("sha256", "0" * 64)]) is False
 
@@ -264,3 +265,19 @@ def test_the_live_view_skips_a_fifo(fifo):
 
     os.mkfifo(fifo / "history.csv")
     assert read_table(fifo / "history.csv") is None
+
+
+def test_a_file_replaced_between_header_and_mapping_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(_model_bytes(dp.mlp([6, 5, 3], seed=0)))
+    other = _model_bytes(dp.mlp([6, 5, 3], seed=1))  # same shapes, other weights and digests
+    read_header = S._read_header
+
+    def then_replaced(*args):
+        out = read_header(*args)
+        path.write_bytes(other)
+        return out
+
+    monkeypatch.setattr(S, "_read_header", then_replaced)
+    with pytest.raises(dp.ModelFileError, match="changed while being read"):
+        dp.load(path)

@@ -48,6 +48,7 @@ def run_dir(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_default_run_writes_the_five_files(run_dir):
     assert RUN_FILES <= {p.name for p in run_dir.iterdir()}
     assert _is_png(run_dir / "history.png")
@@ -60,6 +61,7 @@ def test_default_run_writes_the_five_files(run_dir):
     assert ck.epoch == 10 and len((run_dir / "history.csv").read_text().splitlines()) == 11
 
 
+@pytest.mark.slow
 def test_evaluate(run_dir, tmp_path, capsys):
     png = tmp_path / "cm.png"
     assert main(["evaluate", str(run_dir / "model.safetensors"), "--plot", str(png)]) == 0
@@ -93,6 +95,7 @@ def test_predict_npy_rows_apply_the_stored_scaling(run_dir, tmp_path, capsys):
     assert got == list(mf.net.predict(apply_scaling(mf.input_scaling, x, np.float32)))
 
 
+@pytest.mark.slow
 def test_info_and_plots(run_dir, tmp_path, capsys):
     assert main(["info", str(run_dir / "checkpoint.safetensors")]) == 0
     out = capsys.readouterr().out
@@ -158,6 +161,7 @@ def _history(path: Path):
     return [{k: v for k, v in r.items() if k != "seconds"} for r in load_checkpoint(path / "checkpoint.safetensors").training["history"]]
 
 
+@pytest.mark.slow
 def test_resume_is_exact(tmp_path):
     opts = [*PARITY, "--dropout", "0.2", "--momentum", "0.9", "--quiet"]
     assert main(["train", *opts, "--epochs", "5", "--out", str(tmp_path / "full")]) == 0
@@ -170,6 +174,7 @@ def test_resume_is_exact(tmp_path):
     assert ck.optimizer.state()["0.velocity"].any() and ck.epoch == 5
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_the_last_epoch_and_resumes_exactly(tmp_path):
     run = tmp_path / "int"
     child = subprocess.Popen([sys.executable, "-m", "deltaprop.cli", "train", *PARITY, "--dropout", "0.1",

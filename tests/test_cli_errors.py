@@ -55,6 +55,7 @@ def test_missing_file(tmp_path):
     fails(cli("info", tmp_path / "nope.safetensors"), 1, "no such file")
 
 
+@pytest.mark.slow
 def test_folder_where_a_file_is_expected(tmp_path, model):
     fails(cli("info", tmp_path), 1, "is a folder")
     fails(cli("predict", model, tmp_path), 1, "folder")
@@ -219,6 +220,7 @@ def _limit_file_size(limit):
     return apply
 
 
+@pytest.mark.slow
 def test_disk_full_mid_write_keeps_the_previous_checkpoint(tmp_path):
     out = tmp_path / "r"
     assert cli("train", *PARITY, "--epochs", "2", "--quiet", "--out", out).returncode == 0
@@ -245,6 +247,7 @@ def test_disk_full_when_saving_the_model(tmp_path, model):
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_is_not_an_error(tmp_path):
     run = tmp_path / "run"
     assert cli("train", "--dataset", "parity", "--epochs", "1", "--quiet", "--out", run).returncode == 0
@@ -260,6 +263,7 @@ def test_a_closed_pipe_is_not_an_error(tmp_path):
     assert "Broken pipe" not in err and "Traceback" not in err and "Exception ignored" not in err
 
 
+@pytest.mark.slow
 def test_npy_input_declaring_a_huge_shape_is_refused_before_loading(tmp_path):
     run = tmp_path / "run"
     assert cli("train", "--dataset", "parity", "--epochs", "1", "--quiet", "--out", run).returncode == 0

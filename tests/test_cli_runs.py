@@ -70,6 +70,7 @@ def test_a_held_lock_refuses_a_second_run_naming_the_holder(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == []  # nothing written, the lock gone with its holder
 
 
+@pytest.mark.slow
 def test_a_stale_lock_is_taken_over_with_a_note(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
@@ -92,6 +93,7 @@ def test_the_lock_api(tmp_path):
         RunLock(tmp_path).acquire()
 
 
+@pytest.mark.slow
 def test_runs_started_together_get_their_own_default_folders(tmp_path):
     procs = [_start("train", *PARITY, "--epochs", "1", "--quiet", cwd=tmp_path) for _ in range(3)]
     assert [p.wait(timeout=300) for p in procs] == [0, 0, 0], [p.stderr.read() for p in procs]
@@ -101,6 +103,7 @@ def test_runs_started_together_get_their_own_default_folders(tmp_path):
         assert (folder / "model.safetensors").is_file() and (folder / "config.toml").is_file()
 
 
+@pytest.mark.slow
 def test_an_existing_folder_is_refused_unless_overwritten(tmp_path):
     out = tmp_path / "run"
     assert _cli("train", *PARITY, "--epochs", "1", "--out", str(out)).returncode == 0
@@ -119,6 +122,7 @@ def test_an_existing_folder_is_refused_unless_overwritten(tmp_path):
     assert len((out / "history.csv").read_text().splitlines()) == 3
 
 
+@pytest.mark.slow
 def test_resume_writes_a_missing_model_from_a_complete_checkpoint(tmp_path):
     out = tmp_path / "run"
     assert _cli("train", *PARITY, "--epochs", "2", "--out", str(out)).returncode == 0
@@ -133,6 +137,7 @@ def test_resume_writes_a_missing_model_from_a_complete_checkpoint(tmp_path):
         assert np.array_equal(p.value, q.value), name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("limit", [["--epochs", "2"], ["--steps", "40"]])
 def test_a_resume_that_would_train_nothing_says_so(tmp_path, limit):
     out = tmp_path / "run"

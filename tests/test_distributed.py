@@ -137,3 +137,23 @@ def test_an_error_on_rank_0_stops_every_rank(tmp_path):
     result = _cli(2, "--epochs", "1", "--out", "taken", cwd=tmp_path)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_a_steps_stop_mid_epoch_resumes_on_another_process_count_with_the_same_history(tmp_path):
+    from deltaprop.training import History
+
+    common = ("--dtype", "float64", "--batch-size", "40", "--seed", "5")
+    whole = _cli(1, "--steps", "200", "--out", "whole", *common, cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    part = _cli(2, "--steps", "100", "--out", "split", *common, cwd=tmp_path)  # stops inside epoch 1
+    assert part.returncode == 0, part.stderr
+    rest = _cli(1, "--resume", "split", "--steps", "200", cwd=tmp_path)
+    assert rest.returncode == 0, rest.stderr
+    a = History.read_csv(tmp_path / "whole" / "history.csv").records
+    b = History.read_csv(tmp_path / "split" / "history.csv").records
+    assert len(a) == len(b)
+    for ra, rb in zip(a, b):
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy", "steps"):
+            assert rb[key] == pytest.approx(ra[key], rel=1e-6), key

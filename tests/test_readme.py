@@ -21,6 +21,7 @@ def test_readme_has_the_parity_example():
     assert any("dp.fit(" in block and "Dense(10, 3)" in block for block in python_blocks())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index", range(len(python_blocks())))
 def test_readme_python_block_runs_and_prints_accuracy_1(index, tmp_path, monkeypatch):
     block = python_blocks()[index]

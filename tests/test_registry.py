@@ -63,3 +63,11 @@ def test_every_config_round_trips_through_its_table():
         again = table.create(thing.config())
         assert type(again) is type(thing) and again.config() == thing.config()
     assert INITIALIZERS["He-Normal"] is dp.initializers.he_normal
+
+
+def test_a_module_may_add_an_entry_once():
+    table = Registry("thing", {"big_thing": Thing})
+    table.add("Other-Thing", Thing)
+    assert list(table) == ["big_thing", "Other-Thing"] and table.lookup("other_thing") is Thing
+    with pytest.raises(ValueError, match="already registered"):
+        table.add("other thing", Thing)

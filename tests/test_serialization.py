@@ -343,6 +343,7 @@ _WRITER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_killed_mid_save_leaves_a_loadable_file(tmp_path):
     path = tmp_path / "big.safetensors"
     expected = [dp.mlp([1000, 1000, 10], seed=s).parameters()[0].value for s in (0, 1)]

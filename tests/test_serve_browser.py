@@ -88,6 +88,7 @@ def canvas_png(page, selector):
     return page.eval_on_selector(selector, "c => c.toDataURL()")
 
 
+@pytest.mark.slow
 def test_draw_predict_and_change_the_target(browser, main_job, tmp_path):
     with running_server(main_job) as server:
         w = Watched(browser, server.url.rstrip("/"))
@@ -169,6 +170,7 @@ def _history_rows(path: Path) -> int | None:
         return None
 
 
+@pytest.mark.slow
 def test_live_view_follows_a_training_run(browser, tmp_path):
     """A real `deltaprop train` in another process writes history.csv every few seconds; the
     page shows as many epochs as the file has each time, then stops with the run (Ctrl-C)."""

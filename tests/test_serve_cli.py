@@ -87,6 +87,7 @@ def test_a_port_in_use_is_a_one_line_error(tmp_path, capsys):
     assert f"port {port} is in use" in err and "--port 0" in err
 
 
+@pytest.mark.slow
 def test_train_serve_serves_the_run_while_it_trains_and_after(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "deltaprop.cli", "train", "--out", str(out), "--epochs", "3", "--quiet",

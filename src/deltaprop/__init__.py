@@ -13,7 +13,9 @@ from .errors import (
     DatasetNotFoundError,
     DownloadError,
     Error,
+    ExportError,
     FileFormatError,
+    MissingDependencyError,
     ModelFileError,
     NotFittedError,
     ShapeError,
@@ -53,4 +55,18 @@ __all__ = [
     "gradcheck", "he_normal", "mlp", "scaled_normal", "zeros",
     "save", "load", "kernels",
     "Alert", "Diagnostics", "DiagnosticsRecorder", "diagnose",
+    "ExportError", "MissingDependencyError", "export_onnx", "export_torch", "from_torch", "to_torch",
 ]
+
+# Export to ONNX and PyTorch lives in deltaprop.export, imported on first use: `import deltaprop`
+# never imports onnx or torch.
+_EXPORT_NAMES = frozenset({"export_onnx", "export_torch", "from_torch", "to_torch"})
+
+
+def __getattr__(name):
+    if name == "export" or name in _EXPORT_NAMES:
+        import importlib
+
+        export = importlib.import_module(f"{__name__}.export")
+        return export if name == "export" else getattr(export, name)
+    raise AttributeError(f"module 'deltaprop' has no attribute {name!r}")

@@ -157,8 +157,9 @@ def history_records(records: Any, *, limit: float = math.inf) -> list[dict[str, 
     """Per-epoch history records read from a file, checked: a list of mappings whose
     columns (:data:`deltaprop.training.HISTORY_KEYS`) are each missing, None or a real
     number (NaN means "not recorded"; ±inf and values beyond ±``limit`` are refused);
-    ``epoch`` and ``steps`` are whole numbers >= 0. Returns the records with only those
-    columns; any problem is a :class:`DataError` naming the record and the column."""
+    ``epoch`` and ``steps`` are whole numbers >= 0. Returns the records with every column
+    present (missing ones None; other entries, checked by their owners, kept as they are);
+    any problem is a :class:`DataError` naming the record and the column."""
     from .training import HISTORY_KEYS
 
     if not isinstance(records, list):
@@ -167,12 +168,10 @@ def history_records(records: Any, *, limit: float = math.inf) -> list[dict[str, 
     for i, record in enumerate(records, start=1):
         if not isinstance(record, dict):
             raise DataError(f"history record {i} is {type(record).__name__}, not a mapping of columns to numbers")
-        checked: dict[str, Any] = {}
         for key in HISTORY_KEYS:
-            value = record.get(key)
-            if value is not None:
-                _history_value(i, key, value, limit)
-            checked[key] = value
+            if record.get(key) is not None:
+                _history_value(i, key, record[key], limit)
+        checked = {**{key: None for key in HISTORY_KEYS}, **record}
         if record.get("diagnostics") is not None or record.get("alerts"):  # the diagnostics recorder's
             from .alerts import checked_alerts
             from .diagnostics import checked_diagnostics

@@ -1,4 +1,4 @@
-"""The ``deltaprop`` command: train, evaluate, predict, gradcheck, plot, info.
+"""The ``deltaprop`` command: train, evaluate, predict, gradcheck, plot, info, export.
 
 Errors the user can fix are one line on stderr and a non-zero exit status: 2 for usage
 and configuration mistakes, 1 for everything else (bad files, data, a diverged run), 130
@@ -202,6 +202,16 @@ def _add_sweep(sub) -> None:
     sw.set_defaults(handler=cmd_sweep)
 
 
+def _add_export(sub) -> None:
+    x = sub.add_parser("export", help="write a model as ONNX (for inference engines) or a PyTorch state_dict",
+                       description="Export a model file (or a run folder's model.safetensors); see docs/export.md.")
+    x.add_argument("model", metavar="MODEL")
+    x.add_argument("--format", required=True, choices=("onnx", "torch"), help="onnx, or torch (safetensors for nn.Sequential)")
+    x.add_argument("-o", "--out", help="output file (default: beside MODEL, as model.onnx or model.pt.safetensors)")
+    x.add_argument("--input-type", help="ONNX input element type, e.g. uint8 for raw pixels (default: the model's dtype)")
+    x.set_defaults(handler=cmd_export)
+
+
 def _add_report(sub) -> None:
     r = sub.add_parser("report", help="rebuild a run folder's report.html from its files")
     r.add_argument("run", metavar="RUN_DIR", help="a run folder written by deltaprop train")
@@ -210,7 +220,7 @@ def _add_report(sub) -> None:
 
 #: The subcommands, in the order ``--help`` lists them; each adds its parser.
 _COMMANDS = [_add_train, _add_evaluate, _add_predict, _add_gradcheck, _add_plot, _add_info, _add_serve, _add_sweep,
-             _add_report]
+             _add_export, _add_report]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -992,6 +1002,15 @@ def cmd_sweep(args) -> int:
     _say(f"wrote {out}/sweep.csv" + (", sweep.png" if best is not None else "") +
          (f"; {failed} trial(s) failed (their errors are in sweep.csv)" if failed else ""))
     return 0 if best is not None else 1
+
+
+def cmd_export(args) -> int:
+    from .export import export_file
+
+    if args.input_type is not None and args.format != "onnx":
+        raise ConfigError("--input-type sets the ONNX graph's input; it has no meaning for --format torch")
+    _say(export_file(args.model, args.format, args.out, input_type=args.input_type)[1])
+    return 0
 
 
 # -- entry point -----------------------------------------------------------------------------------

@@ -193,11 +193,29 @@ class DataParallelLoop(Loop):
         generators = [layer.rng for layer in dropouts]
         for layer in dropouts:
             layer.rng = _ShardedRandom(layer.rng, self.source)
+        progress = self.state.progress
+        if progress is not None and self.comm.Get_rank() != 0:
+            # A resumed epoch's sums so far are the whole run's (rank 0 keeps them, see
+            # close_epoch); the other ranks add only their own rows from here on.
+            progress.seen, progress.loss_sum = 0, 0.0
+            progress.correct = None if progress.correct is None else 0
         try:
             return super().run()
         finally:
             for layer, rng in zip(dropouts, generators):
                 layer.rng = rng
+
+    def close_epoch(self, started, *, finished=True):
+        """An epoch stopped before its end keeps the sums of all ranks on rank 0 (zeros on the
+        others), so a checkpoint of it, resumed on any number of processes, adds up right."""
+        if not finished:
+            seen, loss_sum, correct = self.epoch_totals()
+            progress = self.state.progress
+            mine = self.comm.Get_rank() == 0
+            progress.seen, progress.loss_sum = (seen, loss_sum) if mine else (0, 0.0)
+            if correct is not None:
+                progress.correct = correct if mine else 0
+        super().close_epoch(started, finished=finished)
 
     def epoch_totals(self):
         seen, loss_sum, correct = self.state.running

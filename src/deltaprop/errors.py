@@ -57,3 +57,12 @@ class TrainingDivergedError(Error, FloatingPointError):
 
 class NotFittedError(Error, AttributeError):
     """A method that needs a trained or built model was called before training."""
+
+
+class ExportError(Error, ValueError):
+    """A model cannot be written in another framework's format (a layer it cannot express,
+    a checkpoint given where a model is needed, or an export that does not reproduce it)."""
+
+
+class MissingDependencyError(Error, ImportError):
+    """An optional package that a feature needs is not installed; the message names the extra."""

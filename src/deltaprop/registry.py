@@ -36,6 +36,14 @@ class Registry(Mapping[str, T], Generic[T]):
         if len(self._entries) != len(every):
             raise ValueError(f"two {kind} names normalise to the same key: {[name for name, _ in every]}")
 
+    def add(self, name: str, value: T) -> None:
+        """A new entry, for a module the table's own cannot import (it would import itself)."""
+        key = normalise(name)
+        if key in self._entries:
+            raise ValueError(f"the {self.kind} {name!r} is already registered")
+        self._entries[key] = value
+        self._names.append(name)
+
     def __getitem__(self, name: str) -> T:
         return self._entries[normalise(name)]
 

@@ -9,9 +9,14 @@ format version, class names, input scaling, training state for checkpoints, and 
 digests: ``tensors_sha256`` over every tensor (name and bytes, in architecture order) and
 ``metadata_sha256`` over the rest of the metadata, so a flipped bit anywhere is caught.
 
-Loading reads the header itself first (its size bounded), checks every name, dtype, shape
-and offset against the architecture, then the digests, then NaN/inf, and only then builds
-the network. Writing goes through :func:`deltaprop.atomic.atomic_write_bytes`.
+Loading opens regular files only and reads the 8-byte length and the header alone first,
+checked against the file's size; the header's JSON is parsed with nesting and digits
+capped (:mod:`deltaprop.bounded`). Then the metadata digest, the architecture (layer count
+and total parameters capped) and every tensor's name, dtype and shape, and the data size
+against the file, all before any tensor is touched. Only then is the file mapped with
+safetensors' own reader (which checks the byte offsets), each tensor copied into the
+network as it is hashed, and the tensor digest and NaN/inf checked. Writing goes through
+:func:`deltaprop.atomic.atomic_write_bytes`.
 """
 
 from __future__ import annotations
@@ -396,6 +401,8 @@ def _read_tensors(path: Path, meta: dict[str, str], expected: dict[str, tuple[in
                     built[name].value[...] = arr
                 else:
                     slots[name[len("optimizer."):]] = arr
+    except ModelFileError:
+        raise
     except (SafetensorError, OSError, ValueError) as exc:
         raise _bad(path, f"is not a valid safetensors file ({exc})") from None
     if meta.get("tensors_sha256") != digest.hexdigest():

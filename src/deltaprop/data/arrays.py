@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from deltaprop import _checks
+from deltaprop.bounded import file_kind
 from deltaprop.data.npy import read_npy_header
 from deltaprop.errors import ConfigError, DatasetNotFoundError, DataError, FileFormatError, ShapeError
 
@@ -38,6 +39,8 @@ def load_arrays(path: str | os.PathLike, *, label_column: int | str = -1):
     """
     path = Path(path)
     if not path.is_file():
+        if path.exists():  # a folder, FIFO or device: say which, and never open it
+            raise FileFormatError(f"{path} is {file_kind(path.stat().st_mode)}, not a data file; give a .npz or .csv file.")
         raise DatasetNotFoundError(f"{path}: no such file.")
     suffix = path.suffix.lower()
     if suffix == ".npz":
@@ -138,8 +141,6 @@ def _check_xy(x: np.ndarray, y: np.ndarray, path: Path):
         raise ShapeError(f"{path}: x has {len(x)} rows but y has {len(y)}.")
     if len(x) == 0:
         raise ShapeError(f"{path}: holds no rows (x has shape {x.shape}); nothing to train or test on.")
-    if x.dtype.kind not in "biuf":
-        raise DataError(f"{path}: x has dtype {x.dtype}; inputs must be real numbers.")
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise DataError(f"{path}: x contains NaN or inf; clean or impute them first.")
     if y.ndim == 1:

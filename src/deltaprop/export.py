@@ -1,0 +1,533 @@
+"""Models that leave deltaprop: an ONNX graph for inference engines, and PyTorch modules.
+
+ONNX (:func:`export_onnx`): one graph from the raw inputs ``deltaprop predict`` takes to
+its outputs. The model's input scaling comes first (``x·(1/max)`` for unit scaling,
+``(x − μ)·(1/σ)`` for standardisation, in the network's dtype, as in training), then one
+node per layer: ``Gemm(a, W, b) = a W + b`` for Dense, ``Sigmoid``, ``Tanh``, ``Relu``,
+``Softmax`` over each row; LeakyReLU is ``LeakyRelu`` in float32 and ``Max(z, αz)`` in
+float64 (the same function, and not every runtime has a float64 ``LeakyRelu``); Identity
+and Dropout (identity at inference) add no node. Outputs: ``probabilities``
+(``net.predict_proba``) and ``label`` (its argmax, or ``p ≥ 0.5`` for one output). The
+batch dimension is dynamic; class names, input scaling, architecture and deltaprop's
+version are in the model's ``metadata_props``.
+
+PyTorch (:func:`to_torch`, :func:`from_torch`, :func:`export_torch`): an ``nn.Sequential``
+with one module per deltaprop layer, at the same index. PyTorch's ``Linear`` computes
+``x Aᵀ + b``, so ``Linear.weight`` is our ``W`` transposed, shape ``(n_out, n_in)``.
+
+onnx, onnxruntime and torch are optional: each is imported inside the function that uses
+it, and a missing one raises :class:`~deltaprop.errors.MissingDependencyError`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .atomic import atomic_write_bytes
+from .errors import ConfigError, Error, ExportError, MissingDependencyError
+from .layers import LAYERS, Dense, Layer
+from .network import Network, predictions_from_outputs
+
+__all__ = [
+    "FORMATS", "INPUT_TYPES", "ONNX_OPSET", "check_onnx", "default_output", "export_file", "export_onnx",
+    "export_torch", "from_torch", "onnx_model", "to_torch", "torch_modules", "torch_state_dict",
+]
+
+FORMATS = ("onnx", "torch")
+#: Opset 17 and IR version 8: read by onnxruntime 1.13 and later and most other runtimes.
+ONNX_OPSET = 17
+ONNX_IR_VERSION = 8
+#: A protobuf message (the whole ONNX file, weights inside) must stay under 2 GiB.
+ONNX_MAX_BYTES = (2 << 30) - (16 << 20)
+#: Element types the ONNX graph's input may have; anything but the network's dtype is cast first.
+INPUT_TYPES = ("float32", "float64", "uint8", "uint16", "int8", "int16", "int32", "int64")
+
+
+def _require(module: str, feature: str, install: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependencyError(f"{feature} needs the {module} package, which is not installed: {install}") from None
+
+
+def _require_onnx(feature: str):
+    return _require("onnx", feature, "pip install 'deltaprop[onnx]'")
+
+
+def _require_torch(feature: str):
+    return _require("torch", feature, "install PyTorch (pip install torch); deltaprop itself never needs it")
+
+
+def _checked_layers(net: Network, known: dict[str, Any], target: str) -> list[tuple[int, Layer]]:
+    """The layers, each refused unless it is exactly one of deltaprop's closed-table classes
+    (a subclass may compute something else under the same name) that ``target`` can express."""
+    from .preprocessing import PREPROCESSING
+
+    if not isinstance(net, Network):
+        raise ConfigError(f"exporting needs a deltaprop Network, got {type(net).__name__}")
+    for i, layer in enumerate(net.layers):
+        name = type(layer).__name__
+        if type(layer) is not {**LAYERS, **PREPROCESSING}.get(layer.type_name):
+            raise ExportError(f"layer {i} ({name}) is not one of deltaprop's layers ({', '.join(LAYERS)}); "
+                              f"{target} export cannot know what it computes")
+        if layer.type_name not in known:
+            raise ExportError(f"layer {i} ({name}) has no {target} form; {target} export handles {', '.join(known)}")
+    return list(enumerate(net.layers))
+
+
+def _unpack(model, class_names, input_scaling) -> tuple[Network, Any, Any]:
+    """A Network as given, or the network, class names and input scaling of a model file
+    read with :func:`deltaprop.serialization.read_model` (a checkpoint is refused)."""
+    from .serialization import ModelFile
+
+    if not isinstance(model, ModelFile):
+        return model, class_names, input_scaling
+    if model.kind == "checkpoint":
+        raise ExportError(f"{model.path} is a checkpoint (training state), not a model; export the run's model.safetensors "
+                          f"(a run without one finishes with deltaprop train --resume FOLDER)")
+    return (model.net, model.class_names if class_names is None else class_names,
+            model.input_scaling if input_scaling is None else input_scaling)
+
+
+# -- ONNX -------------------------------------------------------------------------------------
+class _OnnxGraph:
+    """The nodes and initializers of one graph under construction, in the network's dtype."""
+
+    def __init__(self, onnx, dtype: np.dtype):
+        self.helper = onnx.helper
+        self.numpy_helper = onnx.numpy_helper
+        self.dtype = dtype
+        self.nodes: list = []
+        self.initializers: list = []
+
+    def const(self, name: str, value) -> str:
+        array = np.ascontiguousarray(np.asarray(value, dtype=self.dtype))
+        self.initializers.append(self.numpy_helper.from_array(array, name))
+        return name
+
+    def node(self, op: str, inputs: list[str], output: str, **attrs) -> str:
+        self.nodes.append(self.helper.make_node(op, inputs, [output], name=output, **attrs))
+        return output
+
+
+def _onnx_dense(g: _OnnxGraph, layer, x: str, i: int) -> str:
+    return g.node("Gemm", [x, g.const(f"layers.{i}.W", layer.W.value), g.const(f"layers.{i}.b", layer.b.value)], f"layers.{i}.z")
+
+
+def _onnx_leaky_relu(g: _OnnxGraph, layer, x: str, i: int) -> str:
+    if g.dtype == np.float32:
+        return g.node("LeakyRelu", [x], f"layers.{i}.a", alpha=layer.slope)
+    scaled = g.node("Mul", [x, g.const(f"layers.{i}.slope", layer.slope)], f"layers.{i}.slope_z")
+    return g.node("Max", [x, scaled], f"layers.{i}.a")
+
+
+def _onnx_rescaling(g: _OnnxGraph, layer, x: str, i: int) -> str:
+    return g.node("Mul", [x, g.const(f"layers.{i}.scale", layer.scale)], f"layers.{i}.a")
+
+
+def _onnx_standardization(g: _OnnxGraph, layer, x: str, i: int) -> str:
+    centred = g.node("Sub", [x, g.const(f"layers.{i}.mean", layer.mean)], f"layers.{i}.centred")
+    return g.node("Mul", [centred, g.const(f"layers.{i}.inv_std", 1.0 / layer.std)], f"layers.{i}.a")
+
+
+def _onnx_elementwise(op: str, **attrs):
+    return lambda g, layer, x, i: g.node(op, [x], f"layers.{i}.a", **attrs)
+
+
+def _onnx_passthrough(g, layer, x: str, i: int) -> str:
+    return x
+
+
+_ONNX_LAYERS = {
+    "Rescaling": _onnx_rescaling,
+    "Standardization": _onnx_standardization,
+    "Dense": _onnx_dense,
+    "Sigmoid": _onnx_elementwise("Sigmoid"),
+    "Tanh": _onnx_elementwise("Tanh"),
+    "ReLU": _onnx_elementwise("Relu"),
+    "LeakyReLU": _onnx_leaky_relu,
+    "Identity": _onnx_passthrough,
+    "Softmax": _onnx_elementwise("Softmax", axis=-1),
+    "Dropout": _onnx_passthrough,
+}
+
+
+def _onnx_scaling(g: _OnnxGraph, x: str, spec: dict[str, Any] | None) -> str:
+    """The model's input scaling as nodes, with the arithmetic of
+    :func:`deltaprop.serialization.apply_scaling` (constants rounded to the dtype first)."""
+    kind = (spec or {"kind": "none"})["kind"]
+    if kind == "unit":
+        return g.node("Mul", [x, g.const("input.scale", 1.0 / spec["max"])], "input.scaled")
+    if kind == "standardize":
+        from .data.transforms import Standardizer
+
+        std = Standardizer.from_dict(spec["state"])
+        centred = g.node("Sub", [x, g.const("input.mean", std.mean.ravel())], "input.centred")
+        return g.node("Mul", [centred, g.const("input.inv_std", np.ravel(1.0 / std.std))], "input.scaled")
+    return x
+
+
+def _onnx_label(g: _OnnxGraph, n_outputs: int) -> None:
+    """``label``: the argmax of each row, or ``p ≥ 0.5`` for a single output (as ``net.predict``)."""
+    if n_outputs > 1:
+        g.node("ArgMax", ["probabilities"], "label", axis=1, keepdims=0)
+        return
+    half = g.const("label.threshold", 0.5)
+    above = g.node("GreaterOrEqual", ["probabilities", half], "label.above")
+    ids = g.node("Cast", [above], "label.ids", to=g.helper.np_dtype_to_tensor_dtype(np.dtype(np.int64)))
+    shape = g.numpy_helper.from_array(np.array([-1], dtype=np.int64), "label.shape")
+    g.initializers.append(shape)
+    g.node("Reshape", [ids, "label.shape"], "label")
+
+
+def _onnx_metadata(net: Network, class_names, input_scaling, input_type: str) -> dict[str, str]:
+    from . import __version__
+
+    return {
+        "deltaprop_version": __version__,
+        "class_names": json.dumps(None if class_names is None else [str(c) for c in class_names]),
+        "input_scaling": json.dumps(input_scaling),
+        "input_type": input_type,
+        "architecture": json.dumps(net.config()),
+    }
+
+
+def _input_type(net: Network, input_type) -> np.dtype:
+    if input_type is None:
+        return net.dtype
+    try:
+        dt = np.dtype(input_type)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in INPUT_TYPES:
+        raise ConfigError(f"input type must be one of {', '.join(INPUT_TYPES)}, got {input_type!r}")
+    return dt
+
+
+def onnx_model(net: Network, *, class_names=None, input_scaling=None, input_type=None):
+    """The ONNX ``ModelProto`` of ``net`` with its input scaling in front (see the module
+    docstring); ``input_type`` is the element type of the ``input`` tensor (default: the
+    network's dtype). Checked with ``onnx.checker.check_model(full_check=True)``."""
+    onnx = _require_onnx("ONNX export")
+    from .serialization import _check_scaling
+
+    layers = _checked_layers(net, _ONNX_LAYERS, "ONNX")
+    if net.n_parameters * net.dtype.itemsize > ONNX_MAX_BYTES:
+        raise ExportError(f"the network's weights take {net.n_parameters * net.dtype.itemsize / 2**30:.1f} GiB; an ONNX file "
+                          f"holds under 2 GiB in one protobuf message (export float32, or a smaller network)")
+    scaling = _check_scaling(input_scaling, net.n_features)
+    in_type = _input_type(net, input_type)
+    helper, to_onnx = onnx.helper, onnx.helper.np_dtype_to_tensor_dtype
+    g = _OnnxGraph(onnx, net.dtype)
+    x = "input" if in_type == net.dtype else g.node("Cast", ["input"], "input.cast", to=to_onnx(net.dtype))
+    x = _onnx_scaling(g, x, scaling)
+    for i, layer in layers:
+        x = _ONNX_LAYERS[layer.type_name](g, layer, x, i)
+    last = g.nodes[-1]  # layers without a node pass their input on, so x is the last node's output
+    last.output[0] = last.name = "probabilities"
+    _onnx_label(g, net.n_outputs)
+    graph = helper.make_graph(
+        g.nodes, "deltaprop",
+        [helper.make_tensor_value_info("input", to_onnx(in_type), ["batch", net.n_features])],
+        [helper.make_tensor_value_info("probabilities", to_onnx(net.dtype), ["batch", net.n_outputs]),
+         helper.make_tensor_value_info("label", to_onnx(np.dtype(np.int64)), ["batch"])],
+        initializer=g.initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)], ir_version=ONNX_IR_VERSION,
+                              producer_name="deltaprop", doc_string=f"deltaprop network: {net!r}")
+    metadata = _onnx_metadata(net, class_names, scaling, in_type.name)
+    model.producer_version = metadata["deltaprop_version"]
+    helper.set_model_props(model, metadata)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def _probe_inputs(net: Network, scaling: dict[str, Any] | None, in_type: np.dtype, n: int, seed: int) -> np.ndarray:
+    """Raw inputs like the ones the model was trained on: ``[0, max]`` for unit scaling,
+    ``μ ± a few σ`` for standardisation, standard normal otherwise."""
+    rng = np.random.default_rng(seed)
+    kind = (scaling or {"kind": "none"})["kind"]
+    if kind == "unit":
+        raw = rng.uniform(0.0, scaling["max"], size=(n, net.n_features))
+    elif kind == "standardize":
+        from .data.transforms import Standardizer
+
+        std = Standardizer.from_dict(scaling["state"])
+        raw = std.mean.ravel() + np.ravel(std.std) * rng.standard_normal((n, net.n_features))
+    else:
+        raw = rng.standard_normal((n, net.n_features))
+    if in_type.kind in "ui":
+        info = np.iinfo(in_type)
+        raw = np.clip(np.rint(raw), info.min, info.max)
+    return raw.astype(in_type)
+
+
+def check_onnx(model, net: Network, *, input_scaling=None, n: int = 64, seed: int = 0) -> float:
+    """Run the ONNX ``model`` (a ``ModelProto``, bytes or a path) in onnxruntime on ``n``
+    random raw inputs and compare with ``net.predict_proba`` of the scaled inputs; returns
+    the largest absolute difference, or raises :class:`ExportError` if the two disagree
+    beyond float rounding (|Δ| ≤ 1e-4 + 1e-3·|p| in float32, 1e-9 + 1e-9·|p| in float64)."""
+    ort = _require("onnxruntime", "checking an ONNX export", "pip install 'deltaprop[onnx]'")
+    onnx = _require_onnx("checking an ONNX export")
+    from .serialization import apply_scaling
+
+    if isinstance(model, (str, Path)):
+        model = Path(model).read_bytes()
+    if isinstance(model, bytes):
+        model = onnx.load_model_from_string(model)
+    in_type = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(model.graph.input[0].type.tensor_type.elem_type))
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    raw = _probe_inputs(net, input_scaling, in_type, n, seed)
+    got, labels = session.run(["probabilities", "label"], {"input": raw})
+    want = net.predict_proba(apply_scaling(input_scaling, raw, net.dtype))
+    atol, rtol = (1e-4, 1e-3) if net.dtype == np.float32 else (1e-9, 1e-9)
+    diff = np.abs(got.astype(np.float64) - want)
+    if got.shape != want.shape or got.dtype != want.dtype or not np.all(diff <= atol + rtol * np.abs(want)):
+        raise ExportError(f"the ONNX graph does not reproduce the network: onnxruntime's outputs differ by up to "
+                          f"{float(np.max(diff)) if diff.size else float('nan'):.3g} on random inputs; the export was not written")
+    if not np.array_equal(labels, predictions_from_outputs(got)):
+        raise ExportError("the ONNX graph's labels do not follow its probabilities; the export was not written")
+    return float(np.max(diff))
+
+
+def export_onnx(net, path, *, class_names=None, input_scaling=None, input_type=None, check: bool = True) -> Path:
+    """Write ``net`` (a Network, or a model file from ``read_model``, which brings its class
+    names and input scaling) as an ONNX model to ``path``, atomically (see :func:`onnx_model`).
+
+    ``input_scaling``: the model file's scaling (``ModelFile.input_scaling``), so the graph
+    takes the same raw inputs as ``deltaprop predict``. ``check``: run the graph in
+    onnxruntime first (:func:`check_onnx`; skipped when onnxruntime is not installed) and
+    refuse to write one that does not reproduce ``net``."""
+    net, class_names, input_scaling = _unpack(net, class_names, input_scaling)
+    data, _ = _onnx_bytes(net, class_names, input_scaling, input_type, check)
+    return atomic_write_bytes(path, data)
+
+
+def _onnx_bytes(net: Network, class_names, input_scaling, input_type, check: bool) -> tuple[bytes, float | None]:
+    """The serialised model, and onnxruntime's largest difference from ``net`` (None when
+    not checked: ``check`` is false or onnxruntime is not installed)."""
+    model = onnx_model(net, class_names=class_names, input_scaling=input_scaling, input_type=input_type)
+    if not check or importlib.util.find_spec("onnxruntime") is None:
+        return model.SerializeToString(), None
+    return model.SerializeToString(), check_onnx(model, net, input_scaling=input_scaling)
+
+
+# -- PyTorch ----------------------------------------------------------------------------------
+_TORCH_MODULES = {
+    "Dense": lambda layer: {"module": "Linear", "in_features": layer.n_in, "out_features": layer.n_out},
+    "Sigmoid": lambda layer: {"module": "Sigmoid"},
+    "Tanh": lambda layer: {"module": "Tanh"},
+    "ReLU": lambda layer: {"module": "ReLU"},
+    "LeakyReLU": lambda layer: {"module": "LeakyReLU", "negative_slope": layer.slope},
+    "Identity": lambda layer: {"module": "Identity"},
+    "Softmax": lambda layer: {"module": "Softmax", "dim": -1},
+    "Dropout": lambda layer: {"module": "Dropout", "p": layer.rate},
+}
+
+
+def _torch_layers(net: Network, scaled_inputs: bool) -> tuple[list[Layer], list[Layer]]:
+    """(the leading preprocessing layers, the layers the ``nn.Sequential`` holds). PyTorch has
+    no module for Rescaling or Standardization: with ``scaled_inputs`` the module starts
+    after them and takes inputs they have already scaled; without, they are refused."""
+    from .preprocessing import PREPROCESSING, describe_inputs
+
+    k = 0
+    while k < len(net.layers) and net.layers[k].type_name in PREPROCESSING:
+        k += 1
+    if k and not scaled_inputs:
+        raise ExportError(f"layer 0 ({type(net.layers[0]).__name__}) scales raw inputs and has no PyTorch module; pass "
+                          f"scaled_inputs=True for the module after it, and apply {describe_inputs(net)} to its inputs")
+    known = {**_TORCH_MODULES, **{name: None for name in PREPROCESSING}}
+    _checked_layers(net, known, "PyTorch")
+    for i, layer in enumerate(net.layers[k:], start=k):
+        if layer.type_name not in _TORCH_MODULES:
+            raise ExportError(f"layer {i} ({type(layer).__name__}) has no PyTorch module; only the input's scaling "
+                              f"may precede the network, as its first layers")
+    return net.layers[:k], net.layers[k:]
+
+
+def torch_modules(net: Network, *, scaled_inputs: bool = False) -> list[dict[str, Any]]:
+    """The ``nn.Sequential`` that holds ``net``, one module a layer, as JSON-able specs:
+    ``{"module": "Linear", "in_features": 784, "out_features": 50}``, ``{"module": "Sigmoid"}``, ...
+    (``scaled_inputs``: see :func:`to_torch`)."""
+    return [_TORCH_MODULES[layer.type_name](layer) for layer in _torch_layers(net, scaled_inputs)[1]]
+
+
+def torch_state_dict(net: Network, *, scaled_inputs: bool = False) -> dict[str, np.ndarray]:
+    """``{"{i}.weight": Wᵀ, "{i}.bias": b}`` for each Dense layer at index ``i`` of the
+    ``nn.Sequential``: the names and layout of its ``state_dict`` (``Linear.weight`` has
+    shape ``(n_out, n_in)``)."""
+    state = {}
+    for i, layer in enumerate(_torch_layers(net, scaled_inputs)[1]):
+        if isinstance(layer, Dense):
+            state[f"{i}.weight"] = np.ascontiguousarray(layer.W.value.T)
+            state[f"{i}.bias"] = layer.b.value.copy()
+    return state
+
+
+def to_torch(net: Network, *, scaled_inputs: bool = False):
+    """An ``nn.Sequential`` (in eval mode) computing ``net.predict_proba``: ``Linear`` with
+    ``weight = Wᵀ``, ``bias = b`` in the network's dtype, and PyTorch's own activations.
+    A network that starts with input scaling (Rescaling, Standardization) is refused unless
+    ``scaled_inputs=True``: the module then starts after them and takes scaled inputs."""
+    torch = _require_torch("to_torch")
+    dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[net.dtype]
+    modules = []
+    for spec in torch_modules(net, scaled_inputs=scaled_inputs):
+        kwargs = {k: v for k, v in spec.items() if k != "module"}
+        if spec["module"] == "Linear":
+            kwargs["dtype"] = dtype
+        modules.append(getattr(torch.nn, spec["module"])(**kwargs))
+    sequential = torch.nn.Sequential(*modules)
+    state = torch_state_dict(net, scaled_inputs=scaled_inputs)
+    sequential.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
+    return sequential.eval()
+
+
+def _layer_from_torch(nn, module, i: int) -> tuple[Layer, Any]:
+    """The deltaprop layer for one PyTorch module (and the Linear it came from, if any)."""
+    kind = type(module)
+    simple = {nn.Sigmoid: "Sigmoid", nn.Tanh: "Tanh", nn.ReLU: "ReLU", nn.Identity: "Identity"}
+    try:
+        if kind is nn.Linear:
+            return Dense(module.in_features, module.out_features), module
+        if kind in simple:
+            return LAYERS[simple[kind]](), None
+        if kind is nn.LeakyReLU:
+            return LAYERS["LeakyReLU"](module.negative_slope), None
+        if kind is nn.Dropout:
+            return LAYERS["Dropout"](module.p), None
+        if kind is nn.Softmax and module.dim in (-1, 1):
+            return LAYERS["Softmax"](), None
+    except ConfigError as exc:
+        raise ExportError(f"module {i} ({module!r}) has settings deltaprop does not take: {exc}") from None
+    what = f"{module!r} (deltaprop's Softmax is over each row: dim=-1 or 1)" if kind is nn.Softmax else kind.__name__
+    raise ExportError(f"module {i} is {what}, which has no deltaprop layer; from_torch reads Linear, Sigmoid, Tanh, "
+                      "ReLU, LeakyReLU, Identity, Softmax and Dropout")
+
+
+def _linear_arrays(torch, linear, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+    weight = linear.weight.detach().cpu()
+    if weight.dtype not in (torch.float32, torch.float64):
+        raise ExportError(f"module {i} (Linear) holds {weight.dtype} weights; deltaprop takes float32 or float64: "
+                          "convert with module.float() or module.double()")
+    bias = None if linear.bias is None else linear.bias.detach().cpu().numpy()
+    return np.ascontiguousarray(weight.numpy().T), bias
+
+
+def from_torch(module, *, seed: int | None = None) -> Network:
+    """A deltaprop Network with the layers and weights of an ``nn.Sequential`` of Linear and
+    activation modules (``W = weightᵀ``; a Linear without bias gets ``b = 0``). Any other
+    module is refused with its position and name."""
+    torch = _require_torch("from_torch")
+    if type(module) is not torch.nn.Sequential:
+        raise ExportError(f"from_torch reads an nn.Sequential of Linear and activation modules, got {type(module).__name__}")
+    pairs = [_layer_from_torch(torch.nn, m, i) for i, m in enumerate(module)]
+    arrays = [(i, _linear_arrays(torch, linear, i)) for i, (_, linear) in enumerate(pairs) if linear is not None]
+    dtypes = {w.dtype for _, (w, _) in arrays}
+    if len(dtypes) > 1:
+        raise ExportError(f"the Linear modules mix dtypes ({', '.join(sorted(d.name for d in dtypes))}); "
+                          "convert the whole module with .float() or .double()")
+    try:
+        net = Network([layer for layer, _ in pairs], seed=seed, dtype=dtypes.pop() if dtypes else "float32")
+    except Error as exc:
+        raise ExportError(f"the module does not make a deltaprop network: {exc}") from None
+    for i, (w, b) in arrays:
+        net.layers[i].W.value = w
+        net.layers[i].b.value = np.zeros_like(net.layers[i].b.value) if b is None else b
+    return net
+
+
+def export_torch(net, path, *, class_names=None, input_scaling=None) -> Path:
+    """Write ``net``'s PyTorch ``state_dict`` (:func:`torch_state_dict`) as a safetensors file
+    that ``safetensors.torch.load_file`` + ``nn.Sequential(...).load_state_dict`` read
+    (``net``: a Network, or a model file from ``read_model``). The metadata holds the
+    modules to build (``torch_modules``, JSON), the dtype, class names and the input
+    scaling to apply before the module (``input_scaling``, and ``preprocessing``: the
+    configs of the network's leading Rescaling/Standardization layers, which the module
+    leaves out)."""
+    from safetensors.numpy import save as st_save
+
+    from . import __version__
+    from .serialization import _check_scaling
+
+    net, class_names, input_scaling = _unpack(net, class_names, input_scaling)
+    tensors = torch_state_dict(net, scaled_inputs=True)
+    meta = {
+        "format": "deltaprop-torch",
+        "deltaprop_version": __version__,
+        "torch_modules": json.dumps(torch_modules(net, scaled_inputs=True)),
+        "preprocessing": json.dumps([layer.config() for layer in _torch_layers(net, True)[0]]),
+        "dtype": net.dtype.name,
+        "class_names": json.dumps(None if class_names is None else [str(c) for c in class_names]),
+        "input_scaling": json.dumps(_check_scaling(input_scaling, net.n_features)),
+    }
+    return atomic_write_bytes(path, st_save(tensors, metadata=meta))
+
+
+# -- from a model file (the CLI's `deltaprop export`) ---------------------------------------------
+def _model_path(model) -> Path:
+    """``model`` itself, or the ``model.safetensors`` of a run folder."""
+    path = Path(model)
+    if not path.is_dir():
+        return path
+    if (path / "model.safetensors").is_file():
+        return path / "model.safetensors"
+    if (path / "checkpoint.safetensors").is_file():
+        raise ExportError(f"{path} holds a checkpoint but no model.safetensors: the run did not finish; "
+                          f"finish it with deltaprop train --resume {path}, then export {path / 'model.safetensors'}")
+    raise ExportError(f"{path} is a folder without model.safetensors; give a model file")
+
+
+def default_output(model_path: Path, fmt: str) -> Path:
+    """``runs/x/model.safetensors`` → ``runs/x/model.onnx`` or ``runs/x/model.pt.safetensors``."""
+    stem = model_path.name.removesuffix(".safetensors")
+    return model_path.with_name(stem + (".onnx" if fmt == "onnx" else ".pt.safetensors"))
+
+
+def export_file(model, fmt: str, out=None, *, input_type=None) -> tuple[Path, str]:
+    """Export the model file (or run folder) ``model`` in ``fmt`` (``onnx`` or ``torch``);
+    returns the written path and one line saying what it holds. A checkpoint is refused:
+    it is training state, and the run's model file is what gets deployed."""
+    from .serialization import read_model
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"export format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    path = _model_path(model)
+    mf = read_model(path)
+    net, class_names, input_scaling = _unpack(mf, None, None)
+    out = Path(out) if out is not None else default_output(path, fmt)
+    if out.resolve() == path.resolve():
+        raise ExportError(f"the output {out} is the model file itself; choose another -o")
+    sizes = " → ".join(str(n) for n in [net.n_features] + [layer.n_out for layer in net.layers if isinstance(layer, Dense)])
+    if fmt == "torch":
+        export_torch(net, out, class_names=class_names, input_scaling=input_scaling)
+        return out, f"wrote {out}: PyTorch state_dict of nn.Sequential {sizes}, {net.dtype.name}, " \
+                    f"{_scaling_words(net, input_scaling).replace('in the graph', 'before the module')}"
+    data, diff = _onnx_bytes(net, class_names, input_scaling, input_type, True)
+    atomic_write_bytes(out, data)
+    checked = "" if diff is None else f"; onnxruntime matches deltaprop on 64 random inputs (largest difference {diff:.1e})"
+    in_type = _input_type(net, input_type).name
+    return out, f"wrote {out}: ONNX opset {ONNX_OPSET}, {sizes}, raw input (batch, {net.n_features}) {in_type}, " \
+                f"{_scaling_words(net, input_scaling)}{checked}"
+
+
+def _scaling_words(net: Network, spec: dict[str, Any] | None) -> str:
+    from .preprocessing import PREPROCESSING, describe_inputs
+
+    kind = (spec or {"kind": "none"})["kind"]
+    if kind == "none" and net.layers[0].type_name in PREPROCESSING:
+        return f"inputs {describe_inputs(net)} in the graph"
+    if kind == "unit":
+        return f"scaled by 1/{spec['max']:g} in the graph"
+    if kind == "standardize":
+        return "standardised in the graph"
+    return "no input scaling"
+
+
