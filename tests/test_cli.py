@@ -16,7 +16,7 @@ import pytest
 
 import deltaprop as dp
 from deltaprop.cli import main
-from deltaprop.serialization import apply_scaling, load_checkpoint, read_model
+from deltaprop.serialization import load_checkpoint, read_model
 
 RUN_FILES = {"model.safetensors", "checkpoint.safetensors", "history.csv", "history.png", "config.toml"}
 PARITY = ["--dataset", "parity", "--layers", "10,6,2", "--lr", "0.5", "--batch-size", "16"]
@@ -53,8 +53,10 @@ def test_default_run_writes_the_five_files(run_dir):
     assert RUN_FILES <= {p.name for p in run_dir.iterdir()}
     assert _is_png(run_dir / "history.png")
     mf = read_model(run_dir / "model.safetensors")
-    assert [type(layer).__name__ for layer in mf.net.layers] == ["Dense", "Sigmoid", "Dense", "Softmax"]
-    assert mf.net.n_features == 784 and mf.net.n_outputs == 10 and mf.input_scaling == {"kind": "unit", "max": 255}
+    # the model owns its input scaling: raw pixels / 255 in its first layer
+    assert [type(layer).__name__ for layer in mf.net.layers] == ["Rescaling", "Dense", "Sigmoid", "Dense", "Softmax"]
+    assert mf.net.layers[0].scale == 1 / 255 and mf.input_scaling is None
+    assert mf.net.n_features == 784 and mf.net.n_outputs == 10
     text = (run_dir / "config.toml").read_text()
     assert "layers = [784, 50, 10]" in text and "lr = 0.3" in text and "batch_size = 20" in text
     ck = load_checkpoint(run_dir / "checkpoint.safetensors")
@@ -92,7 +94,8 @@ def test_predict_npy_rows_apply_the_stored_scaling(run_dir, tmp_path, capsys):
     assert main(["predict", str(run_dir / "model.safetensors"), str(tmp_path / "rows.npy"), "--top", "1"]) == 0
     got = [int(m) for m in re.findall(r"class (\d)", capsys.readouterr().out)]
     mf = read_model(run_dir / "model.safetensors")
-    assert got == list(mf.net.predict(apply_scaling(mf.input_scaling, x, np.float32)))
+    assert got == list(mf.net.predict(x))  # raw pixels: the model scales them itself
+    assert got == list(dp.load(run_dir / "model.safetensors").predict(x))
 
 
 @pytest.mark.slow

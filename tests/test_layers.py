@@ -290,7 +290,8 @@ def test_numpy_scalars_are_accepted_as_settings():
 
 def test_every_layer_type_round_trips_through_its_config():
     layers = [dp.Dense(3, 4, init="he_normal"), dp.Sigmoid(), dp.Tanh(), dp.ReLU(), dp.LeakyReLU(0.2),
-              dp.Identity(), dp.Softmax(), dp.Dropout(0.3)]
+              dp.Identity(), dp.Softmax(), dp.Dropout(0.3), dp.Rescaling(1 / 255),
+              dp.Standardization([1.0, 2.0, 3.0], [0.5])]
     assert {type(layer).type_name for layer in layers} == set(LAYERS)
     for layer in layers:
         again = layer_from_config(layer.config())

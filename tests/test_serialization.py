@@ -67,11 +67,14 @@ def test_metadata_round_trip(model_path):
     mf = S.read_model(model_path)
     assert mf.kind == "model"
     assert mf.class_names == ("a", "b", "c")
-    assert mf.input_scaling == {"kind": "unit", "max": 255}
+    # the stored input scaling becomes the loaded network's first layer: it takes raw inputs
+    assert mf.input_scaling is None and type(mf.net.layers[0]).__name__ == "Rescaling"
     raw = np.array([[0, 255, 51, 0, 0, 255]], dtype=np.uint8)
     from deltaprop.data import scale_to_unit
 
-    assert np.array_equal(S.apply_scaling(mf.input_scaling, raw, np.float32), scale_to_unit(raw))
+    assert np.array_equal(S.apply_scaling({"kind": "unit", "max": 255}, raw, np.float32), scale_to_unit(raw))
+    assert np.array_equal(mf.net.predict_proba(raw), _net().predict_proba(scale_to_unit(raw)))
+    assert np.array_equal(dp.load(model_path).predict_proba(raw), mf.net.predict_proba(raw))
 
 
 def test_tensor_names_follow_the_layers(model_path):

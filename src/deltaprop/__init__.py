@@ -6,7 +6,7 @@
 
 import logging
 
-from .callbacks import Callback, DiagnosticsRecorder, EarlyStopping, LambdaCallback, ProgressBar
+from .callbacks import Callback, CheckpointWriter, DiagnosticsRecorder, EarlyStopping, LambdaCallback, ProgressBar
 from .errors import (
     ConfigError,
     DataError,
@@ -22,7 +22,7 @@ from .errors import (
     StateError,
     TrainingDivergedError,
 )
-from . import kernels
+from . import data, kernels
 from .gradcheck import GradCheckReport, gradcheck
 from .initializers import glorot_uniform, he_normal, scaled_normal, zeros
 from .layers import ACTIVATIONS, LAYERS, Dense, Dropout, Identity, Layer, LeakyReLU, Parameter, ReLU, Sigmoid, Softmax, Tanh
@@ -31,6 +31,7 @@ from .metrics import accuracy, classification_report, confusion_matrix
 from .network import LayerTrace, Network, mlp
 from .optimizers import OPTIMIZERS, SGD, AdaDelta, AdaGrad, Adam, AdamW, Optimizer, RMSprop
 from .schedules import Constant, CosineAnnealing, ExponentialDecay, ReduceOnPlateau, Schedule, StepDecay
+from .preprocessing import Rescaling, Standardization
 from .training import History, TrainingState, evaluate, fit
 from .alerts import Alert
 from .diagnostics import Diagnostics, diagnose
@@ -53,7 +54,7 @@ __all__ = [
     "Sigmoid", "Softmax", "StateError", "StepDecay", "Tanh", "TrainingDivergedError", "TrainingState",
     "accuracy", "classification_report", "confusion_matrix", "evaluate", "fit", "glorot_uniform",
     "gradcheck", "he_normal", "mlp", "scaled_normal", "zeros",
-    "save", "load", "kernels",
+    "save", "load", "data", "kernels", "CheckpointWriter", "Rescaling", "Standardization",
     "Alert", "Diagnostics", "DiagnosticsRecorder", "diagnose",
     "ExportError", "MissingDependencyError", "export_onnx", "export_torch", "from_torch", "to_torch",
 ]

@@ -101,48 +101,84 @@ class EarlyStopping(Callback):
             for saved, p in zip(self._best_weights, state.net.parameters()):
                 np.copyto(p.value, saved)
 
+    def report(self) -> str | None:
+        """What happened, in one line: the epoch it stopped at, the epoch whose weights the
+        network kept and why; None when it did not stop training."""
+        if self.stopped_epoch is None:
+            return None
+        kept = (f"kept the weights of epoch {self.best_epoch}, the best" if self.restore_best_weights
+                else f"kept the last weights; the best was epoch {self.best_epoch}")
+        return (f"early stopping at epoch {self.stopped_epoch}: {self.monitor} did not improve on {self.best:.4f} "
+                f"for {self.watch.wait} epochs (patience {self.patience}); {kept}")
+
+
+def epoch_summary(state: "TrainingState") -> str:
+    """One epoch's results in a line: ``epoch 3/10: loss 0.1234, accuracy 0.9612, ...``."""
+    logs = state.logs
+    total = f"/{state.epochs}" if state.epochs is not None else ""
+    parts = [f"loss {logs['loss']:.4f}"]
+    for key in ("accuracy", "val_loss", "val_accuracy"):
+        if logs.get(key) is not None:
+            parts.append(f"{key.replace('_', ' ')} {logs[key]:.4f}")
+    if logs.get("seconds"):
+        parts.append(f"{state.n_examples / logs['seconds']:,.0f} examples/s")
+    return f"epoch {logs['epoch']}{total}: " + ", ".join(parts)
+
 
 class ProgressBar(Callback):
-    """A progress bar per epoch (tqdm) with the running loss and accuracy and the speed in
-    examples/s; the epoch's validation results when it ends."""
+    """A live bar per epoch (tqdm) with the running loss and accuracy, then the epoch's
+    results as one full line (printed, never cut; a narrow terminal wraps it). The live
+    bar fits the terminal (``ncols``, default its width) by leaving out whole fields,
+    accuracy first, never by cutting a number."""
 
-    def __init__(self, *, file=None, leave: bool = True):
+    #: Room tqdm's own text takes besides the description and fields: percentage, a bar
+    #: of at least 10 cells, counts, times and speed.
+    _BAR_ROOM = 60
+
+    def __init__(self, *, file=None, leave: bool = True, ncols: int | None = None):
         self.file = file if file is not None else sys.stderr
         self.leave = leave
+        self.ncols = ncols
         self._bar = None
+
+    def _width(self) -> int:
+        if self.ncols is not None:
+            return self.ncols
+        import shutil
+
+        return shutil.get_terminal_size((80, 24)).columns
 
     def on_epoch_begin(self, state):
         from tqdm import tqdm
 
-        total = state.n_examples
-        if state.epochs is not None:
-            desc = f"epoch {state.epoch + 1}/{state.epochs}"
-        else:
-            desc = f"epoch {state.epoch + 1}"
-        self._bar = tqdm(total=total, desc=desc, unit="ex", unit_scale=True, file=self.file, leave=self.leave,
-                         dynamic_ncols=True)
+        desc = f"epoch {state.epoch + 1}/{state.epochs}" if state.epochs is not None else f"epoch {state.epoch + 1}"
+        self._room = max(0, self._width() - len(desc) - self._BAR_ROOM)
+        self._bar = tqdm(total=state.n_examples, desc=desc, unit="ex", unit_scale=True, file=self.file, leave=False,
+                         ncols=self._width())
 
     def on_batch_end(self, state, batch_size, batch_loss):
         bar = self._bar
         bar.update(batch_size)
         if bar.n >= bar.total or bar.n == batch_size or bar.n % (batch_size * 50) < batch_size:
             seen, loss_sum, correct = state.running
-            text = f"loss {loss_sum / seen:.4f}"
+            fields = [f"loss {loss_sum / seen:.4f}"]
             if correct is not None:
-                text += f", accuracy {correct / seen:.4f}"
+                fields.append(f"accuracy {correct / seen:.4f}")
+            text = ""
+            for field in fields:  # whole fields only, in order of importance
+                candidate = f"{text}, {field}" if text else field
+                if len(candidate) + 2 > self._room:
+                    break
+                text = candidate
             bar.set_postfix_str(text, refresh=False)
 
     def on_epoch_end(self, state):
         if self._bar is None:
             return
-        logs = state.logs
-        parts = [f"loss {logs['loss']:.4f}"]
-        for key in ("accuracy", "val_loss", "val_accuracy"):
-            if logs.get(key) is not None:
-                parts.append(f"{key.replace('_', ' ')} {logs[key]:.4f}")
-        self._bar.set_postfix_str(", ".join(parts), refresh=True)
         self._bar.close()
         self._bar = None
+        if self.leave:
+            print(epoch_summary(state), file=self.file, flush=True)
 
     def on_train_end(self, state):
         if self._bar is not None:

@@ -23,11 +23,12 @@ import numpy as np
 from . import __version__, _checks, kernels
 from .atomic import atomic_write_bytes
 from .bounded import open_regular
-from .callbacks import Callback, CheckpointWriter, EarlyStopping, ProgressBar
+from .callbacks import Callback, CheckpointWriter, EarlyStopping, ProgressBar, epoch_summary
 from .config import TrainConfig, _integer, _number, load_toml
-from .data import DATASETS, Standardizer, load_arrays, train_validation_split
+from .data import DATASETS, read_table, train_validation_split
 from .data import load as load_dataset
-from .errors import ConfigError, DataError, Error, FileFormatError, ShapeError, TrainingDivergedError
+from .data.mnist import FASHION_MNIST, MNIST
+from .errors import ConfigError, DataError, DatasetNotFoundError, Error, FileFormatError, ShapeError, TrainingDivergedError
 from .data.npy import read_npy_header
 from .gradcheck import gradcheck
 from .images import load_digit
@@ -35,8 +36,9 @@ from .losses import loss_from_name
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
 from .network import Network, mlp, predictions_from_outputs
 from .plots import plot_confusion, plot_history, plot_samples, plot_weights
+from .preprocessing import Standardization, auto_scaling, describe_inputs, unit_scaling, with_input_layer
 from .runlock import LOCK_NAME, RunLock
-from .serialization import Checkpoint, apply_scaling, load_checkpoint, read_model, save, scaling_for
+from .serialization import Checkpoint, load_checkpoint, read_model, save
 from .training import History, TrainingState, fit
 
 PROG = "deltaprop"
@@ -50,7 +52,7 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, no usage dump
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def _say(*parts, err: bool = False) -> None:
@@ -67,16 +69,23 @@ _TRAIN_OPTIONS = [
     # flag, config key, help
     ("--dataset", "dataset", "mnist, fashion-mnist, mnist-sample (bundled; the default), parity, or a .npz/.csv file"),
     ("--data-dir", "data_dir", "folder where MNIST files are looked for / downloaded to"),
+    ("--label-column", "label_column", "the label column of a CSV file (a header name, or an index: 0 first, -1 last) or the "
+     "labels array of an .npz; default: a column named label, class, target or y, else the first or last column "
+     "holding class ids"),
     ("--layers", "layers", "widths, e.g. 784,256,10 (default: features,50,classes)"),
     ("--activation", "activation", "hidden activation: sigmoid (default), tanh, relu, leaky_relu, identity"),
     ("--output-activation", "output", "output layer: softmax (default), sigmoid, identity, or several joined by + (sigmoid+softmax)"),
-    ("--loss", "loss", "cross_entropy (default), binary_cross_entropy, mse"),
+    ("--loss", "loss", "cross_entropy (default; with softmax, or identity outputs taken as logits), binary_cross_entropy "
+     "(with a sigmoid output, two classes), mse (with any output)"),
     ("--optimizer", "optimizer", "sgd (default), adagrad, rmsprop, adadelta, adam, adamw"),
-    ("--lr", "lr", "learning rate α (default 0.3)"),
+    ("--lr", "lr", "learning rate α (default: 0.3 for sgd, else the optimizer's own: adam and adamw 0.001, rmsprop and "
+     "adagrad 0.01, adadelta 1.0)"),
     ("--momentum", "momentum", "SGD momentum μ in [0, 1) (default 0)"),
     ("--weight-decay", "weight_decay", "L2 weight decay λ >= 0 (decoupled for adamw)"),
     ("--dropout", "dropout", "dropout rate after every hidden activation, in [0, 1)"),
-    ("--schedule", "schedule", "learning-rate schedule: constant, step, exponential, cosine, plateau"),
+    ("--schedule", "schedule", "learning-rate schedule: constant (default), step, exponential, cosine, plateau; settings "
+     "after a colon, e.g. cosine:t_max=20,min_lr=0.001 or step:step_size=3,gamma=0.5 (TOML: a [schedule] table with "
+     "type and the same keys); cosine's t_max and step's step_size default to the run's length"),
     ("--init", "init", "weight initialiser: glorot_uniform, he_normal, scaled_normal, scaled_normal(S) (default by activation)"),
     ("--batch-size", "batch_size", "examples per step, or 'full' for full-batch gradient descent (default 20)"),
     ("--batching", "batching", "batch order: shuffled (default), sequential, or sliding (seed 000: windows of batch-size + 1 rows moving by batch-size)"),
@@ -86,7 +95,8 @@ _TRAIN_OPTIONS = [
     ("--early-stopping", "early_stopping", "stop after this many epochs without validation improvement (0: off)"),
     ("--seed", "seed", "random seed for weights, shuffling and dropout (default 0)"),
     ("--dtype", "dtype", "float32 (default) or float64"),
-    ("--scaling", "scaling", "input scaling: auto (default), unit, standardize, none"),
+    ("--scaling", "scaling", "input scaling, saved in the model: auto (default: x/255 for 8-bit images, none for data "
+     "in [0, 1], else standardize), unit, standardize (mean and deviation of the training split), none"),
 ]
 
 
@@ -205,7 +215,7 @@ def _add_sweep(sub) -> None:
 def _add_export(sub) -> None:
     x = sub.add_parser("export", help="write a model as ONNX (for inference engines) or a PyTorch state_dict",
                        description="Export a model file (or a run folder's model.safetensors); see docs/export.md.")
-    x.add_argument("model", metavar="MODEL")
+    x.add_argument("model", metavar="MODEL", help="a model file (model.safetensors) or a run folder")
     x.add_argument("--format", required=True, choices=("onnx", "torch"), help="onnx, or torch (safetensors for nn.Sequential)")
     x.add_argument("-o", "--out", help="output file (default: beside MODEL, as model.onnx or model.pt.safetensors)")
     x.add_argument("--input-type", help="ONNX input element type, e.g. uint8 for raw pixels (default: the model's dtype)")
@@ -241,26 +251,80 @@ def _number_option(name: str, value: str) -> float:
 
 
 # -- data -----------------------------------------------------------------------------------------
+class _Shown(Error):
+    """An error whose message is several lines, printed as they are."""
+
+
+@dataclass
+class _Dataset:
+    """Raw rows of a dataset: train and test parts, class names, and (for a file) which
+    column or array held the labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    label_source: str | None = None
+
+
 def _is_file_dataset(name: str) -> bool:
     return name.lower().replace("_", "-") not in DATASETS
 
 
-def _load_data(name: str, data_dir: str | None, seed: int = 0):
-    """(x_train, y_train, x_test, y_test, class_names) with rows of features."""
-    if not _is_file_dataset(name):
+def _check_data_dir(name: str, data_dir: str) -> None:
+    """``--data-dir`` means that folder: one without the dataset's files is an error, never
+    a silent fall back to the cache or a system copy."""
+    spec = {"mnist": MNIST, "fashion-mnist": FASHION_MNIST}.get(name.lower().replace("_", "-"))
+    if spec is None:
+        return
+    folders = [Path(data_dir), Path(data_dir) / spec.name]
+    wanted = [(rf.name, rf.raw_name) for rf in spec.files.values()]
+    if all(any((folder / n).is_file() for folder in folders for n in names) for names in wanted):
+        return
+    raise _Shown(f"--data-dir {data_dir} does not hold the {spec.name} files.\n"
+                 f"  Looked in it and in {Path(data_dir) / spec.name} for {wanted[0][0]} and its {len(wanted) - 1} "
+                 "companions (gzipped or not).\n"
+                 "  Fix: put them there, or leave out --data-dir to use (or download into) the cache.")
+
+
+def _named_dataset(name: str, data_dir: str | None) -> _Dataset:
+    if data_dir:
+        _check_data_dir(name, data_dir)
+    try:
         ds = load_dataset(name, data_dir=data_dir or None, flatten=True)
-        return ds.x_train, ds.y_train, ds.x_test, ds.y_test, tuple(ds.class_names)
+    except DatasetNotFoundError as exc:
+        missing = str(exc).split("missing ", 1)[-1].split(",")[0].split()[0].rstrip(".")
+        raise _Shown(f"the {name} dataset is not on this machine ({missing} and others are missing) "
+                     "and could not be downloaded.\n"
+                     f"  Fix: put its files in a folder and pass --data-dir FOLDER (see {PROG} train --help),\n"
+                     f"       or train on the bundled sample: --dataset mnist-sample") from None
+    return _Dataset(ds.x_train, ds.y_train, ds.x_test, ds.y_test, tuple(ds.class_names))
+
+
+def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None) -> _Dataset:
+    """A named dataset, or a .npz/.csv file split 80/20 (stratified, seeded) into train and test."""
+    if not _is_file_dataset(name):
+        return _named_dataset(name, data_dir)
     path = Path(name)
     if path.is_dir():
         raise DataError(f"{path} is a folder; --dataset takes a name ({', '.join(DATASETS)}) or a .npz/.csv file")
-    x, y = load_arrays(path)
-    x = x.reshape(len(x), -1)
+    if not path.exists() and not path.suffix:
+        raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or give a .npz/.csv file")
+    table = read_table(path, label_column=label_column)
+    x, y = table.x.reshape(len(table.x), -1), table.y
     if y.ndim != 1:
         raise DataError(f"{path}: labels must be class ids (1-D) for training from the command line")
     n_classes = int(y.max()) + 1
-    # a file has no test split: hold out a stratified 20% (seeded) as the test set
     x_tr, y_tr, x_te, y_te = train_validation_split(x, y, 0.2, seed=seed) if len(x) >= 10 else (x, y, x, y)
-    return x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes))
+    return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), table.label_source)
+
+
+def _trained_label_column(mf):
+    """The label column the model's training run read its data file with (None: found)."""
+    config = mf.extra.get("config") if mf is not None else None
+    column = config.get("label_column") if isinstance(config, dict) else None
+    return column if isinstance(column, (int, str)) and not isinstance(column, bool) else None
 
 
 def _split_seed(mf) -> int:
@@ -271,16 +335,15 @@ def _split_seed(mf) -> int:
     return seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
 
 
-def _scaling(kind: str, x_train: np.ndarray) -> dict[str, Any]:
+def _input_layer(kind: str, x_train: np.ndarray):
+    """The preprocessing layer for ``--scaling`` on these training rows (None: raw inputs)."""
     if kind == "auto":
-        return scaling_for(x_train)
+        kind = auto_scaling(x_train)
     if kind == "none":
-        return {"kind": "none"}
-    if kind == "unit":
-        if x_train.dtype.kind not in "ui":
-            raise ConfigError("scaling 'unit' divides integer pixels by their maximum; these inputs are floats: use none or standardize")
-        return scaling_for(x_train)
-    return {"kind": "standardize", "state": Standardizer("global").fit(x_train).to_dict()}
+        return None
+    if kind == "standardize":
+        return Standardization.fit(x_train)
+    return unit_scaling(x_train)
 
 
 # -- train: the run's configuration and folder -------------------------------------------------
@@ -389,6 +452,7 @@ class _Data:
     x_test: np.ndarray
     y_test: np.ndarray
     class_names: tuple[str, ...]
+    label_source: str | None = None
 
     @property
     def n_features(self) -> int:
@@ -396,12 +460,12 @@ class _Data:
 
 
 def _training_data(cfg: TrainConfig) -> _Data:
-    x_tr, y_tr, x_te, y_te, class_names = _load_data(cfg.dataset, cfg.data_dir, cfg.seed)
-    validation = None
+    ds = _load_data(cfg.dataset, cfg.data_dir, cfg.seed, cfg.label_column)
+    x_tr, y_tr, validation = ds.x_train, ds.y_train, None
     if cfg.validation_split:
         x_tr, y_tr, x_va, y_va = train_validation_split(x_tr, y_tr, cfg.validation_split, seed=cfg.seed)
         validation = (x_va, y_va)
-    return _Data(x_tr, y_tr, validation, x_te, y_te, class_names)
+    return _Data(x_tr, y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source)
 
 
 def _check_layers(cfg: TrainConfig, data: _Data) -> None:
@@ -418,26 +482,39 @@ def _check_layers(cfg: TrainConfig, data: _Data) -> None:
 
 @dataclass
 class _Model:
-    """What ``fit`` trains: a new network, or the one a checkpoint continues."""
+    """What ``fit`` trains: a new network (its first layer may scale raw inputs), or the
+    one a checkpoint continues."""
 
     net: Network
     optimizer: Any
     loss: Any
-    scaling: dict[str, Any]
     state: TrainingState | None = None
+
+
+def _n_outputs(cfg: TrainConfig, data: _Data) -> int:
+    """Output units: one per class, or one sigmoid unit for two classes with binary cross-entropy."""
+    n_classes = len(data.class_names)
+    if cfg.loss != "binary_cross_entropy":
+        return n_classes
+    if n_classes != 2:
+        raise ConfigError(f"binary_cross_entropy (one sigmoid output) needs two classes; {cfg.dataset} has {n_classes}: "
+                          "use --output-activation softmax --loss cross_entropy")
+    return 1
 
 
 def _new_model(cfg: TrainConfig, data: _Data) -> _Model:
     _check_layers(cfg, data)
-    n_features, n_classes = data.n_features, len(data.class_names)
-    cfg.layers = cfg.network_sizes(n_features, n_classes)  # config.toml holds the resolved widths
-    net = cfg.build_network(n_features, n_classes)
-    return _Model(net, cfg.build_optimizer(), cfg.build_loss(), _scaling(cfg.scaling, data.x_train))
+    n_features, n_outputs = data.n_features, _n_outputs(cfg, data)
+    cfg.layers = cfg.network_sizes(n_features, n_outputs)  # config.toml holds the resolved widths
+    n_train = len(data.x_train)
+    batches = 1 if cfg.batch_size == "full" else -(-n_train // min(cfg.batch_size, n_train))
+    cfg.schedule = cfg.schedule_for_run(batches)  # and the schedule's length, taken from the run
+    net = with_input_layer(cfg.build_network(n_features, n_outputs), _input_layer(cfg.scaling, data.x_train))
+    return _Model(net, cfg.build_optimizer(), cfg.build_loss())
 
 
 def _resumed_model(checkpoint: Checkpoint) -> _Model:
-    return _Model(checkpoint.net, checkpoint.optimizer, checkpoint.loss, checkpoint.input_scaling,
-                  checkpoint.training_state())
+    return _Model(checkpoint.net, checkpoint.optimizer, checkpoint.loss, checkpoint.training_state())
 
 
 # -- train: one run -------------------------------------------------------------------------------
@@ -456,13 +533,7 @@ class _EpochLog(Callback):
             record["examples_per_second"] = None if speed is None else round(speed, 1)
             _say(json.dumps(record))
             return
-        parts = [f"epoch {logs['epoch']}", f"loss {logs['loss']:.4f}"]
-        for key in ("accuracy", "val_loss", "val_accuracy"):
-            if logs.get(key) is not None:
-                parts.append(f"{key.replace('_', ' ')} {logs[key]:.4f}")
-        if speed is not None:
-            parts.append(f"{speed:,.0f} examples/s")
-        _say(", ".join(parts))
+        _say(epoch_summary(state))
 
 
 class _AlertLog(Callback):
@@ -525,6 +596,14 @@ def _architecture(cfg: TrainConfig, data: _Data) -> str:
     return " → ".join(map(str, cfg.network_sizes(data.n_features, len(data.class_names))))
 
 
+def _schedule_words(cfg: TrainConfig) -> str:
+    spec = cfg.schedule if isinstance(cfg.schedule, dict) else {"type": cfg.schedule}
+    if spec["type"] == "constant":
+        return ""
+    settings = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "type")
+    return f", {spec['type']} schedule ({settings})" if settings else f", {spec['type']} schedule"
+
+
 def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> None:
     if args.quiet:
         return
@@ -532,21 +611,19 @@ def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> No
         action = f"resuming {out} at epoch {model.state.epoch + 1}"
     else:
         action = f"training on {cfg.dataset}"
-    line = (f"{action}: {_architecture(cfg, data)}, {model.optimizer!r}, batch {cfg.batch_size}, "
+    line = (f"{action}: {_architecture(cfg, data)}, {cfg.optimizer} lr {model.optimizer.lr:g}"
+            f"{_schedule_words(cfg)}, batch {cfg.batch_size}, inputs {describe_inputs(model.net)}, "
             f"{kernels.backend()} kernels")
     team = getattr(args, "team", None)
     if team is not None:
         plural = "s" if team.threads > 1 else ""
         line += f", {team.comm.Get_size()} MPI processes ({team.threads} BLAS thread{plural} each)"
     _say(line, err=bool(args.log_json))
+    if data.label_source:
+        _say(f"labels: {data.label_source}", err=bool(args.log_json))
 
 
 def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads) -> History:
-    X = apply_scaling(model.scaling, data.x_train, cfg.dtype)
-    validation = None
-    if data.validation is not None:
-        x_va, y_va = data.validation
-        validation = (apply_scaling(model.scaling, x_va, cfg.dtype), y_va)
     batch_size = None if cfg.batch_size == "full" else cfg.batch_size
     schedule = None if model.state is not None else cfg.schedule
     team = getattr(args, "team", None)
@@ -554,8 +631,8 @@ def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads)
         team.agree(True)
         threads = threads or team.threads
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported by fit
-        return fit(model.net, X, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
-                   steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=validation,
+        return fit(model.net, data.x_train, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
+                   steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=data.validation,
                    schedule=schedule, callbacks=callbacks, resume=model.state, threads=threads,
                    comm=None if team is None else team.comm)
 
@@ -586,9 +663,8 @@ def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta:
     alerts' summary and what was written."""
     save(model.net, out / "model.safetensors", **meta)
     plot_history(records, out / "history.png", title=f"{cfg.dataset}: {_architecture(cfg, data)}")
-    X_test = apply_scaling(model.scaling, data.x_test, cfg.dtype)
-    acc = accuracy(data.y_test, model.net.predict(X_test))
-    _report_results(args, reporter, model, data, X_test, acc, records)
+    acc = accuracy(data.y_test, model.net.predict(data.x_test))
+    _report_results(args, reporter, model, data, data.x_test, acc, records)
     if args.log_json:
         summary = {"test_accuracy": acc, "test_examples": int(len(data.y_test)), "out": str(out),
                    "seconds": round(seconds, 3)}
@@ -599,13 +675,20 @@ def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta:
     return 0
 
 
+def _model_meta(cfg: TrainConfig, data: _Data) -> dict[str, Any]:
+    """What a run's model and checkpoints record besides the network: class names (their
+    kind, so the scikit-learn wrapper restores integer labels as integers) and the config."""
+    ids = data.class_names == tuple(str(c) for c in range(len(data.class_names)))
+    extra = {"config": cfg.as_dict(), "dataset": cfg.dataset, "classes_kind": "i" if ids else "U"}
+    return {"class_names": data.class_names, "extra": extra}
+
+
 def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads) -> int:
     """Train in ``out`` (locked by the caller): config.toml, then checkpoints and history
     while training, then the model; errors of the loop become messages and exit codes."""
     atomic_write_bytes(out / "config.toml", cfg.to_toml().encode())
     server = _serve_in_background(args, out)
-    meta = {"class_names": data.class_names, "input_scaling": model.scaling,
-            "extra": {"config": cfg.as_dict(), "dataset": cfg.dataset}}
+    meta = _model_meta(cfg, data)
     writer = CheckpointWriter(out, meta)
     if model.state is not None:
         writer.written_epoch = model.state.epoch  # the checkpoint we resumed from is on disk
@@ -621,6 +704,10 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
     except KeyboardInterrupt:
         reporter.finish("interrupted")
         return _interrupted(out, writer)
+    for callback in callbacks:
+        report = callback.report() if isinstance(callback, EarlyStopping) else None
+        if report:
+            _say(report, err=bool(args.log_json))
     status = _finish(args, cfg, out, model, data, meta, history.records, time.perf_counter() - started, reporter)
     return status if server is None else _keep_serving(server, status)
 
@@ -662,9 +749,7 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         if not args.quiet:
             _say(f"{out}: the run's {model.state.epoch} epochs are complete but model.safetensors is missing; "
                  "writing it from the checkpoint")
-        meta = {"class_names": data.class_names, "input_scaling": model.scaling,
-                "extra": {"config": cfg.as_dict(), "dataset": cfg.dataset}}
-        return _finish(args, cfg, out, model, data, meta, model.state.history.records, 0.0)
+        return _finish(args, cfg, out, model, data, _model_meta(cfg, data), model.state.history.records, 0.0)
     finally:
         lock.release()
 
@@ -788,11 +873,10 @@ def cmd_evaluate(args) -> int:
     name = args.dataset or mf.extra.get("dataset")
     if not isinstance(name, str) or not name:
         raise ConfigError("this model does not record its dataset; pass --dataset NAME or FILE")
-    x_tr, y_tr, x_te, y_te, class_names = _load_data(name, args.data_dir, _split_seed(mf))
-    x, y = (x_te, y_te) if args.split == "test" else (x_tr, y_tr)
-    names = mf.class_names or class_names
-    X = apply_scaling(mf.input_scaling, x, mf.net.dtype)
-    pred = predictions_from_outputs(mf.net.predict_proba(X))
+    ds = _load_data(name, args.data_dir, _split_seed(mf), _trained_label_column(mf))
+    x, y = (ds.x_test, ds.y_test) if args.split == "test" else (ds.x_train, ds.y_train)
+    names = mf.class_names or ds.class_names
+    pred = predictions_from_outputs(mf.net.predict_proba(x))
     k = max(len(names), mf.net.n_outputs if mf.net.n_outputs > 1 else 2)
     names = tuple(names) + tuple(str(i) for i in range(len(names), k))
     cm = confusion_matrix(y, pred, k)
@@ -865,7 +949,7 @@ def cmd_predict(args) -> int:
     batches = [_rows_of(path, net.n_features) for path in paths]  # every input is checked before any output
     several = len(paths) > 1 or len(batches[0]) > 1
     for path, rows in zip(paths, batches):
-        proba = net.predict_proba(apply_scaling(mf.input_scaling, rows, net.dtype))
+        proba = net.predict_proba(rows)
         if proba.shape[1] == 1:
             proba = np.hstack([1 - proba, proba])
         for r, p in enumerate(proba):
@@ -921,10 +1005,11 @@ def cmd_plot_weights(args) -> int:
 def cmd_plot_samples(args) -> int:
     n = _int_option("-n", args.n)
     mf = _read(args.model) if args.model else None
-    x_tr, y_tr, x_te, y_te, names = _load_data(args.dataset, args.data_dir, _split_seed(mf))
+    ds = _load_data(args.dataset, args.data_dir, _split_seed(mf))
+    x_te, y_te, names = ds.x_test, ds.y_test, ds.class_names
     predictions = None
     if mf is not None:
-        predictions = mf.net.predict(apply_scaling(mf.input_scaling, x_te[:n].reshape(min(n, len(x_te)), -1), mf.net.dtype))
+        predictions = mf.net.predict(x_te[:n].reshape(min(n, len(x_te)), -1))
     out = args.out or (mf.path.parent if mf is not None else Path(".")) / "samples.png"
     _say(f"wrote {plot_samples(x_te, y_te, out, class_names=names, predictions=predictions, n=n)}")
     return 0
@@ -936,13 +1021,7 @@ def cmd_info(args) -> int:
     _say(f"file: {mf.path} ({mf.kind}, format version {mf.metadata['format_version']})")
     if mf.class_names:
         _say(f"classes: {', '.join(mf.class_names)}")
-    scaling = mf.input_scaling or {"kind": "none"}
-    if scaling["kind"] == "unit":
-        _say(f"input scaling: x / {scaling['max']} (raw pixels to [0, 1])")
-    elif scaling["kind"] == "standardize":
-        _say(f"input scaling: standardize ({scaling['state']['mode']})")
-    else:
-        _say("input scaling: none")
+    _say(f"input scaling: {describe_inputs(mf.net)}")
     _say(f"tensors sha256: {mf.metadata['tensors_sha256']}")
     if mf.kind == "checkpoint":
         _say(f"checkpoint: epoch {mf.epoch}, step {mf.step}, optimizer {mf.optimizer!r}")
@@ -1027,6 +1106,9 @@ def main(argv=None) -> int:
             return 0
         args.argv = list(sys.argv[1:] if argv is None else argv)
         return int(args.handler(args))
+    except _Shown as exc:
+        _say(f"{PROG}: error: {exc}", err=True)
+        return 1
     except UsageError as exc:
         _say(f"{PROG}: error: {_one_line(exc)}", err=True)
         return 2

@@ -10,6 +10,7 @@ included), so the library sees only finite, in-range values.
 from __future__ import annotations
 
 import difflib
+import inspect
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
@@ -18,12 +19,23 @@ from typing import Any
 
 from . import _checks
 from .errors import ConfigError
+from .layers import ACTIVATIONS
+from .optimizers import OPTIMIZERS
+from .schedules import SCHEDULES
 
-__all__ = ["TrainConfig", "dumps_toml", "load_toml", "SCALINGS"]
+__all__ = ["HIDDEN_ACTIVATIONS", "OUTPUT_LOSSES", "SCALINGS", "TrainConfig", "dumps_toml", "load_toml"]
 
-#: How raw inputs are turned into network inputs: ``auto`` picks ``unit`` for integer
-#: pixels and ``none`` for floats.
+#: How raw inputs are turned into network inputs: ``auto`` divides 8-bit images by 255,
+#: leaves data already in [0, 1] as it is and standardises everything else on the
+#: training split (see :func:`deltaprop.preprocessing.auto_scaling`).
 SCALINGS = ("auto", "unit", "standardize", "none")
+#: Activations a hidden layer may use.
+HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
+#: Output layer and loss pairs that go together; any output also goes with mse.
+#: identity + cross_entropy takes the outputs as logits (the softmax is inside the loss).
+OUTPUT_LOSSES = (("softmax", "cross_entropy"), ("identity", "cross_entropy"), ("sigmoid", "binary_cross_entropy"))
+#: SGD's learning rate when none is given: seed 000's. Other optimizers use their own default.
+SGD_LR = 0.3
 DTYPES = ("float32", "float64")
 #: The order of mini-batches: reshuffled every epoch, the stored order, or seed 000's
 #: windows of batch_size + 1 rows sliding by batch_size (see deltaprop.training).
@@ -36,18 +48,21 @@ MAX_CONFIG_BYTES = 1 << 20
 class TrainConfig:
     """Everything ``deltaprop train`` needs; the defaults are seed 000's SGD network
     (784 → 50 sigmoid → 10 softmax, cross-entropy, SGD α = 0.3, batches of 20) on the
-    bundled MNIST sample. ``layers`` empty means [features, 50, classes] of the dataset;
+    bundled MNIST sample. ``lr`` None means the optimizer's own default (SGD: seed 000's
+    0.3; Adam 0.001, ...). ``label_column`` names or numbers the label column of a CSV
+    file (or the labels array of an .npz); None finds it. ``layers`` empty means [features, 50, classes] of the dataset;
     ``epochs``/``steps`` None means no limit of that kind; ``early_stopping`` is the
     patience in epochs (0: off)."""
 
     dataset: str = "mnist-sample"
     data_dir: str = ""
+    label_column: int | str | None = None
     layers: list[int] = field(default_factory=list)
     activation: str = "sigmoid"
     output: str = "softmax"
     loss: str = "cross_entropy"
     optimizer: str = "sgd"
-    lr: float = 0.3
+    lr: float | None = None
     momentum: float = 0.0
     nesterov: bool = False
     weight_decay: float = 0.0
@@ -92,16 +107,14 @@ class TrainConfig:
         """Parse and check every value in place; the single gate for numbers."""
         self.dataset = _text("dataset", self.dataset, allow_empty=False)
         self.data_dir = _text("data_dir", self.data_dir)
+        self.label_column = _label_column(self.label_column)
         self.layers = _int_list("layers", self.layers)
-        from .layers import ACTIVATIONS
-
-        self.activation = _choice("activation", self.activation, tuple(ACTIVATIONS))
-        self.output = _output(self.output)
+        self.activation = _choice("activation", _alias(self.activation), HIDDEN_ACTIVATIONS)
+        self.output = _output(_alias(self.output))
         self.loss = _loss_name(self.loss)
-        from .optimizers import OPTIMIZERS
-
+        _check_output_and_loss(self.output, self.loss)
         self.optimizer = _choice("optimizer", self.optimizer, tuple(OPTIMIZERS))
-        self.lr = _checks.positive_number("lr", _number("lr", self.lr))
+        self.lr = _default_lr(self.optimizer) if self.lr is None else _checks.positive_number("lr", _number("lr", self.lr))
         self.momentum = _checks.fraction("momentum", _number("momentum", self.momentum))
         self.nesterov = _bool("nesterov", self.nesterov)
         self.weight_decay = _checks.positive_number("weight_decay", _number("weight_decay", self.weight_decay), allow_zero=True)
@@ -154,9 +167,24 @@ class TrainConfig:
         return optimizer_from_name(self.optimizer, **kwargs)
 
     def build_loss(self):
-        from .losses import loss_from_name
+        from .losses import CrossEntropy, loss_from_name
 
+        if self.loss == "cross_entropy" and self.output.split("+")[-1] == "identity":
+            return CrossEntropy(from_logits=True)
         return loss_from_name(self.loss)
+
+    def schedule_for_run(self, batches_per_epoch: int) -> str | dict[str, Any]:
+        """The schedule with its length taken from the run where not set: cosine anneals
+        over the run's epochs (``t_max``), step decays three times in it (``step_size``)."""
+        spec = {"type": self.schedule} if isinstance(self.schedule, str) else dict(self.schedule)
+        epochs = self.epochs if self.epochs is not None else -(-self.steps // max(1, batches_per_epoch))
+        if self.epochs is not None and self.steps is not None:
+            epochs = min(epochs, -(-self.steps // max(1, batches_per_epoch)))
+        if spec["type"] == "cosine" and "t_max" not in spec:
+            spec["t_max"] = max(1, epochs)
+        if spec["type"] == "step" and "step_size" not in spec:
+            spec["step_size"] = max(1, epochs // 3)
+        return spec if len(spec) > 1 else spec["type"]
 
     # -- writing -------------------------------------------------------------------------
     def as_dict(self) -> dict[str, Any]:
@@ -247,8 +275,6 @@ def _output(value: Any) -> str:
 
 
 def _activations() -> tuple[str, ...]:
-    from .layers import ACTIVATIONS
-
     return tuple(ACTIVATIONS)
 
 
@@ -286,24 +312,93 @@ def _int_list(name: str, value: Any) -> list[int]:
     return out
 
 
+def _schedule_settings(kind: str) -> dict[str, Any]:
+    """The settings of schedule ``kind`` and their defaults (its constructor's keywords)."""
+    params = inspect.signature(SCHEDULES[kind]).parameters
+    return {name: p.default for name, p in params.items() if p.default is not inspect.Parameter.empty}
+
+
+def _schedule_spec(value: Any) -> dict[str, Any]:
+    """``"cosine"``, ``"cosine:t_max=20,min_lr=0.001"`` or a ``[schedule]`` table as a mapping."""
+    if isinstance(value, dict):
+        return dict(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"schedule must be a name or a table, got {value!r}")
+    name, _, rest = value.strip().partition(":")
+    spec: dict[str, Any] = {"type": name.strip()}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, eq, text = item.partition("=")
+        if not eq:
+            raise ConfigError(f"schedule setting {item!r} must be KEY=VALUE, e.g. --schedule cosine:t_max=20")
+        spec[key.strip()] = text.strip()
+    return spec
+
+
 def _schedule(value: Any) -> str | dict[str, Any]:
+    """A checked schedule: a name, or a mapping of ``type`` and that schedule's settings
+    (TOML: ``[schedule]`` with ``type = "cosine"``, ``t_max = 20``; flag:
+    ``--schedule cosine:t_max=20``)."""
     from .schedules import schedule_from_config
 
+    spec = _schedule_spec(value)
+    kind = spec.get("type")
+    if not isinstance(kind, str):
+        raise ConfigError(f"the schedule needs its type: type = one of {', '.join(SCHEDULES)} in the [schedule] table "
+                          f"(got keys {', '.join(sorted(spec)) or 'none'})")
+    kind = kind.strip().lower()
+    if kind not in SCHEDULES:
+        raise ConfigError(f"unknown schedule {kind!r}; choose one of {', '.join(SCHEDULES)}")
+    settings = _schedule_settings(kind)
+    out: dict[str, Any] = {"type": kind}
+    for key, v in spec.items():
+        if key == "type":
+            continue
+        if key not in settings:
+            known = ", ".join(settings) or "none"
+            raise ConfigError(f"schedule.{key} is not a setting of the {kind} schedule; its settings: {known}")
+        if isinstance(settings[key], str):
+            out[key] = _text(f"schedule.{key}", v, allow_empty=False)
+        elif isinstance(settings[key], int):
+            out[key] = _integer(f"schedule.{key}", v)
+        else:
+            out[key] = _number(f"schedule.{key}", v)
+    schedule_from_config(out)  # raises ConfigError for out-of-range settings
+    return out if len(out) > 1 else kind
+
+
+def _alias(name: Any) -> Any:
+    """Other names of activations: linear = identity, logistic = sigmoid."""
+    if not isinstance(name, str):
+        return name
+    key = name.strip().lower().replace("-", "_")
+    return {"linear": "identity", "logistic": "sigmoid"}.get(key, name)
+
+
+def _check_output_and_loss(output: str, loss: str) -> None:
+    last = output.split("+")[-1]
+    if loss == "mse" or (last, loss) in OUTPUT_LOSSES:
+        return
+    pairs = "; ".join(f"{o} with {l}" for o, l in OUTPUT_LOSSES)
+    raise ConfigError(f"output {output} does not go with loss {loss}: the pairs that work are {pairs}; "
+                      "or any output with mse")
+
+
+def _default_lr(optimizer: str) -> float:
+    if optimizer == "sgd":
+        return SGD_LR
+    return float(inspect.signature(OPTIMIZERS[optimizer]).parameters["lr"].default)
+
+
+def _label_column(value: Any) -> int | str | None:
+    """A column index (an int or a string of digits) or a header name; None or "" finds it."""
+    if value is None or value == "":
+        return None
     if isinstance(value, str):
-        spec: str | dict[str, Any] = value.strip().lower()
-    elif isinstance(value, dict):
-        spec = {}
-        for k, v in value.items():
-            if k in ("type", "monitor"):
-                spec[k] = v
-            elif isinstance(v, int) and not isinstance(v, bool):
-                spec[k] = v
-            else:
-                spec[k] = _number(f"schedule.{k}", v)
-    else:
-        raise ConfigError(f"schedule must be a name or a table, got {value!r}")
-    schedule_from_config(spec)  # raises ConfigError for unknown names or bad settings
-    return spec
+        text = value.strip()
+        return int(text) if text.lstrip("-").isdigit() else text
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ConfigError(f"label_column must be a column name or index, got {value!r}")
 
 
 # -- TOML ---------------------------------------------------------------------------------------

@@ -415,3 +415,10 @@ def _known_initializer(init: Any) -> bool:
     except ConfigError:
         return False
     return True
+
+
+# Preprocessing layers (raw inputs to network inputs, no parameters) live in their own module.
+from .preprocessing import PREPROCESSING  # noqa: E402
+
+for _name, _layer in PREPROCESSING.items():
+    LAYERS.add(_name, _layer)

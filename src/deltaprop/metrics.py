@@ -81,10 +81,17 @@ def classification_report(y_true, y_pred, n_classes: int | None = None, class_na
 
 
 def confusion_table(cm: np.ndarray, class_names=None) -> str:
-    """The confusion matrix as text: rows are true classes, columns predictions."""
+    """The confusion matrix as text: rows are true classes, columns predictions, every
+    column right-aligned under its header. Names longer than 6 characters (Fashion-MNIST's
+    "T-shirt/top") label the rows as "index name" and the columns by index."""
     k = cm.shape[0]
     names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
-    w = max(max(len(n) for n in names), len(str(int(cm.max(initial=0)))), 4)
-    head = "true\\pred".ljust(w + 1) + " ".join(n[:w].rjust(w) for n in names)
-    rows = [names[i][: w + 1].ljust(w + 1) + " ".join(str(int(v)).rjust(w) for v in cm[i]) for i in range(k)]
+    short = max((len(n) for n in names), default=0) <= 6
+    columns = names if short else [str(i) for i in range(k)]
+    row_labels = names if short else [f"{i} {n}" for i, n in enumerate(names)]
+    width = max(max((len(c) for c in columns), default=1), len(str(int(cm.max(initial=0)))), 4)
+    label_width = max(len("true\\pred"), max((len(r) for r in row_labels), default=0))
+    head = "true\\pred".ljust(label_width) + " " + " ".join(c.rjust(width) for c in columns)
+    rows = [row_labels[i].ljust(label_width) + " " + " ".join(str(int(v)).rjust(width) for v in cm[i])
+            for i in range(k)]
     return "\n".join([head, *rows])

@@ -149,6 +149,7 @@ class Network:
         """Put every parameter (and gradient) in one flat buffer, as views in layer order,
         so an optimizer updates the whole network in a handful of array operations."""
         params = self.parameters()
+        self._first_trained = next((i for i, layer in enumerate(self.layers) if layer.parameters()), 0)
         total = sum(p.value.size for p in params)
         self._flat_values = np.empty(total, dtype=self.dtype)
         self._flat_grads = np.zeros(total, dtype=self.dtype)
@@ -207,9 +208,10 @@ class Network:
             last -= 1
         else:
             g = loss.gradient(a, y, *extra)
-        for i in range(last, -1, -1):
+        first = self._first_trained  # layers before it (input scaling) need no gradient
+        for i in range(last, first - 1, -1):
             deltas[i] = g
-            g = layers[i].backward(g, need_input_grad=i > 0)
+            g = layers[i].backward(g, need_input_grad=i > first)
 
     def forward(self, X, *, train: bool = False) -> np.ndarray:
         """The network output ``a^L`` for ``X`` (a new array). ``train=True`` applies dropout

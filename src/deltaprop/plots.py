@@ -89,7 +89,7 @@ def plot_weights(net, path, *, max_units: int = 64) -> Path:
     square = side * side == dense[0].n_in and side >= 4
     n_units = min(dense[0].n_out, max_units) if square else 0
     rows, cols = _grid(n_units) if n_units else (0, 0)
-    fig = _figure(max(8, 2.6 * len(dense)), (rows * 1.0 + 3.5) if n_units else 3.8)
+    fig = _figure(max(8, 3.4 * len(dense)), (rows * 1.0 + 4.0) if n_units else 4.2)
     grid = fig.add_gridspec(2 if n_units else 1, 1, height_ratios=[rows * 1.0, 3.0] if n_units else [1])
     if n_units:
         top = grid[0].subgridspec(rows, cols, wspace=0.05, hspace=0.05)
@@ -100,7 +100,10 @@ def plot_weights(net, path, *, max_units: int = 64) -> Path:
             lim = float(np.max(np.abs(w))) or 1.0
             ax.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim)
             ax.set_axis_off()
-    bottom = grid[-1].subgridspec(1, len(dense), wspace=0.4)
+    if n_units:
+        shown = f"each of its {n_units} units" if n_units == dense[0].n_out else f"{n_units} of its {dense[0].n_out} units"
+        fig.suptitle(f"first layer: the weights into {shown}, as {side}x{side} images", fontsize=10)
+    bottom = grid[-1].subgridspec(1, len(dense), wspace=0.9)
     for j, layer in enumerate(dense):
         ax = fig.add_subplot(bottom[0, j])
         W = layer.W.value
@@ -109,11 +112,12 @@ def plot_weights(net, path, *, max_units: int = 64) -> Path:
         ax.set_title(f"W of Dense {layer.n_in}→{layer.n_out}", fontsize=9)
         ax.set_xlabel("unit")
         ax.set_ylabel("input")
-        fig.colorbar(im, ax=ax, fraction=0.05)
+        fig.colorbar(im, ax=ax, fraction=0.08, pad=0.04)
     return _save(fig, path)
 
 
-def plot_samples(x, labels, path, *, class_names: Sequence[str] | None = None, predictions=None, n: int = 25) -> Path:
+def plot_samples(x, labels, path, *, class_names: Sequence[str] | None = None, predictions=None, n: int = 25,
+                 title: str | None = None) -> Path:
     """The first ``n`` examples as images (rows of 784 become 28x28), titled with their
     label, and with the prediction where given (red when wrong)."""
     x = np.asarray(x)
@@ -137,20 +141,29 @@ def plot_samples(x, labels, path, *, class_names: Sequence[str] | None = None, p
         if predictions is not None:
             text += f" → {label(predictions[k])}"
             color = "black" if int(predictions[k]) == int(labels[k]) else "red"
-        ax.set_title(text, fontsize=8, color=color)
+        ax.set_title(text, fontsize=8 if len(text) <= 12 else 6, color=color)
+    if title is None:
+        title = f"{n} examples: label → prediction (red: wrong)" if predictions is not None else f"{n} examples and their labels"
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 
 
-def plot_confusion(cm, path, *, class_names: Sequence[str] | None = None) -> Path:
-    """The confusion matrix as a heatmap with counts (rows: true class; columns: predicted)."""
+def plot_confusion(cm, path, *, class_names: Sequence[str] | None = None, title: str = "confusion matrix") -> Path:
+    """The confusion matrix as a heatmap with counts (rows: true class; columns: predicted);
+    long class names are slanted so they do not overlap."""
     cm = np.asarray(cm)
     k = cm.shape[0]
     names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
-    fig = _figure(max(4, 0.55 * k + 2), max(4, 0.55 * k + 1.5))
+    longest = max((len(n) for n in names), default=1)
+    extra = 0.07 * longest if longest > 3 else 0.0
+    fig = _figure(max(4, 0.55 * k + 2 + extra), max(4, 0.55 * k + 1.5 + extra))
     ax = fig.add_subplot(1, 1, 1)
     im = ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(k), labels=names, rotation=45 if k > 10 else 0)
+    slanted = k > 10 or longest > 3
+    ax.set_xticks(range(k), labels=names, rotation=45 if slanted else 0, ha="right" if slanted else "center",
+                  rotation_mode="anchor")
+    ax.set_title(title)
     ax.set_yticks(range(k), labels=names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")

@@ -205,6 +205,5 @@ def describe_inputs(net) -> str:
         shown = f"{round(inverse):d}" if math.isclose(inverse, round(inverse), rel_tol=1e-9) else f"{inverse:g}"
         return f"x / {shown}"
     if isinstance(first, Standardization):
-        per = "per-feature σ" if first.std.size > 1 else "one σ"
-        return f"standardised: (x − μ) / σ, μ and σ of the training split ({per})"
+        return "standardised ((x − μ) / σ, μ and σ of the training split)"
     return "none (raw inputs)"

@@ -455,7 +455,10 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
     extra = _meta_json(path, meta, "extra")
     if not isinstance(extra, dict):
         raise _bad(path, "metadata 'extra' must be a mapping")
-    common = dict(net=net, kind=kind, class_names=class_names, input_scaling=scaling, extra=extra, metadata=meta, path=path)
+    from .preprocessing import input_layer, with_input_layer
+
+    net = with_input_layer(net, input_layer(scaling))  # the network scales its own raw inputs
+    common = dict(net=net, kind=kind, class_names=class_names, input_scaling=None, extra=extra, metadata=meta, path=path)
     if kind == "model":
         return ModelFile(**common)
     return _checkpoint(path, common, meta, optimizer, slots)

@@ -739,7 +739,7 @@ class _NeuralNet(BaseEstimator):
         if kind is not None and kind != cls.__name__:
             raise ModelFileError(f"{path}: holds a {kind}, not a {cls.__name__}; load it with {kind}.load")
         names = set(cls._get_param_names())
-        params = {k: v for k, v in (extra.get("params") or {}).items() if k in names}
+        params = {k: v for k, v in (extra.get("params") or _params_of_network(net)).items() if k in names}
         for key in ("hidden_layer_sizes", "activation"):
             if isinstance(params.get(key), list):
                 params[key] = tuple(params[key])
@@ -1083,6 +1083,20 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+def _params_of_network(net: Network) -> dict[str, Any]:
+    """The settings a model file written without them (by ``deltaprop train``) shows in its
+    layers: hidden widths, hidden and output activations, dropout and dtype."""
+    name_of = {cls: name for name, cls in reversed(list(ACTIVATIONS.items()))}  # a class's first name
+    dense = [layer for layer in net.layers if isinstance(layer, Dense)]
+    hidden = [layer for layer in net.layers[: net.layers.index(dense[-1])] if type(layer) in name_of]
+    dropout = [layer.rate for layer in net.layers if type(layer).__name__ == "Dropout"]
+    params: dict[str, Any] = {"hidden_layer_sizes": tuple(d.n_out for d in dense[:-1]), "dtype": net.dtype.name,
+                              "output": name_of.get(type(net.layers[-1]), "softmax"), "dropout": dropout[0] if dropout else 0.0}
+    if hidden:
+        params["activation"] = name_of[type(hidden[0])]
+    return params
 
 
 class NeuralNetRegressor(RegressorMixin, _NeuralNet):

@@ -9,7 +9,7 @@ seed 001's parity problem, your own arrays, transforms, and streaming from disk.
 
 from __future__ import annotations
 
-from deltaprop.data.arrays import load_arrays
+from deltaprop.data.arrays import LABEL_NAMES, Table, load_arrays, read_table
 from deltaprop.data.dataset import Dataset
 from deltaprop.data.download import cache_dir, fetch
 from deltaprop.data.idx import read_idx, read_idx_header, write_idx
@@ -26,11 +26,13 @@ from deltaprop.data.transforms import (
 
 __all__ = [
     "DATASETS",
+    "LABEL_NAMES",
     "FASHION_MNIST_MIRRORS",
     "MNIST_MIRRORS",
     "Dataset",
     "MappedArray",
     "Standardizer",
+    "Table",
     "cache_dir",
     "fetch",
     "from_one_hot",
@@ -42,6 +44,7 @@ __all__ = [
     "open_mapped",
     "read_idx",
     "read_idx_header",
+    "read_table",
     "scale_to_unit",
     "train_validation_split",
     "write_idx",

@@ -1,10 +1,18 @@
-"""Your own data: ``.npz`` archives and CSV files, checked like the built-in datasets."""
+"""Your own data: ``.npz`` archives and CSV files, read by their meaning and checked like
+the built-in datasets.
+
+The label column is the one you name (``label_column``: a header name or an index), else
+the one whose header is a usual label name (:data:`LABEL_NAMES`), else, in a file without
+a header, the first or last column, whichever holds class ids. A column that looks like a
+feature (non-integer values, or more than :data:`MAX_CLASSES` distinct values) is refused
+as the label, naming the column and how to choose another."""
 
 from __future__ import annotations
 
 import os
 import warnings
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +22,13 @@ from deltaprop.bounded import file_kind
 from deltaprop.data.npy import read_npy_header
 from deltaprop.errors import ConfigError, DatasetNotFoundError, DataError, FileFormatError, ShapeError
 
-__all__ = ["NPZ_KEYS", "load_arrays"]
+__all__ = ["LABEL_NAMES", "MAX_CLASSES", "NPZ_KEYS", "Table", "load_arrays", "read_table"]
+
+#: Header names (any case) taken as the label column when none is named.
+LABEL_NAMES = ("label", "labels", "class", "target", "y")
+#: A label column with more distinct values than this is a feature, not class ids.
+MAX_CLASSES = 1000
+_HOW_TO_CHOOSE = "choose the label column with --label-column NAME|INDEX (label_column= in load_arrays)"
 
 #: Accepted (inputs, labels) key pairs in an ``.npz``, tried in this order.
 NPZ_KEYS = (("x", "y"), ("X", "y"), ("X", "Y"), ("images", "labels"))
@@ -24,19 +38,40 @@ _ZIP_MAX_RATIO = 1100
 _MAX_HEADER_BYTES = 1 << 20
 
 
-def load_arrays(path: str | os.PathLike, *, label_column: int | str = -1):
+@dataclass
+class Table:
+    """Inputs ``x``, labels ``y`` and, in words, which column or array the labels came
+    from and why (``"column 'label' (1 of 785, by its name)"``)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    label_source: str
+
+
+def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = None):
     """Load ``(x, y)`` from an ``.npz`` or a ``.csv`` file.
 
     ``.npz``: arrays under one of :data:`NPZ_KEYS` (``x``/``y``, ``X``/``y``, ``X``/``Y``,
-    ``images``/``labels``); every member's header is checked against its size first and
-    pickle is never allowed. x keeps its dtype. CSV: comma-separated numbers, an optional
-    header row; ``label_column`` is the index (negative counts from the end) or, with a
-    header, the name of the label column. x comes back uint8 when every value is an
-    integer in 0..255 (pixels, like MNIST), float32 otherwise.
+    ``images``/``labels``), or labels under ``label_column`` (an array name) or one of
+    :data:`LABEL_NAMES` with the inputs as the one other array; every member's header is
+    checked against its size first and pickle is never allowed. x keeps its dtype.
 
-    y: 1-D labels become int64 class ids (they must be whole numbers >= 0); 2-D y
-    (one-hot rows or regression targets, ``.npz`` only) comes back as float32.
+    CSV: comma-separated numbers, an optional header row. ``label_column`` is the index
+    (negative counts from the end) or, with a header, the name of the label column; by
+    default a header name in :data:`LABEL_NAMES`, else (no header) the first or the last
+    column, whichever holds class ids, else the last. x comes back uint8 when every value
+    is an integer in 0..255 (pixels, like MNIST), float32 otherwise.
+
+    y: 1-D labels become int64 class ids (whole numbers >= 0, at most
+    :data:`MAX_CLASSES` distinct values); 2-D y (one-hot rows or regression targets,
+    ``.npz`` only) comes back as float32. :func:`read_table` also says which column was used.
     """
+    table = read_table(path, label_column=label_column)
+    return table.x, table.y
+
+
+def read_table(path: str | os.PathLike, *, label_column: int | str | None = None) -> Table:
+    """:func:`load_arrays`, with the choice of label column in words."""
     path = Path(path)
     if not path.is_file():
         if path.exists():  # a folder, FIFO or device: say which, and never open it
@@ -44,25 +79,43 @@ def load_arrays(path: str | os.PathLike, *, label_column: int | str = -1):
         raise DatasetNotFoundError(f"{path}: no such file.")
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        x, y = _load_npz(path)
+        x, y, source = _load_npz(path, label_column)
     elif suffix in (".csv", ".txt"):
-        x, y = _load_csv(path, label_column)
+        x, y, source = _load_csv(path, label_column)
     else:
         raise ConfigError(f"{path}: unsupported file type {suffix!r}; use .npz or .csv.")
-    return _check_xy(x, y, path)
+    x, y = _check_xy(x, y, path, source)
+    return Table(x, y, source)
 
 
-def _load_npz(path: Path):
+def _npz_keys(path: Path, members, label_column: int | str | None) -> tuple[str, str, str]:
+    """(inputs key, labels key, how the labels were chosen) among the archive's arrays."""
+    names = sorted(m.removesuffix(".npy") for m in members)
+    if label_column is not None:
+        if not isinstance(label_column, str) or label_column not in names:
+            raise ConfigError(f"{path}: label_column for an .npz names its labels array; the arrays are {names}.")
+        others = [n for n in names if n != label_column]
+        if len(others) != 1:
+            raise FileFormatError(f"{path}: with labels {label_column!r}, which of {others} are the inputs? "
+                                  "Save only the inputs and the labels.")
+        return others[0], label_column, f"array {label_column!r} (as named)"
+    for kx, ky in NPZ_KEYS:
+        if kx in names and ky in names:
+            return kx, ky, f"array {ky!r}"
+    found = [n for n in names if n.lower() in LABEL_NAMES]
+    if len(found) == 1 and len(names) == 2:
+        other = next(n for n in names if n != found[0])
+        return other, found[0], f"array {found[0]!r} (by its name)"
+    raise FileFormatError(f"{path}: no inputs/labels pair among the arrays {names}. "
+                          f"Save with np.savez(path, x=inputs, y=labels), or name the labels array with label_column.")
+
+
+def _load_npz(path: Path, label_column: int | str | None):
     try:
         with zipfile.ZipFile(path) as zf:
             members = {info.filename: info for info in zf.infolist()}
-            keys = next(((kx, ky) for kx, ky in NPZ_KEYS
-                         if f"{kx}.npy" in members and f"{ky}.npy" in members), None)
-            if keys is None:
-                found = sorted(m.removesuffix(".npy") for m in members)
-                raise FileFormatError(f"{path}: no inputs/labels pair among the arrays {found}. "
-                                      f"Save with np.savez(path, x=inputs, y=labels).")
-            for key in keys:
+            keys = _npz_keys(path, [m for m in members if m.endswith(".npy")], label_column)
+            for key in keys[:2]:
                 info = members[f"{key}.npy"]
                 if info.file_size > _ZIP_MAX_RATIO * info.compress_size + (1 << 16):
                     raise FileFormatError(f"{path}: member {key}.npy claims {info.file_size:,} "
@@ -71,8 +124,8 @@ def _load_npz(path: Path):
                 with zf.open(info) as member:
                     read_npy_header(member, f"{path}[{key}]", info.file_size)
         with np.load(path, allow_pickle=False) as npz:
-            return npz[keys[0]], npz[keys[1]]
-    except FileFormatError:
+            return npz[keys[0]], npz[keys[1]], keys[2]
+    except (FileFormatError, ConfigError):
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
             KeyError, NotImplementedError) as exc:
@@ -80,7 +133,8 @@ def _load_npz(path: Path):
                               f"{exc}). Save it with numpy.savez.") from None
 
 
-def _load_csv(path: Path, label_column: int | str):
+def _csv_header(path: Path) -> tuple[list[str] | None, int]:
+    """The header's names (None without a header) and the number of columns."""
     from deltaprop.bounded import open_regular
 
     try:  # a regular file only, and a header line of bounded length
@@ -94,24 +148,63 @@ def _load_csv(path: Path, label_column: int | str):
     if not first.strip():
         raise FileFormatError(f"{path}: the CSV file is empty (or starts with a blank line).")
     cells = [c.strip() for c in first.split(",")]
+    if len(cells) < 2:
+        raise FileFormatError(f"{path}: needs at least two columns (inputs and a label).")
     try:
         [float(c) for c in cells]
-        names = None
     except ValueError:
-        names = cells
-    n_cols = len(cells)
-    if n_cols < 2:
-        raise FileFormatError(f"{path}: needs at least two columns (inputs and a label).")
+        return cells, len(cells)
+    return None, len(cells)
+
+
+def _named_column(path: Path, label_column: int | str, names: list[str] | None, n_cols: int) -> int:
+    if isinstance(label_column, str) and label_column.strip().lstrip("-").isdigit():
+        label_column = int(label_column)
     if isinstance(label_column, str):
         if names is None or label_column not in names:
             raise ConfigError(f"{path}: no column named {label_column!r}"
-                              + (f"; the header has {names}." if names else " (no header row)."))
-        col = names.index(label_column)
-    else:
-        if not -n_cols <= int(label_column) < n_cols:
-            raise ConfigError(f"{path}: label_column {label_column} is out of range for "
-                              f"{n_cols} columns.")
-        col = int(label_column) % n_cols
+                              + (f"; the header has {names[:12]}." if names else " (no header row)."))
+        return names.index(label_column)
+    if not -n_cols <= int(label_column) < n_cols:
+        raise ConfigError(f"{path}: label_column {label_column} is out of range for {n_cols} columns.")
+    return int(label_column) % n_cols
+
+
+def _column_name(col: int, names: list[str] | None, n_cols: int, why: str) -> str:
+    named = f"{names[col]!r} " if names else ""
+    return f"column {named}({col + 1} of {n_cols}, {why})"
+
+
+def _looks_like_labels(values: np.ndarray) -> bool:
+    if not (np.isfinite(values).all() and (values == np.round(values)).all() and values.min() >= 0):
+        return False
+    return 2 <= len(np.unique(values)) <= MAX_CLASSES
+
+
+def _choose_column(path, table, label_column, names, n_cols) -> tuple[int, str]:
+    if label_column is not None:
+        col = _named_column(path, label_column, names, n_cols)
+        return col, _column_name(col, names, n_cols, "as named")
+    if names is not None:
+        found = [i for i, name in enumerate(names) if name.lower() in LABEL_NAMES]
+        if found:
+            return found[0], _column_name(found[0], names, n_cols, "by its name")
+        return n_cols - 1, _column_name(n_cols - 1, names, n_cols, f"the last; no column is named {', '.join(LABEL_NAMES)}")
+    first, last = _looks_like_labels(table[:, 0]), _looks_like_labels(table[:, -1])
+    if first and last:
+        raise ConfigError(f"{path} has no header to name its label column, and both the first and the last "
+                          "column hold whole numbers that could be class ids; say which with --label-column 0 "
+                          "or --label-column -1 (label_column= in load_arrays)")
+    if first:
+        return 0, _column_name(0, None, n_cols, "the first: it holds class ids, the last does not")
+    why = "the last: it holds class ids, the first does not" if last else "the last; the file has no header"
+    return n_cols - 1, _column_name(n_cols - 1, None, n_cols, why)
+
+
+def _load_csv(path: Path, label_column: int | str | None):
+    names, n_cols = _csv_header(path)
+    if label_column is not None:
+        _named_column(path, label_column, names, n_cols)  # a bad name fails before the file is read
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
@@ -125,16 +218,31 @@ def _load_csv(path: Path, label_column: int | str):
     if table.shape[1] != n_cols:
         raise FileFormatError(f"{path}: rows have {table.shape[1]} columns, the first "
                               f"has {n_cols}.")
+    col, source = _choose_column(path, table, label_column, names, n_cols)
     y = table[:, col]
     x = np.delete(table, col, axis=1)
     if np.isfinite(x).all() and (x == np.round(x)).all() and x.min() >= 0 and x.max() <= 255:
         x = x.astype(np.uint8)
     else:
         x = _checks.cast_checked(x, np.float32, name=f"{path}: x")
-    return x, y
+    return x, y, source
 
 
-def _check_xy(x: np.ndarray, y: np.ndarray, path: Path):
+def _check_labels(y: np.ndarray, path: Path, source: str) -> np.ndarray:
+    """1-D class ids, refusing a label column that looks like a feature."""
+    if y.dtype.kind == "f" and y.size and np.isfinite(y).all() and not (y == np.round(y)).all():
+        example = y[y != np.round(y)][0]
+        raise DataError(f"{path}: the labels ({source}) hold {example:g}, not a whole-number class id: "
+                        f"is this a feature? {_HOW_TO_CHOOSE}.")
+    if y.dtype.kind in "biuf" and y.size:
+        n_distinct = len(np.unique(y))
+        if n_distinct > MAX_CLASSES:
+            raise DataError(f"{path}: the labels ({source}) have {n_distinct:,} distinct values, more than "
+                            f"{MAX_CLASSES:,} classes: is this a feature? {_HOW_TO_CHOOSE}.")
+    return _checks.class_labels(y, name=f"{path}: the labels ({source})")
+
+
+def _check_xy(x: np.ndarray, y: np.ndarray, path: Path, source: str):
     if x.ndim < 2:
         raise ShapeError(f"{path}: x must be (n, features...), got shape {x.shape}.")
     if len(x) != len(y):
@@ -144,7 +252,7 @@ def _check_xy(x: np.ndarray, y: np.ndarray, path: Path):
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise DataError(f"{path}: x contains NaN or inf; clean or impute them first.")
     if y.ndim == 1:
-        return x, _checks.class_labels(y, name=f"{path}: labels")
+        return x, _check_labels(y, path, source)
     if y.ndim == 2:
         if y.dtype.kind == "f" and not np.isfinite(y).all():
             raise DataError(f"{path}: y contains NaN or inf.")
