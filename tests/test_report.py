@@ -88,13 +88,13 @@ def test_broken_run_prints_alerts_once_and_ends_with_a_chance_warning(tmp_path, 
     out = tmp_path / "broken"
     assert main(["train", "--activation", "relu", "--lr", "5", "--epochs", "4", "--out", str(out)]) == 0
     printed = capsys.readouterr()
-    assert printed.out.count("alert [dead_relu] epoch 1: layer 1 (ReLU)") == 1  # beside the epoch lines
-    assert "alerts during training:\n  [dead_relu] epoch 1: layer 1 (ReLU)" in printed.out
+    assert printed.out.count("alert [dead_relu] epoch 1: layer 2 (ReLU)") == 1  # beside the epoch lines
+    assert "alerts during training:\n  [dead_relu] epoch 1: layer 2 (ReLU)" in printed.out
     assert re.search(r"^WARNING: test accuracy 0\.\d+ is at chance", printed.err)
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "dead_relu" in page and "ends at chance accuracy" in page
     rows = (out / "alerts.csv").read_text().splitlines()
-    assert rows[1].startswith("1,dead_relu,1,")
+    assert rows[1].startswith("1,dead_relu,2,")  # layer 0 scales the pixels
 
 
 def test_report_refreshes_while_training(tmp_path):
