@@ -232,7 +232,8 @@ def test_disk_full_mid_write_keeps_the_previous_checkpoint(tmp_path):
     assert ckpt.read_bytes() == before
     assert S.load_checkpoint(ckpt).epoch == 2
     assert sorted(p.name for p in out.iterdir()) == sorted(["checkpoint.safetensors", "config.toml", "history.csv",
-                                                            "history.png", "model.safetensors"])
+                                                            "history.png", "model.safetensors", "diagnostics.csv",
+                                                            "alerts.csv", "run.json", "evaluation.json", "report.html"])
 
 
 def test_disk_full_when_saving_the_model(tmp_path, model):

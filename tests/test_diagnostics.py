@@ -253,3 +253,47 @@ def test_checkpoint_and_resume_keep_diagnostics_and_alerts(tmp_path):
                      callbacks=[DiagnosticsRecorder(X, y, on_alert=fired.append)])
     assert len(resumed.diagnostics) == 4
     assert [a.rule for a in fired].count("zero_init_symmetry") == 0  # fired once, before the resume
+
+
+def test_history_read_from_a_file_keeps_checked_diagnostics_and_alerts(probe):
+    from deltaprop._checks import history_records
+
+    net, X, y = probe
+    diag = diagnose(net, X, y, dp.CrossEntropy()).as_dict()
+    alert = {"rule": "dead_relu", "epoch": 1, "layer": 3, "evidence": "e", "fix": "f"}
+    record = {"epoch": 1, "loss": 0.5, "diagnostics": diag, "alerts": [alert]}
+    assert history_records([record])[0]["diagnostics"] == diag
+    assert history_records([record])[0]["alerts"] == [alert]
+    assert "diagnostics" not in history_records([{"epoch": 1, "loss": 0.5}])[0]
+    bad = json_copy(record)
+    bad["diagnostics"]["layers"][0]["mean"] = float("nan")
+    with pytest.raises(dp.DataError, match="history record 1: its diagnostics hold mean"):
+        history_records([bad])
+    bad = json_copy(record)
+    del bad["diagnostics"]["parameters"][0]["norm"]
+    with pytest.raises(dp.DataError, match="malformed"):
+        history_records([bad])
+    bad = json_copy(record)
+    bad["alerts"][0]["rule"] = "made_up"
+    with pytest.raises(dp.DataError, match="made_up"):
+        history_records([bad])
+
+
+def json_copy(value):
+    import json
+
+    return json.loads(json.dumps(value))
+
+
+def test_fit_with_diagnostics_leaves_the_last_steps_trace(probe):
+    net, X, y = probe
+    traces = []
+    for diagnostics in (False, True):
+        run = net.copy()
+        dp.fit(run, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), steps=1, batch_size=None,
+               diagnostics=diagnostics)
+        traces.append(run.trace())
+    for a, b in zip(*traces):
+        for x, z in ((a.output, b.output), (a.delta, b.delta)):
+            if x is not None:
+                np.testing.assert_array_equal(x, z)

@@ -108,7 +108,8 @@ def test_history_records_each_epoch():
     history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.2), epochs=3, batch_size=16,
                      seed=0, validation=(Xv, yv), callbacks=[log])
     assert len(history) == 3 and history["epoch"] == [1, 2, 3]
-    assert set(history.records[0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "steps"}
+    assert set(history.records[0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "steps",
+                                       "diagnostics", "alerts"}  # the last two: fit's diagnostics recorder
     for epoch in range(3):
         batches = [(m, loss) for e, m, loss in log.batches if e == epoch]
         assert [m for m, _ in batches] == [16, 16, 16, 2]

@@ -6,7 +6,7 @@
 
 import logging
 
-from .callbacks import Callback, CheckpointWriter, EarlyStopping, LambdaCallback, ProgressBar
+from .callbacks import Callback, CheckpointWriter, DiagnosticsRecorder, EarlyStopping, LambdaCallback, ProgressBar
 from .errors import (
     ConfigError,
     DataError,
@@ -33,6 +33,8 @@ from .optimizers import OPTIMIZERS, SGD, AdaDelta, AdaGrad, Adam, AdamW, Optimiz
 from .schedules import Constant, CosineAnnealing, ExponentialDecay, ReduceOnPlateau, Schedule, StepDecay
 from .preprocessing import Rescaling, Standardization
 from .training import History, TrainingState, evaluate, fit
+from .alerts import Alert
+from .diagnostics import Diagnostics, diagnose
 from .serialization import save, load
 
 __version__ = "0.1.0"
@@ -53,6 +55,7 @@ __all__ = [
     "accuracy", "classification_report", "confusion_matrix", "evaluate", "fit", "glorot_uniform",
     "gradcheck", "he_normal", "mlp", "scaled_normal", "zeros",
     "save", "load", "data", "kernels", "CheckpointWriter", "Rescaling", "Standardization",
+    "Alert", "Diagnostics", "DiagnosticsRecorder", "diagnose",
     "ExportError", "MissingDependencyError", "export_onnx", "export_torch", "from_torch", "to_torch",
 ]
 

@@ -171,7 +171,17 @@ def history_records(records: Any, *, limit: float = math.inf) -> list[dict[str, 
         for key in HISTORY_KEYS:
             if record.get(key) is not None:
                 _history_value(i, key, record[key], limit)
-        out.append({**{key: None for key in HISTORY_KEYS}, **record})
+        checked = {**{key: None for key in HISTORY_KEYS}, **record}
+        if record.get("diagnostics") is not None or record.get("alerts"):  # the diagnostics recorder's
+            from .alerts import checked_alerts
+            from .diagnostics import checked_diagnostics
+
+            try:
+                checked["diagnostics"] = checked_diagnostics(record.get("diagnostics"))
+                checked["alerts"] = checked_alerts(record.get("alerts") or [])
+            except DataError as exc:
+                raise DataError(f"history record {i}: {exc}") from None
+        out.append(checked)
     return out
 
 

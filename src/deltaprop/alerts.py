@@ -227,6 +227,25 @@ RULES: dict[str, tuple[Rule, str]] = {
 }
 
 
+def checked_alerts(data: Any) -> list[dict[str, Any]]:
+    """A record's alerts read from a file, checked: a list of :class:`Alert` mappings of
+    known rules; :class:`~deltaprop.errors.DataError` names what is wrong."""
+    from .errors import DataError
+
+    if not isinstance(data, list):
+        raise DataError(f"its alerts must be a list, got {type(data).__name__}")
+    out = []
+    for item in data:
+        try:
+            alert = Alert.from_dict(item)
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            raise DataError(f"an alert is malformed ({type(exc).__name__}: {exc})") from None
+        if alert.rule not in RULES or not (alert.layer is None or (isinstance(alert.layer, int) and alert.layer >= 0)):
+            raise DataError(f"an alert names rule {alert.rule!r} and layer {alert.layer!r}, which deltaprop does not raise")
+        out.append(alert.as_dict())
+    return out
+
+
 def check(records: Sequence[dict], ctx: Context = Context()) -> list[Alert]:
     """Every alert that holds at the latest epoch of ``records``."""
     if not records:

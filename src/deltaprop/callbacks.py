@@ -280,6 +280,7 @@ class DiagnosticsRecorder(Callback):
 
     def on_train_begin(self, state):
         from .alerts import AlertMonitor, Context, chance_level
+        from .diagnostics import own_loss
         from .losses import MeanSquaredError
 
         net, loss = state.net, state.loss
@@ -295,6 +296,7 @@ class DiagnosticsRecorder(Callback):
             warnings.simplefilter("ignore", UserWarning)
             self._work = net.copy()
         self._before = [p.value.copy() for p in net.parameters()]
+        self._loss = own_loss(loss)
 
     def _snapshot(self, state) -> None:
         for saved, p in zip(self._before, state.net.parameters()):
@@ -315,7 +317,7 @@ class DiagnosticsRecorder(Callback):
         from .diagnostics import diagnose_copy
 
         previous = self._before if state.step - self._before_step == 1 else None
-        diag = diagnose_copy(self._work, state.net, self.X, self.Y, state.loss, previous=previous)
+        diag = diagnose_copy(self._work, state.net, self.X, self.Y, self._loss, previous=previous)
         record = state.history.records[-1]
         record["diagnostics"] = diag.as_dict()
         new = self._monitor.update(state.history.records)

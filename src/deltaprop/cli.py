@@ -42,7 +42,8 @@ from .serialization import Checkpoint, load_checkpoint, read_model, save
 from .training import History, TrainingState, fit
 
 PROG = "deltaprop"
-_RUN_FILES = ("model.safetensors", "checkpoint.safetensors", "history.csv", "history.png", "config.toml")
+_RUN_FILES = ("model.safetensors", "checkpoint.safetensors", "history.csv", "history.png", "config.toml",
+              "diagnostics.csv", "alerts.csv", "run.json", "evaluation.json", "report.html")
 
 
 class UsageError(Exception):
@@ -221,9 +222,15 @@ def _add_export(sub) -> None:
     x.set_defaults(handler=cmd_export)
 
 
+def _add_report(sub) -> None:
+    r = sub.add_parser("report", help="rebuild a run folder's report.html from its files")
+    r.add_argument("run", metavar="RUN_DIR", help="a run folder written by deltaprop train")
+    r.set_defaults(handler=cmd_report)
+
+
 #: The subcommands, in the order ``--help`` lists them; each adds its parser.
 _COMMANDS = [_add_train, _add_evaluate, _add_predict, _add_gradcheck, _add_plot, _add_info, _add_serve, _add_sweep,
-             _add_export]
+             _add_export, _add_report]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -529,6 +536,20 @@ class _EpochLog(Callback):
         _say(epoch_summary(state))
 
 
+class _AlertLog(Callback):
+    """Each alert the epoch it first holds (fit's diagnostics recorder raises each once):
+    beside the epoch lines, or on stderr when stdout carries JSON."""
+
+    def __init__(self, err: bool):
+        self.err = err
+
+    def on_epoch_end(self, state):
+        from .alerts import Alert
+
+        for a in state.history.records[-1].get("alerts") or ():
+            _say(f"alert [{a['rule']}] {Alert.from_dict(a)}", err=self.err)
+
+
 def _callbacks(args, cfg: TrainConfig, writer: CheckpointWriter) -> list[Callback]:
     callbacks: list[Callback] = []
     if cfg.early_stopping:
@@ -538,7 +559,37 @@ def _callbacks(args, cfg: TrainConfig, writer: CheckpointWriter) -> list[Callbac
         callbacks.append(_EpochLog(json_lines=True))
     elif not args.quiet:
         callbacks.append(ProgressBar(file=sys.stdout) if sys.stdout.isatty() else _EpochLog(json_lines=False))
+    if not args.quiet:
+        callbacks.append(_AlertLog(err=bool(args.log_json)))
     return callbacks
+
+
+def _reporter(args, cfg: TrainConfig, out: Path, data: _Data):
+    """The report writer of a run folder (report.html, diagnostics.csv, alerts.csv, run.json)."""
+    from .report import ReportWriter, data_sha256, run_facts
+
+    arrays = [data.x_train, data.y_train, *(data.validation or ()), data.x_test, data.y_test]
+    source = str(Path(cfg.dataset).resolve()) if _is_file_dataset(cfg.dataset) else cfg.dataset
+    command = [PROG, *getattr(args, "argv", ["train"])]
+    return ReportWriter(out, run_facts(command, cfg.as_dict(), data_source=source, data_sha=data_sha256(*arrays)))
+
+
+def _report_results(args, reporter, model: _Model, data: _Data, X_test, acc: float, records) -> None:
+    """The final report with the test results; the alert summary; a loud warning when the
+    run ends at chance accuracy (the exit status stays 0)."""
+    from .alerts import at_chance, chance_level, summary
+    from .report import evaluation
+
+    if reporter is not None:
+        images = data.x_test if data.x_test.dtype == np.uint8 else None
+        reporter.finish("done", evaluation=evaluation(model.net, X_test, data.y_test, data.class_names, images=images))
+    alerts = History(records).alerts
+    if alerts or not args.quiet:
+        _say(summary(alerts), err=bool(args.log_json))
+    chance = chance_level(data.y_train, len(data.class_names))
+    if at_chance(acc, chance):
+        _say(f"WARNING: test accuracy {acc:.4f} is at chance (always answering the most common class scores "
+             f"{chance:.4f}): this network has not learned; see the alerts above", err=True)
 
 
 def _architecture(cfg: TrainConfig, data: _Data) -> str:
@@ -606,11 +657,14 @@ def _interrupted(out: Path, writer: CheckpointWriter) -> int:
     return 130
 
 
-def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta: dict, records, seconds) -> int:
-    """Write the model and the history plot; print the test accuracy and what was written."""
+def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta: dict, records, seconds,
+            reporter=None) -> int:
+    """Write the model, the history plot and the report; print the test accuracy, the
+    alerts' summary and what was written."""
     save(model.net, out / "model.safetensors", **meta)
     plot_history(records, out / "history.png", title=f"{cfg.dataset}: {_architecture(cfg, data)}")
     acc = accuracy(data.y_test, model.net.predict(data.x_test))
+    _report_results(args, reporter, model, data, data.x_test, acc, records)
     if args.log_json:
         summary = {"test_accuracy": acc, "test_examples": int(len(data.y_test)), "out": str(out),
                    "seconds": round(seconds, 3)}
@@ -638,20 +692,23 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
     writer = CheckpointWriter(out, meta)
     if model.state is not None:
         writer.written_epoch = model.state.epoch  # the checkpoint we resumed from is on disk
-    callbacks = _callbacks(args, cfg, writer)
+    reporter = _reporter(args, cfg, out, data)
+    callbacks = [*_callbacks(args, cfg, writer), reporter]
     _header(args, cfg, out, model, data)
     started = time.perf_counter()
     try:
         history = _fit(args, cfg, model, data, callbacks, threads)
     except TrainingDivergedError as exc:
+        reporter.finish("diverged")
         return _diverged(exc, cfg, out, writer)
     except KeyboardInterrupt:
+        reporter.finish("interrupted")
         return _interrupted(out, writer)
     for callback in callbacks:
         report = callback.report() if isinstance(callback, EarlyStopping) else None
         if report:
             _say(report, err=bool(args.log_json))
-    status = _finish(args, cfg, out, model, data, meta, history.records, time.perf_counter() - started)
+    status = _finish(args, cfg, out, model, data, meta, history.records, time.perf_counter() - started, reporter)
     return status if server is None else _keep_serving(server, status)
 
 
@@ -789,6 +846,13 @@ def _train(args) -> int:
         return _run(args, cfg, out, model, data, threads)
     finally:
         lock.release()
+
+
+def cmd_report(args) -> int:
+    from .report import rebuild
+
+    _say(f"wrote {rebuild(args.run)}")
+    return 0
 
 
 # -- evaluate / predict -----------------------------------------------------------------------------
@@ -1040,6 +1104,7 @@ def main(argv=None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
+        args.argv = list(sys.argv[1:] if argv is None else argv)
         return int(args.handler(args))
     except _Shown as exc:
         _say(f"{PROG}: error: {exc}", err=True)

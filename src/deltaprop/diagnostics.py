@@ -24,6 +24,8 @@ network's weights, gradients and :meth:`~deltaprop.network.Network.trace` are un
 
 from __future__ import annotations
 
+import copy
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -32,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from . import _checks
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .layers import Dense, LeakyReLU, ReLU, Sigmoid, Tanh
 from .losses import Loss
 from .network import Network
@@ -109,6 +111,23 @@ class Diagnostics:
         )
 
 
+def checked_diagnostics(data: Any) -> dict[str, Any] | None:
+    """A record's diagnostics read from a file, checked field by field (numbers finite or
+    None); :class:`~deltaprop.errors.DataError` names what is wrong."""
+    if data is None:
+        return None
+    try:
+        diag = Diagnostics.from_dict(data)
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise DataError(f"its diagnostics are malformed ({type(exc).__name__}: {exc})") from None
+    for s in (*diag.layers, *diag.parameters):
+        for name, value in asdict(s).items():
+            ok = value is None or isinstance(value, (str, bool)) or (isinstance(value, (int, float)) and math.isfinite(value))
+            if not ok:
+                raise DataError(f"its diagnostics hold {name} = {value!r:.40}, not a finite number")
+    return diag.as_dict()
+
+
 def probe_rows(n: int, size: int = PROBE_SIZE) -> np.ndarray:
     """Indices of a fixed probe batch: ``min(size, n)`` rows spread evenly over ``0 … n−1``
     (no random draw, so the run's random streams are the same with or without diagnostics)."""
@@ -129,18 +148,31 @@ def diagnose(net: Network, X, y, loss: Loss, *, previous: Sequence[np.ndarray] |
     with warnings.catch_warnings():  # a zero-initialised network warned when it was built
         warnings.simplefilter("ignore", UserWarning)
         work = net.copy()
-    return diagnose_copy(work, net, X, y, loss, previous=previous)
+    return diagnose_copy(work, net, X, y, own_loss(loss), previous=previous)
+
+
+def own_loss(loss: Loss) -> Loss:
+    """The same loss with buffers of its own: a loss reuses its buffers, and the training
+    step's output δ (what ``trace`` shows) lives in one of them."""
+    twin = copy.copy(loss)
+    twin._buffers = {}
+    for name, value in vars(loss).items():  # a loss wrapping another (scikit-learn's objective)
+        if isinstance(value, Loss) and value is not loss:
+            setattr(twin, name, own_loss(value))
+    return twin
 
 
 def diagnose_copy(work: Network, net: Network, X, y, loss: Loss, *, previous=None) -> Diagnostics:
-    """:func:`diagnose` using ``work``, a network of the same layers, as scratch: ``net``'s
-    weights are copied into it first (a recorder keeps one ``work`` for the whole run)."""
+    """:func:`diagnose` using ``work``, a network of the same layers, and ``loss`` (see
+    :func:`own_loss`) as scratch: ``net``'s weights are copied into ``work`` first (a recorder
+    keeps one ``work`` for the whole run)."""
     x = _checks.features(X, net.n_features, net.dtype)
     targets = loss.prepare_targets(y, net.n_outputs, net.dtype)
     _checks.same_length(x.shape[0], targets.shape[0])
     np.copyto(work._flat_values, net._flat_values)
     with work.dropout_bypassed():
         a = work._forward(x, True)
+        loss.value(a, targets)  # a loss may keep what its gradient needs from its value
         work._backward(loss, a, targets)
     params = net.parameters()
     if previous is not None and len(previous) != len(params):

@@ -34,7 +34,7 @@ import numpy as np
 
 from . import _checks, fpenv
 from .atomic import atomic_write_bytes
-from .callbacks import Callback, overrides
+from .callbacks import Callback, DiagnosticsRecorder, overrides
 from .errors import ConfigError, DataError, ShapeError, StateError, TrainingDivergedError
 from .losses import Loss
 from .network import Network, predictions_from_outputs
@@ -478,7 +478,7 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
         batch_size: int | None = 32, shuffle: bool = True, batching: str | None = None, seed: int | None = None,
         validation: tuple[Any, Any] | None = None, schedule: Schedule | str | None = None,
         callbacks: Sequence[Callback] = (), resume: TrainingState | None = None, threads: int | None = None,
-        sample_weight=None, comm=None, flush_subnormals: bool = True) -> History:
+        sample_weight=None, comm=None, flush_subnormals: bool = True, diagnostics: bool = True) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
 
     ``X``: ``(n, features)`` array (converted once to the network's dtype), or a lazy
@@ -506,6 +506,9 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     the thread's flush-to-zero and denormals-are-zero modes set (:mod:`deltaprop.fpenv`):
     only values below the smallest normal float change, and decaying momentum buffers
     stop slowing every update on processors that handle subnormals in microcode.
+    ``diagnostics`` (on by default) adds a :class:`~deltaprop.callbacks.DiagnosticsRecorder`
+    unless ``callbacks`` holds one: per-layer diagnostics and alerts after every epoch, kept in
+    the history (``history.diagnostics``, ``history.alerts``); it changes no weight.
     """
     if threads is None and isinstance(resume, TrainingState):
         threads = resume.threads
@@ -521,7 +524,7 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
             batch_size=batch_size, shuffle=shuffle, batching=batching, seed=seed, validation=validation,
             schedule=schedule, callbacks=callbacks, resume=resume, sample_weight=sample_weight, comm=comm,
-            threads=threads,
+            threads=threads, diagnostics=diagnostics,
         )
 
 
@@ -556,7 +559,7 @@ def _auto_threads(net, batch_size) -> int | None:
 
 
 def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batching, seed, validation, schedule,
-         callbacks, resume, sample_weight, comm=None, threads=None) -> History:
+         callbacks, resume, sample_weight, comm=None, threads=None, diagnostics=True) -> History:
     """The training loop behind :func:`fit` (BLAS threads already chosen)."""
     state, (X_arr, Y, ids) = _prepare(
         net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
@@ -566,6 +569,8 @@ def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batc
     W = None if sample_weight is None else row_weights(sample_weight, len(Y), net.dtype)
     source = batch_source(net, X_arr, Y, ids, W, batch_size, shuffle=shuffle, batching=batching)
     validation, callbacks = _validation_set(net, loss, validation), _checked(callbacks)
+    if diagnostics and not any(isinstance(cb, DiagnosticsRecorder) for cb in callbacks):
+        callbacks.insert(0, DiagnosticsRecorder(X_arr, Y))
     if comm is not None and comm.Get_size() > 1:
         from .distributed import DataParallelLoop, ShardedBatches
 

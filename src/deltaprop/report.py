@@ -1,0 +1,321 @@
+"""The run report: one self-contained ``report.html`` per run folder.
+
+It shows the run's configuration and exact command, seed, versions, data source and its
+SHA-256, timing; the loss and accuracy curves (train and validation, values on hover) and
+the learning rate; each layer's diagnostics over the epochs as small multiples; the alerts;
+the confusion matrix; the first layer's weights as images (seed 001's figure) when the
+inputs are square images; and the test examples the network got wrong most confidently.
+
+Everything is inline (hand-written SVG, CSS, a few lines of JavaScript for the hover, images
+as PNG ``data:`` URIs), so the file opens from disk with no request to any host and reads
+without JavaScript too (every point carries an SVG ``<title>``). While training the page
+reloads itself every few seconds; the final version does not.
+
+The run folder's files the report is rebuilt from (``deltaprop report RUN_DIR``):
+``run.json`` (command, versions, data, timing), ``history.csv``, ``diagnostics.csv``,
+``alerts.csv``, ``evaluation.json`` (confusion matrix, wrong examples) and the model file.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import html
+import io
+import json
+import math
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .alerts import Alert
+from .atomic import atomic_write_bytes
+from .callbacks import Callback
+from .diagnostics import Diagnostics
+from .errors import DataError
+
+#: Seconds between reloads of the page while the run trains.
+REFRESH_SECONDS = 5
+#: An epoch's end rewrites the report only when this many seconds have passed since the last
+#: write (the page reloads every REFRESH_SECONDS anyway): a run of 0.05-second epochs does not
+#: spend its time rendering. The end of the run always writes it.
+REPORT_INTERVAL = 2.0
+#: The most confidently wrong test examples shown.
+WRONG_EXAMPLES = 16
+#: First-layer units drawn as images (the first ones, in order).
+WEIGHT_IMAGES = 64
+#: Curves draw a hover point for at most this many epochs (evenly thinned beyond).
+MAX_POINTS = 300
+
+DIAGNOSTICS_COLUMNS = ("epoch", "probe_size", "name", "layer", "type", "mean", "std", "saturated", "dead",
+                       "delta_norm", "identical_units", "grad_norm", "norm", "update_ratio")
+ALERT_COLUMNS = ("epoch", "rule", "layer", "evidence", "fix")
+
+
+# -- the run's facts -------------------------------------------------------------------------------
+def data_sha256(*arrays: np.ndarray) -> str:
+    """SHA-256 over the arrays as loaded (dtype, shape and bytes of each, in order)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+def run_facts(command: list[str], config: dict[str, Any], *, data_source: str, data_sha: str) -> dict[str, Any]:
+    """What ``run.json`` holds at the start of a run; :class:`ReportWriter` adds the timing."""
+    from . import __version__
+
+    return {
+        "command": command,
+        "config": config,
+        "seed": config.get("seed"),
+        "versions": {"deltaprop": __version__, "numpy": np.__version__, "python": platform.python_version()},
+        "data": {"source": data_source, "sha256": data_sha},
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "status": "training",
+    }
+
+
+def evaluation(net, X: np.ndarray, y: np.ndarray, class_names, *, images: np.ndarray | None = None) -> dict[str, Any]:
+    """Test-set results for the report: accuracy, confusion matrix and the
+    :data:`WRONG_EXAMPLES` wrong predictions with the highest confidence (with their
+    pictures when ``images`` holds the raw inputs as uint8 images)."""
+    from .metrics import confusion_matrix
+    from .network import predictions_from_outputs
+
+    proba = net.predict_proba(X)
+    pred = predictions_from_outputs(proba)
+    probs = proba if proba.shape[1] > 1 else np.hstack([1 - proba, proba])
+    k = max(len(class_names), probs.shape[1])
+    y = np.asarray(y, dtype=np.int64)
+    confidence = probs[np.arange(len(pred)), pred]
+    wrong = np.flatnonzero(pred != y)
+    wrong = wrong[np.argsort(-confidence[wrong], kind="stable")][:WRONG_EXAMPLES]
+    examples = []
+    for i in wrong:
+        ex = {"index": int(i), "label": int(y[i]), "predicted": int(pred[i]), "confidence": float(confidence[i])}
+        if images is not None and _square_side(images[i].size):
+            ex["pixels"] = np.asarray(images[i], dtype=np.uint8).ravel().tolist()
+        examples.append(ex)
+    return {
+        "accuracy": float(np.mean(pred == y)) if len(y) else None,
+        "examples": int(len(y)),
+        "class_names": [str(c) for c in class_names] + [str(c) for c in range(len(class_names), k)],
+        "confusion": confusion_matrix(y, pred, k).tolist(),
+        "wrong": examples,
+    }
+
+
+# -- run folder files ----------------------------------------------------------------------------------
+def diagnostics_rows(records) -> list[dict[str, Any]]:
+    """One row per epoch and layer (name ``layers.i``) or parameter (``layers.i.W``)."""
+    rows = []
+    for r in records:
+        d = r.get("diagnostics")
+        if not d:
+            continue
+        base = {"epoch": r.get("epoch"), "probe_size": d["probe_size"]}
+        for s in d["layers"]:
+            rows.append({**base, "name": f"layers.{s['index']}", "layer": s["index"], "type": s["layer"],
+                         **{k: s.get(k) for k in ("mean", "std", "saturated", "dead", "delta_norm", "identical_units")}})
+        for p in d["parameters"]:
+            rows.append({**base, "name": p["name"], "layer": p["layer"], "type": "parameter",
+                         **{k: p.get(k) for k in ("grad_norm", "norm", "update_ratio")}})
+    return rows
+
+
+def _csv_bytes(columns, rows) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow(["" if r.get(c) is None else r.get(c) for c in columns])
+    return buf.getvalue().encode()
+
+
+def write_run_files(out: Path, records, facts: dict[str, Any]) -> None:
+    """``diagnostics.csv``, ``alerts.csv`` and ``run.json``, each written atomically."""
+    atomic_write_bytes(out / "diagnostics.csv", _csv_bytes(DIAGNOSTICS_COLUMNS, diagnostics_rows(records)))
+    alerts = [a for r in records for a in r.get("alerts") or ()]
+    atomic_write_bytes(out / "alerts.csv", _csv_bytes(ALERT_COLUMNS, alerts))
+    atomic_write_bytes(out / "run.json", json.dumps(facts, indent=1).encode())
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot be read ({exc})") from None
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def _cell(row: dict[str, str], key: str, path: Path):
+    value = row.get(key, "")
+    if value in ("", None):
+        return None
+    if value in ("True", "False"):
+        return value == "True"
+    try:
+        return float(value)
+    except ValueError:
+        raise DataError(f"{path}: {key} is {value!r}, not a number") from None
+
+
+def read_diagnostics_csv(path: Path) -> dict[int, dict[str, Any]]:
+    """``diagnostics.csv`` back into each epoch's :meth:`Diagnostics.as_dict` form."""
+    by_epoch: dict[int, dict[str, Any]] = {}
+    for row in _read_csv(path):
+        epoch = int(_cell(row, "epoch", path))
+        d = by_epoch.setdefault(epoch, {"probe_size": int(_cell(row, "probe_size", path)), "layers": [], "parameters": []})
+        layer = int(_cell(row, "layer", path))
+        if row["type"] == "parameter":
+            d["parameters"].append({"name": row["name"], "layer": layer,
+                                    **{k: _cell(row, k, path) for k in ("grad_norm", "norm", "update_ratio")}})
+        else:
+            d["layers"].append({"index": layer, "layer": row["type"],
+                                **{k: _cell(row, k, path) for k in ("mean", "std", "saturated", "dead", "delta_norm",
+                                                                     "identical_units")}})
+    for d in by_epoch.values():
+        Diagnostics.from_dict(d)  # every field present and well-formed
+    return by_epoch
+
+
+def read_run(out: Path) -> dict[str, Any]:
+    """Everything the report shows, from a run folder's files."""
+    from .training import History
+
+    out = Path(out)
+    if not out.is_dir():
+        raise DataError(f"{out}: no such run folder")
+    if not (out / "history.csv").is_file():
+        raise DataError(f"{out} holds no history.csv: is it a deltaprop train output folder?")
+    records = History.read_csv(out / "history.csv").records
+    diagnostics = read_diagnostics_csv(out / "diagnostics.csv")
+    alerts: dict[int, list] = {}
+    for row in _read_csv(out / "alerts.csv"):
+        layer = _cell(row, "layer", out / "alerts.csv")
+        alert = Alert(row["rule"], int(_cell(row, "epoch", out / "alerts.csv")), None if layer is None else int(layer),
+                      row["evidence"], row["fix"])
+        alerts.setdefault(alert.epoch, []).append(alert.as_dict())
+    for r in records:
+        r["epoch"] = int(r["epoch"])
+        r["diagnostics"] = diagnostics.get(r["epoch"])
+        r["alerts"] = alerts.get(r["epoch"], [])
+    facts = _read_json(out / "run.json") or {"status": "unknown"}
+    return {"records": records, "facts": facts, "evaluation": _read_json(out / "evaluation.json"),
+            "weights": _first_layer_weights(out)}
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not readable JSON ({exc})") from None
+
+
+def _first_layer_weights(out: Path) -> np.ndarray | None:
+    from .errors import ModelFileError
+    from .layers import Dense
+    from .serialization import load
+
+    for name in ("model.safetensors", "checkpoint.safetensors"):
+        if (out / name).is_file():
+            try:
+                net = load(out / name)
+            except ModelFileError:
+                continue
+            return next(layer.W.value for layer in net.layers if isinstance(layer, Dense))
+    return None
+
+
+def rebuild(out) -> Path:
+    """Write ``report.html`` in the run folder ``out`` again from its files."""
+    run = read_run(Path(out))
+    return write_report(Path(out), run["records"], run["facts"], evaluation=run["evaluation"], weights=run["weights"])
+
+
+def write_report(out: Path, records, facts: dict[str, Any], *, evaluation=None, weights=None) -> Path:
+    """Render and write ``out/report.html`` atomically."""
+    from .report_html import render
+
+    page = render(records, facts, evaluation=evaluation, weights=weights, refresh=REFRESH_SECONDS
+                  if facts.get("status") == "training" else None)
+    return atomic_write_bytes(Path(out) / "report.html", page.encode("utf-8"))
+
+
+class ReportWriter(Callback):
+    """After every epoch (at most every ``interval`` seconds): ``diagnostics.csv``,
+    ``alerts.csv``, ``run.json`` and a fresh ``report.html`` that reloads itself while
+    training. :meth:`finish` writes the final version with the test results and the timing."""
+
+    def __init__(self, out, facts: dict[str, Any], *, interval: float = REPORT_INTERVAL):
+        self.out = Path(out)
+        self.facts = dict(facts)
+        self.interval = interval
+        self.started = time.perf_counter()
+        self.last_write = -math.inf
+        self.train_started = self.started
+        self.records: list = []
+        self.weights = None
+
+    def _write(self) -> None:
+        self.facts["seconds"] = round(time.perf_counter() - self.started, 3)
+        write_run_files(self.out, self.records, self.facts)
+        write_report(self.out, self.records, self.facts, weights=self.weights)
+        self.last_write = time.perf_counter()
+
+    def on_train_begin(self, state):
+        self.records = state.history.records
+        self.weights = _dense_weights(state.net)
+        self.train_started = time.perf_counter()
+
+    def on_train_end(self, state):
+        self.facts["training_seconds"] = round(time.perf_counter() - self.train_started, 3)
+
+    def on_epoch_end(self, state):
+        if time.perf_counter() - self.last_write >= self.interval:
+            self._write()
+
+    def finish(self, status: str, *, evaluation: dict[str, Any] | None = None) -> Path:
+        """The final report: ``status`` is done, diverged or interrupted."""
+        self.facts["status"] = status
+        self.facts["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
+        self.facts["seconds"] = round(time.perf_counter() - self.started, 3)
+        write_run_files(self.out, self.records, self.facts)
+        if evaluation is not None:
+            atomic_write_bytes(self.out / "evaluation.json", json.dumps(evaluation).encode())
+        return write_report(self.out, self.records, self.facts, evaluation=evaluation, weights=self.weights)
+
+
+def _dense_weights(net) -> np.ndarray | None:
+    from .layers import Dense
+
+    return next((layer.W.value for layer in net.layers if isinstance(layer, Dense)), None)
+
+
+def _square_side(n: int) -> int | None:
+    side = math.isqrt(n)
+    return side if side * side == n and side >= 4 else None
+
+
+def png_data_uri(pixels: np.ndarray) -> str:
+    """A grayscale uint8 image as a ``data:image/png;base64,...`` URI (no file, no request)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8), mode="L").save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def escape(value: Any) -> str:
+    return html.escape(str(value), quote=True)

@@ -1,0 +1,312 @@
+"""The HTML of ``report.html``: hand-written SVG charts, tables and inline images.
+
+:func:`render` is a pure function of the run's records, facts, test results and first-layer
+weights (see :mod:`deltaprop.report`, which gathers them and writes the file)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .alerts import at_chance
+from .report import MAX_POINTS, WEIGHT_IMAGES, _square_side, escape, png_data_uri
+
+COLORS = {"train": "#1f77b4", "validation": "#d62728", "other": "#2ca02c"}
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:0 16px 40px;color:#222}
+h1{font-size:22px;margin:18px 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd}
+h3{font-size:14px;margin:14px 0 4px}
+table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left;vertical-align:top}
+.facts td:first-child{color:#555;white-space:nowrap}code{font-size:13px;word-break:break-all}
+.status{display:inline-block;padding:2px 8px;border-radius:4px;background:#eee}
+.status.training{background:#fff3cd}.status.done{background:#d4edda}.status.diverged,.status.interrupted{background:#f8d7da}
+.warning{background:#f8d7da;border:2px solid #c00;padding:10px 14px;font-weight:600;margin:12px 0}
+.alerts li{margin:6px 0}.alerts .fix{color:#333}.rule{font-family:monospace;background:#f3f3f3;padding:0 4px}
+.charts,.multiples,.images{display:flex;flex-wrap:wrap;gap:12px}
+svg{background:#fff}svg text{font:11px system-ui,sans-serif;fill:#333}svg .grid{stroke:#e5e5e5}
+svg .pt{cursor:pointer}svg .pt:hover{r:5}
+.cm td{text-align:right;min-width:34px}.cm th{text-align:right}
+.images figure{margin:0;text-align:center;font-size:12px}
+.images img{image-rendering:pixelated;width:56px;height:56px;border:1px solid #ccc}
+#tip{position:absolute;background:#222;color:#fff;padding:3px 7px;border-radius:3px;font-size:12px;pointer-events:none}
+"""
+
+SCRIPT = """
+(function(){var tip=document.getElementById('tip');
+document.querySelectorAll('svg .pt').forEach(function(p){
+p.addEventListener('mouseenter',function(){tip.textContent=p.getAttribute('data-tip');tip.hidden=false;
+var r=p.getBoundingClientRect();tip.style.left=(r.right+window.scrollX+6)+'px';tip.style.top=(r.top+window.scrollY-30)+'px';});
+p.addEventListener('mouseleave',function(){tip.hidden=true;});});})();
+"""
+
+
+def render(records, facts: dict[str, Any], *, evaluation=None, weights=None, refresh: int | None = None) -> str:
+    """The whole page. ``refresh``: seconds between reloads (None once the run is over)."""
+    head = f'<meta http-equiv="refresh" content="{int(refresh)}">' if refresh else ""
+    body = [
+        _header(records, facts, evaluation),
+        _section("alerts", "Alerts", _alerts(records)),
+        _section("curves", "Loss, accuracy and learning rate", _curves(records)),
+        _section("diagnostics", "Per-layer diagnostics (probe batch, after each epoch)", _diagnostics(records)),
+        _section("confusion", "Confusion matrix (test set)", _confusion(evaluation)),
+        _section("weights", "First-layer weights", _weights(weights)),
+        _section("wrong", "Most confidently wrong test examples", _wrong(evaluation)),
+        _section("run", "Run", _run_facts(facts)),
+    ]
+    title = escape(f"deltaprop run: {facts.get('config', {}).get('dataset', '')}")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">{head}'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
+            f"<style>{CSS}</style></head><body>{''.join(body)}"
+            f'<div id="tip" role="tooltip" hidden></div><script>{SCRIPT}</script></body></html>\n')
+
+
+def _section(ident: str, title: str, content: str) -> str:
+    return f'<section id="{ident}"><h2>{escape(title)}</h2>{content}</section>'
+
+
+def _header(records, facts, evaluation) -> str:
+    status = str(facts.get("status", "unknown"))
+    cfg = facts.get("config") or {}
+    parts = [f"<h1>deltaprop run: {escape(cfg.get('dataset', ''))}, {escape(' → '.join(map(str, cfg.get('layers') or [])))}</h1>",
+             f'<p><span class="status {escape(status)}">{escape(status)}</span> {len(records)} epoch(s)']
+    if records:
+        last = records[-1]
+        shown = [f"{k.replace('_', ' ')} {last[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy")
+                 if last.get(k) is not None]
+        parts.append("; last epoch: " + ", ".join(shown))
+    n_alerts = sum(len(r.get("alerts") or ()) for r in records)
+    parts.append(f'; <a href="#alerts">{n_alerts} alert(s)</a></p>')
+    if evaluation and evaluation.get("accuracy") is not None:
+        acc = evaluation["accuracy"]
+        parts.append(f"<p>test accuracy <b>{acc:.4f}</b> on {evaluation['examples']} examples</p>")
+        chance = _chance(evaluation)
+        if at_chance(acc, chance):
+            parts.append(f'<p class="warning">This network ends at chance accuracy: {acc:.4f} against {chance:.4f} '
+                         "for always answering the most common class. It has not learned; see the alerts.</p>")
+    if status == "training":
+        parts.append(f"<p>The run is training; this page reloads itself every few seconds.</p>")
+    return "<header>" + "".join(parts) + "</header>"
+
+
+def _chance(evaluation) -> float | None:
+    cm = np.asarray(evaluation.get("confusion") or [[0]])
+    total = cm.sum()
+    return float(cm.sum(axis=1).max() / total) if total else None
+
+
+def _alerts(records) -> str:
+    alerts = [a for r in records for a in r.get("alerts") or ()]
+    if not alerts:
+        return "<p>No alerts: no dead, saturated or identical units, no vanishing gradients, curves as expected.</p>"
+    items = "".join(
+        f'<li><span class="rule">{escape(a["rule"])}</span> epoch {a["epoch"]}: {escape(a["evidence"])}.'
+        f' <span class="fix">Fix: {escape(a["fix"])}</span></li>'
+        for a in alerts
+    )
+    return f'<ul class="alerts">{items}</ul>'
+
+
+def _curves(records) -> str:
+    epochs = [int(r["epoch"]) for r in records]
+    col = lambda k: [r.get(k) for r in records]  # noqa: E731
+    charts = [
+        line_chart("loss", epochs, [("train", col("loss"), COLORS["train"]), ("validation", col("val_loss"), COLORS["validation"])]),
+        line_chart("accuracy", epochs, [("train", col("accuracy"), COLORS["train"]),
+                                        ("validation", col("val_accuracy"), COLORS["validation"])]),
+        line_chart("learning rate", epochs, [("lr", col("lr"), COLORS["other"])]),
+    ]
+    return '<div class="charts">' + "".join(charts) + "</div>"
+
+
+#: The small multiples: (title, per layer or parameter, key, log scale).
+_MULTIPLES = (
+    ("activation mean and std", "layer", ("mean", "std"), False),
+    ("saturated share (σ' near 0)", "layer", ("saturated",), False),
+    ("dead share (ReLU units off on every probe row)", "layer", ("dead",), False),
+    ("‖δ‖ reaching the layer", "layer", ("delta_norm",), True),
+    ("update ratio ‖Δθ‖/‖θ‖ of the epoch's last step", "parameter", ("update_ratio",), True),
+    ("‖∇θ‖ (loss gradient)", "parameter", ("grad_norm",), True),
+    ("‖θ‖", "parameter", ("norm",), False),
+)
+
+
+def _diagnostics(records) -> str:
+    diags = [(int(r["epoch"]), r.get("diagnostics")) for r in records if r.get("diagnostics")]
+    if not diags:
+        return "<p>No diagnostics recorded yet.</p>"
+    epochs = [e for e, _ in diags]
+    out = []
+    for title, kind, keys, log in _MULTIPLES:
+        charts = []
+        for ref in diags[-1][1]["layers" if kind == "layer" else "parameters"]:
+            ident = ref["index"] if kind == "layer" else ref["name"]
+            series = []
+            for n, key in enumerate(keys):
+                values = [_stat(d, kind, ident, key) for _, d in diags]
+                if any(v is not None for v in values):
+                    series.append((key.replace("_", " "), values, COLORS["train"] if n == 0 else COLORS["other"]))
+            if series:
+                name = f"layer {ident} ({ref['layer']})" if kind == "layer" else ident
+                charts.append(line_chart(name, epochs, series, log=log, width=250, height=150))
+        if charts:
+            out.append(f"<h3>{escape(title)}</h3><div class=\"multiples\">{''.join(charts)}</div>")
+    return "".join(out)
+
+
+def _stat(d, kind, ident, key):
+    for s in d["layers" if kind == "layer" else "parameters"]:
+        if (s["index"] if kind == "layer" else s["name"]) == ident:
+            return s.get(key)
+    return None
+
+
+def line_chart(title: str, x: list[int], series, *, log: bool = False, width: int = 360, height: int = 220) -> str:
+    """An SVG line chart of ``series`` (label, values with None gaps, colour) over epochs ``x``;
+    every point has an SVG title and a ``data-tip`` for the hover tooltip."""
+    left, right, top, bottom = 54, 10, 34, 28
+    pts = [(xi, v) for _, values, _ in series for xi, v in zip(x, values) if _usable(v, log)]
+    if not pts:
+        return (f'<svg class="chart" width="{width}" height="{height}" role="img" aria-label="{escape(title)}">'
+                f'<text x="8" y="16">{escape(title)}: no data yet</text></svg>')
+    fy = (lambda v: math.log10(v)) if log else float
+    ys = [fy(v) for _, v in pts]
+    y0, y1 = min(ys), max(ys)
+    if y1 - y0 < 1e-12 * max(1.0, abs(y1)):
+        y0, y1 = y0 - 0.5 if log else y0 - max(abs(y0) * 0.1, 0.05), y1 + 0.5 if log else y1 + max(abs(y1) * 0.1, 0.05)
+    x0, x1 = min(x), max(x) if max(x) > min(x) else min(x) + 1
+    sx = lambda v: left + (v - x0) / (x1 - x0) * (width - left - right)  # noqa: E731
+    sy = lambda v: top + (1 - (fy(v) - y0) / (y1 - y0)) * (height - top - bottom)  # noqa: E731
+    parts = [f'<svg class="chart" width="{width}" height="{height}" role="img" aria-label="{escape(title)}">',
+             f'<text x="{left}" y="14" font-weight="600">{escape(title)}</text>']
+    parts += _axes(x0, x1, y0, y1, log, left, right, top, bottom, width, height)
+    step = max(1, math.ceil(len(x) / MAX_POINTS))
+    for n, (label, values, color) in enumerate(series):
+        for run in _runs(x, values, log):
+            parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="'
+                         + " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in run) + '"/>')
+        for i in range(0, len(x), step):
+            if _usable(values[i], log):
+                tip = escape(f"{label}, epoch {x[i]}: {values[i]:.5g}")
+                parts.append(f'<circle class="pt" cx="{sx(x[i]):.1f}" cy="{sy(values[i]):.1f}" r="3" fill="{color}" '
+                             f'data-tip="{tip}"><title>{tip}</title></circle>')
+        parts.append(f'<text x="{left + 4 + 90 * n}" y="28" fill="{color}">— {escape(label)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _usable(v, log: bool) -> bool:
+    return v is not None and math.isfinite(v) and (v > 0 or not log)
+
+
+def _runs(x, values, log):
+    """The unbroken stretches of usable points."""
+    run: list = []
+    for xi, v in zip(x, values):
+        if _usable(v, log):
+            run.append((xi, v))
+        elif run:
+            yield run
+            run = []
+    if run:
+        yield run
+
+
+def _axes(x0, x1, y0, y1, log, left, right, top, bottom, width, height) -> list[str]:
+    out = [f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#999"/>',
+           f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#999"/>']
+    for k in range(5):
+        t = y0 + (y1 - y0) * k / 4
+        yy = top + (1 - k / 4) * (height - top - bottom)
+        label = f"{10 ** t:.2g}" if log else f"{t:.3g}"
+        out.append(f'<line class="grid" x1="{left}" y1="{yy:.1f}" x2="{width - right}" y2="{yy:.1f}"/>'
+                   f'<text x="{left - 4}" y="{yy + 4:.1f}" text-anchor="end">{label}</text>')
+    ticks = sorted({int(round(x0 + (x1 - x0) * k / 5)) for k in range(6)})
+    for t in ticks:
+        xx = left + (t - x0) / (x1 - x0) * (width - left - right)
+        out.append(f'<text x="{xx:.1f}" y="{height - bottom + 14}" text-anchor="middle">{t}</text>')
+    out.append(f'<text x="{(left + width - right) / 2:.0f}" y="{height - 2}" text-anchor="middle">epoch</text>')
+    return out
+
+
+def _confusion(evaluation) -> str:
+    if not evaluation or not evaluation.get("confusion"):
+        return "<p>Computed on the test set when training ends.</p>"
+    cm = np.asarray(evaluation["confusion"], dtype=np.int64)
+    names = evaluation.get("class_names") or [str(i) for i in range(len(cm))]
+    rows = cm.sum(axis=1, keepdims=True)
+    share = cm / np.maximum(rows, 1)
+    head = "".join(f"<th>{escape(n)}</th>" for n in names)
+    body = []
+    for i, name in enumerate(names):
+        cells = "".join(
+            f'<td style="background:rgba(31,119,180,{share[i, j]:.2f});color:{"#fff" if share[i, j] > 0.5 else "#222"}" '
+            f'title="true {escape(name)}, predicted {escape(names[j])}: {cm[i, j]}">{cm[i, j]}</td>'
+            for j in range(len(names))
+        )
+        body.append(f"<tr><th>{escape(name)}</th>{cells}</tr>")
+    return (f'<table class="cm"><caption>rows: true class; columns: predicted class</caption>'
+            f"<tr><th></th>{head}</tr>{''.join(body)}</table>")
+
+
+def _weights(W) -> str:
+    if W is None:
+        return "<p>No Dense layer.</p>"
+    side = _square_side(W.shape[0])
+    if side is None:
+        return f"<p>The inputs are not square images ({W.shape[0]} features), so the weights are not drawn.</p>"
+    figs = []
+    for j in range(min(W.shape[1], WEIGHT_IMAGES)):
+        w = W[:, j].astype(np.float64)
+        scale = float(np.max(np.abs(w))) or 1.0
+        pixels = np.clip(127.5 + 127.5 * w / scale, 0, 255).astype(np.uint8).reshape(side, side)
+        figs.append(f'<figure><img alt="unit {j}" src="{png_data_uri(pixels)}"><figcaption>unit {j}</figcaption></figure>')
+    note = f"<p>Each hidden unit's incoming weights as a {side}×{side} image (grey 0, white positive, black negative)"
+    note += f"; the first {WEIGHT_IMAGES} of {W.shape[1]}.</p>" if W.shape[1] > WEIGHT_IMAGES else ".</p>"
+    return note + f'<div class="images">{"".join(figs)}</div>'
+
+
+def _wrong(evaluation) -> str:
+    if not evaluation or "wrong" not in evaluation:
+        return "<p>Computed on the test set when training ends.</p>"
+    if not evaluation["wrong"]:
+        return "<p>The network got every test example right.</p>"
+    names = evaluation.get("class_names") or []
+    label = lambda c: names[c] if c < len(names) else str(c)  # noqa: E731
+    figs = []
+    for ex in evaluation["wrong"]:
+        caption = f"#{ex['index']}: true {label(ex['label'])}, predicted {label(ex['predicted'])} ({ex['confidence']:.2f})"
+        img = ""
+        if ex.get("pixels"):
+            side = _square_side(len(ex["pixels"]))
+            img = f'<img alt="test example {ex["index"]}" src="{png_data_uri(np.asarray(ex["pixels"]).reshape(side, side))}">'
+        figs.append(f"<figure>{img}<figcaption>{escape(caption)}</figcaption></figure>")
+    return f'<div class="images">{"".join(figs)}</div>'
+
+
+def _seconds(value) -> str | None:
+    return f"{value:.1f} s" if isinstance(value, (int, float)) else None
+
+
+def _run_facts(facts) -> str:
+    versions = facts.get("versions") or {}
+    data = facts.get("data") or {}
+    command = facts.get("command")
+    rows = [
+        ("status", facts.get("status")),
+        ("command", " ".join(command) if isinstance(command, list) else command),
+        ("seed", facts.get("seed")),
+        ("versions", ", ".join(f"{k} {v}" for k, v in versions.items())),
+        ("data source", data.get("source")),
+        ("data SHA-256", data.get("sha256")),
+        ("started", facts.get("started")),
+        ("finished", facts.get("finished")),
+        ("training time", _seconds(facts.get("training_seconds"))),
+        ("wall time", _seconds(facts.get("seconds"))),
+    ]
+    table = "".join(f"<tr><td>{escape(k)}</td><td><code>{escape(v)}</code></td></tr>" for k, v in rows if v is not None)
+    cfg = facts.get("config") or {}
+    config = "".join(f"<tr><td>{escape(k)}</td><td><code>{escape(v)}</code></td></tr>" for k, v in cfg.items())
+    return f'<table class="facts">{table}</table><h3>Configuration</h3><table class="facts">{config}</table>'
