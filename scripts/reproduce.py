@@ -129,26 +129,35 @@ def run_plan(refs) -> dict[str, tuple[str, int | None]]:
 
 
 # -- one run -----------------------------------------------------------------------------------
+def _scaled(layer, x, dtype):
+    """Rows of ``x`` through the run's input-scaling layer (None: only cast), as the CLI's model does."""
+    rows = np.ascontiguousarray(np.asarray(x).reshape(len(x), -1), dtype=dtype)
+    if layer is None:
+        return rows
+    layer.build(rows.shape[1], np.dtype(dtype), None)
+    return layer.forward(rows).copy()
+
+
 def train_once(name: str, seed: int, read_at: set[int], data_dir: str | None = None) -> dict:
     """Train config ``name`` with ``seed`` as `deltaprop train --threads 1` does; the test
     accuracy at the end and after each epoch in ``read_at``. For standardised inputs, also
     the accuracy with the test set standardised by its own mean and deviation (seed 000
     standardises each set with its own statistics)."""
     import deltaprop as dp
-    from deltaprop.cli import _load_data, _scaling
+    from deltaprop.cli import _input_layer, _load_data
     from deltaprop.config import TrainConfig
-    from deltaprop.serialization import apply_scaling
 
     mapping = config_mapping(name)
     bias_scale = mapping.pop("seed_biases", None)
     cfg = TrainConfig.from_mapping(mapping, {"seed": seed, **({"data_dir": data_dir} if data_dir else {})})
-    x_tr, y_tr, x_te, y_te, class_names = _load_data(cfg.dataset, cfg.data_dir, cfg.seed)
+    ds = _load_data(cfg.dataset, cfg.data_dir, cfg.seed)
+    x_tr, y_tr, x_te, y_te, class_names = ds.x_train, ds.y_train, ds.x_test, ds.y_test, ds.class_names
     if cfg.validation_split:
         raise SystemExit(f"{name}: the seeds' experiments train on the whole training set (validation_split = 0)")
     n_features, n_classes = int(np.prod(x_tr.shape[1:])), len(class_names)
-    scaling = _scaling(cfg.scaling, x_tr)
-    X, X_test = apply_scaling(scaling, x_tr, cfg.dtype), apply_scaling(scaling, x_te, cfg.dtype)
-    X_own = apply_scaling(_scaling("standardize", x_te), x_te, cfg.dtype) if cfg.scaling == "standardize" else None
+    scaling = _input_layer(cfg.scaling, x_tr)
+    X, X_test = _scaled(scaling, x_tr, cfg.dtype), _scaled(scaling, x_te, cfg.dtype)
+    X_own = _scaled(_input_layer("standardize", x_te), x_te, cfg.dtype) if cfg.scaling == "standardize" else None
     cfg.layers = cfg.network_sizes(n_features, n_classes)
     net, opt, loss = cfg.build_network(n_features, n_classes), cfg.build_optimizer(), cfg.build_loss()
     if bias_scale is not None:
