@@ -50,7 +50,8 @@ def blas_info() -> str:
         from threadpoolctl import threadpool_info
 
         info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-        return ", ".join(f"{i['internal_api']} {i.get('version')} ({i.get('architecture')}, {i['num_threads']} threads)" for i in info)
+        return ", ".join(f"{i['internal_api']} {i.get('version')} ({i.get('architecture')}, {i['num_threads']} threads)"
+                         for i in info)
     except Exception as exc:  # pragma: no cover - informative only
         return f"unknown ({exc})"
 

@@ -57,7 +57,8 @@ def main() -> None:
         rows.append(("output delta (a − y)/n", best_us(lambda: loss.fused_delta(net.layers[-1], out, yb), number)))
         for i in range(len(net.layers) - 2, -1, -1):
             layer, delta = net.layers[i], net._deltas[i]
-            rows.append((f"backward {i} {layer.type_name}", best_us(lambda: layer.backward(delta, need_input_grad=i > 0), number)))
+            rows.append((f"backward {i} {layer.type_name}",
+                         best_us(lambda: layer.backward(delta, need_input_grad=i > 0), number)))
         rows.append(("optimizer step", best_us(opt.step, number)))
 
         def step():

@@ -74,8 +74,10 @@ def busy_processes(n: int):
 
 def run_peer(python: str, script: str, data_dir: Path, batch_size: int, epochs: int, threads: int,
              extra_env: dict[str, str]) -> dict:
-    cmd = [python, str(HERE / script), "--data", str(data_dir), "--batch-size", str(batch_size), "--epochs", str(epochs), "--threads", str(threads)]
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), **extra_env)
+    cmd = [python, str(HERE / script), "--data", str(data_dir), "--batch-size", str(batch_size), "--epochs", str(epochs),
+           "--threads", str(threads)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               **extra_env)
     with busy_processes(BUSY):
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -112,7 +114,8 @@ def main() -> int:
     has_torch = subprocess.run([torch_python, "-c", "import torch"], capture_output=True).returncode == 0
     if not has_torch:
         print(f"warning: {torch_python} cannot import torch; PyTorch is left out (see bench/README.md)", file=sys.stderr)
-    has_sklearn = not args.no_sklearn and subprocess.run([sys.executable, "-c", "import sklearn"], capture_output=True).returncode == 0
+    has_sklearn = (not args.no_sklearn
+                   and subprocess.run([sys.executable, "-c", "import sklearn"], capture_output=True).returncode == 0)
 
     # deltaprop as installed by default (NumPy kernels), and with the numba extra where it is here.
     peers = [("deltaprop", sys.executable, "peer_deltaprop.py", {"DELTAPROP_KERNELS": "numpy"}),
@@ -140,11 +143,13 @@ def main() -> int:
                     res = run_peer(python, script, data_dir, bs, args.epochs, args.threads, extra_env)
                     res["round"] = r
                     results.setdefault((name, bs), []).append(res)
-                    print(f"round {r + 1}/{args.rounds} batch {bs:>3} {name:<16} {res['seconds_per_epoch']:.3f} s/epoch", flush=True)
+                    print(f"round {r + 1}/{args.rounds} batch {bs:>3} {name:<16} {res['seconds_per_epoch']:.3f} s/epoch",
+                          flush=True)
         ratio = step_vs_forward(sys.executable, args.threads)
         kernel_forms = ["numpy"] + (["numba"] if any(p[0] == "deltaprop[numba]" for p in peers) else [])
         profiles = [
-            subprocess.run([sys.executable, str(HERE / "profile_step.py"), "--batch-size", str(bs), "--threads", str(args.threads)],
+            subprocess.run([sys.executable, str(HERE / "profile_step.py"), "--batch-size", str(bs),
+                            "--threads", str(args.threads)],
                            capture_output=True, text=True, check=True,
                            env=dict(os.environ, DELTAPROP_KERNELS=form)).stdout.rstrip()
             for bs in batch_sizes for form in kernel_forms
@@ -229,7 +234,8 @@ def render(results, peers, batch_sizes, data_mb, ratio, args, elapsed, profiles)
         for n in names:
             if n == "roofline" or (n, bs) not in results:
                 continue
-            lines.append(f"| {bs} | {n} | {fmt(_median(results, n, bs, 'test_accuracy'), '.4f')} | {fmt(_median(results, n, bs, 'peak_rss_mb'), '.0f')} |")
+            lines.append(f"| {bs} | {n} | {fmt(_median(results, n, bs, 'test_accuracy'), '.4f')} "
+                         f"| {fmt(_median(results, n, bs, 'peak_rss_mb'), '.0f')} |")
     lines += [
         "",
         f"The float32 data (train + test images) is {data_mb:.0f} MB. Peak RSS includes the interpreter and "

@@ -42,7 +42,8 @@ def main() -> None:
     print(f"network {'-'.join(map(str, sizes))}, batch {args.batch}, {n:,} parameters")
     print(f"backprop:           1 forward + 1 backward pass  {backprop * 1e3:10.2f} ms")
     print(f"finite differences: {2 * n:,} forward passes  {numeric * 1e3:10.2f} ms")
-    print(f"backprop is {numeric / backprop:,.0f}x faster; the gradients agree to a relative error of {report.max_relative_error:.1e}")
+    print(f"backprop is {numeric / backprop:,.0f}x faster; "
+          f"the gradients agree to a relative error of {report.max_relative_error:.1e}")
 
 
 if __name__ == "__main__":

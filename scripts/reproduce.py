@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import statistics
@@ -245,7 +244,8 @@ def spread(values: list[float]) -> str:
 
 
 def render_tables(runs: Runs, plan, missing: str | None) -> str:
-    rows = ["| document | experiment | it reports | config | seed 0 | mean ± sd over seeds (range) | gap (points) | own-statistics test set |",
+    rows = ["| document | experiment | it reports | config | seed 0 | mean ± sd over seeds (range) | gap (points) "
+            "| own-statistics test set |",
             "|---|---|---|---|---|---|---|---|"]
     for exp in EXPERIMENTS:
         listed = (exp.faithful, *exp.others)

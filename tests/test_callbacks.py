@@ -156,7 +156,8 @@ def test_the_gradient_hook_sees_each_steps_loss_gradient_before_the_update():
     def record(state):
         grads = np.concatenate([p.grad.ravel() for p in state.net.parameters()])
         np.testing.assert_array_equal(state.net.flat_gradients, grads)  # one buffer, views of it
-        seen.append((state.step, [p.value.copy() for p in state.net.parameters()], [p.grad.copy() for p in state.net.parameters()]))
+        seen.append((state.step, [p.value.copy() for p in state.net.parameters()],
+                     [p.grad.copy() for p in state.net.parameters()]))
 
     dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.5, weight_decay=0.1), steps=3, batch_size=None,
            callbacks=[dp.LambdaCallback(on_gradients=record)])

@@ -147,7 +147,8 @@ def test_config_file_with_flags_overriding(tmp_path, capsys):
     import tomllib
 
     written = tomllib.loads((out / "config.toml").read_text())
-    assert (written["lr"], written["epochs"], written["layers"], written["schedule"]) == (0.2, 2, [10, 6, 2], {"type": "step", "step_size": 1})
+    assert ((written["lr"], written["epochs"], written["layers"], written["schedule"])
+            == (0.2, 2, [10, 6, 2], {"type": "step", "step_size": 1}))
     assert [r["lr"] for r in load_checkpoint(out / "checkpoint.safetensors").training["history"]] == [0.2, 0.1]
     # the written config reruns the same training
     assert main(["train", "--config", str(out / "config.toml"), "--quiet", "--out", str(tmp_path / "again")]) == 0
@@ -161,7 +162,8 @@ def _same_weights(a: Path, b: Path, name="model.safetensors"):
 
 
 def _history(path: Path):
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in load_checkpoint(path / "checkpoint.safetensors").training["history"]]
+    return [{k: v for k, v in r.items() if k != "seconds"}
+            for r in load_checkpoint(path / "checkpoint.safetensors").training["history"]]
 
 
 @pytest.mark.slow
@@ -205,7 +207,8 @@ def test_train_from_an_npz_file_and_evaluate_it(tmp_path, capsys):
     y = (x[:, 0] > 127).astype(np.int64)
     np.savez(tmp_path / "d.npz", x=x, y=y)
     out = tmp_path / "r"
-    assert main(["train", "--dataset", str(tmp_path / "d.npz"), "--epochs", "20", "--lr", "0.5", "--quiet", "--out", str(out)]) == 0
+    assert main(["train", "--dataset", str(tmp_path / "d.npz"), "--epochs", "20", "--lr", "0.5", "--quiet",
+                 "--out", str(out)]) == 0
     capsys.readouterr()
     assert main(["evaluate", str(out / "model.safetensors")]) == 0
     assert float(re.search(r"accuracy (\d\.\d+)", capsys.readouterr().out).group(1)) > 0.8
@@ -217,7 +220,8 @@ def test_full_batch_steps_and_early_stopping(tmp_path):
     rng = np.random.default_rng(1)  # random labels: the validation loss soon rises
     np.savez(tmp_path / "noise.npz", x=rng.integers(0, 256, (300, 8), dtype=np.uint8), y=rng.integers(0, 3, 300))
     assert main(["train", "--dataset", str(tmp_path / "noise.npz"), "--epochs", "200", "--early-stopping", "2",
-                 "--validation-split", "0.3", "--optimizer", "adam", "--lr", "0.05", "--quiet", "--out", str(tmp_path / "b")]) == 0
+                 "--validation-split", "0.3", "--optimizer", "adam", "--lr", "0.05", "--quiet",
+                 "--out", str(tmp_path / "b")]) == 0
     assert load_checkpoint(tmp_path / "b" / "checkpoint.safetensors").epoch < 50
 
 

@@ -14,7 +14,8 @@ from deltaprop.config import TrainConfig, dumps_toml, load_toml
 
 def test_defaults_are_seed_000s_network():
     cfg = TrainConfig.from_mapping()
-    assert (cfg.dataset, cfg.activation, cfg.output, cfg.loss, cfg.optimizer) == ("mnist-sample", "sigmoid", "softmax", "cross_entropy", "sgd")
+    assert ((cfg.dataset, cfg.activation, cfg.output, cfg.loss, cfg.optimizer)
+            == ("mnist-sample", "sigmoid", "softmax", "cross_entropy", "sgd"))
     assert (cfg.lr, cfg.batch_size, cfg.network_sizes(784, 10)) == (0.3, 20, [784, 50, 10])
     net = cfg.build_network(784, 10)
     assert [type(layer).__name__ for layer in net.layers] == ["Dense", "Sigmoid", "Dense", "Softmax"]
@@ -47,7 +48,8 @@ def test_non_finite_numbers_are_refused_everywhere(key, value):
     ({"loss": "hinge"}, "unknown loss"), ({"dtype": "float16"}, "unknown dtype"), ({"layers": [784]}, "at least"),
     ({"layers": "784,0,10"}, "width"), ({"schedule": "warp"}, "unknown schedule"), ({"nesterov": True}, "momentum"),
     ({"optimizer": "adam", "momentum": 0.9}, "sgd optimizer only"), ({"lr": True}, "number"),
-    ({"early_stopping": 3, "validation_split": 0}, "validation_split"), ({"schedule": {"type": "step", "gamma": "nan"}}, "schedule.gamma"),
+    ({"early_stopping": 3, "validation_split": 0}, "validation_split"),
+    ({"schedule": {"type": "step", "gamma": "nan"}}, "schedule.gamma"),
 ])
 def test_bad_values(mapping, match):
     with pytest.raises(dp.ConfigError, match=match):
@@ -62,7 +64,8 @@ def test_unknown_key_is_named_with_a_suggestion():
 
 
 def test_toml_round_trip(tmp_path):
-    cfg = TrainConfig.from_mapping({"layers": [10, 8, 2], "dataset": 'we"ird\\name\u00e9\x7f\n', "schedule": {"type": "step", "step_size": 3, "gamma": 0.5},
+    cfg = TrainConfig.from_mapping({"layers": [10, 8, 2], "dataset": 'we"ird\\name\u00e9\x7f\n',
+                                    "schedule": {"type": "step", "step_size": 3, "gamma": 0.5},
                                     "lr": 1e-05, "steps": 7, "nesterov": True, "momentum": 0.9})
     path = tmp_path / "c.toml"
     path.write_text(cfg.to_toml(), encoding="utf-8")

@@ -91,7 +91,8 @@ def _records(losses, accuracy=None, val_accuracy=None):
     n = len(losses)
     acc = accuracy if isinstance(accuracy, list) else [accuracy] * n
     val = val_accuracy if isinstance(val_accuracy, list) else [val_accuracy] * n
-    return [{"epoch": i + 1, "loss": l, "accuracy": a, "val_accuracy": v} for i, (l, a, v) in enumerate(zip(losses, acc, val))]
+    return [{"epoch": i + 1, "loss": loss, "accuracy": a, "val_accuracy": v}
+            for i, (loss, a, v) in enumerate(zip(losses, acc, val))]
 
 
 def _rules(records, ctx=Context()):

@@ -96,7 +96,8 @@ def test_graph_takes_raw_inputs_and_scales_them_as_training_did(dtype, spec):
     if isinstance(spec, str):
         spec = standardize_spec(spec.split("-")[1], 12)
     rng = np.random.default_rng(1)
-    raw = rng.integers(0, 256, size=(1000, 12)).astype(dtype) if spec["kind"] == "unit" else rng.normal(3, 2, (1000, 12)).astype(dtype)
+    raw = (rng.integers(0, 256, size=(1000, 12)).astype(dtype) if spec["kind"] == "unit"
+           else rng.normal(3, 2, (1000, 12)).astype(dtype))
     got, label = run(export.onnx_model(net, input_scaling=spec), raw)
     want = net.predict_proba(apply_scaling(spec, raw, dtype))
     np.testing.assert_allclose(got, want, rtol=0, atol=TOLERANCE[dtype])
@@ -173,7 +174,8 @@ def test_preprocessing_layers_become_the_graphs_first_nodes(dtype):
 
     rng = np.random.default_rng(3)
     for first, raw in ((Rescaling(1 / 255), rng.integers(0, 256, (1000, 12)).astype(dtype)),
-                       (Standardization(rng.normal(3, 1, 12), rng.uniform(0.5, 2, 12)), rng.normal(3, 2, (1000, 12)).astype(dtype)),
+                       (Standardization(rng.normal(3, 1, 12), rng.uniform(0.5, 2, 12)),
+                        rng.normal(3, 2, (1000, 12)).astype(dtype)),
                        (Standardization(rng.normal(3, 1, 12), [1.7]), rng.normal(3, 2, (1000, 12)).astype(dtype))):
         body = every_layer_network(dtype)
         net = dp.Network([first, *body.layers], dtype=dtype)

@@ -106,7 +106,8 @@ def test_draw_predict_and_change_the_target(browser, main_job, tmp_path):
 
         png = base64.b64decode(w.sent[-1]["png"].split(",", 1)[1])
         (tmp_path / "drawn.png").write_bytes(png)
-        rows = page.eval_on_selector_all("#probabilities li", "els => els.map(e => [e.dataset.class, e.querySelector('.p').textContent])")
+        rows = page.eval_on_selector_all("#probabilities li",
+                                         "els => els.map(e => [e.dataset.class, e.querySelector('.p').textContent])")
         predicted = page.inner_text("#predicted")
         shown = ", ".join(f"{c}: {p}" for c, p in rows)
         model = main_job / "model.safetensors"
@@ -242,7 +243,8 @@ def test_run_view_shows_diagnostics_and_alerts_when_the_run_has_them(browser, tm
     for e in (1, 2, 3, 4):
         for i, kind in enumerate(("Dense", "ReLU", "Dense", "Softmax")):
             rows.append({"epoch": e, "probe_size": 512, "name": f"layers.{i}", "layer": i, "type": kind, "mean": 0.1 * i,
-                         "std": 1.0, "dead": 0.9 if kind == "ReLU" else None, "delta_norm": 10.0 ** -(4 - i) if kind != "Softmax" else None})
+                         "std": 1.0, "dead": 0.9 if kind == "ReLU" else None,
+                         "delta_norm": 10.0 ** -(4 - i) if kind != "Softmax" else None})
         for i in (0, 2):
             rows.append({"epoch": e, "probe_size": 512, "name": f"layers.{i}.W", "layer": i, "type": "parameter",
                          "grad_norm": 1e-5 * (i + 1), "norm": 3.0, "update_ratio": 1e-6 * e})

@@ -153,7 +153,8 @@ def test_backward_matches_finite_differences_of_the_loss(tmp_path):
     x = apply_scaling(UNIT, pixels.reshape(1, 784), np.float64)
     loss = dp.CrossEntropy()
     assert out["target"] == 7
-    assert out["loss"] == pytest.approx(loss.value(net.predict_proba(x), loss.prepare_targets(np.array([7]), 10, np.float64)), rel=1e-12)
+    assert out["loss"] == pytest.approx(loss.value(net.predict_proba(x), loss.prepare_targets(np.array([7]), 10, np.float64)),
+                                        rel=1e-12)
     grad = np.array(out["input_gradient"]).reshape(784)
     h = 1e-6
     for i in [int(j) for j in np.argsort(-np.abs(grad))[:5]] + [0, 400]:
@@ -329,7 +330,8 @@ def _png_header_only(width: int, height: int) -> bytes:
 def test_image_size_is_capped_before_decoding(server):
     status, out, _ = request(server, "POST", "/api/predict", _png_header_only(5000, 5000), headers={"Content-Type": "image/png"})
     assert status == 422 and "5000x5000 pixels is too large" in out["error"]
-    status, out, _ = request(server, "POST", "/api/predict", _png_header_only(30_000, 30_000), headers={"Content-Type": "image/png"})
+    status, out, _ = request(server, "POST", "/api/predict", _png_header_only(30_000, 30_000),
+                             headers={"Content-Type": "image/png"})
     assert status == 422 and "bomb" in out["error"]
 
 

@@ -169,7 +169,8 @@ def _fixed(objective, n):
 # -- learning rates, alpha ----------------------------------------------------------------
 def test_invscaling_follows_the_examples_seen_also_after_a_warm_start():
     X, y = [[3, 2], [1, 6], [5, 6], [-2, -4]], [1, 1, 1, 0]
-    est = NeuralNetClassifier((4,), solver="sgd", learning_rate="invscaling", power_t=0.25, max_iter=3, warm_start=True, random_state=0)
+    est = NeuralNetClassifier((4,), solver="sgd", learning_rate="invscaling", power_t=0.25, max_iter=3, warm_start=True,
+                              random_state=0)
     with quiet():
         est.fit(X, y)
         assert est.history_["lr"] == pytest.approx([0.001, 0.001 / 5**0.25, 0.001 / 9**0.25])
@@ -238,7 +239,8 @@ def test_stopping_rule_is_scikit_learns_on_the_training_loss(binary_digits):
     stopped = 0
     for tol, patience in ((1e-2, 2), (1e-3, 5), (1e-4, 10), (0.0, 3)):
         with quiet():
-            est = NeuralNetClassifier((10,), solver="sgd", tol=tol, n_iter_no_change=patience, max_iter=500, random_state=0).fit(X, y)
+            est = NeuralNetClassifier((10,), solver="sgd", tol=tol, n_iter_no_change=patience, max_iter=500,
+                                      random_state=0).fit(X, y)
         expected = _sklearn_rule(est.loss_curve_, tol, patience, maximise=False)
         assert est.n_iter_ == (expected or 500) and est.best_loss_ == min(est.loss_curve_)
         if expected:
@@ -361,7 +363,8 @@ def test_docs_grid_search_runs_on_a_dask_cluster():
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster):
         with parallel_config(backend="dask"):
             search = GridSearchCV(
-                NeuralNetClassifier(learning_rate_init=0.01, max_iter=50, random_state=0), {"hidden_layer_sizes": [(16,), (32,)]}, cv=2, n_jobs=-1
+                NeuralNetClassifier(learning_rate_init=0.01, max_iter=50, random_state=0), {"hidden_layer_sizes": [(16,), (32,)]},
+                cv=2, n_jobs=-1
             )
             with quiet():
                 search.fit(X[:400] / 16.0, y[:400])

@@ -29,14 +29,16 @@ def with_value(a, index, value):
 
 CASES = {
     # X
-    "feature count": (lambda: fit(X=X[:, :3]), dp.ShapeError, r"X has 3 features but the network's first layer takes 4.*Dense\(3"),
+    "feature count": (lambda: fit(X=X[:, :3]), dp.ShapeError,
+                      r"X has 3 features but the network's first layer takes 4.*Dense\(3"),
     "1-D X": (lambda: fit(X=X[:, 0]), dp.ShapeError, r"2-D \(examples, features\)"),
     "scalar X": (lambda: fit(X=3.0), dp.ShapeError, r"2-D"),
     "3-D X of the wrong size": (lambda: fit(X=np.zeros((12, 2, 3))), dp.ShapeError, r"6 features"),
     "no rows": (lambda: fit(X=np.zeros((0, 4)), y=[]), dp.ShapeError, r"no rows"),
     "NaN in X": (lambda: fit(X=with_value(X, (5, 2), np.nan)), dp.DataError, r"NaN or infinity \(first in row 5\)"),
     "inf in X": (lambda: fit(X=with_value(X, (7, 0), -np.inf)), dp.DataError, r"NaN or infinity \(first in row 7\)"),
-    "X beyond float32": (lambda: fit(X=with_value(X, (4, 1), 1e300)), dp.DataError, r"too large for float32 \(first in row 4\).*scale"),
+    "X beyond float32": (lambda: fit(X=with_value(X, (4, 1), 1e300)), dp.DataError,
+                         r"too large for float32 \(first in row 4\).*scale"),
     "strings in X": (lambda: fit(X=np.array([["a"] * 4] * 12)), dp.DataError, r"must hold numbers"),
     "ragged X": (lambda: fit(X=[[1, 2, 3, 4], [1, 2]], y=[0, 1]), dp.DataError, r"cannot be read|must hold numbers"),
     # labels

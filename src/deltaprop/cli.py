@@ -74,7 +74,8 @@ _TRAIN_OPTIONS = [
      "holding class ids"),
     ("--layers", "layers", "widths, e.g. 784,256,10 (default: features,50,classes)"),
     ("--activation", "activation", "hidden activation: sigmoid (default), tanh, relu, leaky_relu, identity"),
-    ("--output-activation", "output", "output layer: softmax (default), sigmoid, identity, or several joined by + (sigmoid+softmax)"),
+    ("--output-activation", "output", "output layer: softmax (default), sigmoid, identity, or several joined by + "
+     "(sigmoid+softmax)"),
     ("--loss", "loss", "cross_entropy (default; with softmax, or identity outputs taken as logits), binary_cross_entropy "
      "(with a sigmoid output, two classes), mse (with any output)"),
     ("--optimizer", "optimizer", "sgd (default), adagrad, rmsprop, adadelta, adam, adamw"),
@@ -88,7 +89,8 @@ _TRAIN_OPTIONS = [
      "type and the same keys); cosine's t_max and step's step_size default to the run's length"),
     ("--init", "init", "weight initialiser: glorot_uniform, he_normal, scaled_normal, scaled_normal(S) (default by activation)"),
     ("--batch-size", "batch_size", "examples per step, or 'full' for full-batch gradient descent (default 20)"),
-    ("--batching", "batching", "batch order: shuffled (default), sequential, or sliding (seed 000: windows of batch-size + 1 rows moving by batch-size)"),
+    ("--batching", "batching", "batch order: shuffled (default), sequential, or sliding (seed 000: windows of "
+     "batch-size + 1 rows moving by batch-size)"),
     ("--epochs", "epochs", "passes over the training data (default 10)"),
     ("--steps", "steps", "stop after this many updates (with --epochs: whichever comes first)"),
     ("--validation-split", "validation_split", "share of the training data held out for validation (default 0.1)"),
@@ -433,7 +435,8 @@ def _claim_contents(out: Path, overwrite: bool) -> None:
     if not present:
         return
     if not overwrite:
-        holds = "already holds a run" if any(name in _RUN_FILES for name in present) else f"is not empty ({', '.join(present[:3])})"
+        holds = ("already holds a run" if any(name in _RUN_FILES for name in present)
+                 else f"is not empty ({', '.join(present[:3])})")
         raise ConfigError(f"{out} {holds}; choose another --out, continue it with --resume {out}, "
                           "or replace it with --overwrite")
     for name in _RUN_FILES:

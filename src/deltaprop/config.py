@@ -129,13 +129,15 @@ class TrainConfig:
             self.batch_size = _checks.positive_int("batch_size", _integer("batch_size", self.batch_size))
         self.batching = _choice("batching", self.batching, BATCHINGS)
         if self.batching != "shuffled" and self.batch_size == "full":
-            raise ConfigError(f"batching {self.batching!r} orders mini-batches; give a batch_size, or batching = \"shuffled\" for full batch")
+            raise ConfigError(f"batching {self.batching!r} orders mini-batches; give a batch_size, "
+                              f"or batching = \"shuffled\" for full batch")
         self.epochs = None if self.epochs is None else _checks.positive_int("epochs", _integer("epochs", self.epochs))
         self.steps = None if self.steps is None else _checks.positive_int("steps", _integer("steps", self.steps))
         if self.epochs is None and self.steps is None:
             raise ConfigError("give epochs or steps (or both: training stops at the first reached)")
         self.validation_split = _checks.fraction("validation_split", _number("validation_split", self.validation_split))
-        self.early_stopping = _checks.positive_int("early_stopping", _integer("early_stopping", self.early_stopping), allow_zero=True)
+        self.early_stopping = _checks.positive_int("early_stopping", _integer("early_stopping", self.early_stopping),
+                                                   allow_zero=True)
         self.seed = _checks.positive_int("seed", _integer("seed", self.seed), allow_zero=True)
         self.dtype = _choice("dtype", self.dtype, DTYPES)
         self.scaling = _choice("scaling", self.scaling, SCALINGS)
@@ -220,7 +222,8 @@ def _number(name: str, value: Any) -> float:
     if not isinstance(value, float):
         raise ConfigError(f"{name} must be a number, got {value!r}")
     if not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number, got {value!r} (NaN, infinity and overflowing values like 1e999 are refused)")
+        raise ConfigError(f"{name} must be a finite number, got {value!r} "
+                          f"(NaN, infinity and overflowing values like 1e999 are refused)")
     return value
 
 
@@ -378,7 +381,7 @@ def _check_output_and_loss(output: str, loss: str) -> None:
     last = output.split("+")[-1]
     if loss == "mse" or (last, loss) in OUTPUT_LOSSES:
         return
-    pairs = "; ".join(f"{o} with {l}" for o, l in OUTPUT_LOSSES)
+    pairs = "; ".join(f"{o} with {pair_loss}" for o, pair_loss in OUTPUT_LOSSES)
     raise ConfigError(f"output {output} does not go with loss {loss}: the pairs that work are {pairs}; "
                       "or any output with mse")
 

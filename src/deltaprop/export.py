@@ -290,7 +290,8 @@ def check_onnx(model, net: Network, *, input_scaling=None, n: int = 64, seed: in
     diff = np.abs(got.astype(np.float64) - want)
     if got.shape != want.shape or got.dtype != want.dtype or not np.all(diff <= atol + rtol * np.abs(want)):
         raise ExportError(f"the ONNX graph does not reproduce the network: onnxruntime's outputs differ by up to "
-                          f"{float(np.max(diff)) if diff.size else float('nan'):.3g} on random inputs; the export was not written")
+                          f"{float(np.max(diff)) if diff.size else float('nan'):.3g} on random inputs; "
+                          f"the export was not written")
     if not np.array_equal(labels, predictions_from_outputs(got)):
         raise ExportError("the ONNX graph's labels do not follow its probabilities; the export was not written")
     return float(np.max(diff))

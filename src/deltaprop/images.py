@@ -46,7 +46,8 @@ def _decode(path: str | Path, source, max_pixels: int = MAX_PIXELS) -> np.ndarra
     except FileNotFoundError:
         raise FileFormatError(f"{path}: no such file") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise FileFormatError(f"{path}: cannot decode the image ({exc.__class__.__name__}: {exc}); use a PNG or JPEG file") from None
+        raise FileFormatError(f"{path}: cannot decode the image ({exc.__class__.__name__}: {exc}); "
+                              f"use a PNG or JPEG file") from None
     return gray
 
 

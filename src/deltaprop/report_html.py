@@ -16,7 +16,8 @@ from .report import MAX_POINTS, WEIGHT_IMAGES, _square_side, escape, png_data_ur
 COLORS = {"train": "#1f77b4", "validation": "#d62728", "other": "#2ca02c"}
 
 CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:0 16px 40px;color:#222}
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;\
+max-width:1100px;padding:0 16px 40px;color:#222}
 h1{font-size:22px;margin:18px 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd}
 h3{font-size:14px;margin:14px 0 4px}
 table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left;vertical-align:top}
@@ -87,7 +88,7 @@ def _header(records, facts, evaluation) -> str:
             parts.append(f'<p class="warning">This network ends at chance accuracy: {acc:.4f} against {chance:.4f} '
                          "for always answering the most common class. It has not learned; see the alerts.</p>")
     if status == "training":
-        parts.append(f"<p>The run is training; this page reloads itself every few seconds.</p>")
+        parts.append("<p>The run is training; this page reloads itself every few seconds.</p>")
     return "<header>" + "".join(parts) + "</header>"
 
 
@@ -113,7 +114,8 @@ def _curves(records) -> str:
     epochs = [int(r["epoch"]) for r in records]
     col = lambda k: [r.get(k) for r in records]  # noqa: E731
     charts = [
-        line_chart("loss", epochs, [("train", col("loss"), COLORS["train"]), ("validation", col("val_loss"), COLORS["validation"])]),
+        line_chart("loss", epochs, [("train", col("loss"), COLORS["train"]),
+                                    ("validation", col("val_loss"), COLORS["validation"])]),
         line_chart("accuracy", epochs, [("train", col("accuracy"), COLORS["train"]),
                                         ("validation", col("val_accuracy"), COLORS["validation"])]),
         line_chart("learning rate", epochs, [("lr", col("lr"), COLORS["other"])]),

@@ -979,7 +979,8 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         if multilabel != self._multilabel:
             raise DataError("y switched between multilabel indicator rows and labels since the first fit")
         if incremental and classes is not None and not np.array_equal(unique_labels(np.asarray(classes)), self.classes_):
-            raise ConfigError(f"`classes={list(classes)!r}` is not the same as on last call to partial_fit, was: {self.classes_!r}")
+            raise ConfigError(f"`classes={list(classes)!r}` is not the same as on last call to partial_fit, "
+                              f"was: {self.classes_!r}")
         if self.warm_start and not incremental and not multilabel:
             seen = unique_labels(y)
             if set(seen) != set(self.classes_):

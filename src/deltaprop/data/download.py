@@ -27,8 +27,8 @@ from pathlib import Path
 from deltaprop.atomic import atomic_write
 from deltaprop.errors import ConfigError, DownloadError
 
-__all__ = ["DEFAULT_DEADLINE", "DEFAULT_MIN_RATE", "DEFAULT_TIMEOUT", "ContentDigest", "Digest", "cache_dir", "content_digest", "fetch", "file_digest",
-           "verify_file"]
+__all__ = ["DEFAULT_DEADLINE", "DEFAULT_MIN_RATE", "DEFAULT_TIMEOUT", "ContentDigest", "Digest", "cache_dir", "content_digest",
+           "fetch", "file_digest", "verify_file"]
 
 log = logging.getLogger("deltaprop.data")
 
