@@ -23,7 +23,9 @@ def main() -> None:
     clf = MLPClassifier(
         hidden_layer_sizes=common.LAYERS[1:-1], activation="relu", solver="sgd", alpha=0.0,
         batch_size=args.batch_size, learning_rate_init=common.LR, momentum=common.MOMENTUM,
-        nesterovs_momentum=False, max_iter=1, warm_start=True, shuffle=True, random_state=args.seed, tol=0.0,
+        nesterovs_momentum=False, max_iter=1, warm_start=True, shuffle=True, tol=0.0,
+        # one generator for the whole run: an int seed would replay the same order every fit call (epoch)
+        random_state=np.random.RandomState(args.seed),
     )
     times = []
     started = time.perf_counter()

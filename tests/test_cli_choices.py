@@ -119,8 +119,15 @@ def test_unknown_dataset_lists_the_names(tmp_path):
 
 
 def test_an_empty_data_dir_is_not_replaced_by_another_folder(tmp_path):
+    import os
+
     (tmp_path / "empty").mkdir()
-    res = _cli("train", "--dataset", "mnist", "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "r"))
+    elsewhere = tmp_path / "elsewhere" / "mnist"  # a copy the search would otherwise fall back to
+    elsewhere.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (elsewhere / name).write_bytes(b"")
+    env = {**os.environ, "DELTAPROP_DATA": str(tmp_path / "elsewhere")}
+    res = _cli("train", "--dataset", "mnist", "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "r"), env=env)
     assert res.returncode == 1 and "Traceback" not in res.stderr
     lines = res.stderr.splitlines()
     assert 2 <= len(lines) <= 4 and all(len(line.replace(str(tmp_path), "D")) < 110 for line in lines)

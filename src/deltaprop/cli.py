@@ -27,6 +27,7 @@ from .callbacks import Callback, CheckpointWriter, EarlyStopping, ProgressBar, e
 from .config import TrainConfig, _integer, _number, load_toml
 from .data import DATASETS, read_table, train_validation_split
 from .data import load as load_dataset
+from .data import mnist as mnist_files
 from .data.mnist import FASHION_MNIST, MNIST
 from .errors import ConfigError, DataError, DatasetNotFoundError, Error, FileFormatError, ShapeError, TrainingDivergedError
 from .data.npy import read_npy_header
@@ -275,8 +276,8 @@ def _is_file_dataset(name: str) -> bool:
 
 
 def _check_data_dir(name: str, data_dir: str) -> None:
-    """``--data-dir`` means that folder: one without the dataset's files is an error, never
-    a silent fall back to the cache or a system copy."""
+    """``--data-dir`` means that folder: one without the dataset's files is an error when
+    another folder (the cache, a system copy) holds them, never a silent fall back to it."""
     spec = {"mnist": MNIST, "fashion-mnist": FASHION_MNIST}.get(name.lower().replace("_", "-"))
     if spec is None:
         return
@@ -284,6 +285,9 @@ def _check_data_dir(name: str, data_dir: str) -> None:
     wanted = [(rf.name, rf.raw_name) for rf in spec.files.values()]
     if all(any((folder / n).is_file() for folder in folders for n in names) for names in wanted):
         return
+    elsewhere = mnist_files._search_dirs(spec, None)
+    if not all(mnist_files._find(spec, rf, elsewhere) for rf in spec.files.values()):
+        return  # nowhere else either: the download goes ahead, or fails saying so
     raise _Shown(f"--data-dir {data_dir} does not hold the {spec.name} files.\n"
                  f"  Looked in it and in {Path(data_dir) / spec.name} for {wanted[0][0]} and its {len(wanted) - 1} "
                  "companions (gzipped or not).\n"
@@ -296,9 +300,13 @@ def _named_dataset(name: str, data_dir: str | None) -> _Dataset:
     try:
         ds = load_dataset(name, data_dir=data_dir or None, flatten=True)
     except DatasetNotFoundError as exc:
-        missing = str(exc).split("missing ", 1)[-1].split(",")[0].split()[0].rstrip(".")
+        text = str(exc)
+        missing = text.split("missing ", 1)[-1].split(",")[0].split()[0].rstrip(".")
+        failed = (text.split("Downloading failed (no network?):", 1)[-1].split("To supply them")[0]
+                  if "Downloading failed" in text else "")
+        why = f"\n  Download: {' '.join(failed.split())}" if failed.strip() else ""
         raise _Shown(f"the {name} dataset is not on this machine ({missing} and others are missing) "
-                     "and could not be downloaded.\n"
+                     f"and could not be downloaded.{why}\n"
                      f"  Fix: put its files in a folder and pass --data-dir FOLDER (see {PROG} train --help),\n"
                      f"       or train on the bundled sample: --dataset mnist-sample") from None
     return _Dataset(ds.x_train, ds.y_train, ds.x_test, ds.y_test, tuple(ds.class_names))
