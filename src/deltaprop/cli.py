@@ -960,7 +960,7 @@ def cmd_predict(args) -> int:
     batches = [_rows_of(path, net.n_features) for path in paths]  # every input is checked before any output
     several = len(paths) > 1 or len(batches[0]) > 1
     for path, rows in zip(paths, batches):
-        proba = net.predict_proba(rows)
+        proba = net.predict_proba(_checks.cast_checked(rows, net.dtype, name=str(path)))
         if proba.shape[1] == 1:
             proba = np.hstack([1 - proba, proba])
         for r, p in enumerate(proba):
