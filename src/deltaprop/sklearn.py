@@ -556,6 +556,7 @@ class _NeuralNet(BaseEstimator):
                 batch_size=None if batch_size >= n and not isinstance(data, _SparseRows) else batch_size,
                 shuffle=bool(self.shuffle), callbacks=[_WeightPenalty(), rule], resume=state,
                 threads=self._threads(batch_size), sample_weight=weight,
+                diagnostics=False,  # MLPClassifier records none; a probe pass per epoch would only cost time
             )
         except errors.TrainingDivergedError as exc:
             self._diverged(exc, validation)
