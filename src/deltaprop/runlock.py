@@ -71,6 +71,11 @@ class RunLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
                 holder = _read_holder(fd)
+                waited = 0.0
+                while not holder and waited < 1.0:  # the holder locks first, then writes who it is
+                    time.sleep(0.02)
+                    waited += 0.02
+                    holder = _read_holder(fd)
                 os.close(fd)
                 if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     raise
