@@ -174,6 +174,13 @@ class _OneRank:
     def Allreduce(self, mine, total):
         np.copyto(total, mine)
 
+    def Iallreduce(self, mine, total):
+        np.copyto(total, mine)
+        return self  # a request already done
+
+    def Wait(self):
+        return None
+
 
 def test_a_first_ctrl_c_only_marks_the_rank_and_a_second_one_stops_it_at_once():
     vote = StopVote(_OneRank())
@@ -182,6 +189,11 @@ def test_a_first_ctrl_c_only_marks_the_rank_and_a_second_one_stops_it_at_once():
         assert not vote.stop_now()
         signal.raise_signal(signal.SIGINT)  # no KeyboardInterrupt: the step finishes
         assert vote.asked and vote.stop_now()
+        vote.asked = False
+        assert not vote.stop_at_step()  # starts the first step vote
+        vote.asked = True
+        assert not vote.stop_at_step()  # answers the vote started before the mark, starts another
+        assert vote.stop_at_step()  # that one saw the mark
         with pytest.raises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -205,6 +217,7 @@ def test_an_agreed_stop_raises_before_the_gradients_are_reduced():
     source = ShardedBatches(MiniBatches(np.zeros((8, 2)), np.zeros((8, 2)), None, 4), 0, 1)
     averager = GradientAverager(comm, source, StopVote(comm))
     averager.vote.asked = True
+    averager.vote.stop_at_step()  # the step before voted
     with pytest.raises(KeyboardInterrupt):
         averager.on_gradients(None)
 
@@ -217,7 +230,7 @@ def test_ctrl_c_reaching_one_rank_stops_both_at_the_same_step(tmp_path):
     subprocess.run(cmd, check=True, timeout=120, capture_output=True)  # a rank left waiting would time out
     ranks = [dict(np.load(f"{out}_rank{r}.npz")) for r in range(2)]
     assert all(bool(r["interrupted"]) for r in ranks)  # rank 0 never got the signal, yet stopped too
-    assert int(ranks[0]["step"]) == int(ranks[1]["step"]) == 7  # the vote before step 8's update
+    assert int(ranks[0]["step"]) == int(ranks[1]["step"]) == 8  # step 8 started the vote, step 9 read it
     for key in ranks[0]:
         np.testing.assert_array_equal(ranks[0][key], ranks[1][key])
 

@@ -21,13 +21,13 @@ global one and callbacks decide the same way everywhere. Only rank 0 should writ
 
 Ctrl-C: ``mpiexec`` forwards SIGINT to every rank, each at its own moment, maybe while
 another rank waits in a collective. While training, SIGINT only marks the rank
-(:class:`StopVote`); before every step's gradient reduction the ranks sum their marks with
-one ``Allreduce`` of one integer, and when any rank was marked, all of them raise
-``KeyboardInterrupt`` at that same step, before its update: no rank is left waiting for one
+(:class:`StopVote`); every step the ranks sum their marks (one integer, reduced without
+blocking alongside the gradients), and when any rank was marked, all of them raise
+``KeyboardInterrupt`` at the same step, before its update: no rank is left waiting for one
 that stopped, and the weights stay equal everywhere. A second SIGINT to a rank raises at once.
 
 mpi4py is imported only by the caller: ``comm`` is any object with mpi4py's
-``Get_rank``, ``Get_size``, ``Reduce``, ``Bcast`` and ``Allreduce``.
+``Get_rank``, ``Get_size``, ``Reduce``, ``Bcast``, ``Allreduce`` and ``Iallreduce``.
 """
 
 from __future__ import annotations
@@ -151,17 +151,22 @@ def _rows(column, rows):
 
 class StopVote:
     """Ctrl-C agreed on by every rank. Entered (on the main thread, where SIGINT still has
-    Python's default handler), a SIGINT only marks this rank; :meth:`stop_now` sums the
-    marks over the ranks and says whether any rank was marked, the same answer on all of
-    them. Entering a vote while another is active for the same ranks reuses that one, so a
-    program can hold one over more than the training loop. A second SIGINT raises
-    ``KeyboardInterrupt`` at once."""
+    Python's default handler), a SIGINT only marks this rank; a vote sums the marks over
+    the ranks, so every rank gets the same answer: stop when any rank was marked.
+    :meth:`stop_at_step` is the vote of every step, pipelined: it reads the answer of the
+    vote the previous step started (``Iallreduce`` of one integer, carried along by the
+    step's gradient reduction) and starts the next one, so the vote adds no round trip to a
+    step; a Ctrl-C stops the ranks one step later. :meth:`stop_now` votes at once. Entering
+    a vote while another is active for the same ranks reuses that one, so a program can
+    hold one over more than the training loop. A second SIGINT raises ``KeyboardInterrupt``
+    at once."""
 
     _active: StopVote | None = None
 
     def __init__(self, comm):
         self.comm, self.asked = comm, False
         self._mine, self._sum = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
+        self._pending = None
         self._previous, self._outer = None, None
 
     def __enter__(self) -> StopVote:
@@ -185,8 +190,33 @@ class StopVote:
             raise KeyboardInterrupt
         self.asked = True
 
+    def _settled(self) -> bool:
+        """The answer of the vote under way (False when none is)."""
+        if self._pending is None:
+            return False
+        self._pending.Wait()
+        self._pending = None
+        return bool(self._sum[0])
+
+    def stop_at_step(self) -> bool:
+        """The previous step's vote; when it says go on, the next one is started (a
+        collective call: every rank makes it at every step)."""
+        if self._settled():
+            return True
+        self._mine[0] = int(self.asked)
+        self._pending = self.comm.Iallreduce(self._mine, self._sum)
+        return False
+
+    def abandon(self) -> None:
+        """Forget the vote under way without waiting for it (training ended by an error, so
+        another rank may never answer)."""
+        self._pending = None
+
     def stop_now(self) -> bool:
-        """Whether any rank was asked to stop (a collective call: every rank must make it)."""
+        """Whether any rank was asked to stop, by the vote under way or by one now (a
+        collective call: every rank must make it)."""
+        if self._settled():
+            return True
         self._mine[0] = int(self.asked)
         self.comm.Allreduce(self._mine, self._sum)
         return bool(self._sum[0])
@@ -203,7 +233,7 @@ class GradientAverager(Callback):
         self._sum: np.ndarray | None = None
 
     def on_gradients(self, state):
-        if self.vote is not None and self.vote.stop_now():
+        if self.vote is not None and self.vote.stop_at_step():
             raise KeyboardInterrupt
         flat = state.net.flat_gradients
         if self._sum is None or self._sum.shape != flat.shape or self._sum.dtype != flat.dtype:
@@ -247,7 +277,11 @@ class DataParallelLoop(Loop):
         A Ctrl-C that came after the last step's vote stops every rank too."""
         with StopVote(self.comm) as vote:
             self.averager.vote = vote
-            history = self._run_sharded()
+            try:
+                history = self._run_sharded()
+            except BaseException:
+                vote.abandon()
+                raise
             if vote.stop_now():
                 raise KeyboardInterrupt
         return history
