@@ -1,15 +1,18 @@
 """Data-parallel training over MPI: equal to one process, identical weights on every rank."""
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop.distributed import ShardedBatches, shard_bounds
+from deltaprop.distributed import GradientAverager, ShardedBatches, StopVote, shard_bounds
 from deltaprop.training import FullBatch, MiniBatches
 
 WORKER = Path(__file__).with_name("mpi_fit_worker.py")
@@ -154,6 +157,125 @@ def test_a_steps_stop_mid_epoch_resumes_on_another_process_count_with_the_same_h
     a = History.read_csv(tmp_path / "whole" / "history.csv").records
     b = History.read_csv(tmp_path / "split" / "history.csv").records
     assert len(a) == len(b)
+    for ra, rb in zip(a, b):
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy", "steps"):
+            assert rb[key] == pytest.approx(ra[key], rel=1e-6), key
+
+
+class _OneRank:
+    """A communicator of one process (its collectives copy), for the vote's unit tests."""
+
+    def Get_rank(self):
+        return 0
+
+    def Get_size(self):
+        return 1
+
+    def Allreduce(self, mine, total):
+        np.copyto(total, mine)
+
+    def Iallreduce(self, mine, total):
+        np.copyto(total, mine)
+        return self  # a request already done
+
+    def Wait(self):
+        return None
+
+
+def test_a_first_ctrl_c_only_marks_the_rank_and_a_second_one_stops_it_at_once():
+    vote = StopVote(_OneRank())
+    with vote:
+        assert signal.getsignal(signal.SIGINT) == vote._mark
+        assert not vote.stop_now()
+        signal.raise_signal(signal.SIGINT)  # no KeyboardInterrupt: the step finishes
+        assert vote.asked and vote.stop_now()
+        vote.asked = False
+        assert not vote.stop_at_step()  # starts the first step vote
+        vote.asked = True
+        assert not vote.stop_at_step()  # answers the vote started before the mark, starts another
+        assert vote.stop_at_step()  # that one saw the mark
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_vote_inside_another_for_the_same_ranks_is_that_one():
+    comm = _OneRank()
+    with StopVote(comm) as outer:
+        with StopVote(comm) as inner:
+            assert inner is outer
+        assert signal.getsignal(signal.SIGINT) == outer._mark  # the inner exit leaves it in place
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_agreed_stop_raises_before_the_gradients_are_reduced():
+    class Refusing(_OneRank):
+        def Reduce(self, *args, **kwargs):
+            raise AssertionError("reduced after the ranks agreed to stop")
+
+    comm = Refusing()
+    source = ShardedBatches(MiniBatches(np.zeros((8, 2)), np.zeros((8, 2)), None, 4), 0, 1)
+    averager = GradientAverager(comm, source, StopVote(comm))
+    averager.vote.asked = True
+    averager.vote.stop_at_step()  # the step before voted
+    with pytest.raises(KeyboardInterrupt):
+        averager.on_gradients(None)
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_ctrl_c_reaching_one_rank_stops_both_at_the_same_step(tmp_path):
+    out = tmp_path / "cut"
+    cmd = [MPIEXEC, "-n", "2", sys.executable, str(WORKER.with_name("mpi_interrupt_worker.py")), str(out)]
+    subprocess.run(cmd, check=True, timeout=120, capture_output=True)  # a rank left waiting would time out
+    ranks = [dict(np.load(f"{out}_rank{r}.npz")) for r in range(2)]
+    assert all(bool(r["interrupted"]) for r in ranks)  # rank 0 never got the signal, yet stopped too
+    assert int(ranks[0]["step"]) == int(ranks[1]["step"]) == 8  # step 8 started the vote, step 9 read it
+    for key in ranks[0]:
+        np.testing.assert_array_equal(ranks[0][key], ranks[1][key])
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert proc.poll() is None, f"the run ended before writing {path.name}: {proc.communicate()}"
+        assert time.monotonic() < deadline, f"no {path.name} after {seconds} s"
+        time.sleep(0.05)
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_ctrl_c_on_mpiexec_keeps_a_checkpoint_that_resumes_to_the_uninterrupted_history(tmp_path):
+    from deltaprop.serialization import load_checkpoint
+    from deltaprop.training import History
+
+    common = ("--dtype", "float64", "--batch-size", "20", "--seed", "4")
+    exe = str(Path(sys.executable).with_name("deltaprop"))
+    cmd = [MPIEXEC, "-n", "2", exe, "train", "--epochs", "500", "--out", "cut", *common]
+    # a terminal's Ctrl-C goes to mpiexec's process group; mpiexec forwards SIGINT to every rank
+    proc = subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for(tmp_path / "cut" / "checkpoint.safetensors", proc, 180)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)  # no rank may be left waiting in a collective
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err  # every rank exits 130 (mpiexec combines their statuses)
+    assert "Traceback" not in err
+    kept = load_checkpoint(tmp_path / "cut" / "checkpoint.safetensors").training["epoch"]
+    assert f"interrupted; the checkpoint of epoch {kept} is in cut" in err
+    assert kept < 500 and not (tmp_path / "cut" / "model.safetensors").exists()
+    # go on to two epochs past the checkpoint, on one process then on two
+    for ranks, epochs in ((1, kept + 1), (2, kept + 2)):
+        more = _cli(ranks, "--resume", "cut", "--epochs", str(epochs), cwd=tmp_path)
+        assert more.returncode == 0, more.stderr
+    whole = _cli(1, "--epochs", str(kept + 2), "--out", "whole", *common, cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    a = History.read_csv(tmp_path / "whole" / "history.csv").records
+    b = History.read_csv(tmp_path / "cut" / "history.csv").records
+    assert len(a) == len(b) == kept + 2
     for ra, rb in zip(a, b):
         for key in ("loss", "accuracy", "val_loss", "val_accuracy", "steps"):
             assert rb[key] == pytest.approx(ra[key], rel=1e-6), key

@@ -31,6 +31,7 @@ from .data import mnist as mnist_files
 from .data.mnist import FASHION_MNIST, MNIST
 from .errors import ConfigError, DataError, DatasetNotFoundError, Error, FileFormatError, ShapeError, TrainingDivergedError
 from .data.npy import read_npy_header
+from .distributed import StopVote
 from .gradcheck import gradcheck
 from .images import load_digit
 from .losses import loss_from_name
@@ -638,10 +639,11 @@ def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads)
     batch_size = None if cfg.batch_size == "full" else cfg.batch_size
     schedule = None if model.state is not None else cfg.schedule
     team = getattr(args, "team", None)
-    if team is not None:
-        team.agree(True)
-        threads = threads or team.threads
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is reported by fit
+    with contextlib.ExitStack() as stack:
+        if team is not None:  # from here on Ctrl-C stops every rank at the same step
+            team.agree(True, stack.enter_context(StopVote(team.comm)))
+            threads = threads or team.threads
+        stack.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))  # fit reports divergence
         return fit(model.net, data.x_train, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
                    steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=data.validation,
                    schedule=schedule, callbacks=callbacks, resume=model.state, threads=threads,
@@ -778,14 +780,19 @@ class _Team:
         self.comm, self.rank, self.agreed = comm, comm.Get_rank(), False
         self.threads = threads_per_rank(comm)
 
-    def agree(self, ready: bool) -> None:
+    def agree(self, ready: bool, vote=None) -> None:
+        """Raise _TeamStopped when a rank is not ready, KeyboardInterrupt on every rank when
+        one was interrupted (``vote``) before training."""
         if self.agreed:
             return
         self.agreed = True
-        mine, everyone = np.array([int(ready)], dtype=np.int64), np.zeros(1, dtype=np.int64)
+        interrupted = vote is not None and vote.asked
+        mine, everyone = np.array([int(ready), int(not interrupted)], dtype=np.int64), np.zeros(2, dtype=np.int64)
         from mpi4py import MPI
 
         self.comm.Allreduce(mine, everyone, op=MPI.MIN)
+        if not everyone[1]:
+            raise KeyboardInterrupt
         if not everyone[0]:
             raise _TeamStopped()
 
@@ -828,8 +835,10 @@ def _follow(args, team: _Team) -> int:
         model = _new_model(cfg, data)
     try:
         _fit(args, cfg, model, data, [], threads)
-    except (TrainingDivergedError, KeyboardInterrupt):
+    except TrainingDivergedError:
         return 1  # rank 0 reports it and keeps the checkpoint
+    except KeyboardInterrupt:
+        return 130  # every rank stopped at the same step; rank 0 reports it and keeps the checkpoint
     return 0
 
 

@@ -19,13 +19,22 @@ share of the validation rows), are summed over the ranks, so every rank's histor
 global one and callbacks decide the same way everywhere. Only rank 0 should write files;
 :func:`is_writer` says which.
 
+Ctrl-C: ``mpiexec`` forwards SIGINT to every rank, each at its own moment, maybe while
+another rank waits in a collective. While training, SIGINT only marks the rank
+(:class:`StopVote`); every step the ranks sum their marks (one integer, reduced without
+blocking alongside the gradients), and when any rank was marked, all of them raise
+``KeyboardInterrupt`` at the same step, before its update: no rank is left waiting for one
+that stopped, and the weights stay equal everywhere. A second SIGINT to a rank raises at once.
+
 mpi4py is imported only by the caller: ``comm`` is any object with mpi4py's
-``Get_rank``, ``Get_size``, ``Reduce``, ``Bcast`` and ``allreduce``.
+``Get_rank``, ``Get_size``, ``Reduce``, ``Bcast``, ``Allreduce`` and ``Iallreduce``.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import threading
 
 import numpy as np
 
@@ -33,7 +42,8 @@ from .callbacks import Callback
 from .errors import ConfigError, DataError
 from .training import BatchSource, FullBatch, Loop, MiniBatches, _evaluate, _is_lazy
 
-__all__ = ["DataParallelLoop", "ShardedBatches", "GradientAverager", "shard_bounds", "is_writer", "threads_per_rank", "world"]
+__all__ = ["DataParallelLoop", "ShardedBatches", "GradientAverager", "StopVote", "shard_bounds", "is_writer",
+           "threads_per_rank", "world"]
 
 
 def shard_bounds(m: int, rank: int, size: int) -> tuple[int, int]:
@@ -139,15 +149,93 @@ def _rows(column, rows):
     return None if column is None else column[rows]
 
 
+class StopVote:
+    """Ctrl-C agreed on by every rank. Entered (on the main thread, where SIGINT still has
+    Python's default handler), a SIGINT only marks this rank; a vote sums the marks over
+    the ranks, so every rank gets the same answer: stop when any rank was marked.
+    :meth:`stop_at_step` is the vote of every step, pipelined: it reads the answer of the
+    vote the previous step started (``Iallreduce`` of one integer, carried along by the
+    step's gradient reduction) and starts the next one, so the vote adds no round trip to a
+    step; a Ctrl-C stops the ranks one step later. :meth:`stop_now` votes at once. Entering
+    a vote while another is active for the same ranks reuses that one, so a program can
+    hold one over more than the training loop. A second SIGINT raises ``KeyboardInterrupt``
+    at once."""
+
+    _active: StopVote | None = None
+
+    def __init__(self, comm):
+        self.comm, self.asked = comm, False
+        self._mine, self._sum = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
+        self._pending = None
+        self._previous, self._outer = None, None
+
+    def __enter__(self) -> StopVote:
+        outer = StopVote._active
+        if outer is not None and outer.comm is self.comm:
+            self._outer = outer
+            return outer
+        on_main = threading.current_thread() is threading.main_thread()
+        if on_main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._mark)
+            self._outer, StopVote._active = StopVote._active, self
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            StopVote._active, self._previous = self._outer, None
+        self._outer = None
+
+    def _mark(self, signum, frame) -> None:
+        if self.asked:
+            raise KeyboardInterrupt
+        self.asked = True
+
+    def _settled(self) -> bool:
+        """The answer of the vote under way (False when none is)."""
+        if self._pending is None:
+            return False
+        self._pending.Wait()
+        self._pending = None
+        return bool(self._sum[0])
+
+    def stop_at_step(self) -> bool:
+        """The previous step's vote; when it says go on, the next one is started (a
+        collective call: every rank makes it at every step)."""
+        if self._settled():
+            return True
+        self._mine[0] = int(self.asked)
+        self._pending = self.comm.Iallreduce(self._mine, self._sum)
+        return False
+
+    def abandon(self) -> None:
+        """Forget the vote under way without waiting for it (training ended by an error, so
+        another rank may never answer)."""
+        self._pending = None
+
+    def stop_now(self) -> bool:
+        """Whether any rank was asked to stop, by the vote under way or by one now (a
+        collective call: every rank must make it)."""
+        if self._settled():
+            return True
+        self._mine[0] = int(self.asked)
+        self.comm.Allreduce(self._mine, self._sum)
+        return bool(self._sum[0])
+
+
 class GradientAverager(Callback):
     """The gradient hook of data-parallel training: replaces each rank's ``g_r`` in
-    ``net.flat_gradients`` by the global batch's gradient ``(1/m) Σ_r m_r g_r``."""
+    ``net.flat_gradients`` by the global batch's gradient ``(1/m) Σ_r m_r g_r``. With a
+    :class:`StopVote`, every rank first votes on stopping; an agreed stop raises
+    ``KeyboardInterrupt`` on all of them before this step's update."""
 
-    def __init__(self, comm, source: ShardedBatches):
-        self.comm, self.source = comm, source
+    def __init__(self, comm, source: ShardedBatches, vote: StopVote | None = None):
+        self.comm, self.source, self.vote = comm, source, vote
         self._sum: np.ndarray | None = None
 
     def on_gradients(self, state):
+        if self.vote is not None and self.vote.stop_at_step():
+            raise KeyboardInterrupt
         flat = state.net.flat_gradients
         if self._sum is None or self._sum.shape != flat.shape or self._sum.dtype != flat.dtype:
             self._sum = np.empty_like(flat)
@@ -181,12 +269,25 @@ class DataParallelLoop(Loop):
             lo, hi = shard_bounds(len(Yv), comm.Get_rank(), comm.Get_size())
             validation = (Xv[lo:hi] if not _is_lazy(Xv) else _LazyRows(Xv, lo, hi), Yv[lo:hi],
                           None if idv is None else idv[lo:hi])
-        super().__init__(state, source, validation=validation,
-                         callbacks=[GradientAverager(comm, source), *callbacks])
+        self.averager = GradientAverager(comm, source)
+        super().__init__(state, source, validation=validation, callbacks=[self.averager, *callbacks])
 
     def run(self):
-        """Train with every Dropout layer drawing the global batch's mask and keeping its own
-        rows of it, so the masks are the ones one process would draw."""
+        """Train under a :class:`StopVote`, with every Dropout layer drawing the global
+        batch's mask and keeping its own rows of it (the masks one process would draw).
+        A Ctrl-C that came after the last step's vote stops every rank too."""
+        with StopVote(self.comm) as vote:
+            self.averager.vote = vote
+            try:
+                history = self._run_sharded()
+            except BaseException:
+                vote.abandon()
+                raise
+            if vote.stop_now():
+                raise KeyboardInterrupt
+        return history
+
+    def _run_sharded(self):
         from .layers import Dropout
 
         dropouts = [layer for layer in self.state.net.layers if isinstance(layer, Dropout)]
