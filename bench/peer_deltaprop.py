@@ -1,7 +1,10 @@
-"""Benchmark peer: deltaprop's own training loop."""
+"""Benchmark peer: deltaprop's own training loop, as a user runs it (``fit``'s defaults:
+subnormals flushed, BLAS threads chosen by ``fit``). ``DELTAPROP_BENCH_FLUSH=0`` turns the
+flush off (``fit(flush_subnormals=False)``)."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -22,6 +25,15 @@ def kernels_in_use() -> str:
     return "NumPy"
 
 
+class ThreadsChosen(dp.Callback):
+    """Keeps the BLAS thread count ``fit`` chose for the run (None: the BLAS default)."""
+
+    threads = None
+
+    def on_train_begin(self, state):
+        self.threads = state.threads
+
+
 def main() -> None:
     args = common.parser(__doc__).parse_args()
     x_train, y_train, x_test, y_test = common.load_arrays(args.data)
@@ -29,6 +41,8 @@ def main() -> None:
     for layer, (W, b) in zip([layer for layer in net.layers if isinstance(layer, dp.Dense)], common.initial_weights(args.data)):
         layer.W.value, layer.b.value = W, b
     opt = dp.SGD(lr=common.LR, momentum=common.MOMENTUM)
+    flush = os.environ.get("DELTAPROP_BENCH_FLUSH", "1") != "0"
+    chosen = ThreadsChosen()
     from threadpoolctl import threadpool_limits
 
     started = time.perf_counter()
@@ -36,6 +50,7 @@ def main() -> None:
         history = dp.fit(
             net, x_train, y_train, loss=dp.CrossEntropy(), optimizer=opt,
             epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+            flush_subnormals=flush, callbacks=[chosen],
         )
     total = time.perf_counter() - started
     acc = float(np.mean(net.predict(x_test) == y_test))
@@ -43,6 +58,7 @@ def main() -> None:
         "peer": "deltaprop", "batch_size": args.batch_size, "epoch_seconds": history["seconds"],
         "seconds_per_epoch": common.median_after_first(history["seconds"]), "total_seconds": total,
         "test_accuracy": acc, "blas": common.blas_info(), "kernels": kernels_in_use(),
+        "threads": chosen.threads, "flush_subnormals": flush,
     })
 
 

@@ -1,9 +1,11 @@
 """Benchmark peer: an idiomatic PyTorch loop (nn.Sequential + torch.optim.SGD), tensors preloaded,
 starting from deltaprop's initial weights and shuffling in deltaprop's order, so that the
-two should reach the same test accuracy up to rounding."""
+two should reach the same test accuracy up to rounding. ``DELTAPROP_BENCH_FLUSH=1`` sets
+``torch.set_flush_denormal(True)`` first (PyTorch's default leaves subnormals on)."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -18,6 +20,7 @@ def main() -> None:
 
     args = common.parser(__doc__).parse_args()
     torch.set_num_threads(args.threads)
+    flush = os.environ.get("DELTAPROP_BENCH_FLUSH", "0") == "1" and torch.set_flush_denormal(True)
     torch.manual_seed(args.seed)
     x_train, y_train, x_test, y_test = common.load_arrays(args.data)
     X, Y = torch.from_numpy(x_train), torch.from_numpy(y_train)
@@ -50,7 +53,7 @@ def main() -> None:
     common.report({
         "peer": "pytorch", "version": torch.__version__, "batch_size": args.batch_size, "epoch_seconds": times,
         "seconds_per_epoch": common.median_after_first(times), "total_seconds": total, "test_accuracy": acc,
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads(), "flush_subnormals": bool(flush),
     })
 
 

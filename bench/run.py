@@ -54,10 +54,6 @@ def write_data(folder: Path) -> float:
     return (arrays["x_train"].nbytes + arrays["x_test"].nbytes) / 2**20
 
 
-#: busy processes running beside every peer (``--busy``): a contended machine
-BUSY = 0
-
-
 @contextlib.contextmanager
 def busy_processes(n: int):
     """``n`` processes spinning on a core each while the block runs (a laptop with a busy
@@ -73,12 +69,12 @@ def busy_processes(n: int):
 
 
 def run_peer(python: str, script: str, data_dir: Path, batch_size: int, epochs: int, threads: int,
-             extra_env: dict[str, str]) -> dict:
+             extra_env: dict[str, str], busy: int) -> dict:
     cmd = [python, str(HERE / script), "--data", str(data_dir), "--batch-size", str(batch_size), "--epochs", str(epochs),
            "--threads", str(threads)]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                **extra_env)
-    with busy_processes(BUSY):
+    with busy_processes(busy):
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{script} (batch {batch_size}) failed:\n{proc.stderr[-2000:]}")
@@ -93,6 +89,34 @@ def step_vs_forward(python: str, threads: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+#: the peers of the contended condition: the ones its targets compare
+CONTENDED_PEERS = ("deltaprop", "numpy-loop", "pytorch")
+
+
+def find_peers(args) -> list[tuple[str, str, str, dict]]:
+    """``(name, python, script, extra environment)`` of every peer installed here."""
+    torch_python = args.torch_python or sys.executable
+    has = lambda python, mod: subprocess.run([python, "-c", f"import {mod}"], capture_output=True).returncode == 0  # noqa: E731
+    # deltaprop as installed by default (NumPy kernels), and with the numba extra where it is here.
+    peers = [("deltaprop", sys.executable, "peer_deltaprop.py", {"DELTAPROP_KERNELS": "numpy"}),
+             ("deltaprop, no flush", sys.executable, "peer_deltaprop.py",
+              {"DELTAPROP_KERNELS": "numpy", "DELTAPROP_BENCH_FLUSH": "0"}),
+             ("numpy-loop", sys.executable, "peer_numpy.py", {}),
+             ("roofline", sys.executable, "peer_roofline.py", {})]
+    if has(sys.executable, "numba"):
+        peers.append(("deltaprop[numba]", sys.executable, "peer_deltaprop.py", {"DELTAPROP_KERNELS": "numba"}))
+    else:
+        print("note: numba is not installed; deltaprop[numba] is left out (see bench/README.md)", file=sys.stderr)
+    if has(torch_python, "torch"):
+        peers.append(("pytorch", torch_python, "peer_torch.py", {}))
+        peers.append(("pytorch, flush", torch_python, "peer_torch.py", {"DELTAPROP_BENCH_FLUSH": "1"}))
+    else:
+        print(f"warning: {torch_python} cannot import torch; PyTorch is left out (see bench/README.md)", file=sys.stderr)
+    if not args.no_sklearn and has(sys.executable, "sklearn"):
+        peers.append(("scikit-learn", sys.executable, "peer_sklearn.py", {}))
+    return peers
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -102,49 +126,23 @@ def main() -> int:
     ap.add_argument("--torch-python", default=os.environ.get("DELTAPROP_BENCH_TORCH_PYTHON", ""),
                     help="a Python interpreter with torch installed (default: this one, if it has torch)")
     ap.add_argument("--no-sklearn", action="store_true")
-    ap.add_argument("--busy", type=int, default=0,
-                    help="busy processes spinning beside every run (the contended rows; 1 on two cores)")
+    ap.add_argument("--busy", type=int, default=max(1, (os.cpu_count() or 2) - 1),
+                    help="busy processes spinning beside every run of the contended condition (default: one per spare core)")
+    ap.add_argument("--conditions", default="idle,contended", help="idle, contended or both (comma-separated)")
     ap.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     args = ap.parse_args()
-    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
-    global BUSY
-    BUSY = args.busy
+    args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    args.conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    peers = find_peers(args)
 
-    torch_python = args.torch_python or sys.executable
-    has_torch = subprocess.run([torch_python, "-c", "import torch"], capture_output=True).returncode == 0
-    if not has_torch:
-        print(f"warning: {torch_python} cannot import torch; PyTorch is left out (see bench/README.md)", file=sys.stderr)
-    has_sklearn = (not args.no_sklearn
-                   and subprocess.run([sys.executable, "-c", "import sklearn"], capture_output=True).returncode == 0)
-
-    # deltaprop as installed by default (NumPy kernels), and with the numba extra where it is here.
-    peers = [("deltaprop", sys.executable, "peer_deltaprop.py", {"DELTAPROP_KERNELS": "numpy"}),
-             ("roofline", sys.executable, "peer_roofline.py", {})]
-    if subprocess.run([sys.executable, "-c", "import numba"], capture_output=True).returncode == 0:
-        peers.append(("deltaprop[numba]", sys.executable, "peer_deltaprop.py", {"DELTAPROP_KERNELS": "numba"}))
-    else:
-        print("note: numba is not installed; deltaprop[numba] is left out (see bench/README.md)", file=sys.stderr)
-    if has_torch:
-        peers.append(("pytorch", torch_python, "peer_torch.py", {}))
-    if has_sklearn:
-        peers.append(("scikit-learn", sys.executable, "peer_sklearn.py", {}))
-
-    results: dict[tuple[str, int], list[dict]] = {}
+    results: dict[tuple[str, str, int], list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="deltaprop-bench-") as tmp:
         data_dir = Path(tmp)
         data_mb = write_data(data_dir)
         started = time.time()
         for r in range(args.rounds):
-            for bs in batch_sizes:
-                order = peers[r % len(peers):] + peers[: r % len(peers)]
-                for name, python, script, extra_env in order:
-                    if name == "scikit-learn" and bs not in SKLEARN_BATCH_SIZES:
-                        continue
-                    res = run_peer(python, script, data_dir, bs, args.epochs, args.threads, extra_env)
-                    res["round"] = r
-                    results.setdefault((name, bs), []).append(res)
-                    print(f"round {r + 1}/{args.rounds} batch {bs:>3} {name:<16} {res['seconds_per_epoch']:.3f} s/epoch",
-                          flush=True)
+            for cond in args.conditions:
+                run_round(r, cond, peers, data_dir, args, results)
         ratio = step_vs_forward(sys.executable, args.threads)
         kernel_forms = ["numpy"] + (["numba"] if any(p[0] == "deltaprop[numba]" for p in peers) else [])
         profiles = [
@@ -152,90 +150,157 @@ def main() -> int:
                             "--threads", str(args.threads)],
                            capture_output=True, text=True, check=True,
                            env=dict(os.environ, DELTAPROP_KERNELS=form)).stdout.rstrip()
-            for bs in batch_sizes for form in kernel_forms
+            for bs in args.batch_sizes for form in kernel_forms
         ]
         elapsed = time.time() - started
 
-    text = render(results, peers, batch_sizes, data_mb, ratio, args, elapsed, profiles)
+    text = render(results, [p[0] for p in peers], data_mb, ratio, args, elapsed, profiles)
     Path(args.output).write_text(text)
     print()
     print(text)
     return 0
 
 
-def _round_ratio(results, a: str, b: str, bs: int) -> float | None:
-    """Median over rounds of (a's time / b's time) measured in the same round."""
-    ra = {r["round"]: r["seconds_per_epoch"] for r in results.get((a, bs), [])}
-    rb = {r["round"]: r["seconds_per_epoch"] for r in results.get((b, bs), [])}
+def run_round(r: int, cond: str, peers, data_dir: Path, args, results) -> None:
+    """One round of one condition: every peer at every batch size, the peers' order rotated."""
+    busy = args.busy if cond == "contended" else 0
+    these = [p for p in peers if cond == "idle" or p[0] in CONTENDED_PEERS]
+    for bs in args.batch_sizes:
+        order = these[r % len(these):] + these[: r % len(these)]
+        for name, python, script, extra_env in order:
+            if name == "scikit-learn" and bs not in SKLEARN_BATCH_SIZES:
+                continue
+            res = run_peer(python, script, data_dir, bs, args.epochs, args.threads, extra_env, busy)
+            res["round"] = r
+            results.setdefault((cond, name, bs), []).append(res)
+            print(f"round {r + 1}/{args.rounds} {cond:<9} batch {bs:>3} {name:<20} {res['seconds_per_epoch']:.3f} s/epoch"
+                  + (f" ({res['threads']} threads)" if res.get("threads") else ""), flush=True)
+
+
+def _round_ratio(results, a, b, bs: int) -> float | None:
+    """Median over rounds of (a's time / b's time) measured in the same round; ``a`` and ``b``
+    are ``(condition, peer)``."""
+    ra = {r["round"]: r["seconds_per_epoch"] for r in results.get((*a, bs), [])}
+    rb = {r["round"]: r["seconds_per_epoch"] for r in results.get((*b, bs), [])}
     common = sorted(set(ra) & set(rb))
     return statistics.median(ra[k] / rb[k] for k in common) if common else None
 
 
-def _median(results, name, bs, key):
-    vals = [r[key] for r in results.get((name, bs), []) if r.get(key) is not None]
+def _median(results, cond, name, bs, key):
+    vals = [r[key] for r in results.get((cond, name, bs), []) if r.get(key) is not None]
     return statistics.median(vals) if vals else None
 
 
-def render(results, peers, batch_sizes, data_mb, ratio, args, elapsed, profiles) -> str:
+def _fmt(v, spec) -> str:
+    return "" if v is None else format(v, spec)
+
+
+def _header(results, args, first_bs) -> list[str]:
     import deltaprop
 
-    names = [p[0] for p in peers]
-    ours = [n for n in names if n.startswith("deltaprop")]
-    fmt = lambda v, spec: "" if v is None else format(v, spec)  # noqa: E731
-    lines = [
+    blas = next((r["blas"] for r in results.get(("idle", "deltaprop", first_bs), []) if r.get("blas")), "unknown")
+    numba = next((r["kernels"] for r in results.get(("idle", "deltaprop[numba]", first_bs), []) if r.get("kernels")),
+                 "not run")
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
+               platform.processor() or "unknown")
+    return [
         "# Benchmarks",
         "",
         f"Made by `uv run --group bench --extra numba python bench/run.py --rounds {args.rounds} --epochs {args.epochs} "
-        f"--threads {args.threads} --torch-python PYTHON` (see bench/README.md) on "
+        f"--threads {args.threads} --busy {args.busy} --torch-python PYTHON` (see bench/README.md) on "
         f"{time.strftime('%Y-%m-%d')}. Task: Fashion-MNIST train set (60,000 images), network 784-256-128-10 "
-        "ReLU, softmax + cross-entropy, SGD lr 0.05, momentum 0.9, float32, "
-        "`deltaprop` as installed by default (NumPy elementwise kernels), `deltaprop[numba]` with the optional "
-        "compiled kernels, "
-        f"at most {args.threads} BLAS threads (deltaprop's `fit` uses one where a step's largest GEMM is under "
-        "4M multiply-adds, which no batch here is; PyTorch uses its own heuristics). "
-        f"{args.rounds} rounds, peers interleaved with their order rotated; "
-        f"{args.epochs} epochs a run, the first discarded. Ratios are taken inside a round, then the median over rounds."
-        + (f" Contended: {args.busy} busy process(es) spinning beside every run (`--busy {args.busy}`)." if args.busy else ""),
+        "ReLU, softmax + cross-entropy, SGD lr 0.05, momentum 0.9, float32. Peers: `deltaprop` as a user runs it "
+        "(NumPy elementwise kernels, subnormals flushed, BLAS threads chosen by `fit`, at most "
+        f"{args.threads}); `deltaprop, no flush` the same with `flush_subnormals=False`; `numpy-loop` a careful "
+        "hand-written NumPy loop for this one network (`bench/peer_numpy.py`); `roofline` the same GEMMs alone; "
+        "`deltaprop[numba]` with the optional compiled kernels; `pytorch` an idiomatic loop with PyTorch's "
+        f"defaults ({args.threads} threads); `pytorch, flush` the same after `torch.set_flush_denormal(True)`; "
+        "`scikit-learn` its `MLPClassifier` (batch 128 only). "
+        f"Conditions: idle, and contended ({args.busy} busy process(es) spinning beside every run). "
+        f"{args.rounds} rounds, each running every condition, peers interleaved with their order rotated; "
+        f"{args.epochs} epochs a run, the first discarded. Ratios are taken inside a round, then the median over rounds.",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"numpy {np.__version__}, deltaprop {deltaprop.__version__}. "
-        f"BLAS: {next((r['blas'] for r in results.get(('deltaprop', batch_sizes[0]), []) if r.get('blas')), 'unknown')}. "
-        f"Kernels of `deltaprop[numba]`: "
-        f"{next((r['kernels'] for r in results.get(('deltaprop[numba]', batch_sizes[0]), []) if r.get('kernels')), 'not run')}.",
+        f"Machine: {platform.machine()} ({cpu}), {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"numpy {np.__version__}, deltaprop {deltaprop.__version__}. BLAS: {blas}. Kernels of `deltaprop[numba]`: {numba}.",
         "",
-        "## Seconds per epoch (median over rounds)",
-        "",
-        "| batch | " + " | ".join(names) + " |",
-        "|---|" + "---|" * len(names),
     ]
-    for bs in batch_sizes:
-        lines.append(f"| {bs} | " + " | ".join(fmt(_median(results, n, bs, "seconds_per_epoch"), ".3f") for n in names) + " |")
-    lines += ["", "Fastest and slowest round, seconds per epoch (how much the machine drifted during the run):", "",
-              "| batch | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for bs in batch_sizes:
+
+
+def _condition_tables(results, cond, names, args) -> list[str]:
+    names = [n for n in names if any(k[0] == cond and k[1] == n for k in results)]
+    lines = [f"## {cond.capitalize()}: seconds per epoch (median over rounds; fastest to slowest round below)", "",
+             "| batch | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for bs in args.batch_sizes:
+        lines.append(f"| {bs} | " + " | ".join(_fmt(_median(results, cond, n, bs, "seconds_per_epoch"), ".3f")
+                                              for n in names) + " |")
+    for bs in args.batch_sizes:
         spans = []
         for n in names:
-            vals = [r["seconds_per_epoch"] for r in results.get((n, bs), [])]
+            vals = [r["seconds_per_epoch"] for r in results.get((cond, n, bs), [])]
             spans.append(f"{min(vals):.3f} to {max(vals):.3f}" if vals else "")
-        lines.append(f"| {bs} | " + " | ".join(spans) + " |")
-    lines += ["", "## deltaprop against each peer (same-round ratios, median)", "",
-              "| batch | deltaprop | time / PyTorch's | time / scikit-learn's | roofline reached (GEMM time / our time) |",
-              "|---|---|---|---|---|"]
-    for bs in batch_sizes:
-        for us in ours:
-            t = _round_ratio(results, us, "pytorch", bs)
-            s = _round_ratio(results, us, "scikit-learn", bs)
-            roof = _round_ratio(results, "roofline", us, bs)
-            lines.append(f"| {bs} | {us} | {fmt(t, '.2f')} | {fmt(s, '.2f')} | "
-                         f"{fmt(None if roof is None else roof * 100, '.0f')}{'%' if roof else ''} |")
-    lines += ["", "## Test accuracy after the same epochs, and peak memory", "",
+        lines.append(f"| {bs} (span) | " + " | ".join(spans) + " |")
+    threads = {bs: sorted({str(r.get("threads")) for r in results.get((cond, "deltaprop", bs), [])}) for bs in args.batch_sizes}
+    lines += ["", "BLAS threads `fit` chose: " + ", ".join(f"batch {bs}: {'/'.join(t)}" for bs, t in threads.items()) + ".",
+              "", f"## {cond.capitalize()}: deltaprop against each peer (same-round ratios of time, median)", "",
+              "| batch | deltaprop | / PyTorch's | / PyTorch's (flushed) | / NumPy loop's | / scikit-learn's "
+              "| roofline reached (GEMM time / our time) |", "|---|---|---|---|---|---|---|"]
+    for bs in args.batch_sizes:
+        for us in [n for n in names if n.startswith("deltaprop")]:
+            r = lambda peer: _round_ratio(results, (cond, us), (cond, peer), bs)  # noqa: E731
+            roof = _round_ratio(results, (cond, "roofline"), (cond, us), bs)
+            lines.append(f"| {bs} | {us} | {_fmt(r('pytorch'), '.2f')} | {_fmt(r('pytorch, flush'), '.2f')} | "
+                         f"{_fmt(r('numpy-loop'), '.2f')} | {_fmt(r('scikit-learn'), '.2f')} | "
+                         f"{_fmt(None if roof is None else roof * 100, '.0f')}{'%' if roof else ''} |")
+    return lines + [""]
+
+
+def _targets(results, args, data_mb) -> list[str]:
+    """The targets of the performance issue, each with its measured value."""
+    rows = []
+
+    def add(what, value, limit, unit=""):
+        if value is not None:
+            rows.append(f"| {what} | {value:.2f}{unit} | ≤ {limit}{unit} | {'met' if value <= limit else 'not met'} |")
+
+    for bs, limit in ((32, 0.5), (128, 0.7), (512, 0.85)):
+        add(f"idle, batch {bs}: time / PyTorch's", _round_ratio(results, ("idle", "deltaprop"), ("idle", "pytorch"), bs), limit)
+    for bs in (128, 512):
+        roof = _round_ratio(results, ("idle", "roofline"), ("idle", "deltaprop"), bs)
+        if roof is not None:
+            verdict = "met" if roof >= 0.7 else "not met"
+            rows.append(f"| idle, batch {bs}: GEMM roofline reached | {roof:.0%} | ≥ 70% | {verdict} |")
+    for bs in args.batch_sizes:
+        add(f"idle, batch {bs}: time / NumPy loop's",
+            _round_ratio(results, ("idle", "deltaprop"), ("idle", "numpy-loop"), bs), 1.0)
+        add(f"contended, batch {bs}: time / own idle time",
+            _round_ratio(results, ("contended", "deltaprop"), ("idle", "deltaprop"), bs), 1.3)
+    add("contended, batch 128: time / PyTorch's contended",
+        _round_ratio(results, ("contended", "deltaprop"), ("contended", "pytorch"), 128), 0.5)
+    rss = max((r.get("peak_rss_mb") or 0 for k, v in results.items() if k[1] == "deltaprop" for r in v), default=None)
+    add("peak RSS − float32 data", None if rss is None else rss - data_mb, 150, " MB")
+    return ["## Targets (same-round medians)", "", "| target | measured | bound | |", "|---|---|---|---|", *rows, ""]
+
+
+def render(results, names, data_mb, ratio, args, elapsed, profiles) -> str:
+    lines = _header(results, args, args.batch_sizes[0]) + _targets(results, args, data_mb)
+    for cond in args.conditions:
+        lines += _condition_tables(results, cond, names, args)
+    if "idle" in args.conditions and "contended" in args.conditions:
+        lines += ["## Contended against idle (same-round ratio of each peer's own time, median)", "",
+                  "| batch | " + " | ".join(CONTENDED_PEERS) + " |", "|---|" + "---|" * len(CONTENDED_PEERS)]
+        for bs in args.batch_sizes:
+            lines.append(f"| {bs} | " + " | ".join(_fmt(_round_ratio(results, ("contended", n), ("idle", n), bs), ".2f")
+                                                  for n in CONTENDED_PEERS) + " |")
+        lines.append("")
+    lines += ["## Test accuracy after the same epochs, and peak memory (idle)", "",
               "| batch | peer | test accuracy | peak RSS (MB) |", "|---|---|---|---|"]
-    for bs in batch_sizes:
+    for bs in args.batch_sizes:
         for n in names:
-            if n == "roofline" or (n, bs) not in results:
+            if n == "roofline" or ("idle", n, bs) not in results:
                 continue
-            lines.append(f"| {bs} | {n} | {fmt(_median(results, n, bs, 'test_accuracy'), '.4f')} "
-                         f"| {fmt(_median(results, n, bs, 'peak_rss_mb'), '.0f')} |")
+            lines.append(f"| {bs} | {n} | {_fmt(_median(results, 'idle', n, bs, 'test_accuracy'), '.4f')} "
+                         f"| {_fmt(_median(results, 'idle', n, bs, 'peak_rss_mb'), '.0f')} |")
     lines += [
         "",
         f"The float32 data (train + test images) is {data_mb:.0f} MB. Peak RSS includes the interpreter and "
@@ -247,7 +312,7 @@ def render(results, peers, batch_sizes, data_mb, ratio, args, elapsed, profiles)
         f"ratio {ratio['ratio']:.2f} (a backward pass costs about one more forward pass plus the ∂L/∂W GEMMs, "
         "so about 3 is the ideal).",
         "",
-        "## Where a step's time goes (`bench/profile_step.py`)",
+        "## Where a step's time goes (`bench/profile_step.py`, idle)",
         "",
         "Each part timed alone on one batch, best of five; then one step, one step inside `fit`",
         "(which adds gathering the shuffled batch), and the same step's GEMMs alone.",

@@ -175,7 +175,8 @@ class StopVote:
         if outer is not None and outer.comm is self.comm:
             self._outer = outer
             return outer
-        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        on_main = threading.current_thread() is threading.main_thread()
+        if on_main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             self._previous = signal.signal(signal.SIGINT, self._mark)
             self._outer, StopVote._active = StopVote._active, self
         return self

@@ -53,7 +53,7 @@ def _kernels() -> SimpleNamespace | None:
     """The compiled kernels, or None where NumPy is to be used."""
     global _compiled, _import_failed
     override = _override.get()
-    choice = override or _from_environment()
+    choice = override or _env_choice or _from_environment()
     if choice == "numpy":
         return None
     if _compiled is None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+import functools
 import math
 from typing import Any, ClassVar
 
@@ -170,7 +171,7 @@ class Dense(Layer):
 
     def backward(self, grad_out, *, need_input_grad=True):
         np.matmul(self._x.T, grad_out, out=self.W.grad)
-        np.sum(grad_out, axis=0, out=self.b.grad)
+        np.add.reduce(grad_out, axis=0, out=self.b.grad)
         if not need_input_grad:
             return None
         grad_in = self._buffer("grad_in", (grad_out.shape[0], self.n_in))
@@ -293,6 +294,7 @@ class Identity(Activation):
         return grad_out
 
 
+@functools.cache
 def _exp_floor(dtype: np.dtype) -> float:
     """Exponents below this are clipped before ``exp``: ``e^floor`` is still a normal number
     (no underflow), and ~1e-29 (float32) is 0 for any probability we compute."""
@@ -304,11 +306,11 @@ def softmax_rows(z: np.ndarray, out: np.ndarray, col: np.ndarray) -> np.ndarray:
     underflows) over its row sum. ``col`` is an ``(n, 1)`` scratch array."""
     if kernels.softmax_rows(z, out, _exp_floor(out.dtype)):
         return out
-    np.max(z, axis=1, keepdims=True, out=col)
+    np.maximum.reduce(z, axis=1, keepdims=True, out=col)
     np.subtract(z, col, out=out)
     np.maximum(out, _exp_floor(out.dtype), out=out)
     np.exp(out, out=out)
-    np.sum(out, axis=1, keepdims=True, out=col)
+    np.add.reduce(out, axis=1, keepdims=True, out=col)
     out /= col
     return out
 
@@ -332,7 +334,7 @@ class Softmax(Activation):
         g = self._buffer("grad_in", a.shape)
         col = self._buffer("col", (a.shape[0], 1))
         np.multiply(grad_out, a, out=g)
-        np.sum(g, axis=1, keepdims=True, out=col)
+        np.add.reduce(g, axis=1, keepdims=True, out=col)
         np.subtract(grad_out, col, out=g)
         g *= a
         return g

@@ -14,6 +14,7 @@ layer's input (see :meth:`CrossEntropy.fused_delta`).
 
 from __future__ import annotations
 
+import functools
 from abc import ABC
 
 from typing import Any, ClassVar
@@ -25,6 +26,12 @@ from .errors import ConfigError, DataError, ShapeError
 from .layers import Layer, Sigmoid, Softmax, _exp_floor, softmax_rows
 from .registry import Registry
 
+
+
+@functools.cache
+def _eps(dtype: np.dtype) -> float:
+    """The dtype's machine epsilon: probabilities are clipped there before ``log``."""
+    return float(np.finfo(dtype).eps)
 
 class Loss(BufferOwner, ABC):
     """Base class: ``value(a, y) -> float``, ``row_values(a, y) -> ℓ_i``,
@@ -216,16 +223,16 @@ class CrossEntropy(_LikelihoodLoss):
         logp = self._buffer("logp", a.shape, a.dtype)
         if self.from_logits:
             col = self._buffer("col", (a.shape[0], 1), a.dtype)
-            np.max(a, axis=1, keepdims=True, out=col)
+            np.maximum.reduce(a, axis=1, keepdims=True, out=col)
             np.subtract(a, col, out=logp)
             e = self._buffer("exp", a.shape, a.dtype)
             np.maximum(logp, _exp_floor(a.dtype), out=e)
             np.exp(e, out=e)
-            np.sum(e, axis=1, keepdims=True, out=col)
+            np.add.reduce(e, axis=1, keepdims=True, out=col)
             np.log(col, out=col)
             logp -= col
         else:
-            np.maximum(a, np.finfo(a.dtype).eps, out=logp)
+            np.maximum(a, _eps(a.dtype), out=logp)
             np.log(logp, out=logp)
         return logp
 
@@ -242,7 +249,7 @@ class CrossEntropy(_LikelihoodLoss):
             softmax_rows(a, g, self._buffer("col", (n, 1), a.dtype))
             g -= y
         else:  # −y / a, with a clipped as in value
-            np.maximum(a, np.finfo(a.dtype).eps, out=g)
+            np.maximum(a, _eps(a.dtype), out=g)
             np.divide(y, g, out=g)
             np.negative(g, out=g)
         g *= 1.0 / n
@@ -283,7 +290,7 @@ class BinaryCrossEntropy(_LikelihoodLoss):
             np.multiply(a, y, out=u)
             t -= u
             return t
-        eps = float(np.finfo(a.dtype).eps)
+        eps = _eps(a.dtype)
         np.clip(a, eps, 1.0 - eps, out=t)
         u = self._buffer("u", a.shape, a.dtype)
         np.subtract(1.0, t, out=u)
@@ -307,7 +314,7 @@ class BinaryCrossEntropy(_LikelihoodLoss):
             g += 0.5
             g -= y
         else:  # (a − y) / (a (1 − a)), with a clipped
-            eps = float(np.finfo(a.dtype).eps)
+            eps = _eps(a.dtype)
             t = self._buffer("t", a.shape, a.dtype)
             np.clip(a, eps, 1.0 - eps, out=t)
             np.subtract(t, y, out=g)

@@ -327,7 +327,7 @@ def predictions_from_outputs(outputs: np.ndarray, *, out: np.ndarray | None = No
         if out is None:
             return (outputs[:, 0] >= 0.5).astype(np.int64)
         return np.greater_equal(outputs[:, 0], 0.5, out=out)
-    return np.argmax(outputs, axis=1, out=out)
+    return outputs.argmax(axis=1, out=out)
 
 
 def mlp(

@@ -386,15 +386,15 @@ class MiniBatches(BatchSource):
         idx = self.indices(k)
         m = idx.shape[0]
         xb, yb = self._x[:m], self._y[:m]
-        np.take(self.X, idx, axis=0, out=xb)
-        np.take(self.Y, idx, axis=0, out=yb)
+        self.X.take(idx, axis=0, out=xb)
+        self.Y.take(idx, axis=0, out=yb)
         idb = wb = None
         if self.ids is not None:
             idb = self._ids[:m]
-            np.take(self.ids, idx, out=idb)
+            self.ids.take(idx, out=idb)
         if self.W is not None:
             wb = self._w[:m]
-            np.take(self.W, idx, out=wb)
+            self.W.take(idx, out=wb)
         return xb, yb, idb, wb
 
 
