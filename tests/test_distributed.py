@@ -1,5 +1,6 @@
 """Data-parallel training over MPI: equal to one process, identical weights on every rank."""
 
+import json
 import os
 import shutil
 import signal
@@ -103,10 +104,15 @@ def test_float32_reaches_the_same_accuracy(tmp_path):
     assert abs(two[0]["val_accuracy"][-1] - one["val_accuracy"][-1]) <= 0.005
 
 
+def _cached_in(folder) -> dict[str, str]:
+    """The environment with the user cache (where mapped copies of gzip files go) in ``folder``."""
+    return {**os.environ, "XDG_CACHE_HOME": str(Path(folder) / "cache")}
+
+
 def _cli(ranks: int, *args: str, cwd) -> subprocess.CompletedProcess:
     exe = str(Path(sys.executable).with_name("deltaprop"))
     cmd = ([MPIEXEC, "-n", str(ranks)] if ranks > 1 else []) + [exe, "train", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=cwd)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=cwd, env=_cached_in(cwd))
 
 
 def _weights(path: Path) -> list[np.ndarray]:
@@ -122,7 +128,7 @@ def test_mpiexec_train_writes_one_run_from_rank_0_and_resumes_on_another_rank_co
     two = _cli(2, "--epochs", "1", "--out", "two", *common, cwd=tmp_path)
     assert two.returncode == 0, two.stderr
     assert two.stdout.count("wrote two/") == 1 and "2 MPI processes" in two.stdout
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # no folder from rank 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "one", "two"]  # no folder from rank 1
     # the run started on two processes goes on in one, then in two again
     resumed = _cli(1, "--resume", "two", "--epochs", "2", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
@@ -147,7 +153,9 @@ def test_an_error_on_rank_0_stops_every_rank(tmp_path):
 def test_a_steps_stop_mid_epoch_resumes_on_another_process_count_with_the_same_history(tmp_path):
     from deltaprop.training import History
 
-    common = ("--dtype", "float64", "--batch-size", "40", "--seed", "5")
+    # with dropout: each rank reads its rows from disk in file order, yet the masks fall on
+    # the rows one process would give them
+    common = ("--dtype", "float64", "--batch-size", "40", "--seed", "5", "--dropout", "0.2")
     whole = _cli(1, "--steps", "200", "--out", "whole", *common, cwd=tmp_path)
     assert whole.returncode == 0, whole.stderr
     part = _cli(2, "--steps", "100", "--out", "split", *common, cwd=tmp_path)  # stops inside epoch 1
@@ -253,7 +261,7 @@ def test_ctrl_c_on_mpiexec_keeps_a_checkpoint_that_resumes_to_the_uninterrupted_
     exe = str(Path(sys.executable).with_name("deltaprop"))
     cmd = [MPIEXEC, "-n", "2", exe, "train", "--epochs", "500", "--out", "cut", *common]
     # a terminal's Ctrl-C goes to mpiexec's process group; mpiexec forwards SIGINT to every rank
-    proc = subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True, text=True,
+    proc = subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True, text=True, env=_cached_in(tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_for(tmp_path / "cut" / "checkpoint.safetensors", proc, 180)
@@ -279,3 +287,48 @@ def test_ctrl_c_on_mpiexec_keeps_a_checkpoint_that_resumes_to_the_uninterrupted_
     for ra, rb in zip(a, b):
         for key in ("loss", "accuracy", "val_loss", "val_accuracy", "steps"):
             assert rb[key] == pytest.approx(ra[key], rel=1e-6), key
+
+
+def test_a_row_view_reads_its_rows_only_when_indexed():
+    from deltaprop.data import RowView
+
+    base = np.arange(60, dtype=np.uint8).reshape(20, 3)
+    view = RowView(base, np.array([7, 2, 19, 4]))
+    assert view.shape == (4, 3) and len(view) == 4 and view.dtype == np.uint8
+    np.testing.assert_array_equal(view[np.array([1, 3])], base[[2, 4]])
+    np.testing.assert_array_equal(view[:], base[[7, 2, 19, 4]])
+    np.testing.assert_array_equal(np.concatenate(list(view.chunks(rows=3))), base[[7, 2, 19, 4]])
+    np.testing.assert_array_equal(view.extremes(), [[6, 6, 6], [59, 59, 59]])  # rows 2 and 19
+
+
+def test_a_gzip_idx_file_is_decompressed_once_into_the_cache_and_mapped(tmp_path, monkeypatch):
+    from deltaprop.data import mapped_idx, write_idx
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    images = np.random.default_rng(0).integers(0, 256, size=(50, 4, 4), dtype=np.uint8)
+    gz = write_idx(tmp_path / "images-idx3-ubyte.gz", images)
+    first = mapped_idx(gz)
+    assert isinstance(first, np.memmap)
+    np.testing.assert_array_equal(first, images)
+    copies = list((tmp_path / "cache" / "deltaprop" / "mapped").iterdir())
+    assert len(copies) == 1
+    stamp = copies[0].stat().st_mtime_ns
+    np.testing.assert_array_equal(mapped_idx(gz), images)
+    assert copies[0].stat().st_mtime_ns == stamp  # reused, not written again
+    raw = write_idx(tmp_path / "raw-idx3-ubyte", images)
+    assert isinstance(mapped_idx(raw), np.memmap) and len(list(copies[0].parent.iterdir())) == 1
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_mpiexec_train_hands_each_rank_views_of_mapped_images_not_the_arrays(tmp_path):
+    worker = WORKER.with_name("mpi_cli_data_worker.py")
+    args = ["--epochs", "1", "--batch-size", "40", "--out", str(tmp_path / "run")]
+    cmd = [MPIEXEC, "-n", "2", sys.executable, str(worker), str(tmp_path / "seen"), *args]
+    subprocess.run(cmd, check=True, timeout=240, capture_output=True, env=_cached_in(tmp_path))
+    for rank in range(2):
+        seen = json.loads((tmp_path / f"seen_rank{rank}.json").read_text())
+        assert seen["status"] == 0
+        # rows are read a batch at a time from the page cache, never converted whole
+        assert (seen["x"], seen["x_base"], seen["val"], seen["val_base"]) == ("RowView", "memmap", "RowView", "memmap")
+        assert seen["x_rows"] == 3600 and seen["x_test"] == "memmap"

@@ -31,6 +31,7 @@ from .data import mnist as mnist_files
 from .data.mnist import FASHION_MNIST, MNIST
 from .errors import ConfigError, DataError, DatasetNotFoundError, Error, FileFormatError, ShapeError, TrainingDivergedError
 from .data.npy import read_npy_header
+from .data.streaming import RowView
 from .distributed import StopVote
 from .gradcheck import gradcheck
 from .images import load_digit
@@ -295,11 +296,11 @@ def _check_data_dir(name: str, data_dir: str) -> None:
                  "  Fix: put them there, or leave out --data-dir to use (or download into) the cache.")
 
 
-def _named_dataset(name: str, data_dir: str | None) -> _Dataset:
+def _named_dataset(name: str, data_dir: str | None, mmap: bool = False) -> _Dataset:
     if data_dir:
         _check_data_dir(name, data_dir)
     try:
-        ds = load_dataset(name, data_dir=data_dir or None, flatten=True)
+        ds = load_dataset(name, data_dir=data_dir or None, flatten=True, mmap=mmap)
     except DatasetNotFoundError as exc:
         text = str(exc)
         missing = text.split("missing ", 1)[-1].split(",")[0].split()[0].rstrip(".")
@@ -313,10 +314,11 @@ def _named_dataset(name: str, data_dir: str | None) -> _Dataset:
     return _Dataset(ds.x_train, ds.y_train, ds.x_test, ds.y_test, tuple(ds.class_names))
 
 
-def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None) -> _Dataset:
-    """A named dataset, or a .npz/.csv file split 80/20 (stratified, seeded) into train and test."""
+def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None, *, mmap: bool = False) -> _Dataset:
+    """A named dataset (its images memory-mapped with ``mmap``), or a .npz/.csv file split
+    80/20 (stratified, seeded) into train and test."""
     if not _is_file_dataset(name):
-        return _named_dataset(name, data_dir)
+        return _named_dataset(name, data_dir, mmap)
     path = Path(name)
     if path.is_dir():
         raise DataError(f"{path} is a folder; --dataset takes a name ({', '.join(DATASETS)}) or a .npz/.csv file")
@@ -347,13 +349,18 @@ def _split_seed(mf) -> int:
 
 
 def _input_layer(kind: str, x_train: np.ndarray):
-    """The preprocessing layer for ``--scaling`` on these training rows (None: raw inputs)."""
+    """The preprocessing layer for ``--scaling`` on these training rows (None: raw inputs).
+    Rows still on disk (an mpiexec run) give their range, read a chunk at a time; only
+    standardising reads them all."""
+    rows = x_train
+    if isinstance(x_train, RowView):
+        x_train = x_train.extremes()
     if kind == "auto":
         kind = auto_scaling(x_train)
     if kind == "none":
         return None
     if kind == "standardize":
-        return Standardization.fit(x_train)
+        return Standardization.fit(rows[:] if isinstance(rows, RowView) else rows)
     return unit_scaling(x_train)
 
 
@@ -471,13 +478,27 @@ class _Data:
         return int(np.prod(self.x_train.shape[1:]))
 
 
-def _training_data(cfg: TrainConfig) -> _Data:
-    ds = _load_data(cfg.dataset, cfg.data_dir, cfg.seed, cfg.label_column)
+def _training_data(cfg: TrainConfig, *, mapped: bool = False) -> _Data:
+    """The run's data; ``mapped`` (an mpiexec run): the images memory-mapped and, for
+    shuffled mini-batches, the training and validation rows as views read a batch at a time."""
+    ds = _load_data(cfg.dataset, cfg.data_dir, cfg.seed, cfg.label_column, mmap=mapped)
+    if mapped and cfg.batch_size != "full" and cfg.batching == "shuffled":
+        return _row_views(cfg, ds)
     x_tr, y_tr, validation = ds.x_train, ds.y_train, None
     if cfg.validation_split:
         x_tr, y_tr, x_va, y_va = train_validation_split(x_tr, y_tr, cfg.validation_split, seed=cfg.seed)
         validation = (x_va, y_va)
     return _Data(x_tr, y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source)
+
+
+def _row_views(cfg: TrainConfig, ds: _Dataset) -> _Data:
+    """The split of :func:`_training_data` as :class:`RowView` s: the same rows in the same
+    order, held as row numbers (the split is drawn on the row numbers)."""
+    rows, y_tr, validation = np.arange(len(ds.y_train)), ds.y_train, None
+    if cfg.validation_split:
+        rows, y_tr, val_rows, y_va = train_validation_split(rows, y_tr, cfg.validation_split, seed=cfg.seed)
+        validation = (RowView(ds.x_train, val_rows), y_va)
+    return _Data(RowView(ds.x_train, rows), y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source)
 
 
 def _check_layers(cfg: TrainConfig, data: _Data) -> None:
@@ -752,7 +773,7 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
     lock = _lock(out)
     try:
         cfg, checkpoint = _resume_config(out, flags)
-        data = _training_data(cfg)
+        data = _training_data(cfg, mapped=_on_ranks(args))
         model = _resumed_model(checkpoint)
         if not _run_is_complete(cfg, model.state):
             return _run(args, cfg, out, model, data, threads)
@@ -797,6 +818,11 @@ class _Team:
             raise _TeamStopped()
 
 
+def _on_ranks(args) -> bool:
+    """Whether this ``train`` is one process of an ``mpiexec`` run."""
+    return getattr(args, "team", None) is not None
+
+
 class _TeamStopped(Exception):
     """Another rank could not start (rank 0 reports why)."""
 
@@ -823,7 +849,7 @@ def _follow(args, team: _Team) -> int:
     args.quiet, args.log_json = True, False
     if args.resume:
         cfg, checkpoint = _resume_config(Path(args.resume), flags)
-        data = _training_data(cfg)
+        data = _training_data(cfg, mapped=True)
         model = _resumed_model(checkpoint)
         if _run_is_complete(cfg, model.state):  # rank 0 says why, or writes the missing model file
             with contextlib.suppress(_TeamStopped):
@@ -831,7 +857,7 @@ def _follow(args, team: _Team) -> int:
             return 0
     else:
         cfg = _new_config(args, flags)
-        data = _training_data(cfg)
+        data = _training_data(cfg, mapped=True)
         model = _new_model(cfg, data)
     try:
         _fit(args, cfg, model, data, [], threads)
@@ -857,7 +883,7 @@ def _train(args) -> int:
     if args.resume:
         return _resume(args, flags, threads)
     cfg = _new_config(args, flags)
-    data = _training_data(cfg)
+    data = _training_data(cfg, mapped=_on_ranks(args))
     model = _new_model(cfg, data)
     out = _new_run_folder(args.out)
     lock = _lock(out)

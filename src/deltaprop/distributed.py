@@ -134,9 +134,10 @@ class ShardedBatches(BatchSource):
             rows = slice(lo, hi)
             return self.X[rows], self.Y[rows], _rows(self.ids, rows), _rows(self.W, rows)
         mine = idx[lo:hi]
-        if _is_lazy(self.X):
-            mine = np.sort(mine)
-            x = np.ascontiguousarray(self.X[mine], dtype=self.inner.dtype)
+        if _is_lazy(self.X):  # read in file order, kept in the batch's order (dropout masks follow rows)
+            ascending = np.argsort(mine, kind="stable")
+            x = np.empty((len(mine), *self.X.shape[1:]), dtype=self.inner.dtype)
+            x[ascending] = self.X[mine[ascending]]
             if not np.all(np.isfinite(x)):
                 raise DataError(f"X contains NaN or infinity in the rows read for batch {k + 1} of the epoch")
         else:

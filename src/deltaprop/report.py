@@ -58,12 +58,15 @@ ALERT_COLUMNS = ("epoch", "rule", "layer", "evidence", "fix")
 
 # -- the run's facts -------------------------------------------------------------------------------
 def data_sha256(*arrays: np.ndarray) -> str:
-    """SHA-256 over the arrays as loaded (dtype, shape and bytes of each, in order)."""
+    """SHA-256 over the arrays as loaded (dtype, shape and bytes of each, in order); an
+    array still on disk (with ``chunks()``, a RowView) is read a chunk at a time."""
     h = hashlib.sha256()
     for a in arrays:
-        a = np.ascontiguousarray(a)
+        if not hasattr(a, "chunks"):
+            a = np.ascontiguousarray(a)
         h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(memoryview(a).cast("B"))
+        for part in a.chunks() if hasattr(a, "chunks") else [a]:
+            h.update(memoryview(np.ascontiguousarray(part)).cast("B"))
     return h.hexdigest()
 
 

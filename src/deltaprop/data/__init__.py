@@ -15,7 +15,7 @@ from deltaprop.data.download import cache_dir, fetch
 from deltaprop.data.idx import read_idx, read_idx_header, write_idx
 from deltaprop.data.mnist import FASHION_MNIST_MIRRORS, MNIST_MIRRORS
 from deltaprop.data.parity import load_parity
-from deltaprop.data.streaming import MappedArray, iter_batches, open_mapped
+from deltaprop.data.streaming import MappedArray, RowView, iter_batches, mapped_idx, open_mapped
 from deltaprop.data.transforms import (
     Standardizer,
     from_one_hot,
@@ -31,6 +31,7 @@ __all__ = [
     "MNIST_MIRRORS",
     "Dataset",
     "MappedArray",
+    "RowView",
     "Standardizer",
     "Table",
     "cache_dir",
@@ -41,6 +42,7 @@ __all__ = [
     "load_arrays",
     "load_parity",
     "one_hot",
+    "mapped_idx",
     "open_mapped",
     "read_idx",
     "read_idx_header",
@@ -55,14 +57,16 @@ DATASETS = ("mnist-sample", "mnist", "fashion-mnist", "parity")
 
 
 def load(name: str, *, data_dir=None, flatten: bool = False, download: bool = True,
-         bits: int = 10, timeout: float | None = None, mirrors=None) -> Dataset:
+         bits: int = 10, timeout: float | None = None, mirrors=None, mmap: bool = False) -> Dataset:
     """Load a dataset by name.
 
     ``"mnist-sample"`` (bundled, offline), ``"mnist"``, ``"fashion-mnist"``: uint8 images
     ``(n, 28, 28)``, or ``(n, 784)`` with ``flatten=True``. MNIST files are looked for in
     ``data_dir``, ``$DELTAPROP_DATA/<name>/``, the user cache, and system folders, then
     downloaded (unless ``download=False``) from the mirrors with a per-read ``timeout``
-    in seconds. ``"parity"``: every ``bits``-bit number, x float32 0/1, label 1 = even.
+    in seconds. ``mmap``: the MNIST images memory-mapped read-only instead of read (a
+    gzip file is decompressed once into the cache and the copy mapped). ``"parity"``:
+    every ``bits``-bit number, x float32 0/1, label 1 = even.
     """
     from deltaprop.data import mnist
     from deltaprop.data.download import DEFAULT_TIMEOUT
@@ -77,5 +81,5 @@ def load(name: str, *, data_dir=None, flatten: bool = False, download: bool = Tr
         raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, "
                           "or load your own arrays with load_arrays(path).")
     return mnist.load_idx_dataset(specs[key], data_dir=data_dir, flatten=flatten,
-                                  download=download, mirrors=mirrors,
+                                  download=download, mirrors=mirrors, mmap=mmap,
                                   timeout=DEFAULT_TIMEOUT if timeout is None else timeout)

@@ -177,9 +177,15 @@ MNIST_SAMPLE = IdxDatasetSpec(
 
 
 def read_images(path: str | os.PathLike, n: int | None = None,
-                image_shape: tuple[int, ...] = (28, 28)) -> np.ndarray:
-    """Read an IDX image file: uint8 of shape ``(n, *image_shape)``, checked."""
-    images = read_idx(path)
+                image_shape: tuple[int, ...] = (28, 28), *, mmap: bool = False) -> np.ndarray:
+    """Read an IDX image file: uint8 of shape ``(n, *image_shape)``, checked; memory-mapped
+    with ``mmap`` (see :func:`~deltaprop.data.streaming.mapped_idx`)."""
+    if mmap:
+        from deltaprop.data.streaming import mapped_idx
+
+        images = mapped_idx(path)
+    else:
+        images = read_idx(path)
     expected = (n if n is not None else images.shape[0], *image_shape)
     if images.dtype != np.uint8 or images.shape != expected:
         raise FileFormatError(f"{path}: expected uint8 images of shape {expected}, found "
@@ -243,10 +249,11 @@ def _find(spec: IdxDatasetSpec, rf: RemoteFile, dirs) -> tuple[Path, str] | None
 
 def load_idx_dataset(spec: IdxDatasetSpec, *, data_dir=None, flatten: bool = False,
                      download: bool = True, timeout: float = dl.DEFAULT_TIMEOUT,
-                     mirrors: Sequence[str] | None = None) -> Dataset:
-    """Find (or download) and load the four IDX files of ``spec`` into a :class:`Dataset`."""
+                     mirrors: Sequence[str] | None = None, mmap: bool = False) -> Dataset:
+    """Find (or download) and load the four IDX files of ``spec`` into a :class:`Dataset`
+    (the images memory-mapped with ``mmap``)."""
     if spec.bundled_dir is not None:
-        return _load_bundled(spec, flatten)
+        return _load_bundled(spec, flatten, mmap)
     dirs = _search_dirs(spec, data_dir)
     found: dict[str, tuple[Path, str]] = {}
     for role, rf in spec.files.items():
@@ -272,7 +279,7 @@ def load_idx_dataset(spec: IdxDatasetSpec, *, data_dir=None, flatten: bool = Fal
         missing = [role for role in _ROLES if role not in found]
     if missing:
         raise DatasetNotFoundError(_not_found_message(spec, missing, dirs, download, failures))
-    return _assemble(spec, {role: path for role, (path, _) in found.items()}, flatten)
+    return _assemble(spec, {role: path for role, (path, _) in found.items()}, flatten, mmap)
 
 
 def _not_found_message(spec, missing, dirs, download, failures) -> str:
@@ -286,10 +293,10 @@ def _not_found_message(spec, missing, dirs, download, failures) -> str:
             f"To supply them: {spec.how_to_get}")
 
 
-def _assemble(spec: IdxDatasetSpec, paths: dict[str, Path], flatten: bool) -> Dataset:
+def _assemble(spec: IdxDatasetSpec, paths: dict[str, Path], flatten: bool, mmap: bool = False) -> Dataset:
     parts = {}
     for part, n in (("train", spec.n_train), ("test", spec.n_test)):
-        images = read_images(paths[f"{part}_images"], n, spec.image_shape)
+        images = read_images(paths[f"{part}_images"], n, spec.image_shape, mmap=mmap)
         labels_path = paths[f"{part}_labels"]
         labels_raw = read_idx(labels_path)
         for role, array in ((f"{part}_images", images), (f"{part}_labels", labels_raw)):
@@ -303,7 +310,7 @@ def _assemble(spec: IdxDatasetSpec, paths: dict[str, Path], flatten: bool) -> Da
     return Dataset(name=spec.name, class_names=spec.class_names, source=spec.source, **parts)
 
 
-def _load_bundled(spec: IdxDatasetSpec, flatten: bool) -> Dataset:
+def _load_bundled(spec: IdxDatasetSpec, flatten: bool, mmap: bool = False) -> Dataset:
     paths = {role: spec.bundled_dir / rf.name for role, rf in spec.files.items()}
     for role, path in paths.items():
         if not path.is_file():
@@ -312,4 +319,4 @@ def _load_bundled(spec: IdxDatasetSpec, flatten: bool) -> Dataset:
         if expected is not None and dl.file_digest(path) != expected:
             raise FileFormatError(f"{path}: SHA-256 differs from the one recorded in "
                                   f"SHA256SUMS (corrupt install). {spec.how_to_get}")
-    return _assemble(spec, paths, flatten)
+    return _assemble(spec, paths, flatten, mmap)

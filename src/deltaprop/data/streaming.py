@@ -21,7 +21,7 @@ from deltaprop.data.idx import read_idx
 from deltaprop.data.npy import read_npy_header
 from deltaprop.errors import ConfigError, DatasetNotFoundError, FileFormatError, ShapeError
 
-__all__ = ["MappedArray", "iter_batches", "open_mapped"]
+__all__ = ["MappedArray", "RowView", "iter_batches", "mapped_idx", "open_mapped"]
 
 
 def _map_npy(path: Path) -> np.ndarray:
@@ -149,3 +149,63 @@ def iter_batches(x, y, batch_size: int, *, seed: int | None = 0,
     for start in range(0, n, batch_size):
         idx = np.sort(order[start:start + batch_size])
         yield x[idx], y[idx]
+
+
+class RowView:
+    """Rows ``rows`` of ``base`` (an ndarray, often memory-mapped), read only when indexed:
+    ``view[idx]`` is ``base[rows[idx]]`` as an in-memory array of the stored type. A
+    train/validation split of a mapped file as views holds index arrays, not rows."""
+
+    def __init__(self, base: np.ndarray, rows: np.ndarray):
+        self.base, self.rows = base, np.asarray(rows, dtype=np.int64)
+        self.dtype = base.dtype
+        self.shape: tuple[int, ...] = (len(self.rows), *base.shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __getitem__(self, index) -> np.ndarray:
+        rows = np.take(self.base, self.rows[index], axis=0)
+        return rows.view(np.ndarray) if isinstance(rows, np.memmap) else rows
+
+    def chunks(self, rows: int = 4096) -> Iterator[np.ndarray]:
+        """The rows in order, ``rows`` at a time."""
+        for start in range(0, len(self), rows):
+            yield self[slice(start, start + rows)]
+
+    def extremes(self) -> np.ndarray:
+        """Two rows of the stored type: the smallest and the largest value everywhere
+        (what a choice of scaling by range needs, read a chunk at a time)."""
+        low = min((c.min() for c in self.chunks()), default=0)
+        high = max((c.max() for c in self.chunks()), default=0)
+        return np.stack([np.full(self.shape[1:], low, self.dtype), np.full(self.shape[1:], high, self.dtype)])
+
+    def __repr__(self) -> str:
+        return f"RowView({len(self)} of {len(self.base)} rows, {self.dtype.name})"
+
+
+def mapped_idx(path: str | os.PathLike) -> np.ndarray:
+    """An IDX file memory-mapped read-only (the stored type, big-endian kept). A gzip file
+    cannot be mapped: it is decompressed once, a MiB at a time, into the user cache
+    (``mapped/``, named by the gzip file's SHA-256, written atomically so that processes
+    doing it at once leave one whole copy) and the copy is mapped."""
+    import gzip
+    import shutil
+
+    from deltaprop.atomic import atomic_write
+    from deltaprop.data.download import cache_dir, file_digest
+
+    path = Path(path)
+    with open(path, "rb") as f:
+        compressed = f.read(2) == b"\x1f\x8b"
+    if not compressed:
+        return read_idx(path, mmap=True)
+    raw = cache_dir() / "mapped" / f"{file_digest(path)[:32]}-{path.name.removesuffix('.gz')}"
+    if not raw.is_file():
+        with atomic_write(raw) as out, gzip.open(path, "rb") as source:
+            shutil.copyfileobj(source, out, 1 << 20)
+    return read_idx(raw, mmap=True)
