@@ -17,6 +17,9 @@ the seed's ``Network`` class computes, one batch at a time instead of one exampl
 
 ``--last-batch rest`` instead divides every batch by its own size and ends the epoch with
 the 96 rows left over (deltaprop's batches); ``--dtype float32`` computes in float32.
+``--same-start-deltaprop`` trains deltaprop's ``seed001_mnist_mse`` network instead (its
+float32, its own shuffled batches), started from the seed's draws for ``seed``, weights
+and biases: the seed's initialisation with everything else deltaprop's.
 
     uv run python scripts/seed001_reference.py --data-dir DIR --seeds 0 --epochs 300 --every 25
 """
@@ -108,6 +111,31 @@ def run(seed: int, data, epochs: int, every: int, last_batch: str, dtype) -> dic
             "seconds": round(time.perf_counter() - started, 1)}
 
 
+def deltaprop_same_start(seed: int, data, epochs: int, every: int) -> dict:
+    """deltaprop's seed001_mnist_mse training (float32, SGD α = 0.3, reshuffled batches of
+    256, squared error) from ``initial_parameters(seed)``."""
+    import deltaprop as dp
+
+    x_train, y_train, x_test, y_test = (np.asarray(d, dtype=np.float32) if i % 2 == 0 else d for i, d in enumerate(data))
+    net = dp.Network([dp.Dense(784, 32), dp.Sigmoid(), dp.Dense(32, 10), dp.Sigmoid()], seed=seed, dtype="float32")
+    for layer, (W, b) in zip([net.layers[0], net.layers[2]], initial_parameters(seed)):
+        layer.W.value[...] = W.T
+        layer.b.value[...] = b
+    curve: dict[int, float] = {}
+
+    class Score(dp.Callback):
+        def on_epoch_end(self, state):
+            if state.epoch % every == 0 or state.epoch == epochs:
+                curve[state.epoch] = dp.accuracy(y_test, net.predict(x_test))
+
+    started = time.perf_counter()
+    history = dp.fit(net, x_train, y_train, loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=ETA), epochs=epochs,
+                     batch_size=BATCH, seed=seed, callbacks=[Score()], threads=1, diagnostics=False)
+    return {"seed": seed, "epochs": epochs, "deltaprop_same_start": True, "accuracy": curve[epochs],
+            "accuracy_by_epoch": curve, "error_by_epoch": [round(r["loss"], 5) for r in history.records],
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
 def load(data_dir: str | None):
     from deltaprop.data import load as load_dataset
 
@@ -124,12 +152,17 @@ def main(argv=None) -> int:
     parser.add_argument("--last-batch", choices=("seed", "rest"), default="seed",
                         help="seed: 352 rows divided by 256 (default); rest: the 96 rows left over")
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    parser.add_argument("--same-start-deltaprop", action="store_true",
+                        help="train deltaprop's seed001_mnist_mse network from the seed's draws instead")
     args = parser.parse_args(argv)
     data = load(args.data_dir)
     first, _, last = args.seeds.partition("-")
     for seed in range(int(first), int(last or first) + 1):
         with np.errstate(over="ignore"):
-            result = run(seed, data, args.epochs, args.every, args.last_batch, np.dtype(args.dtype))
+            if args.same_start_deltaprop:
+                result = deltaprop_same_start(seed, data, args.epochs, args.every)
+            else:
+                result = run(seed, data, args.epochs, args.every, args.last_batch, np.dtype(args.dtype))
         print(json.dumps(result), flush=True)
     return 0
 
