@@ -89,8 +89,8 @@ def step_vs_forward(python: str, threads: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-#: the peers of the contended condition: the ones its targets compare
-CONTENDED_PEERS = ("deltaprop", "numpy-loop", "pytorch")
+#: peers that run idle only: the flush variants (the contended rows keep each peer's defaults)
+IDLE_ONLY = ("deltaprop, no flush", "pytorch, flush")
 
 
 def find_peers(args) -> list[tuple[str, str, str, dict]]:
@@ -164,7 +164,7 @@ def main() -> int:
 def run_round(r: int, cond: str, peers, data_dir: Path, args, results) -> None:
     """One round of one condition: every peer at every batch size, the peers' order rotated."""
     busy = args.busy if cond == "contended" else 0
-    these = [p for p in peers if cond == "idle" or p[0] in CONTENDED_PEERS]
+    these = [p for p in peers if cond == "idle" or p[0] not in IDLE_ONLY]
     for bs in args.batch_sizes:
         order = these[r % len(these):] + these[: r % len(these)]
         for name, python, script, extra_env in order:
@@ -287,11 +287,12 @@ def render(results, names, data_mb, ratio, args, elapsed, profiles) -> str:
     for cond in args.conditions:
         lines += _condition_tables(results, cond, names, args)
     if "idle" in args.conditions and "contended" in args.conditions:
+        both = [n for n in names if n not in IDLE_ONLY]
         lines += ["## Contended against idle (same-round ratio of each peer's own time, median)", "",
-                  "| batch | " + " | ".join(CONTENDED_PEERS) + " |", "|---|" + "---|" * len(CONTENDED_PEERS)]
+                  "| batch | " + " | ".join(both) + " |", "|---|" + "---|" * len(both)]
         for bs in args.batch_sizes:
             lines.append(f"| {bs} | " + " | ".join(_fmt(_round_ratio(results, ("contended", n), ("idle", n), bs), ".2f")
-                                                  for n in CONTENDED_PEERS) + " |")
+                                                  for n in both) + " |")
         lines.append("")
     lines += ["## Test accuracy after the same epochs, and peak memory (idle)", "",
               "| batch | peer | test accuracy | peak RSS (MB) |", "|---|---|---|---|"]

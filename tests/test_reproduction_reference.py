@@ -1,6 +1,6 @@
-"""scripts/seed000_reference.py, the NumPy transcription of seed 000's Julia SGD code: it
-standardises as the seed does, and deltaprop's seed000_sgd network, started from the same
-parameters, follows it weight for weight."""
+"""scripts/seed000_reference.py and scripts/seed001_reference.py, NumPy transcriptions of the
+seeds' own code: they standardise and batch as the seeds do, and deltaprop's networks,
+started from the same parameters, follow them weight for weight."""
 
 import importlib.util
 import sys
@@ -71,3 +71,45 @@ def test_a_different_window_order_gives_different_weights():
         ref.train(params, x[:, order], labels[order], 40)
     net = ref.deltaprop_same_start(7, x, labels, 40)
     assert np.abs(net.layers[0].W.value - params[0][:, :-1].T).max() > 1e-6
+
+
+def _reference001():
+    spec = importlib.util.spec_from_file_location("seed001_reference", ROOT / "scripts" / "seed001_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["seed001_reference"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_seed001_batches_end_with_352_rows_divided_by_256_or_with_the_rest():
+    ref = _reference001()
+    seed = ref.batches(60000, "seed")
+    assert len(seed) == 234 and seed[-1] == (233 * 256, 60000, 256)
+    assert all(hi - lo == 256 and d == 256 for lo, hi, d in seed[:-1])
+    rest = ref.batches(60000, "rest")
+    assert len(rest) == 235 and rest[-1] == (234 * 256, 60000, 96)
+
+
+def test_deltaprop_from_seed001s_start_follows_its_transcription():
+    """seed001_mnist_mse's network and loss in float64, started from the seed's draws
+    (np.random.seed, randn weights and biases), take the transcription's steps."""
+    import deltaprop as dp
+
+    ref = _reference001()
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 256, size=(3 * 256, 784)).astype(np.float64)
+    labels = rng.integers(0, 10, size=3 * 256)
+    params = ref.initial_parameters(0)
+    net = dp.Network([dp.Dense(784, 32), dp.Sigmoid(), dp.Dense(32, 10), dp.Sigmoid()], seed=0, dtype="float64")
+    for layer, (W, b) in zip([net.layers[0], net.layers[2]], params):
+        layer.W.value[...] = W.T
+        layer.b.value[...] = b
+    with np.errstate(over="ignore"):
+        for lo in range(0, 3 * 256, 256):
+            ref.step(params, x[lo:lo + 256], np.eye(10)[labels[lo:lo + 256]], 256)
+        dp.fit(net, x, labels, loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=0.3), steps=3, batch_size=256,
+               batching="sequential", threads=1, diagnostics=False)
+    for layer, (W, b) in zip([net.layers[0], net.layers[2]], params):
+        np.testing.assert_allclose(layer.W.value, W.T, rtol=0, atol=1e-8)
+        np.testing.assert_allclose(layer.b.value, b, rtol=0, atol=1e-8)
+    assert np.abs(params[1][0] - ref.initial_parameters(0)[1][0]).max() > 1e-3
