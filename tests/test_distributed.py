@@ -243,6 +243,24 @@ def test_ctrl_c_reaching_one_rank_stops_both_at_the_same_step(tmp_path):
         np.testing.assert_array_equal(ranks[0][key], ranks[1][key])
 
 
+@needs_mpi
+@pytest.mark.slow
+def test_a_loss_that_overflows_on_one_rank_stops_both_at_the_same_step(tmp_path):
+    out = tmp_path / "overflow"
+    cmd = [MPIEXEC, "-n", "2", sys.executable, str(WORKER.with_name("mpi_diverge_worker.py")), str(out)]
+    subprocess.run(cmd, check=True, timeout=120, capture_output=True)  # a rank left waiting would time out
+    ranks = [dict(np.load(f"{out}_rank{r}.npz")) for r in range(2)]
+    errors = [str(r["error"]) for r in ranks]
+    assert all(e.startswith("training diverged at epoch ") for e in errors), errors
+    assert errors[0].split(":")[0] == errors[1].split(":")[0]  # the same epoch and step named on both
+    assert sum("the loss is nan on process" in e for e in errors) == 1  # the rank that saw it says so
+    assert int(ranks[0]["step"]) == int(ranks[1]["step"]) > 0
+    for key in ranks[0]:
+        if key.startswith("p"):
+            assert np.all(np.isfinite(ranks[0][key]))  # the last finite weights, the same on both ranks
+            np.testing.assert_array_equal(ranks[0][key], ranks[1][key])
+
+
 def _wait_for(path: Path, proc: subprocess.Popen, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while not path.exists():

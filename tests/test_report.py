@@ -46,6 +46,10 @@ def test_main_job_writes_a_complete_final_report(main_job):
     assert facts["status"] == "done" and facts["command"] == ["deltaprop", "train", "--out", str(main_job), "--quiet"]
     assert facts["versions"]["numpy"] == np.__version__ and re.fullmatch(r"[0-9a-f]{64}", facts["data"]["sha256"])
     assert facts["data"]["source"] == "mnist-sample" and facts["seed"] == 0
+    # the thread count fit chose (the main job's steps are small: one) and the kernels, for a bit-identical rerun
+    ck = dp.serialization.load_checkpoint(main_job / "checkpoint.safetensors")
+    assert facts["threads"] == ck.training_state().threads == 1
+    assert facts["kernels"] == dp.kernels.backend()
     for value in (facts["data"]["sha256"], "deltaprop train --out", "mnist-sample"):
         assert value in page
 

@@ -122,7 +122,8 @@ def _add_train(sub) -> None:
     t.add_argument("--quiet", "-q", action="store_true", help="print only errors and the final summary")
     t.add_argument("--log-json", action="store_true", help="one JSON object per epoch on stdout")
     t.add_argument("--threads", metavar="N",
-                   help="BLAS threads for training (default: one for small steps, else the BLAS default)")
+                   help="BLAS threads for training (default: one for small steps, else the CPUs idle when training "
+                        "starts; the count used is kept in run.json and the checkpoint: pass it again for a bit-identical rerun)")
     t.add_argument("--serve", metavar="PORT", nargs="?", const="8000",
                    help="also serve the run's live page on 127.0.0.1:PORT (default 8000), kept up after training "
                         "until Ctrl-C (see deltaprop serve)")
@@ -801,13 +802,13 @@ class _Team:
         self.comm, self.rank, self.agreed = comm, comm.Get_rank(), False
         self.threads = threads_per_rank(comm)
 
-    def agree(self, ready: bool, vote=None) -> None:
+    def agree(self, ready: bool, vote=None, *, interrupted: bool = False) -> None:
         """Raise _TeamStopped when a rank is not ready, KeyboardInterrupt on every rank when
-        one was interrupted (``vote``) before training."""
+        one was interrupted (``vote`` marked, or Ctrl-C while loading) before training."""
         if self.agreed:
             return
         self.agreed = True
-        interrupted = vote is not None and vote.asked
+        interrupted = interrupted or (vote is not None and vote.asked)
         mine, everyone = np.array([int(ready), int(not interrupted)], dtype=np.int64), np.zeros(2, dtype=np.int64)
         from mpi4py import MPI
 
@@ -829,6 +830,7 @@ class _TeamStopped(Exception):
 
 def _train_on_ranks(args, comm) -> int:
     args.team = team = _Team(comm)
+    interrupted = False
     try:
         if team.rank == 0:
             return _train(args)
@@ -837,9 +839,14 @@ def _train_on_ranks(args, comm) -> int:
         if team.rank == 0:
             _say(f"{PROG}: error: another MPI process could not start training (its error is above)", err=True)
         return 1
-    finally:
-        with contextlib.suppress(_TeamStopped):
-            team.agree(False)  # an error before training: release the others
+    except KeyboardInterrupt:
+        interrupted = True
+        if team.rank == 0:
+            raise
+        return 130
+    finally:  # stopped before training: release the others (a Ctrl-C there is reported once, above)
+        with contextlib.suppress(_TeamStopped, KeyboardInterrupt):
+            team.agree(False, interrupted=interrupted)
 
 
 def _follow(args, team: _Team) -> int:

@@ -233,6 +233,8 @@ class GradientAverager(Callback):
     def __init__(self, comm, source: ShardedBatches, vote: StopVote | None = None):
         self.comm, self.source, self.vote = comm, source, vote
         self._sum: np.ndarray | None = None
+        #: set by a rank whose own loss overflowed this step (:meth:`DataParallelLoop._loss_not_finite`)
+        self.diverged: str | None = None
 
     def on_gradients(self, state):
         if self.vote is not None and self.vote.stop_at_step():
@@ -241,10 +243,18 @@ class GradientAverager(Callback):
         if self._sum is None or self._sum.shape != flat.shape or self._sum.dtype != flat.dtype:
             self._sum = np.empty_like(flat)
         flat *= self.source.local_rows
+        if self.diverged is not None:
+            flat[0] = np.nan  # the sum carries it: every rank sees a NaN there after the broadcast
         self.comm.Reduce(flat, self._sum, root=0)
         if self.comm.Get_rank() == 0:
             np.divide(self._sum, self.source.global_rows, out=flat)
         self.comm.Bcast(flat, root=0)
+        if not np.isfinite(flat[0]):
+            raise _GlobalDivergence(self.diverged or "the loss or the gradient is not finite on another process")
+
+
+class _GlobalDivergence(Exception):
+    """Every rank's signal, raised at the same step, that the run diverged on some rank."""
 
 
 def summed(comm, *values: float) -> list[float]:
@@ -318,6 +328,19 @@ class DataParallelLoop(Loop):
             if correct is not None:
                 progress.correct = correct if mine else 0
         super().close_epoch(started, finished=finished)
+
+    def train_step(self, x, y, ids, weights=None):
+        """One step; a loss that overflowed on any rank stops every rank at this step's
+        gradient reduction, with the network's last finite weights (no rank is left waiting
+        in a collective for one that stopped)."""
+        self.averager.diverged = None
+        try:
+            return super().train_step(x, y, ids, weights)
+        except _GlobalDivergence as exc:
+            self._diverged(str(exc))
+
+    def _loss_not_finite(self, value):
+        self.averager.diverged = f"the loss is {value} on process {self.comm.Get_rank()}"
 
     def epoch_totals(self):
         seen, loss_sum, correct = self.state.running

@@ -278,9 +278,14 @@ class ReportWriter(Callback):
         self.last_write = time.perf_counter()
 
     def on_train_begin(self, state):
+        from . import kernels
+
         self.records = state.history.records
         self.weights = _dense_weights(state.net)
         self.train_started = time.perf_counter()
+        # what a bit-identical rerun needs besides the config: `--threads N` with this N
+        self.facts["threads"] = state.threads
+        self.facts["kernels"] = kernels.backend()
 
     def on_train_end(self, state):
         self.facts["training_seconds"] = round(time.perf_counter() - self.train_started, 3)

@@ -694,7 +694,7 @@ class Loop:
             a = net._forward(x, True)
             value = loss.value(a, y) if weights is None else loss.value(a, y, weights)
             if not math.isfinite(value):
-                self._diverged(f"the loss is {value}")
+                self._loss_not_finite(value)
             if ids is not None:
                 m = a.shape[0]
                 predictions_from_outputs(a, out=self._pred[:m])
@@ -750,6 +750,11 @@ class Loop:
     def validate(self) -> tuple[float, float | None]:
         """Loss and accuracy on the validation set."""
         return _evaluate(self.state.net, self.state.loss, *self.validation)
+
+    def _loss_not_finite(self, value: float) -> None:
+        """A step's loss overflowed: stop the run (data-parallel training first carries it to
+        the step's gradient reduction, so that every process stops at the same step)."""
+        self._diverged(f"the loss is {value}")
 
     def _weights_finite(self) -> bool:
         return all(np.all(np.isfinite(p.value)) for p in self.params)
