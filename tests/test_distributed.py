@@ -230,13 +230,19 @@ def test_an_agreed_stop_raises_before_the_gradients_are_reduced():
         averager.on_gradients(None)
 
 
+def _two_ranks(worker: str, out: Path) -> list[dict]:
+    """Run ``tests/<worker> OUT`` under ``mpiexec -n 2`` and read what each rank wrote to
+    OUT_rank{r}.npz; a rank left waiting in a collective makes it time out."""
+    cmd = [MPIEXEC, "-n", "2", sys.executable, str(WORKER.with_name(worker)), str(out)]
+    subprocess.run(cmd, check=True, timeout=120, capture_output=True)
+    return [dict(np.load(f"{out}_rank{r}.npz")) for r in range(2)]
+
+
 @needs_mpi
 @pytest.mark.slow
 def test_ctrl_c_reaching_one_rank_stops_both_at_the_same_step(tmp_path):
     out = tmp_path / "cut"
-    cmd = [MPIEXEC, "-n", "2", sys.executable, str(WORKER.with_name("mpi_interrupt_worker.py")), str(out)]
-    subprocess.run(cmd, check=True, timeout=120, capture_output=True)  # a rank left waiting would time out
-    ranks = [dict(np.load(f"{out}_rank{r}.npz")) for r in range(2)]
+    ranks = _two_ranks("mpi_interrupt_worker.py", out)
     assert all(bool(r["interrupted"]) for r in ranks)  # rank 0 never got the signal, yet stopped too
     assert int(ranks[0]["step"]) == int(ranks[1]["step"]) == 8  # step 8 started the vote, step 9 read it
     for key in ranks[0]:
@@ -247,9 +253,7 @@ def test_ctrl_c_reaching_one_rank_stops_both_at_the_same_step(tmp_path):
 @pytest.mark.slow
 def test_a_loss_that_overflows_on_one_rank_stops_both_at_the_same_step(tmp_path):
     out = tmp_path / "overflow"
-    cmd = [MPIEXEC, "-n", "2", sys.executable, str(WORKER.with_name("mpi_diverge_worker.py")), str(out)]
-    subprocess.run(cmd, check=True, timeout=120, capture_output=True)  # a rank left waiting would time out
-    ranks = [dict(np.load(f"{out}_rank{r}.npz")) for r in range(2)]
+    ranks = _two_ranks("mpi_diverge_worker.py", out)
     errors = [str(r["error"]) for r in ranks]
     assert all(e.startswith("training diverged at epoch ") for e in errors), errors
     assert errors[0].split(":")[0] == errors[1].split(":")[0]  # the same epoch and step named on both
