@@ -38,8 +38,8 @@ def parser(description: str, *, data: bool = True, seed: bool = True):
 
 
 class Pacer:
-    """The lockstep protocol between a peer and ``run.py``: the peer loads its data, then
-    waits for the driver's word (a line on stdin) before every epoch and once more before
+    """The lockstep protocol between a peer and ``run.py``: the peer loads its data, says
+    ``{"ready": true}``, then waits for the driver's word (a line on stdin) before every epoch and once more before
     its closing work (the test accuracy, the report), and prints ``{"epoch_seconds": s}``
     after each epoch. The driver runs one peer's epoch at a time, all peers in turn, so
     the epochs compared are seconds apart rather than minutes. Without ``--lockstep`` it
@@ -47,8 +47,13 @@ class Pacer:
 
     def __init__(self, on: bool):
         self.on = on
+        self.ready = False
 
     def wait(self) -> None:
+        if self.on and not self.ready:  # loaded: the driver starts no epoch before every peer is
+            self.ready = True
+            sys.stdout.write(json.dumps({"ready": True}) + "\n")
+            sys.stdout.flush()
         if self.on and sys.stdin.readline().strip() != "go":
             sys.exit(0)  # the driver closed the pipe or said stop
 

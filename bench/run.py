@@ -97,10 +97,15 @@ class Worker:
         with open(log, "w") as err:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
 
-    def _next(self) -> dict:
+    def ready(self) -> None:
+        """Wait until the peer has loaded its data and libraries."""
+        self._next(say_go=False)
+
+    def _next(self, say_go: bool = True) -> dict:
         """Say go, then read the peer's next JSON line."""
-        self.proc.stdin.write("go\n")
-        self.proc.stdin.flush()
+        if say_go:
+            self.proc.stdin.write("go\n")
+            self.proc.stdin.flush()
         while line := self.proc.stdout.readline():
             if line.startswith("{"):
                 return json.loads(line)
@@ -220,6 +225,8 @@ def run_batch_size(bs: int, peers, data_dir: Path, args, results) -> None:
                     log = Path(logs) / f"{cond}-{len(workers)}.err"
                     workers[cond, name] = Worker(name, python, script, extra_env, data_dir, bs, args.cycles + 1,
                                                  args.threads, log)
+            for worker in workers.values():  # no epoch runs while another peer still loads
+                worker.ready()
             for cycle in range(args.cycles + 1):
                 for cond in args.conditions:
                     these = [n for c, n in workers if c == cond]
