@@ -31,6 +31,7 @@ from common import LAYERS  # noqa: E402
 ROOT = HERE.parent
 BATCH_SIZES = (32, 128, 512)
 SKLEARN_BATCH_SIZES = (128,)
+SETTLE_SECONDS = 0.4
 
 
 def write_data(folder: Path) -> float:
@@ -233,12 +234,17 @@ def run_batch_size(bs: int, peers, data_dir: Path, args, results) -> None:
                     k = cycle % len(these)
                     with busy.running() if cond == "contended" else contextlib.nullcontext():
                         for name in these[k:] + these[:k]:
+                            # the last peer's BLAS threads spin for a while after its last GEMM: let them
+                            # sleep, so that each epoch (and fit's count of idle CPUs) starts on a quiet machine
+                            time.sleep(SETTLE_SECONDS)
                             seconds = workers[cond, name].epoch()
                             times.setdefault((cond, name), []).append(seconds)
                             label = "warm-up" if cycle == 0 else f"cycle {cycle}/{args.cycles}"
                             print(f"{label:<11} {cond:<9} batch {bs:>3} {name:<20} {seconds:.3f} s/epoch", flush=True)
             for (cond, name), worker in workers.items():
                 final = worker.finish()
+                if final.get("threads"):
+                    print(f"{cond:<9} batch {bs:>3} {name:<20} ran on {final['threads']} threads", flush=True)
                 for cycle, seconds in enumerate(times[cond, name][1:], start=1):
                     results.setdefault((cond, name, bs), []).append({**final, "round": cycle, "seconds_per_epoch": seconds})
     finally:
@@ -316,8 +322,9 @@ def _condition_tables(results, cond, names, args) -> list[str]:
             vals = [r["seconds_per_epoch"] for r in results.get((cond, n, bs), [])]
             spans.append(f"{min(vals):.3f} to {max(vals):.3f}" if vals else "")
         lines.append(f"| {bs} (span) | " + " | ".join(spans) + " |")
-    threads = {bs: sorted({str(r.get("threads")) for r in results.get((cond, "deltaprop", bs), [])}) for bs in args.batch_sizes}
-    lines += ["", "BLAS threads `fit` chose: " + ", ".join(f"batch {bs}: {'/'.join(t)}" for bs, t in threads.items()) + ".",
+    chose = [f"{n} at batch {bs}: {r[0].get('threads')}" for n in names if n.startswith("deltaprop")
+             for bs in args.batch_sizes if (r := results.get((cond, n, bs)))]
+    lines += ["", "BLAS threads `fit` chose: " + "; ".join(chose) + ".",
               "", f"## {cond.capitalize()}: deltaprop against each peer (same-cycle ratios of time, median)", "",
               "| batch | deltaprop | / PyTorch's | / PyTorch's (flushed) | / NumPy loop's | / scikit-learn's "
               "| roofline reached (GEMM time / our time) |", "|---|---|---|---|---|---|---|"]
