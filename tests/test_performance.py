@@ -130,7 +130,7 @@ def test_small_steps_train_on_one_blas_thread_and_threads_overrides(monkeypatch)
     seen, default = _blas_threads_seen(monkeypatch, 64.0, [
         dict(batch_size=16),               # 16 · 784 · 256 < SMALL_STEP_MACS
         dict(batch_size=16, threads=2),    # asked for explicitly
-        dict(batch_size=32),               # large enough, every CPU idle: the BLAS default
+        dict(batch_size=64),               # large enough, every CPU idle: the BLAS default
     ])
     assert seen == [1, min(2, default), default]
 
