@@ -255,3 +255,20 @@ def test_the_lbfgs_solver_counts_the_idle_cpus(monkeypatch):
                 warnings.simplefilter("ignore")  # two iterations do not converge, and need not
                 NeuralNetClassifier(hidden_layer_sizes=(256,), solver="lbfgs", max_iter=2).fit(X, y)
     assert seen == [1, default]
+
+
+def test_partial_fit_measures_the_idle_cpus_once_and_keeps_the_choice(monkeypatch):
+    """Each measurement sleeps 50 ms: a loop of partial_fit calls must not pay it every call."""
+    pytest.importorskip("sklearn")
+    from deltaprop import cpus
+    from deltaprop.sklearn import NeuralNetClassifier
+
+    calls = []
+    monkeypatch.setattr(cpus, "idle_cpus", lambda window=0.05: calls.append(window) or 0.3)
+    rng = np.random.default_rng(0)
+    X, y = rng.random((500, 784)), rng.integers(0, 10, 500)
+    clf = NeuralNetClassifier(hidden_layer_sizes=(256,), batch_size=100)
+    for i in range(5):
+        clf.partial_fit(X[i * 100:(i + 1) * 100], y[i * 100:(i + 1) * 100], classes=np.arange(10))
+    assert len(calls) == 1
+    assert clf._state.threads == 1

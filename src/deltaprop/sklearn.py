@@ -555,7 +555,7 @@ class _NeuralNet(BaseEstimator):
                 epochs=state.epoch + (1 if incremental else int(self.max_iter)),
                 batch_size=None if batch_size >= n and not isinstance(data, _SparseRows) else batch_size,
                 shuffle=bool(self.shuffle), callbacks=[_WeightPenalty(), rule], resume=state,
-                threads=self._threads(batch_size), sample_weight=weight,
+                sample_weight=weight,  # BLAS threads: fit's choice, kept in the state for partial_fit
                 diagnostics=False,  # MLPClassifier records none; a probe pass per epoch would only cost time
             )
         except errors.TrainingDivergedError as exc:
@@ -570,9 +570,9 @@ class _NeuralNet(BaseEstimator):
             self._warn_max_iter(validation is not None)
 
     def _threads(self, rows_per_step: int) -> int | None:
-        """The BLAS threads :func:`deltaprop.fit` would choose for steps of ``rows_per_step``
-        rows: one for a small GEMM, else as many as other processes leave CPUs idle (the
-        L-BFGS solver too)."""
+        """For the L-BFGS solver, the BLAS threads :func:`deltaprop.fit` would choose for
+        steps of ``rows_per_step`` rows: one for a small GEMM, else as many as other
+        processes leave CPUs idle."""
         return _auto_threads(self.net_, rows_per_step)
 
     def _new_state(self, shuffle_seed: int) -> TrainingState:
