@@ -31,7 +31,36 @@ def parser(description: str, *, data: bool = True, seed: bool = True):
     ap.add_argument("--threads", type=int, default=2)
     if seed:
         ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lockstep", action="store_true",
+                    help="wait for a line on stdin before each epoch and before the final report, and print "
+                         "each epoch's seconds as a JSON line (run.py drives the peers in turn this way)")
     return ap
+
+
+class Pacer:
+    """The lockstep protocol between a peer and ``run.py``: the peer loads its data, says
+    ``{"ready": true}``, then waits for the driver's word (a line on stdin) before every epoch and once more before
+    its closing work (the test accuracy, the report), and prints ``{"epoch_seconds": s}``
+    after each epoch. The driver runs one peer's epoch at a time, all peers in turn, so
+    the epochs compared are seconds apart rather than minutes. Without ``--lockstep`` it
+    does nothing."""
+
+    def __init__(self, on: bool):
+        self.on = on
+        self.ready = False
+
+    def wait(self) -> None:
+        if self.on and not self.ready:  # loaded: the driver starts no epoch before every peer is
+            self.ready = True
+            sys.stdout.write(json.dumps({"ready": True}) + "\n")
+            sys.stdout.flush()
+        if self.on and sys.stdin.readline().strip() != "go":
+            sys.exit(0)  # the driver closed the pipe or said stop
+
+    def done(self, seconds: float) -> None:
+        if self.on:
+            sys.stdout.write(json.dumps({"epoch_seconds": seconds}) + "\n")
+            sys.stdout.flush()
 
 
 def load_arrays(data_dir: str):

@@ -26,12 +26,22 @@ def kernels_in_use() -> str:
 
 
 class ThreadsChosen(dp.Callback):
-    """Keeps the BLAS thread count ``fit`` chose for the run (None: the BLAS default)."""
+    """Keeps the BLAS thread count ``fit`` chose for the run (None: the BLAS default) and
+    paces the epochs (``--lockstep``): each epoch's seconds as ``fit`` measured them
+    (before the callbacks), then the driver's word before the next epoch."""
 
     threads = None
 
+    def __init__(self, pacer: common.Pacer, epochs: int):
+        self.pacer, self.epochs = pacer, epochs
+
     def on_train_begin(self, state):
         self.threads = state.threads
+
+    def on_epoch_end(self, state):
+        self.pacer.done(state.logs["seconds"])
+        if state.epoch < self.epochs:
+            self.pacer.wait()
 
 
 def main() -> None:
@@ -42,9 +52,11 @@ def main() -> None:
         layer.W.value, layer.b.value = W, b
     opt = dp.SGD(lr=common.LR, momentum=common.MOMENTUM)
     flush = os.environ.get("DELTAPROP_BENCH_FLUSH", "1") != "0"
-    chosen = ThreadsChosen()
+    pacer = common.Pacer(args.lockstep)
+    chosen = ThreadsChosen(pacer, args.epochs)
     from threadpoolctl import threadpool_limits
 
+    pacer.wait()  # fit chooses its threads when it starts: in the condition the driver runs it in
     started = time.perf_counter()
     with threadpool_limits(args.threads, user_api="blas"):  # at most this many; fit may use fewer
         history = dp.fit(
@@ -52,6 +64,7 @@ def main() -> None:
             epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
             flush_subnormals=flush, callbacks=[chosen],
         )
+    pacer.wait()
     total = time.perf_counter() - started
     acc = float(np.mean(net.predict(x_test) == y_test))
     common.report({

@@ -90,14 +90,18 @@ def main() -> None:
     orders = common.epoch_orders(args.seed, x_train.shape[0])
     n, bs = x_train.shape[0], args.batch_size
     times = []
+    pacer = common.Pacer(args.lockstep)
     started = time.perf_counter()
     with threadpool_limits(args.threads, user_api="blas"):
         for _ in range(args.epochs):
+            pacer.wait()
             t0 = time.perf_counter()
             order = next(orders)
             for i in range(0, n, bs):
                 loop.step(x_train, Y, order[i : i + bs], common.LR, common.MOMENTUM)
             times.append(time.perf_counter() - t0)
+            pacer.done(times[-1])
+    pacer.wait()
     total = time.perf_counter() - started
     acc = float(np.mean(loop.predict(x_test) == y_test))
     common.report({

@@ -31,8 +31,10 @@ def main() -> None:
         d[...] = rng.standard_normal(d.shape).astype(np.float32) * 0.01
     steps = -(-n // bs)
     times = []
+    pacer = common.Pacer(args.lockstep)
     with threadpool_limits(args.threads):
         for _ in range(args.epochs):
+            pacer.wait()
             t0 = time.perf_counter()
             for _ in range(steps):
                 for k in range(len(W)):
@@ -42,6 +44,8 @@ def main() -> None:
                     if k > 0:
                         np.matmul(deltas[k + 1], W[k].T, out=deltas[k])
             times.append(time.perf_counter() - t0)
+            pacer.done(times[-1])
+    pacer.wait()
     flops = 2 * sum(i * o for i, o in zip(sizes[:-1], sizes[1:])) * 3 * n - 2 * sizes[0] * sizes[1] * n
     sec = common.median_after_first(times)
     common.report({

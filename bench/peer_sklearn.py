@@ -28,13 +28,17 @@ def main() -> None:
         random_state=np.random.RandomState(args.seed),
     )
     times = []
+    pacer = common.Pacer(args.lockstep)
     started = time.perf_counter()
     with threadpool_limits(args.threads), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for _ in range(args.epochs):
+            pacer.wait()
             t0 = time.perf_counter()
             clf.fit(x_train, y_train)  # warm_start + max_iter=1: one more epoch each call
             times.append(time.perf_counter() - t0)
+            pacer.done(times[-1])
+        pacer.wait()
         acc = float(np.mean(clf.predict(x_test) == y_test))
     total = time.perf_counter() - started
     common.report({

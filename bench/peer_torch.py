@@ -36,8 +36,10 @@ def main() -> None:
     loss_fn = nn.CrossEntropyLoss()
     n = X.shape[0]
     times = []
+    pacer = common.Pacer(args.lockstep)
     started = time.perf_counter()
     for _ in range(args.epochs):
+        pacer.wait()
         t0 = time.perf_counter()
         perm = torch.from_numpy(next(orders))
         for i in range(0, n, args.batch_size):
@@ -47,6 +49,8 @@ def main() -> None:
             loss.backward()
             opt.step()
         times.append(time.perf_counter() - t0)
+        pacer.done(times[-1])
+    pacer.wait()
     total = time.perf_counter() - started
     with torch.no_grad():
         acc = float((model(Xt).argmax(1) == Yt).float().mean())

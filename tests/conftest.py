@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 # The suite checks the NumPy forms of the kernels against the seeds' formulas; the compiled
-# forms (numba, in the dev group) are compared with them in test_kernels.py and
+# forms (numba, the optional extra: `uv run --extra numba pytest`) are compared with them in test_kernels.py and
 # test_performance.py, which ask for them by name. DELTAPROP_KERNELS=auto runs every test on
 # the compiled kernels instead (CI does so for the core's tests).
 os.environ.setdefault("DELTAPROP_KERNELS", "numpy")

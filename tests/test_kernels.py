@@ -20,7 +20,7 @@ def _numba_installed() -> bool:
         return kernels.backend() == "numba"
 
 
-numba_only = pytest.mark.skipif(not _numba_installed(), reason="numba is not installed (uv sync installs the dev group)")
+numba_only = pytest.mark.skipif(not _numba_installed(), reason="numba is not installed (uv run --extra numba pytest installs it)")
 DTYPES = [np.float32, np.float64]
 
 

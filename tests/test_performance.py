@@ -4,6 +4,8 @@ After the first step of a given batch size, a training step allocates no new arr
 buffers are reused, so the time stays the GEMMs' and the allocator never enters the loop.
 """
 
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
@@ -128,7 +130,7 @@ def test_small_steps_train_on_one_blas_thread_and_threads_overrides(monkeypatch)
     seen, default = _blas_threads_seen(monkeypatch, 64.0, [
         dict(batch_size=16),               # 16 · 784 · 256 < SMALL_STEP_MACS
         dict(batch_size=16, threads=2),    # asked for explicitly
-        dict(batch_size=32),               # large enough, every CPU idle: the BLAS default
+        dict(batch_size=64),               # large enough, every CPU idle: the BLAS default
     ])
     assert seen == [1, min(2, default), default]
 
@@ -161,3 +163,63 @@ def test_idle_cpus_is_measured_within_the_available_ones():
 
     idle = cpus.idle_cpus(0.02)
     assert idle is None or 0.0 <= idle <= len(cpus.available_cpus())
+
+
+def test_idle_cpus_counts_other_processes_work_but_not_this_ones(monkeypatch):
+    """n · (idle + own) / total ticks: another process's busy core counts, this process's
+    own threads (BLAS threads still spinning after the last GEMM) do not."""
+    from deltaprop import cpus
+
+    monkeypatch.setattr(cpus, "available_cpus", lambda: {0, 1})
+    monkeypatch.setattr(cpus.time, "sleep", lambda s: None)
+
+    def measure(idle_ticks, own_ticks):
+        ticks = iter([(0, 0), (idle_ticks, 20)])  # 20 ticks on 2 CPUs: 0.1 s
+        own = iter([5.0, 5.0 + own_ticks])
+        monkeypatch.setattr(cpus, "_ticks", lambda cs: next(ticks))
+        monkeypatch.setattr(cpus, "_own_ticks", lambda: next(own))
+        return cpus.idle_cpus()
+
+    assert measure(20, 0) == 2.0   # all idle
+    assert measure(10, 0) == 1.0   # another process on one core
+    assert measure(10, 10) == 2.0  # our own threads on one core: still two for us
+    assert measure(0, 10) == 1.0   # ours on one, another process on the other
+    assert measure(20, 3) == 2.0   # never more than the CPUs there are
+
+
+def test_this_processs_own_busy_threads_do_not_count_as_load():
+    """Its BLAS threads spinning after a fit must not put the next fit on fewer threads;
+    another process on a core must."""
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    from deltaprop import cpus
+
+    if len(cpus.available_cpus()) < 2 or cpus.idle_cpus(0.1) is None:
+        pytest.skip("needs two CPUs and /proc/stat")
+    stop = threading.Event()
+    a = np.ones((400, 400))
+
+    def own_work():  # NumPy releases the GIL: this thread keeps a core busy for this process
+        with threadpool_limits(1, user_api="blas"):
+            while not stop.is_set():
+                a @ a
+
+    worker = threading.Thread(target=own_work)
+    worker.start()
+    try:
+        with_own_work = cpus.idle_cpus(0.3)
+    finally:
+        stop.set()
+        worker.join()
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+
+        time.sleep(0.2)
+        with_other_work = cpus.idle_cpus(0.3)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert with_own_work > with_other_work + 0.4

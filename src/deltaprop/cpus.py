@@ -2,7 +2,10 @@
 
 Two BLAS threads on two cores where another process is busy are many times slower than one
 (each GEMM waits for the thread that lost its core): ``fit`` asks :func:`idle_cpus` before
-it chooses a thread count for large steps.
+it chooses a thread count for large steps. Only other processes' work counts: this
+process's own BLAS threads keep spinning for a while after its last GEMM (a second ``fit``
+right after a first, a cross-validation loop), and counting them as load would put every
+fit after the first on one thread.
 """
 
 from __future__ import annotations
@@ -39,16 +42,26 @@ def _ticks(cpus: set[int]) -> tuple[int, int] | None:
     return (idle, total) if total else None
 
 
+def _own_ticks() -> float:
+    """This process's CPU time (all its threads, user and system) in /proc/stat's ticks."""
+    return time.process_time() * _TICKS_PER_SECOND
+
+
+_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
 def idle_cpus(window: float = 0.05) -> float | None:
-    """How many of :func:`available_cpus` were idle over the next ``window`` seconds (this
-    thread sleeps meanwhile, so the work seen is other processes'); None where the counters
+    """How many of :func:`available_cpus` other processes left idle over the next ``window``
+    seconds: ``n · (idle + own) / total`` in ticks, where ``own`` is this process's CPU time
+    meanwhile (its BLAS threads may still spin; this thread sleeps); None where the counters
     cannot be read."""
     cpus = available_cpus()
-    before = _ticks(cpus)
+    before, own_before = _ticks(cpus), _own_ticks()
     if before is None:
         return None
     time.sleep(window)
-    after = _ticks(cpus)
+    after, own_after = _ticks(cpus), _own_ticks()
     if after is None or after[1] <= before[1]:
         return None
-    return len(cpus) * (after[0] - before[0]) / (after[1] - before[1])
+    idle = (after[0] - before[0]) + max(0.0, own_after - own_before)
+    return len(cpus) * min(1.0, idle / (after[1] - before[1]))

@@ -529,7 +529,7 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
 
 
 #: Below this many multiply-adds in a step's largest GEMM, ``fit`` uses one BLAS thread.
-SMALL_STEP_MACS = 4_000_000
+SMALL_STEP_MACS = 8_000_000
 
 
 def _auto_threads(net, batch_size) -> int | None:
