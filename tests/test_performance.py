@@ -4,8 +4,6 @@ After the first step of a given batch size, a training step allocates no new arr
 buffers are reused, so the time stays the GEMMs' and the allocator never enters the loop.
 """
 
-import subprocess
-import sys
 import tracemalloc
 
 import numpy as np
@@ -188,16 +186,17 @@ def test_idle_cpus_counts_other_processes_work_but_not_this_ones(monkeypatch):
 
 
 def test_this_processs_own_busy_threads_do_not_count_as_load():
-    """Its BLAS threads spinning after a fit must not put the next fit on fewer threads;
-    another process on a core must."""
+    """Its BLAS threads spinning after a fit must not put the next fit on fewer threads:
+    the CPU time of this process's other threads is measured in /proc/stat's ticks and
+    given back to the idle count (the arithmetic is tested above)."""
     import threading
 
     from threadpoolctl import threadpool_limits
 
     from deltaprop import cpus
 
-    if len(cpus.available_cpus()) < 2 or cpus.idle_cpus(0.1) is None:
-        pytest.skip("needs two CPUs and /proc/stat")
+    if cpus._measure(0.05) is None:
+        pytest.skip("needs /proc/stat")
     stop = threading.Event()
     a = np.ones((400, 400))
 
@@ -209,17 +208,50 @@ def test_this_processs_own_busy_threads_do_not_count_as_load():
     worker = threading.Thread(target=own_work)
     worker.start()
     try:
-        with_own_work = cpus.idle_cpus(0.3)
+        idle, own, total = cpus._measure(0.3)
     finally:
         stop.set()
         worker.join()
-    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    try:
-        import time
+    n = len(cpus.available_cpus())
+    # the worker had a core for most of the window (at least 0.3 of one on a crowded machine)
+    assert own / total * n >= 0.3
+    assert n * (idle + own) / total <= n + 0.35  # the same units as /proc/stat's ticks
 
-        time.sleep(0.2)
-        with_other_work = cpus.idle_cpus(0.3)
-    finally:
-        spinner.kill()
-        spinner.wait()
-    assert with_own_work > with_other_work + 0.4
+
+def test_full_batch_training_counts_the_idle_cpus_too(monkeypatch):
+    """A full batch is one step of every row: 128 · 784 · 256 multiply-adds is large, so
+    the idle CPUs decide (before, it ran on the BLAS default on any machine)."""
+    seen, _ = _blas_threads_seen(monkeypatch, 0.3, [dict(batch_size=None)])
+    assert seen == [1]
+    seen, default = _blas_threads_seen(monkeypatch, 64.0, [dict(batch_size=None)])
+    assert seen == [default]
+
+
+def test_the_lbfgs_solver_counts_the_idle_cpus(monkeypatch):
+    pytest.importorskip("sklearn")
+    import warnings
+
+    import scipy.optimize
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from deltaprop import cpus
+    from deltaprop.sklearn import NeuralNetClassifier
+
+    rng = np.random.default_rng(3)
+    X, y = rng.random((128, 784)), rng.integers(0, 3, 128)
+    seen = []
+    minimize = scipy.optimize.minimize
+
+    def spy(*args, **kwargs):
+        seen.append(max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"))
+        return minimize(*args, **kwargs)
+
+    monkeypatch.setattr(scipy.optimize, "minimize", spy)
+    with threadpool_limits(limits=2, user_api="blas"):
+        default = max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        for idle in (0.3, 64.0):
+            monkeypatch.setattr(cpus, "idle_cpus", lambda window=0.05, idle=idle: idle)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # two iterations do not converge, and need not
+                NeuralNetClassifier(hidden_layer_sizes=(256,), solver="lbfgs", max_iter=2).fit(X, y)
+    assert seen == [1, default]

@@ -50,11 +50,10 @@ def _own_ticks() -> float:
 _TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def idle_cpus(window: float = 0.05) -> float | None:
-    """How many of :func:`available_cpus` other processes left idle over the next ``window``
-    seconds: ``n · (idle + own) / total`` in ticks, where ``own`` is this process's CPU time
-    meanwhile (its BLAS threads may still spin; this thread sleeps); None where the counters
-    cannot be read."""
+def _measure(window: float) -> tuple[float, float, float] | None:
+    """(idle, own, total) ticks of :func:`available_cpus` over the next ``window`` seconds:
+    idle time, this process's CPU time (all its threads) and all time; None where the
+    counters cannot be read."""
     cpus = available_cpus()
     before, own_before = _ticks(cpus), _own_ticks()
     if before is None:
@@ -63,5 +62,16 @@ def idle_cpus(window: float = 0.05) -> float | None:
     after, own_after = _ticks(cpus), _own_ticks()
     if after is None or after[1] <= before[1]:
         return None
-    idle = (after[0] - before[0]) + max(0.0, own_after - own_before)
-    return len(cpus) * min(1.0, idle / (after[1] - before[1]))
+    return after[0] - before[0], max(0.0, own_after - own_before), after[1] - before[1]
+
+
+def idle_cpus(window: float = 0.05) -> float | None:
+    """How many of :func:`available_cpus` other processes left idle over the next ``window``
+    seconds: ``n · (idle + own) / total`` in ticks, where ``own`` is this process's CPU time
+    meanwhile (its BLAS threads may still spin; this thread sleeps); None where the counters
+    cannot be read."""
+    measured = _measure(window)
+    if measured is None:
+        return None
+    idle, own, total = measured
+    return len(available_cpus()) * min(1.0, (idle + own) / total)

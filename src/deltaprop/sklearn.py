@@ -56,7 +56,7 @@ from .optimizers import OPTIMIZERS, SGD, Adam, AdamW, Optimizer, optimizer_from_
 from .schedules import Schedule, schedule_from_config
 from .serialization import read_model
 from .serialization import save as save_model
-from .training import SMALL_STEP_MACS, TrainingState
+from .training import TrainingState, _auto_threads
 from .training import fit as _train
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor", "NotFittedError", "TrainingDivergedError"]
@@ -570,10 +570,10 @@ class _NeuralNet(BaseEstimator):
             self._warn_max_iter(validation is not None)
 
     def _threads(self, rows_per_step: int) -> int | None:
-        """One BLAS thread when a step's largest GEMM is small (the rule :func:`deltaprop.fit`
-        applies to mini-batches, here for full batches too), else the BLAS default."""
-        widest = max(layer.n_in * layer.n_out for layer in self.net_.layers if isinstance(layer, Dense))
-        return 1 if rows_per_step * widest < SMALL_STEP_MACS else None
+        """The BLAS threads :func:`deltaprop.fit` would choose for steps of ``rows_per_step``
+        rows: one for a small GEMM, else as many as other processes leave CPUs idle (the
+        L-BFGS solver too)."""
+        return _auto_threads(self.net_, rows_per_step)
 
     def _new_state(self, shuffle_seed: int) -> TrainingState:
         opt = self._make_optimizer()

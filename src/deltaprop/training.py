@@ -512,8 +512,8 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     """
     if threads is None and isinstance(resume, TrainingState):
         threads = resume.threads
-    if threads is None:
-        threads = _auto_threads(net, batch_size)
+    if threads is None:  # a full batch is one step of all the rows
+        threads = _auto_threads(net, batch_size if batch_size is not None else getattr(X, "shape", (None,))[0])
     blas = contextlib.nullcontext()
     if threads is not None:
         from threadpoolctl import threadpool_limits
@@ -533,11 +533,12 @@ SMALL_STEP_MACS = 8_000_000
 
 
 def _auto_threads(net, batch_size) -> int | None:
-    """The BLAS threads ``fit`` uses by default: 1 when a step's largest GEMM (batch × the
-    widest ``n_in·n_out``) is under :data:`SMALL_STEP_MACS`, where a second thread gains
-    nothing and suffers most from a busy machine (measurements in ``bench/README.md``);
-    else the idle CPUs measured over 50 ms (:func:`deltaprop.cpus.idle_cpus`; at least 1,
-    at most the BLAS default), or None (the BLAS default) where they cannot be measured."""
+    """The BLAS threads ``fit`` uses by default for steps of ``batch_size`` rows: 1 when a
+    step's largest GEMM (rows × the widest ``n_in·n_out``) is under :data:`SMALL_STEP_MACS`,
+    where a second thread gains nothing and suffers most from a busy machine (measurements
+    in ``bench/README.md``); else the CPUs other processes leave idle, measured over 50 ms
+    (:func:`deltaprop.cpus.idle_cpus`; at least 1, at most the BLAS default), or None (the
+    BLAS default) where they cannot be measured."""
     if not isinstance(net, Network) or batch_size is None or isinstance(batch_size, bool):
         return None
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
