@@ -81,3 +81,16 @@ def parity_run() -> ParityRun:
         history = dp.fit(net, X, y, loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=0.3), epochs=1000, batch_size=8,
                          seed=0)
     return ParityRun(net, history, X, y, X_test, y_test)
+
+
+@pytest.fixture(scope="session")
+def main_job(tmp_path_factory):
+    """The main job, `deltaprop train --out FOLDER --quiet` (784 → 50 sigmoid → 10 softmax on
+    the bundled MNIST sample, 10 epochs), trained once per test run and shared by the modules
+    that read it. A test may add files beside the run's (an export, a rebuilt report that must
+    equal the one written) but must not change or remove what the run wrote."""
+    from deltaprop.cli import main
+
+    out = tmp_path_factory.mktemp("main-job") / "run"
+    assert main(["train", "--out", str(out), "--quiet"]) == 0
+    return out

@@ -17,7 +17,7 @@ from deltaprop import bounded
 from deltaprop import serialization as S
 from deltaprop.config import load_toml
 
-from test_cli_errors import cli, fails
+from test_cli_errors import cli, fails, process
 
 
 def _model_bytes(net=None, **meta_changes) -> bytes:
@@ -202,7 +202,8 @@ def test_cli_refuses_dev_zero_and_a_fifo_as_config(tmp_path):
     link = tmp_path / "z.toml"
     link.symlink_to("/dev/zero")
     for config, what in (("/dev/zero", "character device"), (fifo, "named pipe"), (link, "character device")):
-        fails(cli("train", "--config", config, "--out", tmp_path / "run"), 2, str(config), what)
+        # processes of their own, under a time limit: a read that never ended would hang this one
+        fails(process("train", "--config", config, "--out", tmp_path / "run"), 2, str(config), what)
     assert not (tmp_path / "run").exists()
 
 
@@ -216,7 +217,8 @@ def test_cli_predict_on_a_fifo_is_refused_not_blocked(tmp_path):
     dp.save(dp.mlp([784, 8, 10], seed=0), model)
     for name in ("digit.png", "rows.npy"):
         os.mkfifo(tmp_path / name)
-        fails(cli("predict", model, tmp_path / name), 1, name, "named pipe")
+        # a process of its own, under a time limit: a read that blocked would hang this one
+        fails(process("predict", model, tmp_path / name), 1, name, "named pipe")
 
 
 def test_cli_info_on_deep_or_huge_metadata(tmp_path):

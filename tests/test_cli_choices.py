@@ -13,14 +13,15 @@ import tomllib
 import numpy as np
 import pytest
 
+from cli_in_process import run_cli as _cli
 from deltaprop.cli import build_parser
 
 PARITY = ["--dataset", "parity", "--layers", "10,6,2", "--batch-size", "16"]
 
 
-def _cli(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "deltaprop.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, env=env)
+def _process(*args):
+    """`python -m deltaprop.cli ARGS` in a process of its own."""
+    return subprocess.run([sys.executable, "-m", "deltaprop.cli", *args], capture_output=True, text=True, timeout=300)
 
 
 def _one_error(res, code: int, *fragments: str) -> str:
@@ -149,7 +150,7 @@ def test_predict_takes_several_inputs_one_line_each(tmp_path):
 
 
 def test_a_usage_error_has_one_prefix():
-    _one_error(_cli("train", "--bogus"), 2, "unrecognized arguments: --bogus (see deltaprop --help)")
+    _one_error(_process("train", "--bogus"), 2, "unrecognized arguments: --bogus (see deltaprop --help)")
 
 
 def _actions(parser: argparse.ArgumentParser):

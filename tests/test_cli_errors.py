@@ -15,13 +15,15 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
+from cli_in_process import run_cli as cli
 from deltaprop import serialization as S
 
 PARITY = ["--dataset", "parity", "--layers", "10,6,2", "--batch-size", "16"]
 
 
-def cli(*args, cwd=None, preexec_fn=None):
-    return subprocess.run([sys.executable, "-m", "deltaprop.cli", *map(str, args)], cwd=cwd, capture_output=True,
+def process(*args, preexec_fn=None):
+    """`python -m deltaprop.cli ARGS` in a process of its own (the other tests run it in this one)."""
+    return subprocess.run([sys.executable, "-m", "deltaprop.cli", *map(str, args)], capture_output=True,
                           text=True, timeout=120, preexec_fn=preexec_fn)
 
 
@@ -52,7 +54,7 @@ def _bad_model(tmp_path, content: bytes, name="bad.safetensors"):
 
 # -- files ----------------------------------------------------------------------------------------
 def test_missing_file(tmp_path):
-    fails(cli("info", tmp_path / "nope.safetensors"), 1, "no such file")
+    fails(process("info", tmp_path / "nope.safetensors"), 1, "no such file")
 
 
 @pytest.mark.slow
@@ -172,7 +174,7 @@ def test_resume_refuses_changed_options(tmp_path):
 
 
 def test_unknown_command():
-    fails(cli("fly"), 2, "invalid choice")
+    fails(process("fly"), 2, "invalid choice")
 
 
 # -- training and the disk -----------------------------------------------------------------------
@@ -227,7 +229,7 @@ def test_disk_full_mid_write_keeps_the_previous_checkpoint(tmp_path):
     ckpt = out / "checkpoint.safetensors"
     before = ckpt.read_bytes()
     # resuming writes config.toml (small) and then a bigger checkpoint, which hits the limit
-    res = cli("train", "--resume", out, "--epochs", "4", preexec_fn=_limit_file_size(len(before) - 1))
+    res = process("train", "--resume", out, "--epochs", "4", preexec_fn=_limit_file_size(len(before) - 1))
     fails(res, 1, "File too large")
     assert ckpt.read_bytes() == before
     assert S.load_checkpoint(ckpt).epoch == 2
@@ -308,5 +310,5 @@ def test_divergence_in_an_epochs_last_update_is_reported_as_divergence(tmp_path)
 
 def test_unknown_kernel_backend_in_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("DELTAPROP_KERNELS", "gpu")
-    fails(cli("train", *PARITY, "--epochs", "1", "--out", tmp_path / "run"), 2, "DELTAPROP_KERNELS", "numpy")
+    fails(process("train", *PARITY, "--epochs", "1", "--out", tmp_path / "run"), 2, "DELTAPROP_KERNELS", "numpy")
     assert not (tmp_path / "run" / "model.safetensors").exists()

@@ -13,13 +13,15 @@ import tomllib
 import numpy as np
 import pytest
 
+from cli_in_process import run_cli as _cli
 from deltaprop.runlock import LOCK_NAME, RunLock, RunLockedError
 from deltaprop.serialization import load_checkpoint, read_model
 
 PARITY = ["--dataset", "parity", "--layers", "10,6,2", "--lr", "0.5", "--batch-size", "16"]
 
 
-def _cli(*args, cwd=None):
+def _process(*args, cwd=None):
+    """`python -m deltaprop.cli ARGS` in a process of its own (a second process, for the lock tests)."""
     return subprocess.run([sys.executable, "-m", "deltaprop.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=300)
 
@@ -63,7 +65,7 @@ def test_a_held_lock_refuses_a_second_run_naming_the_holder(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     with RunLock(out):
-        res = _cli("train", *PARITY, "--epochs", "1", "--out", str(out))
+        res = _process("train", *PARITY, "--epochs", "1", "--out", str(out))
     assert res.returncode == 1
     assert f"in use by process {os.getpid()} on {socket.gethostname()}" in res.stderr
     assert "Traceback" not in res.stderr

@@ -27,14 +27,6 @@ def one_error_line(capsys) -> str:
     return err
 
 
-@pytest.fixture(scope="module")
-def main_job(tmp_path_factory):
-    """`deltaprop train` with its defaults: 784 → 50 sigmoid → 10 softmax on the bundled sample."""
-    out = tmp_path_factory.mktemp("main-job") / "run"
-    assert main(["train", "--out", str(out), "--quiet"]) == 0
-    return out
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("input_type", [None, "uint8"])
 def test_main_job_in_onnxruntime_has_the_accuracy_of_evaluate(main_job, input_type, tmp_path, capsys):

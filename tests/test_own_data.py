@@ -7,23 +7,17 @@ library, the command line and the scikit-learn wrapper."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import deltaprop as dp
+from cli_in_process import run_cli as _cli
 
 sklearn = pytest.importorskip("sklearn", reason="the scikit-learn wrapper and its digits data need scikit-learn")
 from sklearn.datasets import load_digits  # noqa: E402
 
 from deltaprop.sklearn import NeuralNetClassifier  # noqa: E402
-
-
-def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "deltaprop.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
 
 
 def _digits():

@@ -19,14 +19,6 @@ from deltaprop.report_html import render
 SECTIONS = ("alerts", "curves", "diagnostics", "confusion", "weights", "wrong", "run")
 
 
-@pytest.fixture(scope="module")
-def main_job(tmp_path_factory):
-    """The main job (deltaprop train with its defaults) in a fresh folder."""
-    out = tmp_path_factory.mktemp("main") / "run"
-    assert main(["train", "--out", str(out), "--quiet"]) == 0
-    return out
-
-
 def _external_references(page: str) -> list[str]:
     return re.findall(r"""(?:src|href)\s*=\s*["'](?!data:|#)[^"']*["']|url\(|https?://|@import""", page)
 

@@ -39,14 +39,6 @@ def browser():
         b.close()
 
 
-@pytest.fixture(scope="module")
-def main_job(tmp_path_factory):
-    """The README's main job (784 → 50 → 10 sigmoid on the bundled MNIST sample)."""
-    out = tmp_path_factory.mktemp("run") / "main"
-    assert cli.main(["train", "--out", str(out), "--quiet"]) == 0
-    return out
-
-
 class Watched:
     """A page with its console errors and every URL it asked for."""
 

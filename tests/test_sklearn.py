@@ -51,17 +51,25 @@ def blobs():
 
 
 # -- scikit-learn's own judge ---------------------------------------------------------------
+# Each battery is about a hundred quick checks, seconds in all: the default classifier's runs
+# in every test run, the regressor's and the other configuration's with the slow tests.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@parametrize_with_checks([NeuralNetClassifier()], expected_failed_checks=_expected_failed)
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @parametrize_with_checks(
     [
-        NeuralNetClassifier(),
         NeuralNetRegressor(),
         # the other output unit and optimizer: one sigmoid unit for two classes, SGD
         NeuralNetClassifier((8,), output="sigmoid", solver="sgd", learning_rate_init=0.1, max_iter=50),
     ],
     expected_failed_checks=_expected_failed,
 )
-def test_scikit_learn_estimator_checks(estimator, check):
+def test_scikit_learn_estimator_checks_of_the_regressor_and_sigmoid_sgd(estimator, check):
     check(estimator)
 
 

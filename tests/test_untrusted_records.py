@@ -16,7 +16,7 @@ from deltaprop import serialization as S
 from deltaprop.plots import plot_history
 
 from test_bounded import _checkpoint, _rewrite, _split
-from test_cli_errors import cli, fails
+from test_cli_errors import cli, fails, process
 
 HEADER = "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,steps\n"
 
@@ -64,7 +64,8 @@ def test_cli_history_file_that_is_a_fifo(tmp_path):
     import os
 
     os.mkfifo(tmp_path / "history.csv")
-    fails(cli("plot", "history", tmp_path / "history.csv", "-o", tmp_path / "h.png"), 1, "named pipe")
+    # a process of its own, under a time limit: a read that blocked would hang this one
+    fails(process("plot", "history", tmp_path / "history.csv", "-o", tmp_path / "h.png"), 1, "named pipe")
 
 
 # -- scikit-learn metadata ------------------------------------------------------------------------
