@@ -34,11 +34,8 @@ def _is_png(path) -> bool:
 def run_dir(tmp_path_factory):
     """The real default: `deltaprop train` with no arguments, in a fresh folder."""
     cwd = tmp_path_factory.mktemp("default")
-    started = time.perf_counter()
-    res = _cli("train", cwd=cwd, timeout=120)
-    elapsed = time.perf_counter() - started
+    res = _cli("train", cwd=cwd, timeout=120)  # a guard against a hang, not a speed test (bench/ is)
     assert res.returncode == 0, res.stderr
-    assert elapsed < 60
     runs = list((cwd / "runs").iterdir())
     assert len(runs) == 1
     out = runs[0]

@@ -212,3 +212,26 @@ def test_a_resumed_run_keeps_its_diagnostics_and_alerts(tmp_path, capsys):
     ck = dp.serialization.load_checkpoint(out / "checkpoint.safetensors")
     assert [r["epoch"] for r in ck.training["history"] if r.get("diagnostics")] == [1, 2, 3]
     assert "3 epoch(s)" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_long_run_spends_at_most_a_twentieth_of_its_time_on_the_report(tmp_path, monkeypatch):
+    """The report's charts hold every epoch, so a write grows with the run: after a write
+    of w seconds the next waits 19 w (REPORT_TIME_SHARE), not just the interval. A fake
+    clock: epochs of 0.1 s, writes of 1 s, 400 epochs."""
+    clock = [0.0]
+    monkeypatch.setattr(report.time, "perf_counter", lambda: clock[0])
+    writes = []
+
+    def slow_write(*args, **kwargs):
+        writes.append(clock[0])
+        clock[0] += 1.0
+
+    monkeypatch.setattr(report, "write_run_files", lambda *a, **k: None)
+    monkeypatch.setattr(report, "write_report", slow_write)
+    writer = report.ReportWriter(tmp_path, {}, interval=2.0)
+    for _ in range(400):
+        clock[0] += 0.1
+        writer.on_epoch_end(None)
+    spent = len(writes) * 1.0
+    assert spent <= 0.05 * clock[0] + 1.0, (len(writes), clock[0])
+    assert len(writes) >= 2  # it still refreshes

@@ -16,7 +16,7 @@ import numpy as np
 from . import _checks
 from .watch import MetricWatch
 from .atomic import atomic_write_bytes
-from .serialization import encode_checkpoint
+from .serialization import checkpoint_parts, encode_checkpoint_parts
 
 if TYPE_CHECKING:  # pragma: no cover
     from .training import TrainingState
@@ -198,11 +198,13 @@ class LambdaCallback(Callback):
 
 class CheckpointWriter(Callback):
     """Keep a run folder's ``checkpoint.safetensors`` and ``history.csv`` up to date,
-    atomically. Every epoch end encodes the checkpoint's bytes and keeps them; they reach
-    the disk at most every ``interval`` seconds and always when training ends, however it
-    ends (``fit`` calls ``on_train_end`` on Ctrl-C and on divergence too), so the folder
-    holds the last completed epoch and never a mid-epoch state, while a thousand one-second
-    epochs do not cost a thousand fsyncs. ``meta``: the keyword arguments of
+    atomically. Every epoch end takes the checkpoint's parts (copies of the arrays and the
+    training state, :func:`~deltaprop.serialization.checkpoint_parts`) and keeps them; they
+    are encoded and reach the disk at most every ``interval`` seconds and always when
+    training ends, however it ends (``fit`` calls ``on_train_end`` on Ctrl-C and on
+    divergence too), so the folder holds the last completed epoch and never a mid-epoch
+    state, while a thousand one-second epochs cost neither a thousand fsyncs nor a thousand
+    encodings of a history that grows with every epoch. ``meta``: the keyword arguments of
     :func:`~deltaprop.serialization.encode_checkpoint` (class names, extra)."""
 
     def __init__(self, folder, meta: dict[str, Any] | None = None, *, interval: float = 5.0):
@@ -213,7 +215,7 @@ class CheckpointWriter(Callback):
         #: the epoch whose checkpoint is on disk (None before the first write)
         self.written_epoch: int | None = None
         self._at_boundary = False
-        self._pending: bytes | None = None
+        self._pending: tuple | None = None
         self._pending_records: list[dict[str, Any]] = []
         self._last_write = time.monotonic()
 
@@ -234,7 +236,7 @@ class CheckpointWriter(Callback):
         self.flush()
 
     def _keep(self, state) -> None:
-        self._pending = encode_checkpoint(state, **self.meta)
+        self._pending = checkpoint_parts(state, **self.meta)
         self._pending_records = list(state.history.records)
 
     def flush(self) -> None:
@@ -243,7 +245,7 @@ class CheckpointWriter(Callback):
 
         if self._pending is None:
             return
-        atomic_write_bytes(self.folder / "checkpoint.safetensors", self._pending)
+        atomic_write_bytes(self.folder / "checkpoint.safetensors", encode_checkpoint_parts(self._pending))
         History(self._pending_records).write_csv(self.folder / "history.csv")
         self._pending = None
         self.written_epoch = self._pending_records[-1]["epoch"] if self._pending_records else self.state.epoch

@@ -44,6 +44,8 @@ REFRESH_SECONDS = 5
 #: write (the page reloads every REFRESH_SECONDS anyway): a run of 0.05-second epochs does not
 #: spend its time rendering. The end of the run always writes it.
 REPORT_INTERVAL = 2.0
+#: the largest share of a run's time its report may take while training
+REPORT_TIME_SHARE = 0.05
 #: The most confidently wrong test examples shown.
 WRONG_EXAMPLES = 16
 #: First-layer units drawn as images (the first ones, in order).
@@ -259,7 +261,10 @@ def write_report(out: Path, records, facts: dict[str, Any], *, evaluation=None, 
 class ReportWriter(Callback):
     """After every epoch (at most every ``interval`` seconds): ``diagnostics.csv``,
     ``alerts.csv``, ``run.json`` and a fresh ``report.html`` that reloads itself while
-    training. :meth:`finish` writes the final version with the test results and the timing."""
+    training. Writing grows with the epochs (every chart holds them all), so after a write
+    that took ``w`` seconds the next waits at least ``w·(1 − s)/s`` (``s`` =
+    :data:`REPORT_TIME_SHARE`): a long run spends at most that share of its time on its
+    report (``interval=0``: every epoch). :meth:`finish` writes the final version with the test results and the timing."""
 
     def __init__(self, out, facts: dict[str, Any], *, interval: float = REPORT_INTERVAL):
         self.out = Path(out)
@@ -270,12 +275,17 @@ class ReportWriter(Callback):
         self.train_started = self.started
         self.records: list = []
         self.weights = None
+        self.gap = interval
 
     def _write(self) -> None:
-        self.facts["seconds"] = round(time.perf_counter() - self.started, 3)
+        began = time.perf_counter()
+        self.facts["seconds"] = round(began - self.started, 3)
         write_run_files(self.out, self.records, self.facts)
         write_report(self.out, self.records, self.facts, weights=self.weights)
         self.last_write = time.perf_counter()
+        took = self.last_write - began
+        if self.interval > 0:  # interval=0 asks for every epoch, whatever it costs
+            self.gap = max(self.interval, took * (1 - REPORT_TIME_SHARE) / REPORT_TIME_SHARE)
 
     def on_train_begin(self, state):
         from . import kernels
@@ -291,7 +301,7 @@ class ReportWriter(Callback):
         self.facts["training_seconds"] = round(time.perf_counter() - self.train_started, 3)
 
     def on_epoch_end(self, state):
-        if time.perf_counter() - self.last_write >= self.interval:
+        if time.perf_counter() - self.last_write >= self.gap:
             self._write()
 
     def finish(self, status: str, *, evaluation: dict[str, Any] | None = None) -> Path:

@@ -223,11 +223,15 @@ def save(net: Network, path, *, class_names=None, input_scaling=None, extra: dic
     return atomic_write_bytes(path, encode_model(net, class_names=class_names, input_scaling=input_scaling, extra=extra))
 
 
-def encode_checkpoint(state, *, class_names=None, input_scaling=None, extra=None) -> bytes:
-    """The bytes of a checkpoint of a :class:`~deltaprop.training.TrainingState` (see
-    :func:`save_checkpoint`)."""
+def checkpoint_parts(state, *, class_names=None, input_scaling=None, extra=None) -> tuple[dict, dict, list, dict]:
+    """A checkpoint of ``state`` before encoding: ``(tensors, metadata, hashing order,
+    training state)``, every array a copy and the training state a fresh dict, so later
+    steps change none of it (:func:`encode_checkpoint_parts` makes the bytes). Taking the
+    parts is cheap; the JSON of the history, which grows with the epochs, is left to the
+    encoding."""
     net, opt = state.net, state.optimizer
     tensors, meta, order = _model_parts(net, class_names, input_scaling, extra)
+    tensors = {name: value.copy() for name, value in tensors.items()}
     if not opt.is_built_for(net.parameters()):
         raise StateError("the optimizer is not bound to this network's parameters; checkpoint after fit has started")
     opt_state = opt.state()
@@ -237,8 +241,20 @@ def encode_checkpoint(state, *, class_names=None, input_scaling=None, extra=None
         order.append(f"optimizer.{key}")
     meta["kind"] = "checkpoint"
     meta["optimizer"] = _json(opt.config())
-    meta["training"] = _json(state.to_dict())
-    return _encode(tensors, meta, order)
+    return tensors, meta, order, state.to_dict()
+
+
+def encode_checkpoint_parts(parts: tuple[dict, dict, list, dict]) -> bytes:
+    """The bytes of a checkpoint from :func:`checkpoint_parts`."""
+    tensors, meta, order, training = parts
+    return _encode(tensors, {**meta, "training": _json(training)}, order)
+
+
+def encode_checkpoint(state, *, class_names=None, input_scaling=None, extra=None) -> bytes:
+    """The bytes of a checkpoint of a :class:`~deltaprop.training.TrainingState` (see
+    :func:`save_checkpoint`)."""
+    return encode_checkpoint_parts(checkpoint_parts(state, class_names=class_names, input_scaling=input_scaling,
+                                                    extra=extra))
 
 
 def save_checkpoint(path, state, *, class_names=None, input_scaling=None, extra=None) -> Path:
