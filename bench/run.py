@@ -32,6 +32,7 @@ ROOT = HERE.parent
 BATCH_SIZES = (32, 128, 512)
 SKLEARN_BATCH_SIZES = (128,)
 SETTLE_SECONDS = 0.4
+INTERLEAVED_EPOCHS = 3  # the first warms up
 
 
 def write_data(folder: Path) -> float:
@@ -190,8 +191,9 @@ def main() -> int:
         started = time.time()
         for bs in args.batch_sizes:
             run_batch_size(bs, peers, data_dir, args, results)
-        ratio = step_vs_forward(sys.executable, args.threads)
         kernel_forms = ["numpy"] + (["numba"] if any(p[0] == "deltaprop[numba]" for p in peers) else [])
+        interleaved = [interleaved_run(data_dir, bs, form, args) for bs in args.batch_sizes for form in kernel_forms]
+        ratio = step_vs_forward(sys.executable, args.threads)
         profiles = [
             subprocess.run([sys.executable, str(HERE / "profile_step.py"), "--batch-size", str(bs),
                             "--threads", str(args.threads)],
@@ -201,11 +203,24 @@ def main() -> int:
         ]
         elapsed = time.time() - started
 
-    text = render(results, [p[0] for p in peers], data_mb, ratio, args, elapsed, profiles)
+    text = render(results, [p[0] for p in peers], data_mb, ratio, args, elapsed, profiles, interleaved)
     Path(args.output).write_text(text)
     print()
     print(text)
     return 0
+
+
+def interleaved_run(data_dir: Path, bs: int, kernels: str, args) -> dict:
+    """``bench/interleaved.py`` at one batch size with one kernel form (idle): deltaprop's
+    ``fit``, the NumPy loop and the GEMMs alone in one process, alternating every few steps."""
+    proc = subprocess.run([sys.executable, str(HERE / "interleaved.py"), "--data", str(data_dir), "--batch-size",
+                           str(bs), "--threads", str(args.threads), "--epochs", str(INTERLEAVED_EPOCHS)],
+                          capture_output=True, text=True, check=True, env=dict(os.environ, DELTAPROP_KERNELS=kernels))
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    q = result["ratio_quartiles"]
+    print(f"interleaved batch {bs:>3} {kernels:<6} time / NumPy loop's {q['numpy-loop'][1]:.3f}, "
+          f"roofline reached {q['roofline'][1]:.1%}", flush=True)
+    return result
 
 
 def run_batch_size(bs: int, peers, data_dir: Path, args, results) -> None:
@@ -338,7 +353,7 @@ def _condition_tables(results, cond, names, args) -> list[str]:
     return lines + [""]
 
 
-def _targets(results, args, data_mb) -> list[str]:
+def _targets(results, args, data_mb, interleaved) -> list[str]:
     """The targets of the performance issue, each with its measured value."""
     rows = []
 
@@ -362,18 +377,51 @@ def _targets(results, args, data_mb) -> list[str]:
         add(f"idle, batch {bs}: time / NumPy loop's", ("idle", "deltaprop"), ("idle", "numpy-loop"), bs, 1.0)
         add(f"contended, batch {bs}: time / own idle time", ("contended", "deltaprop"), ("idle", "deltaprop"), bs, 1.3)
     add("contended, batch 128: time / PyTorch's contended", ("contended", "deltaprop"), ("contended", "pytorch"), 128, 0.5)
+    for r in interleaved:  # the same two targets, measured chunk by chunk in one process
+        if r["kernels"] != "numpy":
+            continue
+        bs, chunks = r["batch_size"], r["chunk_ratios"]
+        roof, loop = r["ratio_quartiles"]["roofline"][1], r["ratio_quartiles"]["numpy-loop"][1]
+        if bs in (128, 512):
+            rows.append(f"| idle, batch {bs}: GEMM roofline reached, interleaved | {roof:.0%} | ≥ 70% "
+                        f"| {'met' if roof >= 0.7 else 'not met'} | {sum(v >= 0.7 for v in chunks['roofline'])} "
+                        f"of {len(chunks['roofline'])} chunks |")
+        rows.append(f"| idle, batch {bs}: time / NumPy loop's, interleaved | {loop:.2f} | ≤ 1.0 "
+                    f"| {'met' if loop <= 1.0 else 'not met'} | {sum(v <= 1.0 for v in chunks['numpy-loop'])} "
+                    f"of {len(chunks['numpy-loop'])} chunks |")
     rss = max((r.get("peak_rss_mb") or 0 for k, v in results.items() if k[1] == "deltaprop" for r in v), default=None)
     if rss is not None:
         extra = rss - data_mb
         rows.append(f"| peak RSS − float32 data | {extra:.0f} MB | ≤ 150 MB | {'met' if extra <= 150 else 'not met'} | |")
-    return ["## Targets (same-cycle medians)", "", "| target | measured | bound | | cycles it held in |",
+    return ["## Targets (same-cycle medians; interleaved rows: medians over chunks)", "",
+            "| target | measured | bound | | cycles it held in |",
             "|---|---|---|---|---|", *rows, ""]
 
 
-def render(results, names, data_mb, ratio, args, elapsed, profiles) -> str:
-    lines = _header(results, args, args.batch_sizes[0]) + _targets(results, args, data_mb)
+def _interleaved_table(interleaved) -> list[str]:
+    lines = ["## Idle, interleaved in one process (`bench/interleaved.py`)", "",
+             "Inside one `fit` (3 epochs, the first a warm-up), every K steps a callback runs K steps of the NumPy "
+             "loop and K steps of the GEMMs alone on the same BLAS threads: the three are compared chunk by chunk, "
+             "tens of milliseconds apart, where the lockstep cycles above compare epochs seconds apart. Ratios: "
+             "median over chunks, quartiles in brackets.", "",
+             "| batch | kernels | K | BLAS threads | deltaprop µs/step | NumPy loop µs/step | GEMMs µs/step "
+             "| time / NumPy loop's | roofline reached |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in interleaved:
+        us, q = r["us_per_step"], r["ratio_quartiles"]
+        loop, roof = q["numpy-loop"], q["roofline"]
+        lines.append(f"| {r['batch_size']} | {r['kernels']} | {r['chunk_steps']} | {r['threads']} "
+                     f"| {us['deltaprop']:.0f} | {us['numpy-loop']:.0f} | {us['roofline']:.0f} "
+                     f"| {loop[1]:.2f} ({loop[0]:.2f}–{loop[2]:.2f}) "
+                     f"| {roof[1]:.0%} ({roof[0]:.0%}–{roof[2]:.0%}) |")
+    return lines + [""]
+
+
+def render(results, names, data_mb, ratio, args, elapsed, profiles, interleaved) -> str:
+    lines = _header(results, args, args.batch_sizes[0]) + _targets(results, args, data_mb, interleaved)
     for cond in args.conditions:
         lines += _condition_tables(results, cond, names, args)
+    if interleaved:
+        lines += _interleaved_table(interleaved)
     if "idle" in args.conditions and "contended" in args.conditions:
         both = [n for n in names if n not in IDLE_ONLY]
         lines += ["## Contended against idle (same-cycle ratio of each peer's own time, median)", "",

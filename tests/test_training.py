@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop.training import TrainingState
+from deltaprop.training import TrainingState, batch_source
 
 
 def blobs(n=60, seed=0, k=3):
@@ -97,6 +97,29 @@ def test_every_example_is_visited_once_per_epoch_in_shuffled_batches():
     first, second = np.concatenate(seen[:3]), np.concatenate(seen[3:])
     assert sorted(first) == list(range(10)) and sorted(second) == list(range(10))
     assert first.tolist() != list(range(10)) and first.tolist() != second.tolist()  # shuffled, freshly
+
+
+@pytest.mark.parametrize("batching", ["shuffled", "sequential", "sliding"])
+def test_each_batch_holds_exactly_the_rows_of_its_indices(batching):
+    # the gathers write straight into reused buffers (take with mode="clip"): every row,
+    # target, class id and sample weight must still be the one its index names
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((23, 5)).astype(np.float32)
+    ids = rng.integers(0, 3, 23)
+    Y = np.eye(3, dtype=np.float32)[ids]
+    W = rng.random(23).astype(np.float32)
+    net = dp.mlp([5, 3], seed=0)
+    source = batch_source(net, X, Y, ids, W, 4, batching=batching)
+    for epoch in range(2):
+        n_batches = source.start_epoch(np.random.default_rng(epoch))
+        for k in range(n_batches):
+            idx = source.indices(k)
+            xb, yb, idb, wb = source.batch(k)
+            np.testing.assert_array_equal(xb, X[idx])
+            np.testing.assert_array_equal(yb, Y[idx])
+            np.testing.assert_array_equal(idb, ids[idx])
+            np.testing.assert_array_equal(wb, W[idx])
+    assert idx.shape[0] == (5 if batching == "sliding" else 3)  # the last batch (a window of b + 1 rows)
 
 
 # -- History and validation -----------------------------------------------------------------------------

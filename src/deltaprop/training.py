@@ -383,18 +383,21 @@ class MiniBatches(BatchSource):
         return self.order[k * self.batch_size : (k + 1) * self.batch_size]
 
     def batch(self, k):
+        # The indices are this class's own (a permutation or windows of range(n)), never out
+        # of range; mode="clip" lets take write straight into the buffer, where the default
+        # mode="raise" gathers into a temporary first and copies it over (a second pass).
         idx = self.indices(k)
         m = idx.shape[0]
         xb, yb = self._x[:m], self._y[:m]
-        self.X.take(idx, axis=0, out=xb)
-        self.Y.take(idx, axis=0, out=yb)
+        self.X.take(idx, axis=0, out=xb, mode="clip")
+        self.Y.take(idx, axis=0, out=yb, mode="clip")
         idb = wb = None
         if self.ids is not None:
             idb = self._ids[:m]
-            self.ids.take(idx, out=idb)
+            self.ids.take(idx, out=idb, mode="clip")
         if self.W is not None:
             wb = self._w[:m]
-            self.W.take(idx, out=wb)
+            self.W.take(idx, out=wb, mode="clip")
         return xb, yb, idb, wb
 
 
