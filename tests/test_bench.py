@@ -1,0 +1,48 @@
+"""The benchmark's in-process interleaving (bench/interleaved.py): its arithmetic, and one
+short run on synthetic data. Speed itself is measured by bench/, not here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+import common  # noqa: E402
+import interleaved  # noqa: E402
+
+
+def test_chunk_ratios_compare_each_chunk_with_its_neighbours():
+    chunks = {"deltaprop": [2.0, 3.0, 4.0], "numpy-loop": [1.0, 3.0, 8.0], "roofline": [1.0, 1.5, 3.0]}
+    out = interleaved.summary(chunks, k=10)
+    assert out["chunk_ratios"]["numpy-loop"] == [2.0, 1.0, 0.5]  # our time over the loop's, chunk by chunk
+    assert out["chunk_ratios"]["roofline"] == [0.5, 0.5, 0.75]  # GEMM time over ours
+    assert out["ratio_quartiles"]["numpy-loop"][1] == 1.0
+    assert out["us_per_step"]["deltaprop"] == pytest.approx(3.0 / 10 * 1e6)
+
+
+def test_an_interleaved_run_reports_every_peer(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 1024
+    np.save(tmp_path / "x_train.npy", rng.random((n, common.LAYERS[0]), dtype=np.float32))
+    np.save(tmp_path / "y_train.npy", rng.integers(0, 10, n))
+    for name in ("x_test", "y_test"):
+        np.save(tmp_path / f"{name}.npy", np.zeros(1))
+    sizes = common.LAYERS
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        np.save(tmp_path / f"init_W{i}.npy", (rng.standard_normal((a, b)) * 0.05).astype(np.float32))
+        np.save(tmp_path / f"init_b{i}.npy", np.zeros(b, np.float32))
+    proc = subprocess.run([sys.executable, str(BENCH / "interleaved.py"), "--data", str(tmp_path), "--batch-size", "64",
+                           "--chunk", "4", "--threads", "1"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result["threads"] == 1 and result["chunk_steps"] == 4
+    # 16 steps an epoch, 4 a chunk, two measured epochs (the first warms up)
+    assert len(result["chunk_ratios"]["numpy-loop"]) == len(result["chunk_ratios"]["roofline"]) == 8
+    assert all(v > 0 for v in result["us_per_step"].values())
+    assert 0 < result["ratio_quartiles"]["roofline"][1] < 2
