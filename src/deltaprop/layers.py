@@ -171,7 +171,11 @@ class Dense(Layer):
 
     def backward(self, grad_out, *, need_input_grad=True):
         np.matmul(self._x.T, grad_out, out=self.W.grad)
-        np.add.reduce(grad_out, axis=0, out=self.b.grad)
+        # Σ_rows δ as the product 1ᵀδ: BLAS's matrix-vector kernel reads δ once, where a
+        # reduction over the rows of a C-ordered δ adds one row at a time (about twice as slow)
+        ones = self._buffer("ones", (grad_out.shape[0],), grad_out.dtype)
+        ones.fill(1)
+        np.matmul(ones, grad_out, out=self.b.grad)
         if not need_input_grad:
             return None
         grad_in = self._buffer("grad_in", (grad_out.shape[0], self.n_in))
