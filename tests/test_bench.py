@@ -26,19 +26,26 @@ def test_chunk_ratios_compare_each_chunk_with_its_neighbours():
     assert out["us_per_step"]["deltaprop"] == pytest.approx(3.0 / 10 * 1e6)
 
 
-def test_an_interleaved_run_reports_every_peer(tmp_path):
+@pytest.fixture(scope="module")
+def bench_data(tmp_path_factory):
+    """A small stand-in for run.py's data folder: 1,024 random rows and starting weights."""
+    folder = tmp_path_factory.mktemp("bench-data")
     rng = np.random.default_rng(0)
     n = 1024
-    np.save(tmp_path / "x_train.npy", rng.random((n, common.LAYERS[0]), dtype=np.float32))
-    np.save(tmp_path / "y_train.npy", rng.integers(0, 10, n))
+    np.save(folder / "x_train.npy", rng.random((n, common.LAYERS[0]), dtype=np.float32))
+    np.save(folder / "y_train.npy", rng.integers(0, 10, n))
     for name in ("x_test", "y_test"):
-        np.save(tmp_path / f"{name}.npy", np.zeros(1))
+        np.save(folder / f"{name}.npy", np.zeros(1))
     sizes = common.LAYERS
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        np.save(tmp_path / f"init_W{i}.npy", (rng.standard_normal((a, b)) * 0.05).astype(np.float32))
-        np.save(tmp_path / f"init_b{i}.npy", np.zeros(b, np.float32))
-    proc = subprocess.run([sys.executable, str(BENCH / "interleaved.py"), "--data", str(tmp_path), "--batch-size", "64",
-                           "--chunk", "4", "--threads", "1"], capture_output=True, text=True, timeout=120)
+        np.save(folder / f"init_W{i}.npy", (rng.standard_normal((a, b)) * 0.05).astype(np.float32))
+        np.save(folder / f"init_b{i}.npy", np.zeros(b, np.float32))
+    return folder
+
+
+def test_an_interleaved_run_reports_every_peer(bench_data):
+    proc = subprocess.run([sys.executable, str(BENCH / "interleaved.py"), "--data", str(bench_data), "--batch-size",
+                           "64", "--chunk", "4", "--threads", "1"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.splitlines()[-1])
     assert result["threads"] == 1 and result["chunk_steps"] == 4
@@ -46,3 +53,25 @@ def test_an_interleaved_run_reports_every_peer(tmp_path):
     assert len(result["chunk_ratios"]["numpy-loop"]) == len(result["chunk_ratios"]["roofline"]) == 8
     assert all(v > 0 for v in result["us_per_step"].values())
     assert 0 < result["ratio_quartiles"]["roofline"][1] < 2
+
+
+def test_a_part_switched_off_is_restored_and_its_cost_reported(bench_data):
+    import step_parts
+
+    from deltaprop import layers
+
+    original = layers.ReLU.forward
+    toggle = step_parts.Toggle(2, step_parts.switches("relu"))
+    toggle.switch(False)
+    assert layers.ReLU.forward is not original
+    toggle.on_train_end(None)
+    assert layers.ReLU.forward is original  # the run's end puts the library back
+    out = step_parts.summary({True: [0.5, 0.7], False: [0.3, 0.3, 0.4]}, k=2)
+    assert out["pairs"] == 2 and out["cost_us"][1] == pytest.approx(0.15 * 1e6)  # median of 0.2 s and 0.4 s over 2-step chunks
+    proc = subprocess.run([sys.executable, str(BENCH / "step_parts.py"), "--data", str(bench_data), "--batch-size", "64",
+                           "--chunk", "4", "--threads", "1", "--part", "optimizer"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result["part"] == "optimizer" and result["pairs"] == 4  # 16 steps an epoch, two measured epochs
+    assert result["us_per_step"] > 0 and "optimizer" in proc.stderr
