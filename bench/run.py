@@ -179,7 +179,14 @@ def main() -> int:
                     help="busy processes spinning beside every run of the contended condition (default: one per spare core)")
     ap.add_argument("--conditions", default="idle,contended", help="idle, contended or both (comma-separated)")
     ap.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
+    ap.add_argument("--write-data", metavar="DIR",
+                    help="only write the data folder every peer reads (--data DIR), then stop")
     args = ap.parse_args()
+    if args.write_data:
+        Path(args.write_data).mkdir(parents=True, exist_ok=True)
+        print(f"wrote {write_data(Path(args.write_data)):.0f} MB of float32 images and the starting weights "
+              f"to {args.write_data}")
+        return 0
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     args.conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
     peers = find_peers(args)
