@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import resource
-import signal
 import subprocess
 import sys
 
@@ -16,15 +14,16 @@ import pytest
 
 import deltaprop as dp
 from cli_in_process import run_cli as cli
+from file_size_limit import limited
 from deltaprop import serialization as S
 
 PARITY = ["--dataset", "parity", "--layers", "10,6,2", "--batch-size", "16"]
 
 
-def process(*args, preexec_fn=None):
+def process(*args, **popen):
     """`python -m deltaprop.cli ARGS` in a process of its own (the other tests run it in this one)."""
     return subprocess.run([sys.executable, "-m", "deltaprop.cli", *map(str, args)], capture_output=True,
-                          text=True, timeout=120, preexec_fn=preexec_fn)
+                          text=True, timeout=120, **popen)
 
 
 def fails(res, code: int, *fragments: str) -> str:
@@ -215,13 +214,6 @@ def test_output_path_that_is_a_file(tmp_path):
     fails(cli("train", *PARITY, "--epochs", "1", "--out", tmp_path / "file"), 1, "not a folder")
 
 
-def _limit_file_size(limit):
-    def apply():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit raises EFBIG instead
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    return apply
-
-
 @pytest.mark.slow
 def test_disk_full_mid_write_keeps_the_previous_checkpoint(tmp_path):
     out = tmp_path / "r"
@@ -229,7 +221,7 @@ def test_disk_full_mid_write_keeps_the_previous_checkpoint(tmp_path):
     ckpt = out / "checkpoint.safetensors"
     before = ckpt.read_bytes()
     # resuming writes config.toml (small) and then a bigger checkpoint, which hits the limit
-    res = process("train", "--resume", out, "--epochs", "4", preexec_fn=_limit_file_size(len(before) - 1))
+    res = process("train", "--resume", out, "--epochs", "4", **limited(len(before) - 1))
     fails(res, 1, "File too large")
     assert ckpt.read_bytes() == before
     assert S.load_checkpoint(ckpt).epoch == 2
@@ -243,7 +235,7 @@ def test_disk_full_when_saving_the_model(tmp_path, model):
     target.write_bytes(model.read_bytes())
     code = ("import deltaprop as dp, sys; dp.save(dp.mlp([784, 64, 10], seed=1), sys.argv[1])")
     res = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True, text=True,
-                         preexec_fn=_limit_file_size(model.stat().st_size))
+                         **limited(model.stat().st_size))
     assert res.returncode == 1 and "File too large" in res.stderr
     assert target.read_bytes() == model.read_bytes()
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]

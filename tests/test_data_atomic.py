@@ -110,18 +110,34 @@ def test_other_errors_raised_while_writing_are_left_alone(tmp_path):
 
 
 def test_cli_disk_full_names_the_file(tmp_path):
-    import resource
-    import signal
     import subprocess
     import sys
 
-    def limit():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+    from file_size_limit import limited
 
     out = tmp_path / "run"
     res = subprocess.run([sys.executable, "-m", "deltaprop.cli", "train", "--dataset", "parity", "--epochs", "1",
-                          "--quiet", "--out", str(out)], capture_output=True, text=True, timeout=120, preexec_fn=limit)
+                          "--quiet", "--out", str(out)], capture_output=True, text=True, timeout=120, **limited(2000))
     assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert f"{out}/" in res.stderr and ".safetensors: File too large" in res.stderr and ".tmp" not in res.stderr
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_size_limited_process_leaves_no_truncated_bytecode(tmp_path):
+    # Python writes a .pyc with one write() and does not check a short count: under a
+    # file-size limit, the first import of a module would leave a truncated .pyc that breaks
+    # every later import of it (EOFError: marshal data too short) in every other test.
+    import subprocess
+    import sys
+
+    from file_size_limit import limited
+
+    (tmp_path / "bulky.py").write_text("".join(f"VALUE_{i} = {i} * 2\n" for i in range(400)))
+    res = subprocess.run([sys.executable, "-c", "import bulky"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60, **limited(2000))
+    assert res.returncode == 0, res.stderr
+    cached = list((tmp_path / "__pycache__").glob("*.pyc")) if (tmp_path / "__pycache__").exists() else []
+    assert cached == []
+    res = subprocess.run([sys.executable, "-c", "import bulky; print(bulky.VALUE_399)"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert res.stdout.strip() == "798", res.stderr
