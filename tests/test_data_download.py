@@ -49,6 +49,7 @@ def _fetch(url, dest, **kw):
     return dl.fetch("f.bin", dest, [("sha256", "0" * 64)], [url], **kw)
 
 
+@pytest.mark.slow  # waits out a 2 s deadline
 def test_a_trickling_mirror_hits_the_deadline(trickle, tmp_path):
     with pytest.raises(dp.DownloadError) as info:
         _fetch(trickle, tmp_path, timeout=1.5, deadline=2.0, min_rate=0)
@@ -71,6 +72,7 @@ def test_pace_arguments_are_checked(tmp_path, kw):
 
 
 
+@pytest.mark.slow  # waits out a 2 s deadline
 def test_the_command_gives_up_on_a_trickling_mirror(trickle, tmp_path):
     import os
     import subprocess

@@ -366,6 +366,7 @@ def test_garbage_request_lines_get_json_errors(server):
     assert request(server, "GET", "/api/model")[0] == 200
 
 
+@pytest.mark.slow  # waits out a 3 s body deadline
 def test_a_slow_client_does_not_block_others(server, monkeypatch):
     """One client sends its body a byte a second; another is served meanwhile, and the
     slow one is cut off with 408 when its body deadline passes."""
