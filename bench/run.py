@@ -407,9 +407,10 @@ def _targets(results, args, data_mb, interleaved) -> list[str]:
 
 def _interleaved_table(interleaved) -> list[str]:
     lines = ["## Idle, interleaved in one process (`bench/interleaved.py`)", "",
-             f"Inside one `fit` ({INTERLEAVED_EPOCHS} epochs, the first a warm-up), every K steps a callback runs K steps of the NumPy "
-             "loop and K steps of the GEMMs alone on the same BLAS threads: the three are compared chunk by chunk, "
-             "tens of milliseconds apart, where the lockstep cycles above compare epochs seconds apart. Ratios: "
+             f"Inside one `fit` ({INTERLEAVED_EPOCHS} epochs, the first a warm-up), every K steps a callback runs "
+             "K steps of the NumPy loop and K steps of the GEMMs alone on the same BLAS threads: the three are "
+             "compared chunk by chunk, tens of milliseconds apart, where the lockstep cycles above compare epochs "
+             "seconds apart. Ratios: "
              "median over chunks, quartiles in brackets.", "",
              "| batch | kernels | K | BLAS threads | deltaprop µs/step | NumPy loop µs/step | GEMMs µs/step "
              "| time / NumPy loop's | roofline reached |", "|---|---|---|---|---|---|---|---|---|"]
