@@ -213,8 +213,10 @@ def test_this_processs_own_busy_threads_do_not_count_as_load():
         stop.set()
         worker.join()
     n = len(cpus.available_cpus())
-    # the worker had a core for most of the window (at least 0.3 of one on a crowded machine)
-    assert own / total * n >= 0.3
+    # the worker ran, and its time is in /proc/stat's ticks: on an idle machine it has a core
+    # for most of the window; on a crowded one (CI's other test worker, its subprocesses) a
+    # share of one. Seconds taken for ticks would give about a hundredth of that.
+    assert own / total * n >= 0.1
     assert n * (idle + own) / total <= n + 0.35  # the same units as /proc/stat's ticks
 
 
