@@ -96,6 +96,18 @@ def initial_weights(data_dir: str) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
+def deltaprop_network(weights: list[tuple[np.ndarray, np.ndarray]], seed: int):
+    """The benchmark's network in deltaprop (784-256-128-10 ReLU, softmax), starting from
+    ``weights`` (:func:`initial_weights`). deltaprop is imported here: the PyTorch peer runs
+    in an environment without it."""
+    import deltaprop as dp
+
+    net = dp.mlp(LAYERS, activation="relu", output="softmax", seed=seed)
+    for layer, (W, b) in zip([layer for layer in net.layers if isinstance(layer, dp.Dense)], weights):
+        layer.W.value, layer.b.value = W, b
+    return net
+
+
 def epoch_orders(seed: int, n: int):
     """The shuffled order of each epoch, as deltaprop's fit draws it (np.random.default_rng(seed),
     one permutation per epoch); the PyTorch peer uses the same so both see the same batches."""

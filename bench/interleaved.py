@@ -122,9 +122,7 @@ def main() -> None:
     x_train, y_train, _, _ = common.load_arrays(args.data)
     weights = common.initial_weights(args.data)
     Y = np.eye(common.LAYERS[-1], dtype=np.float32)[y_train]
-    net = dp.mlp(common.LAYERS, activation="relu", output="softmax", seed=args.seed)
-    for layer, (W, b) in zip([layer for layer in net.layers if isinstance(layer, dp.Dense)], weights):
-        layer.W.value, layer.b.value = W, b
+    net = common.deltaprop_network(weights, args.seed)
     spy = Interleave(k, CarefulLoop(weights, bs), GemmsAlone(weights, bs, np.random.default_rng(args.seed)),
                      x_train, Y, args.seed)
     with threadpool_limits(args.threads, user_api="blas"):  # at most this many; fit may use fewer

@@ -47,9 +47,7 @@ class ThreadsChosen(dp.Callback):
 def main() -> None:
     args = common.parser(__doc__).parse_args()
     x_train, y_train, x_test, y_test = common.load_arrays(args.data)
-    net = dp.mlp(common.LAYERS, activation="relu", output="softmax", seed=args.seed)
-    for layer, (W, b) in zip([layer for layer in net.layers if isinstance(layer, dp.Dense)], common.initial_weights(args.data)):
-        layer.W.value, layer.b.value = W, b
+    net = common.deltaprop_network(common.initial_weights(args.data), args.seed)
     opt = dp.SGD(lr=common.LR, momentum=common.MOMENTUM)
     flush = os.environ.get("DELTAPROP_BENCH_FLUSH", "1") != "0"
     pacer = common.Pacer(args.lockstep)

@@ -123,10 +123,7 @@ def main() -> None:
     bs = args.batch_size
     k = args.chunk or max(4, 4096 // bs)
     x_train, y_train, _, _ = common.load_arrays(args.data)
-    net = dp.mlp(common.LAYERS, activation="relu", output="softmax", seed=args.seed)
-    for layer, (W, b) in zip([layer for layer in net.layers if isinstance(layer, dp.Dense)],
-                             common.initial_weights(args.data)):
-        layer.W.value, layer.b.value = W, b
+    net = common.deltaprop_network(common.initial_weights(args.data), args.seed)
     toggle = Toggle(k, switches(args.part))
     lr = common.LR / 50 if args.part == "relu" else common.LR
     from threadpoolctl import threadpool_limits
