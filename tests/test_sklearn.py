@@ -356,6 +356,36 @@ def test_save_and_load_model_files(tmp_path, blobs):
         NeuralNetRegressor().save(tmp_path / "never.safetensors")
 
 
+@pytest.mark.parametrize("labels", [
+    np.array([False, True]), np.array([1.0, 3.0], dtype=np.float32), np.array([-2.0, 4.0]),
+    np.array([7, 300], dtype=np.uint16), np.array(["no", "yes"]),
+], ids=["bool", "float32", "float64", "uint16", "str"])
+def test_saved_classes_come_back_as_the_same_labels(tmp_path, labels):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 2))
+    y = labels[(X[:, 0] > 0).astype(int)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = NeuralNetClassifier((8,), max_iter=40, learning_rate_init=0.02, random_state=0).fit(X, y)
+    back = NeuralNetClassifier.load(est.save(tmp_path / "m.safetensors"))
+    assert back.classes_.dtype == est.classes_.dtype
+    np.testing.assert_array_equal(back.classes_, est.classes_)
+    np.testing.assert_array_equal(back.predict(X), est.predict(X))
+    assert back.score(X, y) == est.score(X, y) > 0.9
+
+
+def test_class_names_that_do_not_parse_as_their_kind_are_refused(tmp_path):
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = NeuralNetClassifier((4,), max_iter=2, random_state=0).fit(X, X[:, 0] > 0)
+    net = est.net_
+    extra = {"estimator": "NeuralNetClassifier", "classes_kind": "b", "classes_dtype": "|b1"}
+    path = dp.save(net, tmp_path / "bad.safetensors", class_names=["no", "yes"], extra=extra)
+    with pytest.raises(dp.ModelFileError, match="not labels of kind 'b'"):
+        NeuralNetClassifier.load(path)
+
+
 # -- accuracy -------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_grid_search_in_a_pipeline_beats_095_on_digits():

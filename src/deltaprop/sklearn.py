@@ -727,6 +727,8 @@ class _NeuralNet(BaseEstimator):
                     "text, so relabel them (e.g. with integers) before saving"
                 )
             extra["classes_kind"] = self.classes_.dtype.kind
+            if self.classes_.dtype.kind in ("b", "i", "u", "f"):  # float32 labels come back as float32
+                extra["classes_dtype"] = self.classes_.dtype.str
             extra["multilabel"] = bool(self._multilabel)
         return save_model(self.net_, path, class_names=class_names, extra=extra)
 
@@ -1071,13 +1073,7 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         else:
             if len(names) != n_classes:
                 raise ModelFileError(f"{path}: {len(names)} class names for a network with {n_classes} classes")
-            kind = extra.get("classes_kind", "U")
-            try:
-                classes = np.asarray(names).astype({"i": np.int64, "u": np.uint64, "f": np.float64, "b": np.bool_}[kind])
-            except KeyError:
-                classes = np.asarray(names, dtype=object if kind == "O" else None)
-            except ValueError:
-                raise ModelFileError(f"{path}: class names {list(names)[:5]} are not of kind {kind!r}") from None
+            classes = _classes_from_names(names, extra.get("classes_kind", "U"), extra.get("classes_dtype"), path)
         self.classes_ = classes
         self.n_outputs_ = len(classes) if self._multilabel or len(classes) > 2 else 1
 
@@ -1257,6 +1253,26 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         return tags
 
 
+def _classes_from_names(names: list[str], kind: str, dtype: str | None, path) -> np.ndarray:
+    """Class labels back from their text in a model file, of the kind (and, where saved, the
+    exact dtype) they were fitted with: ``"False"``/``"True"`` as booleans, numbers parsed
+    in the dtype that printed them (so that they compare equal to the user's labels)."""
+    try:
+        if kind == "b":
+            if not set(names) <= {"False", "True"}:
+                raise ValueError
+            return np.array([name == "True" for name in names])
+        if kind in ("i", "u", "f"):
+            target = np.dtype(dtype) if dtype is not None else np.dtype({"i": np.int64, "u": np.uint64, "f": np.float64}[kind])
+            if target.kind != kind:
+                raise ValueError
+            return np.asarray(names).astype(target)
+    except (ValueError, TypeError, OverflowError):
+        raise ModelFileError(f"{path}: class names {list(names)[:5]} are not labels of kind {kind!r}"
+                             f"{'' if dtype is None else f' ({dtype})'}") from None
+    return np.asarray(names, dtype=object if kind == "O" else None)
+
+
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -1267,6 +1283,7 @@ _EXTRA_CHECKS = {
     "params": (lambda v: isinstance(v, dict), "a mapping of settings"),
     "fitted": (lambda v: isinstance(v, dict), "a mapping of fitted attributes"),
     "classes_kind": (lambda v: isinstance(v, str), "a dtype kind letter"),
+    "classes_dtype": (lambda v: isinstance(v, str) and len(v) <= 8, "a dtype code such as '<f4'"),
     "n_outputs": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1 << 30, "a whole number >= 1"),
     "feature_names_in": (lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v), "a list of names"),
     "multilabel": (lambda v: isinstance(v, bool), "true or false"),
