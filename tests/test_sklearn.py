@@ -196,6 +196,24 @@ def test_partial_fit_needs_classes_then_continues_one_owner_of_weights(blobs):
     assert clone.coefs_[0] is clone.net_.layers[0].W.value
 
 
+def test_replacing_an_item_of_coefs_or_intercepts_edits_the_model(blobs):
+    # scikit-learn's coefs_ is a plain list: `coefs_[0] = W` changes what the MLP predicts
+    X, y = blobs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = NeuralNetClassifier((5,), max_iter=20, random_state=0).fit(X, y)
+    est.coefs_[0] = np.zeros_like(est.coefs_[0])
+    est.intercepts_[0] = np.zeros_like(est.intercepts_[0])
+    assert not est.net_.layers[0].W.value.any() and not est.net_.layers[0].b.value.any()
+    assert len(np.unique(est.predict_proba(X).round(6), axis=0)) == 1  # every row looks the same now
+    est.coefs_[-1:] = [np.ones_like(est.coefs_[-1])]
+    assert (est.net_.layers[-2].W.value == 1).all()
+    with pytest.raises(dp.ShapeError):
+        est.coefs_[0] = np.zeros((3, 3))
+    with pytest.raises(dp.ShapeError, match="one array per layer"):
+        est.coefs_.append(np.zeros((5, 3)))
+
+
 def test_pickle_round_trip_keeps_dropout_masks_and_any_initializer(blobs):
     # the network pickles itself (config + weights + generator state): a scaled_normal
     # network (whose initializer is a closure) pickles, and the copy draws the same masks

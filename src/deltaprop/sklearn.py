@@ -416,7 +416,7 @@ class _NeuralNet(BaseEstimator):
 
     def _layer_arrays(self, name: str) -> list[np.ndarray]:
         self._check_fitted()
-        return [getattr(layer, name).value for layer in self.net_.layers if isinstance(layer, Dense)]
+        return _LayerArrays([getattr(layer, name) for layer in self.net_.layers if isinstance(layer, Dense)])
 
     def _set_layer_arrays(self, name: str, values) -> None:
         self._check_fitted()
@@ -1251,6 +1251,37 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+class _LayerArrays(list):
+    """``coefs_`` / ``intercepts_``: a list of the network's own arrays in which replacing an
+    item (``coefs_[0] = W``) copies the new array into the network, as it would replace the
+    array scikit-learn's MLP predicts with (same shape; the network keeps its dtype)."""
+
+    def __init__(self, params):
+        super().__init__(p.value for p in params)
+        self._params = params
+
+    def __setitem__(self, index, value):
+        params = self._params[index]
+        if isinstance(index, slice):
+            value = list(value)
+            if len(value) != len(params):
+                raise ShapeError(f"{len(value)} arrays for {len(params)} layers of weights; "
+                                 "the number of layers cannot change")
+            for p, v in zip(params, value):
+                p.value = v
+        else:
+            params.value = value
+        super().__setitem__(index, [p.value for p in params] if isinstance(index, slice) else params.value)
+
+    def __delitem__(self, index):
+        raise ShapeError("the layers of a fitted network cannot be removed from coefs_ or intercepts_")
+
+    def _fixed_length(self, *args, **kwargs):
+        raise ShapeError("coefs_ and intercepts_ have one array per layer; replace items, or assign a whole list")
+
+    append = extend = insert = pop = remove = clear = __iadd__ = __imul__ = _fixed_length
 
 
 def _classes_from_names(names: list[str], kind: str, dtype: str | None, path) -> np.ndarray:
