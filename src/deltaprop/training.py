@@ -840,6 +840,7 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
         state = TrainingState(net=net, optimizer=optimizer, loss=loss, rng=np.random.default_rng(seed), epochs=epochs,
                               steps=steps)
         state.schedule = schedule_from_config(schedule)
+        state.schedule.reset()  # an instance used by an earlier run starts afresh
         state.base_lr = optimizer.lr
         return state
     if resume.net is not net or resume.optimizer is not optimizer:
