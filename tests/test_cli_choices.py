@@ -113,6 +113,15 @@ def test_a_misspelt_plateau_monitor_on_the_command_line_is_refused(tmp_path):
     assert not (tmp_path / "r" / "history.csv").exists()
 
 
+def test_the_help_gives_the_schedule_lengths_the_run_takes(tmp_path):
+    text = " ".join(_process("train", "--help").stdout.split())
+    assert "cosine's t_max defaults to the run's epochs and step's step_size to a third of them" in text
+    res = _cli("train", *PARITY, "--epochs", "6", "--schedule", "step", "--out", str(tmp_path / "s"))
+    assert res.returncode == 0, res.stderr
+    assert tomllib.loads((tmp_path / "s" / "config.toml").read_text())["schedule"] == {"type": "step", "step_size": 2}
+    assert [r["lr"] for r in _history(tmp_path / "s")] == pytest.approx([0.3, 0.3, 0.15, 0.15, 0.075, 0.075])
+
+
 def test_early_stopping_says_when_and_which_weights_it_kept(tmp_path):
     res = _cli("train", "--lr", "1.5", "--epochs", "40", "--early-stopping", "1", "--quiet", "--out", str(tmp_path / "r"))
     assert res.returncode == 0, res.stderr
