@@ -63,3 +63,20 @@ def test_bom_without_a_header_reads_the_first_row(tmp_path):
     path = _write(tmp_path / "d.csv", None, rows, encoding="utf-8-sig")
     table = read_table(path, label_column=0)
     assert len(table.y) == len(rows) and np.array_equal(table.y, rows[:, 0])
+
+
+def test_label_is_preferred_to_a_coordinate_named_y(tmp_path):
+    rng = np.random.default_rng(1)
+    px, py = rng.integers(0, 20, 200), rng.integers(0, 20, 200)
+    rows = np.column_stack([px, py, (px > py).astype(int)])
+    table = read_table(_write(tmp_path / "points.csv", "x,y,label", rows))
+    assert table.label_source == "column 'label' (3 of 3, by its name)"
+    assert np.array_equal(table.y, rows[:, 2]) and np.array_equal(table.x, rows[:, :2])
+    alone = read_table(_write(tmp_path / "xy.csv", "a,b,y", rows))
+    assert alone.label_source.startswith("column 'y' (3 of 3, by its name")
+
+
+def test_two_label_names_are_refused(tmp_path):
+    path = _write(tmp_path / "d.csv", "label,p0,p1,class", _rows())
+    with pytest.raises(ConfigError, match="'label' and 'class' both have a label's name"):
+        read_table(path)

@@ -24,7 +24,8 @@ from deltaprop.errors import ConfigError, DatasetNotFoundError, DataError, FileF
 
 __all__ = ["LABEL_NAMES", "MAX_CLASSES", "NPZ_KEYS", "Table", "load_arrays", "read_table"]
 
-#: Header names (any case) taken as the label column when none is named.
+#: Header names (any case) taken as the label column when none is named; ``y`` only when
+#: none of the others is a header name (in ``x,y,label`` it is a coordinate).
 LABEL_NAMES = ("label", "labels", "class", "target", "y")
 #: A label column with more distinct values than this is a feature, not class ids.
 MAX_CLASSES = 1000
@@ -219,11 +220,19 @@ def _looks_like_labels(values: np.ndarray) -> bool:
 
 
 def _by_name(path, names: list[str], n_cols: int) -> tuple[int, str] | None:
-    """The column whose header is a label name, or None when none is."""
-    found = [i for i, name in enumerate(names) if name.lower() in LABEL_NAMES]
+    """The column whose header is a label name (``y`` only without any other), or None
+    when none is; two label names are refused."""
+    lowered = [name.lower() for name in names]
+    found = [i for i, name in enumerate(lowered) if name in LABEL_NAMES[:-1]] or \
+        [i for i, name in enumerate(lowered) if name == LABEL_NAMES[-1]]
+    if len(found) > 1:
+        both = " and ".join(repr(names[i]) for i in found)
+        raise ConfigError(f"{path}: the columns {both} both have a label's name; say which holds the labels "
+                          f"with --label-column {names[found[0]]} (label_column= in load_arrays)")
     if not found:
         return None
-    return found[0], _column_name(found[0], names, n_cols, "by its name")
+    why = "by its name" if lowered[found[0]] != "y" else "by its name; no column is named label, class or target"
+    return found[0], _column_name(found[0], names, n_cols, why)
 
 
 def _by_content(path, table, names, n_cols) -> tuple[int, str]:
