@@ -80,3 +80,23 @@ def test_two_label_names_are_refused(tmp_path):
     path = _write(tmp_path / "d.csv", "label,p0,p1,class", _rows())
     with pytest.raises(ConfigError, match="'label' and 'class' both have a label's name"):
         read_table(path)
+
+
+def test_pandas_integer_column_names_are_a_header_not_a_row(tmp_path):
+    """pd.DataFrame(array).to_csv(index=False) writes the column numbers 0,1,...,n-1 first."""
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 256, size=(40, 784))
+    rows = np.column_stack([x, np.arange(40) % 3])
+    path = _write(tmp_path / "pd.csv", ",".join(str(i) for i in range(785)), rows)
+    table = read_table(path, label_column=-1)
+    assert len(table.y) == 40 and set(table.y.tolist()) == {0, 1, 2}  # no row of 0..783 labelled 784
+    assert table.x.dtype == np.uint8  # pixels stay pixels (the header's 783 was no pixel value)
+    assert table.label_source == "column '784' (785 of 785, as named)"
+
+
+def test_a_pandas_index_column_is_refused(tmp_path):
+    rows = _rows()
+    indexed = np.column_stack([np.arange(len(rows)), rows[:, 1:], rows[:, 0]])
+    path = _write(tmp_path / "d.csv", ",p0,p1,p2,label", indexed)
+    with pytest.raises(DataError, match="index=False"):
+        read_table(path)

@@ -259,8 +259,24 @@ def _choose_column(path, table, label_column, names, n_cols) -> tuple[int, str]:
     return (names is not None and _by_name(path, names, n_cols)) or _by_content(path, table, names, n_cols)
 
 
+def _check_names(path: Path, names: list[str] | None) -> None:
+    """Refuse a header cell without a name: the first is pandas' row index (row numbers,
+    not a feature), any other a column nobody can name."""
+    if names is None:
+        return
+    if names[0] in ("", "Unnamed: 0"):
+        raise DataError(f"{path}: the first column has no name in the header: a row index, as pandas' "
+                        "DataFrame.to_csv writes it, would be trained on as a feature; save the file with "
+                        "to_csv(path, index=False), or name the column")
+    empty = [i + 1 for i, name in enumerate(names) if not name]
+    if empty:
+        raise DataError(f"{path}: header cell {empty[0]} of {len(names)} is empty; name every column "
+                        "(or remove the header row)")
+
+
 def _load_csv(path: Path, label_column: int | str | None):
     names, n_cols, skip = _csv_header(path)
+    _check_names(path, names)
     if label_column is not None:
         _named_column(path, label_column, names, n_cols)  # a bad name fails before the file is read
     try:
