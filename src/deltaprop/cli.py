@@ -39,7 +39,7 @@ from .losses import loss_from_name
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
 from .network import Network, mlp, predictions_from_outputs
 from .plots import plot_confusion, plot_history, plot_samples, plot_weights
-from .preprocessing import Standardization, auto_scaling, describe_inputs, unit_scaling, with_input_layer
+from .preprocessing import auto_scaling, describe_inputs, standardization_for, unit_scaling, with_input_layer
 from .runlock import LOCK_NAME, RunLock
 from .serialization import Checkpoint, load_checkpoint, read_model, save
 from .training import History, TrainingState, fit
@@ -102,7 +102,8 @@ _TRAIN_OPTIONS = [
     ("--seed", "seed", "random seed for weights, shuffling and dropout (default 0)"),
     ("--dtype", "dtype", "float32 (default) or float64"),
     ("--scaling", "scaling", "input scaling, saved in the model: auto (default: x/255 for 8-bit images, none for data "
-     "in [0, 1], else standardize), unit, standardize (mean and deviation of the training split), none"),
+     "in [0, 1], else standardize), unit, standardize (mean and deviation of the training split: a deviation per "
+     "feature for tabular data, one for all pixels of images), none"),
 ]
 
 
@@ -362,7 +363,7 @@ def _input_layer(kind: str, x_train: np.ndarray):
     if kind == "none":
         return None
     if kind == "standardize":
-        return Standardization.fit(rows[:] if isinstance(rows, RowView) else rows)
+        return standardization_for(rows[:] if isinstance(rows, RowView) else rows)
     return unit_scaling(x_train)
 
 
