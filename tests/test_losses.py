@@ -346,3 +346,73 @@ def test_bad_sample_weights_are_refused(weights, error, message):
     with pytest.raises(error, match=message):
         dp.fit(dp.mlp([3, 2], seed=0), X, np.zeros(12, int), sample_weight=weights, loss=dp.CrossEntropy(),
                optimizer=dp.SGD(lr=0.1), epochs=1)
+
+
+def _net(*last):
+    return dp.Network([dp.Dense(2, 3), *last], seed=0, dtype="float64")
+
+
+@pytest.mark.parametrize(("last", "loss", "match"), [
+    ((), dp.CrossEntropy(), "needs probabilities from a Softmax output layer, but the network ends in Dense"),
+    ((dp.Sigmoid(),), dp.CrossEntropy(), "ends in Sigmoid"),
+    ((dp.Softmax(),), dp.CrossEntropy(from_logits=True), "already ends in Softmax"),
+    ((dp.Sigmoid(),), dp.BinaryCrossEntropy(from_logits=True), "already ends in Sigmoid"),
+    ((dp.Identity(),), dp.BinaryCrossEntropy(), "needs probabilities from a Sigmoid output layer"),
+])
+def test_fit_and_evaluate_refuse_a_likelihood_loss_on_the_wrong_output(last, loss, match):
+    # CrossEntropy on raw outputs is no likelihood: it trained to a loss of -13 before this check
+    net = _net(*last)
+    X, y = np.zeros((4, 2)), np.array([0, 1, 2, 0])
+    with pytest.raises(dp.ConfigError, match=match):
+        dp.fit(net, X, y, loss=loss, optimizer=dp.SGD(0.1), epochs=1, diagnostics=False)
+    with pytest.raises(dp.ConfigError, match=match):
+        dp.evaluate(net, X, y, loss=loss)
+
+
+@pytest.mark.parametrize(("last", "loss"), [
+    ((dp.Softmax(),), dp.CrossEntropy()), ((), dp.CrossEntropy(from_logits=True)),
+    ((dp.Sigmoid(),), dp.BinaryCrossEntropy()), ((), dp.BinaryCrossEntropy(from_logits=True)),
+    ((dp.Softmax(), dp.Dropout(0.1)), dp.CrossEntropy()), ((dp.Tanh(),), dp.MeanSquaredError()),
+])
+def test_the_pairs_that_fit_train(last, loss):
+    y = np.array([[1, 0, 0], [0, 1, 0]], dtype=float)
+    dp.fit(_net(*last), np.zeros((2, 2)), y, loss=loss, optimizer=dp.SGD(0.1), epochs=1, diagnostics=False)
+
+
+def test_a_single_logit_predicts_class_1_from_0():
+    # σ(z) ≥ ½ exactly when z ≥ 0: accuracy on logits must threshold at 0, not at 0.5
+    net = dp.Network([dp.Dense(1, 1)], seed=0, dtype="float64")
+    net.layers[0].W.value[...] = 1.0
+    net.layers[0].b.value[...] = 0.0
+    X, y = np.array([[0.3], [-0.3], [0.2], [0.45]]), np.array([1, 0, 1, 1])
+    loss = dp.BinaryCrossEntropy(from_logits=True)
+    assert dp.evaluate(net, X, y, loss=loss)["accuracy"] == 1.0
+    history = dp.fit(net, X, y, loss=loss, optimizer=dp.SGD(1e-12), epochs=1, diagnostics=False)
+    assert history["accuracy"] == [1.0]
+    np.testing.assert_array_equal(net.predict(X, threshold=0.0), y)
+
+
+def test_rows_of_several_binary_labels_get_no_argmax_accuracy():
+    # every row has label 0 on and the network says off: an argmax "accuracy" called that 1.0
+    net = dp.Network([dp.Dense(2, 3), dp.Sigmoid()], seed=0, dtype="float64")
+    net.layers[0].W.value[...] = 0.0
+    net.layers[0].b.value[...] = np.log(np.array([0.4, 0.1, 0.1]) / (1 - np.array([0.4, 0.1, 0.1])))
+    X = np.zeros((4, 2))
+    Y = np.array([[1, 0, 0], [1, 1, 0], [1, 0, 1], [1, 1, 1]], dtype=float)
+    assert dp.evaluate(net, X, Y, loss=dp.BinaryCrossEntropy())["accuracy"] is None
+    history = dp.fit(net, X, Y, loss=dp.BinaryCrossEntropy(), optimizer=dp.SGD(1e-12), epochs=1, diagnostics=False)
+    assert history["accuracy"] == [None]
+    # one-hot rows are still one class a row
+    one_hot = np.eye(3)[[0, 1, 2, 0]]
+    assert dp.evaluate(net, X, one_hot, loss=dp.BinaryCrossEntropy())["accuracy"] == 0.5
+
+
+def test_whole_number_regression_targets_train_when_the_loss_says_regression():
+    X = np.linspace(0, 1, 20).reshape(-1, 1)
+    ages = np.arange(20, 40)  # int64: ages, counts
+    net = dp.Network([dp.Dense(1, 4), dp.Tanh(), dp.Dense(4, 1)], seed=0, dtype="float64")
+    history = dp.fit(net, X, ages, loss=dp.MeanSquaredError(classification=False), optimizer=dp.SGD(0.01),
+                     epochs=2, diagnostics=False)
+    assert history["accuracy"] == [None, None] and np.isfinite(history["loss"]).all()
+    with pytest.raises(dp.DataError, match="MeanSquaredError\\(classification=False\\)"):
+        dp.fit(net, X, ages, loss=dp.MeanSquaredError(), optimizer=dp.SGD(0.01), epochs=1, diagnostics=False)

@@ -93,3 +93,20 @@ def test_bad_labels_are_typed_errors(y_true, y_pred, error):
 def test_ids_beyond_n_classes_are_refused():
     with pytest.raises(dp.DataError, match="n_classes"):
         dp.confusion_matrix([0, 3], [0, 1], n_classes=3)
+
+
+def test_a_column_of_class_ids_counts_as_the_ids_it_holds():
+    # df[["label"]] is an (n, 1) column: its values are the classes, not a probability to threshold
+    y_true = np.array([0, 1, 2, 2, 1, 0, 2])
+    y_pred = np.array([0, 2, 2, 1, 1, 0, 2])
+    assert dp.accuracy(y_true.reshape(-1, 1), y_pred) == dp.accuracy(y_true, y_pred) == 5 / 7
+    assert dp.accuracy(y_true.reshape(-1, 1), y_pred.reshape(-1, 1).astype(float)) == 5 / 7
+    np.testing.assert_array_equal(dp.confusion_matrix(y_true.reshape(-1, 1), y_pred), dp.confusion_matrix(y_true, y_pred))
+    # a column of single-output probabilities is still class 1 where a >= 0.5
+    assert dp.accuracy([1, 0, 1], np.array([[0.7], [0.2], [0.4]])) == 2 / 3
+
+
+def test_rows_of_several_labels_are_not_taken_for_one_class():
+    multi = np.array([[1, 0, 1], [1, 1, 0]])
+    with pytest.raises(dp.DataError, match="several labels a row"):
+        dp.accuracy(multi, multi)

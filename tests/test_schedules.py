@@ -122,6 +122,26 @@ def test_plateau_schedule_in_fit_halves_the_rate_after_patience():
     assert history["lr"] == pytest.approx([0.1, 0.1, 0.1, 0.05, 0.05, 0.025])
 
 
+def test_a_plateau_schedule_reused_for_a_new_run_starts_afresh_and_a_resume_keeps_its_state():
+    X, y = _data()
+    schedule = dp.ReduceOnPlateau(factor=0.5, patience=0, monitor="loss", min_delta=1e9)  # reduces every epoch
+    rates = []
+    for _ in range(2):  # two independent runs: a fresh network and optimizer each
+        net, opt = dp.mlp([3, 4, 2], seed=0), dp.SGD(lr=0.1)
+        rates.append(dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=3, batch_size=8, seed=0,
+                            schedule=schedule, diagnostics=False)["lr"])
+    assert rates[0] == rates[1] == pytest.approx([0.1, 0.1, 0.05])
+    # a resume continues the reductions of the run it continues
+    box = {}
+    keep = dp.LambdaCallback(on_train_end=lambda s: box.update(state=s))
+    net, opt = dp.mlp([3, 4, 2], seed=0), dp.SGD(lr=0.1)
+    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=2, batch_size=8, seed=0, schedule=schedule,
+           callbacks=[keep], diagnostics=False)
+    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=4, batch_size=8,
+                     resume=box["state"], diagnostics=False)
+    assert history["lr"] == pytest.approx([0.1, 0.1, 0.05, 0.025])
+
+
 def test_adadelta_with_cosine_annealing_down_to_zero_trains():
     X, y = _data()
     net = dp.mlp([3, 4, 2], seed=0)

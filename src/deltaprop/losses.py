@@ -65,6 +65,13 @@ class Loss(BufferOwner, ABC):
         """Whether prepared targets stand for classes, so that accuracy means something."""
         return self.classification
 
+    #: A single output ``a`` predicts class 1 when ``a ≥ decision_threshold``.
+    decision_threshold: ClassVar[float] = 0.5
+
+    def check_output(self, net) -> None:
+        """Raise :class:`ConfigError` if the network's output layer cannot give this loss
+        what it is defined on (every output goes with a squared error)."""
+
     # -- math -----------------------------------------------------------------------------
     def value(self, a: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
         """``L = (1/n) Σ_i ℓ_i``, or ``(1/n) Σ_i w_i ℓ_i`` with row ``weights`` (shape ``(n,)``)."""
@@ -125,10 +132,12 @@ def targets_as_rows(y, n_outputs: int, dtype, *, allow_real: bool) -> np.ndarray
         n_classes = max(n_outputs, 2) if n_outputs == 1 else n_outputs
         if ids.size and (ids.min() < 0 or ids.max() >= n_classes):
             bad = ids[(ids < 0) | (ids >= n_classes)][0]
+            regression = (" For real-valued targets (a regression) pass them as floats, or use "
+                          "MeanSquaredError(classification=False)") if n_outputs == 1 and allow_real else ""
             raise DataError(
                 f"class label {bad} is out of range: the network has {n_outputs} output"
                 f"{'s' if n_outputs != 1 else ''}, so labels must lie in 0..{n_classes - 1}. "
-                "Make the last layer as wide as the number of classes, or fix the labels"
+                f"Make the last layer as wide as the number of classes, or fix the labels.{regression}"
             )
         if n_outputs == 1:
             return ids.astype(dtype).reshape(-1, 1)
@@ -170,6 +179,31 @@ class _LikelihoodLoss(Loss):
 
     def config(self):
         return {"type": self.type_name, "from_logits": self.from_logits}
+
+    @property
+    def decision_threshold(self) -> float:  # type: ignore[override]
+        return 0.0 if self.from_logits else 0.5  # σ(z) ≥ ½ exactly when z ≥ 0
+
+    def check_output(self, net) -> None:
+        """Probabilities (``from_logits=False``) come from the matching activation (Softmax
+        for CrossEntropy, Sigmoid for BinaryCrossEntropy) as the last layer: on any other
+        output ``−Σ y log a`` is not a likelihood and can fall below 0 without bound. Logits
+        (``from_logits=True``) are the last Dense layer's ``z``: after a Softmax or Sigmoid
+        the activation would be applied twice."""
+        last = next((layer for layer in reversed(net.layers) if layer.type_name != "Dropout"), None)
+        name = type(last).__name__ if last is not None else "nothing"
+        want = self.matching_output.__name__
+        if not self.from_logits and not isinstance(last, self.matching_output):
+            raise ConfigError(
+                f"{self.type_name}() needs probabilities from a {want} output layer, but the network ends in "
+                f"{name}; add dp.{want}() as the last layer, or use {self.type_name}(from_logits=True) to train "
+                "on the outputs as logits"
+            )
+        if self.from_logits and isinstance(last, (Softmax, Sigmoid)):
+            raise ConfigError(
+                f"{self.type_name}(from_logits=True) applies the {want} itself, but the network already ends in "
+                f"{name}; remove that last layer, or use {self.type_name}() on its probabilities"
+            )
 
     def _fused_delta(self, last_layer, a, y):
         # Where the output delta starts (seed 000, "o − y"; seed 003's δ^L = ∇_a C ⊙ σ'(z^L)).
@@ -266,6 +300,14 @@ class BinaryCrossEntropy(_LikelihoodLoss):
     type_name = "BinaryCrossEntropy"
     matching_output = Sigmoid
 
+
+    def targets_are_classes(self, rows):
+        """One class a row: 0/1 targets of a single output, or one-hot rows. Rows with
+        several 1s (or none) are independent labels, for which the argmax accuracy would
+        count a row right whatever the other labels are: no accuracy is given for them."""
+        if rows.shape[1] == 1 or not rows.size:
+            return True
+        return bool(np.all((rows == 0) | (rows == 1)) and np.all(rows.sum(axis=1) == 1))
 
     def prepare_targets(self, y, n_outputs, dtype):
         y = np.asarray(y)
@@ -365,8 +407,15 @@ class MeanSquaredError(Loss):
 
     def prepare_targets(self, y, n_outputs, dtype):
         y = np.asarray(y)
+        if self._classification is False:  # real values, whatever their dtype (ages, counts)
+            if y.ndim == 1 and n_outputs > 1:
+                raise ShapeError(f"regression targets for {n_outputs} outputs must be rows of shape (n, {n_outputs}); "
+                                 f"got one value a row, shape {y.shape}")
+            if y.dtype == np.bool_ or np.issubdtype(y.dtype, np.number):
+                y = y.astype(np.float64)
+            return targets_as_rows(y, n_outputs, dtype, allow_real=True)
         is_ids = y.ndim == 1 and np.issubdtype(y.dtype, np.integer)
-        return targets_as_rows(y, n_outputs, dtype, allow_real=not is_ids)
+        return targets_as_rows(y, n_outputs, dtype, allow_real=not is_ids or n_outputs == 1)
 
     def _terms(self, a, y):
         d = self._buffer("diff", a.shape, a.dtype)

@@ -12,8 +12,22 @@ from .network import predictions_from_outputs
 
 
 def _ids(name: str, y) -> np.ndarray:
+    """Class ids from 1-D ids, a column of ids (as ``df[["label"]]`` gives), a column of
+    single-output probabilities (class 1 where ``a ≥ 0.5``), or rows of class scores
+    (one-hot targets or outputs: the argmax). Rows of several 0/1 labels are refused:
+    one class a row is what these metrics count."""
     y = np.asarray(y)
-    if y.ndim == 2:
+    if y.ndim == 2 and y.shape[1] == 1:
+        column = y[:, 0]
+        whole = column.dtype == np.bool_ or np.issubdtype(column.dtype, np.integer) or np.all(column == np.round(column))
+        y = column if whole else predictions_from_outputs(y)
+    elif y.ndim == 2:
+        if y.size and np.all((y == 0) | (y == 1)) and not np.all(y.sum(axis=1) == 1):
+            raise DataError(
+                f"{name} has 0/1 rows with more (or fewer) than one 1: several labels a row, not one class. "
+                "Compare them label by label (e.g. np.mean(y_true == y_pred)) or row by row "
+                "(np.mean(np.all(y_true == y_pred, axis=1)))"
+            )
         y = predictions_from_outputs(y)
     if y.ndim != 1:
         raise ShapeError(f"{name} must be 1-D class ids or 2-D one-hot rows, got shape {y.shape}")

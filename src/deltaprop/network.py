@@ -268,10 +268,12 @@ class Network:
             out[start:stop] = self._forward(x[start:stop], False)
         return out
 
-    def predict(self, X, *, batch_size: int = 4096) -> np.ndarray:
-        """Class ids: the argmax of the output, or ``a ≥ 0.5`` for a single sigmoid output."""
+    def predict(self, X, *, batch_size: int = 4096, threshold: float = 0.5) -> np.ndarray:
+        """Class ids: the argmax of the output, or ``a ≥ threshold`` for a single output
+        (0.5 for a sigmoid probability; pass 0 for a single logit, as a network trained with
+        ``BinaryCrossEntropy(from_logits=True)`` gives)."""
         proba = self.predict_proba(X, batch_size=batch_size)
-        return predictions_from_outputs(proba)
+        return predictions_from_outputs(proba, threshold=threshold)
 
     # -- inspection -----------------------------------------------------------------------
     def trace(self) -> list[LayerTrace]:
@@ -319,14 +321,16 @@ def _layer_without_buffers(layer: Layer) -> Layer:
     return clone
 
 
-def predictions_from_outputs(outputs: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+def predictions_from_outputs(outputs: np.ndarray, *, out: np.ndarray | None = None,
+                             threshold: float = 0.5) -> np.ndarray:
     """Class ids from network outputs (or one-hot target rows): the argmax of each row, or
-    ``a ≥ 0.5`` for a single output. The one rule every part of deltaprop chooses a class by.
-    ``out``: an int64 array of ``len(outputs)`` to write into instead of a new one."""
+    ``a ≥ threshold`` for a single output (0.5 for a probability, 0 for a logit: see
+    :attr:`deltaprop.losses.Loss.decision_threshold`). The one rule every part of deltaprop
+    chooses a class by. ``out``: an int64 array of ``len(outputs)`` to write into instead of a new one."""
     if outputs.shape[1] == 1:
         if out is None:
-            return (outputs[:, 0] >= 0.5).astype(np.int64)
-        return np.greater_equal(outputs[:, 0], 0.5, out=out)
+            return (outputs[:, 0] >= threshold).astype(np.int64)
+        return np.greater_equal(outputs[:, 0], threshold, out=out)
     return outputs.argmax(axis=1, out=out)
 
 

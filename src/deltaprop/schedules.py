@@ -36,6 +36,10 @@ class Schedule(ABC):
     def load_state(self, state: dict[str, Any]) -> None:
         pass
 
+    def reset(self) -> None:
+        """Forget what earlier runs taught it: ``fit`` calls this when a new run begins
+        (a resumed run keeps the state saved with it)."""
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
         return f"{self.type_name}({args})"
@@ -125,6 +129,10 @@ class ReduceOnPlateau(Schedule):
 
     def lr_at(self, epoch, base_lr):
         return max(base_lr * self.scale, self.min_lr)
+
+    def reset(self):
+        self.scale = 1.0
+        self.watch.reset()
 
     def observe(self, epoch, logs):
         if self.watch.update(logs) is False and self.watch.wait > self.patience:

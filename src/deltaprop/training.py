@@ -314,7 +314,8 @@ def _evaluate(net: Network, loss: Loss, X: np.ndarray, Y: np.ndarray, ids: np.nd
         a = net._forward(np.ascontiguousarray(xb, dtype=net.dtype), False)
         total += loss.value(a, Y[start:stop]) * (stop - start)
         if ids is not None:
-            correct += int(np.count_nonzero(predictions_from_outputs(a) == ids[start:stop]))
+            predicted = predictions_from_outputs(a, threshold=loss.decision_threshold)
+            correct += int(np.count_nonzero(predicted == ids[start:stop]))
     return total / n, (correct / n if ids is not None else None)
 
 
@@ -701,7 +702,7 @@ class Loop:
                 self._loss_not_finite(value)
             if ids is not None:
                 m = a.shape[0]
-                predictions_from_outputs(a, out=self._pred[:m])
+                predictions_from_outputs(a, out=self._pred[:m], threshold=loss.decision_threshold)
                 np.equal(self._pred[:m], ids, out=self._hits[:m])
                 correct = int(np.count_nonzero(self._hits[:m]))
             net._backward(loss, a, y, weights)
@@ -805,6 +806,7 @@ def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, sch
         epochs = 10
     if batch_size is not None:
         _checks.positive_int("batch_size", batch_size)
+    loss.check_output(net)
     X_arr = _training_inputs(net, X, batch_size)
     Y = loss.prepare_targets(y, net.n_outputs, net.dtype)
     _checks.same_length(len(X_arr), Y.shape[0])
@@ -838,6 +840,7 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
         state = TrainingState(net=net, optimizer=optimizer, loss=loss, rng=np.random.default_rng(seed), epochs=epochs,
                               steps=steps)
         state.schedule = schedule_from_config(schedule)
+        state.schedule.reset()  # an instance used by an earlier run starts afresh
         state.base_lr = optimizer.lr
         return state
     if resume.net is not net or resume.optimizer is not optimizer:
@@ -883,6 +886,7 @@ def evaluate(net: Network, X, y, *, loss: Loss | None = None) -> dict[str, float
     from .losses import MeanSquaredError
 
     used = loss or MeanSquaredError()
+    used.check_output(net)
     Xa = X if _is_lazy(X) else _checks.features(X, net.n_features, net.dtype)
     Y = used.prepare_targets(y, net.n_outputs, net.dtype)
     _checks.same_length(len(Xa), Y.shape[0])
