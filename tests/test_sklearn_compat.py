@@ -24,7 +24,7 @@ import scipy.sparse  # noqa: E402
 from sklearn.datasets import load_digits, make_multilabel_classification  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
-from sklearn.neural_network import MLPClassifier  # noqa: E402
+from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 from sklearn.preprocessing import MinMaxScaler  # noqa: E402
 
 import deltaprop as dp  # noqa: E402
@@ -219,6 +219,44 @@ def test_alpha_matches_mlpclassifier_loss_on_the_same_weights(binary_digits):
         ours.partial_fit(X, y)
         theirs.partial_fit(X, y)
     assert ours.loss_curve_[-1] == pytest.approx(theirs.loss_curve_[-1], rel=1e-9)
+
+
+def _same_start(ours, theirs, X, y):
+    """Both fitted one epoch, then ``theirs`` given ``ours``'s weights and fresh curves."""
+    with quiet():
+        ours.fit(X, y)
+        theirs.fit(X, y)
+    theirs.coefs_ = [c.copy() for c in ours.coefs_]
+    theirs.intercepts_ = [b.copy() for b in ours.intercepts_]
+    for est in (ours, theirs):
+        est.loss_curve_, est.best_loss_, est._no_improvement_count, est.t_ = [], np.inf, 0, 0
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_multi_output_regression_reports_mlpregressors_loss_and_stops_where_it_does(k):
+    # scikit-learn's squared loss is ½ mean((a − y)²) over all n·k entries, plus α/(2n)‖W‖²;
+    # its gradient is that of ½ Σ_k, k times steeper: same weights, same curve, same stop
+    rng = np.random.default_rng(k)
+    X, y = rng.normal(size=(20, 5)), rng.normal(size=(20, k)).squeeze()
+    kw = dict(hidden_layer_sizes=(7,), activation="tanh", solver="sgd", batch_size=20, shuffle=False, max_iter=1,
+              learning_rate_init=0.01, alpha=0.01, momentum=0.9, random_state=0)
+    ours, theirs = NeuralNetRegressor(**kw, dtype="float64"), MLPRegressor(**kw)
+    _same_start(ours, theirs, X, y)
+    for est in (ours, theirs):
+        est.set_params(warm_start=True, max_iter=500, tol=1e-3, n_iter_no_change=3)
+        with quiet():
+            est.fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ < 500
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-9) and ours.best_loss_ == pytest.approx(theirs.best_loss_)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    lbfgs = NeuralNetRegressor(hidden_layer_sizes=(7,), solver="lbfgs", alpha=0.01, max_iter=5, random_state=0, dtype="float64")
+    with quiet():
+        lbfgs.fit(X, y)
+    entries = ((lbfgs.predict(X) - y) ** 2).mean() / 2  # L-BFGS's loss_ is at its final weights
+    penalty = 0.01 / (2 * len(X)) * sum((W**2).sum() for W in lbfgs.coefs_)
+    assert lbfgs.loss_ == pytest.approx(entries + penalty, rel=1e-9) == lbfgs.loss_curve_[-1]
 
 
 # -- stopping, best weights, n_iter_ --------------------------------------------------------

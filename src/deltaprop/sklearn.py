@@ -86,11 +86,14 @@ class _Objective(Loss):
     """scikit-learn's objective on a batch of ``m`` rows with weights ``w_i`` (1 without
     ``sample_weight``), ``S = Σ_i w_i``:
 
-        ``L = c Σ_i w_i ℓ_i / S + α/(2S) Σ_layers ‖W‖²``
+        ``L = c Σ_i w_i ℓ_i / (k S) + α/(2S) Σ_layers ‖W‖²``
 
     ``ℓ_i`` the wrapped loss's :meth:`~deltaprop.losses.Loss.row_values`, ``c`` its scale
     (½ for squared error, whose ``½‖a − y‖²`` starts backward at ``δ = (a − y)/m`` as
-    scikit-learn's does). Biases are not penalised. :func:`deltaprop.fit` hands the weights
+    scikit-learn's does). ``k`` (:attr:`entries`) is the number of outputs for squared error,
+    else 1: scikit-learn reports ``½ mean((a − y)²)`` over all ``m k`` entries, yet its
+    gradient is that of ``½ Σ_k``, ``k`` times steeper; both are kept (the gradient does not
+    see ``k``). Biases are not penalised. :func:`deltaprop.fit` hands the weights
     scaled to mean 1; ``weight_scale`` (the raw weights' mean) turns their sum back into
     scikit-learn's ``S``. The penalty's gradient ``(α/S) W`` is added by
     :class:`_WeightPenalty`, which reads ``S`` from :attr:`denominator`. L-BFGS sums chunks of
@@ -100,9 +103,11 @@ class _Objective(Loss):
     type_name = "Objective"
     classification = False  # the loop's running accuracy is not used
 
-    def __init__(self, inner: Loss, weights: list, *, alpha: float, scale: float, weight_scale: float = 1.0):
+    def __init__(self, inner: Loss, weights: list, *, alpha: float, scale: float, weight_scale: float = 1.0,
+                 entries: int = 1):
         super().__init__()
         self.inner, self.weights, self.alpha, self.scale = inner, weights, alpha, scale
+        self.entries = entries
         self.weight_scale = weight_scale
         self.denominator = 1.0
         self.fixed_denominator: float | None = None
@@ -129,10 +134,10 @@ class _Objective(Loss):
         if self.fixed_denominator is not None:  # one chunk of L-BFGS's full batch
             self.denominator = self.fixed_denominator
             self._data_scale = self.scale * m / self.denominator
-            return self.scale * total / self.denominator
+            return self.scale * total / (self.denominator * self.entries)
         self.denominator = count * self.weight_scale
         self._data_scale = self.scale * m / count  # the wrapped gradient's 1/m becomes c/S
-        out = self.scale * total / count
+        out = self.scale * total / (count * self.entries)
         if self.alpha:
             out += 0.5 * self.alpha * self.penalty() / self.denominator
         return out
@@ -489,7 +494,9 @@ class _NeuralNet(BaseEstimator):
         inner = self._make_loss()
         scale = 0.5 if isinstance(inner, MeanSquaredError) else 1.0
         weight_scale = 1.0 if weight is None else float(weight.mean())
-        return _Objective(inner, weights, alpha=float(self.alpha), scale=scale, weight_scale=weight_scale)
+        entries = self.net_.n_outputs if isinstance(inner, MeanSquaredError) else 1
+        return _Objective(inner, weights, alpha=float(self.alpha), scale=scale, weight_scale=weight_scale,
+                          entries=entries)
 
     # -- training -------------------------------------------------------------------------
     def _fit(self, X, y, sample_weight=None, *, incremental: bool, classes=None):
@@ -636,28 +643,32 @@ class _NeuralNet(BaseEstimator):
         """Minimise the full-batch objective with SciPy's L-BFGS-B on the network's flat
         parameter and gradient buffers (scikit-learn's ``gtol=tol``, ``maxiter=max_iter``,
         ``maxfun=max_fun``). A sparse ``X`` is densified in chunks of rows for every
-        evaluation."""
+        evaluation. SciPy gets the objective whose gradient it is given (squared error
+        ``½ Σ_k``); ``loss_`` and ``loss_curve_`` report scikit-learn's ``½ mean_k`` of it."""
         net = self.net_
         theta, grads = net._flat_values, net.flat_gradients
         objective = self._objective(weight)
         objective.fixed_denominator = float(X.shape[0] if weight is None else weight.sum())
+        entries, objective.entries = objective.entries, 1
         total = np.empty_like(grads, dtype=np.float64)
+        reported: dict[float, float] = {}  # objective value -> the loss scikit-learn reports there
 
         def loss_and_gradient(x):
             np.copyto(theta, x, casting="same_kind")
             total[...] = 0.0
-            value = 0.0
+            data = 0.0
             for start, stop, chunk in _chunks(X, net.dtype):
                 objective.chunk_weights = None if weight is None else weight[start:stop]
-                value += net.loss_and_gradients(objective, chunk, rows[start:stop])
+                data += net.loss_and_gradients(objective, chunk, rows[start:stop])
                 np.add(total, grads, out=total)
-            value += self._add_penalty(objective, total)
-            return value, total.copy()
+            penalty = self._add_penalty(objective, total)
+            reported[data + penalty] = data / entries + penalty
+            return data + penalty, total.copy()
 
         iterations = []
 
         def after_iteration(intermediate_result):
-            iterations.append(float(intermediate_result.fun))
+            iterations.append(reported.get(float(intermediate_result.fun), math.nan))
             if self.verbose:
                 print(f"Iteration {len(iterations)}, loss = {iterations[-1]:.8f}")
 
@@ -669,7 +680,7 @@ class _NeuralNet(BaseEstimator):
             )
         np.copyto(theta, result.x, casting="same_kind")
         self.n_iter_ = min(int(result.nit), int(self.max_iter))
-        self.loss_ = float(result.fun)
+        self.loss_ = reported.get(float(result.fun), math.nan)
         self.loss_curve_ = list(getattr(self, "loss_curve_", [])) + iterations
         if not result.success:
             warnings.warn(
@@ -1101,8 +1112,9 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
     """A feedforward network regressor trained by backpropagation (deltaprop's engine).
 
     One output unit per target column (``y`` may be 1-D or ``(n, targets)``), identity
-    output and scikit-learn's squared error ``½‖a − y‖²`` per row; ``output="sigmoid"``
-    suits targets in [0, 1]. Early stopping scores R².
+    output and scikit-learn's squared error ``½‖a − y‖²/k`` per row of ``k`` targets (its
+    ``loss_`` is ``½ mean((a − y)²)`` over all entries); ``output="sigmoid"`` suits targets in
+    [0, 1]. Early stopping scores R².
     """ + _SHARED_PARAMS_DOC
 
     def __init__(
