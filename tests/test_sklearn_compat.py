@@ -179,6 +179,16 @@ def test_invscaling_follows_the_examples_seen_also_after_a_warm_start():
     assert est._state.base_lr == pytest.approx(0.001 / 17**0.25)
 
 
+def test_invscaling_starts_from_an_optimizer_instances_own_rate():
+    X, y = [[3, 2], [1, 6], [5, 6], [-2, -4]], [1, 1, 1, 0]
+    est = NeuralNetClassifier((4,), solver=dp.SGD(lr=0.5), learning_rate="invscaling", power_t=0.5, max_iter=3,
+                              random_state=0)
+    with quiet():
+        est.fit(X, y)
+    assert est.history_["lr"] == pytest.approx([0.5, 0.5 / 5**0.5, 0.5 / 9**0.5])
+    assert est._state.base_lr == pytest.approx(0.5 / 13**0.5)
+
+
 def test_adaptive_divides_the_rate_by_5_until_1e_6_then_stops():
     X, y = [[3, 2], [1, 6]], [1, 0]
     est = NeuralNetClassifier(tol=0.5, max_iter=3000, solver="sgd", learning_rate="adaptive", random_state=0).fit(X, y)

@@ -210,8 +210,8 @@ def _outputs(net: Network, X) -> np.ndarray:
 class _ScikitLearnRule(Callback):
     """After every epoch, what ``MLPClassifier._fit_stochastic`` does: record the loss, print
     it (``verbose``), score the validation split under early stopping (keeping a copy of the
-    best weights), count epochs without improvement, update ``invscaling`` and ``adaptive``
-    rates, and stop once more than ``n_iter_no_change`` epochs did not improve by ``tol``."""
+    best weights), count epochs without improvement, update ``invscaling`` (``η₀/(t + 1)^p``)
+    and ``adaptive`` rates, and stop once more than ``n_iter_no_change`` epochs did not improve by ``tol``."""
 
     def __init__(self, est: "_NeuralNet", validation, *, n_rows: int, incremental: bool):
         self.est, self.validation, self.n_rows, self.incremental = est, validation, n_rows, incremental
@@ -228,7 +228,7 @@ class _ScikitLearnRule(Callback):
         self._count(state)
         sgd_rates = est._uses_sklearn_rates()
         if sgd_rates and est.learning_rate == "invscaling":
-            state.base_lr = float(est.learning_rate_init) / (est.t_ + 1) ** float(est.power_t)
+            state.base_lr = est._initial_rate() / (est.t_ + 1) ** float(est.power_t)
         if est._no_improvement_count > est.n_iter_no_change:
             watched = "Validation score" if self.validation is not None else "Training loss"
             msg = f"{watched} did not improve more than tol={est.tol:f} for {est.n_iter_no_change} consecutive epochs."
@@ -316,6 +316,10 @@ class _NeuralNet(BaseEstimator):
                 f"solver must be 'lbfgs', one of {', '.join(OPTIMIZERS)} or a deltaprop optimizer, got {self.solver!r}"
             )
         return name
+
+    def _initial_rate(self) -> float:
+        """``η₀`` of ``invscaling``: ``learning_rate_init``, or an optimizer instance's own rate."""
+        return float(self.solver.lr) if isinstance(self.solver, Optimizer) else float(self.learning_rate_init)
 
     def _uses_sklearn_rates(self) -> bool:
         """``invscaling`` and ``adaptive`` change the rate of every solver but Adam, which
