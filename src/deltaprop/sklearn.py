@@ -53,7 +53,7 @@ from .layers import ACTIVATIONS, Dense, Dropout, Layer
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, loss_from_config, loss_from_name
 from .network import Network, predictions_from_outputs, resolve_dtype
 from .optimizers import OPTIMIZERS, SGD, Adam, AdamW, Optimizer, optimizer_from_config, optimizer_from_name
-from .schedules import Schedule, schedule_from_config
+from .schedules import CosineAnnealing, Schedule, StepDecay, schedule_from_config
 from .serialization import read_model
 from .serialization import save as save_model
 from .training import TrainingState, _auto_threads
@@ -356,17 +356,26 @@ class _NeuralNet(BaseEstimator):
 
     def _make_schedule(self) -> Schedule:
         """scikit-learn's three rates are a constant schedule whose base rate the rule moves;
-        any other value is a deltaprop schedule (name, config mapping or instance)."""
+        any other value is a deltaprop schedule (name, config mapping or instance). Named
+        or mapped without a length, cosine anneals over ``max_iter`` epochs (``t_max``) and
+        step decays three times in them (``step_size = ⌊max_iter/3⌋``), as a CLI run's."""
         if isinstance(self.learning_rate, str) and self.learning_rate in _SKLEARN_SCHEDULES:
             return schedule_from_config("constant")
         if isinstance(self.learning_rate, Schedule):
             return copy.deepcopy(self.learning_rate)  # schedules keep state; the parameter stays untouched
         try:
-            return schedule_from_config(copy.deepcopy(self.learning_rate))
+            schedule = schedule_from_config(copy.deepcopy(self.learning_rate))
         except ConfigError as exc:
             raise ConfigError(
                 f"learning_rate must be 'constant', 'invscaling', 'adaptive' or a deltaprop schedule ({exc})"
             ) from None
+        given = self.learning_rate if isinstance(self.learning_rate, dict) else {}
+        epochs = int(self.max_iter)
+        if isinstance(schedule, CosineAnnealing) and "t_max" not in given:
+            return CosineAnnealing(t_max=epochs, min_lr=schedule.min_lr)
+        if isinstance(schedule, StepDecay) and "step_size" not in given:
+            return StepDecay(step_size=max(1, epochs // 3), gamma=schedule.gamma)
+        return schedule
 
     def _make_optimizer(self) -> Optimizer:
         if isinstance(self.solver, Optimizer):
