@@ -179,6 +179,31 @@ def test_invscaling_follows_the_examples_seen_also_after_a_warm_start():
     assert est._state.base_lr == pytest.approx(0.001 / 17**0.25)
 
 
+def test_invscaling_starts_from_an_optimizer_instances_own_rate():
+    X, y = [[3, 2], [1, 6], [5, 6], [-2, -4]], [1, 1, 1, 0]
+    est = NeuralNetClassifier((4,), solver=dp.SGD(lr=0.5), learning_rate="invscaling", power_t=0.5, max_iter=3,
+                              random_state=0)
+    with quiet():
+        est.fit(X, y)
+    assert est.history_["lr"] == pytest.approx([0.5, 0.5 / 5**0.5, 0.5 / 9**0.5])
+    assert est._state.base_lr == pytest.approx(0.5 / 13**0.5)
+
+
+@pytest.mark.parametrize("max_iter", [6, 20])
+def test_cosine_and_step_span_max_iter_unless_given_a_length(max_iter):
+    X, y = [[3, 2], [1, 6], [5, 6], [-2, -4]], [1, 1, 1, 0]
+    kw = dict(hidden_layer_sizes=(4,), solver="sgd", learning_rate_init=0.1, max_iter=max_iter, n_iter_no_change=np.inf,
+              random_state=0)
+    with quiet():
+        cosine = NeuralNetClassifier(learning_rate="cosine", **kw).fit(X, y)
+        step = NeuralNetClassifier(learning_rate={"type": "step", "gamma": 0.5}, **kw).fit(X, y)
+        fixed = NeuralNetClassifier(learning_rate={"type": "cosine", "t_max": 3}, **kw).fit(X, y)
+    assert cosine.n_iter_ == step.n_iter_ == max_iter
+    assert cosine.history_["lr"] == pytest.approx([0.05 * (1 + math.cos(math.pi * t / max_iter)) for t in range(max_iter)])
+    assert step.history_["lr"] == pytest.approx([0.1 * 0.5 ** (t // (max_iter // 3)) for t in range(max_iter)])
+    assert fixed.history_["lr"][3:] == pytest.approx([0.0] * (max_iter - 3), abs=1e-12)
+
+
 def test_adaptive_divides_the_rate_by_5_until_1e_6_then_stops():
     X, y = [[3, 2], [1, 6]], [1, 0]
     est = NeuralNetClassifier(tol=0.5, max_iter=3000, solver="sgd", learning_rate="adaptive", random_state=0).fit(X, y)

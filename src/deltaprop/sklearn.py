@@ -53,7 +53,7 @@ from .layers import ACTIVATIONS, Dense, Dropout, Layer
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, loss_from_config, loss_from_name
 from .network import Network, predictions_from_outputs, resolve_dtype
 from .optimizers import OPTIMIZERS, SGD, Adam, AdamW, Optimizer, optimizer_from_config, optimizer_from_name
-from .schedules import Schedule, schedule_from_config
+from .schedules import CosineAnnealing, Schedule, StepDecay, schedule_from_config
 from .serialization import read_model
 from .serialization import save as save_model
 from .training import TrainingState, _auto_threads
@@ -210,8 +210,8 @@ def _outputs(net: Network, X) -> np.ndarray:
 class _ScikitLearnRule(Callback):
     """After every epoch, what ``MLPClassifier._fit_stochastic`` does: record the loss, print
     it (``verbose``), score the validation split under early stopping (keeping a copy of the
-    best weights), count epochs without improvement, update ``invscaling`` and ``adaptive``
-    rates, and stop once more than ``n_iter_no_change`` epochs did not improve by ``tol``."""
+    best weights), count epochs without improvement, update ``invscaling`` (``η₀/(t + 1)^p``)
+    and ``adaptive`` rates, and stop once more than ``n_iter_no_change`` epochs did not improve by ``tol``."""
 
     def __init__(self, est: "_NeuralNet", validation, *, n_rows: int, incremental: bool):
         self.est, self.validation, self.n_rows, self.incremental = est, validation, n_rows, incremental
@@ -228,7 +228,7 @@ class _ScikitLearnRule(Callback):
         self._count(state)
         sgd_rates = est._uses_sklearn_rates()
         if sgd_rates and est.learning_rate == "invscaling":
-            state.base_lr = float(est.learning_rate_init) / (est.t_ + 1) ** float(est.power_t)
+            state.base_lr = est._initial_rate() / (est.t_ + 1) ** float(est.power_t)
         if est._no_improvement_count > est.n_iter_no_change:
             watched = "Validation score" if self.validation is not None else "Training loss"
             msg = f"{watched} did not improve more than tol={est.tol:f} for {est.n_iter_no_change} consecutive epochs."
@@ -317,6 +317,10 @@ class _NeuralNet(BaseEstimator):
             )
         return name
 
+    def _initial_rate(self) -> float:
+        """``η₀`` of ``invscaling``: ``learning_rate_init``, or an optimizer instance's own rate."""
+        return float(self.solver.lr) if isinstance(self.solver, Optimizer) else float(self.learning_rate_init)
+
     def _uses_sklearn_rates(self) -> bool:
         """``invscaling`` and ``adaptive`` change the rate of every solver but Adam, which
         scikit-learn leaves at ``learning_rate_init``."""
@@ -352,17 +356,26 @@ class _NeuralNet(BaseEstimator):
 
     def _make_schedule(self) -> Schedule:
         """scikit-learn's three rates are a constant schedule whose base rate the rule moves;
-        any other value is a deltaprop schedule (name, config mapping or instance)."""
+        any other value is a deltaprop schedule (name, config mapping or instance). Named
+        or mapped without a length, cosine anneals over ``max_iter`` epochs (``t_max``) and
+        step decays three times in them (``step_size = ⌊max_iter/3⌋``), as a CLI run's."""
         if isinstance(self.learning_rate, str) and self.learning_rate in _SKLEARN_SCHEDULES:
             return schedule_from_config("constant")
         if isinstance(self.learning_rate, Schedule):
             return copy.deepcopy(self.learning_rate)  # schedules keep state; the parameter stays untouched
         try:
-            return schedule_from_config(copy.deepcopy(self.learning_rate))
+            schedule = schedule_from_config(copy.deepcopy(self.learning_rate))
         except ConfigError as exc:
             raise ConfigError(
                 f"learning_rate must be 'constant', 'invscaling', 'adaptive' or a deltaprop schedule ({exc})"
             ) from None
+        given = self.learning_rate if isinstance(self.learning_rate, dict) else {}
+        epochs = int(self.max_iter)
+        if isinstance(schedule, CosineAnnealing) and "t_max" not in given:
+            return CosineAnnealing(t_max=epochs, min_lr=schedule.min_lr)
+        if isinstance(schedule, StepDecay) and "step_size" not in given:
+            return StepDecay(step_size=max(1, epochs // 3), gamma=schedule.gamma)
+        return schedule
 
     def _make_optimizer(self) -> Optimizer:
         if isinstance(self.solver, Optimizer):
