@@ -40,7 +40,7 @@ from .losses import loss_from_name
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
 from .network import Network, mlp, predictions_from_outputs
 from .plots import plot_confusion, plot_history, plot_samples, plot_weights
-from .preprocessing import Standardization, auto_scaling, describe_inputs, unit_scaling, with_input_layer
+from .preprocessing import auto_scaling, describe_inputs, standardization_for, unit_scaling, with_input_layer
 from .runlock import LOCK_NAME, RunLock
 from .serialization import Checkpoint, load_checkpoint, read_model, save
 from .training import History, TrainingState, fit
@@ -103,7 +103,8 @@ _TRAIN_OPTIONS = [
     ("--seed", "seed", "random seed for weights, shuffling and dropout (default 0)"),
     ("--dtype", "dtype", "float32 (default) or float64"),
     ("--scaling", "scaling", "input scaling, saved in the model: auto (default: x/255 for 8-bit images, none for data "
-     "in [0, 1], else standardize), unit, standardize (mean and deviation of the training split), none"),
+     "in [0, 1], else standardize), unit, standardize (mean and deviation of the training split: a deviation per "
+     "feature for tabular data, one for all pixels of images), none"),
 ]
 
 
@@ -137,8 +138,10 @@ def _add_evaluate(sub) -> None:
     e.add_argument("model", metavar="MODEL", help="a model file (model.safetensors) or a run folder")
     e.add_argument("--dataset", help="dataset name or file (default: the one the model was trained on)")
     e.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's files (MNIST, Fashion-MNIST)")
-    e.add_argument("--split", choices=("test", "train"), default="test",
-                   help="which part of the dataset to evaluate on (default test)")
+    e.add_argument("--split", choices=("test", "train", "all"),
+                   help="which rows to score: test (the rows training held out; the default for the training "
+                        "file and named datasets), train, or all (the default for any other file: every row)")
+    e.add_argument("--label-column", help="the label column of a CSV file (default: the one training used)")
     e.add_argument("--plot", metavar="FILE.png", help="also draw the confusion matrix")
     e.set_defaults(handler=cmd_evaluate)
 
@@ -275,6 +278,10 @@ class _Dataset:
     class_names: tuple[str, ...]
     label_source: str | None = None
 
+    def all_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every row: the training and the test part together."""
+        return np.concatenate([self.x_train, self.x_test]), np.concatenate([self.y_train, self.y_test])
+
 
 def _is_file_dataset(name: str) -> bool:
     return name.lower().replace("_", "-") not in DATASETS
@@ -363,7 +370,7 @@ def _input_layer(kind: str, x_train: np.ndarray):
     if kind == "none":
         return None
     if kind == "standardize":
-        return Standardization.fit(rows[:] if isinstance(rows, RowView) else rows)
+        return standardization_for(rows[:] if isinstance(rows, RowView) else rows)
     return unit_scaling(x_train)
 
 
@@ -937,20 +944,39 @@ def _read(path: str):
     return read_model(_model_path(path))
 
 
+def _is_training_file(mf, name: str) -> bool:
+    """Whether the file ``name`` is the one the model trained on (same resolved path)."""
+    trained = mf.extra.get("dataset")
+    return isinstance(trained, str) and Path(name).resolve() == Path(trained).resolve()
+
+
+def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarray, str]:
+    """The dataset, the rows ``evaluate`` scores and, in words, which they are: a named
+    dataset's or the training file's held-out rows by default, every row of another file."""
+    trained_file = not _is_file_dataset(name) or _is_training_file(mf, name)
+    split = args.split or ("test" if trained_file else "all")
+    label_column = getattr(args, "label_column", None) or _trained_label_column(mf)
+    ds = _load_data(name, args.data_dir, _split_seed(mf), label_column)
+    if split == "all":
+        x, y = ds.all_rows()
+        return ds, x, y, f"all {len(y)} rows"
+    x, y = (ds.x_test, ds.y_test) if split == "test" else (ds.x_train, ds.y_train)
+    return ds, x, y, f"{split}, {len(y)} examples"
+
+
 def cmd_evaluate(args) -> int:
     mf = _read(args.model)
     name = args.dataset or mf.extra.get("dataset")
     if not isinstance(name, str) or not name:
         raise ConfigError("this model does not record its dataset; pass --dataset NAME or FILE")
-    ds = _load_data(name, args.data_dir, _split_seed(mf), _trained_label_column(mf))
-    x, y = (ds.x_test, ds.y_test) if args.split == "test" else (ds.x_train, ds.y_train)
+    ds, x, y, which = _rows_to_score(args, mf, name)
     names = mf.class_names or ds.class_names
     pred = predictions_from_outputs(mf.net.predict_proba(x))
     k = max(len(names), mf.net.n_outputs if mf.net.n_outputs > 1 else 2)
     names = tuple(names) + tuple(str(i) for i in range(len(names), k))
     cm = confusion_matrix(y, pred, k)
     report = classification_report(y, pred, k, names)
-    _say(f"{name} ({args.split}, {len(y)} examples): accuracy {report.accuracy:.4f}")
+    _say(f"{name} ({which}): accuracy {report.accuracy:.4f}")
     _say(report.table())
     _say("")
     _say(confusion_table(cm, names))
