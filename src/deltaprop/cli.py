@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -721,10 +722,23 @@ def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads)
             team.agree(True, stack.enter_context(StopVote(team.comm)))
             threads = threads or team.threads
         stack.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))  # fit reports divergence
+        stack.enter_context(warnings.catch_warnings())
+        warnings.filterwarnings("ignore", message="EarlyStopping starts afresh")  # _early_stopping_note said it
         return fit(model.net, data.x_train, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
                    steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=data.validation,
                    schedule=schedule, callbacks=callbacks, resume=model.state, threads=threads,
                    comm=None if team is None else team.comm)
+
+
+def _early_stopping_note(args, callbacks, model: _Model) -> None:
+    """A resume from a checkpoint that kept no early-stopping record (written before it was
+    kept): say that early stopping starts afresh, so the run may end elsewhere."""
+    stoppers = [cb for cb in callbacks if isinstance(cb, EarlyStopping)]
+    if model.state is None or not stoppers or stoppers[0].key in model.state.callback_records:
+        return
+    _say(f"note: the checkpoint holds no early-stopping record (it was written by an older deltaprop), so early "
+         f"stopping starts afresh at epoch {model.state.epoch + 1} and may stop elsewhere than an uninterrupted run",
+         err=True)
 
 
 def _diverged(exc: TrainingDivergedError, cfg: TrainConfig, out: Path, writer: CheckpointWriter) -> int:
@@ -792,6 +806,7 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
     reporter = _reporter(args, cfg, out, data)
     callbacks = [*_callbacks(args, cfg, writer), reporter]
     _header(args, cfg, out, model, data)
+    _early_stopping_note(args, callbacks, model)
     started = time.perf_counter()
     try:
         history = _fit(args, cfg, model, data, callbacks, threads)
