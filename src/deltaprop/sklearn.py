@@ -478,12 +478,16 @@ class _NeuralNet(BaseEstimator):
 
     def _initialize_as_scikit_learn(self, net: Network, seed: int) -> None:
         """MLPClassifier's initialisation: ``W`` and ``b`` uniform in ``±√(f/(n_in + n_out))``,
-        ``f = 2`` around logistic units and 6 otherwise, drawn in float64 whatever the dtype."""
+        ``f = 2`` around logistic units and 6 otherwise, drawn in float64 whatever the dtype.
+        The output layer takes the last hidden layer's ``f``; without hidden layers
+        (``hidden_layer_sizes=()``), ``activation``'s, as scikit-learn's."""
         rng = np.random.default_rng([seed, 1])
         dense = [layer for layer in net.layers if isinstance(layer, Dense)]
         activations = self._activations(len(dense) - 1)
+        if not activations:
+            activations = self._activations(1) if isinstance(self.activation, str) else ["identity"]
         for i, layer in enumerate(dense):
-            factor = 2.0 if activations[min(i, len(activations) - 1)] == "sigmoid" and activations else 6.0
+            factor = 2.0 if activations[min(i, len(activations) - 1)] == "sigmoid" else 6.0
             bound = math.sqrt(factor / (layer.n_in + layer.n_out))
             layer.W.value = rng.uniform(-bound, bound, (layer.n_in, layer.n_out))
             layer.b.value = rng.uniform(-bound, bound, layer.n_out)
