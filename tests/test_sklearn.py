@@ -129,6 +129,17 @@ def test_no_hidden_layers_is_a_linear_model_initialised_as_scikit_learn(tmp_path
     assert again.hidden_layer_sizes == () and (again.predict_proba(X[:, :3]) == lbfgs.predict_proba(X[:, :3])).all()
 
 
+def test_classifier_loss_squared_error_is_scikit_learns_name_for_mse(blobs):
+    X, y = blobs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        named = NeuralNetClassifier((8,), loss="squared_error", max_iter=5, random_state=0).fit(X, y)
+        mse = NeuralNetClassifier((8,), loss="mse", max_iter=5, random_state=0).fit(X, y)
+    assert named.loss_curve_ == mse.loss_curve_ and (named.predict_proba(X) == mse.predict_proba(X)).all()
+    with pytest.raises(dp.ConfigError, match="squared_error"):
+        NeuralNetClassifier((8,), loss="hinge").fit(X, y)
+
+
 def test_string_and_integer_labels(blobs):
     X, y = blobs
     names = np.array(["cat", "dog", "emu"])[y]

@@ -966,7 +966,13 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
             return CrossEntropy() if self._output_name() == "softmax" else BinaryCrossEntropy()
         if isinstance(self.loss, Loss):
             return loss_from_config(self.loss.config())
-        return loss_from_name(self.loss)
+        if self.loss == "squared_error":  # scikit-learn's name for deltaprop's "mse"
+            return MeanSquaredError()
+        try:
+            return loss_from_name(self.loss)
+        except ConfigError as exc:
+            raise ConfigError(f"a classifier's loss must be None (log-loss), 'squared_error' or a deltaprop loss "
+                              f"({exc})") from None
 
     # -- data -----------------------------------------------------------------------------
     def _validate_xy(self, X, y, *, reset, dtype):
