@@ -50,9 +50,11 @@ def test_early_stopping_and_the_plateau_schedule_count_patience_alike():
     logs = [{"val_loss": v} for v in (1.0, 0.9, 0.95, 0.93, 0.92, 0.91)]
     stopper, plateau = dp.EarlyStopping(patience=2), dp.ReduceOnPlateau(factor=0.5, patience=2, min_delta=0.0)
 
-    class State:
-        stop_training = False
+    class State:  # what the stopper reads of a TrainingState
+        stop_training, step, progress, resume_weights = False, 0, None, None
         net = dp.mlp([2, 2], seed=0)
+        callback_records: dict = {}
+        saved_weights: dict = {}
 
     state = State()
     stopper.on_train_begin(state)

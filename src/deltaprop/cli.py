@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -276,9 +277,12 @@ class _Dataset:
     y_test: np.ndarray
     class_names: tuple[str, ...]
     label_source: str | None = None
+    held_out: bool = True  # False: too few rows to set a test part aside; the test rows are the training rows
 
     def all_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Every row: the training and the test part together."""
+        if not self.held_out:
+            return self.x_train, self.y_train
         return np.concatenate([self.x_train, self.x_test]), np.concatenate([self.y_train, self.y_test])
 
 
@@ -338,8 +342,15 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
     if y.ndim != 1:
         raise DataError(f"{path}: labels must be class ids (1-D) for training from the command line")
     n_classes = int(y.max()) + 1
-    x_tr, y_tr, x_te, y_te = train_validation_split(x, y, 0.2, seed=seed) if len(x) >= 10 else (x, y, x, y)
-    return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), table.label_source)
+    held_out = len(x) >= _MIN_ROWS_TO_SPLIT
+    x_tr, y_tr, x_te, y_te = train_validation_split(x, y, 0.2, seed=seed) if held_out else (x, y, x, y)
+    return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), table.label_source, held_out)
+
+
+#: A data file with fewer rows than this has no held-out test part: it is trained and scored whole.
+_MIN_ROWS_TO_SPLIT = 10
+_NO_TEST_SET = (f"no held-out test set: files under {_MIN_ROWS_TO_SPLIT} rows are trained on whole, so this is the "
+                "accuracy on the training rows, not on unseen data")
 
 
 def _trained_label_column(mf):
@@ -481,6 +492,7 @@ class _Data:
     y_test: np.ndarray
     class_names: tuple[str, ...]
     label_source: str | None = None
+    held_out: bool = True
 
     @property
     def n_features(self) -> int:
@@ -496,8 +508,19 @@ def _training_data(cfg: TrainConfig, *, mapped: bool = False) -> _Data:
     x_tr, y_tr, validation = ds.x_train, ds.y_train, None
     if cfg.validation_split:
         x_tr, y_tr, x_va, y_va = train_validation_split(x_tr, y_tr, cfg.validation_split, seed=cfg.seed)
+        _check_validation_split(cfg, len(ds.y_train), len(y_tr), len(y_va))
         validation = (x_va, y_va)
-    return _Data(x_tr, y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source)
+    return _Data(x_tr, y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source, ds.held_out)
+
+
+def _check_validation_split(cfg: TrainConfig, n_rows: int, n_train: int, n_validation: int) -> None:
+    """Refuse a validation split that leaves no rows to validate on, or none to train on."""
+    if n_validation == 0:
+        raise ConfigError(f"--validation-split {cfg.validation_split:g} of {cfg.dataset}'s {n_rows} training rows "
+                          "holds out no row; use --validation-split 0 (no validation) or a larger one")
+    if n_train == 0:
+        raise ConfigError(f"--validation-split {cfg.validation_split:g} of {cfg.dataset}'s {n_rows} training rows "
+                          "leaves no row to train on; use a smaller --validation-split")
 
 
 def _row_views(cfg: TrainConfig, ds: _Dataset) -> _Data:
@@ -506,8 +529,10 @@ def _row_views(cfg: TrainConfig, ds: _Dataset) -> _Data:
     rows, y_tr, validation = np.arange(len(ds.y_train)), ds.y_train, None
     if cfg.validation_split:
         rows, y_tr, val_rows, y_va = train_validation_split(rows, y_tr, cfg.validation_split, seed=cfg.seed)
+        _check_validation_split(cfg, len(ds.y_train), len(y_tr), len(y_va))
         validation = (RowView(ds.x_train, val_rows), y_va)
-    return _Data(RowView(ds.x_train, rows), y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source)
+    return _Data(RowView(ds.x_train, rows), y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source,
+                 ds.held_out)
 
 
 def _check_layers(cfg: TrainConfig, data: _Data) -> None:
@@ -674,10 +699,23 @@ def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads)
             team.agree(True, stack.enter_context(StopVote(team.comm)))
             threads = threads or team.threads
         stack.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))  # fit reports divergence
+        stack.enter_context(warnings.catch_warnings())
+        warnings.filterwarnings("ignore", message="EarlyStopping starts afresh")  # _early_stopping_note said it
         return fit(model.net, data.x_train, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
                    steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=data.validation,
                    schedule=schedule, callbacks=callbacks, resume=model.state, threads=threads,
                    comm=None if team is None else team.comm)
+
+
+def _early_stopping_note(args, callbacks, model: _Model) -> None:
+    """A resume from a checkpoint that kept no early-stopping record (written before it was
+    kept): say that early stopping starts afresh, so the run may end elsewhere."""
+    stoppers = [cb for cb in callbacks if isinstance(cb, EarlyStopping)]
+    if model.state is None or not stoppers or stoppers[0].key in model.state.callback_records:
+        return
+    _say(f"note: the checkpoint holds no early-stopping record (it was written by an older deltaprop), so early "
+         f"stopping starts afresh at epoch {model.state.epoch + 1} and may stop elsewhere than an uninterrupted run",
+         err=True)
 
 
 def _diverged(exc: TrainingDivergedError, cfg: TrainConfig, out: Path, writer: CheckpointWriter) -> int:
@@ -709,11 +747,16 @@ def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta:
     acc = accuracy(data.y_test, model.net.predict(data.x_test))
     _report_results(args, reporter, model, data, data.x_test, acc, records)
     if args.log_json:
-        summary = {"test_accuracy": acc, "test_examples": int(len(data.y_test)), "out": str(out),
-                   "seconds": round(seconds, 3)}
+        summary = {"test_accuracy" if data.held_out else "training_accuracy": acc,
+                   "test_examples" if data.held_out else "training_examples": int(len(data.y_test)),
+                   "out": str(out), "seconds": round(seconds, 3)}
         _say(json.dumps(summary))
     else:
-        _say(f"test accuracy {acc:.4f} on {len(data.y_test)} examples ({seconds:.1f} s of training)")
+        if data.held_out:
+            _say(f"test accuracy {acc:.4f} on {len(data.y_test)} examples ({seconds:.1f} s of training)")
+        else:
+            _say(f"training accuracy {acc:.4f} on all {len(data.y_test)} examples ({seconds:.1f} s of training)")
+            _say(f"WARNING: {_NO_TEST_SET}", err=True)
         _say(f"wrote {out}/: {', '.join(_RUN_FILES)}")
     return 0
 
@@ -738,6 +781,7 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
     reporter = _reporter(args, cfg, out, data)
     callbacks = [*_callbacks(args, cfg, writer), reporter]
     _header(args, cfg, out, model, data)
+    _early_stopping_note(args, callbacks, model)
     started = time.perf_counter()
     try:
         history = _fit(args, cfg, model, data, callbacks, threads)
@@ -945,6 +989,8 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
     if split == "all":
         x, y = ds.all_rows()
         return ds, x, y, f"all {len(y)} rows"
+    if not ds.held_out:
+        return ds, ds.x_train, ds.y_train, f"all {len(ds.y_train)} rows, the training rows: {_NO_TEST_SET}"
     x, y = (ds.x_test, ds.y_test) if split == "test" else (ds.x_train, ds.y_train)
     return ds, x, y, f"{split}, {len(y)} examples"
 
