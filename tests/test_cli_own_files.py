@@ -70,3 +70,60 @@ def test_a_validation_split_with_no_rows_on_one_side_is_refused_in_one_line(tmp_
     res = run_cli("train", "--dataset", big, "--validation-split", "0.99", "--out", tmp_path / "b", "--epochs", "1")
     assert res.returncode != 0
     assert res.stderr.count("\n") == 1 and "leaves no row to train on" in res.stderr, res.stderr
+
+
+def _reordered(path):
+    header, *rows = path.read_text().splitlines()
+    path.write_text("\n".join([header, *sorted(rows)]) + "\n")
+
+
+def test_evaluate_refuses_a_training_file_that_changed_since(tmp_path):
+    data = _write(tmp_path / "d.csv", *_blobs(100))
+    run = _train(tmp_path, data)
+    _reordered(data)  # the same rows in another order: the held-out rows are others now
+    res = run_cli("evaluate", run)
+    assert res.returncode != 0 and res.stdout == ""
+    assert res.stderr.count("\n") == 1
+    assert f"{data} has changed since the model was trained on it" in res.stderr and "--split all" in res.stderr
+    whole = run_cli("evaluate", run, "--split", "all")  # asked for: every row, said so
+    assert whole.returncode == 0 and whole.stdout.startswith(f"{data} (all 100 rows)"), whole.stderr
+
+
+def test_evaluate_knows_a_copy_of_the_training_file_by_its_bytes(tmp_path):
+    data = _write(tmp_path / "d.csv", *_blobs(100))
+    run = _train(tmp_path, data)
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(data.read_bytes())
+    res = run_cli("evaluate", run, "--dataset", copy)
+    assert res.stdout.startswith(f"{copy} (test, 21 examples)"), res.stdout + res.stderr
+
+
+def test_resume_refuses_a_data_file_that_changed_and_keeps_the_run_record(tmp_path):
+    x, y = _blobs(100)
+    data = _write(tmp_path / "d.csv", x, y)
+    run = _train(tmp_path, data)
+    record = (run / "run.json").read_text()
+    _write(data, x, np.roll(y, 1))  # the labels changed
+    res = run_cli("train", "--resume", run, "--epochs", "8")
+    assert res.returncode != 0 and res.stderr.count("\n") == 1
+    assert f"{data} has changed since the model was trained on it" in res.stderr
+    assert "100 rows in number" in res.stderr
+    assert (run / "run.json").read_text() == record
+
+
+def test_a_relative_dataset_path_is_recorded_so_that_it_resolves_from_anywhere(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _write(tmp_path / "a" / "data.csv", *_blobs(100))
+    x, y = _blobs(100, seed=5)
+    _write(tmp_path / "b" / "data.csv", x, np.roll(y, 1))  # another file of the same name
+    res = run_cli("train", "--dataset", "data.csv", "--out", tmp_path / "run", "--epochs", "3", cwd=tmp_path / "a")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("training on data.csv:")  # said as typed
+    trained = str((tmp_path / "a" / "data.csv").resolve())
+    assert f'dataset = "{trained}"' in (tmp_path / "run" / "config.toml").read_text()
+    ev = run_cli("evaluate", tmp_path / "run", cwd=tmp_path / "b")
+    assert ev.returncode == 0 and ev.stdout.startswith(f"{trained} (test, 21 examples)"), ev.stdout + ev.stderr
+    again = run_cli("train", "--config", "config.toml", "--out", tmp_path / "run2", "--epochs", "1", "-q",
+                    cwd=tmp_path / "run")
+    assert again.returncode == 0, again.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import itertools
 import json
 import os
@@ -278,6 +279,7 @@ class _Dataset:
     class_names: tuple[str, ...]
     label_source: str | None = None
     held_out: bool = True  # False: too few rows to set a test part aside; the test rows are the training rows
+    file: dict[str, Any] | None = None  # a data file's SHA-256 and row count, as the model records them
 
     def all_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Every row: the training and the test part together."""
@@ -344,7 +346,24 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
     n_classes = int(y.max()) + 1
     held_out = len(x) >= _MIN_ROWS_TO_SPLIT
     x_tr, y_tr, x_te, y_te = train_validation_split(x, y, 0.2, seed=seed) if held_out else (x, y, x, y)
-    return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), table.label_source, held_out)
+    file = {"sha256": _file_sha256(path), "rows": len(y)}
+    return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), table.label_source, held_out,
+                    file)
+
+
+def _file_sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _check_unchanged(recorded: Any, ds: _Dataset, path: str, fix: str) -> None:
+    """Refuse a data file whose bytes differ from those the model trained on."""
+    if not isinstance(recorded, dict) or ds.file is None or recorded.get("sha256") == ds.file["sha256"]:
+        return
+    then, now = recorded.get("rows"), ds.file["rows"]
+    rows = f"{then} rows then, {now} now" if then != now else f"the same {now} rows in number, other bytes"
+    raise DataError(f"{path} has changed since the model was trained on it (SHA-256 {str(recorded.get('sha256'))[:12]}… "
+                    f"then, {ds.file['sha256'][:12]}… now; {rows}); {fix}")
 
 
 #: A data file with fewer rows than this has no held-out test part: it is trained and scored whole.
@@ -398,7 +417,10 @@ def _new_config(args, flags: dict[str, Any]) -> TrainConfig:
         toml = load_toml(args.config)
         TrainConfig.from_mapping(toml, origin=str(args.config))  # names the file in errors
         sources.append(toml)
-    return TrainConfig.from_mapping(*sources, flags, origin=str(args.config or "the options"))
+    cfg = TrainConfig.from_mapping(*sources, flags, origin=str(args.config or "the options"))
+    if _is_file_dataset(cfg.dataset) and Path(cfg.dataset).is_file():
+        cfg.dataset = str(Path(cfg.dataset).resolve())  # config.toml and the model name the file from anywhere
+    return cfg
 
 
 def _resume_folder(args, flags: dict[str, Any]) -> Path:
@@ -493,6 +515,7 @@ class _Data:
     class_names: tuple[str, ...]
     label_source: str | None = None
     held_out: bool = True
+    file: dict[str, Any] | None = None
 
     @property
     def n_features(self) -> int:
@@ -510,7 +533,7 @@ def _training_data(cfg: TrainConfig, *, mapped: bool = False) -> _Data:
         x_tr, y_tr, x_va, y_va = train_validation_split(x_tr, y_tr, cfg.validation_split, seed=cfg.seed)
         _check_validation_split(cfg, len(ds.y_train), len(y_tr), len(y_va))
         validation = (x_va, y_va)
-    return _Data(x_tr, y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source, ds.held_out)
+    return _Data(x_tr, y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source, ds.held_out, ds.file)
 
 
 def _check_validation_split(cfg: TrainConfig, n_rows: int, n_train: int, n_validation: int) -> None:
@@ -532,7 +555,7 @@ def _row_views(cfg: TrainConfig, ds: _Dataset) -> _Data:
         _check_validation_split(cfg, len(ds.y_train), len(y_tr), len(y_va))
         validation = (RowView(ds.x_train, val_rows), y_va)
     return _Data(RowView(ds.x_train, rows), y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source,
-                 ds.held_out)
+                 ds.held_out, ds.file)
 
 
 def _check_layers(cfg: TrainConfig, data: _Data) -> None:
@@ -677,7 +700,7 @@ def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> No
     if model.state is not None:
         action = f"resuming {out} at epoch {model.state.epoch + 1}"
     else:
-        action = f"training on {cfg.dataset}"
+        action = f"training on {getattr(args, 'dataset', None) or cfg.dataset}"
     line = (f"{action}: {_architecture(cfg, data)}, {cfg.optimizer} lr {model.optimizer.lr:g}"
             f"{_schedule_words(cfg)}, batch {cfg.batch_size}, inputs {describe_inputs(model.net)}, "
             f"{kernels.backend()} kernels")
@@ -766,6 +789,8 @@ def _model_meta(cfg: TrainConfig, data: _Data) -> dict[str, Any]:
     kind, so the scikit-learn wrapper restores integer labels as integers) and the config."""
     ids = data.class_names == tuple(str(c) for c in range(len(data.class_names)))
     extra = {"config": cfg.as_dict(), "dataset": cfg.dataset, "classes_kind": "i" if ids else "U"}
+    if data.file is not None:
+        extra["data_file"] = data.file
     return {"class_names": data.class_names, "extra": extra}
 
 
@@ -827,6 +852,8 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
     try:
         cfg, checkpoint = _resume_config(out, flags)
         data = _training_data(cfg, mapped=_on_ranks(args))
+        _check_unchanged(checkpoint.extra.get("data_file"), data, cfg.dataset,
+                         "restore the file the run trained on, or start a new run on this one")
         model = _resumed_model(checkpoint)
         if not _run_is_complete(cfg, model.state):
             return _run(args, cfg, out, model, data, threads)
@@ -973,19 +1000,30 @@ def _read(path: str):
     return read_model(_model_path(path))
 
 
-def _is_training_file(mf, name: str) -> bool:
-    """Whether the file ``name`` is the one the model trained on (same resolved path)."""
-    trained = mf.extra.get("dataset")
-    return isinstance(trained, str) and Path(name).resolve() == Path(trained).resolve()
+def _is_training_file(mf, name: str, ds: _Dataset) -> bool:
+    """Whether the file ``name`` is the one the model trained on: the same bytes, or the
+    same path (whose bytes then must not have changed)."""
+    recorded, trained = mf.extra.get("data_file"), mf.extra.get("dataset")
+    same_path = isinstance(trained, str) and Path(name).resolve() == Path(trained).resolve()
+    if isinstance(recorded, dict) and ds.file is not None:
+        if recorded.get("sha256") == ds.file["sha256"]:
+            return True
+        if same_path:
+            _check_unchanged(recorded, ds, name, "its held-out rows can no longer be told from the training rows: "
+                             "restore it, score every row with --split all, or train again")
+    return same_path
 
 
 def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarray, str]:
     """The dataset, the rows ``evaluate`` scores and, in words, which they are: a named
     dataset's or the training file's held-out rows by default, every row of another file."""
-    trained_file = not _is_file_dataset(name) or _is_training_file(mf, name)
-    split = args.split or ("test" if trained_file else "all")
     label_column = getattr(args, "label_column", None) or _trained_label_column(mf)
     ds = _load_data(name, args.data_dir, _split_seed(mf), label_column)
+    if args.split == "all":
+        trained_file = False
+    else:
+        trained_file = not _is_file_dataset(name) or _is_training_file(mf, name, ds)
+    split = args.split or ("test" if trained_file else "all")
     if split == "all":
         x, y = ds.all_rows()
         return ds, x, y, f"all {len(y)} rows"
