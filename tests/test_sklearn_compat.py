@@ -284,6 +284,30 @@ def test_multi_output_regression_reports_mlpregressors_loss_and_stops_where_it_d
     assert lbfgs.loss_ == pytest.approx(entries + penalty, rel=1e-9) == lbfgs.loss_curve_[-1]
 
 
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_1_is_accepted_and_steps_as_mlpclassifiers(binary_digits, nesterov):
+    # scikit-learn takes momentum in [0, 1]; μ = 1 keeps every past step: V := V − α g
+    import pickle
+
+    X, y = binary_digits
+    kw = dict(hidden_layer_sizes=(6,), solver="sgd", momentum=1.0, nesterovs_momentum=nesterov, batch_size=25,
+              shuffle=False, learning_rate_init=0.01, max_iter=1, random_state=0)
+    ours, theirs = NeuralNetClassifier(**kw, dtype="float64"), MLPClassifier(**kw)
+    _same_start(ours, theirs, X, y)
+    for est in (ours, theirs):
+        est.set_params(warm_start=True, max_iter=4, n_iter_no_change=np.inf)
+        with quiet():
+            est.fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+    again = pickle.loads(pickle.dumps(ours))  # the optimizer is rebuilt from its config, momentum 1 included
+    assert again._state.optimizer.momentum == 1.0
+    again.partial_fit(X, y)
+    ours.partial_fit(X, y)
+    assert all((a == b).all() for a, b in zip(again.coefs_, ours.coefs_))
+
+
 # -- stopping, best weights, n_iter_ --------------------------------------------------------
 def _sklearn_rule(values, tol, patience, maximise):
     """The 1-based epoch where scikit-learn's rule stops on ``values``, or None."""

@@ -368,8 +368,10 @@ class DiagnosticsRecorder(Callback):
     def on_batch_end(self, state, batch_size, batch_loss):
         if state.steps is not None and state.step >= state.steps:
             return  # that was the run's last step
-        left = state.n_examples - state.running[0]
-        if 0 < left <= batch_size or (state.steps is not None and state.step + 1 == state.steps):
+        # counted in batches, not examples: sliding windows overlap, and a process of a
+        # data-parallel run sees only its shard of each batch
+        if state.progress.batches + 1 == state.epoch_batches or (state.steps is not None
+                                                                  and state.step + 1 == state.steps):
             self._snapshot(state)  # the next step is this epoch's last
 
     def on_epoch_end(self, state):

@@ -640,10 +640,22 @@ class _AlertLog(Callback):
             _say(f"alert [{a['rule']}] {Alert.from_dict(a)}", err=self.err)
 
 
+def _early_stopping(cfg: TrainConfig) -> EarlyStopping:
+    return EarlyStopping("val_loss", patience=cfg.early_stopping)
+
+
+def _keep_best_weights(cfg: TrainConfig, model: _Model) -> None:
+    """A finished run's network as early stopping ended it: its best epoch's weights, which
+    the checkpoint keeps (the checkpoint's own are the last epoch's, to resume from)."""
+    best = model.state.saved_weights.get(_early_stopping(cfg).key) if cfg.early_stopping else None
+    for p, w in zip(model.net.parameters(), best or ()):
+        np.copyto(p.value, w)
+
+
 def _callbacks(args, cfg: TrainConfig, writer: CheckpointWriter) -> list[Callback]:
     callbacks: list[Callback] = []
     if cfg.early_stopping:
-        callbacks.append(EarlyStopping("val_loss", patience=cfg.early_stopping))
+        callbacks.append(_early_stopping(cfg))
     callbacks.append(writer)
     if args.log_json:
         callbacks.append(_EpochLog(json_lines=True))
@@ -863,6 +875,7 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         if not args.quiet:
             _say(f"{out}: the run's {model.state.epoch} epochs are complete but model.safetensors is missing; "
                  "writing it from the checkpoint")
+        _keep_best_weights(cfg, model)
         return _finish(args, cfg, out, model, data, _model_meta(cfg, data), model.state.history.records, 0.0)
     finally:
         lock.release()

@@ -169,6 +169,26 @@ class _WeightPenalty(Callback):
                 W.grad += c * W.value
 
 
+# -- scikit-learn's SGD ---------------------------------------------------------------------
+class _ScikitLearnSGD(SGD):
+    """:class:`~deltaprop.optimizers.SGD` whose momentum may also be 1, as scikit-learn's
+    ``momentum`` in [0, 1]: ``V := μV − α g`` with ``μ = 1`` keeps every past step at full
+    weight. deltaprop's own SGD keeps ``μ < 1``; this one exists for the estimators."""
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, *, nesterov: bool = False, weight_decay: float = 0.0):
+        momentum = _checks.fraction("momentum", momentum, high_open=False)
+        super().__init__(lr, min(momentum, 0.5), nesterov=nesterov, weight_decay=weight_decay)
+        self.momentum = momentum
+
+
+def _optimizer_from_config(config: dict[str, Any]) -> Optimizer:
+    """The estimator's optimizer back from its config (an SGD with momentum 1 is the
+    estimator's own :class:`_ScikitLearnSGD`)."""
+    if config.get("type") == SGD.type_name and config.get("momentum") == 1.0:
+        return _ScikitLearnSGD(**{k: v for k, v in config.items() if k != "type"})
+    return optimizer_from_config(config)
+
+
 # -- sparse input -------------------------------------------------------------------------
 class _SparseRows:
     """A sparse matrix seen as the training loop's lazy array: ``rows[idx]`` densifies only
@@ -383,7 +403,7 @@ class _NeuralNet(BaseEstimator):
         name, lr = self._solver_name(), float(self.learning_rate_init)
         if name == "sgd":
             momentum = float(self.momentum)
-            return SGD(lr, momentum, nesterov=bool(self.nesterovs_momentum) and momentum > 0)
+            return _ScikitLearnSGD(lr, momentum, nesterov=bool(self.nesterovs_momentum) and momentum > 0)
         if name in ("adam", "adamw"):
             cls = Adam if name == "adam" else AdamW
             return cls(lr, float(self.beta_1), float(self.beta_2), eps=float(self.epsilon))
@@ -478,12 +498,16 @@ class _NeuralNet(BaseEstimator):
 
     def _initialize_as_scikit_learn(self, net: Network, seed: int) -> None:
         """MLPClassifier's initialisation: ``W`` and ``b`` uniform in ``±√(f/(n_in + n_out))``,
-        ``f = 2`` around logistic units and 6 otherwise, drawn in float64 whatever the dtype."""
+        ``f = 2`` around logistic units and 6 otherwise, drawn in float64 whatever the dtype.
+        The output layer takes the last hidden layer's ``f``; without hidden layers
+        (``hidden_layer_sizes=()``), ``activation``'s, as scikit-learn's."""
         rng = np.random.default_rng([seed, 1])
         dense = [layer for layer in net.layers if isinstance(layer, Dense)]
         activations = self._activations(len(dense) - 1)
+        if not activations:
+            activations = self._activations(1) if isinstance(self.activation, str) else ["identity"]
         for i, layer in enumerate(dense):
-            factor = 2.0 if activations[min(i, len(activations) - 1)] == "sigmoid" and activations else 6.0
+            factor = 2.0 if activations[min(i, len(activations) - 1)] == "sigmoid" else 6.0
             bound = math.sqrt(factor / (layer.n_in + layer.n_out))
             layer.W.value = rng.uniform(-bound, bound, (layer.n_in, layer.n_out))
             layer.b.value = rng.uniform(-bound, bound, layer.n_out)
@@ -834,7 +858,7 @@ class _NeuralNet(BaseEstimator):
         state = dict(state)
         blob = state.get("_state")
         if isinstance(blob, dict):
-            opt = optimizer_from_config(blob["optimizer"])
+            opt = _optimizer_from_config(blob["optimizer"])
             if blob["optimizer_state"] is not None:
                 opt.build(state["net_"].parameters())
                 opt.load_state(blob["optimizer_state"])
@@ -962,7 +986,13 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
             return CrossEntropy() if self._output_name() == "softmax" else BinaryCrossEntropy()
         if isinstance(self.loss, Loss):
             return loss_from_config(self.loss.config())
-        return loss_from_name(self.loss)
+        if self.loss == "squared_error":  # scikit-learn's name for deltaprop's "mse"
+            return MeanSquaredError()
+        try:
+            return loss_from_name(self.loss)
+        except ConfigError as exc:
+            raise ConfigError(f"a classifier's loss must be None (log-loss), 'squared_error' or a deltaprop loss "
+                              f"({exc})") from None
 
     # -- data -----------------------------------------------------------------------------
     def _validate_xy(self, X, y, *, reset, dtype):

@@ -216,6 +216,8 @@ class TrainingState:
     progress: EpochProgress | None = None
     #: the BLAS threads the run trains on (None: the BLAS default), kept so a resume uses the same
     threads: int | None = None
+    #: the number of batches of the epoch under way (the loop sets it when the epoch starts)
+    epoch_batches: int | None = None
     callback_records: dict[str, dict[str, Any]] = field(default_factory=dict)
     saved_weights: dict[str, list[np.ndarray]] = field(default_factory=dict)
     resume_weights: list[np.ndarray] | None = None
@@ -729,7 +731,7 @@ class Loop:
             progress = state.progress = EpochProgress(state.epoch, state.rng.bit_generator.state, correct=correct)
         else:  # draw the unfinished epoch's batches again, then skip those done
             state.rng.bit_generator.state = progress.rng_state
-        n_batches = self.source.start_epoch(state.rng)
+        n_batches = state.epoch_batches = self.source.start_epoch(state.rng)
         for k in range(progress.batches, n_batches):
             xb, yb, idb, wb = self.source.batch(k)
             batch_loss, correct = self.train_step(xb, yb, idb, wb)
