@@ -182,3 +182,21 @@ def test_a_gradient_hook_may_change_the_gradients_the_update_uses():
            callbacks=[Freeze()])
     for p, w in zip(net.parameters(), start):
         np.testing.assert_array_equal(p.value, w)
+
+
+@pytest.mark.parametrize("batching", ["shuffled", "sequential", "sliding"])
+def test_diagnostics_record_the_update_ratio_of_each_epochs_last_step(batching):
+    # 40 rows in batches of 4: sliding windows of 5 rows overlap, so the examples seen pass
+    # 40 three steps before the epoch's last; the ratio must still be that of the last step
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    net = dp.mlp([3, 4, 2], seed=0, dtype="float64")
+    before = {}
+    keep = dp.LambdaCallback(on_epoch_begin=lambda s: before.update(last=[p.value.copy() for p in s.net.parameters()]),
+                             on_batch_end=lambda s, b, l: before.update(
+                                 previous=before["last"], last=[p.value.copy() for p in s.net.parameters()]))
+    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(0.1), epochs=2, batch_size=4,
+                     batching=batching, callbacks=[keep])
+    ratios = [p.update_ratio for p in history.diagnostics[-1].parameters]
+    expected = [np.linalg.norm(p.value - q) / np.linalg.norm(p.value) for p, q in zip(net.parameters(), before["previous"])]
+    assert ratios == pytest.approx(expected, rel=1e-12)

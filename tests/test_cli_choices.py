@@ -99,10 +99,27 @@ def _history(folder):
     ('[schedule]\ntype = "cosine"\nstep_size = 3\n', "schedule.step_size is not a setting of the cosine schedule; "
                                                      "its settings: t_max, min_lr"),
     ('schedule = "cosine:t_max"\n', "must be KEY=VALUE"),
+    ('schedule = "plateau:monitor=val_los,patience=0"\n', "monitor must be one of the metrics training records: "
+                                                          "loss, accuracy, val_loss, val_accuracy; got 'val_los'"),
 ])
 def test_schedule_settings_errors_name_the_key(tmp_path, table, fragment):
     (tmp_path / "c.toml").write_text(table)
     _one_error(_cli("train", "--config", str(tmp_path / "c.toml"), "--out", str(tmp_path / "r")), 2, fragment)
+
+
+def test_a_misspelt_plateau_monitor_on_the_command_line_is_refused(tmp_path):
+    _one_error(_cli("train", *PARITY, "--epochs", "3", "--schedule", "plateau:monitor=val_los",
+                    "--out", str(tmp_path / "r")), 2, "got 'val_los'", "val_loss, val_accuracy")
+    assert not (tmp_path / "r" / "history.csv").exists()
+
+
+def test_the_help_gives_the_schedule_lengths_the_run_takes(tmp_path):
+    text = " ".join(_process("train", "--help").stdout.split())
+    assert "cosine's t_max defaults to the run's epochs and step's step_size to a third of them" in text
+    res = _cli("train", *PARITY, "--epochs", "6", "--schedule", "step", "--out", str(tmp_path / "s"))
+    assert res.returncode == 0, res.stderr
+    assert tomllib.loads((tmp_path / "s" / "config.toml").read_text())["schedule"] == {"type": "step", "step_size": 2}
+    assert [r["lr"] for r in _history(tmp_path / "s")] == pytest.approx([0.3, 0.3, 0.15, 0.15, 0.075, 0.075])
 
 
 def test_early_stopping_says_when_and_which_weights_it_kept(tmp_path):

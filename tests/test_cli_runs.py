@@ -148,3 +148,66 @@ def test_a_resume_that_would_train_nothing_says_so(tmp_path, limit):
     assert res.returncode == 2
     assert ("already has 2 epochs" if limit[0] == "--epochs" else "already made 40 steps") in res.stderr
     assert res.stderr.count("\n") == 1
+
+
+def _noisy_npz(path):
+    """Random labels: the validation loss stops improving within a few epochs."""
+    rng = np.random.default_rng(0)
+    np.savez(path, x=rng.normal(size=(300, 10)).astype(np.float32), y=rng.integers(0, 3, 300))
+    return ["--dataset", str(path), "--optimizer", "adam", "--lr", "0.03", "--layers", "10,32,3", "--batch-size", "20",
+            "--early-stopping", "2", "--seed", "0", "--threads", "1"]
+
+
+def _stop_line(res):
+    assert res.returncode == 0, res.stderr
+    return next(line for line in res.stdout.splitlines() if line.startswith("early stopping"))
+
+
+def _weights(folder, name="model.safetensors"):
+    return [p.value for p in read_model(folder / name).net.parameters()]
+
+
+@pytest.mark.slow
+def test_early_stopping_resumed_ends_as_the_uninterrupted_run(tmp_path):
+    opts = _noisy_npz(tmp_path / "d.npz")
+    line = _stop_line(_cli("train", *opts, "--epochs", "40", "--out", str(tmp_path / "full")))
+    stopped, best = int(line.split("at epoch ")[1].split(":")[0]), int(line.split("weights of epoch ")[1].split(",")[0])
+    assert 1 <= best < stopped - 1, line  # an epoch without improvement to stop after
+    part = tmp_path / "part"
+    assert _cli("train", *opts, "--epochs", str(stopped - 1), "--out", str(part)).returncode == 0
+    assert _stop_line(_cli("train", "--resume", str(part), "--epochs", "40")) == line
+    for p, q in zip(_weights(part), _weights(tmp_path / "full")):
+        assert np.array_equal(p, q)
+    assert load_checkpoint(part / "checkpoint.safetensors").epoch == stopped
+
+
+@pytest.mark.slow
+def test_a_checkpoint_without_an_early_stopping_record_resumes_and_says_it_starts_afresh(tmp_path):
+    from deltaprop.serialization import save_checkpoint
+
+    opts = _noisy_npz(tmp_path / "d.npz")
+    part = tmp_path / "part"
+    assert _cli("train", *opts, "--epochs", "2", "--out", str(part)).returncode == 0
+    ck = load_checkpoint(part / "checkpoint.safetensors")
+    state = ck.training_state()
+    state.callback_records.clear()
+    state.saved_weights.clear()  # as written before deltaprop kept them
+    save_checkpoint(part / "checkpoint.safetensors", state, class_names=ck.class_names, extra=ck.extra)
+    res = _cli("train", "--resume", str(part), "--epochs", "3")
+    assert res.returncode == 0, res.stderr
+    assert "early stopping starts afresh at epoch 3" in res.stderr and "Warning" not in res.stderr
+
+
+@pytest.mark.slow
+def test_a_missing_model_is_written_with_the_best_epochs_weights_under_early_stopping(tmp_path):
+    opts = _noisy_npz(tmp_path / "d.npz")
+    out = tmp_path / "run"
+    res = _cli("train", *opts, "--early-stopping", "20", "--epochs", "4", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    best = _weights(out)
+    last = _weights(out, "checkpoint.safetensors")
+    assert not all(np.array_equal(p, q) for p, q in zip(best, last))  # the run's best epoch was not its last
+    (out / "model.safetensors").unlink()
+    res = _cli("train", "--resume", str(out))
+    assert res.returncode == 0 and "writing it from the checkpoint" in res.stdout, res.stderr
+    assert all(np.array_equal(p, q) for p, q in zip(_weights(out), best))

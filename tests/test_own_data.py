@@ -145,3 +145,19 @@ def test_mnist_like_pixels_are_divided_by_255(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "inputs x / 255" in res.stdout and _accuracy(res) > 0.8
     _same_predictions_everywhere(tmp_path, out / "model.safetensors", ds.x_test[:30])
+
+
+def test_tabular_features_are_standardised_each_by_its_own_deviation(tmp_path):
+    """wine: 13 measurements from ~0.1 to ~1,700; one σ for all would leave the small ones
+    near constant (test accuracy 0.58 where a σ per feature gives 0.97)."""
+    from sklearn.datasets import load_wine
+
+    wine = load_wine()
+    path = _write_csv(tmp_path / "wine.csv", wine.data, wine.target, label_first=False,
+                      header=[f"f{i}" for i in range(13)] + ["label"])
+    res, out = _train(tmp_path, path, "--epochs", "50")
+    assert res.returncode == 0, res.stderr
+    assert _accuracy(res) > 0.9
+    first = dp.load(out / "model.safetensors").layers[0]
+    assert first.std.shape == (13,)
+    assert "inputs standardised ((x − μ) / σ, μ per feature and σ per feature" in res.stdout

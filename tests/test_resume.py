@@ -185,3 +185,95 @@ def test_finished_says_whether_a_resume_would_train_anything():
     _, state = run_keeping_state(opt, steps=7)  # 1 epoch completed, 2 batches into the second
     assert state.finished(steps=7) and state.finished(epochs=1) and state.finished(epochs=5, steps=6)
     assert not state.finished(steps=8) and not state.finished(epochs=2) and not state.finished()
+
+
+# -- early stopping across a resume ------------------------------------------------------------
+def _noisy_run():
+    """Random labels: the validation loss soon rises, so early stopping stops within a few epochs."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 5)), rng.integers(0, 3, 40)
+    net = dp.Network([dp.Dense(5, 32), dp.Tanh(), dp.Dense(32, 3), dp.Softmax()], seed=0, dtype="float64")
+    kw = dict(loss=dp.CrossEntropy(), batch_size=10, validation=(rng.normal(size=(30, 5)), rng.integers(0, 3, 30)),
+              diagnostics=False)
+    return net, dp.Adam(0.02), X, y, kw
+
+
+def _stopped_run(**limit):
+    """A run with early stopping (patience 3) to ``limit``; its network, stopper and state."""
+    net, opt, X, y, kw = _noisy_run()
+    stopper, box = dp.EarlyStopping("val_loss", patience=3), {}
+    keep = dp.LambdaCallback(on_train_end=lambda s: box.update(state=s))
+    history = dp.fit(net, X, y, optimizer=opt, seed=1, callbacks=[stopper, keep], **limit, **kw)
+    return net, stopper, box["state"], history
+
+
+def _resumed(state, *, through_file=None, **limit):
+    net, _, X, y, kw = _noisy_run()
+    stopper = dp.EarlyStopping("val_loss", patience=3)  # a new one, as `deltaprop train --resume` builds
+    if through_file is not None:
+        save_checkpoint(through_file, state)
+        state = load_checkpoint(through_file).training_state()
+    history = dp.fit(state.net, X, y, optimizer=state.optimizer, resume=state, callbacks=[stopper], **limit, **kw)
+    return state.net, stopper, history
+
+
+@pytest.mark.parametrize("through_file", [False, True])
+@pytest.mark.parametrize("cut", [{"epochs": 3}, {"steps": 13}])  # after epoch 3; mid-way through epoch 4
+def test_early_stopping_resumed_stops_where_and_as_the_uninterrupted_run(tmp_path, through_file, cut):
+    ref_net, ref, _, ref_history = _stopped_run(epochs=60)
+    assert ref.stopped_epoch == 5 and ref.best_epoch == 1  # the run this test needs: best 1, stop 5
+    _, first, state, _ = _stopped_run(**cut)
+    assert first.stopped_epoch is None
+    net, stopper, history = _resumed(state, through_file=tmp_path / "c.safetensors" if through_file else None,
+                                     epochs=60)
+    assert (stopper.stopped_epoch, stopper.best_epoch, stopper.best) == (5, 1, ref.best)
+    assert stopper.report() == ref.report() and len(history) == len(ref_history) == 5
+    for p, q in zip(net.parameters(), ref_net.parameters()):
+        assert np.array_equal(p.value, q.value)  # the best epoch's weights, bit for bit
+
+
+def test_the_checkpoint_keeps_the_stoppers_record_and_best_weights(tmp_path):
+    net, stopper, state, _ = _stopped_run(epochs=3)
+    assert state.callback_records["early_stopping.val_loss"] == {
+        "best": stopper.best, "wait": 2, "best_epoch": 1, "stopped_epoch": None}
+    save_checkpoint(tmp_path / "c.safetensors", state)
+    ck = load_checkpoint(tmp_path / "c.safetensors")
+    for best, p, last in zip(ck.saved_weights["early_stopping.val_loss"], net.parameters(), ck.net.parameters()):
+        assert np.array_equal(best, p.value)  # the network ended with the best epoch's weights ...
+        assert not np.array_equal(last.value, p.value)  # ... and the checkpoint holds epoch 3's, to resume from
+    assert ck.training_state().callback_records == state.callback_records
+
+
+def test_a_checkpoint_without_the_record_resumes_with_early_stopping_afresh_and_says_so(tmp_path):
+    _, _, state, _ = _stopped_run(epochs=3)
+    state.callback_records.clear()
+    state.saved_weights.clear()  # what a checkpoint written before they were kept holds
+    with pytest.warns(UserWarning, match="EarlyStopping starts afresh at epoch 4"):
+        _, stopper, history = _resumed(state, through_file=tmp_path / "old.safetensors", epochs=60)
+    assert stopper.best_epoch >= 4 and len(history) > 5  # it watched from the resume on
+
+
+def test_a_new_run_with_a_used_stopper_starts_afresh():
+    _, stopper, _, _ = _stopped_run(epochs=60)
+    net, opt, X, y, kw = _noisy_run()
+    dp.fit(net, X, y, optimizer=opt, seed=1, callbacks=[stopper], epochs=60, **kw)
+    assert (stopper.stopped_epoch, stopper.best_epoch) == (5, 1)
+
+
+def test_a_malformed_stopper_record_is_refused(tmp_path):
+    _, _, state, _ = _stopped_run(epochs=3)
+    state.callback_records["early_stopping.val_loss"]["wait"] = -1
+    with pytest.raises(dp.StateError, match="early_stopping.val_loss record is malformed"):
+        _resumed(state, epochs=60)
+    data = json.loads(json.dumps(state.to_dict()))
+    with pytest.raises(dp.StateError, match="names saved weights 'early_stopping.val_loss', but they were not given"):
+        TrainingState.from_dict(data, net=state.net, optimizer=state.optimizer)
+
+
+def test_a_checkpoint_writer_listed_first_still_saves_the_epochs_stopper_record(tmp_path):
+    net, opt, X, y, kw = _noisy_run()
+    stopper = dp.EarlyStopping("val_loss", patience=3)
+    writer = dp.CheckpointWriter(tmp_path, interval=0)
+    dp.fit(net, X, y, optimizer=opt, seed=1, epochs=3, callbacks=[writer, stopper], **kw)
+    record = load_checkpoint(tmp_path / "checkpoint.safetensors").training["callbacks"]["early_stopping.val_loss"]
+    assert record["wait"] == 2 and record["best_epoch"] == 1  # epoch 3's, not epoch 2's

@@ -109,6 +109,37 @@ def test_logistic_is_sigmoid_and_activations_can_differ_per_layer():
         NeuralNetClassifier((4,), activation=("relu", "tanh")).fit(np.eye(4), [0, 1, 0, 1])
 
 
+@pytest.mark.parametrize("activation, factor", [("logistic", 2.0), ("relu", 6.0)])
+def test_no_hidden_layers_is_a_linear_model_initialised_as_scikit_learn(tmp_path, activation, factor):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 300))
+    y = (X[:, 0] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = NeuralNetClassifier((), activation=activation, max_iter=1, random_state=0).fit(X, y)
+        reg = NeuralNetRegressor(hidden_layer_sizes=(), activation=activation, max_iter=1, random_state=0).fit(X, X[:, 0])
+    for est in (clf, reg):
+        assert [layer.type_name for layer in est.net_.layers][0] == "Dense" and est.n_layers_ == 2
+        assert [W.shape for W in est.coefs_] == [(300, 1)]
+        bound = np.sqrt(factor / 301)  # MLP's activation sets the factor even with no hidden layer
+        assert 0.9 * bound < np.abs(est.coefs_[0]).max() <= bound + 0.0015  # one Adam step moves 0.001
+    lbfgs = NeuralNetClassifier((), solver="lbfgs", random_state=0).fit(X[:, :3], y)
+    assert lbfgs.score(X[:, :3], y) == 1.0
+    again = NeuralNetClassifier.load(lbfgs.save(tmp_path / "linear.safetensors"))
+    assert again.hidden_layer_sizes == () and (again.predict_proba(X[:, :3]) == lbfgs.predict_proba(X[:, :3])).all()
+
+
+def test_classifier_loss_squared_error_is_scikit_learns_name_for_mse(blobs):
+    X, y = blobs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        named = NeuralNetClassifier((8,), loss="squared_error", max_iter=5, random_state=0).fit(X, y)
+        mse = NeuralNetClassifier((8,), loss="mse", max_iter=5, random_state=0).fit(X, y)
+    assert named.loss_curve_ == mse.loss_curve_ and (named.predict_proba(X) == mse.predict_proba(X)).all()
+    with pytest.raises(dp.ConfigError, match="squared_error"):
+        NeuralNetClassifier((8,), loss="hinge").fit(X, y)
+
+
 def test_string_and_integer_labels(blobs):
     X, y = blobs
     names = np.array(["cat", "dog", "emu"])[y]

@@ -24,7 +24,7 @@ import scipy.sparse  # noqa: E402
 from sklearn.datasets import load_digits, make_multilabel_classification  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
-from sklearn.neural_network import MLPClassifier  # noqa: E402
+from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 from sklearn.preprocessing import MinMaxScaler  # noqa: E402
 
 import deltaprop as dp  # noqa: E402
@@ -179,6 +179,31 @@ def test_invscaling_follows_the_examples_seen_also_after_a_warm_start():
     assert est._state.base_lr == pytest.approx(0.001 / 17**0.25)
 
 
+def test_invscaling_starts_from_an_optimizer_instances_own_rate():
+    X, y = [[3, 2], [1, 6], [5, 6], [-2, -4]], [1, 1, 1, 0]
+    est = NeuralNetClassifier((4,), solver=dp.SGD(lr=0.5), learning_rate="invscaling", power_t=0.5, max_iter=3,
+                              random_state=0)
+    with quiet():
+        est.fit(X, y)
+    assert est.history_["lr"] == pytest.approx([0.5, 0.5 / 5**0.5, 0.5 / 9**0.5])
+    assert est._state.base_lr == pytest.approx(0.5 / 13**0.5)
+
+
+@pytest.mark.parametrize("max_iter", [6, 20])
+def test_cosine_and_step_span_max_iter_unless_given_a_length(max_iter):
+    X, y = [[3, 2], [1, 6], [5, 6], [-2, -4]], [1, 1, 1, 0]
+    kw = dict(hidden_layer_sizes=(4,), solver="sgd", learning_rate_init=0.1, max_iter=max_iter, n_iter_no_change=np.inf,
+              random_state=0)
+    with quiet():
+        cosine = NeuralNetClassifier(learning_rate="cosine", **kw).fit(X, y)
+        step = NeuralNetClassifier(learning_rate={"type": "step", "gamma": 0.5}, **kw).fit(X, y)
+        fixed = NeuralNetClassifier(learning_rate={"type": "cosine", "t_max": 3}, **kw).fit(X, y)
+    assert cosine.n_iter_ == step.n_iter_ == max_iter
+    assert cosine.history_["lr"] == pytest.approx([0.05 * (1 + math.cos(math.pi * t / max_iter)) for t in range(max_iter)])
+    assert step.history_["lr"] == pytest.approx([0.1 * 0.5 ** (t // (max_iter // 3)) for t in range(max_iter)])
+    assert fixed.history_["lr"][3:] == pytest.approx([0.0] * (max_iter - 3), abs=1e-12)
+
+
 def test_adaptive_divides_the_rate_by_5_until_1e_6_then_stops():
     X, y = [[3, 2], [1, 6]], [1, 0]
     est = NeuralNetClassifier(tol=0.5, max_iter=3000, solver="sgd", learning_rate="adaptive", random_state=0).fit(X, y)
@@ -219,6 +244,68 @@ def test_alpha_matches_mlpclassifier_loss_on_the_same_weights(binary_digits):
         ours.partial_fit(X, y)
         theirs.partial_fit(X, y)
     assert ours.loss_curve_[-1] == pytest.approx(theirs.loss_curve_[-1], rel=1e-9)
+
+
+def _same_start(ours, theirs, X, y):
+    """Both fitted one epoch, then ``theirs`` given ``ours``'s weights and fresh curves."""
+    with quiet():
+        ours.fit(X, y)
+        theirs.fit(X, y)
+    theirs.coefs_ = [c.copy() for c in ours.coefs_]
+    theirs.intercepts_ = [b.copy() for b in ours.intercepts_]
+    for est in (ours, theirs):
+        est.loss_curve_, est.best_loss_, est._no_improvement_count, est.t_ = [], np.inf, 0, 0
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_multi_output_regression_reports_mlpregressors_loss_and_stops_where_it_does(k):
+    # scikit-learn's squared loss is ½ mean((a − y)²) over all n·k entries, plus α/(2n)‖W‖²;
+    # its gradient is that of ½ Σ_k, k times steeper: same weights, same curve, same stop
+    rng = np.random.default_rng(k)
+    X, y = rng.normal(size=(20, 5)), rng.normal(size=(20, k)).squeeze()
+    kw = dict(hidden_layer_sizes=(7,), activation="tanh", solver="sgd", batch_size=20, shuffle=False, max_iter=1,
+              learning_rate_init=0.01, alpha=0.01, momentum=0.9, random_state=0)
+    ours, theirs = NeuralNetRegressor(**kw, dtype="float64"), MLPRegressor(**kw)
+    _same_start(ours, theirs, X, y)
+    for est in (ours, theirs):
+        est.set_params(warm_start=True, max_iter=500, tol=1e-3, n_iter_no_change=3)
+        with quiet():
+            est.fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ < 500
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-9) and ours.best_loss_ == pytest.approx(theirs.best_loss_)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    lbfgs = NeuralNetRegressor(hidden_layer_sizes=(7,), solver="lbfgs", alpha=0.01, max_iter=5, random_state=0, dtype="float64")
+    with quiet():
+        lbfgs.fit(X, y)
+    entries = ((lbfgs.predict(X) - y) ** 2).mean() / 2  # L-BFGS's loss_ is at its final weights
+    penalty = 0.01 / (2 * len(X)) * sum((W**2).sum() for W in lbfgs.coefs_)
+    assert lbfgs.loss_ == pytest.approx(entries + penalty, rel=1e-9) == lbfgs.loss_curve_[-1]
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_1_is_accepted_and_steps_as_mlpclassifiers(binary_digits, nesterov):
+    # scikit-learn takes momentum in [0, 1]; μ = 1 keeps every past step: V := V − α g
+    import pickle
+
+    X, y = binary_digits
+    kw = dict(hidden_layer_sizes=(6,), solver="sgd", momentum=1.0, nesterovs_momentum=nesterov, batch_size=25,
+              shuffle=False, learning_rate_init=0.01, max_iter=1, random_state=0)
+    ours, theirs = NeuralNetClassifier(**kw, dtype="float64"), MLPClassifier(**kw)
+    _same_start(ours, theirs, X, y)
+    for est in (ours, theirs):
+        est.set_params(warm_start=True, max_iter=4, n_iter_no_change=np.inf)
+        with quiet():
+            est.fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+    again = pickle.loads(pickle.dumps(ours))  # the optimizer is rebuilt from its config, momentum 1 included
+    assert again._state.optimizer.momentum == 1.0
+    again.partial_fit(X, y)
+    ours.partial_fit(X, y)
+    assert all((a == b).all() for a, b in zip(again.coefs_, ours.coefs_))
 
 
 # -- stopping, best weights, n_iter_ --------------------------------------------------------

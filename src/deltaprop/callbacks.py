@@ -5,6 +5,7 @@ reads the loop's :class:`~deltaprop.training.TrainingState` and asks it to stop 
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 import warnings
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _checks
+from .errors import ConfigError
 from .watch import MetricWatch
 from .atomic import atomic_write_bytes
 from .serialization import checkpoint_parts, encode_checkpoint_parts
@@ -48,8 +50,17 @@ class EarlyStopping(Callback):
     """Stop once more than ``patience`` epochs in a row have not improved ``monitor`` by more
     than ``min_delta`` (``patience`` epochs are tolerated; Keras stops one epoch sooner). With
     ``restore_best_weights`` the network ends with the weights of its best epoch. ``monitor``
-    falls back from ``val_loss`` to ``loss`` without validation data; names ending in
-    ``accuracy`` are maximised, others minimised (:class:`~deltaprop.watch.MetricWatch`)."""
+    is one of ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``; a ``val_`` metric falls
+    back to its training counterpart without validation data; accuracies are maximised,
+    losses minimised (:class:`~deltaprop.watch.MetricWatch`).
+
+    A new run starts afresh. What it knows (the best value, its epoch, the epochs waited and
+    the best epoch's weights) is kept in the training state at the end of every finished
+    epoch (:attr:`~deltaprop.training.TrainingState.callback_records`, ``saved_weights``), so
+    checkpoints hold it and a resumed run (``fit(resume=...)``, ``deltaprop train --resume``)
+    stops at the epoch, with the weights, an uninterrupted one would. A resumed state
+    without it (a checkpoint written before it was kept, or a run without early stopping)
+    starts watching at the resume, with a warning."""
 
     def __init__(self, monitor: str = "val_loss", *, patience: int = 5, min_delta: float = 0.0,
                  restore_best_weights: bool = True):
@@ -73,32 +84,78 @@ class EarlyStopping(Callback):
         """The best value of ``monitor`` so far (NaN before the first)."""
         return self.watch.best
 
+    @property
+    def key(self) -> str:
+        """Its name in the training state's records and saved weights."""
+        return f"early_stopping.{self.monitor}"
+
     def on_train_begin(self, state):
         self.watch.reset()
-        self.best_epoch = None
-        self.stopped_epoch = None
-        self._best_weights = None
+        self.best_epoch = self.stopped_epoch = self._best_weights = None
+        record = state.callback_records.get(self.key)
+        if record is not None:
+            self._load(record, state.saved_weights.get(self.key))
+        elif state.step > 0:
+            warnings.warn(
+                f"EarlyStopping starts afresh at epoch {state.epoch + 1}: the resumed training state holds no "
+                f"early-stopping record for {self.monitor} (a checkpoint written before deltaprop kept one, or a "
+                "run without early stopping), so it may stop elsewhere than an uninterrupted run",
+                UserWarning, stacklevel=2,
+            )
+
+    def _load(self, record: dict, weights: list[np.ndarray] | None) -> None:
+        """Take up a resumed run's record (see :meth:`_record`)."""
+        from .errors import StateError
+
+        best, wait = record.get("best"), record.get("wait")
+        epochs = [record.get("best_epoch"), record.get("stopped_epoch")]
+        numbers_ok = (best is None or (isinstance(best, (int, float)) and not isinstance(best, bool)
+                                        and math.isfinite(best)))
+        counts = [wait, *(e for e in epochs if e is not None)]
+        if not numbers_ok or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+            raise StateError(f"the training state's {self.key} record is malformed: {record!r:.200}")
+        if self.restore_best_weights and epochs[0] is not None and weights is None:
+            raise ConfigError(f"the resumed run kept no best weights for {self.monitor} (it ran with "
+                              "restore_best_weights=False); resume with restore_best_weights=False")
+        self.watch.best = math.nan if best is None else float(best)
+        self.watch.wait = wait
+        self.best_epoch = epochs[0]  # stopped_epoch stays None: it says whether this run stopped
+        self._best_weights = weights if self.restore_best_weights else None
+
+    def _record(self, state) -> None:
+        """Keep what it knows in the training state (after a finished epoch)."""
+        best = self.watch.best
+        state.callback_records[self.key] = {
+            "best": None if math.isnan(best) else best, "wait": self.watch.wait,
+            "best_epoch": self.best_epoch, "stopped_epoch": self.stopped_epoch,
+        }
+        if self._best_weights is not None:
+            state.saved_weights[self.key] = self._best_weights
 
     def on_epoch_end(self, state):
+        finished = state.progress is None  # an epoch cut short is run again by a resume
         improved = self.watch.update(state.logs)
-        if improved is None:
-            return
         if improved:
             self.best_epoch = state.epoch
             if self.restore_best_weights:
                 params = state.net.parameters()
-                if self._best_weights is None:
+                if self._best_weights is None or not finished:  # new arrays: the state's stay as recorded
                     self._best_weights = [p.value.copy() for p in params]
                 else:
                     for saved, p in zip(self._best_weights, params):
                         np.copyto(saved, p.value)
-        elif self.watch.wait > self.patience:
+        elif improved is False and self.watch.wait > self.patience:
             self.stopped_epoch = state.epoch
             state.stop_training = True
+        if finished:
+            self._record(state)
 
     def on_train_end(self, state):
         if self.restore_best_weights and self._best_weights is not None:
-            for saved, p in zip(self._best_weights, state.net.parameters()):
+            params = state.net.parameters()
+            if state.resume_weights is None:  # a resume continues from where training stopped
+                state.resume_weights = [p.value.copy() for p in params]
+            for saved, p in zip(self._best_weights, params):
                 np.copyto(p.value, saved)
 
     def report(self) -> str | None:
@@ -311,8 +368,10 @@ class DiagnosticsRecorder(Callback):
     def on_batch_end(self, state, batch_size, batch_loss):
         if state.steps is not None and state.step >= state.steps:
             return  # that was the run's last step
-        left = state.n_examples - state.running[0]
-        if 0 < left <= batch_size or (state.steps is not None and state.step + 1 == state.steps):
+        # counted in batches, not examples: sliding windows overlap, and a process of a
+        # data-parallel run sees only its shard of each batch
+        if state.progress.batches + 1 == state.epoch_batches or (state.steps is not None
+                                                                  and state.step + 1 == state.steps):
             self._snapshot(state)  # the next step is this epoch's last
 
     def on_epoch_end(self, state):

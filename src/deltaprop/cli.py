@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import itertools
 import json
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,7 @@ from .losses import loss_from_name
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
 from .network import Network, mlp, predictions_from_outputs
 from .plots import plot_confusion, plot_history, plot_samples, plot_weights
-from .preprocessing import Standardization, auto_scaling, describe_inputs, unit_scaling, with_input_layer
+from .preprocessing import auto_scaling, describe_inputs, standardization_for, unit_scaling, with_input_layer
 from .runlock import LOCK_NAME, RunLock
 from .serialization import Checkpoint, class_probabilities, load_checkpoint, read_model, save
 from .training import History, TrainingState, fit
@@ -89,7 +91,8 @@ _TRAIN_OPTIONS = [
     ("--dropout", "dropout", "dropout rate after every hidden activation, in [0, 1)"),
     ("--schedule", "schedule", "learning-rate schedule: constant (default), step, exponential, cosine, plateau; settings "
      "after a colon, e.g. cosine:t_max=20,min_lr=0.001 or step:step_size=3,gamma=0.5 (TOML: a [schedule] table with "
-     "type and the same keys); cosine's t_max and step's step_size default to the run's length"),
+     "type and the same keys); cosine's t_max defaults to the run's epochs and step's step_size to a third of them "
+     "(two decays in the run)"),
     ("--init", "init", "weight initialiser: glorot_uniform, he_normal, scaled_normal, scaled_normal(S) (default by activation)"),
     ("--batch-size", "batch_size", "examples per step, or 'full' for full-batch gradient descent (default 20)"),
     ("--batching", "batching", "batch order: shuffled (default), sequential, or sliding (seed 000: windows of "
@@ -101,7 +104,8 @@ _TRAIN_OPTIONS = [
     ("--seed", "seed", "random seed for weights, shuffling and dropout (default 0)"),
     ("--dtype", "dtype", "float32 (default) or float64"),
     ("--scaling", "scaling", "input scaling, saved in the model: auto (default: x/255 for 8-bit images, none for data "
-     "in [0, 1], else standardize), unit, standardize (mean and deviation of the training split), none"),
+     "in [0, 1], else standardize), unit, standardize (mean and deviation of the training split: a deviation per "
+     "feature for tabular data, one for all pixels of images), none"),
 ]
 
 
@@ -135,8 +139,10 @@ def _add_evaluate(sub) -> None:
     e.add_argument("model", metavar="MODEL", help="a model file (model.safetensors) or a run folder")
     e.add_argument("--dataset", help="dataset name or file (default: the one the model was trained on)")
     e.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's files (MNIST, Fashion-MNIST)")
-    e.add_argument("--split", choices=("test", "train"), default="test",
-                   help="which part of the dataset to evaluate on (default test)")
+    e.add_argument("--split", choices=("test", "train", "all"),
+                   help="which rows to score: test (the rows training held out; the default for the training "
+                        "file and named datasets), train, or all (the default for any other file: every row)")
+    e.add_argument("--label-column", help="the label column of a CSV file (default: the one training used)")
     e.add_argument("--plot", metavar="FILE.png", help="also draw the confusion matrix")
     e.set_defaults(handler=cmd_evaluate)
 
@@ -272,6 +278,14 @@ class _Dataset:
     y_test: np.ndarray
     class_names: tuple[str, ...]
     label_source: str | None = None
+    held_out: bool = True  # False: too few rows to set a test part aside; the test rows are the training rows
+    file: dict[str, Any] | None = None  # a data file's SHA-256 and row count, as the model records them
+
+    def all_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every row: the training and the test part together."""
+        if not self.held_out:
+            return self.x_train, self.y_train
+        return np.concatenate([self.x_train, self.x_test]), np.concatenate([self.y_train, self.y_test])
 
 
 def _is_file_dataset(name: str) -> bool:
@@ -330,8 +344,32 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
     if y.ndim != 1:
         raise DataError(f"{path}: labels must be class ids (1-D) for training from the command line")
     n_classes = int(y.max()) + 1
-    x_tr, y_tr, x_te, y_te = train_validation_split(x, y, 0.2, seed=seed) if len(x) >= 10 else (x, y, x, y)
-    return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), table.label_source)
+    held_out = len(x) >= _MIN_ROWS_TO_SPLIT
+    x_tr, y_tr, x_te, y_te = train_validation_split(x, y, 0.2, seed=seed) if held_out else (x, y, x, y)
+    file = {"sha256": _file_sha256(path), "rows": len(y)}
+    return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), table.label_source, held_out,
+                    file)
+
+
+def _file_sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _check_unchanged(recorded: Any, ds: _Dataset, path: str, fix: str) -> None:
+    """Refuse a data file whose bytes differ from those the model trained on."""
+    if not isinstance(recorded, dict) or ds.file is None or recorded.get("sha256") == ds.file["sha256"]:
+        return
+    then, now = recorded.get("rows"), ds.file["rows"]
+    rows = f"{then} rows then, {now} now" if then != now else f"the same {now} rows in number, other bytes"
+    raise DataError(f"{path} has changed since the model was trained on it (SHA-256 {str(recorded.get('sha256'))[:12]}… "
+                    f"then, {ds.file['sha256'][:12]}… now; {rows}); {fix}")
+
+
+#: A data file with fewer rows than this has no held-out test part: it is trained and scored whole.
+_MIN_ROWS_TO_SPLIT = 10
+_NO_TEST_SET = (f"no held-out test set: files under {_MIN_ROWS_TO_SPLIT} rows are trained on whole, so this is the "
+                "accuracy on the training rows, not on unseen data")
 
 
 def _trained_label_column(mf):
@@ -361,7 +399,7 @@ def _input_layer(kind: str, x_train: np.ndarray):
     if kind == "none":
         return None
     if kind == "standardize":
-        return Standardization.fit(rows[:] if isinstance(rows, RowView) else rows)
+        return standardization_for(rows[:] if isinstance(rows, RowView) else rows)
     return unit_scaling(x_train)
 
 
@@ -379,7 +417,10 @@ def _new_config(args, flags: dict[str, Any]) -> TrainConfig:
         toml = load_toml(args.config)
         TrainConfig.from_mapping(toml, origin=str(args.config))  # names the file in errors
         sources.append(toml)
-    return TrainConfig.from_mapping(*sources, flags, origin=str(args.config or "the options"))
+    cfg = TrainConfig.from_mapping(*sources, flags, origin=str(args.config or "the options"))
+    if _is_file_dataset(cfg.dataset) and Path(cfg.dataset).is_file():
+        cfg.dataset = str(Path(cfg.dataset).resolve())  # config.toml and the model name the file from anywhere
+    return cfg
 
 
 def _resume_folder(args, flags: dict[str, Any]) -> Path:
@@ -473,6 +514,8 @@ class _Data:
     y_test: np.ndarray
     class_names: tuple[str, ...]
     label_source: str | None = None
+    held_out: bool = True
+    file: dict[str, Any] | None = None
 
     @property
     def n_features(self) -> int:
@@ -488,8 +531,19 @@ def _training_data(cfg: TrainConfig, *, mapped: bool = False) -> _Data:
     x_tr, y_tr, validation = ds.x_train, ds.y_train, None
     if cfg.validation_split:
         x_tr, y_tr, x_va, y_va = train_validation_split(x_tr, y_tr, cfg.validation_split, seed=cfg.seed)
+        _check_validation_split(cfg, len(ds.y_train), len(y_tr), len(y_va))
         validation = (x_va, y_va)
-    return _Data(x_tr, y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source)
+    return _Data(x_tr, y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source, ds.held_out, ds.file)
+
+
+def _check_validation_split(cfg: TrainConfig, n_rows: int, n_train: int, n_validation: int) -> None:
+    """Refuse a validation split that leaves no rows to validate on, or none to train on."""
+    if n_validation == 0:
+        raise ConfigError(f"--validation-split {cfg.validation_split:g} of {cfg.dataset}'s {n_rows} training rows "
+                          "holds out no row; use --validation-split 0 (no validation) or a larger one")
+    if n_train == 0:
+        raise ConfigError(f"--validation-split {cfg.validation_split:g} of {cfg.dataset}'s {n_rows} training rows "
+                          "leaves no row to train on; use a smaller --validation-split")
 
 
 def _row_views(cfg: TrainConfig, ds: _Dataset) -> _Data:
@@ -498,8 +552,10 @@ def _row_views(cfg: TrainConfig, ds: _Dataset) -> _Data:
     rows, y_tr, validation = np.arange(len(ds.y_train)), ds.y_train, None
     if cfg.validation_split:
         rows, y_tr, val_rows, y_va = train_validation_split(rows, y_tr, cfg.validation_split, seed=cfg.seed)
+        _check_validation_split(cfg, len(ds.y_train), len(y_tr), len(y_va))
         validation = (RowView(ds.x_train, val_rows), y_va)
-    return _Data(RowView(ds.x_train, rows), y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source)
+    return _Data(RowView(ds.x_train, rows), y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source,
+                 ds.held_out, ds.file)
 
 
 def _check_layers(cfg: TrainConfig, data: _Data) -> None:
@@ -584,10 +640,22 @@ class _AlertLog(Callback):
             _say(f"alert [{a['rule']}] {Alert.from_dict(a)}", err=self.err)
 
 
+def _early_stopping(cfg: TrainConfig) -> EarlyStopping:
+    return EarlyStopping("val_loss", patience=cfg.early_stopping)
+
+
+def _keep_best_weights(cfg: TrainConfig, model: _Model) -> None:
+    """A finished run's network as early stopping ended it: its best epoch's weights, which
+    the checkpoint keeps (the checkpoint's own are the last epoch's, to resume from)."""
+    best = model.state.saved_weights.get(_early_stopping(cfg).key) if cfg.early_stopping else None
+    for p, w in zip(model.net.parameters(), best or ()):
+        np.copyto(p.value, w)
+
+
 def _callbacks(args, cfg: TrainConfig, writer: CheckpointWriter) -> list[Callback]:
     callbacks: list[Callback] = []
     if cfg.early_stopping:
-        callbacks.append(EarlyStopping("val_loss", patience=cfg.early_stopping))
+        callbacks.append(_early_stopping(cfg))
     callbacks.append(writer)
     if args.log_json:
         callbacks.append(_EpochLog(json_lines=True))
@@ -645,7 +713,7 @@ def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> No
     if model.state is not None:
         action = f"resuming {out} at epoch {model.state.epoch + 1}"
     else:
-        action = f"training on {cfg.dataset}"
+        action = f"training on {getattr(args, 'dataset', None) or cfg.dataset}"
     line = (f"{action}: {_architecture(cfg, data)}, {cfg.optimizer} lr {model.optimizer.lr:g}"
             f"{_schedule_words(cfg)}, batch {cfg.batch_size}, inputs {describe_inputs(model.net)}, "
             f"{kernels.backend()} kernels")
@@ -667,10 +735,23 @@ def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads)
             team.agree(True, stack.enter_context(StopVote(team.comm)))
             threads = threads or team.threads
         stack.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))  # fit reports divergence
+        stack.enter_context(warnings.catch_warnings())
+        warnings.filterwarnings("ignore", message="EarlyStopping starts afresh")  # _early_stopping_note said it
         return fit(model.net, data.x_train, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
                    steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=data.validation,
                    schedule=schedule, callbacks=callbacks, resume=model.state, threads=threads,
                    comm=None if team is None else team.comm)
+
+
+def _early_stopping_note(args, callbacks, model: _Model) -> None:
+    """A resume from a checkpoint that kept no early-stopping record (written before it was
+    kept): say that early stopping starts afresh, so the run may end elsewhere."""
+    stoppers = [cb for cb in callbacks if isinstance(cb, EarlyStopping)]
+    if model.state is None or not stoppers or stoppers[0].key in model.state.callback_records:
+        return
+    _say(f"note: the checkpoint holds no early-stopping record (it was written by an older deltaprop), so early "
+         f"stopping starts afresh at epoch {model.state.epoch + 1} and may stop elsewhere than an uninterrupted run",
+         err=True)
 
 
 def _diverged(exc: TrainingDivergedError, cfg: TrainConfig, out: Path, writer: CheckpointWriter) -> int:
@@ -702,11 +783,16 @@ def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta:
     acc = accuracy(data.y_test, model.net.predict(data.x_test))
     _report_results(args, reporter, model, data, data.x_test, acc, records)
     if args.log_json:
-        summary = {"test_accuracy": acc, "test_examples": int(len(data.y_test)), "out": str(out),
-                   "seconds": round(seconds, 3)}
+        summary = {"test_accuracy" if data.held_out else "training_accuracy": acc,
+                   "test_examples" if data.held_out else "training_examples": int(len(data.y_test)),
+                   "out": str(out), "seconds": round(seconds, 3)}
         _say(json.dumps(summary))
     else:
-        _say(f"test accuracy {acc:.4f} on {len(data.y_test)} examples ({seconds:.1f} s of training)")
+        if data.held_out:
+            _say(f"test accuracy {acc:.4f} on {len(data.y_test)} examples ({seconds:.1f} s of training)")
+        else:
+            _say(f"training accuracy {acc:.4f} on all {len(data.y_test)} examples ({seconds:.1f} s of training)")
+            _say(f"WARNING: {_NO_TEST_SET}", err=True)
         _say(f"wrote {out}/: {', '.join(_RUN_FILES)}")
     return 0
 
@@ -716,6 +802,8 @@ def _model_meta(cfg: TrainConfig, data: _Data) -> dict[str, Any]:
     kind, so the scikit-learn wrapper restores integer labels as integers) and the config."""
     ids = data.class_names == tuple(str(c) for c in range(len(data.class_names)))
     extra = {"config": cfg.as_dict(), "dataset": cfg.dataset, "classes_kind": "i" if ids else "U"}
+    if data.file is not None:
+        extra["data_file"] = data.file
     return {"class_names": data.class_names, "extra": extra}
 
 
@@ -731,6 +819,7 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
     reporter = _reporter(args, cfg, out, data)
     callbacks = [*_callbacks(args, cfg, writer), reporter]
     _header(args, cfg, out, model, data)
+    _early_stopping_note(args, callbacks, model)
     started = time.perf_counter()
     try:
         history = _fit(args, cfg, model, data, callbacks, threads)
@@ -776,6 +865,8 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
     try:
         cfg, checkpoint = _resume_config(out, flags)
         data = _training_data(cfg, mapped=_on_ranks(args))
+        _check_unchanged(checkpoint.extra.get("data_file"), data, cfg.dataset,
+                         "restore the file the run trained on, or start a new run on this one")
         model = _resumed_model(checkpoint)
         if not _run_is_complete(cfg, model.state):
             return _run(args, cfg, out, model, data, threads)
@@ -785,6 +876,7 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         if not args.quiet:
             _say(f"{out}: the run's {model.state.epoch} epochs are complete but model.safetensors is missing; "
                  "writing it from the checkpoint")
+        _keep_best_weights(cfg, model)
         return _finish(args, cfg, out, model, data, _model_meta(cfg, data), model.state.history.records, 0.0)
     finally:
         lock.release()
@@ -922,6 +1014,39 @@ def _read(path: str):
     return read_model(_model_path(path))
 
 
+def _is_training_file(mf, name: str, ds: _Dataset) -> bool:
+    """Whether the file ``name`` is the one the model trained on: the same bytes, or the
+    same path (whose bytes then must not have changed)."""
+    recorded, trained = mf.extra.get("data_file"), mf.extra.get("dataset")
+    same_path = isinstance(trained, str) and Path(name).resolve() == Path(trained).resolve()
+    if isinstance(recorded, dict) and ds.file is not None:
+        if recorded.get("sha256") == ds.file["sha256"]:
+            return True
+        if same_path:
+            _check_unchanged(recorded, ds, name, "its held-out rows can no longer be told from the training rows: "
+                             "restore it, score every row with --split all, or train again")
+    return same_path
+
+
+def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarray, str]:
+    """The dataset, the rows ``evaluate`` scores and, in words, which they are: a named
+    dataset's or the training file's held-out rows by default, every row of another file."""
+    label_column = getattr(args, "label_column", None) or _trained_label_column(mf)
+    ds = _load_data(name, args.data_dir, _split_seed(mf), label_column)
+    if args.split == "all":
+        trained_file = False
+    else:
+        trained_file = not _is_file_dataset(name) or _is_training_file(mf, name, ds)
+    split = args.split or ("test" if trained_file else "all")
+    if split == "all":
+        x, y = ds.all_rows()
+        return ds, x, y, f"all {len(y)} rows"
+    if not ds.held_out:
+        return ds, ds.x_train, ds.y_train, f"all {len(ds.y_train)} rows, the training rows: {_NO_TEST_SET}"
+    x, y = (ds.x_test, ds.y_test) if split == "test" else (ds.x_train, ds.y_train)
+    return ds, x, y, f"{split}, {len(y)} examples"
+
+
 def cmd_evaluate(args) -> int:
     mf = _read(args.model)
     if mf.outputs in ("values", "labels"):
@@ -931,15 +1056,14 @@ def cmd_evaluate(args) -> int:
     name = args.dataset or mf.extra.get("dataset")
     if not isinstance(name, str) or not name:
         raise ConfigError("this model does not record its dataset; pass --dataset NAME or FILE")
-    ds = _load_data(name, args.data_dir, _split_seed(mf), _trained_label_column(mf))
-    x, y = (ds.x_test, ds.y_test) if args.split == "test" else (ds.x_train, ds.y_train)
+    ds, x, y, which = _rows_to_score(args, mf, name)
     names = mf.class_names or ds.class_names
     pred = predictions_from_outputs(mf.net.predict_proba(x), threshold=mf.training_loss().decision_threshold)
     k = max(len(names), mf.net.n_outputs if mf.net.n_outputs > 1 else 2)
     names = tuple(names) + tuple(str(i) for i in range(len(names), k))
     cm = confusion_matrix(y, pred, k)
     report = classification_report(y, pred, k, names)
-    _say(f"{name} ({args.split}, {len(y)} examples): accuracy {report.accuracy:.4f}")
+    _say(f"{name} ({which}): accuracy {report.accuracy:.4f}")
     _say(report.table())
     _say("")
     _say(confusion_table(cm, names))

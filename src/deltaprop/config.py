@@ -177,7 +177,8 @@ class TrainConfig:
 
     def schedule_for_run(self, batches_per_epoch: int) -> str | dict[str, Any]:
         """The schedule with its length taken from the run where not set: cosine anneals
-        over the run's epochs (``t_max``), step decays three times in it (``step_size``)."""
+        over the run's epochs (``t_max``), step decays every third of them (``step_size`` =
+        ``epochs // 3``, at least 1: two decays in a run of a multiple of 3 epochs)."""
         spec = {"type": self.schedule} if isinstance(self.schedule, str) else dict(self.schedule)
         epochs = self.epochs if self.epochs is not None else -(-self.steps // max(1, batches_per_epoch))
         if self.epochs is not None and self.steps is not None:

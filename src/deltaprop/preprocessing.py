@@ -26,7 +26,7 @@ from .layers import Layer
 
 __all__ = [
     "PREPROCESSING", "Rescaling", "Standardization", "auto_scaling", "describe_inputs", "input_layer",
-    "unit_scaling", "with_input_layer",
+    "standardization_for", "unit_scaling", "with_input_layer",
 ]
 
 #: Most features a Standardization layer may declare (its statistics live in JSON).
@@ -156,6 +156,14 @@ def auto_scaling(x: np.ndarray) -> str:
     return "standardize"
 
 
+def standardization_for(x: np.ndarray) -> Standardization:
+    """``--scaling standardize`` on training inputs ``x``: one σ for all features of
+    images (pixels share one scale, and a σ per pixel would blow up nearly constant border
+    pixels), a σ per feature for tabular data (columns in their own units, as
+    scikit-learn's StandardScaler)."""
+    return Standardization.fit(x, per_feature=not _pixel_like(np.asarray(x)))
+
+
 def unit_scaling(x: np.ndarray) -> Rescaling:
     """``x / 255`` for 8-bit data (``x / 65535`` for 16-bit): integers only."""
     x = np.asarray(x)
@@ -205,7 +213,8 @@ def describe_inputs(net) -> str:
         shown = f"{round(inverse):d}" if math.isclose(inverse, round(inverse), rel_tol=1e-9) else f"{inverse:g}"
         return f"x / {shown}"
     if isinstance(first, Standardization):
-        return "standardised ((x − μ) / σ, μ and σ of the training split)"
+        sigma = "one σ for all features" if first.std.size == 1 else "σ per feature"
+        return f"standardised ((x − μ) / σ, μ per feature and {sigma}, of the training split)"
     return "none (raw inputs)"
 
 

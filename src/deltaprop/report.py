@@ -68,7 +68,7 @@ def data_sha256(*arrays: np.ndarray) -> str:
             a = np.ascontiguousarray(a)
         h.update(f"{a.dtype.str}{a.shape}".encode())
         for part in a.chunks() if hasattr(a, "chunks") else [a]:
-            h.update(memoryview(np.ascontiguousarray(part)).cast("B"))
+            h.update(np.ascontiguousarray(part).tobytes() if part.size == 0 else memoryview(np.ascontiguousarray(part)).cast("B"))
     return h.hexdigest()
 
 

@@ -196,12 +196,15 @@ def class_probabilities(outputs: np.ndarray, kind: str) -> np.ndarray | None:
 
 @dataclass
 class Checkpoint(ModelFile):
-    """A checkpoint: the model plus everything :func:`deltaprop.fit` needs to continue."""
+    """A checkpoint: the model plus everything :func:`deltaprop.fit` needs to continue.
+    ``saved_weights``: copies of the weights callbacks keep (early stopping's best epoch),
+    per key, in the order of ``net.parameters()``; tensors ``saved.{key}.{name}`` in the file."""
 
     optimizer: Any = None
     loss: Any = None
     schedule: Any = None
     training: dict[str, Any] = field(default_factory=dict)
+    saved_weights: dict[str, list] = field(default_factory=dict)
 
     @property
     def epoch(self) -> int:
@@ -217,7 +220,8 @@ class Checkpoint(ModelFile):
         the place in an epoch stopped before its end."""
         from .training import TrainingState
 
-        return TrainingState.from_dict(self.training, net=self.net, optimizer=self.optimizer)
+        return TrainingState.from_dict(self.training, net=self.net, optimizer=self.optimizer,
+                                       saved_weights=self.saved_weights)
 
 
 def scales_own_inputs(net: Network) -> bool:
@@ -331,6 +335,9 @@ def checkpoint_parts(state, *, class_names=None, input_scaling=None, extra=None)
     encoding."""
     net, opt = state.net, state.optimizer
     tensors, meta, order = _model_parts(net, class_names, input_scaling, extra)
+    names = list(order)
+    if state.resume_weights is not None:  # the weights training stopped at, not those a callback restored
+        tensors = dict(zip(names, state.resume_weights))
     tensors = {name: value.copy() for name, value in tensors.items()}
     if not opt.is_built_for(net.parameters()):
         raise StateError("the optimizer is not bound to this network's parameters; checkpoint after fit has started")
@@ -339,6 +346,10 @@ def checkpoint_parts(state, *, class_names=None, input_scaling=None, extra=None)
     for key in opt_state:
         tensors[f"optimizer.{key}"] = opt_state[key]
         order.append(f"optimizer.{key}")
+    for key in sorted(state.saved_weights):  # e.g. early stopping's best epoch
+        for name, value in zip(names, state.saved_weights[key]):
+            tensors[f"saved.{key}.{name}"] = value.copy()
+            order.append(f"saved.{key}.{name}")
     meta["kind"] = "checkpoint"
     meta["optimizer"] = _json(opt.config())
     return tensors, meta, order, state.to_dict()
@@ -494,8 +505,9 @@ def _check_format(path: Path, meta: dict[str, str]) -> str:
 
 def _read_tensors(path: Path, meta: dict[str, str], expected: dict[str, tuple[int, ...]], net: Network) -> dict:
     """Map the file with safetensors' reader and take the tensors one at a time: model
-    tensors go straight into ``net``'s parameters, optimizer slots are returned. The
-    digest is checked over all of them before anything is returned."""
+    tensors go straight into ``net``'s parameters; the others (optimizer slots
+    ``optimizer.*``, saved weights ``saved.*``) are returned by name. The digest is
+    checked over all of them before anything is returned."""
     from safetensors import SafetensorError, safe_open
 
     built = dict(net.named_parameters())
@@ -516,7 +528,7 @@ def _read_tensors(path: Path, meta: dict[str, str], expected: dict[str, tuple[in
                 if name in built:
                     built[name].value[...] = arr
                 else:
-                    slots[name[len("optimizer."):]] = arr
+                    slots[name] = arr
     except ModelFileError:
         raise
     except (SafetensorError, OSError, ValueError) as exc:
@@ -545,9 +557,12 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
             optimizer = optimizer_from_config(config)
         except _BUILD_ERRORS as exc:
             raise _bad(path, f"bad optimizer in the checkpoint: {exc}") from None
-        for i, name in enumerate(list(expected)):
+        model_names = list(expected)
+        for i, name in enumerate(model_names):
             for slot in optimizer.slots:
                 expected[f"optimizer.{i}.{slot}"] = expected[name]
+        for key in _saved_weight_keys(path, meta):
+            expected.update({f"saved.{key}.{name}": expected[name] for name in model_names})
     _check_entries(path, header, expected, _DTYPE_CODES[dtype_name], data_len)
     try:
         net = Network.from_config(arch, dtype=resolve_dtype(dtype_name))
@@ -580,11 +595,24 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
     common = dict(net=net, kind=kind, class_names=class_names, input_scaling=None, extra=extra, metadata=meta, path=path)
     if kind == "model":
         return ModelFile(**common)
-    return _checkpoint(path, common, meta, optimizer, slots)
+    return _checkpoint(path, common, meta, optimizer, slots, model_names)
 
 
-def _checkpoint(path: Path, common: dict, meta: dict, optimizer, tensors: dict) -> Checkpoint:
-    """The checkpoint's training state, each field checked; ``tensors``: the optimizer slots."""
+def _saved_weight_keys(path: Path, meta: dict[str, str]) -> list[str]:
+    """The keys of the weights a checkpoint saves besides the model's (none before they were kept)."""
+    from .training import MAX_SAVED_WEIGHTS
+
+    training = _meta_json(path, meta, "training")
+    keys = training.get("saved_weights", []) if isinstance(training, dict) else []
+    if (not isinstance(keys, list) or len(keys) > MAX_SAVED_WEIGHTS
+            or not all(isinstance(k, str) and 0 < len(k) <= 200 for k in keys) or len(set(keys)) != len(keys)):
+        raise _bad(path, f"checkpoint saved_weights must list at most {MAX_SAVED_WEIGHTS} distinct names")
+    return keys
+
+
+def _checkpoint(path: Path, common: dict, meta: dict, optimizer, tensors: dict, names: list[str]) -> Checkpoint:
+    """The checkpoint's training state, each field checked; ``tensors``: the optimizer
+    slots and saved weights by name; ``names``: the model's tensors, in parameter order."""
     from .losses import loss_from_config
     from .schedules import schedule_from_config
 
@@ -609,18 +637,20 @@ def _checkpoint(path: Path, common: dict, meta: dict, optimizer, tensors: dict) 
         schedule = schedule_from_config(training["schedule"])
         schedule.load_state(training["schedule_state"])
         optimizer.build(net.parameters())
-        state = dict(tensors)
+        state = {k[len("optimizer."):]: v for k, v in tensors.items() if k.startswith("optimizer.")}
         state["iterations"] = np.array(training["iterations"], dtype=np.int64)
         optimizer.load_state(state)
     except _BUILD_ERRORS as exc:
         raise _bad(path, f"checkpoint training state is invalid: {exc}") from None
     from .training import TrainingState
 
+    saved = {key: [tensors[f"saved.{key}.{name}"] for name in names] for key in training.get("saved_weights", [])}
     try:
-        TrainingState.from_dict(training, net=net, optimizer=optimizer)  # checks the rest now
+        TrainingState.from_dict(training, net=net, optimizer=optimizer, saved_weights=saved)  # checks the rest now
     except Error as exc:
         raise _bad(path, f"checkpoint training state is invalid: {exc}") from None
-    return Checkpoint(**common, optimizer=optimizer, loss=loss, schedule=schedule, training=training)
+    return Checkpoint(**common, optimizer=optimizer, loss=loss, schedule=schedule, training=training,
+                      saved_weights=saved)
 
 
 def read_model(path, *, max_bytes: int = MAX_FILE_BYTES) -> ModelFile:

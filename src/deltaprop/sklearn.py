@@ -53,7 +53,7 @@ from .layers import ACTIVATIONS, Dense, Dropout, Layer
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, loss_from_config, loss_from_name
 from .network import Network, predictions_from_outputs, resolve_dtype
 from .optimizers import OPTIMIZERS, SGD, Adam, AdamW, Optimizer, optimizer_from_config, optimizer_from_name
-from .schedules import Schedule, schedule_from_config
+from .schedules import CosineAnnealing, Schedule, StepDecay, schedule_from_config
 from .serialization import read_model
 from .serialization import save as save_model
 from .training import TrainingState, _auto_threads
@@ -86,11 +86,14 @@ class _Objective(Loss):
     """scikit-learn's objective on a batch of ``m`` rows with weights ``w_i`` (1 without
     ``sample_weight``), ``S = Σ_i w_i``:
 
-        ``L = c Σ_i w_i ℓ_i / S + α/(2S) Σ_layers ‖W‖²``
+        ``L = c Σ_i w_i ℓ_i / (k S) + α/(2S) Σ_layers ‖W‖²``
 
     ``ℓ_i`` the wrapped loss's :meth:`~deltaprop.losses.Loss.row_values`, ``c`` its scale
     (½ for squared error, whose ``½‖a − y‖²`` starts backward at ``δ = (a − y)/m`` as
-    scikit-learn's does). Biases are not penalised. :func:`deltaprop.fit` hands the weights
+    scikit-learn's does). ``k`` (:attr:`entries`) is the number of outputs for squared error,
+    else 1: scikit-learn reports ``½ mean((a − y)²)`` over all ``m k`` entries, yet its
+    gradient is that of ``½ Σ_k``, ``k`` times steeper; both are kept (the gradient does not
+    see ``k``). Biases are not penalised. :func:`deltaprop.fit` hands the weights
     scaled to mean 1; ``weight_scale`` (the raw weights' mean) turns their sum back into
     scikit-learn's ``S``. The penalty's gradient ``(α/S) W`` is added by
     :class:`_WeightPenalty`, which reads ``S`` from :attr:`denominator`. L-BFGS sums chunks of
@@ -100,9 +103,11 @@ class _Objective(Loss):
     type_name = "Objective"
     classification = False  # the loop's running accuracy is not used
 
-    def __init__(self, inner: Loss, weights: list, *, alpha: float, scale: float, weight_scale: float = 1.0):
+    def __init__(self, inner: Loss, weights: list, *, alpha: float, scale: float, weight_scale: float = 1.0,
+                 entries: int = 1):
         super().__init__()
         self.inner, self.weights, self.alpha, self.scale = inner, weights, alpha, scale
+        self.entries = entries
         self.weight_scale = weight_scale
         self.denominator = 1.0
         self.fixed_denominator: float | None = None
@@ -129,10 +134,10 @@ class _Objective(Loss):
         if self.fixed_denominator is not None:  # one chunk of L-BFGS's full batch
             self.denominator = self.fixed_denominator
             self._data_scale = self.scale * m / self.denominator
-            return self.scale * total / self.denominator
+            return self.scale * total / (self.denominator * self.entries)
         self.denominator = count * self.weight_scale
         self._data_scale = self.scale * m / count  # the wrapped gradient's 1/m becomes c/S
-        out = self.scale * total / count
+        out = self.scale * total / (count * self.entries)
         if self.alpha:
             out += 0.5 * self.alpha * self.penalty() / self.denominator
         return out
@@ -162,6 +167,26 @@ class _WeightPenalty(Callback):
             c = objective.alpha / objective.denominator
             for W in objective.weights:
                 W.grad += c * W.value
+
+
+# -- scikit-learn's SGD ---------------------------------------------------------------------
+class _ScikitLearnSGD(SGD):
+    """:class:`~deltaprop.optimizers.SGD` whose momentum may also be 1, as scikit-learn's
+    ``momentum`` in [0, 1]: ``V := μV − α g`` with ``μ = 1`` keeps every past step at full
+    weight. deltaprop's own SGD keeps ``μ < 1``; this one exists for the estimators."""
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, *, nesterov: bool = False, weight_decay: float = 0.0):
+        momentum = _checks.fraction("momentum", momentum, high_open=False)
+        super().__init__(lr, min(momentum, 0.5), nesterov=nesterov, weight_decay=weight_decay)
+        self.momentum = momentum
+
+
+def _optimizer_from_config(config: dict[str, Any]) -> Optimizer:
+    """The estimator's optimizer back from its config (an SGD with momentum 1 is the
+    estimator's own :class:`_ScikitLearnSGD`)."""
+    if config.get("type") == SGD.type_name and config.get("momentum") == 1.0:
+        return _ScikitLearnSGD(**{k: v for k, v in config.items() if k != "type"})
+    return optimizer_from_config(config)
 
 
 # -- sparse input -------------------------------------------------------------------------
@@ -205,8 +230,8 @@ def _outputs(net: Network, X) -> np.ndarray:
 class _ScikitLearnRule(Callback):
     """After every epoch, what ``MLPClassifier._fit_stochastic`` does: record the loss, print
     it (``verbose``), score the validation split under early stopping (keeping a copy of the
-    best weights), count epochs without improvement, update ``invscaling`` and ``adaptive``
-    rates, and stop once more than ``n_iter_no_change`` epochs did not improve by ``tol``."""
+    best weights), count epochs without improvement, update ``invscaling`` (``η₀/(t + 1)^p``)
+    and ``adaptive`` rates, and stop once more than ``n_iter_no_change`` epochs did not improve by ``tol``."""
 
     def __init__(self, est: "_NeuralNet", validation, *, n_rows: int, incremental: bool):
         self.est, self.validation, self.n_rows, self.incremental = est, validation, n_rows, incremental
@@ -223,7 +248,7 @@ class _ScikitLearnRule(Callback):
         self._count(state)
         sgd_rates = est._uses_sklearn_rates()
         if sgd_rates and est.learning_rate == "invscaling":
-            state.base_lr = float(est.learning_rate_init) / (est.t_ + 1) ** float(est.power_t)
+            state.base_lr = est._initial_rate() / (est.t_ + 1) ** float(est.power_t)
         if est._no_improvement_count > est.n_iter_no_change:
             watched = "Validation score" if self.validation is not None else "Training loss"
             msg = f"{watched} did not improve more than tol={est.tol:f} for {est.n_iter_no_change} consecutive epochs."
@@ -312,6 +337,10 @@ class _NeuralNet(BaseEstimator):
             )
         return name
 
+    def _initial_rate(self) -> float:
+        """``η₀`` of ``invscaling``: ``learning_rate_init``, or an optimizer instance's own rate."""
+        return float(self.solver.lr) if isinstance(self.solver, Optimizer) else float(self.learning_rate_init)
+
     def _uses_sklearn_rates(self) -> bool:
         """``invscaling`` and ``adaptive`` change the rate of every solver but Adam, which
         scikit-learn leaves at ``learning_rate_init``."""
@@ -347,17 +376,26 @@ class _NeuralNet(BaseEstimator):
 
     def _make_schedule(self) -> Schedule:
         """scikit-learn's three rates are a constant schedule whose base rate the rule moves;
-        any other value is a deltaprop schedule (name, config mapping or instance)."""
+        any other value is a deltaprop schedule (name, config mapping or instance). Named
+        or mapped without a length, cosine anneals over ``max_iter`` epochs (``t_max``) and
+        step decays three times in them (``step_size = ⌊max_iter/3⌋``), as a CLI run's."""
         if isinstance(self.learning_rate, str) and self.learning_rate in _SKLEARN_SCHEDULES:
             return schedule_from_config("constant")
         if isinstance(self.learning_rate, Schedule):
             return copy.deepcopy(self.learning_rate)  # schedules keep state; the parameter stays untouched
         try:
-            return schedule_from_config(copy.deepcopy(self.learning_rate))
+            schedule = schedule_from_config(copy.deepcopy(self.learning_rate))
         except ConfigError as exc:
             raise ConfigError(
                 f"learning_rate must be 'constant', 'invscaling', 'adaptive' or a deltaprop schedule ({exc})"
             ) from None
+        given = self.learning_rate if isinstance(self.learning_rate, dict) else {}
+        epochs = int(self.max_iter)
+        if isinstance(schedule, CosineAnnealing) and "t_max" not in given:
+            return CosineAnnealing(t_max=epochs, min_lr=schedule.min_lr)
+        if isinstance(schedule, StepDecay) and "step_size" not in given:
+            return StepDecay(step_size=max(1, epochs // 3), gamma=schedule.gamma)
+        return schedule
 
     def _make_optimizer(self) -> Optimizer:
         if isinstance(self.solver, Optimizer):
@@ -365,7 +403,7 @@ class _NeuralNet(BaseEstimator):
         name, lr = self._solver_name(), float(self.learning_rate_init)
         if name == "sgd":
             momentum = float(self.momentum)
-            return SGD(lr, momentum, nesterov=bool(self.nesterovs_momentum) and momentum > 0)
+            return _ScikitLearnSGD(lr, momentum, nesterov=bool(self.nesterovs_momentum) and momentum > 0)
         if name in ("adam", "adamw"):
             cls = Adam if name == "adam" else AdamW
             return cls(lr, float(self.beta_1), float(self.beta_2), eps=float(self.epsilon))
@@ -460,12 +498,16 @@ class _NeuralNet(BaseEstimator):
 
     def _initialize_as_scikit_learn(self, net: Network, seed: int) -> None:
         """MLPClassifier's initialisation: ``W`` and ``b`` uniform in ``±√(f/(n_in + n_out))``,
-        ``f = 2`` around logistic units and 6 otherwise, drawn in float64 whatever the dtype."""
+        ``f = 2`` around logistic units and 6 otherwise, drawn in float64 whatever the dtype.
+        The output layer takes the last hidden layer's ``f``; without hidden layers
+        (``hidden_layer_sizes=()``), ``activation``'s, as scikit-learn's."""
         rng = np.random.default_rng([seed, 1])
         dense = [layer for layer in net.layers if isinstance(layer, Dense)]
         activations = self._activations(len(dense) - 1)
+        if not activations:
+            activations = self._activations(1) if isinstance(self.activation, str) else ["identity"]
         for i, layer in enumerate(dense):
-            factor = 2.0 if activations[min(i, len(activations) - 1)] == "sigmoid" and activations else 6.0
+            factor = 2.0 if activations[min(i, len(activations) - 1)] == "sigmoid" else 6.0
             bound = math.sqrt(factor / (layer.n_in + layer.n_out))
             layer.W.value = rng.uniform(-bound, bound, (layer.n_in, layer.n_out))
             layer.b.value = rng.uniform(-bound, bound, layer.n_out)
@@ -489,7 +531,9 @@ class _NeuralNet(BaseEstimator):
         inner = self._make_loss()
         scale = 0.5 if isinstance(inner, MeanSquaredError) else 1.0
         weight_scale = 1.0 if weight is None else float(weight.mean())
-        return _Objective(inner, weights, alpha=float(self.alpha), scale=scale, weight_scale=weight_scale)
+        entries = self.net_.n_outputs if isinstance(inner, MeanSquaredError) else 1
+        return _Objective(inner, weights, alpha=float(self.alpha), scale=scale, weight_scale=weight_scale,
+                          entries=entries)
 
     # -- training -------------------------------------------------------------------------
     def _fit(self, X, y, sample_weight=None, *, incremental: bool, classes=None):
@@ -636,28 +680,32 @@ class _NeuralNet(BaseEstimator):
         """Minimise the full-batch objective with SciPy's L-BFGS-B on the network's flat
         parameter and gradient buffers (scikit-learn's ``gtol=tol``, ``maxiter=max_iter``,
         ``maxfun=max_fun``). A sparse ``X`` is densified in chunks of rows for every
-        evaluation."""
+        evaluation. SciPy gets the objective whose gradient it is given (squared error
+        ``½ Σ_k``); ``loss_`` and ``loss_curve_`` report scikit-learn's ``½ mean_k`` of it."""
         net = self.net_
         theta, grads = net._flat_values, net.flat_gradients
         objective = self._objective(weight)
         objective.fixed_denominator = float(X.shape[0] if weight is None else weight.sum())
+        entries, objective.entries = objective.entries, 1
         total = np.empty_like(grads, dtype=np.float64)
+        reported: dict[float, float] = {}  # objective value -> the loss scikit-learn reports there
 
         def loss_and_gradient(x):
             np.copyto(theta, x, casting="same_kind")
             total[...] = 0.0
-            value = 0.0
+            data = 0.0
             for start, stop, chunk in _chunks(X, net.dtype):
                 objective.chunk_weights = None if weight is None else weight[start:stop]
-                value += net.loss_and_gradients(objective, chunk, rows[start:stop])
+                data += net.loss_and_gradients(objective, chunk, rows[start:stop])
                 np.add(total, grads, out=total)
-            value += self._add_penalty(objective, total)
-            return value, total.copy()
+            penalty = self._add_penalty(objective, total)
+            reported[data + penalty] = data / entries + penalty
+            return data + penalty, total.copy()
 
         iterations = []
 
         def after_iteration(intermediate_result):
-            iterations.append(float(intermediate_result.fun))
+            iterations.append(reported.get(float(intermediate_result.fun), math.nan))
             if self.verbose:
                 print(f"Iteration {len(iterations)}, loss = {iterations[-1]:.8f}")
 
@@ -669,7 +717,7 @@ class _NeuralNet(BaseEstimator):
             )
         np.copyto(theta, result.x, casting="same_kind")
         self.n_iter_ = min(int(result.nit), int(self.max_iter))
-        self.loss_ = float(result.fun)
+        self.loss_ = reported.get(float(result.fun), math.nan)
         self.loss_curve_ = list(getattr(self, "loss_curve_", [])) + iterations
         if not result.success:
             warnings.warn(
@@ -810,7 +858,7 @@ class _NeuralNet(BaseEstimator):
         state = dict(state)
         blob = state.get("_state")
         if isinstance(blob, dict):
-            opt = optimizer_from_config(blob["optimizer"])
+            opt = _optimizer_from_config(blob["optimizer"])
             if blob["optimizer_state"] is not None:
                 opt.build(state["net_"].parameters())
                 opt.load_state(blob["optimizer_state"])
@@ -938,7 +986,13 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
             return CrossEntropy() if self._output_name() == "softmax" else BinaryCrossEntropy()
         if isinstance(self.loss, Loss):
             return loss_from_config(self.loss.config())
-        return loss_from_name(self.loss)
+        if self.loss == "squared_error":  # scikit-learn's name for deltaprop's "mse"
+            return MeanSquaredError()
+        try:
+            return loss_from_name(self.loss)
+        except ConfigError as exc:
+            raise ConfigError(f"a classifier's loss must be None (log-loss), 'squared_error' or a deltaprop loss "
+                              f"({exc})") from None
 
     # -- data -----------------------------------------------------------------------------
     def _validate_xy(self, X, y, *, reset, dtype):
@@ -1101,8 +1155,9 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
     """A feedforward network regressor trained by backpropagation (deltaprop's engine).
 
     One output unit per target column (``y`` may be 1-D or ``(n, targets)``), identity
-    output and scikit-learn's squared error ``½‖a − y‖²`` per row; ``output="sigmoid"``
-    suits targets in [0, 1]. Early stopping scores R².
+    output and scikit-learn's squared error ``½‖a − y‖²/k`` per row of ``k`` targets (its
+    ``loss_`` is ``½ mean((a − y)²)`` over all entries); ``output="sigmoid"`` suits targets in
+    [0, 1]. Early stopping scores R².
     """ + _SHARED_PARAMS_DOC
 
     def __init__(

@@ -172,8 +172,10 @@ class EpochProgress:
 _PROGRESS_FIELDS = ("epoch", "rng_state", "batches", "seen", "loss_sum", "correct", "seconds")
 #: What :meth:`TrainingState.to_dict` writes (and ``from_dict`` needs, ``unfinished`` aside).
 STATE_FIELDS = ("epoch", "step", "iterations", "base_lr", "schedule", "schedule_state", "loss", "net_rng",
-                "shuffle_rng", "history", "unfinished", "threads")
-_OPTIONAL_FIELDS = ("unfinished", "threads")  # absent from checkpoints written before them
+                "shuffle_rng", "history", "unfinished", "threads", "callbacks", "saved_weights")
+_OPTIONAL_FIELDS = ("unfinished", "threads", "callbacks", "saved_weights")  # absent from older checkpoints
+#: At most this many saved copies of the weights (one per early stopping's monitor).
+MAX_SAVED_WEIGHTS = 4
 
 
 @dataclass
@@ -186,7 +188,16 @@ class TrainingState:
     callback stopped before its end (it was closed with a record of its part); None at an
     epoch boundary. Passing a state back to :func:`fit` (``resume=``) continues exactly
     where it stopped, reopening such an unfinished epoch, and so does a state rebuilt with
-    :meth:`from_dict` from :meth:`to_dict` with the weights and the optimizer's state."""
+    :meth:`from_dict` from :meth:`to_dict` with the weights and the optimizer's state.
+
+    Callbacks that decide across epochs keep what they know here, so that a resume goes on
+    deciding as the run would have: ``callback_records`` holds, per callback key, a
+    JSON-able record (:class:`~deltaprop.callbacks.EarlyStopping`'s best value, its epoch
+    and the epochs waited) and ``saved_weights`` a copy of the network's parameters
+    (its best epoch's), both written at the end of every finished epoch and saved in
+    checkpoints. ``resume_weights`` are the weights training stopped at when a callback
+    changed the network afterwards (early stopping restoring its best epoch's): a resume
+    and a checkpoint start from them, not from the network's weights."""
 
     net: Network
     optimizer: Optimizer
@@ -205,6 +216,11 @@ class TrainingState:
     progress: EpochProgress | None = None
     #: the BLAS threads the run trains on (None: the BLAS default), kept so a resume uses the same
     threads: int | None = None
+    #: the number of batches of the epoch under way (the loop sets it when the epoch starts)
+    epoch_batches: int | None = None
+    callback_records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    saved_weights: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    resume_weights: list[np.ndarray] | None = None
 
     @property
     def running(self) -> tuple[int, float, int | None]:
@@ -225,7 +241,8 @@ class TrainingState:
     def to_dict(self) -> dict[str, Any]:
         """The state as JSON-able values (:data:`STATE_FIELDS`): counters, base rate,
         schedule and its state, loss, both random generators, history and the unfinished
-        epoch. The weights and the optimizer's arrays (:meth:`Optimizer.state`) are not in it."""
+        epoch, the callbacks' records and the keys of :attr:`saved_weights`. The weights, the
+        saved weights and the optimizer's arrays (:meth:`Optimizer.state`) are not in it."""
         schedule = self.schedule
         return {
             "epoch": int(self.epoch),
@@ -240,13 +257,17 @@ class TrainingState:
             "history": [dict(r) for r in self.history.records],
             "unfinished": None if self.progress is None else self.progress.to_dict(),
             "threads": self.threads,
+            "callbacks": {key: dict(record) for key, record in self.callback_records.items()},
+            "saved_weights": sorted(self.saved_weights),
         }
 
     @classmethod
-    def from_dict(cls, data: Any, *, net: Network, optimizer: Optimizer) -> "TrainingState":
+    def from_dict(cls, data: Any, *, net: Network, optimizer: Optimizer,
+                  saved_weights: dict[str, list[np.ndarray]] | None = None) -> "TrainingState":
         """The state :meth:`to_dict` described, for ``net`` (its dropout generator is set
-        from the dict) and ``optimizer`` (whose arrays the caller restores). Anything
-        missing or malformed raises :class:`~deltaprop.errors.StateError`."""
+        from the dict) and ``optimizer`` (whose arrays the caller restores); ``saved_weights``:
+        the arrays of :attr:`saved_weights` the dict names. Anything missing or malformed
+        raises :class:`~deltaprop.errors.StateError`."""
         from .losses import loss_from_config
 
         if not isinstance(data, dict) or any(k not in data for k in STATE_FIELDS if k not in _OPTIONAL_FIELDS):
@@ -270,11 +291,39 @@ class TrainingState:
         threads = data.get("threads")
         if threads is not None and (_whole("threads", threads) < 1):
             raise StateError(f"the training state's threads must be None or >= 1, got {threads}")
+        records = _callback_records(data.get("callbacks", {}))
+        weights = _saved_weights(data.get("saved_weights", []), saved_weights or {}, net)
         rng = np.random.default_rng()
         _set_rng(rng, data["shuffle_rng"], "shuffling")
         _set_rng(net.rng, data["net_rng"], "network")
         return cls(net=net, optimizer=optimizer, loss=loss, rng=rng, history=History(history), epoch=epoch,
-                   step=step, schedule=schedule, base_lr=base_lr, progress=progress, threads=threads)
+                   step=step, schedule=schedule, base_lr=base_lr, progress=progress, threads=threads,
+                   callback_records=records, saved_weights=weights)
+
+
+def _callback_records(records: Any) -> dict[str, dict[str, Any]]:
+    """The callbacks' records, as a mapping of keys to mappings (each callback checks its own)."""
+    if not isinstance(records, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in records.items()):
+        raise StateError("the training state's callbacks must map callback keys to records")
+    return {k: dict(v) for k, v in records.items()}
+
+
+def _saved_weights(keys: Any, arrays: dict[str, list[np.ndarray]], net: Network) -> dict[str, list[np.ndarray]]:
+    """The saved weights ``keys`` names, each a finite copy of ``net``'s parameters."""
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or len(keys) > MAX_SAVED_WEIGHTS:
+        raise StateError(f"the training state's saved_weights must list at most {MAX_SAVED_WEIGHTS} keys")
+    shapes = [(p.value.shape, p.value.dtype) for p in net.parameters()]
+    out = {}
+    for key in keys:
+        weights = arrays.get(key)
+        if weights is None:
+            raise StateError(f"the training state names saved weights {key!r}, but they were not given")
+        if [(np.shape(w), getattr(w, "dtype", None)) for w in weights] != shapes:
+            raise StateError(f"the saved weights {key!r} do not match the network's parameters")
+        if not all(np.all(np.isfinite(w)) for w in weights):
+            raise StateError(f"the saved weights {key!r} hold NaN or infinity")
+        out[key] = [np.array(w) for w in weights]
+    return out
 
 
 def _whole(name: str, value: Any) -> int:
@@ -501,7 +550,9 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     keeps finite weights. ``resume`` takes the :class:`TrainingState` of an earlier run
     (callbacks see it; :meth:`TrainingState.from_dict` rebuilds one) and continues it
     exactly, mid-epoch too, to ``epochs``/``steps`` in all; a resume with nothing left
-    to train raises :class:`~deltaprop.errors.ConfigError`.
+    to train raises :class:`~deltaprop.errors.ConfigError`. Callbacks are called in the
+    order given, a :class:`~deltaprop.callbacks.CheckpointWriter` after the others, so that
+    its checkpoint holds what they kept for the epoch (early stopping's record).
     ``threads`` caps the BLAS threads (default: chosen by :func:`_auto_threads`, kept in
     the state so a resumed run uses the same; the count can change the last bit of a
     GEMM, so bit-identical reruns need the same ``threads``). ``comm`` (an mpi4py
@@ -614,11 +665,15 @@ def _validation_set(net: Network, loss: Loss, validation):
 
 
 def _checked(callbacks: Sequence[Callback]) -> list[Callback]:
+    """The callbacks, checkpoint writers last: their checkpoint of an epoch holds what the
+    others recorded for it (early stopping's best epoch)."""
+    from .callbacks import CheckpointWriter
+
     callbacks = list(callbacks)
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise ConfigError(f"{cb!r} is not a deltaprop Callback")
-    return callbacks
+    return sorted(callbacks, key=lambda cb: isinstance(cb, CheckpointWriter))
 
 
 # -- the loop -----------------------------------------------------------------------------------
@@ -676,7 +731,7 @@ class Loop:
             progress = state.progress = EpochProgress(state.epoch, state.rng.bit_generator.state, correct=correct)
         else:  # draw the unfinished epoch's batches again, then skip those done
             state.rng.bit_generator.state = progress.rng_state
-        n_batches = self.source.start_epoch(state.rng)
+        n_batches = state.epoch_batches = self.source.start_epoch(state.rng)
         for k in range(progress.batches, n_batches):
             xb, yb, idb, wb = self.source.batch(k)
             batch_loss, correct = self.train_step(xb, yb, idb, wb)
@@ -846,6 +901,10 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
     if resume.net is not net or resume.optimizer is not optimizer:
         raise ConfigError("resume= must be the TrainingState of this network and optimizer")
     state = resume
+    if state.resume_weights is not None:  # a callback changed the weights after the last step
+        for p, w in zip(net.parameters(), state.resume_weights):
+            np.copyto(p.value, w)
+        state.resume_weights = None
     if state.schedule is None:
         state.schedule = schedule_from_config(schedule)
     if state.base_lr is None:

@@ -9,17 +9,23 @@ from . import _checks
 from .errors import ConfigError
 
 
+#: The metrics a watch can follow: those every epoch's history record holds.
+MONITORS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
 class MetricWatch:
     """The best value of ``monitor`` so far and the epochs since it last improved.
 
     Names ending in ``accuracy`` are maximised, others minimised; an improvement beats the
     best by more than ``min_delta``. A ``val_`` metric falls back to its training
-    counterpart when there is no validation data; epochs without a finite value are
-    skipped."""
+    counterpart when there is no validation data; epochs with a non-finite value are
+    skipped, and a metric the run does not record at all (accuracy when the targets are
+    not classes) raises :class:`~deltaprop.errors.ConfigError` at the first epoch."""
 
     def __init__(self, monitor: str = "val_loss", *, min_delta: float = 0.0):
-        if not isinstance(monitor, str) or not monitor:
-            raise ConfigError(f"monitor must be a metric name such as 'val_loss' or 'val_accuracy', got {monitor!r}")
+        if not isinstance(monitor, str) or monitor not in MONITORS:
+            raise ConfigError(f"monitor must be one of the metrics training records: {', '.join(MONITORS)}; "
+                              f"got {monitor!r}")
         self.monitor = monitor
         self.min_delta = _checks.positive_number("min_delta", min_delta, allow_zero=True)
         self.maximise = monitor.endswith("accuracy")
@@ -38,9 +44,14 @@ class MetricWatch:
 
     def update(self, logs: dict[str, Any]) -> bool | None:
         """Note an epoch: True if it improved on the best (now its value), False if not (one
-        more epoch waited), None if it had no finite value."""
+        more epoch waited), None if its value is not finite."""
         value = self.value(logs)
-        if value is None or not math.isfinite(value):
+        if value is None:
+            raise ConfigError(
+                f"monitor {self.monitor!r} has no value in this run: accuracy is recorded only for class "
+                "targets; watch 'loss' or 'val_loss' instead"
+            )
+        if not math.isfinite(value):
             return None
         best = self.best
         if math.isnan(best):

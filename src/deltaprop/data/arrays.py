@@ -24,10 +24,16 @@ from deltaprop.errors import ConfigError, DatasetNotFoundError, DataError, FileF
 
 __all__ = ["LABEL_NAMES", "MAX_CLASSES", "NPZ_KEYS", "Table", "load_arrays", "read_table"]
 
-#: Header names (any case) taken as the label column when none is named.
+#: Header names (any case) taken as the label column when none is named; ``y`` only when
+#: none of the others is a header name (in ``x,y,label`` it is a coordinate).
 LABEL_NAMES = ("label", "labels", "class", "target", "y")
 #: A label column with more distinct values than this is a feature, not class ids.
 MAX_CLASSES = 1000
+_NOT_REGRESSION = ("the command line trains classifiers only; for regression fit a network in Python "
+                   "with loss=MeanSquaredError(classification=False)")
+#: Labels with more distinct values than this, and more than this share of the ids 0..max
+#: unused, are a regression target.
+_FEW_CLASSES, _MOST_IDS_MISSING = 10, 0.1
 _HOW_TO_CHOOSE = "choose the label column with --label-column NAME|INDEX (label_column= in load_arrays)"
 
 #: Accepted (inputs, labels) key pairs in an ``.npz``, tried in this order.
@@ -133,28 +139,65 @@ def _load_npz(path: Path, label_column: int | str | None):
                               f"{exc}). Save it with numpy.savez.") from None
 
 
-def _csv_header(path: Path) -> tuple[list[str] | None, int]:
-    """The header's names (None without a header) and the number of columns."""
-    from deltaprop.bounded import open_regular
+_COMMENT_LINES = 100  # '#' lines read before the header or first row
 
-    try:  # a regular file only, and a header line of bounded length
-        with open_regular(path, max_bytes=1 << 40, what="CSV file", error=FileFormatError, allow_empty=True) as f:
-            first = f.readline(_MAX_HEADER_BYTES + 1).decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FileFormatError(f"{path}: cannot read as text CSV ({exc}).") from None
-    if len(first) > _MAX_HEADER_BYTES:
-        raise FileFormatError(f"{path}: the first line is longer than {_MAX_HEADER_BYTES:,} bytes; "
-                              "is this a CSV file with one row per line?")
-    if not first.strip():
-        raise FileFormatError(f"{path}: the CSV file is empty (or starts with a blank line).")
-    cells = [c.strip() for c in first.split(",")]
-    if len(cells) < 2:
-        raise FileFormatError(f"{path}: needs at least two columns (inputs and a label).")
+
+def _header_name(cell: str) -> str:
+    """A header cell as written by hand, Excel (a byte-order mark), R (quotes) or
+    ``np.savetxt`` (a leading ``#``): the bare name."""
+    name = cell.strip().lstrip("\ufeff").strip()
+    if len(name) >= 2 and name[0] == name[-1] and name[0] in "\"'":
+        name = name[1:-1].strip()
+    return name
+
+
+def _is_number_row(cells: list[str]) -> bool:
     try:
         [float(c) for c in cells]
     except ValueError:
-        return cells, len(cells)
-    return None, len(cells)
+        return False
+    return True
+
+
+def _first_lines(path: Path) -> tuple[list[str], str]:
+    """The ``#`` lines at the top of the file (without the ``#``) and the first other line."""
+    from deltaprop.bounded import open_regular
+
+    comments: list[str] = []
+    try:  # a regular file only, and lines of bounded length
+        with open_regular(path, max_bytes=1 << 40, what="CSV file", error=FileFormatError, allow_empty=True) as f:
+            while True:
+                line = f.readline(_MAX_HEADER_BYTES + 1).decode("utf-8-sig" if not comments else "utf-8")
+                if len(line) > _MAX_HEADER_BYTES:
+                    raise FileFormatError(f"{path}: a line near the top is longer than {_MAX_HEADER_BYTES:,} "
+                                          "bytes; is this a CSV file with one row per line?")
+                if not line.lstrip().startswith("#") or len(comments) >= _COMMENT_LINES:
+                    return comments, line
+                comments.append(line.lstrip()[1:])
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FileFormatError(f"{path}: cannot read as text CSV ({exc}).") from None
+
+
+def _csv_header(path: Path) -> tuple[list[str] | None, int, int]:
+    """The header's names (None without a header), the number of columns and the number
+    of lines before the first row. The header is the first line that is not all numbers,
+    or ``np.savetxt``'s ``# name,name,...`` comment just above numeric rows, or a row of
+    column numbers ``0,1,...,n-1`` (pandas writes integer column names so)."""
+    comments, first = _first_lines(path)
+    if not first.strip():
+        raise FileFormatError(f"{path}: the CSV file is empty (or starts with a blank line).")
+    cells = [_header_name(c) for c in first.split(",")]
+    if len(cells) < 2:
+        raise FileFormatError(f"{path}: needs at least two columns (inputs and a label).")
+    if not _is_number_row(cells):
+        return cells, len(cells), len(comments) + 1
+    if cells == [str(i) for i in range(len(cells))]:
+        return cells, len(cells), len(comments) + 1
+    if comments:
+        above = [_header_name(c) for c in comments[-1].split(",")]
+        if len(above) == len(cells) and not _is_number_row(above):
+            return above, len(cells), len(comments)
+    return None, len(cells), len(comments)
 
 
 def _named_column(path: Path, label_column: int | str, names: list[str] | None, n_cols: int) -> int:
@@ -181,35 +224,71 @@ def _looks_like_labels(values: np.ndarray) -> bool:
     return 2 <= len(np.unique(values)) <= MAX_CLASSES
 
 
+def _by_name(path, names: list[str], n_cols: int) -> tuple[int, str] | None:
+    """The column whose header is a label name (``y`` only without any other), or None
+    when none is; two label names are refused."""
+    lowered = [name.lower() for name in names]
+    found = [i for i, name in enumerate(lowered) if name in LABEL_NAMES[:-1]] or \
+        [i for i, name in enumerate(lowered) if name == LABEL_NAMES[-1]]
+    if len(found) > 1:
+        both = " and ".join(repr(names[i]) for i in found)
+        raise ConfigError(f"{path}: the columns {both} both have a label's name; say which holds the labels "
+                          f"with --label-column {names[found[0]]} (label_column= in load_arrays)")
+    if not found:
+        return None
+    why = "by its name" if lowered[found[0]] != "y" else "by its name; no column is named label, class or target"
+    return found[0], _column_name(found[0], names, n_cols, why)
+
+
+def _by_content(path, table, names, n_cols) -> tuple[int, str]:
+    """The first or the last column, whichever holds class ids; both: refused as ambiguous."""
+    first, last = _looks_like_labels(table[:, 0]), _looks_like_labels(table[:, -1])
+    if first and last:
+        which = (f"--label-column {names[0]} or --label-column {names[-1]}" if names
+                 else "--label-column 0 or --label-column -1")
+        no_name = (f"no header name is one of {', '.join(LABEL_NAMES)}" if names
+                   else "has no header to name its label column")
+        raise ConfigError(f"{path}: {no_name}, and both the first and the last column hold whole numbers "
+                          f"that could be class ids; say which with {which} (label_column= in load_arrays)")
+    none = "no column is named " + ", ".join(LABEL_NAMES) if names else "the file has no header"
+    if first:
+        return 0, _column_name(0, names, n_cols, "the first: it holds class ids, the last does not")
+    why = "the last: it holds class ids, the first does not" if last else f"the last; {none}"
+    return n_cols - 1, _column_name(n_cols - 1, names, n_cols, why)
+
+
 def _choose_column(path, table, label_column, names, n_cols) -> tuple[int, str]:
     if label_column is not None:
         col = _named_column(path, label_column, names, n_cols)
         return col, _column_name(col, names, n_cols, "as named")
-    if names is not None:
-        found = [i for i, name in enumerate(names) if name.lower() in LABEL_NAMES]
-        if found:
-            return found[0], _column_name(found[0], names, n_cols, "by its name")
-        return n_cols - 1, _column_name(n_cols - 1, names, n_cols, f"the last; no column is named {', '.join(LABEL_NAMES)}")
-    first, last = _looks_like_labels(table[:, 0]), _looks_like_labels(table[:, -1])
-    if first and last:
-        raise ConfigError(f"{path} has no header to name its label column, and both the first and the last "
-                          "column hold whole numbers that could be class ids; say which with --label-column 0 "
-                          "or --label-column -1 (label_column= in load_arrays)")
-    if first:
-        return 0, _column_name(0, None, n_cols, "the first: it holds class ids, the last does not")
-    why = "the last: it holds class ids, the first does not" if last else "the last; the file has no header"
-    return n_cols - 1, _column_name(n_cols - 1, None, n_cols, why)
+    return (names is not None and _by_name(path, names, n_cols)) or _by_content(path, table, names, n_cols)
+
+
+def _check_names(path: Path, names: list[str] | None) -> None:
+    """Refuse a header cell without a name: the first is pandas' row index (row numbers,
+    not a feature), any other a column nobody can name."""
+    if names is None:
+        return
+    if names[0] in ("", "Unnamed: 0"):
+        raise DataError(f"{path}: the first column has no name in the header: a row index, as pandas' "
+                        "DataFrame.to_csv writes it, would be trained on as a feature; save the file with "
+                        "to_csv(path, index=False), or name the column")
+    empty = [i + 1 for i, name in enumerate(names) if not name]
+    if empty:
+        raise DataError(f"{path}: header cell {empty[0]} of {len(names)} is empty; name every column "
+                        "(or remove the header row)")
 
 
 def _load_csv(path: Path, label_column: int | str | None):
-    names, n_cols = _csv_header(path)
+    names, n_cols, skip = _csv_header(path)
+    _check_names(path, names)
     if label_column is not None:
         _named_column(path, label_column, names, n_cols)  # a bad name fails before the file is read
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
-            table = np.loadtxt(path, delimiter=",", skiprows=0 if names is None else 1,
-                               dtype=np.float64, ndmin=2, encoding="utf-8")
+            table = np.loadtxt(path, delimiter=",", skiprows=skip,
+                               dtype=np.float64, ndmin=2, encoding="utf-8-sig")
     except (ValueError, UnicodeDecodeError) as exc:
         raise FileFormatError(f"{path}: malformed CSV ({exc}). Every row needs {n_cols} "
                               "comma-separated numbers.") from None
@@ -232,14 +311,30 @@ def _check_labels(y: np.ndarray, path: Path, source: str) -> np.ndarray:
     """1-D class ids, refusing a label column that looks like a feature."""
     if y.dtype.kind == "f" and y.size and np.isfinite(y).all() and not (y == np.round(y)).all():
         example = y[y != np.round(y)][0]
-        raise DataError(f"{path}: the labels ({source}) hold {example:g}, not a whole-number class id: "
-                        f"is this a feature? {_HOW_TO_CHOOSE}.")
+        raise DataError(f"{path}: the labels ({source}) hold {example:g}, not a whole-number class id: a "
+                        f"regression target (or a feature)? {_NOT_REGRESSION}; {_HOW_TO_CHOOSE}.")
     if y.dtype.kind in "biuf" and y.size:
-        n_distinct = len(np.unique(y))
-        if n_distinct > MAX_CLASSES:
-            raise DataError(f"{path}: the labels ({source}) have {n_distinct:,} distinct values, more than "
+        distinct = np.unique(y)
+        if len(distinct) > MAX_CLASSES:
+            raise DataError(f"{path}: the labels ({source}) have {len(distinct):,} distinct values, more than "
                             f"{MAX_CLASSES:,} classes: is this a feature? {_HOW_TO_CHOOSE}.")
+        _refuse_regression_like(distinct, path, source)
     return _checks.class_labels(y, name=f"{path}: the labels ({source})")
+
+
+def _refuse_regression_like(distinct: np.ndarray, path: Path, source: str) -> None:
+    """Whole numbers that measure something (disease progression 25..346) rather than
+    name classes: many values, with more than :data:`_MOST_IDS_MISSING` of the ids
+    ``0..max`` never used (class ids count 0, 1, 2, ... with few gaps)."""
+    if len(distinct) <= _FEW_CLASSES or not np.isfinite(distinct).all() or distinct.min() < 0:
+        return
+    top = int(distinct.max())
+    unused = top + 1 - len(distinct)
+    if unused <= _MOST_IDS_MISSING * (top + 1):
+        return
+    raise DataError(f"{path}: the labels ({source}) are {len(distinct)} distinct whole numbers from "
+                    f"{distinct.min():g} to {top}, and {unused} of the class ids 0..{top} are never used: this looks "
+                    f"like a regression target, not class ids. {_NOT_REGRESSION}; {_HOW_TO_CHOOSE}.")
 
 
 def _check_xy(x: np.ndarray, y: np.ndarray, path: Path, source: str):

@@ -1,0 +1,129 @@
+"""`deltaprop train` and `evaluate` on the user's own files: which rows are scored, files
+too small to split, and files that changed since training. Each either answers right and
+says what it scored, or stops with one line naming the file and the fix."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from cli_in_process import run_cli
+
+
+def _blobs(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Three well-separated classes of 4 float features."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    x = rng.normal(size=(n, 4)) * 0.3 + y[:, None] * np.array([1.0, -1.0, 0.5, 2.0])
+    return x, y
+
+
+def _write(path, x, y, header: str = "a,b,c,d,label"):
+    lines = [header] + [",".join(f"{v:.5g}" for v in row) + f",{int(label)}" for row, label in zip(x, y)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _train(tmp_path, data, *extra, out="run"):
+    res = run_cli("train", "--dataset", data, "--out", tmp_path / out, "--epochs", "5", "-q", *extra)
+    assert res.returncode == 0, res.stderr
+    return tmp_path / out
+
+
+def test_evaluate_scores_every_row_of_a_file_that_is_not_the_training_file(tmp_path):
+    train = _write(tmp_path / "train.csv", *_blobs(100))
+    test = _write(tmp_path / "test.csv", *_blobs(50, seed=1))
+    run = _train(tmp_path, train)
+    res = run_cli("evaluate", run, "--dataset", test)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(f"{test} (all 50 rows): accuracy")
+    held = run_cli("evaluate", run)  # the training file: its held-out 20%
+    assert held.stdout.startswith(f"{train} (test, 21 examples): accuracy"), held.stdout
+    part = run_cli("evaluate", run, "--dataset", test, "--split", "test")  # asked for: the same 20% split
+    assert re.match(rf"{re.escape(str(test))} \(test, 9 examples\)", part.stdout), part.stdout
+
+
+XOR9 = "a,b,label\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n0.1,0,0\n0,0.9,1\n0.9,0,1\n1,1.1,0\n0.2,0.1,0\n"
+
+
+def test_a_file_too_small_to_split_says_its_accuracy_is_on_the_training_rows(tmp_path):
+    data = tmp_path / "xor9.csv"
+    data.write_text(XOR9)
+    res = run_cli("train", "--dataset", data, "--validation-split", "0", "--out", tmp_path / "run", "--epochs", "3")
+    assert res.returncode == 0, res.stderr
+    assert "test accuracy" not in res.stdout
+    assert re.search(r"^training accuracy \d\.\d{4} on all 9 examples", res.stdout, re.M), res.stdout
+    assert "WARNING: no held-out test set" in res.stderr
+    ev = run_cli("evaluate", tmp_path / "run")
+    assert ev.returncode == 0, ev.stderr
+    assert ev.stdout.startswith(f"{data} (all 9 rows, the training rows: no held-out test set"), ev.stdout
+
+
+def test_a_validation_split_with_no_rows_on_one_side_is_refused_in_one_line(tmp_path):
+    data = tmp_path / "xor8.csv"
+    data.write_text(XOR9.rsplit("\n", 2)[0] + "\n")
+    res = run_cli("train", "--dataset", data, "--out", tmp_path / "a", "--epochs", "1")  # default 0.1 of 8 rows
+    assert res.returncode != 0
+    assert res.stderr.count("\n") == 1 and "--validation-split 0.1 of" in res.stderr and "holds out no row" in res.stderr
+    big = _write(tmp_path / "big.csv", *_blobs(150))
+    res = run_cli("train", "--dataset", big, "--validation-split", "0.99", "--out", tmp_path / "b", "--epochs", "1")
+    assert res.returncode != 0
+    assert res.stderr.count("\n") == 1 and "leaves no row to train on" in res.stderr, res.stderr
+
+
+def _reordered(path):
+    header, *rows = path.read_text().splitlines()
+    path.write_text("\n".join([header, *sorted(rows)]) + "\n")
+
+
+def test_evaluate_refuses_a_training_file_that_changed_since(tmp_path):
+    data = _write(tmp_path / "d.csv", *_blobs(100))
+    run = _train(tmp_path, data)
+    _reordered(data)  # the same rows in another order: the held-out rows are others now
+    res = run_cli("evaluate", run)
+    assert res.returncode != 0 and res.stdout == ""
+    assert res.stderr.count("\n") == 1
+    assert f"{data} has changed since the model was trained on it" in res.stderr and "--split all" in res.stderr
+    whole = run_cli("evaluate", run, "--split", "all")  # asked for: every row, said so
+    assert whole.returncode == 0 and whole.stdout.startswith(f"{data} (all 100 rows)"), whole.stderr
+
+
+def test_evaluate_knows_a_copy_of_the_training_file_by_its_bytes(tmp_path):
+    data = _write(tmp_path / "d.csv", *_blobs(100))
+    run = _train(tmp_path, data)
+    copy = tmp_path / "copy.csv"
+    copy.write_bytes(data.read_bytes())
+    res = run_cli("evaluate", run, "--dataset", copy)
+    assert res.stdout.startswith(f"{copy} (test, 21 examples)"), res.stdout + res.stderr
+
+
+def test_resume_refuses_a_data_file_that_changed_and_keeps_the_run_record(tmp_path):
+    x, y = _blobs(100)
+    data = _write(tmp_path / "d.csv", x, y)
+    run = _train(tmp_path, data)
+    record = (run / "run.json").read_text()
+    _write(data, x, np.roll(y, 1))  # the labels changed
+    res = run_cli("train", "--resume", run, "--epochs", "8")
+    assert res.returncode != 0 and res.stderr.count("\n") == 1
+    assert f"{data} has changed since the model was trained on it" in res.stderr
+    assert "100 rows in number" in res.stderr
+    assert (run / "run.json").read_text() == record
+
+
+def test_a_relative_dataset_path_is_recorded_so_that_it_resolves_from_anywhere(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _write(tmp_path / "a" / "data.csv", *_blobs(100))
+    x, y = _blobs(100, seed=5)
+    _write(tmp_path / "b" / "data.csv", x, np.roll(y, 1))  # another file of the same name
+    res = run_cli("train", "--dataset", "data.csv", "--out", tmp_path / "run", "--epochs", "3", cwd=tmp_path / "a")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("training on data.csv:")  # said as typed
+    trained = str((tmp_path / "a" / "data.csv").resolve())
+    assert f'dataset = "{trained}"' in (tmp_path / "run" / "config.toml").read_text()
+    ev = run_cli("evaluate", tmp_path / "run", cwd=tmp_path / "b")
+    assert ev.returncode == 0 and ev.stdout.startswith(f"{trained} (test, 21 examples)"), ev.stdout + ev.stderr
+    again = run_cli("train", "--config", "config.toml", "--out", tmp_path / "run2", "--epochs", "1", "-q",
+                    cwd=tmp_path / "run")
+    assert again.returncode == 0, again.stderr
