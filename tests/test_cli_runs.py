@@ -196,3 +196,18 @@ def test_a_checkpoint_without_an_early_stopping_record_resumes_and_says_it_start
     res = _cli("train", "--resume", str(part), "--epochs", "3")
     assert res.returncode == 0, res.stderr
     assert "early stopping starts afresh at epoch 3" in res.stderr and "Warning" not in res.stderr
+
+
+@pytest.mark.slow
+def test_a_missing_model_is_written_with_the_best_epochs_weights_under_early_stopping(tmp_path):
+    opts = _noisy_npz(tmp_path / "d.npz")
+    out = tmp_path / "run"
+    res = _cli("train", *opts, "--early-stopping", "20", "--epochs", "4", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    best = _weights(out)
+    last = _weights(out, "checkpoint.safetensors")
+    assert not all(np.array_equal(p, q) for p, q in zip(best, last))  # the run's best epoch was not its last
+    (out / "model.safetensors").unlink()
+    res = _cli("train", "--resume", str(out))
+    assert res.returncode == 0 and "writing it from the checkpoint" in res.stdout, res.stderr
+    assert all(np.array_equal(p, q) for p, q in zip(_weights(out), best))
