@@ -138,3 +138,13 @@ def test_a_network_that_scales_its_own_inputs_is_not_given_a_second_scaling(tmp_
         dp.save(loaded.net, tmp_path / "again.safetensors", input_scaling={"kind": "unit", "max": 255})
     with pytest.raises(dp.ExportError, match="already scales its raw inputs"):
         dp.export_onnx(loaded.net, tmp_path / "m.onnx", input_scaling={"kind": "unit", "max": 255})
+
+
+@pytest.mark.parametrize(("output", "loss"), [("identity", "cross_entropy"), ("softmax", "cross_entropy"),
+                                              ("sigmoid", "binary_cross_entropy"), ("tanh", "mse")])
+def test_gradcheck_checks_the_loss_training_uses(output, loss):
+    # an identity output with cross_entropy trains on logits; checking it as probabilities failed
+    layers = "4,5,1" if loss == "binary_cross_entropy" else "4,5,3"
+    res = run_cli("gradcheck", "--layers", layers, "--output-activation", output, "--loss", loss)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "passed" in res.stdout

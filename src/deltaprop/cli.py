@@ -37,7 +37,6 @@ from .data.streaming import RowView
 from .distributed import StopVote
 from .gradcheck import gradcheck
 from .images import load_digit
-from .losses import loss_from_name
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
 from .network import Network, mlp, predictions_from_outputs
 from .plots import plot_confusion, plot_history, plot_samples, plot_weights
@@ -1171,7 +1170,7 @@ def cmd_gradcheck(args) -> int:
     X = rng.standard_normal((n, cfg.layers[0]))
     k = cfg.layers[-1]
     y = rng.integers(0, max(k, 2), size=n) if k > 1 else rng.integers(0, 2, size=n)
-    report = gradcheck(net, loss_from_name(cfg.loss), X, y, tolerance=tol)
+    report = gradcheck(net, cfg.build_loss(), X, y, tolerance=tol)  # the loss training would use
     _say(f"gradient check: {' → '.join(map(str, cfg.layers))}, {cfg.activation}, {cfg.output} output, {cfg.loss}, {n} examples")
     _say(report.table())
     return 0 if report.passed else 1
