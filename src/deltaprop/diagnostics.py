@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from . import _checks
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, ShapeError
 from .layers import Dense, LeakyReLU, ReLU, Sigmoid, Tanh
 from .losses import Loss
 from .network import Network
@@ -180,8 +180,13 @@ def diagnose_copy(work: Network, net: Network, X, y, loss: Loss, *, previous=Non
         loss.value(a, targets)  # a loss may keep what its gradient needs from its value
         work._backward(loss, a, targets)
     params = net.parameters()
-    if previous is not None and len(previous) != len(params):
-        raise ConfigError(f"previous holds {len(previous)} arrays; the network has {len(params)} parameters")
+    if previous is not None:
+        if len(previous) != len(params):
+            raise ConfigError(f"previous holds {len(previous)} arrays; the network has {len(params)} parameters")
+        for k, (p, before) in enumerate(zip(params, previous)):
+            if np.shape(before) != p.value.shape:
+                raise ShapeError(f"previous[{k}] has shape {np.shape(before)}; parameter {p.name} of the network has "
+                                 f"shape {p.value.shape} (pass the values before the step, in net.parameters() order)")
     with np.errstate(under="ignore"):  # squares of tiny gradients may underflow to 0: harmless
         layers = tuple(_layer_stats(i, layer, work._outputs[i], work._deltas[i]) for i, layer in enumerate(work.layers))
         return Diagnostics(int(x.shape[0]), layers, tuple(_parameter_stats(work, params, previous)))
