@@ -354,3 +354,23 @@ def test_mpiexec_train_hands_each_rank_views_of_mapped_images_not_the_arrays(tmp
         # rows are read a batch at a time from the page cache, never converted whole
         assert (seen["x"], seen["x_base"], seen["val"], seen["val_base"]) == ("RowView", "memmap", "RowView", "memmap")
         assert seen["x_rows"] == 3600 and seen["x_test"] == "memmap"
+
+
+@needs_mpi
+def test_ranks_that_were_given_different_runs_all_refuse_to_train(tmp_path):
+    """Rows, values, shuffling seed or weights that differ between ranks: the same ConfigError
+    on both (240 rows against 200 hung in a collective; 203 against 200 trained silently)."""
+    out = tmp_path / "agree"
+    cmd = [MPIEXEC, "-n", "2", sys.executable, str(WORKER.with_name("mpi_agreement_worker.py")), str(out)]
+    subprocess.run(cmd, check=True, timeout=60, capture_output=True)
+    ranks = [json.loads(Path(f"{out}_rank{r}.json").read_text()) for r in range(2)]
+    assert ranks[0]["rows"] == ranks[1]["rows"]
+    assert "ConfigError: process 1 has 240 training rows where process 0 has 200" in ranks[0]["rows"]
+    assert "process 1 has 203 training rows where process 0 has 200" in ranks[1]["rows_same_batches"]
+    assert "process 1's X differs from process 0's" in ranks[0]["values"]
+    assert "process 1's shuffling generator differs" in ranks[0]["seed"]
+    assert "process 1's initial weights differ" in ranks[1]["weights"]
+    assert ranks[1]["prepare"].startswith("ShapeError")  # the rank that failed raises its own error
+    assert "process 1 of 2 could not start data-parallel training" in ranks[0]["prepare"]
+    assert ranks[0]["same"] == ranks[1]["same"] == "trained"
+

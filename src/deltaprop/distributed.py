@@ -26,8 +26,17 @@ blocking alongside the gradients), and when any rank was marked, all of them rai
 ``KeyboardInterrupt`` at the same step, before its update: no rank is left waiting for one
 that stopped, and the weights stay equal everywhere. A second SIGINT to a rank raises at once.
 
+Before training, the ranks agree that they train the same run (:func:`agree_on_run`): the
+training and validation rows' counts and shapes, a CRC-32 of their bytes (of every byte for
+arrays in memory; of up to :data:`DIGEST_ROWS` rows spread over the file for lazy ones),
+the batching, the limits, the shuffling generator's state and the initial weights. Data
+that differ on one rank would otherwise leave the ranks in different collectives (a hang)
+or average gradients of rows that do not belong together (a silently wrong model): every
+rank raises the same :class:`~deltaprop.errors.ConfigError` instead.
+
 mpi4py is imported only by the caller: ``comm`` is any object with mpi4py's
-``Get_rank``, ``Get_size``, ``Reduce``, ``Bcast``, ``Allreduce`` and ``Iallreduce``.
+``Get_rank``, ``Get_size``, ``Reduce``, ``Bcast``, ``Allreduce``, ``Allgather`` and
+``Iallreduce``.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import zlib
 
 import numpy as np
 
@@ -42,8 +52,12 @@ from .callbacks import Callback
 from .errors import ConfigError, DataError
 from .training import BatchSource, FullBatch, Loop, MiniBatches, _evaluate, _is_lazy
 
-__all__ = ["DataParallelLoop", "ShardedBatches", "GradientAverager", "StopVote", "shard_bounds", "is_writer",
-           "threads_per_rank", "world"]
+__all__ = ["DataParallelLoop", "ShardedBatches", "GradientAverager", "StopVote", "agree_on_run", "is_writer",
+           "raised_on_every_rank", "run_fingerprint", "shard_bounds", "threads_per_rank", "train_data_parallel",
+           "world"]
+
+#: A lazy (on-disk) array's digest reads at most this many rows, spread evenly over it.
+DIGEST_ROWS = 256
 
 
 def shard_bounds(m: int, rank: int, size: int) -> tuple[int, int]:
@@ -93,6 +107,89 @@ def _shared_type():
     from mpi4py import MPI
 
     return MPI.COMM_TYPE_SHARED
+
+# -- the ranks agree on the run before training ---------------------------------------------------
+#: What :func:`run_fingerprint` holds, in order: (name in messages, True for a digest).
+FINGERPRINT = (("ready", False), ("training rows", False), ("features per row", False), ("target columns", False),
+               ("X", True), ("y", True), ("sample_weight", True), ("validation rows", False),
+               ("validation data", True), ("batch size", False), ("batching", True), ("epochs", False),
+               ("steps", False), ("epochs done", False), ("steps done", False), ("shuffling generator", True),
+               ("initial weights", True))
+
+
+def _crc(*arrays) -> int:
+    """CRC-32 of the arrays' bytes (None for an absent one)."""
+    crc = 0
+    for a in arrays:
+        if a is not None:
+            crc = zlib.crc32(np.ascontiguousarray(a).view(np.uint8).ravel(), crc)
+    return crc
+
+
+def _data_crc(X) -> int:
+    """Every byte of an array in memory; up to DIGEST_ROWS rows spread over a lazy one."""
+    if not _is_lazy(X):
+        return _crc(np.asarray(X))
+    n = len(X)
+    return _crc(np.asarray(X[np.unique(np.linspace(0, n - 1, min(n, DIGEST_ROWS)).astype(np.int64))]))
+
+
+def run_fingerprint(state, source: BatchSource, validation) -> np.ndarray:
+    """The run as numbers (:data:`FINGERPRINT`), equal on every rank of one run."""
+    X = source.X
+    Xv, Yv, idv = validation if validation is not None else (None, None, None)
+    text = f"{type(source).__name__} {getattr(source, 'shuffle', '')}".encode()
+    values = [1, source.n_examples, int(np.prod(X.shape[1:])), source.Y.shape[1], _data_crc(X),
+              _crc(source.Y, source.ids), _crc(source.W), 0 if Yv is None else len(Yv),
+              0 if Xv is None else zlib.crc32(_data_crc(Xv).to_bytes(4, "little"), _crc(Yv, idv)),
+              getattr(source, "batch_size", source.n_examples), zlib.crc32(text),
+              -1 if state.epochs is None else state.epochs, -1 if state.steps is None else state.steps,
+              state.epoch, state.step, zlib.crc32(repr(state.rng.bit_generator.state).encode()),
+              _crc(*(p.value for p in state.net.parameters()))]
+    return np.asarray(values, dtype=np.float64)
+
+
+def raised_on_every_rank(exc: BaseException) -> BaseException:
+    """Mark ``exc`` as raised the same way on every rank (a program reports it once, from rank 0)."""
+    exc.on_every_rank = True
+    return exc
+
+
+def agree_on_run(comm, mine: np.ndarray | None) -> None:
+    """Compare every rank's :func:`run_fingerprint` (None: this rank could not prepare its
+    run) with rank 0's: one ``Allgather``, so every rank reaches the same verdict and raises
+    the same :class:`ConfigError` (marked :func:`raised_on_every_rank`) when they differ."""
+    size = comm.Get_size()
+    local = np.zeros(len(FINGERPRINT), dtype=np.float64) if mine is None else mine
+    table = np.empty((size, len(FINGERPRINT)), dtype=np.float64)
+    comm.Allgather(local, table)
+    failed = [r for r in range(size) if not table[r, 0]]
+    if failed:
+        if mine is None:
+            return  # this rank raises its own error
+        raise raised_on_every_rank(ConfigError(
+            f"process {failed[0]} of {size} could not start data-parallel training (its error is on its stderr)"))
+    for r in range(1, size):
+        differs = np.flatnonzero(table[r] != table[0])
+        if differs.size:
+            name, digest = FINGERPRINT[differs[0]]
+            verb = "differ" if name.endswith("s") else "differs"
+            what = (f"process {r}'s {name} {verb} from process 0's" if digest else
+                    f"process {r} has {table[r, differs[0]]:g} {name} where process 0 has {table[0, differs[0]]:g}")
+            raise raised_on_every_rank(ConfigError(
+                f"{what}: data-parallel training needs every process to call fit with the same data, network, "
+                "seed, batch size and limits (each process takes its share of every batch)"))
+
+
+def train_data_parallel(comm, state, source: BatchSource, validation, callbacks):
+    """``fit``'s loop over the ranks of ``comm``, once they agree on the run."""
+    agree_on_run(comm, run_fingerprint(state, source, validation))
+    try:
+        sharded = ShardedBatches(source, comm.Get_rank(), comm.Get_size())
+    except ConfigError as exc:  # the ranks agree on the rows and the batch size, so each raises it
+        raise raised_on_every_rank(exc) from None
+    return DataParallelLoop(state, sharded, comm, validation=validation, callbacks=callbacks).run()
+
 
 
 class ShardedBatches(BatchSource):

@@ -616,22 +616,30 @@ def _auto_threads(net, batch_size) -> int | None:
 
 def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batching, seed, validation, schedule,
          callbacks, resume, sample_weight, comm=None, threads=None, diagnostics=True) -> History:
-    """The training loop behind :func:`fit` (BLAS threads already chosen)."""
-    state, (X_arr, Y, ids) = _prepare(
-        net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
-        batch_size=batch_size, seed=seed, schedule=schedule, resume=resume,
-    )
-    state.threads = threads
-    W = None if sample_weight is None else row_weights(sample_weight, len(Y), net.dtype)
-    source = batch_source(net, X_arr, Y, ids, W, batch_size, shuffle=shuffle, batching=batching)
-    validation, callbacks = _validation_set(net, loss, validation), _checked(callbacks)
+    """The training loop behind :func:`fit` (BLAS threads already chosen). Over MPI, a rank
+    that cannot prepare its run tells the others before raising (none is left waiting)."""
+    on_ranks = comm is not None and comm.Get_size() > 1
+    try:
+        state, (X_arr, Y, ids) = _prepare(
+            net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
+            batch_size=batch_size, seed=seed, schedule=schedule, resume=resume,
+        )
+        state.threads = threads
+        W = None if sample_weight is None else row_weights(sample_weight, len(Y), net.dtype)
+        source = batch_source(net, X_arr, Y, ids, W, batch_size, shuffle=shuffle, batching=batching)
+        validation, callbacks = _validation_set(net, loss, validation), _checked(callbacks)
+    except Exception:
+        if on_ranks:
+            from .distributed import agree_on_run
+
+            agree_on_run(comm, None)
+        raise
     if diagnostics and not any(isinstance(cb, DiagnosticsRecorder) for cb in callbacks):
         callbacks.insert(0, DiagnosticsRecorder(X_arr, Y))
-    if comm is not None and comm.Get_size() > 1:
-        from .distributed import DataParallelLoop, ShardedBatches
+    if on_ranks:
+        from .distributed import train_data_parallel
 
-        sharded = ShardedBatches(source, comm.Get_rank(), comm.Get_size())
-        return DataParallelLoop(state, sharded, comm, validation=validation, callbacks=callbacks).run()
+        return train_data_parallel(comm, state, source, validation, callbacks)
     return Loop(state, source, validation=validation, callbacks=callbacks).run()
 
 

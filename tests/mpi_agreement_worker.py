@@ -1,0 +1,40 @@
+"""Run by tests/test_distributed.py under ``mpiexec -n 2``: ``fit`` with data, seeds or
+weights that differ between the ranks, one case after another in the same job; each rank
+writes what every case ended with (the error, or "trained") to OUT_rank{r}.json."""
+
+import json
+import sys
+
+import numpy as np
+from mpi4py import MPI
+
+import deltaprop as dp
+
+
+def _case(name: str, rank: int) -> str:
+    rng = np.random.default_rng(rank if name == "values" else 0)
+    n = 200 + {"rows": 40, "rows_same_batches": 3}.get(name, 0) * rank
+    X = rng.normal(size=(n, 8))
+    y = (X[:, 0] > 0).astype(np.int64)
+    if name == "prepare" and rank == 1:
+        y = y[:-1]  # a length error on this rank alone
+    net = dp.mlp([8, 16, 2], activation="tanh", seed=rank if name == "weights" else 0, dtype="float64")
+    seed = rank if name == "seed" else 0
+    try:
+        dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=2, batch_size=32, seed=seed,
+               comm=MPI.COMM_WORLD, diagnostics=False)
+    except dp.Error as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "trained"
+
+
+def main(out: str) -> None:
+    rank = MPI.COMM_WORLD.Get_rank()
+    cases = ["rows", "rows_same_batches", "values", "seed", "weights", "prepare", "same"]
+    results = {name: _case(name, rank) for name in cases}
+    with open(f"{out}_rank{rank}.json", "w") as f:
+        json.dump(results, f)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
