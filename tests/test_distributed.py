@@ -374,3 +374,25 @@ def test_ranks_that_were_given_different_runs_all_refuse_to_train(tmp_path):
     assert "process 1 of 2 could not start data-parallel training" in ranks[0]["prepare"]
     assert ranks[0]["same"] == ranks[1]["same"] == "trained"
 
+
+def _rank_fails(kind: str) -> subprocess.CompletedProcess:
+    cmd = [MPIEXEC, "-n", "2", sys.executable, str(WORKER.with_name("mpi_rankfail_worker.py")), kind]
+    return subprocess.run(cmd, timeout=60, capture_output=True, text=True)
+
+
+@needs_mpi
+def test_an_exception_on_one_rank_during_training_ends_every_rank():
+    result = _rank_fails("OSError")  # it hung, rank 0 waiting in a collective
+    assert result.returncode != 0
+    assert "finished" not in result.stdout
+    assert ("deltaprop: error: process 1 of 2 failed during data-parallel training (OSError: disk full on rank 1); "
+            "ending every process") in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@needs_mpi
+def test_an_unexpected_exception_on_one_rank_keeps_its_traceback():
+    result = _rank_fails("RuntimeError")
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "RuntimeError: disk full on rank 1" in result.stderr
+

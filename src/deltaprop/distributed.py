@@ -34,22 +34,29 @@ that differ on one rank would otherwise leave the ranks in different collectives
 or average gradients of rows that do not belong together (a silently wrong model): every
 rank raises the same :class:`~deltaprop.errors.ConfigError` instead.
 
+An exception on one rank inside the training loop (a callback's ``OSError``, a read that
+failed) would leave the others waiting in the next collective for ever, so it ends the
+job: the rank writes its traceback to stderr and calls ``comm.Abort``. Only Ctrl-C and
+divergence, which the ranks agree on at the same step, are raised as exceptions.
+
 mpi4py is imported only by the caller: ``comm`` is any object with mpi4py's
-``Get_rank``, ``Get_size``, ``Reduce``, ``Bcast``, ``Allreduce``, ``Allgather`` and
-``Iallreduce``.
+``Get_rank``, ``Get_size``, ``Reduce``, ``Bcast``, ``Allreduce``, ``Allgather``,
+``Iallreduce`` and ``Abort``.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
+import traceback
 import zlib
 
 import numpy as np
 
 from .callbacks import Callback
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, Error, TrainingDivergedError
 from .training import BatchSource, FullBatch, Loop, MiniBatches, _evaluate, _is_lazy
 
 __all__ = ["DataParallelLoop", "ShardedBatches", "GradientAverager", "StopVote", "agree_on_run", "is_writer",
@@ -190,6 +197,24 @@ def train_data_parallel(comm, state, source: BatchSource, validation, callbacks)
         raise raised_on_every_rank(exc) from None
     return DataParallelLoop(state, sharded, comm, validation=validation, callbacks=callbacks).run()
 
+
+def _end_job(comm, exc: BaseException) -> None:
+    """Report an exception of this rank alone and end every process (the others would wait
+    for it in a collective for ever): one line, after the traceback of an unexpected kind
+    (not a deltaprop error, ``OSError``, ``MemoryError`` or MPI error). A ``comm`` without ``Abort``
+    gets it raised."""
+    if not hasattr(comm, "Abort"):
+        return
+    rank, size = comm.Get_rank(), comm.Get_size()
+    # a bug's traceback is kept; not these, nor an MPI error (most likely another rank's end)
+    expected = isinstance(exc, (Error, OSError, MemoryError)) or type(exc).__module__.startswith("mpi4py")
+    text = "" if expected else "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    line = " ".join(f"{type(exc).__name__}: {exc}".split())
+    sys.stderr.write(f"{text}deltaprop: error: process {rank} of {size} failed during data-parallel training "
+                     f"({line}); ending every process\n")
+    sys.stderr.flush()
+    comm.Abort(1)
+    os._exit(1)  # should Abort return before the process manager ends this process
 
 
 class ShardedBatches(BatchSource):
@@ -383,13 +408,18 @@ class DataParallelLoop(Loop):
     def run(self):
         """Train under a :class:`StopVote`, with every Dropout layer drawing the global
         batch's mask and keeping its own rows of it (the masks one process would draw).
-        A Ctrl-C that came after the last step's vote stops every rank too."""
+        A Ctrl-C that came after the last step's vote stops every rank too; any other
+        exception ends the job (:func:`_end_job`)."""
         with StopVote(self.comm) as vote:
             self.averager.vote = vote
             try:
                 history = self._run_sharded()
-            except BaseException:
+            except (KeyboardInterrupt, TrainingDivergedError):  # agreed on by every rank at the same step
                 vote.abandon()
+                raise
+            except BaseException as exc:  # this rank's alone: the others would wait for it
+                vote.abandon()
+                _end_job(self.comm, exc)
                 raise
             if vote.stop_now():
                 raise KeyboardInterrupt
