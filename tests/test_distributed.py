@@ -396,3 +396,16 @@ def test_an_unexpected_exception_on_one_rank_keeps_its_traceback():
     assert result.returncode != 0
     assert "Traceback" in result.stderr and "RuntimeError: disk full on rank 1" in result.stderr
 
+
+@needs_mpi
+@pytest.mark.slow
+@pytest.mark.parametrize("option, message", [
+    (("--lr", "-1"), "lr must be > 0"),
+    (("--batch-size", "1"), "a global batch of 1 rows cannot be shared among 3 processes"),
+])
+def test_an_error_every_rank_meets_is_printed_once(tmp_path, option, message):
+    result = subprocess.run([MPIEXEC, "-n", "3", str(Path(sys.executable).with_name("deltaprop")), "train", *option,
+                             "--epochs", "1", "--out", "run"], capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path, env=_cached_in(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.count("error:") == 1 and message in result.stderr, result.stderr  # ranks' lines may interleave

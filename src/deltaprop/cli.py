@@ -912,22 +912,28 @@ class _Team:
         from .distributed import threads_per_rank
 
         self.comm, self.rank, self.agreed = comm, comm.Get_rank(), False
+        self.same_error_as_rank_0 = False
         self.threads = threads_per_rank(comm)
 
-    def agree(self, ready: bool, vote=None, *, interrupted: bool = False) -> None:
+    def agree(self, ready: bool, vote=None, *, interrupted: bool = False, error: str | None = None) -> None:
         """Raise _TeamStopped when a rank is not ready, KeyboardInterrupt on every rank when
-        one was interrupted (``vote`` marked, or Ctrl-C while loading) before training."""
+        one was interrupted (``vote`` marked, or Ctrl-C while loading) before training.
+        A rank not ready because of ``error`` learns whether rank 0 stopped with the same
+        message (``same_error_as_rank_0``: then only rank 0 prints it)."""
         if self.agreed:
             return
+        import zlib
+
         self.agreed = True
         interrupted = interrupted or (vote is not None and vote.asked)
-        mine, everyone = np.array([int(ready), int(not interrupted)], dtype=np.int64), np.zeros(2, dtype=np.int64)
-        from mpi4py import MPI
-
-        self.comm.Allreduce(mine, everyone, op=MPI.MIN)
-        if not everyone[1]:
+        digest = -1 if error is None else zlib.crc32(error.encode())
+        mine = np.array([int(ready), int(not interrupted), digest], dtype=np.int64)
+        table = np.zeros((self.comm.Get_size(), 3), dtype=np.int64)
+        self.comm.Allgather(mine, table)
+        self.same_error_as_rank_0 = error is not None and table[0, 2] == digest
+        if not table[:, 1].min():
             raise KeyboardInterrupt
-        if not everyone[0]:
+        if not table[:, 0].min():
             raise _TeamStopped()
 
 
@@ -947,6 +953,16 @@ def _train_on_ranks(args, comm) -> int:
         if team.rank == 0:
             return _train(args)
         return _follow(args, team)
+    except (Error, OSError, UsageError) as exc:
+        status = 2 if isinstance(exc, (ConfigError, UsageError)) else 1
+        if team.rank != 0 and getattr(exc, "on_every_rank", False):
+            return status  # raised on every rank: rank 0 reports it
+        if not team.agreed:  # an error while getting ready: rank 0 reports one that the others share
+            with contextlib.suppress(_TeamStopped, KeyboardInterrupt):
+                team.agree(False, error=_one_line(exc))
+            if team.rank != 0 and team.same_error_as_rank_0:
+                return status
+        raise
     except _TeamStopped:
         if team.rank == 0:
             _say(f"{PROG}: error: another MPI process could not start training (its error is above)", err=True)
