@@ -37,13 +37,12 @@ from .data.streaming import RowView
 from .distributed import StopVote
 from .gradcheck import gradcheck
 from .images import load_digit
-from .losses import loss_from_name
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
 from .network import Network, mlp, predictions_from_outputs
 from .plots import plot_confusion, plot_history, plot_samples, plot_weights
 from .preprocessing import auto_scaling, describe_inputs, standardization_for, unit_scaling, with_input_layer
 from .runlock import LOCK_NAME, RunLock
-from .serialization import Checkpoint, load_checkpoint, read_model, save
+from .serialization import Checkpoint, class_probabilities, load_checkpoint, read_model, save
 from .training import History, TrainingState, fit
 
 PROG = "deltaprop"
@@ -684,7 +683,8 @@ def _report_results(args, reporter, model: _Model, data: _Data, X_test, acc: flo
 
     if reporter is not None:
         images = data.x_test if data.x_test.dtype == np.uint8 else None
-        reporter.finish("done", evaluation=evaluation(model.net, X_test, data.y_test, data.class_names, images=images))
+        reporter.finish("done", evaluation=evaluation(model.net, X_test, data.y_test, data.class_names,
+                                                      loss=model.loss, images=images))
     alerts = History(records).alerts
     if alerts or not args.quiet:
         _say(summary(alerts), err=bool(args.log_json))
@@ -1048,12 +1048,16 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
 
 def cmd_evaluate(args) -> int:
     mf = _read(args.model)
+    if mf.outputs in ("values", "labels"):
+        what = "a regressor" if mf.outputs == "values" else "a multi-label classifier"
+        raise ConfigError(f"{mf.path}: is {what}; evaluate scores classifiers (one class a row). "
+                          "Score it in Python, e.g. with the scikit-learn estimator's score()")
     name = args.dataset or mf.extra.get("dataset")
     if not isinstance(name, str) or not name:
         raise ConfigError("this model does not record its dataset; pass --dataset NAME or FILE")
     ds, x, y, which = _rows_to_score(args, mf, name)
     names = mf.class_names or ds.class_names
-    pred = predictions_from_outputs(mf.net.predict_proba(x))
+    pred = predictions_from_outputs(mf.net.predict_proba(x), threshold=mf.training_loss().decision_threshold)
     k = max(len(names), mf.net.n_outputs if mf.net.n_outputs > 1 else 2)
     names = tuple(names) + tuple(str(i) for i in range(len(names), k))
     cm = confusion_matrix(y, pred, k)
@@ -1108,10 +1112,29 @@ def _rows_of(path: Path, n_features: int) -> np.ndarray:
     return rows
 
 
-def _prediction_line(label: str, p: np.ndarray, names, top: int) -> str:
-    order = np.argsort(-p, kind="stable")[:top]
-    shown = ", ".join(f"{_class_name(names, int(c))}: {p[c]:.4f}" for c in order)
-    return f"{label}class {_class_name(names, int(np.argmax(p)))}  (probabilities {shown})"
+def _prediction_lines(outputs: np.ndarray, kind: str, threshold: float, names, top: int) -> list[str]:
+    """One line a row, saying what the outputs are (:attr:`ModelFile.outputs`): a class and
+    its probabilities (logits are turned into them), a class and raw scores, the labels
+    set of a multi-label model, or a regressor's values."""
+    if kind == "values":
+        return ["values " + ", ".join(f"{v:.6g}" for v in row) if len(row) > 1 else f"value {row[0]:.6g}"
+                for row in outputs]
+    if kind == "labels":
+        lines = []
+        for row in outputs:
+            on = [_class_name(names, int(c)) for c in np.flatnonzero(row >= 0.5)]
+            shown = ", ".join(f"{_class_name(names, c)}: {row[c]:.4f}" for c in range(len(row)))
+            lines.append(f"labels {', '.join(on) or '(none)'}  (probabilities {shown})")
+        return lines
+    proba = class_probabilities(outputs, kind)
+    shown_as, values = ("probabilities", proba) if proba is not None else ("scores", outputs)
+    predicted = predictions_from_outputs(outputs, threshold=threshold)
+    lines = []
+    for c_pred, row in zip(predicted, values):
+        order = np.argsort(-row, kind="stable")[:top]
+        shown = ", ".join(f"{_class_name(names, int(c))}: {row[c]:.4f}" for c in order)
+        lines.append(f"class {_class_name(names, int(c_pred))}  ({shown_as} {shown})")
+    return lines
 
 
 def _class_name(names, c: int) -> str:
@@ -1125,13 +1148,12 @@ def cmd_predict(args) -> int:
     paths = [Path(p) for p in args.inputs]
     batches = [_rows_of(path, net.n_features) for path in paths]  # every input is checked before any output
     several = len(paths) > 1 or len(batches[0]) > 1
+    threshold = mf.training_loss().decision_threshold
     for path, rows in zip(paths, batches):
-        proba = net.predict_proba(_checks.cast_checked(rows, net.dtype, name=str(path)))
-        if proba.shape[1] == 1:
-            proba = np.hstack([1 - proba, proba])
-        for r, p in enumerate(proba):
+        outputs = net.predict_proba(_checks.cast_checked(rows, net.dtype, name=str(path)))
+        for r, line in enumerate(_prediction_lines(outputs, mf.outputs, threshold, mf.class_names, top)):
             where = f"{path}[{r}]" if len(rows) > 1 else str(path)
-            _say(_prediction_line(f"{where}: " if several else "", p, mf.class_names, top))
+            _say(f"{where}: {line}" if several else line)
     return 0
 
 
@@ -1148,7 +1170,7 @@ def cmd_gradcheck(args) -> int:
     X = rng.standard_normal((n, cfg.layers[0]))
     k = cfg.layers[-1]
     y = rng.integers(0, max(k, 2), size=n) if k > 1 else rng.integers(0, 2, size=n)
-    report = gradcheck(net, loss_from_name(cfg.loss), X, y, tolerance=tol)
+    report = gradcheck(net, cfg.build_loss(), X, y, tolerance=tol)  # the loss training would use
     _say(f"gradient check: {' → '.join(map(str, cfg.layers))}, {cfg.activation}, {cfg.output} output, {cfg.loss}, {n} examples")
     _say(report.table())
     return 0 if report.passed else 1

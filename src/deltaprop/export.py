@@ -84,15 +84,19 @@ def _checked_layers(net: Network, known: dict[str, Any], target: str) -> list[tu
 def _unpack(model, class_names, input_scaling) -> tuple[Network, Any, Any]:
     """A Network as given, or the network, class names and input scaling of a model file
     read with :func:`deltaprop.serialization.read_model` (a checkpoint is refused)."""
-    from .serialization import ModelFile
+    from .serialization import ModelFile, scales_own_inputs
 
-    if not isinstance(model, ModelFile):
-        return model, class_names, input_scaling
-    if model.kind == "checkpoint":
-        raise ExportError(f"{model.path} is a checkpoint (training state), not a model; export the run's model.safetensors "
-                          f"(a run without one finishes with deltaprop train --resume FOLDER)")
-    return (model.net, model.class_names if class_names is None else class_names,
-            model.input_scaling if input_scaling is None else input_scaling)
+    if isinstance(model, ModelFile):
+        if model.kind == "checkpoint":
+            raise ExportError(f"{model.path} is a checkpoint (training state), not a model; export the run's "
+                              f"model.safetensors (a run without one finishes with deltaprop train --resume FOLDER)")
+        model, class_names, input_scaling = (model.net, model.class_names if class_names is None else class_names,
+                                             model.input_scaling if input_scaling is None else input_scaling)
+    if (isinstance(model, Network) and scales_own_inputs(model) and isinstance(input_scaling, dict)
+            and input_scaling.get("kind") != "none"):
+        raise ExportError(f"the network already scales its raw inputs (its first layer is {model.layers[0].type_name}, "
+                          "as a loaded model's is); export it without input_scaling, or the graph would scale them twice")
+    return model, class_names, input_scaling
 
 
 # -- ONNX -------------------------------------------------------------------------------------

@@ -87,16 +87,21 @@ def run_facts(command: list[str], config: dict[str, Any], *, data_source: str, d
     }
 
 
-def evaluation(net, X: np.ndarray, y: np.ndarray, class_names, *, images: np.ndarray | None = None) -> dict[str, Any]:
+def evaluation(net, X: np.ndarray, y: np.ndarray, class_names, *, loss=None,
+               images: np.ndarray | None = None) -> dict[str, Any]:
     """Test-set results for the report: accuracy, confusion matrix and the
     :data:`WRONG_EXAMPLES` wrong predictions with the highest confidence (with their
-    pictures when ``images`` holds the raw inputs as uint8 images)."""
+    pictures when ``images`` holds the raw inputs as uint8 images). ``loss``: the one the
+    network was trained with, which says whether its outputs are logits."""
     from .metrics import confusion_matrix
     from .network import predictions_from_outputs
+    from .serialization import class_probabilities, output_kind
 
-    proba = net.predict_proba(X)
-    pred = predictions_from_outputs(proba)
-    probs = proba if proba.shape[1] > 1 else np.hstack([1 - proba, proba])
+    outputs = net.predict_proba(X)
+    pred = predictions_from_outputs(outputs, threshold=getattr(loss, "decision_threshold", 0.5))
+    probs = class_probabilities(outputs, output_kind(net, loss))
+    if probs is None:  # scores, no probabilities: the confidence shown is the winning score
+        probs = outputs if outputs.shape[1] > 1 else np.hstack([1 - outputs, outputs])
     k = max(len(class_names), probs.shape[1])
     y = np.asarray(y, dtype=np.int64)
     confidence = probs[np.arange(len(pred)), pred]

@@ -113,7 +113,9 @@ def apply_scaling(spec: dict[str, Any] | None, x, dtype) -> np.ndarray:
 # -- what a file holds ------------------------------------------------------------------------
 @dataclass
 class ModelFile:
-    """A model read from a file: the network and what the file says about its inputs."""
+    """A model read from a file: the network and what the file says about its inputs and
+    outputs. A scaling of raw inputs the file records is the network's first layer (so
+    ``net`` takes raw inputs), and ``input_scaling`` is then None: nothing is left to apply."""
 
     net: Network
     kind: str
@@ -122,6 +124,74 @@ class ModelFile:
     extra: dict[str, Any]
     metadata: dict[str, str]
     path: Path | None = None
+
+    def training_loss(self):
+        """The loss the model was trained with: a checkpoint's own; else what the file
+        records (the command line's config, where a cross-entropy on a linear output takes
+        it as logits; a scikit-learn estimator's output), else the one the output layer
+        goes with (cross-entropy after a Softmax, binary cross-entropy after a Sigmoid,
+        squared error otherwise)."""
+        from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, loss_from_name
+
+        own = getattr(self, "loss", None)
+        if isinstance(own, Loss):
+            return own
+        last = _output_layer(self.net)
+        config = self.extra.get("config")
+        name = config.get("loss") if isinstance(config, dict) else None
+        if self.extra.get("estimator") == "NeuralNetRegressor":
+            name = "mse"
+        if name in ("cross_entropy", "binary_cross_entropy") and last not in ("Softmax", "Sigmoid"):
+            return CrossEntropy(from_logits=True) if name == "cross_entropy" else BinaryCrossEntropy(from_logits=True)
+        if isinstance(name, str):
+            try:
+                return loss_from_name(name)
+            except ConfigError:
+                pass
+        return {"Softmax": CrossEntropy, "Sigmoid": BinaryCrossEntropy}.get(last, MeanSquaredError)()
+
+    @property
+    def outputs(self) -> str:
+        """What the network's outputs are: ``"probabilities"`` (a Softmax, or Sigmoids),
+        ``"logits"`` (a linear output trained with a cross-entropy on logits), ``"labels"``
+        (independent 0/1 labels of a multi-label classifier), ``"values"`` (a regressor's
+        predictions) or ``"scores"`` (anything else: the largest is the class, but they are
+        no probabilities)."""
+        return output_kind(self.net, self.training_loss(), self.extra)
+
+
+def output_kind(net: Network, loss, extra: dict[str, Any] | None = None) -> str:
+    """:attr:`ModelFile.outputs` of ``net`` trained with ``loss`` (``extra``: the file's
+    record of a scikit-learn estimator)."""
+    extra = extra or {}
+    if extra.get("estimator") == "NeuralNetRegressor":
+        return "values"
+    if extra.get("multilabel") is True:
+        return "labels"
+    if _output_layer(net) in ("Softmax", "Sigmoid"):
+        return "probabilities"
+    return "logits" if getattr(loss, "from_logits", False) else "scores"
+
+
+def _output_layer(net: Network) -> str:
+    """The type of the last layer that is not a Dropout."""
+    return next((layer.type_name for layer in reversed(net.layers) if layer.type_name != "Dropout"), "")
+
+
+def class_probabilities(outputs: np.ndarray, kind: str) -> np.ndarray | None:
+    """Per-class probabilities from network outputs of ``kind`` (see :attr:`ModelFile.outputs`):
+    the outputs themselves, the softmax of logits (the sigmoid of a single one), two columns
+    ``[1 − p, p]`` for a single output; None for scores, which are no probabilities."""
+    from .layers import softmax_rows
+
+    if kind == "logits":
+        if outputs.shape[1] == 1:
+            outputs = 0.5 * (1.0 + np.tanh(0.5 * outputs))  # σ(z), no overflow
+        else:
+            outputs = softmax_rows(outputs, np.empty_like(outputs), np.empty((len(outputs), 1), outputs.dtype))
+    elif kind != "probabilities":
+        return None
+    return np.hstack([1 - outputs, outputs]) if outputs.shape[1] == 1 else outputs
 
 
 @dataclass
@@ -152,6 +222,26 @@ class Checkpoint(ModelFile):
 
         return TrainingState.from_dict(self.training, net=self.net, optimizer=self.optimizer,
                                        saved_weights=self.saved_weights)
+
+
+def scales_own_inputs(net: Network) -> bool:
+    """Whether the network's first layer is a preprocessing layer (it takes raw inputs)."""
+    from .preprocessing import PREPROCESSING
+
+    return bool(net.layers) and net.layers[0].type_name in PREPROCESSING
+
+
+def _class_names_problem(names: list[str], n_outputs: int) -> str | None:
+    """What is wrong with ``names`` for a network of ``n_outputs`` outputs, or None: one
+    name an output (a single output: two, for classes 0 and 1, or one for a one-class
+    model), all distinct."""
+    fits = len(names) == n_outputs or (n_outputs == 1 and len(names) in (1, 2))
+    if not fits:
+        want = "1 or 2 (classes 0 and 1)" if n_outputs == 1 else str(n_outputs)
+        return f"{len(names)} names for {n_outputs} output{'s' if n_outputs != 1 else ''}; give {want}"
+    if len(set(names)) != len(names):
+        return f"names repeat ({', '.join(sorted({n for n in names if names.count(n) > 1})[:3])}); each class needs its own"
+    return None
 
 
 # -- encoding ---------------------------------------------------------------------------------
@@ -193,7 +283,15 @@ def _model_parts(net: Network, class_names, input_scaling, extra) -> tuple[dict,
         raise ConfigError(f"save needs a deltaprop Network, got {type(net).__name__}")
     if class_names is not None:
         class_names = [str(c) for c in class_names]
+        problem = _class_names_problem(class_names, net.n_outputs)
+        if problem:
+            raise ConfigError(f"class_names: {problem}")
     input_scaling = _check_scaling(input_scaling, net.n_features) if input_scaling is not None else None
+    if input_scaling is not None and input_scaling.get("kind") != "none" and scales_own_inputs(net):
+        raise ConfigError(
+            f"the network already scales its raw inputs (its first layer is {net.layers[0].type_name}); "
+            "save it without input_scaling, or the file would scale them twice"
+        )
     tensors = {}
     for name, p in net.named_parameters():
         if not np.all(np.isfinite(p.value)):
@@ -221,9 +319,11 @@ def encode_model(net: Network, *, class_names=None, input_scaling=None, extra=No
 def save(net: Network, path, *, class_names=None, input_scaling=None, extra: dict | None = None) -> Path:
     """Write ``net`` to ``path`` (a ``.safetensors`` file), atomically.
 
-    ``class_names``: label of each output; ``input_scaling``: how raw inputs were scaled
-    for training (e.g. ``{"kind": "unit", "max": 255}``), so :func:`read_model` users can
-    apply it to raw data; ``extra``: any JSON-able mapping kept in the metadata."""
+    ``class_names``: label of each output (two for a single sigmoid output: class 0's,
+    then class 1's), distinct; ``input_scaling``: how raw inputs were scaled for training
+    (e.g. ``{"kind": "unit", "max": 255}``): the loaded network applies it as its first
+    layer and takes raw inputs (refused for a network that already scales its own);
+    ``extra``: any JSON-able mapping kept in the metadata."""
     return atomic_write_bytes(path, encode_model(net, class_names=class_names, input_scaling=input_scaling, extra=extra))
 
 
@@ -478,6 +578,9 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
     if class_names is not None:
         if not isinstance(class_names, list) or not all(isinstance(c, str) for c in class_names):
             raise _bad(path, "metadata 'class_names' must be a list of strings")
+        problem = _class_names_problem(class_names, net.n_outputs)
+        if problem:
+            raise _bad(path, f"metadata 'class_names': {problem}")
         class_names = tuple(class_names)
     try:
         scaling = _check_scaling(_meta_json(path, meta, "input_scaling"), net.n_features)
@@ -558,7 +661,8 @@ def read_model(path, *, max_bytes: int = MAX_FILE_BYTES) -> ModelFile:
 
 def load(path, *, max_bytes: int = MAX_FILE_BYTES) -> Network:
     """The network stored in ``path`` (a model or checkpoint file), checked before use;
-    it predicts bit-identically to the network that was saved."""
+    it predicts bit-identically to the network that was saved. Where the file records an
+    ``input_scaling``, the loaded network starts with that scaling and takes raw inputs."""
     return _decode(path, max_bytes=max_bytes).net
 
 

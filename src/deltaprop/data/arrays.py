@@ -29,6 +29,11 @@ __all__ = ["LABEL_NAMES", "MAX_CLASSES", "NPZ_KEYS", "Table", "load_arrays", "re
 LABEL_NAMES = ("label", "labels", "class", "target", "y")
 #: A label column with more distinct values than this is a feature, not class ids.
 MAX_CLASSES = 1000
+_NOT_REGRESSION = ("the command line trains classifiers only; for regression fit a network in Python "
+                   "with loss=MeanSquaredError(classification=False)")
+#: Labels with more distinct values than this, and more than this share of the ids 0..max
+#: unused, are a regression target.
+_FEW_CLASSES, _MOST_IDS_MISSING = 10, 0.1
 _HOW_TO_CHOOSE = "choose the label column with --label-column NAME|INDEX (label_column= in load_arrays)"
 
 #: Accepted (inputs, labels) key pairs in an ``.npz``, tried in this order.
@@ -306,14 +311,30 @@ def _check_labels(y: np.ndarray, path: Path, source: str) -> np.ndarray:
     """1-D class ids, refusing a label column that looks like a feature."""
     if y.dtype.kind == "f" and y.size and np.isfinite(y).all() and not (y == np.round(y)).all():
         example = y[y != np.round(y)][0]
-        raise DataError(f"{path}: the labels ({source}) hold {example:g}, not a whole-number class id: "
-                        f"is this a feature? {_HOW_TO_CHOOSE}.")
+        raise DataError(f"{path}: the labels ({source}) hold {example:g}, not a whole-number class id: a "
+                        f"regression target (or a feature)? {_NOT_REGRESSION}; {_HOW_TO_CHOOSE}.")
     if y.dtype.kind in "biuf" and y.size:
-        n_distinct = len(np.unique(y))
-        if n_distinct > MAX_CLASSES:
-            raise DataError(f"{path}: the labels ({source}) have {n_distinct:,} distinct values, more than "
+        distinct = np.unique(y)
+        if len(distinct) > MAX_CLASSES:
+            raise DataError(f"{path}: the labels ({source}) have {len(distinct):,} distinct values, more than "
                             f"{MAX_CLASSES:,} classes: is this a feature? {_HOW_TO_CHOOSE}.")
+        _refuse_regression_like(distinct, path, source)
     return _checks.class_labels(y, name=f"{path}: the labels ({source})")
+
+
+def _refuse_regression_like(distinct: np.ndarray, path: Path, source: str) -> None:
+    """Whole numbers that measure something (disease progression 25..346) rather than
+    name classes: many values, with more than :data:`_MOST_IDS_MISSING` of the ids
+    ``0..max`` never used (class ids count 0, 1, 2, ... with few gaps)."""
+    if len(distinct) <= _FEW_CLASSES or not np.isfinite(distinct).all() or distinct.min() < 0:
+        return
+    top = int(distinct.max())
+    unused = top + 1 - len(distinct)
+    if unused <= _MOST_IDS_MISSING * (top + 1):
+        return
+    raise DataError(f"{path}: the labels ({source}) are {len(distinct)} distinct whole numbers from "
+                    f"{distinct.min():g} to {top}, and {unused} of the class ids 0..{top} are never used: this looks "
+                    f"like a regression target, not class ids. {_NOT_REGRESSION}; {_HOW_TO_CHOOSE}.")
 
 
 def _check_xy(x: np.ndarray, y: np.ndarray, path: Path, source: str):

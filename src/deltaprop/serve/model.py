@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataError, Error, ModelFileError, ShapeError
+from ..errors import DataError, Error, ModelFileError, ShapeError
 from ..layers import Dense
-from ..losses import CrossEntropy, Loss, MeanSquaredError, loss_from_name
+from ..losses import Loss
 
 __all__ = ["IMAGE_SIDE", "ModelSource", "NoModelYet"]
 
@@ -40,6 +40,7 @@ class _Loaded:
     loss: Loss
     class_names: tuple[str, ...]
     input_scaling: dict[str, Any] | None
+    outputs: str  # ModelFile.outputs: probabilities, logits or scores
     path: Path
     stamp: tuple[int, int]
     epoch: int | None
@@ -51,22 +52,6 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_mtime_ns, st.st_size)
-
-
-def _loss_for(mf) -> Loss:
-    """The loss the model was trained with (a checkpoint stores it; a model file records
-    the run's config), else cross-entropy for a softmax output and squared error otherwise."""
-    loss = getattr(mf, "loss", None)
-    if isinstance(loss, Loss):
-        return loss
-    config = mf.extra.get("config") if isinstance(mf.extra, dict) else None
-    name = config.get("loss") if isinstance(config, dict) else None
-    if isinstance(name, str):
-        try:
-            return loss_from_name(name)
-        except ConfigError:
-            pass
-    return CrossEntropy() if mf.net.layers[-1].type_name == "Softmax" else MeanSquaredError()
 
 
 class ModelSource:
@@ -97,6 +82,9 @@ class ModelSource:
 
         stamp = _stamp(path)
         mf = read_model(path)
+        if mf.outputs in ("values", "labels"):
+            what = "a regressor" if mf.outputs == "values" else "a multi-label classifier"
+            raise ModelFileError(f"{path}: is {what}; the page shows the one class a drawing is, so serve a classifier")
         names = tuple(mf.class_names or ())
         k = mf.net.n_outputs if mf.net.n_outputs > 1 else 2
         names = names[:k] + tuple(str(i) for i in range(len(names), k))
@@ -104,7 +92,7 @@ class ModelSource:
         from ..preprocessing import split_input_layer
 
         net, scaling = split_input_layer(mf.net)  # the page applies the input scaling as a step of its own
-        self._loaded = _Loaded(net, _loss_for(mf), names, scaling, path, stamp or (0, 0), epoch)
+        self._loaded = _Loaded(net, mf.training_loss(), names, scaling, mf.outputs, path, stamp or (0, 0), epoch)
 
     def _current(self) -> _Loaded:
         """The loaded model, read again first if its file changed (caller holds the lock)."""
@@ -210,14 +198,16 @@ class ModelSource:
     @staticmethod
     def _prediction(m: _Loaded, x: np.ndarray) -> dict[str, Any]:
         from ..network import predictions_from_outputs
+        from ..serialization import class_probabilities
 
-        proba = m.net.predict_proba(x)
-        predicted = int(predictions_from_outputs(proba)[0])
-        p = proba[0] if proba.shape[1] > 1 else np.array([1 - proba[0, 0], proba[0, 0]])
+        out = m.net.predict_proba(x)
+        predicted = int(predictions_from_outputs(out, threshold=m.loss.decision_threshold)[0])
+        proba = class_probabilities(out, m.outputs)
+        p = (proba if proba is not None else out)[0]  # scores (no probabilities) are shown as they are
         if not np.all(np.isfinite(p)):
             raise DataError("the network's output is not finite for this input; the model may be diverged")
         return {"predicted": predicted, "classes": list(m.class_names), "probabilities": p.astype(np.float64).tolist(),
-                "model_epoch": m.epoch}
+                "outputs": m.outputs, "model_epoch": m.epoch}
 
     @staticmethod
     def _image(v: np.ndarray) -> list | None:
