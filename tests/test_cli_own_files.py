@@ -127,3 +127,78 @@ def test_a_relative_dataset_path_is_recorded_so_that_it_resolves_from_anywhere(t
     again = run_cli("train", "--config", "config.toml", "--out", tmp_path / "run2", "--epochs", "1", "-q",
                     cwd=tmp_path / "run")
     assert again.returncode == 0, again.stderr
+
+
+def _error(*args) -> str:
+    res = run_cli(*args)
+    assert res.returncode != 0 and res.stderr.count("\n") == 1, res.stderr
+    return res.stderr
+
+
+def test_binary_loss_on_labels_1_and_2_says_to_relabel(tmp_path):
+    x, y = _blobs(60)
+    data = _write(tmp_path / "d.csv", x[y < 2], y[y < 2] + 1)
+    err = _error("train", "--dataset", data, "--loss", "binary_cross_entropy", "--output-activation", "sigmoid",
+                 "--out", tmp_path / "r", "--epochs", "1")
+    assert "labels are 1 and 2: relabel them 0 and 1" in err
+
+
+def test_a_file_of_one_class_is_refused_for_training_but_can_be_scored(tmp_path):
+    x, y = _blobs(60)
+    one = _write(tmp_path / "one.csv", x[y == 1], y[y == 1])
+    err = _error("train", "--dataset", one, "--out", tmp_path / "r", "--epochs", "1")
+    assert "hold one class only (1)" in err
+    run = _train(tmp_path, _write(tmp_path / "d.csv", x, y))
+    res = run_cli("evaluate", run, "--dataset", one)
+    assert res.returncode == 0 and res.stdout.startswith(f"{one} (all 20 rows)"), res.stderr
+
+
+def test_evaluate_on_a_class_the_model_never_saw_names_the_file_and_the_class(tmp_path):
+    x, y = _blobs(60)
+    run = _train(tmp_path, _write(tmp_path / "two.csv", x[y < 2], y[y < 2]))
+    every = _write(tmp_path / "three.csv", x, y)
+    err = _error("evaluate", run, "--dataset", every)
+    assert f"{every}: holds class 2, which the model never saw (it knows 2 classes, 0..1)" in err
+
+
+def test_an_infinite_cell_is_named_by_row_and_column(tmp_path):
+    x, y = _blobs(60)
+    x[4, 2] = np.inf
+    err = _error("train", "--dataset", _write(tmp_path / "d.csv", x, y), "--out", tmp_path / "r", "--epochs", "1")
+    assert "data row 5, column 3 holds inf, not a finite number" in err
+
+
+def test_string_labels_in_an_npz_say_how_to_make_class_ids(tmp_path):
+    x, y = _blobs(30)
+    np.savez(tmp_path / "s.npz", x=x, y=np.array(["setosa", "versicolor", "virginica"])[y])
+    err = _error("train", "--dataset", tmp_path / "s.npz", "--out", tmp_path / "r", "--epochs", "1")
+    assert "holds strings" in err and "np.unique(labels, return_inverse=True)" in err
+
+
+def test_16_bit_integer_pixels_in_a_csv_scale_by_65535(tmp_path):
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 3
+    x = rng.integers(0, 65536, size=(60, 64))
+    data = _write(tmp_path / "d16.csv", x, y, header=",".join(f"p{i}" for i in range(64)) + ",label")
+    res = run_cli("train", "--dataset", data, "--scaling", "unit", "--out", tmp_path / "r", "--epochs", "1")
+    assert res.returncode == 0, res.stderr
+    assert "inputs x / 65535" in res.stdout
+
+
+def test_evaluate_takes_a_label_column_for_a_file_that_names_it_differently(tmp_path):
+    x, y = _blobs(60)
+    run = _train(tmp_path, _write(tmp_path / "a.csv", x, y, header="a,b,c,d,diagnosis"), "--label-column", "diagnosis")
+    other = _write(tmp_path / "b.csv", x, y, header="a,b,c,d,outcome")
+    assert "name the label column with --label-column" in _error("evaluate", run, "--dataset", other)
+    res = run_cli("evaluate", run, "--dataset", other, "--label-column", "outcome")
+    assert res.returncode == 0 and res.stdout.startswith(f"{other} (all 60 rows)"), res.stderr
+
+
+def test_class_ids_with_gaps_are_said_on_the_labels_line(tmp_path):
+    x, y = _blobs(60)
+    res = run_cli("train", "--dataset", _write(tmp_path / "d.csv", x, y + 1), "--out", tmp_path / "r", "--epochs", "1")
+    assert res.returncode == 0, res.stderr
+    assert "NOTE: ids count from 0: class 0 of 0..3 has no example, and the network gets 4 outputs" in res.stdout
+    gaps = np.array([0, 2, 5])[y]
+    res = run_cli("train", "--dataset", _write(tmp_path / "g.csv", x, gaps), "--out", tmp_path / "g", "--epochs", "1")
+    assert "NOTE: the ids have gaps: classes 1, 3, 4 of 0..5 have no example" in res.stdout

@@ -405,6 +405,25 @@ def test_save_and_load_model_files(tmp_path, blobs):
         NeuralNetRegressor().save(tmp_path / "never.safetensors")
 
 
+def test_save_and_load_keep_loss_history_and_non_finite_settings(tmp_path, blobs):
+    X, y = blobs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = NeuralNetClassifier((8,), solver="sgd", n_iter_no_change=np.inf, tol=1e9, max_iter=4, random_state=0).fit(X, y)
+        lbfgs = NeuralNetRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=6, random_state=0).fit(X, X[:, 0])
+    assert lbfgs.history_["loss"] == lbfgs.loss_curve_ and lbfgs.history_["epoch"] == list(range(1, 7))
+    back = NeuralNetClassifier.load(est.save(tmp_path / "inf.safetensors"))
+    assert back.n_iter_no_change == np.inf and back.loss_ == est.loss_ == est.loss_curve_[-1]
+    assert back.history_.records == est.history_.records and len(back.history_) == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        back.set_params(warm_start=True, max_iter=5).fit(X, y)
+    assert back.n_iter_ == 5  # an infinite patience still never stops
+    again = NeuralNetRegressor.load(lbfgs.save(tmp_path / "lbfgs.safetensors"))
+    assert again.loss_ == lbfgs.loss_ and again.history_.records == lbfgs.history_.records
+    assert pickle.loads(pickle.dumps(lbfgs)).history_.records == lbfgs.history_.records
+
+
 @pytest.mark.parametrize("labels", [
     np.array([False, True]), np.array([1.0, 3.0], dtype=np.float32), np.array([-2.0, 4.0]),
     np.array([7, 300], dtype=np.uint16), np.array(["no", "yes"]),

@@ -342,12 +342,24 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
     x, y = table.x.reshape(len(table.x), -1), table.y
     if y.ndim != 1:
         raise DataError(f"{path}: labels must be class ids (1-D) for training from the command line")
+    present = np.unique(y)
     n_classes = int(y.max()) + 1
+    source = table.label_source + _unused_ids(present, n_classes)
     held_out = len(x) >= _MIN_ROWS_TO_SPLIT
     x_tr, y_tr, x_te, y_te = train_validation_split(x, y, 0.2, seed=seed) if held_out else (x, y, x, y)
     file = {"sha256": _file_sha256(path), "rows": len(y)}
-    return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), table.label_source, held_out,
-                    file)
+    return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), source, held_out, file)
+
+
+def _unused_ids(present: np.ndarray, n_classes: int) -> str:
+    """Words for class ids in 0..max that no row uses (each is an output that never fires)."""
+    unused = sorted(set(range(n_classes)) - set(present.tolist()))
+    if not unused:
+        return ""
+    shown = ", ".join(map(str, unused[:5])) + (", ..." if len(unused) > 5 else "")
+    why = "ids count from 0" if unused == [0] else "the ids have gaps"
+    return (f"; NOTE: {why}: class{'es' if len(unused) > 1 else ''} {shown} of 0..{n_classes - 1} "
+            f"{'have' if len(unused) > 1 else 'has'} no example, and the network gets {n_classes} outputs")
 
 
 def _file_sha256(path: Path) -> str:
@@ -525,6 +537,9 @@ def _training_data(cfg: TrainConfig, *, mapped: bool = False) -> _Data:
     """The run's data; ``mapped`` (an mpiexec run): the images memory-mapped and, for
     shuffled mini-batches, the training and validation rows as views read a batch at a time."""
     ds = _load_data(cfg.dataset, cfg.data_dir, cfg.seed, cfg.label_column, mmap=mapped)
+    if ds.file is not None and len(present := np.unique(ds.all_rows()[1])) < 2:
+        raise DataError(f"{cfg.dataset}: the labels ({ds.label_source}) hold one class only ({present[0]}); a "
+                        "classifier needs examples of at least two classes: give a file with rows of every class")
     if mapped and cfg.batch_size != "full" and cfg.batching == "shuffled":
         return _row_views(cfg, ds)
     x_tr, y_tr, validation = ds.x_train, ds.y_train, None
@@ -585,6 +600,11 @@ def _n_outputs(cfg: TrainConfig, data: _Data) -> int:
     n_classes = len(data.class_names)
     if cfg.loss != "binary_cross_entropy":
         return n_classes
+    present = np.unique(np.concatenate([data.y_train, data.y_test]))
+    if n_classes != 2 and len(present) == 2:
+        raise ConfigError(f"binary_cross_entropy (one sigmoid output) needs the class ids 0 and 1; {cfg.dataset}'s "
+                          f"labels are {present[0]} and {present[1]}: relabel them 0 and 1, or use "
+                          "--output-activation softmax --loss cross_entropy")
     if n_classes != 2:
         raise ConfigError(f"binary_cross_entropy (one sigmoid output) needs two classes; {cfg.dataset} has {n_classes}: "
                           "use --output-activation softmax --loss cross_entropy")
@@ -1059,6 +1079,9 @@ def cmd_evaluate(args) -> int:
     names = mf.class_names or ds.class_names
     pred = predictions_from_outputs(mf.net.predict_proba(x), threshold=mf.training_loss().decision_threshold)
     k = max(len(names), mf.net.n_outputs if mf.net.n_outputs > 1 else 2)
+    if len(y) and int(y.max()) >= k:
+        raise DataError(f"{name}: holds class {int(y.max())}, which the model never saw (it knows {k} classes, 0..{k - 1}); "
+                        "score a file of those classes only, or train a model on rows of every class")
     names = tuple(names) + tuple(str(i) for i in range(len(names), k))
     cm = confusion_matrix(y, pred, k)
     report = classification_report(y, pred, k, names)

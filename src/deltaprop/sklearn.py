@@ -56,7 +56,7 @@ from .optimizers import OPTIMIZERS, SGD, Adam, AdamW, Optimizer, optimizer_from_
 from .schedules import CosineAnnealing, Schedule, StepDecay, schedule_from_config
 from .serialization import read_model
 from .serialization import save as save_model
-from .training import TrainingState, _auto_threads
+from .training import HISTORY_KEYS, History, TrainingState, _auto_threads
 from .training import fit as _train
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor", "NotFittedError", "TrainingDivergedError"]
@@ -719,6 +719,9 @@ class _NeuralNet(BaseEstimator):
         self.n_iter_ = min(int(result.nit), int(self.max_iter))
         self.loss_ = reported.get(float(result.fun), math.nan)
         self.loss_curve_ = list(getattr(self, "loss_curve_", [])) + iterations
+        self.history_ = History()
+        for i, value in enumerate(iterations, 1):
+            self.history_.append({"epoch": i, "loss": value})
         if not result.success:
             warnings.warn(
                 f"lbfgs failed to converge after {self.n_iter_} iteration(s) (status={result.status}): "
@@ -748,7 +751,7 @@ class _NeuralNet(BaseEstimator):
         return tags
 
     # -- model files ----------------------------------------------------------------------
-    _FITTED = ("loss_curve_", "n_iter_", "t_", "validation_scores_", "best_loss_", "best_validation_score_")
+    _FITTED = ("loss_", "loss_curve_", "n_iter_", "t_", "validation_scores_", "best_loss_", "best_validation_score_")
 
     def save(self, path) -> Path:
         """Write the fitted network to a deltaprop model file (``.safetensors``): weights as
@@ -756,12 +759,16 @@ class _NeuralNet(BaseEstimator):
         The optimizer state is not kept: ``partial_fit`` after :meth:`load` starts it afresh."""
         self._check_fitted()
         fitted = {k: getattr(self, k, None) for k in self._FITTED}
-        for key in ("best_loss_", "best_validation_score_"):
+        for key in ("loss_", "best_loss_", "best_validation_score_"):
             if fitted[key] is not None and not math.isfinite(fitted[key]):
                 fitted[key] = None
+        history = getattr(self, "history_", None)
+        fitted["history_"] = None if history is None else [{k: r.get(k) for k in HISTORY_KEYS} for r in history.records]
+        params, nonfinite = self._jsonable_params()
         extra: dict[str, Any] = {
             "estimator": type(self).__name__,
-            "params": self._jsonable_params(),
+            "params": params,
+            "nonfinite_params": nonfinite,
             "n_outputs": int(self.n_outputs_),
             "feature_names_in": None if not hasattr(self, "feature_names_in_") else [str(f) for f in self.feature_names_in_],
             "fitted": fitted,
@@ -791,6 +798,9 @@ class _NeuralNet(BaseEstimator):
             raise ModelFileError(f"{path}: holds a {kind}, not a {cls.__name__}; load it with {kind}.load")
         names = set(cls._get_param_names())
         params = {k: v for k, v in (extra.get("params") or _params_of_network(net)).items() if k in names}
+        for key, text in (extra.get("nonfinite_params") or {}).items():
+            if key in names:
+                params[key] = float(text)
         for key in ("hidden_layer_sizes", "activation"):
             if isinstance(params.get(key), list):
                 params[key] = tuple(params[key])
@@ -812,6 +822,9 @@ class _NeuralNet(BaseEstimator):
             setattr(est, key, fitted.get(key))
         if est.loss_curve_ is None:
             est.loss_curve_, est.n_iter_, est.t_ = [], 0, 0
+        if est.loss_ is None and est.loss_curve_:
+            est.loss_ = est.loss_curve_[-1]
+        est.history_ = History(fitted.get("history_") or ())
         if est.best_loss_ is None and not est.early_stopping:
             est.best_loss_ = min(est.loss_curve_, default=np.inf)
         if est.best_validation_score_ is None and est.early_stopping:
@@ -820,9 +833,10 @@ class _NeuralNet(BaseEstimator):
         est._best_weights = [p.value.copy() for p in net.parameters()]
         return est
 
-    def _jsonable_params(self) -> dict[str, Any]:
-        """Settings that JSON can hold (instances as their configs; callables are left out)."""
-        out = {}
+    def _jsonable_params(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """Settings that JSON can hold (instances as their configs; callables are left out),
+        and apart, non-finite numbers as text (``n_iter_no_change=np.inf`` → ``"inf"``)."""
+        out, nonfinite = {}, {}
         for key, value in self.get_params(deep=False).items():
             if isinstance(value, (Optimizer, Loss, Schedule)):
                 value = value.config()
@@ -831,13 +845,14 @@ class _NeuralNet(BaseEstimator):
             elif isinstance(value, np.generic):
                 value = value.item()
             if isinstance(value, float) and not math.isfinite(value):
+                nonfinite[key] = str(value)
                 continue
             try:
                 json.dumps(value)
             except (TypeError, ValueError):
                 continue
             out[key] = value
-        return out
+        return out, nonfinite
 
     # -- pickling: the network pickles itself; the training state goes through its to_dict,
     # and the optimizer is rebuilt bound to the unpickled network's parameters ------------
@@ -851,7 +866,8 @@ class _NeuralNet(BaseEstimator):
                 "optimizer": opt.config(),
                 "optimizer_state": opt.state() if opt.params else None,
             }
-        state.pop("history_", None)
+        if isinstance(training, TrainingState):
+            state.pop("history_", None)  # the training state's own, rebuilt with it
         return state
 
     def __setstate__(self, state):
@@ -1373,12 +1389,18 @@ _EXTRA_CHECKS = {
     "n_outputs": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1 << 30, "a whole number >= 1"),
     "feature_names_in": (lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v), "a list of names"),
     "multilabel": (lambda v: isinstance(v, bool), "true or false"),
+    "nonfinite_params": (lambda v: isinstance(v, dict) and all(t in ("inf", "-inf", "nan") for t in v.values()),
+                         "a mapping of settings to 'inf', '-inf' or 'nan'"),
 }
 _FITTED_CHECKS = {
     "loss_curve_": (lambda v: isinstance(v, list) and all(_is_number(x) for x in v), "a list of numbers"),
     "validation_scores_": (lambda v: isinstance(v, list) and all(_is_number(x) for x in v), "a list of numbers"),
     "n_iter_": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number >= 0"),
     "t_": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number >= 0"),
+    "loss_": (_is_number, "a number"),
+    "history_": (lambda v: isinstance(v, list) and all(isinstance(r, dict) and set(r) <= set(HISTORY_KEYS)
+                                                        and all(x is None or _is_number(x) for x in r.values())
+                                                        for r in v), "a list of per-epoch records"),
     "best_loss_": (_is_number, "a number"),
     "best_validation_score_": (_is_number, "a number"),
 }

@@ -206,7 +206,8 @@ def _named_column(path: Path, label_column: int | str, names: list[str] | None, 
     if isinstance(label_column, str):
         if names is None or label_column not in names:
             raise ConfigError(f"{path}: no column named {label_column!r}"
-                              + (f"; the header has {names[:12]}." if names else " (no header row)."))
+                              + (f"; the header has {names[:12]}" if names else " (no header row)")
+                              + "; name the label column with --label-column NAME|INDEX")
         return names.index(label_column)
     if not -n_cols <= int(label_column) < n_cols:
         raise ConfigError(f"{path}: label_column {label_column} is out of range for {n_cols} columns.")
@@ -300,8 +301,14 @@ def _load_csv(path: Path, label_column: int | str | None):
     col, source = _choose_column(path, table, label_column, names, n_cols)
     y = table[:, col]
     x = np.delete(table, col, axis=1)
-    if np.isfinite(x).all() and (x == np.round(x)).all() and x.min() >= 0 and x.max() <= 255:
-        x = x.astype(np.uint8)
+    if not np.isfinite(x).all():
+        row, column = np.argwhere(~np.isfinite(x))[0]
+        value = x[row, column]
+        column += column >= col  # its place in the file, the label column counted
+        raise DataError(f"{path}: data row {row + 1}, column {column + 1} holds {value}, not a finite number (NaN or "
+                        "infinity); clean or impute the missing or infinite values first")
+    if (x == np.round(x)).all() and x.min() >= 0 and x.max() <= 65535:  # 8- or 16-bit integers (pixels, counts)
+        x = x.astype(np.uint8 if x.max() <= 255 else np.uint16)
     else:
         x = _checks.cast_checked(x, np.float32, name=f"{path}: x")
     return x, y, source
@@ -318,8 +325,10 @@ def _check_labels(y: np.ndarray, path: Path, source: str) -> np.ndarray:
         if len(distinct) > MAX_CLASSES:
             raise DataError(f"{path}: the labels ({source}) have {len(distinct):,} distinct values, more than "
                             f"{MAX_CLASSES:,} classes: is this a feature? {_HOW_TO_CHOOSE}.")
-        _refuse_regression_like(distinct, path, source)
-    return _checks.class_labels(y, name=f"{path}: the labels ({source})")
+    ids = _checks.class_labels(y, name=f"{path}: the labels ({source})")
+    if ids.size:
+        _refuse_regression_like(np.unique(ids), path, source)
+    return ids
 
 
 def _refuse_regression_like(distinct: np.ndarray, path: Path, source: str) -> None:

@@ -55,6 +55,9 @@ def read_npy_header(stream: BinaryIO, name: str, total_bytes: int) -> NpyHeader:
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
         raise FileFormatError(f"{name}: holds an array of dtype {dtype}; object and structured arrays "
                               "need pickle, which is never used. Save plain numeric arrays.")
+    if dtype.kind in "US":
+        raise FileFormatError(f"{name}: holds strings (dtype {dtype}), not a number type; save numbers (string labels "
+                              "as class ids: ids = np.unique(labels, return_inverse=True)[1]).")
     if dtype.kind not in "biuf":
         raise FileFormatError(f"{name}: dtype {dtype} is not a number type (bool, int, float).")
     header = NpyHeader(tuple(int(d) for d in shape), bool(fortran), dtype, stream.tell())
