@@ -1288,6 +1288,8 @@ def cmd_sweep(args) -> int:
     out = _sweep_folder(args).resolve()
     trials = sweep.plan_trials(grid, out, random=random, seed=_int_option("--seed", args.seed, allow_zero=True))
     _say(f"sweep of {len(trials)} trials over {', '.join(grid)} in {out}")
+    if args.resume:
+        sweep.check_resumable(trials, config)  # before the finally below rewrites sweep.csv
     try:
         sweep.run_sweep(trials, config=config, workers=workers, scheduler=args.scheduler, resume=args.resume, say=_say)
     finally:
