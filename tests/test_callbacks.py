@@ -193,7 +193,7 @@ def test_diagnostics_record_the_update_ratio_of_each_epochs_last_step(batching):
     net = dp.mlp([3, 4, 2], seed=0, dtype="float64")
     before = {}
     keep = dp.LambdaCallback(on_epoch_begin=lambda s: before.update(last=[p.value.copy() for p in s.net.parameters()]),
-                             on_batch_end=lambda s, b, l: before.update(
+                             on_batch_end=lambda s, b, loss_value: before.update(
                                  previous=before["last"], last=[p.value.copy() for p in s.net.parameters()]))
     history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(0.1), epochs=2, batch_size=4,
                      batching=batching, callbacks=[keep])

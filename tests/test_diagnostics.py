@@ -173,6 +173,11 @@ def test_bad_arguments_are_named(probe):
         diagnose(net, X, y, dp.CrossEntropy(), previous=[np.zeros(1)])
     with pytest.raises(dp.ShapeError):
         diagnose(net, X[:, :3], y, dp.CrossEntropy())
+    values = [p.value.copy() for p in net.parameters()]
+    with pytest.raises(dp.ShapeError, match=r"previous\[0\] has shape"):  # a transposed W broadcast, or
+        diagnose(net, X, y, dp.CrossEntropy(), previous=[values[0].T, *values[1:]])
+    with pytest.raises(dp.ShapeError, match=r"previous\[0\] has shape \(\)"):  # scalars gave a ratio of 1.0
+        diagnose(net, X, y, dp.CrossEntropy(), previous=[0.0] * len(values))
 
 
 # -- the recorder in fit ------------------------------------------------------------------------

@@ -166,3 +166,39 @@ def test_chance_level_and_at_chance():
     assert alerts.chance_level([0, 1, 1, 1], 2) == 0.75
     assert alerts.chance_level(np.arange(100) % 10, 10) == pytest.approx(0.1)
     assert alerts.at_chance(0.12, 0.1) and not alerts.at_chance(0.5, 0.1) and not alerts.at_chance(0.1, None)
+
+
+def test_the_chance_level_is_the_whole_training_sets_not_the_probes():
+    # 10 balanced classes: chance is 0.1 however the 512-row probe happens to fall
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 5)).astype(np.float32)
+    y = np.repeat(np.arange(10), 300)
+    recorder = DiagnosticsRecorder(X, y)
+    net = dp.mlp([5, 4, 10], seed=0)
+    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=1e-9), epochs=3, batch_size=100, seed=0,
+           callbacks=[recorder])
+    assert np.bincount(recorder.Y.argmax(axis=1)).max() / len(recorder.Y) > 0.1  # the probe is not balanced
+    assert recorder._monitor.ctx.chance == pytest.approx(0.1)
+
+
+def test_a_leaky_relu_in_its_negative_part_is_not_called_dead():
+    # z < 0 on every row: a leaky ReLU still passes α times the gradient, so no dead-unit alert
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    net = dp.mlp([4, 8, 2], activation="leaky_relu", seed=0)
+    net.layers[0].b.value[:] = -50.0
+    assert dp.diagnose(net, X, y, dp.CrossEntropy()).layers[1].dead == 1.0  # the share is still measured
+    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.01), epochs=1, batch_size=32, seed=0)
+    assert "dead_relu" not in {a.rule for a in history.alerts}
+
+
+def test_zero_initialised_units_in_float32_are_identical_despite_rounding(digits):
+    # seed 002's symmetry: float32 rounding spreads the copies by about 1e-6 of the largest weight
+    with pytest.warns(UserWarning, match="symmetry"):
+        net = dp.mlp([784, 50, 10], init="zeros", seed=0)
+    found, history = _train(net, digits, dp.CrossEntropy(), dp.SGD(lr=0.3), epochs=4, batch_size=20)
+    W = net.layers[0].W.value
+    assert np.abs(W - W[:, :1]).max() / np.abs(W).max() > 1e-6  # past the float64 tolerance by epoch 4
+    assert all(d.layers[0].identical_units for d in history.diagnostics)
+    assert ("zero_init_symmetry", 0) in found

@@ -162,7 +162,8 @@ def test_backward_matches_finite_differences_of_the_loss(tmp_path):
         xp[0, i] += h
         xm[0, i] -= h
         fd = (net.loss_and_gradients(loss, xp, [7]) - net.loss_and_gradients(loss, xm, [7])) / (2 * h)
-        assert grad[i] == pytest.approx(fd, rel=1e-5, abs=1e-9)
+        # the page sends raw 0..255 pixels: ∂L/∂pixel = ∂L/∂x · ∂x/∂pixel, and x = pixel / 255
+        assert grad[i] == pytest.approx(fd / 255, rel=1e-5, abs=1e-11)
     # δ of the first Dense layer is ∂L/∂z¹: the bias gradient of a one-example batch
     net.loss_and_gradients(loss, x, [7])
     np.testing.assert_allclose(out["layers"][0]["delta"], net.layers[0].b.grad, rtol=1e-12)
@@ -476,6 +477,12 @@ def test_training_state_comes_from_the_run_lock(tmp_path):
         assert request(s, "GET", "/api/run")[1]["training"] is False  # a stale lock: that process is gone
         (run / "run.lock").unlink()
         save_model(run / "model.safetensors")  # the final model, written after the history
+        assert request(s, "GET", "/api/run")[1]["training"] is False
+        # train --serve keeps its process (and lock) after training: run.json says the run ended
+        (run / "run.lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "now"}))
+        (run / "run.json").write_text(json.dumps({"status": "training"}))
+        assert request(s, "GET", "/api/run")[1]["training"] is True
+        (run / "run.json").write_text(json.dumps({"status": "done"}))
         assert request(s, "GET", "/api/run")[1]["training"] is False
 
 

@@ -75,3 +75,74 @@ def test_a_used_folder_needs_resume(tmp_path):
     result = _sweep(tmp_path, "--grid", "lr=0.1", "--out", "s")
     assert result.returncode == 2
     assert "--resume" in result.stderr and "Traceback" not in result.stderr
+
+
+HISTORY = ("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,steps\n"
+           "1,0.49,0.53,0.48,0.52,0.01,0.018,79\n2,0.48,0.57,0.47,0.58,0.01,0.023,158\n")
+
+
+def _finished_trial(folder: Path, **settings) -> None:
+    """A trial folder as deltaprop train leaves it: the resolved config.toml, a model, run.json."""
+    from deltaprop.config import TrainConfig
+
+    folder.mkdir(parents=True)
+    (folder / "config.toml").write_text(TrainConfig.from_mapping(settings).to_toml())
+    (folder / "model.safetensors").write_bytes(b"")
+    (folder / "history.csv").write_text(HISTORY)
+    (folder / "run.json").write_text('{"status": "done", "seconds": 4.25}')
+
+
+def test_resume_refuses_a_finished_trial_trained_with_other_options(tmp_path):
+    from deltaprop.sweep import check_resumable
+
+    _finished_trial(tmp_path / "trial-000", lr=0.01, layers=[10, 3, 2])
+    check_resumable(plan_trials({"lr": ["0.01"]}, tmp_path), None)  # the same options: resumable
+    with pytest.raises(ConfigError, match=r"trial 0 \(.*trial-000\) was trained with lr = 0.01, "
+                                          r"but this sweep gives it lr = 3.0"):
+        check_resumable(plan_trials({"lr": ["3.0"]}, tmp_path), None)
+
+
+def test_resume_refuses_a_trial_whose_configuration_file_changed(tmp_path):
+    from deltaprop.sweep import check_resumable
+
+    _finished_trial(tmp_path / "s" / "trial-000", dataset="parity", lr=0.5, epochs=3)
+    config = tmp_path / "c.toml"
+    config.write_text('dataset = "parity"\nepochs = 3\n')
+    check_resumable(plan_trials({"lr": ["0.5"]}, tmp_path / "s"), str(config))
+    config.write_text('dataset = "parity"\nepochs = 7\n')
+    with pytest.raises(ConfigError, match="epochs = 3, but this sweep gives it epochs = 7"):
+        check_resumable(plan_trials({"lr": ["0.5"]}, tmp_path / "s"), str(config))
+
+
+def test_what_training_resolves_is_not_a_difference(tmp_path):
+    """Widths filled in from the data and a cosine schedule's length are no change of options."""
+    from deltaprop.sweep import check_resumable
+
+    _finished_trial(tmp_path / "trial-000", lr=0.5, epochs=4, layers=[10, 50, 2],
+                    schedule={"type": "cosine", "t_max": 4})
+    check_resumable(plan_trials({"lr": ["0.5"], "epochs": ["4"], "schedule": ["cosine"]}, tmp_path), None)
+    with pytest.raises(ConfigError, match="schedule"):
+        check_resumable(plan_trials({"lr": ["0.5"], "epochs": ["4"], "schedule": ["step"]}, tmp_path), None)
+
+
+def test_seconds_mean_the_recorded_wall_time_whether_the_trial_ran_or_was_skipped(tmp_path):
+    from deltaprop.sweep import summarise
+
+    _finished_trial(tmp_path / "trial-000", lr=0.5)
+    trial = plan_trials({"lr": ["0.5"]}, tmp_path)[0]
+    skipped = summarise(trial, None)
+    ran = summarise(trial, {"exit": 0, "error": "", "seconds": 9.0})
+    assert skipped["status"] == ran["status"] == "ok"
+    assert skipped["seconds"] == ran["seconds"] == 4.25
+
+
+def test_resume_with_a_changed_grid_stops_before_training_and_keeps_the_results(tmp_path):
+    _finished_trial(tmp_path / "s" / "trial-000", lr=0.01)
+    (tmp_path / "s" / "sweep.csv").write_text("kept\n")
+    result = _sweep(tmp_path, "--grid", "lr=3.0,5.0", "--out", "s", "--resume")
+    assert result.returncode == 2
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and "trial 0" in errors[0] and "lr = 0.01" in errors[0], result.stderr
+    assert "skipped" not in result.stdout
+    assert (tmp_path / "s" / "sweep.csv").read_text() == "kept\n"
+    assert not (tmp_path / "s" / "trial-001").exists()

@@ -105,7 +105,8 @@ def dead_relu(records, ctx) -> list[Finding]:
     return [
         (s["index"], f"{_where(s)}: {s['dead']:.0%} of its units output 0 for every probe example (dead)")
         for s in _layers(records[-1])
-        if s.get("dead") is not None and s["dead"] > DEAD_SHARE
+        # a leaky ReLU with z ≤ 0 everywhere still passes α times the gradient: not dead
+        if s.get("dead") is not None and s["dead"] > DEAD_SHARE and s.get("layer") == "ReLU"
     ]
 
 

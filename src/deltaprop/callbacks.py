@@ -332,6 +332,7 @@ class DiagnosticsRecorder(Callback):
         rows = probe_rows(len(X), PROBE_SIZE if probe_size is None else probe_size)
         self.X = np.asarray(X[rows])
         self.Y = np.asarray(Y[rows])
+        self._all_targets = Y  # the chance level is the whole training set's, not the probe's
         self.on_alert = on_alert
         self._work = self._monitor = None
         self._before: list[np.ndarray] = []
@@ -346,9 +347,12 @@ class DiagnosticsRecorder(Callback):
         self.X = np.ascontiguousarray(self.X, dtype=net.dtype)
         self.Y = loss.prepare_targets(self.Y, net.n_outputs, net.dtype)
         chance = None
-        if loss.targets_are_classes(self.Y):
-            ids = (self.Y[:, 0] >= 0.5) if self.Y.shape[1] == 1 else np.argmax(self.Y, axis=1)
-            chance = chance_level(ids, max(self.Y.shape[1], 2))
+        if self._all_targets is not None:
+            targets = loss.prepare_targets(self._all_targets, net.n_outputs, net.dtype)
+            if loss.targets_are_classes(targets):
+                ids = (targets[:, 0] >= 0.5) if targets.shape[1] == 1 else np.argmax(targets, axis=1)
+                chance = chance_level(ids, max(targets.shape[1], 2))
+            self._all_targets = None
         ctx = Context(chance=chance, output_slope_cancelled=not isinstance(loss, MeanSquaredError))
         self._monitor = AlertMonitor(ctx, state.history.alerts)
         with warnings.catch_warnings():  # a zero-initialised network warned when it was built

@@ -8,7 +8,8 @@ give, for every layer ``l``:
   :data:`SATURATED_SLOPE` of its peak. Seed 003: ``∂C/∂w = δ a`` and ``δ`` carries the
   factor ``σ'(z)``, so a saturated unit (``a ≈ 0`` or ``1``) learns slowly;
 * ReLU and leaky ReLU: the share of units with ``z ≤ 0`` on every probe row (dead: a ReLU
-  unit passes no gradient back, so nothing moves it out of that state);
+  unit passes no gradient back, so nothing moves it out of that state; a leaky ReLU unit
+  still passes ``α`` times it, so only ReLU layers raise the dead-unit alert);
 * ``‖δ‖``: the Frobenius norm of ``∂L/∂aˡ`` that reached the layer in backward (for a
   Dense layer ``δ = ∂L/∂z``); None for a softmax or sigmoid output fused with its loss;
 * Dense: whether all its units are identical (columns of ``W`` and entries of ``b``), the
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from . import _checks
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, ShapeError
 from .layers import Dense, LeakyReLU, ReLU, Sigmoid, Tanh
 from .losses import Loss
 from .network import Network
@@ -51,8 +52,12 @@ PROBE_SIZE = 512
 SATURATED_SLOPE = 0.04
 
 #: Two units of a Dense layer count as identical when their weights differ by at most this
-#: share of the layer's largest weight (exact equality can be broken by BLAS rounding).
+#: share of the layer's largest weight (exact equality can be broken by BLAS rounding), or by
+#: :data:`IDENTICAL_EPSILONS` of the dtype's machine epsilon where that is more: in float32
+#: the rounding of a few hundred steps of zero-initialised units already spreads them by
+#: 1.6e-6 of the largest weight (by 2e-16 in float64), though they are copies of one unit.
 IDENTICAL_TOLERANCE = 1e-6
+IDENTICAL_EPSILONS = 1000
 
 
 @dataclass(frozen=True)
@@ -175,8 +180,13 @@ def diagnose_copy(work: Network, net: Network, X, y, loss: Loss, *, previous=Non
         loss.value(a, targets)  # a loss may keep what its gradient needs from its value
         work._backward(loss, a, targets)
     params = net.parameters()
-    if previous is not None and len(previous) != len(params):
-        raise ConfigError(f"previous holds {len(previous)} arrays; the network has {len(params)} parameters")
+    if previous is not None:
+        if len(previous) != len(params):
+            raise ConfigError(f"previous holds {len(previous)} arrays; the network has {len(params)} parameters")
+        for k, (p, before) in enumerate(zip(params, previous)):
+            if np.shape(before) != p.value.shape:
+                raise ShapeError(f"previous[{k}] has shape {np.shape(before)}; parameter {p.name} of the network has "
+                                 f"shape {p.value.shape} (pass the values before the step, in net.parameters() order)")
     with np.errstate(under="ignore"):  # squares of tiny gradients may underflow to 0: harmless
         layers = tuple(_layer_stats(i, layer, work._outputs[i], work._deltas[i]) for i, layer in enumerate(work.layers))
         return Diagnostics(int(x.shape[0]), layers, tuple(_parameter_stats(work, params, previous)))
@@ -238,10 +248,12 @@ def dead_share(layer, a: np.ndarray) -> float | None:
 
 def identical_units(layer: Dense) -> bool:
     """Whether every unit (column of ``W``, entry of ``b``) of a Dense layer with more than
-    one unit equals the first, within :data:`IDENTICAL_TOLERANCE` of the largest weight."""
+    one unit equals the first, within :data:`IDENTICAL_TOLERANCE` (or
+    :data:`IDENTICAL_EPSILONS` machine epsilons) of the largest weight."""
     W, b = layer.W.value, layer.b.value
     if W.shape[1] < 2:
         return False
-    scale = max(float(np.max(np.abs(W))), float(np.max(np.abs(b))), np.finfo(W.dtype).tiny)
-    tol = IDENTICAL_TOLERANCE * scale
+    info = np.finfo(W.dtype)
+    scale = max(float(np.max(np.abs(W))), float(np.max(np.abs(b))), info.tiny)
+    tol = max(IDENTICAL_TOLERANCE, IDENTICAL_EPSILONS * float(info.eps)) * scale
     return bool(np.max(np.abs(W - W[:, :1])) <= tol and np.max(np.abs(b - b[0])) <= tol)

@@ -5,7 +5,9 @@ an ordinary run folder, ``SWEEP/trial-NNN``, trained by ``deltaprop train`` on a
 worker: with no scheduler address, a :class:`distributed.LocalCluster` of worker processes on
 this machine (one BLAS thread each, so the trials do not fight over cores); with one, an
 existing cluster (whose workers must see the sweep folder, e.g. on a shared file system).
-A failed trial is recorded with its error and never stops the others. The results are
+A failed trial is recorded with its error and never stops the others. ``--resume`` skips a
+finished trial only when the configuration its folder recorded (``config.toml``) is the one
+this sweep gives it; any other setting stops the sweep before it trains. The results are
 ``sweep.csv`` (a row a trial) and ``sweep.png`` (best validation accuracy against each
 varied option); the best trial is named with its folder.
 """
@@ -29,9 +31,11 @@ import numpy as np
 from .atomic import atomic_write_bytes
 from .errors import ConfigError, Error
 
-__all__ = ["Trial", "parse_grid", "plan_trials", "run_sweep", "run_trial", "summarise"]
+__all__ = ["Trial", "check_resumable", "parse_grid", "plan_trials", "run_sweep", "run_trial", "summarise"]
 
-#: Columns of sweep.csv after the varied options.
+#: Columns of sweep.csv after the varied options. ``seconds`` is the trial's wall time in
+#: ``deltaprop train`` as its run.json records it (training and testing), whether the trial
+#: ran now or was skipped as finished before.
 RESULT_KEYS = ("status", "best_val_accuracy", "best_epoch", "epochs", "seconds", "folder", "error")
 
 
@@ -108,8 +112,10 @@ def summarise(trial: Trial, run: dict[str, Any] | None) -> dict[str, Any]:
     row: dict[str, Any] = {"status": "failed", "best_val_accuracy": None, "best_epoch": None, "epochs": None,
                            "seconds": None, "folder": str(trial.folder), "error": ""}
     if run is not None:
-        row["seconds"] = round(run["seconds"], 3)
         row["error"] = run["error"]
+    row["seconds"] = _recorded_seconds(trial.folder)
+    if row["seconds"] is None and run is not None and run["exit"] != 0:
+        row["seconds"] = round(run["seconds"], 3)  # it failed before its run.json was written
     finished = (trial.folder / "model.safetensors").is_file() and (run is None or run["exit"] == 0)
     if not finished:
         if run is None:
@@ -126,9 +132,72 @@ def summarise(trial: Trial, run: dict[str, Any] | None) -> dict[str, Any]:
     if scored:
         best = max(scored, key=lambda s: (s[0], -s[1]))
         row["best_val_accuracy"], row["best_epoch"] = float(best[0]), int(best[1])
-    if row["seconds"] is None:
-        row["seconds"] = round(sum(r.get("seconds") or 0.0 for r in records), 3)
     return row
+
+
+def _recorded_seconds(folder: Path) -> float | None:
+    """The run's wall time from its run.json (None when there is none to read)."""
+    import json
+
+    try:
+        seconds = json.loads((folder / "run.json").read_text(encoding="utf-8")).get("seconds")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return round(float(seconds), 3) if isinstance(seconds, (int, float)) and math.isfinite(seconds) else None
+
+
+def _expected_config(config: str | None, options: dict[str, str]):
+    """The configuration ``deltaprop train`` builds for a trial: the file's, then the options."""
+    from .config import TrainConfig, load_toml
+
+    sources = [load_toml(config)] if config else []
+    return TrainConfig.from_mapping(*sources, dict(options), origin=str(config or "the sweep's options"))
+
+
+def _schedule_spec(schedule) -> dict[str, Any]:
+    return {"type": schedule} if isinstance(schedule, str) else dict(schedule)
+
+
+def _differences(expected, recorded) -> list[str]:
+    """Settings in which a recorded (resolved) configuration differs from the expected one;
+    what training fills in from the data (layer widths left empty, a schedule's length) is
+    not a difference."""
+    out = []
+    for key in type(expected).keys():
+        want, got = getattr(expected, key), getattr(recorded, key)
+        if key == "layers" and not want:
+            continue
+        if key == "schedule":
+            want, got = _schedule_spec(want), _schedule_spec(got)
+            got = {k: v for k, v in got.items() if k in want or k not in ("t_max", "step_size")}
+        if key == "dataset" and Path(want).is_file():
+            want = str(Path(want).resolve())
+        if want != got:
+            out.append(f"{key} = {getattr(recorded, key)!r}, but this sweep gives it {key} = {getattr(expected, key)!r}")
+    return out
+
+
+def check_resumable(trials: list[Trial], config: str | None) -> None:
+    """Refuse to resume over a finished trial (a folder holding a model) that was trained with
+    another configuration than this sweep gives it (a changed grid, ``--random``/``--seed``
+    or configuration file): its results would be shown under the wrong options."""
+    from .config import TrainConfig, load_toml
+
+    for trial in trials:
+        if not (trial.folder / "model.safetensors").is_file():
+            continue
+        where = f"trial {trial.index} ({trial.folder})"
+        try:
+            recorded = TrainConfig.from_mapping(load_toml(trial.folder / "config.toml"),
+                                                origin=str(trial.folder / "config.toml"))
+        except (Error, OSError) as exc:
+            raise ConfigError(f"{where} holds a model but its config.toml cannot be read ({exc}); "
+                              "start a new sweep in another --out") from exc
+        differs = _differences(_expected_config(config, trial.options), recorded)
+        if differs:
+            raise ConfigError(f"{where} was trained with {differs[0]}; --resume continues a sweep with the grid, "
+                              "--random/--seed and configuration file it was started with: give those, "
+                              "or start a new sweep in another --out")
 
 
 def _client(workers: int | None, scheduler: str | None):
@@ -150,7 +219,10 @@ def _client(workers: int | None, scheduler: str | None):
 def run_sweep(trials: list[Trial], *, config: str | None, workers: int | None = None, scheduler: str | None = None,
               resume: bool = False, say: Callable[[str], None] = print) -> list[Trial]:
     """Train the trials on Dask (skipping finished ones with ``resume``); fills each
-    ``trial.result``. Ctrl-C cancels the pending trials and keeps the finished ones."""
+    ``trial.result``. Ctrl-C cancels the pending trials and keeps the finished ones. A finished
+    trial trained with other settings stops the resume (:func:`check_resumable`)."""
+    if resume:
+        check_resumable(trials, config)
     todo = []
     for trial in trials:
         if resume and (trial.folder / "model.safetensors").is_file():

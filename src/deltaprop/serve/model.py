@@ -41,6 +41,7 @@ class _Loaded:
     class_names: tuple[str, ...]
     input_scaling: dict[str, Any] | None
     outputs: str  # ModelFile.outputs: probabilities, logits or scores
+    scaler: Any  # the model's own input layer (Rescaling, Standardization), or None
     path: Path
     stamp: tuple[int, int]
     epoch: int | None
@@ -92,7 +93,9 @@ class ModelSource:
         from ..preprocessing import split_input_layer
 
         net, scaling = split_input_layer(mf.net)  # the page applies the input scaling as a step of its own
-        self._loaded = _Loaded(net, mf.training_loss(), names, scaling, mf.outputs, path, stamp or (0, 0), epoch)
+        scaler = mf.net.layers[0] if net is not mf.net else None
+        self._loaded = _Loaded(net, mf.training_loss(), names, scaling, mf.outputs, scaler, path, stamp or (0, 0),
+                               epoch)
 
     def _current(self) -> _Loaded:
         """The loaded model, read again first if its file changed (caller holds the lock)."""
@@ -167,6 +170,8 @@ class ModelSource:
             value = m.net.loss_and_gradients(m.loss, x, np.array([target]), train=False)
             traces = m.net.trace()
             grad_x = self._input_gradient(m.net, traces)
+            if m.scaler is not None:  # ∂L/∂pixel: through the scaling the page applied (1/255, 1/σ)
+                grad_x = m.scaler.backward(grad_x, need_input_grad=True)
             out.update(target=target, loss=float(value),
                        layers=[self._layer_view(t, with_delta=True) for t in traces],
                        input_gradient=self._image(grad_x[0]))

@@ -24,7 +24,9 @@ __all__ = ["RUN_FILES", "read_run", "run_signature"]
 
 #: The files the live view reads; anything else in the folder is ignored.
 RUN_FILES = ("history.csv", "diagnostics.csv", "alerts.json", "alerts.csv", "model.safetensors",
-             "checkpoint.safetensors", "run.lock")
+             "checkpoint.safetensors", "run.lock", "run.json")
+#: What run.json's ``status`` says once a run has ended (``deltaprop train`` writes it).
+ENDED = ("done", "diverged", "interrupted")
 #: Bigger files are not shown (a run of many thousand epochs would still fit).
 MAX_TABLE_BYTES = 16 << 20
 
@@ -102,10 +104,25 @@ def _lock_holder_alive(folder: Path) -> bool | None:
     return True
 
 
+def _recorded_status(folder: Path) -> str | None:
+    """``status`` in the run's run.json (``training``, ``done``, ...), or None."""
+    try:
+        with open_regular(folder / "run.json", max_bytes=MAX_TABLE_BYTES, what="run.json", error=DataError) as f:
+            facts = json.loads(f.read().decode("utf-8"))
+    except (OSError, DataError, UnicodeDecodeError, ValueError):
+        return None
+    status = facts.get("status") if isinstance(facts, dict) else None
+    return status if isinstance(status, str) else None
+
+
 def _training(folder: Path) -> bool | None:
-    """True while the process named in the run's lock runs; False when the lock is stale
-    or the final model is newer than the history (the run finished); None otherwise (a run
-    stopped before its end, or one written without a lock): the folder cannot tell."""
+    """False once run.json says the run ended (``train --serve`` keeps its process, and so
+    its lock, after training); else True while the process named in the run's lock runs;
+    False when the lock is stale or the final model is newer than the history (the run
+    finished); None otherwise (a run stopped before its end, or one written without a
+    lock): the folder cannot tell."""
+    if _recorded_status(folder) in ENDED:
+        return False
     alive = _lock_holder_alive(folder)
     if alive is not None:
         return alive
