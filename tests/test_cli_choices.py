@@ -129,6 +129,7 @@ def test_early_stopping_says_when_and_which_weights_it_kept(tmp_path):
     stopped, kept = (int(v) for v in
                      (line.split("at epoch ")[1].split(":")[0], line.split("weights of epoch ")[1].split(",")[0]))
     assert "val_loss did not improve" in line and "patience 1" in line and kept < stopped < 40
+    assert stopped == kept + 2  # as --help says: one epoch without improvement tolerated, stopped at the next
 
 
 def test_unknown_dataset_lists_the_names(tmp_path):

@@ -551,8 +551,8 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     (callbacks see it; :meth:`TrainingState.from_dict` rebuilds one) and continues it
     exactly, mid-epoch too, to ``epochs``/``steps`` in all; a resume with nothing left
     to train raises :class:`~deltaprop.errors.ConfigError`. Callbacks are called in the
-    order given, a :class:`~deltaprop.callbacks.CheckpointWriter` after the others, so that
-    its checkpoint holds what they kept for the epoch (early stopping's record).
+    order given, :class:`~deltaprop.callbacks.EarlyStopping` before the others, so that a
+    checkpoint of an epoch holds what it kept for that epoch.
     ``threads`` caps the BLAS threads (default: chosen by :func:`_auto_threads`, kept in
     the state so a resumed run uses the same; the count can change the last bit of a
     GEMM, so bit-identical reruns need the same ``threads``). ``comm`` (an mpi4py
@@ -673,15 +673,15 @@ def _validation_set(net: Network, loss: Loss, validation):
 
 
 def _checked(callbacks: Sequence[Callback]) -> list[Callback]:
-    """The callbacks, checkpoint writers last: their checkpoint of an epoch holds what the
-    others recorded for it (early stopping's best epoch)."""
-    from .callbacks import CheckpointWriter
+    """The callbacks, early stopping first: what it keeps for an epoch (its record and best
+    weights) is in the state before another callback, a checkpoint writer, takes it."""
+    from .callbacks import EarlyStopping
 
     callbacks = list(callbacks)
     for cb in callbacks:
         if not isinstance(cb, Callback):
             raise ConfigError(f"{cb!r} is not a deltaprop Callback")
-    return sorted(callbacks, key=lambda cb: isinstance(cb, CheckpointWriter))
+    return sorted(callbacks, key=lambda cb: not isinstance(cb, EarlyStopping))
 
 
 # -- the loop -----------------------------------------------------------------------------------
