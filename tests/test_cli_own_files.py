@@ -202,3 +202,12 @@ def test_class_ids_with_gaps_are_said_on_the_labels_line(tmp_path):
     gaps = np.array([0, 2, 5])[y]
     res = run_cli("train", "--dataset", _write(tmp_path / "g.csv", x, gaps), "--out", tmp_path / "g", "--epochs", "1")
     assert "NOTE: the ids have gaps: classes 1, 3, 4 of 0..5 have no example" in res.stdout
+
+
+def test_predict_on_a_csv_points_to_evaluate_and_npy(tmp_path):
+    x, y = _blobs(60)
+    data = _write(tmp_path / "d.csv", x, y)
+    run = _train(tmp_path, data)
+    err = _error("predict", run, data)
+    assert "predict reads rows from a .npy file or one image" in err and f"evaluate MODEL --dataset {data}" in err
+    assert "28x28" not in err

@@ -1135,6 +1135,10 @@ def _rows_of(path: Path, n_features: int) -> np.ndarray:
     if path.suffix.lower() != ".npy":
         if not path.exists():
             raise DataError(f"{path}: no such file")
+        if path.suffix.lower() in (".csv", ".txt", ".npz"):
+            raise DataError(f"{path}: predict reads rows from a .npy file or one image; to score a labelled "
+                            f"file use: {PROG} evaluate MODEL --dataset {path}; for rows without labels save them "
+                            "with np.save('rows.npy', rows)")
         if n_features != 784:
             raise ShapeError(f"{path}: images become 28x28 = 784 inputs, but this model takes {n_features}; "
                              "give a .npy file of rows instead")
