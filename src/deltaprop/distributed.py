@@ -175,7 +175,8 @@ def agree_on_run(comm, mine: np.ndarray | None) -> None:
         if mine is None:
             return  # this rank raises its own error
         raise raised_on_every_rank(ConfigError(
-            f"process {failed[0]} of {size} could not start data-parallel training: fit raised an error there (see that process)"))
+            f"process {failed[0]} of {size} could not start data-parallel training: "
+            "fit raised an error there (see that process)"))
     for r in range(1, size):
         differs = np.flatnonzero(table[r] != table[0])
         if differs.size:
