@@ -39,11 +39,8 @@ def test_a_linear_output_trained_with_cross_entropy_is_read_as_logits(logits_run
 
 def test_predict_shows_the_softmax_of_logits_as_probabilities(logits_run, tmp_path):
     rows = np.random.default_rng(0).integers(0, 2, (3, 10)).astype(np.float32)
-    np.save(tmp_path / "rows.npy", rows)
-    res = run_cli("predict", logits_run, tmp_path / "rows.npy")
-    assert res.returncode == 0, res.stderr
     want = _softmax(dp.load(logits_run / "model.safetensors").predict_proba(rows).astype(np.float64))
-    for line, p in zip(res.stdout.splitlines(), want):
+    for line, p in zip(_predicted(logits_run, rows, tmp_path), want):
         shown = [float(v.split(": ")[1]) for v in line.split("(probabilities ")[1].rstrip(")").split(", ")]
         assert sorted(shown, reverse=True) == pytest.approx(sorted(p, reverse=True), abs=1e-4)
         assert sum(shown) == pytest.approx(1, abs=1e-3)
@@ -72,16 +69,21 @@ def _estimators(tmp_path):
     return X, reg, reg.save(tmp_path / "reg.safetensors"), multi, multi.save(tmp_path / "multi.safetensors")
 
 
+def _predicted(model_path, rows, tmp_path) -> list[str]:
+    """What `deltaprop predict MODEL rows.npy` prints, a line a row."""
+    np.save(tmp_path / "rows.npy", rows)
+    res = run_cli("predict", model_path, tmp_path / "rows.npy")
+    assert res.returncode == 0, res.stderr
+    return res.stdout.splitlines()
+
+
 def test_a_regressor_file_predicts_values_and_is_not_evaluated_as_a_classifier(tmp_path):
     pytest.importorskip("sklearn")
     X, reg, reg_path, _, _ = _estimators(tmp_path)
     assert read_model(reg_path).outputs == "values"
-    np.save(tmp_path / "rows.npy", X[:3])
-    res = run_cli("predict", reg_path, tmp_path / "rows.npy")
-    assert res.returncode == 0, res.stderr
-    shown = [float(line.split("value ")[1]) for line in res.stdout.splitlines()]
-    np.testing.assert_allclose(shown, reg.predict(X[:3]), rtol=1e-5)
-    assert "probabilities" not in res.stdout and "class" not in res.stdout
+    lines = _predicted(reg_path, X[:3], tmp_path)
+    np.testing.assert_allclose([float(line.split("value ")[1]) for line in lines], reg.predict(X[:3]), rtol=1e-5)
+    assert not any("probabilities" in line or "class" in line for line in lines)
     res = run_cli("evaluate", reg_path, "--dataset", "parity")
     assert res.returncode != 0 and len(res.stderr.strip().splitlines()) == 1 and "is a regressor" in res.stderr
 
@@ -90,10 +92,7 @@ def test_a_multilabel_file_predicts_a_set_of_labels(tmp_path):
     pytest.importorskip("sklearn")
     X, _, _, multi, multi_path = _estimators(tmp_path)
     assert read_model(multi_path).outputs == "labels"
-    np.save(tmp_path / "rows.npy", X[:4])
-    res = run_cli("predict", multi_path, tmp_path / "rows.npy")
-    assert res.returncode == 0, res.stderr
-    for line, want in zip(res.stdout.splitlines(), multi.predict(X[:4])):
+    for line, want in zip(_predicted(multi_path, X[:4], tmp_path), multi.predict(X[:4])):
         labels = line.split(": ", 1)[1].split("  (")[0].removeprefix("labels ")
         assert labels == (", ".join(str(c) for c in np.flatnonzero(want)) or "(none)")
 
