@@ -240,7 +240,10 @@ def _class_names_problem(names: list[str], n_outputs: int) -> str | None:
         want = "1 or 2 (classes 0 and 1)" if n_outputs == 1 else str(n_outputs)
         return f"{len(names)} names for {n_outputs} output{'s' if n_outputs != 1 else ''}; give {want}"
     if len(set(names)) != len(names):
-        return f"names repeat ({', '.join(sorted({n for n in names if names.count(n) > 1})[:3])}); each class needs its own"
+        from collections import Counter
+
+        repeated = sorted(name for name, count in Counter(names).items() if count > 1)
+        return f"names repeat ({', '.join(repeated[:3])}); each class needs its own"
     return None
 
 
