@@ -505,3 +505,15 @@ def test_input_gradient_goes_back_through_input_layers():
         xm[0, i] -= h
         fd = (net.loss_and_gradients(loss, xp, [4]) - net.loss_and_gradients(loss, xm, [4])) / (2 * h)
         assert grad[i] == pytest.approx(fd, rel=1e-6, abs=1e-12)
+
+
+def test_layers_are_numbered_as_the_model_file_and_its_alerts_number_them(server, model_path):
+    # the page applies the input scaling itself; the layers after it keep the model's own
+    # numbers (the Rescaling layer is 0), which the run's alerts and diagnostics use
+    net = dp.load(model_path)
+    assert net.layers[0].type_name == "Rescaling"
+    _, model, _ = request(server, "GET", "/api/model")
+    assert [layer["index"] for layer in model["layers"]] == list(range(1, len(net.layers)))
+    _, out, _ = request(server, "POST", "/api/backward", {"png": base64.b64encode(digit_png("zero")).decode()})
+    for described, shown in zip(model["layers"], out["layers"]):
+        assert shown["index"] == described["index"] and net.layers[shown["index"]].type_name == shown["type"]

@@ -46,6 +46,13 @@ class _Loaded:
     stamp: tuple[int, int]
     epoch: int | None
 
+    @property
+    def first_index(self) -> int:
+        """The model file's number of ``net``'s first layer: 1 after the input layer the page
+        applies itself, so that layers are numbered as the run's alerts and diagnostics
+        number them."""
+        return 0 if self.scaler is None else 1
+
 
 def _stamp(path: Path) -> tuple[int, int] | None:
     try:
@@ -124,7 +131,7 @@ class ModelSource:
                 if isinstance(layer, Dense):
                     width = layer.n_out
                 name = f"Dense {layer.n_in}→{layer.n_out}" if isinstance(layer, Dense) else layer.type_name
-                layers.append({"index": i, "type": layer.type_name, "units": width, "name": name})
+                layers.append({"index": i + m.first_index, "type": layer.type_name, "units": width, "name": name})
             return {
                 "source": str(m.path), "run": self.is_run, "epoch": m.epoch, "classes": list(m.class_names),
                 "n_features": m.net.n_features, "image_input": m.net.n_features == IMAGE_SIDE * IMAGE_SIDE,
@@ -153,7 +160,7 @@ class ModelSource:
             out = self._prediction(m, x)
             with m.net.dropout_bypassed():
                 m.net.forward(x, train=True)  # recorded, so trace() has every layer's a
-            out["layers"] = [self._layer_view(t, with_delta=False) for t in m.net.trace()]
+            out["layers"] = [self._layer_view(t, m.first_index, with_delta=False) for t in m.net.trace()]
             return out
 
     def backward(self, pixels: np.ndarray, target: int | None) -> dict[str, Any]:
@@ -173,7 +180,7 @@ class ModelSource:
             if m.scaler is not None:  # ∂L/∂pixel: through the scaling the page applied (1/255, 1/σ)
                 grad_x = m.scaler.backward(grad_x, need_input_grad=True)
             out.update(target=target, loss=float(value),
-                       layers=[self._layer_view(t, with_delta=True) for t in traces],
+                       layers=[self._layer_view(t, m.first_index, with_delta=True) for t in traces],
                        input_gradient=self._image(grad_x[0]))
             return out
 
@@ -220,8 +227,8 @@ class ModelSource:
         return v.reshape(IMAGE_SIDE, IMAGE_SIDE).tolist() if v.size == IMAGE_SIDE * IMAGE_SIDE else v.tolist()
 
     @staticmethod
-    def _layer_view(t, *, with_delta: bool) -> dict[str, Any]:
-        view: dict[str, Any] = {"index": t.index, "type": t.layer,
+    def _layer_view(t, first_index: int, *, with_delta: bool) -> dict[str, Any]:
+        view: dict[str, Any] = {"index": t.index + first_index, "type": t.layer,
                                 "output": None if t.output is None else t.output[0].astype(np.float64).tolist()}
         if with_delta:
             view["delta"] = None if t.delta is None else t.delta[0].astype(np.float64).tolist()

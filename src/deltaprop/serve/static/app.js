@@ -148,7 +148,7 @@ function renderTargets(r) {
 function chooseTarget(c) { state.target = c; update(); }
 
 function layerLabel(layer, field) {
-  const m = state.model.layers[layer.index];
+  const m = state.model.layers.find((l) => l.index === layer.index);
   if (field === "output") return layer.type === "Dense" ? `${m.name}: z = xW + b` : `${layer.type}: a`;
   return layer.type === "Dense" ? `${m.name}: δ = ∂L/∂z` : `${layer.type}: ∂L/∂a`;
 }
