@@ -1172,10 +1172,11 @@ def _prediction_lines(outputs: np.ndarray, kind: str, threshold: float, names, t
     proba = class_probabilities(outputs, kind)
     shown_as, values = ("probabilities", proba) if proba is not None else ("scores", outputs)
     predicted = predictions_from_outputs(outputs, threshold=threshold)
+    column_class = (lambda c: 1) if values.shape[1] == 1 else int  # a single score is class 1's
     lines = []
     for c_pred, row in zip(predicted, values):
         order = np.argsort(-row, kind="stable")[:top]
-        shown = ", ".join(f"{_class_name(names, int(c))}: {row[c]:.4f}" for c in order)
+        shown = ", ".join(f"{_class_name(names, column_class(c))}: {row[c]:.4f}" for c in order)
         lines.append(f"class {_class_name(names, int(c_pred))}  ({shown_as} {shown})")
     return lines
 
