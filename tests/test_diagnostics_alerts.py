@@ -117,6 +117,38 @@ def test_flat_loss_unless_the_data_is_fitted():
     assert _rules(_records([1e-5] * 4)) == []  # regression, fitted
 
 
+def _with_steps(records, per_epoch):
+    for r in records:
+        r["steps"] = r["epoch"] * per_epoch
+    return records
+
+
+def test_flat_loss_counts_steps_so_slow_full_batch_descent_is_not_flat():
+    # seed 000's full-batch run (one step an epoch): 0.03% lower every epoch, and still learning
+    slow = [0.2928 * (1 - 3e-4) ** k for k in range(400)]
+    assert _rules(_with_steps(_records(slow, accuracy=0.92), 1)) == []
+    # truly flat for 1,000 full-batch steps: flat
+    assert _rules(_with_steps(_records([0.5] * 1001, accuracy=0.8), 1)) == [("flat_loss", None)]
+    assert _rules(_with_steps(_records([0.5] * 1000, accuracy=0.8), 1)) == []  # not yet 1,000 steps
+    # mini-batches (469 steps an epoch): three epochs are enough steps
+    found = check(_with_steps(_records([2.3026] * 4, accuracy=0.5), 469))
+    assert [a.rule for a in found] == ["flat_loss"] and "1,407 steps" in found[0].evidence
+    # a steady fall within each epoch's 0.1% but 0.12% over the window is not flat
+    assert _rules(_with_steps(_records([1.0, 0.9996, 0.9992, 0.9988], accuracy=0.5), 469)) == []
+
+
+def test_fit_records_carry_the_steps_the_flat_loss_rule_counts():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    net = dp.mlp([4, 3, 2], activation="sigmoid", seed=0)
+    # full batch with a tiny rate: the loss barely moves each step, yet it moves steadily
+    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=1e-3), epochs=6,
+                     batch_size=None, seed=0, callbacks=[DiagnosticsRecorder(X, y)])
+    assert [r["steps"] for r in history.records] == [1, 2, 3, 4, 5, 6]
+    assert "flat_loss" not in [a.rule for a in history.alerts]
+
+
 def test_chance_accuracy_after_the_first_epochs():
     ctx = Context(chance=0.1)
     assert _rules(_records([2.0, 1.9], accuracy=0.11), ctx) == []  # too early to say
