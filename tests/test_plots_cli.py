@@ -87,7 +87,7 @@ def test_samples_of_a_single_logit_model_use_its_decision_threshold(tmp_path, dr
            batch_size=20, seed=0, callbacks=[writer])
     model = tmp_path / "run" / "checkpoint.safetensors"
     accuracy, n_test = _accuracy(run_cli("evaluate", model, "--split", "test"))
-    result = run_cli("plot", "samples", "--model", model, "--split", "test", "-n", n_test, "-o", tmp_path / "s.png")
+    result = run_cli("plot", "samples", "--model", model, "--dataset", data, "-n", n_test, "-o", tmp_path / "s.png")
     assert result.returncode == 0, result.stderr
     tiles = drawn[-1]
     assert sum(not red for _, _, red in tiles) == round(accuracy * n_test)
