@@ -36,13 +36,14 @@ from .data.npy import read_npy_header
 from .data.streaming import RowView
 from .distributed import StopVote
 from .gradcheck import gradcheck
-from .images import load_digit
+from .images import STYLES as IMAGE_STYLES
+from .images import load_image
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
 from .network import Network, mlp, predictions_from_outputs
 from .plots import plot_confusion, plot_history, plot_samples, plot_weights
 from .preprocessing import auto_scaling, describe_inputs, standardization_for, unit_scaling, with_input_layer
 from .runlock import LOCK_NAME, RunLock
-from .serialization import Checkpoint, class_probabilities, load_checkpoint, read_model, save
+from .serialization import Checkpoint, ModelFile, class_probabilities, load_checkpoint, read_model, save
 from .training import History, TrainingState, fit
 
 PROG = "deltaprop"
@@ -150,8 +151,13 @@ def _add_predict(sub) -> None:
     p = sub.add_parser("predict", help="classify images (PNG/JPEG) or the rows of .npy files, one line each")
     p.add_argument("model", metavar="MODEL", help="a model file (model.safetensors) or a run folder")
     p.add_argument("inputs", metavar="INPUT", nargs="+",
-                   help="images (a digit, any size) or .npy files of raw feature rows; several may be given")
+                   help="images (PNG/JPEG, any size) or .npy files of raw feature rows; several may be given")
     p.add_argument("--top", default="3", help="how many classes to list per input (default 3)")
+    p.add_argument("--images", default="auto", choices=("auto", *IMAGE_STYLES),
+                   help="how an image becomes 28x28 inputs: digit (MNIST's: cropped to the ink, fitted in 20x20, "
+                        "centred by mass), fashion (Fashion-MNIST's: trimmed, fitted in 28x28, gray levels kept), "
+                        "as-is (only resized); auto (default) takes the style of the data the model was trained on, "
+                        "and digit for a model that does not record it")
     p.set_defaults(handler=cmd_predict)
 
 
@@ -1154,8 +1160,28 @@ def _read_npy(path: Path) -> np.ndarray:
     return arr
 
 
-def _rows_of(path: Path, n_features: int) -> np.ndarray:
-    """The raw input rows in one INPUT: an image (one 28x28 digit) or a .npy file."""
+#: The image style of each dataset the command line trains on by name.
+_DATASET_IMAGES = {"mnist": "digit", "mnist-sample": "digit", "fashion-mnist": "fashion"}
+
+
+def _image_style(mf: ModelFile, choice: str) -> str:
+    """The style images are read in for this model: ``choice``, or with ``auto`` the style
+    of the data it was trained on (digit when the file does not say)."""
+    if choice != "auto":
+        return choice
+    config = mf.extra.get("config")
+    dataset = config.get("dataset") if isinstance(config, dict) else None
+    if dataset is None:
+        return "digit"
+    if dataset not in _DATASET_IMAGES:
+        raise ConfigError(f"this model was trained on {dataset}, not on MNIST or Fashion-MNIST, so how its images "
+                          "were made into 784 inputs is not known: say it with --images digit (cropped, fitted in "
+                          "20x20, centred by mass), --images fashion or --images as-is, or give a .npy file of rows")
+    return _DATASET_IMAGES[dataset]
+
+
+def _rows_of(path: Path, n_features: int, style: str = "digit") -> np.ndarray:
+    """The raw input rows in one INPUT: an image (28x28 inputs made in ``style``) or a .npy file."""
     if path.suffix.lower() != ".npy":
         if not path.exists():
             raise DataError(f"{path}: no such file")
@@ -1166,7 +1192,7 @@ def _rows_of(path: Path, n_features: int) -> np.ndarray:
         if n_features != 784:
             raise ShapeError(f"{path}: images become 28x28 = 784 inputs, but this model takes {n_features}; "
                              "give a .npy file of rows instead")
-        return load_digit(path).reshape(1, 784)
+        return load_image(path, style).reshape(1, 784)
     raw = _read_npy(path)
     if raw.ndim == 1 or (raw.shape == (28, 28) and n_features == 784):
         rows = raw.reshape(1, -1)
@@ -1213,7 +1239,9 @@ def cmd_predict(args) -> int:
     mf = _read(args.model)
     net = mf.net
     paths = [Path(p) for p in args.inputs]
-    batches = [_rows_of(path, net.n_features) for path in paths]  # every input is checked before any output
+    images = [p for p in paths if p.suffix.lower() not in (".npy", ".csv", ".txt", ".npz")]
+    style = _image_style(mf, args.images) if images and net.n_features == 784 else "digit"
+    batches = [_rows_of(path, net.n_features, style) for path in paths]  # every input is checked before any output
     several = len(paths) > 1 or len(batches[0]) > 1
     threshold = mf.training_loss().decision_threshold
     for path, rows in zip(paths, batches):

@@ -247,6 +247,18 @@ def _class_names_problem(names: list[str], n_outputs: int) -> str | None:
     return None
 
 
+def checked_class_names(class_names, n_outputs: int) -> list[str] | None:
+    """``class_names`` as strings, or :class:`ConfigError` saying why they do not fit a
+    network of ``n_outputs`` outputs (what every writer of a model, or of an export, checks)."""
+    if class_names is None:
+        return None
+    names = [str(c) for c in class_names]
+    problem = _class_names_problem(names, n_outputs)
+    if problem:
+        raise ConfigError(f"class_names: {problem}")
+    return names
+
+
 # -- encoding ---------------------------------------------------------------------------------
 def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
@@ -284,11 +296,7 @@ def _encode(tensors: dict[str, np.ndarray], meta: dict[str, str], order: list[st
 def _model_parts(net: Network, class_names, input_scaling, extra) -> tuple[dict, dict, list]:
     if not isinstance(net, Network):
         raise ConfigError(f"save needs a deltaprop Network, got {type(net).__name__}")
-    if class_names is not None:
-        class_names = [str(c) for c in class_names]
-        problem = _class_names_problem(class_names, net.n_outputs)
-        if problem:
-            raise ConfigError(f"class_names: {problem}")
+    class_names = checked_class_names(class_names, net.n_outputs)
     input_scaling = _check_scaling(input_scaling, net.n_features) if input_scaling is not None else None
     if input_scaling is not None and input_scaling.get("kind") != "none" and scales_own_inputs(net):
         raise ConfigError(
@@ -394,6 +402,16 @@ def _sniff(path: Path, data: bytes) -> None:
         raise _bad(path, "is a zip archive (.npz or similar), not a safetensors model file")
     if data[:2] == b"\x1f\x8b":
         raise _bad(path, "is gzip-compressed; decompress it first")
+    if _looks_like_onnx(data):
+        raise _bad(path, "is an ONNX model (protobuf), not a deltaprop model file; run it with onnxruntime, "
+                         "or give the model.safetensors it was exported from")
+
+
+def _looks_like_onnx(data: bytes) -> bool:
+    """An ONNX ``ModelProto`` begins with field 1, ``ir_version`` (tag ``0x08``, a small
+    varint), followed by another field's tag (2 to 8: producer, domain, graph, ...)."""
+    return (len(data) >= 3 and data[0] == 0x08 and 1 <= data[1] <= 0x7F
+            and data[2] in (0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42))
 
 
 def _read_header(path: Path, max_bytes: int) -> tuple[dict, dict[str, str], int]:
@@ -491,6 +509,9 @@ def _check_entries(path: Path, header: dict, expected: dict[str, tuple[int, ...]
 
 def _check_format(path: Path, meta: dict[str, str]) -> str:
     """Format, version (its digits capped), metadata digest and kind; returns the kind."""
+    if meta.get("format") == "deltaprop-torch":
+        raise _bad(path, "is a PyTorch export (deltaprop export --format torch), not a deltaprop model file; "
+                         "give the model.safetensors it was exported from")
     if meta.get("format") != FORMAT:
         raise _bad(path, "is a safetensors file but not a deltaprop model (no format=deltaprop in its metadata)")
     version = parse_int(meta.get("format_version", ""), what=f"{path}: the format version", error=ModelFileError,
@@ -594,6 +615,9 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
         raise _bad(path, "metadata 'extra' must be a mapping")
     from .preprocessing import input_layer, with_input_layer
 
+    if scaling is not None and scaling["kind"] != "none" and scales_own_inputs(net):
+        raise _bad(path, f"records an input_scaling and also starts with a {net.layers[0].type_name} layer: the "
+                         "inputs would be scaled twice (deltaprop.save never writes both; the file was edited)")
     net = with_input_layer(net, input_layer(scaling))  # the network scales its own raw inputs
     common = dict(net=net, kind=kind, class_names=class_names, input_scaling=None, extra=extra, metadata=meta, path=path)
     if kind == "model":
