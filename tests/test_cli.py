@@ -83,6 +83,48 @@ def test_predict_a_drawn_digit(run_dir, tmp_path, capsys):
     assert len(probs) == 3 and probs == sorted(probs, reverse=True)
 
 
+def test_predict_reads_images_in_the_style_of_the_models_data(run_dir, tmp_path, capsys):
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from deltaprop.cli import _image_style
+    from deltaprop.data import load
+    from deltaprop.images import load_image
+
+    assert _image_style(SimpleNamespace(extra={"config": {"dataset": "fashion-mnist"}}), "auto") == "fashion"
+    assert _image_style(SimpleNamespace(extra={"config": {"dataset": "mnist"}}), "auto") == "digit"
+    assert _image_style(SimpleNamespace(extra={}), "auto") == "digit"  # a library file: MNIST's shape
+    assert _image_style(SimpleNamespace(extra={"config": {"dataset": "a.csv"}}), "as-is") == "as-is"
+    digit = load("mnist-sample").x_test[0]
+    Image.fromarray(digit).save(tmp_path / "d.png")
+    net = dp.load(run_dir / "model.safetensors")
+    for style in ("digit", "as-is"):
+        assert main(["predict", str(run_dir / "model.safetensors"), str(tmp_path / "d.png"), "--images", style]) == 0
+        p = net.predict_proba(load_image(tmp_path / "d.png", style).reshape(1, 784).astype(np.float32))[0]
+        assert f"{p.max():.4f}" in capsys.readouterr().out
+
+
+def test_predict_an_image_with_a_model_of_other_data_asks_how_it_was_made(tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(40, 784))
+    rows = np.column_stack([x, np.arange(40) % 2])
+    header = ",".join([f"p{i}" for i in range(784)] + ["label"])
+    np.savetxt(tmp_path / "pix.csv", rows, fmt="%d", delimiter=",", header=header, comments="")
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", str(tmp_path / "pix.csv"), "--layers", "784,4,2", "--epochs", "1",
+                 "--quiet", "--out", str(run)]) == 0
+    Image.fromarray(x[0].reshape(28, 28).astype(np.uint8)).save(tmp_path / "x.png")
+    capsys.readouterr()
+    assert main(["predict", str(run), str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert "not on MNIST or Fashion-MNIST" in err and "--images as-is" in err
+    assert main(["predict", str(run), str(tmp_path / "x.png"), "--images", "as-is"]) == 0
+    assert capsys.readouterr().out.startswith("class ")
+
+
 def test_predict_npy_rows_apply_the_stored_scaling(run_dir, tmp_path, capsys):
     from deltaprop.data import load
 

@@ -1,4 +1,5 @@
-"""Images to MNIST-like inputs: inverted, cropped, fitted in 20x20, centred by mass."""
+"""Images to 28x28 inputs: MNIST's digits (inverted, cropped, fitted in 20x20, centred by
+mass), Fashion-MNIST's products (trimmed, fitted in 28x28, gray levels kept), or as they are."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 import deltaprop as dp
-from deltaprop.images import load_digit, to_mnist
+from deltaprop.images import MNIST_CENTRE, image_from_bytes, load_digit, load_image, to_fashion_mnist, to_mnist
 
 
 def _draw(tmp_path, name, *, size=(200, 120), bg="white", ink="black", box=(20, 30, 60, 100), mode="RGB"):
@@ -33,7 +34,7 @@ def test_light_background_is_inverted_fitted_and_centred(tmp_path, name):
     assert 18 <= rows[-1] - rows[0] + 1 <= 21  # the taller side fills 20 pixels
     assert cols[-1] - cols[0] + 1 < rows[-1] - rows[0] + 1  # aspect kept
     cy, cx = _centre_of_mass(out)
-    assert abs(cy - 13.5) < 1 and abs(cx - 13.5) < 1
+    assert abs(cy - MNIST_CENTRE) < 1 and abs(cx - MNIST_CENTRE) < 1
     assert out[0, 0] == 0 and out.max() > 200  # white ink on black
 
 
@@ -59,3 +60,40 @@ def test_errors(tmp_path):
         load_digit(tmp_path / "none.png")
     with pytest.raises(dp.DataError, match="blank"):
         to_mnist(np.full((10, 10), 7.0))
+
+
+def test_mnist_digits_come_through_where_mnist_puts_them():
+    # genuine MNIST digits are already what to_mnist makes: most must come out unchanged,
+    # and their centre of mass must stay where MNIST has it (row 14, column 14, not 13.5)
+    from deltaprop.data import load
+
+    x = load("mnist-sample").x_test[:300]
+    out = np.stack([to_mnist(d.astype(np.float64)) for d in x])
+    assert np.mean([np.array_equal(a, b) for a, b in zip(out, x)]) > 0.55  # 0.17 when centred at 13.5
+    yy, xx = np.indices((28, 28))
+    for a in (x, out):
+        mass = a.sum(axis=(1, 2)).astype(float)
+        assert abs(((a * yy).sum(axis=(1, 2)) / mass).mean() - 14.0) < 0.15
+        assert abs(((a * xx).sum(axis=(1, 2)) / mass).mean() - 14.0) < 0.15
+
+
+def test_fashion_style_fits_the_product_in_28_and_keeps_its_gray():
+    g = np.full((60, 100), 255.0)  # white paper
+    g[10:50, 30:60] = 155.0  # a mid-gray product, 40 tall and 30 wide
+    out = to_fashion_mnist(g)
+    rows = np.flatnonzero((out > 0).any(axis=1))
+    cols = np.flatnonzero((out > 0).any(axis=0))
+    assert rows[0] == 0 and rows[-1] == 27  # the longer edge fills 28
+    assert cols[-1] - cols[0] + 1 == 21 and abs((cols[0] + cols[-1]) / 2 - 13.5) <= 0.5  # centred
+    assert abs(int(np.median(out[out > 0])) - 100) <= 2  # 255 − 155: inverted, not stretched to 255
+
+
+def test_as_is_only_resizes(tmp_path):
+    x = np.arange(784, dtype=np.uint8).reshape(28, 28)
+    Image.fromarray(x).save(tmp_path / "x.png")
+    assert np.array_equal(load_image(tmp_path / "x.png", "as-is"), x)
+    big = Image.fromarray(x).resize((56, 56), Image.NEAREST)
+    big.save(tmp_path / "big.png")
+    assert load_image(tmp_path / "big.png", "as-is").shape == (28, 28)
+    with pytest.raises(dp.DataError, match="unknown image style 'photo'"):
+        image_from_bytes((tmp_path / "x.png").read_bytes(), "photo")

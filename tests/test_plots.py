@@ -65,3 +65,36 @@ def test_import_deltaprop_does_not_import_matplotlib():
     code = "import sys, deltaprop, deltaprop.cli; print('matplotlib' in sys.modules, 'PIL' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_samples_plot_refuses_wrong_labels_and_predictions_with_typed_errors(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.random((10, 784)), rng.integers(0, 10, 10)
+    net = dp.mlp([784, 20, 10], seed=0)
+    with pytest.raises(dp.ShapeError, match=r"class ids, one per example .*\(10, 10\).*net\.predict\(x\)"):
+        plots.plot_samples(x, y, tmp_path / "a.png", predictions=net.predict_proba(x))
+    with pytest.raises(dp.ShapeError, match="x has 10 rows but labels has 3"):
+        plots.plot_samples(x, y[:3], tmp_path / "b.png", n=10)
+    with pytest.raises(dp.ShapeError, match="x has 10 rows but predictions has 3"):
+        plots.plot_samples(x, y, tmp_path / "c.png", predictions=y[:3], n=10)
+    with pytest.raises(dp.ShapeError, match="argmax"):
+        plots.plot_samples(x, np.eye(10)[y], tmp_path / "d.png")
+    with pytest.raises(dp.DataError, match="whole-number class ids"):
+        plots.plot_samples(x, y + 0.5, tmp_path / "e.png")
+    with pytest.raises(dp.ShapeError, match="one example a row"):
+        plots.plot_samples(x[0], y[:1], tmp_path / "f.png")
+    assert not any(tmp_path.iterdir())
+
+
+def test_confusion_plot_refuses_what_is_no_confusion_matrix(tmp_path):
+    with pytest.raises(dp.ShapeError, match=r"square \(k, k\); got shape \(3,\).*confusion_matrix"):
+        plots.plot_confusion(np.arange(3), tmp_path / "a.png")
+    with pytest.raises(dp.ShapeError, match="square"):
+        plots.plot_confusion(np.ones((2, 3)), tmp_path / "b.png")
+    with pytest.raises(dp.DataError, match="counts"):
+        plots.plot_confusion(np.array([[1.0, np.nan], [0.0, 2.0]]), tmp_path / "c.png")
+    with pytest.raises(dp.DataError, match="counts"):
+        plots.plot_confusion(np.array([[1, -1], [0, 2]]), tmp_path / "d.png")
+    with pytest.raises(dp.ShapeError, match="2 class names for a 3x3"):
+        plots.plot_confusion(np.eye(3, dtype=int), tmp_path / "e.png", class_names=["a", "b"])
+    assert not any(tmp_path.iterdir())

@@ -53,6 +53,19 @@ def test_reduce_on_plateau_respects_min_lr_and_falls_back_to_training_loss():
     assert plateau.lr_at(5, 0.1) == 0.005
 
 
+def test_reduce_on_plateau_never_raises_the_rate_above_the_base_rate():
+    # a min_lr above the base rate keeps the base rate (PyTorch's ReduceLROnPlateau only lowers rates)
+    plateau = dp.ReduceOnPlateau(min_lr=0.1)
+    assert plateau.lr_at(0, 0.01) == 0.01
+    for _ in range(20):
+        plateau.observe(0, {"loss": 1.0})
+    assert plateau.lr_at(20, 0.01) == 0.01
+    X, y = _data()
+    history = dp.fit(dp.mlp([3, 8, 2], seed=0), X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.01), epochs=3,
+                     batch_size=16, seed=0, schedule=dp.ReduceOnPlateau(min_lr=0.1))
+    assert history["lr"] == [0.01, 0.01, 0.01]
+
+
 def test_configs_round_trip_and_names_resolve():
     for name, cls in SCHEDULES.items():
         schedule = schedule_from_config(name)

@@ -36,13 +36,14 @@ from .data.npy import read_npy_header
 from .data.streaming import RowView
 from .distributed import StopVote
 from .gradcheck import gradcheck
-from .images import load_digit
+from .images import STYLES as IMAGE_STYLES
+from .images import load_image
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
 from .network import Network, mlp, predictions_from_outputs
 from .plots import plot_confusion, plot_history, plot_samples, plot_weights
 from .preprocessing import auto_scaling, describe_inputs, standardization_for, unit_scaling, with_input_layer
 from .runlock import LOCK_NAME, RunLock
-from .serialization import Checkpoint, class_probabilities, load_checkpoint, read_model, save
+from .serialization import Checkpoint, ModelFile, class_probabilities, load_checkpoint, read_model, save
 from .training import History, TrainingState, fit
 
 PROG = "deltaprop"
@@ -152,8 +153,13 @@ def _add_predict(sub) -> None:
     p = sub.add_parser("predict", help="classify images (PNG/JPEG) or the rows of .npy files, one line each")
     p.add_argument("model", metavar="MODEL", help="a model file (model.safetensors) or a run folder")
     p.add_argument("inputs", metavar="INPUT", nargs="+",
-                   help="images (a digit, any size) or .npy files of raw feature rows; several may be given")
+                   help="images (PNG/JPEG, any size) or .npy files of raw feature rows; several may be given")
     p.add_argument("--top", default="3", help="how many classes to list per input (default 3)")
+    p.add_argument("--images", default="auto", choices=("auto", *IMAGE_STYLES),
+                   help="how an image becomes 28x28 inputs: digit (MNIST's: cropped to the ink, fitted in 20x20, "
+                        "centred by mass), fashion (Fashion-MNIST's: trimmed, fitted in 28x28, gray levels kept), "
+                        "as-is (only resized); auto (default) takes the style of the data the model was trained on, "
+                        "and digit for a model that does not record it")
     p.set_defaults(handler=cmd_predict)
 
 
@@ -181,9 +187,15 @@ def _add_plot(sub) -> None:
     pw.add_argument("model", metavar="MODEL", help="a model file (model.safetensors) or a run folder")
     pw.add_argument("-o", "--out", metavar="FILE.png", help=out_help.format("weights.png"))
     pw.set_defaults(handler=cmd_plot_weights)
-    ps = psub.add_parser("samples", help="example images with their labels (and a model's predictions)")
-    ps.add_argument("--dataset", default="mnist-sample", help="dataset name (default mnist-sample)")
+    ps = psub.add_parser("samples", help="example images with their labels (and a model's predictions)",
+                         description="Draw the first rows to score as images, titled with their labels and, with "
+                                     "--model, the model's predictions. The rows are those evaluate scores.")
+    ps.add_argument("--dataset", help="dataset name or file (default: the one --model was trained on, else mnist-sample)")
     ps.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's files (MNIST, Fashion-MNIST)")
+    ps.add_argument("--split", choices=("test", "train", "all"),
+                    help="which rows to draw, as for evaluate: test (the default for the training file and named "
+                         "datasets), train, or all (the default for any other file)")
+    ps.add_argument("--label-column", help="the label column of a CSV file (default: the one --model's training used)")
     ps.add_argument("--model", help="show this model's predictions too")
     ps.add_argument("-n", default="25", help="how many images (default 25)")
     ps.add_argument("-o", "--out", metavar="FILE.png",
@@ -1099,7 +1111,7 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
     if args.split == "all":
         trained_file = False
     else:
-        trained_file = not _is_file_dataset(name) or _is_training_file(mf, name, ds)
+        trained_file = not _is_file_dataset(name) or (mf is not None and _is_training_file(mf, name, ds))
     split = args.split or ("test" if trained_file else "all")
     if split == "all":
         x, y = ds.all_rows()
@@ -1110,18 +1122,36 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
     return ds, x, y, f"{split}, {len(y)} examples"
 
 
-def cmd_evaluate(args) -> int:
-    mf = _read(args.model)
+def _classifier(path: str, needs: str, fix: str):
+    """The model at ``path``, which must classify (one class a row): ``needs`` says who
+    needs it so, ``fix`` what to do instead."""
+    mf = _read(path)
     if mf.outputs in ("values", "labels"):
         what = "a regressor" if mf.outputs == "values" else "a multi-label classifier"
-        raise ConfigError(f"{mf.path}: is {what}; evaluate scores classifiers (one class a row). "
-                          "Score it in Python, e.g. with the scikit-learn estimator's score()")
+        raise ConfigError(f"{mf.path}: is {what}; {needs} classifiers (one class a row). {fix}")
+    return mf
+
+
+def _model_dataset(args, mf) -> str:
+    """``--dataset``, else the dataset the model records."""
     name = args.dataset or mf.extra.get("dataset")
     if not isinstance(name, str) or not name:
         raise ConfigError("this model does not record its dataset; pass --dataset NAME or FILE")
+    return name
+
+
+def _predicted_classes(mf, x: np.ndarray) -> np.ndarray:
+    """The class of each row by the model's own decision rule (a single logit's threshold is 0)."""
+    return predictions_from_outputs(mf.net.predict_proba(x), threshold=mf.training_loss().decision_threshold)
+
+
+def cmd_evaluate(args) -> int:
+    mf = _classifier(args.model, "evaluate scores",
+                     "Score it in Python, e.g. with the scikit-learn estimator's score()")
+    name = _model_dataset(args, mf)
     ds, x, y, which = _rows_to_score(args, mf, name)
     names = mf.class_names or ds.class_names
-    pred = predictions_from_outputs(mf.net.predict_proba(x), threshold=mf.training_loss().decision_threshold)
+    pred = _predicted_classes(mf, x)
     k = max(len(names), mf.net.n_outputs if mf.net.n_outputs > 1 else 2)
     if len(y) and int(y.max()) >= k:
         raise DataError(f"{name}: holds class {int(y.max())}, which the model never saw (it knows {k} classes, 0..{k - 1}); "
@@ -1158,8 +1188,28 @@ def _read_npy(path: Path) -> np.ndarray:
     return arr
 
 
-def _rows_of(path: Path, n_features: int) -> np.ndarray:
-    """The raw input rows in one INPUT: an image (one 28x28 digit) or a .npy file."""
+#: The image style of each dataset the command line trains on by name.
+_DATASET_IMAGES = {"mnist": "digit", "mnist-sample": "digit", "fashion-mnist": "fashion"}
+
+
+def _image_style(mf: ModelFile, choice: str) -> str:
+    """The style images are read in for this model: ``choice``, or with ``auto`` the style
+    of the data it was trained on (digit when the file does not say)."""
+    if choice != "auto":
+        return choice
+    config = mf.extra.get("config")
+    dataset = config.get("dataset") if isinstance(config, dict) else None
+    if dataset is None:
+        return "digit"
+    if dataset not in _DATASET_IMAGES:
+        raise ConfigError(f"this model was trained on {dataset}, not on MNIST or Fashion-MNIST, so how its images "
+                          "were made into 784 inputs is not known: say it with --images digit (cropped, fitted in "
+                          "20x20, centred by mass), --images fashion or --images as-is, or give a .npy file of rows")
+    return _DATASET_IMAGES[dataset]
+
+
+def _rows_of(path: Path, n_features: int, style: str = "digit") -> np.ndarray:
+    """The raw input rows in one INPUT: an image (28x28 inputs made in ``style``) or a .npy file."""
     if path.suffix.lower() != ".npy":
         if not path.exists():
             raise DataError(f"{path}: no such file")
@@ -1170,7 +1220,7 @@ def _rows_of(path: Path, n_features: int) -> np.ndarray:
         if n_features != 784:
             raise ShapeError(f"{path}: images become 28x28 = 784 inputs, but this model takes {n_features}; "
                              "give a .npy file of rows instead")
-        return load_digit(path).reshape(1, 784)
+        return load_image(path, style).reshape(1, 784)
     raw = _read_npy(path)
     if raw.ndim == 1 or (raw.shape == (28, 28) and n_features == 784):
         rows = raw.reshape(1, -1)
@@ -1200,10 +1250,11 @@ def _prediction_lines(outputs: np.ndarray, kind: str, threshold: float, names, t
     proba = class_probabilities(outputs, kind)
     shown_as, values = ("probabilities", proba) if proba is not None else ("scores", outputs)
     predicted = predictions_from_outputs(outputs, threshold=threshold)
+    column_class = (lambda c: 1) if values.shape[1] == 1 else int  # a single score is class 1's
     lines = []
     for c_pred, row in zip(predicted, values):
         order = np.argsort(-row, kind="stable")[:top]
-        shown = ", ".join(f"{_class_name(names, int(c))}: {row[c]:.4f}" for c in order)
+        shown = ", ".join(f"{_class_name(names, column_class(c))}: {row[c]:.4f}" for c in order)
         lines.append(f"class {_class_name(names, int(c_pred))}  ({shown_as} {shown})")
     return lines
 
@@ -1217,7 +1268,9 @@ def cmd_predict(args) -> int:
     mf = _read(args.model)
     net = mf.net
     paths = [Path(p) for p in args.inputs]
-    batches = [_rows_of(path, net.n_features) for path in paths]  # every input is checked before any output
+    images = [p for p in paths if p.suffix.lower() not in (".npy", ".csv", ".txt", ".npz")]
+    style = _image_style(mf, args.images) if images and net.n_features == 784 else "digit"
+    batches = [_rows_of(path, net.n_features, style) for path in paths]  # every input is checked before any output
     several = len(paths) > 1 or len(batches[0]) > 1
     threshold = mf.training_loss().decision_threshold
     for path, rows in zip(paths, batches):
@@ -1273,15 +1326,18 @@ def cmd_plot_weights(args) -> int:
 
 
 def cmd_plot_samples(args) -> int:
+    """The first ``-n`` of the rows evaluate would score (the model's dataset, label column
+    and held-out rows by default), with the model's predictions by its own decision rule."""
     n = _int_option("-n", args.n)
-    mf = _read(args.model) if args.model else None
-    ds = _load_data(args.dataset, args.data_dir, _split_seed(mf))
-    x_te, y_te, names = ds.x_test, ds.y_test, ds.class_names
-    predictions = None
-    if mf is not None:
-        predictions = mf.net.predict(x_te[:n].reshape(min(n, len(x_te)), -1))
+    mf = (_classifier(args.model, "plot samples draws the predictions of",
+                      "Leave out --model to draw the rows and their labels alone") if args.model else None)
+    name = _model_dataset(args, mf) if mf is not None else args.dataset or "mnist-sample"
+    ds, x, y, _ = _rows_to_score(args, mf, name)
+    x, y = x[:n], y[:n]
+    names = (mf.class_names if mf is not None else None) or ds.class_names
+    predictions = _predicted_classes(mf, x) if mf is not None else None
     out = args.out or (mf.path.parent if mf is not None else Path(".")) / "samples.png"
-    _say(f"wrote {plot_samples(x_te, y_te, out, class_names=names, predictions=predictions, n=n)}")
+    _say(f"wrote {plot_samples(x, y, out, class_names=names, predictions=predictions, n=n)}")
     return 0
 
 

@@ -219,9 +219,10 @@ def onnx_model(net: Network, *, class_names=None, input_scaling=None, input_type
     docstring); ``input_type`` is the element type of the ``input`` tensor (default: the
     network's dtype). Checked with ``onnx.checker.check_model(full_check=True)``."""
     onnx = _require_onnx("ONNX export")
-    from .serialization import _check_scaling
+    from .serialization import _check_scaling, checked_class_names
 
     layers = _checked_layers(net, _ONNX_LAYERS, "ONNX")
+    class_names = checked_class_names(class_names, net.n_outputs)
     if net.n_parameters * net.dtype.itemsize > ONNX_MAX_BYTES:
         raise ExportError(f"the network's weights take {net.n_parameters * net.dtype.itemsize / 2**30:.1f} GiB; an ONNX file "
                           f"holds under 2 GiB in one protobuf message (export float32, or a smaller network)")
@@ -460,10 +461,11 @@ def export_torch(net, path, *, class_names=None, input_scaling=None) -> Path:
     from safetensors.numpy import save as st_save
 
     from . import __version__
-    from .serialization import _check_scaling
+    from .serialization import _check_scaling, checked_class_names
 
     net, class_names, input_scaling = _unpack(net, class_names, input_scaling)
     tensors = torch_state_dict(net, scaled_inputs=True)
+    class_names = checked_class_names(class_names, net.n_outputs)
     meta = {
         "format": "deltaprop-torch",
         "deltaprop_version": __version__,

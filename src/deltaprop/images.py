@@ -1,10 +1,19 @@
-"""Photos and drawings of digits → MNIST-like 28x28 inputs.
+"""Photos and drawings → 28x28 inputs made the way a model's training images were made.
 
-MNIST's preprocessing: white digit on black; the digit's bounding box is scaled to fit
-20x20 (keeping its aspect ratio), then placed in a 28x28 frame so that its centre of mass
-sits at the centre. We do the same: grayscale, invert when the background is light
-(judged by the border pixels), crop to the ink, resize, centre by mass. The result is
-uint8 0..255 like the MNIST files, so a model's stored input scaling applies unchanged.
+Three styles (:data:`STYLES`), each giving uint8 0..255 like the dataset files, so a model's
+stored input scaling applies unchanged:
+
+* ``"digit"``, MNIST's preprocessing: white digit on black; the digit's bounding box is
+  scaled to fit 20x20 (keeping its aspect ratio), then placed in a 28x28 frame so that its
+  centre of mass sits where MNIST's digits have theirs. We do the same: grayscale, invert
+  when the background is light (judged by the border pixels), crop to the ink, resize,
+  centre by mass.
+* ``"fashion"``, Fashion-MNIST's: the product trimmed to its extent, its longer edge
+  resized to 28, the shorter one padded to 28 with the product in the middle, light on
+  dark. Its gray levels are kept (a dark shirt stays dark), where ``"digit"`` stretches
+  the ink to full white.
+* ``"as-is"``: the gray levels resized to 28x28, nothing else; for images already made
+  like the training data (a saved test image, say).
 """
 
 from __future__ import annotations
@@ -17,12 +26,17 @@ import numpy as np
 
 from .errors import DataError, FileFormatError
 
-__all__ = ["MAX_PIXELS", "digit_from_bytes", "load_digit"]
+__all__ = ["MAX_PIXELS", "STYLES", "digit_from_bytes", "image_from_bytes", "load_digit", "load_image"]
 
 #: Refuse images with more pixels than this before decoding them (decompression bombs).
 MAX_PIXELS = 40_000_000
 #: Refuse image files bigger than this before opening them.
 MAX_IMAGE_BYTES = 256 << 20
+#: Where MNIST's digits have their centre of mass, as a 0-based row and column: the mean over
+#: its 60,000 training digits is (14.00, 14.01), not the frame's geometric centre 13.5.
+#: Centred at 13.5, only 17% of MNIST's own test digits came through :func:`to_mnist`
+#: unchanged (68% at 14) and a trained network's accuracy on them fell from 0.94 to 0.90.
+MNIST_CENTRE = 14.0
 
 
 def _decode(path: str | Path, source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -80,27 +94,89 @@ def to_mnist(gray: np.ndarray, *, threshold: float = 0.15) -> np.ndarray:
     top, left = (28 - nh) // 2, (28 - nw) // 2
     canvas[top : top + nh, left : left + nw] = digit
     mass = canvas.sum()
-    if mass > 0:  # shift the centre of mass to (14, 14), MNIST's rule
+    if mass > 0:  # shift the centre of mass to MNIST's (row 14, column 14)
         yy, xx = np.indices(canvas.shape)
-        dy = int(round(13.5 - (yy * canvas).sum() / mass))
-        dx = int(round(13.5 - (xx * canvas).sum() / mass))
+        dy = int(round(MNIST_CENTRE - (yy * canvas).sum() / mass))
+        dx = int(round(MNIST_CENTRE - (xx * canvas).sum() / mass))
         dy = max(-top, min(dy, 28 - (top + nh)))
         dx = max(-left, min(dx, 28 - (left + nw)))
         canvas = np.roll(canvas, (dy, dx), axis=(0, 1))
     return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
 
 
-def load_digit(path: str | os.PathLike) -> np.ndarray:
-    """Read a PNG/JPEG (or any image pillow decodes) as an MNIST-like uint8 (28, 28)."""
+def _resized(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 gray levels resized to ``size`` (height, width)."""
+    from PIL import Image
+
+    if pixels.shape == size:
+        return pixels.astype(np.float64)
+    img = Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
+    return np.asarray(img.resize((size[1], size[0]), Image.LANCZOS), dtype=np.float64)
+
+
+def to_fashion_mnist(gray: np.ndarray, *, threshold: float = 0.05) -> np.ndarray:
+    """A 2-D grayscale array of 0..255 levels → uint8 (28, 28), light product on dark:
+    trimmed to the product, longer edge resized to 28, centred; gray levels kept."""
+    g = np.asarray(gray, dtype=np.float64)
+    if g.ndim != 2 or g.size == 0:
+        raise DataError(f"expected a 2-D grayscale image, got shape {g.shape}")
+    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+    if np.median(border) > 127.5:  # light background: make the product light on dark
+        g = 255.0 - g
+    ink = g > threshold * 255.0
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if rows.size == 0:
+        raise DataError("the image is blank (one colour); nothing to classify")
+    box = g[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    h, w = box.shape
+    nh, nw = max(1, round(h * 28 / max(h, w))), max(1, round(w * 28 / max(h, w)))
+    canvas = np.zeros((28, 28))
+    top, left = (28 - nh) // 2, (28 - nw) // 2
+    canvas[top : top + nh, left : left + nw] = _resized(box, (nh, nw))
+    return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
+
+
+def as_is(gray: np.ndarray) -> np.ndarray:
+    """A 2-D grayscale array of 0..255 levels → uint8 (28, 28), only resized."""
+    g = np.asarray(gray, dtype=np.float64)
+    if g.ndim != 2 or g.size == 0:
+        raise DataError(f"expected a 2-D grayscale image, got shape {g.shape}")
+    return np.clip(np.rint(_resized(g, (28, 28))), 0, 255).astype(np.uint8)
+
+
+#: How each style turns a decoded grayscale image into 28x28 uint8 inputs.
+STYLES = {"digit": to_mnist, "fashion": to_fashion_mnist, "as-is": as_is}
+
+
+def _style(style: str):
+    if style not in STYLES:
+        raise DataError(f"unknown image style {style!r}: use one of {', '.join(STYLES)}")
+    return STYLES[style]
+
+
+def load_image(path: str | os.PathLike, style: str = "digit") -> np.ndarray:
+    """Read a PNG/JPEG (or any image pillow decodes) as uint8 (28, 28) in ``style``."""
     from .bounded import open_regular
 
+    convert = _style(style)
     path = Path(path)
     if path.is_dir():
         raise FileFormatError(f"{path} is a folder; give an image file")
     with open_regular(path, max_bytes=MAX_IMAGE_BYTES, what="file", error=FileFormatError) as f:
-        return to_mnist(_decode(path, f))
+        return convert(_decode(path, f))
+
+
+def load_digit(path: str | os.PathLike) -> np.ndarray:
+    """Read a PNG/JPEG (or any image pillow decodes) as an MNIST-like uint8 (28, 28)."""
+    return load_image(path, "digit")
+
+
+def image_from_bytes(data: bytes, style: str = "digit", *, name: str = "the image",
+                     max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """:func:`load_image` for an image held in memory (a PNG a browser sent, say)."""
+    return _style(style)(_decode(name, io.BytesIO(data), max_pixels))
 
 
 def digit_from_bytes(data: bytes, *, name: str = "the image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """:func:`load_digit` for an image held in memory (a PNG a browser sent, say)."""
-    return to_mnist(_decode(name, io.BytesIO(data), max_pixels))
+    """:func:`load_digit` for an image held in memory."""
+    return image_from_bytes(data, "digit", name=name, max_pixels=max_pixels)

@@ -291,7 +291,7 @@ class Network:
     def summary(self) -> str:
         """A table of layers, output shapes and parameter counts."""
         rows = [("#", "layer", "output shape", "parameters")]
-        width = None
+        width = self.n_features  # only Dense layers change the width; input scaling keeps it
         for i, layer in enumerate(self.layers):
             if isinstance(layer, Dense):
                 width = layer.n_out

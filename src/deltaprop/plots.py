@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _checks
 from .atomic import atomic_write_bytes
-from .errors import ConfigError, ShapeError
+from .errors import ConfigError, DataError, ShapeError
 
 __all__ = ["plot_confusion", "plot_history", "plot_samples", "plot_weights"]
 
@@ -116,12 +116,31 @@ def plot_weights(net, path, *, max_units: int = 64) -> Path:
     return _save(fig, path)
 
 
+def _class_ids(values, name: str, n_examples: int, fix: str) -> np.ndarray:
+    """``values`` as one class id per example (1-D, whole numbers >= 0), or a typed error
+    that says what was given and ``fix``."""
+    values = np.asarray(values)
+    if values.ndim != 1:
+        raise ShapeError(f"{name} must be class ids, one per example (1-D); got shape {values.shape}: {fix}")
+    _checks.same_length(n_examples, len(values), names=("x", name))
+    return _checks.class_labels(values, name=name)
+
+
 def plot_samples(x, labels, path, *, class_names: Sequence[str] | None = None, predictions=None, n: int = 25,
                  title: str | None = None) -> Path:
     """The first ``n`` examples as images (rows of 784 become 28x28), titled with their
-    label, and with the prediction where given (red when wrong)."""
+    label, and with the prediction where given (red when wrong). ``labels`` and
+    ``predictions`` are class ids, one per row of ``x`` (``net.predict(x)``, not the
+    per-class outputs of ``predict_proba``)."""
     x = np.asarray(x)
-    n = min(int(n), x.shape[0])
+    if x.ndim < 2:
+        raise ShapeError(f"x must hold one example a row (2-D, or 3-D images); got shape {x.shape}")
+    labels = _class_ids(labels, "labels", len(x), "for one-hot rows pass labels.argmax(axis=1)")
+    if predictions is not None:
+        predictions = _class_ids(predictions, "predictions", len(x),
+                                 "pass net.predict(x), the class of each example, not per-class outputs such as "
+                                 "net.predict_proba(x)")
+    n = min(_checks.positive_int("n", n), x.shape[0])
     if n < 1:
         raise ShapeError("no examples to plot")
     flat = x[:n].reshape(n, -1)
@@ -149,12 +168,28 @@ def plot_samples(x, labels, path, *, class_names: Sequence[str] | None = None, p
     return _save(fig, path)
 
 
+def _counts_matrix(cm) -> np.ndarray:
+    """``cm`` checked as a confusion matrix: square, of whole counts >= 0."""
+    cm = np.asarray(cm)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ShapeError(f"a confusion matrix is square (k, k); got shape {cm.shape}: build it with "
+                         "deltaprop.confusion_matrix(y_true, y_pred, k)")
+    if cm.dtype.kind not in "biuf":
+        raise DataError(f"the confusion matrix holds {cm.dtype} values, not counts")
+    if cm.size and (not _checks.all_finite(cm) or (cm < 0).any() or (cm != np.round(cm)).any()):
+        raise DataError("the confusion matrix must hold counts (whole numbers >= 0); "
+                        "build it with deltaprop.confusion_matrix(y_true, y_pred, k)")
+    return cm
+
+
 def plot_confusion(cm, path, *, class_names: Sequence[str] | None = None, title: str = "confusion matrix") -> Path:
     """The confusion matrix as a heatmap with counts (rows: true class; columns: predicted);
     long class names are slanted so they do not overlap."""
-    cm = np.asarray(cm)
+    cm = _counts_matrix(cm)
     k = cm.shape[0]
-    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    names = [str(c) for c in class_names] if class_names is not None else [str(i) for i in range(k)]
+    if len(names) != k:
+        raise ShapeError(f"{len(names)} class names for a {k}x{k} confusion matrix; give one name per class")
     longest = max((len(n) for n in names), default=1)
     extra = 0.07 * longest if longest > 3 else 0.0
     fig = _figure(max(4, 0.55 * k + 2 + extra), max(4, 0.55 * k + 1.5 + extra))

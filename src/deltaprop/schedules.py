@@ -104,7 +104,9 @@ class CosineAnnealing(Schedule):
 
 class ReduceOnPlateau(Schedule):
     """Multiply the rate by ``factor`` once more than ``patience`` epochs in a row have not
-    improved ``monitor`` by more than ``min_delta``, never going below ``min_lr``. ``patience``
+    improved ``monitor`` by more than ``min_delta``, never going below ``min_lr`` and never
+    above the base rate: ``α_t = min(α₀, max(α₀ · factorⁿ, α_min))`` after ``n`` reductions
+    (a ``min_lr`` above ``α₀`` keeps ``α₀``, as PyTorch's ReduceLROnPlateau does). ``patience``
     epochs are tolerated, as PyTorch's ReduceLROnPlateau counts (Keras' reduces one epoch
     sooner). Names ending in ``accuracy`` are maximised, others minimised; a ``val_`` metric
     falls back to its training counterpart when there is no validation data."""
@@ -128,7 +130,7 @@ class ReduceOnPlateau(Schedule):
         return self.watch.min_delta
 
     def lr_at(self, epoch, base_lr):
-        return max(base_lr * self.scale, self.min_lr)
+        return min(base_lr, max(base_lr * self.scale, self.min_lr))
 
     def reset(self):
         self.scale = 1.0

@@ -124,13 +124,15 @@ class ModelFile:
     extra: dict[str, Any]
     metadata: dict[str, str]
     path: Path | None = None
+    loss: Any = None
 
     def training_loss(self):
-        """The loss the model was trained with: a checkpoint's own; else what the file
-        records (the command line's config, where a cross-entropy on a linear output takes
-        it as logits; a scikit-learn estimator's output), else the one the output layer
-        goes with (cross-entropy after a Softmax, binary cross-entropy after a Sigmoid,
-        squared error otherwise)."""
+        """The loss the model was trained with: a checkpoint's own, or the one ``save``
+        recorded (``loss=``); else what the file records of its training (the command
+        line's config, where a cross-entropy on a linear output takes it as logits; a
+        scikit-learn estimator's output), else the one the output layer goes with
+        (cross-entropy after a Softmax, binary cross-entropy after a Sigmoid, squared error
+        otherwise)."""
         from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, loss_from_name
 
         own = getattr(self, "loss", None)
@@ -247,6 +249,18 @@ def _class_names_problem(names: list[str], n_outputs: int) -> str | None:
     return None
 
 
+def checked_class_names(class_names, n_outputs: int) -> list[str] | None:
+    """``class_names`` as strings, or :class:`ConfigError` saying why they do not fit a
+    network of ``n_outputs`` outputs (what every writer of a model, or of an export, checks)."""
+    if class_names is None:
+        return None
+    names = [str(c) for c in class_names]
+    problem = _class_names_problem(names, n_outputs)
+    if problem:
+        raise ConfigError(f"class_names: {problem}")
+    return names
+
+
 # -- encoding ---------------------------------------------------------------------------------
 def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
@@ -281,14 +295,21 @@ def _encode(tensors: dict[str, np.ndarray], meta: dict[str, str], order: list[st
     return st_save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=meta)
 
 
-def _model_parts(net: Network, class_names, input_scaling, extra) -> tuple[dict, dict, list]:
+def _checked_loss(loss, net: Network):
+    """``loss`` if it is a deltaprop loss defined on ``net``'s outputs, else :class:`ConfigError`."""
+    from .losses import Loss
+
+    if not isinstance(loss, Loss):
+        raise ConfigError(f"loss must be a deltaprop loss such as dp.BinaryCrossEntropy(from_logits=True), "
+                          f"got {type(loss).__name__}")
+    loss.check_output(net)
+    return loss
+
+
+def _model_parts(net: Network, class_names, input_scaling, extra, loss=None) -> tuple[dict, dict, list]:
     if not isinstance(net, Network):
         raise ConfigError(f"save needs a deltaprop Network, got {type(net).__name__}")
-    if class_names is not None:
-        class_names = [str(c) for c in class_names]
-        problem = _class_names_problem(class_names, net.n_outputs)
-        if problem:
-            raise ConfigError(f"class_names: {problem}")
+    class_names = checked_class_names(class_names, net.n_outputs)
     input_scaling = _check_scaling(input_scaling, net.n_features) if input_scaling is not None else None
     if input_scaling is not None and input_scaling.get("kind") != "none" and scales_own_inputs(net):
         raise ConfigError(
@@ -310,24 +331,31 @@ def _model_parts(net: Network, class_names, input_scaling, extra) -> tuple[dict,
         "input_scaling": _json(input_scaling),
         "extra": _json(extra or {}),
     }
+    if loss is not None:
+        meta["loss"] = _json(_checked_loss(loss, net).config())
     return tensors, meta, list(tensors)
 
 
-def encode_model(net: Network, *, class_names=None, input_scaling=None, extra=None) -> bytes:
+def encode_model(net: Network, *, class_names=None, input_scaling=None, extra=None, loss=None) -> bytes:
     """The bytes of a model file (see :func:`save`)."""
-    tensors, meta, order = _model_parts(net, class_names, input_scaling, extra)
+    tensors, meta, order = _model_parts(net, class_names, input_scaling, extra, loss)
     return _encode(tensors, meta, order)
 
 
-def save(net: Network, path, *, class_names=None, input_scaling=None, extra: dict | None = None) -> Path:
+def save(net: Network, path, *, class_names=None, input_scaling=None, extra: dict | None = None,
+         loss=None) -> Path:
     """Write ``net`` to ``path`` (a ``.safetensors`` file), atomically.
 
     ``class_names``: label of each output (two for a single sigmoid output: class 0's,
     then class 1's), distinct; ``input_scaling``: how raw inputs were scaled for training
     (e.g. ``{"kind": "unit", "max": 255}``): the loaded network applies it as its first
     layer and takes raw inputs (refused for a network that already scales its own);
-    ``extra``: any JSON-able mapping kept in the metadata."""
-    return atomic_write_bytes(path, encode_model(net, class_names=class_names, input_scaling=input_scaling, extra=extra))
+    ``extra``: any JSON-able mapping kept in the metadata; ``loss``: the loss it was
+    trained with, which says what its outputs mean (``BinaryCrossEntropy(from_logits=True)``
+    on a single linear output: a logit, class 1 when ``z ≥ 0``), for ``deltaprop predict``,
+    ``evaluate``, ``serve`` and the exports (:attr:`ModelFile.outputs`)."""
+    data = encode_model(net, class_names=class_names, input_scaling=input_scaling, extra=extra, loss=loss)
+    return atomic_write_bytes(path, data)
 
 
 def checkpoint_parts(state, *, class_names=None, input_scaling=None, extra=None) -> tuple[dict, dict, list, dict]:
@@ -394,6 +422,16 @@ def _sniff(path: Path, data: bytes) -> None:
         raise _bad(path, "is a zip archive (.npz or similar), not a safetensors model file")
     if data[:2] == b"\x1f\x8b":
         raise _bad(path, "is gzip-compressed; decompress it first")
+    if _looks_like_onnx(data):
+        raise _bad(path, "is an ONNX model (protobuf), not a deltaprop model file; run it with onnxruntime, "
+                         "or give the model.safetensors it was exported from")
+
+
+def _looks_like_onnx(data: bytes) -> bool:
+    """An ONNX ``ModelProto`` begins with field 1, ``ir_version`` (tag ``0x08``, a small
+    varint), followed by another field's tag (2 to 8: producer, domain, graph, ...)."""
+    return (len(data) >= 3 and data[0] == 0x08 and 1 <= data[1] <= 0x7F
+            and data[2] in (0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42))
 
 
 def _read_header(path: Path, max_bytes: int) -> tuple[dict, dict[str, str], int]:
@@ -491,6 +529,9 @@ def _check_entries(path: Path, header: dict, expected: dict[str, tuple[int, ...]
 
 def _check_format(path: Path, meta: dict[str, str]) -> str:
     """Format, version (its digits capped), metadata digest and kind; returns the kind."""
+    if meta.get("format") == "deltaprop-torch":
+        raise _bad(path, "is a PyTorch export (deltaprop export --format torch), not a deltaprop model file; "
+                         "give the model.safetensors it was exported from")
     if meta.get("format") != FORMAT:
         raise _bad(path, "is a safetensors file but not a deltaprop model (no format=deltaprop in its metadata)")
     version = parse_int(meta.get("format_version", ""), what=f"{path}: the format version", error=ModelFileError,
@@ -592,13 +633,31 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
     extra = _meta_json(path, meta, "extra")
     if not isinstance(extra, dict):
         raise _bad(path, "metadata 'extra' must be a mapping")
+    loss = _recorded_loss(path, meta, net) if kind == "model" else None
     from .preprocessing import input_layer, with_input_layer
 
+    if scaling is not None and scaling["kind"] != "none" and scales_own_inputs(net):
+        raise _bad(path, f"records an input_scaling and also starts with a {net.layers[0].type_name} layer: the "
+                         "inputs would be scaled twice (deltaprop.save never writes both; the file was edited)")
     net = with_input_layer(net, input_layer(scaling))  # the network scales its own raw inputs
     common = dict(net=net, kind=kind, class_names=class_names, input_scaling=None, extra=extra, metadata=meta, path=path)
     if kind == "model":
-        return ModelFile(**common)
+        return ModelFile(**common, loss=loss)
     return _checkpoint(path, common, meta, optimizer, slots, model_names)
+
+
+def _recorded_loss(path: Path, meta: dict[str, str], net: Network):
+    """The loss ``save(loss=)`` recorded, checked against the network's output; None if none was."""
+    if "loss" not in meta:
+        return None
+    from .losses import loss_from_config
+
+    try:
+        return _checked_loss(loss_from_config(_meta_json(path, meta, "loss")), net)
+    except ModelFileError:
+        raise
+    except _BUILD_ERRORS as exc:
+        raise _bad(path, f"metadata 'loss' is invalid: {exc}") from None
 
 
 def _saved_weight_keys(path: Path, meta: dict[str, str]) -> list[str]:
