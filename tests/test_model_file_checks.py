@@ -95,3 +95,59 @@ def test_a_scaling_layer_and_an_input_scaling_together_are_refused(tmp_path):
         read_model(edited)
     none = _with_metadata(saved, tmp_path / "none.safetensors", input_scaling=json.dumps({"kind": "none"}))
     assert read_model(none).net.layers[0].type_name == "Rescaling"  # "none" scales nothing: nothing twice
+
+
+# -- the loss a library model was trained with -----------------------------------------------------
+def _one_logit(tmp_path, **save):
+    """``z = x``: one linear output, a logit when trained with BinaryCrossEntropy(from_logits=True)."""
+    net = dp.Network([dp.Dense(1, 1), dp.Identity()], seed=0)
+    net.layers[0].W.value[...] = 1.0
+    net.layers[0].b.value[...] = 0.0
+    return dp.save(net, tmp_path / "logit.safetensors", class_names=["neg", "pos"], **save)
+
+
+def test_save_records_the_loss_so_a_single_logit_is_read_right(tmp_path):
+    path = _one_logit(tmp_path, loss=dp.BinaryCrossEntropy(from_logits=True))
+    mf = read_model(path)
+    assert mf.outputs == "logits" and mf.training_loss().decision_threshold == 0.0
+    assert isinstance(mf.training_loss(), dp.BinaryCrossEntropy) and mf.training_loss().from_logits
+    rows = tmp_path / "rows.npy"
+    np.save(rows, np.array([[0.3], [-0.3]], np.float32))  # z = 0.3: σ(z) = 0.574, class 1
+    res = run_cli("predict", path, rows)
+    assert res.returncode == 0, res.stderr
+    first, second = res.stdout.splitlines()
+    assert first.startswith(f"{rows}[0]: class pos  (probabilities pos: 0.5744, neg: 0.4256)"), first
+    assert second.startswith(f"{rows}[1]: class neg  (probabilities neg: 0.5744, pos: 0.4256)"), second
+
+
+def test_without_a_recorded_loss_a_single_score_is_labelled_as_class_1s(tmp_path):
+    path = _one_logit(tmp_path)
+    assert read_model(path).outputs == "scores"
+    rows = tmp_path / "rows.npy"
+    np.save(rows, np.array([[0.7], [0.3]], np.float32))
+    res = run_cli("predict", path, rows)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == [f"{rows}[0]: class pos  (scores pos: 0.7000)",
+                                       f"{rows}[1]: class neg  (scores pos: 0.3000)"]
+
+
+@pytest.mark.parametrize("loss, message", [
+    (dp.BinaryCrossEntropy(), "needs probabilities from a Sigmoid output layer"),
+    ("binary_cross_entropy", "loss must be a deltaprop loss"),
+])
+def test_save_refuses_a_loss_that_does_not_fit(tmp_path, loss, message):
+    with pytest.raises(dp.ConfigError, match=message):
+        _one_logit(tmp_path, loss=loss)
+    assert not (tmp_path / "logit.safetensors").exists()
+
+
+@pytest.mark.parametrize("recorded, message", [
+    ({"type": "os.system"}, "metadata 'loss' is invalid"),
+    ({"type": "CrossEntropy", "from_logits": False}, "needs probabilities from a Softmax"),
+    ([1, 2], "metadata 'loss' is invalid"),
+])
+def test_an_edited_loss_is_refused_on_load(tmp_path, recorded, message):
+    path = _one_logit(tmp_path, loss=dp.BinaryCrossEntropy(from_logits=True))
+    edited = _with_metadata(path, tmp_path / "edited.safetensors", loss=json.dumps(recorded))
+    with pytest.raises(dp.ModelFileError, match=f"edited.safetensors: .*{message}"):
+        read_model(edited)

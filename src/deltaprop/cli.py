@@ -97,7 +97,8 @@ _TRAIN_OPTIONS = [
     ("--init", "init", "weight initialiser: glorot_uniform, he_normal, scaled_normal, scaled_normal(S) (default by activation)"),
     ("--batch-size", "batch_size", "examples per step, or 'full' for full-batch gradient descent (default 20)"),
     ("--batching", "batching", "batch order: shuffled (default), sequential, or sliding (seed 000: windows of "
-     "batch-size + 1 rows moving by batch-size)"),
+     "batch-size + 1 rows moving by batch-size); sequential and sliding take the training rows in their stored "
+     "order, also after --validation-split (or a data file's test part) removes some of them"),
     ("--epochs", "epochs", "passes over the training data (default 10)"),
     ("--steps", "steps", "stop after this many updates (with --epochs: whichever comes first)"),
     ("--validation-split", "validation_split", "share of the training data held out for validation (default 0.1)"),
@@ -139,7 +140,8 @@ def _add_evaluate(sub) -> None:
     e = sub.add_parser("evaluate", help="accuracy, per-class precision/recall and confusion matrix of a model")
     e.add_argument("model", metavar="MODEL", help="a model file (model.safetensors) or a run folder")
     e.add_argument("--dataset", help="dataset name or file (default: the one the model was trained on)")
-    e.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's files (MNIST, Fashion-MNIST)")
+    e.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's files (MNIST, Fashion-MNIST; "
+                   "default: the one the model's training run used, while it still holds them)")
     e.add_argument("--split", choices=("test", "train", "all"),
                    help="which rows to score: test (the rows training held out; the default for the training "
                         "file and named datasets), train, or all (the default for any other file: every row)")
@@ -304,21 +306,41 @@ def _is_file_dataset(name: str) -> bool:
     return name.lower().replace("_", "-") not in DATASETS
 
 
+def _idx_spec(name: str):
+    """The IDX dataset (MNIST, Fashion-MNIST) called ``name``, or None."""
+    return {"mnist": MNIST, "fashion-mnist": FASHION_MNIST}.get(name.lower().replace("_", "-"))
+
+
+def _holds_files(spec, data_dir: str) -> bool:
+    """Whether ``data_dir`` (or its ``<name>/`` subfolder) holds each of the dataset's files."""
+    folders = [Path(data_dir), Path(data_dir) / spec.name]
+    wanted = [(rf.name, rf.raw_name) for rf in spec.files.values()]
+    return all(any((folder / n).is_file() for folder in folders for n in names) for names in wanted)
+
+
+def _recorded_data_dir(mf, name: str) -> str | None:
+    """The ``--data-dir`` the model's training run read ``name`` from, while it still holds
+    the files (None otherwise: the usual search, cache included, applies)."""
+    config = mf.extra.get("config")
+    folder = config.get("data_dir") if isinstance(config, dict) and config.get("dataset") == name else None
+    spec = _idx_spec(name)
+    if not isinstance(folder, str) or not folder or spec is None:
+        return None
+    return folder if _holds_files(spec, folder) else None
+
+
 def _check_data_dir(name: str, data_dir: str) -> None:
     """``--data-dir`` means that folder: one without the dataset's files is an error when
     another folder (the cache, a system copy) holds them, never a silent fall back to it."""
-    spec = {"mnist": MNIST, "fashion-mnist": FASHION_MNIST}.get(name.lower().replace("_", "-"))
-    if spec is None:
+    spec = _idx_spec(name)
+    if spec is None or _holds_files(spec, data_dir):
         return
-    folders = [Path(data_dir), Path(data_dir) / spec.name]
-    wanted = [(rf.name, rf.raw_name) for rf in spec.files.values()]
-    if all(any((folder / n).is_file() for folder in folders for n in names) for names in wanted):
-        return
+    wanted = [rf.name for rf in spec.files.values()]
     elsewhere = mnist_files._search_dirs(spec, None)
     if not all(mnist_files._find(spec, rf, elsewhere) for rf in spec.files.values()):
         return  # nowhere else either: the download goes ahead, or fails saying so
     raise _Shown(f"--data-dir {data_dir} does not hold the {spec.name} files.\n"
-                 f"  Looked in it and in {Path(data_dir) / spec.name} for {wanted[0][0]} and its {len(wanted) - 1} "
+                 f"  Looked in it and in {Path(data_dir) / spec.name} for {wanted[0]} and its {len(wanted) - 1} "
                  "companions (gzipped or not).\n"
                  "  Fix: put them there, or leave out --data-dir to use (or download into) the cache.")
 
@@ -341,9 +363,11 @@ def _named_dataset(name: str, data_dir: str | None, mmap: bool = False) -> _Data
     return _Dataset(ds.x_train, ds.y_train, ds.x_test, ds.y_test, tuple(ds.class_names))
 
 
-def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None, *, mmap: bool = False) -> _Dataset:
+def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None, *, mmap: bool = False,
+               keep_order: bool = False) -> _Dataset:
     """A named dataset (its images memory-mapped with ``mmap``), or a .npz/.csv file split
-    80/20 (stratified, seeded) into train and test."""
+    80/20 (stratified, seeded) into train and test (each part in the file's order with
+    ``keep_order``, else shuffled; the same rows either way)."""
     if not _is_file_dataset(name):
         return _named_dataset(name, data_dir, mmap)
     path = Path(name)
@@ -359,7 +383,8 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
     n_classes = int(y.max()) + 1
     source = table.label_source + _unused_ids(present, n_classes)
     held_out = len(x) >= _MIN_ROWS_TO_SPLIT
-    x_tr, y_tr, x_te, y_te = train_validation_split(x, y, 0.2, seed=seed) if held_out else (x, y, x, y)
+    x_tr, y_tr, x_te, y_te = (train_validation_split(x, y, 0.2, seed=seed, keep_order=keep_order) if held_out
+                              else (x, y, x, y))
     file = {"sha256": _file_sha256(path), "rows": len(y)}
     return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), source, held_out, file)
 
@@ -549,7 +574,8 @@ class _Data:
 def _training_data(cfg: TrainConfig, *, mapped: bool = False) -> _Data:
     """The run's data; ``mapped`` (an mpiexec run): the images memory-mapped and, for
     shuffled mini-batches, the training and validation rows as views read a batch at a time."""
-    ds = _load_data(cfg.dataset, cfg.data_dir, cfg.seed, cfg.label_column, mmap=mapped)
+    in_order = cfg.batching != "shuffled"  # sequential and sliding batches take the rows as stored
+    ds = _load_data(cfg.dataset, cfg.data_dir, cfg.seed, cfg.label_column, mmap=mapped, keep_order=in_order)
     if ds.file is not None and len(present := np.unique(ds.all_rows()[1])) < 2:
         raise DataError(f"{cfg.dataset}: the labels ({ds.label_source}) hold one class only ({present[0]}); a "
                         "classifier needs examples of at least two classes: give a file with rows of every class")
@@ -557,7 +583,8 @@ def _training_data(cfg: TrainConfig, *, mapped: bool = False) -> _Data:
         return _row_views(cfg, ds)
     x_tr, y_tr, validation = ds.x_train, ds.y_train, None
     if cfg.validation_split:
-        x_tr, y_tr, x_va, y_va = train_validation_split(x_tr, y_tr, cfg.validation_split, seed=cfg.seed)
+        x_tr, y_tr, x_va, y_va = train_validation_split(x_tr, y_tr, cfg.validation_split, seed=cfg.seed,
+                                                        keep_order=in_order)
         _check_validation_split(cfg, len(ds.y_train), len(y_tr), len(y_va))
         validation = (x_va, y_va)
     return _Data(x_tr, y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source, ds.held_out, ds.file)
@@ -1115,7 +1142,8 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
     """The dataset, the rows ``evaluate`` scores and, in words, which they are: a named
     dataset's or the training file's held-out rows by default, every row of another file."""
     label_column = getattr(args, "label_column", None) or _trained_label_column(mf)
-    ds = _load_data(name, args.data_dir, _split_seed(mf), label_column)
+    data_dir = args.data_dir or _recorded_data_dir(mf, name)
+    ds = _load_data(name, data_dir, _split_seed(mf), label_column)
     if args.split == "all":
         trained_file = False
     else:
@@ -1258,10 +1286,11 @@ def _prediction_lines(outputs: np.ndarray, kind: str, threshold: float, names, t
     proba = class_probabilities(outputs, kind)
     shown_as, values = ("probabilities", proba) if proba is not None else ("scores", outputs)
     predicted = predictions_from_outputs(outputs, threshold=threshold)
+    column_class = (lambda c: 1) if values.shape[1] == 1 else int  # a single score is class 1's
     lines = []
     for c_pred, row in zip(predicted, values):
         order = np.argsort(-row, kind="stable")[:top]
-        shown = ", ".join(f"{_class_name(names, int(c))}: {row[c]:.4f}" for c in order)
+        shown = ", ".join(f"{_class_name(names, column_class(c))}: {row[c]:.4f}" for c in order)
         lines.append(f"class {_class_name(names, int(c_pred))}  ({shown_as} {shown})")
     return lines
 

@@ -124,13 +124,15 @@ class ModelFile:
     extra: dict[str, Any]
     metadata: dict[str, str]
     path: Path | None = None
+    loss: Any = None
 
     def training_loss(self):
-        """The loss the model was trained with: a checkpoint's own; else what the file
-        records (the command line's config, where a cross-entropy on a linear output takes
-        it as logits; a scikit-learn estimator's output), else the one the output layer
-        goes with (cross-entropy after a Softmax, binary cross-entropy after a Sigmoid,
-        squared error otherwise)."""
+        """The loss the model was trained with: a checkpoint's own, or the one ``save``
+        recorded (``loss=``); else what the file records of its training (the command
+        line's config, where a cross-entropy on a linear output takes it as logits; a
+        scikit-learn estimator's output), else the one the output layer goes with
+        (cross-entropy after a Softmax, binary cross-entropy after a Sigmoid, squared error
+        otherwise)."""
         from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, loss_from_name
 
         own = getattr(self, "loss", None)
@@ -293,7 +295,18 @@ def _encode(tensors: dict[str, np.ndarray], meta: dict[str, str], order: list[st
     return st_save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=meta)
 
 
-def _model_parts(net: Network, class_names, input_scaling, extra) -> tuple[dict, dict, list]:
+def _checked_loss(loss, net: Network):
+    """``loss`` if it is a deltaprop loss defined on ``net``'s outputs, else :class:`ConfigError`."""
+    from .losses import Loss
+
+    if not isinstance(loss, Loss):
+        raise ConfigError(f"loss must be a deltaprop loss such as dp.BinaryCrossEntropy(from_logits=True), "
+                          f"got {type(loss).__name__}")
+    loss.check_output(net)
+    return loss
+
+
+def _model_parts(net: Network, class_names, input_scaling, extra, loss=None) -> tuple[dict, dict, list]:
     if not isinstance(net, Network):
         raise ConfigError(f"save needs a deltaprop Network, got {type(net).__name__}")
     class_names = checked_class_names(class_names, net.n_outputs)
@@ -318,24 +331,31 @@ def _model_parts(net: Network, class_names, input_scaling, extra) -> tuple[dict,
         "input_scaling": _json(input_scaling),
         "extra": _json(extra or {}),
     }
+    if loss is not None:
+        meta["loss"] = _json(_checked_loss(loss, net).config())
     return tensors, meta, list(tensors)
 
 
-def encode_model(net: Network, *, class_names=None, input_scaling=None, extra=None) -> bytes:
+def encode_model(net: Network, *, class_names=None, input_scaling=None, extra=None, loss=None) -> bytes:
     """The bytes of a model file (see :func:`save`)."""
-    tensors, meta, order = _model_parts(net, class_names, input_scaling, extra)
+    tensors, meta, order = _model_parts(net, class_names, input_scaling, extra, loss)
     return _encode(tensors, meta, order)
 
 
-def save(net: Network, path, *, class_names=None, input_scaling=None, extra: dict | None = None) -> Path:
+def save(net: Network, path, *, class_names=None, input_scaling=None, extra: dict | None = None,
+         loss=None) -> Path:
     """Write ``net`` to ``path`` (a ``.safetensors`` file), atomically.
 
     ``class_names``: label of each output (two for a single sigmoid output: class 0's,
     then class 1's), distinct; ``input_scaling``: how raw inputs were scaled for training
     (e.g. ``{"kind": "unit", "max": 255}``): the loaded network applies it as its first
     layer and takes raw inputs (refused for a network that already scales its own);
-    ``extra``: any JSON-able mapping kept in the metadata."""
-    return atomic_write_bytes(path, encode_model(net, class_names=class_names, input_scaling=input_scaling, extra=extra))
+    ``extra``: any JSON-able mapping kept in the metadata; ``loss``: the loss it was
+    trained with, which says what its outputs mean (``BinaryCrossEntropy(from_logits=True)``
+    on a single linear output: a logit, class 1 when ``z ≥ 0``), for ``deltaprop predict``,
+    ``evaluate``, ``serve`` and the exports (:attr:`ModelFile.outputs`)."""
+    data = encode_model(net, class_names=class_names, input_scaling=input_scaling, extra=extra, loss=loss)
+    return atomic_write_bytes(path, data)
 
 
 def checkpoint_parts(state, *, class_names=None, input_scaling=None, extra=None) -> tuple[dict, dict, list, dict]:
@@ -613,6 +633,7 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
     extra = _meta_json(path, meta, "extra")
     if not isinstance(extra, dict):
         raise _bad(path, "metadata 'extra' must be a mapping")
+    loss = _recorded_loss(path, meta, net) if kind == "model" else None
     from .preprocessing import input_layer, with_input_layer
 
     if scaling is not None and scaling["kind"] != "none" and scales_own_inputs(net):
@@ -621,8 +642,22 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
     net = with_input_layer(net, input_layer(scaling))  # the network scales its own raw inputs
     common = dict(net=net, kind=kind, class_names=class_names, input_scaling=None, extra=extra, metadata=meta, path=path)
     if kind == "model":
-        return ModelFile(**common)
+        return ModelFile(**common, loss=loss)
     return _checkpoint(path, common, meta, optimizer, slots, model_names)
+
+
+def _recorded_loss(path: Path, meta: dict[str, str], net: Network):
+    """The loss ``save(loss=)`` recorded, checked against the network's output; None if none was."""
+    if "loss" not in meta:
+        return None
+    from .losses import loss_from_config
+
+    try:
+        return _checked_loss(loss_from_config(_meta_json(path, meta, "loss")), net)
+    except ModelFileError:
+        raise
+    except _BUILD_ERRORS as exc:
+        raise _bad(path, f"metadata 'loss' is invalid: {exc}") from None
 
 
 def _saved_weight_keys(path: Path, meta: dict[str, str]) -> list[str]:
