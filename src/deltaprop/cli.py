@@ -321,7 +321,7 @@ def _holds_files(spec, data_dir: str) -> bool:
 def _recorded_data_dir(mf, name: str) -> str | None:
     """The ``--data-dir`` the model's training run read ``name`` from, while it still holds
     the files (None otherwise: the usual search, cache included, applies)."""
-    config = mf.extra.get("config")
+    config = mf.extra.get("config") if mf is not None else None  # plot samples without --model has none
     folder = config.get("data_dir") if isinstance(config, dict) and config.get("dataset") == name else None
     spec = _idx_spec(name)
     if not isinstance(folder, str) or not folder or spec is None:
