@@ -92,8 +92,9 @@ _TRAIN_OPTIONS = [
     ("--dropout", "dropout", "dropout rate after every hidden activation, in [0, 1)"),
     ("--schedule", "schedule", "learning-rate schedule: constant (default), step, exponential, cosine, plateau; settings "
      "after a colon, e.g. cosine:t_max=20,min_lr=0.001 or step:step_size=3,gamma=0.5 (TOML: a [schedule] table with "
-     "type and the same keys); cosine's t_max defaults to the run's epochs and step's step_size to a third of them "
-     "(two decays in the run)"),
+     "type and the same keys); cosine's t_max defaults to the run's epochs and step's step_size to a third of them, "
+     "rounded down: from 6 epochs on two decays when the epochs are a multiple of 3, else three (10 epochs: "
+     "0.3, 0.15, 0.075, 0.0375); under 6 epochs a decay every epoch"),
     ("--init", "init", "weight initialiser: glorot_uniform, he_normal, scaled_normal, scaled_normal(S) (default by activation)"),
     ("--batch-size", "batch_size", "examples per step, or 'full' for full-batch gradient descent (default 20)"),
     ("--batching", "batching", "batch order: shuffled (default), sequential, or sliding (seed 000: windows of "
