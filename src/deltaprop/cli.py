@@ -43,6 +43,7 @@ from .network import Network, mlp, predictions_from_outputs
 from .plots import plot_confusion, plot_history, plot_samples, plot_weights
 from .preprocessing import auto_scaling, describe_inputs, standardization_for, unit_scaling, with_input_layer
 from .runlock import LOCK_NAME, RunLock
+from .schedules import Constant, CosineAnnealing
 from .serialization import Checkpoint, ModelFile, class_probabilities, load_checkpoint, read_model, save
 from .training import History, TrainingState, fit
 
@@ -91,8 +92,9 @@ _TRAIN_OPTIONS = [
     ("--dropout", "dropout", "dropout rate after every hidden activation, in [0, 1)"),
     ("--schedule", "schedule", "learning-rate schedule: constant (default), step, exponential, cosine, plateau; settings "
      "after a colon, e.g. cosine:t_max=20,min_lr=0.001 or step:step_size=3,gamma=0.5 (TOML: a [schedule] table with "
-     "type and the same keys); cosine's t_max defaults to the run's epochs and step's step_size to a third of them "
-     "(two decays in the run)"),
+     "type and the same keys); cosine's t_max defaults to the run's epochs and step's step_size to a third of them, "
+     "rounded down: from 6 epochs on two decays when the epochs are a multiple of 3, else three (10 epochs: "
+     "0.3, 0.15, 0.075, 0.0375); under 6 epochs a decay every epoch"),
     ("--init", "init", "weight initialiser: glorot_uniform, he_normal, scaled_normal, scaled_normal(S) (default by activation)"),
     ("--batch-size", "batch_size", "examples per step, or 'full' for full-batch gradient descent (default 20)"),
     ("--batching", "batching", "batch order: shuffled (default), sequential, or sliding (seed 000: windows of "
@@ -320,7 +322,7 @@ def _holds_files(spec, data_dir: str) -> bool:
 def _recorded_data_dir(mf, name: str) -> str | None:
     """The ``--data-dir`` the model's training run read ``name`` from, while it still holds
     the files (None otherwise: the usual search, cache included, applies)."""
-    config = mf.extra.get("config")
+    config = mf.extra.get("config") if mf is not None else None  # plot samples without --model has none
     folder = config.get("data_dir") if isinstance(config, dict) and config.get("dataset") == name else None
     spec = _idx_spec(name)
     if not isinstance(folder, str) or not folder or spec is None:
@@ -650,19 +652,42 @@ def _n_outputs(cfg: TrainConfig, data: _Data) -> int:
     return 1
 
 
+def _batches_per_epoch(cfg: TrainConfig, data: _Data) -> int:
+    n_train = len(data.x_train)
+    return 1 if cfg.batch_size == "full" else -(-n_train // min(cfg.batch_size, n_train))
+
+
 def _new_model(cfg: TrainConfig, data: _Data) -> _Model:
     _check_layers(cfg, data)
     n_features, n_outputs = data.n_features, _n_outputs(cfg, data)
     cfg.layers = cfg.network_sizes(n_features, n_outputs)  # config.toml holds the resolved widths
-    n_train = len(data.x_train)
-    batches = 1 if cfg.batch_size == "full" else -(-n_train // min(cfg.batch_size, n_train))
-    cfg.schedule = cfg.schedule_for_run(batches)  # and the schedule's length, taken from the run
+    cfg.schedule = cfg.schedule_for_run(_batches_per_epoch(cfg, data))  # and the schedule's length, taken from the run
     net = with_input_layer(cfg.build_network(n_features, n_outputs), _input_layer(cfg.scaling, data.x_train))
     return _Model(net, cfg.build_optimizer(), cfg.build_loss())
 
 
 def _resumed_model(checkpoint: Checkpoint) -> _Model:
     return _Model(checkpoint.net, checkpoint.optimizer, checkpoint.loss, checkpoint.training_state())
+
+
+def _check_schedule_covers(cfg: TrainConfig, checkpoint: Checkpoint, model: _Model, data: _Data) -> None:
+    """Refuse to extend a run past the end of its cosine schedule: the epochs after ``t_max``
+    would all train at ``min_lr`` (0 by default: no training at all). The run's rates so far
+    followed a cosine over ``t_max`` epochs, and no longer one would reproduce them, so the
+    schedule is not stretched either; a run configured to go on past ``t_max`` goes on."""
+    schedule = model.state.schedule
+    if not isinstance(schedule, CosineAnnealing):
+        return
+    batches = _batches_per_epoch(cfg, data)
+    before = TrainConfig.from_mapping(checkpoint.extra["config"], origin="the checkpoint's configuration")
+    planned, asked = before.run_epochs(batches), cfg.run_epochs(batches)
+    if planned <= schedule.t_max < asked:
+        t_max, low = schedule.t_max, schedule.min_lr
+        idle = " (they would not train at all)" if low == 0 else ""
+        within = "" if model.state.epoch >= t_max else f", or resume with at most --epochs {t_max}"
+        raise ConfigError(f"cannot extend this run to {asked} epochs: its cosine schedule ends at epoch {t_max} "
+                          f"(t_max={t_max}), so epochs {t_max + 1}-{asked} would all train at its min_lr {low:g}{idle}; "
+                          f"start a new run with --epochs {asked} (the cosine then anneals over all of them){within}")
 
 
 # -- train: one run -------------------------------------------------------------------------------
@@ -765,6 +790,17 @@ def _schedule_words(cfg: TrainConfig) -> str:
     return f", {spec['type']} schedule ({settings})" if settings else f", {spec['type']} schedule"
 
 
+def _rate_words(model: _Model) -> str:
+    """The base rate α₀ and, for a resumed run with a schedule, the rate of its next epoch
+    (the optimizer holds the rate of the last epoch trained, not the base)."""
+    state = model.state
+    if state is None or state.base_lr is None or state.schedule is None:
+        return f"lr {model.optimizer.lr:g}"
+    if isinstance(state.schedule, Constant):
+        return f"lr {state.base_lr:g}"
+    return f"lr {state.base_lr:g} (epoch {state.epoch + 1} at {state.schedule.lr_at(state.epoch, state.base_lr):g})"
+
+
 def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> None:
     if args.quiet:
         return
@@ -772,7 +808,7 @@ def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> No
         action = f"resuming {out} at epoch {model.state.epoch + 1}"
     else:
         action = f"training on {getattr(args, 'dataset', None) or cfg.dataset}"
-    line = (f"{action}: {_architecture(cfg, data)}, {cfg.optimizer} lr {model.optimizer.lr:g}"
+    line = (f"{action}: {_architecture(cfg, data)}, {cfg.optimizer} {_rate_words(model)}"
             f"{_schedule_words(cfg)}, batch {cfg.batch_size}, inputs {describe_inputs(model.net)}, "
             f"{kernels.backend()} kernels")
     team = getattr(args, "team", None)
@@ -926,6 +962,7 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         _check_unchanged(checkpoint.extra.get("data_file"), data, cfg.dataset,
                          "restore the file the run trained on, or start a new run on this one")
         model = _resumed_model(checkpoint)
+        _check_schedule_covers(cfg, checkpoint, model, data)
         if not _run_is_complete(cfg, model.state):
             return _run(args, cfg, out, model, data, threads)
         if (out / "model.safetensors").exists():
