@@ -378,8 +378,7 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
         raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or give a .npz/.csv file")
     table = read_table(path, label_column=label_column)
     x, y = table.x.reshape(len(table.x), -1), table.y
-    if y.ndim != 1:
-        raise DataError(f"{path}: labels must be class ids (1-D) for training from the command line")
+    _check_class_ids(path, y)
     present = np.unique(y)
     n_classes = int(y.max()) + 1
     source = table.label_source + _unused_ids(present, n_classes)
@@ -388,6 +387,21 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
                               else (x, y, x, y))
     file = {"sha256": _file_sha256(path), "rows": len(y)}
     return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), source, held_out, file)
+
+
+def _check_class_ids(path: Path, y: np.ndarray) -> None:
+    """The command line trains on one class id a row; 2-D labels are refused, saying how
+    to turn one-hot rows into ids."""
+    if y.ndim == 1:
+        return
+    one_hot = y.ndim == 2 and bool(((y == 0) | (y == 1)).all()) and bool((y.sum(axis=1) == 1).all())
+    if one_hot:
+        fix = f"save the class ids instead: np.savez({str(path)!r}, x=x, y=y.argmax(axis=1))"
+    else:
+        fix = ("the command line trains on one class a row; for several labels a row (or other targets) fit a network "
+               "in Python (deltaprop.fit, or the scikit-learn estimators)")
+    kind = "one-hot rows" if one_hot else "rows of values, not one class id a row"
+    raise DataError(f"{path}: the labels have shape {y.shape} ({kind}); {fix}")
 
 
 def _unused_ids(present: np.ndarray, n_classes: int) -> str:

@@ -10,6 +10,7 @@ as the label, naming the column and how to choose another."""
 from __future__ import annotations
 
 import os
+import re
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -291,8 +292,7 @@ def _load_csv(path: Path, label_column: int | str | None):
             table = np.loadtxt(path, delimiter=",", skiprows=skip,
                                dtype=np.float64, ndmin=2, encoding="utf-8-sig")
     except (ValueError, UnicodeDecodeError) as exc:
-        raise FileFormatError(f"{path}: malformed CSV ({exc}). Every row needs {n_cols} "
-                              "comma-separated numbers.") from None
+        raise _not_numbers(path, exc, names, n_cols) from None
     if table.shape[0] == 0:
         raise FileFormatError(f"{path}: the CSV file has a header but no rows.")
     if table.shape[1] != n_cols:
@@ -312,6 +312,19 @@ def _load_csv(path: Path, label_column: int | str | None):
     else:
         x = _checks.cast_checked(x, np.float32, name=f"{path}: x")
     return x, y, source
+
+
+def _not_numbers(path: Path, exc: Exception, names: list[str] | None, n_cols: int) -> FileFormatError:
+    """The error for a CSV file NumPy could not read as numbers: the cell that holds text
+    (a label written as a word, most often) and how to give numbers instead."""
+    found = re.search(r"could not convert string '(.*)' to \w+ at row (\d+), column (\d+)", str(exc))
+    if found is None:
+        return FileFormatError(f"{path}: malformed CSV ({exc}). Every row needs {n_cols} comma-separated numbers.")
+    text, row, col = found.group(1), int(found.group(2)), int(found.group(3))
+    name = f" ({names[col - 1]!r})" if names and 0 < col <= len(names) else ""
+    return FileFormatError(f"{path}: data row {row + 1}, column {col}{name} holds {text!r}, not a number; every value "
+                           "must be a number. Give class labels as ids 0, 1, 2, ... (in Python: ids = "
+                           "np.unique(labels, return_inverse=True)[1]) and encode or drop other text columns.")
 
 
 def _check_labels(y: np.ndarray, path: Path, source: str) -> np.ndarray:

@@ -214,8 +214,10 @@ def _read_data(stream: BinaryIO, header: IdxHeader, path: Path) -> np.ndarray:
                        f"({shape} {header.dtype.name}) but the data ends after {pos:,}")
         pos += n
     if stream.read(1):
-        what = "decompressed data runs past" if header.compressed else "trailing bytes after"
-        raise _bad(path, f"{what} the {total:,} bytes the header declares")
+        if header.compressed:
+            raise _bad(path, f"corrupt gzip stream: it decompresses to more than the {total:,} bytes of data the "
+                       "header declares (a damaged download or copy, or bytes added to the file)")
+        raise _bad(path, f"trailing bytes after the {total:,} bytes the header declares")
     if not header.dtype.isnative:
         out.byteswap(inplace=True)
         out = out.view(header.dtype.newbyteorder("="))
