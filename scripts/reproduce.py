@@ -277,7 +277,9 @@ def render_tables(runs: Runs, plan, missing: str | None) -> str:
         "",
         "Each figure is `uv run deltaprop train --config examples/CONFIG.toml --data-dir DIR --seed S --threads 1`; "
         "a config named `CONFIG@N` is the same run read after N epochs; `CONFIG[key=value]` is the config with that key "
-        "changed (`seed_biases = S`: biases drawn from S · randn, as the seeds draw them).",
+        "changed. `seed_biases = S` (biases drawn from S · randn, as the seeds draw them) is no key of `deltaprop train`, "
+        "which starts biases at zero: the script applies it itself, and its rows come from "
+        "`uv run python scripts/reproduce.py --data-dir DIR --seeds S --variant 'CONFIG[seed_biases=S]'`.",
     ]
     return "\n".join(lines)
 

@@ -554,3 +554,71 @@ def test_real_mnist_download_is_verified_by_content(server):
     with pytest.raises(DatasetNotFoundError, match="content's SHA-256 differs"):
         d.load("mnist", mirrors=[server.url("changed")], timeout=10)
     assert not (cache / labels).exists()
+
+
+# ---------------------------------------------------------------- names that say what a file holds
+def _raw(blobs):
+    return {role: gzip.decompress(blob) for role, blob in blobs.items()}
+
+
+def test_a_file_served_uncompressed_is_stored_without_gz(server, fake_files, tmp_path):
+    _, _, blobs = fake_files
+    server.routes[f"/raw/{NAME}"] = ("ok", _raw(blobs)[ROLE])
+    content = hashlib.sha256(gzip.decompress(blobs[ROLE])).hexdigest()
+    path = fetch(NAME, tmp_path / "d", _digest(blobs[ROLE]), [server.url("raw")], timeout=5, content_sha256=content)
+    assert path == tmp_path / "d" / NAME.removesuffix(".gz")
+    assert path.read_bytes() == _raw(blobs)[ROLE] and not (tmp_path / "d" / NAME).exists()
+    np.testing.assert_array_equal(mnist.read_labels(path, N_TRAIN), np.arange(N_TRAIN) % 10)
+
+
+def test_a_mirror_serving_uncompressed_bytes_leaves_a_cache_that_loads(server, fake_files):
+    _, arrays, blobs = fake_files
+    _serve(server, "raw", _raw(blobs))
+    spec = _spec(blobs, mirrors=[server.url("raw")])
+    ds = mnist.load_idx_dataset(spec, timeout=2)
+    np.testing.assert_array_equal(ds.x_train, arrays["train_images"])
+    cached = sorted(p.name for p in (cache_dir() / "mnist-test").iterdir())
+    assert cached == sorted(rf.raw_name for rf in spec.files.values())
+    hits = len(server.hits)
+    again = mnist.load_idx_dataset(spec, download=False)  # offline, from the cache
+    np.testing.assert_array_equal(again.y_test, arrays["test_labels"])
+    assert len(server.hits) == hits
+
+
+@pytest.mark.parametrize("stored_as", ["gz name", "raw name"])
+def test_a_cached_raw_file_loads_under_either_name(fake_files, stored_as):
+    """A raw file under its .gz name (how an older version stored what such a mirror sent)
+    is renamed without .gz; one renamed so by hand is found."""
+    _, arrays, blobs = fake_files
+    spec = _spec(blobs)
+    folder = cache_dir() / "mnist-test"
+    folder.mkdir(parents=True)
+    for role, rf in spec.files.items():
+        (folder / (rf.name if stored_as == "gz name" else rf.raw_name)).write_bytes(_raw(blobs)[role])
+    ds = mnist.load_idx_dataset(spec, download=False)
+    np.testing.assert_array_equal(ds.x_train, arrays["train_images"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(rf.raw_name for rf in spec.files.values())
+
+
+def test_a_corrupt_cached_file_deleted_offline_is_named_in_the_error(fake_files):
+    _, _, blobs = fake_files
+    spec = _spec(blobs)
+    folder = cache_dir() / "mnist-test"
+    folder.mkdir(parents=True)
+    bad = folder / spec.files["train_images"].name
+    bad.write_bytes(b"junk")
+    with pytest.raises(DatasetNotFoundError, match=f"Deleted {bad}: it failed its checksum"):
+        mnist.load_idx_dataset(spec, download=False)
+
+
+def test_downloads_go_into_data_dir(server, fake_files, tmp_path):
+    _, arrays, blobs = fake_files
+    _serve(server, "a", blobs)
+    spec = _spec(blobs, mirrors=[server.url("a")])
+    mine = tmp_path / "mine"
+    ds = mnist.load_idx_dataset(spec, data_dir=mine, timeout=2)
+    np.testing.assert_array_equal(ds.y_train, arrays["train_labels"])
+    assert sorted(p.name for p in mine.iterdir()) == sorted(rf.name for rf in spec.files.values())
+    assert not (cache_dir() / "mnist-test").exists()
+    again = mnist.load_idx_dataset(spec, data_dir=mine, download=False)
+    np.testing.assert_array_equal(again.x_test, arrays["test_images"])

@@ -304,3 +304,22 @@ def test_full_batch_on_a_lazy_array_is_refused_clearly(tmp_path):
     with pytest.raises(dp.ConfigError, match="batch_size"):
         dp.fit(net, arr, np.zeros(30, int), loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), batch_size=None)
     dp.fit(net, arr, np.zeros(30, int), loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), batch_size=8, epochs=1)
+
+
+def test_an_optimizer_reused_after_a_scheduled_fit_anneals_from_its_own_rate_again():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((32, 3))
+    y = (X[:, 0] > 0).astype(np.int64)
+    opt = dp.SGD(lr=0.4)
+    rates = []
+    for _ in range(2):
+        net = dp.mlp([3, 4, 2], seed=0)
+        rates.append(dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=3, batch_size=8, seed=0,
+                            schedule=dp.StepDecay(step_size=1, gamma=0.5), diagnostics=False)["lr"])
+        assert opt.lr == 0.4  # the rate it was given, not the last epoch's 0.1
+    assert rates[0] == rates[1] == [0.4, 0.2, 0.1]
+    # a failing run gives the rate back too
+    with pytest.raises(dp.ShapeError):
+        dp.fit(dp.mlp([3, 4, 2], seed=0), X[:, :2], y, loss=dp.CrossEntropy(), optimizer=opt, epochs=1,
+               schedule="step")
+    assert opt.lr == 0.4

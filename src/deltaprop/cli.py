@@ -43,6 +43,7 @@ from .network import Network, mlp, predictions_from_outputs
 from .plots import plot_confusion, plot_history, plot_samples, plot_weights
 from .preprocessing import auto_scaling, describe_inputs, standardization_for, unit_scaling, with_input_layer
 from .runlock import LOCK_NAME, RunLock
+from .schedules import Constant, CosineAnnealing
 from .serialization import Checkpoint, ModelFile, class_probabilities, load_checkpoint, read_model, save
 from .training import History, TrainingState, fit
 
@@ -91,12 +92,14 @@ _TRAIN_OPTIONS = [
     ("--dropout", "dropout", "dropout rate after every hidden activation, in [0, 1)"),
     ("--schedule", "schedule", "learning-rate schedule: constant (default), step, exponential, cosine, plateau; settings "
      "after a colon, e.g. cosine:t_max=20,min_lr=0.001 or step:step_size=3,gamma=0.5 (TOML: a [schedule] table with "
-     "type and the same keys); cosine's t_max defaults to the run's epochs and step's step_size to a third of them "
-     "(two decays in the run)"),
+     "type and the same keys); cosine's t_max defaults to the run's epochs and step's step_size to a third of them, "
+     "rounded down: from 6 epochs on two decays when the epochs are a multiple of 3, else three (10 epochs: "
+     "0.3, 0.15, 0.075, 0.0375); under 6 epochs a decay every epoch"),
     ("--init", "init", "weight initialiser: glorot_uniform, he_normal, scaled_normal, scaled_normal(S) (default by activation)"),
     ("--batch-size", "batch_size", "examples per step, or 'full' for full-batch gradient descent (default 20)"),
     ("--batching", "batching", "batch order: shuffled (default), sequential, or sliding (seed 000: windows of "
-     "batch-size + 1 rows moving by batch-size)"),
+     "batch-size + 1 rows moving by batch-size); sequential and sliding take the training rows in their stored "
+     "order, also after --validation-split (or a data file's test part) removes some of them"),
     ("--epochs", "epochs", "passes over the training data (default 10)"),
     ("--steps", "steps", "stop after this many updates (with --epochs: whichever comes first)"),
     ("--validation-split", "validation_split", "share of the training data held out for validation (default 0.1)"),
@@ -138,7 +141,8 @@ def _add_evaluate(sub) -> None:
     e = sub.add_parser("evaluate", help="accuracy, per-class precision/recall and confusion matrix of a model")
     e.add_argument("model", metavar="MODEL", help="a model file (model.safetensors) or a run folder")
     e.add_argument("--dataset", help="dataset name or file (default: the one the model was trained on)")
-    e.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's files (MNIST, Fashion-MNIST)")
+    e.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's files (MNIST, Fashion-MNIST; "
+                   "default: the one the model's training run used, while it still holds them)")
     e.add_argument("--split", choices=("test", "train", "all"),
                    help="which rows to score: test (the rows training held out; the default for the training "
                         "file and named datasets), train, or all (the default for any other file: every row)")
@@ -303,21 +307,41 @@ def _is_file_dataset(name: str) -> bool:
     return name.lower().replace("_", "-") not in DATASETS
 
 
+def _idx_spec(name: str):
+    """The IDX dataset (MNIST, Fashion-MNIST) called ``name``, or None."""
+    return {"mnist": MNIST, "fashion-mnist": FASHION_MNIST}.get(name.lower().replace("_", "-"))
+
+
+def _holds_files(spec, data_dir: str) -> bool:
+    """Whether ``data_dir`` (or its ``<name>/`` subfolder) holds each of the dataset's files."""
+    folders = [Path(data_dir), Path(data_dir) / spec.name]
+    wanted = [(rf.name, rf.raw_name) for rf in spec.files.values()]
+    return all(any((folder / n).is_file() for folder in folders for n in names) for names in wanted)
+
+
+def _recorded_data_dir(mf, name: str) -> str | None:
+    """The ``--data-dir`` the model's training run read ``name`` from, while it still holds
+    the files (None otherwise: the usual search, cache included, applies)."""
+    config = mf.extra.get("config") if mf is not None else None  # plot samples without --model has none
+    folder = config.get("data_dir") if isinstance(config, dict) and config.get("dataset") == name else None
+    spec = _idx_spec(name)
+    if not isinstance(folder, str) or not folder or spec is None:
+        return None
+    return folder if _holds_files(spec, folder) else None
+
+
 def _check_data_dir(name: str, data_dir: str) -> None:
     """``--data-dir`` means that folder: one without the dataset's files is an error when
     another folder (the cache, a system copy) holds them, never a silent fall back to it."""
-    spec = {"mnist": MNIST, "fashion-mnist": FASHION_MNIST}.get(name.lower().replace("_", "-"))
-    if spec is None:
+    spec = _idx_spec(name)
+    if spec is None or _holds_files(spec, data_dir):
         return
-    folders = [Path(data_dir), Path(data_dir) / spec.name]
-    wanted = [(rf.name, rf.raw_name) for rf in spec.files.values()]
-    if all(any((folder / n).is_file() for folder in folders for n in names) for names in wanted):
-        return
+    wanted = [rf.name for rf in spec.files.values()]
     elsewhere = mnist_files._search_dirs(spec, None)
     if not all(mnist_files._find(spec, rf, elsewhere) for rf in spec.files.values()):
         return  # nowhere else either: the download goes ahead, or fails saying so
     raise _Shown(f"--data-dir {data_dir} does not hold the {spec.name} files.\n"
-                 f"  Looked in it and in {Path(data_dir) / spec.name} for {wanted[0][0]} and its {len(wanted) - 1} "
+                 f"  Looked in it and in {Path(data_dir) / spec.name} for {wanted[0]} and its {len(wanted) - 1} "
                  "companions (gzipped or not).\n"
                  "  Fix: put them there, or leave out --data-dir to use (or download into) the cache.")
 
@@ -340,9 +364,11 @@ def _named_dataset(name: str, data_dir: str | None, mmap: bool = False) -> _Data
     return _Dataset(ds.x_train, ds.y_train, ds.x_test, ds.y_test, tuple(ds.class_names))
 
 
-def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None, *, mmap: bool = False) -> _Dataset:
+def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None, *, mmap: bool = False,
+               keep_order: bool = False) -> _Dataset:
     """A named dataset (its images memory-mapped with ``mmap``), or a .npz/.csv file split
-    80/20 (stratified, seeded) into train and test."""
+    80/20 (stratified, seeded) into train and test (each part in the file's order with
+    ``keep_order``, else shuffled; the same rows either way)."""
     if not _is_file_dataset(name):
         return _named_dataset(name, data_dir, mmap)
     path = Path(name)
@@ -358,7 +384,8 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
     n_classes = int(y.max()) + 1
     source = table.label_source + _unused_ids(present, n_classes)
     held_out = len(x) >= _MIN_ROWS_TO_SPLIT
-    x_tr, y_tr, x_te, y_te = train_validation_split(x, y, 0.2, seed=seed) if held_out else (x, y, x, y)
+    x_tr, y_tr, x_te, y_te = (train_validation_split(x, y, 0.2, seed=seed, keep_order=keep_order) if held_out
+                              else (x, y, x, y))
     file = {"sha256": _file_sha256(path), "rows": len(y)}
     return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), source, held_out, file)
 
@@ -548,7 +575,8 @@ class _Data:
 def _training_data(cfg: TrainConfig, *, mapped: bool = False) -> _Data:
     """The run's data; ``mapped`` (an mpiexec run): the images memory-mapped and, for
     shuffled mini-batches, the training and validation rows as views read a batch at a time."""
-    ds = _load_data(cfg.dataset, cfg.data_dir, cfg.seed, cfg.label_column, mmap=mapped)
+    in_order = cfg.batching != "shuffled"  # sequential and sliding batches take the rows as stored
+    ds = _load_data(cfg.dataset, cfg.data_dir, cfg.seed, cfg.label_column, mmap=mapped, keep_order=in_order)
     if ds.file is not None and len(present := np.unique(ds.all_rows()[1])) < 2:
         raise DataError(f"{cfg.dataset}: the labels ({ds.label_source}) hold one class only ({present[0]}); a "
                         "classifier needs examples of at least two classes: give a file with rows of every class")
@@ -556,7 +584,8 @@ def _training_data(cfg: TrainConfig, *, mapped: bool = False) -> _Data:
         return _row_views(cfg, ds)
     x_tr, y_tr, validation = ds.x_train, ds.y_train, None
     if cfg.validation_split:
-        x_tr, y_tr, x_va, y_va = train_validation_split(x_tr, y_tr, cfg.validation_split, seed=cfg.seed)
+        x_tr, y_tr, x_va, y_va = train_validation_split(x_tr, y_tr, cfg.validation_split, seed=cfg.seed,
+                                                        keep_order=in_order)
         _check_validation_split(cfg, len(ds.y_train), len(y_tr), len(y_va))
         validation = (x_va, y_va)
     return _Data(x_tr, y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source, ds.held_out, ds.file)
@@ -623,19 +652,42 @@ def _n_outputs(cfg: TrainConfig, data: _Data) -> int:
     return 1
 
 
+def _batches_per_epoch(cfg: TrainConfig, data: _Data) -> int:
+    n_train = len(data.x_train)
+    return 1 if cfg.batch_size == "full" else -(-n_train // min(cfg.batch_size, n_train))
+
+
 def _new_model(cfg: TrainConfig, data: _Data) -> _Model:
     _check_layers(cfg, data)
     n_features, n_outputs = data.n_features, _n_outputs(cfg, data)
     cfg.layers = cfg.network_sizes(n_features, n_outputs)  # config.toml holds the resolved widths
-    n_train = len(data.x_train)
-    batches = 1 if cfg.batch_size == "full" else -(-n_train // min(cfg.batch_size, n_train))
-    cfg.schedule = cfg.schedule_for_run(batches)  # and the schedule's length, taken from the run
+    cfg.schedule = cfg.schedule_for_run(_batches_per_epoch(cfg, data))  # and the schedule's length, taken from the run
     net = with_input_layer(cfg.build_network(n_features, n_outputs), _input_layer(cfg.scaling, data.x_train))
     return _Model(net, cfg.build_optimizer(), cfg.build_loss())
 
 
 def _resumed_model(checkpoint: Checkpoint) -> _Model:
     return _Model(checkpoint.net, checkpoint.optimizer, checkpoint.loss, checkpoint.training_state())
+
+
+def _check_schedule_covers(cfg: TrainConfig, checkpoint: Checkpoint, model: _Model, data: _Data) -> None:
+    """Refuse to extend a run past the end of its cosine schedule: the epochs after ``t_max``
+    would all train at ``min_lr`` (0 by default: no training at all). The run's rates so far
+    followed a cosine over ``t_max`` epochs, and no longer one would reproduce them, so the
+    schedule is not stretched either; a run configured to go on past ``t_max`` goes on."""
+    schedule = model.state.schedule
+    if not isinstance(schedule, CosineAnnealing):
+        return
+    batches = _batches_per_epoch(cfg, data)
+    before = TrainConfig.from_mapping(checkpoint.extra["config"], origin="the checkpoint's configuration")
+    planned, asked = before.run_epochs(batches), cfg.run_epochs(batches)
+    if planned <= schedule.t_max < asked:
+        t_max, low = schedule.t_max, schedule.min_lr
+        idle = " (they would not train at all)" if low == 0 else ""
+        within = "" if model.state.epoch >= t_max else f", or resume with at most --epochs {t_max}"
+        raise ConfigError(f"cannot extend this run to {asked} epochs: its cosine schedule ends at epoch {t_max} "
+                          f"(t_max={t_max}), so epochs {t_max + 1}-{asked} would all train at its min_lr {low:g}{idle}; "
+                          f"start a new run with --epochs {asked} (the cosine then anneals over all of them){within}")
 
 
 # -- train: one run -------------------------------------------------------------------------------
@@ -738,6 +790,17 @@ def _schedule_words(cfg: TrainConfig) -> str:
     return f", {spec['type']} schedule ({settings})" if settings else f", {spec['type']} schedule"
 
 
+def _rate_words(model: _Model) -> str:
+    """The base rate α₀ and, for a resumed run with a schedule, the rate of its next epoch
+    (the optimizer holds the rate of the last epoch trained, not the base)."""
+    state = model.state
+    if state is None or state.base_lr is None or state.schedule is None:
+        return f"lr {model.optimizer.lr:g}"
+    if isinstance(state.schedule, Constant):
+        return f"lr {state.base_lr:g}"
+    return f"lr {state.base_lr:g} (epoch {state.epoch + 1} at {state.schedule.lr_at(state.epoch, state.base_lr):g})"
+
+
 def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> None:
     if args.quiet:
         return
@@ -745,7 +808,7 @@ def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> No
         action = f"resuming {out} at epoch {model.state.epoch + 1}"
     else:
         action = f"training on {getattr(args, 'dataset', None) or cfg.dataset}"
-    line = (f"{action}: {_architecture(cfg, data)}, {cfg.optimizer} lr {model.optimizer.lr:g}"
+    line = (f"{action}: {_architecture(cfg, data)}, {cfg.optimizer} {_rate_words(model)}"
             f"{_schedule_words(cfg)}, batch {cfg.batch_size}, inputs {describe_inputs(model.net)}, "
             f"{kernels.backend()} kernels")
     team = getattr(args, "team", None)
@@ -899,6 +962,7 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         _check_unchanged(checkpoint.extra.get("data_file"), data, cfg.dataset,
                          "restore the file the run trained on, or start a new run on this one")
         model = _resumed_model(checkpoint)
+        _check_schedule_covers(cfg, checkpoint, model, data)
         if not _run_is_complete(cfg, model.state):
             return _run(args, cfg, out, model, data, threads)
         if (out / "model.safetensors").exists():
@@ -1079,7 +1143,8 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
     """The dataset, the rows ``evaluate`` scores and, in words, which they are: a named
     dataset's or the training file's held-out rows by default, every row of another file."""
     label_column = getattr(args, "label_column", None) or _trained_label_column(mf)
-    ds = _load_data(name, args.data_dir, _split_seed(mf), label_column)
+    data_dir = args.data_dir or _recorded_data_dir(mf, name)
+    ds = _load_data(name, data_dir, _split_seed(mf), label_column)
     if args.split == "all":
         trained_file = False
     else:

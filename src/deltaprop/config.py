@@ -175,14 +175,18 @@ class TrainConfig:
             return CrossEntropy(from_logits=True)
         return loss_from_name(self.loss)
 
+    def run_epochs(self, batches_per_epoch: int) -> int:
+        """The epochs the run's limits allow: ``epochs``, or the epochs ``steps`` take
+        (the last one begun), whichever is fewer."""
+        by_steps = None if self.steps is None else -(-self.steps // max(1, batches_per_epoch))
+        return min(n for n in (self.epochs, by_steps) if n is not None)
+
     def schedule_for_run(self, batches_per_epoch: int) -> str | dict[str, Any]:
         """The schedule with its length taken from the run where not set: cosine anneals
         over the run's epochs (``t_max``), step decays every third of them (``step_size`` =
         ``epochs // 3``, at least 1: two decays in a run of a multiple of 3 epochs)."""
         spec = {"type": self.schedule} if isinstance(self.schedule, str) else dict(self.schedule)
-        epochs = self.epochs if self.epochs is not None else -(-self.steps // max(1, batches_per_epoch))
-        if self.epochs is not None and self.steps is not None:
-            epochs = min(epochs, -(-self.steps // max(1, batches_per_epoch)))
+        epochs = self.run_epochs(batches_per_epoch)
         if spec["type"] == "cosine" and "t_max" not in spec:
             spec["t_max"] = max(1, epochs)
         if spec["type"] == "step" and "step_size" not in spec:

@@ -378,7 +378,9 @@ class _NeuralNet(BaseEstimator):
         """scikit-learn's three rates are a constant schedule whose base rate the rule moves;
         any other value is a deltaprop schedule (name, config mapping or instance). Named
         or mapped without a length, cosine anneals over ``max_iter`` epochs (``t_max``) and
-        step decays three times in them (``step_size = ⌊max_iter/3⌋``), as a CLI run's."""
+        step decays every ``step_size = max(1, ⌊max_iter/3⌋)`` of them, as a CLI run's:
+        ``⌈max_iter/step_size⌉ − 1`` decays, two when ``max_iter`` ≥ 6 is a multiple of 3,
+        else three (``max_iter - 1`` under 6)."""
         if isinstance(self.learning_rate, str) and self.learning_rate in _SKLEARN_SCHEDULES:
             return schedule_from_config("constant")
         if isinstance(self.learning_rate, Schedule):

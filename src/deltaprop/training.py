@@ -636,11 +636,18 @@ def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batc
         raise
     if diagnostics and not any(isinstance(cb, DiagnosticsRecorder) for cb in callbacks):
         callbacks.insert(0, DiagnosticsRecorder(X_arr, Y))
-    if on_ranks:
-        from .distributed import train_data_parallel
+    try:
+        if on_ranks:
+            from .distributed import train_data_parallel
 
-        return train_data_parallel(comm, state, source, validation, callbacks)
-    return Loop(state, source, validation=validation, callbacks=callbacks).run()
+            return train_data_parallel(comm, state, source, validation, callbacks)
+        return Loop(state, source, validation=validation, callbacks=callbacks).run()
+    finally:
+        # A schedule sets the optimizer's rate epoch by epoch; after the run the optimizer
+        # holds its base rate again, so a new fit with it anneals from the rate it was given
+        # (as a new PyTorch scheduler does from ``initial_lr``), not from the last epoch's.
+        # resume= keeps the schedule's place in the TrainingState.
+        optimizer.lr = state.base_lr
 
 
 def row_weights(sample_weight, n: int, dtype) -> np.ndarray:

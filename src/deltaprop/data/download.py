@@ -13,6 +13,7 @@ compression level, one digest for every correct copy.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import logging
@@ -190,54 +191,124 @@ def verify_file(path: str | os.PathLike, digests: Sequence[Digest], content_sha2
         return False
 
 
+def _response_length(response, max_bytes: int) -> int | None:
+    """The announced length of a response that may hold the file; _MirrorFailed if it cannot."""
+    if response.status != 200:
+        raise _MirrorFailed(f"HTTP status {response.status}")
+    if response.headers.get_content_type() == "text/html":
+        raise _MirrorFailed("served an HTML page instead of the file")
+    length = response.headers.get("Content-Length")
+    length = int(length) if length and length.isdigit() else None
+    if length is not None and length > max_bytes:
+        raise _MirrorFailed(f"announces {length:,} bytes, over {max_bytes:,}")
+    return length
+
+
+class _LocalWriteError(Exception):
+    """Writing the local file failed (a full disk, a read-only folder): no mirror would do
+    better, so the ``OSError`` is raised as it is."""
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
+
+
+@contextlib.contextmanager
+def _local_file(path: Path):
+    """:func:`atomic_write`, its ``OSError`` s told apart from the network's."""
+    try:
+        with atomic_write(path) as out:
+            yield out
+    except OSError as exc:
+        raise _LocalWriteError(exc) from None
+
+
+def _read_chunk(response, timeout: float) -> bytes:
+    """What has come of the body so far (up to 64 KiB); a network failure is _MirrorFailed."""
+    try:
+        return response.read1(1 << 16)
+    except TimeoutError:
+        raise _MirrorFailed(f"no data for {timeout:g} s (timed out)") from None
+    except (http.client.HTTPException, OSError, ValueError) as exc:
+        raise _MirrorFailed(f"transfer failed ({type(exc).__name__}: {exc})") from None
+
+
+def _stored_as(dest: Path, head: bytes) -> Path:
+    """Where a file whose first bytes are ``head`` is kept: a ``.gz`` name only for gzip
+    bytes (a mirror serving the file uncompressed gets it stored without ``.gz``, so its
+    name says what it holds and every reader agrees with the digest)."""
+    if dest.suffix == ".gz" and head[:2] != ContentDigest._MAGIC:
+        return dest.with_name(dest.name.removesuffix(".gz"))
+    return dest
+
+
+class _Transfer:
+    """One file's bytes as they arrive: counted, paced, hashed, written."""
+
+    def __init__(self, algorithm: str, content_sha256: str | None, pace: _Pace, length: int | None,
+                 max_bytes: int):
+        self.hash = hashlib.new(algorithm)
+        self.content = ContentDigest() if content_sha256 else None
+        self.pace, self.length, self.max_bytes = pace, length, max_bytes
+        self.received = 0
+
+    def add(self, chunk: bytes, out) -> None:
+        self.received += len(chunk)
+        self.pace.check(self.received, self.length)
+        if self.received > self.max_bytes:
+            raise _MirrorFailed(f"sent more than {self.max_bytes:,} bytes")
+        self.hash.update(chunk)
+        if self.content is not None:
+            self.content.update(chunk)
+        out.write(chunk)
+
+    def check(self, expected: str | None, algorithm: str, content_sha256: str | None) -> None:
+        """_MirrorFailed unless complete and matching the digest or the content digest."""
+        if self.length is not None and self.received != self.length:
+            raise _MirrorFailed(f"transfer interrupted after {self.received:,} of {self.length:,} bytes")
+        if self.hash.hexdigest() == expected:
+            return
+        if self.content is not None and self.content.hexdigest() == content_sha256.lower():
+            return  # the same content, compressed differently
+        got = self.hash.hexdigest()
+        problem = f"{algorithm} checksum mismatch: got {got}, expected {expected}" if expected else ""
+        if self.content is not None:
+            problem += ("; " if problem else "") + "the decompressed content's SHA-256 differs from the published one"
+        raise _MirrorFailed(problem)
+
+
 def _download(url: str, dest: Path, digest: Digest | None, timeout: float, max_bytes: int,
-              content_sha256: str | None = None, pace: _Pace | None = None) -> None:
+              content_sha256: str | None = None, pace: _Pace | None = None) -> Path:
+    """Stream ``url`` into ``dest`` (or its name without .gz, see :func:`_stored_as`) and
+    verify it; returns where it was stored."""
     algorithm, expected = digest or ("sha256", None)
     pace = pace or _Pace(DEFAULT_DEADLINE, DEFAULT_MIN_RATE, timeout)
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
-    with atomic_write(dest) as out:
-        h = hashlib.new(algorithm)
-        content = ContentDigest() if content_sha256 else None
-        received = 0
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                if response.status != 200:
-                    raise _MirrorFailed(f"HTTP status {response.status}")
-                if response.headers.get_content_type() == "text/html":
-                    raise _MirrorFailed("served an HTML page instead of the file")
-                length = response.headers.get("Content-Length")
-                length = int(length) if length and length.isdigit() else None
-                if length is not None and length > max_bytes:
-                    raise _MirrorFailed(f"announces {length:,} bytes, over {max_bytes:,}")
-                pace.check(received, length)
-                while chunk := response.read1(1 << 16):  # returns what has come, so pace is checked often
-                    received += len(chunk)
-                    pace.check(received, length)
-                    if received > max_bytes:
-                        raise _MirrorFailed(f"sent more than {max_bytes:,} bytes")
-                    h.update(chunk)
-                    if content is not None:
-                        content.update(chunk)
-                    out.write(chunk)
-                if length is not None and received != length:
-                    raise _MirrorFailed(f"transfer interrupted after {received:,} of "
-                                        f"{length:,} bytes")
-        except urllib.error.HTTPError as exc:
-            raise _MirrorFailed(f"HTTP {exc.code} {exc.reason}") from None
-        except urllib.error.URLError as exc:
-            raise _MirrorFailed(f"cannot connect ({exc.reason})") from None
-        except TimeoutError:
-            raise _MirrorFailed(f"no data for {timeout:g} s (timed out)") from None
-        except (http.client.HTTPException, OSError, ValueError) as exc:
-            raise _MirrorFailed(f"transfer failed ({type(exc).__name__}: {exc})") from None
-        if h.hexdigest() == expected:
-            return
-        if content is not None and content.hexdigest() == content_sha256.lower():
-            return  # the same content, compressed differently
-        problem = f"{algorithm} checksum mismatch: got {h.hexdigest()}, expected {expected}" if expected else ""
-        if content is not None:
-            problem += ("; " if problem else "") + "the decompressed content's SHA-256 differs from the published one"
-        raise _MirrorFailed(problem)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            transfer = _Transfer(algorithm, content_sha256, pace, _response_length(response, max_bytes), max_bytes)
+            pace.check(0, transfer.length)
+            head = b""
+            while len(head) < 2 and (chunk := _read_chunk(response, timeout)):
+                head += chunk
+            target = _stored_as(dest, head)
+            with _local_file(target) as out:
+                chunk = head
+                while chunk:  # read1 returns what has come, so pace is checked often
+                    transfer.add(chunk, out)
+                    chunk = _read_chunk(response, timeout)
+                transfer.check(expected, algorithm, content_sha256)
+    except _LocalWriteError as exc:
+        raise exc.error from None
+    except urllib.error.HTTPError as exc:
+        raise _MirrorFailed(f"HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise _MirrorFailed(f"cannot connect ({exc.reason})") from None
+    except TimeoutError:
+        raise _MirrorFailed(f"no data for {timeout:g} s (timed out)") from None
+    except (http.client.HTTPException, OSError, ValueError) as exc:
+        raise _MirrorFailed(f"transfer failed ({type(exc).__name__}: {exc})") from None
+    return target
 
 
 def fetch(filename: str, dest_dir: str | os.PathLike, digests: Sequence[Digest],
@@ -249,7 +320,8 @@ def fetch(filename: str, dest_dir: str | os.PathLike, digests: Sequence[Digest],
     ``mirrors`` are URL prefixes (``filename`` is appended). A file is intact when it
     matches one of ``digests`` (of the file as served) or, given ``content_sha256``, when
     its decompressed content does (see :class:`ContentDigest`); ``digests`` may then be
-    empty. ``timeout``: seconds a connection may stay silent; ``deadline``: seconds the
+    empty. A ``.gz`` file a mirror serves uncompressed is stored without ``.gz`` (its name
+    then says what it holds), so the returned name may lack the suffix. ``timeout``: seconds a connection may stay silent; ``deadline``: seconds the
     whole file may take; ``min_rate``: bytes/s it must average after the first
     ``timeout`` seconds. Returns the final path; raises
     :class:`~deltaprop.errors.DownloadError` listing every mirror's failure.
@@ -266,11 +338,9 @@ def fetch(filename: str, dest_dir: str | os.PathLike, digests: Sequence[Digest],
         url = mirror if mirror.endswith(filename) else mirror.rstrip("/") + "/" + filename
         log.info("downloading %s", url)
         try:
-            _download(url, dest, digest, timeout, max_bytes, content_sha256, _Pace(deadline, min_rate, timeout))
+            return _download(url, dest, digest, timeout, max_bytes, content_sha256, _Pace(deadline, min_rate, timeout))
         except _MirrorFailed as exc:
             log.warning("%s: %s", url, exc)
             failures.append(f"{url}: {exc}")
-            continue
-        return dest
     tried = "\n  ".join(failures) if failures else "(no mirrors given)"
     raise DownloadError(f"could not download {filename}; every mirror failed:\n  {tried}")

@@ -5,7 +5,9 @@ Each file is looked for in order: an explicit ``data_dir`` (the folder itself, t
 (``$XDG_CACHE_HOME/deltaprop/<name>/``), then system folders (Debian's
 ``dataset-fashion-mnist`` package installs ``/usr/share/datasets/fashion-mnist``). Files
 may be gzip (``train-images-idx3-ubyte.gz``) or raw (``train-images-idx3-ubyte``).
-Missing files are downloaded into the cache from the mirrors, verified by digest.
+Missing files are downloaded from the mirrors, verified by digest, into ``data_dir``
+when one is given, else into the cache; a file a mirror serves uncompressed is stored
+without ``.gz``.
 
 Trust: every file is recognised by the SHA-256 of its decompressed content, the same for
 any correct copy however it was compressed (gzip at any level, or raw), and also, where
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deltaprop.atomic import fsync_dir
 from deltaprop.data import download as dl
 from deltaprop.data.dataset import Dataset
 from deltaprop.data.idx import idx_header_bytes, read_idx
@@ -232,19 +235,36 @@ def _search_dirs(spec: IdxDatasetSpec, data_dir) -> list[tuple[Path, str]]:
     return dirs
 
 
-def _find(spec: IdxDatasetSpec, rf: RemoteFile, dirs) -> tuple[Path, str] | None:
+def _find(spec: IdxDatasetSpec, rf: RemoteFile, dirs, removed: list[Path] | None = None) -> tuple[Path, str] | None:
+    """The first folder's copy of ``rf`` (gzip or raw name); a cached copy must pass its
+    digest check, one that fails is deleted (and listed in ``removed``)."""
     for folder, kind in dirs:
-        if kind == "cache":
-            path = folder / rf.name
-            if path.is_file():
-                if dl.verify_file(path, rf.digests, rf.content_sha256):
-                    return path, kind
-                path.unlink(missing_ok=True)  # corrupt or partial: fetch it again
-            continue
         for name in (rf.name, rf.raw_name):
-            if (folder / name).is_file():
-                return folder / name, kind
+            path = folder / name
+            if not path.is_file():
+                continue
+            if kind != "cache":
+                return path, kind
+            if dl.verify_file(path, rf.digests, rf.content_sha256):
+                return _named_for_content(path), kind
+            path.unlink(missing_ok=True)  # corrupt or partial: fetch it again
+            if removed is not None:
+                removed.append(path)
     return None
+
+
+def _named_for_content(path: Path) -> Path:
+    """A verified cached file named .gz that holds raw bytes (stored so by an older version
+    when a mirror served it uncompressed) is renamed without .gz, as the reader expects."""
+    if path.suffix != ".gz":
+        return path
+    with open(path, "rb") as f:
+        if f.read(2) == b"\x1f\x8b":
+            return path
+    raw = path.with_name(path.name.removesuffix(".gz"))
+    os.replace(path, raw)
+    fsync_dir(path.parent)
+    return raw
 
 
 def load_idx_dataset(spec: IdxDatasetSpec, *, data_dir=None, flatten: bool = False,
@@ -256,14 +276,15 @@ def load_idx_dataset(spec: IdxDatasetSpec, *, data_dir=None, flatten: bool = Fal
         return _load_bundled(spec, flatten, mmap)
     dirs = _search_dirs(spec, data_dir)
     found: dict[str, tuple[Path, str]] = {}
+    removed: list[Path] = []
     for role, rf in spec.files.items():
-        hit = _find(spec, rf, dirs)
+        hit = _find(spec, rf, dirs, removed)
         if hit is not None:
             found[role] = hit
     missing = [role for role in _ROLES if role not in found]
     failures = []
     if missing and download:
-        target = dl.cache_dir() / spec.name
+        target = Path(data_dir) if data_dir is not None else dl.cache_dir() / spec.name
         for role in missing:
             rf = spec.files[role]
             try:
@@ -278,18 +299,20 @@ def load_idx_dataset(spec: IdxDatasetSpec, *, data_dir=None, flatten: bool = Fal
                 break
         missing = [role for role in _ROLES if role not in found]
     if missing:
-        raise DatasetNotFoundError(_not_found_message(spec, missing, dirs, download, failures))
+        raise DatasetNotFoundError(_not_found_message(spec, missing, dirs, download, failures, removed))
     return _assemble(spec, {role: path for role, (path, _) in found.items()}, flatten, mmap)
 
 
-def _not_found_message(spec, missing, dirs, download, failures) -> str:
+def _not_found_message(spec, missing, dirs, download, failures, removed=()) -> str:
     names = ", ".join(spec.files[role].name for role in missing)
     where = "\n  ".join(str(folder) for folder, _ in dirs)
+    corrupt = "".join(f"Deleted {path}: it failed its checksum (corrupt or partial), so it must be "
+                      "fetched or copied again.\n" for path in removed)
     if not download:
         why = "Downloading was turned off (download=False)."
     else:
         why = "Downloading failed (no network?):\n  " + "\n  ".join(failures)
-    return (f"{spec.name}: missing {names}.\nLooked in:\n  {where}\n{why}\n"
+    return (f"{spec.name}: missing {names}.\nLooked in:\n  {where}\n{corrupt}{why}\n"
             f"To supply them: {spec.how_to_get}")
 
 

@@ -181,12 +181,13 @@ def from_one_hot(y: np.ndarray) -> np.ndarray:
 
 
 def train_validation_split(x: np.ndarray, y: np.ndarray, fraction: float = 0.1,
-                           seed: int | None = 0):
+                           seed: int | None = 0, *, keep_order: bool = False):
     """Split off a stratified validation set: ``(x_train, y_train, x_val, y_val)``.
 
     Each class gives ``round(fraction * its count)`` examples to validation, so class
     proportions match in both parts. ``y`` may be class ids or one-hot rows. The rows are
-    chosen by ``numpy.random.default_rng(seed)``, and each part comes back shuffled.
+    chosen by ``numpy.random.default_rng(seed)``, and each part comes back shuffled, or
+    with ``keep_order`` in the order the rows have in ``x`` (the same rows either way).
     """
     if not 0.0 < fraction < 1.0:
         raise ConfigError(f"fraction must be in (0, 1), got {fraction!r}.")
@@ -206,4 +207,6 @@ def train_validation_split(x: np.ndarray, y: np.ndarray, fraction: float = 0.1,
     is_val[grouped] = rank < np.repeat(n_val, counts)
     val = order[is_val[order]]
     train = order[~is_val[order]]
+    if keep_order:
+        val, train = np.sort(val), np.sort(train)
     return x[train], y[train], x[val], y[val]

@@ -1,0 +1,138 @@
+"""Where the command line reads and downloads its data, and in what order training sees it:
+--data-dir is the folder downloads go to, evaluate finds a run's --data-dir again, and
+sequential or sliding batches keep the stored order of the rows a split leaves. The only
+network used is a server on 127.0.0.1 that each test starts and stops."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gzip
+import hashlib
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from cli_in_process import run_cli
+from deltaprop import cli
+from deltaprop.config import TrainConfig
+from deltaprop.data import mnist
+from deltaprop.data.idx import write_idx
+
+N_TRAIN, N_TEST = 40, 20
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """A private, empty cache, no DELTAPROP_DATA, no proxies."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("DELTAPROP_DATA", raising=False)
+    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def small_mnist(tmp_path, monkeypatch):
+    """MNIST's spec, for four small files of its format, served from a folder on 127.0.0.1
+    (the only mirror); yields the folder the files are served from."""
+    served = tmp_path / "served"
+    rng = np.random.default_rng(0)
+    arrays = {"train_images": rng.integers(0, 256, (N_TRAIN, 28, 28), dtype=np.uint8),
+              "train_labels": np.arange(N_TRAIN, dtype=np.uint8) % 10,
+              "test_images": rng.integers(0, 256, (N_TEST, 28, 28), dtype=np.uint8),
+              "test_labels": np.arange(N_TEST, dtype=np.uint8) % 10}
+    files = {}
+    for role, rf in mnist.MNIST.files.items():
+        blob = write_idx(served / rf.name, arrays[role]).read_bytes()
+        files[role] = dataclasses.replace(rf, digests=(("sha256", hashlib.sha256(blob).hexdigest()),),
+                                          content_sha256=hashlib.sha256(gzip.decompress(blob)).hexdigest())
+    handler = functools.partial(_QuietHandler, directory=str(served))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    spec = dataclasses.replace(mnist.MNIST, files=files, n_train=N_TRAIN, n_test=N_TEST,
+                               mirrors=[f"http://127.0.0.1:{httpd.server_port}/"])
+    monkeypatch.setattr(mnist, "MNIST", spec)
+    monkeypatch.setattr(cli, "MNIST", spec)
+    yield served
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _train(out, *extra):
+    return run_cli("train", "--dataset", "mnist", "--layers", "784,4,10", "--steps", "2", "--quiet", "--validation-split", "0",
+                   "--out", out, *extra)
+
+
+def test_data_dir_is_where_downloads_go_and_a_second_run_finds_them(small_mnist, tmp_path):
+    mine = tmp_path / "mine"
+    names = sorted(p.name for p in small_mnist.iterdir())
+    for run in ("run1", "run2"):
+        res = _train(tmp_path / run, "--data-dir", mine)
+        assert res.returncode == 0, res.stderr
+        assert sorted(p.name for p in mine.iterdir()) == names, run
+    assert not (tmp_path / "xdg" / "deltaprop").exists()  # nothing went to the cache
+    res = run_cli("train", "--config", tmp_path / "run1" / "config.toml", "--quiet", "--out", tmp_path / "run3")
+    assert res.returncode == 0, res.stderr
+
+
+def test_evaluate_reads_the_data_dir_the_run_recorded(small_mnist, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for path in small_mnist.iterdir():
+        (mine / path.name).write_bytes(path.read_bytes())
+    assert _train(tmp_path / "run", "--data-dir", mine).returncode == 0
+    cli.MNIST.mirrors[:] = ["http://127.0.0.1:9/gone/"]  # nothing to download: the run's folder must be used
+    res = run_cli("evaluate", tmp_path / "run")
+    assert res.returncode == 0, res.stderr
+    assert f"mnist (test, {N_TEST} examples): accuracy" in res.stdout
+    assert not (tmp_path / "xdg" / "deltaprop").exists()
+
+
+def test_evaluate_falls_back_to_the_search_when_the_recorded_folder_is_gone(small_mnist, tmp_path):
+    mine = tmp_path / "mine"
+    assert _train(tmp_path / "run", "--data-dir", mine).returncode == 0
+    for path in mine.iterdir():
+        path.unlink()
+    res = run_cli("evaluate", tmp_path / "run")  # downloaded again, into the cache
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "xdg" / "deltaprop" / "mnist").is_dir()
+
+
+def _numbers(x: np.ndarray) -> list[int]:
+    """Parity rows (bits, most significant first) as the numbers they spell."""
+    return (x.astype(np.int64) @ (1 << np.arange(x.shape[1])[::-1])).tolist()
+
+
+@pytest.mark.parametrize("batching", ["sequential", "sliding"])
+def test_in_order_batching_keeps_the_stored_order_after_a_validation_split(batching):
+    cfg = TrainConfig.from_mapping({"dataset": "parity", "batching": batching, "batch_size": 8,
+                                    "output": "sigmoid", "loss": "mse", "validation_split": 0.1})
+    data = cli._training_data(cfg)
+    train, held = _numbers(data.x_train), _numbers(data.validation[0])
+    assert train == sorted(train) and held == sorted(held)
+    assert sorted(train + held) == list(range(700))  # the parity set's 700 training numbers, split
+    shuffled = cli._training_data(dataclasses.replace(cfg, batching="shuffled"))
+    assert sorted(_numbers(shuffled.validation[0])) == held  # the same rows held out either way
+    assert _numbers(shuffled.x_train) != train
+
+
+def test_in_order_batching_keeps_a_files_order_after_its_test_split(tmp_path):
+    x = np.arange(200, dtype=np.float32).reshape(100, 2)
+    y = np.arange(100) % 2
+    path = tmp_path / "rows.npz"
+    np.savez(path, x=x, y=y)
+    cfg = TrainConfig.from_mapping({"dataset": str(path), "batching": "sequential", "batch_size": 4,
+                                    "validation_split": 0.1})
+    data = cli._training_data(cfg)
+    first = data.x_train[:, 0].tolist()
+    assert first == sorted(first) and len(first) == 72
+    assert data.x_test[:, 0].tolist() == sorted(data.x_test[:, 0].tolist())
