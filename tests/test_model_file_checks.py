@@ -151,3 +151,13 @@ def test_an_edited_loss_is_refused_on_load(tmp_path, recorded, message):
     edited = _with_metadata(path, tmp_path / "edited.safetensors", loss=json.dumps(recorded))
     with pytest.raises(dp.ModelFileError, match=f"edited.safetensors: .*{message}"):
         read_model(edited)
+
+
+def test_info_says_what_the_outputs_are_and_the_loss_saved(tmp_path):
+    res = run_cli("info", _one_logit(tmp_path, loss=dp.BinaryCrossEntropy(from_logits=True)))
+    assert res.returncode == 0, res.stderr
+    assert "outputs: logits (saved with loss BinaryCrossEntropy(from_logits=True))" in res.stdout.splitlines()
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    res = run_cli("info", _one_logit(plain))
+    assert "outputs: scores" in res.stdout.splitlines()

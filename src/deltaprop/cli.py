@@ -1399,6 +1399,7 @@ def cmd_info(args) -> int:
     if mf.class_names:
         _say(f"classes: {', '.join(mf.class_names)}")
     _say(f"input scaling: {describe_inputs(mf.net)}")
+    _say(f"outputs: {mf.outputs}" + (f" (saved with loss {mf.loss!r})" if mf.kind == "model" and mf.loss is not None else ""))
     _say(f"tensors sha256: {mf.metadata['tensors_sha256']}")
     if mf.kind == "checkpoint":
         _say(f"checkpoint: epoch {mf.epoch}, step {mf.step}, optimizer {mf.optimizer!r}")

@@ -6,10 +6,15 @@ its outputs. The model's input scaling comes first (``x·(1/max)`` for unit scal
 node per layer: ``Gemm(a, W, b) = a W + b`` for Dense, ``Sigmoid``, ``Tanh``, ``Relu``,
 ``Softmax`` over each row; LeakyReLU is ``LeakyRelu`` in float32 and ``Max(z, αz)`` in
 float64 (the same function, and not every runtime has a float64 ``LeakyRelu``); Identity
-and Dropout (identity at inference) add no node. Outputs: ``probabilities``
-(``net.predict_proba``) and ``label`` (its argmax, or ``p ≥ 0.5`` for one output). The
-batch dimension is dynamic; class names, input scaling, architecture and deltaprop's
-version are in the model's ``metadata_props``.
+and Dropout (identity at inference) add no node. The outputs say what ``deltaprop predict``
+says (:attr:`deltaprop.serialization.ModelFile.outputs`, from the loss the model was
+trained with): ``probabilities`` and ``label`` (the argmax, or ``p ≥ ½`` for one output);
+for logits, ``logits`` (the network's ``z``), ``probabilities`` (their softmax, or the
+sigmoid of one) and ``label`` (the argmax, or ``z ≥ 0``); ``scores`` and ``label`` for
+outputs that are no probabilities; ``probabilities`` and a ``(batch, k)`` 0/1 ``label`` for a
+multi-label classifier; a regressor's ``values`` alone. The batch dimension is dynamic;
+what the outputs are, class names, input scaling, architecture and deltaprop's version are
+in the model's ``metadata_props``.
 
 PyTorch (:func:`to_torch`, :func:`from_torch`, :func:`export_torch`): an ``nn.Sequential``
 with one module per deltaprop layer, at the same index. PyTorch's ``Linear`` computes
@@ -24,6 +29,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +41,7 @@ from .layers import LAYERS, Dense, Layer
 from .network import Network, predictions_from_outputs
 
 __all__ = [
-    "FORMATS", "INPUT_TYPES", "ONNX_OPSET", "check_onnx", "default_output", "export_file", "export_onnx",
+    "FORMATS", "INPUT_TYPES", "ONNX_OPSET", "check_onnx", "default_output", "export_file", "export_onnx", "output_names",
     "export_torch", "from_torch", "onnx_model", "to_torch", "torch_modules", "torch_state_dict",
 ]
 
@@ -81,22 +87,50 @@ def _checked_layers(net: Network, known: dict[str, Any], target: str) -> list[tu
     return list(enumerate(net.layers))
 
 
-def _unpack(model, class_names, input_scaling) -> tuple[Network, Any, Any]:
-    """A Network as given, or the network, class names and input scaling of a model file
-    read with :func:`deltaprop.serialization.read_model` (a checkpoint is refused)."""
-    from .serialization import ModelFile, scales_own_inputs
+@dataclass(frozen=True)
+class _Source:
+    """What an export writes: the network, its class names and input scaling, and what its
+    outputs are (``outputs``: :attr:`~deltaprop.serialization.ModelFile.outputs`;
+    ``threshold``: the loss's ``decision_threshold``, where one output, or each output of a
+    multi-label classifier, says yes at ``a ≥ threshold``)."""
 
+    net: Network
+    class_names: list[str] | None
+    input_scaling: dict[str, Any] | None
+    outputs: str
+    threshold: float
+
+
+def _unpack(model, class_names, input_scaling, loss) -> _Source:
+    """A Network as given (its outputs read as ``loss`` says: logits for a cross-entropy
+    ``from_logits``), or the network, class names, input scaling and training loss of a
+    model file read with :func:`deltaprop.serialization.read_model` (a checkpoint is refused)."""
+    from .losses import Loss
+    from .serialization import ModelFile, _checked_loss, checked_class_names, output_kind, scales_own_inputs
+
+    extra: dict[str, Any] = {}
+    if loss is not None:
+        _checked_loss(loss, model.net if isinstance(model, ModelFile) else _network(model))
     if isinstance(model, ModelFile):
         if model.kind == "checkpoint":
             raise ExportError(f"{model.path} is a checkpoint (training state), not a model; export the run's "
                               f"model.safetensors (a run without one finishes with deltaprop train --resume FOLDER)")
+        loss, extra = model.training_loss() if loss is None else loss, model.extra
         model, class_names, input_scaling = (model.net, model.class_names if class_names is None else class_names,
                                              model.input_scaling if input_scaling is None else input_scaling)
-    if (isinstance(model, Network) and scales_own_inputs(model) and isinstance(input_scaling, dict)
-            and input_scaling.get("kind") != "none"):
-        raise ExportError(f"the network already scales its raw inputs (its first layer is {model.layers[0].type_name}, "
+    net = _network(model)
+    if scales_own_inputs(net) and isinstance(input_scaling, dict) and input_scaling.get("kind") != "none":
+        raise ExportError(f"the network already scales its raw inputs (its first layer is {net.layers[0].type_name}, "
                           "as a loaded model's is); export it without input_scaling, or the graph would scale them twice")
-    return model, class_names, input_scaling
+    threshold = float(Loss.decision_threshold if loss is None else loss.decision_threshold)
+    return _Source(net, checked_class_names(class_names, net.n_outputs), input_scaling,
+                   output_kind(net, loss, extra), threshold)
+
+
+def _network(model) -> Network:
+    if not isinstance(model, Network):
+        raise ConfigError(f"exporting needs a deltaprop Network or a model file from read_model, got {type(model).__name__}")
+    return model
 
 
 # -- ONNX -------------------------------------------------------------------------------------
@@ -177,28 +211,89 @@ def _onnx_scaling(g: _OnnxGraph, x: str, spec: dict[str, Any] | None) -> str:
     return x
 
 
-def _onnx_label(g: _OnnxGraph, n_outputs: int) -> None:
-    """``label``: the argmax of each row, or ``p ≥ 0.5`` for a single output (as ``net.predict``)."""
-    if n_outputs > 1:
-        g.node("ArgMax", ["probabilities"], "label", axis=1, keepdims=0)
-        return
-    half = g.const("label.threshold", 0.5)
-    above = g.node("GreaterOrEqual", ["probabilities", half], "label.above")
-    ids = g.node("Cast", [above], "label.ids", to=g.helper.np_dtype_to_tensor_dtype(np.dtype(np.int64)))
-    shape = g.numpy_helper.from_array(np.array([-1], dtype=np.int64), "label.shape")
-    g.initializers.append(shape)
+#: The graph's name for the network's own output, for each kind of output (ModelFile.outputs).
+_RAW_OUTPUT = {"probabilities": "probabilities", "labels": "probabilities", "logits": "logits", "scores": "scores",
+               "values": "values"}
+
+
+def output_names(outputs: str) -> list[str]:
+    """The graph's outputs for a model whose outputs are ``outputs``
+    (:attr:`~deltaprop.serialization.ModelFile.outputs`), in order."""
+    if outputs == "values":
+        return ["values"]
+    if outputs == "logits":
+        return ["logits", "probabilities", "label"]
+    return [_RAW_OUTPUT[outputs], "label"]
+
+
+def _by_threshold(src: _Source) -> bool:
+    """Whether the label is ``a ≥ threshold`` (one output, or each of a multi-label
+    classifier's) rather than an argmax or no label at all."""
+    return src.outputs == "labels" or (src.outputs != "values" and src.net.n_outputs == 1)
+
+
+def _onnx_heads(g: _OnnxGraph, src: _Source) -> list:
+    """The nodes after the network's own output (already named ``_RAW_OUTPUT[outputs]``):
+    the probabilities of logits (softmax, or the sigmoid of one), and ``label`` by deltaprop's
+    rule (:func:`_expected_labels`); returns the graph's output value infos."""
+    helper, to_onnx = g.helper, g.helper.np_dtype_to_tensor_dtype
+    k, raw, int64 = src.net.n_outputs, _RAW_OUTPUT[src.outputs], to_onnx(np.dtype(np.int64))
+    infos = [helper.make_tensor_value_info(raw, to_onnx(g.dtype), ["batch", k])]
+    if src.outputs == "logits":
+        g.node("Softmax" if k > 1 else "Sigmoid", ["logits"], "probabilities", **({"axis": -1} if k > 1 else {}))
+        infos.append(helper.make_tensor_value_info("probabilities", to_onnx(g.dtype), ["batch", k]))
+    if src.outputs == "values":
+        return infos
+    if not _by_threshold(src):
+        g.node("ArgMax", [raw], "label", axis=1, keepdims=0)
+        return infos + [helper.make_tensor_value_info("label", int64, ["batch"])]
+    above = g.node("GreaterOrEqual", [raw, g.const("label.threshold", src.threshold)], "label.above")
+    if src.outputs == "labels":
+        g.node("Cast", [above], "label", to=int64)
+        return infos + [helper.make_tensor_value_info("label", int64, ["batch", k])]
+    ids = g.node("Cast", [above], "label.ids", to=int64)
+    g.initializers.append(g.numpy_helper.from_array(np.array([-1], dtype=np.int64), "label.shape"))
     g.node("Reshape", [ids, "label.shape"], "label")
+    return infos + [helper.make_tensor_value_info("label", int64, ["batch"])]
 
 
-def _onnx_metadata(net: Network, class_names, input_scaling, input_type: str) -> dict[str, str]:
+def _expected_labels(outputs: np.ndarray, src: _Source) -> np.ndarray:
+    """deltaprop's labels for network outputs: ``a ≥ threshold`` per output, shape
+    ``(n, k)``, for a multi-label classifier; else its one class a row
+    (:func:`~deltaprop.network.predictions_from_outputs`)."""
+    if src.outputs == "labels":
+        return (outputs >= src.threshold).astype(np.int64)
+    return predictions_from_outputs(outputs, threshold=src.threshold)
+
+
+def _raw_input_scaling(src: _Source) -> dict[str, Any] | None:
+    """How raw inputs become the first Dense layer's inputs: the network's own leading
+    scaling layer as an ``input_scaling`` mapping, else the one given (checked)."""
+    from .preprocessing import PREPROCESSING, layer_scaling
+    from .serialization import _check_scaling
+
+    spec = _check_scaling(src.input_scaling, src.net.n_features)
+    leading = 0
+    while src.net.layers[leading].type_name in PREPROCESSING:
+        leading += 1
+    if leading > 1:
+        raise ExportError(f"the network starts with {leading} input-scaling layers; an export records one: "
+                          "fold them into a single Rescaling or Standardization")
+    return layer_scaling(src.net.layers[0]) if leading else spec
+
+
+def _onnx_metadata(src: _Source, input_type: str) -> dict[str, str]:
     from . import __version__
 
     return {
         "deltaprop_version": __version__,
-        "class_names": json.dumps(None if class_names is None else [str(c) for c in class_names]),
-        "input_scaling": json.dumps(input_scaling),
+        "outputs": src.outputs,
+        "output_names": json.dumps(output_names(src.outputs)),
+        "decision_threshold": json.dumps(src.threshold if _by_threshold(src) else None),
+        "class_names": json.dumps(src.class_names),
+        "input_scaling": json.dumps(_raw_input_scaling(src)),
         "input_type": input_type,
-        "architecture": json.dumps(net.config()),
+        "architecture": json.dumps(src.net.config()),
     }
 
 
@@ -214,19 +309,26 @@ def _input_type(net: Network, input_type) -> np.dtype:
     return dt
 
 
-def onnx_model(net: Network, *, class_names=None, input_scaling=None, input_type=None):
-    """The ONNX ``ModelProto`` of ``net`` with its input scaling in front (see the module
-    docstring); ``input_type`` is the element type of the ``input`` tensor (default: the
-    network's dtype). Checked with ``onnx.checker.check_model(full_check=True)``."""
-    onnx = _require_onnx("ONNX export")
-    from .serialization import _check_scaling, checked_class_names
+def onnx_model(net, *, class_names=None, input_scaling=None, input_type=None, loss=None):
+    """The ONNX ``ModelProto`` of ``net`` (a Network, or a model file from ``read_model``)
+    with its input scaling in front and the outputs its loss gives them (see the module
+    docstring; ``loss``: what a bare Network was trained with, e.g.
+    ``BinaryCrossEntropy(from_logits=True)``); ``input_type`` is the element type of the
+    ``input`` tensor (default: the network's dtype). Checked with
+    ``onnx.checker.check_model(full_check=True)``."""
+    return _onnx_graph(_unpack(net, class_names, input_scaling, loss), input_type)
 
+
+def _onnx_graph(src: _Source, input_type):
+    onnx = _require_onnx("ONNX export")
+    from .serialization import _check_scaling
+
+    net = src.net
     layers = _checked_layers(net, _ONNX_LAYERS, "ONNX")
-    class_names = checked_class_names(class_names, net.n_outputs)
     if net.n_parameters * net.dtype.itemsize > ONNX_MAX_BYTES:
         raise ExportError(f"the network's weights take {net.n_parameters * net.dtype.itemsize / 2**30:.1f} GiB; an ONNX file "
                           f"holds under 2 GiB in one protobuf message (export float32, or a smaller network)")
-    scaling = _check_scaling(input_scaling, net.n_features)
+    scaling = _check_scaling(src.input_scaling, net.n_features)
     in_type = _input_type(net, input_type)
     helper, to_onnx = onnx.helper, onnx.helper.np_dtype_to_tensor_dtype
     g = _OnnxGraph(onnx, net.dtype)
@@ -235,18 +337,14 @@ def onnx_model(net: Network, *, class_names=None, input_scaling=None, input_type
     for i, layer in layers:
         x = _ONNX_LAYERS[layer.type_name](g, layer, x, i)
     last = g.nodes[-1]  # layers without a node pass their input on, so x is the last node's output
-    last.output[0] = last.name = "probabilities"
-    _onnx_label(g, net.n_outputs)
-    graph = helper.make_graph(
-        g.nodes, "deltaprop",
-        [helper.make_tensor_value_info("input", to_onnx(in_type), ["batch", net.n_features])],
-        [helper.make_tensor_value_info("probabilities", to_onnx(net.dtype), ["batch", net.n_outputs]),
-         helper.make_tensor_value_info("label", to_onnx(np.dtype(np.int64)), ["batch"])],
-        initializer=g.initializers,
-    )
+    last.output[0] = last.name = _RAW_OUTPUT[src.outputs]
+    outputs = _onnx_heads(g, src)
+    graph = helper.make_graph(g.nodes, "deltaprop",
+                              [helper.make_tensor_value_info("input", to_onnx(in_type), ["batch", net.n_features])],
+                              outputs, initializer=g.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)], ir_version=ONNX_IR_VERSION,
                               producer_name="deltaprop", doc_string=f"deltaprop network: {net!r}")
-    metadata = _onnx_metadata(net, class_names, scaling, in_type.name)
+    metadata = _onnx_metadata(src, in_type.name)
     model.producer_version = metadata["deltaprop_version"]
     helper.set_model_props(model, metadata)
     onnx.checker.check_model(model, full_check=True)
@@ -273,11 +371,19 @@ def _probe_inputs(net: Network, scaling: dict[str, Any] | None, in_type: np.dtyp
     return raw.astype(in_type)
 
 
-def check_onnx(model, net: Network, *, input_scaling=None, n: int = 64, seed: int = 0) -> float:
+def check_onnx(model, net, *, input_scaling=None, loss=None, n: int = 64, seed: int = 0) -> float:
     """Run the ONNX ``model`` (a ``ModelProto``, bytes or a path) in onnxruntime on ``n``
-    random raw inputs and compare with ``net.predict_proba`` of the scaled inputs; returns
-    the largest absolute difference, or raises :class:`ExportError` if the two disagree
-    beyond float rounding (|Δ| ≤ 1e-4 + 1e-3·|p| in float32, 1e-9 + 1e-9·|p| in float64)."""
+    random raw inputs and compare with deltaprop (``net``: a Network, with the
+    ``input_scaling`` and ``loss`` it was exported with, or a model file): the network's
+    outputs with ``net.predict_proba`` of the scaled inputs, the probabilities of logits
+    with their softmax (sigmoid), and the labels with deltaprop's rule for outputs of that
+    kind. Returns the largest absolute difference, or raises :class:`ExportError` if the
+    graph has other outputs, or they disagree beyond float rounding (|Δ| ≤ 1e-4 + 1e-3·|p|
+    in float32, 1e-9 + 1e-9·|p| in float64), or a label differs."""
+    return _check_onnx(model, _unpack(net, None, input_scaling, loss), n, seed)
+
+
+def _check_onnx(model, src: _Source, n: int, seed: int) -> float:
     ort = _require("onnxruntime", "checking an ONNX export", "pip install 'deltaprop[onnx]'")
     onnx = _require_onnx("checking an ONNX export")
     from .serialization import apply_scaling
@@ -288,40 +394,60 @@ def check_onnx(model, net: Network, *, input_scaling=None, n: int = 64, seed: in
         model = onnx.load_model_from_string(model)
     in_type = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(model.graph.input[0].type.tensor_type.elem_type))
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    raw = _probe_inputs(net, input_scaling, in_type, n, seed)
-    got, labels = session.run(["probabilities", "label"], {"input": raw})
-    want = net.predict_proba(apply_scaling(input_scaling, raw, net.dtype))
-    atol, rtol = (1e-4, 1e-3) if net.dtype == np.float32 else (1e-9, 1e-9)
-    diff = np.abs(got.astype(np.float64) - want)
-    if got.shape != want.shape or got.dtype != want.dtype or not np.all(diff <= atol + rtol * np.abs(want)):
+    names, have = output_names(src.outputs), [o.name for o in session.get_outputs()]
+    if have != names:
+        raise ExportError(f"the ONNX graph outputs {', '.join(have)}; a model whose outputs are {src.outputs} needs "
+                          f"{', '.join(names)}; the export was not written")
+    raw = _probe_inputs(src.net, _raw_input_scaling(src), in_type, n, seed)
+    got = dict(zip(names, session.run(names, {"input": raw})))
+    want = src.net.predict_proba(apply_scaling(src.input_scaling, raw, src.net.dtype))
+    outputs = got[_RAW_OUTPUT[src.outputs]]
+    diff = _largest_difference(outputs, want)
+    if src.outputs == "logits":
+        from .serialization import class_probabilities
+
+        proba = class_probabilities(want, "logits")
+        diff = max(diff, _largest_difference(got["probabilities"], proba[:, 1:] if want.shape[1] == 1 else proba))
+    if "label" in got and not np.array_equal(got["label"], _expected_labels(outputs, src)):
+        rule = "argmax" if not _by_threshold(src) else f"a ≥ {src.threshold:g}"
+        raise ExportError(f"the ONNX graph's labels do not follow deltaprop's rule for its {src.outputs} ({rule}); "
+                          "the export was not written")
+    return diff
+
+
+def _largest_difference(got: np.ndarray, want: np.ndarray) -> float:
+    """max |got − want|, or :class:`ExportError` beyond float rounding (see :func:`check_onnx`)."""
+    atol, rtol = (1e-4, 1e-3) if want.dtype == np.float32 else (1e-9, 1e-9)
+    diff = np.abs(got.astype(np.float64) - want) if got.shape == want.shape else np.array([np.inf])
+    if got.dtype != want.dtype or not np.all(diff <= atol + rtol * np.abs(want)):
         raise ExportError(f"the ONNX graph does not reproduce the network: onnxruntime's outputs differ by up to "
                           f"{float(np.max(diff)) if diff.size else float('nan'):.3g} on random inputs; "
                           f"the export was not written")
-    if not np.array_equal(labels, predictions_from_outputs(got)):
-        raise ExportError("the ONNX graph's labels do not follow its probabilities; the export was not written")
-    return float(np.max(diff))
+    return float(np.max(diff)) if diff.size else 0.0
 
 
-def export_onnx(net, path, *, class_names=None, input_scaling=None, input_type=None, check: bool = True) -> Path:
+def export_onnx(net, path, *, class_names=None, input_scaling=None, input_type=None, loss=None,
+                check: bool = True) -> Path:
     """Write ``net`` (a Network, or a model file from ``read_model``, which brings its class
-    names and input scaling) as an ONNX model to ``path``, atomically (see :func:`onnx_model`).
+    names, input scaling and training loss) as an ONNX model to ``path``, atomically (see
+    :func:`onnx_model`).
 
     ``input_scaling``: the model file's scaling (``ModelFile.input_scaling``), so the graph
-    takes the same raw inputs as ``deltaprop predict``. ``check``: run the graph in
-    onnxruntime first (:func:`check_onnx`; skipped when onnxruntime is not installed) and
-    refuse to write one that does not reproduce ``net``."""
-    net, class_names, input_scaling = _unpack(net, class_names, input_scaling)
-    data, _ = _onnx_bytes(net, class_names, input_scaling, input_type, check)
+    takes the same raw inputs as ``deltaprop predict``; ``loss``: the loss a bare Network
+    was trained with, which says what its outputs are (logits, probabilities, ...).
+    ``check``: run the graph in onnxruntime first (:func:`check_onnx`; skipped when
+    onnxruntime is not installed) and refuse to write one that does not reproduce ``net``."""
+    data, _ = _onnx_bytes(_unpack(net, class_names, input_scaling, loss), input_type, check)
     return atomic_write_bytes(path, data)
 
 
-def _onnx_bytes(net: Network, class_names, input_scaling, input_type, check: bool) -> tuple[bytes, float | None]:
-    """The serialised model, and onnxruntime's largest difference from ``net`` (None when
-    not checked: ``check`` is false or onnxruntime is not installed)."""
-    model = onnx_model(net, class_names=class_names, input_scaling=input_scaling, input_type=input_type)
+def _onnx_bytes(src: _Source, input_type, check: bool) -> tuple[bytes, float | None]:
+    """The serialised model, and onnxruntime's largest difference from the network (None
+    when not checked: ``check`` is false or onnxruntime is not installed)."""
+    model = _onnx_graph(src, input_type)
     if not check or importlib.util.find_spec("onnxruntime") is None:
         return model.SerializeToString(), None
-    return model.SerializeToString(), check_onnx(model, net, input_scaling=input_scaling)
+    return model.SerializeToString(), _check_onnx(model, src, 64, 0)
 
 
 # -- PyTorch ----------------------------------------------------------------------------------
@@ -450,30 +576,35 @@ def from_torch(module, *, seed: int | None = None) -> Network:
     return net
 
 
-def export_torch(net, path, *, class_names=None, input_scaling=None) -> Path:
+def export_torch(net, path, *, class_names=None, input_scaling=None, loss=None) -> Path:
     """Write ``net``'s PyTorch ``state_dict`` (:func:`torch_state_dict`) as a safetensors file
     that ``safetensors.torch.load_file`` + ``nn.Sequential(...).load_state_dict`` read
-    (``net``: a Network, or a model file from ``read_model``). The metadata holds the
-    modules to build (``torch_modules``, JSON), the dtype, class names and the input
-    scaling to apply before the module (``input_scaling``, and ``preprocessing``: the
-    configs of the network's leading Rescaling/Standardization layers, which the module
-    leaves out)."""
+    (``net``: a Network, or a model file from ``read_model``; ``loss``: as for
+    :func:`export_onnx`). The metadata holds the modules to build (``torch_modules``,
+    JSON), the dtype, class names, what the module outputs (``outputs``: probabilities,
+    logits, scores, labels or values, as :attr:`~deltaprop.serialization.ModelFile.outputs`,
+    and ``decision_threshold`` where a threshold decides), and the scaling to apply to raw
+    inputs before the module (``input_scaling``, and ``preprocessing``: the configs of the
+    network's leading Rescaling/Standardization layers, which the module leaves out)."""
+    return _write_torch(_unpack(net, class_names, input_scaling, loss), path)
+
+
+def _write_torch(src: _Source, path) -> Path:
     from safetensors.numpy import save as st_save
 
     from . import __version__
-    from .serialization import _check_scaling, checked_class_names
 
-    net, class_names, input_scaling = _unpack(net, class_names, input_scaling)
-    tensors = torch_state_dict(net, scaled_inputs=True)
-    class_names = checked_class_names(class_names, net.n_outputs)
+    tensors = torch_state_dict(src.net, scaled_inputs=True)
     meta = {
         "format": "deltaprop-torch",
         "deltaprop_version": __version__,
-        "torch_modules": json.dumps(torch_modules(net, scaled_inputs=True)),
-        "preprocessing": json.dumps([layer.config() for layer in _torch_layers(net, True)[0]]),
-        "dtype": net.dtype.name,
-        "class_names": json.dumps(None if class_names is None else [str(c) for c in class_names]),
-        "input_scaling": json.dumps(_check_scaling(input_scaling, net.n_features)),
+        "torch_modules": json.dumps(torch_modules(src.net, scaled_inputs=True)),
+        "preprocessing": json.dumps([layer.config() for layer in _torch_layers(src.net, True)[0]]),
+        "dtype": src.net.dtype.name,
+        "outputs": src.outputs,
+        "decision_threshold": json.dumps(src.threshold if _by_threshold(src) else None),
+        "class_names": json.dumps(src.class_names),
+        "input_scaling": json.dumps(_raw_input_scaling(src)),
     }
     return atomic_write_bytes(path, st_save(tensors, metadata=meta))
 
@@ -507,22 +638,45 @@ def export_file(model, fmt: str, out=None, *, input_type=None) -> tuple[Path, st
     if fmt not in FORMATS:
         raise ConfigError(f"export format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     path = _model_path(model)
-    mf = read_model(path)
-    net, class_names, input_scaling = _unpack(mf, None, None)
+    src = _unpack(read_model(path), None, None, None)
+    net = src.net
     out = Path(out) if out is not None else default_output(path, fmt)
     if out.resolve() == path.resolve():
         raise ExportError(f"the output {out} is the model file itself; choose another -o")
     sizes = " → ".join(str(n) for n in [net.n_features] + [layer.n_out for layer in net.layers if isinstance(layer, Dense)])
     if fmt == "torch":
-        export_torch(net, out, class_names=class_names, input_scaling=input_scaling)
+        _write_torch(src, out)
         return out, f"wrote {out}: PyTorch state_dict of nn.Sequential {sizes}, {net.dtype.name}, " \
-                    f"{_scaling_words(net, input_scaling).replace('in the graph', 'before the module')}"
-    data, diff = _onnx_bytes(net, class_names, input_scaling, input_type, True)
+                    f"{_scaling_words(net, src.input_scaling).replace('in the graph', 'before the module')}; " \
+                    f"the module outputs {_TORCH_OUTPUT_WORDS[src.outputs]}"
+    data, diff = _onnx_bytes(src, input_type, True)
     atomic_write_bytes(out, data)
     checked = "" if diff is None else f"; onnxruntime matches deltaprop on 64 random inputs (largest difference {diff:.1e})"
     in_type = _input_type(net, input_type).name
     return out, f"wrote {out}: ONNX opset {ONNX_OPSET}, {sizes}, raw input (batch, {net.n_features}) {in_type}, " \
-                f"{_scaling_words(net, input_scaling)}{checked}"
+                f"{_scaling_words(net, src.input_scaling)}, outputs {_onnx_output_words(src)}{checked}"
+
+
+#: What the PyTorch module outputs, in words, for each kind of output (ModelFile.outputs).
+_TORCH_OUTPUT_WORDS = {
+    "probabilities": "probabilities",
+    "logits": "logits (their softmax, or the sigmoid of one, gives the probabilities)",
+    "scores": "scores (no probabilities; the largest is the class)",
+    "labels": "a probability per label (each label is on at p ≥ threshold)",
+    "values": "a regressor's values",
+}
+
+
+def _onnx_output_words(src: _Source) -> str:
+    """The graph's outputs, in words: ``probabilities and label (argmax)``, ..."""
+    if src.outputs == "values":
+        return "values (a regressor: no label)"
+    rule = "argmax" if not _by_threshold(src) else f"{'p' if src.outputs != 'logits' else 'z'} ≥ {src.threshold:g}"
+    if src.outputs == "labels":
+        rule += ", one 0/1 a label"
+    first = {"logits": f"logits, probabilities (their {'softmax' if src.net.n_outputs > 1 else 'sigmoid'})",
+             "scores": "scores (no probabilities)"}.get(src.outputs, "probabilities")
+    return f"{first} and label ({rule})"
 
 
 def _scaling_words(net: Network, spec: dict[str, Any] | None) -> str:

@@ -26,7 +26,7 @@ from .layers import Layer
 
 __all__ = [
     "PREPROCESSING", "Rescaling", "Standardization", "auto_scaling", "describe_inputs", "input_layer",
-    "standardization_for", "unit_scaling", "with_input_layer",
+    "layer_scaling", "standardization_for", "unit_scaling", "with_input_layer",
 ]
 
 #: Most features a Standardization layer may declare (its statistics live in JSON).
@@ -218,21 +218,27 @@ def describe_inputs(net) -> str:
     return "none (raw inputs)"
 
 
+def layer_scaling(layer: Layer) -> dict[str, Any] | None:
+    """A preprocessing layer as the ``input_scaling`` mapping that scales the same way
+    (:func:`input_layer`'s inverse); None for any other layer."""
+    if isinstance(layer, Rescaling):
+        inverse = 1.0 / layer.scale
+        return {"kind": "unit", "max": round(inverse) if math.isclose(inverse, round(inverse)) else inverse}
+    if isinstance(layer, Standardization):
+        mode = "global" if layer.std.size == 1 else "per_feature"
+        return {"kind": "standardize", "state": {"mode": mode, "shape": [layer.mean.size],
+                                                 "mean": layer.mean.tolist(), "std": layer.std.tolist()}}
+    return None
+
+
 def split_input_layer(net):
     """``(network, input_scaling)``: ``net`` without a leading preprocessing layer (same
     weights) and that layer as an ``input_scaling`` mapping (None without one), for code
     that scales raw inputs itself before the first Dense layer."""
     from .network import Network
 
-    first = net.layers[0]
-    if isinstance(first, Rescaling):
-        inverse = 1.0 / first.scale
-        spec = {"kind": "unit", "max": round(inverse) if math.isclose(inverse, round(inverse)) else inverse}
-    elif isinstance(first, Standardization):
-        mode = "global" if first.std.size == 1 else "per_feature"
-        spec = {"kind": "standardize", "state": {"mode": mode, "shape": [first.mean.size],
-                                                 "mean": first.mean.tolist(), "std": first.std.tolist()}}
-    else:
+    spec = layer_scaling(net.layers[0])
+    if spec is None:
         return net, None
     weights = [p.value.copy() for p in net.parameters()]  # building the layers again draws new ones
     rng_state = net.rng.bit_generator.state
