@@ -136,3 +136,15 @@ def test_in_order_batching_keeps_a_files_order_after_its_test_split(tmp_path):
     first = data.x_train[:, 0].tolist()
     assert first == sorted(first) and len(first) == 72
     assert data.x_test[:, 0].tolist() == sorted(data.x_test[:, 0].tolist())
+
+
+def test_a_cached_file_deleted_as_corrupt_is_named_by_the_command(small_mnist, tmp_path):
+    cache = tmp_path / "xdg" / "deltaprop" / "mnist"
+    cache.mkdir(parents=True)
+    junk = cache / "train-images-idx3-ubyte.gz"
+    junk.write_bytes(b"junk")
+    cli.MNIST.mirrors[:] = ["http://127.0.0.1:9/gone/"]  # offline
+    res = _train(tmp_path / "run")
+    assert res.returncode != 0
+    assert f"Deleted {junk}: it failed its checksum (corrupt or partial)" in res.stderr
+    assert "could not be downloaded" in res.stderr and "Traceback" not in res.stderr

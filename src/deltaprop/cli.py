@@ -357,6 +357,7 @@ def _named_dataset(name: str, data_dir: str | None, mmap: bool = False) -> _Data
         failed = (text.split("Downloading failed (no network?):", 1)[-1].split("To supply them")[0]
                   if "Downloading failed" in text else "")
         why = f"\n  Download: {' '.join(failed.split())}" if failed.strip() else ""
+        why += "".join(f"\n  {line}" for line in text.splitlines() if line.startswith("Deleted "))
         raise _Shown(f"the {name} dataset is not on this machine ({missing} and others are missing) "
                      f"and could not be downloaded.{why}\n"
                      f"  Fix: put its files in a folder and pass --data-dir FOLDER (see {PROG} train --help),\n"
