@@ -140,6 +140,18 @@ def test_split_is_stratified_disjoint_and_seeded():
     assert not np.array_equal(other[2], xv)
 
 
+def test_split_keeping_order_holds_out_the_same_rows_in_their_stored_order():
+    y = np.tile(np.arange(5), 40)
+    x = np.arange(len(y))[:, None] * np.ones((1, 2))
+    xt, yt, xv, yv = train_validation_split(x, y, 0.1, seed=7)
+    kt, kyt, kv, kyv = train_validation_split(x, y, 0.1, seed=7, keep_order=True)
+    for shuffled, kept in ((xt, kt), (xv, kv)):
+        assert kept[:, 0].tolist() == sorted(shuffled[:, 0].tolist())
+    np.testing.assert_array_equal(y[kt[:, 0].astype(int)], kyt)
+    np.testing.assert_array_equal(y[kv[:, 0].astype(int)], kyv)
+    assert xt[:, 0].tolist() != kt[:, 0].tolist()  # without it the part comes back shuffled
+
+
 def test_split_accepts_one_hot_and_checks():
     y = np.tile(np.arange(4), 25)
     xt, yt, xv, yv = train_validation_split(np.zeros((100, 2)), one_hot(y, 4), 0.25, seed=0)
