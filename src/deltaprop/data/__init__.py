@@ -64,8 +64,9 @@ def load(name: str, *, data_dir=None, flatten: bool = False, download: bool = Tr
     ``(n, 28, 28)``, or ``(n, 784)`` with ``flatten=True``. MNIST files are looked for in
     ``data_dir``, ``$DELTAPROP_DATA/<name>/``, the user cache, and system folders, then
     downloaded (unless ``download=False``) from the mirrors with a per-read ``timeout``
-    in seconds, into ``data_dir`` when given, else into the cache. ``mmap``: the MNIST images memory-mapped read-only instead of read (a
-    gzip file is decompressed once into the cache and the copy mapped). ``"parity"``:
+    in seconds, into ``data_dir`` when given, else into the cache. ``mmap``: the MNIST
+    images memory-mapped read-only instead of read (a gzip file is decompressed once into
+    the cache and the copy mapped). ``"parity"``:
     every ``bits``-bit number, x float32 0/1, label 1 = even.
     """
     from deltaprop.data import mnist

@@ -321,8 +321,9 @@ def fetch(filename: str, dest_dir: str | os.PathLike, digests: Sequence[Digest],
     matches one of ``digests`` (of the file as served) or, given ``content_sha256``, when
     its decompressed content does (see :class:`ContentDigest`); ``digests`` may then be
     empty. A ``.gz`` file a mirror serves uncompressed is stored without ``.gz`` (its name
-    then says what it holds), so the returned name may lack the suffix. ``timeout``: seconds a connection may stay silent; ``deadline``: seconds the
-    whole file may take; ``min_rate``: bytes/s it must average after the first
+    then says what it holds), so the returned name may lack the suffix. ``timeout``:
+    seconds a connection may stay silent; ``deadline``: seconds the whole file may take;
+    ``min_rate``: bytes/s it must average after the first
     ``timeout`` seconds. Returns the final path; raises
     :class:`~deltaprop.errors.DownloadError` listing every mirror's failure.
     """
