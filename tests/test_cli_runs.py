@@ -182,6 +182,25 @@ def test_early_stopping_resumed_ends_as_the_uninterrupted_run(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_run_early_stopping_ended_is_not_resumed_but_its_missing_model_is_written(tmp_path):
+    opts = _noisy_npz(tmp_path / "d.npz")
+    run = tmp_path / "run"
+    line = _stop_line(_cli("train", *opts, "--epochs", "40", "--out", str(run)))
+    stopped = int(line.split("at epoch ")[1].split(":")[0])
+    before, best = (run / "model.safetensors").read_bytes(), _weights(run)
+    res = _cli("train", "--resume", str(run))
+    assert res.returncode == 2 and f"early stopping ended this run at epoch {stopped}" in res.stderr
+    assert (run / "model.safetensors").read_bytes() == before
+    assert len((run / "history.csv").read_text().splitlines()) == stopped + 1
+    # stopped while the model was written: the resume writes it, with the best epoch's weights, and trains nothing
+    (run / "model.safetensors").unlink()
+    res = _cli("train", "--resume", str(run))
+    assert res.returncode == 0, res.stderr
+    assert all(np.array_equal(p, q) for p, q in zip(_weights(run), best))
+    assert len((run / "history.csv").read_text().splitlines()) == stopped + 1
+
+
+@pytest.mark.slow
 def test_a_checkpoint_without_an_early_stopping_record_resumes_and_says_it_starts_afresh(tmp_path):
     from deltaprop.serialization import save_checkpoint
 

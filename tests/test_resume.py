@@ -253,6 +253,22 @@ def test_a_checkpoint_without_the_record_resumes_with_early_stopping_afresh_and_
     assert stopper.best_epoch >= 4 and len(history) > 5  # it watched from the resume on
 
 
+@pytest.mark.parametrize("through_file", [False, True])
+def test_a_run_early_stopping_ended_stays_ended_when_resumed(tmp_path, through_file):
+    ref_net, ref, state, ref_history = _stopped_run(epochs=60)
+    assert ref.stopped_epoch == 5 and state.callback_records["early_stopping.val_loss"]["stopped_epoch"] == 5
+    net, stopper, history = _resumed(state, through_file=tmp_path / "c.safetensors" if through_file else None,
+                                     epochs=60)
+    assert len(history) == len(ref_history) == 5 and state.epoch == 5  # no epoch trained after the stop
+    assert (stopper.stopped_epoch, stopper.best_epoch) == (5, 1)
+    for p, q in zip(net.parameters(), ref_net.parameters()):
+        assert np.array_equal(p.value, q.value)  # still the best epoch's weights
+    # without the stopper, a resume trains on from the weights training stopped at
+    _, _, X, y, kw = _noisy_run()
+    more = dp.fit(state.net, X, y, optimizer=state.optimizer, resume=state, epochs=7, **kw)
+    assert len(more) == 7
+
+
 def test_a_new_run_with_a_used_stopper_starts_afresh():
     _, stopper, _, _ = _stopped_run(epochs=60)
     net, opt, X, y, kw = _noisy_run()

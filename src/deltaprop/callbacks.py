@@ -58,8 +58,10 @@ class EarlyStopping(Callback):
     the best epoch's weights) is kept in the training state at the end of every finished
     epoch (:attr:`~deltaprop.training.TrainingState.callback_records`, ``saved_weights``), so
     checkpoints hold it and a resumed run (``fit(resume=...)``, ``deltaprop train --resume``)
-    stops at the epoch, with the weights, an uninterrupted one would. A resumed state
-    without it (a checkpoint written before it was kept, or a run without early stopping)
+    stops at the epoch, with the weights, an uninterrupted one would. A run it already
+    stopped stays stopped: resumed with it, the run trains no further epoch and ends with
+    the best epoch's weights (resume without it to train on). A resumed state without its
+    record (a checkpoint written before it was kept, or a run without early stopping)
     starts watching at the resume, with a warning."""
 
     def __init__(self, monitor: str = "val_loss", *, patience: int = 5, min_delta: float = 0.0,
@@ -69,6 +71,7 @@ class EarlyStopping(Callback):
         self.restore_best_weights = restore_best_weights
         self.best_epoch: int | None = None
         self.stopped_epoch: int | None = None
+        self._stopped_before = False  # the resumed run was already stopped by it
         self._best_weights: list[np.ndarray] | None = None
 
     @property
@@ -92,9 +95,12 @@ class EarlyStopping(Callback):
     def on_train_begin(self, state):
         self.watch.reset()
         self.best_epoch = self.stopped_epoch = self._best_weights = None
+        self._stopped_before = False
         record = state.callback_records.get(self.key)
         if record is not None:
             self._load(record, state.saved_weights.get(self.key))
+            if self._stopped_before:
+                state.stop_training = True
         elif state.step > 0:
             warnings.warn(
                 f"EarlyStopping starts afresh at epoch {state.epoch + 1}: the resumed training state holds no "
@@ -119,8 +125,11 @@ class EarlyStopping(Callback):
                               "restore_best_weights=False); resume with restore_best_weights=False")
         self.watch.best = math.nan if best is None else float(best)
         self.watch.wait = wait
-        self.best_epoch = epochs[0]  # stopped_epoch stays None: it says whether this run stopped
+        self.best_epoch = epochs[0]
         self._best_weights = weights if self.restore_best_weights else None
+        if epochs[1] is not None:  # it stopped that run: a resume trains nothing more
+            self.stopped_epoch = epochs[1]
+            self._stopped_before = True
 
     def _record(self, state) -> None:
         """Keep what it knows in the training state (after a finished epoch)."""
@@ -167,6 +176,14 @@ class EarlyStopping(Callback):
                 else f"kept the last weights; the best was epoch {self.best_epoch}")
         return (f"early stopping at epoch {self.stopped_epoch}: {self.monitor} did not improve on {self.best:.4f} "
                 f"for {self.watch.wait} epochs (patience {self.patience}); {kept}")
+
+
+def early_stopped_epoch(state: "TrainingState") -> int | None:
+    """The epoch at which early stopping ended the run ``state`` holds, from its record;
+    None when no early stopping stopped it."""
+    stopped = [r.get("stopped_epoch") for key, r in state.callback_records.items()
+               if key.startswith("early_stopping.") and isinstance(r, dict)]
+    return min((e for e in stopped if isinstance(e, int)), default=None)
 
 
 def epoch_summary(state: "TrainingState") -> str:

@@ -25,7 +25,7 @@ import numpy as np
 from . import __version__, _checks, kernels
 from .atomic import atomic_write_bytes
 from .bounded import open_regular
-from .callbacks import Callback, CheckpointWriter, EarlyStopping, ProgressBar, epoch_summary
+from .callbacks import Callback, CheckpointWriter, EarlyStopping, ProgressBar, early_stopped_epoch, epoch_summary
 from .config import TrainConfig, _integer, _number, load_toml
 from .data import DATASETS, read_table, train_validation_split
 from .data import load as load_dataset
@@ -512,11 +512,17 @@ def _resume_config(out: Path, flags: dict[str, Any]) -> tuple[TrainConfig, Check
 
 
 def _run_is_complete(cfg: TrainConfig, state: TrainingState) -> bool:
-    """Whether the run's limits (epochs, steps) are already reached: resuming trains nothing."""
-    return (cfg.epochs is not None and state.epoch >= cfg.epochs) or (cfg.steps is not None and state.step >= cfg.steps)
+    """Whether the run's limits (epochs, steps) are already reached, or early stopping
+    ended it: resuming trains nothing."""
+    return ((cfg.epochs is not None and state.epoch >= cfg.epochs) or (cfg.steps is not None and state.step >= cfg.steps)
+            or early_stopped_epoch(state) is not None)
 
 
 def _nothing_to_train(cfg: TrainConfig, state: TrainingState) -> ConfigError:
+    stopped = early_stopped_epoch(state)
+    if stopped is not None:
+        return ConfigError(f"early stopping ended this run at epoch {stopped}: there is nothing to resume "
+                           "(model.safetensors holds the weights it kept); start a new run to train longer")
     if cfg.steps is not None and state.step >= cfg.steps:
         return ConfigError(f"the run already made {state.step} steps (its limit is --steps {cfg.steps}); "
                            f"pass --steps N with N > {state.step} to continue it")
