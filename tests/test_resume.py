@@ -293,3 +293,38 @@ def test_a_checkpoint_writer_listed_first_still_saves_the_epochs_stopper_record(
     dp.fit(net, X, y, optimizer=opt, seed=1, epochs=3, callbacks=[writer, stopper], **kw)
     record = load_checkpoint(tmp_path / "checkpoint.safetensors").training["callbacks"]["early_stopping.val_loss"]
     assert record["wait"] == 2 and record["best_epoch"] == 1  # epoch 3's, not epoch 2's
+
+
+@pytest.mark.parametrize("change", [{"batch_size": 32}, {"batch_size": None}, {"batch_size": 8},
+                                    {"batching": "sequential"}, {"rows": 60}])
+@pytest.mark.parametrize("through_file", [False, True])
+def test_an_unfinished_epoch_is_finished_only_from_the_batches_it_began_with(tmp_path, change, through_file):
+    # stopped 2 batches into epoch 2 (5 batches an epoch); the rest from other batches would
+    # never end (more rows a batch), or skip rows and take others twice (fewer)
+    net, state = run_keeping_state(dp.SGD(lr=0.1), epochs=3, steps=7)
+    assert state.progress is not None and state.progress.batches == 2
+    if through_file:
+        save_checkpoint(tmp_path / "c.safetensors", state)
+        state = load_checkpoint(tmp_path / "c.safetensors").training_state()
+    X, y = data()
+    rows = change.get("rows", N)
+    kw = {"batch_size": change.get("batch_size", BATCH), "batching": change.get("batching")}
+    with pytest.raises(dp.ConfigError, match="stopped 2 batches into epoch 2, of shuffled batches of 16 from 70"):
+        dp.fit(state.net, X[:rows], y[:rows], loss=dp.CrossEntropy(), optimizer=state.optimizer, resume=state,
+               epochs=3, seed=0, **kw)
+
+
+def test_a_state_without_the_batch_layout_is_checked_by_its_rows():
+    net, state = run_keeping_state(dp.SGD(lr=0.1), epochs=3, steps=7)
+    data_ = state.to_dict()
+    del data_["unfinished"]["layout"]  # as written before the layout was kept
+    X, y = data()
+    for batch_size, ok in ((16, True), (32, False), (8, False)):
+        again = TrainingState.from_dict(data_, net=state.net, optimizer=state.optimizer)
+        call = lambda: dp.fit(again.net, X, y, loss=dp.CrossEntropy(), optimizer=again.optimizer, resume=again,  # noqa: E731
+                              epochs=3, batch_size=batch_size)
+        if ok:
+            assert len(call()) == 3
+        else:
+            with pytest.raises(dp.ConfigError, match="held 32 rows in 2"):
+                call()

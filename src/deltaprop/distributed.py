@@ -244,6 +244,12 @@ class ShardedBatches(BatchSource):
     def start_epoch(self, rng):
         return self.inner.start_epoch(rng)
 
+    def layout(self):  # the global batches: an unfinished epoch may resume on any number of processes
+        return self.inner.layout()
+
+    def rows_before(self, k):
+        return self.inner.rows_before(k)
+
     def batch(self, k):
         if isinstance(self.inner, FullBatch):
             idx = None

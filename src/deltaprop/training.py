@@ -132,7 +132,9 @@ class EpochProgress:
     """How far an epoch has come, enough to finish it exactly after a stop: ``rng_state``
     is the shuffling generator's state when the epoch began (the epoch's batches are drawn
     again from it), ``batches`` are done, having seen ``seen`` examples with summed loss
-    ``loss_sum`` and ``correct`` predictions (None without classes), in ``seconds``."""
+    ``loss_sum`` and ``correct`` predictions (None without classes), in ``seconds``.
+    ``layout`` names the batches (:meth:`BatchSource.layout`): the rest of the epoch can
+    only be drawn from the same (None in states written before it was kept)."""
 
     epoch: int
     rng_state: dict[str, Any]
@@ -141,6 +143,7 @@ class EpochProgress:
     loss_sum: float = 0.0
     correct: int | None = 0
     seconds: float = 0.0
+    layout: str | None = None
 
     def add(self, rows: int, batch_loss: float, correct: int) -> None:
         """Count one more batch of ``rows`` examples."""
@@ -152,12 +155,15 @@ class EpochProgress:
 
     def to_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "rng_state": self.rng_state, "batches": self.batches, "seen": self.seen,
-                "loss_sum": self.loss_sum, "correct": self.correct, "seconds": self.seconds}
+                "loss_sum": self.loss_sum, "correct": self.correct, "seconds": self.seconds, "layout": self.layout}
 
     @classmethod
     def from_dict(cls, data: Any) -> "EpochProgress":
-        if not isinstance(data, dict) or set(data) != set(_PROGRESS_FIELDS):
-            raise StateError(f"the unfinished epoch must be a mapping of {', '.join(_PROGRESS_FIELDS)}")
+        if not isinstance(data, dict) or set(data) - {"layout"} != set(_PROGRESS_FIELDS):
+            raise StateError(f"the unfinished epoch must be a mapping of {', '.join(_PROGRESS_FIELDS)} (and layout)")
+        layout = data.get("layout")
+        if layout is not None and not isinstance(layout, str):
+            raise StateError(f"the unfinished epoch's layout must be a string, got {layout!r:.80}")
         counts = {k: _whole("unfinished " + k, data[k]) for k in ("epoch", "batches", "seen")}
         if (counts["batches"] == 0) != (counts["seen"] == 0):
             raise StateError("the unfinished epoch's batches and examples seen disagree")
@@ -166,7 +172,7 @@ class EpochProgress:
             raise StateError("the unfinished epoch has more correct predictions than examples seen")
         _set_rng(np.random.default_rng(), data["rng_state"], "unfinished epoch's shuffling")  # refuse a bad state now
         return cls(**counts, rng_state=data["rng_state"], loss_sum=_real("unfinished loss_sum", data["loss_sum"]),
-                   correct=correct, seconds=_real("unfinished seconds", data["seconds"]))
+                   correct=correct, seconds=_real("unfinished seconds", data["seconds"]), layout=layout)
 
 
 _PROGRESS_FIELDS = ("epoch", "rng_state", "batches", "seen", "loss_sum", "correct", "seconds")
@@ -395,6 +401,15 @@ class BatchSource(ABC):
     def batch(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Batch ``k`` of the epoch; the arrays may be reused buffers, valid until the next call."""
 
+    @abstractmethod
+    def layout(self) -> str:
+        """The epoch's batches in words (their kind, size and the rows they come from): an
+        unfinished epoch is finished only from the same."""
+
+    @abstractmethod
+    def rows_before(self, k: int) -> int:
+        """The rows batches ``0 … k−1`` of an epoch hold."""
+
 
 class FullBatch(BatchSource):
     """Every example in every step (seed 000's gradient descent): one batch an epoch."""
@@ -404,6 +419,12 @@ class FullBatch(BatchSource):
 
     def batch(self, k):
         return self.X, self.Y, self.ids, self.W
+
+    def layout(self):
+        return f"full batches of {self.n_examples} rows"
+
+    def rows_before(self, k):
+        return k * self.n_examples
 
 
 class MiniBatches(BatchSource):
@@ -431,6 +452,13 @@ class MiniBatches(BatchSource):
     def indices(self, k: int) -> np.ndarray:
         """The example indices of batch ``k`` in this epoch's order."""
         return self.order[k * self.batch_size : (k + 1) * self.batch_size]
+
+    def layout(self):
+        order = "shuffled" if self.shuffle else "sequential"
+        return f"{order} batches of {self.batch_size} from {self.n_examples} rows"
+
+    def rows_before(self, k):
+        return min(k * self.batch_size, self.n_examples)
 
     def batch(self, k):
         # The indices are this class's own (a permutation or windows of range(n)), never out
@@ -490,6 +518,12 @@ class SlidingWindows(MiniBatches):
 
     def indices(self, k: int) -> np.ndarray:
         return (self.stride * (k + 1) + np.arange(self.batch_size)) % self.n_examples
+
+    def layout(self):
+        return f"sliding windows of {self.batch_size} every {self.stride} rows of {self.n_examples}"
+
+    def rows_before(self, k):
+        return k * self.batch_size
 
 
 #: How :func:`fit` orders mini-batches (``batching=``).
@@ -710,6 +744,8 @@ class Loop:
         if not state.optimizer.is_built_for(self.params):
             state.optimizer.build(self.params)
         self.snapshot = [p.value.copy() for p in self.params]  # last weights known to be finite
+        if state.progress is not None and state.progress.batches:
+            _check_same_batches(state.progress, source)
         n = source.batch_size if isinstance(source, MiniBatches) else source.n_examples
         self._pred = np.empty(n, dtype=np.int64)
         self._hits = np.empty(n, dtype=np.bool_)
@@ -743,7 +779,8 @@ class Loop:
         progress = state.progress
         if progress is None:
             correct = 0 if self.source.ids is not None else None
-            progress = state.progress = EpochProgress(state.epoch, state.rng.bit_generator.state, correct=correct)
+            progress = state.progress = EpochProgress(state.epoch, state.rng.bit_generator.state, correct=correct,
+                                                      layout=self.source.layout())
         else:  # draw the unfinished epoch's batches again, then skip those done
             state.rng.bit_generator.state = progress.rng_state
         n_batches = state.epoch_batches = self.source.start_epoch(state.rng)
@@ -938,6 +975,23 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
     state.stop_training = False
     state.loss = loss
     return state
+
+
+def _check_same_batches(progress: EpochProgress, source: BatchSource) -> None:
+    """Refuse to finish an unfinished epoch from other batches than it began with: its
+    first ``progress.batches`` batches were of its own size, order and rows, and the rest
+    of another layout would skip some rows and take others twice (or never end)."""
+    here = source.layout()
+    same = here == progress.layout if progress.layout is not None else (
+        progress.batches < source.start_epoch(np.random.default_rng(0))
+        and source.rows_before(progress.batches) == progress.seen)
+    if not same:
+        began = progress.layout or f"batches that held {progress.seen} rows in {progress.batches}"
+        raise ConfigError(
+            f"the resumed state stopped {progress.batches} batches into epoch {progress.epoch + 1}, of {began}; "
+            f"this call gives {here}. Finish that epoch with the batch size, batching and data it began with "
+            "(or resume from a checkpoint taken at the end of an epoch)"
+        )
 
 
 def _check_work_left(state: TrainingState, epochs: int | None, steps: int | None) -> None:
