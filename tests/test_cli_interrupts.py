@@ -1,5 +1,6 @@
 """A run stopped at any moment (Ctrl-C, or killed) leaves a folder that says how to go on:
-before its first checkpoint, while it trains, and while its model and results are written."""
+before its first checkpoint, while it trains, and while its model and results are written;
+and a resumed step schedule that keeps the first run's step size says so."""
 
 from __future__ import annotations
 
@@ -163,3 +164,25 @@ def test_report_of_a_killed_run_is_not_training_forever(tmp_path, monkeypatch):
     finished = run_cli("train", "--resume", out, "--quiet")
     assert finished.returncode == 0 and _status(out) == "done"
     assert facts["started"] == json.loads((out / "run.json").read_text())["started"]  # the run's own facts kept
+
+
+# -- a step schedule extended ----------------------------------------------------------------------
+def test_extending_a_step_schedule_says_it_keeps_the_first_runs_step_size(tmp_path):
+    out = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--schedule", "step", "--epochs", "3", "--quiet", "--out", out).returncode == 0
+    res = run_cli("train", "--resume", out, "--epochs", "9", "--quiet")
+    assert res.returncode == 0, res.stderr
+    note = next(line for line in res.stderr.splitlines() if line.startswith("note:"))
+    assert "step_size=1" in note and "step_size=3" in note and "--epochs 9" in note
+    assert f"to {0.5 * 0.5 ** 8:g} at epoch 9" in note
+    lrs = [r["lr"] for r in dp.History.read_csv(out / "history.csv").records]
+    assert lrs == pytest.approx([0.5 * 0.5**e for e in range(9)])  # the schedule kept, as the note says
+
+
+@pytest.mark.parametrize("first, then, schedule", [(3, 4, "step"), (6, 8, "step"), (3, 9, "step:step_size=2"),
+                                                   (3, 9, "exponential")])
+def test_no_note_when_the_step_size_is_what_the_new_length_takes(tmp_path, first, then, schedule):
+    out = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--schedule", schedule, "--epochs", first, "--quiet", "--out", out).returncode == 0
+    res = run_cli("train", "--resume", out, "--epochs", then, "--quiet")
+    assert res.returncode == 0 and "note:" not in res.stderr, res.stderr

@@ -43,7 +43,7 @@ from .network import Network, mlp, predictions_from_outputs
 from .plots import plot_confusion, plot_history, plot_samples, plot_weights
 from .preprocessing import auto_scaling, describe_inputs, standardization_for, unit_scaling, with_input_layer
 from .runlock import LOCK_NAME, RunLock
-from .schedules import Constant, CosineAnnealing
+from .schedules import Constant, CosineAnnealing, StepDecay
 from .serialization import Checkpoint, ModelFile, class_probabilities, load_checkpoint, read_model, save
 from .training import History, TrainingState, fit
 
@@ -731,6 +731,27 @@ def _check_schedule_covers(cfg: TrainConfig, checkpoint: Checkpoint, model: _Mod
                           f"start a new run with --epochs {asked} (the cosine then anneals over all of them){within}")
 
 
+def _step_schedule_note(cfg: TrainConfig, checkpoint: Checkpoint, model: _Model, data: _Data) -> None:
+    """Say so when a run is extended with a step schedule whose ``step_size`` is the
+    default for the run's first length but not for the new one: the schedule is kept (the
+    rates of the epochs trained cannot change; it decays on as before), as cosine's is
+    never stretched, and differs from a new run of the new length."""
+    schedule, state = model.state.schedule, model.state
+    if not isinstance(schedule, StepDecay) or state.base_lr is None:
+        return
+    batches = _batches_per_epoch(cfg, data)
+    before = TrainConfig.from_mapping(checkpoint.extra["config"], origin="the checkpoint's configuration")
+    planned, asked = before.run_epochs(batches), cfg.run_epochs(batches)
+    fresh, k = max(1, asked // 3), schedule.step_size
+    if asked <= planned or k != max(1, planned // 3) or fresh == k:
+        return
+    last = schedule.lr_at(asked - 1, state.base_lr)
+    _say(f"note: the run keeps its step schedule's step_size={k} (the default for its first {planned} epochs): the "
+         f"rate goes on falling x{schedule.gamma:g} every {f'{k} epochs' if k > 1 else 'epoch'}, to {last:g} at epoch "
+         f"{asked}, where a new run of {asked} epochs would take step_size={fresh}; for that, start a new run with "
+         f"--epochs {asked}", err=True)
+
+
 # -- train: one run -------------------------------------------------------------------------------
 class _EpochLog(Callback):
     """One line (or one JSON object) per epoch, for logs and pipes."""
@@ -1050,6 +1071,7 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
                          "restore the file the run trained on, or start a new run on this one")
         model = _resumed_model(checkpoint)
         _check_schedule_covers(cfg, checkpoint, model, data)
+        _step_schedule_note(cfg, checkpoint, model, data)
         if not _run_is_complete(cfg, model.state):
             return _run(args, cfg, out, model, data, threads)
         return _finish_complete_run(args, cfg, out, model, data)
