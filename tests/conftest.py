@@ -10,6 +10,7 @@ CLI, files, plots, ...) run with numpy's defaults; a module joins by being named
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from dataclasses import dataclass
 
@@ -28,6 +29,13 @@ os.environ.setdefault("DELTAPROP_KERNELS", "numpy")
 # suite and what it starts: `pytest -m "not slow"` took 127 s with the variable, 93 s without.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 sys.dont_write_bytecode = False
+
+# A suite started in the background by a non-interactive shell (`cmd &`) inherits SIGINT
+# ignored, and so does every command it starts: the Ctrl-C tests then wait for a training
+# or a server that never sees the signal. A Python handler here is reset to the default in
+# the commands the tests start, so they take Ctrl-C as a user's terminal would deliver it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 #: Test modules that run under np.errstate(all="raise").
 STRICT_FLOAT_MODULES = frozenset(
