@@ -110,3 +110,14 @@ def main_job(tmp_path_factory):
     out = tmp_path_factory.mktemp("main-job") / "run"
     assert main(["train", "--out", str(out), "--quiet"]) == 0
     return out
+
+
+@pytest.fixture
+def private_data_env(tmp_path, monkeypatch):
+    """A private, empty cache (XDG_CACHE_HOME), no DELTAPROP_DATA, no proxies: dataset
+    lookups and downloads see only what the test puts there."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("DELTAPROP_DATA", raising=False)
+    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+
