@@ -229,7 +229,8 @@ def _add_sweep(sub) -> None:
     sw.add_argument("config", metavar="CONFIG.toml", nargs="?", help="options every trial shares (as for train --config)")
     sw.add_argument("--grid", action="append", metavar="KEY=V1,V2",
                     help="an option of train and its values, e.g. lr=0.03,0.1,0.3 or layers=784,100,10:784,300,10 "
-                         "(':' separates values that hold commas); repeat for more options")
+                         "(':' separates values that hold commas, ';' values that hold colons, as in "
+                         "'schedule=step:gamma=0.5;cosine'); repeat for more options")
     sw.add_argument("--random", metavar="N", help="train N combinations drawn at random from the grid instead of all")
     sw.add_argument("--seed", default="0", help="seed of the --random draw (default 0)")
     sw.add_argument("--workers", metavar="N", help="worker processes of the local Dask cluster (default: one per CPU)")
@@ -756,10 +757,14 @@ def _keep_best_weights(cfg: TrainConfig, model: _Model) -> None:
         np.copyto(p.value, w)
 
 
+def _deciding_callbacks(cfg: TrainConfig) -> list[Callback]:
+    """The callbacks that decide the course of training (early stopping): every process of
+    a data-parallel run needs them, or the others go on when rank 0 stops."""
+    return [_early_stopping(cfg)] if cfg.early_stopping else []
+
+
 def _callbacks(args, cfg: TrainConfig, writer: CheckpointWriter) -> list[Callback]:
-    callbacks: list[Callback] = []
-    if cfg.early_stopping:
-        callbacks.append(_early_stopping(cfg))
+    callbacks: list[Callback] = _deciding_callbacks(cfg)
     callbacks.append(writer)
     if args.log_json:
         callbacks.append(_EpochLog(json_lines=True))
@@ -1092,7 +1097,7 @@ def _follow(args, team: _Team) -> int:
         data = _training_data(cfg, mapped=True)
         model = _new_model(cfg, data)
     try:
-        _fit(args, cfg, model, data, [], threads)
+        _fit(args, cfg, model, data, _deciding_callbacks(cfg), threads)
     except TrainingDivergedError:
         return 1  # rank 0 reports it and keeps the checkpoint
     except KeyboardInterrupt:
@@ -1462,12 +1467,16 @@ def cmd_sweep(args) -> int:
     _say(sweep.table(trials, list(grid)))
     best = sweep.best_trial(trials)
     failed = sum(t.result.get("status") == "failed" for t in trials)
+    finished = sum(t.result.get("status") == "ok" for t in trials)
     if best is not None:
         _say(f"best: trial {best.index} ({', '.join(f'{k}={v}' for k, v in best.options.items())}), validation "
              f"accuracy {best.result['best_val_accuracy']:.4f} at epoch {best.result['best_epoch']}: {best.folder}")
+    elif finished:
+        _say(f"no best trial: the {finished} finished trial(s) have no validation accuracy to rank them by "
+             "(give them a validation split, e.g. --grid validation_split=0.1, or compare their test accuracy above)")
     _say(f"wrote {out}/sweep.csv" + (", sweep.png" if best is not None else "") +
          (f"; {failed} trial(s) failed (their errors are in sweep.csv)" if failed else ""))
-    return 0 if best is not None else 1
+    return 0 if finished else 1
 
 
 def cmd_export(args) -> int:
