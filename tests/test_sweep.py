@@ -164,3 +164,8 @@ def test_resume_with_a_changed_grid_stops_before_training_and_keeps_the_results(
     assert "skipped" not in result.stdout
     assert (tmp_path / "s" / "sweep.csv").read_text() == "kept\n"
     assert not (tmp_path / "s" / "trial-001").exists()
+
+
+def test_resume_of_a_folder_that_does_not_exist_names_it(tmp_path):
+    res = _sweep(tmp_path, "--grid", "lr=1,2", "--out", "nowhere", "--resume")
+    assert res.returncode == 2 and "nowhere: no such sweep folder to continue" in res.stderr

@@ -1429,8 +1429,11 @@ def cmd_serve(args) -> int:
 
 def _sweep_folder(args) -> Path:
     if args.resume:
-        if not args.out or not Path(args.out).is_dir():
+        if not args.out:
             raise UsageError("sweep --resume needs --out DIR, the folder of the sweep to continue")
+        if not Path(args.out).is_dir():
+            raise UsageError(f"{args.out}: no such sweep folder to continue; check the path, or start the sweep "
+                             "there without --resume")
         return Path(args.out)
     if args.out:
         out = Path(args.out)
