@@ -38,6 +38,7 @@ from .distributed import StopVote
 from .gradcheck import gradcheck
 from .images import STYLES as IMAGE_STYLES
 from .images import load_image
+from .images import style_for as image_style_for
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
 from .network import Network, mlp, predictions_from_outputs
 from .plots import plot_confusion, plot_history, plot_samples, plot_weights
@@ -1251,10 +1252,6 @@ def _read_npy(path: Path) -> np.ndarray:
     return arr
 
 
-#: The image style of each dataset the command line trains on by name.
-_DATASET_IMAGES = {"mnist": "digit", "mnist-sample": "digit", "fashion-mnist": "fashion"}
-
-
 def _image_style(mf: ModelFile, choice: str) -> str:
     """The style images are read in for this model: ``choice``, or with ``auto`` the style
     of the data it was trained on (digit when the file does not say)."""
@@ -1262,13 +1259,12 @@ def _image_style(mf: ModelFile, choice: str) -> str:
         return choice
     config = mf.extra.get("config")
     dataset = config.get("dataset") if isinstance(config, dict) else None
-    if dataset is None:
-        return "digit"
-    if dataset not in _DATASET_IMAGES:
+    style = image_style_for(dataset)
+    if style is None:
         raise ConfigError(f"this model was trained on {dataset}, not on MNIST or Fashion-MNIST, so how its images "
                           "were made into 784 inputs is not known: say it with --images digit (cropped, fitted in "
                           "20x20, centred by mass), --images fashion or --images as-is, or give a .npy file of rows")
-    return _DATASET_IMAGES[dataset]
+    return style
 
 
 def _rows_of(path: Path, n_features: int, style: str = "digit") -> np.ndarray:
