@@ -10,6 +10,7 @@ CLI, files, plots, ...) run with numpy's defaults; a module joins by being named
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from dataclasses import dataclass
 
@@ -28,6 +29,13 @@ os.environ.setdefault("DELTAPROP_KERNELS", "numpy")
 # suite and what it starts: `pytest -m "not slow"` took 127 s with the variable, 93 s without.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 sys.dont_write_bytecode = False
+
+# A suite started in the background by a non-interactive shell (`cmd &`) inherits SIGINT
+# ignored, and so does every command it starts: the Ctrl-C tests then wait for a training
+# or a server that never sees the signal. A Python handler here is reset to the default in
+# the commands the tests start, so they take Ctrl-C as a user's terminal would deliver it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 #: Test modules that run under np.errstate(all="raise").
 STRICT_FLOAT_MODULES = frozenset(
@@ -102,3 +110,14 @@ def main_job(tmp_path_factory):
     out = tmp_path_factory.mktemp("main-job") / "run"
     assert main(["train", "--out", str(out), "--quiet"]) == 0
     return out
+
+
+@pytest.fixture
+def private_data_env(tmp_path, monkeypatch):
+    """A private, empty cache (XDG_CACHE_HOME), no DELTAPROP_DATA, no proxies: dataset
+    lookups and downloads see only what the test puts there."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("DELTAPROP_DATA", raising=False)
+    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+

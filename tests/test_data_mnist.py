@@ -39,12 +39,8 @@ if not REAL_MNIST.is_dir() and os.environ.get("DELTAPROP_DATA"):
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """A private cache, no DELTAPROP_DATA, no proxies."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv("DELTAPROP_DATA", raising=False)
-    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
+def isolated(private_data_env):
+    """Every test here sees a private, empty cache and no DELTAPROP_DATA or proxies."""
 
 
 class Server:

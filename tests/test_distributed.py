@@ -140,6 +140,51 @@ def test_mpiexec_train_writes_one_run_from_rank_0_and_resumes_on_another_rank_co
 
 @needs_mpi
 @pytest.mark.slow
+def test_mpiexec_train_with_early_stopping_stops_every_rank_where_one_process_stops(tmp_path):
+    # every rank needs the stopper: without it rank 1 went on to epoch 7 while rank 0 waited
+    common = ("--dtype", "float64", "--layers", "784,20,10", "--lr", "3", "--batch-size", "200", "--epochs", "30",
+              "--early-stopping", "1", "--quiet")
+    one = _cli(1, *common, "--out", "one", cwd=tmp_path)
+    assert one.returncode == 0, one.stderr
+    two = _cli(2, *common, "--out", "two", cwd=tmp_path)
+    assert two.returncode == 0, two.stderr
+    rows = [(tmp_path / run / "history.csv").read_text().count("\n") for run in ("one", "two")]
+    assert rows[0] == rows[1] < 31  # it stopped, at the same epoch
+    for a, b in zip(_weights(tmp_path / "one" / "model.safetensors"), _weights(tmp_path / "two" / "model.safetensors")):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+THREADS_SCRIPT = """
+import os, sys
+import numpy as np
+from mpi4py import MPI
+import deltaprop as dp, deltaprop.cpus
+deltaprop.cpus.idle_cpus = lambda *a, **k: float(os.cpu_count())  # what an idle host measures
+comm = MPI.COMM_WORLD
+X = np.random.default_rng(0).random((256, 784)).astype(np.float32)
+box = {}
+keep = dp.LambdaCallback(on_train_end=lambda s: box.update(threads=s.threads))
+dp.fit(dp.mlp([784, 256, 10], seed=0), X, np.arange(256) % 10, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1),
+       steps=1, batch_size=128, seed=0, callbacks=[keep], comm=comm, diagnostics=False)
+with open(f"{sys.argv[1]}.{comm.Get_rank()}", "w") as f:  # one file a rank: printed lines can interleave
+    f.write(f"{comm.Get_rank()} {box['threads']} {len(os.sched_getaffinity(0))}")
+"""
+
+
+@needs_mpi
+def test_fit_over_mpi_shares_the_hosts_cpus_among_its_ranks(tmp_path):
+    # each rank measured the host idle and took every CPU: 2 ranks x 2 threads on 2 CPUs
+    (tmp_path / "threads.py").write_text(THREADS_SCRIPT)
+    res = subprocess.run([MPIEXEC, "-n", "2", sys.executable, str(tmp_path / "threads.py"), str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    lines = sorted(tuple(map(int, (tmp_path / f"out.{r}").read_text().split())) for r in (0, 1))
+    assert [rank for rank, _, _ in lines] == [0, 1]
+    assert all(threads == max(1, cpus // 2) for _, threads, cpus in lines), lines
+
+
+@needs_mpi
+@pytest.mark.slow
 def test_an_error_on_rank_0_stops_every_rank(tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "config.toml").write_text("x = 1\n")

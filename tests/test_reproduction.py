@@ -3,13 +3,13 @@
 standard-normal weights), the reproduction script trains exactly as the CLI does, and the
 slow end-to-end runs reach the accuracy they should."""
 
-import importlib.util
-import sys
 import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from reproduce_script import load_reproduce
 
 import deltaprop as dp
 import deltaprop.data as data
@@ -22,12 +22,7 @@ CONFIGS = sorted(EXAMPLES.glob("*.toml"))
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
-def _reproduce():
-    spec = importlib.util.spec_from_file_location("reproduce", ROOT / "scripts" / "reproduce.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["reproduce"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+_reproduce = load_reproduce
 
 
 def test_there_is_a_config_for_every_seed_experiment():

@@ -3,13 +3,13 @@ scripts/reproduce.py writes from the kept runs, every `CONFIG[key=value]` it lis
 key `deltaprop train` reads or one the doc says only the script applies, and the seed 001
 configs draw their weights as the article's code does."""
 
-import importlib.util
 import re
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+
+from reproduce_script import load_reproduce
 
 from deltaprop.config import TrainConfig
 from deltaprop.errors import ConfigError
@@ -20,11 +20,7 @@ DOC = ROOT / "REPRODUCTION.md"
 
 @pytest.fixture(scope="module")
 def reproduce():
-    spec = importlib.util.spec_from_file_location("reproduce", ROOT / "scripts" / "reproduce.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["reproduce"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_reproduce()
 
 
 def _tables(text: str, reproduce) -> str:

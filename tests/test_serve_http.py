@@ -517,3 +517,19 @@ def test_layers_are_numbered_as_the_model_file_and_its_alerts_number_them(server
     _, out, _ = request(server, "POST", "/api/backward", {"png": base64.b64encode(digit_png("zero")).decode()})
     for described, shown in zip(model["layers"], out["layers"]):
         assert shown["index"] == described["index"] and net.layers[shown["index"]].type_name == shown["type"]
+
+
+def test_a_drawing_is_made_into_inputs_in_the_style_of_the_models_data(tmp_path):
+    # a Fashion-MNIST model reads a drawing as predict reads its images: fitted in 28x28 with
+    # its gray levels, not cropped to a 20x20 digit and centred by mass
+    from deltaprop.images import image_from_bytes
+
+    net = dp.mlp([784, 16, 10], activation="sigmoid", seed=0)
+    path = tmp_path / "fashion.safetensors"
+    dp.save(net, path, input_scaling=UNIT, extra={"config": {"loss": "cross_entropy", "dataset": "fashion-mnist"}})
+    png = digit_png("zero")
+    with running_server(path) as server:
+        status, out, _ = request(server, "POST", "/api/predict", png, headers={"Content-Type": "image/png"})
+    assert status == 200, out
+    assert np.array_equal(np.array(out["input"]), image_from_bytes(png, "fashion"))
+    assert not np.array_equal(np.array(out["input"]), image_from_bytes(png, "digit"))

@@ -28,6 +28,15 @@ def test_grid_values_split_on_commas_or_on_colons_when_present():
     assert [t.folder.name for t in trials] == ["trial-000", "trial-001", "trial-002", "trial-003"]
 
 
+def test_values_that_hold_colons_are_separated_by_semicolons_and_one_architecture_is_one_value():
+    grid = parse_grid(["schedule=step:step_size=2,gamma=0.5;cosine", "layers=10,8,2", "lr=1"], KNOWN | {"schedule"})
+    assert grid == {"schedule": ["step:step_size=2,gamma=0.5", "cosine"], "layers": ["10,8,2"], "lr": ["1"]}
+    assert parse_grid(["schedule=step:cosine"], {"schedule"}) == {"schedule": ["step", "cosine"]}
+    # split on its colon, this value was a plain step schedule and a schedule named "step_size=2,gamma=0.5"
+    with pytest.raises(ConfigError, match="separate the grid's schedules with ';'"):
+        parse_grid(["schedule=step:step_size=2,gamma=0.5"], {"schedule"})
+
+
 def test_random_draws_distinct_points_of_the_grid_reproducibly():
     grid = parse_grid(["lr=1,2,3,4", "epochs=1,2,3"], KNOWN)
     a = plan_trials(grid, Path("s"), random=5, seed=1)
@@ -67,6 +76,15 @@ def test_a_sweep_trains_every_trial_records_a_failure_and_resumes(tmp_path):
     rows2 = list(csv.DictReader((tmp_path / "s" / "sweep.csv").open()))
     assert [r["best_val_accuracy"] for r in rows2 if r["status"] == "ok"] == [
         r["best_val_accuracy"] for r in rows if r["status"] == "ok"]
+
+
+@pytest.mark.slow
+def test_a_sweep_whose_trials_all_finished_exits_0_without_a_validation_accuracy(tmp_path):
+    config = tmp_path / "parity.toml"
+    config.write_text('dataset = "parity"\nlayers = [10, 4, 2]\nepochs = 2\nbatch_size = 16\nvalidation_split = 0.0\n')
+    res = _sweep(tmp_path, str(config), "--grid", "lr=0.3,1", "--workers", "1", "--out", "s")
+    assert res.returncode == 0, res.stderr
+    assert "no best trial: the 2 finished trial(s) have no validation accuracy" in res.stdout
 
 
 def test_a_used_folder_needs_resume(tmp_path):
@@ -146,3 +164,8 @@ def test_resume_with_a_changed_grid_stops_before_training_and_keeps_the_results(
     assert "skipped" not in result.stdout
     assert (tmp_path / "s" / "sweep.csv").read_text() == "kept\n"
     assert not (tmp_path / "s" / "trial-001").exists()
+
+
+def test_resume_of_a_folder_that_does_not_exist_names_it(tmp_path):
+    res = _sweep(tmp_path, "--grid", "lr=1,2", "--out", "nowhere", "--resume")
+    assert res.returncode == 2 and "nowhere: no such sweep folder to continue" in res.stderr

@@ -38,6 +38,7 @@ from .distributed import StopVote
 from .gradcheck import gradcheck
 from .images import STYLES as IMAGE_STYLES
 from .images import load_image
+from .images import style_for as image_style_for
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
 from .network import Network, mlp, predictions_from_outputs
 from .plots import plot_confusion, plot_history, plot_samples, plot_weights
@@ -229,7 +230,8 @@ def _add_sweep(sub) -> None:
     sw.add_argument("config", metavar="CONFIG.toml", nargs="?", help="options every trial shares (as for train --config)")
     sw.add_argument("--grid", action="append", metavar="KEY=V1,V2",
                     help="an option of train and its values, e.g. lr=0.03,0.1,0.3 or layers=784,100,10:784,300,10 "
-                         "(':' separates values that hold commas); repeat for more options")
+                         "(':' separates values that hold commas, ';' values that hold colons, as in "
+                         "'schedule=step:gamma=0.5;cosine'); repeat for more options")
     sw.add_argument("--random", metavar="N", help="train N combinations drawn at random from the grid instead of all")
     sw.add_argument("--seed", default="0", help="seed of the --random draw (default 0)")
     sw.add_argument("--workers", metavar="N", help="worker processes of the local Dask cluster (default: one per CPU)")
@@ -797,10 +799,14 @@ def _keep_best_weights(cfg: TrainConfig, model: _Model) -> None:
         np.copyto(p.value, w)
 
 
+def _deciding_callbacks(cfg: TrainConfig) -> list[Callback]:
+    """The callbacks that decide the course of training (early stopping): every process of
+    a data-parallel run needs them, or the others go on when rank 0 stops."""
+    return [_early_stopping(cfg)] if cfg.early_stopping else []
+
+
 def _callbacks(args, cfg: TrainConfig, writer: CheckpointWriter) -> list[Callback]:
-    callbacks: list[Callback] = []
-    if cfg.early_stopping:
-        callbacks.append(_early_stopping(cfg))
+    callbacks: list[Callback] = _deciding_callbacks(cfg)
     callbacks.append(writer)
     if args.log_json:
         callbacks.append(_EpochLog(json_lines=True))
@@ -1204,7 +1210,7 @@ def _follow(args, team: _Team) -> int:
         data = _training_data(cfg, mapped=True)
         model = _new_model(cfg, data)
     try:
-        _fit(args, cfg, model, data, [], threads)
+        _fit(args, cfg, model, data, _deciding_callbacks(cfg), threads)
     except TrainingDivergedError:
         return 1  # rank 0 reports it and keeps the checkpoint
     except KeyboardInterrupt:
@@ -1375,10 +1381,6 @@ def _read_npy(path: Path) -> np.ndarray:
     return arr
 
 
-#: The image style of each dataset the command line trains on by name.
-_DATASET_IMAGES = {"mnist": "digit", "mnist-sample": "digit", "fashion-mnist": "fashion"}
-
-
 def _image_style(mf: ModelFile, choice: str) -> str:
     """The style images are read in for this model: ``choice``, or with ``auto`` the style
     of the data it was trained on (digit when the file does not say)."""
@@ -1386,13 +1388,12 @@ def _image_style(mf: ModelFile, choice: str) -> str:
         return choice
     config = mf.extra.get("config")
     dataset = config.get("dataset") if isinstance(config, dict) else None
-    if dataset is None:
-        return "digit"
-    if dataset not in _DATASET_IMAGES:
+    style = image_style_for(dataset)
+    if style is None:
         raise ConfigError(f"this model was trained on {dataset}, not on MNIST or Fashion-MNIST, so how its images "
                           "were made into 784 inputs is not known: say it with --images digit (cropped, fitted in "
                           "20x20, centred by mass), --images fashion or --images as-is, or give a .npy file of rows")
-    return _DATASET_IMAGES[dataset]
+    return style
 
 
 def _rows_of(path: Path, n_features: int, style: str = "digit") -> np.ndarray:
@@ -1553,8 +1554,11 @@ def cmd_serve(args) -> int:
 
 def _sweep_folder(args) -> Path:
     if args.resume:
-        if not args.out or not Path(args.out).is_dir():
+        if not args.out:
             raise UsageError("sweep --resume needs --out DIR, the folder of the sweep to continue")
+        if not Path(args.out).is_dir():
+            raise UsageError(f"{args.out}: no such sweep folder to continue; check the path, or start the sweep "
+                             "there without --resume")
         return Path(args.out)
     if args.out:
         out = Path(args.out)
@@ -1591,12 +1595,16 @@ def cmd_sweep(args) -> int:
     _say(sweep.table(trials, list(grid)))
     best = sweep.best_trial(trials)
     failed = sum(t.result.get("status") == "failed" for t in trials)
+    finished = sum(t.result.get("status") == "ok" for t in trials)
     if best is not None:
         _say(f"best: trial {best.index} ({', '.join(f'{k}={v}' for k, v in best.options.items())}), validation "
              f"accuracy {best.result['best_val_accuracy']:.4f} at epoch {best.result['best_epoch']}: {best.folder}")
+    elif finished:
+        _say(f"no best trial: the {finished} finished trial(s) have no validation accuracy to rank them by "
+             "(give them a validation split, e.g. --grid validation_split=0.1, or compare their test accuracy above)")
     _say(f"wrote {out}/sweep.csv" + (", sweep.png" if best is not None else "") +
          (f"; {failed} trial(s) failed (their errors are in sweep.csv)" if failed else ""))
-    return 0 if best is not None else 1
+    return 0 if finished else 1
 
 
 def cmd_export(args) -> int:

@@ -26,7 +26,8 @@ import numpy as np
 
 from .errors import DataError, FileFormatError
 
-__all__ = ["MAX_PIXELS", "STYLES", "digit_from_bytes", "image_from_bytes", "load_digit", "load_image"]
+__all__ = ["DATASET_STYLES", "MAX_PIXELS", "STYLES", "digit_from_bytes", "image_from_bytes", "load_digit",
+           "load_image", "style_for"]
 
 #: Refuse images with more pixels than this before decoding them (decompression bombs).
 MAX_PIXELS = 40_000_000
@@ -146,6 +147,15 @@ def as_is(gray: np.ndarray) -> np.ndarray:
 
 #: How each style turns a decoded grayscale image into 28x28 uint8 inputs.
 STYLES = {"digit": to_mnist, "fashion": to_fashion_mnist, "as-is": as_is}
+#: The style of each dataset deltaprop loads by name.
+DATASET_STYLES = {"mnist": "digit", "mnist-sample": "digit", "fashion-mnist": "fashion"}
+
+
+def style_for(dataset: str | None) -> str | None:
+    """The style images take for a model trained on ``dataset`` (a name or a file; None
+    when it is not recorded, as in a file saved by the library: MNIST's shape, so digit);
+    None for data whose images are not known to be made in any of them."""
+    return "digit" if dataset is None else DATASET_STYLES.get(dataset)
 
 
 def _style(style: str):

@@ -49,20 +49,36 @@ class Trial:
     result: dict[str, Any] = field(default_factory=dict)
 
 
+def _grid_values(key: str, values: str) -> list[str]:
+    """One --grid option's values: separated by ``;`` when one is present (values that
+    hold ``:`` and ``,``, such as a schedule with settings), else by ``:`` (values that hold
+    commas), else by ``,``. A ``layers`` value is itself a comma list, so commas alone give
+    one architecture; a schedule's settings (``step:gamma=0.5``) need ``;`` between values."""
+    if ";" in values:
+        return values.split(";")
+    if key == "schedule" and ":" in values and any("=" in v for v in values.split(":")):
+        raise ConfigError(f"--grid schedule={values!r}: a schedule's settings hold ':' and ',', so separate the "
+                          "grid's schedules with ';', e.g. --grid 'schedule=step:step_size=2,gamma=0.5;cosine'")
+    if ":" in values:
+        return values.split(":")
+    return [values] if key == "layers" else values.split(",")
+
+
 def parse_grid(specs: list[str], known: set[str]) -> dict[str, list[str]]:
-    """``["lr=0.03,0.1", "layers=784,100,10:784,300,10"]`` → ``{"lr": [...], "layers": [...]}``.
-    Values are separated by ``:`` when one is present (values that hold commas), else by ``,``."""
+    """``["lr=0.03,0.1", "layers=784,100,10:784,300,10"]`` → ``{"lr": [...], "layers": [...]}``
+    (see :func:`_grid_values` for how values are separated)."""
     grid: dict[str, list[str]] = {}
     for spec in specs:
         key, eq, values = spec.partition("=")
         key = key.strip().lstrip("-").replace("-", "_")
         if not eq or not key or not values.strip():
-            raise ConfigError(f"--grid {spec!r}: write KEY=V1,V2 (or KEY=A:B for values with commas)")
+            raise ConfigError(f"--grid {spec!r}: write KEY=V1,V2 (KEY=A:B for values with commas, KEY=A;B for "
+                              "values with colons)")
         if key not in known:
             raise ConfigError(f"--grid {key}: not an option of deltaprop train; choose from {', '.join(sorted(known))}")
         if key in grid:
             raise ConfigError(f"--grid {key} is given twice; list all its values in one --grid")
-        parts = [v.strip() for v in values.split(":" if ":" in values else ",")]
+        parts = [v.strip() for v in _grid_values(key, values)]
         if any(not v for v in parts):
             raise ConfigError(f"--grid {spec!r} has an empty value")
         grid[key] = parts

@@ -141,8 +141,8 @@ class Handler(BaseHTTPRequestHandler):
             raise BadRequest(404 if path not in STATIC_FILES and not path.startswith("/api/") else 405,
                              f"POST goes to /api/predict or /api/backward, not {path[:80]}")
         body = self._read_body()
-        image, target = image_and_target(self.headers.get("Content-Type", ""), body, query)
         source = self.server.app.source
+        image, target = image_and_target(self.headers.get("Content-Type", ""), body, query, source.image_style())
         if path == "/api/predict":
             if target is not None:
                 raise BadRequest(400, "predict takes no target; POST to /api/backward for the backward pass")

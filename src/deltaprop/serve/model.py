@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, Error, ModelFileError, ShapeError
+from ..images import style_for
 from ..layers import Dense
 from ..losses import Loss
 
@@ -45,6 +46,7 @@ class _Loaded:
     path: Path
     stamp: tuple[int, int]
     epoch: int | None
+    image_style: str = "digit"  # how a drawing becomes its inputs (deltaprop.images), as predict reads images
 
     @property
     def first_index(self) -> int:
@@ -101,8 +103,10 @@ class ModelSource:
 
         net, scaling = split_input_layer(mf.net)  # the page applies the input scaling as a step of its own
         scaler = mf.net.layers[0] if net is not mf.net else None
+        config = mf.extra.get("config")
+        style = style_for(config.get("dataset") if isinstance(config, dict) else None) or "digit"
         self._loaded = _Loaded(net, mf.training_loss(), names, scaling, mf.outputs, scaler, path, stamp or (0, 0),
-                               epoch)
+                               epoch, style)
 
     def _current(self) -> _Loaded:
         """The loaded model, read again first if its file changed (caller holds the lock)."""
@@ -121,6 +125,15 @@ class ModelSource:
         return self._loaded
 
     # -- what the page asks for ----------------------------------------------------------------
+    def image_style(self) -> str:
+        """How a drawing becomes the model's inputs: its training data's style (digit for a
+        model that does not record it, or for data of another kind: the page draws digits)."""
+        with self._lock:
+            try:
+                return self._current().image_style
+            except NoModelYet:
+                return "digit"
+
     def describe(self) -> dict[str, Any]:
         """The architecture, classes and where the model came from."""
         with self._lock:

@@ -84,14 +84,15 @@ def pixels_from_json(value: Any) -> np.ndarray:
     return arr
 
 
-def pixels_from_png(data: bytes) -> np.ndarray:
-    """A drawing → MNIST's 28x28 uint8 image, exactly as ``deltaprop predict`` reads files."""
-    from ..images import digit_from_bytes
+def pixels_from_png(data: bytes, style: str = "digit") -> np.ndarray:
+    """A drawing → a 28x28 uint8 image made in ``style`` (:mod:`deltaprop.images`), exactly
+    as ``deltaprop predict`` reads files for the same model."""
+    from ..images import image_from_bytes
 
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         raise BadRequest(400, "the image is not a PNG; send a PNG")
     try:
-        return digit_from_bytes(data, name="the PNG", max_pixels=MAX_IMAGE_PIXELS)
+        return image_from_bytes(data, style, name="the PNG", max_pixels=MAX_IMAGE_PIXELS)
     except Error as exc:
         raise BadRequest(422, " ".join(str(exc).split())) from None
 
@@ -117,11 +118,13 @@ def parse_int(name: str, value: Any, *, text: bool = False) -> int | None:
     return value
 
 
-def image_and_target(content_type: str, body: bytes, query: dict[str, str]) -> tuple[np.ndarray, int | None]:
-    """The (28, 28) image and optional target class a predict or backward request carries."""
+def image_and_target(content_type: str, body: bytes, query: dict[str, str],
+                     style: str = "digit") -> tuple[np.ndarray, int | None]:
+    """The (28, 28) image and optional target class a predict or backward request carries
+    (a PNG is made into inputs in ``style``)."""
     kind = content_type.split(";", 1)[0].strip().lower()
     if kind == "image/png":
-        return pixels_from_png(body), parse_int("target", query.get("target"), text=True)
+        return pixels_from_png(body, style), parse_int("target", query.get("target"), text=True)
     if kind != "application/json":
         raise BadRequest(415, f"Content-Type must be application/json or image/png, got {kind or 'none'!r}")
     fields = parse_json(body)
@@ -130,5 +133,5 @@ def image_and_target(content_type: str, body: bytes, query: dict[str, str]) -> t
     if "pixels" in fields:
         image = pixels_from_json(fields["pixels"])
     else:
-        image = pixels_from_png(_png_from_base64(fields["png"]))
+        image = pixels_from_png(_png_from_base64(fields["png"]), style)
     return image, parse_int("target", fields.get("target"))
