@@ -5,6 +5,7 @@ and a resumed step schedule that keeps the first run's step size says so."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import signal
 import subprocess
@@ -63,6 +64,23 @@ def test_ctrl_c_before_the_first_epoch_gives_a_restart_that_works(tmp_path, monk
     assert run_cli("train", *PARITY, "--epochs", "1", "--quiet", "--out", tmp_path / "ref").returncode == 0
     _same_weights(out, tmp_path / "ref")
     assert _status(out) == "done"
+
+
+def test_a_second_ctrl_c_while_the_interrupt_is_saved_still_gets_the_line(tmp_path, monkeypatch):
+    real = report.write_run_files
+
+    def ctrl_c_again(*args):
+        os.kill(os.getpid(), signal.SIGINT)
+        real(*args)
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(cli, "fit", _interrupt)
+        m.setattr(report, "write_run_files", ctrl_c_again)
+        res = run_cli("train", *PARITY, "--epochs", "1", "--out", out)
+    assert res.returncode == 130 and "Start over with: " in res.stderr
+    assert _status(out) == "interrupted"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C works again afterwards
 
 
 def test_a_run_killed_before_its_first_checkpoint_is_not_a_circle(tmp_path):

@@ -926,12 +926,30 @@ def _diverged(exc: TrainingDivergedError, cfg: TrainConfig, out: Path, writer: C
     return 1
 
 
+@contextlib.contextmanager
+def _ignoring_ctrl_c():
+    """After a Ctrl-C: a second one is ignored while its few files are written (atomically)
+    and the line that says how to go on is printed; the command then ends, 130."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _interrupted(out: Path, writer: CheckpointWriter, reporter) -> int:
     """Ctrl-C while training: the last completed epoch's checkpoint is kept (first), the
     report marked interrupted, and one line says how to go on."""
-    epoch = writer.save_on_interrupt()
-    if reporter is not None:
-        reporter.finish("interrupted")
+    with _ignoring_ctrl_c():
+        epoch = writer.save_on_interrupt()
+        if reporter is not None:
+            reporter.finish("interrupted")
     if epoch:
         _say(f"interrupted; the checkpoint of epoch {epoch} is in {out}. Resume with: {PROG} train --resume {out}",
              err=True)
@@ -949,7 +967,8 @@ def _interrupted_finishing(out: Path, reporter, epochs: int) -> int:
         _say(f"interrupted; the run had finished and its files are in {out}", err=True)
         return 130
     if reporter is not None:
-        reporter.finish("interrupted")
+        with _ignoring_ctrl_c():
+            reporter.finish("interrupted")
     _say(f"interrupted while writing the results; the run's {epochs} epochs are trained and checkpointed in {out}. "
          f"Write its model and results with: {PROG} train --resume {out}", err=True)
     return 130
