@@ -44,7 +44,7 @@ from .network import Network, mlp, predictions_from_outputs
 from .plots import plot_confusion, plot_history, plot_samples, plot_weights
 from .preprocessing import auto_scaling, describe_inputs, standardization_for, unit_scaling, with_input_layer
 from .runlock import LOCK_NAME, RunLock
-from .schedules import Constant, CosineAnnealing
+from .schedules import Constant, CosineAnnealing, StepDecay
 from .serialization import Checkpoint, ModelFile, class_probabilities, load_checkpoint, read_model, save
 from .training import History, TrainingState, fit
 
@@ -505,7 +505,24 @@ def _resume_folder(args, flags: dict[str, Any]) -> Path:
     return out
 
 
+def _restart_line(out: Path) -> str:
+    """The command that starts a run over in ``out`` as its config.toml configured it."""
+    return f"{PROG} train --config {out / 'config.toml'} --out {out} --overwrite"
+
+
+def _no_checkpoint(out: Path) -> Error:
+    """Why ``out`` cannot be resumed when it holds no checkpoint, and what to do instead."""
+    if (out / "model.safetensors").is_file():
+        return Error(f"{out} holds a model but no checkpoint.safetensors to resume from; start a new run to train longer")
+    if (out / "config.toml").is_file():
+        return Error(f"{out} holds no checkpoint: its run stopped before the first one was saved, so there is nothing "
+                     f"to resume; start it over with: {_restart_line(out)}")
+    return Error(f"{out} holds no checkpoint.safetensors to resume from; is it a {PROG} train output folder?")
+
+
 def _resume_config(out: Path, flags: dict[str, Any]) -> tuple[TrainConfig, Checkpoint]:
+    if not (out / "checkpoint.safetensors").exists():
+        raise _no_checkpoint(out)
     checkpoint = load_checkpoint(out / "checkpoint.safetensors")
     saved = checkpoint.extra.get("config")
     if not isinstance(saved, dict):
@@ -566,8 +583,11 @@ def _claim_contents(out: Path, overwrite: bool) -> None:
     if not present:
         return
     if not overwrite:
-        holds = ("already holds a run" if any(name in _RUN_FILES for name in present)
-                 else f"is not empty ({', '.join(present[:3])})")
+        saved = any(name in ("checkpoint.safetensors", "model.safetensors") for name in present)
+        if not saved and any(name in _RUN_FILES for name in present):
+            raise ConfigError(f"{out} holds a run that stopped before its first checkpoint was saved, so there is "
+                              "nothing to resume; start it over with --overwrite, or choose another --out")
+        holds = "already holds a run" if saved else f"is not empty ({', '.join(present[:3])})"
         raise ConfigError(f"{out} {holds}; choose another --out, continue it with --resume {out}, "
                           "or replace it with --overwrite")
     for name in _RUN_FILES:
@@ -711,6 +731,27 @@ def _check_schedule_covers(cfg: TrainConfig, checkpoint: Checkpoint, model: _Mod
         raise ConfigError(f"cannot extend this run to {asked} epochs: its cosine schedule ends at epoch {t_max} "
                           f"(t_max={t_max}), so epochs {t_max + 1}-{asked} would all train at its min_lr {low:g}{idle}; "
                           f"start a new run with --epochs {asked} (the cosine then anneals over all of them){within}")
+
+
+def _step_schedule_note(cfg: TrainConfig, checkpoint: Checkpoint, model: _Model, data: _Data) -> None:
+    """Say so when a run is extended with a step schedule whose ``step_size`` is the
+    default for the run's first length but not for the new one: the schedule is kept (the
+    rates of the epochs trained cannot change; it decays on as before), as cosine's is
+    never stretched, and differs from a new run of the new length."""
+    schedule, state = model.state.schedule, model.state
+    if not isinstance(schedule, StepDecay) or state.base_lr is None:
+        return
+    batches = _batches_per_epoch(cfg, data)
+    before = TrainConfig.from_mapping(checkpoint.extra["config"], origin="the checkpoint's configuration")
+    planned, asked = before.run_epochs(batches), cfg.run_epochs(batches)
+    fresh, k = max(1, asked // 3), schedule.step_size
+    if asked <= planned or k != max(1, planned // 3) or fresh == k:
+        return
+    last = schedule.lr_at(asked - 1, state.base_lr)
+    _say(f"note: the run keeps its step schedule's step_size={k} (the default for its first {planned} epochs): the "
+         f"rate goes on falling x{schedule.gamma:g} every {f'{k} epochs' if k > 1 else 'epoch'}, to {last:g} at epoch "
+         f"{asked}, where a new run of {asked} epochs would take step_size={fresh}; for that, start a new run with "
+         f"--epochs {asked}", err=True)
 
 
 # -- train: one run -------------------------------------------------------------------------------
@@ -885,14 +926,47 @@ def _diverged(exc: TrainingDivergedError, cfg: TrainConfig, out: Path, writer: C
     return 1
 
 
-def _interrupted(out: Path, writer: CheckpointWriter) -> int:
+def _interrupted(out: Path, writer: CheckpointWriter, reporter) -> int:
+    """Ctrl-C while training: the last completed epoch's checkpoint is kept (first), the
+    report marked interrupted, and one line says how to go on."""
     epoch = writer.save_on_interrupt()
+    if reporter is not None:
+        reporter.finish("interrupted")
     if epoch:
         _say(f"interrupted; the checkpoint of epoch {epoch} is in {out}. Resume with: {PROG} train --resume {out}",
              err=True)
     else:
-        _say("interrupted before the first epoch finished; nothing was saved to resume from", err=True)
+        _say("interrupted before the first epoch finished; nothing was saved to resume from. Start over with: "
+             f"{_restart_line(out)}", err=True)
     return 130
+
+
+def _interrupted_finishing(out: Path, reporter, epochs: int) -> int:
+    """Ctrl-C while the trained run's model and results are written: unless they all
+    were (run.json says done), the report is marked interrupted and the line says that a
+    resume writes what is missing."""
+    if _recorded_status(out) == "done":
+        _say(f"interrupted; the run had finished and its files are in {out}", err=True)
+        return 130
+    if reporter is not None:
+        reporter.finish("interrupted")
+    _say(f"interrupted while writing the results; the run's {epochs} epochs are trained and checkpointed in {out}. "
+         f"Write its model and results with: {PROG} train --resume {out}", err=True)
+    return 130
+
+
+def _recorded_facts(out: Path) -> dict[str, Any] | None:
+    """A run folder's run.json (None: none, or not readable)."""
+    with contextlib.suppress(OSError, ValueError):
+        facts = json.loads((out / "run.json").read_text(encoding="utf-8"))
+        return facts if isinstance(facts, dict) else None
+    return None
+
+
+def _recorded_status(out: Path) -> str | None:
+    """The status a run folder's run.json records (None: no readable run.json)."""
+    facts = _recorded_facts(out)
+    return None if facts is None else str(facts.get("status"))
 
 
 def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta: dict, records, seconds,
@@ -932,30 +1006,43 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
     """Train in ``out`` (locked by the caller): config.toml, then checkpoints and history
     while training, then the model; errors of the loop become messages and exit codes."""
     atomic_write_bytes(out / "config.toml", cfg.to_toml().encode())
-    server = _serve_in_background(args, out)
     meta = _model_meta(cfg, data)
     writer = CheckpointWriter(out, meta)
     if model.state is not None:
         writer.written_epoch = model.state.epoch  # the checkpoint we resumed from is on disk
-    reporter = _reporter(args, cfg, out, data)
-    callbacks = [*_callbacks(args, cfg, writer), reporter]
-    _header(args, cfg, out, model, data)
-    _early_stopping_note(args, callbacks, model)
-    started = time.perf_counter()
-    try:
+    reporter = server = None
+    try:  # from the first file written on, Ctrl-C leaves a folder that says how to go on
+        server = _serve_in_background(args, out)
+        reporter = _reporter(args, cfg, out, data)
+        callbacks = [*_callbacks(args, cfg, writer), reporter]
+        _header(args, cfg, out, model, data)
+        _early_stopping_note(args, callbacks, model)
+        started = time.perf_counter()
         history = _fit(args, cfg, model, data, callbacks, threads)
     except TrainingDivergedError as exc:
         reporter.finish("diverged")
         return _diverged(exc, cfg, out, writer)
     except KeyboardInterrupt:
-        reporter.finish("interrupted")
-        return _interrupted(out, writer)
-    for callback in callbacks:
-        report = callback.report() if isinstance(callback, EarlyStopping) else None
-        if report:
-            _say(report, err=bool(args.log_json))
-    status = _finish(args, cfg, out, model, data, meta, history.records, time.perf_counter() - started, reporter)
+        _release_team(args)
+        return _interrupted(out, writer, reporter)
+    try:
+        for callback in callbacks:
+            report = callback.report() if isinstance(callback, EarlyStopping) else None
+            if report:
+                _say(report, err=bool(args.log_json))
+        status = _finish(args, cfg, out, model, data, meta, history.records, time.perf_counter() - started, reporter)
+    except KeyboardInterrupt:
+        return _interrupted_finishing(out, reporter, history.records[-1]["epoch"] if history.records else 0)
     return status if server is None else _keep_serving(server, status)
+
+
+def _release_team(args) -> None:
+    """Ctrl-C on rank 0 before training began: the other ranks, waiting to agree on the
+    start, stop as interrupted too."""
+    team = getattr(args, "team", None)
+    if team is not None and not team.agreed:
+        with contextlib.suppress(KeyboardInterrupt, _TeamStopped):
+            team.agree(False, interrupted=True)
 
 
 def _serve_in_background(args, out: Path):
@@ -990,18 +1077,43 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
                          "restore the file the run trained on, or start a new run on this one")
         model = _resumed_model(checkpoint)
         _check_schedule_covers(cfg, checkpoint, model, data)
+        _step_schedule_note(cfg, checkpoint, model, data)
         if not _run_is_complete(cfg, model.state):
             return _run(args, cfg, out, model, data, threads)
-        if (out / "model.safetensors").exists():
-            raise _nothing_to_train(cfg, model.state)
-        # the run ended but its model file was never written (killed while saving it)
-        if not args.quiet:
-            _say(f"{out}: the run's {model.state.epoch} epochs are complete but model.safetensors is missing; "
-                 "writing it from the checkpoint")
-        _keep_best_weights(cfg, model)
-        return _finish(args, cfg, out, model, data, _model_meta(cfg, data), model.state.history.records, 0.0)
+        return _finish_complete_run(args, cfg, out, model, data)
     finally:
         lock.release()
+
+
+def _unwritten(out: Path) -> list[str]:
+    """What a run whose epochs are all trained has not written yet (empty: nothing; a
+    run.json that does not say done means the last files were cut short)."""
+    missing = [name for name in ("model.safetensors", "history.png", "evaluation.json") if not (out / name).is_file()]
+    status = _recorded_status(out)
+    if status not in (None, "done"):
+        missing.append(f"the final report (run.json says {status})")
+    return missing
+
+
+def _finish_complete_run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> int:
+    """``--resume`` of a run with every epoch trained: refused when its files are all
+    written, else the model and results are written from the checkpoint (the run was
+    stopped or killed while writing them)."""
+    missing = _unwritten(out)
+    if not missing:
+        raise _nothing_to_train(cfg, model.state)
+    if not args.quiet:
+        what = ("model.safetensors is missing; writing it from the checkpoint" if missing[0] == "model.safetensors"
+                else f"its results were not all written ({', '.join(missing)}); writing them from the checkpoint")
+        _say(f"{out}: the run's {model.state.epoch} epochs are complete but {what}")
+    _keep_best_weights(cfg, model)
+    reporter = _reporter(args, cfg, out, data)
+    reporter.take_over(_recorded_facts(out), model.state)
+    records = model.state.history.records
+    try:
+        return _finish(args, cfg, out, model, data, _model_meta(cfg, data), records, 0.0, reporter)
+    except KeyboardInterrupt:
+        return _interrupted_finishing(out, reporter, model.state.epoch)
 
 
 class _Team:
@@ -1145,7 +1257,24 @@ def _model_path(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir() and (path / "model.safetensors").is_file():
         return path / "model.safetensors"
+    if path.is_dir() and any((path / name).is_file() for name in ("checkpoint.safetensors", "config.toml", "run.json")):
+        raise Error(_no_model_words(path))
     return path
+
+
+def _no_model_words(out: Path) -> str:
+    """Why the run folder ``out`` holds no model.safetensors yet, and what to use instead."""
+    from .runlock import is_held
+
+    checkpoint = out / "checkpoint.safetensors"
+    if is_held(out):
+        kept = f"; its last checkpoint is {checkpoint}" if checkpoint.is_file() else ""
+        return f"{out} holds no model.safetensors yet: its run is still training (the model is written when it ends){kept}"
+    if checkpoint.is_file():
+        return (f"{out} holds no model.safetensors: its run did not finish. Give its last checkpoint, {checkpoint}, "
+                f"or finish the run with: {PROG} train --resume {out}")
+    return (f"{out} holds no model.safetensors: its run stopped before anything was saved. Start it over with: "
+            f"{_restart_line(out)}")
 
 
 def _read(path: str):

@@ -205,9 +205,12 @@ def read_run(out: Path) -> dict[str, Any]:
     out = Path(out)
     if not out.is_dir():
         raise DataError(f"{out}: no such run folder")
-    if not (out / "history.csv").is_file():
+    if (out / "history.csv").is_file():
+        records = History.read_csv(out / "history.csv").records
+    elif (out / "run.json").is_file():
+        records = []  # a run stopped before its first checkpoint (and history) was saved
+    else:
         raise DataError(f"{out} holds no history.csv: is it a deltaprop train output folder?")
-    records = History.read_csv(out / "history.csv").records
     diagnostics = read_diagnostics_csv(out / "diagnostics.csv")
     alerts: dict[int, list] = {}
     for row in _read_csv(out / "alerts.csv"):
@@ -249,9 +252,16 @@ def _first_layer_weights(out: Path) -> np.ndarray | None:
 
 
 def rebuild(out) -> Path:
-    """Write ``report.html`` in the run folder ``out`` again from its files."""
+    """Write ``report.html`` in the run folder ``out`` again from its files. A run.json
+    that says training while no process holds the folder's lock is of a run that was
+    killed: it is shown interrupted (the page does not reload)."""
+    from .runlock import is_held
+
     run = read_run(Path(out))
-    return write_report(Path(out), run["records"], run["facts"], evaluation=run["evaluation"], weights=run["weights"])
+    facts = run["facts"]
+    if facts.get("status") == "training" and not is_held(out):
+        facts = {**facts, "status": "interrupted"}
+    return write_report(Path(out), run["records"], facts, evaluation=run["evaluation"], weights=run["weights"])
 
 
 def write_report(out: Path, records, facts: dict[str, Any], *, evaluation=None, weights=None) -> Path:
@@ -309,15 +319,29 @@ class ReportWriter(Callback):
         if time.perf_counter() - self.last_write >= self.gap:
             self._write()
 
+    def take_over(self, facts: dict[str, Any] | None, state) -> None:
+        """Finish the report of a run whose epochs were trained by an earlier process (it
+        stopped while writing its results): the facts its run.json recorded (command,
+        start, threads, time) are kept, with the records and weights of ``state``."""
+        kept = ("command", "started", "threads", "kernels", "training_seconds")
+        if isinstance(facts, dict):
+            self.facts.update({k: facts[k] for k in kept if k in facts})
+            if isinstance(facts.get("seconds"), (int, float)):
+                self.started -= facts["seconds"]
+        self.records = state.history.records
+        self.weights = _dense_weights(state.net)
+
     def finish(self, status: str, *, evaluation: dict[str, Any] | None = None) -> Path:
-        """The final report: ``status`` is done, diverged or interrupted."""
+        """The final report: ``status`` is done, diverged or interrupted. run.json is
+        written last, so one that says done means every file was written."""
         self.facts["status"] = status
         self.facts["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
         self.facts["seconds"] = round(time.perf_counter() - self.started, 3)
-        write_run_files(self.out, self.records, self.facts)
         if evaluation is not None:
             atomic_write_bytes(self.out / "evaluation.json", json.dumps(evaluation).encode())
-        return write_report(self.out, self.records, self.facts, evaluation=evaluation, weights=self.weights)
+        page = write_report(self.out, self.records, self.facts, evaluation=evaluation, weights=self.weights)
+        write_run_files(self.out, self.records, self.facts)
+        return page
 
 
 def _dense_weights(net) -> np.ndarray | None:

@@ -89,6 +89,10 @@ def _header(records, facts, evaluation) -> str:
                          "for always answering the most common class. It has not learned; see the alerts.</p>")
     if status == "training":
         parts.append("<p>The run is training; this page reloads itself every few seconds.</p>")
+    if status == "interrupted":
+        parts.append("<p>The run stopped before it finished. <code>deltaprop train --resume</code> with its folder "
+                     "continues it from its last checkpoint, or writes its model and results when its epochs are "
+                     "all trained.</p>")
     return "<header>" + "".join(parts) + "</header>"
 
 

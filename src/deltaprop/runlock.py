@@ -21,7 +21,7 @@ from typing import Any
 
 from .errors import Error
 
-__all__ = ["LOCK_NAME", "RunLock", "RunLockedError"]
+__all__ = ["LOCK_NAME", "RunLock", "RunLockedError", "is_held"]
 
 LOCK_NAME = "run.lock"
 
@@ -38,6 +38,22 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:  # it exists, under another user
         return True
     return True
+
+
+def is_held(folder: str | os.PathLike) -> bool:
+    """Whether a live process holds ``folder``'s lock (a run is training there now); a
+    lock file left by a killed process is not held."""
+    try:
+        fd = os.open(Path(folder) / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        return exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+    finally:
+        os.close(fd)  # closing releases a lock it took
+    return False
 
 
 def _read_holder(fd: int) -> dict[str, Any] | None:
