@@ -172,6 +172,16 @@ with open(f"{sys.argv[1]}.{comm.Get_rank()}", "w") as f:  # one file a rank: pri
 
 
 @needs_mpi
+@pytest.mark.slow
+def test_mpiexec_train_that_diverges_prints_one_line(tmp_path):
+    # the step's stop vote was left pending, and MPICH reported it at exit, twice
+    res = _cli(2, "--lr", "1e12", "--activation", "relu", "--epochs", "2", "--quiet", "--out", "dv", cwd=tmp_path)
+    assert res.returncode == 1
+    assert res.stderr.startswith("deltaprop: error: training diverged at epoch 1") and res.stderr.count("\n") == 1, \
+        res.stderr
+
+
+@needs_mpi
 def test_fit_over_mpi_shares_the_hosts_cpus_among_its_ranks(tmp_path):
     # each rank measured the host idle and took every CPU: 2 ranks x 2 threads on 2 CPUs
     (tmp_path / "threads.py").write_text(THREADS_SCRIPT)

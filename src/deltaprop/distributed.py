@@ -338,6 +338,11 @@ class StopVote:
         self._pending = self.comm.Iallreduce(self._mine, self._sum)
         return False
 
+    def finish(self) -> None:
+        """Wait for the vote under way, when training ended on every rank at the same step
+        (each started it); an abandoned request is reported by MPI at exit."""
+        self._settled()
+
     def abandon(self) -> None:
         """Forget the vote under way without waiting for it (training ended by an error, so
         another rank may never answer)."""
@@ -422,7 +427,7 @@ class DataParallelLoop(Loop):
             try:
                 history = self._run_sharded()
             except (KeyboardInterrupt, TrainingDivergedError):  # agreed on by every rank at the same step
-                vote.abandon()
+                vote.finish()  # every rank started the vote under way: waiting for it ends it cleanly
                 raise
             except BaseException as exc:  # this rank's alone: the others would wait for it
                 vote.abandon()
