@@ -234,3 +234,68 @@ def test_zero_initialised_units_in_float32_are_identical_despite_rounding(digits
     assert np.abs(W - W[:, :1]).max() / np.abs(W).max() > 1e-6  # past the float64 tolerance by epoch 4
     assert all(d.layers[0].identical_units for d in history.diagnostics)
     assert ("zero_init_symmetry", 0) in found
+
+
+def _with(records, *, layers=None, params=None):
+    for r in records:
+        r["diagnostics"] = {"layers": layers or [], "parameters": params or []}
+    return records
+
+
+def _params(relative_gradients, update_ratios):
+    return [{"name": f"layers.{2 * i}.W", "layer": 2 * i, "grad_norm": g, "norm": 1.0, "update_ratio": u}
+            for i, (g, u) in enumerate(zip(relative_gradients, update_ratios))]
+
+
+def test_chance_is_judged_by_the_share_of_the_error_it_leaves():
+    # 96% of the rows are one class: 0.966 is not chance, 0.961 is; an absolute margin of
+    # 0.05 could not be passed at all (0.9925 was called chance)
+    ctx = Context(chance=0.96)
+    assert not alerts.at_chance(0.9925, 0.96) and not alerts.at_chance(0.966, 0.96)
+    assert alerts.at_chance(0.961, 0.96)
+    assert _rules(_records([0.2, 0.15, 0.1], accuracy=0.966), ctx) == []
+    assert _rules(_records([0.2, 0.15, 0.1], accuracy=0.961), ctx) == [("chance_accuracy", None)]
+    assert alerts.at_chance(0.17, 0.1) and not alerts.at_chance(0.2, 0.1)  # ten balanced classes
+
+
+def test_chance_waits_for_enough_steps():
+    ctx = Context(chance=0.1)
+    full_batch = _with_steps(_records([2.3, 2.29, 2.28], accuracy=0.11), 1)  # three steps in all
+    assert _rules(full_batch, ctx) == []
+    assert _rules(_with_steps(_records([2.3, 2.29, 2.28], accuracy=0.11), 469), ctx) == [("chance_accuracy", None)]
+
+
+def test_a_saturated_output_under_squared_error_is_no_alert_once_the_data_is_fitted():
+    layers = [{"index": 0, "layer": "Dense"}, {"index": 1, "layer": "Sigmoid", "saturated": 0.6}]
+    ctx = Context(output_slope_cancelled=False)
+    assert _rules(_with(_records([0.01], accuracy=1.0), layers=layers), ctx) == []
+    assert _rules(_with(_records([0.4], accuracy=0.6), layers=layers), ctx) == [("saturated", 1)]
+
+
+def test_vanishing_gradients_are_seen_under_an_adaptive_optimizer():
+    # Adam's update ratios stay within 1.4x of each other while the gradient has vanished
+    records = _with(_records([2.3]), params=_params([1e-9, 1e-2], [1e-3, 1.4e-3]))
+    assert _rules(records) == [("vanishing_gradients", 0)]
+    assert "relative gradient" in check(records)[0].evidence
+
+
+def test_a_small_rise_of_a_loss_near_its_minimum_neither_explodes_nor_oscillates():
+    assert _rules(_records([0.3, 0.1, 0.0105, 0.0163])) == []  # 1.6x its best, 2% of where it started
+    assert _rules(_records([0.3, 0.1, 0.5])) == [("exploding_loss", None)]
+    # iris with RMSprop at its default rate, epochs 1 and 53-60: healthy near its minimum (test accuracy 1.0)
+    iris = [0.9089, 0.06387, 0.05865, 0.06276, 0.06843, 0.06608, 0.06079, 0.06817, 0.05582]
+    assert _rules(_records(iris, accuracy=0.97)) == []
+    assert ("oscillating_loss", None) in _rules(_records([1.0, 0.5, 0.6, 0.5, 0.6, 0.5, 0.6], accuracy=0.7))
+
+
+def test_a_flat_loss_at_a_minimum_is_no_alert_and_steps_that_move_nothing_are_seen_early():
+    at_minimum = _with(_with_steps(_records([0.2364] * 1200, accuracy=0.75), 1), params=_params([1e-7], [1e-8]))
+    assert _rules(at_minimum) == []  # least squares at its optimum: the loss cannot fall further
+    frozen = _with(_with_steps(_records([6.9245] * 5), 1), params=_params([0.3], [1e-9]))  # lr 1e-9, full batch
+    assert _rules(frozen) == [("flat_loss", None)]
+
+
+def test_overfitting_needs_the_gap_two_epochs_in_a_row():
+    assert _rules(_records([1.0, 0.5], accuracy=[0.7, 0.78], val_accuracy=[0.7, 0.53])) == []  # one noisy epoch
+    assert _rules(_records([1.0, 0.5, 0.4], accuracy=[0.7, 0.9, 0.95], val_accuracy=[0.7, 0.75, 0.8])) == [
+        ("overfitting", None)]
