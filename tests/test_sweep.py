@@ -169,3 +169,20 @@ def test_resume_with_a_changed_grid_stops_before_training_and_keeps_the_results(
 def test_resume_of_a_folder_that_does_not_exist_names_it(tmp_path):
     res = _sweep(tmp_path, "--grid", "lr=1,2", "--out", "nowhere", "--resume")
     assert res.returncode == 2 and "nowhere: no such sweep folder to continue" in res.stderr
+
+
+def test_a_trial_stopped_while_its_results_were_written_is_not_finished(tmp_path):
+    # it holds its model, but run.json does not say done: resume trains it again, and its
+    # row does not count it as ok
+    import json
+
+    from deltaprop.sweep import finished_trial, summarise
+
+    trial = plan_trials({"lr": ["1"]}, tmp_path)[0]
+    trial.folder.mkdir(parents=True)
+    (trial.folder / "model.safetensors").write_bytes(b"model")
+    for status, finished in (("interrupted", False), ("training", False), ("done", True)):
+        (trial.folder / "run.json").write_text(json.dumps({"status": status}))
+        assert finished_trial(trial.folder) is finished
+    (trial.folder / "run.json").write_text(json.dumps({"status": "interrupted"}))
+    assert summarise(trial, None)["status"] == "not run"

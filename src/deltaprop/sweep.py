@@ -132,7 +132,7 @@ def summarise(trial: Trial, run: dict[str, Any] | None) -> dict[str, Any]:
     row["seconds"] = _recorded_seconds(trial.folder)
     if row["seconds"] is None and run is not None and run["exit"] != 0:
         row["seconds"] = round(run["seconds"], 3)  # it failed before its run.json was written
-    finished = (trial.folder / "model.safetensors").is_file() and (run is None or run["exit"] == 0)
+    finished = finished_trial(trial.folder) and (run is None or run["exit"] == 0)
     if not finished:
         if run is None:
             row["status"], row["error"] = "not run", ""
@@ -149,6 +149,19 @@ def summarise(trial: Trial, run: dict[str, Any] | None) -> dict[str, Any]:
         best = max(scored, key=lambda s: (s[0], -s[1]))
         row["best_val_accuracy"], row["best_epoch"] = float(best[0]), int(best[1])
     return row
+
+
+def finished_trial(folder: Path) -> bool:
+    """Whether a trial's folder holds a finished run: its model, and a run.json that says
+    done (a trial stopped while its results were written has the model but not the rest)."""
+    import json
+
+    if not (folder / "model.safetensors").is_file():
+        return False
+    try:
+        return json.loads((folder / "run.json").read_text(encoding="utf-8")).get("status") == "done"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _recorded_seconds(folder: Path) -> float | None:
@@ -200,7 +213,7 @@ def check_resumable(trials: list[Trial], config: str | None) -> None:
     from .config import TrainConfig, load_toml
 
     for trial in trials:
-        if not (trial.folder / "model.safetensors").is_file():
+        if not finished_trial(trial.folder):
             continue
         where = f"trial {trial.index} ({trial.folder})"
         try:
@@ -241,7 +254,7 @@ def run_sweep(trials: list[Trial], *, config: str | None, workers: int | None = 
         check_resumable(trials, config)
     todo = []
     for trial in trials:
-        if resume and (trial.folder / "model.safetensors").is_file():
+        if resume and finished_trial(trial.folder):
             trial.result = summarise(trial, None)
             say(f"trial {trial.index}: finished before, skipped ({trial.folder})")
         else:
