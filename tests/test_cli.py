@@ -223,12 +223,17 @@ def test_ctrl_c_keeps_the_last_epoch_and_resumes_exactly(tmp_path):
     run = tmp_path / "int"
     child = subprocess.Popen([sys.executable, "-m", "deltaprop.cli", "train", *PARITY, "--dropout", "0.1",
                               "--epochs", "100000", "--quiet", "--out", str(run)], stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not (run / "checkpoint.safetensors").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    child.send_signal(signal.SIGINT)
-    _, err = child.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 60
+        while not (run / "checkpoint.safetensors").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=60)
+    finally:  # a run of 100,000 epochs must not outlive a failed test
+        if child.poll() is None:
+            child.kill()
+            child.wait()
     assert child.returncode == 130
     assert f"deltaprop train --resume {run}" in err and "Traceback" not in err
     k = load_checkpoint(run / "checkpoint.safetensors").epoch

@@ -87,11 +87,13 @@ def test_a_run_killed_before_its_first_checkpoint_is_not_a_circle(tmp_path):
     out = tmp_path / "run"
     child = subprocess.Popen([sys.executable, "-m", "deltaprop.cli", "train", *PARITY, "--epochs", "100000", "--quiet",
                               "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not (out / "run.json").exists() and time.monotonic() < deadline:  # the first epoch's report
-        time.sleep(0.02)
-    child.send_signal(signal.SIGKILL)
-    child.wait(timeout=60)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "run.json").exists() and time.monotonic() < deadline:  # the first epoch's report
+            time.sleep(0.02)
+    finally:  # killed whatever happened: a run of 100,000 epochs must not outlive the test
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=60)
     assert (out / "run.json").exists() and _status(out) == "training"
     assert not (out / "checkpoint.safetensors").exists()  # checkpoints reach the disk every 5 s
     assert not is_held(out)
