@@ -105,6 +105,7 @@ def test_predict_reads_images_in_the_style_of_the_models_data(run_dir, tmp_path,
         assert f"{p.max():.4f}" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_predict_an_image_with_a_model_of_other_data_asks_how_it_was_made(tmp_path, capsys):
     from PIL import Image
 
@@ -297,6 +298,7 @@ def test_threads_option_limits_blas_during_training(tmp_path, capsys, monkeypatc
     assert "--threads must be >= 1" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_evaluate_a_model_trained_on_a_file_uses_its_own_test_rows(tmp_path, capsys):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((200, 50)).astype(np.float32)

@@ -33,6 +33,7 @@ def _one_error(res, code: int, *fragments: str) -> str:
     return res.stderr
 
 
+@pytest.mark.slow
 def test_each_optimizer_has_its_own_default_learning_rate(tmp_path):
     res = _cli("train", *PARITY, "--optimizer", "adam", "--epochs", "1", "--out", str(tmp_path / "a"))
     assert res.returncode == 0, res.stderr
@@ -51,6 +52,7 @@ def test_output_and_loss_that_do_not_go_together_are_refused(tmp_path, output, l
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_identity_output_with_cross_entropy_trains_on_logits(tmp_path):
     res = _cli("train", *PARITY, "--lr", "0.5", "--epochs", "30", "--output-activation", "identity",
                "--out", str(tmp_path / "r"))
@@ -72,6 +74,7 @@ def test_softmax_is_not_a_hidden_activation(tmp_path):
                "unknown activation 'softmax'", "sigmoid, tanh, relu, leaky_relu, identity")
 
 
+@pytest.mark.slow
 def test_schedules_take_their_length_from_the_run(tmp_path):
     res = _cli("train", *PARITY, "--epochs", "6", "--schedule", "cosine", "--out", str(tmp_path / "c"))
     assert res.returncode == 0, res.stderr

@@ -22,6 +22,9 @@ import deltaprop.report as report
 from cli_in_process import run_cli
 from deltaprop.runlock import RunLock, is_held
 
+# each test trains, stops and resumes runs through the command line (about 1 to 3 s each)
+pytestmark = pytest.mark.slow
+
 PARITY = ["--dataset", "parity", "--layers", "10,6,2", "--lr", "0.5", "--batch-size", "16"]
 REFRESH = 'http-equiv="refresh"'
 

@@ -68,6 +68,7 @@ def _train(out, *extra):
                    "--out", out, *extra)
 
 
+@pytest.mark.slow
 def test_data_dir_is_where_downloads_go_and_a_second_run_finds_them(small_mnist, tmp_path):
     mine = tmp_path / "mine"
     names = sorted(p.name for p in small_mnist.iterdir())

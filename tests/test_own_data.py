@@ -137,6 +137,7 @@ def test_a_label_column_that_looks_like_a_feature_stops_the_run(tmp_path, column
     assert problem in res.stderr and "column 'd' (4 of 4" in res.stderr and "--label-column" in res.stderr
 
 
+@pytest.mark.slow
 def test_mnist_like_pixels_are_divided_by_255(tmp_path):
     ds = dp.data.load("mnist-sample", flatten=True)
     path = _write_csv(tmp_path / "m.csv", ds.x_train[:1500], ds.y_train[:1500], label_first=True,

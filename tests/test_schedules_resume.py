@@ -53,6 +53,7 @@ def test_a_run_may_be_extended_within_its_cosine_schedule_and_past_it_where_conf
     assert tomllib.loads((past / "config.toml").read_text())["epochs"] == 5
 
 
+@pytest.mark.slow
 def test_resume_header_names_the_base_rate_and_the_rate_of_the_next_epoch(tmp_path):
     run = tmp_path / "run"
     stopped = run_cli("train", *PARITY, "--schedule", "cosine:t_max=4", "--epochs", "4", "--steps", "2", "--out", run,
