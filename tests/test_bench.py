@@ -43,6 +43,7 @@ def bench_data(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_an_interleaved_run_reports_every_peer(bench_data):
     proc = subprocess.run([sys.executable, str(BENCH / "interleaved.py"), "--data", str(bench_data), "--batch-size",
                            "64", "--chunk", "4", "--threads", "1"], capture_output=True, text=True, timeout=120)

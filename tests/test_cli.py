@@ -259,6 +259,7 @@ def test_train_from_an_npz_file_and_evaluate_it(tmp_path, capsys):
     assert float(re.search(r"accuracy (\d\.\d+)", capsys.readouterr().out).group(1)) > 0.8
 
 
+@pytest.mark.slow
 def test_full_batch_steps_and_early_stopping(tmp_path):
     assert main(["train", *PARITY, "--batch-size", "full", "--steps", "7", "--quiet", "--out", str(tmp_path / "a")]) == 0
     assert load_checkpoint(tmp_path / "a" / "checkpoint.safetensors").step == 7

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 
 from cli_in_process import run_cli
 
@@ -77,6 +78,7 @@ def _reordered(path):
     path.write_text("\n".join([header, *sorted(rows)]) + "\n")
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_a_training_file_that_changed_since(tmp_path):
     data = _write(tmp_path / "d.csv", *_blobs(100))
     run = _train(tmp_path, data)
@@ -111,6 +113,7 @@ def test_resume_refuses_a_data_file_that_changed_and_keeps_the_run_record(tmp_pa
     assert (run / "run.json").read_text() == record
 
 
+@pytest.mark.slow
 def test_a_relative_dataset_path_is_recorded_so_that_it_resolves_from_anywhere(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -194,6 +197,7 @@ def test_evaluate_takes_a_label_column_for_a_file_that_names_it_differently(tmp_
     assert res.returncode == 0 and res.stdout.startswith(f"{other} (all 60 rows)"), res.stderr
 
 
+@pytest.mark.slow
 def test_class_ids_with_gaps_are_said_on_the_labels_line(tmp_path):
     x, y = _blobs(60)
     res = run_cli("train", "--dataset", _write(tmp_path / "d.csv", x, y + 1), "--out", tmp_path / "r", "--epochs", "1")
@@ -204,6 +208,7 @@ def test_class_ids_with_gaps_are_said_on_the_labels_line(tmp_path):
     assert "NOTE: the ids have gaps: classes 1, 3, 4 of 0..5 have no example" in res.stdout
 
 
+@pytest.mark.slow
 def test_predict_on_a_csv_points_to_evaluate_and_npy(tmp_path):
     x, y = _blobs(60)
     data = _write(tmp_path / "d.csv", x, y)

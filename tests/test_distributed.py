@@ -182,6 +182,7 @@ def test_mpiexec_train_that_diverges_prints_one_line(tmp_path):
 
 
 @needs_mpi
+@pytest.mark.slow
 def test_fit_over_mpi_shares_the_hosts_cpus_among_its_ranks(tmp_path):
     # each rank measured the host idle and took every CPU: 2 ranks x 2 threads on 2 CPUs
     (tmp_path / "threads.py").write_text(THREADS_SCRIPT)
@@ -412,6 +413,7 @@ def test_mpiexec_train_hands_each_rank_views_of_mapped_images_not_the_arrays(tmp
 
 
 @needs_mpi
+@pytest.mark.slow
 def test_ranks_that_were_given_different_runs_all_refuse_to_train(tmp_path):
     """Rows, values, shuffling seed or weights that differ between ranks: the same ConfigError
     on both (240 rows against 200 hung in a collective; 203 against 200 trained silently)."""
@@ -436,6 +438,7 @@ def _rank_fails(kind: str) -> subprocess.CompletedProcess:
 
 
 @needs_mpi
+@pytest.mark.slow
 def test_an_exception_on_one_rank_during_training_ends_every_rank():
     result = _rank_fails("OSError")  # it hung, rank 0 waiting in a collective
     assert result.returncode != 0
@@ -446,6 +449,7 @@ def test_an_exception_on_one_rank_during_training_ends_every_rank():
 
 
 @needs_mpi
+@pytest.mark.slow
 def test_an_unexpected_exception_on_one_rank_keeps_its_traceback():
     result = _rank_fails("RuntimeError")
     assert result.returncode != 0

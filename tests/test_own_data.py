@@ -59,6 +59,7 @@ def _same_predictions_everywhere(tmp_path, model, raw):
     return wrapper
 
 
+@pytest.mark.slow
 def test_csv_label_first_with_a_header_small_integer_features(tmp_path):
     x, y = _digits()
     path = _write_csv(tmp_path / "digits.csv", x, y, label_first=True, header=["label"] + [f"p{i}" for i in range(64)])
@@ -73,6 +74,7 @@ def test_csv_label_first_with_a_header_small_integer_features(tmp_path):
     assert wrapper.score(x, y) > 0.9
 
 
+@pytest.mark.slow
 def test_csv_label_last_with_a_header(tmp_path):
     x, y = _digits()
     path = _write_csv(tmp_path / "digits.csv", x, y, label_first=False, header=[f"p{i}" for i in range(64)] + ["target"])
@@ -103,6 +105,7 @@ def test_csv_without_a_header_label_first_is_ambiguous_until_named(tmp_path):
     assert _accuracy(res) > 0.9
 
 
+@pytest.mark.slow
 def test_npz_with_float_features_far_from_zero(tmp_path):
     rng = np.random.default_rng(0)
     centres = rng.normal(0, 3, (3, 6))
@@ -116,6 +119,7 @@ def test_npz_with_float_features_far_from_zero(tmp_path):
     _same_predictions_everywhere(tmp_path, out / "model.safetensors", x[:40])
 
 
+@pytest.mark.slow
 def test_npz_labels_named_by_the_flag(tmp_path):
     x, y = _digits()
     np.savez(tmp_path / "d.npz", features=x, digit=y)

@@ -200,6 +200,7 @@ def test_main_job_report_in_a_real_browser(main_job, browser_page, tmp_path):
     assert errors == []
 
 
+@pytest.mark.slow
 def test_a_resumed_run_keeps_its_diagnostics_and_alerts(tmp_path, capsys):
     out = tmp_path / "r"
     parity = ["--dataset", "parity", "--layers", "10,4,2", "--batch-size", "16", "--quiet"]
