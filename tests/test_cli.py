@@ -164,6 +164,7 @@ def test_gradcheck_table_and_exit_status(capsys):
     assert "FAIL" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_log_json_is_one_object_per_epoch(tmp_path, capsys):
     assert main(["train", *PARITY, "--epochs", "3", "--log-json", "--out", str(tmp_path / "r")]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -179,6 +180,7 @@ def test_quiet_prints_only_the_summary(tmp_path, capsys):
     assert len(out) == 2 and out[0].startswith("test accuracy")
 
 
+@pytest.mark.slow
 def test_config_file_with_flags_overriding(tmp_path, capsys):
     toml = tmp_path / "run.toml"
     toml.write_text('dataset = "parity"\nlayers = [10, 6, 2]\nepochs = 2\nlr = 0.9\n[schedule]\ntype = "step"\nstep_size = 1\n')

@@ -62,6 +62,7 @@ def test_identity_output_with_cross_entropy_trains_on_logits(tmp_path):
     assert all(v > 0 for v in losses)  # a cross-entropy, never negative
 
 
+@pytest.mark.slow
 def test_sigmoid_output_with_binary_cross_entropy_has_one_unit(tmp_path):
     res = _cli("train", "--dataset", "parity", "--output-activation", "sigmoid", "--loss", "binary_cross_entropy",
                "--lr", "0.5", "--batch-size", "16", "--epochs", "30", "--out", str(tmp_path / "r"))
@@ -116,6 +117,7 @@ def test_a_misspelt_plateau_monitor_on_the_command_line_is_refused(tmp_path):
     assert not (tmp_path / "r" / "history.csv").exists()
 
 
+@pytest.mark.slow
 def test_the_help_gives_the_schedule_lengths_the_run_takes(tmp_path):
     text = " ".join(_process("train", "--help").stdout.split())
     assert "cosine's t_max defaults to the run's epochs and step's step_size to a third of them" in text
@@ -125,6 +127,7 @@ def test_the_help_gives_the_schedule_lengths_the_run_takes(tmp_path):
     assert [r["lr"] for r in _history(tmp_path / "s")] == pytest.approx([0.3, 0.3, 0.15, 0.15, 0.075, 0.075])
 
 
+@pytest.mark.slow
 def test_early_stopping_says_when_and_which_weights_it_kept(tmp_path):
     res = _cli("train", "--lr", "1.5", "--epochs", "40", "--early-stopping", "1", "--quiet", "--out", str(tmp_path / "r"))
     assert res.returncode == 0, res.stderr

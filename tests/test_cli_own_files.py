@@ -32,6 +32,7 @@ def _train(tmp_path, data, *extra, out="run"):
     return tmp_path / out
 
 
+@pytest.mark.slow
 def test_evaluate_scores_every_row_of_a_file_that_is_not_the_training_file(tmp_path):
     train = _write(tmp_path / "train.csv", *_blobs(100))
     test = _write(tmp_path / "test.csv", *_blobs(50, seed=1))

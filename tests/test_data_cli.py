@@ -81,6 +81,7 @@ def test_data_dir_is_where_downloads_go_and_a_second_run_finds_them(small_mnist,
     assert res.returncode == 0, res.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_reads_the_data_dir_the_run_recorded(small_mnist, tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()

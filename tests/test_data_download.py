@@ -59,6 +59,7 @@ def test_a_trickling_mirror_hits_the_deadline(trickle, tmp_path):
     assert list(tmp_path.iterdir()) == []  # nothing partial left
 
 
+@pytest.mark.slow
 def test_a_trickling_mirror_is_under_the_minimum_rate(trickle, tmp_path):
     with pytest.raises(dp.DownloadError, match=r"mirror/f\.bin: too slow: \d of 1,024 bytes .*under the minimum of 100"):
         _fetch(trickle, tmp_path, timeout=1.0, deadline=60, min_rate=100)

@@ -84,6 +84,7 @@ def test_csv_label_last_with_a_header(tmp_path):
     assert _accuracy(res) > 0.9
 
 
+@pytest.mark.slow
 def test_csv_without_a_header_label_last(tmp_path):
     x, y = _digits()
     path = _write_csv(tmp_path / "digits.csv", x, y, label_first=False, header=None)
@@ -93,6 +94,7 @@ def test_csv_without_a_header_label_last(tmp_path):
     assert _accuracy(res) > 0.9
 
 
+@pytest.mark.slow
 def test_csv_without_a_header_label_first_is_ambiguous_until_named(tmp_path):
     x, y = _digits()
     path = _write_csv(tmp_path / "digits.csv", x, y, label_first=True, header=None)

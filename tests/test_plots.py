@@ -28,6 +28,7 @@ def test_history_plot(tmp_path):
         plots.plot_history([], tmp_path / "e.png")
 
 
+@pytest.mark.slow
 def test_weights_plot_square_and_not(tmp_path):
     small = plots.plot_weights(dp.mlp([784, 9, 10], seed=0), tmp_path / "w.png")
     flat = plots.plot_weights(dp.mlp([10, 6, 2], seed=0), tmp_path / "p.png")

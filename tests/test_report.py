@@ -80,6 +80,7 @@ def test_report_command_errors_are_one_line(tmp_path, capsys):
     assert "history.csv" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_broken_run_prints_alerts_once_and_ends_with_a_chance_warning(tmp_path, capsys):
     out = tmp_path / "broken"
     assert main(["train", "--activation", "relu", "--lr", "5", "--epochs", "4", "--out", str(out)]) == 0
