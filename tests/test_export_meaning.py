@@ -162,6 +162,15 @@ def _fitted(make, X, y):
         return make().fit(X, y)
 
 
+def _exported(est, stem, X):
+    """What ``deltaprop export`` says when it writes the estimator's saved model as ONNX at
+    ``stem``.onnx, and that graph's outputs on ``X``."""
+    est.save(stem.with_suffix(".safetensors"))
+    res = run_cli("export", stem.with_suffix(".safetensors"), "--format", "onnx", "-o", stem.with_suffix(".onnx"))
+    assert res.returncode == 0, res.stderr
+    return res.stdout, run(stem.with_suffix(".onnx"), X)
+
+
 @needs_onnx
 def test_a_multi_label_classifier_gets_a_0_1_label_per_output(tmp_path):
     from deltaprop.sklearn import NeuralNetClassifier
@@ -170,11 +179,8 @@ def test_a_multi_label_classifier_gets_a_0_1_label_per_output(tmp_path):
     X = rng.standard_normal((300, 4))
     Y = np.c_[X[:, 0] > 0, X[:, 1] > 0, X[:, 2] > 0].astype(int)
     est = _fitted(lambda: NeuralNetClassifier(hidden_layer_sizes=(16,), max_iter=40, random_state=0), X, Y)
-    est.save(tmp_path / "m.safetensors")
-    res = run_cli("export", tmp_path / "m.safetensors", "--format", "onnx", "-o", tmp_path / "m.onnx")
-    assert res.returncode == 0, res.stderr
-    assert "outputs probabilities and label (p ≥ 0.5, one 0/1 a label)" in res.stdout
-    got = run(tmp_path / "m.onnx", X)
+    said, got = _exported(est, tmp_path / "m", X)
+    assert "outputs probabilities and label (p ≥ 0.5, one 0/1 a label)" in said
     assert list(got) == ["probabilities", "label"] and got["label"].shape == (300, 3)
     assert np.array_equal(got["label"], est.predict(X))
     assert len({tuple(row) for row in got["label"]}) > 3  # rows with several labels, and with none
@@ -192,11 +198,8 @@ def test_a_regressor_outputs_values_and_no_label(tmp_path, targets):
     X = rng.standard_normal((200, 3))
     y = np.c_[10 * X[:, 0] + 3, X[:, 1]][:, :targets].squeeze()
     est = _fitted(lambda: NeuralNetRegressor(hidden_layer_sizes=(8,), max_iter=30, random_state=0), X, y)
-    est.save(tmp_path / "r.safetensors")
-    res = run_cli("export", tmp_path / "r.safetensors", "--format", "onnx", "-o", tmp_path / "r.onnx")
-    assert res.returncode == 0, res.stderr
-    assert "outputs values (a regressor: no label)" in res.stdout
-    got = run(tmp_path / "r.onnx", X)
+    said, got = _exported(est, tmp_path / "r", X)
+    assert "outputs values (a regressor: no label)" in said
     assert list(got) == ["values"]
     np.testing.assert_allclose(got["values"].reshape(np.shape(est.predict(X))), est.predict(X), rtol=0, atol=1e-9)
     meta = props(tmp_path / "r.onnx")
