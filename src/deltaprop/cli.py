@@ -46,6 +46,7 @@ from .preprocessing import auto_scaling, describe_inputs, standardization_for, u
 from .runlock import LOCK_NAME, RunLock
 from .schedules import Constant, CosineAnnealing, StepDecay
 from .serialization import Checkpoint, ModelFile, class_probabilities, load_checkpoint, read_model, save
+from .report import recorded_facts, recorded_status
 from .training import History, TrainingState, fit
 
 PROG = "deltaprop"
@@ -963,7 +964,7 @@ def _interrupted_finishing(out: Path, reporter, epochs: int) -> int:
     """Ctrl-C while the trained run's model and results are written: unless they all
     were (run.json says done), the report is marked interrupted and the line says that a
     resume writes what is missing."""
-    if _recorded_status(out) == "done":
+    if recorded_status(out) == "done":
         _say(f"interrupted; the run had finished and its files are in {out}", err=True)
         return 130
     if reporter is not None:
@@ -972,20 +973,6 @@ def _interrupted_finishing(out: Path, reporter, epochs: int) -> int:
     _say(f"interrupted while writing the results; the run's {epochs} epochs are trained and checkpointed in {out}. "
          f"Write its model and results with: {PROG} train --resume {out}", err=True)
     return 130
-
-
-def _recorded_facts(out: Path) -> dict[str, Any] | None:
-    """A run folder's run.json (None: none, or not readable)."""
-    with contextlib.suppress(OSError, ValueError):
-        facts = json.loads((out / "run.json").read_text(encoding="utf-8"))
-        return facts if isinstance(facts, dict) else None
-    return None
-
-
-def _recorded_status(out: Path) -> str | None:
-    """The status a run folder's run.json records (None: no readable run.json)."""
-    facts = _recorded_facts(out)
-    return None if facts is None else str(facts.get("status"))
 
 
 def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta: dict, records, seconds,
@@ -1108,7 +1095,7 @@ def _unwritten(out: Path) -> list[str]:
     """What a run whose epochs are all trained has not written yet (empty: nothing; a
     run.json that does not say done means the last files were cut short)."""
     missing = [name for name in ("model.safetensors", "history.png", "evaluation.json") if not (out / name).is_file()]
-    status = _recorded_status(out)
+    status = recorded_status(out)
     if status not in (None, "done"):
         missing.append(f"the final report (run.json says {status})")
     return missing
@@ -1127,7 +1114,7 @@ def _finish_complete_run(args, cfg: TrainConfig, out: Path, model: _Model, data:
         _say(f"{out}: the run's {model.state.epoch} epochs are complete but {what}")
     _keep_best_weights(cfg, model)
     reporter = _reporter(args, cfg, out, data)
-    reporter.take_over(_recorded_facts(out), model.state)
+    reporter.take_over(recorded_facts(out), model.state)
     records = model.state.history.records
     try:
         return _finish(args, cfg, out, model, data, _model_meta(cfg, data), records, 0.0, reporter)

@@ -227,6 +227,22 @@ def read_run(out: Path) -> dict[str, Any]:
             "weights": _first_layer_weights(out)}
 
 
+def recorded_facts(out: Path) -> dict[str, Any] | None:
+    """A run folder's run.json (None: none, or not readable)."""
+    try:
+        facts = json.loads((Path(out) / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return facts if isinstance(facts, dict) else None
+
+
+def recorded_status(out: Path) -> str | None:
+    """The status a run folder's run.json records ("training", "done", "interrupted", ...;
+    None: no readable run.json)."""
+    facts = recorded_facts(out)
+    return None if facts is None else str(facts.get("status"))
+
+
 def _read_json(path: Path):
     try:
         return json.loads(path.read_text(encoding="utf-8"))

@@ -154,14 +154,9 @@ def summarise(trial: Trial, run: dict[str, Any] | None) -> dict[str, Any]:
 def finished_trial(folder: Path) -> bool:
     """Whether a trial's folder holds a finished run: its model, and a run.json that says
     done (a trial stopped while its results were written has the model but not the rest)."""
-    import json
+    from .report import recorded_status
 
-    if not (folder / "model.safetensors").is_file():
-        return False
-    try:
-        return json.loads((folder / "run.json").read_text(encoding="utf-8")).get("status") == "done"
-    except (OSError, ValueError, AttributeError):
-        return False
+    return (folder / "model.safetensors").is_file() and recorded_status(folder) == "done"
 
 
 def _recorded_seconds(folder: Path) -> float | None:
