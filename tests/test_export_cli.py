@@ -129,7 +129,9 @@ def test_a_run_folder_with_only_a_checkpoint_is_refused(parity_run, tmp_path, ca
 @pytest.mark.parametrize("args, status, message", [
     (["export", "nowhere.safetensors", "--format", "onnx"], 1, "no such file"),
     (["export", "MODEL", "--format", "tflite"], 2, "invalid choice: 'tflite'"),
-    (["export", "MODEL"], 2, "--format"),
+    (["export", "MODEL"], 2, "--format onnx or --format torch"),
+    (["export", "MODEL", "-o", "m.bin"], 2, "--format onnx or --format torch"),
+    (["export", "MODEL", "--format", "torch", "-o", "m.onnx"], 2, "--format torch writes no .onnx file"),
     (["export", "MODEL", "--format", "torch", "--input-type", "uint8"], 2, "has no meaning for --format torch"),
     (["export", "MODEL", "--format", "onnx", "--input-type", "str"], 2, "input type must be one of"),
 ])
@@ -153,3 +155,10 @@ def test_missing_onnx_is_one_line_naming_the_extra(small_model, tmp_path, capsys
     monkeypatch.setitem(sys.modules, "onnx", None)
     assert main(["export", str(small_model), "--format", "onnx", "-o", str(tmp_path / "x.onnx")]) == 1
     assert "pip install 'deltaprop[onnx]'" in one_error_line(capsys)
+
+
+def test_the_format_is_read_from_the_output_files_name(small_model, tmp_path, capsys):
+    assert main(["export", str(small_model), "-o", str(tmp_path / "m.onnx")]) == 0
+    assert "ONNX opset" in capsys.readouterr().out
+    assert main(["export", str(small_model), "-o", str(tmp_path / "m.pt.safetensors")]) == 0
+    assert (tmp_path / "m.onnx").is_file() and (tmp_path / "m.pt.safetensors").is_file()

@@ -246,7 +246,9 @@ def _add_export(sub) -> None:
     x = sub.add_parser("export", help="write a model as ONNX (for inference engines) or a PyTorch state_dict",
                        description="Export a model file (or a run folder's model.safetensors); see docs/export.md.")
     x.add_argument("model", metavar="MODEL", help="a model file (model.safetensors) or a run folder")
-    x.add_argument("--format", required=True, choices=("onnx", "torch"), help="onnx, or torch (safetensors for nn.Sequential)")
+    x.add_argument("--format", choices=("onnx", "torch"),
+                   help="onnx, or torch (safetensors for nn.Sequential); may be left out when -o ends in .onnx "
+                        "or .safetensors")
     x.add_argument("-o", "--out", help="output file (default: beside MODEL, as model.onnx or model.pt.safetensors)")
     x.add_argument("--input-type", help="ONNX input element type, e.g. uint8 for raw pixels (default: the model's dtype)")
     x.set_defaults(handler=cmd_export)
@@ -1613,9 +1615,22 @@ def cmd_sweep(args) -> int:
     return 0 if finished else 1
 
 
+def _export_format(args) -> str:
+    """--format, or the one the -o file's name says (.onnx: onnx; .safetensors: torch)."""
+    named = {".onnx": "onnx", ".safetensors": "torch"}.get(Path(args.out).suffix.lower()) if args.out else None
+    if args.format is None and named is None:
+        raise UsageError("say what to write: --format onnx or --format torch (or an -o file ending in .onnx or "
+                         ".safetensors)")
+    if args.format is not None and named is not None and named != args.format:
+        raise UsageError(f"--format {args.format} writes no {Path(args.out).suffix} file; name -o for the format, "
+                         f"or give --format {named}")
+    return args.format or named
+
+
 def cmd_export(args) -> int:
     from .export import export_file
 
+    args.format = _export_format(args)
     if args.input_type is not None and args.format != "onnx":
         raise ConfigError("--input-type sets the ONNX graph's input; it has no meaning for --format torch")
     _say(export_file(args.model, args.format, args.out, input_type=args.input_type)[1])
