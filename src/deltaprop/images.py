@@ -66,14 +66,20 @@ def _decode(path: str | Path, source, max_pixels: int = MAX_PIXELS) -> np.ndarra
     return gray
 
 
+def _gray(gray: np.ndarray) -> np.ndarray:
+    """The image as float64, checked to be a non-empty 2-D grayscale array."""
+    g = np.asarray(gray, dtype=np.float64)
+    if g.ndim != 2 or g.size == 0:
+        raise DataError(f"expected a 2-D grayscale image, got shape {g.shape}")
+    return g
+
+
 def to_mnist(gray: np.ndarray, *, threshold: float = 0.15) -> np.ndarray:
     """A 2-D grayscale array (any size, any range) → uint8 (28, 28), white digit on black,
     box fitted to 20x20 and centred by mass."""
     from PIL import Image
 
-    g = np.asarray(gray, dtype=np.float64)
-    if g.ndim != 2 or g.size == 0:
-        raise DataError(f"expected a 2-D grayscale image, got shape {g.shape}")
+    g = _gray(gray)
     lo, hi = float(g.min()), float(g.max())
     if hi - lo < 1e-9:
         raise DataError("the image is blank (one colour); draw a digit on it")
@@ -118,9 +124,7 @@ def _resized(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def to_fashion_mnist(gray: np.ndarray, *, threshold: float = 0.05) -> np.ndarray:
     """A 2-D grayscale array of 0..255 levels → uint8 (28, 28), light product on dark:
     trimmed to the product, longer edge resized to 28, centred; gray levels kept."""
-    g = np.asarray(gray, dtype=np.float64)
-    if g.ndim != 2 or g.size == 0:
-        raise DataError(f"expected a 2-D grayscale image, got shape {g.shape}")
+    g = _gray(gray)
     border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
     if np.median(border) > 127.5:  # light background: make the product light on dark
         g = 255.0 - g
@@ -139,9 +143,7 @@ def to_fashion_mnist(gray: np.ndarray, *, threshold: float = 0.05) -> np.ndarray
 
 def as_is(gray: np.ndarray) -> np.ndarray:
     """A 2-D grayscale array of 0..255 levels → uint8 (28, 28), only resized."""
-    g = np.asarray(gray, dtype=np.float64)
-    if g.ndim != 2 or g.size == 0:
-        raise DataError(f"expected a 2-D grayscale image, got shape {g.shape}")
+    g = _gray(gray)
     return np.clip(np.rint(_resized(g, (28, 28))), 0, 255).astype(np.uint8)
 
 
