@@ -76,3 +76,28 @@ def test_a_part_switched_off_is_restored_and_its_cost_reported(bench_data):
     result = json.loads(proc.stdout.splitlines()[-1])
     assert result["part"] == "optimizer" and result["pairs"] == 4  # 16 steps an epoch, two measured epochs
     assert result["us_per_step"] > 0 and "optimizer" in proc.stderr
+
+
+def test_every_update_form_computes_the_same_step():
+    import update_forms
+
+    rng = np.random.default_rng(1)
+    candidates = update_forms.forms(1000, rng, threads=1)
+    assert {"numpy", "gemm"} <= set(candidates)
+    expected = None
+    for name, (update, weights) in candidates.items():
+        before = weights.copy() if name != "gemm" else None
+        update()
+        if expected is None:
+            expected = weights.copy()
+            assert not np.array_equal(expected, before)
+        np.testing.assert_allclose(weights, expected, rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+def test_the_update_forms_benchmark_prints_a_row_per_form():
+    proc = subprocess.run([sys.executable, str(BENCH / "update_forms.py"), "--rounds", "3", "--threads", "1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines()[2:]}
+    assert {"numpy", "gemm"} <= set(rows)
+    assert float(rows["numpy"][2]) == 1.0
