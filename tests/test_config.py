@@ -22,6 +22,20 @@ def test_defaults_are_seed_000s_network():
     assert isinstance(cfg.build_optimizer(), dp.SGD) and isinstance(cfg.build_loss(), dp.CrossEntropy)
 
 
+def test_weight_decay_defaults_to_the_optimizers_own():
+    # AdamW's decoupled decay is its point: --optimizer adamw without --weight-decay trained plain Adam
+    adamw = TrainConfig.from_mapping({"optimizer": "adamw"})
+    assert adamw.weight_decay == 0.01 and adamw.build_optimizer().weight_decay == 0.01
+    assert TrainConfig.from_mapping({"optimizer": "adamw", "weight_decay": 0}).build_optimizer().weight_decay == 0.0
+    for name in ("sgd", "adam", "rmsprop", "adagrad", "adadelta"):
+        assert TrainConfig.from_mapping({"optimizer": name}).build_optimizer().weight_decay == 0.0
+    assert load_toml_text(dumps_toml(adamw.as_dict())).weight_decay == 0.01
+
+
+def load_toml_text(text):
+    return TrainConfig.from_mapping(tomllib.loads(text))
+
+
 def test_later_sources_win_and_strings_are_parsed():
     cfg = TrainConfig.from_mapping({"lr": 0.5, "epochs": 3}, {"lr": "0.05", "layers": "4, 8,2", "batch_size": "full"})
     assert (cfg.lr, cfg.epochs, cfg.layers, cfg.batch_size) == (0.05, 3, [4, 8, 2], "full")

@@ -416,3 +416,19 @@ def test_whole_number_regression_targets_train_when_the_loss_says_regression():
     assert history["accuracy"] == [None, None] and np.isfinite(history["loss"]).all()
     with pytest.raises(dp.DataError, match="MeanSquaredError\\(classification=False\\)"):
         dp.fit(net, X, ages, loss=dp.MeanSquaredError(), optimizer=dp.SGD(0.01), epochs=1, diagnostics=False)
+
+
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_soft_targets_a_rounding_away_from_sum_1_get_the_gradient_of_the_reported_loss(from_logits):
+    # soft labels printed to 4 decimals sum to 1 ± 2e-4: (a − y)/n is the gradient only where Σy = 1
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((16, 5))
+    Y = np.round(rng.dirichlet(np.ones(10), 16), 4)
+    assert np.abs(Y.sum(axis=1) - 1).max() > 1e-5
+    net = dp.mlp([5, 4, 10], activation="tanh", output="identity" if from_logits else "softmax", seed=0, dtype="float64")
+    report = dp.gradcheck(net, dp.CrossEntropy(from_logits=from_logits), X, Y, max_entries=None)
+    assert report.passed and report.max_relative_error < 1e-6
+    rows = dp.CrossEntropy().prepare_targets(Y, 10, np.float64)
+    np.testing.assert_allclose(rows.sum(axis=1), 1.0, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(rows, Y, rtol=3e-4)
+    assert np.abs(Y.sum(axis=1) - 1).max() > 1e-5  # the caller's array is untouched

@@ -90,7 +90,8 @@ _TRAIN_OPTIONS = [
     ("--lr", "lr", "learning rate α (default: 0.3 for sgd, else the optimizer's own: adam and adamw 0.001, rmsprop and "
      "adagrad 0.01, adadelta 1.0)"),
     ("--momentum", "momentum", "SGD momentum μ in [0, 1) (default 0)"),
-    ("--weight-decay", "weight_decay", "L2 weight decay λ >= 0 (decoupled for adamw)"),
+    ("--weight-decay", "weight_decay", "L2 weight decay λ >= 0 (decoupled for adamw; default: the optimizer's own, "
+                                       "0.01 for adamw, else 0)"),
     ("--dropout", "dropout", "dropout rate after every hidden activation, in [0, 1)"),
     ("--schedule", "schedule", "learning-rate schedule: constant (default), step, exponential, cosine, plateau; settings "
      "after a colon, e.g. cosine:t_max=20,min_lr=0.001 or step:step_size=3,gamma=0.5 (TOML: a [schedule] table with "
@@ -880,7 +881,8 @@ def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> No
         action = f"resuming {out} at epoch {model.state.epoch + 1}"
     else:
         action = f"training on {getattr(args, 'dataset', None) or cfg.dataset}"
-    line = (f"{action}: {_architecture(cfg, data)}, {cfg.optimizer} {_rate_words(model)}"
+    decay = f", weight decay {model.optimizer.weight_decay:g}" if model.optimizer.weight_decay else ""
+    line = (f"{action}: {_architecture(cfg, data)}, {cfg.optimizer} {_rate_words(model)}{decay}"
             f"{_schedule_words(cfg)}, batch {cfg.batch_size}, inputs {describe_inputs(model.net)}, "
             f"{kernels.backend()} kernels")
     team = getattr(args, "team", None)

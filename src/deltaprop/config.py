@@ -49,7 +49,8 @@ class TrainConfig:
     """Everything ``deltaprop train`` needs; the defaults are seed 000's SGD network
     (784 → 50 sigmoid → 10 softmax, cross-entropy, SGD α = 0.3, batches of 20) on the
     bundled MNIST sample. ``lr`` None means the optimizer's own default (SGD: seed 000's
-    0.3; Adam 0.001, ...). ``label_column`` names or numbers the label column of a CSV
+    0.3; Adam 0.001, ...), and ``weight_decay`` None its own λ (AdamW 0.01, the others 0).
+    ``label_column`` names or numbers the label column of a CSV
     file (or the labels array of an .npz); None finds it. ``layers`` empty means [features, 50, classes] of the dataset;
     ``epochs``/``steps`` None means no limit of that kind; ``early_stopping`` is the
     patience in epochs (0: off)."""
@@ -65,7 +66,7 @@ class TrainConfig:
     lr: float | None = None
     momentum: float = 0.0
     nesterov: bool = False
-    weight_decay: float = 0.0
+    weight_decay: float | None = None
     dropout: float = 0.0
     schedule: str | dict[str, Any] = "constant"
     init: str = ""
@@ -117,7 +118,9 @@ class TrainConfig:
         self.lr = _default_lr(self.optimizer) if self.lr is None else _checks.positive_number("lr", _number("lr", self.lr))
         self.momentum = _checks.fraction("momentum", _number("momentum", self.momentum))
         self.nesterov = _bool("nesterov", self.nesterov)
-        self.weight_decay = _checks.positive_number("weight_decay", _number("weight_decay", self.weight_decay), allow_zero=True)
+        self.weight_decay = (_default_weight_decay(self.optimizer) if self.weight_decay is None else
+                             _checks.positive_number("weight_decay", _number("weight_decay", self.weight_decay),
+                                                     allow_zero=True))
         self.dropout = _checks.fraction("dropout", _number("dropout", self.dropout))
         self.schedule = _schedule(self.schedule)
         from .initializers import INITIALIZERS
@@ -395,6 +398,11 @@ def _default_lr(optimizer: str) -> float:
     if optimizer == "sgd":
         return SGD_LR
     return float(inspect.signature(OPTIMIZERS[optimizer]).parameters["lr"].default)
+
+
+def _default_weight_decay(optimizer: str) -> float:
+    """The optimizer's own λ: 0 for all but AdamW, whose decoupled decay is its point (0.01)."""
+    return float(inspect.signature(OPTIMIZERS[optimizer]).parameters["weight_decay"].default)
 
 
 def _label_column(value: Any) -> int | str | None:

@@ -221,6 +221,10 @@ class _LikelihoodLoss(Loss):
         return delta
 
 
+#: Probability targets of cross-entropy whose rows sum to 1 within this are normalised; others are refused.
+TARGET_SUM_TOLERANCE = 1e-3
+
+
 class CrossEntropy(_LikelihoodLoss):
     """Categorical cross-entropy ``L = −(1/n) Σ_i Σ_k y_ik log a_ik``.
 
@@ -241,16 +245,21 @@ class CrossEntropy(_LikelihoodLoss):
                 "for a single sigmoid output use BinaryCrossEntropy"
             )
         rows = super().prepare_targets(y, n_outputs, dtype)
-        # Both softmax gradients, (a − y)/n and softmax(z) − y, assume Σ_k y_k = 1 per row.
+        # Both softmax gradients, (a − y)/n and softmax(z) − y, are ∂L/∂z only where Σ_k y_k = 1
+        # (in general ∂L/∂z = (a Σ_k y_k − y)/n): rows a rounding away from 1 (soft labels
+        # printed to a few decimals) are divided by their sum, so the gradient is the reported
+        # loss's; rows further away are refused.
         if n_outputs > 1 and rows.size:
             sums = rows.sum(axis=1, dtype=np.float64)
-            bad = np.flatnonzero(np.abs(sums - 1.0) > 1e-3)
+            bad = np.flatnonzero(np.abs(sums - 1.0) > TARGET_SUM_TOLERANCE)
             if bad.size:
                 raise DataError(
                     f"cross-entropy targets must be one-hot or probability rows that sum to 1; "
                     f"row {int(bad[0])} sums to {sums[bad[0]]:g}. Pass class ids, normalise the rows, "
                     "or use BinaryCrossEntropy for independent 0/1 outputs"
                 )
+            if np.any(sums != 1.0):
+                rows = (rows / sums[:, None]).astype(rows.dtype, copy=False)
         return rows
 
     def _log_probs(self, a: np.ndarray) -> np.ndarray:
