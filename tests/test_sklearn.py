@@ -278,6 +278,39 @@ def test_warm_start_continues_from_the_fitted_weights(blobs):
     assert cold.n_iter_ == 5 and cold.loss_curve_ == first
 
 
+@pytest.mark.parametrize("change, layers, dtype", [
+    ({"activation": "tanh"}, ["Dense", "Tanh", "Dense", "Softmax"], np.float64),
+    ({"dropout": 0.5}, ["Dense", "ReLU", "Dropout", "Dense", "Softmax"], np.float64),
+    ({"dtype": "float32"}, ["Dense", "ReLU", "Dense", "Softmax"], np.float32),
+])
+@pytest.mark.parametrize("again", ["fit", "partial_fit"])
+def test_a_warm_start_trains_the_fitted_weights_in_the_layers_the_parameters_name_now(blobs, change, layers, dtype,
+                                                                                       again):
+    # the fitted network was kept whatever set_params said: get_params named tanh, ReLU trained
+    X, y = blobs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = NeuralNetClassifier((8,), warm_start=True, max_iter=3, random_state=0).fit(X, y)
+        fitted = [c.copy() for c in est.coefs_]
+        getattr(est.set_params(**change, max_iter=1), again)(X, y)
+    assert [layer.type_name for layer in est.net_.layers] == layers and est.coefs_[0].dtype == dtype
+    assert not np.allclose(est.coefs_[0], fitted[0]) and np.allclose(est.coefs_[0], fitted[0], atol=0.1)
+
+
+def test_a_warm_start_refuses_other_layer_sizes(blobs):
+    X, y = blobs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = NeuralNetClassifier((8,), warm_start=True, max_iter=2, random_state=0).fit(X, y)
+    fitted = [c.copy() for c in est.coefs_]
+    for again in (est.fit, est.partial_fit):
+        est.set_params(hidden_layer_sizes=(5, 3))
+        with pytest.raises(dp.ConfigError, match=r"fitted network \(\d+ → 8 → 3\).*warm_start=False"):
+            again(X, y)
+        assert [c.shape for c in est.coefs_] == [f.shape for f in fitted]
+        est.set_params(hidden_layer_sizes=(8,))
+
+
 def test_sample_weight_counts_rows_with_mini_batches_and_float32(blobs):
     X, y = blobs
     kw = dict(hidden_layer_sizes=(8,), max_iter=40, batch_size=32, random_state=0, learning_rate_init=0.01)

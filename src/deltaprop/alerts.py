@@ -401,13 +401,100 @@ class AlertMonitor:
         return new
 
 
-def summary(alerts: Sequence[Alert]) -> str:
-    """The end-of-run summary: one line per alert, or a line saying there were none."""
+def _holds(alert: Alert, records: Sequence[dict], ctx: Context) -> bool:
+    rule = RULES[alert.rule][0]
+    return any(layer == alert.layer for layer, _ in rule(records, ctx))
+
+
+def cleared_by(alert: Alert, records: Sequence[dict], ctx: Context = Context()) -> int | None:
+    """None when ``alert`` still holds at the last of ``records``; else the epoch from which
+    it has not held, through the last (the epoch after the last one it held at)."""
+    if not records or _holds(alert, records, ctx):
+        return None
+    epochs = [int(r.get("epoch") or k + 1) for k, r in enumerate(records)]
+    for k in range(len(records) - 1, 0, -1):
+        if epochs[k - 1] < alert.epoch or _holds(alert, records[:k], ctx):
+            return epochs[k]
+    return epochs[0]
+
+
+def standing(alerts: Sequence[Alert], records: Sequence[dict], ctx: Context = Context()) -> dict[str, Any]:
+    """Whether each alert still holds at the end of the run (:func:`check`'s rules on the
+    final ``records``): ``{"last_epoch": N, "alerts": [{"rule", "layer", "epoch",
+    "cleared_by"}]}``, ``cleared_by`` None for one that still holds. A run's run.json keeps it."""
+    last = int(records[-1].get("epoch") or len(records)) if records else 0
+    return {"last_epoch": last,
+            "alerts": [{"rule": a.rule, "layer": a.layer, "epoch": a.epoch, "cleared_by": cleared_by(a, records, ctx)}
+                       for a in alerts]}
+
+
+def _epoch_or_none(value: Any) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+
+
+def checked_standing(data: Any) -> dict[str, Any]:
+    """:func:`standing` read from a file, checked; :class:`~deltaprop.errors.DataError` names
+    what is wrong (a run.json written before it was kept has none: its reader skips it)."""
+    from .errors import DataError
+
+    items = data.get("alerts") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not _epoch_or_none(data.get("last_epoch")):
+        raise DataError("its alerts_at_end must be {'last_epoch': N, 'alerts': [...]}")
+    for item in items:
+        ok = (isinstance(item, dict) and item.get("rule") in RULES and _epoch_or_none(item.get("layer"))
+              and _epoch_or_none(item.get("epoch")) and _epoch_or_none(item.get("cleared_by")))
+        if not ok:
+            raise DataError(f"its alerts_at_end holds {item!r:.80}, not an alert's rule, layer, epoch and cleared_by")
+    return {"last_epoch": data["last_epoch"], "alerts": [dict(item) for item in items]}
+
+
+def standing_of(alert: dict[str, Any] | Alert, at_end: dict[str, Any] | None) -> str | None:
+    """What ``at_end`` (see :func:`standing`) says of one alert: "still holds at the last
+    epoch (N)", "cleared by epoch K", or None when it does not say."""
+    a = alert.as_dict() if isinstance(alert, Alert) else alert
+    for item in (at_end or {}).get("alerts", ()):
+        if (item["rule"], item["layer"], item["epoch"]) == (a["rule"], a["layer"], a["epoch"]):
+            if item["cleared_by"] is None:
+                return f"still holds at the last epoch ({at_end['last_epoch']})"
+            return f"cleared by epoch {item['cleared_by']}: it no longer holds at the last epoch ({at_end['last_epoch']})"
+    return None
+
+
+def summary(alerts: Sequence[Alert], at_end: dict[str, Any] | None = None) -> str:
+    """The end-of-run summary: one line per alert, or a line saying there were none. With
+    ``at_end`` (:func:`standing` on the final records) each alert says whether it still
+    holds at the last epoch, and a last line counts those that do."""
     if not alerts:
         return "no alerts: no dead, saturated or identical units, no vanishing gradients, curves as expected"
     lines = [f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} during training:"]
-    lines += [f"  [{a.rule}] {a}" for a in alerts]
+    holding = 0
+    for a in alerts:
+        lines.append(f"  [{a.rule}] {a}")
+        state = standing_of(a, at_end)
+        if state is not None:
+            lines.append(f"    -> {state}")
+            holding += state.startswith("still")
+    if at_end is not None:
+        lines.append(f"{holding} of them still hold{'s' if holding == 1 else ''} at the last epoch "
+                     f"({at_end['last_epoch']}); {len(alerts) - holding} cleared before it")
     return "\n".join(lines)
+
+
+def context_of(net, loss, y=None) -> Context:
+    """The :class:`Context` of training ``net`` under ``loss`` on targets ``y``: the chance
+    level of ``y``'s classes (None for regression or without ``y``) and whether the loss
+    cancels an output sigmoid's σ' (every loss but squared error)."""
+    import numpy as np
+
+    from .losses import MeanSquaredError
+
+    chance = None
+    if y is not None:
+        targets = loss.prepare_targets(y, net.n_outputs, net.dtype)
+        if loss.targets_are_classes(targets):
+            ids = (targets[:, 0] >= 0.5) if targets.shape[1] == 1 else np.argmax(targets, axis=1)
+            chance = chance_level(ids, max(targets.shape[1], 2))
+    return Context(chance=chance, output_slope_cancelled=not isinstance(loss, MeanSquaredError))
 
 
 def chance_level(class_ids: Sequence[int] | Any, n_classes: int) -> float:

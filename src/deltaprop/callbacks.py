@@ -356,21 +356,14 @@ class DiagnosticsRecorder(Callback):
         self._before_step = -1
 
     def on_train_begin(self, state):
-        from .alerts import AlertMonitor, Context, chance_level
+        from .alerts import AlertMonitor, context_of
         from .diagnostics import own_loss
-        from .losses import MeanSquaredError
 
         net, loss = state.net, state.loss
         self.X = np.ascontiguousarray(self.X, dtype=net.dtype)
         self.Y = loss.prepare_targets(self.Y, net.n_outputs, net.dtype)
-        chance = None
-        if self._all_targets is not None:
-            targets = loss.prepare_targets(self._all_targets, net.n_outputs, net.dtype)
-            if loss.targets_are_classes(targets):
-                ids = (targets[:, 0] >= 0.5) if targets.shape[1] == 1 else np.argmax(targets, axis=1)
-                chance = chance_level(ids, max(targets.shape[1], 2))
-            self._all_targets = None
-        ctx = Context(chance=chance, output_slope_cancelled=not isinstance(loss, MeanSquaredError))
+        ctx = context_of(net, loss, self._all_targets)
+        self._all_targets = None
         self._monitor = AlertMonitor(ctx, state.history.alerts)
         with warnings.catch_warnings():  # a zero-initialised network warned when it was built
             warnings.simplefilter("ignore", UserWarning)

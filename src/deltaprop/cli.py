@@ -841,16 +841,17 @@ def _reporter(args, cfg: TrainConfig, out: Path, data: _Data):
 def _report_results(args, reporter, model: _Model, data: _Data, X_test, acc: float, records) -> None:
     """The final report with the test results; the alert summary; a loud warning when the
     run ends at chance accuracy (the exit status stays 0)."""
-    from .alerts import at_chance, chance_level, summary
+    from .alerts import at_chance, chance_level, context_of, standing, summary
     from .report import evaluation
 
+    alerts = History(records).alerts
+    at_end = standing(alerts, records, context_of(model.net, model.loss, data.y_train))  # which still hold
     if reporter is not None:
         images = data.x_test if data.x_test.dtype == np.uint8 else None
         reporter.finish("done", evaluation=evaluation(model.net, X_test, data.y_test, data.class_names,
-                                                      loss=model.loss, images=images))
-    alerts = History(records).alerts
+                                                      loss=model.loss, images=images), alerts_at_end=at_end)
     if alerts or not args.quiet:
-        _say(summary(alerts), err=bool(args.log_json))
+        _say(summary(alerts, at_end), err=bool(args.log_json))
     chance = chance_level(data.y_train, len(data.class_names))
     if at_chance(acc, chance):
         _say(f"WARNING: test accuracy {acc:.4f} is at chance (always answering the most common class scores "

@@ -134,10 +134,21 @@ class Standardization(Layer):
 PREPROCESSING: dict[str, type[Layer]] = {cls.type_name: cls for cls in (Rescaling, Standardization)}
 
 
+#: Pixel values lie in this range: 8-bit levels, [0, 1], or [−1, 1] after (x − 127.5)/127.5.
+PIXEL_RANGE = (-1.0, 255.0)
+
+
 def _pixel_like(x: np.ndarray) -> bool:
-    """Images (more than two axes) or rows whose width is a square of at least 8x8."""
+    """Images: more than two axes, or rows whose width is a square of at least 8x8 with
+    every value in :data:`PIXEL_RANGE`. The range matters: a table of 64 or 100 columns has
+    a square width too, and columns in their own units (incomes beside a unit-scale feature)
+    need a σ each."""
+    if x.ndim > 2:
+        return True
     n = int(np.prod(x.shape[1:]))
-    return x.ndim > 2 or (n >= 64 and math.isqrt(n) ** 2 == n)
+    if n < 64 or math.isqrt(n) ** 2 != n or x.size == 0:
+        return False
+    return bool(PIXEL_RANGE[0] <= x.min() and x.max() <= PIXEL_RANGE[1])
 
 
 def auto_scaling(x: np.ndarray) -> str:
@@ -160,7 +171,8 @@ def standardization_for(x: np.ndarray) -> Standardization:
     """``--scaling standardize`` on training inputs ``x``: one σ for all features of
     images (pixels share one scale, and a σ per pixel would blow up nearly constant border
     pixels), a σ per feature for tabular data (columns in their own units, as
-    scikit-learn's StandardScaler)."""
+    scikit-learn's StandardScaler). Images are told apart by shape and values
+    (:func:`_pixel_like`)."""
     return Standardization.fit(x, per_feature=not _pixel_like(np.asarray(x)))
 
 

@@ -223,6 +223,13 @@ def read_run(out: Path) -> dict[str, Any]:
         r["diagnostics"] = diagnostics.get(r["epoch"])
         r["alerts"] = alerts.get(r["epoch"], [])
     facts = _read_json(out / "run.json") or {"status": "unknown"}
+    if isinstance(facts, dict) and facts.get("alerts_at_end") is not None:  # absent from older run.json files
+        from .alerts import checked_standing
+
+        try:
+            facts["alerts_at_end"] = checked_standing(facts["alerts_at_end"])
+        except DataError as exc:
+            raise DataError(f"{out / 'run.json'}: {exc}") from None
     return {"records": records, "facts": facts, "evaluation": _read_json(out / "evaluation.json"),
             "weights": _first_layer_weights(out)}
 
@@ -347,10 +354,14 @@ class ReportWriter(Callback):
         self.records = state.history.records
         self.weights = _dense_weights(state.net)
 
-    def finish(self, status: str, *, evaluation: dict[str, Any] | None = None) -> Path:
-        """The final report: ``status`` is done, diverged or interrupted. run.json is
-        written last, so one that says done means every file was written."""
+    def finish(self, status: str, *, evaluation: dict[str, Any] | None = None,
+               alerts_at_end: dict[str, Any] | None = None) -> Path:
+        """The final report: ``status`` is done, diverged or interrupted; ``alerts_at_end``
+        (:func:`deltaprop.alerts.standing`) says which alerts still hold at the last epoch.
+        run.json is written last, so one that says done means every file was written."""
         self.facts["status"] = status
+        if alerts_at_end is not None:
+            self.facts["alerts_at_end"] = alerts_at_end
         self.facts["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
         self.facts["seconds"] = round(time.perf_counter() - self.started, 3)
         if evaluation is not None:

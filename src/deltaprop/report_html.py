@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .alerts import at_chance
+from .alerts import at_chance, standing_of
 from .report import MAX_POINTS, WEIGHT_IMAGES, _square_side, escape, png_data_uri
 
 COLORS = {"train": "#1f77b4", "validation": "#d62728", "other": "#2ca02c"}
@@ -25,7 +25,8 @@ table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left;vertical-al
 .status{display:inline-block;padding:2px 8px;border-radius:4px;background:#eee}
 .status.training{background:#fff3cd}.status.done{background:#d4edda}.status.diverged,.status.interrupted{background:#f8d7da}
 .warning{background:#f8d7da;border:2px solid #c00;padding:10px 14px;font-weight:600;margin:12px 0}
-.alerts li{margin:6px 0}.alerts .fix{color:#333}.rule{font-family:monospace;background:#f3f3f3;padding:0 4px}
+.alerts li{margin:6px 0}.alerts .fix{color:#333}.standing.holds{color:#a00;font-weight:600}\
+.standing.cleared{color:#070}.rule{font-family:monospace;background:#f3f3f3;padding:0 4px}
 .charts,.multiples,.images{display:flex;flex-wrap:wrap;gap:12px}
 svg{background:#fff}svg text{font:11px system-ui,sans-serif;fill:#333}svg .grid{stroke:#e5e5e5}
 svg .pt{cursor:pointer}svg .pt:hover{r:5}
@@ -49,7 +50,7 @@ def render(records, facts: dict[str, Any], *, evaluation=None, weights=None, ref
     head = f'<meta http-equiv="refresh" content="{int(refresh)}">' if refresh else ""
     body = [
         _header(records, facts, evaluation),
-        _section("alerts", "Alerts", _alerts(records)),
+        _section("alerts", "Alerts", _alerts(records, facts.get("alerts_at_end"))),
         _section("curves", "Loss, accuracy and learning rate", _curves(records)),
         _section("diagnostics", "Per-layer diagnostics (probe batch, after each epoch)", _diagnostics(records)),
         _section("confusion", "Confusion matrix (test set)", _confusion(evaluation)),
@@ -79,7 +80,10 @@ def _header(records, facts, evaluation) -> str:
                  if last.get(k) is not None]
         parts.append("; last epoch: " + ", ".join(shown))
     n_alerts = sum(len(r.get("alerts") or ()) for r in records)
-    parts.append(f'; <a href="#alerts">{n_alerts} alert(s)</a></p>')
+    at_end = facts.get("alerts_at_end")
+    holding = "" if not n_alerts or at_end is None else \
+        f", {sum(item['cleared_by'] is None for item in at_end['alerts'])} still holding at the last epoch"
+    parts.append(f'; <a href="#alerts">{n_alerts} alert(s){holding}</a></p>')
     if evaluation and evaluation.get("accuracy") is not None:
         acc = evaluation["accuracy"]
         parts.append(f"<p>test accuracy <b>{acc:.4f}</b> on {evaluation['examples']} examples</p>")
@@ -102,16 +106,20 @@ def _chance(evaluation) -> float | None:
     return float(cm.sum(axis=1).max() / total) if total else None
 
 
-def _alerts(records) -> str:
+def _alerts(records, at_end=None) -> str:
+    """Every alert as it fired; with ``at_end`` (run.json's ``alerts_at_end``), whether it
+    still holds at the last epoch or cleared before it."""
     alerts = [a for r in records for a in r.get("alerts") or ()]
     if not alerts:
         return "<p>No alerts: no dead, saturated or identical units, no vanishing gradients, curves as expected.</p>"
-    items = "".join(
-        f'<li><span class="rule">{escape(a["rule"])}</span> epoch {a["epoch"]}: {escape(a["evidence"])}.'
-        f' <span class="fix">Fix: {escape(a["fix"])}</span></li>'
-        for a in alerts
-    )
-    return f'<ul class="alerts">{items}</ul>'
+    items = []
+    for a in alerts:
+        state = standing_of(a, at_end)
+        shown = "" if state is None else \
+            f' <span class="standing {"holds" if state.startswith("still") else "cleared"}">{escape(state)}.</span>'
+        items.append(f'<li><span class="rule">{escape(a["rule"])}</span> epoch {a["epoch"]}: {escape(a["evidence"])}.'
+                     f'{shown} <span class="fix">Fix: {escape(a["fix"])}</span></li>')
+    return f'<ul class="alerts">{"".join(items)}</ul>'
 
 
 def _curves(records) -> str:

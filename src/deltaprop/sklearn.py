@@ -49,7 +49,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from . import _checks, errors
 from .callbacks import Callback
 from .errors import ConfigError, DataError, ModelFileError, ShapeError
-from .layers import ACTIVATIONS, Dense, Dropout, Layer
+from .layers import ACTIVATIONS, LAYERS, Dense, Dropout, Layer
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, loss_from_config, loss_from_name
 from .network import Network, predictions_from_outputs, resolve_dtype
 from .optimizers import OPTIMIZERS, SGD, Adam, AdamW, Optimizer, optimizer_from_config, optimizer_from_name
@@ -482,21 +482,53 @@ class _NeuralNet(BaseEstimator):
     def _build_network(self, n_features: int, dtype, seed: int) -> Network:
         """Dense → activation (→ dropout) per hidden layer, then Dense → output activation,
         initialised as MLPClassifier does unless ``init`` names a deltaprop initialiser."""
-        sizes = self._hidden_sizes()
-        dropout = float(self.dropout)
         init = self.init or "glorot_uniform"
-        layers: list[Layer] = []
-        n_in = n_features
-        for width, name in zip(sizes, self._activations(len(sizes))):
-            layers += [Dense(n_in, width, init=init), ACTIVATIONS[name]()]
-            if dropout > 0:
-                layers.append(Dropout(dropout))
-            n_in = width
-        layers += [Dense(n_in, self._n_network_outputs(), init=init), ACTIVATIONS[self._output_name()]()]
+        layers: list[Layer] = [
+            Dense(*detail, init=init) if kind == "Dense" else Dropout(detail) if kind == "Dropout" else LAYERS[kind]()
+            for kind, detail in self._planned_layers(n_features)
+        ]
         net = Network(layers, seed=seed, dtype=dtype)
         if self.init is None:
             self._initialize_as_scikit_learn(net, seed)
         return net
+
+    def _planned_layers(self, n_features: int) -> list[tuple]:
+        """The layers the parameters name now, as ``(type, shape or rate)`` items."""
+        sizes = self._hidden_sizes()
+        plan: list[tuple] = []
+        n_in = n_features
+        for width, name in zip(sizes, self._activations(len(sizes))):
+            plan += [("Dense", (n_in, width)), (ACTIVATIONS[name].type_name, None)]
+            if float(self.dropout) > 0:
+                plan.append(("Dropout", float(self.dropout)))
+            n_in = width
+        return plan + [("Dense", (n_in, self._n_network_outputs())), (ACTIVATIONS[self._output_name()].type_name, None)]
+
+    def _follow_parameters(self, n_features: int) -> None:
+        """Before a warm start (``warm_start=True``, ``partial_fit``): the fitted weights with
+        the layers the parameters name now. scikit-learn's forward pass reads ``activation``
+        at every call, so a changed activation, dropout, output or dtype rebuilds the layers
+        around the same weights (the optimizer starts afresh); a changed shape
+        (``hidden_layer_sizes``) cannot keep them and is refused."""
+        dtype = resolve_dtype(self.dtype) if self.dtype is not None else self.net_.dtype
+        have = [(layer.type_name, (layer.n_in, layer.n_out) if isinstance(layer, Dense)
+                 else layer.rate if isinstance(layer, Dropout) else None) for layer in self.net_.layers]
+        want = self._planned_layers(n_features)
+        if have == want and dtype == self.net_.dtype:
+            return
+        shapes = [shape for kind, shape in have if kind == "Dense"]
+        if shapes != [shape for kind, shape in want if kind == "Dense"]:
+            fitted = " → ".join([str(n_features)] + [str(shape[1]) for shape in shapes])
+            raise ConfigError(
+                f"warm_start and partial_fit train the fitted network ({fitted}), but the parameters now ask for "
+                f"other layer sizes (hidden_layer_sizes={self.hidden_layer_sizes!r}); fit with warm_start=False "
+                "to train a new network, or set the sizes back"
+            )
+        net = self._build_network(n_features, dtype, 0)
+        for new, old in zip(net.parameters(), self.net_.parameters()):
+            new.value = old.value.astype(dtype)
+        self.net_, self._state = net, None
+        self._best_weights = [w.astype(dtype) for w in self._best_weights]
 
     def _initialize_as_scikit_learn(self, net: Network, seed: int) -> None:
         """MLPClassifier's initialisation: ``W`` and ``b`` uniform in ``±√(f/(n_in + n_out))``,
@@ -547,7 +579,7 @@ class _NeuralNet(BaseEstimator):
             )
         first_pass = not hasattr(self, "net_") or (not self.warm_start and not incremental)
         dtype = (np.float64, np.float32) if first_pass else self.net_.dtype
-        if first_pass and self.dtype is not None:
+        if self.dtype is not None:
             dtype = resolve_dtype(self.dtype)
         X, y = self._validate_xy(X, y, reset=first_pass, dtype=dtype)
         weight = self._sample_weight(sample_weight, X)
@@ -559,6 +591,8 @@ class _NeuralNet(BaseEstimator):
         net_seed, shuffle_seed, split_seed = (int(s) for s in rs.randint(0, 2**31 - 1, size=3))
         if first_pass:
             self._initialize(X, net_seed)
+        else:
+            self._follow_parameters(X.shape[1])
         rows = self._target_rows(targets).astype(self.net_.dtype, copy=False)
         if self._solver_name() == "lbfgs":
             self._fit_lbfgs(X, rows, weight)
@@ -1076,8 +1110,9 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         return rows
 
     def _stratify_labels(self, ids):
-        """scikit-learn stratifies on its binarised labels (one 0/1 column for two classes),
-        never for multilabel y."""
+        """The held-out rows keep the classes' shares: on the 0/1 labels for two classes, as
+        scikit-learn; on one-hot rows for more classes, where scikit-learn does not stratify
+        (it stratifies only a single output column); never for multilabel y."""
         if self._multilabel:
             return None
         if len(self.classes_) == 2:
