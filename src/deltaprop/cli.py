@@ -855,7 +855,8 @@ def _report_results(args, reporter, model: _Model, data: _Data, X_test, acc: flo
         _say(summary(alerts, at_end), err=bool(args.log_json))
     chance = chance_level(data.y_train, len(data.class_names))
     if at_chance(acc, chance):
-        _say(f"WARNING: {'test' if data.held_out else 'training'} accuracy {acc:.4f} is at chance (always answering the most common class scores "
+        rows = "test" if data.held_out else "training"
+        _say(f"WARNING: {rows} accuracy {acc:.4f} is at chance (always answering the most common class scores "
              f"{chance:.4f}): this network has not learned; see the alerts above", err=True)
 
 
