@@ -1333,7 +1333,7 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
     ds = _load_data(name, data_dir, _split_seed(mf), label_column, feature_names=_trained_feature_names(mf))
     for note in ds.notes:
         _say(f"note: {note}", err=True)
-    if ds.x_train.shape[1] != mf.net.n_features:
+    if mf is not None and ds.x_train.shape[1] != mf.net.n_features:  # plot samples may have no model
         per_row = "feature columns besides the label column" if name.lower().endswith((".csv", ".txt")) else "inputs a row"
         raise ShapeError(f"{name}: holds {ds.x_train.shape[1]} {per_row}, but the model takes {mf.net.n_features}; "
                          f"give a file with the {mf.net.n_features} feature columns it was trained on")
