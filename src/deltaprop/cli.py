@@ -847,13 +847,15 @@ def _report_results(args, reporter, model: _Model, data: _Data, X_test, acc: flo
     at_end = standing(alerts, records, context_of(model.net, model.loss, data.y_train))  # which still hold
     if reporter is not None:
         images = data.x_test if data.x_test.dtype == np.uint8 else None
+        scored = {} if data.held_out else {"scored": "training", "note": _NO_TEST_SET}
         reporter.finish("done", evaluation=evaluation(model.net, X_test, data.y_test, data.class_names,
-                                                      loss=model.loss, images=images), alerts_at_end=at_end)
+                                                      loss=model.loss, images=images, **scored), alerts_at_end=at_end)
     if alerts or not args.quiet:
         _say(summary(alerts, at_end), err=bool(args.log_json))
     chance = chance_level(data.y_train, len(data.class_names))
     if at_chance(acc, chance):
-        _say(f"WARNING: test accuracy {acc:.4f} is at chance (always answering the most common class scores "
+        rows = "test" if data.held_out else "training"
+        _say(f"WARNING: {rows} accuracy {acc:.4f} is at chance (always answering the most common class scores "
              f"{chance:.4f}): this network has not learned; see the alerts above", err=True)
 
 
