@@ -106,7 +106,8 @@ _TRAIN_OPTIONS = [
     ("--epochs", "epochs", "passes over the training data (default 10)"),
     ("--steps", "steps", "stop after this many updates (with --epochs: whichever comes first)"),
     ("--validation-split", "validation_split", "share of the training data held out for validation (default 0.1)"),
-    ("--early-stopping", "early_stopping", "tolerate this many epochs without val_loss improvement, stop at the next (0: off)"),
+    ("--early-stopping", "early_stopping", "tolerate this many epochs without val_loss improvement, stop at the next; "
+                                           "the model keeps the best epoch's weights (0: off)"),
     ("--seed", "seed", "random seed for weights, shuffling and dropout (default 0)"),
     ("--dtype", "dtype", "float32 (default) or float64"),
     ("--scaling", "scaling", "input scaling, saved in the model: auto (default: x/255 for 8-bit images, none for data "
