@@ -217,3 +217,95 @@ def test_predict_on_a_csv_points_to_evaluate_and_npy(tmp_path):
     err = _error("predict", run, data)
     assert "predict reads rows from a .npy file or one image" in err and f"evaluate MODEL --dataset {data}" in err
     assert "28x28" not in err
+
+
+def _score(res) -> str:
+    """evaluate's answer without the file's name: the accuracy line's end and the tables."""
+    assert res.returncode == 0, res.stderr
+    return res.stdout.split(": accuracy", 1)[1]
+
+
+@pytest.mark.slow
+def test_evaluate_reads_a_header_of_the_same_columns_in_another_order_by_name(tmp_path):
+    x, y = _blobs(90)
+    run = _train(tmp_path, _write(tmp_path / "train.csv", x, y))
+    from deltaprop.serialization import read_model
+
+    assert read_model(run / "model.safetensors").extra["feature_names"] == ["a", "b", "c", "d"]
+    same = run_cli("evaluate", run, "--dataset", _write(tmp_path / "same.csv", x, y), "--split", "all")
+    swapped = _write(tmp_path / "swapped.csv", x[:, ::-1], y, header="d,c,b,a,label")
+    res = run_cli("evaluate", run, "--dataset", swapped, "--split", "all")
+    assert _score(res) == _score(same)  # the same rows, read by name: the same scores
+    assert res.stderr == (f"note: {swapped} names the model's 4 feature columns in another order (d, c, b, a); "
+                          "they are read by name, in the trained order (a, b, c, d)\n")
+
+
+@pytest.mark.slow
+def test_evaluate_refuses_a_header_that_names_other_columns_in_one_line(tmp_path):
+    x, y = _blobs(90)
+    run = _train(tmp_path, _write(tmp_path / "train.csv", x, y))
+    renamed = _write(tmp_path / "renamed.csv", x, y, header="a,b,c,e,label")
+    err = _error("evaluate", run, "--dataset", renamed)
+    assert err.startswith(f"deltaprop: error: {renamed}: the header does not name the feature columns the model "
+                          "was trained on: its feature column 4 of 4, 'e', is not one the model was trained on, "
+                          "and it has no column 'd' (trained on a, b, c, d)"), err
+    assert "give a file whose header names those columns, in any order" in err
+    fewer = _write(tmp_path / "fewer.csv", x[:, :3], y, header="a,b,c,label")
+    assert f"{fewer}: the header does not name the feature columns the model was trained on: it has no column " \
+           "'d' (trained on a, b, c, d)" in _error("evaluate", run, "--dataset", fewer)
+    more = _write(tmp_path / "more.csv", np.column_stack([x, x[:, :1]]), y, header="a,b,c,d,a2,label")
+    assert "its feature column 5 of 5, 'a2', is not one the model was trained on" in \
+        _error("evaluate", run, "--dataset", more)
+
+
+@pytest.mark.slow
+def test_columns_are_read_by_position_when_either_side_has_no_header(tmp_path):
+    x, y = _blobs(90)
+    named = _train(tmp_path, _write(tmp_path / "train.csv", x, y), out="named")
+    same = _score(run_cli("evaluate", named, "--dataset", _write(tmp_path / "same.csv", x, y), "--split", "all"))
+    bare = tmp_path / "bare.csv"
+    bare.write_text("\n".join((tmp_path / "same.csv").read_text().splitlines()[1:]) + "\n")
+    res = run_cli("evaluate", named, "--dataset", bare)
+    assert _score(res) == same and res.stderr == ""
+    unnamed = _train(tmp_path, bare, out="unnamed")  # a model that records no names
+    from deltaprop.serialization import read_model
+
+    assert "feature_names" not in read_model(unnamed / "model.safetensors").extra
+    swapped = _write(tmp_path / "swapped.csv", x, y, header="d,c,b,a,label")  # names it cannot check
+    res = run_cli("evaluate", unnamed, "--dataset", swapped)
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+
+
+@pytest.mark.slow
+def test_evaluate_on_too_few_columns_without_a_header_names_the_file_and_the_width(tmp_path):
+    x, y = _blobs(90)
+    run = _train(tmp_path, _write(tmp_path / "train.csv", x, y))
+    bare = tmp_path / "three.csv"
+    bare.write_text("".join(",".join(f"{v:.5g}" for v in row) + f",{label}\n" for row, label in zip(x[:, :3], y)))
+    err = _error("evaluate", run, "--dataset", bare)
+    assert f"{bare}: holds 3 feature columns besides the label column, but the model takes 4; give a file with " \
+           "the 4 feature columns it was trained on" in err
+    assert "Dense(" not in err
+
+
+@pytest.mark.slow
+def test_predict_names_the_file_and_the_cell_that_is_not_finite(tmp_path):
+    x, y = _blobs(90)
+    run = _train(tmp_path, _write(tmp_path / "train.csv", x, y))
+    for value, words in [(np.inf, "inf (infinity)"), (-np.inf, "-inf (infinity)"), (np.nan, "NaN (a missing value)")]:
+        rows = x[:5].copy()
+        rows[3, 2] = value
+        np.save(tmp_path / "rows.npy", rows)
+        err = _error("predict", run, tmp_path / "rows.npy")
+        assert f"{tmp_path / 'rows.npy'}: rows[3, 2] holds {words}, not a finite number" in err
+        assert "float32" not in err
+
+
+@pytest.mark.slow
+def test_train_says_that_a_first_row_of_column_numbers_was_read_as_a_header_even_when_quiet(tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("0,1\n" + "".join(f"{v / 20},{int(v < 10)}\n" for v in range(20)))
+    res = run_cli("train", "--dataset", data, "--out", tmp_path / "run", "--epochs", "1", "-q")
+    assert res.returncode == 0, res.stderr
+    assert f"note: {data}: the first line, '0,1', was read as column numbers" in res.stderr
+    assert "write a header line of names above it" in res.stderr

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deltaprop.data import read_table
+from deltaprop.data import load_arrays, read_table
 from deltaprop.errors import ConfigError, DataError
 
 NAMES = ["label", "p0", "p1", "p2"]
@@ -100,3 +100,55 @@ def test_a_pandas_index_column_is_refused(tmp_path):
     path = _write(tmp_path / "d.csv", ",p0,p1,p2,label", indexed)
     with pytest.raises(DataError, match="index=False"):
         read_table(path)
+
+
+def test_feature_names_are_the_header_without_the_label_column(tmp_path):
+    assert read_table(_write(tmp_path / "d.csv", ",".join(NAMES), _rows())).feature_names == ("p0", "p1", "p2")
+    assert read_table(_write(tmp_path / "bare.csv", None, _rows()), label_column=0).feature_names is None
+
+
+def test_trained_feature_names_put_a_reordered_header_back_in_order(tmp_path):
+    rows = _rows()
+    path = _write(tmp_path / "d.csv", "p2,label,p0,p1", rows[:, [3, 0, 1, 2]])
+    table = read_table(path, feature_names=["p0", "p1", "p2"])
+    assert np.array_equal(table.x, rows[:, 1:]) and np.array_equal(table.y, rows[:, 0])
+    assert table.feature_names == ("p0", "p1", "p2")
+    assert table.notes == (f"{path} names the model's 3 feature columns in another order (p2, p0, p1); they are "
+                           "read by name, in the trained order (p0, p1, p2)",)
+    assert read_table(path, feature_names=["p2", "p0", "p1"]).notes == ()  # the file's own order: no note
+
+
+@pytest.mark.parametrize("header, words", [
+    ("label,p0,p1,q", "its feature column 3 of 3, 'q', is not one the model was trained on, and it has no column 'p2'"),
+    ("label,p0,p1,p1", "it has no column 'p2'"),
+])
+def test_trained_feature_names_refuse_a_header_that_names_other_columns(tmp_path, header, words):
+    path = _write(tmp_path / "d.csv", header, _rows())
+    with pytest.raises(DataError, match="the header does not name the feature columns the model was trained on") as info:
+        read_table(path, feature_names=["p0", "p1", "p2"])
+    assert words in str(info.value)
+    assert read_table(_write(tmp_path / "bare.csv", None, _rows()), label_column=0,
+                      feature_names=["p0", "p1", "p2"]).x.shape == (60, 3)
+
+
+FIRST_ROW_0_1 = "0,1\n0.1,1\n0.9,0\n1.0,0\n0.2,1\n0.8,0\n0.15,1\n0.95,0\n0.05,1\n0.85,0\n0.3,1\n0.7,0\n"
+
+
+def test_a_first_row_of_column_numbers_that_could_be_data_is_said_to_be_read_as_a_header(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text(FIRST_ROW_0_1)
+    table = read_table(path)
+    assert len(table.y) == 11  # pandas' header for unnamed columns, as before
+    assert table.notes == (f"{path}: the first line, '0,1', was read as column numbers (the header pandas writes for "
+                           "unnamed columns), not as a data row; if it is a row of data, write a header line of names "
+                           "above it",)
+    with pytest.warns(UserWarning, match="was read as column numbers"):
+        load_arrays(path)
+    path.write_text("x,label\n" + FIRST_ROW_0_1)  # the fix the note gives
+    assert len(read_table(path).y) == 12 and read_table(path).notes == ()
+
+
+def test_pandas_column_numbers_above_a_wide_table_are_no_plausible_row_and_need_no_note(tmp_path):
+    rows = np.column_stack([np.random.default_rng(2).integers(0, 256, size=(40, 784)), np.arange(40) % 3])
+    path = _write(tmp_path / "pd.csv", ",".join(str(i) for i in range(785)), rows)
+    assert read_table(path, label_column=-1).notes == ()

@@ -54,3 +54,66 @@ def test_a_gzip_file_that_decompresses_past_its_declared_data_is_called_corrupt(
     with pytest.raises(FileFormatError, match="corrupt gzip stream: it decompresses to more than the 4 bytes of "
                                               "data the header declares.*Delete it and fetch or copy it again"):
         read_idx(path)
+
+
+def _comma_file(tmp_path):
+    path = tmp_path / "comma.csv"
+    path.write_text("a,b,label\n0.5,-1.25,0\n1e3,2,1\n3,4.5,2\n")
+    return path
+
+
+@pytest.mark.parametrize("sep", ["\t", ";"])
+def test_tab_and_semicolon_separated_files_are_read_like_comma_separated_ones(tmp_path, sep):
+    comma = read_table(_comma_file(tmp_path))
+    path = tmp_path / "other.csv"
+    path.write_text(_comma_file(tmp_path).read_text().replace(",", sep))
+    table = read_table(path)
+    assert np.array_equal(table.x, comma.x) and np.array_equal(table.y, comma.y)
+    assert table.feature_names == ("a", "b")
+
+
+def test_quoted_numbers_as_csv_quote_all_writes_them_are_numbers(tmp_path):
+    import csv
+
+    path = tmp_path / "quoted.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f, quoting=csv.QUOTE_ALL)
+        writer.writerows([["a", "b", "label"], [0.5, -1.25, 0], [1000.0, 2, 1], [3, 4.5, 2]])
+    table, comma = read_table(path), read_table(_comma_file(tmp_path))
+    assert np.array_equal(table.x, comma.x) and np.array_equal(table.y, comma.y)
+
+
+def test_lines_of_only_spaces_are_blank(tmp_path):
+    path = tmp_path / "spaces.csv"
+    path.write_text("a,b,label\n0.5,-1.25,0\n   \n1e3,2,1\n3,4.5,2\n  \t \n")
+    comma = read_table(_comma_file(tmp_path))
+    assert np.array_equal(read_table(path).x, comma.x)
+
+
+def test_a_row_of_another_width_is_named_without_numpy_advice(tmp_path):
+    path = tmp_path / "short.csv"
+    path.write_text("a,b,label\n0.5,-1.25,0\n1e3,2\n")
+    with pytest.raises(FileFormatError) as info:
+        read_table(path)
+    assert "data row 2 has 2 comma-separated values, the rows above 3; every row needs 3" in str(info.value)
+    assert "usecols" not in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["a;b;label\n-0,5;1,25;0\n1;2;1\n", "-0,5;1,25;0\n1;2;1\n", "a\tb\tlabel\n-0,5\t1\t0\n"])
+def test_decimal_commas_are_named_with_the_conversion(tmp_path, text):
+    path = tmp_path / "euro.csv"
+    path.write_text(text)
+    with pytest.raises(FileFormatError, match=r"holds '-0,5', a number written with a decimal comma; deltaprop reads "
+                                              r"numbers with a decimal point") as info:
+        read_table(path)
+    assert "decimal=','" in str(info.value)
+
+
+def test_a_space_separated_file_says_which_separators_are_read(tmp_path):
+    path = tmp_path / "spaced.csv"
+    path.write_text("0.5 -1.25 0\n1 2 1\n")
+    with pytest.raises(FileFormatError, match="separated by spaces; deltaprop reads comma-separated files"):
+        read_table(path)
+    path.write_text("0.5\n1\n")
+    with pytest.raises(FileFormatError, match="needs at least two columns"):
+        read_table(path)

@@ -301,6 +301,8 @@ class _Dataset:
     label_source: str | None = None
     held_out: bool = True  # False: too few rows to set a test part aside; the test rows are the training rows
     file: dict[str, Any] | None = None  # a data file's SHA-256 and row count, as the model records them
+    feature_names: tuple[str, ...] | None = None  # a CSV header's names of the feature columns
+    notes: tuple[str, ...] = ()  # what reading the file assumed (said on stderr)
 
     def all_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Every row: the training and the test part together."""
@@ -372,10 +374,11 @@ def _named_dataset(name: str, data_dir: str | None, mmap: bool = False) -> _Data
 
 
 def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None, *, mmap: bool = False,
-               keep_order: bool = False) -> _Dataset:
+               keep_order: bool = False, feature_names=None) -> _Dataset:
     """A named dataset (its images memory-mapped with ``mmap``), or a .npz/.csv file split
     80/20 (stratified, seeded) into train and test (each part in the file's order with
-    ``keep_order``, else shuffled; the same rows either way)."""
+    ``keep_order``, else shuffled; the same rows either way). ``feature_names``: the
+    columns a model was trained on, which a CSV header must name (in any order)."""
     if not _is_file_dataset(name):
         return _named_dataset(name, data_dir, mmap)
     path = Path(name)
@@ -383,7 +386,7 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
         raise DataError(f"{path} is a folder; --dataset takes a name ({', '.join(DATASETS)}) or a .npz/.csv file")
     if not path.exists() and not path.suffix:
         raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or give a .npz/.csv file")
-    table = read_table(path, label_column=label_column)
+    table = read_table(path, label_column=label_column, feature_names=feature_names)
     x, y = table.x.reshape(len(table.x), -1), table.y
     _check_class_ids(path, y)
     present = np.unique(y)
@@ -393,7 +396,8 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
     x_tr, y_tr, x_te, y_te = (train_validation_split(x, y, 0.2, seed=seed, keep_order=keep_order) if held_out
                               else (x, y, x, y))
     file = {"sha256": _file_sha256(path), "rows": len(y)}
-    return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), source, held_out, file)
+    return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), source, held_out, file,
+                    table.feature_names, table.notes)
 
 
 def _check_class_ids(path: Path, y: np.ndarray) -> None:
@@ -613,6 +617,8 @@ class _Data:
     label_source: str | None = None
     held_out: bool = True
     file: dict[str, Any] | None = None
+    feature_names: tuple[str, ...] | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def n_features(self) -> int:
@@ -635,7 +641,8 @@ def _training_data(cfg: TrainConfig, *, mapped: bool = False) -> _Data:
                                                         keep_order=in_order)
         _check_validation_split(cfg, len(ds.y_train), len(y_tr), len(y_va))
         validation = (x_va, y_va)
-    return _Data(x_tr, y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source, ds.held_out, ds.file)
+    return _Data(x_tr, y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source, ds.held_out, ds.file,
+                 ds.feature_names, ds.notes)
 
 
 def _check_validation_split(cfg: TrainConfig, n_rows: int, n_train: int, n_validation: int) -> None:
@@ -657,7 +664,7 @@ def _row_views(cfg: TrainConfig, ds: _Dataset) -> _Data:
         _check_validation_split(cfg, len(ds.y_train), len(y_tr), len(y_va))
         validation = (RowView(ds.x_train, val_rows), y_va)
     return _Data(RowView(ds.x_train, rows), y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source,
-                 ds.held_out, ds.file)
+                 ds.held_out, ds.file, ds.feature_names, ds.notes)
 
 
 def _check_layers(cfg: TrainConfig, data: _Data) -> None:
@@ -841,13 +848,15 @@ def _report_results(args, reporter, model: _Model, data: _Data, X_test, acc: flo
     at_end = standing(alerts, records, context_of(model.net, model.loss, data.y_train))  # which still hold
     if reporter is not None:
         images = data.x_test if data.x_test.dtype == np.uint8 else None
+        scored = {} if data.held_out else {"scored": "training", "note": _NO_TEST_SET}
         reporter.finish("done", evaluation=evaluation(model.net, X_test, data.y_test, data.class_names,
-                                                      loss=model.loss, images=images), alerts_at_end=at_end)
+                                                      loss=model.loss, images=images, **scored), alerts_at_end=at_end)
     if alerts or not args.quiet:
         _say(summary(alerts, at_end), err=bool(args.log_json))
     chance = chance_level(data.y_train, len(data.class_names))
     if at_chance(acc, chance):
-        _say(f"WARNING: test accuracy {acc:.4f} is at chance (always answering the most common class scores "
+        rows = "test" if data.held_out else "training"
+        _say(f"WARNING: {rows} accuracy {acc:.4f} is at chance (always answering the most common class scores "
              f"{chance:.4f}): this network has not learned; see the alerts above", err=True)
 
 
@@ -875,6 +884,8 @@ def _rate_words(model: _Model) -> str:
 
 
 def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> None:
+    for note in data.notes:  # what reading the data file assumed is said even with --quiet
+        _say(f"note: {note}", err=True)
     if args.quiet:
         return
     if model.state is not None:
@@ -1010,6 +1021,8 @@ def _model_meta(cfg: TrainConfig, data: _Data) -> dict[str, Any]:
     extra = {"config": cfg.as_dict(), "dataset": cfg.dataset, "classes_kind": "i" if ids else "U"}
     if data.file is not None:
         extra["data_file"] = data.file
+    if data.feature_names is not None:  # a CSV header's names: evaluate reads other files' columns by them
+        extra["feature_names"] = list(data.feature_names)
     return {"class_names": data.class_names, "extra": extra}
 
 
@@ -1306,12 +1319,26 @@ def _is_training_file(mf, name: str, ds: _Dataset) -> bool:
     return same_path
 
 
+def _trained_feature_names(mf) -> list[str] | None:
+    """The feature columns' names of the CSV file the model trained on (None: not recorded)."""
+    names = mf.extra.get("feature_names") if mf is not None else None
+    ok = isinstance(names, list) and len(names) == mf.net.n_features and all(isinstance(n, str) for n in names)
+    return names if ok else None
+
+
 def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarray, str]:
     """The dataset, the rows ``evaluate`` scores and, in words, which they are: a named
-    dataset's or the training file's held-out rows by default, every row of another file."""
+    dataset's or the training file's held-out rows by default, every row of another file
+    (its columns read by the names the model trained on, when both have a header)."""
     label_column = getattr(args, "label_column", None) or _trained_label_column(mf)
     data_dir = args.data_dir or _recorded_data_dir(mf, name)
-    ds = _load_data(name, data_dir, _split_seed(mf), label_column)
+    ds = _load_data(name, data_dir, _split_seed(mf), label_column, feature_names=_trained_feature_names(mf))
+    for note in ds.notes:
+        _say(f"note: {note}", err=True)
+    if mf is not None and ds.x_train.shape[1] != mf.net.n_features:  # plot samples may have no model
+        per_row = "feature columns besides the label column" if name.lower().endswith((".csv", ".txt")) else "inputs a row"
+        raise ShapeError(f"{name}: holds {ds.x_train.shape[1]} {per_row}, but the model takes {mf.net.n_features}; "
+                         f"give a file with the {mf.net.n_features} feature columns it was trained on")
     if args.split == "all":
         trained_file = False
     else:
@@ -1429,6 +1456,11 @@ def _rows_of(path: Path, n_features: int, style: str = "digit") -> np.ndarray:
         raise ShapeError(f"{path}: expected a row or rows of features, got shape {raw.shape}")
     if rows.shape[1] != n_features:
         raise ShapeError(f"{path}: {rows.shape[1]} features per input, but the model takes {n_features}")
+    if rows.dtype.kind == "f" and not np.isfinite(rows).all():
+        r, c = np.argwhere(~np.isfinite(rows))[0]
+        what = "NaN (a missing value)" if np.isnan(rows[r, c]) else f"{rows[r, c]} (infinity)"
+        raise DataError(f"{path}: rows[{r}, {c}] holds {what}, not a finite number; clean or impute the missing or "
+                        "infinite values first")
     return rows
 
 

@@ -87,12 +87,21 @@ def run_facts(command: list[str], config: dict[str, Any], *, data_source: str, d
     }
 
 
+#: ``scored`` in evaluation.json: the rows the results are of (a file too small to split is
+#: trained and scored whole, so its results are of the training rows, not of unseen data).
+SCORED_ROWS = ("test", "training")
+
+
 def evaluation(net, X: np.ndarray, y: np.ndarray, class_names, *, loss=None,
-               images: np.ndarray | None = None) -> dict[str, Any]:
-    """Test-set results for the report: accuracy, confusion matrix and the
+               images: np.ndarray | None = None, scored: str = "test", note: str | None = None) -> dict[str, Any]:
+    """The results for the report: accuracy, confusion matrix and the
     :data:`WRONG_EXAMPLES` wrong predictions with the highest confidence (with their
     pictures when ``images`` holds the raw inputs as uint8 images). ``loss``: the one the
-    network was trained with, which says whether its outputs are logits."""
+    network was trained with, which says whether its outputs are logits. ``scored``: which
+    rows ``X`` holds, ``"test"`` (held out) or ``"training"`` (every training row, when
+    there is no held-out test set); ``note``: why, in the words the CLI prints."""
+    if scored not in SCORED_ROWS:
+        raise ValueError(f"scored must be one of {SCORED_ROWS}, not {scored!r}")
     from .metrics import confusion_matrix
     from .network import predictions_from_outputs
     from .serialization import class_probabilities, output_kind
@@ -113,13 +122,38 @@ def evaluation(net, X: np.ndarray, y: np.ndarray, class_names, *, loss=None,
         if images is not None and _square_side(images[i].size):
             ex["pixels"] = np.asarray(images[i], dtype=np.uint8).ravel().tolist()
         examples.append(ex)
-    return {
+    results = {
         "accuracy": float(np.mean(pred == y)) if len(y) else None,
         "examples": int(len(y)),
+        "scored": scored,
         "class_names": [str(c) for c in class_names] + [str(c) for c in range(len(class_names), k)],
         "confusion": confusion_matrix(y, pred, k).tolist(),
         "wrong": examples,
     }
+    if note is not None:
+        results["note"] = note
+    return results
+
+
+def model_weights(state) -> dict[str, Any]:
+    """Which epoch's weights the trained network holds, and why: ``{"epoch", "last_epoch",
+    "why"}``, ``why`` ``"early_stopping"`` (with its ``monitor``, ``best`` value and
+    ``stopped_epoch``, None when it did not stop the run) when an early stopping kept its best
+    epoch's weights and the network holds them, else ``"last_epoch"``."""
+    records = state.history.records
+    last = int(records[-1]["epoch"]) if records else int(state.epoch)
+    params = state.net.parameters()
+    for key, record in state.callback_records.items():
+        saved = state.saved_weights.get(key)
+        if not key.startswith("early_stopping.") or not isinstance(record, dict) or saved is None:
+            continue
+        best_epoch = record.get("best_epoch")
+        if isinstance(best_epoch, int) and len(saved) == len(params) and \
+                all(np.array_equal(p.value, w) for p, w in zip(params, saved)):
+            return {"epoch": best_epoch, "last_epoch": last, "why": "early_stopping",
+                    "monitor": key.partition(".")[2], "best": record.get("best"),
+                    "stopped_epoch": record.get("stopped_epoch")}
+    return {"epoch": last, "last_epoch": last, "why": "last_epoch"}
 
 
 # -- run folder files ----------------------------------------------------------------------------------
@@ -313,6 +347,7 @@ class ReportWriter(Callback):
         self.train_started = self.started
         self.records: list = []
         self.weights = None
+        self.state = None
         self.gap = interval
 
     def _write(self) -> None:
@@ -330,6 +365,7 @@ class ReportWriter(Callback):
 
         self.records = state.history.records
         self.weights = _dense_weights(state.net)
+        self.state = state
         self.train_started = time.perf_counter()
         # what a bit-identical rerun needs besides the config: `--threads N` with this N
         self.facts["threads"] = state.threads
@@ -353,13 +389,17 @@ class ReportWriter(Callback):
                 self.started -= facts["seconds"]
         self.records = state.history.records
         self.weights = _dense_weights(state.net)
+        self.state = state
 
     def finish(self, status: str, *, evaluation: dict[str, Any] | None = None,
                alerts_at_end: dict[str, Any] | None = None) -> Path:
         """The final report: ``status`` is done, diverged or interrupted; ``alerts_at_end``
         (:func:`deltaprop.alerts.standing`) says which alerts still hold at the last epoch.
+        A finished run records which epoch's weights its model holds (:func:`model_weights`).
         run.json is written last, so one that says done means every file was written."""
         self.facts["status"] = status
+        if status == "done" and self.state is not None and self.records:
+            self.facts["model_weights"] = model_weights(self.state)
         if alerts_at_end is not None:
             self.facts["alerts_at_end"] = alerts_at_end
         self.facts["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %z")

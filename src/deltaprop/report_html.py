@@ -51,11 +51,11 @@ def render(records, facts: dict[str, Any], *, evaluation=None, weights=None, ref
     body = [
         _header(records, facts, evaluation),
         _section("alerts", "Alerts", _alerts(records, facts.get("alerts_at_end"))),
-        _section("curves", "Loss, accuracy and learning rate", _curves(records)),
+        _section("curves", "Loss, accuracy and learning rate", _curves(records, _kept_epoch(records, facts))),
         _section("diagnostics", "Per-layer diagnostics (probe batch, after each epoch)", _diagnostics(records)),
-        _section("confusion", "Confusion matrix (test set)", _confusion(evaluation)),
+        _section("confusion", f"Confusion matrix ({_scored(evaluation)[1]})", _confusion(evaluation)),
         _section("weights", "First-layer weights", _weights(weights)),
-        _section("wrong", "Most confidently wrong test examples", _wrong(evaluation)),
+        _section("wrong", f"Most confidently wrong {_scored(evaluation)[0]} examples", _wrong(evaluation)),
         _section("run", "Run", _run_facts(facts)),
     ]
     title = escape(f"deltaprop run: {facts.get('config', {}).get('dataset', '')}")
@@ -69,24 +69,46 @@ def _section(ident: str, title: str, content: str) -> str:
     return f'<section id="{ident}"><h2>{escape(title)}</h2>{content}</section>'
 
 
+def _scored(evaluation) -> tuple[str, str]:
+    """The rows the test results are of, as (adjective, set): the held-out test set, or
+    every training row of a run with none (evaluation.json files written before it was
+    recorded are of the test set)."""
+    if evaluation and evaluation.get("scored") == "training":
+        return "training", "all training rows: no held-out test set"
+    return "test", "test set"
+
+
+def _results_line(evaluation) -> str:
+    """The accuracy line in the CLI's words, and its warning for training rows."""
+    acc, n = evaluation["accuracy"], evaluation["examples"]
+    if _scored(evaluation)[0] == "test":
+        return f"<p>test accuracy <b>{acc:.4f}</b> on {n} examples</p>"
+    note = evaluation.get("note") or "no held-out test set: this is the accuracy on the training rows, not on unseen data"
+    return (f"<p>training accuracy <b>{acc:.4f}</b> on all {n} examples</p>"
+            f'<p class="warning">WARNING: {escape(note)}</p>')
+
+
 def _header(records, facts, evaluation) -> str:
     status = str(facts.get("status", "unknown"))
     cfg = facts.get("config") or {}
     parts = [f"<h1>deltaprop run: {escape(cfg.get('dataset', ''))}, {escape(' → '.join(map(str, cfg.get('layers') or [])))}</h1>",
              f'<p><span class="status {escape(status)}">{escape(status)}</span> {len(records)} epoch(s)']
+    kept = _kept_epoch(records, facts)
     if records:
-        last = records[-1]
-        shown = [f"{k.replace('_', ' ')} {last[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy")
-                 if last.get(k) is not None]
-        parts.append("; last epoch: " + ", ".join(shown))
+        parts.append(f"; last epoch ({records[-1]['epoch']}): {_epoch_values(records[-1])}")
     n_alerts = sum(len(r.get("alerts") or ()) for r in records)
     at_end = facts.get("alerts_at_end")
     holding = "" if not n_alerts or at_end is None else \
         f", {sum(item['cleared_by'] is None for item in at_end['alerts'])} still holding at the last epoch"
     parts.append(f'; <a href="#alerts">{n_alerts} alert(s){holding}</a></p>')
+    if kept is not None:
+        record, why = kept
+        parts.append(f'<p class="kept">The model holds the weights of epoch {record["epoch"]}, not of the last epoch '
+                     f'({records[-1]["epoch"]}): {escape(why)}. Its results below are of that epoch\'s weights; '
+                     f"epoch {record['epoch']}: {_epoch_values(record)}.</p>")
     if evaluation and evaluation.get("accuracy") is not None:
         acc = evaluation["accuracy"]
-        parts.append(f"<p>test accuracy <b>{acc:.4f}</b> on {evaluation['examples']} examples</p>")
+        parts.append(_results_line(evaluation))
         chance = _chance(evaluation)
         if at_chance(acc, chance):
             parts.append(f'<p class="warning">This network ends at chance accuracy: {acc:.4f} against {chance:.4f} '
@@ -98,6 +120,34 @@ def _header(records, facts, evaluation) -> str:
                      "continues it from its last checkpoint, or writes its model and results when its epochs are "
                      "all trained.</p>")
     return "<header>" + "".join(parts) + "</header>"
+
+
+def _epoch_values(record) -> str:
+    return ", ".join(f"{k.replace('_', ' ')} {record[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy")
+                     if isinstance(record.get(k), (int, float)))
+
+
+def _kept_epoch(records, facts) -> tuple[dict, str] | None:
+    """The record of the epoch whose weights the model holds and why, when that is not the
+    last epoch (run.json's ``model_weights``; absent from older run.json files)."""
+    kept = facts.get("model_weights")
+    if not isinstance(kept, dict) or kept.get("why") != "early_stopping" or not records:
+        return None
+    record = next((r for r in records if r["epoch"] == kept.get("epoch")), None)
+    if record is None or record is records[-1]:
+        return None
+    return record, _kept_words(kept)
+
+
+def _kept_words(kept: dict) -> str:
+    """Why the model holds an earlier epoch's weights, as the CLI says it."""
+    best = kept.get("best")
+    words = f"early stopping kept the weights of epoch {kept.get('epoch')}, the best {kept.get('monitor')}"
+    if isinstance(best, (int, float)):
+        words += f" ({best:.4f})"
+    if isinstance(kept.get("stopped_epoch"), int):
+        words += f", and stopped the run at epoch {kept['stopped_epoch']}"
+    return words
 
 
 def _chance(evaluation) -> float | None:
@@ -122,17 +172,21 @@ def _alerts(records, at_end=None) -> str:
     return f'<ul class="alerts">{"".join(items)}</ul>'
 
 
-def _curves(records) -> str:
+def _curves(records, kept=None) -> str:
+    """The curves; ``kept`` (:func:`_kept_epoch`): a dashed line at the epoch whose weights
+    the model holds."""
     epochs = [int(r["epoch"]) for r in records]
     col = lambda k: [r.get(k) for r in records]  # noqa: E731
+    mark = None if kept is None else (int(kept[0]["epoch"]), f"the model's weights: epoch {kept[0]['epoch']}")
     charts = [
         line_chart("loss", epochs, [("train", col("loss"), COLORS["train"]),
-                                    ("validation", col("val_loss"), COLORS["validation"])]),
+                                    ("validation", col("val_loss"), COLORS["validation"])], mark=mark),
         line_chart("accuracy", epochs, [("train", col("accuracy"), COLORS["train"]),
-                                        ("validation", col("val_accuracy"), COLORS["validation"])]),
+                                        ("validation", col("val_accuracy"), COLORS["validation"])], mark=mark),
         line_chart("learning rate", epochs, [("lr", col("lr"), COLORS["other"])]),
     ]
-    return '<div class="charts">' + "".join(charts) + "</div>"
+    note = "" if mark is None else f"<p>The dashed line marks epoch {mark[0]}, whose weights the model holds.</p>"
+    return note + '<div class="charts">' + "".join(charts) + "</div>"
 
 
 #: The small multiples: (title, per layer or parameter, key, log scale).
@@ -177,9 +231,11 @@ def _stat(d, kind, ident, key):
     return None
 
 
-def line_chart(title: str, x: list[int], series, *, log: bool = False, width: int = 360, height: int = 220) -> str:
+def line_chart(title: str, x: list[int], series, *, log: bool = False, width: int = 360, height: int = 220,
+               mark: tuple[int, str] | None = None) -> str:
     """An SVG line chart of ``series`` (label, values with None gaps, colour) over epochs ``x``;
-    every point has an SVG title and a ``data-tip`` for the hover tooltip."""
+    every point has an SVG title and a ``data-tip`` for the hover tooltip. ``mark``: (epoch,
+    words) for a dashed vertical line."""
     left, right, top, bottom = 54, 10, 34, 28
     pts = [(xi, v) for _, values, _ in series for xi, v in zip(x, values) if _usable(v, log)]
     if not pts:
@@ -196,6 +252,9 @@ def line_chart(title: str, x: list[int], series, *, log: bool = False, width: in
     parts = [f'<svg class="chart" width="{width}" height="{height}" role="img" aria-label="{escape(title)}">',
              f'<text x="{left}" y="14" font-weight="600">{escape(title)}</text>']
     parts += _axes(x0, x1, y0, y1, log, left, right, top, bottom, width, height)
+    if mark is not None and x0 <= mark[0] <= x1:
+        parts.append(f'<line class="mark" x1="{sx(mark[0]):.1f}" y1="{top}" x2="{sx(mark[0]):.1f}" '
+                     f'y2="{height - bottom}" stroke="#555" stroke-dasharray="4 3"><title>{escape(mark[1])}</title></line>')
     step = max(1, math.ceil(len(x) / MAX_POINTS))
     for n, (label, values, color) in enumerate(series):
         for run in _runs(x, values, log):
@@ -285,8 +344,9 @@ def _weights(W) -> str:
 def _wrong(evaluation) -> str:
     if not evaluation or "wrong" not in evaluation:
         return "<p>Computed on the test set when training ends.</p>"
+    rows = _scored(evaluation)[0]
     if not evaluation["wrong"]:
-        return "<p>The network got every test example right.</p>"
+        return f"<p>The network got every {rows} example right.</p>"
     names = evaluation.get("class_names") or []
     label = lambda c: names[c] if c < len(names) else str(c)  # noqa: E731
     figs = []
@@ -295,7 +355,7 @@ def _wrong(evaluation) -> str:
         img = ""
         if ex.get("pixels"):
             side = _square_side(len(ex["pixels"]))
-            img = f'<img alt="test example {ex["index"]}" src="{png_data_uri(np.asarray(ex["pixels"]).reshape(side, side))}">'
+            img = f'<img alt="{rows} example {ex["index"]}" src="{png_data_uri(np.asarray(ex["pixels"]).reshape(side, side))}">'
         figs.append(f"<figure>{img}<figcaption>{escape(caption)}</figcaption></figure>")
     return f'<div class="images">{"".join(figs)}</div>'
 
@@ -304,12 +364,21 @@ def _seconds(value) -> str | None:
     return f"{value:.1f} s" if isinstance(value, (int, float)) else None
 
 
+def _model_weights_row(kept) -> str | None:
+    if not isinstance(kept, dict) or not isinstance(kept.get("epoch"), int):
+        return None
+    if kept.get("why") == "early_stopping":
+        return f"epoch {kept['epoch']} ({_kept_words(kept)})"
+    return f"epoch {kept['epoch']} (the last epoch trained)"
+
+
 def _run_facts(facts) -> str:
     versions = facts.get("versions") or {}
     data = facts.get("data") or {}
     command = facts.get("command")
     rows = [
         ("status", facts.get("status")),
+        ("model weights", _model_weights_row(facts.get("model_weights"))),
         ("command", " ".join(command) if isinstance(command, list) else command),
         ("seed", facts.get("seed")),
         ("versions", ", ".join(f"{k} {v}" for k, v in versions.items())),

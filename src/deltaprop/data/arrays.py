@@ -15,11 +15,13 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from deltaprop import _checks
 from deltaprop.bounded import file_kind
+from deltaprop.data.columns import align_columns
 from deltaprop.data.npy import read_npy_header
 from deltaprop.errors import ConfigError, DatasetNotFoundError, DataError, FileFormatError, ShapeError
 
@@ -48,11 +50,15 @@ _MAX_HEADER_BYTES = 1 << 20
 @dataclass
 class Table:
     """Inputs ``x``, labels ``y`` and, in words, which column or array the labels came
-    from and why (``"column 'label' (1 of 785, by its name)"``)."""
+    from and why (``"column 'label' (1 of 785, by its name)"``). ``feature_names``: the
+    header's names of the columns of ``x`` (None without a header, and for ``.npz``);
+    ``notes``: what the reader assumed that a person should hear (one sentence each)."""
 
     x: np.ndarray
     y: np.ndarray
     label_source: str
+    feature_names: tuple[str, ...] | None = None
+    notes: tuple[str, ...] = ()
 
 
 def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = None):
@@ -63,7 +69,9 @@ def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = Non
     :data:`LABEL_NAMES` with the inputs as the one other array; every member's header is
     checked against its size first and pickle is never allowed. x keeps its dtype.
 
-    CSV: comma-separated numbers, an optional header row. ``label_column`` is the index
+    CSV: comma-separated numbers (tab- or semicolon-separated when the first line holds
+    that separator and no comma), quoted or not, and an optional header row. Lines of only
+    spaces are blank. ``label_column`` is the index
     (negative counts from the end) or, with a header, the name of the label column; by
     default a header name in :data:`LABEL_NAMES`, else (no header) the first or the last
     column, whichever holds class ids, else the last. x comes back uint8 when every value
@@ -74,25 +82,37 @@ def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = Non
     ``.npz`` only) comes back as float32. :func:`read_table` also says which column was used.
     """
     table = read_table(path, label_column=label_column)
+    for note in table.notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
     return table.x, table.y
 
 
-def read_table(path: str | os.PathLike, *, label_column: int | str | None = None) -> Table:
-    """:func:`load_arrays`, with the choice of label column in words."""
+def read_table(path: str | os.PathLike, *, label_column: int | str | None = None,
+               feature_names=None) -> Table:
+    """:func:`load_arrays`, with the choice of label column in words and the header's
+    feature names. ``feature_names`` (the names a model was trained on, in order): a CSV
+    header naming them in another order has its columns put in that order (and a note
+    says so); a header naming other columns raises DataError. A file without a header is
+    read as it is."""
     path = Path(path)
     if not path.is_file():
         if path.exists():  # a folder, FIFO or device: say which, and never open it
             raise FileFormatError(f"{path} is {file_kind(path.stat().st_mode)}, not a data file; give a .npz or .csv file.")
         raise DatasetNotFoundError(f"{path}: no such file.")
     suffix = path.suffix.lower()
+    names, notes = None, []
     if suffix == ".npz":
         x, y, source = _load_npz(path, label_column)
     elif suffix in (".csv", ".txt"):
-        x, y, source = _load_csv(path, label_column)
+        x, y, source, names, notes = _load_csv(path, label_column)
     else:
         raise ConfigError(f"{path}: unsupported file type {suffix!r}; use .npz or .csv.")
+    if names is not None and feature_names is not None:
+        x, note = align_columns(x, names, feature_names, str(path))
+        if note is not None:
+            names, notes = tuple(str(n) for n in feature_names), [*notes, note]
     x, y = _check_xy(x, y, path, source)
-    return Table(x, y, source)
+    return Table(x, y, source, names, tuple(notes))
 
 
 def _npz_keys(path: Path, members, label_column: int | str | None) -> tuple[str, str, str]:
@@ -179,26 +199,73 @@ def _first_lines(path: Path) -> tuple[list[str], str]:
         raise FileFormatError(f"{path}: cannot read as text CSV ({exc}).") from None
 
 
-def _csv_header(path: Path) -> tuple[list[str] | None, int, int]:
-    """The header's names (None without a header), the number of columns and the number
-    of lines before the first row. The header is the first line that is not all numbers,
+#: The column separators read, by name; a comma unless the first line holds another one only.
+_SEPARATORS = {",": "comma", "\t": "tab", ";": "semicolon"}
+_DECIMAL_COMMA = re.compile(r"^\s*\"?[-+]?\d*,\d+\"?\s*$")
+_CONVERT = "convert it, e.g. in Python: pd.read_csv(path, sep=';', decimal=',').to_csv('fixed.csv', index=False)"
+
+
+def _decimal_comma(path: Path, text: str) -> FileFormatError:
+    return FileFormatError(f"{path}: holds {text.strip()!r}, a number written with a decimal comma; deltaprop reads "
+                           f"numbers with a decimal point, the columns separated by commas: {_CONVERT}")
+
+
+def _delimiter(path: Path, first: str) -> str:
+    """The column separator of a file whose first line (header or row) is ``first``: the
+    one of comma, tab and semicolon it holds; a comma with decimal-comma numbers between
+    semicolons or tabs is refused, as are separators deltaprop does not read."""
+    present = [sep for sep in _SEPARATORS if sep in first]
+    if len(present) == 1:
+        return present[0]
+    if not present:
+        if len(first.split()) >= 2:
+            raise FileFormatError(f"{path}: the first line holds values separated by spaces; deltaprop reads "
+                                  "comma-separated files (or tab- or semicolon-separated ones): write the values "
+                                  "with commas between them")
+        raise FileFormatError(f"{path}: needs at least two columns (inputs and a label); the first line holds no "
+                              "comma, tab or semicolon.")
+    if "," not in present:
+        raise FileFormatError(f"{path}: the first line holds both tabs and semicolons; separate the columns with one "
+                              "of them only (deltaprop reads comma-, tab- or semicolon-separated files)")
+    for other in present[1:]:
+        cells = first.split(other)
+        if any(_DECIMAL_COMMA.match(cell) for cell in cells):
+            raise _decimal_comma(path, next(c for c in cells if _DECIMAL_COMMA.match(c)))
+    return ","
+
+
+class _Layout(NamedTuple):
+    """How a CSV file is laid out: the header's names (None without one), the number of
+    columns, the lines before the first row, the column separator, and whether the header
+    is a row of column numbers ``0,1,...,n-1``."""
+
+    names: list[str] | None
+    n_cols: int
+    skip: int
+    delimiter: str
+    numbered: bool = False
+
+
+def _csv_header(path: Path) -> _Layout:
+    """The file's :class:`_Layout`. The header is the first line that is not all numbers,
     or ``np.savetxt``'s ``# name,name,...`` comment just above numeric rows, or a row of
     column numbers ``0,1,...,n-1`` (pandas writes integer column names so)."""
     comments, first = _first_lines(path)
     if not first.strip():
         raise FileFormatError(f"{path}: the CSV file is empty (or starts with a blank line).")
-    cells = [_header_name(c) for c in first.split(",")]
+    sep = _delimiter(path, first)
+    cells = [_header_name(c) for c in first.split(sep)]
     if len(cells) < 2:
         raise FileFormatError(f"{path}: needs at least two columns (inputs and a label).")
     if not _is_number_row(cells):
-        return cells, len(cells), len(comments) + 1
+        return _Layout(cells, len(cells), len(comments) + 1, sep)
     if cells == [str(i) for i in range(len(cells))]:
-        return cells, len(cells), len(comments) + 1
+        return _Layout(cells, len(cells), len(comments) + 1, sep, numbered=True)
     if comments:
-        above = [_header_name(c) for c in comments[-1].split(",")]
+        above = [_header_name(c) for c in comments[-1].split(sep)]
         if len(above) == len(cells) and not _is_number_row(above):
-            return above, len(cells), len(comments)
-    return None, len(cells), len(comments)
+            return _Layout(above, len(cells), len(comments), sep)
+    return _Layout(None, len(cells), len(comments), sep)
 
 
 def _named_column(path: Path, label_column: int | str, names: list[str] | None, n_cols: int) -> int:
@@ -281,26 +348,30 @@ def _check_names(path: Path, names: list[str] | None) -> None:
                         "(or remove the header row)")
 
 
-def _load_csv(path: Path, label_column: int | str | None):
-    names, n_cols, skip = _csv_header(path)
-    _check_names(path, names)
-    if label_column is not None:
-        _named_column(path, label_column, names, n_cols)  # a bad name fails before the file is read
+def _read_numbers(path: Path, layout: _Layout) -> np.ndarray:
+    """The rows after the header as float64, a row a line: fields may be quoted (as
+    ``csv.QUOTE_ALL`` writes them), and a line of only spaces is blank (its number kept)."""
     try:
-        with warnings.catch_warnings():
+        with open(path, encoding="utf-8-sig") as f, warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
-            table = np.loadtxt(path, delimiter=",", skiprows=skip,
-                               dtype=np.float64, ndmin=2, encoding="utf-8-sig")
+            lines = (line if line.strip() else "\n" for line in f)
+            table = np.loadtxt(lines, delimiter=layout.delimiter, quotechar='"', skiprows=layout.skip,
+                               dtype=np.float64, ndmin=2)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise _not_numbers(path, exc, names, n_cols) from None
+        raise _not_numbers(path, exc, layout) from None
+    except OSError as exc:
+        raise FileFormatError(f"{path}: cannot read as text CSV ({exc}).") from None
     if table.shape[0] == 0:
         raise FileFormatError(f"{path}: the CSV file has a header but no rows.")
-    if table.shape[1] != n_cols:
+    if table.shape[1] != layout.n_cols:
         raise FileFormatError(f"{path}: rows have {table.shape[1]} columns, the first "
-                              f"has {n_cols}.")
-    col, source = _choose_column(path, table, label_column, names, n_cols)
-    y = table[:, col]
-    x = np.delete(table, col, axis=1)
+                              f"has {layout.n_cols}.")
+    return table
+
+
+def _features(path: Path, x: np.ndarray, col: int) -> np.ndarray:
+    """The feature columns (``col`` held the labels) checked finite: uint8 or uint16 when
+    every value is such an integer (pixels, counts), float32 otherwise."""
     if not np.isfinite(x).all():
         row, column = np.argwhere(~np.isfinite(x))[0]
         value = x[row, column]
@@ -308,23 +379,66 @@ def _load_csv(path: Path, label_column: int | str | None):
         raise DataError(f"{path}: data row {row + 1}, column {column + 1} holds {value}, not a finite number (NaN or "
                         "infinity); clean or impute the missing or infinite values first")
     if (x == np.round(x)).all() and x.min() >= 0 and x.max() <= 65535:  # 8- or 16-bit integers (pixels, counts)
-        x = x.astype(np.uint8 if x.max() <= 255 else np.uint16)
-    else:
-        x = _checks.cast_checked(x, np.float32, name=f"{path}: x")
-    return x, y, source
+        return x.astype(np.uint8 if x.max() <= 255 else np.uint16)
+    return _checks.cast_checked(x, np.float32, name=f"{path}: x")
 
 
-def _not_numbers(path: Path, exc: Exception, names: list[str] | None, n_cols: int) -> FileFormatError:
+def _numbered_header_notes(path: Path, table: np.ndarray, layout: _Layout) -> list[str]:
+    """A note when a header of column numbers ``0,1,...,n-1`` could as well be a data
+    row: each number lies within its column's range widened by the range's width on
+    both sides. (pandas' header above a wide table is not: a pixel column of 0..255
+    cannot hold 700, nor an all-zero border column 3.)"""
+    numbers = np.arange(layout.n_cols)
+    low, high = table.min(axis=0), table.max(axis=0)
+    width = high - low
+    if not ((numbers >= low - width) & (numbers <= high + width)).all():
+        return []
+    sep = layout.delimiter
+    shown = sep.join(layout.names) if layout.n_cols <= 6 else sep.join([*layout.names[:3], "...", layout.names[-1]])
+    return [f"{path}: the first line, {shown!r}, was read as column numbers (the header pandas writes for unnamed "
+            "columns), not as a data row; if it is a row of data, write a header line of names above it"]
+
+
+def _load_csv(path: Path, label_column: int | str | None):
+    """x, y, where the labels came from, the feature columns' names and notes."""
+    layout = _csv_header(path)
+    names, n_cols = layout.names, layout.n_cols
+    _check_names(path, names)
+    if label_column is not None:
+        _named_column(path, label_column, names, n_cols)  # a bad name fails before the file is read
+    table = _read_numbers(path, layout)
+    col, source = _choose_column(path, table, label_column, names, n_cols)
+    x = _features(path, np.delete(table, col, axis=1), col)
+    notes = _numbered_header_notes(path, table, layout) if layout.numbered else []
+    feature_names = None if names is None else tuple(name for i, name in enumerate(names) if i != col)
+    return x, table[:, col], source, feature_names, notes
+
+
+def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError:
     """The error for a CSV file NumPy could not read as numbers: the cell that holds text
     (a label written as a word, most often) and how to give numbers instead."""
+    names, n_cols = layout.names, layout.n_cols
+    sep = _SEPARATORS[layout.delimiter]
+    changed = re.search(r"number of columns changed from (\d+) to (\d+) at row (\d+)", str(exc))
+    if changed is not None:
+        return FileFormatError(f"{path}: malformed CSV: data row {changed.group(3)} has {changed.group(2)} {sep}-separated "
+                               f"values, the rows above {changed.group(1)}; every row needs {n_cols}.")
     found = re.search(r"could not convert string '(.*)' to \w+ at row (\d+), column (\d+)", str(exc))
     if found is None:
-        return FileFormatError(f"{path}: malformed CSV ({exc}). Every row needs {n_cols} comma-separated numbers.")
+        return FileFormatError(f"{path}: malformed CSV ({_numpy_words(exc)}). Every row needs {n_cols} "
+                               f"{sep}-separated numbers.")
     text, row, col = found.group(1), int(found.group(2)), int(found.group(3))
+    if layout.delimiter != "," and _DECIMAL_COMMA.match(text):
+        return _decimal_comma(path, text)
     name = f" ({names[col - 1]!r})" if names and 0 < col <= len(names) else ""
     return FileFormatError(f"{path}: data row {row + 1}, column {col}{name} holds {text!r}, not a number; every value "
                            "must be a number. Give class labels as ids 0, 1, 2, ... (in Python: ids = "
                            "np.unique(labels, return_inverse=True)[1]) and encode or drop other text columns.")
+
+
+def _numpy_words(exc: Exception) -> str:
+    """NumPy's reason without its advice to the programmer (``use `usecols` ...``)."""
+    return str(exc).split("; use `usecols`")[0]
 
 
 def _check_labels(y: np.ndarray, path: Path, source: str) -> np.ndarray:

@@ -6,12 +6,15 @@ Every number comes from the library: probabilities from :meth:`Network.predict_p
 ``∂L/∂x = δ¹ (W¹)ᵀ`` from the first layer's own ``backward`` (the network skips that GEMM
 when training, since no parameter needs it).
 
-The model is read from a file or from a run folder; a run folder's model is read again
-when training writes a newer one, so the page follows the run.
+The model is read from a file or from a run folder. In a run folder it is whichever of
+``model.safetensors`` and ``checkpoint.safetensors`` training wrote last (a ``train
+--resume`` writes checkpoints past the old model file), read again when training writes
+a newer one, so the page follows the run.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +31,7 @@ __all__ = ["IMAGE_SIDE", "ModelSource", "NoModelYet"]
 
 #: Drawings become MNIST-like 28x28 images, so only models with 784 inputs can take them.
 IMAGE_SIDE = 28
-_RUN_MODELS = ("model.safetensors", "checkpoint.safetensors")  # the finished model first
+_RUN_MODELS = ("model.safetensors", "checkpoint.safetensors")  # on equal times, the finished model
 
 
 class NoModelYet(Error, LookupError):
@@ -45,7 +48,8 @@ class _Loaded:
     scaler: Any  # the model's own input layer (Rescaling, Standardization), or None
     path: Path
     stamp: tuple[int, int]
-    epoch: int | None
+    epoch: int | None  # the epoch whose weights it holds, where the file or its run folder tells
+    kind: str = "model"  # model or checkpoint
     image_style: str = "digit"  # how a drawing becomes its inputs (deltaprop.images), as predict reads images
 
     @property
@@ -64,6 +68,46 @@ def _stamp(path: Path) -> tuple[int, int] | None:
     return (st.st_mtime_ns, st.st_size)
 
 
+def newest_run_model(folder: Path) -> Path | None:
+    """The model file of the run folder ``folder`` that training wrote last, or None.
+
+    A model file records no epoch, so the files' modification times decide: training
+    writes ``checkpoint.safetensors`` after each epoch and ``model.safetensors`` once,
+    after the last checkpoint, when it finishes; a ``train --resume`` leaves the old
+    model file in place while its checkpoints move on. On equal times, the model."""
+    stamps = {name: _stamp(folder / name) for name in _RUN_MODELS}
+    present = [name for name in _RUN_MODELS if stamps[name] is not None and (folder / name).is_file()]
+    if not present:
+        return None
+    return folder / max(present, key=lambda name: (stamps[name][0], name == _RUN_MODELS[0]))
+
+
+def _run_model_epoch(model: Path) -> int | None:
+    """The epoch whose weights a run's ``model.safetensors`` holds, from the checkpoint that
+    training wrote before it: the best epoch where early stopping kept that epoch's
+    weights (its record's key among the checkpoint's saved weights), else the checkpoint's
+    epoch. None when the folder has no older checkpoint or it cannot be read."""
+    from ..serialization import MAX_FILE_BYTES, _read_header
+
+    checkpoint = model.with_name(_RUN_MODELS[1])
+    model_stamp, checkpoint_stamp = _stamp(model), _stamp(checkpoint)
+    if model_stamp is None or checkpoint_stamp is None or checkpoint_stamp[0] > model_stamp[0]:
+        return None
+    try:
+        training = json.loads(_read_header(checkpoint, MAX_FILE_BYTES)[1].get("training", "null"))
+    except (Error, OSError, ValueError):
+        return None
+    if not isinstance(training, dict) or type(training.get("epoch")) is not int:
+        return None
+    records = training.get("callbacks") if isinstance(training.get("callbacks"), dict) else {}
+    kept = training.get("saved_weights") if isinstance(training.get("saved_weights"), list) else []
+    for key in (k for k in kept if isinstance(k, str) and k.startswith("early_stopping.")):
+        record = records.get(key)
+        if isinstance(record, dict) and type(record.get("best_epoch")) is int:
+            return record["best_epoch"]
+    return training["epoch"]
+
+
 class ModelSource:
     """A model file, or the newest model of a run folder, with one lock around the network
     (its layers keep per-batch buffers, so two requests must not interleave)."""
@@ -80,12 +124,7 @@ class ModelSource:
 
     # -- loading ------------------------------------------------------------------------------
     def _candidate(self) -> Path | None:
-        if not self.is_run:
-            return self.path
-        for name in _RUN_MODELS:
-            if (self.path / name).is_file():
-                return self.path / name
-        return None
+        return newest_run_model(self.path) if self.is_run else self.path
 
     def _load(self, path: Path) -> None:
         from ..serialization import read_model
@@ -98,7 +137,10 @@ class ModelSource:
         names = tuple(mf.class_names or ())
         k = mf.net.n_outputs if mf.net.n_outputs > 1 else 2
         names = names[:k] + tuple(str(i) for i in range(len(names), k))
-        epoch = getattr(mf, "epoch", None) if mf.kind == "checkpoint" else None
+        if mf.kind == "checkpoint":
+            epoch = mf.epoch
+        else:
+            epoch = _run_model_epoch(path) if self.is_run else None
         from ..preprocessing import split_input_layer
 
         net, scaling = split_input_layer(mf.net)  # the page applies the input scaling as a step of its own
@@ -106,7 +148,7 @@ class ModelSource:
         config = mf.extra.get("config")
         style = style_for(config.get("dataset") if isinstance(config, dict) else None) or "digit"
         self._loaded = _Loaded(net, mf.training_loss(), names, scaling, mf.outputs, scaler, path, stamp or (0, 0),
-                               epoch, style)
+                               epoch, mf.kind, style)
 
     def _current(self) -> _Loaded:
         """The loaded model, read again first if its file changed (caller holds the lock)."""
@@ -146,7 +188,8 @@ class ModelSource:
                 name = f"Dense {layer.n_in}→{layer.n_out}" if isinstance(layer, Dense) else layer.type_name
                 layers.append({"index": i + m.first_index, "type": layer.type_name, "units": width, "name": name})
             return {
-                "source": str(m.path), "run": self.is_run, "epoch": m.epoch, "classes": list(m.class_names),
+                "source": str(m.path), "file": m.path.name, "kind": m.kind, "run": self.is_run, "epoch": m.epoch,
+                "classes": list(m.class_names),
                 "n_features": m.net.n_features, "image_input": m.net.n_features == IMAGE_SIDE * IMAGE_SIDE,
                 "input_scaling": (m.input_scaling or {"kind": "none"})["kind"], "loss": type(m.loss).__name__,
                 "layers": layers, "dtype": m.net.dtype.name,
@@ -232,7 +275,7 @@ class ModelSource:
         if not np.all(np.isfinite(p)):
             raise DataError("the network's output is not finite for this input; the model may be diverged")
         return {"predicted": predicted, "classes": list(m.class_names), "probabilities": p.astype(np.float64).tolist(),
-                "outputs": m.outputs, "model_epoch": m.epoch}
+                "outputs": m.outputs, "model_file": m.path.name, "model_epoch": m.epoch}
 
     @staticmethod
     def _image(v: np.ndarray) -> list | None:

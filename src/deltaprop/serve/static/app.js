@@ -384,7 +384,7 @@ async function loadModelInfo() {
     }
     state.model = m;
     const widths = [m.n_features, ...m.layers.filter((l) => l.type === "Dense").map((l) => l.units)];
-    const epoch = m.epoch !== null ? ` · checkpoint of epoch ${m.epoch}` : "";
+    const epoch = m.epoch !== null ? ` · weights of epoch ${m.epoch}` : "";
     const file = m.source.split(/[\\/]/).slice(-2).join("/");
     $("model-info").textContent = `${widths.join(" → ")} · ${m.layers.map((l) => l.type).join(", ")} · ${file}${epoch}`;
     $("model-info").title = m.source;
