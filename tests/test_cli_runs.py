@@ -230,3 +230,36 @@ def test_a_missing_model_is_written_with_the_best_epochs_weights_under_early_sto
     res = _cli("train", "--resume", str(out))
     assert res.returncode == 0 and "writing it from the checkpoint" in res.stdout, res.stderr
     assert all(np.array_equal(p, q) for p, q in zip(_weights(out), best))
+
+
+@pytest.mark.slow
+def test_a_runs_config_toml_with_other_epochs_or_optimizer_fills_in_their_own_defaults(tmp_path):
+    # --config RUN/config.toml --epochs 6 kept the 3-epoch cosine's t_max: epochs 4-6 trained at lr 0
+    first = tmp_path / "cos2"
+    assert _cli("train", *PARITY, "--schedule", "cosine", "--epochs", "2", "--out", first, "-q").returncode == 0
+    saved = tomllib.loads((first / "config.toml").read_text())
+    assert saved["schedule"]["t_max"] == 2 and set(saved["derived"]) == {"schedule.t_max", "weight_decay"}
+    longer = tmp_path / "cos4"
+    assert _cli("train", "--config", first / "config.toml", "--epochs", "4", "--out", longer, "-q").returncode == 0
+    assert tomllib.loads((longer / "config.toml").read_text())["schedule"]["t_max"] == 4
+    rates = [float(line.split(",")[5]) for line in (longer / "history.csv").read_text().splitlines()[1:]]
+    assert len(rates) == 4 and min(rates) > 0.05
+    again = tmp_path / "again"  # the same file alone reruns the same run, bit for bit
+    assert _cli("train", "--config", first / "config.toml", "--out", again, "-q").returncode == 0
+    for a, b in zip(_weights(first), _weights(again)):
+        np.testing.assert_array_equal(a, b)
+    res = _cli("train", "--config", first / "config.toml", "--optimizer", "adamw", "--out", tmp_path / "adamw")
+    assert res.returncode == 0 and "adamw lr 0.5, weight decay 0.01" in res.stdout  # lr given, λ AdamW's own
+
+
+@pytest.mark.slow
+def test_a_resume_midway_through_an_epoch_names_that_epoch_and_its_rate(tmp_path):
+    # the header said "at epoch 2 ... (epoch 2 at 0.25)" and early stopping blamed an older deltaprop
+    out = tmp_path / "run"
+    opts = [*PARITY, "--schedule", "exponential:gamma=0.5", "--early-stopping", "2", "--out", out]
+    assert _cli("train", *opts, "--steps", "10", "-q").returncode == 0
+    res = _cli("train", "--resume", out, "--steps", "100")
+    assert res.returncode == 0, res.stderr
+    assert f"resuming {out} at epoch 1:" in res.stdout and "lr 0.5 (epoch 1 at 0.5)" in res.stdout
+    assert "older deltaprop" not in res.stdout + res.stderr
+    assert next(line for line in res.stdout.splitlines() if line.startswith("epoch ")).startswith("epoch 1")

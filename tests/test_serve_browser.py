@@ -269,3 +269,51 @@ def test_a_model_file_has_no_training_tab(browser, main_job):
         w.page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784 → 50 → 10')")
         assert w.page.is_visible("#draw-view") and not w.page.is_visible("#tabs") and not w.page.is_visible("#run-view")
         w.check_clean()
+
+
+def test_a_model_whose_outputs_are_scores_shows_scores_not_probabilities(browser, tmp_path):
+    """Squared error on a linear output: the page shows the raw scores `deltaprop predict`
+    prints, says they are scores, claims no certainty, and draws negative scores' bars
+    left of zero rather than with negative widths."""
+    import io
+    from contextlib import redirect_stdout
+
+    import deltaprop as dp
+
+    path = tmp_path / "scores.safetensors"
+    dp.save(dp.mlp([784, 16, 10], output="identity", seed=3), path, class_names=[str(i) for i in range(10)],
+            input_scaling={"kind": "unit", "max": 255}, loss=dp.MeanSquaredError())
+    with running_server(path) as server:
+        w = Watched(browser, server.url.rstrip("/"))
+        page = w.page
+        page.goto(server.url)
+        page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784 → 16 → 10')")
+        draw_zero(page)
+        wait_idle(page)
+        assert "%" not in page.inner_text("#confidence") and "score" in page.inner_text("#confidence")
+        assert "scores" in page.inner_text("#outputs-kind") and "not probabilities" in page.inner_text("#outputs-kind")
+        assert page.get_attribute("#probabilities", "data-kind") == "scores"
+        rows = page.eval_on_selector_all("#probabilities li", """els => els.map(e => {
+            const bar = e.querySelector('.bar').getBoundingClientRect(), fill = e.querySelector('i').getBoundingClientRect();
+            return [e.dataset.class, e.querySelector('.p').textContent, fill.left - bar.left, fill.right - bar.left,
+                    bar.width, e.querySelector('i').classList.contains('neg')];
+        })""")
+        png = base64.b64decode(w.sent[-1]["png"].split(",", 1)[1])
+        (tmp_path / "drawn.png").write_bytes(png)
+        buf = io.StringIO()
+        with redirect_stdout(buf):
+            assert cli.main(["predict", str(path), str(tmp_path / "drawn.png"), "--top", "10"]) == 0
+        shown = ", ".join(f"{c}: {p}" for c, p, *_ in rows)
+        assert buf.getvalue().strip() == f"class {page.inner_text('#predicted')}  (scores {shown})"
+        assert any(float(p) < 0 for _, p, *_ in rows)  # the drawing gets negative scores: the bars below are tested
+        for _, p, left, right, width, neg in rows:
+            middle = width / 2
+            assert -0.5 <= left <= right <= width + 0.5 and neg == (float(p) < 0)
+            if float(p) < 0:
+                assert right == pytest.approx(middle, abs=1.5) and left < middle - 1
+            elif float(p) > 0:
+                assert left == pytest.approx(middle, abs=1.5)
+        assert "error" not in (page.get_attribute("#status", "class") or "")
+        assert page.eval_on_selector_all("#deltas canvas", "cs => cs.length") == 4  # Dense, Sigmoid, Dense, Identity: all drawn
+        page.screenshot(path=str(tmp_path / "scores.png"), full_page=True)
+        w.check_clean()

@@ -1,7 +1,8 @@
 """What the page shows about one input: the forward and backward pass of a saved model.
 
 Every number comes from the library: probabilities from :meth:`Network.predict_proba`
-(as ``deltaprop predict``), each layer's ``a`` and ``δ`` from
+(as ``deltaprop predict``; a model whose outputs are scores, say squared error on a linear
+output, has none: its scores are given as scores), each layer's ``a`` and ``δ`` from
 :meth:`Network.loss_and_gradients` and :meth:`Network.trace`, and the input gradient
 ``∂L/∂x = δ¹ (W¹)ᵀ`` from the first layer's own ``backward`` (the network skips that GEMM
 when training, since no parameter needs it).
@@ -209,7 +210,9 @@ class ModelSource:
             return {"unit": unit, "bias": float(dense.b.value[unit]), "weights": w.tolist()}
 
     def forward(self, pixels: np.ndarray) -> dict[str, Any]:
-        """Probabilities and every layer's output ``a`` for one 28x28 image (raw pixels)."""
+        """The class, its probabilities (or, for a model whose outputs are scores, the raw
+        scores, as ``deltaprop predict`` shows them) and every layer's output ``a`` for one
+        28x28 image (raw pixels)."""
         with self._lock:
             m = self._current()
             x = self._input(m, pixels)
@@ -271,11 +274,13 @@ class ModelSource:
         out = m.net.predict_proba(x)
         predicted = int(predictions_from_outputs(out, threshold=m.loss.decision_threshold)[0])
         proba = class_probabilities(out, m.outputs)
-        p = (proba if proba is not None else out)[0]  # scores (no probabilities) are shown as they are
-        if not np.all(np.isfinite(p)):
+        values = (proba if proba is not None else out)[0]
+        if not np.all(np.isfinite(values)):
             raise DataError("the network's output is not finite for this input; the model may be diverged")
-        return {"predicted": predicted, "classes": list(m.class_names), "probabilities": p.astype(np.float64).tolist(),
-                "outputs": m.outputs, "model_file": m.path.name, "model_epoch": m.epoch}
+        shown = values.astype(np.float64).tolist()
+        return {"predicted": predicted, "classes": list(m.class_names), "outputs": m.outputs,
+                "probabilities": shown if proba is not None else None, "scores": None if proba is not None else shown,
+                "model_file": m.path.name, "model_epoch": m.epoch}
 
     @staticmethod
     def _image(v: np.ndarray) -> list | None:

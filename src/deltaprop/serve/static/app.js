@@ -101,7 +101,8 @@ async function update() {
 }
 function showBlank() {
   state.last = null;
-  $("predicted").textContent = "–"; $("confidence").textContent = ""; $("loss").textContent = "–";
+  $("predicted").textContent = "–"; $("confidence").textContent = ""; $("outputs-kind").textContent = "";
+  $("loss").textContent = "–";
   $("probabilities").replaceChildren(); $("forward").replaceChildren(); $("deltas").replaceChildren();
   for (const id of ["preview", "input-grad"]) { const c = $(id); c.getContext("2d").clearRect(0, 0, c.width, c.height); }
   $("weights-box").hidden = true;
@@ -109,24 +110,51 @@ function showBlank() {
 }
 
 // -- rendering a result -------------------------------------------------------------------
-function render(r) {
-  paintImage($("preview"), r.input, (v) => [v, v, v]);
-  const p = r.probabilities, name = (c) => r.classes[c];
+// The class list shows what the model's outputs are (r.outputs): probabilities (a softmax or
+// sigmoid output, or logits the server turned into them) as bars from 0 to 1 and how sure
+// the model is; scores (no probabilities: squared error on a linear output, say) as the raw
+// numbers, as `deltaprop predict` prints them, with bars either side of zero.
+function predictionEntries(r) {
+  const values = r.probabilities ?? r.scores;
+  if (values.length === r.classes.length) return values.map((v, c) => [c, v]);
+  return [[r.classes.length - 1, values[0]]];  // a single score is the last class's (class 1)
+}
+function barExtent(v, isProbability, scale) {  // [left, width] of a bar, in % of its track
+  if (isProbability) return [0, 100 * Math.max(0, Math.min(1, v))];
+  const width = scale > 0 ? (50 * Math.abs(v)) / scale : 0;
+  return [v < 0 ? 50 - width : 50, width];
+}
+function renderPrediction(r) {
+  const isProbability = r.probabilities !== null && r.probabilities !== undefined, name = (c) => r.classes[c];
+  const entries = predictionEntries(r).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+  const scale = Math.max(0, ...entries.map(([, v]) => Math.abs(v)));
+  const top = entries.find(([c]) => c === r.predicted);
   $("predicted").textContent = name(r.predicted);
-  $("confidence").textContent = `${(100 * p[r.predicted]).toFixed(1)}% sure`;
-  const order = p.map((v, c) => c).sort((a, b) => p[b] - p[a] || a - b);
-  $("probabilities").replaceChildren(...order.map((c) => {
+  $("confidence").textContent = !top ? "" : isProbability ? `${(100 * top[1]).toFixed(1)}% sure` : `score ${top[1].toFixed(4)}`;
+  $("outputs-kind").textContent = isProbability ? "probabilities"
+    : "scores: the network's raw outputs (the largest is the class); they are not probabilities";
+  const list = $("probabilities");
+  list.dataset.kind = isProbability ? "probabilities" : "scores";
+  list.classList.toggle("scores", !isProbability);
+  list.replaceChildren(...entries.map(([c, v]) => {
     const li = document.createElement("li");
-    li.dataset.class = name(c); li.dataset.p = p[c].toFixed(4);
+    li.dataset.class = name(c); li.dataset.p = v.toFixed(4);
     li.classList.toggle("target", c === r.target);
     li.innerHTML = `<span class="name"></span><span class="bar"><i></i></span><span class="p"></span>`;
     li.querySelector(".name").textContent = name(c);
-    li.querySelector("i").style.width = `${(100 * p[c]).toFixed(2)}%`;
-    li.querySelector(".p").textContent = p[c].toFixed(4);
+    const [left, width] = barExtent(v, isProbability, scale), bar = li.querySelector("i");
+    bar.style.left = `${left.toFixed(2)}%`; bar.style.width = `${width.toFixed(2)}%`;
+    bar.classList.toggle("neg", v < 0);
+    li.querySelector(".p").textContent = v.toFixed(4);
     li.title = "use as the target class";
     li.addEventListener("click", () => chooseTarget(c));
     return li;
   }));
+}
+function render(r) {
+  const name = (c) => r.classes[c];
+  paintImage($("preview"), r.input, (v) => [v, v, v]);
+  renderPrediction(r);
   $("loss").textContent = fmt(r.loss);
   $("loss-name").textContent = `for target ${name(r.target)} (${state.model.loss})`;
   paintDiverging($("input-grad"), r.input_gradient);
