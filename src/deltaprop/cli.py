@@ -106,7 +106,8 @@ _TRAIN_OPTIONS = [
     ("--epochs", "epochs", "passes over the training data (default 10)"),
     ("--steps", "steps", "stop after this many updates (with --epochs: whichever comes first)"),
     ("--validation-split", "validation_split", "share of the training data held out for validation (default 0.1)"),
-    ("--early-stopping", "early_stopping", "tolerate this many epochs without val_loss improvement, stop at the next (0: off)"),
+    ("--early-stopping", "early_stopping", "tolerate this many epochs without val_loss improvement, stop at the next; "
+                                           "the model keeps the best epoch's weights (0: off)"),
     ("--seed", "seed", "random seed for weights, shuffling and dropout (default 0)"),
     ("--dtype", "dtype", "float32 (default) or float64"),
     ("--scaling", "scaling", "input scaling, saved in the model: auto (default: x/255 for 8-bit images, none for data "
@@ -879,7 +880,8 @@ def _rate_words(model: _Model) -> str:
         return f"lr {model.optimizer.lr:g}"
     if isinstance(state.schedule, Constant):
         return f"lr {state.base_lr:g}"
-    return f"lr {state.base_lr:g} (epoch {state.epoch + 1} at {state.schedule.lr_at(state.epoch, state.base_lr):g})"
+    epoch = state.completed_epochs  # an epoch stopped midway is trained on from where it stopped
+    return f"lr {state.base_lr:g} (epoch {epoch + 1} at {state.schedule.lr_at(epoch, state.base_lr):g})"
 
 
 def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> None:
@@ -888,7 +890,7 @@ def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> No
     if args.quiet:
         return
     if model.state is not None:
-        action = f"resuming {out} at epoch {model.state.epoch + 1}"
+        action = f"resuming {out} at epoch {model.state.completed_epochs + 1}"
     else:
         action = f"training on {getattr(args, 'dataset', None) or cfg.dataset}"
     decay = f", weight decay {model.optimizer.weight_decay:g}" if model.optimizer.weight_decay else ""
@@ -925,11 +927,12 @@ def _early_stopping_note(args, callbacks, model: _Model) -> None:
     """A resume from a checkpoint that kept no early-stopping record (written before it was
     kept): say that early stopping starts afresh, so the run may end elsewhere."""
     stoppers = [cb for cb in callbacks if isinstance(cb, EarlyStopping)]
-    if model.state is None or not stoppers or stoppers[0].key in model.state.callback_records:
-        return
+    state = model.state
+    if state is None or not stoppers or stoppers[0].key in state.callback_records or state.completed_epochs == 0:
+        return  # before the first epoch ends there is nothing to record
     _say(f"note: the checkpoint holds no early-stopping record (it was written by an older deltaprop), so early "
-         f"stopping starts afresh at epoch {model.state.epoch + 1} and may stop elsewhere than an uninterrupted run",
-         err=True)
+         f"stopping starts afresh at epoch {state.completed_epochs + 1} and may stop elsewhere than an uninterrupted "
+         "run", err=True)
 
 
 def _diverged(exc: TrainingDivergedError, cfg: TrainConfig, out: Path, writer: CheckpointWriter) -> int:
