@@ -1109,6 +1109,7 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         _check_schedule_covers(cfg, checkpoint, model, data)
         _step_schedule_note(cfg, checkpoint, model, data)
         if not _run_is_complete(cfg, model.state):
+            _check_shares(args, cfg, data)
             return _run(args, cfg, out, model, data, threads)
         return _finish_complete_run(args, cfg, out, model, data)
     finally:
@@ -1150,21 +1151,26 @@ class _Team:
     """The processes of an ``mpiexec`` run: rank 0 runs ``train`` as one process would and
     writes the run folder; the others build the same model from the same options, train
     beside it silently and write nothing. Before training every rank says whether it got
-    ready (one integer all-reduced with MIN, no pickled objects), so an error on any rank
-    stops all of them instead of leaving the rest waiting in a collective."""
+    ready (a few integers gathered from every rank, no pickled objects), so an error on any
+    rank stops all of them instead of leaving the rest waiting in a collective, and every
+    rank exits with the same status (``mpiexec`` combines the ranks' statuses bit by bit: 2
+    on one rank and 1 on another made 3)."""
 
     def __init__(self, comm):
         from .distributed import threads_per_rank
 
         self.comm, self.rank, self.agreed = comm, comm.Get_rank(), False
         self.same_error_as_rank_0 = False
+        self.status = 0  # the exit status of the first rank that could not start
         self.threads = threads_per_rank(comm)
 
-    def agree(self, ready: bool, vote=None, *, interrupted: bool = False, error: str | None = None) -> None:
+    def agree(self, ready: bool, vote=None, *, interrupted: bool = False, error: str | None = None,
+              status: int = 0) -> None:
         """Raise _TeamStopped when a rank is not ready, KeyboardInterrupt on every rank when
         one was interrupted (``vote`` marked, or Ctrl-C while loading) before training.
-        A rank not ready because of ``error`` learns whether rank 0 stopped with the same
-        message (``same_error_as_rank_0``: then only rank 0 prints it)."""
+        A rank not ready because of ``error`` (its exit ``status``) learns whether rank 0
+        stopped with the same message (``same_error_as_rank_0``: then only rank 0 prints
+        it); every rank learns the status of the first rank not ready (``status``)."""
         if self.agreed:
             return
         import zlib
@@ -1172,14 +1178,26 @@ class _Team:
         self.agreed = True
         interrupted = interrupted or (vote is not None and vote.asked)
         digest = -1 if error is None else zlib.crc32(error.encode())
-        mine = np.array([int(ready), int(not interrupted), digest], dtype=np.int64)
-        table = np.zeros((self.comm.Get_size(), 3), dtype=np.int64)
+        mine = np.array([int(ready), int(not interrupted), digest, status], dtype=np.int64)
+        table = np.zeros((self.comm.Get_size(), 4), dtype=np.int64)
         self.comm.Allgather(mine, table)
         self.same_error_as_rank_0 = error is not None and table[0, 2] == digest
         if not table[:, 1].min():
             raise KeyboardInterrupt
         if not table[:, 0].min():
-            raise _TeamStopped()
+            self.status = int(table[np.argmin(table[:, 0]), 3])
+            raise _TeamStopped(self.status)
+
+
+def _check_shares(args, cfg: TrainConfig, data: _Data) -> None:
+    """Over MPI, refuse batches that would leave a process no row before the run folder is
+    touched (a refused run must not leave a config.toml that blocks the corrected one)."""
+    team = getattr(args, "team", None)
+    if team is not None:
+        from .distributed import check_shares
+
+        batch_size = None if cfg.batch_size == "full" else cfg.batch_size
+        check_shares(len(data.y_train), batch_size, team.comm.Get_size(), batching=cfg.batching)
 
 
 def _on_ranks(args) -> bool:
@@ -1188,7 +1206,11 @@ def _on_ranks(args) -> bool:
 
 
 class _TeamStopped(Exception):
-    """Another rank could not start (rank 0 reports why)."""
+    """Another rank could not start (rank 0 reports why); ``status`` is that rank's exit status."""
+
+    def __init__(self, status: int = 1):
+        super().__init__(status)
+        self.status = status
 
 
 def _train_on_ranks(args, comm) -> int:
@@ -1204,14 +1226,17 @@ def _train_on_ranks(args, comm) -> int:
             return status  # raised on every rank: rank 0 reports it
         if not team.agreed:  # an error while getting ready: rank 0 reports one that the others share
             with contextlib.suppress(_TeamStopped, KeyboardInterrupt):
-                team.agree(False, error=_one_line(exc))
+                team.agree(False, error=_one_line(exc), status=status)
             if team.rank != 0 and team.same_error_as_rank_0:
                 return status
+            if team.rank != 0 and team.status != status:  # its own error; the job exits with rank 0's status
+                _say(f"{PROG}: error: {_one_line(exc)}", err=True)
+                return team.status
         raise
-    except _TeamStopped:
+    except _TeamStopped as stopped:
         if team.rank == 0:
             _say(f"{PROG}: error: another MPI process could not start training (its error is above)", err=True)
-        return 1
+        return stopped.status
     except KeyboardInterrupt:
         interrupted = True
         if team.rank == 0:
@@ -1232,8 +1257,10 @@ def _follow(args, team: _Team) -> int:
         data = _training_data(cfg, mapped=True)
         model = _resumed_model(checkpoint)
         if _run_is_complete(cfg, model.state):  # rank 0 says why, or writes the missing model file
-            with contextlib.suppress(_TeamStopped):
+            try:
                 team.agree(False)
+            except _TeamStopped as stopped:
+                return stopped.status
             return 0
     else:
         cfg = _new_config(args, flags)
@@ -1265,6 +1292,7 @@ def _train(args) -> int:
     cfg = _new_config(args, flags)
     data = _training_data(cfg, mapped=_on_ranks(args))
     model = _new_model(cfg, data)
+    _check_shares(args, cfg, data)
     out = _new_run_folder(args.out)
     lock = _lock(out)
     try:
