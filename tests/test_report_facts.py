@@ -119,6 +119,15 @@ def test_without_kept_best_weights_the_model_is_the_last_epoch(tmp_path):
     assert "The model holds the weights of epoch" not in text and "epoch 3 (the last epoch trained)" in text
 
 
+def test_early_stopping_that_never_stopped_still_says_which_epoch_the_model_holds():
+    records = [{"epoch": e, "loss": 1.0 / e, "val_loss": v, "lr": 0.1} for e, v in ((1, 0.9), (2, 0.5), (3, 0.6))]
+    kept = {"epoch": 2, "last_epoch": 3, "why": "early_stopping", "monitor": "val_loss", "best": 0.5,
+            "stopped_epoch": None}
+    text = _text(render(records, {"status": "done", "model_weights": kept}))
+    assert ("The model holds the weights of epoch 2, not of the last epoch (3): early stopping kept the weights of "
+            "epoch 2, the best val_loss (0.5000), and did not stop the run.") in text
+
+
 def test_an_older_run_json_without_model_weights_renders():
     records = [{"epoch": 1, "loss": 0.5, "lr": 0.1}, {"epoch": 2, "loss": 0.4, "lr": 0.1}]
     text = _text(render(records, {"status": "done"}))

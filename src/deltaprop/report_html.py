@@ -147,6 +147,8 @@ def _kept_words(kept: dict) -> str:
         words += f" ({best:.4f})"
     if isinstance(kept.get("stopped_epoch"), int):
         words += f", and stopped the run at epoch {kept['stopped_epoch']}"
+    elif "stopped_epoch" in kept:
+        words += ", and did not stop the run"
     return words
 
 
