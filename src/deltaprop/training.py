@@ -797,7 +797,7 @@ class Loop:
             state.step += 1
             progress.add(xb.shape[0], batch_loss, correct)
             for cb in self.callbacks:
-                cb.on_batch_end(state, xb.shape[0], batch_loss)
+                cb.on_batch_end(state, self.step_rows(xb), batch_loss)
             if (state.steps is not None and state.step >= state.steps) or self.stop_in_epoch():
                 break
         self.close_epoch(started, finished=progress.batches == n_batches)
@@ -828,6 +828,10 @@ class Loop:
         except FloatingPointError as exc:  # overflow under np.errstate(over="raise")
             self._floating_point_error(exc)
         return value, correct
+
+    def step_rows(self, x: np.ndarray) -> int:
+        """The rows of the step's batch that callbacks are told of (``on_batch_end``)."""
+        return x.shape[0]
 
     def stop_requested(self) -> bool:
         """Whether a callback asked to stop (``state.stop_training``); asked before every epoch."""
