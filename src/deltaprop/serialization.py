@@ -724,8 +724,11 @@ def read_model(path, *, max_bytes: int = MAX_FILE_BYTES) -> ModelFile:
 def load(path, *, max_bytes: int = MAX_FILE_BYTES) -> Network:
     """The network stored in ``path`` (a model or checkpoint file), checked before use;
     it predicts bit-identically to the network that was saved. Where the file records an
-    ``input_scaling``, the loaded network starts with that scaling and takes raw inputs."""
-    return _decode(path, max_bytes=max_bytes).net
+    ``input_scaling``, the loaded network starts with that scaling and takes raw inputs.
+    Its ``decision_threshold`` is the recorded loss's (0 for a single logit)."""
+    model = _decode(path, max_bytes=max_bytes)
+    model.net.decision_threshold = float(model.training_loss().decision_threshold)
+    return model.net
 
 
 def load_checkpoint(path, *, max_bytes: int = MAX_FILE_BYTES) -> Checkpoint:

@@ -934,6 +934,7 @@ def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, sch
     if batch_size is not None:
         _checks.positive_int("batch_size", batch_size)
     loss.check_output(net)
+    net.decision_threshold = float(loss.decision_threshold)  # predict's rule for one output: 0 for a logit
     X_arr = _training_inputs(net, X, batch_size)
     Y = loss.prepare_targets(y, net.n_outputs, net.dtype)
     _checks.same_length(len(X_arr), Y.shape[0])
