@@ -355,7 +355,10 @@ def _set_rng(rng: np.random.Generator, state: Any, what: str) -> None:
 
 
 def _is_lazy(X) -> bool:
-    return not isinstance(X, np.ndarray) and hasattr(X, "shape") and hasattr(X, "__getitem__") and hasattr(X, "__len__")
+    """A lazy array: rows gathered by ``X[index_array]``. Not a pandas table, whose
+    ``X[labels]`` selects columns: it is read whole, as an array."""
+    return (not isinstance(X, np.ndarray) and not hasattr(X, "iloc") and hasattr(X, "shape")
+            and hasattr(X, "__getitem__") and hasattr(X, "__len__"))
 
 
 def _evaluate(net: Network, loss: Loss, X: np.ndarray, Y: np.ndarray, ids: np.ndarray | None, chunk: int = 4096):
