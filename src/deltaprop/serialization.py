@@ -61,10 +61,12 @@ _BUILD_ERRORS = (Error, TypeError, ValueError, KeyError, AttributeError, Overflo
 # -- input scaling ----------------------------------------------------------------------------
 def scaling_for(x: np.ndarray) -> dict[str, Any]:
     """The scaling that :func:`deltaprop.data.scale_to_unit` applies to raw data like ``x``:
-    integer pixels are divided by their type's maximum, floats are taken as they are."""
+    integer pixels are divided by their full scale (255 or 65535), floats are taken as they are."""
+    from .data.transforms import pixel_maximum
+
     x = np.asarray(x)
     if x.dtype.kind in "ui":
-        return {"kind": "unit", "max": int(np.iinfo(x.dtype).max)}
+        return {"kind": "unit", "max": pixel_maximum(x)}
     return {"kind": "none"}
 
 
