@@ -582,8 +582,11 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     mini-batches: ``"shuffled"`` (a fresh random order every epoch; the default),
     ``"sequential"`` (the stored order; as ``shuffle=False``) or ``"sliding"`` (seed 000's
     windows of ``batch_size + 1`` rows moving by ``batch_size``, :class:`SlidingWindows`).
-    The same ``seed`` (and network seed) gives bit-identical weights and history. A
-    non-finite loss raises :class:`~deltaprop.errors.TrainingDivergedError`; the network
+    The same ``seed`` (and network seed) gives bit-identical weights and history.
+    Without ``resume``, a second ``fit`` of the same network goes on from its current
+    weights (the same optimizer object keeps its moments and step count), with a fresh
+    schedule and a history that starts again at epoch 1; ``resume`` continues a run as one.
+    A non-finite loss raises :class:`~deltaprop.errors.TrainingDivergedError`; the network
     keeps finite weights. ``resume`` takes the :class:`TrainingState` of an earlier run
     (callbacks see it; :meth:`TrainingState.from_dict` rebuilds one) and continues it
     exactly, mid-epoch too, to ``epochs``/``steps`` in all; a resume with nothing left
