@@ -835,7 +835,10 @@ def _reporter(args, cfg: TrainConfig, out: Path, data: _Data):
     arrays = [data.x_train, data.y_train, *(data.validation or ()), data.x_test, data.y_test]
     source = str(Path(cfg.dataset).resolve()) if _is_file_dataset(cfg.dataset) else cfg.dataset
     command = [PROG, *getattr(args, "argv", ["train"])]
-    return ReportWriter(out, run_facts(command, cfg.as_dict(), data_source=source, data_sha=data_sha256(*arrays)))
+    file_sha = None if data.file is None else data.file["sha256"]
+    earlier = recorded_facts(out) if getattr(args, "resume", None) else None  # the sessions that trained it so far
+    return ReportWriter(out, run_facts(command, cfg.as_dict(), data_source=source, data_sha=data_sha256(*arrays),
+                                       file_sha=file_sha), earlier=earlier)
 
 
 def _report_results(args, reporter, model: _Model, data: _Data, X_test, acc: float, records) -> None:
@@ -993,10 +996,12 @@ def _interrupted_finishing(out: Path, reporter, epochs: int) -> int:
     return 130
 
 
-def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta: dict, records, seconds,
-            reporter=None) -> int:
+def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta: dict, records, reporter) -> int:
     """Write the model, the history plot and the report; print the test accuracy, the
-    alerts' summary and what was written."""
+    alerts' summary, the training time (the report's: :attr:`ReportWriter.training_seconds`)
+    and what was written."""
+    from .report import training_words
+
     save(model.net, out / "model.safetensors", **meta)
     plot_history(records, out / "history.png", title=f"{cfg.dataset}: {_architecture(cfg, data)}")
     acc = accuracy(data.y_test, model.net.predict(data.x_test))
@@ -1004,13 +1009,13 @@ def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta:
     if args.log_json:
         summary = {"test_accuracy" if data.held_out else "training_accuracy": acc,
                    "test_examples" if data.held_out else "training_examples": int(len(data.y_test)),
-                   "out": str(out), "seconds": round(seconds, 3)}
+                   "out": str(out), "seconds": reporter.training_seconds}
         _say(json.dumps(summary))
     else:
         if data.held_out:
-            _say(f"test accuracy {acc:.4f} on {len(data.y_test)} examples ({seconds:.1f} s of training)")
+            _say(f"test accuracy {acc:.4f} on {len(data.y_test)} examples ({training_words(reporter.facts)})")
         else:
-            _say(f"training accuracy {acc:.4f} on all {len(data.y_test)} examples ({seconds:.1f} s of training)")
+            _say(f"training accuracy {acc:.4f} on all {len(data.y_test)} examples ({training_words(reporter.facts)})")
             _say(f"WARNING: {_NO_TEST_SET}", err=True)
         _say(f"wrote {out}/: {', '.join(_RUN_FILES)}")
     return 0
@@ -1043,7 +1048,6 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
         callbacks = [*_callbacks(args, cfg, writer), reporter]
         _header(args, cfg, out, model, data)
         _early_stopping_note(args, callbacks, model)
-        started = time.perf_counter()
         history = _fit(args, cfg, model, data, callbacks, threads)
     except TrainingDivergedError as exc:
         reporter.finish("diverged")
@@ -1056,7 +1060,7 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
             report = callback.report() if isinstance(callback, EarlyStopping) else None
             if report:
                 _say(report, err=bool(args.log_json))
-        status = _finish(args, cfg, out, model, data, meta, history.records, time.perf_counter() - started, reporter)
+        status = _finish(args, cfg, out, model, data, meta, history.records, reporter)
     except KeyboardInterrupt:
         return _interrupted_finishing(out, reporter, history.records[-1]["epoch"] if history.records else 0)
     return status if server is None else _keep_serving(server, status)
@@ -1138,7 +1142,7 @@ def _finish_complete_run(args, cfg: TrainConfig, out: Path, model: _Model, data:
     reporter.take_over(recorded_facts(out), model.state)
     records = model.state.history.records
     try:
-        return _finish(args, cfg, out, model, data, _model_meta(cfg, data), records, 0.0, reporter)
+        return _finish(args, cfg, out, model, data, _model_meta(cfg, data), records, reporter)
     except KeyboardInterrupt:
         return _interrupted_finishing(out, reporter, model.state.epoch)
 
