@@ -287,6 +287,8 @@ BAD_BODIES = [
     (b'{"pixels": [' + b",".join([b"NaN"] * 784) + b"]}", 400, "NaN is not a JSON number"),
     (b'{"pixels": [' + b",".join([b"1e999"] * 784) + b"]}", 400, "finite"),
     (b'{"pixels": [' + b",".join([b"-Infinity"] * 784) + b"]}", 400, "Infinity"),
+    (b'{"pixels": [' + b",".join([str(10**400).encode()] * 784) + b"]}", 400, "an integer of 401 digits"),
+    (b'{"pixels": [' + b",".join([b"0"] * 783 + [str(-10**309).encode()]) + b"]}", 400, "an integer of 310 digits"),
     (json.dumps({"pixels": [True] * 784}).encode(), 400, "finite numbers"),
     (json.dumps({"pixels": ["1"] * 784}).encode(), 400, "finite numbers"),
     (json.dumps({"pixels": [300] * 784}).encode(), 400, "0..255"),

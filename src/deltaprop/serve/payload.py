@@ -26,6 +26,7 @@ __all__ = ["BadRequest", "MAX_IMAGE_PIXELS", "image_and_target", "parse_int"]
 #: A drawing larger than this many pixels (read from the PNG header) is refused undecoded.
 MAX_IMAGE_PIXELS = 2048 * 2048
 _FIELDS = ("pixels", "png", "target")
+_LARGEST_FLOAT = int(np.finfo(np.float64).max)
 
 
 class BadRequest(Exception):
@@ -59,7 +60,10 @@ def parse_json(body: bytes) -> dict[str, Any]:
 
 
 def _number(v: Any) -> bool:
-    return type(v) in (int, float) and math.isfinite(v)
+    """A JSON number that is finite as a float64 (an integer of 400 digits is not)."""
+    if type(v) is int:
+        return abs(v) <= _LARGEST_FLOAT
+    return type(v) is float and math.isfinite(v)
 
 
 def pixels_from_json(value: Any) -> np.ndarray:
@@ -77,7 +81,8 @@ def pixels_from_json(value: Any) -> np.ndarray:
         raise BadRequest(400, f"pixels must be 28x28 (or 784 flat) numbers, got {len(value)} items")
     if not all(_number(v) for v in flat):
         bad = next(v for v in flat if not _number(v))
-        raise BadRequest(400, f"pixels must be finite numbers, got {json.dumps(bad)[:40]}")
+        shown = f"an integer of {len(str(abs(bad)))} digits" if type(bad) is int else json.dumps(bad)[:40]
+        raise BadRequest(400, f"pixels must be finite numbers in 0..255, got {shown}")
     arr = np.array(flat, dtype=np.float64).reshape(side, side)
     if arr.min() < 0 or arr.max() > 255:
         raise BadRequest(400, f"pixels must lie in 0..255 (white ink on black), got {arr.min():g}..{arr.max():g}")
