@@ -314,6 +314,23 @@ def test_bad_targets(server, target, words):
     assert status in (400, 422) and words in out["error"]
 
 
+def test_a_query_target_is_honoured_with_either_body_and_a_conflict_is_refused(server):
+    pixels = {"pixels": [[0] * 28] * 28}
+    auto = request(server, "POST", "/api/backward", pixels)[1]
+    target = (auto["predicted"] + 3) % 10
+    by_body = request(server, "POST", "/api/backward", {**pixels, "target": target})[1]
+    status, by_query, _ = request(server, "POST", f"/api/backward?target={target}", pixels)
+    assert status == 200 and by_query["target"] == target and by_query["loss"] == by_body["loss"] != auto["loss"]
+    png = request(server, "POST", f"/api/backward?target={target}", digit_png(), headers={"Content-Type": "image/png"})[1]
+    assert png["target"] == target
+    status, out, _ = request(server, "POST", f"/api/backward?target={target}", {**pixels, "target": target})
+    assert status == 200 and out["target"] == target
+    status, out, _ = request(server, "POST", f"/api/backward?target={target}", {**pixels, "target": (target + 1) % 10})
+    assert status == 400 and set(out) == {"error"} and "two targets" in out["error"]
+    status, out, _ = request(server, "POST", f"/api/predict?target={target}", pixels)
+    assert status == 400 and "predict takes no target" in out["error"]
+
+
 def test_predict_takes_no_target_and_wrong_content_types_are_refused(server):
     assert request(server, "POST", "/api/predict", {"pixels": [0] * 784, "target": 1})[0] == 400
     status, out, _ = request(server, "POST", "/api/predict", b"pixels=1", headers={"Content-Type": "text/plain"})

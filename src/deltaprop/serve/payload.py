@@ -3,9 +3,9 @@
 A body is JSON, ``{"pixels": 28x28 numbers in 0..255}`` (white digit on black, as in
 MNIST's files) or ``{"png": base64 PNG}`` (any drawing; it goes through
 :func:`deltaprop.images.digit_from_bytes`, the code ``deltaprop predict`` runs on image
-files), with an optional ``"target"`` class id; or the PNG itself as ``image/png``, the
-target then in the query string. Every field is checked for type, shape and finiteness
-before any array is made.
+files), with an optional ``"target"`` class id; or the PNG itself as ``image/png``. The
+target may be given in the query string too (``?target=3``), with either body. Every
+field is checked for type, shape and finiteness before any array is made.
 """
 
 from __future__ import annotations
@@ -126,10 +126,12 @@ def parse_int(name: str, value: Any, *, text: bool = False) -> int | None:
 def image_and_target(content_type: str, body: bytes, query: dict[str, str],
                      style: str = "digit") -> tuple[np.ndarray, int | None]:
     """The (28, 28) image and optional target class a predict or backward request carries
-    (a PNG is made into inputs in ``style``)."""
+    (a PNG is made into inputs in ``style``). The target is the body's ``"target"`` or the
+    query's ``?target=``, whatever the body; two that differ are refused."""
     kind = content_type.split(";", 1)[0].strip().lower()
+    query_target = parse_int("target", query.get("target"), text=True)
     if kind == "image/png":
-        return pixels_from_png(body, style), parse_int("target", query.get("target"), text=True)
+        return pixels_from_png(body, style), query_target
     if kind != "application/json":
         raise BadRequest(415, f"Content-Type must be application/json or image/png, got {kind or 'none'!r}")
     fields = parse_json(body)
@@ -139,4 +141,7 @@ def image_and_target(content_type: str, body: bytes, query: dict[str, str],
         image = pixels_from_json(fields["pixels"])
     else:
         image = pixels_from_png(_png_from_base64(fields["png"]), style)
-    return image, parse_int("target", fields.get("target"))
+    body_target = parse_int("target", fields.get("target"))
+    if None not in (body_target, query_target) and body_target != query_target:
+        raise BadRequest(400, f"two targets, {body_target} in the body and {query_target} in the query; give one")
+    return image, query_target if body_target is None else body_target
