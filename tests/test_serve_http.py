@@ -552,3 +552,29 @@ def test_a_drawing_is_made_into_inputs_in_the_style_of_the_models_data(tmp_path)
     assert status == 200, out
     assert np.array_equal(np.array(out["input"]), image_from_bytes(png, "fashion"))
     assert not np.array_equal(np.array(out["input"]), image_from_bytes(png, "digit"))
+
+
+def _cut_png(keep: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (50, 50), 0).save(buf, "PNG")
+    return buf.getvalue()[:keep]
+
+
+@pytest.mark.parametrize("data, words", [(_cut_png(40), "starts as a PNG but is truncated or damaged"),
+                                         (_cut_png(60), "starts as a PNG but is truncated or damaged"),
+                                         (b"\x89PNG\r\n\x1a\n" + b"\0" * 30, "starts as a PNG")],
+                         ids=["in-the-header", "in-the-pixels", "garbage-after-the-signature"])
+def test_a_truncated_png_is_named_as_such_without_python_objects(server, data, words):
+    for body, kind in ((data, "image/png"), ({"png": base64.b64encode(data).decode()}, "application/json")):
+        status, out, _ = request(server, "POST", "/api/predict", body, headers={"Content-Type": kind})
+        assert status == 422 and words in out["error"] and "<" not in out["error"] and "0x" not in out["error"]
+
+
+def test_predict_names_a_truncated_or_foreign_image_file_and_what_is_wrong(model_path, tmp_path, capsys):
+    for name, data, words in [("cut.png", _cut_png(40), "starts as a PNG but is truncated or damaged"),
+                              ("notes.png", b"just some text, not an image", "not a readable image")]:
+        (tmp_path / name).write_bytes(data)
+        assert cli.main(["predict", str(model_path), str(tmp_path / name)]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"deltaprop: error: {tmp_path / name}: ") and words in err
+        assert "\n" not in err and "<" not in err and "_io" not in err
