@@ -1,6 +1,7 @@
-"""Run by tests/test_distributed.py under ``mpiexec -n 2``: ``fit`` with data, seeds or
-weights that differ between the ranks, one case after another in the same job; each rank
-writes what every case ended with (the error, or "trained") to OUT_rank{r}.json."""
+"""Run by tests/test_distributed.py under ``mpiexec -n 2``: ``fit`` with data, seeds,
+weights or training settings (optimizer, loss, schedule, dropout) that differ between the
+ranks, one case after another in the same job; each rank writes what every case ended with
+(the error, or "trained") to OUT_rank{r}.json."""
 
 import json
 import sys
@@ -18,10 +19,19 @@ def _case(name: str, rank: int) -> str:
     y = (X[:, 0] > 0).astype(np.int64)
     if name == "prepare" and rank == 1:
         y = y[:-1]  # a length error on this rank alone
-    net = dp.mlp([8, 16, 2], activation="tanh", seed=rank if name == "weights" else 0, dtype="float64")
+    dropout = 0.1 + 0.1 * rank if name == "dropout" else 0.1
+    net = dp.mlp([8, 16, 2], activation="tanh", seed=rank if name == "weights" else 0, dtype="float64",
+                 dropout=dropout)
+    if name == "dropout_rng" and rank == 1:
+        net.rng.random()  # the generator the masks come from, one draw ahead
     seed = rank if name == "seed" else 0
+    optimizer = {"optimizer": dp.Adam(lr=0.05) if rank else dp.SGD(lr=0.1),
+                 "lr": dp.SGD(lr=0.1 + 0.1 * rank), "momentum": dp.SGD(lr=0.1, momentum=0.5 * rank),
+                 "weight_decay": dp.SGD(lr=0.1, weight_decay=1e-4 * rank)}.get(name, dp.SGD(lr=0.1))
+    loss = dp.MeanSquaredError() if name == "loss" and rank else dp.CrossEntropy()
+    schedule = "cosine" if name == "schedule" and rank else None
     try:
-        dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=2, batch_size=32, seed=seed,
+        dp.fit(net, X, y, loss=loss, optimizer=optimizer, epochs=2, batch_size=32, seed=seed, schedule=schedule,
                comm=MPI.COMM_WORLD, diagnostics=False)
     except dp.Error as exc:
         return f"{type(exc).__name__}: {exc}"
@@ -30,7 +40,8 @@ def _case(name: str, rank: int) -> str:
 
 def main(out: str) -> None:
     rank = MPI.COMM_WORLD.Get_rank()
-    cases = ["rows", "rows_same_batches", "values", "seed", "weights", "prepare", "same"]
+    cases = ["rows", "rows_same_batches", "values", "seed", "weights", "prepare", "optimizer", "lr", "momentum",
+             "weight_decay", "loss", "schedule", "dropout", "dropout_rng", "same"]
     results = {name: _case(name, rank) for name in cases}
     with open(f"{out}_rank{rank}.json", "w") as f:
         json.dump(results, f)

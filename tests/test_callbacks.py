@@ -200,3 +200,20 @@ def test_diagnostics_record_the_update_ratio_of_each_epochs_last_step(batching):
     ratios = [p.update_ratio for p in history.diagnostics[-1].parameters]
     expected = [np.linalg.norm(p.value - q) / np.linalg.norm(p.value) for p, q in zip(net.parameters(), before["previous"])]
     assert ratios == pytest.approx(expected, rel=1e-12)
+
+
+def test_early_stopping_that_never_stops_still_says_it_kept_an_earlier_epoch():
+    # the model silently held the best epoch's weights while the last line printed was the last epoch's
+    from types import SimpleNamespace
+
+    stopper = dp.EarlyStopping("loss", patience=5)
+    state = SimpleNamespace(net=dp.mlp([3, 4, 2], seed=0), progress=None, callback_records={}, saved_weights={})
+    for epoch, loss in enumerate([1.0, 0.5, 0.7, 0.8], start=1):
+        state.epoch, state.logs = epoch, {"loss": loss}
+        stopper.on_epoch_end(state)
+    assert stopper.stopped_epoch is None
+    assert stopper.report() == ("early stopping did not stop the run (patience 5), but kept the weights of epoch 2, "
+                                "the best loss (0.5000), not those of the last epoch, 4")
+    state.epoch, state.logs = 5, {"loss": 0.4}
+    stopper.on_epoch_end(state)
+    assert stopper.report() is None  # the last epoch is the best: the model holds the last weights

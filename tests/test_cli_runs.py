@@ -230,3 +230,23 @@ def test_a_missing_model_is_written_with_the_best_epochs_weights_under_early_sto
     res = _cli("train", "--resume", str(out))
     assert res.returncode == 0 and "writing it from the checkpoint" in res.stdout, res.stderr
     assert all(np.array_equal(p, q) for p, q in zip(_weights(out), best))
+
+
+@pytest.mark.slow
+def test_a_runs_config_toml_with_other_epochs_or_optimizer_fills_in_their_own_defaults(tmp_path):
+    # --config RUN/config.toml --epochs 6 kept the 3-epoch cosine's t_max: epochs 4-6 trained at lr 0
+    first = tmp_path / "cos2"
+    assert _cli("train", *PARITY, "--schedule", "cosine", "--epochs", "2", "--out", first, "-q").returncode == 0
+    saved = tomllib.loads((first / "config.toml").read_text())
+    assert saved["schedule"]["t_max"] == 2 and set(saved["derived"]) == {"schedule.t_max", "weight_decay"}
+    longer = tmp_path / "cos4"
+    assert _cli("train", "--config", first / "config.toml", "--epochs", "4", "--out", longer, "-q").returncode == 0
+    assert tomllib.loads((longer / "config.toml").read_text())["schedule"]["t_max"] == 4
+    rates = [float(line.split(",")[5]) for line in (longer / "history.csv").read_text().splitlines()[1:]]
+    assert len(rates) == 4 and min(rates) > 0.05
+    again = tmp_path / "again"  # the same file alone reruns the same run, bit for bit
+    assert _cli("train", "--config", first / "config.toml", "--out", again, "-q").returncode == 0
+    for a, b in zip(_weights(first), _weights(again)):
+        np.testing.assert_array_equal(a, b)
+    res = _cli("train", "--config", first / "config.toml", "--optimizer", "adamw", "--out", tmp_path / "adamw")
+    assert res.returncode == 0 and "adamw lr 0.5, weight decay 0.01" in res.stdout  # lr given, λ AdamW's own

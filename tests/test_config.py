@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import deltaprop as dp
-from deltaprop.config import TrainConfig, dumps_toml, load_toml
+from deltaprop.config import TrainConfig, config_file, dumps_toml, load_toml
 
 
 def test_defaults_are_seed_000s_network():
@@ -104,3 +104,23 @@ def test_toml_errors(tmp_path):
         load_toml(tmp_path / "none.toml")
     with pytest.raises(dp.ConfigError, match="folder"):
         load_toml(tmp_path)
+
+
+def test_values_filled_in_are_named_and_a_config_file_leaves_them_out(tmp_path):
+    cfg = TrainConfig.from_mapping({"schedule": "cosine", "epochs": 3})
+    cfg.fill_from_run(784, 10, batches_per_epoch=100)
+    assert cfg.layers == [784, 50, 10] and cfg.schedule == {"type": "cosine", "t_max": 3}
+    assert cfg.derived == ["layers", "lr", "schedule.t_max", "weight_decay"]
+    path = tmp_path / "config.toml"
+    path.write_text(cfg.to_toml())
+    assert tomllib.loads(path.read_text())["derived"] == cfg.derived
+    mapping = config_file(path)
+    assert not {"layers", "lr", "weight_decay", "derived"} & set(mapping) and mapping["schedule"] == {"type": "cosine"}
+    again = TrainConfig.from_mapping(mapping, {"optimizer": "adam", "epochs": 6})
+    again.fill_from_run(784, 10, batches_per_epoch=100)
+    assert (again.lr, again.schedule["t_max"]) == (0.001, 6)
+    given = TrainConfig.from_mapping({"lr": 0.1, "layers": [784, 20, 10], "schedule": {"type": "cosine", "t_max": 2}})
+    given.fill_from_run(784, 10, batches_per_epoch=100)
+    assert given.derived == ["weight_decay"]  # what the user gave stays in the file
+    with pytest.raises(dp.ConfigError, match="derived must be a list"):
+        TrainConfig.from_mapping({"derived": "lr"})

@@ -14,7 +14,7 @@ import pytest
 
 import deltaprop as dp
 from deltaprop.distributed import GradientAverager, ShardedBatches, StopVote, shard_bounds
-from deltaprop.training import FullBatch, MiniBatches
+from deltaprop.training import FullBatch, MiniBatches, SlidingWindows
 
 WORKER = Path(__file__).with_name("mpi_fit_worker.py")
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
@@ -69,6 +69,26 @@ def test_a_batch_smaller_than_the_process_count_is_refused():
         ShardedBatches(MiniBatches(X, Y, None, 4), 0, 2)  # the last batch has 1 row
     with pytest.raises(dp.ConfigError, match="at least 4 rows"):
         ShardedBatches(FullBatch(X[:3], Y[:3], None), 0, 4)
+
+
+def test_a_short_last_batch_is_named_with_the_training_rows_and_a_batch_size_that_fits():
+    X = np.zeros((9, 2), dtype=np.float32)
+    with pytest.raises(dp.ConfigError, match=r"the last batch of 9 training rows has 1 row \(batch size 4\), which "
+                                             r"cannot be shared among 2 processes; .* such as 3$"):
+        ShardedBatches(MiniBatches(X, X, None, 4), 0, 2)
+
+
+def test_sliding_windows_are_shared_whatever_the_remainder():
+    # every window holds batch_size + 1 rows (they wrap around): 206 % 41 == 1 was refused as a 1-row batch
+    X = np.arange(412, dtype=np.float64).reshape(206, 2)
+    windows = SlidingWindows(X, X, None, 40)
+    shares = [ShardedBatches(SlidingWindows(X, X, None, 40), rank, 2) for rank in range(2)]
+    n = windows.start_epoch(None)
+    for share in shares:
+        assert share.start_epoch(None) == n
+    for k in range(n):
+        rows = np.concatenate([share.batch(k)[0] for share in shares])
+        np.testing.assert_array_equal(rows, X[windows.indices(k)])
 
 
 @needs_mpi
@@ -321,6 +341,93 @@ def test_a_loss_that_overflows_on_one_rank_stops_both_at_the_same_step(tmp_path)
             np.testing.assert_array_equal(ranks[0][key], ranks[1][key])
 
 
+def _stop_case(tmp_path, case: str) -> list[dict]:
+    """``tests/mpi_stop_worker.py OUT CASE`` under ``mpiexec -n 2``; what each rank ended with."""
+    out = tmp_path / case
+    cmd = [MPIEXEC, "-n", "2", sys.executable, str(WORKER.with_name("mpi_stop_worker.py")), str(out), case]
+    subprocess.run(cmd, check=True, timeout=60, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return [json.loads(Path(f"{out}_rank{r}.json").read_text()) for r in range(2)]
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_numpy_raising_on_one_ranks_rows_stops_every_rank_at_the_same_step(tmp_path):
+    # under np.seterr(all="raise") the rank whose rows overflowed raised alone; rank 0 waited in the reduction
+    ranks = _stop_case(tmp_path, "overflow")
+    assert all(r["error"].startswith("TrainingDivergedError: training diverged at epoch 1, step 1:") for r in ranks)
+    assert "numpy raised FloatingPointError('overflow" in ranks[1]["error"] and "on process 1" in ranks[1]["error"]
+    assert "not finite on another process" in ranks[0]["error"]
+    assert ranks[0]["weights"] == ranks[1]["weights"] != -1  # the same finite weights on both
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_early_stopping_given_to_one_rank_stops_every_rank_after_the_same_epoch(tmp_path):
+    ranks = _stop_case(tmp_path, "early_stopping")  # rank 1 went on training while rank 0 waited
+    assert ranks[0]["epochs"] == ranks[1]["epochs"] < 30
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_a_stop_asked_by_one_rank_mid_epoch_ends_that_epoch_on_every_rank(tmp_path):
+    ranks = _stop_case(tmp_path, "mid_epoch")  # asked at step 13, in the middle of epoch 2
+    assert ranks[0]["epochs"] == ranks[1]["epochs"] == 2
+    assert ranks[0]["weights"] == ranks[1]["weights"]
+
+
+class _TwinRanks(_OneRank):
+    """Two ranks that hold the same rows and weights, played by one process (the other
+    rank's contribution to every sum is this one's again); counts the collectives."""
+
+    def __init__(self):
+        self.calls: dict[str, int] = {}
+
+    def _count(self, name):
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+    def Get_size(self):
+        return 2
+
+    def Allgather(self, mine, table):
+        self._count("Allgather")
+        table[:] = mine
+
+    def Allreduce(self, mine, total):
+        self._count("Allreduce")
+        np.multiply(mine, 2, out=total)
+
+    def Iallreduce(self, mine, total):
+        self._count("Iallreduce")
+        np.multiply(mine, 2, out=total)
+        return self
+
+    def Reduce(self, mine, total, root=0):
+        self._count("Reduce")
+        np.multiply(mine, 2, out=total)
+
+    def Bcast(self, buffer, root=0):
+        self._count("Bcast")
+
+
+def _twin_fit(epochs: int, callbacks=()) -> tuple[int, dict[str, int]]:
+    comm = _TwinRanks()
+    X = np.random.default_rng(0).normal(size=(100, 4))
+    net = dp.mlp([4, 5, 2], seed=0, dtype="float64")
+    history = dp.fit(net, X, (X[:, 0] > 0).astype(int), loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1),
+                     epochs=epochs, batch_size=10, seed=0, threads=1, comm=comm, callbacks=callbacks,
+                     diagnostics=False)
+    return len(history), comm.calls
+
+
+def test_the_ranks_agree_on_stopping_with_one_small_collective_an_epoch():
+    _, two = _twin_fit(2)
+    _, five = _twin_fit(5)
+    assert five["Allreduce"] - two["Allreduce"] == 3  # one an epoch (10 steps each), not one a step
+    assert five["Reduce"] - two["Reduce"] == 30 + 3  # the steps' gradients, the epochs' training sums
+    stop = dp.LambdaCallback(on_epoch_end=lambda state: setattr(state, "stop_training", state.epoch == 2))
+    assert _twin_fit(5, [stop])[0] == 2
+
+
 def _wait_for(path: Path, proc: subprocess.Popen, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while not path.exists():
@@ -432,6 +539,30 @@ def test_ranks_that_were_given_different_runs_all_refuse_to_train(tmp_path):
     assert ranks[0]["same"] == ranks[1]["same"] == "trained"
 
 
+@needs_mpi
+@pytest.mark.slow
+def test_ranks_given_different_training_settings_all_refuse_to_train(tmp_path):
+    """SGD lr 0.1 on rank 0 and Adam lr 0.05 on rank 1 trained on, the weights drifting apart;
+    so did any other optimizer, loss, schedule or dropout setting that differed."""
+    out = tmp_path / "agree"
+    cmd = [MPIEXEC, "-n", "2", sys.executable, str(WORKER.with_name("mpi_agreement_worker.py")), str(out)]
+    subprocess.run(cmd, check=True, timeout=60, capture_output=True)
+    ranks = [json.loads(Path(f"{out}_rank{r}.json").read_text()) for r in range(2)]
+    expected = {
+        "optimizer": "process 1's optimizer differs from process 0's",
+        "lr": "process 1's learning rate is 0.2 where process 0's is 0.1",
+        "momentum": "process 1's optimizer settings differ from process 0's",
+        "weight_decay": "process 1's weight decay is 0.0001 where process 0's is 0",
+        "loss": "process 1's loss differs from process 0's",
+        "schedule": "process 1's learning-rate schedule differs from process 0's",
+        "dropout": "process 1's layers (activations, dropout rates) differ from process 0's",
+        "dropout_rng": "process 1's dropout generator differs from process 0's",
+    }
+    for case, words in expected.items():
+        assert ranks[0][case] == ranks[1][case], case  # the same error on every rank
+        assert ranks[0][case].startswith(f"ConfigError: {words}"), (case, ranks[0][case])
+
+
 def _rank_fails(kind: str) -> subprocess.CompletedProcess:
     cmd = [MPIEXEC, "-n", "2", sys.executable, str(WORKER.with_name("mpi_rankfail_worker.py")), kind]
     return subprocess.run(cmd, timeout=60, capture_output=True, text=True)
@@ -460,7 +591,7 @@ def test_an_unexpected_exception_on_one_rank_keeps_its_traceback():
 @pytest.mark.slow
 @pytest.mark.parametrize("option, message", [
     (("--lr", "-1"), "lr must be > 0"),
-    (("--batch-size", "1"), "a global batch of 1 rows cannot be shared among 3 processes"),
+    (("--batch-size", "1"), "a global batch of 1 row cannot be shared among 3 processes"),
 ])
 def test_an_error_every_rank_meets_is_printed_once(tmp_path, option, message):
     result = subprocess.run([MPIEXEC, "-n", "3", str(Path(sys.executable).with_name("deltaprop")), "train", *option,

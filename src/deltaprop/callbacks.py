@@ -71,6 +71,7 @@ class EarlyStopping(Callback):
         self.restore_best_weights = restore_best_weights
         self.best_epoch: int | None = None
         self.stopped_epoch: int | None = None
+        self.last_epoch: int | None = None  # the last epoch it saw end
         self._stopped_before = False  # the resumed run was already stopped by it
         self._best_weights: list[np.ndarray] | None = None
 
@@ -143,6 +144,7 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, state):
         finished = state.progress is None  # an epoch cut short is run again by a resume
+        self.last_epoch = state.epoch
         improved = self.watch.update(state.logs)
         if improved:
             self.best_epoch = state.epoch
@@ -169,9 +171,14 @@ class EarlyStopping(Callback):
 
     def report(self) -> str | None:
         """What happened, in one line: the epoch it stopped at, the epoch whose weights the
-        network kept and why; None when it did not stop training."""
+        network kept and why; also, when it never stopped training but an earlier epoch was
+        the best, that the network holds that epoch's weights, not the last one's; else None."""
         if self.stopped_epoch is None:
-            return None
+            if not self.restore_best_weights or self.best_epoch is None or self.last_epoch in (None, self.best_epoch):
+                return None
+            return (f"early stopping did not stop the run (patience {self.patience}), but kept the weights of epoch "
+                    f"{self.best_epoch}, the best {self.monitor} ({self.best:.4f}), not those of the last epoch, "
+                    f"{self.last_epoch}")
         kept = (f"kept the weights of epoch {self.best_epoch}, the best" if self.restore_best_weights
                 else f"kept the last weights; the best was epoch {self.best_epoch}")
         return (f"early stopping at epoch {self.stopped_epoch}: {self.monitor} did not improve on {self.best:.4f} "

@@ -26,7 +26,7 @@ from . import __version__, _checks, kernels
 from .atomic import atomic_write_bytes
 from .bounded import open_regular
 from .callbacks import Callback, CheckpointWriter, EarlyStopping, ProgressBar, early_stopped_epoch, epoch_summary
-from .config import TrainConfig, _integer, _number, load_toml
+from .config import TrainConfig, _integer, _number, config_file
 from .data import DATASETS, read_table, train_validation_split
 from .data import load as load_dataset
 from .data import mnist as mnist_files
@@ -106,7 +106,8 @@ _TRAIN_OPTIONS = [
     ("--epochs", "epochs", "passes over the training data (default 10)"),
     ("--steps", "steps", "stop after this many updates (with --epochs: whichever comes first)"),
     ("--validation-split", "validation_split", "share of the training data held out for validation (default 0.1)"),
-    ("--early-stopping", "early_stopping", "tolerate this many epochs without val_loss improvement, stop at the next (0: off)"),
+    ("--early-stopping", "early_stopping", "tolerate this many epochs without val_loss improvement, stop at the next; "
+                                           "the model keeps the best epoch's weights (0: off)"),
     ("--seed", "seed", "random seed for weights, shuffling and dropout (default 0)"),
     ("--dtype", "dtype", "float32 (default) or float64"),
     ("--scaling", "scaling", "input scaling, saved in the model: auto (default: x/255 for 8-bit images, none for data "
@@ -489,7 +490,7 @@ def _train_flags(args) -> dict[str, Any]:
 def _new_config(args, flags: dict[str, Any]) -> TrainConfig:
     sources = []
     if args.config:
-        toml = load_toml(args.config)
+        toml = config_file(args.config)
         TrainConfig.from_mapping(toml, origin=str(args.config))  # names the file in errors
         sources.append(toml)
     cfg = TrainConfig.from_mapping(*sources, flags, origin=str(args.config or "the options"))
@@ -714,8 +715,7 @@ def _batches_per_epoch(cfg: TrainConfig, data: _Data) -> int:
 def _new_model(cfg: TrainConfig, data: _Data) -> _Model:
     _check_layers(cfg, data)
     n_features, n_outputs = data.n_features, _n_outputs(cfg, data)
-    cfg.layers = cfg.network_sizes(n_features, n_outputs)  # config.toml holds the resolved widths
-    cfg.schedule = cfg.schedule_for_run(_batches_per_epoch(cfg, data))  # and the schedule's length, taken from the run
+    cfg.fill_from_run(n_features, n_outputs, _batches_per_epoch(cfg, data))  # config.toml holds the widths and length
     net = with_input_layer(cfg.build_network(n_features, n_outputs), _input_layer(cfg.scaling, data.x_train))
     return _Model(net, cfg.build_optimizer(), cfg.build_loss())
 
@@ -1620,7 +1620,7 @@ def cmd_sweep(args) -> int:
     grid = sweep.parse_grid(args.grid or [], {key for _, key, _ in _TRAIN_OPTIONS})
     config = None
     if args.config:
-        TrainConfig.from_mapping(load_toml(args.config), origin=str(args.config))  # a bad file stops the sweep now
+        TrainConfig.from_mapping(config_file(args.config), origin=str(args.config))  # a bad file stops the sweep now
         config = str(Path(args.config).resolve())
     random = None if args.random is None else _int_option("--random", args.random)
     workers = None if args.workers is None else _int_option("--workers", args.workers)

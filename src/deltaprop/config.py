@@ -23,7 +23,7 @@ from .layers import ACTIVATIONS
 from .optimizers import OPTIMIZERS
 from .schedules import SCHEDULES
 
-__all__ = ["HIDDEN_ACTIVATIONS", "OUTPUT_LOSSES", "SCALINGS", "TrainConfig", "dumps_toml", "load_toml"]
+__all__ = ["HIDDEN_ACTIVATIONS", "OUTPUT_LOSSES", "SCALINGS", "TrainConfig", "config_file", "dumps_toml", "load_toml"]
 
 #: How raw inputs are turned into network inputs: ``auto`` divides 8-bit images by 255,
 #: leaves data already in [0, 1] as it is and standardises everything else on the
@@ -79,6 +79,9 @@ class TrainConfig:
     seed: int = 0
     dtype: str = "float32"
     scaling: str = "auto"
+    #: The values above that were filled in (defaults such as ``lr``, the layer widths and
+    #: a schedule's length taken from the run), as ``"lr"`` or ``"schedule.t_max"``.
+    derived: list[str] = field(default_factory=list)
 
     # -- building ------------------------------------------------------------------------
     @classmethod
@@ -115,6 +118,10 @@ class TrainConfig:
         self.loss = _loss_name(self.loss)
         _check_output_and_loss(self.output, self.loss)
         self.optimizer = _choice("optimizer", self.optimizer, tuple(OPTIMIZERS))
+        if not isinstance(self.derived, list) or not all(isinstance(n, str) for n in self.derived):
+            raise ConfigError(f"derived must be a list of setting names, got {self.derived!r}")
+        if self.lr is None or self.weight_decay is None:
+            self.derived = sorted(set(self.derived) | {k for k in ("lr", "weight_decay") if getattr(self, k) is None})
         self.lr = _default_lr(self.optimizer) if self.lr is None else _checks.positive_number("lr", _number("lr", self.lr))
         self.momentum = _checks.fraction("momentum", _number("momentum", self.momentum))
         self.nesterov = _bool("nesterov", self.nesterov)
@@ -184,6 +191,19 @@ class TrainConfig:
         by_steps = None if self.steps is None else -(-self.steps // max(1, batches_per_epoch))
         return min(n for n in (self.epochs, by_steps) if n is not None)
 
+    def fill_from_run(self, n_features: int, n_outputs: int, batches_per_epoch: int) -> None:
+        """Resolve, in place, what the run decides: the layer widths when not given and the
+        schedule's length; each value filled is named in :attr:`derived`."""
+        filled = set(self.derived)
+        if not self.layers:
+            self.layers = self.network_sizes(n_features, n_outputs)
+            filled.add("layers")
+        before = {"type": self.schedule} if isinstance(self.schedule, str) else dict(self.schedule)
+        self.schedule = self.schedule_for_run(batches_per_epoch)
+        after = {"type": self.schedule} if isinstance(self.schedule, str) else self.schedule
+        filled |= {f"schedule.{key}" for key in after if key not in before}
+        self.derived = sorted(filled)
+
     def schedule_for_run(self, batches_per_epoch: int) -> str | dict[str, Any]:
         """The schedule with its length taken from the run where not set: cosine anneals
         over the run's epochs (``t_max``), step decays every third of them (``step_size`` =
@@ -199,10 +219,17 @@ class TrainConfig:
     # -- writing -------------------------------------------------------------------------
     def as_dict(self) -> dict[str, Any]:
         """JSON/TOML-able; None values (no limit) are left out."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k, v in asdict(self).items() if v is not None and (v or k != "derived")}
 
     def to_toml(self) -> str:
-        return "# deltaprop train configuration; rerun with: deltaprop train --config config.toml\n" + dumps_toml(self.as_dict())
+        """The resolved configuration, with ``derived`` naming the values filled in from
+        defaults or the run (:func:`config_file` drops them again, so a rerun with other
+        epochs or another optimizer gets its own)."""
+        head = "# deltaprop train configuration; rerun with: deltaprop train --config config.toml\n"
+        if self.derived:
+            head += ("# derived: values filled in from the defaults or this run's data and length; read with --config,\n"
+                     "# they are filled in again, so other epochs or another optimizer get their own\n")
+        return head + dumps_toml(self.as_dict())
 
 
 # -- parsing functions (the one place numbers are read) ---------------------------------------
@@ -418,6 +445,24 @@ def _label_column(value: Any) -> int | str | None:
 
 
 # -- TOML ---------------------------------------------------------------------------------------
+def config_file(path: str | Path) -> dict[str, Any]:
+    """The settings of a configuration file (``--config``) as a mapping for
+    :meth:`TrainConfig.from_mapping`, without the values its ``derived`` list names: a
+    run's ``config.toml`` fills in ``lr``, the widths or a cosine's ``t_max`` from its own
+    optimizer and length, and those must follow the new run's."""
+    mapping = load_toml(path)
+    names = mapping.pop("derived", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{path}: derived must be a list of setting names, got {names!r}")
+    for name in names:
+        table, _, key = name.partition(".")
+        if not key:
+            mapping.pop(table, None)
+        elif isinstance(mapping.get(table), dict):
+            mapping[table].pop(key, None)
+    return mapping
+
+
 def load_toml(path: str | Path) -> dict[str, Any]:
     """The mapping in a TOML file (a regular file of at most :data:`MAX_CONFIG_BYTES`,
     nested at most :data:`deltaprop.bounded.MAX_DEPTH` deep); every problem, syntax

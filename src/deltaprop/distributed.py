@@ -29,10 +29,14 @@ that stopped, and the weights stay equal everywhere. A second SIGINT to a rank r
 Before training, the ranks agree that they train the same run (:func:`agree_on_run`): the
 training and validation rows' counts and shapes, a CRC-32 of their bytes (of every byte for
 arrays in memory; of up to :data:`DIGEST_ROWS` rows spread over the file for lazy ones),
-the batching, the limits, the shuffling generator's state and the initial weights. Data
+the batching, the limits, the shuffling generator's state, the initial weights, the
+layers, the dropout generator, the optimizer, the loss and the schedule. Data or settings
 that differ on one rank would otherwise leave the ranks in different collectives (a hang)
 or average gradients of rows that do not belong together (a silently wrong model): every
 rank raises the same :class:`~deltaprop.errors.ConfigError` instead.
+
+A stop asked by a callback on one rank (``state.stop_training``) is agreed on before every
+epoch (one ``Allreduce`` of one integer): every rank stops after the same epoch.
 
 An exception on one rank inside the training loop (a callback's ``OSError``, a read that
 failed) would leave the others waiting in the next collective for ever, so it ends the
@@ -46,6 +50,7 @@ mpi4py is imported only by the caller: ``comm`` is any object with mpi4py's
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -57,9 +62,10 @@ import numpy as np
 
 from .callbacks import Callback
 from .errors import ConfigError, DataError, Error, TrainingDivergedError
-from .training import BatchSource, FullBatch, Loop, MiniBatches, _evaluate, _is_lazy
+from .training import BatchSource, FullBatch, Loop, MiniBatches, SlidingWindows, _evaluate, _is_lazy
 
-__all__ = ["DataParallelLoop", "ShardedBatches", "GradientAverager", "StopVote", "agree_on_run", "is_writer",
+__all__ = ["DataParallelLoop", "ShardedBatches", "GradientAverager", "StopVote", "agree_on_run", "check_shares",
+           "is_writer",
            "raised_on_every_rank", "run_fingerprint", "shard_bounds", "threads_per_rank", "train_data_parallel",
            "world"]
 
@@ -116,12 +122,17 @@ def _shared_type():
     return MPI.COMM_TYPE_SHARED
 
 # -- the ranks agree on the run before training ---------------------------------------------------
-#: What :func:`run_fingerprint` holds, in order: (name in messages, True for a digest).
-FINGERPRINT = (("ready", False), ("training rows", False), ("features per row", False), ("target columns", False),
-               ("X", True), ("y", True), ("sample_weight", True), ("validation rows", False),
-               ("validation data", True), ("batch size", False), ("batching", True), ("epochs", False),
-               ("steps", False), ("epochs done", False), ("steps done", False), ("shuffling generator", True),
-               ("initial weights", True))
+#: What :func:`run_fingerprint` holds, in order: (name in messages, kind): a "count" of
+#: things, a "value" of a setting, or a "digest" (CRC-32) of arrays or settings.
+FINGERPRINT = (("ready", "count"), ("training rows", "count"), ("features per row", "count"),
+               ("target columns", "count"), ("X", "digest"), ("y", "digest"), ("sample_weight", "digest"),
+               ("validation rows", "count"), ("validation data", "digest"), ("batch size", "count"),
+               ("batching", "digest"), ("epochs", "count"), ("steps", "count"), ("epochs done", "count"),
+               ("steps done", "count"), ("shuffling generator", "digest"), ("initial weights", "digest"),
+               ("layers (activations, dropout rates)", "digest"), ("dropout generator", "digest"),
+               ("optimizer", "digest"), ("learning rate", "value"), ("weight decay", "value"),
+               ("optimizer settings", "digest"), ("optimizer state", "digest"), ("loss", "digest"),
+               ("learning-rate schedule", "digest"))
 
 
 def _crc(*arrays) -> int:
@@ -141,6 +152,11 @@ def _data_crc(X) -> int:
     return _crc(np.asarray(X[np.unique(np.linspace(0, n - 1, min(n, DIGEST_ROWS)).astype(np.int64))]))
 
 
+def _text_crc(value) -> int:
+    """CRC-32 of a setting's text (its JSON, keys sorted)."""
+    return zlib.crc32(json.dumps(value, sort_keys=True, default=repr).encode())
+
+
 def run_fingerprint(state, source: BatchSource, validation) -> np.ndarray:
     """The run as numbers (:data:`FINGERPRINT`), equal on every rank of one run."""
     X = source.X
@@ -151,9 +167,27 @@ def run_fingerprint(state, source: BatchSource, validation) -> np.ndarray:
               0 if Xv is None else zlib.crc32(_data_crc(Xv).to_bytes(4, "little"), _crc(Yv, idv)),
               getattr(source, "batch_size", source.n_examples), zlib.crc32(text),
               -1 if state.epochs is None else state.epochs, -1 if state.steps is None else state.steps,
-              state.epoch, state.step, zlib.crc32(repr(state.rng.bit_generator.state).encode()),
-              _crc(*(p.value for p in state.net.parameters()))]
+              state.epoch, state.step, _text_crc(state.rng.bit_generator.state),
+              _crc(*(p.value for p in state.net.parameters())), *_training_settings(state)]
     return np.asarray(values, dtype=np.float64)
+
+
+def _training_settings(state) -> list[float]:
+    """What makes the ranks' updates equal besides the data and weights: the layers, the
+    dropout generators, the optimizer (type, ``lr``, weight decay, its settings, its state on
+    resume), the loss and the schedule (with its state)."""
+    from .layers import Dropout
+
+    net, optimizer = state.net, state.optimizer
+    generators = [layer.rng.bit_generator.state for layer in net.layers if isinstance(layer, Dropout)]
+    params = net.parameters()
+    moments = optimizer.state() if optimizer.is_built_for(params) else {}
+    schedule = state.schedule
+    return [_text_crc(net.config()), _text_crc(generators), _text_crc(optimizer.type_name),
+            state.base_lr if state.base_lr is not None else optimizer.lr, optimizer.weight_decay,
+            _text_crc(optimizer.config()), _crc(*(moments[k] for k in sorted(moments))),
+            _text_crc(state.loss.config()),
+            _text_crc(None if schedule is None else [schedule.config(), schedule.state()])]
 
 
 def raised_on_every_rank(exc: BaseException) -> BaseException:
@@ -180,13 +214,21 @@ def agree_on_run(comm, mine: np.ndarray | None) -> None:
     for r in range(1, size):
         differs = np.flatnonzero(table[r] != table[0])
         if differs.size:
-            name, digest = FINGERPRINT[differs[0]]
-            verb = "differ" if name.endswith("s") else "differs"
-            what = (f"process {r}'s {name} {verb} from process 0's" if digest else
-                    f"process {r} has {table[r, differs[0]]:g} {name} where process 0 has {table[0, differs[0]]:g}")
             raise raised_on_every_rank(ConfigError(
-                f"{what}: data-parallel training needs every process to call fit with the same data, network, "
-                "seed, batch size and limits (each process takes its share of every batch)"))
+                f"{_difference(r, int(differs[0]), table)}: data-parallel training needs every process to call fit "
+                "with the same data, network, optimizer, loss, schedule, seed, batch size and limits (each process "
+                "takes its share of every batch and applies the same update)"))
+
+
+def _difference(r: int, i: int, table: np.ndarray) -> str:
+    """Entry ``i`` of :data:`FINGERPRINT` on rank ``r`` against rank 0's, in words."""
+    name, kind = FINGERPRINT[i]
+    if kind == "count":
+        return f"process {r} has {table[r, i]:g} {name} where process 0 has {table[0, i]:g}"
+    if kind == "value":
+        return f"process {r}'s {name} is {table[r, i]:g} where process 0's is {table[0, i]:g}"
+    plural = name.endswith(("weights", "settings", ")"))
+    return f"process {r}'s {name} {'differ' if plural else 'differs'} from process 0's"
 
 
 def train_data_parallel(comm, state, source: BatchSource, validation, callbacks):
@@ -218,24 +260,54 @@ def _end_job(comm, exc: BaseException) -> None:
     os._exit(1)  # should Abort return before the process manager ends this process
 
 
+def check_shares(n: int, batch_size: int | None, size: int, *, batching: str = "shuffled") -> None:
+    """Refuse batches that would leave one of ``size`` processes no row: every global batch
+    needs at least ``size`` rows. ``n`` training rows in batches of ``batch_size`` (None: full
+    batch); ``batching="sliding"`` windows all hold ``batch_size + 1`` rows (they wrap), other
+    batchings end with a batch of ``n mod batch_size`` rows."""
+    if batch_size is None:
+        if n < size:
+            raise ConfigError(f"a full batch of {_row_count(n)} cannot be shared among {size} processes; "
+                              f"train on at least {size} rows, or on fewer processes")
+        return
+    b = min(batch_size + (batching == "sliding"), n)
+    if b < size:
+        raise ConfigError(f"a global batch of {_row_count(b)} cannot be shared among {size} processes; "
+                          f"use a batch size of at least {size}, or fewer processes")
+    last = n % b if batching != "sliding" else 0
+    if 0 < last < size:
+        raise ConfigError(f"the last batch of {n} training rows has {_row_count(last)} (batch size {b}), which "
+                          f"cannot be shared among {size} processes; use a batch size that leaves a last batch of "
+                          f"no rows or of at least {size}, such as {_batch_size_that_fits(n, b, size)}")
+
+
+def _batch_size_that_fits(n: int, b: int, size: int) -> int:
+    """The batch size nearest ``b`` whose batches of ``n`` rows all hold at least ``size`` rows."""
+    for d in range(n):
+        for c in (b - d, b + d):
+            if size <= c <= n and (n % c == 0 or n % c >= size):
+                return c
+    return n
+
+
+def _row_count(k: int) -> str:
+    return f"{k} row" if k == 1 else f"{k} rows"
+
+
 class ShardedBatches(BatchSource):
     """This rank's share of every global batch of ``inner`` (the order is ``inner``'s, drawn
     from the same generator on every rank)."""
 
     def __init__(self, inner: BatchSource, rank: int, size: int):
         super().__init__(inner.X, inner.Y, inner.ids, inner.W)
-        if isinstance(inner, FullBatch):
-            global_sizes = [inner.n_examples]
+        if isinstance(inner, SlidingWindows):
+            check_shares(inner.n_examples, inner.stride, size, batching="sliding")
         elif isinstance(inner, MiniBatches):
-            b, n = inner.batch_size, inner.n_examples
-            global_sizes = [b] + ([n % b] if n % b else [])
+            check_shares(inner.n_examples, inner.batch_size, size)
+        elif isinstance(inner, FullBatch):
+            check_shares(inner.n_examples, None, size)
         else:
             raise ConfigError(f"data-parallel training cannot shard a {type(inner).__name__}")
-        if min(global_sizes) < size:
-            raise ConfigError(
-                f"a global batch of {min(global_sizes)} rows cannot be shared among {size} processes; "
-                f"use a batch size (and a training set whose last batch) of at least {size} rows"
-            )
         self.inner, self.rank, self.size = inner, rank, size
         #: this rank's first row in the current batch, its rows, and the batch's rows (set by :meth:`batch`)
         self.first_row, self.local_rows, self.global_rows = 0, 0, 0
@@ -367,22 +439,29 @@ class GradientAverager(Callback):
     def __init__(self, comm, source: ShardedBatches, vote: StopVote | None = None):
         self.comm, self.source, self.vote = comm, source, vote
         self._sum: np.ndarray | None = None
-        #: set by a rank whose own loss overflowed this step (:meth:`DataParallelLoop._loss_not_finite`)
+        #: set by a rank whose own step overflowed (:meth:`DataParallelLoop._loss_not_finite`)
         self.diverged: str | None = None
+        #: whether this step's gradients were reduced (cleared by :meth:`DataParallelLoop.train_step`)
+        self.reduced = False
 
     def on_gradients(self, state):
+        """One reduction: its arithmetic never raises (``np.errstate``), so under
+        ``np.seterr(all="raise")`` a value that overflows here reaches every rank as a
+        non-finite gradient instead of stopping one rank between the collectives."""
+        self.reduced = True
         if self.vote is not None and self.vote.stop_at_step():
             raise KeyboardInterrupt
         flat = state.net.flat_gradients
         if self._sum is None or self._sum.shape != flat.shape or self._sum.dtype != flat.dtype:
             self._sum = np.empty_like(flat)
-        flat *= self.source.local_rows
-        if self.diverged is not None:
-            flat[0] = np.nan  # the sum carries it: every rank sees a NaN there after the broadcast
-        self.comm.Reduce(flat, self._sum, root=0)
-        if self.comm.Get_rank() == 0:
-            np.divide(self._sum, self.source.global_rows, out=flat)
-        self.comm.Bcast(flat, root=0)
+        with np.errstate(all="ignore"):
+            flat *= self.source.local_rows
+            if self.diverged is not None:
+                flat[0] = np.nan  # the sum carries it: every rank sees a NaN there after the broadcast
+            self.comm.Reduce(flat, self._sum, root=0)
+            if self.comm.Get_rank() == 0:
+                np.divide(self._sum, self.source.global_rows, out=flat)
+            self.comm.Bcast(flat, root=0)
         if not np.isfinite(flat[0]):
             raise _GlobalDivergence(self.diverged or "the loss or the gradient is not finite on another process")
 
@@ -472,7 +551,7 @@ class DataParallelLoop(Loop):
         """One step; a loss that overflowed on any rank stops every rank at this step's
         gradient reduction, with the network's last finite weights (no rank is left waiting
         in a collective for one that stopped)."""
-        self.averager.diverged = None
+        self.averager.diverged, self.averager.reduced = None, False
         try:
             return super().train_step(x, y, ids, weights)
         except _GlobalDivergence as exc:
@@ -480,6 +559,32 @@ class DataParallelLoop(Loop):
 
     def _loss_not_finite(self, value):
         self.averager.diverged = f"the loss is {value} on process {self.comm.Get_rank()}"
+
+    def _floating_point_error(self, exc):
+        """NumPy raised on this rank (``np.seterr(all="raise")``). Before the step's gradient
+        reduction its rows alone overflowed: the rank joins the reduction with the NaN mark of
+        :meth:`_loss_not_finite`, so every rank stops at this step. After it, every rank
+        computes the same numbers from the same gradient and weights, so each raised it."""
+        if self.averager.reduced:
+            super()._floating_point_error(exc)
+        self.averager.diverged = f"numpy raised {exc!r} on process {self.comm.Get_rank()}"
+        self.averager.on_gradients(self.state)  # raises _GlobalDivergence on every rank
+
+    def stop_requested(self):
+        """``stop_training`` agreed before every epoch: stop when a callback asked on any rank
+        (a callback given to one rank, or deciding from its rank's own rows), so that every
+        rank stops after the same epoch. One ``Allreduce`` of one integer an epoch."""
+        mine = np.array([int(bool(self.state.stop_training))], dtype=np.int64)
+        total = np.empty_like(mine)
+        self.comm.Allreduce(mine, total)
+        self.state.stop_training = bool(total[0])
+        return self.state.stop_training
+
+    def stop_in_epoch(self):
+        """False: a stop asked during an epoch (``on_batch_end``) is known to its rank alone,
+        and ending the epoch there would leave the other ranks waiting in the next step's
+        reduction; it takes effect at the epoch's end, agreed by :meth:`stop_requested`."""
+        return False
 
     def epoch_totals(self):
         seen, loss_sum, correct = self.state.running

@@ -172,9 +172,9 @@ def _recorded_seconds(folder: Path) -> float | None:
 
 def _expected_config(config: str | None, options: dict[str, str]):
     """The configuration ``deltaprop train`` builds for a trial: the file's, then the options."""
-    from .config import TrainConfig, load_toml
+    from .config import TrainConfig, config_file
 
-    sources = [load_toml(config)] if config else []
+    sources = [config_file(config)] if config else []
     return TrainConfig.from_mapping(*sources, dict(options), origin=str(config or "the sweep's options"))
 
 
@@ -188,6 +188,8 @@ def _differences(expected, recorded) -> list[str]:
     not a difference."""
     out = []
     for key in type(expected).keys():
+        if key == "derived":  # which values were filled in, not a setting
+            continue
         want, got = getattr(expected, key), getattr(recorded, key)
         if key == "layers" and not want:
             continue
@@ -205,14 +207,14 @@ def check_resumable(trials: list[Trial], config: str | None) -> None:
     """Refuse to resume over a finished trial (a folder holding a model) that was trained with
     another configuration than this sweep gives it (a changed grid, ``--random``/``--seed``
     or configuration file): its results would be shown under the wrong options."""
-    from .config import TrainConfig, load_toml
+    from .config import TrainConfig, config_file
 
     for trial in trials:
         if not finished_trial(trial.folder):
             continue
         where = f"trial {trial.index} ({trial.folder})"
         try:
-            recorded = TrainConfig.from_mapping(load_toml(trial.folder / "config.toml"),
+            recorded = TrainConfig.from_mapping(config_file(trial.folder / "config.toml"),
                                                 origin=str(trial.folder / "config.toml"))
         except (Error, OSError) as exc:
             raise ConfigError(f"{where} holds a model but its config.toml cannot be read ({exc}); "

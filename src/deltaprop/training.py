@@ -762,7 +762,7 @@ class Loop:
         for cb in self.callbacks:
             cb.on_train_begin(state)
         try:
-            while not state.stop_training and not _finished(state):
+            while not self.stop_requested() and not _finished(state):
                 self.run_epoch()
             # The last step's update is followed by no loss that would show it overflowed.
             if not self._weights_finite():
@@ -798,7 +798,7 @@ class Loop:
             progress.add(xb.shape[0], batch_loss, correct)
             for cb in self.callbacks:
                 cb.on_batch_end(state, xb.shape[0], batch_loss)
-            if (state.steps is not None and state.step >= state.steps) or state.stop_training:
+            if (state.steps is not None and state.step >= state.steps) or self.stop_in_epoch():
                 break
         self.close_epoch(started, finished=progress.batches == n_batches)
 
@@ -826,8 +826,16 @@ class Loop:
         except TrainingDivergedError:
             raise
         except FloatingPointError as exc:  # overflow under np.errstate(over="raise")
-            self._diverged(f"numpy raised {exc!r}")
+            self._floating_point_error(exc)
         return value, correct
+
+    def stop_requested(self) -> bool:
+        """Whether a callback asked to stop (``state.stop_training``); asked before every epoch."""
+        return self.state.stop_training
+
+    def stop_in_epoch(self) -> bool:
+        """Whether a stop asked during an epoch ends it after the batch under way."""
+        return self.state.stop_training
 
     def close_epoch(self, started: float, *, finished: bool = True) -> None:
         """The epoch's record: its running loss and accuracy, validation, the history, then
@@ -874,6 +882,11 @@ class Loop:
         """A step's loss overflowed: stop the run (data-parallel training first carries it to
         the step's gradient reduction, so that every process stops at the same step)."""
         self._diverged(f"the loss is {value}")
+
+    def _floating_point_error(self, exc: FloatingPointError) -> None:
+        """NumPy raised in a step (``np.seterr(over="raise")``): stop the run, as for a loss
+        that overflowed."""
+        self._diverged(f"numpy raised {exc!r}")
 
     def _weights_finite(self) -> bool:
         return all(np.all(np.isfinite(p.value)) for p in self.params)
