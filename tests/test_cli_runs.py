@@ -250,3 +250,16 @@ def test_a_runs_config_toml_with_other_epochs_or_optimizer_fills_in_their_own_de
         np.testing.assert_array_equal(a, b)
     res = _cli("train", "--config", first / "config.toml", "--optimizer", "adamw", "--out", tmp_path / "adamw")
     assert res.returncode == 0 and "adamw lr 0.5, weight decay 0.01" in res.stdout  # lr given, λ AdamW's own
+
+
+@pytest.mark.slow
+def test_a_resume_midway_through_an_epoch_names_that_epoch_and_its_rate(tmp_path):
+    # the header said "at epoch 2 ... (epoch 2 at 0.25)" and early stopping blamed an older deltaprop
+    out = tmp_path / "run"
+    opts = [*PARITY, "--schedule", "exponential:gamma=0.5", "--early-stopping", "2", "--out", out]
+    assert _cli("train", *opts, "--steps", "10", "-q").returncode == 0
+    res = _cli("train", "--resume", out, "--steps", "100")
+    assert res.returncode == 0, res.stderr
+    assert f"resuming {out} at epoch 1:" in res.stdout and "lr 0.5 (epoch 1 at 0.5)" in res.stdout
+    assert "older deltaprop" not in res.stdout + res.stderr
+    assert next(line for line in res.stdout.splitlines() if line.startswith("epoch ")).startswith("epoch 1")

@@ -107,6 +107,11 @@ def test_exploding_loss():
 
 def test_oscillating_loss():
     assert ("oscillating_loss", None) in _rules(_records([1.0, 1.1, 0.9, 1.0, 0.85, 0.95, 0.8]))
+
+
+def test_a_loss_that_only_rises_is_diverging_not_oscillating():
+    rules = _rules(_records([3.9, 4.6, 6.1, 8.7]))  # momentum 0.99, lr 1: 3 rises in 3 epochs
+    assert ("exploding_loss", None) in rules and ("oscillating_loss", None) not in rules
     assert _rules(_records([1.0, 0.9, 0.85, 0.8, 0.78, 0.77, 0.76])) == []
 
 

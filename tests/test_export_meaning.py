@@ -248,3 +248,11 @@ def test_several_leading_scaling_layers_are_refused_for_the_file(tmp_path):
     with pytest.raises(dp.ExportError, match="starts with 2 input-scaling layers"):
         dp.export_torch(net, tmp_path / "m.pt.safetensors")
     assert not (tmp_path / "m.pt.safetensors").exists()
+
+
+def test_a_single_score_is_said_to_be_a_class_by_its_threshold(tmp_path):
+    # "the largest is the class" of one score: its class is score ≥ 0.5, as the file's decision_threshold says
+    dp.save(one_logit(), tmp_path / "m.safetensors", class_names=["neg", "pos"], loss=dp.MeanSquaredError())
+    res = run_cli("export", tmp_path / "m.safetensors", "--format", "torch", "-o", tmp_path / "m.pt.safetensors")
+    assert res.returncode == 0, res.stderr
+    assert "the module outputs one score (no probability; class 1 where it is ≥ 0.5)" in res.stdout

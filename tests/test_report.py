@@ -36,13 +36,14 @@ def test_main_job_writes_a_complete_final_report(main_job):
     assert page.count("<img ") == 50 + 16  # 50 first-layer units, 16 wrong test examples
     facts = json.loads((main_job / "run.json").read_text())
     assert facts["status"] == "done" and facts["command"] == ["deltaprop", "train", "--out", str(main_job), "--quiet"]
-    assert facts["versions"]["numpy"] == np.__version__ and re.fullmatch(r"[0-9a-f]{64}", facts["data"]["sha256"])
+    assert facts["versions"]["numpy"] == np.__version__ and re.fullmatch(r"[0-9a-f]{64}", facts["data"]["arrays_sha256"])
+    assert "file_sha256" not in facts["data"]  # a named dataset is no one file
     assert facts["data"]["source"] == "mnist-sample" and facts["seed"] == 0
     # the thread count fit chose (the main job's steps are small: one) and the kernels, for a bit-identical rerun
     ck = dp.serialization.load_checkpoint(main_job / "checkpoint.safetensors")
     assert facts["threads"] == ck.training_state().threads == 1
     assert facts["kernels"] == dp.kernels.backend()
-    for value in (facts["data"]["sha256"], "deltaprop train --out", "mnist-sample"):
+    for value in (facts["data"]["arrays_sha256"], "deltaprop train --out", "mnist-sample"):
         assert value in page
 
 

@@ -102,9 +102,9 @@ class EarlyStopping(Callback):
             self._load(record, state.saved_weights.get(self.key))
             if self._stopped_before:
                 state.stop_training = True
-        elif state.step > 0:
+        elif state.completed_epochs > 0:  # midway through the first epoch there is nothing to record yet
             warnings.warn(
-                f"EarlyStopping starts afresh at epoch {state.epoch + 1}: the resumed training state holds no "
+                f"EarlyStopping starts afresh at epoch {state.completed_epochs + 1}: the resumed training state holds no "
                 f"early-stopping record for {self.monitor} (a checkpoint written before deltaprop kept one, or a "
                 "run without early stopping), so it may stop elsewhere than an uninterrupted run",
                 UserWarning, stacklevel=2,

@@ -835,7 +835,10 @@ def _reporter(args, cfg: TrainConfig, out: Path, data: _Data):
     arrays = [data.x_train, data.y_train, *(data.validation or ()), data.x_test, data.y_test]
     source = str(Path(cfg.dataset).resolve()) if _is_file_dataset(cfg.dataset) else cfg.dataset
     command = [PROG, *getattr(args, "argv", ["train"])]
-    return ReportWriter(out, run_facts(command, cfg.as_dict(), data_source=source, data_sha=data_sha256(*arrays)))
+    file_sha = None if data.file is None else data.file["sha256"]
+    earlier = recorded_facts(out) if getattr(args, "resume", None) else None  # the sessions that trained it so far
+    return ReportWriter(out, run_facts(command, cfg.as_dict(), data_source=source, data_sha=data_sha256(*arrays),
+                                       file_sha=file_sha), earlier=earlier)
 
 
 def _report_results(args, reporter, model: _Model, data: _Data, X_test, acc: float, records) -> None:
@@ -880,7 +883,8 @@ def _rate_words(model: _Model) -> str:
         return f"lr {model.optimizer.lr:g}"
     if isinstance(state.schedule, Constant):
         return f"lr {state.base_lr:g}"
-    return f"lr {state.base_lr:g} (epoch {state.epoch + 1} at {state.schedule.lr_at(state.epoch, state.base_lr):g})"
+    epoch = state.completed_epochs  # an epoch stopped midway is trained on from where it stopped
+    return f"lr {state.base_lr:g} (epoch {epoch + 1} at {state.schedule.lr_at(epoch, state.base_lr):g})"
 
 
 def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> None:
@@ -889,7 +893,7 @@ def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> No
     if args.quiet:
         return
     if model.state is not None:
-        action = f"resuming {out} at epoch {model.state.epoch + 1}"
+        action = f"resuming {out} at epoch {model.state.completed_epochs + 1}"
     else:
         action = f"training on {getattr(args, 'dataset', None) or cfg.dataset}"
     decay = f", weight decay {model.optimizer.weight_decay:g}" if model.optimizer.weight_decay else ""
@@ -926,11 +930,12 @@ def _early_stopping_note(args, callbacks, model: _Model) -> None:
     """A resume from a checkpoint that kept no early-stopping record (written before it was
     kept): say that early stopping starts afresh, so the run may end elsewhere."""
     stoppers = [cb for cb in callbacks if isinstance(cb, EarlyStopping)]
-    if model.state is None or not stoppers or stoppers[0].key in model.state.callback_records:
-        return
+    state = model.state
+    if state is None or not stoppers or stoppers[0].key in state.callback_records or state.completed_epochs == 0:
+        return  # before the first epoch ends there is nothing to record
     _say(f"note: the checkpoint holds no early-stopping record (it was written by an older deltaprop), so early "
-         f"stopping starts afresh at epoch {model.state.epoch + 1} and may stop elsewhere than an uninterrupted run",
-         err=True)
+         f"stopping starts afresh at epoch {state.completed_epochs + 1} and may stop elsewhere than an uninterrupted "
+         "run", err=True)
 
 
 def _diverged(exc: TrainingDivergedError, cfg: TrainConfig, out: Path, writer: CheckpointWriter) -> int:
@@ -991,10 +996,12 @@ def _interrupted_finishing(out: Path, reporter, epochs: int) -> int:
     return 130
 
 
-def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta: dict, records, seconds,
-            reporter=None) -> int:
+def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta: dict, records, reporter) -> int:
     """Write the model, the history plot and the report; print the test accuracy, the
-    alerts' summary and what was written."""
+    alerts' summary, the training time (the report's: :attr:`ReportWriter.training_seconds`)
+    and what was written."""
+    from .report import training_words
+
     save(model.net, out / "model.safetensors", **meta)
     plot_history(records, out / "history.png", title=f"{cfg.dataset}: {_architecture(cfg, data)}")
     acc = accuracy(data.y_test, model.net.predict(data.x_test))
@@ -1002,13 +1009,13 @@ def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta:
     if args.log_json:
         summary = {"test_accuracy" if data.held_out else "training_accuracy": acc,
                    "test_examples" if data.held_out else "training_examples": int(len(data.y_test)),
-                   "out": str(out), "seconds": round(seconds, 3)}
+                   "out": str(out), "seconds": reporter.training_seconds}
         _say(json.dumps(summary))
     else:
         if data.held_out:
-            _say(f"test accuracy {acc:.4f} on {len(data.y_test)} examples ({seconds:.1f} s of training)")
+            _say(f"test accuracy {acc:.4f} on {len(data.y_test)} examples ({training_words(reporter.facts)})")
         else:
-            _say(f"training accuracy {acc:.4f} on all {len(data.y_test)} examples ({seconds:.1f} s of training)")
+            _say(f"training accuracy {acc:.4f} on all {len(data.y_test)} examples ({training_words(reporter.facts)})")
             _say(f"WARNING: {_NO_TEST_SET}", err=True)
         _say(f"wrote {out}/: {', '.join(_RUN_FILES)}")
     return 0
@@ -1041,7 +1048,6 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
         callbacks = [*_callbacks(args, cfg, writer), reporter]
         _header(args, cfg, out, model, data)
         _early_stopping_note(args, callbacks, model)
-        started = time.perf_counter()
         history = _fit(args, cfg, model, data, callbacks, threads)
     except TrainingDivergedError as exc:
         reporter.finish("diverged")
@@ -1054,7 +1060,7 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
             report = callback.report() if isinstance(callback, EarlyStopping) else None
             if report:
                 _say(report, err=bool(args.log_json))
-        status = _finish(args, cfg, out, model, data, meta, history.records, time.perf_counter() - started, reporter)
+        status = _finish(args, cfg, out, model, data, meta, history.records, reporter)
     except KeyboardInterrupt:
         return _interrupted_finishing(out, reporter, history.records[-1]["epoch"] if history.records else 0)
     return status if server is None else _keep_serving(server, status)
@@ -1103,6 +1109,7 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         _check_schedule_covers(cfg, checkpoint, model, data)
         _step_schedule_note(cfg, checkpoint, model, data)
         if not _run_is_complete(cfg, model.state):
+            _check_shares(args, cfg, data)
             return _run(args, cfg, out, model, data, threads)
         return _finish_complete_run(args, cfg, out, model, data)
     finally:
@@ -1135,7 +1142,7 @@ def _finish_complete_run(args, cfg: TrainConfig, out: Path, model: _Model, data:
     reporter.take_over(recorded_facts(out), model.state)
     records = model.state.history.records
     try:
-        return _finish(args, cfg, out, model, data, _model_meta(cfg, data), records, 0.0, reporter)
+        return _finish(args, cfg, out, model, data, _model_meta(cfg, data), records, reporter)
     except KeyboardInterrupt:
         return _interrupted_finishing(out, reporter, model.state.epoch)
 
@@ -1144,21 +1151,26 @@ class _Team:
     """The processes of an ``mpiexec`` run: rank 0 runs ``train`` as one process would and
     writes the run folder; the others build the same model from the same options, train
     beside it silently and write nothing. Before training every rank says whether it got
-    ready (one integer all-reduced with MIN, no pickled objects), so an error on any rank
-    stops all of them instead of leaving the rest waiting in a collective."""
+    ready (a few integers gathered from every rank, no pickled objects), so an error on any
+    rank stops all of them instead of leaving the rest waiting in a collective, and every
+    rank exits with the same status (``mpiexec`` combines the ranks' statuses bit by bit: 2
+    on one rank and 1 on another made 3)."""
 
     def __init__(self, comm):
         from .distributed import threads_per_rank
 
         self.comm, self.rank, self.agreed = comm, comm.Get_rank(), False
         self.same_error_as_rank_0 = False
+        self.status = 0  # the exit status of the first rank that could not start
         self.threads = threads_per_rank(comm)
 
-    def agree(self, ready: bool, vote=None, *, interrupted: bool = False, error: str | None = None) -> None:
+    def agree(self, ready: bool, vote=None, *, interrupted: bool = False, error: str | None = None,
+              status: int = 0) -> None:
         """Raise _TeamStopped when a rank is not ready, KeyboardInterrupt on every rank when
         one was interrupted (``vote`` marked, or Ctrl-C while loading) before training.
-        A rank not ready because of ``error`` learns whether rank 0 stopped with the same
-        message (``same_error_as_rank_0``: then only rank 0 prints it)."""
+        A rank not ready because of ``error`` (its exit ``status``) learns whether rank 0
+        stopped with the same message (``same_error_as_rank_0``: then only rank 0 prints
+        it); every rank learns the status of the first rank not ready (``status``)."""
         if self.agreed:
             return
         import zlib
@@ -1166,14 +1178,26 @@ class _Team:
         self.agreed = True
         interrupted = interrupted or (vote is not None and vote.asked)
         digest = -1 if error is None else zlib.crc32(error.encode())
-        mine = np.array([int(ready), int(not interrupted), digest], dtype=np.int64)
-        table = np.zeros((self.comm.Get_size(), 3), dtype=np.int64)
+        mine = np.array([int(ready), int(not interrupted), digest, status], dtype=np.int64)
+        table = np.zeros((self.comm.Get_size(), 4), dtype=np.int64)
         self.comm.Allgather(mine, table)
         self.same_error_as_rank_0 = error is not None and table[0, 2] == digest
         if not table[:, 1].min():
             raise KeyboardInterrupt
         if not table[:, 0].min():
-            raise _TeamStopped()
+            self.status = int(table[np.argmin(table[:, 0]), 3])
+            raise _TeamStopped(self.status)
+
+
+def _check_shares(args, cfg: TrainConfig, data: _Data) -> None:
+    """Over MPI, refuse batches that would leave a process no row before the run folder is
+    touched (a refused run must not leave a config.toml that blocks the corrected one)."""
+    team = getattr(args, "team", None)
+    if team is not None:
+        from .distributed import check_shares
+
+        batch_size = None if cfg.batch_size == "full" else cfg.batch_size
+        check_shares(len(data.y_train), batch_size, team.comm.Get_size(), batching=cfg.batching)
 
 
 def _on_ranks(args) -> bool:
@@ -1182,7 +1206,11 @@ def _on_ranks(args) -> bool:
 
 
 class _TeamStopped(Exception):
-    """Another rank could not start (rank 0 reports why)."""
+    """Another rank could not start (rank 0 reports why); ``status`` is that rank's exit status."""
+
+    def __init__(self, status: int = 1):
+        super().__init__(status)
+        self.status = status
 
 
 def _train_on_ranks(args, comm) -> int:
@@ -1198,14 +1226,17 @@ def _train_on_ranks(args, comm) -> int:
             return status  # raised on every rank: rank 0 reports it
         if not team.agreed:  # an error while getting ready: rank 0 reports one that the others share
             with contextlib.suppress(_TeamStopped, KeyboardInterrupt):
-                team.agree(False, error=_one_line(exc))
+                team.agree(False, error=_one_line(exc), status=status)
             if team.rank != 0 and team.same_error_as_rank_0:
                 return status
+            if team.rank != 0 and team.status != status:  # its own error; the job exits with rank 0's status
+                _say(f"{PROG}: error: {_one_line(exc)}", err=True)
+                return team.status
         raise
-    except _TeamStopped:
+    except _TeamStopped as stopped:
         if team.rank == 0:
             _say(f"{PROG}: error: another MPI process could not start training (its error is above)", err=True)
-        return 1
+        return stopped.status
     except KeyboardInterrupt:
         interrupted = True
         if team.rank == 0:
@@ -1226,8 +1257,10 @@ def _follow(args, team: _Team) -> int:
         data = _training_data(cfg, mapped=True)
         model = _resumed_model(checkpoint)
         if _run_is_complete(cfg, model.state):  # rank 0 says why, or writes the missing model file
-            with contextlib.suppress(_TeamStopped):
+            try:
                 team.agree(False)
+            except _TeamStopped as stopped:
+                return stopped.status
             return 0
     else:
         cfg = _new_config(args, flags)
@@ -1259,6 +1292,7 @@ def _train(args) -> int:
     cfg = _new_config(args, flags)
     data = _training_data(cfg, mapped=_on_ranks(args))
     model = _new_model(cfg, data)
+    _check_shares(args, cfg, data)
     out = _new_run_folder(args.out)
     lock = _lock(out)
     try:

@@ -648,7 +648,7 @@ def export_file(model, fmt: str, out=None, *, input_type=None) -> tuple[Path, st
         _write_torch(src, out)
         return out, f"wrote {out}: PyTorch state_dict of nn.Sequential {sizes}, {net.dtype.name}, " \
                     f"{_scaling_words(net, src.input_scaling).replace('in the graph', 'before the module')}; " \
-                    f"the module outputs {_TORCH_OUTPUT_WORDS[src.outputs]}"
+                    f"the module outputs {_torch_output_words(src)}"
     data, diff = _onnx_bytes(src, input_type, True)
     atomic_write_bytes(out, data)
     checked = "" if diff is None else f"; onnxruntime matches deltaprop on 64 random inputs (largest difference {diff:.1e})"
@@ -665,6 +665,13 @@ _TORCH_OUTPUT_WORDS = {
     "labels": "a probability per label (each label is on at p ≥ threshold)",
     "values": "a regressor's values",
 }
+
+
+def _torch_output_words(src: _Source) -> str:
+    """What the PyTorch module outputs, in words; one score is a class by its threshold."""
+    if src.outputs == "scores" and _by_threshold(src):
+        return f"one score (no probability; class 1 where it is ≥ {src.threshold:g})"
+    return _TORCH_OUTPUT_WORDS[src.outputs]
 
 
 def _onnx_output_words(src: _Source) -> str:

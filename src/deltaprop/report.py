@@ -1,10 +1,12 @@
 """The run report: one self-contained ``report.html`` per run folder.
 
-It shows the run's configuration and exact command, seed, versions, data source and its
-SHA-256, timing; the loss and accuracy curves (train and validation, values on hover) and
-the learning rate; each layer's diagnostics over the epochs as small multiples; the alerts;
-the confusion matrix; the first layer's weights as images (seed 001's figure) when the
-inputs are square images; and the test examples the network got wrong most confidently.
+It shows the run's configuration and exact command (each session's, for a resumed run),
+seed, versions, data source with the data file's SHA-256 and a digest of the arrays as
+loaded, timing; the loss and accuracy curves (train and validation, values on hover) and the
+learning rate, and which epoch's weights the model holds; each layer's diagnostics over the
+epochs as small multiples; the alerts; the confusion matrix; the first layer's weights as
+images (seed 001's figure) when the inputs are square images; and the examples the network
+got wrong most confidently (of the test set, or of the training rows when there is none).
 
 Everything is inline (hand-written SVG, CSS, a few lines of JavaScript for the hover, images
 as PNG ``data:`` URIs), so the file opens from disk with no request to any host and reads
@@ -72,16 +74,24 @@ def data_sha256(*arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def run_facts(command: list[str], config: dict[str, Any], *, data_source: str, data_sha: str) -> dict[str, Any]:
-    """What ``run.json`` holds at the start of a run; :class:`ReportWriter` adds the timing."""
+def run_facts(command: list[str], config: dict[str, Any], *, data_source: str, data_sha: str,
+              file_sha: str | None = None) -> dict[str, Any]:
+    """What ``run.json`` holds at the start of a run; :class:`ReportWriter` adds the timing.
+    ``data_sha``: :func:`data_sha256` of the split arrays (``data.arrays_sha256``);
+    ``file_sha``: the SHA-256 of the data file's bytes, as the model records it
+    (``data.file_sha256``; None for a named dataset). run.json files written before they
+    were told apart hold the arrays' digest as ``data.sha256``."""
     from . import __version__
 
+    data = {"source": data_source, "arrays_sha256": data_sha}
+    if file_sha is not None:
+        data["file_sha256"] = file_sha
     return {
         "command": command,
         "config": config,
         "seed": config.get("seed"),
         "versions": {"deltaprop": __version__, "numpy": np.__version__, "python": platform.python_version()},
-        "data": {"source": data_source, "sha256": data_sha},
+        "data": data,
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "status": "training",
     }
@@ -264,8 +274,68 @@ def read_run(out: Path) -> dict[str, Any]:
             facts["alerts_at_end"] = checked_standing(facts["alerts_at_end"])
         except DataError as exc:
             raise DataError(f"{out / 'run.json'}: {exc}") from None
-    return {"records": records, "facts": facts, "evaluation": _read_json(out / "evaluation.json"),
+    evaluation_json = out / "evaluation.json"
+    return {"records": records, "facts": facts, "evaluation": checked_evaluation(_read_json(evaluation_json), evaluation_json),
             "weights": _first_layer_weights(out)}
+
+
+def checked_evaluation(ev, path: Path) -> dict[str, Any] | None:
+    """evaluation.json's content (None: no file) with every field the report shows of the
+    kind :func:`evaluation` writes; else a :class:`DataError` naming the file and the field."""
+    if ev is None:
+        return None
+
+    def refuse(field: str, value, want: str):
+        shown = json.dumps(value)
+        raise DataError(f"{path}: {field} is {shown if len(shown) <= 60 else shown[:57] + '...'}, not {want}")
+
+    if not isinstance(ev, dict):
+        refuse("the content", ev, "an object of accuracy, examples, class_names, confusion and wrong")
+    if ev.get("accuracy") is not None and not (_is_real(ev["accuracy"]) and 0 <= ev["accuracy"] <= 1):
+        refuse("accuracy", ev["accuracy"], "a number from 0 to 1")
+    if (ev.get("accuracy") is not None or "examples" in ev) and not _is_count(ev.get("examples")):
+        refuse("examples", ev.get("examples"), "a count of rows")
+    if ev.get("scored", "test") not in SCORED_ROWS or not isinstance(ev.get("note", ""), str):
+        field = "note" if ev.get("scored", "test") in SCORED_ROWS else "scored"
+        refuse(field, ev.get(field), "a line of text" if field == "note" else " or ".join(SCORED_ROWS))
+    names = ev.get("class_names")
+    if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        refuse("class_names", names, "a list of class names")
+    cm = ev.get("confusion")
+    if cm is not None:
+        if not (isinstance(cm, list) and all(isinstance(r, list) and len(r) == len(cm) and all(map(_is_count, r))
+                                             for r in cm)):
+            refuse("confusion", cm, "a square table of counts (a list of rows of whole numbers from 0)")
+        if names is not None and len(names) != len(cm):
+            refuse("class_names", names, f"{len(cm)} names, one per row of confusion")
+    wrong = ev.get("wrong")
+    if wrong is not None and not isinstance(wrong, list):
+        refuse("wrong", wrong, "a list of examples")
+    for i, ex in enumerate(wrong or ()):
+        _check_wrong_example(ex, f"wrong[{i}]", refuse)
+    return ev
+
+
+def _check_wrong_example(ex, field: str, refuse) -> None:
+    if not isinstance(ex, dict):
+        refuse(field, ex, "an object of index, label, predicted and confidence")
+    for key in ("index", "label", "predicted"):
+        if not _is_count(ex.get(key)):
+            refuse(f"{field}.{key}", ex.get(key), "a whole number from 0")
+    if not _is_real(ex.get("confidence")):
+        refuse(f"{field}.confidence", ex.get("confidence"), "a number")
+    pixels = ex.get("pixels")
+    if pixels is not None and not (isinstance(pixels, list) and _square_side(len(pixels))
+                                   and all(_is_count(v) and v <= 255 for v in pixels)):
+        refuse(f"{field}.pixels", pixels, "a square image's grey levels (whole numbers from 0 to 255)")
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def recorded_facts(out: Path) -> dict[str, Any] | None:
@@ -336,23 +406,55 @@ class ReportWriter(Callback):
     training. Writing grows with the epochs (every chart holds them all), so after a write
     that took ``w`` seconds the next waits at least ``w·(1 − s)/s`` (``s`` =
     :data:`REPORT_TIME_SHARE`): a long run spends at most that share of its time on its
-    report (``interval=0``: every epoch). :meth:`finish` writes the final version with the test results and the timing."""
+    report (``interval=0``: every epoch). :meth:`finish` writes the final version with the test results and the timing.
 
-    def __init__(self, out, facts: dict[str, Any], *, interval: float = REPORT_INTERVAL):
+    A run trained by several processes, or sessions (``deltaprop train --resume``;
+    ``earlier``: the run.json the earlier ones wrote), keeps each session's command, start,
+    training time and wall time in run.json's ``sessions``: its ``command`` and ``started``
+    are the first session's, its ``training_seconds`` and ``seconds`` the sums over all."""
+
+    def __init__(self, out, facts: dict[str, Any], *, interval: float = REPORT_INTERVAL,
+                 earlier: dict[str, Any] | None = None):
         self.out = Path(out)
         self.facts = dict(facts)
+        self.session = {"command": facts.get("command"), "started": facts.get("started")}
+        self.earlier = earlier_sessions(earlier)
         self.interval = interval
         self.started = time.perf_counter()
         self.last_write = -math.inf
-        self.train_started = self.started
+        self.train_started: float | None = None
+        self.trained = 0.0  # seconds of this session's finished fits
         self.records: list = []
         self.weights = None
         self.state = None
         self.gap = interval
 
+    def session_training_seconds(self) -> float:
+        """This session's training time: from fit's ``on_train_begin`` to its ``on_train_end``
+        (the epochs with their validation, checkpoints and report writes; not loading the data,
+        building the network, writing the model or scoring the test set); while fit runs, so far."""
+        running = 0.0 if self.train_started is None else time.perf_counter() - self.train_started
+        return self.trained + running
+
+    @property
+    def training_seconds(self) -> float:
+        """The run's training time: every session's :meth:`session_training_seconds`, summed.
+        run.json's ``training_seconds``, the report's and the CLI's training time are this number."""
+        self._time_facts()
+        return self.facts["training_seconds"]
+
+    def _time_facts(self) -> None:
+        """run.json's timing: this session's beside the earlier ones', and the sums."""
+        current = {**self.session, "training_seconds": round(self.session_training_seconds(), 3),
+                   "seconds": round(time.perf_counter() - self.started, 3)}
+        sessions = [*self.earlier, current]
+        self.facts.update(command=sessions[0]["command"], started=sessions[0]["started"], sessions=sessions,
+                          training_seconds=round(sum(s["training_seconds"] or 0.0 for s in sessions), 3),
+                          seconds=round(sum(s["seconds"] or 0.0 for s in sessions), 3))
+
     def _write(self) -> None:
         began = time.perf_counter()
-        self.facts["seconds"] = round(began - self.started, 3)
+        self._time_facts()
         write_run_files(self.out, self.records, self.facts)
         write_report(self.out, self.records, self.facts, weights=self.weights)
         self.last_write = time.perf_counter()
@@ -372,7 +474,10 @@ class ReportWriter(Callback):
         self.facts["kernels"] = kernels.backend()
 
     def on_train_end(self, state):
-        self.facts["training_seconds"] = round(time.perf_counter() - self.train_started, 3)
+        if self.train_started is not None:
+            self.trained += time.perf_counter() - self.train_started
+            self.train_started = None
+        self._time_facts()
 
     def on_epoch_end(self, state):
         if time.perf_counter() - self.last_write >= self.gap:
@@ -380,13 +485,11 @@ class ReportWriter(Callback):
 
     def take_over(self, facts: dict[str, Any] | None, state) -> None:
         """Finish the report of a run whose epochs were trained by an earlier process (it
-        stopped while writing its results): the facts its run.json recorded (command,
-        start, threads, time) are kept, with the records and weights of ``state``."""
-        kept = ("command", "started", "threads", "kernels", "training_seconds")
+        stopped while writing its results): the threads and kernels its run.json recorded are
+        kept, with the records and weights of ``state`` (pass that run.json as ``earlier`` too:
+        it holds the sessions that trained it)."""
         if isinstance(facts, dict):
-            self.facts.update({k: facts[k] for k in kept if k in facts})
-            if isinstance(facts.get("seconds"), (int, float)):
-                self.started -= facts["seconds"]
+            self.facts.update({k: facts[k] for k in ("threads", "kernels") if k in facts})
         self.records = state.history.records
         self.weights = _dense_weights(state.net)
         self.state = state
@@ -403,12 +506,44 @@ class ReportWriter(Callback):
         if alerts_at_end is not None:
             self.facts["alerts_at_end"] = alerts_at_end
         self.facts["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
-        self.facts["seconds"] = round(time.perf_counter() - self.started, 3)
+        self._time_facts()
         if evaluation is not None:
             atomic_write_bytes(self.out / "evaluation.json", json.dumps(evaluation).encode())
         page = write_report(self.out, self.records, self.facts, evaluation=evaluation, weights=self.weights)
         write_run_files(self.out, self.records, self.facts)
         return page
+
+
+def earlier_sessions(facts: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The sessions a run's run.json records (None: none): its ``sessions`` or, for one
+    written before they were kept, one session of its command, start and times. A value of
+    the wrong kind is None (unknown), not guessed."""
+    if not isinstance(facts, dict):
+        return []
+    sessions = facts.get("sessions")
+    if not isinstance(sessions, list):
+        sessions = [facts]
+    return [_session(s) for s in sessions if isinstance(s, dict)]
+
+
+def _session(s: dict[str, Any]) -> dict[str, Any]:
+    command, started = s.get("command"), s.get("started")
+    return {"command": command if isinstance(command, list) and all(isinstance(c, str) for c in command) else None,
+            "started": started if isinstance(started, str) else None,
+            "training_seconds": _seconds_or_none(s.get("training_seconds")),
+            "seconds": _seconds_or_none(s.get("seconds"))}
+
+
+def _seconds_or_none(value) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    return float(value) if ok else None
+
+
+def training_words(facts: dict[str, Any]) -> str:
+    """The run's training time as the CLI says it: ``2.4 s of training``, ``… over 2 sessions``."""
+    sessions = facts.get("sessions")
+    over = f" over {len(sessions)} sessions" if isinstance(sessions, list) and len(sessions) > 1 else ""
+    return f"{facts.get('training_seconds', 0.0):.1f} s of training{over}"
 
 
 def _dense_weights(net) -> np.ndarray | None:

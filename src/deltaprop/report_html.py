@@ -361,7 +361,7 @@ def _wrong(evaluation) -> str:
 
 
 def _seconds(value) -> str | None:
-    return f"{value:.1f} s" if isinstance(value, (int, float)) else None
+    return f"{value:.1f} s" if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _model_weights_row(kept) -> str | None:
@@ -372,22 +372,48 @@ def _model_weights_row(kept) -> str | None:
     return f"epoch {kept['epoch']} (the last epoch trained)"
 
 
+def _command(command) -> str | None:
+    return " ".join(map(str, command)) if isinstance(command, list) else command
+
+
+def _sessions(facts) -> list:
+    sessions = facts.get("sessions")
+    return [s for s in sessions if isinstance(s, dict)] if isinstance(sessions, list) else []
+
+
+def _over_sessions(facts, key: str) -> str | None:
+    """A time summed over the run's sessions (run.json's ``key``), with their count and each one's."""
+    total = _seconds(facts.get(key))
+    sessions = _sessions(facts)
+    if total is None or len(sessions) < 2:
+        return total
+    each = ", ".join(_seconds(s.get(key)) or "unknown" for s in sessions)
+    return f"{total} over {len(sessions)} sessions ({each})"
+
+
+def _resumes(facts) -> list[tuple[str, Any]]:
+    """One row per session after the first (a ``train --resume``): its start and command."""
+    return [(f"session {n}", f"{s.get('started') or 'unknown start'}: {_command(s.get('command')) or 'unknown command'}")
+            for n, s in enumerate(_sessions(facts)[1:], start=2)]
+
+
 def _run_facts(facts) -> str:
     versions = facts.get("versions") or {}
     data = facts.get("data") or {}
-    command = facts.get("command")
     rows = [
         ("status", facts.get("status")),
         ("model weights", _model_weights_row(facts.get("model_weights"))),
-        ("command", " ".join(command) if isinstance(command, list) else command),
+        ("command" if len(_sessions(facts)) < 2 else "command (session 1)", _command(facts.get("command"))),
+        *_resumes(facts),
         ("seed", facts.get("seed")),
         ("versions", ", ".join(f"{k} {v}" for k, v in versions.items())),
         ("data source", data.get("source")),
-        ("data SHA-256", data.get("sha256")),
+        ("data SHA-256", data.get("file_sha256")),  # the file's bytes: sha256sum FILE
+        ("split arrays SHA-256 (dtype, shape, bytes as loaded)", data.get("arrays_sha256", data.get("sha256"))),
         ("started", facts.get("started")),
         ("finished", facts.get("finished")),
-        ("training time", _seconds(facts.get("training_seconds"))),
-        ("wall time", _seconds(facts.get("seconds"))),
+        ("training time", _over_sessions(facts, "training_seconds")),
+        ("wall time", _over_sessions(facts, "seconds")),
     ]
     table = "".join(f"<tr><td>{escape(k)}</td><td><code>{escape(v)}</code></td></tr>" for k, v in rows if v is not None)
     cfg = facts.get("config") or {}
