@@ -179,3 +179,27 @@ def test_split_property(labels, fraction, seed):
 def test_errors_are_project_errors():
     for exc in (ConfigError, DataError, ShapeError, NotFittedError):
         assert issubclass(exc, Error)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint16, np.int16])
+def test_8_bit_levels_in_any_integer_type_scale_by_255(dtype):
+    # int64 pixels (from Python ints, np.loadtxt(dtype=int), pandas) were divided by 2^63 - 1: test accuracy 0.100
+    x = np.array([[0, 128, 255]], dtype=dtype)
+    np.testing.assert_allclose(scale_to_unit(x), [[0.0, 128 / 255, 1.0]], rtol=1e-6)
+
+
+def test_16_bit_levels_scale_by_65535_and_wider_integers_are_refused():
+    np.testing.assert_allclose(scale_to_unit(np.array([0, 4000, 65535], np.uint16)), [0, 4000 / 65535, 1], rtol=1e-6)
+    np.testing.assert_allclose(scale_to_unit(np.array([0, 4000], np.int64)), [0, 4000 / 65535], rtol=1e-6)
+    with pytest.raises(DataError, match="reach 70000"):
+        scale_to_unit(np.array([0, 70000]))
+
+
+def test_a_column_of_class_ids_is_split_by_its_classes():
+    # y = df[["label"]] went through from_one_hot's argmax of one column: every row class 0, no stratification
+    y = np.array([0] * 18 + [1] * 2)
+    x = np.arange(20, dtype=np.float32)[:, None]
+    np.testing.assert_array_equal(from_one_hot(y[:, None]), y)
+    for seed in range(10):
+        _, y_train, _, y_val = train_validation_split(x, y[:, None], fraction=0.5, seed=seed)
+        assert np.count_nonzero(y_val == 1) == 1 and np.count_nonzero(y_train == 1) == 1

@@ -1,5 +1,6 @@
 """Data-parallel training over MPI: equal to one process, identical weights on every rank."""
 
+import io
 import json
 import os
 import shutil
@@ -428,6 +429,19 @@ def test_the_ranks_agree_on_stopping_with_one_small_collective_an_epoch():
     assert five["Reduce"] - two["Reduce"] == 30 + 3  # the steps' gradients, the epochs' training sums
     stop = dp.LambdaCallback(on_epoch_end=lambda state: setattr(state, "stop_training", state.epoch == 2))
     assert _twin_fit(5, [stop])[0] == 2
+
+
+def test_callbacks_count_the_rows_of_the_global_batch():
+    # a progress bar on rank 0 stopped at half the epoch: it was told of that rank's share of each batch
+    class Bar(dp.ProgressBar):
+        def on_epoch_end(self, state):
+            ends.append((self._bar.n, self._bar.total))
+            super().on_epoch_end(state)
+
+    ends, rows = [], []
+    seen = dp.LambdaCallback(on_batch_end=lambda state, batch_size, batch_loss: rows.append(batch_size))
+    _twin_fit(2, [Bar(file=io.StringIO()), seen])
+    assert ends == [(100, 100), (100, 100)] and rows == [10] * 20
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, seconds: float) -> None:

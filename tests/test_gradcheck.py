@@ -231,3 +231,12 @@ def test_random_stacks_backprop_matches_central_differences(loss_name, depth, da
     assume(_relu_inputs_away_from_kinks(net, X))
     report = dp.gradcheck(net, LOSSES[loss_name][0](), X, targets(loss_name, rng, n, net.n_outputs), h=H, max_entries=40)
     assert report.max_relative_error < TOLERANCE, f"{net!r}\n{report.table()}"
+
+
+@pytest.mark.parametrize("loss", [dp.CrossEntropy(), dp.BinaryCrossEntropy()])
+def test_a_loss_on_an_output_it_does_not_fit_is_refused_as_fit_refuses_it(loss):
+    # gradcheck reported "relative error 1.0, failed", which read as a backprop bug
+    net = dp.Network([dp.Dense(4, 3)], seed=0)
+    x, y = np.random.default_rng(0).standard_normal((5, 4)), np.array([0, 1, 2, 0, 1])
+    with pytest.raises(dp.ConfigError, match="output"):
+        dp.gradcheck(net, loss, x, y if isinstance(loss, dp.CrossEntropy) else np.eye(3)[y])

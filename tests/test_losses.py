@@ -432,3 +432,13 @@ def test_soft_targets_a_rounding_away_from_sum_1_get_the_gradient_of_the_reporte
     np.testing.assert_allclose(rows.sum(axis=1), 1.0, rtol=0, atol=1e-15)
     np.testing.assert_allclose(rows, Y, rtol=3e-4)
     assert np.abs(Y.sum(axis=1) - 1).max() > 1e-5  # the caller's array is untouched
+
+
+def test_a_label_too_large_for_an_integer_is_named_as_given():
+    # 1e20 was cast first: "class label -9223372036854775808 is out of range" and a RuntimeWarning
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(dp.DataError, match=r"class label 1e\+20 is out of range"):
+            dp.CrossEntropy().prepare_targets(np.array([0.0, 1e20]), 3, np.float32)

@@ -110,3 +110,10 @@ def test_rows_of_several_labels_are_not_taken_for_one_class():
     multi = np.array([[1, 0, 1], [1, 1, 0]])
     with pytest.raises(dp.DataError, match="several labels a row"):
         dp.accuracy(multi, multi)
+
+
+@pytest.mark.parametrize("metric", [dp.accuracy, dp.confusion_matrix])
+def test_text_labels_are_refused_with_the_mapping_to_ids(metric):
+    with pytest.raises(dp.DataError, match="no numbers \\(such as 'cat'\\).*np.unique"):
+        metric(np.array(["cat", "dog"]), np.array(["cat", "cat"]))
+    assert dp.accuracy(np.array([0, 1, 1], dtype=object), np.array([0, 1, 0])) == pytest.approx(2 / 3)

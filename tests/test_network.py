@@ -242,3 +242,31 @@ def test_predictions_from_outputs_is_one_rule_and_can_write_into_a_buffer():
     out = np.full(3, -1, dtype=np.int64)
     assert predictions_from_outputs(one, out=out) is out and out.tolist() == [0, 1, 1]
     assert predictions_from_outputs(many, out=out) is out and out.tolist() == [1, 0, 2]
+
+
+def test_a_single_logit_network_predicts_by_its_own_rule_after_fit_and_after_load(tmp_path):
+    # net.predict thresholded a logit at 0.5: 0.781 where dp.evaluate said 0.863
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 2)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    net = dp.Network([dp.Dense(2, 1)], seed=0)
+    loss = dp.BinaryCrossEntropy(from_logits=True)
+    dp.fit(net, X, y, loss=loss, optimizer=dp.SGD(lr=0.05), epochs=1, seed=0, diagnostics=False)
+    z = net.predict_proba(X)[:, 0]
+    assert np.sum((z >= 0) & (z < 0.5)) > 50  # rows the two thresholds disagree on
+    assert net.decision_threshold == 0.0 and np.array_equal(net.predict(X), (z >= 0).astype(int))
+    assert dp.accuracy(y, net.predict(X)) == dp.evaluate(net, X, y, loss=loss)["accuracy"]
+    dp.save(net, tmp_path / "m.safetensors", loss=loss)
+    loaded = dp.load(tmp_path / "m.safetensors")
+    assert loaded.decision_threshold == 0.0 and np.array_equal(loaded.predict(X), net.predict(X))
+    assert net.copy().decision_threshold == 0.0
+    assert np.array_equal(net.predict(X, threshold=0.5), (z >= 0.5).astype(int))  # a threshold given wins
+    sigmoid = dp.Network([dp.Dense(2, 1), dp.Sigmoid()], seed=0)
+    assert sigmoid.decision_threshold == 0.5
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), float("inf"), "0.5", True])
+def test_a_threshold_that_is_no_finite_number_is_refused(threshold):
+    net = dp.Network([dp.Dense(2, 1), dp.Sigmoid()], seed=0)
+    with pytest.raises(dp.ConfigError, match="threshold must be a finite number"):
+        net.predict(np.zeros((3, 2), np.float32), threshold=threshold)

@@ -287,6 +287,8 @@ BAD_BODIES = [
     (b'{"pixels": [' + b",".join([b"NaN"] * 784) + b"]}", 400, "NaN is not a JSON number"),
     (b'{"pixels": [' + b",".join([b"1e999"] * 784) + b"]}", 400, "finite"),
     (b'{"pixels": [' + b",".join([b"-Infinity"] * 784) + b"]}", 400, "Infinity"),
+    (b'{"pixels": [' + b",".join([str(10**400).encode()] * 784) + b"]}", 400, "an integer of 401 digits"),
+    (b'{"pixels": [' + b",".join([b"0"] * 783 + [str(-10**309).encode()]) + b"]}", 400, "an integer of 310 digits"),
     (json.dumps({"pixels": [True] * 784}).encode(), 400, "finite numbers"),
     (json.dumps({"pixels": ["1"] * 784}).encode(), 400, "finite numbers"),
     (json.dumps({"pixels": [300] * 784}).encode(), 400, "0..255"),
@@ -310,6 +312,23 @@ def test_malformed_bodies_get_a_4xx_and_one_line_json(server, body, status, word
 def test_bad_targets(server, target, words):
     status, out, _ = request(server, "POST", "/api/backward", {"pixels": [[0] * 28] * 28, "target": target})
     assert status in (400, 422) and words in out["error"]
+
+
+def test_a_query_target_is_honoured_with_either_body_and_a_conflict_is_refused(server):
+    pixels = {"pixels": [[0] * 28] * 28}
+    auto = request(server, "POST", "/api/backward", pixels)[1]
+    target = (auto["predicted"] + 3) % 10
+    by_body = request(server, "POST", "/api/backward", {**pixels, "target": target})[1]
+    status, by_query, _ = request(server, "POST", f"/api/backward?target={target}", pixels)
+    assert status == 200 and by_query["target"] == target and by_query["loss"] == by_body["loss"] != auto["loss"]
+    png = request(server, "POST", f"/api/backward?target={target}", digit_png(), headers={"Content-Type": "image/png"})[1]
+    assert png["target"] == target
+    status, out, _ = request(server, "POST", f"/api/backward?target={target}", {**pixels, "target": target})
+    assert status == 200 and out["target"] == target
+    status, out, _ = request(server, "POST", f"/api/backward?target={target}", {**pixels, "target": (target + 1) % 10})
+    assert status == 400 and set(out) == {"error"} and "two targets" in out["error"]
+    status, out, _ = request(server, "POST", f"/api/predict?target={target}", pixels)
+    assert status == 400 and "predict takes no target" in out["error"]
 
 
 def test_predict_takes_no_target_and_wrong_content_types_are_refused(server):
@@ -533,3 +552,29 @@ def test_a_drawing_is_made_into_inputs_in_the_style_of_the_models_data(tmp_path)
     assert status == 200, out
     assert np.array_equal(np.array(out["input"]), image_from_bytes(png, "fashion"))
     assert not np.array_equal(np.array(out["input"]), image_from_bytes(png, "digit"))
+
+
+def _cut_png(keep: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (50, 50), 0).save(buf, "PNG")
+    return buf.getvalue()[:keep]
+
+
+@pytest.mark.parametrize("data, words", [(_cut_png(40), "starts as a PNG but is truncated or damaged"),
+                                         (_cut_png(60), "starts as a PNG but is truncated or damaged"),
+                                         (b"\x89PNG\r\n\x1a\n" + b"\0" * 30, "starts as a PNG")],
+                         ids=["in-the-header", "in-the-pixels", "garbage-after-the-signature"])
+def test_a_truncated_png_is_named_as_such_without_python_objects(server, data, words):
+    for body, kind in ((data, "image/png"), ({"png": base64.b64encode(data).decode()}, "application/json")):
+        status, out, _ = request(server, "POST", "/api/predict", body, headers={"Content-Type": kind})
+        assert status == 422 and words in out["error"] and "<" not in out["error"] and "0x" not in out["error"]
+
+
+def test_predict_names_a_truncated_or_foreign_image_file_and_what_is_wrong(model_path, tmp_path, capsys):
+    for name, data, words in [("cut.png", _cut_png(40), "starts as a PNG but is truncated or damaged"),
+                              ("notes.png", b"just some text, not an image", "not a readable image")]:
+        (tmp_path / name).write_bytes(data)
+        assert cli.main(["predict", str(model_path), str(tmp_path / name)]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"deltaprop: error: {tmp_path / name}: ") and words in err
+        assert "\n" not in err and "<" not in err and "_io" not in err

@@ -323,3 +323,21 @@ def test_an_optimizer_reused_after_a_scheduled_fit_anneals_from_its_own_rate_aga
         dp.fit(dp.mlp([3, 4, 2], seed=0), X[:, :2], y, loss=dp.CrossEntropy(), optimizer=opt, epochs=1,
                schedule="step")
     assert opt.lr == 0.4
+
+
+def test_a_pandas_table_trains_as_its_rows():
+    # a DataFrame passed for a lazy array: df[row_indices] picked columns (a KeyError, or, for a
+    # square table in one shuffled batch, training on permuted features)
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6, 6)).astype(np.float32)
+    y = np.array([0, 1, 0, 1, 0, 1])
+    weights = []
+    for data in (X, pd.DataFrame(X), pd.DataFrame(X, columns=list("abcdef"))):
+        net = dp.mlp([6, 4, 2], seed=0)
+        dp.fit(net, data, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=2, batch_size=6, seed=0,
+               validation=(data, y), diagnostics=False)
+        weights.append([p.value.copy() for p in net.parameters()])
+    for other in weights[1:]:
+        for a, b in zip(weights[0], other):
+            np.testing.assert_array_equal(a, b)

@@ -570,6 +570,11 @@ class DataParallelLoop(Loop):
         self.averager.diverged = f"numpy raised {exc!r} on process {self.comm.Get_rank()}"
         self.averager.on_gradients(self.state)  # raises _GlobalDivergence on every rank
 
+    def step_rows(self, x):
+        """The global batch's rows: a progress bar counts the epoch's rows, not this rank's
+        share of them (``batch_loss`` stays this rank's)."""
+        return self.source.global_rows
+
     def stop_requested(self):
         """``stop_training`` agreed before every epoch: stop when a callback asked on any rank
         (a callback given to one rank, or deciding from its rank's own rows), so that every

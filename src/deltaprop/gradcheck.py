@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _checks
-from .layers import Dropout
+from .layers import Dropout, Sigmoid, Softmax
 from .losses import Loss
 from .network import Network
 
@@ -78,6 +78,8 @@ def gradcheck(
     tolerance = _checks.positive_number("tolerance", tolerance)
     if max_entries is not None:
         max_entries = _checks.positive_int("max_entries", max_entries)
+    if not isinstance(net.layers[-1], (Softmax, Sigmoid)):  # probabilities: every likelihood is defined on them
+        loss.check_output(net)  # as fit does: a likelihood of raw outputs is clipped, not differentiable
     work = net.copy(dtype=np.float64)
     x = _checks.features(X, work.n_features, np.float64)
     targets = loss.prepare_targets(y, work.n_outputs, np.float64)

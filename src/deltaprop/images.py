@@ -61,9 +61,27 @@ def _decode(path: str | Path, source, max_pixels: int = MAX_PIXELS) -> np.ndarra
     except FileNotFoundError:
         raise FileFormatError(f"{path}: no such file") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise FileFormatError(f"{path}: cannot decode the image ({exc.__class__.__name__}: {exc}); "
-                              f"use a PNG or JPEG file") from None
+        raise FileFormatError(f"{path}: cannot decode the image: {_unreadable(source, exc)}") from None
     return gray
+
+
+def _unreadable(source, exc: Exception) -> str:
+    """Why pillow could not read ``source``, in words (pillow's own message names the
+    Python object it read from, which says nothing to the reader), and what to do."""
+    import re
+
+    try:
+        source.seek(0)
+        head = source.read(8)
+    except (OSError, ValueError):
+        head = b""
+    detail = re.sub(r"\s*<[^<>]*>", "", str(exc)).strip()
+    known = "" if type(exc).__name__ == "UnidentifiedImageError" or not detail else f" ({detail})"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return f"it starts as a PNG but is truncated or damaged{known}; save the image again as a PNG file"
+    if type(exc).__name__ == "UnidentifiedImageError":
+        return "it is not a readable image (a truncated file, or not an image format); use a PNG or JPEG file"
+    return f"it is truncated or damaged{known}; use a whole PNG or JPEG file"
 
 
 def _gray(gray: np.ndarray) -> np.ndarray:

@@ -128,10 +128,10 @@ def targets_as_rows(y, n_outputs: int, dtype, *, allow_real: bool) -> np.ndarray
                     "class labels must be whole numbers; got fractional or non-finite values. "
                     "Pass integer class ids, or one-hot rows of shape (n, classes)"
                 )
-        ids = y1.astype(np.int64)
         n_classes = max(n_outputs, 2) if n_outputs == 1 else n_outputs
-        if ids.size and (ids.min() < 0 or ids.max() >= n_classes):
-            bad = ids[(ids < 0) | (ids >= n_classes)][0]
+        if y1.size and (y1.min() < 0 or y1.max() >= n_classes):  # checked before the cast: 1e20 has no int64
+            bad = y1[(y1 < 0) | (y1 >= n_classes)][0]
+            bad = int(bad) if abs(bad) < 2**63 else f"{bad:g}"
             regression = (" For real-valued targets (a regression) pass them as floats, or use "
                           "MeanSquaredError(classification=False)") if n_outputs == 1 and allow_real else ""
             raise DataError(
@@ -139,6 +139,7 @@ def targets_as_rows(y, n_outputs: int, dtype, *, allow_real: bool) -> np.ndarray
                 f"{'s' if n_outputs != 1 else ''}, so labels must lie in 0..{n_classes - 1}. "
                 f"Make the last layer as wide as the number of classes, or fix the labels.{regression}"
             )
+        ids = y1.astype(np.int64)
         if n_outputs == 1:
             return ids.astype(dtype).reshape(-1, 1)
         rows = np.zeros((ids.size, n_outputs), dtype=dtype)

@@ -17,6 +17,13 @@ def _ids(name: str, y) -> np.ndarray:
     (one-hot targets or outputs: the argmax). Rows of several 0/1 labels are refused:
     one class a row is what these metrics count."""
     y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        try:  # numbers held as objects (a pandas object column) are numbers still
+            y = y.astype(np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"{name} holds labels that are no numbers (such as {str(y.ravel()[0])!r}); these metrics "
+                            "count class ids 0, 1, 2...: map the names to ids first (e.g. names, ids = "
+                            "np.unique(y, return_inverse=True))") from None
     if y.ndim == 2 and y.shape[1] == 1:
         column = y[:, 0]
         whole = column.dtype == np.bool_ or np.issubdtype(column.dtype, np.integer) or np.all(column == np.round(column))

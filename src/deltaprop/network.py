@@ -8,6 +8,7 @@ gradient is never needed, so its ``δ Wᵀ`` GEMM is skipped.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -93,6 +94,9 @@ class Network:
             width = layer.build(width, self.dtype, self.rng)
         self.n_features: int = next(layer for layer in layers if isinstance(layer, Dense)).n_in
         self.n_outputs: int = width
+        #: The class threshold of a single output when ``predict`` is given none: 0.5 for a
+        #: probability; ``fit`` sets its loss's (0 for a single logit), and so does ``load``.
+        self.decision_threshold: float = 0.5
         self._pack_parameters()
         self._outputs: list[np.ndarray | None] = [None] * len(layers)
         self._deltas: list[np.ndarray | None] = [None] * len(layers)
@@ -114,6 +118,7 @@ class Network:
         other = Network.from_config(self.config(), dtype=dtype or self.dtype)
         for mine, theirs in zip(self.parameters(), other.parameters()):
             theirs.value[...] = mine.value
+        other.decision_threshold = self.decision_threshold
         other.rng = np.random.default_rng()
         other.rng.bit_generator.state = self.rng.bit_generator.state
         for layer in other.layers:
@@ -138,7 +143,7 @@ class Network:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({"decision_threshold": 0.5, **state})
         for layer in self.layers:
             if isinstance(layer, Dropout):
                 layer.rng = self.rng
@@ -268,12 +273,18 @@ class Network:
             out[start:stop] = self._forward(x[start:stop], False)
         return out
 
-    def predict(self, X, *, batch_size: int = 4096, threshold: float = 0.5) -> np.ndarray:
-        """Class ids: the argmax of the output, or ``a ≥ threshold`` for a single output
-        (0.5 for a sigmoid probability; pass 0 for a single logit, as a network trained with
-        ``BinaryCrossEntropy(from_logits=True)`` gives)."""
+    def predict(self, X, *, batch_size: int = 4096, threshold: float | None = None) -> np.ndarray:
+        """Class ids: the argmax of the output, or ``a ≥ threshold`` for a single output.
+        ``threshold`` None: :attr:`decision_threshold`, 0.5 for a sigmoid probability and 0
+        for a single logit once ``fit`` trained the network with
+        ``BinaryCrossEntropy(from_logits=True)`` (or ``load`` read such a model)."""
+        if threshold is None:
+            threshold = self.decision_threshold
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating, np.integer)) \
+                or not math.isfinite(threshold):
+            raise ConfigError(f"threshold must be a finite number, got {threshold!r}")
         proba = self.predict_proba(X, batch_size=batch_size)
-        return predictions_from_outputs(proba, threshold=threshold)
+        return predictions_from_outputs(proba, threshold=float(threshold))
 
     # -- inspection -----------------------------------------------------------------------
     def trace(self) -> list[LayerTrace]:

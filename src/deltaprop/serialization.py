@@ -61,10 +61,12 @@ _BUILD_ERRORS = (Error, TypeError, ValueError, KeyError, AttributeError, Overflo
 # -- input scaling ----------------------------------------------------------------------------
 def scaling_for(x: np.ndarray) -> dict[str, Any]:
     """The scaling that :func:`deltaprop.data.scale_to_unit` applies to raw data like ``x``:
-    integer pixels are divided by their type's maximum, floats are taken as they are."""
+    integer pixels are divided by their full scale (255 or 65535), floats are taken as they are."""
+    from .data.transforms import pixel_maximum
+
     x = np.asarray(x)
     if x.dtype.kind in "ui":
-        return {"kind": "unit", "max": int(np.iinfo(x.dtype).max)}
+        return {"kind": "unit", "max": pixel_maximum(x)}
     return {"kind": "none"}
 
 
@@ -724,8 +726,11 @@ def read_model(path, *, max_bytes: int = MAX_FILE_BYTES) -> ModelFile:
 def load(path, *, max_bytes: int = MAX_FILE_BYTES) -> Network:
     """The network stored in ``path`` (a model or checkpoint file), checked before use;
     it predicts bit-identically to the network that was saved. Where the file records an
-    ``input_scaling``, the loaded network starts with that scaling and takes raw inputs."""
-    return _decode(path, max_bytes=max_bytes).net
+    ``input_scaling``, the loaded network starts with that scaling and takes raw inputs.
+    Its ``decision_threshold`` is the recorded loss's (0 for a single logit)."""
+    model = _decode(path, max_bytes=max_bytes)
+    model.net.decision_threshold = float(model.training_loss().decision_threshold)
+    return model.net
 
 
 def load_checkpoint(path, *, max_bytes: int = MAX_FILE_BYTES) -> Checkpoint:

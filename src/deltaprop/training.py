@@ -355,7 +355,10 @@ def _set_rng(rng: np.random.Generator, state: Any, what: str) -> None:
 
 
 def _is_lazy(X) -> bool:
-    return not isinstance(X, np.ndarray) and hasattr(X, "shape") and hasattr(X, "__getitem__") and hasattr(X, "__len__")
+    """A lazy array: rows gathered by ``X[index_array]``. Not a pandas table, whose
+    ``X[labels]`` selects columns: it is read whole, as an array."""
+    return (not isinstance(X, np.ndarray) and not hasattr(X, "iloc") and hasattr(X, "shape")
+            and hasattr(X, "__getitem__") and hasattr(X, "__len__"))
 
 
 def _evaluate(net: Network, loss: Loss, X: np.ndarray, Y: np.ndarray, ids: np.ndarray | None, chunk: int = 4096):
@@ -579,8 +582,11 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     mini-batches: ``"shuffled"`` (a fresh random order every epoch; the default),
     ``"sequential"`` (the stored order; as ``shuffle=False``) or ``"sliding"`` (seed 000's
     windows of ``batch_size + 1`` rows moving by ``batch_size``, :class:`SlidingWindows`).
-    The same ``seed`` (and network seed) gives bit-identical weights and history. A
-    non-finite loss raises :class:`~deltaprop.errors.TrainingDivergedError`; the network
+    The same ``seed`` (and network seed) gives bit-identical weights and history.
+    Without ``resume``, a second ``fit`` of the same network goes on from its current
+    weights (the same optimizer object keeps its moments and step count), with a fresh
+    schedule and a history that starts again at epoch 1; ``resume`` continues a run as one.
+    A non-finite loss raises :class:`~deltaprop.errors.TrainingDivergedError`; the network
     keeps finite weights. ``resume`` takes the :class:`TrainingState` of an earlier run
     (callbacks see it; :meth:`TrainingState.from_dict` rebuilds one) and continues it
     exactly, mid-epoch too, to ``epochs``/``steps`` in all; a resume with nothing left
@@ -797,7 +803,7 @@ class Loop:
             state.step += 1
             progress.add(xb.shape[0], batch_loss, correct)
             for cb in self.callbacks:
-                cb.on_batch_end(state, xb.shape[0], batch_loss)
+                cb.on_batch_end(state, self.step_rows(xb), batch_loss)
             if (state.steps is not None and state.step >= state.steps) or self.stop_in_epoch():
                 break
         self.close_epoch(started, finished=progress.batches == n_batches)
@@ -828,6 +834,10 @@ class Loop:
         except FloatingPointError as exc:  # overflow under np.errstate(over="raise")
             self._floating_point_error(exc)
         return value, correct
+
+    def step_rows(self, x: np.ndarray) -> int:
+        """The rows of the step's batch that callbacks are told of (``on_batch_end``)."""
+        return x.shape[0]
 
     def stop_requested(self) -> bool:
         """Whether a callback asked to stop (``state.stop_training``); asked before every epoch."""
@@ -934,6 +944,7 @@ def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, sch
     if batch_size is not None:
         _checks.positive_int("batch_size", batch_size)
     loss.check_output(net)
+    net.decision_threshold = float(loss.decision_threshold)  # predict's rule for one output: 0 for a logit
     X_arr = _training_inputs(net, X, batch_size)
     Y = loss.prepare_targets(y, net.n_outputs, net.dtype)
     _checks.same_length(len(X_arr), Y.shape[0])

@@ -17,8 +17,23 @@ __all__ = [
 ]
 
 
+def pixel_maximum(x: np.ndarray) -> int:
+    """The full scale of integer pixels ``x``: 255 for 8-bit levels (a uint8 array, or any
+    integers up to 255, as arrays built from Python ints or read by pandas are int64), 65535
+    for 16-bit ones; :class:`DataError` for negative values or values above 65535."""
+    if x.size and x.min() < 0:
+        raise DataError("integer pixels must be >= 0; these inputs hold negative integers. Use Standardizer "
+                        "for signed data.")
+    top = int(x.max()) if x.size else 0
+    if top > 65535:
+        raise DataError(f"integer pixels are 8- or 16-bit levels; these inputs reach {top}. Divide them by their "
+                        "full scale first, or use Standardizer.")
+    return 255 if x.dtype.itemsize == 1 or top <= 255 else 65535
+
+
 def scale_to_unit(x: np.ndarray, dtype=np.float32) -> np.ndarray:
-    """Map inputs to [0, 1]: integer arrays are divided by their type's maximum (uint8: 255).
+    """Map inputs to [0, 1]: integer pixels are divided by their full scale
+    (:func:`pixel_maximum`: 255 for 8-bit levels whatever the integer type, 65535 for 16-bit).
 
     Float arrays are taken as already scaled: they are checked to lie in [0, 1] and only
     cast, so 0/1 data such as parity passes through unchanged.
@@ -27,18 +42,11 @@ def scale_to_unit(x: np.ndarray, dtype=np.float32) -> np.ndarray:
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
         raise ConfigError(f"scale_to_unit needs a float dtype, got {dtype}.")
-    if x.dtype.kind == "u":
-        out = x.astype(dtype)
-        out *= dtype.type(1.0 / np.iinfo(x.dtype).max)
-        return out
     if x.dtype.kind == "b":
         return x.astype(dtype)
-    if x.dtype.kind == "i":
-        if x.size and x.min() < 0:
-            raise DataError("scale_to_unit got negative integers; it maps unsigned pixel "
-                            "values to [0, 1]. Use Standardizer for signed data.")
+    if x.dtype.kind in "ui":
         out = x.astype(dtype)
-        out *= dtype.type(1.0 / np.iinfo(x.dtype).max)
+        out *= dtype.type(1.0 / pixel_maximum(x))
         return out
     if x.dtype.kind == "f":
         if x.size and not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
@@ -173,10 +181,14 @@ def one_hot(labels: np.ndarray, n_classes: int | None = None, dtype=np.float32) 
 
 
 def from_one_hot(y: np.ndarray) -> np.ndarray:
-    """Class ids (int64) from one-hot or probability rows: the index of each row's maximum."""
+    """Class ids (int64) from one-hot or probability rows: the index of each row's maximum.
+    A single column holds the ids themselves (as ``df[["label"]]`` gives); its argmax
+    would make every row class 0."""
     y = np.asarray(y)
     if y.ndim != 2 or y.shape[1] == 0:
         raise ShapeError(f"from_one_hot needs (n, n_classes) rows, got shape {y.shape}.")
+    if y.shape[1] == 1:
+        return _class_ids(y[:, 0])
     return y.argmax(axis=1).astype(np.int64)
 
 

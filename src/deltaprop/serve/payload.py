@@ -3,9 +3,9 @@
 A body is JSON, ``{"pixels": 28x28 numbers in 0..255}`` (white digit on black, as in
 MNIST's files) or ``{"png": base64 PNG}`` (any drawing; it goes through
 :func:`deltaprop.images.digit_from_bytes`, the code ``deltaprop predict`` runs on image
-files), with an optional ``"target"`` class id; or the PNG itself as ``image/png``, the
-target then in the query string. Every field is checked for type, shape and finiteness
-before any array is made.
+files), with an optional ``"target"`` class id; or the PNG itself as ``image/png``. The
+target may be given in the query string too (``?target=3``), with either body. Every
+field is checked for type, shape and finiteness before any array is made.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ __all__ = ["BadRequest", "MAX_IMAGE_PIXELS", "image_and_target", "parse_int"]
 #: A drawing larger than this many pixels (read from the PNG header) is refused undecoded.
 MAX_IMAGE_PIXELS = 2048 * 2048
 _FIELDS = ("pixels", "png", "target")
+_LARGEST_FLOAT = int(np.finfo(np.float64).max)
 
 
 class BadRequest(Exception):
@@ -59,7 +60,10 @@ def parse_json(body: bytes) -> dict[str, Any]:
 
 
 def _number(v: Any) -> bool:
-    return type(v) in (int, float) and math.isfinite(v)
+    """A JSON number that is finite as a float64 (an integer of 400 digits is not)."""
+    if type(v) is int:
+        return abs(v) <= _LARGEST_FLOAT
+    return type(v) is float and math.isfinite(v)
 
 
 def pixels_from_json(value: Any) -> np.ndarray:
@@ -77,7 +81,8 @@ def pixels_from_json(value: Any) -> np.ndarray:
         raise BadRequest(400, f"pixels must be 28x28 (or 784 flat) numbers, got {len(value)} items")
     if not all(_number(v) for v in flat):
         bad = next(v for v in flat if not _number(v))
-        raise BadRequest(400, f"pixels must be finite numbers, got {json.dumps(bad)[:40]}")
+        shown = f"an integer of {len(str(abs(bad)))} digits" if type(bad) is int else json.dumps(bad)[:40]
+        raise BadRequest(400, f"pixels must be finite numbers in 0..255, got {shown}")
     arr = np.array(flat, dtype=np.float64).reshape(side, side)
     if arr.min() < 0 or arr.max() > 255:
         raise BadRequest(400, f"pixels must lie in 0..255 (white ink on black), got {arr.min():g}..{arr.max():g}")
@@ -121,10 +126,12 @@ def parse_int(name: str, value: Any, *, text: bool = False) -> int | None:
 def image_and_target(content_type: str, body: bytes, query: dict[str, str],
                      style: str = "digit") -> tuple[np.ndarray, int | None]:
     """The (28, 28) image and optional target class a predict or backward request carries
-    (a PNG is made into inputs in ``style``)."""
+    (a PNG is made into inputs in ``style``). The target is the body's ``"target"`` or the
+    query's ``?target=``, whatever the body; two that differ are refused."""
     kind = content_type.split(";", 1)[0].strip().lower()
+    query_target = parse_int("target", query.get("target"), text=True)
     if kind == "image/png":
-        return pixels_from_png(body, style), parse_int("target", query.get("target"), text=True)
+        return pixels_from_png(body, style), query_target
     if kind != "application/json":
         raise BadRequest(415, f"Content-Type must be application/json or image/png, got {kind or 'none'!r}")
     fields = parse_json(body)
@@ -134,4 +141,7 @@ def image_and_target(content_type: str, body: bytes, query: dict[str, str],
         image = pixels_from_json(fields["pixels"])
     else:
         image = pixels_from_png(_png_from_base64(fields["png"]), style)
-    return image, parse_int("target", fields.get("target"))
+    body_target = parse_int("target", fields.get("target"))
+    if None not in (body_target, query_target) and body_target != query_target:
+        raise BadRequest(400, f"two targets, {body_target} in the body and {query_target} in the query; give one")
+    return image, query_target if body_target is None else body_target
