@@ -51,7 +51,7 @@ def test_early_stopping_and_the_plateau_schedule_count_patience_alike():
     stopper, plateau = dp.EarlyStopping(patience=2), dp.ReduceOnPlateau(factor=0.5, patience=2, min_delta=0.0)
 
     class State:  # what the stopper reads of a TrainingState
-        stop_training, step, progress, resume_weights = False, 0, None, None
+        stop_training, step, progress, resume_weights, completed_epochs = False, 0, None, None, 0
         net = dp.mlp([2, 2], seed=0)
         callback_records: dict = {}
         saved_weights: dict = {}
