@@ -115,3 +115,31 @@ def test_a_run_that_recovers_reads_as_recovered(tmp_path, capsys):
     assert {"rule": "exploding_loss", "layer": None, "epoch": 15, "cleared_by": 24} in at_end["alerts"]
     assert "cleared by epoch 24" in (out / "report.html").read_text(encoding="utf-8")
     assert alerts.checked_standing(at_end) == at_end
+
+
+@pytest.mark.parametrize("ending, status", [(KeyboardInterrupt, "interrupted"), ("diverged", "diverged")])
+def test_a_run_that_ends_early_says_which_alerts_still_hold(tmp_path, monkeypatch, ending, status):
+    # only a run that trained to its end recorded alerts_at_end; an interrupted or diverged
+    # run's report listed its alerts without saying which still held
+    from cli_in_process import run_cli
+
+    from deltaprop import cli
+    from deltaprop.errors import TrainingDivergedError
+
+    class EndAtEpoch4(dp.Callback):
+        def on_epoch_end(self, state):
+            if state.epoch == 4:
+                raise KeyboardInterrupt if ending is KeyboardInterrupt else TrainingDivergedError(
+                    "the loss became NaN", epoch=4, step=state.step)
+
+    real = cli._fit
+    monkeypatch.setattr(cli, "_fit", lambda args, cfg, model, data, callbacks, threads:
+                        real(args, cfg, model, data, [*callbacks, EndAtEpoch4()], threads))
+    out = tmp_path / "run"
+    res = run_cli("train", "--dataset", "parity", "--layers", "10,6,2", "--lr", "1e-6", "--batch-size", "16",
+                  "--epochs", "20", "--out", out, "-q")
+    assert res.returncode == (130 if status == "interrupted" else 1), res.stderr
+    facts = json.loads((out / "run.json").read_text())
+    assert facts["status"] == status
+    held = {a["rule"]: a["cleared_by"] for a in facts["alerts_at_end"]["alerts"]}
+    assert facts["alerts_at_end"]["last_epoch"] == 4 and held.get("chance_accuracy", "absent") is None

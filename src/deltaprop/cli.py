@@ -965,13 +965,24 @@ def _ignoring_ctrl_c():
         signal.signal(signal.SIGINT, previous)
 
 
-def _interrupted(out: Path, writer: CheckpointWriter, reporter) -> int:
+def _alerts_standing(reporter, model: _Model, data: _Data) -> dict | None:
+    """Which of the alerts raised so far still hold at the last finished epoch (for a run
+    that diverged or was interrupted: its report says so of each, as a finished run's does)."""
+    from .alerts import context_of, standing
+
+    records = getattr(reporter, "records", None)
+    if not records:
+        return None
+    return standing(History(records).alerts, records, context_of(model.net, model.loss, data.y_train))
+
+
+def _interrupted(out: Path, writer: CheckpointWriter, reporter, alerts_at_end: dict | None = None) -> int:
     """Ctrl-C while training: the last completed epoch's checkpoint is kept (first), the
     report marked interrupted, and one line says how to go on."""
     with _ignoring_ctrl_c():
         epoch = writer.save_on_interrupt()
         if reporter is not None:
-            reporter.finish("interrupted")
+            reporter.finish("interrupted", alerts_at_end=alerts_at_end)
     if epoch:
         _say(f"interrupted; the checkpoint of epoch {epoch} is in {out}. Resume with: {PROG} train --resume {out}",
              err=True)
@@ -1050,11 +1061,11 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
         _early_stopping_note(args, callbacks, model)
         history = _fit(args, cfg, model, data, callbacks, threads)
     except TrainingDivergedError as exc:
-        reporter.finish("diverged")
+        reporter.finish("diverged", alerts_at_end=_alerts_standing(reporter, model, data))
         return _diverged(exc, cfg, out, writer)
     except KeyboardInterrupt:
         _release_team(args)
-        return _interrupted(out, writer, reporter)
+        return _interrupted(out, writer, reporter, _alerts_standing(reporter, model, data))
     try:
         for callback in callbacks:
             report = callback.report() if isinstance(callback, EarlyStopping) else None
