@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import json
 import math
 import os
 import shutil
@@ -245,6 +246,8 @@ def test_run_view_shows_diagnostics_and_alerts_when_the_run_has_them(browser, tm
     _write_csv(run / "alerts.csv", ("epoch", "rule", "layer", "evidence", "fix"),
                [{"epoch": 2, "rule": "dead_relu", "layer": 1, "evidence": "90% of layer 1's ReLU units are dead",
                  "fix": "lower the learning rate, use He initialisation or leaky ReLU"}])
+    (run / "run.json").write_text(json.dumps({"status": "done", "alerts_at_end": {
+        "last_epoch": 4, "alerts": [{"rule": "dead_relu", "layer": 1, "epoch": 2, "cleared_by": None}]}}))
     with running_server(run) as server:
         w = Watched(browser, server.url.rstrip("/"))
         page = w.page
@@ -257,6 +260,7 @@ def test_run_view_shows_diagnostics_and_alerts_when_the_run_has_them(browser, tm
         assert lines == 4  # one per layer
         alert = page.inner_text("#alerts li")
         assert "dead_relu (layer 1), epoch 2" in alert and "90% of layer 1" in alert and "He initialisation" in alert
+        assert "(still holds at the last epoch (4))" in alert
         assert page.inner_text("#run-epochs") == "4"
         page.screenshot(path=str(tmp_path / "diagnostics.png"), full_page=True)
         w.check_clean()

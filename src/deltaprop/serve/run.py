@@ -104,15 +104,36 @@ def _lock_holder_alive(folder: Path) -> bool | None:
     return True
 
 
-def _recorded_status(folder: Path) -> str | None:
-    """``status`` in the run's run.json (``training``, ``done``, ...), or None."""
+def _recorded_facts(folder: Path) -> dict[str, Any] | None:
+    """The run's run.json, or None where it is absent, too big or unreadable."""
     try:
         with open_regular(folder / "run.json", max_bytes=MAX_TABLE_BYTES, what="run.json", error=DataError) as f:
             facts = json.loads(f.read().decode("utf-8"))
     except (OSError, DataError, UnicodeDecodeError, ValueError):
         return None
-    status = facts.get("status") if isinstance(facts, dict) else None
+    return facts if isinstance(facts, dict) else None
+
+
+def _recorded_status(folder: Path) -> str | None:
+    """``status`` in the run's run.json (``training``, ``done``, ...), or None."""
+    status = (_recorded_facts(folder) or {}).get("status")
     return status if isinstance(status, str) else None
+
+
+def _with_standing(alerts: list[Any] | None, folder: Path) -> list[Any] | None:
+    """The alerts, each with ``standing`` where run.json says whether it still held at the
+    run's end ("still holds at the last epoch (N)", "cleared by epoch K ...")."""
+    from ..alerts import checked_standing, standing_of
+
+    at_end = (_recorded_facts(folder) or {}).get("alerts_at_end")
+    if not alerts or at_end is None:
+        return alerts
+    try:
+        at_end = checked_standing(at_end)
+        return [{**a, "standing": standing_of(a, at_end)} if isinstance(a, dict) and "rule" in a else a
+                for a in alerts]
+    except (DataError, KeyError, TypeError):
+        return alerts
 
 
 def _training(folder: Path) -> bool | None:
@@ -144,5 +165,5 @@ def read_run(folder: Path) -> dict[str, Any]:
         "epochs": len(history),
         "history": history,
         "diagnostics": read_table(folder / "diagnostics.csv"),
-        "alerts": _read_alerts(folder),
+        "alerts": _with_standing(_read_alerts(folder), folder),
     }

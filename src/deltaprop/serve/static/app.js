@@ -379,6 +379,10 @@ function renderAlerts(alerts) {
     const rule = document.createElement("span"); rule.className = "rule";
     rule.textContent = `${a.rule || "alert"}${a.layer !== null && a.layer !== undefined ? ` (layer ${a.layer})` : ""}, epoch ${a.epoch ?? "?"}: `;
     li.append(rule, a.evidence || a.message || "", a.fix ? `. Fix: ${a.fix}` : "");
+    if (a.standing) {
+      const standing = document.createElement("span"); standing.className = "standing";
+      standing.textContent = ` (${a.standing})`; li.append(standing);
+    }
     return li;
   }));
 }
