@@ -127,6 +127,18 @@ def test_pickle_npy_and_zip_renamed(tmp_path):
     _refused(z, "zip")
 
 
+def test_images_and_text_given_for_a_model_are_named(tmp_path):
+    # a swapped `predict zero.png RUN` said "header of 727,905,341,920,923,785 bytes claimed"
+    from PIL import Image
+
+    Image.new("L", (28, 28)).save(tmp_path / "zero.png")
+    _refused(tmp_path / "zero.png", r"is an image \(PNG\), not a model.*model first")
+    Image.new("RGB", (28, 28)).save(tmp_path / "zero.jpg")
+    _refused(tmp_path / "zero.jpg", r"is an image \(JPEG\)")
+    (tmp_path / "history.csv").write_text("epoch,loss\n1,0.5\n")
+    _refused(tmp_path / "history.csv", r"is a text file \(a CSV such as history.csv\?\), not a model")
+
+
 @pytest.mark.parametrize("keep", [0, 5, 8, 20, 200, -1, -17])
 def test_truncated(model_path, keep):
     data = model_path.read_bytes()

@@ -100,7 +100,7 @@ def to_mnist(gray: np.ndarray, *, threshold: float = 0.15) -> np.ndarray:
     g = _gray(gray)
     lo, hi = float(g.min()), float(g.max())
     if hi - lo < 1e-9:
-        raise DataError("the image is blank (one colour); draw a digit on it")
+        raise DataError("the image is blank (one colour; transparent pixels count as white paper); draw a digit on it")
     g = (g - lo) / (hi - lo)
     border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
     if np.median(border) > 0.5:  # light background: make the ink white
@@ -149,12 +149,12 @@ def to_fashion_mnist(gray: np.ndarray, *, threshold: float = 0.05) -> np.ndarray
     ink = g > threshold * 255.0
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     if rows.size == 0:
-        raise DataError("the image is blank (one colour); nothing to classify")
+        raise DataError("the image is blank (one colour; transparent pixels count as white paper); nothing to classify")
     box = g[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     h, w = box.shape
     nh, nw = max(1, round(h * 28 / max(h, w))), max(1, round(w * 28 / max(h, w)))
     canvas = np.zeros((28, 28))
-    top, left = (28 - nh) // 2, (28 - nw) // 2
+    top, left = (29 - nh) // 2, (29 - nw) // 2  # an odd spare pixel goes above and left, as Fashion-MNIST's do
     canvas[top : top + nh, left : left + nw] = _resized(box, (nh, nw))
     return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
 
@@ -193,7 +193,11 @@ def load_image(path: str | os.PathLike, style: str = "digit") -> np.ndarray:
     if path.is_dir():
         raise FileFormatError(f"{path} is a folder; give an image file")
     with open_regular(path, max_bytes=MAX_IMAGE_BYTES, what="file", error=FileFormatError) as f:
-        return convert(_decode(path, f))
+        pixels = _decode(path, f)
+    try:
+        return convert(pixels)
+    except DataError as exc:  # among several images, say which one
+        raise DataError(f"{path}: {exc}") from None
 
 
 def load_digit(path: str | os.PathLike) -> np.ndarray:

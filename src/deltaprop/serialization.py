@@ -427,6 +427,13 @@ def _sniff(path: Path, data: bytes) -> None:
     if _looks_like_onnx(data):
         raise _bad(path, "is an ONNX model (protobuf), not a deltaprop model file; run it with onnxruntime, "
                          "or give the model.safetensors it was exported from")
+    model = "a deltaprop model is a .safetensors file or a run folder"
+    image = "PNG" if data[:8] == b"\x89PNG\r\n\x1a\n" else "JPEG" if data[:3] == b"\xff\xd8\xff" else None
+    if image:
+        raise _bad(path, f"is an image ({image}), not a model; {model} (deltaprop predict takes the model first, "
+                         "then the images)")
+    if data and all(32 <= b < 127 or b in (9, 10, 13) for b in data):
+        raise _bad(path, f"is a text file (a CSV such as history.csv?), not a model; {model}")
 
 
 def _looks_like_onnx(data: bytes) -> bool:
