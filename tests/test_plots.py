@@ -99,3 +99,11 @@ def test_confusion_plot_refuses_what_is_no_confusion_matrix(tmp_path):
     with pytest.raises(dp.ShapeError, match="2 class names for a 3x3"):
         plots.plot_confusion(np.eye(3, dtype=int), tmp_path / "e.png", class_names=["a", "b"])
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("features", [4, 9, 10])
+def test_samples_of_a_table_are_refused_not_drawn_as_tiny_images(tmp_path, features):
+    # 4 CSV columns were drawn as 2x2 gray images, columns on different scales
+    x = np.random.default_rng(0).standard_normal((6, features))
+    with pytest.raises(dp.ShapeError, match="not a square image of at least 4x4"):
+        plots.plot_samples(x, np.zeros(6, int), tmp_path / "s.png")

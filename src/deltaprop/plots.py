@@ -145,8 +145,9 @@ def plot_samples(x, labels, path, *, class_names: Sequence[str] | None = None, p
         raise ShapeError("no examples to plot")
     flat = x[:n].reshape(n, -1)
     side = math.isqrt(flat.shape[1])
-    if side * side != flat.shape[1]:
-        raise ShapeError(f"examples have {flat.shape[1]} features, not a square image; samples plots need images")
+    if side * side != flat.shape[1] or side < 4:  # as plot_weights: 4 features are a table's row, not a 2x2 image
+        raise ShapeError(f"examples have {flat.shape[1]} features, not a square image of at least 4x4; samples plots "
+                         "need images")
     names = list(class_names) if class_names is not None else None
     label = lambda c: names[int(c)] if names is not None and 0 <= int(c) < len(names) else str(int(c))  # noqa: E731
     rows, cols = _grid(n)
