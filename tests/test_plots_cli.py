@@ -97,3 +97,13 @@ def test_samples_of_a_single_logit_model_use_its_decision_threshold(tmp_path, dr
     assert ((logits >= 0) & (logits < 0.5)).any()
     assert [label for label, _, _ in tiles] == [str(k) for k in y_test]
     assert [predicted for _, predicted, _ in tiles] == [str(int(z >= 0)) for z in logits]
+
+
+def test_plot_history_of_a_model_file_or_an_empty_folder_says_where_the_history_is(tmp_path):
+    # "is a model file, not a checkpoint; resume from ..." and "FOLDER/checkpoint.safetensors: no such file"
+    dp.save(dp.mlp([4, 3, 2], seed=0), tmp_path / "model.safetensors")
+    res = run_cli("plot", "history", tmp_path / "model.safetensors")
+    assert res.returncode == 1 and "is a model file, which keeps no history; give its run folder" in res.stderr
+    (tmp_path / "empty").mkdir()
+    res = run_cli("plot", "history", tmp_path / "empty")
+    assert res.returncode == 1 and "holds neither a history.csv nor a checkpoint.safetensors" in res.stderr

@@ -1581,14 +1581,21 @@ def cmd_plot_history(args) -> int:
     if src.is_dir():
         if (src / "history.csv").is_file():
             records = History.read_csv(src / "history.csv").records
-        else:
+        elif (src / "checkpoint.safetensors").is_file():
             records = load_checkpoint(src / "checkpoint.safetensors").training["history"]
+        else:
+            raise DataError(f"{src} holds neither a history.csv nor a checkpoint.safetensors; give a run folder of "
+                            f"{PROG} train, its history.csv or its checkpoint")
     elif src.suffix == ".csv":
         if not src.exists():
             raise DataError(f"{src}: no such file")
         records = History.read_csv(src).records
     else:
-        records = load_checkpoint(src).training["history"]
+        model = read_model(src)
+        if not isinstance(model, Checkpoint):
+            raise DataError(f"{src} is a model file, which keeps no history; give its run folder, the history.csv "
+                            "or the checkpoint.safetensors beside it")
+        records = model.training["history"]
     out = args.out or (src if src.is_dir() else src.parent) / "history.png"
     _say(f"wrote {plot_history(records, out, title=f'training history: {src}')}")
     return 0
