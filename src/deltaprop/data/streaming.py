@@ -192,11 +192,13 @@ def mapped_idx(path: str | os.PathLike) -> np.ndarray:
     """An IDX file memory-mapped read-only (the stored type, big-endian kept). A gzip file
     cannot be mapped: it is decompressed once, a MiB at a time, into the user cache
     (``mapped/``, named by the gzip file's SHA-256, written atomically so that processes
-    doing it at once leave one whole copy) and the copy is mapped."""
+    doing it at once leave one whole copy) and the copy is mapped. The copy's SHA-256 is
+    kept beside it (``.sha256``) and checked on every use: a copy changed since it was made
+    (or made by a version that kept no digest) is made again from the gzip file, never used."""
     import gzip
-    import shutil
+    import hashlib
 
-    from deltaprop.atomic import atomic_write
+    from deltaprop.atomic import atomic_write, atomic_write_bytes
     from deltaprop.data.download import cache_dir, file_digest
 
     path = Path(path)
@@ -205,7 +207,16 @@ def mapped_idx(path: str | os.PathLike) -> np.ndarray:
     if not compressed:
         return read_idx(path, mmap=True)
     raw = cache_dir() / "mapped" / f"{file_digest(path)[:32]}-{path.name.removesuffix('.gz')}"
-    if not raw.is_file():
+    recorded = raw.parent / f"{raw.name}.sha256"
+    try:
+        intact = raw.is_file() and recorded.read_text(encoding="ascii").strip() == file_digest(raw)
+    except (OSError, UnicodeDecodeError):
+        intact = False
+    if not intact:
+        digest = hashlib.sha256()
         with atomic_write(raw) as out, gzip.open(path, "rb") as source:
-            shutil.copyfileobj(source, out, 1 << 20)
+            while chunk := source.read(1 << 20):
+                out.write(chunk)
+                digest.update(chunk)
+        atomic_write_bytes(recorded, digest.hexdigest().encode("ascii"))
     return read_idx(raw, mmap=True)
