@@ -186,3 +186,22 @@ def test_a_trial_stopped_while_its_results_were_written_is_not_finished(tmp_path
         assert finished_trial(trial.folder) is finished
     (trial.folder / "run.json").write_text(json.dumps({"status": "interrupted"}))
     assert summarise(trial, None)["status"] == "not run"
+
+
+def test_a_trials_error_of_several_lines_is_kept_whole_and_results_do_not_repeat_an_option(tmp_path):
+    # sweep.csv kept the last line of an error ("or train on the bundled sample: ...") without its
+    # reason, and a grid over epochs gave it two columns named epochs (csv.DictReader kept the second)
+    from deltaprop.sweep import Trial, _error_of, write_results
+
+    stderr = ("deltaprop: error: dataset 'mnist' is not in ~/.cache and could not be downloaded\n"
+              "  Fix: put its files in a folder and pass --data-dir FOLDER\n"
+              "       or train on the bundled sample: --dataset mnist-sample\n")
+    assert _error_of(stderr) == ("deltaprop: error: dataset 'mnist' is not in ~/.cache and could not be downloaded "
+                                 "Fix: put its files in a folder and pass --data-dir FOLDER or train on the bundled "
+                                 "sample: --dataset mnist-sample")
+    assert _error_of("a warning\nthe last line\n") == "the last line"
+    trial = Trial(1, {"epochs": "6"}, tmp_path / "trial-1")
+    trial.result = {"status": "ok", "best_val_accuracy": 0.9, "best_epoch": 2, "epochs": 3, "seconds": 1.0,
+                    "folder": str(trial.folder), "error": ""}
+    rows = list(csv.DictReader(write_results([trial], tmp_path, ["epochs"]).open()))
+    assert rows[0]["epochs"] == "6" and rows[0]["epochs_trained"] == "3"

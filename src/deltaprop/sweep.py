@@ -37,6 +37,9 @@ __all__ = ["Trial", "check_resumable", "parse_grid", "plan_trials", "run_sweep",
 #: ``deltaprop train`` as its run.json records it (training and testing), whether the trial
 #: ran now or was skipped as finished before.
 RESULT_KEYS = ("status", "best_val_accuracy", "best_epoch", "epochs", "seconds", "folder", "error")
+#: Result columns named apart from the options of deltaprop train they would repeat (a grid
+#: over epochs gave sweep.csv two columns named epochs).
+RESULT_COLUMNS = {"epochs": "epochs_trained"}
 
 
 @dataclass
@@ -117,8 +120,15 @@ def run_trial(config: str | None, options: dict[str, str], folder: str, overwrit
     started = time.perf_counter()
     with threadpool_limits(1), contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
         status = main(argv)
-    lines = [line for line in err.getvalue().splitlines() if line.strip()]
-    return {"exit": status, "error": lines[-1] if status and lines else "", "seconds": time.perf_counter() - started}
+    return {"exit": status, "error": _error_of(err.getvalue()) if status else "", "seconds": time.perf_counter() - started}
+
+
+def _error_of(stderr: str) -> str:
+    """The trial's error in one line: from the line that says ``error:`` to the end (a
+    message of several lines gives its reason and its fix), else the last line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    first = next((i for i, line in enumerate(lines) if "error:" in line), len(lines) - 1)
+    return " ".join(lines[max(first, 0):])
 
 
 def summarise(trial: Trial, run: dict[str, Any] | None) -> dict[str, Any]:
@@ -302,7 +312,7 @@ def write_results(trials: list[Trial], out: Path, varied: list[str]) -> Path:
     """sweep.csv: one row a trial, the varied options first (atomically)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["trial", *varied, *RESULT_KEYS])
+    writer.writerow(["trial", *varied, *(RESULT_COLUMNS.get(k, k) for k in RESULT_KEYS)])
     for t in trials:
         r = t.result or {"status": "not run"}
         writer.writerow([t.index, *(t.options[k] for k in varied), *("" if r.get(k) is None else r.get(k) for k in RESULT_KEYS)])
