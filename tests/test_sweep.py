@@ -46,7 +46,8 @@ def test_random_draws_distinct_points_of_the_grid_reproducibly():
 
 
 @pytest.mark.parametrize("spec, match", [
-    ("lr", "KEY=V1,V2"), ("colour=red", "not an option of deltaprop train"), ("lr=0.1,,0.2", "empty value"),
+    ("lr", "KEY=V1,V2"), ("colour=red", "not an option of deltaprop train"),
+    ("nesterov=true,false", "a switch: set it in the sweep's CONFIG.toml"), ("lr=0.1,,0.2", "empty value"),
 ])
 def test_bad_grids_are_refused(spec, match):
     with pytest.raises(ConfigError, match=match):

@@ -78,7 +78,9 @@ def parse_grid(specs: list[str], known: set[str]) -> dict[str, list[str]]:
             raise ConfigError(f"--grid {spec!r}: write KEY=V1,V2 (KEY=A:B for values with commas, KEY=A;B for "
                               "values with colons)")
         if key not in known:
-            raise ConfigError(f"--grid {key}: not an option of deltaprop train; choose from {', '.join(sorted(known))}")
+            switch = " (a switch: set it in the sweep's CONFIG.toml, e.g. nesterov = true)" if key == "nesterov" else ""
+            raise ConfigError(f"--grid {key}: not an option of deltaprop train that takes a value{switch}; choose from "
+                              f"{', '.join(sorted(known))}")
         if key in grid:
             raise ConfigError(f"--grid {key} is given twice; list all its values in one --grid")
         parts = [v.strip() for v in _grid_values(key, values)]
