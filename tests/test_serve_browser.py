@@ -81,15 +81,21 @@ def canvas_png(page, selector):
     return page.eval_on_selector(selector, "c => c.toDataURL()")
 
 
+def drawn_page(browser, server, sizes: str):
+    """The served page, watched, once it shows the model ``sizes`` and answered a drawn zero."""
+    w = Watched(browser, server.url.rstrip("/"))
+    page = w.page
+    page.goto(server.url)
+    page.wait_for_function(f"() => document.querySelector('#model-info').textContent.includes('{sizes}')")
+    draw_zero(page)
+    wait_idle(page)
+    return w, page
+
+
 @pytest.mark.slow
 def test_draw_predict_and_change_the_target(browser, main_job, tmp_path):
     with running_server(main_job) as server:
-        w = Watched(browser, server.url.rstrip("/"))
-        page = w.page
-        page.goto(server.url)
-        page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784 → 50 → 10')")
-        draw_zero(page)
-        wait_idle(page)
+        w, page = drawn_page(browser, server, "784 → 50 → 10")
 
         # the request the page sent is the drawing as it is now, and the page shows its answer
         assert w.sent and w.sent[-1]["png"] == canvas_png(page, "#pad")
@@ -288,12 +294,7 @@ def test_a_model_whose_outputs_are_scores_shows_scores_not_probabilities(browser
     dp.save(dp.mlp([784, 16, 10], output="identity", seed=3), path, class_names=[str(i) for i in range(10)],
             input_scaling={"kind": "unit", "max": 255}, loss=dp.MeanSquaredError())
     with running_server(path) as server:
-        w = Watched(browser, server.url.rstrip("/"))
-        page = w.page
-        page.goto(server.url)
-        page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784 → 16 → 10')")
-        draw_zero(page)
-        wait_idle(page)
+        w, page = drawn_page(browser, server, "784 → 16 → 10")
         assert "%" not in page.inner_text("#confidence") and "score" in page.inner_text("#confidence")
         assert "scores" in page.inner_text("#outputs-kind") and "not probabilities" in page.inner_text("#outputs-kind")
         assert page.get_attribute("#probabilities", "data-kind") == "scores"
