@@ -26,7 +26,7 @@ from . import __version__, _checks, kernels
 from .atomic import atomic_write_bytes
 from .bounded import open_regular
 from .callbacks import Callback, CheckpointWriter, EarlyStopping, ProgressBar, early_stopped_epoch, epoch_summary
-from .config import TrainConfig, _integer, _number, config_file
+from .config import TrainConfig, _integer, _number, config_file, schedule_spec
 from .data import DATASETS, read_table, train_validation_split
 from .data import load as load_dataset
 from .data import mnist as mnist_files
@@ -868,7 +868,7 @@ def _architecture(cfg: TrainConfig, data: _Data) -> str:
 
 
 def _schedule_words(cfg: TrainConfig) -> str:
-    spec = cfg.schedule if isinstance(cfg.schedule, dict) else {"type": cfg.schedule}
+    spec = schedule_spec(cfg.schedule)
     if spec["type"] == "constant":
         return ""
     settings = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "type")

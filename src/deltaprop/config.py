@@ -198,17 +198,16 @@ class TrainConfig:
         if not self.layers:
             self.layers = self.network_sizes(n_features, n_outputs)
             filled.add("layers")
-        before = {"type": self.schedule} if isinstance(self.schedule, str) else dict(self.schedule)
+        before = schedule_spec(self.schedule)
         self.schedule = self.schedule_for_run(batches_per_epoch)
-        after = {"type": self.schedule} if isinstance(self.schedule, str) else self.schedule
-        filled |= {f"schedule.{key}" for key in after if key not in before}
+        filled |= {f"schedule.{key}" for key in schedule_spec(self.schedule) if key not in before}
         self.derived = sorted(filled)
 
     def schedule_for_run(self, batches_per_epoch: int) -> str | dict[str, Any]:
         """The schedule with its length taken from the run where not set: cosine anneals
         over the run's epochs (``t_max``), step decays every third of them (``step_size`` =
         ``epochs // 3``, at least 1: two decays in a run of a multiple of 3 epochs)."""
-        spec = {"type": self.schedule} if isinstance(self.schedule, str) else dict(self.schedule)
+        spec = schedule_spec(self.schedule)
         epochs = self.run_epochs(batches_per_epoch)
         if spec["type"] == "cosine" and "t_max" not in spec:
             spec["t_max"] = max(1, epochs)
@@ -445,6 +444,11 @@ def _label_column(value: Any) -> int | str | None:
 
 
 # -- TOML ---------------------------------------------------------------------------------------
+def schedule_spec(schedule: str | dict[str, Any]) -> dict[str, Any]:
+    """A configuration's schedule as a mapping: ``"cosine"`` → ``{"type": "cosine"}`` (a copy)."""
+    return {"type": schedule} if isinstance(schedule, str) else dict(schedule)
+
+
 def config_file(path: str | Path) -> dict[str, Any]:
     """The settings of a configuration file (``--config``) as a mapping for
     :meth:`TrainConfig.from_mapping`, without the values its ``derived`` list names: a

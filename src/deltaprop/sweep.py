@@ -190,14 +190,12 @@ def _expected_config(config: str | None, options: dict[str, str]):
     return TrainConfig.from_mapping(*sources, dict(options), origin=str(config or "the sweep's options"))
 
 
-def _schedule_spec(schedule) -> dict[str, Any]:
-    return {"type": schedule} if isinstance(schedule, str) else dict(schedule)
-
-
 def _differences(expected, recorded) -> list[str]:
     """Settings in which a recorded (resolved) configuration differs from the expected one;
     what training fills in from the data (layer widths left empty, a schedule's length) is
     not a difference."""
+    from .config import schedule_spec
+
     out = []
     for key in type(expected).keys():
         if key == "derived":  # which values were filled in, not a setting
@@ -206,7 +204,7 @@ def _differences(expected, recorded) -> list[str]:
         if key == "layers" and not want:
             continue
         if key == "schedule":
-            want, got = _schedule_spec(want), _schedule_spec(got)
+            want, got = schedule_spec(want), schedule_spec(got)
             got = {k: v for k, v in got.items() if k in want or k not in ("t_max", "step_size")}
         if key == "dataset" and Path(want).is_file():
             want = str(Path(want).resolve())
