@@ -146,3 +146,33 @@ def test_a_cached_file_deleted_as_corrupt_is_named_by_the_command(small_mnist, t
     assert res.returncode != 0
     assert f"Deleted {junk}: it failed its checksum (corrupt or partial)" in res.stderr
     assert "could not be downloaded" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_sweep_over_a_dataset_that_cannot_be_found_stops_before_any_trial(small_mnist, tmp_path):
+    cli.MNIST.mirrors[:] = ["http://127.0.0.1:9/gone/"]  # offline
+    config = tmp_path / "sweep.toml"
+    config.write_text('dataset = "mnist"\nepochs = 1\n')
+    res = run_cli("sweep", config, "--grid", "lr=0.1,0.2", "--out", tmp_path / "s")
+    assert res.returncode == 1
+    assert "the mnist dataset is not on this machine" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "s").exists()  # no trial started, no folder left to clear
+
+
+def test_a_sweep_finds_its_dataset_once_before_the_trials_start(small_mnist, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(cli, "_named_dataset", lambda *args, **kwargs: calls.append(args))
+    monkeypatch.setattr("deltaprop.sweep.run_sweep", lambda trials, **kwargs: trials)
+    config = tmp_path / "sweep.toml"
+    config.write_text('dataset = "mnist"\nepochs = 1\n')
+    res = run_cli("sweep", config, "--grid", "lr=0.1,0.2,0.3", "--grid", "dataset=mnist,parity,mnist-sample",
+                  "--out", tmp_path / "s")
+    assert "Traceback" not in res.stderr
+    assert calls == [("mnist", None)]  # nine trials, one dataset to fetch
+
+
+@pytest.mark.parametrize("dataset, what", [("parity", "generated"), ("mnist-sample", "bundled with deltaprop")])
+def test_a_data_dir_that_the_dataset_does_not_read_is_named(tmp_path, dataset, what):
+    res = run_cli("train", "--dataset", dataset, "--data-dir", tmp_path / "mine", "--epochs", "1", "--quiet",
+                  "--out", tmp_path / "run")
+    assert res.returncode == 0, res.stderr
+    assert f"note: --data-dir {tmp_path / 'mine'} is not read" in res.stderr and f"{dataset} is {what}" in res.stderr

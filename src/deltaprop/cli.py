@@ -16,7 +16,7 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -374,14 +374,26 @@ def _named_dataset(name: str, data_dir: str | None, mmap: bool = False) -> _Data
     return _Dataset(ds.x_train, ds.y_train, ds.x_test, ds.y_test, tuple(ds.class_names))
 
 
+def _data_dir_unread(name: str, data_dir: str | None) -> tuple[str, ...]:
+    """The note for a ``--data-dir`` that the dataset ``name`` does not read (empty if it does)."""
+    if not data_dir or _idx_spec(name) is not None:
+        return ()
+    what = {"parity": "generated", "mnist-sample": "bundled with deltaprop"}.get(name.lower().replace("_", "-"),
+                                                                               "a file of its own")
+    return (f"--data-dir {data_dir} is not read: it says where the MNIST and Fashion-MNIST files are, and "
+            f"{name} is {what}",)
+
+
 def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None, *, mmap: bool = False,
                keep_order: bool = False, feature_names=None) -> _Dataset:
     """A named dataset (its images memory-mapped with ``mmap``), or a .npz/.csv file split
     80/20 (stratified, seeded) into train and test (each part in the file's order with
     ``keep_order``, else shuffled; the same rows either way). ``feature_names``: the
     columns a model was trained on, which a CSV header must name (in any order)."""
+    unread = _data_dir_unread(name, data_dir)
     if not _is_file_dataset(name):
-        return _named_dataset(name, data_dir, mmap)
+        ds = _named_dataset(name, data_dir, mmap)
+        return replace(ds, notes=ds.notes + unread)
     path = Path(name)
     if path.is_dir():
         raise DataError(f"{path} is a folder; --dataset takes a name ({', '.join(DATASETS)}) or a .npz/.csv file")
@@ -398,7 +410,7 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
                               else (x, y, x, y))
     file = {"sha256": _file_sha256(path), "rows": len(y)}
     return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), source, held_out, file,
-                    table.feature_names, table.notes)
+                    table.feature_names, table.notes + unread)
 
 
 def _check_class_ids(path: Path, y: np.ndarray) -> None:
@@ -1664,6 +1676,24 @@ def _sweep_folder(args) -> Path:
     return _new_run_folder(str(Path("runs") / time.strftime("sweep-%Y%m%d-%H%M%S")))
 
 
+def _find_sweep_data(trials, config: str | None) -> None:
+    """Find (or download) once, before any trial starts, each MNIST-style dataset the trials
+    read: a missing one stops the sweep with train's message, rather than failing every trial
+    after as many download attempts, and the workers then share one cached copy."""
+    from .sweep import expected_config
+
+    wanted = set()
+    for trial in trials:
+        try:
+            cfg = expected_config(config, trial.options)
+        except Error:  # a bad value fails its own trial, with its own message
+            continue
+        if _idx_spec(cfg.dataset) is not None:
+            wanted.add((cfg.dataset, cfg.data_dir or None))
+    for name, data_dir in sorted(wanted, key=str):
+        _named_dataset(name, data_dir, mmap=True)
+
+
 def cmd_sweep(args) -> int:
     from . import sweep
 
@@ -1676,8 +1706,10 @@ def cmd_sweep(args) -> int:
         config = str(Path(args.config).resolve())
     random = None if args.random is None else _int_option("--random", args.random)
     workers = None if args.workers is None else _int_option("--workers", args.workers)
+    seed = _int_option("--seed", args.seed, allow_zero=True)
+    _find_sweep_data(sweep.plan_trials(grid, Path("."), random=random, seed=seed), config)  # before a folder is made
     out = _sweep_folder(args).resolve()
-    trials = sweep.plan_trials(grid, out, random=random, seed=_int_option("--seed", args.seed, allow_zero=True))
+    trials = sweep.plan_trials(grid, out, random=random, seed=seed)
     _say(f"sweep of {len(trials)} trials over {', '.join(grid)} in {out}")
     if args.resume:
         sweep.check_resumable(trials, config)  # before the finally below rewrites sweep.csv

@@ -31,7 +31,7 @@ import numpy as np
 from .atomic import atomic_write_bytes
 from .errors import ConfigError, Error
 
-__all__ = ["Trial", "check_resumable", "parse_grid", "plan_trials", "run_sweep", "run_trial", "summarise"]
+__all__ = ["Trial", "check_resumable", "expected_config", "parse_grid", "plan_trials", "run_sweep", "run_trial", "summarise"]
 
 #: Columns of sweep.csv after the varied options. ``seconds`` is the trial's wall time in
 #: ``deltaprop train`` as its run.json records it (training and testing), whether the trial
@@ -182,7 +182,7 @@ def _recorded_seconds(folder: Path) -> float | None:
     return round(float(seconds), 3) if isinstance(seconds, (int, float)) and math.isfinite(seconds) else None
 
 
-def _expected_config(config: str | None, options: dict[str, str]):
+def expected_config(config: str | None, options: dict[str, str]):
     """The configuration ``deltaprop train`` builds for a trial: the file's, then the options."""
     from .config import TrainConfig, config_file
 
@@ -229,7 +229,7 @@ def check_resumable(trials: list[Trial], config: str | None) -> None:
         except (Error, OSError) as exc:
             raise ConfigError(f"{where} holds a model but its config.toml cannot be read ({exc}); "
                               "start a new sweep in another --out") from exc
-        differs = _differences(_expected_config(config, trial.options), recorded)
+        differs = _differences(expected_config(config, trial.options), recorded)
         if differs:
             raise ConfigError(f"{where} was trained with {differs[0]}; --resume continues a sweep with the grid, "
                               "--random/--seed and configuration file it was started with: give those, "
@@ -248,7 +248,8 @@ def _client(workers: int | None, scheduler: str | None):
         return Client(scheduler), None
     n = workers or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, env=env)
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
+                           env=env)
     return Client(cluster), cluster
 
 
