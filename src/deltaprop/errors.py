@@ -22,6 +22,11 @@ class ShapeError(Error, ValueError):
     """Arrays have the wrong number of dimensions, features or rows."""
 
 
+class RowIndexError(ShapeError, IndexError):
+    """A row number beyond the rows of a lazy array (an IndexError too, so that iterating
+    over it, ``list(arr)``, stops at its end as over any sequence)."""
+
+
 class DataError(Error, ValueError):
     """Input data is unusable: NaN or inf, labels out of range or of the wrong kind."""
 

@@ -5,13 +5,15 @@ set need not fit in RAM. A :class:`MappedArray` maps a raw IDX or ``.npy`` file 
 indexing it with a (sorted) array of row numbers reads just those rows from disk, then
 casts and scales them. The mapped pages belong to the page cache, which the kernel can
 drop at will, so the process's own (anonymous) memory stays at about one batch.
-``deltaprop.fit`` accepts a MappedArray wherever it accepts an ndarray.
+``deltaprop.fit``, ``deltaprop.evaluate`` and ``Network.predict`` accept a MappedArray
+wherever they accept an ndarray.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,16 +21,31 @@ import numpy as np
 
 from deltaprop.data.idx import read_idx
 from deltaprop.data.npy import read_npy_header
-from deltaprop.errors import ConfigError, DatasetNotFoundError, FileFormatError, ShapeError
+from deltaprop.errors import (ConfigError, DataError, DatasetNotFoundError, FileFormatError, RowIndexError,
+                              ShapeError)
 
 __all__ = ["MappedArray", "RowView", "iter_batches", "mapped_idx", "open_mapped"]
+
+#: The first bytes of every ``.npy`` file (an IDX file starts with two zero bytes).
+NPY_MAGIC = b"\x93NUMPY"
+
+#: Bytes of a file read at a time by the one pass ``scale="unit"`` makes at open.
+SCAN_BYTES = 16 << 20
+
+
+def _is_npy(path: Path) -> bool:
+    """Whether ``path`` holds a ``.npy`` array, by its magic bytes (whatever its name)."""
+    from deltaprop.bounded import open_regular
+
+    if not os.path.lexists(path):
+        raise DatasetNotFoundError(f"{path}: no such file")
+    with open_regular(path, max_bytes=1 << 40, what="data file", error=FileFormatError, allow_empty=True) as f:
+        return f.read(len(NPY_MAGIC)) == NPY_MAGIC
 
 
 def _map_npy(path: Path) -> np.ndarray:
     from deltaprop.bounded import open_regular
 
-    if not os.path.lexists(path):
-        raise DatasetNotFoundError(f"{path}: no such file")
     with open_regular(path, max_bytes=1 << 40, what=".npy file", error=FileFormatError) as f:
         header = read_npy_header(f, str(path), os.fstat(f.fileno()).st_size)
     if header.fortran_order and len(header.shape) > 1:
@@ -39,27 +56,68 @@ def _map_npy(path: Path) -> np.ndarray:
     return np.memmap(path, dtype=header.dtype, mode="r", offset=header.offset, shape=header.shape)
 
 
+def _extremes(data: np.ndarray) -> tuple:
+    """The smallest and largest value of ``data``, read :data:`SCAN_BYTES` at a time."""
+    step = max(1, SCAN_BYTES // max(1, data[:1].nbytes))
+    chunks = range(0, data.shape[0], step)
+    low = min(data[start:start + step].min() for start in chunks)
+    high = max(data[start:start + step].max() for start in chunks)
+    return low, high
+
+
+def _unit_factor(data: np.ndarray, path: Path) -> float:
+    """``1/255`` for 8-bit levels (in any integer type), ``1/65535`` for 16-bit ones: the
+    factor the CLI's ``--scaling unit`` (:func:`deltaprop.preprocessing.unit_scaling`)
+    takes for the same values, found from their extremes; anything else is refused alike."""
+    from deltaprop.preprocessing import unit_scaling
+
+    integers = data.dtype.kind in "ui"
+    extremes = np.array(_extremes(data) if integers else (), dtype=data.dtype)
+    try:
+        return unit_scaling(extremes).scale
+    except ConfigError:
+        held = (f"values from {extremes[0]} to {extremes[1]}" if integers
+                else f"{data.dtype} values, not integer pixels")
+        raise ConfigError(
+            f"{path}: scale='unit' divides integer pixels by their full scale (255 for 8-bit levels, "
+            f"65535 for 16-bit), but the file holds {held}. Pass scale=None for data already in "
+            "[0, 1], a number to multiply by, or a fitted Standardizer."
+        ) from None
+
+
 class MappedArray:
-    """A read-only, lazily gathered view of the rows of a raw IDX or ``.npy`` file.
+    """A read-only, lazily gathered view of the rows of a raw IDX or ``.npy`` file (told
+    apart by the file's first bytes, not its name).
 
     ``arr[idx]`` with an int array (sorted is fastest), a slice or an int returns an
     in-memory ndarray of those rows in ``dtype``, flattened to ``(len(idx), features)``
-    when ``flatten`` and then scaled. ``scale``: None (cast only), ``"unit"`` (integers
-    divided by their type's maximum, uint8 -> [0, 1]), a number to multiply by, or an
-    object with ``transform(x)`` such as a fitted Standardizer.
+    when ``flatten`` and then scaled. ``scale``: None (cast only), ``"unit"`` (what the
+    CLI's ``--scaling unit`` does: ``x/255`` for 8-bit levels, whatever the integer type,
+    ``x/65535`` for 16-bit ones; floats, negative or wider values are refused with a
+    :class:`~deltaprop.ConfigError`; to tell them apart it reads the whole file once at
+    open, :data:`SCAN_BYTES` at a time), a number to multiply by, or an object with
+    ``transform(x)`` such as a fitted Standardizer.
+
+    A stored value beyond the range of ``dtype`` (a float64 1e40 read as float32) is a
+    :class:`~deltaprop.DataError` naming its row, never an infinity. A row number out of
+    range is a :class:`~deltaprop.RowIndexError` (an IndexError too), so ``list(arr)`` and
+    ``np.asarray(arr)`` (which reads every row) work. Every read first checks that the file
+    is as it was opened (size and modification time, one ``fstat``): a file rewritten while
+    mapped is a :class:`~deltaprop.DataError` naming it, not a crash (SIGBUS) past its new
+    end or rows that silently changed.
     """
 
     def __init__(self, path: str | os.PathLike, *, scale=None, dtype=np.float32,
                  flatten: bool = True):
         self.path = Path(path)
-        if self.path.suffix == ".npy":
-            self._data = _map_npy(self.path)
-        else:
-            self._data = read_idx(self.path, mmap=True)
+        self._data = _map_npy(self.path) if _is_npy(self.path) else read_idx(self.path, mmap=True)
         if self._data.ndim == 0:
             raise ShapeError(f"{self.path}: holds a scalar, not rows.")
         if self._data.shape[0] == 0 or self._data.size == 0:
             raise ShapeError(f"{self.path}: holds no rows (shape {self._data.shape}); nothing to read.")
+        self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        weakref.finalize(self, os.close, self._fd)
+        self._opened = self._file_state()
         self.dtype = np.dtype(dtype)
         if self.dtype.kind != "f":
             raise ConfigError(f"MappedArray dtype must be a float type, got {self.dtype}.")
@@ -75,8 +133,7 @@ class MappedArray:
             if scale != "unit":
                 raise ConfigError(f"scale must be None, 'unit', a number or a transformer, "
                                   f"got {scale!r}.")
-            if self._data.dtype.kind in "ui":
-                self._factor = 1.0 / np.iinfo(self._data.dtype).max
+            self._factor = _unit_factor(self._data, self.path)
         elif isinstance(scale, (int, float, np.number)):
             self._factor = float(scale)
         elif hasattr(scale, "transform"):
@@ -98,32 +155,77 @@ class MappedArray:
         """The element type stored in the file."""
         return self._data.dtype
 
-    def __getitem__(self, index) -> np.ndarray:
+    def _file_state(self) -> tuple[int, int]:
+        st = os.fstat(self._fd)
+        return st.st_size, st.st_mtime_ns
+
+    def _check_unchanged(self) -> None:
+        """Refuse to read a file changed since it was opened: past a shrunken file's end a
+        mapped read kills the process (SIGBUS); a rewritten one holds other rows."""
+        now = self._file_state()
+        if now != self._opened:
+            size, was = now[0], self._opened[0]
+            how = (f"it was {was:,} bytes when opened and is {size:,} now" if size != was
+                   else "it was rewritten after it was opened")
+            raise DataError(f"{self.path} changed during training (or while it was open): {how}, so its rows "
+                            "cannot be read as they were. Write new data to a new file, then open that.")
+
+    def _rows(self, index) -> np.ndarray:
+        """The row numbers ``index`` asks for, checked."""
         n = len(self)
         if isinstance(index, slice):
-            rows = np.asarray(self._data[index])
-        elif isinstance(index, (int, np.integer)):
-            if not -n <= index < n:
-                raise ShapeError(f"row {index} is out of range for {n} rows of {self.path}.")
+            return np.arange(n)[index]
+        idx = np.asarray(index)
+        if idx.dtype.kind not in "iu" or idx.ndim != 1:
+            raise ShapeError(f"index a MappedArray with a 1-D integer array, a slice or an "
+                             f"int; got {idx.dtype} of shape {idx.shape}.")
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            raise RowIndexError(f"row indices must be in [{-n}, {n}), got "
+                                f"{idx.min()}..{idx.max()} for {self.path}.")
+        return idx
+
+    def __getitem__(self, index) -> np.ndarray:
+        if isinstance(index, (int, np.integer)):
+            if not -len(self) <= index < len(self):
+                raise RowIndexError(f"row {index} is out of range for {len(self)} rows of {self.path}.")
             return self[np.array([index])][0]
+        rows = self._rows(index)
+        self._check_unchanged()
+        if isinstance(index, slice):
+            stored = np.asarray(self._data[index]).view(np.ndarray)
         else:
-            idx = np.asarray(index)
-            if idx.dtype.kind not in "iu" or idx.ndim != 1:
-                raise ShapeError(f"index a MappedArray with a 1-D integer array, a slice or an "
-                                 f"int; got {idx.dtype} of shape {idx.shape}.")
-            if idx.size and (idx.min() < -n or idx.max() >= n):
-                raise ShapeError(f"row indices must be in [{-n}, {n}), got "
-                                 f"{idx.min()}..{idx.max()} for {self.path}.")
-            rows = np.take(self._data, idx, axis=0)
-            rows = rows.view(np.ndarray) if isinstance(rows, np.memmap) else rows
+            stored = np.take(self._data, rows, axis=0)
+            stored = stored.view(np.ndarray) if isinstance(stored, np.memmap) else stored
         if self.flatten:
-            rows = rows.reshape(len(rows), -1)
-        out = rows.astype(self.dtype)
+            stored = stored.reshape(len(stored), -1)
+        out = self._cast(stored, rows)
         if self._factor is not None:
             out *= self.dtype.type(self._factor)
         if self._transform is not None:
             out = np.asarray(self._transform.transform(out), dtype=self.dtype)
         return out
+
+    def _cast(self, stored: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``stored`` in :attr:`dtype`; a value beyond its range is refused, not made inf."""
+        if stored.dtype.kind == "f" and stored.dtype.itemsize > self.dtype.itemsize and stored.size:
+            with np.errstate(invalid="ignore"):
+                big = np.abs(stored) > np.finfo(self.dtype).max
+            if big.any():
+                row = int(rows[np.argwhere(big)[0][0]] % len(self))
+                raise DataError(f"{self.path} holds values too large for {self.dtype.name} (first in row {row}); "
+                                "scale the data, e.g. to [0, 1] or to zero mean and unit variance, or open it "
+                                "with dtype=np.float64")
+        return stored.astype(self.dtype)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        step = max(1, SCAN_BYTES // max(1, self._data[:1].nbytes))
+        for start in range(0, len(self), step):
+            yield from self[start:start + step]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """Every row, read into memory (what ``np.asarray(arr)`` asks for)."""
+        out = self[:]
+        return out if dtype is None else out.astype(dtype, copy=False)
 
     def __repr__(self) -> str:
         return (f"MappedArray({str(self.path)!r}, shape={self.shape}, dtype={self.dtype.name}, "

@@ -1,0 +1,121 @@
+"""Lazy X (a memory-mapped file, a sparse matrix) trains, evaluates and predicts as the
+same rows in memory do: same scaling, same checks and messages, same batches."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop.data import open_mapped, write_idx
+from deltaprop.preprocessing import unit_scaling
+
+
+def _pixels(n=60, width=6, top=255, seed=0):
+    return np.random.default_rng(seed).integers(0, top + 1, (n, width))
+
+
+# -- scale="unit" means what the CLI's unit scaling means -----------------------------------------
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int64, np.uint16, np.uint32])
+def test_unit_scaling_divides_8_bit_levels_by_255_in_any_integer_type(tmp_path, dtype):
+    x = _pixels().astype(dtype)
+    np.save(tmp_path / "x.npy", x)
+    rows = open_mapped(tmp_path / "x.npy", scale="unit")[np.arange(60)]
+    assert rows.max() == pytest.approx(1.0) and rows.min() == 0
+    cli = dp.Network([unit_scaling(x), dp.Dense(6, 2)], seed=0).layers[0]
+    np.testing.assert_array_equal(rows, cli.forward(x.astype(np.float32)))  # the CLI's layer, bit for bit
+
+
+def test_unit_scaling_divides_16_bit_levels_by_65535(tmp_path):
+    x = _pixels(top=4000).astype(np.int32)
+    path = write_idx(tmp_path / "x-idx2", x)
+    rows = open_mapped(path, scale="unit")[np.arange(60)]
+    np.testing.assert_allclose(rows, x / 65535, rtol=1e-6)
+    assert unit_scaling(x).scale == pytest.approx(1 / 65535)
+
+
+@pytest.mark.parametrize("values, said", [
+    (_pixels().astype(np.float64), "float64 values"),
+    (_pixels().astype(np.float32) / 255, "float32 values"),
+    (_pixels().astype(np.int64) - 3, "values from -3"),
+    (np.array([[0, 70000], [5, 9]]), "values from 0 to 70000"),
+])
+def test_unit_scaling_refuses_what_the_cli_refuses(tmp_path, values, said):
+    np.save(tmp_path / "x.npy", values)
+    with pytest.raises(dp.ConfigError, match="scaling 'unit'"):
+        unit_scaling(values)
+    with pytest.raises(dp.ConfigError, match=f"x.npy: scale='unit' .* holds {said}.*scale=None"):
+        open_mapped(tmp_path / "x.npy", scale="unit")
+
+
+def test_unit_scaling_reads_a_file_bigger_than_one_scan_chunk(tmp_path, monkeypatch):
+    from deltaprop.data import streaming
+
+    monkeypatch.setattr(streaming, "SCAN_BYTES", 64)  # 10 rows of 6 int64 values a chunk
+    x = _pixels(top=200).astype(np.int64)
+    x[57, 2] = 300  # 16-bit levels, seen only in the last chunk
+    np.save(tmp_path / "x.npy", x)
+    assert open_mapped(tmp_path / "x.npy", scale="unit")[57][2] == pytest.approx(300 / 65535)
+
+
+# -- the file: found by its bytes, watched while open ---------------------------------------------
+@pytest.mark.parametrize("name", ["X.NPY", "x.dat", "features"])
+def test_a_npy_file_is_known_by_its_bytes_not_its_name(tmp_path, name):
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    np.save(tmp_path / "x.npy", x)
+    os.replace(tmp_path / "x.npy", tmp_path / name)
+    np.testing.assert_array_equal(open_mapped(tmp_path / name)[np.arange(4)], x)
+    idx = write_idx(tmp_path / "rows.npy", x)  # an IDX file named .npy is read as IDX
+    np.testing.assert_array_equal(open_mapped(idx)[np.arange(4)], x)
+
+
+def test_a_file_shrunk_while_open_is_an_error_not_a_crash(tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, np.ones((100_000, 10), np.float32))
+    arr = open_mapped(path)
+    assert arr[np.array([99_999])].sum() == 10
+    np.save(path, np.ones((10, 10), np.float32))  # the file rewritten, smaller, while mapped (SIGBUS before)
+    with pytest.raises(dp.DataError, match=r"x\.npy changed during training.*4,000,128 bytes when opened and is 528"):
+        arr[np.array([99_999])]
+    with pytest.raises(dp.DataError, match="changed during training"):
+        arr[0:1]
+
+
+def test_a_file_rewritten_in_place_while_open_is_an_error(tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, np.zeros((20, 3), np.float32))
+    arr = open_mapped(path)
+    np.save(path, np.ones((20, 3), np.float32))  # same size, other rows
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a later write on a coarse clock
+    with pytest.raises(dp.DataError, match="rewritten after it was opened"):
+        arr[np.arange(3)]
+
+
+# -- a MappedArray is a sequence of rows ------------------------------------------------------------
+def test_a_row_out_of_range_is_an_index_error_so_the_sequence_protocol_works(tmp_path):
+    x = np.arange(15, dtype=np.uint8).reshape(5, 3)
+    np.save(tmp_path / "x.npy", x)
+    arr = open_mapped(tmp_path / "x.npy")
+    for index in (5, -6, np.array([0, 5])):
+        with pytest.raises(dp.RowIndexError, match="out of range|must be in"):
+            arr[index]
+        with pytest.raises(IndexError):
+            arr[index]
+    assert issubclass(dp.RowIndexError, dp.ShapeError)
+    np.testing.assert_array_equal(np.stack(list(arr)), x)
+    np.testing.assert_array_equal(np.asarray(arr), x.astype(np.float32))
+    assert np.asarray(arr, dtype=np.float64).dtype == np.float64
+
+
+def test_a_float64_value_too_large_for_float32_is_named_not_made_infinite(tmp_path):
+    x = np.random.default_rng(0).random((40, 4))
+    x[23, 1] = 1e40
+    np.save(tmp_path / "x.npy", x)
+    arr = open_mapped(tmp_path / "x.npy")
+    with pytest.raises(dp.DataError, match=r"too large for float32 \(first in row 23\).*dtype=np.float64"):
+        arr[np.array([3, 23, 30])]
+    assert arr[np.array([3, 30])].dtype == np.float32  # other rows read as before
+    assert open_mapped(tmp_path / "x.npy", dtype=np.float64)[23][1] == 1e40
