@@ -5,6 +5,8 @@ collective makes the job time out.
 
 - ``overflow``: NumPy set to raise (``np.seterr(all="raise")``) and one huge row in rank 1's
   share of the first batch: that rank's forward pass raises FloatingPointError.
+- ``validation_overflow``: the same, with the huge row in rank 1's share of the validation
+  rows: that rank raises while the epoch is scored.
 - ``early_stopping``: EarlyStopping given to rank 0 only.
 - ``mid_epoch``: a callback on rank 1 alone asks to stop in the middle of epoch 2.
 """
@@ -30,6 +32,17 @@ def _overflow(net, rank: int):
                       diagnostics=False)
 
 
+def _validation_overflow(net, rank: int):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 6))
+    Xv = rng.normal(size=(40, 6))
+    Xv[35] = 1e200  # rank 1's half of the validation rows
+    with np.errstate(all="raise"):
+        return dp.fit(net, X, X[:, :1].copy(), loss=dp.MeanSquaredError(classification=False),
+                      optimizer=dp.SGD(lr=0.1), epochs=2, batch_size=20, seed=0, threads=1,
+                      validation=(Xv, Xv[:, :1].copy()), comm=MPI.COMM_WORLD, diagnostics=False)
+
+
 def _stopping(net, rank: int, case: str):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 6))
@@ -52,12 +65,13 @@ def _stopping(net, rank: int, case: str):
 
 def _case(case: str, rank: int) -> dict:
     error, epochs = "", -1
-    if case == "overflow":
+    if case in ("overflow", "validation_overflow"):
         net = dp.mlp([6, 8, 1], seed=1, activation="identity", output="identity", dtype="float64")
     else:
         net = dp.mlp([6, 8, 2], seed=1, dtype="float64")
+    run = {"overflow": _overflow, "validation_overflow": _validation_overflow}.get(case)
     try:
-        epochs = len(_overflow(net, rank) if case == "overflow" else _stopping(net, rank, case))
+        epochs = len(run(net, rank) if run is not None else _stopping(net, rank, case))
     except dp.TrainingDivergedError as exc:
         error = f"{type(exc).__name__}: {exc}"
     weights = zlib.crc32(b"".join(p.value.tobytes() for p in net.parameters()))

@@ -365,6 +365,17 @@ def test_numpy_raising_on_one_ranks_rows_stops_every_rank_at_the_same_step(tmp_p
 
 @needs_mpi
 @pytest.mark.slow
+def test_numpy_raising_on_one_ranks_validation_rows_stops_every_rank_after_the_same_epoch(tmp_path):
+    # rank 1 raised alone while scoring its validation share; the job ended by Abort
+    ranks = _stop_case(tmp_path, "validation_overflow")
+    assert all(r["error"].startswith("TrainingDivergedError: training diverged at epoch 1, step 2:") for r in ranks)
+    assert "scoring the validation rows of process 1" in ranks[1]["error"]
+    assert "of another process" in ranks[0]["error"]
+    assert ranks[0]["weights"] == ranks[1]["weights"] != -1
+
+
+@needs_mpi
+@pytest.mark.slow
 def test_early_stopping_given_to_one_rank_stops_every_rank_after_the_same_epoch(tmp_path):
     ranks = _stop_case(tmp_path, "early_stopping")  # rank 1 went on training while rank 0 waited
     assert ranks[0]["epochs"] == ranks[1]["epochs"] < 30

@@ -271,6 +271,19 @@ def test_an_overflow_in_the_last_update_is_caught_too():
         np.testing.assert_array_equal(p.value, w)
 
 
+def test_numpy_raising_while_the_validation_set_is_scored_stops_as_a_divergence():
+    # a FloatingPointError escaped fit from the epoch's scoring, unlike one in a step
+    X, y = blobs(n=32)
+    Xv = X.copy()
+    Xv[3] = 1e200
+    net = dp.mlp([2, 4, 1], activation="identity", output="identity", seed=0, dtype="float64")
+    with np.errstate(all="raise"), pytest.raises(dp.TrainingDivergedError, match="epoch 1, step 2") as info:
+        dp.fit(net, X, y[:, None] * 1.0, loss=dp.MeanSquaredError(classification=False), optimizer=dp.SGD(lr=0.01),
+               epochs=2, batch_size=16, seed=0, validation=(Xv, y[:, None] * 1.0), diagnostics=False)
+    assert "scoring the validation set" in str(info.value)
+    assert all(np.all(np.isfinite(p.value)) for p in net.parameters())
+
+
 # -- callbacks may stop the loop --------------------------------------------------------------------------------
 def test_a_callback_stops_training_through_the_state():
     X, y = blobs(n=20)

@@ -41,7 +41,8 @@ epoch (one ``Allreduce`` of one integer): every rank stops after the same epoch.
 An exception on one rank inside the training loop (a callback's ``OSError``, a read that
 failed) would leave the others waiting in the next collective for ever, so it ends the
 job: the rank writes its traceback to stderr and calls ``comm.Abort``. Only Ctrl-C and
-divergence, which the ranks agree on at the same step, are raised as exceptions.
+divergence (a loss or a NumPy error in a step or in scoring the validation rows), which
+the ranks agree on at the same step, are raised as exceptions.
 
 mpi4py is imported only by the caller: ``comm`` is any object with mpi4py's
 ``Get_rank``, ``Get_size``, ``Reduce``, ``Bcast``, ``Allreduce``, ``Allgather``,
@@ -597,13 +598,22 @@ class DataParallelLoop(Loop):
         return int(seen), loss_sum, int(hits) if correct is not None else None
 
     def validate(self):
+        """Each rank scores its share of the validation rows; one reduction sums them. NumPy
+        raising on one rank's rows (``np.seterr(all="raise")``) is carried by the same
+        reduction, so that every rank stops there as a divergence (none waits for it)."""
         Xv, Yv, idv = self.validation
         n = len(Yv)
+        val_loss, val_acc, raised = 0.0, 0.0, None
         if n:
-            val_loss, val_acc = _evaluate(self.state.net, self.state.loss, Xv, Yv, idv)
-        else:
-            val_loss, val_acc = 0.0, 0.0
-        total, loss_sum, hits = summed(self.comm, n, val_loss * n, (val_acc or 0.0) * n)
+            try:
+                val_loss, val_acc = _evaluate(self.state.net, self.state.loss, Xv, Yv, idv)
+            except FloatingPointError as exc:
+                val_loss, val_acc, raised = 0.0, 0.0, exc
+        total, loss_sum, hits, failed = summed(self.comm, n, val_loss * n, (val_acc or 0.0) * n, raised is not None)
+        if failed:
+            where = (f"numpy raised {raised!r} scoring the validation rows of process {self.comm.Get_rank()}"
+                     if raised is not None else "numpy raised scoring the validation rows of another process")
+            self._diverged(where, step=self.state.step)
         return loss_sum / total, (hits / total if idv is not None else None)
 
 

@@ -885,8 +885,13 @@ class Loop:
         return self.state.running
 
     def validate(self) -> tuple[float, float | None]:
-        """Loss and accuracy on the validation set."""
-        return _evaluate(self.state.net, self.state.loss, *self.validation)
+        """Loss and accuracy on the validation set. NumPy raising there (``np.seterr(all=
+        "raise")``: an overflow in the forward pass of a validation row) stops the run as a
+        divergence, as it does in a step."""
+        try:
+            return _evaluate(self.state.net, self.state.loss, *self.validation)
+        except FloatingPointError as exc:
+            self._diverged(f"numpy raised {exc!r} scoring the validation set", step=self.state.step)
 
     def _loss_not_finite(self, value: float) -> None:
         """A step's loss overflowed: stop the run (data-parallel training first carries it to
