@@ -119,3 +119,118 @@ def test_a_float64_value_too_large_for_float32_is_named_not_made_infinite(tmp_pa
         arr[np.array([3, 23, 30])]
     assert arr[np.array([3, 30])].dtype == np.float32  # other rows read as before
     assert open_mapped(tmp_path / "x.npy", dtype=np.float64)[23][1] == 1e40
+
+
+# -- lazy X is checked as X in memory is ------------------------------------------------------------
+def _net(width=8, dropout=False):
+    hidden = [dp.Dropout(0.5)] if dropout else []
+    return dp.Network([dp.Dense(width, 6), dp.Tanh(), *hidden, dp.Dense(6, 3), dp.Softmax()], seed=0)
+
+
+def _fit(X, y, dropout=False, **kw):
+    net = _net(dropout=dropout)
+    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=2, seed=7, diagnostics=False,
+           threads=1, **{"batch_size": 32, **kw})
+    return np.concatenate([p.value.ravel() for p in net.parameters()])
+
+
+def _saved(tmp_path, x, name="x.npy"):
+    np.save(tmp_path / name, x)
+    return open_mapped(tmp_path / name)
+
+
+def _message(f) -> tuple[type, str]:
+    with pytest.raises(dp.Error) as info:
+        f()
+    return type(info.value), str(info.value)
+
+
+def test_mapped_and_in_memory_rows_train_to_the_same_weights_with_dropout(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((203, 8)).astype(np.float32)  # 203: a last, partial batch
+    y = rng.integers(0, 3, 203)
+    mapped = _saved(tmp_path, x)
+    for dropout in (False, True):  # dropout's masks fall on a batch's rows by position
+        np.testing.assert_array_equal(_fit(mapped, y, dropout), _fit(x, y, dropout))
+
+
+@pytest.mark.parametrize("where", ["X", "X_val"])
+def test_a_lazy_nan_row_is_refused_as_in_memory(tmp_path, where):
+    rng = np.random.default_rng(0)
+    x, y = rng.random((100, 8)).astype(np.float32), rng.integers(0, 3, 100)
+    bad = x.copy()
+    bad[57, 2] = np.nan
+    if where == "X":
+        run = [lambda data: dp.evaluate(_net(), data, y, loss=dp.CrossEntropy()),
+               lambda data: _net().predict(data), lambda data: _fit(data, y)]
+    else:
+        run = [lambda data: _fit(x, y, validation=(data, y))]
+    for f in run:
+        lazy = _message(lambda: f(_saved(tmp_path, bad)))
+        assert lazy == _message(lambda: f(bad))
+        assert lazy == (dp.DataError, f"{where} contains NaN or infinity (first in row 57); clean, impute or drop those rows")
+
+
+def test_a_lazy_value_too_large_for_float32_is_refused_as_in_memory(tmp_path):
+    from deltaprop.data import RowView
+
+    x = np.random.default_rng(0).random((50, 8))
+    x[31, 0] = -1e300
+    y = np.zeros(50, int)
+    lazy = RowView(x, np.arange(50))  # a lazy array of float64 rows, cast when checked
+    for f in (lambda d: dp.evaluate(_net(), d, y), lambda d: _net().predict_proba(d), lambda d: _fit(d, y)):
+        assert _message(lambda: f(lazy)) == _message(lambda: f(x))
+        assert "too large for float32 (first in row 31)" in _message(lambda: f(lazy))[1]
+    assert "x.npy holds values too large for float32 (first in row 31)" in _message(lambda: _fit(_saved(tmp_path, x), y))[1]
+
+
+def test_a_lazy_validation_set_of_the_wrong_width_is_refused_before_training(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.random((100, 8)).astype(np.float32), rng.integers(0, 3, 100)
+    narrow = rng.random((20, 5)).astype(np.float32)
+    net = _net()
+    before = [p.value.copy() for p in net.parameters()]
+    with pytest.raises(dp.ShapeError) as lazy:
+        dp.fit(net, x, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=2, batch_size=32,
+               validation=(_saved(tmp_path, narrow), y[:20]), diagnostics=False)
+    assert all(np.array_equal(p.value, b) for p, b in zip(net.parameters(), before))  # not one step taken
+    assert _message(lambda: _fit(x, y, validation=(narrow, y[:20]))) == (dp.ShapeError, str(lazy.value))
+    assert str(lazy.value).startswith("X_val has 5 features but the network's first layer takes 8")
+    assert _message(lambda: dp.evaluate(_net(), _saved(tmp_path, narrow), y[:20]))[1].startswith("X has 5 features")
+
+
+def test_evaluate_and_predict_read_a_mapped_file_in_chunks_as_its_rows_in_memory(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (300, 2, 4), dtype=np.uint8)
+    y = rng.integers(0, 3, 300)
+    np.save(tmp_path / "x.npy", x)
+    net = _net()
+    rows = unit_scaling(x).forward(x.reshape(300, -1).astype(np.float32))
+    for flatten in (True, False):
+        mapped = open_mapped(tmp_path / "x.npy", scale="unit", flatten=flatten)
+        np.testing.assert_array_equal(net.predict_proba(mapped, batch_size=64), net.predict_proba(rows))
+        np.testing.assert_array_equal(net.predict(mapped), net.predict(rows))
+        assert dp.evaluate(net, mapped, y, loss=dp.CrossEntropy()) == dp.evaluate(net, rows, y, loss=dp.CrossEntropy())
+
+
+def test_labels_in_a_mapped_file_train_as_the_same_labels_in_memory(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.random((100, 8)).astype(np.float32), rng.integers(0, 3, 100).astype(np.uint8)
+    labels = open_mapped(write_idx(tmp_path / "y-idx1", y))
+    assert labels.shape == (100,)  # a 1-D file stays 1-D
+    np.testing.assert_array_equal(_fit(x, labels), _fit(x, y))
+
+
+# -- a sparse X is densified a batch at a time ------------------------------------------------------
+@pytest.mark.parametrize("kind", ["csr_matrix", "csr_array", "coo_matrix", "csc_array"])
+def test_a_sparse_x_trains_evaluates_and_predicts_as_its_dense_rows(kind):
+    sparse = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(0)
+    x, y = rng.random((100, 8)).astype(np.float32), rng.integers(0, 3, 100)
+    x[x < 0.6] = 0
+    s = getattr(sparse, kind)(x)
+    np.testing.assert_array_equal(_fit(s, y), _fit(x, y))
+    np.testing.assert_array_equal(_net().predict_proba(s, batch_size=30), _net().predict_proba(x))
+    assert dp.evaluate(_net(), s, y, loss=dp.CrossEntropy()) == dp.evaluate(_net(), x, y, loss=dp.CrossEntropy())
+    np.testing.assert_array_equal(_fit(s, y, batch_size=None), _fit(x, y, batch_size=None))  # full batch: dense
+    assert _message(lambda: _fit(getattr(sparse, kind)(x[:, :5]), y))[1].startswith("X has 5 features")

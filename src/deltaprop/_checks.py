@@ -50,8 +50,9 @@ def positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int:
     return value
 
 
-def features(X: Any, n_features: int | None, dtype, *, name: str = "X") -> np.ndarray:
-    """``X`` as a C-contiguous ``(n, n_features)`` array of ``dtype``, finite, else a typed error."""
+def features(X: Any, n_features: int | None, dtype, *, name: str = "X", rows: np.ndarray | None = None) -> np.ndarray:
+    """``X`` as a C-contiguous ``(n, n_features)`` array of ``dtype``, finite, else a typed error.
+    ``rows``: the row numbers ``X`` holds of a larger array, which a message names."""
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
@@ -68,10 +69,7 @@ def features(X: Any, n_features: int | None, dtype, *, name: str = "X") -> np.nd
     if arr.ndim != 2:
         raise ShapeError(f"{name} must be 2-D (examples, features), got shape {arr.shape}")
     if n_features is not None and arr.shape[1] != n_features:
-        raise ShapeError(
-            f"{name} has {arr.shape[1]} features but the network's first layer takes {n_features}; "
-            f"reshape the data or build the network with Dense({arr.shape[1]}, ...) first"
-        )
+        raise _width_error(name, arr.shape[1], n_features)
     if arr.shape[0] == 0:
         raise ShapeError(f"{name} has no rows")
     source = arr
@@ -79,13 +77,63 @@ def features(X: Any, n_features: int | None, dtype, *, name: str = "X") -> np.nd
         arr = np.ascontiguousarray(arr, dtype=dtype)
     if not all_finite(arr):
         bad = int(np.argwhere(~np.isfinite(arr))[0][0])
+        row = bad if rows is None else int(rows[bad])
         if np.all(np.isfinite(source[bad])):
             raise DataError(
-                f"{name} holds values too large for {np.dtype(dtype).name} (first in row {bad}); "
+                f"{name} holds values too large for {np.dtype(dtype).name} (first in row {row}); "
                 "scale the data, e.g. to [0, 1] or to zero mean and unit variance"
             )
-        raise DataError(f"{name} contains NaN or infinity (first in row {bad}); clean, impute or drop those rows")
+        raise DataError(f"{name} contains NaN or infinity (first in row {row}); clean, impute or drop those rows")
     return arr
+
+
+def _width_error(name: str, width: int, n_features: int) -> ShapeError:
+    return ShapeError(f"{name} has {width} features but the network's first layer takes {n_features}; "
+                      f"reshape the data or build the network with Dense({width}, ...) first")
+
+
+# -- lazy arrays: rows read from disk (or densified) a batch at a time ----------------------------
+def is_sparse(X: Any) -> bool:
+    """A SciPy sparse matrix or array (SciPy is never imported to tell)."""
+    import sys
+
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(X)
+
+
+def is_lazy(X: Any) -> bool:
+    """A lazy array: rows gathered by ``X[index_array]``, such as a MappedArray or a sparse
+    matrix. Not a pandas table, whose ``X[labels]`` selects columns: it is read whole."""
+    return is_sparse(X) or (not isinstance(X, np.ndarray) and not hasattr(X, "iloc") and hasattr(X, "shape")
+                            and hasattr(X, "__getitem__") and hasattr(X, "__len__"))
+
+
+def lazy_features(X: Any, n_features: int, *, name: str = "X"):
+    """A lazy ``X`` whose shape is checked as :func:`features` checks an array's (rows of
+    ``n_features`` values, after flattening), before any row is read; a sparse matrix comes
+    back as :class:`~deltaprop.data.streaming.SparseRows`, densified a batch at a time."""
+    if is_sparse(X):
+        from .data.streaming import SparseRows
+
+        X = SparseRows(X)
+    shape = tuple(X.shape)
+    if len(shape) < 2:
+        raise ShapeError(f"{name} must be 2-D (examples, features), got shape {shape}")
+    if math.prod(shape[1:]) != n_features:
+        raise _width_error(name, math.prod(shape[1:]), n_features)
+    if shape[0] == 0:
+        raise ShapeError(f"{name} has no rows")
+    return X
+
+
+def feature_rows(X: Any, rows: np.ndarray, n_features: int, dtype, *, name: str = "X") -> np.ndarray:
+    """Rows ``rows`` (ascending reads a file in order) of a lazy ``X``, checked as
+    :func:`features` checks an array in memory: same errors, a message naming the row's
+    number in ``X``."""
+    x = X[rows]
+    if len(x) != len(rows):
+        raise ShapeError(f"{name} returned {len(x)} rows when {len(rows)} were asked for")
+    return features(x, n_features, dtype, name=name, rows=rows)
 
 
 #: Most classes a label column may imply (labels are 0 .. MAX_CLASSES - 1).

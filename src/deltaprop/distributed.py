@@ -606,7 +606,7 @@ class DataParallelLoop(Loop):
         val_loss, val_acc, raised = 0.0, 0.0, None
         if n:
             try:
-                val_loss, val_acc = _evaluate(self.state.net, self.state.loss, Xv, Yv, idv)
+                val_loss, val_acc = _evaluate(self.state.net, self.state.loss, Xv, Yv, idv, name="X_val")
             except FloatingPointError as exc:
                 val_loss, val_acc, raised = 0.0, 0.0, exc
         total, loss_sum, hits, failed = summed(self.comm, n, val_loss * n, (val_acc or 0.0) * n, raised is not None)

@@ -264,13 +264,17 @@ class Network:
 
     def predict_proba(self, X, *, batch_size: int = 4096) -> np.ndarray:
         """Network outputs for ``X`` (probabilities for a softmax/sigmoid output), computed
-        in chunks of ``batch_size`` rows so a large ``X`` needs no huge intermediates."""
-        x = _checks.features(X, self.n_features, self.dtype)
+        in chunks of ``batch_size`` rows so a large ``X`` needs no huge intermediates. A lazy
+        ``X`` (a MappedArray, a sparse matrix) is read and checked a chunk at a time."""
+        lazy = _checks.is_lazy(X)
+        x = _checks.lazy_features(X, self.n_features) if lazy else _checks.features(X, self.n_features, self.dtype)
         batch_size = _checks.positive_int("batch_size", batch_size)
         out = np.empty((x.shape[0], self.n_outputs), dtype=self.dtype)
         for start in range(0, x.shape[0], batch_size):
             stop = min(start + batch_size, x.shape[0])
-            out[start:stop] = self._forward(x[start:stop], False)
+            rows = (_checks.feature_rows(x, np.arange(start, stop), self.n_features, self.dtype) if lazy
+                    else x[start:stop])
+            out[start:stop] = self._forward(rows, False)
         return out
 
     def predict(self, X, *, batch_size: int = 4096, threshold: float | None = None) -> np.ndarray:

@@ -354,21 +354,21 @@ def _set_rng(rng: np.random.Generator, state: Any, what: str) -> None:
         raise StateError(f"the {what} random state is invalid: {exc}") from None
 
 
-def _is_lazy(X) -> bool:
-    """A lazy array: rows gathered by ``X[index_array]``. Not a pandas table, whose
-    ``X[labels]`` selects columns: it is read whole, as an array."""
-    return (not isinstance(X, np.ndarray) and not hasattr(X, "iloc") and hasattr(X, "shape")
-            and hasattr(X, "__getitem__") and hasattr(X, "__len__"))
+_is_lazy = _checks.is_lazy
 
 
-def _evaluate(net: Network, loss: Loss, X: np.ndarray, Y: np.ndarray, ids: np.ndarray | None, chunk: int = 4096):
-    """Loss and accuracy of ``net`` on a whole set, in chunks."""
+def _evaluate(net: Network, loss: Loss, X: np.ndarray, Y: np.ndarray, ids: np.ndarray | None, chunk: int = 4096,
+              *, name: str = "X"):
+    """Loss and accuracy of ``net`` on a whole set, in chunks (a lazy ``X``'s read and
+    checked one at a time, a message naming it ``name``)."""
     total = 0.0
     correct = 0
     n = X.shape[0]
+    lazy = _is_lazy(X)
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
-        xb = X[start:stop] if not _is_lazy(X) else X[np.arange(start, stop)]
+        xb = (_checks.feature_rows(X, np.arange(start, stop), net.n_features, net.dtype, name=name) if lazy
+              else X[start:stop])
         a = net._forward(np.ascontiguousarray(xb, dtype=net.dtype), False)
         total += loss.value(a, Y[start:stop]) * (stop - start)
         if ids is not None:
@@ -484,7 +484,8 @@ class MiniBatches(BatchSource):
 
 class LazyMiniBatches(MiniBatches):
     """:class:`MiniBatches` read from a lazy array (e.g. :func:`deltaprop.data.open_mapped`)
-    when needed; each batch's rows are read in ascending order and checked."""
+    when needed; each batch's rows are read in ascending order, checked as an array in
+    memory is (:func:`deltaprop._checks.feature_rows`) and handed on in the batch's order."""
 
     def __init__(self, X, Y, ids, batch_size: int, *, shuffle: bool = True, W=None, dtype=np.float32,
                  n_features: int):
@@ -493,13 +494,12 @@ class LazyMiniBatches(MiniBatches):
         self.n_features = n_features
 
     def batch(self, k):
-        idx = np.sort(self.indices(k))
-        m = idx.shape[0]
-        xb = np.ascontiguousarray(self.X[idx], dtype=self.dtype)
-        if xb.shape != (m, self.n_features):
-            raise ShapeError(f"the lazy X returned rows of shape {xb.shape}, expected {(m, self.n_features)}")
-        if not np.all(np.isfinite(xb)):
-            raise DataError(f"X contains NaN or infinity in the rows read for batch {k + 1} of the epoch")
+        # Read in file order, then put back in the batch's order: row i of the batch is the
+        # same example as in memory, so a dropout mask drawn for row i falls on it alike.
+        idx = self.indices(k)
+        ascending = np.argsort(idx, kind="stable")
+        xb = np.empty((idx.shape[0], self.n_features), dtype=self.dtype)
+        xb[ascending] = _checks.feature_rows(self.X, idx[ascending], self.n_features, self.dtype)
         return xb, self.Y[idx], None if self.ids is None else self.ids[idx], None if self.W is None else self.W[idx]
 
 
@@ -573,7 +573,8 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
 
     ``X``: ``(n, features)`` array (converted once to the network's dtype), or a lazy
     array with ``shape``, ``len`` and row gathering ``X[index_array]`` (e.g.
-    :func:`deltaprop.data.open_mapped`) whose batches are read from disk when needed.
+    :func:`deltaprop.data.open_mapped`, or a SciPy sparse matrix) whose batches are read
+    from disk (or densified) when needed and checked as they are read.
     ``y``: class ids or target rows. ``sample_weight``: one weight ``≥ 0`` per row, scaled
     to mean 1, so the loss is ``(1/n) Σ w_i ℓ_i`` (see :mod:`deltaprop.losses`; accuracy
     still counts every row once). Stops after ``epochs`` epochs or ``steps`` updates
@@ -719,7 +720,9 @@ def _validation_set(net: Network, loss: Loss, validation):
     if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
         raise ConfigError("validation must be a pair (X_val, y_val)")
     Xv = validation[0]
-    if not _is_lazy(Xv):
+    if _is_lazy(Xv):  # its width checked now, each chunk's values as it is read
+        Xv = _checks.lazy_features(Xv, net.n_features, name="X_val")
+    else:
         Xv = _checks.features(Xv, net.n_features, net.dtype, name="X_val")
     Yv = loss.prepare_targets(validation[1], net.n_outputs, net.dtype)
     _checks.same_length(len(Xv), Yv.shape[0], names=("X_val", "y_val"))
@@ -889,7 +892,7 @@ class Loop:
         "raise")``: an overflow in the forward pass of a validation row) stops the run as a
         divergence, as it does in a step."""
         try:
-            return _evaluate(self.state.net, self.state.loss, *self.validation)
+            return _evaluate(self.state.net, self.state.loss, *self.validation, name="X_val")
         except FloatingPointError as exc:
             self._diverged(f"numpy raised {exc!r} scoring the validation set", step=self.state.step)
 
@@ -962,6 +965,8 @@ def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, sch
 
 def _training_inputs(net: Network, X, batch_size):
     """``X`` in the network's dtype, or a lazy array whose shape has been checked."""
+    if _checks.is_sparse(X) and batch_size is None:  # one batch of every row: dense
+        X = X.toarray()
     if not _is_lazy(X):
         return _checks.features(X, net.n_features, net.dtype)
     if batch_size is None:
@@ -969,12 +974,7 @@ def _training_inputs(net: Network, X, batch_size):
             "full-batch training needs X in memory; pass a batch_size to stream mini-batches "
             "from disk, or load the array with np.asarray(X[np.arange(len(X))])"
         )
-    shape = tuple(X.shape)
-    if len(shape) != 2 or shape[1] != net.n_features:
-        raise ShapeError(f"X has shape {shape}; the network's first layer takes {net.n_features} features per row")
-    if shape[0] == 0:
-        raise ShapeError("X has no rows")
-    return X
+    return _checks.lazy_features(X, net.n_features)
 
 
 def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resume) -> TrainingState:
@@ -1051,7 +1051,7 @@ def evaluate(net: Network, X, y, *, loss: Loss | None = None) -> dict[str, float
 
     used = loss or MeanSquaredError()
     used.check_output(net)
-    Xa = X if _is_lazy(X) else _checks.features(X, net.n_features, net.dtype)
+    Xa = _checks.lazy_features(X, net.n_features) if _is_lazy(X) else _checks.features(X, net.n_features, net.dtype)
     Y = used.prepare_targets(y, net.n_outputs, net.dtype)
     _checks.same_length(len(Xa), Y.shape[0])
     value, acc = _evaluate(net, used, Xa, Y, _class_ids(used, Y))

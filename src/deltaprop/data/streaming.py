@@ -24,7 +24,7 @@ from deltaprop.data.npy import read_npy_header
 from deltaprop.errors import (ConfigError, DataError, DatasetNotFoundError, FileFormatError, RowIndexError,
                               ShapeError)
 
-__all__ = ["MappedArray", "RowView", "iter_batches", "mapped_idx", "open_mapped"]
+__all__ = ["MappedArray", "RowView", "SparseRows", "iter_batches", "mapped_idx", "open_mapped"]
 
 #: The first bytes of every ``.npy`` file (an IDX file starts with two zero bytes).
 NPY_MAGIC = b"\x93NUMPY"
@@ -91,7 +91,7 @@ class MappedArray:
 
     ``arr[idx]`` with an int array (sorted is fastest), a slice or an int returns an
     in-memory ndarray of those rows in ``dtype``, flattened to ``(len(idx), features)``
-    when ``flatten`` and then scaled. ``scale``: None (cast only), ``"unit"`` (what the
+    when ``flatten`` (a 1-D file, such as labels, stays 1-D) and then scaled. ``scale``: None (cast only), ``"unit"`` (what the
     CLI's ``--scaling unit`` does: ``x/255`` for 8-bit levels, whatever the integer type,
     ``x/65535`` for 16-bit ones; floats, negative or wider values are refused with a
     :class:`~deltaprop.ConfigError`; to tell them apart it reads the whole file once at
@@ -123,7 +123,7 @@ class MappedArray:
             raise ConfigError(f"MappedArray dtype must be a float type, got {self.dtype}.")
         n = self._data.shape[0]
         self.flatten = flatten
-        self.shape: tuple[int, ...] = ((n, math.prod(self._data.shape[1:])) if flatten
+        self.shape: tuple[int, ...] = ((n, math.prod(self._data.shape[1:])) if flatten and self._data.ndim > 1
                                        else tuple(self._data.shape))
         self._factor: float | None = None
         self._transform = None
@@ -196,7 +196,7 @@ class MappedArray:
         else:
             stored = np.take(self._data, rows, axis=0)
             stored = stored.view(np.ndarray) if isinstance(stored, np.memmap) else stored
-        if self.flatten:
+        if self.flatten and stored.ndim > 1:
             stored = stored.reshape(len(stored), -1)
         out = self._cast(stored, rows)
         if self._factor is not None:
@@ -251,6 +251,22 @@ def iter_batches(x, y, batch_size: int, *, seed: int | None = 0,
     for start in range(0, n, batch_size):
         idx = np.sort(order[start:start + batch_size])
         yield x[idx], y[idx]
+
+
+class SparseRows:
+    """A SciPy sparse matrix as a lazy array: ``rows[idx]`` is those rows densified, so
+    the whole matrix is never dense at once (``fit``, ``evaluate`` and ``predict`` take a
+    sparse ``X`` as this)."""
+
+    def __init__(self, X):
+        self.X = X.tocsr()
+        self.shape: tuple[int, ...] = tuple(X.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        return self.X[index, :].toarray()
 
 
 class RowView:
