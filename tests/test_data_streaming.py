@@ -209,3 +209,25 @@ def test_a_mapped_copy_changed_since_it_was_made_is_made_again(private_data_env)
         f.seek(16)
         f.write(bytes(255 - v for v in pixels))
     np.testing.assert_array_equal(np.array(load("mnist-sample", mmap=True).x_train[:5]), first)
+
+
+def test_iter_batches_gives_a_fresh_order_each_epoch_when_told_the_epoch():
+    x = np.arange(40, dtype=np.float32).reshape(40, 1)
+    y = np.arange(40)
+
+    def order(**kw):
+        return np.concatenate([yb for _, yb in iter_batches(x, y, 8, **kw)]).tolist()
+
+    assert order(seed=3) == order(seed=3) == order(seed=3, epoch=0)  # same seed, same epoch: same order
+    epochs = [order(seed=3, epoch=e) for e in range(3)]
+    assert len({tuple(e) for e in epochs}) == 3 and epochs[1] == order(seed=3, epoch=1)
+    rng = np.random.default_rng(3)
+    assert order(seed=rng) != order(seed=rng)  # one generator drawn from call after call
+    with pytest.raises(ConfigError, match="epoch"):
+        order(seed=3, epoch=-1)
+
+
+def test_iter_batches_takes_lists():
+    x, y = [[float(i)] for i in range(10)], list(range(10))
+    for xb, yb in iter_batches(x, y, 4, seed=5):
+        np.testing.assert_array_equal(xb[:, 0], yb)

@@ -238,16 +238,30 @@ def open_mapped(path: str | os.PathLike, *, scale=None, dtype=np.float32,
     return MappedArray(path, scale=scale, dtype=dtype, flatten=flatten)
 
 
-def iter_batches(x, y, batch_size: int, *, seed: int | None = 0,
+def iter_batches(x, y, batch_size: int, *, seed: int | np.random.Generator | None = 0, epoch: int = 0,
                  shuffle: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """One epoch of mini-batches ``(x[idx], y[idx])``; each batch's indices are sorted so a
-    memory-mapped ``x`` is read in file order. ``x`` may be an ndarray or a MappedArray."""
+    memory-mapped ``x`` is read in file order. ``x`` and ``y`` may be ndarrays, lists or
+    MappedArrays.
+
+    The order depends on ``seed`` and ``epoch`` only: the same pair gives the same order,
+    so a loop that calls this once per epoch with a fixed ``seed`` must pass the epoch
+    number (``epoch=0, 1, ...``) to get a fresh order each epoch, or pass one
+    ``np.random.Generator`` (``seed=rng``) that every call draws from. ``seed=None``
+    draws from fresh OS entropy every call."""
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+        raise ConfigError(f"epoch must be a whole number >= 0, got {epoch!r}.")
+    x, y = (v if hasattr(v, "shape") else np.asarray(v) for v in (x, y))
     n = len(x)
     if len(y) != n:
         raise ShapeError(f"x has {n} rows but y has {len(y)}.")
-    order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
+    if isinstance(seed, np.random.Generator):
+        rng = seed
+    else:
+        rng = np.random.default_rng(seed if seed is None or not epoch else [seed, int(epoch)])
+    order = rng.permutation(n) if shuffle else np.arange(n)
     for start in range(0, n, batch_size):
         idx = np.sort(order[start:start + batch_size])
         yield x[idx], y[idx]
