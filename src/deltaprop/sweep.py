@@ -191,41 +191,52 @@ def expected_config(config: str | None, options: dict[str, str]):
 
 
 def _differences(expected, recorded) -> list[str]:
-    """Settings in which a recorded (resolved) configuration differs from the expected one;
-    what training fills in from the data (layer widths left empty, a schedule's length) is
-    not a difference."""
+    """Settings in which a recorded configuration (a finished trial's ``config.toml``, read
+    whole) differs from the expected one. Only what the record lists as ``derived`` may be
+    left to training again (layer widths taken from the data, a cosine's ``t_max`` or a
+    step's ``step_size`` taken from the run's length, compared through ``dataset`` and
+    ``epochs``); a value it records as set must be the value this sweep sets."""
     from .config import schedule_spec
 
+    derived = set(recorded.derived)
     out = []
     for key in type(expected).keys():
         if key == "derived":  # which values were filled in, not a setting
             continue
         want, got = getattr(expected, key), getattr(recorded, key)
+        shown = repr(want)
         if key == "layers" and not want:
-            continue
+            if "layers" in derived:  # both left to the data
+                continue
+            shown = "none (the data's [features, 50, classes])"
         if key == "schedule":
             want, got = schedule_spec(want), schedule_spec(got)
-            got = {k: v for k, v in got.items() if k in want or k not in ("t_max", "step_size")}
+            got = {k: v for k, v in got.items() if k in want or f"schedule.{k}" not in derived}
         if key == "dataset" and Path(want).is_file():
             want = str(Path(want).resolve())
         if want != got:
-            out.append(f"{key} = {getattr(recorded, key)!r}, but this sweep gives it {key} = {getattr(expected, key)!r}")
+            out.append(f"{key} = {getattr(recorded, key)!r}, but this sweep gives it {key} = {shown}")
     return out
+
+
+def _recorded_config(folder: Path):
+    """A trial's ``config.toml`` as written, ``derived`` list and derived values included
+    (``--config`` would drop those; here they say what training filled in)."""
+    from .config import TrainConfig, load_toml
+
+    return TrainConfig.from_mapping(load_toml(folder / "config.toml"), origin=str(folder / "config.toml"))
 
 
 def check_resumable(trials: list[Trial], config: str | None) -> None:
     """Refuse to resume over a finished trial (a folder holding a model) that was trained with
     another configuration than this sweep gives it (a changed grid, ``--random``/``--seed``
     or configuration file): its results would be shown under the wrong options."""
-    from .config import TrainConfig, config_file
-
     for trial in trials:
         if not finished_trial(trial.folder):
             continue
         where = f"trial {trial.index} ({trial.folder})"
         try:
-            recorded = TrainConfig.from_mapping(config_file(trial.folder / "config.toml"),
-                                                origin=str(trial.folder / "config.toml"))
+            recorded = _recorded_config(trial.folder)
         except (Error, OSError) as exc:
             raise ConfigError(f"{where} holds a model but its config.toml cannot be read ({exc}); "
                               "start a new sweep in another --out") from exc
