@@ -96,7 +96,8 @@ def test_relative_paths_are_read_from_the_sweeps_folder_not_the_workers(tmp_path
 def test_two_sweeps_in_folders_of_one_name_keep_their_own_results(tmp_path, scheduler):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    slow = _sweep(tmp_path / "a", str(_parity(tmp_path, 6, batch_size=4)), "--grid", "lr=0.1,0.2",
+    # the first sweep's trials hold both of the worker's threads while the second one submits
+    slow = _sweep(tmp_path / "a", str(_parity(tmp_path, 30, batch_size=1)), "--grid", "lr=0.1,0.2",
                   "--scheduler", scheduler, "--out", "sw")
     time.sleep(2)
     fast = _sweep(tmp_path / "b", str(_parity(tmp_path, 2)), "--grid", "lr=0.5,1.0", "--scheduler", scheduler,
@@ -104,7 +105,7 @@ def test_two_sweeps_in_folders_of_one_name_keep_their_own_results(tmp_path, sche
     for proc in (fast, slow):
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
-    for name, epochs, rates in (("a", "6", ["0.1", "0.2"]), ("b", "2", ["0.5", "1.0"])):
+    for name, epochs, rates in (("a", "30", ["0.1", "0.2"]), ("b", "2", ["0.5", "1.0"])):
         rows = _rows(tmp_path / name / "sw")
         assert [r["lr"] for r in rows] == rates and all(r["status"] == "ok" for r in rows), rows
         assert [r["epochs_trained"] for r in rows] == [epochs, epochs], rows
