@@ -32,9 +32,10 @@ def test_values_that_hold_colons_are_separated_by_semicolons_and_one_architectur
     grid = parse_grid(["schedule=step:step_size=2,gamma=0.5;cosine", "layers=10,8,2", "lr=1"], KNOWN | {"schedule"})
     assert grid == {"schedule": ["step:step_size=2,gamma=0.5", "cosine"], "layers": ["10,8,2"], "lr": ["1"]}
     assert parse_grid(["schedule=step:cosine"], {"schedule"}) == {"schedule": ["step", "cosine"]}
-    # split on its colon, this value was a plain step schedule and a schedule named "step_size=2,gamma=0.5"
+    # one schedule with settings is one value; several need ';' between them
+    assert parse_grid(["schedule=step:step_size=2,gamma=0.5"], {"schedule"}) == {"schedule": ["step:step_size=2,gamma=0.5"]}
     with pytest.raises(ConfigError, match="separate the grid's schedules with ';'"):
-        parse_grid(["schedule=step:step_size=2,gamma=0.5"], {"schedule"})
+        parse_grid(["schedule=step:step_size=2,gamma=0.5:cosine"], {"schedule"})
 
 
 def test_random_draws_distinct_points_of_the_grid_reproducibly():

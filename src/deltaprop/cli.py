@@ -1723,7 +1723,10 @@ def cmd_sweep(args) -> int:
 
     if args.workers and args.scheduler:
         raise UsageError("give --workers (a local cluster) or --scheduler (an existing one), not both")
-    grid = sweep.parse_grid(args.grid or [], {key for _, key, _ in _TRAIN_OPTIONS})
+    flags = {flag.lstrip("-").replace("-", "_"): key for flag, key, _ in _TRAIN_OPTIONS}
+    grid = sweep.parse_grid(args.grid or [], set(flags.values()), aliases=flags)
+    if args.scheduler:
+        sweep.check_scheduler_address(args.scheduler)
     config = None
     if args.config:
         TrainConfig.from_mapping(config_file(args.config), origin=str(args.config))  # a bad file stops the sweep now
