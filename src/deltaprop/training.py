@@ -700,6 +700,8 @@ def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batc
 
 def row_weights(sample_weight, n: int, dtype) -> np.ndarray:
     """``sample_weight`` checked (``n`` finite numbers ``≥ 0``, not all 0) and scaled to mean 1."""
+    if np.asarray(sample_weight).dtype.kind == "c":
+        raise DataError("sample_weight must be real numbers, one per row; got complex values")
     try:
         w = np.asarray(sample_weight, dtype=np.float64)
     except (TypeError, ValueError):
@@ -734,6 +736,8 @@ def _checked(callbacks: Sequence[Callback]) -> list[Callback]:
     weights) is in the state before another callback, a checkpoint writer, takes it."""
     from .callbacks import EarlyStopping
 
+    if isinstance(callbacks, Callback):
+        raise ConfigError(f"callbacks must be a list, e.g. callbacks=[{type(callbacks).__name__}(...)]")
     callbacks = list(callbacks)
     for cb in callbacks:
         if not isinstance(cb, Callback):
@@ -980,8 +984,8 @@ def _training_inputs(net: Network, X, batch_size):
 def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resume) -> TrainingState:
     """A new state, or ``resume`` set to run to ``epochs``/``steps`` with ``loss``."""
     if resume is None:
-        state = TrainingState(net=net, optimizer=optimizer, loss=loss, rng=np.random.default_rng(seed), epochs=epochs,
-                              steps=steps)
+        rng = np.random.default_rng(_checks.seed(seed))
+        state = TrainingState(net=net, optimizer=optimizer, loss=loss, rng=rng, epochs=epochs, steps=steps)
         state.schedule = schedule_from_config(schedule)
         state.schedule.reset()  # an instance used by an earlier run starts afresh
         state.base_lr = optimizer.lr
