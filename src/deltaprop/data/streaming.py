@@ -59,9 +59,10 @@ def _map_npy(path: Path) -> np.ndarray:
 def _extremes(data: np.ndarray) -> tuple:
     """The smallest and largest value of ``data``, read :data:`SCAN_BYTES` at a time."""
     step = max(1, SCAN_BYTES // max(1, data[:1].nbytes))
-    chunks = range(0, data.shape[0], step)
-    low = min(data[start:start + step].min() for start in chunks)
-    high = max(data[start:start + step].max() for start in chunks)
+    low, high = data[0].min(), data[0].max()
+    for start in range(0, data.shape[0], step):
+        chunk = data[start:start + step]
+        low, high = min(low, chunk.min()), max(high, chunk.max())
     return low, high
 
 
