@@ -9,7 +9,10 @@ off the longer run at that epoch: the first epochs of a run do not depend on how
 follow (constant learning rate, no early stopping).
 
 MNIST comes from `--data-dir DIR` (or `$DELTAPROP_DATA/mnist`, or the user cache); where it
-cannot be had, its rows say so instead of giving a number.
+cannot be had, the script says so and trains none of its configs. The tables are written from
+the kept runs alone: `--render` does not look for the data, and gives the same bytes on any
+machine. A config named in `--only` or `--variant` that the script does not know is an
+error naming the ones it knows.
 
     uv run python scripts/reproduce.py --data-dir ../shared/mnist [--seeds 0-4] [--only NAME,...]
     uv run python scripts/reproduce.py --render
@@ -112,6 +115,7 @@ def run_plan(refs) -> dict[str, tuple[str, int | None]]:
         return json.dumps(cfg, sort_keys=True)
 
     names = sorted({split_ref(r)[0] for r in refs if "[" not in r} | {p.stem for p in (ROOT / "examples").glob("seed*.toml")})
+    keys = {n: key(n) for n in names}
     plan = {}
     for ref in refs:
         name, at = split_ref(ref)
@@ -120,7 +124,7 @@ def run_plan(refs) -> dict[str, tuple[str, int | None]]:
         plan[ref] = (name, at)
         if cfg.steps is not None or cfg.early_stopping or cfg.schedule != "constant" or epochs is None:
             continue
-        longer = [n for n in names if key(n) == key(name) and (_config(n).epochs or 0) > epochs]
+        longer = [n for n in names if keys[n] == keys.get(name, key(name)) and (_config(n).epochs or 0) > epochs]
         if longer:
             longest = max(longer, key=lambda n: _config(n).epochs)
             plan[ref] = (longest, epochs)
@@ -221,6 +225,13 @@ class Runs:
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record, sort_keys=True) + "\n")
 
+    def commits(self, ref: str, plan) -> list[str]:
+        """The commits the runs behind ``ref``'s figures were made at, in seed order, each once."""
+        name, at = plan[ref]
+        label = str(at) if at is not None else "end"
+        by_seed = {r["seed"]: r.get("commit", "") for r in self.records if r["config"] == name and label in r["accuracy"]}
+        return list(dict.fromkeys(by_seed[s] for s in sorted(by_seed)))
+
     def figures(self, ref: str, plan) -> list[tuple[int, float, float | None]]:
         """(seed, test accuracy, accuracy with the test set's own statistics) of every run of ``ref``."""
         name, at = plan[ref]
@@ -243,10 +254,11 @@ def spread(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {sd:.4f} ({len(values)} seeds, {min(values):.4f}–{max(values):.4f})"
 
 
-def render_tables(runs: Runs, plan, missing: str | None) -> str:
+def render_tables(runs: Runs, plan) -> str:
+    """The tables of REPRODUCTION.md from the kept runs alone (a config without runs: "not run yet")."""
     rows = ["| document | experiment | it reports | config | seed 0 | mean ± sd over seeds (range) | gap (points) "
-            "| own-statistics test set |",
-            "|---|---|---|---|---|---|---|---|"]
+            "| own-statistics test set | commit |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for exp in EXPERIMENTS:
         listed = (exp.faithful, *exp.others)
         variants = [r for r in plan if "[" in r and r.partition("[")[0] in listed]
@@ -255,15 +267,14 @@ def render_tables(runs: Runs, plan, missing: str | None) -> str:
             label = f"**{ref}**" if i == 0 else ref
             first = (exp.seed_doc, exp.what, str(exp.reported)) if i == 0 else ("", "", "")
             if not figures:
-                note = f"not run: {missing}" if missing and not ref.startswith("seed001_parity") else "not run yet"
-                rows.append(f"| {' | '.join(first)} | {label} | {note} | | | |")
+                rows.append(f"| {' | '.join(first)} | {label} | not run yet | | | | |")
                 continue
             values = [a for _, a, _ in figures]
             own = [o for _, _, o in figures if o is not None]
             seed0 = next((f"{a:.4f}" for s, a, _ in figures if s == 0), "")
             gap = round(100 * (statistics.mean(values) - exp.reported), 2) + 0.0  # no -0.00
             rows.append(f"| {' | '.join(first)} | {label} | {seed0} | {spread(values)} | {gap:+.2f} | "
-                        f"{spread(own) if own else ''} |")
+                        f"{spread(own) if own else ''} | {', '.join(runs.commits(ref, plan))} |")
     seconds = [r["seconds"] for r in runs.records]
     env = runs.records[-1] if runs.records else environment()
     lines = [
@@ -271,7 +282,8 @@ def render_tables(runs: Runs, plan, missing: str | None) -> str:
         f"(last on {env['date']}, commit {env['commit']}); {sum(seconds) / 60:.0f} minutes of training in all. "
         "Document: the seed text. **Bold**: the faithful config; seed 0, seeds: training seeds (weights and batch order). "
         "Gap: mean over seeds minus the document's figure, in points. Own-statistics test set: "
-        "the same networks scored on a test set standardised with its own mean and deviation, as seed 000 does.",
+        "the same networks scored on a test set standardised with its own mean and deviation, as seed 000 does. "
+        "Commit: the commit of deltaprop the row's runs were made at.",
         "",
         *rows,
         "",
@@ -284,8 +296,8 @@ def render_tables(runs: Runs, plan, missing: str | None) -> str:
     return "\n".join(lines)
 
 
-def write_doc(runs: Runs, plan, missing: str | None, path: Path) -> None:
-    tables = render_tables(runs, plan, missing)
+def write_doc(runs: Runs, plan, path: Path) -> None:
+    tables = render_tables(runs, plan)
     text = path.read_text(encoding="utf-8") if path.is_file() else f"# Reproducing the seeds' experiments\n\n{BEGIN}\n{END}\n"
     if BEGIN not in text or END not in text:
         raise SystemExit(f"{path} has no '{BEGIN}' ... '{END}' section to fill")
@@ -314,6 +326,32 @@ def mnist_missing(data_dir: str | None) -> str | None:
     return None
 
 
+def example_names() -> list[str]:
+    """The configs in examples/ a variant may start from."""
+    return sorted(p.stem for p in (ROOT / "examples").glob("*.toml"))
+
+
+def selection_error(only: set[str], variants: list[str], refs: list[str]) -> str | None:
+    """None if every ``--only`` name is a config the tables list and
+    every ``--variant`` is ``CONFIG[key=value,...]`` of a config in examples/ with keys that
+    `deltaprop train` or this script reads; else one line naming the first that is not."""
+    known = sorted({split_ref(r)[0] for r in refs if "[" not in r})
+    unknown = sorted(only - set(known))
+    if unknown:
+        return f"--only: no config named '{unknown[0]}'; the configs are: {', '.join(known)}"
+    for variant in variants:
+        base, bracket, rest = variant.partition("[")
+        if base not in example_names():
+            return f"--variant: no config named '{base}' in examples/; the configs are: {', '.join(example_names())}"
+        if not bracket or not rest.endswith("]"):
+            return f"--variant: '{variant}' is not CONFIG[key=value], e.g. {base}[dtype=\"float64\"]"
+        try:
+            _config(variant)
+        except Exception as exc:  # a bad key or value: the config's own message, in one line
+            return f"--variant: '{variant}': {str(exc).splitlines()[0]}"
+    return None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default=None, help="folder with the MNIST files (default: $DELTAPROP_DATA/mnist, the cache)")
@@ -325,13 +363,18 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", default=str(RUNS), help="the JSON-lines store of runs")
     ap.add_argument("--output", default=str(DOC))
     args = ap.parse_args(argv)
-    refs = [ref for exp in EXPERIMENTS for ref in (exp.faithful, *exp.others)] + list(args.variant)
+    refs = [ref for exp in EXPERIMENTS for ref in (exp.faithful, *exp.others)]
+    only = set(filter(None, args.only.split(",")))
+    error = selection_error(only, list(args.variant), refs)
+    if error:
+        print(f"reproduce.py: {error}", file=sys.stderr)
+        return 2
+    refs += list(args.variant)
     refs += sorted({r["config"] for r in Runs.load(Path(args.runs)).records if "[" in r["config"]} - set(refs))
     plan = run_plan(refs)
     runs = Runs.load(Path(args.runs))
-    missing = mnist_missing(args.data_dir)
     if not args.render:
-        only = set(filter(None, args.only.split(",")))
+        missing = mnist_missing(args.data_dir)
         todo: dict[str, set[int]] = {}
         for ref in refs:
             name, at = plan[ref]
@@ -347,7 +390,7 @@ def main(argv=None) -> int:
                 record = train_once(name, seed, read_at, args.data_dir)
                 runs.add(record)
                 print(f"{name} seed {seed}: {record['accuracy']} ({record['seconds']:.0f} s)", flush=True)
-    write_doc(runs, plan, missing, Path(args.output))
+    write_doc(runs, plan, Path(args.output))
     print(f"wrote {args.output}")
     return 0
 

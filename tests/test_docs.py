@@ -1,5 +1,10 @@
-"""Every Python block in docs/*.md runs, in order, one namespace per page: the docs cannot rot."""
+"""Every Python block in docs/*.md runs, in order, one namespace per page, and a top-level
+`print(...)` line that ends in a `# ...` comment prints what the comment says (spaces and
+line breaks aside; `...` in the comment stands for anything): the docs cannot rot."""
 
+import ast
+import contextlib
+import io
 import re
 from pathlib import Path
 
@@ -13,14 +18,59 @@ PAGES = sorted(DOCS.glob("*.md"))
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 #: A page that needs optional packages says so: <!-- requires: onnx onnxruntime torch -->
 REQUIRES = re.compile(r"^<!-- requires: ([\w ]+) -->$", re.M)
+COMMENT = re.compile(r"^\s*#\s?(.*)$")
+
+
+def printed_claim(statement: ast.stmt, lines: list[str]) -> str | None:
+    """The comment after a one-line top-level ``print(...)``: what the page says it prints."""
+    call = statement.value if isinstance(statement, ast.Expr) else None
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "print"):
+        return None
+    if statement.lineno != statement.end_lineno:
+        return None
+    comment = COMMENT.match(lines[statement.lineno - 1][statement.end_col_offset:])
+    return comment.group(1).strip() if comment else None
+
+
+def same_output(claim: str, printed: str) -> bool:
+    """``printed`` is ``claim`` with runs of white space as one space and ``...`` as anything."""
+    words = " ".join(claim.split())
+    pattern = ".*?".join(re.escape(part) for part in words.split("..."))
+    return re.fullmatch(pattern, " ".join(printed.split())) is not None
+
+
+def run_block(block: str, name: str, namespace: dict) -> list[tuple[str, str]]:
+    """Run ``block``; every (claim, printed) of its commented print lines that differ."""
+    tree, lines = ast.parse(block, name), block.splitlines()
+    wrong = []
+    for statement in tree.body:
+        code = compile(ast.Module(body=[statement], type_ignores=[]), name, "exec")
+        claim = printed_claim(statement, lines)
+        if claim is None:
+            exec(code, namespace)
+            continue
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(code, namespace)
+        if not same_output(claim, out.getvalue()):
+            wrong.append((claim, out.getvalue().rstrip("\n")))
+    return wrong
 
 
 def test_docs_have_python_blocks():
     assert any(BLOCK.search(p.read_text()) for p in PAGES)
 
 
+def test_a_print_comment_is_compared_with_what_is_printed():
+    namespace: dict = {}
+    block = "x = [1.0, 0.0]\nprint(x)   # [1.0, 0.0]\nprint(x)   # [1, 0]\nprint('a long line', x)  # a long ... 0.0]\n"
+    assert run_block(block, "example", namespace) == [("[1, 0]", "[1.0, 0.0]")]
+    assert same_output("[[1.000000e+00 5.703072e-30]]", "[[1.000000e+00\n  5.703072e-30]]\n")
+    assert not same_output("[[1. 0.]]", "[[1.000000e+00 5.703072e-30]]\n")
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
-def test_every_python_block_runs(page, capsys):
+def test_every_python_block_runs_and_prints_what_it_says(page, capsys):
     text = page.read_text()
     for match in REQUIRES.finditer(text):
         for module in match.group(1).split():
@@ -28,6 +78,8 @@ def test_every_python_block_runs(page, capsys):
     namespace = {"__name__": f"docs_{page.stem}"}
     for i, block in enumerate(BLOCK.findall(text)):
         try:
-            exec(compile(block, f"{page.name}[block {i}]", "exec"), namespace)
+            wrong = run_block(block, f"{page.name}[block {i}]", namespace)
         except Exception as exc:  # the block's own number makes the failure easy to find
             pytest.fail(f"{page.name}, python block {i} failed: {exc!r}\n{block}")
+        for claim, printed in wrong:
+            pytest.fail(f"{page.name}, python block {i}: the page says it prints {claim!r}, it prints {printed!r}")

@@ -36,3 +36,36 @@ def test_readme_python_block_runs_and_prints_accuracy_1(index, tmp_path, monkeyp
         assert all(a == 1.0 for a in accuracies), printed
     for value in re.findall(r"max relative error ([0-9.e+-]+)", printed):
         assert float(value) < 1e-6, printed
+
+
+def transcript(command: str) -> list[str]:
+    """The lines the README's console transcript shows after ``$ COMMAND``."""
+    console = re.findall(r"^```console\n(.*?)^```", README.read_text(encoding="utf-8"), flags=re.S | re.M)
+    for block in console:
+        lines = block.splitlines()
+        if f"$ {command}" in lines:
+            shown = lines[lines.index(f"$ {command}") + 1:]
+            return shown[:next((i for i, line in enumerate(shown) if line.startswith("$ ")), len(shown))]
+    raise AssertionError(f"the README shows no '$ {command}'")
+
+
+def _without_timing(line: str) -> str:
+    """A transcript line without what the machine's speed sets (examples/s, seconds of training)."""
+    return re.sub(r", [\d,]+ examples/s|\([\d.]+ s of training\)", "", line)
+
+
+@pytest.mark.slow
+def test_readme_train_and_info_transcript_is_what_they_print(tmp_path, monkeypatch, capsys):
+    """`deltaprop train --out runs/demo` and `deltaprop info runs/demo | tail -6 | head -5`
+    print the README's lines (speeds and times aside; '...' stands for the epochs left out)."""
+    from deltaprop.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--out", "runs/demo"]) == 0
+    printed = [_without_timing(line) for line in capsys.readouterr().out.splitlines()]
+    shown = [_without_timing(line) for line in transcript("uv run deltaprop train --out runs/demo")]
+    cut = shown.index("...")
+    assert printed[:cut] == shown[:cut] and printed[-(len(shown) - cut - 1):] == shown[cut + 1:]
+    assert main(["info", "runs/demo"]) == 0
+    info = capsys.readouterr().out.splitlines()
+    assert info[-6:-1] == transcript("uv run deltaprop info runs/demo | tail -6 | head -5")

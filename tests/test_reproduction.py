@@ -204,3 +204,39 @@ def test_seed001_parity_config_runs_from_the_cli_and_matches_the_seed(tmp_path, 
     assert code == 0
     out = capsys.readouterr().out
     assert "test accuracy 1.0000 on 324 examples" in out
+
+
+def test_an_unknown_config_or_variant_is_one_line_naming_the_known_ones(tmp_path, capsys):
+    reproduce = _reproduce()
+    runs, output = tmp_path / "runs.jsonl", tmp_path / "out.md"
+    for argv, named, listed in ((["--only", "seed000_sdg"], "'seed000_sdg'", "seed000_sgd, seed000_sgd_shuffled"),
+                                (["--only", "seed000_sgd,seed001_paritty"], "'seed001_paritty'", "seed001_parity"),
+                                (["--variant", 'seed000_sdg[dtype="float64"]'], "'seed000_sdg'", "seed000_sgd"),
+                                (["--variant", 'seed000_sgd[dtyp="float64"]'], "dtyp", "seed000_sgd"),
+                                (["--variant", "seed000_sgd"], "CONFIG[key=value]", "seed000_sgd")):
+        assert reproduce.main([*argv, "--runs", str(runs), "--output", str(output)]) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and named in err and listed in err, (argv, err)
+    assert not runs.exists() and not output.exists()  # nothing trained, nothing written
+    refs = [ref for exp in reproduce.EXPERIMENTS for ref in (exp.faithful, *exp.others)]
+    for only in ({"seed000_sgd"}, {"seed000_nolinear_gd_1000"}, {"seed000_sigmoid_gd_500"}):
+        assert reproduce.selection_error(only, ['seed000_sgd[seed_biases=0.1]'], refs) is None
+
+
+def test_render_writes_the_same_bytes_without_the_data(tmp_path, monkeypatch):
+    """`--render` builds the tables from the kept runs alone: it never looks for MNIST, so a
+    machine without the files writes REPRODUCTION.md byte for byte as it is."""
+    import shutil
+
+    reproduce = _reproduce()
+    doc = tmp_path / "REPRODUCTION.md"
+    shutil.copyfile(reproduce.DOC, doc)
+
+    def looked_for_data(*args, **kwargs):
+        raise AssertionError("--render looked for the MNIST files")
+
+    monkeypatch.setattr(reproduce, "mnist_missing", looked_for_data)
+    monkeypatch.setenv("DELTAPROP_DATA", str(tmp_path / "no-data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "no-cache"))
+    assert reproduce.main(["--render", "--output", str(doc)]) == 0
+    assert doc.read_bytes() == reproduce.DOC.read_bytes()

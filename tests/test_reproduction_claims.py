@@ -31,7 +31,7 @@ def test_the_tables_are_what_the_script_writes_from_the_kept_runs(reproduce):
     runs = reproduce.Runs.load(reproduce.RUNS)
     refs = [ref for exp in reproduce.EXPERIMENTS for ref in (exp.faithful, *exp.others)]
     refs += sorted({r["config"] for r in runs.records if "[" in r["config"]} - set(refs))
-    written = reproduce.render_tables(runs, reproduce.run_plan(refs), None)
+    written = reproduce.render_tables(runs, reproduce.run_plan(refs))
     assert _tables(DOC.read_text(encoding="utf-8"), reproduce) == written
 
 

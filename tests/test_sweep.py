@@ -32,9 +32,10 @@ def test_values_that_hold_colons_are_separated_by_semicolons_and_one_architectur
     grid = parse_grid(["schedule=step:step_size=2,gamma=0.5;cosine", "layers=10,8,2", "lr=1"], KNOWN | {"schedule"})
     assert grid == {"schedule": ["step:step_size=2,gamma=0.5", "cosine"], "layers": ["10,8,2"], "lr": ["1"]}
     assert parse_grid(["schedule=step:cosine"], {"schedule"}) == {"schedule": ["step", "cosine"]}
-    # split on its colon, this value was a plain step schedule and a schedule named "step_size=2,gamma=0.5"
+    # one schedule with settings is one value; several need ';' between them
+    assert parse_grid(["schedule=step:step_size=2,gamma=0.5"], {"schedule"}) == {"schedule": ["step:step_size=2,gamma=0.5"]}
     with pytest.raises(ConfigError, match="separate the grid's schedules with ';'"):
-        parse_grid(["schedule=step:step_size=2,gamma=0.5"], {"schedule"})
+        parse_grid(["schedule=step:step_size=2,gamma=0.5:cosine"], {"schedule"})
 
 
 def test_random_draws_distinct_points_of_the_grid_reproducibly():
@@ -115,10 +116,10 @@ def test_resume_refuses_a_finished_trial_trained_with_other_options(tmp_path):
     from deltaprop.sweep import check_resumable
 
     _finished_trial(tmp_path / "trial-000", lr=0.01, layers=[10, 3, 2])
-    check_resumable(plan_trials({"lr": ["0.01"]}, tmp_path), None)  # the same options: resumable
+    check_resumable(plan_trials({"lr": ["0.01"], "layers": ["10,3,2"]}, tmp_path), None)  # the same options: resumable
     with pytest.raises(ConfigError, match=r"trial 0 \(.*trial-000\) was trained with lr = 0.01, "
                                           r"but this sweep gives it lr = 3.0"):
-        check_resumable(plan_trials({"lr": ["3.0"]}, tmp_path), None)
+        check_resumable(plan_trials({"lr": ["3.0"], "layers": ["10,3,2"]}, tmp_path), None)
 
 
 def test_resume_refuses_a_trial_whose_configuration_file_changed(tmp_path):
@@ -134,11 +135,16 @@ def test_resume_refuses_a_trial_whose_configuration_file_changed(tmp_path):
 
 
 def test_what_training_resolves_is_not_a_difference(tmp_path):
-    """Widths filled in from the data and a cosine schedule's length are no change of options."""
+    """Widths filled in from the data and a cosine schedule's length (named in config.toml's
+    derived list) are no change of options."""
+    from deltaprop.config import TrainConfig
     from deltaprop.sweep import check_resumable
 
-    _finished_trial(tmp_path / "trial-000", lr=0.5, epochs=4, layers=[10, 50, 2],
-                    schedule={"type": "cosine", "t_max": 4})
+    _finished_trial(tmp_path / "trial-000", lr=0.5, epochs=4)
+    cfg = TrainConfig.from_mapping({"lr": 0.5, "epochs": 4, "schedule": "cosine"})
+    cfg.fill_from_run(10, 2, batches_per_epoch=5)
+    assert cfg.layers == [10, 50, 2] and cfg.schedule == {"type": "cosine", "t_max": 4}
+    (tmp_path / "trial-000" / "config.toml").write_text(cfg.to_toml())
     check_resumable(plan_trials({"lr": ["0.5"], "epochs": ["4"], "schedule": ["cosine"]}, tmp_path), None)
     with pytest.raises(ConfigError, match="schedule"):
         check_resumable(plan_trials({"lr": ["0.5"], "epochs": ["4"], "schedule": ["step"]}, tmp_path), None)

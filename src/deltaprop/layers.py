@@ -320,8 +320,10 @@ def softmax_rows(z: np.ndarray, out: np.ndarray, col: np.ndarray) -> np.ndarray:
 
 
 class Softmax(Activation):
-    """``a_k = e^{z_k − max z} / Σ_i e^{z_i − max z}`` per row (stable: the row max is
-    subtracted first). Backward: ``∂L/∂z = a ⊙ (g − Σ_k g_k a_k)``. With
+    """``a_k = e^{u_k} / Σ_i e^{u_i}`` per row, ``u = max(z − max z, ln(tiny) + 20)`` (stable:
+    the row max is subtracted first; the floor, about −67.3 in float32 and −688.4 in float64,
+    keeps every ``a_k`` a normal number, never 0, so ``softmax([1000, 0])`` is
+    ``[1, 5.7e-30]`` in float32). Backward: ``∂L/∂z = a ⊙ (g − Σ_k g_k a_k)``. With
     :class:`~deltaprop.losses.CrossEntropy` the network skips this and starts at
     ``δ = (a − y)/n`` (see ``CrossEntropy.fused_delta``)."""
 

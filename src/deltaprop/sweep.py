@@ -31,7 +31,8 @@ import numpy as np
 from .atomic import atomic_write_bytes
 from .errors import ConfigError, Error
 
-__all__ = ["Trial", "check_resumable", "expected_config", "parse_grid", "plan_trials", "run_sweep", "run_trial", "summarise"]
+__all__ = ["Trial", "check_resumable", "expected_config", "parse_grid", "plan_trials", "run_sweep", "run_trial", "summarise",
+           "trial_options"]
 
 #: Columns of sweep.csv after the varied options. ``seconds`` is the trial's wall time in
 #: ``deltaprop train`` as its run.json records it (training and testing), whether the trial
@@ -54,12 +55,17 @@ class Trial:
 
 def _grid_values(key: str, values: str) -> list[str]:
     """One --grid option's values: separated by ``;`` when one is present (values that
-    hold ``:`` and ``,``, such as a schedule with settings), else by ``:`` (values that hold
-    commas), else by ``,``. A ``layers`` value is itself a comma list, so commas alone give
-    one architecture; a schedule's settings (``step:gamma=0.5``) need ``;`` between values."""
+    hold ``:`` and ``,``, such as a schedule with settings; a last ``;`` may end the list),
+    else by ``:`` (values that hold commas), else by ``,``. A ``layers`` value is itself a
+    comma list, so commas alone give one architecture; a schedule with settings alone
+    (``cosine:t_max=2``) is one value, and several need ``;`` between them."""
     if ";" in values:
-        return values.split(";")
+        parts = values.split(";")
+        return parts[:-1] if len(parts) > 1 and not parts[-1].strip() else parts
     if key == "schedule" and ":" in values and any("=" in v for v in values.split(":")):
+        parts = values.split(":")
+        if "=" not in parts[0] and all("=" in v for v in parts[1:]):
+            return [values]
         raise ConfigError(f"--grid schedule={values!r}: a schedule's settings hold ':' and ',', so separate the "
                           "grid's schedules with ';', e.g. --grid 'schedule=step:step_size=2,gamma=0.5;cosine'")
     if ":" in values:
@@ -67,13 +73,15 @@ def _grid_values(key: str, values: str) -> list[str]:
     return [values] if key == "layers" else values.split(",")
 
 
-def parse_grid(specs: list[str], known: set[str]) -> dict[str, list[str]]:
+def parse_grid(specs: list[str], known: set[str], aliases: dict[str, str] | None = None) -> dict[str, list[str]]:
     """``["lr=0.03,0.1", "layers=784,100,10:784,300,10"]`` → ``{"lr": [...], "layers": [...]}``
-    (see :func:`_grid_values` for how values are separated)."""
+    (see :func:`_grid_values` for how values are separated). ``aliases`` maps other names of
+    a key (train's flag ``output-activation`` for the key ``output``) to it."""
     grid: dict[str, list[str]] = {}
     for spec in specs:
         key, eq, values = spec.partition("=")
         key = key.strip().lstrip("-").replace("-", "_")
+        key = (aliases or {}).get(key, key)
         if not eq or not key or not values.strip():
             raise ConfigError(f"--grid {spec!r}: write KEY=V1,V2 (KEY=A:B for values with commas, KEY=A;B for "
                               "values with colons)")
@@ -190,50 +198,101 @@ def expected_config(config: str | None, options: dict[str, str]):
     return TrainConfig.from_mapping(*sources, dict(options), origin=str(config or "the sweep's options"))
 
 
+def trial_options(config: str | None, options: dict[str, str], base: Path | None = None) -> dict[str, str]:
+    """The options a trial is sent: its own, with a relative ``dataset`` file or ``data_dir``
+    (from the configuration file or the grid) made absolute against ``base``, the sweep's
+    working folder (default: the current one), as ``--config`` and ``--out`` are: a worker
+    of an existing cluster runs in a folder of its own. A value that does not parse is sent
+    as it is, and fails its own trial with train's message."""
+    from .data import DATASETS
+
+    try:
+        cfg = expected_config(config, options)
+    except Error:
+        return dict(options)
+    base = Path.cwd() if base is None else base
+    sent = dict(options)
+    if cfg.dataset.lower().replace("_", "-") not in DATASETS and not Path(cfg.dataset).is_absolute():
+        sent["dataset"] = str((base / cfg.dataset).resolve())
+    if cfg.data_dir and not Path(cfg.data_dir).is_absolute():
+        sent["data_dir"] = str((base / cfg.data_dir).resolve())
+    return sent
+
+
 def _differences(expected, recorded) -> list[str]:
-    """Settings in which a recorded (resolved) configuration differs from the expected one;
-    what training fills in from the data (layer widths left empty, a schedule's length) is
-    not a difference."""
+    """Settings in which a recorded configuration (a finished trial's ``config.toml``, read
+    whole) differs from the expected one. Only what the record lists as ``derived`` may be
+    left to training again (layer widths taken from the data, a cosine's ``t_max`` or a
+    step's ``step_size`` taken from the run's length, compared through ``dataset`` and
+    ``epochs``); a value it records as set must be the value this sweep sets."""
     from .config import schedule_spec
 
+    derived = set(recorded.derived)
     out = []
     for key in type(expected).keys():
         if key == "derived":  # which values were filled in, not a setting
             continue
         want, got = getattr(expected, key), getattr(recorded, key)
+        shown = repr(want)
         if key == "layers" and not want:
-            continue
+            if "layers" in derived:  # both left to the data
+                continue
+            shown = "none (the data's [features, 50, classes])"
         if key == "schedule":
             want, got = schedule_spec(want), schedule_spec(got)
-            got = {k: v for k, v in got.items() if k in want or k not in ("t_max", "step_size")}
-        if key == "dataset" and Path(want).is_file():
-            want = str(Path(want).resolve())
+            got = {k: v for k, v in got.items() if k in want or f"schedule.{k}" not in derived}
         if want != got:
-            out.append(f"{key} = {getattr(recorded, key)!r}, but this sweep gives it {key} = {getattr(expected, key)!r}")
+            out.append(f"{key} = {getattr(recorded, key)!r}, but this sweep gives it {key} = {shown}")
     return out
+
+
+def _recorded_config(folder: Path):
+    """A trial's ``config.toml`` as written, ``derived`` list and derived values included
+    (``--config`` would drop those; here they say what training filled in)."""
+    from .config import TrainConfig, load_toml
+
+    return TrainConfig.from_mapping(load_toml(folder / "config.toml"), origin=str(folder / "config.toml"))
 
 
 def check_resumable(trials: list[Trial], config: str | None) -> None:
     """Refuse to resume over a finished trial (a folder holding a model) that was trained with
     another configuration than this sweep gives it (a changed grid, ``--random``/``--seed``
     or configuration file): its results would be shown under the wrong options."""
-    from .config import TrainConfig, config_file
-
     for trial in trials:
         if not finished_trial(trial.folder):
             continue
         where = f"trial {trial.index} ({trial.folder})"
         try:
-            recorded = TrainConfig.from_mapping(config_file(trial.folder / "config.toml"),
-                                                origin=str(trial.folder / "config.toml"))
+            recorded = _recorded_config(trial.folder)
         except (Error, OSError) as exc:
             raise ConfigError(f"{where} holds a model but its config.toml cannot be read ({exc}); "
                               "start a new sweep in another --out") from exc
-        differs = _differences(expected_config(config, trial.options), recorded)
+        differs = _differences(expected_config(config, trial_options(config, trial.options)), recorded)
         if differs:
             raise ConfigError(f"{where} was trained with {differs[0]}; --resume continues a sweep with the grid, "
                               "--random/--seed and configuration file it was started with: give those, "
                               "or start a new sweep in another --out")
+
+
+def check_scheduler_address(address: str) -> None:
+    """A Dask scheduler's address is ``tcp://HOST:PORT`` (``tls://`` too; ``HOST:PORT``
+    means tcp); anything else is refused here, in one line, before any folder is made."""
+    import re
+
+    match = re.fullmatch(r"(?:(tcp|tls)://)?(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})", address.strip())
+    if match is None or not 0 < int(match.group(3)) < 65536:
+        raise ConfigError(f"--scheduler {address!r} is not a Dask scheduler address; give it as tcp://HOST:PORT, "
+                          "e.g. tcp://127.0.0.1:8786 (the address dask scheduler prints)")
+
+
+def trial_key(folder: Path) -> str:
+    """The trial's Dask key: named by its resolved folder, so two sweeps on one cluster never
+    share a key (folders of one name in two places did, and got each other's results), and a
+    resume of this sweep asks for the same key (a trial still running is not run twice)."""
+    import hashlib
+
+    digest = hashlib.sha256(str(Path(folder).resolve()).encode("utf-8")).hexdigest()[:20]
+    return f"deltaprop-trial-{Path(folder).name}-{digest}"
 
 
 def _client(workers: int | None, scheduler: str | None):
@@ -245,7 +304,11 @@ def _client(workers: int | None, scheduler: str | None):
 
     logging.getLogger("distributed").setLevel(logging.ERROR)  # a worker's shutdown notes are not the user's concern
     if scheduler:
-        return Client(scheduler), None
+        try:
+            return Client(scheduler), None
+        except OSError as exc:
+            raise Error(f"cannot reach the Dask scheduler: {exc}; is one running there? Check --scheduler, or leave "
+                        "it out to start a local cluster") from None
     n = workers or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
@@ -275,8 +338,9 @@ def run_sweep(trials: list[Trial], *, config: str | None, workers: int | None = 
         from distributed import as_completed
 
         for trial in todo:
-            future = client.submit(run_trial, config, trial.options, str(trial.folder), trial.folder.exists(),
-                                   key=f"deltaprop-trial-{trial.folder.parent.name}-{trial.index}", pure=False)
+            future = client.submit(run_trial, config, trial_options(config, trial.options), str(trial.folder),
+                                   trial.folder.exists(),
+                                   key=trial_key(trial.folder), pure=False)
             futures[future] = trial
         for future in as_completed(futures):
             trial = futures[future]
