@@ -498,8 +498,8 @@ class LazyMiniBatches(MiniBatches):
         # same example as in memory, so a dropout mask drawn for row i falls on it alike.
         idx = self.indices(k)
         ascending = np.argsort(idx, kind="stable")
-        xb = np.empty((idx.shape[0], self.n_features), dtype=self.dtype)
-        xb[ascending] = _checks.feature_rows(self.X, idx[ascending], self.n_features, self.dtype)
+        rows = _checks.feature_rows(self.X, idx[ascending], self.n_features, self.dtype)
+        xb = rows.take(np.argsort(ascending), axis=0)  # row j of the batch is rows[i] where ascending[i] = j
         return xb, self.Y[idx], None if self.ids is None else self.ids[idx], None if self.W is None else self.W[idx]
 
 
