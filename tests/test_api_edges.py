@@ -109,3 +109,18 @@ def test_complex_sample_weights_are_refused_as_such():
     with pytest.raises(dp.DataError, match="sample_weight must be real numbers"):
         dp.fit(net, np.zeros((4, 2)), np.array([0, 1, 0, 1]), loss=dp.CrossEntropy(), optimizer=dp.SGD(0.1),
                epochs=1, sample_weight=np.array([1, 1, 1, 1j]))
+
+
+def test_evaluate_without_a_loss_decides_a_single_logit_by_the_networks_rule():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = (X[:, 0] + 0.5 * rng.normal(size=200) > 0).astype(np.int64)
+    net = dp.mlp([3, 4, 1], output="identity", seed=0)
+    loss = dp.BinaryCrossEntropy(from_logits=True)
+    dp.fit(net, X, y, loss=loss, optimizer=dp.SGD(0.1), epochs=3, batch_size=20, seed=0)
+    logits = net.predict_proba(X)[:, 0]
+    assert np.any((logits >= 0) & (logits < 0.5))  # where reading logits as probabilities differs
+    expected = float(np.mean((logits >= 0) == y))
+    assert dp.evaluate(net, X, y)["accuracy"] == pytest.approx(expected)  # it thresholded the logit at 0.5
+    assert dp.evaluate(net, X, y, loss=loss)["accuracy"] == pytest.approx(expected)
+    assert dp.accuracy(y, net.predict(X)) == pytest.approx(expected)

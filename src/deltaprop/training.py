@@ -1050,10 +1050,16 @@ def _check_work_left(state: TrainingState, epochs: int | None, steps: int | None
 
 
 def evaluate(net: Network, X, y, *, loss: Loss | None = None) -> dict[str, float | None]:
-    """``{"loss": ..., "accuracy": ...}`` of ``net`` on ``(X, y)`` (loss only if given)."""
+    """``{"loss": ..., "accuracy": ...}`` of ``net`` on ``(X, y)`` (loss only if given). A
+    single output is class 1 at ``a ≥`` the given loss's threshold or, with no loss, the
+    network's own :attr:`~deltaprop.Network.decision_threshold` (0 for a single logit
+    trained by ``fit``), as :meth:`~deltaprop.Network.predict` decides."""
     from .losses import MeanSquaredError
 
-    used = loss or MeanSquaredError()
+    used = loss
+    if used is None:
+        used = MeanSquaredError()
+        used.decision_threshold = net.decision_threshold
     used.check_output(net)
     Xa = _checks.lazy_features(X, net.n_features) if _is_lazy(X) else _checks.features(X, net.n_features, net.dtype)
     Y = used.prepare_targets(y, net.n_outputs, net.dtype)
