@@ -225,6 +225,13 @@ class Runs:
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record, sort_keys=True) + "\n")
 
+    def commits(self, ref: str, plan) -> list[str]:
+        """The commits the runs behind ``ref``'s figures were made at, in seed order, each once."""
+        name, at = plan[ref]
+        label = str(at) if at is not None else "end"
+        by_seed = {r["seed"]: r.get("commit", "") for r in self.records if r["config"] == name and label in r["accuracy"]}
+        return list(dict.fromkeys(by_seed[s] for s in sorted(by_seed)))
+
     def figures(self, ref: str, plan) -> list[tuple[int, float, float | None]]:
         """(seed, test accuracy, accuracy with the test set's own statistics) of every run of ``ref``."""
         name, at = plan[ref]
@@ -250,8 +257,8 @@ def spread(values: list[float]) -> str:
 def render_tables(runs: Runs, plan) -> str:
     """The tables of REPRODUCTION.md from the kept runs alone (a config without runs: "not run yet")."""
     rows = ["| document | experiment | it reports | config | seed 0 | mean ± sd over seeds (range) | gap (points) "
-            "| own-statistics test set |",
-            "|---|---|---|---|---|---|---|---|"]
+            "| own-statistics test set | commit |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for exp in EXPERIMENTS:
         listed = (exp.faithful, *exp.others)
         variants = [r for r in plan if "[" in r and r.partition("[")[0] in listed]
@@ -260,14 +267,14 @@ def render_tables(runs: Runs, plan) -> str:
             label = f"**{ref}**" if i == 0 else ref
             first = (exp.seed_doc, exp.what, str(exp.reported)) if i == 0 else ("", "", "")
             if not figures:
-                rows.append(f"| {' | '.join(first)} | {label} | not run yet | | | |")
+                rows.append(f"| {' | '.join(first)} | {label} | not run yet | | | | |")
                 continue
             values = [a for _, a, _ in figures]
             own = [o for _, _, o in figures if o is not None]
             seed0 = next((f"{a:.4f}" for s, a, _ in figures if s == 0), "")
             gap = round(100 * (statistics.mean(values) - exp.reported), 2) + 0.0  # no -0.00
             rows.append(f"| {' | '.join(first)} | {label} | {seed0} | {spread(values)} | {gap:+.2f} | "
-                        f"{spread(own) if own else ''} |")
+                        f"{spread(own) if own else ''} | {', '.join(runs.commits(ref, plan))} |")
     seconds = [r["seconds"] for r in runs.records]
     env = runs.records[-1] if runs.records else environment()
     lines = [
@@ -275,7 +282,8 @@ def render_tables(runs: Runs, plan) -> str:
         f"(last on {env['date']}, commit {env['commit']}); {sum(seconds) / 60:.0f} minutes of training in all. "
         "Document: the seed text. **Bold**: the faithful config; seed 0, seeds: training seeds (weights and batch order). "
         "Gap: mean over seeds minus the document's figure, in points. Own-statistics test set: "
-        "the same networks scored on a test set standardised with its own mean and deviation, as seed 000 does.",
+        "the same networks scored on a test set standardised with its own mean and deviation, as seed 000 does. "
+        "Commit: the commit of deltaprop the row's runs were made at.",
         "",
         *rows,
         "",

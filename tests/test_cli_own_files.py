@@ -65,13 +65,54 @@ def test_a_file_too_small_to_split_says_its_accuracy_is_on_the_training_rows(tmp
 def test_a_validation_split_with_no_rows_on_one_side_is_refused_in_one_line(tmp_path):
     data = tmp_path / "xor8.csv"
     data.write_text(XOR9.rsplit("\n", 2)[0] + "\n")
-    res = run_cli("train", "--dataset", data, "--out", tmp_path / "a", "--epochs", "1")  # default 0.1 of 8 rows
-    assert res.returncode != 0
+    res = run_cli("train", "--dataset", data, "--validation-split", "0.1", "--out", tmp_path / "a", "--epochs", "1")
+    assert res.returncode != 0  # asked for: 0.1 of 8 rows holds out none
     assert res.stderr.count("\n") == 1 and "--validation-split 0.1 of" in res.stderr and "holds out no row" in res.stderr
     big = _write(tmp_path / "big.csv", *_blobs(150))
     res = run_cli("train", "--dataset", big, "--validation-split", "0.99", "--out", tmp_path / "b", "--epochs", "1")
     assert res.returncode != 0
     assert res.stderr.count("\n") == 1 and "leaves no row to train on" in res.stderr, res.stderr
+
+
+def test_only_the_default_validation_split_gives_way_on_a_tiny_file(tmp_path):
+    from deltaprop.cli import _load_data, _without_default_split
+    from deltaprop.config import TrainConfig
+
+    for rows, gives_way in ((8, True), (10, True), (60, False)):
+        cfg = TrainConfig.from_mapping({"dataset": str(_write(tmp_path / f"f{rows}.csv", *_blobs(rows)))})
+        ds = _load_data(cfg.dataset, "", cfg.seed)
+        after = _without_default_split(cfg, ds)
+        assert (cfg.validation_split, "validation_split" in cfg.derived) == ((0.0, True) if gives_way else (0.1, False))
+        assert len(after.notes) == len(ds.notes) + gives_way and after.x_train is ds.x_train
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rows", [8, 10])
+def test_the_default_validation_split_of_a_tiny_file_trains_without_validation_and_says_so(tmp_path, rows):
+    """README: a file under 10 rows is trained on whole. The default --validation-split (not
+    given) holds out no row of it (nor of the 8 training rows of a 10-row file): the run trains
+    without validation, as --validation-split 0 does, with one note; config.toml reruns it."""
+    import tomllib
+
+    data = _write(tmp_path / f"tiny{rows}.csv", *_blobs(rows))
+    res = run_cli("train", "--dataset", data, "--out", tmp_path / "run", "--epochs", "2", "-q")
+    assert res.returncode == 0, res.stderr
+    notes = [line for line in res.stderr.splitlines() if line.startswith("note:")]
+    training_rows = {8: 8, 10: 7}[rows]  # a 10-row file keeps 3 rows (20%, by class) for its test set
+    assert notes == [f"note: the default --validation-split 0.1 of {data}'s {training_rows} training rows holds out no row: "
+                     "training without validation (a larger --validation-split holds rows out)"], res.stderr
+    saved = tomllib.loads((tmp_path / "run" / "config.toml").read_text())
+    assert saved["validation_split"] == 0 and "validation_split" in saved["derived"]
+    _train(tmp_path, data, "--validation-split", "0", "--epochs", "2", out="explicit")
+    rerun = run_cli("train", "--config", tmp_path / "run" / "config.toml", "--out", tmp_path / "rerun", "-q")
+    assert rerun.returncode == 0 and "holds out no row" in rerun.stderr, rerun.stderr
+    from safetensors.numpy import load_file
+
+    run, *others = [load_file(tmp_path / name / "model.safetensors") for name in ("run", "explicit", "rerun")]
+    for other in others:  # the same run as --validation-split 0, and again from its config
+        assert run.keys() == other.keys() and all(np.array_equal(run[k], other[k]) for k in run)
+    big = _train(tmp_path, _write(tmp_path / "big.csv", *_blobs(60)), "--epochs", "1", out="big")
+    assert "validation_split" not in tomllib.loads((big / "config.toml").read_text())["derived"]
 
 
 def _reordered(path):
@@ -309,3 +350,17 @@ def test_train_says_that_a_first_row_of_column_numbers_was_read_as_a_header_even
     assert res.returncode == 0, res.stderr
     assert f"note: {data}: the first line, '0,1', was read as column numbers" in res.stderr
     assert "write a header line of names above it" in res.stderr
+
+
+def test_label_column_help_says_which_names_the_code_tries(tmp_path, capsys):
+    """`train --help` names every header the CSV reader takes as labels, y last, as it tries them."""
+    from deltaprop.cli import main
+    from deltaprop.data import LABEL_NAMES, read_table
+
+    assert main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default: the column named label, labels, class or target (any case), y only when none of those is there" in text
+    assert LABEL_NAMES == ("label", "labels", "class", "target", "y")
+    data = tmp_path / "both.csv"
+    data.write_text("y,a,Labels\n5,0.5,1\n7,0.25,0\n")
+    assert read_table(data).y.tolist() == [1, 0]  # 'labels' (any case) before 'y'

@@ -27,7 +27,7 @@ from .atomic import atomic_write_bytes
 from .bounded import open_regular
 from .callbacks import Callback, CheckpointWriter, EarlyStopping, ProgressBar, early_stopped_epoch, epoch_summary
 from .config import TrainConfig, _integer, _number, config_file, schedule_spec
-from .data import DATASETS, read_table, train_validation_split
+from .data import DATASETS, LABEL_NAMES, read_table, train_validation_split
 from .data import load as load_dataset
 from .data import mnist as mnist_files
 from .data.mnist import FASHION_MNIST, MNIST
@@ -78,8 +78,9 @@ _TRAIN_OPTIONS = [
     ("--dataset", "dataset", "mnist, fashion-mnist, mnist-sample (bundled; the default), parity, or a .npz/.csv file"),
     ("--data-dir", "data_dir", "folder where MNIST files are looked for / downloaded to"),
     ("--label-column", "label_column", "the label column of a CSV file (a header name, or an index: 0 first, -1 last) or the "
-     "labels array of an .npz; default: a column named label, class, target or y, else the first or last column "
-     "holding class ids"),
+     f"labels array of an .npz; default: the column named {', '.join(LABEL_NAMES[:-2])} or {LABEL_NAMES[-2]} (any "
+     f"case), {LABEL_NAMES[-1]} only when none of those is there, else the first or the last column, whichever holds "
+     "class ids (the last when neither does)"),
     ("--layers", "layers", "widths, e.g. 784,256,10 (default: features,50,classes)"),
     ("--activation", "activation", "hidden activation: sigmoid (default), tanh, relu, leaky_relu, identity"),
     ("--output-activation", "output", "output layer: softmax (default), sigmoid, identity, or several joined by + "
@@ -638,11 +639,13 @@ class _Data:
         return int(np.prod(self.x_train.shape[1:]))
 
 
-def _training_data(cfg: TrainConfig, *, mapped: bool = False) -> _Data:
+def _training_data(cfg: TrainConfig, *, mapped: bool = False, default_split: bool = False) -> _Data:
     """The run's data; ``mapped`` (an mpiexec run): the images memory-mapped and, for
-    shuffled mini-batches, the training and validation rows as views read a batch at a time."""
+    shuffled mini-batches, the training and validation rows as views read a batch at a time;
+    ``default_split``: --validation-split was not given (see :func:`_without_default_split`)."""
     in_order = cfg.batching != "shuffled"  # sequential and sliding batches take the rows as stored
     ds = _load_data(cfg.dataset, cfg.data_dir, cfg.seed, cfg.label_column, mmap=mapped, keep_order=in_order)
+    ds = _without_default_split(cfg, ds) if default_split else ds
     if ds.file is not None and len(present := np.unique(ds.all_rows()[1])) < 2:
         raise DataError(f"{cfg.dataset}: the labels ({ds.label_source}) hold one class only ({present[0]}); a "
                         "classifier needs examples of at least two classes: give a file with rows of every class")
@@ -656,6 +659,27 @@ def _training_data(cfg: TrainConfig, *, mapped: bool = False) -> _Data:
         validation = (x_va, y_va)
     return _Data(x_tr, y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source, ds.held_out, ds.file,
                  ds.feature_names, ds.notes)
+
+
+def _split_is_default(args, flags: dict[str, Any]) -> bool:
+    """Whether --validation-split was given neither as a flag nor in the --config file."""
+    return "validation_split" not in flags and not (args.config and "validation_split" in config_file(args.config))
+
+
+def _without_default_split(cfg: TrainConfig, ds: _Dataset) -> _Dataset:
+    """The default --validation-split of a file too small for it to hold out a row: the run
+    trains on every training row without validation, as --validation-split 0 does, and says
+    so in a note; the config records 0 as derived, so --config on the same file reruns it."""
+    if not cfg.validation_split:
+        return ds
+    rows = np.arange(len(ds.y_train))
+    if len(train_validation_split(rows, ds.y_train, cfg.validation_split, seed=cfg.seed)[3]):
+        return ds
+    note = (f"the default --validation-split {cfg.validation_split:g} of {cfg.dataset}'s {len(rows)} training rows "
+            "holds out no row: training without validation (a larger --validation-split holds rows out)")
+    cfg.validation_split = 0.0
+    cfg.derived = sorted({*cfg.derived, "validation_split"})
+    return replace(ds, notes=ds.notes + (note,))
 
 
 def _check_validation_split(cfg: TrainConfig, n_rows: int, n_train: int, n_validation: int) -> None:
@@ -1287,7 +1311,7 @@ def _follow(args, team: _Team) -> int:
             return 0
     else:
         cfg = _new_config(args, flags)
-        data = _training_data(cfg, mapped=True)
+        data = _training_data(cfg, mapped=True, default_split=_split_is_default(args, flags))
         model = _new_model(cfg, data)
     try:
         _fit(args, cfg, model, data, _deciding_callbacks(cfg), threads)
@@ -1313,7 +1337,7 @@ def _train(args) -> int:
     if args.resume:
         return _resume(args, flags, threads)
     cfg = _new_config(args, flags)
-    data = _training_data(cfg, mapped=_on_ranks(args))
+    data = _training_data(cfg, mapped=_on_ranks(args), default_split=_split_is_default(args, flags))
     model = _new_model(cfg, data)
     _check_shares(args, cfg, data)
     out = _new_run_folder(args.out)

@@ -305,7 +305,8 @@ def _by_name(path, names: list[str], n_cols: int) -> tuple[int, str] | None:
                           f"with --label-column {names[found[0]]} (label_column= in load_arrays)")
     if not found:
         return None
-    why = "by its name" if lowered[found[0]] != "y" else "by its name; no column is named label, class or target"
+    why = ("by its name" if lowered[found[0]] != LABEL_NAMES[-1]
+           else f"by its name; no column is named {', '.join(LABEL_NAMES[:-1])}")
     return found[0], _column_name(found[0], names, n_cols, why)
 
 
