@@ -105,3 +105,12 @@ def test_a_stopped_trial_ends_as_train_ends_on_ctrl_c(tmp_path):
     assert "interrupted; the checkpoint of epoch" in err
     assert json.loads((folder / "run.json").read_text())["status"] == "interrupted"
     assert not is_held(folder)
+
+
+@pytest.mark.slow
+def test_the_trial_process_benchmark_prints_both_forms_and_the_cost():
+    bench = Path(__file__).resolve().parent.parent / "bench" / "sweep_trial_cost.py"
+    proc = subprocess.run([sys.executable, str(bench), "--rounds", "1"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "in process   median" in proc.stdout and "own process  median" in proc.stdout
+    assert "a trial's own process costs" in proc.stdout
