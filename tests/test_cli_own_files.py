@@ -103,7 +103,7 @@ def test_the_default_validation_split_of_a_tiny_file_trains_without_validation_a
                      "training without validation (a larger --validation-split holds rows out)"], res.stderr
     saved = tomllib.loads((tmp_path / "run" / "config.toml").read_text())
     assert saved["validation_split"] == 0 and "validation_split" in saved["derived"]
-    explicit = _train(tmp_path, data, "--validation-split", "0", "--epochs", "2", out="explicit")
+    _train(tmp_path, data, "--validation-split", "0", "--epochs", "2", out="explicit")
     rerun = run_cli("train", "--config", tmp_path / "run" / "config.toml", "--out", tmp_path / "rerun", "-q")
     assert rerun.returncode == 0 and "holds out no row" in rerun.stderr, rerun.stderr
     from safetensors.numpy import load_file

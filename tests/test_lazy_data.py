@@ -83,6 +83,19 @@ def test_a_file_shrunk_while_open_is_an_error_not_a_crash(tmp_path):
         arr[0:1]
 
 
+def test_a_row_view_of_a_mapped_file_shrunk_while_open_is_an_error_not_a_crash(tmp_path):
+    from deltaprop.data import RowView, mapped_idx
+
+    path = write_idx(tmp_path / "x-idx2", np.ones((100_000, 10), np.uint8))
+    view = RowView(mapped_idx(path), np.arange(50_000, 100_000))  # what an MPI run of the CLI trains on
+    assert view[np.array([49_999])].sum() == 10
+    with open(path, "r+b") as f:  # cut short in place (a new file renamed over it leaves the mapped one whole)
+        f.truncate(1000)
+    with pytest.raises(dp.DataError, match=r"x-idx2 changed during training"):
+        view[np.array([49_999])]
+    assert RowView(np.ones((4, 2)), np.arange(4))[np.arange(2)].shape == (2, 2)  # in memory: nothing to watch
+
+
 def test_a_file_rewritten_in_place_while_open_is_an_error(tmp_path):
     path = tmp_path / "x.npy"
     np.save(path, np.zeros((20, 3), np.float32))

@@ -37,6 +37,16 @@ def fraction(name: str, value: Any, *, low_open: bool = False, high_open: bool =
     return value
 
 
+def seed(value: Any, name: str = "seed"):
+    """A seed for ``np.random.default_rng``: None, a whole number ``>= 0``, or a NumPy
+    ``Generator``/``SeedSequence`` (used as given)."""
+    if value is None or isinstance(value, (np.random.Generator, np.random.SeedSequence)):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ConfigError(f"{name} must be a whole number >= 0 (or None for a fresh random one), got {value!r}")
+    return int(value)
+
+
 def positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int:
     """``value`` as an int >= 1 (>= 0 with ``allow_zero``)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

@@ -13,20 +13,28 @@ from collections.abc import Callable
 
 import numpy as np
 
+from . import _checks
 from .errors import ConfigError
 from .registry import Registry, normalise
 
 Initializer = Callable[[np.random.Generator, int, int, np.dtype], np.ndarray]
 
 
+def _fans(n_in, n_out) -> tuple[int, int]:
+    """The layer's widths, each a whole number ``>= 1``."""
+    return _checks.positive_int("n_in", n_in), _checks.positive_int("n_out", n_out)
+
+
 def he_normal(rng: np.random.Generator, n_in: int, n_out: int, dtype=np.float32) -> np.ndarray:
     """He et al. (2015), seed 002: ``W ~ N(0, 2 / n_in)``; keeps the variance of ReLU layers."""
+    n_in, n_out = _fans(n_in, n_out)
     std = math.sqrt(2.0 / n_in)
     return (rng.standard_normal((n_in, n_out)) * std).astype(dtype, copy=False)
 
 
 def glorot_uniform(rng: np.random.Generator, n_in: int, n_out: int, dtype=np.float32) -> np.ndarray:
     """Glorot and Bengio (2010): ``W ~ U(−r, r)``, ``r = sqrt(6 / (n_in + n_out))``; for sigmoid/tanh."""
+    n_in, n_out = _fans(n_in, n_out)
     limit = math.sqrt(6.0 / (n_in + n_out))
     return rng.uniform(-limit, limit, (n_in, n_out)).astype(dtype, copy=False)
 

@@ -73,29 +73,57 @@ class Loss(BufferOwner, ABC):
         what it is defined on (every output goes with a squared error)."""
 
     # -- math -----------------------------------------------------------------------------
+    # ``y``: target rows shaped as ``a``; class ids (1-D, one a row) are turned into rows
+    # by :meth:`prepare_targets` first. ``weights``: one number a row.
     def value(self, a: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
         """``L = (1/n) Σ_i ℓ_i``, or ``(1/n) Σ_i w_i ℓ_i`` with row ``weights`` (shape ``(n,)``)."""
+        y = self._target_rows(a, y)
         if weights is None:
             return float(self._terms(a, y).sum(dtype=np.float64)) / a.shape[0]
-        return float(np.dot(weights.astype(np.float64), self.row_values(a, y))) / a.shape[0]
+        return float(np.dot(self._row_weights(a, weights).astype(np.float64), self.row_values(a, y))) / a.shape[0]
 
     def row_values(self, a: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The per-row terms ``ℓ_i`` (float64, shape ``(n,)``) whose mean is :meth:`value`."""
-        return self._terms(a, y).sum(axis=1, dtype=np.float64)
+        return self._terms(a, self._target_rows(a, y)).sum(axis=1, dtype=np.float64)
 
     def gradient(self, a: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        """``∂L/∂a`` (the ``1/n`` included; row ``i`` scaled by ``w_i`` when weighted)."""
-        g = self._gradient(a, y)
+        """``∂L/∂a`` (the ``1/n`` included; row ``i`` scaled by ``w_i`` when weighted).
+
+        The array returned is the loss's own buffer, overwritten by its next call (a
+        training step allocates nothing): copy it to keep it."""
+        g = self._gradient(a, self._target_rows(a, y))
         if weights is not None:
-            g *= weights[:, None]
+            g *= self._row_weights(a, weights)[:, None]
         return g
+
+    def _target_rows(self, a: np.ndarray, y) -> np.ndarray:
+        """``y`` as rows shaped as ``a``: class ids become rows; other shapes are refused (a
+        1-D ``y`` would otherwise broadcast across the columns of ``a``)."""
+        if isinstance(y, np.ndarray) and y.shape == a.shape:
+            return y
+        y = np.asarray(y)
+        if y.ndim == 1 and a.ndim == 2 and y.shape[0] == a.shape[0]:
+            return self.prepare_targets(y, a.shape[1], a.dtype)
+        if y.shape != a.shape:
+            raise ShapeError(f"the targets have shape {y.shape} but the outputs a have shape {a.shape}: give one "
+                             "class id a row, or target rows as wide as the outputs "
+                             "(loss.prepare_targets(ids, n_outputs, dtype) makes them)")
+        return y
+
+    @staticmethod
+    def _row_weights(a: np.ndarray, weights) -> np.ndarray:
+        """``weights`` as an array of one number a row of ``a``."""
+        w = weights if isinstance(weights, np.ndarray) else np.asarray(weights, dtype=a.dtype)
+        if w.shape != (a.shape[0],):
+            raise ShapeError(f"weights must hold one number a row, shape ({a.shape[0]},); got shape {w.shape}")
+        return w
 
     def fused_delta(self, last_layer: Layer, a: np.ndarray, y: np.ndarray,
                     weights: np.ndarray | None = None) -> np.ndarray | None:
         """``∂L/∂z`` at the input of ``last_layer`` when it has a cheap closed form, else None."""
-        delta = self._fused_delta(last_layer, a, y)
+        delta = self._fused_delta(last_layer, a, self._target_rows(a, y))
         if delta is not None and weights is not None:
-            delta *= weights[:, None]
+            delta *= self._row_weights(a, weights)[:, None]
         return delta
 
     def _terms(self, a: np.ndarray, y: np.ndarray) -> np.ndarray:

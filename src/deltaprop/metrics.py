@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _checks
 from .errors import DataError, ShapeError
 from .network import predictions_from_outputs
 
@@ -24,6 +25,8 @@ def _ids(name: str, y) -> np.ndarray:
             raise DataError(f"{name} holds labels that are no numbers (such as {str(y.ravel()[0])!r}); these metrics "
                             "count class ids 0, 1, 2...: map the names to ids first (e.g. names, ids = "
                             "np.unique(y, return_inverse=True))") from None
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise DataError(f"{name} holds NaN or infinity; class ids and scores must be finite numbers")
     if y.ndim == 2 and y.shape[1] == 1:
         column = y[:, 0]
         whole = column.dtype == np.bool_ or np.issubdtype(column.dtype, np.integer) or np.all(column == np.round(column))
@@ -60,9 +63,12 @@ def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> np.ndarray
     t, p = _ids("y_true", y_true), _ids("y_pred", y_pred)
     if t.shape != p.shape:
         raise ShapeError(f"y_true has {t.size} labels but y_pred has {p.size}")
+    if n_classes is not None:
+        n_classes = _checks.positive_int("n_classes", n_classes)
     k = n_classes if n_classes is not None else int(max(t.max(initial=-1), p.max(initial=-1)) + 1)
     if t.size and max(t.max(), p.max()) >= k:
-        raise DataError(f"a class id is >= n_classes={k}")
+        which, top = ("y_true", int(t.max())) if t.max() >= k else ("y_pred", int(p.max()))
+        raise DataError(f"{which} holds class id {top}, but n_classes={k} counts the classes 0..{k - 1}")
     return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
 
 
@@ -96,7 +102,10 @@ def classification_report(y_true, y_pred, n_classes: int | None = None, class_na
     recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
-    names = tuple(class_names) if class_names is not None else tuple(str(i) for i in range(cm.shape[0]))
+    names = tuple(str(c) for c in class_names) if class_names is not None else tuple(str(i) for i in range(cm.shape[0]))
+    if len(names) != cm.shape[0]:
+        raise ShapeError(f"class_names has {len(names)} names for {cm.shape[0]} classes; give one name a class "
+                         "(and n_classes= when some class appears in neither y_true nor y_pred)")
     acc = float(tp.sum() / cm.sum()) if cm.sum() else 0.0
     return ClassReport(precision, recall, f1, actual, acc, names)
 

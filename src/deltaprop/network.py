@@ -76,6 +76,9 @@ class Network:
     """
 
     def __init__(self, layers: Sequence[Layer], *, seed: int | None = None, dtype="float32"):
+        if isinstance(layers, Layer) or not hasattr(layers, "__iter__"):
+            raise ConfigError(f"layers must be a list of layers, e.g. Network([Dense(784, 10), Softmax()]); "
+                              f"got {layers!r}")
         layers = list(layers)
         if not layers:
             raise ConfigError("a Network needs at least one layer, e.g. [Dense(784, 10), Softmax()]")
@@ -88,7 +91,7 @@ class Network:
             raise ConfigError("the same layer object appears twice; create a new instance for each position")
         self.layers = layers
         self.dtype = resolve_dtype(dtype)
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(_checks.seed(seed))
         width = None
         for layer in layers:
             width = layer.build(width, self.dtype, self.rng)

@@ -132,9 +132,13 @@ class Optimizer(ABC):
                     f"{self.type_name} state {key!r} is {value.dtype}{value.shape}, "
                     f"expected {target.dtype}{target.shape}"
                 )
+        iterations = np.asarray(state["iterations"])
+        if iterations.shape != () or iterations.dtype.kind not in "iu" or int(iterations) < 0:
+            raise StateError(f"{self.type_name} state 'iterations' must be one whole number >= 0 (the steps taken), "
+                             f"got {state['iterations']!r}")
         for key, target in expected.items():
             target[...] = state[key]
-        self.iterations = int(np.asarray(state["iterations"]))
+        self.iterations = int(iterations)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")

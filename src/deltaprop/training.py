@@ -498,8 +498,8 @@ class LazyMiniBatches(MiniBatches):
         # same example as in memory, so a dropout mask drawn for row i falls on it alike.
         idx = self.indices(k)
         ascending = np.argsort(idx, kind="stable")
-        xb = np.empty((idx.shape[0], self.n_features), dtype=self.dtype)
-        xb[ascending] = _checks.feature_rows(self.X, idx[ascending], self.n_features, self.dtype)
+        rows = _checks.feature_rows(self.X, idx[ascending], self.n_features, self.dtype)
+        xb = rows.take(np.argsort(ascending), axis=0)  # row j of the batch is rows[i] where ascending[i] = j
         return xb, self.Y[idx], None if self.ids is None else self.ids[idx], None if self.W is None else self.W[idx]
 
 
@@ -700,6 +700,8 @@ def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batc
 
 def row_weights(sample_weight, n: int, dtype) -> np.ndarray:
     """``sample_weight`` checked (``n`` finite numbers ``≥ 0``, not all 0) and scaled to mean 1."""
+    if np.asarray(sample_weight).dtype.kind == "c":
+        raise DataError("sample_weight must be real numbers, one per row; got complex values")
     try:
         w = np.asarray(sample_weight, dtype=np.float64)
     except (TypeError, ValueError):
@@ -734,6 +736,8 @@ def _checked(callbacks: Sequence[Callback]) -> list[Callback]:
     weights) is in the state before another callback, a checkpoint writer, takes it."""
     from .callbacks import EarlyStopping
 
+    if isinstance(callbacks, Callback):
+        raise ConfigError(f"callbacks must be a list, e.g. callbacks=[{type(callbacks).__name__}(...)]")
     callbacks = list(callbacks)
     for cb in callbacks:
         if not isinstance(cb, Callback):
@@ -980,8 +984,8 @@ def _training_inputs(net: Network, X, batch_size):
 def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resume) -> TrainingState:
     """A new state, or ``resume`` set to run to ``epochs``/``steps`` with ``loss``."""
     if resume is None:
-        state = TrainingState(net=net, optimizer=optimizer, loss=loss, rng=np.random.default_rng(seed), epochs=epochs,
-                              steps=steps)
+        rng = np.random.default_rng(_checks.seed(seed))
+        state = TrainingState(net=net, optimizer=optimizer, loss=loss, rng=rng, epochs=epochs, steps=steps)
         state.schedule = schedule_from_config(schedule)
         state.schedule.reset()  # an instance used by an earlier run starts afresh
         state.base_lr = optimizer.lr
@@ -1046,10 +1050,16 @@ def _check_work_left(state: TrainingState, epochs: int | None, steps: int | None
 
 
 def evaluate(net: Network, X, y, *, loss: Loss | None = None) -> dict[str, float | None]:
-    """``{"loss": ..., "accuracy": ...}`` of ``net`` on ``(X, y)`` (loss only if given)."""
+    """``{"loss": ..., "accuracy": ...}`` of ``net`` on ``(X, y)`` (loss only if given). A
+    single output is class 1 at ``a ≥`` the given loss's threshold or, with no loss, the
+    network's own :attr:`~deltaprop.Network.decision_threshold` (0 for a single logit
+    trained by ``fit``), as :meth:`~deltaprop.Network.predict` decides."""
     from .losses import MeanSquaredError
 
-    used = loss or MeanSquaredError()
+    used = loss
+    if used is None:
+        used = MeanSquaredError()
+        used.decision_threshold = net.decision_threshold
     used.check_output(net)
     Xa = _checks.lazy_features(X, net.n_features) if _is_lazy(X) else _checks.features(X, net.n_features, net.dtype)
     Y = used.prepare_targets(y, net.n_outputs, net.dtype)

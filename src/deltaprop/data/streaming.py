@@ -59,9 +59,10 @@ def _map_npy(path: Path) -> np.ndarray:
 def _extremes(data: np.ndarray) -> tuple:
     """The smallest and largest value of ``data``, read :data:`SCAN_BYTES` at a time."""
     step = max(1, SCAN_BYTES // max(1, data[:1].nbytes))
-    chunks = range(0, data.shape[0], step)
-    low = min(data[start:start + step].min() for start in chunks)
-    high = max(data[start:start + step].max() for start in chunks)
+    low, high = data[0].min(), data[0].max()
+    for start in range(0, data.shape[0], step):
+        chunk = data[start:start + step]
+        low, high = min(low, chunk.min()), max(high, chunk.max())
     return low, high
 
 
@@ -83,6 +84,32 @@ def _unit_factor(data: np.ndarray, path: Path) -> float:
             f"65535 for 16-bit), but the file holds {held}. Pass scale=None for data already in "
             "[0, 1], a number to multiply by, or a fitted Standardizer."
         ) from None
+
+
+class _FileWatch:
+    """A mapped file's size and modification time as it was mapped, checked (one ``fstat``)
+    before each read: past a shrunken file's end a mapped read kills the process (SIGBUS),
+    and a file rewritten in place holds other rows."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        weakref.finalize(self, os.close, self._fd)
+        self._opened = self._state()
+
+    def _state(self) -> tuple[int, int]:
+        st = os.fstat(self._fd)
+        return st.st_size, st.st_mtime_ns
+
+    def check(self) -> None:
+        """Raise :class:`DataError` naming the file if it changed since it was mapped."""
+        now = self._state()
+        if now != self._opened:
+            size, was = now[0], self._opened[0]
+            how = (f"it was {was:,} bytes when opened and is {size:,} now" if size != was
+                   else "it was rewritten after it was opened")
+            raise DataError(f"{self.path} changed during training (or while it was open): {how}, so its rows "
+                            "cannot be read as they were. Write new data to a new file, then open that.")
 
 
 class MappedArray:
@@ -115,9 +142,7 @@ class MappedArray:
             raise ShapeError(f"{self.path}: holds a scalar, not rows.")
         if self._data.shape[0] == 0 or self._data.size == 0:
             raise ShapeError(f"{self.path}: holds no rows (shape {self._data.shape}); nothing to read.")
-        self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        weakref.finalize(self, os.close, self._fd)
-        self._opened = self._file_state()
+        self._watch = _FileWatch(self.path)
         self.dtype = np.dtype(dtype)
         if self.dtype.kind != "f":
             raise ConfigError(f"MappedArray dtype must be a float type, got {self.dtype}.")
@@ -155,21 +180,6 @@ class MappedArray:
         """The element type stored in the file."""
         return self._data.dtype
 
-    def _file_state(self) -> tuple[int, int]:
-        st = os.fstat(self._fd)
-        return st.st_size, st.st_mtime_ns
-
-    def _check_unchanged(self) -> None:
-        """Refuse to read a file changed since it was opened: past a shrunken file's end a
-        mapped read kills the process (SIGBUS); a rewritten one holds other rows."""
-        now = self._file_state()
-        if now != self._opened:
-            size, was = now[0], self._opened[0]
-            how = (f"it was {was:,} bytes when opened and is {size:,} now" if size != was
-                   else "it was rewritten after it was opened")
-            raise DataError(f"{self.path} changed during training (or while it was open): {how}, so its rows "
-                            "cannot be read as they were. Write new data to a new file, then open that.")
-
     def _rows(self, index) -> np.ndarray:
         """The row numbers ``index`` asks for, checked."""
         n = len(self)
@@ -190,7 +200,7 @@ class MappedArray:
                 raise RowIndexError(f"row {index} is out of range for {len(self)} rows of {self.path}.")
             return self[np.array([index])][0]
         rows = self._rows(index)
-        self._check_unchanged()
+        self._watch.check()
         if isinstance(index, slice):
             stored = np.asarray(self._data[index]).view(np.ndarray)
         else:
@@ -286,10 +296,14 @@ class SparseRows:
 class RowView:
     """Rows ``rows`` of ``base`` (an ndarray, often memory-mapped), read only when indexed:
     ``view[idx]`` is ``base[rows[idx]]`` as an in-memory array of the stored type. A
-    train/validation split of a mapped file as views holds index arrays, not rows."""
+    train/validation split of a mapped file as views holds index arrays, not rows. A
+    memory-mapped ``base`` whose file changed since is a :class:`DataError`, as for a
+    :class:`MappedArray`."""
 
     def __init__(self, base: np.ndarray, rows: np.ndarray):
         self.base, self.rows = base, np.asarray(rows, dtype=np.int64)
+        mapped = isinstance(base, np.memmap) and base.filename is not None
+        self._watch = _FileWatch(base.filename) if mapped else None  # as MappedArray's
         self.dtype = base.dtype
         self.shape: tuple[int, ...] = (len(self.rows), *base.shape[1:])
 
@@ -301,6 +315,8 @@ class RowView:
         return len(self.shape)
 
     def __getitem__(self, index) -> np.ndarray:
+        if self._watch is not None:
+            self._watch.check()
         rows = np.take(self.base, self.rows[index], axis=0)
         return rows.view(np.ndarray) if isinstance(rows, np.memmap) else rows
 
