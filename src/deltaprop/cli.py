@@ -1718,6 +1718,19 @@ def _find_sweep_data(trials, config: str | None) -> None:
         _named_dataset(name, data_dir, mmap=True)
 
 
+def _sweep_interrupted(args, trials, out: Path, varied: list[str]) -> int:
+    """Ctrl-C: one line saying what became of the trials and how to go on (the results are
+    written by the caller's finally)."""
+    status = [t.result.get("status", "not run") for t in trials]
+    import shlex
+
+    given = [a for a in args.argv[1:] if a != "--resume"]
+    command = shlex.join([PROG, "sweep", *given, *([] if args.out else ["--out", str(out)]), "--resume"])
+    _say(f"interrupted: {status.count('ok')} trial(s) finished, {status.count('interrupted')} stopped, "
+         f"{status.count('not run')} not started (see {out}/sweep.csv); continue with: {command}", err=True)
+    return 130
+
+
 def cmd_sweep(args) -> int:
     from . import sweep
 
@@ -1742,6 +1755,8 @@ def cmd_sweep(args) -> int:
         sweep.check_resumable(trials, config)  # before the finally below rewrites sweep.csv
     try:
         sweep.run_sweep(trials, config=config, workers=workers, scheduler=args.scheduler, resume=args.resume, say=_say)
+    except KeyboardInterrupt:
+        return _sweep_interrupted(args, trials, out, list(grid))
     finally:
         varied = list(grid)
         sweep.write_results(trials, out, varied)

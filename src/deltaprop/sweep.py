@@ -30,6 +30,7 @@ import numpy as np
 
 from .atomic import atomic_write_bytes
 from .errors import ConfigError, Error
+from .sweep_trial import run_trial
 
 __all__ = ["Trial", "check_resumable", "expected_config", "parse_grid", "plan_trials", "run_sweep", "run_trial", "summarise",
            "trial_options"]
@@ -113,26 +114,6 @@ def plan_trials(grid: dict[str, list[str]], out: Path, *, random: int | None = N
     return [Trial(i, p, out / f"trial-{i:0{width}d}") for i, p in enumerate(points)]
 
 
-def run_trial(config: str | None, options: dict[str, str], folder: str, overwrite: bool) -> dict[str, Any]:
-    """Train one trial with ``deltaprop train`` (on a worker); its exit status and error line."""
-    from threadpoolctl import threadpool_limits
-
-    from .cli import main
-
-    argv = ["train", "--quiet", "--out", folder, "--threads", "1"]
-    if config:
-        argv += ["--config", config]
-    if overwrite:
-        argv.append("--overwrite")
-    for key, value in options.items():
-        argv += [f"--{key.replace('_', '-')}", value]
-    err, out = io.StringIO(), io.StringIO()
-    started = time.perf_counter()
-    with threadpool_limits(1), contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-        status = main(argv)
-    return {"exit": status, "error": _error_of(err.getvalue()) if status else "", "seconds": time.perf_counter() - started}
-
-
 def _error_of(stderr: str) -> str:
     """The trial's error in one line: from the line that says ``error:`` to the end (a
     message of several lines gives its reason and its fix), else the last line."""
@@ -150,12 +131,14 @@ def summarise(trial: Trial, run: dict[str, Any] | None) -> dict[str, Any]:
     if run is not None:
         row["error"] = run["error"]
     row["seconds"] = _recorded_seconds(trial.folder)
-    if row["seconds"] is None and run is not None and run["exit"] != 0:
+    if row["seconds"] is None and run is not None and run["exit"] != 0 and run["seconds"] is not None:
         row["seconds"] = round(run["seconds"], 3)  # it failed before its run.json was written
     finished = finished_trial(trial.folder) and (run is None or run["exit"] == 0)
     if not finished:
         if run is None:
             row["status"], row["error"] = "not run", ""
+        elif run["exit"] == 130:  # stopped by Ctrl-C: a resume trains it again
+            row["status"] = "interrupted"
         return row
     row["status"] = "ok"
     try:
@@ -295,6 +278,40 @@ def trial_key(folder: Path) -> str:
     return f"deltaprop-trial-{Path(folder).name}-{digest}"
 
 
+@contextlib.contextmanager
+def _ctrl_c_held(*, ignored: bool):
+    """While the cluster starts, a Ctrl-C cut its start short (an error at exit) and gave each
+    worker process starting then a traceback. A Ctrl-C meanwhile is held and raised as
+    KeyboardInterrupt once the block's body is done. ``ignored``: SIGINT is ignored meanwhile,
+    and the local workers inherit that (their trials are stopped by the sweep, never by the
+    terminal's signal); a terminal's Ctrl-C, sent to the whole process group, is then seen
+    by a sentinel process started before, which it ends."""
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = []
+    sentinel = None
+    if ignored:
+        sentinel = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(86400)"], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN if ignored else lambda *_: held.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if sentinel is not None:
+            held.append(sentinel.poll() is not None)
+            sentinel.kill()
+            sentinel.wait()
+    if any(held):
+        raise KeyboardInterrupt
+
+
 def _client(workers: int | None, scheduler: str | None):
     try:
         from distributed import Client, LocalCluster
@@ -312,15 +329,57 @@ def _client(workers: int | None, scheduler: str | None):
     n = workers or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
-                           env=env)
+                           env=env, silence_logs=logging.ERROR)
     return Client(cluster), cluster
+
+
+def _stop(futures: dict) -> None:
+    """After Ctrl-C: cancel every trial not finished; a running one gets SIGINT from its
+    worker and ends as train does on Ctrl-C (its last epoch's checkpoint kept). Waits, with
+    Ctrl-C ignored, up to :data:`~deltaprop.sweep_trial.STOP_GRACE` seconds for them to let
+    go of their folders; marks them ``interrupted`` and the others ``not run``."""
+    import signal
+
+    from .runlock import is_held
+    from .sweep_trial import STOP_GRACE
+
+    open_ = {f: t for f, t in futures.items() if not t.result}
+    for future, trial in open_.items():
+        if future.status == "finished":  # finished while the Ctrl-C came
+            trial.result = summarise(trial, future.result())
+    running = [t for f, t in open_.items() if not t.result and is_held(t.folder)]
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        futures_open = [f for f, t in open_.items() if not t.result]
+        for future in futures_open:
+            future.cancel()
+        deadline = time.monotonic() + STOP_GRACE + 5
+        while any(is_held(t.folder) for t in running) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    for trial in running:
+        trial.result = summarise(trial, {"exit": 130, "error": "stopped by Ctrl-C", "seconds": None})
+
+
+def _close(client, cluster) -> None:
+    """Close the client and the local cluster, their closing notes unsaid."""
+    import logging
+
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+    with contextlib.suppress(Exception):
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def run_sweep(trials: list[Trial], *, config: str | None, workers: int | None = None, scheduler: str | None = None,
               resume: bool = False, say: Callable[[str], None] = print) -> list[Trial]:
     """Train the trials on Dask (skipping finished ones with ``resume``); fills each
-    ``trial.result``. Ctrl-C cancels the pending trials and keeps the finished ones. A finished
-    trial trained with other settings stops the resume (:func:`check_resumable`)."""
+    ``trial.result``. Ctrl-C stops the running trials (:func:`_stop`), cancels the pending
+    ones, keeps the finished ones and is raised again. A finished trial trained with other
+    settings stops the resume (:func:`check_resumable`)."""
     if resume:
         check_resumable(trials, config)
     todo = []
@@ -332,14 +391,15 @@ def run_sweep(trials: list[Trial], *, config: str | None, workers: int | None = 
             todo.append(trial)
     if not todo:
         return trials
-    client, cluster = _client(workers, scheduler)
-    futures = {}
+    client = cluster = None
+    futures: dict = {}
     try:
+        with _ctrl_c_held(ignored=not scheduler):
+            client, cluster = _client(workers, scheduler)
         from distributed import as_completed
 
         for trial in todo:
             future = client.submit(run_trial, config, trial_options(config, trial.options), str(trial.folder),
-                                   trial.folder.exists(),
                                    key=trial_key(trial.folder), pure=False)
             futures[future] = trial
         for future in as_completed(futures):
@@ -351,15 +411,10 @@ def run_sweep(trials: list[Trial], *, config: str | None, workers: int | None = 
             trial.result = summarise(trial, run)
             _report(trial, say)
     except KeyboardInterrupt:
-        pending = [f for f in futures if not f.done()]
-        for f in pending:
-            f.cancel()
-        say(f"interrupted: {len(pending)} pending trial(s) cancelled; finished trials are kept")
+        _stop(futures)
         raise
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        _close(client, cluster)
     return trials
 
 
