@@ -209,3 +209,67 @@ def test_no_note_when_the_step_size_is_what_the_new_length_takes(tmp_path, first
     assert run_cli("train", *PARITY, "--schedule", schedule, "--epochs", first, "--quiet", "--out", out).returncode == 0
     res = run_cli("train", "--resume", out, "--epochs", then, "--quiet")
     assert res.returncode == 0 and "note:" not in res.stderr, res.stderr
+
+
+# -- SIGTERM and a failed write ---------------------------------------------------------------------------
+def _terminated_at(epoch: int):
+    real = cli.fit
+
+    class Terminate(dp.Callback):
+        def on_epoch_end(self, state):
+            if state.epoch == epoch:
+                os.kill(os.getpid(), signal.SIGTERM)  # as kill, systemd or a batch scheduler sends it
+
+    def fit(*args, callbacks=(), **kwargs):
+        return real(*args, callbacks=[*callbacks, Terminate()], **kwargs)
+
+    return fit
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does_and_resume_finishes_it(tmp_path, monkeypatch):
+    # SIGTERM killed the process: no checkpoint of the last epochs, run.json said training for ever
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(cli, "fit", _terminated_at(2))
+        res = run_cli("train", *PARITY, "--epochs", "4", "--out", out, "-q")
+    assert res.returncode == 143, res.stderr
+    assert f"interrupted; the checkpoint of epoch 2 is in {out}" in res.stderr
+    assert _status(out) == "interrupted" and not is_held(out / "run.lock")
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handler is the command's alone
+    assert run_cli("train", "--resume", out, "-q").returncode == 0
+    assert run_cli("train", *PARITY, "--epochs", "4", "--out", tmp_path / "ref", "-q").returncode == 0
+    _same_weights(out, tmp_path / "ref")
+
+
+def test_a_checkpoint_that_cannot_be_written_ends_the_run_as_failed_and_resume_finishes_it(tmp_path, monkeypatch):
+    import errno
+
+    from deltaprop.callbacks import CheckpointWriter
+
+    out = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--epochs", "2", "--out", out, "-q").returncode == 0
+    before = (out / "checkpoint.safetensors").read_bytes()
+
+    def full(self):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.folder / "checkpoint.safetensors"))
+
+    with monkeypatch.context() as m:
+        m.setattr(CheckpointWriter, "flush", full)
+        res = run_cli("train", "--resume", out, "--epochs", "4", "-q")
+    assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr
+    assert "No space left on device; the checkpoint of epoch 2 is kept" in res.stderr
+    assert f"go on with: deltaprop train --resume {out}" in res.stderr
+    assert _status(out) == "failed" and REFRESH not in (out / "report.html").read_text()  # it said training
+    assert (out / "checkpoint.safetensors").read_bytes() == before
+    assert run_cli("train", "--resume", out, "--epochs", "4", "-q").returncode == 0
+    assert _status(out) == "done"
+
+
+def test_resume_on_other_blas_threads_says_the_bits_change(tmp_path):
+    out = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--epochs", "1", "--threads", "2", "--out", out, "-q").returncode == 0
+    other = run_cli("train", "--resume", out, "--epochs", "2", "--threads", "1", "-q")
+    assert other.returncode == 0
+    assert "note: --threads 1: the run's last epochs trained on 2 BLAS thread(s)" in other.stderr
+    same = run_cli("train", "--resume", out, "--epochs", "3", "--threads", "1", "-q")
+    assert same.returncode == 0 and "note:" not in same.stderr

@@ -38,13 +38,19 @@ def fraction(name: str, value: Any, *, low_open: bool = False, high_open: bool =
 
 
 def seed(value: Any, name: str = "seed"):
-    """A seed for ``np.random.default_rng``: None, a whole number ``>= 0``, or a NumPy
-    ``Generator``/``SeedSequence`` (used as given)."""
-    if value is None or isinstance(value, (np.random.Generator, np.random.SeedSequence)):
+    """A seed as ``np.random.default_rng`` takes it: None, a whole number ``>= 0``, a
+    sequence of them (``[seed, rank]``), or a NumPy ``Generator``, ``BitGenerator`` or
+    ``SeedSequence`` (used as given)."""
+    if value is None or isinstance(value, (np.random.Generator, np.random.BitGenerator, np.random.SeedSequence)):
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ConfigError(f"{name} must be a whole number >= 0 (or None for a fresh random one), got {value!r}")
-    return int(value)
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0:
+        return int(value)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        entries = np.asarray(value)
+        if entries.ndim == 1 and entries.size and entries.dtype.kind in "iu" and entries.min() >= 0:
+            return value
+    raise ConfigError(f"{name} must be a whole number >= 0, a sequence of them, or None for a fresh random one; "
+                      f"got {value!r}")
 
 
 def positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int:
@@ -143,7 +149,8 @@ def feature_rows(X: Any, rows: np.ndarray, n_features: int, dtype, *, name: str 
     x = X[rows]
     if len(x) != len(rows):
         raise ShapeError(f"{name} returned {len(x)} rows when {len(rows)} were asked for")
-    return features(x, n_features, dtype, name=name, rows=rows)
+    in_file = getattr(X, "rows_in_file", None)  # a view of some rows of a file names them by the file's numbers
+    return features(x, n_features, dtype, name=name, rows=in_file(rows) if in_file is not None else rows)
 
 
 #: Most classes a label column may imply (labels are 0 .. MAX_CLASSES - 1).

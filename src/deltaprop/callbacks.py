@@ -283,9 +283,11 @@ class CheckpointWriter(Callback):
     training state, :func:`~deltaprop.serialization.checkpoint_parts`) and keeps them; they
     are encoded and reach the disk at most every ``interval`` seconds and always when
     training ends, however it ends (``fit`` calls ``on_train_end`` on Ctrl-C and on
-    divergence too), so the folder holds the last completed epoch and never a mid-epoch
-    state, while a thousand one-second epochs cost neither a thousand fsyncs nor a thousand
-    encodings of a history that grows with every epoch. ``meta``: the keyword arguments of
+    divergence too), so the folder holds the last completed epoch (or, for a run that
+    stops at ``steps`` inside an epoch, that point with the epoch's progress, which a
+    resume finishes) and never a state from a Ctrl-C between two epoch ends, while a
+    thousand one-second epochs cost neither a thousand fsyncs nor a thousand encodings of
+    a history that grows with every epoch. ``meta``: the keyword arguments of
     :func:`~deltaprop.serialization.encode_checkpoint` (class names, extra)."""
 
     def __init__(self, folder, meta: dict[str, Any] | None = None, *, interval: float = 5.0):

@@ -1102,6 +1102,14 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
     except KeyboardInterrupt:
         _release_team(args)
         return _interrupted(out, writer, reporter, _alerts_standing(reporter, model, data))
+    except OSError as exc:  # a checkpoint or record could not be written: the report must not say training for ever
+        if reporter is not None:
+            with contextlib.suppress(OSError):
+                reporter.finish("failed", alerts_at_end=_alerts_standing(reporter, model, data))
+        kept = (f"the checkpoint of epoch {writer.written_epoch} is kept" if writer.written_epoch
+                else "no checkpoint was written")
+        _say(f"{_os_error_line(exc)}; {kept}. Once that is fixed, go on with: {PROG} train --resume {out}", err=True)
+        return 1
     try:
         for callback in callbacks:
             report = callback.report() if isinstance(callback, EarlyStopping) else None
@@ -1153,6 +1161,7 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         _check_unchanged(checkpoint.extra.get("data_file"), data, cfg.dataset,
                          "restore the file the run trained on, or start a new run on this one")
         model = _resumed_model(checkpoint)
+        _threads_note(threads, model.state)
         _check_schedule_covers(cfg, checkpoint, model, data)
         _step_schedule_note(cfg, checkpoint, model, data)
         if not _run_is_complete(cfg, model.state):
@@ -1161,6 +1170,15 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         return _finish_complete_run(args, cfg, out, model, data)
     finally:
         lock.release()
+
+
+def _threads_note(threads: int | None, state: TrainingState) -> None:
+    """``--resume --threads N`` on a run trained on other BLAS threads trains on, but its
+    GEMMs now sum in another order: say that the result is no longer the bits of one run."""
+    if threads is not None and state.threads is not None and threads != state.threads:
+        _say(f"note: --threads {threads}: the run's last epochs trained on {state.threads} BLAS thread(s); its next "
+             f"epochs round differently, so the model will not be bit for bit the one an uninterrupted run on "
+             f"{state.threads} gives (leave out --threads to keep {state.threads})", err=True)
 
 
 def _unwritten(out: Path) -> list[str]:
@@ -1328,7 +1346,35 @@ def cmd_train(args) -> int:
     comm = world()
     if comm is not None:
         return _train_on_ranks(args, comm)
-    return _train(args)
+    with _terminate_as_interrupt() as terminated:
+        status = _train(args)
+    return 128 + 15 if terminated and status == 130 else status
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (``kill``, systemd, ``docker stop``, a batch scheduler's time limit) stops a
+    one-process run as Ctrl-C does: the last finished epoch's checkpoint is kept and the
+    report says interrupted; the command then ends, 143. Yields a list that holds True once
+    the signal came (a second one, while the files are written, is ignored)."""
+    import signal
+    import threading
+
+    came: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield came
+        return
+
+    def stop(signum, frame):
+        if not came:
+            came.append(True)
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield came
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _train(args) -> int:
@@ -1798,6 +1844,13 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _os_error_line(exc: OSError) -> str:
+    """The one line an ``OSError`` is told in: the file, then the system's reason."""
+    where = f"{exc.filename}: " if getattr(exc, "filename", None) and str(exc.filename) not in str(exc.strerror) else ""
+    text = f"{where}{exc.strerror}" if exc.strerror else _one_line(exc)
+    return f"{PROG}: error: {_one_line(Exception(text))}"
+
+
 # -- entry point -----------------------------------------------------------------------------------
 def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
@@ -1830,9 +1883,7 @@ def main(argv=None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
         return 128 + 13
     except OSError as exc:
-        where = f"{exc.filename}: " if getattr(exc, "filename", None) and str(exc.filename) not in str(exc.strerror) else ""
-        text = f"{where}{exc.strerror}" if exc.strerror else _one_line(exc)
-        _say(f"{PROG}: error: {_one_line(Exception(text))}", err=True)
+        _say(_os_error_line(exc), err=True)
         return 1
     except KeyboardInterrupt:
         _say("interrupted", err=True)

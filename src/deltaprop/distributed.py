@@ -62,7 +62,8 @@ import zlib
 import numpy as np
 
 from .callbacks import Callback
-from .errors import ConfigError, DataError, Error, TrainingDivergedError
+from . import _checks
+from .errors import ConfigError, Error, TrainingDivergedError
 from .training import BatchSource, FullBatch, Loop, MiniBatches, SlidingWindows, _evaluate, _is_lazy
 
 __all__ = ["DataParallelLoop", "ShardedBatches", "GradientAverager", "StopVote", "agree_on_run", "check_shares",
@@ -338,10 +339,8 @@ class ShardedBatches(BatchSource):
         mine = idx[lo:hi]
         if _is_lazy(self.X):  # read in file order, kept in the batch's order (dropout masks follow rows)
             ascending = np.argsort(mine, kind="stable")
-            x = np.empty((len(mine), *self.X.shape[1:]), dtype=self.inner.dtype)
-            x[ascending] = self.X[mine[ascending]]
-            if not np.all(np.isfinite(x)):
-                raise DataError(f"X contains NaN or infinity in the rows read for batch {k + 1} of the epoch")
+            rows = _checks.feature_rows(self.X, mine[ascending], self.inner.n_features, self.inner.dtype)
+            x = rows.take(np.argsort(ascending), axis=0)
         else:
             x = self.X[mine]
         return x, self.Y[mine], _rows(self.ids, mine), _rows(self.W, mine)
@@ -645,3 +644,9 @@ class _LazyRows:
 
     def __getitem__(self, index):
         return self.X[np.asarray(index) + self.lo]
+
+    def rows_in_file(self, index) -> np.ndarray:
+        """The numbers in the whole array of this share's rows ``index``."""
+        rows = np.asarray(index) + self.lo
+        in_file = getattr(self.X, "rows_in_file", None)
+        return in_file(rows) if in_file is not None else rows

@@ -214,6 +214,7 @@ def with_input_layer(net, layer: Layer | None):
     for p, w in zip(out.parameters(), weights):
         p.value[...] = w
     out.rng.bit_generator.state = net.rng.bit_generator.state
+    out.decision_threshold = net.decision_threshold
     return out
 
 
@@ -258,4 +259,5 @@ def split_input_layer(net):
     for p, w in zip(rest.parameters(), weights):
         p.value[...] = w
     rest.rng.bit_generator.state = rng_state
+    rest.decision_threshold = net.decision_threshold
     return rest, spec

@@ -496,7 +496,8 @@ class ReportWriter(Callback):
 
     def finish(self, status: str, *, evaluation: dict[str, Any] | None = None,
                alerts_at_end: dict[str, Any] | None = None) -> Path:
-        """The final report: ``status`` is done, diverged or interrupted; ``alerts_at_end``
+        """The final report: ``status`` is done, diverged, interrupted or failed (a file
+        could not be written); ``alerts_at_end``
         (:func:`deltaprop.alerts.standing`) says which alerts still hold at the last epoch.
         A finished run records which epoch's weights its model holds (:func:`model_weights`).
         run.json is written last, so one that says done means every file was written."""

@@ -23,7 +23,7 @@ h3{font-size:14px;margin:14px 0 4px}
 table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left;vertical-align:top}
 .facts td:first-child{color:#555;white-space:nowrap}code{font-size:13px;word-break:break-all}
 .status{display:inline-block;padding:2px 8px;border-radius:4px;background:#eee}
-.status.training{background:#fff3cd}.status.done{background:#d4edda}.status.diverged,.status.interrupted{background:#f8d7da}
+.status.training{background:#fff3cd}.status.done{background:#d4edda}.status.diverged,.status.interrupted,.status.failed{background:#f8d7da}
 .warning{background:#f8d7da;border:2px solid #c00;padding:10px 14px;font-weight:600;margin:12px 0}
 .alerts li{margin:6px 0}.alerts .fix{color:#333}.standing.holds{color:#a00;font-weight:600}\
 .standing.cleared{color:#070}.rule{font-family:monospace;background:#f3f3f3;padding:0 4px}
@@ -115,6 +115,10 @@ def _header(records, facts, evaluation) -> str:
                          "for always answering the most common class. It has not learned; see the alerts.</p>")
     if status == "training":
         parts.append("<p>The run is training; this page reloads itself every few seconds.</p>")
+    if status == "failed":
+        parts.append("<p>The run stopped when a file could not be written (the command said which). Its files "
+                     "written before are kept; <code>deltaprop train --resume</code> with its folder continues it "
+                     "from its last checkpoint once the cause is fixed.</p>")
     if status == "interrupted":
         parts.append("<p>The run stopped before it finished. <code>deltaprop train --resume</code> with its folder "
                      "continues it from its last checkpoint, or writes its model and results when its epochs are "

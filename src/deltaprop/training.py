@@ -543,7 +543,11 @@ def batch_source(net: Network, X, Y, ids, W, batch_size: int | None, *, shuffle:
         return FullBatch(X, Y, ids, W)
     if batching == "sliding":
         if _is_lazy(X):
-            raise ConfigError("sliding batches need X in memory; load it with np.asarray(X[np.arange(len(X))])")
+            from .data.streaming import SparseRows
+
+            sparse = _checks.is_sparse(X) or isinstance(X, SparseRows)
+            load = "X.toarray() (a sparse X)" if sparse else "np.asarray(X[np.arange(len(X))])"
+            raise ConfigError(f"sliding batches need X in memory; load it with {load}")
         return SlidingWindows(X, Y, ids, batch_size, W=W)
     if _is_lazy(X):
         return LazyMiniBatches(X, Y, ids, batch_size, shuffle=shuffle, W=W, dtype=net.dtype, n_features=net.n_features)

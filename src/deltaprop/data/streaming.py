@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import math
 import os
-import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from deltaprop import _checks
 from deltaprop.data.idx import read_idx
 from deltaprop.data.npy import read_npy_header
 from deltaprop.errors import (ConfigError, DataError, DatasetNotFoundError, FileFormatError, RowIndexError,
@@ -34,13 +34,17 @@ SCAN_BYTES = 16 << 20
 
 
 def _is_npy(path: Path) -> bool:
-    """Whether ``path`` holds a ``.npy`` array, by its magic bytes (whatever its name)."""
+    """Whether ``path`` holds a ``.npy`` array, by its magic bytes (whatever its name); a
+    file named ``.npy`` that starts as no IDX file does counts too, so that the ``.npy``
+    reader names what is wrong with it (empty, cut short, not an array)."""
     from deltaprop.bounded import open_regular
 
     if not os.path.lexists(path):
         raise DatasetNotFoundError(f"{path}: no such file")
     with open_regular(path, max_bytes=1 << 40, what="data file", error=FileFormatError, allow_empty=True) as f:
-        return f.read(len(NPY_MAGIC)) == NPY_MAGIC
+        head = f.read(len(NPY_MAGIC))
+    idx_like = len(head) >= 4 and head[:2] == b"\0\0"  # an IDX header: two zero bytes, type, dimensions
+    return head == NPY_MAGIC or (path.suffix.lower() == ".npy" and not idx_like)
 
 
 def _map_npy(path: Path) -> np.ndarray:
@@ -87,18 +91,21 @@ def _unit_factor(data: np.ndarray, path: Path) -> float:
 
 
 class _FileWatch:
-    """A mapped file's size and modification time as it was mapped, checked (one ``fstat``)
-    before each read: past a shrunken file's end a mapped read kills the process (SIGBUS),
-    and a file rewritten in place holds other rows."""
+    """A mapped file's size and modification time as it was mapped, checked (one ``stat``
+    of its path) before each read: past a shrunken file's end a mapped read kills the
+    process (SIGBUS), and a file rewritten in place, or replaced, holds other rows. It holds
+    no file descriptor, so a copy (``copy.deepcopy``, a pickle sent to another process)
+    checks the same file."""
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        weakref.finalize(self, os.close, self._fd)
+        self.path = Path(path).absolute()
         self._opened = self._state()
 
     def _state(self) -> tuple[int, int]:
-        st = os.fstat(self._fd)
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return -1, -1  # gone: a change like any other
         return st.st_size, st.st_mtime_ns
 
     def check(self) -> None:
@@ -106,8 +113,8 @@ class _FileWatch:
         now = self._state()
         if now != self._opened:
             size, was = now[0], self._opened[0]
-            how = (f"it was {was:,} bytes when opened and is {size:,} now" if size != was
-                   else "it was rewritten after it was opened")
+            how = ("it is no longer there" if size < 0 else f"it was {was:,} bytes when opened and is {size:,} now"
+                   if size != was else "it was rewritten after it was opened")
             raise DataError(f"{self.path} changed during training (or while it was open): {how}, so its rows "
                             "cannot be read as they were. Write new data to a new file, then open that.")
 
@@ -248,6 +255,19 @@ def open_mapped(path: str | os.PathLike, *, scale=None, dtype=np.float32,
     return MappedArray(path, scale=scale, dtype=dtype, flatten=flatten)
 
 
+def _epoch_seed(seed, epoch: int):
+    """What ``default_rng`` draws epoch ``epoch``'s order from: ``seed`` itself for epoch 0
+    (or no seed), else ``seed`` with the epoch number appended to its entropy."""
+    seed = _checks.seed(seed)
+    if seed is None or not epoch:
+        return seed
+    if isinstance(seed, np.random.BitGenerator):
+        seed = seed.seed_seq
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, epoch))
+    return [seed, epoch] if isinstance(seed, int) else [*np.asarray(seed).tolist(), epoch]
+
+
 def iter_batches(x, y, batch_size: int, *, seed: int | np.random.Generator | None = 0, epoch: int = 0,
                  shuffle: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """One epoch of mini-batches ``(x[idx], y[idx])``; each batch's indices are sorted so a
@@ -267,10 +287,7 @@ def iter_batches(x, y, batch_size: int, *, seed: int | np.random.Generator | Non
     n = len(x)
     if len(y) != n:
         raise ShapeError(f"x has {n} rows but y has {len(y)}.")
-    if isinstance(seed, np.random.Generator):
-        rng = seed
-    else:
-        rng = np.random.default_rng(seed if seed is None or not epoch else [seed, int(epoch)])
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(_epoch_seed(seed, int(epoch)))
     order = rng.permutation(n) if shuffle else np.arange(n)
     for start in range(0, n, batch_size):
         idx = np.sort(order[start:start + batch_size])
@@ -319,6 +336,10 @@ class RowView:
             self._watch.check()
         rows = np.take(self.base, self.rows[index], axis=0)
         return rows.view(np.ndarray) if isinstance(rows, np.memmap) else rows
+
+    def rows_in_file(self, index) -> np.ndarray:
+        """The numbers in ``base`` of this view's rows ``index`` (what a message names)."""
+        return self.rows[index]
 
     def chunks(self, rows: int = 4096) -> Iterator[np.ndarray]:
         """The rows in order, ``rows`` at a time."""

@@ -26,7 +26,7 @@ __all__ = ["RUN_FILES", "read_run", "run_signature"]
 RUN_FILES = ("history.csv", "diagnostics.csv", "alerts.json", "alerts.csv", "model.safetensors",
              "checkpoint.safetensors", "run.lock", "run.json")
 #: What run.json's ``status`` says once a run has ended (``deltaprop train`` writes it).
-ENDED = ("done", "diverged", "interrupted")
+ENDED = ("done", "diverged", "interrupted", "failed")
 #: Bigger files are not shown (a run of many thousand epochs would still fit).
 MAX_TABLE_BYTES = 16 << 20
 
