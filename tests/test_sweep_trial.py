@@ -114,3 +114,32 @@ def test_the_trial_process_benchmark_prints_both_forms_and_the_cost():
     assert proc.returncode == 0, proc.stderr
     assert "in process   median" in proc.stdout and "own process  median" in proc.stdout
     assert "a trial's own process costs" in proc.stdout
+
+
+def test_stopping_a_sweep_off_the_main_thread_cancels_without_touching_signals(tmp_path):
+    # run_sweep may run in a thread of a program; signal.signal works in the main thread only
+    from deltaprop.sweep import _stop, plan_trials
+
+    class Cancelled:
+        status = "pending"
+        cancelled = False
+
+        def cancel(self):
+            self.cancelled = True
+
+    trials = plan_trials({"lr": ["1", "2"]}, tmp_path)
+    futures = {Cancelled(): t for t in trials}
+    errors = []
+
+    def stop():
+        try:
+            _stop(futures)
+        except Exception as exc:  # whatever it raised is the failure
+            errors.append(exc)
+
+    thread = threading.Thread(target=stop)
+    thread.start()
+    thread.join()
+    assert errors == []
+    assert all(f.cancelled for f in futures)
+    assert all(not t.result for t in trials)  # none was running: they stay "not run"

@@ -343,21 +343,25 @@ def _stop(futures: dict) -> None:
     from .runlock import is_held
     from .sweep_trial import STOP_GRACE
 
+    import threading
+
     open_ = {f: t for f, t in futures.items() if not t.result}
     for future, trial in open_.items():
         if future.status == "finished":  # finished while the Ctrl-C came
             trial.result = summarise(trial, future.result())
     running = [t for f, t in open_.items() if not t.result and is_held(t.folder)]
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
     try:
-        futures_open = [f for f, t in open_.items() if not t.result]
-        for future in futures_open:
-            future.cancel()
+        for future, trial in open_.items():
+            if not trial.result:
+                future.cancel()
         deadline = time.monotonic() + STOP_GRACE + 5
         while any(is_held(t.folder) for t in running) and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if main:
+            signal.signal(signal.SIGINT, previous)
     for trial in running:
         trial.result = summarise(trial, {"exit": 130, "error": "stopped by Ctrl-C", "seconds": None})
 
