@@ -19,12 +19,12 @@ pytest.importorskip("distributed", reason="Dask distributed is not installed (uv
 pytestmark = pytest.mark.slow
 
 
-def _start(tmp_path: Path, epochs: int, *args: str) -> subprocess.Popen:
+def _start(tmp_path: Path, epochs: int, *args: str, wrapper: tuple[str, ...] = ()) -> subprocess.Popen:
     config = tmp_path / "parity.toml"
     config.write_text(f'dataset = "parity"\nlayers = [10, 3, 2]\nloss = "mse"\nbatch_size = 1\nepochs = {epochs}\n')
     exe = str(Path(sys.executable).with_name("deltaprop"))
     # its own process group, as a terminal's foreground job: Ctrl-C goes to the whole group
-    return subprocess.Popen([exe, "sweep", str(config), *args, "--out", "s"], cwd=tmp_path, stdout=subprocess.PIPE,
+    return subprocess.Popen([*wrapper, exe, "sweep", str(config), *args, "--out", "s"], cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
@@ -107,3 +107,15 @@ def test_a_trial_whose_worker_was_killed_is_started_over(tmp_path):
     [row] = _rows(tmp_path)
     assert row["status"] == "ok" and row["epochs_trained"] == "20", row
     assert "Traceback" not in out + err
+
+
+def test_a_ctrl_c_that_arrives_twice_under_timeout_still_counts_the_stopped_trials(tmp_path):
+    # timeout passes the group's SIGINT on to the sweep: the second cut the stop short and the
+    # two stopped trials were reported as not run (4 times in 7)
+    proc = _start(tmp_path, 200, "--grid", "lr=0.1,0.2,0.3", "--workers", "2", wrapper=("timeout", "300"))
+    trials = [tmp_path / "s" / f"trial-00{i}" for i in range(2)]
+    _wait_for(lambda: all(is_held(t) for t in trials))
+    out, err = _ctrl_c(proc)
+    assert proc.returncode == 130, err
+    assert err.strip().startswith("interrupted: 0 trial(s) finished, 2 stopped, 1 not started"), err
+    assert [r["status"] for r in _rows(tmp_path)] == ["interrupted", "interrupted", "not run"]
