@@ -273,3 +273,20 @@ def test_resume_on_other_blas_threads_says_the_bits_change(tmp_path):
     assert "note: --threads 1: the run's last epochs trained on 2 BLAS thread(s)" in other.stderr
     same = run_cli("train", "--resume", out, "--epochs", "3", "--threads", "1", "-q")
     assert same.returncode == 0 and "note:" not in same.stderr
+
+
+def test_a_signal_interrupts_once_and_its_handler_is_restored():
+    from deltaprop.interrupts import interrupt_once
+
+    with pytest.raises(KeyboardInterrupt), interrupt_once(signal.SIGUSR1) as came:
+        os.kill(os.getpid(), signal.SIGUSR1)
+        time.sleep(1)
+    assert came == [True] and signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL
+    with interrupt_once(signal.SIGUSR1) as came:
+        try:
+            os.kill(os.getpid(), signal.SIGUSR1)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            os.kill(os.getpid(), signal.SIGUSR1)  # a second one, while the stop is handled: ignored
+            time.sleep(0.1)
+    assert came == [True]

@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import json
 import os
+import signal
 import sys
 import time
 import warnings
@@ -46,6 +47,7 @@ from .preprocessing import auto_scaling, describe_inputs, standardization_for, u
 from .runlock import LOCK_NAME, RunLock
 from .schedules import Constant, CosineAnnealing, StepDecay
 from .serialization import Checkpoint, ModelFile, class_probabilities, load_checkpoint, read_model, save
+from .interrupts import interrupt_once
 from .report import recorded_facts, recorded_status
 from .training import History, TrainingState, fit
 
@@ -988,7 +990,6 @@ def _diverged(exc: TrainingDivergedError, cfg: TrainConfig, out: Path, writer: C
 def _ignoring_ctrl_c():
     """After a Ctrl-C: a second one is ignored while its few files are written (atomically)
     and the line that says how to go on is printed; the command then ends, 130."""
-    import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
@@ -1346,35 +1347,12 @@ def cmd_train(args) -> int:
     comm = world()
     if comm is not None:
         return _train_on_ranks(args, comm)
-    with _terminate_as_interrupt() as terminated:
+    # SIGTERM (kill, systemd, docker stop, a batch scheduler's time limit) stops a one-process
+    # run as Ctrl-C does: the last finished epoch's checkpoint is kept, run.json says
+    # interrupted, and the command ends 143.
+    with interrupt_once(signal.SIGTERM) as terminated:
         status = _train(args)
-    return 128 + 15 if terminated and status == 130 else status
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt():
-    """SIGTERM (``kill``, systemd, ``docker stop``, a batch scheduler's time limit) stops a
-    one-process run as Ctrl-C does: the last finished epoch's checkpoint is kept and the
-    report says interrupted; the command then ends, 143. Yields a list that holds True once
-    the signal came (a second one, while the files are written, is ignored)."""
-    import signal
-    import threading
-
-    came: list[bool] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield came
-        return
-
-    def stop(signum, frame):
-        if not came:
-            came.append(True)
-            raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield came
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return 128 + signal.SIGTERM if terminated and status == 130 else status
 
 
 def _train(args) -> int:

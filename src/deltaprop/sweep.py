@@ -333,32 +333,6 @@ def _client(workers: int | None, scheduler: str | None):
     return Client(cluster), cluster
 
 
-@contextlib.contextmanager
-def _one_ctrl_c():
-    """Ctrl-C raises KeyboardInterrupt once; another SIGINT while the trials stop is ignored.
-    A terminal's Ctrl-C reaches a sweep run under ``timeout`` twice (sent to the process
-    group, and passed on by ``timeout``): the second cut :func:`_stop` short, and trials it
-    had stopped were reported as not run."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    came: list[bool] = []
-
-    def first_only(signum, frame):
-        if not came:
-            came.append(True)
-            raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGINT, first_only)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def _stop(futures: dict) -> None:
     """After Ctrl-C: cancel every trial not finished; a running one gets SIGINT from its
     worker and ends as train does on Ctrl-C (its last epoch's checkpoint kept). Waits, with
@@ -426,7 +400,14 @@ def run_sweep(trials: list[Trial], *, config: str | None, workers: int | None = 
             todo.append(trial)
     if not todo:
         return trials
-    with _one_ctrl_c():
+    # A terminal's Ctrl-C reaches a sweep run under `timeout` twice (sent to the process group,
+    # and passed on by timeout): the second cut _stop short, and trials it had stopped were
+    # reported as not run.
+    import signal
+
+    from .interrupts import interrupt_once
+
+    with interrupt_once(signal.SIGINT):
         return _run_trials(trials, todo, config=config, workers=workers, scheduler=scheduler, say=say)
 
 
