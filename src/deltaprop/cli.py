@@ -47,7 +47,7 @@ from .preprocessing import auto_scaling, describe_inputs, standardization_for, u
 from .runlock import LOCK_NAME, RunLock
 from .schedules import Constant, CosineAnnealing, StepDecay
 from .serialization import Checkpoint, ModelFile, class_probabilities, load_checkpoint, read_model, save
-from .interrupts import interrupt_once
+from .interrupts import ignored, interrupt_once
 from .report import recorded_facts, recorded_status
 from .training import History, TrainingState, fit
 
@@ -986,20 +986,10 @@ def _diverged(exc: TrainingDivergedError, cfg: TrainConfig, out: Path, writer: C
     return 1
 
 
-@contextlib.contextmanager
 def _ignoring_ctrl_c():
     """After a Ctrl-C: a second one is ignored while its few files are written (atomically)
     and the line that says how to go on is printed; the command then ends, 130."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    return ignored(signal.SIGINT)
 
 
 def _alerts_standing(reporter, model: _Model, data: _Data) -> dict | None:

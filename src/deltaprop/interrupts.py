@@ -29,3 +29,18 @@ def interrupt_once(signum: int) -> Iterator[list[bool]]:
         yield came
     finally:
         signal.signal(signum, previous)
+
+
+@contextlib.contextmanager
+def ignored(signum: int) -> Iterator[None]:
+    """While active, ``signum`` is ignored (a stopped run's last files are being written, or
+    its trials are being stopped); the previous handler is back on exit. Only the main
+    thread can set handlers: elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signum, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signum, previous)

@@ -340,28 +340,22 @@ def _stop(futures: dict) -> None:
     go of their folders; marks them ``interrupted`` and the others ``not run``."""
     import signal
 
+    from .interrupts import ignored
     from .runlock import is_held
     from .sweep_trial import STOP_GRACE
-
-    import threading
 
     open_ = {f: t for f, t in futures.items() if not t.result}
     for future, trial in open_.items():
         if future.status == "finished":  # finished while the Ctrl-C came
             trial.result = summarise(trial, future.result())
     running = [t for f, t in open_.items() if not t.result and is_held(t.folder)]
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
-    try:
+    with ignored(signal.SIGINT):
         for future, trial in open_.items():
             if not trial.result:
                 future.cancel()
         deadline = time.monotonic() + STOP_GRACE + 5
         while any(is_held(t.folder) for t in running) and time.monotonic() < deadline:
             time.sleep(0.2)
-    finally:
-        if main:
-            signal.signal(signal.SIGINT, previous)
     from .report import recorded_status
 
     for trial in open_.values():
