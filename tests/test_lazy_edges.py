@@ -94,3 +94,16 @@ def test_sliding_batches_over_a_sparse_x_say_how_to_make_it_dense():
     with pytest.raises(dp.ConfigError, match=r"load it with X\.toarray\(\)"):
         dp.fit(net, scipy.sparse.csr_matrix(np.eye(3)), [0, 1, 0], loss=dp.CrossEntropy(), optimizer=dp.SGD(0.1),
                epochs=1, batch_size=2, batching="sliding")
+
+
+def test_a_file_replaced_under_its_name_leaves_the_mapped_rows_readable(tmp_path):
+    # under mpiexec each rank may refresh the cached copy of a dataset by an atomic replace
+    # while another has it mapped: the mapped file is intact, so reading on is no error
+    import os
+
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    np.save(tmp_path / "x.npy", x)
+    mapped = open_mapped(tmp_path / "x.npy")
+    np.save(tmp_path / "new.npy", x + 1)
+    os.replace(tmp_path / "new.npy", tmp_path / "x.npy")
+    np.testing.assert_array_equal(mapped[np.arange(4)], x)

@@ -93,28 +93,33 @@ def _unit_factor(data: np.ndarray, path: Path) -> float:
 class _FileWatch:
     """A mapped file's size and modification time as it was mapped, checked (one ``stat``
     of its path) before each read: past a shrunken file's end a mapped read kills the
-    process (SIGBUS), and a file rewritten in place, or replaced, holds other rows. It holds
-    no file descriptor, so a copy (``copy.deepcopy``, a pickle sent to another process)
-    checks the same file."""
+    process (SIGBUS), and a file rewritten in place holds other rows. A file put in its place
+    under the same name (an atomic replace, as another process refreshing a cache does)
+    leaves the mapped one intact, so it is no change. It holds no file descriptor, so a copy
+    (``copy.deepcopy``, a pickle sent to another process) checks the same file."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path).absolute()
-        self._opened = self._state()
+        st = os.stat(self.path)
+        self._inode = (st.st_dev, st.st_ino)
+        self._opened = (st.st_size, st.st_mtime_ns)
 
-    def _state(self) -> tuple[int, int]:
+    def _state(self) -> tuple[int, int] | None:
+        """The mapped file's size and time now; None when the path names another file (one
+        put in its place: the mapped file itself is unchanged, and still read safely)."""
         try:
             st = os.stat(self.path)
         except OSError:
-            return -1, -1  # gone: a change like any other
-        return st.st_size, st.st_mtime_ns
+            return None
+        return (st.st_size, st.st_mtime_ns) if (st.st_dev, st.st_ino) == self._inode else None
 
     def check(self) -> None:
-        """Raise :class:`DataError` naming the file if it changed since it was mapped."""
+        """Raise :class:`DataError` naming the file if it changed in place since it was mapped."""
         now = self._state()
-        if now != self._opened:
+        if now is not None and now != self._opened:
             size, was = now[0], self._opened[0]
-            how = ("it is no longer there" if size < 0 else f"it was {was:,} bytes when opened and is {size:,} now"
-                   if size != was else "it was rewritten after it was opened")
+            how = (f"it was {was:,} bytes when opened and is {size:,} now" if size != was
+                   else "it was rewritten after it was opened")
             raise DataError(f"{self.path} changed during training (or while it was open): {how}, so its rows "
                             "cannot be read as they were. Write new data to a new file, then open that.")
 
