@@ -1468,7 +1468,7 @@ def _model_dataset(args, mf) -> str:
 
 def _predicted_classes(mf, x: np.ndarray) -> np.ndarray:
     """The class of each row by the model's own decision rule (a single logit's threshold is 0)."""
-    return predictions_from_outputs(mf.net.predict_proba(x), threshold=mf.training_loss().decision_threshold)
+    return predictions_from_outputs(mf.net.predict_proba(x), threshold=mf.net.decision_threshold)
 
 
 def cmd_evaluate(args) -> int:
@@ -1598,7 +1598,7 @@ def cmd_predict(args) -> int:
     style = _image_style(mf, args.images) if images and net.n_features == 784 else "digit"
     batches = [_rows_of(path, net.n_features, style) for path in paths]  # every input is checked before any output
     several = len(paths) > 1 or len(batches[0]) > 1
-    threshold = mf.training_loss().decision_threshold
+    threshold = mf.net.decision_threshold
     for path, rows in zip(paths, batches):
         outputs = net.predict_proba(_checks.cast_checked(rows, net.dtype, name=str(path)))
         for r, line in enumerate(_prediction_lines(outputs, mf.outputs, threshold, mf.class_names, top)):

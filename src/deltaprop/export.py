@@ -106,10 +106,12 @@ def _unpack(model, class_names, input_scaling, loss) -> _Source:
     ``from_logits``), or the network, class names, input scaling and training loss of a
     model file read with :func:`deltaprop.serialization.read_model` (a checkpoint is refused).
     A single output says class 1 at ``a ≥ threshold``: the given loss's threshold, else the
-    one ``net.predict`` uses (``net.decision_threshold``: 0 once ``fit`` trained a logit)."""
+    one ``net.predict`` uses (``net.decision_threshold``: 0 once ``fit`` trained a logit; a
+    model file's is the one it was saved with)."""
     from .serialization import ModelFile, _checked_loss, checked_class_names, output_kind, scales_own_inputs
 
     extra: dict[str, Any] = {}
+    given = loss
     if loss is not None:
         _checked_loss(loss, model.net if isinstance(model, ModelFile) else _network(model))
     if isinstance(model, ModelFile):
@@ -123,7 +125,7 @@ def _unpack(model, class_names, input_scaling, loss) -> _Source:
     if scales_own_inputs(net) and isinstance(input_scaling, dict) and input_scaling.get("kind") != "none":
         raise ExportError(f"the network already scales its raw inputs (its first layer is {net.layers[0].type_name}, "
                           "as a loaded model's is); export it without input_scaling, or the graph would scale them twice")
-    threshold = float(net.decision_threshold if loss is None else loss.decision_threshold)
+    threshold = float(net.decision_threshold if given is None else given.decision_threshold)
     return _Source(net, checked_class_names(class_names, net.n_outputs), input_scaling,
                    output_kind(net, loss, extra), threshold)
 
