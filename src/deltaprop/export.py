@@ -38,7 +38,7 @@ import numpy as np
 from .atomic import atomic_write_bytes
 from .errors import ConfigError, Error, ExportError, MissingDependencyError
 from .layers import LAYERS, Dense, Layer
-from .network import Network, predictions_from_outputs
+from .network import Network
 
 __all__ = [
     "FORMATS", "INPUT_TYPES", "ONNX_OPSET", "check_onnx", "default_output", "export_file", "export_onnx", "output_names",
@@ -231,8 +231,13 @@ def output_names(outputs: str) -> list[str]:
 
 def _by_threshold(src: _Source) -> bool:
     """Whether the label is ``a ≥ threshold`` (one output, or each of a multi-label
-    classifier's) rather than an argmax or no label at all."""
-    return src.outputs == "labels" or (src.outputs != "values" and src.net.n_outputs == 1)
+    classifier's) rather than an argmax or no label at all. A one-class model's single
+    output has no threshold: its label, the argmax of one column, is always class 0."""
+    from .serialization import is_one_class
+
+    if src.outputs == "labels":
+        return True
+    return src.outputs != "values" and src.net.n_outputs == 1 and not is_one_class(src.class_names, 1)
 
 
 def _onnx_heads(g: _OnnxGraph, src: _Source) -> list:
@@ -263,10 +268,12 @@ def _onnx_heads(g: _OnnxGraph, src: _Source) -> list:
 def _expected_labels(outputs: np.ndarray, src: _Source) -> np.ndarray:
     """deltaprop's labels for network outputs: ``a ≥ threshold`` per output, shape
     ``(n, k)``, for a multi-label classifier; else its one class a row
-    (:func:`~deltaprop.network.predictions_from_outputs`)."""
+    (:func:`~deltaprop.serialization.decided_classes`)."""
+    from .serialization import decided_classes
+
     if src.outputs == "labels":
         return (outputs >= src.threshold).astype(np.int64)
-    return predictions_from_outputs(outputs, threshold=src.threshold)
+    return decided_classes(outputs, src.threshold, src.class_names)
 
 
 def _raw_input_scaling(src: _Source) -> dict[str, Any] | None:
@@ -374,16 +381,17 @@ def _probe_inputs(net: Network, scaling: dict[str, Any] | None, in_type: np.dtyp
     return raw.astype(in_type)
 
 
-def check_onnx(model, net, *, input_scaling=None, loss=None, n: int = 64, seed: int = 0) -> float:
+def check_onnx(model, net, *, class_names=None, input_scaling=None, loss=None, n: int = 64, seed: int = 0) -> float:
     """Run the ONNX ``model`` (a ``ModelProto``, bytes or a path) in onnxruntime on ``n``
     random raw inputs and compare with deltaprop (``net``: a Network, with the
-    ``input_scaling`` and ``loss`` it was exported with, or a model file): the network's
-    outputs with ``net.predict_proba`` of the scaled inputs, the probabilities of logits
-    with their softmax (sigmoid), and the labels with ``net.predict``'s (by the loss's
-    threshold where one is given). Returns the largest absolute difference, or raises :class:`ExportError` if the
+    ``class_names``, ``input_scaling`` and ``loss`` it was exported with, or a model
+    file): the network's outputs with ``net.predict_proba`` of the scaled inputs, the
+    probabilities of logits with their softmax (sigmoid), and the labels with
+    ``net.predict``'s (by the loss's threshold where one is given; class 0 for a one-class
+    model). Returns the largest absolute difference, or raises :class:`ExportError` if the
     graph has other outputs, or they disagree beyond float rounding (|Δ| ≤ 1e-4 + 1e-3·|p|
     in float32, 1e-9 + 1e-9·|p| in float64), or a label differs."""
-    return _check_onnx(model, _unpack(net, None, input_scaling, loss), n, seed)
+    return _check_onnx(model, _unpack(net, class_names, input_scaling, loss), n, seed)
 
 
 def _check_onnx(model, src: _Source, n: int, seed: int) -> float:
@@ -701,6 +709,8 @@ def _torch_output_words(src: _Source) -> str:
     """What the PyTorch module outputs, in words; one score is a class by its threshold."""
     if src.outputs == "scores" and _by_threshold(src):
         return f"one score (no probability; class 1 where it is ≥ {src.threshold:g})"
+    if src.outputs != "values" and not _by_threshold(src) and src.net.n_outputs == 1:
+        return f"{_TORCH_OUTPUT_WORDS[src.outputs]} (the model knows one class, {src.class_names[0]}: every row is it)"
     return _TORCH_OUTPUT_WORDS[src.outputs]
 
 
@@ -711,6 +721,8 @@ def _onnx_output_words(src: _Source) -> str:
     rule = "argmax" if not _by_threshold(src) else f"{'p' if src.outputs != 'logits' else 'z'} ≥ {src.threshold:g}"
     if src.outputs == "labels":
         rule += ", one 0/1 a label"
+    elif not _by_threshold(src) and src.net.n_outputs == 1:
+        rule = f"always 0, {src.class_names[0]}: the model knows one class"
     first = {"logits": f"logits, probabilities (their {'softmax' if src.net.n_outputs > 1 else 'sigmoid'})",
              "scores": "scores (no probabilities)"}.get(src.outputs, "probabilities")
     return f"{first} and label ({rule})"

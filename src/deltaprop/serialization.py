@@ -183,6 +183,23 @@ def _output_layer(net: Network) -> str:
     return next((layer.type_name for layer in reversed(net.layers) if layer.type_name != "Dropout"), "")
 
 
+def is_one_class(class_names, n_outputs: int) -> bool:
+    """Whether a model knows one class alone: one output and one class name (a
+    scikit-learn classifier fitted on a single class). Its every row is that class, 0."""
+    return n_outputs == 1 and class_names is not None and len(class_names) == 1
+
+
+def decided_classes(outputs: np.ndarray, threshold: float, class_names) -> np.ndarray:
+    """A model's class ids for its network ``outputs``: class 0 for every row of a
+    one-class model (:func:`is_one_class`), else the argmax, or ``a ≥ threshold`` for a
+    single output (:func:`~deltaprop.network.predictions_from_outputs`)."""
+    from .network import predictions_from_outputs
+
+    if is_one_class(class_names, outputs.shape[1]):
+        return np.zeros(len(outputs), dtype=np.int64)
+    return predictions_from_outputs(outputs, threshold=threshold)
+
+
 def class_probabilities(outputs: np.ndarray, kind: str) -> np.ndarray | None:
     """Per-class probabilities from network outputs of ``kind`` (see :attr:`ModelFile.outputs`):
     the outputs themselves, the softmax of logits (the sigmoid of a single one), two columns
