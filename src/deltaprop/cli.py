@@ -41,12 +41,21 @@ from .images import STYLES as IMAGE_STYLES
 from .images import load_image
 from .images import style_for as image_style_for
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
-from .network import Network, mlp, predictions_from_outputs
+from .network import Network, mlp
 from .plots import plot_confusion, plot_history, plot_samples, plot_weights
 from .preprocessing import auto_scaling, describe_inputs, standardization_for, unit_scaling, with_input_layer
 from .runlock import LOCK_NAME, RunLock
 from .schedules import Constant, CosineAnnealing, StepDecay
-from .serialization import Checkpoint, ModelFile, class_probabilities, load_checkpoint, read_model, save
+from .serialization import (
+    Checkpoint,
+    ModelFile,
+    class_probabilities,
+    decided_classes,
+    is_one_class,
+    load_checkpoint,
+    read_model,
+    save,
+)
 from .interrupts import ignored, interrupt_once
 from .report import recorded_facts, recorded_status
 from .training import History, TrainingState, fit
@@ -1499,7 +1508,7 @@ def _model_dataset(args, mf) -> str:
 
 def _predicted_classes(mf, x: np.ndarray) -> np.ndarray:
     """The class of each row by the model's own decision rule (a single logit's threshold is 0)."""
-    return predictions_from_outputs(mf.net.predict_proba(x), threshold=mf.training_loss().decision_threshold)
+    return decided_classes(mf.net.predict_proba(x), mf.net.decision_threshold, mf.class_names)
 
 
 def cmd_evaluate(args) -> int:
@@ -1606,12 +1615,15 @@ def _prediction_lines(outputs: np.ndarray, kind: str, threshold: float, names, t
         return lines
     proba = class_probabilities(outputs, kind)
     shown_as, values = ("probabilities", proba) if proba is not None else ("scores", outputs)
-    predicted = predictions_from_outputs(outputs, threshold=threshold)
+    predicted = decided_classes(outputs, threshold, names)
     column_class = (lambda c: 1) if values.shape[1] == 1 else int  # a single score is class 1's
+    if is_one_class(names, outputs.shape[1]):  # every row is its one class: show no class 1 that is not there
+        shown_as, values, column_class = (shown_as, values[:, :1], int) if proba is not None else ("score", values, None)
     lines = []
     for c_pred, row in zip(predicted, values):
         order = np.argsort(-row, kind="stable")[:top]
-        shown = ", ".join(f"{_class_name(names, column_class(c))}: {row[c]:.4f}" for c in order)
+        shown = ", ".join(f"{row[c]:.4f}" if column_class is None else f"{_class_name(names, column_class(c))}: {row[c]:.4f}"
+                          for c in order)
         lines.append(f"class {_class_name(names, int(c_pred))}  ({shown_as} {shown})")
     return lines
 
@@ -1629,7 +1641,7 @@ def cmd_predict(args) -> int:
     style = _image_style(mf, args.images) if images and net.n_features == 784 else "digit"
     batches = [_rows_of(path, net.n_features, style) for path in paths]  # every input is checked before any output
     several = len(paths) > 1 or len(batches[0]) > 1
-    threshold = mf.training_loss().decision_threshold
+    threshold = mf.net.decision_threshold
     for path, rows in zip(paths, batches):
         outputs = net.predict_proba(_checks.cast_checked(rows, net.dtype, name=str(path)))
         for r, line in enumerate(_prediction_lines(outputs, mf.outputs, threshold, mf.class_names, top)):

@@ -38,7 +38,7 @@ import numpy as np
 from .atomic import atomic_write_bytes
 from .errors import ConfigError, Error, ExportError, MissingDependencyError
 from .layers import LAYERS, Dense, Layer
-from .network import Network, predictions_from_outputs
+from .network import Network
 
 __all__ = [
     "FORMATS", "INPUT_TYPES", "ONNX_OPSET", "check_onnx", "default_output", "export_file", "export_onnx", "output_names",
@@ -104,11 +104,14 @@ class _Source:
 def _unpack(model, class_names, input_scaling, loss) -> _Source:
     """A Network as given (its outputs read as ``loss`` says: logits for a cross-entropy
     ``from_logits``), or the network, class names, input scaling and training loss of a
-    model file read with :func:`deltaprop.serialization.read_model` (a checkpoint is refused)."""
-    from .losses import Loss
+    model file read with :func:`deltaprop.serialization.read_model` (a checkpoint is refused).
+    A single output says class 1 at ``a ≥ threshold``: the given loss's threshold, else the
+    one ``net.predict`` uses (``net.decision_threshold``: 0 once ``fit`` trained a logit; a
+    model file's is the one it was saved with)."""
     from .serialization import ModelFile, _checked_loss, checked_class_names, output_kind, scales_own_inputs
 
     extra: dict[str, Any] = {}
+    given = loss
     if loss is not None:
         _checked_loss(loss, model.net if isinstance(model, ModelFile) else _network(model))
     if isinstance(model, ModelFile):
@@ -122,7 +125,7 @@ def _unpack(model, class_names, input_scaling, loss) -> _Source:
     if scales_own_inputs(net) and isinstance(input_scaling, dict) and input_scaling.get("kind") != "none":
         raise ExportError(f"the network already scales its raw inputs (its first layer is {net.layers[0].type_name}, "
                           "as a loaded model's is); export it without input_scaling, or the graph would scale them twice")
-    threshold = float(Loss.decision_threshold if loss is None else loss.decision_threshold)
+    threshold = float(net.decision_threshold if given is None else given.decision_threshold)
     return _Source(net, checked_class_names(class_names, net.n_outputs), input_scaling,
                    output_kind(net, loss, extra), threshold)
 
@@ -228,8 +231,13 @@ def output_names(outputs: str) -> list[str]:
 
 def _by_threshold(src: _Source) -> bool:
     """Whether the label is ``a ≥ threshold`` (one output, or each of a multi-label
-    classifier's) rather than an argmax or no label at all."""
-    return src.outputs == "labels" or (src.outputs != "values" and src.net.n_outputs == 1)
+    classifier's) rather than an argmax or no label at all. A one-class model's single
+    output has no threshold: its label, the argmax of one column, is always class 0."""
+    from .serialization import is_one_class
+
+    if src.outputs == "labels":
+        return True
+    return src.outputs != "values" and src.net.n_outputs == 1 and not is_one_class(src.class_names, 1)
 
 
 def _onnx_heads(g: _OnnxGraph, src: _Source) -> list:
@@ -260,10 +268,12 @@ def _onnx_heads(g: _OnnxGraph, src: _Source) -> list:
 def _expected_labels(outputs: np.ndarray, src: _Source) -> np.ndarray:
     """deltaprop's labels for network outputs: ``a ≥ threshold`` per output, shape
     ``(n, k)``, for a multi-label classifier; else its one class a row
-    (:func:`~deltaprop.network.predictions_from_outputs`)."""
+    (:func:`~deltaprop.serialization.decided_classes`)."""
+    from .serialization import decided_classes
+
     if src.outputs == "labels":
         return (outputs >= src.threshold).astype(np.int64)
-    return predictions_from_outputs(outputs, threshold=src.threshold)
+    return decided_classes(outputs, src.threshold, src.class_names)
 
 
 def _raw_input_scaling(src: _Source) -> dict[str, Any] | None:
@@ -371,16 +381,17 @@ def _probe_inputs(net: Network, scaling: dict[str, Any] | None, in_type: np.dtyp
     return raw.astype(in_type)
 
 
-def check_onnx(model, net, *, input_scaling=None, loss=None, n: int = 64, seed: int = 0) -> float:
+def check_onnx(model, net, *, class_names=None, input_scaling=None, loss=None, n: int = 64, seed: int = 0) -> float:
     """Run the ONNX ``model`` (a ``ModelProto``, bytes or a path) in onnxruntime on ``n``
     random raw inputs and compare with deltaprop (``net``: a Network, with the
-    ``input_scaling`` and ``loss`` it was exported with, or a model file): the network's
-    outputs with ``net.predict_proba`` of the scaled inputs, the probabilities of logits
-    with their softmax (sigmoid), and the labels with deltaprop's rule for outputs of that
-    kind. Returns the largest absolute difference, or raises :class:`ExportError` if the
+    ``class_names``, ``input_scaling`` and ``loss`` it was exported with, or a model
+    file): the network's outputs with ``net.predict_proba`` of the scaled inputs, the
+    probabilities of logits with their softmax (sigmoid), and the labels with
+    ``net.predict``'s (by the loss's threshold where one is given; class 0 for a one-class
+    model). Returns the largest absolute difference, or raises :class:`ExportError` if the
     graph has other outputs, or they disagree beyond float rounding (|Δ| ≤ 1e-4 + 1e-3·|p|
     in float32, 1e-9 + 1e-9·|p| in float64), or a label differs."""
-    return _check_onnx(model, _unpack(net, None, input_scaling, loss), n, seed)
+    return _check_onnx(model, _unpack(net, class_names, input_scaling, loss), n, seed)
 
 
 def _check_onnx(model, src: _Source, n: int, seed: int) -> float:
@@ -408,16 +419,43 @@ def _check_onnx(model, src: _Source, n: int, seed: int) -> float:
 
         proba = class_probabilities(want, "logits")
         diff = max(diff, _largest_difference(got["probabilities"], proba[:, 1:] if want.shape[1] == 1 else proba))
-    if "label" in got and not np.array_equal(got["label"], _expected_labels(outputs, src)):
-        rule = "argmax" if not _by_threshold(src) else f"a ≥ {src.threshold:g}"
-        raise ExportError(f"the ONNX graph's labels do not follow deltaprop's rule for its {src.outputs} ({rule}); "
-                          "the export was not written")
+    if "label" in got:
+        _check_labels(got["label"], want, src)
     return diff
+
+
+def _check_labels(got: np.ndarray, want: np.ndarray, src: _Source) -> None:
+    """The graph's labels against deltaprop's own (``net.predict``'s, by the export's
+    threshold) for the network's outputs ``want``; only a decision that float rounding can
+    flip (an output within rounding of the threshold, or two top outputs within rounding of
+    each other) may differ."""
+    expected = _expected_labels(want, src)
+    wrong = (got != expected) & ~_undecided(want, src) if got.shape == expected.shape else True
+    if np.any(wrong):
+        rule = "argmax" if not _by_threshold(src) else f"a ≥ {src.threshold:g}"
+        raise ExportError(f"the ONNX graph's labels do not follow deltaprop's rule for its {src.outputs} ({rule}), "
+                          "the labels net.predict gives; the export was not written")
+
+
+def _undecided(outputs: np.ndarray, src: _Source) -> np.ndarray:
+    """Where float rounding may flip deltaprop's decision on ``outputs`` (see :func:`_check_labels`)."""
+    atol, rtol = _tolerance(outputs.dtype)
+    if _by_threshold(src):
+        near = np.abs(outputs.astype(np.float64) - src.threshold) <= atol + rtol * np.abs(outputs)
+        return near if src.outputs == "labels" else near[:, 0]
+    top = np.sort(outputs, axis=1)[:, -2:].astype(np.float64)
+    return top[:, -1] - top[:, 0] <= 2 * (atol + rtol * np.abs(top[:, -1])) if outputs.shape[1] > 1 \
+        else np.zeros(len(outputs), dtype=bool)
+
+
+def _tolerance(dtype: np.dtype) -> tuple[float, float]:
+    """(atol, rtol) of float rounding between onnxruntime and deltaprop in ``dtype``."""
+    return (1e-4, 1e-3) if dtype == np.float32 else (1e-9, 1e-9)
 
 
 def _largest_difference(got: np.ndarray, want: np.ndarray) -> float:
     """max |got − want|, or :class:`ExportError` beyond float rounding (see :func:`check_onnx`)."""
-    atol, rtol = (1e-4, 1e-3) if want.dtype == np.float32 else (1e-9, 1e-9)
+    atol, rtol = _tolerance(want.dtype)
     diff = np.abs(got.astype(np.float64) - want) if got.shape == want.shape else np.array([np.inf])
     if got.dtype != want.dtype or not np.all(diff <= atol + rtol * np.abs(want)):
         raise ExportError(f"the ONNX graph does not reproduce the network: onnxruntime's outputs differ by up to "
@@ -671,6 +709,8 @@ def _torch_output_words(src: _Source) -> str:
     """What the PyTorch module outputs, in words; one score is a class by its threshold."""
     if src.outputs == "scores" and _by_threshold(src):
         return f"one score (no probability; class 1 where it is ≥ {src.threshold:g})"
+    if src.outputs != "values" and not _by_threshold(src) and src.net.n_outputs == 1:
+        return f"{_TORCH_OUTPUT_WORDS[src.outputs]} (the model knows one class, {src.class_names[0]}: every row is it)"
     return _TORCH_OUTPUT_WORDS[src.outputs]
 
 
@@ -681,6 +721,8 @@ def _onnx_output_words(src: _Source) -> str:
     rule = "argmax" if not _by_threshold(src) else f"{'p' if src.outputs != 'logits' else 'z'} ≥ {src.threshold:g}"
     if src.outputs == "labels":
         rule += ", one 0/1 a label"
+    elif not _by_threshold(src) and src.net.n_outputs == 1:
+        rule = f"always 0, {src.class_names[0]}: the model knows one class"
     first = {"logits": f"logits, probabilities (their {'softmax' if src.net.n_outputs > 1 else 'sigmoid'})",
              "scores": "scores (no probabilities)"}.get(src.outputs, "probabilities")
     return f"{first} and label ({rule})"
