@@ -150,3 +150,18 @@ def test_predict_on_the_command_line_names_only_the_class_there_is(one_class_fil
     p = dp.load(path).predict_proba(X[:3])[:, 0]
     assert res.stdout.splitlines() == [f"{tmp_path / 'x.npy'}[{r}]: class cat  (probabilities cat: {1 - p[r]:.4f})"
                                        for r in range(3)]
+
+
+# -- a loss the network cannot have been trained with ----------------------------------------------
+@pytest.mark.parametrize("write", ["save", "onnx", "torch"])
+def test_cross_entropy_on_one_output_is_refused_as_fit_refuses_it(tmp_path, write):
+    net, ce = dp.mlp([4, 5, 1], output="identity", seed=0), dp.CrossEntropy(from_logits=True)
+    x = np.random.default_rng(0).standard_normal((20, 4)).astype(np.float32)
+    with pytest.raises(dp.ConfigError) as refused_by_fit:
+        dp.fit(net, x, np.zeros(20, np.int64), loss=ce, optimizer=dp.SGD(lr=0.1), epochs=1)
+    assert "CrossEntropy needs one output per class" in str(refused_by_fit.value)
+    do = {"save": dp.save, "onnx": dp.export_onnx, "torch": dp.export_torch}[write]
+    with pytest.raises(dp.ConfigError) as refused:
+        do(net, tmp_path / "out", loss=ce)
+    assert str(refused.value) == str(refused_by_fit.value)
+    assert not (tmp_path / "out").exists()
