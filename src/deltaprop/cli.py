@@ -554,13 +554,21 @@ def _no_checkpoint(out: Path) -> Error:
 
 
 def _resume_config(out: Path, flags: dict[str, Any]) -> tuple[TrainConfig, Checkpoint]:
-    if not (out / "checkpoint.safetensors").exists():
+    """The run's configuration with the new ``--epochs``/``--steps``, and its checkpoint.
+    A new length keeps the schedule's (:meth:`TrainConfig.keep_schedule`): the resumed run
+    trains with the checkpoint's schedule, and its config.toml must rerun that run."""
+    path = out / "checkpoint.safetensors"
+    if not path.exists():
         raise _no_checkpoint(out)
-    checkpoint = load_checkpoint(out / "checkpoint.safetensors")
+    checkpoint = load_checkpoint(path)
     saved = checkpoint.extra.get("config")
     if not isinstance(saved, dict):
-        raise Error(f"{out / 'checkpoint.safetensors'} was not written by deltaprop train; it holds no run configuration")
-    return TrainConfig.from_mapping(saved, flags, origin="the checkpoint's configuration"), checkpoint
+        raise Error(f"{path} was not written by deltaprop train; it holds no run configuration")
+    before = TrainConfig.from_mapping(saved, origin="the checkpoint's configuration")
+    cfg = TrainConfig.from_mapping(saved, flags, origin="the checkpoint's configuration")
+    if (cfg.epochs, cfg.steps) != (before.epochs, before.steps):
+        cfg.keep_schedule(checkpoint.schedule.config())
+    return cfg, checkpoint
 
 
 def _run_is_complete(cfg: TrainConfig, state: TrainingState) -> bool:
@@ -810,6 +818,28 @@ def _step_schedule_note(cfg: TrainConfig, checkpoint: Checkpoint, model: _Model,
          f"rate goes on falling x{schedule.gamma:g} every {f'{k} epochs' if k > 1 else 'epoch'}, to {last:g} at epoch "
          f"{asked}, where a new run of {asked} epochs would take step_size={fresh}; for that, start a new run with "
          f"--epochs {asked}", err=True)
+
+
+def _cosine_short_note(cfg: TrainConfig, checkpoint: Checkpoint, model: _Model, data: _Data) -> None:
+    """Say so when a resume shortens a run to end before its cosine schedule's ``t_max``:
+    the schedule is kept (the rates of the epochs trained cannot change), so the run ends
+    partway down the cosine, at a rate above its ``min_lr``, where a new run of the new
+    length would anneal over all of its epochs when ``t_max`` comes from the length."""
+    schedule, state = model.state.schedule, model.state
+    if not isinstance(schedule, CosineAnnealing) or state.base_lr is None:
+        return
+    batches = _batches_per_epoch(cfg, data)
+    before = TrainConfig.from_mapping(checkpoint.extra["config"], origin="the checkpoint's configuration")
+    planned, asked, t_max = before.run_epochs(batches), cfg.run_epochs(batches), schedule.t_max
+    if not asked < min(planned, t_max):
+        return
+    last = schedule.lr_at(asked - 1, state.base_lr)
+    derived = "schedule.t_max" in before.derived
+    fresh = (f", where a new run of {asked} epochs would take t_max={asked} and anneal over all of them; for that, "
+             f"start a new run with --epochs {asked}") if derived else ""
+    _say(f"note: the run keeps its cosine schedule's t_max={t_max}{' (its first length)' if derived else ''}: ending "
+         f"at epoch {asked}, its rate falls only to {last:g} (from {state.base_lr:g}; the cosine reaches its min_lr "
+         f"{schedule.min_lr:g} after epoch {t_max}){fresh}", err=True)
 
 
 # -- train: one run -------------------------------------------------------------------------------
@@ -1164,6 +1194,7 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         _threads_note(threads, model.state)
         _check_schedule_covers(cfg, checkpoint, model, data)
         _step_schedule_note(cfg, checkpoint, model, data)
+        _cosine_short_note(cfg, checkpoint, model, data)
         if not _run_is_complete(cfg, model.state):
             _check_shares(args, cfg, data)
             return _run(args, cfg, out, model, data, threads)
