@@ -643,6 +643,10 @@ def _linear_arrays(torch, linear, i: int) -> tuple[np.ndarray, np.ndarray | None
         raise ExportError(f"module {i} (Linear) holds {weight.dtype} weights; deltaprop takes float32 or float64: "
                           "convert with module.float() or module.double()")
     bias = None if linear.bias is None else linear.bias.detach().cpu().numpy()
+    for name, value in (("weight", weight.numpy()), ("bias", bias)):
+        if value is not None and not np.all(np.isfinite(value)):
+            raise ExportError(f"module {i} (Linear) {i}.{name} holds NaN or infinity; deltaprop takes finite "
+                              "weights only: fix or retrain the module")
     return np.ascontiguousarray(weight.numpy().T), bias
 
 
