@@ -722,7 +722,8 @@ class _NeuralNet(BaseEstimator):
             train, held = train_test_split(np.arange(n), test_size=self.validation_fraction, random_state=seed, stratify=stratify)
         except ValueError as exc:
             raise DataError(
-                f"early_stopping could not hold out validation_fraction={self.validation_fraction} of {n} rows: {exc}"
+                f"early_stopping could not hold out validation_fraction={self.validation_fraction} of {n} rows: "
+                f"{exc}{self._rare_classes(targets)}"
             ) from None
         if held.shape[0] < 2:
             raise DataError(
@@ -733,6 +734,10 @@ class _NeuralNet(BaseEstimator):
 
     def _stratify_labels(self, targets):
         return None
+
+    def _rare_classes(self, targets) -> str:
+        """Words naming the labels too rare to stratify, for a failed split's error."""
+        return ""
 
     # -- L-BFGS ---------------------------------------------------------------------------
     def _fit_lbfgs(self, X, rows, weight) -> None:
@@ -1141,12 +1146,20 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
 
     def _stratify_labels(self, ids):
         """scikit-learn's rule: the held-out rows keep the classes' shares when the targets
-        are one column (``n_outputs_ == 1``: two classes, or one), stratified on the labels
-        themselves (the same split as on the 0/1 column, and an error names the label);
-        never for more classes or multilabel y, which it splits plainly."""
+        are one column (``n_outputs_ == 1``: two classes, or one), stratified on that 0/1
+        column as there (so its errors read the same); never for more classes or
+        multilabel y, which it splits plainly."""
         if self.n_outputs_ != 1:
             return None
-        return self.classes_[ids]
+        return (ids == 1).reshape(-1, 1)
+
+    def _rare_classes(self, ids) -> str:
+        """The labels whose rows are too few to stratify (under 2), named as the user's."""
+        if self.n_outputs_ != 1:
+            return ""
+        counts = np.bincount(ids, minlength=len(self.classes_))
+        rare = self.classes_[(counts > 0) & (counts < 2)]
+        return f" (too few rows of class {', '.join(repr(c) for c in rare.tolist())})" if rare.size else ""
 
     def _score_rows(self, net: Network, X, ids, weight) -> float:
         """Accuracy (subset accuracy for multilabel) of ``net`` on held-out rows; NaN when the
