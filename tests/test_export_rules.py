@@ -165,3 +165,36 @@ def test_cross_entropy_on_one_output_is_refused_as_fit_refuses_it(tmp_path, writ
         do(net, tmp_path / "out", loss=ce)
     assert str(refused.value) == str(refused_by_fit.value)
     assert not (tmp_path / "out").exists()
+
+
+# -- check_onnx on a graph that is not the network's -----------------------------------------------
+def test_check_onnx_names_a_graph_for_other_inputs():
+    graph = export.onnx_model(dp.mlp([4, 5, 3], seed=0))
+    with pytest.raises(dp.ExportError, match="takes 4 features a row; the network takes 6"):
+        export.check_onnx(graph, dp.mlp([6, 5, 3], seed=0))
+
+
+def test_check_onnx_names_a_graph_for_other_outputs():
+    graph = export.onnx_model(dp.mlp([4, 5, 3], seed=0))
+    with pytest.raises(dp.ExportError, match=r"outputs \(3,\) a row; the network gives \(2,\)"):
+        export.check_onnx(graph, dp.mlp([4, 5, 2], seed=0))
+
+
+@pytest.mark.parametrize("data", [b"not onnx", b"\x08\x07"], ids=["corrupt", "no-graph"])
+def test_check_onnx_names_bytes_or_a_file_that_is_no_deltaprop_graph(tmp_path, data):
+    net = dp.mlp([4, 5, 3], seed=0)
+    with pytest.raises(dp.ExportError, match="the bytes given|the ONNX graph takes nothing"):
+        export.check_onnx(data, net)
+    (tmp_path / "bad.onnx").write_bytes(data)
+    with pytest.raises(dp.ExportError, match="bad.onnx"):
+        export.check_onnx(tmp_path / "bad.onnx", net)
+    with pytest.raises(dp.ExportError, match="cannot read the ONNX model .*missing.onnx"):
+        export.check_onnx(tmp_path / "missing.onnx", net)
+
+
+def test_check_onnx_names_a_graph_onnxruntime_cannot_run():
+    net = dp.mlp([4, 5, 3], seed=0)
+    graph = export.onnx_model(net)
+    graph.graph.node[0].op_type = "NoSuchOp"
+    with pytest.raises(dp.ExportError, match="onnxruntime cannot load the ONNX graph"):
+        export.check_onnx(graph, net)

@@ -399,20 +399,27 @@ def _check_onnx(model, src: _Source, n: int, seed: int) -> float:
     onnx = _require_onnx("checking an ONNX export")
     from .serialization import apply_scaling
 
-    if isinstance(model, (str, Path)):
-        model = Path(model).read_bytes()
-    if isinstance(model, bytes):
-        model = onnx.load_model_from_string(model)
-    in_type = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(model.graph.input[0].type.tensor_type.elem_type))
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    model, what = _onnx_proto(onnx, model)
+    in_type = _graph_input_type(onnx, model, src.net, what)
+    errors = _ort_errors(ort)
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    except errors as exc:
+        raise ExportError(f"onnxruntime cannot load {what}: {exc}") from None
     names, have = output_names(src.outputs), [o.name for o in session.get_outputs()]
     if have != names:
         raise ExportError(f"the ONNX graph outputs {', '.join(have)}; a model whose outputs are {src.outputs} needs "
                           f"{', '.join(names)}; the export was not written")
     raw = _probe_inputs(src.net, _raw_input_scaling(src), in_type, n, seed)
-    got = dict(zip(names, session.run(names, {"input": raw})))
+    try:
+        got = dict(zip(names, session.run(names, {"input": raw})))
+    except errors as exc:
+        raise ExportError(f"onnxruntime cannot run {what} on inputs for the network: {exc}") from None
     want = src.net.predict_proba(apply_scaling(src.input_scaling, raw, src.net.dtype))
     outputs = got[_RAW_OUTPUT[src.outputs]]
+    if outputs.shape != want.shape:
+        raise ExportError(f"{what} outputs {outputs.shape[1:]} a row; the network gives ({want.shape[1]},): "
+                          "it is not this network's export")
     diff = _largest_difference(outputs, want)
     if src.outputs == "logits":
         from .serialization import class_probabilities
@@ -422,6 +429,54 @@ def _check_onnx(model, src: _Source, n: int, seed: int) -> float:
     if "label" in got:
         _check_labels(got["label"], want, src)
     return diff
+
+
+def _onnx_proto(onnx, model) -> tuple[Any, str]:
+    """The ``ModelProto`` of ``model`` (a ``ModelProto``, bytes or a path) and how to name it
+    in a message; :class:`ExportError` for a file that cannot be read or is not ONNX."""
+    path = Path(model) if isinstance(model, (str, Path)) else None
+    what = "the ONNX graph" if path is None else f"the ONNX model {path}"
+    if path is not None:
+        try:
+            model = path.read_bytes()
+        except OSError as exc:
+            raise ExportError(f"cannot read the ONNX model {path}: {exc.strerror or exc}") from None
+    if isinstance(model, (bytes, bytearray)):
+        from google.protobuf.message import DecodeError
+
+        try:
+            model = onnx.load_model_from_string(bytes(model))
+        except DecodeError:
+            raise ExportError(f"{path if path is not None else 'the bytes given'}: not an ONNX model "
+                              "(protobuf cannot parse them)") from None
+    if not isinstance(model, onnx.ModelProto):
+        raise ExportError(f"check_onnx takes an ONNX ModelProto, its bytes or a path, got {type(model).__name__}")
+    return model, what
+
+
+def _graph_input_type(onnx, model, net: Network, what: str) -> np.dtype:
+    """The element type of the graph's one input, ``input``, checked to be ``(batch,
+    net.n_features)``: else :class:`ExportError` naming what the graph takes."""
+    inputs = list(model.graph.input)
+    if len(inputs) != 1 or inputs[0].name != "input" or not inputs[0].type.HasField("tensor_type"):
+        names = ", ".join(i.name for i in inputs) or "nothing"
+        raise ExportError(f"{what} takes {names}, not the one tensor named input a deltaprop export takes")
+    tensor = inputs[0].type.tensor_type
+    dims = tensor.shape.dim
+    width = dims[1].dim_value if len(dims) == 2 and dims[1].HasField("dim_value") else None
+    if width != net.n_features:
+        takes = f"{width} features a row" if width is not None else f"inputs of {len(dims)} dimensions"
+        raise ExportError(f"{what} takes {takes}; the network takes {net.n_features}: it is not this network's export")
+    try:
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type))
+    except (KeyError, TypeError, ValueError):
+        raise ExportError(f"{what} takes elements of ONNX type {tensor.elem_type}, which is no number type") from None
+
+
+def _ort_errors(ort) -> tuple[type[Exception], ...]:
+    """The exceptions onnxruntime raises for a graph it cannot load or run."""
+    state = ort.capi.onnxruntime_pybind11_state
+    return (RuntimeError, *(v for v in vars(state).values() if isinstance(v, type) and issubclass(v, Exception)))
 
 
 def _check_labels(got: np.ndarray, want: np.ndarray, src: _Source) -> None:
@@ -588,6 +643,10 @@ def _linear_arrays(torch, linear, i: int) -> tuple[np.ndarray, np.ndarray | None
         raise ExportError(f"module {i} (Linear) holds {weight.dtype} weights; deltaprop takes float32 or float64: "
                           "convert with module.float() or module.double()")
     bias = None if linear.bias is None else linear.bias.detach().cpu().numpy()
+    for name, value in (("weight", weight.numpy()), ("bias", bias)):
+        if value is not None and not np.all(np.isfinite(value)):
+            raise ExportError(f"module {i} (Linear) {i}.{name} holds NaN or infinity; deltaprop takes finite "
+                              "weights only: fix or retrain the module")
     return np.ascontiguousarray(weight.numpy().T), bias
 
 

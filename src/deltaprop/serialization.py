@@ -658,14 +658,7 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
         raise _bad(path, "its tensors do not match the network its architecture builds")
     slots = _read_tensors(path, meta, expected, net)
 
-    class_names = _meta_json(path, meta, "class_names")
-    if class_names is not None:
-        if not isinstance(class_names, list) or not all(isinstance(c, str) for c in class_names):
-            raise _bad(path, "metadata 'class_names' must be a list of strings")
-        problem = _class_names_problem(class_names, net.n_outputs)
-        if problem:
-            raise _bad(path, f"metadata 'class_names': {problem}")
-        class_names = tuple(class_names)
+    class_names = _read_class_names(path, meta, net.n_outputs)
     try:
         scaling = _check_scaling(_meta_json(path, meta, "input_scaling"), net.n_features)
     except ModelFileError as exc:
@@ -685,6 +678,19 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
                                                                            model_names)
     out.net.decision_threshold = _read_threshold(path, meta, out)
     return out
+
+
+def _read_class_names(path: Path, meta: dict[str, str], n_outputs: int) -> tuple[str, ...] | None:
+    """The recorded class names, checked to be distinct strings that fit the outputs."""
+    class_names = _meta_json(path, meta, "class_names")
+    if class_names is None:
+        return None
+    if not isinstance(class_names, list) or not all(isinstance(c, str) for c in class_names):
+        raise _bad(path, "metadata 'class_names' must be a list of strings")
+    problem = _class_names_problem(class_names, n_outputs)
+    if problem:
+        raise _bad(path, f"metadata 'class_names': {problem}")
+    return tuple(class_names)
 
 
 def _read_threshold(path: Path, meta: dict[str, str], model: ModelFile) -> float:
