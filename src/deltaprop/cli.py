@@ -32,7 +32,8 @@ from .data import DATASETS, LABEL_NAMES, read_table, train_validation_split
 from .data import load as load_dataset
 from .data import mnist as mnist_files
 from .data.mnist import FASHION_MNIST, MNIST
-from .errors import ConfigError, DataError, DatasetNotFoundError, Error, FileFormatError, ShapeError, TrainingDivergedError
+from .errors import (ConfigError, DataError, DatasetNotFoundError, Error, FileFormatError, ModelFileError, ShapeError,
+                     TrainingDivergedError)
 from .data.npy import read_npy_header
 from .data.streaming import RowView
 from .distributed import StopVote
@@ -57,6 +58,7 @@ from .serialization import (
     save,
 )
 from .interrupts import ignored, interrupt_once
+from .layers import Dense
 from .report import recorded_facts, recorded_status
 from .training import History, TrainingState, fit
 
@@ -565,10 +567,21 @@ def _resume_config(out: Path, flags: dict[str, Any]) -> tuple[TrainConfig, Check
     if not isinstance(saved, dict):
         raise Error(f"{path} was not written by deltaprop train; it holds no run configuration")
     before = TrainConfig.from_mapping(saved, origin="the checkpoint's configuration")
+    _check_saved_widths(path, before, checkpoint.net)
     cfg = TrainConfig.from_mapping(saved, flags, origin="the checkpoint's configuration")
     if (cfg.epochs, cfg.steps) != (before.epochs, before.steps):
         cfg.keep_schedule(checkpoint.schedule.config())
     return cfg, checkpoint
+
+
+def _check_saved_widths(path: Path, cfg: TrainConfig, net: Network) -> None:
+    """Refuse a checkpoint whose configuration names other layer widths than its network
+    has: config.toml and the report would describe another network than the one trained."""
+    widths = [net.n_features, *(layer.n_out for layer in net.layers if isinstance(layer, Dense))]
+    if cfg.layers and cfg.layers != widths:
+        raise ModelFileError(f"{path}: its configuration gives layers {','.join(map(str, cfg.layers))}, but the "
+                             f"network it holds has widths {','.join(map(str, widths))}; the file was edited or "
+                             "damaged: resume from a checkpoint deltaprop wrote, or start a new run")
 
 
 def _run_is_complete(cfg: TrainConfig, state: TrainingState) -> bool:
