@@ -100,6 +100,15 @@ def test_modules_deltaprop_cannot_express_are_refused_by_name(module, message):
         dp.from_torch(module)
 
 
+@pytest.mark.parametrize("param, value", [("weight", float("nan")), ("bias", float("inf")), ("weight", -float("inf"))])
+def test_a_module_with_non_finite_weights_is_refused_naming_the_parameter(param, value):
+    linear = nn.Linear(3, 2)
+    with torch.no_grad():
+        getattr(linear, param).view(-1)[0] = value
+    with pytest.raises(dp.ExportError, match=rf"module 1 \(Linear\) 1\.{param} holds NaN or infinity"):
+        dp.from_torch(nn.Sequential(nn.Linear(4, 3), linear))
+
+
 def test_export_file_loads_with_load_file_and_load_state_dict(tmp_path):
     from safetensors.torch import load_file
 

@@ -32,7 +32,8 @@ from .data import DATASETS, LABEL_NAMES, read_table, train_validation_split
 from .data import load as load_dataset
 from .data import mnist as mnist_files
 from .data.mnist import FASHION_MNIST, MNIST
-from .errors import ConfigError, DataError, DatasetNotFoundError, Error, FileFormatError, ShapeError, TrainingDivergedError
+from .errors import (ConfigError, DataError, DatasetNotFoundError, Error, FileFormatError, ModelFileError, ShapeError,
+                     TrainingDivergedError)
 from .data.npy import read_npy_header
 from .data.streaming import RowView
 from .distributed import StopVote
@@ -41,13 +42,23 @@ from .images import STYLES as IMAGE_STYLES
 from .images import load_image
 from .images import style_for as image_style_for
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
-from .network import Network, mlp, predictions_from_outputs
+from .network import Network, mlp
 from .plots import plot_confusion, plot_history, plot_samples, plot_weights
 from .preprocessing import auto_scaling, describe_inputs, standardization_for, unit_scaling, with_input_layer
 from .runlock import LOCK_NAME, RunLock
 from .schedules import Constant, CosineAnnealing, StepDecay
-from .serialization import Checkpoint, ModelFile, class_probabilities, load_checkpoint, read_model, save
+from .serialization import (
+    Checkpoint,
+    ModelFile,
+    class_probabilities,
+    decided_classes,
+    is_one_class,
+    load_checkpoint,
+    read_model,
+    save,
+)
 from .interrupts import ignored, interrupt_once
+from .layers import Dense
 from .report import recorded_facts, recorded_status
 from .training import History, TrainingState, fit
 
@@ -545,13 +556,32 @@ def _no_checkpoint(out: Path) -> Error:
 
 
 def _resume_config(out: Path, flags: dict[str, Any]) -> tuple[TrainConfig, Checkpoint]:
-    if not (out / "checkpoint.safetensors").exists():
+    """The run's configuration with the new ``--epochs``/``--steps``, and its checkpoint.
+    A new length keeps the schedule's (:meth:`TrainConfig.keep_schedule`): the resumed run
+    trains with the checkpoint's schedule, and its config.toml must rerun that run."""
+    path = out / "checkpoint.safetensors"
+    if not path.exists():
         raise _no_checkpoint(out)
-    checkpoint = load_checkpoint(out / "checkpoint.safetensors")
+    checkpoint = load_checkpoint(path)
     saved = checkpoint.extra.get("config")
     if not isinstance(saved, dict):
-        raise Error(f"{out / 'checkpoint.safetensors'} was not written by deltaprop train; it holds no run configuration")
-    return TrainConfig.from_mapping(saved, flags, origin="the checkpoint's configuration"), checkpoint
+        raise Error(f"{path} was not written by deltaprop train; it holds no run configuration")
+    before = TrainConfig.from_mapping(saved, origin="the checkpoint's configuration")
+    _check_saved_widths(path, before, checkpoint.net)
+    cfg = TrainConfig.from_mapping(saved, flags, origin="the checkpoint's configuration")
+    if (cfg.epochs, cfg.steps) != (before.epochs, before.steps):
+        cfg.keep_schedule(checkpoint.schedule.config())
+    return cfg, checkpoint
+
+
+def _check_saved_widths(path: Path, cfg: TrainConfig, net: Network) -> None:
+    """Refuse a checkpoint whose configuration names other layer widths than its network
+    has: config.toml and the report would describe another network than the one trained."""
+    widths = [net.n_features, *(layer.n_out for layer in net.layers if isinstance(layer, Dense))]
+    if cfg.layers and cfg.layers != widths:
+        raise ModelFileError(f"{path}: its configuration gives layers {','.join(map(str, cfg.layers))}, but the "
+                             f"network it holds has widths {','.join(map(str, widths))}; the file was edited or "
+                             "damaged: resume from a checkpoint deltaprop wrote, or start a new run")
 
 
 def _run_is_complete(cfg: TrainConfig, state: TrainingState) -> bool:
@@ -801,6 +831,28 @@ def _step_schedule_note(cfg: TrainConfig, checkpoint: Checkpoint, model: _Model,
          f"rate goes on falling x{schedule.gamma:g} every {f'{k} epochs' if k > 1 else 'epoch'}, to {last:g} at epoch "
          f"{asked}, where a new run of {asked} epochs would take step_size={fresh}; for that, start a new run with "
          f"--epochs {asked}", err=True)
+
+
+def _cosine_short_note(cfg: TrainConfig, checkpoint: Checkpoint, model: _Model, data: _Data) -> None:
+    """Say so when a resume shortens a run to end before its cosine schedule's ``t_max``:
+    the schedule is kept (the rates of the epochs trained cannot change), so the run ends
+    partway down the cosine, at a rate above its ``min_lr``, where a new run of the new
+    length would anneal over all of its epochs when ``t_max`` comes from the length."""
+    schedule, state = model.state.schedule, model.state
+    if not isinstance(schedule, CosineAnnealing) or state.base_lr is None:
+        return
+    batches = _batches_per_epoch(cfg, data)
+    before = TrainConfig.from_mapping(checkpoint.extra["config"], origin="the checkpoint's configuration")
+    planned, asked, t_max = before.run_epochs(batches), cfg.run_epochs(batches), schedule.t_max
+    if not asked < min(planned, t_max):
+        return
+    last = schedule.lr_at(asked - 1, state.base_lr)
+    derived = "schedule.t_max" in before.derived
+    fresh = (f", where a new run of {asked} epochs would take t_max={asked} and anneal over all of them; for that, "
+             f"start a new run with --epochs {asked}") if derived else ""
+    _say(f"note: the run keeps its cosine schedule's t_max={t_max}{' (its first length)' if derived else ''}: ending "
+         f"at epoch {asked}, its rate falls only to {last:g} (from {state.base_lr:g}; the cosine reaches its min_lr "
+         f"{schedule.min_lr:g} after epoch {t_max}){fresh}", err=True)
 
 
 # -- train: one run -------------------------------------------------------------------------------
@@ -1155,6 +1207,7 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         _threads_note(threads, model.state)
         _check_schedule_covers(cfg, checkpoint, model, data)
         _step_schedule_note(cfg, checkpoint, model, data)
+        _cosine_short_note(cfg, checkpoint, model, data)
         if not _run_is_complete(cfg, model.state):
             _check_shares(args, cfg, data)
             return _run(args, cfg, out, model, data, threads)
@@ -1468,7 +1521,7 @@ def _model_dataset(args, mf) -> str:
 
 def _predicted_classes(mf, x: np.ndarray) -> np.ndarray:
     """The class of each row by the model's own decision rule (a single logit's threshold is 0)."""
-    return predictions_from_outputs(mf.net.predict_proba(x), threshold=mf.training_loss().decision_threshold)
+    return decided_classes(mf.net.predict_proba(x), mf.net.decision_threshold, mf.class_names)
 
 
 def cmd_evaluate(args) -> int:
@@ -1575,12 +1628,15 @@ def _prediction_lines(outputs: np.ndarray, kind: str, threshold: float, names, t
         return lines
     proba = class_probabilities(outputs, kind)
     shown_as, values = ("probabilities", proba) if proba is not None else ("scores", outputs)
-    predicted = predictions_from_outputs(outputs, threshold=threshold)
+    predicted = decided_classes(outputs, threshold, names)
     column_class = (lambda c: 1) if values.shape[1] == 1 else int  # a single score is class 1's
+    if is_one_class(names, outputs.shape[1]):  # every row is its one class: show no class 1 that is not there
+        shown_as, values, column_class = (shown_as, values[:, :1], int) if proba is not None else ("score", values, None)
     lines = []
     for c_pred, row in zip(predicted, values):
         order = np.argsort(-row, kind="stable")[:top]
-        shown = ", ".join(f"{_class_name(names, column_class(c))}: {row[c]:.4f}" for c in order)
+        shown = ", ".join(f"{row[c]:.4f}" if column_class is None else f"{_class_name(names, column_class(c))}: {row[c]:.4f}"
+                          for c in order)
         lines.append(f"class {_class_name(names, int(c_pred))}  ({shown_as} {shown})")
     return lines
 
@@ -1598,7 +1654,7 @@ def cmd_predict(args) -> int:
     style = _image_style(mf, args.images) if images and net.n_features == 784 else "digit"
     batches = [_rows_of(path, net.n_features, style) for path in paths]  # every input is checked before any output
     several = len(paths) > 1 or len(batches[0]) > 1
-    threshold = mf.training_loss().decision_threshold
+    threshold = mf.net.decision_threshold
     for path, rows in zip(paths, batches):
         outputs = net.predict_proba(_checks.cast_checked(rows, net.dtype, name=str(path)))
         for r, line in enumerate(_prediction_lines(outputs, mf.outputs, threshold, mf.class_names, top)):

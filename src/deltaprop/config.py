@@ -215,6 +215,17 @@ class TrainConfig:
             spec["step_size"] = max(1, epochs // 3)
         return spec if len(spec) > 1 else spec["type"]
 
+    def keep_schedule(self, used: dict[str, Any]) -> None:
+        """After a resume that changes the run's length: the schedule's length (cosine's
+        ``t_max``, step's ``step_size``) as the run trains with it (``used``, the
+        checkpoint's schedule), set rather than :attr:`derived`, so that ``config.toml``
+        reruns the resumed run instead of deriving another length from the new epochs."""
+        spec = schedule_spec(self.schedule)
+        if used.get("type") == spec["type"]:
+            spec.update({key: value for key, value in used.items() if key in ("t_max", "step_size")})
+            self.schedule = _schedule(spec)
+        self.derived = [name for name in self.derived if not name.startswith("schedule.")]
+
     # -- writing -------------------------------------------------------------------------
     def as_dict(self) -> dict[str, Any]:
         """JSON/TOML-able; None values (no limit) are left out."""

@@ -38,7 +38,7 @@ import numpy as np
 from .atomic import atomic_write_bytes
 from .errors import ConfigError, Error, ExportError, MissingDependencyError
 from .layers import LAYERS, Dense, Layer
-from .network import Network, predictions_from_outputs
+from .network import Network
 
 __all__ = [
     "FORMATS", "INPUT_TYPES", "ONNX_OPSET", "check_onnx", "default_output", "export_file", "export_onnx", "output_names",
@@ -106,10 +106,12 @@ def _unpack(model, class_names, input_scaling, loss) -> _Source:
     ``from_logits``), or the network, class names, input scaling and training loss of a
     model file read with :func:`deltaprop.serialization.read_model` (a checkpoint is refused).
     A single output says class 1 at ``a ≥ threshold``: the given loss's threshold, else the
-    one ``net.predict`` uses (``net.decision_threshold``: 0 once ``fit`` trained a logit)."""
+    one ``net.predict`` uses (``net.decision_threshold``: 0 once ``fit`` trained a logit; a
+    model file's is the one it was saved with)."""
     from .serialization import ModelFile, _checked_loss, checked_class_names, output_kind, scales_own_inputs
 
     extra: dict[str, Any] = {}
+    given = loss
     if loss is not None:
         _checked_loss(loss, model.net if isinstance(model, ModelFile) else _network(model))
     if isinstance(model, ModelFile):
@@ -123,7 +125,7 @@ def _unpack(model, class_names, input_scaling, loss) -> _Source:
     if scales_own_inputs(net) and isinstance(input_scaling, dict) and input_scaling.get("kind") != "none":
         raise ExportError(f"the network already scales its raw inputs (its first layer is {net.layers[0].type_name}, "
                           "as a loaded model's is); export it without input_scaling, or the graph would scale them twice")
-    threshold = float(net.decision_threshold if loss is None else loss.decision_threshold)
+    threshold = float(net.decision_threshold if given is None else given.decision_threshold)
     return _Source(net, checked_class_names(class_names, net.n_outputs), input_scaling,
                    output_kind(net, loss, extra), threshold)
 
@@ -229,8 +231,13 @@ def output_names(outputs: str) -> list[str]:
 
 def _by_threshold(src: _Source) -> bool:
     """Whether the label is ``a ≥ threshold`` (one output, or each of a multi-label
-    classifier's) rather than an argmax or no label at all."""
-    return src.outputs == "labels" or (src.outputs != "values" and src.net.n_outputs == 1)
+    classifier's) rather than an argmax or no label at all. A one-class model's single
+    output has no threshold: its label, the argmax of one column, is always class 0."""
+    from .serialization import is_one_class
+
+    if src.outputs == "labels":
+        return True
+    return src.outputs != "values" and src.net.n_outputs == 1 and not is_one_class(src.class_names, 1)
 
 
 def _onnx_heads(g: _OnnxGraph, src: _Source) -> list:
@@ -261,10 +268,12 @@ def _onnx_heads(g: _OnnxGraph, src: _Source) -> list:
 def _expected_labels(outputs: np.ndarray, src: _Source) -> np.ndarray:
     """deltaprop's labels for network outputs: ``a ≥ threshold`` per output, shape
     ``(n, k)``, for a multi-label classifier; else its one class a row
-    (:func:`~deltaprop.network.predictions_from_outputs`)."""
+    (:func:`~deltaprop.serialization.decided_classes`)."""
+    from .serialization import decided_classes
+
     if src.outputs == "labels":
         return (outputs >= src.threshold).astype(np.int64)
-    return predictions_from_outputs(outputs, threshold=src.threshold)
+    return decided_classes(outputs, src.threshold, src.class_names)
 
 
 def _raw_input_scaling(src: _Source) -> dict[str, Any] | None:
@@ -372,16 +381,17 @@ def _probe_inputs(net: Network, scaling: dict[str, Any] | None, in_type: np.dtyp
     return raw.astype(in_type)
 
 
-def check_onnx(model, net, *, input_scaling=None, loss=None, n: int = 64, seed: int = 0) -> float:
+def check_onnx(model, net, *, class_names=None, input_scaling=None, loss=None, n: int = 64, seed: int = 0) -> float:
     """Run the ONNX ``model`` (a ``ModelProto``, bytes or a path) in onnxruntime on ``n``
     random raw inputs and compare with deltaprop (``net``: a Network, with the
-    ``input_scaling`` and ``loss`` it was exported with, or a model file): the network's
-    outputs with ``net.predict_proba`` of the scaled inputs, the probabilities of logits
-    with their softmax (sigmoid), and the labels with ``net.predict``'s (by the loss's
-    threshold where one is given). Returns the largest absolute difference, or raises :class:`ExportError` if the
+    ``class_names``, ``input_scaling`` and ``loss`` it was exported with, or a model
+    file): the network's outputs with ``net.predict_proba`` of the scaled inputs, the
+    probabilities of logits with their softmax (sigmoid), and the labels with
+    ``net.predict``'s (by the loss's threshold where one is given; class 0 for a one-class
+    model). Returns the largest absolute difference, or raises :class:`ExportError` if the
     graph has other outputs, or they disagree beyond float rounding (|Δ| ≤ 1e-4 + 1e-3·|p|
     in float32, 1e-9 + 1e-9·|p| in float64), or a label differs."""
-    return _check_onnx(model, _unpack(net, None, input_scaling, loss), n, seed)
+    return _check_onnx(model, _unpack(net, class_names, input_scaling, loss), n, seed)
 
 
 def _check_onnx(model, src: _Source, n: int, seed: int) -> float:
@@ -389,20 +399,27 @@ def _check_onnx(model, src: _Source, n: int, seed: int) -> float:
     onnx = _require_onnx("checking an ONNX export")
     from .serialization import apply_scaling
 
-    if isinstance(model, (str, Path)):
-        model = Path(model).read_bytes()
-    if isinstance(model, bytes):
-        model = onnx.load_model_from_string(model)
-    in_type = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(model.graph.input[0].type.tensor_type.elem_type))
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    model, what = _onnx_proto(onnx, model)
+    in_type = _graph_input_type(onnx, model, src.net, what)
+    errors = _ort_errors(ort)
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    except errors as exc:
+        raise ExportError(f"onnxruntime cannot load {what}: {exc}") from None
     names, have = output_names(src.outputs), [o.name for o in session.get_outputs()]
     if have != names:
         raise ExportError(f"the ONNX graph outputs {', '.join(have)}; a model whose outputs are {src.outputs} needs "
                           f"{', '.join(names)}; the export was not written")
     raw = _probe_inputs(src.net, _raw_input_scaling(src), in_type, n, seed)
-    got = dict(zip(names, session.run(names, {"input": raw})))
+    try:
+        got = dict(zip(names, session.run(names, {"input": raw})))
+    except errors as exc:
+        raise ExportError(f"onnxruntime cannot run {what} on inputs for the network: {exc}") from None
     want = src.net.predict_proba(apply_scaling(src.input_scaling, raw, src.net.dtype))
     outputs = got[_RAW_OUTPUT[src.outputs]]
+    if outputs.shape != want.shape:
+        raise ExportError(f"{what} outputs {outputs.shape[1:]} a row; the network gives ({want.shape[1]},): "
+                          "it is not this network's export")
     diff = _largest_difference(outputs, want)
     if src.outputs == "logits":
         from .serialization import class_probabilities
@@ -412,6 +429,54 @@ def _check_onnx(model, src: _Source, n: int, seed: int) -> float:
     if "label" in got:
         _check_labels(got["label"], want, src)
     return diff
+
+
+def _onnx_proto(onnx, model) -> tuple[Any, str]:
+    """The ``ModelProto`` of ``model`` (a ``ModelProto``, bytes or a path) and how to name it
+    in a message; :class:`ExportError` for a file that cannot be read or is not ONNX."""
+    path = Path(model) if isinstance(model, (str, Path)) else None
+    what = "the ONNX graph" if path is None else f"the ONNX model {path}"
+    if path is not None:
+        try:
+            model = path.read_bytes()
+        except OSError as exc:
+            raise ExportError(f"cannot read the ONNX model {path}: {exc.strerror or exc}") from None
+    if isinstance(model, (bytes, bytearray)):
+        from google.protobuf.message import DecodeError
+
+        try:
+            model = onnx.load_model_from_string(bytes(model))
+        except DecodeError:
+            raise ExportError(f"{path if path is not None else 'the bytes given'}: not an ONNX model "
+                              "(protobuf cannot parse them)") from None
+    if not isinstance(model, onnx.ModelProto):
+        raise ExportError(f"check_onnx takes an ONNX ModelProto, its bytes or a path, got {type(model).__name__}")
+    return model, what
+
+
+def _graph_input_type(onnx, model, net: Network, what: str) -> np.dtype:
+    """The element type of the graph's one input, ``input``, checked to be ``(batch,
+    net.n_features)``: else :class:`ExportError` naming what the graph takes."""
+    inputs = list(model.graph.input)
+    if len(inputs) != 1 or inputs[0].name != "input" or not inputs[0].type.HasField("tensor_type"):
+        names = ", ".join(i.name for i in inputs) or "nothing"
+        raise ExportError(f"{what} takes {names}, not the one tensor named input a deltaprop export takes")
+    tensor = inputs[0].type.tensor_type
+    dims = tensor.shape.dim
+    width = dims[1].dim_value if len(dims) == 2 and dims[1].HasField("dim_value") else None
+    if width != net.n_features:
+        takes = f"{width} features a row" if width is not None else f"inputs of {len(dims)} dimensions"
+        raise ExportError(f"{what} takes {takes}; the network takes {net.n_features}: it is not this network's export")
+    try:
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type))
+    except (KeyError, TypeError, ValueError):
+        raise ExportError(f"{what} takes elements of ONNX type {tensor.elem_type}, which is no number type") from None
+
+
+def _ort_errors(ort) -> tuple[type[Exception], ...]:
+    """The exceptions onnxruntime raises for a graph it cannot load or run."""
+    state = ort.capi.onnxruntime_pybind11_state
+    return (RuntimeError, *(v for v in vars(state).values() if isinstance(v, type) and issubclass(v, Exception)))
 
 
 def _check_labels(got: np.ndarray, want: np.ndarray, src: _Source) -> None:
@@ -578,6 +643,10 @@ def _linear_arrays(torch, linear, i: int) -> tuple[np.ndarray, np.ndarray | None
         raise ExportError(f"module {i} (Linear) holds {weight.dtype} weights; deltaprop takes float32 or float64: "
                           "convert with module.float() or module.double()")
     bias = None if linear.bias is None else linear.bias.detach().cpu().numpy()
+    for name, value in (("weight", weight.numpy()), ("bias", bias)):
+        if value is not None and not np.all(np.isfinite(value)):
+            raise ExportError(f"module {i} (Linear) {i}.{name} holds NaN or infinity; deltaprop takes finite "
+                              "weights only: fix or retrain the module")
     return np.ascontiguousarray(weight.numpy().T), bias
 
 
@@ -699,6 +768,8 @@ def _torch_output_words(src: _Source) -> str:
     """What the PyTorch module outputs, in words; one score is a class by its threshold."""
     if src.outputs == "scores" and _by_threshold(src):
         return f"one score (no probability; class 1 where it is ≥ {src.threshold:g})"
+    if src.outputs != "values" and not _by_threshold(src) and src.net.n_outputs == 1:
+        return f"{_TORCH_OUTPUT_WORDS[src.outputs]} (the model knows one class, {src.class_names[0]}: every row is it)"
     return _TORCH_OUTPUT_WORDS[src.outputs]
 
 
@@ -709,6 +780,8 @@ def _onnx_output_words(src: _Source) -> str:
     rule = "argmax" if not _by_threshold(src) else f"{'p' if src.outputs != 'logits' else 'z'} ≥ {src.threshold:g}"
     if src.outputs == "labels":
         rule += ", one 0/1 a label"
+    elif not _by_threshold(src) and src.net.n_outputs == 1:
+        rule = f"always 0, {src.class_names[0]}: the model knows one class"
     first = {"logits": f"logits, probabilities (their {'softmax' if src.net.n_outputs > 1 else 'sigmoid'})",
              "scores": "scores (no probabilities)"}.get(src.outputs, "probabilities")
     return f"{first} and label ({rule})"

@@ -266,13 +266,21 @@ class CrossEntropy(_LikelihoodLoss):
     type_name = "CrossEntropy"
     matching_output = Softmax
 
-
-    def prepare_targets(self, y, n_outputs, dtype):
+    @staticmethod
+    def _check_classes(n_outputs: int) -> None:
+        """One output a class, at least 2: the softmax of a single output is 1 whatever ``z`` is."""
         if n_outputs == 1:
             raise ConfigError(
                 "CrossEntropy needs one output per class (a softmax over at least 2 units); "
                 "for a single sigmoid output use BinaryCrossEntropy"
             )
+
+    def check_output(self, net) -> None:
+        super().check_output(net)
+        self._check_classes(net.n_outputs)
+
+    def prepare_targets(self, y, n_outputs, dtype):
+        self._check_classes(n_outputs)
         rows = super().prepare_targets(y, n_outputs, dtype)
         # Both softmax gradients, (a − y)/n and softmax(z) − y, are ∂L/∂z only where Σ_k y_k = 1
         # (in general ∂L/∂z = (a Σ_k y_k − y)/n): rows a rounding away from 1 (soft labels

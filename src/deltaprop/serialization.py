@@ -117,7 +117,8 @@ def apply_scaling(spec: dict[str, Any] | None, x, dtype) -> np.ndarray:
 class ModelFile:
     """A model read from a file: the network and what the file says about its inputs and
     outputs. A scaling of raw inputs the file records is the network's first layer (so
-    ``net`` takes raw inputs), and ``input_scaling`` is then None: nothing is left to apply."""
+    ``net`` takes raw inputs), and ``input_scaling`` is then None: nothing is left to apply.
+    ``net.decision_threshold`` is the threshold the saved network decided a single output by."""
 
     net: Network
     kind: str
@@ -180,6 +181,23 @@ def output_kind(net: Network, loss, extra: dict[str, Any] | None = None) -> str:
 def _output_layer(net: Network) -> str:
     """The type of the last layer that is not a Dropout."""
     return next((layer.type_name for layer in reversed(net.layers) if layer.type_name != "Dropout"), "")
+
+
+def is_one_class(class_names, n_outputs: int) -> bool:
+    """Whether a model knows one class alone: one output and one class name (a
+    scikit-learn classifier fitted on a single class). Its every row is that class, 0."""
+    return n_outputs == 1 and class_names is not None and len(class_names) == 1
+
+
+def decided_classes(outputs: np.ndarray, threshold: float, class_names) -> np.ndarray:
+    """A model's class ids for its network ``outputs``: class 0 for every row of a
+    one-class model (:func:`is_one_class`), else the argmax, or ``a ≥ threshold`` for a
+    single output (:func:`~deltaprop.network.predictions_from_outputs`)."""
+    from .network import predictions_from_outputs
+
+    if is_one_class(class_names, outputs.shape[1]):
+        return np.zeros(len(outputs), dtype=np.int64)
+    return predictions_from_outputs(outputs, threshold=threshold)
 
 
 def class_probabilities(outputs: np.ndarray, kind: str) -> np.ndarray | None:
@@ -335,7 +353,18 @@ def _model_parts(net: Network, class_names, input_scaling, extra, loss=None) -> 
     }
     if loss is not None:
         meta["loss"] = _json(_checked_loss(loss, net).config())
+    meta["decision_threshold"] = _json(_saved_threshold(net, loss))
     return tensors, meta, list(tensors)
+
+
+def _saved_threshold(net: Network, loss) -> float:
+    """The threshold ``a ≥ t`` at which a single output says class 1, as the file records
+    it: the given loss's, else the one the network carries (``net.decision_threshold``,
+    what ``net.predict`` uses; 0 once ``fit`` trained a logit)."""
+    t = net.decision_threshold if loss is None else loss.decision_threshold
+    if isinstance(t, bool) or not isinstance(t, (int, float, np.floating, np.integer)) or not math.isfinite(t):
+        raise ConfigError(f"net.decision_threshold must be a finite number, got {t!r}")
+    return float(t)
 
 
 def encode_model(net: Network, *, class_names=None, input_scaling=None, extra=None, loss=None) -> bytes:
@@ -355,7 +384,9 @@ def save(net: Network, path, *, class_names=None, input_scaling=None, extra: dic
     ``extra``: any JSON-able mapping kept in the metadata; ``loss``: the loss it was
     trained with, which says what its outputs mean (``BinaryCrossEntropy(from_logits=True)``
     on a single linear output: a logit, class 1 when ``z ≥ 0``), for ``deltaprop predict``,
-    ``evaluate``, ``serve`` and the exports (:attr:`ModelFile.outputs`)."""
+    ``evaluate``, ``serve`` and the exports (:attr:`ModelFile.outputs`). The threshold a
+    single output is decided by (``a ≥ t``) is recorded too: the loss's, else
+    ``net.decision_threshold``, so :func:`load` predicts as ``net`` did."""
     data = encode_model(net, class_names=class_names, input_scaling=input_scaling, extra=extra, loss=loss)
     return atomic_write_bytes(path, data)
 
@@ -627,14 +658,7 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
         raise _bad(path, "its tensors do not match the network its architecture builds")
     slots = _read_tensors(path, meta, expected, net)
 
-    class_names = _meta_json(path, meta, "class_names")
-    if class_names is not None:
-        if not isinstance(class_names, list) or not all(isinstance(c, str) for c in class_names):
-            raise _bad(path, "metadata 'class_names' must be a list of strings")
-        problem = _class_names_problem(class_names, net.n_outputs)
-        if problem:
-            raise _bad(path, f"metadata 'class_names': {problem}")
-        class_names = tuple(class_names)
+    class_names = _read_class_names(path, meta, net.n_outputs)
     try:
         scaling = _check_scaling(_meta_json(path, meta, "input_scaling"), net.n_features)
     except ModelFileError as exc:
@@ -650,9 +674,34 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
                          "inputs would be scaled twice (deltaprop.save never writes both; the file was edited)")
     net = with_input_layer(net, input_layer(scaling))  # the network scales its own raw inputs
     common = dict(net=net, kind=kind, class_names=class_names, input_scaling=None, extra=extra, metadata=meta, path=path)
-    if kind == "model":
-        return ModelFile(**common, loss=loss)
-    return _checkpoint(path, common, meta, optimizer, slots, model_names)
+    out = ModelFile(**common, loss=loss) if kind == "model" else _checkpoint(path, common, meta, optimizer, slots,
+                                                                           model_names)
+    out.net.decision_threshold = _read_threshold(path, meta, out)
+    return out
+
+
+def _read_class_names(path: Path, meta: dict[str, str], n_outputs: int) -> tuple[str, ...] | None:
+    """The recorded class names, checked to be distinct strings that fit the outputs."""
+    class_names = _meta_json(path, meta, "class_names")
+    if class_names is None:
+        return None
+    if not isinstance(class_names, list) or not all(isinstance(c, str) for c in class_names):
+        raise _bad(path, "metadata 'class_names' must be a list of strings")
+    problem = _class_names_problem(class_names, n_outputs)
+    if problem:
+        raise _bad(path, f"metadata 'class_names': {problem}")
+    return tuple(class_names)
+
+
+def _read_threshold(path: Path, meta: dict[str, str], model: ModelFile) -> float:
+    """The threshold the saved network predicted by (``save`` records it); for a file
+    written before it was recorded, its training loss's (0 for a single logit)."""
+    if "decision_threshold" not in meta:
+        return float(model.training_loss().decision_threshold)
+    t = _meta_json(path, meta, "decision_threshold")
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+        raise _bad(path, f"metadata 'decision_threshold' must be a finite number, got {t!r}")
+    return float(t)
 
 
 def _recorded_loss(path: Path, meta: dict[str, str], net: Network):
@@ -734,10 +783,10 @@ def load(path, *, max_bytes: int = MAX_FILE_BYTES) -> Network:
     """The network stored in ``path`` (a model or checkpoint file), checked before use;
     it predicts bit-identically to the network that was saved. Where the file records an
     ``input_scaling``, the loaded network starts with that scaling and takes raw inputs.
-    Its ``decision_threshold`` is the recorded loss's (0 for a single logit)."""
-    model = _decode(path, max_bytes=max_bytes)
-    model.net.decision_threshold = float(model.training_loss().decision_threshold)
-    return model.net
+    Its ``decision_threshold`` is the one saved (the saved network's, or the ``loss=``
+    given to ``save``); a file written before it was recorded gives its loss's (0 for a
+    single logit)."""
+    return _decode(path, max_bytes=max_bytes).net
 
 
 def load_checkpoint(path, *, max_bytes: int = MAX_FILE_BYTES) -> Checkpoint:

@@ -507,9 +507,11 @@ class _NeuralNet(BaseEstimator):
     def _follow_parameters(self, n_features: int) -> None:
         """Before a warm start (``warm_start=True``, ``partial_fit``): the fitted weights with
         the layers the parameters name now. scikit-learn's forward pass reads ``activation``
-        at every call, so a changed activation, dropout, output or dtype rebuilds the layers
-        around the same weights (the optimizer starts afresh); a changed shape
-        (``hidden_layer_sizes``) cannot keep them and is refused."""
+        at every call, so a changed activation, dropout, output unit of the same width or
+        dtype rebuilds the layers around the same weights (the optimizer starts afresh); a
+        changed shape cannot keep them and is refused: other ``hidden_layer_sizes``, or an
+        ``output`` that changes the output layer's width (two classes: one logistic unit,
+        two softmax units)."""
         dtype = resolve_dtype(self.dtype) if self.dtype is not None else self.net_.dtype
         have = [(layer.type_name, (layer.n_in, layer.n_out) if isinstance(layer, Dense)
                  else layer.rate if isinstance(layer, Dropout) else None) for layer in self.net_.layers]
@@ -517,13 +519,17 @@ class _NeuralNet(BaseEstimator):
         if have == want and dtype == self.net_.dtype:
             return
         shapes = [shape for kind, shape in have if kind == "Dense"]
-        if shapes != [shape for kind, shape in want if kind == "Dense"]:
+        wanted = [shape for kind, shape in want if kind == "Dense"]
+        if shapes != wanted:
             fitted = " → ".join([str(n_features)] + [str(shape[1]) for shape in shapes])
-            raise ConfigError(
-                f"warm_start and partial_fit train the fitted network ({fitted}), but the parameters now ask for "
-                f"other layer sizes (hidden_layer_sizes={self.hidden_layer_sizes!r}); fit with warm_start=False "
-                "to train a new network, or set the sizes back"
-            )
+            if shapes[:-1] == wanted[:-1]:
+                change = (f"output={self.output!r} makes the output layer {wanted[-1][1]} units wide where the fitted "
+                          f"one has {shapes[-1][1]}; fit with warm_start=False to train a new network, or set output back")
+            else:
+                change = (f"other layer sizes (hidden_layer_sizes={self.hidden_layer_sizes!r}); fit with "
+                          "warm_start=False to train a new network, or set the sizes back")
+            raise ConfigError(f"warm_start and partial_fit train the fitted network ({fitted}), but the parameters "
+                              f"now ask for {change}")
         net = self._build_network(n_features, dtype, 0)
         for new, old in zip(net.parameters(), self.net_.parameters()):
             new.value = old.value.astype(dtype)
@@ -555,10 +561,22 @@ class _NeuralNet(BaseEstimator):
         self._no_improvement_count = 0
         self._state = None
         self._best_weights = [p.value.copy() for p in self.net_.parameters()]
-        if self.early_stopping:
+        self.validation_scores_, self.best_validation_score_, self.best_loss_ = None, None, None
+
+    def _start_stopping_record(self) -> None:
+        """Before stochastic training: the stopping rule's record for the criterion the
+        parameters name now, as scikit-learn's ``_initialize`` sets it (validation scores
+        under ``early_stopping``, else ``best_loss_``). A warm start or ``partial_fit`` that
+        keeps the criterion carries the record over; one that switches it (or follows
+        L-BFGS, which keeps none) starts the new criterion's record and the counter afresh."""
+        if self.early_stopping and self.validation_scores_ is None:
             self.validation_scores_, self.best_validation_score_, self.best_loss_ = [], -np.inf, None
-        else:
+        elif not self.early_stopping and self.best_loss_ is None:
             self.validation_scores_, self.best_validation_score_, self.best_loss_ = None, None, np.inf
+        else:
+            return
+        self._no_improvement_count = 0
+        self._best_weights = [p.value.copy() for p in self.net_.parameters()]
 
     def _objective(self, weight: np.ndarray | None) -> _Objective:
         weights = [layer.W for layer in self.net_.layers if isinstance(layer, Dense)]
@@ -583,9 +601,10 @@ class _NeuralNet(BaseEstimator):
             dtype = resolve_dtype(self.dtype)
         X, y = self._validate_xy(X, y, reset=first_pass, dtype=dtype)
         weight = self._sample_weight(sample_weight, X)
+        unweighted = 0  # rows of weight 0: removed, yet counted in t_ as scikit-learn counts them
         if weight is not None and not np.all(weight > 0):
-            keep = weight > 0  # a zero weight removes the row
-            X, y, weight = X[keep], y[keep], weight[keep]
+            keep = weight > 0
+            X, y, weight, unweighted = X[keep], y[keep], weight[keep], int(np.count_nonzero(~keep))
         targets = self._encode_targets(y, first_pass=first_pass, incremental=incremental, classes=classes)
         rs = check_random_state(self.random_state)
         net_seed, shuffle_seed, split_seed = (int(s) for s in rs.randint(0, 2**31 - 1, size=3))
@@ -597,7 +616,7 @@ class _NeuralNet(BaseEstimator):
         if self._solver_name() == "lbfgs":
             self._fit_lbfgs(X, rows, weight)
         else:
-            self._fit_stochastic(X, rows, weight, targets, split_seed, shuffle_seed, incremental)
+            self._fit_stochastic(X, rows, weight, targets, (split_seed, shuffle_seed), incremental, unweighted)
         if not all(np.all(np.isfinite(p.value)) for p in self.net_.parameters()):
             raise TrainingDivergedError(
                 "Solver produced non-finite parameter weights. The input data may contain large values "
@@ -615,7 +634,11 @@ class _NeuralNet(BaseEstimator):
             raise DataError("Sample weights must contain at least one non-zero number.")
         return None if np.all(weight == 1.0) else weight
 
-    def _fit_stochastic(self, X, rows, weight, targets, split_seed, shuffle_seed, incremental):
+    def _fit_stochastic(self, X, rows, weight, targets, seeds, incremental, unweighted=0):
+        """Epochs of :func:`deltaprop.fit` under scikit-learn's rule; ``t_`` grows by the
+        training rows and the ``unweighted`` (weight-0) rows removed before the split."""
+        split_seed, shuffle_seed = seeds
+        self._start_stopping_record()
         validation = None
         if self.early_stopping:
             train, held = self._split(X.shape[0], targets, split_seed)
@@ -627,7 +650,7 @@ class _NeuralNet(BaseEstimator):
         n = X.shape[0]
         data = _SparseRows(X, self.net_.dtype) if scipy.sparse.issparse(X) else X
         batch_size = self._batch_size(n)
-        rule = _ScikitLearnRule(self, validation, n_rows=n, incremental=incremental)
+        rule = _ScikitLearnRule(self, validation, n_rows=n + unweighted, incremental=incremental)
         self.n_iter_ = 0
         try:
             _train(
@@ -692,14 +715,15 @@ class _NeuralNet(BaseEstimator):
         )
 
     def _split(self, n: int, targets, seed: int):
-        """Row indices of the training and validation parts (stratified for single-label
-        classification, on the same binarised labels as scikit-learn)."""
+        """Row indices of the training and validation parts (stratified where scikit-learn
+        stratifies: a classifier of one output column)."""
         stratify = self._stratify_labels(targets)
         try:
             train, held = train_test_split(np.arange(n), test_size=self.validation_fraction, random_state=seed, stratify=stratify)
         except ValueError as exc:
             raise DataError(
-                f"early_stopping could not hold out validation_fraction={self.validation_fraction} of {n} rows: {exc}"
+                f"early_stopping could not hold out validation_fraction={self.validation_fraction} of {n} rows: "
+                f"{exc}{self._rare_classes(targets)}"
             ) from None
         if held.shape[0] < 2:
             raise DataError(
@@ -710,6 +734,10 @@ class _NeuralNet(BaseEstimator):
 
     def _stratify_labels(self, targets):
         return None
+
+    def _rare_classes(self, targets) -> str:
+        """Words naming the labels too rare to stratify, for a failed split's error."""
+        return ""
 
     # -- L-BFGS ---------------------------------------------------------------------------
     def _fit_lbfgs(self, X, rows, weight) -> None:
@@ -752,6 +780,7 @@ class _NeuralNet(BaseEstimator):
                 options={"maxfun": int(self.max_fun), "maxiter": int(self.max_iter), "gtol": float(self.tol)},
             )
         np.copyto(theta, result.x, casting="same_kind")
+        self.validation_scores_, self.best_validation_score_, self.best_loss_ = None, None, None  # the rule's record
         self.n_iter_ = min(int(result.nit), int(self.max_iter))
         self.loss_ = reported.get(float(result.fun), math.nan)
         self.loss_curve_ = list(getattr(self, "loss_curve_", [])) + iterations
@@ -861,9 +890,10 @@ class _NeuralNet(BaseEstimator):
         if est.loss_ is None and est.loss_curve_:
             est.loss_ = est.loss_curve_[-1]
         est.history_ = History(fitted.get("history_") or ())
-        if est.best_loss_ is None and not est.early_stopping:
+        stochastic = not (isinstance(est.solver, str) and est.solver.strip().lower() == "lbfgs")  # L-BFGS: no record
+        if est.best_loss_ is None and not est.early_stopping and stochastic:
             est.best_loss_ = min(est.loss_curve_, default=np.inf)
-        if est.best_validation_score_ is None and est.early_stopping:
+        if est.best_validation_score_ is None and est.early_stopping and stochastic:
             est.best_validation_score_ = max(est.validation_scores_ or [], default=-np.inf)
         est._no_improvement_count, est._state = 0, None
         est._best_weights = [p.value.copy() for p in net.parameters()]
@@ -1075,6 +1105,11 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     def _set_classes(self, y, multilabel, incremental, classes) -> None:
         if multilabel:
             known = np.arange(y.shape[1])
+            if incremental and classes is not None and set(np.asarray(classes).ravel().tolist()) != set(known.tolist()):
+                raise ConfigError(
+                    f"multilabel y has {len(known)} label columns, so classes= must name them: "
+                    f"{known.tolist()} (or None), got classes={list(classes)!r}"
+                )
         elif incremental:
             if classes is None:
                 raise ConfigError("classes must be passed on the first call to partial_fit.")
@@ -1110,14 +1145,21 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         return rows
 
     def _stratify_labels(self, ids):
-        """The held-out rows keep the classes' shares: on the 0/1 labels for two classes, as
-        scikit-learn; on one-hot rows for more classes, where scikit-learn does not stratify
-        (it stratifies only a single output column); never for multilabel y."""
-        if self._multilabel:
+        """scikit-learn's rule: the held-out rows keep the classes' shares when the targets
+        are one column (``n_outputs_ == 1``: two classes, or one), stratified on that 0/1
+        column as there (so its errors read the same); never for more classes or
+        multilabel y, which it splits plainly."""
+        if self.n_outputs_ != 1:
             return None
-        if len(self.classes_) == 2:
-            return (ids == 1).reshape(-1, 1)
-        return np.eye(len(self.classes_), dtype=bool)[ids]
+        return (ids == 1).reshape(-1, 1)
+
+    def _rare_classes(self, ids) -> str:
+        """The labels whose rows are too few to stratify (under 2), named as the user's."""
+        if self.n_outputs_ != 1:
+            return ""
+        counts = np.bincount(ids, minlength=len(self.classes_))
+        rare = self.classes_[(counts > 0) & (counts < 2)]
+        return f" (too few rows of class {', '.join(repr(c) for c in rare.tolist())})" if rare.size else ""
 
     def _score_rows(self, net: Network, X, ids, weight) -> float:
         """Accuracy (subset accuracy for multilabel) of ``net`` on held-out rows; NaN when the

@@ -282,9 +282,7 @@ class TrainingState:
         base_lr = _real("base_lr", data["base_lr"])
         if not base_lr > 0:
             raise StateError(f"the training state's base_lr must be > 0, got {base_lr!r}")
-        history = data["history"]
-        if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
-            raise StateError("the training state's history must be a list of records")
+        history = _history(data["history"], epoch)
         try:
             loss = loss_from_config(data["loss"])
             schedule = schedule_from_config(data["schedule"])
@@ -305,6 +303,25 @@ class TrainingState:
         return cls(net=net, optimizer=optimizer, loss=loss, rng=rng, history=History(history), epoch=epoch,
                    step=step, schedule=schedule, base_lr=base_lr, progress=progress, threads=threads,
                    callback_records=records, saved_weights=weights)
+
+
+def _history(records: Any, epoch: int) -> list[dict[str, Any]]:
+    """The state's history as the loop writes it: one record per epoch closed (an epoch a
+    stop ended early included), ``epoch`` in all, numbered 1 to ``epoch``, each with the
+    epoch's training loss ``(1/n) Σ ℓ_i``, a finite number (a non-finite one stops the run)."""
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise StateError("the training state's history must be a list of records")
+    if len(records) != epoch:
+        raise StateError(f"the training state is at epoch {epoch}, but its history holds {len(records)} epoch "
+                         f"record{'s' if len(records) != 1 else ''}; every epoch trained has one")
+    for i, record in enumerate(records, start=1):
+        number, loss = record.get("epoch"), record.get("loss")
+        if isinstance(number, bool) or number != i:
+            raise StateError(f"history record {i} is numbered epoch {number!r:.40}, not {i}")
+        if isinstance(loss, bool) or not isinstance(loss, (int, float)) or not math.isfinite(loss):
+            raise StateError(f"history record {i} holds no finite training loss (got {loss!r:.40}); "
+                             "every epoch trained records one")
+    return records
 
 
 def _callback_records(records: Any) -> dict[str, dict[str, Any]]:

@@ -272,7 +272,7 @@ class ModelSource:
         from ..serialization import class_probabilities
 
         out = m.net.predict_proba(x)
-        predicted = int(predictions_from_outputs(out, threshold=m.loss.decision_threshold)[0])
+        predicted = int(predictions_from_outputs(out, threshold=m.net.decision_threshold)[0])
         proba = class_probabilities(out, m.outputs)
         values = (proba if proba is not None else out)[0]
         if not np.all(np.isfinite(values)):
