@@ -37,6 +37,16 @@ sys.dont_write_bytecode = False
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+# Under pytest-xdist the workers share the machine's cores: NumPy's own products (scikit-learn's
+# MLP, the reference scripts, the peers) then run on one BLAS thread each, where two threads
+# per worker would wait on cores the other worker holds. fit sets its own count as it does for
+# any caller (DELTAPROP_TEST_BLAS_THREADS overrides the limit; 0 leaves the BLAS default).
+_BLAS_LIMIT = int(os.environ.get("DELTAPROP_TEST_BLAS_THREADS", "1"))
+if os.environ.get("PYTEST_XDIST_WORKER") and _BLAS_LIMIT > 0:
+    from threadpoolctl import threadpool_limits
+
+    _blas_threads = threadpool_limits(_BLAS_LIMIT, user_api="blas")
+
 #: Test modules that run under np.errstate(all="raise").
 STRICT_FLOAT_MODULES = frozenset(
     {

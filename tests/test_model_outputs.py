@@ -147,3 +147,22 @@ def test_gradcheck_checks_the_loss_training_uses(output, loss):
     res = run_cli("gradcheck", "--layers", layers, "--output-activation", output, "--loss", loss)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "passed" in res.stdout
+
+
+def test_a_one_class_model_is_not_served_as_two_classes(tmp_path):
+    """A classifier fitted on one class knows that class alone: the page would show a
+    second class ("1") that does not exist, so serving it is refused in one line."""
+    pytest.importorskip("sklearn")
+    from deltaprop.errors import ModelFileError
+    from deltaprop.serve.model import ModelSource
+    from deltaprop.sklearn import NeuralNetClassifier
+
+    X = np.random.default_rng(0).normal(size=(20, 784))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0).fit(X, ["cat"] * 20)
+    path = est.save(tmp_path / "one.safetensors")
+    with pytest.raises(ModelFileError, match="knows one class alone \\(cat\\)"):
+        ModelSource(path)
+    res = run_cli("serve", path, "--port", "0")
+    assert res.returncode == 1 and res.stderr.count("\n") == 1 and "knows one class alone" in res.stderr

@@ -128,13 +128,16 @@ class ModelSource:
         return newest_run_model(self.path) if self.is_run else self.path
 
     def _load(self, path: Path) -> None:
-        from ..serialization import read_model
+        from ..serialization import is_one_class, read_model
 
         stamp = _stamp(path)
         mf = read_model(path)
         if mf.outputs in ("values", "labels"):
             what = "a regressor" if mf.outputs == "values" else "a multi-label classifier"
             raise ModelFileError(f"{path}: is {what}; the page shows the one class a drawing is, so serve a classifier")
+        if is_one_class(mf.class_names, mf.net.n_outputs):
+            raise ModelFileError(f"{path}: knows one class alone ({mf.class_names[0]}): every drawing would be it; "
+                                 "serve a classifier of two or more classes")
         names = tuple(mf.class_names or ())
         k = mf.net.n_outputs if mf.net.n_outputs > 1 else 2
         names = names[:k] + tuple(str(i) for i in range(len(names), k))
