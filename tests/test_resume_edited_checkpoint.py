@@ -108,3 +108,14 @@ def test_train_resume_refuses_a_configuration_of_other_widths_than_the_network(t
         "holds has widths 10,6,2; the file was edited or damaged: resume from a checkpoint deltaprop wrote, or start "
         "a new run"]
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == files  # config.toml untouched
+
+
+def test_train_resume_refuses_a_configuration_of_another_seed_than_the_state(tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--epochs", "2", "--out", run, "--quiet").returncode == 0
+    path = run / "checkpoint.safetensors"
+    _edited(path, path, lambda t, e: e["config"].update(seed=7))
+    result = run_cli("train", "--resume", run, "--epochs", "4")
+    assert result.returncode == 1 and result.stderr.splitlines() == [
+        f"deltaprop: error: {path}: its configuration gives seed 7, but its training state began with seed 0; the "
+        "file was edited or damaged: resume from a checkpoint deltaprop wrote, or start a new run"]

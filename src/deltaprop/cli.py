@@ -567,21 +567,28 @@ def _resume_config(out: Path, flags: dict[str, Any]) -> tuple[TrainConfig, Check
     if not isinstance(saved, dict):
         raise Error(f"{path} was not written by deltaprop train; it holds no run configuration")
     before = TrainConfig.from_mapping(saved, origin="the checkpoint's configuration")
-    _check_saved_widths(path, before, checkpoint.net)
+    _check_saved_config(path, before, checkpoint)
     cfg = TrainConfig.from_mapping(saved, flags, origin="the checkpoint's configuration")
     if (cfg.epochs, cfg.steps) != (before.epochs, before.steps):
         cfg.keep_schedule(checkpoint.schedule.config())
     return cfg, checkpoint
 
 
-def _check_saved_widths(path: Path, cfg: TrainConfig, net: Network) -> None:
-    """Refuse a checkpoint whose configuration names other layer widths than its network
-    has: config.toml and the report would describe another network than the one trained."""
+def _check_saved_config(path: Path, cfg: TrainConfig, checkpoint: Checkpoint) -> None:
+    """Refuse a checkpoint whose configuration is not its run's: other layer widths than
+    its network has (config.toml and the report would describe another network), or
+    another seed than its training state began with (fit would refuse it less clearly)."""
+    net, seed = checkpoint.net, checkpoint.training.get("seed")
     widths = [net.n_features, *(layer.n_out for layer in net.layers if isinstance(layer, Dense))]
     if cfg.layers and cfg.layers != widths:
-        raise ModelFileError(f"{path}: its configuration gives layers {','.join(map(str, cfg.layers))}, but the "
-                             f"network it holds has widths {','.join(map(str, widths))}; the file was edited or "
-                             "damaged: resume from a checkpoint deltaprop wrote, or start a new run")
+        problem = (f"its configuration gives layers {','.join(map(str, cfg.layers))}, but the network it holds has "
+                   f"widths {','.join(map(str, widths))}")
+    elif seed is not None and seed != cfg.seed:
+        problem = f"its configuration gives seed {cfg.seed}, but its training state began with seed {seed}"
+    else:
+        return
+    raise ModelFileError(f"{path}: {problem}; the file was edited or damaged: resume from a checkpoint deltaprop "
+                         "wrote, or start a new run")
 
 
 def _run_is_complete(cfg: TrainConfig, state: TrainingState) -> bool:

@@ -178,8 +178,8 @@ class EpochProgress:
 _PROGRESS_FIELDS = ("epoch", "rng_state", "batches", "seen", "loss_sum", "correct", "seconds")
 #: What :meth:`TrainingState.to_dict` writes (and ``from_dict`` needs, ``unfinished`` aside).
 STATE_FIELDS = ("epoch", "step", "iterations", "base_lr", "schedule", "schedule_state", "loss", "net_rng",
-                "shuffle_rng", "history", "unfinished", "threads", "callbacks", "saved_weights")
-_OPTIONAL_FIELDS = ("unfinished", "threads", "callbacks", "saved_weights")  # absent from older checkpoints
+                "shuffle_rng", "history", "unfinished", "threads", "callbacks", "saved_weights", "seed")
+_OPTIONAL_FIELDS = ("unfinished", "threads", "callbacks", "saved_weights", "seed")  # absent from older checkpoints
 #: At most this many saved copies of the weights (one per early stopping's monitor).
 MAX_SAVED_WEIGHTS = 4
 
@@ -227,6 +227,9 @@ class TrainingState:
     callback_records: dict[str, dict[str, Any]] = field(default_factory=dict)
     saved_weights: dict[str, list[np.ndarray]] = field(default_factory=dict)
     resume_weights: list[np.ndarray] | None = None
+    #: the ``seed`` the run's shuffling began from (a whole number or a list of them; None
+    #: when not known: a fresh random seed, a generator, or a state written before it was kept)
+    seed: int | list[int] | None = None
 
     @property
     def running(self) -> tuple[int, float, int | None]:
@@ -265,6 +268,7 @@ class TrainingState:
             "threads": self.threads,
             "callbacks": {key: dict(record) for key, record in self.callback_records.items()},
             "saved_weights": sorted(self.saved_weights),
+            "seed": self.seed,
         }
 
     @classmethod
@@ -300,9 +304,25 @@ class TrainingState:
         rng = np.random.default_rng()
         _set_rng(rng, data["shuffle_rng"], "shuffling")
         _set_rng(net.rng, data["net_rng"], "network")
+        seed = data.get("seed")
+        if seed is not None and recorded_seed(seed) != seed:
+            raise StateError(f"the training state's seed must be None, a whole number >= 0 or a list of them, "
+                             f"got {seed!r:.60}")
         return cls(net=net, optimizer=optimizer, loss=loss, rng=rng, history=History(history), epoch=epoch,
                    step=step, schedule=schedule, base_lr=base_lr, progress=progress, threads=threads,
-                   callback_records=records, saved_weights=weights)
+                   callback_records=records, saved_weights=weights, seed=seed)
+
+
+def recorded_seed(seed: Any) -> int | list[int] | None:
+    """``seed`` as a state keeps it: a whole number ``>= 0``, a list of them (at most 16),
+    or None for any other seed (None itself, a generator), which cannot be told apart."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and 0 <= seed < 2**64:
+        return int(seed)
+    if isinstance(seed, (list, tuple, np.ndarray)) and 0 < len(seed) <= 16:
+        entries = [recorded_seed(entry) for entry in seed]
+        if all(isinstance(entry, int) for entry in entries):
+            return entries
+    return None
 
 
 def _history(records: Any, epoch: int) -> list[dict[str, Any]]:
@@ -612,7 +632,12 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     keeps finite weights. ``resume`` takes the :class:`TrainingState` of an earlier run
     (callbacks see it; :meth:`TrainingState.from_dict` rebuilds one) and continues it
     exactly, mid-epoch too, to ``epochs``/``steps`` in all; a resume with nothing left
-    to train raises :class:`~deltaprop.errors.ConfigError`. Callbacks are called in the
+    to train raises :class:`~deltaprop.errors.ConfigError`. A resume trains on with the
+    state's loss, schedule and shuffling, so it raises ``ConfigError`` for another of
+    deltaprop's losses than the state's (or other settings of it, such as ``from_logits``;
+    a loss class of your own that wraps it is taken as given), for a ``schedule`` other
+    than the state's, and for a ``seed`` other than the one the run began with (kept in
+    the state): leave ``seed`` and ``schedule`` out (None) or pass the run's own. Callbacks are called in the
     order given, :class:`~deltaprop.callbacks.EarlyStopping` before the others, so that a
     checkpoint of an epoch holds what it kept for that epoch.
     ``threads`` caps the BLAS threads (default: chosen by :func:`_auto_threads`, kept in
@@ -1010,6 +1035,7 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
         state.schedule = schedule_from_config(schedule)
         state.schedule.reset()  # an instance used by an earlier run starts afresh
         state.base_lr = optimizer.lr
+        state.seed = recorded_seed(seed)
         return state
     if resume.net is not net or resume.optimizer is not optimizer:
         raise ConfigError("resume= must be the TrainingState of this network and optimizer")
@@ -1028,6 +1054,7 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
             "resume= continues with the schedule (and its state) saved in the TrainingState; "
             "pass the same schedule or none"
         )
+    _check_same_run(state, loss, seed)
     _check_work_left(state, epochs, steps)
     if state.progress is not None:  # reopen the unfinished epoch: its record is rewritten
         state.epoch = state.progress.epoch
@@ -1052,6 +1079,28 @@ def _check_same_batches(progress: EpochProgress, source: BatchSource) -> None:
             f"the resumed state stopped {progress.batches} batches into epoch {progress.epoch + 1}, of {began}; "
             f"this call gives {here}. Finish that epoch with the batch size, batching and data it began with "
             "(or resume from a checkpoint taken at the end of an epoch)"
+        )
+
+
+def _check_same_run(state: TrainingState, loss: Loss, seed) -> None:
+    """Refuse a resume with another seed than the state began with (its shuffling goes on
+    from the state's generator, so a new seed would be ignored) or another of deltaprop's
+    losses than it trained with (the run would change its objective midway). A loss of
+    another class (a wrapper of the state's) and a seed the state does not know pass."""
+    if seed is not None and state.seed is not None and recorded_seed(seed) != state.seed:
+        raise ConfigError(
+            f"resume= continues the run's shuffling from the TrainingState, which began with seed={state.seed}; "
+            f"seed={seed!r:.60} would be ignored. Pass seed={state.seed} or leave seed out, or start a new run "
+            "(without resume=) to train with another seed"
+        )
+    from .losses import BinaryCrossEntropy, CrossEntropy, MeanSquaredError
+
+    own = (CrossEntropy, BinaryCrossEntropy, MeanSquaredError)
+    if type(loss) in own and type(state.loss) in own and loss.config() != state.loss.config():
+        raise ConfigError(
+            f"resume= continues a run trained with the loss {state.loss!r}; loss={loss!r} would change its "
+            f"objective midway. Pass loss={state.loss!r} (the checkpoint's .loss), or start a new run "
+            "(without resume=) to train with another loss"
         )
 
 
