@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +61,11 @@ def _decode(path: str | Path, source, max_pixels: int = MAX_PIXELS) -> np.ndarra
         raise
     except FileNotFoundError:
         raise FileFormatError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # pillow's own limit, met before the header check above
+        claimed = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(claimed.group(1)):,} pixels" if claimed else "its size"
+        raise FileFormatError(f"{path}: {size} is too large (limit {max_pixels:,})") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise FileFormatError(f"{path}: cannot decode the image: {_unreadable(source, exc)}") from None
     return gray
 
@@ -68,8 +73,6 @@ def _decode(path: str | Path, source, max_pixels: int = MAX_PIXELS) -> np.ndarra
 def _unreadable(source, exc: Exception) -> str:
     """Why pillow could not read ``source``, in words (pillow's own message names the
     Python object it read from, which says nothing to the reader), and what to do."""
-    import re
-
     try:
         source.seek(0)
         head = source.read(8)

@@ -73,7 +73,8 @@ def newest_run_model(folder: Path) -> Path | None:
     """The model file of the run folder ``folder`` that training wrote last, or None.
 
     A model file records no epoch, so the files' modification times decide: training
-    writes ``checkpoint.safetensors`` after each epoch and ``model.safetensors`` once,
+    writes ``checkpoint.safetensors`` at an epoch end every 5 seconds or so
+    (:class:`~deltaprop.callbacks.CheckpointWriter`) and ``model.safetensors`` once,
     after the last checkpoint, when it finishes; a ``train --resume`` leaves the old
     model file in place while its checkpoints move on. On equal times, the model."""
     stamps = {name: _stamp(folder / name) for name in _RUN_MODELS}
@@ -157,10 +158,10 @@ class ModelSource:
     def _current(self) -> _Loaded:
         """The loaded model, read again first if its file changed (caller holds the lock)."""
         path = self._candidate()
-        if path is None:
-            if self._loaded is not None:
-                return self._loaded
-            raise NoModelYet(f"{self.path} has no model yet; it appears when training finishes its first epoch")
+        if path is None:  # none yet, or a new run (train --overwrite) removed the old one's files
+            self._loaded = None
+            raise NoModelYet(f"{self.path} has no model yet; it appears when training writes its first checkpoint, "
+                             "at the first epoch end 5 s into training (or when training ends)")
         loaded = self._loaded
         if loaded is None or loaded.path != path or _stamp(path) != loaded.stamp:
             try:

@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -116,7 +117,7 @@ def parse_int(name: str, value: Any, *, text: bool = False) -> int | None:
     """A class id or unit number from JSON (or, with ``text``, a query string); None when absent."""
     if value is None:
         return None
-    if text and isinstance(value, str) and value.lstrip("-").isdigit() and len(value) < 10:
+    if text and isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,9}", value):
         value = int(value)
     if type(value) is not int:
         raise BadRequest(400, f"{name} must be an integer, got {json.dumps(value)[:40]}")

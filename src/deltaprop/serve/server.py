@@ -108,21 +108,22 @@ def _app(path: str | Path) -> App:
     return App(source, path if source.is_run else None)
 
 
-def make_server(path: str | Path, *, host: str = "127.0.0.1", port: int = 8000) -> Server:
+def make_server(path: str | Path, *, host: str = "127.0.0.1", port: int = 8000, port_option: str = "--port") -> Server:
     """A server for the model file or run folder ``path``, bound and ready for
-    ``serve_forever`` (``port=0`` picks a free port; ``server.url`` says which)."""
+    ``serve_forever`` (``port=0`` picks a free port; ``server.url`` says which).
+    ``port_option``: the command-line option that gave the port, named in errors."""
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
-        raise ConfigError(f"--port must be in 0..65535, got {port!r}")
+        raise ConfigError(f"{port_option} must be in 0..65535, got {port!r}")
     app = _app(path)
     try:
         return Server(host, port, app)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise ServerError(f"port {port} is in use (another server?); "
-                              "pass --port N, or --port 0 for a free one") from None
+                              f"pass {port_option} N, or {port_option} 0 for a free one") from None
         if exc.errno in (errno.EADDRNOTAVAIL, errno.EACCES) or isinstance(exc, socket.gaierror):
             raise ServerError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
-                              "check --host and --port") from None
+                              f"check --host and {port_option}") from None
         raise
 
 
@@ -147,7 +148,7 @@ def serve(path: str | Path, *, host: str = "127.0.0.1", port: int = 8000, out: T
 def serve_in_background(path: str | Path, *, host: str = "127.0.0.1", port: int = 8000) -> Server:
     """Start serving ``path`` from a daemon thread (``deltaprop train --serve``); the URL
     goes to stderr, so stdout keeps the training's own output."""
-    server = make_server(path, host=host, port=port)
+    server = make_server(path, host=host, port=port, port_option="--serve")
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.25}, daemon=True).start()
     print(f"serving the run at {server.url}  (kept up after training until Ctrl-C)", file=sys.stderr, flush=True)
     return server
