@@ -15,6 +15,7 @@ onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install 'd
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install 'deltaprop[onnx]')")
 
 from deltaprop import export  # noqa: E402
+from logit_models import trained_logit as trained_logit_net  # noqa: E402
 
 
 def graph_outputs(path, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -36,18 +37,7 @@ def torch_meta(path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def trained_logit():
-    """A single logit trained by ``fit`` with BinaryCrossEntropy(from_logits=True) (so
-    ``net.decision_threshold`` is 0), and inputs on which many ``z`` fall in [0, ½), where
-    ``z ≥ 0`` and a probability's ``≥ ½`` disagree."""
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((400, 3)).astype(np.float32)
-    y = (x[:, 0] + 0.5 * rng.standard_normal(400) > 0).astype(np.int64)
-    net = dp.mlp([3, 8, 1], output="identity", seed=0)
-    dp.fit(net, x, y, loss=dp.BinaryCrossEntropy(from_logits=True), optimizer=dp.SGD(lr=0.1), epochs=3,
-           batch_size=20, seed=0)
-    z = net.predict_proba(x)[:, 0]
-    assert net.decision_threshold == 0.0 and np.sum((z >= 0) & (z < 0.5)) > 20
-    return net, x
+    return trained_logit_net()
 
 
 def test_a_bare_export_of_a_trained_logit_labels_as_net_predict(tmp_path, trained_logit):

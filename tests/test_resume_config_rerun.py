@@ -55,6 +55,15 @@ def _interrupted_after(monkeypatch, epoch: int):
     monkeypatch.setattr(cli, "fit", fit)
 
 
+def _stopped_run(monkeypatch, run, schedule: str, epochs: int, after: int = 2):
+    """``deltaprop train`` of ``epochs`` with ``schedule`` into ``run``, stopped as on Ctrl-C
+    at the end of epoch ``after``."""
+    with monkeypatch.context() as m:
+        _interrupted_after(m, after)
+        stopped = run_cli("train", *PARITY, "--schedule", schedule, "--epochs", str(epochs), "--out", run, "--quiet")
+    assert stopped.returncode == 130, stopped.stderr
+
+
 @pytest.mark.slow  # three runs
 def test_an_extended_step_schedule_is_rerun_from_config_toml(tmp_path):
     run = tmp_path / "run"
@@ -95,10 +104,7 @@ def test_a_shortened_cosine_run_says_it_keeps_t_max_and_is_rerun_from_config_tom
 
 def test_a_resume_of_the_same_length_keeps_the_schedule_derived_and_says_nothing(tmp_path, monkeypatch):
     run = tmp_path / "run"
-    with monkeypatch.context() as m:
-        _interrupted_after(m, 2)
-        assert run_cli("train", *PARITY, "--schedule", "cosine", "--epochs", "4", "--out", run,
-                       "--quiet").returncode == 130
+    _stopped_run(monkeypatch, run, "cosine", 4)
     resumed = run_cli("train", "--resume", run, "--quiet")
     assert resumed.returncode == 0 and "note:" not in resumed.stderr, resumed.stderr
     assert "schedule.t_max" in _config(run)["derived"]  # a rerun of other epochs takes its own t_max
@@ -106,10 +112,7 @@ def test_a_resume_of_the_same_length_keeps_the_schedule_derived_and_says_nothing
 
 def test_a_cosine_with_t_max_set_shortened_says_where_its_rate_ends(tmp_path, monkeypatch):
     run = tmp_path / "run"
-    with monkeypatch.context() as m:
-        _interrupted_after(m, 2)
-        assert run_cli("train", *PARITY, "--schedule", "cosine:t_max=6", "--epochs", "6", "--out", run,
-                       "--quiet").returncode == 130
+    _stopped_run(monkeypatch, run, "cosine:t_max=6", 6)
     resumed = run_cli("train", "--resume", run, "--epochs", "3", "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     note = next(line for line in resumed.stderr.splitlines() if line.startswith("note:"))

@@ -7,34 +7,28 @@ whose layer widths are not the network's."""
 from __future__ import annotations
 
 import json
-import struct
 
 import numpy as np
 import pytest
 
 import deltaprop as dp
 from cli_in_process import run_cli
-from deltaprop.serialization import _metadata_digest, load_checkpoint
+from deltaprop.serialization import load_checkpoint
+from model_file_edits import edit_metadata
 
 PARITY = ["--dataset", "parity", "--layers", "10,6,2", "--lr", "0.5", "--batch-size", "full"]
 
 
 def _edited(src, dst, edit):
     """``src`` with ``edit(training, extra)`` applied to its metadata and the digest recomputed."""
-    raw = src.read_bytes()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    meta = header["__metadata__"]
-    training, extra = json.loads(meta["training"]), json.loads(meta.get("extra", "{}"))
-    edit(training, extra)
-    meta["training"] = json.dumps(training)
-    if "extra" in meta:
-        meta["extra"] = json.dumps(extra)
-    meta["metadata_sha256"] = _metadata_digest(meta)
-    body = json.dumps(header).encode()
-    body += b" " * (-len(body) % 8)
-    dst.write_bytes(struct.pack("<Q", len(body)) + body + raw[8 + n:])
-    return dst
+    def change(meta):
+        training, extra = json.loads(meta["training"]), json.loads(meta.get("extra", "{}"))
+        edit(training, extra)
+        meta["training"] = json.dumps(training)
+        if "extra" in meta:
+            meta["extra"] = json.dumps(extra)
+
+    return edit_metadata(src, dst, change)
 
 
 @pytest.fixture(scope="module")

@@ -4,46 +4,30 @@ exports decide by it; a file written before it was recorded reads as it always d
 
 from __future__ import annotations
 
-import json
-import struct
 
 import numpy as np
 import pytest
 from cli_in_process import run_cli
 
 import deltaprop as dp
-from deltaprop.serialization import _metadata_digest, read_model
+from deltaprop.serialization import read_model
+from logit_models import trained_logit as trained_logit_net
+from model_file_edits import edit_metadata
 
 
 def rewritten(src, dst, drop=(), **patch):
     """``src`` with metadata entries dropped or replaced and its metadata digest recomputed."""
-    raw = src.read_bytes()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    meta = header["__metadata__"]
-    for key in drop:
-        del meta[key]
-    meta.update(patch)
-    meta["metadata_sha256"] = _metadata_digest(meta)
-    body = json.dumps(header).encode()
-    body += b" " * (-len(body) % 8)
-    dst.write_bytes(struct.pack("<Q", len(body)) + body + raw[8 + n:])
-    return dst
+    def change(meta):
+        for key in drop:
+            del meta[key]
+        meta.update(patch)
+
+    return edit_metadata(src, dst, change)
 
 
 @pytest.fixture(scope="module")
 def trained_logit():
-    """A single logit trained by ``fit`` with BinaryCrossEntropy(from_logits=True), and
-    inputs on which many ``z`` fall in [0, ½)."""
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((400, 3)).astype(np.float32)
-    y = (x[:, 0] + 0.5 * rng.standard_normal(400) > 0).astype(np.int64)
-    net = dp.mlp([3, 8, 1], output="identity", seed=0)
-    dp.fit(net, x, y, loss=dp.BinaryCrossEntropy(from_logits=True), optimizer=dp.SGD(lr=0.1), epochs=3,
-           batch_size=20, seed=0)
-    z = net.predict_proba(x)[:, 0]
-    assert net.decision_threshold == 0.0 and np.sum((z >= 0) & (z < 0.5)) > 20
-    return net, x
+    return trained_logit_net()
 
 
 def test_save_without_a_loss_keeps_the_networks_threshold(tmp_path, trained_logit):

@@ -20,10 +20,12 @@ file and the problem.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
 import os
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -36,6 +38,7 @@ from deltaprop.errors import DatasetNotFoundError, DataError, FileFormatError, S
 __all__ = [
     "IDX_TYPES",
     "IdxHeader",
+    "copy_idx",
     "read_idx",
     "read_idx_header",
     "write_idx",
@@ -170,6 +173,19 @@ def _open(path: Path) -> BinaryIO:
     return open_regular(path, max_bytes=MAX_FILE_BYTES, what="IDX file", error=FileFormatError, allow_empty=True)
 
 
+@contextlib.contextmanager
+def _reading(path: Path, compressed: bool) -> Iterator[None]:
+    """Turn a failed read of ``path`` (a damaged gzip stream: cut short, a bad CRC, bad
+    deflate data) into the :class:`FileFormatError` that names the file and the fix."""
+    try:
+        yield
+    except (OSError, EOFError, zlib.error) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        kind = "corrupt gzip stream" if compressed else "read failed"
+        raise _bad(path, f"{kind} ({type(exc).__name__}: {exc})") from None
+
+
 def read_idx(path: str | os.PathLike, *, mmap: bool = False,
              max_bytes: int | None = None) -> np.ndarray:
     """Read an IDX file (raw or gzip) into an array of native byte order.
@@ -184,40 +200,66 @@ def read_idx(path: str | os.PathLike, *, mmap: bool = False,
         if mmap and compressed:
             raise FileFormatError(f"{path}: a gzip file cannot be memory-mapped. "
                                   "Decompress it first (gunzip -k), then map the raw file.")
-        try:
+        with _reading(path, compressed):
             stream = gzip.GzipFile(fileobj=f, mode="rb") if compressed else f
             header = _parse_header(stream, path, compressed)
             _check_size(header, path, size, max_bytes)
             if mmap:
                 if header.nbytes == 0:
                     return np.empty(header.shape, header.dtype)
-                return np.memmap(path, dtype=header.dtype, mode="r", offset=header.offset,
-                                 shape=header.shape)
-            return _read_data(stream, header, path)
-        except (OSError, EOFError, zlib.error) as exc:
-            if isinstance(exc, FileNotFoundError):
-                raise
-            kind = "corrupt gzip stream" if compressed else "read failed"
-            raise _bad(path, f"{kind} ({type(exc).__name__}: {exc})") from None
+                return np.memmap(path, dtype=header.dtype, mode="r", offset=header.offset, shape=header.shape)
+        return _read_data(stream, header, path)
 
 
-def _read_data(stream: BinaryIO, header: IdxHeader, path: Path) -> np.ndarray:
-    """Fill a preallocated array in bounded chunks; exactly the declared bytes, no more."""
-    out = np.empty(header.shape, dtype=header.dtype)
-    flat = memoryview(out.reshape(-1).view(np.uint8))
+def copy_idx(path: str | os.PathLike, write: Callable[[bytes], object]) -> IdxHeader:
+    """Pass the raw bytes of the IDX file at ``path`` (decompressed if gzip), header first,
+    to ``write`` at most a MiB at a time, checked as :func:`read_idx` checks them: a damaged
+    file raises the same :class:`FileFormatError`, so a caller writing to a temporary file
+    (:func:`deltaprop.atomic.atomic_write`) keeps nothing of it. An error ``write`` raises
+    (a full disk) passes through unchanged."""
+    path = Path(path)
+    with _open(path) as f:
+        compressed, size = _sniff(f, path)
+        with _reading(path, compressed):
+            stream = gzip.GzipFile(fileobj=f, mode="rb") if compressed else f
+            header = _parse_header(stream, path, compressed)
+            _check_size(header, path, size, None)
+        write(idx_header_bytes(header.shape, header.dtype))
+        for chunk in _data_chunks(stream, header, path):
+            write(chunk)
+    return header
+
+
+def _data_chunks(stream: BinaryIO, header: IdxHeader, path: Path) -> Iterator[bytes]:
+    """The data after the header, at most :data:`_CHUNK` bytes at a time: exactly the
+    declared bytes, no more (a stream that ends early or goes on is refused)."""
     total, pos = header.nbytes, 0
     while pos < total:
-        n = stream.readinto(flat[pos:min(pos + _CHUNK, total)])
-        if not n:
+        with _reading(path, header.compressed):
+            chunk = stream.read(min(_CHUNK, total - pos))
+        if not chunk:
             shape = "x".join(map(str, header.shape))
             raise _bad(path, f"truncated: the header declares {total:,} bytes of data "
                        f"({shape} {header.dtype.name}) but the data ends after {pos:,}")
-        pos += n
-    if stream.read(1):
+        pos += len(chunk)
+        yield chunk
+    with _reading(path, header.compressed):
+        extra = stream.read(1)
+    if extra:
         if header.compressed:
             raise _bad(path, f"corrupt gzip stream: it decompresses to more than the {total:,} bytes of data the "
                        "header declares (a damaged download or copy, or bytes added to the file)")
         raise _bad(path, f"trailing bytes after the {total:,} bytes the header declares")
+
+
+def _read_data(stream: BinaryIO, header: IdxHeader, path: Path) -> np.ndarray:
+    """Fill a preallocated array in bounded chunks (see :func:`_data_chunks`)."""
+    out = np.empty(header.shape, dtype=header.dtype)
+    flat = memoryview(out.reshape(-1).view(np.uint8))
+    pos = 0
+    for chunk in _data_chunks(stream, header, path):
+        flat[pos:pos + len(chunk)] = chunk
+        pos += len(chunk)
     if not header.dtype.isnative:
         out.byteswap(inplace=True)
         out = out.view(header.dtype.newbyteorder("="))

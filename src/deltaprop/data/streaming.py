@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from deltaprop import _checks
-from deltaprop.data.idx import read_idx
+from deltaprop.data.idx import copy_idx, read_idx
 from deltaprop.data.npy import read_npy_header
 from deltaprop.errors import (ConfigError, DataError, DatasetNotFoundError, FileFormatError, RowIndexError,
                               ShapeError)
@@ -368,8 +368,9 @@ def mapped_idx(path: str | os.PathLike) -> np.ndarray:
     (``mapped/``, named by the gzip file's SHA-256, written atomically so that processes
     doing it at once leave one whole copy) and the copy is mapped. The copy's SHA-256 is
     kept beside it (``.sha256``) and checked on every use: a copy changed since it was made
-    (or made by a version that kept no digest) is made again from the gzip file, never used."""
-    import gzip
+    (or made by a version that kept no digest) is made again from the gzip file, never used.
+    A damaged gzip file (cut short, a byte changed) is the :class:`FileFormatError` that
+    :func:`~deltaprop.data.read_idx` gives for it, and leaves nothing under ``mapped/``."""
     import hashlib
 
     from deltaprop.atomic import atomic_write, atomic_write_bytes
@@ -388,9 +389,7 @@ def mapped_idx(path: str | os.PathLike) -> np.ndarray:
         intact = False
     if not intact:
         digest = hashlib.sha256()
-        with atomic_write(raw) as out, gzip.open(path, "rb") as source:
-            while chunk := source.read(1 << 20):
-                out.write(chunk)
-                digest.update(chunk)
+        with atomic_write(raw) as out:
+            copy_idx(path, lambda chunk: (out.write(chunk), digest.update(chunk)))
         atomic_write_bytes(recorded, digest.hexdigest().encode("ascii"))
     return read_idx(raw, mmap=True)
