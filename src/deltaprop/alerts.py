@@ -96,6 +96,15 @@ CHANCE_EPOCHS = 3
 CHANCE_STEPS = 100
 CHANCE_MARGIN = 0.1
 
+#: Loss above guessing: a classifier's training loss over an epoch more than LOSS_ABOVE_GUESS
+#: times the loss of giving every class the same probability (ln k for k classes under
+#: cross-entropy; an untrained network starts near it, and predicting the class frequencies
+#: scores the labels' entropy, at most that). A healthy first epoch ends below it (the MNIST
+#: sample's default network: 1.03 against ln 10 = 2.30); with lr 200 the loss sits at 14.3
+#: from epoch 1 on, 6× ln 10, every step throwing the weights past any minimum. The rule
+#: holds from the first epoch, where exploding_loss, which needs a rise, cannot.
+LOSS_ABOVE_GUESS = 2.0
+
 #: Overfitting: training accuracy this far above validation accuracy (an absolute gap) in
 #: each of the last OVERFIT_EPOCHS epochs. The seed-000 network on MNIST ends within 0.03; a
 #: gap of 0.1 means it is learning the examples. One epoch is not enough: on a small
@@ -133,6 +142,10 @@ class Context:
 
     chance: float | None = None
     output_slope_cancelled: bool = True
+    #: a likelihood loss of classes: its value for predicting the class frequencies (the
+    #: labels' entropy) and for giving every class the same probability (ln k); else None
+    frequencies_loss: float | None = None
+    uniform_loss: float | None = None
 
 
 Finding = tuple[int | None, str]
@@ -303,6 +316,15 @@ def chance_accuracy(records, ctx) -> list[Finding]:
                    f"common class scores {ctx.chance:.3f} (chance)")]
 
 
+def loss_above_guess(records, ctx) -> list[Finding]:
+    loss, uniform = records[-1]["loss"], ctx.uniform_loss
+    if uniform is None or ctx.frequencies_loss is None or not math.isfinite(loss) or loss <= LOSS_ABOVE_GUESS * uniform:
+        return []
+    return [(None, f"the training loss is {loss:.4g}, {loss / uniform:.1f}× the {uniform:.4g} of giving every class "
+                   f"the same probability (predicting the class frequencies scores {ctx.frequencies_loss:.4g}): "
+                   "the steps are too large for the network to learn even how common each class is")]
+
+
 def overfitting(records, ctx) -> list[Finding]:
     recent = records[-OVERFIT_EPOCHS:]
     gaps = [r.get("accuracy") is not None and r.get("val_accuracy") is not None
@@ -328,6 +350,10 @@ Rule = Callable[[Sequence[dict], Context], list[Finding]]
 
 #: Every rule, by name, with its fix. Names are what ``Alert.rule`` holds.
 RULES: dict[str, tuple[Rule, str]] = {
+    "loss_above_guess": (loss_above_guess,
+                         "lower the learning rate (--lr), for example 10-100× smaller: a loss this far above "
+                         "guessing is the learning rate, not the initialisation or the depth, even where other alerts "
+                         "see saturated units or vanishing gradients"),
     "dead_relu": (dead_relu,
                   "lower the learning rate (one large step can push z below 0 for every input, and a dead unit's "
                   "gradient is 0, so nothing revives it); initialise with He (he_normal) and zero biases; or use "
@@ -489,13 +515,38 @@ def context_of(net, loss, y=None) -> Context:
 
     from .losses import MeanSquaredError
 
-    chance = None
+    chance = guesses = None
     if y is not None:
         targets = loss.prepare_targets(y, net.n_outputs, net.dtype)
         if loss.targets_are_classes(targets):
             ids = (targets[:, 0] >= 0.5) if targets.shape[1] == 1 else np.argmax(targets, axis=1)
             chance = chance_level(ids, max(targets.shape[1], 2))
-    return Context(chance=chance, output_slope_cancelled=not isinstance(loss, MeanSquaredError))
+            guesses = guess_losses(loss, targets)
+    frequencies, uniform = guesses or (None, None)
+    return Context(chance=chance, output_slope_cancelled=not isinstance(loss, MeanSquaredError),
+                   frequencies_loss=frequencies, uniform_loss=uniform)
+
+
+def guess_losses(loss, targets) -> tuple[float, float] | None:
+    """A likelihood loss's value on ``targets`` (class rows) for predicting the class
+    frequencies ``p̄`` and for the same probability for every class: ``−Σ p̄ ln q`` is
+    linear in the targets, so one row of their mean gives the mean. None for other losses."""
+    import numpy as np
+
+    from .diagnostics import own_loss
+    from .losses import BinaryCrossEntropy, _LikelihoodLoss
+
+    if not isinstance(loss, _LikelihoodLoss) or len(targets) == 0:
+        return None
+    sigmoid = isinstance(loss, BinaryCrossEntropy)  # each output a class of its own against the rest
+    mean = np.mean(targets, axis=0, dtype=np.float64)[None, :]
+    values = []
+    for q in (np.clip(mean, 1e-7, 1 - 1e-7), np.full_like(mean, 0.5 if sigmoid else 1.0 / mean.shape[1])):
+        if loss.from_logits:  # the logits of q: ln q for a softmax, ln q − ln(1 − q) for a sigmoid
+            q = np.log(q) - (np.log1p(-q) if sigmoid else 0.0)
+        with np.errstate(all="ignore"):
+            values.append(float(own_loss(loss).value(q.astype(targets.dtype), mean.astype(targets.dtype))))
+    return (values[0], values[1]) if all(map(math.isfinite, values)) else None
 
 
 def chance_level(class_ids: Sequence[int] | Any, n_classes: int) -> float:
