@@ -119,3 +119,23 @@ def test_a_ctrl_c_that_arrives_twice_under_timeout_still_counts_the_stopped_tria
     assert proc.returncode == 130, err
     assert err.strip().startswith("interrupted: 0 trial(s) finished, 2 stopped, 1 not started"), err
     assert [r["status"] for r in _rows(tmp_path)] == ["interrupted", "interrupted", "not run"]
+
+
+def test_sigterm_to_the_sweep_stops_its_trials_and_writes_the_results(tmp_path):
+    # kill PID (a batch scheduler's time limit, docker stop) reaches the sweep alone: it stops
+    # its running trials as on Ctrl-C, writes sweep.csv and ends 143; nothing trains on
+    proc = _start(tmp_path, 200, "--grid", "lr=0.1,0.2,0.3", "--workers", "2")
+    trials = [tmp_path / "s" / f"trial-00{i}" for i in range(2)]
+    try:
+        _wait_for(lambda: all(is_held(t) for t in trials))
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 143, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("interrupted: 0 trial(s) finished, 2 stopped, 1 not started"), err
+    assert "Traceback" not in out + err
+    assert [r["status"] for r in _rows(tmp_path)] == ["interrupted", "interrupted", "not run"]
+    _wait_for(lambda: not any(is_held(t) for t in trials), 30)

@@ -316,8 +316,9 @@ def overfitting(records, ctx) -> list[Finding]:
 def zero_init_symmetry(records, ctx) -> list[Finding]:
     dense = [s for s in _layers(records[-1]) if s["layer"] == "Dense"]
     return [
-        (s["index"], f"{_where(s)}: all its units have identical weights, so they compute the same "
-                     "function and receive the same gradient (symmetry)")
+        (s["index"], f"{_where(s)}: its units are copies of a few units (at most half as many distinct weight "
+                     "vectors as units), so the copies compute the same function and receive the same gradient "
+                     "(symmetry)")
         for s in dense[:-1]
         if s.get("identical_units")
     ]

@@ -1150,7 +1150,8 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
         _early_stopping_note(args, callbacks, model)
         history = _fit(args, cfg, model, data, callbacks, threads)
     except TrainingDivergedError as exc:
-        reporter.finish("diverged", alerts_at_end=_alerts_standing(reporter, model, data))
+        reporter.finish("diverged", alerts_at_end=_alerts_standing(reporter, model, data),
+                        diverged={"epoch": exc.epoch, "step": exc.step, "lr": cfg.lr, "message": str(exc)})
         return _diverged(exc, cfg, out, writer)
     except KeyboardInterrupt:
         _release_team(args)
@@ -1867,14 +1868,18 @@ def cmd_sweep(args) -> int:
     _say(f"sweep of {len(trials)} trials over {', '.join(grid)} in {out}")
     if args.resume:
         sweep.check_resumable(trials, config)  # before the finally below rewrites sweep.csv
-    try:
-        sweep.run_sweep(trials, config=config, workers=workers, scheduler=args.scheduler, resume=args.resume, say=_say)
-    except KeyboardInterrupt:
-        return _sweep_interrupted(args, trials, out, list(grid))
-    finally:
-        varied = list(grid)
-        sweep.write_results(trials, out, varied)
-        sweep.plot_results(trials, out, varied)
+    # SIGTERM (kill, a batch scheduler's limit) stops the sweep as Ctrl-C does: the running
+    # trials are stopped, sweep.csv says what became of each, and the command ends 143.
+    with interrupt_once(signal.SIGTERM) as terminated:
+        try:
+            sweep.run_sweep(trials, config=config, workers=workers, scheduler=args.scheduler, resume=args.resume,
+                            say=_say)
+        except KeyboardInterrupt:
+            status = _sweep_interrupted(args, trials, out, list(grid))
+            return 128 + signal.SIGTERM if terminated else status
+        finally:
+            sweep.write_results(trials, out, list(grid))
+            sweep.plot_results(trials, out, list(grid))
     _say(sweep.table(trials, list(grid)))
     best = sweep.best_trial(trials)
     failed = sum(t.result.get("status") == "failed" for t in trials)

@@ -12,7 +12,7 @@ give, for every layer ``l``:
   still passes ``α`` times it, so only ReLU layers raise the dead-unit alert);
 * ``‖δ‖``: the Frobenius norm of ``∂L/∂aˡ`` that reached the layer in backward (for a
   Dense layer ``δ = ∂L/∂z``); None for a softmax or sigmoid output fused with its loss;
-* Dense: whether all its units are identical (columns of ``W`` and entries of ``b``), the
+* Dense: whether its units are copies of a few (columns of ``W`` and entries of ``b``): the
   symmetry that zero initialisation never breaks (seed 002);
 
 and for every parameter ``θ``: ``‖∂L/∂θ‖`` of the loss alone (weight decay is an update
@@ -26,6 +26,7 @@ network's weights, gradients and :meth:`~deltaprop.network.Network.trace` are un
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -247,13 +248,71 @@ def dead_share(layer, a: np.ndarray) -> float | None:
 
 
 def identical_units(layer: Dense) -> bool:
-    """Whether every unit (column of ``W``, entry of ``b``) of a Dense layer with more than
-    one unit equals the first, within :data:`IDENTICAL_TOLERANCE` (or
-    :data:`IDENTICAL_EPSILONS` machine epsilons) of the largest weight."""
-    W, b = layer.W.value, layer.b.value
-    if W.shape[1] < 2:
+    """Whether the units of a Dense layer with more than one unit are copies: they fall into
+    at most half as many distinct units (see :func:`distinct_units`) as the layer has. Zero
+    initialisation makes every unit a copy of the first; float32 rounding may split the
+    copies into a few groups that then train apart (50 units as 3 distinct ones), but the
+    layer still computes only those few functions."""
+    width = layer.W.value.shape[1]
+    if width < 2:
         return False
+    return distinct_units(layer, limit=width // 2) <= width // 2
+
+
+def distinct_units(layer: Dense, limit: int | None = None) -> int:
+    """How many distinct units (columns of ``W`` stacked on ``b``) a Dense layer has: units
+    within :data:`IDENTICAL_TOLERANCE` (or :data:`IDENTICAL_EPSILONS` machine epsilons) of
+    the largest weight of one another count once. ``limit``: stop counting beyond it.
+
+    Cheap on a healthy layer: units are projected on up to :data:`PROJECTIONS` fixed
+    directions ``v``; two copies' projections differ by at most ``‖v‖₁·tol``, so units split
+    apart by a wider gap in any projection are distinct without comparing their weights.
+    Only units that stay together in every projection are compared entry by entry."""
+    W, b = layer.W.value, layer.b.value
     info = np.finfo(W.dtype)
-    scale = max(float(np.max(np.abs(W))), float(np.max(np.abs(b))), info.tiny)
+    scale = max(float(np.max(np.abs(W), initial=0.0)), float(np.max(np.abs(b), initial=0.0)), info.tiny)
     tol = max(IDENTICAL_TOLERANCE, IDENTICAL_EPSILONS * float(info.eps)) * scale
-    return bool(np.max(np.abs(W - W[:, :1])) <= tol and np.max(np.abs(b - b[0])) <= tol)
+    units = np.vstack([W, b[None, :]]).astype(np.float64, copy=False)
+    if units.shape[1] == 0:
+        return 0
+    labels = np.zeros(units.shape[1], dtype=np.int64)
+    for v in _directions(units.shape[0]):
+        labels = _split(labels, v @ units, 2.0 * float(np.sum(np.abs(v))) * tol)
+        if limit is not None and int(labels.max()) + 1 > limit:
+            return int(labels.max()) + 1  # at least one distinct unit per part
+    return _count_copies(units, labels, tol, limit)
+
+
+#: Fixed directions :func:`distinct_units` projects the units on before comparing them.
+PROJECTIONS = 4
+
+
+def _split(labels: np.ndarray, p: np.ndarray, gap: float) -> np.ndarray:
+    """Parts refined by ``p``: units of one part whose sorted ``p`` are more than ``gap``
+    apart go to different parts. Labels come back as 0, 1, …."""
+    order = np.lexsort((p, labels))
+    cut = np.ones(order.size, dtype=bool)
+    cut[1:] = (labels[order][1:] != labels[order][:-1]) | (np.diff(p[order]) > gap)
+    out = np.empty_like(labels)
+    out[order] = np.cumsum(cut) - 1
+    return out
+
+
+def _count_copies(units: np.ndarray, labels: np.ndarray, tol: float, limit: int | None) -> int:
+    """Distinct units within each part of ``labels``, compared entry by entry."""
+    count = 0
+    for part in np.split(np.argsort(labels, kind="stable"), np.flatnonzero(np.diff(np.sort(labels))) + 1):
+        while part.size:
+            part = part[np.max(np.abs(units[:, part] - units[:, part[:1]]), axis=0) > tol]
+            count += 1
+            if limit is not None and count > limit:
+                return count
+    return count
+
+
+@functools.lru_cache(maxsize=16)
+def _directions(n: int) -> np.ndarray:
+    """:data:`PROJECTIONS` fixed directions of ``n`` entries in [−1, 1] (the same every call)."""
+    v = np.random.default_rng(20240).uniform(-1.0, 1.0, (PROJECTIONS, n))
+    v.setflags(write=False)
+    return v

@@ -495,10 +495,11 @@ class ReportWriter(Callback):
         self.state = state
 
     def finish(self, status: str, *, evaluation: dict[str, Any] | None = None,
-               alerts_at_end: dict[str, Any] | None = None) -> Path:
+               alerts_at_end: dict[str, Any] | None = None, diverged: dict[str, Any] | None = None) -> Path:
         """The final report: ``status`` is done, diverged, interrupted or failed (a file
         could not be written); ``alerts_at_end``
-        (:func:`deltaprop.alerts.standing`) says which alerts still hold at the last epoch.
+        (:func:`deltaprop.alerts.standing`) says which alerts still hold at the last epoch;
+        ``diverged`` (a diverged run): ``{"epoch", "step", "lr", "message"}``, where and why.
         A finished run records which epoch's weights its model holds (:func:`model_weights`).
         run.json is written last, so one that says done means every file was written."""
         self.facts["status"] = status
@@ -506,6 +507,8 @@ class ReportWriter(Callback):
             self.facts["model_weights"] = model_weights(self.state)
         if alerts_at_end is not None:
             self.facts["alerts_at_end"] = alerts_at_end
+        if diverged is not None:
+            self.facts["diverged"] = diverged
         self.facts["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
         self._time_facts()
         if evaluation is not None:

@@ -50,7 +50,7 @@ def render(records, facts: dict[str, Any], *, evaluation=None, weights=None, ref
     head = f'<meta http-equiv="refresh" content="{int(refresh)}">' if refresh else ""
     body = [
         _header(records, facts, evaluation),
-        _section("alerts", "Alerts", _alerts(records, facts.get("alerts_at_end"))),
+        _section("alerts", "Alerts", _alerts(records, facts.get("alerts_at_end"), facts.get("status"))),
         _section("curves", "Loss, accuracy and learning rate", _curves(records, _kept_epoch(records, facts))),
         _section("diagnostics", "Per-layer diagnostics (probe batch, after each epoch)", _diagnostics(records)),
         _section("confusion", f"Confusion matrix ({_scored(evaluation)[1]})", _confusion(evaluation)),
@@ -119,11 +119,27 @@ def _header(records, facts, evaluation) -> str:
         parts.append("<p>The run stopped when a file could not be written (the command said which). Its files "
                      "written before are kept; <code>deltaprop train --resume</code> with its folder continues it "
                      "from its last checkpoint once the cause is fixed.</p>")
+    if status == "diverged":
+        parts.append(_diverged_words(facts.get("diverged")))
     if status == "interrupted":
         parts.append("<p>The run stopped before it finished. <code>deltaprop train --resume</code> with its folder "
                      "continues it from its last checkpoint, or writes its model and results when its epochs are "
                      "all trained.</p>")
     return "<header>" + "".join(parts) + "</header>"
+
+
+def _diverged_words(diverged) -> str:
+    """Where and why a diverged run stopped (run.json's ``diverged``; absent from older
+    files) and the fix, in the CLI's words."""
+    d = diverged if isinstance(diverged, dict) else {}
+    epoch, step, lr, message = (d.get(k) for k in ("epoch", "step", "lr", "message"))
+    where = f" at epoch {epoch}, step {step}" if isinstance(epoch, int) and isinstance(step, int) else ""
+    rate = f" (it was {lr:g})" if isinstance(lr, (int, float)) and not isinstance(lr, bool) else ""
+    why = f" ({escape(message)})" if isinstance(message, str) else ""
+    return (f'<p class="warning">Training diverged{where}: the loss became NaN or infinite{why}. The curves stop '
+            "at the last finished epoch, and no model was written. Lower the learning rate "
+            f"(<code>--lr</code>{rate}), for example 3-10× smaller, or scale the inputs to [0, 1], and train again; "
+            "the last good checkpoint, if an epoch finished, is the folder's checkpoint.safetensors.</p>")
 
 
 def _epoch_values(record) -> str:
@@ -162,10 +178,12 @@ def _chance(evaluation) -> float | None:
     return float(cm.sum(axis=1).max() / total) if total else None
 
 
-def _alerts(records, at_end=None) -> str:
+def _alerts(records, at_end=None, status=None) -> str:
     """Every alert as it fired; with ``at_end`` (run.json's ``alerts_at_end``), whether it
     still holds at the last epoch or cleared before it."""
     alerts = [a for r in records for a in r.get("alerts") or ()]
+    if not alerts and status == "diverged":
+        return "<p>No alert fired before the run diverged; see above for where it diverged and the fix.</p>"
     if not alerts:
         return "<p>No alerts: no dead, saturated or identical units, no vanishing gradients, curves as expected.</p>"
     items = []
