@@ -183,3 +183,14 @@ def test_train_says_the_data_dir_it_does_not_read(tmp_path):
                   "--quiet", "--out", tmp_path / "run")
     assert res.returncode == 0, res.stderr
     assert f"note: --data-dir {tmp_path / 'mine'} is not read" in res.stderr
+
+
+def test_the_data_dir_help_says_when_files_are_downloaded_into_it_and_when_it_is_refused(capsys):
+    # it said "looked for / downloaded to", but an empty --data-dir is refused where a copy exists elsewhere
+    assert cli.main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert ("downloaded into it only when no copy is found elsewhere (the cache, $DELTAPROP_DATA, a system folder): "
+            "where one is, a folder without them is refused, never passed over") in text
+    for command in (["evaluate", "--help"], ["plot", "samples", "--help"]):
+        assert cli.main(command) == 0
+        assert "as for train" in " ".join(capsys.readouterr().out.split())

@@ -240,3 +240,40 @@ def test_a_loss_on_an_output_it_does_not_fit_is_refused_as_fit_refuses_it(loss):
     x, y = np.random.default_rng(0).standard_normal((5, 4)), np.array([0, 1, 2, 0, 1])
     with pytest.raises(dp.ConfigError, match="output"):
         dp.gradcheck(net, loss, x, y if isinstance(loss, dp.CrossEntropy) else np.eye(3)[y])
+
+
+# -- where the loss has no derivative: a failed check says why -----------------------------
+def test_a_check_failing_at_probabilities_clipped_at_eps_says_so():
+    """A confident softmax (weights × 300): a likelihood term clipped at eps is flat in θ,
+    backprop's δ = a − y is not; the check fails and its note names the cause and the fix."""
+    rng = np.random.default_rng(0)
+    net = dp.mlp([4, 5, 3], seed=0, dtype="float64")
+    for layer in net.layers:
+        if isinstance(layer, dp.Dense):
+            layer.W.value *= 300
+    X, y = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
+    with np.errstate(under="ignore"):
+        report = dp.gradcheck(net, dp.CrossEntropy(), X, y)
+    assert not report.passed
+    assert len(report.notes) == 1 and "clipped at eps" in report.notes[0] and "from_logits=True" in report.notes[0]
+    assert report.table().splitlines()[-1].startswith("note: ")
+
+
+def test_a_check_failing_at_a_relus_kink_says_so():
+    """Every hidden ReLU dead (biases −10): the output ReLU's input is exactly 0, where the
+    central difference takes half the slope and backprop the subgradient 0."""
+    rng = np.random.default_rng(0)
+    net = dp.Network([dp.Dense(4, 3), dp.ReLU(), dp.Dense(3, 2), dp.ReLU()], seed=0, dtype="float64")
+    net.layers[0].b.value[:] = -10
+    X, y = rng.standard_normal((5, 4)), np.eye(2)[rng.integers(0, 2, 5)]
+    report = dp.gradcheck(net, dp.MeanSquaredError(), X, y)
+    assert not report.passed
+    assert len(report.notes) == 1 and "kink at 0" in report.notes[0]
+
+
+def test_a_smooth_check_has_no_notes():
+    rng = np.random.default_rng(0)
+    report = dp.gradcheck(dp.mlp([4, 5, 3], seed=0, dtype="float64"), dp.CrossEntropy(), rng.standard_normal((5, 4)),
+                          rng.integers(0, 3, 5))
+    assert report.passed and report.notes == []
+    assert "note" not in report.table()

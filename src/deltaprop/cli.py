@@ -89,7 +89,9 @@ def _one_line(exc: BaseException) -> str:
 _TRAIN_OPTIONS = [
     # flag, config key, help
     ("--dataset", "dataset", "mnist, fashion-mnist, mnist-sample (bundled; the default), parity, or a .npz/.csv file"),
-    ("--data-dir", "data_dir", "folder where MNIST files are looked for / downloaded to"),
+    ("--data-dir", "data_dir", "folder holding the MNIST or Fashion-MNIST files (in it or its mnist/ or fashion-mnist/ "
+     "subfolder, gzipped or not); they are downloaded into it only when no copy is found elsewhere (the cache, "
+     "$DELTAPROP_DATA, a system folder): where one is, a folder without them is refused, never passed over"),
     ("--label-column", "label_column", "the label column of a CSV file (a header name, or an index: 0 first, -1 last) or the "
      f"labels array of an .npz; default: the column named {', '.join(LABEL_NAMES[:-2])} or {LABEL_NAMES[-2]} (any "
      f"case), {LABEL_NAMES[-1]} only when none of those is there, else the first or the last column, whichever holds "
@@ -160,7 +162,7 @@ def _add_evaluate(sub) -> None:
     e.add_argument("model", metavar="MODEL", help="a model file (model.safetensors) or a run folder")
     e.add_argument("--dataset", help="dataset name or file (default: the one the model was trained on)")
     e.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's files (MNIST, Fashion-MNIST; "
-                   "default: the one the model's training run used, while it still holds them)")
+                   "default: the one the model's training run used, while it still holds them), as for train")
     e.add_argument("--split", choices=("test", "train", "all"),
                    help="which rows to score: test (the rows training held out; the default for the training "
                         "file and named datasets), train, or all (the default for any other file: every row)")
@@ -211,7 +213,8 @@ def _add_plot(sub) -> None:
                          description="Draw the first rows to score as images, titled with their labels and, with "
                                      "--model, the model's predictions. The rows are those evaluate scores.")
     ps.add_argument("--dataset", help="dataset name or file (default: the one --model was trained on, else mnist-sample)")
-    ps.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's files (MNIST, Fashion-MNIST)")
+    ps.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's files (MNIST, Fashion-MNIST), "
+                    "as for train")
     ps.add_argument("--split", choices=("test", "train", "all"),
                     help="which rows to draw, as for evaluate: test (the default for the training file and named "
                          "datasets), train, or all (the default for any other file)")
@@ -1532,12 +1535,46 @@ def _predicted_classes(mf, x: np.ndarray) -> np.ndarray:
     return decided_classes(mf.net.predict_proba(x), mf.net.decision_threshold, mf.class_names)
 
 
+def _names_its_classes(mf) -> bool:
+    """Whether the model's class names say what its classes are: names other than the ids
+    0, 1, ..., or the ids of a named dataset (MNIST's digits), not a data file's bare ids."""
+    names = tuple(mf.class_names or ())
+    trained = mf.extra.get("dataset")
+    named_data = isinstance(trained, str) and not _is_file_dataset(trained)
+    return bool(names) and (named_data or names != tuple(str(i) for i in range(len(names))))
+
+
+def _listed(names, most: int = 10) -> str:
+    return ", ".join(map(str, names[:most])) + (", ..." if len(names) > most else "")
+
+
+def _class_names_shown(mf, ds: _Dataset, name: str, what: str) -> tuple[str, ...]:
+    """The names the rows' classes are shown by: the model's, or the dataset's where the
+    model's are bare ids (or there is no model). A named dataset whose classes are not the
+    model's (Fashion-MNIST products for a model of MNIST digits) is refused: its labels
+    would be shown under the names of other classes, and ``what`` (a score, a drawing)
+    would mean nothing."""
+    own = tuple(ds.class_names)
+    if mf is None or not mf.class_names:
+        return own
+    model = tuple(mf.class_names)
+    if _is_file_dataset(name) or model == own:  # a file's classes are ids, which the model's names name
+        return model
+    if not _names_its_classes(mf):
+        return own
+    trained = mf.extra.get("dataset")
+    where = f"its own dataset ({trained})" if isinstance(trained, str) and trained else "the data it was trained on"
+    raise DataError(f"{name}'s classes ({_listed(own)}) are not the ones {mf.path} was trained on ({_listed(model)}), "
+                    f"so {what} would show {name}'s labels under other classes' names; use the model on "
+                    f"{where}, or train one on {name}")
+
+
 def cmd_evaluate(args) -> int:
     mf = _classifier(args.model, "evaluate scores",
                      "Score it in Python, e.g. with the scikit-learn estimator's score()")
     name = _model_dataset(args, mf)
     ds, x, y, which = _rows_to_score(args, mf, name)
-    names = mf.class_names or ds.class_names
+    names = _class_names_shown(mf, ds, name, "a per-class score")
     pred = _predicted_classes(mf, x)
     k = max(len(names), mf.net.n_outputs if mf.net.n_outputs > 1 else 2)
     if len(y) and int(y.max()) >= k:
@@ -1731,7 +1768,7 @@ def cmd_plot_samples(args) -> int:
     name = _model_dataset(args, mf) if mf is not None else args.dataset or "mnist-sample"
     ds, x, y, _ = _rows_to_score(args, mf, name)
     x, y = x[:n], y[:n]
-    names = (mf.class_names if mf is not None else None) or ds.class_names
+    names = _class_names_shown(mf, ds, name, "a drawing of its predictions")
     predictions = _predicted_classes(mf, x) if mf is not None else None
     out = args.out or (mf.path.parent if mf is not None else Path(".")) / "samples.png"
     _say(f"wrote {plot_samples(x, y, out, class_names=names, predictions=predictions, n=n)}")

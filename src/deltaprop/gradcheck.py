@@ -9,13 +9,13 @@ one backprop saw.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _checks
-from .layers import Dropout, Sigmoid, Softmax
-from .losses import Loss
+from .layers import Dropout, LeakyReLU, ReLU, Sigmoid, Softmax
+from .losses import Loss, _eps
 from .network import Network
 
 
@@ -30,10 +30,13 @@ class ParameterCheck:
 
 @dataclass
 class GradCheckReport:
-    """Per-parameter results; ``max_relative_error`` is the worst of them."""
+    """Per-parameter results; ``max_relative_error`` is the worst of them. ``notes`` name
+    the points where the loss is not differentiable and a correct gradient can still fail
+    the check (probabilities clipped at eps, inputs at a ReLU's kink)."""
 
     parameters: list[ParameterCheck]
     tolerance: float
+    notes: list[str] = field(default_factory=list)
 
     @property
     def max_relative_error(self) -> float:
@@ -53,6 +56,7 @@ class GradCheckReport:
         lines = ["  ".join(r[c].ljust(widths[c]) for c in range(6)).rstrip() for r in rows]
         verdict = "passed" if self.passed else "FAILED"
         lines.append(f"max relative error {self.max_relative_error:.2e} (tolerance {self.tolerance:.0e}): {verdict}")
+        lines.extend(f"note: {note}" for note in self.notes)
         return "\n".join(lines)
 
 
@@ -73,7 +77,9 @@ def gradcheck(
     Works on a float64 copy (the network itself is not changed). ``max_entries`` caps the
     entries checked per parameter (a random sample; ``None`` checks all). ``train=True``
     checks the training-mode function with every dropout mask drawn once and frozen;
-    ``train=False`` the inference function (dropout off)."""
+    ``train=False`` the inference function (dropout off). Where the loss has no derivative
+    (probabilities clipped at eps, ReLU inputs at their kink) a correct gradient can fail:
+    the report's ``notes`` say so, with how many such points the check met."""
     h = _checks.positive_number("h", h)
     tolerance = _checks.positive_number("tolerance", tolerance)
     if max_entries is not None:
@@ -96,14 +102,51 @@ def gradcheck(
         layer.freeze_mask = True
     try:
         loss.value(a, targets)
+        notes = _clipped_note(loss, a, targets)
         work._backward(loss, a, targets)
+        notes += _kink_note(work, x, h)
         rng = np.random.default_rng(seed)
         results = [_check_parameter(name, p, loss_value, h, _entries(p.value.size, max_entries, rng))
                    for name, p in work.named_parameters()]
     finally:
         for layer in dropouts:
             layer.freeze_mask = False
-    return GradCheckReport(results, tolerance)
+    return GradCheckReport(results, tolerance, notes)
+
+
+def _clipped_note(loss: Loss, a: np.ndarray, targets: np.ndarray) -> list[str]:
+    """A likelihood on probabilities clips ``a`` at ``eps`` (and ``1 − eps``) before its
+    ``log``: where a likelihood term sits there, ``L`` is flat in θ while backprop's
+    ``δ = (a − y)/n`` is not, and a correct gradient fails the check."""
+    from .losses import BinaryCrossEntropy, CrossEntropy
+
+    if not isinstance(loss, (CrossEntropy, BinaryCrossEntropy)) or loss.from_logits:
+        return []
+    eps = _eps(a.dtype)
+    if isinstance(loss, CrossEntropy):
+        clipped = int(np.count_nonzero((a < eps) & (targets > 0)))
+    else:
+        clipped = int(np.count_nonzero(((a < eps) & (targets > 0)) | ((a > 1 - eps) & (targets < 1))))
+    if not clipped:
+        return []
+    return [f"{clipped} output(s) are probabilities clipped at eps ({eps:.1e}) where the target needs them: "
+            f"{type(loss).__name__} is flat there while backprop's δ = a − y is not, so a correct gradient fails; "
+            "check with from_logits=True (an identity output layer) or smaller weights"]
+
+
+def _kink_note(work: Network, x: np.ndarray, h: float) -> list[str]:
+    """Inputs ``z`` of ReLU/LeakyReLU layers within ``10 h`` of their kink at 0: a step of
+    ``h`` can cross it, where the central difference averages the two slopes and backprop
+    takes one (the subgradient), so a correct gradient can fail there."""
+    near, z = 0, x
+    for layer in work.layers:  # the dropout masks are frozen: the same function backprop saw
+        if isinstance(layer, (ReLU, LeakyReLU)):
+            near += int(np.count_nonzero(np.abs(z) < 10 * h))
+        z = layer.forward(z, train=True)
+    if not near:
+        return []
+    return [f"{near} input(s) of ReLU/LeakyReLU layers lie within 10·h of the kink at 0, where the loss has no "
+            "derivative: finite differences and backprop may rightly disagree there (check at another seed or input)"]
 
 
 def _entries(size: int, max_entries: int | None, rng: np.random.Generator) -> np.ndarray:
