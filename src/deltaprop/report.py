@@ -34,10 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from .alerts import Alert
 from .atomic import atomic_write_bytes
 from .callbacks import Callback
-from .diagnostics import Diagnostics
 from .errors import DataError
 
 #: Seconds between reloads of the page while the run trains.
@@ -223,13 +221,39 @@ def _cell(row: dict[str, str], key: str, path: Path):
         raise DataError(f"{path}: {key} is {value!r}, not a number") from None
 
 
+def _checked_rows(path: Path, columns) -> list[dict[str, str]]:
+    """The rows of a run folder's CSV file, each with every one of ``columns`` (a missing
+    file: none); a :class:`DataError` names the file and what is missing."""
+    rows = _read_csv(path)
+    if not rows:
+        return rows
+    absent = [c for c in columns if c not in rows[0]]
+    if absent:
+        raise DataError(f"{path}: it lacks the column{'s' if len(absent) > 1 else ''} {', '.join(absent)} "
+                        f"(its columns must be {', '.join(columns)})")
+    for n, row in enumerate(rows, start=2):
+        if None in row or any(row[c] is None for c in columns):
+            raise DataError(f"{path}: line {n} has {len([v for k, v in row.items() if k is not None and v is not None])}"
+                            f" of its {len(columns)} fields (the file is cut short or damaged)")
+    return rows
+
+
+def _whole(row: dict[str, str], key: str, path: Path) -> int:
+    value = _cell(row, key, path)
+    if value is None or not float(value).is_integer():
+        raise DataError(f"{path}: {key} is {row.get(key)!r}, not a whole number")
+    return int(value)
+
+
 def read_diagnostics_csv(path: Path) -> dict[int, dict[str, Any]]:
     """``diagnostics.csv`` back into each epoch's :meth:`Diagnostics.as_dict` form."""
+    from .diagnostics import Diagnostics
+
     by_epoch: dict[int, dict[str, Any]] = {}
-    for row in _read_csv(path):
-        epoch = int(_cell(row, "epoch", path))
-        d = by_epoch.setdefault(epoch, {"probe_size": int(_cell(row, "probe_size", path)), "layers": [], "parameters": []})
-        layer = int(_cell(row, "layer", path))
+    for row in _checked_rows(path, DIAGNOSTICS_COLUMNS):
+        epoch = _whole(row, "epoch", path)
+        d = by_epoch.setdefault(epoch, {"probe_size": _whole(row, "probe_size", path), "layers": [], "parameters": []})
+        layer = _whole(row, "layer", path)
         if row["type"] == "parameter":
             d["parameters"].append({"name": row["name"], "layer": layer,
                                     **{k: _cell(row, k, path) for k in ("grad_norm", "norm", "update_ratio")}})
@@ -237,8 +261,31 @@ def read_diagnostics_csv(path: Path) -> dict[int, dict[str, Any]]:
             d["layers"].append({"index": layer, "layer": row["type"],
                                 **{k: _cell(row, k, path) for k in ("mean", "std", "saturated", "dead", "delta_norm",
                                                                      "identical_units")}})
-    for d in by_epoch.values():
-        Diagnostics.from_dict(d)  # every field present and well-formed
+    for epoch, d in by_epoch.items():
+        try:
+            Diagnostics.from_dict(d)  # every field present and well-formed
+        except (TypeError, KeyError, ValueError) as exc:
+            raise DataError(f"{path}: epoch {epoch}'s rows are malformed ({type(exc).__name__}: {exc})") from None
+    return by_epoch
+
+
+def read_alerts_csv(path: Path) -> dict[int, list[dict[str, Any]]]:
+    """``alerts.csv`` back into each epoch's alerts, checked (known rules, layers from 0)."""
+    from .alerts import checked_alerts
+
+    rows = []
+    for row in _checked_rows(path, ALERT_COLUMNS):
+        layer = _cell(row, "layer", path)
+        rows.append({"rule": row["rule"], "epoch": _whole(row, "epoch", path),
+                     "layer": None if layer is None else _whole(row, "layer", path),
+                     "evidence": row["evidence"], "fix": row["fix"]})
+    try:
+        alerts = checked_alerts(rows)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    by_epoch: dict[int, list] = {}
+    for alert in alerts:
+        by_epoch.setdefault(alert["epoch"], []).append(alert)
     return by_epoch
 
 
@@ -256,12 +303,13 @@ def read_run(out: Path) -> dict[str, Any]:
     else:
         raise DataError(f"{out} holds no history.csv: is it a deltaprop train output folder?")
     diagnostics = read_diagnostics_csv(out / "diagnostics.csv")
-    alerts: dict[int, list] = {}
-    for row in _read_csv(out / "alerts.csv"):
-        layer = _cell(row, "layer", out / "alerts.csv")
-        alert = Alert(row["rule"], int(_cell(row, "epoch", out / "alerts.csv")), None if layer is None else int(layer),
-                      row["evidence"], row["fix"])
-        alerts.setdefault(alert.epoch, []).append(alert.as_dict())
+    alerts = read_alerts_csv(out / "alerts.csv")
+    for epoch, found in alerts.items():
+        layers = len((diagnostics.get(epoch) or {}).get("layers") or ()) or None
+        for a in found:
+            if layers is not None and a["layer"] is not None and a["layer"] >= layers:
+                raise DataError(f"{out / 'alerts.csv'}: an alert of epoch {epoch} names layer {a['layer']}; the "
+                                f"network has {layers} layers (diagnostics.csv)")
     for r in records:
         r["epoch"] = int(r["epoch"])
         r["diagnostics"] = diagnostics.get(r["epoch"])
