@@ -794,7 +794,11 @@ def _new_model(cfg: TrainConfig, data: _Data) -> _Model:
     _check_layers(cfg, data)
     n_features, n_outputs = data.n_features, _n_outputs(cfg, data)
     cfg.fill_from_run(n_features, n_outputs, _batches_per_epoch(cfg, data))  # config.toml holds the widths and length
-    net = with_input_layer(cfg.build_network(n_features, n_outputs), _input_layer(cfg.scaling, data.x_train))
+    with warnings.catch_warnings(record=True) as said:  # a zero init's warning: one line, not Python's two
+        warnings.simplefilter("always", UserWarning)
+        net = with_input_layer(cfg.build_network(n_features, n_outputs), _input_layer(cfg.scaling, data.x_train))
+    for text in dict.fromkeys(str(w.message) for w in said):
+        _say(f"warning: {text}", err=True)
     return _Model(net, cfg.build_optimizer(), cfg.build_loss())
 
 

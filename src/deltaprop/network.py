@@ -9,6 +9,7 @@ gradient is never needed, so its ``δ Wᵀ`` GEMM is skipped.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -94,7 +95,8 @@ class Network:
         self.rng = np.random.default_rng(_checks.seed(seed))
         width = None
         for layer in layers:
-            width = layer.build(width, self.dtype, self.rng)
+            with _rebuilding(isinstance(layer, Dense) and layer.W is not None):
+                width = layer.build(width, self.dtype, self.rng)
         self.n_features: int = next(layer for layer in layers if isinstance(layer, Dense)).n_in
         self.n_outputs: int = width
         #: The class threshold of a single output when ``predict`` is given none: 0.5 for a
@@ -111,7 +113,8 @@ class Network:
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
             raise ConfigError("a network config must be a mapping with a 'layers' list")
         layers = [layer_from_config(c) for c in config["layers"]]
-        return cls(layers, seed=seed, dtype=dtype or config.get("dtype", "float32"))
+        with _rebuilding(True):  # the weights come from the network or file the config is of
+            return cls(layers, seed=seed, dtype=dtype or config.get("dtype", "float32"))
 
     def config(self) -> dict[str, Any]:
         return {"layers": [layer.config() for layer in self.layers], "dtype": self.dtype.name}
@@ -385,6 +388,19 @@ def mlp(
         else:
             layers.extend(cls() for cls in out_classes)
     return Network(layers, seed=seed, dtype=dtype)
+
+
+@contextmanager
+def _rebuilding(quiet: bool):
+    """Layers built again whose weights are set afterwards (a saved or copied network, a
+    Dense layer built before): no warning of zero-initialised weights, which they no longer
+    hold (the first build warned)."""
+    if not quiet:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Dense weights initialised to zero", category=UserWarning)
+        yield
 
 
 def output_layers(output: str) -> list[type[Layer]]:
