@@ -313,7 +313,7 @@ def chance_accuracy(records, ctx) -> list[Finding]:
     if not at_chance(acc, ctx.chance):
         return []
     return [(None, f"training accuracy is {acc:.3f} after {len(records)} epochs; always answering the most "
-                   f"common class scores {ctx.chance:.3f} (chance)")]
+                   f"common class of the training labels scores {ctx.chance:.3f} (chance)")]
 
 
 def loss_above_guess(records, ctx) -> list[Finding]:

@@ -960,11 +960,11 @@ def _report_results(args, reporter, model: _Model, data: _Data, X_test, acc: flo
                                                       loss=model.loss, images=images, **scored), alerts_at_end=at_end)
     if alerts or not args.quiet:
         _say(summary(alerts, at_end), err=bool(args.log_json))
-    chance = chance_level(data.y_train, len(data.class_names))
+    chance = chance_level(data.y_test, len(data.class_names))  # of the rows scored, as the report's
     if at_chance(acc, chance):
         rows = "test" if data.held_out else "training"
-        _say(f"WARNING: {rows} accuracy {acc:.4f} is at chance (always answering the most common class scores "
-             f"{chance:.4f}): this network has not learned; see the alerts above", err=True)
+        _say(f"WARNING: {rows} accuracy {acc:.4f} is at chance (always answering the most common class of the {rows} "
+             f"labels scores {chance:.4f}): this network has not learned; see the alerts above", err=True)
 
 
 def _architecture(cfg: TrainConfig, data: _Data) -> str:

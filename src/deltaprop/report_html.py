@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .alerts import at_chance, standing_of
+from .alerts import at_chance, chance_level, standing_of
 from .report import MAX_POINTS, WEIGHT_IMAGES, _square_side, escape, png_data_uri
 
 COLORS = {"train": "#1f77b4", "validation": "#d62728", "other": "#2ca02c"}
@@ -112,7 +112,8 @@ def _header(records, facts, evaluation) -> str:
         chance = _chance(evaluation)
         if at_chance(acc, chance):
             parts.append(f'<p class="warning">This network ends at chance accuracy: {acc:.4f} against {chance:.4f} '
-                         "for always answering the most common class. It has not learned; see the alerts.</p>")
+                         f"for always answering the most common class of the {_scored(evaluation)[0]} labels. It has "
+                         "not learned; see the alerts.</p>")
     if status == "training":
         parts.append("<p>The run is training; this page reloads itself every few seconds.</p>")
     if status == "failed":
@@ -173,9 +174,13 @@ def _kept_words(kept: dict) -> str:
 
 
 def _chance(evaluation) -> float | None:
-    cm = np.asarray(evaluation.get("confusion") or [[0]])
-    total = cm.sum()
-    return float(cm.sum(axis=1).max() / total) if total else None
+    """:func:`~deltaprop.alerts.chance_level` of the scored rows' labels (the confusion
+    matrix's row sums), as the CLI's warning gives it."""
+    cm = np.asarray(evaluation.get("confusion") or [[0]], dtype=np.int64)
+    counts = cm.sum(axis=1)
+    if not counts.sum():
+        return None
+    return chance_level(np.repeat(np.arange(len(counts)), counts), len(counts))
 
 
 def _alerts(records, at_end=None, status=None) -> str:
