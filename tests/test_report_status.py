@@ -40,3 +40,13 @@ def test_the_cli_records_where_the_run_diverged(tmp_path):
     epoch, step = facts["diverged"]["epoch"], facts["diverged"]["step"]
     text = _text((out / "report.html").read_text(encoding="utf-8"))
     assert f"Training diverged at epoch {epoch}, step {step}" in text and "curves as expected" not in text
+
+
+def test_a_run_without_validation_says_so_and_draws_no_empty_legend():
+    records = [{"epoch": e, "loss": 1.0 / e, "accuracy": 0.5 + 0.1 * e, "lr": 0.1} for e in (1, 2, 3)]
+    page = render(records, {"status": "done"})
+    assert "no validation set" in _text(page)
+    assert "— validation" not in page and "— train" in page
+    with_validation = [{**r, "val_loss": 1.1 / r["epoch"], "val_accuracy": 0.5} for r in records]
+    page = render(with_validation, {"status": "done"})
+    assert "— validation" in page and "no validation set" not in _text(page)

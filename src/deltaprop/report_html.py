@@ -215,6 +215,8 @@ def _curves(records, kept=None) -> str:
         line_chart("learning rate", epochs, [("lr", col("lr"), COLORS["other"])]),
     ]
     note = "" if mark is None else f"<p>The dashed line marks epoch {mark[0]}, whose weights the model holds.</p>"
+    if records and all(r.get("val_loss") is None and r.get("val_accuracy") is None for r in records):
+        note += "<p>This run has no validation set (validation split 0), so only the training curves are drawn.</p>"
     return note + '<div class="charts">' + "".join(charts) + "</div>"
 
 
@@ -285,6 +287,7 @@ def line_chart(title: str, x: list[int], series, *, log: bool = False, width: in
         parts.append(f'<line class="mark" x1="{sx(mark[0]):.1f}" y1="{top}" x2="{sx(mark[0]):.1f}" '
                      f'y2="{height - bottom}" stroke="#555" stroke-dasharray="4 3"><title>{escape(mark[1])}</title></line>')
     step = max(1, math.ceil(len(x) / MAX_POINTS))
+    series = [item for item in series if any(_usable(v, log) for v in item[1])]  # no legend for an empty one
     for n, (label, values, color) in enumerate(series):
         for run in _runs(x, values, log):
             parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="'
