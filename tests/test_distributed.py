@@ -584,10 +584,12 @@ def test_ranks_given_different_training_settings_all_refuse_to_train(tmp_path):
         "schedule": "process 1's learning-rate schedule differs from process 0's",
         "dropout": "process 1's layers (activations, dropout rates) differ from process 0's",
         "dropout_rng": "process 1's dropout generator differs from process 0's",
+        "batch_threshold": "process 1 has 8 batch size where process 0 has 64",  # was an MPI abort
     }
     for case, words in expected.items():
         assert ranks[0][case] == ranks[1][case], case  # the same error on every rank
         assert ranks[0][case].startswith(f"ConfigError: {words}"), (case, ranks[0][case])
+    assert ranks[0]["threads"] == ranks[1]["threads"] == "trained"  # threads=1 on one rank: was an MPI abort
 
 
 def _rank_fails(kind: str) -> subprocess.CompletedProcess:
@@ -627,3 +629,66 @@ def test_an_error_every_rank_meets_is_printed_once(tmp_path, option, message):
     assert result.returncode == 2
     assert result.stderr.count("error:") == 1 and message in result.stderr, result.stderr  # ranks' lines may interleave
     assert not (tmp_path / "run").exists()  # a config.toml left there refused the corrected run
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_mpiexec_train_reads_its_command_line_as_one_process_does(tmp_path):
+    """Every rank reads the same command line: a resume named by its checkpoint file works,
+    and an unknown option or a missing run folder is one line, from rank 0 (the other ranks
+    resolved a checkpoint file as a folder, and printed the errors again, or other ones)."""
+    common = ("--dataset", "parity", "--epochs", "1", "--batch-size", "20", "--quiet")
+    first = _cli(1, *common, "--out", "run", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    more = _cli(2, "--resume", "run/checkpoint.safetensors", "--epochs", "2", "--quiet", cwd=tmp_path)
+    assert more.returncode == 0, more.stderr
+    from deltaprop.serialization import load_checkpoint
+
+    assert len(load_checkpoint(tmp_path / "run" / "checkpoint.safetensors").training["history"]) == 2
+    for args, words, status in ((("--bogus",), "unrecognized arguments: --bogus", 2),
+                                (("--resume", "nope"), "nope: no such run folder to resume", 1)):
+        res = _cli(2, *args, cwd=tmp_path)
+        assert res.returncode == status and res.stderr.count("\n") == 1 and words in res.stderr, (args, res.stderr)
+    told = _cli(2, *common, "--threads", "2", "--out", "t", cwd=tmp_path)
+    assert told.returncode == 0, told.stderr
+    header = _cli(2, "--dataset", "parity", "--epochs", "1", "--threads", "2", "--out", "h", cwd=tmp_path)
+    assert "2 MPI processes (2 BLAS threads each)" in header.stdout, header.stdout
+    assert json.loads((tmp_path / "h" / "run.json").read_text())["threads"] == 2
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_ctrl_c_on_mpiexec_train_serve_after_training_ends_cleanly(tmp_path):
+    """Rank 0 serves on after training; the other rank waits for it at exit, where the
+    forwarded Ctrl-C killed it ("BAD TERMINATION", exit 2) instead of letting it wait."""
+    exe = str(Path(sys.executable).with_name("deltaprop"))
+    cmd = [MPIEXEC, "-n", "2", exe, "train", "--dataset", "parity", "--epochs", "2", "--serve", "0", "--out", "sv",
+           "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True, text=True, env=_cached_in(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while "still serving" not in "".join(_read_ready(proc.stderr)):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.5)  # the other rank is waiting for rank 0 at exit by now
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    assert "BAD TERMINATION" not in out + err and "Traceback" not in err
+
+
+def _read_ready(stream, seconds: float = 0.5) -> list[str]:
+    """The lines ``stream`` has ready within ``seconds`` (none if it has none)."""
+    import select
+
+    lines = []
+    while select.select([stream], [], [], seconds)[0]:
+        line = stream.readline()
+        if not line:
+            break
+        lines.append(line)
+        seconds = 0.0
+    return lines

@@ -1005,9 +1005,9 @@ def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> No
             f"{_schedule_words(cfg)}, batch {cfg.batch_size}, inputs {describe_inputs(model.net)}, "
             f"{kernels.backend()} kernels")
     team = getattr(args, "team", None)
-    if team is not None:
-        plural = "s" if team.threads > 1 else ""
-        line += f", {team.comm.Get_size()} MPI processes ({team.threads} BLAS thread{plural} each)"
+    if team is not None:  # --threads, where given, is what _fit passes on
+        threads = team.threads if args.threads is None else _int_option("--threads", args.threads)
+        line += f", {team.comm.Get_size()} MPI processes ({threads} BLAS thread{'s' if threads > 1 else ''} each)"
     _say(line, err=bool(args.log_json))
     if data.label_source:
         _say(f"labels: {data.label_source}", err=bool(args.log_json))
@@ -1343,7 +1343,10 @@ def _train_on_ranks(args, comm) -> int:
     try:
         if team.rank == 0:
             return _train(args)
-        return _follow(args, team)
+        status = _follow(args, team)
+        if getattr(args, "serve", None) is not None:  # rank 0 serves on until Ctrl-C; this one only waits
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # for it at exit, which Ctrl-C must not cut short
+        return status
     except (Error, OSError, UsageError) as exc:
         status = 2 if isinstance(exc, (ConfigError, UsageError)) else 1
         if team.rank != 0 and getattr(exc, "on_every_rank", False):
@@ -1377,7 +1380,7 @@ def _follow(args, team: _Team) -> int:
     threads = None if args.threads is None else _int_option("--threads", args.threads)
     args.quiet, args.log_json = True, False
     if args.resume:
-        cfg, checkpoint = _resume_config(Path(args.resume), flags)
+        cfg, checkpoint = _resume_config(_resume_folder(args, flags), flags)  # as rank 0 reads it
         data = _training_data(cfg, mapped=True)
         model = _resumed_model(checkpoint)
         if _run_is_complete(cfg, model.state):  # rank 0 says why, or writes the missing model file
@@ -1937,6 +1940,12 @@ def main(argv=None) -> int:
             args = parser.parse_args(argv)
         except SystemExit as exc:  # --help and --version
             return int(exc.code or 0)
+        except UsageError:
+            from .distributed import launched_rank
+
+            if launched_rank() not in (None, 0):  # every process of mpiexec reads the same command line:
+                return 2  # rank 0 says what is wrong with it, once
+            raise
         if args.command is None:
             parser.print_help()
             return 0

@@ -103,6 +103,16 @@ def world():
     return MPI.COMM_WORLD if MPI.COMM_WORLD.Get_size() > 1 else None
 
 
+def launched_rank() -> int | None:
+    """This process's rank as ``mpiexec`` (MPICH, Open MPI, PMIx) gives it in the environment,
+    read without starting MPI; None when not started by ``mpiexec``."""
+    for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+        value = os.environ.get(name)
+        if value is not None and value.isdigit():
+            return int(value)
+    return None
+
+
 def threads_per_rank(comm) -> int:
     """BLAS threads for each rank: the CPUs this process may use, shared among the ranks on
     this host, at least one (two BLAS threads fighting a busy neighbour are many times

@@ -652,11 +652,19 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     unless ``callbacks`` holds one: per-layer diagnostics and alerts after every epoch, kept in
     the history (``history.diagnostics``, ``history.alerts``); it changes no weight.
     """
+    # Over several MPI processes the host's CPUs are shared among its ranks: found by a
+    # collective that every rank takes, whatever its arguments (a rank that skipped it, given
+    # another batch size or threads=, met the others' next collective instead: an MPI abort)
+    host_threads = None
+    if comm is not None and comm.Get_size() > 1:
+        from .distributed import threads_per_rank
+
+        host_threads = threads_per_rank(comm)
     if threads is None and isinstance(resume, TrainingState):
         threads = resume.threads
     if threads is None:  # a full batch is one step of all the rows
         rows = batch_size if batch_size is not None else getattr(X, "shape", (None,))[0]
-        threads = _auto_threads(net, rows, comm)
+        threads = _auto_threads(net, rows, host_threads)
     blas = contextlib.nullcontext()
     if threads is not None:
         from threadpoolctl import threadpool_limits
@@ -675,13 +683,13 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
 SMALL_STEP_MACS = 8_000_000
 
 
-def _auto_threads(net, batch_size, comm=None) -> int | None:
+def _auto_threads(net, batch_size, host_threads: int | None = None) -> int | None:
     """The BLAS threads ``fit`` uses by default for steps of ``batch_size`` rows: 1 when a
     step's largest GEMM (rows × the widest ``n_in·n_out``) is under :data:`SMALL_STEP_MACS`,
     where a second thread gains nothing and suffers most from a busy machine (measurements
-    in ``bench/README.md``); over several MPI processes (``comm``), the host's CPUs shared
-    among its ranks (:func:`deltaprop.distributed.threads_per_rank`, as the command line
-    does); else the CPUs other processes leave idle, measured over 50 ms
+    in ``bench/README.md``); over several MPI processes, ``host_threads``, the host's CPUs
+    shared among its ranks (:func:`deltaprop.distributed.threads_per_rank`, as the command
+    line does); else the CPUs other processes leave idle, measured over 50 ms
     (:func:`deltaprop.cpus.idle_cpus`; at least 1, at most the BLAS default), or None (the
     BLAS default) where they cannot be measured."""
     if not isinstance(net, Network) or batch_size is None or isinstance(batch_size, bool):
@@ -693,10 +701,8 @@ def _auto_threads(net, batch_size, comm=None) -> int | None:
     widest = max((layer.n_in * layer.n_out for layer in net.layers if isinstance(layer, Dense)), default=0)
     if batch_size * widest < SMALL_STEP_MACS:
         return 1
-    if comm is not None and comm.Get_size() > 1:  # every rank gets here: the same net and global batch
-        from .distributed import threads_per_rank
-
-        return threads_per_rank(comm)
+    if host_threads is not None:
+        return host_threads
     from threadpoolctl import threadpool_info
 
     from .cpus import idle_cpus
