@@ -56,6 +56,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 import zlib
 
@@ -268,6 +269,9 @@ def _end_job(comm, exc: BaseException) -> None:
     sys.stderr.write(f"{text}deltaprop: error: process {rank} of {size} failed during data-parallel training "
                      f"({line}); ending every process\n")
     sys.stderr.flush()
+    # mpiexec forwards a rank's output through its proxy, and Abort tears the job down at once:
+    # a line not yet forwarded was lost (an empty stderr, seen on a busy machine). A moment first.
+    time.sleep(0.5)
     comm.Abort(1)
     os._exit(1)  # should Abort return before the process manager ends this process
 
