@@ -212,6 +212,7 @@ def test_cli_refuses_a_dotted_key_bomb(tmp_path):
     fails(cli("train", "--config", tmp_path / "c.toml", "--out", tmp_path / "run"), 2, "dotted key")
 
 
+@pytest.mark.slow
 def test_cli_predict_on_a_fifo_is_refused_not_blocked(tmp_path):
     model = tmp_path / "m.safetensors"
     dp.save(dp.mlp([784, 8, 10], seed=0), model)

@@ -173,6 +173,7 @@ def test_log_json_is_one_object_per_epoch(tmp_path, capsys):
     assert "test_accuracy" in records[3] and len(records) == 4
 
 
+@pytest.mark.slow
 def test_quiet_prints_only_the_summary(tmp_path, capsys):
     assert main(["train", *PARITY, "--epochs", "2", "--quiet", "--out", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out.splitlines()
@@ -247,6 +248,7 @@ def test_ctrl_c_keeps_the_last_epoch_and_resumes_exactly(tmp_path):
     assert _history(run) == _history(tmp_path / "ref")
 
 
+@pytest.mark.slow
 def test_train_from_an_npz_file_and_evaluate_it(tmp_path, capsys):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(200, 16), dtype=np.uint8)

@@ -49,6 +49,7 @@ def test_evaluate_scores_every_row_of_a_file_that_is_not_the_training_file(tmp_p
 XOR9 = "a,b,label\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n0.1,0,0\n0,0.9,1\n0.9,0,1\n1,1.1,0\n0.2,0.1,0\n"
 
 
+@pytest.mark.slow
 def test_a_file_too_small_to_split_says_its_accuracy_is_on_the_training_rows(tmp_path):
     data = tmp_path / "xor9.csv"
     data.write_text(XOR9)
@@ -133,6 +134,7 @@ def test_evaluate_refuses_a_training_file_that_changed_since(tmp_path):
     assert whole.returncode == 0 and whole.stdout.startswith(f"{data} (all 100 rows)"), whole.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_knows_a_copy_of_the_training_file_by_its_bytes(tmp_path):
     data = _write(tmp_path / "d.csv", *_blobs(100))
     run = _train(tmp_path, data)
@@ -142,6 +144,7 @@ def test_evaluate_knows_a_copy_of_the_training_file_by_its_bytes(tmp_path):
     assert res.stdout.startswith(f"{copy} (test, 21 examples)"), res.stdout + res.stderr
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_data_file_that_changed_and_keeps_the_run_record(tmp_path):
     x, y = _blobs(100)
     data = _write(tmp_path / "d.csv", x, y)
@@ -188,6 +191,7 @@ def test_binary_loss_on_labels_1_and_2_says_to_relabel(tmp_path):
     assert "labels are 1 and 2: relabel them 0 and 1" in err
 
 
+@pytest.mark.slow
 def test_a_file_of_one_class_is_refused_for_training_but_can_be_scored(tmp_path):
     x, y = _blobs(60)
     one = _write(tmp_path / "one.csv", x[y == 1], y[y == 1])
@@ -198,6 +202,7 @@ def test_a_file_of_one_class_is_refused_for_training_but_can_be_scored(tmp_path)
     assert res.returncode == 0 and res.stdout.startswith(f"{one} (all 20 rows)"), res.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_on_a_class_the_model_never_saw_names_the_file_and_the_class(tmp_path):
     x, y = _blobs(60)
     run = _train(tmp_path, _write(tmp_path / "two.csv", x[y < 2], y[y < 2]))
@@ -206,6 +211,7 @@ def test_evaluate_on_a_class_the_model_never_saw_names_the_file_and_the_class(tm
     assert f"{every}: holds class 2, which the model never saw (it knows 2 classes, 0..1)" in err
 
 
+@pytest.mark.slow
 def test_an_infinite_cell_is_named_by_row_and_column(tmp_path):
     x, y = _blobs(60)
     x[4, 2] = np.inf

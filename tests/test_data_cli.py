@@ -95,6 +95,7 @@ def test_evaluate_reads_the_data_dir_the_run_recorded(small_mnist, tmp_path):
     assert not (tmp_path / "xdg" / "deltaprop").exists()
 
 
+@pytest.mark.slow
 def test_evaluate_falls_back_to_the_search_when_the_recorded_folder_is_gone(small_mnist, tmp_path):
     mine = tmp_path / "mine"
     assert _train(tmp_path / "run", "--data-dir", mine).returncode == 0
@@ -178,6 +179,7 @@ def test_a_data_dir_that_the_dataset_does_not_read_is_named(tmp_path, dataset, w
     assert cli._load_data(dataset, None).notes == ()
 
 
+@pytest.mark.slow
 def test_train_says_the_data_dir_it_does_not_read(tmp_path):
     res = run_cli("train", "--dataset", "parity", "--layers", "10,4,2", "--data-dir", tmp_path / "mine", "--epochs", "1",
                   "--quiet", "--out", tmp_path / "run")

@@ -73,6 +73,7 @@ def test_model_metadata_entries(files, key, text):
     _loads_or_refuses(dp.load, path)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(key=st.sampled_from(_CHECKPOINT_KEYS), text=_json_texts)
 def test_checkpoint_metadata_entries(files, key, text):
@@ -97,6 +98,7 @@ def _replace_at(value, route: list[int], new):
 @FUZZ
 @given(key=st.sampled_from(["architecture", "training", "optimizer", "input_scaling"]),
        route=st.lists(st.integers(0, 50), max_size=5), new=_values)
+@pytest.mark.slow
 def test_values_inside_checkpoint_metadata(files, key, route, new):
     folder, _, (tensors, meta) = files
     path = folder / "c.safetensors"
@@ -141,6 +143,7 @@ _toml_texts = st.one_of(
 )
 
 
+@pytest.mark.slow
 @FUZZ
 @given(text=_toml_texts)
 def test_toml_configs(files, text):

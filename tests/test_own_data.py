@@ -154,6 +154,7 @@ def test_mnist_like_pixels_are_divided_by_255(tmp_path):
     _same_predictions_everywhere(tmp_path, out / "model.safetensors", ds.x_test[:30])
 
 
+@pytest.mark.slow
 def test_tabular_features_are_standardised_each_by_its_own_deviation(tmp_path):
     """wine: 13 measurements from ~0.1 to ~1,700; one σ for all would leave the small ones
     near constant (test accuracy 0.58 where a σ per feature gives 0.97)."""

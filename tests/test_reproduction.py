@@ -137,6 +137,7 @@ def test_batching_choices_and_their_errors():
         TrainConfig.from_mapping({"batching": "sliding", "batch_size": "full"})
 
 
+@pytest.mark.slow
 def test_cli_trains_with_sliding_batches_and_a_softmax_over_sigmoids(tmp_path, capsys):
     from deltaprop.cli import main
 
@@ -160,6 +161,7 @@ def test_shorter_full_batch_runs_are_read_off_the_longer_one():
     assert reproduce.parse_seeds("0-2,5") == [0, 1, 2, 5]
 
 
+@pytest.mark.slow
 def test_the_script_trains_as_the_cli_does(tmp_path, monkeypatch, capsys):
     """The same config and seed through `deltaprop train --threads 1` and the script give
     the same test accuracy (here seed 000's SGD config on the bundled sample, shortened)."""

@@ -102,6 +102,7 @@ def test_a_shortened_cosine_run_says_it_keeps_t_max_and_is_rerun_from_config_tom
     assert _same_model(run, again)
 
 
+@pytest.mark.slow
 def test_a_resume_of_the_same_length_keeps_the_schedule_derived_and_says_nothing(tmp_path, monkeypatch):
     run = tmp_path / "run"
     _stopped_run(monkeypatch, run, "cosine", 4)
@@ -110,6 +111,7 @@ def test_a_resume_of_the_same_length_keeps_the_schedule_derived_and_says_nothing
     assert "schedule.t_max" in _config(run)["derived"]  # a rerun of other epochs takes its own t_max
 
 
+@pytest.mark.slow
 def test_a_cosine_with_t_max_set_shortened_says_where_its_rate_ends(tmp_path, monkeypatch):
     run = tmp_path / "run"
     _stopped_run(monkeypatch, run, "cosine:t_max=6", 6)

@@ -22,6 +22,7 @@ def _cosine(epoch: int, t_max: int, base: float = 0.5, low: float = 0.0) -> floa
     return low + 0.5 * (base - low) * (1 + math.cos(math.pi * min(epoch, t_max) / t_max))
 
 
+@pytest.mark.slow
 def test_extending_a_run_past_its_cosine_schedule_is_refused_and_changes_nothing(tmp_path):
     run = tmp_path / "run"
     assert run_cli("train", *PARITY, "--schedule", "cosine", "--epochs", "3", "--out", run, "--quiet").returncode == 0

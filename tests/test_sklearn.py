@@ -73,8 +73,8 @@ def blobs():
 
 
 # -- scikit-learn's own judge ---------------------------------------------------------------
-# Each battery is about a hundred quick checks, seconds in all: the default classifier's and
-# the early-stopping classifier's run in every test run, the regressor's and the other
+# Each battery is about a hundred quick checks, seconds in all: the default classifier's runs
+# in every test run, the early-stopping classifier's, the regressor's and the other
 # configuration's with the slow tests.
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @parametrize_with_checks([NeuralNetClassifier()], expected_failed_checks=_expected_failed)
@@ -82,6 +82,7 @@ def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @parametrize_with_checks([NeuralNetClassifier(early_stopping=True)], expected_failed_checks=_expected_failed)
 def test_scikit_learn_estimator_checks_under_early_stopping(estimator, check):

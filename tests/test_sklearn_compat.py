@@ -55,6 +55,7 @@ def quiet():
 
 
 # -- multilabel ---------------------------------------------------------------------------
+@pytest.mark.slow
 def test_multilabel_sigmoid_outputs_with_binary_cross_entropy_in_fit_and_partial_fit():
     X, Y = make_multilabel_classification(n_samples=60, n_classes=4, random_state=0)
     est = NeuralNetClassifier((20,), solver="lbfgs", random_state=0).fit(X, Y)

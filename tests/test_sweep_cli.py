@@ -15,6 +15,7 @@ def _sweep(tmp_path, *args):
     return subprocess.run([exe, "sweep", *args], capture_output=True, text=True, timeout=120, cwd=tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("address", ["localhost", "foo:bar", "tcp://host", "tcp://:8786", "udp://h:1", "h:70000"])
 def test_a_malformed_scheduler_address_is_one_line_naming_the_form(tmp_path, address):
     result = _sweep(tmp_path, "--grid", "lr=0.3", "--scheduler", address, "--out", "s")

@@ -24,6 +24,7 @@ def _config(tmp_path: Path, epochs: int = 1, batch_size: int = 16) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_trials_run_at_once_in_threads_keep_their_own_errors(tmp_path):
     # a worker with several threads ran them at once; redirected process-wide streams gave
     # each failed trial another's message
@@ -77,6 +78,7 @@ def test_a_folder_that_holds_a_finished_run_is_not_trained_again(tmp_path):
     assert (folder / "model.safetensors").read_bytes() == b"kept"
 
 
+@pytest.mark.slow
 def test_a_folder_another_training_holds_is_left_alone(tmp_path, monkeypatch):
     monkeypatch.setattr(sweep_trial, "LOCK_WAIT", 0.3)
     folder = tmp_path / "trial-000"
