@@ -652,19 +652,7 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     unless ``callbacks`` holds one: per-layer diagnostics and alerts after every epoch, kept in
     the history (``history.diagnostics``, ``history.alerts``); it changes no weight.
     """
-    # Over several MPI processes the host's CPUs are shared among its ranks: found by a
-    # collective that every rank takes, whatever its arguments (a rank that skipped it, given
-    # another batch size or threads=, met the others' next collective instead: an MPI abort)
-    host_threads = None
-    if comm is not None and comm.Get_size() > 1:
-        from .distributed import threads_per_rank
-
-        host_threads = threads_per_rank(comm)
-    if threads is None and isinstance(resume, TrainingState):
-        threads = resume.threads
-    if threads is None:  # a full batch is one step of all the rows
-        rows = batch_size if batch_size is not None else getattr(X, "shape", (None,))[0]
-        threads = _auto_threads(net, rows, host_threads)
+    threads = _fit_threads(net, X, batch_size, threads, resume, comm)
     blas = contextlib.nullcontext()
     if threads is not None:
         from threadpoolctl import threadpool_limits
@@ -677,6 +665,25 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
             schedule=schedule, callbacks=callbacks, resume=resume, sample_weight=sample_weight, comm=comm,
             threads=threads, diagnostics=diagnostics,
         )
+
+
+def _fit_threads(net, X, batch_size, threads, resume, comm) -> int | None:
+    """The BLAS threads of a ``fit``: ``threads`` as given, else the resumed run's, else
+    :func:`_auto_threads`. Over several MPI processes the host's CPUs are shared among its
+    ranks: found by a collective that every rank takes, whatever its arguments (a rank that
+    skipped it, given another batch size or ``threads=``, met the others' next collective
+    instead: an MPI abort)."""
+    host_threads = None
+    if comm is not None and comm.Get_size() > 1:
+        from .distributed import threads_per_rank
+
+        host_threads = threads_per_rank(comm)
+    if threads is None and isinstance(resume, TrainingState):
+        threads = resume.threads
+    if threads is None:  # a full batch is one step of all the rows
+        rows = batch_size if batch_size is not None else getattr(X, "shape", (None,))[0]
+        threads = _auto_threads(net, rows, host_threads)
+    return threads
 
 
 #: Below this many multiply-adds in a step's largest GEMM, ``fit`` uses one BLAS thread.
