@@ -45,10 +45,12 @@ SIZES = (784, 50, 10)
 
 
 def standardise(images: np.ndarray) -> np.ndarray:
-    """``(x .- mean(x,2)) / std(x .- mean(x,2))`` on the columns-as-examples matrix (784 × n)."""
+    """``(x .- mean(x,2)) / std(x .- mean(x,2))`` on the columns-as-examples matrix (784 × n),
+    computed in place (the same operations: two fewer copies of 60,000 × 784 float64)."""
     x = images.reshape(len(images), -1).T.astype(np.float64)
-    centred = x - x.mean(axis=1, keepdims=True)
-    return centred / centred.std(ddof=1)
+    x -= x.mean(axis=1, keepdims=True)
+    x /= x.std(ddof=1)
+    return x
 
 
 def initial_parameters(seed: int) -> list[np.ndarray]:
