@@ -77,3 +77,15 @@ def test_counts_come_back_uint16_as_the_docstring_says(tmp_path):
     doc = " ".join(inspect.getdoc(load_arrays).split())
     assert "uint16 when they are whole numbers in 0..65535" in doc
     assert "float32 otherwise" not in doc
+
+
+def test_a_header_over_the_line_limit_says_it_is_the_limit_and_how_to_save_the_data(tmp_path):
+    path = tmp_path / "genes.csv"
+    columns = 120_000  # a header of gene names, about 1.4 MB on one line
+    with open(path, "w") as f:
+        f.write(",".join(f"gene_{i:06d}" for i in range(columns)) + ",label\n")
+    with pytest.raises(dp.FileFormatError) as caught:
+        read_table(path)
+    message = str(caught.value)
+    assert "deltaprop's limit on one line" in message
+    assert "np.savez('data.npz', x=features, y=labels)" in message

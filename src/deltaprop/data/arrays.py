@@ -212,8 +212,10 @@ def _first_lines(path: Path) -> tuple[list[str], str]:
             while True:
                 line = f.readline(_MAX_HEADER_BYTES + 1).decode("utf-8-sig" if not comments else "utf-8")
                 if len(line) > _MAX_HEADER_BYTES:
-                    raise FileFormatError(f"{path}: a line near the top is longer than {_MAX_HEADER_BYTES:,} "
-                                          "bytes; is this a CSV file with one row per line?")
+                    raise FileFormatError(f"{path}: a line near the top is longer than {_MAX_HEADER_BYTES:,} bytes, "
+                                          "deltaprop's limit on one line of a CSV file (a header of very many "
+                                          "columns, or a file not written one row a line); save the data as .npz "
+                                          "instead: np.savez('data.npz', x=features, y=labels)")
                 if not line.lstrip().startswith("#") or len(comments) >= _COMMENT_LINES:
                     return comments, line
                 comments.append(line.lstrip()[1:])
