@@ -165,16 +165,36 @@ def _weights(path: Path) -> list[np.ndarray]:
     return [p.value for p in dp.load(path).parameters()]
 
 
+TWO_RANK_RUN = ("--dtype", "float64", "--batch-size", "40", "--seed", "3")
+
+
+@pytest.fixture(scope="module")
+def run_on_two_ranks(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path, list[dict]]:
+    """``deltaprop train --epochs 1 --out two`` (TWO_RANK_RUN) under ``mpiexec -n 2``, in a
+    folder of its own, through ``tests/mpi_cli_data_worker.py`` (the command line's ``main``,
+    each rank recording what its ``fit`` was handed): the job, the folder, what each rank saw.
+    Tests must not change the folder."""
+    folder = tmp_path_factory.mktemp("two-ranks")
+    cwd = folder / "cwd"
+    cwd.mkdir()
+    worker = WORKER.with_name("mpi_cli_data_worker.py")
+    cmd = [MPIEXEC, "-n", "2", sys.executable, str(worker), str(folder / "seen"), "--epochs", "1", "--out", "two",
+           *TWO_RANK_RUN]
+    job = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=cwd, env=_cached_in(cwd))
+    seen = [json.loads((folder / f"seen_rank{rank}.json").read_text()) for rank in range(2)]
+    return job, cwd, seen
+
+
 @needs_mpi
 @pytest.mark.slow
-def test_mpiexec_train_writes_one_run_from_rank_0_and_resumes_on_another_rank_count(tmp_path):
-    common = ("--dtype", "float64", "--batch-size", "40", "--seed", "3")
-    one = _cli(1, "--epochs", "2", "--out", "one", *common, cwd=tmp_path)
-    assert one.returncode == 0, one.stderr
-    two = _cli(2, "--epochs", "1", "--out", "two", *common, cwd=tmp_path)
+def test_mpiexec_train_writes_one_run_from_rank_0_and_resumes_on_another_rank_count(tmp_path, run_on_two_ranks):
+    two, folder, _ = run_on_two_ranks
     assert two.returncode == 0, two.stderr
     assert two.stdout.count("wrote two/") == 1 and "2 MPI processes" in two.stdout
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "one", "two"]  # no folder from rank 1
+    assert sorted(p.name for p in folder.iterdir()) == ["cache", "two"]  # no folder from rank 1
+    shutil.copytree(folder / "two", tmp_path / "two")
+    one = _cli(1, "--epochs", "2", "--out", "one", *TWO_RANK_RUN, cwd=tmp_path)
+    assert one.returncode == 0, one.stderr
     # the run started on two processes goes on in one, then in two again
     resumed = _cli(1, "--resume", "two", "--epochs", "2", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
@@ -557,13 +577,8 @@ def test_a_gzip_idx_file_is_decompressed_once_into_the_cache_and_mapped(tmp_path
 
 @needs_mpi
 @pytest.mark.slow
-def test_mpiexec_train_hands_each_rank_views_of_mapped_images_not_the_arrays(tmp_path):
-    worker = WORKER.with_name("mpi_cli_data_worker.py")
-    args = ["--epochs", "1", "--batch-size", "40", "--out", str(tmp_path / "run")]
-    cmd = [MPIEXEC, "-n", "2", sys.executable, str(worker), str(tmp_path / "seen"), *args]
-    subprocess.run(cmd, check=True, timeout=240, capture_output=True, env=_cached_in(tmp_path))
-    for rank in range(2):
-        seen = json.loads((tmp_path / f"seen_rank{rank}.json").read_text())
+def test_mpiexec_train_hands_each_rank_views_of_mapped_images_not_the_arrays(run_on_two_ranks):
+    for seen in run_on_two_ranks[2]:
         assert seen["status"] == 0
         # rows are read a batch at a time from the page cache, never converted whole
         assert (seen["x"], seen["x_base"], seen["val"], seen["val_base"]) == ("RowView", "memmap", "RowView", "memmap")
