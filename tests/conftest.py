@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -47,6 +46,14 @@ if os.environ.get("PYTEST_XDIST_WORKER") and _BLAS_LIMIT > 0:
 
     _blas_threads = threadpool_limits(_BLAS_LIMIT, user_api="blas")
 
+
+def pytest_collection_modifyitems(config, items):
+    """The slow tests first, each group in its own order: pytest-xdist's work stealing then
+    spreads the short tests over whatever worker finishes its long ones first, where a 30-s
+    test met at the end of a queue left the other worker idle for its length."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 #: Test modules that run under np.errstate(all="raise").
 STRICT_FLOAT_MODULES = frozenset(
     {
@@ -73,40 +80,6 @@ def _strict_floating_point(request):
         return
     with np.errstate(all="raise"):
         yield
-
-
-@dataclass
-class ParityRun:
-    """Seed 001's parity experiment, trained once: the network, its history and the data."""
-
-    net: object
-    history: object
-    X: np.ndarray
-    y: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-
-
-def parity_data():
-    """Seed 001: every 10-bit number, bits written most significant first ('{0:010b}'),
-    label 1 when the number is even; the first 700 train, the rest test."""
-    X = np.array([[int(c) for c in f"{e:010b}"] for e in range(2**10)], dtype=np.float32)
-    y = np.array([int(e % 2 == 0) for e in range(2**10)])
-    return X[:700], y[:700], X[700:], y[700:]
-
-
-@pytest.fixture(scope="session")
-def parity_run() -> ParityRun:
-    """10 → 3 → 2 sigmoid, MSE, SGD at 0.3, batches of 8, 1000 epochs, seed 0: trained once
-    per test run and shared (tests read it; they must not train it further)."""
-    import deltaprop as dp
-
-    X, y, X_test, y_test = parity_data()
-    net = dp.Network([dp.Dense(10, 3), dp.Sigmoid(), dp.Dense(3, 2), dp.Sigmoid()], seed=0)
-    with np.errstate(all="raise"):
-        history = dp.fit(net, X, y, loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=0.3), epochs=1000, batch_size=8,
-                         seed=0)
-    return ParityRun(net, history, X, y, X_test, y_test)
 
 
 @pytest.fixture(scope="session")

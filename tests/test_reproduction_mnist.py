@@ -47,13 +47,15 @@ T_975 = {2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9
          12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}
 
 
-def prediction_half_width(values: list[float]) -> float:
+def prediction_half_width(values) -> float | np.ndarray:
     """Half the 95% prediction interval for one more draw from the distribution ``values``
-    were drawn from (normal, unknown variance): ``t · s · √(1 + 1/n)``."""
-    n = len(values)
+    were drawn from (normal, unknown variance): ``t · s · √(1 + 1/n)``, ``s`` the sample
+    deviation (divisor n − 1). For a 2-D array, one half-width a row."""
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[-1]
     dof = n - 1
     t = next((T_975[k] for k in sorted(T_975) if k >= dof), 1.96)  # between entries: the stricter (smaller) t
-    return t * statistics.stdev(values) * (1 + 1 / n) ** 0.5
+    return t * values.std(axis=-1, ddof=1) * (1 + 1 / n) ** 0.5
 
 
 def test_the_prediction_interval_matches_students_t():
@@ -62,7 +64,9 @@ def test_the_prediction_interval_matches_students_t():
     assert prediction_half_width(values) == pytest.approx(2.776 * statistics.stdev(values) * 1.2 ** 0.5)
     rng = np.random.default_rng(0)
     draws = rng.standard_normal((20000, 6))
-    held = [abs(d[5] - d[:5].mean()) <= prediction_half_width(list(d[:5])) for d in draws]
+    half_widths = prediction_half_width(draws[:, :5])  # each row's five draws on their own
+    assert half_widths[7] == pytest.approx(2.776 * statistics.stdev(draws[7, :5]) * 1.2 ** 0.5)
+    held = np.abs(draws[:, 5] - draws[:, :5].mean(axis=1)) <= half_widths
     assert 0.94 < np.mean(held) < 0.96
 
 
