@@ -232,10 +232,7 @@ def with_input_layer(net, layer: Layer | None):
 
     if layer is None or type(net.layers[0]).__name__ in PREPROCESSING:
         return net
-    weights = [p.value.copy() for p in net.parameters()]
-    out = Network([layer, *net.layers], dtype=net.dtype)
-    for p, w in zip(out.parameters(), weights):
-        p.value[...] = w
+    out = Network([layer, *net.layers], dtype=net.dtype)  # net's layers are copied with their weights
     out.rng.bit_generator.state = net.rng.bit_generator.state
     out.decision_threshold = net.decision_threshold
     return out
@@ -276,11 +273,7 @@ def split_input_layer(net):
     spec = layer_scaling(net.layers[0])
     if spec is None:
         return net, None
-    weights = [p.value.copy() for p in net.parameters()]  # building the layers again draws new ones
-    rng_state = net.rng.bit_generator.state
-    rest = Network(net.layers[1:], dtype=net.dtype)
-    for p, w in zip(rest.parameters(), weights):
-        p.value[...] = w
-    rest.rng.bit_generator.state = rng_state
+    rest = Network(net.layers[1:], dtype=net.dtype)  # copies of net's layers, with their weights
+    rest.rng.bit_generator.state = net.rng.bit_generator.state
     rest.decision_threshold = net.decision_threshold
     return rest, spec
