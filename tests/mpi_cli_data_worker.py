@@ -1,5 +1,6 @@
-"""Run by tests/test_distributed.py under ``mpiexec -n 2``: ``deltaprop train`` with ARGS,
-each rank recording what its ``fit`` was handed in OUT_rank{r}.json."""
+"""Run by tests/test_distributed.py under ``mpiexec -n 2`` as ``mpi_cli_data_worker.py OUT
+ARGS...``: ``deltaprop train ARGS``, each rank recording what its ``fit`` was handed in
+OUT_rank{r}.json."""
 
 import json
 import sys

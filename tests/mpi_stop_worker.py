@@ -1,7 +1,7 @@
-"""Run by tests/test_distributed.py under ``mpiexec -n 2`` as ``mpi_stop_worker.py OUT CASE``:
-a stop that one rank alone decides; each rank writes the error it got (or none), the epochs
-trained and a digest of its weights to OUT_rank{r}.json. A rank left waiting in a
-collective makes the job time out.
+"""Run by tests/test_distributed.py under ``mpiexec -n 2`` as ``mpi_stop_worker.py OUT CASE...``:
+a stop that one rank alone decides, for each CASE in turn in the same job; each rank writes
+the error it got (or none), the epochs trained and a digest of its weights, by CASE, to
+OUT_rank{r}.json. A rank left waiting in a collective makes the job time out.
 
 - ``overflow``: NumPy set to raise (``np.seterr(all="raise")``) and one huge row in rank 1's
   share of the first batch: that rank's forward pass raises FloatingPointError.
@@ -80,11 +80,12 @@ def _case(case: str, rank: int) -> dict:
     return {"error": error, "epochs": epochs, "weights": weights}
 
 
-def main(out: str, case: str) -> None:
+def main(out: str, cases: list[str]) -> None:
     rank = MPI.COMM_WORLD.Get_rank()
+    results = {case: _case(case, rank) for case in cases}
     with open(f"{out}_rank{rank}.json", "w") as f:
-        json.dump(_case(case, rank), f)
+        json.dump(results, f)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2:])

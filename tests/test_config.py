@@ -121,6 +121,6 @@ def test_values_filled_in_are_named_and_a_config_file_leaves_them_out(tmp_path):
     assert (again.lr, again.schedule["t_max"]) == (0.001, 6)
     given = TrainConfig.from_mapping({"lr": 0.1, "layers": [784, 20, 10], "schedule": {"type": "cosine", "t_max": 2}})
     given.fill_from_run(784, 10, batches_per_epoch=100)
-    assert given.derived == ["weight_decay"]  # what the user gave stays in the file
+    assert given.derived == ["epochs", "weight_decay"]  # what the user gave stays in the file
     with pytest.raises(dp.ConfigError, match="derived must be a list"):
         TrainConfig.from_mapping({"derived": "lr"})

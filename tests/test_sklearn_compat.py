@@ -468,8 +468,10 @@ def test_scikit_learns_own_mlp_test_module_passes():
     finally:
         sys.path.pop(0)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]))
+    # -n 0: one process. The project's addopts (-n auto) would start xdist workers, each a
+    # Python start-up and a collection of its own, for a module of about 60 short tests.
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "sklearn_mlp_plugin", "-p", "no:cacheprovider", "-q", "-rs",
+        [sys.executable, "-m", "pytest", "-p", "sklearn_mlp_plugin", "-p", "no:cacheprovider", "-q", "-rs", "-n", "0",
          "--pyargs", "sklearn.neural_network.tests.test_mlp"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600,
     )

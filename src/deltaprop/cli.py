@@ -138,8 +138,8 @@ def _add_train(sub) -> None:
                                    "(keys as in a run's config.toml); flags override it.")
     for flag, key, text in _TRAIN_OPTIONS:
         t.add_argument(flag, dest=key, default=argparse.SUPPRESS, metavar=key.upper(), help=text)
-    t.add_argument("--nesterov", dest="nesterov", action="store_const", const=True, default=argparse.SUPPRESS,
-                   help="Nesterov momentum (needs --momentum > 0)")
+    t.add_argument("--nesterov", dest="nesterov", action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                   help="Nesterov momentum (needs --momentum > 0); --no-nesterov turns off a --config file's")
     t.add_argument("--config", metavar="FILE.toml", help="read options from a TOML file (keys as in config.toml)")
     t.add_argument("--out", metavar="DIR", help="output folder (default: a new runs/<date-time>)")
     t.add_argument("--overwrite", action="store_true",
@@ -425,6 +425,8 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
     held_out = len(x) >= _MIN_ROWS_TO_SPLIT
     x_tr, y_tr, x_te, y_te = (train_validation_split(x, y, 0.2, seed=seed, keep_order=keep_order) if held_out
                               else (x, y, x, y))
+    if held_out and not len(y_te):  # every class under 3 rows: 20% of each rounds to none
+        held_out, x_tr, y_tr, x_te, y_te = False, x, y, x, y
     file = {"sha256": _file_sha256(path), "rows": len(y)}
     return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), source, held_out, file,
                     table.feature_names, table.notes + unread)
@@ -473,8 +475,9 @@ def _check_unchanged(recorded: Any, ds: _Dataset, path: str, fix: str) -> None:
 
 #: A data file with fewer rows than this has no held-out test part: it is trained and scored whole.
 _MIN_ROWS_TO_SPLIT = 10
-_NO_TEST_SET = (f"no held-out test set: files under {_MIN_ROWS_TO_SPLIT} rows are trained on whole, so this is the "
-                "accuracy on the training rows, not on unseen data")
+_NO_TEST_SET = (f"no held-out test set: files under {_MIN_ROWS_TO_SPLIT} rows, or with no class of 3 rows (20% of "
+                "each class rounds to none), are trained on whole, so this is the accuracy on the training rows, "
+                "not on unseen data")
 
 
 def _trained_label_column(mf):
@@ -512,16 +515,19 @@ def _input_layer(kind: str, x_train: np.ndarray):
 def _train_flags(args) -> dict[str, Any]:
     flags = {key: getattr(args, key) for _, key, _ in _TRAIN_OPTIONS if hasattr(args, key)}
     if hasattr(args, "nesterov"):
-        flags["nesterov"] = True
+        flags["nesterov"] = args.nesterov
     return flags
 
 
 def _new_config(args, flags: dict[str, Any]) -> TrainConfig:
     sources = []
     if args.config:
-        toml = config_file(args.config)
+        notes: list[str] = []
+        toml = config_file(args.config, notes)
         TrainConfig.from_mapping(toml, origin=str(args.config))  # names the file in errors
         sources.append(toml)
+        for note in notes:
+            _say(f"note: {note}", err=True)
     cfg = TrainConfig.from_mapping(*sources, flags, origin=str(args.config or "the options"))
     if _is_file_dataset(cfg.dataset) and Path(cfg.dataset).is_file():
         cfg.dataset = str(Path(cfg.dataset).resolve())  # config.toml and the model name the file from anywhere
@@ -717,6 +723,11 @@ def _without_default_split(cfg: TrainConfig, ds: _Dataset) -> _Dataset:
     rows = np.arange(len(ds.y_train))
     if len(train_validation_split(rows, ds.y_train, cfg.validation_split, seed=cfg.seed)[3]):
         return ds
+    if cfg.early_stopping:
+        raise ConfigError(f"--early-stopping watches the validation loss, but the default --validation-split "
+                          f"{cfg.validation_split:g} of {cfg.dataset}'s {len(rows)} training rows holds out no row: "
+                          "give a larger --validation-split (each class needs 5 training rows for 0.1), or leave "
+                          "out --early-stopping")
     note = (f"the default --validation-split {cfg.validation_split:g} of {cfg.dataset}'s {len(rows)} training rows "
             "holds out no row: training without validation (a larger --validation-split holds rows out)")
     cfg.validation_split = 0.0

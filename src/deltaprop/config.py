@@ -42,6 +42,10 @@ DTYPES = ("float32", "float64")
 BATCHINGS = ("shuffled", "sequential", "sliding")
 #: A configuration file is a few hundred bytes; refuse more than this before reading it.
 MAX_CONFIG_BYTES = 1 << 20
+#: The hidden layer's width when ``layers`` is not given: [features, DEFAULT_HIDDEN, outputs].
+DEFAULT_HIDDEN = 50
+#: The largest seed config.toml can hold (TOML's integers are 64-bit, signed).
+MAX_SEED = 2**63 - 1
 
 
 @dataclass
@@ -104,6 +108,8 @@ class TrainConfig:
         cfg = cls()
         for key, value in merged.items():
             setattr(cfg, key, value)
+        if "epochs" not in merged and isinstance(cfg.derived, list):  # the default 10, not a length asked for
+            cfg.derived = sorted({*cfg.derived, "epochs"})
         cfg.validate()
         return cfg
 
@@ -149,12 +155,14 @@ class TrainConfig:
         self.early_stopping = _checks.positive_int("early_stopping", _integer("early_stopping", self.early_stopping),
                                                    allow_zero=True)
         self.seed = _checks.positive_int("seed", _integer("seed", self.seed), allow_zero=True)
+        if self.seed > MAX_SEED:  # config.toml (TOML's integers are 64-bit) could not hold it
+            raise ConfigError(f"seed must be at most 2**63 - 1 ({MAX_SEED}), got {self.seed}")
         self.dtype = _choice("dtype", self.dtype, DTYPES)
         self.scaling = _choice("scaling", self.scaling, SCALINGS)
         if self.optimizer != "sgd" and (self.momentum or self.nesterov):
             raise ConfigError(f"momentum and nesterov apply to the sgd optimizer only, not {self.optimizer!r}")
         if self.nesterov and not self.momentum:
-            raise ConfigError("nesterov needs momentum > 0, e.g. --momentum 0.9")
+            raise ConfigError("nesterov needs momentum > 0: give --momentum 0.9, say, or --no-nesterov")
         if self.early_stopping and not self.validation_split:
             raise ConfigError("early_stopping watches the validation loss: set validation_split > 0")
         return self
@@ -162,7 +170,7 @@ class TrainConfig:
     # -- objects -------------------------------------------------------------------------
     def network_sizes(self, n_features: int, n_outputs: int) -> list[int]:
         """``layers``, or [features, 50, outputs] when not given."""
-        return list(self.layers) if self.layers else [n_features, 50, n_outputs]
+        return list(self.layers) if self.layers else [n_features, DEFAULT_HIDDEN, n_outputs]
 
     def build_network(self, n_features: int, n_outputs: int):
         from .network import mlp
@@ -238,7 +246,8 @@ class TrainConfig:
         head = "# deltaprop train configuration; rerun with: deltaprop train --config config.toml\n"
         if self.derived:
             head += ("# derived: values filled in from the defaults or this run's data and length; read with --config,\n"
-                     "# they are filled in again, so other epochs or another optimizer get their own\n")
+                     "# they are filled in again, so other epochs or another optimizer get their own; a value\n"
+                     "# edited here is kept (a schedule's length follows the epochs: remove it from derived to keep it)\n")
         return head + dumps_toml(self.as_dict())
 
 
@@ -281,7 +290,10 @@ def _integer(name: str, value: Any) -> int:
         try:
             return int(text)
         except ValueError:
-            value = _number(name, text)
+            try:
+                value = float(text)
+            except ValueError:
+                raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
     if isinstance(value, float):
         if not math.isfinite(value) or not value.is_integer():
             raise ConfigError(f"{name} must be a whole number, got {value!r}")
@@ -460,11 +472,14 @@ def schedule_spec(schedule: str | dict[str, Any]) -> dict[str, Any]:
     return {"type": schedule} if isinstance(schedule, str) else dict(schedule)
 
 
-def config_file(path: str | Path) -> dict[str, Any]:
+def config_file(path: str | Path, notes: list[str] | None = None) -> dict[str, Any]:
     """The settings of a configuration file (``--config``) as a mapping for
     :meth:`TrainConfig.from_mapping`, without the values its ``derived`` list names: a
     run's ``config.toml`` fills in ``lr``, the widths or a cosine's ``t_max`` from its own
-    optimizer and length, and those must follow the new run's."""
+    optimizer and length, and those must follow the new run's. A derived value edited in the
+    file (one its own settings no longer derive) is kept as set; a schedule length, which
+    the run's length derives, is filled in again, and ``notes`` gets a sentence saying so
+    where the file's value differs from what its epochs derive."""
     mapping = load_toml(path)
     names = mapping.pop("derived", [])
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -472,10 +487,52 @@ def config_file(path: str | Path) -> dict[str, Any]:
     for name in names:
         table, _, key = name.partition(".")
         if not key:
-            mapping.pop(table, None)
+            if not _edited(mapping, table):
+                mapping.pop(table, None)
         elif isinstance(mapping.get(table), dict):
-            mapping[table].pop(key, None)
+            value = mapping[table].pop(key, None)
+            if notes is not None and value is not None and value != _derived_length(mapping, key):
+                notes.append(f"{path}: {name} = {value!r} is listed as derived, so it is taken from this run's "
+                             f"length again; to keep {value!r}, remove \"{name}\" from the file's derived list")
     return mapping
+
+
+def _edited(mapping: dict[str, Any], name: str) -> bool:
+    """Whether a setting a run's ``config.toml`` lists as derived no longer holds what the
+    file's own settings derive (an edit by hand, which is the user's to keep): ``lr`` and
+    ``weight_decay`` against the file's optimizer's defaults, ``layers`` against the default
+    one hidden layer of 50, ``epochs`` against 10, ``validation_split`` against the 0 a small
+    file takes. A value that cannot be read is kept, for the checks to name."""
+    if name not in mapping:
+        return False
+    value = mapping[name]
+    try:
+        if name in ("lr", "weight_decay"):
+            optimizer = _choice("optimizer", mapping.get("optimizer", TrainConfig.optimizer), tuple(OPTIMIZERS))
+            default = _default_lr(optimizer) if name == "lr" else _default_weight_decay(optimizer)
+            return _number(name, value) != default
+        if name == "layers":
+            widths = _int_list("layers", value)
+            return len(widths) != 3 or widths[1] != DEFAULT_HIDDEN
+        if name == "epochs":
+            return _integer("epochs", value) != TrainConfig.epochs
+        if name == "validation_split":
+            return _number("validation_split", value) != 0
+    except ConfigError:
+        return True
+    return False
+
+
+def _derived_length(mapping: dict[str, Any], key: str) -> int | None:
+    """A schedule length as the file's own ``epochs`` derive it (None where ``steps`` also
+    bounds the run: the batches an epoch takes are not known here)."""
+    if "steps" in mapping:
+        return None
+    try:
+        epochs = _integer("epochs", mapping.get("epochs", TrainConfig.epochs))
+    except ConfigError:
+        return None
+    return max(1, epochs) if key == "t_max" else max(1, epochs // 3)
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

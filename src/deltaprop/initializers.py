@@ -79,6 +79,19 @@ INITIALIZERS: Registry[Initializer] = Registry(
 )
 
 
+def _scale(text: str) -> float:
+    """The ``S`` of ``scaled_normal(S)``, read before names are normalised (``1e-3`` keeps its
+    minus sign); anything but a finite number > 0 is refused, naming what was written."""
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = float("nan")
+    if not (math.isfinite(scale) and scale > 0):
+        raise ConfigError(f"scaled_normal's scale must be a finite number > 0, got {text!r}; "
+                          "for example scaled_normal(0.01)")
+    return scale
+
+
 def resolve(init: str | Initializer) -> tuple[str, Initializer]:
     """Name and function of an initialiser given by name (see ``INITIALIZERS``, or
     ``"scaled_normal(s)"``) or as a callable."""
@@ -88,12 +101,9 @@ def resolve(init: str | Initializer) -> tuple[str, Initializer]:
         key = normalise(init)
         if key in INITIALIZERS:
             return key, INITIALIZERS[key]
-        if key.startswith("scaled_normal(") and key.endswith(")"):
-            try:
-                scale = float(key[len("scaled_normal(") : -1])
-            except ValueError:
-                scale = float("nan")
-            return key, scaled_normal(scale)
+        head, _, arg = init.strip().lower().replace(" ", "").partition("(")
+        if normalise(head) == "scaled_normal" and arg.endswith(")"):
+            return f"scaled_normal({arg[:-1]})", scaled_normal(_scale(arg[:-1]))
     raise ConfigError(
         f"unknown initialiser {init!r}; choose one of {', '.join(sorted(INITIALIZERS))} "
         "or pass a callable (rng, n_in, n_out, dtype) -> W"

@@ -70,6 +70,10 @@ class LayerTrace:
 class Network:
     """An ordered stack of layers.
 
+    Layers that a network built already are copied, weights and all, so that
+    ``Network(net.layers[1:], dtype=net.dtype)`` keeps the trained weights and leaves
+    ``net`` as it was (each network keeps its parameters in one buffer of its own).
+
     >>> import deltaprop as dp
     >>> net = dp.Network([dp.Dense(10, 3), dp.Sigmoid(), dp.Dense(3, 2), dp.Sigmoid()], seed=0)
     >>> net.predict_proba(np.zeros((1, 10))).shape
@@ -90,13 +94,12 @@ class Network:
             raise ConfigError("a Network needs at least one Dense layer to know its input size")
         if len({id(layer) for layer in layers}) != len(layers):
             raise ConfigError("the same layer object appears twice; create a new instance for each position")
-        self.layers = layers
         self.dtype = resolve_dtype(dtype)
+        self.layers = layers = [_layer_copy(layer) if _built(layer) else layer for layer in layers]
         self.rng = np.random.default_rng(_checks.seed(seed))
         width = None
-        for layer in layers:
-            with _rebuilding(isinstance(layer, Dense) and layer.W is not None):
-                width = layer.build(width, self.dtype, self.rng)
+        for i, layer in enumerate(layers):
+            width = _build_keeping_weights(layer, i, width, self.dtype, self.rng)
         self.n_features: int = next(layer for layer in layers if isinstance(layer, Dense)).n_in
         self.n_outputs: int = width
         #: The class threshold of a single output when ``predict`` is given none: 0.5 for a
@@ -390,11 +393,49 @@ def mlp(
     return Network(layers, seed=seed, dtype=dtype)
 
 
+def _built(layer: Layer) -> bool:
+    """Whether a network built ``layer`` already (it holds weights, an input width, buffers
+    or a network's random generator)."""
+    if layer.parameters():
+        return True
+    return bool((not isinstance(layer, Dense) and layer.n_in is not None) or layer._buffers
+                or getattr(layer, "rng", None) is not None)
+
+
+def _layer_copy(layer: Layer) -> Layer:
+    """A layer another network built, for a new one: the same configuration and weights in
+    parameters of its own (a network keeps its parameters in one buffer of its own, so two
+    networks cannot share them: ``Network(net.layers[1:])`` leaves ``net`` as it was)."""
+    clone = _layer_without_buffers(layer)
+    for name, value in list(vars(clone).items()):
+        if isinstance(value, Parameter):
+            setattr(clone, name, Parameter(value.name, value.value.copy()))
+    return clone
+
+
+def _build_keeping_weights(layer: Layer, index: int, width, dtype: np.dtype, rng) -> int | None:
+    """``layer.build`` (its output width); weights the layer already holds are kept, in the
+    network's dtype only (a typed error otherwise), and no draw from ``rng`` is made for them."""
+    kept = [p.value for p in layer.parameters()]
+    if not kept:
+        return layer.build(width, dtype, rng)
+    if any(value.dtype != dtype for value in kept):
+        theirs = next(value.dtype for value in kept if value.dtype != dtype)
+        raise ConfigError(f"layer {index} ({layer!r}) holds {theirs} weights, but this network computes in "
+                          f"{dtype.name}: pass dtype='{theirs}', or cast the network the layers come from first "
+                          f"(net.copy(dtype='{dtype.name}'))")
+    with _rebuilding(True):  # the weights drawn here are replaced by the kept ones
+        width = layer.build(width, dtype, np.random.default_rng(0))
+    for p, value in zip(layer.parameters(), kept):
+        p.value = value
+    return width
+
+
 @contextmanager
 def _rebuilding(quiet: bool):
     """Layers built again whose weights are set afterwards (a saved or copied network, a
-    Dense layer built before): no warning of zero-initialised weights, which they no longer
-    hold (the first build warned)."""
+    layer built before, whose weights are kept): no warning of zero-initialised weights,
+    which they no longer hold (the first build warned)."""
     if not quiet:
         yield
         return

@@ -199,16 +199,46 @@ class SGD(Optimizer):
     """
 
     type_name = "SGD"
+    _momentum_may_be_one: ClassVar[bool] = False
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.0, *, nesterov: bool = False, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay=weight_decay)
-        self.momentum = _checks.fraction("momentum", momentum)
-        if not isinstance(nesterov, bool):
-            raise ConfigError(f"nesterov must be True or False, got {nesterov!r}")
-        if nesterov and self.momentum == 0:
-            raise ConfigError("nesterov=True needs momentum > 0, e.g. SGD(lr, momentum=0.9, nesterov=True)")
+        self._nesterov = False
+        self.momentum = momentum
         self.nesterov = nesterov
-        self.slots = ("velocity",) if self.momentum > 0 else ()
+
+    @property
+    def momentum(self) -> float:
+        """μ; set between steps as PyTorch's param_groups allow: switched on, the velocity
+        starts at 0 (the first step is −αg, as PyTorch's buffer starts at g); switched off,
+        the velocity is dropped."""
+        return self._momentum
+
+    @momentum.setter
+    def momentum(self, value) -> None:
+        value = _checks.fraction("momentum", value, high_open=not self._momentum_may_be_one)
+        if value == 0 and self._nesterov:
+            raise ConfigError("nesterov=True needs momentum > 0; set nesterov = False before momentum = 0")
+        self._momentum = value
+        slots = ("velocity",) if value > 0 else ()
+        if slots != self.slots:
+            self.slots = slots
+            if self.params:  # bound: give or take the velocity, keeping the step count
+                iterations = self.iterations
+                self.build(self.params)
+                self.iterations = iterations
+
+    @property
+    def nesterov(self) -> bool:
+        return self._nesterov
+
+    @nesterov.setter
+    def nesterov(self, value) -> None:
+        if not isinstance(value, bool):
+            raise ConfigError(f"nesterov must be True or False, got {value!r}")
+        if value and self.momentum == 0:
+            raise ConfigError("nesterov=True needs momentum > 0, e.g. SGD(lr, momentum=0.9, nesterov=True)")
+        self._nesterov = value
 
     def config(self):
         return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}

@@ -134,21 +134,42 @@ class Standardization(Layer):
 PREPROCESSING: dict[str, type[Layer]] = {cls.type_name: cls for cls in (Rescaling, Standardization)}
 
 
-#: Pixel values lie in this range: 8-bit levels, [0, 1], or [−1, 1] after (x − 127.5)/127.5.
-PIXEL_RANGE = (-1.0, 255.0)
+#: Pixel values: 8-bit levels (whole numbers in 0..255), or values in [−1, 1] (x/255, or
+#: (x − 127.5)/127.5).
+PIXEL_LEVELS, PIXEL_UNIT = 255, 1.0
+#: Pixels share one scale: at least this share of the columns that vary span at least
+#: :data:`_PIXEL_SPAN` of the whole range (10 MNIST digits: 92% of them; a table of
+#: fractions beside an age in years: 1 column of 64).
+_PIXEL_COLUMNS, _PIXEL_SPAN = 0.5, 0.25
+_ROWS_A_BLOCK = 8192
+
+
+def _whole_numbers(x: np.ndarray) -> bool:
+    """Every value a whole number (a block of rows at a time: no copy of ``x``)."""
+    if x.dtype.kind in "uib":
+        return True
+    return all(np.array_equal(block, np.round(block)) for block in
+               (x[start:start + _ROWS_A_BLOCK] for start in range(0, len(x), _ROWS_A_BLOCK)))
 
 
 def _pixel_like(x: np.ndarray) -> bool:
-    """Images: more than two axes, or rows whose width is a square of at least 8x8 with
-    every value in :data:`PIXEL_RANGE`. The range matters: a table of 64 or 100 columns has
-    a square width too, and columns in their own units (incomes beside a unit-scale feature)
-    need a σ each."""
+    """Images: more than two axes, or rows whose width is a square of at least 8x8 holding
+    pixel values (:data:`PIXEL_LEVELS`, :data:`PIXEL_UNIT`) on one scale (columns spanning
+    a good part of the whole range, :data:`_PIXEL_COLUMNS`). A table of 64 or 100 columns
+    has a square width too; columns in their own units (an age beside fractions, incomes
+    beside a unit-scale feature) need a σ each."""
     if x.ndim > 2:
         return True
     n = int(np.prod(x.shape[1:]))
     if n < 64 or math.isqrt(n) ** 2 != n or x.size == 0:
         return False
-    return bool(PIXEL_RANGE[0] <= x.min() and x.max() <= PIXEL_RANGE[1])
+    low, high = float(x.min()), float(x.max())
+    unit = -PIXEL_UNIT <= low and high <= PIXEL_UNIT
+    if not (unit or (0 <= low and high <= PIXEL_LEVELS and _whole_numbers(x))):
+        return False
+    spans = (x.max(axis=0) - x.min(axis=0)).astype(np.float64)
+    varying = spans[spans > 0]
+    return bool((varying >= _PIXEL_SPAN * (high - low)).sum() >= _PIXEL_COLUMNS * varying.size)
 
 
 def auto_scaling(x: np.ndarray) -> str:
@@ -167,13 +188,15 @@ def auto_scaling(x: np.ndarray) -> str:
     return "standardize"
 
 
-def standardization_for(x: np.ndarray) -> Standardization:
-    """``--scaling standardize`` on training inputs ``x``: one σ for all features of
-    images (pixels share one scale, and a σ per pixel would blow up nearly constant border
-    pixels), a σ per feature for tabular data (columns in their own units, as
-    scikit-learn's StandardScaler). Images are told apart by shape and values
-    (:func:`_pixel_like`)."""
-    return Standardization.fit(x, per_feature=not _pixel_like(np.asarray(x)))
+def standardization_for(x: np.ndarray, *, per_feature: bool | None = None) -> Standardization:
+    """``--scaling standardize`` on training inputs ``x``: with ``per_feature=None``, one σ
+    for all features of images (pixels share one scale, and a σ per pixel would blow up
+    nearly constant border pixels), a σ per feature for tabular data (columns in their own
+    units, as scikit-learn's StandardScaler); images are told apart by shape and values
+    (:func:`_pixel_like`). ``per_feature=True`` or ``False`` chooses."""
+    if per_feature is None:
+        per_feature = not _pixel_like(np.asarray(x))
+    return Standardization.fit(x, per_feature=bool(per_feature))
 
 
 def unit_scaling(x: np.ndarray) -> Rescaling:
@@ -209,10 +232,7 @@ def with_input_layer(net, layer: Layer | None):
 
     if layer is None or type(net.layers[0]).__name__ in PREPROCESSING:
         return net
-    weights = [p.value.copy() for p in net.parameters()]
-    out = Network([layer, *net.layers], dtype=net.dtype)
-    for p, w in zip(out.parameters(), weights):
-        p.value[...] = w
+    out = Network([layer, *net.layers], dtype=net.dtype)  # net's layers are copied with their weights
     out.rng.bit_generator.state = net.rng.bit_generator.state
     out.decision_threshold = net.decision_threshold
     return out
@@ -253,11 +273,7 @@ def split_input_layer(net):
     spec = layer_scaling(net.layers[0])
     if spec is None:
         return net, None
-    weights = [p.value.copy() for p in net.parameters()]  # building the layers again draws new ones
-    rng_state = net.rng.bit_generator.state
-    rest = Network(net.layers[1:], dtype=net.dtype)
-    for p, w in zip(rest.parameters(), weights):
-        p.value[...] = w
-    rest.rng.bit_generator.state = rng_state
+    rest = Network(net.layers[1:], dtype=net.dtype)  # copies of net's layers, with their weights
+    rest.rng.bit_generator.state = net.rng.bit_generator.state
     rest.decision_threshold = net.decision_threshold
     return rest, spec

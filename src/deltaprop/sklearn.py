@@ -175,10 +175,7 @@ class _ScikitLearnSGD(SGD):
     ``momentum`` in [0, 1]: ``V := μV − α g`` with ``μ = 1`` keeps every past step at full
     weight. deltaprop's own SGD keeps ``μ < 1``; this one exists for the estimators."""
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.0, *, nesterov: bool = False, weight_decay: float = 0.0):
-        momentum = _checks.fraction("momentum", momentum, high_open=False)
-        super().__init__(lr, min(momentum, 0.5), nesterov=nesterov, weight_decay=weight_decay)
-        self.momentum = momentum
+    _momentum_may_be_one = True
 
 
 def _optimizer_from_config(config: dict[str, Any]) -> Optimizer:

@@ -45,6 +45,7 @@ NPZ_KEYS = (("x", "y"), ("X", "y"), ("X", "Y"), ("images", "labels"))
 _ZIP_MAX_RATIO = 1100
 # A header or first row longer than this is not a table deltaprop can use.
 _MAX_HEADER_BYTES = 1 << 20
+_FLOATS = ("float32", "float64")
 
 
 @dataclass
@@ -61,7 +62,7 @@ class Table:
     notes: tuple[str, ...] = ()
 
 
-def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = None):
+def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = None, dtype=None):
     """Load ``(x, y)`` from an ``.npz`` or a ``.csv`` file.
 
     ``.npz``: arrays under one of :data:`NPZ_KEYS` (``x``/``y``, ``X``/``y``, ``X``/``Y``,
@@ -74,27 +75,35 @@ def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = Non
     spaces are blank. ``label_column`` is the index
     (negative counts from the end) or, with a header, the name of the label column; by
     default a header name in :data:`LABEL_NAMES`, else (no header) the first or the last
-    column, whichever holds class ids, else the last. x comes back uint8 when every value
-    is an integer in 0..255 (pixels, like MNIST), float32 otherwise.
+    column, whichever holds class ids, else the last. The numbers are read as float64; x
+    comes back uint8 when every feature value is a whole number in 0..255 (pixels, like
+    MNIST), uint16 when they are whole numbers in 0..65535 (counts), both exact. Other
+    values come back as ``dtype`` (``"float32"`` or ``"float64"``: the type the network
+    computes in, cast once) when it is given; without it, float32 when float32 holds every
+    column to within 1e-5 of the column's range, float64 otherwise (a timestamp in
+    seconds, 1e9 + 0..50, would lose its fractions in float32). With ``dtype="float32"``, a
+    column float32 holds only to within more than 1e-3 of its range gets a warning.
 
     y: 1-D labels become int64 class ids (whole numbers >= 0, at most
     :data:`MAX_CLASSES` distinct values); 2-D y (one-hot rows or regression targets,
     ``.npz`` only) comes back as float32. :func:`read_table` also says which column was used.
     """
-    table = read_table(path, label_column=label_column)
+    table = read_table(path, label_column=label_column, dtype=dtype)
     for note in table.notes:
         warnings.warn(note, UserWarning, stacklevel=2)
     return table.x, table.y
 
 
 def read_table(path: str | os.PathLike, *, label_column: int | str | None = None,
-               feature_names=None) -> Table:
+               feature_names=None, dtype=None) -> Table:
     """:func:`load_arrays`, with the choice of label column in words and the header's
     feature names. ``feature_names`` (the names a model was trained on, in order): a CSV
     header naming them in another order has its columns put in that order (and a note
     says so); a header naming other columns raises DataError. A file without a header is
-    read as it is."""
+    read as it is. ``dtype``: the type of a CSV's features that are not small whole
+    numbers (see :func:`load_arrays`)."""
     path = Path(path)
+    dtype = _float_dtype(dtype)
     if not path.is_file():
         if path.exists():  # a folder, FIFO or device: say which, and never open it
             raise FileFormatError(f"{path} is {file_kind(path.stat().st_mode)}, not a data file; give a .npz or .csv file.")
@@ -104,7 +113,7 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
     if suffix == ".npz":
         x, y, source = _load_npz(path, label_column)
     elif suffix in (".csv", ".txt"):
-        x, y, source, names, notes = _load_csv(path, label_column)
+        x, y, source, names, notes = _load_csv(path, label_column, dtype)
     else:
         raise ConfigError(f"{path}: unsupported file type {suffix!r}; use .npz or .csv.")
     if names is not None and feature_names is not None:
@@ -113,6 +122,19 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
             names, notes = tuple(str(n) for n in feature_names), [*notes, note]
     x, y = _check_xy(x, y, path, source)
     return Table(x, y, source, names, tuple(notes))
+
+
+def _float_dtype(dtype) -> np.dtype | None:
+    """None, or float32 or float64 given by name or as a NumPy type; anything else is refused."""
+    if dtype is None:
+        return None
+    try:
+        found = np.dtype(dtype)
+    except TypeError:
+        found = None
+    if found is None or found.name not in _FLOATS:
+        raise ConfigError(f"dtype must be 'float32' or 'float64' (or None: chosen from the values), got {dtype!r}")
+    return found
 
 
 def _npz_keys(path: Path, members, label_column: int | str | None) -> tuple[str, str, str]:
@@ -190,8 +212,10 @@ def _first_lines(path: Path) -> tuple[list[str], str]:
             while True:
                 line = f.readline(_MAX_HEADER_BYTES + 1).decode("utf-8-sig" if not comments else "utf-8")
                 if len(line) > _MAX_HEADER_BYTES:
-                    raise FileFormatError(f"{path}: a line near the top is longer than {_MAX_HEADER_BYTES:,} "
-                                          "bytes; is this a CSV file with one row per line?")
+                    raise FileFormatError(f"{path}: a line near the top is longer than {_MAX_HEADER_BYTES:,} bytes, "
+                                          "deltaprop's limit on one line of a CSV file (a header of very many "
+                                          "columns, or a file not written one row a line); save the data as .npz "
+                                          "instead: np.savez('data.npz', x=features, y=labels)")
                 if not line.lstrip().startswith("#") or len(comments) >= _COMMENT_LINES:
                     return comments, line
                 comments.append(line.lstrip()[1:])
@@ -370,9 +394,33 @@ def _read_numbers(path: Path, layout: _Layout) -> np.ndarray:
     return table
 
 
-def _features(path: Path, x: np.ndarray, col: int) -> np.ndarray:
-    """The feature columns (``col`` held the labels) checked finite: uint8 or uint16 when
-    every value is such an integer (pixels, counts), float32 otherwise."""
+#: float32 stands for a CSV feature column when it holds every value to within this share
+#: of the column's range (``|x − float32(x)| ≤ ε·(max − min)``); beyond it x stays float64.
+_FLOAT32_KEEPS = 1e-5
+#: A run in float32 on columns that float32 holds only to within more than this share of
+#: their range (a timestamp in seconds, 1e9 + 0..50) is told to use float64.
+_FLOAT32_LOSES = 1e-3
+_ROWS_A_BLOCK = 8192  # rows cast at a time when measuring float32's error
+
+
+def _float32_error(x: np.ndarray) -> np.ndarray:
+    """Per column, ``max |x − float32(x)| / (max − min)`` (0 for a constant column, which
+    stays constant; inf where a value is too large for float32), a block of rows at a time."""
+    error = np.zeros(x.shape[1])
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, len(x), _ROWS_A_BLOCK):
+            block = x[start:start + _ROWS_A_BLOCK]
+            np.maximum(error, np.abs(block - block.astype(np.float32)).max(axis=0), out=error)
+    span = x.max(axis=0) - x.min(axis=0)
+    return np.divide(error, span, out=np.zeros_like(error), where=span > 0)
+
+
+def _features(path: Path, x: np.ndarray, col: int, dtype=None, names=None) -> tuple[np.ndarray, list[str]]:
+    """The feature columns (``col`` held the labels) checked finite, and notes: uint8 or
+    uint16 when every value is such an integer (pixels, counts, exact in either); else
+    ``dtype`` when given (a note when float32 holds a column only to within more than
+    :data:`_FLOAT32_LOSES` of its range), else float32 when it holds every column to within
+    :data:`_FLOAT32_KEEPS` of its range, else float64 (read once, never narrowed)."""
     if not np.isfinite(x).all():
         row, column = np.argwhere(~np.isfinite(x))[0]
         value = x[row, column]
@@ -380,8 +428,29 @@ def _features(path: Path, x: np.ndarray, col: int) -> np.ndarray:
         raise DataError(f"{path}: data row {row + 1}, column {column + 1} holds {value}, not a finite number (NaN or "
                         "infinity); clean or impute the missing or infinite values first")
     if (x == np.round(x)).all() and x.min() >= 0 and x.max() <= 65535:  # 8- or 16-bit integers (pixels, counts)
-        return x.astype(np.uint8 if x.max() <= 255 else np.uint16)
-    return _checks.cast_checked(x, np.float32, name=f"{path}: x")
+        return x.astype(np.uint8 if x.max() <= 255 else np.uint16), []
+    if dtype is not None and dtype != np.float32:
+        return _checks.cast_checked(x, dtype, name=f"{path}: x"), []
+    error = _float32_error(x)
+    if dtype is None:  # float64 where float32 loses values; a value beyond float32's range is refused
+        lossy = np.isfinite(error).all() and not (error <= _FLOAT32_KEEPS).all()
+        return (x if lossy else _checks.cast_checked(x, np.float32, name=f"{path}: x")), []
+    return _checks.cast_checked(x, np.float32, name=f"{path}: x"), _float32_notes(path, x, error, col, names)
+
+
+def _float32_notes(path: Path, x: np.ndarray, error: np.ndarray, col: int, names) -> list[str]:
+    """A note naming the column float32 holds worst, when that is beyond :data:`_FLOAT32_LOSES`."""
+    worst = int(np.argmax(error))
+    if not error[worst] > _FLOAT32_LOSES:
+        return []
+    column = worst + (worst >= col)  # its place in the file, the label column counted
+    named = f"{names[column]!r} " if names else ""
+    low, high = float(x[:, worst].min()), float(x[:, worst].max())
+    others = int((error > _FLOAT32_LOSES).sum()) - 1
+    also = f" (and {others} other column{'s' if others > 1 else ''} too)" if others else ""
+    return [f"{path}: column {named}({column + 1} of {x.shape[1] + 1}) holds {low:.12g} to {high:.12g}: float32 keeps "
+            f"these values only to within {error[worst] * (high - low):.3g}{also}; train in float64 (--dtype float64; "
+            "dtype='float64' in Python), or subtract the offset in the file"]
 
 
 def _numbered_header_notes(path: Path, table: np.ndarray, layout: _Layout) -> list[str]:
@@ -400,7 +469,7 @@ def _numbered_header_notes(path: Path, table: np.ndarray, layout: _Layout) -> li
             "columns), not as a data row; if it is a row of data, write a header line of names above it"]
 
 
-def _load_csv(path: Path, label_column: int | str | None):
+def _load_csv(path: Path, label_column: int | str | None, dtype=None):
     """x, y, where the labels came from, the feature columns' names and notes."""
     layout = _csv_header(path)
     names, n_cols = layout.names, layout.n_cols
@@ -409,8 +478,8 @@ def _load_csv(path: Path, label_column: int | str | None):
         _named_column(path, label_column, names, n_cols)  # a bad name fails before the file is read
     table = _read_numbers(path, layout)
     col, source = _choose_column(path, table, label_column, names, n_cols)
-    x = _features(path, np.delete(table, col, axis=1), col)
-    notes = _numbered_header_notes(path, table, layout) if layout.numbered else []
+    x, notes = _features(path, np.delete(table, col, axis=1), col, dtype, names)
+    notes += _numbered_header_notes(path, table, layout) if layout.numbered else []
     feature_names = None if names is None else tuple(name for i, name in enumerate(names) if i != col)
     return x, table[:, col], source, feature_names, notes
 

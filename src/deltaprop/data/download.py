@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import http.client
 import logging
 import os
 import time
-import urllib.error
-import urllib.request
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -225,6 +222,8 @@ def _local_file(path: Path):
 
 def _read_chunk(response, timeout: float) -> bytes:
     """What has come of the body so far (up to 64 KiB); a network failure is _MirrorFailed."""
+    import http.client
+
     try:
         return response.read1(1 << 16)
     except TimeoutError:
@@ -281,6 +280,10 @@ def _download(url: str, dest: Path, digest: Digest | None, timeout: float, max_b
               content_sha256: str | None = None, pace: _Pace | None = None) -> Path:
     """Stream ``url`` into ``dest`` (or its name without .gz, see :func:`_stored_as`) and
     verify it; returns where it was stored."""
+    import http.client  # imported here: most runs find their data on disk, and these cost every start-up ~0.05 s
+    import urllib.error
+    import urllib.request
+
     algorithm, expected = digest or ("sha256", None)
     pace = pace or _Pace(DEFAULT_DEADLINE, DEFAULT_MIN_RATE, timeout)
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
