@@ -448,7 +448,11 @@ def test_docs_grid_search_runs_on_a_dask_cluster():
     from distributed import Client, LocalCluster
 
     X, y = load_digits(return_X_y=True)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster):
+    # one worker process of two threads: the estimators cross a process boundary and train
+    # there two at a time (a second process cost its own start-up and imports, and 4 s at
+    # shutdown; one thread alone, and joblib would run the search here, not on the cluster)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
         with parallel_config(backend="dask"):
             search = GridSearchCV(
                 NeuralNetClassifier(learning_rate_init=0.01, max_iter=50, random_state=0), {"hidden_layer_sizes": [(16,), (32,)]},
@@ -456,6 +460,8 @@ def test_docs_grid_search_runs_on_a_dask_cluster():
             )
             with quiet():
                 search.fit(X[:400] / 16.0, y[:400])
+        trained_there = client.run(lambda: "deltaprop.sklearn" in sys.modules)
+    assert list(trained_there.values()) == [True]  # the worker process imported the estimators to fit them
     assert search.best_score_ > 0.8 and len(search.cv_results_["params"]) == 2
 
 
