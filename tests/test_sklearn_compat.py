@@ -94,6 +94,12 @@ def test_sparse_input_trains_as_dense_and_is_densified_one_batch_at_a_time(kind,
     assert max(rows_densified) == 10 and len(rows_densified) == 5 * 10
     np.testing.assert_allclose(sparse.predict_proba(Xs), dense.predict_proba(X), rtol=1e-10)
     np.testing.assert_array_equal(sparse.predict(Xs), sparse.predict(X))
+    rows_densified.clear()  # a step of every row: the matrix is densified once, before the first epoch
+    with quiet():
+        dense = NeuralNetClassifier(**dict(kw, batch_size=len(y))).fit(X, y)
+        sparse = NeuralNetClassifier(**dict(kw, batch_size=len(y))).fit(Xs, y)
+    assert rows_densified == []
+    np.testing.assert_array_equal(sparse.predict_proba(X), dense.predict_proba(X))
     lbfgs = NeuralNetRegressor(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=30, random_state=0)
     with quiet():
         a = lbfgs.fit(Xs, y.astype(float)).predict(Xs)  # chunks of 16 rows per evaluation
