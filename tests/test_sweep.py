@@ -1,11 +1,10 @@
 """Hyperparameter sweeps on a Dask LocalCluster: a grid, a failing trial, resume."""
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_in_process import run_cli
 
 from deltaprop import ConfigError
 from deltaprop.sweep import parse_grid, plan_trials
@@ -16,8 +15,10 @@ KNOWN = {"lr", "layers", "optimizer", "epochs", "batch_size", "dataset"}
 
 
 def _sweep(tmp_path, *args):
-    exe = str(Path(sys.executable).with_name("deltaprop"))
-    return subprocess.run([exe, "sweep", *args], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    """``deltaprop sweep ARGS`` in ``tmp_path``, in this process (its trials are processes of
+    their own on the cluster's workers all the same); tests/test_sweep_interrupt.py runs the
+    command as a process for its signals."""
+    return run_cli("sweep", *args, cwd=tmp_path)
 
 
 def test_grid_values_split_on_commas_or_on_colons_when_present():
@@ -59,8 +60,8 @@ def test_bad_grids_are_refused(spec, match):
 def test_a_sweep_trains_every_trial_records_a_failure_and_resumes(tmp_path):
     config = tmp_path / "parity.toml"
     config.write_text('dataset = "parity"\nlayers = [10, 4, 2]\nepochs = 3\nbatch_size = 16\n')
-    args = [str(config), "--grid", "lr=0.5,1.0", "--grid", "optimizer=sgd,nonsense", "--workers", "2", "--out", "s"]
-    first = _sweep(tmp_path, *args)
+    args = [str(config), "--grid", "lr=0.5,1.0", "--grid", "optimizer=sgd,nonsense"]
+    first = _sweep(tmp_path, *args, "--workers", "2", "--out", "s")
     assert first.returncode == 0, first.stderr
     assert "Traceback" not in first.stderr
     rows = list(csv.DictReader((tmp_path / "s" / "sweep.csv").open()))
@@ -72,7 +73,8 @@ def test_a_sweep_trains_every_trial_records_a_failure_and_resumes(tmp_path):
         assert (folder / "model.safetensors").is_file() == (r["status"] == "ok")
     assert (tmp_path / "s" / "sweep.png").is_file()
     assert "best: trial" in first.stdout
-    again = _sweep(tmp_path, *args[:-2], "--out", "s", "--resume")
+    # the two failed trials run again: one worker is enough for them
+    again = _sweep(tmp_path, *args, "--workers", "1", "--out", "s", "--resume")
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("finished before, skipped") == 2
     rows2 = list(csv.DictReader((tmp_path / "s" / "sweep.csv").open()))
@@ -80,12 +82,19 @@ def test_a_sweep_trains_every_trial_records_a_failure_and_resumes(tmp_path):
         r["best_val_accuracy"] for r in rows if r["status"] == "ok"]
 
 
-@pytest.mark.slow
 def test_a_sweep_whose_trials_all_finished_exits_0_without_a_validation_accuracy(tmp_path):
+    # the trials are trained by the command line a sweep's worker runs (in this process), and
+    # the sweep is resumed over them: its summary is the one of a sweep that trained them
+    from deltaprop.sweep_trial import _argv
+
     config = tmp_path / "parity.toml"
     config.write_text('dataset = "parity"\nlayers = [10, 4, 2]\nepochs = 2\nbatch_size = 16\nvalidation_split = 0.0\n')
-    res = _sweep(tmp_path, str(config), "--grid", "lr=0.3,1", "--workers", "1", "--out", "s")
+    for trial in plan_trials({"lr": ["0.3", "1"]}, tmp_path / "s"):
+        trained = run_cli(*_argv(str(config), trial.options, str(trial.folder)))
+        assert trained.returncode == 0, trained.stderr
+    res = _sweep(tmp_path, str(config), "--grid", "lr=0.3,1", "--out", "s", "--resume")
     assert res.returncode == 0, res.stderr
+    assert res.stdout.count("finished before, skipped") == 2, res.stdout
     assert "no best trial: the 2 finished trial(s) have no validation accuracy" in res.stdout
 
 

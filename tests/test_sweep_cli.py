@@ -1,21 +1,16 @@
 """deltaprop sweep's command line: the --scheduler address and the --grid names and values."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from cli_in_process import run_cli
 
 from deltaprop import ConfigError
 from deltaprop.sweep import parse_grid
 
 
 def _sweep(tmp_path, *args):
-    exe = str(Path(sys.executable).with_name("deltaprop"))
-    return subprocess.run([exe, "sweep", *args], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    return run_cli("sweep", *args, cwd=tmp_path)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("address", ["localhost", "foo:bar", "tcp://host", "tcp://:8786", "udp://h:1", "h:70000"])
 def test_a_malformed_scheduler_address_is_one_line_naming_the_form(tmp_path, address):
     result = _sweep(tmp_path, "--grid", "lr=0.3", "--scheduler", address, "--out", "s")

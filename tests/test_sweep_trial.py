@@ -4,6 +4,7 @@ not trained again, a folder another training holds is left alone, and a stop end
 Ctrl-C ends train."""
 
 import json
+import runpy
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_in_process import run_cli
 
 from deltaprop import sweep_trial
 from deltaprop.runlock import RunLock, is_held
@@ -59,8 +61,9 @@ def test_a_folder_of_the_sweep_without_a_finished_run_is_started_over(tmp_path):
     # the trial failed with "start it over with --overwrite", an option sweep does not have
     config = _config(tmp_path, epochs=2)
     folder = tmp_path / "trial-000"
-    stopped = run_trial(config, {"lr": "0.5"}, str(folder))
-    assert stopped["exit"] == 0
+    # the first try: the command line the trial's process runs, run in this process
+    first = run_cli(*sweep_trial._argv(config, {"lr": "0.5"}, str(folder)))
+    assert first.returncode == 0, first.stderr
     (folder / "model.safetensors").unlink()
     (folder / "run.json").write_text(json.dumps({"status": "training"}))
     again = run_trial(config, {"lr": "0.5"}, str(folder))
@@ -99,9 +102,11 @@ def test_a_stopped_trial_ends_as_train_ends_on_ctrl_c(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", TRIAL_PROCESS, *argv], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    # diagnostics.csv is written at the first epoch's end (the checkpoint only every few
+    # seconds): the stop comes after a finished epoch, whose checkpoint Ctrl-C keeps
     deadline = time.monotonic() + 60
-    while not (folder / "checkpoint.safetensors").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    while not (folder / "diagnostics.csv").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     _, err = sweep_trial._communicate(proc, lambda: True)
     assert proc.returncode == 130, err
     assert "interrupted; the checkpoint of epoch" in err
@@ -110,12 +115,14 @@ def test_a_stopped_trial_ends_as_train_ends_on_ctrl_c(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_trial_process_benchmark_prints_both_forms_and_the_cost():
+def test_the_trial_process_benchmark_prints_both_forms_and_the_cost(monkeypatch, capsys):
+    # run as its own script in this process: its own-process form starts trial processes itself
     bench = Path(__file__).resolve().parent.parent / "bench" / "sweep_trial_cost.py"
-    proc = subprocess.run([sys.executable, str(bench), "--rounds", "1"], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert "in process   median" in proc.stdout and "own process  median" in proc.stdout
-    assert "a trial's own process costs" in proc.stdout
+    monkeypatch.setattr(sys, "argv", [str(bench), "--rounds", "1"])
+    runpy.run_path(str(bench), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "in process   median" in out and "own process  median" in out
+    assert "a trial's own process costs" in out
 
 
 def test_stopping_a_sweep_off_the_main_thread_cancels_without_touching_signals(tmp_path):
