@@ -9,9 +9,17 @@ OUT_rank{r}.json. A rank left waiting in a collective makes the job time out.
   rows: that rank raises while the epoch is scored.
 - ``early_stopping``: EarlyStopping given to rank 0 only.
 - ``mid_epoch``: a callback on rank 1 alone asks to stop in the middle of epoch 2.
+- ``loss_overflow``: one training row so large that the loss overflows on the one rank
+  whose share of a batch holds it (NumPy not raising).
+- ``interrupt``: rank 1 alone gets SIGINT after its 7th step (rank 0 never does).
+
+Each case also records the last step it names (the diverged step, or the last step that
+ended) and whether ``fit`` raised KeyboardInterrupt.
 """
 
 import json
+import os
+import signal
 import sys
 import zlib
 
@@ -63,21 +71,64 @@ def _stopping(net, rank: int, case: str):
                   diagnostics=False)
 
 
-def _case(case: str, rank: int) -> dict:
-    error, epochs = "", -1
+def _loss_overflow(net, rank: int, watch):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(240, 6))
+    X[100] = 1.5e308  # z = x W overflows to inf, the softmax gives NaN: on one rank only
+    y = (X[:, 0] > 0).astype(np.int64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=3, batch_size=32, seed=3,
+                      callbacks=[watch], comm=MPI.COMM_WORLD, diagnostics=False)
+
+
+def _interrupt(net, rank: int, watch):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(240, 6))
+    y = (X[:, 0] > 0).astype(np.int64)
+    return dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=50, batch_size=32, seed=3,
+                  callbacks=[watch], comm=MPI.COMM_WORLD)
+
+
+class _LastStep(dp.Callback):
+    """The last step that ended; with ``interrupt_at``, SIGINT to this process after that step."""
+
+    def __init__(self, interrupt_at: int | None = None):
+        self.last_step, self.interrupt_at = -1, interrupt_at
+
+    def on_batch_end(self, state, batch_size, loss):
+        self.last_step = state.step
+        if state.step == self.interrupt_at:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def _network(case: str):
     if case in ("overflow", "validation_overflow"):
-        net = dp.mlp([6, 8, 1], seed=1, activation="identity", output="identity", dtype="float64")
-    else:
-        net = dp.mlp([6, 8, 2], seed=1, dtype="float64")
+        return dp.mlp([6, 8, 1], seed=1, activation="identity", output="identity", dtype="float64")
+    if case in ("loss_overflow", "interrupt"):
+        hidden = dp.ReLU() if case == "loss_overflow" else dp.Tanh()
+        return dp.Network([dp.Dense(6, 8), hidden, dp.Dense(8, 2), dp.Softmax()], seed=1, dtype="float64")
+    return dp.mlp([6, 8, 2], seed=1, dtype="float64")
+
+
+def _case(case: str, rank: int) -> dict:
+    error, epochs, step, interrupted = "", -1, -1, False
+    net = _network(case)
+    watch = _LastStep(7 if case == "interrupt" and rank == 1 else None)
     run = {"overflow": _overflow, "validation_overflow": _validation_overflow}.get(case)
     try:
-        epochs = len(run(net, rank) if run is not None else _stopping(net, rank, case))
+        if case in ("loss_overflow", "interrupt"):
+            epochs = len((_loss_overflow if case == "loss_overflow" else _interrupt)(net, rank, watch))
+        else:
+            epochs = len(run(net, rank) if run is not None else _stopping(net, rank, case))
+        step = watch.last_step
     except dp.TrainingDivergedError as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        error, step = f"{type(exc).__name__}: {exc}", exc.step
+    except KeyboardInterrupt:
+        interrupted, step = True, watch.last_step
     weights = zlib.crc32(b"".join(p.value.tobytes() for p in net.parameters()))
     if not all(np.all(np.isfinite(p.value)) for p in net.parameters()):
         weights = -1
-    return {"error": error, "epochs": epochs, "weights": weights}
+    return {"error": error, "epochs": epochs, "weights": weights, "step": step, "interrupted": interrupted}
 
 
 def main(out: str, cases: list[str]) -> None:

@@ -152,7 +152,7 @@ class Probe(dp.Callback):
         peak = max(peak, rss_anon())
 
 net = dp.Network([dp.Dense(arr.shape[1], 10), dp.Softmax()], seed=0)
-dp.fit(net, arr, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=1, batch_size=256, seed=0, callbacks=[Probe()])
+dp.fit(net, arr, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=1, batch_size=1024, seed=0, callbacks=[Probe()])
 print(max(peak, rss_anon()))
 """
 
@@ -170,13 +170,13 @@ def test_one_epoch_over_a_1gb_file_keeps_anonymous_memory_small(tmp_path):
     _rss_anon_bytes()  # skips where /proc/self/status has no RssAnon
     n, features = 1_400_000, 784  # 1.1 GB of uint8 pixels
     path = tmp_path / "big-idx2"
-    rng = np.random.default_rng(0)
-    chunk_rows = 20_000
+    chunk_rows = 20_000  # 15 MiB of random pixels, written 70 times: drawing 1.1 GB of them took 2 s
+    chunk = np.random.default_rng(0).integers(0, 256, (chunk_rows, features), dtype=np.uint8)
     header = bytes([0, 0, 0x08, 2]) + n.to_bytes(4, "big") + features.to_bytes(4, "big")
     with open(path, "wb") as f:  # written in chunks: the set never exists in memory
         f.write(header)
         for _ in range(n // chunk_rows):
-            f.write(rng.integers(0, 256, (chunk_rows, features), dtype=np.uint8).data)
+            f.write(chunk.data)
     assert path.stat().st_size > 1 << 30
     # The epoch runs in a fresh interpreter, so RssAnon is the training's own memory and not
     # whatever earlier tests in this process left allocated.

@@ -549,7 +549,10 @@ def _same_settings(lr: float, epochs: int, seed: int = 0):
 @pytest.mark.slow
 def test_at_least_mlpclassifier_accuracy_on_digits(digits):
     X_train, X_test, y_train, y_test = digits
-    theirs, ours = _same_settings(lr=0.01, epochs=200)
+    # 60 epochs, before either converges (both stop near 185 given 200): a slower descent shows
+    # here (at 60, a third of the rate scores 0.951 and momentum 0.5 for 0.9 scores 0.942
+    # against MLPClassifier's 0.971; at 200 both pass)
+    theirs, ours = _same_settings(lr=0.01, epochs=60)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         their_acc = theirs.fit(X_train, y_train).score(X_test, y_test)

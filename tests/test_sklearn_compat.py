@@ -94,6 +94,12 @@ def test_sparse_input_trains_as_dense_and_is_densified_one_batch_at_a_time(kind,
     assert max(rows_densified) == 10 and len(rows_densified) == 5 * 10
     np.testing.assert_allclose(sparse.predict_proba(Xs), dense.predict_proba(X), rtol=1e-10)
     np.testing.assert_array_equal(sparse.predict(Xs), sparse.predict(X))
+    rows_densified.clear()  # a step of every row: the matrix is densified once, before the first epoch
+    with quiet():
+        dense = NeuralNetClassifier(**dict(kw, batch_size=len(y))).fit(X, y)
+        sparse = NeuralNetClassifier(**dict(kw, batch_size=len(y))).fit(Xs, y)
+    assert rows_densified == []
+    np.testing.assert_array_equal(sparse.predict_proba(X), dense.predict_proba(X))
     lbfgs = NeuralNetRegressor(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=30, random_state=0)
     with quiet():
         a = lbfgs.fit(Xs, y.astype(float)).predict(Xs)  # chunks of 16 rows per evaluation
@@ -448,7 +454,11 @@ def test_docs_grid_search_runs_on_a_dask_cluster():
     from distributed import Client, LocalCluster
 
     X, y = load_digits(return_X_y=True)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster):
+    # one worker process of two threads: the estimators cross a process boundary and train
+    # there two at a time (a second process cost its own start-up and imports, and 4 s at
+    # shutdown; one thread alone, and joblib would run the search here, not on the cluster)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
         with parallel_config(backend="dask"):
             search = GridSearchCV(
                 NeuralNetClassifier(learning_rate_init=0.01, max_iter=50, random_state=0), {"hidden_layer_sizes": [(16,), (32,)]},
@@ -456,6 +466,8 @@ def test_docs_grid_search_runs_on_a_dask_cluster():
             )
             with quiet():
                 search.fit(X[:400] / 16.0, y[:400])
+        trained_there = client.run(lambda: "deltaprop.sklearn" in sys.modules)
+    assert list(trained_there.values()) == [True]  # the worker process imported the estimators to fit them
     assert search.best_score_ > 0.8 and len(search.cv_results_["params"]) == 2
 
 

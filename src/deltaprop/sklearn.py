@@ -645,15 +645,17 @@ class _NeuralNet(BaseEstimator):
         state = self._state if incremental and self._state is not None else self._new_state(shuffle_seed)
         self._state = state
         n = X.shape[0]
-        data = _SparseRows(X, self.net_.dtype) if scipy.sparse.issparse(X) else X
         batch_size = self._batch_size(n)
+        data = X
+        if scipy.sparse.issparse(X):  # a step that takes every row densifies them all: once, not every epoch
+            data = np.asarray(X.toarray(), dtype=self.net_.dtype) if batch_size >= n else _SparseRows(X, self.net_.dtype)
         rule = _ScikitLearnRule(self, validation, n_rows=n + unweighted, incremental=incremental)
         self.n_iter_ = 0
         try:
             _train(
                 self.net_, data, rows, loss=objective, optimizer=state.optimizer,
                 epochs=state.epoch + (1 if incremental else int(self.max_iter)),
-                batch_size=None if batch_size >= n and not isinstance(data, _SparseRows) else batch_size,
+                batch_size=None if batch_size >= n else batch_size,
                 shuffle=bool(self.shuffle), callbacks=[_WeightPenalty(), rule], resume=state,
                 sample_weight=weight,  # BLAS threads: fit's choice, kept in the state for partial_fit
                 diagnostics=False,  # MLPClassifier records none; a probe pass per epoch would only cost time
