@@ -291,9 +291,10 @@ def _integer(name: str, value: Any) -> int:
             return int(text)
         except ValueError:
             try:
-                value = float(text)
+                float(text)
             except ValueError:
                 raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+            value = _number(name, text)  # NaN and infinity are named as such
     if isinstance(value, float):
         if not math.isfinite(value) or not value.is_integer():
             raise ConfigError(f"{name} must be a whole number, got {value!r}")
