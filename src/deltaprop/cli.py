@@ -128,7 +128,8 @@ _TRAIN_OPTIONS = [
     ("--dtype", "dtype", "float32 (default) or float64"),
     ("--scaling", "scaling", "input scaling, saved in the model: auto (default: x/255 for 8-bit images, none for data "
      "in [0, 1], else standardize), unit, standardize (mean and deviation of the training split: a deviation per "
-     "feature for tabular data, one for all pixels of images), none"),
+     "feature for tabular data, one for all pixels of images), standardize-per-feature, standardize-global "
+     "(one deviation for all features), none"),
 ]
 
 
@@ -402,7 +403,7 @@ def _data_dir_unread(name: str, data_dir: str | None) -> tuple[str, ...]:
 
 
 def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None, *, mmap: bool = False,
-               keep_order: bool = False, feature_names=None) -> _Dataset:
+               keep_order: bool = False, feature_names=None, dtype=None) -> _Dataset:
     """A named dataset (its images memory-mapped with ``mmap``), or a .npz/.csv file split
     80/20 (stratified, seeded) into train and test (each part in the file's order with
     ``keep_order``, else shuffled; the same rows either way). ``feature_names``: the
@@ -416,7 +417,7 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
         raise DataError(f"{path} is a folder; --dataset takes a name ({', '.join(DATASETS)}) or a .npz/.csv file")
     if not path.exists() and not path.suffix:
         raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or give a .npz/.csv file")
-    table = read_table(path, label_column=label_column, feature_names=feature_names)
+    table = read_table(path, label_column=label_column, feature_names=feature_names, dtype=dtype)
     x, y = table.x.reshape(len(table.x), -1), table.y
     _check_class_ids(path, y)
     present = np.unique(y)
@@ -506,8 +507,9 @@ def _input_layer(kind: str, x_train: np.ndarray):
         kind = auto_scaling(x_train)
     if kind == "none":
         return None
-    if kind == "standardize":
-        return standardization_for(rows[:] if isinstance(rows, RowView) else rows)
+    if kind.startswith("standardize"):
+        per_feature = {"standardize": None, "standardize_per_feature": True, "standardize_global": False}[kind]
+        return standardization_for(rows[:] if isinstance(rows, RowView) else rows, per_feature=per_feature)
     return unit_scaling(x_train)
 
 
@@ -692,7 +694,8 @@ def _training_data(cfg: TrainConfig, *, mapped: bool = False, default_split: boo
     shuffled mini-batches, the training and validation rows as views read a batch at a time;
     ``default_split``: --validation-split was not given (see :func:`_without_default_split`)."""
     in_order = cfg.batching != "shuffled"  # sequential and sliding batches take the rows as stored
-    ds = _load_data(cfg.dataset, cfg.data_dir, cfg.seed, cfg.label_column, mmap=mapped, keep_order=in_order)
+    ds = _load_data(cfg.dataset, cfg.data_dir, cfg.seed, cfg.label_column, mmap=mapped, keep_order=in_order,
+                    dtype=cfg.dtype)
     ds = _without_default_split(cfg, ds) if default_split else ds
     if ds.file is not None and len(present := np.unique(ds.all_rows()[1])) < 2:
         raise DataError(f"{cfg.dataset}: the labels ({ds.label_source}) hold one class only ({present[0]}); a "
@@ -1509,7 +1512,8 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
     (its columns read by the names the model trained on, when both have a header)."""
     label_column = getattr(args, "label_column", None) or _trained_label_column(mf)
     data_dir = args.data_dir or _recorded_data_dir(mf, name)
-    ds = _load_data(name, data_dir, _split_seed(mf), label_column, feature_names=_trained_feature_names(mf))
+    ds = _load_data(name, data_dir, _split_seed(mf), label_column, feature_names=_trained_feature_names(mf),
+                    dtype=mf.net.dtype if mf is not None else None)
     for note in ds.notes:
         _say(f"note: {note}", err=True)
     if mf is not None and ds.x_train.shape[1] != mf.net.n_features:  # plot samples may have no model

@@ -28,7 +28,7 @@ __all__ = ["HIDDEN_ACTIVATIONS", "OUTPUT_LOSSES", "SCALINGS", "TrainConfig", "co
 #: How raw inputs are turned into network inputs: ``auto`` divides 8-bit images by 255,
 #: leaves data already in [0, 1] as it is and standardises everything else on the
 #: training split (see :func:`deltaprop.preprocessing.auto_scaling`).
-SCALINGS = ("auto", "unit", "standardize", "none")
+SCALINGS = ("auto", "unit", "standardize", "standardize_per_feature", "standardize_global", "none")
 #: Activations a hidden layer may use.
 HIDDEN_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
 #: Output layer and loss pairs that go together; any output also goes with mse.
