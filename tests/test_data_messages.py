@@ -26,8 +26,12 @@ def test_a_csv_label_written_as_a_word_is_named_with_the_fix(tmp_path):
 def test_text_in_a_csv_file_without_a_header_names_its_row_and_column(tmp_path):
     path = tmp_path / "rows.csv"
     path.write_text("1,2,0\nn/a,4,1\n")
-    with pytest.raises(FileFormatError, match=r"data row 2, column 1 holds 'n/a', not a number"):
+    with pytest.raises(FileFormatError, match=r"data row 2, column 1 holds 'n/a', a missing value; .* fill in"):
         read_table(path)
+    path.write_text("a,b,label\n1,2,0\n3,,1\n")  # an empty cell, as a spreadsheet writes a missing value
+    with pytest.raises(FileFormatError, match=r"data row 2, column 2 \('b'\) holds '', a missing value") as err:
+        read_table(path)
+    assert "class labels" not in str(err.value)
 
 
 def test_one_hot_labels_are_refused_with_the_line_that_turns_them_into_ids(tmp_path):

@@ -39,6 +39,8 @@ _NOT_REGRESSION = ("the command line trains classifiers only; for regression fit
 _FEW_CLASSES, _MOST_IDS_MISSING = 10, 0.1
 _HOW_TO_CHOOSE = "choose the label column with --label-column NAME|INDEX (label_column= in load_arrays)"
 
+#: What spreadsheets and pandas write for a missing value (an empty cell is one too).
+_MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a", "missing"})
 #: Accepted (inputs, labels) key pairs in an ``.npz``, tried in this order.
 NPZ_KEYS = (("x", "y"), ("X", "y"), ("X", "Y"), ("images", "labels"))
 # Deflate cannot expand more than about 1032:1; a member claiming more is a zip bomb.
@@ -501,6 +503,10 @@ def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError
     if layout.delimiter != "," and _DECIMAL_COMMA.match(text):
         return _decimal_comma(path, text)
     name = f" ({names[col - 1]!r})" if names and 0 < col <= len(names) else ""
+    if text.strip().lower() in _MISSING_MARKERS:
+        return FileFormatError(f"{path}: data row {row + 1}, column {col}{name} holds {text!r}, a missing value; "
+                               "every value must be a number: fill in the missing values (impute them, e.g. with "
+                               "the column's mean) or drop the rows or columns that hold them.")
     return FileFormatError(f"{path}: data row {row + 1}, column {col}{name} holds {text!r}, not a number; every value "
                            "must be a number. Give class labels as ids 0, 1, 2, ... (in Python: ids = "
                            "np.unique(labels, return_inverse=True)[1]) and encode or drop other text columns.")
