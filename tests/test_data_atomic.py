@@ -144,3 +144,23 @@ def test_a_size_limited_process_leaves_no_truncated_bytecode(tmp_path):
     res = subprocess.run([sys.executable, "-c", "import bulky; print(bulky.VALUE_399)"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=60)
     assert res.stdout.strip() == "798", res.stderr
+
+
+def test_a_ctrl_c_just_after_the_temporary_file_is_made_leaves_no_file_behind(tmp_path, monkeypatch):
+    """The window between mkstemp and the try that removes the file on failure: a signal
+    held there is raised inside it (a stopped run once left `.diagnostics.csv.PID.X.tmp`)."""
+    import signal
+    import tempfile
+
+    made = tempfile.mkstemp
+
+    def mkstemp_then_ctrl_c(*args, **kwargs):
+        result = made(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+        return result
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_write(tmp_path / "x.csv") as f:
+            f.write(b"data")
+    assert list(tmp_path.iterdir()) == []

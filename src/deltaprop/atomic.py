@@ -18,8 +18,10 @@ import contextlib
 import errno
 import os
 import re
+import signal
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -111,6 +113,34 @@ def _naming(exc: OSError, path: Path) -> OSError:
     return type(exc)(exc.errno, text, str(path))
 
 
+def _hold_stop_signals():
+    """Hold SIGINT and SIGTERM back (in the main thread, where Python runs signal handlers):
+    a Ctrl-C between the temporary file's creation and the ``try`` that removes it would
+    leave the file behind. Returns what :func:`_release` needs (None elsewhere)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    came: list[int] = []
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if handler is not None:  # None: set outside Python, which could not be put back
+            previous[signum] = handler
+            signal.signal(signum, lambda number, frame: came.append(number))
+    return previous, came
+
+
+def _release(held) -> None:
+    """Undo :func:`_hold_stop_signals`; a signal that came meanwhile is raised again, now
+    that its own handler is back."""
+    if held is None:
+        return
+    previous, came = held
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+    if came:
+        signal.raise_signal(came[0])
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """Open a temporary file next to ``path`` for writing; on a clean exit it is flushed,
@@ -122,12 +152,15 @@ def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
+    held = _hold_stop_signals()
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     except OSError as exc:
+        _release(held)
         raise _naming(exc, path) from None
     done = False
     try:
+        _release(held)  # a Ctrl-C that came meanwhile is raised here, where the file is removed
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), _new_file_mode(path))
             yield f
