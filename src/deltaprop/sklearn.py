@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 try:
     import scipy.optimize
@@ -56,7 +55,7 @@ from .optimizers import OPTIMIZERS, SGD, Adam, AdamW, Optimizer, optimizer_from_
 from .schedules import CosineAnnealing, Schedule, StepDecay, schedule_from_config
 from .serialization import read_model
 from .serialization import save as save_model
-from .training import HISTORY_KEYS, History, TrainingState, _auto_threads
+from .training import HISTORY_KEYS, History, TrainingState, _auto_threads, blas_controller
 from .training import fit as _train
 
 __all__ = ["NeuralNetClassifier", "NeuralNetRegressor", "NotFittedError", "TrainingDivergedError"]
@@ -773,7 +772,7 @@ class _NeuralNet(BaseEstimator):
                 print(f"Iteration {len(iterations)}, loss = {iterations[-1]:.8f}")
 
         threads = self._threads(min(X.shape[0], SPARSE_CHUNK))
-        with threadpool_limits(limits=threads, user_api="blas") if threads else contextlib.nullcontext():
+        with blas_controller().limit(limits=threads, user_api="blas") if threads else contextlib.nullcontext():
             result = scipy.optimize.minimize(
                 loss_and_gradient, theta.astype(np.float64), method="L-BFGS-B", jac=True, callback=after_iteration,
                 options={"maxfun": int(self.max_fun), "maxiter": int(self.max_iter), "gtol": float(self.tol)},

@@ -655,9 +655,7 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     threads = _fit_threads(net, X, batch_size, threads, resume, comm)
     blas = contextlib.nullcontext()
     if threads is not None:
-        from threadpoolctl import threadpool_limits
-
-        blas = threadpool_limits(limits=_checks.positive_int("threads", threads), user_api="blas")
+        blas = blas_controller().limit(limits=_checks.positive_int("threads", threads), user_api="blas")
     with blas, fpenv.flush_subnormals(flush_subnormals):
         return _fit(
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
@@ -665,6 +663,20 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
             schedule=schedule, callbacks=callbacks, resume=resume, sample_weight=sample_weight, comm=comm,
             threads=threads, diagnostics=diagnostics,
         )
+
+
+_BLAS_CONTROLLER = None
+
+
+def blas_controller():
+    """One threadpoolctl controller for the process: building one reads /proc/self/maps and
+    inspects every loaded library (about 10 ms), a cost each fit and partial_fit paid."""
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER
 
 
 def _fit_threads(net, X, batch_size, threads, resume, comm) -> int | None:
