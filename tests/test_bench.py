@@ -56,6 +56,7 @@ def test_an_interleaved_run_reports_every_peer(bench_data):
     assert 0 < result["ratio_quartiles"]["roofline"][1] < 2
 
 
+@pytest.mark.slow
 def test_a_part_switched_off_is_restored_and_its_cost_reported(bench_data):
     import step_parts
 

@@ -274,6 +274,7 @@ def test_full_batch_steps_and_early_stopping(tmp_path):
     assert load_checkpoint(tmp_path / "b" / "checkpoint.safetensors").epoch < 50
 
 
+@pytest.mark.slow
 def test_output_folder_of_another_run_is_not_overwritten(tmp_path, capsys):
     out = tmp_path / "r"
     assert main(["train", *PARITY, "--epochs", "1", "--quiet", "--out", str(out)]) == 0

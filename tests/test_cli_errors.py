@@ -52,6 +52,7 @@ def _bad_model(tmp_path, content: bytes, name="bad.safetensors"):
 
 
 # -- files ----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_missing_file(tmp_path):
     fails(process("info", tmp_path / "nope.safetensors"), 1, "no such file")
 

@@ -226,6 +226,7 @@ def test_string_labels_in_an_npz_say_how_to_make_class_ids(tmp_path):
     assert "holds strings" in err and "np.unique(labels, return_inverse=True)" in err
 
 
+@pytest.mark.slow
 def test_16_bit_integer_pixels_in_a_csv_scale_by_65535(tmp_path):
     rng = np.random.default_rng(0)
     y = np.arange(60) % 3

@@ -186,6 +186,7 @@ def _peak_during(fn) -> int:
     return peak
 
 
+@pytest.mark.slow
 def test_gzip_bomb_is_stopped_at_declared_size(tmp_path):
     # 10 bytes declared, 64 MiB of zeros inside: only the declared bytes are decompressed.
     path = tmp_path / "bomb.gz"
@@ -286,6 +287,7 @@ def test_fuzz_random_bytes(data, suffix):
     _read_bytes_as_file(data, suffix)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(EDITS, st.sampled_from(["raw", "gz", "gz-inner"]))
 def test_fuzz_mutated_files(edits, kind):

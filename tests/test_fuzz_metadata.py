@@ -64,6 +64,7 @@ _MODEL_KEYS = ["architecture", "class_names", "input_scaling", "extra", "format_
 _CHECKPOINT_KEYS = ["training", "optimizer", "architecture", "kind"]
 
 
+@pytest.mark.slow
 @FUZZ
 @given(key=st.sampled_from(_MODEL_KEYS), text=_json_texts)
 def test_model_metadata_entries(files, key, text):
@@ -106,6 +107,7 @@ def test_values_inside_checkpoint_metadata(files, key, route, new):
     _loads_or_refuses(S.load_checkpoint, path)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(header=st.one_of(_json_texts, _values.map(lambda v: json.dumps({"__metadata__": v}))))
 def test_outer_header(files, header):

@@ -49,6 +49,7 @@ def test_serve_prints_the_url_and_stops_cleanly_on_ctrl_c(tmp_path):
         s.listen()
 
 
+@pytest.mark.slow
 def test_another_host_prints_a_warning(tmp_path):
     save_model(tmp_path / "m.safetensors")
     proc, port, _ = _start(str(tmp_path / "m.safetensors"), "--port", "0", "--host", "0.0.0.0")

@@ -82,6 +82,7 @@ def test_a_sweep_trains_every_trial_records_a_failure_and_resumes(tmp_path):
         r["best_val_accuracy"] for r in rows if r["status"] == "ok"]
 
 
+@pytest.mark.slow
 def test_a_sweep_whose_trials_all_finished_exits_0_without_a_validation_accuracy(tmp_path):
     # the trials are trained by the command line a sweep's worker runs (in this process), and
     # the sweep is resumed over them: its summary is the one of a sweep that trained them
