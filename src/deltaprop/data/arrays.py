@@ -47,7 +47,6 @@ NPZ_KEYS = (("x", "y"), ("X", "y"), ("X", "Y"), ("images", "labels"))
 _ZIP_MAX_RATIO = 1100
 # A header or first row longer than this is not a table deltaprop can use.
 _MAX_HEADER_BYTES = 1 << 20
-_FLOATS = ("float32", "float64")
 
 
 @dataclass
@@ -128,15 +127,9 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
 
 def _float_dtype(dtype) -> np.dtype | None:
     """None, or float32 or float64 given by name or as a NumPy type; anything else is refused."""
-    if dtype is None:
-        return None
-    try:
-        found = np.dtype(dtype)
-    except TypeError:
-        found = None
-    if found is None or found.name not in _FLOATS:
-        raise ConfigError(f"dtype must be 'float32' or 'float64' (or None: chosen from the values), got {dtype!r}")
-    return found
+    from deltaprop.network import resolve_dtype
+
+    return None if dtype is None else resolve_dtype(dtype)
 
 
 def _npz_keys(path: Path, members, label_column: int | str | None) -> tuple[str, str, str]:
