@@ -311,3 +311,23 @@ def test_core_tests_run_with_floating_point_errors_raised():
     assert set(np.geterr().values()) == {"raise"}
     with pytest.raises(FloatingPointError):
         np.array([1e30], np.float32) * np.float32(1e30)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_in_training_gives_the_bits_of_np_maximum_with_zero(dtype):
+    """Training's ReLU compares against kept zeros (NumPy's fast loop); it must give what
+    ``np.maximum(z, 0.0)`` gives, NaN, ±0, ±inf and subnormals included, batch after batch."""
+    rng = np.random.default_rng(3)
+    layer = dp.ReLU()
+    layer.build(7, np.dtype(dtype), rng)
+    tiny = np.finfo(dtype).smallest_subnormal
+    with dp.kernels.use("numpy"):
+        for rows in (5, 5, 3):
+            z = rng.standard_normal((rows, 7)).astype(dtype)
+            z[0] = [0.0, -0.0, np.inf, -np.inf, np.nan, tiny, -tiny]
+            z[1, :2] = [-np.nan, 1.0]
+            want = np.maximum(z, 0.0)
+            for train in (True, False):
+                a = layer.forward(z, train=train)
+                assert a.dtype == dtype
+                np.testing.assert_array_equal(a.view(np.uint8), want.view(np.uint8))

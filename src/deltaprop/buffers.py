@@ -29,3 +29,19 @@ class BufferOwner:
                 self._buffers.clear()
             buf = self._buffers[key] = np.empty(shape, dtype=dtype)
         return buf
+
+    def _zeros(self, shape: tuple[int, ...], dtype=None) -> np.ndarray:
+        """A read-only array of zeros of ``shape``, kept like the buffers. ``np.maximum(z,
+        zeros)`` runs NumPy's contiguous loop, about 4× faster than ``np.maximum(z, 0.0)``,
+        whose broadcast scalar takes a slower path (numpy 2.4, float32: 10 against 40 µs for
+        512×256); the results are the same bits, NaN and ±0 included."""
+        if dtype is None:
+            dtype = self.dtype
+        key = ("zeros", shape, dtype)
+        buf = self._buffers.get(key)
+        if buf is None:
+            if len(self._buffers) > MAX_BUFFERS:
+                self._buffers.clear()
+            buf = self._buffers[key] = np.zeros(shape, dtype=dtype)
+            buf.flags.writeable = False
+        return buf

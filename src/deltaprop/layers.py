@@ -242,8 +242,8 @@ class ReLU(Activation):
 
     def forward(self, x, *, train=False):
         a = self._buffer("out" if train else "eval", x.shape)
-        if not kernels.relu(x, a):
-            np.maximum(x, 0.0, out=a)
+        if not kernels.relu(x, a):  # against kept zeros in training (a batch's worth): NumPy's fast loop
+            np.maximum(x, self._zeros(x.shape, x.dtype) if train else 0.0, out=a)
         self._a = a
         return a
 

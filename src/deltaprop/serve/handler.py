@@ -12,6 +12,7 @@ client sends stops the server.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sys
 import time
@@ -179,8 +180,10 @@ class Handler(BaseHTTPRequestHandler):
         if "Transfer-Encoding" in self.headers:
             raise BadRequest(411, "send the body with a Content-Length, not chunked")
         text = self.headers.get("Content-Length")
-        if text is None or not text.strip().isdigit():
+        if text is None:
             raise BadRequest(411, "a POST needs a Content-Length header")
+        if not re.fullmatch(r"[0-9]{1,19}", text.strip()):  # ASCII digits: int() reads "²" and "1_0" otherwise, or fails
+            raise BadRequest(400, f"Content-Length must be the body's size in bytes, got {text.strip()[:40]!r}")
         length = int(text)
         if length > MAX_BODY_BYTES:
             raise BadRequest(413, f"the body is {length:,} bytes; the limit is {MAX_BODY_BYTES:,}")
