@@ -407,7 +407,7 @@ def _evaluate(net: Network, loss: Loss, X: np.ndarray, Y: np.ndarray, ids: np.nd
         xb = (_checks.feature_rows(X, np.arange(start, stop), net.n_features, net.dtype, name=name) if lazy
               else X[start:stop])
         a = net._forward(np.ascontiguousarray(xb, dtype=net.dtype), False)
-        total += loss.value(a, Y[start:stop]) * (stop - start)
+        total += float(loss.value(a, Y[start:stop])) * (stop - start)  # a loss of one's own may give np.float32
         if ids is not None:
             predicted = predictions_from_outputs(a, threshold=loss.decision_threshold)
             correct += int(np.count_nonzero(predicted == ids[start:stop]))
@@ -895,7 +895,9 @@ class Loop:
         correct = 0
         try:
             a = net._forward(x, True)
-            value = loss.value(a, y) if weights is None else loss.value(a, y, weights)
+            # float: a loss of one's own may return a NumPy scalar (np.float32 would sum the
+            # epoch's loss in float32, and a record of it could not be written as JSON)
+            value = float(loss.value(a, y) if weights is None else loss.value(a, y, weights))
             if not math.isfinite(value):
                 self._loss_not_finite(value)
             if ids is not None:
