@@ -100,3 +100,14 @@ def test_a_bare_network_exported_with_a_regression_loss_gives_values(tmp_path):
     assert export.check_onnx(model, net, loss=REGRESSION) < 1e-5
     meta = torch_file_meta(dp.export_torch(net, tmp_path / "r.pt.safetensors", loss=REGRESSION))
     assert meta["outputs"] == "values"
+
+
+# -- what deltaprop export says of a single score ----------------------------------------------
+@needs_onnx
+def test_export_of_a_single_score_does_not_call_it_a_probability(tmp_path):
+    net = dp.mlp([3, 4, 1], output="identity", seed=0)  # a linear output, no loss on record: a score
+    path = dp.save(net, tmp_path / "score.safetensors")
+    done = run_cli("export", path, "--format", "onnx")
+    assert done.returncode == 0, done.stderr
+    assert "outputs scores (no probabilities) and label (a ≥ 0.5)" in done.stdout, done.stdout
+    assert onnx_props(tmp_path / "score.onnx")["outputs"] == "scores"
