@@ -23,6 +23,7 @@ import contextlib
 import csv
 import io
 import math
+import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -407,7 +408,7 @@ def _evaluate(net: Network, loss: Loss, X: np.ndarray, Y: np.ndarray, ids: np.nd
         xb = (_checks.feature_rows(X, np.arange(start, stop), net.n_features, net.dtype, name=name) if lazy
               else X[start:stop])
         a = net._forward(np.ascontiguousarray(xb, dtype=net.dtype), False)
-        total += loss.value(a, Y[start:stop]) * (stop - start)
+        total += float(loss.value(a, Y[start:stop])) * (stop - start)  # a loss of one's own may give np.float32
         if ids is not None:
             predicted = predictions_from_outputs(a, threshold=loss.decision_threshold)
             correct += int(np.count_nonzero(predicted == ids[start:stop]))
@@ -666,16 +667,21 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
 
 
 _BLAS_CONTROLLER = None
+_BLAS_CONTROLLER_MODULES = 0  # len(sys.modules) when it was built
 
 
 def blas_controller():
     """One threadpoolctl controller for the process: building one reads /proc/self/maps and
-    inspects every loaded library (about 10 ms), a cost each fit and partial_fit paid."""
-    global _BLAS_CONTROLLER
-    if _BLAS_CONTROLLER is None:
+    inspects every loaded library (about 10 ms), a cost each fit and partial_fit paid. It is
+    built again when modules were imported since, which may have loaded another BLAS (SciPy's
+    own OpenBLAS, or an OpenMP runtime, comes with ``import scipy.optimize``): a controller
+    that did not know it would leave its threads unlimited."""
+    global _BLAS_CONTROLLER, _BLAS_CONTROLLER_MODULES
+    if _BLAS_CONTROLLER is None or _BLAS_CONTROLLER_MODULES != len(sys.modules):
         from threadpoolctl import ThreadpoolController
 
         _BLAS_CONTROLLER = ThreadpoolController()
+        _BLAS_CONTROLLER_MODULES = len(sys.modules)
     return _BLAS_CONTROLLER
 
 
@@ -895,7 +901,9 @@ class Loop:
         correct = 0
         try:
             a = net._forward(x, True)
-            value = loss.value(a, y) if weights is None else loss.value(a, y, weights)
+            # float: a loss of one's own may return a NumPy scalar (np.float32 would sum the
+            # epoch's loss in float32, and a record of it could not be written as JSON)
+            value = float(loss.value(a, y) if weights is None else loss.value(a, y, weights))
             if not math.isfinite(value):
                 self._loss_not_finite(value)
             if ids is not None:

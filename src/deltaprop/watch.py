@@ -56,10 +56,10 @@ class MetricWatch:
         best = self.best
         if math.isnan(best):
             improved = True
-        elif self.maximise:
-            improved = value > best + self.min_delta
+        elif self.maximise:  # bool: a NumPy value compares to np.bool_, which `is False` misses
+            improved = bool(value > best + self.min_delta)
         else:
-            improved = value < best - self.min_delta
+            improved = bool(value < best - self.min_delta)
         if improved:
             self.best = value
             self.wait = 0
