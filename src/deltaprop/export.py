@@ -777,7 +777,8 @@ def _onnx_output_words(src: _Source) -> str:
     """The graph's outputs, in words: ``probabilities and label (argmax)``, ..."""
     if src.outputs == "values":
         return "values (a regressor: no label)"
-    rule = "argmax" if not _by_threshold(src) else f"{'p' if src.outputs != 'logits' else 'z'} ≥ {src.threshold:g}"
+    symbol = {"logits": "z", "scores": "a"}.get(src.outputs, "p")  # a score is no probability
+    rule = "argmax" if not _by_threshold(src) else f"{symbol} ≥ {src.threshold:g}"
     if src.outputs == "labels":
         rule += ", one 0/1 a label"
     elif not _by_threshold(src) and src.net.n_outputs == 1:

@@ -160,16 +160,19 @@ class ModelFile:
         """What the network's outputs are: ``"probabilities"`` (a Softmax, or Sigmoids),
         ``"logits"`` (a linear output trained with a cross-entropy on logits), ``"labels"``
         (independent 0/1 labels of a multi-label classifier), ``"values"`` (a regressor's
-        predictions) or ``"scores"`` (anything else: the largest is the class, but they are
+        predictions: a scikit-learn regressor's, or a network saved with
+        ``loss=MeanSquaredError(classification=False)``) or ``"scores"`` (anything else: the largest is the class, but they are
         no probabilities)."""
         return output_kind(self.net, self.training_loss(), self.extra)
 
 
 def output_kind(net: Network, loss, extra: dict[str, Any] | None = None) -> str:
     """:attr:`ModelFile.outputs` of ``net`` trained with ``loss`` (``extra``: the file's
-    record of a scikit-learn estimator)."""
+    record of a scikit-learn estimator). A regressor's are ``"values"``: a scikit-learn
+    regressor's, or a network trained with a loss that says its targets are no classes
+    (``MeanSquaredError(classification=False)``)."""
     extra = extra or {}
-    if extra.get("estimator") == "NeuralNetRegressor":
+    if extra.get("estimator") == "NeuralNetRegressor" or getattr(loss, "classification", True) is False:
         return "values"
     if extra.get("multilabel") is True:
         return "labels"

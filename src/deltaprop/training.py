@@ -23,6 +23,7 @@ import contextlib
 import csv
 import io
 import math
+import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -669,16 +670,21 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
 
 
 _BLAS_CONTROLLER = None
+_BLAS_CONTROLLER_MODULES = 0  # len(sys.modules) when it was built
 
 
 def blas_controller():
     """One threadpoolctl controller for the process: building one reads /proc/self/maps and
-    inspects every loaded library (about 10 ms), a cost each fit and partial_fit paid."""
-    global _BLAS_CONTROLLER
-    if _BLAS_CONTROLLER is None:
+    inspects every loaded library (about 10 ms), a cost each fit and partial_fit paid. It is
+    built again when modules were imported since, which may have loaded another BLAS (SciPy's
+    own OpenBLAS, or an OpenMP runtime, comes with ``import scipy.optimize``): a controller
+    that did not know it would leave its threads unlimited."""
+    global _BLAS_CONTROLLER, _BLAS_CONTROLLER_MODULES
+    if _BLAS_CONTROLLER is None or _BLAS_CONTROLLER_MODULES != len(sys.modules):
         from threadpoolctl import ThreadpoolController
 
         _BLAS_CONTROLLER = ThreadpoolController()
+        _BLAS_CONTROLLER_MODULES = len(sys.modules)
     return _BLAS_CONTROLLER
 
 

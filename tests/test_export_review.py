@@ -1,0 +1,113 @@
+"""Exports and model files keep what the model means: a regression network saved with its
+loss is exported, predicted and described as a regressor's values, never as classes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+from cli_in_process import run_cli
+
+import deltaprop as dp
+from deltaprop.serialization import read_model
+
+needs_onnx = pytest.mark.skipif(importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None,
+                                reason="onnx and onnxruntime are not installed (pip install 'deltaprop[onnx]')")
+
+
+def onnx_outputs(path, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Every output of the ONNX graph at ``path``, by name."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, {"input": x})))
+
+
+def onnx_props(path) -> dict[str, str]:
+    import onnx
+
+    return {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+
+
+def torch_file_meta(path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "np") as f:
+        return f.metadata()
+
+
+# -- a regression network saved with its loss --------------------------------------------------
+REGRESSION = dp.MeanSquaredError(classification=False)
+
+
+def regression_network(output: str, dtype: str) -> tuple[dp.Network, np.ndarray]:
+    """A network fitted to real-valued targets (``output``: its output activation) and inputs."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((120, 3)).astype(dtype)
+    k = 1 if output == "identity" else 2
+    y = x @ rng.standard_normal((3, k))
+    if output == "sigmoid":
+        y = 1 / (1 + np.exp(-y))
+    net = dp.mlp([3, 6, k], activation="tanh", output=output, seed=0, dtype=dtype)
+    dp.fit(net, x, y if k > 1 else y[:, 0], loss=REGRESSION, optimizer=dp.SGD(lr=0.05), epochs=3, batch_size=20, seed=0)
+    return net, x
+
+
+@pytest.mark.parametrize("output, dtype", [("identity", "float64"), ("sigmoid", "float32")])
+def test_a_regressor_saved_with_its_loss_reads_as_values(tmp_path, output, dtype):
+    net, x = regression_network(output, dtype)
+    path = dp.save(net, tmp_path / "reg.safetensors", loss=REGRESSION)
+    assert read_model(path).outputs == "values"
+    np.save(tmp_path / "x.npy", x[:2])
+    done = run_cli("predict", path, tmp_path / "x.npy")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and not any("class" in line for line in lines), done.stdout
+    for line, row in zip(lines, net.predict_proba(x[:2])):
+        shown = [float(v) for v in line.split(": value", 1)[1].lstrip("s ").split(", ")]
+        np.testing.assert_allclose(shown, row, rtol=1e-5)
+
+
+@needs_onnx
+@pytest.mark.parametrize("output, dtype", [("identity", "float64"), ("sigmoid", "float32")])
+def test_a_regressor_saved_with_its_loss_exports_values_and_no_label(tmp_path, output, dtype):
+    net, x = regression_network(output, dtype)
+    path = dp.save(net, tmp_path / "reg.safetensors", loss=REGRESSION)
+    done = run_cli("export", path, "--format", "onnx", "-o", tmp_path / "reg.onnx")
+    assert done.returncode == 0, done.stderr
+    assert "outputs values (a regressor: no label)" in done.stdout
+    got = onnx_outputs(tmp_path / "reg.onnx", x)
+    assert list(got) == ["values"]
+    np.testing.assert_allclose(got["values"], net.predict_proba(x), rtol=0, atol=1e-6 if dtype == "float32" else 1e-12)
+    meta = onnx_props(tmp_path / "reg.onnx")
+    assert meta["outputs"] == "values" and json.loads(meta["decision_threshold"]) is None
+    done = run_cli("export", path, "--format", "torch", "-o", tmp_path / "reg.pt.safetensors")
+    assert done.returncode == 0 and "outputs a regressor's values" in done.stdout, done.stdout + done.stderr
+    meta = torch_file_meta(tmp_path / "reg.pt.safetensors")
+    assert meta["outputs"] == "values" and json.loads(meta["decision_threshold"]) is None
+
+
+@needs_onnx
+def test_a_bare_network_exported_with_a_regression_loss_gives_values(tmp_path):
+    from deltaprop import export
+
+    net, x = regression_network("identity", "float32")
+    model = export.onnx_model(net, loss=REGRESSION)
+    assert [o.name for o in model.graph.output] == ["values"]
+    assert export.check_onnx(model, net, loss=REGRESSION) < 1e-5
+    meta = torch_file_meta(dp.export_torch(net, tmp_path / "r.pt.safetensors", loss=REGRESSION))
+    assert meta["outputs"] == "values"
+
+
+# -- what deltaprop export says of a single score ----------------------------------------------
+@needs_onnx
+def test_export_of_a_single_score_does_not_call_it_a_probability(tmp_path):
+    net = dp.mlp([3, 4, 1], output="identity", seed=0)  # a linear output, no loss on record: a score
+    path = dp.save(net, tmp_path / "score.safetensors")
+    done = run_cli("export", path, "--format", "onnx")
+    assert done.returncode == 0, done.stderr
+    assert "outputs scores (no probabilities) and label (a ≥ 0.5)" in done.stdout, done.stdout
+    assert onnx_props(tmp_path / "score.onnx")["outputs"] == "scores"
