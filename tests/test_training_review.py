@@ -188,3 +188,24 @@ def test_a_resume_passing_the_runs_schedule_name_again_is_taken_as_the_same():
     assert history["lr"] == pytest.approx([dp.CosineAnnealing(t_max=6).lr_at(t, 0.4) for t in range(6)], rel=1e-15)
     with pytest.raises(dp.ConfigError, match="schedule"):
         dp.fit(net, X, y, optimizer=opt, epochs=8, resume=states[0], schedule={"type": "cosine", "t_max": 8}, **kw)
+
+
+class _Warmup(dp.Schedule):
+    """A schedule of one's own computed in float32: ``α_t = α₀ min(1, (t + 1)/3)``."""
+
+    type_name = "warmup"
+
+    def lr_at(self, epoch, base_lr):
+        return np.float32(base_lr) * np.minimum(np.float32(1), np.float32(epoch + 1) / np.float32(3))
+
+
+def test_a_schedule_of_ones_own_giving_float32_rates_leaves_json_records():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 3)), rng.integers(0, 2, 40)
+    states = []
+    history = dp.fit(dp.mlp([3, 4, 2], seed=0), X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(0.4), epochs=4,
+                     batch_size=16, seed=0, schedule=_Warmup(), diagnostics=False,
+                     callbacks=[dp.callbacks.LambdaCallback(on_train_end=states.append)])
+    assert [type(r) for r in history["lr"]] == [float] * 4
+    assert history["lr"] == [float(_Warmup().lr_at(t, 0.4)) for t in range(4)]
+    assert json.loads(json.dumps(states[0].to_dict()))["history"][-1]["lr"] == history["lr"][-1]

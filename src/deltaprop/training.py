@@ -869,7 +869,8 @@ class Loop:
         """One epoch (or the rest of an unfinished one): its learning rate, its batches
         (until ``steps`` or a stop), then close it."""
         state = self.state
-        state.optimizer.lr = state.schedule.lr_at(state.epoch, state.base_lr)
+        # float: a schedule of one's own may give a NumPy scalar, which JSON (a checkpoint) cannot hold
+        state.optimizer.lr = float(state.schedule.lr_at(state.epoch, state.base_lr))
         for p, saved in zip(self.params, self.snapshot):
             if np.all(np.isfinite(p.value)):
                 np.copyto(saved, p.value)
