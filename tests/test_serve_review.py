@@ -1,11 +1,13 @@
-"""`deltaprop serve` answers what it is sent with a 4xx and a one-line reason, never a 500."""
+"""`deltaprop serve` answers what it is sent with a 4xx and a one-line reason, never a 500,
+and a diverging model's huge numbers with their true size or a 422 that names the layer."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from test_serve_http import request, running_server, save_model
+import deltaprop as dp
+from test_serve_http import UNIT, request, running_server, save_model
 
 PIXELS = np.zeros((28, 28), dtype=int)
 PIXELS[6:22, 12:16] = 255
@@ -27,3 +29,57 @@ def test_a_content_length_that_is_no_byte_count_is_a_400(server, length):
     assert status == 400 and "Content-Length must be the body's size in bytes" in out["error"], out
     status, out, _ = request(server, "POST", "/api/predict", {"pixels": PIXELS.tolist()})
     assert status == 200 and out["predicted"] in range(10)  # still serving
+
+
+def _huge_model(path, first, second, *, output="identity", loss=None, classes=3):
+    """A float32 784-8-k ReLU network whose Dense layers' weights are multiplied by
+    ``first`` and ``second``: a diverging run's checkpoint, still finite."""
+    net = dp.mlp([784, 8, classes if classes > 2 else 1], output=output, activation="relu", seed=0, dtype="float32")
+    dense = [layer for layer in net.layers if isinstance(layer, dp.Dense)]
+    dense[0].W.value *= np.float32(first)
+    dense[1].W.value *= np.float32(second)
+    dp.save(net, path, input_scaling=UNIT, loss=loss or dp.MeanSquaredError(), class_names=["a", "b", "c"][:classes])
+    return dp.load(path)
+
+
+def test_gradient_norms_of_float32_gradients_are_summed_in_float64(tmp_path):
+    """A finite float32 gradient of norm above 1.8e19 has a sum of squares above float32's
+    largest number: trace() called its norm inf, and the server, which cannot write inf in
+    JSON, closed the connection without an answer."""
+    path = tmp_path / "model.safetensors"
+    net = _huge_model(path, 1e7, 1e6)
+    x = PIXELS.reshape(1, 784).astype(np.float32)
+    loss = dp.MeanSquaredError()
+    with np.errstate(all="ignore"):
+        net.loss_and_gradients(loss, x, np.array([2]), train=False)
+        trace = net.trace()
+    dense = [(i, layer) for i, layer in enumerate(net.layers) if isinstance(layer, dp.Dense)]
+    expected = {i: np.linalg.norm(layer.W.grad.astype(np.float64)) for i, layer in dense}
+    assert all(np.isfinite(layer.W.grad).all() for _, layer in dense)
+    assert max(expected.values()) > np.finfo(np.float32).max ** 0.5  # float32 squares overflow
+    for i, _ in dense:
+        assert trace[i].grad_norms["W"] == pytest.approx(expected[i], rel=1e-6)
+    with running_server(path) as s:
+        status, out, _ = request(s, "POST", "/api/backward", {"pixels": PIXELS.tolist(), "target": 2})
+    assert status == 200, out
+    shown = {layer["index"]: layer["grad_norms"]["W"] for layer in out["layers"] if layer["type"] == "Dense"}
+    assert shown == pytest.approx(expected, rel=1e-6)  # Rescaling is layer 0 in the file and in net
+
+
+def test_numbers_that_overflow_are_a_422_naming_the_layer(tmp_path):
+    """The output stays finite (a sigmoid of a huge z is 1) while the last Dense layer's z
+    overflows float32: the answer is a 422 that names the layer, not a dropped connection."""
+    path = tmp_path / "model.safetensors"
+    _huge_model(path, 1e10, 1e30, output="sigmoid", loss=dp.BinaryCrossEntropy(), classes=2)
+    with running_server(path) as s:
+        for route in ("/api/predict", "/api/backward"):
+            status, out, _ = request(s, "POST", route, {"pixels": PIXELS.tolist()})
+            assert status == 422 and "layer 3 (Dense)'s output is not finite" in out["error"], out
+        assert request(s, "GET", "/api/model")[0] == 200  # still serving
+
+
+def test_an_answer_that_json_cannot_hold_is_a_500_not_a_dropped_connection(server, monkeypatch):
+    source = server.app.source
+    monkeypatch.setattr(source, "forward", lambda image: {"predicted": 0, "probabilities": [float("nan")]})
+    status, out, _ = request(server, "POST", "/api/predict", {"pixels": PIXELS.tolist()})
+    assert status == 500 and out["error"] == "internal error (ValueError); see the server's output"

@@ -306,7 +306,8 @@ class Network:
         for i, layer in enumerate(self.layers):
             a = self._outputs[i]
             d = self._deltas[i]
-            norms = {p.name: float(np.linalg.norm(p.grad)) for p in layer.parameters()}
+            # accumulated in float64: a float32 sum of squares overflows to inf from ‖g‖ ≈ 1.8e19 on
+            norms = {p.name: float(np.linalg.norm(p.grad.astype(np.float64))) for p in layer.parameters()}
             traces.append(
                 LayerTrace(i, layer.type_name, None if a is None else a.copy(), None if d is None else d.copy(), norms)
             )

@@ -54,6 +54,11 @@ def read_static(name: str) -> bytes:
     return resources.files("deltaprop.serve").joinpath("static", name).read_bytes()
 
 
+def _json_bytes(obj: dict[str, Any]) -> bytes:
+    """``obj`` as compact JSON; a ValueError for NaN or infinity, which JSON cannot hold."""
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+
+
 class Handler(BaseHTTPRequestHandler):
     """One connection's requests; ``self.server`` is a :class:`deltaprop.serve.server.Server`."""
 
@@ -98,10 +103,15 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug: say so, keep serving
             traceback.print_exc(file=sys.stderr)
             status, body = 500, {"error": f"internal error ({exc.__class__.__name__}); see the server's output"}
-        if isinstance(body, tuple):
-            self._send(status, *body)
-        else:
-            self._send_json(status, body)
+        if not isinstance(body, tuple):
+            try:
+                body = (_json_bytes(body), "application/json", "no-store")
+            except ValueError as exc:  # a non-finite number (JSON has none): a bug, as above
+                traceback.print_exc(file=sys.stderr)
+                status = 500
+                body = (_json_bytes({"error": f"internal error ({exc.__class__.__name__}); see the server's output"}),
+                        "application/json", "no-store")
+        self._send(status, *body)
 
     # -- routes -----------------------------------------------------------------------------
     def _get(self, path: str, query: dict[str, str]):
@@ -208,10 +218,6 @@ class Handler(BaseHTTPRequestHandler):
         return b"".join(chunks)
 
     # -- responses --------------------------------------------------------------------------
-    def _send_json(self, status: int, obj: dict[str, Any]) -> None:
-        data = json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
-        self._send(status, data, "application/json", "no-store")
-
     def _send(self, status: int, data: bytes, content_type: str, cache: str) -> None:
         if status >= 400 and self.command == "POST":
             self.close_connection = self.close_connection or status in (408, 411, 413)

@@ -110,6 +110,23 @@ def _run_model_epoch(model: Path) -> int | None:
     return training["epoch"]
 
 
+def _all_finite(out: dict[str, Any]) -> dict[str, Any]:
+    """``out`` when every number in it is finite; else a :class:`DataError` naming the first
+    layer (or the input gradient) whose numbers overflowed: JSON has no inf or NaN, and a
+    model whose weights have grown this large is diverging."""
+    for layer in out["layers"]:
+        for field, what in (("output", "output"), ("delta", "δ"), ("grad_norms", "gradient")):
+            values = layer.get(field)
+            values = list(values.values()) if isinstance(values, dict) else values
+            if values is not None and not np.all(np.isfinite(values)):
+                raise DataError(f"layer {layer['index']} ({layer['type']})'s {what} is not finite for this input (its "
+                                "numbers overflow); the model may be diverged")
+    for key, what in (("loss", "the loss"), ("input_gradient", "∂L/∂x")):
+        if key in out and not np.all(np.isfinite(out[key])):
+            raise DataError(f"{what} is not finite for this input (its numbers overflow); the model may be diverged")
+    return out
+
+
 class ModelSource:
     """A model file, or the newest model of a run folder, with one lock around the network
     (its layers keep per-batch buffers, so two requests must not interleave)."""
@@ -217,19 +234,19 @@ class ModelSource:
         """The class, its probabilities (or, for a model whose outputs are scores, the raw
         scores, as ``deltaprop predict`` shows them) and every layer's output ``a`` for one
         28x28 image (raw pixels)."""
-        with self._lock:
+        with self._lock, np.errstate(over="ignore", invalid="ignore"):  # overflows are caught by _all_finite
             m = self._current()
             x = self._input(m, pixels)
             out = self._prediction(m, x)
             with m.net.dropout_bypassed():
                 m.net.forward(x, train=True)  # recorded, so trace() has every layer's a
             out["layers"] = [self._layer_view(t, m.first_index, with_delta=False) for t in m.net.trace()]
-            return out
+            return _all_finite(out)
 
     def backward(self, pixels: np.ndarray, target: int | None) -> dict[str, Any]:
         """:meth:`forward` plus the loss for ``target`` (default: the predicted class), δ at
         every layer and ``∂L/∂x``."""
-        with self._lock:
+        with self._lock, np.errstate(over="ignore", invalid="ignore"):  # overflows are caught by _all_finite
             m = self._current()
             x = self._input(m, pixels)
             out = self._prediction(m, x)
@@ -245,7 +262,7 @@ class ModelSource:
             out.update(target=target, loss=float(value),
                        layers=[self._layer_view(t, m.first_index, with_delta=True) for t in traces],
                        input_gradient=self._image(grad_x[0]))
-            return out
+            return _all_finite(out)
 
     # -- helpers --------------------------------------------------------------------------------
     @staticmethod
