@@ -140,3 +140,72 @@ def test_a_sample_weight_of_k_counts_a_row_k_times_for_every_optimizer():
         for a, b in zip(nets[0].parameters(), nets[1].parameters()):
             np.testing.assert_allclose(a.value, b.value, rtol=1e-12, atol=1e-13)
         assert weighted["loss"] == pytest.approx(repeated["loss"], rel=1e-12)
+
+
+def _lr_history(schedule, **limits):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 3)), rng.integers(0, 2, 40)
+    return dp.fit(dp.mlp([3, 4, 2], seed=0), X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(0.4), batch_size=16,
+                  seed=0, schedule=schedule, diagnostics=False, **limits)["lr"]
+
+
+@pytest.mark.parametrize(("schedule", "limits", "length"), [
+    ("cosine", {"epochs": 4}, 4), ({"type": "cosine", "min_lr": 0.01}, {"epochs": 5}, 5),
+    ("cosine", {"steps": 10}, 4),  # 3 batches an epoch: 10 steps take 4 epochs
+    ("step", {"epochs": 9}, 3), ({"type": "step", "gamma": 0.3}, {"epochs": 7, "steps": 15}, 1),
+])
+def test_a_schedule_named_without_its_length_takes_the_runs(schedule, limits, length):
+    # as the command line and the scikit-learn estimators: cosine T = epochs, step s = epochs // 3
+    # (with the defaults T = 50 and s = 10 a 9-epoch "step" run never decayed)
+    spec = {"type": schedule} if isinstance(schedule, str) else dict(schedule)
+    key = "t_max" if spec["type"] == "cosine" else "step_size"
+    reference = dp.schedules.schedule_from_config({**spec, key: length})
+    rates = _lr_history(schedule, **limits)
+    assert rates == pytest.approx([reference.lr_at(t, 0.4) for t in range(len(rates))], rel=1e-15)
+    assert rates[-1] < 0.4 * (0.7 if key == "t_max" else 1.0)
+
+
+def test_a_schedule_given_with_its_length_or_as_an_instance_keeps_it():
+    rates = _lr_history({"type": "cosine", "t_max": 2}, epochs=4)
+    assert rates == pytest.approx([0.4, 0.2, 0.0, 0.0], abs=1e-15)
+    rates = _lr_history(dp.StepDecay(), epochs=4)  # step_size 10: no decay within 4 epochs
+    assert rates == [0.4] * 4
+
+
+def test_a_resume_passing_the_runs_schedule_name_again_is_taken_as_the_same():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 3)), rng.integers(0, 2, 40)
+    net, opt, states = dp.mlp([3, 4, 2], seed=0), dp.SGD(0.4), []
+    kw = dict(loss=dp.CrossEntropy(), batch_size=16, seed=0, diagnostics=False)
+
+    def stop_at_step_7(state, rows, loss):
+        state.stop_training = state.step >= 7  # an interruption, mid-epoch 3 of 6
+
+    dp.fit(net, X, y, optimizer=opt, epochs=6, schedule="cosine",
+           callbacks=[dp.callbacks.LambdaCallback(on_batch_end=stop_at_step_7, on_train_end=states.append)], **kw)
+    assert states[0].step == 7
+    history = dp.fit(net, X, y, optimizer=opt, epochs=6, resume=states[0], schedule="cosine", **kw)
+    assert history["lr"] == pytest.approx([dp.CosineAnnealing(t_max=6).lr_at(t, 0.4) for t in range(6)], rel=1e-15)
+    with pytest.raises(dp.ConfigError, match="schedule"):
+        dp.fit(net, X, y, optimizer=opt, epochs=8, resume=states[0], schedule={"type": "cosine", "t_max": 8}, **kw)
+
+
+class _Warmup(dp.Schedule):
+    """A schedule of one's own computed in float32: ``α_t = α₀ min(1, (t + 1)/3)``."""
+
+    type_name = "warmup"
+
+    def lr_at(self, epoch, base_lr):
+        return np.float32(base_lr) * np.minimum(np.float32(1), np.float32(epoch + 1) / np.float32(3))
+
+
+def test_a_schedule_of_ones_own_giving_float32_rates_leaves_json_records():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 3)), rng.integers(0, 2, 40)
+    states = []
+    history = dp.fit(dp.mlp([3, 4, 2], seed=0), X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(0.4), epochs=4,
+                     batch_size=16, seed=0, schedule=_Warmup(), diagnostics=False,
+                     callbacks=[dp.callbacks.LambdaCallback(on_train_end=states.append)])
+    assert [type(r) for r in history["lr"]] == [float] * 4
+    assert history["lr"] == [float(_Warmup().lr_at(t, 0.4)) for t in range(4)]
+    assert json.loads(json.dumps(states[0].to_dict()))["history"][-1]["lr"] == history["lr"][-1]

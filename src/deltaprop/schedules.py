@@ -177,3 +177,27 @@ def schedule_from_config(config: str | dict[str, Any] | Schedule | None) -> Sche
     if isinstance(config, Schedule):
         return config
     return SCHEDULES.create(config)
+
+
+def schedule_for_run(config: str | dict[str, Any] | Schedule | None, epochs: int | None,
+                     lengths: dict[str, Any] | None = None) -> Schedule:
+    """:func:`schedule_from_config` for a run of ``epochs`` epochs: a cosine or step schedule
+    named (or given as a mapping) without its length takes the run's, as the command line
+    and the scikit-learn estimators do: ``t_max = epochs``, ``step_size = max(1, epochs // 3)``
+    (else a 10-epoch run of ``"step"`` never decays and one of ``"cosine"`` ends at 0.9 α₀).
+    ``lengths`` (a schedule's config) gives them instead of ``epochs``. An instance is used
+    as given."""
+    schedule = schedule_from_config(config)
+    if config is None or isinstance(config, Schedule):
+        return schedule
+    given = config if isinstance(config, dict) else {}
+    for cls, key in ((CosineAnnealing, "t_max"), (StepDecay, "step_size")):
+        if type(schedule) is cls and key not in given:
+            if lengths is not None and lengths.get("type") == schedule.type_name and key in lengths:
+                length = lengths[key]
+            elif epochs is not None:
+                length = max(1, epochs if cls is CosineAnnealing else epochs // 3)
+            else:
+                continue
+            return SCHEDULES.create({**schedule.config(), key: length})
+    return schedule

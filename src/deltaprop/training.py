@@ -40,7 +40,7 @@ from .errors import ConfigError, DataError, ShapeError, StateError, TrainingDive
 from .losses import Loss
 from .network import Network, predictions_from_outputs
 from .optimizers import Optimizer
-from .schedules import Schedule, schedule_from_config
+from .schedules import Schedule, schedule_for_run, schedule_from_config
 
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "steps")
 
@@ -625,6 +625,9 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     mini-batches: ``"shuffled"`` (a fresh random order every epoch; the default),
     ``"sequential"`` (the stored order; as ``shuffle=False``) or ``"sliding"`` (seed 000's
     windows of ``batch_size + 1`` rows moving by ``batch_size``, :class:`SlidingWindows`).
+    ``schedule``: a :class:`~deltaprop.schedules.Schedule`, a name or a config mapping; a
+    ``"cosine"`` or ``"step"`` given without its length takes the run's
+    (:func:`~deltaprop.schedules.schedule_for_run`).
     The same ``seed`` (and network seed) gives bit-identical weights and history.
     Without ``resume``, a second ``fit`` of the same network goes on from its current
     weights (the same optimizer object keeps its moments and step count), with a fresh
@@ -866,7 +869,8 @@ class Loop:
         """One epoch (or the rest of an unfinished one): its learning rate, its batches
         (until ``steps`` or a stop), then close it."""
         state = self.state
-        state.optimizer.lr = state.schedule.lr_at(state.epoch, state.base_lr)
+        # float: a schedule of one's own may give a NumPy scalar, which JSON (a checkpoint) cannot hold
+        state.optimizer.lr = float(state.schedule.lr_at(state.epoch, state.base_lr))
         for p, saved in zip(self.params, self.snapshot):
             if np.all(np.isfinite(p.value)):
                 np.copyto(saved, p.value)
@@ -1040,8 +1044,9 @@ def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, sch
     Y = loss.prepare_targets(y, net.n_outputs, net.dtype)
     _checks.same_length(len(X_arr), Y.shape[0])
     ids = _class_ids(loss, Y)
+    batches = 1 if batch_size is None else -(-len(X_arr) // max(1, min(batch_size, len(X_arr))))
     state = _training_state(net, loss, optimizer, epochs=epochs, steps=steps, seed=seed, schedule=schedule,
-                            resume=resume)
+                            resume=resume, batches=batches)
     state.n_examples = len(X_arr)
     return state, (X_arr, Y, ids)
 
@@ -1060,12 +1065,14 @@ def _training_inputs(net: Network, X, batch_size):
     return _checks.lazy_features(X, net.n_features)
 
 
-def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resume) -> TrainingState:
-    """A new state, or ``resume`` set to run to ``epochs``/``steps`` with ``loss``."""
+def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resume, batches=1) -> TrainingState:
+    """A new state, or ``resume`` set to run to ``epochs``/``steps`` with ``loss``; a schedule
+    named without its length takes the run's (``batches`` an epoch: the epochs ``steps`` take)."""
     if resume is None:
         rng = np.random.default_rng(_checks.seed(seed))
         state = TrainingState(net=net, optimizer=optimizer, loss=loss, rng=rng, epochs=epochs, steps=steps)
-        state.schedule = schedule_from_config(schedule)
+        run_epochs = min(n for n in (epochs, None if steps is None else -(-steps // batches)) if n is not None)
+        state.schedule = schedule_for_run(schedule, run_epochs)
         state.schedule.reset()  # an instance used by an earlier run starts afresh
         state.base_lr = optimizer.lr
         state.seed = recorded_seed(seed)
@@ -1082,7 +1089,7 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
     if state.base_lr is None:
         state.base_lr = optimizer.lr
     saved = schedule_from_config(resume.schedule).config()
-    if schedule is not None and schedule_from_config(schedule).config() != saved:
+    if schedule is not None and schedule_for_run(schedule, None, lengths=saved).config() != saved:
         raise ConfigError(
             "resume= continues with the schedule (and its state) saved in the TrainingState; "
             "pass the same schedule or none"
