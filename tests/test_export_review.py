@@ -111,3 +111,39 @@ def test_export_of_a_single_score_does_not_call_it_a_probability(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "outputs scores (no probabilities) and label (a ≥ 0.5)" in done.stdout, done.stdout
     assert onnx_props(tmp_path / "score.onnx")["outputs"] == "scores"
+
+
+# -- a model file that save writes, load reads ------------------------------------------------
+def _nested(depth: int):
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([1, 2], "extra must be a mapping"),
+    ({"score": np.float32(0.5)}, "extra must hold JSON values only"),
+    ({"id": 10**200}, "201 digits"),
+    ({"deep": _nested(80)}, "nested"),
+])
+def test_save_refuses_extra_that_load_would_refuse(tmp_path, extra, message):
+    net = dp.mlp([3, 4, 2], seed=0)
+    good = dp.save(net, tmp_path / "model.safetensors")
+    before = good.read_bytes()
+    with pytest.raises(dp.ConfigError, match=message):
+        dp.save(net, good, extra=extra)
+    assert good.read_bytes() == before  # the model already there is kept
+    dp.load(good)
+
+
+def test_save_refuses_a_header_load_would_refuse(tmp_path, monkeypatch):
+    from deltaprop import serialization
+
+    monkeypatch.setattr(serialization, "MAX_HEADER_BYTES", 16 << 10)  # the bound load reads by, made small
+    net = dp.mlp([3, 4, 2], seed=0)
+    dp.save(net, tmp_path / "small.safetensors", extra={"notes": "x" * 1000})
+    dp.load(tmp_path / "small.safetensors")
+    with pytest.raises(dp.ModelFileError, match=r"header .* more than the 0.015625 MiB a model file may hold"):
+        dp.save(net, tmp_path / "big.safetensors", extra={"predictions": list(range(20_000))})
+    assert not (tmp_path / "big.safetensors").exists()

@@ -315,7 +315,26 @@ def _encode(tensors: dict[str, np.ndarray], meta: dict[str, str], order: list[st
     meta = dict(meta)
     meta["tensors_sha256"] = _tensors_digest(order, tensors)
     meta["metadata_sha256"] = _metadata_digest(meta)
-    return st_save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=meta)
+    data = st_save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=meta)
+    header = int.from_bytes(data[:8], "little")
+    if header > MAX_HEADER_BYTES:  # load refuses such a header: never write a file it cannot read
+        raise ModelFileError(f"the file's header (names, shapes and metadata) would take {header / 2**20:,.1f} MiB, "
+                             f"more than the {MAX_HEADER_BYTES / 2**20:g} MiB a model file may hold; keep large data "
+                             "out of extra (save it beside the model)")
+    return data
+
+
+def _extra_json(extra) -> str:
+    """``extra`` as the JSON the file keeps, refused (:class:`ConfigError`) unless it is a
+    mapping that :func:`read_model` reads back (JSON values, nesting and digits capped)."""
+    if not isinstance(extra, dict):
+        raise ConfigError(f"extra must be a mapping (a dict of JSON values), got {type(extra).__name__}")
+    try:
+        text = _json(extra)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"extra must hold JSON values only (dicts, lists, str, int, float, bool, None): {exc}") from None
+    parse_json(text, what="extra", error=ConfigError)  # what load would refuse (too deep, too many digits)
+    return text
 
 
 def _checked_loss(loss, net: Network):
@@ -352,7 +371,7 @@ def _model_parts(net: Network, class_names, input_scaling, extra, loss=None) -> 
         "dtype": net.dtype.name,
         "class_names": _json(class_names),
         "input_scaling": _json(input_scaling),
-        "extra": _json(extra or {}),
+        "extra": _extra_json({} if extra is None else extra),
     }
     if loss is not None:
         meta["loss"] = _json(_checked_loss(loss, net).config())
@@ -384,7 +403,9 @@ def save(net: Network, path, *, class_names=None, input_scaling=None, extra: dic
     then class 1's), distinct; ``input_scaling``: how raw inputs were scaled for training
     (e.g. ``{"kind": "unit", "max": 255}``): the loaded network applies it as its first
     layer and takes raw inputs (refused for a network that already scales its own);
-    ``extra``: any JSON-able mapping kept in the metadata; ``loss``: the loss it was
+    ``extra``: any JSON-able mapping kept in the metadata (refused, as :func:`load`
+    would refuse it, if nested over 64 levels, with an integer over 100 digits, or making
+    the header over 64 MiB); ``loss``: the loss it was
     trained with, which says what its outputs mean (``BinaryCrossEntropy(from_logits=True)``
     on a single linear output: a logit, class 1 when ``z ≥ 0``), for ``deltaprop predict``,
     ``evaluate``, ``serve`` and the exports (:attr:`ModelFile.outputs`). The threshold a
