@@ -3,6 +3,8 @@ and a diverging model's huge numbers with their true size or a 422 that names th
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -83,3 +85,41 @@ def test_an_answer_that_json_cannot_hold_is_a_500_not_a_dropped_connection(serve
     monkeypatch.setattr(source, "forward", lambda image: {"predicted": 0, "probabilities": [float("nan")]})
     status, out, _ = request(server, "POST", "/api/predict", {"pixels": PIXELS.tolist()})
     assert status == 500 and out["error"] == "internal error (ValueError); see the server's output"
+
+
+def _fashion_model(path):
+    net = dp.mlp([784, 16, 10], activation="sigmoid", seed=0)
+    dp.save(net, path, input_scaling=UNIT, extra={"config": {"loss": "cross_entropy", "dataset": "fashion-mnist"}})
+
+
+def test_the_model_says_how_a_drawing_becomes_its_inputs(tmp_path, server):
+    """A Fashion-MNIST model's drawings are made into inputs in that data's style, while
+    the page said "cropped to the ink, fitted in 20x20, centred by mass" for every model:
+    /api/model names the style, which the page describes."""
+    from deltaprop.images import STYLES
+
+    _fashion_model(tmp_path / "fashion.safetensors")
+    with running_server(tmp_path / "fashion.safetensors") as fashion:
+        assert request(fashion, "GET", "/api/model")[1]["image_style"] == "fashion"
+    assert request(server, "GET", "/api/model")[1]["image_style"] == "digit"
+    script = request(server, "GET", "/app.js")[1].decode()
+    notes = script[script.index("const STYLE_NOTES"):script.index("};", script.index("const STYLE_NOTES"))]
+    assert all(f'"{style}":' in notes for style in STYLES)
+
+
+@pytest.mark.slow
+def test_the_page_describes_a_fashion_models_inputs(tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    from test_serve_browser import ARGS, CHROMIUM
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is missing")
+    _fashion_model(tmp_path / "fashion.safetensors")
+    with running_server(tmp_path / "fashion.safetensors") as fashion, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        page.goto(fashion.url)
+        page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784')")
+        note = page.inner_text("#preview-note")
+        browser.close()
+    assert note.startswith("Trimmed to the drawing, its longer side fitted to 28 pixels") and "20×20" not in note

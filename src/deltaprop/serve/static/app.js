@@ -406,6 +406,17 @@ function showView(name) {
   for (const b of document.querySelectorAll(".tab")) b.classList.toggle("active", b.dataset.view === name);
   $("draw-view").hidden = name !== "draw"; $("run-view").hidden = name !== "run";
 }
+// How the server made the drawing into the model's 28x28 inputs (GET /api/model's
+// image_style: the style of the model's training data, as deltaprop predict reads images).
+const STYLE_NOTES = {
+  "digit": "Cropped to the ink, fitted in 20×20, centred by mass in 28×28",
+  "fashion": "Trimmed to the drawing, its longer side fitted to 28 pixels, centred, gray levels kept (Fashion-MNIST's style)",
+  "as-is": "Only resized to 28×28",
+};
+function showStyle(style) {
+  const code = document.createElement("code"); code.textContent = "deltaprop predict";
+  $("preview-note").replaceChildren(`${STYLE_NOTES[style] || STYLE_NOTES.digit}: the same code as `, code, ".");
+}
 async function loadModelInfo() {
   try {
     const m = await api("/api/model");
@@ -415,6 +426,7 @@ async function loadModelInfo() {
       return { run: m.run };
     }
     state.model = m;
+    showStyle(m.image_style);
     const widths = [m.n_features, ...m.layers.filter((l) => l.type === "Dense").map((l) => l.units)];
     const epoch = m.epoch !== null ? ` · weights of epoch ${m.epoch}` : "";
     const file = m.source.split(/[\\/]/).slice(-2).join("/");
