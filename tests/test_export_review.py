@@ -147,3 +147,19 @@ def test_save_refuses_a_header_load_would_refuse(tmp_path, monkeypatch):
     with pytest.raises(dp.ModelFileError, match=r"header .* more than the 0.015625 MiB a model file may hold"):
         dp.save(net, tmp_path / "big.safetensors", extra={"predictions": list(range(20_000))})
     assert not (tmp_path / "big.safetensors").exists()
+
+
+class Huber(dp.MeanSquaredError):
+    """A loss of one's own: a type name outside the closed table a model file may name."""
+
+    type_name = "Huber"
+
+
+def test_save_refuses_a_loss_load_could_not_read_back(tmp_path):
+    net = dp.mlp([3, 4, 1], output="identity", seed=0)
+    good = dp.save(net, tmp_path / "model.safetensors", loss=REGRESSION)
+    before = good.read_bytes()
+    with pytest.raises(dp.ConfigError, match=r"records only deltaprop's own losses .* load could not read Huber\(\) back"):
+        dp.save(net, good, loss=Huber())
+    assert good.read_bytes() == before
+    assert read_model(good).loss.config() == REGRESSION.config()

@@ -348,6 +348,23 @@ def _checked_loss(loss, net: Network):
     return loss
 
 
+def _recordable_loss(loss, net: Network) -> dict[str, Any]:
+    """The config a model file records of ``loss``, refused (:class:`ConfigError`) unless
+    :func:`read_model` rebuilds a loss from it: a loss of one's own is not in the closed
+    table a file may name, and a file naming it could not be loaded."""
+    from .losses import LOSSES, loss_from_config
+
+    config = _checked_loss(loss, net).config()
+    try:
+        loss_from_config(config)
+    except _BUILD_ERRORS as exc:
+        raise ConfigError(f"a model file records only deltaprop's own losses ({', '.join(LOSSES)}), and load could not "
+                          f"read {loss!r} back ({exc}); pass the one that says what the outputs are (e.g. "
+                          "dp.BinaryCrossEntropy(from_logits=True) for one logit, dp.MeanSquaredError(classification=False) "
+                          "for a regressor's values), or save without loss=") from None
+    return config
+
+
 def _model_parts(net: Network, class_names, input_scaling, extra, loss=None) -> tuple[dict, dict, list]:
     if not isinstance(net, Network):
         raise ConfigError(f"save needs a deltaprop Network, got {type(net).__name__}")
@@ -374,7 +391,7 @@ def _model_parts(net: Network, class_names, input_scaling, extra, loss=None) -> 
         "extra": _extra_json({} if extra is None else extra),
     }
     if loss is not None:
-        meta["loss"] = _json(_checked_loss(loss, net).config())
+        meta["loss"] = _json(_recordable_loss(loss, net))
     meta["decision_threshold"] = _json(_saved_threshold(net, loss))
     return tensors, meta, list(tensors)
 
@@ -405,9 +422,10 @@ def save(net: Network, path, *, class_names=None, input_scaling=None, extra: dic
     layer and takes raw inputs (refused for a network that already scales its own);
     ``extra``: any JSON-able mapping kept in the metadata (refused, as :func:`load`
     would refuse it, if nested over 64 levels, with an integer over 100 digits, or making
-    the header over 64 MiB); ``loss``: the loss it was
-    trained with, which says what its outputs mean (``BinaryCrossEntropy(from_logits=True)``
-    on a single linear output: a logit, class 1 when ``z ≥ 0``), for ``deltaprop predict``,
+    the header over 64 MiB); ``loss``: the loss it was trained with (one of deltaprop's
+    own, which load can rebuild), which says what its outputs mean
+    (``BinaryCrossEntropy(from_logits=True)`` on a single linear output: a logit, class 1
+    when ``z ≥ 0``), for ``deltaprop predict``,
     ``evaluate``, ``serve`` and the exports (:attr:`ModelFile.outputs`). The threshold a
     single output is decided by (``a ≥ t``) is recorded too: the loss's, else
     ``net.decision_threshold``, so :func:`load` predicts as ``net`` did."""
