@@ -123,3 +123,19 @@ def test_the_page_describes_a_fashion_models_inputs(tmp_path):
         note = page.inner_text("#preview-note")
         browser.close()
     assert note.startswith("Trimmed to the drawing, its longer side fitted to 28 pixels") and "20×20" not in note
+
+
+@pytest.mark.parametrize("host", ["", " "])
+def test_an_empty_host_is_a_one_line_error_not_every_interface(tmp_path, capsys, host):
+    """An empty --host (an unset shell variable, say) bound every network interface, warned
+    "listening on , so other machines ..." and printed the URL http://:PORT/."""
+    from deltaprop import cli
+    from deltaprop.errors import ConfigError
+    from deltaprop.serve import make_server
+
+    save_model(tmp_path / "m.safetensors")
+    with pytest.raises(ConfigError, match="--host must name an address"):
+        make_server(tmp_path / "m.safetensors", host=host, port=0).server_close()
+    assert cli.main(["serve", str(tmp_path / "m.safetensors"), "--port", "0", "--host", host]) == 2
+    err = capsys.readouterr().err
+    assert "--host must name an address" in err and len(err.strip().splitlines()) == 1
