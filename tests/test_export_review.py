@@ -111,3 +111,82 @@ def test_export_of_a_single_score_does_not_call_it_a_probability(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "outputs scores (no probabilities) and label (a ≥ 0.5)" in done.stdout, done.stdout
     assert onnx_props(tmp_path / "score.onnx")["outputs"] == "scores"
+
+
+# -- a model file that save writes, load reads ------------------------------------------------
+def _nested(depth: int):
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([1, 2], "extra must be a mapping"),
+    ({"score": np.float32(0.5)}, "extra must hold JSON values only"),
+    ({"id": 10**200}, "201 digits"),
+    ({"deep": _nested(80)}, "nested"),
+])
+def test_save_refuses_extra_that_load_would_refuse(tmp_path, extra, message):
+    net = dp.mlp([3, 4, 2], seed=0)
+    good = dp.save(net, tmp_path / "model.safetensors")
+    before = good.read_bytes()
+    with pytest.raises(dp.ConfigError, match=message):
+        dp.save(net, good, extra=extra)
+    assert good.read_bytes() == before  # the model already there is kept
+    dp.load(good)
+
+
+def test_save_refuses_a_header_load_would_refuse(tmp_path, monkeypatch):
+    from deltaprop import serialization
+
+    monkeypatch.setattr(serialization, "MAX_HEADER_BYTES", 16 << 10)  # the bound load reads by, made small
+    net = dp.mlp([3, 4, 2], seed=0)
+    dp.save(net, tmp_path / "small.safetensors", extra={"notes": "x" * 1000})
+    dp.load(tmp_path / "small.safetensors")
+    with pytest.raises(dp.ModelFileError, match=r"header .* more than the 0.015625 MiB a model file may hold"):
+        dp.save(net, tmp_path / "big.safetensors", extra={"predictions": list(range(20_000))})
+    assert not (tmp_path / "big.safetensors").exists()
+
+
+class Huber(dp.MeanSquaredError):
+    """A loss of one's own: a type name outside the closed table a model file may name."""
+
+    type_name = "Huber"
+
+
+def test_save_refuses_a_loss_load_could_not_read_back(tmp_path):
+    net = dp.mlp([3, 4, 1], output="identity", seed=0)
+    good = dp.save(net, tmp_path / "model.safetensors", loss=REGRESSION)
+    before = good.read_bytes()
+    with pytest.raises(dp.ConfigError, match=r"records only deltaprop's own losses .* load could not read Huber\(\) back"):
+        dp.save(net, good, loss=Huber())
+    assert good.read_bytes() == before
+    assert read_model(good).loss.config() == REGRESSION.config()
+
+
+# -- a checkpoint that load_checkpoint can resume ------------------------------------------------
+class OwnSGD(dp.SGD):
+    """An optimizer of one's own, recorded under its own type name."""
+
+    def config(self):
+        return {**super().config(), "type": "OwnSGD"}
+
+
+class OwnSchedule(dp.Constant):
+    type_name = "OwnSchedule"
+
+
+@pytest.mark.parametrize("settings, what", [
+    ({"loss": Huber()}, "loss, not 'Huber'"),
+    ({"optimizer": OwnSGD(lr=0.1)}, "optimizer, not 'OwnSGD'"),
+    ({"schedule": OwnSchedule()}, "schedule, not 'OwnSchedule'"),
+])
+def test_no_checkpoint_is_written_that_could_never_be_resumed(tmp_path, settings, what):
+    x = np.random.default_rng(0).standard_normal((40, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int)
+    kwargs = {"loss": dp.CrossEntropy(), "optimizer": dp.SGD(lr=0.1), **settings}
+    with pytest.raises(dp.ConfigError, match=f"could never be resumed: load_checkpoint rebuilds only deltaprop's own {what}"):
+        dp.fit(dp.mlp([3, 4, 2], seed=0), x, y, epochs=2, batch_size=10, seed=0,
+               callbacks=[dp.CheckpointWriter(tmp_path, interval=0)], **kwargs)
+    assert not (tmp_path / "checkpoint.safetensors").exists()

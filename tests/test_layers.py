@@ -331,3 +331,27 @@ def test_relu_in_training_gives_the_bits_of_np_maximum_with_zero(dtype):
                 a = layer.forward(z, train=train)
                 assert a.dtype == dtype
                 np.testing.assert_array_equal(a.view(np.uint8), want.view(np.uint8))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_in_training_gives_the_bits_of_the_row_wise_maximum_form(dtype):
+    """Training's softmax finds each row's max by argmax and one gather (faster than a
+    row-wise reduction over few columns); the probabilities must be the same bits, rows
+    with NaN, ±inf, signed zeros and tied maxima included."""
+    from deltaprop.layers import softmax_rows
+
+    rng = np.random.default_rng(5)
+    z = (rng.standard_normal((96, 10)) * 20).astype(dtype)
+    z[0] = np.nan
+    z[1, 3] = np.nan
+    z[2] = [-0.0, 0.0] * 5
+    z[3] = [0.0, -0.0] * 5
+    z[4, [2, 7]] = 50.0
+    z[5, 0], z[6, 9], z[7] = np.inf, -np.inf, -np.inf
+    layer = dp.Softmax()
+    layer.build(10, np.dtype(dtype), rng)
+    with dp.kernels.use("numpy"), np.errstate(invalid="ignore"):
+        want = softmax_rows(z, np.empty_like(z), np.empty((96, 1), dtype))  # np.maximum.reduce per row
+        for rows in (96, 64, 96):
+            got = layer.forward(z[:rows], train=True)
+            np.testing.assert_array_equal(got.view(np.uint8), want[:rows].view(np.uint8))

@@ -315,7 +315,26 @@ def _encode(tensors: dict[str, np.ndarray], meta: dict[str, str], order: list[st
     meta = dict(meta)
     meta["tensors_sha256"] = _tensors_digest(order, tensors)
     meta["metadata_sha256"] = _metadata_digest(meta)
-    return st_save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=meta)
+    data = st_save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=meta)
+    header = int.from_bytes(data[:8], "little")
+    if header > MAX_HEADER_BYTES:  # load refuses such a header: never write a file it cannot read
+        raise ModelFileError(f"the file's header (names, shapes and metadata) would take {header / 2**20:,.1f} MiB, "
+                             f"more than the {MAX_HEADER_BYTES / 2**20:g} MiB a model file may hold; keep large data "
+                             "out of extra (save it beside the model)")
+    return data
+
+
+def _extra_json(extra) -> str:
+    """``extra`` as the JSON the file keeps, refused (:class:`ConfigError`) unless it is a
+    mapping that :func:`read_model` reads back (JSON values, nesting and digits capped)."""
+    if not isinstance(extra, dict):
+        raise ConfigError(f"extra must be a mapping (a dict of JSON values), got {type(extra).__name__}")
+    try:
+        text = _json(extra)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"extra must hold JSON values only (dicts, lists, str, int, float, bool, None): {exc}") from None
+    parse_json(text, what="extra", error=ConfigError)  # what load would refuse (too deep, too many digits)
+    return text
 
 
 def _checked_loss(loss, net: Network):
@@ -327,6 +346,23 @@ def _checked_loss(loss, net: Network):
                           f"got {type(loss).__name__}")
     loss.check_output(net)
     return loss
+
+
+def _recordable_loss(loss, net: Network) -> dict[str, Any]:
+    """The config a model file records of ``loss``, refused (:class:`ConfigError`) unless
+    :func:`read_model` rebuilds a loss from it: a loss of one's own is not in the closed
+    table a file may name, and a file naming it could not be loaded."""
+    from .losses import LOSSES, loss_from_config
+
+    config = _checked_loss(loss, net).config()
+    try:
+        loss_from_config(config)
+    except _BUILD_ERRORS as exc:
+        raise ConfigError(f"a model file records only deltaprop's own losses ({', '.join(LOSSES)}), and load could not "
+                          f"read {loss!r} back ({exc}); pass the one that says what the outputs are (e.g. "
+                          "dp.BinaryCrossEntropy(from_logits=True) for one logit, dp.MeanSquaredError(classification=False) "
+                          "for a regressor's values), or save without loss=") from None
+    return config
 
 
 def _model_parts(net: Network, class_names, input_scaling, extra, loss=None) -> tuple[dict, dict, list]:
@@ -352,10 +388,10 @@ def _model_parts(net: Network, class_names, input_scaling, extra, loss=None) -> 
         "dtype": net.dtype.name,
         "class_names": _json(class_names),
         "input_scaling": _json(input_scaling),
-        "extra": _json(extra or {}),
+        "extra": _extra_json({} if extra is None else extra),
     }
     if loss is not None:
-        meta["loss"] = _json(_checked_loss(loss, net).config())
+        meta["loss"] = _json(_recordable_loss(loss, net))
     meta["decision_threshold"] = _json(_saved_threshold(net, loss))
     return tensors, meta, list(tensors)
 
@@ -384,9 +420,12 @@ def save(net: Network, path, *, class_names=None, input_scaling=None, extra: dic
     then class 1's), distinct; ``input_scaling``: how raw inputs were scaled for training
     (e.g. ``{"kind": "unit", "max": 255}``): the loaded network applies it as its first
     layer and takes raw inputs (refused for a network that already scales its own);
-    ``extra``: any JSON-able mapping kept in the metadata; ``loss``: the loss it was
-    trained with, which says what its outputs mean (``BinaryCrossEntropy(from_logits=True)``
-    on a single linear output: a logit, class 1 when ``z ≥ 0``), for ``deltaprop predict``,
+    ``extra``: any JSON-able mapping kept in the metadata (refused, as :func:`load`
+    would refuse it, if nested over 64 levels, with an integer over 100 digits, or making
+    the header over 64 MiB); ``loss``: the loss it was trained with (one of deltaprop's
+    own, which load can rebuild), which says what its outputs mean
+    (``BinaryCrossEntropy(from_logits=True)`` on a single linear output: a logit, class 1
+    when ``z ≥ 0``), for ``deltaprop predict``,
     ``evaluate``, ``serve`` and the exports (:attr:`ModelFile.outputs`). The threshold a
     single output is decided by (``a ≥ t``) is recorded too: the loss's, else
     ``net.decision_threshold``, so :func:`load` predicts as ``net`` did."""
@@ -419,7 +458,28 @@ def checkpoint_parts(state, *, class_names=None, input_scaling=None, extra=None)
             order.append(f"saved.{key}.{name}")
     meta["kind"] = "checkpoint"
     meta["optimizer"] = _json(opt.config())
-    return tensors, meta, order, state.to_dict()
+    training = state.to_dict()
+    _check_rebuilds(training["loss"], opt.config(), training["schedule"])
+    return tensors, meta, order, training
+
+
+def _check_rebuilds(loss: dict, optimizer: dict, schedule: dict) -> None:
+    """Refuse (:class:`ConfigError`) a checkpoint whose loss, optimizer or schedule
+    :func:`load_checkpoint` could not rebuild from its config (one of one's own is not in
+    the closed tables a file may name): it could never be resumed."""
+    from .losses import loss_from_config
+    from .optimizers import optimizer_from_config
+    from .schedules import schedule_from_config
+
+    for what, build, config in (("loss", loss_from_config, loss), ("optimizer", optimizer_from_config, optimizer),
+                                ("schedule", schedule_from_config, schedule)):
+        try:
+            build(config)
+        except _BUILD_ERRORS as exc:
+            kind = config.get("type") if isinstance(config, dict) else config
+            raise ConfigError(f"a checkpoint of this run could never be resumed: load_checkpoint rebuilds only deltaprop's own "
+                              f"{what}, not {kind!r} ({exc}); train with one of deltaprop's own, or without a "
+                              "checkpoint writer") from None
 
 
 def encode_checkpoint_parts(parts: tuple[dict, dict, list, dict]) -> bytes:

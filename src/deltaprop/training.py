@@ -1039,6 +1039,7 @@ def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, sch
     if batch_size is not None:
         _checks.positive_int("batch_size", batch_size)
     loss.check_output(net)
+    _no_dropout_after_the_output(net)
     net.decision_threshold = float(loss.decision_threshold)  # predict's rule for one output: 0 for a logit
     X_arr = _training_inputs(net, X, batch_size)
     Y = loss.prepare_targets(y, net.n_outputs, net.dtype)
@@ -1049,6 +1050,27 @@ def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, sch
                             resume=resume, batches=batches)
     state.n_examples = len(X_arr)
     return state, (X_arr, Y, ids)
+
+
+def _no_dropout_after_the_output(net: Network) -> None:
+    """Refuse a Dropout after the network's last other layer: in training it would drop the
+    outputs the loss compares with the targets (a dropped softmax probability reads as
+    log 0, the kept ones are scaled by 1/(1 − p) and no longer sum to 1), so the loss and
+    gradients would not be the model's. At inference it is the identity, so evaluate and
+    predict take such a network."""
+    from .layers import Dropout
+
+    i = len(net.layers)
+    while i > 0 and isinstance(net.layers[i - 1], Dropout):
+        i -= 1
+    dropped = [k for k in range(i, len(net.layers)) if net.layers[k].rate > 0]
+    if i > 0 and dropped:
+        k = dropped[0]
+        raise ConfigError(
+            f"layer {k} ({net.layers[k]!r}) comes after the output layer {i - 1} ({type(net.layers[i - 1]).__name__}): "
+            "in training it would drop the outputs the loss compares with the targets. Put the Dropout before "
+            "the last Dense layer, or remove it"
+        )
 
 
 def _training_inputs(net: Network, X, batch_size):

@@ -114,6 +114,9 @@ def make_server(path: str | Path, *, host: str = "127.0.0.1", port: int = 8000, 
     ``port_option``: the command-line option that gave the port, named in errors."""
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise ConfigError(f"{port_option} must be in 0..65535, got {port!r}")
+    if not isinstance(host, str) or not host.strip():  # "" binds every interface, with no URL to print
+        raise ConfigError(f"--host must name an address, got {host!r}: 127.0.0.1 (this machine only, the default), "
+                          "or 0.0.0.0 for every network interface")
     app = _app(path)
     try:
         return Server(host, port, app)

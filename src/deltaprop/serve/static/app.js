@@ -128,10 +128,13 @@ function renderPrediction(r) {
   const isProbability = r.probabilities !== null && r.probabilities !== undefined, name = (c) => r.classes[c];
   const entries = predictionEntries(r).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
   const scale = Math.max(0, ...entries.map(([, v]) => Math.abs(v)));
-  const top = entries.find(([c]) => c === r.predicted);
+  // a single score is class 1's; it decides by a threshold, not by being the largest
+  const single = !isProbability && entries.length === 1 && r.classes.length === 2;
+  const top = single ? entries[0] : entries.find(([c]) => c === r.predicted);
   $("predicted").textContent = name(r.predicted);
   $("confidence").textContent = !top ? "" : isProbability ? `${(100 * top[1]).toFixed(1)}% sure` : `score ${top[1].toFixed(4)}`;
   $("outputs-kind").textContent = isProbability ? "probabilities"
+    : single ? `a score: the network's raw output, class ${name(1)} at ${state.model.threshold} or more, else ${name(0)}; it is not a probability`
     : "scores: the network's raw outputs (the largest is the class); they are not probabilities";
   const list = $("probabilities");
   list.dataset.kind = isProbability ? "probabilities" : "scores";
@@ -406,6 +409,17 @@ function showView(name) {
   for (const b of document.querySelectorAll(".tab")) b.classList.toggle("active", b.dataset.view === name);
   $("draw-view").hidden = name !== "draw"; $("run-view").hidden = name !== "run";
 }
+// How the server made the drawing into the model's 28x28 inputs (GET /api/model's
+// image_style: the style of the model's training data, as deltaprop predict reads images).
+const STYLE_NOTES = {
+  "digit": "Cropped to the ink, fitted in 20×20, centred by mass in 28×28",
+  "fashion": "Trimmed to the drawing, its longer side fitted to 28 pixels, centred, gray levels kept (Fashion-MNIST's style)",
+  "as-is": "Only resized to 28×28",
+};
+function showStyle(style) {
+  const code = document.createElement("code"); code.textContent = "deltaprop predict";
+  $("preview-note").replaceChildren(`${STYLE_NOTES[style] || STYLE_NOTES.digit}: the same code as `, code, ".");
+}
 async function loadModelInfo() {
   try {
     const m = await api("/api/model");
@@ -415,6 +429,7 @@ async function loadModelInfo() {
       return { run: m.run };
     }
     state.model = m;
+    showStyle(m.image_style);
     const widths = [m.n_features, ...m.layers.filter((l) => l.type === "Dense").map((l) => l.units)];
     const epoch = m.epoch !== null ? ` · weights of epoch ${m.epoch}` : "";
     const file = m.source.split(/[\\/]/).slice(-2).join("/");
