@@ -257,10 +257,36 @@ def _recorded_config(folder: Path):
     return TrainConfig.from_mapping(load_toml(folder / "config.toml"), origin=str(folder / "config.toml"))
 
 
+def _data_file_changed(folder: Path, digests: dict[str, str | None]) -> str | None:
+    """Words for a data file whose bytes differ from those the finished trial in ``folder``
+    trained on (its run.json's ``data.file_sha256``); None when the same, not recorded (a
+    named dataset) or no longer there (the trials that read it fail with train's message).
+    ``digests`` caches each file's SHA-256."""
+    from .data.download import file_digest
+    from .report import recorded_facts
+
+    data = (recorded_facts(folder) or {}).get("data")
+    then = data.get("file_sha256") if isinstance(data, dict) else None
+    path = data.get("source") if isinstance(data, dict) else None
+    if not isinstance(then, str) or not isinstance(path, str):
+        return None
+    if path not in digests:
+        try:
+            digests[path] = file_digest(path)
+        except (OSError, Error):
+            digests[path] = None
+    now = digests[path]
+    if now is None or now == then:
+        return None
+    return f"{path} as it was then (SHA-256 {then[:12]}…; {now[:12]}… now)"
+
+
 def check_resumable(trials: list[Trial], config: str | None) -> None:
     """Refuse to resume over a finished trial (a folder holding a model) that was trained with
     another configuration than this sweep gives it (a changed grid, ``--random``/``--seed``
-    or configuration file): its results would be shown under the wrong options."""
+    or configuration file), or on a data file whose bytes have changed since: its results
+    would be shown under the wrong options, or ranked beside trials trained on other data."""
+    digests: dict[str, str | None] = {}
     for trial in trials:
         if not finished_trial(trial.folder):
             continue
@@ -275,6 +301,11 @@ def check_resumable(trials: list[Trial], config: str | None) -> None:
             raise ConfigError(f"{where} was trained with {differs[0]}; --resume continues a sweep with the grid, "
                               "--random/--seed and configuration file it was started with: give those, "
                               "or start a new sweep in another --out")
+        changed = _data_file_changed(trial.folder, digests)
+        if changed:
+            raise ConfigError(f"{where} was trained on {changed}; its results cannot be ranked beside trials "
+                              "trained on the file as it is now: restore the file, or start a new sweep in another "
+                              "--out")
 
 
 def check_scheduler_address(address: str) -> None:
