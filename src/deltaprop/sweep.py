@@ -95,10 +95,30 @@ def parse_grid(specs: list[str], known: set[str], aliases: dict[str, str] | None
         parts = [v.strip() for v in _grid_values(key, values)]
         if any(not v for v in parts):
             raise ConfigError(f"--grid {spec!r} has an empty value")
+        _check_distinct(key, parts)
         grid[key] = parts
     if not grid:
         raise ConfigError("a sweep needs at least one --grid KEY=V1,V2")
     return grid
+
+
+def _check_distinct(key: str, values: list[str]) -> None:
+    """Refuse a --grid value listed twice, as text or as the setting train reads from it
+    (``0.1`` and ``0.10``, ``sgd`` and ``SGD``): every combination holding it would be trained
+    twice, bit for bit the same run, and shown as two settings."""
+    from .config import TrainConfig
+
+    seen: dict[str, int] = {}
+    for i, value in enumerate(values):
+        try:
+            setting = repr(getattr(TrainConfig.from_mapping({key: value}, origin="--grid"), key))
+        except Error:  # a value train refuses fails its own trials; only its text can repeat
+            setting = f"text {value}"
+        first = values[seen.setdefault(setting, i)]
+        if seen[setting] != i:
+            same = f"{value!r} twice" if first == value else f"{first!r} and {value!r}, which train reads as one value"
+            raise ConfigError(f"--grid {key} lists {same}: their trials would be the same runs trained twice; list "
+                              "each value once")
 
 
 def plan_trials(grid: dict[str, list[str]], out: Path, *, random: int | None = None, seed: int = 0) -> list[Trial]:
