@@ -498,7 +498,8 @@ def encode_checkpoint(state, *, class_names=None, input_scaling=None, extra=None
 def save_checkpoint(path, state, *, class_names=None, input_scaling=None, extra=None) -> Path:
     """Write a checkpoint atomically: model, optimizer state, epoch, step, both RNG states,
     schedule, history and the place in an unfinished epoch; resuming from it is exact
-    whenever it is taken between two steps."""
+    whenever it is taken between two steps. A loss, optimizer or schedule of one's own is
+    refused (:class:`ConfigError`): :func:`load_checkpoint` could not rebuild it."""
     data = encode_checkpoint(state, class_names=class_names, input_scaling=input_scaling, extra=extra)
     return atomic_write_bytes(path, data)
 
