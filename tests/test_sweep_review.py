@@ -71,3 +71,54 @@ def test_resume_refuses_finished_trials_trained_on_a_data_file_that_changed_sinc
     assert len(lines) == 1 and "trial 0" in lines[0] and "data.csv as it was then" in lines[0], result.stderr
     assert "skipped" not in result.stdout
     assert (tmp_path / "s" / "sweep.csv").read_bytes() == before
+
+
+def _finished(folder, rows):
+    """A finished trial's folder whose history holds ``rows`` of (val_accuracy, val_loss)."""
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"")
+    (folder / "run.json").write_text('{"status": "done", "seconds": 1.5}')
+    lines = ["epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,steps"]
+    lines += [f"{e},0.5,0.5,{loss},{acc},0.1,0.01,{10 * e}" for e, (acc, loss) in enumerate(rows, 1)]
+    (folder / "history.csv").write_text("\n".join(lines) + "\n")
+
+
+def _summarised(tmp_path, histories):
+    from deltaprop.sweep import summarise
+
+    trials = plan_trials({"lr": [str(i + 1) for i in range(len(histories))]}, tmp_path / "s")
+    for trial, rows in zip(trials, histories):
+        _finished(trial.folder, rows)
+        trial.result = summarise(trial, None)
+    return trials
+
+
+def test_trials_tied_on_accuracy_are_ranked_by_their_validation_loss_not_by_grid_order(tmp_path):
+    from deltaprop.sweep import best_trial, tied_with
+
+    trials = _summarised(tmp_path, [[(0.9, 0.4), (1.0, 0.30)], [(1.0, 0.2), (1.0, 0.05)], [(0.95, 0.01)]])
+    best = best_trial(trials)
+    assert best is trials[1]
+    assert (best.result["best_epoch"], best.result["val_loss_at_best"]) == (1, 0.05)  # the first epoch at 1.0
+    assert tied_with(best, trials) == [trials[0]]
+
+
+def test_without_a_tie_the_highest_accuracy_wins_whatever_its_loss(tmp_path):
+    from deltaprop.sweep import best_trial
+
+    trials = _summarised(tmp_path, [[(0.8, 0.01)], [(0.9, 0.6)], [(0.85, 0.02)]])
+    assert best_trial(trials) is trials[1]
+
+
+def test_the_best_line_says_which_trials_tie_and_why_this_one_is_named(tmp_path):
+    _data_csv(tmp_path / "data.csv")
+    args = _trained_sweep(tmp_path, lrs=("0.3", "1"))
+    folders = sorted((tmp_path / "s").glob("trial-*"))
+    for folder, loss in zip(folders, (0.4, 0.2)):
+        (folder / "history.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,steps\n"
+                                            f"1,0.5,0.5,{loss},0.875,0.3,0.01,4\n")
+    result = run_cli("sweep", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    best = next(line for line in result.stdout.splitlines() if line.startswith("best:"))
+    assert best.startswith("best: trial 1 (lr=1)"), best
+    assert "trial 0 reaches it too" in best and "lowest validation loss at it, 0.2" in best, best

@@ -171,7 +171,14 @@ def summarise(trial: Trial, run: dict[str, Any] | None) -> dict[str, Any]:
     if scored:
         best = max(scored, key=lambda s: (s[0], -s[1]))
         row["best_val_accuracy"], row["best_epoch"] = float(best[0]), int(best[1])
+        losses = [_loss(r.get("val_loss")) for r in records if r.get("val_accuracy") == best[0]]
+        row["val_loss_at_best"] = min(losses)
     return row
+
+
+def _loss(value) -> float:
+    """A validation loss to rank by: infinity for one not recorded or not finite."""
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else math.inf
 
 
 def finished_trial(folder: Path) -> bool:
@@ -506,8 +513,31 @@ def write_results(trials: list[Trial], out: Path, varied: list[str]) -> Path:
 
 
 def best_trial(trials: list[Trial]) -> Trial | None:
+    """The finished trial of the highest best validation accuracy. Accuracy is a count of
+    rows, so trials often tie on it: among those, the one of the lowest validation loss at an
+    epoch of that accuracy (then the first in the grid), not merely the first."""
     ok = [t for t in trials if t.result.get("status") == "ok" and t.result.get("best_val_accuracy") is not None]
-    return max(ok, key=lambda t: (t.result["best_val_accuracy"], -t.index)) if ok else None
+    return max(ok, key=lambda t: (t.result["best_val_accuracy"], -_loss(t.result.get("val_loss_at_best")),
+                                  -t.index)) if ok else None
+
+
+def tied_with(best: Trial, trials: list[Trial]) -> list[Trial]:
+    """The other finished trials of ``best``'s best validation accuracy."""
+    return [t for t in trials if t is not best and t.result.get("status") == "ok"
+            and t.result.get("best_val_accuracy") == best.result["best_val_accuracy"]]
+
+
+def tie_note(best: Trial, trials: list[Trial]) -> str:
+    """Words for the best trial's line when others tie with it on accuracy: which, and why
+    this one is named (empty without a tie)."""
+    tied = tied_with(best, trials)
+    if not tied:
+        return ""
+    loss = _loss(best.result.get("val_loss_at_best"))
+    why = f"has the lowest validation loss at it, {loss:.4g}" if math.isfinite(loss) else "is the first in the grid"
+    many = len(tied) > 1
+    names = ", ".join(str(t.index) for t in tied)
+    return f" (trial{'s' if many else ''} {names} reach{'' if many else 'es'} it too; this one {why})"
 
 
 def plot_results(trials: list[Trial], out: Path, varied: list[str]) -> Path | None:
