@@ -163,3 +163,30 @@ def test_save_refuses_a_loss_load_could_not_read_back(tmp_path):
         dp.save(net, good, loss=Huber())
     assert good.read_bytes() == before
     assert read_model(good).loss.config() == REGRESSION.config()
+
+
+# -- a checkpoint that load_checkpoint can resume ------------------------------------------------
+class OwnSGD(dp.SGD):
+    """An optimizer of one's own, recorded under its own type name."""
+
+    def config(self):
+        return {**super().config(), "type": "OwnSGD"}
+
+
+class OwnSchedule(dp.Constant):
+    type_name = "OwnSchedule"
+
+
+@pytest.mark.parametrize("settings, what", [
+    ({"loss": Huber()}, "loss, not 'Huber'"),
+    ({"optimizer": OwnSGD(lr=0.1)}, "optimizer, not 'OwnSGD'"),
+    ({"schedule": OwnSchedule()}, "schedule, not 'OwnSchedule'"),
+])
+def test_no_checkpoint_is_written_that_could_never_be_resumed(tmp_path, settings, what):
+    x = np.random.default_rng(0).standard_normal((40, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int)
+    kwargs = {"loss": dp.CrossEntropy(), "optimizer": dp.SGD(lr=0.1), **settings}
+    with pytest.raises(dp.ConfigError, match=f"could never be resumed: load_checkpoint rebuilds only deltaprop's own {what}"):
+        dp.fit(dp.mlp([3, 4, 2], seed=0), x, y, epochs=2, batch_size=10, seed=0,
+               callbacks=[dp.CheckpointWriter(tmp_path, interval=0)], **kwargs)
+    assert not (tmp_path / "checkpoint.safetensors").exists()

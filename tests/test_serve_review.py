@@ -3,6 +3,7 @@ and a diverging model's huge numbers with their true size or a 422 that names th
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -139,3 +140,44 @@ def test_an_empty_host_is_a_one_line_error_not_every_interface(tmp_path, capsys,
     assert cli.main(["serve", str(tmp_path / "m.safetensors"), "--port", "0", "--host", host]) == 2
     err = capsys.readouterr().err
     assert "--host must name an address" in err and len(err.strip().splitlines()) == 1
+
+
+def _single_score_model(path):
+    """One linear output trained with squared error: a score, class "yes" at 0.5 or more."""
+    dp.save(dp.mlp([784, 16, 1], output="identity", seed=0), path, input_scaling=UNIT, loss=dp.MeanSquaredError(),
+            class_names=["no", "yes"])
+
+
+def test_a_single_outputs_threshold_is_given(tmp_path, server):
+    _single_score_model(tmp_path / "one.safetensors")
+    with running_server(tmp_path / "one.safetensors") as one:
+        model = request(one, "GET", "/api/model")[1]
+        out = request(one, "POST", "/api/predict", {"pixels": PIXELS.tolist()})[1]
+    assert model["threshold"] == dp.load(tmp_path / "one.safetensors").decision_threshold == 0.5
+    assert out["outputs"] == "scores" and out["predicted"] == int(out["scores"][0] >= model["threshold"])
+    assert request(server, "GET", "/api/model")[1]["threshold"] is None  # ten outputs: the largest is the class
+
+
+@pytest.mark.slow
+def test_the_page_says_how_a_single_score_decides_the_class(tmp_path):
+    """The page said "the largest is the class" and listed only class 1's score, while the
+    class it showed came from the threshold: "no" beside "yes 0.2767", with no word why."""
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    from test_serve_browser import ARGS, CHROMIUM
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is missing")
+    _single_score_model(tmp_path / "one.safetensors")
+    with running_server(tmp_path / "one.safetensors") as one, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        page.goto(one.url)
+        page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784')")
+        page.evaluate("(body) => fetch('/api/predict', {method: 'POST', headers: {'Content-Type': 'application/json'}, "
+                      "body}).then((r) => r.json()).then((r) => renderPrediction(r))",
+                      json.dumps({"pixels": PIXELS.tolist()}))
+        page.wait_for_function("() => document.querySelector('#outputs-kind').textContent !== ''")
+        kind, confidence = page.inner_text("#outputs-kind"), page.inner_text("#confidence")
+        browser.close()
+    assert kind == "a score: the network's raw output, class yes at 0.5 or more, else no; it is not a probability"
+    assert confidence.startswith("score ")

@@ -151,7 +151,8 @@ def _add_train(sub) -> None:
     t.add_argument("--log-json", action="store_true", help="one JSON object per epoch on stdout")
     t.add_argument("--threads", metavar="N",
                    help="BLAS threads for training (default: one for small steps, else the CPUs idle when training "
-                        "starts; the count used is kept in run.json and the checkpoint: pass it again for a bit-identical rerun)")
+                        "starts, for mid-sized steps only where timing showed them faster; the count used is kept "
+                        "in run.json and the checkpoint: pass it again for a bit-identical rerun)")
     t.add_argument("--serve", metavar="PORT", nargs="?", const="8000",
                    help="also serve the run's live page on 127.0.0.1:PORT (default 8000), kept up after training "
                         "until Ctrl-C (see deltaprop serve)")
@@ -1908,7 +1909,8 @@ def cmd_sweep(args) -> int:
     finished = sum(t.result.get("status") == "ok" for t in trials)
     if best is not None:
         _say(f"best: trial {best.index} ({', '.join(f'{k}={v}' for k, v in best.options.items())}), validation "
-             f"accuracy {best.result['best_val_accuracy']:.4f} at epoch {best.result['best_epoch']}: {best.folder}")
+             f"accuracy {best.result['best_val_accuracy']:.4f} at epoch {best.result['best_epoch']}"
+             f"{sweep.tie_note(best, trials)}: {best.folder}")
     elif finished:
         _say(f"no best trial: the {finished} finished trial(s) have no validation accuracy to rank them by "
              "(give them a validation split, e.g. --grid validation_split=0.1, or compare their test accuracy above)")

@@ -458,7 +458,28 @@ def checkpoint_parts(state, *, class_names=None, input_scaling=None, extra=None)
             order.append(f"saved.{key}.{name}")
     meta["kind"] = "checkpoint"
     meta["optimizer"] = _json(opt.config())
-    return tensors, meta, order, state.to_dict()
+    training = state.to_dict()
+    _check_rebuilds(training["loss"], opt.config(), training["schedule"])
+    return tensors, meta, order, training
+
+
+def _check_rebuilds(loss: dict, optimizer: dict, schedule: dict) -> None:
+    """Refuse (:class:`ConfigError`) a checkpoint whose loss, optimizer or schedule
+    :func:`load_checkpoint` could not rebuild from its config (one of one's own is not in
+    the closed tables a file may name): it could never be resumed."""
+    from .losses import loss_from_config
+    from .optimizers import optimizer_from_config
+    from .schedules import schedule_from_config
+
+    for what, build, config in (("loss", loss_from_config, loss), ("optimizer", optimizer_from_config, optimizer),
+                                ("schedule", schedule_from_config, schedule)):
+        try:
+            build(config)
+        except _BUILD_ERRORS as exc:
+            kind = config.get("type") if isinstance(config, dict) else config
+            raise ConfigError(f"a checkpoint of this run could never be resumed: load_checkpoint rebuilds only deltaprop's own "
+                              f"{what}, not {kind!r} ({exc}); train with one of deltaprop's own, or without a "
+                              "checkpoint writer") from None
 
 
 def encode_checkpoint_parts(parts: tuple[dict, dict, list, dict]) -> bytes:
@@ -477,7 +498,8 @@ def encode_checkpoint(state, *, class_names=None, input_scaling=None, extra=None
 def save_checkpoint(path, state, *, class_names=None, input_scaling=None, extra=None) -> Path:
     """Write a checkpoint atomically: model, optimizer state, epoch, step, both RNG states,
     schedule, history and the place in an unfinished epoch; resuming from it is exact
-    whenever it is taken between two steps."""
+    whenever it is taken between two steps. A loss, optimizer or schedule of one's own is
+    refused (:class:`ConfigError`): :func:`load_checkpoint` could not rebuild it."""
     data = encode_checkpoint(state, class_names=class_names, input_scaling=input_scaling, extra=extra)
     return atomic_write_bytes(path, data)
 

@@ -95,10 +95,30 @@ def parse_grid(specs: list[str], known: set[str], aliases: dict[str, str] | None
         parts = [v.strip() for v in _grid_values(key, values)]
         if any(not v for v in parts):
             raise ConfigError(f"--grid {spec!r} has an empty value")
+        _check_distinct(key, parts)
         grid[key] = parts
     if not grid:
         raise ConfigError("a sweep needs at least one --grid KEY=V1,V2")
     return grid
+
+
+def _check_distinct(key: str, values: list[str]) -> None:
+    """Refuse a --grid value listed twice, as text or as the setting train reads from it
+    (``0.1`` and ``0.10``, ``sgd`` and ``SGD``): every combination holding it would be trained
+    twice, bit for bit the same run, and shown as two settings."""
+    from .config import TrainConfig
+
+    seen: dict[str, int] = {}
+    for i, value in enumerate(values):
+        try:
+            setting = repr(getattr(TrainConfig.from_mapping({key: value}, origin="--grid"), key))
+        except Error:  # a value train refuses fails its own trials; only its text can repeat
+            setting = f"text {value}"
+        first = values[seen.setdefault(setting, i)]
+        if seen[setting] != i:
+            same = f"{value!r} twice" if first == value else f"{first!r} and {value!r}, which train reads as one value"
+            raise ConfigError(f"--grid {key} lists {same}: their trials would be the same runs trained twice; list "
+                              "each value once")
 
 
 def plan_trials(grid: dict[str, list[str]], out: Path, *, random: int | None = None, seed: int = 0) -> list[Trial]:
@@ -151,7 +171,14 @@ def summarise(trial: Trial, run: dict[str, Any] | None) -> dict[str, Any]:
     if scored:
         best = max(scored, key=lambda s: (s[0], -s[1]))
         row["best_val_accuracy"], row["best_epoch"] = float(best[0]), int(best[1])
+        losses = [_loss(r.get("val_loss")) for r in records if r.get("val_accuracy") == best[0]]
+        row["val_loss_at_best"] = min(losses)
     return row
+
+
+def _loss(value) -> float:
+    """A validation loss to rank by: infinity for one not recorded or not finite."""
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else math.inf
 
 
 def finished_trial(folder: Path) -> bool:
@@ -237,10 +264,36 @@ def _recorded_config(folder: Path):
     return TrainConfig.from_mapping(load_toml(folder / "config.toml"), origin=str(folder / "config.toml"))
 
 
+def _data_file_changed(folder: Path, digests: dict[str, str | None]) -> str | None:
+    """Words for a data file whose bytes differ from those the finished trial in ``folder``
+    trained on (its run.json's ``data.file_sha256``); None when the same, not recorded (a
+    named dataset) or no longer there (the trials that read it fail with train's message).
+    ``digests`` caches each file's SHA-256."""
+    from .data.download import file_digest
+    from .report import recorded_facts
+
+    data = (recorded_facts(folder) or {}).get("data")
+    then = data.get("file_sha256") if isinstance(data, dict) else None
+    path = data.get("source") if isinstance(data, dict) else None
+    if not isinstance(then, str) or not isinstance(path, str):
+        return None
+    if path not in digests:
+        try:
+            digests[path] = file_digest(path)
+        except (OSError, Error):
+            digests[path] = None
+    now = digests[path]
+    if now is None or now == then:
+        return None
+    return f"{path} as it was then (SHA-256 {then[:12]}…; {now[:12]}… now)"
+
+
 def check_resumable(trials: list[Trial], config: str | None) -> None:
     """Refuse to resume over a finished trial (a folder holding a model) that was trained with
     another configuration than this sweep gives it (a changed grid, ``--random``/``--seed``
-    or configuration file): its results would be shown under the wrong options."""
+    or configuration file), or on a data file whose bytes have changed since: its results
+    would be shown under the wrong options, or ranked beside trials trained on other data."""
+    digests: dict[str, str | None] = {}
     for trial in trials:
         if not finished_trial(trial.folder):
             continue
@@ -255,6 +308,11 @@ def check_resumable(trials: list[Trial], config: str | None) -> None:
             raise ConfigError(f"{where} was trained with {differs[0]}; --resume continues a sweep with the grid, "
                               "--random/--seed and configuration file it was started with: give those, "
                               "or start a new sweep in another --out")
+        changed = _data_file_changed(trial.folder, digests)
+        if changed:
+            raise ConfigError(f"{where} was trained on {changed}; its results cannot be ranked beside trials "
+                              "trained on the file as it is now: restore the file, or start a new sweep in another "
+                              "--out")
 
 
 def check_scheduler_address(address: str) -> None:
@@ -455,8 +513,31 @@ def write_results(trials: list[Trial], out: Path, varied: list[str]) -> Path:
 
 
 def best_trial(trials: list[Trial]) -> Trial | None:
+    """The finished trial of the highest best validation accuracy. Accuracy is a count of
+    rows, so trials often tie on it: among those, the one of the lowest validation loss at an
+    epoch of that accuracy (then the first in the grid), not merely the first."""
     ok = [t for t in trials if t.result.get("status") == "ok" and t.result.get("best_val_accuracy") is not None]
-    return max(ok, key=lambda t: (t.result["best_val_accuracy"], -t.index)) if ok else None
+    return max(ok, key=lambda t: (t.result["best_val_accuracy"], -_loss(t.result.get("val_loss_at_best")),
+                                  -t.index)) if ok else None
+
+
+def tied_with(best: Trial, trials: list[Trial]) -> list[Trial]:
+    """The other finished trials of ``best``'s best validation accuracy."""
+    return [t for t in trials if t is not best and t.result.get("status") == "ok"
+            and t.result.get("best_val_accuracy") == best.result["best_val_accuracy"]]
+
+
+def tie_note(best: Trial, trials: list[Trial]) -> str:
+    """Words for the best trial's line when others tie with it on accuracy: which, and why
+    this one is named (empty without a tie)."""
+    tied = tied_with(best, trials)
+    if not tied:
+        return ""
+    loss = _loss(best.result.get("val_loss_at_best"))
+    why = f"has the lowest validation loss at it, {loss:.4g}" if math.isfinite(loss) else "is the first in the grid"
+    many = len(tied) > 1
+    names = ", ".join(str(t.index) for t in tied)
+    return f" (trial{'s' if many else ''} {names} reach{'' if many else 'es'} it too; this one {why})"
 
 
 def plot_results(trials: list[Trial], out: Path, varied: list[str]) -> Path | None:

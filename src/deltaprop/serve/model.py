@@ -215,6 +215,8 @@ class ModelSource:
                 "n_features": m.net.n_features, "image_input": m.net.n_features == IMAGE_SIDE * IMAGE_SIDE,
                 "input_scaling": (m.input_scaling or {"kind": "none"})["kind"], "loss": type(m.loss).__name__,
                 "layers": layers, "dtype": m.net.dtype.name, "image_style": m.image_style,
+                # a single output says class 1 at a >= threshold (class 0 below it)
+                "threshold": float(m.net.decision_threshold) if m.net.n_outputs == 1 else None,
             }
 
     def first_weights(self, unit: int) -> dict[str, Any]:

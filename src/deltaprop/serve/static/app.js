@@ -128,10 +128,13 @@ function renderPrediction(r) {
   const isProbability = r.probabilities !== null && r.probabilities !== undefined, name = (c) => r.classes[c];
   const entries = predictionEntries(r).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
   const scale = Math.max(0, ...entries.map(([, v]) => Math.abs(v)));
-  const top = entries.find(([c]) => c === r.predicted);
+  // a single score is class 1's; it decides by a threshold, not by being the largest
+  const single = !isProbability && entries.length === 1 && r.classes.length === 2;
+  const top = single ? entries[0] : entries.find(([c]) => c === r.predicted);
   $("predicted").textContent = name(r.predicted);
   $("confidence").textContent = !top ? "" : isProbability ? `${(100 * top[1]).toFixed(1)}% sure` : `score ${top[1].toFixed(4)}`;
   $("outputs-kind").textContent = isProbability ? "probabilities"
+    : single ? `a score: the network's raw output, class ${name(1)} at ${state.model.threshold} or more, else ${name(0)}; it is not a probability`
     : "scores: the network's raw outputs (the largest is the class); they are not probabilities";
   const list = $("probabilities");
   list.dataset.kind = isProbability ? "probabilities" : "scores";
