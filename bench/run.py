@@ -166,6 +166,12 @@ def find_peers(args) -> list[tuple[str, str, str, dict]]:
     return peers
 
 
+#: OpenBLAS tuning variables that some machines set to work around old OpenBLAS bugs; they
+#: also slow a current NumPy (OPENBLAS_CORETYPE=Haswell on an AVX-512 CPU: sgemm 1.3 to 1.5
+#: times slower at batch 128 to 512), which a user's machine does not have.
+OPENBLAS_TUNING = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cycles", type=int, default=5,
@@ -181,7 +187,15 @@ def main() -> int:
     ap.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     ap.add_argument("--write-data", metavar="DIR",
                     help="only write the data folder every peer reads (--data DIR), then stop")
+    ap.add_argument("--keep-openblas-tuning", action="store_true",
+                    help="keep OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE from the environment for the peers "
+                         "(by default they are unset, so OpenBLAS picks its kernels for this CPU)")
     args = ap.parse_args()
+    args.unset_tuning = {}
+    if not args.keep_openblas_tuning:
+        for name in OPENBLAS_TUNING:
+            if name in os.environ:
+                args.unset_tuning[name] = os.environ.pop(name)  # every peer started from here goes without it
     if args.write_data:
         Path(args.write_data).mkdir(parents=True, exist_ok=True)
         print(f"wrote {write_data(Path(args.write_data)):.0f} MB of float32 images and the starting weights "
@@ -326,7 +340,10 @@ def _header(results, args, first_bs) -> list[str]:
         "(seconds apart), then the median over cycles; each target also says in how many cycles it held.",
         "",
         f"Machine: {platform.machine()} ({cpu}), {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"numpy {np.__version__}, deltaprop {deltaprop.__version__}. BLAS: {blas}. Kernels of `deltaprop[numba]`: {numba}.",
+        f"numpy {np.__version__}, deltaprop {deltaprop.__version__}. BLAS: {blas}. Kernels of `deltaprop[numba]`: {numba}."
+        + (" OpenBLAS tuning variables of the environment, unset for every peer (OpenBLAS picks its kernels for "
+           "this CPU, as on a machine without them): " + ", ".join(f"{k}={v}" for k, v in args.unset_tuning.items())
+           + "." if args.unset_tuning else ""),
         "",
     ]
 

@@ -47,13 +47,28 @@ def _column(records: Sequence[dict[str, Any]], key: str) -> list[float]:
 _PLOT_LIMIT = 1e300
 
 
-def plot_history(records: Sequence[dict[str, Any]], path, *, title: str = "training") -> Path:
-    """Loss (left) and accuracy (right) per epoch, train and validation. The records are
-    checked first (numbers, finite, within ±1e300): a :class:`DataError` names a bad one."""
+def _epochs(records: Sequence[dict[str, Any]]) -> list[int]:
+    """Each record's epoch; one without it (None) follows the one before (the first is 1)."""
+    epochs: list[int] = []
+    for r in records:
+        epochs.append(int(r["epoch"]) if r.get("epoch") is not None else (epochs[-1] if epochs else 0) + 1)
+    return epochs
+
+
+def plot_history(records, path, *, title: str = "training") -> Path:
+    """Loss (left) and accuracy (right) per epoch, train and validation, from the
+    :class:`~deltaprop.History` ``fit`` returns or its records. The records are checked
+    first (numbers, finite, within ±1e300): a :class:`DataError` names a bad one."""
+    from matplotlib.ticker import MaxNLocator
+
+    from .training import History
+
+    if isinstance(records, History):
+        records = records.records
     records = _checks.history_records(list(records) if isinstance(records, (list, tuple)) else records, limit=_PLOT_LIMIT)
     if not records:
         raise ConfigError("the history is empty: train at least one epoch before plotting it")
-    epochs = [int(r.get("epoch", i + 1)) for i, r in enumerate(records)]
+    epochs = _epochs(records)
     fig = _figure(10, 4)
     axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", "accuracy")):
@@ -62,6 +77,9 @@ def plot_history(records: Sequence[dict[str, Any]], path, *, title: str = "train
             if not all(math.isnan(v) for v in values):
                 ax.plot(epochs, values, style, markersize=3, label=label)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no tick at 1.25
+        if min(epochs) == max(epochs):  # one epoch: a range around it that holds whole numbers to tick
+            ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
         ax.set_ylabel(metric)
         ax.grid(True, alpha=0.3)
         if ax.lines:
@@ -78,15 +96,32 @@ def _grid(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def plot_weights(net, path, *, max_units: int = 64) -> Path:
+def _tabular_inputs(net) -> bool:
+    """Whether the network standardises its inputs with a σ per feature: training judged
+    them columns of a table (in their own units), not the pixels of an image."""
+    from .preprocessing import Standardization
+
+    return any(isinstance(layer, Standardization) and layer.std.size > 1 for layer in net.layers)
+
+
+def plot_weights(net, path, *, max_units: int = 64, images: bool | None = None) -> Path:
     """Top: the first Dense layer's weights into each of its first ``max_units`` units as
-    images (when its input is a square image, e.g. 784 = 28²). Bottom: every Dense weight
-    matrix as a heatmap (our ``W`` is ``(n_in, n_out)``: rows are inputs)."""
+    images, when its input is a square image (e.g. 784 = 28²). ``images=None`` decides by
+    the input width (a square of at least 4x4) and refuses a table's rows (inputs
+    standardised with a σ per feature, as a CSV file's columns are); ``True`` or ``False``
+    says so. Bottom: every Dense weight matrix as a heatmap (our ``W`` is ``(n_in, n_out)``:
+    rows are inputs)."""
     from .layers import Dense
 
     dense = [layer for layer in net.layers if isinstance(layer, Dense)]
+    if not dense:
+        raise ConfigError("this network has no Dense layer, so it has no weights to draw")
     side = math.isqrt(dense[0].n_in)
     square = side * side == dense[0].n_in and side >= 4
+    if images and not square:
+        raise ShapeError(f"the first Dense layer takes {dense[0].n_in} inputs, not a square image of at least 4x4; "
+                         "draw its weights with images=False")
+    square = square and (images if images is not None else not _tabular_inputs(net))
     n_units = min(dense[0].n_out, max_units) if square else 0
     rows, cols = _grid(n_units) if n_units else (0, 0)
     fig = _figure(max(8, 3.4 * len(dense)), (rows * 1.0 + 4.0) if n_units else 4.2)

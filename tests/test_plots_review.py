@@ -1,0 +1,95 @@
+"""What the figures show agrees with what they are given: a history's epochs (also one
+``fit`` returns, or records without an epoch column), whole-number epoch ticks, and first-
+layer weights drawn as images only for images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from cli_in_process import run_cli
+from deltaprop import plots
+from deltaprop.preprocessing import Standardization, with_input_layer
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """Every figure drawn (kept open for inspection) as it is saved."""
+    drawn = []
+    save = plots._save
+
+    def keep(fig, path):
+        drawn.append(fig)
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    return drawn
+
+
+def _curves(fig) -> dict[str, list[tuple[float, float]]]:
+    """The loss panel's lines by label, as (x, y) points."""
+    loss_axes = fig.axes[0]
+    return {line.get_label(): list(zip(line.get_xdata(), line.get_ydata())) for line in loss_axes.lines}
+
+
+def test_the_history_fit_returns_is_plotted_with_its_epochs(tmp_path, figures):
+    net = dp.mlp([4, 5, 3], seed=0)
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 4)), rng.integers(0, 3, 40)
+    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(0.1), epochs=3, seed=0, diagnostics=False)
+    plots.plot_history(history, tmp_path / "h.png")
+    assert _curves(figures[0]) == {"train": list(zip([1, 2, 3], history.loss))}
+
+
+def test_records_without_an_epoch_are_numbered_in_order_not_a_type_error(tmp_path, figures):
+    records = [{"loss": 1.0, "val_loss": 1.5}, {"loss": 0.5, "val_loss": 0.9}, {"loss": 0.25, "val_loss": 0.8}]
+    plots.plot_history(records, tmp_path / "h.png")
+    assert _curves(figures[0]) == {"train": [(1, 1.0), (2, 0.5), (3, 0.25)],
+                                   "validation": [(1, 1.5), (2, 0.9), (3, 0.8)]}
+
+
+def test_plot_history_of_a_csv_with_empty_epoch_cells_draws_it(tmp_path):
+    csv = tmp_path / "history.csv"
+    csv.write_text("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,steps\n"
+                   ",1.0,0.5,,,0.1,1,10\n,0.5,0.7,,,0.1,1,20\n")
+    res = run_cli("plot", "history", csv, "-o", tmp_path / "h.png")
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr and (tmp_path / "h.png").is_file()
+
+
+def test_epoch_ticks_are_whole_numbers(tmp_path, figures):
+    plots.plot_history([{"epoch": 1, "loss": 2.0, "val_loss": 1.7}], tmp_path / "one.png")
+    plots.plot_history([{"epoch": e, "loss": 1 / e} for e in (1, 2, 3)], tmp_path / "three.png")
+    for fig in figures:
+        for ax in fig.axes:
+            lo, hi = ax.get_xlim()
+            ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+            assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+def _image_tiles(fig) -> int:
+    """First-layer weight images: axes without a title, drawn with their axis off."""
+    return sum(1 for ax in fig.axes if not ax.axison)
+
+
+def test_weights_of_a_table_standardised_per_feature_are_no_images(tmp_path, figures):
+    # 16 columns of a CSV file (each in its own units): a 4x4 "image" of them means nothing
+    x = np.random.default_rng(0).standard_normal((50, 16)) * np.arange(1, 17)
+    table = with_input_layer(dp.mlp([16, 5, 3], seed=0), Standardization.fit(x, per_feature=True))
+    plots.plot_weights(table, tmp_path / "t.png")
+    assert _image_tiles(figures[-1]) == 0
+    assert "image" not in figures[-1].get_suptitle()
+    # the same width of pixels (one σ for all of them) is drawn as images, and images= decides
+    pixels = with_input_layer(dp.mlp([16, 5, 3], seed=0), Standardization.fit(x, per_feature=False))
+    plots.plot_weights(pixels, tmp_path / "p.png")
+    assert _image_tiles(figures[-1]) == 5 and "4x4 images" in figures[-1].get_suptitle()
+    plots.plot_weights(table, tmp_path / "forced.png", images=True)
+    assert _image_tiles(figures[-1]) == 5
+    plots.plot_weights(pixels, tmp_path / "none.png", images=False)
+    assert _image_tiles(figures[-1]) == 0
+
+
+def test_images_of_inputs_that_are_no_square_are_refused(tmp_path):
+    with pytest.raises(dp.ShapeError, match="10 inputs, not a square image"):
+        plots.plot_weights(dp.mlp([10, 4, 2], seed=0), tmp_path / "w.png", images=True)
