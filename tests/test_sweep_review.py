@@ -122,3 +122,33 @@ def test_the_best_line_says_which_trials_tie_and_why_this_one_is_named(tmp_path)
     best = next(line for line in result.stdout.splitlines() if line.startswith("best:"))
     assert best.startswith("best: trial 1 (lr=1)"), best
     assert "trial 0 reaches it too" in best and "lowest validation loss at it, 0.2" in best, best
+
+
+class _Pending:
+    """A Dask future of a trial not finished when the sweep was stopped."""
+
+    status = "pending"
+
+    def cancel(self):
+        pass
+
+
+def test_a_pending_trial_with_an_earlier_sweeps_stopped_run_is_not_run_not_stopped_now(tmp_path):
+    import os
+
+    from deltaprop.sweep import _run_json_stamp, _stop, write_results
+
+    trials = plan_trials({"lr": ["0.3", "1"]}, tmp_path / "s")
+    for trial in trials:  # both stopped by the sweep's first Ctrl-C; a resume submits them again
+        trial.folder.mkdir(parents=True)
+        (trial.folder / "run.json").write_text('{"status": "interrupted", "seconds": 7.0}')
+    stamps = {t.folder: _run_json_stamp(t.folder) for t in trials}
+    # trial 1 started again and was stopped by this Ctrl-C before the sweep looked: a new run.json
+    (trials[1].folder / "new.json").write_text('{"status": "interrupted", "seconds": 0.5}')
+    os.replace(trials[1].folder / "new.json", trials[1].folder / "run.json")
+    _stop({_Pending(): t for t in trials}, stamps)
+    assert not trials[0].result  # never started in this sweep
+    assert trials[1].result["status"] == "interrupted"
+    write_results(trials, tmp_path / "s", ["lr"])
+    rows = (tmp_path / "s" / "sweep.csv").read_text().splitlines()
+    assert ",not run," in rows[1] and ",interrupted," in rows[2], rows

@@ -1205,7 +1205,9 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
             return (out >= 0.5).astype(np.int64)
         if len(self.classes_) == 1:
             return np.repeat(self.classes_, out.shape[0])
-        return self.classes_[predictions_from_outputs(out)]
+        # one output: a ≥ the network's threshold (0.5 for a sigmoid the estimator trained; a
+        # model file keeps the one it was saved with, as load and deltaprop predict decide by)
+        return self.classes_[predictions_from_outputs(out, threshold=self.net_.decision_threshold)]
 
     def _restore_outputs(self, model, extra, path) -> None:
         net = model.net

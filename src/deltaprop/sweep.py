@@ -391,11 +391,23 @@ def _client(workers: int | None, scheduler: str | None):
     return Client(cluster), cluster
 
 
-def _stop(futures: dict) -> None:
+def _run_json_stamp(folder: Path) -> tuple[int, int, int] | None:
+    """What tells a trial's run.json apart from the one before (train writes a new file):
+    its inode, modification time and size; None when there is none."""
+    try:
+        st = os.stat(Path(folder) / "run.json")
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _stop(futures: dict, stamps: dict[Path, Any] | None = None) -> None:
     """After Ctrl-C: cancel every trial not finished; a running one gets SIGINT from its
     worker and ends as train does on Ctrl-C (its last epoch's checkpoint kept). Waits, with
     Ctrl-C ignored, up to :data:`~deltaprop.sweep_trial.STOP_GRACE` seconds for them to let
-    go of their folders; marks them ``interrupted`` and the others ``not run``."""
+    go of their folders; marks them ``interrupted`` and the others ``not run``. ``stamps``:
+    each trial's :func:`_run_json_stamp` before this sweep submitted it, so that a run.json
+    left by an earlier, stopped sweep (a pending trial of a resume) is not taken for this one's."""
     import signal
 
     from .interrupts import ignored
@@ -419,7 +431,9 @@ def _stop(futures: dict) -> None:
     for trial in open_.values():
         # A trial that got the terminal's Ctrl-C itself may have let go of its folder before
         # the check above: its run.json says so.
-        if not trial.result and (trial in running or recorded_status(trial.folder) in ("interrupted", "training")):
+        written_now = stamps is None or _run_json_stamp(trial.folder) != stamps.get(trial.folder)
+        if not trial.result and (trial in running or (written_now and recorded_status(trial.folder) in
+                                                      ("interrupted", "training"))):
             trial.result = summarise(trial, {"exit": 130, "error": "stopped by Ctrl-C", "seconds": None})
 
 
@@ -466,11 +480,13 @@ def run_sweep(trials: list[Trial], *, config: str | None, workers: int | None = 
 def _run_trials(trials: list[Trial], todo: list[Trial], *, config, workers, scheduler, say) -> list[Trial]:
     client = cluster = None
     futures: dict = {}
+    stamps: dict[Path, Any] = {}
     try:
         with _ctrl_c_held(ignored=not scheduler):
             client, cluster = _client(workers, scheduler)
         from distributed import as_completed
 
+        stamps = {trial.folder: _run_json_stamp(trial.folder) for trial in todo}
         for trial in todo:
             future = client.submit(run_trial, config, trial_options(config, trial.options), str(trial.folder),
                                    key=trial_key(trial.folder), pure=False)
@@ -484,7 +500,7 @@ def _run_trials(trials: list[Trial], todo: list[Trial], *, config, workers, sche
             trial.result = summarise(trial, run)
             _report(trial, say)
     except KeyboardInterrupt:
-        _stop(futures)
+        _stop(futures, stamps)
         raise
     finally:
         _close(client, cluster)
