@@ -93,3 +93,15 @@ def test_weights_of_a_table_standardised_per_feature_are_no_images(tmp_path, fig
 def test_images_of_inputs_that_are_no_square_are_refused(tmp_path):
     with pytest.raises(dp.ShapeError, match="10 inputs, not a square image"):
         plots.plot_weights(dp.mlp([10, 4, 2], seed=0), tmp_path / "w.png", images=True)
+
+
+# -- metrics -------------------------------------------------------------------------------------
+def test_a_column_of_logits_is_refused_not_thresholded_at_one_half():
+    # a single-logit model's outputs: 0.4 is class 1 (p = 0.6), which a 0.5 threshold calls class 0
+    logits = np.array([[0.4], [2.3], [-1.2], [-0.1]])
+    for metric in (dp.accuracy, dp.confusion_matrix):
+        with pytest.raises(dp.DataError, match=r"outside \[0, 1\].*net.predict\(X\)"):
+            metric([1, 1, 0, 0], logits)
+    # probabilities and class ids in one column are read as before
+    assert dp.accuracy([1, 1, 0, 0], 1 / (1 + np.exp(-logits))) == 1.0
+    assert dp.accuracy([1, 1, 0, 0], np.array([[1], [1], [0], [0]])) == 1.0

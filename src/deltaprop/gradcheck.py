@@ -55,7 +55,7 @@ class GradCheckReport:
         widths = [max(len(r[c]) for r in rows) for c in range(6)]
         lines = ["  ".join(r[c].ljust(widths[c]) for c in range(6)).rstrip() for r in rows]
         verdict = "passed" if self.passed else "FAILED"
-        lines.append(f"max relative error {self.max_relative_error:.2e} (tolerance {self.tolerance:.0e}): {verdict}")
+        lines.append(f"max relative error {self.max_relative_error:.2e} (tolerance {self.tolerance:.3g}): {verdict}")
         lines.extend(f"note: {note}" for note in self.notes)
         return "\n".join(lines)
 

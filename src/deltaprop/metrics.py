@@ -14,7 +14,8 @@ from .network import predictions_from_outputs
 
 def _ids(name: str, y) -> np.ndarray:
     """Class ids from 1-D ids, a column of ids (as ``df[["label"]]`` gives), a column of
-    single-output probabilities (class 1 where ``a ≥ 0.5``), or rows of class scores
+    single-output probabilities (class 1 where ``a ≥ 0.5``; fractions outside [0, 1], such
+    as a logit's, are refused: their threshold is not 0.5), or rows of class scores
     (one-hot targets or outputs: the argmax). Rows of several 0/1 labels are refused:
     one class a row is what these metrics count."""
     y = np.asarray(y)
@@ -30,6 +31,10 @@ def _ids(name: str, y) -> np.ndarray:
     if y.ndim == 2 and y.shape[1] == 1:
         column = y[:, 0]
         whole = column.dtype == np.bool_ or np.issubdtype(column.dtype, np.integer) or np.all(column == np.round(column))
+        if not whole and (column.min() < 0 or column.max() > 1):  # a logit or raw score: its threshold is not 0.5
+            raise DataError(f"{name} is one column of values outside [0, 1] (such as {column[(column < 0) | (column > 1)][0]:.4g}"
+                            "), neither class ids nor probabilities of class 1: pass class ids, e.g. net.predict(X), "
+                            "which applies the model's own threshold (0 for a logit)")
         y = column if whole else predictions_from_outputs(y)
     elif y.ndim == 2:
         if y.size and np.all((y == 0) | (y == 1)) and not np.all(y.sum(axis=1) == 1):
