@@ -152,3 +152,38 @@ def test_a_pending_trial_with_an_earlier_sweeps_stopped_run_is_not_run_not_stopp
     write_results(trials, tmp_path / "s", ["lr"])
     rows = (tmp_path / "s" / "sweep.csv").read_text().splitlines()
     assert ",not run," in rows[1] and ",interrupted," in rows[2], rows
+
+
+def test_the_best_line_says_when_the_folders_model_is_not_the_best_epochs(tmp_path):
+    import json
+
+    _data_csv(tmp_path / "data.csv")
+    args = _trained_sweep(tmp_path)
+    folder = tmp_path / "s" / "trial-000"
+    (folder / "history.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,steps\n"
+                                        "1,0.5,0.5,0.3,0.875,0.3,0.01,4\n2,0.9,0.5,0.8,0.625,0.3,0.01,8\n")
+    facts = json.loads((folder / "run.json").read_text())
+    facts["model_weights"] = {"epoch": 2, "last_epoch": 2, "why": "last_epoch"}
+    (folder / "run.json").write_text(json.dumps(facts))
+    result = run_cli("sweep", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    best = next(line for line in result.stdout.splitlines() if line.startswith("best:"))
+    assert "validation accuracy 0.8750 at epoch 1" in best, best
+    assert best.endswith("(its model.safetensors holds epoch 2's weights, validation accuracy 0.6250)"), best
+
+
+@pytest.mark.parametrize("kept, noted", [(1, False), (2, True), (None, False)])
+def test_the_model_note_follows_the_epoch_run_json_says_the_model_holds(tmp_path, kept, noted):
+    import json
+
+    from deltaprop.sweep import best_trial, model_note, summarise
+
+    trials = _summarised(tmp_path, [[(0.9, 0.3), (0.7, 0.5)]])
+    facts = {"status": "done", "seconds": 1.5}
+    if kept is not None:
+        facts["model_weights"] = {"epoch": kept, "last_epoch": 2, "why": "early_stopping" if kept == 1 else "last_epoch"}
+    (trials[0].folder / "run.json").write_text(json.dumps(facts))
+    trials[0].result = summarise(trials[0], None)
+    note = model_note(best_trial(trials))
+    assert (note == " (its model.safetensors holds epoch 2's weights, validation accuracy 0.7000)") == noted, note
+    assert (note == "") != noted

@@ -173,7 +173,31 @@ def summarise(trial: Trial, run: dict[str, Any] | None) -> dict[str, Any]:
         row["best_val_accuracy"], row["best_epoch"] = float(best[0]), int(best[1])
         losses = [_loss(r.get("val_loss")) for r in records if r.get("val_accuracy") == best[0]]
         row["val_loss_at_best"] = min(losses)
+        kept = _model_epoch(trial.folder)
+        at_kept = [r["val_accuracy"] for r in records if r["epoch"] == kept and r.get("val_accuracy") is not None]
+        if at_kept:
+            row["model_epoch"], row["model_val_accuracy"] = kept, float(at_kept[-1])
     return row
+
+
+def _model_epoch(folder: Path) -> int | None:
+    """The epoch whose weights the trial's model file holds (run.json's ``model_weights``:
+    the last epoch's, or the one early stopping kept); None when not recorded."""
+    from .report import recorded_facts
+
+    kept = (recorded_facts(folder) or {}).get("model_weights")
+    epoch = kept.get("epoch") if isinstance(kept, dict) else None
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
+
+
+def model_note(best: Trial) -> str:
+    """Words for the best trial's line when its model file holds another epoch's weights,
+    of a lower validation accuracy (the best epoch's weights are not in the folder)."""
+    r = best.result
+    if r.get("model_val_accuracy") is None or r["model_val_accuracy"] >= r["best_val_accuracy"]:
+        return ""
+    return (f" (its model.safetensors holds epoch {r['model_epoch']}'s weights, validation accuracy "
+            f"{r['model_val_accuracy']:.4f})")
 
 
 def _loss(value) -> float:
