@@ -105,3 +105,22 @@ def test_a_column_of_logits_is_refused_not_thresholded_at_one_half():
     # probabilities and class ids in one column are read as before
     assert dp.accuracy([1, 1, 0, 0], 1 / (1 + np.exp(-logits))) == 1.0
     assert dp.accuracy([1, 1, 0, 0], np.array([[1], [1], [0], [0]])) == 1.0
+
+
+# -- file formats --------------------------------------------------------------------------------
+def test_a_figure_is_written_in_the_format_its_name_says(tmp_path):
+    records = [{"epoch": 1, "loss": 1.0}, {"epoch": 2, "loss": 0.5}]
+    assert plots.plot_history(records, tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
+    assert plots.plot_history(records, tmp_path / "h.pdf").read_bytes()[:5] == b"%PDF-"
+    assert b"<svg" in plots.plot_history(records, tmp_path / "h.svg").read_bytes()[:1000]
+    with pytest.raises(dp.ConfigError, match=r"PNG, SVG or PDF, not \.jpg; name the file h\.png"):
+        plots.plot_history(records, tmp_path / "h.jpg")
+    assert not (tmp_path / "h.jpg").exists()
+
+
+def test_plot_history_to_a_jpg_is_one_line_and_writes_nothing(tmp_path):
+    csv = tmp_path / "history.csv"
+    csv.write_text("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,steps\n1,1.0,0.5,,,0.1,1,10\n")
+    res = run_cli("plot", "history", csv, "-o", tmp_path / "h.jpg")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "not .jpg" in res.stderr, res.stderr
+    assert not (tmp_path / "h.jpg").exists()

@@ -169,7 +169,8 @@ def _add_evaluate(sub) -> None:
                    help="which rows to score: test (the rows training held out; the default for the training "
                         "file and named datasets), train, or all (the default for any other file: every row)")
     e.add_argument("--label-column", help="the label column of a CSV file (default: the one training used)")
-    e.add_argument("--plot", metavar="FILE.png", help="also draw the confusion matrix")
+    e.add_argument("--plot", metavar="FILE.png", help="also draw the confusion matrix (PNG; .svg or .pdf for those "
+                   "formats)")
     e.set_defaults(handler=cmd_evaluate)
 
 
@@ -202,7 +203,7 @@ def _add_gradcheck(sub) -> None:
 def _add_plot(sub) -> None:
     pl = sub.add_parser("plot", help="draw PNG figures: history, weights, samples")
     psub = pl.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser, required=True)
-    out_help = "the PNG file to write (default: {} in the run's folder)"
+    out_help = "the PNG file to write (.svg or .pdf for those formats; default: {} in the run's folder)"
     ph = psub.add_parser("history", help="loss and accuracy per epoch (from a run folder, history.csv or checkpoint)")
     ph.add_argument("source", metavar="RUN", help="a run folder, its history.csv or a checkpoint")
     ph.add_argument("-o", "--out", metavar="FILE.png", help=out_help.format("history.png"))
@@ -224,7 +225,8 @@ def _add_plot(sub) -> None:
     ps.add_argument("--model", help="show this model's predictions too")
     ps.add_argument("-n", default="25", help="how many images (default 25)")
     ps.add_argument("-o", "--out", metavar="FILE.png",
-                    help="the PNG file to write (default: samples.png next to --model, else in this folder)")
+                    help="the PNG file to write (.svg or .pdf for those formats; default: samples.png next to "
+                         "--model, else in this folder)")
     ps.set_defaults(handler=cmd_plot_samples)
 
 

@@ -1,4 +1,4 @@
-"""Figures as PNG files: training curves (seed 000), first-layer weights as images and
+"""Figures as PNG files (SVG or PDF where the file name says so): training curves (seed 000), first-layer weights as images and
 weight matrices as heatmaps (seed 001, figure 5), sample images with labels (seed 001,
 figure 6) and confusion matrices.
 
@@ -33,9 +33,19 @@ def _figure(width: float, height: float):
     return fig
 
 
+#: The formats a figure is written in, by the file's suffix (none: PNG).
+_FORMATS = {"": "png", ".png": "png", ".svg": "svg", ".pdf": "pdf"}
+
+
 def _save(fig, path) -> Path:
+    """Write ``fig`` in the format its file name says (PNG, SVG or PDF); any other suffix
+    is refused, never a PNG under a name such as ``history.jpg``."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in _FORMATS:
+        raise ConfigError(f"{path}: figures are written as PNG, SVG or PDF, not {suffix}; name the file "
+                          f"{Path(path).with_suffix('.png').name} (or .svg, .pdf)")
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format=_FORMATS[suffix])
     return atomic_write_bytes(path, buf.getvalue())
 
 
