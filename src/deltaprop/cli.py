@@ -1878,7 +1878,13 @@ def _sweep_interrupted(args, trials, out: Path, varied: list[str]) -> int:
 
 def cmd_sweep(args) -> int:
     from . import sweep
+    from .distributed import launched_rank, launched_size
 
+    if launched_size() > 1:  # every process would run the whole sweep, into one folder
+        if launched_rank() not in (None, 0):
+            return 2  # rank 0 says why, once
+        raise UsageError(f"mpiexec started {launched_size()} copies of this sweep; a sweep trains its trials on Dask "
+                         "workers (each trial one process), so run deltaprop sweep once, without mpiexec")
     if args.workers and args.scheduler:
         raise UsageError("give --workers (a local cluster) or --scheduler (an existing one), not both")
     flags = {flag.lstrip("-").replace("-", "_"): key for flag, key, _ in _TRAIN_OPTIONS}
