@@ -50,3 +50,25 @@ def test_sample_weights_are_checked_and_a_backward_that_drops_them_fails(monkeyp
     monkeypatch.setattr(dp.CrossEntropy, "fused_delta", lambda self, layer, a, t, *weights: fused(self, layer, a, t))
     assert dp.gradcheck(_net(), dp.CrossEntropy(), X, y).passed
     assert not dp.gradcheck(_net(), dp.CrossEntropy(), X, y, sample_weight=w).passed
+
+
+def _deep_sigmoid():
+    """Eight sigmoid layers: the first layers' gradients vanish to about 1e-6."""
+    return dp.mlp([4, 5, 5, 5, 5, 5, 5, 5, 5, 3], activation="sigmoid", seed=0, dtype="float64")
+
+
+def test_a_correct_but_vanishing_gradient_failing_by_rounding_noise_says_so(monkeypatch):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((8, 4)), rng.integers(0, 3, 8)
+    report = dp.gradcheck(_deep_sigmoid(), dp.CrossEntropy(), X, y)
+    assert not report.passed  # the check at h = 1e-6 cannot tell these gradients from its own noise
+    note = [n for n in report.notes if "rounding error" in n]
+    assert len(note) == 1 and note[0].startswith("layers.0.W, layers.0.b") and "h=1e-04" in note[0], report.notes
+    assert f"note: {note[0]}" in report.table()
+    assert dp.gradcheck(_deep_sigmoid(), dp.CrossEntropy(), X, y, h=1e-4).passed  # as the note says
+    # a wrong backward fails by far more than the noise: no such note
+    true_backward = dp.Sigmoid.backward
+    wrong = lambda self, g, *, need_input_grad=True: true_backward(self, g, need_input_grad=need_input_grad) * 1.1  # noqa: E731
+    monkeypatch.setattr(dp.Sigmoid, "backward", wrong)
+    broken = dp.gradcheck(dp.mlp([4, 5, 3], activation="sigmoid", seed=0, dtype="float64"), dp.CrossEntropy(), X, y)
+    assert not broken.passed and not [n for n in broken.notes if "rounding error" in n]

@@ -106,7 +106,7 @@ def gradcheck(
     for layer in dropouts:
         layer.freeze_mask = True
     try:
-        loss.value(a, targets, *weights)
+        value = float(loss.value(a, targets, *weights))
         notes = _clipped_note(loss, a, targets)
         work._backward(loss, a, targets, *weights)
         notes += _kink_note(work, x, h)
@@ -116,7 +116,7 @@ def gradcheck(
     finally:
         for layer in dropouts:
             layer.freeze_mask = False
-    return GradCheckReport(results, tolerance, notes)
+    return GradCheckReport(results, tolerance, notes + _rounding_note(results, tolerance, value, h))
 
 
 def _clipped_note(loss: Loss, a: np.ndarray, targets: np.ndarray) -> list[str]:
@@ -152,6 +152,22 @@ def _kink_note(work: Network, x: np.ndarray, h: float) -> list[str]:
         return []
     return [f"{near} input(s) of ReLU/LeakyReLU layers lie within 10·h of the kink at 0, where the loss has no "
             "derivative: finite differences and backprop may rightly disagree there (check at another seed or input)"]
+
+
+def _rounding_note(results: list[ParameterCheck], tolerance: float, value: float, h: float) -> list[str]:
+    """Failing parameters whose every error is within the rounding error of the central
+    difference itself, ``≈ ε·|L|/h`` (``L`` rounded in float64, divided by ``2h``): their
+    gradients are so small (vanished through many layers) that the relative error measures
+    that noise, not backprop; a larger ``h`` shrinks the noise as ``1/h``."""
+    noise = 10 * np.finfo(np.float64).eps * max(abs(value), 1.0) / h
+    names = [p.name for p in results if p.relative_error >= tolerance and p.max_abs_error <= noise]
+    if not names:
+        return []
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    larger = f"a larger h (h={h * 100:.0e}; the noise falls as 1/h)" if h * 100 <= 1e-3 else "a shallower network"
+    return [f"{shown} fail only by absolute errors within the finite differences' own rounding error (about "
+            f"10·ε·|L|/h = {noise:.1e}): their gradients are tiny, so the relative error may measure that noise, "
+            f"not backprop; check them with {larger}"]
 
 
 def _entries(size: int, max_entries: int | None, rng: np.random.Generator) -> np.ndarray:
