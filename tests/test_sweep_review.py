@@ -218,3 +218,14 @@ def test_deltaprop_sweep_under_mpiexec_is_refused_once_before_any_folder(tmp_pat
     other = run_cli("sweep", "--grid", "lr=0.1,0.3", "--out", "s", cwd=tmp_path, env=MPI_JOB)
     assert (other.returncode, other.stdout, other.stderr) == (2, "", "")
     assert not (tmp_path / "s").exists()
+
+
+def test_a_finished_trial_without_validation_is_reported_without_an_epoch_of_none(tmp_path):
+    from deltaprop.sweep import _report
+
+    trials = _summarised(tmp_path, [[(0.9, 0.3)]])
+    for row in ("best_val_accuracy", "best_epoch"):
+        trials[0].result[row] = None
+    said = []
+    _report(trials[0], said.append)
+    assert said == ["trial 0 (lr=1): finished without a validation accuracy, 1.5 s"]
