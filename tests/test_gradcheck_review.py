@@ -4,6 +4,7 @@ backward it catches."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import deltaprop as dp
 from cli_in_process import run_cli
@@ -32,3 +33,20 @@ def test_the_command_says_the_tolerance_given():
     res = run_cli("gradcheck", "--layers", "3,4,2", "--tolerance", "1.5e-6")
     assert res.returncode == 0, res.stderr
     assert "(tolerance 1.5e-06): passed" in res.stdout.splitlines()[-1]
+
+
+def test_sample_weights_are_checked_and_a_backward_that_drops_them_fails(monkeypatch):
+    rng = np.random.default_rng(4)
+    X, y = rng.standard_normal((8, 4)), rng.integers(0, 3, 8)
+    w = rng.uniform(0.0, 3.0, 8)
+    report = dp.gradcheck(_net(), dp.CrossEntropy(), X, y, sample_weight=w)
+    assert report.passed, report.table()
+    unweighted = dp.gradcheck(_net(), dp.CrossEntropy(), X, y)
+    assert report.parameters[0].relative_error != unweighted.parameters[0].relative_error
+    with pytest.raises(dp.DataError, match="sample_weight"):
+        dp.gradcheck(_net(), dp.CrossEntropy(), X, y, sample_weight=-w)
+    # a fused softmax/cross-entropy δ that leaves the weights out: right unweighted, wrong weighted
+    fused = dp.CrossEntropy.fused_delta
+    monkeypatch.setattr(dp.CrossEntropy, "fused_delta", lambda self, layer, a, t, *weights: fused(self, layer, a, t))
+    assert dp.gradcheck(_net(), dp.CrossEntropy(), X, y).passed
+    assert not dp.gradcheck(_net(), dp.CrossEntropy(), X, y, sample_weight=w).passed

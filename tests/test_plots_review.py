@@ -4,6 +4,8 @@ layer weights drawn as images only for images."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -124,3 +126,44 @@ def test_plot_history_to_a_jpg_is_one_line_and_writes_nothing(tmp_path):
     res = run_cli("plot", "history", csv, "-o", tmp_path / "h.jpg")
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "not .jpg" in res.stderr, res.stderr
     assert not (tmp_path / "h.jpg").exists()
+
+
+# -- early stopping: the epoch the model holds ---------------------------------------------------
+def _marks(fig) -> list[list[str]]:
+    return [[line.get_label() for line in ax.lines if line.get_label().startswith("model's")] for ax in fig.axes]
+
+
+def test_the_epoch_early_stopping_kept_is_marked_on_both_panels(tmp_path, figures):
+    records = [{"epoch": e, "loss": 1 / e, "accuracy": 0.5, "val_loss": [0.9, 0.5, 0.6, 0.7][e - 1]} for e in (1, 2, 3, 4)]
+    plots.plot_history(records, tmp_path / "kept.png", model_epoch=2)
+    assert _marks(figures[-1]) == [["model's weights (epoch 2)"]] * 2
+    plots.plot_history(records, tmp_path / "last.png", model_epoch=4)  # the last epoch's weights: nothing to mark
+    assert _marks(figures[-1]) == [[], []]
+    plots.plot_history([{**r, "accuracy": None} for r in records], tmp_path / "reg.png", model_epoch=2)
+    assert _marks(figures[-1]) == [["model's weights (epoch 2)"], []]  # no accuracy: no panel of a lone mark
+    assert figures[-1].axes[1].texts[0].get_text() == "no accuracy recorded"
+
+
+def test_plot_history_of_a_run_folder_marks_the_epoch_its_model_holds(tmp_path, figures):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "history.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,steps\n" + "".join(
+        f"{e},{1 / e},0.5,{[0.9, 0.5, 0.6][e - 1]},0.5,0.1,1,{10 * e}\n" for e in (1, 2, 3)))
+    (run / "run.json").write_text('{"status": "done", "model_weights": {"epoch": 2, "last_epoch": 3, '
+                                  '"why": "early_stopping"}}')
+    res = run_cli("plot", "history", run)
+    assert res.returncode == 0, res.stderr
+    assert _marks(figures[-1]) == [["model's weights (epoch 2)"]] * 2
+
+
+def test_train_marks_the_epoch_early_stopping_kept_on_history_png(tmp_path, figures):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((200, 3))
+    y = np.digitize(x[:, 0], [-0.5, 0.5])
+    np.savetxt(tmp_path / "three.csv", np.c_[y, x], delimiter=",", header="label,a,b,c", comments="", fmt="%.5g")
+    res = run_cli("train", "--dataset", tmp_path / "three.csv", "--layers", "3,4,3", "--epochs", "40",
+                  "--early-stopping", "1", "--lr", "3", "--out", tmp_path / "run", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    kept = re.search(r"kept the weights of epoch (\d+), the best", res.stdout + res.stderr)
+    assert kept, res.stdout + res.stderr
+    assert _marks(figures[0]) == [[f"model's weights (epoch {kept.group(1)})"]] * 2

@@ -187,3 +187,45 @@ def test_the_model_note_follows_the_epoch_run_json_says_the_model_holds(tmp_path
     note = model_note(best_trial(trials))
     assert (note == " (its model.safetensors holds epoch 2's weights, validation accuracy 0.7000)") == noted, note
     assert (note == "") != noted
+
+
+MPI_JOB = {"PMI_SIZE": "2", "PMI_RANK": "1", "OMPI_COMM_WORLD_SIZE": "2", "OMPI_COMM_WORLD_RANK": "1",
+           "PMIX_RANK": "1", "MPI_LOCALNRANKS": "2"}
+
+
+def test_a_trial_on_a_worker_that_mpiexec_started_trains_as_one_process(tmp_path, monkeypatch):
+    # a Dask worker started by MPI (dask-mpi) has the job's variables; its trial's train took
+    # itself for a rank of a data-parallel job, and failed starting MPI
+    from deltaprop.sweep import finished_trial
+    from deltaprop.sweep_trial import run_trial
+
+    config = tmp_path / "c.toml"
+    config.write_text('dataset = "parity"\nlayers = [10, 3, 2]\nepochs = 1\nbatch_size = 64\n')
+    for name, value in MPI_JOB.items():
+        monkeypatch.setenv(name, value)
+    run = run_trial(str(config), {"lr": "0.3"}, str(tmp_path / "trial-000"))
+    assert run["exit"] == 0, run["error"]
+    assert finished_trial(tmp_path / "trial-000")
+
+
+def test_deltaprop_sweep_under_mpiexec_is_refused_once_before_any_folder(tmp_path):
+    rank0 = run_cli("sweep", "--grid", "lr=0.1,0.3", "--out", "s", cwd=tmp_path, env={**MPI_JOB, "PMI_RANK": "0",
+                                                                                     "OMPI_COMM_WORLD_RANK": "0",
+                                                                                     "PMIX_RANK": "0"})
+    assert rank0.returncode == 2
+    lines = rank0.stderr.strip().splitlines()
+    assert len(lines) == 1 and "mpiexec started 2 copies of this sweep" in lines[0], rank0.stderr
+    other = run_cli("sweep", "--grid", "lr=0.1,0.3", "--out", "s", cwd=tmp_path, env=MPI_JOB)
+    assert (other.returncode, other.stdout, other.stderr) == (2, "", "")
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_finished_trial_without_validation_is_reported_without_an_epoch_of_none(tmp_path):
+    from deltaprop.sweep import _report
+
+    trials = _summarised(tmp_path, [[(0.9, 0.3)]])
+    for row in ("best_val_accuracy", "best_epoch"):
+        trials[0].result[row] = None
+    said = []
+    _report(trials[0], said.append)
+    assert said == ["trial 0 (lr=1): finished without a validation accuracy, 1.5 s"]

@@ -1121,10 +1121,12 @@ def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta:
     """Write the model, the history plot and the report; print the test accuracy, the
     alerts' summary, the training time (the report's: :attr:`ReportWriter.training_seconds`)
     and what was written."""
-    from .report import training_words
+    from .report import model_weights, training_words
 
     save(model.net, out / "model.safetensors", **meta)
-    plot_history(records, out / "history.png", title=f"{cfg.dataset}: {_architecture(cfg, data)}")
+    state = reporter.state if reporter is not None else None
+    kept = model_weights(state)["epoch"] if state is not None and records else None  # early stopping's best
+    plot_history(records, out / "history.png", title=f"{cfg.dataset}: {_architecture(cfg, data)}", model_epoch=kept)
     acc = accuracy(data.y_test, model.net.predict(data.x_test))
     _report_results(args, reporter, model, data, data.x_test, acc, records)
     if args.log_json:
@@ -1784,7 +1786,10 @@ def cmd_plot_history(args) -> int:
                             "or the checkpoint.safetensors beside it")
         records = model.training["history"]
     out = args.out or (src if src.is_dir() else src.parent) / "history.png"
-    _say(f"wrote {plot_history(records, out, title=f'training history: {src}')}")
+    kept = (recorded_facts(src if src.is_dir() else src.parent) or {}).get("model_weights")
+    kept = kept.get("epoch") if isinstance(kept, dict) else None  # early stopping's best, as run.json says
+    kept = kept if isinstance(kept, int) and not isinstance(kept, bool) and kept >= 1 else None
+    _say(f"wrote {plot_history(records, out, title=f'training history: {src}', model_epoch=kept)}")
     return 0
 
 
@@ -1884,7 +1889,13 @@ def _sweep_interrupted(args, trials, out: Path, varied: list[str]) -> int:
 
 def cmd_sweep(args) -> int:
     from . import sweep
+    from .distributed import launched_rank, launched_size
 
+    if launched_size() > 1:  # every process would run the whole sweep, into one folder
+        if launched_rank() not in (None, 0):
+            return 2  # rank 0 says why, once
+        raise UsageError(f"mpiexec started {launched_size()} copies of this sweep; a sweep trains its trials on Dask "
+                         "workers (each trial one process), so run deltaprop sweep once, without mpiexec")
     if args.workers and args.scheduler:
         raise UsageError("give --workers (a local cluster) or --scheduler (an existing one), not both")
     flags = {flag.lstrip("-").replace("-", "_"): key for flag, key, _ in _TRAIN_OPTIONS}

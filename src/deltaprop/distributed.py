@@ -86,14 +86,26 @@ def is_writer(comm) -> bool:
     return comm is None or comm.Get_rank() == 0
 
 
+#: The environment variables by which ``mpiexec`` (MPICH, Open MPI, PMIx) tells a process
+#: the job's size and its rank: :func:`launched_size` and :func:`launched_rank` read them.
+LAUNCHER_SIZE = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_SIZE")
+LAUNCHER_RANK = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
+
+
+def launched_size() -> int:
+    """The processes ``mpiexec`` started this one among, read from the environment without
+    starting MPI: more than 1 for a process of a data-parallel job, else 1."""
+    for name in LAUNCHER_SIZE:
+        value = os.environ.get(name)
+        if value is not None and value.isdigit() and int(value) > 1:
+            return int(value)
+    return 1
+
+
 def world():
     """``MPI.COMM_WORLD`` when this process was started by ``mpiexec`` with more than one
     process, else None (mpi4py is imported only then)."""
-    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_SIZE"):
-        value = os.environ.get(name)
-        if value is not None and value.isdigit() and int(value) > 1:
-            break
-    else:
+    if launched_size() == 1:
         return None
     try:
         from mpi4py import MPI
@@ -107,7 +119,7 @@ def world():
 def launched_rank() -> int | None:
     """This process's rank as ``mpiexec`` (MPICH, Open MPI, PMIx) gives it in the environment,
     read without starting MPI; None when not started by ``mpiexec``."""
-    for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK"):
+    for name in LAUNCHER_RANK:
         value = os.environ.get(name)
         if value is not None and value.isdigit():
             return int(value)

@@ -17,6 +17,7 @@ from . import _checks
 from .layers import Dropout, LeakyReLU, ReLU, Sigmoid, Softmax
 from .losses import Loss, _eps
 from .network import Network
+from .training import row_weights
 
 
 @dataclass
@@ -71,6 +72,7 @@ def gradcheck(
     max_entries: int | None = 200,
     train: bool = True,
     seed: int = 0,
+    sample_weight=None,
 ) -> GradCheckReport:
     """Check ``net``'s backprop gradients of ``loss`` on ``(X, y)``.
 
@@ -79,7 +81,9 @@ def gradcheck(
     checks the training-mode function with every dropout mask drawn once and frozen;
     ``train=False`` the inference function (dropout off). Where the loss has no derivative
     (probabilities clipped at eps, ReLU inputs at their kink) a correct gradient can fail:
-    the report's ``notes`` say so, with how many such points the check met."""
+    the report's ``notes`` say so, with how many such points the check met.
+    ``sample_weight``: one weight ``≥ 0`` a row, scaled to mean 1 as ``fit`` scales them,
+    so the weighted loss ``(1/n) Σ_i w_i ℓ_i`` and its gradient are checked."""
     h = _checks.positive_number("h", h)
     tolerance = _checks.positive_number("tolerance", tolerance)
     if max_entries is not None:
@@ -90,20 +94,21 @@ def gradcheck(
     x = _checks.features(X, work.n_features, np.float64)
     targets = loss.prepare_targets(y, work.n_outputs, np.float64)
     _checks.same_length(x.shape[0], targets.shape[0])
+    weights = () if sample_weight is None else (row_weights(sample_weight, x.shape[0], np.float64),)
     dropouts = [layer for layer in work.layers if isinstance(layer, Dropout)]
     for layer in dropouts:
         layer.bypass = not train
 
     def loss_value() -> float:
-        return loss.value(work._forward(x, True), targets)
+        return loss.value(work._forward(x, True), targets, *weights)
 
     a = work._forward(x, True)  # draws the dropout masks once
     for layer in dropouts:
         layer.freeze_mask = True
     try:
-        loss.value(a, targets)
+        loss.value(a, targets, *weights)
         notes = _clipped_note(loss, a, targets)
-        work._backward(loss, a, targets)
+        work._backward(loss, a, targets, *weights)
         notes += _kink_note(work, x, h)
         rng = np.random.default_rng(seed)
         results = [_check_parameter(name, p, loss_value, h, _entries(p.value.size, max_entries, rng))

@@ -65,10 +65,12 @@ def _epochs(records: Sequence[dict[str, Any]]) -> list[int]:
     return epochs
 
 
-def plot_history(records, path, *, title: str = "training") -> Path:
+def plot_history(records, path, *, title: str = "training", model_epoch: int | None = None) -> Path:
     """Loss (left) and accuracy (right) per epoch, train and validation, from the
     :class:`~deltaprop.History` ``fit`` returns or its records. The records are checked
-    first (numbers, finite, within ±1e300): a :class:`DataError` names a bad one."""
+    first (numbers, finite, within ±1e300): a :class:`DataError` names a bad one.
+    ``model_epoch``: the epoch whose weights the model holds where that is not the last
+    (early stopping kept its best), marked on both panels."""
     from matplotlib.ticker import MaxNLocator
 
     from .training import History
@@ -79,6 +81,8 @@ def plot_history(records, path, *, title: str = "training") -> Path:
     if not records:
         raise ConfigError("the history is empty: train at least one epoch before plotting it")
     epochs = _epochs(records)
+    if model_epoch is not None:
+        model_epoch = _checks.positive_int("model_epoch", model_epoch)
     fig = _figure(10, 4)
     axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("loss", "accuracy")):
@@ -92,6 +96,8 @@ def plot_history(records, path, *, title: str = "training") -> Path:
             ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
         ax.set_ylabel(metric)
         ax.grid(True, alpha=0.3)
+        if ax.lines and model_epoch in epochs and model_epoch != epochs[-1]:
+            ax.axvline(model_epoch, color="gray", linestyle=":", label=f"model's weights (epoch {model_epoch})")
         if ax.lines:
             ax.legend()
         else:

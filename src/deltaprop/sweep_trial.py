@@ -87,6 +87,17 @@ def _communicate(proc: subprocess.Popen, stopped: Any) -> tuple[str, str]:
                 proc.kill()
 
 
+def trial_environment() -> dict[str, str]:
+    """The trial process's environment: this one's, with one BLAS thread, and without the
+    variables by which ``mpiexec`` names a job's size and ranks. A worker started by MPI
+    (``dask-mpi``, or a sweep run under ``mpiexec``) has them, and a trial's ``deltaprop
+    train`` then took itself for a process of a data-parallel job and failed starting MPI."""
+    from .distributed import LAUNCHER_RANK, LAUNCHER_SIZE
+
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCHER_SIZE + LAUNCHER_RANK}
+    return dict(env, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+
+
 def run_trial(config: str | None, options: dict[str, str], folder: str) -> dict[str, Any]:
     """Train one trial in a ``deltaprop train`` process (on a worker): its exit status, error
     line and wall time. A folder that holds a finished run already (a retried task whose
@@ -96,11 +107,10 @@ def run_trial(config: str | None, options: dict[str, str], folder: str) -> dict[
     if finished_trial(Path(folder)):
         return {"exit": 0, "error": "", "seconds": 0.0}
     _await_unlocked(Path(folder))
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", TRIAL_PROCESS, *_argv(config, options, folder)],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            errors="replace", env=env, start_new_session=True)
+                            errors="replace", env=trial_environment(), start_new_session=True)
     _, err = _communicate(proc, _task_cancelled)
     status = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
     return {"exit": status, "error": _error_of(err) if status else "", "seconds": time.perf_counter() - started}
