@@ -1937,7 +1937,8 @@ def cmd_sweep(args) -> int:
              f"{sweep.tie_note(best, trials)}: {best.folder}{sweep.model_note(best)}")
     elif finished:
         _say(f"no best trial: the {finished} finished trial(s) have no validation accuracy to rank them by "
-             "(give them a validation split, e.g. --grid validation_split=0.1, or compare their test accuracy above)")
+             "(give them a validation split, e.g. --grid validation_split=0.1, or compare the test accuracy in each "
+             "trial's evaluation.json)")
     _say(f"wrote {out}/sweep.csv" + (", sweep.png" if best is not None else "") +
          (f"; {failed} trial(s) failed (their errors are in sweep.csv)" if failed else ""))
     return 0 if finished else 1
