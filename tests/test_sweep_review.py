@@ -46,12 +46,12 @@ def _data_csv(path, rows=60, seed=0):
     path.write_text("\n".join(lines) + "\n")
 
 
-def _trained_sweep(tmp_path, lrs=("0.3",)):
+def _trained_sweep(tmp_path, lrs=("0.3",), extra=""):
     """A sweep's finished trials, trained by the command line its workers run (in this process)."""
     from deltaprop.sweep_trial import _argv
 
     config = tmp_path / "c.toml"
-    config.write_text('dataset = "data.csv"\nlayers = [4, 3, 2]\nepochs = 1\nbatch_size = 16\n')
+    config.write_text('dataset = "data.csv"\nlayers = [4, 3, 2]\nepochs = 1\nbatch_size = 16\n' + extra)
     for trial in plan_trials({"lr": list(lrs)}, tmp_path / "s"):
         trained = run_cli(*_argv(str(config), trial.options, str(trial.folder)), cwd=tmp_path)
         assert trained.returncode == 0, trained.stderr
@@ -218,3 +218,26 @@ def test_deltaprop_sweep_under_mpiexec_is_refused_once_before_any_folder(tmp_pat
     other = run_cli("sweep", "--grid", "lr=0.1,0.3", "--out", "s", cwd=tmp_path, env=MPI_JOB)
     assert (other.returncode, other.stdout, other.stderr) == (2, "", "")
     assert not (tmp_path / "s").exists()
+
+
+def test_a_finished_trial_without_validation_is_reported_without_an_epoch_of_none(tmp_path):
+    from deltaprop.sweep import _report
+
+    trials = _summarised(tmp_path, [[(0.9, 0.3)]])
+    for row in ("best_val_accuracy", "best_epoch"):
+        trials[0].result[row] = None
+    said = []
+    _report(trials[0], said.append)
+    assert said == ["trial 0 (lr=1): finished without a validation accuracy, 1.5 s"]
+
+
+def test_no_best_trial_points_at_test_results_the_output_has(tmp_path):
+    import json
+
+    _data_csv(tmp_path / "data.csv")
+    args = _trained_sweep(tmp_path, extra="validation_split = 0.0\n")
+    result = run_cli("sweep", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("no best trial"))
+    assert "test accuracy above" not in line and "test accuracy in each trial's evaluation.json" in line, line
+    assert "accuracy" in json.loads((tmp_path / "s" / "trial-000" / "evaluation.json").read_text())

@@ -1192,10 +1192,21 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
             report = callback.report() if isinstance(callback, EarlyStopping) else None
             if report:
                 _say(report, err=bool(args.log_json))
+        _thread_changes_note(getattr(reporter, "state", None))
         status = _finish(args, cfg, out, model, data, meta, history.records, reporter)
     except KeyboardInterrupt:
         return _interrupted_finishing(out, reporter, history.records[-1]["epoch"] if history.records else 0)
     return status if server is None else _keep_serving(server, status)
+
+
+def _thread_changes_note(state) -> None:
+    """Say when the BLAS threads changed during the run (its steps slowed down: another
+    process took a CPU), since such a run's bits cannot be repeated with one --threads."""
+    changes = getattr(state, "thread_changes", None)
+    if changes:
+        moves = ", ".join(f"{threads} from step {step}" for step, threads in changes)
+        _say(f"note: the steps slowed down while training (another process took a CPU?), so the BLAS threads "
+             f"changed: {moves}. A rerun gives other bits; pass --threads N to train on one count", err=True)
 
 
 def _release_team(args) -> None:
@@ -1926,7 +1937,8 @@ def cmd_sweep(args) -> int:
              f"{sweep.tie_note(best, trials)}: {best.folder}{sweep.model_note(best)}")
     elif finished:
         _say(f"no best trial: the {finished} finished trial(s) have no validation accuracy to rank them by "
-             "(give them a validation split, e.g. --grid validation_split=0.1, or compare their test accuracy above)")
+             "(give them a validation split, e.g. --grid validation_split=0.1, or compare the test accuracy in each "
+             "trial's evaluation.json)")
     _say(f"wrote {out}/sweep.csv" + (", sweep.png" if best is not None else "") +
          (f"; {failed} trial(s) failed (their errors are in sweep.csv)" if failed else ""))
     return 0 if finished else 1

@@ -522,6 +522,8 @@ class ReportWriter(Callback):
         self.facts["kernels"] = kernels.backend()
 
     def on_train_end(self, state):
+        if state.thread_changes:  # the BLAS threads followed the machine's load: no rerun repeats it
+            self.facts["thread_changes"] = [list(change) for change in state.thread_changes]
         if self.train_started is not None:
             self.trained += time.perf_counter() - self.train_started
             self.train_started = None

@@ -534,8 +534,10 @@ def _run_trials(trials: list[Trial], todo: list[Trial], *, config, workers, sche
 def _report(trial: Trial, say) -> None:
     r = trial.result
     options = ", ".join(f"{k}={v}" for k, v in trial.options.items())
-    if r["status"] == "ok":
-        acc = "n/a" if r["best_val_accuracy"] is None else f"{r['best_val_accuracy']:.4f}"
+    if r["status"] == "ok" and r["best_val_accuracy"] is None:
+        say(f"trial {trial.index} ({options}): finished without a validation accuracy, {r['seconds']} s")
+    elif r["status"] == "ok":
+        acc = f"{r['best_val_accuracy']:.4f}"
         say(f"trial {trial.index} ({options}): best val accuracy {acc} at epoch {r['best_epoch']}, {r['seconds']} s")
     else:
         say(f"trial {trial.index} ({options}): failed: {r['error']}")

@@ -223,6 +223,9 @@ class TrainingState:
     progress: EpochProgress | None = None
     #: the BLAS threads the run trains on (None: the BLAS default), kept so a resume uses the same
     threads: int | None = None
+    #: ``(step, threads)`` for each change of the BLAS threads in this call of ``fit`` (the
+    #: steps slowed down: :class:`~deltaprop.blas_threads.ThreadGovernor`); not saved
+    thread_changes: list[tuple[int, int]] = field(default_factory=list)
     #: the number of batches of the epoch under way (the loop sets it when the epoch starts)
     epoch_batches: int | None = None
     callback_records: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -656,6 +659,7 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     unless ``callbacks`` holds one: per-layer diagnostics and alerts after every epoch, kept in
     the history (``history.diagnostics``, ``history.alerts``); it changes no weight.
     """
+    chosen = threads is None and not isinstance(resume, TrainingState) and (comm is None or comm.Get_size() == 1)
     threads = _fit_threads(net, X, batch_size, threads, resume, comm)
     blas = contextlib.nullcontext()
     if threads is not None:
@@ -665,7 +669,7 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
             batch_size=batch_size, shuffle=shuffle, batching=batching, seed=seed, validation=validation,
             schedule=schedule, callbacks=callbacks, resume=resume, sample_weight=sample_weight, comm=comm,
-            threads=threads, diagnostics=diagnostics,
+            threads=threads, diagnostics=diagnostics, adapt_threads=chosen and threads is not None and threads > 1,
         )
 
 
@@ -802,9 +806,12 @@ def _gemm_seconds(threads: int, a, w, d, z, g, reps: int = 3) -> float:
 
 
 def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batching, seed, validation, schedule,
-         callbacks, resume, sample_weight, comm=None, threads=None, diagnostics=True) -> History:
-    """The training loop behind :func:`fit` (BLAS threads already chosen). Over MPI, a rank
-    that cannot prepare its run tells the others before raising (none is left waiting)."""
+         callbacks, resume, sample_weight, comm=None, threads=None, diagnostics=True,
+         adapt_threads=False) -> History:
+    """The training loop behind :func:`fit` (BLAS threads already chosen; ``adapt_threads``:
+    ``fit`` chose them, so a :class:`~deltaprop.blas_threads.ThreadGovernor` may change
+    them when the steps slow down). Over MPI, a rank that cannot prepare its run tells the
+    others before raising (none is left waiting)."""
     on_ranks = comm is not None and comm.Get_size() > 1
     try:
         state, (X_arr, Y, ids) = _prepare(
@@ -828,7 +835,14 @@ def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batc
             from .distributed import train_data_parallel
 
             return train_data_parallel(comm, state, source, validation, callbacks)
-        return Loop(state, source, validation=validation, callbacks=callbacks).run()
+        governor = None
+        if adapt_threads:
+            from .blas_threads import ThreadGovernor
+            from .cpus import idle_cpus
+
+            governor = ThreadGovernor(threads, lambda n: blas_controller().limit(limits=n, user_api="blas"),
+                                      idle=idle_cpus)
+        return Loop(state, source, validation=validation, callbacks=callbacks, governor=governor).run()
     finally:
         # A schedule sets the optimizer's rate epoch by epoch; after the run the optimizer
         # holds its base rate again, so a new fit with it anneals from the rate it was given
@@ -895,8 +909,9 @@ class Loop:
     before the optimizer reads them; the others cost nothing there."""
 
     def __init__(self, state: TrainingState, source: BatchSource, *, validation=None,
-                 callbacks: Sequence[Callback] = ()):
+                 callbacks: Sequence[Callback] = (), governor=None):
         self.state, self.source, self.validation = state, source, validation
+        self.governor = governor  # a ThreadGovernor, or None: the BLAS threads stay as they are
         self.callbacks = list(callbacks)
         self.gradient_callbacks = [cb for cb in self.callbacks if overrides(cb, "on_gradients")]
         self.params = state.net.parameters()
@@ -944,13 +959,20 @@ class Loop:
         else:  # draw the unfinished epoch's batches again, then skip those done
             state.rng.bit_generator.state = progress.rng_state
         n_batches = state.epoch_batches = self.source.start_epoch(state.rng)
+        governor = self.governor
         for k in range(progress.batches, n_batches):
+            step_started = time.perf_counter()
             xb, yb, idb, wb = self.source.batch(k)
             batch_loss, correct = self.train_step(xb, yb, idb, wb)
             state.step += 1
             progress.add(xb.shape[0], batch_loss, correct)
             for cb in self.callbacks:
                 cb.on_batch_end(state, self.step_rows(xb), batch_loss)
+            if governor is not None:
+                governor.step_done(time.perf_counter() - step_started, xb.shape[0], state.step)
+                if governor.current != state.threads:
+                    state.threads = governor.current
+                    state.thread_changes.append((state.step, governor.current))
             if (state.steps is not None and state.step >= state.steps) or self.stop_in_epoch():
                 break
         self.close_epoch(started, finished=progress.batches == n_batches)
