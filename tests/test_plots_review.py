@@ -167,3 +167,16 @@ def test_train_marks_the_epoch_early_stopping_kept_on_history_png(tmp_path, figu
     kept = re.search(r"kept the weights of epoch (\d+), the best", res.stdout + res.stderr)
     assert kept, res.stdout + res.stderr
     assert _marks(figures[0]) == [[f"model's weights (epoch {kept.group(1)})"]] * 2
+
+
+# -- evaluate: classes the model never saw -------------------------------------------------------
+def test_evaluate_refuses_a_named_datasets_classes_beyond_the_models(tmp_path):
+    # a model of a file's three classes (bare ids) takes MNIST's names, but not its digits 3..9:
+    # scored, they were its "errors" (accuracy 0.29, recall 0 for seven classes it never saw)
+    net = dp.mlp([784, 3], output="softmax", seed=0)
+    model = dp.save(net, tmp_path / "three.safetensors", class_names=["0", "1", "2"],
+                    extra={"dataset": "digits012.csv"}, input_scaling={"kind": "unit", "max": 255})
+    done = run_cli("evaluate", model, "--dataset", "mnist-sample")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "holds class 9, which the model never saw (it knows 3 classes, 0..2)" \
+        in done.stderr, done.stderr

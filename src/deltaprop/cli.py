@@ -1614,10 +1614,13 @@ def cmd_evaluate(args) -> int:
     ds, x, y, which = _rows_to_score(args, mf, name)
     names = _class_names_shown(mf, ds, name, "a per-class score")
     pred = _predicted_classes(mf, x)
-    k = max(len(names), mf.net.n_outputs if mf.net.n_outputs > 1 else 2)
-    if len(y) and int(y.max()) >= k:
-        raise DataError(f"{name}: holds class {int(y.max())}, which the model never saw (it knows {k} classes, 0..{k - 1}); "
-                        "score a file of those classes only, or train a model on rows of every class")
+    # the classes the model knows (its names, its outputs), not the dataset's: a model of a file's 3
+    # classes has never seen MNIST's digits 3..9, which would count as its errors
+    known = max(len(mf.class_names or ()), mf.net.n_outputs if mf.net.n_outputs > 1 else 2)
+    if len(y) and int(y.max()) >= known:
+        raise DataError(f"{name}: holds class {int(y.max())}, which the model never saw (it knows {known} classes, "
+                        f"0..{known - 1}); score a file of those classes only, or train a model on rows of every class")
+    k = max(len(names), known)
     names = tuple(names) + tuple(str(i) for i in range(len(names), k))
     cm = confusion_matrix(y, pred, k)
     report = classification_report(y, pred, k, names)
