@@ -180,3 +180,25 @@ def test_evaluate_refuses_a_named_datasets_classes_beyond_the_models(tmp_path):
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "holds class 9, which the model never saw (it knows 3 classes, 0..2)" \
         in done.stderr, done.stderr
+
+
+# -- a run that ended mid-epoch ------------------------------------------------------------------
+def _history(steps):
+    return [{"epoch": e, "loss": 1 / e, "steps": s} for e, s in enumerate(steps, start=1)]
+
+
+def test_a_last_epoch_cut_short_by_a_step_limit_is_said_to_be_partial(tmp_path, figures):
+    plots.plot_history(_history([180, 360, 400]), tmp_path / "cut.png", title="run")
+    assert figures[-1].get_suptitle() == "run\n(epoch 3 is partial: 40 of its 180 steps)"
+    plots.plot_history(_history([180, 220]), tmp_path / "two.png", title="run")
+    assert figures[-1].get_suptitle() == "run\n(epoch 2 is partial: 40 of its 180 steps)"
+    # full epochs, epochs of unequal lengths, or no steps recorded: nothing to say
+    for steps in ([180, 360, 540], [180, 300, 340], [None, None, None]):
+        plots.plot_history(_history(steps), tmp_path / "full.png", title="run")
+        assert figures[-1].get_suptitle() == "run", steps
+
+
+def test_a_count_of_units_below_one_is_a_typed_error(tmp_path):
+    with pytest.raises(dp.ConfigError, match="max_units must be >= 1, got -1"):
+        plots.plot_weights(dp.mlp([16, 3, 2], seed=0), tmp_path / "w.png", max_units=-1)
+    assert not (tmp_path / "w.png").exists()

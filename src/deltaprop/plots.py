@@ -102,9 +102,26 @@ def plot_history(records, path, *, title: str = "training", model_epoch: int | N
             ax.legend()
         else:
             ax.text(0.5, 0.5, f"no {metric} recorded", ha="center", va="center", transform=ax.transAxes)
-    fig.suptitle(title)
+    partial = _partial_last_epoch(records, epochs)
+    fig.suptitle(title if partial is None else f"{title}\n(epoch {epochs[-1]} is partial: {partial[0]} of its "
+                 f"{partial[1]} steps)", fontsize=None if partial is None else 10)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _partial_last_epoch(records, epochs: list[int]) -> tuple[int, int] | None:
+    """``(steps, steps a full epoch takes)`` where the last record is an epoch cut short
+    (``steps=`` ended the run mid-epoch): fewer steps than each full epoch before it took,
+    all of which took the same number; None otherwise (or where the records cannot tell)."""
+    steps = [r.get("steps") for r in records]
+    in_order = epochs == list(range(epochs[0], epochs[0] + len(epochs)))
+    if len(records) < 2 or not in_order or any(s is None or math.isnan(s) for s in steps):
+        return None
+    taken = [int(b - a) for a, b in zip(steps, steps[1:])]
+    full = set(taken[:-1]) | ({int(steps[0])} if epochs[0] == 1 else set())
+    if len(full) != 1 or not 0 < taken[-1] < min(full):
+        return None
+    return taken[-1], full.pop()
 
 
 def _grid(n: int) -> tuple[int, int]:
@@ -129,6 +146,7 @@ def plot_weights(net, path, *, max_units: int = 64, images: bool | None = None) 
     rows are inputs)."""
     from .layers import Dense
 
+    max_units = _checks.positive_int("max_units", max_units)
     dense = [layer for layer in net.layers if isinstance(layer, Dense)]
     if not dense:
         raise ConfigError("this network has no Dense layer, so it has no weights to draw")
