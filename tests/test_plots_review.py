@@ -76,20 +76,30 @@ def _image_tiles(fig) -> int:
 
 
 def test_weights_of_a_table_standardised_per_feature_are_no_images(tmp_path, figures):
-    # 16 columns of a CSV file (each in its own units): a 4x4 "image" of them means nothing
-    x = np.random.default_rng(0).standard_normal((50, 16)) * np.arange(1, 17)
-    table = with_input_layer(dp.mlp([16, 5, 3], seed=0), Standardization.fit(x, per_feature=True))
+    # 64 columns of a CSV file (each in its own units): an 8x8 "image" of them means nothing
+    x = np.random.default_rng(0).standard_normal((80, 64)) * np.arange(1, 65)
+    table = with_input_layer(dp.mlp([64, 5, 3], seed=0), Standardization.fit(x, per_feature=True))
     plots.plot_weights(table, tmp_path / "t.png")
     assert _image_tiles(figures[-1]) == 0
     assert "image" not in figures[-1].get_suptitle()
     # the same width of pixels (one σ for all of them) is drawn as images, and images= decides
-    pixels = with_input_layer(dp.mlp([16, 5, 3], seed=0), Standardization.fit(x, per_feature=False))
+    pixels = with_input_layer(dp.mlp([64, 5, 3], seed=0), Standardization.fit(x, per_feature=False))
     plots.plot_weights(pixels, tmp_path / "p.png")
-    assert _image_tiles(figures[-1]) == 5 and "4x4 images" in figures[-1].get_suptitle()
+    assert _image_tiles(figures[-1]) == 5 and "8x8 images" in figures[-1].get_suptitle()
     plots.plot_weights(table, tmp_path / "forced.png", images=True)
     assert _image_tiles(figures[-1]) == 5
     plots.plot_weights(pixels, tmp_path / "none.png", images=False)
     assert _image_tiles(figures[-1]) == 0
+
+
+@pytest.mark.parametrize("inputs", [16, 25, 49])
+def test_a_few_square_inputs_are_no_image_unless_asked(tmp_path, figures, inputs):
+    # 16 bits of parity or a 25-column table in [0, 1] (no scaling layer) were drawn as 4x4, 5x5 images
+    net = dp.mlp([inputs, 3, 2], seed=0)
+    plots.plot_weights(net, tmp_path / "w.png")
+    assert _image_tiles(figures[-1]) == 0
+    plots.plot_weights(net, tmp_path / "i.png", images=True)
+    assert _image_tiles(figures[-1]) == 3
 
 
 def test_images_of_inputs_that_are_no_square_are_refused(tmp_path):

@@ -129,6 +129,11 @@ def _grid(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
+#: The least side of the inputs drawn as images by default: 8x8 (scikit-learn's digits), as
+#: :func:`deltaprop.preprocessing.auto_scaling` judges images.
+_IMAGE_SIDE = 8
+
+
 def _tabular_inputs(net) -> bool:
     """Whether the network standardises its inputs with a σ per feature: training judged
     them columns of a table (in their own units), not the pixels of an image."""
@@ -139,11 +144,11 @@ def _tabular_inputs(net) -> bool:
 
 def plot_weights(net, path, *, max_units: int = 64, images: bool | None = None) -> Path:
     """Top: the first Dense layer's weights into each of its first ``max_units`` units as
-    images, when its input is a square image (e.g. 784 = 28²). ``images=None`` decides by
-    the input width (a square of at least 4x4) and refuses a table's rows (inputs
-    standardised with a σ per feature, as a CSV file's columns are); ``True`` or ``False``
-    says so. Bottom: every Dense weight matrix as a heatmap (our ``W`` is ``(n_in, n_out)``:
-    rows are inputs)."""
+    images, when its input is a square image (e.g. 784 = 28²). ``images=None`` draws them
+    for a square of at least 8x8 inputs (the least ``--scaling auto`` takes for an image)
+    that are not a table's columns (inputs standardised with a σ per feature, as a CSV
+    file's are); ``True`` (any square of at least 4x4) or ``False`` says so. Bottom: every
+    Dense weight matrix as a heatmap (our ``W`` is ``(n_in, n_out)``: rows are inputs)."""
     from .layers import Dense
 
     max_units = _checks.positive_int("max_units", max_units)
@@ -155,7 +160,9 @@ def plot_weights(net, path, *, max_units: int = 64, images: bool | None = None) 
     if images and not square:
         raise ShapeError(f"the first Dense layer takes {dense[0].n_in} inputs, not a square image of at least 4x4; "
                          "draw its weights with images=False")
-    square = square and (images if images is not None else not _tabular_inputs(net))
+    if images is None:  # 16 bits or 25 columns of a table are no 4x4 or 5x5 picture
+        images = side >= _IMAGE_SIDE and not _tabular_inputs(net)
+    square = square and images
     n_units = min(dense[0].n_out, max_units) if square else 0
     rows, cols = _grid(n_units) if n_units else (0, 0)
     fig = _figure(max(8, 3.4 * len(dense)), (rows * 1.0 + 4.0) if n_units else 4.2)
