@@ -190,3 +190,14 @@ def test_no_checkpoint_is_written_that_could_never_be_resumed(tmp_path, settings
         dp.fit(dp.mlp([3, 4, 2], seed=0), x, y, epochs=2, batch_size=10, seed=0,
                callbacks=[dp.CheckpointWriter(tmp_path, interval=0)], **kwargs)
     assert not (tmp_path / "checkpoint.safetensors").exists()
+
+
+def test_from_torch_refuses_a_module_without_weights_or_with_a_bias_of_another_dtype():
+    torch = pytest.importorskip("torch")
+    meta = torch.nn.Sequential(torch.nn.Linear(3, 2, device="meta"), torch.nn.Softmax(dim=1))
+    with pytest.raises(dp.ExportError, match=r"module 0 \(Linear\) is on the meta device"):
+        dp.from_torch(meta)
+    mixed = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Softmax(dim=1))
+    mixed[0].bias.data = mixed[0].bias.data.double()
+    with pytest.raises(dp.ExportError, match=r"torch.float32 weights but a torch.float64 bias"):
+        dp.from_torch(mixed)

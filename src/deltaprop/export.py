@@ -638,10 +638,16 @@ def _layer_from_torch(nn, module, i: int) -> tuple[Layer, Any]:
 
 
 def _linear_arrays(torch, linear, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+    if any(p is not None and p.is_meta for p in (linear.weight, linear.bias)):
+        raise ExportError(f"module {i} (Linear) is on the meta device and holds no weights: load them first "
+                          "(module.to_empty(device='cpu') then load_state_dict)")
     weight = linear.weight.detach().cpu()
     if weight.dtype not in (torch.float32, torch.float64):
         raise ExportError(f"module {i} (Linear) holds {weight.dtype} weights; deltaprop takes float32 or float64: "
                           "convert with module.float() or module.double()")
+    if linear.bias is not None and linear.bias.dtype != weight.dtype:
+        raise ExportError(f"module {i} (Linear) holds {weight.dtype} weights but a {linear.bias.dtype} bias, which "
+                          "PyTorch itself cannot run: convert the module with module.float() or module.double()")
     bias = None if linear.bias is None else linear.bias.detach().cpu().numpy()
     for name, value in (("weight", weight.numpy()), ("bias", bias)):
         if value is not None and not np.all(np.isfinite(value)):
