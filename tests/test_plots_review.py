@@ -212,3 +212,13 @@ def test_a_count_of_units_below_one_is_a_typed_error(tmp_path):
     with pytest.raises(dp.ConfigError, match="max_units must be >= 1, got -1"):
         plots.plot_weights(dp.mlp([16, 3, 2], seed=0), tmp_path / "w.png", max_units=-1)
     assert not (tmp_path / "w.png").exists()
+
+
+def test_evaluate_refuses_a_plot_name_it_cannot_write_before_scoring(tmp_path):
+    net = dp.mlp([10, 2], seed=0)
+    model = dp.save(net, tmp_path / "m.safetensors", class_names=["odd", "even"], extra={"dataset": "parity"})
+    done = run_cli("evaluate", model, "--plot", tmp_path / "cm.jpg")
+    assert done.returncode == 2 and done.stdout == "", done.stdout  # no report printed, then refused
+    assert "not .jpg; name the file cm.png" in done.stderr and done.stderr.count("\n") == 1
+    assert run_cli("evaluate", model, "--plot", tmp_path / "cm.svg").returncode == 0
+    assert b"<svg" in (tmp_path / "cm.svg").read_bytes()[:1000]

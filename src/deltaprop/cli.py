@@ -43,7 +43,7 @@ from .images import load_image
 from .images import style_for as image_style_for
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
 from .network import Network, mlp
-from .plots import plot_confusion, plot_history, plot_samples, plot_weights
+from .plots import figure_format, plot_confusion, plot_history, plot_samples, plot_weights
 from .preprocessing import auto_scaling, describe_inputs, standardization_for, unit_scaling, with_input_layer
 from .runlock import LOCK_NAME, RunLock
 from .schedules import Constant, CosineAnnealing, StepDecay
@@ -1608,6 +1608,8 @@ def _class_names_shown(mf, ds: _Dataset, name: str, what: str) -> tuple[str, ...
 
 
 def cmd_evaluate(args) -> int:
+    if args.plot:
+        figure_format(args.plot)  # a refused file name before any scoring, not after the report
     mf = _classifier(args.model, "evaluate scores",
                      "Score it in Python, e.g. with the scikit-learn estimator's score()")
     name = _model_dataset(args, mf)

@@ -37,15 +37,21 @@ def _figure(width: float, height: float):
 _FORMATS = {"": "png", ".png": "png", ".svg": "svg", ".pdf": "pdf"}
 
 
-def _save(fig, path) -> Path:
-    """Write ``fig`` in the format its file name says (PNG, SVG or PDF); any other suffix
-    is refused, never a PNG under a name such as ``history.jpg``."""
+def figure_format(path) -> str:
+    """The format a figure written to ``path`` takes: png, svg or pdf by its suffix (none:
+    png); any other suffix is a :class:`ConfigError`, never a PNG named ``history.jpg``."""
     suffix = Path(path).suffix.lower()
     if suffix not in _FORMATS:
         raise ConfigError(f"{path}: figures are written as PNG, SVG or PDF, not {suffix}; name the file "
                           f"{Path(path).with_suffix('.png').name} (or .svg, .pdf)")
+    return _FORMATS[suffix]
+
+
+def _save(fig, path) -> Path:
+    """Write ``fig`` in the format its file name says (:func:`figure_format`)."""
+    fmt = figure_format(path)
     buf = io.BytesIO()
-    fig.savefig(buf, format=_FORMATS[suffix])
+    fig.savefig(buf, format=fmt)
     return atomic_write_bytes(path, buf.getvalue())
 
 
