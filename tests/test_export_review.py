@@ -201,3 +201,23 @@ def test_from_torch_refuses_a_module_without_weights_or_with_a_bias_of_another_d
     mixed[0].bias.data = mixed[0].bias.data.double()
     with pytest.raises(dp.ExportError, match=r"torch.float32 weights but a torch.float64 bias"):
         dp.from_torch(mixed)
+
+
+def test_several_binary_cross_entropy_logits_are_scores_not_a_softmax(tmp_path):
+    """Binary cross-entropy over several outputs trains independent sigmoids: their logits'
+    softmax is no probability of theirs, so the file calls the outputs scores (and no
+    reader shows a softmax as their probabilities); one logit stays a sigmoid's."""
+    from deltaprop.serialization import class_probabilities
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 3)).astype(np.float32)
+    Y = (rng.random((64, 2)) < 0.5).astype(np.float32)
+    net = dp.Network([dp.Dense(3, 2)], seed=0)
+    loss = dp.BinaryCrossEntropy(from_logits=True)
+    dp.fit(net, X, Y, loss=loss, optimizer=dp.SGD(0.1), epochs=2, diagnostics=False)
+    model = read_model(dp.save(net, tmp_path / "two.safetensors", loss=loss))
+    assert model.outputs == "scores"
+    assert class_probabilities(model.net.forward(X[:4]), model.outputs) is None
+    one = dp.Network([dp.Dense(3, 1)], seed=0)
+    dp.fit(one, X, Y[:, 0], loss=loss, optimizer=dp.SGD(0.1), epochs=1, diagnostics=False)
+    assert read_model(dp.save(one, tmp_path / "one.safetensors", loss=loss)).outputs == "logits"

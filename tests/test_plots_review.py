@@ -222,3 +222,13 @@ def test_evaluate_refuses_a_plot_name_it_cannot_write_before_scoring(tmp_path):
     assert "not .jpg; name the file cm.png" in done.stderr and done.stderr.count("\n") == 1
     assert run_cli("evaluate", model, "--plot", tmp_path / "cm.svg").returncode == 0
     assert b"<svg" in (tmp_path / "cm.svg").read_bytes()[:1000]
+
+
+def test_the_report_draws_first_layer_weights_as_images_only_from_8x8_inputs():
+    """As plot weights: 16 bits or a 16-column table are no 4x4 picture."""
+    from deltaprop.report_html import _weights
+
+    rng = np.random.default_rng(0)
+    small = _weights(rng.standard_normal((16, 3)))
+    assert "<img" not in small and "not square images of at least 8×8 (16 features)" in small
+    assert _weights(rng.standard_normal((64, 3))).count("<img") == 3

@@ -3,6 +3,7 @@ and a diverging model's huge numbers with their true size or a 422 that names th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -11,6 +12,25 @@ import pytest
 
 import deltaprop as dp
 from test_serve_http import UNIT, request, running_server, save_model
+
+
+@contextlib.contextmanager
+def _page_of(model_path):
+    """The served page of ``model_path`` in headless chromium, once the model is shown."""
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    from test_serve_browser import ARGS, CHROMIUM
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is missing")
+    with running_server(model_path) as server, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(server.url)
+            page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784')")
+            yield page
+        finally:
+            browser.close()
 
 PIXELS = np.zeros((28, 28), dtype=int)
 PIXELS[6:22, 12:16] = 255
@@ -110,19 +130,9 @@ def test_the_model_says_how_a_drawing_becomes_its_inputs(tmp_path, server):
 
 @pytest.mark.slow
 def test_the_page_describes_a_fashion_models_inputs(tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    from test_serve_browser import ARGS, CHROMIUM
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is missing")
     _fashion_model(tmp_path / "fashion.safetensors")
-    with running_server(tmp_path / "fashion.safetensors") as fashion, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page()
-        page.goto(fashion.url)
-        page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784')")
+    with _page_of(tmp_path / "fashion.safetensors") as page:
         note = page.inner_text("#preview-note")
-        browser.close()
     assert note.startswith("Trimmed to the drawing, its longer side fitted to 28 pixels") and "20×20" not in note
 
 
@@ -162,22 +172,12 @@ def test_a_single_outputs_threshold_is_given(tmp_path, server):
 def test_the_page_says_how_a_single_score_decides_the_class(tmp_path):
     """The page said "the largest is the class" and listed only class 1's score, while the
     class it showed came from the threshold: "no" beside "yes 0.2767", with no word why."""
-    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    from test_serve_browser import ARGS, CHROMIUM
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is missing")
     _single_score_model(tmp_path / "one.safetensors")
-    with running_server(tmp_path / "one.safetensors") as one, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page()
-        page.goto(one.url)
-        page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784')")
+    with _page_of(tmp_path / "one.safetensors") as page:
         page.evaluate("(body) => fetch('/api/predict', {method: 'POST', headers: {'Content-Type': 'application/json'}, "
                       "body}).then((r) => r.json()).then((r) => renderPrediction(r))",
                       json.dumps({"pixels": PIXELS.tolist()}))
         page.wait_for_function("() => document.querySelector('#outputs-kind').textContent !== ''")
         kind, confidence = page.inner_text("#outputs-kind"), page.inner_text("#confidence")
-        browser.close()
     assert kind == "a score: the network's raw output, class yes at 0.5 or more, else no; it is not a probability"
     assert confidence.startswith("score ")

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .alerts import NO_ALERTS, at_chance, chance_level, standing_of
+from .plots import _IMAGE_SIDE as IMAGE_SIDE
 from .report import MAX_POINTS, WEIGHT_IMAGES, _square_side, escape, png_data_uri
 
 COLORS = {"train": "#1f77b4", "validation": "#d62728", "other": "#2ca02c"}
@@ -360,8 +361,9 @@ def _weights(W) -> str:
     if W is None:
         return "<p>No Dense layer.</p>"
     side = _square_side(W.shape[0])
-    if side is None:
-        return f"<p>The inputs are not square images ({W.shape[0]} features), so the weights are not drawn.</p>"
+    if side is None or side < IMAGE_SIDE:  # 16 bits or 25 columns of a table are no 4x4 or 5x5 picture
+        return (f"<p>The inputs are not square images of at least {IMAGE_SIDE}×{IMAGE_SIDE} ({W.shape[0]} features), "
+                "so the weights are not drawn.</p>")
     figs = []
     for j in range(min(W.shape[1], WEIGHT_IMAGES)):
         w = W[:, j].astype(np.float64)

@@ -178,7 +178,13 @@ def output_kind(net: Network, loss, extra: dict[str, Any] | None = None) -> str:
         return "labels"
     if _output_layer(net) in ("Softmax", "Sigmoid"):
         return "probabilities"
-    return "logits" if getattr(loss, "from_logits", False) else "scores"
+    if getattr(loss, "from_logits", False):
+        # several outputs of binary cross-entropy are independent sigmoids' logits: their
+        # softmax (what "logits" are turned into) would be no probability of theirs
+        if getattr(loss, "type_name", "") == "BinaryCrossEntropy" and net.n_outputs > 1:
+            return "scores"
+        return "logits"
+    return "scores"
 
 
 def _output_layer(net: Network) -> str:
