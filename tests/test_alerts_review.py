@@ -46,3 +46,45 @@ def test_report_page_without_alerts_says_the_same_as_the_terminal():
     page = _alerts([{"epoch": 1, "loss": 1.0, "alerts": []}])
     assert "no dead, saturated" not in page.lower()
     assert "slowly learning saturated units" in page
+
+
+def _unscaled_blobs(n=600, seed=0):
+    """Three Gaussian classes in 4 features of size about 5,000 (a CSV trained with --scaling none)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    X = rng.normal(0.0, 2.0, (3, 4))[y] + rng.normal(0.0, 1.0, (n, 4))
+    return (X * 1000.0 + 5000.0).astype(np.float32), y
+
+
+def test_a_few_blown_up_units_do_not_make_the_other_units_copies():
+    from deltaprop.diagnostics import distinct_units, identical_units
+
+    net = dp.mlp([4, 50, 3], activation="relu", seed=0)  # he_normal: 50 distinct units of size about 1
+    layer = net.layers[0]
+    layer.W.value[:, :5] *= 1e6  # five units thrown far by one huge step
+    assert distinct_units(layer) == 50
+    assert identical_units(layer) is False
+
+
+def test_copies_are_still_copies_next_to_a_blown_up_unit():
+    from deltaprop.diagnostics import distinct_units, identical_units
+
+    layer = dp.mlp([30, 50, 10], seed=0).layers[0]
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((31, 3)).astype(np.float32)
+    units = base[:, np.arange(50) % 3] * (1 + 1e-7 * rng.standard_normal((31, 50)))  # float32-rounding copies
+    units[:, 0] *= 1e6
+    layer.W.value[...] = units[:-1]
+    layer.b.value[...] = units[-1]
+    assert distinct_units(layer) == 4
+    assert identical_units(layer) is True
+
+
+def test_he_initialised_relu_on_unscaled_inputs_is_not_called_zero_initialised():
+    X, y = _unscaled_blobs()
+    net = dp.mlp([4, 50, 3], activation="relu", seed=0)
+    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.3), epochs=1, batch_size=20, seed=0)
+    rules = {a.rule for a in history.alerts}
+    assert "dead_relu" in rules  # the huge first steps kill most units: that alert is right
+    assert "zero_init_symmetry" not in rules  # the units were never copies: he_normal drew them apart
+    assert history.records[-1]["diagnostics"]["layers"][0]["identical_units"] is False
