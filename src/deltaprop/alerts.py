@@ -487,12 +487,19 @@ def standing_of(alert: dict[str, Any] | Alert, at_end: dict[str, Any] | None) ->
     return None
 
 
+#: The summary of a run without alerts: what the rules looked for, never more. Saturated
+#: units alone are no alert (an adaptive optimizer's layer learns with 70% of its outputs
+#: saturated), so it does not say there are none: diagnostics.csv gives their share.
+NO_ALERTS = ("no alerts: no rule fired on dead, identical or slowly learning saturated units, vanishing "
+             "gradients, the loss curve, chance accuracy or overfitting")
+
+
 def summary(alerts: Sequence[Alert], at_end: dict[str, Any] | None = None) -> str:
     """The end-of-run summary: one line per alert, or a line saying there were none. With
     ``at_end`` (:func:`standing` on the final records) each alert says whether it still
     holds at the last epoch, and a last line counts those that do."""
     if not alerts:
-        return "no alerts: no dead, saturated or identical units, no vanishing gradients, curves as expected"
+        return NO_ALERTS
     lines = [f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} during training:"]
     holding = 0
     for a in alerts:

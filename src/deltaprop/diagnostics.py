@@ -53,10 +53,13 @@ PROBE_SIZE = 512
 SATURATED_SLOPE = 0.04
 
 #: Two units of a Dense layer count as identical when their weights differ by at most this
-#: share of the layer's largest weight (exact equality can be broken by BLAS rounding), or by
-#: :data:`IDENTICAL_EPSILONS` of the dtype's machine epsilon where that is more: in float32
-#: the rounding of a few hundred steps of zero-initialised units already spreads them by
-#: 1.6e-6 of the largest weight (by 2e-16 in float64), though they are copies of one unit.
+#: share of the larger unit's largest weight (exact equality can be broken by BLAS rounding),
+#: or by :data:`IDENTICAL_EPSILONS` of the dtype's machine epsilon where that is more: in
+#: float32 the rounding of a few hundred steps of zero-initialised units already spreads them
+#: by 1.6e-6 of the largest weight (by 2e-16 in float64), though they are copies of one unit.
+#: The share is of the units compared, never of the layer's largest weight: one step on
+#: unscaled inputs can blow a few units up to 1e6 while the rest keep their distinct 0.5-sized
+#: He draws, which a layer-wide 1e-4 × 1e6 would call copies of each other.
 IDENTICAL_TOLERANCE = 1e-6
 IDENTICAL_EPSILONS = 1000
 
@@ -260,22 +263,29 @@ def identical_units(layer: Dense) -> bool:
 
 
 def distinct_units(layer: Dense, limit: int | None = None) -> int:
-    """How many distinct units (columns of ``W`` stacked on ``b``) a Dense layer has: units
-    within :data:`IDENTICAL_TOLERANCE` (or :data:`IDENTICAL_EPSILONS` machine epsilons) of
-    the largest weight of one another count once. ``limit``: stop counting beyond it.
+    """How many distinct units (columns ``u`` of ``W`` stacked on ``b``) a Dense layer has:
+    units with ``‖uᵢ − uⱼ‖∞ ≤ r·max(‖uᵢ‖∞, ‖uⱼ‖∞)`` count once, ``r`` being
+    :data:`IDENTICAL_TOLERANCE` (or :data:`IDENTICAL_EPSILONS` machine epsilons).
+    ``limit``: stop counting beyond it.
 
-    Cheap on a healthy layer: units are projected on up to :data:`PROJECTIONS` fixed
-    directions ``v``; two copies' projections differ by at most ``‖v‖₁·tol``, so units split
-    apart by a wider gap in any projection are distinct without comparing their weights.
-    Only units that stay together in every projection are compared entry by entry."""
+    Cheap on a healthy layer: copies have sizes ``‖u‖∞`` within a factor ``1 − r`` of each
+    other, so units are first parted by ``ln ‖u‖∞`` (gap ``−ln(1 − r)``); each part's
+    tolerance is ``tol = r·`` its largest size. Units are then projected on up to
+    :data:`PROJECTIONS` fixed directions ``v``; two copies' projections differ by at most
+    ``‖v‖₁·tol``, so units split apart by a wider gap in any projection are distinct without
+    comparing their weights. Only units that stay together in every projection are
+    compared entry by entry."""
     W, b = layer.W.value, layer.b.value
     info = np.finfo(W.dtype)
-    scale = max(float(np.max(np.abs(W), initial=0.0)), float(np.max(np.abs(b), initial=0.0)), info.tiny)
-    tol = max(IDENTICAL_TOLERANCE, IDENTICAL_EPSILONS * float(info.eps)) * scale
+    share = max(IDENTICAL_TOLERANCE, IDENTICAL_EPSILONS * float(info.eps))
     units = np.vstack([W, b[None, :]]).astype(np.float64, copy=False)
     if units.shape[1] == 0:
         return 0
-    labels = np.zeros(units.shape[1], dtype=np.int64)
+    size = np.maximum(np.max(np.abs(units), axis=0), info.tiny)
+    labels = _split(np.zeros(units.shape[1], dtype=np.int64), np.log(size), -math.log1p(-share))
+    top = np.zeros(int(labels.max()) + 1)
+    np.maximum.at(top, labels, size)
+    tol = share * top[labels]  # per unit: r times the largest size in its part
     for v in _directions(units.shape[0]):
         labels = _split(labels, v @ units, 2.0 * float(np.sum(np.abs(v))) * tol)
         if limit is not None and int(labels.max()) + 1 > limit:
@@ -287,23 +297,26 @@ def distinct_units(layer: Dense, limit: int | None = None) -> int:
 PROJECTIONS = 4
 
 
-def _split(labels: np.ndarray, p: np.ndarray, gap: float) -> np.ndarray:
+def _split(labels: np.ndarray, p: np.ndarray, gap) -> np.ndarray:
     """Parts refined by ``p``: units of one part whose sorted ``p`` are more than ``gap``
-    apart go to different parts. Labels come back as 0, 1, …."""
+    (a number, or one per unit, the same within a part) apart go to different parts.
+    Labels come back as 0, 1, …."""
     order = np.lexsort((p, labels))
     cut = np.ones(order.size, dtype=bool)
-    cut[1:] = (labels[order][1:] != labels[order][:-1]) | (np.diff(p[order]) > gap)
+    gaps = np.broadcast_to(np.asarray(gap, dtype=np.float64), p.shape)[order][1:]
+    cut[1:] = (labels[order][1:] != labels[order][:-1]) | (np.diff(p[order]) > gaps)
     out = np.empty_like(labels)
     out[order] = np.cumsum(cut) - 1
     return out
 
 
-def _count_copies(units: np.ndarray, labels: np.ndarray, tol: float, limit: int | None) -> int:
-    """Distinct units within each part of ``labels``, compared entry by entry."""
+def _count_copies(units: np.ndarray, labels: np.ndarray, tol: np.ndarray, limit: int | None) -> int:
+    """Distinct units within each part of ``labels``, compared entry by entry (``tol``: one
+    per unit, the same within a part)."""
     count = 0
     for part in np.split(np.argsort(labels, kind="stable"), np.flatnonzero(np.diff(np.sort(labels))) + 1):
         while part.size:
-            part = part[np.max(np.abs(units[:, part] - units[:, part[:1]]), axis=0) > tol]
+            part = part[np.max(np.abs(units[:, part] - units[:, part[:1]]), axis=0) > tol[part[0]]]
             count += 1
             if limit is not None and count > limit:
                 return count

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .alerts import at_chance, chance_level, standing_of
+from .alerts import NO_ALERTS, at_chance, chance_level, standing_of
 from .plots import _IMAGE_SIDE as IMAGE_SIDE
 from .report import MAX_POINTS, WEIGHT_IMAGES, _square_side, escape, png_data_uri
 
@@ -191,7 +191,7 @@ def _alerts(records, at_end=None, status=None) -> str:
     if not alerts and status == "diverged":
         return "<p>No alert fired before the run diverged; see above for where it diverged and the fix.</p>"
     if not alerts:
-        return "<p>No alerts: no dead, saturated or identical units, no vanishing gradients, curves as expected.</p>"
+        return f"<p>{escape(NO_ALERTS[0].upper() + NO_ALERTS[1:])}.</p>"
     items = []
     for a in alerts:
         state = standing_of(a, at_end)

@@ -647,8 +647,9 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     the state): leave ``seed`` and ``schedule`` out (None) or pass the run's own. Callbacks are called in the
     order given, :class:`~deltaprop.callbacks.EarlyStopping` before the others, so that a
     checkpoint of an epoch holds what it kept for that epoch.
-    ``threads`` caps the BLAS threads (default: chosen by :func:`_auto_threads`, kept in
-    the state so a resumed run uses the same; the count can change the last bit of a
+    ``threads`` caps the BLAS threads (default: chosen by :func:`_auto_threads`, and
+    changed during the run when its steps slow down, :mod:`deltaprop.blas_threads`; kept
+    in the state so a resumed run uses the same; the count can change the last bit of a
     GEMM, so bit-identical reruns need the same ``threads``). ``comm`` (an mpi4py
     communicator) trains data-parallel over its processes, ``batch_size`` being the global
     batch (:mod:`deltaprop.distributed`). ``flush_subnormals`` (default True) trains with
