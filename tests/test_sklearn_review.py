@@ -12,7 +12,7 @@ pytest.importorskip("sklearn", reason="the sklearn extra is not installed")
 
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
-from deltaprop.errors import DataError  # noqa: E402
+from deltaprop.errors import ConfigError, DataError  # noqa: E402
 from deltaprop.sklearn import NeuralNetRegressor  # noqa: E402
 
 
@@ -92,3 +92,16 @@ def test_bounded_output_accepts_targets_on_its_range_bounds(output, low, high):
         warnings.simplefilter("ignore", ConvergenceWarning)
         est = NeuralNetRegressor(hidden_layer_sizes=(3,), output=output, max_iter=3, random_state=0).fit(X, y)
     assert est.predict(X).shape == (30,)
+
+
+@pytest.mark.parametrize("sizes", [(5.0,), (8, 2.5), ("5",), (True,)])
+def test_hidden_layer_sizes_that_are_not_whole_numbers_are_named_as_such(sizes):
+    """(5.0,) was refused with "must be > 0, got [5.0]", which 5.0 is."""
+    est = NeuralNetRegressor(hidden_layer_sizes=sizes, max_iter=1)
+    with pytest.raises(ConfigError, match=r"whole numbers.*as an int"):
+        est.fit(np.zeros((6, 2)), np.arange(6.0))
+
+
+def test_hidden_layer_sizes_of_zero_keeps_scikit_learns_message():
+    with pytest.raises(ConfigError, match=r"hidden_layer_sizes must be > 0, got \[0\]"):
+        NeuralNetRegressor(hidden_layer_sizes=(0,), max_iter=1).fit(np.zeros((6, 2)), np.arange(6.0))

@@ -302,7 +302,10 @@ class _NeuralNet(BaseEstimator):
         except TypeError:
             raise ConfigError(f"hidden_layer_sizes must be a tuple of positive integers, got {sizes!r}") from None
         for s in sizes:
-            if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s <= 0:
+            if isinstance(s, bool) or not isinstance(s, numbers.Integral):
+                raise ConfigError(f"hidden_layer_sizes must be whole numbers, got {sizes}: give each hidden "
+                                  "layer's width as an int, such as (100,) or (64, 32)")
+            if s <= 0:
                 raise ConfigError(f"hidden_layer_sizes must be > 0, got {sizes}: give each hidden layer's width")
         return [int(s) for s in sizes]
 
