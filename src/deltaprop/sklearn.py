@@ -608,10 +608,10 @@ class _NeuralNet(BaseEstimator):
             self._initialize(X, net_seed)
         else:
             self._follow_parameters(X.shape[1])
-        rows = self._target_rows(targets).astype(self.net_.dtype, copy=False)
         if self._solver_name() == "lbfgs":
-            self._fit_lbfgs(X, rows, weight)
+            self._fit_lbfgs(X, self._target_rows(targets).astype(np.float64, copy=False), weight)
         else:
+            rows = self._target_rows(targets).astype(self.net_.dtype, copy=False)
             self._fit_stochastic(X, rows, weight, targets, (split_seed, shuffle_seed), incremental, unweighted)
         if not all(np.all(np.isfinite(p.value)) for p in self.net_.parameters()):
             raise TrainingDivergedError(
@@ -743,7 +743,20 @@ class _NeuralNet(BaseEstimator):
         parameter and gradient buffers (scikit-learn's ``gtol=tol``, ``maxiter=max_iter``,
         ``maxfun=max_fun``). A sparse ``X`` is densified in chunks of rows for every
         evaluation. SciPy gets the objective whose gradient it is given (squared error
-        ``½ Σ_k``); ``loss_`` and ``loss_curve_`` report scikit-learn's ``½ mean_k`` of it."""
+        ``½ Σ_k``); ``loss_`` and ``loss_curve_`` report scikit-learn's ``½ mean_k`` of it.
+        A float32 network is optimised as a float64 copy (scikit-learn's L-BFGS also runs
+        in float64): rounding each iterate to float32 leaves the objective unchanged by
+        small steps, which L-BFGS-B reads as convergence (targets far from 0 stopped far
+        from the minimum). The result is cast back to the network's dtype."""
+        fitted = self.net_
+        if fitted.dtype != np.float64:
+            self.net_ = fitted.copy(dtype=np.float64)
+            try:
+                self._fit_lbfgs(X if scipy.sparse.issparse(X) else np.asarray(X, dtype=np.float64), rows, weight)
+                np.copyto(fitted._flat_values, self.net_._flat_values, casting="same_kind")
+            finally:
+                self.net_ = fitted
+            return
         net = self.net_
         theta, grads = net._flat_values, net.flat_gradients
         objective = self._objective(weight)
@@ -1246,6 +1259,10 @@ def _params_of_network(net: Network) -> dict[str, Any]:
     return params
 
 
+#: The values a bounded output unit can take; a regressor's targets must lie in them.
+_OUTPUT_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, math.inf)}
+
+
 class NeuralNetRegressor(RegressorMixin, _NeuralNet):
     """A feedforward network regressor trained by backpropagation (deltaprop's engine).
 
@@ -1368,6 +1385,14 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
     def _encode_targets(self, y, *, first_pass, incremental, classes):
         y = np.asarray(y, dtype=np.float64)
         y = y.reshape(-1, 1) if y.ndim == 1 else y
+        low, high = _OUTPUT_RANGES.get(self._output_name(), (-math.inf, math.inf))
+        outside = (y < low) | (y > high)
+        if np.any(outside):
+            raise DataError(
+                f"y has targets outside [{low:g}, {high:g}] (such as {y[outside][0]:.6g}), which output="
+                f"{self.output!r} cannot produce: scale y into that range (e.g. MinMaxScaler) or use "
+                "output='identity'"
+            )
         if first_pass:
             self.n_outputs_ = y.shape[1]
         elif y.shape[1] != self.n_outputs_:
