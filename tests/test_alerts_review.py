@@ -88,3 +88,25 @@ def test_he_initialised_relu_on_unscaled_inputs_is_not_called_zero_initialised()
     assert "dead_relu" in rules  # the huge first steps kill most units: that alert is right
     assert "zero_init_symmetry" not in rules  # the units were never copies: he_normal drew them apart
     assert history.records[-1]["diagnostics"]["layers"][0]["identical_units"] is False
+
+
+def _guess_alert(digits, net, optimizer):
+    X, y = digits
+    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=optimizer, epochs=1, batch_size=20, seed=0)
+    return next(a for a in history.alerts if a.rule == "loss_above_guess")
+
+
+def test_a_loss_above_guessing_from_the_start_blames_the_initial_weights_not_the_learning_rate(digits):
+    # ReLU units drawn 20x too large: the loss is 13 before any step, and a learning rate of
+    # 0.001 (300x under the default) leaves it above guessing after an epoch
+    net = dp.mlp([784, 50, 10], activation="relu", init="scaled_normal(1)", seed=0)
+    alert = _guess_alert(digits, net, dp.SGD(lr=0.001))
+    assert "before the first step" in alert.evidence and "initial weights" in alert.evidence
+    assert "steps are too large" not in alert.evidence
+    assert "smaller weights" in alert.fix and "keep the learning rate" in alert.fix
+
+
+def test_a_loss_that_rose_above_guessing_still_blames_the_learning_rate(digits):
+    alert = _guess_alert(digits, dp.mlp([784, 50, 10], seed=0), dp.SGD(lr=200.0))
+    assert "steps are too large" in alert.evidence and "before the first step" not in alert.evidence
+    assert "--lr" in alert.fix

@@ -102,7 +102,10 @@ CHANCE_MARGIN = 0.1
 #: scores the labels' entropy, at most that). A healthy first epoch ends below it (the MNIST
 #: sample's default network: 1.03 against ln 10 = 2.30); with lr 200 the loss sits at 14.3
 #: from epoch 1 on, 6× ln 10, every step throwing the weights past any minimum. The rule
-#: holds from the first epoch, where exploding_loss, which needs a rise, cannot.
+#: holds from the first epoch, where exploding_loss, which needs a rise, cannot. A loss that was
+#: above it before the first step (Context.start_loss: ReLU units from scaled_normal(1), 13.1
+#: at the start and 12.1 after an epoch at lr 0.001) is the initial weights' or the inputs'
+#: size, not the steps', and its evidence says so.
 LOSS_ABOVE_GUESS = 2.0
 
 #: Overfitting: training accuracy this far above validation accuracy (an absolute gap) in
@@ -146,6 +149,10 @@ class Context:
     #: labels' entropy) and for giving every class the same probability (ln k); else None
     frequencies_loss: float | None = None
     uniform_loss: float | None = None
+    #: the loss on the probe batch before the run's first step (None: not measured, or a
+    #: resumed run): a loss above guessing that was there before any step is the initial
+    #: weights', not the learning rate's
+    start_loss: float | None = None
 
 
 Finding = tuple[int | None, str]
@@ -320,9 +327,13 @@ def loss_above_guess(records, ctx) -> list[Finding]:
     loss, uniform = records[-1]["loss"], ctx.uniform_loss
     if uniform is None or ctx.frequencies_loss is None or not math.isfinite(loss) or loss <= LOSS_ABOVE_GUESS * uniform:
         return []
-    return [(None, f"the training loss is {loss:.4g}, {loss / uniform:.1f}× the {uniform:.4g} of giving every class "
-                   f"the same probability (predicting the class frequencies scores {ctx.frequencies_loss:.4g}): "
-                   "the steps are too large for the network to learn even how common each class is")]
+    said = (f"the training loss is {loss:.4g}, {loss / uniform:.1f}× the {uniform:.4g} of giving every class "
+            f"the same probability (predicting the class frequencies scores {ctx.frequencies_loss:.4g})")
+    start = ctx.start_loss
+    if start is not None and math.isfinite(start) and start > LOSS_ABOVE_GUESS * uniform:
+        return [(None, f"{said}; it was {start:.4g} on the probe batch before the first step: the initial weights "
+                       "or the inputs are too large, not the steps")]
+    return [(None, f"{said}: the steps are too large for the network to learn even how common each class is")]
 
 
 def overfitting(records, ctx) -> list[Finding]:
@@ -351,9 +362,12 @@ Rule = Callable[[Sequence[dict], Context], list[Finding]]
 #: Every rule, by name, with its fix. Names are what ``Alert.rule`` holds.
 RULES: dict[str, tuple[Rule, str]] = {
     "loss_above_guess": (loss_above_guess,
-                         "lower the learning rate (--lr), for example 10-100× smaller: a loss this far above "
-                         "guessing is the learning rate, not the initialisation or the depth, even where other alerts "
-                         "see saturated units or vanishing gradients"),
+                         "lower the learning rate (--lr), for example 10-100× smaller: a loss that rose this far "
+                         "above guessing is the learning rate, not the initialisation or the depth, even where other "
+                         "alerts see saturated units or vanishing gradients; where the evidence says it was this "
+                         "high before the first step, keep the learning rate and start from smaller weights instead "
+                         "(he_normal for ReLU, glorot_uniform for sigmoid and tanh) on inputs scaled to [0, 1] or "
+                         "standardised (--scaling)"),
     "dead_relu": (dead_relu,
                   "lower the learning rate (one large step can push z below 0 for every input, and a dead unit's "
                   "gradient is 0, so nothing revives it); initialise with He (he_normal) and zero biases; or use "

@@ -5,6 +5,7 @@ reads the loop's :class:`~deltaprop.training.TrainingState` and asks it to stop 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
@@ -373,12 +374,19 @@ class DiagnosticsRecorder(Callback):
         self.Y = loss.prepare_targets(self.Y, net.n_outputs, net.dtype)
         ctx = context_of(net, loss, self._all_targets)
         self._all_targets = None
-        self._monitor = AlertMonitor(ctx, state.history.alerts)
         with warnings.catch_warnings():  # a zero-initialised network warned when it was built
             warnings.simplefilter("ignore", UserWarning)
             self._work = net.copy()
         self._before = [p.value.copy() for p in net.parameters()]
         self._loss = own_loss(loss)
+        if not state.history.records and ctx.uniform_loss is not None:  # a fresh run: the loss before any step
+            ctx = dataclasses.replace(ctx, start_loss=self._probe_loss())
+        self._monitor = AlertMonitor(ctx, state.history.alerts)
+
+    def _probe_loss(self) -> float:
+        """The loss of ``self._work`` (the network as it starts) on the probe batch, dropout off."""
+        with self._work.dropout_bypassed(), np.errstate(all="ignore"):
+            return float(self._loss.value(self._work._forward(self.X, False), self.Y))
 
     def _snapshot(self, state) -> None:
         for saved, p in zip(self._before, state.net.parameters()):
