@@ -105,3 +105,16 @@ def test_hidden_layer_sizes_that_are_not_whole_numbers_are_named_as_such(sizes):
 def test_hidden_layer_sizes_of_zero_keeps_scikit_learns_message():
     with pytest.raises(ConfigError, match=r"hidden_layer_sizes must be > 0, got \[0\]"):
         NeuralNetRegressor(hidden_layer_sizes=(0,), max_iter=1).fit(np.zeros((6, 2)), np.arange(6.0))
+
+
+@pytest.mark.parametrize("first", [(16,), [8, 4], 16])
+def test_layer_widths_passed_positionally_to_the_regressor_say_where_they_belong(first):
+    """NeuralNetClassifier((16,)) is the classifier's widths; NeuralNetRegressor((16,)) is its
+    loss (MLPRegressor's order), and was refused as 'deltaprop has no Poisson loss'."""
+    with pytest.raises(ConfigError, match=r"first positional parameter is loss.*hidden_layer_sizes="):
+        NeuralNetRegressor(first).fit(np.zeros((6, 2)), np.arange(6.0))
+
+
+def test_an_unknown_loss_name_still_names_the_squared_error():
+    with pytest.raises(ConfigError, match="squared_error.*Poisson"):
+        NeuralNetRegressor("poisson").fit(np.zeros((6, 2)), np.arange(6.0))

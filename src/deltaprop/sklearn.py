@@ -1367,6 +1367,11 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         else:
             kind = None
         if kind != MeanSquaredError.type_name:
+            if isinstance(loss, (numbers.Integral, tuple, list, np.ndarray)) and not isinstance(loss, bool):
+                raise ConfigError(
+                    f"loss={loss!r} looks like layer widths: the regressor's first positional parameter is "
+                    f"loss, as MLPRegressor's; write NeuralNetRegressor(hidden_layer_sizes={loss!r})"
+                )
             raise ConfigError(
                 f"a regressor trains with the squared error (loss='squared_error'), got {loss!r}; "
                 "deltaprop has no Poisson loss"
