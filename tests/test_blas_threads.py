@@ -87,13 +87,11 @@ def _blas_threads_now() -> int:
 
 @pytest.fixture
 def two_idle_cpus(monkeypatch):
-    """fit sees two idle CPUs and a second thread measured faster; windows of 20 ms."""
-    from deltaprop import cpus, training
+    """fit sees two idle CPUs; windows of 4 ms of step time."""
+    from deltaprop import cpus
 
     monkeypatch.setattr(cpus, "idle_cpus", lambda window=0.05: 1.0 if slowed else 2.0)
-    monkeypatch.setattr(training, "_gemm_seconds", lambda threads, *a, **k: 1.0 / threads)
-    monkeypatch.setattr(training, "_FASTER_THREADS", {})
-    monkeypatch.setattr(blas_threads, "WINDOW_SECONDS", 0.02)
+    monkeypatch.setattr(blas_threads, "WINDOW_SECONDS", 0.004)
     slowed = False
 
     class SlowAfter(dp.Callback):
@@ -116,20 +114,20 @@ def two_idle_cpus(monkeypatch):
 
 def _fit(callback, **kw):
     rng = np.random.default_rng(3)
-    X, y = rng.random((256, 784), dtype=np.float32), rng.integers(0, 10, 256)
+    X, y = rng.random((512, 784), dtype=np.float32), rng.integers(0, 10, 512)
     net = dp.mlp([784, 256, 10], activation="relu", seed=0)
-    states = []
-    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.01), epochs=6, batch_size=32, seed=0,
+    states = []  # batches of 64: 64 · 784 · 256 multiply-adds, a step large enough for two threads
+    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.01), epochs=6, batch_size=64, seed=0,
            callbacks=[callback, dp.LambdaCallback(on_train_end=states.append)], diagnostics=False, **kw)
     return states[0]
 
 
 def test_fit_moves_to_one_thread_when_its_steps_slow_down_and_records_it(two_idle_cpus):
-    slow = two_idle_cpus(after=16)
+    slow = two_idle_cpus(after=24)
     with threadpool_limits(limits=2, user_api="blas"):
         state = _fit(slow)
         assert _blas_threads_now() == 2  # fit gives back the limits it found
-    # (on a crowded machine the steps may slow down before step 16 too: the change may come earlier)
+    # (on a crowded machine the steps may slow down before step 24 too: the change may come earlier)
     assert slow.threads[-1] == 1 and state.threads == 1
     assert state.thread_changes and state.thread_changes[0][1] == 1 and state.thread_changes[-1][1] == 1
     assert "thread_changes" not in state.to_dict()

@@ -97,22 +97,6 @@ def test_predict_works_in_chunks_and_matches_one_pass():
     np.testing.assert_allclose(whole, chunked, rtol=1e-5, atol=1e-7)
 
 
-def _second_thread_measured(monkeypatch, *, faster: bool) -> list:
-    """Make fit's measurement of a second BLAS thread (``training._gemm_seconds``) report
-    it twice as fast (``faster``) or no faster; returns the thread counts it was asked about."""
-    from deltaprop import training
-
-    asked = []
-
-    def seconds(threads, *arrays, **kwargs):
-        asked.append(threads)
-        return 1.0 / threads if faster else 1.0
-
-    monkeypatch.setattr(training, "_gemm_seconds", seconds)
-    monkeypatch.setattr(training, "_FASTER_THREADS", {})
-    return asked
-
-
 def _blas_threads_seen(monkeypatch, idle, runs):
     """The BLAS threads each of ``runs`` (fit keyword sets) trained on, with ``idle`` CPUs measured."""
     from threadpoolctl import threadpool_info
@@ -120,7 +104,6 @@ def _blas_threads_seen(monkeypatch, idle, runs):
     from deltaprop import cpus
 
     monkeypatch.setattr(cpus, "idle_cpus", lambda window=0.05: idle)
-    _second_thread_measured(monkeypatch, faster=True)
     seen = []
 
     class Probe(dp.Callback):
@@ -148,60 +131,6 @@ def test_small_steps_train_on_one_blas_thread_and_threads_overrides(monkeypatch)
         dict(batch_size=64),               # large enough, every CPU idle: the BLAS default
     ])
     assert seen == [1, min(2, default), default]
-
-
-def test_mid_sized_steps_get_a_second_thread_only_where_it_measured_faster(monkeypatch):
-    """Between SMALL_STEP_MACS and LARGE_STEP_MACS the machine decides: fit times the step's
-    largest GEMMs on one thread and on the idle CPUs' count, once per shape in a process."""
-    from deltaprop import cpus
-
-    monkeypatch.setattr(cpus, "idle_cpus", lambda window=0.05: 64.0)
-    rng = np.random.default_rng(3)
-    X, y = rng.random((64, 784), dtype=np.float32), rng.integers(0, 10, 64)
-    states = []
-
-    def threads_of(**kw):
-        net = dp.mlp([784, 256, 10], seed=0)
-        dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=1, batch_size=32,
-               callbacks=[dp.LambdaCallback(on_train_end=states.append)], **kw)
-        return states[-1].threads
-
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=2, user_api="blas"):
-        asked = _second_thread_measured(monkeypatch, faster=False)
-        assert threads_of() == 1                  # 32 · 784 · 256: measured, no faster on two
-        assert sorted(set(asked)) == [1, 2]
-        asked = _second_thread_measured(monkeypatch, faster=True)
-        assert threads_of() == 2 and threads_of() == 2
-        assert len(asked) == 2 * 5                # five rounds of each count, for the first fit only
-        assert threads_of(threads=1) == 1         # an explicit count is never measured
-        assert len(asked) == 2 * 5
-
-
-def test_small_steps_and_busy_machines_skip_the_measurement(monkeypatch):
-    from deltaprop import cpus, training
-
-    asked = _second_thread_measured(monkeypatch, faster=True)
-    net = dp.mlp([784, 256, 10], seed=0)
-    monkeypatch.setattr(cpus, "idle_cpus", lambda window=0.05: pytest.fail("measured the load of a small step"))
-    assert training._auto_threads(net, 8) == 1
-    monkeypatch.setattr(cpus, "idle_cpus", lambda window=0.05: 0.4)
-    assert training._auto_threads(net, 32) == 1
-    assert asked == []
-
-
-def test_the_measurement_restores_the_blas_threads_and_answers_one_of_the_counts():
-    from threadpoolctl import threadpool_info, threadpool_limits
-
-    from deltaprop import training
-
-    with threadpool_limits(limits=2, user_api="blas"):
-        before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-        answer = training._faster_threads(24, 300, 200, np.float32, 2, rounds=2)
-        assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
-    assert answer in (1, 2)
-    assert training._FASTER_THREADS[(24, 300, 200, "<f4", 2)] == answer
 
 
 def test_a_busy_machine_gets_fewer_blas_threads(monkeypatch):
@@ -320,7 +249,6 @@ def test_the_lbfgs_solver_counts_the_idle_cpus(monkeypatch):
         return minimize(*args, **kwargs)
 
     monkeypatch.setattr(scipy.optimize, "minimize", spy)
-    _second_thread_measured(monkeypatch, faster=True)
     with threadpool_limits(limits=2, user_api="blas"):
         default = max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
         for idle in (0.3, 64.0):
@@ -346,21 +274,3 @@ def test_partial_fit_measures_the_idle_cpus_once_and_keeps_the_choice(monkeypatc
         clf.partial_fit(X[i * 100:(i + 1) * 100], y[i * 100:(i + 1) * 100], classes=np.arange(10))
     assert len(calls) == 1
     assert clf._state.threads == 1
-
-
-def test_the_measurement_picks_the_fastest_count_up_to_the_idle_cpus(monkeypatch):
-    """On a many-core machine a mid-sized GEMM may run fastest on a few threads: the counts
-    1, 2, 4, … up to the idle CPUs are timed and the fastest is kept, if clearly faster than one."""
-    from deltaprop import training
-
-    for times, want in (({1: 1.0, 2: 0.6, 4: 0.5, 8: 0.7}, 4), ({1: 1.0, 2: 0.9, 4: 0.88, 8: 0.95}, 1)):
-        asked = []
-
-        def seconds(threads, *arrays, times=times, **kwargs):
-            asked.append(threads)
-            return times[threads]
-
-        monkeypatch.setattr(training, "_gemm_seconds", seconds)
-        monkeypatch.setattr(training, "_FASTER_THREADS", {})
-        assert training._faster_threads(32, 64, 64, np.float32, 8) == want
-        assert sorted(set(asked)) == [1, 2, 4, 8] and len(asked) == 4 * 5

@@ -151,8 +151,7 @@ def _add_train(sub) -> None:
     t.add_argument("--log-json", action="store_true", help="one JSON object per epoch on stdout")
     t.add_argument("--threads", metavar="N",
                    help="BLAS threads for training (default: one for small steps, else the CPUs idle when training "
-                        "starts, for mid-sized steps only where timing showed them faster; the count used is kept "
-                        "in run.json and the checkpoint: pass it again for a bit-identical rerun)")
+                        "starts; the count used is kept in run.json and the checkpoint: pass it again for a bit-identical rerun)")
     t.add_argument("--serve", metavar="PORT", nargs="?", const="8000",
                    help="also serve the run's live page on 127.0.0.1:PORT (default 8000), kept up after training "
                         "until Ctrl-C (see deltaprop serve)")

@@ -713,39 +713,26 @@ def _fit_threads(net, X, batch_size, threads, resume, comm) -> int | None:
 
 
 #: Below this many multiply-adds in a step's largest GEMM, ``fit`` uses one BLAS thread.
-SMALL_STEP_MACS = 4_000_000
-#: From :data:`SMALL_STEP_MACS` up to this many, whether a second thread pays depends on the
-#: machine (its cores, caches and BLAS kernel): ``fit`` measures it (:func:`_faster_threads`).
-LARGE_STEP_MACS = 32_000_000
-#: Above this many weights in the largest layer, the measurement is skipped (its arrays
-#: would cost memory) and such a step counts as large.
-_PROBED_WEIGHTS_MAX = 4_000_000
+SMALL_STEP_MACS = 8_000_000
 
 
 def _auto_threads(net, batch_size, host_threads: int | None = None) -> int | None:
-    """The BLAS threads ``fit`` uses by default for steps of ``batch_size`` rows:
-
-    - 1 when a step's largest GEMM (rows × the widest ``n_in·n_out``) is under
-      :data:`SMALL_STEP_MACS`, where a second thread gains nothing and suffers most from a
-      busy machine;
-    - over several MPI processes, ``host_threads``, the host's CPUs shared among its ranks
-      (:func:`deltaprop.distributed.threads_per_rank`, as the command line does);
-    - else the CPUs other processes leave idle, measured over 50 ms
-      (:func:`deltaprop.cpus.idle_cpus`; at least 1, at most the BLAS default), or the BLAS
-      default where they cannot be measured; and for a step under :data:`LARGE_STEP_MACS`,
-      1 unless that count ran the step's GEMMs clearly faster here (:func:`_faster_threads`).
-
-    Measurements in ``bench/README.md``."""
+    """The BLAS threads ``fit`` uses by default for steps of ``batch_size`` rows: 1 when a
+    step's largest GEMM (rows × the widest ``n_in·n_out``) is under :data:`SMALL_STEP_MACS`,
+    where a second thread gains nothing and suffers most from a busy machine (measurements
+    in ``bench/README.md``); over several MPI processes, ``host_threads``, the host's CPUs
+    shared among its ranks (:func:`deltaprop.distributed.threads_per_rank`, as the command
+    line does); else the CPUs other processes leave idle, measured over 50 ms
+    (:func:`deltaprop.cpus.idle_cpus`; at least 1, at most the BLAS default), or None (the
+    BLAS default) where they cannot be measured."""
     if not isinstance(net, Network) or batch_size is None or isinstance(batch_size, bool):
         return None
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         return None  # _prepare reports the bad value
     from .layers import Dense
 
-    dense = [layer for layer in net.layers if isinstance(layer, Dense)]
-    widest = max(dense, key=lambda layer: layer.n_in * layer.n_out, default=None)
-    macs = 0 if widest is None else int(batch_size) * widest.n_in * widest.n_out
-    if macs < SMALL_STEP_MACS:
+    widest = max((layer.n_in * layer.n_out for layer in net.layers if isinstance(layer, Dense)), default=0)
+    if batch_size * widest < SMALL_STEP_MACS:
         return 1
     if host_threads is not None:
         return host_threads
@@ -753,57 +740,11 @@ def _auto_threads(net, batch_size, host_threads: int | None = None) -> int | Non
 
     from .cpus import idle_cpus
 
-    default = max((i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"), default=1)
     idle = idle_cpus()
-    threads = default if idle is None else max(1, min(default, int(idle + 0.5)))
-    if threads > 1 and macs < LARGE_STEP_MACS and widest.n_in * widest.n_out <= _PROBED_WEIGHTS_MAX:
-        threads = _faster_threads(int(batch_size), widest.n_in, widest.n_out, net.dtype, threads)
-    return None if idle is None and threads == default else threads
-
-
-#: :func:`_faster_threads`' answers in this process, by (rows, n_in, n_out, dtype, threads)
-_FASTER_THREADS: dict[tuple, int] = {}
-
-
-def _faster_threads(rows: int, n_in: int, n_out: int, dtype, threads: int, *, rounds: int = 5) -> int:
-    """The BLAS thread count, up to ``threads``, that ran the GEMMs of a step through an
-    ``n_in × n_out`` layer (``z = a W`` and ``∂L/∂W = aᵀ δ`` for ``rows`` rows) fastest
-    here: one thread, unless another count (2, 4, … and ``threads``) took at most 0.85 of its
-    time. The counts are timed in turn, ``rounds`` times each in a rotated order (a few
-    milliseconds in all), and the answer is kept for the process. Whether more threads pay
-    for such mid-sized products differs from machine to machine (bench/README.md: batch 32
-    of 784-256-128-10 trained faster on one thread on one two-core machine, 21% faster on
-    two on another)."""
-    key = (rows, n_in, n_out, np.dtype(dtype).str, threads)
-    if key not in _FASTER_THREADS:
-        rng = np.random.default_rng(0)
-        a = rng.random((rows, n_in)).astype(dtype)
-        w = rng.random((n_in, n_out)).astype(dtype)
-        d = rng.random((rows, n_out)).astype(dtype)
-        z, g = np.empty((rows, n_out), dtype), np.empty((n_in, n_out), dtype)
-        counts = sorted({1 << k for k in range(threads.bit_length()) if 1 << k < threads} | {threads})
-        seconds: dict[int, list[float]] = {count: [] for count in counts}
-        for r in range(rounds):
-            for count in counts[r % len(counts):] + counts[: r % len(counts)]:
-                seconds[count].append(_gemm_seconds(count, a, w, d, z, g))
-        median = {count: float(np.median(times)) for count, times in seconds.items()}
-        fastest = min(counts, key=lambda count: (median[count], count))
-        _FASTER_THREADS[key] = fastest if median[fastest] <= 0.85 * median[1] else 1
-    return _FASTER_THREADS[key]
-
-
-def _gemm_seconds(threads: int, a, w, d, z, g, reps: int = 3) -> float:
-    """The fastest of ``reps`` timings of ``z = a w; g = aᵀ d`` on ``threads`` BLAS threads
-    (after one untimed product that wakes them)."""
-    with blas_controller().limit(limits=threads, user_api="blas"):
-        np.matmul(a, w, out=z)
-        fastest = math.inf
-        for _ in range(reps):
-            started = time.perf_counter()
-            np.matmul(a, w, out=z)
-            np.matmul(a.T, d, out=g)
-            fastest = min(fastest, time.perf_counter() - started)
-    return fastest
+    if idle is None:
+        return None
+    default = max((i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"), default=1)
+    return max(1, min(default, int(idle + 0.5)))
 
 
 def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batching, seed, validation, schedule,
