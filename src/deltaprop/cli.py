@@ -405,11 +405,13 @@ def _data_dir_unread(name: str, data_dir: str | None) -> tuple[str, ...]:
 
 
 def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None, *, mmap: bool = False,
-               keep_order: bool = False, feature_names=None, dtype=None) -> _Dataset:
+               keep_order: bool = False, feature_names=None, dtype=None, label_position=None) -> _Dataset:
     """A named dataset (its images memory-mapped with ``mmap``), or a .npz/.csv file split
     80/20 (stratified, seeded) into train and test (each part in the file's order with
     ``keep_order``, else shuffled; the same rows either way). ``feature_names``: the
-    columns a model was trained on, which a CSV header must name (in any order)."""
+    columns a model was trained on, which a CSV header must name (in any order);
+    ``label_position``: the label column's index in its training file, which a CSV file
+    without a header is read by."""
     unread = _data_dir_unread(name, data_dir)
     if not _is_file_dataset(name):
         ds = _named_dataset(name, data_dir, mmap)
@@ -419,7 +421,8 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
         raise DataError(f"{path} is a folder; --dataset takes a name ({', '.join(DATASETS)}) or a .npz/.csv file")
     if not path.exists() and not path.suffix:
         raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or give a .npz/.csv file")
-    table = read_table(path, label_column=label_column, feature_names=feature_names, dtype=dtype)
+    table = read_table(path, label_column=label_column, feature_names=feature_names, dtype=dtype,
+                       label_position=label_position)
     x, y = table.x.reshape(len(table.x), -1), table.y
     _check_class_ids(path, y)
     present = np.unique(y)
@@ -431,6 +434,8 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
     if held_out and not len(y_te):  # every class under 3 rows: 20% of each rounds to none
         held_out, x_tr, y_tr, x_te, y_te = False, x, y, x, y
     file = {"sha256": _file_sha256(path), "rows": len(y)}
+    if table.label_index is not None:  # a CSV file's label column, by which a file without a header is read
+        file["label_index"] = table.label_index
     return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), source, held_out, file,
                     table.feature_names, table.notes + unread)
 
@@ -488,6 +493,13 @@ def _trained_label_column(mf):
     config = mf.extra.get("config") if mf is not None else None
     column = config.get("label_column") if isinstance(config, dict) else None
     return column if isinstance(column, (int, str)) and not isinstance(column, bool) else None
+
+
+def _trained_label_index(mf) -> int | None:
+    """The label column's index in the CSV file the model trained on (None: not recorded)."""
+    recorded = mf.extra.get("data_file") if mf is not None else None
+    index = recorded.get("label_index") if isinstance(recorded, dict) else None
+    return index if isinstance(index, int) and not isinstance(index, bool) and index >= 0 else None
 
 
 def _split_seed(mf) -> int:
@@ -1543,10 +1555,12 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
     """The dataset, the rows ``evaluate`` scores and, in words, which they are: a named
     dataset's or the training file's held-out rows by default, every row of another file
     (its columns read by the names the model trained on, when both have a header)."""
-    label_column = getattr(args, "label_column", None) or _trained_label_column(mf)
+    given = getattr(args, "label_column", None)
+    label_column = given or _trained_label_column(mf)
     data_dir = args.data_dir or _recorded_data_dir(mf, name)
     ds = _load_data(name, data_dir, _split_seed(mf), label_column, feature_names=_trained_feature_names(mf),
-                    dtype=mf.net.dtype if mf is not None else None)
+                    dtype=mf.net.dtype if mf is not None else None,
+                    label_position=None if given else _trained_label_index(mf))
     for note in ds.notes:
         _say(f"note: {note}", err=True)
     if mf is not None and ds.x_train.shape[1] != mf.net.n_features:  # plot samples may have no model

@@ -54,13 +54,15 @@ class Table:
     """Inputs ``x``, labels ``y`` and, in words, which column or array the labels came
     from and why (``"column 'label' (1 of 785, by its name)"``). ``feature_names``: the
     header's names of the columns of ``x`` (None without a header, and for ``.npz``);
-    ``notes``: what the reader assumed that a person should hear (one sentence each)."""
+    ``notes``: what the reader assumed that a person should hear (one sentence each);
+    ``label_index``: the label column's place in a CSV file (0 first; None for ``.npz``)."""
 
     x: np.ndarray
     y: np.ndarray
     label_source: str
     feature_names: tuple[str, ...] | None = None
     notes: tuple[str, ...] = ()
+    label_index: int | None = None
 
 
 def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = None, dtype=None):
@@ -96,13 +98,15 @@ def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = Non
 
 
 def read_table(path: str | os.PathLike, *, label_column: int | str | None = None,
-               feature_names=None, dtype=None) -> Table:
+               feature_names=None, dtype=None, label_position: int | None = None) -> Table:
     """:func:`load_arrays`, with the choice of label column in words and the header's
     feature names. ``feature_names`` (the names a model was trained on, in order): a CSV
     header naming them in another order has its columns put in that order (and a note
     says so); a header naming other columns raises DataError. A file without a header is
-    read as it is. ``dtype``: the type of a CSV's features that are not small whole
-    numbers (see :func:`load_arrays`)."""
+    read as it is, by position: ``label_position`` (the label column's index in the file a
+    model was trained on) is its label column unless ``label_column`` gives an index.
+    ``dtype``: the type of a CSV's features that are not small whole numbers (see
+    :func:`load_arrays`)."""
     path = Path(path)
     dtype = _float_dtype(dtype)
     if not path.is_file():
@@ -110,11 +114,11 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
             raise FileFormatError(f"{path} is {file_kind(path.stat().st_mode)}, not a data file; give a .npz or .csv file.")
         raise DatasetNotFoundError(f"{path}: no such file.")
     suffix = path.suffix.lower()
-    names, notes = None, []
+    names, notes, index = None, [], None
     if suffix == ".npz":
         x, y, source = _load_npz(path, label_column)
     elif suffix in (".csv", ".txt"):
-        x, y, source, names, notes = _load_csv(path, label_column, dtype)
+        x, y, source, names, notes, index = _load_csv(path, label_column, dtype, label_position)
     else:
         raise ConfigError(f"{path}: unsupported file type {suffix!r}; use .npz or .csv.")
     if names is not None and feature_names is not None:
@@ -122,7 +126,7 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
         if note is not None:
             names, notes = tuple(str(n) for n in feature_names), [*notes, note]
     x, y = _check_xy(x, y, path, source)
-    return Table(x, y, source, names, tuple(notes))
+    return Table(x, y, source, names, tuple(notes), index)
 
 
 def _float_dtype(dtype) -> np.dtype | None:
@@ -464,19 +468,35 @@ def _numbered_header_notes(path: Path, table: np.ndarray, layout: _Layout) -> li
             "columns), not as a data row; if it is a row of data, write a header line of names above it"]
 
 
-def _load_csv(path: Path, label_column: int | str | None, dtype=None):
-    """x, y, where the labels came from, the feature columns' names and notes."""
+def _by_position(label_column, label_position: int | None, n_cols: int) -> int | str | None:
+    """The label column of a file without a header scored by a model: the index given, else
+    the trained file's label position (a header name cannot name a column here)."""
+    given_index = isinstance(label_column, int) or (isinstance(label_column, str)
+                                                    and label_column.strip().lstrip("-").isdigit())
+    if label_position is None or given_index or not 0 <= label_position < n_cols:
+        return label_column
+    return label_position
+
+
+def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_position: int | None = None):
+    """x, y, where the labels came from, the feature columns' names, notes and the label
+    column's index."""
     layout = _csv_header(path)
     names, n_cols = layout.names, layout.n_cols
     _check_names(path, names)
+    given = label_column
+    if names is None:
+        label_column = _by_position(label_column, label_position, n_cols)
     if label_column is not None:
         _named_column(path, label_column, names, n_cols)  # a bad name fails before the file is read
     table = _read_numbers(path, layout)
     col, source = _choose_column(path, table, label_column, names, n_cols)
+    if label_column is not given:
+        source = _column_name(col, names, n_cols, "where the model's training file had it")
     x, notes = _features(path, np.delete(table, col, axis=1), col, dtype, names)
     notes += _numbered_header_notes(path, table, layout) if layout.numbered else []
     feature_names = None if names is None else tuple(name for i, name in enumerate(names) if i != col)
-    return x, table[:, col], source, feature_names, notes
+    return x, table[:, col], source, feature_names, notes, col
 
 
 def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError:
