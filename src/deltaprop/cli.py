@@ -1135,6 +1135,20 @@ def _interrupted_finishing(out: Path, reporter, epochs: int) -> int:
     return 130
 
 
+def _failed_finishing(exc: OSError, out: Path, reporter, epochs: int) -> int:
+    """A file of the trained run's model and results could not be written (a full disk):
+    unless run.json already says done, the report says failed (not training for ever) and
+    the line says that a resume writes what is missing once that is fixed."""
+    if recorded_status(out) == "done":
+        raise exc
+    if reporter is not None:
+        with contextlib.suppress(OSError):
+            reporter.finish("failed")
+    _say(f"{_os_error_line(exc)}; the run's {epochs} epochs are trained and checkpointed in {out}. Once that is "
+         f"fixed, write its model and results with: {PROG} train --resume {out}", err=True)
+    return 1
+
+
 def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta: dict, records, reporter) -> int:
     """Write the model, the history plot and the report; print the test accuracy, the
     alerts' summary, the training time (the report's: :attr:`ReportWriter.training_seconds`)
@@ -1214,6 +1228,8 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
         status = _finish(args, cfg, out, model, data, meta, history.records, reporter)
     except KeyboardInterrupt:
         return _interrupted_finishing(out, reporter, history.records[-1]["epoch"] if history.records else 0)
+    except OSError as exc:
+        return _failed_finishing(exc, out, reporter, history.records[-1]["epoch"] if history.records else 0)
     return status if server is None else _keep_serving(server, status)
 
 
@@ -1317,6 +1333,8 @@ def _finish_complete_run(args, cfg: TrainConfig, out: Path, model: _Model, data:
         return _finish(args, cfg, out, model, data, _model_meta(cfg, data), records, reporter)
     except KeyboardInterrupt:
         return _interrupted_finishing(out, reporter, model.state.epoch)
+    except OSError as exc:
+        return _failed_finishing(exc, out, reporter, model.state.epoch)
 
 
 class _Team:
