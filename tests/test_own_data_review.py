@@ -65,3 +65,29 @@ def test_read_table_takes_a_label_position_for_a_file_without_a_header_only(tmp_
     assert named.label_index == 2
     given = read_table(tmp_path / "bare.csv", label_column=-1, label_position=2)  # an index given wins
     assert given.label_index == 3
+
+
+def test_a_class_of_one_row_is_never_held_out_whole():
+    from deltaprop.data import train_validation_split
+
+    y = np.array([0] * 6 + [1] * 6 + [2])
+    x = np.arange(len(y), dtype=np.float32)[:, None]
+    _, y_tr, _, y_va = train_validation_split(x, y, 0.5, seed=0)
+    assert set(y_tr.tolist()) == {0, 1, 2} and 2 not in y_va
+    assert sorted(np.bincount(y_va).tolist()) == [3, 3]  # the other classes still give half their rows
+
+
+def test_validation_split_of_a_rare_class_keeps_its_row_for_training(tmp_path):
+    rng = np.random.default_rng(1)
+    y = np.r_[np.zeros(30, int), np.ones(30, int), [2]]
+    x = rng.normal(size=(len(y), 2)) + y[:, None] * 3
+    (tmp_path / "rare.csv").write_text("a,b,label\n" + "".join(f"{r[0]:.4f},{r[1]:.4f},{c}\n" for r, c in zip(x, y)))
+    res = run_cli("train", "--dataset", tmp_path / "rare.csv", "--out", tmp_path / "run", "--epochs", "1",
+                  "--validation-split", "0.5", "-q")
+    assert res.returncode == 0, res.stderr
+    from deltaprop.cli import TrainConfig, _training_data  # the rows the run trained on
+
+    cfg = TrainConfig.from_mapping({"dataset": str(tmp_path / "rare.csv"), "validation_split": 0.5},
+                                   origin="the test")
+    data = _training_data(cfg)
+    assert 2 in data.y_train and 2 not in data.validation[1]

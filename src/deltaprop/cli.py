@@ -745,7 +745,7 @@ def _training_data(cfg: TrainConfig, *, mapped: bool = False, default_split: boo
     if cfg.validation_split:
         x_tr, y_tr, x_va, y_va = train_validation_split(x_tr, y_tr, cfg.validation_split, seed=cfg.seed,
                                                         keep_order=in_order)
-        _check_validation_split(cfg, len(ds.y_train), len(y_tr), len(y_va))
+        _check_validation_split(cfg, len(ds.y_train), _rows_left(cfg.validation_split, ds.y_train), len(y_va))
         validation = (x_va, y_va)
     return _Data(x_tr, y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source, ds.held_out, ds.file,
                  ds.feature_names, ds.notes)
@@ -777,6 +777,13 @@ def _without_default_split(cfg: TrainConfig, ds: _Dataset) -> _Dataset:
     return replace(ds, notes=ds.notes + (note,))
 
 
+def _rows_left(fraction: float, y: np.ndarray) -> int:
+    """The training rows ``round(fraction * count)`` held out of each class leaves (the
+    split itself keeps one row of a class it would hold out whole)."""
+    counts = np.bincount(np.asarray(y))
+    return int(np.maximum(counts - np.floor(fraction * counts + 0.5), 0).sum())
+
+
 def _check_validation_split(cfg: TrainConfig, n_rows: int, n_train: int, n_validation: int) -> None:
     """Refuse a validation split that leaves no rows to validate on, or none to train on."""
     if n_validation == 0:
@@ -793,7 +800,7 @@ def _row_views(cfg: TrainConfig, ds: _Dataset) -> _Data:
     rows, y_tr, validation = np.arange(len(ds.y_train)), ds.y_train, None
     if cfg.validation_split:
         rows, y_tr, val_rows, y_va = train_validation_split(rows, y_tr, cfg.validation_split, seed=cfg.seed)
-        _check_validation_split(cfg, len(ds.y_train), len(y_tr), len(y_va))
+        _check_validation_split(cfg, len(ds.y_train), _rows_left(cfg.validation_split, ds.y_train), len(y_va))
         validation = (RowView(ds.x_train, val_rows), y_va)
     return _Data(RowView(ds.x_train, rows), y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source,
                  ds.held_out, ds.file, ds.feature_names, ds.notes)

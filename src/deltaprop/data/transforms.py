@@ -197,7 +197,8 @@ def train_validation_split(x: np.ndarray, y: np.ndarray, fraction: float = 0.1,
     """Split off a stratified validation set: ``(x_train, y_train, x_val, y_val)``.
 
     Each class gives ``round(fraction * its count)`` examples to validation, so class
-    proportions match in both parts. ``y`` may be class ids or one-hot rows. The rows are
+    proportions match in both parts, but keeps at least one for training (a class whose
+    every row is held out would have an output that is never trained). ``y`` may be class ids or one-hot rows. The rows are
     chosen by ``numpy.random.default_rng(seed)``, and each part comes back shuffled, or
     with ``keep_order`` in the order the rows have in ``x`` (the same rows either way).
     """
@@ -213,7 +214,7 @@ def train_validation_split(x: np.ndarray, y: np.ndarray, fraction: float = 0.1,
     # then the first round(fraction * count) of each group go to validation.
     grouped = order[np.argsort(ids[order], kind="stable")]
     classes, starts, counts = np.unique(ids[grouped], return_index=True, return_counts=True)
-    n_val = np.floor(fraction * counts + 0.5).astype(np.int64)
+    n_val = np.minimum(np.floor(fraction * counts + 0.5).astype(np.int64), counts - 1)
     rank = np.arange(len(grouped)) - np.repeat(starts, counts)
     is_val = np.zeros(len(ids), dtype=bool)
     is_val[grouped] = rank < np.repeat(n_val, counts)
