@@ -63,3 +63,73 @@ def test_a_full_disk_while_a_resume_writes_the_model_says_how_to_finish(tmp_path
     line, = again.stderr.splitlines()
     assert "No space left on device" in line and f"train --resume {run}" in line
     assert _status(run) == "failed"
+
+
+def test_a_config_toml_edited_by_hand_is_not_silently_overwritten(tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--epochs", "2", "--out", run).returncode == 0
+    config = run / "config.toml"
+    edited = config.read_text().replace("lr = 0.5", "lr = 0.05")
+    config.write_text(edited)
+    refused = run_cli("train", "--resume", run, "--epochs", "4", "--quiet")
+    assert refused.returncode == 2
+    line, = refused.stderr.splitlines()
+    assert "sets lr = 0.05, but its checkpoint trained with lr = 0.5" in line
+    assert f"train --config {config} --out" in line
+    assert config.read_text() == edited  # the edit is kept
+    assert len(dp.History.read_csv(run / "history.csv").records) == 2
+
+
+def test_a_checkpoint_copied_from_another_run_is_refused(tmp_path):
+    run, other = tmp_path / "run", tmp_path / "other"
+    assert run_cli("train", *PARITY, "--epochs", "2", "--out", run).returncode == 0
+    assert run_cli("train", *PARITY, "--momentum", "0.9", "--epochs", "2", "--out", other).returncode == 0
+    history = (run / "history.csv").read_text()
+    (run / "checkpoint.safetensors").write_bytes((other / "checkpoint.safetensors").read_bytes())
+    refused = run_cli("train", "--resume", run, "--epochs", "4", "--quiet")
+    assert refused.returncode == 2
+    assert "sets momentum = 0.0, but its checkpoint trained with momentum = 0.9" in refused.stderr
+    assert (run / "history.csv").read_text() == history  # the run's own history is not replaced by the other's
+
+
+def _ctrl_c_in_epoch(monkeypatch, epoch: int):
+    """Make ``deltaprop train`` stop as on Ctrl-C in the middle of ``epoch`` (1-based)."""
+    real = cli.fit
+
+    class CtrlC(dp.Callback):
+        def on_batch_end(self, state, batch_size, batch_loss):
+            if state.epoch == epoch - 1:
+                raise KeyboardInterrupt
+
+    def fit(*args, callbacks=(), **kwargs):
+        return real(*args, callbacks=[*callbacks, CtrlC()], **kwargs)
+
+    monkeypatch.setattr(cli, "fit", fit)
+
+
+def test_a_longer_resume_stopped_before_its_first_epoch_ends_says_to_give_the_length_again(tmp_path, monkeypatch):
+    run, straight = tmp_path / "run", tmp_path / "straight"
+    assert run_cli("train", *PARITY, "--epochs", "3", "--out", run).returncode == 0
+    with monkeypatch.context() as m:
+        _ctrl_c_in_epoch(m, 4)
+        stopped = run_cli("train", "--resume", run, "--epochs", "6")
+    assert stopped.returncode == 130
+    assert stopped.stderr.strip().endswith(f"Resume with: deltaprop train --resume {run} --epochs 6")
+    resumed = run_cli("train", "--resume", run, "--epochs", "6", "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    assert run_cli("train", *PARITY, "--epochs", "6", "--out", straight).returncode == 0
+    assert _same_model(run, straight)
+
+
+def test_a_plain_resume_after_that_leaves_a_config_toml_of_the_run_it_finished(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--epochs", "3", "--out", run).returncode == 0
+    with monkeypatch.context() as m:
+        _ctrl_c_in_epoch(m, 4)
+        assert run_cli("train", "--resume", run, "--epochs", "6").returncode == 130
+    finished = run_cli("train", "--resume", run, "--quiet")  # writes the 3-epoch run's results
+    assert finished.returncode == 0, finished.stderr
+    assert len(dp.History.read_csv(run / "history.csv").records) == 3
+    again = tmp_path / "again"
+    assert run_cli("train", "--config", run / "config.toml", "--out", again, "--quiet").returncode == 0
+    assert _same_model(run, again)  # config.toml reruns the run the folder holds, not one of 6 epochs

@@ -27,7 +27,7 @@ from . import __version__, _checks, kernels
 from .atomic import atomic_write_bytes
 from .bounded import open_regular
 from .callbacks import Callback, CheckpointWriter, EarlyStopping, ProgressBar, early_stopped_epoch, epoch_summary
-from .config import TrainConfig, _integer, _number, config_file, schedule_spec
+from .config import TrainConfig, _integer, _number, config_file, load_toml, schedule_spec
 from .data import DATASETS, LABEL_NAMES, read_table, train_validation_split
 from .data import load as load_dataset
 from .data import mnist as mnist_files
@@ -593,6 +593,7 @@ def _resume_config(out: Path, flags: dict[str, Any]) -> tuple[TrainConfig, Check
         raise Error(f"{path} was not written by deltaprop train; it holds no run configuration")
     before = TrainConfig.from_mapping(saved, origin="the checkpoint's configuration")
     _check_saved_config(path, before, checkpoint)
+    _check_config_toml(out, saved)
     cfg = TrainConfig.from_mapping(saved, flags, origin="the checkpoint's configuration")
     if (cfg.epochs, cfg.steps) != (before.epochs, before.steps):
         cfg.keep_schedule(checkpoint.schedule.config())
@@ -614,6 +615,30 @@ def _check_saved_config(path: Path, cfg: TrainConfig, checkpoint: Checkpoint) ->
         return
     raise ModelFileError(f"{path}: {problem}; the file was edited or damaged: resume from a checkpoint deltaprop "
                          "wrote, or start a new run")
+
+
+def _check_config_toml(out: Path, saved: dict[str, Any]) -> None:
+    """Refuse to resume when the run's config.toml sets another value than its checkpoint
+    trained with (an edit by hand, or a checkpoint copied from another run): the resume
+    would train the checkpoint's run and rewrite config.toml, losing the edit unsaid. The
+    length (epochs, steps, a schedule's) may differ: a resume stopped before its first
+    checkpoint leaves config.toml with the new one. An unreadable config.toml is rewritten."""
+    try:
+        written = load_toml(out / "config.toml")
+    except (Error, OSError):
+        return
+    for key, value in saved.items():
+        if key in ("epochs", "steps", "derived") or key not in written:
+            continue
+        mine = written[key]
+        if key == "schedule":
+            value, mine = (v.get("type") if isinstance(v, dict) else v for v in (value, mine))
+        if mine != value:
+            raise ConfigError(
+                f"{out / 'config.toml'} sets {key} = {json.dumps(mine)}, but its checkpoint trained with {key} = "
+                f"{json.dumps(value)} (config.toml edited, or a checkpoint from another run?); train --resume "
+                f"continues the checkpoint's run and rewrites config.toml: restore {key} to resume, or train the "
+                f"edited configuration as a new run: {PROG} train --config {out / 'config.toml'} --out NEW_FOLDER")
 
 
 def _run_is_complete(cfg: TrainConfig, state: TrainingState) -> bool:
@@ -1104,7 +1129,16 @@ def _alerts_standing(reporter, model: _Model, data: _Data) -> dict | None:
     return standing(History(records).alerts, records, context_of(model.net, model.loss, data.y_train))
 
 
-def _interrupted(out: Path, writer: CheckpointWriter, reporter, alerts_at_end: dict | None = None) -> int:
+def _resume_command(args, out: Path) -> str:
+    """The command that goes on with the run in ``out``: a resume that gave the run a new
+    length gives it again, since the checkpoint on disk may still hold the old one (no epoch
+    ended since), and a resume without it would finish the run at the old length."""
+    length = [f"--{key} {value}" for key in ("epochs", "steps")
+              if getattr(args, "resume", None) and (value := getattr(args, key, None)) is not None]
+    return " ".join([f"{PROG} train --resume {out}", *length])
+
+
+def _interrupted(args, out: Path, writer: CheckpointWriter, reporter, alerts_at_end: dict | None = None) -> int:
     """Ctrl-C while training: the last completed epoch's checkpoint is kept (first), the
     report marked interrupted, and one line says how to go on."""
     with _ignoring_ctrl_c():
@@ -1112,7 +1146,7 @@ def _interrupted(out: Path, writer: CheckpointWriter, reporter, alerts_at_end: d
         if reporter is not None:
             reporter.finish("interrupted", alerts_at_end=alerts_at_end)
     if epoch:
-        _say(f"interrupted; the checkpoint of epoch {epoch} is in {out}. Resume with: {PROG} train --resume {out}",
+        _say(f"interrupted; the checkpoint of epoch {epoch} is in {out}. Resume with: {_resume_command(args, out)}",
              err=True)
     else:
         _say("interrupted before the first epoch finished; nothing was saved to resume from. Start over with: "
@@ -1210,14 +1244,14 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
         return _diverged(exc, cfg, out, writer)
     except KeyboardInterrupt:
         _release_team(args)
-        return _interrupted(out, writer, reporter, _alerts_standing(reporter, model, data))
+        return _interrupted(args, out, writer, reporter, _alerts_standing(reporter, model, data))
     except OSError as exc:  # a checkpoint or record could not be written: the report must not say training for ever
         if reporter is not None:
             with contextlib.suppress(OSError):
                 reporter.finish("failed", alerts_at_end=_alerts_standing(reporter, model, data))
         kept = (f"the checkpoint of epoch {writer.written_epoch} is kept" if writer.written_epoch
                 else "no checkpoint was written")
-        _say(f"{_os_error_line(exc)}; {kept}. Once that is fixed, go on with: {PROG} train --resume {out}", err=True)
+        _say(f"{_os_error_line(exc)}; {kept}. Once that is fixed, go on with: {_resume_command(args, out)}", err=True)
         return 1
     try:
         for callback in callbacks:
@@ -1329,7 +1363,8 @@ def _finish_complete_run(args, cfg: TrainConfig, out: Path, model: _Model, data:
     reporter = _reporter(args, cfg, out, data)
     reporter.take_over(recorded_facts(out), model.state)
     records = model.state.history.records
-    try:
+    try:  # config.toml reruns this run: a resume stopped before its first epoch ended left its new length there
+        atomic_write_bytes(out / "config.toml", cfg.to_toml().encode())
         return _finish(args, cfg, out, model, data, _model_meta(cfg, data), records, reporter)
     except KeyboardInterrupt:
         return _interrupted_finishing(out, reporter, model.state.epoch)
