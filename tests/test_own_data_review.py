@@ -91,3 +91,32 @@ def test_validation_split_of_a_rare_class_keeps_its_row_for_training(tmp_path):
                                    origin="the test")
     data = _training_data(cfg)
     assert 2 in data.y_train and 2 not in data.validation[1]
+
+
+def _with_id(path, n: int = 90, *, first: int = 1, header: bool = True) -> None:
+    """An id column first (the row numbers), then two features and a label, sorted by class."""
+    x, y = _rows(n)
+    order = np.argsort(y, kind="stable")
+    lines = ["Id,a,b,label"] if header else []
+    lines += [f"{i + first},{x[r, 0]:.4f},{x[r, 1]:.4f},{y[r]}" for i, r in enumerate(order)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_a_row_id_column_is_named_as_one_when_training_on_the_file(tmp_path):
+    _with_id(tmp_path / "ids.csv")
+    res = run_cli("train", "--dataset", tmp_path / "ids.csv", "--out", tmp_path / "run", "--epochs", "1", "-q")
+    assert res.returncode == 0, res.stderr
+    assert "column 'Id' (1 of 4) holds the row numbers 1..90, each once: a row id" in res.stderr
+
+
+def test_row_ids_from_0_in_a_file_without_a_header_are_noted_and_features_are_not(tmp_path):
+    _with_id(tmp_path / "bare.csv", first=0, header=False)
+    notes = read_table(tmp_path / "bare.csv", label_column=-1).notes
+    assert len(notes) == 1 and "column (1 of 4) holds the row numbers 0..89, each once" in notes[0]
+    _write(tmp_path / "plain.csv", *_rows(90), label_at=3, header=True)  # c is a 0/1 indicator, no id
+    assert read_table(tmp_path / "plain.csv").notes == ()
+    _with_id(tmp_path / "few.csv", 9)
+    assert read_table(tmp_path / "few.csv").notes == ()  # too few rows to tell an id from a feature
+    rows = "".join(f"{i + 1},{i % 7},{i % 2}\n" for i in range(300))  # ids past 255 (a uint16 column)
+    (tmp_path / "wide.csv").write_text("id,f,label\n" + rows)
+    assert "holds the row numbers 1..300" in read_table(tmp_path / "wide.csv").notes[0]

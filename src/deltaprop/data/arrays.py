@@ -468,6 +468,31 @@ def _numbered_header_notes(path: Path, table: np.ndarray, layout: _Layout) -> li
             "columns), not as a data row; if it is a row of data, write a header line of names above it"]
 
 
+#: A feature column holding each of the row numbers 0..n-1 (or 1..n) once, in a file of at
+#: least this many rows, is a row id (by chance in no smaller file worth a note).
+_MIN_ROWS_FOR_ID = 10
+
+
+def _row_id_notes(path: Path, x: np.ndarray, col: int, names) -> list[str]:
+    """A note for each feature column that holds the row numbers ``k, k+1, ..., k+n-1``
+    (``k`` 0 or 1, in any order): an id, which a file sorted by class turns into the class."""
+    n = len(x)
+    if n < _MIN_ROWS_FOR_ID or x.ndim != 2:
+        return []
+    low, high = x.min(axis=0).astype(np.float64), x.max(axis=0).astype(np.float64)
+    notes = []
+    for j in np.flatnonzero(((low == 0) | (low == 1)) & (high == low + n - 1)):
+        first = int(low[j])
+        if not np.array_equal(np.sort(x[:, j]), first + np.arange(n)):
+            continue
+        place = int(j) + (j >= col)  # its place in the file, the label column counted
+        named = f"{names[place]!r} " if names else ""
+        notes.append(f"{path}: column {named}({place + 1} of {x.shape[1] + 1}) holds the row numbers {first}.."
+                     f"{first + n - 1}, each once: a row id, not a measurement; trained on as a feature it tells "
+                     "the classes apart in a file sorted by class, and nothing in new data: remove the column")
+    return notes
+
+
 def _by_position(label_column, label_position: int | None, n_cols: int) -> int | str | None:
     """The label column of a file without a header scored by a model: the index given, else
     the trained file's label position (a header name cannot name a column here)."""
@@ -495,6 +520,7 @@ def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_posi
         source = _column_name(col, names, n_cols, "where the model's training file had it")
     x, notes = _features(path, np.delete(table, col, axis=1), col, dtype, names)
     notes += _numbered_header_notes(path, table, layout) if layout.numbered else []
+    notes += _row_id_notes(path, x, col, names)
     feature_names = None if names is None else tuple(name for i, name in enumerate(names) if i != col)
     return x, table[:, col], source, feature_names, notes, col
 
