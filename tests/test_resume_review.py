@@ -148,3 +148,26 @@ def test_a_resume_whose_data_file_was_moved_says_to_put_it_back(tmp_path):
     assert refused.returncode == 1
     line, = refused.stderr.splitlines()
     assert f"{data}: no such file" in line and "put it back there to resume" in line
+
+
+def _ctrl_c(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def test_results_written_by_a_resume_are_not_recorded_with_a_length_the_run_trained_past(tmp_path, monkeypatch):
+    import tomllib
+
+    run, straight = tmp_path / "run", tmp_path / "straight"
+    with monkeypatch.context() as m:
+        m.setattr(cli, "save", _ctrl_c)  # Ctrl-C while the model is written
+        assert run_cli("train", *PARITY, "--epochs", "4", "--out", run).returncode == 130
+    shorter = run_cli("train", "--resume", run, "--epochs", "2", "--quiet")
+    assert shorter.returncode == 2
+    line, = shorter.stderr.splitlines()
+    assert "already trained 4 epochs" in line and "leave --epochs 2 out" in line
+    assert not (run / "model.safetensors").exists()
+    finished = run_cli("train", "--resume", run, "--quiet")
+    assert finished.returncode == 0, finished.stderr
+    assert tomllib.loads((run / "config.toml").read_text())["epochs"] == 4
+    assert run_cli("train", *PARITY, "--epochs", "4", "--out", straight).returncode == 0
+    assert _same_model(run, straight)
