@@ -133,3 +133,18 @@ def test_a_plain_resume_after_that_leaves_a_config_toml_of_the_run_it_finished(t
     again = tmp_path / "again"
     assert run_cli("train", "--config", run / "config.toml", "--out", again, "--quiet").returncode == 0
     assert _same_model(run, again)  # config.toml reruns the run the folder holds, not one of 6 epochs
+
+
+def test_a_resume_whose_data_file_was_moved_says_to_put_it_back(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.random((60, 3))
+    rows = [f"{a},{b},{c},{int(a + b > 1)}" for a, b, c in x]
+    data = tmp_path / "data.csv"
+    data.write_text("a,b,c,label\n" + "\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    assert run_cli("train", "--dataset", data, "--epochs", "1", "--out", run, "--quiet").returncode == 0
+    data.rename(tmp_path / "moved.csv")
+    refused = run_cli("train", "--resume", run, "--epochs", "2", "--quiet")
+    assert refused.returncode == 1
+    line, = refused.stderr.splitlines()
+    assert f"{data}: no such file" in line and "put it back there to resume" in line

@@ -1334,7 +1334,7 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
     lock = _lock(out)
     try:
         cfg, checkpoint = _resume_config(out, flags)
-        data = _training_data(cfg, mapped=_on_ranks(args))
+        data = _resumed_data(cfg, args)
         _check_unchanged(checkpoint.extra.get("data_file"), data, cfg.dataset,
                          "restore the file the run trained on, or start a new run on this one")
         model = _resumed_model(checkpoint)
@@ -1348,6 +1348,18 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         return _finish_complete_run(args, cfg, out, model, data)
     finally:
         lock.release()
+
+
+def _resumed_data(cfg: TrainConfig, args) -> _Data:
+    """The resumed run's data; its file gone is told with the fix (a resume keeps its
+    ``--dataset``, so the file must be back where the run trained on it)."""
+    try:
+        return _training_data(cfg, mapped=_on_ranks(args))
+    except DatasetNotFoundError as exc:
+        if not _is_file_dataset(cfg.dataset) or Path(cfg.dataset).exists():
+            raise
+        raise DatasetNotFoundError(f"{str(exc).rstrip('.')}; the run trained on this file: put it back there to resume "
+                                   "(a resume keeps the run's --dataset), or start a new run on another file") from None
 
 
 def _threads_note(threads: int | None, state: TrainingState) -> None:
