@@ -120,3 +120,29 @@ def test_row_ids_from_0_in_a_file_without_a_header_are_noted_and_features_are_no
     rows = "".join(f"{i + 1},{i % 7},{i % 2}\n" for i in range(300))  # ids past 255 (a uint16 column)
     (tmp_path / "wide.csv").write_text("id,f,label\n" + rows)
     assert "holds the row numbers 1..300" in read_table(tmp_path / "wide.csv").notes[0]
+
+
+def _oversampled(path) -> None:
+    """A rare class copied five times over (oversampling before the split), as a user might."""
+    x, y = _rows(80)
+    rare = np.flatnonzero(y == 1)[:6]
+    keep = np.r_[np.flatnonzero(y == 0), np.tile(rare, 5)]
+    _write(path, x[keep], y[keep], label_at=3, header=True)
+
+
+def test_test_rows_that_repeat_training_rows_are_said_by_train_and_evaluate(tmp_path):
+    _oversampled(tmp_path / "over.csv")
+    res = run_cli("train", "--dataset", tmp_path / "over.csv", "--out", tmp_path / "run", "--epochs", "1", "-q")
+    assert res.returncode == 0, res.stderr
+    said = re.search(r"(\d+) of the (\d+) test rows of \S+ repeat a training row's features exactly", res.stderr)
+    assert said is not None and 0 < int(said.group(1)) <= 6, res.stderr  # only the copies of the rare class
+    scored = run_cli("evaluate", tmp_path / "run")
+    assert scored.returncode == 0 and said.group(0) in scored.stderr
+    everything = run_cli("evaluate", tmp_path / "run", "--split", "all")
+    assert "repeat a training row" not in everything.stderr  # no test part: nothing to say
+
+
+def test_a_file_without_repeated_rows_gets_no_note(tmp_path):
+    _write(tmp_path / "plain.csv", *_rows(80), label_at=3, header=True)
+    res = run_cli("train", "--dataset", tmp_path / "plain.csv", "--out", tmp_path / "run", "--epochs", "1", "-q")
+    assert res.returncode == 0 and "repeat a training row" not in res.stderr, res.stderr

@@ -440,6 +440,25 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
                     table.feature_names, table.notes + unread)
 
 
+def _repeats_note(name: str, ds: _Dataset) -> str | None:
+    """Words for a data file's test rows whose features repeat a training row's exactly
+    (duplicate rows, oversampling done before the split): the test accuracy counts them
+    as unseen. None when there are none."""
+    if ds.file is None or not ds.held_out or not len(ds.x_test):
+        return None
+
+    def rows(x: np.ndarray) -> np.ndarray:  # each row as one opaque value, compared byte by byte
+        x = np.ascontiguousarray(x.reshape(len(x), -1))
+        return x.view(np.dtype((np.void, x.dtype.itemsize * x.shape[1]))).ravel()
+
+    repeated = int(np.isin(rows(ds.x_test), rows(ds.x_train)).sum())
+    if not repeated:
+        return None
+    return (f"{repeated} of the {len(ds.x_test)} test rows of {name} repeat a training row's features exactly (the "
+            "file holds duplicate rows, or rows copied by oversampling): the test accuracy counts them as unseen; "
+            "remove the duplicates (pandas: df.drop_duplicates()) for a score on rows the model never saw")
+
+
 def _check_class_ids(path: Path, y: np.ndarray) -> None:
     """The command line trains on one class id a row; 2-D labels are refused, saying how
     to turn one-hot rows into ids."""
@@ -736,6 +755,8 @@ def _training_data(cfg: TrainConfig, *, mapped: bool = False, default_split: boo
     ds = _load_data(cfg.dataset, cfg.data_dir, cfg.seed, cfg.label_column, mmap=mapped, keep_order=in_order,
                     dtype=cfg.dtype)
     ds = _without_default_split(cfg, ds) if default_split else ds
+    if (repeats := _repeats_note(cfg.dataset, ds)) is not None:
+        ds = replace(ds, notes=ds.notes + (repeats,))
     if ds.file is not None and len(present := np.unique(ds.all_rows()[1])) < 2:
         raise DataError(f"{cfg.dataset}: the labels ({ds.label_source}) hold one class only ({present[0]}); a "
                         "classifier needs examples of at least two classes: give a file with rows of every class")
@@ -1640,6 +1661,8 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
     if not ds.held_out:
         return ds, ds.x_train, ds.y_train, f"all {len(ds.y_train)} rows, the training rows: {_NO_TEST_SET}"
     x, y = (ds.x_test, ds.y_test) if split == "test" else (ds.x_train, ds.y_train)
+    if split == "test" and (repeats := _repeats_note(name, ds)) is not None:
+        _say(f"note: {repeats}", err=True)
     return ds, x, y, f"{split}, {len(y)} examples"
 
 
