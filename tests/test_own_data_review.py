@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 
 from cli_in_process import run_cli
 from deltaprop.data import read_table
+from deltaprop.errors import FileFormatError
 
 
 def _rows(n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -146,3 +148,20 @@ def test_a_file_without_repeated_rows_gets_no_note(tmp_path):
     _write(tmp_path / "plain.csv", *_rows(80), label_at=3, header=True)
     res = run_cli("train", "--dataset", tmp_path / "plain.csv", "--out", tmp_path / "run", "--epochs", "1", "-q")
     assert res.returncode == 0 and "repeat a training row" not in res.stderr, res.stderr
+
+
+def test_a_missing_label_says_to_drop_the_row_not_to_impute_it(tmp_path):
+    (tmp_path / "f.csv").write_text("a,b,label\n0.5,1.5,0\n0.25,2.5,\n0.75,3.5,1\n")
+    with pytest.raises(FileFormatError) as caught:
+        read_table(tmp_path / "f.csv")
+    message = str(caught.value)
+    assert "data row 2, column 3 ('label') holds '', a missing label" in message and "drop the rows" in message
+    assert "mean" not in message
+
+
+def test_a_quoted_number_with_thousands_separators_is_named_as_such(tmp_path):
+    (tmp_path / "f.csv").write_text('income,age,label\n"1,250.5",31,0\n"980",45,1\n')
+    with pytest.raises(FileFormatError) as caught:
+        read_table(tmp_path / "f.csv")
+    assert "data row 1, column 1 ('income') holds '1,250.5', a number written with thousands separators" \
+        in str(caught.value)

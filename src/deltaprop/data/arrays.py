@@ -225,6 +225,7 @@ def _first_lines(path: Path) -> tuple[list[str], str]:
 #: The column separators read, by name; a comma unless the first line holds another one only.
 _SEPARATORS = {",": "comma", "\t": "tab", ";": "semicolon"}
 _DECIMAL_COMMA = re.compile(r"^\s*\"?[-+]?\d*,\d+\"?\s*$")
+_THOUSANDS = re.compile(r"^\s*[-+]?\d{1,3}(,\d{3})+(\.\d*)?\s*$")
 _CONVERT = "convert it, e.g. in Python: pd.read_csv(path, sep=';', decimal=',').to_csv('fixed.csv', index=False)"
 
 
@@ -542,6 +543,13 @@ def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError
     if layout.delimiter != "," and _DECIMAL_COMMA.match(text):
         return _decimal_comma(path, text)
     name = f" ({names[col - 1]!r})" if names and 0 < col <= len(names) else ""
+    if text.strip().lower() in _MISSING_MARKERS and name and names[col - 1].lower() in LABEL_NAMES:
+        return FileFormatError(f"{path}: data row {row + 1}, column {col}{name} holds {text!r}, a missing label; "
+                               "a row without its class cannot be trained or scored on: drop the rows whose label "
+                               "is missing (pandas: df.dropna(subset=[label column]))")
+    if _THOUSANDS.match(text):
+        return FileFormatError(f"{path}: data row {row + 1}, column {col}{name} holds {text!r}, a number written "
+                               "with thousands separators; write the numbers without them (1234.5, not 1,234.5)")
     if text.strip().lower() in _MISSING_MARKERS:
         return FileFormatError(f"{path}: data row {row + 1}, column {col}{name} holds {text!r}, a missing value; "
                                "every value must be a number: fill in the missing values (impute them, e.g. with "
