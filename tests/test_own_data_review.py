@@ -165,3 +165,12 @@ def test_a_quoted_number_with_thousands_separators_is_named_as_such(tmp_path):
         read_table(tmp_path / "f.csv")
     assert "data row 1, column 1 ('income') holds '1,250.5', a number written with thousands separators" \
         in str(caught.value)
+
+
+def test_labels_saved_as_one_column_say_to_save_them_1d(tmp_path):
+    x, y = _rows(30)
+    np.savez(tmp_path / "col.npz", x=x, y=y[:, None])
+    res = run_cli("train", "--dataset", tmp_path / "col.npz", "--out", tmp_path / "run", "--epochs", "1")
+    assert res.returncode == 1 and res.stderr.count("\n") == 1
+    assert "shape (30, 1), one column" in res.stderr and "y=y.ravel()" in res.stderr
+    assert "several labels" not in res.stderr

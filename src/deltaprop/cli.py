@@ -465,8 +465,12 @@ def _check_class_ids(path: Path, y: np.ndarray) -> None:
     if y.ndim == 1:
         return
     one_hot = y.ndim == 2 and bool(((y == 0) | (y == 1)).all()) and bool((y.sum(axis=1) == 1).all())
-    if one_hot:
+    column = y.ndim == 2 and y.shape[1] == 1
+    if one_hot and not column:
         fix = f"save the class ids instead: np.savez({str(path)!r}, x=x, y=y.argmax(axis=1))"
+    elif column:  # a column vector, as MATLAB or df[['label']].to_numpy() gives: class ids in the wrong shape
+        raise DataError(f"{path}: the labels have shape {y.shape}, one column; class ids are one value a row, "
+                        f"1-D: save them so, np.savez({str(path)!r}, x=x, y=y.ravel())")
     else:
         fix = ("the command line trains on one class a row; for several labels a row (or other targets) fit a network "
                "in Python (deltaprop.fit, or the scikit-learn estimators)")
