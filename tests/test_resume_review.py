@@ -171,3 +171,22 @@ def test_results_written_by_a_resume_are_not_recorded_with_a_length_the_run_trai
     assert tomllib.loads((run / "config.toml").read_text())["epochs"] == 4
     assert run_cli("train", *PARITY, "--epochs", "4", "--out", straight).returncode == 0
     assert _same_model(run, straight)
+
+
+def test_a_resume_given_other_settings_says_how_to_train_them_as_a_new_run(tmp_path):
+    import shlex
+    import tomllib
+
+    run = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--epochs", "2", "--out", run).returncode == 0
+    refused = run_cli("train", "--resume", run, "--lr", "0.1", "--epochs", "3")
+    assert refused.returncode == 2
+    line, = refused.stderr.splitlines()
+    assert "(not --lr)" in line
+    command = line.rpartition("from its configuration: ")[2]
+    words = shlex.split(command.replace("NEW_FOLDER", str(tmp_path / "new")))
+    assert words[:2] == ["deltaprop", "train"]
+    started = run_cli(*words[1:], "--quiet")
+    assert started.returncode == 0, started.stderr
+    config = tomllib.loads((tmp_path / "new" / "config.toml").read_text())
+    assert (config["lr"], config["epochs"], config["layers"]) == (0.1, 3, [10, 6, 2])

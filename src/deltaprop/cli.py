@@ -579,13 +579,38 @@ def _resume_folder(args, flags: dict[str, Any]) -> Path:
     given += [flag for flag, value in (("--config", args.config), ("--out", args.out), ("--overwrite", args.overwrite)) if value]
     if given:
         raise UsageError("train --resume continues a run as it was configured; only --epochs and --steps "
-                         f"may be given (not {', '.join(given)})")
+                         f"may be given (not {', '.join(given)}); to train with other settings, start a new run "
+                         f"from its configuration: {_new_run_line(args)}")
     out = Path(args.resume)
     if out.is_file():
         out = out.parent
     if not out.is_dir():
         raise Error(f"{out}: no such run folder to resume")
     return out
+
+
+def _new_run_line(args) -> str:
+    """``train --resume DIR`` given other settings, as the new run that trains them: the
+    run's config.toml with the same flags (less ``--resume`` and ``--overwrite``) into a
+    new folder."""
+    import shlex
+
+    def names(word: str, option: str) -> bool:  # argparse takes any unambiguous prefix of an option
+        key = word.partition("=")[0]
+        return word.startswith("--") and len(key) > 2 and option.startswith(key)
+
+    words, rest = [], list(getattr(args, "argv", ["train"]))[1:]
+    while rest:
+        word = rest.pop(0)
+        if names(word, "--resume"):
+            rest[:0 if "=" in word else 1] = []
+        elif not names(word, "--overwrite"):
+            words.append(word)
+    if not any(names(w, "--config") for w in words):
+        words = ["--config", str(Path(args.resume) / "config.toml"), *words]
+    if not any(names(w, "--out") for w in words):
+        words += ["--out", "NEW_FOLDER"]
+    return shlex.join([PROG, "train", *words])
 
 
 def _restart_line(out: Path) -> str:
