@@ -190,3 +190,12 @@ def test_a_resume_given_other_settings_says_how_to_train_them_as_a_new_run(tmp_p
     assert started.returncode == 0, started.stderr
     config = tomllib.loads((tmp_path / "new" / "config.toml").read_text())
     assert (config["lr"], config["epochs"], config["layers"]) == (0.1, 3, [10, 6, 2])
+
+
+def test_a_refused_resume_of_a_finished_cosine_run_prints_no_note_about_epochs_it_will_not_train(tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--schedule", "cosine", "--epochs", "4", "--out", run).returncode == 0
+    refused = run_cli("train", "--resume", run, "--epochs", "3", "--threads", "2")
+    assert refused.returncode == 2
+    line, = refused.stderr.splitlines()  # the refusal alone: no note on the t_max kept or on threads
+    assert "the run already has 4 epochs" in line

@@ -1367,11 +1367,11 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         _check_unchanged(checkpoint.extra.get("data_file"), data, cfg.dataset,
                          "restore the file the run trained on, or start a new run on this one")
         model = _resumed_model(checkpoint)
-        _threads_note(threads, model.state)
-        _check_schedule_covers(cfg, checkpoint, model, data)
-        _step_schedule_note(cfg, checkpoint, model, data)
-        _cosine_short_note(cfg, checkpoint, model, data)
-        if not _run_is_complete(cfg, model.state):
+        if not _run_is_complete(cfg, model.state):  # the schedule's notes and checks speak of epochs to train
+            _threads_note(threads, model.state)
+            _check_schedule_covers(cfg, checkpoint, model, data)
+            _step_schedule_note(cfg, checkpoint, model, data)
+            _cosine_short_note(cfg, checkpoint, model, data)
             _check_shares(args, cfg, data)
             return _run(args, cfg, out, model, data, threads)
         return _finish_complete_run(args, cfg, out, model, data, checkpoint.extra["config"])
