@@ -199,3 +199,23 @@ def test_a_refused_resume_of_a_finished_cosine_run_prints_no_note_about_epochs_i
     assert refused.returncode == 2
     line, = refused.stderr.splitlines()  # the refusal alone: no note on the t_max kept or on threads
     assert "the run already has 4 epochs" in line
+
+
+def test_a_full_disk_before_the_first_checkpoint_says_to_start_over_not_to_resume(tmp_path, monkeypatch):
+    import deltaprop.callbacks as callbacks
+
+    run = tmp_path / "run"
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device (the disk is full)", str(path))
+
+    with monkeypatch.context() as m:
+        m.setattr(callbacks, "atomic_write_bytes", full)
+        failed = run_cli("train", *PARITY, "--epochs", "2", "--out", run)
+    assert failed.returncode == 1
+    line, = failed.stderr.splitlines()
+    assert "no checkpoint was written" in line and "--resume" not in line
+    command = line.rpartition("start it over with: ")[2]
+    assert command == f"deltaprop train --config {run / 'config.toml'} --out {run} --overwrite"
+    again = run_cli(*command.split()[1:], "--quiet")
+    assert again.returncode == 0, again.stderr

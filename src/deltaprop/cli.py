@@ -1299,9 +1299,11 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
         if reporter is not None:
             with contextlib.suppress(OSError):
                 reporter.finish("failed", alerts_at_end=_alerts_standing(reporter, model, data))
-        kept = (f"the checkpoint of epoch {writer.written_epoch} is kept" if writer.written_epoch
-                else "no checkpoint was written")
-        _say(f"{_os_error_line(exc)}; {kept}. Once that is fixed, go on with: {_resume_command(args, out)}", err=True)
+        if writer.written_epoch:
+            kept, then = f"the checkpoint of epoch {writer.written_epoch} is kept", f"go on with: {_resume_command(args, out)}"
+        else:  # nothing to resume from: a resume would refuse the folder
+            kept, then = "no checkpoint was written", f"start it over with: {_restart_line(out)}"
+        _say(f"{_os_error_line(exc)}; {kept}. Once that is fixed, {then}", err=True)
         return 1
     try:
         for callback in callbacks:
