@@ -148,3 +148,54 @@ def test_a_resume_whose_data_file_was_moved_says_to_put_it_back(tmp_path):
     assert refused.returncode == 1
     line, = refused.stderr.splitlines()
     assert f"{data}: no such file" in line and "put it back there to resume" in line
+
+
+def _ctrl_c(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def test_results_written_by_a_resume_are_not_recorded_with_a_length_the_run_trained_past(tmp_path, monkeypatch):
+    import tomllib
+
+    run, straight = tmp_path / "run", tmp_path / "straight"
+    with monkeypatch.context() as m:
+        m.setattr(cli, "save", _ctrl_c)  # Ctrl-C while the model is written
+        assert run_cli("train", *PARITY, "--epochs", "4", "--out", run).returncode == 130
+    shorter = run_cli("train", "--resume", run, "--epochs", "2", "--quiet")
+    assert shorter.returncode == 2
+    line, = shorter.stderr.splitlines()
+    assert "already trained 4 epochs" in line and "leave --epochs 2 out" in line
+    assert not (run / "model.safetensors").exists()
+    finished = run_cli("train", "--resume", run, "--quiet")
+    assert finished.returncode == 0, finished.stderr
+    assert tomllib.loads((run / "config.toml").read_text())["epochs"] == 4
+    assert run_cli("train", *PARITY, "--epochs", "4", "--out", straight).returncode == 0
+    assert _same_model(run, straight)
+
+
+def test_a_resume_given_other_settings_says_how_to_train_them_as_a_new_run(tmp_path):
+    import shlex
+    import tomllib
+
+    run = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--epochs", "2", "--out", run).returncode == 0
+    refused = run_cli("train", "--resume", run, "--lr", "0.1", "--epochs", "3")
+    assert refused.returncode == 2
+    line, = refused.stderr.splitlines()
+    assert "(not --lr)" in line
+    command = line.rpartition("from its configuration: ")[2]
+    words = shlex.split(command.replace("NEW_FOLDER", str(tmp_path / "new")))
+    assert words[:2] == ["deltaprop", "train"]
+    started = run_cli(*words[1:], "--quiet")
+    assert started.returncode == 0, started.stderr
+    config = tomllib.loads((tmp_path / "new" / "config.toml").read_text())
+    assert (config["lr"], config["epochs"], config["layers"]) == (0.1, 3, [10, 6, 2])
+
+
+def test_a_refused_resume_of_a_finished_cosine_run_prints_no_note_about_epochs_it_will_not_train(tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--schedule", "cosine", "--epochs", "4", "--out", run).returncode == 0
+    refused = run_cli("train", "--resume", run, "--epochs", "3", "--threads", "2")
+    assert refused.returncode == 2
+    line, = refused.stderr.splitlines()  # the refusal alone: no note on the t_max kept or on threads
+    assert "the run already has 4 epochs" in line

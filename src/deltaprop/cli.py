@@ -609,13 +609,38 @@ def _resume_folder(args, flags: dict[str, Any]) -> Path:
     given += [flag for flag, value in (("--config", args.config), ("--out", args.out), ("--overwrite", args.overwrite)) if value]
     if given:
         raise UsageError("train --resume continues a run as it was configured; only --epochs and --steps "
-                         f"may be given (not {', '.join(given)})")
+                         f"may be given (not {', '.join(given)}); to train with other settings, start a new run "
+                         f"from its configuration: {_new_run_line(args)}")
     out = Path(args.resume)
     if out.is_file():
         out = out.parent
     if not out.is_dir():
         raise Error(f"{out}: no such run folder to resume")
     return out
+
+
+def _new_run_line(args) -> str:
+    """``train --resume DIR`` given other settings, as the new run that trains them: the
+    run's config.toml with the same flags (less ``--resume`` and ``--overwrite``) into a
+    new folder."""
+    import shlex
+
+    def names(word: str, option: str) -> bool:  # argparse takes any unambiguous prefix of an option
+        key = word.partition("=")[0]
+        return word.startswith("--") and len(key) > 2 and option.startswith(key)
+
+    words, rest = [], list(getattr(args, "argv", ["train"]))[1:]
+    while rest:
+        word = rest.pop(0)
+        if names(word, "--resume"):
+            rest[:0 if "=" in word else 1] = []
+        elif not names(word, "--overwrite"):
+            words.append(word)
+    if not any(names(w, "--config") for w in words):
+        words = ["--config", str(Path(args.resume) / "config.toml"), *words]
+    if not any(names(w, "--out") for w in words):
+        words += ["--out", "NEW_FOLDER"]
+    return shlex.join([PROG, "train", *words])
 
 
 def _restart_line(out: Path) -> str:
@@ -1372,14 +1397,14 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         _check_unchanged(checkpoint.extra.get("data_file"), data, cfg.dataset,
                          "restore the file the run trained on, or start a new run on this one")
         model = _resumed_model(checkpoint)
-        _threads_note(threads, model.state)
-        _check_schedule_covers(cfg, checkpoint, model, data)
-        _step_schedule_note(cfg, checkpoint, model, data)
-        _cosine_short_note(cfg, checkpoint, model, data)
-        if not _run_is_complete(cfg, model.state):
+        if not _run_is_complete(cfg, model.state):  # the schedule's notes and checks speak of epochs to train
+            _threads_note(threads, model.state)
+            _check_schedule_covers(cfg, checkpoint, model, data)
+            _step_schedule_note(cfg, checkpoint, model, data)
+            _cosine_short_note(cfg, checkpoint, model, data)
             _check_shares(args, cfg, data)
             return _run(args, cfg, out, model, data, threads)
-        return _finish_complete_run(args, cfg, out, model, data)
+        return _finish_complete_run(args, cfg, out, model, data, checkpoint.extra["config"])
     finally:
         lock.release()
 
@@ -1415,13 +1440,21 @@ def _unwritten(out: Path) -> list[str]:
     return missing
 
 
-def _finish_complete_run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> int:
+def _finish_complete_run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, saved: dict) -> int:
     """``--resume`` of a run with every epoch trained: refused when its files are all
     written, else the model and results are written from the checkpoint (the run was
-    stopped or killed while writing them)."""
+    stopped or killed while writing them) with the run's own length (``saved``, the
+    checkpoint's configuration): a shorter ``--epochs``/``--steps`` is refused, since the
+    model and config.toml would record a length it trained past."""
     missing = _unwritten(out)
     if not missing:
         raise _nothing_to_train(cfg, model.state)
+    trained = {"epochs": model.state.epoch, "steps": model.state.step}
+    given = " and ".join(f"--{key} {value}" for key, value in (("epochs", cfg.epochs), ("steps", cfg.steps))
+                         if value is not None and value != saved.get(key) and value <= trained[key])
+    if given:
+        raise ConfigError(f"the run already trained {model.state.epoch} epochs ({model.state.step} steps), past "
+                          f"{given}; leave {given} out to write its model and results, or start a new run")
     if not args.quiet:
         what = ("model.safetensors is missing; writing it from the checkpoint" if missing[0] == "model.safetensors"
                 else f"its results were not all written ({', '.join(missing)}); writing them from the checkpoint")
