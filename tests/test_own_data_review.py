@@ -174,3 +174,23 @@ def test_labels_saved_as_one_column_say_to_save_them_1d(tmp_path):
     assert res.returncode == 1 and res.stderr.count("\n") == 1
     assert "shape (30, 1), one column" in res.stderr and "y=y.ravel()" in res.stderr
     assert "several labels" not in res.stderr
+
+
+def test_evaluate_on_another_file_says_how_many_of_its_rows_the_model_trained_on(tmp_path):
+    x, y = _rows(80)
+    _write(tmp_path / "train.csv", x, y, label_at=3, header=True)
+    assert run_cli("train", "--dataset", tmp_path / "train.csv", "--out", tmp_path / "run", "--epochs", "1",
+                   "-q").returncode == 0
+    # the same rows with the columns in another order and Windows line endings: other bytes, the same rows
+    _write(tmp_path / "again.csv", x, y, label_at=0, header=True)
+    (tmp_path / "again.csv").write_bytes((tmp_path / "again.csv").read_bytes().replace(b"\n", b"\r\n"))
+    res = run_cli("evaluate", tmp_path / "run", "--dataset", tmp_path / "again.csv")
+    assert res.returncode == 0, res.stderr
+    said = re.search(r"(\d+) of the 80 rows of \S+ repeat the features of a row the model trained on", res.stderr)
+    assert said is not None and int(said.group(1)) == 80 - 16, res.stderr  # every row but the 16 held out
+    x2, y2 = _rows(40, seed=5)
+    _write(tmp_path / "new.csv", x2, y2, label_at=3, header=True)
+    fresh = run_cli("evaluate", tmp_path / "run", "--dataset", tmp_path / "new.csv")
+    assert fresh.returncode == 0 and "trained on" not in fresh.stderr, fresh.stderr
+    whole = run_cli("evaluate", tmp_path / "run", "--split", "all")  # the training file itself, asked for whole
+    assert whole.returncode == 0 and "repeat" not in whole.stderr, whole.stderr

@@ -440,6 +440,40 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
                     table.feature_names, table.notes + unread)
 
 
+def _repeated(x: np.ndarray, seen: np.ndarray) -> int:
+    """How many rows of ``x`` equal a row of ``seen`` exactly (values compared as float64)."""
+    def rows(a: np.ndarray) -> np.ndarray:  # each row as one opaque value, compared byte by byte
+        a = np.ascontiguousarray(a.reshape(len(a), -1), dtype=np.float64) + 0.0  # -0.0 is 0.0
+        return a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1]))).ravel()
+
+    return int(np.isin(rows(x), rows(seen)).sum())
+
+
+def _training_rows_note(mf, name: str, ds: _Dataset, x: np.ndarray) -> str | None:
+    """Words for rows ``x`` of another data file than the model's own that repeat rows the
+    model trained on (its training file, read as training read it, when that file is still
+    there unchanged). None when there are none, or the training file cannot be compared."""
+    trained, recorded = mf.extra.get("dataset"), mf.extra.get("data_file")
+    if not isinstance(trained, str) or not _is_file_dataset(trained) or not isinstance(recorded, dict):
+        return None
+    if ds.file is None or ds.file["sha256"] == recorded.get("sha256"):  # a named dataset, or the file itself
+        return None
+    try:
+        if not Path(trained).is_file() or _file_sha256(Path(trained)) != recorded.get("sha256"):
+            return None
+        seen = _load_data(trained, None, _split_seed(mf), _trained_label_column(mf),
+                          feature_names=_trained_feature_names(mf), dtype=mf.net.dtype,
+                          label_position=_trained_label_index(mf)).x_train
+    except (Error, OSError):
+        return None
+    repeated = _repeated(x, seen) if seen.shape[1:] == x.shape[1:] else 0
+    if not repeated:
+        return None
+    return (f"{repeated} of the {len(x)} rows of {name} repeat the features of a row the model trained on (in "
+            f"{trained}) exactly: the accuracy counts them as unseen; score a file without them for an accuracy on "
+            "rows the model never saw")
+
+
 def _repeats_note(name: str, ds: _Dataset) -> str | None:
     """Words for a data file's test rows whose features repeat a training row's exactly
     (duplicate rows, oversampling done before the split): the test accuracy counts them
@@ -447,11 +481,7 @@ def _repeats_note(name: str, ds: _Dataset) -> str | None:
     if ds.file is None or not ds.held_out or not len(ds.x_test):
         return None
 
-    def rows(x: np.ndarray) -> np.ndarray:  # each row as one opaque value, compared byte by byte
-        x = np.ascontiguousarray(x.reshape(len(x), -1))
-        return x.view(np.dtype((np.void, x.dtype.itemsize * x.shape[1]))).ravel()
-
-    repeated = int(np.isin(rows(ds.x_test), rows(ds.x_train)).sum())
+    repeated = _repeated(ds.x_test, ds.x_train)
     if not repeated:
         return None
     return (f"{repeated} of the {len(ds.x_test)} test rows of {name} repeat a training row's features exactly (the "
@@ -1769,6 +1799,8 @@ def cmd_evaluate(args) -> int:
     if len(y) and int(y.max()) >= known:
         raise DataError(f"{name}: holds class {int(y.max())}, which the model never saw (it knows {known} classes, "
                         f"0..{known - 1}); score a file of those classes only, or train a model on rows of every class")
+    if which.startswith("all ") and (repeats := _training_rows_note(mf, name, ds, x)) is not None:
+        _say(f"note: {repeats}", err=True)
     k = max(len(names), known)
     names = tuple(names) + tuple(str(i) for i in range(len(names), k))
     cm = confusion_matrix(y, pred, k)
