@@ -219,3 +219,15 @@ def test_a_full_disk_before_the_first_checkpoint_says_to_start_over_not_to_resum
     assert command == f"deltaprop train --config {run / 'config.toml'} --out {run} --overwrite"
     again = run_cli(*command.split()[1:], "--quiet")
     assert again.returncode == 0, again.stderr
+
+
+def test_a_damaged_checkpoint_says_what_to_do(tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--epochs", "2", "--out", run).returncode == 0
+    path = run / "checkpoint.safetensors"
+    path.write_bytes(path.read_bytes()[:-7])  # cut short, as by a copy that stopped
+    refused = run_cli("train", "--resume", run, "--epochs", "3")
+    assert refused.returncode == 1
+    line, = refused.stderr.splitlines()
+    assert "is truncated" in line
+    assert line.endswith(f"start the run over with: deltaprop train --config {run / 'config.toml'} --out {run} --overwrite")

@@ -665,7 +665,12 @@ def _resume_config(out: Path, flags: dict[str, Any]) -> tuple[TrainConfig, Check
     path = out / "checkpoint.safetensors"
     if not path.exists():
         raise _no_checkpoint(out)
-    checkpoint = load_checkpoint(path)
+    try:
+        checkpoint = load_checkpoint(path)
+    except (ModelFileError, FileFormatError) as exc:  # a damaged file is no run to go on with: say what is
+        again = (f"start the run over with: {_restart_line(out)}" if (out / "config.toml").is_file()
+                 else "start a new run")
+        raise type(exc)(f"{str(exc).rstrip('.')}; restore the file from a copy to resume, or {again}") from None
     saved = checkpoint.extra.get("config")
     if not isinstance(saved, dict):
         raise Error(f"{path} was not written by deltaprop train; it holds no run configuration")
