@@ -231,3 +231,17 @@ def test_a_damaged_checkpoint_says_what_to_do(tmp_path):
     line, = refused.stderr.splitlines()
     assert "is truncated" in line
     assert line.endswith(f"start the run over with: deltaprop train --config {run / 'config.toml'} --out {run} --overwrite")
+
+
+def test_a_stopped_run_resumed_with_the_epochs_it_reached_ends_there(tmp_path, monkeypatch):
+    import tomllib
+
+    run, short = tmp_path / "run", tmp_path / "short"
+    with monkeypatch.context() as m:
+        _ctrl_c_in_epoch(m, 4)
+        assert run_cli("train", *PARITY, "--epochs", "6", "--out", run).returncode == 130
+    ended = run_cli("train", "--resume", run, "--epochs", "3", "--quiet")
+    assert ended.returncode == 0, ended.stderr
+    assert tomllib.loads((run / "config.toml").read_text())["epochs"] == 3
+    assert run_cli("train", *PARITY, "--epochs", "3", "--out", short).returncode == 0
+    assert _same_model(run, short)

@@ -1411,7 +1411,7 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
             _cosine_short_note(cfg, checkpoint, model, data)
             _check_shares(args, cfg, data)
             return _run(args, cfg, out, model, data, threads)
-        return _finish_complete_run(args, cfg, out, model, data, checkpoint.extra["config"])
+        return _finish_complete_run(args, cfg, out, model, data)
     finally:
         lock.release()
 
@@ -1447,18 +1447,17 @@ def _unwritten(out: Path) -> list[str]:
     return missing
 
 
-def _finish_complete_run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, saved: dict) -> int:
+def _finish_complete_run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> int:
     """``--resume`` of a run with every epoch trained: refused when its files are all
     written, else the model and results are written from the checkpoint (the run was
-    stopped or killed while writing them) with the run's own length (``saved``, the
-    checkpoint's configuration): a shorter ``--epochs``/``--steps`` is refused, since the
-    model and config.toml would record a length it trained past."""
+    stopped or killed while writing them): an ``--epochs``/``--steps`` it trained past is refused, since
+    the model and config.toml would record it; one it reached ends the run there."""
     missing = _unwritten(out)
     if not missing:
         raise _nothing_to_train(cfg, model.state)
     trained = {"epochs": model.state.epoch, "steps": model.state.step}
     given = " and ".join(f"--{key} {value}" for key, value in (("epochs", cfg.epochs), ("steps", cfg.steps))
-                         if value is not None and value != saved.get(key) and value <= trained[key])
+                         if value is not None and value < trained[key])
     if given:
         raise ConfigError(f"the run already trained {model.state.epoch} epochs ({model.state.step} steps), past "
                           f"{given}; leave {given} out to write its model and results, or start a new run")
