@@ -42,16 +42,21 @@ MNIST_CENTRE = 14.0
 
 
 def _decode(path: str | Path, source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Grayscale float64 pixels of an image read from ``source`` (an open file or in-memory
-    bytes; ``path`` names it in errors); the size is checked from the header before any
-    pixel is decoded."""
-    from PIL import Image, UnidentifiedImageError
+    """Grayscale float64 pixels (0..255) of an image read from ``source`` (an open file or
+    in-memory bytes; ``path`` names it in errors), turned upright by its EXIF orientation,
+    16-bit levels v as v / 257; the size is checked from the header before any pixel is
+    decoded."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(source) as im:
             if im.width * im.height > max_pixels:
                 raise FileFormatError(f"{path}: {im.width}x{im.height} pixels is too large (limit {max_pixels:,})")
             im.load()
+            im = ImageOps.exif_transpose(im)  # a phone's photo stored sideways, shown upright
+            if im.mode.startswith("I;16") or (im.mode == "I" and im.format == "PNG"):
+                # 16-bit levels 0..65535: convert("L") would clip every level above 255 to white
+                return np.asarray(im, dtype=np.float64) / 257.0
             if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                 rgba = im.convert("RGBA")
                 background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

@@ -1,0 +1,50 @@
+"""Pictures a user gives ``predict``: 16-bit PNGs and photos with an EXIF orientation come
+out as the same 28x28 inputs as their plain 8-bit, upright copies; images given to a model
+whose training inputs lay in [0, 1] reach it on that scale."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from deltaprop.images import image_from_bytes, load_image
+
+
+def _levels_8():
+    """A gray ramp behind a dark bar: many gray levels, a light background."""
+    a = np.tile(np.linspace(120, 255, 60), (60, 1))
+    a[10:50, 25:35] = np.linspace(0, 90, 40)[:, None]
+    return np.rint(a).astype(np.uint8)
+
+
+@pytest.mark.parametrize("style", ["digit", "fashion", "as-is"])
+def test_a_16_bit_png_gives_the_inputs_of_its_8_bit_copy(tmp_path, style):
+    eight = _levels_8()
+    Image.fromarray(eight).save(tmp_path / "eight.png")
+    Image.fromarray(eight.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")
+    assert Image.open(tmp_path / "sixteen.png").mode.startswith("I")
+    a, b = load_image(tmp_path / "sixteen.png", style), load_image(tmp_path / "eight.png", style)
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # not every level above 255 clipped to white
+
+
+def _upright():
+    img = Image.new("L", (80, 60), 255)
+    ImageDraw.Draw(img).rectangle((30, 8, 44, 52), fill=0)  # a tall bar: rotated, it lies flat
+    ImageDraw.Draw(img).rectangle((30, 8, 60, 16), fill=0)  # a flag on top, so a turn by 180 shows too
+    return img
+
+
+@pytest.mark.parametrize(("orientation", "stored"), [(6, Image.Transpose.ROTATE_90), (3, Image.Transpose.ROTATE_180),
+                                                     (8, Image.Transpose.ROTATE_270)])
+@pytest.mark.parametrize("style", ["digit", "as-is"])
+def test_a_photo_is_read_upright_by_its_exif_orientation(tmp_path, orientation, stored, style):
+    up = _upright()
+    up.save(tmp_path / "up.png")
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # how a camera says "turn me to show me"
+    up.transpose(stored).save(tmp_path / "photo.png", exif=exif.tobytes())
+    want = load_image(tmp_path / "up.png", style)
+    assert np.array_equal(load_image(tmp_path / "photo.png", style), want)
+    data = (tmp_path / "photo.png").read_bytes()
+    assert np.array_equal(image_from_bytes(data, style), want)  # the page's drawings go the same way
