@@ -152,6 +152,13 @@ class Dense(Layer):
         self.dtype = np.dtype(dtype)
         self._buffers.clear()
         W = np.ascontiguousarray(self._init(rng, self.n_in, self.n_out, self.dtype), dtype=self.dtype)
+        if W.shape != (self.n_in, self.n_out):
+            raise ShapeError(f"Dense({self.n_in}, {self.n_out}): the initialiser {self.init_name!r} returned weights "
+                             f"of shape {W.shape}; it must return W of shape (n_in, n_out) = ({self.n_in}, "
+                             f"{self.n_out}), as z = x W + b (transpose a (n_out, n_in) matrix)")
+        if not np.isfinite(W).all():
+            raise ConfigError(f"Dense({self.n_in}, {self.n_out}): the initialiser {self.init_name!r} returned "
+                              "NaN or infinite weights; return finite numbers")
         self.W = Parameter("W", W)
         self.b = Parameter("b", np.zeros(self.n_out, dtype=self.dtype))
         return self.n_out

@@ -229,8 +229,11 @@ class Network:
 
     def forward(self, X, *, train: bool = False) -> np.ndarray:
         """The network output ``a^L`` for ``X`` (a new array). ``train=True`` applies dropout
-        and keeps what :meth:`backward` needs."""
+        and keeps what :meth:`backward` needs: a copy of ``X`` where ``X`` itself (or a view of
+        it) would be kept, so changing ``X`` before :meth:`backward` cannot change the gradients."""
         x = _checks.features(X, self.n_features, self.dtype)
+        if train and (x is X or not x.flags.owndata):
+            x = x.copy()
         return self._forward(x, train).copy()
 
     def backward(self, loss: Loss, y) -> None:

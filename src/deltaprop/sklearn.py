@@ -752,14 +752,19 @@ class _NeuralNet(BaseEstimator):
         small steps, which L-BFGS-B reads as convergence (targets far from 0 stopped far
         from the minimum). The result is cast back to the network's dtype."""
         fitted = self.net_
-        if fitted.dtype != np.float64:
-            self.net_ = fitted.copy(dtype=np.float64)
-            try:
-                self._fit_lbfgs(X if scipy.sparse.issparse(X) else np.asarray(X, dtype=np.float64), rows, weight)
-                np.copyto(fitted._flat_values, self.net_._flat_values, casting="same_kind")
-            finally:
-                self.net_ = fitted
+        if fitted.dtype == np.float64:
+            self._lbfgs(X, rows, weight)
             return
+        self.net_ = fitted.copy(dtype=np.float64)
+        try:
+            self._lbfgs(X if scipy.sparse.issparse(X) else np.asarray(X, dtype=np.float64), rows, weight)
+            np.copyto(fitted._flat_values, self.net_._flat_values, casting="same_kind")
+        finally:
+            self.net_ = fitted
+
+    def _lbfgs(self, X, rows, weight) -> None:
+        """:meth:`_fit_lbfgs` on a float64 network: SciPy's minimiser over its flat buffers,
+        then the fitted attributes and history from its iterations."""
         net = self.net_
         theta, grads = net._flat_values, net.flat_gradients
         objective = self._objective(weight)

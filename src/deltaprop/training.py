@@ -628,9 +628,8 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     mini-batches: ``"shuffled"`` (a fresh random order every epoch; the default),
     ``"sequential"`` (the stored order; as ``shuffle=False``) or ``"sliding"`` (seed 000's
     windows of ``batch_size + 1`` rows moving by ``batch_size``, :class:`SlidingWindows`).
-    ``schedule``: a :class:`~deltaprop.schedules.Schedule`, a name or a config mapping; a
-    ``"cosine"`` or ``"step"`` given without its length takes the run's
-    (:func:`~deltaprop.schedules.schedule_for_run`).
+    ``schedule``: a :class:`~deltaprop.schedules.Schedule`, a name or a config mapping (a
+    ``"cosine"`` or ``"step"`` without its length takes the run's: ``schedule_for_run``).
     The same ``seed`` (and network seed) gives bit-identical weights and history.
     Without ``resume``, a second ``fit`` of the same network goes on from its current
     weights (the same optimizer object keeps its moments and step count), with a fresh
@@ -644,9 +643,9 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     deltaprop's losses than the state's (or other settings of it, such as ``from_logits``;
     a loss class of your own that wraps it is taken as given), for a ``schedule`` other
     than the state's, and for a ``seed`` other than the one the run began with (kept in
-    the state): leave ``seed`` and ``schedule`` out (None) or pass the run's own. Callbacks are called in the
-    order given, :class:`~deltaprop.callbacks.EarlyStopping` before the others, so that a
-    checkpoint of an epoch holds what it kept for that epoch.
+    the state): leave ``seed`` and ``schedule`` out (None) or pass the run's own. Callbacks
+    are called in the order given, :class:`~deltaprop.callbacks.EarlyStopping` first, so
+    that a checkpoint of an epoch holds what it kept for that epoch.
     ``threads`` caps the BLAS threads (default: chosen by :func:`_auto_threads`, and
     changed during the run when its steps slow down, :mod:`deltaprop.blas_threads`; kept
     in the state so a resumed run uses the same; the count can change the last bit of a
@@ -657,11 +656,9 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     only values below the smallest normal float change, and decaying momentum buffers
     stop slowing every update on processors that handle subnormals in microcode.
     ``diagnostics`` (on by default) adds a :class:`~deltaprop.callbacks.DiagnosticsRecorder`
-    unless ``callbacks`` holds one: per-layer diagnostics and alerts after every epoch, kept in
-    the history (``history.diagnostics``, ``history.alerts``); it changes no weight.
-    """
-    chosen = threads is None and not isinstance(resume, TrainingState) and (comm is None or comm.Get_size() == 1)
-    threads = _fit_threads(net, X, batch_size, threads, resume, comm)
+    unless ``callbacks`` holds one: per-layer diagnostics and alerts after every epoch, in
+    the history (``history.diagnostics``, ``history.alerts``); it changes no weight."""
+    threads, adapt = _fit_threads(net, X, batch_size, threads, resume, comm)
     blas = contextlib.nullcontext()
     if threads is not None:
         blas = blas_controller().limit(limits=_checks.positive_int("threads", threads), user_api="blas")
@@ -670,7 +667,7 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
             batch_size=batch_size, shuffle=shuffle, batching=batching, seed=seed, validation=validation,
             schedule=schedule, callbacks=callbacks, resume=resume, sample_weight=sample_weight, comm=comm,
-            threads=threads, diagnostics=diagnostics, adapt_threads=chosen and threads is not None and threads > 1,
+            threads=threads, diagnostics=diagnostics, adapt_threads=adapt,
         )
 
 
@@ -693,23 +690,26 @@ def blas_controller():
     return _BLAS_CONTROLLER
 
 
-def _fit_threads(net, X, batch_size, threads, resume, comm) -> int | None:
+def _fit_threads(net, X, batch_size, threads, resume, comm) -> tuple[int | None, bool]:
     """The BLAS threads of a ``fit``: ``threads`` as given, else the resumed run's, else
-    :func:`_auto_threads`. Over several MPI processes the host's CPUs are shared among its
-    ranks: found by a collective that every rank takes, whatever its arguments (a rank that
-    skipped it, given another batch size or ``threads=``, met the others' next collective
-    instead: an MPI abort)."""
+    :func:`_auto_threads`; and whether the run may change them (``fit`` chose more than one
+    on one process: :class:`~deltaprop.blas_threads.ThreadGovernor`). Over several MPI
+    processes the host's CPUs are shared among its ranks: found by a collective that every
+    rank takes, whatever its arguments (a rank that skipped it, given another batch size or
+    ``threads=``, met the others' next collective instead: an MPI abort)."""
     host_threads = None
     if comm is not None and comm.Get_size() > 1:
         from .distributed import threads_per_rank
 
         host_threads = threads_per_rank(comm)
-    if threads is None and isinstance(resume, TrainingState):
+    resumed = threads is None and isinstance(resume, TrainingState)
+    if resumed:
         threads = resume.threads
     if threads is None:  # a full batch is one step of all the rows
         rows = batch_size if batch_size is not None else getattr(X, "shape", (None,))[0]
         threads = _auto_threads(net, rows, host_threads)
-    return threads
+        return threads, not resumed and host_threads is None and threads is not None and threads > 1
+    return threads, False
 
 
 #: Below this many multiply-adds in a step's largest GEMM, ``fit`` uses one BLAS thread.
