@@ -93,3 +93,23 @@ def test_an_image_reaches_a_model_of_unit_inputs_on_their_scale(tmp_path, option
     want = net.predict_proba((load_image(image, "digit").reshape(1, 784) / 255.0).astype(net.dtype))[0]
     shown = _shown(r.stdout.strip())
     assert shown == pytest.approx({str(c): float(p) for c, p in enumerate(want)}, abs=6e-5)
+
+
+@pytest.mark.parametrize(("low", "high"), [(150, 235), (200, 250)])
+def test_a_photo_of_unevenly_lit_paper_gives_the_inputs_of_a_clean_drawing(tmp_path, low, high):
+    clean = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(clean).ellipse((50, 25, 150, 175), outline=0, width=18)
+    clean.save(tmp_path / "clean.png")
+    ink = np.asarray(clean) < 128
+    paper = np.tile(np.linspace(low, high, 200), (200, 1))  # lit from one side
+    Image.fromarray(np.where(ink, 40.0, paper).astype(np.uint8)).save(tmp_path / "photo.png")
+    photo, want = load_image(tmp_path / "photo.png"), load_image(tmp_path / "clean.png")
+    assert np.abs(photo.astype(int) - want.astype(int)).max() <= 2  # the paper's shading is not ink
+
+
+def test_a_digit_touching_the_edges_keeps_its_ink(tmp_path):
+    img = Image.new("L", (60, 60), 255)
+    ImageDraw.Draw(img).rectangle((25, 0, 34, 59), fill=0)  # a 1 cut by the photo's top and bottom edges
+    img.save(tmp_path / "one.png")
+    out = load_image(tmp_path / "one.png")
+    assert out.max() == 255 and (out > 200).sum() >= 20 * 3

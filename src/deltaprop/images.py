@@ -102,7 +102,9 @@ def _gray(gray: np.ndarray) -> np.ndarray:
 
 def to_mnist(gray: np.ndarray, *, threshold: float = 0.15) -> np.ndarray:
     """A 2-D grayscale array (any size, any range) → uint8 (28, 28), white digit on black,
-    box fitted to 20x20 and centred by mass."""
+    box fitted to 20x20 and centred by mass. Levels are stretched to [0, 1], inverted when
+    the border is mostly light, and the paper's level p (the border's 90th percentile, at
+    most 0.5) made black: g ← max(0, (g − p) / (1 − p))."""
     from PIL import Image
 
     g = _gray(gray)
@@ -112,7 +114,11 @@ def to_mnist(gray: np.ndarray, *, threshold: float = 0.15) -> np.ndarray:
     g = (g - lo) / (hi - lo)
     border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
     if np.median(border) > 0.5:  # light background: make the ink white
-        g = 1.0 - g
+        g, border = 1.0 - g, 1.0 - border
+    # the paper as black: a photo's unevenly lit paper is not ink (MNIST's background is 0)
+    paper = min(float(np.percentile(border, 90)), 0.5)
+    if paper > 0:
+        g = np.clip((g - paper) / (1.0 - paper), 0.0, 1.0)
     ink = g > threshold
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     if rows.size == 0:
