@@ -48,3 +48,48 @@ def test_a_photo_is_read_upright_by_its_exif_orientation(tmp_path, orientation, 
     assert np.array_equal(load_image(tmp_path / "photo.png", style), want)
     data = (tmp_path / "photo.png").read_bytes()
     assert np.array_equal(image_from_bytes(data, style), want)  # the page's drawings go the same way
+
+
+def _train_on_unit_rows(tmp_path, *options):
+    """A model trained by ``deltaprop train`` on a file of MNIST-sample digits as floats in
+    [0, 1] (``auto`` scaling keeps them as they are)."""
+    from cli_in_process import run_cli
+
+    from deltaprop.data import load
+
+    d = load("mnist-sample")
+    x = (d.x_train[:300].reshape(300, -1) / 255.0).astype(np.float32)
+    np.savez(tmp_path / "unit.npz", x=x, y=d.y_train[:300])
+    out = tmp_path / "run"
+    r = run_cli("train", "--dataset", tmp_path / "unit.npz", "--epochs", "2", "--out", out, *options, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    return out / "model.safetensors"
+
+
+def _zero(tmp_path):
+    img = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(img).ellipse((50, 25, 150, 175), outline=0, width=18)
+    img.save(tmp_path / "zero.png")
+    return tmp_path / "zero.png"
+
+
+def _shown(line: str) -> dict[str, float]:
+    inside = line.split("(probabilities ", 1)[1].rstrip(")")
+    return {k: float(v) for k, v in (part.split(": ") for part in inside.split(", "))}
+
+
+@pytest.mark.parametrize("options", [(), ("--scaling", "standardize")])
+def test_an_image_reaches_a_model_of_unit_inputs_on_their_scale(tmp_path, options):
+    from cli_in_process import run_cli
+
+    import deltaprop as dp
+
+    model = _train_on_unit_rows(tmp_path, *options)
+    image = _zero(tmp_path)
+    r = run_cli("predict", model, image, "--images", "digit", "--top", "10")
+    assert r.returncode == 0, r.stderr
+    assert "0 to 1" in r.stderr  # said, not done silently
+    net = dp.load(model)
+    want = net.predict_proba((load_image(image, "digit").reshape(1, 784) / 255.0).astype(net.dtype))[0]
+    shown = _shown(r.stdout.strip())
+    assert shown == pytest.approx({str(c): float(p) for c, p in enumerate(want)}, abs=6e-5)
