@@ -137,3 +137,21 @@ def test_an_initialiser_returning_nan_is_refused():
     # every output was NaN, silently
     with pytest.raises(ConfigError, match="NaN or infinite"):
         dp.Network([dp.Dense(4, 3, init=lambda rng, n_in, n_out, dtype: np.full((n_in, n_out), np.nan))])
+
+
+def test_an_unbuilt_dense_layer_says_so():
+    # a bare AttributeError ('NoneType' object has no attribute 'value')
+    with pytest.raises(ConfigError, match="no weights yet"):
+        dp.Dense(4, 3).forward(X)
+
+
+def test_forward_of_a_sparse_matrix_names_toarray():
+    # "must hold numbers, got dtype object; convert it with np.asarray(..., float)", which
+    # does not convert a sparse matrix
+    sparse = pytest.importorskip("scipy.sparse")
+    net = dp.mlp([4, 3], seed=0)
+    S = sparse.csr_matrix(X)
+    for call in (lambda: net.forward(S), lambda: net.loss_and_gradients(dp.CrossEntropy(), S, Y3)):
+        with pytest.raises(dp.DataError, match=r"sparse matrix.*X\.toarray\(\)"):
+            call()
+    np.testing.assert_allclose(net.predict_proba(S), net.forward(S.toarray()), rtol=1e-6)

@@ -69,6 +69,9 @@ def positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int:
 def features(X: Any, n_features: int | None, dtype, *, name: str = "X", rows: np.ndarray | None = None) -> np.ndarray:
     """``X`` as a C-contiguous ``(n, n_features)`` array of ``dtype``, finite, else a typed error.
     ``rows``: the row numbers ``X`` holds of a larger array, which a message names."""
+    if is_sparse(X):  # np.asarray makes a 0-d object array of it
+        raise DataError(f"{name} is a sparse matrix; this call takes a dense array: pass {name}.toarray() "
+                        "(predict, predict_proba, evaluate and fit read a sparse matrix a batch at a time)")
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like

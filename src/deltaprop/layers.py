@@ -170,6 +170,9 @@ class Dense(Layer):
         return {"type": self.type_name, "n_in": self.n_in, "n_out": self.n_out, "init": self.init_name}
 
     def forward(self, x, *, train=False):
+        if self.W is None:
+            raise ConfigError(f"{self!r} has no weights yet: put it in a Network, or call "
+                              "layer.build(n_in, dtype, rng) first")
         out = self._buffer("out" if train else "eval", (x.shape[0], self.n_out))
         np.matmul(x, self.W.value, out=out)
         out += self.b.value
