@@ -113,3 +113,22 @@ def test_a_digit_touching_the_edges_keeps_its_ink(tmp_path):
     img.save(tmp_path / "one.png")
     out = load_image(tmp_path / "one.png")
     assert out.max() == 255 and (out > 200).sum() >= 20 * 3
+
+
+def test_rows_already_divided_by_255_are_refused_for_a_model_that_divides_them(tmp_path):
+    from cli_in_process import run_cli
+
+    from deltaprop.data import load
+
+    d = load("mnist-sample")
+    x = d.x_train[:300].reshape(300, -1)
+    np.savez(tmp_path / "levels.npz", x=x, y=d.y_train[:300])  # uint8 levels: auto scaling divides by 255
+    r = run_cli("train", "--dataset", tmp_path / "levels.npz", "--epochs", "1", "--out", tmp_path / "run", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    np.save(tmp_path / "raw.npy", x[:3])
+    np.save(tmp_path / "scaled.npy", x[:3] / 255.0)
+    ok = run_cli("predict", tmp_path / "run", tmp_path / "raw.npy")
+    assert ok.returncode == 0 and ok.stdout.count("class ") == 3
+    bad = run_cli("predict", tmp_path / "run", tmp_path / "scaled.npy")
+    assert bad.returncode != 0 and bad.stdout == ""
+    assert "divides its raw inputs by 255" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

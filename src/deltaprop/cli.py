@@ -1872,6 +1872,21 @@ def _image_levels_top(mf: ModelFile) -> float:
     return 1.0 if auto_none and _is_file_dataset(dataset) else 255.0
 
 
+def _check_not_prescaled(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
+    """Refuse rows already divided by 255 for a model that divides its raw inputs itself:
+    its ÷max scaling was fitted on whole-number levels, and fractions in [0, 1] would be
+    divided again into near-zero inputs that every class answers alike."""
+    first = mf.net.layers[0]
+    if not isinstance(first, Rescaling) or rows.dtype.kind != "f" or rows.min() < 0 or rows.max() > 1:
+        return
+    if np.array_equal(rows, np.round(rows)):
+        return
+    top = round(1.0 / first.scale)
+    raise DataError(f"{path}: its values are fractions in [0, 1], but this model divides its raw inputs by {top} "
+                    f"itself (it was trained on whole levels 0..{top}); give the rows undivided, e.g. "
+                    f"np.save('rows.npy', np.rint(rows * {top}))")
+
+
 def _rows_of(path: Path, n_features: int, style: str = "digit") -> np.ndarray:
     """The raw input rows in one INPUT: an image (28x28 inputs made in ``style``) or a .npy file."""
     if path.suffix.lower() != ".npy":
@@ -1943,6 +1958,8 @@ def cmd_predict(args) -> int:
     images = [p for p in paths if p.suffix.lower() not in (".npy", ".csv", ".txt", ".npz")]
     style = _image_style(mf, args.images) if images and net.n_features == 784 else "digit"
     batches = [_rows_of(path, net.n_features, style) for path in paths]  # every input is checked before any output
+    for path, rows in zip(paths, batches):
+        _check_not_prescaled(mf, path, rows)
     if images and net.n_features == 784 and (top_level := _image_levels_top(mf)) != 255.0:
         # images are 0..255 levels; the model's raw inputs were on another scale
         batches = [rows * (top_level / 255.0) if path in images else rows for path, rows in zip(paths, batches)]
