@@ -132,3 +132,17 @@ def test_rows_already_divided_by_255_are_refused_for_a_model_that_divides_them(t
     bad = run_cli("predict", tmp_path / "run", tmp_path / "scaled.npy")
     assert bad.returncode != 0 and bad.stdout == ""
     assert "divides its raw inputs by 255" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_the_served_page_gives_a_model_of_unit_inputs_its_drawing_on_their_scale(tmp_path):
+    """As predict: the page's 0..255 drawing reaches a model trained on a file of values in
+    [0, 1] as values in [0, 1], not as levels 255 times too large."""
+    import deltaprop as dp
+    from deltaprop.serve.model import ModelSource
+
+    model = _train_on_unit_rows(tmp_path)
+    pixels = load_image(_zero(tmp_path), "digit").astype(np.float64)
+    got = ModelSource(model).forward(pixels)
+    net = dp.load(model)
+    want = net.predict_proba((pixels.reshape(1, 784) / 255.0).astype(net.dtype))[0]
+    assert got["probabilities"] == pytest.approx([float(p) for p in want], abs=1e-6)

@@ -44,7 +44,7 @@ from .images import style_for as image_style_for
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
 from .network import Network, mlp
 from .plots import figure_format, plot_confusion, plot_history, plot_samples, plot_weights
-from .preprocessing import (Rescaling, Standardization, auto_scaling, describe_inputs, standardization_for, unit_scaling,
+from .preprocessing import (Rescaling, auto_scaling, describe_inputs, standardization_for, unit_scaling,
                             with_input_layer)
 from .runlock import LOCK_NAME, RunLock
 from .schedules import Constant, CosineAnnealing, StepDecay
@@ -53,6 +53,7 @@ from .serialization import (
     ModelFile,
     class_probabilities,
     decided_classes,
+    image_levels_top,
     is_one_class,
     load_checkpoint,
     read_model,
@@ -1854,24 +1855,6 @@ def _image_style(mf: ModelFile, choice: str) -> str:
     return style
 
 
-def _image_levels_top(mf: ModelFile) -> float:
-    """The value a white pixel had in the model's raw training inputs: 255 for 8-bit levels
-    (÷255 scaling, or raw MNIST levels), 65535 for 16-bit ones, 1 for inputs that lay in
-    [0, 1]: no scaling layer where ``auto`` chose none (which it does only for data in
-    [0, 1]), or a standardisation whose μ all lie in [0, 1] and σ ≤ 1 (data in [0, 1] has
-    σ ≤ 0.5; a constant feature's σ is stored as 1)."""
-    first = mf.net.layers[0]
-    if isinstance(first, Rescaling):
-        return float(round(1.0 / first.scale))
-    if isinstance(first, Standardization):
-        unit = first.mean.min() >= 0 and first.mean.max() <= 1 and first.std.max() <= 1
-        return 1.0 if unit else 255.0
-    config = mf.extra.get("config")
-    dataset = config.get("dataset") if isinstance(config, dict) else None
-    auto_none = isinstance(config, dict) and config.get("scaling") == "auto" and isinstance(dataset, str)
-    return 1.0 if auto_none and _is_file_dataset(dataset) else 255.0
-
-
 def _check_not_prescaled(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
     """Refuse rows already divided by 255 for a model that divides its raw inputs itself:
     its ÷max scaling was fitted on whole-number levels, and fractions in [0, 1] would be
@@ -1960,7 +1943,7 @@ def cmd_predict(args) -> int:
     batches = [_rows_of(path, net.n_features, style) for path in paths]  # every input is checked before any output
     for path, rows in zip(paths, batches):
         _check_not_prescaled(mf, path, rows)
-    if images and net.n_features == 784 and (top_level := _image_levels_top(mf)) != 255.0:
+    if images and net.n_features == 784 and (top_level := image_levels_top(mf)) != 255.0:
         # images are 0..255 levels; the model's raw inputs were on another scale
         batches = [rows * (top_level / 255.0) if path in images else rows for path, rows in zip(paths, batches)]
         _say(f"note: this model's training inputs ran from 0 to {top_level:g}, so the images' 0..255 levels are "

@@ -91,6 +91,28 @@ def _check_scaling(spec: Any, n_features: int) -> dict[str, Any] | None:
     return spec
 
 
+def image_levels_top(model: "ModelFile") -> float:
+    """The value a white pixel had in the model's raw training inputs, which an image's
+    0..255 levels are to be scaled to: 255 for 8-bit levels (÷255 scaling, or raw MNIST
+    levels), 65535 for 16-bit ones, 1 for inputs that lay in [0, 1]: no scaling layer where
+    ``auto`` chose none for a data file (it does so only for data in [0, 1]), or a
+    standardisation whose μ all lie in [0, 1] and σ ≤ 1 (data in [0, 1] has σ ≤ 0.5; a
+    constant feature's σ is stored as 1)."""
+    from .data import DATASETS
+    from .preprocessing import Rescaling, Standardization
+
+    first = model.net.layers[0]
+    if isinstance(first, Rescaling):
+        return float(round(1.0 / first.scale))
+    if isinstance(first, Standardization):
+        unit = first.mean.min() >= 0 and first.mean.max() <= 1 and first.std.max() <= 1
+        return 1.0 if unit else 255.0
+    config = model.extra.get("config")
+    dataset = config.get("dataset") if isinstance(config, dict) else None
+    from_file = isinstance(dataset, str) and dataset.lower().replace("_", "-") not in DATASETS
+    return 1.0 if isinstance(config, dict) and config.get("scaling") == "auto" and from_file else 255.0
+
+
 def apply_scaling(spec: dict[str, Any] | None, x, dtype) -> np.ndarray:
     """Raw inputs → what the network was trained on (same arithmetic as training)."""
     dtype = np.dtype(dtype)

@@ -52,6 +52,7 @@ class _Loaded:
     epoch: int | None  # the epoch whose weights it holds, where the file or its run folder tells
     kind: str = "model"  # model or checkpoint
     image_style: str = "digit"  # how a drawing becomes its inputs (deltaprop.images), as predict reads images
+    levels_top: float = 255.0  # a white pixel's value in the training inputs (serialization.image_levels_top)
 
     @property
     def first_index(self) -> int:
@@ -146,7 +147,7 @@ class ModelSource:
         return newest_run_model(self.path) if self.is_run else self.path
 
     def _load(self, path: Path) -> None:
-        from ..serialization import is_one_class, read_model
+        from ..serialization import image_levels_top, is_one_class, read_model
 
         stamp = _stamp(path)
         mf = read_model(path)
@@ -170,7 +171,7 @@ class ModelSource:
         config = mf.extra.get("config")
         style = style_for(config.get("dataset") if isinstance(config, dict) else None) or "digit"
         self._loaded = _Loaded(net, mf.training_loss(), names, scaling, mf.outputs, scaler, path, stamp or (0, 0),
-                               epoch, mf.kind, style)
+                               epoch, mf.kind, style, image_levels_top(mf))
 
     def _current(self) -> _Loaded:
         """The loaded model, read again first if its file changed (caller holds the lock)."""
@@ -280,13 +281,17 @@ class ModelSource:
 
     @staticmethod
     def _input(m: _Loaded, pixels: np.ndarray) -> np.ndarray:
-        """Raw 0..255 pixels → the network's input, with the model's own input scaling."""
+        """Raw 0..255 pixels → the network's input: scaled to the range of the model's raw
+        training inputs (0..1 for a model trained on such a file, as ``deltaprop predict``
+        reads images), then the model's own input scaling."""
         from ..serialization import apply_scaling
 
         if m.net.n_features != IMAGE_SIDE * IMAGE_SIDE:
             raise ShapeError(f"this model takes {m.net.n_features} inputs, not a 28x28 image; "
                              "serve a model trained on 28x28 images")
         rows = np.asarray(pixels).reshape(1, IMAGE_SIDE * IMAGE_SIDE)
+        if m.levels_top != 255.0:
+            rows = rows * (m.levels_top / 255.0)
         return apply_scaling(m.input_scaling, rows, m.net.dtype)
 
     @staticmethod
