@@ -645,7 +645,10 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     than the state's, and for a ``seed`` other than the one the run began with (kept in
     the state): leave ``seed`` and ``schedule`` out (None) or pass the run's own. Callbacks
     are called in the order given, :class:`~deltaprop.callbacks.EarlyStopping` first, so
-    that a checkpoint of an epoch holds what it kept for that epoch.
+    that a checkpoint of an epoch holds what it kept for that epoch; every callback's
+    ``on_train_end`` is called, however training ends, even after one of them raised. One
+    callback given twice, two EarlyStopping on one metric and two that restore their best
+    weights raise ``ConfigError``.
     ``threads`` caps the BLAS threads (default: chosen by :func:`_auto_threads`, and
     changed during the run when its steps slow down, :mod:`deltaprop.blas_threads`; kept
     in the state so a resumed run uses the same; the count can change the last bit of a
@@ -828,15 +831,33 @@ def _validation_set(net: Network, loss: Loss, validation):
 
 def _checked(callbacks: Sequence[Callback]) -> list[Callback]:
     """The callbacks, early stopping first: what it keeps for an epoch (its record and best
-    weights) is in the state before another callback, a checkpoint writer, takes it."""
+    weights) is in the state before another callback, a checkpoint writer, takes it. Refused
+    (:class:`ConfigError`): one callback given twice, two EarlyStopping on one metric (they
+    share one record in the state) and two that restore their best weights (the network
+    would end with the last one's, whatever the other reports)."""
     from .callbacks import EarlyStopping
 
     if isinstance(callbacks, Callback):
         raise ConfigError(f"callbacks must be a list, e.g. callbacks=[{type(callbacks).__name__}(...)]")
     callbacks = list(callbacks)
-    for cb in callbacks:
+    for i, cb in enumerate(callbacks):
         if not isinstance(cb, Callback):
             raise ConfigError(f"{cb!r} is not a deltaprop Callback")
+        if any(other is cb for other in callbacks[:i]):
+            raise ConfigError(f"callbacks holds the same {type(cb).__name__} twice: it would be called twice at "
+                              "every hook (an EarlyStopping would count every epoch twice); pass it once")
+    stoppers = [cb for cb in callbacks if isinstance(cb, EarlyStopping)]
+    keys = [cb.key for cb in stoppers]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise ConfigError(f"two EarlyStopping callbacks watch {key.split('.', 1)[1]}: the training state keeps "
+                              "one record per metric, so a checkpoint and a resume would keep only one's; pass one "
+                              "EarlyStopping per metric")
+    restoring = [cb.monitor for cb in stoppers if cb.restore_best_weights]
+    if len(restoring) > 1:
+        raise ConfigError(f"EarlyStopping on {restoring[0]} and on {restoring[1]} both restore their best epoch's "
+                          "weights, but the network can end with one epoch's weights only; set "
+                          "restore_best_weights=False on all but one")
     return sorted(callbacks, key=lambda cb: not isinstance(cb, EarlyStopping))
 
 
@@ -877,8 +898,15 @@ class Loop:
             if not self._weights_finite():
                 self._diverged("the weights are no longer finite", epoch=state.epoch, step=state.step)
         finally:
+            # every callback's, even after one raised: a checkpoint writer later in the list still writes
+            failed = None
             for cb in self.callbacks:
-                cb.on_train_end(state)
+                try:
+                    cb.on_train_end(state)
+                except BaseException as exc:
+                    failed = failed or exc
+            if failed is not None:
+                raise failed
         return state.history
 
     def run_epoch(self) -> None:

@@ -1,0 +1,86 @@
+"""Callbacks as a user writes and passes them: given twice, two early stoppings, a callback
+that raises at the end of training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+
+
+def problem():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 4))
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
+    Xv = rng.standard_normal((30, 4))
+    yv = (Xv[:, 0] + Xv[:, 1] > 0).astype(np.int64)
+    return X, y, (Xv, yv)
+
+
+def train(callbacks, *, epochs=3):
+    X, y, validation = problem()
+    net = dp.mlp([4, 8, 2], seed=0)
+    return dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.2), epochs=epochs, batch_size=8,
+                  seed=1, validation=validation, callbacks=callbacks, diagnostics=False, threads=1)
+
+
+class CountEpochs(dp.Callback):
+    def __init__(self):
+        self.calls = 0
+
+    def on_epoch_end(self, state):
+        self.calls += 1
+
+
+def test_one_callback_given_twice_is_refused_not_called_twice_per_hook():
+    counter = CountEpochs()
+    with pytest.raises(dp.ConfigError, match="twice"):
+        train([counter, counter])
+    assert counter.calls == 0
+    stopper = dp.EarlyStopping("loss", patience=2)
+    with pytest.raises(dp.ConfigError, match="twice"):  # it would count every epoch twice: half the patience
+        train([stopper, stopper])
+
+
+def test_callbacks_from_a_generator_are_each_called_once():
+    counter = CountEpochs()
+    train(cb for cb in [counter])
+    assert counter.calls == 3
+
+
+def test_two_early_stoppings_on_one_metric_are_refused():
+    # they share one record in the training state: the one that stopped the run was overwritten
+    # by the other's, so a checkpoint said early stopping had not stopped it
+    quick = dp.EarlyStopping("val_loss", patience=1)
+    slow = dp.EarlyStopping("val_loss", patience=8, restore_best_weights=False)
+    with pytest.raises(dp.ConfigError, match="two EarlyStopping callbacks watch val_loss"):
+        train([quick, slow])
+
+
+def test_two_early_stoppings_that_both_restore_weights_are_refused():
+    # the second restored its own best epoch over the first's, while the first's report said
+    # the network kept its best epoch's weights
+    with pytest.raises(dp.ConfigError, match="restore_best_weights=False"):
+        train([dp.EarlyStopping("val_loss"), dp.EarlyStopping("val_accuracy")])
+
+
+def test_two_early_stoppings_on_different_metrics_restoring_one_train():
+    by_loss = dp.EarlyStopping("val_loss", patience=1)
+    by_accuracy = dp.EarlyStopping("val_accuracy", patience=1, restore_best_weights=False)
+    history = train([by_loss, by_accuracy], epochs=4)
+    assert len(history) >= 1 and by_loss.last_epoch == by_accuracy.last_epoch == len(history)
+
+
+class FailsAtTheEnd(dp.Callback):
+    def on_train_end(self, state):
+        raise RuntimeError("failed at the end")
+
+
+def test_a_callback_raising_in_on_train_end_leaves_the_checkpoint_written(tmp_path):
+    writer = dp.CheckpointWriter(tmp_path, interval=3600)  # written only when training ends
+    with pytest.raises(RuntimeError, match="failed at the end"):
+        train([FailsAtTheEnd(), writer], epochs=2)
+    assert writer.written_epoch == 2
+    assert len(dp.History.read_csv(tmp_path / "history.csv")) == 2
+    assert (tmp_path / "checkpoint.safetensors").is_file()
