@@ -117,3 +117,19 @@ def test_a_checkpoint_holds_the_weights_a_callback_changed_at_the_epoch_end_what
     resumed = run([HalveWeights()], 3, net=checkpoint.net, optimizer=checkpoint.optimizer,
                   resume=checkpoint.training_state())
     np.testing.assert_array_equal(weights_of(resumed), uninterrupted)
+
+
+def test_a_hook_fit_never_calls_is_warned_of_not_silently_skipped():
+    class Warmup(dp.Callback):  # on_batch_begin is another library's hook: deltaprop has none
+        def on_batch_begin(self, state):
+            state.optimizer.lr = 0.0
+
+    with pytest.warns(UserWarning, match="Warmup defines on_batch_begin, which fit never calls") as caught:
+        train([Warmup()], epochs=1)
+    assert caught[0].filename == __file__
+
+
+def test_the_hooks_fit_calls_raise_no_warning(recwarn):
+    train([CountEpochs(), dp.EarlyStopping("val_loss"), dp.LambdaCallback(on_batch_end=lambda state, rows, loss: None)],
+          epochs=1)
+    assert not [w for w in recwarn if "never calls" in str(w.message)]

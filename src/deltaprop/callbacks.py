@@ -26,7 +26,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class Callback:
-    """Base class: override the hooks you need."""
+    """Base class: override the hooks you need. ``fit`` calls only these six (there is no
+    ``on_batch_begin``: change a step's update in :meth:`on_gradients`) and warns of a
+    method named like another hook."""
 
     def on_train_begin(self, state: "TrainingState") -> None: ...
 

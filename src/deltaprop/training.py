@@ -846,6 +846,7 @@ def _checked(callbacks: Sequence[Callback]) -> list[Callback]:
     for i, cb in enumerate(callbacks):
         if not isinstance(cb, Callback):
             raise ConfigError(f"{cb!r} is not a deltaprop Callback")
+        _warn_unknown_hooks(cb)
         if any(other is cb for other in callbacks[:i]):
             raise ConfigError(f"callbacks holds the same {type(cb).__name__} twice: it would be called twice at "
                               "every hook (an EarlyStopping would count every epoch twice); pass it once")
@@ -863,6 +864,23 @@ def _checked(callbacks: Sequence[Callback]) -> list[Callback]:
                           "restore_best_weights=False on all but one")
     return sorted(callbacks, key=lambda cb: 0 if isinstance(cb, EarlyStopping) else 2 if isinstance(cb, CheckpointWriter)
                   else 1)
+
+
+#: The hooks :class:`Loop` calls.
+HOOKS = ("on_train_begin", "on_epoch_begin", "on_gradients", "on_batch_end", "on_epoch_end", "on_train_end")
+
+
+def _warn_unknown_hooks(cb: Callback) -> None:
+    """Warn of methods of ``cb``'s class named like a hook that the loop never calls (another
+    library's ``on_batch_begin``, ``on_train_batch_end``): they would silently do nothing."""
+    import warnings
+
+    unknown = sorted({name for klass in type(cb).__mro__ if klass is not object for name, value in vars(klass).items()
+                      if name.startswith("on_") and callable(value) and name not in HOOKS})
+    if unknown:
+        warnings.warn(f"{type(cb).__name__} defines {', '.join(unknown)}, which fit never calls; its hooks are "
+                      f"{', '.join(HOOKS)} (on_batch_end for every step, on_gradients before every update)",
+                      UserWarning, stacklevel=5)
 
 
 # -- the loop -----------------------------------------------------------------------------------
