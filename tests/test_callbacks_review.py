@@ -133,3 +133,21 @@ def test_the_hooks_fit_calls_raise_no_warning(recwarn):
     train([CountEpochs(), dp.EarlyStopping("val_loss"), dp.LambdaCallback(on_batch_end=lambda state, rows, loss: None)],
           epochs=1)
     assert not [w for w in recwarn if "never calls" in str(w.message)]
+
+
+def test_a_gradient_hook_over_data_parallel_processes_sees_the_reduced_gradients():
+    from test_distributed import _TwinRanks
+
+    comm, reductions = _TwinRanks(), []
+    hook = dp.LambdaCallback(on_gradients=lambda state: reductions.append(comm.calls.get("Reduce", 0)))
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    dp.fit(dp.mlp([4, 5, 2], seed=0, dtype="float64"), X, (X[:, 0] > 0).astype(int), loss=dp.CrossEntropy(),
+           optimizer=dp.SGD(lr=0.1), epochs=1, batch_size=10, seed=0, threads=1, comm=comm, callbacks=[hook],
+           diagnostics=False)
+    assert reductions == [1, 2, 3, 4]  # each step's gradient reduction came before the hook
+
+
+def test_a_rate_set_in_on_epoch_begin_is_the_epochs_rate():
+    rates = dp.LambdaCallback(on_epoch_begin=lambda state: setattr(state.optimizer, "lr", 0.05 * (state.epoch + 1)))
+    history = train([rates], epochs=3)
+    assert history["lr"] == pytest.approx([0.05, 0.10, 0.15])

@@ -28,7 +28,10 @@ if TYPE_CHECKING:  # pragma: no cover
 class Callback:
     """Base class: override the hooks you need. ``fit`` calls only these six (there is no
     ``on_batch_begin``: change a step's update in :meth:`on_gradients`) and warns of a
-    method named like another hook."""
+    method named like another hook. ``fit`` sets ``optimizer.lr`` from the schedule at the
+    start of every epoch, before :meth:`on_epoch_begin`: a rate a callback sets there holds
+    for the epoch, one set in another hook only until the next epoch starts (set a step's
+    rate in :meth:`on_gradients`)."""
 
     def on_train_begin(self, state: "TrainingState") -> None: ...
 
