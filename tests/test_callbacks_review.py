@@ -151,3 +151,17 @@ def test_a_rate_set_in_on_epoch_begin_is_the_epochs_rate():
     rates = dp.LambdaCallback(on_epoch_begin=lambda state: setattr(state.optimizer, "lr", 0.05 * (state.epoch + 1)))
     history = train([rates], epochs=3)
     assert history["lr"] == pytest.approx([0.05, 0.10, 0.15])
+
+
+def test_early_stopping_does_not_claim_a_stop_in_an_epoch_the_steps_limit_cut_short():
+    # epochs of 3 batches; steps=4 ends the run one batch into epoch 2, whose val_loss is worse
+    from test_callbacks import overfitting_problem
+
+    (X, y), validation = overfitting_problem()
+    stopper = dp.EarlyStopping("val_loss", patience=0)
+    history = dp.fit(dp.mlp([5, 64, 2], activation="tanh", seed=0), X, y, loss=dp.CrossEntropy(),
+                     optimizer=dp.Adam(lr=0.01), steps=4, batch_size=8, seed=0, validation=validation,
+                     callbacks=[stopper], diagnostics=False, threads=1)
+    assert history["steps"] == [3, 4] and history["val_loss"][1] > history["val_loss"][0]
+    assert stopper.stopped_epoch is None  # the steps limit ended the run, not early stopping
+    assert stopper.report().startswith("early stopping did not stop the run")

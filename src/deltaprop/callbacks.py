@@ -58,7 +58,8 @@ class EarlyStopping(Callback):
     ``restore_best_weights`` the network ends with the weights of its best epoch. ``monitor``
     is one of ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``; a ``val_`` metric falls
     back to its training counterpart without validation data; accuracies are maximised,
-    losses minimised (:class:`~deltaprop.watch.MetricWatch`).
+    losses minimised (:class:`~deltaprop.watch.MetricWatch`). An epoch cut short (by
+    ``steps`` or another callback's stop) may be the best, but never counts as the stop.
 
     A new run starts afresh. What it knows (the best value, its epoch, the epochs waited and
     the best epoch's weights) is kept in the training state at the end of every finished
@@ -161,7 +162,7 @@ class EarlyStopping(Callback):
                 else:
                     for saved, p in zip(self._best_weights, params):
                         np.copyto(saved, p.value)
-        elif improved is False and self.watch.wait > self.patience:
+        elif improved is False and self.watch.wait > self.patience and finished:  # a cut-short epoch ends the run anyway
             self.stopped_epoch = state.epoch
             state.stop_training = True
         if finished:
