@@ -165,3 +165,8 @@ def test_early_stopping_does_not_claim_a_stop_in_an_epoch_the_steps_limit_cut_sh
     assert history["steps"] == [3, 4] and history["val_loss"][1] > history["val_loss"][0]
     assert stopper.stopped_epoch is None  # the steps limit ended the run, not early stopping
     assert stopper.report().startswith("early stopping did not stop the run")
+
+
+def test_a_lambda_callback_given_something_not_callable_is_refused_when_built():
+    with pytest.raises(dp.ConfigError, match="on_epoch_end must be a function"):
+        dp.LambdaCallback(on_epoch_end="print")

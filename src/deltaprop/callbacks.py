@@ -281,6 +281,9 @@ class LambdaCallback(Callback):
                  on_epoch_end=None, on_train_end=None):
         for name, fn in list(locals().items()):
             if name != "self" and fn is not None:
+                if not callable(fn):
+                    raise ConfigError(f"LambdaCallback's {name} must be a function of the training state "
+                                      f"(or None), got {fn!r:.60}")
                 setattr(self, name, fn)
 
 
