@@ -86,39 +86,6 @@ def test_a_callback_raising_in_on_train_end_leaves_the_checkpoint_written(tmp_pa
     assert (tmp_path / "checkpoint.safetensors").is_file()
 
 
-class HalveWeights(dp.Callback):
-    """Changes the weights at every epoch's end (as a max-norm projection would)."""
-
-    def on_epoch_end(self, state):
-        for p in state.net.parameters():
-            p.value *= 0.5
-
-
-def weights_of(net):
-    return np.concatenate([p.value.ravel() for p in net.parameters()])
-
-
-def test_a_checkpoint_holds_the_weights_a_callback_changed_at_the_epoch_end_whatever_the_order(tmp_path):
-    from deltaprop.serialization import load_checkpoint
-
-    X, y, _ = problem()
-
-    def run(callbacks, epochs, net=None, optimizer=None, resume=None):
-        net = net or dp.mlp([4, 8, 2], seed=0)
-        optimizer = optimizer or dp.SGD(lr=0.2, momentum=0.9)
-        dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=optimizer, epochs=epochs, batch_size=8, seed=1,
-               callbacks=callbacks, resume=resume, diagnostics=False, threads=1)
-        return net
-
-    uninterrupted = weights_of(run([HalveWeights()], 3))
-    # the writer given first: it used to take the epoch's weights before the other callback halved them
-    run([dp.CheckpointWriter(tmp_path, interval=0), HalveWeights()], 2)
-    checkpoint = load_checkpoint(tmp_path / "checkpoint.safetensors")
-    resumed = run([HalveWeights()], 3, net=checkpoint.net, optimizer=checkpoint.optimizer,
-                  resume=checkpoint.training_state())
-    np.testing.assert_array_equal(weights_of(resumed), uninterrupted)
-
-
 def test_a_hook_fit_never_calls_is_warned_of_not_silently_skipped():
     class Warmup(dp.Callback):  # on_batch_begin is another library's hook: deltaprop has none
         def on_batch_begin(self, state):

@@ -297,8 +297,8 @@ class CheckpointWriter(Callback):
     stops at ``steps`` inside an epoch, that point with the epoch's progress, which a
     resume finishes) and never a state from a Ctrl-C between two epoch ends, while a
     thousand one-second epochs cost neither a thousand fsyncs nor a thousand encodings of
-    a history that grows with every epoch. ``fit`` calls it after the other callbacks,
-    so the checkpoint holds weights a callback changed at the epoch's end. ``meta``: the keyword arguments of
+    a history that grows with every epoch. It takes the weights when its ``on_epoch_end``
+    runs: give it after a callback that changes them there. ``meta``: the keyword arguments of
     :func:`~deltaprop.serialization.encode_checkpoint` (class names, extra)."""
 
     def __init__(self, folder, meta: dict[str, Any] | None = None, *, interval: float = 5.0):

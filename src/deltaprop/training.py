@@ -644,9 +644,8 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     a loss class of your own that wraps it is taken as given), for a ``schedule`` other
     than the state's, and for a ``seed`` other than the one the run began with (kept in
     the state): leave ``seed`` and ``schedule`` out (None) or pass the run's own. Callbacks
-    are called in the order given, :class:`~deltaprop.callbacks.EarlyStopping` first and
-    :class:`~deltaprop.callbacks.CheckpointWriter` last, so that a checkpoint of an epoch
-    holds what the others kept or changed (weights included) at that epoch's end; every callback's
+    are called in the order given, :class:`~deltaprop.callbacks.EarlyStopping` first, so
+    that a checkpoint of an epoch holds what it kept for that epoch; every callback's
     ``on_train_end`` is called, however training ends, even after one of them raised. One
     callback given twice, two EarlyStopping on one metric and two that restore their best
     weights raise ``ConfigError``.
@@ -831,14 +830,12 @@ def _validation_set(net: Network, loss: Loss, validation):
 
 
 def _checked(callbacks: Sequence[Callback]) -> list[Callback]:
-    """The callbacks, early stopping first and checkpoint writers last, the others in the
-    order given: what early stopping keeps for an epoch (its record and best weights), and
-    the weights another callback changes at the epoch's end, are in the state before a
-    checkpoint writer takes it (a resume from the file goes on as the run did). Refused
+    """The callbacks, early stopping first: what it keeps for an epoch (its record and best
+    weights) is in the state before another callback, a checkpoint writer, takes it. Refused
     (:class:`ConfigError`): one callback given twice, two EarlyStopping on one metric (they
     share one record in the state) and two that restore their best weights (the network
     would end with the last one's, whatever the other reports)."""
-    from .callbacks import CheckpointWriter, EarlyStopping
+    from .callbacks import EarlyStopping
 
     if isinstance(callbacks, Callback):
         raise ConfigError(f"callbacks must be a list, e.g. callbacks=[{type(callbacks).__name__}(...)]")
@@ -862,8 +859,7 @@ def _checked(callbacks: Sequence[Callback]) -> list[Callback]:
         raise ConfigError(f"EarlyStopping on {restoring[0]} and on {restoring[1]} both restore their best epoch's "
                           "weights, but the network can end with one epoch's weights only; set "
                           "restore_best_weights=False on all but one")
-    return sorted(callbacks, key=lambda cb: 0 if isinstance(cb, EarlyStopping) else 2 if isinstance(cb, CheckpointWriter)
-                  else 1)
+    return sorted(callbacks, key=lambda cb: not isinstance(cb, EarlyStopping))
 
 
 #: The hooks :class:`Loop` calls.
@@ -920,7 +916,7 @@ class Loop:
             if not self._weights_finite():
                 self._diverged("the weights are no longer finite", epoch=state.epoch, step=state.step)
         finally:
-            # every callback's, even after one raised: the checkpoint writer, called last, still writes
+            # every callback's, even after one raised: a checkpoint writer later in the list still writes
             failed = None
             for cb in self.callbacks:
                 try:
