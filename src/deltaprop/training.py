@@ -616,10 +616,9 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
         sample_weight=None, comm=None, flush_subnormals: bool = True, diagnostics: bool = True) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
 
-    ``X``: ``(n, features)`` array (converted once to the network's dtype), or a lazy
-    array with ``shape``, ``len`` and row gathering ``X[index_array]`` (e.g.
-    :func:`deltaprop.data.open_mapped`, or a SciPy sparse matrix) whose batches are read
-    from disk (or densified) when needed and checked as they are read.
+    ``X``: ``(n, features)`` array (converted once to the network's dtype), or a lazy array
+    with ``shape``, ``len`` and ``X[index_array]`` (:func:`deltaprop.data.open_mapped`, a
+    SciPy sparse matrix) whose batches are read (or densified) and checked when needed.
     ``y``: class ids or target rows. ``sample_weight``: one weight ``≥ 0`` per row, scaled
     to mean 1, so the loss is ``(1/n) Σ w_i ℓ_i`` (see :mod:`deltaprop.losses`; accuracy
     still counts every row once). Stops after ``epochs`` epochs or ``steps`` updates
@@ -646,18 +645,16 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     the state): leave ``seed`` and ``schedule`` out (None) or pass the run's own. Callbacks
     are called in the order given, :class:`~deltaprop.callbacks.EarlyStopping` first, so
     that a checkpoint of an epoch holds what it kept for that epoch; every callback's
-    ``on_train_end`` is called, however training ends, even after one of them raised. One
-    callback given twice, two EarlyStopping on one metric and two that restore their best
-    weights raise ``ConfigError``.
+    ``on_train_end`` is called, even after one of them raised (:func:`_checked` says which
+    lists of callbacks raise ``ConfigError``).
     ``threads`` caps the BLAS threads (default: chosen by :func:`_auto_threads`, and
     changed during the run when its steps slow down, :mod:`deltaprop.blas_threads`; kept
     in the state so a resumed run uses the same; the count can change the last bit of a
     GEMM, so bit-identical reruns need the same ``threads``). ``comm`` (an mpi4py
     communicator) trains data-parallel over its processes, ``batch_size`` being the global
     batch (:mod:`deltaprop.distributed`). ``flush_subnormals`` (default True) trains with
-    the thread's flush-to-zero and denormals-are-zero modes set (:mod:`deltaprop.fpenv`):
-    only values below the smallest normal float change, and decaying momentum buffers
-    stop slowing every update on processors that handle subnormals in microcode.
+    the thread's flush-to-zero and denormals-are-zero modes set (:mod:`deltaprop.fpenv`;
+    only values below the smallest normal float change: decaying momentum stays fast).
     ``diagnostics`` (on by default) adds a :class:`~deltaprop.callbacks.DiagnosticsRecorder`
     unless ``callbacks`` holds one: per-layer diagnostics and alerts after every epoch, in
     the history (``history.diagnostics``, ``history.alerts``); it changes no weight."""
