@@ -42,8 +42,8 @@ def test_watching_accuracy_of_a_run_without_classes_is_an_error_not_a_no_op():
     X, y = rng.normal(size=(20, 3)), rng.normal(size=(20, 1))  # regression: no accuracy
     for kw in ({"callbacks": [dp.EarlyStopping("accuracy")]}, {"schedule": dp.ReduceOnPlateau(monitor="accuracy")}):
         with pytest.raises(dp.ConfigError, match="'accuracy' has no value"):
-            dp.fit(dp.mlp([3, 4, 1], seed=0), X, y, loss=dp.MeanSquaredError(), optimizer=dp.SGD(0.01), epochs=3,
-                   diagnostics=False, **kw)
+            dp.fit(dp.mlp([3, 4, 1], output="identity", seed=0), X, y, loss=dp.MeanSquaredError(),
+                   optimizer=dp.SGD(0.01), epochs=3, diagnostics=False, **kw)
 
 
 def test_early_stopping_and_the_plateau_schedule_count_patience_alike():

@@ -352,15 +352,29 @@ def softmax_rows(z: np.ndarray, out: np.ndarray, col: np.ndarray, index: np.ndar
     return out
 
 
+def one_unit_softmax(name: str) -> str:
+    """Why a softmax over one unit is refused: ``e^{z}/e^{z} = 1`` for every ``z``, so its
+    output is constant and every example gets the same class."""
+    return (f"{name} normalises over 1 unit: its output is 1.0 whatever the input, so every example gets "
+            "the same class; use Sigmoid for a single output, or give the Softmax 2 or more units "
+            "(Dense(n_in, k) with k >= 2 before it)")
+
+
 class Softmax(Activation):
     """``a_k = e^{u_k} / Σ_i e^{u_i}`` per row, ``u = max(z − max z, ln(tiny) + 20)`` (stable:
     the row max is subtracted first; the floor, about −67.3 in float32 and −688.4 in float64,
     keeps every ``a_k`` a normal number, never 0, so ``softmax([1000, 0])`` is
     ``[1, 5.7e-30]`` in float32). Backward: ``∂L/∂z = a ⊙ (g − Σ_k g_k a_k)``. With
     :class:`~deltaprop.losses.CrossEntropy` the network skips this and starts at
-    ``δ = (a − y)/n`` (see ``CrossEntropy.fused_delta``)."""
+    ``δ = (a − y)/n`` (see ``CrossEntropy.fused_delta``). Over one unit ``a = e^z/e^z = 1``
+    for every input, so a width of 1 is refused when built (use Sigmoid for one output)."""
 
     type_name = "Softmax"
+
+    def build(self, n_in, dtype, rng):
+        if n_in == 1:
+            raise ConfigError(one_unit_softmax("Softmax"))
+        return super().build(n_in, dtype, rng)
 
     def forward(self, x, *, train=False):
         a = self._buffer("out" if train else "eval", x.shape)

@@ -19,7 +19,8 @@ import numpy as np
 
 from . import _checks
 from .errors import ConfigError
-from .layers import ACTIVATIONS, Dense, Dropout, Layer, LeakyReLU, Parameter, ReLU, layer_from_config
+from .layers import (ACTIVATIONS, Dense, Dropout, Layer, LeakyReLU, Parameter, ReLU, Softmax, layer_from_config,
+                     one_unit_softmax)
 from .losses import Loss
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -97,10 +98,12 @@ class Network:
         self.dtype = resolve_dtype(dtype)
         self.layers = layers = [_layer_copy(layer) if _built(layer) else layer for layer in layers]
         self.rng = np.random.default_rng(_checks.seed(seed))
+        self.n_features: int = next(layer for layer in layers if isinstance(layer, Dense)).n_in
         width = None
         for i, layer in enumerate(layers):
+            if isinstance(layer, Softmax) and (self.n_features if width is None else width) == 1:
+                raise ConfigError(one_unit_softmax(f"layer {i} (Softmax)"))
             width = _build_keeping_weights(layer, i, width, self.dtype, self.rng)
-        self.n_features: int = next(layer for layer in layers if isinstance(layer, Dense)).n_in
         self.n_outputs: int = width
         #: The class threshold of a single output when ``predict`` is given none: 0.5 for a
         #: probability; ``fit`` sets its loss's (0 for a single logit), and so does ``load``.
