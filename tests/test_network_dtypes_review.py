@@ -60,3 +60,86 @@ def test_a_model_file_with_a_softmax_over_one_unit_is_refused_on_load(tmp_path):
     edited = edit_metadata(path, tmp_path / "edited.safetensors", to_softmax)
     with pytest.raises(ModelFileError, match=r"Softmax.*1 unit"):
         dp.load(edited)
+
+
+# -- layers used on their own compute in a float dtype they were given ------------------------
+def _reference(name, z):
+    """The definitions in float64."""
+    return {"Sigmoid": 1.0 / (1.0 + np.exp(-z)), "Tanh": np.tanh(z), "ReLU": np.maximum(z, 0.0),
+            "LeakyReLU": np.where(z > 0, z, 0.01 * z), "Identity": z,
+            "Softmax": np.exp(z - z.max(axis=1, keepdims=True)) / np.exp(z - z.max(axis=1, keepdims=True)).sum(
+                axis=1, keepdims=True)}[name]
+
+
+ACTIVATIONS = [dp.Sigmoid, dp.Tanh, dp.ReLU, dp.LeakyReLU, dp.Identity, dp.Softmax]
+
+
+@pytest.mark.parametrize("cls", ACTIVATIONS, ids=lambda c: c.__name__)
+def test_an_activation_never_built_keeps_a_float64_input_float64(cls):
+    # dp.Softmax().forward(x) of a float64 x was float32 (the float32 default of a layer no
+    # network built), about 1e-8 off, where Identity and Dropout gave float64
+    z = RNG.normal(size=(4, 3)) * 3
+    out = cls().forward(z)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, _reference(cls.__name__, z), rtol=1e-12, atol=1e-300)
+    out32 = cls().forward(z.astype(np.float32))
+    assert out32.dtype == np.float32
+
+
+@pytest.mark.parametrize("cls", ACTIVATIONS + [dp.Dropout], ids=lambda c: c.__name__)
+def test_an_activation_never_built_computes_integers_and_booleans_in_float32(cls):
+    # tanh of a boolean array was computed in float16 (tanh(True) = 0.76171875, not
+    # 0.7615942); Identity and Dropout handed integers back as integers
+    for x in (np.array([[True, False, True]]), np.array([[1, -2, 3]]), np.float16([[0.5, -1.0, 2.0]])):
+        out = cls().forward(x)
+        assert out.dtype == np.float32
+        np.testing.assert_array_equal(out, cls().forward(x.astype(np.float32)))
+
+
+@pytest.mark.parametrize("cls", ACTIVATIONS + [dp.Dropout], ids=lambda c: c.__name__)
+def test_a_built_layer_computes_in_its_own_dtype_as_a_network_does(cls):
+    rng = np.random.default_rng(0)
+    z32 = (RNG.normal(size=(4, 3)) * 3).astype(np.float32)
+    wide = cls().forward(z32.astype(np.float64)).copy()
+    layer = cls()
+    layer.build(3, np.float64, rng)  # float32 input: computed in float64, not in float32 and widened
+    out = layer.forward(z32)
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, wide)
+    layer = cls()
+    layer.build(3, np.float32, rng)  # float64 input to a float32 layer: float32, as a float32 network gives
+    assert layer.forward(z32.astype(np.float64)).dtype == np.float32
+
+
+def test_a_built_dense_layer_casts_its_input_to_its_dtype():
+    layer = dp.Dense(3, 2)
+    layer.build(3, np.float64, np.random.default_rng(0))
+    x32 = RNG.normal(size=(4, 3)).astype(np.float32)
+    np.testing.assert_array_equal(layer.forward(x32), x32.astype(np.float64) @ layer.W.value + layer.b.value)
+    assert layer.forward(np.array([[1, 0, 1]])).dtype == np.float64
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.int32, "complex128", "bfloat16"])
+@pytest.mark.parametrize("make", [dp.ReLU, dp.Softmax, lambda: dp.Dense(3, 2), dp.Dropout], ids=["ReLU", "Softmax",
+                                                                                                "Dense", "Dropout"])
+def test_building_a_layer_in_a_dtype_other_than_float32_or_float64_is_refused(make, dtype):
+    # Dense(3, 2).build(3, np.int32, rng) truncated its Glorot weights to integers (all 0)
+    with pytest.raises(ConfigError, match="float32' or 'float64"):
+        make().build(3, dtype, np.random.default_rng(0))
+
+
+def test_a_dropout_layer_no_network_built_says_so_in_training():
+    with pytest.raises(ConfigError, match="Network"):
+        dp.Dropout(0.5).forward(np.ones((2, 3)), train=True)
+    np.testing.assert_array_equal(dp.Dropout(0.5).forward(np.ones((2, 3))), np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("first", [dp.ReLU, dp.Softmax, dp.Tanh, dp.Identity, lambda: dp.Dropout(0.3)])
+def test_a_network_whose_first_layer_is_an_activation_keeps_float64(first):
+    net = dp.Network([first(), dp.Dense(3, 2), dp.Sigmoid()], seed=0, dtype="float64")
+    x = RNG.normal(size=(5, 3))
+    for out in (net.forward(x), net.predict_proba(x), net.forward(x.astype(np.float32)), net.forward(x > 0)):
+        assert out.dtype == np.float64
+    name = net.layers[0].type_name
+    first_out = x if name == "Dropout" else _reference(name, x)
+    np.testing.assert_allclose(net.forward(x), 1 / (1 + np.exp(-(first_out @ net.layers[1].W.value))), rtol=1e-12)

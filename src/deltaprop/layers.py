@@ -17,6 +17,11 @@ that step's outputs and deltas (the network's ``trace``) intact.
 
 Activation derivatives are computed from the cached output ``a``, in place, never by
 recomputing ``σ(z)``: sigmoid ``a(1 − a)``, tanh ``1 − a²``, ReLU ``a > 0``.
+
+A layer computes in one dtype, float32 or float64: the one ``build`` gave it (a network's),
+to which an input of another dtype is cast, as a network casts its input. A layer used on
+its own and never built computes a float32 or float64 input in that dtype, and anything
+else (integers, booleans, float16) in float32.
 """
 
 from __future__ import annotations
@@ -34,6 +39,20 @@ from .errors import ConfigError, ShapeError
 from .buffers import BufferOwner
 from .initializers import resolve as resolve_initializer
 from .registry import Registry
+
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def resolve_dtype(dtype) -> np.dtype:
+    """float32 or float64, given as a name or a numpy dtype; anything else is refused."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in _DTYPES:
+        raise ConfigError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return np.dtype(_DTYPES[dt.name])  # in native byte order
 
 
 class Parameter:
@@ -86,19 +105,34 @@ class Layer(BufferOwner, ABC):
     """Base class. Subclasses set ``type_name`` and implement ``forward``/``backward``."""
 
     type_name: ClassVar[str] = "Layer"
+    #: Whether ``build`` bound the layer to a dtype (a network builds its layers); one never
+    #: built computes in its input's float32 or float64 (see :meth:`_input`).
+    _bound: bool = True
 
     def __init__(self) -> None:
         self._buffers: dict[tuple, np.ndarray] = {}
         self.dtype = np.dtype(np.float32)
         self.n_in: int | None = None
+        self._bound = False
 
     # -- construction -------------------------------------------------------------------
     def build(self, n_in: int | None, dtype: np.dtype, rng: np.random.Generator) -> int | None:
-        """Bind the layer to an input width and dtype; return the output width."""
-        self.dtype = np.dtype(dtype)
+        """Bind the layer to an input width and dtype (float32 or float64); return the output width."""
+        self.dtype = resolve_dtype(dtype)
+        self._bound = True
         self.n_in = n_in
         self._buffers.clear()
         return n_in
+
+    def _input(self, x) -> np.ndarray:
+        """``x`` in the dtype the layer computes in, which ``forward`` calls for an ``x`` of
+        another dtype. A built layer casts it to its own, as a network casts its input to the
+        network's dtype; a layer never built computes a float32 or float64 ``x`` in that
+        dtype, and anything else (integers, booleans, float16) in float32, the default."""
+        x = np.asarray(x)
+        if not self._bound:
+            self.dtype = np.dtype(x.dtype.name if x.dtype.name in _DTYPES else np.float32)
+        return np.ascontiguousarray(x, dtype=self.dtype)
 
     def parameters(self) -> list[Parameter]:
         return []
@@ -149,7 +183,8 @@ class Dense(Layer):
                 f"Dense({self.n_in}, {self.n_out}) receives {n_in} features from the layer "
                 f"before it; make its first size {n_in}, or the previous layer's output {self.n_in}"
             )
-        self.dtype = np.dtype(dtype)
+        self.dtype = resolve_dtype(dtype)
+        self._bound = True
         self._buffers.clear()
         W = np.ascontiguousarray(self._init(rng, self.n_in, self.n_out, self.dtype), dtype=self.dtype)
         if W.shape != (self.n_in, self.n_out):
@@ -173,6 +208,8 @@ class Dense(Layer):
         if self.W is None:
             raise ConfigError(f"{self!r} has no weights yet: put it in a Network, or call "
                               "layer.build(n_in, dtype, rng) first")
+        if getattr(x, "dtype", None) is not self.dtype:
+            x = self._input(x)
         out = self._buffer("out" if train else "eval", (x.shape[0], self.n_out))
         np.matmul(x, self.W.value, out=out)
         out += self.b.value
@@ -208,6 +245,8 @@ class Sigmoid(Activation):
     type_name = "Sigmoid"
 
     def forward(self, x, *, train=False):
+        if getattr(x, "dtype", None) is not self.dtype:
+            x = self._input(x)
         a = self._buffer("out" if train else "eval", x.shape)
         np.multiply(x, 0.5, out=a)
         np.tanh(a, out=a)
@@ -231,6 +270,8 @@ class Tanh(Activation):
     type_name = "Tanh"
 
     def forward(self, x, *, train=False):
+        if getattr(x, "dtype", None) is not self.dtype:
+            x = self._input(x)
         a = self._buffer("out" if train else "eval", x.shape)
         np.tanh(x, out=a)
         self._a = a
@@ -251,6 +292,8 @@ class ReLU(Activation):
     type_name = "ReLU"
 
     def forward(self, x, *, train=False):
+        if getattr(x, "dtype", None) is not self.dtype:
+            x = self._input(x)
         a = self._buffer("out" if train else "eval", x.shape)
         if not kernels.relu(x, a):  # against kept zeros in training (a batch's worth): NumPy's fast loop
             np.maximum(x, self._zeros(x.shape, x.dtype) if train else 0.0, out=a)
@@ -280,6 +323,8 @@ class LeakyReLU(Activation):
         return {"type": self.type_name, "slope": self.slope}
 
     def forward(self, x, *, train=False):
+        if getattr(x, "dtype", None) is not self.dtype:
+            x = self._input(x)
         a = self._buffer("out" if train else "eval", x.shape)
         np.multiply(x, self.slope, out=a)
         np.maximum(x, a, out=a)
@@ -301,6 +346,8 @@ class Identity(Activation):
     type_name = "Identity"
 
     def forward(self, x, *, train=False):
+        if getattr(x, "dtype", None) is not self.dtype:
+            x = self._input(x)
         self._a = x
         return x
 
@@ -377,6 +424,8 @@ class Softmax(Activation):
         return super().build(n_in, dtype, rng)
 
     def forward(self, x, *, train=False):
+        if getattr(x, "dtype", None) is not self.dtype:
+            x = self._input(x)
         a = self._buffer("out" if train else "eval", x.shape)
         softmax_rows(x, a, self._buffer("col" if train else "eval_col", (x.shape[0], 1)),
                      self._buffer("index" if train else "eval_index", (x.shape[0],), np.intp))
@@ -421,9 +470,14 @@ class Dropout(Layer):
         return {"type": self.type_name, "rate": self.rate}
 
     def forward(self, x, *, train=False):
+        if getattr(x, "dtype", None) is not self.dtype:
+            x = self._input(x)
         self._active = train and self.rate > 0.0 and not self.bypass
         if not self._active:
             return x
+        if self.rng is None:
+            raise ConfigError("Dropout has no random generator for its masks yet: put it in a Network, or call "
+                              "layer.build(n_in, dtype, rng) first")
         if not (self.freeze_mask and self._mask is not None and self._mask.shape == x.shape):
             u = self._buffer("uniform", x.shape)
             self.rng.random(x.shape, dtype=self.dtype.type, out=u)

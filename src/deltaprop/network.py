@@ -20,22 +20,8 @@ import numpy as np
 from . import _checks
 from .errors import ConfigError
 from .layers import (ACTIVATIONS, Dense, Dropout, Layer, LeakyReLU, Parameter, ReLU, Softmax, layer_from_config,
-                     one_unit_softmax)
+                     one_unit_softmax, resolve_dtype)
 from .losses import Loss
-
-_DTYPES = {"float32": np.float32, "float64": np.float64}
-
-
-def resolve_dtype(dtype) -> np.dtype:
-    """float32 or float64, given as a name or a numpy dtype; anything else is refused."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt is None or dt.name not in _DTYPES:
-        raise ConfigError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    return dt
-
 
 @dataclass
 class LayerTrace:
