@@ -40,7 +40,7 @@ def _accuracy(result) -> tuple[float, int]:
 
 def _class_and_survived_csv(path):
     """A feature column named ``class`` (1..3, what the label finder would take) and the
-    label in ``survived``; 16 features, drawn as 4x4 images."""
+    label in ``survived``; 16 features, a table's row: drawn as 4x4 images only with --as-images."""
     rng = np.random.default_rng(2)
     n = 150
     cls, pix = rng.integers(1, 4, n), rng.random((n, 15))
@@ -60,14 +60,14 @@ def test_samples_of_a_model_use_its_dataset_and_label_column(tmp_path, drawn):
     evaluated = run_cli("evaluate", run)
     accuracy, n_test = _accuracy(evaluated)
     # no --dataset: the model's own file, read with its own label column, its held-out rows
-    result = run_cli("plot", "samples", "--model", run, "-n", n_test, "-o", tmp_path / "s.png")
+    result = run_cli("plot", "samples", "--model", run, "-n", n_test, "--as-images", "-o", tmp_path / "s.png")
     assert result.returncode == 0, result.stderr
     tiles = drawn[-1]
     assert len(tiles) == n_test
     assert {label for label, _, _ in tiles} <= {"0", "1"}  # survived, not class (1..3)
     assert sum(not red for _, _, red in tiles) == round(accuracy * n_test)
     # the label column the error text for an ambiguous file names is an option here too
-    named = run_cli("plot", "samples", "--dataset", csv, "--label-column", "survived", "-n", "9",
+    named = run_cli("plot", "samples", "--dataset", csv, "--label-column", "survived", "-n", "9", "--as-images",
                     "-o", tmp_path / "t.png")
     assert named.returncode == 0, named.stderr
     assert {label for label, predicted, _ in drawn[-1]} <= {"0", "1"} and len(drawn[-1]) == 9
@@ -87,7 +87,8 @@ def test_samples_of_a_single_logit_model_use_its_decision_threshold(tmp_path, dr
            batch_size=20, seed=0, callbacks=[writer])
     model = tmp_path / "run" / "checkpoint.safetensors"
     accuracy, n_test = _accuracy(run_cli("evaluate", model, "--split", "test"))
-    result = run_cli("plot", "samples", "--model", model, "--dataset", data, "-n", n_test, "-o", tmp_path / "s.png")
+    result = run_cli("plot", "samples", "--model", model, "--dataset", data, "-n", n_test, "--as-images",
+                     "-o", tmp_path / "s.png")
     assert result.returncode == 0, result.stderr
     tiles = drawn[-1]
     assert sum(not red for _, _, red in tiles) == round(accuracy * n_test)

@@ -43,7 +43,7 @@ from .images import load_image
 from .images import style_for as image_style_for
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
 from .network import Network, mlp
-from .plots import figure_format, plot_confusion, plot_history, plot_samples, plot_weights
+from .plots import figure_format, plot_confusion, plot_history, plot_samples, plot_weights, samples_problem
 from .preprocessing import (Rescaling, auto_scaling, describe_inputs, standardization_for, unit_scaling,
                             with_input_layer)
 from .runlock import LOCK_NAME, RunLock
@@ -225,6 +225,9 @@ def _add_plot(sub) -> None:
     ps.add_argument("--label-column", help="the label column of a CSV file (default: the one --model's training used)")
     ps.add_argument("--model", help="show this model's predictions too")
     ps.add_argument("-n", default="25", help="how many images (default 25)")
+    ps.add_argument("--as-images", action="store_true",
+                    help="draw rows as images even when they look like a table's (a square of 4x4 to 7x7 values, or "
+                         "columns the model standardises one by one); by default only squares of at least 8x8 are drawn")
     ps.add_argument("-o", "--out", metavar="FILE.png",
                     help="the PNG file to write (.svg or .pdf for those formats; default: samples.png next to "
                          "--model, else in this folder)")
@@ -2022,9 +2025,12 @@ def cmd_plot_samples(args) -> int:
     ds, x, y, _ = _rows_to_score(args, mf, name)
     x, y = x[:n], y[:n]
     names = _class_names_shown(mf, ds, name, "a drawing of its predictions")
+    images = True if args.as_images else None
+    if problem := samples_problem(x.shape[1], images=images, net=mf.net if mf is not None else None, force="--as-images"):
+        raise ShapeError(f"{name}: {problem}")
     predictions = _predicted_classes(mf, x) if mf is not None else None
     out = args.out or (mf.path.parent if mf is not None else Path(".")) / "samples.png"
-    _say(f"wrote {plot_samples(x, y, out, class_names=names, predictions=predictions, n=n)}")
+    _say(f"wrote {plot_samples(x, y, out, class_names=names, predictions=predictions, n=n, images=images)}")
     return 0
 
 

@@ -208,12 +208,35 @@ def _class_ids(values, name: str, n_examples: int, fix: str) -> np.ndarray:
     return _checks.class_labels(values, name=name)
 
 
+def samples_problem(n_features: int, *, images: bool | None = None, net=None, force: str = "images=True") -> str | None:
+    """Why rows of ``n_features`` values are not drawn as images (with the fix, ``force``
+    being how to ask for them), or None when they are. As :func:`plot_weights`:
+    ``images=None`` draws a square of at least 8x8 inputs that ``net`` (the model, if any)
+    does not standardise as a table's columns; ``True`` any square of at least 4x4."""
+    side = math.isqrt(n_features)
+    square = side * side == n_features and side >= 4
+    table = net is not None and _tabular_inputs(net)
+    if images is None:
+        images = square and side >= _IMAGE_SIDE and not table
+    if images and square:
+        return None
+    if not square:
+        return f"examples have {n_features} features, not a square image of at least 4x4; samples plots draw images"
+    why = "the model standardises them one by one, as a table's columns" if table else \
+        f"a table's row rather than an image of at least {_IMAGE_SIDE}x{_IMAGE_SIDE}"
+    return (f"examples have {n_features} features ({why}); samples plots draw images: pass {force} to draw each "
+            f"row as a {side}x{side} image anyway")
+
+
 def plot_samples(x, labels, path, *, class_names: Sequence[str] | None = None, predictions=None, n: int = 25,
-                 title: str | None = None) -> Path:
+                 title: str | None = None, images: bool | None = None) -> Path:
     """The first ``n`` examples as images (rows of 784 become 28x28), titled with their
     label, and with the prediction where given (red when wrong). ``labels`` and
     ``predictions`` are class ids, one per row of ``x`` (``net.predict(x)``, not the
-    per-class outputs of ``predict_proba``)."""
+    per-class outputs of ``predict_proba``). Rows are drawn as ``side x side`` images for
+    a square of at least 8x8 inputs, or 3-D ``x`` (images already); ``images=True`` draws
+    any square of at least 4x4 (16 columns of a table make no picture, so that needs
+    asking for), ``False`` none (:func:`samples_problem`)."""
     x = np.asarray(x)
     if x.ndim < 2:
         raise ShapeError(f"x must hold one example a row (2-D, or 3-D images); got shape {x.shape}")
@@ -227,9 +250,10 @@ def plot_samples(x, labels, path, *, class_names: Sequence[str] | None = None, p
         raise ShapeError("no examples to plot")
     flat = x[:n].reshape(n, -1)
     side = math.isqrt(flat.shape[1])
-    if side * side != flat.shape[1] or side < 4:  # as plot_weights: 4 features are a table's row, not a 2x2 image
-        raise ShapeError(f"examples have {flat.shape[1]} features, not a square image of at least 4x4; samples plots "
-                         "need images")
+    if images is None and x.ndim > 2:
+        images = True
+    if (problem := samples_problem(flat.shape[1], images=images)) is not None:  # as plot_weights: 16 columns are no 4x4 image
+        raise ShapeError(problem)
     names = list(class_names) if class_names is not None else None
     label = lambda c: names[int(c)] if names is not None and 0 <= int(c) < len(names) else str(int(c))  # noqa: E731
     rows, cols = _grid(n)

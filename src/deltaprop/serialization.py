@@ -179,12 +179,13 @@ class ModelFile:
 
     @property
     def outputs(self) -> str:
-        """What the network's outputs are: ``"probabilities"`` (a Softmax, or Sigmoids),
+        """What the network's outputs are: ``"probabilities"`` (a Softmax, or one Sigmoid unit),
         ``"logits"`` (a linear output trained with a cross-entropy on logits), ``"labels"``
         (independent 0/1 labels of a multi-label classifier), ``"values"`` (a regressor's
         predictions: a scikit-learn regressor's, or a network saved with
-        ``loss=MeanSquaredError(classification=False)``) or ``"scores"`` (anything else: the largest is the class, but they are
-        no probabilities)."""
+        ``loss=MeanSquaredError(classification=False)``) or ``"scores"`` (anything else,
+        several Sigmoid units of a model that is not multi-label included: the largest is
+        the class, but they are no probabilities)."""
         return output_kind(self.net, self.training_loss(), self.extra)
 
 
@@ -198,8 +199,13 @@ def output_kind(net: Network, loss, extra: dict[str, Any] | None = None) -> str:
         return "values"
     if extra.get("multilabel") is True:
         return "labels"
-    if _output_layer(net) in ("Softmax", "Sigmoid"):
+    last = _output_layer(net)
+    if last == "Softmax" or (last == "Sigmoid" and net.n_outputs == 1):
         return "probabilities"
+    if last == "Sigmoid":
+        # one sigmoid a class: each σ_k is in (0, 1) but a row's need not sum to 1, so
+        # they are no distribution over the classes; the largest is the class
+        return "scores"
     if getattr(loss, "from_logits", False):
         # several outputs of binary cross-entropy are independent sigmoids' logits: their
         # softmax (what "logits" are turned into) would be no probability of theirs

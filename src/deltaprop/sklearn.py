@@ -1208,7 +1208,11 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_`` (for multilabel, each
-        label's own probability)."""
+        label's own probability). One sigmoid unit a class (``output="sigmoid"``, three or
+        more classes) gives independent scores ``s_k = σ(z_k)``; the rows returned are
+        ``s_k / Σ_j s_j``, which sum to 1 as scikit-learn asks (its ``OneVsRestClassifier``
+        does the same). ``deltaprop predict`` and the exports show the ``s_k`` themselves,
+        as scores."""
         out = self._network_outputs(X)
         if out.shape[1] == 1:  # one sigmoid unit: P(second class)
             return np.hstack([1.0 - out, out])
