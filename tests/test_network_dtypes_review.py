@@ -143,3 +143,27 @@ def test_a_network_whose_first_layer_is_an_activation_keeps_float64(first):
     name = net.layers[0].type_name
     first_out = x if name == "Dropout" else _reference(name, x)
     np.testing.assert_allclose(net.forward(x), 1 / (1 + np.exp(-(first_out @ net.layers[1].W.value))), rtol=1e-12)
+
+
+# -- predict's threshold ------------------------------------------------------------------------
+def test_a_threshold_given_to_a_network_of_several_outputs_is_refused_not_ignored():
+    # predict(X, threshold=0.9) on a softmax network returned the argmax, as if no threshold
+    # had been given
+    net = dp.mlp([3, 4, 2], seed=0)
+    with pytest.raises(ConfigError, match=r"2 outputs.*predict_proba"):
+        net.predict(X, threshold=0.9)
+    np.testing.assert_array_equal(net.predict(X), net.predict_proba(X).argmax(axis=1))
+    single = dp.mlp([3, 4, 1], output="sigmoid", seed=0)
+    np.testing.assert_array_equal(single.predict(X, threshold=0.9), single.predict_proba(X)[:, 0] >= 0.9)
+
+
+def test_dtype_none_is_refused_rather_than_read_as_float64():
+    # np.dtype(None) is float64: Network(..., dtype=None) and mlp(..., dtype=None) computed in
+    # float64, twice the memory and time of the float32 default, without a word
+    with pytest.raises(ConfigError, match="float32' or 'float64', got None"):
+        dp.Network([dp.Dense(3, 2)], dtype=None)
+    with pytest.raises(ConfigError, match="got None"):
+        dp.mlp([3, 4, 2], dtype=None)
+    with pytest.raises(ConfigError, match="got None"):
+        dp.ReLU().build(3, None, np.random.default_rng(0))
+    assert dp.Network.from_config(dp.mlp([3, 4, 2], dtype="float64").config()).dtype == np.float64

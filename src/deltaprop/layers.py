@@ -45,9 +45,10 @@ _DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
 def resolve_dtype(dtype) -> np.dtype:
-    """float32 or float64, given as a name or a numpy dtype; anything else is refused."""
+    """float32 or float64, given as a name or a numpy dtype; anything else is refused (None
+    too, which NumPy reads as float64 where deltaprop's default is float32)."""
     try:
-        dt = np.dtype(dtype)
+        dt = None if dtype is None else np.dtype(dtype)
     except TypeError:
         dt = None
     if dt is None or dt.name not in _DTYPES:
