@@ -282,7 +282,12 @@ class Network:
         """Class ids: the argmax of the output, or ``a ≥ threshold`` for a single output.
         ``threshold`` None: :attr:`decision_threshold`, 0.5 for a sigmoid probability and 0
         for a single logit once ``fit`` trained the network with
-        ``BinaryCrossEntropy(from_logits=True)`` (or ``load`` read such a model)."""
+        ``BinaryCrossEntropy(from_logits=True)`` (or ``load`` read such a model). A threshold
+        given to a network of several outputs is refused: the argmax would ignore it."""
+        if threshold is not None and self.n_outputs > 1:
+            raise ConfigError(f"threshold applies to a single output, but this network has {self.n_outputs} outputs "
+                              "and predicts the argmax of each row: leave threshold out, or compare a column "
+                              "yourself, e.g. net.predict_proba(X)[:, k] >= t")
         if threshold is None:
             threshold = self.decision_threshold
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating, np.integer)) \

@@ -103,8 +103,8 @@ class Standardization(Layer):
 
     @classmethod
     def fit(cls, x: np.ndarray, *, per_feature: bool = False) -> "Standardization":
-        """Statistics of the training inputs ``x`` (rows are examples; a zero deviation
-        becomes 1, so a constant feature is only centred)."""
+        """Statistics of the training inputs ``x`` (rows are examples; a constant feature,
+        ``min == max``, gets σ = 1, so it is only centred)."""
         from .data.transforms import Standardizer
 
         fitted = Standardizer("per_feature" if per_feature else "global").fit(np.asarray(x).reshape(len(x), -1))

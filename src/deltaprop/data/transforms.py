@@ -62,8 +62,9 @@ class Standardizer:
     ``mode="global"`` (seed 000): subtract the mean of each feature, divide by one
     standard deviation of all the centred values, ``(x - mu_j) / sigma`` with
     ``sigma^2 = mean_ij (x_ij - mu_j)^2``. ``mode="per_feature"``: ``(x - mu_j) / sigma_j``.
-    Population deviations (ddof 0); a deviation of zero (a constant feature, such as a
-    blank MNIST corner pixel) is replaced by 1 so nothing is divided by zero. Features are
+    Population deviations (ddof 0); a constant feature (``min == max``, such as a blank
+    MNIST corner pixel) gets its value as mean and 1 as deviation, so it maps to 0 and
+    nothing is divided by zero or by a rounding residue. Features are
     everything after the first axis. Statistics are kept in float64 and applied in the
     requested dtype.
     """
@@ -85,6 +86,14 @@ class Standardizer:
         if x.dtype.kind == "f" and not np.isfinite(x).all():
             raise DataError("Standardizer.fit: x contains NaN or inf.")
         mean = x.mean(axis=0, dtype=np.float64)
+        constant = np.zeros(mean.shape, dtype=bool)
+        if x.dtype.kind == "f":
+            # A float column's mean is rounded (0.1 a thousand times averages to 0.1 + 1e-17),
+            # so a constant column's deviation comes out ~1e-15, not 0, and dividing by it
+            # would blow a new value up by 1e15: such a column is recognised by min == max.
+            low = x.min(axis=0)
+            constant = low == x.max(axis=0)
+            mean = np.where(constant, low.astype(np.float64), mean)
         if self.mode == "global":
             # Var of the centred data, computed in float64 chunks of rows to bound memory.
             sq = 0.0
@@ -94,7 +103,7 @@ class Standardizer:
                 sq += float(np.vdot(d, d))
             std = np.asarray(np.sqrt(sq / x.size))
         else:
-            std = x.std(axis=0, dtype=np.float64)
+            std = np.where(constant, 0.0, x.std(axis=0, dtype=np.float64))
         self.mean = mean
         self.std = np.where(std > 0, std, 1.0)
         return self

@@ -1,0 +1,43 @@
+"""Standardising a constant float column: its σ must be 1, not the rounding residue of its mean."""
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop.data import Standardizer
+from deltaprop.preprocessing import Standardization, standardization_for
+
+
+def _table(n=1000, value=0.1, dtype=np.float64):
+    rng = np.random.default_rng(0)
+    return np.c_[rng.normal(size=n), np.full(n, value)].astype(dtype)
+
+
+@pytest.mark.parametrize("value", [0.1, 0.3, 7.7, 1e5 + 0.1])
+def test_constant_float_column_gets_unit_deviation_per_feature(value):
+    x = _table(value=value)
+    s = Standardizer("per_feature").fit(x)
+    assert s.std[1] == 1.0
+    assert s.mean[1] == value
+    out = s.transform(np.array([[0.0, value], [0.0, value + 0.1]]), np.float64)
+    np.testing.assert_allclose(out[:, 1], [0.0, 0.1], atol=1e-6)
+
+
+def test_constant_float_columns_get_unit_global_deviation():
+    x = np.c_[np.full(1000, 0.1), np.full(1000, 0.3)]
+    s = Standardizer("global").fit(x)
+    assert float(s.std) == 1.0
+    assert np.abs(s.transform(x, np.float64)).max() == 0.0
+
+
+def test_constant_column_does_not_blow_up_a_new_value_in_a_network():
+    x = _table()
+    for per_feature in (True, None):
+        first = standardization_for(x, per_feature=per_feature)
+        assert isinstance(first, Standardization)
+        net = dp.Network([first, dp.Dense(2, 2), dp.Softmax()], dtype="float64", seed=0)
+        shifted = x[:5].copy()
+        shifted[:, 1] = 0.2  # the constant feature at another value, as in new data
+        scaled = net.layers[0].forward(shifted)
+        assert np.isfinite(scaled).all() and np.abs(scaled[:, 1]).max() < 1.0
+        assert np.abs(net.predict(shifted) - net.predict(x[:5])).max() < 0.5
