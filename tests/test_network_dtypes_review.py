@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop.errors import ConfigError, ModelFileError
+from deltaprop.errors import ConfigError, ModelFileError, ShapeError
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(6, 3))
@@ -167,3 +167,43 @@ def test_dtype_none_is_refused_rather_than_read_as_float64():
     with pytest.raises(ConfigError, match="got None"):
         dp.ReLU().build(3, None, np.random.default_rng(0))
     assert dp.Network.from_config(dp.mlp([3, 4, 2], dtype="float64").config()).dtype == np.float64
+
+
+# -- layers used on their own read a batch of rows, as a network does ----------------------------
+def test_a_built_dense_layer_reads_one_example_as_one_row_not_as_a_column_of_rows():
+    # Dense(3, 2).forward(np.ones(3)) gave 3 equal rows (x W broadcast into a (3, 2) buffer)
+    layer = dp.Dense(3, 2)
+    layer.build(3, np.float64, np.random.default_rng(0))
+    x = RNG.normal(size=3)
+    out = layer.forward(x)
+    assert out.shape == (1, 2)
+    np.testing.assert_allclose(out[0], x @ layer.W.value + layer.b.value, rtol=1e-12)
+
+
+def test_a_dense_layer_given_the_wrong_width_names_both_widths():
+    layer = dp.Dense(3, 2)
+    layer.build(3, np.float32, np.random.default_rng(0))
+    for x in (np.ones((2, 4), np.float32), np.ones(4)):
+        with pytest.raises(ShapeError, match=r"Dense\(n_in=3.* 4 features"):
+            layer.forward(x)
+
+
+def test_a_softmax_reads_a_1d_input_as_one_row():
+    # dp.Softmax().forward(np.array([1000.0, 0.0])) raised "not enough values to unpack"
+    for z in (np.array([1000.0, 0.0]), RNG.normal(size=4) * 3):
+        out = dp.Softmax().forward(z)
+        assert out.shape == (1, z.size)
+        np.testing.assert_allclose(out[0], _reference("Softmax", z[None])[0], rtol=1e-12, atol=1e-290)
+    for bad in (np.ones((2, 3, 4)), np.float64(1.0)):
+        with pytest.raises(ShapeError, match="rows"):
+            dp.Softmax().forward(bad)
+    for one_score in (np.ones((5, 1), np.float32), [[2.0]]):  # a constant 1 a row
+        with pytest.raises(ConfigError, match="1 unit"):
+            dp.Softmax().forward(one_score)
+
+
+def test_a_dense_layer_flattens_images_as_a_network_does():
+    layer = dp.Dense(12, 2)
+    layer.build(12, np.float64, np.random.default_rng(0))
+    images = RNG.normal(size=(2, 3, 4))
+    np.testing.assert_allclose(layer.forward(images), images.reshape(2, 12) @ layer.W.value, rtol=1e-12)

@@ -133,7 +133,7 @@ class Layer(BufferOwner, ABC):
         x = np.asarray(x)
         if not self._bound:
             self.dtype = np.dtype(x.dtype.name if x.dtype.name in _DTYPES else np.float32)
-        return np.ascontiguousarray(x, dtype=self.dtype)
+        return np.asarray(x, dtype=self.dtype, order="C")
 
     def parameters(self) -> list[Parameter]:
         return []
@@ -209,13 +209,23 @@ class Dense(Layer):
         if self.W is None:
             raise ConfigError(f"{self!r} has no weights yet: put it in a Network, or call "
                               "layer.build(n_in, dtype, rng) first")
-        if getattr(x, "dtype", None) is not self.dtype:
-            x = self._input(x)
+        if getattr(x, "dtype", None) is not self.dtype or x.ndim != 2 or x.shape[1] != self.n_in:
+            x = self._rows(x)
         out = self._buffer("out" if train else "eval", (x.shape[0], self.n_out))
         np.matmul(x, self.W.value, out=out)
         out += self.b.value
         self._x = x
         return out
+
+    def _rows(self, x) -> np.ndarray:
+        """``x`` as a network reads it: one example a row (a 1-D ``x`` is one example, an
+        image's axes are flattened), ``n_in`` values each, in the layer's dtype."""
+        x = self._input(x)
+        x = x.reshape(1, -1) if x.ndim == 1 else x.reshape(len(x), -1) if x.ndim > 2 else x
+        if x.ndim != 2 or x.shape[1] != self.n_in:
+            raise ShapeError(f"{self!r} takes rows of {self.n_in} features, got "
+                             f"{'shape ()' if x.ndim != 2 else f'{x.shape[1]} features'}")
+        return x
 
     def backward(self, grad_out, *, need_input_grad=True):
         np.matmul(self._x.T, grad_out, out=self.W.grad)
@@ -425,8 +435,14 @@ class Softmax(Activation):
         return super().build(n_in, dtype, rng)
 
     def forward(self, x, *, train=False):
-        if getattr(x, "dtype", None) is not self.dtype:
+        if getattr(x, "dtype", None) is not self.dtype or x.ndim != 2 or x.shape[1] == 1:
             x = self._input(x)
+            if x.ndim == 1:  # one example's scores
+                x = x.reshape(1, -1)
+            if x.ndim != 2:
+                raise ShapeError(f"Softmax takes rows (examples, scores), one softmax a row; got shape {x.shape}")
+            if x.shape[1] == 1:
+                raise ConfigError(one_unit_softmax("Softmax"))
         a = self._buffer("out" if train else "eval", x.shape)
         softmax_rows(x, a, self._buffer("col" if train else "eval_col", (x.shape[0], 1)),
                      self._buffer("index" if train else "eval_index", (x.shape[0],), np.intp))
