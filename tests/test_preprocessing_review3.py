@@ -41,3 +41,25 @@ def test_constant_column_does_not_blow_up_a_new_value_in_a_network():
         scaled = net.layers[0].forward(shifted)
         assert np.isfinite(scaled).all() and np.abs(scaled[:, 1]).max() < 1.0
         assert np.abs(net.predict(shifted) - net.predict(x[:5])).max() < 0.5
+
+
+def test_evaluate_refuses_a_file_of_pixels_already_divided_by_255(tmp_path):
+    """A model whose Rescaling layer divides raw levels by 255, scored on a file of levels
+    already divided: every input would be divided again, the accuracy chance, not a word."""
+    from cli_in_process import run_cli
+
+    from deltaprop.data import load
+
+    d = load("mnist-sample")
+    x, y = d.x_train[:300].reshape(300, -1), d.y_train[:300]
+    np.savez(tmp_path / "levels.npz", x=x, y=y)  # uint8 levels: auto scaling divides by 255
+    r = run_cli("train", "--dataset", tmp_path / "levels.npz", "--epochs", "1", "--out", tmp_path / "run", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    np.savez(tmp_path / "raw.npz", x=x[:100], y=y[:100])
+    np.savez(tmp_path / "scaled.npz", x=x[:100] / 255.0, y=y[:100])
+    ok = run_cli("evaluate", tmp_path / "run", "--dataset", tmp_path / "raw.npz")
+    assert ok.returncode == 0 and "accuracy" in ok.stdout, ok.stderr
+    bad = run_cli("evaluate", tmp_path / "run", "--dataset", tmp_path / "scaled.npz")
+    assert bad.returncode != 0 and "accuracy" not in bad.stdout
+    assert "divides its raw inputs by 255" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert "np.rint(x * 255)" in bad.stderr

@@ -1726,6 +1726,9 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
                     label_position=None if given else _trained_label_index(mf))
     for note in ds.notes:
         _say(f"note: {note}", err=True)
+    if mf is not None and _is_file_dataset(name):  # fractions for a model that divides by 255 itself
+        for part in (ds.x_train, ds.x_test):
+            _check_not_prescaled(mf, Path(name), part)
     if mf is not None and ds.x_train.shape[1] != mf.net.n_features:  # plot samples may have no model
         per_row = "feature columns besides the label column" if name.lower().endswith((".csv", ".txt")) else "inputs a row"
         raise ShapeError(f"{name}: holds {ds.x_train.shape[1]} {per_row}, but the model takes {mf.net.n_features}; "
@@ -1878,9 +1881,11 @@ def _check_not_prescaled(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
     if np.array_equal(rows, np.round(rows)):
         return
     top = round(1.0 / first.scale)
+    save = "np.savez(path, x=np.rint(x * {top}), y=y)" if path.suffix.lower() == ".npz" else \
+        "np.save('rows.npy', np.rint(rows * {top}))" if path.suffix.lower() == ".npy" else "the values times {top}, rounded"
     raise DataError(f"{path}: its values are fractions in [0, 1], but this model divides its raw inputs by {top} "
                     f"itself (it was trained on whole levels 0..{top}); give the rows undivided, e.g. "
-                    f"np.save('rows.npy', np.rint(rows * {top}))")
+                    + save.format(top=top))
 
 
 def _rows_of(path: Path, n_features: int, style: str = "digit") -> np.ndarray:
