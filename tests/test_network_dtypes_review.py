@@ -207,3 +207,27 @@ def test_a_dense_layer_flattens_images_as_a_network_does():
     layer.build(12, np.float64, np.random.default_rng(0))
     images = RNG.normal(size=(2, 3, 4))
     np.testing.assert_allclose(layer.forward(images), images.reshape(2, 12) @ layer.W.value, rtol=1e-12)
+
+
+# -- predict on outputs that are no numbers -------------------------------------------------------
+def test_predict_refuses_nan_outputs_instead_of_calling_them_class_0():
+    # a NaN weight made every output NaN, and predict answered class 0 for every row
+    net = dp.mlp([3, 4, 3], seed=0)
+    net.layers[0].W.value[0, 0] = np.nan
+    with pytest.raises(dp.DataError, match="row 0 of X"):
+        net.predict(X)
+    assert np.isnan(net.predict_proba(X)).all()  # the outputs themselves stay readable
+
+
+def test_predict_refuses_outputs_that_overflow_float32():
+    net = dp.mlp([3, 4, 3], activation="relu", seed=0)
+    for layer in net.layers:
+        if isinstance(layer, dp.Dense):
+            layer.W.value *= np.float32(1e25)
+    x = np.vstack([np.zeros((1, 3)), X])  # row 0 is finite: the message names the first bad one
+    with np.errstate(over="ignore", invalid="ignore"), pytest.raises(dp.DataError, match=r"row [1-9].*float64"):
+        net.predict(x)
+    single = dp.mlp([3, 1], output="identity", seed=0)  # an infinite score: not class 1
+    single.layers[0].b.value[...] = np.inf
+    with pytest.raises(dp.DataError, match="NaN or infinite"):
+        single.predict(X)

@@ -597,12 +597,22 @@ def _new_config(args, flags: dict[str, Any]) -> TrainConfig:
     sources = []
     if args.config:
         notes: list[str] = []
-        toml = config_file(args.config, notes)
+        toml = config_file(args.config, notes, overridden=flags)
         TrainConfig.from_mapping(toml, origin=str(args.config))  # names the file in errors
         sources.append(toml)
-        for note in notes:
+        team = getattr(args, "team", None)
+        for note in notes if team is None or team.rank == 0 else ():  # said once, by the process that prints
             _say(f"note: {note}", err=True)
     cfg = TrainConfig.from_mapping(*sources, flags, origin=str(args.config or "the options"))
+    if cfg.label_column is not None and not _is_file_dataset(cfg.dataset):
+        # not recorded: evaluate and predict would read another file's labels from that column
+        team = getattr(args, "team", None)
+        if team is None or team.rank == 0:
+            what = {"parity": "generated", "mnist-sample": "bundled with deltaprop"}.get(
+                cfg.dataset.lower().replace("_", "-"), "read from its own IDX files")
+            _say(f"note: --label-column {cfg.label_column} is not read: it names the label column of a .csv or .npz "
+                 f"file, and {cfg.dataset} is {what}", err=True)
+        cfg.label_column = None
     if _is_file_dataset(cfg.dataset) and Path(cfg.dataset).is_file():
         cfg.dataset = str(Path(cfg.dataset).resolve())  # config.toml and the model name the file from anywhere
     return cfg

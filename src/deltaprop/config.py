@@ -473,14 +473,15 @@ def schedule_spec(schedule: str | dict[str, Any]) -> dict[str, Any]:
     return {"type": schedule} if isinstance(schedule, str) else dict(schedule)
 
 
-def config_file(path: str | Path, notes: list[str] | None = None) -> dict[str, Any]:
+def config_file(path: str | Path, notes: list[str] | None = None, overridden=()) -> dict[str, Any]:
     """The settings of a configuration file (``--config``) as a mapping for
     :meth:`TrainConfig.from_mapping`, without the values its ``derived`` list names: a
     run's ``config.toml`` fills in ``lr``, the widths or a cosine's ``t_max`` from its own
     optimizer and length, and those must follow the new run's. A derived value edited in the
     file (one its own settings no longer derive) is kept as set; a schedule length, which
     the run's length derives, is filled in again, and ``notes`` gets a sentence saying so
-    where the file's value differs from what its epochs derive."""
+    where the file's value differs from what its epochs derive. ``overridden``: settings
+    given elsewhere too (flags), whose values here are not used: no note speaks of them."""
     mapping = load_toml(path)
     names = mapping.pop("derived", [])
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -490,9 +491,13 @@ def config_file(path: str | Path, notes: list[str] | None = None) -> dict[str, A
         if not key:
             if not _edited(mapping, table):
                 mapping.pop(table, None)
+            elif (notes is not None and table not in overridden
+                  and (note := _other_optimizers_value(mapping, table)) is not None):
+                notes.append(f"{path}: {note}")
         elif isinstance(mapping.get(table), dict):
             value = mapping[table].pop(key, None)
-            if notes is not None and value is not None and value != _derived_length(mapping, key):
+            if (notes is not None and table not in overridden and value is not None
+                    and value != _derived_length(mapping, key)):
                 notes.append(f"{path}: {name} = {value!r} is listed as derived, so it is taken from this run's "
                              f"length again; to keep {value!r}, remove \"{name}\" from the file's derived list")
     return mapping
@@ -522,6 +527,27 @@ def _edited(mapping: dict[str, Any], name: str) -> bool:
     except ConfigError:
         return True
     return False
+
+
+def _other_optimizers_value(mapping: dict[str, Any], name: str) -> str | None:
+    """A sentence for a derived ``lr`` or ``weight_decay`` kept as edited (it is not the
+    file's optimizer's own) that is another optimizer's own: the optimizer may be what was
+    edited, and its rate or decay then belongs to the optimizer the file was written for."""
+    if name not in ("lr", "weight_decay"):
+        return None
+    default = _default_lr if name == "lr" else _default_weight_decay
+    try:
+        optimizer = _choice("optimizer", mapping.get("optimizer", TrainConfig.optimizer), tuple(OPTIMIZERS))
+        value = _number(name, mapping[name])
+    except ConfigError:
+        return None
+    others = [o for o in OPTIMIZERS if o != optimizer and default(o) == value]
+    if not others:
+        return None
+    return (f"{name} = {value:g} is listed as derived but is not {optimizer}'s own {name} ({default(optimizer):g}; "
+            f"{value:g} is {' and '.join(others)}'s), so it is kept as edited by hand; if the optimizer was changed "
+            f"and {optimizer} should take its own, delete the {name} line or give --{name.replace('_', '-')} "
+            f"{default(optimizer):g}")
 
 
 def _derived_length(mapping: dict[str, Any], key: str) -> int | None:

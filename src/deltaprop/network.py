@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import _checks
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .layers import (ACTIVATIONS, Dense, Dropout, Layer, LeakyReLU, Parameter, ReLU, Softmax, layer_from_config,
                      one_unit_softmax, resolve_dtype)
 from .losses import Loss
@@ -283,7 +283,8 @@ class Network:
         ``threshold`` None: :attr:`decision_threshold`, 0.5 for a sigmoid probability and 0
         for a single logit once ``fit`` trained the network with
         ``BinaryCrossEntropy(from_logits=True)`` (or ``load`` read such a model). A threshold
-        given to a network of several outputs is refused: the argmax would ignore it."""
+        given to a network of several outputs is refused: the argmax would ignore it. Outputs
+        that are NaN or infinite are a :class:`DataError`, not class 0."""
         if threshold is not None and self.n_outputs > 1:
             raise ConfigError(f"threshold applies to a single output, but this network has {self.n_outputs} outputs "
                               "and predicts the argmax of each row: leave threshold out, or compare a column "
@@ -294,6 +295,11 @@ class Network:
                 or not math.isfinite(threshold):
             raise ConfigError(f"threshold must be a finite number, got {threshold!r}")
         proba = self.predict_proba(X, batch_size=batch_size)
+        if not _checks.all_finite(proba):  # argmax and a >= t would call each such row class 0
+            row = int(np.argwhere(~np.isfinite(proba))[0][0])
+            raise DataError(f"the network's outputs are NaN or infinite for row {row} of X, so no class can be chosen: "
+                            f"its weights hold NaN or infinity, or these inputs overflow {self.dtype.name} through "
+                            "them. Check the weights (a diverged run?), scale X, or compute in dtype='float64'")
         return predictions_from_outputs(proba, threshold=float(threshold))
 
     # -- inspection -----------------------------------------------------------------------

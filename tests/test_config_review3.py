@@ -1,0 +1,100 @@
+"""``deltaprop train``'s configuration file and options: what a run's config.toml keeps when
+its optimizer is edited by hand, notes said once and only about values that are used, and an
+option that the dataset does not read."""
+
+from __future__ import annotations
+
+import types
+
+from deltaprop.cli import _new_config, _train_flags, build_parser
+from deltaprop.config import TrainConfig, config_file
+
+
+def _written(tmp_path, mapping, *, features=10, outputs=2, batches=10):
+    cfg = TrainConfig.from_mapping(mapping)
+    cfg.fill_from_run(features, outputs, batches_per_epoch=batches)
+    path = tmp_path / "config.toml"
+    path.write_text(cfg.to_toml())
+    return path
+
+
+def _edit(path, old, new):
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_an_optimizer_edited_in_config_toml_says_that_the_old_optimizers_rate_is_kept(tmp_path):
+    # An adam run's config.toml lists lr = 0.001 as derived; the file's header says another
+    # optimizer gets its own. With the optimizer edited to sgd the 0.001 reads as a hand edit
+    # and is kept: SGD trained 300 times slower than its own 0.3 without a word.
+    path = _written(tmp_path, {"optimizer": "adam"})
+    _edit(path, 'optimizer = "adam"', 'optimizer = "sgd"')
+    notes: list[str] = []
+    cfg = TrainConfig.from_mapping(config_file(path, notes))
+    assert (cfg.optimizer, cfg.lr) == ("sgd", 0.001)
+    assert len(notes) == 1
+    assert "lr = 0.001" in notes[0] and "sgd's own lr (0.3" in notes[0] and "delete the lr line" in notes[0]
+    # adamw's decoupled decay kept for adam (L2 of 0.01 where adam's own is 0)
+    path = _written(tmp_path, {"optimizer": "adamw"})
+    _edit(path, 'optimizer = "adamw"', 'optimizer = "adam"')
+    notes = []
+    assert TrainConfig.from_mapping(config_file(path, notes)).weight_decay == 0.01
+    assert len(notes) == 1 and "weight_decay = 0.01" in notes[0] and "--weight-decay 0" in notes[0]
+
+
+def test_a_derived_rate_edited_to_no_optimizers_own_is_kept_without_a_note(tmp_path):
+    path = _written(tmp_path, {"optimizer": "adam"})
+    _edit(path, "lr = 0.001", "lr = 0.005")
+    notes: list[str] = []
+    assert config_file(path, notes)["lr"] == 0.005 and notes == []
+    unedited: list[str] = []
+    assert "lr" not in config_file(_written(tmp_path, {"optimizer": "adam"}), unedited) and unedited == []
+
+
+def test_no_note_speaks_of_a_value_the_command_line_replaces(tmp_path):
+    path = _written(tmp_path, {"optimizer": "adam", "schedule": "cosine", "epochs": 3})
+    _edit(path, 'optimizer = "adam"', 'optimizer = "sgd"')
+    _edit(path, "t_max = 3", "t_max = 30")
+    notes: list[str] = []
+    config_file(path, notes)
+    assert len(notes) == 2  # the rate kept, the cosine's length taken from the run again
+    quiet: list[str] = []
+    config_file(path, quiet, overridden={"lr": "0.3", "schedule": "cosine:t_max=30"})
+    assert quiet == []
+
+
+def _args(*argv):
+    args = build_parser().parse_args(["train", *map(str, argv)])
+    return args, _train_flags(args)
+
+
+def test_a_config_files_notes_are_said_by_rank_0_only(tmp_path, capsys):
+    path = _written(tmp_path, {"optimizer": "adam"})
+    _edit(path, 'optimizer = "adam"', 'optimizer = "sgd"')
+    args, flags = _args("--config", path)
+    args.team = types.SimpleNamespace(rank=1)  # a process mpiexec started besides rank 0
+    assert _new_config(args, flags).lr == 0.001
+    assert capsys.readouterr().err == ""
+    args.team = types.SimpleNamespace(rank=0)
+    _new_config(args, flags)
+    assert capsys.readouterr().err.count("note: ") == 1
+
+
+def test_a_label_column_given_for_a_named_dataset_is_said_unread_and_not_recorded(tmp_path, capsys):
+    # Recorded in config.toml and the model, it made `evaluate MODEL --dataset other.csv` read
+    # that file's labels from the column a parity or MNIST run was given, not its label column.
+    args, flags = _args("--dataset", "parity", "--label-column", "3")
+    cfg = _new_config(args, flags)
+    assert cfg.label_column is None and "label_column" not in cfg.to_toml()
+    err = capsys.readouterr().err
+    assert "note: --label-column 3 is not read" in err and "parity is generated" in err
+    path = tmp_path / "mnist.toml"
+    path.write_text('dataset = "mnist"\nlabel_column = "label"\n')
+    args, flags = _args("--config", path)
+    assert _new_config(args, flags).label_column is None
+    assert "note: --label-column label is not read" in capsys.readouterr().err
+    given = tmp_path / "data.csv"  # a file's label column is read as given
+    given.write_text("a,b,y\n1,2,0\n")
+    args, flags = _args("--dataset", given, "--label-column", "y")
+    assert _new_config(args, flags).label_column == "y" and capsys.readouterr().err == ""
