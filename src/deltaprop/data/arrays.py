@@ -3,7 +3,8 @@ the built-in datasets.
 
 The label column is the one you name (``label_column``: a header name or an index), else
 the one whose header is a usual label name (:data:`LABEL_NAMES`), else, in a file without
-a header, the first or last column, whichever holds class ids. A column that looks like a
+a header, the first or last column, whichever holds class ids (a column of 10 or more
+rows whose every value differs is a row id, not labels). A column that looks like a
 feature (non-integer values, or more than :data:`MAX_CLASSES` distinct values) is refused
 as the label, naming the column and how to choose another."""
 
@@ -312,9 +313,15 @@ def _column_name(col: int, names: list[str] | None, n_cols: int, why: str) -> st
 
 
 def _looks_like_labels(values: np.ndarray) -> bool:
+    """Whole numbers >= 0 with 2 to :data:`MAX_CLASSES` distinct values, some of them
+    repeated: in a file of :data:`_MIN_ROWS_FOR_ID` rows or more, a column whose every
+    value differs (a row id 0..n-1) names rows, not classes of them."""
     if not (np.isfinite(values).all() and (values == np.round(values)).all() and values.min() >= 0):
         return False
-    return 2 <= len(np.unique(values)) <= MAX_CLASSES
+    distinct = len(np.unique(values))
+    if distinct == len(values) >= _MIN_ROWS_FOR_ID:
+        return False
+    return 2 <= distinct <= MAX_CLASSES
 
 
 def _by_name(path, names: list[str], n_cols: int) -> tuple[int, str] | None:

@@ -1,0 +1,36 @@
+"""Own data files: a row-id column is never taken for the class labels."""
+
+import numpy as np
+import pytest
+
+from deltaprop.data import read_table
+from deltaprop.errors import DataError
+
+
+def _write(path, header, rows):
+    path.write_text(header + "\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    return path
+
+
+def test_an_id_column_is_not_the_label_column_when_the_last_holds_a_target(tmp_path):
+    """id, features, a float target: the id (0..n-1, each once) was taken as n classes of one row each."""
+    rng = np.random.default_rng(0)
+    rows = [(i, f"{a:.4f}", f"{b:.4f}", f"{a + b:.4f}") for i, (a, b) in enumerate(rng.normal(size=(50, 2)))]
+    path = _write(tmp_path / "data.csv", "id,a,b,value", rows)
+    with pytest.raises(DataError, match="'value'.*not a whole-number class id"):
+        read_table(path)
+
+
+def test_an_id_column_beside_real_classes_is_a_feature_not_the_labels(tmp_path):
+    rng = np.random.default_rng(1)
+    rows = [(i, f"{a:.4f}", i % 3) for i, a in enumerate(rng.normal(size=30))]
+    path = _write(tmp_path / "data.csv", "id,a,kind", rows)
+    table = read_table(path)
+    assert table.label_index == 2
+    np.testing.assert_array_equal(table.y, np.arange(30) % 3)
+    assert any("row id" in note for note in table.notes)
+
+
+def test_a_tiny_file_may_still_have_one_row_per_class(tmp_path):
+    path = _write(tmp_path / "data.csv", "a,b,c", [(0.5, 1.5, 0), (0.25, 2.5, 1), (0.75, 3.5, 2)])
+    np.testing.assert_array_equal(read_table(path).y, [0, 1, 2])
