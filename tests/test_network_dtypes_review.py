@@ -231,3 +231,23 @@ def test_predict_refuses_outputs_that_overflow_float32():
     single.layers[0].b.value[...] = np.inf
     with pytest.raises(dp.DataError, match="NaN or infinite"):
         single.predict(X)
+
+
+# -- inputs whose numbers are not what they seem -------------------------------------------------
+def test_a_masked_array_with_masked_entries_is_refused_not_read_under_the_mask():
+    # np.asarray drops the mask: the network predicted from the values hidden under it
+    net = dp.mlp([3, 4, 3], seed=0)
+    masked = np.ma.masked_array(X, mask=np.zeros_like(X, bool))
+    np.testing.assert_array_equal(net.predict(masked), net.predict(X))  # nothing masked: read as it is
+    masked[2, 1] = np.ma.masked
+    for call in (net.predict, net.predict_proba, net.forward):
+        with pytest.raises(dp.DataError, match=r"masked.*row 2.*filled"):
+            call(masked)
+
+
+def test_durations_are_refused_rather_than_read_as_counts_of_their_unit():
+    # timedelta64 counts as a number type: 1 minute was 1 in minutes and 60 in seconds
+    net = dp.mlp([3, 4, 3], seed=0)
+    for unit in ("s", "m"):
+        with pytest.raises(dp.DataError, match="timedelta64"):
+            net.predict(np.array([[1, 2, 3]], dtype=f"m8[{unit}]"))

@@ -72,10 +72,17 @@ def features(X: Any, n_features: int | None, dtype, *, name: str = "X", rows: np
     if is_sparse(X):  # np.asarray makes a 0-d object array of it
         raise DataError(f"{name} is a sparse matrix; this call takes a dense array: pass {name}.toarray() "
                         "(predict, predict_proba, evaluate and fit read a sparse matrix a batch at a time)")
+    if np.ma.is_masked(X):  # np.asarray drops the mask and keeps the values under it
+        row = int(np.argwhere(np.ma.getmaskarray(X))[0][0])
+        raise DataError(f"{name} is a masked array with masked entries (first in row {row}); the values under "
+                        f"the mask would be used: fill them, e.g. {name}.filled(value), or drop those rows")
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
         raise DataError(f"{name} cannot be read as a numeric array: {exc}") from None
+    if arr.dtype.kind == "m":  # a number type to NumPy, counted in its own unit
+        raise DataError(f"{name} holds durations ({arr.dtype}); convert them to numbers in the unit you mean, "
+                        f"e.g. {name} / np.timedelta64(1, 's') for seconds")
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise DataError(f"{name} must hold numbers, got dtype {arr.dtype}; convert it with np.asarray(..., float)")
     if arr.dtype.kind == "c":
