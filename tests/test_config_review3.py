@@ -98,3 +98,23 @@ def test_a_label_column_given_for_a_named_dataset_is_said_unread_and_not_recorde
     given.write_text("a,b,y\n1,2,0\n")
     args, flags = _args("--dataset", given, "--label-column", "y")
     assert _new_config(args, flags).label_column == "y" and capsys.readouterr().err == ""
+
+
+def test_a_limit_given_over_a_file_that_sets_the_other_one_says_that_both_bound_the_run(tmp_path, capsys):
+    # A file with steps = 40 and `--epochs 20` printed "epoch 1/20", "epoch 2/20" and ended.
+    path = tmp_path / "steps.toml"
+    path.write_text('dataset = "parity"\nsteps = 40\n')
+    args, flags = _args("--config", path, "--epochs", "20")
+    assert (_new_config(args, flags).epochs, _new_config(args, flags).steps) == (20, 40)
+    err = capsys.readouterr().err
+    assert "sets steps = 40, which still bounds the run beside --epochs 20" in err and "remove steps" in err
+    path.write_text('dataset = "parity"\nepochs = 3\n')
+    args, flags = _args("--config", path, "--steps", "500")
+    _new_config(args, flags)
+    assert "sets epochs = 3, which still bounds the run beside --steps 500" in capsys.readouterr().err
+    for argv in (("--steps", "500", "--epochs", "2"), ()):  # both given here, or neither: nothing to say
+        _new_config(*_args("--config", path, *argv))
+        assert capsys.readouterr().err == ""
+    rerun = _written(tmp_path, {})  # a run's config.toml: its default 10 epochs are derived, not a limit
+    args, flags = _args("--config", rerun, "--steps", "500")
+    assert _new_config(args, flags).epochs is None and capsys.readouterr().err == ""

@@ -594,28 +594,37 @@ def _train_flags(args) -> dict[str, Any]:
 
 
 def _new_config(args, flags: dict[str, Any]) -> TrainConfig:
-    sources = []
+    sources, notes = [], []
     if args.config:
-        notes: list[str] = []
         toml = config_file(args.config, notes, overridden=flags)
         TrainConfig.from_mapping(toml, origin=str(args.config))  # names the file in errors
         sources.append(toml)
-        team = getattr(args, "team", None)
-        for note in notes if team is None or team.rank == 0 else ():  # said once, by the process that prints
-            _say(f"note: {note}", err=True)
+        notes += _other_limit_kept(args.config, toml, flags)
     cfg = TrainConfig.from_mapping(*sources, flags, origin=str(args.config or "the options"))
     if cfg.label_column is not None and not _is_file_dataset(cfg.dataset):
         # not recorded: evaluate and predict would read another file's labels from that column
-        team = getattr(args, "team", None)
-        if team is None or team.rank == 0:
-            what = {"parity": "generated", "mnist-sample": "bundled with deltaprop"}.get(
-                cfg.dataset.lower().replace("_", "-"), "read from its own IDX files")
-            _say(f"note: --label-column {cfg.label_column} is not read: it names the label column of a .csv or .npz "
-                 f"file, and {cfg.dataset} is {what}", err=True)
+        what = {"parity": "generated", "mnist-sample": "bundled with deltaprop"}.get(
+            cfg.dataset.lower().replace("_", "-"), "read from its own IDX files")
+        notes.append(f"--label-column {cfg.label_column} is not read: it names the label column of a .csv or .npz "
+                     f"file, and {cfg.dataset} is {what}")
         cfg.label_column = None
+    team = getattr(args, "team", None)
+    for note in notes if team is None or team.rank == 0 else ():  # said once, by the process that prints
+        _say(f"note: {note}", err=True)
     if _is_file_dataset(cfg.dataset) and Path(cfg.dataset).is_file():
         cfg.dataset = str(Path(cfg.dataset).resolve())  # config.toml and the model name the file from anywhere
     return cfg
+
+
+def _other_limit_kept(path: str, toml: dict[str, Any], flags: dict[str, Any]) -> list[str]:
+    """The note for ``--epochs`` (``--steps``) given over a file that sets the other limit:
+    both bound the run, so the file's may end it before the length the flag asks for."""
+    for given, other in (("epochs", "steps"), ("steps", "epochs")):
+        if given in flags and other not in flags and toml.get(other) is not None:
+            return [f"{path} sets {other} = {toml[other]}, which still bounds the run beside --{given} "
+                    f"{flags[given]}: training stops at whichever limit it reaches first; to train by --{given} "
+                    f"alone, remove {other} from the file (or give a larger --{other})"]
+    return []
 
 
 def _resume_folder(args, flags: dict[str, Any]) -> Path:
