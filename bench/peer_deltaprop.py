@@ -17,12 +17,13 @@ import deltaprop as dp  # noqa: E402
 
 
 def kernels_in_use() -> str:
-    """The elementwise kernels fit used: numba and its version, or NumPy."""
+    """The elementwise kernels fit used: numba and its version, or NumPy (and whether the
+    optimizer's updates ran by NumPy's OpenBLAS)."""
     if dp.kernels.backend() == "numba":
         import numba
 
         return f"numba {numba.__version__}"
-    return "NumPy"
+    return "NumPy, updates by OpenBLAS" if dp.vector_blas.available() else "NumPy"
 
 
 class ThreadsChosen(dp.Callback):

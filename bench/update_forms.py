@@ -6,8 +6,10 @@ could run in the default install, timed side by side.
 The update is ``v := μ v − α g;  W += v`` over one flat buffer of each (``v``, ``W``, ``g``).
 Forms:
 
-* ``numpy``: deltaprop's NumPy form, four ufunc passes with a scratch buffer (what ``fit``
-  runs without numba);
+* ``numpy``: the NumPy form, four ufunc passes with a scratch buffer;
+* ``blas``: ``deltaprop.vector_blas``, NumPy's OpenBLAS called for ``v := (−α) g + μ v``
+  (axpby) and ``W += v`` (axpy, threaded): what ``fit`` runs without numba, where NumPy's
+  BLAS is an OpenBLAS;
 * ``numba``: the fused one-pass kernel of ``deltaprop.kernels`` (only with the extra);
 * ``gemm``: the update as one GEMM, ``[v'; W'] = [[μ, 0, −α], [μ, 1, −α]] · [v; W; g]``
   (multi-threaded by the BLAS; it needs a second buffer to write into, so the weights would
@@ -56,7 +58,11 @@ def forms(n: int, rng: np.random.Generator, threads: int) -> dict:
         np.matmul(coefficients, stack, out=out)
 
     found = {"numpy": (numpy_form, w), "gemm": (gemm_form, out[1])}
-    from deltaprop import kernels
+    from deltaprop import kernels, vector_blas
+
+    if vector_blas.available():
+        vb, wb, gb = v.copy(), w.copy(), g.copy()
+        found["blas"] = (lambda: vector_blas.sgd(wb, gb, vb, LR, MOMENTUM, False), wb)
 
     if kernels.backend() == "numba":
         vn, wn, gn = v.copy(), w.copy(), g.copy()

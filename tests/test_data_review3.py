@@ -34,3 +34,33 @@ def test_an_id_column_beside_real_classes_is_a_feature_not_the_labels(tmp_path):
 def test_a_tiny_file_may_still_have_one_row_per_class(tmp_path):
     path = _write(tmp_path / "data.csv", "a,b,c", [(0.5, 1.5, 0), (0.25, 2.5, 1), (0.75, 3.5, 2)])
     np.testing.assert_array_equal(read_table(path).y, [0, 1, 2])
+
+
+def _le_idx(path, array, code):
+    header = bytes([0, 0, code, array.ndim]) + b"".join(int(d).to_bytes(4, "little") for d in array.shape)
+    path.write_bytes(header + array.astype(array.dtype.newbyteorder(">")).tobytes())
+    return path
+
+
+@pytest.mark.parametrize(("dtype", "code"), [(np.uint8, 0x08), (np.float32, 0x0D)])
+def test_an_idx_file_with_little_endian_sizes_is_named_so_not_truncated(tmp_path, dtype, code):
+    """A writer that packs the sizes little-endian: the file was called truncated and the fix
+    was to fetch it again, which gives the same file."""
+    from deltaprop.data import open_mapped, read_idx, read_idx_header
+    from deltaprop.errors import FileFormatError
+
+    path = _le_idx(tmp_path / "images.idx", np.arange(5 * 4 * 3).reshape(5, 4, 3).astype(dtype), code)
+    for read in (read_idx, read_idx_header, open_mapped):
+        with pytest.raises(FileFormatError, match=r"little-endian.*5x4x3.*write_idx") as info:
+            read(path)
+        assert "truncated" not in str(info.value) and "fetch" not in str(info.value)
+
+
+def test_a_truncated_idx_file_is_still_called_truncated(tmp_path):
+    from deltaprop.data import read_idx, write_idx
+    from deltaprop.errors import FileFormatError
+
+    path = write_idx(tmp_path / "images.idx", np.zeros((5, 4, 3), np.uint8))
+    path.write_bytes(path.read_bytes()[:-7])
+    with pytest.raises(FileFormatError, match="truncated"):
+        read_idx(path)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop import kernels
+from deltaprop import kernels, vector_blas
 
 
 def _numba_installed() -> bool:
@@ -25,8 +25,9 @@ DTYPES = [np.float32, np.float64]
 
 
 def _both(fn):
-    """``fn()`` under the NumPy kernels, then under numba; returns both results."""
-    with kernels.use("numpy"):
+    """``fn()`` under the NumPy kernels (their ufunc forms, not the BLAS updates), then
+    under numba; returns both results."""
+    with kernels.use("numpy"), vector_blas.use(False):
         expected = fn()
     with kernels.use("numba"):
         got = fn()

@@ -23,7 +23,7 @@ from .errors import (
     StateError,
     TrainingDivergedError,
 )
-from . import data, kernels
+from . import data, kernels, vector_blas
 from .gradcheck import GradCheckReport, gradcheck
 from .initializers import glorot_uniform, he_normal, scaled_normal, zeros
 from .layers import ACTIVATIONS, LAYERS, Dense, Dropout, Identity, Layer, LeakyReLU, Parameter, ReLU, Sigmoid, Softmax, Tanh
@@ -55,7 +55,7 @@ __all__ = [
     "Sigmoid", "Softmax", "StateError", "StepDecay", "Tanh", "TrainingDivergedError", "TrainingState",
     "accuracy", "classification_report", "confusion_matrix", "evaluate", "fit", "glorot_uniform",
     "gradcheck", "he_normal", "mlp", "scaled_normal", "zeros",
-    "save", "load", "data", "kernels", "CheckpointWriter", "Rescaling", "Standardization",
+    "save", "load", "data", "kernels", "vector_blas", "CheckpointWriter", "Rescaling", "Standardization",
     "Alert", "Diagnostics", "DiagnosticsRecorder", "diagnose",
     "ExportError", "MissingDependencyError", "export_onnx", "export_torch", "from_torch", "to_torch",
 ]

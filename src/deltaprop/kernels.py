@@ -4,7 +4,9 @@ Outside the GEMMs, a step is elementwise work: ``a = max(z, 0)``, ``δ ⊙ 1[a >
 softmax, and the optimizer's update of every weight. NumPy does each as several passes
 over memory (one per ufunc, plus temporaries such as a boolean mask); a compiled loop does
 it in one. The updates and ReLU have the same arithmetic, in the same order and precision,
-as the NumPy forms they replace, so they agree bit for bit. The softmax agrees to a few
+as the NumPy forms they replace, so they agree bit for bit (with NumPy's ufuncs; the
+SGD update NumPy's BLAS runs where numba is absent, :mod:`deltaprop.vector_blas`, rounds
+``αx + y`` once and differs by an ulp or so). The softmax agrees to a few
 ulps: its ``exp`` rounds differently, and its row sum accumulates in float64 where NumPy's
 adds float32 pairwise.
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from . import _checks, kernels
+from . import _checks, kernels, vector_blas
 from .errors import ConfigError, StateError
 from .layers import Parameter
 from .registry import Registry
@@ -244,7 +244,9 @@ class SGD(Optimizer):
         return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
     def _update(self, w, g, state, scratch, lr):
-        if kernels.sgd(w, g, state.get("velocity"), lr, self.momentum, self.nesterov):
+        v = state.get("velocity")
+        if kernels.sgd(w, g, v, lr, self.momentum, self.nesterov) or vector_blas.sgd(
+                w, g, v, lr, self.momentum, self.nesterov):
             return
         if not self.slots:
             np.multiply(g, lr, out=scratch)
@@ -380,8 +382,9 @@ class Adam(Optimizer):
         b1, b2, t = self.beta1, self.beta2, self.iterations
         correction1 = 1.0 - b1**t
         correction2 = 1.0 - b2**t
-        if kernels.adam(w, g, m, v, beta1=b1, beta2=b2, inv_sqrt_c2=1.0 / math.sqrt(correction2),
-                        eps=self.eps, step=lr / correction1):
+        settings = {"beta1": b1, "beta2": b2, "inv_sqrt_c2": 1.0 / math.sqrt(correction2), "eps": self.eps,
+                    "step": lr / correction1}
+        if kernels.adam(w, g, m, v, **settings) or vector_blas.adam(w, g, m, v, scratch, **settings):
             return
         m *= b1
         np.multiply(g, 1.0 - b1, out=scratch)

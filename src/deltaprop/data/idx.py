@@ -126,6 +126,11 @@ def _check_size(header: IdxHeader, path: Path, file_size: int, max_bytes: int | 
     """Refuse a declared size the file cannot hold, before any allocation."""
     declared = header.nbytes
     shape = "x".join(map(str, header.shape))
+    swapped = tuple(int.from_bytes(d.to_bytes(4, "big"), "little") for d in header.shape)
+    if not header.compressed and declared != file_size - header.offset == math.prod(swapped) * header.dtype.itemsize:
+        raise _bad(path, f"the header's dimension sizes are little-endian: read as IDX's big-endian they declare "
+                   f"{shape}, read little-endian {'x'.join(map(str, swapped))}, which fits the file's data exactly",
+                   "Write the sizes big-endian (deltaprop.data.write_idx(path, array) does).")
     if max_bytes is not None and declared > max_bytes:
         raise _bad(path, f"declares {declared:,} bytes of data ({shape} {header.dtype.name}), "
                    f"over the limit of {max_bytes:,}", "Raise max_bytes if the file is genuine.")
