@@ -293,10 +293,11 @@ def check_shares(n: int, batch_size: int | None, size: int, *, batching: str = "
     needs at least ``size`` rows. ``n`` training rows in batches of ``batch_size`` (None: full
     batch); ``batching="sliding"`` windows all hold ``batch_size + 1`` rows (they wrap), other
     batchings end with a batch of ``n mod batch_size`` rows."""
+    if n < size:  # no batch size helps: every batch holds at most the n rows
+        why = "" if batch_size is None else " (no batch holds more, whatever the batch size)"
+        raise ConfigError(f"{_row_count(n)} of training data cannot be shared among {size} processes{why}; train on "
+                          f"at least {size} rows, or on at most {n} process{'es' if n > 1 else ''}")
     if batch_size is None:
-        if n < size:
-            raise ConfigError(f"a full batch of {_row_count(n)} cannot be shared among {size} processes; "
-                              f"train on at least {size} rows, or on fewer processes")
         return
     b = min(batch_size + (batching == "sliding"), n)
     if b < size:
