@@ -80,7 +80,7 @@ class Rescaling(Layer):
 class Standardization(Layer):
     """``a = (x − μ) / σ`` per feature, with μ and σ of the training split (one σ for all
     features, or one per feature). Statistics are kept in float64 and applied in the
-    network's dtype, as :class:`deltaprop.data.Standardizer` does."""
+    network's dtype, to inputs already cast to it (see the module's note on float32)."""
 
     type_name = "Standardization"
 
