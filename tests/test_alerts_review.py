@@ -21,10 +21,12 @@ def digits():
 
 
 def _saturated_quiet_run(digits):
-    """RMSprop on a sigmoid network: most hidden outputs saturate while it learns, so no rule fires."""
+    """RMSprop on a sigmoid network: most hidden outputs saturate while it learns, so no rule fires
+    (at its default rate: at lr 0.05 more than half the hidden units sit on one flat end for
+    every example, test accuracy 0.80 against 0.905, and the saturated alert says so)."""
     X, y = digits
     net = dp.mlp([784, 50, 10], activation="sigmoid", seed=0)
-    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.RMSprop(lr=0.05), epochs=3, batch_size=32,
+    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.RMSprop(), epochs=3, batch_size=32,
                      seed=0, callbacks=[DiagnosticsRecorder(X, y)])
     shares = [s["saturated"] for s in history.records[-1]["diagnostics"]["layers"] if s.get("saturated") is not None]
     return history, max(shares)

@@ -251,3 +251,20 @@ def test_durations_are_refused_rather_than_read_as_counts_of_their_unit():
     for unit in ("s", "m"):
         with pytest.raises(dp.DataError, match="timedelta64"):
             net.predict(np.array([[1, 2, 3]], dtype=f"m8[{unit}]"))
+
+
+# -- a first layer another network reuses ------------------------------------------------------
+@pytest.mark.parametrize("first", [dp.Tanh, dp.Softmax, dp.ReLU, dp.Identity], ids=lambda c: c.__name__)
+def test_a_float64_networks_first_activation_reused_in_a_float32_network_stays_float64(first):
+    # an activation before the first Dense is built with no width, so a network built from it
+    # (Network([net.layers[0], ...], dtype="float32")) took it as a fresh layer and rebuilt it
+    # in place: the float64 network then computed its first layer in float32 (errors ~1e-8)
+    x = RNG.normal(size=(5, 3))
+    net = dp.Network([first(), dp.Dense(3, 2), dp.Softmax()], dtype="float64", seed=0)
+    expected = net.copy().forward(x)
+    other = dp.Network([net.layers[0], dp.Dense(3, 2), dp.Softmax()], dtype="float32", seed=0)
+    assert other.layers[0] is not net.layers[0]
+    assert net.layers[0].dtype == np.float64 and other.layers[0].dtype == np.float32
+    np.testing.assert_array_equal(net.forward(x), expected)
+    net.loss_and_gradients(dp.CrossEntropy(), x, np.array([0, 1, 0, 1, 1]))
+    assert net.trace()[0].output.dtype == np.float64

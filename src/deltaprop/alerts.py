@@ -33,12 +33,36 @@ SATURATED_SHARE = 0.5
 #: accuracy 0.996; sigmoid layers with large initial weights (scaled_normal(3)) under SGD
 #: with squared error move by 1e-4 to 4e-4 and stay at chance.
 SATURATED_UPDATE = 1e-3
+#: ... unless more than this share of its units are stuck (saturated at the same end on every
+#: probe row, diagnostics.stuck_share): a stuck unit is a near-constant, as a dead ReLU is, so
+#: large steps of the weights feeding it show that the steps put it there, not that it
+#: learns. The same share as DEAD_SHARE. On the MNIST sample the default network's hidden
+#: layer has no stuck unit under RMSprop (0.01) or Adam (0.001, 0.01), 20-36% under RMSprop
+#: at 0.03 (training accuracy 0.94), and 76% after one epoch of Adam at 0.5, its first layer's
+#: ‖W‖ 66× what it started at and training accuracy 0.37-0.50 for ten epochs.
+STUCK_SHARE = DEAD_SHARE
 
 #: Vanishing gradients: alert when the first Dense layer's update ratio ‖ΔW‖/‖W‖ is below
 #: this share of the last Dense layer's. Healthy networks keep the ratios of all layers within
 #: one or two orders of magnitude of each other (about 1e-3 each, CS231n's rule of thumb);
 #: each sigmoid layer can shrink δ by 4 (σ' ≤ 1/4), so ten of them lose about 10⁶.
 VANISHING_RATIO = 1e-3
+
+#: Exploding gradients: a Dense layer's ‖∇W‖ on the probe batch at least this many times
+#: the largest ‖∇W‖ any Dense layer had at the first epoch recorded (or not finite). For a
+#: Dense layer ∇W = aᵀδ, and both factors grow with the weights of the other layers
+#: (δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ σ'(zˡ)); healthy training keeps every layer's gradient near or below
+#: the size it starts at (on the MNIST sample, the bundled optimizers on sigmoid, tanh and
+#: ReLU networks stay within 7× of the first epoch's, iris, wine and breast cancer within 8×
+#: unless the loss explodes). A layer whose gradient was vanishing can grow by orders of
+#: magnitude as it recovers (ten sigmoid layers under Adam: the first from 4e-6 to 0.22), so
+#: the yardstick is the largest layer's, not its own: recovering, it reaches the size of the
+#: others, not a hundred times it. Steps too large for the curvature multiply the error each
+#: step (gradient descent on a quadratic with α·λ > 2 multiplies it by |1 − α·λ|): full-batch
+#: descent at lr 5 on four ReLU layers takes the gradients from 11 to 1,650 in one step, and
+#: momentum 0.99 on breast cancer multiplies them by about 10 an epoch, 3,900 (302×) by the
+#: fourth, while the loss still sits near its first epoch's.
+EXPLODING_GRADIENT = 100.0
 
 #: Exploding loss: the training loss above this multiple of the best epoch before the rise,
 #: and higher than that best by more than LOSS_FLOOR of the first epoch's loss (the floor
@@ -209,11 +233,19 @@ def saturated(records, ctx) -> list[Finding]:
             continue  # the network fits its data: nothing is left that learns too slowly
         feeding = _feeding_weights(records[-1], s["index"])
         ratio = None if feeding is None else feeding.get("update_ratio")
-        if ratio is not None and ratio >= SATURATED_UPDATE:
+        stuck = s.get("stuck")
+        steps_put_it_there = stuck is not None and stuck > STUCK_SHARE
+        if ratio is not None and ratio >= SATURATED_UPDATE and not steps_put_it_there:
             continue  # its weights still take large steps (an adaptive optimizer's, or a large rate)
-        moves = "" if ratio is None else (f", and layer {feeding['layer']} (Dense) feeding it moves its weights by "
-                                          f"{ratio:.1e} of their size a step (update ratio ‖ΔW‖/‖W‖ under "
-                                          f"{SATURATED_UPDATE:.0e}): it learns slowly")
+        if ratio is not None and ratio >= SATURATED_UPDATE:
+            moves = (f", {stuck:.0%} of its units on one flat end for every probe example (stuck), though layer "
+                     f"{feeding['layer']} (Dense) feeding it moves its weights by {ratio:.1e} of their size a step: "
+                     "the large steps put them there (lower the learning rate)")
+        elif ratio is not None:
+            moves = (f", and layer {feeding['layer']} (Dense) feeding it moves its weights by {ratio:.1e} of their "
+                     f"size a step (update ratio ‖ΔW‖/‖W‖ under {SATURATED_UPDATE:.0e}): it learns slowly")
+        else:
+            moves = ""
         found.append((s["index"], f"{_where(s)}: {s['saturated']:.0%} of its outputs are saturated (σ' near 0){moves}"))
     return found
 
@@ -230,10 +262,75 @@ def vanishing_gradients(records, ctx) -> list[Finding]:
     if r0 is None or r1 is None:
         what = "update ratio ‖ΔW‖/‖W‖"
         r0, r1 = first.get("update_ratio"), last.get("update_ratio")
-    if r0 is None or not r1 or r0 >= VANISHING_RATIO * r1:
+    if r0 is None or not r1 or not (math.isfinite(r0) and math.isfinite(r1)) or r0 >= VANISHING_RATIO * r1:
         return []
+    if exploding_gradients(records, ctx):
+        return []  # a layer far larger than the rest, not the first one vanishing
     return [(first["layer"], f"layer {first['layer']} (Dense, the first): its {what} is {r0:.1e}, "
                              f"{r0 / r1:.0e} of layer {last['layer']}'s {r1:.1e} (vanishing gradients)")]
+
+
+def _gradient_scale(records) -> tuple[int, float] | None:
+    """The index of the first record with a Dense layer's finite nonzero ‖∇W‖, and the
+    largest such ‖∇W‖ in it (None: none recorded)."""
+    for k, record in enumerate(records):
+        norms = [p["grad_norm"] for p in _weights(record) if math.isfinite(p["grad_norm"])]
+        if norms and max(norms) > 0:
+            return k, max(norms)
+    return None
+
+
+def _exploded(record, scale: float) -> dict[int, float]:
+    """Each Dense layer whose ‖∇W‖ in ``record`` is at least EXPLODING_GRADIENT × ``scale``
+    or not finite, with its multiple of ``scale``."""
+    return {p["layer"]: (p["grad_norm"] / scale if math.isfinite(p["grad_norm"]) else math.inf)
+            for p in _weights(record)
+            if not math.isfinite(p["grad_norm"]) or p["grad_norm"] >= EXPLODING_GRADIENT * scale}
+
+
+def _overshooting(records) -> tuple[int, float, dict[int, tuple[int, float]]]:
+    """The yardstick (index of its record, the largest Dense ‖∇W‖ there) and each Dense layer
+    whose ‖∇W‖ passed EXPLODING_GRADIENT × it (or stopped being finite), with the index of
+    the record where it first did and its multiple there.
+
+    The yardstick is the first epoch's, unless some layer passes the bound at an epoch whose
+    loss falls to a new best before any layer has passed it with the loss up: that is a
+    network leaving a plateau (small initial weights: every gradient grows by orders of
+    magnitude as the loss falls), not steps that overshoot, and the largest gradient of that
+    epoch becomes the yardstick."""
+    found = _gradient_scale(records)
+    if found is None:
+        return 0, 0.0, {}
+    base, scale = found
+    crossed: dict[int, tuple[int, float]] = {}
+    for k in range(base, len(records)):
+        new = {layer: times for layer, times in _exploded(records[k], scale).items() if layer not in crossed}
+        if not new:
+            continue
+        loss = records[k]["loss"]
+        best = min((r["loss"] for r in records[:k]), default=math.inf)
+        falling = math.isfinite(loss) and loss <= best and all(math.isfinite(t) for t in new.values())
+        if falling and not crossed:
+            base, scale = k, max(p["grad_norm"] for p in _weights(records[k]))
+            continue
+        crossed.update((layer, (k, times)) for layer, times in new.items())
+    return base, scale, crossed
+
+
+def exploding_gradients(records, ctx) -> list[Finding]:
+    base, scale, crossed = _overshooting(records)
+    now = _exploded(records[-1], scale) if crossed else {}
+    crossed = {layer: at for layer, at in crossed.items() if layer in now}
+    if not crossed:
+        return []
+    layer = min(crossed, key=lambda i: (crossed[i][0], -crossed[i][1]))  # the first past it; the most on a tie
+    since = int(records[crossed[layer][0]].get("epoch") or crossed[layer][0] + 1)
+    grad = next(p["grad_norm"] for p in _weights(records[-1]) if p["layer"] == layer)
+    times = f", {now[layer]:.3g}×" if math.isfinite(now[layer]) else ","
+    epoch0 = int(records[base].get("epoch") or base + 1)
+    return [(layer, f"layer {layer} (Dense): its gradient ‖∇W‖ is {grad:.3g}{times} the largest any Dense layer "
+                    f"had at epoch {epoch0} ({scale:.3g}); it passed {EXPLODING_GRADIENT:.0f}× that first, at epoch "
+                    f"{since} (exploding gradients)")]
 
 
 def _risen(loss: float, best: float, first: float) -> bool:
@@ -375,10 +472,18 @@ RULES: dict[str, tuple[Rule, str]] = {
     "saturated": (saturated,
                   "start from smaller weights (glorot_uniform, or scaled_normal with a smaller scale) on inputs "
                   "scaled to [0, 1]; with a sigmoid output use cross-entropy instead of squared error (its "
-                  "δ = a − y has no σ' factor, seed 003); or use ReLU hidden units"),
+                  "δ = a − y has no σ' factor, seed 003); or use ReLU hidden units. Where the evidence says "
+                  "its units are stuck though the weights feeding them take large steps, lower the learning "
+                  "rate (--lr) instead: the steps drove the weights there"),
     "vanishing_gradients": (vanishing_gradients,
                             "δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ σ'(zˡ) shrinks by up to 4× in every sigmoid layer (seed 003): "
                             "use ReLU units with He initialisation (he_normal), or fewer layers"),
+    "exploding_gradients": (exploding_gradients,
+                            "lower the learning rate (--lr), for example 10× smaller: steps too large overshoot, "
+                            "and each overshoot grows the error the gradient carries back; or clip the gradient's "
+                            "norm (a callback's on_gradients can rescale each step's gradients); or start from "
+                            "weights of the usual size (he_normal for ReLU, glorot_uniform for sigmoid and tanh) "
+                            "on inputs scaled to [0, 1] or standardised (--scaling)"),
     "exploding_loss": (exploding_loss, "lower the learning rate (for example 3-10× smaller)"),
     "oscillating_loss": (oscillating_loss,
                          "lower the learning rate, or decay it with a schedule (steps overshoot the minimum)"),
@@ -504,8 +609,8 @@ def standing_of(alert: dict[str, Any] | Alert, at_end: dict[str, Any] | None) ->
 #: The summary of a run without alerts: what the rules looked for, never more. Saturated
 #: units alone are no alert (an adaptive optimizer's layer learns with 70% of its outputs
 #: saturated), so it does not say there are none: diagnostics.csv gives their share.
-NO_ALERTS = ("no alerts: no rule fired on dead, identical or slowly learning saturated units, vanishing "
-             "gradients, the loss curve, chance accuracy or overfitting")
+NO_ALERTS = ("no alerts: no rule fired on dead, identical or slowly learning saturated units, vanishing or "
+             "exploding gradients, the loss curve, chance accuracy or overfitting")
 
 
 def summary(alerts: Sequence[Alert], at_end: dict[str, Any] | None = None) -> str:

@@ -6,7 +6,9 @@ give, for every layer ``l``:
 * the mean and standard deviation of its output ``aˡ``;
 * sigmoid and tanh: the share of entries whose slope ``σ'(zˡ)`` is under
   :data:`SATURATED_SLOPE` of its peak. Seed 003: ``∂C/∂w = δ a`` and ``δ`` carries the
-  factor ``σ'(z)``, so a saturated unit (``a ≈ 0`` or ``1``) learns slowly;
+  factor ``σ'(z)``, so a saturated unit (``a ≈ 0`` or ``1``) learns slowly; and the share of
+  units saturated at the same end on every probe row (stuck: a near-constant output that
+  passes back under that share of the peak slope for any input, as a dead ReLU passes none);
 * ReLU and leaky ReLU: the share of units with ``z ≤ 0`` on every probe row (dead: a ReLU
   unit passes no gradient back, so nothing moves it out of that state; a leaky ReLU unit
   still passes ``α`` times it, so only ReLU layers raise the dead-unit alert);
@@ -76,6 +78,7 @@ class LayerStats:
     dead: float | None = None
     delta_norm: float | None = None
     identical_units: bool | None = None
+    stuck: float | None = None
 
 
 @dataclass(frozen=True)
@@ -228,19 +231,42 @@ def _layer_stats(index: int, layer, a: np.ndarray, delta: np.ndarray | None) -> 
         dead=dead_share(layer, a),
         delta_norm=None if delta is None else _norm(delta),
         identical_units=identical_units(layer) if isinstance(layer, Dense) else None,
+        stuck=stuck_share(layer, a),
     )
+
+
+def _slope(layer, a: np.ndarray) -> np.ndarray | None:
+    """Sigmoid/tanh: the slope of each entry of ``a`` as a share of its peak (sigmoid
+    ``4a(1 − a)``, tanh ``1 − a²``); None for other layers."""
+    if isinstance(layer, Sigmoid):
+        return 4.0 * a * (1.0 - a)
+    if isinstance(layer, Tanh):
+        return 1.0 - a * a
+    return None
 
 
 def saturated_share(layer, a: np.ndarray) -> float | None:
     """Sigmoid/tanh: share of entries of ``a`` whose slope is under :data:`SATURATED_SLOPE`
     of its peak (sigmoid ``4a(1 − a)``, tanh ``1 − a²``); None for other layers."""
-    if isinstance(layer, Sigmoid):
-        slope = 4.0 * a * (1.0 - a)
-    elif isinstance(layer, Tanh):
-        slope = 1.0 - a * a
-    else:
+    slope = _slope(layer, a)
+    if slope is None:
         return None
     return float(np.count_nonzero(slope < SATURATED_SLOPE) / max(slope.size, 1))
+
+
+def stuck_share(layer, a: np.ndarray) -> float | None:
+    """Sigmoid/tanh: share of units (columns of ``a``) whose slope is under
+    :data:`SATURATED_SLOPE` of its peak on every row, at the same end (every row above the
+    midpoint, 1/2 or 0, or every row below it): such a unit outputs nearly one value whatever
+    the input and passes back under 4% of the peak slope, as a dead ReLU passes none. None
+    for other layers."""
+    slope = _slope(layer, a)
+    if slope is None or a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
+        return None
+    flat = slope < SATURATED_SLOPE
+    mid = 0.5 if isinstance(layer, Sigmoid) else 0.0
+    stuck = np.all(flat & (a > mid), axis=0) | np.all(flat & (a < mid), axis=0)
+    return float(np.count_nonzero(stuck) / a.shape[1])
 
 
 def dead_share(layer, a: np.ndarray) -> float | None:

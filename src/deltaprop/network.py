@@ -398,9 +398,10 @@ def mlp(
 
 
 def _built(layer: Layer) -> bool:
-    """Whether a network built ``layer`` already (it holds weights, an input width, buffers
-    or a network's random generator)."""
-    if layer.parameters():
+    """Whether a network built ``layer`` already (it holds weights, a dtype ``build`` bound
+    it to, an input width, buffers or a network's random generator). An activation before
+    the first Dense layer is built with no width: only its binding tells."""
+    if layer.parameters() or layer._bound:
         return True
     return bool((not isinstance(layer, Dense) and layer.n_in is not None) or layer._buffers
                 or getattr(layer, "rng", None) is not None)
