@@ -86,3 +86,14 @@ def test_standardizer_transform_of_uint8_pixels_is_unchanged():
     expected -= s.mean.astype(np.float32)
     expected *= (1.0 / s.std).astype(np.float32)
     np.testing.assert_array_equal(s.transform(x), expected)
+
+
+@pytest.mark.parametrize("scale", [[0.5, 2.0], np.array([1 / 255, 1.0]), "0.5", True])
+def test_rescaling_refuses_anything_but_one_number(scale):
+    """A list of scales was cut to its first, silently."""
+    with pytest.raises(dp.ConfigError, match="one number"):
+        dp.Rescaling(scale)
+
+
+def test_rescaling_takes_a_numpy_float32_scale():
+    assert dp.Rescaling(np.float32(0.5)).scale == 0.5

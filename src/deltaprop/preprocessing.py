@@ -53,7 +53,10 @@ class Rescaling(Layer):
 
     def __init__(self, scale: float):
         super().__init__()
-        self.scale = float(_finite_floats("Rescaling scale", scale, positive=True)[0])
+        if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)):
+            got = repr(scale) if isinstance(scale, (str, bool)) or scale is None else f"a {type(scale).__name__}"
+            raise ConfigError(f"Rescaling scale must be one number > 0 (e.g. 1/255), got {got[:80]}")
+        self.scale = float(_finite_floats("Rescaling scale", float(scale), positive=True)[0])
         self._factor = np.float32(self.scale)
 
     def build(self, n_in, dtype, rng):
