@@ -118,3 +118,38 @@ def test_a_limit_given_over_a_file_that_sets_the_other_one_says_that_both_bound_
     rerun = _written(tmp_path, {})  # a run's config.toml: its default 10 epochs are derived, not a limit
     args, flags = _args("--config", rerun, "--steps", "500")
     assert _new_config(args, flags).epochs is None and capsys.readouterr().err == ""
+
+
+def _checkpointed_run(folder, epochs_done: int):
+    """A run of the default length (10 epochs, derived) stopped after ``epochs_done``: its
+    checkpoint, as ``deltaprop train`` writes it."""
+    import numpy as np
+
+    import deltaprop as dp
+    from deltaprop.callbacks import CheckpointWriter
+
+    cfg = TrainConfig.from_mapping({"dataset": "parity", "batch_size": 8})
+    cfg.fill_from_run(4, 2, batches_per_epoch=4)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(32, 4)), rng.integers(0, 2, 32)
+    writer = CheckpointWriter(folder, {"class_names": ("0", "1"), "extra": {"config": cfg.as_dict()}})
+    dp.fit(cfg.build_network(4, 2), X, y, loss=cfg.build_loss(), optimizer=cfg.build_optimizer(), epochs=epochs_done,
+           batch_size=8, seed=cfg.seed, callbacks=[writer])
+    return cfg
+
+
+def test_resume_with_steps_alone_trains_that_many_steps_past_the_default_epochs(tmp_path):
+    # `train` (10 epochs by default), stopped at epoch 3, then `train --resume DIR --steps 400`:
+    # the default 10 epochs still bounded the run, which stopped at step 40 without a word
+    # (and a finished run was refused with "pass --epochs N"), where `train --steps 400` of a
+    # new run trains 400 steps.
+    from deltaprop.cli import _resume_config
+
+    assert "epochs" in _checkpointed_run(tmp_path, 3).derived
+    cfg, _ = _resume_config(tmp_path, {"steps": "400"})
+    assert (cfg.epochs, cfg.steps, cfg.run_epochs(4)) == (None, 400, 100)
+    assert "epochs" not in cfg.derived and "\nepochs =" not in cfg.to_toml()
+    both, _ = _resume_config(tmp_path, {"steps": "400", "epochs": "12"})
+    assert (both.epochs, both.steps) == (12, 400)  # both given: whichever first, as in a new run
+    longer, _ = _resume_config(tmp_path, {"epochs": "12"})
+    assert (longer.epochs, longer.steps) == (12, None)
