@@ -128,3 +128,34 @@ def test_rmsprop_at_its_default_rate_has_no_stuck_units_so_no_alert(digits):
                      epochs=2, batch_size=20, seed=0)
     assert max(d.layers[1].stuck for d in history.diagnostics) <= STUCK_SHARE
     assert history.alerts == []
+
+
+# -- statistics that overflowed -------------------------------------------------------------------
+def test_statistics_that_overflow_are_recorded_as_gaps_a_file_can_hold():
+    from deltaprop.diagnostics import checked_diagnostics
+
+    net = dp.Network([dp.Dense(2, 2), dp.ReLU(), dp.Dense(2, 1)], seed=0)
+    net.layers[0].W.value[...] = 3e38  # finite weights whose outputs overflow float32
+    X = np.ones((4, 2), dtype=np.float32)
+    with np.errstate(all="ignore"):
+        d = dp.diagnose(net, X, np.zeros((4, 1), dtype=np.float32), dp.MeanSquaredError(classification=False))
+    assert d.layers[0].mean is None and d.parameter("layers.0.W").grad_norm is None
+    assert d.parameter("layers.0.W").norm is not None  # the weights themselves are finite
+    assert checked_diagnostics(d.as_dict()) == d.as_dict()
+
+
+def test_the_last_good_checkpoint_of_a_run_whose_gradients_overflowed_loads(tmp_path):
+    from deltaprop.callbacks import CheckpointWriter
+    from deltaprop.errors import TrainingDivergedError
+    from deltaprop.serialization import load_checkpoint
+
+    X, y = _regression()
+    net = dp.mlp([10, 32, 32, 1], activation="relu", output="identity", seed=0)
+    fired = []
+    with pytest.raises(TrainingDivergedError), np.errstate(all="ignore"):
+        dp.fit(net, X, y, loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=0.2), epochs=10, batch_size=len(X),
+               seed=0, callbacks=[DiagnosticsRecorder(X, y, on_alert=fired.append), CheckpointWriter(tmp_path)])
+    records = load_checkpoint(tmp_path / "checkpoint.safetensors").training["history"]
+    grads = [p["grad_norm"] for p in records[-1]["diagnostics"]["parameters"]]
+    assert None in grads  # the gradient overflowed in the last finished epoch: a gap, not NaN
+    assert "exploding_gradients" in {a.rule for a in fired}
