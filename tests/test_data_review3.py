@@ -90,3 +90,16 @@ def test_train_on_such_an_npz_prints_the_note(tmp_path):
     r = run_cli("train", "--dataset", tmp_path / "ts.npz", "--epochs", "1", "--out", tmp_path / "run", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "float32 keeps these values only to within" in r.stderr and "--dtype float64" in r.stderr
+
+
+def test_float16_labels_in_an_npz_load_without_a_stray_overflow_warning(tmp_path):
+    """Comparing a float16 label with the 100,000-class limit cast the limit to float16
+    (inf), and every run printed 'RuntimeWarning: overflow encountered in cast'."""
+    import warnings
+
+    x = np.random.default_rng(0).normal(size=(20, 3))
+    np.savez(tmp_path / "f16.npz", x=x, y=(x[:, 0] > 0).astype(np.float16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = read_table(tmp_path / "f16.npz")
+    np.testing.assert_array_equal(table.y, (x[:, 0] > 0).astype(np.int64))
