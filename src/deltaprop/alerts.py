@@ -272,6 +272,9 @@ def vanishing_gradients(records, ctx) -> list[Finding]:
         return []
     if exploding_gradients(records, ctx):
         return []  # a layer far larger than the rest, not the first one vanishing
+    if any(s.get("stuck") is not None and s["stuck"] > STUCK_SHARE and first["layer"] < s["index"] < last["layer"]
+           for s in _layers(records[-1])):
+        return []  # units stuck on a flat end cut δ off, not the depth: the saturated rule says so, and why
     return [(first["layer"], f"layer {first['layer']} (Dense, the first): its {what} is {r0:.1e}, "
                              f"{r0 / r1:.0e} of layer {last['layer']}'s {r1:.1e} (vanishing gradients)")]
 
