@@ -128,3 +128,60 @@ def test_rmsprop_at_its_default_rate_has_no_stuck_units_so_no_alert(digits):
                      epochs=2, batch_size=20, seed=0)
     assert max(d.layers[1].stuck for d in history.diagnostics) <= STUCK_SHARE
     assert history.alerts == []
+
+
+# -- statistics that overflowed -------------------------------------------------------------------
+def test_statistics_that_overflow_are_recorded_as_gaps_a_file_can_hold():
+    from deltaprop.diagnostics import checked_diagnostics
+
+    net = dp.Network([dp.Dense(2, 2), dp.ReLU(), dp.Dense(2, 1)], seed=0)
+    net.layers[0].W.value[...] = 3e38  # finite weights whose outputs overflow float32
+    X = np.ones((4, 2), dtype=np.float32)
+    with np.errstate(all="ignore"):
+        d = dp.diagnose(net, X, np.zeros((4, 1), dtype=np.float32), dp.MeanSquaredError(classification=False))
+    assert d.layers[0].mean is None and d.parameter("layers.0.W").grad_norm is None
+    assert d.parameter("layers.0.W").norm is not None  # the weights themselves are finite
+    assert checked_diagnostics(d.as_dict()) == d.as_dict()
+
+
+def test_the_last_good_checkpoint_of_a_run_whose_gradients_overflowed_loads(tmp_path):
+    from deltaprop.callbacks import CheckpointWriter
+    from deltaprop.errors import TrainingDivergedError
+    from deltaprop.serialization import load_checkpoint
+
+    X, y = _regression()
+    net = dp.mlp([10, 32, 32, 1], activation="relu", output="identity", seed=0)
+    fired = []
+    with pytest.raises(TrainingDivergedError), np.errstate(all="ignore"):
+        dp.fit(net, X, y, loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=0.2), epochs=10, batch_size=len(X),
+               seed=0, callbacks=[DiagnosticsRecorder(X, y, on_alert=fired.append), CheckpointWriter(tmp_path)])
+    records = load_checkpoint(tmp_path / "checkpoint.safetensors").training["history"]
+    grads = [p["grad_norm"] for p in records[-1]["diagnostics"]["parameters"]]
+    assert None in grads  # the gradient overflowed in the last finished epoch: a gap, not NaN
+    assert "exploding_gradients" in {a.rule for a in fired}
+
+
+# -- vanishing gradients behind stuck units ----------------------------------------------------------
+def test_gradients_lost_in_stuck_units_are_not_called_vanishing_by_depth():
+    def records(stuck):
+        layers = [{"index": 0, "layer": "Dense"}, {"index": 1, "layer": "Sigmoid", "saturated": 0.99, "stuck": stuck},
+                  {"index": 2, "layer": "Dense"}, {"index": 3, "layer": "Softmax"}]
+        params = [{"name": "layers.0.W", "layer": 0, "grad_norm": 1e-2, "norm": 1000.0, "update_ratio": 1e-2},
+                  {"name": "layers.2.W", "layer": 2, "grad_norm": 1.0, "norm": 50.0, "update_ratio": 2e-2}]
+        return [{"epoch": 1, "loss": 2.0, "accuracy": 0.4, "diagnostics": {"layers": layers, "parameters": params}}]
+
+    assert ("vanishing_gradients", 0) in _rules(records(stuck=0.0))
+    rules = _rules(records(stuck=0.8))
+    assert ("vanishing_gradients", 0) not in rules and ("saturated", 1) in rules
+
+
+def test_adam_at_lr_half_on_one_hidden_layer_is_never_told_to_use_fewer_layers():
+    from deltaprop.data import load
+
+    ds = load("mnist-sample", flatten=True)
+    X, y = (ds.x_train / 255.0).astype(np.float32), ds.y_train
+    history = dp.fit(dp.mlp([784, 50, 10], seed=0), X, y, loss=dp.CrossEntropy(), optimizer=dp.Adam(lr=0.5),
+                     epochs=8, batch_size=20, seed=0)
+    rules = [(a.rule, a.epoch) for a in history.alerts]
+    assert rules[0] == ("saturated", 1)
+    assert "vanishing_gradients" not in {rule for rule, _ in rules}

@@ -64,3 +64,42 @@ def test_a_truncated_idx_file_is_still_called_truncated(tmp_path):
     path.write_bytes(path.read_bytes()[:-7])
     with pytest.raises(FileFormatError, match="truncated"):
         read_idx(path)
+
+
+def test_an_npz_of_float64_timestamps_gets_the_float32_note_a_csv_gets(tmp_path):
+    """A CSV's column that float32 cannot hold is named in a note; the same x saved as .npz
+    trained in float32 (the command line's default) lost its fractions without a word."""
+    rng = np.random.default_rng(0)
+    x = np.c_[1e9 + rng.uniform(0, 50, 100), rng.normal(size=100)]
+    y = (x[:, 0] > 1e9 + 25).astype(np.int64)
+    np.savez(tmp_path / "ts.npz", x=x, y=y)
+    table = read_table(tmp_path / "ts.npz", dtype="float32")
+    assert table.x.dtype == np.float64  # an .npz's x is kept as stored
+    assert len(table.notes) == 1 and "feature 1 of 2" in table.notes[0] and "float64" in table.notes[0]
+    assert read_table(tmp_path / "ts.npz", dtype="float64").notes == ()
+    np.savez(tmp_path / "plain.npz", x=rng.normal(size=(100, 2)), y=y)
+    assert read_table(tmp_path / "plain.npz", dtype="float32").notes == ()
+
+
+def test_train_on_such_an_npz_prints_the_note(tmp_path):
+    from cli_in_process import run_cli
+
+    rng = np.random.default_rng(0)
+    x = np.c_[1e9 + rng.uniform(0, 50, 100), rng.normal(size=100)]
+    np.savez(tmp_path / "ts.npz", x=x, y=(x[:, 0] > 1e9 + 25).astype(np.int64))
+    r = run_cli("train", "--dataset", tmp_path / "ts.npz", "--epochs", "1", "--out", tmp_path / "run", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "float32 keeps these values only to within" in r.stderr and "--dtype float64" in r.stderr
+
+
+def test_float16_labels_in_an_npz_load_without_a_stray_overflow_warning(tmp_path):
+    """Comparing a float16 label with the 100,000-class limit cast the limit to float16
+    (inf), and every run printed 'RuntimeWarning: overflow encountered in cast'."""
+    import warnings
+
+    x = np.random.default_rng(0).normal(size=(20, 3))
+    np.savez(tmp_path / "f16.npz", x=x, y=(x[:, 0] > 0).astype(np.float16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = read_table(tmp_path / "f16.npz")
+    np.testing.assert_array_equal(table.y, (x[:, 0] > 0).astype(np.int64))

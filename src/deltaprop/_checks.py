@@ -186,7 +186,7 @@ def class_labels(y: Any, *, name: str = "labels", max_classes: int = MAX_CLASSES
         bad = ~np.isfinite(y) | (y != np.round(y))
         if bad.any():
             raise DataError(f"{name} must be whole-number class ids; found {_shown(y[bad])}")
-    low, high = y.min(), y.max()
+    low, high = y.min().item(), y.max().item()  # Python numbers: float16 cannot hold max_classes
     if low < 0:
         raise DataError(f"{name} must be class ids >= 0; found {_shown(y[y < 0])}")
     if high >= max_classes:

@@ -192,7 +192,13 @@ def _weights(record) -> list[dict]:
 
 
 def _relative_gradient(p: dict) -> float | None:
-    return p["grad_norm"] / p["norm"] if p.get("norm") else None
+    return p["grad_norm"] / p["norm"] if p.get("norm") and p.get("grad_norm") is not None else None
+
+
+def _gradient(p: dict) -> float:
+    """A parameter's ‖∇θ‖; inf where it was not finite (recorded as None, or NaN)."""
+    g = p.get("grad_norm")
+    return g if g is not None and math.isfinite(g) else math.inf
 
 
 def _fitted(record) -> bool:
@@ -266,6 +272,9 @@ def vanishing_gradients(records, ctx) -> list[Finding]:
         return []
     if exploding_gradients(records, ctx):
         return []  # a layer far larger than the rest, not the first one vanishing
+    if any(s.get("stuck") is not None and s["stuck"] > STUCK_SHARE and first["layer"] < s["index"] < last["layer"]
+           for s in _layers(records[-1])):
+        return []  # units stuck on a flat end cut δ off, not the depth: the saturated rule says so, and why
     return [(first["layer"], f"layer {first['layer']} (Dense, the first): its {what} is {r0:.1e}, "
                              f"{r0 / r1:.0e} of layer {last['layer']}'s {r1:.1e} (vanishing gradients)")]
 
@@ -274,7 +283,7 @@ def _gradient_scale(records) -> tuple[int, float] | None:
     """The index of the first record with a Dense layer's finite nonzero ‖∇W‖, and the
     largest such ‖∇W‖ in it (None: none recorded)."""
     for k, record in enumerate(records):
-        norms = [p["grad_norm"] for p in _weights(record) if math.isfinite(p["grad_norm"])]
+        norms = [_gradient(p) for p in _weights(record) if math.isfinite(_gradient(p))]
         if norms and max(norms) > 0:
             return k, max(norms)
     return None
@@ -283,9 +292,7 @@ def _gradient_scale(records) -> tuple[int, float] | None:
 def _exploded(record, scale: float) -> dict[int, float]:
     """Each Dense layer whose ‖∇W‖ in ``record`` is at least EXPLODING_GRADIENT × ``scale``
     or not finite, with its multiple of ``scale``."""
-    return {p["layer"]: (p["grad_norm"] / scale if math.isfinite(p["grad_norm"]) else math.inf)
-            for p in _weights(record)
-            if not math.isfinite(p["grad_norm"]) or p["grad_norm"] >= EXPLODING_GRADIENT * scale}
+    return {p["layer"]: _gradient(p) / scale for p in _weights(record) if _gradient(p) >= EXPLODING_GRADIENT * scale}
 
 
 def _overshooting(records) -> tuple[int, float, dict[int, tuple[int, float]]]:
@@ -311,7 +318,7 @@ def _overshooting(records) -> tuple[int, float, dict[int, tuple[int, float]]]:
         best = min((r["loss"] for r in records[:k]), default=math.inf)
         falling = math.isfinite(loss) and loss <= best and all(math.isfinite(t) for t in new.values())
         if falling and not crossed:
-            base, scale = k, max(p["grad_norm"] for p in _weights(records[k]))
+            base, scale = k, max(_gradient(p) for p in _weights(records[k]))
             continue
         crossed.update((layer, (k, times)) for layer, times in new.items())
     return base, scale, crossed
@@ -325,10 +332,10 @@ def exploding_gradients(records, ctx) -> list[Finding]:
         return []
     layer = min(crossed, key=lambda i: (crossed[i][0], -crossed[i][1]))  # the first past it; the most on a tie
     since = int(records[crossed[layer][0]].get("epoch") or crossed[layer][0] + 1)
-    grad = next(p["grad_norm"] for p in _weights(records[-1]) if p["layer"] == layer)
-    times = f", {now[layer]:.3g}×" if math.isfinite(now[layer]) else ","
+    grad = next(_gradient(p) for p in _weights(records[-1]) if p["layer"] == layer)
+    size = f"{grad:.3g}, {now[layer]:.3g}×" if math.isfinite(grad) else "not finite, against"
     epoch0 = int(records[base].get("epoch") or base + 1)
-    return [(layer, f"layer {layer} (Dense): its gradient ‖∇W‖ is {grad:.3g}{times} the largest any Dense layer "
+    return [(layer, f"layer {layer} (Dense): its gradient ‖∇W‖ is {size} the largest any Dense layer "
                     f"had at epoch {epoch0} ({scale:.3g}); it passed {EXPLODING_GRADIENT:.0f}× that first, at epoch "
                     f"{since} (exploding gradients)")]
 

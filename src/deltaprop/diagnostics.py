@@ -21,6 +21,11 @@ and for every parameter ``θ``: ``‖∂L/∂θ‖`` of the loss alone (weight d
 rule, never part of this gradient), ``‖θ‖`` and, when the caller passes the values before the
 last training step, the update-to-weight ratio ``‖Δθ‖/‖θ‖``.
 
+A statistic that is not finite (values that overflowed on their way to a divergence) is
+recorded as None, as a gap: history records, checkpoints, reports and the live page hold
+finite numbers only, so the last good checkpoint of such a run stays readable; a
+parameter's ``grad_norm`` is None only then.
+
 Everything here is a pure function of a network and arrays: the pass runs on a copy, so the
 network's weights, gradients and :meth:`~deltaprop.network.Network.trace` are untouched.
 """
@@ -72,8 +77,8 @@ class LayerStats:
 
     index: int
     layer: str
-    mean: float
-    std: float
+    mean: float | None
+    std: float | None
     saturated: float | None = None
     dead: float | None = None
     delta_norm: float | None = None
@@ -87,8 +92,8 @@ class ParameterStats:
 
     name: str
     layer: int
-    grad_norm: float
-    norm: float
+    grad_norm: float | None
+    norm: float | None
     update_ratio: float | None = None
 
 
@@ -209,8 +214,8 @@ def _parameter_stats(work: Network, params, previous) -> list[ParameterStats]:
             norm = _norm(value)
             ratio = None
             if previous is not None and norm > 0:
-                ratio = _norm(value.astype(np.float64) - previous[k]) / norm
-            stats.append(ParameterStats(f"layers.{i}.{p.name}", i, _norm(p.grad), norm, ratio))
+                ratio = _finite(_norm(value.astype(np.float64) - previous[k]) / norm)
+            stats.append(ParameterStats(f"layers.{i}.{p.name}", i, _finite(_norm(p.grad)), _finite(norm), ratio))
             k += 1
     return stats
 
@@ -221,15 +226,22 @@ def _norm(v: np.ndarray) -> float:
     return float(np.sqrt(np.dot(v, v)))
 
 
+def _finite(x: float) -> float | None:
+    """``x``, or None where it is not finite (see the module's docstring)."""
+    return x if math.isfinite(x) else None
+
+
 def _layer_stats(index: int, layer, a: np.ndarray, delta: np.ndarray | None) -> LayerStats:
+    with np.errstate(over="ignore", invalid="ignore"):  # overflowed outputs: recorded as None
+        mean, std = float(np.mean(a, dtype=np.float64)), float(np.std(a, dtype=np.float64))
     return LayerStats(
         index=index,
         layer=layer.type_name,
-        mean=float(np.mean(a, dtype=np.float64)),
-        std=float(np.std(a, dtype=np.float64)),
+        mean=_finite(mean),
+        std=_finite(std),
         saturated=saturated_share(layer, a),
         dead=dead_share(layer, a),
-        delta_norm=None if delta is None else _norm(delta),
+        delta_norm=None if delta is None else _finite(_norm(delta)),
         identical_units=identical_units(layer) if isinstance(layer, Dense) else None,
         stuck=stuck_share(layer, a),
     )

@@ -53,7 +53,10 @@ class Rescaling(Layer):
 
     def __init__(self, scale: float):
         super().__init__()
-        self.scale = float(_finite_floats("Rescaling scale", scale, positive=True)[0])
+        if isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)):
+            got = repr(scale) if isinstance(scale, (str, bool)) or scale is None else f"a {type(scale).__name__}"
+            raise ConfigError(f"Rescaling scale must be one number > 0 (e.g. 1/255), got {got[:80]}")
+        self.scale = float(_finite_floats("Rescaling scale", float(scale), positive=True)[0])
         self._factor = np.float32(self.scale)
 
     def build(self, n_in, dtype, rng):
@@ -80,7 +83,7 @@ class Rescaling(Layer):
 class Standardization(Layer):
     """``a = (x − μ) / σ`` per feature, with μ and σ of the training split (one σ for all
     features, or one per feature). Statistics are kept in float64 and applied in the
-    network's dtype, as :class:`deltaprop.data.Standardizer` does."""
+    network's dtype, to inputs already cast to it (see the module's note on float32)."""
 
     type_name = "Standardization"
 

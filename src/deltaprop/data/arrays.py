@@ -86,7 +86,8 @@ def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = Non
     computes in, cast once) when it is given; without it, float32 when float32 holds every
     column to within 1e-5 of the column's range, float64 otherwise (a timestamp in
     seconds, 1e9 + 0..50, would lose its fractions in float32). With ``dtype="float32"``, a
-    column float32 holds only to within more than 1e-3 of its range gets a warning.
+    column float32 holds only to within more than 1e-3 of its range gets a warning (an
+    ``.npz``'s x too, which is not cast: the warning says a float32 run would lose it).
 
     y: 1-D labels become int64 class ids (whole numbers >= 0, at most
     :data:`MAX_CLASSES` distinct values); 2-D y (one-hot rows or regression targets,
@@ -118,6 +119,7 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
     names, notes, index = None, [], None
     if suffix == ".npz":
         x, y, source = _load_npz(path, label_column)
+        notes = _npz_float32_notes(path, x, dtype)
     elif suffix in (".csv", ".txt"):
         x, y, source, names, notes, index = _load_csv(path, label_column, dtype, label_position)
     else:
@@ -458,6 +460,27 @@ def _float32_notes(path: Path, x: np.ndarray, error: np.ndarray, col: int, names
     return [f"{path}: column {named}({column + 1} of {x.shape[1] + 1}) holds {low:.12g} to {high:.12g}: float32 keeps "
             f"these values only to within {error[worst] * (high - low):.3g}{also}; train in float64 (--dtype float64; "
             "dtype='float64' in Python), or subtract the offset in the file"]
+
+
+def _npz_float32_notes(path: Path, x: np.ndarray, dtype) -> list[str]:
+    """A note when an ``.npz``'s x (kept as stored) has a column that float32, the type a run
+    in ``dtype`` float32 computes in, holds only to within more than :data:`_FLOAT32_LOSES`
+    of its range (float64 timestamps 1e9 + 0..50 s), as :func:`_float32_notes` for a CSV."""
+    if dtype != np.float32 or x.dtype.kind not in "iuf" or np.can_cast(x.dtype, np.float32, "safe"):
+        return []
+    if x.ndim < 2 or not x.size or (x.dtype.kind == "f" and not np.isfinite(x).all()):
+        return []  # refused as such by _check_xy
+    flat = x.reshape(len(x), -1)
+    error = _float32_error(flat)
+    worst = int(np.argmax(error))
+    if not _FLOAT32_LOSES < error[worst] < np.inf:  # beyond float32's range: refused when cast
+        return []
+    low, high = float(flat[:, worst].min()), float(flat[:, worst].max())
+    others = int((error > _FLOAT32_LOSES).sum()) - 1
+    also = f" (and {others} other column{'s' if others > 1 else ''} too)" if others else ""
+    return [f"{path}: feature {worst + 1} of {flat.shape[1]} of x holds {low:.12g} to {high:.12g}: float32 keeps these "
+            f"values only to within {error[worst] * (high - low):.3g}{also}; train in float64 (--dtype float64; "
+            "dtype='float64' in Python), or subtract the offset before saving"]
 
 
 def _numbered_header_notes(path: Path, table: np.ndarray, layout: _Layout) -> list[str]:

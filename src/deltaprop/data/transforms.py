@@ -65,8 +65,8 @@ class Standardizer:
     Population deviations (ddof 0); a constant feature (``min == max``, such as a blank
     MNIST corner pixel) gets its value as mean and 1 as deviation, so it maps to 0 and
     nothing is divided by zero or by a rounding residue. Features are
-    everything after the first axis. Statistics are kept in float64 and applied in the
-    requested dtype.
+    everything after the first axis. Statistics are kept in float64; the result comes in
+    the requested dtype (inputs it cannot hold exactly are centred in float64 first).
     """
 
     MODES = ("global", "per_feature")
@@ -115,16 +115,24 @@ class Standardizer:
             raise NotFittedError("Standardizer is not fitted: call fit(x_train) first.")
 
     def transform(self, x: np.ndarray, dtype=np.float32) -> np.ndarray:
-        """Return ``(x - mean) / std`` in ``dtype``."""
+        """Return ``(x - mean) / std`` in ``dtype``. Inputs ``dtype`` cannot hold exactly
+        (float64 or int32 data for float32) are centred in float64 first, a block of rows
+        at a time: cast first, 1e9 + 0..50 would keep only multiples of 64."""
         self._require_fit()
         x = np.asarray(x)
         if x.shape[1:] != self.mean.shape:
             raise ShapeError(f"Standardizer was fitted on features of shape {self.mean.shape}, "
                              f"got {x.shape[1:]}.")
         dtype = np.dtype(dtype)
-        out = x.astype(dtype)
-        out -= self.mean.astype(dtype)
-        out *= (1.0 / self.std).astype(dtype)
+        if np.can_cast(x.dtype, dtype, "safe"):
+            out = x.astype(dtype)
+            out -= self.mean.astype(dtype)
+            out *= (1.0 / self.std).astype(dtype)
+            return out
+        out = np.empty(x.shape, dtype)
+        step = max(1, (1 << 22) // max(1, self.mean.size))
+        for start in range(0, len(x), step):
+            out[start:start + step] = (x[start:start + step] - self.mean) * (1.0 / self.std)
         return out
 
     def fit_transform(self, x: np.ndarray, dtype=np.float32) -> np.ndarray:
