@@ -153,3 +153,13 @@ def test_resume_with_steps_alone_trains_that_many_steps_past_the_default_epochs(
     assert (both.epochs, both.steps) == (12, 400)  # both given: whichever first, as in a new run
     longer, _ = _resume_config(tmp_path, {"epochs": "12"})
     assert (longer.epochs, longer.steps) == (12, None)
+
+
+def test_dropout_with_no_hidden_layer_is_said_unapplied(capsys):
+    # --layers 10,2 --dropout 0.5 trained without dropout (it follows hidden activations)
+    # and without a word, while config.toml, the model and the report said dropout = 0.5.
+    args, flags = _args("--dataset", "parity", "--layers", "10,2", "--dropout", "0.5")
+    assert _new_config(args, flags).build_network(10, 2).layers[-2].__class__.__name__ == "Dense"  # none there
+    assert "note: --dropout 0.5 is not applied" in capsys.readouterr().err
+    args, flags = _args("--dataset", "parity", "--layers", "10,8,2", "--dropout", "0.5")
+    assert _new_config(args, flags).dropout == 0.5 and capsys.readouterr().err == ""

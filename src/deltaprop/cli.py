@@ -608,6 +608,9 @@ def _new_config(args, flags: dict[str, Any]) -> TrainConfig:
         notes.append(f"--label-column {cfg.label_column} is not read: it names the label column of a .csv or .npz "
                      f"file, and {cfg.dataset} is {what}")
         cfg.label_column = None
+    if cfg.dropout and len(cfg.layers) == 2:  # kept in config.toml: a sweep's resume compares it
+        notes.append(f"--dropout {cfg.dropout:g} is not applied: it drops hidden units, and --layers "
+                     f"{','.join(map(str, cfg.layers))} has no hidden layer")
     team = getattr(args, "team", None)
     for note in notes if team is None or team.rank == 0 else ():  # said once, by the process that prints
         _say(f"note: {note}", err=True)
