@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import types
 
+import pytest
+
+import deltaprop as dp
 from deltaprop.cli import _new_config, _train_flags, build_parser
 from deltaprop.config import TrainConfig, config_file
 
@@ -163,3 +166,11 @@ def test_dropout_with_no_hidden_layer_is_said_unapplied(capsys):
     assert "note: --dropout 0.5 is not applied" in capsys.readouterr().err
     args, flags = _args("--dataset", "parity", "--layers", "10,8,2", "--dropout", "0.5")
     assert _new_config(args, flags).dropout == 0.5 and capsys.readouterr().err == ""
+
+
+def test_a_rate_too_small_to_be_a_number_in_training_is_refused_by_name():
+    # --lr 1e-320 (a subnormal, flushed to 0 while training) stopped with "load_checkpoint
+    # rebuilds only deltaprop's own optimizer, not 'SGD'", which named neither lr nor the fix.
+    with pytest.raises(dp.ConfigError, match=r"lr must be at least 2\.23e-308, got 1e-320"):
+        TrainConfig.from_mapping({"lr": "1e-320"})
+    assert TrainConfig.from_mapping({"lr": "3e-308"}).lr == 3e-308

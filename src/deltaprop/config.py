@@ -13,6 +13,7 @@ import difflib
 import inspect
 import json
 import math
+import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,9 @@ class TrainConfig:
         if self.lr is None or self.weight_decay is None:
             self.derived = sorted(set(self.derived) | {k for k in ("lr", "weight_decay") if getattr(self, k) is None})
         self.lr = _default_lr(self.optimizer) if self.lr is None else _checks.positive_number("lr", _number("lr", self.lr))
+        if self.lr < sys.float_info.min:  # subnormal: training flushes it to 0
+            raise ConfigError(f"lr must be at least {sys.float_info.min:.3g}, got {self.lr!r} (a smaller rate is 0 "
+                              "to training's arithmetic)")
         self.momentum = _checks.fraction("momentum", _number("momentum", self.momentum))
         self.nesterov = _bool("nesterov", self.nesterov)
         self.weight_decay = (_default_weight_decay(self.optimizer) if self.weight_decay is None else
