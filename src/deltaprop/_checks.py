@@ -53,6 +53,13 @@ def seed(value: Any, name: str = "seed"):
                       f"got {value!r}")
 
 
+def flag(name: str, value: Any) -> bool:
+    """``value`` as a bool: only True or False (a NumPy bool too), never a truthy string."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ConfigError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int:
     """``value`` as an int >= 1 (>= 0 with ``allow_zero``)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

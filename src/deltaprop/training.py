@@ -659,9 +659,8 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     unless ``callbacks`` holds one: per-layer diagnostics and alerts after every epoch, in
     the history (``history.diagnostics``, ``history.alerts``); it changes no weight."""
     threads, adapt = _fit_threads(net, X, batch_size, threads, resume, comm)
-    blas = contextlib.nullcontext()
-    if threads is not None:
-        blas = blas_controller().limit(limits=_checks.positive_int("threads", threads), user_api="blas")
+    threads, flush_subnormals, diagnostics = _checked_options(threads, flush_subnormals, diagnostics, comm)
+    blas = contextlib.nullcontext() if threads is None else blas_controller().limit(limits=threads, user_api="blas")
     with blas, fpenv.flush_subnormals(flush_subnormals):
         return _fit(
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
@@ -765,10 +764,7 @@ def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batc
         source = batch_source(net, X_arr, Y, ids, W, batch_size, shuffle=shuffle, batching=batching)
         validation, callbacks = _validation_set(net, loss, validation), _checked(callbacks)
     except Exception:
-        if on_ranks:
-            from .distributed import agree_on_run
-
-            agree_on_run(comm, None)
+        _tell_other_ranks_this_one_failed(comm)
         raise
     if diagnostics and not any(isinstance(cb, DiagnosticsRecorder) for cb in callbacks):
         callbacks.insert(0, DiagnosticsRecorder(X_arr, Y))
@@ -791,6 +787,26 @@ def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batc
         # (as a new PyTorch scheduler does from ``initial_lr``), not from the last epoch's.
         # resume= keeps the schedule's place in the TrainingState.
         optimizer.lr = state.base_lr
+
+
+def _checked_options(threads, flush_subnormals, diagnostics, comm) -> tuple[int | None, bool, bool]:
+    """fit's ``threads`` (None or >= 1) and its two flags (True or False only: ``"no"`` is
+    truthy); over MPI a rank that refuses them tells the others first."""
+    try:
+        threads = None if threads is None else _checks.positive_int("threads", threads)
+        return threads, _checks.flag("flush_subnormals", flush_subnormals), _checks.flag("diagnostics", diagnostics)
+    except Exception:
+        _tell_other_ranks_this_one_failed(comm)
+        raise
+
+
+def _tell_other_ranks_this_one_failed(comm) -> None:
+    """Over MPI, the start-up check that every rank reaches (:func:`~deltaprop.distributed.agree_on_run`),
+    told that this rank cannot train: the others raise too instead of waiting for it."""
+    if comm is not None and comm.Get_size() > 1:
+        from .distributed import agree_on_run
+
+        agree_on_run(comm, None)
 
 
 def row_weights(sample_weight, n: int, dtype) -> np.ndarray:
@@ -1165,6 +1181,9 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
         state.base_lr = optimizer.lr
         state.seed = recorded_seed(seed)
         return state
+    if not isinstance(resume, TrainingState):
+        raise ConfigError(f"resume= takes the TrainingState of an earlier run (the state callbacks see, or "
+                          f"load_checkpoint(path).training_state()), not {type(resume).__name__}")
     if resume.net is not net or resume.optimizer is not optimizer:
         raise ConfigError("resume= must be the TrainingState of this network and optimizer")
     state = resume
