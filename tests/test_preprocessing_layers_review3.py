@@ -1,4 +1,5 @@
-"""Preprocessing layers used on their own compute as the other layers do."""
+"""Preprocessing layers used on their own compute as the other layers do, and ``mlp``'s
+default initialiser follows the units its Dense layers feed."""
 
 from __future__ import annotations
 
@@ -79,3 +80,27 @@ def test_a_network_with_a_standardization_layer_keeps_its_float64_outputs():
     want = np.exp(z - z.max(axis=1, keepdims=True))
     np.testing.assert_allclose(net.predict_proba(X), want / want.sum(axis=1, keepdims=True), rtol=1e-12)
 
+
+# -- mlp's default initialiser --------------------------------------------------------------
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
+def test_mlp_without_a_hidden_layer_ignores_the_hidden_activation_for_its_init(activation):
+    # mlp([10, 2], activation="relu") has no ReLU, yet drew He normal weights for the softmax
+    net = dp.mlp([10, 2], activation=activation, seed=0)
+    assert net.layers[0].init_name == "glorot_uniform"
+    np.testing.assert_array_equal(net.layers[0].W.value, dp.mlp([10, 2], init="glorot_uniform", seed=0).layers[0].W.value)
+
+
+def test_mlp_without_a_hidden_layer_takes_he_init_for_a_relu_output():
+    net = dp.mlp([10, 1], activation="sigmoid", output="relu", seed=0)
+    assert net.layers[0].init_name == "he_normal"
+
+
+@pytest.mark.parametrize("activation, init", [("relu", "he_normal"), ("leaky_relu", "he_normal"),
+                                              ("sigmoid", "glorot_uniform"), ("tanh", "glorot_uniform")])
+@pytest.mark.parametrize("output", ["softmax", "relu"])
+def test_mlp_with_hidden_layers_keeps_its_initialiser_and_weights(activation, init, output):
+    net = dp.mlp([10, 8, 6, 3], activation=activation, output=output, seed=4)
+    same = dp.mlp([10, 8, 6, 3], activation=activation, output=output, init=init, seed=4)
+    assert {layer.init_name for layer in net.layers if isinstance(layer, dp.Dense)} == {init}
+    for mine, theirs in zip(net.parameters(), same.parameters()):
+        np.testing.assert_array_equal(mine.value, theirs.value)
