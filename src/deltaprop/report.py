@@ -53,8 +53,12 @@ WEIGHT_IMAGES = 64
 #: Curves draw a hover point for at most this many epochs (evenly thinned beyond).
 MAX_POINTS = 300
 
-DIAGNOSTICS_COLUMNS = ("epoch", "probe_size", "name", "layer", "type", "mean", "std", "saturated", "dead",
+DIAGNOSTICS_COLUMNS = ("epoch", "probe_size", "name", "layer", "type", "mean", "std", "saturated", "stuck", "dead",
                        "delta_norm", "identical_units", "grad_norm", "norm", "update_ratio")
+#: Columns of diagnostics.csv that files written before them lack (read as gaps).
+LATER_DIAGNOSTICS_COLUMNS = ("stuck",)
+#: The per-layer statistics of diagnostics.csv (the rest are per parameter).
+LAYER_STATISTICS = ("mean", "std", "saturated", "stuck", "dead", "delta_norm", "identical_units")
 ALERT_COLUMNS = ("epoch", "rule", "layer", "evidence", "fix")
 
 
@@ -175,7 +179,7 @@ def diagnostics_rows(records) -> list[dict[str, Any]]:
         base = {"epoch": r.get("epoch"), "probe_size": d["probe_size"]}
         for s in d["layers"]:
             rows.append({**base, "name": f"layers.{s['index']}", "layer": s["index"], "type": s["layer"],
-                         **{k: s.get(k) for k in ("mean", "std", "saturated", "dead", "delta_norm", "identical_units")}})
+                         **{k: s.get(k) for k in LAYER_STATISTICS}})
         for p in d["parameters"]:
             rows.append({**base, "name": p["name"], "layer": p["layer"], "type": "parameter",
                          **{k: p.get(k) for k in ("grad_norm", "norm", "update_ratio")}})
@@ -221,18 +225,19 @@ def _cell(row: dict[str, str], key: str, path: Path):
         raise DataError(f"{path}: {key} is {value!r}, not a number") from None
 
 
-def _checked_rows(path: Path, columns) -> list[dict[str, str]]:
+def _checked_rows(path: Path, columns, later=()) -> list[dict[str, str]]:
     """The rows of a run folder's CSV file, each with every one of ``columns`` (a missing
-    file: none); a :class:`DataError` names the file and what is missing."""
+    file: none); a :class:`DataError` names the file and what is missing. ``later``: columns
+    that older files lack, read as empty."""
     rows = _read_csv(path)
     if not rows:
         return rows
-    absent = [c for c in columns if c not in rows[0]]
+    absent = [c for c in columns if c not in rows[0] and c not in later]
     if absent:
         raise DataError(f"{path}: it lacks the column{'s' if len(absent) > 1 else ''} {', '.join(absent)} "
                         f"(its columns must be {', '.join(columns)})")
     for n, row in enumerate(rows, start=2):
-        if None in row or any(row[c] is None for c in columns):
+        if None in row or any(row.get(c, "") is None for c in columns):
             raise DataError(f"{path}: line {n} has {len([v for k, v in row.items() if k is not None and v is not None])}"
                             f" of its {len(columns)} fields (the file is cut short or damaged)")
     return rows
@@ -250,7 +255,7 @@ def read_diagnostics_csv(path: Path) -> dict[int, dict[str, Any]]:
     from .diagnostics import Diagnostics
 
     by_epoch: dict[int, dict[str, Any]] = {}
-    for row in _checked_rows(path, DIAGNOSTICS_COLUMNS):
+    for row in _checked_rows(path, DIAGNOSTICS_COLUMNS, LATER_DIAGNOSTICS_COLUMNS):
         epoch = _whole(row, "epoch", path)
         d = by_epoch.setdefault(epoch, {"probe_size": _whole(row, "probe_size", path), "layers": [], "parameters": []})
         layer = _whole(row, "layer", path)
@@ -259,8 +264,7 @@ def read_diagnostics_csv(path: Path) -> dict[int, dict[str, Any]]:
                                     **{k: _cell(row, k, path) for k in ("grad_norm", "norm", "update_ratio")}})
         else:
             d["layers"].append({"index": layer, "layer": row["type"],
-                                **{k: _cell(row, k, path) for k in ("mean", "std", "saturated", "dead", "delta_norm",
-                                                                     "identical_units")}})
+                                **{k: _cell(row, k, path) for k in LAYER_STATISTICS}})
     for epoch, d in by_epoch.items():
         try:
             Diagnostics.from_dict(d)  # every field present and well-formed

@@ -225,6 +225,7 @@ def _curves(records, kept=None) -> str:
 _MULTIPLES = (
     ("activation mean and std", "layer", ("mean", "std"), False),
     ("saturated share (σ' near 0)", "layer", ("saturated",), False),
+    ("stuck share (sigmoid/tanh units on one flat end for every probe row)", "layer", ("stuck",), False),
     ("dead share (ReLU units off on every probe row)", "layer", ("dead",), False),
     ("‖δ‖ reaching the layer", "layer", ("delta_norm",), True),
     ("update ratio ‖Δθ‖/‖θ‖ of the epoch's last step", "parameter", ("update_ratio",), True),
