@@ -104,3 +104,12 @@ def private_data_env(tmp_path, monkeypatch):
     for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
 
+
+@pytest.fixture(scope="module")
+def digits():
+    """1,200 training rows of the bundled MNIST sample, scaled to [0, 1] (the alert tests'
+    small real task; a module may define its own ``digits``)."""
+    from deltaprop.data import load
+
+    ds = load("mnist-sample", flatten=True)
+    return (ds.x_train[:1200] / 255.0).astype(np.float32), ds.y_train[:1200]

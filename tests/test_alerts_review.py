@@ -4,20 +4,10 @@ diagnostics the run recorded."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import deltaprop as dp
 from deltaprop import alerts
 from deltaprop.callbacks import DiagnosticsRecorder
-
-
-@pytest.fixture(scope="module")
-def digits():
-    """1,200 training rows of the bundled MNIST sample, scaled to [0, 1]."""
-    from deltaprop.data import load
-
-    ds = load("mnist-sample", flatten=True)
-    return (ds.x_train[:1200] / 255.0).astype(np.float32), ds.y_train[:1200]
 
 
 def _saturated_quiet_run(digits):

@@ -5,20 +5,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-import pytest
 
 import deltaprop as dp
 from deltaprop.alerts import SATURATED_UPDATE, Context, check
-
-
-@pytest.fixture(scope="module")
-def digits():
-    """1,200 training rows of the bundled MNIST sample, scaled to [0, 1]."""
-    from deltaprop.data import load
-
-    ds = load("mnist-sample", flatten=True)
-    return (ds.x_train[:1200] / 255.0).astype(np.float32), ds.y_train[:1200]
 
 
 def _rules(records, ctx=Context()):

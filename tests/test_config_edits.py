@@ -11,15 +11,10 @@ import pytest
 import deltaprop as dp
 from deltaprop.cli import main
 from deltaprop.config import TrainConfig, config_file
+from config_files import written as _written
 from deltaprop.layers import Parameter
 
 
-def _written(tmp_path, mapping, *, features=10, outputs=2, batches=10):
-    cfg = TrainConfig.from_mapping(mapping)
-    cfg.fill_from_run(features, outputs, batches_per_epoch=batches)
-    path = tmp_path / "config.toml"
-    path.write_text(cfg.to_toml())
-    return path
 
 
 def test_a_derived_value_edited_in_the_file_is_kept_and_the_others_are_filled_in_again(tmp_path):

@@ -11,14 +11,9 @@ import pytest
 import deltaprop as dp
 from deltaprop.cli import _new_config, _train_flags, build_parser
 from deltaprop.config import TrainConfig, config_file
+from config_files import written as _written
 
 
-def _written(tmp_path, mapping, *, features=10, outputs=2, batches=10):
-    cfg = TrainConfig.from_mapping(mapping)
-    cfg.fill_from_run(features, outputs, batches_per_epoch=batches)
-    path = tmp_path / "config.toml"
-    path.write_text(cfg.to_toml())
-    return path
 
 
 def _edit(path, old, new):

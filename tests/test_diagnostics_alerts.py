@@ -12,15 +12,6 @@ from deltaprop.alerts import Alert, AlertMonitor, Context, check, summary
 from deltaprop.callbacks import DiagnosticsRecorder
 
 
-@pytest.fixture(scope="module")
-def digits():
-    """1,200 training rows of the bundled MNIST sample, scaled to [0, 1]."""
-    from deltaprop.data import load
-
-    ds = load("mnist-sample", flatten=True)
-    return (ds.x_train[:1200] / 255.0).astype(np.float32), ds.y_train[:1200]
-
-
 def _train(net, data, loss, optimizer, epochs=4, batch_size=32):
     X, y = data
     fired = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,12 +167,23 @@ def test_use_false_gives_the_numpy_forms_bits():
     np.testing.assert_array_equal(w, want_w)
 
 
-@pytest.mark.parametrize("value, expected", [("off", "False"), ("on", str(vector_blas.available()))])
+@pytest.mark.parametrize("value, expected", [("off", "False"), ("OFF", "False"), ("0", "False"),
+                                             ("on", str(vector_blas.available())), ("", str(vector_blas.available()))])
 def test_the_environment_variable_turns_it_off(value, expected):
     env = {**os.environ, "DELTAPROP_BLAS_UPDATES": value}
     out = subprocess.run([sys.executable, "-c", "from deltaprop import vector_blas; print(vector_blas.available())"],
                          env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == expected
+
+
+def test_a_misspelt_environment_value_is_refused_in_one_line(tmp_path):
+    env = {**os.environ, "DELTAPROP_BLAS_UPDATES": "of"}
+    command = str(Path(sys.executable).with_name("deltaprop"))  # the console script uv installs
+    out = subprocess.run([command, "train", "--epochs", "1", "--out", str(tmp_path / "run")],
+                         env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode != 0
+    assert "DELTAPROP_BLAS_UPDATES='of': use on or off" in out.stderr
+    assert "Traceback" not in out.stderr
 
 
 @needs_blas

@@ -375,16 +375,18 @@ def mlp(
     """A multilayer perceptron from widths, e.g. ``mlp([784, 50, 10])`` is seed 000's
     784 → 50 sigmoid → 10 softmax. ``output`` names the output activation, or several
     applied in turn joined by ``+`` (see :func:`output_layers`). ``init`` defaults to He
-    normal for ReLU-like units and Glorot uniform otherwise; ``dropout`` follows every
-    hidden activation."""
+    normal for ReLU-like hidden units and Glorot uniform otherwise; without a hidden layer
+    (two widths) ``activation`` is not used, and the output activation after the one Dense
+    layer chooses. ``dropout`` follows every hidden activation."""
     sizes = [_checks.positive_int("layer width", s) for s in sizes]
     if len(sizes) < 2:
         raise ConfigError(f"need at least an input and an output width, got {list(sizes)}")
     act_cls = ACTIVATIONS.lookup(activation)
     out_classes = output_layers(output)
     dropout = _checks.fraction("dropout", dropout)
-    if init is None:
-        init = "he_normal" if act_cls in (ReLU, LeakyReLU) else "glorot_uniform"
+    if init is None:  # by the units the Dense layers feed: the hidden ones, else the output's first
+        fed = act_cls if len(sizes) > 2 else out_classes[0]
+        init = "he_normal" if fed in (ReLU, LeakyReLU) else "glorot_uniform"
     layers: list[Layer] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(Dense(n_in, n_out, init=init))

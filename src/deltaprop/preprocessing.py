@@ -11,7 +11,9 @@ with parameters, so they cost no gradient work.
 
 Inputs reach these layers already cast to the network's dtype: float32 keeps about seven
 significant digits, so features whose offset is more than ~10⁵ times their spread need
-``dtype="float64"``.
+``dtype="float64"``. Used on their own, never built, they compute as the other layers do
+(see :mod:`deltaprop.layers`): a float32 or float64 input in its own dtype, anything else
+in float32.
 """
 
 from __future__ import annotations
@@ -68,6 +70,10 @@ class Rescaling(Layer):
         return {"type": self.type_name, "scale": self.scale}
 
     def forward(self, x, *, train=False):
+        if getattr(x, "dtype", None) is not self.dtype:
+            x = self._input(x)
+            if self._factor.dtype != self.dtype:  # a layer never built, given another float dtype
+                self._factor = self.dtype.type(self.scale)
         out = self._buffer("out" if train else "eval", x.shape)
         np.multiply(x, self._factor, out=out)
         return out
@@ -94,15 +100,32 @@ class Standardization(Layer):
         if self.std.size not in (1, self.mean.size):
             raise ConfigError(f"Standardization std has {self.std.size} values; give 1 or one per feature "
                               f"({self.mean.size})")
+        self._coefficients()
 
     def build(self, n_in, dtype, rng):
         n = self.mean.size
         if n_in is not None and n_in != n:
             raise ShapeError(f"Standardization was fitted on {n} features but receives {n_in}")
         super().build(n, dtype, rng)
+        self._coefficients()
+        return n
+
+    def _coefficients(self) -> None:
+        """μ and 1/σ in the dtype the layer computes in."""
         self._shift = self.mean.astype(self.dtype)
         self._factor = (1.0 / self.std).astype(self.dtype)
-        return n
+
+    def _features(self, x) -> np.ndarray:
+        """``x`` in the layer's dtype (see :meth:`Layer._input`), its last axis the fitted features."""
+        x = self._input(x)
+        if x.ndim == 0 or x.shape[-1] != self.mean.size:
+            got = "one number" if x.ndim == 0 else f"{x.shape[-1]} features"
+            raise ShapeError(f"Standardization was fitted on {self.mean.size} features but receives {got}: "
+                             f"give rows of {self.mean.size} values, or fit it on these inputs "
+                             "(Standardization.fit(x))")
+        if self._shift.dtype != self.dtype:  # a layer never built, given another float dtype
+            self._coefficients()
+        return x
 
     @classmethod
     def fit(cls, x: np.ndarray, *, per_feature: bool = False) -> "Standardization":
@@ -120,6 +143,8 @@ class Standardization(Layer):
         return f"Standardization(features={self.mean.size}, per_feature_std={self.std.size > 1})"
 
     def forward(self, x, *, train=False):
+        if getattr(x, "dtype", None) is not self.dtype or x.shape[-1:] != self._shift.shape:
+            x = self._features(x)
         out = self._buffer("out" if train else "eval", x.shape)
         np.subtract(x, self._shift, out=out)
         out *= self._factor

@@ -600,11 +600,13 @@ class _NeuralNet(BaseEstimator):
             dtype = resolve_dtype(self.dtype)
         X, y = self._validate_xy(X, y, reset=first_pass, dtype=dtype)
         weight = self._sample_weight(sample_weight, X)
+        # every row's label, weight 0 or not: a class whose rows all weigh 0 is still one of
+        # classes_ (and an unknown label still refused), as in scikit-learn
+        targets = self._encode_targets(y, first_pass=first_pass, incremental=incremental, classes=classes)
         unweighted = 0  # rows of weight 0: removed, yet counted in t_ as scikit-learn counts them
         if weight is not None and not np.all(weight > 0):
             keep = weight > 0
-            X, y, weight, unweighted = X[keep], y[keep], weight[keep], int(np.count_nonzero(~keep))
-        targets = self._encode_targets(y, first_pass=first_pass, incremental=incremental, classes=classes)
+            X, targets, weight, unweighted = X[keep], targets[keep], weight[keep], int(np.count_nonzero(~keep))
         rs = check_random_state(self.random_state)
         net_seed, shuffle_seed, split_seed = (int(s) for s in rs.randint(0, 2**31 - 1, size=3))
         if first_pass:

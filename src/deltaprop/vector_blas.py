@@ -35,6 +35,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from .errors import ConfigError
+
 __all__ = ["adam", "available", "sgd", "use"]
 
 _UNSET = object()
@@ -111,11 +113,23 @@ def _passes_check(r: SimpleNamespace) -> bool:
     return True
 
 
+_ON, _OFF = ("on", "1", "yes", "true", ""), ("off", "0", "no", "false")
+
+
+def _from_environment() -> bool:
+    """``DELTAPROP_BLAS_UPDATES``: on (the default) or off; anything else is refused, so a
+    misspelt ``of`` does not leave them on unnoticed."""
+    value = os.environ.get("DELTAPROP_BLAS_UPDATES", "on").strip().lower()
+    if value not in _ON + _OFF:
+        raise ConfigError(f"DELTAPROP_BLAS_UPDATES={value!r}: use on or off (or unset it)")
+    return value in _ON
+
+
 def _load() -> SimpleNamespace | None:
     global _routines
     if _routines is _UNSET:
         _routines = None
-        if os.environ.get("DELTAPROP_BLAS_UPDATES", "on").strip().lower() not in ("off", "0", "no", "false"):
+        if _from_environment():
             try:
                 found = _numpy_openblas()
                 bound = _bind(*found) if found is not None else None

@@ -1,0 +1,77 @@
+"""NeuralNetClassifier as a drop-in MLPClassifier: labels whose rows all weigh 0."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn", reason="the sklearn extra is not installed")
+
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+
+from deltaprop.errors import DataError  # noqa: E402
+from deltaprop.sklearn import NeuralNetClassifier  # noqa: E402
+
+
+def _data(n=60):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 3))
+    return X, np.array(["a", "b", "c"])[np.arange(n) % 3]
+
+
+def _fit(est, *args, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(*args, **kw)
+
+
+def test_a_class_whose_rows_all_weigh_zero_stays_in_classes_():
+    """Weight-0 rows were dropped before the labels were read, so their class vanished from
+    ``classes_`` and ``predict_proba`` lost its column (MLPClassifier keeps it)."""
+    X, y = _data()
+    weight = np.where(y == "c", 0.0, 1.0)
+    est = _fit(NeuralNetClassifier((5,), max_iter=20, random_state=0), X, y, sample_weight=weight)
+    assert est.classes_.tolist() == ["a", "b", "c"]
+    assert est.n_outputs_ == 3 and est.predict_proba(X).shape == (60, 3)
+
+
+def test_a_binary_problem_with_one_class_at_weight_zero_keeps_both_classes():
+    """Two labels, one of them all weight 0: the old model had one class and could only ever
+    predict it; MLPClassifier keeps both classes and two probability columns."""
+    X, y = _data()
+    y = np.where(y == "a", "yes", "no")
+    est = _fit(NeuralNetClassifier((5,), max_iter=5, random_state=0), X, y, sample_weight=(y == "yes") * 1.0)
+    assert est.classes_.tolist() == ["no", "yes"]
+    proba = est.predict_proba(X)
+    assert proba.shape == (60, 2) and np.allclose(proba.sum(axis=1), 1.0)
+    assert est.net_.n_outputs == 1  # one logistic unit, as for any two classes
+
+
+def test_warm_start_with_a_class_at_weight_zero_is_the_same_classes():
+    """The warm start's same-classes check saw only the weighted rows and refused y with
+    the very classes of the first fit."""
+    X, y = _data()
+    est = _fit(NeuralNetClassifier((5,), max_iter=3, random_state=0, warm_start=True), X, y)
+    _fit(est, X, y, sample_weight=np.where(y == "c", 0.0, 1.0))
+    assert est.classes_.tolist() == ["a", "b", "c"]
+
+
+def test_partial_fit_refuses_an_unknown_label_even_at_weight_zero():
+    """A label outside ``classes=`` is refused as scikit-learn refuses it, whatever its weight."""
+    X, y = _data()
+    est = NeuralNetClassifier((5,), random_state=0)
+    with pytest.raises(DataError, match="classes"):
+        est.partial_fit(X, y, classes=["a", "b"], sample_weight=np.where(y == "c", 0.0, 1.0))
+
+
+def test_weight_zero_rows_still_train_as_if_absent():
+    """The rows of weight 0 are still left out of training: the same model as without them
+    (one full batch, so the batches agree)."""
+    X, y = _data()
+    weight = np.where(np.arange(60) < 15, 0.0, 1.0)
+    kw = dict(hidden_layer_sizes=(5,), max_iter=10, random_state=0)
+    weighted = _fit(NeuralNetClassifier(**kw), X, y, sample_weight=weight)
+    dropped = _fit(NeuralNetClassifier(**kw), X[15:], y[15:])
+    assert np.allclose(weighted.predict_proba(X), dropped.predict_proba(X))
