@@ -327,8 +327,18 @@ def read_run(out: Path) -> dict[str, Any]:
         except DataError as exc:
             raise DataError(f"{out / 'run.json'}: {exc}") from None
     evaluation_json = out / "evaluation.json"
-    return {"records": records, "facts": facts, "evaluation": checked_evaluation(_read_json(evaluation_json), evaluation_json),
-            "weights": _first_layer_weights(out)}
+    evaluation = checked_evaluation(_read_json(evaluation_json), evaluation_json)
+    unfinished = isinstance(facts, dict) and facts.get("status") in UNFINISHED
+    if unfinished:  # evaluation.json and model.safetensors, if any, are of an earlier session's model
+        evaluation = None
+    return {"records": records, "facts": facts, "evaluation": evaluation,
+            "weights": _first_layer_weights(out, checkpoint_first=unfinished)}
+
+
+#: run.json statuses of a run whose last session wrote no model: its curves end at the last
+#: checkpoint, while a model.safetensors and evaluation.json in the folder, if any, were
+#: written by an earlier session (``train --resume`` of a finished run with more epochs).
+UNFINISHED = ("training", "interrupted", "diverged", "failed")
 
 
 def checked_evaluation(ev, path: Path) -> dict[str, Any] | None:
@@ -415,12 +425,15 @@ def _read_json(path: Path):
         raise DataError(f"{path}: not readable JSON ({exc})") from None
 
 
-def _first_layer_weights(out: Path) -> np.ndarray | None:
+def _first_layer_weights(out: Path, *, checkpoint_first: bool = False) -> np.ndarray | None:
+    """The first Dense layer's weights of the run's model (else of its checkpoint; the
+    checkpoint first for a run whose last session wrote no model)."""
     from .errors import ModelFileError
     from .layers import Dense
     from .serialization import load
 
-    for name in ("model.safetensors", "checkpoint.safetensors"):
+    names = ("model.safetensors", "checkpoint.safetensors")
+    for name in reversed(names) if checkpoint_first else names:
         if (out / name).is_file():
             try:
                 net = load(out / name)
@@ -433,7 +446,9 @@ def _first_layer_weights(out: Path) -> np.ndarray | None:
 def rebuild(out) -> Path:
     """Write ``report.html`` in the run folder ``out`` again from its files. A run.json
     that says training while no process holds the folder's lock is of a run that was
-    killed: it is shown interrupted (the page does not reload)."""
+    killed: it is shown interrupted (the page does not reload). A run that is not done shows
+    no test results and its checkpoint's weights, as its own report did (see
+    :data:`UNFINISHED`)."""
     from .runlock import is_held
 
     run = read_run(Path(out))

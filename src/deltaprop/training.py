@@ -633,7 +633,9 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     Without ``resume``, a second ``fit`` of the same network goes on from its current
     weights (the same optimizer object keeps its moments and step count), with a fresh
     schedule and a history that starts again at epoch 1; ``resume`` continues a run as one.
-    A non-finite loss raises :class:`~deltaprop.errors.TrainingDivergedError`; the network
+    A non-finite loss raises :class:`~deltaprop.errors.TrainingDivergedError`, which names
+    the first layer that shows it (weights or gradients NaN or infinite, weights grown 100×
+    since the epoch began, outputs NaN or infinite), also within the first epoch; the network
     keeps finite weights. ``resume`` takes the :class:`TrainingState` of an earlier run
     (callbacks see it; :meth:`TrainingState.from_dict` rebuilds one) and continues it
     exactly, mid-epoch too, to ``epochs``/``steps`` in all; a resume with nothing left
@@ -1068,7 +1070,7 @@ class Loop:
     def _loss_not_finite(self, value: float) -> None:
         """A step's loss overflowed: stop the run (data-parallel training first carries it to
         the step's gradient reduction, so that every process stops at the same step)."""
-        self._diverged(f"the loss is {value}")
+        self._diverged(f"the loss is {value}", loss_overflowed=True)
 
     def _floating_point_error(self, exc: FloatingPointError) -> None:
         """NumPy raised in a step (``np.seterr(over="raise")``): stop the run, as for a loss
@@ -1078,11 +1080,14 @@ class Loop:
     def _weights_finite(self) -> bool:
         return all(np.all(np.isfinite(p.value)) for p in self.params)
 
-    def _diverged(self, what: str, *, epoch: int | None = None, step: int | None = None) -> None:
-        """Restore finite weights and raise; ``epoch`` and ``step`` default to the one under way (1-based)."""
+    def _diverged(self, what: str, *, epoch: int | None = None, step: int | None = None,
+                  loss_overflowed: bool = False) -> None:
+        """Restore finite weights and raise, naming the layer that shows it (:func:`_unstable_layer`);
+        ``epoch`` and ``step`` default to the one under way (1-based)."""
         state = self.state
         epoch = state.epoch + 1 if epoch is None else epoch
         step = state.step + 1 if step is None else step
+        where = _unstable_layer(state.net, self.snapshot, loss_overflowed)  # before the weights are restored
         restored = False
         if not self._weights_finite():
             for p, saved in zip(self.params, self.snapshot):
@@ -1090,11 +1095,49 @@ class Loop:
             restored = True
         kept = "the weights from the start of that epoch" if restored else "its last weights, which are finite"
         raise TrainingDivergedError(
-            f"training diverged at epoch {epoch}, step {step}: {what}. The network keeps {kept}. "
-            f"Lower the learning rate (it was {state.optimizer.lr:g}), or scale the inputs to [0, 1]",
+            f"training diverged at epoch {epoch}, step {step}: {what}{'; ' + where if where else ''}. The network "
+            f"keeps {kept}. Lower the learning rate (it was {state.optimizer.lr:g}), clip the gradients (a callback "
+            "whose on_gradients scales state.net.flat_gradients to a largest norm), or scale the inputs to [0, 1]",
             epoch=epoch,
             step=step,
         )
+
+
+#: A layer whose largest weight is this many times its largest at the start of the epoch
+#: grew by orders of magnitude (:func:`_unstable_layer`).
+DIVERGED_GROWTH = 100.0
+
+
+def _unstable_layer(net: Network, snapshot: Sequence[np.ndarray], loss_overflowed: bool = False) -> str | None:
+    """The first layer, input to output, that shows the divergence, in words: its weights or
+    gradients NaN or infinite, its largest weight ``max |θ|`` :data:`DIVERGED_GROWTH` times or more
+    its value at the start of the epoch (``snapshot``: every parameter's value then, in
+    order), or its outputs of the last training forward NaN or infinite; else, for a loss
+    that overflowed (``loss_overflowed``), the last layer, whose finite outputs it overflowed
+    on; else None. Run on the divergence only: it reads every parameter once."""
+    saved = iter(snapshot)
+    with np.errstate(all="ignore"):
+        for i, layer in enumerate(net.layers):
+            name = f"layer {i} ({layer.type_name})"
+            params = layer.parameters()
+            before = [next(saved) for _ in params]
+            if not all(_checks.all_finite(p.value) for p in params):
+                return f"{name} holds NaN or infinite weights"
+            if not all(_checks.all_finite(p.grad) for p in params):
+                return f"{name} has NaN or infinite gradients"
+            if params:
+                start = max(float(np.max(np.abs(v))) for v in before)
+                now = max(float(np.max(np.abs(p.value))) for p in params)
+                if start > 0 and now >= DIVERGED_GROWTH * start:
+                    return f"{name}'s largest weight grew from {start:.3g} to {now:.3g} since the epoch began"
+            output = net._outputs[i]
+            if output is not None and not _checks.all_finite(output):
+                return f"{name}'s outputs are NaN or infinite"
+        output = net._outputs[-1]
+        if loss_overflowed and output is not None and output.size:
+            return (f"layer {len(net.layers) - 1} ({net.layers[-1].type_name})'s outputs reach "
+                    f"{float(np.max(np.abs(output))):.3g}, too large for the loss")
+    return None
 
 
 def _finished(state: TrainingState) -> bool:

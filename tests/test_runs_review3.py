@@ -1,0 +1,65 @@
+"""Run folders of runs that did not end with their model written (a resume of a finished
+run interrupted, or diverged): the report and the commands that read the folder speak of
+the run's last checkpoint, never of a model an earlier session wrote, and say what to do."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+import deltaprop as dp
+import deltaprop.cli as cli
+from cli_in_process import run_cli
+from deltaprop import report
+
+PARITY = ["--dataset", "parity", "--layers", "10,6,2", "--lr", "0.5", "--batch-size", "16"]
+
+
+def _ctrl_c_at(epoch: int):
+    real = cli.fit
+
+    class CtrlC(dp.Callback):
+        def on_epoch_end(self, state):
+            if state.epoch == epoch:
+                raise KeyboardInterrupt
+
+    def fit(*args, callbacks=(), **kwargs):
+        return real(*args, callbacks=[*callbacks, CtrlC()], **kwargs)
+
+    return fit
+
+
+def _finished_then_interrupted(tmp_path, monkeypatch):
+    """A run finished at epoch 2 (model.safetensors, evaluation.json), then resumed for 4
+    epochs and stopped by Ctrl-C at epoch 3: the folder's model and results are epoch 2's."""
+    out = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--epochs", "2", "--out", out, "-q").returncode == 0
+    with monkeypatch.context() as m:
+        m.setattr(cli, "fit", _ctrl_c_at(3))
+        res = run_cli("train", "--resume", out, "--epochs", "4", "-q")
+    assert res.returncode == 130, res.stderr
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+    assert (out / "model.safetensors").is_file() and (out / "evaluation.json").is_file()  # of epoch 2
+    return out
+
+
+def test_report_of_an_interrupted_resume_shows_no_results_of_the_earlier_model(tmp_path, monkeypatch):
+    out = _finished_then_interrupted(tmp_path, monkeypatch)
+    written = (out / "report.html").read_text(encoding="utf-8")
+    assert "3 epoch(s)" in written and "test accuracy" not in written  # the run's own report
+    assert run_cli("report", out).returncode == 0
+    rebuilt = (out / "report.html").read_text(encoding="utf-8")
+    # the test accuracy, confusion matrix and wrong examples of epoch 2's model beside curves that
+    # end at epoch 3 read as the results of the run: the rebuilt page is the run's own
+    assert "test accuracy" not in rebuilt and "Computed on the test set when training ends" in rebuilt
+    assert rebuilt == written
+
+
+def test_an_interrupted_resume_draws_its_checkpoints_weights(tmp_path, monkeypatch):
+    out = _finished_then_interrupted(tmp_path, monkeypatch)
+    weights = report.read_run(out)["weights"]
+    checkpoint = dp.serialization.load_checkpoint(out / "checkpoint.safetensors")
+    model = dp.load(out / "model.safetensors")
+    assert np.array_equal(weights, checkpoint.net.layers[0].W.value)
+    assert not np.array_equal(weights, model.layers[0].W.value)
