@@ -75,3 +75,45 @@ def test_weight_zero_rows_still_train_as_if_absent():
     weighted = _fit(NeuralNetClassifier(**kw), X, y, sample_weight=weight)
     dropped = _fit(NeuralNetClassifier(**kw), X[15:], y[15:])
     assert np.allclose(weighted.predict_proba(X), dropped.predict_proba(X))
+
+
+# -- label indicators and label columns -----------------------------------------------------
+def _indicator():
+    X, _ = _data()
+    return X, np.c_[X[:, 0] > 0, X[:, 1] > 0, X[:, 0] + X[:, 2] > 0].astype(np.int64)
+
+
+def test_a_sparse_label_indicator_trains_and_predicts_sparse_as_mlpclassifier():
+    """A sparse indicator ``y`` (MLPClassifier takes one) crashed with a TypeError; it now
+    trains as its dense twin, and ``predict`` answers a CSR matrix as MLPClassifier's."""
+    import scipy.sparse
+
+    X, Y = _indicator()
+    kw = dict(hidden_layer_sizes=(5,), solver="lbfgs", max_iter=50, random_state=0)
+    sparse = _fit(NeuralNetClassifier(**kw), X, scipy.sparse.csr_matrix(Y))
+    dense = _fit(NeuralNetClassifier(**kw), X, Y)
+    assert sparse.classes_.tolist() == [0, 1, 2]
+    pred = sparse.predict(X)
+    assert scipy.sparse.issparse(pred) and pred.shape == Y.shape
+    assert np.array_equal(pred.toarray(), dense.predict(X))
+    assert sparse.score(X, Y) == dense.score(X, Y)
+    assert not scipy.sparse.issparse(dense.predict(X))
+
+
+def test_the_sparse_label_kind_survives_save_and_load(tmp_path):
+    import scipy.sparse
+
+    X, Y = _indicator()
+    est = _fit(NeuralNetClassifier((5,), max_iter=3, random_state=0), X, scipy.sparse.csr_matrix(Y))
+    back = NeuralNetClassifier.load(est.save(tmp_path / "tagger.safetensors"))
+    assert scipy.sparse.issparse(back.predict(X))
+    assert np.array_equal(back.predict(X).toarray(), est.predict(X).toarray())
+
+
+def test_several_label_columns_are_refused_with_a_typed_error():
+    """Multiclass-multioutput ``y`` raised scikit-learn's 'Unknown label type' with the whole
+    array in the message; it is a DataError that names the problem and the way out."""
+    X, _ = _data()
+    Y = np.c_[np.arange(60) % 3, np.arange(60) % 4]
+    with pytest.raises(DataError, match="MultiOutputClassifier"):
+        NeuralNetClassifier((5,), max_iter=3).fit(X, Y)

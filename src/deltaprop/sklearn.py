@@ -871,6 +871,7 @@ class _NeuralNet(BaseEstimator):
             if self.classes_.dtype.kind in ("b", "i", "u", "f"):  # float32 labels come back as float32
                 extra["classes_dtype"] = self.classes_.dtype.str
             extra["multilabel"] = bool(self._multilabel)
+            extra["sparse_labels"] = bool(getattr(self, "_sparse_labels", False))
         return save_model(self.net_, path, class_names=class_names, extra=extra)
 
     @classmethod
@@ -1100,9 +1101,20 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     # -- data -----------------------------------------------------------------------------
     def _validate_xy(self, X, y, *, reset, dtype):
         X, y = validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc"], multi_output=True, dtype=dtype)
+        sparse = scipy.sparse.issparse(y)
+        if sparse:  # a sparse label indicator: dense n × labels, as the network's outputs are
+            y = y.toarray()
+        if reset:  # predict answers in the kind of y fit saw first, as MLPClassifier's
+            self._sparse_labels = sparse
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
+        if type_of_target(y) == "multiclass-multioutput":
+            raise DataError(
+                f"y has {y.shape[1]} columns of labels (multiclass-multioutput), which one network cannot "
+                "predict: give one column of labels, a 0/1 indicator for multilabel, or wrap the estimator in "
+                "sklearn.multioutput.MultiOutputClassifier"
+            )
         return X, y
 
     def _encode_targets(self, y, *, first_pass, incremental, classes):
@@ -1229,7 +1241,8 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     def predict(self, X) -> np.ndarray:
         out = self._network_outputs(X)
         if self._multilabel:
-            return (out >= 0.5).astype(np.int64)
+            labels = (out >= 0.5).astype(np.int64)
+            return scipy.sparse.csr_matrix(labels) if getattr(self, "_sparse_labels", False) else labels
         if len(self.classes_) == 1:
             return np.repeat(self.classes_, out.shape[0])
         # one output: a ≥ the network's threshold (0.5 for a sigmoid the estimator trained; a
@@ -1242,6 +1255,7 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         if last not in ("Softmax", "Sigmoid"):
             raise ModelFileError(f"{path}: the network ends in {last}; a classifier needs a Softmax or Sigmoid output")
         self._multilabel = bool(extra.get("multilabel", False))
+        self._sparse_labels = bool(extra.get("sparse_labels", False))
         names = model.class_names
         n_classes = net.n_outputs if net.n_outputs > 1 else (1 if names is not None and len(names) == 1 else 2)
         if names is None:
@@ -1512,6 +1526,7 @@ _EXTRA_CHECKS = {
     "n_outputs": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1 << 30, "a whole number >= 1"),
     "feature_names_in": (lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v), "a list of names"),
     "multilabel": (lambda v: isinstance(v, bool), "true or false"),
+    "sparse_labels": (lambda v: isinstance(v, bool), "true or false"),
     "nonfinite_params": (lambda v: isinstance(v, dict) and all(t in ("inf", "-inf", "nan") for t in v.values()),
                          "a mapping of settings to 'inf', '-inf' or 'nan'"),
 }
