@@ -117,3 +117,23 @@ def test_several_label_columns_are_refused_with_a_typed_error():
     Y = np.c_[np.arange(60) % 3, np.arange(60) % 4]
     with pytest.raises(DataError, match="MultiOutputClassifier"):
         NeuralNetClassifier((5,), max_iter=3).fit(X, Y)
+
+
+@pytest.mark.parametrize("shift", [(2, -1), (2, 0)], ids=["minus-one-one", "zero-two"])
+def test_a_label_indicator_of_other_values_than_0_and_1_is_refused(shift):
+    """A -1/1 (or 0/2) indicator is multilabel to scikit-learn, and its -1 went into binary
+    cross-entropy as a target: the loss ran below 0 and the model answered 0/1 for -1/1
+    labels (score near 0), silently. It is now refused with the way to recode it."""
+    X, Y = _indicator()
+    scale, offset = shift
+    with pytest.raises(DataError, match="must hold 0 and 1"):
+        _fit(NeuralNetClassifier((5,), max_iter=20, random_state=0), X, Y * scale + offset)
+    with pytest.raises(DataError, match="must hold 0 and 1"):
+        NeuralNetClassifier((5,), random_state=0).partial_fit(X, Y * scale + offset)
+
+
+def test_a_boolean_or_float_0_1_indicator_still_trains():
+    X, Y = _indicator()
+    for labels in (Y.astype(bool), Y.astype(np.float64)):
+        est = _fit(NeuralNetClassifier((5,), max_iter=3, random_state=0), X, labels)
+        assert est.predict(X).shape == Y.shape and est.classes_.tolist() == [0, 1, 2]

@@ -1115,6 +1115,11 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
                 "predict: give one column of labels, a 0/1 indicator for multilabel, or wrap the estimator in "
                 "sklearn.multioutput.MultiOutputClassifier"
             )
+        if y.ndim == 2 and not np.isin(y, (0, 1)).all():  # a multilabel indicator of other two values
+            raise DataError(
+                f"a multilabel y must hold 0 and 1, got the values {np.unique(y).tolist()}: each sigmoid unit learns "
+                "P(label) against a 0/1 target, so map them to 0/1 first (e.g. (y > 0).astype(int) for -1/1)"
+            )
         return X, y
 
     def _encode_targets(self, y, *, first_pass, incremental, classes):
