@@ -63,3 +63,32 @@ def test_an_interrupted_resume_draws_its_checkpoints_weights(tmp_path, monkeypat
     model = dp.load(out / "model.safetensors")
     assert np.array_equal(weights, checkpoint.net.layers[0].W.value)
     assert not np.array_equal(weights, model.layers[0].W.value)
+
+
+DIVERGES = ["--dataset", "parity", "--layers", "10,8,2", "--activation", "relu", "--output-activation", "identity",
+            "--loss", "mse", "--lr", "2", "--epochs", "30"]
+
+
+def test_evaluate_on_a_diverged_run_does_not_send_the_user_to_resume(tmp_path):
+    out = tmp_path / "r"
+    assert run_cli("train", *DIVERGES, "--out", out, "-q").returncode == 1
+    assert json.loads((out / "run.json").read_text())["status"] == "diverged"
+    for command in ("evaluate", "info"):
+        res = run_cli(command, out)
+        assert res.returncode == 1 and res.stderr.count("\n") == 1
+        # `train --resume` repeats the same steps at the same rate: it diverges again
+        assert "train --resume" not in res.stderr and "diverged" in res.stderr, res.stderr
+        assert f"{out / 'checkpoint.safetensors'}" in res.stderr and "(it was 2)" in res.stderr
+        assert f"train --config {out / 'config.toml'} --lr LOWER" in res.stderr
+    again = run_cli("train", "--resume", out, "-q")  # what the old line advised
+    assert again.returncode == 1 and "diverged at epoch 2" in again.stderr
+    assert run_cli("train", "--config", out / "config.toml", "--lr", "0.05", "--out", tmp_path / "new", "-q").returncode == 0
+
+
+def test_evaluate_on_a_run_that_diverged_in_its_first_epoch(tmp_path):
+    out = tmp_path / "r"
+    assert run_cli("train", *DIVERGES[:-4], "--lr", "1e30", "--epochs", "2", "--out", out, "-q").returncode == 1
+    assert not (out / "checkpoint.safetensors").exists()
+    res = run_cli("evaluate", out)
+    assert res.returncode == 1 and "diverged before its first epoch ended" in res.stderr, res.stderr
+    assert "--overwrite" not in res.stderr and "--lr LOWER" in res.stderr

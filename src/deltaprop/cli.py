@@ -1223,8 +1223,9 @@ def _diverged(exc: TrainingDivergedError, cfg: TrainConfig, out: Path, writer: C
         kept = f"the last good checkpoint (epoch {writer.written_epoch}) is {out / 'checkpoint.safetensors'}"
     else:
         kept = "no epoch finished, so there is no checkpoint"
+    shown = f"; {exc.layer}" if getattr(exc, "layer", None) else ""
     _say(f"{PROG}: error: training diverged at epoch {exc.epoch}, step {exc.step} (the loss became NaN or "
-         f"infinite); lower --lr (it was {cfg.lr:g}); {kept}", err=True)
+         f"infinite{shown}); lower --lr (it was {cfg.lr:g}); {kept}", err=True)
     return 1
 
 
@@ -1698,6 +1699,17 @@ def _no_model_words(out: Path) -> str:
     if is_held(out):
         kept = f"; its last checkpoint is {checkpoint}" if checkpoint.is_file() else ""
         return f"{out} holds no model.safetensors yet: its run is still training (the model is written when it ends){kept}"
+    facts = recorded_facts(out)
+    if facts is not None and facts.get("status") == "diverged":  # a resume repeats the same steps: it diverges again
+        where = facts.get("diverged")
+        lr = where.get("lr") if isinstance(where, dict) else None
+        was = f" (it was {lr:g})" if isinstance(lr, (int, float)) and not isinstance(lr, bool) else ""
+        again = (f"train again with a lower learning rate{was}: {PROG} train --config {out / 'config.toml'} "
+                 "--lr LOWER --out NEW_FOLDER")
+        if checkpoint.is_file():
+            return (f"{out} holds no model.safetensors: its run diverged, and resuming it would diverge again. Give its "
+                    f"last good checkpoint, {checkpoint}, or {again}")
+        return f"{out} holds no model.safetensors: its run diverged before its first epoch ended; {again}"
     if checkpoint.is_file():
         return (f"{out} holds no model.safetensors: its run did not finish. Give its last checkpoint, {checkpoint}, "
                 f"or finish the run with: {PROG} train --resume {out}")
