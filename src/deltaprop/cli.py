@@ -1223,8 +1223,9 @@ def _diverged(exc: TrainingDivergedError, cfg: TrainConfig, out: Path, writer: C
         kept = f"the last good checkpoint (epoch {writer.written_epoch}) is {out / 'checkpoint.safetensors'}"
     else:
         kept = "no epoch finished, so there is no checkpoint"
+    shown = f"; {exc.layer}" if getattr(exc, "layer", None) else ""
     _say(f"{PROG}: error: training diverged at epoch {exc.epoch}, step {exc.step} (the loss became NaN or "
-         f"infinite); lower --lr (it was {cfg.lr:g}); {kept}", err=True)
+         f"infinite{shown}); lower --lr (it was {cfg.lr:g}); {kept}", err=True)
     return 1
 
 

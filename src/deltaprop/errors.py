@@ -52,12 +52,14 @@ class StateError(Error, ValueError):
 
 
 class TrainingDivergedError(Error, FloatingPointError):
-    """The training loss became NaN or infinite; the network keeps its last finite weights."""
+    """The training loss became NaN or infinite; the network keeps its last finite weights.
+    ``layer``: the first layer that shows it, in words (None where none could be told)."""
 
-    def __init__(self, message: str, *, epoch: int, step: int):
+    def __init__(self, message: str, *, epoch: int, step: int, layer: str | None = None):
         super().__init__(message)
         self.epoch = epoch
         self.step = step
+        self.layer = layer
 
 
 class NotFittedError(Error, AttributeError):

@@ -928,10 +928,8 @@ class _NeuralNet(BaseEstimator):
         for key, value in self.get_params(deep=False).items():
             if isinstance(value, (Optimizer, Loss, Schedule)):
                 value = value.config()
-            elif isinstance(value, tuple):
-                value = list(value)
-            elif isinstance(value, np.generic):
-                value = value.item()
+            else:  # NumPy arrays and scalars (a grid's values) as JSON's lists and numbers
+                value = _plain(value)
             if isinstance(value, float) and not math.isfinite(value):
                 nonfinite[key] = str(value)
                 continue
@@ -970,6 +968,20 @@ class _NeuralNet(BaseEstimator):
             state["_state"] = training
             state["history_"] = training.history
         super().__setstate__(state)
+
+
+def _plain(value):
+    """``value`` with NumPy arrays and scalars, and tuples, as Python lists and numbers
+    (``np.array([4, 3])`` → ``[4, 3]``), inside lists and mappings too; anything else as it is."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 _SHARED_PARAMS_DOC = """
@@ -1114,6 +1126,11 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
                 f"y has {y.shape[1]} columns of labels (multiclass-multioutput), which one network cannot "
                 "predict: give one column of labels, a 0/1 indicator for multilabel, or wrap the estimator in "
                 "sklearn.multioutput.MultiOutputClassifier"
+            )
+        if y.ndim == 2 and not np.isin(y, (0, 1)).all():  # a multilabel indicator of other two values
+            raise DataError(
+                f"a multilabel y must hold 0 and 1, got the values {np.unique(y).tolist()}: each sigmoid unit learns "
+                "P(label) against a 0/1 target, so map them to 0/1 first (e.g. (y > 0).astype(int) for -1/1)"
             )
         return X, y
 

@@ -1100,6 +1100,7 @@ class Loop:
             "whose on_gradients scales state.net.flat_gradients to a largest norm), or scale the inputs to [0, 1]",
             epoch=epoch,
             step=step,
+            layer=where,
         )
 
 
