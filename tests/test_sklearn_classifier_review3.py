@@ -157,3 +157,17 @@ def test_numpy_valued_settings_survive_save_and_load(tmp_path):
     assert params["learning_rate"] == {"type": "step", "step_size": 2, "gamma": 0.5}
     back.partial_fit(X, y)  # the layers the settings name are the file's network
     assert back.coefs_[0].shape == (3, 4)
+
+
+@pytest.mark.parametrize("mode", ["warm_start", "partial_fit"])
+def test_more_label_columns_after_the_first_fit_are_refused_before_training(mode):
+    """A multilabel y of another width on a warm start or partial_fit failed inside the
+    training loop ('objective targets must have 3 columns') after resetting ``n_iter_``; it
+    is refused up front, as MLPClassifier refuses new classes, and the model is untouched."""
+    X, Y = _indicator()
+    est = _fit(NeuralNetClassifier((5,), max_iter=3, random_state=0, warm_start=mode == "warm_start"), X, Y)
+    before = (est.n_iter_, est.predict_proba(X))
+    wider = np.c_[Y, Y[:, :1]]
+    with pytest.raises(DataError, match="4 label columns, but the fitted model has 3"):
+        est.fit(X, wider) if mode == "warm_start" else est.partial_fit(X, wider)
+    assert est.n_iter_ == before[0] and np.array_equal(est.predict_proba(X), before[1])

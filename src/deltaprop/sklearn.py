@@ -1172,6 +1172,11 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     def _check_classes(self, y, multilabel, incremental, classes) -> None:
         if multilabel != self._multilabel:
             raise DataError("y switched between multilabel indicator rows and labels since the first fit")
+        if multilabel and y.shape[1] != len(self.classes_):
+            raise DataError(
+                f"y has {y.shape[1]} label columns, but the fitted model has {len(self.classes_)}: warm_start and "
+                "partial_fit keep the labels of the first fit; fit again with warm_start=False for other labels"
+            )
         if incremental and classes is not None and not np.array_equal(unique_labels(np.asarray(classes)), self.classes_):
             raise ConfigError(f"`classes={list(classes)!r}` is not the same as on last call to partial_fit, "
                               f"was: {self.classes_!r}")
