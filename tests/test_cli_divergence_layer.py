@@ -3,7 +3,11 @@ fit's TrainingDivergedError does (its ``layer``)."""
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 from cli_in_process import run_cli as cli
+
+import deltaprop as dp
 
 
 def test_a_diverged_run_names_the_layer_on_its_one_error_line(tmp_path):
@@ -17,11 +21,6 @@ def test_a_diverged_run_names_the_layer_on_its_one_error_line(tmp_path):
 
 
 def test_the_error_carries_the_layer_it_names():
-    import numpy as np
-    import pytest
-
-    import deltaprop as dp
-
     X = np.random.default_rng(0).normal(size=(64, 20)).astype(np.float32)
     y = (X[:, 0] > 0).astype(np.int64)
     net = dp.mlp([20, 8, 2], seed=0)

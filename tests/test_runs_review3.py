@@ -92,3 +92,52 @@ def test_evaluate_on_a_run_that_diverged_in_its_first_epoch(tmp_path):
     res = run_cli("evaluate", out)
     assert res.returncode == 1 and "diverged before its first epoch ended" in res.stderr, res.stderr
     assert "--overwrite" not in res.stderr and "--lr LOWER" in res.stderr
+
+
+def test_evaluate_says_when_the_folders_model_is_of_an_earlier_session(tmp_path, monkeypatch):
+    out = _finished_then_interrupted(tmp_path, monkeypatch)
+    for command in ("evaluate", "info"):
+        res = run_cli(command, out)
+        assert res.returncode == 0, res.stderr
+        assert res.stderr.count("\n") == 1 and res.stderr.startswith("note: ")  # not silently epoch 2's model
+        assert "earlier session" in res.stderr and "last checkpoint (epoch 3)" in res.stderr
+        assert f"give {out / 'checkpoint.safetensors'}" in res.stderr and f"train --resume {out}" in res.stderr
+    assert run_cli("train", "--resume", out, "-q").returncode == 0  # the run finishes: its model is its own
+    assert run_cli("evaluate", out).stderr == ""
+
+
+def test_no_note_when_the_model_is_of_the_runs_checkpoint(tmp_path, monkeypatch):
+    out = tmp_path / "run"  # stopped while its results were written: the model is of its last epoch
+    with monkeypatch.context() as m:
+        m.setattr(cli, "plot_history", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+        assert run_cli("train", *PARITY, "--epochs", "2", "--out", out, "-q").returncode == 130
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+    res = run_cli("evaluate", out)
+    assert res.returncode == 0 and res.stderr == ""
+
+
+def test_report_of_a_run_stopped_before_its_first_checkpoint_says_start_over(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(cli, "fit", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))  # Ctrl-C in epoch 1
+        res = run_cli("train", *PARITY, "--epochs", "3", "--out", out, "-q")
+    assert res.returncode == 130 and "nothing was saved to resume from" in res.stderr
+    assert not (out / "checkpoint.safetensors").exists()
+    pages = [(out / "report.html").read_text(encoding="utf-8")]  # the run's own, then rebuilt
+    assert run_cli("report", out).returncode == 0
+    pages.append((out / "report.html").read_text(encoding="utf-8"))
+    for page in pages:
+        assert 'class="status interrupted"' in page
+        assert "--resume" not in page  # a resume refuses the folder: it holds no checkpoint
+        assert "nothing to resume" in page and "--config FOLDER/config.toml --out FOLDER --overwrite" in page
+    refused = run_cli("train", "--resume", out, "-q")
+    assert refused.returncode != 0 and "no checkpoint" in refused.stderr
+
+
+def test_report_of_a_failed_run_without_a_checkpoint_says_start_over():
+    from deltaprop.report_html import render
+
+    page = render([], {"status": "failed"})
+    assert "--resume" not in page and "nothing to resume" in page and "once the cause is fixed" in page
+    page = render([{"epoch": 1, "loss": 0.5, "lr": 0.1}], {"status": "failed"})
+    assert "deltaprop train --resume</code> with its folder continues it from its last checkpoint" in page

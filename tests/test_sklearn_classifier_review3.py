@@ -117,3 +117,57 @@ def test_several_label_columns_are_refused_with_a_typed_error():
     Y = np.c_[np.arange(60) % 3, np.arange(60) % 4]
     with pytest.raises(DataError, match="MultiOutputClassifier"):
         NeuralNetClassifier((5,), max_iter=3).fit(X, Y)
+
+
+@pytest.mark.parametrize("shift", [(2, -1), (2, 0)], ids=["minus-one-one", "zero-two"])
+def test_a_label_indicator_of_other_values_than_0_and_1_is_refused(shift):
+    """A -1/1 (or 0/2) indicator is multilabel to scikit-learn, and its -1 went into binary
+    cross-entropy as a target: the loss ran below 0 and the model answered 0/1 for -1/1
+    labels (score near 0), silently. It is now refused with the way to recode it."""
+    X, Y = _indicator()
+    scale, offset = shift
+    with pytest.raises(DataError, match="must hold 0 and 1"):
+        _fit(NeuralNetClassifier((5,), max_iter=20, random_state=0), X, Y * scale + offset)
+    with pytest.raises(DataError, match="must hold 0 and 1"):
+        NeuralNetClassifier((5,), random_state=0).partial_fit(X, Y * scale + offset)
+
+
+def test_a_boolean_or_float_0_1_indicator_still_trains():
+    X, Y = _indicator()
+    for labels in (Y.astype(bool), Y.astype(np.float64)):
+        est = _fit(NeuralNetClassifier((5,), max_iter=3, random_state=0), X, labels)
+        assert est.predict(X).shape == Y.shape and est.classes_.tolist() == [0, 1, 2]
+
+
+# -- model files ----------------------------------------------------------------------------
+def test_numpy_valued_settings_survive_save_and_load(tmp_path):
+    """Settings a grid hands over as NumPy values (``hidden_layer_sizes=np.array([4, 3])``,
+    ``np.float64`` numbers, a schedule mapping holding one) failed JSON and were left out of
+    the file without a word: the loaded model said ``hidden_layer_sizes=(100,)`` for a 4→3
+    network, and its partial_fit refused the activation list."""
+    X, y = _data()
+    est = _fit(NeuralNetClassifier(hidden_layer_sizes=np.array([4, 3]), activation=["relu", "tanh"],
+                                   alpha=np.float64(0.01), batch_size=np.int64(16), max_iter=np.int64(3),
+                                   learning_rate={"type": "step", "step_size": 2, "gamma": np.float64(0.5)},
+                                   random_state=0), X, y)
+    back = NeuralNetClassifier.load(est.save(tmp_path / "m.safetensors"))
+    params = back.get_params()
+    assert params["hidden_layer_sizes"] == (4, 3) and params["activation"] == ("relu", "tanh")
+    assert (params["alpha"], params["batch_size"], params["max_iter"]) == (0.01, 16, 3)
+    assert params["learning_rate"] == {"type": "step", "step_size": 2, "gamma": 0.5}
+    back.partial_fit(X, y)  # the layers the settings name are the file's network
+    assert back.coefs_[0].shape == (3, 4)
+
+
+@pytest.mark.parametrize("mode", ["warm_start", "partial_fit"])
+def test_more_label_columns_after_the_first_fit_are_refused_before_training(mode):
+    """A multilabel y of another width on a warm start or partial_fit failed inside the
+    training loop ('objective targets must have 3 columns') after resetting ``n_iter_``; it
+    is refused up front, as MLPClassifier refuses new classes, and the model is untouched."""
+    X, Y = _indicator()
+    est = _fit(NeuralNetClassifier((5,), max_iter=3, random_state=0, warm_start=mode == "warm_start"), X, Y)
+    before = (est.n_iter_, est.predict_proba(X))
+    wider = np.c_[Y, Y[:, :1]]
+    with pytest.raises(DataError, match="4 label columns, but the fitted model has 3"):
+        est.fit(X, wider) if mode == "warm_start" else est.partial_fit(X, wider)
+    assert est.n_iter_ == before[0] and np.array_equal(est.predict_proba(X), before[1])

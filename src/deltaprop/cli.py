@@ -1685,10 +1685,49 @@ def _model_path(path: str | Path) -> Path:
     """A model file, or the model.safetensors of a run folder."""
     path = Path(path)
     if path.is_dir() and (path / "model.safetensors").is_file():
+        note = _earlier_model_note(path)
+        if note:
+            _say(note, err=True)
         return path / "model.safetensors"
     if path.is_dir() and any((path / name).is_file() for name in ("checkpoint.safetensors", "config.toml", "run.json")):
         raise Error(_no_model_words(path))
     return path
+
+
+def _earlier_model_note(out: Path) -> str | None:
+    """A note when the run folder's model.safetensors is not of its run as it stands: the
+    run was resumed after an earlier session wrote the model (``train --resume`` with more
+    epochs) and is training, or stopped, interrupted, diverged or failed, so its last
+    checkpoint has other weights than the model (and than the best epoch's early stopping
+    keeps). None when the run is done or the model is of its checkpoint."""
+    from .report import UNFINISHED
+    from .runlock import is_held
+
+    held = is_held(out)
+    status = "training" if held else recorded_status(out)
+    checkpoint = out / "checkpoint.safetensors"
+    if status not in UNFINISHED or not checkpoint.is_file():
+        return None
+    try:
+        ck, model = read_model(checkpoint), read_model(out / "model.safetensors")
+    except (Error, OSError):
+        return None  # the command itself says what is wrong with the model; a damaged checkpoint is no evidence
+    if not isinstance(ck, Checkpoint):
+        return None
+    weights = [p.value for p in model.net.parameters()]
+    for kept in ([p.value for p in ck.net.parameters()], *ck.saved_weights.values()):
+        if len(kept) == len(weights) and all(np.shape(a) == np.shape(b) and np.array_equal(a, b)
+                                             for a, b in zip(kept, weights)):
+            return None
+    earlier = (f"note: {out}/model.safetensors was written by an earlier session of its run, not at its last "
+               f"checkpoint (epoch {ck.epoch})")
+    if held:
+        return f"{earlier}: the run is training again, and its model is written when it ends"
+    if status == "diverged":
+        return f"{earlier}: the run diverged after it; its last good checkpoint is {checkpoint}"
+    stopped = "was interrupted" if status in ("training", "interrupted") else "failed to write its files"
+    return (f"{earlier}: the run {stopped} after it; give {checkpoint} for the run as it stands, or finish it "
+            f"with: {PROG} train --resume {out}")
 
 
 def _no_model_words(out: Path) -> str:

@@ -420,7 +420,9 @@ class MeanSquaredError(Loss):
     Seed 001 sums the squares of one example (``error = Σ (y − a)²``) and averages the
     gradients of a mini-batch, which is exactly this loss: ``∂L/∂a = 2(a − y)/n``. Keras
     and PyTorch also divide by the number of outputs ``k``; multiply the learning rate by
-    ``k`` to compare. Class ids are one-hot encoded, as in seed 001."""
+    ``k`` to compare. Class ids are one-hot encoded, as in seed 001. ``classification``:
+    True (the targets are classes, ids or rows in [0, 1], and accuracy is reported), False
+    (real values) or None (decided from the targets: 0/1 or one-hot rows are classes)."""
 
     type_name = "MeanSquaredError"
 
@@ -461,7 +463,18 @@ class MeanSquaredError(Loss):
                 y = y.astype(np.float64)
             return targets_as_rows(y, n_outputs, dtype, allow_real=True)
         is_ids = y.ndim == 1 and np.issubdtype(y.dtype, np.integer)
-        return targets_as_rows(y, n_outputs, dtype, allow_real=not is_ids or n_outputs == 1)
+        real = (not is_ids or n_outputs == 1) and not (self._classification and np.issubdtype(y.dtype, np.integer))
+        rows = targets_as_rows(y, n_outputs, dtype, allow_real=real)
+        # classification=True: the targets are classes (their accuracy is reported), so real
+        # values such as 5.3 or a float label 2.0 for one output are refused, not thresholded
+        if self._classification and rows.size and (rows.min() < 0 or rows.max() > 1):
+            bad = rows[(rows < 0) | (rows > 1)][0]
+            raise DataError(
+                f"MeanSquaredError(classification=True) takes class ids or 0/1 (one-hot) target rows, but a "
+                f"target is {bad:g}: for real-valued targets use MeanSquaredError(classification=False); for "
+                f"classes give ids in 0..{max(n_outputs, 2) - 1}"
+            )
+        return rows
 
     def _terms(self, a, y):
         d = self._buffer("diff", a.shape, a.dtype)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _checks
-from .errors import DataError, ShapeError
+from .errors import ConfigError, DataError, ShapeError
 from .network import predictions_from_outputs
 
 
@@ -49,10 +49,17 @@ def _ids(name: str, y) -> np.ndarray:
     if y.size and not np.issubdtype(y.dtype, np.integer):
         if not np.all(y == np.round(y)):
             raise DataError(f"{name} must hold whole-number class ids")
-    y = y.astype(np.int64)
-    if y.size and y.min() < 0:
-        raise DataError(f"{name} holds a negative class id ({y.min()})")
-    return y
+    # checked before the cast to int64, which turns 1e20 or a uint64 2**64 - 1 into a negative id
+    big = y.size and ((y.dtype.kind == "f" and y.max() >= 2.0**63) or
+                      (y.dtype == np.uint64 and y.max() > np.iinfo(np.int64).max))
+    if y.size and (y.min() < 0 or big):
+        low = y.min() < 0
+        bad = y.min() if low else y.max()
+        shown = f"{bad:g}" if y.dtype.kind == "f" else str(int(bad))
+        raise DataError(f"{name} holds a negative class id ({shown})" if low else
+                        f"{name} holds {shown}, too large for a class id; class ids count 0, 1, 2...: map the "
+                        "labels to ids first (e.g. names, ids = np.unique(y, return_inverse=True))")
+    return y.astype(np.int64)
 
 
 def accuracy(y_true, y_pred) -> float:
@@ -75,6 +82,13 @@ def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> np.ndarray
         which, top = ("y_true", int(t.max())) if t.max() >= k else ("y_pred", int(p.max()))
         raise DataError(f"{which} holds class id {top}, but n_classes={k} counts the classes 0..{k - 1}")
     return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
+
+
+def _names(class_names) -> list[str]:
+    """``class_names`` as strings, one a class; one string is refused (its letters are no names)."""
+    if isinstance(class_names, (str, bytes)):
+        raise ConfigError(f"class_names must be a list of names, one a class, not the one string {class_names!r}")
+    return [str(c) for c in class_names]
 
 
 @dataclass
@@ -107,7 +121,7 @@ def classification_report(y_true, y_pred, n_classes: int | None = None, class_na
     recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
-    names = tuple(str(c) for c in class_names) if class_names is not None else tuple(str(i) for i in range(cm.shape[0]))
+    names = tuple(_names(class_names)) if class_names is not None else tuple(str(i) for i in range(cm.shape[0]))
     if len(names) != cm.shape[0]:
         raise ShapeError(f"class_names has {len(names)} names for {cm.shape[0]} classes; give one name a class "
                          "(and n_classes= when some class appears in neither y_true nor y_pred)")
@@ -120,7 +134,9 @@ def confusion_table(cm: np.ndarray, class_names=None) -> str:
     column right-aligned under its header. Names longer than 6 characters (Fashion-MNIST's
     "T-shirt/top") label the rows as "index name" and the columns by index."""
     k = cm.shape[0]
-    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    names = _names(class_names) if class_names is not None else [str(i) for i in range(k)]
+    if len(names) != k:  # more names headed columns that are not there; fewer was an IndexError
+        raise ShapeError(f"class_names has {len(names)} names for a {k}×{k} confusion matrix; give one name a class")
     short = max((len(n) for n in names), default=0) <= 6
     columns = names if short else [str(i) for i in range(k)]
     row_labels = names if short else [f"{i} {n}" for i, n in enumerate(names)]

@@ -119,15 +119,24 @@ def _header(records, facts, evaluation) -> str:
         parts.append("<p>The run is training; this page reloads itself every few seconds.</p>")
     if status == "failed":
         parts.append("<p>The run stopped when a file could not be written (the command said which). Its files "
-                     "written before are kept; <code>deltaprop train --resume</code> with its folder continues it "
-                     "from its last checkpoint once the cause is fixed.</p>")
+                     "written before are kept; " + ("<code>deltaprop train --resume</code> with its folder continues it "
+                                                    "from its last checkpoint" if records else _START_OVER)
+                     + " once the cause is fixed.</p>")
     if status == "diverged":
         parts.append(_diverged_words(facts.get("diverged")))
     if status == "interrupted":
-        parts.append("<p>The run stopped before it finished. <code>deltaprop train --resume</code> with its folder "
-                     "continues it from its last checkpoint, or writes its model and results when its epochs are "
-                     "all trained.</p>")
+        parts.append("<p>The run stopped before it finished; " + (_GO_ON if records else _START_OVER)
+                     + ".</p>")
     return "<header>" + "".join(parts) + "</header>"
+
+
+#: How an interrupted run goes on: from its checkpoint, or, with no epoch in its history (none
+#: finished, or it was killed before its first checkpoint), over again (so does a failed
+#: one), since a resume refuses a folder without a checkpoint.
+_GO_ON = ("<code>deltaprop train --resume</code> with its folder continues it from its last checkpoint, or writes "
+          "its model and results when its epochs are all trained")
+_START_OVER = ("no checkpoint was saved, so there is nothing to resume: start it over from its configuration with "
+               "<code>deltaprop train --config FOLDER/config.toml --out FOLDER --overwrite</code>")
 
 
 def _diverged_words(diverged) -> str:

@@ -928,10 +928,8 @@ class _NeuralNet(BaseEstimator):
         for key, value in self.get_params(deep=False).items():
             if isinstance(value, (Optimizer, Loss, Schedule)):
                 value = value.config()
-            elif isinstance(value, tuple):
-                value = list(value)
-            elif isinstance(value, np.generic):
-                value = value.item()
+            else:  # NumPy arrays and scalars (a grid's values) as JSON's lists and numbers
+                value = _plain(value)
             if isinstance(value, float) and not math.isfinite(value):
                 nonfinite[key] = str(value)
                 continue
@@ -970,6 +968,20 @@ class _NeuralNet(BaseEstimator):
             state["_state"] = training
             state["history_"] = training.history
         super().__setstate__(state)
+
+
+def _plain(value):
+    """``value`` with NumPy arrays and scalars, and tuples, as Python lists and numbers
+    (``np.array([4, 3])`` → ``[4, 3]``), inside lists and mappings too; anything else as it is."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 _SHARED_PARAMS_DOC = """
@@ -1115,6 +1127,11 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
                 "predict: give one column of labels, a 0/1 indicator for multilabel, or wrap the estimator in "
                 "sklearn.multioutput.MultiOutputClassifier"
             )
+        if y.ndim == 2 and not np.isin(y, (0, 1)).all():  # a multilabel indicator of other two values
+            raise DataError(
+                f"a multilabel y must hold 0 and 1, got the values {np.unique(y).tolist()}: each sigmoid unit learns "
+                "P(label) against a 0/1 target, so map them to 0/1 first (e.g. (y > 0).astype(int) for -1/1)"
+            )
         return X, y
 
     def _encode_targets(self, y, *, first_pass, incremental, classes):
@@ -1155,6 +1172,11 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     def _check_classes(self, y, multilabel, incremental, classes) -> None:
         if multilabel != self._multilabel:
             raise DataError("y switched between multilabel indicator rows and labels since the first fit")
+        if multilabel and y.shape[1] != len(self.classes_):
+            raise DataError(
+                f"y has {y.shape[1]} label columns, but the fitted model has {len(self.classes_)}: warm_start and "
+                "partial_fit keep the labels of the first fit; fit again with warm_start=False for other labels"
+            )
         if incremental and classes is not None and not np.array_equal(unique_labels(np.asarray(classes)), self.classes_):
             raise ConfigError(f"`classes={list(classes)!r}` is not the same as on last call to partial_fit, "
                               f"was: {self.classes_!r}")
