@@ -83,3 +83,39 @@ def test_every_python_block_runs_and_prints_what_it_says(page, capsys):
             pytest.fail(f"{page.name}, python block {i} failed: {exc!r}\n{block}")
         for claim, printed in wrong:
             pytest.fail(f"{page.name}, python block {i}: the page says it prints {claim!r}, it prints {printed!r}")
+
+
+def _architecture_rows() -> list[set[str]]:
+    """docs/architecture.md's module table, bottom row first: the modules of each row."""
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    return [{name.strip("` /") for name in cell.split(",")}
+            for cell in re.findall(r"^\| [a-z ]+ \| (`.*?) \|", text, flags=re.M)]
+
+
+def _module_level_imports(path: Path) -> set[str]:
+    """The deltaprop modules ``path`` imports when it is imported (not inside functions and
+    not under ``if TYPE_CHECKING``), by their top-level name."""
+    package = Path(__file__).resolve().parent.parent / "src" / "deltaprop"
+    depth = len(path.relative_to(package).parts) - 1  # 1 inside data/ or serve/
+    found = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.ImportFrom) and node.level > depth:  # from . / from .. : deltaprop's own
+            found |= {node.module.split(".")[0]} if node.module else {alias.name for alias in node.names}
+    return found
+
+
+def test_architecture_table_names_every_module_and_imports_point_down():
+    """Every module is in the table, and a module imports (when it is imported) only modules
+    of its own row or the rows above it, as the page says."""
+    package = Path(__file__).resolve().parent.parent / "src" / "deltaprop"
+    rows = _architecture_rows()
+    row_of = {name: i for i, row in enumerate(rows) for name in row}
+    modules = {p.stem for p in package.glob("*.py") if p.stem != "__init__"} | {
+        p.parent.name for p in package.glob("*/__init__.py")}
+    assert not modules - set(row_of), f"docs/architecture.md's table leaves out {sorted(modules - set(row_of))}"
+    upward = sorted(f"{path.relative_to(package)} imports {name}"
+                    for path in package.rglob("*.py") if path.relative_to(package).parts[0].removesuffix(".py") in row_of
+                    for name in _module_level_imports(path)
+                    if row_of.get(name, -1) > row_of[path.relative_to(package).parts[0].removesuffix(".py")])
+    said = {"callbacks.py imports serialization"}  # the page names it
+    assert set(upward) <= said, f"imports that point up docs/architecture.md's table: {sorted(set(upward) - said)}"
