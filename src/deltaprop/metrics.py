@@ -49,10 +49,17 @@ def _ids(name: str, y) -> np.ndarray:
     if y.size and not np.issubdtype(y.dtype, np.integer):
         if not np.all(y == np.round(y)):
             raise DataError(f"{name} must hold whole-number class ids")
-    y = y.astype(np.int64)
-    if y.size and y.min() < 0:
-        raise DataError(f"{name} holds a negative class id ({y.min()})")
-    return y
+    # checked before the cast to int64, which turns 1e20 or a uint64 2**64 - 1 into a negative id
+    big = y.size and ((y.dtype.kind == "f" and y.max() >= 2.0**63) or
+                      (y.dtype == np.uint64 and y.max() > np.iinfo(np.int64).max))
+    if y.size and (y.min() < 0 or big):
+        low = y.min() < 0
+        bad = y.min() if low else y.max()
+        shown = f"{bad:g}" if y.dtype.kind == "f" else str(int(bad))
+        raise DataError(f"{name} holds a negative class id ({shown})" if low else
+                        f"{name} holds {shown}, too large for a class id; class ids count 0, 1, 2...: map the "
+                        "labels to ids first (e.g. names, ids = np.unique(y, return_inverse=True))")
+    return y.astype(np.int64)
 
 
 def accuracy(y_true, y_pred) -> float:
