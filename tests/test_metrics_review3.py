@@ -1,4 +1,4 @@
-"""Metrics, third review: class ids beyond int64 are named as given."""
+"""Metrics, third review: class ids beyond int64 are named as given; class names are one a class."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop.errors import DataError
+from deltaprop.errors import ConfigError, DataError, ShapeError
+from deltaprop.metrics import confusion_table
 
 
 @pytest.mark.parametrize("y_true, shown", [
@@ -35,3 +36,27 @@ def test_the_largest_uint64_that_fits_an_int64_is_still_an_id():
     y = np.array([2**63 - 1, 0], dtype=np.uint64)
     assert dp.accuracy(y, y) == 1.0
     assert dp.accuracy([True, False], np.array([1, 0], dtype=np.uint8)) == 1.0
+
+
+# -- class names ----------------------------------------------------------------------------
+CM = np.array([[2, 1], [0, 3]])
+
+
+@pytest.mark.parametrize("names", [["a", "b", "c"], ["a"]])
+def test_confusion_table_refuses_names_not_one_a_class(names):
+    # Three names headed a 2-column table (a column "c" with no numbers); one name was an IndexError.
+    with pytest.raises(ShapeError, match="one name a class"):
+        confusion_table(CM, names)
+
+
+def test_confusion_table_takes_names_that_are_not_strings():
+    lines = confusion_table(CM, [10, 20]).splitlines()
+    assert lines[0].split()[1:] == ["10", "20"] and lines[2].split() == ["20", "0", "3"]
+
+
+def test_one_string_is_not_taken_for_class_names():
+    # "cat" for 3 classes labelled them c, a and t.
+    with pytest.raises(ConfigError, match="list of names"):
+        dp.classification_report([0, 1, 2], [0, 1, 1], class_names="cat")
+    with pytest.raises(ConfigError, match="list of names"):
+        confusion_table(CM, "ab")

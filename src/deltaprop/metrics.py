@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _checks
-from .errors import DataError, ShapeError
+from .errors import ConfigError, DataError, ShapeError
 from .network import predictions_from_outputs
 
 
@@ -84,6 +84,13 @@ def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> np.ndarray
     return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
 
 
+def _names(class_names) -> list[str]:
+    """``class_names`` as strings, one a class; one string is refused (its letters are no names)."""
+    if isinstance(class_names, (str, bytes)):
+        raise ConfigError(f"class_names must be a list of names, one a class, not the one string {class_names!r}")
+    return [str(c) for c in class_names]
+
+
 @dataclass
 class ClassReport:
     """Per-class precision ``C_ii / Σ_j C_ji``, recall ``C_ii / Σ_j C_ij`` and F1 (0 where undefined)."""
@@ -114,7 +121,7 @@ def classification_report(y_true, y_pred, n_classes: int | None = None, class_na
     recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
-    names = tuple(str(c) for c in class_names) if class_names is not None else tuple(str(i) for i in range(cm.shape[0]))
+    names = tuple(_names(class_names)) if class_names is not None else tuple(str(i) for i in range(cm.shape[0]))
     if len(names) != cm.shape[0]:
         raise ShapeError(f"class_names has {len(names)} names for {cm.shape[0]} classes; give one name a class "
                          "(and n_classes= when some class appears in neither y_true nor y_pred)")
@@ -127,7 +134,9 @@ def confusion_table(cm: np.ndarray, class_names=None) -> str:
     column right-aligned under its header. Names longer than 6 characters (Fashion-MNIST's
     "T-shirt/top") label the rows as "index name" and the columns by index."""
     k = cm.shape[0]
-    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    names = _names(class_names) if class_names is not None else [str(i) for i in range(k)]
+    if len(names) != k:  # more names headed columns that are not there; fewer was an IndexError
+        raise ShapeError(f"class_names has {len(names)} names for a {k}×{k} confusion matrix; give one name a class")
     short = max((len(n) for n in names), default=0) <= 6
     columns = names if short else [str(i) for i in range(k)]
     row_labels = names if short else [f"{i} {n}" for i, n in enumerate(names)]
