@@ -30,9 +30,12 @@ def main() -> None:
     y = rng.integers(0, sizes[-1], args.batch)
     loss = dp.CrossEntropy()
 
-    started = time.perf_counter()
-    net.loss_and_gradients(loss, X, y)
-    backprop = time.perf_counter() - started
+    net.loss_and_gradients(loss, X, y)  # the first call allocates the network's buffers: not timed
+    backprop = float("inf")
+    for _ in range(5):  # the fastest of a few passes, as the finite differences run thousands
+        started = time.perf_counter()
+        net.loss_and_gradients(loss, X, y)
+        backprop = min(backprop, time.perf_counter() - started)
 
     started = time.perf_counter()
     report = dp.gradcheck(net, loss, X, y, max_entries=None)

@@ -91,3 +91,20 @@ def test_readme_train_and_info_transcript_is_what_they_print(tmp_path, monkeypat
     assert main(["info", "runs/demo"]) == 0
     info = capsys.readouterr().out.splitlines()
     assert info[-7:-1] == transcript("uv run deltaprop info runs/demo | tail -7 | head -6")
+    assert main(["evaluate", "runs/demo"]) == 0
+    assert capsys.readouterr().out.splitlines()[:4] == transcript("uv run deltaprop evaluate runs/demo | head -4")
+    assert main(["plot", "weights", "runs/demo"]) == 0
+    assert capsys.readouterr().out.splitlines() == transcript("uv run deltaprop plot weights runs/demo")
+    _zero_png(tmp_path / "zero.png")
+    assert main(["predict", "runs/demo", "zero.png"]) == 0
+    shown = "uv run deltaprop predict runs/demo zero.png      # Pillow: ellipse((50, 25, 150, 175), width=18) on white 200x200"
+    assert capsys.readouterr().out.splitlines() == transcript(shown)
+
+
+def _zero_png(path: Path) -> None:
+    """The README's hand-drawn zero: a black ring on white, as its comment describes it."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(image).ellipse((50, 25, 150, 175), outline=0, width=18)
+    image.save(path)
