@@ -141,3 +141,19 @@ def test_report_of_a_failed_run_without_a_checkpoint_says_start_over():
     assert "--resume" not in page and "nothing to resume" in page and "once the cause is fixed" in page
     page = render([{"epoch": 1, "loss": 0.5, "lr": 0.1}], {"status": "failed"})
     assert "deltaprop train --resume</code> with its folder continues it from its last checkpoint" in page
+
+
+def test_info_says_which_epochs_weights_an_early_stopped_model_holds(tmp_path):
+    out = tmp_path / "run"  # lr 20 on parity: val_loss is best at epoch 1, and early stopping ends at epoch 3
+    res = run_cli("train", *PARITY[:-4], "--batch-size", "16", "--lr", "20", "--early-stopping", "1", "--epochs", "30",
+                  "--out", out, "-q")
+    assert res.returncode == 0, res.stderr
+    kept = json.loads((out / "run.json").read_text())["model_weights"]
+    assert kept["why"] == "early_stopping" and kept["epoch"] < kept["last_epoch"]
+    for given in (out, out / "model.safetensors"):
+        info = run_cli("info", given)
+        assert info.returncode == 0 and info.stderr == ""
+        line = next(x for x in info.stdout.splitlines() if x.startswith("weights: "))
+        assert line.startswith(f"weights: epoch {kept['epoch']} (early stopping kept the weights of epoch {kept['epoch']}")
+        assert f"stopped the run at epoch {kept['last_epoch']}" in line  # not the configured 30 epochs
+    assert "weights:" not in run_cli("info", out / "checkpoint.safetensors").stdout  # its own epoch line says it

@@ -2116,6 +2116,18 @@ def cmd_plot_samples(args) -> int:
     return 0
 
 
+def _run_model_weights(path: Path) -> str | None:
+    """Which epoch's weights a finished run's model holds (early stopping keeps its best
+    epoch's), from run.json, for a run folder or its model.safetensors; None otherwise."""
+    from .report_html import model_weights_words
+
+    folder = path if path.is_dir() else path.parent if path.name == "model.safetensors" else None
+    facts = None if folder is None else recorded_facts(folder)
+    if not facts or facts.get("status") != "done":  # an unfinished run's model is an earlier session's
+        return None
+    return model_weights_words(facts.get("model_weights"))
+
+
 def cmd_info(args) -> int:
     mf = _read(args.model)
     _say(mf.net.summary())
@@ -2127,6 +2139,9 @@ def cmd_info(args) -> int:
     _say(f"tensors sha256: {mf.metadata['tensors_sha256']}")
     if mf.kind == "checkpoint":
         _say(f"checkpoint: epoch {mf.epoch}, step {mf.step}, optimizer {mf.optimizer!r}")
+    weights = _run_model_weights(Path(args.model)) if mf.kind == "model" else None
+    if weights:
+        _say(f"weights: {weights}")
     cfg = mf.extra.get("config")
     if isinstance(cfg, dict):
         _say("training configuration: " + ", ".join(f"{k}={v}" for k, v in cfg.items()))

@@ -408,7 +408,9 @@ def _seconds(value) -> str | None:
     return f"{value:.1f} s" if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _model_weights_row(kept) -> str | None:
+def model_weights_words(kept) -> str | None:
+    """Which epoch's weights a finished run's model holds (run.json's ``model_weights``), as
+    the report's run table and ``deltaprop info`` say it; None when not recorded."""
     if not isinstance(kept, dict) or not isinstance(kept.get("epoch"), int):
         return None
     if kept.get("why") == "early_stopping":
@@ -446,7 +448,7 @@ def _run_facts(facts) -> str:
     data = facts.get("data") or {}
     rows = [
         ("status", facts.get("status")),
-        ("model weights", _model_weights_row(facts.get("model_weights"))),
+        ("model weights", model_weights_words(facts.get("model_weights"))),
         ("command" if len(_sessions(facts)) < 2 else "command (session 1)", _command(facts.get("command"))),
         *_resumes(facts),
         ("seed", facts.get("seed")),
