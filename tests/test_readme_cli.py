@@ -5,6 +5,7 @@ name exists: a renamed or new option cannot leave the pages stale."""
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib.util
 import re
 from pathlib import Path
@@ -90,3 +91,32 @@ def test_readme_digits_csv_transcript_is_what_it_prints(tmp_path):
     assert res.returncode == 0, res.stderr
     printed = [_without_timing(line) for line in res.stdout.splitlines() if not line.startswith("epoch")]
     assert printed == [_without_timing(line) for line in transcript(command)]
+
+
+def _defined_names(module: str) -> set[str]:
+    """The names ``deltaprop.X`` defines or imports at its top level, read from its source
+    (importing it would import the optional packages some modules wrap)."""
+    package = ROOT / "src" / Path(*module.split("."))
+    path = package / "__init__.py" if package.is_dir() else package.with_suffix(".py")
+    names = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {target.id for target in targets if isinstance(target, ast.Name)}
+    return names
+
+
+def test_readme_module_table_names_what_the_modules_hold():
+    """Each module of the README's "What is inside" table exists, and each class it lists
+    there (a capitalised name in backticks) is one of that row's modules'."""
+    rows = re.findall(r"^\| ((?:`deltaprop\.[\w.]+`(?:, )?)+) \| (.*) \|$", (ROOT / "README.md").read_text(encoding="utf-8"),
+                      flags=re.M)
+    assert len(rows) > 10
+    for modules_cell, holds in rows:
+        names = set().union(*(_defined_names(name) for name in re.findall(r"`(deltaprop\.[\w.]+)`", modules_cell)))
+        for name in re.findall(r"`([A-Z][A-Za-z0-9]*)`", holds):
+            assert name in names, f"{modules_cell} holds no {name}"
