@@ -75,8 +75,8 @@ def test_the_commands_in_docs_export_md_print_what_it_shows(main_job, tmp_path, 
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "demo").symlink_to(main_job)  # the same default run the doc trains
     monkeypatch.chdir(tmp_path)
-    commands = [(i, line[len("$ deltaprop "):].split())
-                for i, line in enumerate(session) if line.startswith("$ deltaprop export")]
+    prompt = "$ uv run deltaprop "  # as the page writes the commands
+    commands = [(i, line[len(prompt):].split()) for i, line in enumerate(session) if line.startswith(prompt + "export")]
     assert [args[args.index("--format") + 1] for _, args in commands] == ["onnx", "torch"]
     for i, args in commands:
         capsys.readouterr()
