@@ -692,16 +692,20 @@ class _NeuralNet(BaseEstimator):
         """Without early stopping, raise (a ValueError, scikit-learn's contract). With it,
         record the epoch as scikit-learn does (its loss and a NaN validation score), keep
         the best weights and warn."""
+        # fit's own advice names its callbacks, which an estimator takes none of: give the estimator's
+        what = str(exc).split(". The network keeps")[0]
+        fix = f"Lower learning_rate_init (it was {self._initial_rate():g}) or scale X (e.g. with StandardScaler)"
         if validation is None:
             raise TrainingDivergedError(
                 f"Solver produced non-finite parameter weights. The input data may contain large values "
-                f"and need to be preprocessed. {exc}", epoch=exc.epoch, step=exc.step,
+                f"and need to be preprocessed. {what}. {fix}", epoch=exc.epoch, step=exc.step,
+                layer=getattr(exc, "layer", None),
             ) from None
         self.n_iter_ += 1
         self.loss_curve_.append(math.nan)
         self.validation_scores_.append(math.nan)
         warnings.warn(
-            f"{type(self).__name__}: {exc}. The validation score of that epoch is recorded as NaN "
+            f"{type(self).__name__}: {what} ({fix}). The validation score of that epoch is recorded as NaN "
             f"and the weights of the best epoch (validation score {self.best_validation_score_:g}) are kept.",
             ConvergenceWarning,
             stacklevel=4,
