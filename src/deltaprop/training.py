@@ -629,26 +629,25 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     windows of ``batch_size + 1`` rows moving by ``batch_size``, :class:`SlidingWindows`).
     ``schedule``: a :class:`~deltaprop.schedules.Schedule`, a name or a config mapping (a
     ``"cosine"`` or ``"step"`` without its length takes the run's: ``schedule_for_run``).
-    The same ``seed`` (and network seed) gives bit-identical weights and history.
-    Without ``resume``, a second ``fit`` of the same network goes on from its current
-    weights (the same optimizer object keeps its moments and step count), with a fresh
-    schedule and a history that starts again at epoch 1; ``resume`` continues a run as one.
-    A non-finite loss raises :class:`~deltaprop.errors.TrainingDivergedError`, which names
-    the first layer that shows it (weights or gradients NaN or infinite, weights grown 100×
-    since the epoch began, outputs NaN or infinite), also within the first epoch; the network
-    keeps finite weights. ``resume`` takes the :class:`TrainingState` of an earlier run
-    (callbacks see it; :meth:`TrainingState.from_dict` rebuilds one) and continues it
-    exactly, mid-epoch too, to ``epochs``/``steps`` in all; a resume with nothing left
-    to train raises :class:`~deltaprop.errors.ConfigError`. A resume trains on with the
-    state's loss, schedule and shuffling, so it raises ``ConfigError`` for another of
-    deltaprop's losses than the state's (or other settings of it, such as ``from_logits``;
-    a loss class of your own that wraps it is taken as given), for a ``schedule`` other
-    than the state's, and for a ``seed`` other than the one the run began with (kept in
-    the state): leave ``seed`` and ``schedule`` out (None) or pass the run's own. Callbacks
-    are called in the order given, :class:`~deltaprop.callbacks.EarlyStopping` first, so
-    that a checkpoint of an epoch holds what it kept for that epoch; every callback's
-    ``on_train_end`` is called, even after one of them raised (:func:`_checked` says which
-    lists of callbacks raise ``ConfigError``).
+    The same ``seed`` (and network seed) gives bit-identical weights and history. Without
+    ``resume``, a second ``fit`` of the same network goes on from its current weights (the
+    same optimizer keeps its moments and step count), with a fresh schedule and a history
+    that starts again at epoch 1; ``resume`` continues a run as one. A non-finite loss
+    raises :class:`~deltaprop.errors.TrainingDivergedError` naming the first layer that
+    shows it (:func:`_unstable_layer`); the network keeps finite weights. ``resume`` takes
+    the :class:`TrainingState` of an earlier run (callbacks see it;
+    :meth:`TrainingState.from_dict` rebuilds one) and continues it exactly, mid-epoch too,
+    to ``epochs``/``steps`` in all; one with nothing left to train raises
+    :class:`~deltaprop.errors.ConfigError`. A resume trains on with the state's loss,
+    schedule, rate (``state.base_lr``) and shuffling, so it raises ``ConfigError`` for
+    another of deltaprop's losses than the state's (or its settings, such as
+    ``from_logits``; a loss class of your own is taken as given), for a ``schedule`` other
+    than the state's, for an ``optimizer.lr`` set since (set ``state.base_lr`` instead), and
+    for a ``seed`` other than the one the run began with (kept in the state): leave ``seed``
+    and ``schedule`` out or pass the run's own. Callbacks run in the order given,
+    :class:`~deltaprop.callbacks.EarlyStopping` first (so a checkpoint holds what it kept);
+    every callback's ``on_train_end`` is called, even after one of them raised
+    (:func:`_checked` says which lists of callbacks raise ``ConfigError``).
     ``threads`` caps the BLAS threads (default: chosen by :func:`_auto_threads`, and
     changed during the run when its steps slow down, :mod:`deltaprop.blas_threads`; kept
     in the state so a resumed run uses the same; the count can change the last bit of a
@@ -1246,6 +1245,7 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
             "pass the same schedule or none"
         )
     _check_same_run(state, loss, seed)
+    _check_same_rate(state, optimizer)
     _check_work_left(state, epochs, steps)
     if state.progress is not None:  # reopen the unfinished epoch: its record is rewritten
         state.epoch = state.progress.epoch
@@ -1254,6 +1254,21 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
     state.stop_training = False
     state.loss = loss
     return state
+
+
+def _check_same_rate(state: TrainingState, optimizer: Optimizer) -> None:
+    """A resume trains at the run's own rate: ``state.base_lr`` through its schedule. The
+    optimizer holds that base rate after ``fit`` returns, or the rate of the epoch it was
+    saved in when rebuilt from a checkpoint; any other ``optimizer.lr`` was set since, and
+    is refused rather than silently replaced by the run's."""
+    lr, base = float(optimizer.lr), float(state.base_lr)
+    epochs = {state.epoch, max(state.epoch - 1, 0)} | ({state.progress.epoch} if state.progress is not None else set())
+    if any(math.isclose(lr, float(rate), rel_tol=1e-6) for rate in
+           [base, *(state.schedule.lr_at(e, base) for e in sorted(epochs))]):
+        return
+    raise ConfigError(f"optimizer.lr is {lr:g}, but resume= continues the run at its own rate (base {base:g}); "
+                      f"to train on at {lr:g}, set state.base_lr = {lr:g} before fit (its schedule anneals from "
+                      "it), or start a new fit without resume=")
 
 
 def _check_same_batches(progress: EpochProgress, source: BatchSource) -> None:
