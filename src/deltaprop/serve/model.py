@@ -262,6 +262,8 @@ class ModelSource:
             grad_x = self._input_gradient(m.net, traces)
             if m.scaler is not None:  # ∂L/∂pixel: through the scaling the page applied (1/255, 1/σ)
                 grad_x = m.scaler.backward(grad_x, need_input_grad=True)
+            if m.levels_top != 255.0:  # and through the pixels' own scaling to the training levels
+                grad_x = grad_x * (m.levels_top / 255.0)
             out.update(target=target, loss=float(value),
                        layers=[self._layer_view(t, m.first_index, with_delta=True) for t in traces],
                        input_gradient=self._image(grad_x[0]))
