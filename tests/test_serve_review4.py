@@ -39,3 +39,24 @@ def test_the_input_gradient_is_per_raw_pixel_for_a_model_of_unit_inputs(tmp_path
         down[r, c] -= 0.5
         numeric = _loss_of_pixels(net, loss, up, 2, top) - _loss_of_pixels(net, loss, down, 2, top)
         assert grad[r, c] == pytest.approx(numeric, rel=1e-3)
+
+
+def _save(path, widths, classes, seed=0):
+    dp.save(dp.mlp(widths, seed=seed), path, input_scaling={"kind": "unit", "max": 255}, class_names=classes)
+
+
+def test_answers_name_the_model_they_came_from_and_a_replaced_file_is_another(tmp_path):
+    """A model file replaced on disk is read again, but the page, told nothing, kept the old
+    model's layers, loss, classes and cached weights (and failed on a layer it did not know):
+    every answer names the model's version, which /api/model gives too."""
+    path = tmp_path / "model.safetensors"
+    _save(path, [784, 16, 10], [str(i) for i in range(10)])
+    with running_server(path) as server:
+        before = request(server, "GET", "/api/model")[1]["version"]
+        out = request(server, "POST", "/api/backward", {"pixels": PIXELS.tolist()})[1]
+        assert out["model_version"] == before == request(server, "GET", "/api/model")[1]["version"]
+        _save(path, [784, 8, 4, 3], ["a", "b", "c"], seed=5)
+        out = request(server, "POST", "/api/predict", {"pixels": PIXELS.tolist()})[1]
+        after = request(server, "GET", "/api/model")[1]
+    assert out["classes"] == after["classes"] == ["a", "b", "c"]
+    assert out["model_version"] == after["version"] != before
