@@ -60,3 +60,31 @@ def test_a_model_file_replaced_on_disk_is_described_anew(browser, tmp_path):
         largest = float(np.abs(new.layers[0].W.value[:, 0]).max())  # the new model's weights, not cached ones
         assert f"|w| ≤ {largest:.4f})" in page.inner_text("#weights-label")
         assert errors == []
+
+
+def test_a_model_of_numbers_gets_a_form_of_numbers_not_a_drawing_pad(browser, tmp_path):
+    """A model of four table columns showed the drawing pad, answered nothing drawn on it,
+    and said only that it cannot read a drawing: now it gets a field a column, named by its
+    training file's header and starting at the training mean, and the page answers them."""
+    from test_serve_review4 import _tabular_model
+
+    _tabular_model(tmp_path / "m.safetensors")
+    loaded = dp.load(tmp_path / "m.safetensors")
+    with running_server(tmp_path / "m.safetensors") as server:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server.url)
+        page.wait_for_function("() => document.querySelector('#model-info').textContent.startsWith('4 → 6 → 3')")
+        page.wait_for_function("() => document.querySelector('#predicted').textContent !== '–'")
+        assert not page.is_visible("#pad") and not page.is_visible("#preview") and page.is_visible("#number-form")
+        names = page.eval_on_selector_all("#number-form input", "els => els.map((e) => [e.name, e.value])")
+        assert names == [["a", "5"], ["b", "50"], ["c", "500"], ["d", "0"]]
+        page.fill("#number-form input[name='c']", "650")
+        page.wait_for_function("() => state.last && state.last.input[2] === 650")  # the answer to the new row
+        rows = page.eval_on_selector_all("#probabilities li", "els => els.map((e) => [e.dataset.class, e.dataset.p])")
+        proba = loaded.predict_proba(np.array([[5.0, 50.0, 650.0, 0.0]]))[0]
+        assert sorted(rows) == sorted([name, f"{p:.4f}"] for name, p in zip(["low", "mid", "high"], proba))
+        assert len(page.query_selector_all("#number-form .grad")) == 4
+        assert all(g.inner_text().startswith("∂L/∂x ") for g in page.query_selector_all("#number-form .grad"))
+        assert errors == []

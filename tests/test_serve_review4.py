@@ -60,3 +60,53 @@ def test_answers_name_the_model_they_came_from_and_a_replaced_file_is_another(tm
         after = request(server, "GET", "/api/model")[1]
     assert out["classes"] == after["classes"] == ["a", "b", "c"]
     assert out["model_version"] == after["version"] != before
+
+
+def _tabular_model(path):
+    """A model of four standardised columns named by a CSV header, as `deltaprop train` saves one."""
+    mean, std = np.array([5.0, 50.0, 500.0, 0.0]), np.array([1.0, 10.0, 100.0, 0.1])
+    net = dp.Network([dp.Standardization(mean, std), dp.Dense(4, 6), dp.Tanh(), dp.Dense(6, 3), dp.Softmax()],
+                     seed=2, dtype="float64")
+    dp.save(net, path, class_names=["low", "mid", "high"],
+            extra={"config": {"loss": "cross_entropy"}, "feature_names": ["a", "b", "c", "d"]})
+    return net, mean
+
+
+def test_a_model_of_numbers_is_given_numbers_with_its_own_scaling_and_loss(tmp_path):
+    """A model that takes no 28x28 image could be served, but nothing could be sent to it:
+    pixels and PNGs were refused and there was no other way in. {"inputs": [...]} is one
+    row of its raw inputs; the answer is dp.load's, the gradient is ∂L/∂x of those inputs."""
+    net, mean = _tabular_model(tmp_path / "m.safetensors")
+    row = [6.0, 41.0, 650.0, -0.05]
+    with running_server(tmp_path / "m.safetensors") as server:
+        model = request(server, "GET", "/api/model")[1]
+        status, out, _ = request(server, "POST", "/api/backward", {"inputs": row, "target": 2})
+        short = request(server, "POST", "/api/predict", {"inputs": row[:3]})
+        pixels = request(server, "POST", "/api/predict", {"pixels": PIXELS.tolist()})
+    assert model["features"] == ["a", "b", "c", "d"] and model["feature_means"] == mean.tolist()
+    assert status == 200, out
+    loaded = dp.load(tmp_path / "m.safetensors")
+    assert np.allclose(out["probabilities"], loaded.predict_proba(np.array([row]))[0], atol=1e-12)
+    loss = dp.CrossEntropy()
+
+    def loss_at(values):
+        return float(loaded.loss_and_gradients(loss, np.array([values]), np.array([2]), train=False))
+
+    assert out["loss"] == pytest.approx(loss_at(row), rel=1e-12) and out["input"] == row
+    for i, step in enumerate([1e-4, 1e-3, 1e-2, 1e-5]):
+        up, down = list(row), list(row)
+        up[i] += step
+        down[i] -= step
+        assert out["input_gradient"][i] == pytest.approx((loss_at(up) - loss_at(down)) / (2 * step), rel=1e-5)
+    assert short[0] == 400 and short[1]["error"] == "this model takes 4 inputs, got 3"
+    assert pixels[0] == 400 and 'send them as {"inputs": [4 numbers]}' in pixels[1]["error"]
+
+
+@pytest.mark.parametrize("inputs", [[], "1,2", [1, None, 3, 4], [1.0, True, 2, 3], [[1, 2, 3, 4]], [10**400, 1, 2, 3]])
+def test_inputs_that_are_no_flat_list_of_finite_numbers_are_a_400(tmp_path, inputs):
+    _tabular_model(tmp_path / "m.safetensors")
+    with running_server(tmp_path / "m.safetensors") as server:
+        status, out, _ = request(server, "POST", "/api/backward", {"inputs": inputs})
+        assert status == 400 and out["error"].startswith("inputs must be"), out
+        status, out, _ = request(server, "POST", "/api/backward", {"inputs": [1, 2, 3, 4], "png": "x"})
+        assert status == 400 and out["error"].startswith("send exactly one of pixels"), out

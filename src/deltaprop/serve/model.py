@@ -53,6 +53,7 @@ class _Loaded:
     kind: str = "model"  # model or checkpoint
     image_style: str = "digit"  # how a drawing becomes its inputs (deltaprop.images), as predict reads images
     levels_top: float = 255.0  # a white pixel's value in the training inputs (serialization.image_levels_top)
+    feature_names: tuple[str, ...] | None = None  # a CSV header's names of the input columns, where recorded
 
     @property
     def version(self) -> str:
@@ -117,6 +118,13 @@ def _run_model_epoch(model: Path) -> int | None:
     return training["epoch"]
 
 
+def _feature_names(mf) -> tuple[str, ...] | None:
+    """The input columns' names a model trained on a CSV file records, if one a feature."""
+    names = mf.extra.get("feature_names")
+    ok = isinstance(names, list) and len(names) == mf.net.n_features and all(isinstance(n, str) for n in names)
+    return tuple(names) if ok else None
+
+
 def _all_finite(out: dict[str, Any]) -> dict[str, Any]:
     """``out`` when every number in it is finite; else a :class:`DataError` naming the first
     layer (or the input gradient) whose numbers overflowed: JSON has no inf or NaN, and a
@@ -177,7 +185,7 @@ class ModelSource:
         config = mf.extra.get("config")
         style = style_for(config.get("dataset") if isinstance(config, dict) else None) or "digit"
         self._loaded = _Loaded(net, mf.training_loss(), names, scaling, mf.outputs, scaler, path, stamp or (0, 0),
-                               epoch, mf.kind, style, image_levels_top(mf))
+                               epoch, mf.kind, style, image_levels_top(mf), _feature_names(mf))
 
     def _current(self) -> _Loaded:
         """The loaded model, read again first if its file changed (caller holds the lock)."""
@@ -209,6 +217,7 @@ class ModelSource:
         """The architecture, classes and where the model came from."""
         with self._lock:
             m = self._current()
+            image = m.net.n_features == IMAGE_SIDE * IMAGE_SIDE
             layers = []
             width = m.net.n_features
             for i, layer in enumerate(m.net.layers):
@@ -221,6 +230,10 @@ class ModelSource:
                 "version": m.version,
                 "classes": list(m.class_names),
                 "n_features": m.net.n_features, "image_input": m.net.n_features == IMAGE_SIDE * IMAGE_SIDE,
+                "features": None if image else list(m.feature_names or (f"x{i}" for i in range(m.net.n_features))),
+                # a form's starting values: the training inputs' mean where the model standardises them
+                "feature_means": None if image or m.scaler is None or not hasattr(m.scaler, "mean") else
+                np.broadcast_to(np.asarray(m.scaler.mean, np.float64), (m.net.n_features,)).tolist(),
                 "input_scaling": (m.input_scaling or {"kind": "none"})["kind"], "loss": type(m.loss).__name__,
                 "layers": layers, "dtype": m.net.dtype.name, "image_style": m.image_style,
                 # a single output says class 1 at a >= threshold (class 0 below it)
@@ -243,7 +256,7 @@ class ModelSource:
     def forward(self, pixels: np.ndarray) -> dict[str, Any]:
         """The class, its probabilities (or, for a model whose outputs are scores, the raw
         scores, as ``deltaprop predict`` shows them) and every layer's output ``a`` for one
-        28x28 image (raw pixels)."""
+        28x28 image (raw pixels), or for one row of the model's raw input values (1-D)."""
         with self._lock, np.errstate(over="ignore", invalid="ignore"):  # overflows are caught by _all_finite
             m = self._current()
             x = self._input(m, pixels)
@@ -269,7 +282,7 @@ class ModelSource:
             grad_x = self._input_gradient(m.net, traces)
             if m.scaler is not None:  # ∂L/∂pixel: through the scaling the page applied (1/255, 1/σ)
                 grad_x = m.scaler.backward(grad_x, need_input_grad=True)
-            if m.levels_top != 255.0:  # and through the pixels' own scaling to the training levels
+            if pixels.ndim == 2 and m.levels_top != 255.0:  # and through the pixels' scaling to the training levels
                 grad_x = grad_x * (m.levels_top / 255.0)
             out.update(target=target, loss=float(value),
                        layers=[self._layer_view(t, m.first_index, with_delta=True) for t in traces],
@@ -295,9 +308,13 @@ class ModelSource:
         reads images), then the model's own input scaling."""
         from ..serialization import apply_scaling
 
+        if pixels.ndim == 1:  # a row of raw input values, as the model's training data held them
+            if pixels.size != m.net.n_features:
+                raise ShapeError(f"this model takes {m.net.n_features} inputs, got {pixels.size}")
+            return apply_scaling(m.input_scaling, pixels.reshape(1, -1), m.net.dtype)
         if m.net.n_features != IMAGE_SIDE * IMAGE_SIDE:
             raise ShapeError(f"this model takes {m.net.n_features} inputs, not a 28x28 image; "
-                             "serve a model trained on 28x28 images")
+                             f"send them as {{\"inputs\": [{m.net.n_features} numbers]}}")
         rows = np.asarray(pixels).reshape(1, IMAGE_SIDE * IMAGE_SIDE)
         if m.levels_top != 255.0:
             rows = rows * (m.levels_top / 255.0)

@@ -1,9 +1,10 @@
 """Request bodies → a checked 28x28 image and target class, or a one-line refusal.
 
 A body is JSON, ``{"pixels": 28x28 numbers in 0..255}`` (white digit on black, as in
-MNIST's files) or ``{"png": base64 PNG}`` (any drawing; it goes through
+MNIST's files), ``{"png": base64 PNG}`` (any drawing; it goes through
 :func:`deltaprop.images.digit_from_bytes`, the code ``deltaprop predict`` runs on image
-files), with an optional ``"target"`` class id; or the PNG itself as ``image/png``. The
+files) or ``{"inputs": [numbers]}`` (one row of the model's raw inputs, for any model),
+with an optional ``"target"`` class id; or the PNG itself as ``image/png``. The
 target may be given in the query string too (``?target=3``), with either body. Every
 field is checked for type, shape and finiteness before any array is made.
 """
@@ -26,7 +27,9 @@ __all__ = ["BadRequest", "MAX_IMAGE_PIXELS", "image_and_target", "parse_int"]
 
 #: A drawing larger than this many pixels (read from the PNG header) is refused undecoded.
 MAX_IMAGE_PIXELS = 2048 * 2048
-_FIELDS = ("pixels", "png", "target")
+_FIELDS = ("pixels", "png", "inputs", "target")
+#: The most values an ``inputs`` row may hold (the body's 1 MB holds fewer anyway).
+MAX_INPUTS = 1 << 16
 _LARGEST_FLOAT = int(np.finfo(np.float64).max)
 
 
@@ -90,6 +93,18 @@ def pixels_from_json(value: Any) -> np.ndarray:
     return arr
 
 
+def inputs_from_json(value: Any) -> np.ndarray:
+    """A flat list of finite numbers (one row of a model's raw inputs) → float64 (n,)."""
+    if not isinstance(value, list) or not value or len(value) > MAX_INPUTS:
+        got = f"{len(value)} items" if isinstance(value, list) else type(value).__name__
+        raise BadRequest(400, f"inputs must be a flat list of the model's input values (numbers), got {got}")
+    if not all(_number(v) for v in value):
+        bad = next(v for v in value if not _number(v))
+        shown = f"an integer of {len(str(abs(bad)))} digits" if type(bad) is int else json.dumps(bad)[:40]
+        raise BadRequest(400, f"inputs must be finite numbers, got {shown}")
+    return np.array(value, dtype=np.float64)
+
+
 def pixels_from_png(data: bytes, style: str = "digit") -> np.ndarray:
     """A drawing → a 28x28 uint8 image made in ``style`` (:mod:`deltaprop.images`), exactly
     as ``deltaprop predict`` reads files for the same model."""
@@ -136,9 +151,12 @@ def image_and_target(content_type: str, body: bytes, query: dict[str, str],
     if kind != "application/json":
         raise BadRequest(415, f"Content-Type must be application/json or image/png, got {kind or 'none'!r}")
     fields = parse_json(body)
-    if ("pixels" in fields) == ("png" in fields):
-        raise BadRequest(400, "send exactly one of pixels (28x28 numbers) or png (base64)")
-    if "pixels" in fields:
+    if sum(key in fields for key in ("pixels", "png", "inputs")) != 1:
+        raise BadRequest(400, "send exactly one of pixels (28x28 numbers), png (base64) or inputs (the model's "
+                              "input values)")
+    if "inputs" in fields:
+        image = inputs_from_json(fields["inputs"])
+    elif "pixels" in fields:
         image = pixels_from_json(fields["pixels"])
     else:
         image = pixels_from_png(_png_from_base64(fields["png"]), style)

@@ -84,19 +84,30 @@ async function api(path, body) {
   if (!res.ok) throw new Error(data.error || res.statusText);
   return data;
 }
+function formInputs() {  // the form's numbers, or null while one is empty or no number
+  const fields = [...$("number-form").querySelectorAll("input")];
+  const values = fields.map((f) => (/^\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i.test(f.value) ? Number(f.value) : NaN));
+  fields.forEach((f, i) => f.classList.toggle("bad", !Number.isFinite(values[i])));
+  return values.every(Number.isFinite) ? values : null;
+}
 async function update() {
-  if (!state.model || !state.model.image_input) return;
-  if (state.strokes.length === 0) { showBlank(); return; }
+  if (!state.model) return;
+  const image = state.model.image_input, inputs = image ? null : formInputs();
+  if (image && state.strokes.length === 0) { showBlank(); return; }
+  if (!image && inputs === null) { showBlank("Give every input a number."); return; }
   if (state.busy) { state.again = true; return; }
   state.busy = true; document.body.dataset.state = "busy";
   try {
-    const result = await api("/api/backward", { png: pad.toDataURL("image/png"), target: state.target });
+    const body = image ? { png: pad.toDataURL("image/png") } : { inputs };
+    const result = await api("/api/backward", { ...body, target: state.target });
     if (result.model_version !== state.model.version) {  // the model file changed on disk: describe the new one
       await loadModelInfo();
-      if (!state.model || !state.model.image_input) return;
-      if (result.model_version !== state.model.version) { state.again = true; return; }
+      if (!state.model) return;
+      if (result.model_version !== state.model.version || state.model.image_input !== image) { state.again = true; return; }
     }
-    state.last = result; render(result); setStatus("Updated as you draw; pick a target class to see its gradients.");
+    state.last = result; render(result);
+    setStatus(image ? "Updated as you draw; pick a target class to see its gradients."
+      : "Updated as you type; pick a target class to see its gradients.");
   } catch (err) {
     setStatus(err.message, true);
   } finally {
@@ -104,14 +115,15 @@ async function update() {
     if (state.again) { state.again = false; update(); } else document.body.dataset.state = "idle";
   }
 }
-function showBlank() {
+function showBlank(message) {
   state.last = null;
   $("predicted").textContent = "–"; $("confidence").textContent = ""; $("outputs-kind").textContent = "";
   $("loss").textContent = "–";
   $("probabilities").replaceChildren(); $("forward").replaceChildren(); $("deltas").replaceChildren();
   for (const id of ["preview", "input-grad"]) { const c = $(id); c.getContext("2d").clearRect(0, 0, c.width, c.height); }
   $("weights-box").hidden = true;
-  setStatus("Draw with the mouse, a pen or a finger.");
+  for (const g of $("number-form").querySelectorAll(".grad")) g.textContent = "";
+  setStatus(message || "Draw with the mouse, a pen or a finger.");
 }
 
 // -- rendering a result -------------------------------------------------------------------
@@ -161,11 +173,15 @@ function renderPrediction(r) {
 }
 function render(r) {
   const name = (c) => r.classes[c];
-  paintImage($("preview"), r.input, (v) => [v, v, v]);
+  if (state.model.image_input) {
+    paintImage($("preview"), r.input, (v) => [v, v, v]);
+    paintDiverging($("input-grad"), r.input_gradient);
+  } else {
+    showFormGradient(r.input_gradient);
+  }
   renderPrediction(r);
   $("loss").textContent = fmt(r.loss);
   $("loss-name").textContent = `for target ${name(r.target)} (${state.model.loss})`;
-  paintDiverging($("input-grad"), r.input_gradient);
   renderTargets(r);
   renderStrips($("forward"), r.layers, "output");
   renderStrips($("deltas"), r.layers, "delta");
@@ -401,12 +417,48 @@ async function pollRun() {
     if (!run.unchanged) {
       const first = state.runSignature === null;
       state.runSignature = run.signature; renderRun(run);
-      if (!first) { await loadModelInfo(); if (state.strokes.length) update(); }
+      if (!first) { await loadModelInfo(); if (state.strokes.length || (state.model && !state.model.image_input)) update(); }
     }
   } catch (err) {
     $("run-status").classList.add("error");
   }
   setTimeout(pollRun, 1000);
+}
+
+// -- a model that takes no 28x28 image: a form of numbers ------------------------------------
+// One field a model input, named as the model's training file named its columns; each starts
+// at the training data's mean where the model standardises its inputs (else 0). The values
+// go to the server as they are, as the training file held them; the model's input scaling
+// is applied there.
+function showInputs(m, changed) {
+  $("drawing").hidden = !m.image_input; $("sees").hidden = !m.image_input;
+  $("numbers").hidden = m.image_input; $("grad-image").hidden = !m.image_input;
+  $("grad-title").textContent = m.image_input ? "∂L/∂x: which pixels would change the answer"
+    : "∂L/∂x: how each input would change the loss (beside each input; negative: raising it lowers the loss)";
+  if (m.image_input || (!changed && $("number-form").children.length === m.n_features)) return;
+  $("numbers-note").textContent = `This model takes ${m.n_features} numbers, not a 28×28 image: give them as its training data held them` +
+    (m.input_scaling !== "none" ? ` (its input scaling, ${m.input_scaling}, is applied to them).` : ".") +
+    (m.feature_means ? " Each starts at its mean in the training data." : "");
+  const fields = m.features.map((name, i) => {
+    const label = document.createElement("label"), input = document.createElement("input"), grad = document.createElement("span");
+    input.type = "text"; input.inputMode = "decimal"; input.name = name; input.dataset.index = i;
+    input.value = String(m.feature_means ? +m.feature_means[i].toPrecision(6) : 0);
+    input.addEventListener("input", () => { if (!throttle) throttle = setTimeout(() => { throttle = null; update(); }, 120); });
+    grad.className = "grad"; grad.dataset.index = i;
+    label.append(name, input, grad);
+    return label;
+  });
+  $("number-form").replaceChildren(...fields);
+  $("number-form").onsubmit = (e) => { e.preventDefault(); update(); };
+}
+function showFormGradient(values) {
+  let scale = 0;
+  for (const v of values) scale = Math.max(scale, Math.abs(v));
+  for (const g of $("number-form").querySelectorAll(".grad")) {
+    const v = values[Number(g.dataset.index)], [r, gr, b] = diverging(v, scale);
+    g.textContent = `∂L/∂x ${fmt(v)}`; g.style.background = `rgb(${r},${gr},${b})`;
+    g.style.color = Math.abs(v) > scale / 2 ? "#fff" : "";
+  }
 }
 
 // -- start --------------------------------------------------------------------------------
@@ -433,7 +485,8 @@ async function loadModelInfo() {
       $("model-info").textContent = m.message; setStatus(m.message);
       return { run: m.run };
     }
-    if (!state.model || state.model.version !== m.version) {  // another model: its weights, and maybe fewer classes
+    const changed = !state.model || state.model.version !== m.version;
+    if (changed) {  // another model: its weights, and maybe fewer classes
       state.hoverUnit = null; $("weights-box").hidden = true;
       if (state.target !== null && state.target >= m.classes.length) state.target = null;
     }
@@ -444,7 +497,7 @@ async function loadModelInfo() {
     const file = m.source.split(/[\\/]/).slice(-2).join("/");
     $("model-info").textContent = `${widths.join(" → ")} · ${m.layers.map((l) => l.type).join(", ")} · ${file}${epoch}`;
     $("model-info").title = m.source;
-    if (!m.image_input) setStatus(`This model takes ${m.n_features} inputs, not a 28×28 image, so it cannot read a drawing.`, true);
+    showInputs(m, changed);
     state.weights.clear();
     return { run: m.run };
   } catch (err) {
@@ -463,5 +516,6 @@ async function start() {
     pollRun();
   }
   if (!state.model && isRun) showView("run");
+  if (state.model && !state.model.image_input) update();
 }
 start();
