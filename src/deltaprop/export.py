@@ -84,6 +84,10 @@ def _checked_layers(net: Network, known: dict[str, Any], target: str) -> list[tu
                               f"{target} export cannot know what it computes")
         if layer.type_name not in known:
             raise ExportError(f"layer {i} ({name}) has no {target} form; {target} export handles {', '.join(known)}")
+        for p in layer.parameters():  # as save refuses them: an export would run, and answer NaN
+            if not np.all(np.isfinite(p.value)):
+                raise ExportError(f"layer {i} ({name}) {p.name} holds NaN or infinity; refusing to export a broken "
+                                  "model (a diverged run?): retrain it, e.g. with a lower learning rate")
     return list(enumerate(net.layers))
 
 

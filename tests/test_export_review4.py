@@ -1,0 +1,50 @@
+"""Exports refuse what they cannot carry faithfully, naming the layer and the fix."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop import export
+
+needs_onnx = pytest.mark.skipif(importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None,
+                                reason="onnx and onnxruntime are not installed (pip install 'deltaprop[onnx]')")
+needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="PyTorch is not installed")
+
+
+def broken_network(value: float, dtype: str = "float32") -> dp.Network:
+    """A 3 → 4 → 2 network whose second Dense layer's bias holds ``value`` (what a diverged run leaves)."""
+    net = dp.mlp([3, 4, 2], seed=0, dtype=dtype)
+    net.layers[2].b.value[1] = value
+    return net
+
+
+@needs_onnx
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+@pytest.mark.parametrize("check", [True, False])
+def test_onnx_export_of_non_finite_weights_names_the_layer(tmp_path, value, check):
+    # the check used to call a faithful graph of a NaN network "does not reproduce the network";
+    # unchecked, the graph was written and answered NaN
+    with pytest.raises(dp.ExportError, match=r"layer 2 \(Dense\) b holds NaN or infinity; refusing to export"):
+        dp.export_onnx(broken_network(value), tmp_path / "m.onnx", check=check)
+    assert not (tmp_path / "m.onnx").exists()
+    with pytest.raises(dp.ExportError, match=r"layer 2 \(Dense\) b holds NaN"):
+        export.onnx_model(broken_network(value, "float64"))
+
+
+def test_torch_file_of_non_finite_weights_is_refused(tmp_path):
+    # save refuses such a network; its PyTorch file was written with the NaN inside
+    with pytest.raises(dp.ExportError, match=r"layer 2 \(Dense\) b holds NaN or infinity; .*retrain"):
+        dp.export_torch(broken_network(float("nan")), tmp_path / "m.pt.safetensors")
+    assert not (tmp_path / "m.pt.safetensors").exists()
+
+
+@needs_torch
+def test_to_torch_refuses_non_finite_weights_as_from_torch_does():
+    with pytest.raises(dp.ExportError, match=r"layer 2 \(Dense\) b holds NaN or infinity"):
+        dp.to_torch(broken_network(-float("inf")))
+    net = dp.mlp([3, 4, 2], seed=0)
+    assert np.array_equal(dp.from_torch(dp.to_torch(net)).layers[2].b.value, net.layers[2].b.value)
