@@ -78,6 +78,9 @@ def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> np.ndarray
     if n_classes is not None:
         n_classes = _checks.positive_int("n_classes", n_classes)
     k = n_classes if n_classes is not None else int(max(t.max(initial=-1), p.max(initial=-1)) + 1)
+    if k > _checks.MAX_CLASSES:  # a k × k table of them would not fit in memory
+        raise DataError(f"class ids reach {k - 1:,}: a confusion matrix counts classes 0..k-1, at most "
+                        f"{_checks.MAX_CLASSES:,}; map the labels to 0..k-1 first (np.unique(y, return_inverse=True))")
     if t.size and max(t.max(), p.max()) >= k:
         which, top = ("y_true", int(t.max())) if t.max() >= k else ("y_pred", int(p.max()))
         raise DataError(f"{which} holds class id {top}, but n_classes={k} counts the classes 0..{k - 1}")

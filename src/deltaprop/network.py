@@ -114,8 +114,13 @@ class Network:
     def copy(self, *, dtype=None) -> "Network":
         """An independent network with the same layers and weights (cast to ``dtype``)."""
         other = Network.from_config(self.config(), dtype=dtype or self.dtype)
-        for mine, theirs in zip(self.parameters(), other.parameters()):
-            theirs.value[...] = mine.value
+        for i, (mine, theirs) in enumerate(zip(self.parameters(), other.parameters())):
+            with np.errstate(over="ignore"):
+                theirs.value[...] = mine.value
+            if not _checks.all_finite(theirs.value) and _checks.all_finite(mine.value):
+                raise ConfigError(f"copy(dtype={other.dtype.name!r}): parameter {i} ({mine.name}) holds weights up to "
+                                  f"{float(np.max(np.abs(mine.value))):.3g}, beyond {other.dtype.name}'s range: "
+                                  "they would become infinite; keep the network in its own dtype")
         other.decision_threshold = self.decision_threshold
         other.rng = np.random.default_rng()
         other.rng.bit_generator.state = self.rng.bit_generator.state

@@ -55,6 +55,12 @@ class _Loaded:
     levels_top: float = 255.0  # a white pixel's value in the training inputs (serialization.image_levels_top)
 
     @property
+    def version(self) -> str:
+        """Which file and which write of it the model was read from: the page reads the
+        model's description again when an answer names another."""
+        return f"{self.path.name}:{self.stamp[0]}:{self.stamp[1]}"
+
+    @property
     def first_index(self) -> int:
         """The model file's number of ``net``'s first layer: 1 after the input layer the page
         applies itself, so that layers are numbered as the run's alerts and diagnostics
@@ -212,6 +218,7 @@ class ModelSource:
                 layers.append({"index": i + m.first_index, "type": layer.type_name, "units": width, "name": name})
             return {
                 "source": str(m.path), "file": m.path.name, "kind": m.kind, "run": self.is_run, "epoch": m.epoch,
+                "version": m.version,
                 "classes": list(m.class_names),
                 "n_features": m.net.n_features, "image_input": m.net.n_features == IMAGE_SIDE * IMAGE_SIDE,
                 "input_scaling": (m.input_scaling or {"kind": "none"})["kind"], "loss": type(m.loss).__name__,
@@ -262,6 +269,8 @@ class ModelSource:
             grad_x = self._input_gradient(m.net, traces)
             if m.scaler is not None:  # ∂L/∂pixel: through the scaling the page applied (1/255, 1/σ)
                 grad_x = m.scaler.backward(grad_x, need_input_grad=True)
+            if m.levels_top != 255.0:  # and through the pixels' own scaling to the training levels
+                grad_x = grad_x * (m.levels_top / 255.0)
             out.update(target=target, loss=float(value),
                        layers=[self._layer_view(t, m.first_index, with_delta=True) for t in traces],
                        input_gradient=self._image(grad_x[0]))
@@ -308,7 +317,7 @@ class ModelSource:
         shown = values.astype(np.float64).tolist()
         return {"predicted": predicted, "classes": list(m.class_names), "outputs": m.outputs,
                 "probabilities": shown if proba is not None else None, "scores": None if proba is not None else shown,
-                "model_file": m.path.name, "model_epoch": m.epoch}
+                "model_file": m.path.name, "model_epoch": m.epoch, "model_version": m.version}
 
     @staticmethod
     def _image(v: np.ndarray) -> list | None:

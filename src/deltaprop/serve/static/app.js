@@ -91,6 +91,11 @@ async function update() {
   state.busy = true; document.body.dataset.state = "busy";
   try {
     const result = await api("/api/backward", { png: pad.toDataURL("image/png"), target: state.target });
+    if (result.model_version !== state.model.version) {  // the model file changed on disk: describe the new one
+      await loadModelInfo();
+      if (!state.model || !state.model.image_input) return;
+      if (result.model_version !== state.model.version) { state.again = true; return; }
+    }
     state.last = result; render(result); setStatus("Updated as you draw; pick a target class to see its gradients.");
   } catch (err) {
     setStatus(err.message, true);
@@ -427,6 +432,10 @@ async function loadModelInfo() {
       state.model = null;
       $("model-info").textContent = m.message; setStatus(m.message);
       return { run: m.run };
+    }
+    if (!state.model || state.model.version !== m.version) {  // another model: its weights, and maybe fewer classes
+      state.hoverUnit = null; $("weights-box").hidden = true;
+      if (state.target !== null && state.target >= m.classes.length) state.target = null;
     }
     state.model = m;
     showStyle(m.image_style);

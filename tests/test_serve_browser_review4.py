@@ -1,0 +1,62 @@
+"""deltaprop serve in headless Chromium: the page follows a model file replaced on disk."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from test_serve_http import UNIT, running_server
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (uv sync installs it)")
+from test_serve_browser import ARGS, CHROMIUM, draw_zero, wait_idle  # noqa: E402
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip("chromium is missing (apt-get install -y chromium)", allow_module_level=True)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def test_a_model_file_replaced_on_disk_is_described_anew(browser, tmp_path):
+    """The page kept the first model's header, loss name and hovered weights after the file
+    was replaced, and said "Cannot read properties of undefined" for a layer it did not know."""
+    path = tmp_path / "model.safetensors"
+    dp.save(dp.mlp([784, 16, 10], seed=0), path, input_scaling=UNIT, class_names=[str(i) for i in range(10)])
+    with running_server(path) as server:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server.url)
+        page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784 → 16 → 10')")
+        draw_zero(page)
+        wait_idle(page)
+        page.click("#targets button[data-target='8']")
+        wait_idle(page)
+        page.hover("#forward .strip.hoverable canvas", position={"x": 5, "y": 5})
+        page.wait_for_selector("#weights-box", state="visible")
+
+        new = dp.mlp([784, 8, 4, 3], seed=5, output="sigmoid")
+        dp.save(new, path, input_scaling=UNIT, class_names=["a", "b", "c"], loss=dp.MeanSquaredError())
+        page.mouse.move(0, 0)
+        page.click("#targets button[data-target='auto']")
+        wait_idle(page)
+        assert page.inner_text("#model-info").startswith("784 → 8 → 4 → 3")
+        assert page.inner_text("#loss-name").endswith("(MeanSquaredError)")
+        assert not page.is_visible("#weights-box")  # the old model's weights are gone
+        assert page.inner_text("#predicted") in ("a", "b", "c") and not page.eval_on_selector(
+            "#status", "s => s.classList.contains('error')")
+        page.hover("#forward .strip.hoverable canvas", position={"x": 5, "y": 5})
+        page.wait_for_selector("#weights-box", state="visible")
+        largest = float(np.abs(new.layers[0].W.value[:, 0]).max())  # the new model's weights, not cached ones
+        assert f"|w| ≤ {largest:.4f})" in page.inner_text("#weights-label")
+        assert errors == []
