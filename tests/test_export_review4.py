@@ -48,3 +48,37 @@ def test_to_torch_refuses_non_finite_weights_as_from_torch_does():
         dp.to_torch(broken_network(-float("inf")))
     net = dp.mlp([3, 4, 2], seed=0)
     assert np.array_equal(dp.from_torch(dp.to_torch(net)).layers[2].b.value, net.layers[2].b.value)
+
+
+def tolerance(p: np.ndarray) -> np.ndarray:
+    """What docs/export.md states of a wide network: |Δ| ≤ 1e-5·max(1, |p|) in float32, 1e-12·max(1, |p|) in float64."""
+    return (1e-5 if p.dtype == np.float32 else 1e-12) * np.maximum(1.0, np.abs(p))
+
+
+@needs_onnx
+@pytest.mark.parametrize("sizes, activation, output, dtype", [
+    ([784, 1000, 10], "relu", "identity", "float32"),      # wide layer, unbounded outputs
+    ([784, 1000, 10], "identity", "softmax", "float32"),
+    ([784, 2, 300, 10], "leaky_relu", "identity", "float32"),  # narrow, then wide
+    ([1, 1000, 1], "tanh", "sigmoid", "float32"),          # one input feature, one sigmoid output
+    ([784, 1000, 3], "sigmoid", "sigmoid", "float64"),
+])
+def test_wide_networks_agree_within_the_documented_tolerance(sizes, activation, output, dtype):
+    import onnxruntime as ort
+
+    net = dp.mlp(sizes, activation=activation, output=output, seed=0, dtype=dtype)
+    model = export.onnx_model(net)
+    assert (model.ir_version, model.opset_import[0].version) == (export.ONNX_IR_VERSION, export.ONNX_OPSET) == (8, 17)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).uniform(0, 2, (1000, sizes[0])).astype(dtype)
+    p = net.predict_proba(x)
+    for rows in (slice(0, 1), slice(0, 1000)):  # the batch dimension is dynamic
+        got, label = session.run(None, {"input": x[rows]})
+        assert np.all(np.abs(got - p[rows]) <= tolerance(p[rows]))
+        assert np.array_equal(label, net.predict(x[rows]))
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        with torch.no_grad():
+            module_out = dp.to_torch(net)(torch.from_numpy(x)).numpy()
+        assert np.all(np.abs(module_out - p) <= tolerance(p))
