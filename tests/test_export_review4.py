@@ -82,3 +82,13 @@ def test_wide_networks_agree_within_the_documented_tolerance(sizes, activation, 
         with torch.no_grad():
             module_out = dp.to_torch(net)(torch.from_numpy(x)).numpy()
         assert np.all(np.abs(module_out - p) <= tolerance(p))
+
+
+@needs_onnx
+@pytest.mark.parametrize("n", [0, -1, 2.5, True])
+def test_check_onnx_refuses_a_count_of_inputs_that_checks_nothing(n):
+    # n=0 raised "X has no rows", n=-1 numpy's ValueError, 2.5 a TypeError
+    net = dp.mlp([3, 4, 2], seed=0)
+    with pytest.raises(dp.ConfigError, match=r"check_onnx n \(the number of random inputs to compare on\) must be"):
+        export.check_onnx(export.onnx_model(net), net, n=n)
+    assert export.check_onnx(export.onnx_model(net), net, n=1) < 1e-4
