@@ -84,6 +84,10 @@ def _checked_layers(net: Network, known: dict[str, Any], target: str) -> list[tu
                               f"{target} export cannot know what it computes")
         if layer.type_name not in known:
             raise ExportError(f"layer {i} ({name}) has no {target} form; {target} export handles {', '.join(known)}")
+        for p in layer.parameters():  # as save refuses them: an export would run, and answer NaN
+            if not np.all(np.isfinite(p.value)):
+                raise ExportError(f"layer {i} ({name}) {p.name} holds NaN or infinity; refusing to export a broken "
+                                  "model (a diverged run?): retrain it, e.g. with a lower learning rate")
     return list(enumerate(net.layers))
 
 
@@ -391,6 +395,9 @@ def check_onnx(model, net, *, class_names=None, input_scaling=None, loss=None, n
     model). Returns the largest absolute difference, or raises :class:`ExportError` if the
     graph has other outputs, or they disagree beyond float rounding (|Δ| ≤ 1e-4 + 1e-3·|p|
     in float32, 1e-9 + 1e-9·|p| in float64), or a label differs."""
+    from . import _checks
+
+    n = _checks.positive_int("check_onnx n (the number of random inputs to compare on)", n)
     return _check_onnx(model, _unpack(net, class_names, input_scaling, loss), n, seed)
 
 
