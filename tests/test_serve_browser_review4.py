@@ -88,3 +88,27 @@ def test_a_model_of_numbers_gets_a_form_of_numbers_not_a_drawing_pad(browser, tm
         assert len(page.query_selector_all("#number-form .grad")) == 4
         assert all(g.inner_text().startswith("∂L/∂x ") for g in page.query_selector_all("#number-form .grad"))
         assert errors == []
+
+
+def test_a_refused_drawing_leaves_no_answer_of_an_earlier_one(browser, tmp_path):
+    """When the server refused a drawing (a diverged checkpoint's overflow, say: a 422), the
+    page put the error in the status line but kept the previous drawing's prediction, loss
+    and gradients beside it, as if they were the answer."""
+    dp.save(dp.mlp([784, 16, 10], seed=0), tmp_path / "m.safetensors", input_scaling=UNIT,
+            class_names=[str(i) for i in range(10)])
+    with running_server(tmp_path / "m.safetensors") as server:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server.url)
+        page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784')")
+        draw_zero(page)
+        wait_idle(page)
+        assert page.inner_text("#predicted") != "–" and page.query_selector_all("#probabilities li")
+        refusal = '{"error": "layer 3 (Dense)\'s output is not finite for this input"}'
+        page.route("**/api/backward", lambda route: route.fulfill(status=422, body=refusal,
+                                                                  content_type="application/json"))
+        page.click("#targets button[data-target='4']")
+        page.wait_for_function("() => document.querySelector('#status').classList.contains('error')")
+        wait_idle(page)
+        assert page.inner_text("#status") == "layer 3 (Dense)'s output is not finite for this input"
+        assert page.inner_text("#predicted") == "–" and page.inner_text("#loss") == "–"
+        assert page.query_selector_all("#probabilities li") == [] and page.query_selector_all("#deltas canvas") == []

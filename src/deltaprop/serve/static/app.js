@@ -109,21 +109,21 @@ async function update() {
     setStatus(image ? "Updated as you draw; pick a target class to see its gradients."
       : "Updated as you type; pick a target class to see its gradients.");
   } catch (err) {
-    setStatus(err.message, true);
+    showBlank(err.message, true);  // no answer of an earlier input beside the refusal of this one
   } finally {
     state.busy = false;
     if (state.again) { state.again = false; update(); } else document.body.dataset.state = "idle";
   }
 }
-function showBlank(message) {
+function showBlank(message, error = false) {
   state.last = null;
   $("predicted").textContent = "–"; $("confidence").textContent = ""; $("outputs-kind").textContent = "";
-  $("loss").textContent = "–";
+  $("loss").textContent = "–"; $("loss-name").textContent = "";
   $("probabilities").replaceChildren(); $("forward").replaceChildren(); $("deltas").replaceChildren();
   for (const id of ["preview", "input-grad"]) { const c = $(id); c.getContext("2d").clearRect(0, 0, c.width, c.height); }
   $("weights-box").hidden = true;
-  for (const g of $("number-form").querySelectorAll(".grad")) g.textContent = "";
-  setStatus(message || "Draw with the mouse, a pen or a finger.");
+  for (const g of $("number-form").querySelectorAll(".grad")) { g.textContent = ""; g.style.background = ""; }
+  setStatus(message || "Draw with the mouse, a pen or a finger.", error);
 }
 
 // -- rendering a result -------------------------------------------------------------------
