@@ -110,3 +110,13 @@ def test_inputs_that_are_no_flat_list_of_finite_numbers_are_a_400(tmp_path, inpu
         assert status == 400 and out["error"].startswith("inputs must be"), out
         status, out, _ = request(server, "POST", "/api/backward", {"inputs": [1, 2, 3, 4], "png": "x"})
         assert status == 400 and out["error"].startswith("send exactly one of pixels"), out
+
+
+def test_an_input_beyond_a_float32_models_range_is_named(tmp_path):
+    """1e300 is a finite JSON number, but no float32: the answer named "X" and its "rows"."""
+    net = dp.mlp([3, 4, 2], seed=0)
+    dp.save(net, tmp_path / "m.safetensors", extra={"feature_names": ["age", "height", "weight"]})
+    with running_server(tmp_path / "m.safetensors") as server:
+        status, out, _ = request(server, "POST", "/api/predict", {"inputs": [1.0, -1e300, 2.0]})
+    assert status == 422 and out["error"] == ("input height is -1e+300, beyond this float32 model's range "
+                                              "(±3.403e+38); give a smaller number"), out

@@ -311,6 +311,12 @@ class ModelSource:
         if pixels.ndim == 1:  # a row of raw input values, as the model's training data held them
             if pixels.size != m.net.n_features:
                 raise ShapeError(f"this model takes {m.net.n_features} inputs, got {pixels.size}")
+            largest = float(np.finfo(m.net.dtype).max)
+            if np.abs(pixels).max() > largest:
+                i = int(np.argmax(np.abs(pixels) > largest))
+                name = m.feature_names[i] if m.feature_names else f"x{i}"
+                raise DataError(f"input {name} is {pixels[i]:g}, beyond this {m.net.dtype.name} model's range "
+                                f"(±{largest:.4g}); give a smaller number")
             return apply_scaling(m.input_scaling, pixels.reshape(1, -1), m.net.dtype)
         if m.net.n_features != IMAGE_SIDE * IMAGE_SIDE:
             raise ShapeError(f"this model takes {m.net.n_features} inputs, not a 28x28 image; "
