@@ -3,6 +3,8 @@ trains in, awkward sizes, and the NumPy form they stand for."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
@@ -113,3 +115,36 @@ def test_flushing_changes_no_normal_float(name):
     np.testing.assert_array_equal(w0, w1)
     for key in s0:
         np.testing.assert_array_equal(s0[key], s1[key])
+
+
+@needs_blas
+def test_a_thread_stepping_while_another_checks_the_blas_waits_for_it(monkeypatch):
+    """The first use checks the routines; a second thread that stepped meanwhile got the
+    NumPy form (another last bit), so two same-seed fits run side by side differed."""
+    monkeypatch.setattr(vector_blas, "_routines", vector_blas._UNSET)
+    real_check = vector_blas._passes_check
+    checking, other_stepped = threading.Event(), threading.Event()
+
+    def slow_check(routines):
+        checking.set()
+        other_stepped.wait(0.3)  # the other thread steps now unless it waits for the check
+        return real_check(routines)
+
+    monkeypatch.setattr(vector_blas, "_passes_check", slow_check)
+    done = {}
+
+    def step(name):
+        rng = np.random.default_rng(5)
+        w, g, v = (rng.standard_normal(64) for _ in range(3))
+        if name == "second":
+            checking.wait(5)
+        done[name] = vector_blas.sgd(w, g, v, 0.1, 0.9, False)
+        if name == "second":
+            other_stepped.set()
+
+    threads = [threading.Thread(target=step, args=(name,)) for name in ("first", "second")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert done == {"first": True, "second": True}

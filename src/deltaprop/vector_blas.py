@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -126,17 +127,25 @@ def _from_environment() -> bool:
     return value in _ON
 
 
+_loading = threading.Lock()
+
+
 def _load() -> SimpleNamespace | None:
+    """The routines, found and checked on first use; a thread that asks meanwhile waits for
+    them (given the NumPy form for its first steps, a run in it lost its bit-identity)."""
     global _routines
     if _routines is _UNSET:
-        _routines = None
-        if _from_environment():
-            try:
-                found = _numpy_openblas()
-                bound = _bind(*found) if found is not None else None
-                _routines = bound if bound is not None and _passes_check(bound) else None
-            except (OSError, AttributeError, ImportError):
-                _routines = None
+        with _loading:
+            if _routines is _UNSET:
+                routines = None
+                if _from_environment():
+                    try:
+                        found = _numpy_openblas()
+                        bound = _bind(*found) if found is not None else None
+                        routines = bound if bound is not None and _passes_check(bound) else None
+                    except (OSError, AttributeError, ImportError):
+                        routines = None
+                _routines = routines
     return _routines  # type: ignore[return-value]
 
 
