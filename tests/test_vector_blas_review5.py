@@ -148,3 +148,46 @@ def test_a_thread_stepping_while_another_checks_the_blas_waits_for_it(monkeypatc
     for t in threads:
         t.join()
     assert done == {"first": True, "second": True}
+
+
+@needs_blas
+@pytest.mark.parametrize("name, dtype, lr", [
+    *((name, dtype, 0.0) for name in ("plain", "momentum", "nesterov", "adam") for dtype in (np.float32, np.float64)),
+    ("momentum", np.float32, 1e-50), ("adam", np.float32, 1e-50)])
+def test_a_zero_learning_rate_with_an_inf_gradient_gives_the_numpy_forms_nan(name, dtype, lr):
+    """At α = 0 (1e-50 is 0 in float32) OpenBLAS's axpby skips ``αx``, so an inf or NaN in
+    the gradient left the weights finite where ``0·inf`` makes them NaN in NumPy (and in
+    the compiled kernels), and fit would report the divergence."""
+
+    def run(blas):
+        p = dp.Parameter("W", np.ones(9, dtype))
+        opt = MAKERS[name]()
+        opt.build([p])
+        opt.lr = lr
+        p.grad = np.array([np.inf, -np.inf, np.nan, 1, 2, 3, 4, 5, 6], dtype)
+        with kernels.use("numpy"), vector_blas.use(blas), np.errstate(all="ignore"):
+            opt.step()
+        return p.value
+
+    want = run(False)
+    assert np.isnan(want[:3]).all()
+    np.testing.assert_array_equal(run(True), want)
+
+
+@needs_blas
+def test_adam_with_beta1_zero_keeps_a_nan_moment_as_numpy_does():
+    """β₁ = 0 (as in some GAN recipes) made axpby write ``m := g``, dropping a NaN in m."""
+
+    def run(blas):
+        p = dp.Parameter("W", np.ones(5))
+        opt = dp.Adam(lr=0.01, beta1=0.0)
+        opt.build([p])
+        opt._state[0]["m"][0] = np.nan
+        p.grad = np.ones(5)
+        with kernels.use("numpy"), vector_blas.use(blas), np.errstate(all="ignore"):
+            opt.step()
+        return opt.state()["0.m"]
+
+    want = run(False)
+    assert np.isnan(want[0])
+    np.testing.assert_array_equal(run(True), want)

@@ -189,6 +189,8 @@ def sgd(w: np.ndarray, g: np.ndarray, v: np.ndarray | None, lr: float, momentum:
     routines = _ready(w, g) if v is None else _ready(w, g, v)
     if routines is None or not w.flags.writeable or (v is not None and not v.flags.writeable):
         return False
+    if _any_zero(w.dtype, lr, momentum if v is not None else 1.0):
+        return False
     axpy, axpby = routines
     n, wp, gp = w.size, w.ctypes.data, g.ctypes.data
     if v is None:
@@ -204,6 +206,15 @@ def sgd(w: np.ndarray, g: np.ndarray, v: np.ndarray | None, lr: float, momentum:
     else:
         axpy(n, 1.0, vp, 1, wp, 1)
     return True
+
+
+def _any_zero(dtype: np.dtype, *coefficients: float) -> bool:
+    """Whether a coefficient is 0 in ``dtype``: OpenBLAS's axpby then skips its term
+    (``y := βy`` for α = 0, ``y := αx`` for β = 0), so ``0·inf`` and ``0·NaN`` would not give
+    NaN as in the NumPy form (an inf gradient at α = 0, the end of a cosine schedule, left
+    the weights finite where NumPy and the compiled kernels make them NaN); the NumPy form
+    runs instead."""
+    return any(dtype.type(c) == 0 for c in coefficients)
 
 
 #: the smallest subnormal float64; ``_SUBNORMAL * 1.0`` is 0 in a thread that flushes
@@ -227,6 +238,8 @@ def adam(w, g, m, v, scratch, *, beta1: float, beta2: float, inv_sqrt_c2: float,
     NumPy: eight passes over memory where NumPy takes twelve. ``False``: run the NumPy form."""
     routines = _ready(w, g, m, v, scratch)
     if routines is None or not all(a.flags.writeable for a in (w, m, v, scratch)):
+        return False
+    if _any_zero(w.dtype, beta1, beta2, 1.0 - beta1, 1.0 - beta2, step):
         return False
     _, axpby = routines
     n = w.size
