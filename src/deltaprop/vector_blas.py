@@ -3,7 +3,8 @@ OpenBLAS that NumPy itself links, called through ctypes.
 
 NumPy runs seed 002's momentum step ``V := μV − αg;  W := W + V`` as four passes over
 memory on one core (``V *= μ``, ``s = αg``, ``V −= s``, ``W += V``). OpenBLAS does the first
-line in one pass (axpby) and the second in one pass split over the BLAS threads (axpy).
+line in one pass (axpby) and the second in one pass split over the BLAS threads (axpy), or on
+the caller's thread where it flushes subnormals (see :func:`sgd`).
 Measured in ``fit`` for 784-256-128-10 (``bench/interleaved.py``, chunks of steps against
 the hand-written NumPy loop in one process, medians): an epoch took 0.925 of the loop's
 time at batch 128 with these updates and 0.964 without, 0.938 against 0.985 at batch 512,
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -125,17 +127,25 @@ def _from_environment() -> bool:
     return value in _ON
 
 
+_loading = threading.Lock()
+
+
 def _load() -> SimpleNamespace | None:
+    """The routines, found and checked on first use; a thread that asks meanwhile waits for
+    them (given the NumPy form for its first steps, a run in it lost its bit-identity)."""
     global _routines
     if _routines is _UNSET:
-        _routines = None
-        if _from_environment():
-            try:
-                found = _numpy_openblas()
-                bound = _bind(*found) if found is not None else None
-                _routines = bound if bound is not None and _passes_check(bound) else None
-            except (OSError, AttributeError, ImportError):
-                _routines = None
+        with _loading:
+            if _routines is _UNSET:
+                routines = None
+                if _from_environment():
+                    try:
+                        found = _numpy_openblas()
+                        bound = _bind(*found) if found is not None else None
+                        routines = bound if bound is not None and _passes_check(bound) else None
+                    except (OSError, AttributeError, ImportError):
+                        routines = None
+                _routines = routines
     return _routines  # type: ignore[return-value]
 
 
@@ -173,7 +183,9 @@ def sgd(w: np.ndarray, g: np.ndarray, v: np.ndarray | None, lr: float, momentum:
     ``α ≠ 1`` its result changed with the thread count (5 of 235,153 elements differed in
     the last bit between one thread and two), while ``1·x`` is exact, so ``1·x + y`` has one
     rounding whichever thread computes it. The others run by axpby, which OpenBLAS runs on
-    one thread."""
+    the caller's thread. Where that thread flushes subnormals (``fit``'s default), ``W += V``
+    runs by axpby too (the same bits): OpenBLAS's threads do not flush, so with axpy the
+    share they computed kept subnormal weights that one thread, or the NumPy form, zeroes."""
     routines = _ready(w, g) if v is None else _ready(w, g, v)
     if routines is None or not w.flags.writeable or (v is not None and not v.flags.writeable):
         return False
@@ -187,9 +199,26 @@ def sgd(w: np.ndarray, g: np.ndarray, v: np.ndarray | None, lr: float, momentum:
     if nesterov:
         axpby(n, -lr, gp, 1, 1.0, wp, 1)
         axpby(n, momentum, vp, 1, 1.0, wp, 1)
+    elif _flushing():  # OpenBLAS's threads would not flush: the caller's thread does it all
+        axpby(n, 1.0, vp, 1, 1.0, wp, 1)
     else:
         axpy(n, 1.0, vp, 1, wp, 1)
     return True
+
+
+#: the smallest subnormal float64; ``_SUBNORMAL * 1.0`` is 0 in a thread that flushes
+_SUBNORMAL = 5e-324
+
+
+def _flushing() -> bool:
+    """Whether the calling thread flushes subnormal results to zero or reads subnormal
+    operands as zero (FTZ/DAZ, as :func:`deltaprop.fpenv.flush_subnormals` sets them, and as
+    ``fit`` trains by default). The modes are per thread and OpenBLAS's own threads keep
+    theirs, so an axpy split over them would flush only the caller's share."""
+    return _SUBNORMAL * _ONE == 0.0
+
+
+_ONE = 1.0  # a name, not a literal, so that the product is computed at run time
 
 
 def adam(w, g, m, v, scratch, *, beta1: float, beta2: float, inv_sqrt_c2: float, eps: float, step: float) -> bool:
