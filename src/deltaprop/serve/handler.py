@@ -153,7 +153,8 @@ class Handler(BaseHTTPRequestHandler):
                              f"POST goes to /api/predict or /api/backward, not {path[:80]}")
         body = self._read_body()
         source = self.server.app.source
-        image, target = image_and_target(self.headers.get("Content-Type", ""), body, query, source.image_style())
+        image, target = image_and_target(self.headers.get("Content-Type", ""), body, query, source.image_style(),
+                                         values=source.gives_values())
         if path == "/api/predict":
             if target is not None:
                 raise BadRequest(400, "predict takes no target; POST to /api/backward for the backward pass")

@@ -54,6 +54,7 @@ class _Loaded:
     image_style: str = "digit"  # how a drawing becomes its inputs (deltaprop.images), as predict reads images
     levels_top: float = 255.0  # a white pixel's value in the training inputs (serialization.image_levels_top)
     feature_names: tuple[str, ...] | None = None  # a CSV header's names of the input columns, where recorded
+    value_names: tuple[str, ...] = ()  # a regressor's: its outputs' names (the target columns'), else y, y0, y1, ...
 
     @property
     def version(self) -> str:
@@ -125,6 +126,17 @@ def _feature_names(mf) -> tuple[str, ...] | None:
     return tuple(names) if ok else None
 
 
+def _value_names(mf) -> tuple[str, ...]:
+    """A regressor's output names: ``target_names`` in the file's metadata (one a output,
+    as ``dp.save(..., extra={"target_names": [...]})`` records them), else ``y`` for one
+    output and ``y0``, ``y1``, ... for more."""
+    n = mf.net.n_outputs
+    names = mf.extra.get("target_names")
+    if isinstance(names, list) and len(names) == n and all(isinstance(v, str) and v for v in names):
+        return tuple(names)
+    return ("y",) if n == 1 else tuple(f"y{i}" for i in range(n))
+
+
 def _all_finite(out: dict[str, Any]) -> dict[str, Any]:
     """``out`` when every number in it is finite; else a :class:`DataError` naming the first
     layer (or the input gradient) whose numbers overflowed: JSON has no inf or NaN, and a
@@ -165,15 +177,15 @@ class ModelSource:
 
         stamp = _stamp(path)
         mf = read_model(path)
-        if mf.outputs in ("values", "labels"):
-            what = "a regressor" if mf.outputs == "values" else "a multi-label classifier"
-            raise ModelFileError(f"{path}: is {what}; the page shows the one class a drawing is, so serve a classifier")
+        if mf.outputs == "labels":
+            raise ModelFileError(f"{path}: is a multi-label classifier; the page shows the one class a drawing is, "
+                                 "so serve a classifier of one class a row, or a regressor")
         if is_one_class(mf.class_names, mf.net.n_outputs):
             raise ModelFileError(f"{path}: knows one class alone ({mf.class_names[0]}): every drawing would be it; "
                                  "serve a classifier of two or more classes")
         names = tuple(mf.class_names or ())
         k = mf.net.n_outputs if mf.net.n_outputs > 1 else 2
-        names = names[:k] + tuple(str(i) for i in range(len(names), k))
+        names = () if mf.outputs == "values" else names[:k] + tuple(str(i) for i in range(len(names), k))
         if mf.kind == "checkpoint":
             epoch = mf.epoch
         else:
@@ -185,7 +197,8 @@ class ModelSource:
         config = mf.extra.get("config")
         style = style_for(config.get("dataset") if isinstance(config, dict) else None) or "digit"
         self._loaded = _Loaded(net, mf.training_loss(), names, scaling, mf.outputs, scaler, path, stamp or (0, 0),
-                               epoch, mf.kind, style, image_levels_top(mf), _feature_names(mf))
+                               epoch, mf.kind, style, image_levels_top(mf), _feature_names(mf),
+                               _value_names(mf) if mf.outputs == "values" else ())
 
     def _current(self) -> _Loaded:
         """The loaded model, read again first if its file changed (caller holds the lock)."""
@@ -213,6 +226,14 @@ class ModelSource:
             except NoModelYet:
                 return "digit"
 
+    def gives_values(self) -> bool:
+        """Whether the model is a regressor (its outputs are values, its targets numbers)."""
+        with self._lock:
+            try:
+                return self._current().outputs == "values"
+            except NoModelYet:
+                return False
+
     def describe(self) -> dict[str, Any]:
         """The architecture, classes and where the model came from."""
         with self._lock:
@@ -228,7 +249,9 @@ class ModelSource:
             return {
                 "source": str(m.path), "file": m.path.name, "kind": m.kind, "run": self.is_run, "epoch": m.epoch,
                 "version": m.version,
-                "classes": list(m.class_names),
+                "classes": list(m.class_names), "outputs": m.outputs,
+                # a regressor's outputs are values, one a target column: their names (null for a classifier)
+                "value_names": list(m.value_names) if m.outputs == "values" else None,
                 "n_features": m.net.n_features, "image_input": m.net.n_features == IMAGE_SIDE * IMAGE_SIDE,
                 "features": None if image else list(m.feature_names or (f"x{i}" for i in range(m.net.n_features))),
                 # a form's starting values: the training inputs' mean where the model standardises them
@@ -237,7 +260,7 @@ class ModelSource:
                 "input_scaling": (m.input_scaling or {"kind": "none"})["kind"], "loss": type(m.loss).__name__,
                 "layers": layers, "dtype": m.net.dtype.name, "image_style": m.image_style,
                 # a single output says class 1 at a >= threshold (class 0 below it)
-                "threshold": float(m.net.decision_threshold) if m.net.n_outputs == 1 else None,
+                "threshold": float(m.net.decision_threshold) if m.net.n_outputs == 1 and m.outputs != "values" else None,
             }
 
     def first_weights(self, unit: int) -> dict[str, Any]:
@@ -266,18 +289,27 @@ class ModelSource:
             out["layers"] = [self._layer_view(t, m.first_index, with_delta=False) for t in m.net.trace()]
             return _all_finite(out)
 
-    def backward(self, pixels: np.ndarray, target: int | None) -> dict[str, Any]:
-        """:meth:`forward` plus the loss for ``target`` (default: the predicted class), δ at
-        every layer and ``∂L/∂x``."""
+    def backward(self, pixels: np.ndarray, target) -> dict[str, Any]:
+        """:meth:`forward` plus the loss for ``target`` (a classifier's: a class id, default
+        the predicted class; a regressor's: one value an output, each None or omitted for
+        the prediction itself, where ``∂L/∂a = 0``), δ at every layer and ``∂L/∂x``, all
+        with the model's own loss."""
         with self._lock, np.errstate(over="ignore", invalid="ignore"):  # overflows are caught by _all_finite
             m = self._current()
             x = self._input(m, pixels)
             out = self._prediction(m, x)
-            k = len(m.class_names)
-            target = out["predicted"] if target is None else target
-            if not 0 <= target < k:
-                raise ShapeError(f"target must be a class id in 0..{k - 1}, got {target}")
-            value = m.net.loss_and_gradients(m.loss, x, np.array([target]), train=False)
+            if m.outputs == "values":
+                target = self._value_target(m, target, out["values"])
+                y = np.array([target], dtype=np.float64)
+            else:
+                k = len(m.class_names)
+                target = out["predicted"] if target is None else target
+                if type(target) is not int:
+                    raise ShapeError(f"target must be a class id (an integer in 0..{k - 1}), got {target!r}")
+                if not 0 <= target < k:
+                    raise ShapeError(f"target must be a class id in 0..{k - 1}, got {target}")
+                y = np.array([target])
+            value = m.net.loss_and_gradients(m.loss, x, y, train=False)
             traces = m.net.trace()
             grad_x = self._input_gradient(m.net, traces)
             if m.scaler is not None:  # ∂L/∂pixel: through the scaling the page applied (1/255, 1/σ)
@@ -288,6 +320,24 @@ class ModelSource:
                        layers=[self._layer_view(t, m.first_index, with_delta=True) for t in traces],
                        input_gradient=self._image(grad_x[0]))
             return _all_finite(out)
+
+    @staticmethod
+    def _value_target(m: _Loaded, target, predicted: list[float]) -> list[float]:
+        """A regressor's target row: one number an output (a bare number for one output);
+        None, or a None in the row, is the prediction itself."""
+        n = len(predicted)
+        if target is None:
+            return list(predicted)
+        row = list(target) if isinstance(target, (list, tuple)) else [target]
+        if len(row) != n or not all(v is None or (type(v) in (int, float) and np.isfinite(v)) for v in row):
+            what = "a number (or null: the prediction)" if n == 1 else f"{n} numbers, one an output (null: the prediction)"
+            raise ShapeError(f"target of this regressor must be {what}, got {json.dumps(target)[:60]}")
+        largest = float(np.finfo(m.net.dtype).max)
+        for name, v in zip(m.value_names, row):
+            if v is not None and abs(v) > largest:
+                raise DataError(f"target {name} is {v:g}, beyond this {m.net.dtype.name} model's range "
+                                f"(±{largest:.4g}); give a smaller number")
+        return [float(p if v is None else v) for v, p in zip(row, predicted)]
 
     # -- helpers --------------------------------------------------------------------------------
     @staticmethod
@@ -332,6 +382,12 @@ class ModelSource:
         from ..serialization import class_probabilities
 
         out = m.net.predict_proba(x)
+        if m.outputs == "values":  # a regressor: its outputs are the predicted values, no class
+            if not np.all(np.isfinite(out)):
+                raise DataError("the network's output is not finite for this input; the model may be diverged")
+            return {"predicted": None, "classes": [], "outputs": "values", "probabilities": None, "scores": None,
+                    "values": out[0].astype(np.float64).tolist(), "value_names": list(m.value_names),
+                    "model_file": m.path.name, "model_epoch": m.epoch, "model_version": m.version}
         predicted = int(predictions_from_outputs(out, threshold=m.net.decision_threshold)[0])
         proba = class_probabilities(out, m.outputs)
         values = (proba if proba is not None else out)[0]

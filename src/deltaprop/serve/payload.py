@@ -4,9 +4,11 @@ A body is JSON, ``{"pixels": 28x28 numbers in 0..255}`` (white digit on black, a
 MNIST's files), ``{"png": base64 PNG}`` (any drawing; it goes through
 :func:`deltaprop.images.digit_from_bytes`, the code ``deltaprop predict`` runs on image
 files) or ``{"inputs": [numbers]}`` (one row of the model's raw inputs, for any model),
-with an optional ``"target"`` class id; or the PNG itself as ``image/png``. The
-target may be given in the query string too (``?target=3``), with either body. Every
-field is checked for type, shape and finiteness before any array is made.
+with an optional ``"target"``: a class id, or for a regressor one value an output (a
+number, or a list of numbers with null for "the prediction"); or the PNG itself as
+``image/png``. The target may be given in the query string too (``?target=3``; a
+regressor's ``?target=2.5`` or ``?target=1,-0.5``), with either body. Every field is
+checked for type, shape and finiteness before any array is made.
 """
 
 from __future__ import annotations
@@ -139,13 +141,38 @@ def parse_int(name: str, value: Any, *, text: bool = False) -> int | None:
     return value
 
 
+_NUMBER_TEXT = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]{1,3})?")
+
+
+def parse_values(name: str, value: Any, *, text: bool = False) -> float | list | None:
+    """A regressor's target from JSON: a finite number, or a list of finite numbers and
+    nulls (null: that output's prediction); with ``text``, a query string of numbers
+    separated by commas. None when absent."""
+    if value is None:
+        return None
+    if text and isinstance(value, str):
+        parts = value.split(",")
+        if not all(_NUMBER_TEXT.fullmatch(p) and math.isfinite(float(p)) for p in parts):
+            raise BadRequest(400, f"{name} must be a regressor's target values, numbers separated by commas, "
+                                  f"got {value[:40]!r}")
+        values = [float(p) for p in parts]
+        return values[0] if len(values) == 1 else values
+    if _number(value) or (isinstance(value, list) and 0 < len(value) <= MAX_INPUTS
+                          and all(v is None or _number(v) for v in value)):
+        return value
+    raise BadRequest(400, f"{name} must be a regressor's target values: a number, or a list of one number an output "
+                          f"(null: the prediction), got {json.dumps(value)[:40]}")
+
+
 def image_and_target(content_type: str, body: bytes, query: dict[str, str],
-                     style: str = "digit") -> tuple[np.ndarray, int | None]:
-    """The (28, 28) image and optional target class a predict or backward request carries
-    (a PNG is made into inputs in ``style``). The target is the body's ``"target"`` or the
-    query's ``?target=``, whatever the body; two that differ are refused."""
+                     style: str = "digit", *, values: bool = False) -> tuple[np.ndarray, Any]:
+    """The (28, 28) image and optional target a predict or backward request carries (a
+    PNG is made into inputs in ``style``): a class id, or with ``values`` (a regressor's
+    model) target values (:func:`parse_values`). The target is the body's ``"target"`` or
+    the query's ``?target=``, whatever the body; two that differ are refused."""
+    parse = parse_values if values else parse_int
     kind = content_type.split(";", 1)[0].strip().lower()
-    query_target = parse_int("target", query.get("target"), text=True)
+    query_target = parse("target", query.get("target"), text=True)
     if kind == "image/png":
         return pixels_from_png(body, style), query_target
     if kind != "application/json":
@@ -160,7 +187,7 @@ def image_and_target(content_type: str, body: bytes, query: dict[str, str],
         image = pixels_from_json(fields["pixels"])
     else:
         image = pixels_from_png(_png_from_base64(fields["png"]), style)
-    body_target = parse_int("target", fields.get("target"))
+    body_target = parse("target", fields.get("target"))
     if None not in (body_target, query_target) and body_target != query_target:
         raise BadRequest(400, f"two targets, {body_target} in the body and {query_target} in the query; give one")
     return image, query_target if body_target is None else body_target

@@ -84,9 +84,10 @@ async function api(path, body) {
   if (!res.ok) throw new Error(data.error || res.statusText);
   return data;
 }
+const NUMBER = /^\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i;
 function formInputs() {  // the form's numbers, or null while one is empty or no number
   const fields = [...$("number-form").querySelectorAll("input")];
-  const values = fields.map((f) => (/^\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i.test(f.value) ? Number(f.value) : NaN));
+  const values = fields.map((f) => (NUMBER.test(f.value) ? Number(f.value) : NaN));  // 1e999: Infinity, refused below
   fields.forEach((f, i) => f.classList.toggle("bad", !Number.isFinite(values[i])));
   return values.every(Number.isFinite) ? values : null;
 }
@@ -106,8 +107,9 @@ async function update() {
       if (result.model_version !== state.model.version || state.model.image_input !== image) { state.again = true; return; }
     }
     state.last = result; render(result);
-    setStatus(image ? "Updated as you draw; pick a target class to see its gradients."
-      : "Updated as you type; pick a target class to see its gradients.");
+    const pick = isRegressor() ? "enter a target value" : "pick a target class";
+    setStatus(image ? `Updated as you draw; ${pick} to see its gradients.`
+      : `Updated as you type; ${pick} to see its gradients.`);
   } catch (err) {
     showBlank(err.message, true);  // no answer of an earlier input beside the refusal of this one
   } finally {
@@ -141,7 +143,32 @@ function barExtent(v, isProbability, scale) {  // [left, width] of a bar, in % o
   const width = scale > 0 ? (50 * Math.abs(v)) / scale : 0;
   return [v < 0 ? 50 - width : 50, width];
 }
+// A regressor (r.outputs "values") has no classes: its outputs are the predicted values,
+// one a target column, shown as numbers with bars either side of zero.
+const isRegressor = () => state.model !== null && state.model.outputs === "values";
+const valueText = (v) => (Math.abs(v) >= 1e6 || (v !== 0 && Math.abs(v) < 1e-4) ? v.toExponential(4) : String(+v.toPrecision(6)));
+function renderValues(r) {
+  const names = r.value_names, scale = Math.max(0, ...r.values.map(Math.abs));
+  $("predicted").textContent = r.values.length === 1 ? valueText(r.values[0]) : r.values.map(valueText).join(", ");
+  $("confidence").textContent = r.values.length === 1 ? names[0] : names.join(", ");
+  $("outputs-kind").textContent = r.values.length === 1 ? `the predicted value of ${names[0]} (a regressor: no classes)`
+    : "the predicted values, one an output (a regressor: no classes)";
+  const list = $("probabilities");
+  list.dataset.kind = "values"; list.classList.add("scores");
+  list.replaceChildren(...r.values.map((v, i) => {
+    const li = document.createElement("li");
+    li.dataset.name = names[i]; li.dataset.value = String(v);
+    li.innerHTML = `<span class="name"></span><span class="bar"><i></i></span><span class="p"></span>`;
+    li.querySelector(".name").textContent = names[i];
+    const [left, width] = barExtent(v, false, scale), bar = li.querySelector("i");
+    bar.style.left = `${left.toFixed(2)}%`; bar.style.width = `${width.toFixed(2)}%`;
+    bar.classList.toggle("neg", v < 0);
+    li.querySelector(".p").textContent = valueText(v);
+    return li;
+  }));
+}
 function renderPrediction(r) {
+  if (r.outputs === "values") { renderValues(r); return; }
   const isProbability = r.probabilities !== null && r.probabilities !== undefined, name = (c) => r.classes[c];
   const entries = predictionEntries(r).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
   const scale = Math.max(0, ...entries.map(([, v]) => Math.abs(v)));
@@ -181,8 +208,14 @@ function render(r) {
   }
   renderPrediction(r);
   $("loss").textContent = fmt(r.loss);
-  $("loss-name").textContent = `for target ${name(r.target)} (${state.model.loss})`;
-  renderTargets(r);
+  if (r.outputs === "values") {
+    const given = Array.isArray(state.target) && state.target.some((v) => v !== null);
+    $("loss-name").textContent = `for target ${r.target.map(valueText).join(", ")}${given ? "" : " (the prediction)"} (${state.model.loss})`;
+    renderValueTargets(r);
+  } else {
+    $("loss-name").textContent = `for target ${name(r.target)} (${state.model.loss})`;
+    renderTargets(r);
+  }
   renderStrips($("forward"), r.layers, "output");
   renderStrips($("deltas"), r.layers, "delta");
 }
@@ -198,6 +231,32 @@ function renderTargets(r) {
   box.replaceChildren(...buttons);
 }
 function chooseTarget(c) { state.target = c; update(); }
+// A regressor's target: a field an output, empty for "the prediction" (its own output as
+// the target: the loss is 0, and so are every δ and ∂L/∂x).
+function renderValueTargets(r) {
+  const box = $("targets");
+  if (box.dataset.version !== state.model.version) {  // built once a model, so typing keeps its focus
+    box.dataset.version = state.model.version;
+    box.replaceChildren(...r.value_names.map((name, i) => {
+      const label = document.createElement("label"), input = document.createElement("input");
+      label.className = "value-target"; label.append(`target ${name} `, input);
+      input.type = "text"; input.inputMode = "decimal"; input.name = name; input.dataset.index = i;
+      input.addEventListener("input", () => {
+        const values = [...box.querySelectorAll("input")].map((f) => (f.value.trim() === "" ? null
+          : NUMBER.test(f.value) && Number.isFinite(Number(f.value)) ? Number(f.value) : NaN));
+        box.querySelectorAll("input").forEach((f, j) => f.classList.toggle("bad", Number.isNaN(values[j])));
+        if (values.some(Number.isNaN)) { setStatus("Give the target a number, or leave it empty for the prediction.", true); return; }
+        state.target = values.every((v) => v === null) ? null : values;
+        if (!throttle) throttle = setTimeout(() => { throttle = null; update(); }, 120);
+      });
+      return label;
+    }));
+  }
+  box.querySelectorAll("input").forEach((f, i) => { f.placeholder = valueText(r.values[i]); });
+  const given = Array.isArray(state.target) && state.target.some((v) => v !== null);
+  $("target-note").textContent = given ? "Target value for the loss (an empty field: that output's prediction):"
+    : "Target value for the loss. Empty, the target is the prediction itself: the loss is 0, and so are every δ and ∂L/∂x below. Enter the value the model should give to see how it would learn it:";
+}
 
 function layerLabel(layer, field) {
   const m = state.model.layers.find((l) => l.index === layer.index);
@@ -223,7 +282,8 @@ function renderStrips(box, layers, field) {
     }
     const { lo, hi, colour } = colourFor(values);
     label.querySelector("span").textContent = `${values.length} units, ${fmt(lo)} … ${fmt(hi)}`;
-    const classes = state.last && layer.index >= lastDense && values.length === state.last.classes.length ? state.last.classes : null;
+    const outputNames = state.last && (state.last.outputs === "values" ? state.last.value_names : state.last.classes);
+    const classes = outputNames && layer.index >= lastDense && values.length === outputNames.length ? outputNames : null;
     const canvas = stripCanvas(values, colour, box.clientWidth || 400, classes);
     canvas.dataset.layer = layer.index;
     div.append(canvas);
@@ -486,9 +546,14 @@ async function loadModelInfo() {
       return { run: m.run };
     }
     const changed = !state.model || state.model.version !== m.version;
-    if (changed) {  // another model: its weights, and maybe fewer classes
+    if (changed) {  // another model: its weights, and maybe fewer classes, or values instead
       state.hoverUnit = null; $("weights-box").hidden = true;
-      if (state.target !== null && state.target >= m.classes.length) state.target = null;
+      if (m.outputs === "values" || (state.model && state.model.outputs === "values")) state.target = null;
+      else if (state.target !== null && state.target >= m.classes.length) state.target = null;
+      if (m.outputs !== "values") {
+        $("target-note").innerHTML = "Target class for the loss (click a class; <em>auto</em> is the prediction):";
+        delete $("targets").dataset.version;
+      }
     }
     state.model = m;
     showStyle(m.image_style);
