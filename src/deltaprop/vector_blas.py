@@ -6,11 +6,13 @@ memory on one core (``V *= μ``, ``s = αg``, ``V −= s``, ``W += V``). OpenBLA
 line in one pass (axpby) and the second in one pass split over the BLAS threads (axpy), or on
 the caller's thread where it flushes subnormals (see :func:`sgd`).
 Measured in ``fit`` for 784-256-128-10 (``bench/interleaved.py``, chunks of steps against
-the hand-written NumPy loop in one process, medians): an epoch took 0.925 of the loop's
-time at batch 128 with these updates and 0.964 without, 0.938 against 0.985 at batch 512,
-and 0.949 against 0.998 at batch 32 (one thread). With the update's arrays pushed out of
-the caches before each call (``bench/update_forms.py``), the two forms take about the same
-time.
+the hand-written NumPy loop in one process, medians, two runs each with
+``DELTAPROP_BLAS_UPDATES=off`` then ``on``): an epoch took 0.972-0.978 of the loop's time
+without these updates and 0.945-0.946 with them at batch 128, 0.973-0.976 and 0.946-0.954
+at batch 512. Before ``W += V`` was kept on the flushing caller's thread, the threaded
+axpy gave 0.925 and 0.938 (against 0.964 and 0.985); at batch 32, on one thread, 0.949
+against 0.998. With the update's arrays pushed out of the caches before each call
+(``bench/update_forms.py``), the two forms take about the same time.
 
 The arithmetic is the same, but OpenBLAS computes ``αx + y`` with one rounding (a fused
 multiply-add) where NumPy rounds ``αx`` first: results differ from the NumPy form by an
