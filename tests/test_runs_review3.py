@@ -11,23 +11,10 @@ import numpy as np
 import deltaprop as dp
 import deltaprop.cli as cli
 from cli_in_process import run_cli
+from test_resume_config_rerun import _interrupted_after
 from deltaprop import report
 
 PARITY = ["--dataset", "parity", "--layers", "10,6,2", "--lr", "0.5", "--batch-size", "16"]
-
-
-def _ctrl_c_at(epoch: int):
-    real = cli.fit
-
-    class CtrlC(dp.Callback):
-        def on_epoch_end(self, state):
-            if state.epoch == epoch:
-                raise KeyboardInterrupt
-
-    def fit(*args, callbacks=(), **kwargs):
-        return real(*args, callbacks=[*callbacks, CtrlC()], **kwargs)
-
-    return fit
 
 
 def _finished_then_interrupted(tmp_path, monkeypatch):
@@ -36,7 +23,7 @@ def _finished_then_interrupted(tmp_path, monkeypatch):
     out = tmp_path / "run"
     assert run_cli("train", *PARITY, "--epochs", "2", "--out", out, "-q").returncode == 0
     with monkeypatch.context() as m:
-        m.setattr(cli, "fit", _ctrl_c_at(3))
+        _interrupted_after(m, 3)
         res = run_cli("train", "--resume", out, "--epochs", "4", "-q")
     assert res.returncode == 130, res.stderr
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"

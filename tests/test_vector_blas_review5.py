@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 import pytest
+from test_vector_blas import SGDS as MAKERS
 from threadpoolctl import threadpool_limits
 
 import deltaprop as dp
@@ -72,14 +73,6 @@ def test_w_plus_v_by_axpby_has_axpys_bits(threads):
         np.testing.assert_array_equal(w2, v + w)
 
 
-MAKERS = {
-    "plain": lambda: dp.SGD(lr=0.05),
-    "momentum": lambda: dp.SGD(lr=0.05, momentum=0.9),
-    "nesterov": lambda: dp.SGD(lr=0.05, momentum=0.9, nesterov=True),
-    "decay": lambda: dp.SGD(lr=0.05, momentum=0.9, weight_decay=1e-3),
-    "adam": lambda: dp.Adam(lr=0.01),
-    "adamw": lambda: dp.AdamW(lr=0.01, weight_decay=0.1),
-}
 
 
 def _train(make, dtype, n, *, blas: bool, flush: bool = False, steps: int = 3):
