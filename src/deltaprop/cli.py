@@ -704,8 +704,10 @@ def _resume_config(out: Path, flags: dict[str, Any]) -> tuple[TrainConfig, Check
     before = TrainConfig.from_mapping(saved, origin="the checkpoint's configuration")
     _check_saved_config(path, before, checkpoint)
     _check_config_toml(out, saved)
-    if "steps" in flags and "epochs" not in flags and "epochs" in before.derived:
+    if ("steps" in flags and "epochs" not in flags and "epochs" in before.derived
+            and before.epochs == TrainConfig.epochs):
         # the default 10 epochs were no limit asked for: --steps alone is the run's length, as in a new run
+        # (epochs a resume's --epochs set stay listed as derived, but were asked for: they still bound it)
         saved = {**saved, "derived": [name for name in before.derived if name != "epochs"]}
         saved.pop("epochs", None)
     cfg = TrainConfig.from_mapping(saved, flags, origin="the checkpoint's configuration")
