@@ -1,0 +1,43 @@
+"""Regressions found reviewing the day's changes to the library's core."""
+
+import numpy as np
+import pytest
+
+from deltaprop import fit, mlp
+from deltaprop.callbacks import CheckpointWriter
+from deltaprop.errors import ConfigError
+from deltaprop.losses import CrossEntropy
+from deltaprop.optimizers import SGD
+from deltaprop.schedules import ReduceOnPlateau
+from deltaprop.serialization import load_checkpoint
+
+
+def _plateau_checkpoint(tmp_path):
+    """A 3-epoch run whose plateau schedule halves the rate after every epoch but the first
+    (patience 0, no improvement can reach min_delta), checkpointed every epoch."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 4)), rng.integers(0, 3, 64)
+    net = mlp([4, 8, 3], output="softmax", seed=0)
+    schedule = ReduceOnPlateau(factor=0.5, patience=0, min_delta=1e9, monitor="loss")
+    fit(net, X, y, loss=CrossEntropy(), optimizer=SGD(0.1), epochs=3, batch_size=16, schedule=schedule, seed=1,
+        callbacks=[CheckpointWriter(tmp_path, interval=0)], diagnostics=False)
+    return X, y, load_checkpoint(tmp_path / "checkpoint.safetensors")
+
+
+def test_resume_of_a_plateau_run_from_its_checkpoint_is_accepted(tmp_path):
+    X, y, ck = _plateau_checkpoint(tmp_path)
+    state = ck.training_state()
+    # the epoch's rate, from before the schedule lowered it again at that epoch's end
+    assert ck.optimizer.lr != state.schedule.lr_at(state.epoch, state.base_lr)
+    history = fit(ck.net, X, y, loss=CrossEntropy(), optimizer=ck.optimizer, epochs=5, batch_size=16,
+                  resume=state, diagnostics=False)
+    assert len(history) == 5
+
+
+def test_resume_of_a_plateau_run_still_refuses_a_rate_set_since(tmp_path):
+    X, y, ck = _plateau_checkpoint(tmp_path)
+    state = ck.training_state()
+    ck.optimizer.lr = 0.3
+    with pytest.raises(ConfigError, match="state.base_lr"):
+        fit(ck.net, X, y, loss=CrossEntropy(), optimizer=ck.optimizer, epochs=5, batch_size=16, resume=state,
+            diagnostics=False)
