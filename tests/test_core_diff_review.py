@@ -41,3 +41,23 @@ def test_resume_of_a_plateau_run_still_refuses_a_rate_set_since(tmp_path):
     with pytest.raises(ConfigError, match="state.base_lr"):
         fit(ck.net, X, y, loss=CrossEntropy(), optimizer=ck.optimizer, epochs=5, batch_size=16, resume=state,
             diagnostics=False)
+
+
+def test_float16_class_ids_give_no_overflow_warning():
+    import warnings
+
+    from deltaprop.metrics import accuracy, confusion_matrix
+
+    y = np.array([0, 1, 2, 1], dtype=np.float16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert accuracy(y, y) == 1.0
+        assert confusion_matrix(y, y).trace() == 4
+
+
+def test_confusion_matrix_names_n_classes_when_it_is_too_large():
+    from deltaprop.metrics import confusion_matrix
+
+    with pytest.raises(ConfigError, match="n_classes=200,000") as info:
+        confusion_matrix(np.array([0, 1]), np.array([1, 1]), n_classes=200_000)
+    assert "class ids reach" not in str(info.value)
