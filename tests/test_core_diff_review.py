@@ -6,7 +6,7 @@ import pytest
 from deltaprop import fit, mlp
 from deltaprop.callbacks import CheckpointWriter
 from deltaprop.errors import ConfigError
-from deltaprop.losses import CrossEntropy
+from deltaprop.losses import CrossEntropy, MeanSquaredError
 from deltaprop.optimizers import SGD
 from deltaprop.schedules import ReduceOnPlateau
 from deltaprop.serialization import load_checkpoint
@@ -61,3 +61,28 @@ def test_confusion_matrix_names_n_classes_when_it_is_too_large():
     with pytest.raises(ConfigError, match="n_classes=200,000") as info:
         confusion_matrix(np.array([0, 1]), np.array([1, 1]), n_classes=200_000)
     assert "class ids reach" not in str(info.value)
+
+
+def test_a_loss_overflowed_by_its_targets_does_not_blame_small_outputs():
+    from deltaprop.errors import TrainingDivergedError
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((32, 4))
+    y = X[:, 0] * 1e20  # finite in float32, but (a - y)² is not
+    net = mlp([4, 8, 1], output="identity", seed=0)
+    with pytest.raises(TrainingDivergedError) as info, np.errstate(over="ignore", invalid="ignore"):
+        fit(net, X, y, loss=MeanSquaredError(classification=False), optimizer=SGD(0.01), epochs=1, batch_size=16,
+            seed=0, diagnostics=False)
+    assert "targets" in info.value.layer
+    assert "too large for the loss" not in str(info.value)
+
+
+def test_a_loss_overflowed_by_huge_outputs_still_names_them():
+    from deltaprop.errors import TrainingDivergedError
+    from deltaprop.training import _unstable_layer
+
+    net = mlp([4, 8, 1], output="identity", seed=0)
+    net._outputs[-1] = np.full((16, 1), 1e30, dtype=np.float32)
+    where = _unstable_layer(net, [p.value.copy() for p in net.parameters()], loss_overflowed=True)
+    assert where == "layer 3 (Identity)'s outputs reach 1e+30, too large for the loss"
+    assert issubclass(TrainingDivergedError, FloatingPointError)

@@ -1120,7 +1120,8 @@ def _unstable_layer(net: Network, snapshot: Sequence[np.ndarray], loss_overflowe
     its value at the start of the epoch (``snapshot``: every parameter's value then, in
     order), or its outputs of the last training forward NaN or infinite; else, for a loss
     that overflowed (``loss_overflowed``), the last layer, whose finite outputs it overflowed
-    on; else None. Run on the divergence only: it reads every parameter once."""
+    on (or, where ``max|a|² · size`` cannot overflow, the targets); else None. Run on the
+    divergence only: it reads every parameter once."""
     saved = iter(snapshot)
     with np.errstate(all="ignore"):
         for i, layer in enumerate(net.layers):
@@ -1141,8 +1142,11 @@ def _unstable_layer(net: Network, snapshot: Sequence[np.ndarray], loss_overflowe
                 return f"{name}'s outputs are NaN or infinite"
         output = net._outputs[-1]
         if loss_overflowed and output is not None and output.size:
-            return (f"layer {len(net.layers) - 1} ({net.layers[-1].type_name})'s outputs reach "
-                    f"{float(np.max(np.abs(output))):.3g}, too large for the loss")
+            last, top = f"layer {len(net.layers) - 1} ({net.layers[-1].type_name})", float(np.max(np.abs(output)))
+            if top * top * output.size < np.finfo(output.dtype).max:  # no sum of their squares overflows
+                return (f"{last}'s outputs are at most {top:.3g}, so the targets (or sample weights) overflowed "
+                        f"the loss in {output.dtype.name}: scale the targets, or use dtype='float64'")
+            return f"{last}'s outputs reach {top:.3g}, too large for the loss"
     return None
 
 
