@@ -86,3 +86,19 @@ def test_a_loss_overflowed_by_huge_outputs_still_names_them():
     where = _unstable_layer(net, [p.value.copy() for p in net.parameters()], loss_overflowed=True)
     assert where == "layer 3 (Identity)'s outputs reach 1e+30, too large for the loss"
     assert issubclass(TrainingDivergedError, FloatingPointError)
+
+
+def test_standardization_beyond_float32_builds_a_float64_network_without_warning():
+    import warnings
+
+    import deltaprop as dp
+    from deltaprop.layers import Dense
+    from deltaprop.preprocessing import Standardization
+
+    X = np.random.default_rng(0).standard_normal((50, 3)) * 1e40 + 1e41
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net = dp.Network([Standardization.fit(X), Dense(3, 2)], dtype="float64", seed=0)
+        out = net.predict_proba(X)
+    assert np.all(np.isfinite(out))
+    assert np.allclose(net.layers[0].forward(X).mean(axis=0), 0, atol=1e-9)
