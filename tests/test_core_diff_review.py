@@ -102,3 +102,24 @@ def test_standardization_beyond_float32_builds_a_float64_network_without_warning
         out = net.predict_proba(X)
     assert np.all(np.isfinite(out))
     assert np.allclose(net.layers[0].forward(X).mean(axis=0), 0, atol=1e-9)
+
+
+@pytest.mark.parametrize("x", [np.array([[1 + 2j, 0.5]]), np.array([["a", "b"]]), [[1.0, 2.0], [3.0]]])
+@pytest.mark.parametrize("layer", ["Identity", "Sigmoid", "ReLU", "Softmax", "Dropout"])
+def test_a_layer_on_its_own_refuses_what_is_not_real_numbers(layer, x):
+    import warnings
+
+    from deltaprop import layers
+    from deltaprop.errors import DataError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a complex cast warns and keeps the real part only
+        with pytest.raises(DataError, match="takes"):
+            getattr(layers, layer)(**({"rate": 0.5} if layer == "Dropout" else {})).forward(x)
+
+
+def test_a_layer_on_its_own_still_computes_integers_and_booleans():
+    from deltaprop.layers import Identity, Sigmoid
+
+    assert Sigmoid().forward(np.array([[0, 1]])).dtype == np.float32
+    assert Identity().forward(np.array([[True, False]])).tolist() == [[1.0, 0.0]]
