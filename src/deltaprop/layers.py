@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from . import _checks, kernels
-from .errors import ConfigError, ShapeError
+from .errors import ConfigError, DataError, ShapeError
 from .buffers import BufferOwner
 from .initializers import resolve as resolve_initializer
 from .registry import Registry
@@ -129,8 +129,15 @@ class Layer(BufferOwner, ABC):
         """``x`` in the dtype the layer computes in, which ``forward`` calls for an ``x`` of
         another dtype. A built layer casts it to its own, as a network casts its input to the
         network's dtype; a layer never built computes a float32 or float64 ``x`` in that
-        dtype, and anything else (integers, booleans, float16) in float32, the default."""
-        x = np.asarray(x)
+        dtype, and anything else (integers, booleans, float16) in float32, the default.
+        Complex numbers, text or a ragged list are a :class:`DataError`."""
+        try:
+            x = np.asarray(x)
+        except ValueError as exc:  # a ragged list
+            raise DataError(f"{self.type_name} takes a numeric array: {exc}") from None
+        if x.dtype.kind not in "biuf":  # a cast would drop a complex part, or fail on text
+            raise DataError(f"{self.type_name} takes real numbers, got dtype {x.dtype}; "
+                            "convert them first, e.g. np.asarray(x, dtype=float)")
         if not self._bound:
             self.dtype = np.dtype(x.dtype.name if x.dtype.name in _DTYPES else np.float32)
         return np.asarray(x, dtype=self.dtype, order="C")

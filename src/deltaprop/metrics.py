@@ -50,7 +50,7 @@ def _ids(name: str, y) -> np.ndarray:
         if not np.all(y == np.round(y)):
             raise DataError(f"{name} must hold whole-number class ids")
     # checked before the cast to int64, which turns 1e20 or a uint64 2**64 - 1 into a negative id
-    big = y.size and ((y.dtype.kind == "f" and y.max() >= 2.0**63) or
+    big = y.size and ((y.dtype.kind == "f" and float(y.max()) >= 2.0**63) or  # float16 cannot hold 2**63
                       (y.dtype == np.uint64 and y.max() > np.iinfo(np.int64).max))
     if y.size and (y.min() < 0 or big):
         low = y.min() < 0
@@ -78,7 +78,10 @@ def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> np.ndarray
     if n_classes is not None:
         n_classes = _checks.positive_int("n_classes", n_classes)
     k = n_classes if n_classes is not None else int(max(t.max(initial=-1), p.max(initial=-1)) + 1)
-    if k > _checks.MAX_CLASSES:  # a k × k table of them would not fit in memory
+    if k > _checks.MAX_CLASSES and n_classes is not None:  # a k × k table of them would not fit in memory
+        raise ConfigError(f"n_classes={k:,}: a confusion matrix counts at most {_checks.MAX_CLASSES:,} classes "
+                          f"({k:,}×{k:,} counts would not fit in memory); give the number of classes the labels hold")
+    if k > _checks.MAX_CLASSES:
         raise DataError(f"class ids reach {k - 1:,}: a confusion matrix counts classes 0..k-1, at most "
                         f"{_checks.MAX_CLASSES:,}; map the labels to 0..k-1 first (np.unique(y, return_inverse=True))")
     if t.size and max(t.max(), p.max()) >= k:

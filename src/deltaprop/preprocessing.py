@@ -100,7 +100,8 @@ class Standardization(Layer):
         if self.std.size not in (1, self.mean.size):
             raise ConfigError(f"Standardization std has {self.std.size} values; give 1 or one per feature "
                               f"({self.mean.size})")
-        self._coefficients()
+        with np.errstate(over="ignore"):  # float32 until built: a float64 network's μ or 1/σ may exceed it
+            self._coefficients()
 
     def build(self, n_in, dtype, rng):
         n = self.mean.size

@@ -234,6 +234,10 @@ class TrainingState:
     #: the ``seed`` the run's shuffling began from (a whole number or a list of them; None
     #: when not known: a fresh random seed, a generator, or a state written before it was kept)
     seed: int | list[int] | None = None
+    #: ``optimizer.lr`` when :meth:`from_dict` rebuilt the state: the rate of the epoch a
+    #: checkpoint was written in, which a metric-driven schedule (ReduceOnPlateau) may have
+    #: lowered since, so that its ``lr_at`` no longer gives it; a resume accepts it
+    carried_lr: float | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def running(self) -> tuple[int, float, int | None]:
@@ -312,9 +316,11 @@ class TrainingState:
         if seed is not None and recorded_seed(seed) != seed:
             raise StateError(f"the training state's seed must be None, a whole number >= 0 or a list of them, "
                              f"got {seed!r:.60}")
-        return cls(net=net, optimizer=optimizer, loss=loss, rng=rng, history=History(history), epoch=epoch,
-                   step=step, schedule=schedule, base_lr=base_lr, progress=progress, threads=threads,
-                   callback_records=records, saved_weights=weights, seed=seed)
+        state = cls(net=net, optimizer=optimizer, loss=loss, rng=rng, history=History(history), epoch=epoch,
+                    step=step, schedule=schedule, base_lr=base_lr, progress=progress, threads=threads,
+                    callback_records=records, saved_weights=weights, seed=seed)
+        state.carried_lr = float(optimizer.lr)
+        return state
 
 
 def recorded_seed(seed: Any) -> int | list[int] | None:
@@ -1114,7 +1120,8 @@ def _unstable_layer(net: Network, snapshot: Sequence[np.ndarray], loss_overflowe
     its value at the start of the epoch (``snapshot``: every parameter's value then, in
     order), or its outputs of the last training forward NaN or infinite; else, for a loss
     that overflowed (``loss_overflowed``), the last layer, whose finite outputs it overflowed
-    on; else None. Run on the divergence only: it reads every parameter once."""
+    on (or, where ``max|a|² · size`` cannot overflow, the targets); else None. Run on the
+    divergence only: it reads every parameter once."""
     saved = iter(snapshot)
     with np.errstate(all="ignore"):
         for i, layer in enumerate(net.layers):
@@ -1135,8 +1142,11 @@ def _unstable_layer(net: Network, snapshot: Sequence[np.ndarray], loss_overflowe
                 return f"{name}'s outputs are NaN or infinite"
         output = net._outputs[-1]
         if loss_overflowed and output is not None and output.size:
-            return (f"layer {len(net.layers) - 1} ({net.layers[-1].type_name})'s outputs reach "
-                    f"{float(np.max(np.abs(output))):.3g}, too large for the loss")
+            last, top = f"layer {len(net.layers) - 1} ({net.layers[-1].type_name})", float(np.max(np.abs(output)))
+            if top * top * output.size < np.finfo(output.dtype).max:  # no sum of their squares overflows
+                return (f"{last}'s outputs are at most {top:.3g}, so the targets (or sample weights) overflowed "
+                        f"the loss in {output.dtype.name}: scale the targets, or use dtype='float64'")
+            return f"{last}'s outputs reach {top:.3g}, too large for the loss"
     return None
 
 
@@ -1259,9 +1269,12 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
 def _check_same_rate(state: TrainingState, optimizer: Optimizer) -> None:
     """A resume trains at the run's own rate: ``state.base_lr`` through its schedule. The
     optimizer holds that base rate after ``fit`` returns, or the rate of the epoch it was
-    saved in when rebuilt from a checkpoint; any other ``optimizer.lr`` was set since, and
-    is refused rather than silently replaced by the run's."""
+    saved in when rebuilt from a checkpoint (:attr:`TrainingState.carried_lr`: a plateau
+    schedule may have lowered its rate after that epoch, at the epoch's end); any other
+    ``optimizer.lr`` was set since, and is refused rather than silently replaced by the run's."""
     lr, base = float(optimizer.lr), float(state.base_lr)
+    if state.carried_lr is not None and math.isclose(lr, state.carried_lr, rel_tol=1e-6):
+        return
     epochs = {state.epoch, max(state.epoch - 1, 0)} | ({state.progress.epoch} if state.progress is not None else set())
     if any(math.isclose(lr, float(rate), rel_tol=1e-6) for rate in
            [base, *(state.schedule.lr_at(e, base) for e in sorted(epochs))]):
