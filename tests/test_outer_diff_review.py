@@ -36,3 +36,18 @@ def test_steps_alone_on_a_resume_of_the_default_epochs_still_trains_to_that_step
     assert main(["train", "--dataset", "parity", "--quiet", "--batch-size", "full", "--out", str(out)]) == 0
     assert main(["train", "--resume", str(out), "--steps", "14", "--quiet"]) == 0
     assert _epochs(out) == 14  # full batch: a step an epoch
+
+
+
+def test_the_dropout_note_names_the_config_files_lines_not_options_never_given(tmp_path, capsys):
+    # dropout and layers set in --config's file, not on the command line: the note said
+    # "--dropout 0.2 is not applied: ..., and --layers 10,2 has no hidden layer".
+    path = tmp_path / "my.toml"
+    path.write_text('dataset = "parity"\nlayers = [10, 2]\ndropout = 0.2\nepochs = 1\nbatch_size = "full"\n')
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert f"note: dropout = 0.2 in {path} is not applied: it drops hidden units, and layers = [10,2] in {path}" in err
+    assert "--dropout" not in err and "--layers" not in err
+    assert main(["train", "--config", str(path), "--dropout", "0.3", "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert f"note: --dropout 0.3 is not applied: it drops hidden units, and layers = [10,2] in {path}" in err

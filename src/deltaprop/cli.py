@@ -609,14 +609,23 @@ def _new_config(args, flags: dict[str, Any]) -> TrainConfig:
                      f"file, and {cfg.dataset} is {what}")
         cfg.label_column = None
     if cfg.dropout and len(cfg.layers) == 2:  # kept in config.toml: a sweep's resume compares it
-        notes.append(f"--dropout {cfg.dropout:g} is not applied: it drops hidden units, and --layers "
-                     f"{','.join(map(str, cfg.layers))} has no hidden layer")
+        widths = ",".join(map(str, cfg.layers))
+        notes.append(f"{_given(args, flags, 'dropout', f'{cfg.dropout:g}')} is not applied: it drops hidden units, "
+                     f"and {_given(args, flags, 'layers', widths, f'[{widths}]')} has no hidden layer")
     team = getattr(args, "team", None)
     for note in notes if team is None or team.rank == 0 else ():  # said once, by the process that prints
         _say(f"note: {note}", err=True)
     if _is_file_dataset(cfg.dataset) and Path(cfg.dataset).is_file():
         cfg.dataset = str(Path(cfg.dataset).resolve())  # config.toml and the model name the file from anywhere
     return cfg
+
+
+def _given(args, flags: dict[str, Any], key: str, shown: str, in_file: str | None = None) -> str:
+    """A setting as the user gave it: its option (``--dropout 0.2``), or the ``--config``
+    file's line where the command line did not give it (``dropout = 0.2 in FILE``)."""
+    if key in flags or not args.config:
+        return f"--{key.replace('_', '-')} {shown}"
+    return f"{key} = {shown if in_file is None else in_file} in {args.config}"
 
 
 def _other_limit_kept(path: str, toml: dict[str, Any], flags: dict[str, Any]) -> list[str]:
