@@ -1144,8 +1144,9 @@ def _unstable_layer(net: Network, snapshot: Sequence[np.ndarray], loss_overflowe
         if loss_overflowed and output is not None and output.size:
             last, top = f"layer {len(net.layers) - 1} ({net.layers[-1].type_name})", float(np.max(np.abs(output)))
             if top * top * output.size < np.finfo(output.dtype).max:  # no sum of their squares overflows
+                wider = ", or use dtype='float64'" if output.dtype != np.float64 else ""
                 return (f"{last}'s outputs are at most {top:.3g}, so the targets (or sample weights) overflowed "
-                        f"the loss in {output.dtype.name}: scale the targets, or use dtype='float64'")
+                        f"the loss in {output.dtype.name}: scale the targets{wider}")
             return f"{last}'s outputs reach {top:.3g}, too large for the loss"
     return None
 
