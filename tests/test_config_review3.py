@@ -91,7 +91,7 @@ def test_a_label_column_given_for_a_named_dataset_is_said_unread_and_not_recorde
     path.write_text('dataset = "mnist"\nlabel_column = "label"\n')
     args, flags = _args("--config", path)
     assert _new_config(args, flags).label_column is None
-    assert "note: --label-column label is not read" in capsys.readouterr().err
+    assert f'note: label_column = "label" in {path} is not read' in capsys.readouterr().err
     given = tmp_path / "data.csv"  # a file's label column is read as given
     given.write_text("a,b,y\n1,2,0\n")
     args, flags = _args("--dataset", given, "--label-column", "y")

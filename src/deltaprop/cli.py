@@ -605,8 +605,10 @@ def _new_config(args, flags: dict[str, Any]) -> TrainConfig:
         # not recorded: evaluate and predict would read another file's labels from that column
         what = {"parity": "generated", "mnist-sample": "bundled with deltaprop"}.get(
             cfg.dataset.lower().replace("_", "-"), "read from its own IDX files")
-        notes.append(f"--label-column {cfg.label_column} is not read: it names the label column of a .csv or .npz "
-                     f"file, and {cfg.dataset} is {what}")
+        column = cfg.label_column
+        in_file = f'"{column}"' if isinstance(column, str) else str(column)
+        notes.append(f"{_given(args, flags, 'label_column', str(column), in_file)} is not read: it names the label "
+                     f"column of a .csv or .npz file, and {cfg.dataset} is {what}")
         cfg.label_column = None
     if cfg.dropout and len(cfg.layers) == 2:  # kept in config.toml: a sweep's resume compares it
         widths = ",".join(map(str, cfg.layers))

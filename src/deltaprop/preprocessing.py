@@ -130,8 +130,9 @@ class Standardization(Layer):
 
     @classmethod
     def fit(cls, x: np.ndarray, *, per_feature: bool = False) -> "Standardization":
-        """Statistics of the training inputs ``x`` (rows are examples; a constant feature,
-        ``min == max``, gets σ = 1, so it is only centred)."""
+        """Statistics of the training inputs ``x`` (rows are examples). ``per_feature``: a μ
+        and σ per feature, where a constant feature (``min == max``) gets σ = 1, so it is only
+        centred; else one μ and σ for all, σ = 1 when every value is the same."""
         from .data.transforms import Standardizer
 
         fitted = Standardizer("per_feature" if per_feature else "global").fit(np.asarray(x).reshape(len(x), -1))
