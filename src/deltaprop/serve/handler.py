@@ -154,7 +154,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         source = self.server.app.source
         image, target = image_and_target(self.headers.get("Content-Type", ""), body, query, source.image_style(),
-                                         values=source.gives_values())
+                                         values=source.gives_values(), side=source.image_side())
         if path == "/api/predict":
             if target is not None:
                 raise BadRequest(400, "predict takes no target; POST to /api/backward for the backward pass")

@@ -30,7 +30,7 @@ from ..losses import Loss
 
 __all__ = ["IMAGE_SIDE", "ModelSource", "NoModelYet"]
 
-#: Drawings become MNIST-like 28x28 images, so only models with 784 inputs can take them.
+#: Drawings become MNIST-like 28x28 images; a model of smaller square images gets them reduced to its side.
 IMAGE_SIDE = 28
 _RUN_MODELS = ("model.safetensors", "checkpoint.safetensors")  # on equal times, the finished model
 
@@ -55,6 +55,7 @@ class _Loaded:
     levels_top: float = 255.0  # a white pixel's value in the training inputs (serialization.image_levels_top)
     feature_names: tuple[str, ...] | None = None  # a CSV header's names of the input columns, where recorded
     value_names: tuple[str, ...] = ()  # a regressor's: its outputs' names (the target columns'), else y, y0, y1, ...
+    side: int | None = IMAGE_SIDE  # the side of the square images the model takes (None: not images, a form)
 
     @property
     def version(self) -> str:
@@ -137,6 +138,41 @@ def _value_names(mf) -> tuple[str, ...]:
     return ("y",) if n == 1 else tuple(f"y{i}" for i in range(n))
 
 
+def image_side(mf) -> int | None:
+    """The side of the square images ``mf``'s model takes, or None when its inputs are no
+    image (the page gives it a form of numbers): 28 for 784 inputs; else a square of at
+    least 8x8 inputs the model does not standardise one by one, as a table's columns (the
+    rule :func:`deltaprop.plots.samples_problem` draws rows as images by)."""
+    import math
+
+    from ..plots import samples_problem
+
+    n = mf.net.n_features
+    if n == IMAGE_SIDE * IMAGE_SIDE:
+        return IMAGE_SIDE
+    return math.isqrt(n) if samples_problem(n, net=mf.net) is None else None
+
+
+#: Top levels a small image's pixels may run to, other than 1 and 255: scikit-learn's 8x8 digits run 0..16.
+_SMALL_LEVELS = (16.0,)
+
+
+def _levels_top(mf, side: int | None) -> float:
+    """:func:`~deltaprop.serialization.image_levels_top`, and for images of another side
+    than 28 standardised with μ in [0, T] and σ ≤ T/2 (data in [0, T] has no larger σ)
+    for T in :data:`_SMALL_LEVELS` (not 1: that is 1 already), T: the 0..16 levels of
+    scikit-learn's 8x8 digits standardise so, 8-bit levels do not."""
+    from ..preprocessing import Standardization
+    from ..serialization import image_levels_top
+
+    top = image_levels_top(mf)
+    first = mf.net.layers[0]
+    if side in (None, IMAGE_SIDE) or top != 255.0 or not isinstance(first, Standardization):
+        return top
+    low, high, spread = float(np.min(first.mean)), float(np.max(first.mean)), float(np.max(first.std))
+    return next((t for t in _SMALL_LEVELS if low >= 0 and high <= t and spread <= t / 2), top)
+
+
 def _all_finite(out: dict[str, Any]) -> dict[str, Any]:
     """``out`` when every number in it is finite; else a :class:`DataError` naming the first
     layer (or the input gradient) whose numbers overflowed: JSON has no inf or NaN, and a
@@ -173,7 +209,7 @@ class ModelSource:
         return newest_run_model(self.path) if self.is_run else self.path
 
     def _load(self, path: Path) -> None:
-        from ..serialization import image_levels_top, is_one_class, read_model
+        from ..serialization import is_one_class, read_model
 
         stamp = _stamp(path)
         mf = read_model(path)
@@ -196,9 +232,10 @@ class ModelSource:
         scaler = mf.net.layers[0] if net is not mf.net else None
         config = mf.extra.get("config")
         style = style_for(config.get("dataset") if isinstance(config, dict) else None) or "digit"
+        side = image_side(mf)
         self._loaded = _Loaded(net, mf.training_loss(), names, scaling, mf.outputs, scaler, path, stamp or (0, 0),
-                               epoch, mf.kind, style, image_levels_top(mf), _feature_names(mf),
-                               _value_names(mf) if mf.outputs == "values" else ())
+                               epoch, mf.kind, style, _levels_top(mf, side), _feature_names(mf),
+                               _value_names(mf) if mf.outputs == "values" else (), side)
 
     def _current(self) -> _Loaded:
         """The loaded model, read again first if its file changed (caller holds the lock)."""
@@ -226,6 +263,15 @@ class ModelSource:
             except NoModelYet:
                 return "digit"
 
+    def image_side(self) -> int | None:
+        """The side of the square images the model takes (28 while a run has no model yet),
+        or None for a model whose inputs are no image."""
+        with self._lock:
+            try:
+                return self._current().side
+            except NoModelYet:
+                return IMAGE_SIDE
+
     def gives_values(self) -> bool:
         """Whether the model is a regressor (its outputs are values, its targets numbers)."""
         with self._lock:
@@ -238,7 +284,7 @@ class ModelSource:
         """The architecture, classes and where the model came from."""
         with self._lock:
             m = self._current()
-            image = m.net.n_features == IMAGE_SIDE * IMAGE_SIDE
+            image = m.side is not None
             layers = []
             width = m.net.n_features
             for i, layer in enumerate(m.net.layers):
@@ -252,7 +298,8 @@ class ModelSource:
                 "classes": list(m.class_names), "outputs": m.outputs,
                 # a regressor's outputs are values, one a target column: their names (null for a classifier)
                 "value_names": list(m.value_names) if m.outputs == "values" else None,
-                "n_features": m.net.n_features, "image_input": m.net.n_features == IMAGE_SIDE * IMAGE_SIDE,
+                "n_features": m.net.n_features, "image_input": image, "image_side": m.side,
+                "levels_top": m.levels_top if image else None,
                 "features": None if image else list(m.feature_names or (f"x{i}" for i in range(m.net.n_features))),
                 # a form's starting values: the training inputs' mean where the model standardises them
                 "feature_means": None if image or m.scaler is None or not hasattr(m.scaler, "mean") else
@@ -272,14 +319,14 @@ class ModelSource:
             if not 0 <= unit < dense.n_out:
                 raise ShapeError(f"unit must be in 0..{dense.n_out - 1}, got {unit}")
             w = dense.W.value[:, unit].astype(np.float64)
-            if dense.n_in == IMAGE_SIDE * IMAGE_SIDE:
-                w = w.reshape(IMAGE_SIDE, IMAGE_SIDE)
+            if m.side is not None and dense.n_in == m.side * m.side:
+                w = w.reshape(m.side, m.side)
             return {"unit": unit, "bias": float(dense.b.value[unit]), "weights": w.tolist()}
 
     def forward(self, pixels: np.ndarray) -> dict[str, Any]:
         """The class, its probabilities (or, for a model whose outputs are scores, the raw
         scores, as ``deltaprop predict`` shows them) and every layer's output ``a`` for one
-        28x28 image (raw pixels), or for one row of the model's raw input values (1-D)."""
+        square image of the model's side (raw 0..255 pixels), or for one row of the model's raw input values (1-D)."""
         with self._lock, np.errstate(over="ignore", invalid="ignore"):  # overflows are caught by _all_finite
             m = self._current()
             x = self._input(m, pixels)
@@ -318,7 +365,7 @@ class ModelSource:
                 grad_x = grad_x * (m.levels_top / 255.0)
             out.update(target=target, loss=float(value),
                        layers=[self._layer_view(t, m.first_index, with_delta=True) for t in traces],
-                       input_gradient=self._image(grad_x[0]))
+                       input_gradient=self._image(grad_x[0], m.side))
             return _all_finite(out)
 
     @staticmethod
@@ -368,10 +415,13 @@ class ModelSource:
                 raise DataError(f"input {name} is {pixels[i]:g}, beyond this {m.net.dtype.name} model's range "
                                 f"(±{largest:.4g}); give a smaller number")
             return apply_scaling(m.input_scaling, pixels.reshape(1, -1), m.net.dtype)
-        if m.net.n_features != IMAGE_SIDE * IMAGE_SIDE:
-            raise ShapeError(f"this model takes {m.net.n_features} inputs, not a 28x28 image; "
+        if m.side is None:
+            raise ShapeError(f"this model takes {m.net.n_features} inputs, not a 28x28 image nor a smaller square one; "
                              f"send them as {{\"inputs\": [{m.net.n_features} numbers]}}")
-        rows = np.asarray(pixels).reshape(1, IMAGE_SIDE * IMAGE_SIDE)
+        if pixels.shape != (m.side, m.side):
+            raise ShapeError(f"this model takes {m.side}x{m.side} images, not {pixels.shape[0]}x{pixels.shape[1]}; "
+                             f"send {m.side}x{m.side} pixels or a PNG")
+        rows = np.asarray(pixels).reshape(1, m.side * m.side)
         if m.levels_top != 255.0:
             rows = rows * (m.levels_top / 255.0)
         return apply_scaling(m.input_scaling, rows, m.net.dtype)
@@ -399,9 +449,9 @@ class ModelSource:
                 "model_file": m.path.name, "model_epoch": m.epoch, "model_version": m.version}
 
     @staticmethod
-    def _image(v: np.ndarray) -> list | None:
+    def _image(v: np.ndarray, side: int | None) -> list | None:
         v = np.asarray(v, dtype=np.float64)
-        return v.reshape(IMAGE_SIDE, IMAGE_SIDE).tolist() if v.size == IMAGE_SIDE * IMAGE_SIDE else v.tolist()
+        return v.reshape(side, side).tolist() if side is not None and v.size == side * side else v.tolist()
 
     @staticmethod
     def _layer_view(t, first_index: int, *, with_delta: bool) -> dict[str, Any]:

@@ -1,9 +1,11 @@
-"""Request bodies → a checked 28x28 image and target class, or a one-line refusal.
+"""Request bodies → a checked image (28x28, or the side of a model of smaller square
+images) and target class, or a one-line refusal.
 
 A body is JSON, ``{"pixels": 28x28 numbers in 0..255}`` (white digit on black, as in
-MNIST's files), ``{"png": base64 PNG}`` (any drawing; it goes through
-:func:`deltaprop.images.digit_from_bytes`, the code ``deltaprop predict`` runs on image
-files) or ``{"inputs": [numbers]}`` (one row of the model's raw inputs, for any model),
+MNIST's files; a model of 8x8 images takes 8x8), ``{"png": base64 PNG}`` (any drawing;
+it goes through :func:`deltaprop.images.digit_from_bytes`, the code ``deltaprop predict``
+runs on image files, then is reduced to the model's side by :func:`reduce_image`) or
+``{"inputs": [numbers]}`` (one row of the model's raw inputs, for any model),
 with an optional ``"target"``: a class id, or for a regressor one value an output (a
 number, or a list of numbers with null for "the prediction"); or the PNG itself as
 ``image/png``. The target may be given in the query string too (``?target=3``; a
@@ -25,7 +27,7 @@ import numpy as np
 from ..errors import Error
 from .model import IMAGE_SIDE
 
-__all__ = ["BadRequest", "MAX_IMAGE_PIXELS", "image_and_target", "parse_int"]
+__all__ = ["BadRequest", "MAX_IMAGE_PIXELS", "image_and_target", "parse_int", "reduce_image"]
 
 #: A drawing larger than this many pixels (read from the PNG header) is refused undecoded.
 MAX_IMAGE_PIXELS = 2048 * 2048
@@ -72,19 +74,18 @@ def _number(v: Any) -> bool:
     return type(v) is float and math.isfinite(v)
 
 
-def pixels_from_json(value: Any) -> np.ndarray:
-    """28x28 nested lists (or 784 flat) of finite numbers in 0..255 → float64 (28, 28)."""
-    side = IMAGE_SIDE
+def pixels_from_json(value: Any, side: int = IMAGE_SIDE) -> np.ndarray:
+    """side x side nested lists (or side² flat) of finite numbers in 0..255 → float64 (side, side)."""
     if not isinstance(value, list):
-        raise BadRequest(400, f"pixels must be a 28x28 array of numbers, got {type(value).__name__}")
+        raise BadRequest(400, f"pixels must be a {side}x{side} array of numbers, got {type(value).__name__}")
     flat = value
     if len(value) == side and all(isinstance(row, list) for row in value):
         if any(len(row) != side for row in value):
             bad = next(len(row) for row in value if len(row) != side)
-            raise BadRequest(400, f"pixels must be 28 rows of 28 numbers; a row has {bad}")
+            raise BadRequest(400, f"pixels must be {side} rows of {side} numbers; a row has {bad}")
         flat = [v for row in value for v in row]
     elif len(value) != side * side:
-        raise BadRequest(400, f"pixels must be 28x28 (or 784 flat) numbers, got {len(value)} items")
+        raise BadRequest(400, f"pixels must be {side}x{side} (or {side * side} flat) numbers, got {len(value)} items")
     if not all(_number(v) for v in flat):
         bad = next(v for v in flat if not _number(v))
         shown = f"an integer of {len(str(abs(bad)))} digits" if type(bad) is int else json.dumps(bad)[:40]
@@ -118,6 +119,21 @@ def pixels_from_png(data: bytes, style: str = "digit") -> np.ndarray:
         return image_from_bytes(data, style, name="the PNG", max_pixels=MAX_IMAGE_PIXELS)
     except Error as exc:
         raise BadRequest(422, " ".join(str(exc).split())) from None
+
+
+def reduce_image(image: np.ndarray, side: int) -> np.ndarray:
+    """A (n, n) image → float64 (side, side) of the same 0..255 levels, each pixel the mean
+    of the area of the image it covers (as 8x8 digits count the ink of blocks of a larger
+    bitmap): ``A image Aᵀ`` with ``A[i, j]`` the share of pixel j's span [j, j + 1) in
+    [i n/side, (i + 1) n/side), divided by n/side. The image itself when side is n."""
+    n = image.shape[0]
+    if side == n:
+        return image
+    edges = np.arange(side + 1) * (n / side)
+    lo, hi = np.arange(n), np.arange(n) + 1.0
+    overlap = np.clip(np.minimum(hi, edges[1:, None]) - np.maximum(lo, edges[:-1, None]), 0.0, None)
+    a = overlap / (n / side)
+    return np.clip(a @ np.asarray(image, dtype=np.float64) @ a.T, 0.0, 255.0)
 
 
 def _png_from_base64(value: Any) -> bytes:
@@ -165,28 +181,31 @@ def parse_values(name: str, value: Any, *, text: bool = False) -> float | list |
 
 
 def image_and_target(content_type: str, body: bytes, query: dict[str, str],
-                     style: str = "digit", *, values: bool = False) -> tuple[np.ndarray, Any]:
-    """The (28, 28) image and optional target a predict or backward request carries (a
-    PNG is made into inputs in ``style``): a class id, or with ``values`` (a regressor's
+                     style: str = "digit", *, values: bool = False, side: int | None = IMAGE_SIDE
+                     ) -> tuple[np.ndarray, Any]:
+    """The (side, side) image (28 for a model that takes no image) and optional target a
+    predict or backward request carries (a PNG is made into inputs in ``style``, then
+    reduced to ``side``): a class id, or with ``values`` (a regressor's
     model) target values (:func:`parse_values`). The target is the body's ``"target"`` or
     the query's ``?target=``, whatever the body; two that differ are refused."""
     parse = parse_values if values else parse_int
+    side = IMAGE_SIDE if side is None else side
     kind = content_type.split(";", 1)[0].strip().lower()
     query_target = parse("target", query.get("target"), text=True)
     if kind == "image/png":
-        return pixels_from_png(body, style), query_target
+        return reduce_image(pixels_from_png(body, style), side), query_target
     if kind != "application/json":
         raise BadRequest(415, f"Content-Type must be application/json or image/png, got {kind or 'none'!r}")
     fields = parse_json(body)
     if sum(key in fields for key in ("pixels", "png", "inputs")) != 1:
-        raise BadRequest(400, "send exactly one of pixels (28x28 numbers), png (base64) or inputs (the model's "
+        raise BadRequest(400, f"send exactly one of pixels ({side}x{side} numbers), png (base64) or inputs (the model's "
                               "input values)")
     if "inputs" in fields:
         image = inputs_from_json(fields["inputs"])
     elif "pixels" in fields:
-        image = pixels_from_json(fields["pixels"])
+        image = pixels_from_json(fields["pixels"], side)
     else:
-        image = pixels_from_png(_png_from_base64(fields["png"]), style)
+        image = reduce_image(pixels_from_png(_png_from_base64(fields["png"]), style), side)
     body_target = parse("target", fields.get("target"))
     if None not in (body_target, query_target) and body_target != query_target:
         raise BadRequest(400, f"two targets, {body_target} in the body and {query_target} in the query; give one")

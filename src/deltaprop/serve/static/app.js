@@ -485,7 +485,7 @@ async function pollRun() {
   setTimeout(pollRun, 1000);
 }
 
-// -- a model that takes no 28x28 image: a form of numbers ------------------------------------
+// -- a model that takes no image: a form of numbers ------------------------------------
 // One field a model input, named as the model's training file named its columns; each starts
 // at the training data's mean where the model standardises its inputs (else 0). The values
 // go to the server as they are, as the training file held them; the model's input scaling
@@ -496,7 +496,7 @@ function showInputs(m, changed) {
   $("grad-title").textContent = m.image_input ? "∂L/∂x: which pixels would change the answer"
     : "∂L/∂x: how each input would change the loss (beside each input; negative: raising it lowers the loss)";
   if (m.image_input || (!changed && $("number-form").children.length === m.n_features)) return;
-  $("numbers-note").textContent = `This model takes ${m.n_features} numbers, not a 28×28 image: give them as its training data held them` +
+  $("numbers-note").textContent = `This model takes ${m.n_features} numbers, not an image: give them as its training data held them` +
     (m.input_scaling !== "none" ? ` (its input scaling, ${m.input_scaling}, is applied to them).` : ".") +
     (m.feature_means ? " Each starts at its mean in the training data." : "");
   const fields = m.features.map((name, i) => {
@@ -533,9 +533,15 @@ const STYLE_NOTES = {
   "fashion": "Trimmed to the drawing, its longer side fitted to 28 pixels, centred, gray levels kept (Fashion-MNIST's style)",
   "as-is": "Only resized to 28×28",
 };
-function showStyle(style) {
+// A model of smaller square images (8x8 digits, say) gets that 28x28 image reduced to its
+// side, each pixel the mean of the area it covers, and its levels scaled to the model's.
+function showStyle(style, m) {
   const code = document.createElement("code"); code.textContent = "deltaprop predict";
-  $("preview-note").replaceChildren(`${STYLE_NOTES[style] || STYLE_NOTES.digit}: the same code as `, code, ".");
+  const side = m && m.image_side, small = side && side !== 28;
+  const reduced = small ? `, then reduced to ${side}×${side} (each pixel the mean of the area it covers)` : "";
+  const levels = m && m.image_input && m.levels_top !== 255 ? `; its 0..255 levels reach the model as 0..${m.levels_top}` : "";
+  $("preview-note").replaceChildren(`${STYLE_NOTES[style] || STYLE_NOTES.digit}: the same code as `, code, `${reduced}${levels}.`);
+  $("preview").setAttribute("aria-label", `${side || 28} by ${side || 28} input`);
 }
 async function loadModelInfo() {
   try {
@@ -556,7 +562,7 @@ async function loadModelInfo() {
       }
     }
     state.model = m;
-    showStyle(m.image_style);
+    showStyle(m.image_style, m);
     const widths = [m.n_features, ...m.layers.filter((l) => l.type === "Dense").map((l) => l.units)];
     const epoch = m.epoch !== null ? ` · weights of epoch ${m.epoch}` : "";
     const file = m.source.split(/[\\/]/).slice(-2).join("/");
