@@ -108,6 +108,12 @@ def deltaprop_network(weights: list[tuple[np.ndarray, np.ndarray]], seed: int):
     return net
 
 
+def threads_used(start, changes) -> str:
+    """The BLAS threads a ``fit`` trained on, in words: the count it started on and each
+    change (``"1, 2 from step 267"``: the probe of a small-step run, or a slowdown)."""
+    return ", ".join([str(start)] + [f"{n} from step {step}" for step, n in changes])
+
+
 def epoch_orders(seed: int, n: int):
     """The shuffled order of each epoch, as deltaprop's fit draws it (np.random.default_rng(seed),
     one permutation per epoch); the PyTorch peer uses the same so both see the same batches."""

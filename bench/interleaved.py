@@ -63,6 +63,9 @@ class Interleave(dp.Callback):
     def on_train_begin(self, state):
         self.threads = state.threads
 
+    def on_train_end(self, state):
+        self.threads = common.threads_used(self.threads, state.thread_changes)
+
     def on_epoch_begin(self, state):
         self.batches = 0
         self.started = time.perf_counter()

@@ -39,6 +39,9 @@ class ThreadsChosen(dp.Callback):
     def on_train_begin(self, state):
         self.threads = state.threads
 
+    def on_train_end(self, state):
+        self.threads = common.threads_used(self.threads, state.thread_changes)
+
     def on_epoch_end(self, state):
         self.pacer.done(state.logs["seconds"])
         if state.epoch < self.epochs:

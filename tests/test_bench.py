@@ -49,7 +49,7 @@ def test_an_interleaved_run_reports_every_peer(bench_data):
                            "64", "--chunk", "4", "--threads", "1"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.splitlines()[-1])
-    assert result["threads"] == 1 and result["chunk_steps"] == 4
+    assert result["threads"] == "1" and result["chunk_steps"] == 4
     # 16 steps an epoch, 4 a chunk, two measured epochs (the first warms up)
     assert len(result["chunk_ratios"]["numpy-loop"]) == len(result["chunk_ratios"]["roofline"]) == 8
     assert all(v > 0 for v in result["us_per_step"].values())

@@ -226,6 +226,9 @@ class TrainingState:
     #: ``(step, threads)`` for each change of the BLAS threads in this call of ``fit`` (the
     #: steps slowed down: :class:`~deltaprop.blas_threads.ThreadGovernor`); not saved
     thread_changes: list[tuple[int, int]] = field(default_factory=list)
+    #: the steps of those changes that were the probe of a run started on fewer threads
+    #: (small steps: :mod:`deltaprop.blas_threads`), not slowdowns; not saved
+    thread_probe: list[int] = field(default_factory=list)
     #: the number of batches of the epoch under way (the loop sets it when the epoch starts)
     epoch_batches: int | None = None
     callback_records: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -665,7 +668,7 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     ``diagnostics`` (on by default) adds a :class:`~deltaprop.callbacks.DiagnosticsRecorder`
     unless ``callbacks`` holds one: per-layer diagnostics and alerts after every epoch, in
     the history (``history.diagnostics``, ``history.alerts``); it changes no weight."""
-    threads, adapt = _fit_threads(net, X, batch_size, threads, resume, comm)
+    threads, top_threads = _fit_threads(net, X, batch_size, threads, resume, comm)
     threads, flush_subnormals, diagnostics = _checked_options(threads, flush_subnormals, diagnostics, comm)
     blas = contextlib.nullcontext() if threads is None else blas_controller().limit(limits=threads, user_api="blas")
     with blas, fpenv.flush_subnormals(flush_subnormals):
@@ -673,7 +676,7 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
             batch_size=batch_size, shuffle=shuffle, batching=batching, seed=seed, validation=validation,
             schedule=schedule, callbacks=callbacks, resume=resume, sample_weight=sample_weight, comm=comm,
-            threads=threads, diagnostics=diagnostics, adapt_threads=adapt,
+            threads=threads, diagnostics=diagnostics, top_threads=top_threads,
         )
 
 
@@ -714,8 +717,13 @@ def _fit_threads(net, X, batch_size, threads, resume, comm) -> tuple[int | None,
     if threads is None:  # a full batch is one step of all the rows
         rows = batch_size if batch_size is not None else getattr(X, "shape", (None,))[0]
         threads = _auto_threads(net, rows, host_threads)
-        return threads, not resumed and host_threads is None and threads is not None and threads > 1
-    return threads, False
+        if resumed or host_threads is not None or threads is None:
+            return threads, None
+        if threads == 1 and _is_small_step(net, rows):
+            top = _idle_threads()  # a probe may find the second thread pays (blas_threads)
+            return threads, top if top is not None and top > 1 else None
+        return threads, threads if threads > 1 else None
+    return threads, None
 
 
 #: Below this many multiply-adds in a step's largest GEMM, ``fit`` uses one BLAS thread.
@@ -735,13 +743,24 @@ def _auto_threads(net, batch_size, host_threads: int | None = None) -> int | Non
         return None
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         return None  # _prepare reports the bad value
-    from .layers import Dense
-
-    widest = max((layer.n_in * layer.n_out for layer in net.layers if isinstance(layer, Dense)), default=0)
-    if batch_size * widest < SMALL_STEP_MACS:
+    if _is_small_step(net, batch_size):
         return 1
     if host_threads is not None:
         return host_threads
+    return _idle_threads()
+
+
+def _is_small_step(net, rows: int) -> bool:
+    """Whether a step's largest GEMM (rows × the widest ``n_in·n_out``) is under :data:`SMALL_STEP_MACS`."""
+    from .layers import Dense
+
+    widest = max((layer.n_in * layer.n_out for layer in net.layers if isinstance(layer, Dense)), default=0)
+    return rows * widest < SMALL_STEP_MACS
+
+
+def _idle_threads() -> int | None:
+    """The CPUs other processes leave idle, measured over 50 ms (at least 1, at most the
+    BLAS default), or None where they cannot be measured."""
     from threadpoolctl import threadpool_info
 
     from .cpus import idle_cpus
@@ -753,12 +772,41 @@ def _auto_threads(net, batch_size, host_threads: int | None = None) -> int | Non
     return max(1, min(default, int(idle + 0.5)))
 
 
+#: Multiply-adds of forward GEMMs a thread probe times on each count (K/2 steps each):
+#: about 0.1 s of steps on two cores; 266 steps K at batch 32 of 784-256-128-10.
+PROBE_MACS = 1_000_000_000
+
+
+def _thread_governor(state, source, threads: int, top: int):
+    """The :class:`~deltaprop.blas_threads.ThreadGovernor` of a run ``fit`` started on
+    ``threads`` BLAS threads, allowed up to ``top``. A run started on fewer (small steps)
+    probes the larger count after K steps, K = 2·PROBE_MACS / (batch · Σ n_in·n_out)
+    (at least 32), where the run is long enough for the probe (3K/2 steps) to pay."""
+    from .blas_threads import ThreadGovernor
+    from .cpus import idle_cpus
+    from .layers import Dense
+
+    probe = None
+    if threads < top:
+        rows = getattr(source, "batch_size", source.n_examples)
+        macs = rows * sum(layer.n_in * layer.n_out for layer in state.net.layers if isinstance(layer, Dense))
+        probe = max(32, -(-2 * PROBE_MACS // max(1, macs)))
+        limits = [state.steps] if state.steps is not None else []
+        if state.epochs is not None:
+            limits.append(state.epochs * -(-source.n_examples // rows))
+        planned = min(limits, default=0)
+        if planned - state.step < 4 * probe:
+            return None  # too short for the probe to pay
+    return ThreadGovernor(top, lambda n: blas_controller().limit(limits=n, user_api="blas"),
+                          idle=idle_cpus, start=threads, probe_steps=probe)
+
+
 def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batching, seed, validation, schedule,
          callbacks, resume, sample_weight, comm=None, threads=None, diagnostics=True,
-         adapt_threads=False) -> History:
-    """The training loop behind :func:`fit` (BLAS threads already chosen; ``adapt_threads``:
+         top_threads=None) -> History:
+    """The training loop behind :func:`fit` (BLAS threads already chosen; ``top_threads``:
     ``fit`` chose them, so a :class:`~deltaprop.blas_threads.ThreadGovernor` may change
-    them when the steps slow down). Over MPI, a rank that cannot prepare its run tells the
+    them, up to this many: :func:`_thread_governor`). Over MPI, a rank that cannot prepare its run tells the
     others before raising (none is left waiting)."""
     on_ranks = comm is not None and comm.Get_size() > 1
     try:
@@ -780,13 +828,7 @@ def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batc
             from .distributed import train_data_parallel
 
             return train_data_parallel(comm, state, source, validation, callbacks)
-        governor = None
-        if adapt_threads:
-            from .blas_threads import ThreadGovernor
-            from .cpus import idle_cpus
-
-            governor = ThreadGovernor(threads, lambda n: blas_controller().limit(limits=n, user_api="blas"),
-                                      idle=idle_cpus)
+        governor = None if top_threads is None else _thread_governor(state, source, threads, top_threads)
         return Loop(state, source, validation=validation, callbacks=callbacks, governor=governor).run()
     finally:
         # A schedule sets the optimizer's rate epoch by epoch; after the run the optimizer
@@ -981,6 +1023,8 @@ class Loop:
                 if governor.current != state.threads:
                     state.threads = governor.current
                     state.thread_changes.append((state.step, governor.current))
+                    if governor.probed and governor.probed[-1] == state.step:
+                        state.thread_probe.append(state.step)
             if (state.steps is not None and state.step >= state.steps) or self.stop_in_epoch():
                 break
         self.close_epoch(started, finished=progress.batches == n_batches)
