@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop.errors import DataError
+from deltaprop.errors import DataError, ShapeError
 
 
 # -- metrics: no examples are an error, not a score of 0 ----------------------------------------
@@ -51,3 +51,26 @@ def test_a_class_absent_from_y_true_has_its_recall_marked():
 def test_a_report_with_every_score_defined_has_no_marker():
     table = dp.classification_report([0, 1, 1], [0, 1, 0]).table()
     assert "*" not in table
+
+
+# -- losses: no rows is a typed error, not ZeroDivisionError -------------------------------------
+@pytest.mark.parametrize("loss", [dp.CrossEntropy(), dp.CrossEntropy(from_logits=True), dp.BinaryCrossEntropy(),
+                                  dp.MeanSquaredError()], ids=repr)
+@pytest.mark.parametrize("call", ["__call__", "value", "gradient"])
+def test_a_loss_on_no_rows_names_the_problem(loss, call):
+    a = np.zeros((0, 2), dtype=np.float32)
+    with pytest.raises(ShapeError, match="no rows.*n = 0"):
+        getattr(loss, call)(a, np.zeros((0, 2), dtype=np.float32))
+
+
+def test_a_fused_delta_on_no_rows_names_the_problem():
+    a = np.zeros((0, 3), dtype=np.float32)
+    with pytest.raises(ShapeError, match="no rows"):
+        dp.CrossEntropy().fused_delta(dp.Softmax(), a, np.zeros((0, 3), dtype=np.float32))
+
+
+def test_a_loss_on_rows_still_gives_the_mean():
+    a = np.array([[0.25, 0.75], [0.5, 0.5]])
+    y = np.array([[0.0, 1.0], [1.0, 0.0]])
+    assert dp.CrossEntropy()(a, y) == pytest.approx(-(np.log(0.75) + np.log(0.5)) / 2)
+    assert dp.MeanSquaredError()(a, y) == pytest.approx((2 * 0.25**2 + 2 * 0.5**2) / 2)
