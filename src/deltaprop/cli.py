@@ -1740,7 +1740,8 @@ def _earlier_model_note(out: Path) -> str | None:
         return f"{earlier}: the run is training again, and its model is written when it ends"
     if status == "diverged":
         return f"{earlier}: the run diverged after it; its last good checkpoint is {checkpoint}"
-    stopped = "was interrupted" if status in ("training", "interrupted") else "failed to write its files"
+    stopped = {"interrupted": "was interrupted", "failed": "failed to write its files"}.get(
+        status, "ended without recording how (killed, or its last files could not be written)")
     return (f"{earlier}: the run {stopped} after it; give {checkpoint} for the run as it stands, or finish it "
             f"with: {PROG} train --resume {out}")
 
