@@ -74,3 +74,39 @@ def test_a_loss_on_rows_still_gives_the_mean():
     y = np.array([[0.0, 1.0], [1.0, 0.0]])
     assert dp.CrossEntropy()(a, y) == pytest.approx(-(np.log(0.75) + np.log(0.5)) / 2)
     assert dp.MeanSquaredError()(a, y) == pytest.approx((2 * 0.25**2 + 2 * 0.5**2) / 2)
+
+
+# -- export: a PyTorch module after two scaling layers is refused, as the file export is --------
+def _two_scalings() -> dp.Network:
+    from deltaprop.preprocessing import Rescaling, Standardization
+
+    return dp.Network([Rescaling(1 / 255), Standardization(np.full(3, 0.5), np.full(3, 0.25)), dp.Dense(3, 2),
+                       dp.Softmax()], seed=0)
+
+
+@pytest.mark.parametrize("scaled_inputs", [True, False])
+def test_to_torch_refuses_two_leading_scaling_layers(monkeypatch, scaled_inputs):
+    # The module after them would take inputs scaled by both, but scaled_inputs=False advised
+    # applying the first only ("x / 255"), and scaled_inputs=True gave that module silently.
+    import types
+
+    from deltaprop import export
+
+    fake_torch = types.SimpleNamespace(float32="float32", float64="float64")  # the refusal comes before any module
+    monkeypatch.setattr(export, "_require_torch", lambda feature: fake_torch)
+    net = _two_scalings()
+    with pytest.raises(dp.errors.ExportError, match="2 input-scaling layers.*Rescaling, Standardization.*fold"):
+        dp.to_torch(net, scaled_inputs=scaled_inputs)
+    with pytest.raises(dp.errors.ExportError, match="2 input-scaling layers"):
+        export.torch_modules(net, scaled_inputs=True)
+    with pytest.raises(dp.errors.ExportError, match="2 input-scaling layers"):
+        export.torch_state_dict(net, scaled_inputs=True)
+
+
+def test_one_leading_scaling_layer_still_goes_to_torch_after_it():
+    from deltaprop import export
+    from deltaprop.preprocessing import Rescaling
+
+    net = dp.Network([Rescaling(1 / 255), dp.Dense(3, 2), dp.Softmax()], seed=0)
+    assert [m["module"] for m in export.torch_modules(net, scaled_inputs=True)] == ["Linear", "Softmax"]
+    np.testing.assert_array_equal(export.torch_state_dict(net, scaled_inputs=True)["0.weight"], net.layers[1].W.value.T)

@@ -445,17 +445,24 @@ def _first_layer_weights(out: Path, *, checkpoint_first: bool = False) -> np.nda
 
 def rebuild(out) -> Path:
     """Write ``report.html`` in the run folder ``out`` again from its files. A run.json
-    that says training while no process holds the folder's lock is of a run that was
-    killed: it is shown interrupted (the page does not reload). A run that is not done shows
+    that says training while no process holds the folder's lock is of a run that ended
+    without recording it (killed, or its last files could not be written): it is shown
+    interrupted and says so (the page does not reload). A run that is not done shows
     no test results and its checkpoint's weights, as its own report did (see
-    :data:`UNFINISHED`)."""
-    from .runlock import is_held
+    :data:`UNFINISHED`). The files are read and the page written under the folder's
+    :func:`~deltaprop.runlock.writing` lock, which the training process takes for each of its
+    report writes: a rebuild as training ends comes before its final page or after it, never
+    over it."""
+    from .runlock import is_held, writing
 
-    run = read_run(Path(out))
-    facts = run["facts"]
-    if facts.get("status") == "training" and not is_held(out):
-        facts = {**facts, "status": "interrupted"}
-    return write_report(Path(out), run["records"], facts, evaluation=run["evaluation"], weights=run["weights"])
+    if not Path(out).is_dir():
+        raise DataError(f"{out}: no such run folder")
+    with writing(out):  # the training process writes no report file meanwhile: its final page is not overwritten
+        run = read_run(Path(out))
+        facts = run["facts"]
+        if facts.get("status") == "training" and not is_held(out):
+            facts = {**facts, "status": "interrupted", "end_unrecorded": True}
+        return write_report(Path(out), run["records"], facts, evaluation=run["evaluation"], weights=run["weights"])
 
 
 def write_report(out: Path, records, facts: dict[str, Any], *, evaluation=None, weights=None) -> Path:
@@ -520,10 +527,13 @@ class ReportWriter(Callback):
                           seconds=round(sum(s["seconds"] or 0.0 for s in sessions), 3))
 
     def _write(self) -> None:
+        from .runlock import writing
+
         began = time.perf_counter()
-        self._time_facts()
-        write_run_files(self.out, self.records, self.facts)
-        write_report(self.out, self.records, self.facts, weights=self.weights)
+        with writing(self.out):
+            self._time_facts()
+            write_run_files(self.out, self.records, self.facts)
+            write_report(self.out, self.records, self.facts, weights=self.weights)
         self.last_write = time.perf_counter()
         took = self.last_write - began
         if self.interval > 0:  # interval=0 asks for every epoch, whatever it costs
@@ -570,7 +580,12 @@ class ReportWriter(Callback):
         (:func:`deltaprop.alerts.standing`) says which alerts still hold at the last epoch;
         ``diverged`` (a diverged run): ``{"epoch", "step", "lr", "message"}``, where and why.
         A finished run records which epoch's weights its model holds (:func:`model_weights`).
-        run.json is written last, so one that says done means every file was written."""
+        run.json is written last, so one that says done means every file was written; another
+        status is written to it first as well, so that a run whose page cannot be written (a
+        full disk) still records how it ended. A run.json that cannot be written is left as it
+        was, and :func:`rebuild` tells its ``training`` from a run that is training."""
+        from .runlock import writing
+
         self.facts["status"] = status
         if status == "done" and self.state is not None and self.records:
             self.facts["model_weights"] = model_weights(self.state)
@@ -579,11 +594,14 @@ class ReportWriter(Callback):
         if diverged is not None:
             self.facts["diverged"] = diverged
         self.facts["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
-        self._time_facts()
-        if evaluation is not None:
-            atomic_write_bytes(self.out / "evaluation.json", json.dumps(evaluation).encode())
-        page = write_report(self.out, self.records, self.facts, evaluation=evaluation, weights=self.weights)
-        write_run_files(self.out, self.records, self.facts)
+        with writing(self.out):  # a `deltaprop report` now waits, and then renders these files
+            self._time_facts()
+            if status != "done":  # the end first, in the smallest file: a full disk may still take it
+                atomic_write_bytes(self.out / "run.json", json.dumps(self.facts, indent=1).encode())
+            if evaluation is not None:
+                atomic_write_bytes(self.out / "evaluation.json", json.dumps(evaluation).encode())
+            page = write_report(self.out, self.records, self.facts, evaluation=evaluation, weights=self.weights)
+            write_run_files(self.out, self.records, self.facts)
         return page
 
 

@@ -127,6 +127,8 @@ def _header(records, facts, evaluation) -> str:
     if status == "interrupted":
         parts.append("<p>The run stopped before it finished; " + (_GO_ON if records else _START_OVER)
                      + ".</p>")
+        if facts.get("end_unrecorded"):
+            parts.append(f"<p>{END_UNRECORDED}.</p>")
     return "<header>" + "".join(parts) + "</header>"
 
 
@@ -137,6 +139,11 @@ _GO_ON = ("<code>deltaprop train --resume</code> with its folder continues it fr
           "its model and results when its epochs are all trained")
 _START_OVER = ("no checkpoint was saved, so there is nothing to resume: start it over from its configuration with "
                "<code>deltaprop train --config FOLDER/config.toml --out FOLDER --overwrite</code>")
+
+
+#: A run.json that says training while no process trains in the folder (``deltaprop report``).
+END_UNRECORDED = ("Its run.json still says training, but no process is training in this folder: the run ended "
+                  "without recording how (it was killed, or its last files could not be written, as on a full disk)")
 
 
 def _diverged_words(diverged) -> str:
