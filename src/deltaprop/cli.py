@@ -2318,6 +2318,71 @@ def _os_error_line(exc: OSError) -> str:
 
 
 # -- entry point -----------------------------------------------------------------------------------
+#: Commands whose product is files written while they print: a reader of stdout going away
+#: (``train ... | head``) must not cut them short (see :class:`_StdoutOnClosedPipe`).
+_RUN_ON_CLOSED_STDOUT = ("train",)
+
+#: The exit status when stdout's reader went away: as if killed by SIGPIPE (128 + 13).
+_CLOSED_PIPE_STATUS = 128 + 13
+
+
+def _stdout_to_devnull(stream) -> None:
+    """Point ``stream``'s file descriptor at os.devnull (what is left to print goes nowhere)."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, stream.fileno())
+        finally:
+            os.close(devnull)
+
+
+class _StdoutOnClosedPipe:
+    """``sys.stdout`` while a command of :data:`_RUN_ON_CLOSED_STDOUT` runs: once the reader
+    has gone (a broken pipe), the rest goes to os.devnull and the command runs on, so a
+    training run finishes and writes its files; ``closed`` tells main to exit as
+    ``predict`` does then (:data:`_CLOSED_PIPE_STATUS`)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.closed = False
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def _gone(self) -> None:
+        self.closed = True
+        _stdout_to_devnull(self._stream)
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()  # what the pipe refused goes to os.devnull
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _run_command(args) -> int:
+    """The command's handler; for :data:`_RUN_ON_CLOSED_STDOUT`, a stdout closed by its reader
+    lets the command finish and gives :data:`_CLOSED_PIPE_STATUS` where it succeeded."""
+    if args.command not in _RUN_ON_CLOSED_STDOUT:
+        return int(args.handler(args))
+    guard = sys.stdout = _StdoutOnClosedPipe(sys.stdout)
+    try:
+        status = int(args.handler(args))
+    finally:
+        if sys.stdout is guard:
+            sys.stdout = guard._stream
+    return _CLOSED_PIPE_STATUS if guard.closed and status == 0 else status
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
@@ -2336,7 +2401,7 @@ def main(argv=None) -> int:
             parser.print_help()
             return 0
         args.argv = list(sys.argv[1:] if argv is None else argv)
-        return int(args.handler(args))
+        return _run_command(args)
     except _Shown as exc:
         _say(f"{PROG}: error: {exc}", err=True)
         return 1
@@ -2350,10 +2415,8 @@ def main(argv=None) -> int:
         _say(f"{PROG}: error: {_one_line(exc)}", err=True)
         return 1
     except BrokenPipeError:  # the reader (e.g. `| head`) went away: end quietly, as SIGPIPE would
-        with contextlib.suppress(OSError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        return 128 + 13
+        _stdout_to_devnull(sys.stdout)
+        return _CLOSED_PIPE_STATUS
     except OSError as exc:
         _say(_os_error_line(exc), err=True)
         return 1
