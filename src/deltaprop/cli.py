@@ -38,8 +38,8 @@ from .data.npy import read_npy_header
 from .data.streaming import RowView
 from .distributed import StopVote
 from .gradcheck import gradcheck
+from .images import IMAGE_SIDE, load_image, model_image_side, model_levels_top, reduce_image
 from .images import STYLES as IMAGE_STYLES
-from .images import load_image
 from .images import style_for as image_style_for
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
 from .network import Network, mlp
@@ -53,7 +53,6 @@ from .serialization import (
     ModelFile,
     class_probabilities,
     decided_classes,
-    image_levels_top,
     is_one_class,
     load_checkpoint,
     read_model,
@@ -182,7 +181,8 @@ def _add_predict(sub) -> None:
                    help="images (PNG/JPEG, any size) or .npy files of raw feature rows; several may be given")
     p.add_argument("--top", default="3", help="how many classes to list per input (default 3)")
     p.add_argument("--images", default="auto", choices=("auto", *IMAGE_STYLES),
-                   help="how an image becomes 28x28 inputs: digit (MNIST's: cropped to the ink, fitted in 20x20, "
+                   help="how an image becomes 28x28 levels (then reduced to the side of a model of smaller square "
+                        "images, 8x8 say, as serve does): digit (MNIST's: cropped to the ink, fitted in 20x20, "
                         "centred by mass), fashion (Fashion-MNIST's: trimmed, fitted in 28x28, gray levels kept), "
                         "as-is (only resized); auto (default) takes the style of the data the model was trained on, "
                         "and digit for a model that does not record it")
@@ -1939,14 +1939,21 @@ def _read_npy(path: Path) -> np.ndarray:
     return arr
 
 
-def _image_style(mf: ModelFile, choice: str) -> str:
-    """The style images are read in for this model: ``choice``, or with ``auto`` the style
-    of the data it was trained on (digit when the file does not say)."""
+def _image_style(mf: ModelFile, choice: str, side: int = IMAGE_SIDE) -> str:
+    """The style images are read in for this model of ``side`` x ``side`` images:
+    ``choice``, or with ``auto`` the style of the data it was trained on (digit when the
+    file does not say, and for smaller images of other data: the style the serve page
+    draws them in)."""
     if choice != "auto":
         return choice
     config = mf.extra.get("config")
     dataset = config.get("dataset") if isinstance(config, dict) else None
     style = image_style_for(dataset)
+    if style is None and side != IMAGE_SIDE:
+        _say(f"note: this model was trained on {dataset}, not on MNIST or Fashion-MNIST; images are read as digits "
+             "(cropped to the ink, fitted in 20x20, centred by mass), as deltaprop serve draws them for it; "
+             "--images fashion or --images as-is reads them otherwise", err=True)
+        return "digit"
     if style is None:
         raise ConfigError(f"this model was trained on {dataset}, not on MNIST or Fashion-MNIST, so how its images "
                           "were made into 784 inputs is not known: say it with --images digit (cropped, fitted in "
@@ -1971,8 +1978,9 @@ def _check_not_prescaled(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
                     + save.format(top=top))
 
 
-def _rows_of(path: Path, n_features: int, style: str = "digit") -> np.ndarray:
-    """The raw input rows in one INPUT: an image (28x28 inputs made in ``style``) or a .npy file."""
+def _rows_of(path: Path, n_features: int, style: str = "digit", side: int | None = IMAGE_SIDE) -> np.ndarray:
+    """The raw input rows in one INPUT: an image (28x28 levels made in ``style``, reduced
+    to the model's ``side`` x ``side`` as deltaprop serve reduces drawings) or a .npy file."""
     if path.suffix.lower() != ".npy":
         if not path.exists():
             raise DataError(f"{path}: no such file")
@@ -1980,12 +1988,12 @@ def _rows_of(path: Path, n_features: int, style: str = "digit") -> np.ndarray:
             raise DataError(f"{path}: predict reads rows from a .npy file or one image; to score a labelled "
                             f"file use: {PROG} evaluate MODEL --dataset {path}; for rows without labels save them "
                             "with np.save('rows.npy', rows)")
-        if n_features != 784:
-            raise ShapeError(f"{path}: images become 28x28 = 784 inputs, but this model takes {n_features}; "
-                             "give a .npy file of rows instead")
-        return load_image(path, style).reshape(1, 784)
+        if side is None:
+            raise ShapeError(f"{path}: this model's {n_features} inputs are not a square image of at least 8x8 pixels "
+                             "(a table's columns), so an image cannot be its input; give a .npy file of rows instead")
+        return reduce_image(load_image(path, style), side).reshape(1, side * side)
     raw = _read_npy(path)
-    if raw.ndim == 1 or (raw.shape == (28, 28) and n_features == 784):
+    if raw.ndim == 1 or (side is not None and raw.shape == (side, side)):
         rows = raw.reshape(1, -1)
     elif raw.ndim >= 2:
         rows = raw.reshape(len(raw), -1)
@@ -2040,11 +2048,16 @@ def cmd_predict(args) -> int:
     net = mf.net
     paths = [Path(p) for p in args.inputs]
     images = [p for p in paths if p.suffix.lower() not in (".npy", ".csv", ".txt", ".npz")]
-    style = _image_style(mf, args.images) if images and net.n_features == 784 else "digit"
-    batches = [_rows_of(path, net.n_features, style) for path in paths]  # every input is checked before any output
+    side = model_image_side(mf)  # None: no image (a table's row)
+    style = _image_style(mf, args.images, side) if images and side is not None else "digit"
+    batches = [_rows_of(path, net.n_features, style, side) for path in paths]  # every input is checked before any output
     for path, rows in zip(paths, batches):
-        _check_not_prescaled(mf, path, rows)
-    if images and net.n_features == 784 and (top_level := image_levels_top(mf)) != 255.0:
+        if path not in images:  # an image's levels are 0..255, scaled below
+            _check_not_prescaled(mf, path, rows)
+    if images and side is not None and side != IMAGE_SIDE:
+        _say(f"note: images are made into 28x28 levels, then reduced to this model's {side}x{side} (each pixel the "
+             "mean of the area it covers), as deltaprop serve reduces drawings", err=True)
+    if images and side is not None and (top_level := model_levels_top(mf, side)) != 255.0:
         # images are 0..255 levels; the model's raw inputs were on another scale
         batches = [rows * (top_level / 255.0) if path in images else rows for path, rows in zip(paths, batches)]
         _say(f"note: this model's training inputs ran from 0 to {top_level:g}, so the images' 0..255 levels are "

@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, Error, ModelFileError, ShapeError
-from ..images import style_for
+from ..images import IMAGE_SIDE, style_for
+from ..images import model_image_side as image_side
+from ..images import model_levels_top as _levels_top
 from ..layers import Dense
 from ..losses import Loss
 
 __all__ = ["IMAGE_SIDE", "ModelSource", "NoModelYet"]
 
-#: Drawings become MNIST-like 28x28 images; a model of smaller square images gets them reduced to its side.
-IMAGE_SIDE = 28
 _RUN_MODELS = ("model.safetensors", "checkpoint.safetensors")  # on equal times, the finished model
 
 
@@ -136,41 +136,6 @@ def _value_names(mf) -> tuple[str, ...]:
     if isinstance(names, list) and len(names) == n and all(isinstance(v, str) and v for v in names):
         return tuple(names)
     return ("y",) if n == 1 else tuple(f"y{i}" for i in range(n))
-
-
-def image_side(mf) -> int | None:
-    """The side of the square images ``mf``'s model takes, or None when its inputs are no
-    image (the page gives it a form of numbers): 28 for 784 inputs; else a square of at
-    least 8x8 inputs the model does not standardise one by one, as a table's columns (the
-    rule :func:`deltaprop.plots.samples_problem` draws rows as images by)."""
-    import math
-
-    from ..plots import samples_problem
-
-    n = mf.net.n_features
-    if n == IMAGE_SIDE * IMAGE_SIDE:
-        return IMAGE_SIDE
-    return math.isqrt(n) if samples_problem(n, net=mf.net) is None else None
-
-
-#: Top levels a small image's pixels may run to, other than 1 and 255: scikit-learn's 8x8 digits run 0..16.
-_SMALL_LEVELS = (16.0,)
-
-
-def _levels_top(mf, side: int | None) -> float:
-    """:func:`~deltaprop.serialization.image_levels_top`, and for images of another side
-    than 28 standardised with μ in [0, T] and σ ≤ T/2 (data in [0, T] has no larger σ)
-    for T in :data:`_SMALL_LEVELS` (not 1: that is 1 already), T: the 0..16 levels of
-    scikit-learn's 8x8 digits standardise so, 8-bit levels do not."""
-    from ..preprocessing import Standardization
-    from ..serialization import image_levels_top
-
-    top = image_levels_top(mf)
-    first = mf.net.layers[0]
-    if side in (None, IMAGE_SIDE) or top != 255.0 or not isinstance(first, Standardization):
-        return top
-    low, high, spread = float(np.min(first.mean)), float(np.max(first.mean)), float(np.max(first.std))
-    return next((t for t in _SMALL_LEVELS if low >= 0 and high <= t and spread <= t / 2), top)
 
 
 def _all_finite(out: dict[str, Any]) -> dict[str, Any]:
