@@ -13,7 +13,8 @@ import deltaprop.data as d
 from deltaprop.data import mnist
 from deltaprop.data.download import cache_dir
 from deltaprop.data.idx import idx_header_bytes, write_idx
-from deltaprop.errors import FileFormatError
+from deltaprop.data import load_arrays, read_table
+from deltaprop.errors import DataError, FileFormatError
 
 N_TRAIN, N_TEST = 12, 6
 
@@ -105,3 +106,85 @@ def test_a_damaged_file_in_the_datasets_folder_is_the_one_named(two_datasets, tm
         d.load("fashion-mnist", data_dir=tmp_path, download=False)
     assert str(info.value).startswith(f"{tmp_path / 'fashion-mnist' / 't10k-labels-idx1-ubyte.gz'}: its content "
                                       "differs from the published fashion-mnist t10k-labels")
+
+
+# ---------------------------------------------------------------- CSV: a header of numbers
+def _csv(path, first_line: str | None, rows: np.ndarray, fmt: str = "{:g}"):
+    lines = ([first_line] if first_line is not None else []) + [",".join(fmt.format(v) for v in r) for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _measurements(n: int = 30) -> np.ndarray:
+    """Three measurements in 0..1 and a class id 0..2 last."""
+    rng = np.random.default_rng(3)
+    return np.column_stack([np.round(rng.random((n, 3)), 3), np.arange(n) % 3])
+
+
+def test_column_numbers_from_1_are_a_header_not_a_row(tmp_path):
+    rows = np.column_stack([np.random.default_rng(2).integers(0, 256, size=(40, 784)), np.arange(40) % 3])
+    path = _csv(tmp_path / "d.csv", ",".join(str(i) for i in range(1, 786)), rows)
+    table = read_table(path, label_column=-1)
+    assert len(table.y) == 40 and set(table.y.tolist()) == {0, 1, 2}  # no row 1..784 labelled 785
+    np.testing.assert_array_equal(table.x, rows[:, :-1])
+    assert table.x.dtype == np.uint8 and table.notes == () and table.feature_names[-1] == "784"
+    assert table.label_source == "column '785' (785 of 785, as named)"
+    table = read_table(_csv(tmp_path / "small.csv", "1,2,3,4", _measurements()))
+    assert len(table.y) == 30 and table.label_source.startswith("column '4' (4 of 4")
+
+
+@pytest.mark.parametrize("n_rows", [12, 5])
+def test_a_first_row_1_2_that_could_be_data_is_kept_as_data(tmp_path, n_rows):
+    """1..n is a header only above rows it could not be one of (and 10 rows or more)."""
+    rows = np.column_stack([np.linspace(0.5, 2.5, n_rows), np.arange(n_rows) % 2 + 1])
+    table = read_table(_csv(tmp_path / "d.csv", "1,2", rows))
+    assert len(table.y) == n_rows + 1 and table.y[0] == 2 and table.feature_names is None
+
+
+@pytest.mark.parametrize("first, value", [("400.5,410.2,420.1,-1", "-1"), ("100,200,300,0.5", "0.5")])
+def test_a_first_row_whose_label_is_no_class_id_is_refused_as_a_header_of_numbers(tmp_path, first, value):
+    path = _csv(tmp_path / "d.csv", first, _measurements())
+    with pytest.raises(DataError) as info:
+        read_table(path)
+    assert str(info.value) == (f"{path}: line 1, the first row, holds {value} in column 4 of 4, not a class id, where "
+                               "every other row holds a class id (0..2): is line 1 a header of numbers? Give the "
+                               "columns names that are words (x1,x2,...,label) or delete the line; if it is a row of "
+                               "data, correct its label")
+    path.write_text("x1,x2,x3,label\n" + path.read_text().split("\n", 1)[1])  # the fix it gives
+    assert len(read_table(path).y) == 30
+
+
+def test_a_header_of_numbers_is_judged_in_the_named_label_column_and_counts_comment_lines(tmp_path):
+    rows = _measurements()[:, ::-1]  # the class id first
+    path = tmp_path / "d.csv"
+    path.write_text("# exported\n" + _csv(tmp_path / "rows.csv", "-1,7.5,8.5,9.5", rows).read_text())
+    with pytest.raises(DataError, match=r"line 2, the first row, holds -1 in column 1 of 4, not a class id"):
+        read_table(path, label_column=0)
+    with pytest.raises(DataError, match=r"line 2, the first row, holds -1 in column 1 of 4"):
+        read_table(path)  # found as the label column by the rows below it
+
+
+def test_a_first_row_with_a_class_no_other_row_has_above_theirs_gets_a_note(tmp_path):
+    path = _csv(tmp_path / "d.csv", "400,410,420,7", _measurements())
+    with pytest.warns(UserWarning, match="line 1, the first row, holds 7 in column 4 of 4, a class no other row has, "
+                                         r"where every other row holds a class id \(0..2\): is line 1 a header"):
+        x, y = load_arrays(path)
+    assert len(y) == 31  # a note, not a refusal: it may be a row of data
+
+
+@pytest.mark.parametrize("first", ["0.25,0.5,0.75,2", "5,6,7,1", "0.1,0.2,0.3,0", "3,4,5,6"])
+def test_a_real_first_data_row_is_kept_without_a_word(tmp_path, first):
+    rows = _measurements()
+    if first == "3,4,5,6":  # classes 0..6 throughout: the first row's 6 is one of them
+        rows[:, -1] = np.arange(len(rows)) % 7
+    path = _csv(tmp_path / "d.csv", first, rows)
+    table = read_table(path)
+    assert len(table.y) == 31 and table.y[0] == int(first.split(",")[-1]) and table.notes == ()
+    np.testing.assert_allclose(table.x[0], [float(v) for v in first.split(",")[:3]], rtol=1e-6)
+
+
+def test_a_negative_feature_in_the_first_row_is_no_header(tmp_path):
+    rows = np.column_stack([np.arange(30) % 4, np.arange(30) % 3])  # two columns of whole numbers
+    rows[0, 0] = -2
+    table = read_table(_csv(tmp_path / "d.csv", None, rows), label_column=-1)
+    assert len(table.y) == 30 and table.x[0, 0] == -2

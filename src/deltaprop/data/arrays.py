@@ -75,8 +75,10 @@ def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = Non
     checked against its size first and pickle is never allowed. x keeps its dtype.
 
     CSV: comma-separated numbers (tab- or semicolon-separated when the first line holds
-    that separator and no comma), quoted or not, and an optional header row. Lines of only
-    spaces are blank. ``label_column`` is the index
+    that separator and no comma), quoted or not, and an optional header row (a first line
+    of column numbers ``0,1,...,n-1`` is one, and ``1,2,...,n`` where it cannot be a row; a
+    first line of other numbers whose label is no class id while every other row's is one
+    is refused as a header of numbers). Lines of only spaces are blank. ``label_column`` is the index
     (negative counts from the end) or, with a header, the name of the label column; by
     default a header name in :data:`LABEL_NAMES`, else (no header) the first or the last
     column, whichever holds class ids, else the last. The numbers are read as float64; x
@@ -264,7 +266,7 @@ def _delimiter(path: Path, first: str) -> str:
 class _Layout(NamedTuple):
     """How a CSV file is laid out: the header's names (None without one), the number of
     columns, the lines before the first row, the column separator, and whether the header
-    is a row of column numbers ``0,1,...,n-1``."""
+    is a row of column numbers (``0,1,...,n-1``, or ``1,2,...,n``)."""
 
     names: list[str] | None
     n_cols: int
@@ -276,7 +278,9 @@ class _Layout(NamedTuple):
 def _csv_header(path: Path) -> _Layout:
     """The file's :class:`_Layout`. The header is the first line that is not all numbers,
     or ``np.savetxt``'s ``# name,name,...`` comment just above numeric rows, or a row of
-    column numbers ``0,1,...,n-1`` (pandas writes integer column names so)."""
+    column numbers ``0,1,...,n-1`` (pandas writes integer column names so), or ``1,2,...,n``
+    above :data:`_MIN_ROWS_FOR_ID` rows or more that it could not be one of (a number
+    outside its column's range widened by its width: 785 above pixels of 0..255)."""
     comments, first = _first_lines(path)
     if not first.strip():
         raise FileFormatError(f"{path}: the CSV file is empty (or starts with a blank line).")
@@ -288,6 +292,10 @@ def _csv_header(path: Path) -> _Layout:
         return _Layout(cells, len(cells), len(comments) + 1, sep)
     if cells == [str(i) for i in range(len(cells))]:
         return _Layout(cells, len(cells), len(comments) + 1, sep, numbered=True)
+    if cells == [str(i + 1) for i in range(len(cells))]:  # a header only where no row could be
+        rows = _read_numbers(path, _Layout(None, len(cells), len(comments), sep))[1:]
+        if len(rows) >= _MIN_ROWS_FOR_ID and not _could_be_a_row(np.arange(1.0, len(cells) + 1), rows):
+            return _Layout(cells, len(cells), len(comments) + 1, sep, numbered=True)
     if comments:
         above = [_header_name(c) for c in comments[-1].split(sep)]
         if len(above) == len(cells) and not _is_number_row(above):
@@ -483,15 +491,19 @@ def _npz_float32_notes(path: Path, x: np.ndarray, dtype) -> list[str]:
             "dtype='float64' in Python), or subtract the offset before saving"]
 
 
-def _numbered_header_notes(path: Path, table: np.ndarray, layout: _Layout) -> list[str]:
-    """A note when a header of column numbers ``0,1,...,n-1`` could as well be a data
-    row: each number lies within its column's range widened by the range's width on
-    both sides. (pandas' header above a wide table is not: a pixel column of 0..255
-    cannot hold 700, nor an all-zero border column 3.)"""
-    numbers = np.arange(layout.n_cols)
+def _could_be_a_row(numbers: np.ndarray, table: np.ndarray) -> bool:
+    """Whether each of ``numbers`` lies within its column's range in ``table`` widened by
+    the range's width on both sides."""
     low, high = table.min(axis=0), table.max(axis=0)
     width = high - low
-    if not ((numbers >= low - width) & (numbers <= high + width)).all():
+    return bool(((numbers >= low - width) & (numbers <= high + width)).all())
+
+
+def _numbered_header_notes(path: Path, table: np.ndarray, layout: _Layout) -> list[str]:
+    """A note when a header of column numbers ``0,1,...,n-1`` could as well be a data
+    row (:func:`_could_be_a_row`). (pandas' header above a wide table could not: a pixel
+    column of 0..255 cannot hold 700, nor an all-zero border column 3.)"""
+    if not _could_be_a_row(np.arange(float(layout.n_cols)), table):
         return []
     sep = layout.delimiter
     shown = sep.join(layout.names) if layout.n_cols <= 6 else sep.join([*layout.names[:3], "...", layout.names[-1]])
@@ -524,6 +536,38 @@ def _row_id_notes(path: Path, x: np.ndarray, col: int, names) -> list[str]:
     return notes
 
 
+def _numbers_header_notes(path: Path, table: np.ndarray, layout: _Layout, label_column) -> list[str]:
+    """A file read without a header whose first row is one in fact, its names numbers
+    (wavelengths, ids): judged in the label column the rows after the first give (the one
+    named, else the first or last that holds class ids there). Its value in the first row
+    not a class id (-1, 0.5) where every other row holds one: refused. A class id above
+    all the others' that no other row has: a note (a file of :data:`_MIN_ROWS_FOR_ID` rows
+    or more)."""
+    if layout.names is not None or len(table) < 3:
+        return []
+    if label_column is not None:
+        col = _named_column(path, label_column, None, layout.n_cols)
+    else:
+        try:
+            col = _by_content(path, table[1:], None, layout.n_cols)[0]
+        except ConfigError:  # both could be labels: the choice on the whole file decides
+            return []
+    first, rest = float(table[0, col]), table[1:, col]
+    if not _looks_like_labels(rest):
+        return []
+    where = f"line {layout.skip + 1}, the first row, holds {first:g} in column {col + 1} of {layout.n_cols}"
+    others = f"every other row holds a class id ({rest.min():g}..{rest.max():g})"
+    fix = (f"is line {layout.skip + 1} a header of numbers? Give the columns names that are words (x1,x2,...,label) "
+           "or delete the line")
+    if not (np.isfinite(first) and first == round(first) and first >= 0):
+        raise DataError(f"{path}: {where}, not a class id, where {others}: {fix}; if it is a row of data, correct its "
+                        "label")
+    if len(table) >= _MIN_ROWS_FOR_ID and first > rest.max():
+        return [f"{path}: {where}, a class no other row has, where {others}: {fix}; if it is a row of data, its class "
+                "is trained on from that one row"]
+    return []
+
+
 def _by_position(label_column, label_position: int | None, n_cols: int) -> int | str | None:
     """The label column of a file without a header scored by a model: the index given, else
     the trained file's label position (a header name cannot name a column here)."""
@@ -546,12 +590,13 @@ def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_posi
     if label_column is not None:
         _named_column(path, label_column, names, n_cols)  # a bad name fails before the file is read
     table = _read_numbers(path, layout)
+    header_notes = _numbers_header_notes(path, table, layout, label_column)
     col, source = _choose_column(path, table, label_column, names, n_cols)
     if label_column is not given:
         source = _column_name(col, names, n_cols, "where the model's training file had it")
     x, notes = _features(path, np.delete(table, col, axis=1), col, dtype, names)
     notes += _numbered_header_notes(path, table, layout) if layout.numbered else []
-    notes += _row_id_notes(path, x, col, names)
+    notes += header_notes + _row_id_notes(path, x, col, names)
     feature_names = None if names is None else tuple(name for i, name in enumerate(names) if i != col)
     return x, table[:, col], source, feature_names, notes, col
 
