@@ -38,7 +38,7 @@ from .data.npy import read_npy_header
 from .data.streaming import RowView
 from .distributed import StopVote
 from .gradcheck import gradcheck
-from .images import IMAGE_SIDE, load_image, model_image_side, model_levels_top, reduce_image
+from .images import IMAGE_SIDE, levels_recorded, load_image, model_image_side, model_levels_top, reduce_image
 from .images import STYLES as IMAGE_STYLES
 from .images import style_for as image_style_for
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
@@ -186,6 +186,10 @@ def _add_predict(sub) -> None:
                         "centred by mass), fashion (Fashion-MNIST's: trimmed, fitted in 28x28, gray levels kept), "
                         "as-is (only resized); auto (default) takes the style of the data the model was trained on, "
                         "and digit for a model that does not record it")
+    p.add_argument("--levels", default=None,
+                   help="the value a white pixel had in the model's raw training inputs, which an image's 0..255 "
+                        "levels are scaled to (16 for scikit-learn's 8x8 digits, 1 for inputs in [0, 1]); default: "
+                        "what the model file records, and 255 where it records nothing (trained with --scaling none)")
     p.set_defaults(handler=cmd_predict)
 
 
@@ -2044,6 +2048,7 @@ def _class_name(names, c: int) -> str:
 
 def cmd_predict(args) -> int:
     top = _int_option("--top", args.top)
+    top_level = _number_option("--levels", args.levels) if args.levels is not None else None
     mf = _read(args.model)
     net = mf.net
     paths = [Path(p) for p in args.inputs]
@@ -2057,7 +2062,13 @@ def cmd_predict(args) -> int:
     if images and side is not None and side != IMAGE_SIDE:
         _say(f"note: images are made into 28x28 levels, then reduced to this model's {side}x{side} (each pixel the "
              "mean of the area it covers), as deltaprop serve reduces drawings", err=True)
-    if images and side is not None and (top_level := model_levels_top(mf, side)) != 255.0:
+    if images and side is not None and top_level is None and not levels_recorded(mf):
+        _say("note: this model's file does not record the range of its raw training inputs (it has no input "
+             "scaling: trained with --scaling none, or saved without it), so the images' 0..255 levels reach it as "
+             "they are; for a model trained on other levels pass --levels (16 for 0..16, 1 for [0, 1])", err=True)
+    if top_level is None:
+        top_level = model_levels_top(mf, side) if side is not None else 255.0
+    if images and side is not None and top_level != 255.0:
         # images are 0..255 levels; the model's raw inputs were on another scale
         batches = [rows * (top_level / 255.0) if path in images else rows for path, rows in zip(paths, batches)]
         _say(f"note: this model's training inputs ran from 0 to {top_level:g}, so the images' 0..255 levels are "
