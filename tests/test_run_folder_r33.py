@@ -124,3 +124,48 @@ def test_info_of_a_resumed_run_that_could_not_record_its_end_does_not_call_it_in
     assert main(["info", str(out)]) == 0
     err = capsys.readouterr().err
     assert "ended without recording how" in err and "interrupted" not in err
+
+
+# -- a run killed between the writes of history.csv and diagnostics.csv --------------------------------
+def _keep_epochs(path: Path, last: int) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join([lines[0], *(line for line in lines[1:] if int(float(line.split(",")[0])) <= last)]))
+
+
+def _killed(trained: Path, folder: Path) -> Path:
+    out = _copy(trained, folder)
+    (out / "run.json").write_text(json.dumps({**_facts(out), "status": "training"}))  # as a SIGKILL leaves it
+    for name in ("model.safetensors", "evaluation.json"):
+        (out / name).unlink()
+    return out
+
+
+def test_diagnostics_ending_before_the_history_cut_the_page_to_the_epochs_both_hold(trained, tmp_path):
+    out = _killed(trained, tmp_path / "run")
+    _keep_epochs(out / "diagnostics.csv", 2)  # its last write was of epoch 2; history.csv's of epoch 4
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    text = _text(page)
+    assert "history.csv ends at epoch 4 but diagnostics.csv and alerts.csv at epoch 2" in text
+    assert "epochs 3 to 4 are in history.csv and the checkpoint, with no diagnostics or alerts recorded" in text
+    assert "2 epoch(s); last epoch (2)" in text
+    charts = page.partition('<section id="alerts">')[2]
+    assert "epoch 3: " not in charts and "epoch 2: " in charts  # no curve and no chart goes past epoch 2
+
+
+def test_diagnostics_past_the_history_are_said_to_be_left_out(trained, tmp_path):
+    out = _killed(trained, tmp_path / "run")
+    _keep_epochs(out / "history.csv", 3)  # the checkpoint and history of epoch 4 were not written yet
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    text = _text(page)
+    assert "history.csv ends at epoch 3 but diagnostics.csv and alerts.csv at epoch 4" in text
+    assert "This page shows the epochs all three hold (up to 3)." in text
+    assert "3 epoch(s); last epoch (3)" in text and "epoch 4: " not in page.partition('<section id="alerts">')[2]
+
+
+def test_files_that_end_together_get_no_note(trained, tmp_path):
+    out = _killed(trained, tmp_path / "run")
+    assert main(["report", str(out)]) == 0
+    text = _text((out / "report.html").read_text(encoding="utf-8"))
+    assert "4 epoch(s); last epoch (4)" in text and "history.csv ends" not in text

@@ -316,6 +316,8 @@ def read_run(out: Path) -> dict[str, Any]:
                                 f"network has {layers} layers (diagnostics.csv)")
     for r in records:
         r["epoch"] = int(r["epoch"])
+    records, note = _common_epochs(records, diagnostics)
+    for r in records:
         r["diagnostics"] = diagnostics.get(r["epoch"])
         r["alerts"] = alerts.get(r["epoch"], [])
     facts = _read_json(out / "run.json") or {"status": "unknown"}
@@ -332,7 +334,32 @@ def read_run(out: Path) -> dict[str, Any]:
     if unfinished:  # evaluation.json and model.safetensors, if any, are of an earlier session's model
         evaluation = None
     return {"records": records, "facts": facts, "evaluation": evaluation,
-            "weights": _first_layer_weights(out, checkpoint_first=unfinished)}
+            "weights": _first_layer_weights(out, checkpoint_first=unfinished), "note": note}
+
+
+def _common_epochs(records, diagnostics: dict[int, Any]) -> tuple[list, str | None]:
+    """The history records of the epochs diagnostics.csv holds too, and a line saying which
+    epochs were left out (None: the files end at the same epoch). While a run trains,
+    history.csv is written with its checkpoint and diagnostics.csv and alerts.csv with its
+    report, each every few seconds, so a run killed outright leaves one ending before the
+    other: epochs past diagnostics.csv's last have no diagnostics and no alerts recorded,
+    which the page would show as none."""
+    if not diagnostics:
+        return records, None  # a run that records no diagnostics, or none written yet
+    last_history = records[-1]["epoch"] if records else 0
+    last_diagnostics = max(diagnostics)
+    if last_history == last_diagnostics:
+        return records, None
+    common = min(last_history, last_diagnostics)
+    kept = [r for r in records if r["epoch"] <= common]
+    history_words = f"ends at epoch {last_history}" if records else "holds no epoch"
+    note = (f"history.csv {history_words} but diagnostics.csv and alerts.csv at epoch {last_diagnostics}: they are "
+            "written at different moments while the run trains, and it stopped (or is training) between those "
+            f"writes. This page shows the epochs all three hold ({f'up to {common}' if common else 'none'})")
+    if last_history > common:
+        note += (f"; epochs {common + 1} to {last_history} are in history.csv and the checkpoint, with no diagnostics "
+                 "or alerts recorded")
+    return kept, note
 
 
 #: run.json statuses of a run whose last session wrote no model: its curves end at the last
@@ -462,15 +489,17 @@ def rebuild(out) -> Path:
         facts = run["facts"]
         if facts.get("status") == "training" and not is_held(out):
             facts = {**facts, "status": "interrupted", "end_unrecorded": True}
-        return write_report(Path(out), run["records"], facts, evaluation=run["evaluation"], weights=run["weights"])
+        return write_report(Path(out), run["records"], facts, evaluation=run["evaluation"], weights=run["weights"],
+                            note=run["note"])
 
 
-def write_report(out: Path, records, facts: dict[str, Any], *, evaluation=None, weights=None) -> Path:
-    """Render and write ``out/report.html`` atomically."""
+def write_report(out: Path, records, facts: dict[str, Any], *, evaluation=None, weights=None,
+                 note: str | None = None) -> Path:
+    """Render and write ``out/report.html`` atomically (``note``: a line shown at the top)."""
     from .report_html import render
 
     page = render(records, facts, evaluation=evaluation, weights=weights, refresh=REFRESH_SECONDS
-                  if facts.get("status") == "training" else None)
+                  if facts.get("status") == "training" else None, note=note)
     return atomic_write_bytes(Path(out) / "report.html", page.encode("utf-8"))
 
 

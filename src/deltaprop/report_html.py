@@ -46,11 +46,14 @@ p.addEventListener('mouseleave',function(){tip.hidden=true;});});})();
 """
 
 
-def render(records, facts: dict[str, Any], *, evaluation=None, weights=None, refresh: int | None = None) -> str:
-    """The whole page. ``refresh``: seconds between reloads (None once the run is over)."""
+def render(records, facts: dict[str, Any], *, evaluation=None, weights=None, refresh: int | None = None,
+           note: str | None = None) -> str:
+    """The whole page. ``refresh``: seconds between reloads (None once the run is over);
+    ``note``: a line shown under the header (which epochs of the run's files are shown)."""
     head = f'<meta http-equiv="refresh" content="{int(refresh)}">' if refresh else ""
     body = [
         _header(records, facts, evaluation),
+        f'<p class="warning">{escape(note)}.</p>' if note else "",
         _section("alerts", "Alerts", _alerts(records, facts.get("alerts_at_end"), facts.get("status"))),
         _section("curves", "Loss, accuracy and learning rate", _curves(records, _kept_epoch(records, facts))),
         _section("diagnostics", "Per-layer diagnostics (probe batch, after each epoch)", _diagnostics(records)),
