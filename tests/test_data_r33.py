@@ -205,3 +205,28 @@ def test_a_label_column_given_as_digits_that_a_header_of_numbers_names_elsewhere
     np.testing.assert_array_equal(read_table(path, label_column=5).y, rows[:, 5])  # an int is an index
     pandas = _csv(tmp_path / "pd.csv", "0,1,2,3,4,5,6", rows)  # names 0..n-1 are the indices
     np.testing.assert_array_equal(read_table(pandas, label_column="4").y, rows[:, 4])
+
+
+# ---------------------------------------------------------------- CSV: a first row with missing values
+@pytest.mark.parametrize("first, cell", [("0.5,NA,0.25,1", "NA"), ("0.5,?,0.25,1", "?"), ("0.5,,0.25,1", ""),
+                                         ("0.5,0.1,0.25,n/a", "n/a")])
+def test_a_first_data_row_with_a_missing_value_is_refused_not_dropped_as_a_header(tmp_path, first, cell):
+    path = _csv(tmp_path / "d.csv", first, _measurements())
+    with pytest.raises(FileFormatError) as info:
+        read_table(path)
+    column = first.split(",").index(cell) + 1
+    assert str(info.value).startswith(f"{path}: data row 1, column {column} holds {cell!r}, a missing value")
+
+
+@pytest.mark.parametrize("header", ["400,410,420,label", "x1,x2,x3,label", "400,NA,420,label"])
+def test_headers_that_name_columns_by_numbers_are_still_headers(tmp_path, header):
+    rows = _measurements()
+    table = read_table(_csv(tmp_path / "d.csv", header, rows))
+    assert len(table.y) == 30 and table.feature_names == tuple(header.split(",")[:3])
+    np.testing.assert_array_equal(table.y, rows[:, -1])
+
+
+def test_pandas_index_above_column_numbers_is_still_refused_as_an_index(tmp_path):
+    rows = np.column_stack([np.arange(30), _measurements()])
+    with pytest.raises(DataError, match="the first column has no name in the header: a row index"):
+        read_table(_csv(tmp_path / "d.csv", ",0,1,2,3", rows))

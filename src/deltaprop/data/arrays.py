@@ -207,6 +207,15 @@ def _is_number_row(cells: list[str]) -> bool:
     return True
 
 
+def _row_with_gaps(cells: list[str]) -> bool:
+    """Numbers and missing-value markers (``NA``, ``?``, an empty cell after the first), at
+    least one of each: a data row with missing values, not a header (no column is named
+    ``NA``; a first cell empty is pandas' index column above its names)."""
+    missing = [c.lower() in _MISSING_MARKERS for c in cells]
+    return (cells[0] != "" and any(missing) and not all(missing)
+            and all(m or _is_number_row([c]) for m, c in zip(missing, cells)))
+
+
 def _first_lines(path: Path) -> tuple[list[str], str]:
     """The ``#`` lines at the top of the file (without the ``#``) and the first other line."""
     from deltaprop.bounded import open_regular
@@ -277,9 +286,9 @@ class _Layout(NamedTuple):
 
 
 def _csv_header(path: Path) -> _Layout:
-    """The file's :class:`_Layout`. The header is the first line that is not all numbers,
-    or ``np.savetxt``'s ``# name,name,...`` comment just above numeric rows, or a row of
-    column numbers ``0,1,...,n-1`` (pandas writes integer column names so), or ``1,2,...,n``
+    """The file's :class:`_Layout`. The header is the first line that is not all numbers
+    (nor numbers with missing values, a data row), or ``np.savetxt``'s ``# name,name,...``
+    comment just above numeric rows, or a row of column numbers ``0,1,...,n-1`` (pandas writes integer column names so), or ``1,2,...,n``
     above :data:`_MIN_ROWS_FOR_ID` rows or more that it could not be one of (a number
     outside its column's range widened by its width: 785 above pixels of 0..255)."""
     comments, first = _first_lines(path)
@@ -289,7 +298,7 @@ def _csv_header(path: Path) -> _Layout:
     cells = [_header_name(c) for c in first.split(sep)]
     if len(cells) < 2:
         raise FileFormatError(f"{path}: needs at least two columns (inputs and a label).")
-    if not _is_number_row(cells):
+    if not _is_number_row(cells) and not _row_with_gaps(cells):
         return _Layout(cells, len(cells), len(comments) + 1, sep)
     if cells == [str(i) for i in range(len(cells))]:
         return _Layout(cells, len(cells), len(comments) + 1, sep, numbered=True)
