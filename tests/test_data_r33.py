@@ -14,7 +14,7 @@ from deltaprop.data import mnist
 from deltaprop.data.download import cache_dir
 from deltaprop.data.idx import idx_header_bytes, write_idx
 from deltaprop.data import load_arrays, read_table
-from deltaprop.errors import DataError, FileFormatError
+from deltaprop.errors import ConfigError, DataError, FileFormatError
 
 N_TRAIN, N_TEST = 12, 6
 
@@ -188,3 +188,20 @@ def test_a_negative_feature_in_the_first_row_is_no_header(tmp_path):
     rows[0, 0] = -2
     table = read_table(_csv(tmp_path / "d.csv", None, rows), label_column=-1)
     assert len(table.y) == 30 and table.x[0, 0] == -2
+
+
+def test_a_label_column_given_as_digits_that_a_header_of_numbers_names_elsewhere_is_refused(tmp_path):
+    """Above a header 1,2,...,n, '5' names the fifth column and indexes the sixth."""
+    rows = np.column_stack([np.random.default_rng(2).integers(0, 256, size=(40, 3)),
+                            np.random.default_rng(3).integers(0, 2, size=(40, 4))])  # pixels, then 0/1 ids
+    path = _csv(tmp_path / "d.csv", "1,2,3,4,5,6,7", rows)
+    with pytest.raises(ConfigError) as info:
+        read_table(path, label_column="5")
+    assert str(info.value) == (f"{path}: label column '5' is both the name of column 5 of 7 and the index of another "
+                               "(0 first: the column named '6'); give the one you mean as an index counted from the "
+                               "end: --label-column -3 for the column named '5' (label_column= in load_arrays)")
+    np.testing.assert_array_equal(read_table(path, label_column=-3).y, rows[:, 4])
+    np.testing.assert_array_equal(read_table(path, label_column="7").y, rows[:, 6])  # a name only: no index 7
+    np.testing.assert_array_equal(read_table(path, label_column=5).y, rows[:, 5])  # an int is an index
+    pandas = _csv(tmp_path / "pd.csv", "0,1,2,3,4,5,6", rows)  # names 0..n-1 are the indices
+    np.testing.assert_array_equal(read_table(pandas, label_column="4").y, rows[:, 4])

@@ -17,14 +17,15 @@ from deltaprop.images import load_image
 from deltaprop.serve.payload import reduce_image
 
 
-def _digits_model(path, *, dataset="digits.csv"):
+def _digits_model(path, *, dataset="digits.csv", scaling="auto"):
     """An 8x8 model as `deltaprop train --dataset digits.csv` makes one: one σ for all pixels,
-    μ within 0..16 (a white pixel is 16), the run's config recorded."""
+    μ within 0..16 (a white pixel is 16), the run's config recorded; with ``scaling="none"``
+    raw inputs, no input layer."""
     rng = np.random.default_rng(0)
-    scaler = dp.Standardization(rng.uniform(0, 8, 64), np.array([6.0]))
-    net = dp.Network([scaler, *dp.mlp([64, 12, 10], seed=0, dtype="float64").layers], dtype="float64")
+    scaler = [dp.Standardization(rng.uniform(0, 8, 64), np.array([6.0]))] if scaling == "auto" else []
+    net = dp.Network([*scaler, *dp.mlp([64, 12, 10], seed=0, dtype="float64").layers], dtype="float64")
     dp.save(net, path, class_names=[str(i) for i in range(10)],
-            extra={"config": {"dataset": dataset, "scaling": "auto"}, "dataset": dataset})
+            extra={"config": {"dataset": dataset, "scaling": scaling}, "dataset": dataset})
     return dp.load(path)
 
 
@@ -48,6 +49,7 @@ def test_an_8x8_model_reads_an_image_as_the_served_page_reads_a_drawing(tmp_path
     r = run_cli("predict", tmp_path / "m.safetensors", image, "--top", "10")
     assert r.returncode == 0, r.stderr
     assert "8x8" in r.stderr and "0 to 16" in r.stderr  # the reduction and the levels are said
+    assert "does not record" not in r.stderr
     shown = _shown(r.stdout.strip())
     want = net.predict_proba(reduce_image(load_image(image, "digit"), 8).reshape(1, 64) * (16 / 255))[0]
     assert shown == pytest.approx({str(c): float(p) for c, p in enumerate(want)}, abs=6e-5)
@@ -88,3 +90,30 @@ def test_a_model_whose_inputs_are_no_square_image_refuses_an_image_in_one_line(t
     assert r.returncode != 0 and r.stdout == ""
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "not a square image" in lines[0] and ".npy" in lines[0], r.stderr
+
+
+def test_a_model_that_records_no_input_range_says_which_levels_it_gets(tmp_path):
+    """`--scaling none` on a file of 0..16 digits leaves no input layer and no range in the
+    file: the image's 0..255 levels reached the model silently. Now predict says so, and
+    --levels 16 scales them to the model's levels."""
+    net = _digits_model(tmp_path / "m.safetensors", scaling="none")
+    image = _seven(tmp_path / "seven.png")
+    r = run_cli("predict", tmp_path / "m.safetensors", image, "--top", "10")
+    assert r.returncode == 0, r.stderr
+    assert "does not record the range" in r.stderr and "--levels" in r.stderr
+    reduced = reduce_image(load_image(image, "digit"), 8).reshape(1, 64)
+    as_is = net.predict_proba(reduced)[0]
+    assert _shown(r.stdout.strip()) == pytest.approx({str(c): float(p) for c, p in enumerate(as_is)}, abs=6e-5)
+    r = run_cli("predict", tmp_path / "m.safetensors", image, "--top", "10", "--levels", "16")
+    assert r.returncode == 0, r.stderr
+    assert "does not record" not in r.stderr and "0 to 16" in r.stderr
+    want = net.predict_proba(reduced * (16 / 255))[0]
+    assert _shown(r.stdout.strip()) == pytest.approx({str(c): float(p) for c, p in enumerate(want)}, abs=6e-5)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "x"])
+def test_levels_must_be_a_positive_number(tmp_path, value):
+    _digits_model(tmp_path / "m.safetensors", scaling="none")
+    r = run_cli("predict", tmp_path / "m.safetensors", _seven(tmp_path / "seven.png"), "--levels", value)
+    assert r.returncode != 0 and r.stdout == ""
+    assert r.stderr.strip().splitlines()[-1].startswith("deltaprop: error: --levels must be"), r.stderr

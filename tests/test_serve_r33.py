@@ -1,13 +1,19 @@
 """`deltaprop serve` and requests whose headers contradict themselves: two Content-Length
-headers that differ are a 400 at once, not a wait for a body that never comes."""
+headers that differ are a 400 at once, not a wait for a body that never comes. A model
+file that records no range of its training inputs is said to, not fed 0..255 silently."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
 
+import numpy as np
 import pytest
-from test_serve_http import running_server, save_model
+from test_serve_http import request, running_server, save_model
+
+import deltaprop as dp
 
 BODY = json.dumps({"pixels": [[0] * 28] * 28}).encode()
 
@@ -56,3 +62,58 @@ def test_a_content_length_repeated_with_the_same_value_is_read(tmp_path):
         status, out = _raw(server, [str(len(BODY)), str(len(BODY))])
     assert status == 200, out
     assert len(out["probabilities"]) == 10
+
+
+def _raw_digits_model(path):
+    """An 8x8 model trained with `--scaling none` on a file: no input layer, no range recorded."""
+    net = dp.mlp([64, 12, 10], seed=0, dtype="float64")
+    dp.save(net, path, class_names=[str(i) for i in range(10)],
+            extra={"config": {"dataset": "digits.csv", "scaling": "none"}, "dataset": "digits.csv"})
+
+
+def test_the_page_is_told_when_the_model_records_no_input_range(tmp_path):
+    """/api/model said levels_top 255 alike for a model that records its range and one that
+    records none; the page now has levels_known to say the second's levels are assumed."""
+    _raw_digits_model(tmp_path / "raw.safetensors")
+    save_model(tmp_path / "unit.safetensors")
+    with running_server(tmp_path / "raw.safetensors") as raw:
+        described = request(raw, "GET", "/api/model")[1]
+        script = request(raw, "GET", "/app.js")[1].decode()
+        pixels = np.zeros((8, 8))
+        pixels[1:7, 3:5] = 255
+        status, out, _ = request(raw, "POST", "/api/predict", {"pixels": pixels.tolist()})
+    with running_server(tmp_path / "unit.safetensors") as unit:
+        recorded = request(unit, "GET", "/api/model")[1]
+    assert described["image_side"] == 8 and described["levels_top"] == 255
+    assert described["levels_known"] is False and recorded["levels_known"] is True
+    assert "m.levels_known === false" in script and "does not record the range" in script
+    assert status == 200, out  # still answered, on the levels the page says it feeds
+    want = dp.load(tmp_path / "raw.safetensors").predict_proba(pixels.reshape(1, 64))[0]
+    assert out["probabilities"] == pytest.approx(want.tolist(), abs=1e-12)
+
+
+@pytest.mark.slow
+def test_the_page_says_it_feeds_0_to_255_to_a_model_that_records_no_range(tmp_path):
+    """In the browser: the preview's note says the levels are assumed, for that model only."""
+    import test_serve_browser as tsb  # skips where playwright or chromium is missing
+    from test_serve_browser import Watched
+
+    _raw_digits_model(tmp_path / "raw.safetensors")
+    save_model(tmp_path / "unit.safetensors")
+    notes = {}
+    chromium = tsb.CHROMIUM if os.path.exists(tsb.CHROMIUM) else shutil.which("chromium")
+    with tsb.playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=tsb.ARGS)
+        try:
+            for name, sizes in (("raw", "64 → 12 → 10"), ("unit", "784 → 16 → 10")):
+                with running_server(tmp_path / f"{name}.safetensors") as server:
+                    w = Watched(b, server.url.rstrip("/"))
+                    w.page.goto(server.url)
+                    w.page.wait_for_function("() => document.querySelector('#model-info').textContent"
+                                             f".includes('{sizes}')")
+                    notes[name] = w.page.inner_text("#preview-note")
+                    assert not w.errors, w.errors
+        finally:
+            b.close()
+    assert "does not record the range" in notes["raw"] and "0..255" in notes["raw"]
+    assert "does not record" not in notes["unit"]

@@ -110,3 +110,29 @@ def test_one_leading_scaling_layer_still_goes_to_torch_after_it():
     net = dp.Network([Rescaling(1 / 255), dp.Dense(3, 2), dp.Softmax()], seed=0)
     assert [m["module"] for m in export.torch_modules(net, scaled_inputs=True)] == ["Linear", "Softmax"]
     np.testing.assert_array_equal(export.torch_state_dict(net, scaled_inputs=True)["0.weight"], net.layers[1].W.value.T)
+
+
+# -- CLI: `deltaprop train ... | head` is no failed run ------------------------------------------
+def test_train_into_a_closed_pipe_finishes_the_run_and_exits_as_predict_does(tmp_path):
+    # The reader is gone before the first line (as `| head` after its lines): every print
+    # fails. The run was stopped as "failed", with resume advice and exit 1; it now trains on,
+    # writes its files and ends with predict's status for a closed stdout (141, as SIGPIPE).
+    import json
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "deltaprop.cli", "train", "--dataset", "parity", "--epochs", "1",
+                               "--out", str(out)], stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    for word in ("Broken pipe", "Traceback", "resume", "Exception ignored", "error"):
+        assert word not in done.stderr
+    assert json.loads((out / "run.json").read_text())["status"] == "done"
+    assert dp.load(out / "model.safetensors").n_outputs == 2
+    assert (out / "report.html").is_file() and (out / "checkpoint.safetensors").is_file()

@@ -38,7 +38,7 @@ from .data.npy import read_npy_header
 from .data.streaming import RowView
 from .distributed import StopVote
 from .gradcheck import gradcheck
-from .images import IMAGE_SIDE, load_image, model_image_side, model_levels_top, reduce_image
+from .images import IMAGE_SIDE, levels_recorded, load_image, model_image_side, model_levels_top, reduce_image
 from .images import STYLES as IMAGE_STYLES
 from .images import style_for as image_style_for
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
@@ -186,6 +186,10 @@ def _add_predict(sub) -> None:
                         "centred by mass), fashion (Fashion-MNIST's: trimmed, fitted in 28x28, gray levels kept), "
                         "as-is (only resized); auto (default) takes the style of the data the model was trained on, "
                         "and digit for a model that does not record it")
+    p.add_argument("--levels", default=None,
+                   help="the value a white pixel had in the model's raw training inputs, which an image's 0..255 "
+                        "levels are scaled to (16 for scikit-learn's 8x8 digits, 1 for inputs in [0, 1]); default: "
+                        "what the model file records, and 255 where it records nothing (trained with --scaling none)")
     p.set_defaults(handler=cmd_predict)
 
 
@@ -2044,6 +2048,7 @@ def _class_name(names, c: int) -> str:
 
 def cmd_predict(args) -> int:
     top = _int_option("--top", args.top)
+    top_level = _number_option("--levels", args.levels) if args.levels is not None else None
     mf = _read(args.model)
     net = mf.net
     paths = [Path(p) for p in args.inputs]
@@ -2057,7 +2062,13 @@ def cmd_predict(args) -> int:
     if images and side is not None and side != IMAGE_SIDE:
         _say(f"note: images are made into 28x28 levels, then reduced to this model's {side}x{side} (each pixel the "
              "mean of the area it covers), as deltaprop serve reduces drawings", err=True)
-    if images and side is not None and (top_level := model_levels_top(mf, side)) != 255.0:
+    if images and side is not None and top_level is None and not levels_recorded(mf):
+        _say("note: this model's file does not record the range of its raw training inputs (it has no input "
+             "scaling: trained with --scaling none, or saved without it), so the images' 0..255 levels reach it as "
+             "they are; for a model trained on other levels pass --levels (16 for 0..16, 1 for [0, 1])", err=True)
+    if top_level is None:
+        top_level = model_levels_top(mf, side) if side is not None else 255.0
+    if images and side is not None and top_level != 255.0:
         # images are 0..255 levels; the model's raw inputs were on another scale
         batches = [rows * (top_level / 255.0) if path in images else rows for path, rows in zip(paths, batches)]
         _say(f"note: this model's training inputs ran from 0 to {top_level:g}, so the images' 0..255 levels are "
@@ -2318,6 +2329,71 @@ def _os_error_line(exc: OSError) -> str:
 
 
 # -- entry point -----------------------------------------------------------------------------------
+#: Commands whose product is files written while they print: a reader of stdout going away
+#: (``train ... | head``) must not cut them short (see :class:`_StdoutOnClosedPipe`).
+_RUN_ON_CLOSED_STDOUT = ("train",)
+
+#: The exit status when stdout's reader went away: as if killed by SIGPIPE (128 + 13).
+_CLOSED_PIPE_STATUS = 128 + 13
+
+
+def _stdout_to_devnull(stream) -> None:
+    """Point ``stream``'s file descriptor at os.devnull (what is left to print goes nowhere)."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, stream.fileno())
+        finally:
+            os.close(devnull)
+
+
+class _StdoutOnClosedPipe:
+    """``sys.stdout`` while a command of :data:`_RUN_ON_CLOSED_STDOUT` runs: once the reader
+    has gone (a broken pipe), the rest goes to os.devnull and the command runs on, so a
+    training run finishes and writes its files; ``closed`` tells main to exit as
+    ``predict`` does then (:data:`_CLOSED_PIPE_STATUS`)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.closed = False
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def _gone(self) -> None:
+        self.closed = True
+        _stdout_to_devnull(self._stream)
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()  # what the pipe refused goes to os.devnull
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _run_command(args) -> int:
+    """The command's handler; for :data:`_RUN_ON_CLOSED_STDOUT`, a stdout closed by its reader
+    lets the command finish and gives :data:`_CLOSED_PIPE_STATUS` where it succeeded."""
+    if args.command not in _RUN_ON_CLOSED_STDOUT:
+        return int(args.handler(args))
+    guard = sys.stdout = _StdoutOnClosedPipe(sys.stdout)
+    try:
+        status = int(args.handler(args))
+    finally:
+        if sys.stdout is guard:
+            sys.stdout = guard._stream
+    return _CLOSED_PIPE_STATUS if guard.closed and status == 0 else status
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
@@ -2336,7 +2412,7 @@ def main(argv=None) -> int:
             parser.print_help()
             return 0
         args.argv = list(sys.argv[1:] if argv is None else argv)
-        return int(args.handler(args))
+        return _run_command(args)
     except _Shown as exc:
         _say(f"{PROG}: error: {exc}", err=True)
         return 1
@@ -2350,10 +2426,8 @@ def main(argv=None) -> int:
         _say(f"{PROG}: error: {_one_line(exc)}", err=True)
         return 1
     except BrokenPipeError:  # the reader (e.g. `| head`) went away: end quietly, as SIGPIPE would
-        with contextlib.suppress(OSError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        return 128 + 13
+        _stdout_to_devnull(sys.stdout)
+        return _CLOSED_PIPE_STATUS
     except OSError as exc:
         _say(_os_error_line(exc), err=True)
         return 1

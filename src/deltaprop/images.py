@@ -33,7 +33,7 @@ import numpy as np
 from .errors import DataError, FileFormatError
 
 __all__ = ["DATASET_STYLES", "IMAGE_SIDE", "MAX_PIXELS", "STYLES", "digit_from_bytes", "image_from_bytes",
-           "load_digit", "load_image", "model_image_side", "model_levels_top", "reduce_image",
+           "levels_recorded", "load_digit", "load_image", "model_image_side", "model_levels_top", "reduce_image",
            "style_for"]
 
 #: Refuse images with more pixels than this before decoding them (decompression bombs).
@@ -286,3 +286,22 @@ def model_levels_top(mf, side: int | None) -> float:
         return top
     low, high, spread = float(np.min(first.mean)), float(np.max(first.mean)), float(np.max(first.std))
     return next((t for t in _SMALL_LEVELS if low >= 0 and high <= t and spread <= t / 2), top)
+
+
+def levels_recorded(mf) -> bool:
+    """Whether the model file tells the range of the model's raw training inputs, so that
+    :func:`model_levels_top` knows it rather than assumes 255: an input layer (÷max
+    scaling, standardisation), or a run's config naming an image dataset deltaprop loads
+    (0..255 levels) or ``auto`` scaling (which adds no layer only for data in [0, 1]).
+    A model trained with ``--scaling none`` on a file of its own, or saved by the library
+    without its input scaling, records none."""
+    from .preprocessing import Rescaling, Standardization
+
+    if isinstance(mf.net.layers[0], (Rescaling, Standardization)):
+        return True
+    config = mf.extra.get("config")
+    if not isinstance(config, dict):
+        return False
+    dataset = config.get("dataset")
+    named = isinstance(dataset, str) and dataset.lower().replace("_", "-") in DATASET_STYLES
+    return named or config.get("scaling") == "auto"

@@ -79,8 +79,9 @@ def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = Non
     of column numbers ``0,1,...,n-1`` is one, and ``1,2,...,n`` where it cannot be a row; a
     first line of other numbers whose label is no class id while every other row's is one
     is refused as a header of numbers). Lines of only spaces are blank. ``label_column`` is the index
-    (negative counts from the end) or, with a header, the name of the label column; by
-    default a header name in :data:`LABEL_NAMES`, else (no header) the first or the last
+    (negative counts from the end) or, with a header, the name of the label column (a
+    string of digits that a header of numbers names another column by is refused as
+    ambiguous); by default a header name in :data:`LABEL_NAMES`, else (no header) the first or the last
     column, whichever holds class ids, else the last. The numbers are read as float64; x
     comes back uint8 when every feature value is a whole number in 0..255 (pixels, like
     MNIST), uint16 when they are whole numbers in 0..65535 (counts), both exact. Other
@@ -304,8 +305,20 @@ def _csv_header(path: Path) -> _Layout:
 
 
 def _named_column(path: Path, label_column: int | str, names: list[str] | None, n_cols: int) -> int:
+    """The index of the column ``label_column`` names: an int is an index; a string of
+    digits too, but for a header of numbers (``1,2,...,n``) that names another column so it
+    is refused as ambiguous, and one out of range that is a name is that column."""
     if isinstance(label_column, str) and label_column.strip().lstrip("-").isdigit():
-        label_column = int(label_column)
+        text, index = label_column.strip(), int(label_column)
+        named = names.index(text) if names is not None and text in names else None
+        if named is not None and not -n_cols <= index < n_cols:
+            return named
+        if named is not None and named != index % n_cols:
+            raise ConfigError(f"{path}: label column {text!r} is both the name of column {named + 1} of {n_cols} and "
+                              f"the index of another (0 first: the column named {names[index % n_cols]!r}); give "
+                              f"the one you mean as an index counted from the end: --label-column {named - n_cols} "
+                              f"for the column named {text!r} (label_column= in load_arrays)")
+        label_column = index
     if isinstance(label_column, str):
         if names is None or label_column not in names:
             raise ConfigError(f"{path}: no column named {label_column!r}"

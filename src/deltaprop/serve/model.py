@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, Error, ModelFileError, ShapeError
-from ..images import IMAGE_SIDE, style_for
+from ..images import IMAGE_SIDE, levels_recorded, style_for
 from ..images import model_image_side as image_side
 from ..images import model_levels_top as _levels_top
 from ..layers import Dense
@@ -56,6 +56,7 @@ class _Loaded:
     feature_names: tuple[str, ...] | None = None  # a CSV header's names of the input columns, where recorded
     value_names: tuple[str, ...] = ()  # a regressor's: its outputs' names (the target columns'), else y, y0, y1, ...
     side: int | None = IMAGE_SIDE  # the side of the square images the model takes (None: not images, a form)
+    levels_known: bool = True  # whether the file records the training inputs' range (images.levels_recorded)
 
     @property
     def version(self) -> str:
@@ -200,7 +201,7 @@ class ModelSource:
         side = image_side(mf)
         self._loaded = _Loaded(net, mf.training_loss(), names, scaling, mf.outputs, scaler, path, stamp or (0, 0),
                                epoch, mf.kind, style, _levels_top(mf, side), _feature_names(mf),
-                               _value_names(mf) if mf.outputs == "values" else (), side)
+                               _value_names(mf) if mf.outputs == "values" else (), side, levels_recorded(mf))
 
     def _current(self) -> _Loaded:
         """The loaded model, read again first if its file changed (caller holds the lock)."""
@@ -265,6 +266,8 @@ class ModelSource:
                 "value_names": list(m.value_names) if m.outputs == "values" else None,
                 "n_features": m.net.n_features, "image_input": image, "image_side": m.side,
                 "levels_top": m.levels_top if image else None,
+                # false: the file does not record its training inputs' range, so levels_top 255 is assumed
+                "levels_known": m.levels_known if image else None,
                 "features": None if image else list(m.feature_names or (f"x{i}" for i in range(m.net.n_features))),
                 # a form's starting values: the training inputs' mean where the model standardises them
                 "feature_means": None if image or m.scaler is None or not hasattr(m.scaler, "mean") else
