@@ -169,3 +169,56 @@ def test_files_that_end_together_get_no_note(trained, tmp_path):
     assert main(["report", str(out)]) == 0
     text = _text((out / "report.html").read_text(encoding="utf-8"))
     assert "4 epoch(s); last epoch (4)" in text and "history.csv ends" not in text
+
+
+# -- the training time of a session killed outright ------------------------------------------------
+class _Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def perf_counter(self):
+        return self.now
+
+    @staticmethod
+    def strftime(*args):
+        import time
+
+        return time.strftime(*args)
+
+
+def test_a_long_epoch_keeps_run_jsons_training_time_up_to_date(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    clock = _Clock()
+    monkeypatch.setattr(report, "time", clock)
+    out = tmp_path / "run"
+    out.mkdir()
+    writer = ReportWriter(out, {"command": ["deltaprop", "train"], "started": "now", "status": "training"})
+    state = SimpleNamespace(history=SimpleNamespace(records=[]), net=SimpleNamespace(layers=[]), threads=1)
+    writer.on_train_begin(state)
+    for _ in range(120):  # one epoch of 120 one-second steps, not over yet when the process is killed
+        clock.now += 1.0
+        writer.on_batch_end(state, 20, 0.5)
+    facts = _facts(out)  # what a SIGKILL now leaves
+    assert facts["status"] == "training"
+    assert 120 - getattr(report, "TIMING_INTERVAL", 5.0) <= facts["training_seconds"] <= 120
+    assert facts["sessions"][-1]["training_seconds"] == facts["training_seconds"]
+
+
+def test_run_jsons_training_time_is_kept_up_to_date_while_the_page_waits(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    clock = _Clock()
+    monkeypatch.setattr(report, "time", clock)
+    out = tmp_path / "run"
+    out.mkdir()
+    writer = ReportWriter(out, {"command": ["deltaprop", "train"], "started": "now", "status": "training"})
+    state = SimpleNamespace(history=SimpleNamespace(records=[]), net=SimpleNamespace(layers=[]), threads=1)
+    writer.on_train_begin(state)
+    for epoch in range(1, 61):  # two-second epochs; the page waits 100 s between writes (a slow one)
+        clock.now += 2.0
+        writer.on_batch_end(state, 20, 0.5)
+        state.history.records.append({"epoch": epoch, "loss": 0.5})
+        writer.on_epoch_end(state)
+        writer.gap = 100.0
+    assert 120 - getattr(report, "TIMING_INTERVAL", 5.0) - 2 <= _facts(out)["training_seconds"] <= 120

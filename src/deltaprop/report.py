@@ -46,6 +46,10 @@ REFRESH_SECONDS = 5
 REPORT_INTERVAL = 2.0
 #: the largest share of a run's time its report may take while training
 REPORT_TIME_SHARE = 0.05
+#: While training, run.json's timing is brought up to date at least this often in seconds
+#: (after a batch, between the page's writes and within a long epoch), so a process killed
+#: outright leaves a training time short by at most about this much.
+TIMING_INTERVAL = 5.0
 #: The most confidently wrong test examples shown.
 WRONG_EXAMPLES = 16
 #: First-layer units drawn as images (the first ones, in order).
@@ -509,7 +513,9 @@ class ReportWriter(Callback):
     training. Writing grows with the epochs (every chart holds them all), so after a write
     that took ``w`` seconds the next waits at least ``w·(1 − s)/s`` (``s`` =
     :data:`REPORT_TIME_SHARE`): a long run spends at most that share of its time on its
-    report (``interval=0``: every epoch). :meth:`finish` writes the final version with the test results and the timing.
+    report (``interval=0``: every epoch). Between those writes, and within an epoch,
+    run.json alone is rewritten with the timing every :data:`TIMING_INTERVAL` seconds.
+    :meth:`finish` writes the final version with the test results and the timing.
 
     A run trained by several processes, or sessions (``deltaprop train --resume``;
     ``earlier``: the run.json the earlier ones wrote), keeps each session's command, start,
@@ -525,6 +531,7 @@ class ReportWriter(Callback):
         self.interval = interval
         self.started = time.perf_counter()
         self.last_write = -math.inf
+        self.last_timing = -math.inf  # run.json's last write
         self.train_started: float | None = None
         self.trained = 0.0  # seconds of this session's finished fits
         self.records: list = []
@@ -563,7 +570,7 @@ class ReportWriter(Callback):
             self._time_facts()
             write_run_files(self.out, self.records, self.facts)
             write_report(self.out, self.records, self.facts, weights=self.weights)
-        self.last_write = time.perf_counter()
+        self.last_write = self.last_timing = time.perf_counter()
         took = self.last_write - began
         if self.interval > 0:  # interval=0 asks for every epoch, whatever it costs
             self.gap = max(self.interval, took * (1 - REPORT_TIME_SHARE) / REPORT_TIME_SHARE)
@@ -586,6 +593,19 @@ class ReportWriter(Callback):
             self.trained += time.perf_counter() - self.train_started
             self.train_started = None
         self._time_facts()
+
+    def on_batch_end(self, state, batch_size, batch_loss):
+        if time.perf_counter() - self.last_timing >= TIMING_INTERVAL:
+            self._write_timing()
+
+    def _write_timing(self) -> None:
+        """run.json alone (a small file), with this session's training time so far."""
+        from .runlock import writing
+
+        with writing(self.out):
+            self._time_facts()
+            atomic_write_bytes(self.out / "run.json", json.dumps(self.facts, indent=1).encode())
+        self.last_timing = time.perf_counter()
 
     def on_epoch_end(self, state):
         if time.perf_counter() - self.last_write >= self.gap:
