@@ -288,9 +288,10 @@ class _Layout(NamedTuple):
 def _csv_header(path: Path) -> _Layout:
     """The file's :class:`_Layout`. The header is the first line that is not all numbers
     (nor numbers with missing values, a data row), or ``np.savetxt``'s ``# name,name,...``
-    comment just above numeric rows, or a row of column numbers ``0,1,...,n-1`` (pandas writes integer column names so), or ``1,2,...,n``
-    above :data:`_MIN_ROWS_FOR_ID` rows or more that it could not be one of (a number
-    outside its column's range widened by its width: 785 above pixels of 0..255)."""
+    comment just above numeric rows, or a row of column numbers ``0,1,...,n-1`` (pandas
+    writes integer column names so), or ``1,2,...,n`` above :data:`_MIN_ROWS_FOR_ID` rows
+    or more that it could not be one of (a number outside its column's range widened by
+    its width: 785 above pixels of 0..255)."""
     comments, first = _first_lines(path)
     if not first.strip():
         raise FileFormatError(f"{path}: the CSV file is empty (or starts with a blank line).")
