@@ -38,8 +38,8 @@ from .data.npy import read_npy_header
 from .data.streaming import RowView
 from .distributed import StopVote
 from .gradcheck import gradcheck
+from .images import IMAGE_SIDE, levels_recorded, load_image, model_image_side, model_levels_top, reduce_image
 from .images import STYLES as IMAGE_STYLES
-from .images import load_image
 from .images import style_for as image_style_for
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
 from .network import Network, mlp
@@ -53,7 +53,6 @@ from .serialization import (
     ModelFile,
     class_probabilities,
     decided_classes,
-    image_levels_top,
     is_one_class,
     load_checkpoint,
     read_model,
@@ -183,10 +182,15 @@ def _add_predict(sub) -> None:
                    help="images (PNG/JPEG, any size) or .npy files of raw feature rows; several may be given")
     p.add_argument("--top", default="3", help="how many classes to list per input (default 3)")
     p.add_argument("--images", default="auto", choices=("auto", *IMAGE_STYLES),
-                   help="how an image becomes 28x28 inputs: digit (MNIST's: cropped to the ink, fitted in 20x20, "
+                   help="how an image becomes 28x28 levels (then reduced to the side of a model of smaller square "
+                        "images, 8x8 say, as serve does): digit (MNIST's: cropped to the ink, fitted in 20x20, "
                         "centred by mass), fashion (Fashion-MNIST's: trimmed, fitted in 28x28, gray levels kept), "
                         "as-is (only resized); auto (default) takes the style of the data the model was trained on, "
                         "and digit for a model that does not record it")
+    p.add_argument("--levels", default=None,
+                   help="the value a white pixel had in the model's raw training inputs, which an image's 0..255 "
+                        "levels are scaled to (16 for scikit-learn's 8x8 digits, 1 for inputs in [0, 1]); default: "
+                        "what the model file records, and 255 where it records nothing (trained with --scaling none)")
     p.set_defaults(handler=cmd_predict)
 
 
@@ -1743,7 +1747,8 @@ def _earlier_model_note(out: Path) -> str | None:
         return f"{earlier}: the run is training again, and its model is written when it ends"
     if status == "diverged":
         return f"{earlier}: the run diverged after it; its last good checkpoint is {checkpoint}"
-    stopped = "was interrupted" if status in ("training", "interrupted") else "failed to write its files"
+    stopped = {"interrupted": "was interrupted", "failed": "failed to write its files"}.get(
+        status, "ended without recording how (killed, or its last files could not be written)")
     return (f"{earlier}: the run {stopped} after it; give {checkpoint} for the run as it stands, or finish it "
             f"with: {PROG} train --resume {out}")
 
@@ -1941,14 +1946,21 @@ def _read_npy(path: Path) -> np.ndarray:
     return arr
 
 
-def _image_style(mf: ModelFile, choice: str) -> str:
-    """The style images are read in for this model: ``choice``, or with ``auto`` the style
-    of the data it was trained on (digit when the file does not say)."""
+def _image_style(mf: ModelFile, choice: str, side: int = IMAGE_SIDE) -> str:
+    """The style images are read in for this model of ``side`` x ``side`` images:
+    ``choice``, or with ``auto`` the style of the data it was trained on (digit when the
+    file does not say, and for smaller images of other data: the style the serve page
+    draws them in)."""
     if choice != "auto":
         return choice
     config = mf.extra.get("config")
     dataset = config.get("dataset") if isinstance(config, dict) else None
     style = image_style_for(dataset)
+    if style is None and side != IMAGE_SIDE:
+        _say(f"note: this model was trained on {dataset}, not on MNIST or Fashion-MNIST; images are read as digits "
+             "(cropped to the ink, fitted in 20x20, centred by mass), as deltaprop serve draws them for it; "
+             "--images fashion or --images as-is reads them otherwise", err=True)
+        return "digit"
     if style is None:
         raise ConfigError(f"this model was trained on {dataset}, not on MNIST or Fashion-MNIST, so how its images "
                           "were made into 784 inputs is not known: say it with --images digit (cropped, fitted in "
@@ -1973,8 +1985,9 @@ def _check_not_prescaled(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
                     + save.format(top=top))
 
 
-def _rows_of(path: Path, n_features: int, style: str = "digit") -> np.ndarray:
-    """The raw input rows in one INPUT: an image (28x28 inputs made in ``style``) or a .npy file."""
+def _rows_of(path: Path, n_features: int, style: str = "digit", side: int | None = IMAGE_SIDE) -> np.ndarray:
+    """The raw input rows in one INPUT: an image (28x28 levels made in ``style``, reduced
+    to the model's ``side`` x ``side`` as deltaprop serve reduces drawings) or a .npy file."""
     if path.suffix.lower() != ".npy":
         if not path.exists():
             raise DataError(f"{path}: no such file")
@@ -1982,12 +1995,12 @@ def _rows_of(path: Path, n_features: int, style: str = "digit") -> np.ndarray:
             raise DataError(f"{path}: predict reads rows from a .npy file or one image; to score a labelled "
                             f"file use: {PROG} evaluate MODEL --dataset {path}; for rows without labels save them "
                             "with np.save('rows.npy', rows)")
-        if n_features != 784:
-            raise ShapeError(f"{path}: images become 28x28 = 784 inputs, but this model takes {n_features}; "
-                             "give a .npy file of rows instead")
-        return load_image(path, style).reshape(1, 784)
+        if side is None:
+            raise ShapeError(f"{path}: this model's {n_features} inputs are not a square image of at least 8x8 pixels "
+                             "(a table's columns), so an image cannot be its input; give a .npy file of rows instead")
+        return reduce_image(load_image(path, style), side).reshape(1, side * side)
     raw = _read_npy(path)
-    if raw.ndim == 1 or (raw.shape == (28, 28) and n_features == 784):
+    if raw.ndim == 1 or (side is not None and raw.shape == (side, side)):
         rows = raw.reshape(1, -1)
     elif raw.ndim >= 2:
         rows = raw.reshape(len(raw), -1)
@@ -2038,15 +2051,27 @@ def _class_name(names, c: int) -> str:
 
 def cmd_predict(args) -> int:
     top = _int_option("--top", args.top)
+    top_level = _number_option("--levels", args.levels) if args.levels is not None else None
     mf = _read(args.model)
     net = mf.net
     paths = [Path(p) for p in args.inputs]
     images = [p for p in paths if p.suffix.lower() not in (".npy", ".csv", ".txt", ".npz")]
-    style = _image_style(mf, args.images) if images and net.n_features == 784 else "digit"
-    batches = [_rows_of(path, net.n_features, style) for path in paths]  # every input is checked before any output
+    side = model_image_side(mf)  # None: no image (a table's row)
+    style = _image_style(mf, args.images, side) if images and side is not None else "digit"
+    batches = [_rows_of(path, net.n_features, style, side) for path in paths]  # every input is checked before any output
     for path, rows in zip(paths, batches):
-        _check_not_prescaled(mf, path, rows)
-    if images and net.n_features == 784 and (top_level := image_levels_top(mf)) != 255.0:
+        if path not in images:  # an image's levels are 0..255, scaled below
+            _check_not_prescaled(mf, path, rows)
+    if images and side is not None and side != IMAGE_SIDE:
+        _say(f"note: images are made into 28x28 levels, then reduced to this model's {side}x{side} (each pixel the "
+             "mean of the area it covers), as deltaprop serve reduces drawings", err=True)
+    if images and side is not None and top_level is None and not levels_recorded(mf):
+        _say("note: this model's file does not record the range of its raw training inputs (it has no input "
+             "scaling: trained with --scaling none, or saved without it), so the images' 0..255 levels reach it as "
+             "they are; for a model trained on other levels pass --levels (16 for 0..16, 1 for [0, 1])", err=True)
+    if top_level is None:
+        top_level = model_levels_top(mf, side) if side is not None else 255.0
+    if images and side is not None and top_level != 255.0:
         # images are 0..255 levels; the model's raw inputs were on another scale
         batches = [rows * (top_level / 255.0) if path in images else rows for path, rows in zip(paths, batches)]
         _say(f"note: this model's training inputs ran from 0 to {top_level:g}, so the images' 0..255 levels are "
@@ -2307,6 +2332,71 @@ def _os_error_line(exc: OSError) -> str:
 
 
 # -- entry point -----------------------------------------------------------------------------------
+#: Commands whose product is files written while they print: a reader of stdout going away
+#: (``train ... | head``) must not cut them short (see :class:`_StdoutOnClosedPipe`).
+_RUN_ON_CLOSED_STDOUT = ("train",)
+
+#: The exit status when stdout's reader went away: as if killed by SIGPIPE (128 + 13).
+_CLOSED_PIPE_STATUS = 128 + 13
+
+
+def _stdout_to_devnull(stream) -> None:
+    """Point ``stream``'s file descriptor at os.devnull (what is left to print goes nowhere)."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, stream.fileno())
+        finally:
+            os.close(devnull)
+
+
+class _StdoutOnClosedPipe:
+    """``sys.stdout`` while a command of :data:`_RUN_ON_CLOSED_STDOUT` runs: once the reader
+    has gone (a broken pipe), the rest goes to os.devnull and the command runs on, so a
+    training run finishes and writes its files; ``closed`` tells main to exit as
+    ``predict`` does then (:data:`_CLOSED_PIPE_STATUS`)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.closed = False
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def _gone(self) -> None:
+        self.closed = True
+        _stdout_to_devnull(self._stream)
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()  # what the pipe refused goes to os.devnull
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _run_command(args) -> int:
+    """The command's handler; for :data:`_RUN_ON_CLOSED_STDOUT`, a stdout closed by its reader
+    lets the command finish and gives :data:`_CLOSED_PIPE_STATUS` where it succeeded."""
+    if args.command not in _RUN_ON_CLOSED_STDOUT:
+        return int(args.handler(args))
+    guard = sys.stdout = _StdoutOnClosedPipe(sys.stdout)
+    try:
+        status = int(args.handler(args))
+    finally:
+        if sys.stdout is guard:
+            sys.stdout = guard._stream
+    return _CLOSED_PIPE_STATUS if guard.closed and status == 0 else status
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
@@ -2325,7 +2415,7 @@ def main(argv=None) -> int:
             parser.print_help()
             return 0
         args.argv = list(sys.argv[1:] if argv is None else argv)
-        return int(args.handler(args))
+        return _run_command(args)
     except _Shown as exc:
         _say(f"{PROG}: error: {exc}", err=True)
         return 1
@@ -2339,10 +2429,8 @@ def main(argv=None) -> int:
         _say(f"{PROG}: error: {_one_line(exc)}", err=True)
         return 1
     except BrokenPipeError:  # the reader (e.g. `| head`) went away: end quietly, as SIGPIPE would
-        with contextlib.suppress(OSError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        return 128 + 13
+        _stdout_to_devnull(sys.stdout)
+        return _CLOSED_PIPE_STATUS
     except OSError as exc:
         _say(_os_error_line(exc), err=True)
         return 1

@@ -572,6 +572,10 @@ def _torch_layers(net: Network, scaled_inputs: bool) -> tuple[list[Layer], list[
     k = 0
     while k < len(net.layers) and net.layers[k].type_name in PREPROCESSING:
         k += 1
+    if k > 1:  # the module's inputs would need every one applied, which no message or file says
+        raise ExportError(f"the network starts with {k} input-scaling layers ("
+                          f"{', '.join(type(layer).__name__ for layer in net.layers[:k])}); a PyTorch module after "
+                          "them takes inputs scaled by one: fold them into a single Rescaling or Standardization")
     if k and not scaled_inputs:
         raise ExportError(f"layer 0 ({type(net.layers[0]).__name__}) scales raw inputs and has no PyTorch module; pass "
                           f"scaled_inputs=True for the module after it, and apply {describe_inputs(net)} to its inputs")
@@ -607,7 +611,9 @@ def to_torch(net: Network, *, scaled_inputs: bool = False):
     """An ``nn.Sequential`` (in eval mode) computing ``net.predict_proba``: ``Linear`` with
     ``weight = Wᵀ``, ``bias = b`` in the network's dtype, and PyTorch's own activations.
     A network that starts with input scaling (Rescaling, Standardization) is refused unless
-    ``scaled_inputs=True``: the module then starts after them and takes scaled inputs."""
+    ``scaled_inputs=True``: the module then starts after that layer and takes scaled inputs.
+    Two or more scaling layers in a row are refused either way (as :func:`export_torch` does):
+    fold them into one."""
     torch = _require_torch("to_torch")
     dtype = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[net.dtype]
     modules = []

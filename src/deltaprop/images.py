@@ -14,6 +14,11 @@ stored input scaling applies unchanged:
   the ink to full white.
 * ``"as-is"``: the gray levels resized to 28x28, nothing else; for images already made
   like the training data (a saved test image, say).
+
+A model of smaller square images (:func:`model_image_side`: 8x8 digits, say) gets the
+28x28 image reduced to its side (:func:`reduce_image`), and the levels of a white pixel
+in its training inputs (:func:`model_levels_top`) say how 0..255 is scaled: ``deltaprop
+predict`` and ``deltaprop serve`` both make their inputs with these.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ import numpy as np
 
 from .errors import DataError, FileFormatError
 
-__all__ = ["DATASET_STYLES", "MAX_PIXELS", "STYLES", "digit_from_bytes", "image_from_bytes", "load_digit",
-           "load_image", "style_for"]
+__all__ = ["DATASET_STYLES", "IMAGE_SIDE", "MAX_PIXELS", "STYLES", "digit_from_bytes", "image_from_bytes",
+           "levels_recorded", "load_digit", "load_image", "model_image_side", "model_levels_top", "reduce_image",
+           "style_for"]
 
 #: Refuse images with more pixels than this before decoding them (decompression bombs).
 MAX_PIXELS = 40_000_000
@@ -39,6 +45,10 @@ MAX_IMAGE_BYTES = 256 << 20
 #: Centred at 13.5, only 17% of MNIST's own test digits came through :func:`to_mnist`
 #: unchanged (68% at 14) and a trained network's accuracy on them fell from 0.94 to 0.90.
 MNIST_CENTRE = 14.0
+#: The side of the images every style makes; a model of smaller square images gets them reduced to its side.
+IMAGE_SIDE = 28
+#: Top levels a small image's pixels may run to, other than 1 and 255: scikit-learn's 8x8 digits run 0..16.
+_SMALL_LEVELS = (16.0,)
 
 
 def _decode(path: str | Path, source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -228,3 +238,70 @@ def image_from_bytes(data: bytes, style: str = "digit", *, name: str = "the imag
 def digit_from_bytes(data: bytes, *, name: str = "the image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """:func:`load_digit` for an image held in memory."""
     return image_from_bytes(data, "digit", name=name, max_pixels=max_pixels)
+
+
+# -- an image as a model's inputs: `deltaprop predict` and `deltaprop serve` both use these --------------------
+def reduce_image(image: np.ndarray, side: int) -> np.ndarray:
+    """A (n, n) image → float64 (side, side) of the same 0..255 levels, each pixel the mean
+    of the area of the image it covers (as 8x8 digits count the ink of blocks of a larger
+    bitmap): ``A image Aᵀ`` with ``A[i, j]`` the share of pixel j's span [j, j + 1) in
+    [i n/side, (i + 1) n/side), divided by n/side. The image itself when side is n."""
+    n = image.shape[0]
+    if side == n:
+        return image
+    edges = np.arange(side + 1) * (n / side)
+    lo, hi = np.arange(n), np.arange(n) + 1.0
+    overlap = np.clip(np.minimum(hi, edges[1:, None]) - np.maximum(lo, edges[:-1, None]), 0.0, None)
+    a = overlap / (n / side)
+    return np.clip(a @ np.asarray(image, dtype=np.float64) @ a.T, 0.0, 255.0)
+
+
+def model_image_side(mf) -> int | None:
+    """The side of the square images the model of the :class:`~deltaprop.serialization.ModelFile`
+    ``mf`` takes, or None when its inputs are no image: 28 for 784 inputs; else a square of
+    at least 8x8 inputs the model does not standardise one by one, as a table's columns
+    (the rule :func:`deltaprop.plots.samples_problem` draws rows as images by)."""
+    import math
+
+    from .plots import samples_problem
+
+    n = mf.net.n_features
+    if n == IMAGE_SIDE * IMAGE_SIDE:
+        return IMAGE_SIDE
+    return math.isqrt(n) if samples_problem(n, net=mf.net) is None else None
+
+
+def model_levels_top(mf, side: int | None) -> float:
+    """The value a white pixel had in the model's raw training inputs, which an image's
+    0..255 levels are scaled to: :func:`~deltaprop.serialization.image_levels_top`, and for
+    images of another side than 28 standardised with μ in [0, T] and σ ≤ T/2 (data in
+    [0, T] has no larger σ) for T in :data:`_SMALL_LEVELS` (not 1: that is 1 already), T:
+    the 0..16 levels of scikit-learn's 8x8 digits standardise so, 8-bit levels do not."""
+    from .preprocessing import Standardization
+    from .serialization import image_levels_top
+
+    top = image_levels_top(mf)
+    first = mf.net.layers[0]
+    if side in (None, IMAGE_SIDE) or top != 255.0 or not isinstance(first, Standardization):
+        return top
+    low, high, spread = float(np.min(first.mean)), float(np.max(first.mean)), float(np.max(first.std))
+    return next((t for t in _SMALL_LEVELS if low >= 0 and high <= t and spread <= t / 2), top)
+
+
+def levels_recorded(mf) -> bool:
+    """Whether the model file tells the range of the model's raw training inputs, so that
+    :func:`model_levels_top` knows it rather than assumes 255: an input layer (÷max
+    scaling, standardisation), or a run's config naming an image dataset deltaprop loads
+    (0..255 levels) or ``auto`` scaling (which adds no layer only for data in [0, 1]).
+    A model trained with ``--scaling none`` on a file of its own, or saved by the library
+    without its input scaling, records none."""
+    from .preprocessing import Rescaling, Standardization
+
+    if isinstance(mf.net.layers[0], (Rescaling, Standardization)):
+        return True
+    config = mf.extra.get("config")
+    if not isinstance(config, dict):
+        return False
+    dataset = config.get("dataset")
+    named = isinstance(dataset, str) and dataset.lower().replace("_", "-") in DATASET_STYLES
+    return named or config.get("scaling") == "auto"

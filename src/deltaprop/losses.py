@@ -77,6 +77,7 @@ class Loss(BufferOwner, ABC):
     # by :meth:`prepare_targets` first. ``weights``: one number a row.
     def value(self, a: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
         """``L = (1/n) Σ_i ℓ_i``, or ``(1/n) Σ_i w_i ℓ_i`` with row ``weights`` (shape ``(n,)``)."""
+        _some_rows(a)
         y = self._target_rows(a, y)
         if weights is None:
             return float(self._terms(a, y).sum(dtype=np.float64)) / a.shape[0]
@@ -91,6 +92,7 @@ class Loss(BufferOwner, ABC):
 
         The array returned is the loss's own buffer, overwritten by its next call (a
         training step allocates nothing): copy it to keep it."""
+        _some_rows(a)
         g = self._gradient(a, self._target_rows(a, y))
         if weights is not None:
             g *= self._row_weights(a, weights)[:, None]
@@ -121,6 +123,7 @@ class Loss(BufferOwner, ABC):
     def fused_delta(self, last_layer: Layer, a: np.ndarray, y: np.ndarray,
                     weights: np.ndarray | None = None) -> np.ndarray | None:
         """``∂L/∂z`` at the input of ``last_layer`` when it has a cheap closed form, else None."""
+        _some_rows(a)
         delta = self._fused_delta(last_layer, a, self._target_rows(a, y))
         if delta is not None and weights is not None:
             delta *= self._row_weights(a, weights)[:, None]
@@ -136,6 +139,13 @@ class Loss(BufferOwner, ABC):
 
     def _fused_delta(self, last_layer: Layer, a: np.ndarray, y: np.ndarray) -> np.ndarray | None:
         return None
+
+
+def _some_rows(a: np.ndarray) -> None:
+    """Refuse outputs of no rows: the mean ``(1/n) Σ_i ℓ_i`` and its gradient are 0/0 at ``n = 0``."""
+    if a.ndim < 1 or a.shape[0] == 0:
+        raise ShapeError(f"the outputs a have no rows (shape {a.shape}): a loss is a mean over rows, (1/n) Σ_i ℓ_i, "
+                         "undefined for n = 0; give at least one row")
 
 
 def targets_as_rows(y, n_outputs: int, dtype, *, allow_real: bool) -> np.ndarray:

@@ -62,12 +62,21 @@ def _ids(name: str, y) -> np.ndarray:
     return y.astype(np.int64)
 
 
+def _some(n: int, what: str) -> None:
+    """Refuse ``n = 0`` examples: a share of none is undefined (0/0), not a score of 0."""
+    if not n:
+        raise DataError(f"y_true and y_pred hold no labels: {what} of no examples is undefined (0/0); "
+                        "give at least one example")
+
+
 def accuracy(y_true, y_pred) -> float:
-    """Share of examples whose predicted class equals the true class."""
+    """Share of examples whose predicted class equals the true class, ``(1/n) Σ_i [t_i = p_i]``;
+    no examples (``n = 0``) are refused, as scikit-learn's ``accuracy_score`` does."""
     t, p = _ids("y_true", y_true), _ids("y_pred", y_pred)
     if t.shape != p.shape:
         raise ShapeError(f"y_true has {t.size} labels but y_pred has {p.size}")
-    return float(np.mean(t == p)) if t.size else 0.0
+    _some(t.size, "the accuracy")
+    return float(np.mean(t == p))
 
 
 def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> np.ndarray:
@@ -99,7 +108,11 @@ def _names(class_names) -> list[str]:
 
 @dataclass
 class ClassReport:
-    """Per-class precision ``C_ii / Σ_j C_ji``, recall ``C_ii / Σ_j C_ij`` and F1 (0 where undefined)."""
+    """Per-class precision ``C_ii / Σ_j C_ji``, recall ``C_ii / Σ_j C_ij`` and F1. Where a
+    denominator is 0 (a class never predicted: precision; a class absent from ``y_true``:
+    recall) the score is undefined and shown as 0, as scikit-learn's ``zero_division``
+    default does; :meth:`table` marks those with ``*`` and says why. ``predicted``: how often
+    each class was predicted, ``Σ_j C_ji``."""
 
     precision: np.ndarray
     recall: np.ndarray
@@ -107,15 +120,30 @@ class ClassReport:
     support: np.ndarray
     accuracy: float
     class_names: tuple[str, ...]
+    predicted: np.ndarray | None = None
 
     def table(self) -> str:
         w = max([len("class")] + [len(c) for c in self.class_names])
+        never = self.predicted == 0 if self.predicted is not None else np.zeros(len(self.class_names), dtype=bool)
+        absent = self.support == 0
         lines = [f"{'class'.ljust(w)}  precision  recall  f1      support"]
         for i, name in enumerate(self.class_names):
-            scores = f"{self.precision[i]:9.4f}  {self.recall[i]:6.4f}  {self.f1[i]:6.4f}"
+            p_mark, r_mark = "*" if never[i] else " ", "*" if absent[i] else " "
+            scores = f"{self.precision[i]:9.4f}{p_mark} {self.recall[i]:6.4f}{r_mark} {self.f1[i]:6.4f}"
             lines.append(f"{name.ljust(w)}  {scores}  {int(self.support[i]):7d}")
         lines.append(f"accuracy {self.accuracy:.4f} on {int(self.support.sum())} examples")
+        if never.any():
+            lines.append(f"* precision of {_listed(self.class_names, never)}: never predicted, so 0/0, undefined "
+                         "and shown as 0")
+        if absent.any():
+            lines.append(f"* recall of {_listed(self.class_names, absent)}: not in y_true (support 0), so 0/0, "
+                         "undefined and shown as 0")
         return "\n".join(lines)
+
+
+def _listed(names, which: np.ndarray) -> str:
+    chosen = [n for n, w in zip(names, which) if w]
+    return ("class " if len(chosen) == 1 else "classes ") + ", ".join(chosen)
 
 
 def classification_report(y_true, y_pred, n_classes: int | None = None, class_names=None) -> ClassReport:
@@ -131,8 +159,9 @@ def classification_report(y_true, y_pred, n_classes: int | None = None, class_na
     if len(names) != cm.shape[0]:
         raise ShapeError(f"class_names has {len(names)} names for {cm.shape[0]} classes; give one name a class "
                          "(and n_classes= when some class appears in neither y_true nor y_pred)")
-    acc = float(tp.sum() / cm.sum()) if cm.sum() else 0.0
-    return ClassReport(precision, recall, f1, actual, acc, names)
+    _some(int(cm.sum()), "a report")
+    acc = float(tp.sum() / cm.sum())
+    return ClassReport(precision, recall, f1, actual, acc, names, predicted)
 
 
 def confusion_table(cm: np.ndarray, class_names=None) -> str:

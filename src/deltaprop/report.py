@@ -46,6 +46,10 @@ REFRESH_SECONDS = 5
 REPORT_INTERVAL = 2.0
 #: the largest share of a run's time its report may take while training
 REPORT_TIME_SHARE = 0.05
+#: While training, run.json's timing is brought up to date at least this often in seconds
+#: (after a batch, between the page's writes and within a long epoch), so a process killed
+#: outright leaves a training time short by at most about this much.
+TIMING_INTERVAL = 5.0
 #: The most confidently wrong test examples shown.
 WRONG_EXAMPLES = 16
 #: First-layer units drawn as images (the first ones, in order).
@@ -316,6 +320,8 @@ def read_run(out: Path) -> dict[str, Any]:
                                 f"network has {layers} layers (diagnostics.csv)")
     for r in records:
         r["epoch"] = int(r["epoch"])
+    records, note = _common_epochs(records, diagnostics)
+    for r in records:
         r["diagnostics"] = diagnostics.get(r["epoch"])
         r["alerts"] = alerts.get(r["epoch"], [])
     facts = _read_json(out / "run.json") or {"status": "unknown"}
@@ -332,7 +338,32 @@ def read_run(out: Path) -> dict[str, Any]:
     if unfinished:  # evaluation.json and model.safetensors, if any, are of an earlier session's model
         evaluation = None
     return {"records": records, "facts": facts, "evaluation": evaluation,
-            "weights": _first_layer_weights(out, checkpoint_first=unfinished)}
+            "weights": _first_layer_weights(out, checkpoint_first=unfinished), "note": note}
+
+
+def _common_epochs(records, diagnostics: dict[int, Any]) -> tuple[list, str | None]:
+    """The history records of the epochs diagnostics.csv holds too, and a line saying which
+    epochs were left out (None: the files end at the same epoch). While a run trains,
+    history.csv is written with its checkpoint and diagnostics.csv and alerts.csv with its
+    report, each every few seconds, so a run killed outright leaves one ending before the
+    other: epochs past diagnostics.csv's last have no diagnostics and no alerts recorded,
+    which the page would show as none."""
+    if not diagnostics:
+        return records, None  # a run that records no diagnostics, or none written yet
+    last_history = records[-1]["epoch"] if records else 0
+    last_diagnostics = max(diagnostics)
+    if last_history == last_diagnostics:
+        return records, None
+    common = min(last_history, last_diagnostics)
+    kept = [r for r in records if r["epoch"] <= common]
+    history_words = f"ends at epoch {last_history}" if records else "holds no epoch"
+    note = (f"history.csv {history_words} but diagnostics.csv and alerts.csv at epoch {last_diagnostics}: they are "
+            "written at different moments while the run trains, and it stopped (or is training) between those "
+            f"writes. This page shows the epochs all three hold ({f'up to {common}' if common else 'none'})")
+    if last_history > common:
+        note += (f"; epochs {common + 1} to {last_history} are in history.csv and the checkpoint, with no diagnostics "
+                 "or alerts recorded")
+    return kept, note
 
 
 #: run.json statuses of a run whose last session wrote no model: its curves end at the last
@@ -445,25 +476,34 @@ def _first_layer_weights(out: Path, *, checkpoint_first: bool = False) -> np.nda
 
 def rebuild(out) -> Path:
     """Write ``report.html`` in the run folder ``out`` again from its files. A run.json
-    that says training while no process holds the folder's lock is of a run that was
-    killed: it is shown interrupted (the page does not reload). A run that is not done shows
+    that says training while no process holds the folder's lock is of a run that ended
+    without recording it (killed, or its last files could not be written): it is shown
+    interrupted and says so (the page does not reload). A run that is not done shows
     no test results and its checkpoint's weights, as its own report did (see
-    :data:`UNFINISHED`)."""
-    from .runlock import is_held
+    :data:`UNFINISHED`). The files are read and the page written under the folder's
+    :func:`~deltaprop.runlock.writing` lock, which the training process takes for each of its
+    report writes: a rebuild as training ends comes before its final page or after it, never
+    over it."""
+    from .runlock import is_held, writing
 
-    run = read_run(Path(out))
-    facts = run["facts"]
-    if facts.get("status") == "training" and not is_held(out):
-        facts = {**facts, "status": "interrupted"}
-    return write_report(Path(out), run["records"], facts, evaluation=run["evaluation"], weights=run["weights"])
+    if not Path(out).is_dir():
+        raise DataError(f"{out}: no such run folder")
+    with writing(out):  # the training process writes no report file meanwhile: its final page is not overwritten
+        run = read_run(Path(out))
+        facts = run["facts"]
+        if facts.get("status") == "training" and not is_held(out):
+            facts = {**facts, "status": "interrupted", "end_unrecorded": True}
+        return write_report(Path(out), run["records"], facts, evaluation=run["evaluation"], weights=run["weights"],
+                            note=run["note"])
 
 
-def write_report(out: Path, records, facts: dict[str, Any], *, evaluation=None, weights=None) -> Path:
-    """Render and write ``out/report.html`` atomically."""
+def write_report(out: Path, records, facts: dict[str, Any], *, evaluation=None, weights=None,
+                 note: str | None = None) -> Path:
+    """Render and write ``out/report.html`` atomically (``note``: a line shown at the top)."""
     from .report_html import render
 
     page = render(records, facts, evaluation=evaluation, weights=weights, refresh=REFRESH_SECONDS
-                  if facts.get("status") == "training" else None)
+                  if facts.get("status") == "training" else None, note=note)
     return atomic_write_bytes(Path(out) / "report.html", page.encode("utf-8"))
 
 
@@ -473,7 +513,9 @@ class ReportWriter(Callback):
     training. Writing grows with the epochs (every chart holds them all), so after a write
     that took ``w`` seconds the next waits at least ``w·(1 − s)/s`` (``s`` =
     :data:`REPORT_TIME_SHARE`): a long run spends at most that share of its time on its
-    report (``interval=0``: every epoch). :meth:`finish` writes the final version with the test results and the timing.
+    report (``interval=0``: every epoch). Between those writes, and within an epoch,
+    run.json alone is rewritten with the timing every :data:`TIMING_INTERVAL` seconds.
+    :meth:`finish` writes the final version with the test results and the timing.
 
     A run trained by several processes, or sessions (``deltaprop train --resume``;
     ``earlier``: the run.json the earlier ones wrote), keeps each session's command, start,
@@ -489,6 +531,7 @@ class ReportWriter(Callback):
         self.interval = interval
         self.started = time.perf_counter()
         self.last_write = -math.inf
+        self.last_timing = -math.inf  # run.json's last write
         self.train_started: float | None = None
         self.trained = 0.0  # seconds of this session's finished fits
         self.records: list = []
@@ -520,11 +563,14 @@ class ReportWriter(Callback):
                           seconds=round(sum(s["seconds"] or 0.0 for s in sessions), 3))
 
     def _write(self) -> None:
+        from .runlock import writing
+
         began = time.perf_counter()
-        self._time_facts()
-        write_run_files(self.out, self.records, self.facts)
-        write_report(self.out, self.records, self.facts, weights=self.weights)
-        self.last_write = time.perf_counter()
+        with writing(self.out):
+            self._time_facts()
+            write_run_files(self.out, self.records, self.facts)
+            write_report(self.out, self.records, self.facts, weights=self.weights)
+        self.last_write = self.last_timing = time.perf_counter()
         took = self.last_write - began
         if self.interval > 0:  # interval=0 asks for every epoch, whatever it costs
             self.gap = max(self.interval, took * (1 - REPORT_TIME_SHARE) / REPORT_TIME_SHARE)
@@ -548,6 +594,19 @@ class ReportWriter(Callback):
             self.train_started = None
         self._time_facts()
 
+    def on_batch_end(self, state, batch_size, batch_loss):
+        if time.perf_counter() - self.last_timing >= TIMING_INTERVAL:
+            self._write_timing()
+
+    def _write_timing(self) -> None:
+        """run.json alone (a small file), with this session's training time so far."""
+        from .runlock import writing
+
+        with writing(self.out):
+            self._time_facts()
+            atomic_write_bytes(self.out / "run.json", json.dumps(self.facts, indent=1).encode())
+        self.last_timing = time.perf_counter()
+
     def on_epoch_end(self, state):
         if time.perf_counter() - self.last_write >= self.gap:
             self._write()
@@ -570,7 +629,12 @@ class ReportWriter(Callback):
         (:func:`deltaprop.alerts.standing`) says which alerts still hold at the last epoch;
         ``diverged`` (a diverged run): ``{"epoch", "step", "lr", "message"}``, where and why.
         A finished run records which epoch's weights its model holds (:func:`model_weights`).
-        run.json is written last, so one that says done means every file was written."""
+        run.json is written last, so one that says done means every file was written; another
+        status is written to it first as well, so that a run whose page cannot be written (a
+        full disk) still records how it ended. A run.json that cannot be written is left as it
+        was, and :func:`rebuild` tells its ``training`` from a run that is training."""
+        from .runlock import writing
+
         self.facts["status"] = status
         if status == "done" and self.state is not None and self.records:
             self.facts["model_weights"] = model_weights(self.state)
@@ -579,11 +643,14 @@ class ReportWriter(Callback):
         if diverged is not None:
             self.facts["diverged"] = diverged
         self.facts["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %z")
-        self._time_facts()
-        if evaluation is not None:
-            atomic_write_bytes(self.out / "evaluation.json", json.dumps(evaluation).encode())
-        page = write_report(self.out, self.records, self.facts, evaluation=evaluation, weights=self.weights)
-        write_run_files(self.out, self.records, self.facts)
+        with writing(self.out):  # a `deltaprop report` now waits, and then renders these files
+            self._time_facts()
+            if status != "done":  # the end first, in the smallest file: a full disk may still take it
+                atomic_write_bytes(self.out / "run.json", json.dumps(self.facts, indent=1).encode())
+            if evaluation is not None:
+                atomic_write_bytes(self.out / "evaluation.json", json.dumps(evaluation).encode())
+            page = write_report(self.out, self.records, self.facts, evaluation=evaluation, weights=self.weights)
+            write_run_files(self.out, self.records, self.facts)
         return page
 
 

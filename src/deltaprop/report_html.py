@@ -46,11 +46,14 @@ p.addEventListener('mouseleave',function(){tip.hidden=true;});});})();
 """
 
 
-def render(records, facts: dict[str, Any], *, evaluation=None, weights=None, refresh: int | None = None) -> str:
-    """The whole page. ``refresh``: seconds between reloads (None once the run is over)."""
+def render(records, facts: dict[str, Any], *, evaluation=None, weights=None, refresh: int | None = None,
+           note: str | None = None) -> str:
+    """The whole page. ``refresh``: seconds between reloads (None once the run is over);
+    ``note``: a line shown under the header (which epochs of the run's files are shown)."""
     head = f'<meta http-equiv="refresh" content="{int(refresh)}">' if refresh else ""
     body = [
         _header(records, facts, evaluation),
+        f'<p class="warning">{escape(note)}.</p>' if note else "",
         _section("alerts", "Alerts", _alerts(records, facts.get("alerts_at_end"), facts.get("status"))),
         _section("curves", "Loss, accuracy and learning rate", _curves(records, _kept_epoch(records, facts))),
         _section("diagnostics", "Per-layer diagnostics (probe batch, after each epoch)", _diagnostics(records)),
@@ -127,6 +130,8 @@ def _header(records, facts, evaluation) -> str:
     if status == "interrupted":
         parts.append("<p>The run stopped before it finished; " + (_GO_ON if records else _START_OVER)
                      + ".</p>")
+        if facts.get("end_unrecorded"):
+            parts.append(f"<p>{END_UNRECORDED}.</p>")
     return "<header>" + "".join(parts) + "</header>"
 
 
@@ -137,6 +142,11 @@ _GO_ON = ("<code>deltaprop train --resume</code> with its folder continues it fr
           "its model and results when its epochs are all trained")
 _START_OVER = ("no checkpoint was saved, so there is nothing to resume: start it over from its configuration with "
                "<code>deltaprop train --config FOLDER/config.toml --out FOLDER --overwrite</code>")
+
+
+#: A run.json that says training while no process trains in the folder (``deltaprop report``).
+END_UNRECORDED = ("Its run.json still says training, but no process is training in this folder: the run ended "
+                  "without recording how (it was killed, or its last files could not be written, as on a full disk)")
 
 
 def _diverged_words(diverged) -> str:

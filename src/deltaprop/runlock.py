@@ -5,6 +5,11 @@ process (the kernel releases it when the process ends, however it ends) and hold
 holder's PID, host and start time as JSON, so the refusal can name it. A lock file left
 by a process that is gone (its PID no longer runs on this host) is taken over with a
 note; one from another host is refused, since its PID cannot be checked from here.
+
+:func:`writing` is a second, short lock: on the run folder itself, held by whoever reads
+or writes the run's report files (the training process at each report write, ``deltaprop
+report`` while it rebuilds the page), so the two take turns and the page written last is
+rendered from the files as they stand then.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ import json
 import os
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from .errors import Error
 
-__all__ = ["LOCK_NAME", "RunLock", "RunLockedError", "is_held"]
+__all__ = ["LOCK_NAME", "RunLock", "RunLockedError", "is_held", "writing"]
 
 LOCK_NAME = "run.lock"
 
@@ -54,6 +60,28 @@ def is_held(folder: str | os.PathLike) -> bool:
     finally:
         os.close(fd)  # closing releases a lock it took
     return False
+
+
+@contextlib.contextmanager
+def writing(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the folder ``folder`` itself (waiting for it) while
+    its report files are read or written; the kernel releases it when the process ends,
+    however it ends. Not re-entrant: a process must not take it twice at once. Where the
+    folder cannot be opened or locked, nothing is held."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        fd = None
+    try:
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:
+                pass
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # closing releases the flock
 
 
 def _read_holder(fd: int) -> dict[str, Any] | None:

@@ -1007,6 +1007,14 @@ def _is_stochastic(est) -> bool:
     return True
 
 
+def _sklearn_decision(out: np.ndarray, threshold: float) -> np.ndarray:
+    """Class ids as MLPClassifier gives them (LabelBinarizer's inverse): the argmax of each
+    row, or ``a > threshold`` (strictly) for a single output."""
+    if out.shape[1] == 1:
+        return (out[:, 0] > threshold).astype(np.int64)
+    return predictions_from_outputs(out)
+
+
 class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     """A feedforward network classifier trained by backpropagation (deltaprop's engine).
 
@@ -1014,6 +1022,12 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     is multilabel: one sigmoid unit per label with binary cross-entropy. ``output="auto"``
     chooses as MLPClassifier does (softmax for several classes, one sigmoid unit for two);
     ``"softmax"`` or ``"sigmoid"`` force one. ``sample_weight`` weights each row's loss.
+
+    ``predict`` decides as MLPClassifier does (LabelBinarizer's inverse): the argmax of
+    several outputs; for one sigmoid output ``a`` (two classes) and for each label of
+    multilabel ``y``, class 1 only where ``a > 0.5``, strictly, so ``a = 0.5`` exactly is
+    class 0 (a saved model's own threshold ``t`` likewise: ``a > t``). The rest of deltaprop
+    (``Network.predict``, ``deltaprop predict``, the exports) decides ``a ≥ 0.5``.
     """ + _SHARED_PARAMS_DOC
 
     _is_classifier = True
@@ -1227,11 +1241,11 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         if not np.all(np.isfinite(out)):
             return math.nan
         if self._multilabel:
-            hits = np.all((out >= 0.5) == (ids == 1), axis=1)
+            hits = np.all((out > 0.5) == (ids == 1), axis=1)
         elif len(self.classes_) == 1:
             hits = np.ones(len(ids), dtype=bool)
         else:
-            hits = predictions_from_outputs(out) == ids
+            hits = _sklearn_decision(out, 0.5) == ids
         return float(np.average(hits, weights=weight))
 
     # -- the estimator API ----------------------------------------------------------------
@@ -1267,13 +1281,13 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     def predict(self, X) -> np.ndarray:
         out = self._network_outputs(X)
         if self._multilabel:
-            labels = (out >= 0.5).astype(np.int64)
+            labels = (out > 0.5).astype(np.int64)
             return scipy.sparse.csr_matrix(labels) if getattr(self, "_sparse_labels", False) else labels
         if len(self.classes_) == 1:
             return np.repeat(self.classes_, out.shape[0])
-        # one output: a ≥ the network's threshold (0.5 for a sigmoid the estimator trained; a
-        # model file keeps the one it was saved with, as load and deltaprop predict decide by)
-        return self.classes_[predictions_from_outputs(out, threshold=self.net_.decision_threshold)]
+        # one output: a > the network's threshold (0.5 for a sigmoid the estimator trained; a
+        # model file keeps the one it was saved with), strictly, as MLPClassifier decides
+        return self.classes_[_sklearn_decision(out, self.net_.decision_threshold)]
 
     def _restore_outputs(self, model, extra, path) -> None:
         net = model.net

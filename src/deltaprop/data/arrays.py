@@ -75,10 +75,13 @@ def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = Non
     checked against its size first and pickle is never allowed. x keeps its dtype.
 
     CSV: comma-separated numbers (tab- or semicolon-separated when the first line holds
-    that separator and no comma), quoted or not, and an optional header row. Lines of only
-    spaces are blank. ``label_column`` is the index
-    (negative counts from the end) or, with a header, the name of the label column; by
-    default a header name in :data:`LABEL_NAMES`, else (no header) the first or the last
+    that separator and no comma), quoted or not, and an optional header row (a first line
+    of column numbers ``0,1,...,n-1`` is one, and ``1,2,...,n`` where it cannot be a row; a
+    first line of other numbers whose label is no class id while every other row's is one
+    is refused as a header of numbers). Lines of only spaces are blank. ``label_column`` is the index
+    (negative counts from the end) or, with a header, the name of the label column (a
+    string of digits that a header of numbers names another column by is refused as
+    ambiguous); by default a header name in :data:`LABEL_NAMES`, else (no header) the first or the last
     column, whichever holds class ids, else the last. The numbers are read as float64; x
     comes back uint8 when every feature value is a whole number in 0..255 (pixels, like
     MNIST), uint16 when they are whole numbers in 0..65535 (counts), both exact. Other
@@ -204,6 +207,15 @@ def _is_number_row(cells: list[str]) -> bool:
     return True
 
 
+def _row_with_gaps(cells: list[str]) -> bool:
+    """Numbers and missing-value markers (``NA``, ``?``, an empty cell after the first), at
+    least one of each: a data row with missing values, not a header (no column is named
+    ``NA``; a first cell empty is pandas' index column above its names)."""
+    missing = [c.lower() in _MISSING_MARKERS for c in cells]
+    return (cells[0] != "" and any(missing) and not all(missing)
+            and all(m or _is_number_row([c]) for m, c in zip(missing, cells)))
+
+
 def _first_lines(path: Path) -> tuple[list[str], str]:
     """The ``#`` lines at the top of the file (without the ``#``) and the first other line."""
     from deltaprop.bounded import open_regular
@@ -264,7 +276,7 @@ def _delimiter(path: Path, first: str) -> str:
 class _Layout(NamedTuple):
     """How a CSV file is laid out: the header's names (None without one), the number of
     columns, the lines before the first row, the column separator, and whether the header
-    is a row of column numbers ``0,1,...,n-1``."""
+    is a row of column numbers (``0,1,...,n-1``, or ``1,2,...,n``)."""
 
     names: list[str] | None
     n_cols: int
@@ -274,9 +286,12 @@ class _Layout(NamedTuple):
 
 
 def _csv_header(path: Path) -> _Layout:
-    """The file's :class:`_Layout`. The header is the first line that is not all numbers,
-    or ``np.savetxt``'s ``# name,name,...`` comment just above numeric rows, or a row of
-    column numbers ``0,1,...,n-1`` (pandas writes integer column names so)."""
+    """The file's :class:`_Layout`. The header is the first line that is not all numbers
+    (nor numbers with missing values, a data row), or ``np.savetxt``'s ``# name,name,...``
+    comment just above numeric rows, or a row of column numbers ``0,1,...,n-1`` (pandas
+    writes integer column names so), or ``1,2,...,n`` above :data:`_MIN_ROWS_FOR_ID` rows
+    or more that it could not be one of (a number outside its column's range widened by
+    its width: 785 above pixels of 0..255)."""
     comments, first = _first_lines(path)
     if not first.strip():
         raise FileFormatError(f"{path}: the CSV file is empty (or starts with a blank line).")
@@ -284,10 +299,14 @@ def _csv_header(path: Path) -> _Layout:
     cells = [_header_name(c) for c in first.split(sep)]
     if len(cells) < 2:
         raise FileFormatError(f"{path}: needs at least two columns (inputs and a label).")
-    if not _is_number_row(cells):
+    if not _is_number_row(cells) and not _row_with_gaps(cells):
         return _Layout(cells, len(cells), len(comments) + 1, sep)
     if cells == [str(i) for i in range(len(cells))]:
         return _Layout(cells, len(cells), len(comments) + 1, sep, numbered=True)
+    if cells == [str(i + 1) for i in range(len(cells))]:  # a header only where no row could be
+        rows = _read_numbers(path, _Layout(None, len(cells), len(comments), sep))[1:]
+        if len(rows) >= _MIN_ROWS_FOR_ID and not _could_be_a_row(np.arange(1.0, len(cells) + 1), rows):
+            return _Layout(cells, len(cells), len(comments) + 1, sep, numbered=True)
     if comments:
         above = [_header_name(c) for c in comments[-1].split(sep)]
         if len(above) == len(cells) and not _is_number_row(above):
@@ -296,8 +315,20 @@ def _csv_header(path: Path) -> _Layout:
 
 
 def _named_column(path: Path, label_column: int | str, names: list[str] | None, n_cols: int) -> int:
+    """The index of the column ``label_column`` names: an int is an index; a string of
+    digits too, but for a header of numbers (``1,2,...,n``) that names another column so it
+    is refused as ambiguous, and one out of range that is a name is that column."""
     if isinstance(label_column, str) and label_column.strip().lstrip("-").isdigit():
-        label_column = int(label_column)
+        text, index = label_column.strip(), int(label_column)
+        named = names.index(text) if names is not None and text in names else None
+        if named is not None and not -n_cols <= index < n_cols:
+            return named
+        if named is not None and named != index % n_cols:
+            raise ConfigError(f"{path}: label column {text!r} is both the name of column {named + 1} of {n_cols} and "
+                              f"the index of another (0 first: the column named {names[index % n_cols]!r}); give "
+                              f"the one you mean as an index counted from the end: --label-column {named - n_cols} "
+                              f"for the column named {text!r} (label_column= in load_arrays)")
+        label_column = index
     if isinstance(label_column, str):
         if names is None or label_column not in names:
             raise ConfigError(f"{path}: no column named {label_column!r}"
@@ -483,15 +514,19 @@ def _npz_float32_notes(path: Path, x: np.ndarray, dtype) -> list[str]:
             "dtype='float64' in Python), or subtract the offset before saving"]
 
 
-def _numbered_header_notes(path: Path, table: np.ndarray, layout: _Layout) -> list[str]:
-    """A note when a header of column numbers ``0,1,...,n-1`` could as well be a data
-    row: each number lies within its column's range widened by the range's width on
-    both sides. (pandas' header above a wide table is not: a pixel column of 0..255
-    cannot hold 700, nor an all-zero border column 3.)"""
-    numbers = np.arange(layout.n_cols)
+def _could_be_a_row(numbers: np.ndarray, table: np.ndarray) -> bool:
+    """Whether each of ``numbers`` lies within its column's range in ``table`` widened by
+    the range's width on both sides."""
     low, high = table.min(axis=0), table.max(axis=0)
     width = high - low
-    if not ((numbers >= low - width) & (numbers <= high + width)).all():
+    return bool(((numbers >= low - width) & (numbers <= high + width)).all())
+
+
+def _numbered_header_notes(path: Path, table: np.ndarray, layout: _Layout) -> list[str]:
+    """A note when a header of column numbers ``0,1,...,n-1`` could as well be a data
+    row (:func:`_could_be_a_row`). (pandas' header above a wide table could not: a pixel
+    column of 0..255 cannot hold 700, nor an all-zero border column 3.)"""
+    if not _could_be_a_row(np.arange(float(layout.n_cols)), table):
         return []
     sep = layout.delimiter
     shown = sep.join(layout.names) if layout.n_cols <= 6 else sep.join([*layout.names[:3], "...", layout.names[-1]])
@@ -524,6 +559,38 @@ def _row_id_notes(path: Path, x: np.ndarray, col: int, names) -> list[str]:
     return notes
 
 
+def _numbers_header_notes(path: Path, table: np.ndarray, layout: _Layout, label_column) -> list[str]:
+    """A file read without a header whose first row is one in fact, its names numbers
+    (wavelengths, ids): judged in the label column the rows after the first give (the one
+    named, else the first or last that holds class ids there). Its value in the first row
+    not a class id (-1, 0.5) where every other row holds one: refused. A class id above
+    all the others' that no other row has: a note (a file of :data:`_MIN_ROWS_FOR_ID` rows
+    or more)."""
+    if layout.names is not None or len(table) < 3:
+        return []
+    if label_column is not None:
+        col = _named_column(path, label_column, None, layout.n_cols)
+    else:
+        try:
+            col = _by_content(path, table[1:], None, layout.n_cols)[0]
+        except ConfigError:  # both could be labels: the choice on the whole file decides
+            return []
+    first, rest = float(table[0, col]), table[1:, col]
+    if not _looks_like_labels(rest):
+        return []
+    where = f"line {layout.skip + 1}, the first row, holds {first:g} in column {col + 1} of {layout.n_cols}"
+    others = f"every other row holds a class id ({rest.min():g}..{rest.max():g})"
+    fix = (f"is line {layout.skip + 1} a header of numbers? Give the columns names that are words (x1,x2,...,label) "
+           "or delete the line")
+    if not (np.isfinite(first) and first == round(first) and first >= 0):
+        raise DataError(f"{path}: {where}, not a class id, where {others}: {fix}; if it is a row of data, correct its "
+                        "label")
+    if len(table) >= _MIN_ROWS_FOR_ID and first > rest.max():
+        return [f"{path}: {where}, a class no other row has, where {others}: {fix}; if it is a row of data, its class "
+                "is trained on from that one row"]
+    return []
+
+
 def _by_position(label_column, label_position: int | None, n_cols: int) -> int | str | None:
     """The label column of a file without a header scored by a model: the index given, else
     the trained file's label position (a header name cannot name a column here)."""
@@ -546,12 +613,13 @@ def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_posi
     if label_column is not None:
         _named_column(path, label_column, names, n_cols)  # a bad name fails before the file is read
     table = _read_numbers(path, layout)
+    header_notes = _numbers_header_notes(path, table, layout, label_column)
     col, source = _choose_column(path, table, label_column, names, n_cols)
     if label_column is not given:
         source = _column_name(col, names, n_cols, "where the model's training file had it")
     x, notes = _features(path, np.delete(table, col, axis=1), col, dtype, names)
     notes += _numbered_header_notes(path, table, layout) if layout.numbered else []
-    notes += _row_id_notes(path, x, col, names)
+    notes += header_notes + _row_id_notes(path, x, col, names)
     feature_names = None if names is None else tuple(name for i, name in enumerate(names) if i != col)
     return x, table[:, col], source, feature_names, notes, col
 

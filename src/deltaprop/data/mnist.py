@@ -5,6 +5,9 @@ Each file is looked for in order: an explicit ``data_dir`` (the folder itself, t
 (``$XDG_CACHE_HOME/deltaprop/<name>/``), then system folders (Debian's
 ``dataset-fashion-mnist`` package installs ``/usr/share/datasets/fashion-mnist``). Files
 may be gzip (``train-images-idx3-ubyte.gz``) or raw (``train-images-idx3-ubyte``).
+MNIST and Fashion-MNIST name their files alike: a file in ``data_dir`` whose content is
+not the dataset's (MNIST's) gives way to the one in ``data_dir/<name>/`` that is
+(Fashion-MNIST's); the other dataset's file alone is refused, saying whose.
 Missing files are downloaded from the mirrors, verified by digest, into ``data_dir``
 when one is given, else into the cache; a file a mirror serves uncompressed is stored
 without ``.gz``.
@@ -215,12 +218,25 @@ def _checked_labels(labels: np.ndarray, path, n: int | None, n_classes: int) -> 
     return labels.astype(np.int64)
 
 
-def _content_ok(array: np.ndarray, expected: str | None) -> bool:
-    if expected is None:
-        return True
+def _content_sha256(array: np.ndarray) -> str:
+    """The SHA-256 of the IDX file that holds ``array`` (its decompressed bytes)."""
     h = hashlib.sha256(idx_header_bytes(array.shape, array.dtype))
     h.update(np.ascontiguousarray(array).data)
-    return h.hexdigest() == expected
+    return h.hexdigest()
+
+
+def _content_error(spec: IdxDatasetSpec, role: str, path: Path, digest: str) -> FileFormatError:
+    """The file at ``path`` does not hold ``spec``'s ``role``: say whose it is when it is
+    another dataset's (MNIST's files in Fashion-MNIST's place: the names are the same)."""
+    raw_name = spec.files[role].raw_name
+    other = next((o for o in (MNIST, FASHION_MNIST) if o.name != spec.name
+                  and o.files[role].content_sha256 == digest), None)
+    if other is None:
+        return FileFormatError(f"{path}: its content differs from the published {spec.name} "
+                               f"{raw_name} (SHA-256 mismatch). Replace the file.")
+    return FileFormatError(f"{path}: this is {other.name}'s {raw_name}, not {spec.name}'s (the two name their files "
+                           f"alike); keep each dataset's files in a folder of its own name ({spec.name}/ and "
+                           f"{other.name}/ in the data folder) and put {spec.name}'s in {spec.name}/.")
 
 
 def _search_dirs(spec: IdxDatasetSpec, data_dir) -> list[tuple[Path, str]]:
@@ -244,13 +260,24 @@ def _find(spec: IdxDatasetSpec, rf: RemoteFile, dirs, removed: list[Path] | None
             if not path.is_file():
                 continue
             if kind != "cache":
-                return path, kind
+                return _own_copy(spec, rf, path), kind
             if dl.verify_file(path, rf.digests, rf.content_sha256):
                 return _named_for_content(path), kind
             path.unlink(missing_ok=True)  # corrupt or partial: fetch it again
             if removed is not None:
                 removed.append(path)
     return None
+
+
+def _own_copy(spec: IdxDatasetSpec, rf: RemoteFile, path: Path) -> Path:
+    """``path``, or the copy of ``rf`` in the ``<name>/`` folder beside it when ``path``'s
+    content is not the dataset's and that copy's is: MNIST and Fashion-MNIST name their
+    files alike, so a data folder may hold one on top and the other in its folder (both
+    are hashed only then); where neither is, the inner one, whose content check names it."""
+    inner = [p for p in (path.parent / spec.name / n for n in (rf.name, rf.raw_name)) if p.is_file()]
+    if not inner or rf.content_sha256 is None or dl.verify_file(path, rf.digests, rf.content_sha256):
+        return path
+    return next((p for p in inner if dl.verify_file(p, rf.digests, rf.content_sha256)), inner[0])
 
 
 def _named_for_content(path: Path) -> Path:
@@ -323,10 +350,9 @@ def _assemble(spec: IdxDatasetSpec, paths: dict[str, Path], flatten: bool, mmap:
         labels_path = paths[f"{part}_labels"]
         labels_raw = read_idx(labels_path)
         for role, array in ((f"{part}_images", images), (f"{part}_labels", labels_raw)):
-            if not _content_ok(array, spec.files[role].content_sha256):
-                raise FileFormatError(
-                    f"{paths[role]}: its content differs from the published {spec.name} "
-                    f"{spec.files[role].raw_name} (SHA-256 mismatch). Replace the file.")
+            expected = spec.files[role].content_sha256
+            if expected is not None and (digest := _content_sha256(array)) != expected:
+                raise _content_error(spec, role, paths[role], digest)
         labels = _checked_labels(labels_raw, labels_path, n, len(spec.class_names))
         parts[f"x_{part}"] = images.reshape(n, -1) if flatten else images
         parts[f"y_{part}"] = labels

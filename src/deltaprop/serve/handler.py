@@ -190,9 +190,13 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True  # until the body is read whole
         if "Transfer-Encoding" in self.headers:
             raise BadRequest(411, "send the body with a Content-Length, not chunked")
-        text = self.headers.get("Content-Length")
-        if text is None:
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
             raise BadRequest(411, "a POST needs a Content-Length header")
+        if len({value.strip() for value in lengths}) > 1:  # which one holds is unknowable: a smuggling attempt or a bug
+            raise BadRequest(400, f"{len(lengths)} Content-Length headers that differ "
+                                  f"({', '.join(repr(v.strip()[:20]) for v in lengths[:4])}); send one")
+        text = lengths[0]
         if not re.fullmatch(r"[0-9]{1,19}", text.strip()):  # ASCII digits: int() reads "²" and "1_0" otherwise, or fails
             raise BadRequest(400, f"Content-Length must be the body's size in bytes, got {text.strip()[:40]!r}")
         length = int(text)

@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, Error, ModelFileError, ShapeError
-from ..images import style_for
+from ..images import IMAGE_SIDE, levels_recorded, style_for
+from ..images import model_image_side as image_side
+from ..images import model_levels_top as _levels_top
 from ..layers import Dense
 from ..losses import Loss
 
 __all__ = ["IMAGE_SIDE", "ModelSource", "NoModelYet"]
 
-#: Drawings become MNIST-like 28x28 images; a model of smaller square images gets them reduced to its side.
-IMAGE_SIDE = 28
 _RUN_MODELS = ("model.safetensors", "checkpoint.safetensors")  # on equal times, the finished model
 
 
@@ -56,6 +56,7 @@ class _Loaded:
     feature_names: tuple[str, ...] | None = None  # a CSV header's names of the input columns, where recorded
     value_names: tuple[str, ...] = ()  # a regressor's: its outputs' names (the target columns'), else y, y0, y1, ...
     side: int | None = IMAGE_SIDE  # the side of the square images the model takes (None: not images, a form)
+    levels_known: bool = True  # whether the file records the training inputs' range (images.levels_recorded)
 
     @property
     def version(self) -> str:
@@ -138,41 +139,6 @@ def _value_names(mf) -> tuple[str, ...]:
     return ("y",) if n == 1 else tuple(f"y{i}" for i in range(n))
 
 
-def image_side(mf) -> int | None:
-    """The side of the square images ``mf``'s model takes, or None when its inputs are no
-    image (the page gives it a form of numbers): 28 for 784 inputs; else a square of at
-    least 8x8 inputs the model does not standardise one by one, as a table's columns (the
-    rule :func:`deltaprop.plots.samples_problem` draws rows as images by)."""
-    import math
-
-    from ..plots import samples_problem
-
-    n = mf.net.n_features
-    if n == IMAGE_SIDE * IMAGE_SIDE:
-        return IMAGE_SIDE
-    return math.isqrt(n) if samples_problem(n, net=mf.net) is None else None
-
-
-#: Top levels a small image's pixels may run to, other than 1 and 255: scikit-learn's 8x8 digits run 0..16.
-_SMALL_LEVELS = (16.0,)
-
-
-def _levels_top(mf, side: int | None) -> float:
-    """:func:`~deltaprop.serialization.image_levels_top`, and for images of another side
-    than 28 standardised with μ in [0, T] and σ ≤ T/2 (data in [0, T] has no larger σ)
-    for T in :data:`_SMALL_LEVELS` (not 1: that is 1 already), T: the 0..16 levels of
-    scikit-learn's 8x8 digits standardise so, 8-bit levels do not."""
-    from ..preprocessing import Standardization
-    from ..serialization import image_levels_top
-
-    top = image_levels_top(mf)
-    first = mf.net.layers[0]
-    if side in (None, IMAGE_SIDE) or top != 255.0 or not isinstance(first, Standardization):
-        return top
-    low, high, spread = float(np.min(first.mean)), float(np.max(first.mean)), float(np.max(first.std))
-    return next((t for t in _SMALL_LEVELS if low >= 0 and high <= t and spread <= t / 2), top)
-
-
 def _all_finite(out: dict[str, Any]) -> dict[str, Any]:
     """``out`` when every number in it is finite; else a :class:`DataError` naming the first
     layer (or the input gradient) whose numbers overflowed: JSON has no inf or NaN, and a
@@ -235,7 +201,7 @@ class ModelSource:
         side = image_side(mf)
         self._loaded = _Loaded(net, mf.training_loss(), names, scaling, mf.outputs, scaler, path, stamp or (0, 0),
                                epoch, mf.kind, style, _levels_top(mf, side), _feature_names(mf),
-                               _value_names(mf) if mf.outputs == "values" else (), side)
+                               _value_names(mf) if mf.outputs == "values" else (), side, levels_recorded(mf))
 
     def _current(self) -> _Loaded:
         """The loaded model, read again first if its file changed (caller holds the lock)."""
@@ -300,6 +266,8 @@ class ModelSource:
                 "value_names": list(m.value_names) if m.outputs == "values" else None,
                 "n_features": m.net.n_features, "image_input": image, "image_side": m.side,
                 "levels_top": m.levels_top if image else None,
+                # false: the file does not record its training inputs' range, so levels_top 255 is assumed
+                "levels_known": m.levels_known if image else None,
                 "features": None if image else list(m.feature_names or (f"x{i}" for i in range(m.net.n_features))),
                 # a form's starting values: the training inputs' mean where the model standardises them
                 "feature_means": None if image or m.scaler is None or not hasattr(m.scaler, "mean") else

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import Error
-from .model import IMAGE_SIDE
+from ..images import IMAGE_SIDE, reduce_image
 
 __all__ = ["BadRequest", "MAX_IMAGE_PIXELS", "image_and_target", "parse_int", "reduce_image"]
 
@@ -119,21 +119,6 @@ def pixels_from_png(data: bytes, style: str = "digit") -> np.ndarray:
         return image_from_bytes(data, style, name="the PNG", max_pixels=MAX_IMAGE_PIXELS)
     except Error as exc:
         raise BadRequest(422, " ".join(str(exc).split())) from None
-
-
-def reduce_image(image: np.ndarray, side: int) -> np.ndarray:
-    """A (n, n) image → float64 (side, side) of the same 0..255 levels, each pixel the mean
-    of the area of the image it covers (as 8x8 digits count the ink of blocks of a larger
-    bitmap): ``A image Aᵀ`` with ``A[i, j]`` the share of pixel j's span [j, j + 1) in
-    [i n/side, (i + 1) n/side), divided by n/side. The image itself when side is n."""
-    n = image.shape[0]
-    if side == n:
-        return image
-    edges = np.arange(side + 1) * (n / side)
-    lo, hi = np.arange(n), np.arange(n) + 1.0
-    overlap = np.clip(np.minimum(hi, edges[1:, None]) - np.maximum(lo, edges[:-1, None]), 0.0, None)
-    a = overlap / (n / side)
-    return np.clip(a @ np.asarray(image, dtype=np.float64) @ a.T, 0.0, 255.0)
 
 
 def _png_from_base64(value: Any) -> bytes:

@@ -540,7 +540,12 @@ function showStyle(style, m) {
   const side = m && m.image_side, small = side && side !== 28;
   const reduced = small ? `, then reduced to ${side}×${side} (each pixel the mean of the area it covers)` : "";
   const levels = m && m.image_input && m.levels_top !== 255 ? `; its 0..255 levels reach the model as 0..${m.levels_top}` : "";
-  $("preview-note").replaceChildren(`${STYLE_NOTES[style] || STYLE_NOTES.digit}: the same code as `, code, `${reduced}${levels}.`);
+  // a file that does not record its training inputs' range: say the levels it gets, never a silent guess
+  const unknown = m && m.image_input && m.levels_known === false
+    ? ` The model file does not record the range of its training inputs (no input scaling: trained with --scaling none, `
+      + `or saved without it), so its inputs are the drawing's 0..${m.levels_top} levels as they are; a model trained on `
+      + `other levels (0..16, 0..1) answers wrongly here.` : "";
+  $("preview-note").replaceChildren(`${STYLE_NOTES[style] || STYLE_NOTES.digit}: the same code as `, code, `${reduced}${levels}.${unknown}`);
   $("preview").setAttribute("aria-label", `${side || 28} by ${side || 28} input`);
 }
 async function loadModelInfo() {
