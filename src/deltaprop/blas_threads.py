@@ -37,6 +37,9 @@ RETRY_SECONDS = 10.0
 RETRY_MAX_SECONDS = 160.0
 #: The larger count wins the probe only when its median time per row is this much lower.
 PROBE_MARGIN = 0.05
+#: On the larger count, a window this much slower per row than the last one on fewer
+#: threads moves back to fewer (a try on the larger count is kept only when faster).
+FEWER_MARGIN = 0.1
 
 
 class ThreadGovernor:
@@ -45,8 +48,9 @@ class ThreadGovernor:
     Step times are summed into windows of :data:`WINDOW_SECONDS`; a window's time per row
     is compared with the fastest window seen on the same thread count and with the last
     window on fewer threads. On ``top`` threads, one more than :data:`SLOWDOWN` times
-    slower than that count's best, or slower than fewer threads were, moves to the CPUs
-    other processes leave idle (``idle()``; one where it cannot tell). After
+    slower than that count's best, or :data:`FEWER_MARGIN` slower than fewer threads
+    were, moves to the CPUs other processes leave idle (``idle()``; one where it cannot
+    tell). After
     :data:`RETRY_SECONDS` there, the next window runs on ``top`` again: kept if it is
     within :data:`SLOWDOWN` of that count's best and faster than fewer threads, else back
     down, and the wait doubles. ``start`` is the count the run starts on (default ``top``)
@@ -93,7 +97,7 @@ class ThreadGovernor:
                 self._switch(self._fewer(), step)
                 return
             self._wait = RETRY_SECONDS
-        elif self.current == self.top and (per_row > SLOWDOWN * best or self._slower_than_fewer(per_row)):
+        elif self.current == self.top and (per_row > SLOWDOWN * best or self._slower_than_fewer(per_row, FEWER_MARGIN)):
             self._switch(self._fewer(), step)
             return
         self._best[self.current] = min(best, per_row)
@@ -103,9 +107,10 @@ class ThreadGovernor:
                 self._trying = True
                 self._switch(self.top, step)
 
-    def _slower_than_fewer(self, per_row: float) -> bool:
-        """Whether a window on the larger count took longer per row than the last one on fewer."""
-        return self._fewer_per_row is not None and per_row >= self._fewer_per_row
+    def _slower_than_fewer(self, per_row: float, margin: float = 0.0) -> bool:
+        """Whether a window on the larger count took longer per row than the last one on
+        fewer, by more than ``margin`` of it."""
+        return self._fewer_per_row is not None and per_row >= (1.0 + margin) * self._fewer_per_row
 
     def _probe_step(self, seconds: float, rows: int, step: int) -> None:
         """Steps K/2 … K time the starting count, K … 3K/2 the larger one; then the count
