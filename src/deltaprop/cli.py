@@ -1408,10 +1408,16 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
 
 def _thread_changes_note(state) -> None:
     """Say when the BLAS threads changed during the run (its steps slowed down: another
-    process took a CPU), since such a run's bits cannot be repeated with one --threads. The
-    probe of a run started on one thread changes them at a fixed step, and is not said."""
+    process took a CPU; or the probe of a run started on one thread, at a fixed step),
+    since such a run's bits cannot be repeated with one --threads."""
     probed = set(getattr(state, "thread_probe", None) or ())
-    changes = [change for change in getattr(state, "thread_changes", None) or () if change[0] not in probed]
+    changes = list(getattr(state, "thread_changes", None) or ())
+    tried = [change for change in changes if change[0] in probed]
+    changes = [change for change in changes if change[0] not in probed]
+    if tried:
+        moves = ", ".join(f"{threads} from step {step}" for step, threads in tried)
+        _say(f"note: a timed probe changed the BLAS threads to keep the faster count: {moves}. A rerun repeats "
+             "these bits only where its probe chooses the same; pass --threads N to train on one count", err=True)
     if changes:
         moves = ", ".join(f"{threads} from step {step}" for step, threads in changes)
         _say(f"note: the steps slowed down while training (another process took a CPU?), so the BLAS threads "
