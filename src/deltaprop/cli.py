@@ -153,7 +153,7 @@ def _add_train(sub) -> None:
     t.add_argument("--threads", metavar="N",
                    help="BLAS threads for training (default: the CPUs idle when training starts, where small steps start on one "
                         "and keep more only if a timed probe finds them faster; the count used is kept in run.json and the "
-                        "checkpoint: pass it again for a bit-identical rerun)")
+                        "checkpoint: pass it again for a bit-identical rerun of a run whose count did not change, as train says)")
     t.add_argument("--serve", metavar="PORT", nargs="?", const="8000",
                    help="also serve the run's live page on 127.0.0.1:PORT (default 8000), kept up after training "
                         "until Ctrl-C (see deltaprop serve)")
