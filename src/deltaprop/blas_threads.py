@@ -56,7 +56,8 @@ class ThreadGovernor:
     down, and the wait doubles. ``start`` is the count the run starts on (default ``top``)
     and ``probe_steps`` the probe's K (module docstring). ``set_threads(n)`` applies a
     count; ``changes`` lists ``(step, threads)`` for every change, ``probed`` the steps of
-    the probe's own changes."""
+    the probe's own changes. ``kept`` is the count a run records (a resume trains on it):
+    ``current``, but the starting count while the probe's trial of ``top`` is under way."""
 
     def __init__(self, top: int, set_threads: Callable[[int], None], *,
                  idle: Callable[[], float | None] | None = None, clock: Callable[[], float] = time.perf_counter,
@@ -75,6 +76,7 @@ class ThreadGovernor:
         #: the probe's K (None: no probe, or it is over); ``probed`` lists its changes' steps
         self.probe_steps = probe_steps if probe_steps and self.current < self.top else None
         self.probed: list[int] = []
+        self._start = self.current
         self._seen = 0
         self._probe_times: dict[int, list[float]] = {}
 
@@ -107,6 +109,11 @@ class ThreadGovernor:
                 self._trying = True
                 self._switch(self.top, step)
 
+    @property
+    def kept(self) -> int:
+        """The count to record for the run: a trial in the probe is not a choice."""
+        return self._start if self.probe_steps is not None else self.current
+
     def _slower_than_fewer(self, per_row: float, margin: float = 0.0) -> bool:
         """Whether a window on the larger count took longer per row than the last one on
         fewer, by more than ``margin`` of it."""
@@ -123,7 +130,6 @@ class ThreadGovernor:
             total[0] += seconds
             total[1] += rows
         if self._seen == k:
-            self._start = self.current
             self.probed.append(step)
             self._switch(self.top, step)
         elif self._seen >= k + k // 2:

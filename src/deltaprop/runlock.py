@@ -9,7 +9,8 @@ note; one from another host is refused, since its PID cannot be checked from her
 :func:`writing` is a second, short lock: on the run folder itself, held by whoever reads
 or writes the run's report files (the training process at each report write, ``deltaprop
 report`` while it rebuilds the page), so the two take turns and the page written last is
-rendered from the files as they stand then.
+rendered from the files as they stand then; one that never lets go is waited for
+:data:`WRITING_WAIT` seconds at most.
 """
 
 from __future__ import annotations
@@ -62,22 +63,34 @@ def is_held(folder: str | os.PathLike) -> bool:
     return False
 
 
+#: The most seconds :func:`writing` waits for the folder's lock before it goes on without it:
+#: a holder that never lets go (a training run suspended with Ctrl-Z mid-write, a stopped
+#: ``deltaprop report``) must not hang the other process for ever.
+WRITING_WAIT = 10.0
+
+
 @contextlib.contextmanager
 def writing(folder: str | os.PathLike) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on the folder ``folder`` itself (waiting for it) while
-    its report files are read or written; the kernel releases it when the process ends,
-    however it ends. Not re-entrant: a process must not take it twice at once. Where the
-    folder cannot be opened or locked, nothing is held."""
+    """Hold an exclusive ``flock`` on the folder ``folder`` itself (waiting for it, at most
+    :data:`WRITING_WAIT` seconds) while its report files are read or written; the kernel
+    releases it when the process ends, however it ends. Not re-entrant: a process must not
+    take it twice at once. Where the folder cannot be opened or locked, or the wait runs out,
+    nothing is held (each file is still written atomically)."""
     try:
         fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:
         fd = None
     try:
         if fd is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            except OSError:
-                pass
+            deadline = time.monotonic() + WRITING_WAIT
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
+                        break
+                time.sleep(0.02)
         yield
     finally:
         if fd is not None:

@@ -222,6 +222,7 @@ class TrainingState:
     base_lr: float | None = None
     progress: EpochProgress | None = None
     #: the BLAS threads the run trains on (None: the BLAS default), kept so a resume uses the same
+    #: (while a thread probe tries more, the count it started on: the trial is no choice yet)
     threads: int | None = None
     #: ``(step, threads)`` for each change of the BLAS threads in this call of ``fit`` (the
     #: steps slowed down: :class:`~deltaprop.blas_threads.ThreadGovernor`); not saved
@@ -1019,12 +1020,13 @@ class Loop:
             for cb in self.callbacks:
                 cb.on_batch_end(state, self.step_rows(xb), batch_loss)
             if governor is not None:
+                before = governor.current
                 governor.step_done(time.perf_counter() - step_started, xb.shape[0], state.step)
-                if governor.current != state.threads:
-                    state.threads = governor.current
+                if governor.current != before:
                     state.thread_changes.append((state.step, governor.current))
                     if governor.probed and governor.probed[-1] == state.step:
                         state.thread_probe.append(state.step)
+                state.threads = governor.kept  # what a checkpoint keeps: not the probe's trial
             if (state.steps is not None and state.step >= state.steps) or self.stop_in_epoch():
                 break
         self.close_epoch(started, finished=progress.batches == n_batches)
