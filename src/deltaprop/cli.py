@@ -53,6 +53,7 @@ from .serialization import (
     ModelFile,
     class_probabilities,
     decided_classes,
+    input_range_of,
     is_one_class,
     load_checkpoint,
     read_model,
@@ -1349,14 +1350,16 @@ def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta:
 
 def _model_meta(cfg: TrainConfig, data: _Data) -> dict[str, Any]:
     """What a run's model and checkpoints record besides the network: class names (their
-    kind, so the scikit-learn wrapper restores integer labels as integers) and the config."""
+    kind, so the scikit-learn wrapper restores integer labels as integers), the config, and
+    the range of the raw training inputs (before any scaling layer: the levels ``serve`` and
+    ``predict`` scale an image's 0..255 to, as for 8x8 digits of 0..16 under ``--scaling none``)."""
     ids = data.class_names == tuple(str(c) for c in range(len(data.class_names)))
     extra = {"config": cfg.as_dict(), "dataset": cfg.dataset, "classes_kind": "i" if ids else "U"}
     if data.file is not None:
         extra["data_file"] = data.file
     if data.feature_names is not None:  # a CSV header's names: evaluate reads other files' columns by them
         extra["feature_names"] = list(data.feature_names)
-    return {"class_names": data.class_names, "extra": extra}
+    return {"class_names": data.class_names, "extra": extra, "input_range": input_range_of(data.x_train)}
 
 
 def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads) -> int:
@@ -2184,6 +2187,8 @@ def cmd_info(args) -> int:
     if mf.class_names:
         _say(f"classes: {', '.join(mf.class_names)}")
     _say(f"input scaling: {describe_inputs(mf.net)}")
+    if mf.input_range is not None:
+        _say(f"training inputs: {mf.input_range[0]:g} to {mf.input_range[1]:g} (raw, before any scaling)")
     _say(f"outputs: {mf.outputs}" + (f" (saved with loss {mf.loss!r})" if mf.kind == "model" and mf.loss is not None else ""))
     _say(f"tensors sha256: {mf.metadata['tensors_sha256']}")
     if mf.kind == "checkpoint":
@@ -2339,8 +2344,9 @@ def _os_error_line(exc: OSError) -> str:
 
 # -- entry point -----------------------------------------------------------------------------------
 #: Commands whose product is files written while they print: a reader of stdout going away
-#: (``train ... | head``) must not cut them short (see :class:`_StdoutOnClosedPipe`).
-_RUN_ON_CLOSED_STDOUT = ("train",)
+#: (``train ... | head``, ``sweep ... | head``) must not cut them short (see
+#: :class:`_StdoutOnClosedPipe`).
+_RUN_ON_CLOSED_STDOUT = ("train", "sweep")
 
 #: The exit status when stdout's reader went away: as if killed by SIGPIPE (128 + 13).
 _CLOSED_PIPE_STATUS = 128 + 13

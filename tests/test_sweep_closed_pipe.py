@@ -1,0 +1,36 @@
+"""``deltaprop sweep ... | head``: the reader going away must not stop the sweep (as for train)."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+from deltaprop import sweep
+from deltaprop.cli import main
+
+
+class _ClosedPipe(io.StringIO):
+    """A stdout whose reader has gone: every write fails as a closed pipe's does."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_sweep_whose_stdout_reader_went_away_runs_every_trial(tmp_path, monkeypatch):
+    trained = []
+
+    def run_sweep(trials, *, config, workers, scheduler, resume, say):
+        for trial in trials:  # each trial trained, then said (a line the closed pipe refuses)
+            trial.result = {"status": "ok", "best_val_accuracy": 0.5, "best_epoch": 1, "val_loss_at_best": 0.7,
+                            "epochs": 1, "seconds": 1.0, "folder": str(trial.folder), "error": ""}
+            trained.append(trial.index)
+            say(f"trial {trial.index}: best val accuracy 0.5")
+        return trials
+
+    monkeypatch.setattr(sweep, "run_sweep", run_sweep)
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    out = tmp_path / "sw"
+    status = main(["sweep", "--grid", "lr=0.1,0.2,0.3", "--out", str(out)])
+    assert len(trained) == 3  # the sweep was not cut short at its first line
+    assert status == 141  # as train and predict end on a closed stdout
+    assert "not run" not in (out / "sweep.csv").read_text()
