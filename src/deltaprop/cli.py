@@ -53,6 +53,7 @@ from .serialization import (
     ModelFile,
     class_probabilities,
     decided_classes,
+    input_range_of,
     is_one_class,
     load_checkpoint,
     read_model,
@@ -153,7 +154,7 @@ def _add_train(sub) -> None:
     t.add_argument("--threads", metavar="N",
                    help="BLAS threads for training (default: the CPUs idle when training starts, where small steps start on one "
                         "and keep more only if a timed probe finds them faster; the count used is kept in run.json and the "
-                        "checkpoint: pass it again for a bit-identical rerun)")
+                        "checkpoint: pass it again for a bit-identical rerun of a run whose count did not change, as train says)")
     t.add_argument("--serve", metavar="PORT", nargs="?", const="8000",
                    help="also serve the run's live page on 127.0.0.1:PORT (default 8000), kept up after training "
                         "until Ctrl-C (see deltaprop serve)")
@@ -1349,14 +1350,16 @@ def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta:
 
 def _model_meta(cfg: TrainConfig, data: _Data) -> dict[str, Any]:
     """What a run's model and checkpoints record besides the network: class names (their
-    kind, so the scikit-learn wrapper restores integer labels as integers) and the config."""
+    kind, so the scikit-learn wrapper restores integer labels as integers), the config, and
+    the range of the raw training inputs (before any scaling layer: the levels ``serve`` and
+    ``predict`` scale an image's 0..255 to, as for 8x8 digits of 0..16 under ``--scaling none``)."""
     ids = data.class_names == tuple(str(c) for c in range(len(data.class_names)))
     extra = {"config": cfg.as_dict(), "dataset": cfg.dataset, "classes_kind": "i" if ids else "U"}
     if data.file is not None:
         extra["data_file"] = data.file
     if data.feature_names is not None:  # a CSV header's names: evaluate reads other files' columns by them
         extra["feature_names"] = list(data.feature_names)
-    return {"class_names": data.class_names, "extra": extra}
+    return {"class_names": data.class_names, "extra": extra, "input_range": input_range_of(data.x_train)}
 
 
 def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads) -> int:
@@ -1408,10 +1411,16 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
 
 def _thread_changes_note(state) -> None:
     """Say when the BLAS threads changed during the run (its steps slowed down: another
-    process took a CPU), since such a run's bits cannot be repeated with one --threads. The
-    probe of a run started on one thread changes them at a fixed step, and is not said."""
+    process took a CPU; or the probe of a run started on one thread, at a fixed step),
+    since such a run's bits cannot be repeated with one --threads."""
     probed = set(getattr(state, "thread_probe", None) or ())
-    changes = [change for change in getattr(state, "thread_changes", None) or () if change[0] not in probed]
+    changes = list(getattr(state, "thread_changes", None) or ())
+    tried = [change for change in changes if change[0] in probed]
+    changes = [change for change in changes if change[0] not in probed]
+    if tried:
+        moves = ", ".join(f"{threads} from step {step}" for step, threads in tried)
+        _say(f"note: a timed probe changed the BLAS threads to keep the faster count: {moves}. A rerun repeats "
+             "these bits only where its probe chooses the same; pass --threads N to train on one count", err=True)
     if changes:
         moves = ", ".join(f"{threads} from step {step}" for step, threads in changes)
         _say(f"note: the steps slowed down while training (another process took a CPU?), so the BLAS threads "
@@ -2178,6 +2187,8 @@ def cmd_info(args) -> int:
     if mf.class_names:
         _say(f"classes: {', '.join(mf.class_names)}")
     _say(f"input scaling: {describe_inputs(mf.net)}")
+    if mf.input_range is not None:
+        _say(f"training inputs: {mf.input_range[0]:g} to {mf.input_range[1]:g} (raw, before any scaling)")
     _say(f"outputs: {mf.outputs}" + (f" (saved with loss {mf.loss!r})" if mf.kind == "model" and mf.loss is not None else ""))
     _say(f"tensors sha256: {mf.metadata['tensors_sha256']}")
     if mf.kind == "checkpoint":

@@ -17,8 +17,9 @@ stored input scaling applies unchanged:
 
 A model of smaller square images (:func:`model_image_side`: 8x8 digits, say) gets the
 28x28 image reduced to its side (:func:`reduce_image`), and the levels of a white pixel
-in its training inputs (:func:`model_levels_top`) say how 0..255 is scaled: ``deltaprop
-predict`` and ``deltaprop serve`` both make their inputs with these.
+in its training inputs (:func:`model_levels_top`: the top of the range its file records, where it
+records one) say how 0..255 is scaled: ``deltaprop predict`` and ``deltaprop serve`` both make their
+inputs with these.
 """
 
 from __future__ import annotations
@@ -273,16 +274,18 @@ def model_image_side(mf) -> int | None:
 
 def model_levels_top(mf, side: int | None) -> float:
     """The value a white pixel had in the model's raw training inputs, which an image's
-    0..255 levels are scaled to: :func:`~deltaprop.serialization.image_levels_top`, and for
-    images of another side than 28 standardised with μ in [0, T] and σ ≤ T/2 (data in
-    [0, T] has no larger σ) for T in :data:`_SMALL_LEVELS` (not 1: that is 1 already), T:
-    the 0..16 levels of scikit-learn's 8x8 digits standardise so, 8-bit levels do not."""
+    0..255 levels are scaled to: :func:`~deltaprop.serialization.image_levels_top` (the
+    top of the range the file records, where it records one), and for a file that records
+    none, images of another side than 28 standardised with μ in [0, T] and σ ≤ T/2 (data
+    in [0, T] has no larger σ) for T in :data:`_SMALL_LEVELS` (not 1: that is 1 already),
+    T: the 0..16 levels of scikit-learn's 8x8 digits standardise so, 8-bit levels do not."""
     from .preprocessing import Standardization
-    from .serialization import image_levels_top
+    from .serialization import image_levels_top, recorded_levels_top
 
     top = image_levels_top(mf)
     first = mf.net.layers[0]
-    if side in (None, IMAGE_SIDE) or top != 255.0 or not isinstance(first, Standardization):
+    if (side in (None, IMAGE_SIDE) or top != 255.0 or not isinstance(first, Standardization)
+            or recorded_levels_top(mf) is not None):
         return top
     low, high, spread = float(np.min(first.mean)), float(np.max(first.mean)), float(np.max(first.std))
     return next((t for t in _SMALL_LEVELS if low >= 0 and high <= t and spread <= t / 2), top)
@@ -290,14 +293,17 @@ def model_levels_top(mf, side: int | None) -> float:
 
 def levels_recorded(mf) -> bool:
     """Whether the model file tells the range of the model's raw training inputs, so that
-    :func:`model_levels_top` knows it rather than assumes 255: an input layer (÷max
-    scaling, standardisation), or a run's config naming an image dataset deltaprop loads
-    (0..255 levels) or ``auto`` scaling (which adds no layer only for data in [0, 1]).
-    A model trained with ``--scaling none`` on a file of its own, or saved by the library
-    without its input scaling, records none."""
+    :func:`model_levels_top` knows it rather than assumes 255: the range itself
+    (``input_range``, which ``deltaprop train`` records, from 0 or above), an input layer
+    (÷max scaling, standardisation), or a run's config naming an image dataset deltaprop
+    loads (0..255 levels) or ``auto`` scaling (which adds no layer only for data in [0, 1]).
+    A file written before the range was recorded by a run trained with ``--scaling none``
+    on a file of its own, or saved by the library without its input scaling or range,
+    records none."""
     from .preprocessing import Rescaling, Standardization
+    from .serialization import recorded_levels_top
 
-    if isinstance(mf.net.layers[0], (Rescaling, Standardization)):
+    if recorded_levels_top(mf) is not None or isinstance(mf.net.layers[0], (Rescaling, Standardization)):
         return True
     config = mf.extra.get("config")
     if not isinstance(config, dict):

@@ -5,7 +5,8 @@ shapes and byte offsets, plus string metadata under ``__metadata__``), then the 
 little-endian tensor bytes. Tensors are named ``layers.{i}.{param}``; a checkpoint adds
 ``optimizer.{i}.{slot}``. The metadata holds the architecture (layer types from the closed
 table :data:`deltaprop.layers.LAYERS`; nothing in a file is imported or evaluated), dtype,
-format version, class names, input scaling, training state for checkpoints, and two
+format version, class names, input scaling, the range of the raw training inputs where it
+is known (``input_range``), training state for checkpoints, and two
 digests: ``tensors_sha256`` over every tensor (name and bytes, in architecture order) and
 ``metadata_sha256`` over the rest of the metadata, so a flipped bit anywhere is caught.
 
@@ -39,7 +40,7 @@ from .layers import LAYERS
 from .network import Network, resolve_dtype
 
 __all__ = [
-    "FORMAT_VERSION", "Checkpoint", "ModelFile", "apply_scaling", "encode_checkpoint", "encode_model",
+    "FORMAT_VERSION", "Checkpoint", "ModelFile", "apply_scaling", "encode_checkpoint", "encode_model", "input_range_of",
     "load", "load_checkpoint", "read_model", "save", "save_checkpoint", "scaling_for",
 ]
 
@@ -91,10 +92,21 @@ def _check_scaling(spec: Any, n_features: int) -> dict[str, Any] | None:
     return spec
 
 
+def recorded_levels_top(model: "ModelFile") -> float | None:
+    """The top of the raw training inputs' range the file records (``input_range``), where
+    it says an image's levels: the inputs ran over [0, hi] (a low of 0 or above, as image
+    levels have, and hi > 0); None otherwise (none recorded: a file written by ``save``
+    without ``input_range``, or by an older deltaprop)."""
+    lohi = getattr(model, "input_range", None)
+    return lohi[1] if lohi is not None and lohi[0] >= 0 and lohi[1] > 0 else None
+
+
 def image_levels_top(model: "ModelFile") -> float:
     """The value a white pixel had in the model's raw training inputs, which an image's
-    0..255 levels are to be scaled to: 255 for 8-bit levels (÷255 scaling, or raw MNIST
-    levels), 65535 for 16-bit ones, 1 for inputs that lay in [0, 1]: no scaling layer where
+    0..255 levels are to be scaled to: the full scale of a ÷max scaling layer (255 for
+    8-bit levels, 65535 for 16-bit ones); else the top the file records of its raw
+    training inputs' range (:func:`recorded_levels_top`: 16 for scikit-learn's 8x8 digits);
+    else 255 for 8-bit levels (raw MNIST levels), 1 for inputs that lay in [0, 1]: no scaling layer where
     ``auto`` chose none for a data file (it does so only for data in [0, 1]), or a
     standardisation whose μ all lie in [0, 1] and σ ≤ 1 (data in [0, 1] has σ ≤ 0.5; a
     constant feature's σ is stored as 1)."""
@@ -104,6 +116,9 @@ def image_levels_top(model: "ModelFile") -> float:
     first = model.net.layers[0]
     if isinstance(first, Rescaling):
         return float(round(1.0 / first.scale))
+    recorded = recorded_levels_top(model)
+    if recorded is not None:
+        return recorded
     if isinstance(first, Standardization):
         unit = first.mean.min() >= 0 and first.mean.max() <= 1 and first.std.max() <= 1
         return 1.0 if unit else 255.0
@@ -111,6 +126,56 @@ def image_levels_top(model: "ModelFile") -> float:
     dataset = config.get("dataset") if isinstance(config, dict) else None
     from_file = isinstance(dataset, str) and dataset.lower().replace("_", "-") not in DATASETS
     return 1.0 if isinstance(config, dict) and config.get("scaling") == "auto" and from_file else 255.0
+
+
+def input_range_of(x) -> tuple[float, float] | None:
+    """``(min, max)`` over every value of raw training inputs ``x`` (an array, or rows still
+    on disk with an ``extremes()`` method), as a model file records it; None when ``x`` is
+    empty or holds a value that is not finite."""
+    x = x.extremes() if hasattr(x, "extremes") else np.asarray(x)
+    if x.size == 0:
+        return None
+    low, high = float(np.min(x)), float(np.max(x))
+    return (low, high) if math.isfinite(low) and math.isfinite(high) else None
+
+
+def _finite_number(v: Any) -> bool:
+    """Whether ``v`` is an int or float (not a bool) that is finite as a float."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int beyond any float
+        return False
+
+
+def _range_problem(value: Any) -> str | None:
+    """What is wrong with ``value`` as an input range ``{"min": lo, "max": hi}``, or None."""
+    if not isinstance(value, dict) or set(value) != {"min", "max"}:
+        return "must be a mapping of exactly min and max"
+    for key in ("min", "max"):
+        v = value[key]
+        if not _finite_number(v):
+            return f"{key} must be a finite number, got {v!r}"
+    if value["min"] > value["max"]:
+        return f"min {value['min']!r} is above max {value['max']!r}"
+    return None
+
+
+def _recordable_range(input_range) -> dict[str, float] | None:
+    """``save(input_range=(lo, hi))`` as the file records it, refused (:class:`ConfigError`)
+    unless it is two finite numbers lo ≤ hi."""
+    if input_range is None:
+        return None
+    try:
+        low, high = (v.item() if isinstance(v, np.generic) else v for v in input_range)
+    except (TypeError, ValueError):
+        raise ConfigError(f"input_range must be (min, max) of the raw training inputs, got {input_range!r}") from None
+    value = {"min": low, "max": high}
+    problem = _range_problem(value)
+    if problem:
+        raise ConfigError(f"input_range must be (min, max) of the raw training inputs: {problem}")
+    return {"min": float(low), "max": float(high)}
 
 
 def apply_scaling(spec: dict[str, Any] | None, x, dtype) -> np.ndarray:
@@ -140,7 +205,9 @@ class ModelFile:
     """A model read from a file: the network and what the file says about its inputs and
     outputs. A scaling of raw inputs the file records is the network's first layer (so
     ``net`` takes raw inputs), and ``input_scaling`` is then None: nothing is left to apply.
-    ``net.decision_threshold`` is the threshold the saved network decided a single output by."""
+    ``net.decision_threshold`` is the threshold the saved network decided a single output by.
+    ``input_range``: ``(min, max)`` of the raw training inputs (before any scaling layer),
+    where the file records it (``deltaprop train`` does; ``save`` when given it), else None."""
 
     net: Network
     kind: str
@@ -150,6 +217,7 @@ class ModelFile:
     metadata: dict[str, str]
     path: Path | None = None
     loss: Any = None
+    input_range: tuple[float, float] | None = None
 
     def training_loss(self):
         """The loss the model was trained with: a checkpoint's own, or the one ``save``
@@ -399,7 +467,8 @@ def _recordable_loss(loss, net: Network) -> dict[str, Any]:
     return config
 
 
-def _model_parts(net: Network, class_names, input_scaling, extra, loss=None) -> tuple[dict, dict, list]:
+def _model_parts(net: Network, class_names, input_scaling, extra, loss=None,
+                 input_range=None) -> tuple[dict, dict, list]:
     if not isinstance(net, Network):
         raise ConfigError(f"save needs a deltaprop Network, got {type(net).__name__}")
     class_names = checked_class_names(class_names, net.n_outputs)
@@ -424,6 +493,9 @@ def _model_parts(net: Network, class_names, input_scaling, extra, loss=None) -> 
         "input_scaling": _json(input_scaling),
         "extra": _extra_json({} if extra is None else extra),
     }
+    recorded_range = _recordable_range(input_range)
+    if recorded_range is not None:
+        meta["input_range"] = _json(recorded_range)
     if loss is not None:
         meta["loss"] = _json(_recordable_loss(loss, net))
     meta["decision_threshold"] = _json(_saved_threshold(net, loss))
@@ -440,14 +512,15 @@ def _saved_threshold(net: Network, loss) -> float:
     return float(t)
 
 
-def encode_model(net: Network, *, class_names=None, input_scaling=None, extra=None, loss=None) -> bytes:
+def encode_model(net: Network, *, class_names=None, input_scaling=None, extra=None, loss=None,
+                 input_range=None) -> bytes:
     """The bytes of a model file (see :func:`save`)."""
-    tensors, meta, order = _model_parts(net, class_names, input_scaling, extra, loss)
+    tensors, meta, order = _model_parts(net, class_names, input_scaling, extra, loss, input_range)
     return _encode(tensors, meta, order)
 
 
 def save(net: Network, path, *, class_names=None, input_scaling=None, extra: dict | None = None,
-         loss=None) -> Path:
+         loss=None, input_range=None) -> Path:
     """Write ``net`` to ``path`` (a ``.safetensors`` file), atomically.
 
     ``class_names``: label of each output (two for a single sigmoid output: class 0's,
@@ -462,19 +535,25 @@ def save(net: Network, path, *, class_names=None, input_scaling=None, extra: dic
     when ``z ≥ 0``), for ``deltaprop predict``,
     ``evaluate``, ``serve`` and the exports (:attr:`ModelFile.outputs`). The threshold a
     single output is decided by (``a ≥ t``) is recorded too: the loss's, else
-    ``net.decision_threshold``, so :func:`load` predicts as ``net`` did."""
-    data = encode_model(net, class_names=class_names, input_scaling=input_scaling, extra=extra, loss=loss)
+    ``net.decision_threshold``, so :func:`load` predicts as ``net`` did. ``input_range``:
+    ``(min, max)`` of the raw training inputs (what ``net`` takes, before any scaling layer;
+    :func:`input_range_of` computes it), which tells ``deltaprop serve`` and ``predict``
+    the levels an image is fed on (0..255 scaled to 0..max); recorded only when given, as
+    a network keeps no record of the data it was trained on."""
+    data = encode_model(net, class_names=class_names, input_scaling=input_scaling, extra=extra, loss=loss,
+                        input_range=input_range)
     return atomic_write_bytes(path, data)
 
 
-def checkpoint_parts(state, *, class_names=None, input_scaling=None, extra=None) -> tuple[dict, dict, list, dict]:
+def checkpoint_parts(state, *, class_names=None, input_scaling=None, extra=None,
+                     input_range=None) -> tuple[dict, dict, list, dict]:
     """A checkpoint of ``state`` before encoding: ``(tensors, metadata, hashing order,
     training state)``, every array a copy and the training state a fresh dict, so later
     steps change none of it (:func:`encode_checkpoint_parts` makes the bytes). Taking the
     parts is cheap; the JSON of the history, which grows with the epochs, is left to the
     encoding."""
     net, opt = state.net, state.optimizer
-    tensors, meta, order = _model_parts(net, class_names, input_scaling, extra)
+    tensors, meta, order = _model_parts(net, class_names, input_scaling, extra, input_range=input_range)
     names = list(order)
     if state.resume_weights is not None:  # the weights training stopped at, not those a callback restored
         tensors = dict(zip(names, state.resume_weights))
@@ -522,19 +601,21 @@ def encode_checkpoint_parts(parts: tuple[dict, dict, list, dict]) -> bytes:
     return _encode(tensors, {**meta, "training": _json(training)}, order)
 
 
-def encode_checkpoint(state, *, class_names=None, input_scaling=None, extra=None) -> bytes:
+def encode_checkpoint(state, *, class_names=None, input_scaling=None, extra=None, input_range=None) -> bytes:
     """The bytes of a checkpoint of a :class:`~deltaprop.training.TrainingState` (see
     :func:`save_checkpoint`)."""
     return encode_checkpoint_parts(checkpoint_parts(state, class_names=class_names, input_scaling=input_scaling,
-                                                    extra=extra))
+                                                    extra=extra, input_range=input_range))
 
 
-def save_checkpoint(path, state, *, class_names=None, input_scaling=None, extra=None) -> Path:
+def save_checkpoint(path, state, *, class_names=None, input_scaling=None, extra=None, input_range=None) -> Path:
     """Write a checkpoint atomically: model, optimizer state, epoch, step, both RNG states,
     schedule, history and the place in an unfinished epoch; resuming from it is exact
     whenever it is taken between two steps. A loss, optimizer or schedule of one's own is
-    refused (:class:`ConfigError`): :func:`load_checkpoint` could not rebuild it."""
-    data = encode_checkpoint(state, class_names=class_names, input_scaling=input_scaling, extra=extra)
+    refused (:class:`ConfigError`): :func:`load_checkpoint` could not rebuild it. ``input_range``: as
+    for :func:`save`."""
+    data = encode_checkpoint(state, class_names=class_names, input_scaling=input_scaling, extra=extra,
+                             input_range=input_range)
     return atomic_write_bytes(path, data)
 
 
@@ -771,7 +852,8 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
         raise _bad(path, f"records an input_scaling and also starts with a {net.layers[0].type_name} layer: the "
                          "inputs would be scaled twice (deltaprop.save never writes both; the file was edited)")
     net = with_input_layer(net, input_layer(scaling))  # the network scales its own raw inputs
-    common = dict(net=net, kind=kind, class_names=class_names, input_scaling=None, extra=extra, metadata=meta, path=path)
+    common = dict(net=net, kind=kind, class_names=class_names, input_scaling=None, extra=extra, metadata=meta, path=path,
+                  input_range=_read_input_range(path, meta))
     out = ModelFile(**common, loss=loss) if kind == "model" else _checkpoint(path, common, meta, optimizer, slots,
                                                                            model_names)
     out.net.decision_threshold = _read_threshold(path, meta, out)
@@ -789,6 +871,20 @@ def _read_class_names(path: Path, meta: dict[str, str], n_outputs: int) -> tuple
     if problem:
         raise _bad(path, f"metadata 'class_names': {problem}")
     return tuple(class_names)
+
+
+def _read_input_range(path: Path, meta: dict[str, str]) -> tuple[float, float] | None:
+    """The recorded ``(min, max)`` of the raw training inputs, checked to be finite numbers
+    min ≤ max; None for a file that records none (written before it was recorded, or by
+    ``save`` without ``input_range``)."""
+    if "input_range" not in meta:
+        return None
+    value = _meta_json(path, meta, "input_range")
+    problem = _range_problem(value)
+    if problem:
+        raise _bad(path, f"metadata 'input_range' (the range of the raw training inputs, {{\"min\": lo, \"max\": hi}}) "
+                         f"{problem}: the file is damaged or was edited; write it again with deltaprop")
+    return float(value["min"]), float(value["max"])
 
 
 def _read_threshold(path: Path, meta: dict[str, str], model: ModelFile) -> float:

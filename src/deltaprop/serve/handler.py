@@ -82,6 +82,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_error(HTTPStatus.METHOD_NOT_ALLOWED)
 
     def _handle(self, method: str) -> None:
+        self._keep_alive = not self.close_connection  # as the client asked (HTTP/1.1 without Connection: close)
+        if "Transfer-Encoding" in self.headers or any(v.strip() != "0" for v in self.headers.get_all("Content-Length", [])):
+            self.close_connection = True  # until the body is read whole: one left unread would be the next request
         try:
             if not self.server.host_allowed(self.headers.get("Host")):
                 raise BadRequest(421, f"Host {self.headers.get('Host')!r} is not this server; open {self.server.url}")
@@ -187,7 +190,6 @@ class Handler(BaseHTTPRequestHandler):
     def _read_body(self) -> bytes:
         """The body, at most MAX_BODY_BYTES, complete within BODY_SECONDS; any failure
         closes the connection, since the rest of the body may still be on its way."""
-        self.close_connection = True  # until the body is read whole
         if "Transfer-Encoding" in self.headers:
             raise BadRequest(411, "send the body with a Content-Length, not chunked")
         lengths = self.headers.get_all("Content-Length") or []
@@ -219,7 +221,7 @@ class Handler(BaseHTTPRequestHandler):
             raise BadRequest(408, f"the body did not arrive within {BODY_SECONDS:g} s") from None
         finally:
             self.connection.settimeout(self.timeout)
-        self.close_connection = False
+        self.close_connection = not self._keep_alive
         return b"".join(chunks)
 
     # -- responses --------------------------------------------------------------------------
