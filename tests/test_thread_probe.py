@@ -169,8 +169,8 @@ def test_the_command_line_does_not_call_the_probe_a_slowdown(capsys):
     state = training.TrainingState(net=None, loss=None, optimizer=None, rng=None,
                                    thread_changes=[(266, 2), (399, 1)], thread_probe=[266, 399])
     cli._thread_changes_note(state)
-    assert capsys.readouterr().err == ""
+    assert "slowed down" not in capsys.readouterr().err
     state.thread_changes.append((5000, 2))
     cli._thread_changes_note(state)
     err = capsys.readouterr().err
-    assert "the BLAS threads changed: 2 from step 5000" in err and "266" not in err
+    assert "the BLAS threads changed: 2 from step 5000." in err

@@ -8,7 +8,7 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import deltaprop as dp
-from deltaprop import blas_threads, training
+from deltaprop import blas_threads, cli, training
 from deltaprop.blas_threads import ThreadGovernor
 
 
@@ -82,3 +82,13 @@ def test_the_governor_keeps_the_starting_count_until_the_probe_decides():
         gov.step_done(1e-3 if step <= 8 else 1e-4, 10, step)
         assert gov.kept == (2 if step >= 12 else 1), step
     assert applied == [2] and gov.current == 2
+
+
+def test_the_command_line_says_a_probe_changed_the_threads(capsys):
+    """The probe's steps on two threads round differently from one thread's: neither count
+    in run.json or the checkpoint, passed as --threads, gives this run's bits again."""
+    state = training.TrainingState(net=None, loss=None, optimizer=None, rng=None,
+                                   thread_changes=[(266, 2)], thread_probe=[266])
+    cli._thread_changes_note(state)
+    err = capsys.readouterr().err
+    assert "probe" in err and "2 from step 266" in err and "--threads N" in err and "slowed down" not in err

@@ -154,7 +154,7 @@ def _add_train(sub) -> None:
     t.add_argument("--threads", metavar="N",
                    help="BLAS threads for training (default: the CPUs idle when training starts, where small steps start on one "
                         "and keep more only if a timed probe finds them faster; the count used is kept in run.json and the "
-                        "checkpoint: pass it again for a bit-identical rerun)")
+                        "checkpoint: pass it again for a bit-identical rerun of a run whose count did not change, as train says)")
     t.add_argument("--serve", metavar="PORT", nargs="?", const="8000",
                    help="also serve the run's live page on 127.0.0.1:PORT (default 8000), kept up after training "
                         "until Ctrl-C (see deltaprop serve)")
@@ -1411,10 +1411,16 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
 
 def _thread_changes_note(state) -> None:
     """Say when the BLAS threads changed during the run (its steps slowed down: another
-    process took a CPU), since such a run's bits cannot be repeated with one --threads. The
-    probe of a run started on one thread changes them at a fixed step, and is not said."""
+    process took a CPU; or the probe of a run started on one thread, at a fixed step),
+    since such a run's bits cannot be repeated with one --threads."""
     probed = set(getattr(state, "thread_probe", None) or ())
-    changes = [change for change in getattr(state, "thread_changes", None) or () if change[0] not in probed]
+    changes = list(getattr(state, "thread_changes", None) or ())
+    tried = [change for change in changes if change[0] in probed]
+    changes = [change for change in changes if change[0] not in probed]
+    if tried:
+        moves = ", ".join(f"{threads} from step {step}" for step, threads in tried)
+        _say(f"note: a timed probe changed the BLAS threads to keep the faster count: {moves}. A rerun repeats "
+             "these bits only where its probe chooses the same; pass --threads N to train on one count", err=True)
     if changes:
         moves = ", ".join(f"{threads} from step {step}" for step, threads in changes)
         _say(f"note: the steps slowed down while training (another process took a CPU?), so the BLAS threads "

@@ -658,9 +658,11 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     :class:`~deltaprop.callbacks.EarlyStopping` first (so a checkpoint holds what it kept);
     every callback's ``on_train_end`` is called, even after one of them raised
     (:func:`_checked` says which lists of callbacks raise ``ConfigError``).
-    ``threads`` caps the BLAS threads (default: chosen by :func:`_auto_threads`, and
-    changed during the run when its steps slow down, :mod:`deltaprop.blas_threads`; kept
-    in the state so a resumed run uses the same; the count can change the last bit of a
+    ``threads`` caps the BLAS threads (default: chosen by :func:`_auto_threads`, where
+    small steps start on one and a long run on idle CPUs probes more at a fixed step,
+    keeping the faster, and changed during the run when its steps slow down,
+    :mod:`deltaprop.blas_threads`; the count last kept is in the state, and a resumed run
+    trains on it to the end, with no probe and no change; the count can change the last bit of a
     GEMM, so bit-identical reruns need the same ``threads``). ``comm`` (an mpi4py
     communicator) trains data-parallel over its processes, ``batch_size`` being the global
     batch (:mod:`deltaprop.distributed`). ``flush_subnormals`` (default True) trains with
@@ -727,19 +729,21 @@ def _fit_threads(net, X, batch_size, threads, resume, comm) -> tuple[int | None,
     return threads, None
 
 
-#: Below this many multiply-adds in a step's largest GEMM, ``fit`` uses one BLAS thread.
+#: Below this many multiply-adds in a step's largest GEMM, ``fit`` starts on one BLAS thread
+#: (and may probe more: :func:`_thread_governor`).
 SMALL_STEP_MACS = 8_000_000
 
 
 def _auto_threads(net, batch_size, host_threads: int | None = None) -> int | None:
-    """The BLAS threads ``fit`` uses by default for steps of ``batch_size`` rows: 1 when a
+    """The BLAS threads ``fit`` starts on by default for steps of ``batch_size`` rows: 1 when a
     step's largest GEMM (rows × the widest ``n_in·n_out``) is under :data:`SMALL_STEP_MACS`,
-    where a second thread gains nothing and suffers most from a busy machine (measurements
-    in ``bench/README.md``); over several MPI processes, ``host_threads``, the host's CPUs
-    shared among its ranks (:func:`deltaprop.distributed.threads_per_rank`, as the command
-    line does); else the CPUs other processes leave idle, measured over 50 ms
-    (:func:`deltaprop.cpus.idle_cpus`; at least 1, at most the BLAS default), or None (the
-    BLAS default) where they cannot be measured."""
+    where a second thread may gain nothing and suffers most from a busy machine (measurements
+    in ``bench/README.md``; ``fit`` may probe more: :func:`_thread_governor`); over several
+    MPI processes, ``host_threads``, the host's CPUs shared among its ranks
+    (:func:`deltaprop.distributed.threads_per_rank`, as the command line does); else the CPUs
+    other processes leave idle, measured over 50 ms (:func:`deltaprop.cpus.idle_cpus`; at
+    least 1, at most the BLAS default), or None (the BLAS default) where they cannot be
+    measured."""
     if not isinstance(net, Network) or batch_size is None or isinstance(batch_size, bool):
         return None
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
