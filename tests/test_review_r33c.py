@@ -8,8 +8,11 @@ import http.client
 import json
 import socket
 
+import numpy as np
 import pytest
 from test_serve_http import running_server, save_model
+
+from deltaprop.data import read_table
 
 BODY = json.dumps({"pixels": [[0] * 28] * 28}).encode()
 
@@ -67,3 +70,34 @@ def test_a_post_from_a_client_that_asked_to_close_is_closed_after_the_answer(ser
                                f"Content-Type: application/json\r\n{header}Content-Length: {len(BODY)}\r\n\r\n"
                                .encode() + BODY)
     assert answer.startswith(b"HTTP/1.1 200") and not answer.endswith(b"<still open>")
+
+
+# ---------------------------------------------------------------- --label-column digits
+def _header_of_numbers(path):
+    """A header 1,2,...,7 above 40 rows: pixels 0..255 in columns 1-3, 0/1 ids in 4-7."""
+    rng = np.random.default_rng(2)
+    rows = np.column_stack([rng.integers(0, 256, size=(40, 3)), rng.integers(0, 2, size=(40, 4))])
+    path.write_text("1,2,3,4,5,6,7\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    return rows
+
+
+def test_train_label_column_digits_that_a_header_of_numbers_names_elsewhere_are_refused(tmp_path, capsys):
+    """The configuration turned '5' into the index 5 before the reader saw it, so train took
+    the column named '6' without a word where load_arrays refuses '5' as ambiguous."""
+    from deltaprop.cli import main
+
+    _header_of_numbers(tmp_path / "d.csv")
+    code = main(["train", "--dataset", str(tmp_path / "d.csv"), "--label-column", "5", "--epochs", "1",
+                 "--out", str(tmp_path / "run"), "-q"])
+    assert code != 0 and not (tmp_path / "run" / "model.safetensors").exists()
+    assert "label column '5' is both the name of column 5 of 7 and the index of another" in capsys.readouterr().err
+
+
+def test_label_column_digits_are_kept_as_written_and_still_index_a_file(tmp_path):
+    from deltaprop.config import TrainConfig
+
+    rows = _header_of_numbers(tmp_path / "d.csv")
+    assert TrainConfig.from_mapping({"label_column": " 5 "}).label_column == "5"
+    assert TrainConfig.from_mapping({"label_column": 5}).label_column == 5
+    column = TrainConfig.from_mapping({"label_column": "-3"}).label_column
+    np.testing.assert_array_equal(read_table(tmp_path / "d.csv", label_column=column).y, rows[:, 4])

@@ -2344,9 +2344,9 @@ def _os_error_line(exc: OSError) -> str:
 
 # -- entry point -----------------------------------------------------------------------------------
 #: Commands whose product is files written while they print: a reader of stdout going away
-#: (``train ... | head``, ``sweep ... | head``) must not cut them short (see
-#: :class:`_StdoutOnClosedPipe`).
-_RUN_ON_CLOSED_STDOUT = ("train", "sweep")
+#: (``train ... | head``, ``sweep ... | head``, ``evaluate ... --plot F | head``) must not
+#: cut them short (see :class:`_StdoutOnClosedPipe`).
+_RUN_ON_CLOSED_STDOUT = ("train", "sweep", "evaluate")
 
 #: The exit status when stdout's reader went away: as if killed by SIGPIPE (128 + 13).
 _CLOSED_PIPE_STATUS = 128 + 13

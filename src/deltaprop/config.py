@@ -460,12 +460,13 @@ def _default_weight_decay(optimizer: str) -> float:
 
 
 def _label_column(value: Any) -> int | str | None:
-    """A column index (an int or a string of digits) or a header name; None or "" finds it."""
+    """A column index (an int) or a header name or index as written (a string, digits kept
+    as text: the reader refuses digits that a header of numbers names another column by);
+    None or "" finds it."""
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        text = value.strip()
-        return int(text) if text.lstrip("-").isdigit() else text
+        return value.strip()
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     raise ConfigError(f"label_column must be a column name or index, got {value!r}")
