@@ -1,4 +1,5 @@
-"""``deltaprop sweep ... | head``: the reader going away must not stop the sweep (as for train)."""
+"""``deltaprop sweep ... | head``, ``deltaprop evaluate ... --plot F | head``: the reader going
+away must not stop the command before it has written its files (as for train)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,24 @@ def test_a_sweep_whose_stdout_reader_went_away_runs_every_trial(tmp_path, monkey
     assert len(trained) == 3  # the sweep was not cut short at its first line
     assert status == 141  # as train and predict end on a closed stdout
     assert "not run" not in (out / "sweep.csv").read_text()
+
+
+def test_evaluate_into_a_closed_pipe_still_writes_its_plot(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "parity", "--epochs", "1", "--out", str(run), "-q"]) == 0
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())  # `| head -2`: gone after the first lines
+    status = main(["evaluate", str(run), "--plot", str(tmp_path / "cm.png")])
+    assert (tmp_path / "cm.png").is_file()  # the plot comes after the printed report: it was lost
+    assert status == 141
+
+
+def test_train_and_evaluate_with_stdout_closed_from_the_start_run_as_print_does(tmp_path, monkeypatch):
+    # `deltaprop train ... >&-`: Python starts with sys.stdout None, where print drops its
+    # output; train stopped with an AttributeError traceback, and evaluate too once guarded
+    monkeypatch.setattr(sys, "stdout", None)
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "parity", "--epochs", "1", "--out", str(run)]) == 0
+    assert (run / "model.safetensors").is_file()
+    assert main(["evaluate", str(run), "--plot", str(tmp_path / "cm.png")]) == 0
+    assert (tmp_path / "cm.png").is_file()
+    assert sys.stdout is None  # left as it was

@@ -92,3 +92,57 @@ def test_the_command_line_says_a_probe_changed_the_threads(capsys):
     cli._thread_changes_note(state)
     err = capsys.readouterr().err
     assert "probe" in err and "2 from step 266" in err and "--threads N" in err and "slowed down" not in err
+
+
+#: A fresh process: fit whose callback loads SciPy's own OpenBLAS mid-run, then a probe that
+#: goes back to one thread; prints each BLAS library's threads before the load and after fit.
+_LOADS_SCIPY_MID_RUN = """
+import json, sys
+import numpy as np
+from threadpoolctl import threadpool_info
+import deltaprop as dp
+from deltaprop import blas_threads, cpus, training
+def counts():
+    return {i["filepath"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+if "scipy.linalg" in sys.modules or max(counts().values(), default=1) < 2:
+    print(json.dumps(None)); sys.exit()
+cpus.idle_cpus = lambda window=0.05: 2.0
+training.PROBE_MACS = 8 * 368 * 16
+blas_threads.PROBE_MARGIN = 1e9
+blas_threads.WINDOW_SECONDS = 1e9
+before = {}
+def load(state, *args):
+    if state.step == 5:
+        import scipy.linalg  # noqa: F401
+        before.update(counts())
+rng = np.random.default_rng(5)
+X, y = rng.random((320, 20), dtype=np.float32), rng.integers(0, 3, 320)
+net = dp.mlp([20, 16, 3], activation="relu", seed=1)
+states = []
+dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.05), epochs=4, batch_size=8, seed=0,
+       callbacks=[dp.LambdaCallback(on_batch_end=load, on_train_end=states.append)], diagnostics=False)
+print(json.dumps([states[0].thread_changes, before, counts()]))
+"""
+
+
+def test_a_blas_loaded_during_the_run_keeps_its_threads_after_fit():
+    """``import scipy.linalg`` in a callback loads SciPy's own OpenBLAS; the probe's move
+    back to one thread set that library too, and fit, which restores only the libraries it
+    limited, left it on one thread for the rest of the process."""
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("scipy")
+    out = subprocess.run([sys.executable, "-c", _LOADS_SCIPY_MID_RUN], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    if result is None:
+        pytest.skip("deltaprop's import loads scipy.linalg here, or the BLAS default is one thread (no probe)")
+    changes, before, after = result
+    assert changes == [[32, 2], [48, 1]]
+    loaded = [path for path in before if "scipy.libs" in path]
+    if not loaded:
+        pytest.skip("SciPy shares NumPy's BLAS here")
+    for path in loaded:
+        assert after[path] == before[path], path

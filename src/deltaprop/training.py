@@ -673,13 +673,14 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     the history (``history.diagnostics``, ``history.alerts``); it changes no weight."""
     threads, top_threads = _fit_threads(net, X, batch_size, threads, resume, comm)
     threads, flush_subnormals, diagnostics = _checked_options(threads, flush_subnormals, diagnostics, comm)
-    blas = contextlib.nullcontext() if threads is None else blas_controller().limit(limits=threads, user_api="blas")
+    controller = None if threads is None else blas_controller()  # the governor's too: what fit restores
+    blas = contextlib.nullcontext() if controller is None else controller.limit(limits=threads, user_api="blas")
     with blas, fpenv.flush_subnormals(flush_subnormals):
         return _fit(
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
             batch_size=batch_size, shuffle=shuffle, batching=batching, seed=seed, validation=validation,
             schedule=schedule, callbacks=callbacks, resume=resume, sample_weight=sample_weight, comm=comm,
-            threads=threads, diagnostics=diagnostics, top_threads=top_threads,
+            threads=threads, diagnostics=diagnostics, top_threads=top_threads, controller=controller,
         )
 
 
@@ -782,9 +783,10 @@ def _idle_threads() -> int | None:
 PROBE_MACS = 1_000_000_000
 
 
-def _thread_governor(state, source, threads: int, top: int):
+def _thread_governor(state, source, threads: int, top: int, controller=None):
     """The :class:`~deltaprop.blas_threads.ThreadGovernor` of a run ``fit`` started on
-    ``threads`` BLAS threads, allowed up to ``top``. A run started on fewer (small steps)
+    ``threads`` BLAS threads, allowed up to ``top``, that sets them through ``controller``
+    (fit's, whose libraries fit restores: not a BLAS loaded during the run). A run started on fewer (small steps)
     probes the larger count after K steps, K = 2·PROBE_MACS / (batch · Σ n_in·n_out)
     (at least 32), where the run is long enough for the probe (3K/2 steps) to pay."""
     from .blas_threads import ThreadGovernor
@@ -802,17 +804,18 @@ def _thread_governor(state, source, threads: int, top: int):
         planned = min(limits, default=0)
         if planned - state.step < 4 * probe:
             return None  # too short for the probe to pay
-    return ThreadGovernor(top, lambda n: blas_controller().limit(limits=n, user_api="blas"),
+    controller = controller or blas_controller()
+    return ThreadGovernor(top, lambda n: controller.limit(limits=n, user_api="blas"),
                           idle=idle_cpus, start=threads, probe_steps=probe)
 
 
 def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batching, seed, validation, schedule,
          callbacks, resume, sample_weight, comm=None, threads=None, diagnostics=True,
-         top_threads=None) -> History:
+         top_threads=None, controller=None) -> History:
     """The training loop behind :func:`fit` (BLAS threads already chosen; ``top_threads``:
     ``fit`` chose them, so a :class:`~deltaprop.blas_threads.ThreadGovernor` may change
-    them, up to this many: :func:`_thread_governor`). Over MPI, a rank that cannot prepare its run tells the
-    others before raising (none is left waiting)."""
+    them, up to this many, through ``controller``: :func:`_thread_governor`). Over MPI, a
+    rank that cannot prepare its run tells the others before raising (none is left waiting)."""
     on_ranks = comm is not None and comm.Get_size() > 1
     try:
         state, (X_arr, Y, ids) = _prepare(
@@ -833,7 +836,7 @@ def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batc
             from .distributed import train_data_parallel
 
             return train_data_parallel(comm, state, source, validation, callbacks)
-        governor = None if top_threads is None else _thread_governor(state, source, threads, top_threads)
+        governor = None if top_threads is None else _thread_governor(state, source, threads, top_threads, controller)
         return Loop(state, source, validation=validation, callbacks=callbacks, governor=governor).run()
     finally:
         # A schedule sets the optimizer's rate epoch by epoch; after the run the optimizer
