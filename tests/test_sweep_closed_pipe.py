@@ -44,3 +44,15 @@ def test_evaluate_into_a_closed_pipe_still_writes_its_plot(tmp_path, monkeypatch
     status = main(["evaluate", str(run), "--plot", str(tmp_path / "cm.png")])
     assert (tmp_path / "cm.png").is_file()  # the plot comes after the printed report: it was lost
     assert status == 141
+
+
+def test_train_and_evaluate_with_stdout_closed_from_the_start_run_as_print_does(tmp_path, monkeypatch):
+    # `deltaprop train ... >&-`: Python starts with sys.stdout None, where print drops its
+    # output; train stopped with an AttributeError traceback, and evaluate too once guarded
+    monkeypatch.setattr(sys, "stdout", None)
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "parity", "--epochs", "1", "--out", str(run)]) == 0
+    assert (run / "model.safetensors").is_file()
+    assert main(["evaluate", str(run), "--plot", str(tmp_path / "cm.png")]) == 0
+    assert (tmp_path / "cm.png").is_file()
+    assert sys.stdout is None  # left as it was

@@ -2397,15 +2397,21 @@ class _StdoutOnClosedPipe:
 
 def _run_command(args) -> int:
     """The command's handler; for :data:`_RUN_ON_CLOSED_STDOUT`, a stdout closed by its reader
-    lets the command finish and gives :data:`_CLOSED_PIPE_STATUS` where it succeeded."""
+    lets the command finish and gives :data:`_CLOSED_PIPE_STATUS` where it succeeded. A
+    stdout closed before the start (``>&-``: ``sys.stdout`` is None) takes the output to
+    os.devnull, as ``print`` drops it then."""
     if args.command not in _RUN_ON_CLOSED_STDOUT:
         return int(args.handler(args))
-    guard = sys.stdout = _StdoutOnClosedPipe(sys.stdout)
+    stream = sys.stdout
+    devnull = open(os.devnull, "w") if stream is None else None  # closed below
+    guard = sys.stdout = _StdoutOnClosedPipe(devnull if stream is None else stream)
     try:
         status = int(args.handler(args))
     finally:
         if sys.stdout is guard:
-            sys.stdout = guard._stream
+            sys.stdout = stream
+        if devnull is not None:
+            devnull.close()
     return _CLOSED_PIPE_STATUS if guard.closed and status == 0 else status
 
 
