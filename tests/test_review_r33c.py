@@ -101,3 +101,26 @@ def test_label_column_digits_are_kept_as_written_and_still_index_a_file(tmp_path
     assert TrainConfig.from_mapping({"label_column": 5}).label_column == 5
     column = TrainConfig.from_mapping({"label_column": "-3"}).label_column
     np.testing.assert_array_equal(read_table(tmp_path / "d.csv", label_column=column).y, rows[:, 4])
+
+
+# ---------------------------------------------------------------- a header 1,2,...,n: the file read once
+@pytest.mark.parametrize("first, header", [("1,2,3,4", True), ("1,2", False)])
+def test_a_first_line_1_to_n_has_the_file_read_once(tmp_path, monkeypatch, first, header):
+    """Telling the header 1,2,...,n from a row read the whole file, then the reader read it
+    again: twice the time on a large table (1.2 s instead of 0.6 s for 20,000 rows of 785)."""
+    from deltaprop.data import arrays
+
+    rng = np.random.default_rng(4)
+    width = len(first.split(","))
+    low = 100 if header else 0  # 1,2,3 outside 100..109 widened by its width: no row; 1 in 0..9 is one
+    rows = np.column_stack([rng.integers(low, low + 10, size=(30, width - 1)), np.arange(30) % 3])
+    path = tmp_path / "d.csv"
+    path.write_text(first + "\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    reads = []
+    original = arrays._read_numbers
+    monkeypatch.setattr(arrays, "_read_numbers", lambda *args: reads.append(args) or original(*args))
+    table = read_table(path, label_column=-1)
+    assert len(reads) == 1
+    assert (table.feature_names is not None) == header and len(table.y) == 30 + (not header)
+    np.testing.assert_array_equal(table.y[-30:], rows[:, -1])
+    np.testing.assert_array_equal(table.x[-30:], rows[:, :-1])

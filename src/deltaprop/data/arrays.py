@@ -275,14 +275,16 @@ def _delimiter(path: Path, first: str) -> str:
 
 class _Layout(NamedTuple):
     """How a CSV file is laid out: the header's names (None without one), the number of
-    columns, the lines before the first row, the column separator, and whether the header
-    is a row of column numbers (``0,1,...,n-1``, or ``1,2,...,n``)."""
+    columns, the lines before the first row, the column separator, whether the header
+    is a row of column numbers (``0,1,...,n-1``, or ``1,2,...,n``), and the rows when
+    telling a header ``1,2,...,n`` from a row read them already (None: not read yet)."""
 
     names: list[str] | None
     n_cols: int
     skip: int
     delimiter: str
     numbered: bool = False
+    rows: np.ndarray | None = None
 
 
 def _csv_header(path: Path) -> _Layout:
@@ -303,15 +305,16 @@ def _csv_header(path: Path) -> _Layout:
         return _Layout(cells, len(cells), len(comments) + 1, sep)
     if cells == [str(i) for i in range(len(cells))]:
         return _Layout(cells, len(cells), len(comments) + 1, sep, numbered=True)
+    table = None  # the file read whole, to tell a header 1,2,...,n from a row: read once
     if cells == [str(i + 1) for i in range(len(cells))]:  # a header only where no row could be
-        rows = _read_numbers(path, _Layout(None, len(cells), len(comments), sep))[1:]
-        if len(rows) >= _MIN_ROWS_FOR_ID and not _could_be_a_row(np.arange(1.0, len(cells) + 1), rows):
-            return _Layout(cells, len(cells), len(comments) + 1, sep, numbered=True)
+        table = _read_numbers(path, _Layout(None, len(cells), len(comments), sep))
+        if len(table) > _MIN_ROWS_FOR_ID and not _could_be_a_row(np.arange(1.0, len(cells) + 1), table[1:]):
+            return _Layout(cells, len(cells), len(comments) + 1, sep, numbered=True, rows=table[1:])
     if comments:
         above = [_header_name(c) for c in comments[-1].split(sep)]
         if len(above) == len(cells) and not _is_number_row(above):
-            return _Layout(above, len(cells), len(comments), sep)
-    return _Layout(None, len(cells), len(comments), sep)
+            return _Layout(above, len(cells), len(comments), sep, rows=table)
+    return _Layout(None, len(cells), len(comments), sep, rows=table)
 
 
 def _named_column(path: Path, label_column: int | str, names: list[str] | None, n_cols: int) -> int:
@@ -612,7 +615,7 @@ def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_posi
         label_column = _by_position(label_column, label_position, n_cols)
     if label_column is not None:
         _named_column(path, label_column, names, n_cols)  # a bad name fails before the file is read
-    table = _read_numbers(path, layout)
+    table = _read_numbers(path, layout) if layout.rows is None else layout.rows
     header_notes = _numbers_header_notes(path, table, layout, label_column)
     col, source = _choose_column(path, table, label_column, names, n_cols)
     if label_column is not given:
