@@ -61,3 +61,25 @@ def test_training_goes_on_while_a_suspended_report_holds_the_lock(stuck_holder):
     assert _returns(lambda: writer.finish("interrupted"))
     assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
     assert (out / "report.html").is_file()
+
+
+def test_a_steps_run_json_write_does_not_wait_for_a_report_being_rebuilt(tmp_path, monkeypatch):
+    # run.json's timing is written after a step, within the time the BLAS thread governor
+    # reads: waiting there for a `deltaprop report` made the step look slow
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(runlock, "WRITING_WAIT", 3600.0, raising=False)  # a rebuild that takes its time
+    out = tmp_path / "run"
+    out.mkdir()
+    writer = ReportWriter(out, {"command": ["deltaprop", "train"], "started": "now", "status": "training"})
+    state = SimpleNamespace(history=SimpleNamespace(records=[]), net=SimpleNamespace(layers=[]), threads=1)
+    writer.on_train_begin(state)
+    fd = os.open(out, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert _returns(lambda: writer.on_batch_end(state, 20, 0.5))
+        assert not (out / "run.json").exists()  # left for a later step
+    finally:
+        os.close(fd)
+    writer.on_batch_end(state, 20, 0.5)  # the lock is free again
+    assert json.loads((out / "run.json").read_text())["status"] == "training"

@@ -124,3 +124,42 @@ def test_a_first_line_1_to_n_has_the_file_read_once(tmp_path, monkeypatch, first
     assert (table.feature_names is not None) == header and len(table.y) == 30 + (not header)
     np.testing.assert_array_equal(table.y[-30:], rows[:, -1])
     np.testing.assert_array_equal(table.x[-30:], rows[:, :-1])
+
+
+# ---------------------------------------------------------------- a header 1,2,...,n: advice and notes
+def _pixels_and_ids(path):
+    """A header 1,2,3 above two pixel columns (0..255) and 0/1 ids: both ends could be labels."""
+    rng = np.random.default_rng(0)
+    rows = np.column_stack([rng.integers(0, 256, size=(30, 2)), np.arange(30) % 2])
+    path.write_text("1,2,3\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    return rows
+
+
+def test_the_flags_said_to_choose_a_label_column_under_a_header_of_numbers_are_accepted(tmp_path):
+    """'say which with --label-column 1 or --label-column 3': the first is refused as ambiguous
+    (the name of column 0, the index of column 1)."""
+    from deltaprop.errors import ConfigError, DataError
+
+    path = tmp_path / "d.csv"
+    rows = _pixels_and_ids(path)
+    with pytest.raises(ConfigError) as info:
+        read_table(path)
+    flags = [part.split()[0] for part in str(info.value).split("--label-column ")[1:]]
+    assert flags == ["0", "-1"]
+    np.testing.assert_array_equal(read_table(path, label_column=flags[1]).y, rows[:, -1])
+    with pytest.raises(DataError, match=r"the labels \(column '1' \(1 of 3, as named\)\) are 2\d distinct"):
+        read_table(path, label_column=flags[0])  # taken as the column named '1', a feature here
+    with pytest.raises(ConfigError, match="--label-column p1 or --label-column p3"):  # names that are words: as before
+        path.write_text("p1,p2,p3\n" + path.read_text().split("\n", 1)[1])
+        read_table(path)
+
+
+def test_a_header_1_to_n_that_could_not_be_a_row_gets_no_note_that_it_could(tmp_path):
+    """The note judged 0,1,...,n-1 (pandas' numbers), not the header's own 1,2,...,n: it said a
+    header that cannot be a row (3 above 0/1 ids) might be one, naming pandas."""
+    path = tmp_path / "d.csv"
+    _pixels_and_ids(path)
+    table = read_table(path, label_column=-1)
+    assert table.feature_names == ("1", "2") and table.notes == ()
+    path.write_text("0,1,2\n" + path.read_text().split("\n", 1)[1])  # pandas' 0,1,2 could be a row: noted
+    assert "was read as column numbers" in read_table(path, label_column=-1).notes[0]

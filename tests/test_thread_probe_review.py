@@ -146,3 +146,19 @@ def test_a_blas_loaded_during_the_run_keeps_its_threads_after_fit():
         pytest.skip("SciPy shares NumPy's BLAS here")
     for path in loaded:
         assert after[path] == before[path], path
+
+
+def test_a_run_too_short_for_the_probe_does_not_measure_the_idle_cpus(monkeypatch):
+    """Counting the idle CPUs takes 50 ms, which every small-step fit paid (a fit of a few
+    steps, many times that), though only a run of 4K steps or more can probe."""
+    from deltaprop import cpus
+
+    calls = []
+    monkeypatch.setattr(cpus, "idle_cpus", lambda window=0.05: calls.append(window) or 2.0)
+    monkeypatch.setattr(training, "PROBE_MACS", 8 * 368 * 16)  # K = 32: a probe needs 128 steps
+    with threadpool_limits(limits=2, user_api="blas"):
+        ends, state = _fit(rows=320, epochs=1)  # 40 steps
+    assert calls == [] and state.thread_changes == [] and ends[-1][1] == 1
+    with threadpool_limits(limits=2, user_api="blas"):
+        ends, state = _fit(rows=320, epochs=4)  # 160 steps: measured once, and the probe runs
+    assert len(calls) == 1 and state.thread_changes[0] == (32, 2)

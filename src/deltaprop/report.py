@@ -599,10 +599,14 @@ class ReportWriter(Callback):
             self._write_timing()
 
     def _write_timing(self) -> None:
-        """run.json alone (a small file), with this session's training time so far."""
+        """run.json alone (a small file), with this session's training time so far. Not while
+        another process (``deltaprop report``) holds the folder's report lock: this runs within
+        a step, whose time the BLAS thread governor reads, so it tries again after a later step."""
         from .runlock import writing
 
-        with writing(self.out):
+        with writing(self.out, wait=0) as free:
+            if not free:
+                return
             self._time_facts()
             atomic_write_bytes(self.out / "run.json", json.dumps(self.facts, indent=1).encode())
         self.last_timing = time.perf_counter()

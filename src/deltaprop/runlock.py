@@ -70,28 +70,33 @@ WRITING_WAIT = 10.0
 
 
 @contextlib.contextmanager
-def writing(folder: str | os.PathLike) -> Iterator[None]:
+def writing(folder: str | os.PathLike, wait: float | None = None) -> Iterator[bool]:
     """Hold an exclusive ``flock`` on the folder ``folder`` itself (waiting for it, at most
-    :data:`WRITING_WAIT` seconds) while its report files are read or written; the kernel
-    releases it when the process ends, however it ends. Not re-entrant: a process must not
-    take it twice at once. Where the folder cannot be opened or locked, or the wait runs out,
-    nothing is held (each file is still written atomically)."""
+    ``wait`` seconds, default :data:`WRITING_WAIT`) while its report files are read or
+    written; the kernel releases it when the process ends, however it ends. Not re-entrant:
+    a process must not take it twice at once. Gives False when another process still held
+    it as the wait ran out, else True; where the wait ran out, or the folder cannot be
+    opened or locked, nothing is held (each file is still written atomically)."""
     try:
         fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:
         fd = None
+    free = True
     try:
         if fd is not None:
-            deadline = time.monotonic() + WRITING_WAIT
+            deadline = time.monotonic() + (WRITING_WAIT if wait is None else wait)
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except OSError as exc:
-                    if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
+                    if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                        break
+                    if time.monotonic() >= deadline:
+                        free = False
                         break
                 time.sleep(0.02)
-        yield
+        yield free
     finally:
         if fd is not None:
             os.close(fd)  # closing releases the flock

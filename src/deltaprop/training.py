@@ -703,10 +703,10 @@ def blas_controller():
     return _BLAS_CONTROLLER
 
 
-def _fit_threads(net, X, batch_size, threads, resume, comm) -> tuple[int | None, bool]:
+def _fit_threads(net, X, batch_size, threads, resume, comm) -> tuple[int | None, int | None]:
     """The BLAS threads of a ``fit``: ``threads`` as given, else the resumed run's, else
-    :func:`_auto_threads`; and whether the run may change them (``fit`` chose more than one
-    on one process: :class:`~deltaprop.blas_threads.ThreadGovernor`). Over several MPI
+    :func:`_auto_threads`; and the most the run may change them to (``fit`` chose them on
+    one process: :class:`~deltaprop.blas_threads.ThreadGovernor`), or None. Over several MPI
     processes the host's CPUs are shared among its ranks: found by a collective that every
     rank takes, whatever its arguments (a rank that skipped it, given another batch size or
     ``threads=``, met the others' next collective instead: an MPI abort)."""
@@ -724,8 +724,8 @@ def _fit_threads(net, X, batch_size, threads, resume, comm) -> tuple[int | None,
         if resumed or host_threads is not None or threads is None:
             return threads, None
         if threads == 1 and _is_small_step(net, rows):
-            top = _idle_threads()  # a probe may find the second thread pays (blas_threads)
-            return threads, top if top is not None and top > 1 else None
+            top = _blas_default()  # a probe may find more pay (blas_threads); _thread_governor counts the idle CPUs
+            return threads, top if top > 1 else None
         return threads, threads if threads > 1 else None
     return threads, None
 
@@ -767,15 +767,19 @@ def _is_small_step(net, rows: int) -> bool:
 def _idle_threads() -> int | None:
     """The CPUs other processes leave idle, measured over 50 ms (at least 1, at most the
     BLAS default), or None where they cannot be measured."""
-    from threadpoolctl import threadpool_info
-
     from .cpus import idle_cpus
 
     idle = idle_cpus()
     if idle is None:
         return None
-    default = max((i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"), default=1)
-    return max(1, min(default, int(idle + 0.5)))
+    return max(1, min(_blas_default(), int(idle + 0.5)))
+
+
+def _blas_default() -> int:
+    """The BLAS threads this process's BLAS runs on now (a caller's limit included)."""
+    from threadpoolctl import threadpool_info
+
+    return max((i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"), default=1)
 
 
 #: Multiply-adds of forward GEMMs a thread probe times on each count (K/2 steps each):
@@ -786,9 +790,11 @@ PROBE_MACS = 1_000_000_000
 def _thread_governor(state, source, threads: int, top: int, controller=None):
     """The :class:`~deltaprop.blas_threads.ThreadGovernor` of a run ``fit`` started on
     ``threads`` BLAS threads, allowed up to ``top``, that sets them through ``controller``
-    (fit's, whose libraries fit restores: not a BLAS loaded during the run). A run started on fewer (small steps)
-    probes the larger count after K steps, K = 2·PROBE_MACS / (batch · Σ n_in·n_out)
-    (at least 32), where the run is long enough for the probe (3K/2 steps) to pay."""
+    (fit's, whose libraries fit restores: not a BLAS loaded during the run). A run started on
+    fewer (small steps) probes the idle CPUs (at most ``top``) after K steps,
+    K = 2·PROBE_MACS / (batch · Σ n_in·n_out) (at least 32), where the run is long enough
+    for the probe (3K/2 steps) to pay and two or more CPUs are idle (measured only then:
+    50 ms)."""
     from .blas_threads import ThreadGovernor
     from .cpus import idle_cpus
     from .layers import Dense
@@ -804,6 +810,10 @@ def _thread_governor(state, source, threads: int, top: int, controller=None):
         planned = min(limits, default=0)
         if planned - state.step < 4 * probe:
             return None  # too short for the probe to pay
+        idle = idle_cpus()
+        top = 1 if idle is None else max(1, min(top, int(idle + 0.5)))
+        if top <= threads:
+            return None  # other processes leave no second CPU idle
     controller = controller or blas_controller()
     return ThreadGovernor(top, lambda n: controller.limit(limits=n, user_api="blas"),
                           idle=idle_cpus, start=threads, probe_steps=probe)

@@ -381,8 +381,9 @@ def _by_content(path, table, names, n_cols) -> tuple[int, str]:
     """The first or the last column, whichever holds class ids; both: refused as ambiguous."""
     first, last = _looks_like_labels(table[:, 0]), _looks_like_labels(table[:, -1])
     if first and last:
-        which = (f"--label-column {names[0]} or --label-column {names[-1]}" if names
-                 else "--label-column 0 or --label-column -1")
+        numbers = names and any(name.strip().lstrip("-").isdigit() for name in (names[0], names[-1]))
+        which = (f"--label-column {names[0]} or --label-column {names[-1]}" if names and not numbers
+                 else "--label-column 0 or --label-column -1")  # a name of digits is read as an index
         no_name = (f"no header name is one of {', '.join(LABEL_NAMES)}" if names
                    else "has no header to name its label column")
         raise ConfigError(f"{path}: {no_name}, and both the first and the last column hold whole numbers "
@@ -527,9 +528,10 @@ def _could_be_a_row(numbers: np.ndarray, table: np.ndarray) -> bool:
 
 def _numbered_header_notes(path: Path, table: np.ndarray, layout: _Layout) -> list[str]:
     """A note when a header of column numbers ``0,1,...,n-1`` could as well be a data
-    row (:func:`_could_be_a_row`). (pandas' header above a wide table could not: a pixel
+    row (:func:`_could_be_a_row`, on the header's own numbers: ``1,2,...,n`` is a header
+    only where it could not). (pandas' header above a wide table could not: a pixel
     column of 0..255 cannot hold 700, nor an all-zero border column 3.)"""
-    if not _could_be_a_row(np.arange(float(layout.n_cols)), table):
+    if not _could_be_a_row(np.array([float(name) for name in layout.names]), table):
         return []
     sep = layout.delimiter
     shown = sep.join(layout.names) if layout.n_cols <= 6 else sep.join([*layout.names[:3], "...", layout.names[-1]])
