@@ -662,8 +662,9 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     small steps start on one and a long run on idle CPUs probes more at a fixed step,
     keeping the faster, and changed during the run when its steps slow down,
     :mod:`deltaprop.blas_threads`; the count last kept is in the state, and a resumed run
-    trains on it to the end, with no probe and no change; the count can change the last bit of a
-    GEMM, so bit-identical reruns need the same ``threads``). ``comm`` (an mpi4py
+    trains on it to the end, with no probe and no change, unless the caller allows fewer
+    BLAS threads (``threadpool_limits``): then on those; the count can change the last bit
+    of a GEMM, so bit-identical reruns need the same ``threads``). ``comm`` (an mpi4py
     communicator) trains data-parallel over its processes, ``batch_size`` being the global
     batch (:mod:`deltaprop.distributed`). ``flush_subnormals`` (default True) trains with
     the thread's flush-to-zero and denormals-are-zero modes set (:mod:`deltaprop.fpenv`;
@@ -704,8 +705,8 @@ def blas_controller():
 
 
 def _fit_threads(net, X, batch_size, threads, resume, comm) -> tuple[int | None, int | None]:
-    """The BLAS threads of a ``fit``: ``threads`` as given, else the resumed run's, else
-    :func:`_auto_threads`; and the most the run may change them to (``fit`` chose them on
+    """The BLAS threads of a ``fit``: ``threads`` as given, else the resumed run's (at most
+    the BLAS threads the caller allows), else :func:`_auto_threads`; and the most the run may change them to (``fit`` chose them on
     one process: :class:`~deltaprop.blas_threads.ThreadGovernor`), or None. Over several MPI
     processes the host's CPUs are shared among its ranks: found by a collective that every
     rank takes, whatever its arguments (a rank that skipped it, given another batch size or
@@ -716,8 +717,10 @@ def _fit_threads(net, X, batch_size, threads, resume, comm) -> tuple[int | None,
 
         host_threads = threads_per_rank(comm)
     resumed = threads is None and isinstance(resume, TrainingState)
-    if resumed:
-        threads = resume.threads
+    if resumed and resume.threads is not None:
+        # at most the threads the caller allows (threadpool_limits around fit, a smaller
+        # machine): more would oversubscribe the cores it left to others
+        threads = min(resume.threads, _blas_default())
     if threads is None:  # a full batch is one step of all the rows
         rows = batch_size if batch_size is not None else getattr(X, "shape", (None,))[0]
         threads = _auto_threads(net, rows, host_threads)
