@@ -16,7 +16,7 @@ from test_serve_http import request, running_server
 
 import deltaprop as dp
 from deltaprop.errors import ConfigError, ModelFileError
-from deltaprop.images import levels_recorded, load_image, model_levels_top, reduce_image
+from deltaprop.images import levels_recorded, load_image, model_levels_top
 from deltaprop.serialization import read_model
 
 
@@ -73,7 +73,7 @@ def test_predict_feeds_an_image_on_the_levels_the_model_was_trained_on(raw_run, 
     r = run_cli("predict", model, image, "--top", "10")
     assert r.returncode == 0, r.stderr
     assert "does not record" not in r.stderr and "0 to 16" in r.stderr
-    reduced = reduce_image(load_image(image, "digit"), 8).reshape(1, 64)
+    reduced = load_image(image, "digit", side=8).reshape(1, 64)
     want = dp.load(model).predict_proba(reduced * (16 / 255))[0]
     assert _shown(r.stdout.strip()) == pytest.approx({str(c): float(p) for c, p in enumerate(want)}, abs=6e-5)
     flagged = run_cli("predict", model, image, "--top", "10", "--levels", "16")

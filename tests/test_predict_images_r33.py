@@ -51,7 +51,7 @@ def test_an_8x8_model_reads_an_image_as_the_served_page_reads_a_drawing(tmp_path
     assert "8x8" in r.stderr and "0 to 16" in r.stderr  # the reduction and the levels are said
     assert "does not record" not in r.stderr
     shown = _shown(r.stdout.strip())
-    want = net.predict_proba(reduce_image(load_image(image, "digit"), 8).reshape(1, 64) * (16 / 255))[0]
+    want = net.predict_proba(load_image(image, "digit", side=8).reshape(1, 64) * (16 / 255))[0]
     assert shown == pytest.approx({str(c): float(p) for c, p in enumerate(want)}, abs=6e-5)
     with running_server(tmp_path / "m.safetensors") as server:
         status, out, _ = request(server, "POST", "/api/predict", {"png": base64.b64encode(image.read_bytes()).decode()})
@@ -101,7 +101,7 @@ def test_a_model_that_records_no_input_range_says_which_levels_it_gets(tmp_path)
     r = run_cli("predict", tmp_path / "m.safetensors", image, "--top", "10")
     assert r.returncode == 0, r.stderr
     assert "does not record the range" in r.stderr and "--levels" in r.stderr
-    reduced = reduce_image(load_image(image, "digit"), 8).reshape(1, 64)
+    reduced = load_image(image, "digit", side=8).reshape(1, 64)
     as_is = net.predict_proba(reduced)[0]
     assert _shown(r.stdout.strip()) == pytest.approx({str(c): float(p) for c, p in enumerate(as_is)}, abs=6e-5)
     r = run_cli("predict", tmp_path / "m.safetensors", image, "--top", "10", "--levels", "16")

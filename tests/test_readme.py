@@ -78,7 +78,7 @@ def _without_timing(line: str) -> str:
 
 @pytest.mark.slow
 def test_readme_train_and_info_transcript_is_what_they_print(tmp_path, monkeypatch, capsys):
-    """`deltaprop train --out runs/demo` and `deltaprop info runs/demo | tail -7 | head -6`
+    """`deltaprop train --out runs/demo` and `deltaprop info runs/demo | tail -8 | head -7`
     print the README's lines (speeds and times aside; '...' stands for the epochs left out)."""
     from deltaprop.cli import main
 
@@ -90,7 +90,7 @@ def test_readme_train_and_info_transcript_is_what_they_print(tmp_path, monkeypat
     assert printed[:cut] == shown[:cut] and printed[-(len(shown) - cut - 1):] == shown[cut + 1:]
     assert main(["info", "runs/demo"]) == 0
     info = capsys.readouterr().out.splitlines()
-    assert info[-7:-1] == transcript("uv run deltaprop info runs/demo | tail -7 | head -6")
+    assert info[-8:-1] == transcript("uv run deltaprop info runs/demo | tail -8 | head -7")
     assert main(["evaluate", "runs/demo"]) == 0
     assert capsys.readouterr().out.splitlines()[:4] == transcript("uv run deltaprop evaluate runs/demo | head -4")
     assert main(["plot", "weights", "runs/demo"]) == 0

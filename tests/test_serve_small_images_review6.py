@@ -45,8 +45,8 @@ def stroke_png() -> bytes:
 
 def test_an_8x8_digits_model_gets_the_pad_and_a_drawing_on_its_scale(tmp_path):
     """It got a form of 64 numbers; now /api/model says image_input with side 8 and levels
-    0..16, and a drawn stroke becomes an 8x8 image (the 28x28 one `predict` makes, each
-    pixel the mean of the area it covers) whose 0..255 levels reach the network as 0..16."""
+    0..16, and a drawn stroke becomes an 8x8 image (framed as small digits are, each pixel
+    the mean of a 4x4 block of a 32x32 frame) whose 0..255 levels reach the network as 0..16."""
     loaded = digits_model(tmp_path / "m.safetensors")
     png = stroke_png()
     with running_server(tmp_path / "m.safetensors") as server:
@@ -57,7 +57,8 @@ def test_an_8x8_digits_model_gets_the_pad_and_a_drawing_on_its_scale(tmp_path):
     assert status == 200, out
     seen = np.array(out["input"])
     assert seen.shape == (8, 8) and seen.min() >= 0 and 100 < seen.max() <= 255
-    assert seen.mean() == pytest.approx(image_from_bytes(png).mean(), rel=1e-3)  # ink kept, only coarser
+    # framed as small digits are (the stroke's box fills the 8x8 frame), as predict frames a file
+    np.testing.assert_allclose(seen, image_from_bytes(png, side=8), atol=1e-9)
     expected = loaded.predict_proba(seen.reshape(1, 64) * (16 / 255))[0]
     assert out["probabilities"] == pytest.approx(expected.tolist(), abs=1e-9)
     # and not the 0..255 levels as they are (the number the old scale would have given)

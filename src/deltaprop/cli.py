@@ -2007,7 +2007,7 @@ def _rows_of(path: Path, n_features: int, style: str = "digit", side: int | None
         if side is None:
             raise ShapeError(f"{path}: this model's {n_features} inputs are not a square image of at least 8x8 pixels "
                              "(a table's columns), so an image cannot be its input; give a .npy file of rows instead")
-        return reduce_image(load_image(path, style), side).reshape(1, side * side)
+        return reduce_image(load_image(path, style, side=side), side).reshape(1, side * side)
     raw = _read_npy(path)
     if raw.ndim == 1 or (side is not None and raw.shape == (side, side)):
         rows = raw.reshape(1, -1)

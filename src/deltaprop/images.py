@@ -111,13 +111,11 @@ def _gray(gray: np.ndarray) -> np.ndarray:
     return g
 
 
-def to_mnist(gray: np.ndarray, *, threshold: float = 0.15) -> np.ndarray:
-    """A 2-D grayscale array (any size, any range) → uint8 (28, 28), white digit on black,
-    box fitted to 20x20 and centred by mass. Levels are stretched to [0, 1], inverted when
-    the border is mostly light, and the paper's level p (the border's 90th percentile, at
-    most 0.5) made black: g ← max(0, (g − p) / (1 − p))."""
-    from PIL import Image
-
+def _digit_box(gray: np.ndarray, threshold: float) -> np.ndarray:
+    """The digit's ink box of a 2-D grayscale array (any size, any range), as levels in
+    [0, 1] of a white digit on black: levels stretched to [0, 1], inverted when the border
+    is mostly light, and the paper's level p (the border's 90th percentile, at most 0.5)
+    made black: g ← max(0, (g − p) / (1 − p)); the box holds the pixels above ``threshold``."""
     g = _gray(gray)
     lo, hi = float(g.min()), float(g.max())
     if hi - lo < 1e-9:
@@ -134,7 +132,15 @@ def to_mnist(gray: np.ndarray, *, threshold: float = 0.15) -> np.ndarray:
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     if rows.size == 0:
         raise DataError("no digit found in the image")
-    box = g[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return g[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def to_mnist(gray: np.ndarray, *, threshold: float = 0.15) -> np.ndarray:
+    """A 2-D grayscale array (any size, any range) → uint8 (28, 28), white digit on black
+    (:func:`_digit_box`), box fitted to 20x20 and centred by mass, as MNIST's digits."""
+    from PIL import Image
+
+    box = _digit_box(gray, threshold)
     h, w = box.shape
     scale = 20.0 / max(h, w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
@@ -152,6 +158,23 @@ def to_mnist(gray: np.ndarray, *, threshold: float = 0.15) -> np.ndarray:
         dx = max(-left, min(dx, 28 - (left + nw)))
         canvas = np.roll(canvas, (dy, dx), axis=(0, 1))
     return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
+
+
+def to_digit_frame(gray: np.ndarray, side: int, *, threshold: float = 0.15) -> np.ndarray:
+    """A 2-D grayscale array → float64 (side, side) of 0..255 levels framed as small digits
+    are (scikit-learn's 8x8 digits, UCI's optdigits): the digit's box (:func:`_digit_box`)
+    scaled until its longer edge fills a 4·side frame and centred there, then each pixel
+    the mean of a 4x4 block, as optdigits counts the ink of 4x4 blocks of 32x32 bitmaps.
+    Every one of the 1,797 scikit-learn digits is 8 pixels tall; MNIST's framing (a 20x20
+    box in 28x28), reduced to 8x8, left a 6x6 digit that models of such data misread."""
+    box = _digit_box(gray, threshold) * 255.0
+    frame = 4 * side
+    h, w = box.shape
+    nh, nw = max(1, round(h * frame / max(h, w))), max(1, round(w * frame / max(h, w)))
+    canvas = np.zeros((frame, frame))
+    top, left = (frame - nh) // 2, (frame - nw) // 2
+    canvas[top : top + nh, left : left + nw] = _resized(box, (nh, nw))
+    return canvas.reshape(side, 4, side, 4).mean(axis=(1, 3))
 
 
 def _resized(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -209,20 +232,33 @@ def _style(style: str):
     return STYLES[style]
 
 
-def load_image(path: str | os.PathLike, style: str = "digit") -> np.ndarray:
-    """Read a PNG/JPEG (or any image pillow decodes) as uint8 (28, 28) in ``style``."""
+def load_image(path: str | os.PathLike, style: str = "digit", *, side: int = IMAGE_SIDE) -> np.ndarray:
+    """Read a PNG/JPEG (or any image pillow decodes) as uint8 (28, 28) in ``style``, or
+    for another ``side`` as float64 (side, side) levels: :func:`image_for_side`."""
     from .bounded import open_regular
 
-    convert = _style(style)
+    _style(style)
     path = Path(path)
     if path.is_dir():
         raise FileFormatError(f"{path} is a folder; give an image file")
     with open_regular(path, max_bytes=MAX_IMAGE_BYTES, what="file", error=FileFormatError) as f:
         pixels = _decode(path, f)
     try:
-        return convert(pixels)
+        return image_for_side(pixels, style, side)
     except DataError as exc:  # among several images, say which one
         raise DataError(f"{path}: {exc}") from None
+
+
+def image_for_side(gray: np.ndarray, style: str, side: int = IMAGE_SIDE) -> np.ndarray:
+    """A decoded grayscale image made in ``style`` at ``side`` x ``side``: the style's 28x28
+    image; for another side, digits framed as small digits are (:func:`to_digit_frame`)
+    and the other styles' 28x28 image reduced (:func:`reduce_image`)."""
+    convert = _style(style)
+    if side == IMAGE_SIDE:
+        return convert(gray)
+    if convert is to_mnist:
+        return to_digit_frame(gray, side)
+    return reduce_image(convert(gray), side)
 
 
 def load_digit(path: str | os.PathLike) -> np.ndarray:
@@ -231,9 +267,10 @@ def load_digit(path: str | os.PathLike) -> np.ndarray:
 
 
 def image_from_bytes(data: bytes, style: str = "digit", *, name: str = "the image",
-                     max_pixels: int = MAX_PIXELS) -> np.ndarray:
+                     max_pixels: int = MAX_PIXELS, side: int = IMAGE_SIDE) -> np.ndarray:
     """:func:`load_image` for an image held in memory (a PNG a browser sent, say)."""
-    return _style(style)(_decode(name, io.BytesIO(data), max_pixels))
+    _style(style)
+    return image_for_side(_decode(name, io.BytesIO(data), max_pixels), style, side)
 
 
 def digit_from_bytes(data: bytes, *, name: str = "the image", max_pixels: int = MAX_PIXELS) -> np.ndarray:

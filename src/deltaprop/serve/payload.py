@@ -108,15 +108,15 @@ def inputs_from_json(value: Any) -> np.ndarray:
     return np.array(value, dtype=np.float64)
 
 
-def pixels_from_png(data: bytes, style: str = "digit") -> np.ndarray:
-    """A drawing → a 28x28 uint8 image made in ``style`` (:mod:`deltaprop.images`), exactly
-    as ``deltaprop predict`` reads files for the same model."""
+def pixels_from_png(data: bytes, style: str = "digit", side: int = IMAGE_SIDE) -> np.ndarray:
+    """A drawing → a (side, side) image made in ``style`` (:func:`deltaprop.images.image_for_side`),
+    exactly as ``deltaprop predict`` reads files for the same model."""
     from ..images import image_from_bytes
 
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
         raise BadRequest(400, "the image is not a PNG; send a PNG")
     try:
-        return image_from_bytes(data, style, name="the PNG", max_pixels=MAX_IMAGE_PIXELS)
+        return image_from_bytes(data, style, name="the PNG", max_pixels=MAX_IMAGE_PIXELS, side=side)
     except Error as exc:
         raise BadRequest(422, " ".join(str(exc).split())) from None
 
@@ -178,7 +178,7 @@ def image_and_target(content_type: str, body: bytes, query: dict[str, str],
     kind = content_type.split(";", 1)[0].strip().lower()
     query_target = parse("target", query.get("target"), text=True)
     if kind == "image/png":
-        return reduce_image(pixels_from_png(body, style), side), query_target
+        return reduce_image(pixels_from_png(body, style, side), side), query_target
     if kind != "application/json":
         raise BadRequest(415, f"Content-Type must be application/json or image/png, got {kind or 'none'!r}")
     fields = parse_json(body)
@@ -190,7 +190,7 @@ def image_and_target(content_type: str, body: bytes, query: dict[str, str],
     elif "pixels" in fields:
         image = pixels_from_json(fields["pixels"], side)
     else:
-        image = reduce_image(pixels_from_png(_png_from_base64(fields["png"]), style), side)
+        image = reduce_image(pixels_from_png(_png_from_base64(fields["png"]), style, side), side)
     body_target = parse("target", fields.get("target"))
     if None not in (body_target, query_target) and body_target != query_target:
         raise BadRequest(400, f"two targets, {body_target} in the body and {query_target} in the query; give one")
