@@ -163,3 +163,19 @@ def test_a_header_1_to_n_that_could_not_be_a_row_gets_no_note_that_it_could(tmp_
     assert table.feature_names == ("1", "2") and table.notes == ()
     path.write_text("0,1,2\n" + path.read_text().split("\n", 1)[1])  # pandas' 0,1,2 could be a row: noted
     assert "was read as column numbers" in read_table(path, label_column=-1).notes[0]
+
+
+def test_a_small_file_under_the_header_1_to_n_a_model_was_trained_under_is_read_under_it(tmp_path):
+    """Ten rows or more tell a header 1,2,...,n from a row; a file of 5 rows to score with a
+    model trained under that header had its header read as a row, labelled 7: refused as
+    'holds class 7, which the model never saw' (or, were 7 a class, scored as an example)."""
+    rng = np.random.default_rng(0)
+    rows = np.column_stack([rng.integers(0, 256, size=(5, 6)), np.arange(5) % 3])
+    path = tmp_path / "few.csv"
+    path.write_text("1,2,3,4,5,6,7\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    table = read_table(path, feature_names=("1", "2", "3", "4", "5", "6"), label_column=-1)
+    assert table.feature_names == ("1", "2", "3", "4", "5", "6") and table.notes == ()
+    np.testing.assert_array_equal(table.y, rows[:, -1])
+    np.testing.assert_array_equal(table.x, rows[:, :-1])
+    assert len(read_table(path, label_column=-1).y) == 6  # no model's names: 5 rows are too few to tell, a row
+    assert len(read_table(path, feature_names=("1", "2", "3", "4", "5", "8"), label_column=-1).y) == 6

@@ -109,7 +109,8 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
     header naming them in another order has its columns put in that order (and a note
     says so); a header naming other columns raises DataError. A file without a header is
     read as it is, by position: ``label_position`` (the label column's index in the file a
-    model was trained on) is its label column unless ``label_column`` gives an index.
+    model was trained on) is its label column unless ``label_column`` gives an index. A
+    first line ``1,2,...,n`` that holds ``feature_names`` is a header above any number of rows.
     ``dtype``: the type of a CSV's features that are not small whole numbers (see
     :func:`load_arrays`)."""
     path = Path(path)
@@ -124,7 +125,7 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
         x, y, source = _load_npz(path, label_column)
         notes = _npz_float32_notes(path, x, dtype)
     elif suffix in (".csv", ".txt"):
-        x, y, source, names, notes, index = _load_csv(path, label_column, dtype, label_position)
+        x, y, source, names, notes, index = _load_csv(path, label_column, dtype, label_position, feature_names)
     else:
         raise ConfigError(f"{path}: unsupported file type {suffix!r}; use .npz or .csv.")
     if names is not None and feature_names is not None:
@@ -287,13 +288,14 @@ class _Layout(NamedTuple):
     rows: np.ndarray | None = None
 
 
-def _csv_header(path: Path) -> _Layout:
+def _csv_header(path: Path, trained=None) -> _Layout:
     """The file's :class:`_Layout`. The header is the first line that is not all numbers
     (nor numbers with missing values, a data row), or ``np.savetxt``'s ``# name,name,...``
     comment just above numeric rows, or a row of column numbers ``0,1,...,n-1`` (pandas
     writes integer column names so), or ``1,2,...,n`` above :data:`_MIN_ROWS_FOR_ID` rows
     or more that it could not be one of (a number outside its column's range widened by
-    its width: 785 above pixels of 0..255)."""
+    its width: 785 above pixels of 0..255), or above any rows when its numbers but one are
+    the ``trained`` feature names (a model's, trained under that header)."""
     comments, first = _first_lines(path)
     if not first.strip():
         raise FileFormatError(f"{path}: the CSV file is empty (or starts with a blank line).")
@@ -308,7 +310,9 @@ def _csv_header(path: Path) -> _Layout:
     table = None  # the file read whole, to tell a header 1,2,...,n from a row: read once
     if cells == [str(i + 1) for i in range(len(cells))]:  # a header only where no row could be
         table = _read_numbers(path, _Layout(None, len(cells), len(comments), sep))
-        if len(table) > _MIN_ROWS_FOR_ID and not _could_be_a_row(np.arange(1.0, len(cells) + 1), table[1:]):
+        known = trained is not None and len(trained) == len(cells) - 1 and set(map(str, trained)) <= set(cells)
+        if len(table) > 1 and (known or len(table) > _MIN_ROWS_FOR_ID
+                               and not _could_be_a_row(np.arange(1.0, len(cells) + 1), table[1:])):
             return _Layout(cells, len(cells), len(comments) + 1, sep, numbered=True, rows=table[1:])
     if comments:
         above = [_header_name(c) for c in comments[-1].split(sep)]
@@ -606,10 +610,11 @@ def _by_position(label_column, label_position: int | None, n_cols: int) -> int |
     return label_position
 
 
-def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_position: int | None = None):
+def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_position: int | None = None,
+              trained=None):
     """x, y, where the labels came from, the feature columns' names, notes and the label
-    column's index."""
-    layout = _csv_header(path)
+    column's index; ``trained``: the feature names a model was trained on, or None."""
+    layout = _csv_header(path, trained)
     names, n_cols = layout.names, layout.n_cols
     _check_names(path, names)
     given = label_column
