@@ -706,8 +706,9 @@ def blas_controller():
 
 def _fit_threads(net, X, batch_size, threads, resume, comm) -> tuple[int | None, int | None]:
     """The BLAS threads of a ``fit``: ``threads`` as given, else the resumed run's (at most
-    the BLAS threads the caller allows), else :func:`_auto_threads`; and the most the run may change them to (``fit`` chose them on
-    one process: :class:`~deltaprop.blas_threads.ThreadGovernor`), or None. Over several MPI
+    the BLAS threads the caller allows), else :func:`_auto_threads`; and the most the run
+    may change them to (``fit`` chose them on one process:
+    :class:`~deltaprop.blas_threads.ThreadGovernor`), or None. Over several MPI
     processes the host's CPUs are shared among its ranks: found by a collective that every
     rank takes, whatever its arguments (a rank that skipped it, given another batch size or
     ``threads=``, met the others' next collective instead: an MPI abort)."""
