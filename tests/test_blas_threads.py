@@ -100,9 +100,9 @@ def two_idle_cpus(monkeypatch):
         def __init__(self, after):
             self.after, self.threads = after, []
 
-        def on_batch_end(self, state, rows, loss):
+        def on_gradients(self, state):  # inside the step, as the governor times it
             nonlocal slowed
-            if state.step >= self.after:
+            if state.step + 1 >= self.after:
                 slowed = True
                 time.sleep(0.005)
 
@@ -149,3 +149,20 @@ def test_the_command_line_says_when_the_threads_changed(capsys):
     assert "the BLAS threads changed: 1 from step 812, 2 from step 2400" in err and "--threads N" in err
     cli._thread_changes_note(None)
     assert capsys.readouterr().err == ""
+
+
+def test_a_slow_callback_is_not_taken_for_a_slow_step(two_idle_cpus, monkeypatch):
+    """A callback's own time (a logger, a run.json write, a progress bar) is not the step's:
+    it used to count, so a callback that took 5 ms a step looked like a lost core."""
+    from deltaprop import cpus
+
+    monkeypatch.setattr(cpus, "idle_cpus", lambda window=0.05: 2.0)
+
+    class SlowCallback(dp.Callback):
+        def on_batch_end(self, state, rows, loss):
+            if state.step >= 24:  # from the fourth epoch on, as a checkpointing logger might
+                time.sleep(0.005)
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        state = _fit(SlowCallback())
+    assert state.threads == 2 and state.thread_changes == []

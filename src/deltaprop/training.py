@@ -1036,13 +1036,14 @@ class Loop:
             step_started = time.perf_counter()
             xb, yb, idb, wb = self.source.batch(k)
             batch_loss, correct = self.train_step(xb, yb, idb, wb)
+            step_seconds = time.perf_counter() - step_started  # the governor's: callbacks' time is not the step's
             state.step += 1
             progress.add(xb.shape[0], batch_loss, correct)
             for cb in self.callbacks:
                 cb.on_batch_end(state, self.step_rows(xb), batch_loss)
             if governor is not None:
                 before = governor.current
-                governor.step_done(time.perf_counter() - step_started, xb.shape[0], state.step)
+                governor.step_done(step_seconds, xb.shape[0], state.step)
                 if governor.current != before:
                     state.thread_changes.append((state.step, governor.current))
                     if governor.probed and governor.probed[-1] == state.step:
