@@ -33,12 +33,11 @@ def test_an_8x8_digits_model_is_drawn_on_and_shows_8x8_images(tmp_path, browser)
         note = page.inner_text("#preview-note")
         w.check_clean()
     assert sizes == [[8, 8], [8, 8]]
-    assert "reduced to 8×8" in note and "0..16" in note
+    assert "Framed as 8×8 digits are" in note and "32×32 frame" in note and "0..16" in note
+    assert "20×20" not in note and "reduced to 8×8" not in note
     seen = np.array(last["input"])
     assert seen.shape == (8, 8) and np.array(last["input_gradient"]).shape == (8, 8)
-    from deltaprop.serve.payload import reduce_image
-
     png = base64.b64decode(w.sent[-1]["png"].split(",", 1)[1])
-    np.testing.assert_allclose(seen, reduce_image(image_from_bytes(png), 8), atol=1e-9)
+    np.testing.assert_allclose(seen, image_from_bytes(png, "digit", side=8), atol=1e-9)
     expected = loaded.predict_proba(seen.reshape(1, 64) * (16 / 255))[0]
     assert last["probabilities"] == pytest.approx(expected.tolist(), abs=1e-9)

@@ -183,11 +183,11 @@ def _add_predict(sub) -> None:
                    help="images (PNG/JPEG, any size) or .npy files of raw feature rows; several may be given")
     p.add_argument("--top", default="3", help="how many classes to list per input (default 3)")
     p.add_argument("--images", default="auto", choices=("auto", *IMAGE_STYLES),
-                   help="how an image becomes 28x28 levels (then reduced to the side of a model of smaller square "
-                        "images, 8x8 say, as serve does): digit (MNIST's: cropped to the ink, fitted in 20x20, "
-                        "centred by mass), fashion (Fashion-MNIST's: trimmed, fitted in 28x28, gray levels kept), "
-                        "as-is (only resized); auto (default) takes the style of the data the model was trained on, "
-                        "and digit for a model that does not record it")
+                   help="how an image becomes 28x28 levels (for a model of smaller square images, 8x8 say, as serve "
+                        "does: digits framed as those are, other styles reduced from 28x28): digit (MNIST's: "
+                        "cropped to the ink, fitted in 20x20, centred by mass), fashion (Fashion-MNIST's: trimmed, "
+                        "fitted in 28x28, gray levels kept), as-is (only resized); auto (default) takes the style of "
+                        "the data the model was trained on, and digit for a model that does not record it")
     p.add_argument("--levels", default=None,
                    help="the value a white pixel had in the model's raw training inputs, which an image's 0..255 "
                         "levels are scaled to (16 for scikit-learn's 8x8 digits, 1 for inputs in [0, 1]); default: "
@@ -1966,9 +1966,8 @@ def _image_style(mf: ModelFile, choice: str, side: int = IMAGE_SIDE) -> str:
     dataset = config.get("dataset") if isinstance(config, dict) else None
     style = image_style_for(dataset)
     if style is None and side != IMAGE_SIDE:
-        _say(f"note: this model was trained on {dataset}, not on MNIST or Fashion-MNIST; images are read as digits "
-             "(cropped to the ink, fitted in 20x20, centred by mass), as deltaprop serve draws them for it; "
-             "--images fashion or --images as-is reads them otherwise", err=True)
+        _say(f"note: this model was trained on {dataset}, not on MNIST or Fashion-MNIST; images are read as digits, "
+             "as deltaprop serve draws them for it; --images fashion or --images as-is reads them otherwise", err=True)
         return "digit"
     if style is None:
         raise ConfigError(f"this model was trained on {dataset}, not on MNIST or Fashion-MNIST, so how its images "
@@ -2071,7 +2070,11 @@ def cmd_predict(args) -> int:
     for path, rows in zip(paths, batches):
         if path not in images:  # an image's levels are 0..255, scaled below
             _check_not_prescaled(mf, path, rows)
-    if images and side is not None and side != IMAGE_SIDE:
+    if images and side is not None and side != IMAGE_SIDE and style == "digit":
+        _say(f"note: digits are framed as small digits are: the ink's longer edge fills a {4 * side}x{4 * side} frame, "
+             f"centred, and each of this model's {side}x{side} pixels is the mean of a 4x4 block, as deltaprop serve "
+             "frames drawings", err=True)
+    elif images and side is not None and side != IMAGE_SIDE:
         _say(f"note: images are made into 28x28 levels, then reduced to this model's {side}x{side} (each pixel the "
              "mean of the area it covers), as deltaprop serve reduces drawings", err=True)
     if images and side is not None and top_level is None and not levels_recorded(mf):

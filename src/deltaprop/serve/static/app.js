@@ -533,19 +533,24 @@ const STYLE_NOTES = {
   "fashion": "Trimmed to the drawing, its longer side fitted to 28 pixels, centred, gray levels kept (Fashion-MNIST's style)",
   "as-is": "Only resized to 28×28",
 };
-// A model of smaller square images (8x8 digits, say) gets that 28x28 image reduced to its
-// side, each pixel the mean of the area it covers, and its levels scaled to the model's.
+// A model of smaller square images (8x8 digits, say) gets digits framed as small digits are
+// (images.to_digit_frame) and other styles' 28x28 image reduced to its side, each pixel the
+// mean of the area it covers; its levels are scaled to the model's.
 function showStyle(style, m) {
   const code = document.createElement("code"); code.textContent = "deltaprop predict";
   const side = m && m.image_side, small = side && side !== 28;
-  const reduced = small ? `, then reduced to ${side}×${side} (each pixel the mean of the area it covers)` : "";
+  const framed = small && (style || "digit") === "digit";
+  const reduced = small && !framed ? `, then reduced to ${side}×${side} (each pixel the mean of the area it covers)` : "";
+  const lead = framed
+    ? `Framed as ${side}×${side} digits are (the ink's longer edge fills a ${4 * side}×${4 * side} frame, centred; each pixel the mean of a 4×4 block)`
+    : (STYLE_NOTES[style] || STYLE_NOTES.digit);
   const levels = m && m.image_input && m.levels_top !== 255 ? `; its 0..255 levels reach the model as 0..${m.levels_top}` : "";
   // a file that does not record its training inputs' range: say the levels it gets, never a silent guess
   const unknown = m && m.image_input && m.levels_known === false
     ? ` The model file does not record the range of its training inputs (no input scaling: trained with --scaling none, `
       + `or saved without it), so its inputs are the drawing's 0..${m.levels_top} levels as they are; a model trained on `
       + `other levels (0..16, 0..1) answers wrongly here.` : "";
-  $("preview-note").replaceChildren(`${STYLE_NOTES[style] || STYLE_NOTES.digit}: the same code as `, code, `${reduced}${levels}.${unknown}`);
+  $("preview-note").replaceChildren(`${lead}: the same code as `, code, `${reduced}${levels}.${unknown}`);
   $("preview").setAttribute("aria-label", `${side || 28} by ${side || 28} input`);
 }
 async function loadModelInfo() {
