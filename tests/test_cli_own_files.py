@@ -216,7 +216,7 @@ def test_an_infinite_cell_is_named_by_row_and_column(tmp_path):
     x, y = _blobs(60)
     x[4, 2] = np.inf
     err = _error("train", "--dataset", _write(tmp_path / "d.csv", x, y), "--out", tmp_path / "r", "--epochs", "1")
-    assert "data row 5, column 3 holds inf, not a finite number" in err
+    assert "line 6, column 3 ('c') holds inf, not a finite number" in err
 
 
 def test_string_labels_in_an_npz_say_how_to_make_class_ids(tmp_path):

@@ -19,17 +19,17 @@ def test_a_csv_label_written_as_a_word_is_named_with_the_fix(tmp_path):
     with pytest.raises(FileFormatError) as info:
         read_table(path)
     message = str(info.value)
-    assert "data row 3, column 3 ('label') holds 'cat', not a number" in message
+    assert "line 4, column 3 ('label') holds 'cat', not a number" in message
     assert "ids 0, 1, 2" in message and "np.unique(labels, return_inverse=True)[1]" in message
 
 
 def test_text_in_a_csv_file_without_a_header_names_its_row_and_column(tmp_path):
     path = tmp_path / "rows.csv"
     path.write_text("1,2,0\nn/a,4,1\n")
-    with pytest.raises(FileFormatError, match=r"data row 2, column 1 holds 'n/a', a missing value; .* fill in"):
+    with pytest.raises(FileFormatError, match=r"line 2, column 1 holds 'n/a', a missing value; .* fill in"):
         read_table(path)
     path.write_text("a,b,label\n1,2,0\n3,,1\n")  # an empty cell, as a spreadsheet writes a missing value
-    with pytest.raises(FileFormatError, match=r"data row 2, column 2 \('b'\) holds '', a missing value") as err:
+    with pytest.raises(FileFormatError, match=r"line 3, column 2 \('b'\) holds '', a missing value") as err:
         read_table(path)
     assert "class labels" not in str(err.value)
 
@@ -99,7 +99,7 @@ def test_a_row_of_another_width_is_named_without_numpy_advice(tmp_path):
     path.write_text("a,b,label\n0.5,-1.25,0\n1e3,2\n")
     with pytest.raises(FileFormatError) as info:
         read_table(path)
-    assert "data row 2 has 2 comma-separated values, the rows above 3; every row needs 3" in str(info.value)
+    assert "line 3 has 2 comma-separated values, the rows above 3; every row needs 3" in str(info.value)
     assert "usecols" not in str(info.value)
 
 

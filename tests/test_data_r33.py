@@ -215,7 +215,7 @@ def test_a_first_data_row_with_a_missing_value_is_refused_not_dropped_as_a_heade
     with pytest.raises(FileFormatError) as info:
         read_table(path)
     column = first.split(",").index(cell) + 1
-    assert str(info.value).startswith(f"{path}: data row 1, column {column} holds {cell!r}, a missing value")
+    assert str(info.value).startswith(f"{path}: line 1, column {column} holds {cell!r}, a missing value")
 
 
 @pytest.mark.parametrize("header", ["400,410,420,label", "x1,x2,x3,label", "400,NA,420,label"])

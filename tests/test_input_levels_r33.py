@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from cli_in_process import run_cli
 from model_file_edits import edit_metadata
-from PIL import Image, ImageDraw
+from test_predict_images_r33 import _seven, _shown
 from test_serve_http import request, running_server
 
 import deltaprop as dp
@@ -31,18 +31,6 @@ def _digits_csv(path, rows=120):
     np.savetxt(path, np.column_stack([y, x]), fmt="%d", delimiter=",",
                header=",".join(["label", *(f"p{i}" for i in range(64))]), comments="")
     return path
-
-
-def _seven(path):
-    img = Image.new("L", (120, 160), 255)
-    ImageDraw.Draw(img).line([(20, 25), (100, 25), (45, 140)], fill=0, width=12)
-    img.save(path)
-    return path
-
-
-def _shown(line: str) -> dict[str, float]:
-    inside = line.split("(probabilities ", 1)[1].rstrip(")")
-    return {k: float(v) for k, v in (part.split(": ") for part in inside.split(", "))}
 
 
 @pytest.fixture(scope="module")

@@ -155,7 +155,7 @@ def test_a_missing_label_says_to_drop_the_row_not_to_impute_it(tmp_path):
     with pytest.raises(FileFormatError) as caught:
         read_table(tmp_path / "f.csv")
     message = str(caught.value)
-    assert "data row 2, column 3 ('label') holds '', a missing label" in message and "drop the rows" in message
+    assert "line 3, column 3 ('label') holds '', a missing label" in message and "drop the rows" in message
     assert "mean" not in message
 
 
@@ -163,7 +163,7 @@ def test_a_quoted_number_with_thousands_separators_is_named_as_such(tmp_path):
     (tmp_path / "f.csv").write_text('income,age,label\n"1,250.5",31,0\n"980",45,1\n')
     with pytest.raises(FileFormatError) as caught:
         read_table(tmp_path / "f.csv")
-    assert "data row 1, column 1 ('income') holds '1,250.5', a number written with thousands separators" \
+    assert "line 2, column 1 ('income') holds '1,250.5', a number written with thousands separators" \
         in str(caught.value)
 
 

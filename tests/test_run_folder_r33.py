@@ -186,7 +186,8 @@ class _Clock:
         return time.strftime(*args)
 
 
-def test_a_long_epoch_keeps_run_jsons_training_time_up_to_date(tmp_path, monkeypatch):
+def _timing_writer(tmp_path, monkeypatch):
+    """A ReportWriter of a run folder on a clock the test moves, begun on a stand-in state."""
     from types import SimpleNamespace
 
     clock = _Clock()
@@ -196,6 +197,11 @@ def test_a_long_epoch_keeps_run_jsons_training_time_up_to_date(tmp_path, monkeyp
     writer = ReportWriter(out, {"command": ["deltaprop", "train"], "started": "now", "status": "training"})
     state = SimpleNamespace(history=SimpleNamespace(records=[]), net=SimpleNamespace(layers=[]), threads=1)
     writer.on_train_begin(state)
+    return clock, out, writer, state
+
+
+def test_a_long_epoch_keeps_run_jsons_training_time_up_to_date(tmp_path, monkeypatch):
+    clock, out, writer, state = _timing_writer(tmp_path, monkeypatch)
     for _ in range(120):  # one epoch of 120 one-second steps, not over yet when the process is killed
         clock.now += 1.0
         writer.on_batch_end(state, 20, 0.5)
@@ -206,15 +212,7 @@ def test_a_long_epoch_keeps_run_jsons_training_time_up_to_date(tmp_path, monkeyp
 
 
 def test_run_jsons_training_time_is_kept_up_to_date_while_the_page_waits(tmp_path, monkeypatch):
-    from types import SimpleNamespace
-
-    clock = _Clock()
-    monkeypatch.setattr(report, "time", clock)
-    out = tmp_path / "run"
-    out.mkdir()
-    writer = ReportWriter(out, {"command": ["deltaprop", "train"], "started": "now", "status": "training"})
-    state = SimpleNamespace(history=SimpleNamespace(records=[]), net=SimpleNamespace(layers=[]), threads=1)
-    writer.on_train_begin(state)
+    clock, out, writer, state = _timing_writer(tmp_path, monkeypatch)
     for epoch in range(1, 61):  # two-second epochs; the page waits 100 s between writes (a slow one)
         clock.now += 2.0
         writer.on_batch_end(state, 20, 0.5)

@@ -76,9 +76,11 @@ def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = Non
 
     CSV: comma-separated numbers (tab- or semicolon-separated when the first line holds
     that separator and no comma), quoted or not, and an optional header row (a first line
-    of column numbers ``0,1,...,n-1`` is one, and ``1,2,...,n`` where it cannot be a row; a
-    first line of other numbers whose label is no class id while every other row's is one
-    is refused as a header of numbers). Lines of only spaces are blank. ``label_column`` is the index
+    of column numbers ``0,1,...,n-1`` is one, and ``1,2,...,n`` where it cannot be a row, and
+    other increasing whole numbers (years) each far outside its column's values; a first
+    line of other numbers whose label is no class id while every other row's is one is
+    refused as a header of numbers). Lines of only spaces are blank, lines starting with
+    ``#`` comments; errors name a cell by its line in the file (1 first). ``label_column`` is the index
     (negative counts from the end) or, with a header, the name of the label column (a
     string of digits that a header of numbers names another column by is refused as
     ambiguous); by default a header name in :data:`LABEL_NAMES`, else (no header) the first or the last
@@ -294,11 +296,17 @@ def _csv_header(path: Path, trained=None) -> _Layout:
     comment just above numeric rows, or a row of column numbers ``0,1,...,n-1`` (pandas
     writes integer column names so), or ``1,2,...,n`` above :data:`_MIN_ROWS_FOR_ID` rows
     or more that it could not be one of (a number outside its column's range widened by
-    its width: 785 above pixels of 0..255), or above any rows when its numbers but one are
+    its width: 785 above pixels of 0..255), or other strictly increasing whole numbers
+    (years, wavelengths) above as many rows, each outside its column's range widened so
+    (:func:`_beyond_every_column`), or either above any rows when its numbers but one are
     the ``trained`` feature names (a model's, trained under that header)."""
     comments, first = _first_lines(path)
     if not first.strip():
-        raise FileFormatError(f"{path}: the CSV file is empty (or starts with a blank line).")
+        if first:  # a line of only spaces, where the header or the first row belongs
+            raise FileFormatError(f"{path}: line {len(comments) + 1} is blank, where the header (or the first row) "
+                                  "belongs; delete the blank lines above it")
+        raise FileFormatError(f"{path}: the CSV file is empty" + (f" (it holds only {len(comments)} comment lines, "
+                                                                   "no header or rows)." if comments else "."))
     sep = _delimiter(path, first)
     cells = [_header_name(c) for c in first.split(sep)]
     if len(cells) < 2:
@@ -308,17 +316,38 @@ def _csv_header(path: Path, trained=None) -> _Layout:
     if cells == [str(i) for i in range(len(cells))]:
         return _Layout(cells, len(cells), len(comments) + 1, sep, numbered=True)
     table = None  # the file read whole, to tell a header 1,2,...,n from a row: read once
+    known = trained is not None and len(trained) == len(cells) - 1 and set(map(str, trained)) <= set(cells)
     if cells == [str(i + 1) for i in range(len(cells))]:  # a header only where no row could be
-        table = _read_numbers(path, _Layout(None, len(cells), len(comments), sep))
-        known = trained is not None and len(trained) == len(cells) - 1 and set(map(str, trained)) <= set(cells)
+        table = _read_numbers_under(path, _Layout(None, len(cells), len(comments), sep), cells, known)
         if len(table) > 1 and (known or len(table) > _MIN_ROWS_FOR_ID
                                and not _could_be_a_row(np.arange(1.0, len(cells) + 1), table[1:])):
             return _Layout(cells, len(cells), len(comments) + 1, sep, numbered=True, rows=table[1:])
-    if comments:
-        above = [_header_name(c) for c in comments[-1].split(sep)]
-        if len(above) == len(cells) and not _is_number_row(above):
-            return _Layout(above, len(cells), len(comments), sep, rows=table)
+    above = [_header_name(c) for c in comments[-1].split(sep)] if comments else []
+    savetxt = len(above) == len(cells) and not _is_number_row(above)
+    if table is None and not savetxt and all(c.isdigit() for c in cells) and all(
+            int(a) < int(b) for a, b in zip(cells, cells[1:])):
+        table = _read_numbers(path, _Layout(None, len(cells), len(comments), sep))  # years, wavelengths
+        if len(table) > 1 and (known or len(table) > _MIN_ROWS_FOR_ID
+                               and _beyond_every_column(np.array([float(c) for c in cells]), table[1:])):
+            return _Layout(cells, len(cells), len(comments) + 1, sep, rows=table[1:])
+    if savetxt:
+        return _Layout(above, len(cells), len(comments), sep, rows=table)
     return _Layout(None, len(cells), len(comments), sep, rows=table)
+
+
+def _read_numbers_under(path: Path, layout: _Layout, cells: list[str], known: bool) -> np.ndarray:
+    """:func:`_read_numbers` from the first line ``1,2,...,n`` (``cells``) on; a cell that is
+    no number is named by the column's name there where that line can be a header (above
+    :data:`_MIN_ROWS_FOR_ID` rows or more, or ``known``: the trained feature names)."""
+    try:
+        return _read_numbers(path, layout)
+    except FileFormatError:
+        if not known:
+            with open(path, encoding="utf-8-sig", errors="replace") as f:
+                rows = sum(1 for number, line in enumerate(f, 1) if number > layout.skip and _is_row(line))
+        if known or rows > _MIN_ROWS_FOR_ID:  # as the header is judged
+            _read_numbers(path, layout._replace(names=cells))  # raises the same error, the column named
+        raise
 
 
 def _named_column(path: Path, label_column: int | str, names: list[str] | None, n_cols: int) -> int:
@@ -421,13 +450,37 @@ def _check_names(path: Path, names: list[str] | None) -> None:
                         "(or remove the header row)")
 
 
+def _is_row(line: str) -> bool:
+    """Whether a line after the header is a row: not blank (only spaces) nor a comment
+    (``#`` first, spaces before it allowed, as above the header)."""
+    return bool(line.strip()) and not line.lstrip().startswith("#")
+
+
+def _line_of(path: Path, layout: _Layout, row: int) -> str:
+    """Where data row ``row`` (0 first, as :func:`_read_numbers` counts them: blank and
+    comment lines not counted) is, in the words of the messages: ``line L`` (of the
+    file, 1 first: what an editor, ``sed -n Lp`` and a spreadsheet's row number show)."""
+    left = row
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            for number, line in enumerate(f, 1):
+                if number > layout.skip and _is_row(line):
+                    if left == 0:
+                        return f"line {number}"
+                    left -= 1
+    except OSError:
+        pass
+    return f"data row {row + 1}"  # not found again (the file changed): counted as read
+
+
 def _read_numbers(path: Path, layout: _Layout) -> np.ndarray:
     """The rows after the header as float64, a row a line: fields may be quoted (as
-    ``csv.QUOTE_ALL`` writes them), and a line of only spaces is blank (its number kept)."""
+    ``csv.QUOTE_ALL`` writes them), and a line of only spaces or a ``#`` comment is not a
+    row (its number kept, for :func:`_line_of`)."""
     try:
         with open(path, encoding="utf-8-sig") as f, warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
-            lines = (line if line.strip() else "\n" for line in f)
+            lines = (line if _is_row(line) else "\n" for line in f)
             table = np.loadtxt(lines, delimiter=layout.delimiter, quotechar='"', skiprows=layout.skip,
                                dtype=np.float64, ndmin=2)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -437,8 +490,10 @@ def _read_numbers(path: Path, layout: _Layout) -> np.ndarray:
     if table.shape[0] == 0:
         raise FileFormatError(f"{path}: the CSV file has a header but no rows.")
     if table.shape[1] != layout.n_cols:
-        raise FileFormatError(f"{path}: rows have {table.shape[1]} columns, the first "
-                              f"has {layout.n_cols}.")
+        first = (f"the header (line {layout.skip}) names {layout.n_cols}" if layout.names is not None
+                 else f"line {layout.skip + 1} has {layout.n_cols}")
+        raise FileFormatError(f"{path}: the rows have {table.shape[1]} {_SEPARATORS[layout.delimiter]}-separated values, "
+                              f"{first}; every row needs a value for each column.")
     return table
 
 
@@ -464,17 +519,11 @@ def _float32_error(x: np.ndarray) -> np.ndarray:
 
 
 def _features(path: Path, x: np.ndarray, col: int, dtype=None, names=None) -> tuple[np.ndarray, list[str]]:
-    """The feature columns (``col`` held the labels) checked finite, and notes: uint8 or
+    """The feature columns (``col`` held the labels; :func:`_check_finite` first), and notes: uint8 or
     uint16 when every value is such an integer (pixels, counts, exact in either); else
     ``dtype`` when given (a note when float32 holds a column only to within more than
     :data:`_FLOAT32_LOSES` of its range), else float32 when it holds every column to within
     :data:`_FLOAT32_KEEPS` of its range, else float64 (read once, never narrowed)."""
-    if not np.isfinite(x).all():
-        row, column = np.argwhere(~np.isfinite(x))[0]
-        value = x[row, column]
-        column += column >= col  # its place in the file, the label column counted
-        raise DataError(f"{path}: data row {row + 1}, column {column + 1} holds {value}, not a finite number (NaN or "
-                        "infinity); clean or impute the missing or infinite values first")
     if (x == np.round(x)).all() and x.min() >= 0 and x.max() <= 65535:  # 8- or 16-bit integers (pixels, counts)
         return x.astype(np.uint8 if x.max() <= 255 else np.uint16), []
     if dtype is not None and dtype != np.float32:
@@ -528,6 +577,16 @@ def _could_be_a_row(numbers: np.ndarray, table: np.ndarray) -> bool:
     low, high = table.min(axis=0), table.max(axis=0)
     width = high - low
     return bool(((numbers >= low - width) & (numbers <= high + width)).all())
+
+
+def _beyond_every_column(numbers: np.ndarray, table: np.ndarray) -> bool:
+    """Whether each of ``numbers`` lies outside its column's range in ``table`` widened by
+    the range's width on both sides (``x < lo - w`` or ``x > hi + w``, ``w = hi - lo``): a
+    header of years 2019,2020,... above values of 0..100 and class ids, where a row, even
+    an outlier, has a value within reach in some column (its label, at least)."""
+    low, high = table.min(axis=0), table.max(axis=0)
+    width = high - low
+    return bool(((numbers < low - width) | (numbers > high + width)).all())
 
 
 def _numbered_header_notes(path: Path, table: np.ndarray, layout: _Layout) -> list[str]:
@@ -610,6 +669,25 @@ def _by_position(label_column, label_position: int | None, n_cols: int) -> int |
     return label_position
 
 
+def _refuse_number_as_name(path: Path, label_column, layout: _Layout) -> None:
+    """Refuse a label column given as a number beyond the columns (``--label-column 2022``)
+    that the first line holds, that line being read as a row (a header of numbers, as
+    ``2019,2020,2021,2022``, not told from one): say so, and how to proceed."""
+    text = str(label_column).strip()
+    if not text.lstrip("-").isdigit() or -layout.n_cols <= int(text) < layout.n_cols:
+        return
+    cells = [_header_name(c) for c in _first_lines(path)[1].split(layout.delimiter)]
+    if text not in cells:
+        return
+    line, n = layout.skip + 1, layout.n_cols
+    shown = layout.delimiter.join(cells if n <= 6 else [*cells[:3], "...", cells[-1]])
+    raise ConfigError(f"{path}: label column {text!r} is out of range for {n} columns (0..{n - 1}, or -{n}..-1 from "
+                      f"the end), and no column is named so: line {line}, {shown!r}, holds numbers only and was read "
+                      f"as a row of data, not as a header. If line {line} is a header, give its columns names that "
+                      f"are words (y{cells[0]},y{cells[1]},...,label) or delete it; if it is a row of data, give the "
+                      "label column by its index")
+
+
 def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_position: int | None = None,
               trained=None):
     """x, y, where the labels came from, the feature columns' names, notes and the label
@@ -621,17 +699,37 @@ def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_posi
     if names is None:
         label_column = _by_position(label_column, label_position, n_cols)
     if label_column is not None:
+        if names is None:
+            _refuse_number_as_name(path, label_column, layout)
         _named_column(path, label_column, names, n_cols)  # a bad name fails before the file is read
     table = _read_numbers(path, layout) if layout.rows is None else layout.rows
     header_notes = _numbers_header_notes(path, table, layout, label_column)
     col, source = _choose_column(path, table, label_column, names, n_cols)
     if label_column is not given:
         source = _column_name(col, names, n_cols, "where the model's training file had it")
+    _check_finite(path, table, col, layout)
     x, notes = _features(path, np.delete(table, col, axis=1), col, dtype, names)
     notes += _numbered_header_notes(path, table, layout) if layout.numbered else []
     notes += header_notes + _row_id_notes(path, x, col, names)
     feature_names = None if names is None else tuple(name for i, name in enumerate(names) if i != col)
     return x, table[:, col], source, feature_names, notes, col
+
+
+def _check_finite(path: Path, table: np.ndarray, col: int, layout: _Layout) -> None:
+    """Refuse the first NaN or infinity (``nan``, ``inf`` read as numbers), naming its line
+    and column; in the label column (``col``) a missing label."""
+    bad = ~np.isfinite(table)
+    if not bad.any():
+        return
+    row, column = (int(i) for i in np.argwhere(bad)[0])
+    names = layout.names
+    cell = f"{_line_of(path, layout, row)}, column {column + 1}" + (f" ({names[column]!r})" if names else "")
+    if column == col:
+        raise DataError(f"{path}: {cell} holds {table[row, column]}, a missing label (the label column); a row without "
+                        "its class cannot be trained or scored on: drop the rows whose label is missing (pandas: "
+                        "df.dropna(subset=[label column]))")
+    raise DataError(f"{path}: {cell} holds {table[row, column]}, not a finite number (NaN or infinity); clean or impute "
+                    "the missing or infinite values first")
 
 
 def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError:
@@ -640,29 +738,31 @@ def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError
     names, n_cols = layout.names, layout.n_cols
     sep = _SEPARATORS[layout.delimiter]
     changed = re.search(r"number of columns changed from (\d+) to (\d+) at row (\d+)", str(exc))
-    if changed is not None:
-        return FileFormatError(f"{path}: malformed CSV: data row {changed.group(3)} has {changed.group(2)} {sep}-separated "
+    if changed is not None:  # NumPy counts this row from 1
+        where = _line_of(path, layout, int(changed.group(3)) - 1)
+        return FileFormatError(f"{path}: malformed CSV: {where} has {changed.group(2)} {sep}-separated "
                                f"values, the rows above {changed.group(1)}; every row needs {n_cols}.")
     found = re.search(r"could not convert string '(.*)' to \w+ at row (\d+), column (\d+)", str(exc))
     if found is None:
         return FileFormatError(f"{path}: malformed CSV ({_numpy_words(exc)}). Every row needs {n_cols} "
                                f"{sep}-separated numbers.")
-    text, row, col = found.group(1), int(found.group(2)), int(found.group(3))
+    text, row, col = found.group(1), int(found.group(2)), int(found.group(3))  # the row from 0, the column from 1
     if layout.delimiter != "," and _DECIMAL_COMMA.match(text):
         return _decimal_comma(path, text)
+    where = _line_of(path, layout, row)
     name = f" ({names[col - 1]!r})" if names and 0 < col <= len(names) else ""
     if text.strip().lower() in _MISSING_MARKERS and name and names[col - 1].lower() in LABEL_NAMES:
-        return FileFormatError(f"{path}: data row {row + 1}, column {col}{name} holds {text!r}, a missing label; "
+        return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a missing label; "
                                "a row without its class cannot be trained or scored on: drop the rows whose label "
                                "is missing (pandas: df.dropna(subset=[label column]))")
     if _THOUSANDS.match(text):
-        return FileFormatError(f"{path}: data row {row + 1}, column {col}{name} holds {text!r}, a number written "
+        return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a number written "
                                "with thousands separators; write the numbers without them (1234.5, not 1,234.5)")
     if text.strip().lower() in _MISSING_MARKERS:
-        return FileFormatError(f"{path}: data row {row + 1}, column {col}{name} holds {text!r}, a missing value; "
+        return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a missing value; "
                                "every value must be a number: fill in the missing values (impute them, e.g. with "
                                "the column's mean) or drop the rows or columns that hold them.")
-    return FileFormatError(f"{path}: data row {row + 1}, column {col}{name} holds {text!r}, not a number; every value "
+    return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, not a number; every value "
                            "must be a number. Give class labels as ids 0, 1, 2, ... (in Python: ids = "
                            "np.unique(labels, return_inverse=True)[1]) and encode or drop other text columns.")
 
