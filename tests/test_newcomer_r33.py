@@ -1,10 +1,14 @@
 """What `deltaprop predict` says it does to an image for a model of small square images
 (scikit-learn's 8x8 digits) is what it does: digits are framed as those digits are
 (images.to_digit_frame: the ink's longer edge filling a 4·side frame, 4x4 blocks), not
-MNIST's 20x20 box reduced from 28x28, the framing that misread such digits."""
+MNIST's 20x20 box reduced from 28x28, the framing that misread such digits. And README's
+digits.csv transcript can be followed: it says how the file is made."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from PIL import Image, ImageDraw
 
 import deltaprop as dp
@@ -34,3 +38,24 @@ def test_predict_says_other_styles_are_reduced_from_28x28(tmp_path, capsys):
     assert main(["predict", str(model), str(png), "--images", "fashion"]) == 0
     err = capsys.readouterr().err
     assert "reduced to this model's 8x8" in err and "32x32 frame" not in err, err
+
+
+@pytest.mark.slow  # scikit-learn's import and a training run, as test_readme's transcripts
+def test_the_readmes_digits_csv_transcript_is_what_its_commands_print(tmp_path, monkeypatch, capsys):
+    """README's "Your own data" transcript: its first command writes digits.csv (the file is
+    in no checkout), and training on it prints the lines shown (times and speeds aside)."""
+    import re
+    import shlex
+
+    from test_readme import _without_timing, transcript
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    command = re.search(r"^\$ (uv run python -c .*digits\.csv.*)$", readme, flags=re.M).group(1)
+    code = shlex.split(command)[-1]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README digits.csv command", "exec"), {})
+    assert (tmp_path / "digits.csv").read_bytes()[:60].decode() == transcript("head -c 60 digits.csv")[0]
+    assert main(["train", "--dataset", "digits.csv", "--out", "runs/digits"]) == 0
+    printed = [_without_timing(line) for line in capsys.readouterr().out.splitlines() if not line.startswith("epoch")]
+    shown = transcript('uv run deltaprop train --dataset digits.csv --out runs/digits | grep -v "^epoch"')
+    assert printed == [_without_timing(line) for line in shown]
