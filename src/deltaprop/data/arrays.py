@@ -211,11 +211,14 @@ def _is_number_row(cells: list[str]) -> bool:
 
 
 def _row_with_gaps(cells: list[str]) -> bool:
-    """Numbers and missing-value markers (``NA``, ``?``, an empty cell after the first), at
-    least one of each: a data row with missing values, not a header (no column is named
-    ``NA``; a first cell empty is pandas' index column above its names)."""
+    """Numbers and missing-value markers (``NA``, ``?``, an empty cell), at least one of
+    each: a data row with missing values, not a header (no column is named ``NA``; a first
+    cell empty above whole numbers ``0,1,...`` or ``400.0`` is pandas' index column above
+    its names; above a number that is no such name, as ``0.93`` or ``-2``, a row)."""
     missing = [c.lower() in _MISSING_MARKERS for c in cells]
-    return (cells[0] != "" and any(missing) and not all(missing)
+    index_header = cells[0] == "" and all(_is_number_row([c]) and float(c) >= 0 and float(c).is_integer()
+                                          for c in cells[1:])
+    return (not index_header and any(missing) and not all(missing)
             and all(m or _is_number_row([c]) for m, c in zip(missing, cells)))
 
 

@@ -1,0 +1,38 @@
+"""A first CSV line whose first cell is empty: a data row with a missing value unless
+the rest are whole numbers (pandas' index column above its column names)."""
+
+import pytest
+
+from deltaprop.cli import main
+from deltaprop.data.arrays import read_table
+from deltaprop.errors import DataError, FileFormatError
+
+_ROWS = ["0.81,0.18,4.94,1", "2.5,-1.25,3.0,0", "1.75,0.5,2.25,1"]
+
+
+@pytest.mark.parametrize("first", [",0.93,3.56,0", ",-2,3,1", ",1.5e-3,2,0"])
+def test_a_first_row_missing_its_first_value_is_a_row_not_pandas_index_header(tmp_path, first):
+    """Refused as pandas' index header, whose fix ('name the column') turns the row into a
+    header, dropped without a word; it is the row with a missing value, line 1."""
+    path = tmp_path / "d.csv"
+    path.write_text("\n".join([first, *_ROWS]) + "\n")
+    with pytest.raises(FileFormatError) as info:
+        read_table(path)
+    assert str(info.value).startswith(f"{path}: line 1, column 1 holds '', a missing value")
+    assert "name the column" not in str(info.value)
+
+
+def test_the_command_line_says_line_1_misses_a_value(tmp_path, capsys):
+    path = tmp_path / "d.csv"
+    path.write_text("\n".join([",0.93,3.56,0", *_ROWS]) + "\n")
+    assert main(["train", "--dataset", str(path), "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) != 0
+    err = capsys.readouterr().err
+    assert "line 1, column 1 holds '', a missing value" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("header", [",0,1,2", ",400.0,410.0,420.0", ",x1,x2,label"])
+def test_pandas_index_header_is_still_refused_as_one(tmp_path, header):
+    path = tmp_path / "d.csv"
+    path.write_text("\n".join([header, "0,1.5,2.5,0", "1,0.5,1.5,1"]) + "\n")
+    with pytest.raises(DataError, match="the first column has no name in the header: a row index"):
+        read_table(path)
