@@ -174,7 +174,7 @@ def test_predict_takes_several_inputs_one_line_each(tmp_path):
 
 
 def test_a_usage_error_has_one_prefix():
-    _one_error(_process("train", "--bogus"), 2, "unrecognized arguments: --bogus (see deltaprop --help)")
+    _one_error(_process("train", "--bogus"), 2, "unrecognized arguments: --bogus (see deltaprop train --help)")
 
 
 def _actions(parser: argparse.ArgumentParser):

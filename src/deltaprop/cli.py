@@ -77,6 +77,16 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, no usage dump
         raise UsageError(f"{message} (see {self.prog} --help)")
 
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but arguments no parser took are refused naming the command whose
+        --help lists its options (argparse's top-level parser names only itself)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            words = [self.prog, getattr(parsed, "command", None), getattr(parsed, "what", None)]
+            prog = " ".join(w for w in words if isinstance(w, str))
+            raise UsageError(f"unrecognized arguments: {' '.join(extras)} (see {prog} --help)")
+        return parsed
+
 
 def _say(*parts, err: bool = False) -> None:
     print(*parts, file=sys.stderr if err else sys.stdout, flush=True)
