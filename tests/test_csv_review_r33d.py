@@ -36,3 +36,24 @@ def test_pandas_index_header_is_still_refused_as_one(tmp_path, header):
     path.write_text("\n".join([header, "0,1.5,2.5,0", "1,0.5,1.5,1"]) + "\n")
     with pytest.raises(DataError, match="the first column has no name in the header: a row index"):
         read_table(path)
+
+
+def test_a_header_1_to_n_is_judged_once_against_the_rows(tmp_path, monkeypatch):
+    """A header 1,2,...,n was tested against every column's range twice, once to take it as
+    the header (no row could hold it) and once more for a note that this test had ruled out:
+    two more passes over the table (40 ms of 600 for 20,000 rows of 785 columns)."""
+    import numpy as np
+
+    from deltaprop.data import arrays
+
+    rng = np.random.default_rng(5)
+    rows = np.column_stack([rng.integers(100, 110, size=(30, 3)), np.arange(30) % 3])
+    path = tmp_path / "d.csv"
+    path.write_text("1,2,3,4\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    calls = []
+    original = arrays._could_be_a_row
+    monkeypatch.setattr(arrays, "_could_be_a_row", lambda *args: calls.append(args) or original(*args))
+    table = read_table(path, label_column=-1)
+    assert len(calls) == 1
+    assert table.feature_names == ("1", "2", "3") and not any("column numbers" in n for n in table.notes)
+    np.testing.assert_array_equal(table.x, rows[:, :-1])

@@ -282,7 +282,8 @@ def _delimiter(path: Path, first: str) -> str:
 class _Layout(NamedTuple):
     """How a CSV file is laid out: the header's names (None without one), the number of
     columns, the lines before the first row, the column separator, whether the header
-    is a row of column numbers (``0,1,...,n-1``, or ``1,2,...,n``), and the rows when
+    is a row of column numbers that may need :func:`_numbered_header_notes` (``0,1,...,n-1``,
+    or ``1,2,...,n`` taken for a model's names, not because no row could hold it), and the rows when
     telling a header ``1,2,...,n`` from a row read them already (None: not read yet)."""
 
     names: list[str] | None
@@ -324,7 +325,8 @@ def _csv_header(path: Path, trained=None) -> _Layout:
         table = _read_numbers_under(path, _Layout(None, len(cells), len(comments), sep), cells, known)
         if len(table) > 1 and (known or len(table) > _MIN_ROWS_FOR_ID
                                and not _could_be_a_row(np.arange(1.0, len(cells) + 1), table[1:])):
-            return _Layout(cells, len(cells), len(comments) + 1, sep, numbered=True, rows=table[1:])
+            # the note's test is the one just passed unless taken for the model's names (known)
+            return _Layout(cells, len(cells), len(comments) + 1, sep, numbered=known, rows=table[1:])
     above = [_header_name(c) for c in comments[-1].split(sep)] if comments else []
     savetxt = len(above) == len(cells) and not _is_number_row(above)
     if table is None and not savetxt and all(c.isdigit() for c in cells) and all(
