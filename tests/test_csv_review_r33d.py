@@ -57,3 +57,33 @@ def test_a_header_1_to_n_is_judged_once_against_the_rows(tmp_path, monkeypatch):
     assert len(calls) == 1
     assert table.feature_names == ("1", "2", "3") and not any("column numbers" in n for n in table.notes)
     np.testing.assert_array_equal(table.x, rows[:, :-1])
+
+
+# ---------------------------------------------------------------- Excel's #N/A is a cell, not a comment
+@pytest.mark.parametrize("lines, line, column", [
+    (["a,b,c,label", "1,2,3,0", "4,5,6,1", "#N/A,5,6,1", "7,8,9,0"], 4, "1 ('a')"),  # was dropped unsaid
+    (["a,b,c,label", "#N/A,2,3,0", "4,5,6,1", "7,8,9,0"], 2, "1 ('a')"),
+    (["a,b,c,label", "1,2,3,0", "4,#N/A,6,1", "7,8,9,0"], 3, "2 ('b')"),  # was 'has 2 values'
+    (["#N/A,2,3,0", "4,5,6,1", "7,8,9,0"], 1, "1"),  # was a comment above the first row
+])
+def test_excel_na_is_refused_as_a_missing_value_not_read_as_a_comment(tmp_path, lines, line, column):
+    """Excel writes a missing lookup as #N/A; a line starting with it was a comment, the row
+    dropped from training without a word, and one inside a row cut the row short."""
+    path = tmp_path / "d.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(FileFormatError) as info:
+        read_table(path, label_column=-1)
+    assert str(info.value).startswith(f"{path}: line {line}, column {column} holds '#N/A', a missing value")
+
+
+def test_comments_are_still_comments(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "d.csv"
+    path.write_text("# exported\na,b,c,label\n1,2,3,0 # checked\n  # indented\n#N/A note\n# c\n4,5,6,1\n7,8,9,0\n")
+    with pytest.raises(FileFormatError, match="line 5 has 1 comma-separated"):  # "#N/A note" is a row
+        read_table(path, label_column=-1)
+    path.write_text("# exported\na,b,c,label\n1,2,3,0 # checked\n  # indented\n# c\n4,5,6,1\n7,8,9,0\n")
+    table = read_table(path, label_column=-1)
+    np.testing.assert_array_equal(table.x, [[1, 2, 3], [4, 5, 6], [7, 8, 9]])
+    np.testing.assert_array_equal(table.y, [0, 1, 0])

@@ -80,7 +80,8 @@ def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = Non
     other increasing whole numbers (years) each far outside its column's values; a first
     line of other numbers whose label is no class id while every other row's is one is
     refused as a header of numbers). Lines of only spaces are blank, lines starting with
-    ``#`` comments; errors name a cell by its line in the file (1 first). ``label_column`` is the index
+    ``#`` comments (Excel's ``#N/A`` is a missing value, refused); errors name a cell by its
+    line in the file (1 first). ``label_column`` is the index
     (negative counts from the end) or, with a header, the name of the label column (a
     string of digits that a header of numbers names another column by is refused as
     ambiguous); by default a header name in :data:`LABEL_NAMES`, else (no header) the first or the last
@@ -236,7 +237,7 @@ def _first_lines(path: Path) -> tuple[list[str], str]:
                                           "deltaprop's limit on one line of a CSV file (a header of very many "
                                           "columns, or a file not written one row a line); save the data as .npz "
                                           "instead: np.savez('data.npz', x=features, y=labels)")
-                if not line.lstrip().startswith("#") or len(comments) >= _COMMENT_LINES:
+                if not _COMMENT.match(line.lstrip()) or len(comments) >= _COMMENT_LINES:
                     return comments, line
                 comments.append(line.lstrip()[1:])
     except (OSError, UnicodeDecodeError) as exc:
@@ -455,10 +456,25 @@ def _check_names(path: Path, names: list[str] | None) -> None:
                         "(or remove the header row)")
 
 
+#: A ``#`` that starts a comment: not one of the error values Excel writes into a cell as
+#: text (``#N/A``, a missing value; ``#DIV/0!``), which start a row or are a cell of one.
+_COMMENT = re.compile(r"#(?!N/A|DIV/0!|VALUE!|REF!|NAME\?|NUM!|NULL!)")
+
+
 def _is_row(line: str) -> bool:
     """Whether a line after the header is a row: not blank (only spaces) nor a comment
-    (``#`` first, spaces before it allowed, as above the header)."""
-    return bool(line.strip()) and not line.lstrip().startswith("#")
+    (``#`` first, spaces before it allowed, as above the header; not ``#N/A,...``)."""
+    text = line.lstrip()
+    return bool(text) and not (text.startswith("#") and _COMMENT.match(text))
+
+
+def _row_text(line: str) -> str:
+    """A line as :func:`_read_numbers` hands it to NumPy: a blank line for one that is no
+    row, the row without a comment after it (``1,2,0 # checked``), its ``#N/A`` cells kept."""
+    if not _is_row(line):
+        return "\n"
+    comment = _COMMENT.search(line) if "#" in line else None
+    return line if comment is None else line[:comment.start()] + "\n"
 
 
 def _line_of(path: Path, layout: _Layout, row: int) -> str:
@@ -485,9 +501,8 @@ def _read_numbers(path: Path, layout: _Layout) -> np.ndarray:
     try:
         with open(path, encoding="utf-8-sig") as f, warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
-            lines = (line if _is_row(line) else "\n" for line in f)
-            table = np.loadtxt(lines, delimiter=layout.delimiter, quotechar='"', skiprows=layout.skip,
-                               dtype=np.float64, ndmin=2)
+            table = np.loadtxt(map(_row_text, f), delimiter=layout.delimiter, quotechar='"', comments=None,
+                               skiprows=layout.skip, dtype=np.float64, ndmin=2)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _not_numbers(path, exc, layout) from None
     except OSError as exc:
