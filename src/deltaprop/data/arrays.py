@@ -42,6 +42,9 @@ _HOW_TO_CHOOSE = "choose the label column with --label-column NAME|INDEX (label_
 
 #: What spreadsheets and pandas write for a missing value (an empty cell is one too).
 _MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a", "missing"})
+#: The error values a spreadsheet writes into a cell whose formula failed (``#N/A`` is read
+#: as a missing value instead).
+_SPREADSHEET_ERRORS = frozenset({"#div/0!", "#value!", "#ref!", "#name?", "#num!", "#null!"})
 #: Accepted (inputs, labels) key pairs in an ``.npz``, tried in this order.
 NPZ_KEYS = (("x", "y"), ("X", "y"), ("X", "Y"), ("images", "labels"))
 # Deflate cannot expand more than about 1032:1; a member claiming more is a zip bomb.
@@ -778,6 +781,10 @@ def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError
     if _THOUSANDS.match(text):
         return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a number written "
                                "with thousands separators; write the numbers without them (1234.5, not 1,234.5)")
+    if text.strip().lower() in _SPREADSHEET_ERRORS:
+        return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a spreadsheet error value (a "
+                               "formula that failed), not a number; fix the formula in the spreadsheet and save the "
+                               "file again, or remove the row")
     if text.strip().lower() in _MISSING_MARKERS:
         return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a missing value; "
                                "every value must be a number: fill in the missing values (impute them, e.g. with "
