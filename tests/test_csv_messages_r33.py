@@ -51,3 +51,30 @@ def test_a_label_column_out_of_range_still_asks_about_a_header_of_numbers(tmp_pa
     message = str(info.value)
     assert "line 1, '1,2,3,4', holds numbers only and was read as a row of data" in message
     assert "If line 1 is a header" in message and "0..3, or -4..-1 from the end" in message
+
+
+def _small(first: str, labels: list[int]) -> str:
+    rows = [f"{0.1 * i + 0.05:.2f},{0.3 + 0.1 * i:.2f},{label}" for i, label in enumerate(labels)]
+    return first + "\n" + "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize("first, label", [("2020,2021,2022", "2022"),  # a header of years: ids 2..2021 unused
+                                          ("1,2,3", "3")])  # a header 1..n, whose 3 is the next id
+def test_a_header_of_numbers_above_few_rows_read_as_a_row_gets_a_note_naming_line_1(tmp_path, first, label):
+    path = tmp_path / "d.csv"
+    path.write_text("# exported\n" + _small(first, [0, 1, 2, 0, 1, 2]))
+    table = read_table(path, label_column=-1)
+    assert len(table.y) == 7 and table.y[0] == int(label)  # a note, not a refusal: it may be a row of data
+    assert len(table.notes) == 1
+    assert (f"line 2, the first row, holds {label} in column 3 of 3, a class no other row has, where every other "
+            "row holds a class id (0..2): is line 2 a header of numbers? Give the columns names that are words "
+            "(x1,x2,...,label) or delete the line") in table.notes[0]
+
+
+@pytest.mark.parametrize("first", ["0.7,0.2,3",  # the next class id, on a row not in increasing order
+                                   "0.1,0.2,1"])  # a class the others have
+def test_a_first_data_row_above_few_rows_gets_no_header_note(tmp_path, first):
+    path = tmp_path / "d.csv"
+    path.write_text(_small(first, [0, 1, 2, 0, 1, 2]))
+    table = read_table(path, label_column=-1)
+    assert len(table.y) == 7 and table.notes == ()

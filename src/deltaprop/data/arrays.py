@@ -656,8 +656,9 @@ def _numbers_header_notes(path: Path, table: np.ndarray, layout: _Layout, label_
     (wavelengths, ids): judged in the label column the rows after the first give (the one
     named, else the first or last that holds class ids there). Its value in the first row
     not a class id (-1, 0.5) where every other row holds one: refused. A class id above
-    all the others' that no other row has: a note (a file of :data:`_MIN_ROWS_FOR_ID` rows
-    or more)."""
+    all the others' that no other row has: a note (in a file of fewer than
+    :data:`_MIN_ROWS_FOR_ID` rows, only where it leaves ids unused below it, as a year
+    does, or the line is increasing whole numbers, ``1,2,...,n``)."""
     if layout.names is not None or len(table) < 3:
         return []
     if label_column is not None:
@@ -677,7 +678,9 @@ def _numbers_header_notes(path: Path, table: np.ndarray, layout: _Layout, label_
     if not (np.isfinite(first) and first == round(first) and first >= 0):
         raise DataError(f"{path}: {where}, not a class id, where {others}: {fix}; if it is a row of data, correct its "
                         "label")
-    if len(table) >= _MIN_ROWS_FOR_ID and first > rest.max():
+    line = table[0]
+    increasing = bool((line >= 0).all() and (line == np.round(line)).all() and (np.diff(line) > 0).all())
+    if first > rest.max() and (len(table) >= _MIN_ROWS_FOR_ID or first > rest.max() + 1 or increasing):
         return [f"{path}: {where}, a class no other row has, where {others}: {fix}; if it is a row of data, its class "
                 "is trained on from that one row"]
     return []
