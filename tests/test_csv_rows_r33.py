@@ -128,7 +128,8 @@ def test_a_label_column_named_by_a_number_of_a_first_line_read_as_a_row_points_a
     message = _message(path, label_column="2022")
     assert "line 2, '2019,2020,2021,2022', holds numbers only and was read as a row of data" in message
     assert "give its columns names that are words (y2019,y2020,...,label) or delete it" in message
-    assert _message(path, label_column=7) == f"{path}: label_column 7 is out of range for 4 columns."  # as before
+    assert _message(path, label_column=7) == (f"{path}: label_column 7 is out of range for 4 columns (0..3, or "
+                                              "-4..-1 from the end).")
 
 
 @pytest.mark.parametrize("text, words", [("# c\n\na,b\n1,0\n", "line 2 is blank, where the header (or the first row) "

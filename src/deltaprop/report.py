@@ -520,7 +520,9 @@ class ReportWriter(Callback):
     A run trained by several processes, or sessions (``deltaprop train --resume``;
     ``earlier``: the run.json the earlier ones wrote), keeps each session's command, start,
     training time and wall time in run.json's ``sessions``: its ``command`` and ``started``
-    are the first session's, its ``training_seconds`` and ``seconds`` the sums over all."""
+    are the first session's, its ``training_seconds`` and ``seconds`` the sums over all. Each
+    session that trained keeps its BLAS ``threads`` at its start and, when they changed, its
+    ``thread_changes`` (``[step, threads]``); run.json's ``thread_changes`` are all sessions'."""
 
     def __init__(self, out, facts: dict[str, Any], *, interval: float = REPORT_INTERVAL,
                  earlier: dict[str, Any] | None = None):
@@ -558,6 +560,9 @@ class ReportWriter(Callback):
         current = {**self.session, "training_seconds": round(self.session_training_seconds(), 3),
                    "seconds": round(time.perf_counter() - self.started, 3)}
         sessions = [*self.earlier, current]
+        changes = [c for s in sessions for c in s.get("thread_changes", ())]
+        if changes:  # every session's, not only this one's: no rerun repeats any of them
+            self.facts["thread_changes"] = changes
         self.facts.update(command=sessions[0]["command"], started=sessions[0]["started"], sessions=sessions,
                           training_seconds=round(sum(s["training_seconds"] or 0.0 for s in sessions), 3),
                           seconds=round(sum(s["seconds"] or 0.0 for s in sessions), 3))
@@ -583,12 +588,12 @@ class ReportWriter(Callback):
         self.state = state
         self.train_started = time.perf_counter()
         # what a bit-identical rerun needs besides the config: `--threads N` with this N
-        self.facts["threads"] = state.threads
+        self.facts["threads"] = self.session["threads"] = state.threads
         self.facts["kernels"] = kernels.backend()
 
     def on_train_end(self, state):
         if state.thread_changes:  # the BLAS threads followed the machine's load: no rerun repeats it
-            self.facts["thread_changes"] = [list(change) for change in state.thread_changes]
+            self.session["thread_changes"] = [list(change) for change in state.thread_changes]
         if self.train_started is not None:
             self.trained += time.perf_counter() - self.train_started
             self.train_started = None
@@ -667,7 +672,11 @@ def earlier_sessions(facts: dict[str, Any] | None) -> list[dict[str, Any]]:
     sessions = facts.get("sessions")
     if not isinstance(sessions, list):
         sessions = [facts]
-    return [_session(s) for s in sessions if isinstance(s, dict)]
+    kept = [_session(s) for s in sessions if isinstance(s, dict)]
+    if kept and not any("threads" in s or "thread_changes" in s for s in kept):
+        # written before each session kept its threads: the run's record is its last session's
+        kept[-1].update(_thread_record(facts))
+    return kept
 
 
 def _session(s: dict[str, Any]) -> dict[str, Any]:
@@ -675,7 +684,22 @@ def _session(s: dict[str, Any]) -> dict[str, Any]:
     return {"command": command if isinstance(command, list) and all(isinstance(c, str) for c in command) else None,
             "started": started if isinstance(started, str) else None,
             "training_seconds": _seconds_or_none(s.get("training_seconds")),
-            "seconds": _seconds_or_none(s.get("seconds"))}
+            "seconds": _seconds_or_none(s.get("seconds")), **_thread_record(s)}
+
+
+def _thread_record(s: dict[str, Any]) -> dict[str, Any]:
+    """A session's BLAS threads and ``[step, threads]`` changes, those of the right kind only."""
+    def count(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    out: dict[str, Any] = {}
+    if count(s.get("threads")) and s["threads"] >= 1:
+        out["threads"] = s["threads"]
+    changes = s.get("thread_changes")
+    if isinstance(changes, list) and changes and all(isinstance(c, list) and len(c) == 2 and all(map(count, c))
+                                                     for c in changes):
+        out["thread_changes"] = [list(c) for c in changes]
+    return out
 
 
 def _seconds_or_none(value) -> float | None:

@@ -122,7 +122,10 @@ def _check_distinct(key: str, values: list[str]) -> None:
 
 
 def plan_trials(grid: dict[str, list[str]], out: Path, *, random: int | None = None, seed: int = 0) -> list[Trial]:
-    """Every combination of the grid, or ``random`` of them drawn without replacement."""
+    """Every combination of the grid, or ``random`` of them drawn without replacement. Trial
+    ``i``'s folder is ``out/trial-i``, ``i`` padded with zeros to ``max(3, digits of the
+    count)``, or to the width of the trial folders ``out`` already holds (a resumed sweep
+    grown past 999 trials keeps ``trial-000``, so its finished trials are found again)."""
     keys = list(grid)
     points = [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
     if random is not None:
@@ -130,8 +133,29 @@ def plan_trials(grid: dict[str, list[str]], out: Path, *, random: int | None = N
             raise ConfigError(f"--random must be at least 1, got {random}")
         chosen = np.random.default_rng(seed).permutation(len(points))[: min(random, len(points))]
         points = [points[i] for i in sorted(chosen)]
-    width = max(3, len(str(len(points))))
+    widths = trial_widths(out)
+    width = widths.pop() if len(widths) == 1 else max(3, len(str(len(points))))
     return [Trial(i, p, out / f"trial-{i:0{width}d}") for i, p in enumerate(points)]
+
+
+def trial_widths(out: Path) -> set[int]:
+    """The digit counts the ``trial-N`` folders in ``out`` are numbered with: a name padded
+    with zeros (``trial-007``) has exactly its sweep's width; without padded names, the
+    shortest (``trial-123`` in a sweep of width 3). Empty for none; two for a folder whose
+    trials were numbered twice over (``trial-000`` and ``trial-0000``)."""
+    import re
+
+    padded, plain = set(), set()
+    try:
+        names = [p.name for p in Path(out).iterdir() if p.is_dir()]
+    except OSError:
+        return set()
+    for name in names:
+        match = re.fullmatch(r"trial-(\d+)", name)
+        if match:
+            digits = match.group(1)
+            (padded if len(digits) > len(str(int(digits))) else plain).add(len(digits))
+    return padded or ({min(plain)} if plain else set())
 
 
 def _error_of(stderr: str) -> str:
@@ -316,7 +340,14 @@ def check_resumable(trials: list[Trial], config: str | None) -> None:
     """Refuse to resume over a finished trial (a folder holding a model) that was trained with
     another configuration than this sweep gives it (a changed grid, ``--random``/``--seed``
     or configuration file), or on a data file whose bytes have changed since: its results
-    would be shown under the wrong options, or ranked beside trials trained on other data."""
+    would be shown under the wrong options, or ranked beside trials trained on other data; or
+    a sweep folder whose trials were numbered with two widths (``trial-000``, ``trial-0000``)."""
+    widths = sorted(trial_widths(trials[0].folder.parent)) if trials else []
+    if len(widths) > 1:
+        names = " and ".join(f"trial-{0:0{w}d}" for w in widths)
+        raise ConfigError(f"{trials[0].folder.parent} holds trial folders numbered with {names}, so which folder is "
+                          "each trial's is unclear; move the folders of one numbering out of it, or start a new sweep "
+                          "in another --out")
     digests: dict[str, str | None] = {}
     for trial in trials:
         if not finished_trial(trial.folder):

@@ -42,6 +42,9 @@ _HOW_TO_CHOOSE = "choose the label column with --label-column NAME|INDEX (label_
 
 #: What spreadsheets and pandas write for a missing value (an empty cell is one too).
 _MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a", "missing"})
+#: The error values a spreadsheet writes into a cell whose formula failed (``#N/A`` is read
+#: as a missing value instead).
+_SPREADSHEET_ERRORS = frozenset({"#div/0!", "#value!", "#ref!", "#name?", "#num!", "#null!"})
 #: Accepted (inputs, labels) key pairs in an ``.npz``, tried in this order.
 NPZ_KEYS = (("x", "y"), ("X", "y"), ("X", "Y"), ("images", "labels"))
 # Deflate cannot expand more than about 1032:1; a member claiming more is a zip bomb.
@@ -378,7 +381,8 @@ def _named_column(path: Path, label_column: int | str, names: list[str] | None, 
                               + "; name the label column with --label-column NAME|INDEX")
         return names.index(label_column)
     if not -n_cols <= int(label_column) < n_cols:
-        raise ConfigError(f"{path}: label_column {label_column} is out of range for {n_cols} columns.")
+        raise ConfigError(f"{path}: label_column {label_column} is out of range for {n_cols} columns (0..{n_cols - 1}, "
+                          f"or -{n_cols}..-1 from the end).")
     return int(label_column) % n_cols
 
 
@@ -689,6 +693,17 @@ def _by_position(label_column, label_position: int | None, n_cols: int) -> int |
     return label_position
 
 
+def _could_be_numbers_header(path: Path, cells: list[str], layout: _Layout) -> bool:
+    """Whether a first line read as a row could be a header of numbers: strictly increasing
+    whole numbers (``1,2,...,n``, years) of which at least one lies outside its column's
+    range in the rows below widened by its width (:func:`_could_be_a_row` false), or a
+    line with no rows below it."""
+    if not all(c.isdigit() for c in cells) or not all(int(a) < int(b) for a, b in zip(cells, cells[1:])):
+        return False
+    table = layout.rows if layout.rows is not None else _read_numbers(path, layout)
+    return len(table) < 2 or not _could_be_a_row(np.array([float(c) for c in cells]), table[1:])
+
+
 def _refuse_number_as_name(path: Path, label_column, layout: _Layout) -> None:
     """Refuse a label column given as a number beyond the columns (``--label-column 2022``)
     that the first line holds, that line being read as a row (a header of numbers, as
@@ -697,8 +712,8 @@ def _refuse_number_as_name(path: Path, label_column, layout: _Layout) -> None:
     if not text.lstrip("-").isdigit() or -layout.n_cols <= int(text) < layout.n_cols:
         return
     cells = [_header_name(c) for c in _first_lines(path)[1].split(layout.delimiter)]
-    if text not in cells:
-        return
+    if text not in cells or not _could_be_numbers_header(path, cells, layout):
+        return  # a row of data: the index is out of range, no more
     line, n = layout.skip + 1, layout.n_cols
     shown = layout.delimiter.join(cells if n <= 6 else [*cells[:3], "...", cells[-1]])
     raise ConfigError(f"{path}: label column {text!r} is out of range for {n} columns (0..{n - 1}, or -{n}..-1 from "
@@ -778,6 +793,10 @@ def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError
     if _THOUSANDS.match(text):
         return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a number written "
                                "with thousands separators; write the numbers without them (1234.5, not 1,234.5)")
+    if text.strip().lower() in _SPREADSHEET_ERRORS:
+        return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a spreadsheet error value (a "
+                               "formula that failed), not a number; fix the formula in the spreadsheet and save the "
+                               "file again, or remove the row")
     if text.strip().lower() in _MISSING_MARKERS:
         return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a missing value; "
                                "every value must be a number: fill in the missing values (impute them, e.g. with "
