@@ -65,10 +65,10 @@ import numpy as np
 from .callbacks import Callback
 from . import _checks
 from .errors import ConfigError, Error, TrainingDivergedError
-from .training import BatchSource, FullBatch, Loop, MiniBatches, SlidingWindows, _evaluate, _is_lazy
+from .training import BatchSource, FullBatch, Loop, MiniBatches, SlidingWindows, _evaluate, _is_lazy, _unstable_layer
 
-__all__ = ["DataParallelLoop", "ShardedBatches", "GradientAverager", "StopVote", "agree_on_run", "check_shares",
-           "is_writer",
+__all__ = ["DataParallelLoop", "ShardedBatches", "GradientAverager", "StopVote", "agree_on_run", "agreed_diagnosis",
+           "check_shares", "is_writer",
            "raised_on_every_rank", "run_fingerprint", "shard_bounds", "threads_per_rank", "train_data_parallel",
            "world"]
 
@@ -490,11 +490,27 @@ class GradientAverager(Callback):
                 np.divide(self._sum, self.source.global_rows, out=flat)
             self.comm.Bcast(flat, root=0)
         if not np.isfinite(flat[0]):
-            raise _GlobalDivergence(self.diverged or "the loss or the gradient is not finite on another process")
+            raise _GlobalDivergence(self.diverged or "the gradient is not finite once summed over the processes")
 
 
 class _GlobalDivergence(Exception):
     """Every rank's signal, raised at the same step, that the run diverged on some rank."""
+
+
+def agreed_diagnosis(comm, here: bool, what: str, where: str | None) -> tuple[str, str | None]:
+    """The divergence every rank reports, ``(what, layer)``: that of the first rank that saw
+    it on its own rows (``here``), else rank 0's (a rank's layer is read from its own view,
+    its outputs for instance, so the ranks' own diagnoses may differ). One ``Allgather`` of
+    two integers and one ``Bcast`` of the text (JSON), made by every rank in this order."""
+    text = np.frombuffer(json.dumps([what, where]).encode(), dtype=np.uint8)
+    table = np.empty((comm.Get_size(), 2), dtype=np.int64)
+    comm.Allgather(np.array([int(here), text.size], dtype=np.int64), table)
+    seen = np.flatnonzero(table[:, 0])
+    root = int(seen[0]) if seen.size else 0
+    chosen = text.copy() if comm.Get_rank() == root else np.empty(int(table[root, 1]), dtype=np.uint8)
+    comm.Bcast(chosen, root=root)
+    what, where = json.loads(chosen.tobytes().decode())
+    return what, where
 
 
 def summed(comm, *values: float) -> list[float]:
@@ -521,6 +537,8 @@ class DataParallelLoop(Loop):
             validation = (Xv[lo:hi] if not _is_lazy(Xv) else _LazyRows(Xv, lo, hi), Yv[lo:hi],
                           None if idv is None else idv[lo:hi])
         self.averager = GradientAverager(comm, source)
+        #: ``(what, layer)`` of a divergence this rank saw on its own rows, in this step or validation
+        self._found: tuple[str, str | None] | None = None
         super().__init__(state, source, validation=validation, callbacks=[self.averager, *callbacks])
 
     def run(self):
@@ -578,14 +596,29 @@ class DataParallelLoop(Loop):
         """One step; a loss that overflowed on any rank stops every rank at this step's
         gradient reduction, with the network's last finite weights (no rank is left waiting
         in a collective for one that stopped)."""
-        self.averager.diverged, self.averager.reduced = None, False
+        self.averager.diverged, self.averager.reduced, self._found = None, False, None
         try:
             return super().train_step(x, y, ids, weights)
         except _GlobalDivergence as exc:
             self._diverged(str(exc))
 
     def _loss_not_finite(self, value):
-        self.averager.diverged = f"the loss is {value} on process {self.comm.Get_rank()}"
+        self._found_here(f"the loss is {value} on process {self.comm.Get_rank()}", loss_overflowed=True)
+        self.averager.diverged = self._found[0]
+
+    def _found_here(self, what: str, *, loss_overflowed: bool = False) -> None:
+        """Keep this rank's diagnosis, read before the step's gradient reduction (whose NaN
+        mark would show as layer 0's gradient), as one process reads it."""
+        self._found = (what, _unstable_layer(self.state.net, self.snapshot, loss_overflowed))
+
+    def _diagnosis(self, what, loss_overflowed):
+        """The same on every rank (:func:`agreed_diagnosis`): every rank reaches a divergence
+        at the same step or validation, so each makes its collectives."""
+        found, self._found = self._found, None
+        if found is None:
+            found = super()._diagnosis(what, loss_overflowed)
+            return agreed_diagnosis(self.comm, False, *found)
+        return agreed_diagnosis(self.comm, True, *found)
 
     def _floating_point_error(self, exc):
         """NumPy raised on this rank (``np.seterr(all="raise")``). Before the step's gradient
@@ -594,7 +627,8 @@ class DataParallelLoop(Loop):
         computes the same numbers from the same gradient and weights, so each raised it."""
         if self.averager.reduced:
             super()._floating_point_error(exc)
-        self.averager.diverged = f"numpy raised {exc!r} on process {self.comm.Get_rank()}"
+        self._found_here(f"numpy raised {exc!r} on process {self.comm.Get_rank()}")
+        self.averager.diverged = self._found[0]
         self.averager.on_gradients(self.state)  # raises _GlobalDivergence on every rank
 
     def step_rows(self, x):
@@ -639,6 +673,8 @@ class DataParallelLoop(Loop):
         if failed:
             where = (f"numpy raised {raised!r} scoring the validation rows of process {self.comm.Get_rank()}"
                      if raised is not None else "numpy raised scoring the validation rows of another process")
+            if raised is not None:
+                self._found_here(where)
             self._diverged(where, step=self.state.step)
         return loss_sum / total, (hits / total if idv is not None else None)
 

@@ -1150,6 +1150,10 @@ class Loop:
         that overflowed."""
         self._diverged(f"numpy raised {exc!r}")
 
+    def _diagnosis(self, what: str, loss_overflowed: bool) -> tuple[str, str | None]:
+        """What diverged and the layer that shows it (:func:`_unstable_layer`)."""
+        return what, _unstable_layer(self.state.net, self.snapshot, loss_overflowed)
+
     def _weights_finite(self) -> bool:
         return all(np.all(np.isfinite(p.value)) for p in self.params)
 
@@ -1160,7 +1164,7 @@ class Loop:
         state = self.state
         epoch = state.epoch + 1 if epoch is None else epoch
         step = state.step + 1 if step is None else step
-        where = _unstable_layer(state.net, self.snapshot, loss_overflowed)  # before the weights are restored
+        what, where = self._diagnosis(what, loss_overflowed)  # before the weights are restored
         restored = False
         if not self._weights_finite():
             for p, saved in zip(self.params, self.snapshot):
