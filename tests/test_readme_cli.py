@@ -18,7 +18,8 @@ from test_readme import _without_timing, transcript
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 #: Options the pages name for other programs than deltaprop: uv, pytest, a bench script.
-OTHER_PROGRAMS = {"--extra": "uv", "--pyargs": "pytest", "--rounds": "bench/mpi_scaling.py", "--help": "every command"}
+OTHER_PROGRAMS = {"--extra": "uv", "--inexact": "uv", "--pyargs": "pytest", "--rounds": "bench/mpi_scaling.py",
+                  "--help": "every command"}
 
 
 def command_options() -> dict[str, set[str]]:
