@@ -658,13 +658,9 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     :class:`~deltaprop.callbacks.EarlyStopping` first (so a checkpoint holds what it kept);
     every callback's ``on_train_end`` is called, even after one of them raised
     (:func:`_checked` says which lists of callbacks raise ``ConfigError``).
-    ``threads`` caps the BLAS threads (default: chosen by :func:`_auto_threads`, where
-    small steps start on one and a long run on idle CPUs probes more at a fixed step,
-    keeping the faster, and changed during the run when its steps slow down,
-    :mod:`deltaprop.blas_threads`; the count last kept is in the state, and a resumed run
-    trains on it to the end, with no probe and no change, unless the caller allows fewer
-    BLAS threads (``threadpool_limits``): then on those; the count can change the last bit
-    of a GEMM, so bit-identical reruns need the same ``threads``). ``comm`` (an mpi4py
+    ``threads`` caps the BLAS threads (default: :func:`_fit_threads` says how they are
+    chosen, probed and kept for a resume; the count can change the last bit of a GEMM, so
+    bit-identical reruns need the same ``threads``). ``comm`` (an mpi4py
     communicator) trains data-parallel over its processes, ``batch_size`` being the global
     batch (:mod:`deltaprop.distributed`). ``flush_subnormals`` (default True) trains with
     the thread's flush-to-zero and denormals-are-zero modes set (:mod:`deltaprop.fpenv`;
@@ -706,9 +702,12 @@ def blas_controller():
 
 def _fit_threads(net, X, batch_size, threads, resume, comm) -> tuple[int | None, int | None]:
     """The BLAS threads of a ``fit``: ``threads`` as given, else the resumed run's (at most
-    the BLAS threads the caller allows), else :func:`_auto_threads`; and the most the run
-    may change them to (``fit`` chose them on one process:
-    :class:`~deltaprop.blas_threads.ThreadGovernor`), or None. Over several MPI
+    the BLAS threads the caller allows, ``threadpool_limits``), else :func:`_auto_threads`;
+    and the most the run may change them to, or None. A count ``fit`` chose on one process
+    is changed during the run when its steps slow down, and small steps, started on one
+    thread, probe more at a fixed step on idle CPUs and keep the faster
+    (:class:`~deltaprop.blas_threads.ThreadGovernor`, :func:`_thread_governor`). The count
+    last kept is in the state; a resume trains on it to the end, with no probe and no change. Over several MPI
     processes the host's CPUs are shared among its ranks: found by a collective that every
     rank takes, whatever its arguments (a rank that skipped it, given another batch size or
     ``threads=``, met the others' next collective instead: an MPI abort)."""
