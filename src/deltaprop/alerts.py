@@ -424,7 +424,23 @@ def chance_accuracy(records, ctx) -> list[Finding]:
     if not at_chance(acc, ctx.chance):
         return []
     return [(None, f"training accuracy is {acc:.3f} after {len(records)} epochs; always answering the most "
-                   f"common class of the training labels scores {ctx.chance:.3f} (chance)")]
+                   f"common class of the training labels scores {ctx.chance:.3f} (chance){_tiny_steps(records[-1])}")]
+
+
+def _tiny_steps(record) -> str:
+    """Evidence that the steps, not the gradients, are too small: every Dense layer's update
+    ratio ‖ΔW‖/‖W‖ under SATURATED_UPDATE while its relative gradient ‖∇W‖/‖W‖ is not (under
+    SGD ‖ΔW‖ = α‖∇W‖, so the learning rate α is the small factor); else ""."""
+    params = _weights(record)
+    ratios = [p.get("update_ratio") for p in params]
+    gradients = [_relative_gradient(p) for p in params]
+    if not params or any(r is None or not r < SATURATED_UPDATE for r in ratios):
+        return ""
+    if any(g is None or not g >= SATURATED_UPDATE for g in gradients):
+        return ""  # the gradients are small too (dead or saturated units): a larger rate would not help
+    return (f"; every Dense layer moves its weights by at most {max(ratios):.1e} of their size a step (update "
+            f"ratio ‖ΔW‖/‖W‖ under {SATURATED_UPDATE:.0e}) though its gradient is not small (‖∇W‖/‖W‖ at least "
+            f"{min(gradients):.1e}): the steps are too small to learn (raise the learning rate)")
 
 
 def loss_above_guess(records, ctx) -> list[Finding]:
@@ -499,13 +515,16 @@ RULES: dict[str, tuple[Rule, str]] = {
                   "raise the learning rate if every step is tiny, and scale inputs to [0, 1]"),
     "chance_accuracy": (chance_accuracy,
                         "the network is guessing: look for dead, saturated or identical units above, try a "
-                        "lower learning rate, and check that the labels belong to the inputs"),
+                        "lower learning rate (a higher one where the evidence says the steps are too small), "
+                        "and check that the labels belong to the inputs"),
     "overfitting": (overfitting,
                     "regularise: weight decay (--weight-decay), dropout (--dropout), early stopping "
                     "(--early-stopping), or more training data"),
     "zero_init_symmetry": (zero_init_symmetry,
                            "never initialise weights to zero (seed 002: identical units get identical gradients "
-                           "and stay identical); use glorot_uniform or he_normal"),
+                           "and stay identical); use glorot_uniform or he_normal. Where they started distinct, a "
+                           "weight decay too strong for the learning rate shrank them all to zero (an SGD step "
+                           "multiplies W by 1 − αλ before the gradient moves it): lower --weight-decay"),
 }
 
 
