@@ -1451,6 +1451,8 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         X, y = validate_data(
             self, X, y, reset=reset, accept_sparse=["csr", "csc"], dtype=dtype, multi_output=True, y_numeric=True
         )
+        if scipy.sparse.issparse(y):  # dense n × targets, as the network's outputs are (as the classifier's y)
+            y = y.toarray()
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y
