@@ -52,3 +52,29 @@ def test_a_sparse_target_in_partial_fit_and_lbfgs():
     assert est.predict(X).shape == Y.shape and est.n_iter_ == 1
     lbfgs = NeuralNetRegressor(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=5, random_state=0)
     assert lbfgs.fit(X, scipy.sparse.csr_matrix(Y)).predict(X).shape == Y.shape
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array(["2020-01-01", "2021-03-04", "2022-06-01"], dtype="datetime64[D]"),
+        np.array(["2020-01-01T10:00", "2020-01-01T10:00:00.5", "2021-01-01"], dtype="datetime64[ns]"),
+        np.array([-5, 2, 90], dtype="timedelta64[s]"),
+        np.array([1, 2, 3], dtype="timedelta64[us]"),
+    ],
+    ids=["days", "ns", "seconds", "us"],
+)
+def test_date_and_duration_labels_come_back_from_a_model_file(tmp_path, labels):
+    """Labels of dates or durations were read back from a model file as text ('2020-01-01',
+    '1 seconds'): predict answered strings, and score() of the loaded model raised."""
+    from deltaprop.sklearn import NeuralNetClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 2))
+    y = labels[rng.integers(0, 3, 30)]
+    est = NeuralNetClassifier((4,), max_iter=5, random_state=0).fit(X, y)
+    again = NeuralNetClassifier.load(est.save(tmp_path / "dated.safetensors"))
+    assert again.classes_.dtype == est.classes_.dtype
+    np.testing.assert_array_equal(again.classes_, est.classes_)
+    np.testing.assert_array_equal(again.predict(X), est.predict(X))
+    assert again.score(X, y) == est.score(X, y)
