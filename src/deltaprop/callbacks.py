@@ -361,7 +361,12 @@ class DiagnosticsRecorder(Callback):
     (``"diagnostics"``, ``"alerts"``), so checkpoints and resumed runs keep them too; ``fit``
     adds a recorder to every run. ``on_alert`` is called with each alert the first time it
     holds (the command line prints it). The weights before the epoch's last step are copied
-    once an epoch, for that step's update ratio ``‖Δθ‖/‖θ‖``."""
+    once an epoch, for that step's update ratio ``‖Δθ‖/‖θ‖``. The probe loss before the run's
+    first step is kept in the state's records under :attr:`key` (checkpoints hold it), so a
+    resumed run's alerts quote the run's start, not the weights it was resumed from."""
+
+    #: its name in the training state's records
+    key = "diagnostics"
 
     def __init__(self, X, Y, *, probe_size: int | None = None, on_alert=None):
         from .diagnostics import PROBE_SIZE, probe_rows
@@ -389,9 +394,24 @@ class DiagnosticsRecorder(Callback):
             self._work = net.copy()
         self._before = [p.value.copy() for p in net.parameters()]
         self._loss = own_loss(loss)
-        if not state.history.records and ctx.uniform_loss is not None:  # a fresh run: the loss before any step
-            ctx = dataclasses.replace(ctx, start_loss=self._probe_loss())
+        if ctx.uniform_loss is not None:
+            ctx = dataclasses.replace(ctx, start_loss=self._start_loss(state))
         self._monitor = AlertMonitor(ctx, state.history.alerts)
+
+    def _start_loss(self, state) -> float | None:
+        """The probe loss before the run's first step: measured now in a fresh run and kept
+        in the state's records (so checkpoints hold it), read back from them in a resumed one
+        (None where they hold none: a checkpoint written before it was kept). A run resumed
+        midway through its first epoch has taken steps: measuring now would not be "before
+        the first step"."""
+        if state.step == 0 and not state.history.records:
+            start = self._probe_loss()
+            if math.isfinite(start):
+                state.callback_records[self.key] = {"start_loss": start}
+            return start
+        kept = state.callback_records.get(self.key, {}).get("start_loss")
+        number = isinstance(kept, (int, float)) and not isinstance(kept, bool)
+        return float(kept) if number and math.isfinite(kept) else None
 
     def _probe_loss(self) -> float:
         """The loss of ``self._work`` (the network as it starts) on the probe batch, dropout off."""

@@ -1303,6 +1303,9 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
         run_epochs = min(n for n in (epochs, None if steps is None else -(-steps // batches)) if n is not None)
         state.schedule = schedule_for_run(schedule, run_epochs)
         state.schedule.reset()  # an instance used by an earlier run starts afresh
+        if optimizer.lr == 0:  # a schedule may reach 0, but a run that starts there trains nothing
+            raise ConfigError(f"optimizer.lr is 0: the run would leave the weights as they are; set a rate > 0, "
+                              f"e.g. {optimizer.type_name}(lr=0.01) or optimizer.lr = 0.01")
         state.base_lr = optimizer.lr
         state.seed = recorded_seed(seed)
         return state

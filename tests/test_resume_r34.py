@@ -1,0 +1,49 @@
+"""Resumes that must continue exactly where the interrupted run stopped, and files that
+must say what is wrong with them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import deltaprop as dp
+from deltaprop.serialization import load_checkpoint, save_checkpoint
+
+
+def _blobs(n=64):
+    rng = np.random.default_rng(0)
+    centers = rng.standard_normal((3, 4)) * 3
+    y = rng.integers(0, 3, n)
+    return (centers[y] + rng.standard_normal((n, 4))).astype(np.float32), y
+
+
+def _records(history):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in history.records]
+
+
+def _too_large_start(tmp_path, **fit):
+    """A network whose loss is far above guessing before any step, trained at a small rate."""
+    X, y = _blobs()
+    net = dp.mlp([4, 16, 3], activation="relu", init="scaled_normal(3)", seed=0)
+    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=1e-3), batch_size=16, seed=0, **fit)
+    return net, history, (X, y)
+
+
+class _Keep(dp.Callback):
+    def on_train_begin(self, state):
+        self.state = state
+
+
+def test_a_resume_inside_the_first_epoch_keeps_the_loss_before_the_first_step(tmp_path):
+    straight, history, (X, y) = _too_large_start(tmp_path, epochs=2)
+    alert = next(a for a in history.alerts if a.rule == "loss_above_guess")
+    assert "before the first step" in alert.evidence
+    keep = _Keep()
+    _too_large_start(tmp_path, steps=2, callbacks=[keep])  # 2 of the first epoch's 4 steps
+    save_checkpoint(tmp_path / "checkpoint.safetensors", keep.state)
+    checkpoint = load_checkpoint(tmp_path / "checkpoint.safetensors")
+    state = checkpoint.training_state()
+    resumed = dp.fit(checkpoint.net, X, y, loss=dp.CrossEntropy(), optimizer=checkpoint.optimizer, batch_size=16,
+                     epochs=2, resume=state)
+    # the loss "before the first step" is the run's start, not the weights two steps in
+    assert [a.evidence for a in resumed.alerts] == [a.evidence for a in history.alerts]
+    assert _records(resumed) == _records(history)
