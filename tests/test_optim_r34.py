@@ -74,3 +74,71 @@ def test_fit_refuses_an_optimizer_whose_rate_was_set_to_zero():
         dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=2, batch_size=16, seed=0)
     for p, w in zip(net.parameters(), before):
         np.testing.assert_array_equal(p.value, w)
+
+
+# -- a cosine schedule anneals: its min_lr below the rate, its end not extended past ---------------
+def _cosine(t: int, t_max: int, base: float, low: float = 0.0) -> float:
+    return low + 0.5 * (base - low) * (1 + math.cos(math.pi * min(t, t_max) / t_max))
+
+
+def test_fit_refuses_a_cosine_whose_min_lr_is_above_the_rate():
+    # Adam's 0.001 with a min_lr meant for SGD: the rate rose tenfold over the run, without a word
+    X, y = _data()
+    for schedule in ({"type": "cosine", "min_lr": 0.01}, dp.CosineAnnealing(t_max=5, min_lr=0.01)):
+        net = dp.mlp([4, 8, 2], activation="relu", seed=0)
+        with pytest.raises(ConfigError, match=r"min_lr 0\.01 is above optimizer\.lr 0\.001.*rise"):
+            dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.Adam(), epochs=5, batch_size=16, seed=0,
+                   schedule=schedule)
+    history = dp.fit(dp.mlp([4, 8, 2], activation="relu", seed=0), X, y, loss=dp.CrossEntropy(),
+                     optimizer=dp.Adam(lr=0.02), epochs=5, batch_size=16, seed=0,
+                     schedule={"type": "cosine", "min_lr": 0.01})
+    assert history["lr"] == pytest.approx([_cosine(t, 5, 0.02, 0.01) for t in range(5)])
+
+
+def test_the_configuration_refuses_a_cosine_min_lr_above_lr():
+    from deltaprop.config import TrainConfig
+
+    with pytest.raises(ConfigError, match=r"min_lr 0\.01 is above lr 0\.001"):
+        TrainConfig.from_mapping({"optimizer": "adam", "schedule": "cosine:min_lr=0.01"})
+    assert TrainConfig.from_mapping({"optimizer": "sgd", "schedule": "cosine:min_lr=0.01"}).lr == 0.3
+
+
+def _first_run(schedule, epochs):
+    X, y = _data()
+    net, opt, box = dp.mlp([4, 8, 2], activation="relu", seed=0), dp.SGD(lr=0.4), {}
+    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=epochs, batch_size=16, seed=0, schedule=schedule,
+           callbacks=[dp.LambdaCallback(on_train_end=lambda s: box.update(state=s))])
+    return net, opt, box["state"], X, y
+
+
+def test_fit_refuses_to_resume_a_run_past_the_end_of_its_cosine():
+    # epochs 4-6 trained at α = 0 (no training at all) and fit returned normally; the
+    # command line refused the same resume
+    net, opt, state, X, y = _first_run("cosine", 3)
+    before = [p.value.copy() for p in net.parameters()]
+    with pytest.raises(ConfigError, match=r"ends at epoch 3 \(t_max=3\), so epochs 4-6 would all train at its min_lr 0"):
+        dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=6, batch_size=16, resume=state)
+    for p, w in zip(net.parameters(), before):
+        np.testing.assert_array_equal(p.value, w)
+    assert len(state.history.records) == 3
+
+
+def test_a_run_resumes_within_its_cosine_and_past_it_where_set_up_so():
+    net, opt, state, X, y = _first_run(dp.CosineAnnealing(t_max=6), 3)
+    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=6, batch_size=16, resume=state)
+    assert history["lr"] == pytest.approx([_cosine(t, 6, 0.4) for t in range(6)])
+    net, opt, state, X, y = _first_run(dp.CosineAnnealing(t_max=2, min_lr=0.01), 3)  # set up to go on at min_lr
+    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=5, batch_size=16, resume=state)
+    assert history["lr"] == pytest.approx([_cosine(t, 2, 0.4, 0.01) for t in range(5)])
+
+
+def test_train_refuses_a_cosine_min_lr_above_the_rate_in_one_line_before_writing_anything(tmp_path):
+    from cli_in_process import run_cli
+
+    run = tmp_path / "run"
+    result = run_cli("train", "--dataset", "parity", "--optimizer", "adam", "--schedule", "cosine:min_lr=0.01",
+                     "--epochs", "2", "--out", run)
+    assert result.returncode == 2 and not result.stdout
+    line, = result.stderr.splitlines()
+    assert "min_lr 0.01 is above lr 0.001" in line
+    assert not run.exists()
