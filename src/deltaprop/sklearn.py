@@ -872,8 +872,8 @@ class _NeuralNet(BaseEstimator):
                     "text, so relabel them (e.g. with integers) before saving"
                 )
             extra["classes_kind"] = self.classes_.dtype.kind
-            if self.classes_.dtype.kind in ("b", "i", "u", "f"):  # float32 labels come back as float32
-                extra["classes_dtype"] = self.classes_.dtype.str
+            if self.classes_.dtype.kind in ("b", "i", "u", "f", "M", "m"):  # float32 labels come back as float32,
+                extra["classes_dtype"] = self.classes_.dtype.str              # dates as dates of their unit
             extra["multilabel"] = bool(self._multilabel)
             extra["sparse_labels"] = bool(getattr(self, "_sparse_labels", False))
         return save_model(self.net_, path, class_names=class_names, extra=extra)
@@ -1451,6 +1451,8 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         X, y = validate_data(
             self, X, y, reset=reset, accept_sparse=["csr", "csc"], dtype=dtype, multi_output=True, y_numeric=True
         )
+        if scipy.sparse.issparse(y):  # dense n × targets, as the network's outputs are (as the classifier's y)
+            y = y.toarray()
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y
@@ -1535,7 +1537,8 @@ class _LayerArrays(list):
 def _classes_from_names(names: list[str], kind: str, dtype: str | None, path) -> np.ndarray:
     """Class labels back from their text in a model file, of the kind (and, where saved, the
     exact dtype) they were fitted with: ``"False"``/``"True"`` as booleans, numbers parsed
-    in the dtype that printed them (so that they compare equal to the user's labels)."""
+    in the dtype that printed them (so that they compare equal to the user's labels), dates
+    and durations (``"2020-01-01"``, ``"3 seconds"``) in their unit."""
     try:
         if kind == "b":
             if not set(names) <= {"False", "True"}:
@@ -1546,6 +1549,13 @@ def _classes_from_names(names: list[str], kind: str, dtype: str | None, path) ->
             if target.kind != kind:
                 raise ValueError
             return np.asarray(names).astype(target)
+        if kind in ("M", "m") and dtype is not None:  # '2020-01-01' / '3 seconds', in the fitted unit
+            target = np.dtype(dtype)
+            if target.kind != kind:
+                raise ValueError
+            if kind == "M":
+                return np.asarray(names).astype(target)
+            return np.array([int(name.split(" ", 1)[0]) for name in names], dtype=np.int64).astype(target)
     except (ValueError, TypeError, OverflowError):
         raise ModelFileError(f"{path}: class names {list(names)[:5]} are not labels of kind {kind!r}"
                              f"{'' if dtype is None else f' ({dtype})'}") from None

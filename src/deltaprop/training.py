@@ -40,7 +40,7 @@ from .errors import ConfigError, DataError, ShapeError, StateError, TrainingDive
 from .losses import Loss
 from .network import Network, predictions_from_outputs
 from .optimizers import Optimizer
-from .schedules import Schedule, schedule_for_run, schedule_from_config
+from .schedules import CosineAnnealing, Schedule, check_anneals, schedule_for_run, schedule_from_config
 
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "steps")
 
@@ -1303,7 +1303,11 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
         run_epochs = min(n for n in (epochs, None if steps is None else -(-steps // batches)) if n is not None)
         state.schedule = schedule_for_run(schedule, run_epochs)
         state.schedule.reset()  # an instance used by an earlier run starts afresh
+        if optimizer.lr == 0:  # a schedule may reach 0, but a run that starts there trains nothing
+            raise ConfigError(f"optimizer.lr is 0: the run would leave the weights as they are; set a rate > 0, "
+                              f"e.g. {optimizer.type_name}(lr=0.01) or optimizer.lr = 0.01")
         state.base_lr = optimizer.lr
+        check_anneals(state.schedule, state.base_lr, "optimizer.lr")
         state.seed = recorded_seed(seed)
         return state
     if not isinstance(resume, TrainingState):
@@ -1328,7 +1332,10 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
         )
     _check_same_run(state, loss, seed)
     _check_same_rate(state, optimizer)
+    if state.step == 0:  # a state made for a run yet to start (a run begun with it was checked then)
+        check_anneals(state.schedule, state.base_lr)
     _check_work_left(state, epochs, steps)
+    _check_schedule_covers(state, epochs, steps, batches)
     if state.progress is not None:  # reopen the unfinished epoch: its record is rewritten
         state.epoch = state.progress.epoch
         del state.history.records[state.epoch :]
@@ -1336,6 +1343,27 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
     state.stop_training = False
     state.loss = loss
     return state
+
+
+def _check_schedule_covers(state: TrainingState, epochs: int | None, steps: int | None, batches: int) -> None:
+    """Refuse to extend a run past the end of its cosine schedule, as ``deltaprop train
+    --resume`` does: the epochs after ``t_max`` would all train at ``min_lr`` (0 by default:
+    not at all). A run set up to go on past ``t_max`` goes on; a state rebuilt from a
+    checkpoint does not know the length it was set up for, and is not checked."""
+    schedule = state.schedule
+    if not isinstance(schedule, CosineAnnealing) or (state.epochs is None and state.steps is None):
+        return
+
+    def run_epochs(epochs, steps):
+        return min(n for n in (epochs, None if steps is None else -(-steps // batches)) if n is not None)
+
+    planned, asked, t_max = run_epochs(state.epochs, state.steps), run_epochs(epochs, steps), schedule.t_max
+    if planned <= t_max < asked:
+        within = "" if state.completed_epochs >= t_max else f", or resume with at most epochs={t_max}"
+        raise ConfigError(f"cannot extend this run to {asked} epochs: its cosine schedule ends at epoch {t_max} "
+                          f"(t_max={t_max}), so epochs {t_max + 1}-{asked} would all train at its min_lr "
+                          f"{schedule.min_lr:g}; start a new fit with epochs={asked} (the cosine then anneals over "
+                          f"all of them){within}")
 
 
 def _check_same_rate(state: TrainingState, optimizer: Optimizer) -> None:

@@ -1,0 +1,144 @@
+"""Optimizer settings changed between steps, schedules and their rates: edge values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop.errors import ConfigError
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((64, 4)), rng.integers(0, 2, 64)
+
+
+# -- settings are checked whenever they are set ------------------------------------------------
+@pytest.mark.parametrize(("make", "name", "bad"), [
+    (dp.SGD, "lr", -0.1),
+    (dp.SGD, "lr", math.nan),
+    (dp.Adam, "lr", "0.001"),
+    (dp.SGD, "weight_decay", -1e-4),
+    (dp.AdamW, "weight_decay", math.inf),
+    (dp.Adam, "beta1", 1.0),
+    (dp.Adam, "beta2", 1.0),
+    (dp.AdamW, "beta1", -0.1),
+    (dp.Adam, "eps", 0.0),
+    (dp.AdaGrad, "eps", -1e-10),
+    (dp.RMSprop, "rho", 1.0),
+    (dp.AdaDelta, "rho", 1.5),
+    (dp.AdaDelta, "eps", 0.0),
+])
+def test_a_bad_setting_assigned_after_construction_is_refused_and_the_old_value_kept(make, name, bad):
+    # Adam's beta1 = 1 was a ZeroDivisionError at the first step (1 − β₁ᵗ = 0), lr = -0.1 a
+    # silent gradient ascent: the constructor refused them, an assignment did not.
+    opt = make()
+    before = getattr(opt, name)
+    with pytest.raises(ConfigError, match=name):
+        setattr(opt, name, bad)
+    assert getattr(opt, name) == before
+
+
+def test_a_setting_assigned_between_steps_takes_effect_as_a_python_float():
+    # Adam's rule written out, with β₁ changed after the first step (as PyTorch's param_groups allow)
+    p = dp.Parameter("w", np.array([1.0], dtype=np.float32))
+    opt = dp.Adam(lr=0.1)
+    opt.build([p])
+    w, m, v, b1 = 1.0, 0.0, 0.0, 0.9
+    for t, g in enumerate([0.5, -0.2, 0.3], start=1):
+        if t == 2:
+            opt.beta1 = np.float64(0.5)
+            b1 = 0.5
+        p.grad = np.array([g], dtype=np.float32)
+        opt.step()
+        m = b1 * m + (1 - b1) * g
+        v = 0.999 * v + 0.001 * g * g
+        w -= 0.1 * (m / (1 - b1**t)) / (math.sqrt(v / (1 - 0.999**t)) + 1e-8)
+        assert p.value[0] == pytest.approx(w, rel=1e-6)
+    assert type(opt.beta1) is float and p.value.dtype == np.float32
+    opt.lr = 0.0  # a schedule's end (cosine to min_lr 0) is a rate
+    assert opt.lr == 0.0
+
+
+def test_fit_refuses_an_optimizer_whose_rate_was_set_to_zero():
+    # It trained every epoch at α = 0, returned normally and left the weights as they were.
+    X, y = _data()
+    net = dp.mlp([4, 8, 2], activation="relu", seed=0)
+    opt = dp.SGD(lr=0.4)
+    opt.lr = 0
+    before = [p.value.copy() for p in net.parameters()]
+    with pytest.raises(ConfigError, match=r"optimizer.lr is 0.*rate > 0"):
+        dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=2, batch_size=16, seed=0)
+    for p, w in zip(net.parameters(), before):
+        np.testing.assert_array_equal(p.value, w)
+
+
+# -- a cosine schedule anneals: its min_lr below the rate, its end not extended past ---------------
+def _cosine(t: int, t_max: int, base: float, low: float = 0.0) -> float:
+    return low + 0.5 * (base - low) * (1 + math.cos(math.pi * min(t, t_max) / t_max))
+
+
+def test_fit_refuses_a_cosine_whose_min_lr_is_above_the_rate():
+    # Adam's 0.001 with a min_lr meant for SGD: the rate rose tenfold over the run, without a word
+    X, y = _data()
+    for schedule in ({"type": "cosine", "min_lr": 0.01}, dp.CosineAnnealing(t_max=5, min_lr=0.01)):
+        net = dp.mlp([4, 8, 2], activation="relu", seed=0)
+        with pytest.raises(ConfigError, match=r"min_lr 0\.01 is above optimizer\.lr 0\.001.*rise"):
+            dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.Adam(), epochs=5, batch_size=16, seed=0,
+                   schedule=schedule)
+    history = dp.fit(dp.mlp([4, 8, 2], activation="relu", seed=0), X, y, loss=dp.CrossEntropy(),
+                     optimizer=dp.Adam(lr=0.02), epochs=5, batch_size=16, seed=0,
+                     schedule={"type": "cosine", "min_lr": 0.01})
+    assert history["lr"] == pytest.approx([_cosine(t, 5, 0.02, 0.01) for t in range(5)])
+
+
+def test_the_configuration_refuses_a_cosine_min_lr_above_lr():
+    from deltaprop.config import TrainConfig
+
+    with pytest.raises(ConfigError, match=r"min_lr 0\.01 is above lr 0\.001"):
+        TrainConfig.from_mapping({"optimizer": "adam", "schedule": "cosine:min_lr=0.01"})
+    assert TrainConfig.from_mapping({"optimizer": "sgd", "schedule": "cosine:min_lr=0.01"}).lr == 0.3
+
+
+def _first_run(schedule, epochs):
+    X, y = _data()
+    net, opt, box = dp.mlp([4, 8, 2], activation="relu", seed=0), dp.SGD(lr=0.4), {}
+    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=epochs, batch_size=16, seed=0, schedule=schedule,
+           callbacks=[dp.LambdaCallback(on_train_end=lambda s: box.update(state=s))])
+    return net, opt, box["state"], X, y
+
+
+def test_fit_refuses_to_resume_a_run_past_the_end_of_its_cosine():
+    # epochs 4-6 trained at α = 0 (no training at all) and fit returned normally; the
+    # command line refused the same resume
+    net, opt, state, X, y = _first_run("cosine", 3)
+    before = [p.value.copy() for p in net.parameters()]
+    with pytest.raises(ConfigError, match=r"ends at epoch 3 \(t_max=3\), so epochs 4-6 would all train at its min_lr 0"):
+        dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=6, batch_size=16, resume=state)
+    for p, w in zip(net.parameters(), before):
+        np.testing.assert_array_equal(p.value, w)
+    assert len(state.history.records) == 3
+
+
+def test_a_run_resumes_within_its_cosine_and_past_it_where_set_up_so():
+    net, opt, state, X, y = _first_run(dp.CosineAnnealing(t_max=6), 3)
+    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=6, batch_size=16, resume=state)
+    assert history["lr"] == pytest.approx([_cosine(t, 6, 0.4) for t in range(6)])
+    net, opt, state, X, y = _first_run(dp.CosineAnnealing(t_max=2, min_lr=0.01), 3)  # set up to go on at min_lr
+    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=5, batch_size=16, resume=state)
+    assert history["lr"] == pytest.approx([_cosine(t, 2, 0.4, 0.01) for t in range(5)])
+
+
+def test_train_refuses_a_cosine_min_lr_above_the_rate_in_one_line_before_writing_anything(tmp_path):
+    from cli_in_process import run_cli
+
+    run = tmp_path / "run"
+    result = run_cli("train", "--dataset", "parity", "--optimizer", "adam", "--schedule", "cosine:min_lr=0.01",
+                     "--epochs", "2", "--out", run)
+    assert result.returncode == 2 and not result.stdout
+    line, = result.stderr.splitlines()
+    assert "min_lr 0.01 is above lr 0.001" in line
+    assert not run.exists()
