@@ -47,3 +47,46 @@ def test_a_resume_inside_the_first_epoch_keeps_the_loss_before_the_first_step(tm
     # the loss "before the first step" is the run's start, not the weights two steps in
     assert [a.evidence for a in resumed.alerts] == [a.evidence for a in history.alerts]
     assert _records(resumed) == _records(history)
+
+
+# -- train --resume and a config.toml whose schedule was edited by hand ------------------------
+PARITY = ["--dataset", "parity", "--layers", "10,6,2", "--lr", "0.5", "--batch-size", "full", "--seed", "3",
+          "--threads", "1", "--quiet"]
+
+
+def _edited_schedule_run(tmp_path, schedule: str, old: str, new: str):
+    from cli_in_process import run_cli
+
+    run = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--schedule", schedule, "--epochs", "2", "--out", run).returncode == 0
+    config = run / "config.toml"
+    assert old in config.read_text()
+    edited = config.read_text().replace(old, new)
+    config.write_text(edited)
+    return run, config, edited, run_cli("train", "--resume", run, "--epochs", "4", "--quiet")
+
+
+def test_a_schedule_setting_edited_in_config_toml_is_refused_not_trained_over(tmp_path):
+    run, config, edited, refused = _edited_schedule_run(tmp_path, "step:step_size=1,gamma=0.5", "gamma = 0.5",
+                                                        "gamma = 0.9")
+    assert refused.returncode == 2
+    line, = refused.stderr.splitlines()
+    assert "sets schedule.gamma = 0.9, but its checkpoint trained with schedule.gamma = 0.5" in line
+    assert "restore schedule.gamma to resume" in line and f"train --config {config} --out" in line
+    assert config.read_text() == edited  # the edit is kept, not rewritten with the checkpoint's 0.5
+    assert len(dp.History.read_csv(run / "history.csv").records) == 2
+
+
+def test_a_schedule_named_with_a_setting_it_lacked_is_refused_too(tmp_path):
+    _, _, _, refused = _edited_schedule_run(tmp_path, "exponential", 'schedule = "exponential"',
+                                            'schedule = "exponential:gamma=0.5"')
+    assert refused.returncode == 2
+    assert "sets schedule.gamma = 0.5, but its checkpoint trained with schedule.gamma = 0.95" in refused.stderr
+
+
+def test_a_schedule_written_out_with_its_defaults_still_resumes(tmp_path):
+    # the same schedule, its default settings spelled out: nothing changed, nothing refused
+    run, config, _, resumed = _edited_schedule_run(tmp_path, "exponential", 'schedule = "exponential"',
+                                                   'schedule = "exponential:gamma=0.95"')
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(dp.History.read_csv(run / "history.csv").records) == 4

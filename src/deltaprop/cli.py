@@ -27,7 +27,7 @@ from . import __version__, _checks, kernels
 from .atomic import atomic_write_bytes
 from .bounded import open_regular
 from .callbacks import Callback, CheckpointWriter, EarlyStopping, ProgressBar, early_stopped_epoch, epoch_summary
-from .config import TrainConfig, _integer, _number, config_file, load_toml, schedule_spec
+from .config import TrainConfig, _integer, _number, _schedule, config_file, load_toml, schedule_spec
 from .data import DATASETS, LABEL_NAMES, read_table, train_validation_split
 from .data import load as load_dataset
 from .data import mnist as mnist_files
@@ -775,13 +775,31 @@ def _check_config_toml(out: Path, saved: dict[str, Any]) -> None:
             continue
         mine = written[key]
         if key == "schedule":
-            value, mine = (v.get("type") if isinstance(v, dict) else v for v in (value, mine))
+            value, mine = _schedule_settings(value), _schedule_settings(mine)
+            if isinstance(value, dict) and isinstance(mine, dict) and value.get("type") == mine.get("type"):
+                differ = next((k for k in sorted({*value, *mine}) if value.get(k) != mine.get(k)), None)
+                if differ is not None:  # name the setting: schedule.gamma
+                    key, value, mine = f"schedule.{differ}", value.get(differ), mine.get(differ)
         if mine != value:
             raise ConfigError(
                 f"{out / 'config.toml'} sets {key} = {json.dumps(mine)}, but its checkpoint trained with {key} = "
                 f"{json.dumps(value)} (config.toml edited, or a checkpoint from another run?); train --resume "
                 f"continues the checkpoint's run and rewrites config.toml: restore {key} to resume, or train the "
                 f"edited configuration as a new run: {PROG} train --config {out / 'config.toml'} --out NEW_FOLDER")
+
+
+def _schedule_settings(value: Any) -> Any:
+    """A configuration's schedule as the settings a resume keeps from its checkpoint: the
+    built schedule's config (defaults filled in) less its length (cosine's ``t_max``, step's
+    ``step_size``), which a resume's ``--epochs`` may change; a value that is no schedule as
+    it is."""
+    from .schedules import schedule_from_config
+
+    try:
+        built = schedule_from_config(_schedule(value)).config()
+    except (Error, TypeError, ValueError):
+        return value
+    return {key: v for key, v in built.items() if key not in ("t_max", "step_size")}
 
 
 def _run_is_complete(cfg: TrainConfig, state: TrainingState) -> bool:
