@@ -142,3 +142,56 @@ def test_train_refuses_a_cosine_min_lr_above_the_rate_in_one_line_before_writing
     line, = result.stderr.splitlines()
     assert "min_lr 0.01 is above lr 0.001" in line
     assert not run.exists()
+
+
+# -- a checkpoint written at a rate of 0 (past a cosine's t_max) ----------------------------------
+def test_a_checkpoint_written_after_a_cosine_reached_zero_is_written_and_resumes_exactly(tmp_path):
+    # The writer refused it ("load_checkpoint rebuilds only deltaprop's own optimizer, not
+    # 'SGD' (lr must be > 0, got 0.0)") and the run stopped: the optimizer's config held the
+    # epoch's rate, 0, which a new SGD refuses. Momentum keeps moving the weights at α = 0,
+    # so the resumed run must restore the velocity to end where the whole run does.
+    from deltaprop.serialization import load_checkpoint
+
+    X, y = _data()
+
+    def run(epochs, **kw):
+        net = dp.mlp([4, 8, 2], activation="relu", seed=0, dtype="float64")
+        opt = dp.SGD(lr=0.4, momentum=0.9)
+        history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=epochs, batch_size=16, seed=0,
+                         schedule=dp.CosineAnnealing(t_max=1), **kw)
+        return net, history
+
+    whole, history = run(3)
+    assert history["lr"] == [0.4, 0.0, 0.0]
+    run(2, callbacks=[dp.CheckpointWriter(tmp_path, interval=0)])
+    ck = load_checkpoint(tmp_path / "checkpoint.safetensors")
+    assert ck.optimizer.lr == 0.0 and ck.optimizer.momentum == 0.9
+    resumed = dp.fit(ck.net, X, y, loss=ck.loss, optimizer=ck.optimizer, epochs=3, batch_size=16,
+                     resume=ck.training_state())
+    assert resumed["lr"] == [0.4, 0.0, 0.0]
+    for a, b in zip(ck.net.parameters(), whole.parameters()):
+        np.testing.assert_array_equal(a.value, b.value)
+
+
+def test_a_config_may_hold_a_rate_of_zero_but_a_new_optimizer_may_not():
+    from deltaprop.optimizers import optimizer_from_config, optimizer_from_name
+
+    opt = optimizer_from_config({"type": "Adam", "lr": 0.0, "weight_decay": 0.0, "beta1": 0.5, "beta2": 0.9,
+                                 "eps": 1e-7})
+    assert opt.config() == {"type": "Adam", "lr": 0.0, "weight_decay": 0.0, "beta1": 0.5, "beta2": 0.9, "eps": 1e-7}
+    with pytest.raises(ConfigError, match="lr must be > 0"):
+        optimizer_from_name("adam", lr=0)
+    with pytest.raises(ConfigError, match="lr must be > 0"):
+        optimizer_from_config({"type": "SGD", "lr": -1.0})
+
+
+def test_train_runs_on_past_an_explicit_cosine_t_max(tmp_path):
+    from cli_in_process import run_cli
+
+    from deltaprop.training import History
+
+    run = tmp_path / "run"
+    result = run_cli("train", "--dataset", "parity", "--layers", "10,6,2", "--lr", "0.5", "--batch-size", "full",
+                     "--schedule", "cosine:t_max=1", "--epochs", "3", "--out", run, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert [r["lr"] for r in History.read_csv(run / "history.csv").records] == [0.5, 0.0, 0.0]

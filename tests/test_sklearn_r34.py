@@ -78,3 +78,42 @@ def test_date_and_duration_labels_come_back_from_a_model_file(tmp_path, labels):
     np.testing.assert_array_equal(again.classes_, est.classes_)
     np.testing.assert_array_equal(again.predict(X), est.predict(X))
     assert again.score(X, y) == est.score(X, y)
+
+
+def _classes(n=30):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(n, 2))
+    return X, (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)
+
+
+def test_partial_fit_goes_on_past_a_cosine_with_a_floor():
+    """Past t_max a cosine trains at its min_lr: partial_fit goes on there (the epoch count
+    runs on over partial_fit calls). It raised 'cannot extend this run to 4 epochs ...
+    start a new fit with epochs=4', a parameter the estimator does not have."""
+    from deltaprop.sklearn import NeuralNetClassifier
+
+    X, y = _classes()
+    est = NeuralNetClassifier((4,), solver="sgd", learning_rate={"type": "cosine", "min_lr": 1e-3}, max_iter=2,
+                              random_state=0)
+    for _ in range(4):
+        before = None if not hasattr(est, "net_") else est.coefs_[0].copy()
+        est.partial_fit(X, y, classes=[0, 1, 2])
+        assert before is None or not np.array_equal(before, est.coefs_[0])
+    assert len(est.loss_curve_) == 4
+    est.fit(X, y).partial_fit(X, y)  # after a fit of max_iter epochs, too
+    assert len(est.loss_curve_) == 3
+
+
+def test_partial_fit_past_a_cosine_to_zero_is_refused_in_the_estimators_words():
+    """At min_lr 0 the epoch would change nothing: a ConfigError that names partial_fit and
+    max_iter (the estimator's words), not fit's epochs=."""
+    from deltaprop.errors import ConfigError
+    from deltaprop.sklearn import NeuralNetClassifier
+
+    X, y = _classes()
+    est = NeuralNetClassifier((4,), solver="sgd", learning_rate="cosine", max_iter=2, random_state=0).fit(X, y)
+    weights = est.coefs_[0].copy()
+    with pytest.raises(ConfigError, match=r"partial_fit .*rate 0.*raise max_iter") as info:
+        est.partial_fit(X, y)
+    assert "epochs=" not in str(info.value)
+    np.testing.assert_array_equal(est.coefs_[0], weights)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import math
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -467,4 +468,16 @@ OPTIMIZERS: Registry[type[Optimizer]] = Registry(
 )
 
 #: An optimizer from a name in :data:`OPTIMIZERS` and its settings, or from its config mapping.
-optimizer_from_name = optimizer_from_config = OPTIMIZERS.create
+optimizer_from_name = OPTIMIZERS.create
+
+
+def optimizer_from_config(config: str | Mapping[str, Any]) -> Optimizer:
+    """An optimizer from its :meth:`Optimizer.config` mapping (or a name). The mapping's
+    ``lr`` may be 0, unlike a new optimizer's: it is the rate of the moment it was written,
+    and a checkpoint written after a cosine schedule reached its ``min_lr`` of 0 holds 0."""
+    lr = config.get("lr") if isinstance(config, Mapping) else None
+    if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr == 0:
+        optimizer = OPTIMIZERS.create({**config, "lr": 1.0})
+        optimizer.lr = 0.0
+        return optimizer
+    return OPTIMIZERS.create(config)

@@ -647,6 +647,9 @@ class _NeuralNet(BaseEstimator):
             X, rows, weight = X[train], rows[train], None if weight is None else weight[train]
         objective = self._objective(weight)
         state = self._state if incremental and self._state is not None else self._new_state(shuffle_seed)
+        if incremental:
+            self._check_cosine_left(state)
+            state.epochs = state.steps = None  # a run that goes on call by call: no planned length to hold it to
         self._state = state
         n = X.shape[0]
         batch_size = self._batch_size(n)
@@ -674,6 +677,18 @@ class _NeuralNet(BaseEstimator):
         self.history_ = state.history
         if not incremental and not rule.stopped and self.n_iter_ == self.max_iter:
             self._warn_max_iter(validation is not None)
+
+    def _check_cosine_left(self, state: TrainingState) -> None:
+        """``partial_fit`` past the end of a cosine schedule trains at its ``min_lr``; refuse
+        it where that is 0, as the epoch would leave the weights as they are."""
+        schedule = state.schedule
+        if isinstance(schedule, CosineAnnealing) and state.epoch >= schedule.t_max and schedule.min_lr == 0:
+            raise ConfigError(
+                f"partial_fit would train epoch {state.epoch + 1} at rate 0: learning_rate's cosine schedule "
+                f"anneals to min_lr 0 over t_max={schedule.t_max} epochs (max_iter when not given), which have "
+                "run; raise max_iter, give learning_rate={'type': 'cosine', 't_max': ..., 'min_lr': ...}, "
+                "or fit again"
+            )
 
     def _threads(self, rows_per_step: int) -> int | None:
         """For the L-BFGS solver, the BLAS threads :func:`deltaprop.fit` would choose for
