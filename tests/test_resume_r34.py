@@ -129,3 +129,16 @@ def test_a_gradient_norm_that_is_text_is_refused_when_read(tmp_path):
 def test_a_layer_index_that_is_no_whole_number_is_refused_when_read(tmp_path):
     message = _diagnostics_edited(tmp_path, "layers", 1, "index", "1")
     assert "its diagnostics hold index = '1', not a whole number" in message
+
+
+# -- info on a checkpoint taken inside an epoch ------------------------------------------------
+def test_info_on_a_checkpoint_stopped_inside_an_epoch_says_the_epoch_is_unfinished(tmp_path):
+    run = tmp_path / "run"
+    # parity trains on 700 rows: batches of 200 are 4 an epoch, and 6 steps stop 2 batches into epoch 2
+    assert run_cli("train", "--dataset", "parity", "--layers", "10,3,2", "--batch-size", "200", "--steps", "6",
+                   "--validation-split", "0", "--quiet", "--out", run).returncode == 0
+    info = run_cli("info", run / "checkpoint.safetensors")
+    assert info.returncode == 0, info.stderr
+    line = next(x for x in info.stdout.splitlines() if x.startswith("checkpoint:"))
+    assert line.startswith("checkpoint: epoch 2 unfinished (2 batches of it trained; 1 epoch complete; "
+                           "a resume finishes it), step 6,")

@@ -2223,7 +2223,13 @@ def cmd_info(args) -> int:
     _say(f"outputs: {mf.outputs}" + (f" (saved with loss {mf.loss!r})" if mf.kind == "model" and mf.loss is not None else ""))
     _say(f"tensors sha256: {mf.metadata['tensors_sha256']}")
     if mf.kind == "checkpoint":
-        _say(f"checkpoint: epoch {mf.epoch}, step {mf.step}, optimizer {mf.optimizer!r}")
+        unfinished = mf.training.get("unfinished")
+        where = f"epoch {mf.epoch}"
+        if unfinished is not None:  # a steps limit or a callback stopped it inside an epoch: say so
+            done = unfinished["epoch"]
+            where = (f"epoch {done + 1} unfinished ({unfinished['batches']:,} batches of it trained; {done} "
+                     f"epoch{'s' if done != 1 else ''} complete; a resume finishes it)")
+        _say(f"checkpoint: {where}, step {mf.step}, optimizer {mf.optimizer!r}")
     weights = _run_model_weights(Path(args.model)) if mf.kind == "model" else None
     if weights:
         _say(f"weights: {weights}")
