@@ -3,10 +3,15 @@ must say what is wrong with them."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pytest
 
 import deltaprop as dp
+from cli_in_process import run_cli
 from deltaprop.serialization import load_checkpoint, save_checkpoint
+from model_file_edits import edit_metadata
 
 
 def _blobs(n=64):
@@ -55,8 +60,6 @@ PARITY = ["--dataset", "parity", "--layers", "10,6,2", "--lr", "0.5", "--batch-s
 
 
 def _edited_schedule_run(tmp_path, schedule: str, old: str, new: str):
-    from cli_in_process import run_cli
-
     run = tmp_path / "run"
     assert run_cli("train", *PARITY, "--schedule", schedule, "--epochs", "2", "--out", run).returncode == 0
     config = run / "config.toml"
@@ -90,3 +93,39 @@ def test_a_schedule_written_out_with_its_defaults_still_resumes(tmp_path):
                                                    'schedule = "exponential:gamma=0.95"')
     assert resumed.returncode == 0, resumed.stderr
     assert len(dp.History.read_csv(run / "history.csv").records) == 4
+
+
+# -- a checkpoint whose history's diagnostics were edited ---------------------------------------
+def _diagnostics_edited(tmp_path, where: str, index: int, field: str, value):
+    X, y = _blobs(40)
+    keep = _Keep()
+    net = dp.mlp([4, 5, 3], activation="relu", seed=0)
+    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=2, batch_size=16, seed=0,
+           callbacks=[keep])
+    save_checkpoint(tmp_path / "checkpoint.safetensors", keep.state)
+
+    def change(meta):
+        training = json.loads(meta["training"])
+        training["history"][0]["diagnostics"][where][index][field] = value
+        meta["training"] = json.dumps(training)
+
+    edited = edit_metadata(tmp_path / "checkpoint.safetensors", tmp_path / "edited.safetensors", change)
+    with pytest.raises(dp.ModelFileError) as caught:
+        load_checkpoint(edited)
+    return str(caught.value)
+
+
+def test_a_parameter_name_that_is_no_name_is_refused_when_read_not_mid_resume(tmp_path):
+    # it was read, then crashed the resume's alert rules with an AttributeError ('endswith')
+    message = _diagnostics_edited(tmp_path, "parameters", 0, "name", 1)
+    assert "edited.safetensors: checkpoint history: history record 1: its diagnostics hold name = 1, not a name" in message
+
+
+def test_a_gradient_norm_that_is_text_is_refused_when_read(tmp_path):
+    message = _diagnostics_edited(tmp_path, "parameters", 0, "grad_norm", "x")
+    assert "its diagnostics hold grad_norm = 'x', not a finite number" in message
+
+
+def test_a_layer_index_that_is_no_whole_number_is_refused_when_read(tmp_path):
+    message = _diagnostics_edited(tmp_path, "layers", 1, "index", "1")
+    assert "its diagnostics hold index = '1', not a whole number" in message
