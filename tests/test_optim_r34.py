@@ -195,3 +195,28 @@ def test_train_runs_on_past_an_explicit_cosine_t_max(tmp_path):
                      "--schedule", "cosine:t_max=1", "--epochs", "3", "--out", run, "--quiet")
     assert result.returncode == 0, result.stderr
     assert [r["lr"] for r in History.read_csv(run / "history.csv").records] == [0.5, 0.0, 0.0]
+
+
+# -- dropout --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", [1.0, 1.5, -0.5, math.nan, "0.2"])
+def test_a_dropout_rate_changed_between_fits_is_checked(bad):
+    # -0.5 kept every unit and scaled it by 1/1.5 in training only, 1.5 negated the outputs,
+    # 1.0 was a ZeroDivisionError traceback at the next forward
+    net = dp.mlp([4, 8, 2], activation="relu", dropout=0.5, seed=0)
+    layer = next(layer for layer in net.layers if isinstance(layer, dp.Dropout))
+    with pytest.raises(ConfigError, match=r"Dropout rate must be a number"):
+        layer.rate = bad
+    assert layer.rate == 0.5
+
+
+def test_a_changed_dropout_rate_scales_the_kept_units_by_its_own_factor():
+    net = dp.mlp([4, 8, 2], activation="relu", dropout=0.5, seed=0)
+    layer = next(layer for layer in net.layers if isinstance(layer, dp.Dropout))
+    layer.rate = np.float32(0.25)
+    x = np.ones((200, 8), dtype=np.float32)
+    a = layer.forward(x, train=True)
+    kept = a != 0
+    assert type(layer.rate) is float and layer.config() == {"type": "Dropout", "rate": 0.25}
+    np.testing.assert_allclose(a[kept], 1 / (1 - 0.25), rtol=1e-6)
+    assert 0.65 < kept.mean() < 0.85  # 1 − p of 1,600 units, kept
+    np.testing.assert_array_equal(layer.forward(x), x)  # inference: the identity
