@@ -142,3 +142,33 @@ def test_info_on_a_checkpoint_stopped_inside_an_epoch_says_the_epoch_is_unfinish
     line = next(x for x in info.stdout.splitlines() if x.startswith("checkpoint:"))
     assert line.startswith("checkpoint: epoch 2 unfinished (2 batches of it trained; 1 epoch complete; "
                            "a resume finishes it), step 6,")
+
+
+# -- Ctrl-C in a run resumed from a checkpoint taken inside an epoch ------------------------------
+def _steps_stopped_run(tmp_path):
+    """A parity run stopped by --steps 2 batches into epoch 2 (700 rows, batches of 200)."""
+    run = tmp_path / "run"
+    assert run_cli("train", "--dataset", "parity", "--layers", "10,3,2", "--batch-size", "200", "--steps", "6",
+                   "--validation-split", "0", "--seed", "1", "--threads", "1", "--quiet", "--out", run).returncode == 0
+    return run
+
+
+def test_ctrl_c_before_a_resumed_unfinished_epoch_ends_says_the_checkpoint_is_inside_it(tmp_path, monkeypatch):
+    import deltaprop.cli as cli
+
+    run = _steps_stopped_run(tmp_path)
+    before = (run / "checkpoint.safetensors").read_bytes()
+    real = cli.fit
+
+    class CtrlC(dp.Callback):
+        def on_batch_end(self, state, batch_size, batch_loss):
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(cli, "fit", lambda *a, callbacks=(), **kw: real(*a, callbacks=[*callbacks, CtrlC()], **kw))
+        res = run_cli("train", "--resume", run, "--steps", "20", "--quiet")
+    assert res.returncode == 130
+    # it said "the checkpoint of epoch 2", as if epoch 2 were trained to its end
+    assert (f"interrupted; the checkpoint taken 2 batches into epoch 2 (a resume finishes that epoch) is in {run}. "
+            f"Resume with: deltaprop train --resume {run} --steps 20") in res.stderr
+    assert (run / "checkpoint.safetensors").read_bytes() == before

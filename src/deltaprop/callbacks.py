@@ -308,6 +308,9 @@ class CheckpointWriter(Callback):
         self.state = None
         #: the epoch whose checkpoint is on disk (None before the first write)
         self.written_epoch: int | None = None
+        #: the batches of that epoch the checkpoint holds when it was taken inside it (a steps
+        #: limit or a callback's stop); None for a checkpoint at the epoch's end
+        self.written_batches: int | None = None
         self._at_boundary = False
         self._pending: tuple | None = None
         self._pending_records: list[dict[str, Any]] = []
@@ -341,8 +344,10 @@ class CheckpointWriter(Callback):
             return
         atomic_write_bytes(self.folder / "checkpoint.safetensors", encode_checkpoint_parts(self._pending))
         History(self._pending_records).write_csv(self.folder / "history.csv")
+        unfinished = self._pending[3].get("unfinished")
         self._pending = None
         self.written_epoch = self._pending_records[-1]["epoch"] if self._pending_records else self.state.epoch
+        self.written_batches = None if unfinished is None else unfinished["batches"]
         self._last_write = time.monotonic()
 
     def save_on_interrupt(self) -> int | None:

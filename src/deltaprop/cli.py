@@ -1269,7 +1269,7 @@ def _early_stopping_note(args, callbacks, model: _Model) -> None:
 
 def _diverged(exc: TrainingDivergedError, cfg: TrainConfig, out: Path, writer: CheckpointWriter) -> int:
     if writer.written_epoch:
-        kept = f"the last good checkpoint (epoch {writer.written_epoch}) is {out / 'checkpoint.safetensors'}"
+        kept = f"the last good checkpoint ({_written(writer)}) is {out / 'checkpoint.safetensors'}"
     else:
         kept = "no epoch finished, so there is no checkpoint"
     shown = f"; {exc.layer}" if getattr(exc, "layer", None) else ""
@@ -1312,12 +1312,25 @@ def _interrupted(args, out: Path, writer: CheckpointWriter, reporter, alerts_at_
         if reporter is not None:
             reporter.finish("interrupted", alerts_at_end=alerts_at_end)
     if epoch:
-        _say(f"interrupted; the checkpoint of epoch {epoch} is in {out}. Resume with: {_resume_command(args, out)}",
+        _say(f"interrupted; {_the_checkpoint(writer)} is in {out}. Resume with: {_resume_command(args, out)}",
              err=True)
     else:
         _say("interrupted before the first epoch finished; nothing was saved to resume from. Start over with: "
              f"{_restart_line(out)}", err=True)
     return 130
+
+
+def _written(writer: CheckpointWriter) -> str:
+    """Where the checkpoint on disk stands: ``epoch N``, or, for one taken inside an epoch
+    (a resumed run stopped by ``--steps``), ``B batches into epoch N``."""
+    if writer.written_batches is None:
+        return f"epoch {writer.written_epoch}"
+    return f"{writer.written_batches:,} batches into epoch {writer.written_epoch} (a resume finishes that epoch)"
+
+
+def _the_checkpoint(writer: CheckpointWriter) -> str:
+    """``the checkpoint of epoch N``, or ``the checkpoint taken B batches into epoch N, ...``."""
+    return f"the checkpoint {'of' if writer.written_batches is None else 'taken'} {_written(writer)}"
 
 
 def _interrupted_finishing(out: Path, reporter, epochs: int) -> int:
@@ -1398,6 +1411,7 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
     writer = CheckpointWriter(out, meta)
     if model.state is not None:
         writer.written_epoch = model.state.epoch  # the checkpoint we resumed from is on disk
+        writer.written_batches = None if model.state.progress is None else model.state.progress.batches
     reporter = server = None
     try:  # from the first file written on, Ctrl-C leaves a folder that says how to go on
         server = _serve_in_background(args, out)
@@ -1418,7 +1432,7 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
             with contextlib.suppress(OSError):
                 reporter.finish("failed", alerts_at_end=_alerts_standing(reporter, model, data))
         if writer.written_epoch:
-            kept, then = f"the checkpoint of epoch {writer.written_epoch} is kept", f"go on with: {_resume_command(args, out)}"
+            kept, then = f"{_the_checkpoint(writer)} is kept", f"go on with: {_resume_command(args, out)}"
         else:  # nothing to resume from: a resume would refuse the folder
             kept, then = "no checkpoint was written", f"start it over with: {_restart_line(out)}"
         _say(f"{_os_error_line(exc)}; {kept}. Once that is fixed, {then}", err=True)
