@@ -172,3 +172,26 @@ def test_ctrl_c_before_a_resumed_unfinished_epoch_ends_says_the_checkpoint_is_in
     assert (f"interrupted; the checkpoint taken 2 batches into epoch 2 (a resume finishes that epoch) is in {run}. "
             f"Resume with: deltaprop train --resume {run} --steps 20") in res.stderr
     assert (run / "checkpoint.safetensors").read_bytes() == before
+
+
+# -- a loaded network trained further ----------------------------------------------------------
+def _fine_tuned(path, **load):
+    X, y = _blobs(50)
+    net = dp.load(path, **load)
+    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=2, batch_size=16, seed=0, threads=1)
+    return [p.value.copy() for p in net.parameters()]
+
+
+def test_a_loaded_network_with_dropout_trains_on_bit_identically_from_the_same_seed(tmp_path):
+    # its dropout generator was a fresh random one on every load: fit(seed=0) twice gave two networks
+    dp.save(dp.mlp([4, 8, 3], activation="relu", dropout=0.5, seed=0), tmp_path / "model.safetensors")
+    first, again = _fine_tuned(tmp_path / "model.safetensors"), _fine_tuned(tmp_path / "model.safetensors")
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(first, again))
+    other = _fine_tuned(tmp_path / "model.safetensors", seed=1)  # another network seed draws other masks
+    assert any(a.tobytes() != b.tobytes() for a, b in zip(first, other))
+
+
+def test_load_refuses_a_seed_that_is_no_seed(tmp_path):
+    dp.save(dp.mlp([4, 3], seed=0), tmp_path / "model.safetensors")
+    with pytest.raises(dp.ConfigError, match="seed must be a whole number >= 0"):
+        dp.load(tmp_path / "model.safetensors", seed=-1)
