@@ -195,3 +195,24 @@ def test_load_refuses_a_seed_that_is_no_seed(tmp_path):
     dp.save(dp.mlp([4, 3], seed=0), tmp_path / "model.safetensors")
     with pytest.raises(dp.ConfigError, match="seed must be a whole number >= 0"):
         dp.load(tmp_path / "model.safetensors", seed=-1)
+
+
+def test_a_label_column_added_to_config_toml_is_refused_not_dropped(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(5, 3, (60, 3))
+    np.savetxt(tmp_path / "data.csv", np.column_stack([X, X[:, 0] > 5]), delimiter=",", header="a,b,c,label",
+               comments="", fmt="%.6f")
+    run = tmp_path / "run"
+    assert run_cli("train", "--dataset", tmp_path / "data.csv", "--epochs", "2", "--quiet", "--out", run).returncode == 0
+    config = run / "config.toml"
+    assert "\nlabel_column =" not in config.read_text()  # found by its name: none set
+    edited = config.read_text().replace("\ndataset =", '\nlabel_column = "a"\ndataset =')
+    config.write_text(edited)
+    refused = run_cli("train", "--resume", run, "--epochs", "3", "--quiet")
+    assert refused.returncode == 2
+    line, = refused.stderr.splitlines()
+    assert "sets label_column = \"a\", but its checkpoint trained with no label_column set" in line
+    assert "remove label_column to resume" in line
+    assert config.read_text() == edited
+    config.write_text(edited.replace('label_column = "a"', 'label_column = ""'))  # as none: resumes
+    assert run_cli("train", "--resume", run, "--epochs", "3", "--quiet").returncode == 0

@@ -770,10 +770,12 @@ def _check_config_toml(out: Path, saved: dict[str, Any]) -> None:
         written = load_toml(out / "config.toml")
     except (Error, OSError):
         return
-    for key, value in saved.items():
+    for key in TrainConfig.keys():
         if key in ("epochs", "steps", "derived") or key not in written:
             continue
-        mine = written[key]
+        value, mine = saved.get(key), written[key]  # a key the checkpoint lacks was None (no value: label_column)
+        if key not in saved and mine in (None, ""):
+            continue
         if key == "schedule":
             value, mine = _schedule_settings(value), _schedule_settings(mine)
             if isinstance(value, dict) and isinstance(mine, dict) and value.get("type") == mine.get("type"):
@@ -781,10 +783,11 @@ def _check_config_toml(out: Path, saved: dict[str, Any]) -> None:
                 if differ is not None:  # name the setting: schedule.gamma
                     key, value, mine = f"schedule.{differ}", value.get(differ), mine.get(differ)
         if mine != value:
+            trained, fix = (f"{key} = {json.dumps(value)}", "restore") if value is not None else (f"no {key} set", "remove")
             raise ConfigError(
-                f"{out / 'config.toml'} sets {key} = {json.dumps(mine)}, but its checkpoint trained with {key} = "
-                f"{json.dumps(value)} (config.toml edited, or a checkpoint from another run?); train --resume "
-                f"continues the checkpoint's run and rewrites config.toml: restore {key} to resume, or train the "
+                f"{out / 'config.toml'} sets {key} = {json.dumps(mine)}, but its checkpoint trained with {trained} "
+                f"(config.toml edited, or a checkpoint from another run?); train --resume "
+                f"continues the checkpoint's run and rewrites config.toml: {fix} {key} to resume, or train the "
                 f"edited configuration as a new run: {PROG} train --config {out / 'config.toml'} --out NEW_FOLDER")
 
 
