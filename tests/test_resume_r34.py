@@ -216,3 +216,43 @@ def test_a_label_column_added_to_config_toml_is_refused_not_dropped(tmp_path):
     assert config.read_text() == edited
     config.write_text(edited.replace('label_column = "a"', 'label_column = ""'))  # as none: resumes
     assert run_cli("train", "--resume", run, "--epochs", "3", "--quiet").returncode == 0
+
+
+# -- a resume given no length goes on to its run's ----------------------------------------------
+class _CtrlCAt(dp.Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_train_begin(self, state):
+        self.state = state
+
+    def on_epoch_end(self, state):
+        if state.epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def _interrupted_run(epochs, at=3):
+    X, y = _blobs(40)
+    net, optimizer, stop = dp.mlp([4, 6, 3], seed=0), dp.SGD(lr=0.1), _CtrlCAt(at)
+    with pytest.raises(KeyboardInterrupt):
+        dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=optimizer, epochs=epochs, batch_size=16, seed=0,
+               callbacks=[stop])
+    return net, optimizer, stop.state, (X, y)
+
+
+def test_a_resume_given_no_length_finishes_the_run_it_continues(tmp_path):
+    # it trained to the default 10 epochs, not the 20 the run was given, and returned as done
+    net, optimizer, state, (X, y) = _interrupted_run(20)
+    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=optimizer, batch_size=16, resume=state)
+    assert len(history) == 20 and state.epoch == 20
+
+
+def test_a_checkpoint_keeps_the_run_s_length_for_a_resume_given_none(tmp_path):
+    _, _, state, (X, y) = _interrupted_run(12)
+    save_checkpoint(tmp_path / "checkpoint.safetensors", state)
+    checkpoint = load_checkpoint(tmp_path / "checkpoint.safetensors")
+    resumed = checkpoint.training_state()
+    history = dp.fit(checkpoint.net, X, y, loss=dp.CrossEntropy(), optimizer=checkpoint.optimizer, batch_size=16,
+                     resume=resumed)
+    assert len(history) == 12
+

@@ -179,8 +179,9 @@ class EpochProgress:
 _PROGRESS_FIELDS = ("epoch", "rng_state", "batches", "seen", "loss_sum", "correct", "seconds")
 #: What :meth:`TrainingState.to_dict` writes (and ``from_dict`` needs, ``unfinished`` aside).
 STATE_FIELDS = ("epoch", "step", "iterations", "base_lr", "schedule", "schedule_state", "loss", "net_rng",
-                "shuffle_rng", "history", "unfinished", "threads", "callbacks", "saved_weights", "seed")
-_OPTIONAL_FIELDS = ("unfinished", "threads", "callbacks", "saved_weights", "seed")  # absent from older checkpoints
+                "shuffle_rng", "history", "unfinished", "threads", "callbacks", "saved_weights", "seed", "epochs", "steps")
+#: absent from older checkpoints
+_OPTIONAL_FIELDS = ("unfinished", "threads", "callbacks", "saved_weights", "seed", "epochs", "steps")
 #: At most this many saved copies of the weights (one per early stopping's monitor).
 MAX_SAVED_WEIGHTS = 4
 
@@ -262,7 +263,8 @@ class TrainingState:
     def to_dict(self) -> dict[str, Any]:
         """The state as JSON-able values (:data:`STATE_FIELDS`): counters, base rate,
         schedule and its state, loss, both random generators, history and the unfinished
-        epoch, the callbacks' records and the keys of :attr:`saved_weights`. The weights, the
+        epoch, the callbacks' records, the keys of :attr:`saved_weights` and the run's limits
+        (``epochs``, ``steps``: what a resume given neither goes on to). The weights, the
         saved weights and the optimizer's arrays (:meth:`Optimizer.state`) are not in it."""
         schedule = self.schedule
         return {
@@ -281,6 +283,8 @@ class TrainingState:
             "callbacks": {key: dict(record) for key, record in self.callback_records.items()},
             "saved_weights": sorted(self.saved_weights),
             "seed": self.seed,
+            "epochs": self.epochs,
+            "steps": self.steps,
         }
 
     @classmethod
@@ -311,6 +315,10 @@ class TrainingState:
         threads = data.get("threads")
         if threads is not None and (_whole("threads", threads) < 1):
             raise StateError(f"the training state's threads must be None or >= 1, got {threads}")
+        limits = {key: data.get(key) for key in ("epochs", "steps")}
+        for key, limit in limits.items():
+            if limit is not None and _whole(key, limit) < 1:
+                raise StateError(f"the training state's {key} must be None or >= 1, got {limit}")
         records = _callback_records(data.get("callbacks", {}))
         weights = _saved_weights(data.get("saved_weights", []), saved_weights or {}, net)
         rng = np.random.default_rng()
@@ -322,7 +330,7 @@ class TrainingState:
                              f"got {seed!r:.60}")
         state = cls(net=net, optimizer=optimizer, loss=loss, rng=rng, history=History(history), epoch=epoch,
                     step=step, schedule=schedule, base_lr=base_lr, progress=progress, threads=threads,
-                    callback_records=records, saved_weights=weights, seed=seed)
+                    callback_records=records, saved_weights=weights, seed=seed, **limits)
         state.carried_lr = float(optimizer.lr)
         return state
 
@@ -632,7 +640,8 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     ``y``: class ids or target rows. ``sample_weight``: one weight ``≥ 0`` per row, scaled
     to mean 1, so the loss is ``(1/n) Σ w_i ℓ_i`` (see :mod:`deltaprop.losses`; accuracy
     still counts every row once). Stops after ``epochs`` epochs or ``steps`` updates
-    (the first reached; 10 epochs if neither is given), or when a callback asks.
+    (the first reached; if neither is given, a resume's run's own, else 10 epochs), or
+    when a callback asks.
     ``batch_size=None`` is full-batch gradient descent. ``batching`` orders the
     mini-batches: ``"shuffled"`` (a fresh random order every epoch; the default),
     ``"sequential"`` (the stored order; as ``shuffle=False``) or ``"sliding"`` (seed 000's
@@ -1241,8 +1250,9 @@ def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, sch
         epochs = _checks.positive_int("epochs", epochs)
     if steps is not None:
         steps = _checks.positive_int("steps", steps)
-    if epochs is None and steps is None:
-        epochs = 10
+    if epochs is None and steps is None:  # a resume goes on to its run's limits (where the state knows them)
+        known = isinstance(resume, TrainingState) and (resume.epochs is not None or resume.steps is not None)
+        epochs, steps = (resume.epochs, resume.steps) if known else (10, None)
     if batch_size is not None:
         _checks.positive_int("batch_size", batch_size)
     loss.check_output(net)
