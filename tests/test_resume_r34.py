@@ -256,3 +256,24 @@ def test_a_checkpoint_keeps_the_run_s_length_for_a_resume_given_none(tmp_path):
                      resume=resumed)
     assert len(history) == 12
 
+
+
+def test_an_unfinished_epoch_edited_to_hold_all_its_batches_is_refused_not_closed_untrained(tmp_path):
+    # it closed the epoch with no step, and a run of 3 epochs "finished" with the third untrained
+    X, y = _blobs(40)  # 3 batches of 16 an epoch
+    keep = _Keep()
+    dp.fit(dp.mlp([4, 5, 3], seed=0), X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=3, steps=5,
+           batch_size=16, seed=0, callbacks=[keep])  # 2 batches into epoch 2
+    save_checkpoint(tmp_path / "checkpoint.safetensors", keep.state)
+
+    def change(meta):
+        training = json.loads(meta["training"])
+        training["unfinished"]["batches"] = 3
+        meta["training"] = json.dumps(training)
+
+    checkpoint = load_checkpoint(edit_metadata(tmp_path / "checkpoint.safetensors", tmp_path / "edited.safetensors",
+                                               change))
+    with pytest.raises(dp.StateError, match=r"stopped 3 batches into epoch 2, but that epoch \(shuffled batches of "
+                                            r"16 from 40 rows\) has 3: an unfinished epoch has fewer"):
+        dp.fit(checkpoint.net, X, y, loss=dp.CrossEntropy(), optimizer=checkpoint.optimizer, epochs=3, batch_size=16,
+               resume=checkpoint.training_state())

@@ -1398,10 +1398,13 @@ def _check_same_batches(progress: EpochProgress, source: BatchSource) -> None:
     """Refuse to finish an unfinished epoch from other batches than it began with: its
     first ``progress.batches`` batches were of its own size, order and rows, and the rest
     of another layout would skip some rows and take others twice (or never end)."""
-    here = source.layout()
+    here, n_batches = source.layout(), source.start_epoch(np.random.default_rng(0))
     same = here == progress.layout if progress.layout is not None else (
-        progress.batches < source.start_epoch(np.random.default_rng(0))
-        and source.rows_before(progress.batches) == progress.seen)
+        progress.batches < n_batches and source.rows_before(progress.batches) == progress.seen)
+    if same and progress.batches >= n_batches:  # the epoch would close untrained, and the run with it
+        raise StateError(f"the resumed state stopped {progress.batches} batches into epoch {progress.epoch + 1}, "
+                         f"but that epoch ({here}) has {n_batches}: an unfinished epoch has fewer; the training "
+                         "state was edited or damaged: resume from a checkpoint deltaprop wrote")
     if not same:
         began = progress.layout or f"batches that held {progress.seen} rows in {progress.batches}"
         raise ConfigError(
