@@ -258,8 +258,8 @@ def test_a_checkpoint_keeps_the_run_s_length_for_a_resume_given_none(tmp_path):
 
 
 
-def test_an_unfinished_epoch_edited_to_hold_all_its_batches_is_refused_not_closed_untrained(tmp_path):
-    # it closed the epoch with no step, and a run of 3 epochs "finished" with the third untrained
+def test_an_unfinished_epoch_edited_to_hold_more_batches_than_it_has_is_refused(tmp_path):
+    # the epoch never closed: a run of 3 epochs "finished" with its last two untrained
     X, y = _blobs(40)  # 3 batches of 16 an epoch
     keep = _Keep()
     dp.fit(dp.mlp([4, 5, 3], seed=0), X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=3, steps=5,
@@ -268,12 +268,32 @@ def test_an_unfinished_epoch_edited_to_hold_all_its_batches_is_refused_not_close
 
     def change(meta):
         training = json.loads(meta["training"])
-        training["unfinished"]["batches"] = 3
+        training["unfinished"]["batches"] = 4
         meta["training"] = json.dumps(training)
 
     checkpoint = load_checkpoint(edit_metadata(tmp_path / "checkpoint.safetensors", tmp_path / "edited.safetensors",
                                                change))
-    with pytest.raises(dp.StateError, match=r"stopped 3 batches into epoch 2, but that epoch \(shuffled batches of "
-                                            r"16 from 40 rows\) has 3: an unfinished epoch has fewer"):
+    with pytest.raises(dp.StateError, match=r"stopped 4 batches into epoch 2, but that epoch \(shuffled batches of "
+                                            r"16 from 40 rows\) has 3: the training state was edited or damaged"):
         dp.fit(checkpoint.net, X, y, loss=dp.CrossEntropy(), optimizer=checkpoint.optimizer, epochs=3, batch_size=16,
                resume=checkpoint.training_state())
+
+
+def test_a_checkpoint_taken_after_an_epoch_s_last_step_before_it_closed_resumes(tmp_path):
+    # a callback's save in on_batch_end of the epoch's last batch: every batch done, the epoch not yet closed
+    X, y = _blobs(40)  # 3 batches of 16 an epoch
+
+    class SaveAt(dp.Callback):
+        def on_batch_end(self, state, batch_size, batch_loss):
+            if state.step == 6:
+                save_checkpoint(tmp_path / "checkpoint.safetensors", state)
+
+    def train(net, optimizer, **kw):
+        dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=optimizer, epochs=4, batch_size=16, threads=1, **kw)
+        return [p.value.tobytes() for p in net.parameters()]
+
+    straight = train(dp.mlp([4, 5, 3], dropout=0.2, seed=0), dp.Adam(), seed=0, callbacks=[SaveAt()])
+    checkpoint = load_checkpoint(tmp_path / "checkpoint.safetensors")
+    state = checkpoint.training_state()
+    assert state.progress is not None and state.progress.batches == 3
+    assert train(checkpoint.net, checkpoint.optimizer, resume=state) == straight

@@ -1401,10 +1401,11 @@ def _check_same_batches(progress: EpochProgress, source: BatchSource) -> None:
     here, n_batches = source.layout(), source.start_epoch(np.random.default_rng(0))
     same = here == progress.layout if progress.layout is not None else (
         progress.batches < n_batches and source.rows_before(progress.batches) == progress.seen)
-    if same and progress.batches >= n_batches:  # the epoch would close untrained, and the run with it
+    # all of them is a state taken after the epoch's last step, before it closed; more cannot be
+    if same and progress.batches > n_batches:  # the epoch would never close, and the run would end untrained
         raise StateError(f"the resumed state stopped {progress.batches} batches into epoch {progress.epoch + 1}, "
-                         f"but that epoch ({here}) has {n_batches}: an unfinished epoch has fewer; the training "
-                         "state was edited or damaged: resume from a checkpoint deltaprop wrote")
+                         f"but that epoch ({here}) has {n_batches}: the training state was edited or damaged; "
+                         "resume from a checkpoint deltaprop wrote")
     if not same:
         began = progress.layout or f"batches that held {progress.seen} rows in {progress.batches}"
         raise ConfigError(
