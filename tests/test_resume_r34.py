@@ -297,3 +297,32 @@ def test_a_checkpoint_taken_after_an_epoch_s_last_step_before_it_closed_resumes(
     state = checkpoint.training_state()
     assert state.progress is not None and state.progress.batches == 3
     assert train(checkpoint.net, checkpoint.optimizer, resume=state) == straight
+
+
+# -- a checkpoint whose recorded configuration is not the run it holds ---------------------------
+@pytest.mark.parametrize("key, value, problem", [
+    ("optimizer", "adam", "its configuration gives the optimizer {'type': 'Adam'"),
+    ("dropout", 0.25, "its configuration builds Dense(n_in=10, n_out=6"),
+    ("dtype", "float64", "its configuration builds Dense(n_in=10, n_out=6"),
+    ("lr", 0.05, "its configuration gives lr 0.05, but its run's base rate is 0.5"),
+    ("loss", "mse", "its configuration gives the loss {'type': 'MeanSquaredError'"),
+])
+def test_a_checkpoint_configured_as_another_run_is_refused_not_resumed_and_rewritten(tmp_path, key, value, problem):
+    # it resumed the checkpoint's own run and rewrote config.toml with the edited value: a rerun
+    # of that config.toml trained another run than the one it claims to repeat
+    run = tmp_path / "run"
+    assert run_cli("train", "--dataset", "parity", "--layers", "10,6,2", "--lr", "0.5", "--batch-size", "full",
+                   "--epochs", "2", "--quiet", "--out", run).returncode == 0
+    path = run / "checkpoint.safetensors"
+
+    def change(meta):
+        extra = json.loads(meta["extra"])
+        extra["config"][key] = value
+        meta["extra"] = json.dumps(extra)
+
+    edit_metadata(path, path, change)
+    refused = run_cli("train", "--resume", run, "--epochs", "3", "--quiet")
+    assert refused.returncode != 0
+    line, = refused.stderr.splitlines()
+    assert f"{path}: {problem}" in line and "the file was edited or damaged" in line
+    assert key != "dtype" or "in float64, but the network it holds is" in line

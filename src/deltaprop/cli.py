@@ -745,8 +745,10 @@ def _resume_config(out: Path, flags: dict[str, Any]) -> tuple[TrainConfig, Check
 
 def _check_saved_config(path: Path, cfg: TrainConfig, checkpoint: Checkpoint) -> None:
     """Refuse a checkpoint whose configuration is not its run's: other layer widths than
-    its network has (config.toml and the report would describe another network), or
-    another seed than its training state began with (fit would refuse it less clearly)."""
+    its network has (config.toml and the report would describe another network), another
+    seed than its training state began with (fit would refuse it less clearly), or another
+    network, optimizer, rate or loss than it trained with (:func:`_trained_otherwise`: the
+    resume would train the checkpoint's and write config.toml with the other)."""
     net, seed = checkpoint.net, checkpoint.training.get("seed")
     widths = [net.n_features, *(layer.n_out for layer in net.layers if isinstance(layer, Dense))]
     if cfg.layers and cfg.layers != widths:
@@ -755,9 +757,40 @@ def _check_saved_config(path: Path, cfg: TrainConfig, checkpoint: Checkpoint) ->
     elif seed is not None and seed != cfg.seed:
         problem = f"its configuration gives seed {cfg.seed}, but its training state began with seed {seed}"
     else:
-        return
+        problem = _trained_otherwise(cfg, checkpoint)
+        if problem is None:
+            return
     raise ModelFileError(f"{path}: {problem}; the file was edited or damaged: resume from a checkpoint deltaprop "
                          "wrote, or start a new run")
+
+
+def _trained_otherwise(cfg: TrainConfig, checkpoint: Checkpoint) -> str | None:
+    """What the checkpoint's configuration builds otherwise than the run it holds (the
+    network's layers after its input scaling, the optimizer and its settings, the base rate,
+    the loss), or None."""
+    from .preprocessing import split_input_layer
+
+    net, _ = split_input_layer(checkpoint.net)
+    try:
+        built = cfg.build_network(net.n_features, net.n_outputs)
+        optimizer, loss = cfg.build_optimizer().config(), cfg.build_loss().config()
+    except Error as exc:
+        return f"its configuration builds no run ({exc})"
+    held = checkpoint.optimizer.config()
+
+    def layers(network) -> list:  # a Dense layer's initialiser no longer matters once it trained
+        return [{k: v for k, v in layer.items() if k != "init"} for layer in network.config()["layers"]]
+
+    if layers(built) != layers(net) or built.dtype != net.dtype:
+        mine, held_layers = (f"{', '.join(map(repr, n.layers))} in {n.dtype.name}" for n in (built, net))
+        return f"its configuration builds {mine}, but the network it holds is {held_layers}"
+    if {**optimizer, "lr": None} != {**held, "lr": None}:
+        return f"its configuration gives the optimizer {optimizer}, but it trained with {held}"
+    if optimizer["lr"] != checkpoint.training["base_lr"]:
+        return f"its configuration gives lr {optimizer['lr']}, but its run's base rate is {checkpoint.training['base_lr']}"
+    if loss != checkpoint.loss.config():
+        return f"its configuration gives the loss {loss}, but it trained with {checkpoint.loss.config()}"
+    return None
 
 
 def _check_config_toml(out: Path, saved: dict[str, Any]) -> None:
