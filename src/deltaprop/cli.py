@@ -612,8 +612,7 @@ def _train_flags(args) -> dict[str, Any]:
 def _new_config(args, flags: dict[str, Any]) -> TrainConfig:
     sources, notes = [], []
     if args.config:
-        toml = config_file(args.config, notes, overridden=flags)
-        TrainConfig.from_mapping(toml, origin=str(args.config))  # names the file in errors
+        toml = config_file(args.config, notes, overridden=flags)  # checked below with the flags over it
         sources.append(toml)
         notes += _other_limit_kept(args.config, toml, flags)
     cfg = TrainConfig.from_mapping(*sources, flags, origin=str(args.config or "the options"))
@@ -2358,14 +2357,15 @@ def cmd_sweep(args) -> int:
     grid = sweep.parse_grid(args.grid or [], set(flags.values()), aliases=flags)
     if args.scheduler:
         sweep.check_scheduler_address(args.scheduler)
-    config = None
-    if args.config:
-        TrainConfig.from_mapping(config_file(args.config), origin=str(args.config))  # a bad file stops the sweep now
-        config = str(Path(args.config).resolve())
     random = None if args.random is None else _int_option("--random", args.random)
     workers = None if args.workers is None else _int_option("--workers", args.workers)
     seed = _int_option("--seed", args.seed, allow_zero=True)
-    _find_sweep_data(sweep.plan_trials(grid, Path("."), random=random, seed=seed), config)  # before a folder is made
+    planned = sweep.plan_trials(grid, Path("."), random=random, seed=seed)
+    config = None
+    if args.config:
+        sweep.check_shared_config(args.config, planned)  # a bad file stops the sweep now
+        config = str(Path(args.config).resolve())
+    _find_sweep_data(planned, config)  # before a folder is made
     out = _sweep_folder(args).resolve()
     trials = sweep.plan_trials(grid, out, random=random, seed=seed)
     _say(f"sweep of {len(trials)} trials over {', '.join(grid)} in {out}")
