@@ -86,3 +86,17 @@ def test_the_sweep_command_runs_a_file_that_the_grid_completes(tmp_path, no_dask
     result = run_cli("sweep", path, "--grid", "lr=0.01,0.05", "--out", "s", cwd=tmp_path)
     assert "min_lr" not in result.stderr, result.stderr
     assert [t.options for t in no_dask] == [{"lr": "0.01"}, {"lr": "0.05"}]
+
+
+# -- sweep --seed seeds the --random draw only -------------------------------------------------------
+def test_sweep_seed_without_random_is_refused_in_one_line(tmp_path, no_dask):
+    line = _one_error_line(run_cli("sweep", "--grid", "lr=0.1,0.3", "--seed", "5", "--out", "s", cwd=tmp_path))
+    assert "--random" in line and "seed = 5" in line and "--grid seed=5" in line
+    assert not (tmp_path / "s").exists() and not no_dask
+
+
+def test_sweep_seed_with_random_draws_the_trials(tmp_path, no_dask):
+    result = run_cli("sweep", "--grid", "lr=0.1,0.3,1.0", "--random", "2", "--seed", "5", "--out", "s", cwd=tmp_path)
+    assert "--seed" not in result.stderr, result.stderr
+    expected = plan_trials({"lr": ["0.1", "0.3", "1.0"]}, tmp_path / "s", random=2, seed=5)
+    assert [t.options for t in no_dask] == [t.options for t in expected]

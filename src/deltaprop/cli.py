@@ -277,7 +277,8 @@ def _add_sweep(sub) -> None:
                          "(':' separates values that hold commas, ';' values that hold colons, as in "
                          "'schedule=step:gamma=0.5;cosine'); repeat for more options")
     sw.add_argument("--random", metavar="N", help="train N combinations drawn at random from the grid instead of all")
-    sw.add_argument("--seed", default="0", help="seed of the --random draw (default 0)")
+    sw.add_argument("--seed", help="seed of the --random draw (default 0; only with --random: the trials' own "
+                    "training seed is CONFIG.toml's seed, or --grid seed=...)")
     sw.add_argument("--workers", metavar="N", help="worker processes of the local Dask cluster (default: one per CPU)")
     sw.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask cluster, e.g. tcp://host:8786")
     sw.add_argument("--out", metavar="DIR", help="the sweep's folder (default: a new runs/sweep-<date-time>)")
@@ -2359,7 +2360,10 @@ def cmd_sweep(args) -> int:
         sweep.check_scheduler_address(args.scheduler)
     random = None if args.random is None else _int_option("--random", args.random)
     workers = None if args.workers is None else _int_option("--workers", args.workers)
-    seed = _int_option("--seed", args.seed, allow_zero=True)
+    if args.seed is not None and random is None:
+        raise UsageError(f"--seed {args.seed} seeds the --random draw of trials, and no --random N is given; to set the "
+                         f"trials' training seed, put seed = {args.seed} in CONFIG.toml or give --grid seed={args.seed}")
+    seed = 0 if args.seed is None else _int_option("--seed", args.seed, allow_zero=True)
     planned = sweep.plan_trials(grid, Path("."), random=random, seed=seed)
     config = None
     if args.config:
