@@ -100,3 +100,19 @@ def test_sweep_seed_with_random_draws_the_trials(tmp_path, no_dask):
     assert "--seed" not in result.stderr, result.stderr
     expected = plan_trials({"lr": ["0.1", "0.3", "1.0"]}, tmp_path / "s", random=2, seed=5)
     assert [t.options for t in no_dask] == [t.options for t in expected]
+
+
+# -- layer widths are read as written ----------------------------------------------------------------
+@pytest.mark.parametrize("text", ["78 4,50,10", "784,5 0,10"])
+def test_a_width_with_a_space_inside_is_refused_not_joined(text):
+    with pytest.raises(ConfigError, match="whole number"):
+        TrainConfig.from_mapping({"layers": text})
+
+
+def test_widths_with_spaces_around_commas_still_read():
+    assert TrainConfig.from_mapping({"layers": " 784, 50 ,10 "}).layers == [784, 50, 10]
+
+
+def test_the_layers_flag_with_a_space_inside_a_width_is_one_line(tmp_path):
+    line = _one_error_line(run_cli("train", "--dataset", "parity", "--layers", "1 0,3,2", "--out", tmp_path / "r"))
+    assert "'1 0'" in line

@@ -368,7 +368,7 @@ def _loss_name(value: Any) -> str:
 def _int_list(name: str, value: Any) -> list[int]:
     if isinstance(value, str):
         text = value.strip()
-        parts = [p for p in text.replace(" ", "").split(",")] if text else []
+        parts = [p.strip() for p in text.split(",")] if text else []  # "78 4" is no width of 784
         value = parts
     if not isinstance(value, (list, tuple)):
         raise ConfigError(f"{name} must be a list of widths such as 784,256,10, got {value!r}")
