@@ -116,3 +116,33 @@ def test_widths_with_spaces_around_commas_still_read():
 def test_the_layers_flag_with_a_space_inside_a_width_is_one_line(tmp_path):
     line = _one_error_line(run_cli("train", "--dataset", "parity", "--layers", "1 0,3,2", "--out", tmp_path / "r"))
     assert "'1 0'" in line
+
+
+# -- a derived list names only what train fills in ---------------------------------------------------
+@pytest.mark.parametrize("name, line", [("seed", "seed = 5"), ("dataset", 'dataset = "parity"'),
+                                        ("steps", "steps = 50"), ("schedule", 'schedule = "step"')])
+def test_a_derived_name_train_never_fills_in_is_refused_not_dropped(tmp_path, name, line):
+    from deltaprop.config import config_file
+
+    path = _file(tmp_path, f'{line}\nderived = ["{name}"]\n')
+    with pytest.raises(ConfigError, match=f"derived lists '{name}'"):
+        config_file(path)
+
+
+def test_every_name_train_writes_as_derived_is_still_read(tmp_path):
+    from config_files import written
+
+    from deltaprop.config import config_file
+
+    path = written(tmp_path, {"schedule": "cosine", "dataset": "parity"})
+    assert set(load_toml(path)["derived"]) >= {"lr", "weight_decay", "epochs", "layers", "schedule.t_max"}
+    assert config_file(path) == {k: v for k, v in load_toml(path).items()
+                                 if k not in ("derived", "lr", "weight_decay", "epochs", "layers", "schedule")} | \
+        {"schedule": {"type": "cosine"}}
+
+
+def test_the_train_command_refuses_a_file_whose_derived_list_would_drop_its_dataset(tmp_path):
+    path = _file(tmp_path, 'dataset = "parity"\nepochs = 1\nderived = ["dataset"]\n')
+    line = _one_error_line(run_cli("train", "--config", path, "--out", tmp_path / "r"))
+    assert "derived lists 'dataset'" in line
+    assert not (tmp_path / "r").exists()
