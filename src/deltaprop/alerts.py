@@ -174,8 +174,8 @@ class Context:
     frequencies_loss: float | None = None
     uniform_loss: float | None = None
     #: the loss on the probe batch before the run's first step (None: not measured, or a
-    #: resumed run): a loss above guessing that was there before any step is the initial
-    #: weights', not the learning rate's
+    #: run resumed from a checkpoint that does not record it): a loss above guessing that was
+    #: there before any step is the initial weights', not the learning rate's
     start_loss: float | None = None
 
 

@@ -308,6 +308,9 @@ class CheckpointWriter(Callback):
         self.state = None
         #: the epoch whose checkpoint is on disk (None before the first write)
         self.written_epoch: int | None = None
+        #: the batches of that epoch the checkpoint holds when it was taken inside it (a steps
+        #: limit or a callback's stop); None for a checkpoint at the epoch's end
+        self.written_batches: int | None = None
         self._at_boundary = False
         self._pending: tuple | None = None
         self._pending_records: list[dict[str, Any]] = []
@@ -341,8 +344,10 @@ class CheckpointWriter(Callback):
             return
         atomic_write_bytes(self.folder / "checkpoint.safetensors", encode_checkpoint_parts(self._pending))
         History(self._pending_records).write_csv(self.folder / "history.csv")
+        unfinished = self._pending[3].get("unfinished")
         self._pending = None
         self.written_epoch = self._pending_records[-1]["epoch"] if self._pending_records else self.state.epoch
+        self.written_batches = None if unfinished is None else unfinished["batches"]
         self._last_write = time.monotonic()
 
     def save_on_interrupt(self) -> int | None:
@@ -361,7 +366,12 @@ class DiagnosticsRecorder(Callback):
     (``"diagnostics"``, ``"alerts"``), so checkpoints and resumed runs keep them too; ``fit``
     adds a recorder to every run. ``on_alert`` is called with each alert the first time it
     holds (the command line prints it). The weights before the epoch's last step are copied
-    once an epoch, for that step's update ratio ``‖Δθ‖/‖θ‖``."""
+    once an epoch, for that step's update ratio ``‖Δθ‖/‖θ‖``. The probe loss before the run's
+    first step is kept in the state's records under :attr:`key` (checkpoints hold it), so a
+    resumed run's alerts quote the run's start, not the weights it was resumed from."""
+
+    #: its name in the training state's records
+    key = "diagnostics"
 
     def __init__(self, X, Y, *, probe_size: int | None = None, on_alert=None):
         from .diagnostics import PROBE_SIZE, probe_rows
@@ -389,9 +399,24 @@ class DiagnosticsRecorder(Callback):
             self._work = net.copy()
         self._before = [p.value.copy() for p in net.parameters()]
         self._loss = own_loss(loss)
-        if not state.history.records and ctx.uniform_loss is not None:  # a fresh run: the loss before any step
-            ctx = dataclasses.replace(ctx, start_loss=self._probe_loss())
+        if ctx.uniform_loss is not None:
+            ctx = dataclasses.replace(ctx, start_loss=self._start_loss(state))
         self._monitor = AlertMonitor(ctx, state.history.alerts)
+
+    def _start_loss(self, state) -> float | None:
+        """The probe loss before the run's first step: measured now in a fresh run and kept
+        in the state's records (so checkpoints hold it), read back from them in a resumed one
+        (None where they hold none: a checkpoint written before it was kept). A run resumed
+        midway through its first epoch has taken steps: measuring now would not be "before
+        the first step"."""
+        if state.step == 0 and not state.history.records:
+            start = self._probe_loss()
+            if math.isfinite(start):
+                state.callback_records[self.key] = {"start_loss": start}
+            return start
+        kept = state.callback_records.get(self.key, {}).get("start_loss")
+        number = isinstance(kept, (int, float)) and not isinstance(kept, bool)
+        return float(kept) if number and math.isfinite(kept) else None
 
     def _probe_loss(self) -> float:
         """The loss of ``self._work`` (the network as it starts) on the probe batch, dropout off."""

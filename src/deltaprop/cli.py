@@ -27,7 +27,7 @@ from . import __version__, _checks, kernels
 from .atomic import atomic_write_bytes
 from .bounded import open_regular
 from .callbacks import Callback, CheckpointWriter, EarlyStopping, ProgressBar, early_stopped_epoch, epoch_summary
-from .config import TrainConfig, _integer, _number, config_file, load_toml, schedule_spec
+from .config import TrainConfig, _integer, _number, _schedule, config_file, load_toml, schedule_spec
 from .data import DATASETS, LABEL_NAMES, read_table, train_validation_split
 from .data import load as load_dataset
 from .data import mnist as mnist_files
@@ -745,8 +745,10 @@ def _resume_config(out: Path, flags: dict[str, Any]) -> tuple[TrainConfig, Check
 
 def _check_saved_config(path: Path, cfg: TrainConfig, checkpoint: Checkpoint) -> None:
     """Refuse a checkpoint whose configuration is not its run's: other layer widths than
-    its network has (config.toml and the report would describe another network), or
-    another seed than its training state began with (fit would refuse it less clearly)."""
+    its network has (config.toml and the report would describe another network), another
+    seed than its training state began with (fit would refuse it less clearly), or another
+    network, optimizer, rate or loss than it trained with (:func:`_trained_otherwise`: the
+    resume would train the checkpoint's and write config.toml with the other)."""
     net, seed = checkpoint.net, checkpoint.training.get("seed")
     widths = [net.n_features, *(layer.n_out for layer in net.layers if isinstance(layer, Dense))]
     if cfg.layers and cfg.layers != widths:
@@ -755,9 +757,40 @@ def _check_saved_config(path: Path, cfg: TrainConfig, checkpoint: Checkpoint) ->
     elif seed is not None and seed != cfg.seed:
         problem = f"its configuration gives seed {cfg.seed}, but its training state began with seed {seed}"
     else:
-        return
+        problem = _trained_otherwise(cfg, checkpoint)
+        if problem is None:
+            return
     raise ModelFileError(f"{path}: {problem}; the file was edited or damaged: resume from a checkpoint deltaprop "
                          "wrote, or start a new run")
+
+
+def _trained_otherwise(cfg: TrainConfig, checkpoint: Checkpoint) -> str | None:
+    """What the checkpoint's configuration builds otherwise than the run it holds (the
+    network's layers after its input scaling, the optimizer and its settings, the base rate,
+    the loss), or None."""
+    from .preprocessing import split_input_layer
+
+    net, _ = split_input_layer(checkpoint.net)
+    try:
+        built = cfg.build_network(net.n_features, net.n_outputs)
+        optimizer, loss = cfg.build_optimizer().config(), cfg.build_loss().config()
+    except Error as exc:
+        return f"its configuration builds no run ({exc})"
+    held = checkpoint.optimizer.config()
+
+    def layers(network) -> list:  # a Dense layer's initialiser no longer matters once it trained
+        return [{k: v for k, v in layer.items() if k != "init"} for layer in network.config()["layers"]]
+
+    if layers(built) != layers(net) or built.dtype != net.dtype:
+        mine, held_layers = (f"{', '.join(map(repr, n.layers))} in {n.dtype.name}" for n in (built, net))
+        return f"its configuration builds {mine}, but the network it holds is {held_layers}"
+    if {**optimizer, "lr": None} != {**held, "lr": None}:
+        return f"its configuration gives the optimizer {optimizer}, but it trained with {held}"
+    if optimizer["lr"] != checkpoint.training["base_lr"]:
+        return f"its configuration gives lr {optimizer['lr']}, but its run's base rate is {checkpoint.training['base_lr']}"
+    if loss != checkpoint.loss.config():
+        return f"its configuration gives the loss {loss}, but it trained with {checkpoint.loss.config()}"
+    return None
 
 
 def _check_config_toml(out: Path, saved: dict[str, Any]) -> None:
@@ -770,18 +803,39 @@ def _check_config_toml(out: Path, saved: dict[str, Any]) -> None:
         written = load_toml(out / "config.toml")
     except (Error, OSError):
         return
-    for key, value in saved.items():
+    for key in TrainConfig.keys():
         if key in ("epochs", "steps", "derived") or key not in written:
             continue
-        mine = written[key]
+        value, mine = saved.get(key), written[key]  # a key the checkpoint lacks was None (no value: label_column)
+        if key not in saved and mine in (None, ""):
+            continue
         if key == "schedule":
-            value, mine = (v.get("type") if isinstance(v, dict) else v for v in (value, mine))
+            value, mine = _schedule_settings(value), _schedule_settings(mine)
+            if isinstance(value, dict) and isinstance(mine, dict) and value.get("type") == mine.get("type"):
+                differ = next((k for k in sorted({*value, *mine}) if value.get(k) != mine.get(k)), None)
+                if differ is not None:  # name the setting: schedule.gamma
+                    key, value, mine = f"schedule.{differ}", value.get(differ), mine.get(differ)
         if mine != value:
+            trained, fix = (f"{key} = {json.dumps(value)}", "restore") if value is not None else (f"no {key} set", "remove")
             raise ConfigError(
-                f"{out / 'config.toml'} sets {key} = {json.dumps(mine)}, but its checkpoint trained with {key} = "
-                f"{json.dumps(value)} (config.toml edited, or a checkpoint from another run?); train --resume "
-                f"continues the checkpoint's run and rewrites config.toml: restore {key} to resume, or train the "
+                f"{out / 'config.toml'} sets {key} = {json.dumps(mine)}, but its checkpoint trained with {trained} "
+                f"(config.toml edited, or a checkpoint from another run?); train --resume "
+                f"continues the checkpoint's run and rewrites config.toml: {fix} {key} to resume, or train the "
                 f"edited configuration as a new run: {PROG} train --config {out / 'config.toml'} --out NEW_FOLDER")
+
+
+def _schedule_settings(value: Any) -> Any:
+    """A configuration's schedule as the settings a resume keeps from its checkpoint: the
+    built schedule's config (defaults filled in) less its length (cosine's ``t_max``, step's
+    ``step_size``), which a resume's ``--epochs`` may change; a value that is no schedule as
+    it is."""
+    from .schedules import schedule_from_config
+
+    try:
+        built = schedule_from_config(_schedule(value)).config()
+    except (Error, TypeError, ValueError):
+        return value
+    return {key: v for key, v in built.items() if key not in ("t_max", "step_size")}
 
 
 def _run_is_complete(cfg: TrainConfig, state: TrainingState) -> bool:
@@ -1251,7 +1305,7 @@ def _early_stopping_note(args, callbacks, model: _Model) -> None:
 
 def _diverged(exc: TrainingDivergedError, cfg: TrainConfig, out: Path, writer: CheckpointWriter) -> int:
     if writer.written_epoch:
-        kept = f"the last good checkpoint (epoch {writer.written_epoch}) is {out / 'checkpoint.safetensors'}"
+        kept = f"the last good checkpoint ({_written(writer)}) is {out / 'checkpoint.safetensors'}"
     else:
         kept = "no epoch finished, so there is no checkpoint"
     shown = f"; {exc.layer}" if getattr(exc, "layer", None) else ""
@@ -1294,12 +1348,25 @@ def _interrupted(args, out: Path, writer: CheckpointWriter, reporter, alerts_at_
         if reporter is not None:
             reporter.finish("interrupted", alerts_at_end=alerts_at_end)
     if epoch:
-        _say(f"interrupted; the checkpoint of epoch {epoch} is in {out}. Resume with: {_resume_command(args, out)}",
+        _say(f"interrupted; {_the_checkpoint(writer)} is in {out}. Resume with: {_resume_command(args, out)}",
              err=True)
     else:
         _say("interrupted before the first epoch finished; nothing was saved to resume from. Start over with: "
              f"{_restart_line(out)}", err=True)
     return 130
+
+
+def _written(writer: CheckpointWriter) -> str:
+    """Where the checkpoint on disk stands: ``epoch N``, or, for one taken inside an epoch
+    (a resumed run stopped by ``--steps``), ``B batches into epoch N``."""
+    if writer.written_batches is None:
+        return f"epoch {writer.written_epoch}"
+    return f"{writer.written_batches:,} batches into epoch {writer.written_epoch} (a resume finishes that epoch)"
+
+
+def _the_checkpoint(writer: CheckpointWriter) -> str:
+    """``the checkpoint of epoch N``, or ``the checkpoint taken B batches into epoch N, ...``."""
+    return f"the checkpoint {'of' if writer.written_batches is None else 'taken'} {_written(writer)}"
 
 
 def _interrupted_finishing(out: Path, reporter, epochs: int) -> int:
@@ -1380,6 +1447,7 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
     writer = CheckpointWriter(out, meta)
     if model.state is not None:
         writer.written_epoch = model.state.epoch  # the checkpoint we resumed from is on disk
+        writer.written_batches = None if model.state.progress is None else model.state.progress.batches
     reporter = server = None
     try:  # from the first file written on, Ctrl-C leaves a folder that says how to go on
         server = _serve_in_background(args, out)
@@ -1400,7 +1468,7 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
             with contextlib.suppress(OSError):
                 reporter.finish("failed", alerts_at_end=_alerts_standing(reporter, model, data))
         if writer.written_epoch:
-            kept, then = f"the checkpoint of epoch {writer.written_epoch} is kept", f"go on with: {_resume_command(args, out)}"
+            kept, then = f"{_the_checkpoint(writer)} is kept", f"go on with: {_resume_command(args, out)}"
         else:  # nothing to resume from: a resume would refuse the folder
             kept, then = "no checkpoint was written", f"start it over with: {_restart_line(out)}"
         _say(f"{_os_error_line(exc)}; {kept}. Once that is fixed, {then}", err=True)
@@ -2205,7 +2273,13 @@ def cmd_info(args) -> int:
     _say(f"outputs: {mf.outputs}" + (f" (saved with loss {mf.loss!r})" if mf.kind == "model" and mf.loss is not None else ""))
     _say(f"tensors sha256: {mf.metadata['tensors_sha256']}")
     if mf.kind == "checkpoint":
-        _say(f"checkpoint: epoch {mf.epoch}, step {mf.step}, optimizer {mf.optimizer!r}")
+        unfinished = mf.training.get("unfinished")
+        where = f"epoch {mf.epoch}"
+        if unfinished is not None:  # a steps limit or a callback stopped it inside an epoch: say so
+            done = unfinished["epoch"]
+            where = (f"epoch {done + 1} unfinished ({unfinished['batches']:,} batches of it trained; {done} "
+                     f"epoch{'s' if done != 1 else ''} complete; a resume finishes it)")
+        _say(f"checkpoint: {where}, step {mf.step}, optimizer {mf.optimizer!r}")
     weights = _run_model_weights(Path(args.model)) if mf.kind == "model" else None
     if weights:
         _say(f"weights: {weights}")

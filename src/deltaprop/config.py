@@ -22,7 +22,7 @@ from . import _checks
 from .errors import ConfigError
 from .layers import ACTIVATIONS
 from .optimizers import OPTIMIZERS
-from .schedules import SCHEDULES
+from .schedules import SCHEDULES, check_anneals, schedule_from_config
 
 __all__ = ["HIDDEN_ACTIVATIONS", "OUTPUT_LOSSES", "SCALINGS", "TrainConfig", "config_file", "dumps_toml", "load_toml"]
 
@@ -140,6 +140,7 @@ class TrainConfig:
                                                      allow_zero=True))
         self.dropout = _checks.fraction("dropout", _number("dropout", self.dropout))
         self.schedule = _schedule(self.schedule)
+        check_anneals(schedule_from_config(self.schedule), self.lr, "lr")
         from .initializers import INITIALIZERS
 
         self.init = "" if self.init in ("", None, "auto") else _init_name(self.init, tuple(INITIALIZERS))
@@ -403,7 +404,6 @@ def _schedule(value: Any) -> str | dict[str, Any]:
     """A checked schedule: a name, or a mapping of ``type`` and that schedule's settings
     (TOML: ``[schedule]`` with ``type = "cosine"``, ``t_max = 20``; flag:
     ``--schedule cosine:t_max=20``)."""
-    from .schedules import schedule_from_config
 
     spec = _schedule_spec(value)
     kind = spec.get("type")

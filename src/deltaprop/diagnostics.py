@@ -37,7 +37,7 @@ import functools
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -137,12 +137,30 @@ def checked_diagnostics(data: Any) -> dict[str, Any] | None:
         diag = Diagnostics.from_dict(data)
     except (TypeError, KeyError, ValueError, AttributeError) as exc:
         raise DataError(f"its diagnostics are malformed ({type(exc).__name__}: {exc})") from None
+    if isinstance(data["probe_size"], bool) or not isinstance(data["probe_size"], int):
+        raise DataError(f"its diagnostics hold probe_size = {data['probe_size']!r:.40}, not a whole number")
     for s in (*diag.layers, *diag.parameters):
-        for name, value in asdict(s).items():
-            ok = value is None or isinstance(value, (str, bool)) or (isinstance(value, (int, float)) and math.isfinite(value))
-            if not ok:
-                raise DataError(f"its diagnostics hold {name} = {value!r:.40}, not a finite number")
+        for f in fields(s):
+            value = getattr(s, f.name)
+            kind = f.type.removesuffix(" | None")
+            if not (_is_kind(value, kind) or (value is None and f.type.endswith(" | None"))):
+                raise DataError(f"its diagnostics hold {f.name} = {value!r:.40}, not {_KINDS[kind]}")
     return diag.as_dict()
+
+
+#: What each field type of :class:`LayerStats` and :class:`ParameterStats` holds, in words.
+_KINDS = {"int": "a whole number", "str": "a name", "bool": "true or false", "float": "a finite number"}
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    """Whether ``value`` read from a file is of the field type ``kind`` (a float: finite)."""
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) if kind == "int" else math.isfinite(value)
 
 
 def probe_rows(n: int, size: int = PROBE_SIZE) -> np.ndarray:

@@ -103,6 +103,7 @@ class _Source:
     input_scaling: dict[str, Any] | None
     outputs: str
     threshold: float
+    input_range: tuple[float, float] | None = None
 
 
 def _unpack(model, class_names, input_scaling, loss) -> _Source:
@@ -115,14 +116,14 @@ def _unpack(model, class_names, input_scaling, loss) -> _Source:
     from .serialization import ModelFile, _checked_loss, checked_class_names, output_kind, scales_own_inputs
 
     extra: dict[str, Any] = {}
-    given = loss
+    given, input_range = loss, None
     if loss is not None:
         _checked_loss(loss, model.net if isinstance(model, ModelFile) else _network(model))
     if isinstance(model, ModelFile):
         if model.kind == "checkpoint":
             raise ExportError(f"{model.path} is a checkpoint (training state), not a model; export the run's "
                               f"model.safetensors (a run without one finishes with deltaprop train --resume FOLDER)")
-        loss, extra = model.training_loss() if loss is None else loss, model.extra
+        loss, extra, input_range = model.training_loss() if loss is None else loss, model.extra, model.input_range
         model, class_names, input_scaling = (model.net, model.class_names if class_names is None else class_names,
                                              model.input_scaling if input_scaling is None else input_scaling)
     net = _network(model)
@@ -131,7 +132,7 @@ def _unpack(model, class_names, input_scaling, loss) -> _Source:
                           "as a loaded model's is); export it without input_scaling, or the graph would scale them twice")
     threshold = float(net.decision_threshold if given is None else given.decision_threshold)
     return _Source(net, checked_class_names(class_names, net.n_outputs), input_scaling,
-                   output_kind(net, loss, extra), threshold)
+                   output_kind(net, loss, extra), threshold, input_range)
 
 
 def _network(model) -> Network:
@@ -323,6 +324,23 @@ def _input_type(net: Network, input_type) -> np.dtype:
     return dt
 
 
+def _check_input_range(in_type: np.dtype, src: _Source) -> None:
+    """Refuse an integer input type that cannot hold the raw training inputs a model file
+    records (``input_range``): values outside ``[iinfo.min, iinfo.max]``, or fractions. The
+    graph would take only wrapped or rounded inputs, which its check (on inputs of that
+    type) cannot tell from the real ones."""
+    if src.input_range is None or in_type.kind not in "ui":
+        return
+    low, high = src.input_range
+    info = np.iinfo(in_type)
+    fractions = low != int(low) or high != int(high)
+    if fractions or low < info.min or high > info.max:
+        raise ConfigError(f"input type {in_type.name} holds whole numbers from {info.min} to {info.max}, but the model "
+                          f"was trained on raw inputs from {low:g} to {high:g}: the graph could not take them; leave the "
+                          f"input type out (the model's {src.net.dtype.name})"
+                          + ("" if fractions else " or choose an integer type that holds them"))
+
+
 def onnx_model(net, *, class_names=None, input_scaling=None, input_type=None, loss=None):
     """The ONNX ``ModelProto`` of ``net`` (a Network, or a model file from ``read_model``)
     with its input scaling in front and the outputs its loss gives them (see the module
@@ -344,6 +362,7 @@ def _onnx_graph(src: _Source, input_type):
                           f"holds under 2 GiB in one protobuf message (export float32, or a smaller network)")
     scaling = _check_scaling(src.input_scaling, net.n_features)
     in_type = _input_type(net, input_type)
+    _check_input_range(in_type, src)
     helper, to_onnx = onnx.helper, onnx.helper.np_dtype_to_tensor_dtype
     g = _OnnxGraph(onnx, net.dtype)
     x = "input" if in_type == net.dtype else g.node("Cast", ["input"], "input.cast", to=to_onnx(net.dtype))

@@ -472,18 +472,28 @@ class Dropout(Layer):
     drawn per step; at inference ``a = x``. Backward: ``∂L/∂x = g ⊙ m / (1 − p)``.
 
     The mask is drawn from the network's random generator. ``freeze_mask = True`` keeps
-    the last mask (gradient checks need a fixed mask)."""
+    the last mask (gradient checks need a fixed mask). ``rate`` may be changed between
+    fits; it is checked whenever it is set."""
 
     type_name = "Dropout"
 
     def __init__(self, rate: float = 0.5):
         super().__init__()
-        self.rate = _checks.fraction("Dropout rate", rate)
+        self.rate = rate
         self.rng: np.random.Generator | None = None
         self.freeze_mask = False
         self.bypass = False  # identity in training mode too: gradients of the inference function
         self._mask: np.ndarray | None = None
         self._active = False
+
+    @property
+    def rate(self) -> float:
+        """p in [0, 1): 1 would divide by 0, and outside [0, 1) the kept units' scale 1/(1 − p) is wrong."""
+        return self._rate
+
+    @rate.setter
+    def rate(self, value) -> None:
+        self._rate = _checks.fraction("Dropout rate", value)
 
     def build(self, n_in, dtype, rng):
         self.rng = rng

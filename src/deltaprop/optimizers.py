@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import math
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,17 +23,48 @@ from .layers import Parameter
 from .registry import Registry
 
 
+class _Setting:
+    """A hyperparameter checked whenever it is set, when the optimizer is made and between
+    steps (as PyTorch's param_groups are changed): a bad value is a :class:`ConfigError`
+    naming it, not a run that silently goes wrong (a NaN, a division by zero)."""
+
+    def __init__(self, check):
+        self.check = check
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name, self.key = name, "_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        try:
+            return obj.__dict__[self.key]
+        except KeyError:
+            raise AttributeError(f"{type(obj).__name__} has no {self.name} yet") from None
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.key] = self.check(self.name, value)
+
+
+def _non_negative(name: str, value) -> float:
+    """λ >= 0, and α >= 0: made with α > 0, a schedule may take the rate down to 0."""
+    return _checks.positive_number(name, value, allow_zero=True)
+
+
 class Optimizer(ABC):
     """Base class. ``weight_decay`` λ adds ``λW`` to every gradient (L2 regularisation,
-    ``L + ½λ‖W‖²``) before the update; biases are decayed too, as in PyTorch."""
+    ``L + ½λ‖W‖²``) before the update; biases are decayed too, as in PyTorch.
+    ``lr``, ``weight_decay`` and a subclass's settings are checked whenever they are set."""
 
     type_name: ClassVar[str] = "Optimizer"
     #: names of the per-parameter state arrays, in order
     slots: ClassVar[tuple[str, ...]] = ()
+    lr = _Setting(_non_negative)
+    weight_decay = _Setting(_non_negative)
 
     def __init__(self, lr: float, *, weight_decay: float = 0.0):
         self.lr = _checks.positive_number("lr", lr)
-        self.weight_decay = _checks.positive_number("weight_decay", weight_decay, allow_zero=True)
+        self.weight_decay = weight_decay
         self.params: list[Parameter] = []
         self._targets: list[tuple[np.ndarray, np.ndarray]] = []
         self._state: list[dict[str, np.ndarray]] = []
@@ -270,10 +302,11 @@ class AdaGrad(Optimizer):
 
     type_name = "AdaGrad"
     slots = ("sum_sq",)
+    eps = _Setting(_checks.positive_number)
 
     def __init__(self, lr: float = 0.01, *, eps: float = 1e-10, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay=weight_decay)
-        self.eps = _checks.positive_number("eps", eps)
+        self.eps = eps
 
     def config(self):
         return {**super().config(), "eps": self.eps}
@@ -291,11 +324,13 @@ class RMSprop(Optimizer):
 
     type_name = "RMSprop"
     slots = ("mean_sq",)
+    rho = _Setting(_checks.fraction)
+    eps = _Setting(_checks.positive_number)
 
     def __init__(self, lr: float = 0.01, rho: float = 0.99, *, eps: float = 1e-8, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay=weight_decay)
-        self.rho = _checks.fraction("rho", rho)
-        self.eps = _checks.positive_number("eps", eps)
+        self.rho = rho
+        self.eps = eps
 
     def config(self):
         return {**super().config(), "rho": self.rho, "eps": self.eps}
@@ -314,11 +349,13 @@ class AdaDelta(Optimizer):
 
     type_name = "AdaDelta"
     slots = ("mean_sq_grad", "mean_sq_delta")
+    rho = _Setting(_checks.fraction)
+    eps = _Setting(_checks.positive_number)
 
     def __init__(self, lr: float = 1.0, rho: float = 0.9, *, eps: float = 1e-6, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay=weight_decay)
-        self.rho = _checks.fraction("rho", rho)
-        self.eps = _checks.positive_number("eps", eps)
+        self.rho = rho
+        self.eps = eps
 
     def config(self):
         return {**super().config(), "rho": self.rho, "eps": self.eps}
@@ -359,6 +396,9 @@ class Adam(Optimizer):
 
     type_name = "Adam"
     slots = ("m", "v")
+    beta1 = _Setting(_checks.fraction)
+    beta2 = _Setting(_checks.fraction)
+    eps = _Setting(_checks.positive_number)
 
     def __init__(
         self,
@@ -370,9 +410,9 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
     ):
         super().__init__(lr, weight_decay=weight_decay)
-        self.beta1 = _checks.fraction("beta1", beta1)
-        self.beta2 = _checks.fraction("beta2", beta2)
-        self.eps = _checks.positive_number("eps", eps)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
 
     def config(self):
         return {**super().config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
@@ -428,4 +468,16 @@ OPTIMIZERS: Registry[type[Optimizer]] = Registry(
 )
 
 #: An optimizer from a name in :data:`OPTIMIZERS` and its settings, or from its config mapping.
-optimizer_from_name = optimizer_from_config = OPTIMIZERS.create
+optimizer_from_name = OPTIMIZERS.create
+
+
+def optimizer_from_config(config: str | Mapping[str, Any]) -> Optimizer:
+    """An optimizer from its :meth:`Optimizer.config` mapping (or a name). The mapping's
+    ``lr`` may be 0, unlike a new optimizer's: it is the rate of the moment it was written,
+    and a checkpoint written after a cosine schedule reached its ``min_lr`` of 0 holds 0."""
+    lr = config.get("lr") if isinstance(config, Mapping) else None
+    if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr == 0:
+        optimizer = OPTIMIZERS.create({**config, "lr": 1.0})
+        optimizer.lr = 0.0
+        return optimizer
+    return OPTIMIZERS.create(config)

@@ -13,6 +13,7 @@ import math
 from typing import Any, ClassVar
 
 from . import _checks
+from .errors import ConfigError
 from .registry import Registry
 from .watch import MetricWatch
 
@@ -162,6 +163,16 @@ class ReduceOnPlateau(Schedule):
         score = float(state["best"])
         self.watch.best = math.nan if score == math.inf else (-score if self.watch.maximise else score)
         self.watch.wait = int(state["wait"])
+
+
+def check_anneals(schedule: Schedule, base_lr: float, rate: str = "the base rate") -> None:
+    """Refuse a cosine whose ``min_lr`` is above the base rate ``α₀`` (``rate`` names it):
+    ``α_min + ½(α₀ − α_min)(1 + cos(πt/T))`` would then rise from α₀ to ``min_lr`` over the
+    run, the opposite of annealing (a ``min_lr`` meant for another optimizer's rate, say)."""
+    if isinstance(schedule, CosineAnnealing) and schedule.min_lr > base_lr:
+        raise ConfigError(f"the cosine schedule's min_lr {schedule.min_lr:g} is above {rate} {base_lr:g}: the rate "
+                          f"would rise to {schedule.min_lr:g} over the run instead of annealing; give a min_lr "
+                          "below the rate (0 by default), or a higher rate")
 
 
 SCHEDULES: Registry[type[Schedule]] = Registry(

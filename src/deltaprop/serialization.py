@@ -803,7 +803,8 @@ def _read_tensors(path: Path, meta: dict[str, str], expected: dict[str, tuple[in
     return slots
 
 
-def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
+def _decode(path, *, max_bytes: int = MAX_FILE_BYTES, seed=0):
+    seed = _checks.seed(seed)
     path = Path(path)
     header, meta, data_len = _read_header(path, max_bytes)
     kind = _check_format(path, meta)
@@ -828,7 +829,7 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES):
             expected.update({f"saved.{key}.{name}": expected[name] for name in model_names})
     _check_entries(path, header, expected, _DTYPE_CODES[dtype_name], data_len)
     try:
-        net = Network.from_config(arch, dtype=resolve_dtype(dtype_name))
+        net = Network.from_config(arch, dtype=resolve_dtype(dtype_name), seed=seed)
     except _BUILD_ERRORS as exc:
         raise _bad(path, f"its architecture is invalid: {exc}") from None
     built = dict(net.named_parameters())
@@ -967,20 +968,24 @@ def _checkpoint(path: Path, common: dict, meta: dict, optimizer, tensors: dict, 
                       saved_weights=saved)
 
 
-def read_model(path, *, max_bytes: int = MAX_FILE_BYTES) -> ModelFile:
-    """Read and check a model (or checkpoint) file; returns the network and its metadata.
-    Raises :class:`~deltaprop.errors.ModelFileError` naming what is wrong."""
-    return _decode(path, max_bytes=max_bytes)
+def read_model(path, *, max_bytes: int = MAX_FILE_BYTES, seed=0) -> ModelFile:
+    """Read and check a model (or checkpoint) file; returns the network and its metadata
+    (``seed``: as for :func:`load`). Raises :class:`~deltaprop.errors.ModelFileError`
+    naming what is wrong."""
+    return _decode(path, max_bytes=max_bytes, seed=seed)
 
 
-def load(path, *, max_bytes: int = MAX_FILE_BYTES) -> Network:
+def load(path, *, max_bytes: int = MAX_FILE_BYTES, seed=0) -> Network:
     """The network stored in ``path`` (a model or checkpoint file), checked before use;
     it predicts bit-identically to the network that was saved. Where the file records an
     ``input_scaling``, the loaded network starts with that scaling and takes raw inputs.
     Its ``decision_threshold`` is the one saved (the saved network's, or the ``loss=``
     given to ``save``); a file written before it was recorded gives its loss's (0 for a
-    single logit)."""
-    return _decode(path, max_bytes=max_bytes).net
+    single logit). ``seed``: the network seed (as ``mlp(seed=)``'s) of the generator its
+    Dropout layers draw their masks from when it is trained further, so the same file and
+    seed, trained by ``fit`` with the same ``seed``, give bit-identical weights (None: a
+    fresh random one); a checkpoint's training state restores its own."""
+    return _decode(path, max_bytes=max_bytes, seed=seed).net
 
 
 def load_checkpoint(path, *, max_bytes: int = MAX_FILE_BYTES) -> Checkpoint:

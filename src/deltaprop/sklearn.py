@@ -647,6 +647,9 @@ class _NeuralNet(BaseEstimator):
             X, rows, weight = X[train], rows[train], None if weight is None else weight[train]
         objective = self._objective(weight)
         state = self._state if incremental and self._state is not None else self._new_state(shuffle_seed)
+        if incremental:
+            self._check_cosine_left(state)
+            state.epochs = state.steps = None  # a run that goes on call by call: no planned length to hold it to
         self._state = state
         n = X.shape[0]
         batch_size = self._batch_size(n)
@@ -674,6 +677,18 @@ class _NeuralNet(BaseEstimator):
         self.history_ = state.history
         if not incremental and not rule.stopped and self.n_iter_ == self.max_iter:
             self._warn_max_iter(validation is not None)
+
+    def _check_cosine_left(self, state: TrainingState) -> None:
+        """``partial_fit`` past the end of a cosine schedule trains at its ``min_lr``; refuse
+        it where that is 0, as the epoch would leave the weights as they are."""
+        schedule = state.schedule
+        if isinstance(schedule, CosineAnnealing) and state.epoch >= schedule.t_max and schedule.min_lr == 0:
+            raise ConfigError(
+                f"partial_fit would train epoch {state.epoch + 1} at rate 0: learning_rate's cosine schedule "
+                f"anneals to min_lr 0 over t_max={schedule.t_max} epochs (max_iter when not given), which have "
+                "run; raise max_iter, give learning_rate={'type': 'cosine', 't_max': ..., 'min_lr': ...}, "
+                "or fit again"
+            )
 
     def _threads(self, rows_per_step: int) -> int | None:
         """For the L-BFGS solver, the BLAS threads :func:`deltaprop.fit` would choose for
@@ -872,8 +887,8 @@ class _NeuralNet(BaseEstimator):
                     "text, so relabel them (e.g. with integers) before saving"
                 )
             extra["classes_kind"] = self.classes_.dtype.kind
-            if self.classes_.dtype.kind in ("b", "i", "u", "f"):  # float32 labels come back as float32
-                extra["classes_dtype"] = self.classes_.dtype.str
+            if self.classes_.dtype.kind in ("b", "i", "u", "f", "M", "m"):  # float32 labels come back as float32,
+                extra["classes_dtype"] = self.classes_.dtype.str              # dates as dates of their unit
             extra["multilabel"] = bool(self._multilabel)
             extra["sparse_labels"] = bool(getattr(self, "_sparse_labels", False))
         return save_model(self.net_, path, class_names=class_names, extra=extra)
@@ -1451,6 +1466,8 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         X, y = validate_data(
             self, X, y, reset=reset, accept_sparse=["csr", "csc"], dtype=dtype, multi_output=True, y_numeric=True
         )
+        if scipy.sparse.issparse(y):  # dense n × targets, as the network's outputs are (as the classifier's y)
+            y = y.toarray()
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y
@@ -1535,7 +1552,8 @@ class _LayerArrays(list):
 def _classes_from_names(names: list[str], kind: str, dtype: str | None, path) -> np.ndarray:
     """Class labels back from their text in a model file, of the kind (and, where saved, the
     exact dtype) they were fitted with: ``"False"``/``"True"`` as booleans, numbers parsed
-    in the dtype that printed them (so that they compare equal to the user's labels)."""
+    in the dtype that printed them (so that they compare equal to the user's labels), dates
+    and durations (``"2020-01-01"``, ``"3 seconds"``) in their unit."""
     try:
         if kind == "b":
             if not set(names) <= {"False", "True"}:
@@ -1546,6 +1564,13 @@ def _classes_from_names(names: list[str], kind: str, dtype: str | None, path) ->
             if target.kind != kind:
                 raise ValueError
             return np.asarray(names).astype(target)
+        if kind in ("M", "m") and dtype is not None:  # '2020-01-01' / '3 seconds', in the fitted unit
+            target = np.dtype(dtype)
+            if target.kind != kind:
+                raise ValueError
+            if kind == "M":
+                return np.asarray(names).astype(target)
+            return np.array([int(name.split(" ", 1)[0]) for name in names], dtype=np.int64).astype(target)
     except (ValueError, TypeError, OverflowError):
         raise ModelFileError(f"{path}: class names {list(names)[:5]} are not labels of kind {kind!r}"
                              f"{'' if dtype is None else f' ({dtype})'}") from None

@@ -40,7 +40,7 @@ from .errors import ConfigError, DataError, ShapeError, StateError, TrainingDive
 from .losses import Loss
 from .network import Network, predictions_from_outputs
 from .optimizers import Optimizer
-from .schedules import Schedule, schedule_for_run, schedule_from_config
+from .schedules import CosineAnnealing, Schedule, check_anneals, schedule_for_run, schedule_from_config
 
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "steps")
 
@@ -179,8 +179,9 @@ class EpochProgress:
 _PROGRESS_FIELDS = ("epoch", "rng_state", "batches", "seen", "loss_sum", "correct", "seconds")
 #: What :meth:`TrainingState.to_dict` writes (and ``from_dict`` needs, ``unfinished`` aside).
 STATE_FIELDS = ("epoch", "step", "iterations", "base_lr", "schedule", "schedule_state", "loss", "net_rng",
-                "shuffle_rng", "history", "unfinished", "threads", "callbacks", "saved_weights", "seed")
-_OPTIONAL_FIELDS = ("unfinished", "threads", "callbacks", "saved_weights", "seed")  # absent from older checkpoints
+                "shuffle_rng", "history", "unfinished", "threads", "callbacks", "saved_weights", "seed", "epochs", "steps")
+#: absent from older checkpoints
+_OPTIONAL_FIELDS = ("unfinished", "threads", "callbacks", "saved_weights", "seed", "epochs", "steps")
 #: At most this many saved copies of the weights (one per early stopping's monitor).
 MAX_SAVED_WEIGHTS = 4
 
@@ -262,7 +263,8 @@ class TrainingState:
     def to_dict(self) -> dict[str, Any]:
         """The state as JSON-able values (:data:`STATE_FIELDS`): counters, base rate,
         schedule and its state, loss, both random generators, history and the unfinished
-        epoch, the callbacks' records and the keys of :attr:`saved_weights`. The weights, the
+        epoch, the callbacks' records, the keys of :attr:`saved_weights` and the run's limits
+        (``epochs``, ``steps``: what a resume given neither goes on to). The weights, the
         saved weights and the optimizer's arrays (:meth:`Optimizer.state`) are not in it."""
         schedule = self.schedule
         return {
@@ -281,6 +283,8 @@ class TrainingState:
             "callbacks": {key: dict(record) for key, record in self.callback_records.items()},
             "saved_weights": sorted(self.saved_weights),
             "seed": self.seed,
+            "epochs": self.epochs,
+            "steps": self.steps,
         }
 
     @classmethod
@@ -311,6 +315,10 @@ class TrainingState:
         threads = data.get("threads")
         if threads is not None and (_whole("threads", threads) < 1):
             raise StateError(f"the training state's threads must be None or >= 1, got {threads}")
+        limits = {key: data.get(key) for key in ("epochs", "steps")}
+        for key, limit in limits.items():
+            if limit is not None and _whole(key, limit) < 1:
+                raise StateError(f"the training state's {key} must be None or >= 1, got {limit}")
         records = _callback_records(data.get("callbacks", {}))
         weights = _saved_weights(data.get("saved_weights", []), saved_weights or {}, net)
         rng = np.random.default_rng()
@@ -322,7 +330,7 @@ class TrainingState:
                              f"got {seed!r:.60}")
         state = cls(net=net, optimizer=optimizer, loss=loss, rng=rng, history=History(history), epoch=epoch,
                     step=step, schedule=schedule, base_lr=base_lr, progress=progress, threads=threads,
-                    callback_records=records, saved_weights=weights, seed=seed)
+                    callback_records=records, saved_weights=weights, seed=seed, **limits)
         state.carried_lr = float(optimizer.lr)
         return state
 
@@ -632,7 +640,8 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     ``y``: class ids or target rows. ``sample_weight``: one weight ``≥ 0`` per row, scaled
     to mean 1, so the loss is ``(1/n) Σ w_i ℓ_i`` (see :mod:`deltaprop.losses`; accuracy
     still counts every row once). Stops after ``epochs`` epochs or ``steps`` updates
-    (the first reached; 10 epochs if neither is given), or when a callback asks.
+    (the first reached; if neither is given, a resume's run's own, else 10 epochs), or
+    when a callback asks.
     ``batch_size=None`` is full-batch gradient descent. ``batching`` orders the
     mini-batches: ``"shuffled"`` (a fresh random order every epoch; the default),
     ``"sequential"`` (the stored order; as ``shuffle=False``) or ``"sliding"`` (seed 000's
@@ -1241,8 +1250,9 @@ def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, sch
         epochs = _checks.positive_int("epochs", epochs)
     if steps is not None:
         steps = _checks.positive_int("steps", steps)
-    if epochs is None and steps is None:
-        epochs = 10
+    if epochs is None and steps is None:  # a resume goes on to its run's limits (where the state knows them)
+        known = isinstance(resume, TrainingState) and (resume.epochs is not None or resume.steps is not None)
+        epochs, steps = (resume.epochs, resume.steps) if known else (10, None)
     if batch_size is not None:
         _checks.positive_int("batch_size", batch_size)
     loss.check_output(net)
@@ -1303,7 +1313,11 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
         run_epochs = min(n for n in (epochs, None if steps is None else -(-steps // batches)) if n is not None)
         state.schedule = schedule_for_run(schedule, run_epochs)
         state.schedule.reset()  # an instance used by an earlier run starts afresh
+        if optimizer.lr == 0:  # a schedule may reach 0, but a run that starts there trains nothing
+            raise ConfigError(f"optimizer.lr is 0: the run would leave the weights as they are; set a rate > 0, "
+                              f"e.g. {optimizer.type_name}(lr=0.01) or optimizer.lr = 0.01")
         state.base_lr = optimizer.lr
+        check_anneals(state.schedule, state.base_lr, "optimizer.lr")
         state.seed = recorded_seed(seed)
         return state
     if not isinstance(resume, TrainingState):
@@ -1328,7 +1342,10 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
         )
     _check_same_run(state, loss, seed)
     _check_same_rate(state, optimizer)
+    if state.step == 0:  # a state made for a run yet to start (a run begun with it was checked then)
+        check_anneals(state.schedule, state.base_lr)
     _check_work_left(state, epochs, steps)
+    _check_schedule_covers(state, epochs, steps, batches)
     if state.progress is not None:  # reopen the unfinished epoch: its record is rewritten
         state.epoch = state.progress.epoch
         del state.history.records[state.epoch :]
@@ -1336,6 +1353,27 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
     state.stop_training = False
     state.loss = loss
     return state
+
+
+def _check_schedule_covers(state: TrainingState, epochs: int | None, steps: int | None, batches: int) -> None:
+    """Refuse to extend a run past the end of its cosine schedule, as ``deltaprop train
+    --resume`` does: the epochs after ``t_max`` would all train at ``min_lr`` (0 by default:
+    not at all). A run set up to go on past ``t_max`` goes on; a state rebuilt from a
+    checkpoint does not know the length it was set up for, and is not checked."""
+    schedule = state.schedule
+    if not isinstance(schedule, CosineAnnealing) or (state.epochs is None and state.steps is None):
+        return
+
+    def run_epochs(epochs, steps):
+        return min(n for n in (epochs, None if steps is None else -(-steps // batches)) if n is not None)
+
+    planned, asked, t_max = run_epochs(state.epochs, state.steps), run_epochs(epochs, steps), schedule.t_max
+    if planned <= t_max < asked:
+        within = "" if state.completed_epochs >= t_max else f", or resume with at most epochs={t_max}"
+        raise ConfigError(f"cannot extend this run to {asked} epochs: its cosine schedule ends at epoch {t_max} "
+                          f"(t_max={t_max}), so epochs {t_max + 1}-{asked} would all train at its min_lr "
+                          f"{schedule.min_lr:g}; start a new fit with epochs={asked} (the cosine then anneals over "
+                          f"all of them){within}")
 
 
 def _check_same_rate(state: TrainingState, optimizer: Optimizer) -> None:
@@ -1360,10 +1398,14 @@ def _check_same_batches(progress: EpochProgress, source: BatchSource) -> None:
     """Refuse to finish an unfinished epoch from other batches than it began with: its
     first ``progress.batches`` batches were of its own size, order and rows, and the rest
     of another layout would skip some rows and take others twice (or never end)."""
-    here = source.layout()
+    here, n_batches = source.layout(), source.start_epoch(np.random.default_rng(0))
     same = here == progress.layout if progress.layout is not None else (
-        progress.batches < source.start_epoch(np.random.default_rng(0))
-        and source.rows_before(progress.batches) == progress.seen)
+        progress.batches < n_batches and source.rows_before(progress.batches) == progress.seen)
+    # all of them is a state taken after the epoch's last step, before it closed; more cannot be
+    if same and progress.batches > n_batches:  # the epoch would never close, and the run would end untrained
+        raise StateError(f"the resumed state stopped {progress.batches} batches into epoch {progress.epoch + 1}, "
+                         f"but that epoch ({here}) has {n_batches}: the training state was edited or damaged; "
+                         "resume from a checkpoint deltaprop wrote")
     if not same:
         began = progress.layout or f"batches that held {progress.seen} rows in {progress.batches}"
         raise ConfigError(
