@@ -14,6 +14,7 @@ import pytest
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 import common  # noqa: E402
+import gemm_scaling  # noqa: E402
 import interleaved  # noqa: E402
 
 
@@ -102,3 +103,15 @@ def test_the_update_forms_benchmark_prints_a_row_per_form():
     rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines()[2:]}
     assert {"numpy", "gemm"} <= set(rows)
     assert float(rows["numpy"][2]) == 1.0
+
+
+def test_gemm_scaling_states_what_a_second_core_implies_for_the_contended_target():
+    at_target, highest = gemm_scaling.implied(2.0)  # GEMMs twice as fast on two cores
+    assert at_target == pytest.approx(1.7)  # 1 + (2 − 1)·0.7
+    assert highest == pytest.approx(0.3)
+    assert gemm_scaling.implied(1.0) == (1.0, 1.0)  # no speedup: nothing is lost under contention
+    proc = subprocess.run([sys.executable, str(BENCH / "gemm_scaling.py"), "--batch-sizes", "16", "--rounds", "1"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    row = proc.stdout.splitlines()[1].split()
+    assert row[0] == "16" and float(row[5]) > 0  # r, measured

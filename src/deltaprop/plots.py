@@ -234,7 +234,8 @@ def plot_samples(x, labels, path, *, class_names: Sequence[str] | None = None, p
     label, and with the prediction where given (red when wrong). ``labels`` and
     ``predictions`` are class ids, one per row of ``x`` (``net.predict(x)``, not the
     per-class outputs of ``predict_proba``). Rows are drawn as ``side x side`` images for
-    a square of at least 8x8 inputs, or 3-D ``x`` (images already); ``images=True`` draws
+    a square of at least 8x8 inputs; 3-D ``x`` (images already, ``(n, h, w)``, or with a
+    channel axis of 1) is drawn ``h x w`` as given; ``images=True`` draws
     any square of at least 4x4 (16 columns of a table make no picture, so that needs
     asking for), ``False`` none (:func:`samples_problem`)."""
     x = np.asarray(x)
@@ -249,18 +250,21 @@ def plot_samples(x, labels, path, *, class_names: Sequence[str] | None = None, p
     if n < 1:
         raise ShapeError("no examples to plot")
     flat = x[:n].reshape(n, -1)
-    side = math.isqrt(flat.shape[1])
     if images is None and x.ndim > 2:
         images = True
-    if (problem := samples_problem(flat.shape[1], images=images)) is not None:  # as plot_weights: 16 columns are no 4x4 image
-        raise ShapeError(problem)
+    # images already (n, h, w), a channel axis of 1 aside: drawn h x w, not refolded into a square
+    shape = tuple(d for d in x.shape[1:] if d != 1) if x.ndim > 2 and images else ()
+    if len(shape) != 2:
+        if (problem := samples_problem(flat.shape[1], images=images)) is not None:  # as plot_weights: 16 columns are no 4x4 image
+            raise ShapeError(problem)
+        shape = (math.isqrt(flat.shape[1]),) * 2
     names = list(class_names) if class_names is not None else None
     label = lambda c: names[int(c)] if names is not None and 0 <= int(c) < len(names) else str(int(c))  # noqa: E731
     rows, cols = _grid(n)
     fig = _figure(cols * 1.4, rows * 1.6)
     for k in range(n):
         ax = fig.add_subplot(rows, cols, k + 1)
-        ax.imshow(flat[k].reshape(side, side), cmap="gray")
+        ax.imshow(flat[k].reshape(shape), cmap="gray")
         ax.set_axis_off()
         text = label(labels[k])
         color = "black"
