@@ -326,3 +326,24 @@ def test_a_checkpoint_configured_as_another_run_is_refused_not_resumed_and_rewri
     line, = refused.stderr.splitlines()
     assert f"{path}: {problem}" in line and "the file was edited or damaged" in line
     assert key != "dtype" or "in float64, but the network it holds is" in line
+
+
+# -- the same network saved twice is the same file --------------------------------------------
+def test_the_same_network_saved_twice_gives_the_same_bytes(tmp_path):
+    # safetensors wrote the metadata in a hash map's order, seeded afresh at every save: two
+    # saves of one network (or two same-seed reruns) gave files of different bytes and SHA-256
+    net = dp.mlp([4, 5, 3], dropout=0.2, seed=0)
+    meta = dict(class_names=["a", "b", "c"], extra={"note": "é", "n": 1}, input_range=(0, 255))
+    files = [dp.save(net, tmp_path / f"model{i}.safetensors", **meta).read_bytes() for i in range(4)]
+    assert len(set(files)) == 1
+    X, _ = _blobs(5)
+    assert dp.load(tmp_path / "model0.safetensors").predict_proba(X).tobytes() == net.predict_proba(X).tobytes()
+
+
+def test_a_checkpoint_written_twice_gives_the_same_bytes(tmp_path):
+    keep = _Keep()
+    X, y = _blobs(40)
+    dp.fit(dp.mlp([4, 5, 3], seed=0), X, y, loss=dp.CrossEntropy(), optimizer=dp.Adam(), epochs=2, batch_size=16,
+           seed=0, callbacks=[keep])
+    files = [save_checkpoint(tmp_path / f"checkpoint{i}.safetensors", keep.state).read_bytes() for i in range(4)]
+    assert len(set(files)) == 1

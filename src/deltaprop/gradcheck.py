@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _checks
+from .errors import ConfigError
 from .layers import Dropout, LeakyReLU, ReLU, Sigmoid, Softmax
 from .losses import Loss, _eps
 from .network import Network
@@ -41,7 +42,9 @@ class GradCheckReport:
 
     @property
     def max_relative_error(self) -> float:
-        return max((p.relative_error for p in self.parameters), default=0.0)
+        """The worst parameter's relative error; NaN when any is NaN (a gradient or loss
+        that holds NaN or infinity), which fails the check."""
+        return float(np.max([p.relative_error for p in self.parameters], initial=0.0))
 
     @property
     def passed(self) -> bool:
@@ -86,6 +89,10 @@ def gradcheck(
     so the weighted loss ``(1/n) Σ_i w_i ℓ_i`` and its gradient are checked."""
     h = _checks.positive_number("h", h)
     tolerance = _checks.positive_number("tolerance", tolerance)
+    if tolerance >= 1:  # ‖a − b‖ ≤ ‖a‖ + ‖b‖: the relative error is never above 1
+        raise ConfigError(f"tolerance must be below 1, got {tolerance:g}: the relative error "
+                          "‖g_bp − g_num‖ / (‖g_bp‖ + ‖g_num‖) is at most 1, so a tolerance of 1 or more passes "
+                          "wrong gradients (one 100 times too large has 0.98); the default is 1e-6")
     if max_entries is not None:
         max_entries = _checks.positive_int("max_entries", max_entries)
     if not isinstance(net.layers[-1], (Softmax, Sigmoid)):  # probabilities: every likelihood is defined on them

@@ -17,7 +17,8 @@ and total parameters capped) and every tensor's name, dtype and shape, and the d
 against the file, all before any tensor is touched. Only then is the file mapped with
 safetensors' own reader (which checks the byte offsets), each tensor copied into the
 network as it is hashed, and the tensor digest and NaN/inf checked. Writing goes through
-:func:`deltaprop.atomic.atomic_write_bytes`.
+:func:`deltaprop.atomic.atomic_write_bytes`, the header's keys sorted, so that the same
+network and metadata always give the same bytes.
 """
 
 from __future__ import annotations
@@ -418,12 +419,25 @@ def _encode(tensors: dict[str, np.ndarray], meta: dict[str, str], order: list[st
     meta["tensors_sha256"] = _tensors_digest(order, tensors)
     meta["metadata_sha256"] = _metadata_digest(meta)
     data = st_save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=meta)
+    data = _sorted_header(data)
     header = int.from_bytes(data[:8], "little")
     if header > MAX_HEADER_BYTES:  # load refuses such a header: never write a file it cannot read
         raise ModelFileError(f"the file's header (names, shapes and metadata) would take {header / 2**20:,.1f} MiB, "
                              f"more than the {MAX_HEADER_BYTES / 2**20:g} MiB a model file may hold; keep large data "
                              "out of extra (save it beside the model)")
     return data
+
+
+def _sorted_header(data: bytes) -> bytes:
+    """``data`` with its JSON header's keys in sorted order: safetensors writes the
+    metadata in the order of a hash map that is seeded afresh at every call, so the same
+    network saved twice gave two files of different bytes (and SHA-256). The data offsets
+    are relative to the data's start, so they stand; the header stays padded with spaces
+    to a multiple of 8 bytes, as safetensors pads it."""
+    n = int.from_bytes(data[:8], "little")
+    text = json.dumps(json.loads(data[8:8 + n]), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)
+    return b"".join((len(text).to_bytes(8, "little"), text, memoryview(data)[8 + n:]))
 
 
 def _extra_json(extra) -> str:
