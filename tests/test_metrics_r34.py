@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import deltaprop as dp
 from deltaprop import plots
 
 
@@ -39,3 +40,60 @@ def test_samples_of_images_with_a_channel_axis_of_one_are_drawn_as_given(tmp_pat
     plots.plot_samples(x, [0, 1], tmp_path / "s.png")
     assert [t.shape for t in drawn[0]] == [(12, 6), (12, 6)]
     assert np.array_equal(drawn[0][1], x[1, 0])
+
+
+def _wide_table(path, n_features=64):
+    """A CSV file of a table: 64 columns, each in its own units (standardised one by one)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, n_features)) * rng.uniform(1, 100, n_features)
+    y = (x[:, 0] > 0).astype(int)
+    lines = [",".join([f"f{i}" for i in range(n_features)] + ["label"])]
+    lines += [",".join([f"{v:.5g}" for v in row] + [str(k)]) for row, k in zip(x, y)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_the_report_draws_no_weight_images_for_a_table_of_64_columns(tmp_path):
+    """plot weights draws no 8x8 'images' of a table's 64 columns; the run's report did,
+    under the words 'each hidden unit's incoming weights as a 8×8 image', and so did its
+    rebuild by deltaprop report."""
+    from cli_in_process import run_cli
+
+    csv = _wide_table(tmp_path / "wide.csv")
+    out = tmp_path / "run"
+    done = run_cli("train", "--dataset", csv, "--epochs", "1", "--out", out, "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert plots._tabular_inputs(dp.load(out / "model.safetensors"))  # its columns standardised one by one
+    for page in ("trained", "rebuilt"):
+        if page == "rebuilt":
+            assert run_cli("report", out).returncode == 0
+        html = (out / "report.html").read_text()
+        weights = html[html.index('<section id="weights">'):]
+        weights = weights[:weights.index("</section>")]
+        assert "<img" not in weights and "8×8 image" not in weights, page
+        assert "table's 64 columns" in weights, page
+
+
+def test_the_report_still_draws_the_weights_of_square_images_as_images():
+    from deltaprop.report_html import _weights
+
+    W = np.random.default_rng(0).standard_normal((64, 3))
+    assert _weights(W).count("<img") == 3
+    assert "<img" not in _weights(W, table=True)
+
+
+def _records(steps):
+    return [{"epoch": e, "loss": 1.0 / e, "accuracy": 0.5, "val_loss": None, "val_accuracy": None, "lr": 0.1,
+             "seconds": 0.1, "steps": s} for e, s in enumerate(steps, start=1)]
+
+
+def test_the_report_says_a_last_epoch_cut_short_by_steps_is_partial():
+    """--steps ending a run inside an epoch: history.png's title said 'epoch 2 is partial',
+    the page's header called it the last epoch with no word."""
+    from deltaprop.report_html import render
+
+    facts = {"status": "done", "config": {"dataset": "mnist-sample", "layers": [784, 50, 10]}}
+    cut = render(_records([180, 250]), facts)
+    assert "last epoch (2, partial: 70 of its 180 steps)" in cut
+    whole = render(_records([180, 360]), facts)
+    assert "last epoch (2):" in whole and "partial" not in whole

@@ -337,8 +337,9 @@ def read_run(out: Path) -> dict[str, Any]:
     unfinished = isinstance(facts, dict) and facts.get("status") in UNFINISHED
     if unfinished:  # evaluation.json and model.safetensors, if any, are of an earlier session's model
         evaluation = None
-    return {"records": records, "facts": facts, "evaluation": evaluation,
-            "weights": _first_layer_weights(out, checkpoint_first=unfinished), "note": note}
+    weights, table = _first_layer_weights(out, checkpoint_first=unfinished)
+    return {"records": records, "facts": facts, "evaluation": evaluation, "weights": weights,
+            "weights_table": table, "note": note}
 
 
 def _common_epochs(records, diagnostics: dict[int, Any]) -> tuple[list, str | None]:
@@ -456,9 +457,10 @@ def _read_json(path: Path):
         raise DataError(f"{path}: not readable JSON ({exc})") from None
 
 
-def _first_layer_weights(out: Path, *, checkpoint_first: bool = False) -> np.ndarray | None:
+def _first_layer_weights(out: Path, *, checkpoint_first: bool = False) -> tuple[np.ndarray | None, bool]:
     """The first Dense layer's weights of the run's model (else of its checkpoint; the
-    checkpoint first for a run whose last session wrote no model)."""
+    checkpoint first for a run whose last session wrote no model), and whether its inputs
+    are a table's columns (:func:`~deltaprop.plots._tabular_inputs`)."""
     from .errors import ModelFileError
     from .layers import Dense
     from .serialization import load
@@ -470,8 +472,8 @@ def _first_layer_weights(out: Path, *, checkpoint_first: bool = False) -> np.nda
                 net = load(out / name)
             except ModelFileError:
                 continue
-            return next(layer.W.value for layer in net.layers if isinstance(layer, Dense))
-    return None
+            return next(layer.W.value for layer in net.layers if isinstance(layer, Dense)), _tabular_inputs(net)
+    return None, False
 
 
 def rebuild(out) -> Path:
@@ -494,16 +496,17 @@ def rebuild(out) -> Path:
         if facts.get("status") == "training" and not is_held(out):
             facts = {**facts, "status": "interrupted", "end_unrecorded": True}
         return write_report(Path(out), run["records"], facts, evaluation=run["evaluation"], weights=run["weights"],
-                            note=run["note"])
+                            weights_table=run["weights_table"], note=run["note"])
 
 
 def write_report(out: Path, records, facts: dict[str, Any], *, evaluation=None, weights=None,
-                 note: str | None = None) -> Path:
-    """Render and write ``out/report.html`` atomically (``note``: a line shown at the top)."""
+                 weights_table: bool = False, note: str | None = None) -> Path:
+    """Render and write ``out/report.html`` atomically (``note``: a line shown at the top;
+    ``weights_table``: the first layer's inputs are a table's columns, not drawn as images)."""
     from .report_html import render
 
-    page = render(records, facts, evaluation=evaluation, weights=weights, refresh=REFRESH_SECONDS
-                  if facts.get("status") == "training" else None, note=note)
+    page = render(records, facts, evaluation=evaluation, weights=weights, weights_table=weights_table,
+                  refresh=REFRESH_SECONDS if facts.get("status") == "training" else None, note=note)
     return atomic_write_bytes(Path(out) / "report.html", page.encode("utf-8"))
 
 
@@ -538,6 +541,7 @@ class ReportWriter(Callback):
         self.trained = 0.0  # seconds of this session's finished fits
         self.records: list = []
         self.weights = None
+        self.weights_table = False  # the first layer's inputs are a table's columns
         self.state = None
         self.gap = interval
 
@@ -574,7 +578,7 @@ class ReportWriter(Callback):
         with writing(self.out):
             self._time_facts()
             write_run_files(self.out, self.records, self.facts)
-            write_report(self.out, self.records, self.facts, weights=self.weights)
+            write_report(self.out, self.records, self.facts, weights=self.weights, weights_table=self.weights_table)
         self.last_write = self.last_timing = time.perf_counter()
         took = self.last_write - began
         if self.interval > 0:  # interval=0 asks for every epoch, whatever it costs
@@ -584,7 +588,7 @@ class ReportWriter(Callback):
         from . import kernels
 
         self.records = state.history.records
-        self.weights = _dense_weights(state.net)
+        self.weights, self.weights_table = _dense_weights(state.net), _tabular_inputs(state.net)
         self.state = state
         self.train_started = time.perf_counter()
         # what a bit-identical rerun needs besides the config: `--threads N` with this N
@@ -628,7 +632,7 @@ class ReportWriter(Callback):
         if isinstance(facts, dict):
             self.facts.update({k: facts[k] for k in ("threads", "kernels") if k in facts})
         self.records = state.history.records
-        self.weights = _dense_weights(state.net)
+        self.weights, self.weights_table = _dense_weights(state.net), _tabular_inputs(state.net)
         self.state = state
 
     def finish(self, status: str, *, evaluation: dict[str, Any] | None = None,
@@ -658,7 +662,8 @@ class ReportWriter(Callback):
                 atomic_write_bytes(self.out / "run.json", json.dumps(self.facts, indent=1).encode())
             if evaluation is not None:
                 atomic_write_bytes(self.out / "evaluation.json", json.dumps(evaluation).encode())
-            page = write_report(self.out, self.records, self.facts, evaluation=evaluation, weights=self.weights)
+            page = write_report(self.out, self.records, self.facts, evaluation=evaluation, weights=self.weights,
+                                weights_table=self.weights_table)
             write_run_files(self.out, self.records, self.facts)
         return page
 
@@ -712,6 +717,12 @@ def training_words(facts: dict[str, Any]) -> str:
     sessions = facts.get("sessions")
     over = f" over {len(sessions)} sessions" if isinstance(sessions, list) and len(sessions) > 1 else ""
     return f"{facts.get('training_seconds', 0.0):.1f} s of training{over}"
+
+
+def _tabular_inputs(net) -> bool:
+    from .plots import _tabular_inputs
+
+    return _tabular_inputs(net)
 
 
 def _dense_weights(net) -> np.ndarray | None:

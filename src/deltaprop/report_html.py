@@ -12,6 +12,7 @@ import numpy as np
 
 from .alerts import NO_ALERTS, at_chance, chance_level, standing_of
 from .plots import _IMAGE_SIDE as IMAGE_SIDE
+from .plots import _partial_last_epoch
 from .report import MAX_POINTS, WEIGHT_IMAGES, _square_side, escape, png_data_uri
 
 COLORS = {"train": "#1f77b4", "validation": "#d62728", "other": "#2ca02c"}
@@ -46,10 +47,12 @@ p.addEventListener('mouseleave',function(){tip.hidden=true;});});})();
 """
 
 
-def render(records, facts: dict[str, Any], *, evaluation=None, weights=None, refresh: int | None = None,
-           note: str | None = None) -> str:
+def render(records, facts: dict[str, Any], *, evaluation=None, weights=None, weights_table: bool = False,
+           refresh: int | None = None, note: str | None = None) -> str:
     """The whole page. ``refresh``: seconds between reloads (None once the run is over);
-    ``note``: a line shown under the header (which epochs of the run's files are shown)."""
+    ``note``: a line shown under the header (which epochs of the run's files are shown);
+    ``weights_table``: the first layer's inputs are a table's columns (standardised per
+    feature), whose weights are not drawn as images, as ``plot weights`` does not."""
     head = f'<meta http-equiv="refresh" content="{int(refresh)}">' if refresh else ""
     body = [
         _header(records, facts, evaluation),
@@ -58,7 +61,7 @@ def render(records, facts: dict[str, Any], *, evaluation=None, weights=None, ref
         _section("curves", "Loss, accuracy and learning rate", _curves(records, _kept_epoch(records, facts))),
         _section("diagnostics", "Per-layer diagnostics (probe batch, after each epoch)", _diagnostics(records)),
         _section("confusion", f"Confusion matrix ({_scored(evaluation)[1]})", _confusion(evaluation)),
-        _section("weights", "First-layer weights", _weights(weights)),
+        _section("weights", "First-layer weights", _weights(weights, table=weights_table)),
         _section("wrong", f"Most confidently wrong {_scored(evaluation)[0]} examples", _wrong(evaluation)),
         _section("run", "Run", _run_facts(facts)),
     ]
@@ -98,8 +101,10 @@ def _header(records, facts, evaluation) -> str:
     parts = [f"<h1>deltaprop run: {escape(cfg.get('dataset', ''))}, {escape(' → '.join(map(str, cfg.get('layers') or [])))}</h1>",
              f'<p><span class="status {escape(status)}">{escape(status)}</span> {len(records)} epoch(s)']
     kept = _kept_epoch(records, facts)
-    if records:
-        parts.append(f"; last epoch ({records[-1]['epoch']}): {_epoch_values(records[-1])}")
+    if records:  # an epoch a steps limit cut short is said so, as history.png's title says it
+        partial = _partial_last_epoch(records, [int(r["epoch"]) for r in records])
+        cut = "" if partial is None else f", partial: {partial[0]} of its {partial[1]} steps"
+        parts.append(f"; last epoch ({records[-1]['epoch']}{cut}): {_epoch_values(records[-1])}")
     n_alerts = sum(len(r.get("alerts") or ()) for r in records)
     at_end = facts.get("alerts_at_end")
     holding = "" if not n_alerts or at_end is None else \
@@ -377,9 +382,12 @@ def _confusion(evaluation) -> str:
             f"<tr><th></th>{head}</tr>{''.join(body)}</table>")
 
 
-def _weights(W) -> str:
+def _weights(W, *, table: bool = False) -> str:
     if W is None:
         return "<p>No Dense layer.</p>"
+    if table:  # as plot weights: 64 columns of a table, each in its own units, make no 8x8 picture
+        return (f"<p>The inputs are a table's {W.shape[0]} columns (standardised one by one), not an image, so the "
+                "weights are not drawn.</p>")
     side = _square_side(W.shape[0])
     if side is None or side < IMAGE_SIDE:  # 16 bits or 25 columns of a table are no 4x4 or 5x5 picture
         return (f"<p>The inputs are not square images of at least {IMAGE_SIDE}×{IMAGE_SIDE} ({W.shape[0]} features), "
