@@ -80,3 +80,20 @@ def test_the_report_still_draws_the_weights_of_square_images_as_images():
     W = np.random.default_rng(0).standard_normal((64, 3))
     assert _weights(W).count("<img") == 3
     assert "<img" not in _weights(W, table=True)
+
+
+def _records(steps):
+    return [{"epoch": e, "loss": 1.0 / e, "accuracy": 0.5, "val_loss": None, "val_accuracy": None, "lr": 0.1,
+             "seconds": 0.1, "steps": s} for e, s in enumerate(steps, start=1)]
+
+
+def test_the_report_says_a_last_epoch_cut_short_by_steps_is_partial():
+    """--steps ending a run inside an epoch: history.png's title said 'epoch 2 is partial',
+    the page's header called it the last epoch with no word."""
+    from deltaprop.report_html import render
+
+    facts = {"status": "done", "config": {"dataset": "mnist-sample", "layers": [784, 50, 10]}}
+    cut = render(_records([180, 250]), facts)
+    assert "last epoch (2, partial: 70 of its 180 steps)" in cut
+    whole = render(_records([180, 360]), facts)
+    assert "last epoch (2):" in whole and "partial" not in whole

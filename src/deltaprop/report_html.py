@@ -12,6 +12,7 @@ import numpy as np
 
 from .alerts import NO_ALERTS, at_chance, chance_level, standing_of
 from .plots import _IMAGE_SIDE as IMAGE_SIDE
+from .plots import _partial_last_epoch
 from .report import MAX_POINTS, WEIGHT_IMAGES, _square_side, escape, png_data_uri
 
 COLORS = {"train": "#1f77b4", "validation": "#d62728", "other": "#2ca02c"}
@@ -100,8 +101,10 @@ def _header(records, facts, evaluation) -> str:
     parts = [f"<h1>deltaprop run: {escape(cfg.get('dataset', ''))}, {escape(' → '.join(map(str, cfg.get('layers') or [])))}</h1>",
              f'<p><span class="status {escape(status)}">{escape(status)}</span> {len(records)} epoch(s)']
     kept = _kept_epoch(records, facts)
-    if records:
-        parts.append(f"; last epoch ({records[-1]['epoch']}): {_epoch_values(records[-1])}")
+    if records:  # an epoch a steps limit cut short is said so, as history.png's title says it
+        partial = _partial_last_epoch(records, [int(r["epoch"]) for r in records])
+        cut = "" if partial is None else f", partial: {partial[0]} of its {partial[1]} steps"
+        parts.append(f"; last epoch ({records[-1]['epoch']}{cut}): {_epoch_values(records[-1])}")
     n_alerts = sum(len(r.get("alerts") or ()) for r in records)
     at_end = facts.get("alerts_at_end")
     holding = "" if not n_alerts or at_end is None else \
