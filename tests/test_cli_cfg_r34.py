@@ -146,3 +146,17 @@ def test_the_train_command_refuses_a_file_whose_derived_list_would_drop_its_data
     line = _one_error_line(run_cli("train", "--config", path, "--out", tmp_path / "r"))
     assert "derived lists 'dataset'" in line
     assert not (tmp_path / "r").exists()
+
+
+# -- an unknown key named after train's flag points to its key -------------------------------------
+@pytest.mark.parametrize("key", ["output_activation", "output-activation"])
+def test_the_output_activation_flags_name_as_a_key_points_to_output_not_activation(key):
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig.from_mapping({key: "sigmoid"}, origin="c.toml")
+    assert "'output'" in str(caught.value) and "did you mean 'activation'" not in str(caught.value)
+
+
+def test_a_config_file_with_output_activation_says_its_key_in_one_line(tmp_path):
+    path = _file(tmp_path, 'dataset = "parity"\noutput_activation = "sigmoid"\n')
+    line = _one_error_line(run_cli("train", "--config", path, "--out", tmp_path / "r"))
+    assert "c.toml" in line and "'output'" in line and "'activation'?" not in line

@@ -259,7 +259,15 @@ class TrainConfig:
 
 
 # -- parsing functions (the one place numbers are read) ---------------------------------------
+#: Flags of ``deltaprop train`` whose configuration key is not the flag's name.
+FLAG_KEYS = {"output_activation": "output"}
+
+
 def _suggest(key: str, known) -> str:
+    flag = str(key).replace("-", "_")
+    if flag in FLAG_KEYS:  # difflib's closest, 'activation', is the hidden layers' setting
+        return (f" (--{flag.replace('_', '-')}'s key is {FLAG_KEYS[flag]!r}: {FLAG_KEYS[flag]} = ...); known keys: "
+                f"{', '.join(known)}")
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"{hint}; known keys: {', '.join(known)}"
