@@ -47,6 +47,8 @@ MAX_CONFIG_BYTES = 1 << 20
 DEFAULT_HIDDEN = 50
 #: The largest seed config.toml can hold (TOML's integers are 64-bit, signed).
 MAX_SEED = 2**63 - 1
+#: The names a run's ``derived`` list may hold: the values train fills in from defaults or the run.
+DERIVABLE = ("lr", "weight_decay", "epochs", "layers", "validation_split", "schedule.t_max", "schedule.step_size")
 
 
 @dataclass
@@ -368,7 +370,7 @@ def _loss_name(value: Any) -> str:
 def _int_list(name: str, value: Any) -> list[int]:
     if isinstance(value, str):
         text = value.strip()
-        parts = [p for p in text.replace(" ", "").split(",")] if text else []
+        parts = [p.strip() for p in text.split(",")] if text else []  # "78 4" is no width of 784
         value = parts
     if not isinstance(value, (list, tuple)):
         raise ConfigError(f"{name} must be a list of widths such as 784,256,10, got {value!r}")
@@ -492,6 +494,10 @@ def config_file(path: str | Path, notes: list[str] | None = None, overridden=())
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ConfigError(f"{path}: derived must be a list of setting names, got {names!r}")
     for name in names:
+        if name not in DERIVABLE:  # its setting would be dropped unsaid
+            raise ConfigError(f"{path}: derived lists {name!r}, which train never fills in (it fills in "
+                              f"{', '.join(DERIVABLE)}); a setting listed there is left out and taken again from "
+                              f"the defaults or the run: remove {name!r} from derived")
         table, _, key = name.partition(".")
         if not key:
             if not _edited(mapping, table):
