@@ -58,3 +58,10 @@ def test_the_command_refuses_a_tolerance_of_1_or_more_in_one_line(capsys):
     assert main(["gradcheck", "--layers", "3,4,2", "--tolerance", "2"]) == 2
     err = capsys.readouterr().err.strip()
     assert "tolerance must be below 1" in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("setting", [{"seed": -1}, {"seed": 1.5}, {"seed": "a"}, {"train": "False"}])
+def test_a_bad_seed_or_train_flag_is_a_typed_error(setting):
+    X, y = _data()
+    with pytest.raises(dp.ConfigError, match=next(iter(setting))):
+        dp.gradcheck(dp.mlp([4, 5, 3], seed=0), dp.CrossEntropy(), X, y, **setting)

@@ -277,7 +277,8 @@ def _add_sweep(sub) -> None:
                          "(':' separates values that hold commas, ';' values that hold colons, as in "
                          "'schedule=step:gamma=0.5;cosine'); repeat for more options")
     sw.add_argument("--random", metavar="N", help="train N combinations drawn at random from the grid instead of all")
-    sw.add_argument("--seed", default="0", help="seed of the --random draw (default 0)")
+    sw.add_argument("--seed", help="seed of the --random draw (default 0; only with --random: the trials' own "
+                    "training seed is CONFIG.toml's seed, or --grid seed=...)")
     sw.add_argument("--workers", metavar="N", help="worker processes of the local Dask cluster (default: one per CPU)")
     sw.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask cluster, e.g. tcp://host:8786")
     sw.add_argument("--out", metavar="DIR", help="the sweep's folder (default: a new runs/sweep-<date-time>)")
@@ -612,8 +613,7 @@ def _train_flags(args) -> dict[str, Any]:
 def _new_config(args, flags: dict[str, Any]) -> TrainConfig:
     sources, notes = [], []
     if args.config:
-        toml = config_file(args.config, notes, overridden=flags)
-        TrainConfig.from_mapping(toml, origin=str(args.config))  # names the file in errors
+        toml = config_file(args.config, notes, overridden=flags)  # checked below with the flags over it
         sources.append(toml)
         notes += _other_limit_kept(args.config, toml, flags)
     cfg = TrainConfig.from_mapping(*sources, flags, origin=str(args.config or "the options"))
@@ -2392,14 +2392,18 @@ def cmd_sweep(args) -> int:
     grid = sweep.parse_grid(args.grid or [], set(flags.values()), aliases=flags)
     if args.scheduler:
         sweep.check_scheduler_address(args.scheduler)
-    config = None
-    if args.config:
-        TrainConfig.from_mapping(config_file(args.config), origin=str(args.config))  # a bad file stops the sweep now
-        config = str(Path(args.config).resolve())
     random = None if args.random is None else _int_option("--random", args.random)
     workers = None if args.workers is None else _int_option("--workers", args.workers)
-    seed = _int_option("--seed", args.seed, allow_zero=True)
-    _find_sweep_data(sweep.plan_trials(grid, Path("."), random=random, seed=seed), config)  # before a folder is made
+    if args.seed is not None and random is None:
+        raise UsageError(f"--seed {args.seed} seeds the --random draw of trials, and no --random N is given; to set the "
+                         f"trials' training seed, put seed = {args.seed} in CONFIG.toml or give --grid seed={args.seed}")
+    seed = 0 if args.seed is None else _int_option("--seed", args.seed, allow_zero=True)
+    planned = sweep.plan_trials(grid, Path("."), random=random, seed=seed)
+    config = None
+    if args.config:
+        sweep.check_shared_config(args.config, planned)  # a bad file stops the sweep now
+        config = str(Path(args.config).resolve())
+    _find_sweep_data(planned, config)  # before a folder is made
     out = _sweep_folder(args).resolve()
     trials = sweep.plan_trials(grid, out, random=random, seed=seed)
     _say(f"sweep of {len(trials)} trials over {', '.join(grid)} in {out}")

@@ -47,6 +47,8 @@ MAX_CONFIG_BYTES = 1 << 20
 DEFAULT_HIDDEN = 50
 #: The largest seed config.toml can hold (TOML's integers are 64-bit, signed).
 MAX_SEED = 2**63 - 1
+#: The names a run's ``derived`` list may hold: the values train fills in from defaults or the run.
+DERIVABLE = ("lr", "weight_decay", "epochs", "layers", "validation_split", "schedule.t_max", "schedule.step_size")
 
 
 @dataclass
@@ -257,7 +259,15 @@ class TrainConfig:
 
 
 # -- parsing functions (the one place numbers are read) ---------------------------------------
+#: Flags of ``deltaprop train`` whose configuration key is not the flag's name.
+FLAG_KEYS = {"output_activation": "output"}
+
+
 def _suggest(key: str, known) -> str:
+    flag = str(key).replace("-", "_")
+    if flag in FLAG_KEYS:  # difflib's closest, 'activation', is the hidden layers' setting
+        return (f" (--{flag.replace('_', '-')}'s key is {FLAG_KEYS[flag]!r}: {FLAG_KEYS[flag]} = ...); known keys: "
+                f"{', '.join(known)}")
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"{hint}; known keys: {', '.join(known)}"
@@ -368,7 +378,7 @@ def _loss_name(value: Any) -> str:
 def _int_list(name: str, value: Any) -> list[int]:
     if isinstance(value, str):
         text = value.strip()
-        parts = [p for p in text.replace(" ", "").split(",")] if text else []
+        parts = [p.strip() for p in text.split(",")] if text else []  # "78 4" is no width of 784
         value = parts
     if not isinstance(value, (list, tuple)):
         raise ConfigError(f"{name} must be a list of widths such as 784,256,10, got {value!r}")
@@ -492,6 +502,10 @@ def config_file(path: str | Path, notes: list[str] | None = None, overridden=())
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ConfigError(f"{path}: derived must be a list of setting names, got {names!r}")
     for name in names:
+        if name not in DERIVABLE:  # its setting would be dropped unsaid
+            raise ConfigError(f"{path}: derived lists {name!r}, which train never fills in (it fills in "
+                              f"{', '.join(DERIVABLE)}); a setting listed there is left out and taken again from "
+                              f"the defaults or the run: remove {name!r} from derived")
         table, _, key = name.partition(".")
         if not key:
             if not _edited(mapping, table):

@@ -95,6 +95,8 @@ def gradcheck(
                           "wrong gradients (one 100 times too large has 0.98); the default is 1e-6")
     if max_entries is not None:
         max_entries = _checks.positive_int("max_entries", max_entries)
+    train = _checks.flag("train", train)
+    seed = _checks.seed(seed)
     if not isinstance(net.layers[-1], (Softmax, Sigmoid)):  # probabilities: every likelihood is defined on them
         loss.check_output(net)  # as fit does: a likelihood of raw outputs is clipped, not differentiable
     work = net.copy(dtype=np.float64)

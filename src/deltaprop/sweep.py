@@ -32,8 +32,8 @@ from .atomic import atomic_write_bytes
 from .errors import ConfigError, Error
 from .sweep_trial import run_trial
 
-__all__ = ["Trial", "check_resumable", "expected_config", "parse_grid", "plan_trials", "run_sweep", "run_trial", "summarise",
-           "trial_options"]
+__all__ = ["Trial", "check_resumable", "check_shared_config", "expected_config", "parse_grid", "plan_trials",
+           "run_sweep", "run_trial", "summarise", "trial_options"]
 
 #: Columns of sweep.csv after the varied options. ``seconds`` is the trial's wall time in
 #: ``deltaprop train`` as its run.json records it (training and testing), whether the trial
@@ -246,6 +246,24 @@ def _recorded_seconds(folder: Path) -> float | None:
     except (OSError, ValueError, AttributeError):
         return None
     return round(float(seconds), 3) if isinstance(seconds, (int, float)) and math.isfinite(seconds) else None
+
+
+def check_shared_config(config: str, trials: list[Trial]) -> None:
+    """Refuse a configuration file (``CONFIG.toml``) that no trial can train with: its
+    settings must pass train's checks alone or under some trial's options, which override
+    them as train's flags do (a cosine's ``min_lr`` above the file's optimizer's default
+    rate is no error when the grid gives every trial its ``lr``)."""
+    from .config import TrainConfig, config_file
+
+    shared = config_file(config)
+    try:
+        TrainConfig.from_mapping(shared, origin=str(config))
+    except Error:
+        for trial in trials:
+            with contextlib.suppress(Error):
+                TrainConfig.from_mapping(shared, trial.options, origin=str(config))
+                return
+        raise
 
 
 def expected_config(config: str | None, options: dict[str, str]):

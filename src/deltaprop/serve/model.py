@@ -57,6 +57,7 @@ class _Loaded:
     value_names: tuple[str, ...] = ()  # a regressor's: its outputs' names (the target columns'), else y, y0, y1, ...
     side: int | None = IMAGE_SIDE  # the side of the square images the model takes (None: not images, a form)
     levels_known: bool = True  # whether the file records the training inputs' range (images.levels_recorded)
+    epoch_batches: int | None = None  # batches trained of the epoch after ``epoch``, where it stopped inside it
 
     @property
     def version(self) -> str:
@@ -95,11 +96,24 @@ def newest_run_model(folder: Path) -> Path | None:
     return folder / max(present, key=lambda name: (stamps[name][0], name == _RUN_MODELS[0]))
 
 
-def _run_model_epoch(model: Path) -> int | None:
+def _epoch_reached(training: dict) -> tuple[int, int | None]:
+    """``(epochs complete, batches trained of the next one)`` of a checkpoint's weights: the
+    batches are None unless a steps limit, a stop or Ctrl-C ended training inside an epoch
+    (its record then closes that epoch early, but the weights are not a complete epoch's)."""
+    unfinished = training.get("unfinished")
+    if isinstance(unfinished, dict):
+        done, batches = unfinished.get("epoch"), unfinished.get("batches")
+        if type(done) is int and type(batches) is int and done >= 0 and batches > 0:
+            return done, batches
+    return int(training["epoch"]), None
+
+
+def _run_model_epoch(model: Path) -> tuple[int, int | None] | None:
     """The epoch whose weights a run's ``model.safetensors`` holds, from the checkpoint that
     training wrote before it: the best epoch where early stopping kept that epoch's
     weights (its record's key among the checkpoint's saved weights), else the checkpoint's
-    epoch. None when the folder has no older checkpoint or it cannot be read."""
+    epoch and the batches trained of the next one (see :func:`_epoch_reached`). None
+    when the folder has no older checkpoint or it cannot be read."""
     from ..serialization import MAX_FILE_BYTES, _read_header
 
     checkpoint = model.with_name(_RUN_MODELS[1])
@@ -117,8 +131,8 @@ def _run_model_epoch(model: Path) -> int | None:
     for key in (k for k in kept if isinstance(k, str) and k.startswith("early_stopping.")):
         record = records.get(key)
         if isinstance(record, dict) and type(record.get("best_epoch")) is int:
-            return record["best_epoch"]
-    return training["epoch"]
+            return record["best_epoch"], None
+    return _epoch_reached(training)
 
 
 def _feature_names(mf) -> tuple[str, ...] | None:
@@ -189,9 +203,9 @@ class ModelSource:
         k = mf.net.n_outputs if mf.net.n_outputs > 1 else 2
         names = () if mf.outputs == "values" else names[:k] + tuple(str(i) for i in range(len(names), k))
         if mf.kind == "checkpoint":
-            epoch = mf.epoch
+            epoch, batches = _epoch_reached(mf.training)
         else:
-            epoch = _run_model_epoch(path) if self.is_run else None
+            epoch, batches = (_run_model_epoch(path) if self.is_run else None) or (None, None)
         from ..preprocessing import split_input_layer
 
         net, scaling = split_input_layer(mf.net)  # the page applies the input scaling as a step of its own
@@ -201,7 +215,7 @@ class ModelSource:
         side = image_side(mf)
         self._loaded = _Loaded(net, mf.training_loss(), names, scaling, mf.outputs, scaler, path, stamp or (0, 0),
                                epoch, mf.kind, style, _levels_top(mf, side), _feature_names(mf),
-                               _value_names(mf) if mf.outputs == "values" else (), side, levels_recorded(mf))
+                               _value_names(mf) if mf.outputs == "values" else (), side, levels_recorded(mf), batches)
 
     def _current(self) -> _Loaded:
         """The loaded model, read again first if its file changed (caller holds the lock)."""
@@ -260,7 +274,8 @@ class ModelSource:
                 layers.append({"index": i + m.first_index, "type": layer.type_name, "units": width, "name": name})
             return {
                 "source": str(m.path), "file": m.path.name, "kind": m.kind, "run": self.is_run, "epoch": m.epoch,
-                "version": m.version,
+                # batches trained of epoch `epoch` + 1 where the weights are from inside it (null: a complete epoch's)
+                "epoch_batches": m.epoch_batches, "version": m.version,
                 "classes": list(m.class_names), "outputs": m.outputs,
                 # a regressor's outputs are values, one a target column: their names (null for a classifier)
                 "value_names": list(m.value_names) if m.outputs == "values" else None,

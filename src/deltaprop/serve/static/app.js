@@ -574,7 +574,9 @@ async function loadModelInfo() {
     state.model = m;
     showStyle(m.image_style, m);
     const widths = [m.n_features, ...m.layers.filter((l) => l.type === "Dense").map((l) => l.units)];
-    const epoch = m.epoch !== null ? ` · weights of epoch ${m.epoch}` : "";
+    const epoch = m.epoch === null ? "" : m.epoch_batches
+      ? ` · weights ${m.epoch_batches} batch${m.epoch_batches === 1 ? "" : "es"} into epoch ${m.epoch + 1}`
+      : ` · weights of epoch ${m.epoch}`;
     const file = m.source.split(/[\\/]/).slice(-2).join("/");
     $("model-info").textContent = `${widths.join(" → ")} · ${m.layers.map((l) => l.type).join(", ")} · ${file}${epoch}`;
     $("model-info").title = m.source;

@@ -1,0 +1,162 @@
+"""How the command line and configuration files become a run: flags over a file, the sweep's
+own options, layer widths as written, and the names a file's ``derived`` list may hold."""
+
+import pytest
+from cli_in_process import run_cli
+
+from deltaprop import ConfigError, sweep
+from deltaprop.config import TrainConfig, load_toml
+from deltaprop.sweep import parse_grid, plan_trials
+
+# A file that fails train's checks alone: adam's own rate 0.001 is below the cosine's min_lr.
+ADAM_COSINE = 'dataset = "parity"\nlayers = [10, 3, 2]\noptimizer = "adam"\nepochs = 1\n' \
+              '[schedule]\ntype = "cosine"\nmin_lr = 0.005\n'
+
+
+def _file(tmp_path, text, name="c.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _one_error_line(result, code=2):
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+# -- flags override a file whose own values fail a check they fix ---------------------------------
+def test_a_flag_that_fixes_a_files_cross_check_is_taken(tmp_path):
+    path = _file(tmp_path, ADAM_COSINE)
+    result = run_cli("train", "--config", path, "--lr", "0.05", "--out", tmp_path / "run", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert load_toml(tmp_path / "run" / "config.toml")["lr"] == 0.05
+
+
+def test_a_validation_split_flag_makes_a_files_early_stopping_valid(tmp_path):
+    path = _file(tmp_path, 'dataset = "parity"\nlayers = [10, 3, 2]\nepochs = 1\nearly_stopping = 2\n'
+                           'validation_split = 0\n')
+    result = run_cli("train", "--config", path, "--validation-split", "0.2", "--out", tmp_path / "run", "--quiet")
+    assert result.returncode == 0, result.stderr
+    saved = load_toml(tmp_path / "run" / "config.toml")
+    assert (saved["validation_split"], saved["early_stopping"]) == (0.2, 2)
+
+
+def test_a_refusal_names_the_rate_the_flag_gave_not_the_files_default(tmp_path):
+    path = _file(tmp_path, ADAM_COSINE)
+    line = _one_error_line(run_cli("train", "--config", path, "--lr", "0.002", "--out", tmp_path / "run"))
+    assert "above lr 0.002" in line
+    assert not (tmp_path / "run").exists()
+
+
+def _trials(tmp_path, *grid):
+    return plan_trials(parse_grid(list(grid), set(TrainConfig.keys())), tmp_path / "s")
+
+
+def test_a_sweeps_file_is_taken_when_the_grid_gives_what_it_lacks(tmp_path):
+    path = _file(tmp_path, ADAM_COSINE)
+    sweep.check_shared_config(str(path), _trials(tmp_path, "lr=0.01,0.05"))
+
+
+def test_a_sweeps_file_no_trial_can_train_with_is_refused(tmp_path):
+    path = _file(tmp_path, ADAM_COSINE)
+    with pytest.raises(ConfigError, match="min_lr 0.005 is above lr 0.001"):
+        sweep.check_shared_config(str(path), _trials(tmp_path, "batch_size=8,16"))
+
+
+@pytest.fixture
+def no_dask(monkeypatch):
+    """sweep.run_sweep replaced: the trials it was handed, each marked failed, none trained."""
+    handed = []
+
+    def run_sweep(trials, **_):
+        handed.extend(trials)
+        for trial in trials:
+            trial.result = {"status": "failed", "error": "not trained here"}
+        return trials
+
+    monkeypatch.setattr(sweep, "run_sweep", run_sweep)
+    return handed
+
+
+def test_the_sweep_command_runs_a_file_that_the_grid_completes(tmp_path, no_dask):
+    path = _file(tmp_path, ADAM_COSINE)
+    result = run_cli("sweep", path, "--grid", "lr=0.01,0.05", "--out", "s", cwd=tmp_path)
+    assert "min_lr" not in result.stderr, result.stderr
+    assert [t.options for t in no_dask] == [{"lr": "0.01"}, {"lr": "0.05"}]
+
+
+# -- sweep --seed seeds the --random draw only -------------------------------------------------------
+def test_sweep_seed_without_random_is_refused_in_one_line(tmp_path, no_dask):
+    line = _one_error_line(run_cli("sweep", "--grid", "lr=0.1,0.3", "--seed", "5", "--out", "s", cwd=tmp_path))
+    assert "--random" in line and "seed = 5" in line and "--grid seed=5" in line
+    assert not (tmp_path / "s").exists() and not no_dask
+
+
+def test_sweep_seed_with_random_draws_the_trials(tmp_path, no_dask):
+    result = run_cli("sweep", "--grid", "lr=0.1,0.3,1.0", "--random", "2", "--seed", "5", "--out", "s", cwd=tmp_path)
+    assert "--seed" not in result.stderr, result.stderr
+    expected = plan_trials({"lr": ["0.1", "0.3", "1.0"]}, tmp_path / "s", random=2, seed=5)
+    assert [t.options for t in no_dask] == [t.options for t in expected]
+
+
+# -- layer widths are read as written ----------------------------------------------------------------
+@pytest.mark.parametrize("text", ["78 4,50,10", "784,5 0,10"])
+def test_a_width_with_a_space_inside_is_refused_not_joined(text):
+    with pytest.raises(ConfigError, match="whole number"):
+        TrainConfig.from_mapping({"layers": text})
+
+
+def test_widths_with_spaces_around_commas_still_read():
+    assert TrainConfig.from_mapping({"layers": " 784, 50 ,10 "}).layers == [784, 50, 10]
+
+
+def test_the_layers_flag_with_a_space_inside_a_width_is_one_line(tmp_path):
+    line = _one_error_line(run_cli("train", "--dataset", "parity", "--layers", "1 0,3,2", "--out", tmp_path / "r"))
+    assert "'1 0'" in line
+
+
+# -- a derived list names only what train fills in ---------------------------------------------------
+@pytest.mark.parametrize("name, line", [("seed", "seed = 5"), ("dataset", 'dataset = "parity"'),
+                                        ("steps", "steps = 50"), ("schedule", 'schedule = "step"')])
+def test_a_derived_name_train_never_fills_in_is_refused_not_dropped(tmp_path, name, line):
+    from deltaprop.config import config_file
+
+    path = _file(tmp_path, f'{line}\nderived = ["{name}"]\n')
+    with pytest.raises(ConfigError, match=f"derived lists '{name}'"):
+        config_file(path)
+
+
+def test_every_name_train_writes_as_derived_is_still_read(tmp_path):
+    from config_files import written
+
+    from deltaprop.config import config_file
+
+    path = written(tmp_path, {"schedule": "cosine", "dataset": "parity"})
+    assert set(load_toml(path)["derived"]) >= {"lr", "weight_decay", "epochs", "layers", "schedule.t_max"}
+    assert config_file(path) == {k: v for k, v in load_toml(path).items()
+                                 if k not in ("derived", "lr", "weight_decay", "epochs", "layers", "schedule")} | \
+        {"schedule": {"type": "cosine"}}
+
+
+def test_the_train_command_refuses_a_file_whose_derived_list_would_drop_its_dataset(tmp_path):
+    path = _file(tmp_path, 'dataset = "parity"\nepochs = 1\nderived = ["dataset"]\n')
+    line = _one_error_line(run_cli("train", "--config", path, "--out", tmp_path / "r"))
+    assert "derived lists 'dataset'" in line
+    assert not (tmp_path / "r").exists()
+
+
+# -- an unknown key named after train's flag points to its key -------------------------------------
+@pytest.mark.parametrize("key", ["output_activation", "output-activation"])
+def test_the_output_activation_flags_name_as_a_key_points_to_output_not_activation(key):
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig.from_mapping({key: "sigmoid"}, origin="c.toml")
+    assert "'output'" in str(caught.value) and "did you mean 'activation'" not in str(caught.value)
+
+
+def test_a_config_file_with_output_activation_says_its_key_in_one_line(tmp_path):
+    path = _file(tmp_path, 'dataset = "parity"\noutput_activation = "sigmoid"\n')
+    line = _one_error_line(run_cli("train", "--config", path, "--out", tmp_path / "r"))
+    assert "c.toml" in line and "'output'" in line and "'activation'?" not in line
