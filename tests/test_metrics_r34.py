@@ -97,3 +97,74 @@ def test_the_report_says_a_last_epoch_cut_short_by_steps_is_partial():
     assert "last epoch (2, partial: 70 of its 180 steps)" in cut
     whole = render(_records([180, 360]), facts)
     assert "last epoch (2):" in whole and "partial" not in whole
+
+
+def _labelled_model(path, names):
+    """A model of 16 inputs (a 4x4 image) whose class at position i is that of input i's being
+    lit (i < 3), over ``names``."""
+    net = dp.Network([dp.Dense(16, 3), dp.Softmax()], seed=0)
+    dense = net.layers[0]
+    dense.W.value[...] = 0
+    dense.W.value[:3, :3] = np.eye(3)
+    dense.b.value[...] = 0
+    return dp.save(net, path, class_names=list(names), loss=dp.CrossEntropy())
+
+
+def _rows(path, positions, labels):
+    x = np.zeros((len(positions), 16))
+    x[np.arange(len(positions)), positions] = 5
+    np.savez(path, x=x, y=np.asarray(labels))
+    return path
+
+
+def test_evaluate_reads_a_files_labels_as_the_models_classes_that_are_labels(tmp_path):
+    """A model whose classes are the labels 1, 2, 3 (a scikit-learn classifier fitted on
+    them, saved): a file labelled 1 and 2 was scored by position (label 1 read as the
+    second class, '2'), accuracy 0 for a model right on every row; labelled 1, 2, 3 it was
+    refused as holding 'class 3, which the model never saw'."""
+    from cli_in_process import run_cli
+
+    model = _labelled_model(tmp_path / "m.safetensors", ["1", "2", "3"])
+    positions = np.array([0, 1, 0, 1, 1, 0])
+    some = run_cli("evaluate", model, "--dataset", _rows(tmp_path / "some.npz", positions, positions + 1))
+    assert some.returncode == 0, some.stderr
+    assert "accuracy 1.0000" in some.stdout.splitlines()[0]
+    rows = {line.split()[0]: line.split()[1:] for line in some.stdout.splitlines()[2:5]}
+    assert rows["1"][-1] == "3" and rows["2"][-1] == "3" and rows["3"][-1] == "0"  # each class's support
+    every = np.arange(9) % 3
+    done = run_cli("evaluate", model, "--dataset", _rows(tmp_path / "every.npz", every, every + 1))
+    assert done.returncode == 0, done.stderr
+    assert "accuracy 1.0000" in done.stdout.splitlines()[0]
+
+
+def test_evaluate_refuses_a_label_that_is_none_of_the_models_labelled_classes(tmp_path):
+    from cli_in_process import run_cli
+
+    model = _labelled_model(tmp_path / "m.safetensors", ["1", "2", "3"])
+    done = run_cli("evaluate", model, "--dataset", _rows(tmp_path / "ids.npz", [0, 1, 2], [0, 1, 2]))
+    assert done.returncode != 0 and done.stdout == "" and len(done.stderr.strip().splitlines()) == 1
+    assert "holds the label 0, which is none of the model's classes (1, 2, 3)" in done.stderr
+
+
+def test_plot_samples_titles_rows_by_the_models_labelled_classes(tmp_path, monkeypatch):
+    """Rows labelled 1 and 2 were titled by the classes at positions 1 and 2: '2' and '3'."""
+    from cli_in_process import run_cli
+
+    titles = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: titles.extend(ax.get_title() for ax in fig.axes) or path)
+    model = _labelled_model(tmp_path / "m.safetensors", ["1", "2", "3"])
+    data = _rows(tmp_path / "some.npz", [0, 1], [1, 2])
+    done = run_cli("plot", "samples", "--model", model, "--dataset", data, "--as-images", "-o", tmp_path / "s.png")
+    assert done.returncode == 0, done.stderr
+    assert titles == ["1 → 1", "2 → 2"]
+
+
+def test_a_models_classes_named_by_their_positions_read_labels_as_they_are(tmp_path):
+    from cli_in_process import run_cli
+
+    model = _labelled_model(tmp_path / "m.safetensors", ["0", "1", "2"])
+    done = run_cli("evaluate", model, "--dataset", _rows(tmp_path / "ids.npz", [0, 1, 2, 2], [0, 1, 2, 2]))
+    assert done.returncode == 0 and "accuracy 1.0000" in done.stdout.splitlines()[0]
+    named = _labelled_model(tmp_path / "n.safetensors", ["cat", "dog", "emu"])  # names, no labels: positions
+    done = run_cli("evaluate", named, "--dataset", _rows(tmp_path / "ids.npz", [0, 1, 2, 2], [0, 1, 2, 2]))
+    assert done.returncode == 0 and "accuracy 1.0000" in done.stdout.splitlines()[0]

@@ -1920,13 +1920,47 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
     split = args.split or ("test" if trained_file else "all")
     if split == "all":
         x, y = ds.all_rows()
-        return ds, x, y, f"all {len(y)} rows"
+        return ds, x, _model_positions(mf, name, y), f"all {len(y)} rows"
     if not ds.held_out:
-        return ds, ds.x_train, ds.y_train, f"all {len(ds.y_train)} rows, the training rows: {_NO_TEST_SET}"
+        return (ds, ds.x_train, _model_positions(mf, name, ds.y_train),
+                f"all {len(ds.y_train)} rows, the training rows: {_NO_TEST_SET}")
     x, y = (ds.x_test, ds.y_test) if split == "test" else (ds.x_train, ds.y_train)
     if split == "test" and (repeats := _repeats_note(name, ds)) is not None:
         _say(f"note: {repeats}", err=True)
-    return ds, x, y, f"{split}, {len(y)} examples"
+    return ds, x, _model_positions(mf, name, y), f"{split}, {len(y)} examples"
+
+
+def _class_values(mf) -> np.ndarray | None:
+    """The labels a model's classes are, where its class names are whole numbers other than
+    its output positions 0..k-1 (a scikit-learn classifier fitted on labels 1, 2, 3); None
+    where the names are those positions, or are no numbers."""
+    names = tuple(mf.class_names or ()) if mf is not None else ()
+    if not names or names == tuple(str(i) for i in range(len(names))):
+        return None
+    try:
+        values = np.array([float(n) for n in names])
+    except ValueError:
+        return None
+    if not np.isfinite(values).all() or not (values == np.round(values)).all():
+        return None
+    return values
+
+
+def _model_positions(mf, name: str, y: np.ndarray) -> np.ndarray:
+    """A data file's labels as the model's class positions: the labels themselves, or, for a
+    model whose classes are the labels 1, 2, 3 (:func:`_class_values`), the position of
+    each label among them (label 1 is class 0), as the model's predictions are its
+    positions. A label that is none of its classes is refused."""
+    values = _class_values(mf)
+    if values is None or not _is_file_dataset(name) or not len(y):
+        return y
+    present = np.unique(y)
+    missing = present[~np.isin(present, values)]
+    if len(missing):
+        raise DataError(f"{name}: holds the label {int(missing[0])}, which is none of the model's classes "
+                        f"({_listed(mf.class_names)}), whose own labels a file's are read as; label its rows with those")
+    order = np.argsort(values, kind="stable")
+    return order[np.searchsorted(values, y, sorter=order)].astype(np.int64)
 
 
 def _classifier(path: str, needs: str, fix: str):
