@@ -160,3 +160,39 @@ def test_a_config_file_with_output_activation_says_its_key_in_one_line(tmp_path)
     path = _file(tmp_path, 'dataset = "parity"\noutput_activation = "sigmoid"\n')
     line = _one_error_line(run_cli("train", "--config", path, "--out", tmp_path / "r"))
     assert "c.toml" in line and "'output'" in line and "'activation'?" not in line
+
+
+# -- names of other bytes than UTF-8 are refused before a run's files need them ----------------------
+NOT_UTF8 = "d\udcff"  # the byte 0xff of a file name, as Python holds it
+
+
+@pytest.mark.parametrize("flag", ["--dataset", "--data-dir"])
+def test_a_setting_that_is_not_utf8_is_one_line_before_any_folder(tmp_path, flag):
+    result = run_cli("train", "--dataset", "parity", flag, NOT_UTF8 + ".csv", "--out", tmp_path / "r", cwd=tmp_path)
+    line = _one_error_line(result)
+    assert "not UTF-8" in line
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_train_out_folder_that_is_not_utf8_is_one_line_not_a_traceback_after_training(tmp_path):
+    out = tmp_path / NOT_UTF8
+    line = _one_error_line(run_cli("train", "--dataset", "parity", "--epochs", "1", "--out", out, "--quiet"))
+    assert "--out" in line and "not UTF-8" in line
+    assert not out.exists()
+
+
+def test_a_sweep_out_folder_that_is_not_utf8_is_one_line(tmp_path, no_dask):
+    line = _one_error_line(run_cli("sweep", "--grid", "lr=0.1,0.3", "--out", NOT_UTF8, cwd=tmp_path))
+    assert "--out" in line and "not UTF-8" in line
+    assert not (tmp_path / NOT_UTF8).exists() and not no_dask
+
+
+def test_a_data_file_in_a_folder_whose_name_is_not_utf8_is_one_line(tmp_path):
+    folder = tmp_path / NOT_UTF8
+    folder.mkdir()
+    rows = "\n".join(f"{i % 2},{i % 2 + 0.1 * (i % 5)},{i % 3}" for i in range(60))
+    (folder / "data.csv").write_text("label,a,b\n" + rows + "\n")
+    line = _one_error_line(run_cli("train", "--dataset", "data.csv", "--epochs", "1", "--out", tmp_path / "r",
+                                   cwd=folder))
+    assert "dataset" in line and "not UTF-8" in line
+    assert not (tmp_path / "r").exists()

@@ -27,7 +27,7 @@ from . import __version__, _checks, kernels
 from .atomic import atomic_write_bytes
 from .bounded import open_regular
 from .callbacks import Callback, CheckpointWriter, EarlyStopping, ProgressBar, early_stopped_epoch, epoch_summary
-from .config import TrainConfig, _integer, _number, _schedule, config_file, load_toml, schedule_spec
+from .config import TrainConfig, _integer, _number, _schedule, _utf8, config_file, load_toml, schedule_spec
 from .data import DATASETS, LABEL_NAMES, read_table, train_validation_split
 from .data import load as load_dataset
 from .data import mnist as mnist_files
@@ -634,7 +634,8 @@ def _new_config(args, flags: dict[str, Any]) -> TrainConfig:
     for note in notes if team is None or team.rank == 0 else ():  # said once, by the process that prints
         _say(f"note: {note}", err=True)
     if _is_file_dataset(cfg.dataset) and Path(cfg.dataset).is_file():
-        cfg.dataset = str(Path(cfg.dataset).resolve())  # config.toml and the model name the file from anywhere
+        # config.toml and the model name the file from anywhere (its folder's name, too, in UTF-8)
+        cfg.dataset = _utf8("dataset", str(Path(cfg.dataset).resolve()))
     return cfg
 
 
@@ -859,6 +860,8 @@ def _nothing_to_train(cfg: TrainConfig, state: TrainingState) -> ConfigError:
 def _new_run_folder(out: str | None) -> Path:
     """The folder for a new run, created now: ``--out`` (it may exist; it is checked under
     the lock) or a fresh ``runs/<date-time>[-k]`` claimed atomically by ``mkdir``."""
+    if out:
+        _utf8("--out", out)  # its files name it in UTF-8 (report.html, run.json)
     try:
         if out:
             path = Path(out)
@@ -2346,6 +2349,8 @@ def cmd_serve(args) -> int:
 
 
 def _sweep_folder(args) -> Path:
+    if args.out:
+        _utf8("--out", args.out)  # sweep.csv and the trials' files name it in UTF-8
     if args.resume:
         if not args.out:
             raise UsageError("sweep --resume needs --out DIR, the folder of the sweep to continue")

@@ -330,6 +330,18 @@ def _bool(name: str, value: Any) -> bool:
 def _text(name: str, value: Any, *, allow_empty: bool = True) -> str:
     if not isinstance(value, str) or (not allow_empty and not value.strip()):
         raise ConfigError(f"{name} must be a {'non-empty ' if not allow_empty else ''}string, got {value!r}")
+    return _utf8(name, value)
+
+
+def _utf8(name: str, value: str) -> str:
+    """``value``, which a run's files (config.toml, the model, the report) record as UTF-8
+    text: a file name of other bytes (Python holds them as lone surrogates) is refused, not
+    a traceback when the first of them is written."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{name} {value!r} holds bytes that are not UTF-8 text (a name in another encoding?); a "
+                          "run's files record it as UTF-8 text: rename it, or give a UTF-8 name") from None
     return value
 
 
