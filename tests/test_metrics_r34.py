@@ -168,3 +168,43 @@ def test_a_models_classes_named_by_their_positions_read_labels_as_they_are(tmp_p
     named = _labelled_model(tmp_path / "n.safetensors", ["cat", "dog", "emu"])  # names, no labels: positions
     done = run_cli("evaluate", named, "--dataset", _rows(tmp_path / "ids.npz", [0, 1, 2, 2], [0, 1, 2, 2]))
     assert done.returncode == 0 and "accuracy 1.0000" in done.stdout.splitlines()[0]
+
+
+def _three_classes_csv(path, n=80):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(n, 4))
+    y = np.digitize(x[:, 0], [-0.5, 0.5])
+    lines = ["a,b,c,d,label"] + [",".join([f"{v:.4f}" for v in row] + [str(k)]) for row, k in zip(x, y)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_evaluate_split_train_says_its_rows_include_the_validation_rows(tmp_path):
+    """--split train scored the training part of the data, validation rows included, as if
+    the model had trained on every one of them; a note now says how many it never saw."""
+    from cli_in_process import run_cli
+    from deltaprop.training import History
+
+    csv = _three_classes_csv(tmp_path / "three.csv")
+    out = tmp_path / "run"
+    done = run_cli("train", "--dataset", csv, "--epochs", "1", "--batch-size", "1", "--validation-split", "0.25",
+                   "--out", out, "--quiet")
+    assert done.returncode == 0, done.stderr
+    trained = int(History.read_csv(out / "history.csv").records[0]["steps"])  # one row a step
+    scored = run_cli("evaluate", out, "--split", "train")
+    assert scored.returncode == 0, scored.stderr
+    n = int(scored.stdout.split("(train, ")[1].split(" examples")[0])
+    assert f"these {n} train rows include the {n - trained} validation rows" in scored.stderr
+    assert "--validation-split 0.25" in scored.stderr
+    assert "validation rows" not in run_cli("evaluate", out).stderr  # the test rows hold none
+
+
+def test_evaluate_split_train_of_a_run_without_validation_has_no_such_note(tmp_path):
+    from cli_in_process import run_cli
+
+    out = tmp_path / "run"
+    done = run_cli("train", "--dataset", _three_classes_csv(tmp_path / "three.csv"), "--epochs", "1",
+                   "--validation-split", "0", "--out", out, "--quiet")
+    assert done.returncode == 0, done.stderr
+    scored = run_cli("evaluate", out, "--split", "train")
+    assert scored.returncode == 0 and "validation rows" not in scored.stderr

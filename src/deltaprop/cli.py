@@ -1927,7 +1927,23 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
     x, y = (ds.x_test, ds.y_test) if split == "test" else (ds.x_train, ds.y_train)
     if split == "test" and (repeats := _repeats_note(name, ds)) is not None:
         _say(f"note: {repeats}", err=True)
+    if split == "train" and trained_file and (held := _validation_rows(mf, y)):
+        _say(f"note: these {len(y)} train rows include the {held} validation rows training held out of them "
+             f"(--validation-split {mf.extra['config']['validation_split']:g}), which the model never trained on",
+             err=True)
     return ds, x, _model_positions(mf, name, y), f"{split}, {len(y)} examples"
+
+
+def _validation_rows(mf, y: np.ndarray) -> int:
+    """How many of the train rows ``y`` the model's training run held out for validation
+    (:func:`~deltaprop.data.transforms.train_validation_split`: ``round(f · count)`` of each
+    class, one row of it kept); 0 when it recorded none."""
+    config = mf.extra.get("config") if mf is not None else None
+    fraction = config.get("validation_split") if isinstance(config, dict) else None
+    if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not 0 < fraction < 1 or not len(y):
+        return 0
+    counts = np.bincount(np.asarray(y, dtype=np.int64))
+    return int(np.maximum(np.minimum(np.floor(fraction * counts + 0.5), counts - 1), 0).sum())
 
 
 def _class_values(mf) -> np.ndarray | None:
