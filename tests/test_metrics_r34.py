@@ -208,3 +208,29 @@ def test_evaluate_split_train_of_a_run_without_validation_has_no_such_note(tmp_p
     assert done.returncode == 0, done.stderr
     scored = run_cli("evaluate", out, "--split", "train")
     assert scored.returncode == 0 and "validation rows" not in scored.stderr
+
+
+def test_the_reports_wrong_examples_of_a_data_file_name_their_rows_in_it(tmp_path):
+    """A data file's test rows are a shuffled part of it: a wrong example's '#53' was its
+    place in that part, and the file's row 53 another example (another label, as often as
+    not); evaluation.json now records each one's row in the file and the page shows it."""
+    import json
+
+    from cli_in_process import run_cli
+
+    csv = _three_classes_csv(tmp_path / "three.csv", n=120)
+    out = tmp_path / "run"
+    done = run_cli("train", "--dataset", csv, "--epochs", "1", "--lr", "0.01", "--out", out, "--quiet")
+    assert done.returncode == 0, done.stderr
+    wrong = json.loads((out / "evaluation.json").read_text())["wrong"]
+    assert wrong, "the run should get some test rows wrong"
+    table = np.loadtxt(csv, delimiter=",", skiprows=1)
+    net = dp.load(out / "model.safetensors")
+    for ex in wrong:
+        row = table[ex["row"]]
+        assert int(row[-1]) == ex["label"]
+        assert int(net.predict(row[None, :-1])[0]) == ex["predicted"]
+    assert run_cli("report", out).returncode == 0
+    page = (out / "report.html").read_text()
+    assert f"row {wrong[0]['row']}: true {wrong[0]['label']}, predicted {wrong[0]['predicted']}" in page
+    assert "Rows are numbered as in the data file, from 0" in page
