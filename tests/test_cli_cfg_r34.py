@@ -196,3 +196,18 @@ def test_a_data_file_in_a_folder_whose_name_is_not_utf8_is_one_line(tmp_path):
                                    cwd=folder))
     assert "dataset" in line and "not UTF-8" in line
     assert not (tmp_path / "r").exists()
+
+
+# -- a UTF-8 file that an editor began with a byte-order mark ----------------------------------------
+def test_a_config_file_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_bytes(b'\xef\xbb\xbfdataset = "parity"\nepochs = 2\n')
+    assert load_toml(path) == {"dataset": "parity", "epochs": 2}
+
+
+def test_train_reads_a_config_file_with_a_byte_order_mark(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_bytes(b'\xef\xbb\xbfdataset = "parity"\r\nlayers = [10, 3, 2]\r\nepochs = 1\r\n')
+    result = run_cli("train", "--config", path, "--out", tmp_path / "r", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert load_toml(tmp_path / "r" / "config.toml")["layers"] == [10, 3, 2]

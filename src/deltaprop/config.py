@@ -600,7 +600,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     from .bounded import parse_toml, read_text
 
     text = read_text(path, max_bytes=MAX_CONFIG_BYTES, what="config file", error=ConfigError, allow_empty=True)
-    return parse_toml(text, what=str(path), error=ConfigError)
+    # the byte-order mark some editors start a UTF-8 file with: TOML reads it as a bad statement
+    return parse_toml(text.removeprefix("\ufeff"), what=str(path), error=ConfigError)
 
 
 def _toml_string(s: str) -> str:
