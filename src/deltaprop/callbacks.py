@@ -200,8 +200,15 @@ def early_stopped_epoch(state: "TrainingState") -> int | None:
     return min((e for e in stopped if isinstance(e, int)), default=None)
 
 
+def epoch_rows(state: "TrainingState") -> int:
+    """The rows the epoch just closed trained on: every training row, or, for an epoch a
+    ``steps`` limit or a stop cut short (its progress kept), the rows it saw before that."""
+    return state.progress.seen if state.progress is not None else state.n_examples
+
+
 def epoch_summary(state: "TrainingState") -> str:
-    """One epoch's results in a line: ``epoch 3/10: loss 0.1234, accuracy 0.9612, ...``."""
+    """One epoch's results in a line: ``epoch 3/10: loss 0.1234, accuracy 0.9612, ...``;
+    the speed is the rows it trained on (:func:`epoch_rows`) over its seconds."""
     logs = state.logs
     total = f"/{state.epochs}" if state.epochs is not None else ""
     parts = [f"loss {logs['loss']:.4f}"]
@@ -209,7 +216,7 @@ def epoch_summary(state: "TrainingState") -> str:
         if logs.get(key) is not None:
             parts.append(f"{key.replace('_', ' ')} {logs[key]:.4f}")
     if logs.get("seconds"):
-        parts.append(f"{state.n_examples / logs['seconds']:,.0f} examples/s")
+        parts.append(f"{epoch_rows(state) / logs['seconds']:,.0f} examples/s")
     return f"epoch {logs['epoch']}{total}: " + ", ".join(parts)
 
 

@@ -26,7 +26,8 @@ import numpy as np
 from . import __version__, _checks, kernels
 from .atomic import atomic_write_bytes
 from .bounded import open_regular
-from .callbacks import Callback, CheckpointWriter, EarlyStopping, ProgressBar, early_stopped_epoch, epoch_summary
+from .callbacks import (Callback, CheckpointWriter, EarlyStopping, ProgressBar, early_stopped_epoch, epoch_rows,
+                        epoch_summary)
 from .config import TrainConfig, _integer, _number, _schedule, _utf8, config_file, load_toml, schedule_spec
 from .data import DATASETS, LABEL_NAMES, read_table, train_validation_split
 from .data import load as load_dataset
@@ -1144,7 +1145,7 @@ class _EpochLog(Callback):
 
     def on_epoch_end(self, state):
         logs = state.logs
-        speed = state.n_examples / logs["seconds"] if logs.get("seconds") else None
+        speed = epoch_rows(state) / logs["seconds"] if logs.get("seconds") else None
         if self.json_lines:
             keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "steps", "seconds")
             record = {k: logs.get(k) for k in keys}
