@@ -375,17 +375,25 @@ class DiagnosticsRecorder(Callback):
     holds (the command line prints it). The weights before the epoch's last step are copied
     once an epoch, for that step's update ratio ``‖Δθ‖/‖θ‖``. The probe loss before the run's
     first step is kept in the state's records under :attr:`key` (checkpoints hold it), so a
-    resumed run's alerts quote the run's start, not the weights it was resumed from."""
+    resumed run's alerts quote the run's start, not the weights it was resumed from.
+    ``sample_weight``: the run's row weights (``fit`` passes its own), so the probe's loss
+    and gradients are those of the weighted loss the run minimises."""
 
     #: its name in the training state's records
     key = "diagnostics"
 
-    def __init__(self, X, Y, *, probe_size: int | None = None, on_alert=None):
+    def __init__(self, X, Y, *, probe_size: int | None = None, on_alert=None, sample_weight=None):
         from .diagnostics import PROBE_SIZE, probe_rows
 
         rows = probe_rows(len(X), PROBE_SIZE if probe_size is None else probe_size)
         self.X = np.asarray(X[rows])
         self.Y = np.asarray(Y[rows])
+        self._weights = None
+        if sample_weight is not None:
+            from .training import row_weights
+
+            # scaled to mean 1 over the training rows, as fit's, then the probe's rows
+            self._weights = row_weights(sample_weight, len(X), np.float64)[rows]
         self._all_targets = Y  # the chance level is the whole training set's, not the probe's
         self.on_alert = on_alert
         self._work = self._monitor = None
@@ -399,6 +407,8 @@ class DiagnosticsRecorder(Callback):
         net, loss = state.net, state.loss
         self.X = np.ascontiguousarray(self.X, dtype=net.dtype)
         self.Y = loss.prepare_targets(self.Y, net.n_outputs, net.dtype)
+        if self._weights is not None:
+            self._weights = self._weights.astype(net.dtype)
         ctx = context_of(net, loss, self._all_targets)
         self._all_targets = None
         with warnings.catch_warnings():  # a zero-initialised network warned when it was built
@@ -427,8 +437,9 @@ class DiagnosticsRecorder(Callback):
 
     def _probe_loss(self) -> float:
         """The loss of ``self._work`` (the network as it starts) on the probe batch, dropout off."""
+        extra = () if self._weights is None else (self._weights,)
         with self._work.dropout_bypassed(), np.errstate(all="ignore"):
-            return float(self._loss.value(self._work._forward(self.X, False), self.Y))
+            return float(self._loss.value(self._work._forward(self.X, False), self.Y, *extra))
 
     def _snapshot(self, state) -> None:
         for saved, p in zip(self._before, state.net.parameters()):
@@ -451,7 +462,8 @@ class DiagnosticsRecorder(Callback):
         from .diagnostics import diagnose_copy
 
         previous = self._before if state.step - self._before_step == 1 else None
-        diag = diagnose_copy(self._work, state.net, self.X, self.Y, self._loss, previous=previous)
+        diag = diagnose_copy(self._work, state.net, self.X, self.Y, self._loss, previous=previous,
+                             weights=self._weights)
         record = state.history.records[-1]
         record["diagnostics"] = diag.as_dict()
         new = self._monitor.update(state.history.records)
