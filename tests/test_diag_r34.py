@@ -58,3 +58,29 @@ def test_a_converged_weighted_fit_is_not_called_flat():
     losses = [r["loss"] for r in history.records[-4:]]
     assert max(losses) - min(losses) < 1e-4 * losses[-1]  # the loss is flat: at the minimum
     assert [a.rule for a in history.alerts] == []
+
+
+@pytest.mark.parametrize("output, loss", [("sigmoid", dp.CrossEntropy()), ("softmax", dp.BinaryCrossEntropy())])
+def test_diagnose_refuses_a_loss_the_output_does_not_give_as_fit_does(output, loss):
+    """Cross-entropy on sigmoid outputs (or binary cross-entropy on a softmax) is not a
+    likelihood: fit refuses the pair, and diagnose gave gradient norms of it without a word."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 4)), rng.integers(0, 3, 20)
+    net = dp.mlp([4, 5, 3], activation="relu", output=output, seed=0)
+    with pytest.raises(dp.ConfigError) as fitted:
+        dp.fit(net, X, y, loss=loss, optimizer=dp.SGD(lr=0.1), epochs=1)
+    with pytest.raises(dp.ConfigError) as diagnosed:
+        dp.diagnose(net, X, y, loss)
+    assert str(diagnosed.value) == str(fitted.value)
+
+
+def test_diagnose_previous_that_is_not_numbers_is_a_config_error():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 4)), rng.integers(0, 3, 20)
+    net = dp.mlp([4, 5, 3], activation="relu", seed=0)
+    words = [np.full(p.value.shape, "a") for p in net.parameters()]
+    with pytest.raises(dp.ConfigError, match=r"previous\[0\] holds .* not numbers"):
+        dp.diagnose(net, X, y, dp.CrossEntropy(), previous=words)
+    # any iterable of arrays, as the shape check's words promise: a generator of the values
+    stats = dp.diagnose(net, X, y, dp.CrossEntropy(), previous=(p.value.copy() for p in net.parameters()))
+    assert all(p.update_ratio == 0.0 for p in stats.parameters if p.norm)

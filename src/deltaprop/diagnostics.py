@@ -185,9 +185,12 @@ def diagnose(net: Network, X, y, loss: Loss, *, previous: Sequence[np.ndarray] |
         raise ConfigError(f"diagnose needs a deltaprop Network, got {type(net).__name__}")
     if not isinstance(loss, Loss):
         raise ConfigError(f"loss must be a deltaprop loss such as CrossEntropy(), got {loss!r}")
+    loss.check_output(net)  # as fit does: no statistics of a loss the network cannot be trained with
     with warnings.catch_warnings():  # a zero-initialised network warned when it was built
         warnings.simplefilter("ignore", UserWarning)
         work = net.copy()
+    if previous is not None:
+        previous = _checked_previous(previous)
     weights = None
     if sample_weight is not None:
         from .training import row_weights
@@ -232,6 +235,24 @@ def diagnose_copy(work: Network, net: Network, X, y, loss: Loss, *, previous=Non
     with np.errstate(under="ignore"):  # squares of tiny gradients may underflow to 0: harmless
         layers = tuple(_layer_stats(i, layer, work._outputs[i], work._deltas[i]) for i, layer in enumerate(work.layers))
         return Diagnostics(int(x.shape[0]), layers, tuple(_parameter_stats(work, params, previous)))
+
+
+def _checked_previous(previous) -> list[np.ndarray]:
+    """``previous`` as a list of float64 arrays; :class:`ConfigError` where it is not a
+    sequence of arrays of numbers."""
+    if isinstance(previous, (str, bytes)) or not hasattr(previous, "__iter__"):
+        raise ConfigError(f"previous must be a list of arrays, one per parameter in net.parameters() order; "
+                          f"got {type(previous).__name__}")
+    out = []
+    for k, before in enumerate(previous):
+        try:
+            array = np.asarray(before, dtype=np.float64)
+        except (TypeError, ValueError):
+            kind = getattr(before, "dtype", type(before).__name__)
+            raise ConfigError(f"previous[{k}] holds {kind} values, not numbers; pass the parameter values before "
+                              "the step, in net.parameters() order") from None
+        out.append(array)
+    return out
 
 
 def _parameter_stats(work: Network, params, previous) -> list[ParameterStats]:
