@@ -84,3 +84,50 @@ def test_diagnose_previous_that_is_not_numbers_is_a_config_error():
     # any iterable of arrays, as the shape check's words promise: a generator of the values
     stats = dp.diagnose(net, X, y, dp.CrossEntropy(), previous=(p.value.copy() for p in net.parameters()))
     assert all(p.update_ratio == 0.0 for p in stats.parameters if p.norm)
+
+
+def _regression(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    return X, X @ np.array([1.0, 2.0, -1.0])
+
+
+def _net(output, scaled=False):
+    """3 → 8 ReLU → 1 ``output``, with a Standardization layer in front where ``scaled``."""
+    layers = [dp.Dense(3, 8), dp.ReLU(), dp.Dense(8, 1), output]
+    if scaled:
+        layers.insert(0, dp.Standardization(np.zeros(3), np.ones(3)))
+    return dp.Network(layers, seed=0, dtype="float64")
+
+
+@pytest.mark.parametrize("output, shift, scaled", [(dp.Sigmoid(), 50.0, True), (dp.Tanh(), 50.0, False),
+                                                    (dp.ReLU(), -50.0, True)])
+def test_targets_out_of_the_outputs_range_name_the_output_layer(output, shift, scaled):
+    """Squared error on targets a bounded output cannot reach (a sigmoid's on values around
+    50; a ReLU's on negative ones): the loss has a floor no weights get under, and the alerts
+    said only that units were saturated or dead and the loss flat."""
+    X, t = _regression()
+    y = (shift + 10.0 * t)[:, None]
+    net = _net(output, scaled)
+    history = dp.fit(net, X, y, loss=dp.MeanSquaredError(classification=False), optimizer=dp.SGD(lr=0.01),
+                     epochs=2, seed=0)
+    found = [a for a in history.alerts if a.rule == "output_range"]
+    assert [(a.epoch, a.layer) for a in found] == [(1, len(net.layers) - 1)]
+    near = np.clip(y, *{"Sigmoid": (0, 1), "Tanh": (-1, 1), "ReLU": (0, np.inf)}[output.type_name])
+    floor = dp.MeanSquaredError(classification=False).value(near, y)
+    assert f"under {floor:.4g}" in found[0].evidence
+    assert all(r["loss"] >= floor for r in history.records)  # the floor holds
+    assert "identity" in found[0].fix
+
+
+def test_targets_within_the_outputs_range_raise_no_range_alert():
+    X, t = _regression()
+    mse = dp.MeanSquaredError(classification=False)
+    within = (1.0 / (1.0 + np.exp(-t)))[:, None]  # in (0, 1): a sigmoid reaches them
+    for net, y in [(_net(dp.Sigmoid()), within), (_net(dp.Identity()), (50.0 + 10.0 * t)[:, None])]:
+        history = dp.fit(net, X, y, loss=mse, optimizer=dp.SGD(lr=0.01), epochs=2, seed=0)
+        assert "output_range" not in {a.rule for a in history.alerts}
+    classes = (t > 0).astype(int)  # 0/1 classes on a sigmoid under squared error: within reach
+    history = dp.fit(_net(dp.Sigmoid()), X, classes, loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=0.1), epochs=2,
+                     seed=0)
+    assert "output_range" not in {a.rule for a in history.alerts}
