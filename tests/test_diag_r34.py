@@ -131,3 +131,18 @@ def test_targets_within_the_outputs_range_raise_no_range_alert():
     history = dp.fit(_net(dp.Sigmoid()), X, classes, loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=0.1), epochs=2,
                      seed=0)
     assert "output_range" not in {a.rule for a in history.alerts}
+
+
+def test_recorder_takes_lists_as_fit_does_and_refuses_mismatched_rows():
+    from deltaprop.callbacks import DiagnosticsRecorder
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(50, 4)), rng.integers(0, 3, 50)
+    net = dp.mlp([4, 5, 3], seed=0, dtype="float64")
+    history = dp.fit(net, X.tolist(), y.tolist(), loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=1,
+                     callbacks=[DiagnosticsRecorder(X.tolist(), y.tolist())])
+    assert history.diagnostics[0].probe_size == 50
+    with pytest.raises(dp.ShapeError, match="50 rows but y has 10"):
+        DiagnosticsRecorder(X, y[:10])
+    with pytest.raises(dp.ConfigError, match="on_alert"):
+        DiagnosticsRecorder(X, y, on_alert="print")

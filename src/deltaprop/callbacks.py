@@ -385,6 +385,13 @@ class DiagnosticsRecorder(Callback):
     def __init__(self, X, Y, *, probe_size: int | None = None, on_alert=None, sample_weight=None):
         from .diagnostics import PROBE_SIZE, probe_rows
 
+        if not hasattr(X, "shape"):  # a list of rows (a lazy array or a sparse matrix is indexed as it is)
+            X = np.asarray(X)
+        if not hasattr(Y, "shape"):
+            Y = np.asarray(Y)
+        _checks.same_length(len(X), len(Y))
+        if on_alert is not None and not callable(on_alert):
+            raise ConfigError(f"on_alert must be a function of one Alert, got {on_alert!r:.60}")
         rows = probe_rows(len(X), PROBE_SIZE if probe_size is None else probe_size)
         self.X = np.asarray(X[rows])
         self.Y = np.asarray(Y[rows])
