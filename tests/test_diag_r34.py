@@ -146,3 +146,49 @@ def test_recorder_takes_lists_as_fit_does_and_refuses_mismatched_rows():
         DiagnosticsRecorder(X, y[:10])
     with pytest.raises(dp.ConfigError, match="on_alert"):
         DiagnosticsRecorder(X, y, on_alert="print")
+
+
+def _saturated_record(epoch, ratio):
+    """A record of a 2-layer sigmoid network, its hidden layer 75% saturated (none stuck),
+    its first Dense layer's update ratio ``ratio`` (None: the epoch was cut short)."""
+    layers = [{"index": 0, "layer": "Dense"}, {"index": 1, "layer": "Sigmoid", "saturated": 0.75, "stuck": 0.0},
+              {"index": 2, "layer": "Dense"}, {"index": 3, "layer": "Softmax"}]
+    params = [{"name": "layers.0.W", "layer": 0, "grad_norm": 0.1, "norm": 5.0, "update_ratio": ratio},
+              {"name": "layers.2.W", "layer": 2, "grad_norm": 0.1, "norm": 5.0, "update_ratio": ratio}]
+    return {"epoch": epoch, "loss": 0.5, "accuracy": 0.9, "steps": 50 * epoch,
+            "diagnostics": {"probe_size": 512, "layers": layers, "parameters": params}}
+
+
+def test_an_epoch_cut_short_does_not_make_a_learning_saturated_layer_an_alert():
+    """A stop inside an epoch leaves its last step's update ratio unknown (None): the
+    saturated rule took that as no evidence of large steps and fired on a network whose
+    weights moved by 2e-3 a step the epoch before (the same run uninterrupted: no alert)."""
+    from deltaprop.alerts import SATURATED_UPDATE, check
+
+    large = 2 * SATURATED_UPDATE
+    assert [a.rule for a in check([_saturated_record(1, large), _saturated_record(2, large)])] == []
+    assert [a.rule for a in check([_saturated_record(1, large), _saturated_record(2, None)])] == []
+    small = SATURATED_UPDATE / 10  # steps that small: the alert, with the epoch its evidence is of
+    found = check([_saturated_record(1, small), _saturated_record(2, None)])
+    assert [(a.rule, a.layer) for a in found] == [("saturated", 1)]
+    assert f"{small:.1e} of their size a step (at epoch 1)" in found[0].evidence
+
+
+def test_a_run_stopped_inside_an_epoch_raises_no_alert_the_whole_run_does_not(digits):
+    """RMSprop on a sigmoid network: most hidden outputs saturate while it learns, and the
+    run raises no alert; a callback's stop ten steps into its last epoch raised 'saturated'."""
+    from deltaprop.callbacks import LambdaCallback
+
+    X, y = digits
+    runs = []
+    for stop in (None, 2 * 38 + 10):  # 1,200 rows at batch 32: 38 steps an epoch
+        net = dp.mlp([784, 50, 10], activation="sigmoid", seed=0)
+        stopper = LambdaCallback(on_batch_end=lambda s, m, loss, stop=stop: setattr(s, "stop_training", s.step == stop))
+        runs.append(dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.RMSprop(), epochs=3, batch_size=32,
+                           seed=0, callbacks=[stopper]))
+    full, cut = runs
+    assert cut.records[-1]["steps"] < full.records[-1]["steps"]
+    assert cut.diagnostics[-1].parameter("layers.0.W").update_ratio is None
+    saturated = [s.saturated for s in cut.diagnostics[-1].layers if s.saturated is not None]
+    assert max(saturated) > 0.5  # over the rule's share: the alert hinged on the update ratio
+    assert full.alerts == [] and cut.alerts == []

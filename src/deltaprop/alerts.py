@@ -243,6 +243,21 @@ def _feeding_weights(record, index: int) -> dict | None:
     return max(before, key=lambda p: p["layer"], default=None)
 
 
+def _last_update_ratio(records, feeding: dict | None) -> tuple[float | None, str]:
+    """The update ratio of the parameter ``feeding`` (from the last record), and "" or the
+    words " (at epoch K)" where the last record has none (an epoch a stop cut short, whose
+    last step was not the one planned: the ratio of the latest record that has one)."""
+    if feeding is None:
+        return None, ""
+    if feeding.get("update_ratio") is not None:
+        return feeding["update_ratio"], ""
+    for k in range(len(records) - 2, -1, -1):
+        for p in _weights(records[k]):
+            if p["name"] == feeding["name"] and p.get("update_ratio") is not None:
+                return p["update_ratio"], f" (at epoch {int(records[k].get('epoch') or k + 1)})"
+    return None, ""
+
+
 def saturated(records, ctx) -> list[Finding]:
     layers = _layers(records[-1])
     found = []
@@ -254,18 +269,18 @@ def saturated(records, ctx) -> list[Finding]:
         if _fitted(records[-1]):
             continue  # the network fits its data: nothing is left that learns too slowly
         feeding = _feeding_weights(records[-1], s["index"])
-        ratio = None if feeding is None else feeding.get("update_ratio")
+        ratio, when = _last_update_ratio(records, feeding)
         stuck = s.get("stuck")
         steps_put_it_there = stuck is not None and stuck > STUCK_SHARE
         if ratio is not None and ratio >= SATURATED_UPDATE and not steps_put_it_there:
             continue  # its weights still take large steps (an adaptive optimizer's, or a large rate)
         if ratio is not None and ratio >= SATURATED_UPDATE:
             moves = (f", {stuck:.0%} of its units on one flat end for every probe example (stuck), though layer "
-                     f"{feeding['layer']} (Dense) feeding it moves its weights by {ratio:.1e} of their size a step: "
-                     "the large steps put them there (lower the learning rate)")
+                     f"{feeding['layer']} (Dense) feeding it moves its weights by {ratio:.1e} of their size a "
+                     f"step{when}: the large steps put them there (lower the learning rate)")
         elif ratio is not None:
             moves = (f", and layer {feeding['layer']} (Dense) feeding it moves its weights by {ratio:.1e} of their "
-                     f"size a step (update ratio ‖ΔW‖/‖W‖ under {SATURATED_UPDATE:.0e}): it learns slowly")
+                     f"size a step{when} (update ratio ‖ΔW‖/‖W‖ under {SATURATED_UPDATE:.0e}): it learns slowly")
         else:
             moves = ""
         found.append((s["index"], f"{_where(s)}: {s['saturated']:.0%} of its outputs are saturated (σ' near 0){moves}"))
