@@ -192,3 +192,20 @@ def test_a_run_stopped_inside_an_epoch_raises_no_alert_the_whole_run_does_not(di
     saturated = [s.saturated for s in cut.diagnostics[-1].layers if s.saturated is not None]
     assert max(saturated) > 0.5  # over the rule's share: the alert hinged on the update ratio
     assert full.alerts == [] and cut.alerts == []
+
+
+def test_a_recorder_given_to_a_second_fit_still_knows_the_chance_level():
+    """The recorder dropped the training labels after its first run: a second fit with it
+    had no chance level, and a network guessing at random labels raised nothing."""
+    from deltaprop.callbacks import DiagnosticsRecorder
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(600, 6)), rng.integers(0, 3, 600)  # labels unrelated to the inputs
+    recorder = DiagnosticsRecorder(X, y)
+    rules = []
+    for seed in (0, 1):
+        net = dp.mlp([6, 16, 3], activation="relu", seed=seed)
+        history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.01), epochs=7, seed=0,
+                         callbacks=[recorder])
+        rules.append([a.rule for a in history.alerts])
+    assert rules[0] == rules[1] == ["chance_accuracy"]

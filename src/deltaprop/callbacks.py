@@ -416,8 +416,7 @@ class DiagnosticsRecorder(Callback):
         self.Y = loss.prepare_targets(self.Y, net.n_outputs, net.dtype)
         if self._weights is not None:
             self._weights = self._weights.astype(net.dtype)
-        ctx = context_of(net, loss, self._all_targets)
-        self._all_targets = None
+        ctx = context_of(net, loss, self._all_targets)  # kept: a recorder given to a second fit needs them again
         with warnings.catch_warnings():  # a zero-initialised network warned when it was built
             warnings.simplefilter("ignore", UserWarning)
             self._work = net.copy()
