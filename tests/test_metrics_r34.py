@@ -208,3 +208,67 @@ def test_evaluate_split_train_of_a_run_without_validation_has_no_such_note(tmp_p
     assert done.returncode == 0, done.stderr
     scored = run_cli("evaluate", out, "--split", "train")
     assert scored.returncode == 0 and "validation rows" not in scored.stderr
+
+
+def test_the_reports_wrong_examples_of_a_data_file_name_their_rows_in_it(tmp_path):
+    """A data file's test rows are a shuffled part of it: a wrong example's '#53' was its
+    place in that part, and the file's row 53 another example (another label, as often as
+    not); evaluation.json now records each one's row in the file and the page shows it."""
+    import json
+
+    from cli_in_process import run_cli
+
+    csv = _three_classes_csv(tmp_path / "three.csv", n=120)
+    out = tmp_path / "run"
+    done = run_cli("train", "--dataset", csv, "--epochs", "1", "--lr", "0.01", "--out", out, "--quiet")
+    assert done.returncode == 0, done.stderr
+    wrong = json.loads((out / "evaluation.json").read_text())["wrong"]
+    assert wrong, "the run should get some test rows wrong"
+    table = np.loadtxt(csv, delimiter=",", skiprows=1)
+    net = dp.load(out / "model.safetensors")
+    for ex in wrong:
+        row = table[ex["row"]]
+        assert int(row[-1]) == ex["label"]
+        assert int(net.predict(row[None, :-1])[0]) == ex["predicted"]
+    assert run_cli("report", out).returncode == 0
+    page = (out / "report.html").read_text()
+    assert f"row {wrong[0]['row']}: true {wrong[0]['label']}, predicted {wrong[0]['predicted']}" in page
+    assert "Rows are numbered as in the data file, from 0" in page
+
+
+def test_the_speed_of_an_epoch_cut_short_by_steps_counts_the_rows_it_trained_on():
+    """'epoch 2/3: ..., N examples/s' divided every training row by the seconds of an epoch
+    that --steps ended after half of them: twice the speed it ran at."""
+    from deltaprop.callbacks import Callback, epoch_summary
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4))
+    y = (X[:, 0] > 0).astype(int)
+    said = []
+
+    class Keep(Callback):
+        def on_epoch_end(self, state):
+            said.append((epoch_summary(state), state.logs["seconds"]))
+
+    net = dp.mlp([4, 8, 2], seed=0)
+    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=3, steps=15, batch_size=20, seed=0,
+           callbacks=[Keep()], diagnostics=False)
+    assert len(said) == 2  # epoch 1 whole (10 steps of 20 rows), epoch 2 cut after 5 steps: 100 rows
+    for (line, seconds), rows in zip(said, (200, 100)):
+        speed = float(line.rsplit(", ", 1)[1].split(" examples/s")[0].replace(",", ""))
+        assert speed == pytest.approx(rows / seconds, abs=1.0)
+
+
+def test_train_log_json_speed_of_an_epoch_cut_short_counts_its_rows(tmp_path):
+    import json
+
+    from cli_in_process import run_cli
+
+    csv = _three_classes_csv(tmp_path / "three.csv", n=100)  # 80 training rows: 4 steps of 20 an epoch
+    done = run_cli("train", "--dataset", csv, "--epochs", "3", "--steps", "6", "--batch-size", "20",
+                   "--validation-split", "0", "--out", tmp_path / "run", "--log-json")
+    assert done.returncode == 0, done.stderr
+    epochs = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"epoch"')]
+    assert [e["steps"] for e in epochs] == [4, 6]
+    for e, rows in zip(epochs, (80, 40)):
+        assert e["examples_per_second"] == pytest.approx(rows / e["seconds"], abs=0.1)

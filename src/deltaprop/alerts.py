@@ -132,6 +132,18 @@ CHANCE_MARGIN = 0.1
 #: size, not the steps', and its evidence says so.
 LOSS_ABOVE_GUESS = 2.0
 
+#: Targets out of the output's reach: under squared error, targets outside the range of the
+#: output activation (sigmoid (0, 1), tanh (−1, 1), ReLU [0, ∞), softmax [0, 1]) set a floor
+#: under the loss that no weights get below, the loss of the nearest outputs in that range.
+#: An alert where the floor is more than UNREACHABLE_SHARE of the loss of always predicting
+#: the targets' mean: the run cannot fit its targets, however long it trains (a sigmoid
+#: output on targets from 0 to 100 stays at 4,680 against 4,900 for the mean). Class
+#: targets (0/1, one-hot) lie within every output's range: the rule never holds for them.
+UNREACHABLE_SHARE = 0.1
+#: The range of each bounded output activation's values, in words.
+OUTPUT_RANGES = {"Sigmoid": (0.0, 1.0, "(0, 1)"), "Tanh": (-1.0, 1.0, "(−1, 1)"), "ReLU": (0.0, math.inf, "[0, ∞)"),
+                 "Softmax": (0.0, 1.0, "[0, 1]")}
+
 #: Overfitting: training accuracy this far above validation accuracy (an absolute gap) in
 #: each of the last OVERFIT_EPOCHS epochs. The seed-000 network on MNIST ends within 0.03; a
 #: gap of 0.1 means it is learning the examples. One epoch is not enough: on a small
@@ -177,6 +189,10 @@ class Context:
     #: run resumed from a checkpoint that does not record it): a loss above guessing that was
     #: there before any step is the initial weights', not the learning rate's
     start_loss: float | None = None
+    #: squared error on targets outside the output's range (:func:`unreachable_loss`): the
+    #: output layer's index and type, the share of target values outside its range, the
+    #: loss of the nearest outputs in range (a floor) and of always predicting the mean
+    unreachable: tuple[int, str, float, float, float] | None = None
 
 
 Finding = tuple[int | None, str]
@@ -227,6 +243,21 @@ def _feeding_weights(record, index: int) -> dict | None:
     return max(before, key=lambda p: p["layer"], default=None)
 
 
+def _last_update_ratio(records, feeding: dict | None) -> tuple[float | None, str]:
+    """The update ratio of the parameter ``feeding`` (from the last record), and "" or the
+    words " (at epoch K)" where the last record has none (an epoch a stop cut short, whose
+    last step was not the one planned: the ratio of the latest record that has one)."""
+    if feeding is None:
+        return None, ""
+    if feeding.get("update_ratio") is not None:
+        return feeding["update_ratio"], ""
+    for k in range(len(records) - 2, -1, -1):
+        for p in _weights(records[k]):
+            if p["name"] == feeding["name"] and p.get("update_ratio") is not None:
+                return p["update_ratio"], f" (at epoch {int(records[k].get('epoch') or k + 1)})"
+    return None, ""
+
+
 def saturated(records, ctx) -> list[Finding]:
     layers = _layers(records[-1])
     found = []
@@ -238,18 +269,18 @@ def saturated(records, ctx) -> list[Finding]:
         if _fitted(records[-1]):
             continue  # the network fits its data: nothing is left that learns too slowly
         feeding = _feeding_weights(records[-1], s["index"])
-        ratio = None if feeding is None else feeding.get("update_ratio")
+        ratio, when = _last_update_ratio(records, feeding)
         stuck = s.get("stuck")
         steps_put_it_there = stuck is not None and stuck > STUCK_SHARE
         if ratio is not None and ratio >= SATURATED_UPDATE and not steps_put_it_there:
             continue  # its weights still take large steps (an adaptive optimizer's, or a large rate)
         if ratio is not None and ratio >= SATURATED_UPDATE:
             moves = (f", {stuck:.0%} of its units on one flat end for every probe example (stuck), though layer "
-                     f"{feeding['layer']} (Dense) feeding it moves its weights by {ratio:.1e} of their size a step: "
-                     "the large steps put them there (lower the learning rate)")
+                     f"{feeding['layer']} (Dense) feeding it moves its weights by {ratio:.1e} of their size a "
+                     f"step{when}: the large steps put them there (lower the learning rate)")
         elif ratio is not None:
             moves = (f", and layer {feeding['layer']} (Dense) feeding it moves its weights by {ratio:.1e} of their "
-                     f"size a step (update ratio ‖ΔW‖/‖W‖ under {SATURATED_UPDATE:.0e}): it learns slowly")
+                     f"size a step{when} (update ratio ‖ΔW‖/‖W‖ under {SATURATED_UPDATE:.0e}): it learns slowly")
         else:
             moves = ""
         found.append((s["index"], f"{_where(s)}: {s['saturated']:.0%} of its outputs are saturated (σ' near 0){moves}"))
@@ -456,6 +487,18 @@ def loss_above_guess(records, ctx) -> list[Finding]:
     return [(None, f"{said}: the steps are too large for the network to learn even how common each class is")]
 
 
+def output_range(records, ctx) -> list[Finding]:
+    if ctx.unreachable is None:
+        return []
+    index, name, outside, floor, mean = ctx.unreachable
+    if not floor > UNREACHABLE_SHARE * mean:
+        return []
+    share = f", {floor / mean:.2g}× the {mean:.4g}" if mean > 0 else ", against the 0"
+    return [(index, f"layer {index} ({name}): its outputs lie in {OUTPUT_RANGES[name][2]}, but {outside:.0%} of the "
+                    f"target values lie outside it: no weights bring the loss under {floor:.4g}{share} of always "
+                    "predicting the targets' mean (a loss the output cannot fit)")]
+
+
 def overfitting(records, ctx) -> list[Finding]:
     recent = records[-OVERFIT_EPOCHS:]
     gaps = [r.get("accuracy") is not None and r.get("val_accuracy") is not None
@@ -488,6 +531,9 @@ RULES: dict[str, tuple[Rule, str]] = {
                          "high before the first step, keep the learning rate and start from smaller weights instead "
                          "(he_normal for ReLU, glorot_uniform for sigmoid and tanh) on inputs scaled to [0, 1] or "
                          "standardised (--scaling)"),
+    "output_range": (output_range,
+                     "for regression end the network in an identity output (output='identity'), whose values are "
+                     "unbounded; or scale the targets into the output's range (and predictions back)"),
     "dead_relu": (dead_relu,
                   "lower the learning rate (one large step can push z below 0 for every input, and a dead unit's "
                   "gradient is 0, so nothing revives it); initialise with He (he_normal) and zero biases; or use "
@@ -675,8 +721,36 @@ def context_of(net, loss, y=None) -> Context:
             chance = chance_level(ids, max(targets.shape[1], 2))
             guesses = guess_losses(loss, targets)
     frequencies, uniform = guesses or (None, None)
+    unreachable = None if y is None else unreachable_loss(net, loss, targets)
     return Context(chance=chance, output_slope_cancelled=not isinstance(loss, MeanSquaredError),
-                   frequencies_loss=frequencies, uniform_loss=uniform)
+                   frequencies_loss=frequencies, uniform_loss=uniform, unreachable=unreachable)
+
+
+def unreachable_loss(net, loss, targets) -> tuple[int, str, float, float, float] | None:
+    """Squared error on ``targets`` (prepared rows) that the network's bounded output
+    activation cannot reach: ``(index, type, share outside, floor, mean loss)``, the floor
+    being the loss of the outputs nearest the targets within :data:`OUTPUT_RANGES`
+    (``clip(y, lo, hi)``) and the mean loss that of predicting the targets' mean in every
+    row. None for other losses and outputs, or where every target is within reach."""
+    import numpy as np
+
+    from .diagnostics import own_loss
+    from .losses import MeanSquaredError
+
+    last = len(net.layers) - 1
+    name = net.layers[last].type_name
+    if not isinstance(loss, MeanSquaredError) or name not in OUTPUT_RANGES or len(targets) == 0:
+        return None
+    lo, hi, _ = OUTPUT_RANGES[name]
+    y = np.asarray(targets, dtype=np.float64)
+    near = np.clip(y, lo, hi)
+    outside = float(np.mean(near != y))
+    if outside == 0.0:
+        return None
+    mean = np.repeat(np.mean(y, axis=0, keepdims=True), len(y), axis=0)
+    with np.errstate(all="ignore"):
+        floor, guess = (float(own_loss(loss).value(a, y)) for a in (near, mean))
+    return (last, name, outside, floor, guess) if math.isfinite(floor) and math.isfinite(guess) else None
 
 
 def guess_losses(loss, targets) -> tuple[float, float] | None:

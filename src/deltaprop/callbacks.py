@@ -200,8 +200,15 @@ def early_stopped_epoch(state: "TrainingState") -> int | None:
     return min((e for e in stopped if isinstance(e, int)), default=None)
 
 
+def epoch_rows(state: "TrainingState") -> int:
+    """The rows the epoch just closed trained on: every training row, or, for an epoch a
+    ``steps`` limit or a stop cut short (its progress kept), the rows it saw before that."""
+    return state.progress.seen if state.progress is not None else state.n_examples
+
+
 def epoch_summary(state: "TrainingState") -> str:
-    """One epoch's results in a line: ``epoch 3/10: loss 0.1234, accuracy 0.9612, ...``."""
+    """One epoch's results in a line: ``epoch 3/10: loss 0.1234, accuracy 0.9612, ...``;
+    the speed is the rows it trained on (:func:`epoch_rows`) over its seconds."""
     logs = state.logs
     total = f"/{state.epochs}" if state.epochs is not None else ""
     parts = [f"loss {logs['loss']:.4f}"]
@@ -209,7 +216,7 @@ def epoch_summary(state: "TrainingState") -> str:
         if logs.get(key) is not None:
             parts.append(f"{key.replace('_', ' ')} {logs[key]:.4f}")
     if logs.get("seconds"):
-        parts.append(f"{state.n_examples / logs['seconds']:,.0f} examples/s")
+        parts.append(f"{epoch_rows(state) / logs['seconds']:,.0f} examples/s")
     return f"epoch {logs['epoch']}{total}: " + ", ".join(parts)
 
 
@@ -368,17 +375,32 @@ class DiagnosticsRecorder(Callback):
     holds (the command line prints it). The weights before the epoch's last step are copied
     once an epoch, for that step's update ratio ``‖Δθ‖/‖θ‖``. The probe loss before the run's
     first step is kept in the state's records under :attr:`key` (checkpoints hold it), so a
-    resumed run's alerts quote the run's start, not the weights it was resumed from."""
+    resumed run's alerts quote the run's start, not the weights it was resumed from.
+    ``sample_weight``: the run's row weights (``fit`` passes its own), so the probe's loss
+    and gradients are those of the weighted loss the run minimises."""
 
     #: its name in the training state's records
     key = "diagnostics"
 
-    def __init__(self, X, Y, *, probe_size: int | None = None, on_alert=None):
+    def __init__(self, X, Y, *, probe_size: int | None = None, on_alert=None, sample_weight=None):
         from .diagnostics import PROBE_SIZE, probe_rows
 
+        if not hasattr(X, "shape"):  # a list of rows (a lazy array or a sparse matrix is indexed as it is)
+            X = np.asarray(X)
+        if not hasattr(Y, "shape"):
+            Y = np.asarray(Y)
+        _checks.same_length(len(X), len(Y))
+        if on_alert is not None and not callable(on_alert):
+            raise ConfigError(f"on_alert must be a function of one Alert, got {on_alert!r:.60}")
         rows = probe_rows(len(X), PROBE_SIZE if probe_size is None else probe_size)
         self.X = np.asarray(X[rows])
         self.Y = np.asarray(Y[rows])
+        self._weights = None
+        if sample_weight is not None:
+            from .training import row_weights
+
+            # scaled to mean 1 over the training rows, as fit's, then the probe's rows
+            self._weights = row_weights(sample_weight, len(X), np.float64)[rows]
         self._all_targets = Y  # the chance level is the whole training set's, not the probe's
         self.on_alert = on_alert
         self._work = self._monitor = None
@@ -392,8 +414,9 @@ class DiagnosticsRecorder(Callback):
         net, loss = state.net, state.loss
         self.X = np.ascontiguousarray(self.X, dtype=net.dtype)
         self.Y = loss.prepare_targets(self.Y, net.n_outputs, net.dtype)
-        ctx = context_of(net, loss, self._all_targets)
-        self._all_targets = None
+        if self._weights is not None:
+            self._weights = self._weights.astype(net.dtype)
+        ctx = context_of(net, loss, self._all_targets)  # kept: a recorder given to a second fit needs them again
         with warnings.catch_warnings():  # a zero-initialised network warned when it was built
             warnings.simplefilter("ignore", UserWarning)
             self._work = net.copy()
@@ -420,8 +443,9 @@ class DiagnosticsRecorder(Callback):
 
     def _probe_loss(self) -> float:
         """The loss of ``self._work`` (the network as it starts) on the probe batch, dropout off."""
+        extra = () if self._weights is None else (self._weights,)
         with self._work.dropout_bypassed(), np.errstate(all="ignore"):
-            return float(self._loss.value(self._work._forward(self.X, False), self.Y))
+            return float(self._loss.value(self._work._forward(self.X, False), self.Y, *extra))
 
     def _snapshot(self, state) -> None:
         for saved, p in zip(self._before, state.net.parameters()):
@@ -444,7 +468,8 @@ class DiagnosticsRecorder(Callback):
         from .diagnostics import diagnose_copy
 
         previous = self._before if state.step - self._before_step == 1 else None
-        diag = diagnose_copy(self._work, state.net, self.X, self.Y, self._loss, previous=previous)
+        diag = diagnose_copy(self._work, state.net, self.X, self.Y, self._loss, previous=previous,
+                             weights=self._weights)
         record = state.history.records[-1]
         record["diagnostics"] = diag.as_dict()
         new = self._monitor.update(state.history.records)

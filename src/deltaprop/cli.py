@@ -26,7 +26,8 @@ import numpy as np
 from . import __version__, _checks, kernels
 from .atomic import atomic_write_bytes
 from .bounded import open_regular
-from .callbacks import Callback, CheckpointWriter, EarlyStopping, ProgressBar, early_stopped_epoch, epoch_summary
+from .callbacks import (Callback, CheckpointWriter, EarlyStopping, ProgressBar, early_stopped_epoch, epoch_rows,
+                        epoch_summary)
 from .config import TrainConfig, _integer, _number, _schedule, _utf8, config_file, load_toml, schedule_spec
 from .data import DATASETS, LABEL_NAMES, read_table, train_validation_split
 from .data import load as load_dataset
@@ -346,6 +347,7 @@ class _Dataset:
     file: dict[str, Any] | None = None  # a data file's SHA-256 and row count, as the model records them
     feature_names: tuple[str, ...] | None = None  # a CSV header's names of the feature columns
     notes: tuple[str, ...] = ()  # what reading the file assumed (said on stderr)
+    test_rows: np.ndarray | None = None  # a data file's row numbers (from 0) of the test rows, in their order
 
     def all_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Every row: the training and the test part together."""
@@ -455,11 +457,13 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
                               else (x, y, x, y))
     if held_out and not len(y_te):  # every class under 3 rows: 20% of each rounds to none
         held_out, x_tr, y_tr, x_te, y_te = False, x, y, x, y
+    rows = np.arange(len(y))  # the test rows' numbers in the file: the same split of the row numbers
+    test_rows = train_validation_split(rows, y, 0.2, seed=seed, keep_order=keep_order)[2] if held_out else rows
     file = {"sha256": _file_sha256(path), "rows": len(y)}
     if table.label_index is not None:  # a CSV file's label column, by which a file without a header is read
         file["label_index"] = table.label_index
     return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), source, held_out, file,
-                    table.feature_names, table.notes + unread)
+                    table.feature_names, table.notes + unread, test_rows)
 
 
 def _repeated(x: np.ndarray, seen: np.ndarray) -> int:
@@ -922,6 +926,7 @@ class _Data:
     file: dict[str, Any] | None = None
     feature_names: tuple[str, ...] | None = None
     notes: tuple[str, ...] = ()
+    test_rows: np.ndarray | None = None  # a data file's row numbers of the test rows (None: a named dataset)
 
     @property
     def n_features(self) -> int:
@@ -950,7 +955,7 @@ def _training_data(cfg: TrainConfig, *, mapped: bool = False, default_split: boo
         _check_validation_split(cfg, len(ds.y_train), _rows_left(cfg.validation_split, ds.y_train), len(y_va))
         validation = (x_va, y_va)
     return _Data(x_tr, y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source, ds.held_out, ds.file,
-                 ds.feature_names, ds.notes)
+                 ds.feature_names, ds.notes, ds.test_rows)
 
 
 def _split_is_default(args, flags: dict[str, Any]) -> bool:
@@ -1005,7 +1010,7 @@ def _row_views(cfg: TrainConfig, ds: _Dataset) -> _Data:
         _check_validation_split(cfg, len(ds.y_train), _rows_left(cfg.validation_split, ds.y_train), len(y_va))
         validation = (RowView(ds.x_train, val_rows), y_va)
     return _Data(RowView(ds.x_train, rows), y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source,
-                 ds.held_out, ds.file, ds.feature_names, ds.notes)
+                 ds.held_out, ds.file, ds.feature_names, ds.notes, ds.test_rows)
 
 
 def _check_layers(cfg: TrainConfig, data: _Data) -> None:
@@ -1140,7 +1145,7 @@ class _EpochLog(Callback):
 
     def on_epoch_end(self, state):
         logs = state.logs
-        speed = state.n_examples / logs["seconds"] if logs.get("seconds") else None
+        speed = epoch_rows(state) / logs["seconds"] if logs.get("seconds") else None
         if self.json_lines:
             keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "steps", "seconds")
             record = {k: logs.get(k) for k in keys}
@@ -1219,7 +1224,8 @@ def _report_results(args, reporter, model: _Model, data: _Data, X_test, acc: flo
         images = data.x_test if data.x_test.dtype == np.uint8 else None
         scored = {} if data.held_out else {"scored": "training", "note": _NO_TEST_SET}
         reporter.finish("done", evaluation=evaluation(model.net, X_test, data.y_test, data.class_names,
-                                                      loss=model.loss, images=images, **scored), alerts_at_end=at_end)
+                                                      loss=model.loss, images=images, rows=data.test_rows, **scored),
+                        alerts_at_end=at_end)
     if alerts or not args.quiet:
         _say(summary(alerts, at_end), err=bool(args.log_json))
     chance = chance_level(data.y_test, len(data.class_names))  # of the rows scored, as the report's

@@ -19,7 +19,9 @@ give, for every layer ``l``:
 
 and for every parameter ``θ``: ``‖∂L/∂θ‖`` of the loss alone (weight decay is an update
 rule, never part of this gradient), ``‖θ‖`` and, when the caller passes the values before the
-last training step, the update-to-weight ratio ``‖Δθ‖/‖θ‖``.
+last training step, the update-to-weight ratio ``‖Δθ‖/‖θ‖``. With row weights ``w`` (a run's
+``sample_weight``) the loss, ``δ`` and ``∂L/∂θ`` are those of ``L = (1/n) Σ w_i ℓ_i``, the
+loss the run minimises; the activation statistics count every probe row.
 
 A statistic that is not finite (values that overflowed on their way to a divergence) is
 recorded as None, as a gap: history records, checkpoints, reports and the live page hold
@@ -171,19 +173,30 @@ def probe_rows(n: int, size: int = PROBE_SIZE) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(size, n)).round().astype(np.int64))
 
 
-def diagnose(net: Network, X, y, loss: Loss, *, previous: Sequence[np.ndarray] | None = None) -> Diagnostics:
+def diagnose(net: Network, X, y, loss: Loss, *, previous: Sequence[np.ndarray] | None = None,
+             sample_weight=None) -> Diagnostics:
     """Diagnostics of ``net`` on the probe batch ``(X, y)`` (all its rows).
 
     ``previous``: the parameter values before the last training step, in
-    ``net.parameters()`` order, for the update ratios ``‖θ − previous‖ / ‖θ‖``."""
+    ``net.parameters()`` order, for the update ratios ``‖θ − previous‖ / ‖θ‖``.
+    ``sample_weight``: one weight ``≥ 0`` per row, as ``fit`` takes it (scaled to mean 1):
+    the gradients are then those of the weighted loss ``(1/n) Σ w_i ℓ_i``."""
     if not isinstance(net, Network):
         raise ConfigError(f"diagnose needs a deltaprop Network, got {type(net).__name__}")
     if not isinstance(loss, Loss):
         raise ConfigError(f"loss must be a deltaprop loss such as CrossEntropy(), got {loss!r}")
+    loss.check_output(net)  # as fit does: no statistics of a loss the network cannot be trained with
     with warnings.catch_warnings():  # a zero-initialised network warned when it was built
         warnings.simplefilter("ignore", UserWarning)
         work = net.copy()
-    return diagnose_copy(work, net, X, y, own_loss(loss), previous=previous)
+    if previous is not None:
+        previous = _checked_previous(previous)
+    weights = None
+    if sample_weight is not None:
+        from .training import row_weights
+
+        weights = row_weights(sample_weight, len(X), net.dtype)
+    return diagnose_copy(work, net, X, y, own_loss(loss), previous=previous, weights=weights)
 
 
 def own_loss(loss: Loss) -> Loss:
@@ -197,18 +210,20 @@ def own_loss(loss: Loss) -> Loss:
     return twin
 
 
-def diagnose_copy(work: Network, net: Network, X, y, loss: Loss, *, previous=None) -> Diagnostics:
+def diagnose_copy(work: Network, net: Network, X, y, loss: Loss, *, previous=None, weights=None) -> Diagnostics:
     """:func:`diagnose` using ``work``, a network of the same layers, and ``loss`` (see
     :func:`own_loss`) as scratch: ``net``'s weights are copied into ``work`` first (a recorder
-    keeps one ``work`` for the whole run)."""
+    keeps one ``work`` for the whole run). ``weights``: the rows' weights, already scaled
+    (None: every row counts once)."""
     x = _checks.features(X, net.n_features, net.dtype)
     targets = loss.prepare_targets(y, net.n_outputs, net.dtype)
     _checks.same_length(x.shape[0], targets.shape[0])
     np.copyto(work._flat_values, net._flat_values)
     with work.dropout_bypassed():
         a = work._forward(x, True)
-        loss.value(a, targets)  # a loss may keep what its gradient needs from its value
-        work._backward(loss, a, targets)
+        extra = () if weights is None else (weights,)
+        loss.value(a, targets, *extra)  # a loss may keep what its gradient needs from its value
+        work._backward(loss, a, targets, weights)
     params = net.parameters()
     if previous is not None:
         if len(previous) != len(params):
@@ -220,6 +235,24 @@ def diagnose_copy(work: Network, net: Network, X, y, loss: Loss, *, previous=Non
     with np.errstate(under="ignore"):  # squares of tiny gradients may underflow to 0: harmless
         layers = tuple(_layer_stats(i, layer, work._outputs[i], work._deltas[i]) for i, layer in enumerate(work.layers))
         return Diagnostics(int(x.shape[0]), layers, tuple(_parameter_stats(work, params, previous)))
+
+
+def _checked_previous(previous) -> list[np.ndarray]:
+    """``previous`` as a list of float64 arrays; :class:`ConfigError` where it is not a
+    sequence of arrays of numbers."""
+    if isinstance(previous, (str, bytes)) or not hasattr(previous, "__iter__"):
+        raise ConfigError(f"previous must be a list of arrays, one per parameter in net.parameters() order; "
+                          f"got {type(previous).__name__}")
+    out = []
+    for k, before in enumerate(previous):
+        try:
+            array = np.asarray(before, dtype=np.float64)
+        except (TypeError, ValueError):
+            kind = getattr(before, "dtype", type(before).__name__)
+            raise ConfigError(f"previous[{k}] holds {kind} values, not numbers; pass the parameter values before "
+                              "the step, in net.parameters() order") from None
+        out.append(array)
+    return out
 
 
 def _parameter_stats(work: Network, params, previous) -> list[ParameterStats]:

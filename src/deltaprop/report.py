@@ -109,13 +109,16 @@ SCORED_ROWS = ("test", "training")
 
 
 def evaluation(net, X: np.ndarray, y: np.ndarray, class_names, *, loss=None,
-               images: np.ndarray | None = None, scored: str = "test", note: str | None = None) -> dict[str, Any]:
+               images: np.ndarray | None = None, scored: str = "test", note: str | None = None,
+               rows: np.ndarray | None = None) -> dict[str, Any]:
     """The results for the report: accuracy, confusion matrix and the
     :data:`WRONG_EXAMPLES` wrong predictions with the highest confidence (with their
     pictures when ``images`` holds the raw inputs as uint8 images). ``loss``: the one the
     network was trained with, which says whether its outputs are logits. ``scored``: which
     rows ``X`` holds, ``"test"`` (held out) or ``"training"`` (every training row, when
-    there is no held-out test set); ``note``: why, in the words the CLI prints."""
+    there is no held-out test set); ``note``: why, in the words the CLI prints. ``rows``: each
+    row of ``X``'s number in its data file (from 0), which a wrong example records as ``row``
+    (its ``index`` is its place in ``X``, which a file's shuffled split does not keep)."""
     if scored not in SCORED_ROWS:
         raise ValueError(f"scored must be one of {SCORED_ROWS}, not {scored!r}")
     from .metrics import confusion_matrix
@@ -135,6 +138,8 @@ def evaluation(net, X: np.ndarray, y: np.ndarray, class_names, *, loss=None,
     examples = []
     for i in wrong:
         ex = {"index": int(i), "label": int(y[i]), "predicted": int(pred[i]), "confidence": float(confidence[i])}
+        if rows is not None:
+            ex["row"] = int(rows[i])
         if images is not None and _square_side(images[i].size):
             ex["pixels"] = np.asarray(images[i], dtype=np.uint8).ravel().tolist()
         examples.append(ex)
@@ -416,6 +421,8 @@ def _check_wrong_example(ex, field: str, refuse) -> None:
     for key in ("index", "label", "predicted"):
         if not _is_count(ex.get(key)):
             refuse(f"{field}.{key}", ex.get(key), "a whole number from 0")
+    if "row" in ex and not _is_count(ex["row"]):
+        refuse(f"{field}.row", ex["row"], "a whole number from 0")
     if not _is_real(ex.get("confidence")):
         refuse(f"{field}.confidence", ex.get("confidence"), "a number")
     pixels = ex.get("pixels")

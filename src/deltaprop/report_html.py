@@ -412,14 +412,18 @@ def _wrong(evaluation) -> str:
     names = evaluation.get("class_names") or []
     label = lambda c: names[c] if c < len(names) else str(c)  # noqa: E731
     figs = []
+    in_file = any("row" in ex for ex in evaluation["wrong"])  # a data file's rows, by their number in it
     for ex in evaluation["wrong"]:
-        caption = f"#{ex['index']}: true {label(ex['label'])}, predicted {label(ex['predicted'])} ({ex['confidence']:.2f})"
+        where = f"row {ex['row']}" if "row" in ex else f"#{ex['index']}"
+        caption = f"{where}: true {label(ex['label'])}, predicted {label(ex['predicted'])} ({ex['confidence']:.2f})"
         img = ""
         if ex.get("pixels"):
             side = _square_side(len(ex["pixels"]))
             img = f'<img alt="{rows} example {ex["index"]}" src="{png_data_uri(np.asarray(ex["pixels"]).reshape(side, side))}">'
         figs.append(f"<figure>{img}<figcaption>{escape(caption)}</figcaption></figure>")
-    return f'<div class="images">{"".join(figs)}</div>'
+    note = ("<p>Rows are numbered as in the data file, from 0 (the first row under any header), "
+            "as pandas numbers them.</p>" if in_file else "")
+    return note + f'<div class="images">{"".join(figs)}</div>'
 
 
 def _seconds(value) -> str | None:

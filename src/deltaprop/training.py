@@ -852,7 +852,7 @@ def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batc
         _tell_other_ranks_this_one_failed(comm)
         raise
     if diagnostics and not any(isinstance(cb, DiagnosticsRecorder) for cb in callbacks):
-        callbacks.insert(0, DiagnosticsRecorder(X_arr, Y))
+        callbacks.insert(0, DiagnosticsRecorder(X_arr, Y, sample_weight=W))
     try:
         if on_ranks:
             from .distributed import train_data_parallel
