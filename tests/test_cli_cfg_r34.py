@@ -232,3 +232,14 @@ def test_sweep_resume_over_a_trial_whose_derived_list_is_damaged_is_one_line(tmp
     line = _one_error_line(result)
     assert "trial 0" in line and "config.toml cannot be read" in line
     assert not no_dask
+
+
+# -- other names of activations inside a stack of outputs ----------------------------------------------
+@pytest.mark.parametrize("given, read", [("sigmoid+linear", "sigmoid+identity"), ("logistic+softmax", "sigmoid+softmax"),
+                                         ("Logistic + Linear", "sigmoid+identity")])
+def test_other_names_of_activations_read_the_same_in_a_stack_as_alone(given, read):
+    assert TrainConfig.from_mapping({"output": given}).output == read
+
+
+def test_a_stack_ending_in_linear_goes_with_cross_entropy_as_one_ending_in_identity():
+    assert TrainConfig.from_mapping({"output": "sigmoid+linear"}).build_loss().from_logits

@@ -363,6 +363,7 @@ def _output(value: Any) -> str:
 
     if not isinstance(value, str):
         raise ConfigError(f"output must be a name such as softmax, got {value!r}")
+    value = "+".join(_alias(part) for part in value.split("+"))  # logistic+softmax, sigmoid+linear as alone
     output_layers(value)  # raises ConfigError naming the choices
     return "+".join(_choice("output", part, tuple(_activations())) for part in value.split("+"))
 
