@@ -211,3 +211,24 @@ def test_train_reads_a_config_file_with_a_byte_order_mark(tmp_path):
     result = run_cli("train", "--config", path, "--out", tmp_path / "r", "--quiet")
     assert result.returncode == 0, result.stderr
     assert load_toml(tmp_path / "r" / "config.toml")["layers"] == [10, 3, 2]
+
+
+# -- a derived list of other things than names --------------------------------------------------------
+@pytest.mark.parametrize("derived", [[1, [2]], [True, "lr"], [3]])
+def test_a_derived_list_of_other_things_than_names_is_a_config_error(derived):
+    with pytest.raises(ConfigError, match="derived must be a list of setting names"):
+        TrainConfig.from_mapping({"derived": derived})
+
+
+def test_sweep_resume_over_a_trial_whose_derived_list_is_damaged_is_one_line(tmp_path, no_dask):
+    import json
+
+    folder = tmp_path / "s" / "trial-000"
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"stands for a finished trial's model")
+    (folder / "run.json").write_text(json.dumps({"status": "done"}))
+    (folder / "config.toml").write_text('dataset = "parity"\nlr = 0.1\nderived = [1, [2]]\n')
+    result = run_cli("sweep", "--grid", "lr=0.1,0.3", "--out", "s", "--resume", cwd=tmp_path)
+    line = _one_error_line(result)
+    assert "trial 0" in line and "config.toml cannot be read" in line
+    assert not no_dask

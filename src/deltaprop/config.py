@@ -111,7 +111,7 @@ class TrainConfig:
         cfg = cls()
         for key, value in merged.items():
             setattr(cfg, key, value)
-        if "epochs" not in merged and isinstance(cfg.derived, list):  # the default 10, not a length asked for
+        if "epochs" not in merged and _names(cfg.derived):  # the default 10, not a length asked for
             cfg.derived = sorted({*cfg.derived, "epochs"})
         cfg.validate()
         return cfg
@@ -127,7 +127,7 @@ class TrainConfig:
         self.loss = _loss_name(self.loss)
         _check_output_and_loss(self.output, self.loss)
         self.optimizer = _choice("optimizer", self.optimizer, tuple(OPTIMIZERS))
-        if not isinstance(self.derived, list) or not all(isinstance(n, str) for n in self.derived):
+        if not _names(self.derived):
             raise ConfigError(f"derived must be a list of setting names, got {self.derived!r}")
         if self.lr is None or self.weight_decay is None:
             self.derived = sorted(set(self.derived) | {k for k in ("lr", "weight_decay") if getattr(self, k) is None})
@@ -259,6 +259,11 @@ class TrainConfig:
 
 
 # -- parsing functions (the one place numbers are read) ---------------------------------------
+def _names(value: Any) -> bool:
+    """Whether ``value`` is a list of setting names (a ``derived`` list)."""
+    return isinstance(value, list) and all(isinstance(n, str) for n in value)
+
+
 #: Flags of ``deltaprop train`` whose configuration key is not the flag's name.
 FLAG_KEYS = {"output_activation": "output"}
 
