@@ -209,3 +209,38 @@ def test_a_recorder_given_to_a_second_fit_still_knows_the_chance_level():
                          callbacks=[recorder])
         rules.append([a.rule for a in history.alerts])
     assert rules[0] == rules[1] == ["chance_accuracy"]
+
+
+def _imbalanced(n=2000, seed=0, learnable=True):
+    """Two classes, 5% of the rows class 1 (shifted by 1.2 in every feature where
+    ``learnable``), and weights that balance them (each class half the total weight)."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.05).astype(int)
+    X = rng.normal(size=(n, 4)) + (1.2 * y[:, None] if learnable else 0.0)
+    share = np.mean(y)
+    return X.astype(np.float32), y, np.where(y == 1, (1 - share) / share, 1.0)
+
+
+def test_class_balancing_weights_are_no_guess():
+    """A network trained with weights that balance a 95/5 split gives up accuracy on the
+    common class on purpose; chance_accuracy compared it with the unweighted 0.95 and called
+    a network whose balanced accuracy is near 0.9 a guess."""
+    X, y, w = _imbalanced()
+    net = dp.mlp([4, 16, 2], activation="relu", seed=0)
+    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.05), epochs=6, seed=0, sample_weight=w)
+    predicted = net.predict(X)
+    balanced = np.mean([np.mean(predicted[y == k] == k) for k in (0, 1)])
+    assert balanced > 0.8 and history.records[-1]["accuracy"] < np.mean(y == 0)  # learns; below the majority share
+    assert "chance_accuracy" not in {a.rule for a in history.alerts}
+
+
+def test_equal_weights_keep_the_chance_rule_and_unequal_ones_leave_it_out():
+    from deltaprop.alerts import context_of
+
+    X, y, w = _imbalanced(learnable=False)  # labels unrelated to the inputs
+    net = dp.mlp([4, 16, 2], activation="relu", seed=0)
+    assert context_of(net, dp.CrossEntropy(), y, w).chance is None
+    assert context_of(net, dp.CrossEntropy(), y, np.full(len(y), 2.0)).chance == pytest.approx(np.mean(y == 0))
+    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.05), epochs=6, seed=0,
+                     sample_weight=np.full(len(y), 2.0))
+    assert "chance_accuracy" in {a.rule for a in history.alerts}  # a guess, as without weights

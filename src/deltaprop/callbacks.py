@@ -377,7 +377,8 @@ class DiagnosticsRecorder(Callback):
     first step is kept in the state's records under :attr:`key` (checkpoints hold it), so a
     resumed run's alerts quote the run's start, not the weights it was resumed from.
     ``sample_weight``: the run's row weights (``fit`` passes its own), so the probe's loss
-    and gradients are those of the weighted loss the run minimises."""
+    and gradients are those of the weighted loss the run minimises (unequal weights leave
+    the chance level out: :func:`~deltaprop.alerts.context_of`)."""
 
     #: its name in the training state's records
     key = "diagnostics"
@@ -395,12 +396,13 @@ class DiagnosticsRecorder(Callback):
         rows = probe_rows(len(X), PROBE_SIZE if probe_size is None else probe_size)
         self.X = np.asarray(X[rows])
         self.Y = np.asarray(Y[rows])
-        self._weights = None
+        self._weights = self._all_weights = None
         if sample_weight is not None:
             from .training import row_weights
 
             # scaled to mean 1 over the training rows, as fit's, then the probe's rows
-            self._weights = row_weights(sample_weight, len(X), np.float64)[rows]
+            self._all_weights = row_weights(sample_weight, len(X), np.float64)
+            self._weights = self._all_weights[rows]
         self._all_targets = Y  # the chance level is the whole training set's, not the probe's
         self.on_alert = on_alert
         self._work = self._monitor = None
@@ -416,7 +418,8 @@ class DiagnosticsRecorder(Callback):
         self.Y = loss.prepare_targets(self.Y, net.n_outputs, net.dtype)
         if self._weights is not None:
             self._weights = self._weights.astype(net.dtype)
-        ctx = context_of(net, loss, self._all_targets)  # kept: a recorder given to a second fit needs them again
+        # the targets are kept: a recorder given to a second fit needs them again
+        ctx = context_of(net, loss, self._all_targets, self._all_weights)
         with warnings.catch_warnings():  # a zero-initialised network warned when it was built
             warnings.simplefilter("ignore", UserWarning)
             self._work = net.copy()
