@@ -243,3 +243,15 @@ def test_other_names_of_activations_read_the_same_in_a_stack_as_alone(given, rea
 
 def test_a_stack_ending_in_linear_goes_with_cross_entropy_as_one_ending_in_identity():
     assert TrainConfig.from_mapping({"output": "sigmoid+linear"}).build_loss().from_logits
+
+
+# -- two sweeps started in the same second -------------------------------------------------------------
+def test_two_sweeps_started_in_the_same_second_get_folders_of_their_own(tmp_path, no_dask, monkeypatch):
+    from deltaprop import cli
+
+    monkeypatch.setattr(cli.time, "strftime", lambda fmt, *a: fmt.replace("%Y%m%d-%H%M%S", "20261201-000000"))
+    first = run_cli("sweep", "--grid", "lr=0.1,0.3", cwd=tmp_path)
+    second = run_cli("sweep", "--grid", "lr=0.1,0.3", cwd=tmp_path)
+    assert "Traceback" not in first.stderr + second.stderr
+    folders = sorted({t.folder.parent for t in no_dask})
+    assert [f.name for f in folders] == ["sweep-20261201-000000", "sweep-20261201-000000-2"]

@@ -861,9 +861,10 @@ def _nothing_to_train(cfg: TrainConfig, state: TrainingState) -> ConfigError:
     return ConfigError(f"the run already has {state.epoch} epochs; pass --epochs N with N > {state.epoch} to continue it")
 
 
-def _new_run_folder(out: str | None) -> Path:
+def _new_run_folder(out: str | None, name: str = "%Y%m%d-%H%M%S") -> Path:
     """The folder for a new run, created now: ``--out`` (it may exist; it is checked under
-    the lock) or a fresh ``runs/<date-time>[-k]`` claimed atomically by ``mkdir``."""
+    the lock) or a fresh ``runs/<date-time>[-k]`` claimed atomically by ``mkdir`` (``name``:
+    the date-time's ``strftime`` format)."""
     if out:
         _utf8("--out", out)  # its files name it in UTF-8 (report.html, run.json)
     try:
@@ -873,7 +874,7 @@ def _new_run_folder(out: str | None) -> Path:
                 raise OSError(f"{path} exists and is not a folder; choose another --out")
             path.mkdir(parents=True, exist_ok=True)
             return path
-        base = Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+        base = Path("runs") / time.strftime(name)
         base.parent.mkdir(parents=True, exist_ok=True)
         for k in itertools.count(1):
             path = base if k == 1 else base.with_name(f"{base.name}-{k}")
@@ -2370,7 +2371,7 @@ def _sweep_folder(args) -> Path:
             raise UsageError(f"{out} is not an empty folder; choose another --out, or continue it with --resume")
         out.mkdir(parents=True, exist_ok=True)
         return out
-    return _new_run_folder(str(Path("runs") / time.strftime("sweep-%Y%m%d-%H%M%S")))
+    return _new_run_folder(None, "sweep-%Y%m%d-%H%M%S")  # a sweep started in the same second gets its own
 
 
 def _find_sweep_data(trials, config: str | None) -> None:
