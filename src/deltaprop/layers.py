@@ -30,6 +30,7 @@ from abc import ABC, abstractmethod
 
 import functools
 import math
+import operator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -486,14 +487,12 @@ class Dropout(Layer):
         self._mask: np.ndarray | None = None
         self._active = False
 
-    @property
-    def rate(self) -> float:
-        """p in [0, 1): 1 would divide by 0, and outside [0, 1) the kept units' scale 1/(1 − p) is wrong."""
-        return self._rate
-
-    @rate.setter
-    def rate(self, value) -> None:
+    def _set_rate(self, value) -> None:
         self._rate = _checks.fraction("Dropout rate", value)
+
+    # read by every forward and backward: a C getter, no Python call per step
+    rate = property(operator.attrgetter("_rate"), _set_rate, doc="""p in [0, 1): 1 would divide by 0, and
+        outside [0, 1) the kept units' scale 1/(1 − p) is wrong.""")
 
     def build(self, n_in, dtype, rng):
         self.rng = rng

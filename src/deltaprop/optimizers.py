@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import math
+import operator
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -23,27 +24,17 @@ from .layers import Parameter
 from .registry import Registry
 
 
-class _Setting:
+def _setting(name: str, check) -> property:
     """A hyperparameter checked whenever it is set, when the optimizer is made and between
     steps (as PyTorch's param_groups are changed): a bad value is a :class:`ConfigError`
-    naming it, not a run that silently goes wrong (a NaN, a division by zero)."""
+    naming it, not a run that silently goes wrong (a NaN, a division by zero). It is read
+    through a C getter (``operator.attrgetter``): every step reads the settings, and a
+    getter written in Python would add a Python call per setting to each step."""
 
-    def __init__(self, check):
-        self.check = check
+    def set_value(obj, value) -> None:
+        setattr(obj, "_" + name, check(name, value))
 
-    def __set_name__(self, owner, name: str) -> None:
-        self.name, self.key = name, "_" + name
-
-    def __get__(self, obj, owner=None):
-        if obj is None:
-            return self
-        try:
-            return obj.__dict__[self.key]
-        except KeyError:
-            raise AttributeError(f"{type(obj).__name__} has no {self.name} yet") from None
-
-    def __set__(self, obj, value) -> None:
-        obj.__dict__[self.key] = self.check(self.name, value)
+    return property(operator.attrgetter("_" + name), set_value)
 
 
 def _non_negative(name: str, value) -> float:
@@ -59,8 +50,8 @@ class Optimizer(ABC):
     type_name: ClassVar[str] = "Optimizer"
     #: names of the per-parameter state arrays, in order
     slots: ClassVar[tuple[str, ...]] = ()
-    lr = _Setting(_non_negative)
-    weight_decay = _Setting(_non_negative)
+    lr = _setting("lr", _non_negative)
+    weight_decay = _setting("weight_decay", _non_negative)
 
     def __init__(self, lr: float, *, weight_decay: float = 0.0):
         self.lr = _checks.positive_number("lr", lr)
@@ -239,15 +230,7 @@ class SGD(Optimizer):
         self.momentum = momentum
         self.nesterov = nesterov
 
-    @property
-    def momentum(self) -> float:
-        """μ; set between steps as PyTorch's param_groups allow: switched on, the velocity
-        starts at 0 (the first step is −αg, as PyTorch's buffer starts at g); switched off,
-        the velocity is dropped."""
-        return self._momentum
-
-    @momentum.setter
-    def momentum(self, value) -> None:
+    def _set_momentum(self, value) -> None:
         value = _checks.fraction("momentum", value, high_open=not self._momentum_may_be_one)
         if value == 0 and self._nesterov:
             raise ConfigError("nesterov=True needs momentum > 0; set nesterov = False before momentum = 0")
@@ -260,17 +243,18 @@ class SGD(Optimizer):
                 self.build(self.params)
                 self.iterations = iterations
 
-    @property
-    def nesterov(self) -> bool:
-        return self._nesterov
-
-    @nesterov.setter
-    def nesterov(self, value) -> None:
+    def _set_nesterov(self, value) -> None:
         if not isinstance(value, bool):
             raise ConfigError(f"nesterov must be True or False, got {value!r}")
         if value and self.momentum == 0:
             raise ConfigError("nesterov=True needs momentum > 0, e.g. SGD(lr, momentum=0.9, nesterov=True)")
         self._nesterov = value
+
+    # read by every step: C getters, no Python call (see _setting)
+    momentum = property(operator.attrgetter("_momentum"), _set_momentum, doc="""μ; set between steps as PyTorch's
+        param_groups allow: switched on, the velocity starts at 0 (the first step is −αg, as PyTorch's buffer
+        starts at g); switched off, the velocity is dropped.""")
+    nesterov = property(operator.attrgetter("_nesterov"), _set_nesterov)
 
     def config(self):
         return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -302,7 +286,7 @@ class AdaGrad(Optimizer):
 
     type_name = "AdaGrad"
     slots = ("sum_sq",)
-    eps = _Setting(_checks.positive_number)
+    eps = _setting("eps", _checks.positive_number)
 
     def __init__(self, lr: float = 0.01, *, eps: float = 1e-10, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay=weight_decay)
@@ -324,8 +308,8 @@ class RMSprop(Optimizer):
 
     type_name = "RMSprop"
     slots = ("mean_sq",)
-    rho = _Setting(_checks.fraction)
-    eps = _Setting(_checks.positive_number)
+    rho = _setting("rho", _checks.fraction)
+    eps = _setting("eps", _checks.positive_number)
 
     def __init__(self, lr: float = 0.01, rho: float = 0.99, *, eps: float = 1e-8, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay=weight_decay)
@@ -349,8 +333,8 @@ class AdaDelta(Optimizer):
 
     type_name = "AdaDelta"
     slots = ("mean_sq_grad", "mean_sq_delta")
-    rho = _Setting(_checks.fraction)
-    eps = _Setting(_checks.positive_number)
+    rho = _setting("rho", _checks.fraction)
+    eps = _setting("eps", _checks.positive_number)
 
     def __init__(self, lr: float = 1.0, rho: float = 0.9, *, eps: float = 1e-6, weight_decay: float = 0.0):
         super().__init__(lr, weight_decay=weight_decay)
@@ -396,9 +380,9 @@ class Adam(Optimizer):
 
     type_name = "Adam"
     slots = ("m", "v")
-    beta1 = _Setting(_checks.fraction)
-    beta2 = _Setting(_checks.fraction)
-    eps = _Setting(_checks.positive_number)
+    beta1 = _setting("beta1", _checks.fraction)
+    beta2 = _setting("beta2", _checks.fraction)
+    eps = _setting("eps", _checks.positive_number)
 
     def __init__(
         self,

@@ -1,0 +1,71 @@
+"""Regressions of changes made side by side: behaviour that an earlier change kept and a
+later one lost."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+
+#: the settings a step reads (an optimizer's, a Dropout layer's rate)
+SETTINGS = {"lr", "weight_decay", "beta1", "beta2", "eps", "rho", "momentum", "nesterov", "rate"}
+
+
+def _python_calls(fn) -> list[tuple[str, str]]:
+    """(file name, function name) of every Python function ``fn()`` entered."""
+    calls: list[tuple[str, str]] = []
+
+    def profile(frame, event, arg):
+        if event == "call":
+            calls.append((Path(frame.f_code.co_filename).name, frame.f_code.co_name))
+
+    before = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        fn()
+    finally:
+        sys.setprofile(before)
+    return calls
+
+
+def _setting_reads(calls) -> list[tuple[str, str]]:
+    """The calls that read or check a setting in Python (a getter, a descriptor, a check)."""
+    return [c for c in calls if c[1] in SETTINGS or c[1] == "__get__" or c[0] == "_checks.py"]
+
+
+# -- the training step stays lean: settings checked when set, read without Python calls -------
+@pytest.mark.parametrize("make", [
+    lambda: dp.SGD(0.1), lambda: dp.SGD(0.1, momentum=0.9, nesterov=True), lambda: dp.Adam(weight_decay=1e-4),
+    lambda: dp.AdamW(), lambda: dp.RMSprop(), lambda: dp.AdaGrad(), lambda: dp.AdaDelta(weight_decay=1e-4),
+], ids=["SGD", "SGD-nesterov", "Adam", "AdamW", "RMSprop", "AdaGrad", "AdaDelta"])
+def test_an_optimizer_step_runs_no_python_code_to_read_its_settings(make):
+    # Checking the settings whenever they are set made every read a Python descriptor call
+    # (lr, weight_decay, beta1, beta2, eps: five a step for Adam), in the loop every step runs.
+    net = dp.mlp([4, 8, 3], seed=0)
+    opt = make()
+    opt.build(net.parameters())
+    for p in net.parameters():
+        p.grad[...] = 0.1
+    opt.step()  # first step: buffers made
+    assert _setting_reads(_python_calls(opt.step)) == []
+    with pytest.raises(dp.ConfigError, match="lr must be >= 0"):  # still checked when set
+        opt.lr = -1.0
+
+
+def test_a_dropout_layer_runs_no_python_code_to_read_its_rate():
+    net = dp.mlp([4, 8, 3], dropout=0.5, seed=0)
+    layer = next(layer for layer in net.layers if isinstance(layer, dp.Dropout))
+    x = np.ones((5, 8), dtype=np.float32)
+    layer.forward(x, train=True)
+
+    def step():
+        layer.forward(x, train=True)
+        layer.backward(x)
+
+    assert _setting_reads(_python_calls(step)) == []
+    with pytest.raises(dp.ConfigError, match="Dropout rate"):
+        layer.rate = 1.0
