@@ -44,3 +44,17 @@ def test_model_weights_words_reads_only_counts_of_a_partial_epoch():
     for batches, total in [(True, 9), (9, 9), ("5", 9), (0, 9), (5, None)]:
         assert model_weights_words({**base, "batches": batches, "epoch_batches": total}) == \
             "epoch 3 (the last epoch trained)"
+
+
+def test_gradcheck_takes_the_larger_h_its_note_names():
+    # the note said 'check them with a larger h (h=1e-04 ...)', and the command had no option for h
+    # (`--h 1e-04` printed the help): docs/backprop.md names --h among gradcheck's options
+    deep = ("gradcheck", "--layers", "4,16,16,16,16,16,16,3", "--activation", "sigmoid", "--loss", "mse",
+            "--output-activation", "sigmoid")
+    failed = run_cli(*deep)
+    assert failed.returncode == 1 and "check them with a larger h (h=1e-04" in failed.stdout
+    passed = run_cli(*deep, "--h", "1e-04")
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert passed.stdout.splitlines()[-1].endswith("(tolerance 1e-06): passed")
+    refused = run_cli("gradcheck", "--h", "0")
+    assert refused.returncode == 2 and refused.stderr.splitlines() == ["deltaprop: error: --h must be > 0, got 0.0"]
