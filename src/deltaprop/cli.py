@@ -214,6 +214,8 @@ def _add_gradcheck(sub) -> None:
     g.add_argument("--loss", default="cross_entropy", help="loss (default cross_entropy)")
     g.add_argument("--examples", default="8", help="random examples to check on (default 8)")
     g.add_argument("--tolerance", default="1e-6", help="largest relative error that passes (default 1e-6)")
+    g.add_argument("--h", default="1e-6", help="the finite differences' step, (L(θ + h) − L(θ − h)) / 2h (default 1e-6; "
+                   "a larger one where a note says the error is its rounding)")
     g.add_argument("--seed", default="0", help="seed of the random network and examples (default 0)")
     g.set_defaults(handler=cmd_gradcheck)
 
@@ -2244,12 +2246,13 @@ def cmd_gradcheck(args) -> int:
         raise ConfigError("--layers needs at least an input and an output width, e.g. 4,5,3")
     n = _int_option("--examples", args.examples)
     tol = _number_option("--tolerance", args.tolerance)
+    h = _number_option("--h", args.h)
     net = mlp(cfg.layers, activation=cfg.activation, output=cfg.output, seed=cfg.seed, dtype="float64")
     rng = np.random.default_rng(cfg.seed)
     X = rng.standard_normal((n, cfg.layers[0]))
     k = cfg.layers[-1]
     y = rng.integers(0, max(k, 2), size=n) if k > 1 else rng.integers(0, 2, size=n)
-    report = gradcheck(net, cfg.build_loss(), X, y, tolerance=tol)  # the loss training would use
+    report = gradcheck(net, cfg.build_loss(), X, y, h=h, tolerance=tol)  # the loss training would use
     _say(f"gradient check: {' → '.join(map(str, cfg.layers))}, {cfg.activation}, {cfg.output} output, {cfg.loss}, {n} examples")
     _say(report.table())
     return 0 if report.passed else 1

@@ -174,7 +174,11 @@ def model_weights(state) -> dict[str, Any]:
             return {"epoch": best_epoch, "last_epoch": last, "why": "early_stopping",
                     "monitor": key.partition(".")[2], "best": record.get("best"),
                     "stopped_epoch": record.get("stopped_epoch")}
-    return {"epoch": last, "last_epoch": last, "why": "last_epoch"}
+    kept = {"epoch": last, "last_epoch": last, "why": "last_epoch"}
+    progress, total = state.progress, getattr(state, "epoch_batches", None)
+    if progress is not None and isinstance(total, int) and 0 < progress.batches < total:  # a stop inside the epoch
+        kept.update(batches=progress.batches, epoch_batches=total)
+    return kept
 
 
 # -- run folder files ----------------------------------------------------------------------------------

@@ -437,6 +437,9 @@ def model_weights_words(kept) -> str | None:
         return None
     if kept.get("why") == "early_stopping":
         return f"epoch {kept['epoch']} ({_kept_words(kept)})"
+    batches, total = kept.get("batches"), kept.get("epoch_batches")
+    if all(isinstance(n, int) and not isinstance(n, bool) for n in (batches, total)) and 0 < batches < total:
+        return f"epoch {kept['epoch']}, partial: {batches} of its {total} batches (the last epoch trained, stopped inside it)"
     return f"epoch {kept['epoch']} (the last epoch trained)"
 
 
