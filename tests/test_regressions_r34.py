@@ -69,3 +69,28 @@ def test_a_dropout_layer_runs_no_python_code_to_read_its_rate():
     assert _setting_reads(_python_calls(step)) == []
     with pytest.raises(dp.ConfigError, match="Dropout rate"):
         layer.rate = 1.0
+
+
+# -- the served model and run.json name the weights of a run stopped inside an epoch alike -----
+def test_the_served_model_names_a_partial_epoch_as_run_json_does(tmp_path):
+    # Two changes side by side: /api/model said epoch 1 and epoch_batches 2 (the batches of
+    # the next epoch) for weights 2 batches into epoch 2, while run.json's model_weights said
+    # epoch 2, batches 2 and epoch_batches 4 (the batches the epoch has): one field name for
+    # two counts, and two epoch numbers for the same weights.
+    import json
+
+    from cli_in_process import run_cli
+    from test_serve_http import request, running_server
+
+    run = tmp_path / "run"  # parity: 700 rows, batches of 200 (4 an epoch); 6 steps end 2 into epoch 2
+    assert run_cli("train", "--dataset", "parity", "--layers", "10,3,2", "--batch-size", "200", "--steps", "6",
+                   "--validation-split", "0", "--threads", "1", "--quiet", "--out", run).returncode == 0
+    kept = json.loads((run / "run.json").read_text())["model_weights"]
+    assert (kept["epoch"], kept["batches"], kept["epoch_batches"]) == (2, 2, 4)
+    with running_server(run) as s:
+        model = request(s, "GET", "/api/model")[1]
+    assert (model["epoch"], model["batches"]) == (kept["epoch"], kept["batches"])
+    assert "epoch_batches" not in model or model["epoch_batches"] == kept["epoch_batches"]
+    with running_server(run / "checkpoint.safetensors") as s:  # the checkpoint itself, served
+        model = request(s, "GET", "/api/model")[1]
+    assert (model["epoch"], model["batches"]) == (2, 2)

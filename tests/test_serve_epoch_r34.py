@@ -20,11 +20,11 @@ def test_weights_from_inside_an_epoch_are_served_as_such(tmp_path):
     run = _steps_stopped_run(tmp_path, 6)  # 1 epoch complete, 2 batches into epoch 2
     with running_server(run) as s:
         model = request(s, "GET", "/api/model")[1]
-    assert (model["epoch"], model["epoch_batches"]) == (1, 2)
+    assert (model["epoch"], model["batches"]) == (2, 2)
 
 
 def test_weights_of_a_complete_epoch_say_no_batches(tmp_path):
     run = _steps_stopped_run(tmp_path, 8)  # 2 epochs exactly
     with running_server(run) as s:
         model = request(s, "GET", "/api/model")[1]
-    assert (model["epoch"], model["epoch_batches"]) == (2, None)
+    assert (model["epoch"], model["batches"]) == (2, None)

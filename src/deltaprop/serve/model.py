@@ -57,7 +57,7 @@ class _Loaded:
     value_names: tuple[str, ...] = ()  # a regressor's: its outputs' names (the target columns'), else y, y0, y1, ...
     side: int | None = IMAGE_SIDE  # the side of the square images the model takes (None: not images, a form)
     levels_known: bool = True  # whether the file records the training inputs' range (images.levels_recorded)
-    epoch_batches: int | None = None  # batches trained of the epoch after ``epoch``, where it stopped inside it
+    batches: int | None = None  # batches trained of ``epoch``, where training stopped inside it (None: all of it)
 
     @property
     def version(self) -> str:
@@ -97,14 +97,16 @@ def newest_run_model(folder: Path) -> Path | None:
 
 
 def _epoch_reached(training: dict) -> tuple[int, int | None]:
-    """``(epochs complete, batches trained of the next one)`` of a checkpoint's weights: the
-    batches are None unless a steps limit, a stop or Ctrl-C ended training inside an epoch
-    (its record then closes that epoch early, but the weights are not a complete epoch's)."""
+    """``(epoch, batches)`` of a checkpoint's weights, numbered as the run's history and
+    ``run.json``'s ``model_weights`` number them: ``batches`` is None for a complete epoch's
+    weights, else the batches trained of ``epoch``, which a steps limit, a stop or Ctrl-C
+    ended inside it (its record then closes that epoch early, but the weights are not a
+    complete epoch's)."""
     unfinished = training.get("unfinished")
     if isinstance(unfinished, dict):
         done, batches = unfinished.get("epoch"), unfinished.get("batches")
         if type(done) is int and type(batches) is int and done >= 0 and batches > 0:
-            return done, batches
+            return done + 1, batches
     return int(training["epoch"]), None
 
 
@@ -112,7 +114,7 @@ def _run_model_epoch(model: Path) -> tuple[int, int | None] | None:
     """The epoch whose weights a run's ``model.safetensors`` holds, from the checkpoint that
     training wrote before it: the best epoch where early stopping kept that epoch's
     weights (its record's key among the checkpoint's saved weights), else the checkpoint's
-    epoch and the batches trained of the next one (see :func:`_epoch_reached`). None
+    epoch and, for one it stopped inside, the batches trained of it (see :func:`_epoch_reached`). None
     when the folder has no older checkpoint or it cannot be read."""
     from ..serialization import MAX_FILE_BYTES, _read_header
 
@@ -274,8 +276,9 @@ class ModelSource:
                 layers.append({"index": i + m.first_index, "type": layer.type_name, "units": width, "name": name})
             return {
                 "source": str(m.path), "file": m.path.name, "kind": m.kind, "run": self.is_run, "epoch": m.epoch,
-                # batches trained of epoch `epoch` + 1 where the weights are from inside it (null: a complete epoch's)
-                "epoch_batches": m.epoch_batches, "version": m.version,
+                # batches trained of epoch `epoch` where the weights are from inside it (null: a complete epoch's),
+                # as run.json's model_weights says
+                "batches": m.batches, "version": m.version,
                 "classes": list(m.class_names), "outputs": m.outputs,
                 # a regressor's outputs are values, one a target column: their names (null for a classifier)
                 "value_names": list(m.value_names) if m.outputs == "values" else None,

@@ -574,8 +574,8 @@ async function loadModelInfo() {
     state.model = m;
     showStyle(m.image_style, m);
     const widths = [m.n_features, ...m.layers.filter((l) => l.type === "Dense").map((l) => l.units)];
-    const epoch = m.epoch === null ? "" : m.epoch_batches
-      ? ` · weights ${m.epoch_batches} batch${m.epoch_batches === 1 ? "" : "es"} into epoch ${m.epoch + 1}`
+    const epoch = m.epoch === null ? "" : m.batches
+      ? ` · weights ${m.batches} batch${m.batches === 1 ? "" : "es"} into epoch ${m.epoch}`
       : ` · weights of epoch ${m.epoch}`;
     const file = m.source.split(/[\\/]/).slice(-2).join("/");
     $("model-info").textContent = `${widths.join(" → ")} · ${m.layers.map((l) => l.type).join(", ")} · ${file}${epoch}`;
