@@ -94,3 +94,16 @@ def test_the_served_model_names_a_partial_epoch_as_run_json_does(tmp_path):
     with running_server(run / "checkpoint.safetensors") as s:  # the checkpoint itself, served
         model = request(s, "GET", "/api/model")[1]
     assert (model["epoch"], model["batches"]) == (2, 2)
+
+
+# -- a scikit-learn estimator's refusal names the estimator's own setting -----------------------
+@pytest.mark.parametrize("solver, name", [("sgd", "learning_rate_init 0.001"), (dp.SGD(0.001), "solver.lr 0.001")])
+def test_an_estimators_cosine_above_its_rate_is_refused_in_its_own_words(solver, name):
+    # fit's check named "the base rate", which no estimator parameter is called
+    from deltaprop.sklearn import NeuralNetClassifier
+
+    X, y = np.random.default_rng(0).standard_normal((40, 3)), np.arange(40) % 2
+    est = NeuralNetClassifier(hidden_layer_sizes=(4,), solver=solver, learning_rate_init=0.001, max_iter=3,
+                              learning_rate={"type": "cosine", "min_lr": 0.01}, random_state=0)
+    with pytest.raises(dp.ConfigError, match=f"min_lr 0.01 is above {name}"):
+        est.fit(X, y)

@@ -52,7 +52,7 @@ from .layers import ACTIVATIONS, LAYERS, Dense, Dropout, Layer
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, loss_from_config, loss_from_name
 from .network import Network, predictions_from_outputs, resolve_dtype
 from .optimizers import OPTIMIZERS, SGD, Adam, AdamW, Optimizer, optimizer_from_config, optimizer_from_name
-from .schedules import CosineAnnealing, Schedule, StepDecay, schedule_from_config
+from .schedules import CosineAnnealing, Schedule, StepDecay, check_anneals, schedule_from_config
 from .serialization import read_model
 from .serialization import save as save_model
 from .training import HISTORY_KEYS, History, TrainingState, _auto_threads, blas_controller
@@ -697,10 +697,12 @@ class _NeuralNet(BaseEstimator):
         return _auto_threads(self.net_, rows_per_step)
 
     def _new_state(self, shuffle_seed: int) -> TrainingState:
-        opt = self._make_optimizer()
+        opt, schedule = self._make_optimizer(), self._make_schedule()
+        # fit would refuse a cosine rising to its min_lr, naming "the base rate": name the estimator's own
+        check_anneals(schedule, opt.lr, "solver.lr" if isinstance(self.solver, Optimizer) else "learning_rate_init")
         return TrainingState(
             net=self.net_, optimizer=opt, loss=MeanSquaredError(), rng=np.random.default_rng(shuffle_seed),
-            schedule=self._make_schedule(), base_lr=opt.lr,
+            schedule=schedule, base_lr=opt.lr,
         )
 
     def _diverged(self, exc: errors.TrainingDivergedError, validation) -> None:

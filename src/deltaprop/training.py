@@ -1358,8 +1358,9 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
 def _check_schedule_covers(state: TrainingState, epochs: int | None, steps: int | None, batches: int) -> None:
     """Refuse to extend a run past the end of its cosine schedule, as ``deltaprop train
     --resume`` does: the epochs after ``t_max`` would all train at ``min_lr`` (0 by default:
-    not at all). A run set up to go on past ``t_max`` goes on; a state rebuilt from a
-    checkpoint does not know the length it was set up for, and is not checked."""
+    not at all). A run set up to go on past ``t_max`` goes on; a state that does not know the
+    length it was set up for (one from a checkpoint written before checkpoints kept
+    ``epochs`` and ``steps``) is not checked."""
     schedule = state.schedule
     if not isinstance(schedule, CosineAnnealing) or (state.epochs is None and state.steps is None):
         return
