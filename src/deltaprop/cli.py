@@ -477,10 +477,11 @@ def _repeated(x: np.ndarray, seen: np.ndarray) -> int:
     return int(np.isin(rows(x), rows(seen)).sum())
 
 
-def _training_rows_note(mf, name: str, ds: _Dataset, x: np.ndarray) -> str | None:
-    """Words for rows ``x`` of another data file than the model's own that repeat rows the
-    model trained on (its training file, read as training read it, when that file is still
-    there unchanged). None when there are none, or the training file cannot be compared."""
+def _training_rows_note(mf, name: str, ds: _Dataset, x: np.ndarray, which: str = "rows") -> str | None:
+    """Words for rows ``x`` (``which``: "rows", or "test rows" of a split) of another data
+    file than the model's own that repeat rows the model trained on (its training file,
+    read as training read it, when that file is still there unchanged). None when there
+    are none, or the training file cannot be compared."""
     trained, recorded = mf.extra.get("dataset"), mf.extra.get("data_file")
     if not isinstance(trained, str) or not _is_file_dataset(trained) or not isinstance(recorded, dict):
         return None
@@ -497,7 +498,7 @@ def _training_rows_note(mf, name: str, ds: _Dataset, x: np.ndarray) -> str | Non
     repeated = _repeated(x, seen) if seen.shape[1:] == x.shape[1:] else 0
     if not repeated:
         return None
-    return (f"{repeated} of the {len(x)} rows of {name} repeat the features of a row the model trained on (in "
+    return (f"{repeated} of the {len(x)} {which} of {name} repeat the features of a row the model trained on (in "
             f"{trained}) exactly: the accuracy counts them as unseen; score a file without them for an accuracy on "
             "rows the model never saw")
 
@@ -2060,7 +2061,9 @@ def cmd_evaluate(args) -> int:
     if len(y) and int(y.max()) >= known:
         raise DataError(f"{name}: holds class {int(y.max())}, which the model never saw (it knows {known} classes, "
                         f"0..{known - 1}); score a file of those classes only, or train a model on rows of every class")
-    if which.startswith("all ") and (repeats := _training_rows_note(mf, name, ds, x)) is not None:
+    # any split of another file: its "test" rows are its own split, which may hold rows the model trained on
+    part = "rows" if which.startswith("all ") else f"{which.split(',')[0]} rows"
+    if (repeats := _training_rows_note(mf, name, ds, x, part)) is not None:
         _say(f"note: {repeats}", err=True)
     k = max(len(names), known)
     names = tuple(names) + tuple(str(i) for i in range(len(names), k))

@@ -1,0 +1,56 @@
+"""Own data files across commands: a second file scored against the model's training file."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from cli_in_process import run_cli
+from deltaprop.data import train_validation_split
+
+
+def _write(path, table: np.ndarray) -> str:
+    lines = ["a,b,c,label"] + [",".join(f"{v:.4g}" for v in row[:-1]) + f",{int(row[-1])}" for row in table]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def _table(n: int = 60) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    y = np.arange(n) % 3
+    x = rng.normal(size=(n, 3)) * 0.3 + y[:, None] * np.array([1.0, -1.0, 0.5])
+    return np.column_stack([np.round(x, 2), y])
+
+
+def _rows_in(rows: np.ndarray, seen: np.ndarray) -> int:
+    return sum(any(np.array_equal(r, s) for s in seen) for r in rows)
+
+
+def test_evaluate_split_test_of_a_shuffled_copy_says_which_rows_were_trained_on(tmp_path):
+    """A copy of the training file with its rows in another order (other bytes) has a
+    "test" split of its own, most of whose rows the model trained on: the note says how
+    many, as it does for --split all."""
+    table = _table()
+    train = _write(tmp_path / "train.csv", table)
+    res = run_cli("train", "--dataset", train, "--out", tmp_path / "run", "--epochs", "2", "-q", "--seed", "0")
+    assert res.returncode == 0, res.stderr
+    shuffled = table[np.random.default_rng(7).permutation(len(table))]
+    copy = _write(tmp_path / "copy.csv", shuffled)
+
+    trained_x = train_validation_split(table[:, :3], table[:, 3].astype(int), 0.2, seed=0)[0]
+    test_x = train_validation_split(shuffled[:, :3], shuffled[:, 3].astype(int), 0.2, seed=0)[2]
+    expected = _rows_in(test_x, trained_x)
+    assert expected > 0  # the copy's "test" rows are mostly training rows
+
+    res = run_cli("evaluate", tmp_path / "run", "--dataset", copy, "--split", "test")
+    assert res.returncode == 0, res.stderr
+    assert f"(test, {len(test_x)} examples)" in res.stdout
+    note = re.search(r"note: (\d+) of the (\d+) test rows of \S+ repeat the features of a row the model trained on",
+                     res.stderr)
+    assert note is not None, res.stderr
+    assert (int(note.group(1)), int(note.group(2))) == (expected, len(test_x))
+
+    # the training file itself: its own test rows, no such note
+    own = run_cli("evaluate", tmp_path / "run", "--dataset", train)
+    assert own.returncode == 0 and "trained on" not in own.stderr, own.stderr
