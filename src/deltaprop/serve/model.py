@@ -298,7 +298,8 @@ class ModelSource:
 
     def first_weights(self, unit: int) -> dict[str, Any]:
         """Column ``unit`` of the first Dense layer's ``W`` (the weights into hidden unit
-        ``unit``), shaped as the input image when the input is one."""
+        ``unit``), shaped as the input image when the input is one, with the version of
+        the model they are from: a page must not show them beside another model's pass."""
         with self._lock:
             m = self._current()
             dense = next(layer for layer in m.net.layers if isinstance(layer, Dense))
@@ -307,7 +308,8 @@ class ModelSource:
             w = dense.W.value[:, unit].astype(np.float64)
             if m.side is not None and dense.n_in == m.side * m.side:
                 w = w.reshape(m.side, m.side)
-            return {"unit": unit, "bias": float(dense.b.value[unit]), "weights": w.tolist()}
+            return {"unit": unit, "bias": float(dense.b.value[unit]), "weights": w.tolist(),
+                    "model_version": m.version}
 
     def forward(self, pixels: np.ndarray) -> dict[str, Any]:
         """The class, its probabilities (or, for a model whose outputs are scores, the raw

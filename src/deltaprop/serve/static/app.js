@@ -335,7 +335,13 @@ async function showWeights(unit) {
   state.hoverUnit = unit;
   try {
     let w = state.weights.get(unit);
-    if (!w) { w = await api(`/api/weights?unit=${unit}`); state.weights.set(unit, w); }
+    if (!w) {
+      w = await api(`/api/weights?unit=${unit}`);
+      if (!state.model || w.model_version !== state.model.version) {  // the file changed since the pass shown:
+        await loadModelInfo(); update(); return;                        // describe and draw the new model first
+      }
+      state.weights.set(unit, w);
+    }
     if (state.hoverUnit !== unit) return;
     const scale = paintDiverging($("weights"), w.weights);
     $("weights-label").textContent = `weights into hidden unit ${unit} of the first layer (bias ${fmt(w.bias)}, |w| ≤ ${fmt(scale)}); red adds to z, blue subtracts`;

@@ -1,0 +1,81 @@
+"""`deltaprop serve` and a model file written again while the page shows it: the hovered
+weights of the first layer name the model they are from, so the page never draws one
+model's weights beside another model's forward pass."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from test_serve_http import UNIT, request, running_server
+
+import deltaprop as dp
+
+
+def _save(path, seed: int) -> dp.Network:
+    net = dp.mlp([784, 16, 10], seed=seed)
+    dp.save(net, path, input_scaling=UNIT, class_names=[str(i) for i in range(10)])
+    return net
+
+
+def test_weights_name_the_model_version_they_are_from(tmp_path):
+    """/api/weights answered with whichever file was on disk and said nothing of it; the
+    page cached that answer beside a forward pass of the model it had described before, so
+    after the file was written again its hover mixed the old model's pass with the new
+    model's weights. The answer now carries the version /api/model and the passes give."""
+    path = tmp_path / "model.safetensors"
+    first = _save(path, seed=0)
+    with running_server(path) as server:
+        described = request(server, "GET", "/api/model")[1]
+        status, w, _ = request(server, "GET", "/api/weights?unit=3")
+        assert status == 200, w
+        assert w["model_version"] == described["version"]
+        np.testing.assert_allclose(np.ravel(w["weights"]), first.layers[0].W.value[:, 3], rtol=1e-6)
+
+        second = _save(path, seed=7)
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # a later write, whatever the clock's tick
+        status, w2, _ = request(server, "GET", "/api/weights?unit=3")
+        assert status == 200, w2
+        now = request(server, "GET", "/api/model")[1]["version"]
+        assert w2["model_version"] == now != described["version"]
+        np.testing.assert_allclose(np.ravel(w2["weights"]), second.layers[0].W.value[:, 3], rtol=1e-6)
+        passed = request(server, "POST", "/api/predict", {"pixels": [[0] * 28] * 28})[1]
+        assert passed["model_version"] == w2["model_version"]
+
+
+@pytest.mark.slow
+def test_the_page_draws_no_weights_beside_another_models_pass(tmp_path):
+    """In Chromium: after the file was written again, hovering a unit showed the new
+    model's weights under the old model's forward pass (and cached them beside the old
+    model's). The page now describes and draws the new model first."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    browser_tests = pytest.importorskip("test_serve_browser")
+    path = tmp_path / "model.safetensors"
+    _save(path, seed=0)
+    with running_server(path) as server, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=browser_tests.CHROMIUM, args=browser_tests.ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server.url)
+        page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784 → 16 → 10')")
+        browser_tests.draw_zero(page)
+        browser_tests.wait_idle(page)
+        old = page.evaluate("() => state.last.model_version")
+
+        second = _save(path, seed=7)
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        new = request(server, "GET", "/api/model")[1]["version"]
+        strip = page.locator("#forward .strip.hoverable canvas")
+        width = strip.bounding_box()["width"]
+        page.hover("#forward .strip.hoverable canvas", position={"x": width - 2, "y": 5})  # unit 15, not cached
+        page.wait_for_function(f"() => state.last && state.last.model_version === {new!r}", timeout=5_000)
+        assert old != new
+        page.mouse.move(0, 0)
+        page.hover("#forward .strip.hoverable canvas", position={"x": width - 2, "y": 5})
+        page.wait_for_selector("#weights-box", state="visible")
+        shown = page.evaluate("() => [state.weights.get(15).model_version, state.weights.get(15).weights.flat()]")
+        assert shown[0] == new
+        np.testing.assert_allclose(shown[1], second.layers[0].W.value[:, 15], rtol=1e-6)
+        browser.close()
