@@ -38,9 +38,10 @@ def test_evaluate_split_test_of_a_shuffled_copy_says_which_rows_were_trained_on(
     shuffled = table[np.random.default_rng(7).permutation(len(table))]
     copy = _write(tmp_path / "copy.csv", shuffled)
 
-    trained_x = train_validation_split(table[:, :3], table[:, 3].astype(int), 0.2, seed=0)[0]
+    x_tr, y_tr = train_validation_split(table[:, :3], table[:, 3].astype(int), 0.2, seed=0)[:2]
+    fit_x, _, val_x, _ = train_validation_split(x_tr, y_tr, 0.1, seed=0)  # the default --validation-split
     test_x = train_validation_split(shuffled[:, :3], shuffled[:, 3].astype(int), 0.2, seed=0)[2]
-    expected = _rows_in(test_x, trained_x)
+    expected = _rows_in(test_x, fit_x)
     assert expected > 0  # the copy's "test" rows are mostly training rows
 
     res = run_cli("evaluate", tmp_path / "run", "--dataset", copy, "--split", "test")
@@ -50,7 +51,28 @@ def test_evaluate_split_test_of_a_shuffled_copy_says_which_rows_were_trained_on(
                      res.stderr)
     assert note is not None, res.stderr
     assert (int(note.group(1)), int(note.group(2))) == (expected, len(test_x))
+    assert f"({_rows_in(test_x, val_x)} more repeat a validation row" in res.stderr
 
     # the training file itself: its own test rows, no such note
     own = run_cli("evaluate", tmp_path / "run", "--dataset", train)
     assert own.returncode == 0 and "trained on" not in own.stderr, own.stderr
+
+
+def test_evaluate_another_file_counts_validation_rows_apart_from_trained_rows(tmp_path):
+    """Rows the training run held out for validation were never trained on: the note
+    counts them apart, each row once, so the trained count is the rows fitted on."""
+    table = _table(90)
+    train = _write(tmp_path / "train.csv", table)
+    res = run_cli("train", "--dataset", train, "--out", tmp_path / "run", "--epochs", "1", "-q",
+                  "--validation-split", "0.3", "--seed", "4")
+    assert res.returncode == 0, res.stderr
+    copy = _write(tmp_path / "copy.csv", table[::-1])
+    x_tr, y_tr = train_validation_split(table[:, :3], table[:, 3].astype(int), 0.2, seed=4)[:2]
+    fit_x, _, val_x, _ = train_validation_split(x_tr, y_tr, 0.3, seed=4)
+
+    res = run_cli("evaluate", tmp_path / "run", "--dataset", copy)
+    assert res.returncode == 0, res.stderr
+    fitted, validated = _rows_in(table[:, :3], fit_x), _rows_in(table[:, :3], val_x)
+    assert (fitted, validated) == (len(fit_x), len(val_x))  # the rows are distinct
+    assert (f"{fitted} of the 90 rows of {copy} repeat the features of a row the model trained on "
+            f"(in {train}) exactly ({validated} more repeat a validation row, held out of training)") in res.stderr

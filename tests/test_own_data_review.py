@@ -186,8 +186,10 @@ def test_evaluate_on_another_file_says_how_many_of_its_rows_the_model_trained_on
     (tmp_path / "again.csv").write_bytes((tmp_path / "again.csv").read_bytes().replace(b"\n", b"\r\n"))
     res = run_cli("evaluate", tmp_path / "run", "--dataset", tmp_path / "again.csv")
     assert res.returncode == 0, res.stderr
-    said = re.search(r"(\d+) of the 80 rows of \S+ repeat the features of a row the model trained on", res.stderr)
-    assert said is not None and int(said.group(1)) == 80 - 16, res.stderr  # every row but the 16 held out
+    said = re.search(r"(\d+) of the 80 rows of \S+ repeat the features of a row the model trained on \(in \S+\) "
+                     r"exactly \((\d+) more repeat a validation row", res.stderr)
+    assert said is not None, res.stderr  # every row but the 16 held out: trained on, or validated on
+    assert int(said.group(1)) + int(said.group(2)) == 80 - 16 and int(said.group(2)) > 0, res.stderr
     x2, y2 = _rows(40, seed=5)
     _write(tmp_path / "new.csv", x2, y2, label_at=3, header=True)
     fresh = run_cli("evaluate", tmp_path / "run", "--dataset", tmp_path / "new.csv")

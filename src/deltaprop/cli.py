@@ -470,11 +470,16 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
 
 def _repeated(x: np.ndarray, seen: np.ndarray) -> int:
     """How many rows of ``x`` equal a row of ``seen`` exactly (values compared as float64)."""
+    return int(_repeats(x, seen).sum())
+
+
+def _repeats(x: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Per row of ``x``, whether it equals a row of ``seen`` exactly (as float64)."""
     def rows(a: np.ndarray) -> np.ndarray:  # each row as one opaque value, compared byte by byte
         a = np.ascontiguousarray(a.reshape(len(a), -1), dtype=np.float64) + 0.0  # -0.0 is 0.0
         return a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1]))).ravel()
 
-    return int(np.isin(rows(x), rows(seen)).sum())
+    return np.isin(rows(x), rows(seen))
 
 
 def _training_rows_note(mf, name: str, ds: _Dataset, x: np.ndarray, which: str = "rows") -> str | None:
@@ -490,17 +495,26 @@ def _training_rows_note(mf, name: str, ds: _Dataset, x: np.ndarray, which: str =
     try:
         if not Path(trained).is_file() or _file_sha256(Path(trained)) != recorded.get("sha256"):
             return None
-        seen = _load_data(trained, None, _split_seed(mf), _trained_label_column(mf),
-                          feature_names=_trained_feature_names(mf), dtype=mf.net.dtype,
-                          label_position=_trained_label_index(mf)).x_train
+        own = _load_data(trained, None, _split_seed(mf), _trained_label_column(mf),
+                         feature_names=_trained_feature_names(mf), dtype=mf.net.dtype,
+                         label_position=_trained_label_index(mf))
     except (Error, OSError):
         return None
-    repeated = _repeated(x, seen) if seen.shape[1:] == x.shape[1:] else 0
-    if not repeated:
+    if own.x_train.shape[1:] != x.shape[1:]:
         return None
-    return (f"{repeated} of the {len(x)} {which} of {name} repeat the features of a row the model trained on (in "
-            f"{trained}) exactly: the accuracy counts them as unseen; score a file without them for an accuracy on "
-            "rows the model never saw")
+    fit_rows, held_rows = np.arange(len(own.y_train)), np.arange(0)
+    if _validation_rows(mf, own.y_train):  # the rows training held out for validation, as it split them
+        fit_rows, _, held_rows, _ = train_validation_split(fit_rows, own.y_train, mf.extra["config"]["validation_split"],
+                                                           seed=_split_seed(mf))
+    fitted = _repeats(x, own.x_train[fit_rows])
+    validated = int((_repeats(x, own.x_train[held_rows]) & ~fitted).sum()) if len(held_rows) else 0
+    if not fitted.any() and not validated:
+        return None
+    more = (f" ({validated} more repeat a validation row, held out of training)"
+            if validated else "")
+    return (f"{int(fitted.sum())} of the {len(x)} {which} of {name} repeat the features of a row the model trained "
+            f"on (in {trained}) exactly{more}: the accuracy counts them as unseen; score a file without them for an "
+            "accuracy on rows the model never saw")
 
 
 def _repeats_note(name: str, ds: _Dataset) -> str | None:
