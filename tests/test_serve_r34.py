@@ -5,6 +5,7 @@ model's weights beside another model's forward pass."""
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -79,3 +80,29 @@ def test_the_page_draws_no_weights_beside_another_models_pass(tmp_path):
         assert shown[0] == new
         np.testing.assert_allclose(shown[1], second.layers[0].W.value[:, 15], rtol=1e-6)
         browser.close()
+
+
+def test_a_scikit_learn_model_fitted_on_a_dataframe_names_its_inputs(tmp_path):
+    """A scikit-learn classifier of string labels fitted on a DataFrame: the form named its
+    fields x0, x1, ... though the file records the columns (``feature_names_in``), so the
+    user had to know their order. Its classes are the labels; the numbers are the model's."""
+    pd = pytest.importorskip("pandas")
+    from deltaprop.sklearn import NeuralNetClassifier
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(60, 3)), columns=["age", "income", "height"])
+    labels = np.array(["cat", "dog", "emu"])[rng.integers(0, 3, 60)]
+    clf = NeuralNetClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():  # three iterations do not converge; no matter here
+        warnings.simplefilter("ignore")
+        clf.fit(frame, labels)
+    clf.save(tmp_path / "clf.safetensors")
+    with running_server(tmp_path / "clf.safetensors") as server:
+        described = request(server, "GET", "/api/model")[1]
+        assert described["features"] == ["age", "income", "height"]
+        assert described["classes"] == ["cat", "dog", "emu"]
+        row = frame.iloc[0].tolist()
+        status, out, _ = request(server, "POST", "/api/backward", {"inputs": row, "target": 2})
+    assert status == 200, out
+    np.testing.assert_allclose(out["probabilities"], clf.predict_proba(frame.iloc[:1])[0], rtol=1e-6)
+    assert described["classes"][out["predicted"]] == clf.predict(frame.iloc[:1])[0]

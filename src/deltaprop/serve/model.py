@@ -138,8 +138,12 @@ def _run_model_epoch(model: Path) -> tuple[int, int | None] | None:
 
 
 def _feature_names(mf) -> tuple[str, ...] | None:
-    """The input columns' names a model trained on a CSV file records, if one a feature."""
+    """The input columns' names the model file records, if one a feature: a CSV file's header
+    (``deltaprop train``), or the columns of the DataFrame a scikit-learn estimator was
+    fitted on (``feature_names_in``)."""
     names = mf.extra.get("feature_names")
+    if names is None:
+        names = mf.extra.get("feature_names_in")
     ok = isinstance(names, list) and len(names) == mf.net.n_features and all(isinstance(n, str) for n in names)
     return tuple(names) if ok else None
 
