@@ -95,3 +95,26 @@ def test_evaluate_refuses_rows_of_a_class_the_training_file_had_no_example_of(tm
     np.savez(tmp_path / "again.npz", x=x[::-1], y=y[::-1] + 1)
     ok = run_cli("evaluate", tmp_path / "run", "--dataset", tmp_path / "again.npz")
     assert ok.returncode == 0 and "accuracy" in ok.stdout, ok.stderr
+
+
+def _write_named(path, table: np.ndarray, order: list[int], header: list[str]) -> str:
+    """``table``'s columns (features a, b, c, then the label) in ``order`` under ``header``."""
+    lines = [",".join(header)] + [",".join(f"{row[j]:.4g}" for j in order) for row in table]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_evaluate_reads_the_label_by_name_when_training_named_it_by_index(tmp_path):
+    """Trained with --label-column 0 on a header 'outcome,a,b,c': a file with the same
+    columns in another order is read by its header (the label is the column that is no
+    feature), not by the index, which there names a feature."""
+    table = _table()
+    train = _write_named(tmp_path / "train.csv", table, [3, 0, 1, 2], ["outcome", "a", "b", "c"])
+    res = run_cli("train", "--dataset", train, "--out", tmp_path / "run", "--epochs", "1", "-q", "--label-column", "0")
+    assert res.returncode == 0, res.stderr
+    moved = _write_named(tmp_path / "moved.csv", table, [1, 0, 3, 2], ["b", "a", "outcome", "c"])
+    own = run_cli("evaluate", tmp_path / "run", "--dataset", train, "--split", "all")
+    res = run_cli("evaluate", tmp_path / "run", "--dataset", moved, "--split", "all")
+    assert own.returncode == 0 and res.returncode == 0, res.stderr
+    assert res.stdout.split(": accuracy", 1)[1] == own.stdout.split(": accuracy", 1)[1]
+    assert "another order (b, a, c)" in res.stderr

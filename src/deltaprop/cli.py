@@ -1926,6 +1926,8 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
     (its columns read by the names the model trained on, when both have a header)."""
     given = getattr(args, "label_column", None)
     label_column = given or _trained_label_column(mf)
+    if not given and _trained_feature_names(mf) is not None and str(label_column).strip().lstrip("-").isdigit():
+        label_column = None  # an index into the training file's header: a header names the label by the features
     data_dir = args.data_dir or _recorded_data_dir(mf, name)
     ds = _load_data(name, data_dir, _split_seed(mf), label_column, feature_names=_trained_feature_names(mf),
                     dtype=mf.net.dtype if mf is not None else None,

@@ -736,6 +736,9 @@ def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_posi
     given = label_column
     if names is None:
         label_column = _by_position(label_column, label_position, n_cols)
+    elif label_column is None and trained is not None:  # the one column the model was not trained on
+        others = [i for i, name in enumerate(names) if name not in set(map(str, trained))]
+        label_column = others[0] if len(others) == 1 else None
     if label_column is not None:
         if names is None:
             _refuse_number_as_name(path, label_column, layout)
@@ -744,7 +747,8 @@ def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_posi
     header_notes = _numbers_header_notes(path, table, layout, label_column)
     col, source = _choose_column(path, table, label_column, names, n_cols)
     if label_column is not given:
-        source = _column_name(col, names, n_cols, "where the model's training file had it")
+        source = _column_name(col, names, n_cols, "where the model's training file had it" if names is None
+                              else "the one column besides the model's features")
     _check_finite(path, table, col, layout)
     x, notes = _features(path, np.delete(table, col, axis=1), col, dtype, names)
     notes += _numbered_header_notes(path, table, layout) if layout.numbered else []
