@@ -76,3 +76,22 @@ def test_evaluate_another_file_counts_validation_rows_apart_from_trained_rows(tm
     assert (fitted, validated) == (len(fit_x), len(val_x))  # the rows are distinct
     assert (f"{fitted} of the 90 rows of {copy} repeat the features of a row the model trained on "
             f"(in {train}) exactly ({validated} more repeat a validation row, held out of training)") in res.stderr
+
+
+def test_evaluate_refuses_rows_of_a_class_the_training_file_had_no_example_of(tmp_path):
+    """Labels 1..3 in the training file (output 0 never trained) and 0..2 in the file
+    scored: the rows of class 0 would only count as errors; refused in one line, saying
+    how the files number their classes. The same classes as trained are scored."""
+    table = _table()
+    x, y = table[:, :3], table[:, 3].astype(int)
+    np.savez(tmp_path / "from1.npz", x=x, y=y + 1)
+    res = run_cli("train", "--dataset", tmp_path / "from1.npz", "--out", tmp_path / "run", "--epochs", "1", "-q")
+    assert res.returncode == 0, res.stderr
+    np.savez(tmp_path / "from0.npz", x=x, y=y)
+    res = run_cli("evaluate", tmp_path / "run", "--dataset", tmp_path / "from0.npz")
+    assert res.returncode == 1 and res.stderr.count("\n") == 1 and not res.stdout, res.stderr
+    assert f"{(y == 0).sum()} of its 60 rows scored are of class 0, of which the model's training file had no " \
+        "example" in res.stderr and "(from 0 here, from 1 there)" in res.stderr
+    np.savez(tmp_path / "again.npz", x=x[::-1], y=y[::-1] + 1)
+    ok = run_cli("evaluate", tmp_path / "run", "--dataset", tmp_path / "again.npz")
+    assert ok.returncode == 0 and "accuracy" in ok.stdout, ok.stderr

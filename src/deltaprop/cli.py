@@ -462,6 +462,8 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
     rows = np.arange(len(y))  # the test rows' numbers in the file: the same split of the row numbers
     test_rows = train_validation_split(rows, y, 0.2, seed=seed, keep_order=keep_order)[2] if held_out else rows
     file = {"sha256": _file_sha256(path), "rows": len(y)}
+    if len(present) < n_classes:  # outputs no row trains: evaluate refuses rows of these classes
+        file["no_example"] = sorted(set(range(n_classes)) - set(present.tolist()))
     if table.label_index is not None:  # a CSV file's label column, by which a file without a header is read
         file["label_index"] = table.label_index
     return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), source, held_out, file,
@@ -2075,6 +2077,7 @@ def cmd_evaluate(args) -> int:
     if len(y) and int(y.max()) >= known:
         raise DataError(f"{name}: holds class {int(y.max())}, which the model never saw (it knows {known} classes, "
                         f"0..{known - 1}); score a file of those classes only, or train a model on rows of every class")
+    _refuse_untrained_classes(mf, name, y)
     # any split of another file: its "test" rows are its own split, which may hold rows the model trained on
     part = "rows" if which.startswith("all ") else f"{which.split(',')[0]} rows"
     if (repeats := _training_rows_note(mf, name, ds, x, part)) is not None:
@@ -2090,6 +2093,26 @@ def cmd_evaluate(args) -> int:
     if args.plot:
         _say(f"wrote {plot_confusion(cm, args.plot, class_names=names)}")
     return 0
+
+
+def _refuse_untrained_classes(mf, name: str, y: np.ndarray) -> None:
+    """Refuse rows of a class id the model's training file had no example of (its ids
+    counted from 1, or had gaps): that output was never trained, so they only count as
+    its errors; most often the two files number the classes differently."""
+    recorded = mf.extra.get("data_file")
+    absent = recorded.get("no_example") if isinstance(recorded, dict) else None
+    if not isinstance(absent, list) or not len(y):
+        return
+    hit = np.isin(y, np.array(absent, dtype=np.int64))
+    if not hit.any():
+        return
+    classes = sorted({int(c) for c in np.unique(y[hit])})
+    shown = ", ".join(map(str, classes[:5])) + (", ..." if len(classes) > 5 else "")
+    hint = " (from 0 here, from 1 there)" if absent == [0] else ""
+    raise DataError(f"{name}: {int(hit.sum())} of its {len(y)} rows scored are of class{'es' if len(classes) > 1 else ''} "
+                    f"{shown}, of which the model's training file had no example (that output was never trained, so "
+                    f"they would only count as its errors); if the two files number the classes differently{hint}, "
+                    "renumber this file's labels as the training file's, or score rows of the trained classes only")
 
 
 def _read_npy(path: Path) -> np.ndarray:
