@@ -106,3 +106,33 @@ def test_a_scikit_learn_model_fitted_on_a_dataframe_names_its_inputs(tmp_path):
     assert status == 200, out
     np.testing.assert_allclose(out["probabilities"], clf.predict_proba(frame.iloc[:1])[0], rtol=1e-6)
     assert described["classes"][out["predicted"]] == clf.predict(frame.iloc[:1])[0]
+
+
+def test_a_model_file_replaced_by_one_that_cannot_be_served_is_said_so(tmp_path):
+    """A served model file overwritten by a file that is no model deltaprop can serve (cut
+    short, or a multi-label classifier) went on answering with the model it held before,
+    under the same file name, without a word. Each request now says what is wrong with the
+    file, until it holds a model again."""
+    path = tmp_path / "model.safetensors"
+    _save(path, seed=0)
+    body = {"pixels": [[0] * 28] * 28}
+    with running_server(path) as server:
+        assert request(server, "POST", "/api/predict", body)[0] == 200
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+        status, out, _ = request(server, "POST", "/api/predict", body)
+        assert status == 422 and "model.safetensors" in out["error"], out
+        assert request(server, "GET", "/api/model")[0] == 422
+
+        labels = dp.mlp([784, 8, 3], output="sigmoid", seed=1)
+        dp.save(labels, path, input_scaling=UNIT, class_names=["a", "b", "c"], extra={"multilabel": True})
+        status, out, _ = request(server, "POST", "/api/predict", body)
+        assert status == 422 and "multi-label" in out["error"], out
+
+        second = _save(path, seed=7)
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # not the first file's stamp, whatever the tick
+        status, out, _ = request(server, "POST", "/api/predict", body)
+    assert status == 200, out
+    x = np.zeros((1, 784))
+    np.testing.assert_allclose(out["probabilities"], second.predict_proba(x)[0], rtol=1e-5)

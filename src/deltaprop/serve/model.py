@@ -235,7 +235,10 @@ class ModelSource:
             try:
                 self._load(path)
             except Error:
-                if loaded is None:  # nothing older to fall back on
+                # a run's file may go as it is read (train --overwrite): its last model stands in until
+                # the next; a model file that now holds no servable model is said to, not hidden behind
+                # the model it held before
+                if loaded is None or not self.is_run:
                     raise
         return self._loaded
 
