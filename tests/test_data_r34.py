@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
+import pytest
 
 from cli_in_process import run_cli
-from deltaprop.data import train_validation_split
+from deltaprop.data import load_arrays, read_table, train_validation_split
 
 
 def _write(path, table: np.ndarray) -> str:
@@ -118,3 +120,21 @@ def test_evaluate_reads_the_label_by_name_when_training_named_it_by_index(tmp_pa
     assert own.returncode == 0 and res.returncode == 0, res.stderr
     assert res.stdout.split(": accuracy", 1)[1] == own.stdout.split(": accuracy", 1)[1]
     assert "another order (b, a, c)" in res.stderr
+
+
+def test_an_npz_test_set_saved_beside_the_training_arrays_is_said_not_read(tmp_path):
+    """x, y, x_test, y_test in one archive: x and y are read, and a note says the test
+    arrays are not (the test rows are split from x); an archive of x and y only: no note."""
+    table = _table()
+    x, y = table[:, :3], table[:, 3].astype(int)
+    np.savez(tmp_path / "both.npz", x=x[:40], y=y[:40], x_test=x[40:], y_test=y[40:])
+    with pytest.warns(UserWarning, match=r"the arrays 'x_test', 'y_test' are not read, only the inputs 'x' and "
+                                         r"the labels 'y'"):
+        got_x, got_y = load_arrays(tmp_path / "both.npz")
+    assert np.array_equal(got_x, x[:40]) and np.array_equal(got_y, y[:40])
+    np.savez(tmp_path / "pair.npz", x=x, y=y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_table(tmp_path / "pair.npz").notes == ()
+    res = run_cli("train", "--dataset", tmp_path / "both.npz", "--out", tmp_path / "run", "--epochs", "1", "-q")
+    assert res.returncode == 0 and "'x_test', 'y_test' are not read" in res.stderr, res.stderr

@@ -128,8 +128,8 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
     suffix = path.suffix.lower()
     names, notes, index = None, [], None
     if suffix == ".npz":
-        x, y, source = _load_npz(path, label_column)
-        notes = _npz_float32_notes(path, x, dtype)
+        x, y, source, (kx, ky, unread) = _load_npz(path, label_column)
+        notes = _npz_float32_notes(path, x, dtype) + _unread_arrays_notes(path, unread, kx, ky)
     elif suffix in (".csv", ".txt"):
         x, y, source, names, notes, index = _load_csv(path, label_column, dtype, label_position, feature_names)
     else:
@@ -184,14 +184,27 @@ def _load_npz(path: Path, label_column: int | str | None):
                                           "(a zip bomb or a corrupt archive).")
                 with zf.open(info) as member:
                     read_npy_header(member, f"{path}[{key}]", info.file_size)
+        unread = sorted(m.removesuffix(".npy") for m in members if m.endswith(".npy")
+                        and m.removesuffix(".npy") not in keys[:2])
         with np.load(path, allow_pickle=False) as npz:
-            return npz[keys[0]], npz[keys[1]], keys[2]
+            return npz[keys[0]], npz[keys[1]], keys[2], (keys[0], keys[1], unread)
     except (FileFormatError, ConfigError):
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
             KeyError, NotImplementedError) as exc:
         raise FileFormatError(f"{path}: not a readable .npz archive ({type(exc).__name__}: "
                               f"{exc}). Save it with numpy.savez.") from None
+
+
+def _unread_arrays_notes(path: Path, unread: list[str], inputs: str, labels: str) -> list[str]:
+    """A note naming an archive's arrays besides its inputs and labels (a test set saved
+    beside them, ``x_test``/``y_test``): only one inputs/labels pair is read."""
+    if not unread:
+        return []
+    shown = ", ".join(repr(n) for n in unread[:6]) + (", ..." if len(unread) > 6 else "")
+    return [f"{path}: the arrays {shown} are not read, only the inputs {inputs!r} and the labels {labels!r} (any "
+            "test set is split from those); to use a test set saved beside them, save it in a file of its own "
+            "(np.savez('test.npz', x=x_test, y=y_test)) and score it with evaluate --dataset"]
 
 
 _COMMENT_LINES = 100  # '#' lines read before the header or first row
