@@ -138,3 +138,22 @@ def test_an_npz_test_set_saved_beside_the_training_arrays_is_said_not_read(tmp_p
         assert read_table(tmp_path / "pair.npz").notes == ()
     res = run_cli("train", "--dataset", tmp_path / "both.npz", "--out", tmp_path / "run", "--epochs", "1", "-q")
     assert res.returncode == 0 and "'x_test', 'y_test' are not read" in res.stderr, res.stderr
+
+
+def test_evaluate_split_test_of_another_small_file_does_not_call_its_rows_training_rows(tmp_path):
+    """Another file too small to split, asked for its test part: every row is scored,
+    rows the model never saw; the words say it has no test part, not that they are the
+    training rows. The model's own small training file still says so."""
+    table = _table()
+    run = tmp_path / "run"
+    assert run_cli("train", "--dataset", _write(tmp_path / "train.csv", table), "--out", run, "--epochs", "1",
+                   "-q").returncode == 0
+    fresh = table[:8].copy()
+    fresh[:, :3] += 10.0  # rows the model never saw
+    res = run_cli("evaluate", run, "--dataset", _write(tmp_path / "new.csv", fresh), "--split", "test")
+    assert res.returncode == 0, res.stderr
+    assert "(all 8 rows, no test part: a file under 10 rows" in res.stdout and "training rows" not in res.stdout
+    small = _write(tmp_path / "small.csv", table[:8])
+    assert run_cli("train", "--dataset", small, "--out", tmp_path / "small", "--epochs", "1", "-q").returncode == 0
+    own = run_cli("evaluate", tmp_path / "small")
+    assert own.returncode == 0 and "(all 8 rows, the training rows: no held-out test set" in own.stdout, own.stderr

@@ -1950,8 +1950,9 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
         x, y = ds.all_rows()
         return ds, x, _model_positions(mf, name, y), f"all {len(y)} rows"
     if not ds.held_out:
-        return (ds, ds.x_train, _model_positions(mf, name, ds.y_train),
-                f"all {len(ds.y_train)} rows, the training rows: {_NO_TEST_SET}")
+        whole = (f"the training rows: {_NO_TEST_SET}" if trained_file else
+                 f"no {split} part: a file under {_MIN_ROWS_TO_SPLIT} rows, or with no class of 3 rows, is not split")
+        return ds, ds.x_train, _model_positions(mf, name, ds.y_train), f"all {len(ds.y_train)} rows, {whole}"
     x, y = (ds.x_test, ds.y_test) if split == "test" else (ds.x_train, ds.y_train)
     if split == "test" and (repeats := _repeats_note(name, ds)) is not None:
         _say(f"note: {repeats}", err=True)
