@@ -157,3 +157,23 @@ def test_evaluate_split_test_of_another_small_file_does_not_call_its_rows_traini
     assert run_cli("train", "--dataset", small, "--out", tmp_path / "small", "--epochs", "1", "-q").returncode == 0
     own = run_cli("evaluate", tmp_path / "small")
     assert own.returncode == 0 and "(all 8 rows, the training rows: no held-out test set" in own.stdout, own.stderr
+
+
+def test_predict_notes_npy_rows_far_outside_the_training_inputs_range(tmp_path):
+    """A model of inputs in [0, 1] given rows multiplied by 255: a note says the rows lie
+    far outside its raw training inputs; rows of the training data's scale get none."""
+    rng = np.random.default_rng(2)
+    y = np.arange(60) % 2
+    x = np.round(np.clip(rng.random((60, 3)) * 0.5 + 0.4 * y[:, None], 0, 1), 4)  # as written
+    lines = ["a,b,c,label"] + [",".join(f"{v:.4f}" for v in row) + f",{label}" for row, label in zip(x, y)]
+    (tmp_path / "unit.csv").write_text("\n".join(lines) + "\n")
+    run = tmp_path / "run"
+    assert run_cli("train", "--dataset", tmp_path / "unit.csv", "--out", run, "--epochs", "1", "-q").returncode == 0
+    np.save(tmp_path / "same.npy", x[:3])
+    np.save(tmp_path / "times255.npy", x[:3] * 255)
+    same = run_cli("predict", run, tmp_path / "same.npy")
+    assert same.returncode == 0 and "far outside" not in same.stderr, same.stderr
+    res = run_cli("predict", run, tmp_path / "times255.npy")
+    assert res.returncode == 0, res.stderr
+    high = float(f"{(x[:3] * 255).max():g}")
+    assert f"to {high:g}, far outside the model's raw training inputs, {x.min():g} to {x.max():g}" in res.stderr

@@ -2176,6 +2176,22 @@ def _check_not_prescaled(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
                     + save.format(top=top))
 
 
+def _note_far_outside(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
+    """A note for rows whose values lie beyond the raw training inputs' range ``lo..hi`` by
+    more than its span ``hi − lo`` (0..255 rows for a model of inputs in [0, 1]): rows on
+    another scale than the training data's, which the model scores without a word."""
+    if mf.input_range is None or not rows.size:
+        return
+    lo, hi = (float(v) for v in mf.input_range)
+    low, high = float(rows.min()), float(rows.max())
+    span = hi - lo
+    if span <= 0 or (low >= lo - span and high <= hi + span):
+        return
+    _say(f"note: {path} holds values from {low:g} to {high:g}, far outside the model's raw training inputs, "
+         f"{lo:g} to {hi:g}: are the rows on the training data's scale (not multiplied by 255, standardised, or in "
+         "other units)?", err=True)
+
+
 def _rows_of(path: Path, n_features: int, style: str = "digit", side: int | None = IMAGE_SIDE) -> np.ndarray:
     """The raw input rows in one INPUT: an image (28x28 levels made in ``style``, reduced
     to the model's ``side`` x ``side`` as deltaprop serve reduces drawings) or a .npy file."""
@@ -2253,6 +2269,7 @@ def cmd_predict(args) -> int:
     for path, rows in zip(paths, batches):
         if path not in images:  # an image's levels are 0..255, scaled below
             _check_not_prescaled(mf, path, rows)
+            _note_far_outside(mf, path, rows)
     if images and side is not None and side != IMAGE_SIDE and style == "digit":
         _say(f"note: digits are framed as small digits are: the ink's longer edge fills a {4 * side}x{4 * side} frame, "
              f"centred, and each of this model's {side}x{side} pixels is the mean of a 4x4 block, as deltaprop serve "
