@@ -177,3 +177,10 @@ def test_predict_notes_npy_rows_far_outside_the_training_inputs_range(tmp_path):
     assert res.returncode == 0, res.stderr
     high = float(f"{(x[:3] * 255).max():g}")
     assert f"to {high:g}, far outside the model's raw training inputs, {x.min():g} to {x.max():g}" in res.stderr
+    # evaluate on a file of the same rows multiplied by 255: the same note; the training file itself: none
+    lines = ["a,b,c,label"] + [",".join(f"{v * 255:.4f}" for v in row) + f",{label}" for row, label in zip(x, y)]
+    (tmp_path / "scaled.csv").write_text("\n".join(lines) + "\n")
+    scored = run_cli("evaluate", run, "--dataset", tmp_path / "scaled.csv")
+    assert scored.returncode == 0 and "far outside the model's raw training inputs" in scored.stderr, scored.stderr
+    own = run_cli("evaluate", run)
+    assert own.returncode == 0 and "far outside" not in own.stderr, own.stderr

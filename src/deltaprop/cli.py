@@ -1937,6 +1937,8 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
     if mf is not None and _is_file_dataset(name):  # fractions for a model that divides by 255 itself
         for part in (ds.x_train, ds.x_test):
             _check_not_prescaled(mf, Path(name), part)
+        if ds.x_train.shape[1] == mf.net.n_features:  # another width is refused below
+            _note_far_outside(mf, Path(name), ds.all_rows()[0])
     if mf is not None and ds.x_train.shape[1] != mf.net.n_features:  # plot samples may have no model
         per_row = "feature columns besides the label column" if name.lower().endswith((".csv", ".txt")) else "inputs a row"
         raise ShapeError(f"{name}: holds {ds.x_train.shape[1]} {per_row}, but the model takes {mf.net.n_features}; "
