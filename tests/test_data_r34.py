@@ -184,3 +184,31 @@ def test_predict_notes_npy_rows_far_outside_the_training_inputs_range(tmp_path):
     assert scored.returncode == 0 and "far outside the model's raw training inputs" in scored.stderr, scored.stderr
     own = run_cli("evaluate", run)
     assert own.returncode == 0 and "far outside" not in own.stderr, own.stderr
+
+
+class _CountedNames(list):
+    """Feature names that count how many times they are walked through."""
+
+    walks = 0
+
+    def __iter__(self):
+        type(self).walks += 1
+        return super().__iter__()
+
+
+def test_a_wide_file_is_matched_to_the_trained_names_in_a_few_passes(tmp_path):
+    """A header of the trained names in another order, plus the label: read by name in
+    the trained order, the names walked a few times in all, not once per column (a file
+    of 20,000 columns took 20 s)."""
+    n = 300
+    names = [f"f{i}" for i in range(n)]
+    perm = np.random.default_rng(0).permutation(n)
+    rows = np.column_stack([np.arange(8.0)[:, None] + np.arange(n) * 10.0, np.arange(8) % 2])
+    header = ",".join([names[i] for i in perm] + ["label"])
+    body = "\n".join(",".join(f"{v:g}" for v in np.append(row[:-1][perm], row[-1])) for row in rows)
+    (tmp_path / "wide.csv").write_text(header + "\n" + body + "\n")
+    trained = _CountedNames(names)
+    _CountedNames.walks = 0
+    table = read_table(tmp_path / "wide.csv", feature_names=trained)
+    assert np.array_equal(table.x, rows[:, :-1]) and np.array_equal(table.y, rows[:, -1])
+    assert _CountedNames.walks < 10, _CountedNames.walks

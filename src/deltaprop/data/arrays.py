@@ -750,7 +750,8 @@ def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_posi
     if names is None:
         label_column = _by_position(label_column, label_position, n_cols)
     elif label_column is None and trained is not None:  # the one column the model was not trained on
-        others = [i for i, name in enumerate(names) if name not in set(map(str, trained))]
+        features = set(map(str, trained))
+        others = [i for i, name in enumerate(names) if name not in features]
         label_column = others[0] if len(others) == 1 else None
     if label_column is not None:
         if names is None:

@@ -56,7 +56,8 @@ def align_columns(x: np.ndarray, found: Sequence[str], trained: Sequence[str],
         return x, None
     unique = len(set(found)) == len(found) and len(set(trained)) == len(trained)
     if unique and set(found) == set(trained):
-        order = np.array([found.index(name) for name in trained])
+        place = {name: i for i, name in enumerate(found)}
+        order = np.array([place[name] for name in trained])
         note = (f"{where} names the model's {len(trained)} feature columns in another order ({_listed(found)}); "
                 f"they are read by name, in the trained order ({_listed(trained)})")
         return x[:, order], note
