@@ -212,3 +212,22 @@ def test_a_wide_file_is_matched_to_the_trained_names_in_a_few_passes(tmp_path):
     table = read_table(tmp_path / "wide.csv", feature_names=trained)
     assert np.array_equal(table.x, rows[:, :-1]) and np.array_equal(table.y, rows[:, -1])
     assert _CountedNames.walks < 10, _CountedNames.walks
+
+
+def test_sequential_batches_of_a_file_sorted_by_label_get_a_note(tmp_path):
+    """--batching sequential takes the training rows in file order: a file sorted by label
+    gives batches of one class, which a note says; shuffled batches, or a file whose
+    classes are mixed, get none."""
+    table = _table(90)
+    by_label = _write(tmp_path / "sorted.csv", table[np.argsort(table[:, 3], kind="stable")])
+    mixed = _write(tmp_path / "mixed.csv", table)
+    said = "training rows come grouped by class"
+    for data, batching, expected in ((by_label, "sequential", True), (by_label, "sliding", True),
+                                     (by_label, "shuffled", False), (mixed, "sequential", False)):
+        res = run_cli("train", "--dataset", data, "--batching", batching, "--out", tmp_path / f"run-{batching}",
+                      "--epochs", "1", "-q", "--overwrite")
+        assert res.returncode == 0, res.stderr
+        assert (said in res.stderr) == expected, (data, batching, res.stderr)
+    assert "--batching sequential takes them in that order" in run_cli(
+        "train", "--dataset", by_label, "--batching", "sequential", "--out", tmp_path / "again", "--epochs", "1",
+        "-q").stderr

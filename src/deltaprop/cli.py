@@ -963,6 +963,8 @@ def _training_data(cfg: TrainConfig, *, mapped: bool = False, default_split: boo
     ds = _without_default_split(cfg, ds) if default_split else ds
     if (repeats := _repeats_note(cfg.dataset, ds)) is not None:
         ds = replace(ds, notes=ds.notes + (repeats,))
+    if in_order and (grouped := _grouped_note(cfg, ds)) is not None:
+        ds = replace(ds, notes=ds.notes + (grouped,))
     if ds.file is not None and len(present := np.unique(ds.all_rows()[1])) < 2:
         raise DataError(f"{cfg.dataset}: the labels ({ds.label_source}) hold one class only ({present[0]}); a "
                         "classifier needs examples of at least two classes: give a file with rows of every class")
@@ -976,6 +978,21 @@ def _training_data(cfg: TrainConfig, *, mapped: bool = False, default_split: boo
         validation = (x_va, y_va)
     return _Data(x_tr, y_tr, validation, ds.x_test, ds.y_test, ds.class_names, ds.label_source, ds.held_out, ds.file,
                  ds.feature_names, ds.notes, ds.test_rows)
+
+
+def _grouped_note(cfg: TrainConfig, ds: _Dataset) -> str | None:
+    """Words for a data file whose training rows come grouped by class (each class's rows
+    together, as in a file sorted by label) under --batching sequential or sliding, which
+    take them in that order: most batches hold one class. None otherwise."""
+    y = np.asarray(ds.y_train)
+    if ds.file is None or y.ndim != 1 or cfg.batch_size == "full" or len(y) <= cfg.batch_size:
+        return None
+    runs = 1 + int(np.count_nonzero(y[1:] != y[:-1]))
+    if runs != len(np.unique(y)) or runs < 2:
+        return None
+    return (f"{cfg.dataset}'s training rows come grouped by class (each class's rows together, as in a file sorted "
+            f"by label), and --batching {cfg.batching} takes them in that order: nearly every batch holds one class, "
+            "and the network learns the last ones over the first; use --batching shuffled (the default)")
 
 
 def _split_is_default(args, flags: dict[str, Any]) -> bool:
