@@ -677,6 +677,9 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     ``diagnostics`` (on by default) adds a :class:`~deltaprop.callbacks.DiagnosticsRecorder`
     unless ``callbacks`` holds one: per-layer diagnostics and alerts after every epoch, in
     the history (``history.diagnostics``, ``history.alerts``); it changes no weight."""
+    if batch_size is not None:  # a whole float (32.0) as the int it means; _prepare reports a bad one
+        with contextlib.suppress(ConfigError):
+            batch_size = _checks.positive_int("batch_size", batch_size)
     threads, top_threads = _fit_threads(net, X, batch_size, threads, resume, comm)
     threads, flush_subnormals, diagnostics = _checked_options(threads, flush_subnormals, diagnostics, comm)
     controller = None if threads is None else blas_controller()  # the governor's too: what fit restores
