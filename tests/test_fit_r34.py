@@ -33,3 +33,58 @@ def test_fractional_batch_size_is_a_config_error():
     with pytest.raises(dp.ConfigError, match="batch_size"):
         dp.fit(_net(), X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=1, batch_size=16.5,
                diagnostics=False)
+
+
+class _Log(dp.Callback):
+    def __init__(self, calls, name):
+        self.calls, self.name = calls, name
+
+    def on_train_begin(self, state):
+        self.calls.append((self.name, "begin"))
+
+    def on_train_end(self, state):
+        self.calls.append((self.name, "end"))
+
+
+def test_the_error_that_ended_training_is_not_replaced_by_an_on_train_end_error():
+    # a callback's error mid-run used to reach the caller as the on_train_end error after it
+    class Mid(dp.Callback):
+        def on_epoch_end(self, state):
+            raise ValueError("mid-run")
+
+    class End(dp.Callback):
+        def on_train_end(self, state):
+            raise RuntimeError("at the end")
+
+    X, y = _data()
+    with pytest.raises(ValueError, match="mid-run") as info:
+        dp.fit(_net(), X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=2, callbacks=[Mid(), End()],
+               diagnostics=False)
+    assert any("End.on_train_end raised RuntimeError('at the end')" in note for note in info.value.__notes__)
+
+
+def test_an_on_train_end_error_after_a_normal_run_is_raised():
+    class End(dp.Callback):
+        def on_train_end(self, state):
+            raise RuntimeError("at the end")
+
+    X, y = _data()
+    calls = []
+    with pytest.raises(RuntimeError, match="at the end"):
+        dp.fit(_net(), X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=1,
+               callbacks=[End(), _Log(calls, "log")], diagnostics=False)
+    assert calls == [("log", "begin"), ("log", "end")]
+
+
+def test_callbacks_begun_before_an_on_train_begin_error_are_ended_and_the_rest_not():
+    class Bad(dp.Callback):
+        def on_train_begin(self, state):
+            raise ValueError("cannot start")
+
+    X, y = _data()
+    calls = []
+    with pytest.raises(ValueError, match="cannot start"):
+        dp.fit(_net(), X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=1,
+               callbacks=[_Log(calls, "first"), Bad(), _Log(calls, "last")], diagnostics=False)
+    assert calls == [("first", "begin"), ("first", "end")]
+

@@ -665,8 +665,9 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     for a ``seed`` other than the one the run began with (kept in the state): leave ``seed``
     and ``schedule`` out or pass the run's own. Callbacks run in the order given,
     :class:`~deltaprop.callbacks.EarlyStopping` first (so a checkpoint holds what it kept);
-    every callback's ``on_train_end`` is called, even after one of them raised
-    (:func:`_checked` says which lists of callbacks raise ``ConfigError``).
+    every callback's ``on_train_end`` is called, even after one of them raised, and what
+    ended the run is what ``fit`` raises (:meth:`Loop.run`; :func:`_checked` says which
+    lists of callbacks raise ``ConfigError``).
     ``threads`` caps the BLAS threads (default: :func:`_fit_threads` says how they are
     chosen, probed and kept for a resume; the count can change the last bit of a GEMM, so
     bit-identical reruns need the same ``threads``). ``comm`` (an mpi4py
@@ -1001,24 +1002,36 @@ class Loop:
         self._hits = np.empty(n, dtype=np.bool_)
 
     def run(self) -> History:
+        """Train to the end. Every callback whose ``on_train_begin`` returned has its
+        ``on_train_end`` called, however training ends, even after another one's raised (a
+        checkpoint writer later in the list still writes). What ended the run (Ctrl-C, a
+        divergence, a callback's error) is what ``fit`` raises; an ``on_train_end`` error
+        after it is added to its notes, else raised itself."""
         state = self.state
-        for cb in self.callbacks:
-            cb.on_train_begin(state)
+        begun: list[Callback] = []
+        error: BaseException | None = None
         try:
+            for cb in self.callbacks:
+                cb.on_train_begin(state)
+                begun.append(cb)
             while not self.stop_requested() and not _finished(state):
                 self.run_epoch()
             # The last step's update is followed by no loss that would show it overflowed.
             if not self._weights_finite():
                 self._diverged("the weights are no longer finite", epoch=state.epoch, step=state.step)
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
-            # every callback's, even after one raised: a checkpoint writer later in the list still writes
             failed = None
-            for cb in self.callbacks:
+            for cb in begun:
                 try:
                     cb.on_train_end(state)
                 except BaseException as exc:
+                    if error is not None:
+                        error.add_note(f"then {type(cb).__name__}.on_train_end raised {exc!r}")
                     failed = failed or exc
-            if failed is not None:
+            if failed is not None and error is None:
                 raise failed
         return state.history
 
