@@ -88,3 +88,21 @@ def test_callbacks_begun_before_an_on_train_begin_error_are_ended_and_the_rest_n
                callbacks=[_Log(calls, "first"), Bad(), _Log(calls, "last")], diagnostics=False)
     assert calls == [("first", "begin"), ("first", "end")]
 
+
+
+@pytest.mark.parametrize("kwargs, rows", [({"batching": "sliding"}, 5 * 11), ({}, 50), ({"batch_size": None}, 50)])
+def test_progress_bar_total_is_the_rows_the_epoch_trains_on(kwargs, rows):
+    # sliding windows of 11 rows every 10 ran the bar to 55 of 50
+    import io
+
+    seen = []
+
+    class Spy(dp.ProgressBar):
+        def on_epoch_end(self, state):
+            seen.append((self._bar.n, self._bar.total))
+            super().on_epoch_end(state)
+
+    X, y = _data(50)
+    dp.fit(_net(), X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=2,
+           callbacks=[Spy(file=io.StringIO(), ncols=120)], diagnostics=False, **{"batch_size": 10, **kwargs})
+    assert seen == [(rows, rows), (rows, rows)]

@@ -233,6 +233,8 @@ class TrainingState:
     thread_probe: list[int] = field(default_factory=list)
     #: the number of batches of the epoch under way (the loop sets it when the epoch starts)
     epoch_batches: int | None = None
+    #: the rows those batches hold in all (sliding windows overlap: more than ``n_examples``)
+    epoch_batch_rows: int | None = None
     callback_records: dict[str, dict[str, Any]] = field(default_factory=dict)
     saved_weights: dict[str, list[np.ndarray]] = field(default_factory=dict)
     resume_weights: list[np.ndarray] | None = None
@@ -1055,6 +1057,7 @@ class Loop:
         else:  # draw the unfinished epoch's batches again, then skip those done
             state.rng.bit_generator.state = progress.rng_state
         n_batches = state.epoch_batches = self.source.start_epoch(state.rng)
+        state.epoch_batch_rows = self.source.rows_before(n_batches)
         governor = self.governor
         for k in range(progress.batches, n_batches):
             step_started = time.perf_counter()
