@@ -658,14 +658,8 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     shows it (:func:`_unstable_layer`); the network keeps finite weights. ``resume`` takes
     the :class:`TrainingState` of an earlier run (callbacks see it;
     :meth:`TrainingState.from_dict` rebuilds one) and continues it exactly, mid-epoch too,
-    to ``epochs``/``steps`` in all; one with nothing left to train raises
-    :class:`~deltaprop.errors.ConfigError`. A resume trains on with the state's loss,
-    schedule, rate (``state.base_lr``) and shuffling, so it raises ``ConfigError`` for
-    another of deltaprop's losses than the state's (or its settings, such as
-    ``from_logits``; a loss class of your own is taken as given), for a ``schedule`` other
-    than the state's, for an ``optimizer.lr`` set since (set ``state.base_lr`` instead), and
-    for a ``seed`` other than the one the run began with (kept in the state): leave ``seed``
-    and ``schedule`` out or pass the run's own. Callbacks run in the order given,
+    to ``epochs``/``steps`` in all, with the state's loss, schedule, rate and shuffling
+    (:func:`_training_state` says what a resume refuses). Callbacks run in the order given,
     :class:`~deltaprop.callbacks.EarlyStopping` first (so a checkpoint holds what it kept);
     every callback's ``on_train_end`` is called, even after one of them raised, and what
     ended the run is what ``fit`` raises (:meth:`Loop.run`; :func:`_checked` says which
@@ -1325,7 +1319,15 @@ def _training_inputs(net: Network, X, batch_size):
 
 def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resume, batches=1) -> TrainingState:
     """A new state, or ``resume`` set to run to ``epochs``/``steps`` with ``loss``; a schedule
-    named without its length takes the run's (``batches`` an epoch: the epochs ``steps`` take)."""
+    named without its length takes the run's (``batches`` an epoch: the epochs ``steps`` take).
+
+    A resume with nothing left to train raises :class:`~deltaprop.errors.ConfigError`. It
+    trains on with the state's loss, schedule, rate (``state.base_lr``) and shuffling, so it
+    raises ``ConfigError`` for another of deltaprop's losses than the state's (or its
+    settings, such as ``from_logits``; a loss class of your own is taken as given), for a
+    ``schedule`` other than the state's, for an ``optimizer.lr`` set since (set
+    ``state.base_lr`` instead), and for a ``seed`` other than the one the run began with
+    (kept in the state): leave ``seed`` and ``schedule`` out or pass the run's own."""
     if resume is None:
         rng = np.random.default_rng(_checks.seed(seed))
         state = TrainingState(net=net, optimizer=optimizer, loss=loss, rng=rng, epochs=epochs, steps=steps)
