@@ -71,7 +71,8 @@ def _epochs(records: Sequence[dict[str, Any]]) -> list[int]:
     return epochs
 
 
-def plot_history(records, path, *, title: str = "training", model_epoch: int | None = None) -> Path:
+def plot_history(records, path, *, title: str = "training", model_epoch: int | None = None,
+                 partial: tuple[int, int] | None = None) -> Path:
     """Loss (left) and accuracy (right) per epoch, train and validation, from the
     :class:`~deltaprop.History` ``fit`` returns or its records. The records are checked
     first (numbers, finite, within ±1e300): a :class:`DataError` names a bad one.
@@ -108,7 +109,10 @@ def plot_history(records, path, *, title: str = "training", model_epoch: int | N
             ax.legend()
         else:
             ax.text(0.5, 0.5, f"no {metric} recorded", ha="center", va="center", transform=ax.transAxes)
-    partial = _partial_last_epoch(records, epochs)
+    if partial is not None:
+        taken, full = (_checks.positive_int("partial steps", v) for v in partial)
+        partial = (taken, full) if taken < full else None
+    partial = partial or _partial_last_epoch(records, epochs)
     fig.suptitle(title if partial is None else f"{title}\n(epoch {epochs[-1]} is partial: {partial[0]} of its "
                  f"{partial[1]} steps)", fontsize=None if partial is None else 10)
     fig.tight_layout()
