@@ -85,6 +85,25 @@ def blas_info() -> str:
         return f"unknown ({exc})"
 
 
+def step_gemms(batch: int, rng: np.random.Generator):
+    """A function running the GEMMs of one training step of ``LAYERS`` on preallocated float32
+    arrays: forward ``z = a W`` for each layer, backward ``∂L/∂W = aᵀ δ`` for each layer and
+    ``δ Wᵀ`` for every layer but the first (3 + 3 + 2 for this network)."""
+    W = [rng.standard_normal((i, o)).astype(np.float32) * 0.05 for i, o in zip(LAYERS[:-1], LAYERS[1:])]
+    dW = [np.empty_like(w) for w in W]
+    acts = [rng.random((batch, n), dtype=np.float32) for n in LAYERS]
+    deltas = [rng.standard_normal((batch, n)).astype(np.float32) * 0.01 for n in LAYERS]
+
+    def run():
+        for k in range(len(W)):
+            np.matmul(acts[k], W[k], out=acts[k + 1])
+        for k in range(len(W) - 1, -1, -1):
+            np.matmul(acts[k].T, deltas[k + 1], out=dW[k])
+            if k > 0:
+                np.matmul(deltas[k + 1], W[k].T, out=deltas[k])
+    return run
+
+
 def initial_weights(data_dir: str) -> list[tuple[np.ndarray, np.ndarray]]:
     """The starting (W, b) of each Dense layer, ``W`` of shape (n_in, n_out), written by
     run.py: every peer that can set its weights starts from the same ones, so test

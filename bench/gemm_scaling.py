@@ -4,7 +4,7 @@ of BENCHMARKS.md that pull against each other on a two-core machine.
     uv run python bench/gemm_scaling.py
 
 For each batch size, the 3 + 3 + 2 GEMMs of one step of 784-256-128-10 (as
-``peer_roofline.py``) are timed on one BLAS thread and on two, alternated over rounds;
+``common.step_gemms``, as ``peer_roofline.py``) are timed on one BLAS thread and on two, alternated over rounds;
 ``r`` is the median ratio of one thread's time to two threads'.
 
 A step takes ``g + o``: ``g`` in the GEMMs, ``o`` in everything else (gather, elementwise
@@ -24,30 +24,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 
 import numpy as np
 
-LAYERS = (784, 256, 128, 10)
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import common  # noqa: E402
+
 ROOFLINE_TARGET = 0.7
 CONTENDED_TARGET = 1.3
-
-
-def step_gemms(batch: int, rng: np.random.Generator):
-    """A function running one step's GEMMs on preallocated float32 arrays."""
-    W = [rng.standard_normal((i, o)).astype(np.float32) * 0.05 for i, o in zip(LAYERS[:-1], LAYERS[1:])]
-    dW = [np.empty_like(w) for w in W]
-    acts = [rng.random((batch, n), dtype=np.float32) for n in LAYERS]
-    deltas = [rng.standard_normal((batch, n)).astype(np.float32) * 0.01 for n in LAYERS]
-
-    def run():
-        for k in range(len(W)):
-            np.matmul(acts[k], W[k], out=acts[k + 1])
-        for k in range(len(W) - 1, -1, -1):
-            np.matmul(acts[k].T, deltas[k + 1], out=dW[k])
-            if k > 0:
-                np.matmul(deltas[k + 1], W[k].T, out=deltas[k])
-    return run
 
 
 def implied(r: float) -> tuple[float, float]:
@@ -77,7 +63,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     print("batch   1 thread   2 threads      r   contended/idle at ρ = 0.7   highest ρ with contended ≤ 1.3")
     for batch in (int(b) for b in args.batch_sizes.split(",")):
-        run = step_gemms(batch, rng)
+        run = common.step_gemms(batch, rng)
         repeats = max(20, 40000 // batch)
         one, two, ratios = [], [], []
         for _ in range(args.rounds):

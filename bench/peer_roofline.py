@@ -1,7 +1,5 @@
-"""Benchmark peer: the GEMMs of one epoch alone (the roofline), in NumPy, preallocated.
-
-Per step: forward ``z = a W`` for each layer; backward ``∂L/∂W = aᵀ δ`` for each layer
-and ``δ Wᵀ`` for every layer but the first: 3 + 3 + 2 GEMMs for this network."""
+"""Benchmark peer: the GEMMs of one epoch alone (the roofline), in NumPy, preallocated:
+``common.step_gemms``, 3 + 3 + 2 GEMMs a step for this network."""
 
 from __future__ import annotations
 
@@ -22,13 +20,7 @@ def main() -> None:
     bs = args.batch_size
     rng = np.random.default_rng(0)
     sizes = common.LAYERS
-    W = [rng.standard_normal((i, o)).astype(np.float32) * 0.05 for i, o in zip(sizes[:-1], sizes[1:])]
-    dW = [np.empty_like(w) for w in W]
-    x = rng.random((bs, sizes[0]), dtype=np.float32)
-    acts = [x] + [np.empty((bs, o), np.float32) for o in sizes[1:]]
-    deltas = [np.empty((bs, s), np.float32) for s in sizes]
-    for d in deltas:
-        d[...] = rng.standard_normal(d.shape).astype(np.float32) * 0.01
+    step = common.step_gemms(bs, rng)
     steps = -(-n // bs)
     times = []
     pacer = common.Pacer(args.lockstep)
@@ -37,12 +29,7 @@ def main() -> None:
             pacer.wait()
             t0 = time.perf_counter()
             for _ in range(steps):
-                for k in range(len(W)):
-                    np.matmul(acts[k], W[k], out=acts[k + 1])
-                for k in range(len(W) - 1, -1, -1):
-                    np.matmul(acts[k].T, deltas[k + 1], out=dW[k])
-                    if k > 0:
-                        np.matmul(deltas[k + 1], W[k].T, out=deltas[k])
+                step()
             times.append(time.perf_counter() - t0)
             pacer.done(times[-1])
     pacer.wait()

@@ -224,7 +224,8 @@ class ProgressBar(Callback):
     """A live bar per epoch (tqdm) with the running loss and accuracy, then the epoch's
     results as one full line (printed, never cut; a narrow terminal wraps it). The live
     bar fits the terminal (``ncols``, default its width) by leaving out whole fields,
-    accuracy first, never by cutting a number."""
+    accuracy first, never by cutting a number. It counts the rows of the epoch's batches
+    (sliding windows share a row with the next: ``⌈n/b⌉·(b + 1)`` rows, not ``n``)."""
 
     #: Room tqdm's own text takes besides the description and fields: percentage, a bar
     #: of at least 10 cells, counts, times and speed.
@@ -253,6 +254,8 @@ class ProgressBar(Callback):
 
     def on_batch_end(self, state, batch_size, batch_loss):
         bar = self._bar
+        if bar.n == 0 and state.epoch_batch_rows:  # known once the epoch's batches are: overlapping windows hold more
+            bar.total = state.epoch_batch_rows
         bar.update(batch_size)
         if bar.n >= bar.total or bar.n == batch_size or bar.n % (batch_size * 50) < batch_size:
             seen, loss_sum, correct = state.running

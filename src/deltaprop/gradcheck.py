@@ -88,11 +88,7 @@ def gradcheck(
     ``sample_weight``: one weight ``≥ 0`` a row, scaled to mean 1 as ``fit`` scales them,
     so the weighted loss ``(1/n) Σ_i w_i ℓ_i`` and its gradient are checked."""
     h = _checks.positive_number("h", h)
-    tolerance = _checks.positive_number("tolerance", tolerance)
-    if tolerance >= 1:  # ‖a − b‖ ≤ ‖a‖ + ‖b‖: the relative error is never above 1
-        raise ConfigError(f"tolerance must be below 1, got {tolerance:g}: the relative error "
-                          "‖g_bp − g_num‖ / (‖g_bp‖ + ‖g_num‖) is at most 1, so a tolerance of 1 or more passes "
-                          "wrong gradients (one 100 times too large has 0.98); the default is 1e-6")
+    tolerance = _checked_tolerance(tolerance)
     if max_entries is not None:
         max_entries = _checks.positive_int("max_entries", max_entries)
     train = _checks.flag("train", train)
@@ -126,6 +122,16 @@ def gradcheck(
         for layer in dropouts:
             layer.freeze_mask = False
     return GradCheckReport(results, tolerance, notes + _rounding_note(results, tolerance, value, h))
+
+
+def _checked_tolerance(tolerance) -> float:
+    """A tolerance in (0, 1): ‖a − b‖ ≤ ‖a‖ + ‖b‖, so the relative error is never above 1."""
+    tolerance = _checks.positive_number("tolerance", tolerance)
+    if tolerance >= 1:
+        raise ConfigError(f"tolerance must be below 1, got {tolerance:g}: the relative error "
+                          "‖g_bp − g_num‖ / (‖g_bp‖ + ‖g_num‖) is at most 1, so a tolerance of 1 or more passes "
+                          "wrong gradients (one 100 times too large has 0.98); the default is 1e-6")
+    return tolerance
 
 
 def _clipped_note(loss: Loss, a: np.ndarray, targets: np.ndarray) -> list[str]:

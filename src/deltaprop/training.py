@@ -233,6 +233,8 @@ class TrainingState:
     thread_probe: list[int] = field(default_factory=list)
     #: the number of batches of the epoch under way (the loop sets it when the epoch starts)
     epoch_batches: int | None = None
+    #: the rows those batches hold in all (sliding windows overlap: more than ``n_examples``)
+    epoch_batch_rows: int | None = None
     callback_records: dict[str, dict[str, Any]] = field(default_factory=dict)
     saved_weights: dict[str, list[np.ndarray]] = field(default_factory=dict)
     resume_weights: list[np.ndarray] | None = None
@@ -656,17 +658,12 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     shows it (:func:`_unstable_layer`); the network keeps finite weights. ``resume`` takes
     the :class:`TrainingState` of an earlier run (callbacks see it;
     :meth:`TrainingState.from_dict` rebuilds one) and continues it exactly, mid-epoch too,
-    to ``epochs``/``steps`` in all; one with nothing left to train raises
-    :class:`~deltaprop.errors.ConfigError`. A resume trains on with the state's loss,
-    schedule, rate (``state.base_lr``) and shuffling, so it raises ``ConfigError`` for
-    another of deltaprop's losses than the state's (or its settings, such as
-    ``from_logits``; a loss class of your own is taken as given), for a ``schedule`` other
-    than the state's, for an ``optimizer.lr`` set since (set ``state.base_lr`` instead), and
-    for a ``seed`` other than the one the run began with (kept in the state): leave ``seed``
-    and ``schedule`` out or pass the run's own. Callbacks run in the order given,
+    to ``epochs``/``steps`` in all, with the state's loss, schedule, rate and shuffling
+    (:func:`_training_state` says what a resume refuses). Callbacks run in the order given,
     :class:`~deltaprop.callbacks.EarlyStopping` first (so a checkpoint holds what it kept);
-    every callback's ``on_train_end`` is called, even after one of them raised
-    (:func:`_checked` says which lists of callbacks raise ``ConfigError``).
+    every callback's ``on_train_end`` is called, even after one of them raised, and what
+    ended the run is what ``fit`` raises (:meth:`Loop.run`; :func:`_checked` says which
+    lists of callbacks raise ``ConfigError``).
     ``threads`` caps the BLAS threads (default: :func:`_fit_threads` says how they are
     chosen, probed and kept for a resume; the count can change the last bit of a GEMM, so
     bit-identical reruns need the same ``threads``). ``comm`` (an mpi4py
@@ -677,6 +674,9 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     ``diagnostics`` (on by default) adds a :class:`~deltaprop.callbacks.DiagnosticsRecorder`
     unless ``callbacks`` holds one: per-layer diagnostics and alerts after every epoch, in
     the history (``history.diagnostics``, ``history.alerts``); it changes no weight."""
+    if batch_size is not None:  # a whole float (32.0) as the int it means; _prepare reports a bad one
+        with contextlib.suppress(ConfigError):
+            batch_size = _checks.positive_int("batch_size", batch_size)
     threads, top_threads = _fit_threads(net, X, batch_size, threads, resume, comm)
     threads, flush_subnormals, diagnostics = _checked_options(threads, flush_subnormals, diagnostics, comm)
     controller = None if threads is None else blas_controller()  # the governor's too: what fit restores
@@ -998,24 +998,36 @@ class Loop:
         self._hits = np.empty(n, dtype=np.bool_)
 
     def run(self) -> History:
+        """Train to the end. Every callback whose ``on_train_begin`` returned has its
+        ``on_train_end`` called, however training ends, even after another one's raised (a
+        checkpoint writer later in the list still writes). What ended the run (Ctrl-C, a
+        divergence, a callback's error) is what ``fit`` raises; an ``on_train_end`` error
+        after it is added to its notes, else raised itself."""
         state = self.state
-        for cb in self.callbacks:
-            cb.on_train_begin(state)
+        begun: list[Callback] = []
+        error: BaseException | None = None
         try:
+            for cb in self.callbacks:
+                cb.on_train_begin(state)
+                begun.append(cb)
             while not self.stop_requested() and not _finished(state):
                 self.run_epoch()
             # The last step's update is followed by no loss that would show it overflowed.
             if not self._weights_finite():
                 self._diverged("the weights are no longer finite", epoch=state.epoch, step=state.step)
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
-            # every callback's, even after one raised: a checkpoint writer later in the list still writes
             failed = None
-            for cb in self.callbacks:
+            for cb in begun:
                 try:
                     cb.on_train_end(state)
                 except BaseException as exc:
+                    if error is not None:
+                        error.add_note(f"then {type(cb).__name__}.on_train_end raised {exc!r}")
                     failed = failed or exc
-            if failed is not None:
+            if failed is not None and error is None:
                 raise failed
         return state.history
 
@@ -1039,6 +1051,7 @@ class Loop:
         else:  # draw the unfinished epoch's batches again, then skip those done
             state.rng.bit_generator.state = progress.rng_state
         n_batches = state.epoch_batches = self.source.start_epoch(state.rng)
+        state.epoch_batch_rows = self.source.rows_before(n_batches)
         governor = self.governor
         for k in range(progress.batches, n_batches):
             step_started = time.perf_counter()
@@ -1306,7 +1319,15 @@ def _training_inputs(net: Network, X, batch_size):
 
 def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resume, batches=1) -> TrainingState:
     """A new state, or ``resume`` set to run to ``epochs``/``steps`` with ``loss``; a schedule
-    named without its length takes the run's (``batches`` an epoch: the epochs ``steps`` take)."""
+    named without its length takes the run's (``batches`` an epoch: the epochs ``steps`` take).
+
+    A resume with nothing left to train raises :class:`~deltaprop.errors.ConfigError`. It
+    trains on with the state's loss, schedule, rate (``state.base_lr``) and shuffling, so it
+    raises ``ConfigError`` for another of deltaprop's losses than the state's (or its
+    settings, such as ``from_logits``; a loss class of your own is taken as given), for a
+    ``schedule`` other than the state's, for an ``optimizer.lr`` set since (set
+    ``state.base_lr`` instead), and for a ``seed`` other than the one the run began with
+    (kept in the state): leave ``seed`` and ``schedule`` out or pass the run's own."""
     if resume is None:
         rng = np.random.default_rng(_checks.seed(seed))
         state = TrainingState(net=net, optimizer=optimizer, loss=loss, rng=rng, epochs=epochs, steps=steps)
