@@ -61,3 +61,15 @@ def test_a_history_file_named_in_capitals_is_plotted(tmp_path):
     res = run_cli("plot", "history", tmp_path / "HISTORY.CSV", "-o", tmp_path / "h.png")
     assert res.returncode == 0 and "not a model" not in res.stderr, res.stderr
     assert (tmp_path / "h.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("sizes", [[4, 50, 2], [3, 2], [64, 5, 10]])
+def test_the_weight_heatmaps_tick_whole_inputs_and_units(tmp_path, figures, sizes):
+    # a 4-input layer was ticked at input -0.5, 0.5, 1.5, ...: the edges between rows, read as inputs
+    plots.plot_weights(dp.mlp(sizes, seed=0), tmp_path / "w.png", images=False)
+    heatmaps = [ax for ax in figures[-1].axes if ax.get_ylabel() == "input"]
+    assert len(heatmaps) == len(sizes) - 1
+    for ax, (n_in, n_out) in zip(heatmaps, zip(sizes, sizes[1:])):
+        for ticks, n in ((ax.get_xticks(), n_out), (ax.get_yticks(), n_in)):
+            shown = [t for t in ticks if -0.5 <= t <= n - 0.5]
+            assert shown and all(float(t).is_integer() for t in shown), (sizes, list(ticks))

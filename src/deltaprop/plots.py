@@ -159,6 +159,8 @@ def plot_weights(net, path, *, max_units: int = 64, images: bool | None = None) 
     that are not a table's columns (inputs standardised with a σ per feature, as a CSV
     file's are); ``True`` (any square of at least 4x4) or ``False`` says so. Bottom: every
     Dense weight matrix as a heatmap (our ``W`` is ``(n_in, n_out)``: rows are inputs)."""
+    from matplotlib.ticker import MaxNLocator
+
     from .layers import Dense
 
     max_units = _checks.positive_int("max_units", max_units)
@@ -198,6 +200,8 @@ def plot_weights(net, path, *, max_units: int = 64, images: bool | None = None) 
         ax.set_title(f"W of Dense {layer.n_in}→{layer.n_out}", fontsize=9)
         ax.set_xlabel("unit")
         ax.set_ylabel("input")
+        for axis in (ax.xaxis, ax.yaxis):  # units and inputs are whole: no tick at input 0.5 between two rows
+            axis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 5, 10], integer=True))
         fig.colorbar(im, ax=ax, fraction=0.08, pad=0.04)
     return _save(fig, path)
 
