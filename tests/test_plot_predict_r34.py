@@ -73,3 +73,16 @@ def test_the_weight_heatmaps_tick_whole_inputs_and_units(tmp_path, figures, size
         for ticks, n in ((ax.get_xticks(), n_out), (ax.get_yticks(), n_in)):
             shown = [t for t in ticks if -0.5 <= t <= n - 0.5]
             assert shown and all(float(t).is_integer() for t in shown), (sizes, list(ticks))
+
+
+@pytest.mark.parametrize("command", [("plot", "history", "{run}"), ("plot", "weights", "{run}"),
+                                     ("evaluate", "{run}", "--plot")])
+def test_an_output_name_ending_in_a_slash_is_refused_not_written_as_a_file(tmp_path, command):
+    # "-o figures/" wrote a PNG file named "figures" and said "wrote figures"
+    _train(tmp_path / "run")
+    args = [a.format(run=tmp_path / "run") for a in command]
+    target = f"{tmp_path / 'figures'}/"
+    res = run_cli(*args, target) if command[0] == "evaluate" else run_cli(*args, "-o", target)
+    assert res.returncode != 0 and res.stderr.count("\n") == 1, res.stderr
+    assert "names a folder; give a file name inside it" in res.stderr
+    assert not (tmp_path / "figures").exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,10 @@ _FORMATS = {"": "png", ".png": "png", ".svg": "svg", ".pdf": "pdf"}
 
 def figure_format(path) -> str:
     """The format a figure written to ``path`` takes: png, svg or pdf by its suffix (none:
-    png); any other suffix is a :class:`ConfigError`, never a PNG named ``history.jpg``."""
+    png); any other suffix is a :class:`ConfigError`, never a PNG named ``history.jpg``, and
+    so is a name ending in a separator (``plots/``: a folder, never a file named ``plots``)."""
+    if isinstance(path, str) and path.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)):
+        raise ConfigError(f"{path} names a folder; give a file name inside it, e.g. {Path(path) / 'figure.png'}")
     suffix = Path(path).suffix.lower()
     if suffix not in _FORMATS:
         raise ConfigError(f"{path}: figures are written as PNG, SVG or PDF, not {suffix}; name the file "
