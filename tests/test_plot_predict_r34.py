@@ -86,3 +86,26 @@ def test_an_output_name_ending_in_a_slash_is_refused_not_written_as_a_file(tmp_p
     assert res.returncode != 0 and res.stderr.count("\n") == 1, res.stderr
     assert "names a folder; give a file name inside it" in res.stderr
     assert not (tmp_path / "figures").exists()
+
+
+def _zero_png(path):
+    from PIL import Image, ImageDraw
+
+    im = Image.new("L", (200, 200), 255)
+    ImageDraw.Draw(im).ellipse((50, 25, 150, 175), outline=0, width=18)
+    im.save(path)
+    return path
+
+
+def test_levels_that_contradict_the_model_files_record_are_said_to(tmp_path):
+    # --levels 1 for a model of 0..255 inputs was said to be "this model's training inputs ran from 0 to 1"
+    _train(tmp_path / "run")
+    image = _zero_png(tmp_path / "zero.png")
+    res = run_cli("predict", tmp_path / "run", image, "--levels", "1")
+    assert res.returncode == 0, res.stderr
+    assert "this model's training inputs ran from 0 to 1" not in res.stderr
+    assert "--levels 1 puts the images on 0..1, but this model's file records its raw training inputs as running " \
+           "to 255" in res.stderr
+    assert "note: --levels 1: its training inputs are taken to have run from 0 to 1, so" in res.stderr
+    res = run_cli("predict", tmp_path / "run", image, "--levels", "255")  # what the file records: nothing to say
+    assert res.returncode == 0 and "--levels" not in res.stderr, res.stderr

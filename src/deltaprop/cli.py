@@ -2303,13 +2303,18 @@ def cmd_predict(args) -> int:
         _say("note: this model's file does not record the range of its raw training inputs (it has no input "
              "scaling: trained with --scaling none, or saved without it), so the images' 0..255 levels reach it as "
              "they are; for a model trained on other levels pass --levels (16 for 0..16, 1 for [0, 1])", err=True)
-    if top_level is None:
-        top_level = model_levels_top(mf, side) if side is not None else 255.0
+    recorded = model_levels_top(mf, side) if side is not None else 255.0
+    given = top_level is not None
+    if images and side is not None and given and top_level != recorded and levels_recorded(mf):
+        _say(f"note: --levels {top_level:g} puts the images on 0..{top_level:g}, but this model's file records its "
+             f"raw training inputs as running to {recorded:g}; leave out --levels to use the file's", err=True)
+    top_level = top_level if given else recorded
     if images and side is not None and top_level != 255.0:
         # images are 0..255 levels; the model's raw inputs were on another scale
         batches = [rows * (top_level / 255.0) if path in images else rows for path, rows in zip(paths, batches)]
-        _say(f"note: this model's training inputs ran from 0 to {top_level:g}, so the images' 0..255 levels are "
-             f"scaled to that range", err=True)
+        said = f"--levels {top_level:g}: its training inputs are taken to have run" if given else \
+            "this model's training inputs ran"
+        _say(f"note: {said} from 0 to {top_level:g}, so the images' 0..255 levels are scaled to that range", err=True)
     several = len(paths) > 1 or len(batches[0]) > 1
     threshold = mf.net.decision_threshold
     for path, rows in zip(paths, batches):
