@@ -1452,8 +1452,11 @@ def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta:
 
     save(model.net, out / "model.safetensors", **meta)
     state = reporter.state if reporter is not None else None
-    kept = model_weights(state)["epoch"] if state is not None and records else None  # early stopping's best
-    plot_history(records, out / "history.png", title=f"{cfg.dataset}: {_architecture(cfg, data)}", model_epoch=kept)
+    weights = model_weights(state) if state is not None and records else {}
+    kept = weights.get("epoch")  # early stopping's best
+    partial = (weights["batches"], weights["epoch_batches"]) if "batches" in weights else None  # a stop inside it
+    plot_history(records, out / "history.png", title=f"{cfg.dataset}: {_architecture(cfg, data)}", model_epoch=kept,
+                 partial=partial)
     acc = accuracy(data.y_test, model.net.predict(data.x_test))
     _report_results(args, reporter, model, data, data.x_test, acc, records)
     if args.log_json:
@@ -2347,7 +2350,7 @@ def cmd_plot_history(args) -> int:
         else:
             raise DataError(f"{src} holds neither a history.csv nor a checkpoint.safetensors; give a run folder of "
                             f"{PROG} train, its history.csv or its checkpoint")
-    elif src.suffix == ".csv":
+    elif src.suffix.lower() == ".csv":
         if not src.exists():
             raise DataError(f"{src}: no such file")
         records = History.read_csv(src).records
@@ -2358,11 +2361,24 @@ def cmd_plot_history(args) -> int:
                             "or the checkpoint.safetensors beside it")
         records = model.training["history"]
     out = args.out or (src if src.is_dir() else src.parent) / "history.png"
-    kept = (recorded_facts(src if src.is_dir() else src.parent) or {}).get("model_weights")
-    kept = kept.get("epoch") if isinstance(kept, dict) else None  # early stopping's best, as run.json says
-    kept = kept if isinstance(kept, int) and not isinstance(kept, bool) and kept >= 1 else None
-    _say(f"wrote {plot_history(records, out, title=f'training history: {src}', model_epoch=kept)}")
+    weights = (recorded_facts(src if src.is_dir() else src.parent) or {}).get("model_weights")
+    weights = weights if isinstance(weights, dict) else {}
+    kept = weights.get("epoch")  # early stopping's best, as run.json says
+    kept = kept if _whole(kept) and kept >= 1 else None
+    partial = (weights.get("batches"), weights.get("epoch_batches"))  # a stop inside the last epoch
+    partial = partial if all(_whole(v) and v >= 1 for v in partial) and kept == _last_epoch(records) else None
+    _say(f"wrote {plot_history(records, out, title=f'training history: {src}', model_epoch=kept, partial=partial)}")
     return 0
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _last_epoch(records) -> int | None:
+    """The epoch of the last history record, None where it has none."""
+    epoch = records[-1].get("epoch") if records else None
+    return int(epoch) if isinstance(epoch, (int, float)) and not isinstance(epoch, bool) else None
 
 
 def cmd_plot_weights(args) -> int:
