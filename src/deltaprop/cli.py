@@ -610,7 +610,7 @@ def _split_seed(mf) -> int:
 
 def _input_layer(kind: str, x_train: np.ndarray):
     """The preprocessing layer for ``--scaling`` on these training rows (None: raw inputs).
-    Rows still on disk (an mpiexec run) give their range, read a chunk at a time; only
+    Rows still on disk (an mpiexec run) give each column's range, read a chunk at a time; only
     standardising reads them all."""
     rows = x_train
     if isinstance(x_train, RowView):
