@@ -610,7 +610,7 @@ def _split_seed(mf) -> int:
 
 def _input_layer(kind: str, x_train: np.ndarray):
     """The preprocessing layer for ``--scaling`` on these training rows (None: raw inputs).
-    Rows still on disk (an mpiexec run) give their range, read a chunk at a time; only
+    Rows still on disk (an mpiexec run) give each column's range, read a chunk at a time; only
     standardising reads them all."""
     rows = x_train
     if isinstance(x_train, RowView):
@@ -1452,8 +1452,11 @@ def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta:
 
     save(model.net, out / "model.safetensors", **meta)
     state = reporter.state if reporter is not None else None
-    kept = model_weights(state)["epoch"] if state is not None and records else None  # early stopping's best
-    plot_history(records, out / "history.png", title=f"{cfg.dataset}: {_architecture(cfg, data)}", model_epoch=kept)
+    weights = model_weights(state) if state is not None and records else {}
+    kept = weights.get("epoch")  # early stopping's best
+    partial = (weights["batches"], weights["epoch_batches"]) if "batches" in weights else None  # a stop inside it
+    plot_history(records, out / "history.png", title=f"{cfg.dataset}: {_architecture(cfg, data)}", model_epoch=kept,
+                 partial=partial)
     acc = accuracy(data.y_test, model.net.predict(data.x_test))
     _report_results(args, reporter, model, data, data.x_test, acc, records)
     if args.log_json:
@@ -2300,13 +2303,18 @@ def cmd_predict(args) -> int:
         _say("note: this model's file does not record the range of its raw training inputs (it has no input "
              "scaling: trained with --scaling none, or saved without it), so the images' 0..255 levels reach it as "
              "they are; for a model trained on other levels pass --levels (16 for 0..16, 1 for [0, 1])", err=True)
-    if top_level is None:
-        top_level = model_levels_top(mf, side) if side is not None else 255.0
+    recorded = model_levels_top(mf, side) if side is not None else 255.0
+    given = top_level is not None
+    if images and side is not None and given and top_level != recorded and levels_recorded(mf):
+        _say(f"note: --levels {top_level:g} puts the images on 0..{top_level:g}, but this model's file records its "
+             f"raw training inputs as running to {recorded:g}; leave out --levels to use the file's", err=True)
+    top_level = top_level if given else recorded
     if images and side is not None and top_level != 255.0:
         # images are 0..255 levels; the model's raw inputs were on another scale
         batches = [rows * (top_level / 255.0) if path in images else rows for path, rows in zip(paths, batches)]
-        _say(f"note: this model's training inputs ran from 0 to {top_level:g}, so the images' 0..255 levels are "
-             f"scaled to that range", err=True)
+        said = f"--levels {top_level:g}: its training inputs are taken to have run" if given else \
+            "this model's training inputs ran"
+        _say(f"note: {said} from 0 to {top_level:g}, so the images' 0..255 levels are scaled to that range", err=True)
     several = len(paths) > 1 or len(batches[0]) > 1
     threshold = mf.net.decision_threshold
     for path, rows in zip(paths, batches):
@@ -2347,7 +2355,7 @@ def cmd_plot_history(args) -> int:
         else:
             raise DataError(f"{src} holds neither a history.csv nor a checkpoint.safetensors; give a run folder of "
                             f"{PROG} train, its history.csv or its checkpoint")
-    elif src.suffix == ".csv":
+    elif src.suffix.lower() == ".csv":
         if not src.exists():
             raise DataError(f"{src}: no such file")
         records = History.read_csv(src).records
@@ -2358,11 +2366,24 @@ def cmd_plot_history(args) -> int:
                             "or the checkpoint.safetensors beside it")
         records = model.training["history"]
     out = args.out or (src if src.is_dir() else src.parent) / "history.png"
-    kept = (recorded_facts(src if src.is_dir() else src.parent) or {}).get("model_weights")
-    kept = kept.get("epoch") if isinstance(kept, dict) else None  # early stopping's best, as run.json says
-    kept = kept if isinstance(kept, int) and not isinstance(kept, bool) and kept >= 1 else None
-    _say(f"wrote {plot_history(records, out, title=f'training history: {src}', model_epoch=kept)}")
+    weights = (recorded_facts(src if src.is_dir() else src.parent) or {}).get("model_weights")
+    weights = weights if isinstance(weights, dict) else {}
+    kept = weights.get("epoch")  # early stopping's best, as run.json says
+    kept = kept if _whole(kept) and kept >= 1 else None
+    partial = (weights.get("batches"), weights.get("epoch_batches"))  # a stop inside the last epoch
+    partial = partial if all(_whole(v) and v >= 1 for v in partial) and kept == _last_epoch(records) else None
+    _say(f"wrote {plot_history(records, out, title=f'training history: {src}', model_epoch=kept, partial=partial)}")
     return 0
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _last_epoch(records) -> int | None:
+    """The epoch of the last history record, None where it has none."""
+    epoch = records[-1].get("epoch") if records else None
+    return int(epoch) if isinstance(epoch, (int, float)) and not isinstance(epoch, bool) else None
 
 
 def cmd_plot_weights(args) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,10 @@ _FORMATS = {"": "png", ".png": "png", ".svg": "svg", ".pdf": "pdf"}
 
 def figure_format(path) -> str:
     """The format a figure written to ``path`` takes: png, svg or pdf by its suffix (none:
-    png); any other suffix is a :class:`ConfigError`, never a PNG named ``history.jpg``."""
+    png); any other suffix is a :class:`ConfigError`, never a PNG named ``history.jpg``, and
+    so is a name ending in a separator (``plots/``: a folder, never a file named ``plots``)."""
+    if isinstance(path, str) and path.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)):
+        raise ConfigError(f"{path} names a folder; give a file name inside it, e.g. {Path(path) / 'figure.png'}")
     suffix = Path(path).suffix.lower()
     if suffix not in _FORMATS:
         raise ConfigError(f"{path}: figures are written as PNG, SVG or PDF, not {suffix}; name the file "
@@ -71,7 +75,8 @@ def _epochs(records: Sequence[dict[str, Any]]) -> list[int]:
     return epochs
 
 
-def plot_history(records, path, *, title: str = "training", model_epoch: int | None = None) -> Path:
+def plot_history(records, path, *, title: str = "training", model_epoch: int | None = None,
+                 partial: tuple[int, int] | None = None) -> Path:
     """Loss (left) and accuracy (right) per epoch, train and validation, from the
     :class:`~deltaprop.History` ``fit`` returns or its records. The records are checked
     first (numbers, finite, within ±1e300): a :class:`DataError` names a bad one.
@@ -108,7 +113,10 @@ def plot_history(records, path, *, title: str = "training", model_epoch: int | N
             ax.legend()
         else:
             ax.text(0.5, 0.5, f"no {metric} recorded", ha="center", va="center", transform=ax.transAxes)
-    partial = _partial_last_epoch(records, epochs)
+    if partial is not None:
+        taken, full = (_checks.positive_int("partial steps", v) for v in partial)
+        partial = (taken, full) if taken < full else None
+    partial = partial or _partial_last_epoch(records, epochs)
     fig.suptitle(title if partial is None else f"{title}\n(epoch {epochs[-1]} is partial: {partial[0]} of its "
                  f"{partial[1]} steps)", fontsize=None if partial is None else 10)
     fig.tight_layout()
@@ -155,6 +163,8 @@ def plot_weights(net, path, *, max_units: int = 64, images: bool | None = None) 
     that are not a table's columns (inputs standardised with a σ per feature, as a CSV
     file's are); ``True`` (any square of at least 4x4) or ``False`` says so. Bottom: every
     Dense weight matrix as a heatmap (our ``W`` is ``(n_in, n_out)``: rows are inputs)."""
+    from matplotlib.ticker import MaxNLocator
+
     from .layers import Dense
 
     max_units = _checks.positive_int("max_units", max_units)
@@ -194,6 +204,8 @@ def plot_weights(net, path, *, max_units: int = 64, images: bool | None = None) 
         ax.set_title(f"W of Dense {layer.n_in}→{layer.n_out}", fontsize=9)
         ax.set_xlabel("unit")
         ax.set_ylabel("input")
+        for axis in (ax.xaxis, ax.yaxis):  # units and inputs are whole: no tick at input 0.5 between two rows
+            axis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 5, 10], integer=True))
         fig.colorbar(im, ax=ax, fraction=0.08, pad=0.04)
     return _save(fig, path)
 

@@ -352,11 +352,14 @@ class RowView:
             yield self[slice(start, start + rows)]
 
     def extremes(self) -> np.ndarray:
-        """Two rows of the stored type: the smallest and the largest value everywhere
-        (what a choice of scaling by range needs, read a chunk at a time)."""
-        low = min((c.min() for c in self.chunks()), default=0)
-        high = max((c.max() for c in self.chunks()), default=0)
-        return np.stack([np.full(self.shape[1:], low, self.dtype), np.full(self.shape[1:], high, self.dtype)])
+        """Two rows of the stored type: each feature's smallest and largest value (what a
+        choice of scaling by range needs: the whole range, and each column's span, which
+        tells images from tables; read a chunk at a time; zeros for no rows)."""
+        low = high = np.zeros(self.shape[1:], self.dtype)
+        for i, chunk in enumerate(self.chunks()):
+            low = chunk.min(axis=0) if i == 0 else np.minimum(low, chunk.min(axis=0))
+            high = chunk.max(axis=0) if i == 0 else np.maximum(high, chunk.max(axis=0))
+        return np.stack([low, high]).astype(self.dtype, copy=False)
 
     def __repr__(self) -> str:
         return f"RowView({len(self)} of {len(self.base)} rows, {self.dtype.name})"
