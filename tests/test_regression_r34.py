@@ -9,7 +9,7 @@ pytest.importorskip("sklearn")
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 import deltaprop as dp  # noqa: E402
-from deltaprop.errors import ModelFileError  # noqa: E402
+from deltaprop.errors import DataError, ModelFileError  # noqa: E402
 from deltaprop.sklearn import NeuralNetRegressor  # noqa: E402
 
 
@@ -41,3 +41,16 @@ def test_regressor_load_still_reads_its_own_files_and_plain_networks(tmp_path):
     net = dp.mlp([4, 3, 2], output="identity", seed=0)
     plain = NeuralNetRegressor.load(dp.save(net, tmp_path / "plain.safetensors"))
     np.testing.assert_allclose(plain.predict(X), net.predict_proba(X))
+
+
+@pytest.mark.parametrize("make", [
+    lambda n: np.datetime64("2020-01-01") + np.arange(n).astype("timedelta64[D]"),
+    lambda n: np.arange(n).astype("timedelta64[s]"),
+    lambda n: np.c_[np.arange(n), np.arange(n)].astype("datetime64[D]"),
+])
+def test_regressor_refuses_date_and_duration_targets(make):
+    """Dates or durations trained silently as counts of their unit (days since 1970, or
+    seconds), and predict answered plain floats of that unit; MLPRegressor fails on them."""
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(DataError, match="not numbers.*np.timedelta64"):
+        NeuralNetRegressor(hidden_layer_sizes=(3,), max_iter=2, random_state=0).fit(X, make(20))

@@ -1475,6 +1475,13 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         X, y = validate_data(
             self, X, y, reset=reset, accept_sparse=["csr", "csc"], dtype=dtype, multi_output=True, y_numeric=True
         )
+        if y.dtype.kind in ("M", "m"):  # dates and durations would train as counts of their unit (days, or µs)
+            dates = y.dtype.kind == "M"
+            raise DataError(
+                f"y holds {'dates' if dates else 'durations'} ({y.dtype}), not numbers: a regressor predicts numbers, "
+                "so convert y to them in the unit you mean, e.g. "
+                + ("(y - y.min()) / np.timedelta64(1, 'D')" if dates else "y / np.timedelta64(1, 's')")
+            )
         if scipy.sparse.issparse(y):  # dense n × targets, as the network's outputs are (as the classifier's y)
             y = y.toarray()
         if y.ndim == 2 and y.shape[1] == 1:
