@@ -898,7 +898,8 @@ class _NeuralNet(BaseEstimator):
     @classmethod
     def load(cls, path):
         """A fitted estimator from a model file written by :meth:`save` (or, for the
-        classifier, any deltaprop model with a softmax or sigmoid output)."""
+        classifier, any deltaprop model with a softmax or sigmoid output; the regressor refuses
+        a classifier's file: class names, or a softmax output)."""
         model = read_model(path)
         net, extra = model.net, _checked_extra(model.extra or {}, path)
         kind = extra.get("estimator")
@@ -1436,6 +1437,12 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         return self.n_outputs_
 
     def _restore_outputs(self, model, extra, path) -> None:
+        last = model.net.layers[-1].type_name
+        if model.outputs != "values" and (model.class_names is not None or last == "Softmax"):
+            # a classifier's file (the command line's, say): its outputs are class probabilities, no values
+            names = "" if model.class_names is None else f", classes {_listed_names(model.class_names)}"
+            raise ModelFileError(f"{path}: holds a classifier (a {last} output{names}), not a regressor; "
+                                 "load it with NeuralNetClassifier.load")
         self.n_outputs_ = int(extra.get("n_outputs", model.net.n_outputs))
         if self.n_outputs_ != model.net.n_outputs:
             raise ModelFileError(f"{path}: metadata says {self.n_outputs_} outputs, the network has {model.net.n_outputs}")
@@ -1577,6 +1584,12 @@ def _classes_from_names(names: list[str], kind: str, dtype: str | None, path) ->
         raise ModelFileError(f"{path}: class names {list(names)[:5]} are not labels of kind {kind!r}"
                              f"{'' if dtype is None else f' ({dtype})'}") from None
     return np.asarray(names, dtype=object if kind == "O" else None)
+
+
+def _listed_names(names) -> str:
+    """The first few class names, for a message."""
+    shown = ", ".join(repr(n) for n in list(names)[:5])
+    return shown + (", ..." if len(names) > 5 else "")
 
 
 def _is_number(v: Any) -> bool:
