@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import deltaprop as dp
@@ -109,3 +110,17 @@ def test_levels_that_contradict_the_model_files_record_are_said_to(tmp_path):
     assert "note: --levels 1: its training inputs are taken to have run from 0 to 1, so" in res.stderr
     res = run_cli("predict", tmp_path / "run", image, "--levels", "255")  # what the file records: nothing to say
     assert res.returncode == 0 and "--levels" not in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.5])
+def test_a_decision_threshold_off_even_odds_is_said_when_predicting(tmp_path, threshold):
+    # "class pos  (probabilities neg: 0.5385, pos: 0.4615)" came without a word on why
+    net = dp.mlp([3, 4, 1], output="sigmoid", seed=0)
+    net.decision_threshold = threshold
+    dp.save(net, tmp_path / "m.safetensors", class_names=["neg", "pos"])
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(2, 3)))
+    res = run_cli("predict", tmp_path / "m.safetensors", tmp_path / "x.npy")
+    assert res.returncode == 0, res.stderr
+    said = "note: this model decides class pos where its probability is at least 0.3 (its decision threshold)"
+    assert (said in res.stderr) == (threshold == 0.3), res.stderr
+    assert len(res.stdout.splitlines()) == 2

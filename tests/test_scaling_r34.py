@@ -35,3 +35,26 @@ def test_a_row_views_extremes_are_each_columns_and_keep_the_whole_range():
     np.testing.assert_array_equal(low, x[rows].min(axis=0))
     np.testing.assert_array_equal(high, x[rows].max(axis=0))
     assert input_range_of(RowView(x, rows)) == input_range_of(x[rows])
+
+
+def test_16_bit_images_flattened_to_rows_keep_one_deviation_for_all_pixels():
+    # a data file's (n, 8, 8) uint16 images reach the scaling flattened to rows of 64; their
+    # 12-bit levels counted as no pixels, so each pixel got its own σ, and a border pixel lit
+    # in one image only was blown up, where the same images unflattened share one σ
+    from deltaprop.preprocessing import standardization_for
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 4096, (300, 8, 8)).astype(np.uint16)
+    images[:, 0, :] = 0
+    images[0, 0, 0] = 4000
+    rows = standardization_for(images.reshape(len(images), -1))
+    assert rows.std.size == 1
+    assert rows.config() == standardization_for(images).config()
+
+
+def test_a_uint16_table_of_columns_in_their_own_units_keeps_a_deviation_per_column():
+    from deltaprop.preprocessing import standardization_for
+
+    rng = np.random.default_rng(0)
+    table = np.column_stack([rng.integers(0, 60000, (200, 1)), rng.integers(0, 40, (200, 63))]).astype(np.uint16)
+    assert standardization_for(table).std.size == 64

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import math
 import os
 import signal
 import sys
@@ -2274,6 +2275,19 @@ def _prediction_lines(outputs: np.ndarray, kind: str, threshold: float, names, t
     return lines
 
 
+def _threshold_note(mf: ModelFile, threshold: float) -> str | None:
+    """A note for a single-output classifier whose decision threshold is not the even odds
+    its probabilities show: class 1 where ``p ≥ t`` (``σ(z) ≥ σ(t)`` for a logit), so a
+    row's class may be the one of the smaller probability listed."""
+    if mf.net.n_outputs != 1 or mf.outputs not in ("probabilities", "logits") or is_one_class(mf.class_names, 1):
+        return None
+    p = threshold if mf.outputs == "probabilities" else 0.5 * (1.0 + math.tanh(0.5 * threshold))
+    if math.isclose(p, 0.5, rel_tol=0.0, abs_tol=1e-12):
+        return None
+    return (f"note: this model decides class {_class_name(mf.class_names, 1)} where its probability is at least "
+            f"{p:.4g} (its decision threshold), not 0.5, so a row's class may have the smaller probability listed")
+
+
 def _class_name(names, c: int) -> str:
     return names[c] if names and c < len(names) else str(c)
 
@@ -2317,6 +2331,8 @@ def cmd_predict(args) -> int:
         _say(f"note: {said} from 0 to {top_level:g}, so the images' 0..255 levels are scaled to that range", err=True)
     several = len(paths) > 1 or len(batches[0]) > 1
     threshold = mf.net.decision_threshold
+    if (note := _threshold_note(mf, threshold)) is not None:
+        _say(note, err=True)
     for path, rows in zip(paths, batches):
         outputs = net.predict_proba(_checks.cast_checked(rows, net.dtype, name=str(path)))
         for r, line in enumerate(_prediction_lines(outputs, mf.outputs, threshold, mf.class_names, top)):

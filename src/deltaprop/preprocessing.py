@@ -184,8 +184,8 @@ def _whole_numbers(x: np.ndarray) -> bool:
 
 def _pixel_like(x: np.ndarray) -> bool:
     """Images: more than two axes, or rows whose width is a square of at least 8x8 holding
-    pixel values (:data:`PIXEL_LEVELS`, :data:`PIXEL_UNIT`) on one scale (columns spanning
-    a good part of the whole range, :data:`_PIXEL_COLUMNS`). A table of 64 or 100 columns
+    pixel values (:data:`PIXEL_LEVELS`, :data:`PIXEL_UNIT`, uint16 levels to 65535) on one
+    scale (columns spanning a good part of the whole range, :data:`_PIXEL_COLUMNS`). A table of 64 or 100 columns
     has a square width too; columns in their own units (an age beside fractions, incomes
     beside a unit-scale feature) need a σ each."""
     if x.ndim > 2:
@@ -195,7 +195,8 @@ def _pixel_like(x: np.ndarray) -> bool:
         return False
     low, high = float(x.min()), float(x.max())
     unit = -PIXEL_UNIT <= low and high <= PIXEL_UNIT
-    if not (unit or (0 <= low and high <= PIXEL_LEVELS and _whole_numbers(x))):
+    top = 65535 if x.dtype == np.uint16 else PIXEL_LEVELS  # 16-bit images' levels (as unit_scaling takes them)
+    if not (unit or (0 <= low and high <= top and _whole_numbers(x))):
         return False
     spans = (x.max(axis=0) - x.min(axis=0)).astype(np.float64)
     varying = spans[spans > 0]
