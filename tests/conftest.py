@@ -113,3 +113,19 @@ def digits():
 
     ds = load("mnist-sample", flatten=True)
     return (ds.x_train[:1200] / 255.0).astype(np.float32), ds.y_train[:1200]
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """Every figure deltaprop.plots draws, kept open for inspection, as it is saved."""
+    from deltaprop import plots
+
+    drawn = []
+    save = plots._save
+
+    def keep(fig, path):
+        drawn.append(fig)
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    return drawn

@@ -11,20 +11,6 @@ from cli_in_process import run_cli
 from deltaprop import plots
 
 
-@pytest.fixture
-def figures(monkeypatch):
-    """Every figure drawn, as it is saved."""
-    drawn = []
-    save = plots._save
-
-    def keep(fig, path):
-        drawn.append(fig)
-        return save(fig, path)
-
-    monkeypatch.setattr(plots, "_save", keep)
-    return drawn
-
-
 def _train(out, *options):
     res = run_cli("train", "-q", "--epochs", "1", "--layers", "784,8,10", "--out", out, *options)
     assert res.returncode == 0, res.stderr

@@ -15,20 +15,6 @@ from deltaprop import plots
 from deltaprop.preprocessing import Standardization, with_input_layer
 
 
-@pytest.fixture
-def figures(monkeypatch):
-    """Every figure drawn (kept open for inspection) as it is saved."""
-    drawn = []
-    save = plots._save
-
-    def keep(fig, path):
-        drawn.append(fig)
-        return save(fig, path)
-
-    monkeypatch.setattr(plots, "_save", keep)
-    return drawn
-
-
 def _curves(fig) -> dict[str, list[tuple[float, float]]]:
     """The loss panel's lines by label, as (x, y) points."""
     loss_axes = fig.axes[0]
