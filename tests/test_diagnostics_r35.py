@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop import alerts, report
+from deltaprop import report
 from deltaprop.cli import main
 from deltaprop.errors import DataError
 
