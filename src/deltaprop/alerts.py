@@ -194,9 +194,15 @@ class Context:
     #: output layer's index and type, the share of target values outside its range, the
     #: loss of the nearest outputs in range (a floor) and of always predicting the mean
     unreachable: tuple[int, str, float, float, float] | None = None
+    #: the network's layers, one entry each (empty: not known): the layer's type, a Dense
+    #: layer's with its initialiser ("Dense(he_normal)"), a leaky ReLU's of slope 0 as
+    #: "LeakyReLU(0)" (a ReLU: its units with z ≤ 0 pass no gradient back); see :func:`layers_of`
+    layers: tuple[str, ...] = ()
 
 
-Finding = tuple[int | None, str]
+#: What a rule found: the layer (None: the whole network) and the evidence, and where the
+#: fix depends on the network (its initialisation, its layers), the fix that fits it.
+Finding = tuple[int | None, str] | tuple[int | None, str, str]
 
 
 def _layers(record) -> list[dict]:
@@ -229,13 +235,32 @@ def _where(s: dict) -> str:
     return f"layer {s['index']} ({s['layer']})"
 
 
+def _zero_slope(s: dict, ctx: Context) -> bool:
+    """Whether layer ``s`` is a leaky ReLU of slope 0 (as ``ctx`` knows the network)."""
+    return s.get("layer") == "LeakyReLU" and 0 <= s["index"] < len(ctx.layers) and ctx.layers[s["index"]] == "LeakyReLU(0)"
+
+
 def dead_relu(records, ctx) -> list[Finding]:
     return [
-        (s["index"], f"{_where(s)}: {s['dead']:.0%} of its units output 0 for every probe example (dead)")
+        (s["index"], f"{_where(s)}{' of slope 0' if _zero_slope(s, ctx) else ''}: {s['dead']:.0%} of its units output "
+                     "0 for every probe example (dead)", _dead_relu_fix(s, ctx))
         for s in _layers(records[-1])
-        # a leaky ReLU with z ≤ 0 everywhere still passes α times the gradient: not dead
-        if s.get("dead") is not None and s["dead"] > DEAD_SHARE and s.get("layer") == "ReLU"
+        # a leaky ReLU with z ≤ 0 everywhere still passes α times the gradient: not dead, unless α = 0
+        if s.get("dead") is not None and s["dead"] > DEAD_SHARE and (s.get("layer") == "ReLU" or _zero_slope(s, ctx))
     ]
+
+
+def _dead_relu_fix(s: dict, ctx: Context) -> str:
+    """The dead-ReLU fix for layer ``s``: He initialisation only where the Dense layer that
+    feeds it does not start from it already; a slope above 0 for a leaky ReLU of slope 0."""
+    feeding = [name for name in ctx.layers[: s["index"]] if name.startswith("Dense(")]
+    start = ("its weights already start from He initialisation (he_normal)" if feeding[-1:] == ["Dense(he_normal)"]
+             else "initialise with He (he_normal) and zero biases")
+    leak = ("give the leaky ReLU a slope above 0 (LeakyReLU(0.01)), which keeps a gradient for z < 0"
+            if _zero_slope(s, ctx) else "use leaky_relu, whose slope keeps a gradient for z < 0")
+    return (f"lower the learning rate (one large step can push z below 0 for every input, and a dead unit's gradient "
+            f"is 0, so nothing revives it); {start}; or {leak}")
+
 
 
 def _feeding_weights(record, index: int) -> dict | None:
@@ -535,10 +560,7 @@ RULES: dict[str, tuple[Rule, str]] = {
     "output_range": (output_range,
                      "for regression end the network in an identity output (output='identity'), whose values are "
                      "unbounded; or scale the targets into the output's range (and predictions back)"),
-    "dead_relu": (dead_relu,
-                  "lower the learning rate (one large step can push z below 0 for every input, and a dead unit's "
-                  "gradient is 0, so nothing revives it); initialise with He (he_normal) and zero biases; or use "
-                  "leaky_relu, whose slope keeps a gradient for z < 0"),
+    "dead_relu": (dead_relu, _dead_relu_fix({"index": 0}, Context())),  # each finding brings the fix that fits
     "saturated": (saturated,
                   "start from smaller weights (glorot_uniform, or scaled_normal with a smaller scale) on inputs "
                   "scaled to [0, 1]; with a sigmoid output use cross-entropy instead of squared error (its "
@@ -600,9 +622,9 @@ def check(records: Sequence[dict], ctx: Context = Context()) -> list[Alert]:
         return []
     epoch = int(records[-1].get("epoch") or len(records))
     return [
-        Alert(name, epoch, layer, evidence, fix)
+        Alert(name, epoch, found[0], found[1], found[2] if len(found) > 2 else fix)
         for name, (rule, fix) in RULES.items()
-        for layer, evidence in rule(records, ctx)
+        for found in rule(records, ctx)
     ]
 
 
@@ -622,7 +644,7 @@ class AlertMonitor:
 
 def _holds(alert: Alert, records: Sequence[dict], ctx: Context) -> bool:
     rule = RULES[alert.rule][0]
-    return any(layer == alert.layer for layer, _ in rule(records, ctx))
+    return any(found[0] == alert.layer for found in rule(records, ctx))
 
 
 def cleared_by(alert: Alert, records: Sequence[dict], ctx: Context = Context()) -> int | None:
@@ -733,7 +755,22 @@ def context_of(net, loss, y=None, sample_weight=None) -> Context:
     frequencies, uniform = guesses or (None, None)
     unreachable = None if y is None else unreachable_loss(net, loss, targets)
     return Context(chance=chance, output_slope_cancelled=not isinstance(loss, MeanSquaredError),
-                   frequencies_loss=frequencies, uniform_loss=uniform, unreachable=unreachable)
+                   frequencies_loss=frequencies, uniform_loss=uniform, unreachable=unreachable, layers=layers_of(net))
+
+
+def layers_of(net) -> tuple[str, ...]:
+    """:attr:`Context.layers` of ``net``: each layer's type, a Dense layer's with its
+    initialiser's name, a leaky ReLU of slope 0 as ``"LeakyReLU(0)"``."""
+    from .layers import Dense, LeakyReLU
+
+    def name(layer) -> str:
+        if isinstance(layer, Dense):
+            return f"Dense({layer.init_name})"
+        if isinstance(layer, LeakyReLU) and layer.slope == 0:
+            return "LeakyReLU(0)"
+        return layer.type_name
+
+    return tuple(name(layer) for layer in net.layers)
 
 
 def unreachable_loss(net, loss, targets) -> tuple[int, str, float, float, float] | None:

@@ -11,7 +11,8 @@ give, for every layer ``l``:
   passes back under that share of the peak slope for any input, as a dead ReLU passes none);
 * ReLU and leaky ReLU: the share of units with ``z ≤ 0`` on every probe row (dead: a ReLU
   unit passes no gradient back, so nothing moves it out of that state; a leaky ReLU unit
-  still passes ``α`` times it, so only ReLU layers raise the dead-unit alert);
+  still passes ``α`` times it, so only ReLU layers, and leaky ReLUs of slope ``α = 0``,
+  raise the dead-unit alert);
 * ``‖δ‖``: the Frobenius norm of ``∂L/∂aˡ`` that reached the layer in backward (for a
   Dense layer ``δ = ∂L/∂z``); None for a softmax or sigmoid output fused with its loss;
 * Dense: whether its units are copies of a few (columns of ``W`` and entries of ``b``): the
