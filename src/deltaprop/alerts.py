@@ -131,7 +131,8 @@ CHANCE_MARGIN = 0.1
 #: holds from the first epoch, where exploding_loss, which needs a rise, cannot. A loss that was
 #: above it before the first step (Context.start_loss: ReLU units from scaled_normal(1), 13.1
 #: at the start and 12.1 after an epoch at lr 0.001) is the initial weights' or the inputs'
-#: size, not the steps', and its evidence says so.
+#: size, not the steps', and its evidence says so, unless the loss is more than EXPLODING_FACTOR
+#: times that start: then the steps raised it further, and both are too large.
 LOSS_ABOVE_GUESS = 2.0
 
 #: Targets out of the output's reach: under squared error, targets outside the range of the
@@ -187,7 +188,8 @@ class Context:
     #: with the diagnostics' ``weighted_accuracy`` (unequal sample weights, see context_of)
     weighted_chance: bool = False
     #: a likelihood loss of classes: its value for predicting the class frequencies (the
-    #: labels' entropy) and for giving every class the same probability (ln k); else None
+    #: labels' entropy; with unequal sample weights, each class's share of the weights, under
+    #: the weighted loss) and for giving every class the same probability (ln k); else None
     frequencies_loss: float | None = None
     uniform_loss: float | None = None
     #: the loss on the probe batch before the run's first step (None: not measured, or a
@@ -510,16 +512,28 @@ def _tiny_steps(record) -> str:
             f"{min(gradients):.1e}): the steps are too small to learn (raise the learning rate)")
 
 
+#: How loss_above_guess names the frequencies of a run with unequal sample weights.
+_WEIGHTED = ", each class's share of the sample weights,"
+
+
 def loss_above_guess(records, ctx) -> list[Finding]:
     loss, uniform = records[-1]["loss"], ctx.uniform_loss
     if uniform is None or ctx.frequencies_loss is None or not math.isfinite(loss) or loss <= LOSS_ABOVE_GUESS * uniform:
         return []
     said = (f"the training loss is {loss:.4g}, {loss / uniform:.1f}× the {uniform:.4g} of giving every class "
-            f"the same probability (predicting the class frequencies scores {ctx.frequencies_loss:.4g})")
+            f"the same probability (predicting the class frequencies{_WEIGHTED if ctx.weighted_chance else ''} scores "
+            f"{ctx.frequencies_loss:.4g})")
     start = ctx.start_loss
     if start is not None and math.isfinite(start) and start > LOSS_ABOVE_GUESS * uniform:
-        return [(None, f"{said}; it was {start:.4g} on the probe batch before the first step: the initial weights "
-                       "or the inputs are too large, not the steps")]
+        if loss <= EXPLODING_FACTOR * start:
+            return [(None, f"{said}; it was {start:.4g} on the probe batch before the first step: the initial weights "
+                           "or the inputs are too large, not the steps")]
+        # the start was above guessing, but the steps took the loss far above even that
+        return [(None, f"{said}; it was {start:.4g} on the probe batch before the first step and the steps raised it "
+                       f"{loss / start:.1f}× since: the steps are too large, and the initial weights or the inputs too",
+                 "lower the learning rate (--lr), for example 10-100× smaller, and start from smaller weights "
+                 "(he_normal for ReLU, glorot_uniform for sigmoid and tanh) on inputs scaled to [0, 1] or "
+                 "standardised (--scaling)")]
     return [(None, f"{said}: the steps are too large for the network to learn even how common each class is")]
 
 
@@ -765,7 +779,7 @@ def context_of(net, loss, y=None, sample_weight=None) -> Context:
             weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
             unequal = weights is not None and weights.size > 0 and bool(np.any(weights != weights.flat[0]))
             chance = chance_level(ids, max(targets.shape[1], 2), weights if unequal else None)
-            guesses = guess_losses(loss, targets)
+            guesses = guess_losses(loss, targets, weights if unequal else None)
     frequencies, uniform = guesses or (None, None)
     unreachable = None if y is None else unreachable_loss(net, loss, targets)
     return Context(chance=chance, weighted_chance=chance is not None and unequal,
@@ -815,10 +829,12 @@ def unreachable_loss(net, loss, targets) -> tuple[int, str, float, float, float]
     return (last, name, outside, floor, guess) if math.isfinite(floor) and math.isfinite(guess) else None
 
 
-def guess_losses(loss, targets) -> tuple[float, float] | None:
+def guess_losses(loss, targets, weights=None) -> tuple[float, float] | None:
     """A likelihood loss's value on ``targets`` (class rows) for predicting the class
     frequencies ``p̄`` and for the same probability for every class: ``−Σ p̄ ln q`` is
-    linear in the targets, so one row of their mean gives the mean. None for other losses."""
+    linear in the targets, so one row of their mean gives the mean. With row ``weights``
+    (``≥ 0``) both are of the weighted loss the run minimises: ``p̄ = Σ w_i y_i / Σ w_i``, the
+    classes' shares of the weights. None for other losses."""
     import numpy as np
 
     from .diagnostics import own_loss
@@ -827,7 +843,9 @@ def guess_losses(loss, targets) -> tuple[float, float] | None:
     if not isinstance(loss, _LikelihoodLoss) or len(targets) == 0:
         return None
     sigmoid = isinstance(loss, BinaryCrossEntropy)  # each output a class of its own against the rest
-    mean = np.mean(targets, axis=0, dtype=np.float64)[None, :]
+    if weights is not None and not np.sum(weights) > 0:
+        return None
+    mean = np.average(np.asarray(targets, dtype=np.float64), axis=0, weights=weights)[None, :]
     values = []
     for q in (np.clip(mean, 1e-7, 1 - 1e-7), np.full_like(mean, 0.5 if sigmoid else 1.0 / mean.shape[1])):
         if loss.from_logits:  # the logits of q: ln q for a softmax, ln q − ln(1 − q) for a sigmoid
