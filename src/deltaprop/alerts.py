@@ -111,12 +111,13 @@ CONVERGED_GRADIENT = 1e-5
 #: learning rate of 1e-9 moves nothing, however few steps a full-batch run has taken).
 TINY_UPDATE = 1e-7
 
-#: Chance accuracy (for runs without unequal sample weights, see context_of): after
-#: CHANCE_EPOCHS epochs and CHANCE_STEPS optimizer steps, training
+#: Chance accuracy: after CHANCE_EPOCHS epochs and CHANCE_STEPS optimizer steps, training
 #: accuracy that closes less than CHANCE_MARGIN of the gap between always answering the most
 #: common class (chance) and 1: at most 0.19 for ten balanced classes, 0.55 for two, and
 #: 0.964 where 96% of the rows are one class (an absolute margin could not be passed there).
-#: Full-batch gradient descent takes one step an epoch: three of them say nothing yet.
+#: Full-batch gradient descent takes one step an epoch: three of them say nothing yet. With
+#: unequal sample weights both sides are weighted (see context_of): the probe batch's
+#: weighted accuracy against the weighted share of the heaviest class.
 CHANCE_EPOCHS = 3
 CHANCE_STEPS = 100
 CHANCE_MARGIN = 0.1
@@ -182,6 +183,9 @@ class Context:
 
     chance: float | None = None
     output_slope_cancelled: bool = True
+    #: the chance level is the heaviest class's share of the sample weights, to be compared
+    #: with the diagnostics' ``weighted_accuracy`` (unequal sample weights, see context_of)
+    weighted_chance: bool = False
     #: a likelihood loss of classes: its value for predicting the class frequencies (the
     #: labels' entropy) and for giving every class the same probability (ln k); else None
     frequencies_loss: float | None = None
@@ -194,9 +198,15 @@ class Context:
     #: output layer's index and type, the share of target values outside its range, the
     #: loss of the nearest outputs in range (a floor) and of always predicting the mean
     unreachable: tuple[int, str, float, float, float] | None = None
+    #: the network's layers, one entry each (empty: not known): the layer's type, a Dense
+    #: layer's with its initialiser ("Dense(he_normal)"), a leaky ReLU's of slope 0 as
+    #: "LeakyReLU(0)" (a ReLU: its units with z ≤ 0 pass no gradient back); see :func:`layers_of`
+    layers: tuple[str, ...] = ()
 
 
-Finding = tuple[int | None, str]
+#: What a rule found: the layer (None: the whole network) and the evidence, and where the
+#: fix depends on the network (its initialisation, its layers), the fix that fits it.
+Finding = tuple[int | None, str] | tuple[int | None, str, str]
 
 
 def _layers(record) -> list[dict]:
@@ -229,13 +239,32 @@ def _where(s: dict) -> str:
     return f"layer {s['index']} ({s['layer']})"
 
 
+def _zero_slope(s: dict, ctx: Context) -> bool:
+    """Whether layer ``s`` is a leaky ReLU of slope 0 (as ``ctx`` knows the network)."""
+    return s.get("layer") == "LeakyReLU" and 0 <= s["index"] < len(ctx.layers) and ctx.layers[s["index"]] == "LeakyReLU(0)"
+
+
 def dead_relu(records, ctx) -> list[Finding]:
     return [
-        (s["index"], f"{_where(s)}: {s['dead']:.0%} of its units output 0 for every probe example (dead)")
+        (s["index"], f"{_where(s)}{' of slope 0' if _zero_slope(s, ctx) else ''}: {s['dead']:.0%} of its units output "
+                     "0 for every probe example (dead)", _dead_relu_fix(s, ctx))
         for s in _layers(records[-1])
-        # a leaky ReLU with z ≤ 0 everywhere still passes α times the gradient: not dead
-        if s.get("dead") is not None and s["dead"] > DEAD_SHARE and s.get("layer") == "ReLU"
+        # a leaky ReLU with z ≤ 0 everywhere still passes α times the gradient: not dead, unless α = 0
+        if s.get("dead") is not None and s["dead"] > DEAD_SHARE and (s.get("layer") == "ReLU" or _zero_slope(s, ctx))
     ]
+
+
+def _dead_relu_fix(s: dict, ctx: Context) -> str:
+    """The dead-ReLU fix for layer ``s``: He initialisation only where the Dense layer that
+    feeds it does not start from it already; a slope above 0 for a leaky ReLU of slope 0."""
+    feeding = [name for name in ctx.layers[: s["index"]] if name.startswith("Dense(")]
+    start = ("its weights already start from He initialisation (he_normal)" if feeding[-1:] == ["Dense(he_normal)"]
+             else "initialise with He (he_normal) and zero biases")
+    leak = ("give the leaky ReLU a slope above 0 (LeakyReLU(0.01)), which keeps a gradient for z < 0"
+            if _zero_slope(s, ctx) else "use leaky_relu, whose slope keeps a gradient for z < 0")
+    return (f"lower the learning rate (one large step can push z below 0 for every input, and a dead unit's gradient "
+            f"is 0, so nothing revives it); {start}; or {leak}")
+
 
 
 def _feeding_weights(record, index: int) -> dict | None:
@@ -451,10 +480,16 @@ def flat_loss(records, ctx) -> list[Finding]:
 
 def chance_accuracy(records, ctx) -> list[Finding]:
     acc, steps = records[-1].get("accuracy"), records[-1].get("steps")
+    if ctx.weighted_chance:
+        acc = ((records[-1] or {}).get("diagnostics") or {}).get("weighted_accuracy")
     if len(records) < CHANCE_EPOCHS or (steps is not None and steps < CHANCE_STEPS):
         return []
     if not at_chance(acc, ctx.chance):
         return []
+    if ctx.weighted_chance:
+        return [(None, f"training accuracy weighted by the sample weights (Σ w_i [ŷ_i = y_i] / Σ w_i on the probe batch) "
+                       f"is {acc:.3f} after {len(records)} epochs; always answering the class with the largest share "
+                       f"of the weights scores {ctx.chance:.3f} (chance){_tiny_steps(records[-1])}")]
     return [(None, f"training accuracy is {acc:.3f} after {len(records)} epochs; always answering the most "
                    f"common class of the training labels scores {ctx.chance:.3f} (chance){_tiny_steps(records[-1])}")]
 
@@ -535,10 +570,7 @@ RULES: dict[str, tuple[Rule, str]] = {
     "output_range": (output_range,
                      "for regression end the network in an identity output (output='identity'), whose values are "
                      "unbounded; or scale the targets into the output's range (and predictions back)"),
-    "dead_relu": (dead_relu,
-                  "lower the learning rate (one large step can push z below 0 for every input, and a dead unit's "
-                  "gradient is 0, so nothing revives it); initialise with He (he_normal) and zero biases; or use "
-                  "leaky_relu, whose slope keeps a gradient for z < 0"),
+    "dead_relu": (dead_relu, _dead_relu_fix({"index": 0}, Context())),  # each finding brings the fix that fits
     "saturated": (saturated,
                   "start from smaller weights (glorot_uniform, or scaled_normal with a smaller scale) on inputs "
                   "scaled to [0, 1]; with a sigmoid output use cross-entropy instead of squared error (its "
@@ -600,9 +632,9 @@ def check(records: Sequence[dict], ctx: Context = Context()) -> list[Alert]:
         return []
     epoch = int(records[-1].get("epoch") or len(records))
     return [
-        Alert(name, epoch, layer, evidence, fix)
+        Alert(name, epoch, found[0], found[1], found[2] if len(found) > 2 else fix)
         for name, (rule, fix) in RULES.items()
-        for layer, evidence in rule(records, ctx)
+        for found in rule(records, ctx)
     ]
 
 
@@ -622,7 +654,7 @@ class AlertMonitor:
 
 def _holds(alert: Alert, records: Sequence[dict], ctx: Context) -> bool:
     rule = RULES[alert.rule][0]
-    return any(layer == alert.layer for layer, _ in rule(records, ctx))
+    return any(found[0] == alert.layer for found in rule(records, ctx))
 
 
 def cleared_by(alert: Alert, records: Sequence[dict], ctx: Context = Context()) -> int | None:
@@ -712,28 +744,48 @@ def context_of(net, loss, y=None, sample_weight=None) -> Context:
     cancels an output sigmoid's σ' (every loss but squared error).
 
     ``sample_weight`` (one weight a row, as ``fit`` takes it) that is not the same for every
-    row leaves the chance level None: the run minimises ``(1/n) Σ w_i ℓ_i`` while accuracy
-    counts each row once, and weights that favour rare classes trade accuracy for them on
+    row makes the chance level the heaviest class's share of the weights,
+    ``max_c Σ_{y_i = c} w_i / Σ w_i`` (``weighted_chance``), judged against the probe's
+    weighted accuracy, not the history's: the run minimises ``(1/n) Σ w_i ℓ_i`` while that
+    accuracy counts each row once, and weights that favour rare classes trade it for them on
     purpose (a network trained with weights balancing a 95/5 split, balanced accuracy 0.89,
-    scores 0.86, under the 0.95 of always answering the common class), so accuracy against
-    chance cannot tell a guess from the weighted task learned."""
+    scores 0.86, under the 0.95 of always answering the common class, and always answering
+    the common class would pass), while weighted, a constant answer scores at most the
+    weighted chance and that network 0.89 against 0.5."""
     import numpy as np
 
     from .losses import MeanSquaredError
 
     chance = guesses = None
+    unequal = False
     if y is not None:
         targets = loss.prepare_targets(y, net.n_outputs, net.dtype)
         if loss.targets_are_classes(targets):
             ids = (targets[:, 0] >= 0.5) if targets.shape[1] == 1 else np.argmax(targets, axis=1)
             weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
             unequal = weights is not None and weights.size > 0 and bool(np.any(weights != weights.flat[0]))
-            chance = None if unequal else chance_level(ids, max(targets.shape[1], 2))
+            chance = chance_level(ids, max(targets.shape[1], 2), weights if unequal else None)
             guesses = guess_losses(loss, targets)
     frequencies, uniform = guesses or (None, None)
     unreachable = None if y is None else unreachable_loss(net, loss, targets)
-    return Context(chance=chance, output_slope_cancelled=not isinstance(loss, MeanSquaredError),
-                   frequencies_loss=frequencies, uniform_loss=uniform, unreachable=unreachable)
+    return Context(chance=chance, weighted_chance=chance is not None and unequal,
+                   output_slope_cancelled=not isinstance(loss, MeanSquaredError),
+                   frequencies_loss=frequencies, uniform_loss=uniform, unreachable=unreachable, layers=layers_of(net))
+
+
+def layers_of(net) -> tuple[str, ...]:
+    """:attr:`Context.layers` of ``net``: each layer's type, a Dense layer's with its
+    initialiser's name, a leaky ReLU of slope 0 as ``"LeakyReLU(0)"``."""
+    from .layers import Dense, LeakyReLU
+
+    def name(layer) -> str:
+        if isinstance(layer, Dense):
+            return f"Dense({layer.init_name})"
+        if isinstance(layer, LeakyReLU) and layer.slope == 0:
+            return "LeakyReLU(0)"
+        return layer.type_name
+
+    return tuple(name(layer) for layer in net.layers)
 
 
 def unreachable_loss(net, loss, targets) -> tuple[int, str, float, float, float] | None:
@@ -785,14 +837,19 @@ def guess_losses(loss, targets) -> tuple[float, float] | None:
     return (values[0], values[1]) if all(map(math.isfinite, values)) else None
 
 
-def chance_level(class_ids: Sequence[int] | Any, n_classes: int) -> float:
-    """The accuracy of always answering the most common class among ``class_ids``."""
+def chance_level(class_ids: Sequence[int] | Any, n_classes: int, weights: Any = None) -> float:
+    """The accuracy of always answering the most common class among ``class_ids``; with
+    ``weights`` (one ``≥ 0`` a row), the weighted accuracy ``Σ w_i [y_i = c] / Σ w_i`` of
+    always answering the class ``c`` of the largest share of the weights."""
     import numpy as np
 
     ids = np.asarray(class_ids, dtype=np.int64).ravel()
-    if ids.size == 0:
+    w = None if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    total = ids.size if w is None else float(np.sum(w))
+    if ids.size == 0 or not total > 0:
         return 1.0 / max(n_classes, 2)
-    return max(float(np.bincount(ids, minlength=max(n_classes, 2)).max() / ids.size), 1.0 / max(n_classes, 2))
+    counts = np.bincount(ids, weights=w, minlength=max(n_classes, 2))
+    return max(float(counts.max() / total), 1.0 / max(n_classes, 2))
 
 
 def at_chance(accuracy: float | None, chance: float | None) -> bool:
