@@ -106,3 +106,61 @@ def test_a_leaky_relu_with_a_slope_still_raises_no_dead_relu_alert():
     _, _, history = _dead_fit([dp.Dense(4, 6, init="he_normal"), dp.LeakyReLU(0.01), dp.Dense(6, 2), dp.Softmax()])
     assert history.diagnostics[-1].layers[1].dead == 1.0
     assert _dead_alerts(history) == []
+
+
+# -- chance accuracy with sample weights ---------------------------------------------------------
+def _weighted_fit(X, y, w, *, dead: bool, epochs: int = 4):
+    net = dp.mlp([X.shape[1], 8, 2], activation="relu", seed=0)
+    if dead:
+        net.layers[0].b.value[:] = -50.0  # every hidden unit dead: the output is one constant
+    return dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.Adam(lr=0.01), epochs=epochs, batch_size=8,
+                  seed=0, sample_weight=w)
+
+
+def _imbalanced(n=400, seed=0):
+    """One feature, 5% of the rows class 1 shifted by 3; weights that balance the classes."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.05).astype(int)
+    X = (rng.standard_normal(n) + 3.0 * y)[:, None]
+    w = np.where(y == 1, (y == 0).sum() / (y == 1).sum(), 1.0)
+    return X, y, w
+
+
+def test_a_weighted_run_that_guesses_raises_the_chance_alert():
+    X, y, w = _imbalanced()
+    history = _weighted_fit(X, y, w, dead=True)
+    [alert] = [a for a in history.alerts if a.rule == "chance_accuracy"]
+    assert "weighted by the sample weights" in alert.evidence and "largest share of the weights" in alert.evidence
+    weighted = history.diagnostics[-1].weighted_accuracy
+    assert f"is {weighted:.3f} after" in alert.evidence
+    assert f"scores {alerts.chance_level(y, 2, w):.3f}" in alert.evidence
+
+
+def test_a_weighted_run_that_learned_the_weighted_task_raises_no_chance_alert():
+    X, y, w = _imbalanced()
+    history = _weighted_fit(X, y, w, dead=False, epochs=6)
+    # accuracy counting each row once sits under the 0.95 of always answering class 0 ...
+    assert history.accuracy[-1] < alerts.chance_level(y, 2)
+    # ... but weighted, the network is far above the weighted chance level of 0.5
+    assert history.diagnostics[-1].weighted_accuracy > 0.8
+    assert "chance_accuracy" not in {a.rule for a in history.alerts}
+
+
+def test_the_weighted_chance_level_is_the_heaviest_class_share():
+    ids = np.array([0, 0, 0, 1])
+    assert alerts.chance_level(ids, 2) == 0.75
+    assert alerts.chance_level(ids, 2, np.array([1.0, 1.0, 1.0, 5.0])) == 5.0 / 8.0
+    ctx = alerts.context_of(dp.mlp([1, 2], seed=0), dp.CrossEntropy(), ids, np.array([1.0, 1.0, 1.0, 5.0]))
+    assert ctx.chance == 5.0 / 8.0 and ctx.weighted_chance
+    equal = alerts.context_of(dp.mlp([1, 2], seed=0), dp.CrossEntropy(), ids, np.full(4, 2.0))
+    assert equal.chance == 0.75 and not equal.weighted_chance
+
+
+def test_weighted_accuracy_is_checked_when_read_back():
+    from deltaprop.diagnostics import checked_diagnostics
+
+    X, y, w = _imbalanced(64)
+    record = _weighted_fit(X, y, w, dead=True, epochs=1).records[-1]["diagnostics"]
+    assert checked_diagnostics(record)["weighted_accuracy"] == record["weighted_accuracy"]
+    with pytest.raises(DataError, match="weighted_accuracy = 1.5, not a number from 0 to 1"):
+        checked_diagnostics({**record, "weighted_accuracy": 1.5})

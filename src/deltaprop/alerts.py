@@ -111,12 +111,13 @@ CONVERGED_GRADIENT = 1e-5
 #: learning rate of 1e-9 moves nothing, however few steps a full-batch run has taken).
 TINY_UPDATE = 1e-7
 
-#: Chance accuracy (for runs without unequal sample weights, see context_of): after
-#: CHANCE_EPOCHS epochs and CHANCE_STEPS optimizer steps, training
+#: Chance accuracy: after CHANCE_EPOCHS epochs and CHANCE_STEPS optimizer steps, training
 #: accuracy that closes less than CHANCE_MARGIN of the gap between always answering the most
 #: common class (chance) and 1: at most 0.19 for ten balanced classes, 0.55 for two, and
 #: 0.964 where 96% of the rows are one class (an absolute margin could not be passed there).
-#: Full-batch gradient descent takes one step an epoch: three of them say nothing yet.
+#: Full-batch gradient descent takes one step an epoch: three of them say nothing yet. With
+#: unequal sample weights both sides are weighted (see context_of): the probe batch's
+#: weighted accuracy against the weighted share of the heaviest class.
 CHANCE_EPOCHS = 3
 CHANCE_STEPS = 100
 CHANCE_MARGIN = 0.1
@@ -182,6 +183,9 @@ class Context:
 
     chance: float | None = None
     output_slope_cancelled: bool = True
+    #: the chance level is the heaviest class's share of the sample weights, to be compared
+    #: with the diagnostics' ``weighted_accuracy`` (unequal sample weights, see context_of)
+    weighted_chance: bool = False
     #: a likelihood loss of classes: its value for predicting the class frequencies (the
     #: labels' entropy) and for giving every class the same probability (ln k); else None
     frequencies_loss: float | None = None
@@ -476,10 +480,16 @@ def flat_loss(records, ctx) -> list[Finding]:
 
 def chance_accuracy(records, ctx) -> list[Finding]:
     acc, steps = records[-1].get("accuracy"), records[-1].get("steps")
+    if ctx.weighted_chance:
+        acc = ((records[-1] or {}).get("diagnostics") or {}).get("weighted_accuracy")
     if len(records) < CHANCE_EPOCHS or (steps is not None and steps < CHANCE_STEPS):
         return []
     if not at_chance(acc, ctx.chance):
         return []
+    if ctx.weighted_chance:
+        return [(None, f"training accuracy weighted by the sample weights (Σ w_i [ŷ_i = y_i] / Σ w_i on the probe batch) "
+                       f"is {acc:.3f} after {len(records)} epochs; always answering the class with the largest share "
+                       f"of the weights scores {ctx.chance:.3f} (chance){_tiny_steps(records[-1])}")]
     return [(None, f"training accuracy is {acc:.3f} after {len(records)} epochs; always answering the most "
                    f"common class of the training labels scores {ctx.chance:.3f} (chance){_tiny_steps(records[-1])}")]
 
@@ -734,27 +744,32 @@ def context_of(net, loss, y=None, sample_weight=None) -> Context:
     cancels an output sigmoid's σ' (every loss but squared error).
 
     ``sample_weight`` (one weight a row, as ``fit`` takes it) that is not the same for every
-    row leaves the chance level None: the run minimises ``(1/n) Σ w_i ℓ_i`` while accuracy
-    counts each row once, and weights that favour rare classes trade accuracy for them on
+    row makes the chance level the heaviest class's share of the weights,
+    ``max_c Σ_{y_i = c} w_i / Σ w_i`` (``weighted_chance``), judged against the probe's
+    weighted accuracy, not the history's: the run minimises ``(1/n) Σ w_i ℓ_i`` while that
+    accuracy counts each row once, and weights that favour rare classes trade it for them on
     purpose (a network trained with weights balancing a 95/5 split, balanced accuracy 0.89,
-    scores 0.86, under the 0.95 of always answering the common class), so accuracy against
-    chance cannot tell a guess from the weighted task learned."""
+    scores 0.86, under the 0.95 of always answering the common class, and always answering
+    the common class would pass), while weighted, a constant answer scores at most the
+    weighted chance and that network 0.89 against 0.5."""
     import numpy as np
 
     from .losses import MeanSquaredError
 
     chance = guesses = None
+    unequal = False
     if y is not None:
         targets = loss.prepare_targets(y, net.n_outputs, net.dtype)
         if loss.targets_are_classes(targets):
             ids = (targets[:, 0] >= 0.5) if targets.shape[1] == 1 else np.argmax(targets, axis=1)
             weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
             unequal = weights is not None and weights.size > 0 and bool(np.any(weights != weights.flat[0]))
-            chance = None if unequal else chance_level(ids, max(targets.shape[1], 2))
+            chance = chance_level(ids, max(targets.shape[1], 2), weights if unequal else None)
             guesses = guess_losses(loss, targets)
     frequencies, uniform = guesses or (None, None)
     unreachable = None if y is None else unreachable_loss(net, loss, targets)
-    return Context(chance=chance, output_slope_cancelled=not isinstance(loss, MeanSquaredError),
+    return Context(chance=chance, weighted_chance=chance is not None and unequal,
+                   output_slope_cancelled=not isinstance(loss, MeanSquaredError),
                    frequencies_loss=frequencies, uniform_loss=uniform, unreachable=unreachable, layers=layers_of(net))
 
 
@@ -822,14 +837,19 @@ def guess_losses(loss, targets) -> tuple[float, float] | None:
     return (values[0], values[1]) if all(map(math.isfinite, values)) else None
 
 
-def chance_level(class_ids: Sequence[int] | Any, n_classes: int) -> float:
-    """The accuracy of always answering the most common class among ``class_ids``."""
+def chance_level(class_ids: Sequence[int] | Any, n_classes: int, weights: Any = None) -> float:
+    """The accuracy of always answering the most common class among ``class_ids``; with
+    ``weights`` (one ``≥ 0`` a row), the weighted accuracy ``Σ w_i [y_i = c] / Σ w_i`` of
+    always answering the class ``c`` of the largest share of the weights."""
     import numpy as np
 
     ids = np.asarray(class_ids, dtype=np.int64).ravel()
-    if ids.size == 0:
+    w = None if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    total = ids.size if w is None else float(np.sum(w))
+    if ids.size == 0 or not total > 0:
         return 1.0 / max(n_classes, 2)
-    return max(float(np.bincount(ids, minlength=max(n_classes, 2)).max() / ids.size), 1.0 / max(n_classes, 2))
+    counts = np.bincount(ids, weights=w, minlength=max(n_classes, 2))
+    return max(float(counts.max() / total), 1.0 / max(n_classes, 2))
 
 
 def at_chance(accuracy: float | None, chance: float | None) -> bool:
