@@ -193,3 +193,28 @@ def test_a_loss_the_steps_raised_far_above_a_high_start_blames_the_steps_too():
     ctx = alerts.Context(chance=1 / 3, frequencies_loss=np.log(3), uniform_loss=np.log(3), start_loss=8.0)
     alert = _guess_alert([{"epoch": 1, "loss": 9.0, "accuracy": 0.3}], ctx)
     assert "not the steps" in alert.evidence and "keep the learning rate" in alert.fix
+
+
+# -- saturated units: advice that fits the network and the loss ----------------------------------
+def _saturated_alert(init, loss):
+    """A sigmoid network on inputs from 0 to 255 (unscaled): its hidden layer saturates."""
+    rng = np.random.default_rng(0)
+    X = rng.random((1000, 20)) * 255
+    y = np.argmax(X[:, :3], axis=1)
+    net = dp.mlp([20, 32, 3], init=init, seed=0)
+    history = dp.fit(net, X, y, loss=loss, optimizer=dp.SGD(lr=0.1), epochs=4, batch_size=32, seed=0)
+    return next(a for a in history.alerts if a.rule == "saturated" and a.layer == 1)
+
+
+def test_the_saturated_fix_fits_a_glorot_network_under_cross_entropy():
+    alert = _saturated_alert("glorot_uniform", dp.CrossEntropy())
+    assert "learns slowly" in alert.evidence
+    assert "already start from glorot_uniform" in alert.fix and "scale the inputs" in alert.fix
+    assert "start from smaller weights (glorot_uniform" not in alert.fix
+    assert "cross-entropy instead of squared error" not in alert.fix  # the run uses it already
+
+
+def test_the_saturated_fix_still_suggests_glorot_and_cross_entropy_where_they_are_not_used():
+    alert = _saturated_alert("scaled_normal(1)", dp.MeanSquaredError())
+    assert "start from smaller weights (glorot_uniform" in alert.fix
+    assert "cross-entropy instead of squared error" in alert.fix

@@ -315,8 +315,29 @@ def saturated(records, ctx) -> list[Finding]:
                      f"size a step{when} (update ratio ‖ΔW‖/‖W‖ under {SATURATED_UPDATE:.0e}): it learns slowly")
         else:
             moves = ""
-        found.append((s["index"], f"{_where(s)}: {s['saturated']:.0%} of its outputs are saturated (σ' near 0){moves}"))
+        found.append((s["index"], f"{_where(s)}: {s['saturated']:.0%} of its outputs are saturated (σ' near 0){moves}",
+                      _saturated_fix(s, ctx, stuck=ratio is not None and ratio >= SATURATED_UPDATE)))
     return found
+
+
+def _saturated_fix(s: dict, ctx: Context, *, stuck: bool) -> str:
+    """The saturation fix for layer ``s``: a lower learning rate where the steps put its
+    units there (``stuck``); else smaller starting weights (glorot_uniform only where the
+    Dense layer feeding it does not start from it already) on scaled inputs, cross-entropy
+    only where the loss is squared error (every other loss cancels an output sigmoid's σ'),
+    or ReLU units."""
+    if stuck:
+        return ("lower the learning rate (--lr), for example 3-10× smaller: the large steps drove the weights feeding "
+                "its units to the flat ends")
+    feeding = [name for name in ctx.layers[: s["index"]] if name.startswith("Dense(")]
+    if feeding[-1:] == ["Dense(glorot_uniform)"]:
+        start = ("its weights already start from glorot_uniform: scale the inputs to [0, 1] or standardise them "
+                 "(--scaling), or start from smaller weights still (scaled_normal with a smaller scale)")
+    else:
+        start = "start from smaller weights (glorot_uniform, or scaled_normal with a smaller scale) on inputs scaled to [0, 1]"
+    loss = ("" if ctx.output_slope_cancelled else "; with a sigmoid output use cross-entropy instead of squared error "
+            "(its δ = a − y has no σ' factor, seed 003)")
+    return f"{start}{loss}; or use ReLU hidden units"
 
 
 def vanishing_gradients(records, ctx) -> list[Finding]:
@@ -585,12 +606,7 @@ RULES: dict[str, tuple[Rule, str]] = {
                      "for regression end the network in an identity output (output='identity'), whose values are "
                      "unbounded; or scale the targets into the output's range (and predictions back)"),
     "dead_relu": (dead_relu, _dead_relu_fix({"index": 0}, Context())),  # each finding brings the fix that fits
-    "saturated": (saturated,
-                  "start from smaller weights (glorot_uniform, or scaled_normal with a smaller scale) on inputs "
-                  "scaled to [0, 1]; with a sigmoid output use cross-entropy instead of squared error (its "
-                  "δ = a − y has no σ' factor, seed 003); or use ReLU hidden units. Where the evidence says "
-                  "its units are stuck though the weights feeding them take large steps, lower the learning "
-                  "rate (--lr) instead: the steps drove the weights there"),
+    "saturated": (saturated, _saturated_fix({"index": 0}, Context(output_slope_cancelled=False), stuck=False)),
     "vanishing_gradients": (vanishing_gradients,
                             "δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ σ'(zˡ) shrinks by up to 4× in every sigmoid layer (seed 003): "
                             "use ReLU units with He initialisation (he_normal), or fewer layers"),
