@@ -66,11 +66,12 @@ _ROUNDING_STEPS = 4
 
 
 def _negligible_spread(low: np.ndarray, high: np.ndarray, *, per_feature: bool) -> np.ndarray:
-    """Per feature, whether ``high − low`` is 0 or at most :data:`NEGLIGIBLE_SPREAD` (or
-    :data:`_ROUNDING_STEPS` steps of ``low``'s float type, if more) of ``max(|low|, |high|)``;
+    """Per feature, whether ``high − low`` is 0 or at most :data:`NEGLIGIBLE_SPREAD` (for
+    float32 inputs :data:`_ROUNDING_STEPS` float32 steps, 4.8e-7) of ``max(|low|, |high|)``;
     a warning names the features that are not exactly constant where that changes σ
     (``per_feature``, or one σ for features that are all so)."""
-    share = max(NEGLIGIBLE_SPREAD, _ROUNDING_STEPS * float(np.finfo(low.dtype).eps))
+    narrow = low.dtype.itemsize <= 4  # float32 (or float16, whose values float32 holds: its steps would be 1e-3)
+    share = max(NEGLIGIBLE_SPREAD, _ROUNDING_STEPS * float(np.finfo(np.float32).eps) if narrow else 0.0)
     low, high = low.astype(np.float64), high.astype(np.float64)
     spread = high - low
     constant = spread <= share * np.maximum(np.abs(low), np.abs(high))
