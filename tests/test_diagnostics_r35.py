@@ -218,3 +218,19 @@ def test_the_saturated_fix_still_suggests_glorot_and_cross_entropy_where_they_ar
     alert = _saturated_alert("scaled_normal(1)", dp.MeanSquaredError())
     assert "start from smaller weights (glorot_uniform" in alert.fix
     assert "cross-entropy instead of squared error" in alert.fix
+
+
+# -- units that are copies: advice by how the layer started ------------------------------------
+@pytest.mark.filterwarnings("ignore:Dense weights initialised to zero")
+@pytest.mark.parametrize("init", ["glorot_uniform", "zeros"])
+def test_the_symmetry_fix_names_the_cause_the_start_allows(init):
+    X = np.random.default_rng(0).standard_normal((500, 10))
+    net = dp.mlp([10, 16, 2], init=init, seed=0)
+    # a weight decay so strong that one SGD step multiplies W by 1 - 0.5 * 3 = -0.5
+    history = dp.fit(net, X, (X[:, 0] > 0).astype(int), loss=dp.CrossEntropy(),
+                     optimizer=dp.SGD(lr=0.5, weight_decay=3.0), epochs=2, batch_size=50, seed=0)
+    [alert] = [a for a in history.alerts if a.rule == "zero_init_symmetry"]
+    assert ("never initialise weights to zero" in alert.fix) == (init == "zeros")
+    assert ("lower --weight-decay" in alert.fix) == (init != "zeros")
+    if init != "zeros":
+        assert "started distinct (glorot_uniform)" in alert.fix

@@ -585,10 +585,31 @@ def zero_init_symmetry(records, ctx) -> list[Finding]:
     return [
         (s["index"], f"{_where(s)}: its units are copies of a few units (at most half as many distinct weight "
                      "vectors as units), so the copies compute the same function and receive the same gradient "
-                     "(symmetry)")
+                     "(symmetry)", _symmetry_fix(s, ctx))
         for s in dense[:-1]
         if s.get("identical_units")
     ]
+
+
+#: The two causes of units that are copies: a zero start, and a weight decay that shrank
+#: distinct units to zero.
+_ZERO_START = ("never initialise weights to zero (seed 002: identical units get identical gradients and stay "
+               "identical); use glorot_uniform or he_normal")
+_DECAY = ("a weight decay too strong for the learning rate shrank them all to zero (an SGD step multiplies W by "
+          "1 − αλ before the gradient moves it): lower --weight-decay")
+
+
+def _symmetry_fix(s: dict, ctx: Context) -> str:
+    """The symmetry fix for Dense layer ``s``: by the initialiser it started from, where
+    ``ctx`` knows it (zeros: the start; a random draw of deltaprop's: the weight decay); else
+    both causes."""
+    i = s["index"]
+    init = ctx.layers[i] if 0 <= i < len(ctx.layers) else ""
+    if init == "Dense(zeros)":
+        return _ZERO_START
+    if init.startswith(("Dense(he_normal)", "Dense(glorot_uniform)", "Dense(scaled_normal")):  # random: distinct
+        return f"its units started distinct ({init[6:-1]}), so {_DECAY}"
+    return f"{_ZERO_START}. Where they started distinct, {_DECAY}"
 
 
 Rule = Callable[[Sequence[dict], Context], list[Finding]]
@@ -629,11 +650,7 @@ RULES: dict[str, tuple[Rule, str]] = {
     "overfitting": (overfitting,
                     "regularise: weight decay (--weight-decay), dropout (--dropout), early stopping "
                     "(--early-stopping), or more training data"),
-    "zero_init_symmetry": (zero_init_symmetry,
-                           "never initialise weights to zero (seed 002: identical units get identical gradients "
-                           "and stay identical); use glorot_uniform or he_normal. Where they started distinct, a "
-                           "weight decay too strong for the learning rate shrank them all to zero (an SGD step "
-                           "multiplies W by 1 − αλ before the gradient moves it): lower --weight-decay"),
+    "zero_init_symmetry": (zero_init_symmetry, _symmetry_fix({"index": -1}, Context())),
 }
 
 
