@@ -45,8 +45,9 @@ BATCHINGS = ("shuffled", "sequential", "sliding")
 MAX_CONFIG_BYTES = 1 << 20
 #: The hidden layer's width when ``layers`` is not given: [features, DEFAULT_HIDDEN, outputs].
 DEFAULT_HIDDEN = 50
-#: The largest seed config.toml can hold (TOML's integers are 64-bit, signed).
-MAX_SEED = 2**63 - 1
+#: The largest whole number config.toml can hold (TOML's integers are 64-bit, signed): the
+#: most a seed, a width, a batch size or a limit may be.
+MAX_SEED = MAX_INT = 2**63 - 1
 #: The names a run's ``derived`` list may hold: the values train fills in from defaults or the run.
 DERIVABLE = ("lr", "weight_decay", "epochs", "layers", "validation_split", "schedule.t_max", "schedule.step_size")
 
@@ -149,21 +150,23 @@ class TrainConfig:
         if isinstance(self.batch_size, str) and self.batch_size.strip().lower() == "full":
             self.batch_size = "full"
         else:
-            self.batch_size = _checks.positive_int("batch_size", _integer("batch_size", self.batch_size))
+            self.batch_size = _within_toml("batch_size", _checks.positive_int("batch_size",
+                                                                              _integer("batch_size", self.batch_size)),
+                                           ', or "full" for the whole training split')
         self.batching = _choice("batching", self.batching, BATCHINGS)
         if self.batching != "shuffled" and self.batch_size == "full":
             raise ConfigError(f"batching {self.batching!r} orders mini-batches; give a batch_size, "
                               f"or batching = \"shuffled\" for full batch")
         self.epochs = None if self.epochs is None else _checks.positive_int("epochs", _integer("epochs", self.epochs))
         self.steps = None if self.steps is None else _checks.positive_int("steps", _integer("steps", self.steps))
+        for name in ("epochs", "steps"):
+            _within_toml(name, getattr(self, name), "; leave it out for no limit of that kind")
         if self.epochs is None and self.steps is None:
             raise ConfigError("give epochs or steps (or both: training stops at the first reached)")
         self.validation_split = _checks.fraction("validation_split", _number("validation_split", self.validation_split))
-        self.early_stopping = _checks.positive_int("early_stopping", _integer("early_stopping", self.early_stopping),
-                                                   allow_zero=True)
-        self.seed = _checks.positive_int("seed", _integer("seed", self.seed), allow_zero=True)
-        if self.seed > MAX_SEED:  # config.toml (TOML's integers are 64-bit) could not hold it
-            raise ConfigError(f"seed must be at most 2**63 - 1 ({MAX_SEED}), got {self.seed}")
+        self.early_stopping = _within_toml("early_stopping", _checks.positive_int(
+            "early_stopping", _integer("early_stopping", self.early_stopping), allow_zero=True))
+        self.seed = _within_toml("seed", _checks.positive_int("seed", _integer("seed", self.seed), allow_zero=True))
         self.dtype = _choice("dtype", self.dtype, DTYPES)
         self.scaling = _choice("scaling", self.scaling, SCALINGS)
         if self.optimizer != "sgd" and (self.momentum or self.nesterov):
@@ -324,6 +327,16 @@ def _integer(name: str, value: Any) -> int:
     raise ConfigError(f"{name} must be a whole number, got {value!r}")
 
 
+def _within_toml(name: str, value: Any, fix: str = "") -> Any:
+    """``value``, a whole number at most :data:`MAX_INT` (None passes): config.toml, the
+    model's and checkpoint's metadata record it, and TOML's integers are 64-bit."""
+    if value is not None and value > MAX_INT:
+        shown = value if value < 10**30 else f"a number of {len(str(value))} digits"
+        raise ConfigError(f"{name} must be at most 2**63 - 1 ({MAX_INT}), got {shown} (config.toml records it, "
+                          f"and TOML's integers are 64-bit){fix}")
+    return value
+
+
 def _bool(name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -400,7 +413,8 @@ def _int_list(name: str, value: Any) -> list[int]:
         value = parts
     if not isinstance(value, (list, tuple)):
         raise ConfigError(f"{name} must be a list of widths such as 784,256,10, got {value!r}")
-    out = [_checks.positive_int(f"{name} width", _integer(f"{name} width", v)) for v in value]
+    out = [_within_toml(f"{name} width", _checks.positive_int(f"{name} width", _integer(f"{name} width", v)))
+           for v in value]
     if out and len(out) < 2:
         raise ConfigError(f"{name} needs at least an input and an output width, got {out}")
     return out
@@ -452,7 +466,7 @@ def _schedule(value: Any) -> str | dict[str, Any]:
         if isinstance(settings[key], str):
             out[key] = _text(f"schedule.{key}", v, allow_empty=False)
         elif isinstance(settings[key], int):
-            out[key] = _integer(f"schedule.{key}", v)
+            out[key] = _within_toml(f"schedule.{key}", _integer(f"schedule.{key}", v))
         else:
             out[key] = _number(f"schedule.{key}", v)
     schedule_from_config(out)  # raises ConfigError for out-of-range settings
