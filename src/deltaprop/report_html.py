@@ -428,7 +428,8 @@ def _wrong(evaluation) -> str:
     in_file = any("row" in ex for ex in evaluation["wrong"])  # a data file's rows, by their number in it
     for ex in evaluation["wrong"]:
         where = f"row {ex['row']}" if "row" in ex else f"#{ex['index']}"
-        caption = f"{where}: true {label(ex['label'])}, predicted {label(ex['predicted'])} ({ex['confidence']:.2f})"
+        shown = f"{ex['confidence']:.2f}" if "score" not in ex else f"output {ex['score']:.4g}"
+        caption = f"{where}: true {label(ex['label'])}, predicted {label(ex['predicted'])} ({shown})"
         img = ""
         if ex.get("pixels"):
             side = _square_side(len(ex["pixels"]))
@@ -436,6 +437,9 @@ def _wrong(evaluation) -> str:
         figs.append(f"<figure>{img}<figcaption>{escape(caption)}</figcaption></figure>")
     note = ("<p>Rows are numbered as in the data file, from 0 (the first row under any header), "
             "as pandas numbers them.</p>" if in_file else "")
+    if any("score" in ex for ex in evaluation["wrong"]):  # as deltaprop predict shows them
+        note += ("<p>The network's outputs are scores, not probabilities: each example shows its output for the "
+                 "predicted class (of a single output, that output), ranked by how far it chose that class.</p>")
     return note + f'<div class="images">{"".join(figs)}</div>'
 
 
