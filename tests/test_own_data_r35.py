@@ -169,3 +169,11 @@ def test_a_small_file_whose_first_row_could_be_data_gets_no_header_note(tmp_path
     path = tmp_path / "rows.csv"
     path.write_text("1,2,3,1\n2,3,4,0\n1.5,2.5,3.5,1\n1.2,2.2,3.1,0\n")
     assert read_table(path).notes == ()
+
+
+def test_a_float16_column_varying_by_a_few_tenths_of_a_percent_stays_a_feature():
+    x = np.array([[1000.0], [1000.5], [1002.0], [1003.0]], dtype=np.float16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted = Standardizer("per_feature").fit(x)
+    assert fitted.std[0] == pytest.approx(x.astype(np.float64).std())  # was 1: taken as constant
