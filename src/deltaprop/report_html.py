@@ -102,7 +102,8 @@ def _header(records, facts, evaluation) -> str:
              f'<p><span class="status {escape(status)}">{escape(status)}</span> {len(records)} epoch(s)']
     kept = _kept_epoch(records, facts)
     if records:  # an epoch a steps limit cut short is said so, as history.png's title says it
-        partial = _partial_last_epoch(records, [int(r["epoch"]) for r in records])
+        partial = _partial_last_epoch(records, [int(r["epoch"]) for r in records]) or \
+            _recorded_partial(facts.get("model_weights"), records[-1])
         cut = "" if partial is None else f", partial: {partial[0]} of its {partial[1]} steps"
         parts.append(f"; last epoch ({records[-1]['epoch']}{cut}): {_epoch_values(records[-1])}")
     n_alerts = sum(len(r.get("alerts") or ()) for r in records)
@@ -138,6 +139,18 @@ def _header(records, facts, evaluation) -> str:
         if facts.get("end_unrecorded"):
             parts.append(f"<p>{END_UNRECORDED}.</p>")
     return "<header>" + "".join(parts) + "</header>"
+
+
+def _recorded_partial(kept, last) -> tuple[int, int] | None:
+    """``(batches, epoch_batches)`` where run.json's ``model_weights`` says the model holds
+    the last record's epoch stopped inside it; the records alone cannot tell a first epoch
+    cut short (no full epoch before it to compare with), which history.png's title reads so."""
+    if not isinstance(kept, dict) or kept.get("epoch") != last.get("epoch"):
+        return None
+    batches, total = kept.get("batches"), kept.get("epoch_batches")
+    if all(isinstance(n, int) and not isinstance(n, bool) for n in (batches, total)) and 0 < batches < total:
+        return batches, total
+    return None
 
 
 #: How an interrupted run goes on: from its checkpoint, or, with no epoch in its history (none
@@ -415,7 +428,8 @@ def _wrong(evaluation) -> str:
     in_file = any("row" in ex for ex in evaluation["wrong"])  # a data file's rows, by their number in it
     for ex in evaluation["wrong"]:
         where = f"row {ex['row']}" if "row" in ex else f"#{ex['index']}"
-        caption = f"{where}: true {label(ex['label'])}, predicted {label(ex['predicted'])} ({ex['confidence']:.2f})"
+        shown = f"{ex['confidence']:.2f}" if "score" not in ex else f"output {ex['score']:.4g}"
+        caption = f"{where}: true {label(ex['label'])}, predicted {label(ex['predicted'])} ({shown})"
         img = ""
         if ex.get("pixels"):
             side = _square_side(len(ex["pixels"]))
@@ -423,6 +437,9 @@ def _wrong(evaluation) -> str:
         figs.append(f"<figure>{img}<figcaption>{escape(caption)}</figcaption></figure>")
     note = ("<p>Rows are numbered as in the data file, from 0 (the first row under any header), "
             "as pandas numbers them.</p>" if in_file else "")
+    if any("score" in ex for ex in evaluation["wrong"]):  # as deltaprop predict shows them
+        note += ("<p>The network's outputs are scores, not probabilities: each example shows its output for the "
+                 "predicted class (of a single output, that output), ranked by how far it chose that class.</p>")
     return note + f'<div class="images">{"".join(figs)}</div>'
 
 
