@@ -90,3 +90,17 @@ def test_a_rebuild_refuses_an_evaluation_json_score_that_is_no_number(tmp_path):
     ex = {"index": 0, "label": 1, "predicted": 0, "confidence": 0.9, "score": "high"}
     with pytest.raises(DataError, match=r"wrong\[0\]\.score"):
         checked_evaluation({"wrong": [ex]}, tmp_path / "evaluation.json")
+
+
+@pytest.mark.parametrize("epochs", [300, 301, 302, 600, 1000])
+def test_a_long_runs_curves_can_be_read_at_their_last_epoch(epochs):
+    """Past MAX_POINTS epochs the hover points are thinned: every other one from the first,
+    so a run of 302 epochs had no point (no value on hover, no title) at its last epoch."""
+    from deltaprop.report import MAX_POINTS
+    from deltaprop.report_html import line_chart
+
+    x = list(range(1, epochs + 1))
+    chart = line_chart("loss", x, [("train", [1.0 / e for e in x], "#000")])
+    tips = re.findall(r'data-tip="train, epoch (\d+): ', chart)
+    assert tips[0] == "1" and tips[-1] == str(epochs)
+    assert len(tips) <= MAX_POINTS

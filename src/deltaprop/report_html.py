@@ -325,13 +325,15 @@ def line_chart(title: str, x: list[int], series, *, log: bool = False, width: in
     if mark is not None and x0 <= mark[0] <= x1:
         parts.append(f'<line class="mark" x1="{sx(mark[0]):.1f}" y1="{top}" x2="{sx(mark[0]):.1f}" '
                      f'y2="{height - bottom}" stroke="#555" stroke-dasharray="4 3"><title>{escape(mark[1])}</title></line>')
-    step = max(1, math.ceil(len(x) / MAX_POINTS))
+    # evenly thinned, the first and the last epoch always among them (at most MAX_POINTS)
+    step = max(1, math.ceil((len(x) - 1) / (MAX_POINTS - 1)))
+    hovered = sorted({*range(0, len(x), step), len(x) - 1})
     series = [item for item in series if any(_usable(v, log) for v in item[1])]  # no legend for an empty one
     for n, (label, values, color) in enumerate(series):
         for run in _runs(x, values, log):
             parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="'
                          + " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in run) + '"/>')
-        for i in range(0, len(x), step):
+        for i in hovered:
             if _usable(values[i], log):
                 tip = escape(f"{label}, epoch {x[i]}: {values[i]:.5g}")
                 parts.append(f'<circle class="pt" cx="{sx(x[i]):.1f}" cy="{sy(values[i]):.1f}" r="3" fill="{color}" '
