@@ -234,12 +234,16 @@ def test_class_balancing_weights_are_no_guess():
     assert "chance_accuracy" not in {a.rule for a in history.alerts}
 
 
-def test_equal_weights_keep_the_chance_rule_and_unequal_ones_leave_it_out():
+def test_equal_weights_keep_the_chance_rule_and_unequal_ones_weight_it():
     from deltaprop.alerts import context_of
 
     X, y, w = _imbalanced(learnable=False)  # labels unrelated to the inputs
     net = dp.mlp([4, 16, 2], activation="relu", seed=0)
-    assert context_of(net, dp.CrossEntropy(), y, w).chance is None
+    weighted = context_of(net, dp.CrossEntropy(), y, w)  # balancing weights: each class half the weight
+    assert weighted.chance == pytest.approx(0.5) and weighted.weighted_chance
+    history = dp.fit(net.copy(), X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.05), epochs=6, seed=0,
+                     sample_weight=w)
+    assert "chance_accuracy" in {a.rule for a in history.alerts}  # a guess, judged weighted
     assert context_of(net, dp.CrossEntropy(), y, np.full(len(y), 2.0)).chance == pytest.approx(np.mean(y == 0))
     history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.05), epochs=6, seed=0,
                      sample_weight=np.full(len(y), 2.0))

@@ -111,12 +111,13 @@ CONVERGED_GRADIENT = 1e-5
 #: learning rate of 1e-9 moves nothing, however few steps a full-batch run has taken).
 TINY_UPDATE = 1e-7
 
-#: Chance accuracy (for runs without unequal sample weights, see context_of): after
-#: CHANCE_EPOCHS epochs and CHANCE_STEPS optimizer steps, training
+#: Chance accuracy: after CHANCE_EPOCHS epochs and CHANCE_STEPS optimizer steps, training
 #: accuracy that closes less than CHANCE_MARGIN of the gap between always answering the most
 #: common class (chance) and 1: at most 0.19 for ten balanced classes, 0.55 for two, and
 #: 0.964 where 96% of the rows are one class (an absolute margin could not be passed there).
-#: Full-batch gradient descent takes one step an epoch: three of them say nothing yet.
+#: Full-batch gradient descent takes one step an epoch: three of them say nothing yet. With
+#: unequal sample weights both sides are weighted (see context_of): the probe batch's
+#: weighted accuracy against the weighted share of the heaviest class.
 CHANCE_EPOCHS = 3
 CHANCE_STEPS = 100
 CHANCE_MARGIN = 0.1
@@ -130,7 +131,8 @@ CHANCE_MARGIN = 0.1
 #: holds from the first epoch, where exploding_loss, which needs a rise, cannot. A loss that was
 #: above it before the first step (Context.start_loss: ReLU units from scaled_normal(1), 13.1
 #: at the start and 12.1 after an epoch at lr 0.001) is the initial weights' or the inputs'
-#: size, not the steps', and its evidence says so.
+#: size, not the steps', and its evidence says so, unless the loss is more than EXPLODING_FACTOR
+#: times that start: then the steps raised it further, and both are too large.
 LOSS_ABOVE_GUESS = 2.0
 
 #: Targets out of the output's reach: under squared error, targets outside the range of the
@@ -182,8 +184,12 @@ class Context:
 
     chance: float | None = None
     output_slope_cancelled: bool = True
+    #: the chance level is the heaviest class's share of the sample weights, to be compared
+    #: with the diagnostics' ``weighted_accuracy`` (unequal sample weights, see context_of)
+    weighted_chance: bool = False
     #: a likelihood loss of classes: its value for predicting the class frequencies (the
-    #: labels' entropy) and for giving every class the same probability (ln k); else None
+    #: labels' entropy; with unequal sample weights, each class's share of the weights, under
+    #: the weighted loss) and for giving every class the same probability (ln k); else None
     frequencies_loss: float | None = None
     uniform_loss: float | None = None
     #: the loss on the probe batch before the run's first step (None: not measured, or a
@@ -194,9 +200,15 @@ class Context:
     #: output layer's index and type, the share of target values outside its range, the
     #: loss of the nearest outputs in range (a floor) and of always predicting the mean
     unreachable: tuple[int, str, float, float, float] | None = None
+    #: the network's layers, one entry each (empty: not known): the layer's type, a Dense
+    #: layer's with its initialiser ("Dense(he_normal)"), a leaky ReLU's of slope 0 as
+    #: "LeakyReLU(0)" (a ReLU: its units with z ≤ 0 pass no gradient back); see :func:`layers_of`
+    layers: tuple[str, ...] = ()
 
 
-Finding = tuple[int | None, str]
+#: What a rule found: the layer (None: the whole network) and the evidence, and where the
+#: fix depends on the network (its initialisation, its layers), the fix that fits it.
+Finding = tuple[int | None, str] | tuple[int | None, str, str]
 
 
 def _layers(record) -> list[dict]:
@@ -229,13 +241,32 @@ def _where(s: dict) -> str:
     return f"layer {s['index']} ({s['layer']})"
 
 
+def _zero_slope(s: dict, ctx: Context) -> bool:
+    """Whether layer ``s`` is a leaky ReLU of slope 0 (as ``ctx`` knows the network)."""
+    return s.get("layer") == "LeakyReLU" and 0 <= s["index"] < len(ctx.layers) and ctx.layers[s["index"]] == "LeakyReLU(0)"
+
+
 def dead_relu(records, ctx) -> list[Finding]:
     return [
-        (s["index"], f"{_where(s)}: {s['dead']:.0%} of its units output 0 for every probe example (dead)")
+        (s["index"], f"{_where(s)}{' of slope 0' if _zero_slope(s, ctx) else ''}: {s['dead']:.0%} of its units output "
+                     "0 for every probe example (dead)", _dead_relu_fix(s, ctx))
         for s in _layers(records[-1])
-        # a leaky ReLU with z ≤ 0 everywhere still passes α times the gradient: not dead
-        if s.get("dead") is not None and s["dead"] > DEAD_SHARE and s.get("layer") == "ReLU"
+        # a leaky ReLU with z ≤ 0 everywhere still passes α times the gradient: not dead, unless α = 0
+        if s.get("dead") is not None and s["dead"] > DEAD_SHARE and (s.get("layer") == "ReLU" or _zero_slope(s, ctx))
     ]
+
+
+def _dead_relu_fix(s: dict, ctx: Context) -> str:
+    """The dead-ReLU fix for layer ``s``: He initialisation only where the Dense layer that
+    feeds it does not start from it already; a slope above 0 for a leaky ReLU of slope 0."""
+    feeding = [name for name in ctx.layers[: s["index"]] if name.startswith("Dense(")]
+    start = ("its weights already start from He initialisation (he_normal)" if feeding[-1:] == ["Dense(he_normal)"]
+             else "initialise with He (he_normal) and zero biases")
+    leak = ("give the leaky ReLU a slope above 0 (LeakyReLU(0.01)), which keeps a gradient for z < 0"
+            if _zero_slope(s, ctx) else "use leaky_relu, whose slope keeps a gradient for z < 0")
+    return (f"lower the learning rate (one large step can push z below 0 for every input, and a dead unit's gradient "
+            f"is 0, so nothing revives it); {start}; or {leak}")
+
 
 
 def _feeding_weights(record, index: int) -> dict | None:
@@ -284,8 +315,29 @@ def saturated(records, ctx) -> list[Finding]:
                      f"size a step{when} (update ratio ‖ΔW‖/‖W‖ under {SATURATED_UPDATE:.0e}): it learns slowly")
         else:
             moves = ""
-        found.append((s["index"], f"{_where(s)}: {s['saturated']:.0%} of its outputs are saturated (σ' near 0){moves}"))
+        found.append((s["index"], f"{_where(s)}: {s['saturated']:.0%} of its outputs are saturated (σ' near 0){moves}",
+                      _saturated_fix(s, ctx, stuck=ratio is not None and ratio >= SATURATED_UPDATE)))
     return found
+
+
+def _saturated_fix(s: dict, ctx: Context, *, stuck: bool) -> str:
+    """The saturation fix for layer ``s``: a lower learning rate where the steps put its
+    units there (``stuck``); else smaller starting weights (glorot_uniform only where the
+    Dense layer feeding it does not start from it already) on scaled inputs, cross-entropy
+    only where the loss is squared error (every other loss cancels an output sigmoid's σ'),
+    or ReLU units."""
+    if stuck:
+        return ("lower the learning rate (--lr), for example 3-10× smaller: the large steps drove the weights feeding "
+                "its units to the flat ends")
+    feeding = [name for name in ctx.layers[: s["index"]] if name.startswith("Dense(")]
+    if feeding[-1:] == ["Dense(glorot_uniform)"]:
+        start = ("its weights already start from glorot_uniform: scale the inputs to [0, 1] or standardise them "
+                 "(--scaling), or start from smaller weights still (scaled_normal with a smaller scale)")
+    else:
+        start = "start from smaller weights (glorot_uniform, or scaled_normal with a smaller scale) on inputs scaled to [0, 1]"
+    loss = ("" if ctx.output_slope_cancelled else "; with a sigmoid output use cross-entropy instead of squared error "
+            "(its δ = a − y has no σ' factor, seed 003)")
+    return f"{start}{loss}; or use ReLU hidden units"
 
 
 def vanishing_gradients(records, ctx) -> list[Finding]:
@@ -451,10 +503,16 @@ def flat_loss(records, ctx) -> list[Finding]:
 
 def chance_accuracy(records, ctx) -> list[Finding]:
     acc, steps = records[-1].get("accuracy"), records[-1].get("steps")
+    if ctx.weighted_chance:
+        acc = ((records[-1] or {}).get("diagnostics") or {}).get("weighted_accuracy")
     if len(records) < CHANCE_EPOCHS or (steps is not None and steps < CHANCE_STEPS):
         return []
     if not at_chance(acc, ctx.chance):
         return []
+    if ctx.weighted_chance:
+        return [(None, f"training accuracy weighted by the sample weights (Σ w_i [ŷ_i = y_i] / Σ w_i on the probe batch) "
+                       f"is {acc:.3f} after {len(records)} epochs; always answering the class with the largest share "
+                       f"of the weights scores {ctx.chance:.3f} (chance){_tiny_steps(records[-1])}")]
     return [(None, f"training accuracy is {acc:.3f} after {len(records)} epochs; always answering the most "
                    f"common class of the training labels scores {ctx.chance:.3f} (chance){_tiny_steps(records[-1])}")]
 
@@ -475,16 +533,28 @@ def _tiny_steps(record) -> str:
             f"{min(gradients):.1e}): the steps are too small to learn (raise the learning rate)")
 
 
+#: How loss_above_guess names the frequencies of a run with unequal sample weights.
+_WEIGHTED = ", each class's share of the sample weights,"
+
+
 def loss_above_guess(records, ctx) -> list[Finding]:
     loss, uniform = records[-1]["loss"], ctx.uniform_loss
     if uniform is None or ctx.frequencies_loss is None or not math.isfinite(loss) or loss <= LOSS_ABOVE_GUESS * uniform:
         return []
     said = (f"the training loss is {loss:.4g}, {loss / uniform:.1f}× the {uniform:.4g} of giving every class "
-            f"the same probability (predicting the class frequencies scores {ctx.frequencies_loss:.4g})")
+            f"the same probability (predicting the class frequencies{_WEIGHTED if ctx.weighted_chance else ''} scores "
+            f"{ctx.frequencies_loss:.4g})")
     start = ctx.start_loss
     if start is not None and math.isfinite(start) and start > LOSS_ABOVE_GUESS * uniform:
-        return [(None, f"{said}; it was {start:.4g} on the probe batch before the first step: the initial weights "
-                       "or the inputs are too large, not the steps")]
+        if loss <= EXPLODING_FACTOR * start:
+            return [(None, f"{said}; it was {start:.4g} on the probe batch before the first step: the initial weights "
+                           "or the inputs are too large, not the steps")]
+        # the start was above guessing, but the steps took the loss far above even that
+        return [(None, f"{said}; it was {start:.4g} on the probe batch before the first step and the steps raised it "
+                       f"{loss / start:.1f}× since: the steps are too large, and the initial weights or the inputs too",
+                 "lower the learning rate (--lr), for example 10-100× smaller, and start from smaller weights "
+                 "(he_normal for ReLU, glorot_uniform for sigmoid and tanh) on inputs scaled to [0, 1] or "
+                 "standardised (--scaling)")]
     return [(None, f"{said}: the steps are too large for the network to learn even how common each class is")]
 
 
@@ -515,10 +585,31 @@ def zero_init_symmetry(records, ctx) -> list[Finding]:
     return [
         (s["index"], f"{_where(s)}: its units are copies of a few units (at most half as many distinct weight "
                      "vectors as units), so the copies compute the same function and receive the same gradient "
-                     "(symmetry)")
+                     "(symmetry)", _symmetry_fix(s, ctx))
         for s in dense[:-1]
         if s.get("identical_units")
     ]
+
+
+#: The two causes of units that are copies: a zero start, and a weight decay that shrank
+#: distinct units to zero.
+_ZERO_START = ("never initialise weights to zero (seed 002: identical units get identical gradients and stay "
+               "identical); use glorot_uniform or he_normal")
+_DECAY = ("a weight decay too strong for the learning rate shrank them all to zero (an SGD step multiplies W by "
+          "1 − αλ before the gradient moves it): lower --weight-decay")
+
+
+def _symmetry_fix(s: dict, ctx: Context) -> str:
+    """The symmetry fix for Dense layer ``s``: by the initialiser it started from, where
+    ``ctx`` knows it (zeros: the start; a random draw of deltaprop's: the weight decay); else
+    both causes."""
+    i = s["index"]
+    init = ctx.layers[i] if 0 <= i < len(ctx.layers) else ""
+    if init == "Dense(zeros)":
+        return _ZERO_START
+    if init.startswith(("Dense(he_normal)", "Dense(glorot_uniform)", "Dense(scaled_normal")):  # random: distinct
+        return f"its units started distinct ({init[6:-1]}), so {_DECAY}"
+    return f"{_ZERO_START}. Where they started distinct, {_DECAY}"
 
 
 Rule = Callable[[Sequence[dict], Context], list[Finding]]
@@ -535,16 +626,8 @@ RULES: dict[str, tuple[Rule, str]] = {
     "output_range": (output_range,
                      "for regression end the network in an identity output (output='identity'), whose values are "
                      "unbounded; or scale the targets into the output's range (and predictions back)"),
-    "dead_relu": (dead_relu,
-                  "lower the learning rate (one large step can push z below 0 for every input, and a dead unit's "
-                  "gradient is 0, so nothing revives it); initialise with He (he_normal) and zero biases; or use "
-                  "leaky_relu, whose slope keeps a gradient for z < 0"),
-    "saturated": (saturated,
-                  "start from smaller weights (glorot_uniform, or scaled_normal with a smaller scale) on inputs "
-                  "scaled to [0, 1]; with a sigmoid output use cross-entropy instead of squared error (its "
-                  "δ = a − y has no σ' factor, seed 003); or use ReLU hidden units. Where the evidence says "
-                  "its units are stuck though the weights feeding them take large steps, lower the learning "
-                  "rate (--lr) instead: the steps drove the weights there"),
+    "dead_relu": (dead_relu, _dead_relu_fix({"index": 0}, Context())),  # each finding brings the fix that fits
+    "saturated": (saturated, _saturated_fix({"index": 0}, Context(output_slope_cancelled=False), stuck=False)),
     "vanishing_gradients": (vanishing_gradients,
                             "δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ σ'(zˡ) shrinks by up to 4× in every sigmoid layer (seed 003): "
                             "use ReLU units with He initialisation (he_normal), or fewer layers"),
@@ -567,11 +650,7 @@ RULES: dict[str, tuple[Rule, str]] = {
     "overfitting": (overfitting,
                     "regularise: weight decay (--weight-decay), dropout (--dropout), early stopping "
                     "(--early-stopping), or more training data"),
-    "zero_init_symmetry": (zero_init_symmetry,
-                           "never initialise weights to zero (seed 002: identical units get identical gradients "
-                           "and stay identical); use glorot_uniform or he_normal. Where they started distinct, a "
-                           "weight decay too strong for the learning rate shrank them all to zero (an SGD step "
-                           "multiplies W by 1 − αλ before the gradient moves it): lower --weight-decay"),
+    "zero_init_symmetry": (zero_init_symmetry, _symmetry_fix({"index": -1}, Context())),
 }
 
 
@@ -600,9 +679,9 @@ def check(records: Sequence[dict], ctx: Context = Context()) -> list[Alert]:
         return []
     epoch = int(records[-1].get("epoch") or len(records))
     return [
-        Alert(name, epoch, layer, evidence, fix)
+        Alert(name, epoch, found[0], found[1], found[2] if len(found) > 2 else fix)
         for name, (rule, fix) in RULES.items()
-        for layer, evidence in rule(records, ctx)
+        for found in rule(records, ctx)
     ]
 
 
@@ -622,7 +701,7 @@ class AlertMonitor:
 
 def _holds(alert: Alert, records: Sequence[dict], ctx: Context) -> bool:
     rule = RULES[alert.rule][0]
-    return any(layer == alert.layer for layer, _ in rule(records, ctx))
+    return any(found[0] == alert.layer for found in rule(records, ctx))
 
 
 def cleared_by(alert: Alert, records: Sequence[dict], ctx: Context = Context()) -> int | None:
@@ -712,28 +791,48 @@ def context_of(net, loss, y=None, sample_weight=None) -> Context:
     cancels an output sigmoid's σ' (every loss but squared error).
 
     ``sample_weight`` (one weight a row, as ``fit`` takes it) that is not the same for every
-    row leaves the chance level None: the run minimises ``(1/n) Σ w_i ℓ_i`` while accuracy
-    counts each row once, and weights that favour rare classes trade accuracy for them on
+    row makes the chance level the heaviest class's share of the weights,
+    ``max_c Σ_{y_i = c} w_i / Σ w_i`` (``weighted_chance``), judged against the probe's
+    weighted accuracy, not the history's: the run minimises ``(1/n) Σ w_i ℓ_i`` while that
+    accuracy counts each row once, and weights that favour rare classes trade it for them on
     purpose (a network trained with weights balancing a 95/5 split, balanced accuracy 0.89,
-    scores 0.86, under the 0.95 of always answering the common class), so accuracy against
-    chance cannot tell a guess from the weighted task learned."""
+    scores 0.86, under the 0.95 of always answering the common class, and always answering
+    the common class would pass), while weighted, a constant answer scores at most the
+    weighted chance and that network 0.89 against 0.5."""
     import numpy as np
 
     from .losses import MeanSquaredError
 
     chance = guesses = None
+    unequal = False
     if y is not None:
         targets = loss.prepare_targets(y, net.n_outputs, net.dtype)
         if loss.targets_are_classes(targets):
             ids = (targets[:, 0] >= 0.5) if targets.shape[1] == 1 else np.argmax(targets, axis=1)
             weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
             unequal = weights is not None and weights.size > 0 and bool(np.any(weights != weights.flat[0]))
-            chance = None if unequal else chance_level(ids, max(targets.shape[1], 2))
-            guesses = guess_losses(loss, targets)
+            chance = chance_level(ids, max(targets.shape[1], 2), weights if unequal else None)
+            guesses = guess_losses(loss, targets, weights if unequal else None)
     frequencies, uniform = guesses or (None, None)
     unreachable = None if y is None else unreachable_loss(net, loss, targets)
-    return Context(chance=chance, output_slope_cancelled=not isinstance(loss, MeanSquaredError),
-                   frequencies_loss=frequencies, uniform_loss=uniform, unreachable=unreachable)
+    return Context(chance=chance, weighted_chance=chance is not None and unequal,
+                   output_slope_cancelled=not isinstance(loss, MeanSquaredError),
+                   frequencies_loss=frequencies, uniform_loss=uniform, unreachable=unreachable, layers=layers_of(net))
+
+
+def layers_of(net) -> tuple[str, ...]:
+    """:attr:`Context.layers` of ``net``: each layer's type, a Dense layer's with its
+    initialiser's name, a leaky ReLU of slope 0 as ``"LeakyReLU(0)"``."""
+    from .layers import Dense, LeakyReLU
+
+    def name(layer) -> str:
+        if isinstance(layer, Dense):
+            return f"Dense({layer.init_name})"
+        if isinstance(layer, LeakyReLU) and layer.slope == 0:
+            return "LeakyReLU(0)"
+        return layer.type_name
+
+    return tuple(name(layer) for layer in net.layers)
 
 
 def unreachable_loss(net, loss, targets) -> tuple[int, str, float, float, float] | None:
@@ -763,10 +862,12 @@ def unreachable_loss(net, loss, targets) -> tuple[int, str, float, float, float]
     return (last, name, outside, floor, guess) if math.isfinite(floor) and math.isfinite(guess) else None
 
 
-def guess_losses(loss, targets) -> tuple[float, float] | None:
+def guess_losses(loss, targets, weights=None) -> tuple[float, float] | None:
     """A likelihood loss's value on ``targets`` (class rows) for predicting the class
     frequencies ``p̄`` and for the same probability for every class: ``−Σ p̄ ln q`` is
-    linear in the targets, so one row of their mean gives the mean. None for other losses."""
+    linear in the targets, so one row of their mean gives the mean. With row ``weights``
+    (``≥ 0``) both are of the weighted loss the run minimises: ``p̄ = Σ w_i y_i / Σ w_i``, the
+    classes' shares of the weights. None for other losses."""
     import numpy as np
 
     from .diagnostics import own_loss
@@ -775,7 +876,9 @@ def guess_losses(loss, targets) -> tuple[float, float] | None:
     if not isinstance(loss, _LikelihoodLoss) or len(targets) == 0:
         return None
     sigmoid = isinstance(loss, BinaryCrossEntropy)  # each output a class of its own against the rest
-    mean = np.mean(targets, axis=0, dtype=np.float64)[None, :]
+    if weights is not None and not np.sum(weights) > 0:
+        return None
+    mean = np.average(np.asarray(targets, dtype=np.float64), axis=0, weights=weights)[None, :]
     values = []
     for q in (np.clip(mean, 1e-7, 1 - 1e-7), np.full_like(mean, 0.5 if sigmoid else 1.0 / mean.shape[1])):
         if loss.from_logits:  # the logits of q: ln q for a softmax, ln q − ln(1 − q) for a sigmoid
@@ -785,14 +888,19 @@ def guess_losses(loss, targets) -> tuple[float, float] | None:
     return (values[0], values[1]) if all(map(math.isfinite, values)) else None
 
 
-def chance_level(class_ids: Sequence[int] | Any, n_classes: int) -> float:
-    """The accuracy of always answering the most common class among ``class_ids``."""
+def chance_level(class_ids: Sequence[int] | Any, n_classes: int, weights: Any = None) -> float:
+    """The accuracy of always answering the most common class among ``class_ids``; with
+    ``weights`` (one ``≥ 0`` a row), the weighted accuracy ``Σ w_i [y_i = c] / Σ w_i`` of
+    always answering the class ``c`` of the largest share of the weights."""
     import numpy as np
 
     ids = np.asarray(class_ids, dtype=np.int64).ravel()
-    if ids.size == 0:
+    w = None if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    total = ids.size if w is None else float(np.sum(w))
+    if ids.size == 0 or not total > 0:
         return 1.0 / max(n_classes, 2)
-    return max(float(np.bincount(ids, minlength=max(n_classes, 2)).max() / ids.size), 1.0 / max(n_classes, 2))
+    counts = np.bincount(ids, weights=w, minlength=max(n_classes, 2))
+    return max(float(counts.max() / total), 1.0 / max(n_classes, 2))
 
 
 def at_chance(accuracy: float | None, chance: float | None) -> bool:

@@ -380,8 +380,8 @@ class DiagnosticsRecorder(Callback):
     first step is kept in the state's records under :attr:`key` (checkpoints hold it), so a
     resumed run's alerts quote the run's start, not the weights it was resumed from.
     ``sample_weight``: the run's row weights (``fit`` passes its own), so the probe's loss
-    and gradients are those of the weighted loss the run minimises (unequal weights leave
-    the chance level out: :func:`~deltaprop.alerts.context_of`)."""
+    and gradients are those of the weighted loss the run minimises (unequal weights make the
+    chance level and the accuracy it is judged against weighted: :func:`~deltaprop.alerts.context_of`)."""
 
     #: its name in the training state's records
     key = "diagnostics"

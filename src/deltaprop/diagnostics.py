@@ -11,7 +11,8 @@ give, for every layer ``l``:
   passes back under that share of the peak slope for any input, as a dead ReLU passes none);
 * ReLU and leaky ReLU: the share of units with ``z ≤ 0`` on every probe row (dead: a ReLU
   unit passes no gradient back, so nothing moves it out of that state; a leaky ReLU unit
-  still passes ``α`` times it, so only ReLU layers raise the dead-unit alert);
+  still passes ``α`` times it, so only ReLU layers, and leaky ReLUs of slope ``α = 0``,
+  raise the dead-unit alert);
 * ``‖δ‖``: the Frobenius norm of ``∂L/∂aˡ`` that reached the layer in backward (for a
   Dense layer ``δ = ∂L/∂z``); None for a softmax or sigmoid output fused with its loss;
 * Dense: whether its units are copies of a few (columns of ``W`` and entries of ``b``): the
@@ -21,7 +22,10 @@ and for every parameter ``θ``: ``‖∂L/∂θ‖`` of the loss alone (weight d
 rule, never part of this gradient), ``‖θ‖`` and, when the caller passes the values before the
 last training step, the update-to-weight ratio ``‖Δθ‖/‖θ‖``. With row weights ``w`` (a run's
 ``sample_weight``) the loss, ``δ`` and ``∂L/∂θ`` are those of ``L = (1/n) Σ w_i ℓ_i``, the
-loss the run minimises; the activation statistics count every probe row.
+loss the run minimises; the activation statistics count every probe row. With row weights
+and class targets, the probe's weighted accuracy ``Σ w_i [ŷ_i = y_i] / Σ w_i`` too: a constant
+answer scores the weighted share of its class, the chance level of a weighted run (accuracy
+in the history counts every row once).
 
 A statistic that is not finite (values that overflowed on their way to a divergence) is
 recorded as None, as a gap: history records, checkpoints, reports and the live page hold
@@ -48,7 +52,7 @@ from . import _checks
 from .errors import ConfigError, DataError, ShapeError
 from .layers import Dense, LeakyReLU, ReLU, Sigmoid, Tanh
 from .losses import Loss
-from .network import Network
+from .network import Network, predictions_from_outputs
 
 #: Rows in the probe batch the recorder takes from the training data (or all, if fewer).
 #: One forward and backward of 512 rows costs about four steps at batch 128: under 1% of an
@@ -106,6 +110,8 @@ class Diagnostics:
     probe_size: int
     layers: tuple[LayerStats, ...]
     parameters: tuple[ParameterStats, ...]
+    #: with row weights and class targets: ``Σ w_i [ŷ_i = y_i] / Σ w_i`` on the probe batch
+    weighted_accuracy: float | None = None
 
     def parameter(self, name: str) -> ParameterStats:
         for p in self.parameters:
@@ -115,11 +121,14 @@ class Diagnostics:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-able form (history records and checkpoints keep this)."""
-        return {
+        out = {
             "probe_size": self.probe_size,
             "layers": [asdict(s) for s in self.layers],
             "parameters": [asdict(s) for s in self.parameters],
         }
+        if self.weighted_accuracy is not None:
+            out["weighted_accuracy"] = self.weighted_accuracy
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Diagnostics":
@@ -127,6 +136,7 @@ class Diagnostics:
             int(data["probe_size"]),
             tuple(LayerStats(**s) for s in data["layers"]),
             tuple(ParameterStats(**s) for s in data["parameters"]),
+            data.get("weighted_accuracy"),
         )
 
 
@@ -141,6 +151,9 @@ def checked_diagnostics(data: Any) -> dict[str, Any] | None:
         raise DataError(f"its diagnostics are malformed ({type(exc).__name__}: {exc})") from None
     if isinstance(data["probe_size"], bool) or not isinstance(data["probe_size"], int):
         raise DataError(f"its diagnostics hold probe_size = {data['probe_size']!r:.40}, not a whole number")
+    share = diag.weighted_accuracy
+    if share is not None and not (_is_kind(share, "float") and 0 <= share <= 1):
+        raise DataError(f"its diagnostics hold weighted_accuracy = {share!r:.40}, not a number from 0 to 1")
     for s in (*diag.layers, *diag.parameters):
         for f in fields(s):
             value = getattr(s, f.name)
@@ -221,6 +234,7 @@ def diagnose_copy(work: Network, net: Network, X, y, loss: Loss, *, previous=Non
     np.copyto(work._flat_values, net._flat_values)
     with work.dropout_bypassed():
         a = work._forward(x, True)
+        weighted = None if weights is None else _weighted_accuracy(a, targets, loss, weights)
         extra = () if weights is None else (weights,)
         loss.value(a, targets, *extra)  # a loss may keep what its gradient needs from its value
         work._backward(loss, a, targets, weights)
@@ -234,7 +248,17 @@ def diagnose_copy(work: Network, net: Network, X, y, loss: Loss, *, previous=Non
                                  f"shape {p.value.shape} (pass the values before the step, in net.parameters() order)")
     with np.errstate(under="ignore"):  # squares of tiny gradients may underflow to 0: harmless
         layers = tuple(_layer_stats(i, layer, work._outputs[i], work._deltas[i]) for i, layer in enumerate(work.layers))
-        return Diagnostics(int(x.shape[0]), layers, tuple(_parameter_stats(work, params, previous)))
+        return Diagnostics(int(x.shape[0]), layers, tuple(_parameter_stats(work, params, previous)), weighted)
+
+
+def _weighted_accuracy(a: np.ndarray, targets: np.ndarray, loss: Loss, weights: np.ndarray) -> float | None:
+    """``Σ w_i [ŷ_i = y_i] / Σ w_i`` of outputs ``a`` (classes chosen as training counts its
+    accuracy); None for targets that are no classes, or rows of weight 0 only."""
+    total = float(np.sum(weights, dtype=np.float64))
+    if not loss.targets_are_classes(targets) or not total > 0:
+        return None
+    hits = predictions_from_outputs(a, threshold=loss.decision_threshold) == predictions_from_outputs(targets)
+    return _finite(float(np.sum(weights[hits], dtype=np.float64)) / total)
 
 
 def _checked_previous(previous) -> list[np.ndarray]:

@@ -767,11 +767,16 @@ def default_output(model_path: Path, fmt: str) -> Path:
 def export_file(model, fmt: str, out=None, *, input_type=None) -> tuple[Path, str]:
     """Export the model file (or run folder) ``model`` in ``fmt`` (``onnx`` or ``torch``);
     returns the written path and one line saying what it holds. A checkpoint is refused:
-    it is training state, and the run's model file is what gets deployed."""
+    it is training state, and the run's model file is what gets deployed. ``input_type`` is
+    the ONNX graph's input element type; the PyTorch module takes the model's dtype, so it is
+    refused for ``torch``."""
     from .serialization import read_model
 
     if fmt not in FORMATS:
         raise ConfigError(f"export format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if input_type is not None and fmt != "onnx":
+        raise ConfigError(f"input_type={input_type!r} sets the ONNX graph's input; the PyTorch module takes the "
+                          "model's dtype: leave input_type out for format 'torch' (cast the inputs before the module)")
     path = _model_path(model)
     src = _unpack(read_model(path), None, None, None)
     net = src.net

@@ -56,7 +56,8 @@ def _ids(name: str, y) -> np.ndarray:
         low = y.min() < 0
         bad = y.min() if low else y.max()
         shown = f"{bad:g}" if y.dtype.kind == "f" else str(int(bad))
-        raise DataError(f"{name} holds a negative class id ({shown})" if low else
+        raise DataError(f"{name} holds a negative class id ({shown}); class ids count 0, 1, 2...: map the labels "
+                        "to ids first (e.g. names, ids = np.unique(y, return_inverse=True))" if low else
                         f"{name} holds {shown}, too large for a class id; class ids count 0, 1, 2...: map the "
                         "labels to ids first (e.g. names, ids = np.unique(y, return_inverse=True))")
     return y.astype(np.int64)

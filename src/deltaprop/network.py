@@ -21,7 +21,7 @@ from . import _checks
 from .errors import ConfigError, DataError
 from .layers import (ACTIVATIONS, Dense, Dropout, Layer, LeakyReLU, Parameter, ReLU, Softmax, layer_from_config,
                      one_unit_softmax, resolve_dtype)
-from .losses import Loss
+from .losses import Loss, MeanSquaredError
 
 @dataclass
 class LayerTrace:
@@ -94,6 +94,10 @@ class Network:
         #: The class threshold of a single output when ``predict`` is given none: 0.5 for a
         #: probability; ``fit`` sets its loss's (0 for a single logit), and so does ``load``.
         self.decision_threshold: float = 0.5
+        #: Whether the outputs are a regressor's values, not classes: set by training with a
+        #: loss whose targets are values (``MeanSquaredError(classification=False)``), and by
+        #: ``load`` of such a model; :meth:`predict` then returns the outputs themselves.
+        self.gives_values: bool = False
         self._pack_parameters()
         self._outputs: list[np.ndarray | None] = [None] * len(layers)
         self._deltas: list[np.ndarray | None] = [None] * len(layers)
@@ -122,6 +126,7 @@ class Network:
                                   f"{float(np.max(np.abs(mine.value))):.3g}, beyond {other.dtype.name}'s range: "
                                   "they would become infinite; keep the network in its own dtype")
         other.decision_threshold = self.decision_threshold
+        other.gives_values = self.gives_values
         other.rng = np.random.default_rng()
         other.rng.bit_generator.state = self.rng.bit_generator.state
         for layer in other.layers:
@@ -146,7 +151,7 @@ class Network:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update({"decision_threshold": 0.5, **state})
+        self.__dict__.update({"decision_threshold": 0.5, "gives_values": False, **state})
         for layer in self.layers:
             if isinstance(layer, Dropout):
                 layer.rng = self.rng
@@ -205,7 +210,9 @@ class Network:
 
     def _backward(self, loss: Loss, a: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> None:
         """Fill every ``Parameter.grad`` with ``∂L/∂θ`` for the batch just forwarded (rows
-        weighted by ``weights`` when given)."""
+        weighted by ``weights`` when given). The loss says whether the outputs are values or
+        classes (:attr:`gives_values`)."""
+        self.gives_values = isinstance(loss, MeanSquaredError) and loss.classification is False
         layers = self.layers
         deltas = self._deltas
         last = len(layers) - 1
@@ -289,7 +296,16 @@ class Network:
         for a single logit once ``fit`` trained the network with
         ``BinaryCrossEntropy(from_logits=True)`` (or ``load`` read such a model). A threshold
         given to a network of several outputs is refused: the argmax would ignore it. Outputs
-        that are NaN or infinite are a :class:`DataError`, not class 0."""
+        that are NaN or infinite are a :class:`DataError`, not class 0. A regressor
+        (:attr:`gives_values`: trained with ``MeanSquaredError(classification=False)``, or
+        loaded from such a model) has no classes: its outputs, shape ``(n, n_outputs)``, as
+        :meth:`predict_proba` gives them."""
+        if self.gives_values:
+            if threshold is not None:
+                raise ConfigError("threshold decides a class, but this network is a regressor (trained with "
+                                  "MeanSquaredError(classification=False)): predict returns its values; leave "
+                                  "threshold out")
+            return self.predict_proba(X, batch_size=batch_size)
         if threshold is not None and self.n_outputs > 1:
             raise ConfigError(f"threshold applies to a single output, but this network has {self.n_outputs} outputs "
                               "and predicts the argmax of each row: leave threshold out, or compare a column "

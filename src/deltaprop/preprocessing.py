@@ -19,6 +19,7 @@ in float32.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -131,8 +132,9 @@ class Standardization(Layer):
     @classmethod
     def fit(cls, x: np.ndarray, *, per_feature: bool = False) -> "Standardization":
         """Statistics of the training inputs ``x`` (rows are examples). ``per_feature``: a μ
-        and σ per feature, where a constant feature (``min == max``) gets σ = 1, so it is only
-        centred; else one μ and σ for all, σ = 1 when every value is the same."""
+        and σ per feature, where a constant feature (``min == max``, or a float spread of at
+        most 1e-8 of its size: see :class:`~deltaprop.data.transforms.Standardizer`) gets
+        σ = 1, so it is only centred; else one μ and σ for all, σ = 1 when every value is the same."""
         from .data.transforms import Standardizer
 
         fitted = Standardizer("per_feature" if per_feature else "global").fit(np.asarray(x).reshape(len(x), -1))
@@ -230,8 +232,15 @@ def standardization_for(x: np.ndarray, *, per_feature: bool | None = None) -> St
     return Standardization.fit(x, per_feature=bool(per_feature))
 
 
+#: ``unit`` scaling on inputs whose largest value is under this share of the full scale
+#: (0..16 digit levels, 0/1 flags: x / 255 puts them in [0, 0.063]) gets a warning.
+_UNIT_REACH = 0.25
+
+
 def unit_scaling(x: np.ndarray) -> Rescaling:
-    """``x / 255`` for 8-bit data (``x / 65535`` for 16-bit): integers only."""
+    """``x / 255`` for 8-bit data (``x / 65535`` for 16-bit): integers only. Inputs whose
+    largest value is under :data:`_UNIT_REACH` of that full scale (0..16 levels) get a
+    ``UserWarning``: ``x / 255`` puts them in ``[0, max/255]``, far from ``[0, 1]``."""
     x = np.asarray(x)
     if x.dtype.kind not in "ui" or (x.size and x.min() < 0):
         raise ConfigError("scaling 'unit' divides integer pixels by their maximum; these inputs are not "
@@ -239,6 +248,11 @@ def unit_scaling(x: np.ndarray) -> Rescaling:
     top = 255 if x.dtype.itemsize == 1 or (x.size and x.max() <= 255) else 65535
     if x.size and x.max() > top:
         raise ConfigError(f"scaling 'unit' is for 8- or 16-bit pixels; these inputs reach {x.max()}: use standardize")
+    if x.size and int(x.max()) < _UNIT_REACH * top:
+        warnings.warn(f"scaling 'unit' divides by {top}, the full scale of {8 if top == 255 else 16}-bit pixels, but "
+                      f"these inputs reach only {int(x.max())}, so they come out in [0, {int(x.max()) / top:.3g}], not "
+                      "[0, 1]; use scaling auto or standardize instead, or scale them to 0.."
+                      f"{top} first", UserWarning, stacklevel=2)
     return Rescaling(1.0 / top)
 
 

@@ -263,21 +263,33 @@ def _whole(row: dict[str, str], key: str, path: Path) -> int:
     return int(value)
 
 
+def _statistic(row: dict[str, str], key: str, path: Path, line: int):
+    """A diagnostics.csv statistic: empty (a gap), true/false for ``identical_units``, else a
+    finite number (the writer leaves a value that is not finite empty, so inf or nan in the
+    file was put there by hand); a :class:`DataError` names the file, line and column."""
+    value = _cell(row, key, path)
+    boolean = key == "identical_units"
+    if value is None or (isinstance(value, bool) if boolean else not isinstance(value, bool) and math.isfinite(value)):
+        return value
+    want = "True or False" if boolean else "a finite number (or empty: not recorded)"
+    raise DataError(f"{path}: line {line}, column {key} holds {row[key]!r}, not {want}")
+
+
 def read_diagnostics_csv(path: Path) -> dict[int, dict[str, Any]]:
     """``diagnostics.csv`` back into each epoch's :meth:`Diagnostics.as_dict` form."""
     from .diagnostics import Diagnostics
 
     by_epoch: dict[int, dict[str, Any]] = {}
-    for row in _checked_rows(path, DIAGNOSTICS_COLUMNS, LATER_DIAGNOSTICS_COLUMNS):
+    for line, row in enumerate(_checked_rows(path, DIAGNOSTICS_COLUMNS, LATER_DIAGNOSTICS_COLUMNS), start=2):
         epoch = _whole(row, "epoch", path)
         d = by_epoch.setdefault(epoch, {"probe_size": _whole(row, "probe_size", path), "layers": [], "parameters": []})
         layer = _whole(row, "layer", path)
         if row["type"] == "parameter":
             d["parameters"].append({"name": row["name"], "layer": layer,
-                                    **{k: _cell(row, k, path) for k in ("grad_norm", "norm", "update_ratio")}})
+                                    **{k: _statistic(row, k, path, line) for k in ("grad_norm", "norm", "update_ratio")}})
         else:
             d["layers"].append({"index": layer, "layer": row["type"],
-                                **{k: _cell(row, k, path) for k in LAYER_STATISTICS}})
+                                **{k: _statistic(row, k, path, line) for k in LAYER_STATISTICS}})
     for epoch, d in by_epoch.items():
         try:
             Diagnostics.from_dict(d)  # every field present and well-formed

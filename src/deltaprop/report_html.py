@@ -102,7 +102,8 @@ def _header(records, facts, evaluation) -> str:
              f'<p><span class="status {escape(status)}">{escape(status)}</span> {len(records)} epoch(s)']
     kept = _kept_epoch(records, facts)
     if records:  # an epoch a steps limit cut short is said so, as history.png's title says it
-        partial = _partial_last_epoch(records, [int(r["epoch"]) for r in records])
+        partial = _partial_last_epoch(records, [int(r["epoch"]) for r in records]) or \
+            _recorded_partial(facts.get("model_weights"), records[-1])
         cut = "" if partial is None else f", partial: {partial[0]} of its {partial[1]} steps"
         parts.append(f"; last epoch ({records[-1]['epoch']}{cut}): {_epoch_values(records[-1])}")
     n_alerts = sum(len(r.get("alerts") or ()) for r in records)
@@ -138,6 +139,18 @@ def _header(records, facts, evaluation) -> str:
         if facts.get("end_unrecorded"):
             parts.append(f"<p>{END_UNRECORDED}.</p>")
     return "<header>" + "".join(parts) + "</header>"
+
+
+def _recorded_partial(kept, last) -> tuple[int, int] | None:
+    """``(batches, epoch_batches)`` where run.json's ``model_weights`` says the model holds
+    the last record's epoch stopped inside it; the records alone cannot tell a first epoch
+    cut short (no full epoch before it to compare with), which history.png's title reads so."""
+    if not isinstance(kept, dict) or kept.get("epoch") != last.get("epoch"):
+        return None
+    batches, total = kept.get("batches"), kept.get("epoch_batches")
+    if all(isinstance(n, int) and not isinstance(n, bool) for n in (batches, total)) and 0 < batches < total:
+        return batches, total
+    return None
 
 
 #: How an interrupted run goes on: from its checkpoint, or, with no epoch in its history (none

@@ -515,6 +515,10 @@ def _model_parts(net: Network, class_names, input_scaling, extra, loss=None,
     recorded_range = _recordable_range(input_range)
     if recorded_range is not None:
         meta["input_range"] = _json(recorded_range)
+    if loss is None and net.gives_values:  # trained on values: the file says so, and load predicts them
+        from .losses import MeanSquaredError
+
+        loss = MeanSquaredError(classification=False)
     if loss is not None:
         meta["loss"] = _json(_recordable_loss(loss, net))
     meta["decision_threshold"] = _json(_saved_threshold(net, loss))
@@ -877,6 +881,7 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES, seed=0):
     out = ModelFile(**common, loss=loss) if kind == "model" else _checkpoint(path, common, meta, optimizer, slots,
                                                                            model_names)
     out.net.decision_threshold = _read_threshold(path, meta, out)
+    out.net.gives_values = out.outputs == "values"  # a regressor's: predict returns them
     return out
 
 

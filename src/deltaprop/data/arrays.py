@@ -671,7 +671,9 @@ def _numbers_header_notes(path: Path, table: np.ndarray, layout: _Layout, label_
     not a class id (-1, 0.5) where every other row holds one: refused. A class id above
     all the others' that no other row has: a note (in a file of fewer than
     :data:`_MIN_ROWS_FOR_ID` rows, only where it leaves ids unused below it, as a year
-    does, or the line is increasing whole numbers, ``1,2,...,n``)."""
+    does, or the line is increasing whole numbers, ``1,2,...,n``). Increasing whole numbers
+    that no row could hold (:func:`_could_be_a_row`) above fewer rows than a header of
+    numbers is taken above (a header ``1,2,...,n`` of a small file) get a note too."""
     if layout.names is not None or len(table) < 3:
         return []
     if label_column is not None:
@@ -696,6 +698,12 @@ def _numbers_header_notes(path: Path, table: np.ndarray, layout: _Layout, label_
     if first > rest.max() and (len(table) >= _MIN_ROWS_FOR_ID or first > rest.max() + 1 or increasing):
         return [f"{path}: {where}, a class no other row has, where {others}: {fix}; if it is a row of data, its class "
                 "is trained on from that one row"]
+    if increasing and len(table) <= _MIN_ROWS_FOR_ID and not _could_be_a_row(line, table[1:]):  # too few to tell
+        cells = [f"{v:g}" for v in line]
+        shown = layout.delimiter.join(cells if len(cells) <= 6 else [*cells[:3], "...", cells[-1]])
+        return [f"{path}: line {layout.skip + 1}, {shown!r}, holds increasing whole numbers, some far outside the "
+                f"ranges of their columns in the rows below, and was read as the first row of data, not as a header: "
+                f"{fix}; if it is a row of data, ignore this note"]
     return []
 
 
@@ -840,6 +848,12 @@ def _check_labels(y: np.ndarray, path: Path, source: str) -> np.ndarray:
                         f"regression target (or a feature)? {_NOT_REGRESSION}; {_HOW_TO_CHOOSE}.")
     if y.dtype.kind in "biuf" and y.size:
         distinct = np.unique(y)
+        if distinct[0] < 0 and len(distinct) <= MAX_CLASSES:
+            shown = ", ".join(f"{v:g}" for v in distinct[:6]) + (", ..." if len(distinct) > 6 else "")
+            raise DataError(f"{path}: the labels ({source}) hold {distinct[0]:g}, a negative number (values {shown}); "
+                            "class ids count 0, 1, 2, ... (whole numbers >= 0): renumber the classes in the file "
+                            "(-1/1 as 0/1; in Python: ids = np.unique(labels, return_inverse=True)[1]), or if these "
+                            f"are no labels, {_HOW_TO_CHOOSE}.")
         if len(distinct) > MAX_CLASSES:
             raise DataError(f"{path}: the labels ({source}) have {len(distinct):,} distinct values, more than "
                             f"{MAX_CLASSES:,} classes: is this a feature? {_HOW_TO_CHOOSE}.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,37 @@ def scale_to_unit(x: np.ndarray, dtype=np.float32) -> np.ndarray:
     raise DataError(f"scale_to_unit cannot scale {x.dtype} data.")
 
 
+#: A float feature whose spread ``max − min`` is at most this share of its size
+#: ``max(|min|, |max|)`` is constant to :class:`Standardizer` (timestamps 1e9 + 0..50 s,
+#: 5e-8 of their size, are not); in a narrower float type, at most
+#: :data:`_ROUNDING_STEPS` of its steps (float32: 4.8e-7, rounding noise of 1.0).
+NEGLIGIBLE_SPREAD = 1e-8
+_ROUNDING_STEPS = 4
+
+
+def _negligible_spread(low: np.ndarray, high: np.ndarray, *, per_feature: bool) -> np.ndarray:
+    """Per feature, whether ``high − low`` is 0 or at most :data:`NEGLIGIBLE_SPREAD` (for
+    float32 inputs :data:`_ROUNDING_STEPS` float32 steps, 4.8e-7) of ``max(|low|, |high|)``;
+    a warning names the features that are not exactly constant where that changes σ
+    (``per_feature``, or one σ for features that are all so)."""
+    narrow = low.dtype.itemsize <= 4  # float32 (or float16, whose values float32 holds: its steps would be 1e-3)
+    share = max(NEGLIGIBLE_SPREAD, _ROUNDING_STEPS * float(np.finfo(np.float32).eps) if narrow else 0.0)
+    low, high = low.astype(np.float64), high.astype(np.float64)
+    spread = high - low
+    constant = spread <= share * np.maximum(np.abs(low), np.abs(high))
+    near = np.flatnonzero((constant & (spread > 0)).ravel())
+    if near.size and (per_feature or constant.all()):
+        j = int(near[0])
+        lo, hi = low.ravel()[j], high.ravel()[j]
+        others = f" (and {near.size - 1} other feature{'s' if near.size > 2 else ''} so)" if near.size > 1 else ""
+        warnings.warn(f"feature {j + 1} of {low.size} varies only from {lo:.12g} to {hi:.12g}{others}, a spread of "
+                      f"{hi - lo:.3g}, under {share:.2g} of its size: standardising takes it as constant "
+                      f"(centred, not divided by its deviation, which would multiply a new value's difference by more "
+                      f"than {1 / (hi - lo):.2g}); if those differences matter, subtract the offset from the column first",
+                      UserWarning, stacklevel=3)
+    return constant
+
+
 class Standardizer:
     """Centre and scale inputs with statistics of the training set.
 
@@ -64,7 +96,10 @@ class Standardizer:
     ``sigma^2 = mean_ij (x_ij - mu_j)^2``. ``mode="per_feature"``: ``(x - mu_j) / sigma_j``.
     Population deviations (ddof 0); a constant feature (``min == max``, such as a blank
     MNIST corner pixel) gets its value as mean and 1 as deviation, so it maps to 0 and
-    nothing is divided by zero or by a rounding residue. Features are
+    nothing is divided by zero or by a rounding residue. A float feature whose spread is
+    negligible beside its size (``max − min ≤ 1e-8 · max(|min|, |max|)``: 1.0 give or take
+    1e-9; for float32 inputs ``4.8e-7``, four of its steps) is taken as constant too, with a
+    ``UserWarning``: its σ would multiply a new value's difference by ~1e9. Features are
     everything after the first axis. Statistics are kept in float64; the result comes in
     the requested dtype (inputs it cannot hold exactly are centred in float64 first).
     """
@@ -90,10 +125,11 @@ class Standardizer:
         if x.dtype.kind == "f":
             # A float column's mean is rounded (0.1 a thousand times averages to 0.1 + 1e-17),
             # so a constant column's deviation comes out ~1e-15, not 0, and dividing by it
-            # would blow a new value up by 1e15: such a column is recognised by min == max.
-            low = x.min(axis=0)
-            constant = low == x.max(axis=0)
-            mean = np.where(constant, low.astype(np.float64), mean)
+            # would blow a new value up by 1e15: such a column is recognised by min == max,
+            # and one that varies by 1e-9 around 1.0 by a spread negligible beside its size.
+            low, high = x.min(axis=0), x.max(axis=0)
+            mean = np.where(low == high, low.astype(np.float64), mean)
+            constant = _negligible_spread(low, high, per_feature=self.mode == "per_feature")
         if self.mode == "global":
             # Var of the centred data, computed in float64 chunks of rows to bound memory.
             sq = 0.0
@@ -101,7 +137,7 @@ class Standardizer:
             for start in range(0, x.shape[0], step):
                 d = x[start:start + step].astype(np.float64) - mean
                 sq += float(np.vdot(d, d))
-            std = np.asarray(np.sqrt(sq / x.size))
+            std = np.asarray(0.0 if constant.all() else np.sqrt(sq / x.size))
         else:
             std = np.where(constant, 0.0, x.std(axis=0, dtype=np.float64))
         self.mean = mean

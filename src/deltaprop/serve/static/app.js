@@ -92,7 +92,12 @@ function formInputs() {  // the form's numbers, or null while one is empty or no
   return values.every(Number.isFinite) ? values : null;
 }
 async function update() {
-  if (!state.model) return;
+  if (!state.model) {  // none described yet, or its description was refused (a damaged file): ask again
+    if (state.busy) { state.again = true; return; }
+    state.busy = true;
+    try { await loadModelInfo(); } finally { state.busy = false; }
+    if (!state.model) { if (state.again) { state.again = false; } document.body.dataset.state = "idle"; return; }
+  }
   const image = state.model.image_input, inputs = image ? null : formInputs();
   if (image && state.strokes.length === 0) { showBlank(); return; }
   if (!image && inputs === null) { showBlank("Give every input a number."); return; }
