@@ -164,3 +164,73 @@ def test_weighted_accuracy_is_checked_when_read_back():
     assert checked_diagnostics(record)["weighted_accuracy"] == record["weighted_accuracy"]
     with pytest.raises(DataError, match="weighted_accuracy = 1.5, not a number from 0 to 1"):
         checked_diagnostics({**record, "weighted_accuracy": 1.5})
+
+
+# -- loss above guessing: the guess's loss under sample weights, and steps that raised it ------
+def _guess_alert(records, ctx):
+    return next(a for a in alerts.check(records, ctx) if a.rule == "loss_above_guess")
+
+
+def test_the_frequencies_guess_is_scored_under_the_weighted_loss():
+    X, y, w = _imbalanced(2000)
+    net = dp.mlp([1, 2], seed=0)
+    plain = alerts.context_of(net, dp.CrossEntropy(), y)
+    weighted = alerts.context_of(net, dp.CrossEntropy(), y, w)
+    share = np.mean(y)
+    assert plain.frequencies_loss == pytest.approx(-(share * np.log(share) + (1 - share) * np.log(1 - share)), rel=1e-4)
+    # balancing weights give each class half the weight: the best constant answer scores ln 2 under the weighted loss
+    assert weighted.frequencies_loss == pytest.approx(np.log(2), rel=1e-4)
+    alert = _guess_alert([{"epoch": 1, "loss": 5.0, "accuracy": 0.5}], weighted)
+    assert f"share of the sample weights, scores {weighted.frequencies_loss:.4g}" in alert.evidence
+
+
+def test_a_loss_the_steps_raised_far_above_a_high_start_blames_the_steps_too():
+    ctx = alerts.Context(chance=1 / 3, frequencies_loss=np.log(3), uniform_loss=np.log(3), start_loss=3.0)
+    alert = _guess_alert([{"epoch": 1, "loss": 9.0, "accuracy": 0.3}], ctx)
+    assert "raised it 3.0× since" in alert.evidence and "not the steps" not in alert.evidence
+    assert "lower the learning rate" in alert.fix and "keep the learning rate" not in alert.fix
+    # a loss still near the high start: the start's, as before
+    ctx = alerts.Context(chance=1 / 3, frequencies_loss=np.log(3), uniform_loss=np.log(3), start_loss=8.0)
+    alert = _guess_alert([{"epoch": 1, "loss": 9.0, "accuracy": 0.3}], ctx)
+    assert "not the steps" in alert.evidence and "keep the learning rate" in alert.fix
+
+
+# -- saturated units: advice that fits the network and the loss ----------------------------------
+def _saturated_alert(init, loss):
+    """A sigmoid network on inputs from 0 to 255 (unscaled): its hidden layer saturates."""
+    rng = np.random.default_rng(0)
+    X = rng.random((1000, 20)) * 255
+    y = np.argmax(X[:, :3], axis=1)
+    net = dp.mlp([20, 32, 3], init=init, seed=0)
+    history = dp.fit(net, X, y, loss=loss, optimizer=dp.SGD(lr=0.1), epochs=4, batch_size=32, seed=0)
+    return next(a for a in history.alerts if a.rule == "saturated" and a.layer == 1)
+
+
+def test_the_saturated_fix_fits_a_glorot_network_under_cross_entropy():
+    alert = _saturated_alert("glorot_uniform", dp.CrossEntropy())
+    assert "learns slowly" in alert.evidence
+    assert "already start from glorot_uniform" in alert.fix and "scale the inputs" in alert.fix
+    assert "start from smaller weights (glorot_uniform" not in alert.fix
+    assert "cross-entropy instead of squared error" not in alert.fix  # the run uses it already
+
+
+def test_the_saturated_fix_still_suggests_glorot_and_cross_entropy_where_they_are_not_used():
+    alert = _saturated_alert("scaled_normal(1)", dp.MeanSquaredError())
+    assert "start from smaller weights (glorot_uniform" in alert.fix
+    assert "cross-entropy instead of squared error" in alert.fix
+
+
+# -- units that are copies: advice by how the layer started ------------------------------------
+@pytest.mark.filterwarnings("ignore:Dense weights initialised to zero")
+@pytest.mark.parametrize("init", ["glorot_uniform", "zeros"])
+def test_the_symmetry_fix_names_the_cause_the_start_allows(init):
+    X = np.random.default_rng(0).standard_normal((500, 10))
+    net = dp.mlp([10, 16, 2], init=init, seed=0)
+    # a weight decay so strong that one SGD step multiplies W by 1 - 0.5 * 3 = -0.5
+    history = dp.fit(net, X, (X[:, 0] > 0).astype(int), loss=dp.CrossEntropy(),
+                     optimizer=dp.SGD(lr=0.5, weight_decay=3.0), epochs=2, batch_size=50, seed=0)
+    [alert] = [a for a in history.alerts if a.rule == "zero_init_symmetry"]
+    assert ("never initialise weights to zero" in alert.fix) == (init == "zeros")
+    assert ("lower --weight-decay" in alert.fix) == (init != "zeros")
+    if init != "zeros":
+        assert "started distinct (glorot_uniform)" in alert.fix

@@ -70,6 +70,17 @@ def test_a_near_constant_column_is_not_blown_up_by_standardising():
     assert abs(new[0, 1]) < 1e-5  # was ~1.2e3: a difference of 1e-6 times 1/σ ≈ 1.2e9
 
 
+def test_a_float32_column_within_rounding_of_1_is_constant_and_a_timestamp_offset_is_not():
+    x = np.c_[np.float32(1.0) + np.array([-2, -1, 0, 1, 2] * 10, np.float32) * np.finfo(np.float32).eps,
+              np.random.default_rng(1).normal(size=50)].astype(np.float32)
+    with pytest.warns(UserWarning, match=r"feature 1 of 2 varies only .* under 4.8e-07 of its size"):
+        layer = Standardization.fit(x, per_feature=True)
+    assert layer.std[0] == 1.0  # was 1.7e-7: a new value 1e-5 off came out at 60
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 1e-6 of its size in float64: a feature
+        assert Standardization.fit(np.c_[1.0 + np.arange(50) * 2e-8], per_feature=True).std[0] < 1e-6
+
+
 def test_features_all_near_constant_get_one_sigma_of_1():
     x = 1.0 + np.random.default_rng(1).integers(-1, 2, (50, 3)) * 1e-9
     with pytest.warns(UserWarning, match="standardising takes it as constant"):
@@ -158,3 +169,11 @@ def test_a_small_file_whose_first_row_could_be_data_gets_no_header_note(tmp_path
     path = tmp_path / "rows.csv"
     path.write_text("1,2,3,1\n2,3,4,0\n1.5,2.5,3.5,1\n1.2,2.2,3.1,0\n")
     assert read_table(path).notes == ()
+
+
+def test_a_float16_column_varying_by_a_few_tenths_of_a_percent_stays_a_feature():
+    x = np.array([[1000.0], [1000.5], [1002.0], [1003.0]], dtype=np.float16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fitted = Standardizer("per_feature").fit(x)
+    assert fitted.std[0] == pytest.approx(x.astype(np.float64).std())  # was 1: taken as constant

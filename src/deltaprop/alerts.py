@@ -131,7 +131,8 @@ CHANCE_MARGIN = 0.1
 #: holds from the first epoch, where exploding_loss, which needs a rise, cannot. A loss that was
 #: above it before the first step (Context.start_loss: ReLU units from scaled_normal(1), 13.1
 #: at the start and 12.1 after an epoch at lr 0.001) is the initial weights' or the inputs'
-#: size, not the steps', and its evidence says so.
+#: size, not the steps', and its evidence says so, unless the loss is more than EXPLODING_FACTOR
+#: times that start: then the steps raised it further, and both are too large.
 LOSS_ABOVE_GUESS = 2.0
 
 #: Targets out of the output's reach: under squared error, targets outside the range of the
@@ -187,7 +188,8 @@ class Context:
     #: with the diagnostics' ``weighted_accuracy`` (unequal sample weights, see context_of)
     weighted_chance: bool = False
     #: a likelihood loss of classes: its value for predicting the class frequencies (the
-    #: labels' entropy) and for giving every class the same probability (ln k); else None
+    #: labels' entropy; with unequal sample weights, each class's share of the weights, under
+    #: the weighted loss) and for giving every class the same probability (ln k); else None
     frequencies_loss: float | None = None
     uniform_loss: float | None = None
     #: the loss on the probe batch before the run's first step (None: not measured, or a
@@ -313,8 +315,29 @@ def saturated(records, ctx) -> list[Finding]:
                      f"size a step{when} (update ratio ‖ΔW‖/‖W‖ under {SATURATED_UPDATE:.0e}): it learns slowly")
         else:
             moves = ""
-        found.append((s["index"], f"{_where(s)}: {s['saturated']:.0%} of its outputs are saturated (σ' near 0){moves}"))
+        found.append((s["index"], f"{_where(s)}: {s['saturated']:.0%} of its outputs are saturated (σ' near 0){moves}",
+                      _saturated_fix(s, ctx, stuck=ratio is not None and ratio >= SATURATED_UPDATE)))
     return found
+
+
+def _saturated_fix(s: dict, ctx: Context, *, stuck: bool) -> str:
+    """The saturation fix for layer ``s``: a lower learning rate where the steps put its
+    units there (``stuck``); else smaller starting weights (glorot_uniform only where the
+    Dense layer feeding it does not start from it already) on scaled inputs, cross-entropy
+    only where the loss is squared error (every other loss cancels an output sigmoid's σ'),
+    or ReLU units."""
+    if stuck:
+        return ("lower the learning rate (--lr), for example 3-10× smaller: the large steps drove the weights feeding "
+                "its units to the flat ends")
+    feeding = [name for name in ctx.layers[: s["index"]] if name.startswith("Dense(")]
+    if feeding[-1:] == ["Dense(glorot_uniform)"]:
+        start = ("its weights already start from glorot_uniform: scale the inputs to [0, 1] or standardise them "
+                 "(--scaling), or start from smaller weights still (scaled_normal with a smaller scale)")
+    else:
+        start = "start from smaller weights (glorot_uniform, or scaled_normal with a smaller scale) on inputs scaled to [0, 1]"
+    loss = ("" if ctx.output_slope_cancelled else "; with a sigmoid output use cross-entropy instead of squared error "
+            "(its δ = a − y has no σ' factor, seed 003)")
+    return f"{start}{loss}; or use ReLU hidden units"
 
 
 def vanishing_gradients(records, ctx) -> list[Finding]:
@@ -510,16 +533,28 @@ def _tiny_steps(record) -> str:
             f"{min(gradients):.1e}): the steps are too small to learn (raise the learning rate)")
 
 
+#: How loss_above_guess names the frequencies of a run with unequal sample weights.
+_WEIGHTED = ", each class's share of the sample weights,"
+
+
 def loss_above_guess(records, ctx) -> list[Finding]:
     loss, uniform = records[-1]["loss"], ctx.uniform_loss
     if uniform is None or ctx.frequencies_loss is None or not math.isfinite(loss) or loss <= LOSS_ABOVE_GUESS * uniform:
         return []
     said = (f"the training loss is {loss:.4g}, {loss / uniform:.1f}× the {uniform:.4g} of giving every class "
-            f"the same probability (predicting the class frequencies scores {ctx.frequencies_loss:.4g})")
+            f"the same probability (predicting the class frequencies{_WEIGHTED if ctx.weighted_chance else ''} scores "
+            f"{ctx.frequencies_loss:.4g})")
     start = ctx.start_loss
     if start is not None and math.isfinite(start) and start > LOSS_ABOVE_GUESS * uniform:
-        return [(None, f"{said}; it was {start:.4g} on the probe batch before the first step: the initial weights "
-                       "or the inputs are too large, not the steps")]
+        if loss <= EXPLODING_FACTOR * start:
+            return [(None, f"{said}; it was {start:.4g} on the probe batch before the first step: the initial weights "
+                           "or the inputs are too large, not the steps")]
+        # the start was above guessing, but the steps took the loss far above even that
+        return [(None, f"{said}; it was {start:.4g} on the probe batch before the first step and the steps raised it "
+                       f"{loss / start:.1f}× since: the steps are too large, and the initial weights or the inputs too",
+                 "lower the learning rate (--lr), for example 10-100× smaller, and start from smaller weights "
+                 "(he_normal for ReLU, glorot_uniform for sigmoid and tanh) on inputs scaled to [0, 1] or "
+                 "standardised (--scaling)")]
     return [(None, f"{said}: the steps are too large for the network to learn even how common each class is")]
 
 
@@ -550,10 +585,31 @@ def zero_init_symmetry(records, ctx) -> list[Finding]:
     return [
         (s["index"], f"{_where(s)}: its units are copies of a few units (at most half as many distinct weight "
                      "vectors as units), so the copies compute the same function and receive the same gradient "
-                     "(symmetry)")
+                     "(symmetry)", _symmetry_fix(s, ctx))
         for s in dense[:-1]
         if s.get("identical_units")
     ]
+
+
+#: The two causes of units that are copies: a zero start, and a weight decay that shrank
+#: distinct units to zero.
+_ZERO_START = ("never initialise weights to zero (seed 002: identical units get identical gradients and stay "
+               "identical); use glorot_uniform or he_normal")
+_DECAY = ("a weight decay too strong for the learning rate shrank them all to zero (an SGD step multiplies W by "
+          "1 − αλ before the gradient moves it): lower --weight-decay")
+
+
+def _symmetry_fix(s: dict, ctx: Context) -> str:
+    """The symmetry fix for Dense layer ``s``: by the initialiser it started from, where
+    ``ctx`` knows it (zeros: the start; a random draw of deltaprop's: the weight decay); else
+    both causes."""
+    i = s["index"]
+    init = ctx.layers[i] if 0 <= i < len(ctx.layers) else ""
+    if init == "Dense(zeros)":
+        return _ZERO_START
+    if init.startswith(("Dense(he_normal)", "Dense(glorot_uniform)", "Dense(scaled_normal")):  # random: distinct
+        return f"its units started distinct ({init[6:-1]}), so {_DECAY}"
+    return f"{_ZERO_START}. Where they started distinct, {_DECAY}"
 
 
 Rule = Callable[[Sequence[dict], Context], list[Finding]]
@@ -571,12 +627,7 @@ RULES: dict[str, tuple[Rule, str]] = {
                      "for regression end the network in an identity output (output='identity'), whose values are "
                      "unbounded; or scale the targets into the output's range (and predictions back)"),
     "dead_relu": (dead_relu, _dead_relu_fix({"index": 0}, Context())),  # each finding brings the fix that fits
-    "saturated": (saturated,
-                  "start from smaller weights (glorot_uniform, or scaled_normal with a smaller scale) on inputs "
-                  "scaled to [0, 1]; with a sigmoid output use cross-entropy instead of squared error (its "
-                  "δ = a − y has no σ' factor, seed 003); or use ReLU hidden units. Where the evidence says "
-                  "its units are stuck though the weights feeding them take large steps, lower the learning "
-                  "rate (--lr) instead: the steps drove the weights there"),
+    "saturated": (saturated, _saturated_fix({"index": 0}, Context(output_slope_cancelled=False), stuck=False)),
     "vanishing_gradients": (vanishing_gradients,
                             "δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ σ'(zˡ) shrinks by up to 4× in every sigmoid layer (seed 003): "
                             "use ReLU units with He initialisation (he_normal), or fewer layers"),
@@ -599,11 +650,7 @@ RULES: dict[str, tuple[Rule, str]] = {
     "overfitting": (overfitting,
                     "regularise: weight decay (--weight-decay), dropout (--dropout), early stopping "
                     "(--early-stopping), or more training data"),
-    "zero_init_symmetry": (zero_init_symmetry,
-                           "never initialise weights to zero (seed 002: identical units get identical gradients "
-                           "and stay identical); use glorot_uniform or he_normal. Where they started distinct, a "
-                           "weight decay too strong for the learning rate shrank them all to zero (an SGD step "
-                           "multiplies W by 1 − αλ before the gradient moves it): lower --weight-decay"),
+    "zero_init_symmetry": (zero_init_symmetry, _symmetry_fix({"index": -1}, Context())),
 }
 
 
@@ -765,7 +812,7 @@ def context_of(net, loss, y=None, sample_weight=None) -> Context:
             weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
             unequal = weights is not None and weights.size > 0 and bool(np.any(weights != weights.flat[0]))
             chance = chance_level(ids, max(targets.shape[1], 2), weights if unequal else None)
-            guesses = guess_losses(loss, targets)
+            guesses = guess_losses(loss, targets, weights if unequal else None)
     frequencies, uniform = guesses or (None, None)
     unreachable = None if y is None else unreachable_loss(net, loss, targets)
     return Context(chance=chance, weighted_chance=chance is not None and unequal,
@@ -815,10 +862,12 @@ def unreachable_loss(net, loss, targets) -> tuple[int, str, float, float, float]
     return (last, name, outside, floor, guess) if math.isfinite(floor) and math.isfinite(guess) else None
 
 
-def guess_losses(loss, targets) -> tuple[float, float] | None:
+def guess_losses(loss, targets, weights=None) -> tuple[float, float] | None:
     """A likelihood loss's value on ``targets`` (class rows) for predicting the class
     frequencies ``p̄`` and for the same probability for every class: ``−Σ p̄ ln q`` is
-    linear in the targets, so one row of their mean gives the mean. None for other losses."""
+    linear in the targets, so one row of their mean gives the mean. With row ``weights``
+    (``≥ 0``) both are of the weighted loss the run minimises: ``p̄ = Σ w_i y_i / Σ w_i``, the
+    classes' shares of the weights. None for other losses."""
     import numpy as np
 
     from .diagnostics import own_loss
@@ -827,7 +876,9 @@ def guess_losses(loss, targets) -> tuple[float, float] | None:
     if not isinstance(loss, _LikelihoodLoss) or len(targets) == 0:
         return None
     sigmoid = isinstance(loss, BinaryCrossEntropy)  # each output a class of its own against the rest
-    mean = np.mean(targets, axis=0, dtype=np.float64)[None, :]
+    if weights is not None and not np.sum(weights) > 0:
+        return None
+    mean = np.average(np.asarray(targets, dtype=np.float64), axis=0, weights=weights)[None, :]
     values = []
     for q in (np.clip(mean, 1e-7, 1 - 1e-7), np.full_like(mean, 0.5 if sigmoid else 1.0 / mean.shape[1])):
         if loss.from_logits:  # the logits of q: ln q for a softmax, ln q − ln(1 − q) for a sigmoid

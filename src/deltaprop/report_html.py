@@ -325,13 +325,15 @@ def line_chart(title: str, x: list[int], series, *, log: bool = False, width: in
     if mark is not None and x0 <= mark[0] <= x1:
         parts.append(f'<line class="mark" x1="{sx(mark[0]):.1f}" y1="{top}" x2="{sx(mark[0]):.1f}" '
                      f'y2="{height - bottom}" stroke="#555" stroke-dasharray="4 3"><title>{escape(mark[1])}</title></line>')
-    step = max(1, math.ceil(len(x) / MAX_POINTS))
+    # evenly thinned, the first and the last epoch always among them (at most MAX_POINTS)
+    step = max(1, math.ceil((len(x) - 1) / (MAX_POINTS - 1)))
+    hovered = sorted({*range(0, len(x), step), len(x) - 1})
     series = [item for item in series if any(_usable(v, log) for v in item[1])]  # no legend for an empty one
     for n, (label, values, color) in enumerate(series):
         for run in _runs(x, values, log):
             parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="'
                          + " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in run) + '"/>')
-        for i in range(0, len(x), step):
+        for i in hovered:
             if _usable(values[i], log):
                 tip = escape(f"{label}, epoch {x[i]}: {values[i]:.5g}")
                 parts.append(f'<circle class="pt" cx="{sx(x[i]):.1f}" cy="{sy(values[i]):.1f}" r="3" fill="{color}" '
@@ -428,7 +430,8 @@ def _wrong(evaluation) -> str:
     in_file = any("row" in ex for ex in evaluation["wrong"])  # a data file's rows, by their number in it
     for ex in evaluation["wrong"]:
         where = f"row {ex['row']}" if "row" in ex else f"#{ex['index']}"
-        caption = f"{where}: true {label(ex['label'])}, predicted {label(ex['predicted'])} ({ex['confidence']:.2f})"
+        shown = f"{ex['confidence']:.2f}" if "score" not in ex else f"output {ex['score']:.4g}"
+        caption = f"{where}: true {label(ex['label'])}, predicted {label(ex['predicted'])} ({shown})"
         img = ""
         if ex.get("pixels"):
             side = _square_side(len(ex["pixels"]))
@@ -436,6 +439,9 @@ def _wrong(evaluation) -> str:
         figs.append(f"<figure>{img}<figcaption>{escape(caption)}</figcaption></figure>")
     note = ("<p>Rows are numbered as in the data file, from 0 (the first row under any header), "
             "as pandas numbers them.</p>" if in_file else "")
+    if any("score" in ex for ex in evaluation["wrong"]):  # as deltaprop predict shows them
+        note += ("<p>The network's outputs are scores, not probabilities: each example shows its output for the "
+                 "predicted class (of a single output, that output), ranked by how far it chose that class.</p>")
     return note + f'<div class="images">{"".join(figs)}</div>'
 
 

@@ -59,24 +59,29 @@ def scale_to_unit(x: np.ndarray, dtype=np.float32) -> np.ndarray:
 
 #: A float feature whose spread ``max − min`` is at most this share of its size
 #: ``max(|min|, |max|)`` is constant to :class:`Standardizer` (timestamps 1e9 + 0..50 s,
-#: 5e-8 of their size, are not).
+#: 5e-8 of their size, are not); in a narrower float type, at most
+#: :data:`_ROUNDING_STEPS` of its steps (float32: 4.8e-7, rounding noise of 1.0).
 NEGLIGIBLE_SPREAD = 1e-8
+_ROUNDING_STEPS = 4
 
 
 def _negligible_spread(low: np.ndarray, high: np.ndarray, *, per_feature: bool) -> np.ndarray:
-    """Per feature, whether ``high − low`` is 0 or at most :data:`NEGLIGIBLE_SPREAD` of
-    ``max(|low|, |high|)``; a warning names the features that are not exactly constant
-    where that changes σ (``per_feature``, or one σ for features that are all so)."""
+    """Per feature, whether ``high − low`` is 0 or at most :data:`NEGLIGIBLE_SPREAD` (for
+    float32 inputs :data:`_ROUNDING_STEPS` float32 steps, 4.8e-7) of ``max(|low|, |high|)``;
+    a warning names the features that are not exactly constant where that changes σ
+    (``per_feature``, or one σ for features that are all so)."""
+    narrow = low.dtype.itemsize <= 4  # float32 (or float16, whose values float32 holds: its steps would be 1e-3)
+    share = max(NEGLIGIBLE_SPREAD, _ROUNDING_STEPS * float(np.finfo(np.float32).eps) if narrow else 0.0)
     low, high = low.astype(np.float64), high.astype(np.float64)
     spread = high - low
-    constant = spread <= NEGLIGIBLE_SPREAD * np.maximum(np.abs(low), np.abs(high))
+    constant = spread <= share * np.maximum(np.abs(low), np.abs(high))
     near = np.flatnonzero((constant & (spread > 0)).ravel())
     if near.size and (per_feature or constant.all()):
         j = int(near[0])
         lo, hi = low.ravel()[j], high.ravel()[j]
         others = f" (and {near.size - 1} other feature{'s' if near.size > 2 else ''} so)" if near.size > 1 else ""
         warnings.warn(f"feature {j + 1} of {low.size} varies only from {lo:.12g} to {hi:.12g}{others}, a spread of "
-                      f"{hi - lo:.3g}, under {NEGLIGIBLE_SPREAD:g} of its size: standardising takes it as constant "
+                      f"{hi - lo:.3g}, under {share:.2g} of its size: standardising takes it as constant "
                       f"(centred, not divided by its deviation, which would multiply a new value's difference by more "
                       f"than {1 / (hi - lo):.2g}); if those differences matter, subtract the offset from the column first",
                       UserWarning, stacklevel=3)
@@ -93,8 +98,8 @@ class Standardizer:
     MNIST corner pixel) gets its value as mean and 1 as deviation, so it maps to 0 and
     nothing is divided by zero or by a rounding residue. A float feature whose spread is
     negligible beside its size (``max − min ≤ 1e-8 · max(|min|, |max|)``: 1.0 give or take
-    1e-9) is taken as constant too, with a ``UserWarning``: its σ would multiply a new
-    value's difference by ~1e9. Features are
+    1e-9; for float32 inputs ``4.8e-7``, four of its steps) is taken as constant too, with a
+    ``UserWarning``: its σ would multiply a new value's difference by ~1e9. Features are
     everything after the first axis. Statistics are kept in float64; the result comes in
     the requested dtype (inputs it cannot hold exactly are centred in float64 first).
     """
