@@ -974,8 +974,8 @@ class _NeuralNet(BaseEstimator):
                 "optimizer": opt.config(),
                 "optimizer_state": opt.state() if opt.params else None,
             }
-        if isinstance(training, TrainingState):
-            state.pop("history_", None)  # the training state's own, rebuilt with it
+            if state.get("history_") is training.history:
+                state.pop("history_")  # the training state's own, rebuilt with it (not an L-BFGS fit's since)
         return state
 
     def __setstate__(self, state):
@@ -988,7 +988,7 @@ class _NeuralNet(BaseEstimator):
                 opt.load_state(blob["optimizer_state"])
             training = TrainingState.from_dict(blob["training"], net=state["net_"], optimizer=opt)
             state["_state"] = training
-            state["history_"] = training.history
+            state.setdefault("history_", training.history)
         super().__setstate__(state)
 
 

@@ -1,0 +1,52 @@
+"""scikit-learn estimators: sequences of calls that MLPClassifier / MLPRegressor users make."""
+
+import copy
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+
+from deltaprop.sklearn import NeuralNetClassifier, NeuralNetRegressor  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _binary(n=60):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 4))
+    return X, (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
+
+
+@pytest.mark.parametrize("cls", [NeuralNetClassifier, NeuralNetRegressor])
+@pytest.mark.parametrize("roundtrip", [lambda est: pickle.loads(pickle.dumps(est)), copy.deepcopy], ids=["pickle", "deepcopy"])
+def test_a_copy_keeps_the_history_of_an_lbfgs_fit_that_followed_a_stochastic_one(cls, roundtrip):
+    """A stochastic fit, then a warm L-BFGS fit: history_ is the L-BFGS fit's. A pickle
+    round trip (joblib.dump) or deepcopy gave back the earlier stochastic fit's history."""
+    X, y = _binary()
+    est = cls(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X, y)
+    est.set_params(solver="lbfgs", warm_start=True, max_iter=7).fit(X, y)
+    lbfgs_history = est.history_.records
+    assert len(lbfgs_history) != 3  # L-BFGS's iterations, not the 3 stochastic epochs
+    again = roundtrip(est)
+    assert again.history_.records == lbfgs_history
+    assert [r["loss"] for r in again.history_.records] == est.loss_curve_[3:]
+
+
+def test_a_copy_after_stochastic_training_still_shares_history_with_its_state():
+    """The common case is kept: after partial_fit the history is the training state's own,
+    and goes on growing with it after a round trip."""
+    X, y = _binary()
+    est = NeuralNetClassifier((5,), random_state=0).partial_fit(X, y, classes=[0, 1]).partial_fit(X, y)
+    again = pickle.loads(pickle.dumps(est))
+    assert again.history_.records == est.history_.records
+    again.partial_fit(X, y)
+    assert len(again.history_.records) == 3 and again.history_ is again._state.history
