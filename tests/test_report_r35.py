@@ -104,3 +104,25 @@ def test_a_long_runs_curves_can_be_read_at_their_last_epoch(epochs):
     tips = re.findall(r'data-tip="train, epoch (\d+): ', chart)
     assert tips[0] == "1" and tips[-1] == str(epochs)
     assert len(tips) <= MAX_POINTS
+
+
+def _at_chance(alerts):
+    """A page of a run that ends at chance (every test row predicted as class 0 of a 50/50 split)."""
+    from deltaprop.report_html import render
+
+    records = [{"epoch": 1, "loss": 0.69, "accuracy": 0.5, "lr": 0.1, "seconds": 0.1, "steps": 1, "alerts": alerts}]
+    evaluation = {"accuracy": 0.5, "examples": 20, "class_names": ["0", "1"], "confusion": [[10, 0], [10, 0]],
+                  "wrong": []}
+    facts = {"status": "done", "config": {"dataset": "d.npz", "layers": [3, 50, 2]}}
+    return _header(render(records, facts, evaluation=evaluation))
+
+
+def test_the_reports_chance_warning_sends_to_the_alerts_only_when_one_fired():
+    """A run too short for any rule to judge: the CLI says 'no alert rule named a cause ... try
+    more --epochs or another --lr', while the page said 'see the alerts' above an alerts
+    section that reads 'No alerts'."""
+    alone = _at_chance([])
+    assert "ends at chance accuracy" in alone
+    assert "see the" not in alone and "no alert rule named a cause" in alone
+    alert = {"rule": "chance_accuracy", "epoch": 1, "layer": None, "evidence": "e", "fix": "f"}
+    assert "see the alerts" in _at_chance([alert])

@@ -120,10 +120,13 @@ def _header(records, facts, evaluation) -> str:
         acc = evaluation["accuracy"]
         parts.append(_results_line(evaluation))
         chance = _chance(evaluation)
-        if at_chance(acc, chance):
+        if at_chance(acc, chance):  # the alerts name a cause only where a rule fired, as the CLI's warning says
+            why = ("see the alerts" if n_alerts else "no alert rule named a cause (too few steps "
+                   "or epochs to judge): check that the labels belong to the features, then try more epochs or "
+                   "another learning rate")
             parts.append(f'<p class="warning">This network ends at chance accuracy: {acc:.4f} against {chance:.4f} '
                          f"for always answering the most common class of the {_scored(evaluation)[0]} labels. It has "
-                         "not learned; see the alerts.</p>")
+                         f"not learned; {why}.</p>")
     if status == "training":
         parts.append("<p>The run is training; this page reloads itself every few seconds.</p>")
     if status == "failed":
