@@ -1327,6 +1327,7 @@ def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads)
     team = getattr(args, "team", None)
     with contextlib.ExitStack() as stack:
         if team is not None:  # from here on Ctrl-C stops every rank at the same step
+            stack.push(_ignoring_ctrl_c_once_stopped)  # left after the vote restores the handler
             team.agree(True, stack.enter_context(StopVote(team.comm)))
             threads = threads or team.threads
         stack.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))  # fit reports divergence
@@ -1367,6 +1368,15 @@ def _ignoring_ctrl_c():
     return ignored(signal.SIGINT)
 
 
+def _ignoring_ctrl_c_once_stopped(kind, exc, tb) -> None:
+    """An MPI rank stopped by Ctrl-C ignores SIGINT from then on, to its exit: a Ctrl-C in
+    Python's shutdown (default handler back) killed it by the signal, which ``mpiexec``
+    reports as a failed job (``BAD TERMINATION``, exit 2) after rank 0 said how to go on."""
+    if kind is not None and issubclass(kind, KeyboardInterrupt):
+        with contextlib.suppress(ValueError):  # not the main thread: nothing to change
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _alerts_standing(reporter, model: _Model, data: _Data) -> dict | None:
     """Which of the alerts raised so far still hold at the last finished epoch (for a run
     that diverged or was interrupted: its report says so of each, as a finished run's does)."""
@@ -1397,6 +1407,8 @@ def _interrupted(args, out: Path, writer: CheckpointWriter, reporter, alerts_at_
     if epoch:
         _say(f"interrupted; {_the_checkpoint(writer)} is in {out}. Resume with: {_resume_command(args, out)}",
              err=True)
+    elif not (out / "config.toml").is_file():  # stopped as it was written: the folder holds no run
+        _say(f"interrupted before training began; nothing was saved in {out}. Run the same command again", err=True)
     else:
         _say("interrupted before the first epoch finished; nothing was saved to resume from. Start over with: "
              f"{_restart_line(out)}", err=True)
@@ -1492,14 +1504,14 @@ def _model_meta(cfg: TrainConfig, data: _Data) -> dict[str, Any]:
 def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads) -> int:
     """Train in ``out`` (locked by the caller): config.toml, then checkpoints and history
     while training, then the model; errors of the loop become messages and exit codes."""
-    atomic_write_bytes(out / "config.toml", cfg.to_toml().encode())
-    meta = _model_meta(cfg, data)
-    writer = CheckpointWriter(out, meta)
+    writer = CheckpointWriter(out)
     if model.state is not None:
         writer.written_epoch = model.state.epoch  # the checkpoint we resumed from is on disk
         writer.written_batches = None if model.state.progress is None else model.state.progress.batches
     reporter = server = None
     try:  # from the first file written on, Ctrl-C leaves a folder that says how to go on
+        atomic_write_bytes(out / "config.toml", cfg.to_toml().encode())
+        writer.meta = meta = _model_meta(cfg, data)  # reads every training row when they are on disk
         server = _serve_in_background(args, out)
         reporter = _reporter(args, cfg, out, data)
         callbacks = [*_callbacks(args, cfg, writer), reporter]
@@ -1805,7 +1817,14 @@ def cmd_train(args) -> int:
 
     comm = world()
     if comm is not None:
-        return _train_on_ranks(args, comm)
+        try:
+            status = _train_on_ranks(args, comm)
+        except KeyboardInterrupt:
+            _ignoring_ctrl_c_once_stopped(KeyboardInterrupt, None, None)
+            raise
+        if status == 130:
+            _ignoring_ctrl_c_once_stopped(KeyboardInterrupt, None, None)
+        return status
     # SIGTERM (kill, systemd, docker stop, a batch scheduler's time limit) stops a one-process
     # run as Ctrl-C does: the last finished epoch's checkpoint is kept, run.json says
     # interrupted, and the command ends 143.
@@ -2541,6 +2560,10 @@ def cmd_sweep(args) -> int:
         sweep.check_scheduler_address(args.scheduler)
     random = None if args.random is None else _int_option("--random", args.random)
     workers = None if args.workers is None else _int_option("--workers", args.workers)
+    if args.seed is not None and random is None and args.resume:  # it never set the trials' seed: they trained
+        raise UsageError(f"--seed {args.seed} seeds only the --random draw of trials, and this sweep has none: leave "
+                         "--seed out to resume it (--seed never set the trials' training seed: they trained with "
+                         "CONFIG.toml's seed, default 0)")
     if args.seed is not None and random is None:
         raise UsageError(f"--seed {args.seed} seeds the --random draw of trials, and no --random N is given; to set the "
                          f"trials' training seed, put seed = {args.seed} in CONFIG.toml or give --grid seed={args.seed}")
