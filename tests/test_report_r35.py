@@ -104,3 +104,43 @@ def test_a_long_runs_curves_can_be_read_at_their_last_epoch(epochs):
     tips = re.findall(r'data-tip="train, epoch (\d+): ', chart)
     assert tips[0] == "1" and tips[-1] == str(epochs)
     assert len(tips) <= MAX_POINTS
+
+
+def _at_chance(alerts):
+    """A page of a run that ends at chance (every test row predicted as class 0 of a 50/50 split)."""
+    from deltaprop.report_html import render
+
+    records = [{"epoch": 1, "loss": 0.69, "accuracy": 0.5, "lr": 0.1, "seconds": 0.1, "steps": 1, "alerts": alerts}]
+    evaluation = {"accuracy": 0.5, "examples": 20, "class_names": ["0", "1"], "confusion": [[10, 0], [10, 0]],
+                  "wrong": []}
+    facts = {"status": "done", "config": {"dataset": "d.npz", "layers": [3, 50, 2]}}
+    return _header(render(records, facts, evaluation=evaluation))
+
+
+def test_the_reports_chance_warning_sends_to_the_alerts_only_when_one_fired():
+    """A run too short for any rule to judge: the CLI says 'no alert rule named a cause ... try
+    more --epochs or another --lr', while the page said 'see the alerts' above an alerts
+    section that reads 'No alerts'."""
+    alone = _at_chance([])
+    assert "ends at chance accuracy" in alone
+    assert "see the" not in alone and "no alert rule named a cause" in alone
+    alert = {"rule": "chance_accuracy", "epoch": 1, "layer": None, "evidence": "e", "fix": "f"}
+    assert "see the alerts" in _at_chance([alert])
+
+
+def _x_ticks(chart: str) -> list[str]:
+    return re.findall(r'text-anchor="middle">(\d+)</text>', chart)
+
+
+def test_a_one_epoch_runs_curves_have_no_axis_to_an_epoch_it_did_not_train():
+    """A run of one epoch drew its point at the left end of an axis ticked 1 and 2, as if a
+    second epoch were on it (history.png centres the one epoch)."""
+    from deltaprop.report_html import line_chart
+
+    one = line_chart("loss", [1], [("train", [0.5], "#000")])
+    assert _x_ticks(one) == ["1"]
+    cx = float(re.search(r'<circle class="pt" cx="([\d.]+)"', one).group(1))
+    left, right = 54, 360 - 10  # the plot area of a chart 360 wide
+    assert cx == pytest.approx((left + right) / 2, abs=0.1)
+    many = line_chart("loss", [1, 2, 3], [("train", [0.5, 0.4, 0.3], "#000")])
+    assert _x_ticks(many) == ["1", "2", "3"]

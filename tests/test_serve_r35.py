@@ -98,3 +98,38 @@ def test_a_refused_description_of_a_replaced_model_does_not_stop_the_page(browse
         wait_idle(page)
         assert page.inner_text("#predicted") in ("low", "mid", "high")
         assert errors == []
+
+
+def test_a_failed_poll_of_the_run_is_said_and_cleared_once_the_run_answers(browser, tmp_path):
+    """One failed GET /api/run (a server restarting, say) turned the run's status red for
+    good, with no word of what failed, though later polls answered and the view updated."""
+    from test_serve_http import save_model, write_history
+
+    run = tmp_path / "run"
+    run.mkdir()
+    save_model(run / "model.safetensors")
+    write_history(run / "history.csv", [{"epoch": e, "loss": 2.3 - 0.1 * e, "accuracy": 0.1, "lr": 0.3} for e in (1, 2)])
+    armed, refused = [], []
+
+    def run_route(route):
+        if armed and not refused:
+            refused.append(route.request.url)
+            route.fulfill(status=500, content_type="application/json",
+                          body=json.dumps({"error": "internal error (OSError); see the server's output"}))
+        else:
+            route.continue_()
+
+    with running_server(run) as server:
+        page, errors = _page(browser)
+        page.route("**/api/run*", run_route)
+        page.goto(server.url)
+        page.click("nav .tab[data-view='run']")
+        page.wait_for_function("() => document.querySelector('#run-epochs').textContent === '2'")
+        armed.append(True)
+        page.wait_for_function("() => document.querySelector('#run-status').classList.contains('error')")
+        assert "internal error (OSError)" in page.inner_text("#run-status")
+        page.wait_for_function("() => !document.querySelector('#run-status').classList.contains('error')",
+                               timeout=10_000)
+        assert "internal error" not in page.inner_text("#run-status")
+        assert "last loss" in page.inner_text("#run-status") and page.inner_text("#run-epochs") == "2"
+        assert errors == []

@@ -120,10 +120,13 @@ def _header(records, facts, evaluation) -> str:
         acc = evaluation["accuracy"]
         parts.append(_results_line(evaluation))
         chance = _chance(evaluation)
-        if at_chance(acc, chance):
+        if at_chance(acc, chance):  # the alerts name a cause only where a rule fired, as the CLI's warning says
+            why = ("see the alerts" if n_alerts else "no alert rule named a cause (too few steps "
+                   "or epochs to judge): check that the labels belong to the features, then try more epochs or "
+                   "another learning rate")
             parts.append(f'<p class="warning">This network ends at chance accuracy: {acc:.4f} against {chance:.4f} '
                          f"for always answering the most common class of the {_scored(evaluation)[0]} labels. It has "
-                         "not learned; see the alerts.</p>")
+                         f"not learned; {why}.</p>")
     if status == "training":
         parts.append("<p>The run is training; this page reloads itself every few seconds.</p>")
     if status == "failed":
@@ -316,7 +319,8 @@ def line_chart(title: str, x: list[int], series, *, log: bool = False, width: in
     y0, y1 = min(ys), max(ys)
     if y1 - y0 < 1e-12 * max(1.0, abs(y1)):
         y0, y1 = y0 - 0.5 if log else y0 - max(abs(y0) * 0.1, 0.05), y1 + 0.5 if log else y1 + max(abs(y1) * 0.1, 0.05)
-    x0, x1 = min(x), max(x) if max(x) > min(x) else min(x) + 1
+    # one epoch: centred in a range of its own, not at the left end of an axis running on to the next epoch
+    x0, x1 = (min(x), max(x)) if max(x) > min(x) else (min(x) - 0.5, min(x) + 0.5)
     sx = lambda v: left + (v - x0) / (x1 - x0) * (width - left - right)  # noqa: E731
     sy = lambda v: top + (1 - (fy(v) - y0) / (y1 - y0)) * (height - top - bottom)  # noqa: E731
     parts = [f'<svg class="chart" width="{width}" height="{height}" role="img" aria-label="{escape(title)}">',
@@ -369,7 +373,7 @@ def _axes(x0, x1, y0, y1, log, left, right, top, bottom, width, height) -> list[
         label = f"{10 ** t:.2g}" if log else f"{t:.3g}"
         out.append(f'<line class="grid" x1="{left}" y1="{yy:.1f}" x2="{width - right}" y2="{yy:.1f}"/>'
                    f'<text x="{left - 4}" y="{yy + 4:.1f}" text-anchor="end">{label}</text>')
-    ticks = sorted({int(round(x0 + (x1 - x0) * k / 5)) for k in range(6)})
+    ticks = sorted({t for k in range(6) if x0 <= (t := int(round(x0 + (x1 - x0) * k / 5))) <= x1})
     for t in ticks:
         xx = left + (t - x0) / (x1 - x0) * (width - left - right)
         out.append(f'<text x="{xx:.1f}" y="{height - bottom + 14}" text-anchor="middle">{t}</text>')
