@@ -2,10 +2,12 @@
 
 import copy
 import pickle
+import tracemalloc
 import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse
 
 pytest.importorskip("sklearn")
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
@@ -50,3 +52,33 @@ def test_a_copy_after_stochastic_training_still_shares_history_with_its_state():
     assert again.history_.records == est.history_.records
     again.partial_fit(X, y)
     assert len(again.history_.records) == 3 and again.history_ is again._state.history
+
+
+def _wide_sparse(rows, features=2**15, seed=0):
+    """A hashed-features style matrix: 4 non-zeros a row, tens of thousands of columns."""
+    rng = np.random.default_rng(seed)
+    indptr = np.arange(0, 4 * rows + 1, 4)
+    return scipy.sparse.csr_matrix((rng.random(4 * rows), rng.integers(0, features, 4 * rows), indptr),
+                                   shape=(rows, features))
+
+
+@pytest.mark.parametrize("cls", [NeuralNetClassifier, NeuralNetRegressor])
+def test_predicting_from_wide_sparse_x_densifies_a_bounded_number_of_values(cls):
+    """predict on a sparse X of 2**15 columns densified 4,096 rows at a time whatever the
+    width: 1,200 rows made one 315 MB dense block (4,096 rows of a 2**20-column hashing
+    matrix, 32 GB: a MemoryError where MLPClassifier multiplies the sparse rows). Wide X now
+    comes in chunks of at most 4,194,304 values (32 MiB; two alive at once at most), with the
+    same predictions."""
+    X_fit = _wide_sparse(40)
+    y = np.arange(40) % 2
+    est = cls(hidden_layer_sizes=(2,), max_iter=1, random_state=0).fit(X_fit, y)
+    X = _wide_sparse(1200, seed=1)
+    tracemalloc.start()
+    try:
+        out = est.predict(X)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 96 * 2**20
+    np.testing.assert_array_equal(out[:7], est.predict(X[:7].toarray()))
+    np.testing.assert_array_equal(out[-7:], est.predict(X[-7:].toarray()))

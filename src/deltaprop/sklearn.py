@@ -62,8 +62,11 @@ __all__ = ["NeuralNetClassifier", "NeuralNetRegressor", "NotFittedError", "Train
 
 #: ``batch_size="auto"`` is scikit-learn's ``min(200, n_samples)``.
 AUTO_BATCH = 200
-#: Rows densified at a time from a sparse ``X`` (prediction, scoring, L-BFGS).
+#: Rows densified at a time from a sparse ``X`` (prediction, scoring, L-BFGS), and at most
+#: this many values in all (32 MiB of float64): wide ``X`` (hashed or TF-IDF features) is
+#: densified fewer rows at a time, 4 rows of a 2**20-column matrix.
 SPARSE_CHUNK = 4096
+SPARSE_CHUNK_VALUES = 4096 * 1024
 #: scikit-learn's activation names, and deltaprop's for the same layers.
 _ACTIVATION_NAMES = {"logistic": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu",
                      "identity": "identity", "leaky_relu": "leaky_relu"}
@@ -204,13 +207,14 @@ class _SparseRows:
 
 def _chunks(X, dtype):
     """``(start, stop, dense rows)`` over ``X``: the array itself, or a sparse matrix densified
-    ``SPARSE_CHUNK`` rows at a time."""
+    ``min(SPARSE_CHUNK, SPARSE_CHUNK_VALUES // n_features)`` rows (at least one) at a time."""
     if not scipy.sparse.issparse(X):
         yield 0, X.shape[0], X
         return
     X = X.tocsr()
-    for start in range(0, X.shape[0], SPARSE_CHUNK):
-        stop = min(start + SPARSE_CHUNK, X.shape[0])
+    step = max(1, min(SPARSE_CHUNK, SPARSE_CHUNK_VALUES // max(1, X.shape[1])))
+    for start in range(0, X.shape[0], step):
+        stop = min(start + step, X.shape[0])
         yield start, stop, np.asarray(X[start:stop].toarray(), dtype=dtype)
 
 
