@@ -2538,7 +2538,8 @@ def _sweep_interrupted(args, trials, out: Path, varied: list[str]) -> int:
 
     given = [a for a in args.argv[1:] if a != "--resume"]
     command = shlex.join([PROG, "sweep", *given, *([] if args.out else ["--out", str(out)]), "--resume"])
-    _say(f"interrupted: {status.count('ok')} trial(s) finished, {status.count('interrupted')} stopped, "
+    failed = f"{status.count('failed')} failed, " if "failed" in status else ""  # a resume trains them again
+    _say(f"interrupted: {status.count('ok')} trial(s) finished, {failed}{status.count('interrupted')} stopped, "
          f"{status.count('not run')} not started (see {out}/sweep.csv); continue with: {command}", err=True)
     return 130
 
