@@ -190,3 +190,12 @@ def test_a_trial_that_takes_its_folder_as_the_sweep_stops_is_counted_stopped(tmp
     _stop({Pending(): t for t in trials}, stamps)
     assert not trials[0].result
     assert trials[1].result["status"] == "interrupted"
+
+
+def test_ctrl_c_while_the_command_line_is_read_is_one_line(monkeypatch):
+    monkeypatch.setattr(cli, "build_parser", _interrupt)  # argparse building its parsers
+    try:
+        res = run_cli("train", *PARITY, "--out", "never")
+    except KeyboardInterrupt:
+        pytest.fail("the Ctrl-C escaped main: Python's traceback")
+    assert res.returncode == 130 and res.stderr == "interrupted\n"

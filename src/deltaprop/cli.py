@@ -2713,8 +2713,8 @@ def _run_command(args) -> int:
 
 def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
-    parser = build_parser()
     try:
+        parser = build_parser()  # argparse's objects take a moment to build: a Ctrl-C may come meanwhile
         try:
             args = parser.parse_args(argv)
         except SystemExit as exc:  # --help and --version
