@@ -199,3 +199,14 @@ def test_ctrl_c_while_the_command_line_is_read_is_one_line(monkeypatch):
     except KeyboardInterrupt:
         pytest.fail("the Ctrl-C escaped main: Python's traceback")
     assert res.returncode == 130 and res.stderr == "interrupted\n"
+
+
+def test_sigterm_while_the_data_loads_ends_143_as_it_does_later(tmp_path, monkeypatch):
+    def terminated(*args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)  # a batch scheduler's time limit
+
+    monkeypatch.setattr(cli, "_training_data", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    res = run_cli("train", *PARITY, "--out", tmp_path / "run")
+    assert res.returncode == 143 and res.stderr == "interrupted\n"
+    assert signal.getsignal(signal.SIGTERM) == before

@@ -1829,7 +1829,13 @@ def cmd_train(args) -> int:
     # run as Ctrl-C does: the last finished epoch's checkpoint is kept, run.json says
     # interrupted, and the command ends 143.
     with interrupt_once(signal.SIGTERM) as terminated:
-        status = _train(args)
+        try:
+            status = _train(args)
+        except KeyboardInterrupt:  # before a run folder was made (the data loading)
+            if not terminated:
+                raise
+            _say("interrupted", err=True)
+            status = 130
     return 128 + signal.SIGTERM if terminated and status == 130 else status
 
 
