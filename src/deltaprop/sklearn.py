@@ -949,8 +949,14 @@ class _NeuralNet(BaseEstimator):
         est = cls(**params)
         est.net_ = net
         est.n_features_in_ = net.n_features
-        if extra.get("feature_names_in") is not None:
-            est.feature_names_in_ = np.asarray(extra["feature_names_in"], dtype=object)
+        # the estimator's own names, or a command-line run's CSV header (the columns it trained on,
+        # in order): a DataFrame is then checked by name, as for a model fitted on one
+        names = extra.get("feature_names_in", extra.get("feature_names"))
+        if names is not None:
+            if len(names) != net.n_features:
+                raise ModelFileError(f"{path}: metadata names {len(names)} input columns, the network takes "
+                                     f"{net.n_features}")
+            est.feature_names_in_ = np.asarray(names, dtype=object)
         est._restore_outputs(model, extra, path)
         fitted = extra.get("fitted") or {}
         for key in cls._FITTED:
@@ -1662,6 +1668,7 @@ _EXTRA_CHECKS = {
     "classes_dtype": (lambda v: isinstance(v, str) and len(v) <= 8, "a dtype code such as '<f4'"),
     "n_outputs": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1 << 30, "a whole number >= 1"),
     "feature_names_in": (lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v), "a list of names"),
+    "feature_names": (lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v), "a list of names"),
     "multilabel": (lambda v: isinstance(v, bool), "true or false"),
     "sparse_labels": (lambda v: isinstance(v, bool), "true or false"),
     "nonfinite_params": (lambda v: isinstance(v, dict) and all(t in ("inf", "-inf", "nan") for t in v.values()),
