@@ -351,6 +351,7 @@ class _Dataset:
     feature_names: tuple[str, ...] | None = None  # a CSV header's names of the feature columns
     notes: tuple[str, ...] = ()  # what reading the file assumed (said on stderr)
     test_rows: np.ndarray | None = None  # a data file's row numbers (from 0) of the test rows, in their order
+    image_shape: tuple[int, ...] | None = None  # an .npz file's x of images, (n, h, w): each row's (h, w)
 
     def all_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Every row: the training and the test part together."""
@@ -468,7 +469,8 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
     if table.label_index is not None:  # a CSV file's label column, by which a file without a header is read
         file["label_index"] = table.label_index
     return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), source, held_out, file,
-                    table.feature_names, table.notes + unread, test_rows)
+                    table.feature_names, table.notes + unread, test_rows,
+                    table.x.shape[1:] if table.x.ndim > 2 else None)
 
 
 def _repeated(x: np.ndarray, seen: np.ndarray) -> int:
@@ -2439,11 +2441,15 @@ def cmd_plot_samples(args) -> int:
     x, y = x[:n], y[:n]
     names = _class_names_shown(mf, ds, name, "a drawing of its predictions")
     images = True if args.as_images else None
-    if problem := samples_problem(x.shape[1], images=images, net=mf.net if mf is not None else None, force="--as-images"):
+    # images saved as such, (n, h, w) or (n, h, w, 1): drawn h x w as the file holds them, not refolded into a square
+    sides = tuple(d for d in ds.image_shape or () if d != 1)
+    shown = x.reshape(len(x), *sides) if len(sides) == 2 else x
+    if shown.ndim == 2 and (problem := samples_problem(x.shape[1], images=images,
+                                                       net=mf.net if mf is not None else None, force="--as-images")):
         raise ShapeError(f"{name}: {problem}")
     predictions = _predicted_classes(mf, x) if mf is not None else None
     out = args.out or (mf.path.parent if mf is not None else Path(".")) / "samples.png"
-    _say(f"wrote {plot_samples(x, y, out, class_names=names, predictions=predictions, n=n, images=images)}")
+    _say(f"wrote {plot_samples(shown, y, out, class_names=names, predictions=predictions, n=n, images=images)}")
     return 0
 
 
