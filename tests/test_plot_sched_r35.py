@@ -1,10 +1,13 @@
-"""plot samples of images saved 3-D."""
+"""plot samples of images saved 3-D, and a cosine schedule that ends before the run."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pytest
 
+import deltaprop as dp
 from cli_in_process import run_cli
 from deltaprop import plots
 
@@ -56,3 +59,47 @@ def test_plot_samples_still_refuses_3d_rows_that_are_no_image(tmp_path, drawn):
     assert result.returncode == 1 and drawn == []
     assert result.stderr.strip() == (f"deltaprop: error: {tmp_path / 'col.npz'}: examples have 96 features, not a square "
                                      "image of at least 4x4; samples plots draw images")
+
+
+# -- a cosine schedule that ends before the run ---------------------------------------------------
+def _fit(schedule, epochs=5):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    net = dp.mlp([3, 4, 2], seed=0)
+    return dp.fit(net, X, (X[:, 0] > 0).astype(int), loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1),
+                  epochs=epochs, batch_size=20, seed=0, schedule=schedule)
+
+
+def test_fit_warns_where_a_cosine_ends_at_rate_0_before_the_run_does():
+    # epochs 3-5 trained at a learning rate of 0 without a word
+    with pytest.warns(UserWarning, match=r"^the cosine schedule ends at epoch 2 \(t_max=2\), so epochs 3-5 of the 5 "
+                                         r"would train at a learning rate of 0 .*t_max of at least 5") as said:
+        history = _fit(dp.CosineAnnealing(t_max=2))
+    assert history["lr"][2:] == [0.0, 0.0, 0.0]
+    assert [w.filename for w in said] == [__file__]  # the caller's fit, not deltaprop's insides
+    with pytest.warns(UserWarning, match=r"so epoch 5 of the 5 would"):
+        _fit({"type": "cosine", "t_max": 4})
+
+
+@pytest.mark.parametrize("schedule", ["cosine", dp.CosineAnnealing(t_max=5), dp.CosineAnnealing(t_max=2, min_lr=0.01),
+                                      dp.StepDecay(step_size=1)])
+def test_fit_says_nothing_of_a_schedule_that_trains_every_epoch(schedule):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _fit(schedule)
+
+
+def test_train_warns_once_in_its_own_words_and_goes_on(tmp_path):
+    run = tmp_path / "run"
+    result = run_cli("train", "--dataset", "parity", "--layers", "10,6,2", "--lr", "0.5", "--batch-size", "full",
+                     "--schedule", "cosine:t_max=1", "--epochs", "3", "--out", run, "--quiet")
+    assert result.returncode == 0, result.stderr
+    said = [line for line in result.stderr.splitlines() if "cosine schedule ends" in line]
+    assert said == ["warning: the cosine schedule ends at epoch 1 (t_max=1), so epochs 2-3 of the 3 would train at a "
+                    "learning rate of 0 (its min_lr): the weights would stay as they are, but for momentum's last "
+                    "velocity; give --schedule cosine:t_max=3 or more (cosine alone takes the run's epochs), or a "
+                    "min_lr above 0 to train on at that rate"]
+    assert "UserWarning" not in result.stderr
+    again = run_cli("train", "--dataset", "parity", "--layers", "10,6,2", "--schedule", "cosine", "--epochs", "3",
+                    "--out", tmp_path / "whole", "--quiet")
+    assert again.returncode == 0 and "cosine schedule ends" not in again.stderr, again.stderr

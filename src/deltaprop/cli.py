@@ -49,7 +49,7 @@ from .plots import figure_format, plot_confusion, plot_history, plot_samples, pl
 from .preprocessing import (Rescaling, auto_scaling, describe_inputs, standardization_for, unit_scaling,
                             with_input_layer)
 from .runlock import LOCK_NAME, RunLock
-from .schedules import Constant, CosineAnnealing, StepDecay
+from .schedules import Constant, CosineAnnealing, StepDecay, idle_after_t_max, schedule_from_config
 from .serialization import (
     Checkpoint,
     ModelFile,
@@ -1176,6 +1176,15 @@ def _cosine_short_note(cfg: TrainConfig, checkpoint: Checkpoint, model: _Model, 
          f"{schedule.min_lr:g} after epoch {t_max}){fresh}", err=True)
 
 
+def _idle_after_t_max_warning(cfg: TrainConfig, data: _Data) -> None:
+    """Say so when a new run's cosine schedule ends (at a rate of 0) before the run does;
+    the run goes on as asked, as a resume of a run set up that way does."""
+    epochs = cfg.run_epochs(_batches_per_epoch(cfg, data))
+    if (idle := idle_after_t_max(schedule_from_config(cfg.schedule), epochs)) is not None:
+        _say(f"warning: {idle}; give --schedule cosine:t_max={epochs} or more (cosine alone takes the run's epochs), "
+             "or a min_lr above 0 to train on at that rate", err=True)
+
+
 # -- train: one run -------------------------------------------------------------------------------
 class _EpochLog(Callback):
     """One line (or one JSON object) per epoch, for logs and pipes."""
@@ -1304,6 +1313,8 @@ def _rate_words(model: _Model) -> str:
 def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> None:
     for note in data.notes:  # what reading the data file assumed is said even with --quiet
         _say(f"note: {note}", err=True)
+    if model.state is None:  # as fit warns (its warning is left out in _fit), in the options' words
+        _idle_after_t_max_warning(cfg, data)
     if args.quiet:
         return
     if model.state is not None:
@@ -1335,6 +1346,7 @@ def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads)
         stack.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))  # fit reports divergence
         stack.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message="EarlyStopping starts afresh")  # _early_stopping_note said it
+        warnings.filterwarnings("ignore", message="the cosine schedule ends at epoch")  # _header said it
         return fit(model.net, data.x_train, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
                    steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=data.validation,
                    schedule=schedule, callbacks=callbacks, resume=model.state, threads=threads,
