@@ -1,4 +1,5 @@
-"""plot samples of images saved 3-D, and a cosine schedule that ends before the run."""
+"""plot samples of images saved 3-D, a cosine schedule that ends before the run, and gradcheck's
+note for a tolerance below what finite differences resolve."""
 
 from __future__ import annotations
 
@@ -103,3 +104,27 @@ def test_train_warns_once_in_its_own_words_and_goes_on(tmp_path):
     again = run_cli("train", "--dataset", "parity", "--layers", "10,6,2", "--schedule", "cosine", "--epochs", "3",
                     "--out", tmp_path / "whole", "--quiet")
     assert again.returncode == 0 and "cosine schedule ends" not in again.stderr, again.stderr
+
+
+# -- gradcheck: a tolerance below what central differences resolve ---------------------------------
+def test_gradcheck_says_a_tolerance_below_the_differences_own_error_is_the_cause():
+    # the note said "their gradients are tiny" and to use a larger h, for a healthy network
+    result = run_cli("gradcheck", "--tolerance", "1e-12")
+    assert result.returncode == 1
+    note, = [line for line in result.stdout.splitlines() if line.startswith("note:")]
+    assert "the tolerance 1e-12 is below that, so a correct gradient fails it" in note
+    assert "10·ε/h + h² = 2.2e-09 in float64" in note and "no h resolves 1e-12" in note
+    assert "tiny" not in note and "larger h" not in note
+
+
+def test_gradcheck_names_the_step_that_resolves_a_tolerance_within_reach():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((8, 4)), rng.integers(0, 3, 8)
+    net = dp.mlp([4, 5, 3], activation="sigmoid", seed=0, dtype="float64")
+    report = dp.gradcheck(net, dp.CrossEntropy(), X, y, tolerance=1e-9)
+    assert not report.passed
+    note, = report.notes
+    assert "the tolerance 1e-09 is below that" in note and "use h near 1e-05, or a larger tolerance" in note
+    assert dp.gradcheck(net, dp.CrossEntropy(), X, y, tolerance=1e-9, h=1e-5).passed  # as the note says
+    coarse = dp.gradcheck(net, dp.CrossEntropy(), X, y, tolerance=1e-12, h=1e-3)  # truncation h², not rounding
+    assert not coarse.passed and len(coarse.notes) == 1 and "h² = 1.0e-06" in coarse.notes[0]
