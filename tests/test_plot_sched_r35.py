@@ -1,8 +1,9 @@
-"""plot samples of images saved 3-D, a cosine schedule that ends before the run, and gradcheck's
-note for a tolerance below what finite differences resolve."""
+"""plot samples of images saved 3-D, a cosine schedule that ends before the run, gradcheck's
+note for a tolerance below what finite differences resolve, and the report's numbers."""
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -128,3 +129,22 @@ def test_gradcheck_names_the_step_that_resolves_a_tolerance_within_reach():
     assert dp.gradcheck(net, dp.CrossEntropy(), X, y, tolerance=1e-9, h=1e-5).passed  # as the note says
     coarse = dp.gradcheck(net, dp.CrossEntropy(), X, y, tolerance=1e-12, h=1e-3)  # truncation h², not rounding
     assert not coarse.passed and len(coarse.notes) == 1 and "h² = 1.0e-06" in coarse.notes[0]
+
+
+# -- the report's numbers ----------------------------------------------------------------------------
+def _text(page: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+
+
+def test_the_report_shows_a_huge_or_tiny_loss_in_significant_digits():
+    from deltaprop.report_html import render
+
+    records = [{"epoch": 1, "loss": 0.5, "accuracy": 0.75, "val_loss": 3.2e-7, "lr": 0.1},
+               {"epoch": 2, "loss": 1.0526307236027554e19, "accuracy": 0.5, "val_loss": 65634162.14, "lr": 0.1}]
+    kept = {"epoch": 1, "last_epoch": 2, "why": "early_stopping", "monitor": "val_loss", "best": 3.2e-7,
+            "stopped_epoch": 2}
+    text = _text(render(records, {"status": "done", "model_weights": kept}))
+    assert "last epoch (2): loss 1.0526e+19, accuracy 0.5000, val loss 6.5634e+07" in text
+    assert "epoch 1: loss 0.5000, accuracy 0.7500, val loss 3.2e-07" in text
+    assert "the best val_loss (3.2e-07)" in text
+    assert "10526307236027553792" not in text and "0.0000" not in text
