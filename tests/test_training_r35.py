@@ -155,3 +155,58 @@ def test_sweep_resume_with_seed_and_no_random_says_to_leave_seed_out(tmp_path, m
     assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
     assert "leave --seed out" in res.stderr and "--grid seed" not in res.stderr  # that grid would be refused
     assert not (tmp_path / "s").exists()
+
+
+def test_ctrl_c_on_a_sweep_counts_its_failed_trials_too(tmp_path, monkeypatch):
+    from deltaprop import sweep
+
+    def run_sweep(trials, **_):
+        for trial, status in zip(trials, ["ok", "failed", "failed"]):
+            trial.result = {"status": status}
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep, "run_sweep", run_sweep)
+    res = run_cli("sweep", "--grid", "lr=0.1,0.2,0.3,0.4", "--out", "s", cwd=tmp_path)
+    assert res.returncode == 130 and res.stderr.count("\n") == 1, res.stderr
+    assert "1 trial(s) finished, 2 failed, 0 stopped, 1 not started" in res.stderr  # the four trials
+
+
+def test_a_trial_that_takes_its_folder_as_the_sweep_stops_is_counted_stopped(tmp_path, monkeypatch):
+    import deltaprop.runlock as runlock
+    from deltaprop.sweep import _run_json_stamp, _stop, plan_trials
+
+    class Pending:
+        status = "pending"
+
+        def cancel(self):
+            pass
+
+    trials = plan_trials({"lr": ["0.3", "1"]}, tmp_path / "s")
+    stamps = {t.folder: _run_json_stamp(t.folder) for t in trials}
+    # trial 1's process was still starting at the Ctrl-C: it takes its folder's lock on the
+    # sweep's second look, and lets go two looks later, its run.json not yet written then
+    looks = {trials[0].folder: iter([]), trials[1].folder: iter([False, True, True])}
+    monkeypatch.setattr(runlock, "is_held", lambda folder: next(looks[folder], False))
+    _stop({Pending(): t for t in trials}, stamps)
+    assert not trials[0].result
+    assert trials[1].result["status"] == "interrupted"
+
+
+def test_ctrl_c_while_the_command_line_is_read_is_one_line(monkeypatch):
+    monkeypatch.setattr(cli, "build_parser", _interrupt)  # argparse building its parsers
+    try:
+        res = run_cli("train", *PARITY, "--out", "never")
+    except KeyboardInterrupt:
+        pytest.fail("the Ctrl-C escaped main: Python's traceback")
+    assert res.returncode == 130 and res.stderr == "interrupted\n"
+
+
+def test_sigterm_while_the_data_loads_ends_143_as_it_does_later(tmp_path, monkeypatch):
+    def terminated(*args, **kwargs):
+        signal.raise_signal(signal.SIGTERM)  # a batch scheduler's time limit
+
+    monkeypatch.setattr(cli, "_training_data", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    res = run_cli("train", *PARITY, "--out", tmp_path / "run")
+    assert res.returncode == 143 and res.stderr == "interrupted\n"
+    assert signal.getsignal(signal.SIGTERM) == before

@@ -1843,7 +1843,13 @@ def cmd_train(args) -> int:
     # run as Ctrl-C does: the last finished epoch's checkpoint is kept, run.json says
     # interrupted, and the command ends 143.
     with interrupt_once(signal.SIGTERM) as terminated:
-        status = _train(args)
+        try:
+            status = _train(args)
+        except KeyboardInterrupt:  # before a run folder was made (the data loading)
+            if not terminated:
+                raise
+            _say("interrupted", err=True)
+            status = 130
     return 128 + signal.SIGTERM if terminated and status == 130 else status
 
 
@@ -2556,7 +2562,8 @@ def _sweep_interrupted(args, trials, out: Path, varied: list[str]) -> int:
 
     given = [a for a in args.argv[1:] if a != "--resume"]
     command = shlex.join([PROG, "sweep", *given, *([] if args.out else ["--out", str(out)]), "--resume"])
-    _say(f"interrupted: {status.count('ok')} trial(s) finished, {status.count('interrupted')} stopped, "
+    failed = f"{status.count('failed')} failed, " if "failed" in status else ""  # a resume trains them again
+    _say(f"interrupted: {status.count('ok')} trial(s) finished, {failed}{status.count('interrupted')} stopped, "
          f"{status.count('not run')} not started (see {out}/sweep.csv); continue with: {command}", err=True)
     return 130
 
@@ -2730,8 +2737,8 @@ def _run_command(args) -> int:
 
 def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
-    parser = build_parser()
     try:
+        parser = build_parser()  # argparse's objects take a moment to build: a Ctrl-C may come meanwhile
         try:
             args = parser.parse_args(argv)
         except SystemExit as exc:  # --help and --version

@@ -48,10 +48,11 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from . import _checks, errors
 from .callbacks import Callback
 from .errors import ConfigError, DataError, ModelFileError, ShapeError
-from .layers import ACTIVATIONS, LAYERS, Dense, Dropout, Layer
+from .layers import ACTIVATIONS, LAYERS, Dense, Dropout, Layer, layer_from_config
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, loss_from_config, loss_from_name
 from .network import Network, predictions_from_outputs, resolve_dtype
 from .optimizers import OPTIMIZERS, SGD, Adam, AdamW, Optimizer, optimizer_from_config, optimizer_from_name
+from .preprocessing import PREPROCESSING
 from .schedules import CosineAnnealing, Schedule, StepDecay, check_anneals, schedule_from_config
 from .serialization import read_model
 from .serialization import save as save_model
@@ -62,8 +63,11 @@ __all__ = ["NeuralNetClassifier", "NeuralNetRegressor", "NotFittedError", "Train
 
 #: ``batch_size="auto"`` is scikit-learn's ``min(200, n_samples)``.
 AUTO_BATCH = 200
-#: Rows densified at a time from a sparse ``X`` (prediction, scoring, L-BFGS).
+#: Rows densified at a time from a sparse ``X`` (prediction, scoring, L-BFGS), and at most
+#: this many values in all (32 MiB of float64): wide ``X`` (hashed or TF-IDF features) is
+#: densified fewer rows at a time, 4 rows of a 2**20-column matrix.
 SPARSE_CHUNK = 4096
+SPARSE_CHUNK_VALUES = 4096 * 1024
 #: scikit-learn's activation names, and deltaprop's for the same layers.
 _ACTIVATION_NAMES = {"logistic": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu",
                      "identity": "identity", "leaky_relu": "leaky_relu"}
@@ -204,13 +208,14 @@ class _SparseRows:
 
 def _chunks(X, dtype):
     """``(start, stop, dense rows)`` over ``X``: the array itself, or a sparse matrix densified
-    ``SPARSE_CHUNK`` rows at a time."""
+    ``min(SPARSE_CHUNK, SPARSE_CHUNK_VALUES // n_features)`` rows (at least one) at a time."""
     if not scipy.sparse.issparse(X):
         yield 0, X.shape[0], X
         return
     X = X.tocsr()
-    for start in range(0, X.shape[0], SPARSE_CHUNK):
-        stop = min(start + SPARSE_CHUNK, X.shape[0])
+    step = max(1, min(SPARSE_CHUNK, SPARSE_CHUNK_VALUES // max(1, X.shape[1])))
+    for start in range(0, X.shape[0], step):
+        stop = min(start + step, X.shape[0])
         yield start, stop, np.asarray(X[start:stop].toarray(), dtype=dtype)
 
 
@@ -478,11 +483,12 @@ class _NeuralNet(BaseEstimator):
         return _outputs(self.net_, X)
 
     # -- the network ----------------------------------------------------------------------
-    def _build_network(self, n_features: int, dtype, seed: int) -> Network:
+    def _build_network(self, n_features: int, dtype, seed: int, inputs: tuple[Layer, ...] = ()) -> Network:
         """Dense → activation (→ dropout) per hidden layer, then Dense → output activation,
-        initialised as MLPClassifier does unless ``init`` names a deltaprop initialiser."""
+        initialised as MLPClassifier does unless ``init`` names a deltaprop initialiser;
+        after the ``inputs`` layers (a loaded model's input scaling) if any."""
         init = self.init or "glorot_uniform"
-        layers: list[Layer] = [
+        layers: list[Layer] = list(inputs) + [
             Dense(*detail, init=init) if kind == "Dense" else Dropout(detail) if kind == "Dropout" else LAYERS[kind]()
             for kind, detail in self._planned_layers(n_features)
         ]
@@ -510,10 +516,15 @@ class _NeuralNet(BaseEstimator):
         dtype rebuilds the layers around the same weights (the optimizer starts afresh); a
         changed shape cannot keep them and is refused: other ``hidden_layer_sizes``, or an
         ``output`` that changes the output layer's width (two classes: one logistic unit,
-        two softmax units)."""
+        two softmax units). A loaded model's input scaling (the command line's ``Rescaling``
+        or ``Standardization`` in front) is no parameter's to name: it stays in front."""
         dtype = resolve_dtype(self.dtype) if self.dtype is not None else self.net_.dtype
+        layers = list(self.net_.layers)
+        inputs = []
+        while layers and layers[0].type_name in PREPROCESSING:
+            inputs.append(layers.pop(0))
         have = [(layer.type_name, (layer.n_in, layer.n_out) if isinstance(layer, Dense)
-                 else layer.rate if isinstance(layer, Dropout) else None) for layer in self.net_.layers]
+                 else layer.rate if isinstance(layer, Dropout) else None) for layer in layers]
         want = self._planned_layers(n_features)
         if have == want and dtype == self.net_.dtype:
             return
@@ -529,7 +540,7 @@ class _NeuralNet(BaseEstimator):
                           "warm_start=False to train a new network, or set the sizes back")
             raise ConfigError(f"warm_start and partial_fit train the fitted network ({fitted}), but the parameters "
                               f"now ask for {change}")
-        net = self._build_network(n_features, dtype, 0)
+        net = self._build_network(n_features, dtype, 0, tuple(layer_from_config(layer.config()) for layer in inputs))
         for new, old in zip(net.parameters(), self.net_.parameters()):
             new.value = old.value.astype(dtype)
         self.net_, self._state = net, None
@@ -1340,8 +1351,9 @@ def _params_of_network(net: Network) -> dict[str, Any]:
     dropout = [layer.rate for layer in net.layers if type(layer).__name__ == "Dropout"]
     params: dict[str, Any] = {"hidden_layer_sizes": tuple(d.n_out for d in dense[:-1]), "dtype": net.dtype.name,
                               "output": name_of.get(type(net.layers[-1]), "softmax"), "dropout": dropout[0] if dropout else 0.0}
-    if hidden:
-        params["activation"] = name_of[type(hidden[0])]
+    if hidden:  # one name, or one per hidden layer where they differ
+        names = tuple(name_of[type(layer)] for layer in hidden)
+        params["activation"] = names[0] if len(set(names)) == 1 else names
     return params
 
 
