@@ -140,3 +140,31 @@ def test_a_loaded_model_with_an_activation_per_layer_keeps_them(tmp_path):
     est.set_params(learning_rate_init=1e-9).partial_fit(X, y)
     assert [layer.type_name for layer in est.net_.layers] == ["Dense", "ReLU", "Dense", "Tanh", "Dense", "Softmax"]
     np.testing.assert_allclose(est.predict_proba(X), before, atol=1e-6)
+
+
+def test_a_loaded_model_with_an_output_stack_keeps_it_or_says_why_not(tmp_path):
+    """The command line's output='sigmoid+softmax' ends in Sigmoid → Softmax. partial_fit on
+    the loaded estimator rebuilt the layers as the parameters name them and silently dropped
+    the Sigmoid (outputs off by 0.5 after one step at rate 1e-9). It now trains the network as
+    it is, keeps it through a dtype change, and refuses a rebuild that would drop it."""
+    import deltaprop as dp
+    from deltaprop import ConfigError
+
+    X, y = _three_classes()
+    X = (X - X.mean(0)) / X.std(0)
+    net = dp.mlp([4, 6, 3], activation="sigmoid", output="sigmoid+softmax", seed=0)
+    dp.fit(net, X, np.eye(3)[y], loss=dp.losses.CrossEntropy(), optimizer=dp.optimizers.Adam(0.05), epochs=15,
+           batch_size=16)
+    est = NeuralNetClassifier.load(dp.save(net, tmp_path / "stack.safetensors"))
+    stack = ["Dense", "Sigmoid", "Dense", "Sigmoid", "Softmax"]
+    before = est.predict_proba(X)
+    est.set_params(learning_rate_init=1e-9).partial_fit(X, y)
+    state = est._state
+    est.partial_fit(X, y)
+    assert [layer.type_name for layer in est.net_.layers] == stack and est._state is state  # one optimizer throughout
+    np.testing.assert_allclose(est.predict_proba(X), before, atol=1e-6)
+    est.set_params(dtype="float32").partial_fit(X, y)
+    assert [layer.type_name for layer in est.net_.layers] == stack and est.net_.dtype == np.float32
+    np.testing.assert_allclose(est.predict_proba(X), before, atol=1e-4)
+    with pytest.raises(ConfigError, match=r"drop the layers no parameter names \(Sigmoid"):
+        est.set_params(activation="relu").partial_fit(X, y)

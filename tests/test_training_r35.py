@@ -210,3 +210,18 @@ def test_sigterm_while_the_data_loads_ends_143_as_it_does_later(tmp_path, monkey
     res = run_cli("train", *PARITY, "--out", tmp_path / "run")
     assert res.returncode == 143 and res.stderr == "interrupted\n"
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_config_toml_that_cannot_be_written_is_not_named_in_the_restart_line(tmp_path, monkeypatch):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(cli, "atomic_write_bytes", full)
+        res = run_cli("train", *PARITY, "--out", out)
+    assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr
+    assert "No space left" in res.stderr and "run the same command again" in res.stderr
+    assert "config.toml" not in res.stderr and not (out / "config.toml").exists()

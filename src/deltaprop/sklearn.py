@@ -517,7 +517,9 @@ class _NeuralNet(BaseEstimator):
         changed shape cannot keep them and is refused: other ``hidden_layer_sizes``, or an
         ``output`` that changes the output layer's width (two classes: one logistic unit,
         two softmax units). A loaded model's input scaling (the command line's ``Rescaling``
-        or ``Standardization`` in front) is no parameter's to name: it stays in front."""
+        or ``Standardization`` in front) is no parameter's to name: it stays in front. Other
+        layers no parameter names (an output stack such as ``sigmoid+softmax``) are kept
+        while the parameters name the rest as it is, and a rebuild that would drop them is refused."""
         dtype = resolve_dtype(self.dtype) if self.dtype is not None else self.net_.dtype
         layers = list(self.net_.layers)
         inputs = []
@@ -540,9 +542,22 @@ class _NeuralNet(BaseEstimator):
                           "warm_start=False to train a new network, or set the sizes back")
             raise ConfigError(f"warm_start and partial_fit train the fitted network ({fitted}), but the parameters "
                               f"now ask for {change}")
-        net = self._build_network(n_features, dtype, 0, tuple(layer_from_config(layer.config()) for layer in inputs))
-        for new, old in zip(net.parameters(), self.net_.parameters()):
-            new.value = old.value.astype(dtype)
+        (named, unnamed), (asked, _) = _named_layers(have), _named_layers(want)
+        if unnamed:
+            if named != asked:
+                raise ConfigError(
+                    "warm_start and partial_fit would rebuild the fitted network's layers for the changed parameters, "
+                    f"which would drop the layers no parameter names ({', '.join(unnamed)}: "
+                    f"{' → '.join(kind for kind, _ in have)}); set activation, output and dropout back as load gave "
+                    "them, or fit with warm_start=False to train a new network"
+                )
+            if dtype == self.net_.dtype:  # the parameters name the network as it is: train it so
+                return
+            net = self.net_.copy(dtype=dtype)  # only the dtype changes: every layer as it is
+        else:
+            net = self._build_network(n_features, dtype, 0, tuple(layer_from_config(layer.config()) for layer in inputs))
+            for new, old in zip(net.parameters(), self.net_.parameters()):
+                new.value = old.value.astype(dtype)
         self.net_, self._state = net, None
         self._best_weights = [w.astype(dtype) for w in self._best_weights]
 
@@ -1001,6 +1016,29 @@ class _NeuralNet(BaseEstimator):
             state["_state"] = training
             state.setdefault("history_", training.history)
         super().__setstate__(state)
+
+
+def _named_layers(items: list[tuple]) -> tuple[list[tuple], list[str]]:
+    """What parameters can name of a network's ``(type, shape or rate)`` items: per Dense
+    layer its shape, the unit after it (a hidden layer's first activation; the output
+    layer's last one) and its dropout rate; and apart, the types of the layers they cannot
+    name (a second activation, an output stack's inner units, anything before the first Dense)."""
+    blocks: list[list[tuple]] = [[]]
+    for kind, detail in items:
+        if kind == "Dense":
+            blocks.append([])
+        blocks[-1].append((kind, detail))
+    unnamed = [kind for kind, _ in blocks.pop(0)]
+    named = []
+    for i, ((_, shape), *rest) in enumerate(blocks):
+        units = [kind for kind, _ in rest if kind != "Dropout"]
+        unit = (units[-1] if i == len(blocks) - 1 else units[0]) if units else None
+        rates = [rate for kind, rate in rest if kind == "Dropout"]
+        named.append((shape, unit, rates))
+        if unit is not None:
+            units.remove(unit)
+        unnamed += units
+    return named, unnamed
 
 
 def _plain(value):
