@@ -49,7 +49,7 @@ from .plots import figure_format, plot_confusion, plot_history, plot_samples, pl
 from .preprocessing import (Rescaling, auto_scaling, describe_inputs, standardization_for, unit_scaling,
                             with_input_layer)
 from .runlock import LOCK_NAME, RunLock
-from .schedules import Constant, CosineAnnealing, StepDecay
+from .schedules import Constant, CosineAnnealing, StepDecay, idle_after_t_max, schedule_from_config
 from .serialization import (
     Checkpoint,
     ModelFile,
@@ -351,6 +351,7 @@ class _Dataset:
     feature_names: tuple[str, ...] | None = None  # a CSV header's names of the feature columns
     notes: tuple[str, ...] = ()  # what reading the file assumed (said on stderr)
     test_rows: np.ndarray | None = None  # a data file's row numbers (from 0) of the test rows, in their order
+    image_shape: tuple[int, ...] | None = None  # an .npz file's x of images, (n, h, w): each row's (h, w)
 
     def all_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Every row: the training and the test part together."""
@@ -468,7 +469,8 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
     if table.label_index is not None:  # a CSV file's label column, by which a file without a header is read
         file["label_index"] = table.label_index
     return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), source, held_out, file,
-                    table.feature_names, table.notes + unread, test_rows)
+                    table.feature_names, table.notes + unread, test_rows,
+                    table.x.shape[1:] if table.x.ndim > 2 else None)
 
 
 def _repeated(x: np.ndarray, seen: np.ndarray) -> int:
@@ -1174,6 +1176,15 @@ def _cosine_short_note(cfg: TrainConfig, checkpoint: Checkpoint, model: _Model, 
          f"{schedule.min_lr:g} after epoch {t_max}){fresh}", err=True)
 
 
+def _idle_after_t_max_warning(cfg: TrainConfig, data: _Data) -> None:
+    """Say so when a new run's cosine schedule ends (at a rate of 0) before the run does;
+    the run goes on as asked, as a resume of a run set up that way does."""
+    epochs = cfg.run_epochs(_batches_per_epoch(cfg, data))
+    if (idle := idle_after_t_max(schedule_from_config(cfg.schedule), epochs)) is not None:
+        _say(f"warning: {idle}; give --schedule cosine:t_max={epochs} or more (cosine alone takes the run's epochs), "
+             "or a min_lr above 0 to train on at that rate", err=True)
+
+
 # -- train: one run -------------------------------------------------------------------------------
 class _EpochLog(Callback):
     """One line (or one JSON object) per epoch, for logs and pipes."""
@@ -1302,6 +1313,8 @@ def _rate_words(model: _Model) -> str:
 def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> None:
     for note in data.notes:  # what reading the data file assumed is said even with --quiet
         _say(f"note: {note}", err=True)
+    if model.state is None:  # as fit warns (its warning is left out in _fit), in the options' words
+        _idle_after_t_max_warning(cfg, data)
     if args.quiet:
         return
     if model.state is not None:
@@ -1333,6 +1346,7 @@ def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads)
         stack.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))  # fit reports divergence
         stack.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message="EarlyStopping starts afresh")  # _early_stopping_note said it
+        warnings.filterwarnings("ignore", message="the cosine schedule ends at epoch")  # _header said it
         return fit(model.net, data.x_train, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
                    steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=data.validation,
                    schedule=schedule, callbacks=callbacks, resume=model.state, threads=threads,
@@ -2447,11 +2461,15 @@ def cmd_plot_samples(args) -> int:
     x, y = x[:n], y[:n]
     names = _class_names_shown(mf, ds, name, "a drawing of its predictions")
     images = True if args.as_images else None
-    if problem := samples_problem(x.shape[1], images=images, net=mf.net if mf is not None else None, force="--as-images"):
+    # images saved as such, (n, h, w) or (n, h, w, 1): drawn h x w as the file holds them, not refolded into a square
+    sides = tuple(d for d in ds.image_shape or () if d != 1)
+    shown = x.reshape(len(x), *sides) if len(sides) == 2 else x
+    if shown.ndim == 2 and (problem := samples_problem(x.shape[1], images=images,
+                                                       net=mf.net if mf is not None else None, force="--as-images")):
         raise ShapeError(f"{name}: {problem}")
     predictions = _predicted_classes(mf, x) if mf is not None else None
     out = args.out or (mf.path.parent if mf is not None else Path(".")) / "samples.png"
-    _say(f"wrote {plot_samples(x, y, out, class_names=names, predictions=predictions, n=n, images=images)}")
+    _say(f"wrote {plot_samples(shown, y, out, class_names=names, predictions=predictions, n=n, images=images)}")
     return 0
 
 

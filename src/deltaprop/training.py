@@ -40,7 +40,7 @@ from .errors import ConfigError, DataError, ShapeError, StateError, TrainingDive
 from .losses import Loss
 from .network import Network, predictions_from_outputs
 from .optimizers import Optimizer
-from .schedules import CosineAnnealing, Schedule, check_anneals, schedule_for_run, schedule_from_config
+from .schedules import CosineAnnealing, Schedule, check_anneals, schedule_for_run, schedule_from_config, warn_idle_after_t_max
 
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "steps")
 
@@ -1339,6 +1339,7 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
                               f"e.g. {optimizer.type_name}(lr=0.01) or optimizer.lr = 0.01")
         state.base_lr = optimizer.lr
         check_anneals(state.schedule, state.base_lr, "optimizer.lr")
+        warn_idle_after_t_max(state.schedule, run_epochs, stacklevel=5)  # user → fit → _fit → _prepare → here
         state.seed = recorded_seed(seed)
         return state
     if not isinstance(resume, TrainingState):
