@@ -204,3 +204,21 @@ def test_a_header_that_does_not_fit_the_network_is_a_damaged_file(tmp_path):
                    extra={"classes_kind": "i", "feature_names": ["a", "b"]})
     with pytest.raises(dp.ModelFileError, match="names 2 input columns, the network takes 4"):
         NeuralNetClassifier.load(path)
+
+
+@pytest.mark.parametrize("hidden", [["Sigmoid", "Tanh"], [], ["ReLU"]], ids=["two-units", "none-then-relu", "relu"])
+def test_a_loaded_models_hidden_units_are_read_one_per_layer(tmp_path, hidden):
+    """activation is read per hidden layer as the first unit after its Dense (none there is
+    the identity): two units after one Dense read as two layers' names (partial_fit raised
+    'activation lists 2 names for 1 hidden layers'), and a Dense straight into a Dense read
+    as the next layer's ReLU, which partial_fit then inserted."""
+    from deltaprop.layers import LAYERS, Dense, ReLU, Softmax
+
+    X, y = _three_classes()
+    X = (X - X.mean(0)) / X.std(0)
+    first = [Dense(4, 6)] + [LAYERS[kind]() for kind in hidden]
+    path = _saved_network(tmp_path, first + [Dense(6, 5), ReLU(), Dense(5, 3), Softmax()], X, y, "units.safetensors")
+    est = NeuralNetClassifier.load(path)
+    before = est.predict_proba(X)
+    est.set_params(learning_rate_init=1e-9).partial_fit(X, y)
+    np.testing.assert_allclose(est.predict_proba(X), before, atol=1e-6)

@@ -1390,13 +1390,15 @@ def _params_of_network(net: Network) -> dict[str, Any]:
     """The settings a model file written without them (by ``deltaprop train``) shows in its
     layers: hidden widths, hidden and output activations, dropout and dtype."""
     name_of = {cls: name for name, cls in reversed(list(ACTIVATIONS.items()))}  # a class's first name
-    dense = [layer for layer in net.layers if isinstance(layer, Dense)]
-    hidden = [layer for layer in net.layers[: net.layers.index(dense[-1])] if type(layer) in name_of]
+    dense = [i for i, layer in enumerate(net.layers) if isinstance(layer, Dense)]
     dropout = [layer.rate for layer in net.layers if type(layer).__name__ == "Dropout"]
-    params: dict[str, Any] = {"hidden_layer_sizes": tuple(d.n_out for d in dense[:-1]), "dtype": net.dtype.name,
-                              "output": name_of.get(type(net.layers[-1]), "softmax"), "dropout": dropout[0] if dropout else 0.0}
-    if hidden:  # one name, or one per hidden layer where they differ
-        names = tuple(name_of[type(layer)] for layer in hidden)
+    params: dict[str, Any] = {"hidden_layer_sizes": tuple(net.layers[i].n_out for i in dense[:-1]),
+                              "dtype": net.dtype.name, "output": name_of.get(type(net.layers[-1]), "softmax"),
+                              "dropout": dropout[0] if dropout else 0.0}
+    # each hidden layer's activation: the first after its Dense (none there is the identity)
+    names = tuple(next((name_of[type(layer)] for layer in net.layers[start + 1 : stop] if type(layer) in name_of),
+                       "identity") for start, stop in zip(dense, dense[1:]))
+    if names:  # one name, or one per hidden layer where they differ
         params["activation"] = names[0] if len(set(names)) == 1 else names
     return params
 
