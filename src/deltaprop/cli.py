@@ -2570,6 +2570,18 @@ def _sweep_interrupted(args, trials, out: Path, varied: list[str]) -> int:
     return 130
 
 
+def _sweep_seed(args, random: int | None) -> int:
+    """--seed, which seeds the --random draw of trials and nothing else (0 when not given)."""
+    if args.seed is not None and random is None and args.resume:  # it never set the trials' seed: they trained
+        raise UsageError(f"--seed {args.seed} seeds only the --random draw of trials, and this sweep has none: leave "
+                         "--seed out to resume it (--seed never set the trials' training seed: they trained with "
+                         "CONFIG.toml's seed, default 0)")
+    if args.seed is not None and random is None:
+        raise UsageError(f"--seed {args.seed} seeds the --random draw of trials, and no --random N is given; to set the "
+                         f"trials' training seed, put seed = {args.seed} in CONFIG.toml or give --grid seed={args.seed}")
+    return 0 if args.seed is None else _int_option("--seed", args.seed, allow_zero=True)
+
+
 def cmd_sweep(args) -> int:
     from . import sweep
     from .distributed import launched_rank, launched_size
@@ -2587,14 +2599,7 @@ def cmd_sweep(args) -> int:
         sweep.check_scheduler_address(args.scheduler)
     random = None if args.random is None else _int_option("--random", args.random)
     workers = None if args.workers is None else _int_option("--workers", args.workers)
-    if args.seed is not None and random is None and args.resume:  # it never set the trials' seed: they trained
-        raise UsageError(f"--seed {args.seed} seeds only the --random draw of trials, and this sweep has none: leave "
-                         "--seed out to resume it (--seed never set the trials' training seed: they trained with "
-                         "CONFIG.toml's seed, default 0)")
-    if args.seed is not None and random is None:
-        raise UsageError(f"--seed {args.seed} seeds the --random draw of trials, and no --random N is given; to set the "
-                         f"trials' training seed, put seed = {args.seed} in CONFIG.toml or give --grid seed={args.seed}")
-    seed = 0 if args.seed is None else _int_option("--seed", args.seed, allow_zero=True)
+    seed = _sweep_seed(args, random)
     planned = sweep.plan_trials(grid, Path("."), random=random, seed=seed)
     config = None
     if args.config:
