@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
+import numpy as np
 import pytest
 
 import deltaprop as dp
@@ -69,6 +69,7 @@ def test_a_refused_description_of_a_replaced_model_does_not_stop_the_page(browse
 
     path = tmp_path / "m.safetensors"
     _tabular_model(path)
+    mean, std = np.array([5.0, 50.0, 500.0, 0.0]), np.array([1.0, 10.0, 100.0, 0.1])  # as _tabular_model's
     armed, refused = [], []
 
     def model_route(route):
@@ -85,8 +86,10 @@ def test_a_refused_description_of_a_replaced_model_does_not_stop_the_page(browse
         page.goto(server.url)
         page.wait_for_function("() => document.querySelector('#predicted').textContent !== '–'")
         wait_idle(page)
-        time.sleep(0.02)  # a new modification time for the replaced file
-        _tabular_model(path)  # written again: the next answer names a new version
+        wider = dp.Network([dp.Standardization(mean, std), dp.Dense(4, 9), dp.Tanh(), dp.Dense(9, 3), dp.Softmax()],
+                           seed=3, dtype="float64")
+        dp.save(wider, path, class_names=["low", "mid", "high"],  # another size: the next answer names a new version
+                extra={"config": {"loss": "cross_entropy"}, "feature_names": ["a", "b", "c", "d"]})
         armed.append(True)  # the next description asked for is refused, once
         page.fill("#number-form input[name='a']", "7")
         page.wait_for_function("() => document.querySelector('#status').classList.contains('error')")
@@ -97,4 +100,40 @@ def test_a_refused_description_of_a_replaced_model_does_not_stop_the_page(browse
                                timeout=20_000)
         wait_idle(page)
         assert page.inner_text("#predicted") in ("low", "mid", "high")
+        assert page.inner_text("#model-info").startswith("4 → 9 → 3")  # the new model, described
+        assert errors == []
+
+
+def test_a_failed_poll_of_the_run_is_said_and_cleared_once_the_run_answers(browser, tmp_path):
+    """One failed GET /api/run (a server restarting, say) turned the run's status red for
+    good, with no word of what failed, though later polls answered and the view updated."""
+    from test_serve_http import save_model, write_history
+
+    run = tmp_path / "run"
+    run.mkdir()
+    save_model(run / "model.safetensors")
+    write_history(run / "history.csv", [{"epoch": e, "loss": 2.3 - 0.1 * e, "accuracy": 0.1, "lr": 0.3} for e in (1, 2)])
+    armed, refused = [], []
+
+    def run_route(route):
+        if armed and not refused:
+            refused.append(route.request.url)
+            route.fulfill(status=500, content_type="application/json",
+                          body=json.dumps({"error": "internal error (OSError); see the server's output"}))
+        else:
+            route.continue_()
+
+    with running_server(run) as server:
+        page, errors = _page(browser)
+        page.route("**/api/run*", run_route)
+        page.goto(server.url)
+        page.click("nav .tab[data-view='run']")
+        page.wait_for_function("() => document.querySelector('#run-epochs').textContent === '2'")
+        armed.append(True)
+        page.wait_for_function("() => document.querySelector('#run-status').classList.contains('error')")
+        assert "internal error (OSError)" in page.inner_text("#run-status")
+        page.wait_for_function("() => !document.querySelector('#run-status').classList.contains('error')",
+                               timeout=10_000)
+        assert "internal error" not in page.inner_text("#run-status")
+        assert "last loss" in page.inner_text("#run-status") and page.inner_text("#run-epochs") == "2"
         assert errors == []

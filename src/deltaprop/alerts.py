@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -363,20 +364,56 @@ def vanishing_gradients(records, ctx) -> list[Finding]:
                              f"{r0 / r1:.0e} of layer {last['layer']}'s {r1:.1e} (vanishing gradients)")]
 
 
-def _gradient_scale(records) -> tuple[int, float] | None:
-    """The index of the first record with a Dense layer's finite nonzero ‖∇W‖, and the
-    largest such ‖∇W‖ in it (None: none recorded)."""
-    for k, record in enumerate(records):
-        norms = [_gradient(p) for p in _weights(record) if math.isfinite(_gradient(p))]
-        if norms and max(norms) > 0:
-            return k, max(norms)
-    return None
-
-
 def _exploded(record, scale: float) -> dict[int, float]:
     """Each Dense layer whose ‖∇W‖ in ``record`` is at least EXPLODING_GRADIENT × ``scale``
     or not finite, with its multiple of ``scale``."""
     return {p["layer"]: _gradient(p) / scale for p in _weights(record) if _gradient(p) >= EXPLODING_GRADIENT * scale}
+
+
+class _OvershootScan:
+    """:func:`_overshooting`'s pass over the records, one record at a time, so that a run's
+    monitor, called each epoch with the same growing history, reads each record once
+    (a fresh pass each epoch made a 10,000-epoch run's checks quadratic in its length)."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict] = []  # the records read, in order (the same objects)
+        self.base: int | None = None  # the yardstick's record, once one has a finite nonzero ‖∇W‖
+        self.scale = 0.0
+        self.crossed: dict[int, tuple[int, float]] = {}
+        self.best: float | None = None  # min() of the losses read, in its order of comparison
+
+    def extends(self, records: Sequence[dict]) -> bool:
+        """Whether ``records`` begins with the records read so far (the same objects)."""
+        n = len(self.seen)
+        return len(records) >= n and (n == 0 or (records[n - 1] is self.seen[-1] and records[0] is self.seen[0]))
+
+    def advance(self, records: Sequence[dict]) -> tuple[int, float, dict[int, tuple[int, float]]]:
+        for k in range(len(self.seen), len(records)):
+            self._read(k, records[k])
+        return (0, 0.0, {}) if self.base is None else (self.base, self.scale, dict(self.crossed))
+
+    def _read(self, k: int, record: dict) -> None:
+        if self.base is None:
+            norms = [_gradient(p) for p in _weights(record) if math.isfinite(_gradient(p))]
+            if norms and max(norms) > 0:
+                self.base, self.scale = k, max(norms)
+        if self.base is not None:
+            new = {layer: times for layer, times in _exploded(record, self.scale).items() if layer not in self.crossed}
+            if new:
+                loss = record["loss"]
+                best = math.inf if self.best is None else self.best
+                falling = math.isfinite(loss) and loss <= best and all(math.isfinite(t) for t in new.values())
+                if falling and not self.crossed:
+                    self.base, self.scale = k, max(_gradient(p) for p in _weights(record))
+                else:
+                    self.crossed.update((layer, (k, times)) for layer, times in new.items())
+        loss = record["loss"]
+        self.best = loss if self.best is None or loss < self.best else self.best
+        self.seen.append(record)
+
+
+#: The scan of the run whose monitor is checking now (see :meth:`AlertMonitor.update`).
+_RUN_SCAN: ContextVar[_OvershootScan | None] = ContextVar("deltaprop_overshoot_scan", default=None)
 
 
 def _overshooting(records) -> tuple[int, float, dict[int, tuple[int, float]]]:
@@ -389,23 +426,10 @@ def _overshooting(records) -> tuple[int, float, dict[int, tuple[int, float]]]:
     network leaving a plateau (small initial weights: every gradient grows by orders of
     magnitude as the loss falls), not steps that overshoot, and the largest gradient of that
     epoch becomes the yardstick."""
-    found = _gradient_scale(records)
-    if found is None:
-        return 0, 0.0, {}
-    base, scale = found
-    crossed: dict[int, tuple[int, float]] = {}
-    for k in range(base, len(records)):
-        new = {layer: times for layer, times in _exploded(records[k], scale).items() if layer not in crossed}
-        if not new:
-            continue
-        loss = records[k]["loss"]
-        best = min((r["loss"] for r in records[:k]), default=math.inf)
-        falling = math.isfinite(loss) and loss <= best and all(math.isfinite(t) for t in new.values())
-        if falling and not crossed:
-            base, scale = k, max(_gradient(p) for p in _weights(records[k]))
-            continue
-        crossed.update((layer, (k, times)) for layer, times in new.items())
-    return base, scale, crossed
+    scan = _RUN_SCAN.get()
+    if scan is None or not scan.extends(records):
+        scan = _OvershootScan()
+    return scan.advance(records)
 
 
 def exploding_gradients(records, ctx) -> list[Finding]:
@@ -691,10 +715,18 @@ class AlertMonitor:
     def __init__(self, ctx: Context = Context(), fired: Iterable[Alert] = ()):
         self.ctx = ctx
         self.fired: set[tuple[str, int | None]] = {(a.rule, a.layer) for a in fired}
+        self._scan = _OvershootScan()  # reads the run's growing history once, not each epoch
 
     def update(self, records: Sequence[dict]) -> list[Alert]:
         """The alerts that hold now and have not fired before."""
-        new = [a for a in check(records, self.ctx) if (a.rule, a.layer) not in self.fired]
+        if not self._scan.extends(records):  # another history (the monitor reused by a new run)
+            self._scan = _OvershootScan()
+        token = _RUN_SCAN.set(self._scan)
+        try:
+            alerts = check(records, self.ctx)
+        finally:
+            _RUN_SCAN.reset(token)
+        new = [a for a in alerts if (a.rule, a.layer) not in self.fired]
         self.fired.update((a.rule, a.layer) for a in new)
         return new
 

@@ -49,7 +49,7 @@ from .plots import figure_format, plot_confusion, plot_history, plot_samples, pl
 from .preprocessing import (Rescaling, auto_scaling, describe_inputs, standardization_for, unit_scaling,
                             with_input_layer)
 from .runlock import LOCK_NAME, RunLock
-from .schedules import Constant, CosineAnnealing, StepDecay
+from .schedules import Constant, CosineAnnealing, StepDecay, idle_after_t_max, schedule_from_config
 from .serialization import (
     Checkpoint,
     ModelFile,
@@ -351,6 +351,7 @@ class _Dataset:
     feature_names: tuple[str, ...] | None = None  # a CSV header's names of the feature columns
     notes: tuple[str, ...] = ()  # what reading the file assumed (said on stderr)
     test_rows: np.ndarray | None = None  # a data file's row numbers (from 0) of the test rows, in their order
+    image_shape: tuple[int, ...] | None = None  # an .npz file's x of images, (n, h, w): each row's (h, w)
 
     def all_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Every row: the training and the test part together."""
@@ -468,7 +469,8 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
     if table.label_index is not None:  # a CSV file's label column, by which a file without a header is read
         file["label_index"] = table.label_index
     return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), source, held_out, file,
-                    table.feature_names, table.notes + unread, test_rows)
+                    table.feature_names, table.notes + unread, test_rows,
+                    table.x.shape[1:] if table.x.ndim > 2 else None)
 
 
 def _repeated(x: np.ndarray, seen: np.ndarray) -> int:
@@ -1174,6 +1176,15 @@ def _cosine_short_note(cfg: TrainConfig, checkpoint: Checkpoint, model: _Model, 
          f"{schedule.min_lr:g} after epoch {t_max}){fresh}", err=True)
 
 
+def _idle_after_t_max_warning(cfg: TrainConfig, data: _Data) -> None:
+    """Say so when a new run's cosine schedule ends (at a rate of 0) before the run does;
+    the run goes on as asked, as a resume of a run set up that way does."""
+    epochs = cfg.run_epochs(_batches_per_epoch(cfg, data))
+    if (idle := idle_after_t_max(schedule_from_config(cfg.schedule), epochs)) is not None:
+        _say(f"warning: {idle}; give --schedule cosine:t_max={epochs} or more (cosine alone takes the run's epochs), "
+             "or a min_lr above 0 to train on at that rate", err=True)
+
+
 # -- train: one run -------------------------------------------------------------------------------
 class _EpochLog(Callback):
     """One line (or one JSON object) per epoch, for logs and pipes."""
@@ -1302,6 +1313,8 @@ def _rate_words(model: _Model) -> str:
 def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> None:
     for note in data.notes:  # what reading the data file assumed is said even with --quiet
         _say(f"note: {note}", err=True)
+    if model.state is None:  # as fit warns (its warning is left out in _fit), in the options' words
+        _idle_after_t_max_warning(cfg, data)
     if args.quiet:
         return
     if model.state is not None:
@@ -1327,11 +1340,13 @@ def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads)
     team = getattr(args, "team", None)
     with contextlib.ExitStack() as stack:
         if team is not None:  # from here on Ctrl-C stops every rank at the same step
+            stack.push(_ignoring_ctrl_c_once_stopped)  # left after the vote restores the handler
             team.agree(True, stack.enter_context(StopVote(team.comm)))
             threads = threads or team.threads
         stack.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))  # fit reports divergence
         stack.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message="EarlyStopping starts afresh")  # _early_stopping_note said it
+        warnings.filterwarnings("ignore", message="the cosine schedule ends at epoch")  # _header said it
         return fit(model.net, data.x_train, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
                    steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=data.validation,
                    schedule=schedule, callbacks=callbacks, resume=model.state, threads=threads,
@@ -1367,6 +1382,15 @@ def _ignoring_ctrl_c():
     return ignored(signal.SIGINT)
 
 
+def _ignoring_ctrl_c_once_stopped(kind, exc, tb) -> None:
+    """An MPI rank stopped by Ctrl-C ignores SIGINT from then on, to its exit: a Ctrl-C in
+    Python's shutdown (default handler back) killed it by the signal, which ``mpiexec``
+    reports as a failed job (``BAD TERMINATION``, exit 2) after rank 0 said how to go on."""
+    if kind is not None and issubclass(kind, KeyboardInterrupt):
+        with contextlib.suppress(ValueError):  # not the main thread: nothing to change
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _alerts_standing(reporter, model: _Model, data: _Data) -> dict | None:
     """Which of the alerts raised so far still hold at the last finished epoch (for a run
     that diverged or was interrupted: its report says so of each, as a finished run's does)."""
@@ -1397,6 +1421,8 @@ def _interrupted(args, out: Path, writer: CheckpointWriter, reporter, alerts_at_
     if epoch:
         _say(f"interrupted; {_the_checkpoint(writer)} is in {out}. Resume with: {_resume_command(args, out)}",
              err=True)
+    elif not (out / "config.toml").is_file():  # stopped as it was written: the folder holds no run
+        _say(f"interrupted before training began; nothing was saved in {out}. Run the same command again", err=True)
     else:
         _say("interrupted before the first epoch finished; nothing was saved to resume from. Start over with: "
              f"{_restart_line(out)}", err=True)
@@ -1492,14 +1518,14 @@ def _model_meta(cfg: TrainConfig, data: _Data) -> dict[str, Any]:
 def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads) -> int:
     """Train in ``out`` (locked by the caller): config.toml, then checkpoints and history
     while training, then the model; errors of the loop become messages and exit codes."""
-    atomic_write_bytes(out / "config.toml", cfg.to_toml().encode())
-    meta = _model_meta(cfg, data)
-    writer = CheckpointWriter(out, meta)
+    writer = CheckpointWriter(out)
     if model.state is not None:
         writer.written_epoch = model.state.epoch  # the checkpoint we resumed from is on disk
         writer.written_batches = None if model.state.progress is None else model.state.progress.batches
     reporter = server = None
     try:  # from the first file written on, Ctrl-C leaves a folder that says how to go on
+        atomic_write_bytes(out / "config.toml", cfg.to_toml().encode())
+        writer.meta = meta = _model_meta(cfg, data)  # reads every training row when they are on disk
         server = _serve_in_background(args, out)
         reporter = _reporter(args, cfg, out, data)
         callbacks = [*_callbacks(args, cfg, writer), reporter]
@@ -1519,6 +1545,8 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
                 reporter.finish("failed", alerts_at_end=_alerts_standing(reporter, model, data))
         if writer.written_epoch:
             kept, then = f"{_the_checkpoint(writer)} is kept", f"go on with: {_resume_command(args, out)}"
+        elif not (out / "config.toml").is_file():  # config.toml itself could not be written
+            kept, then = "nothing was written", "run the same command again"
         else:  # nothing to resume from: a resume would refuse the folder
             kept, then = "no checkpoint was written", f"start it over with: {_restart_line(out)}"
         _say(f"{_os_error_line(exc)}; {kept}. Once that is fixed, {then}", err=True)
@@ -1805,12 +1833,25 @@ def cmd_train(args) -> int:
 
     comm = world()
     if comm is not None:
-        return _train_on_ranks(args, comm)
+        try:
+            status = _train_on_ranks(args, comm)
+        except KeyboardInterrupt:
+            _ignoring_ctrl_c_once_stopped(KeyboardInterrupt, None, None)
+            raise
+        if status == 130:
+            _ignoring_ctrl_c_once_stopped(KeyboardInterrupt, None, None)
+        return status
     # SIGTERM (kill, systemd, docker stop, a batch scheduler's time limit) stops a one-process
     # run as Ctrl-C does: the last finished epoch's checkpoint is kept, run.json says
     # interrupted, and the command ends 143.
     with interrupt_once(signal.SIGTERM) as terminated:
-        status = _train(args)
+        try:
+            status = _train(args)
+        except KeyboardInterrupt:  # before a run folder was made (the data loading)
+            if not terminated:
+                raise
+            _say("interrupted", err=True)
+            status = 130
     return 128 + signal.SIGTERM if terminated and status == 130 else status
 
 
@@ -2420,11 +2461,15 @@ def cmd_plot_samples(args) -> int:
     x, y = x[:n], y[:n]
     names = _class_names_shown(mf, ds, name, "a drawing of its predictions")
     images = True if args.as_images else None
-    if problem := samples_problem(x.shape[1], images=images, net=mf.net if mf is not None else None, force="--as-images"):
+    # images saved as such, (n, h, w) or (n, h, w, 1): drawn h x w as the file holds them, not refolded into a square
+    sides = tuple(d for d in ds.image_shape or () if d != 1)
+    shown = x.reshape(len(x), *sides) if len(sides) == 2 else x
+    if shown.ndim == 2 and (problem := samples_problem(x.shape[1], images=images,
+                                                       net=mf.net if mf is not None else None, force="--as-images")):
         raise ShapeError(f"{name}: {problem}")
     predictions = _predicted_classes(mf, x) if mf is not None else None
     out = args.out or (mf.path.parent if mf is not None else Path(".")) / "samples.png"
-    _say(f"wrote {plot_samples(x, y, out, class_names=names, predictions=predictions, n=n, images=images)}")
+    _say(f"wrote {plot_samples(shown, y, out, class_names=names, predictions=predictions, n=n, images=images)}")
     return 0
 
 
@@ -2519,9 +2564,22 @@ def _sweep_interrupted(args, trials, out: Path, varied: list[str]) -> int:
 
     given = [a for a in args.argv[1:] if a != "--resume"]
     command = shlex.join([PROG, "sweep", *given, *([] if args.out else ["--out", str(out)]), "--resume"])
-    _say(f"interrupted: {status.count('ok')} trial(s) finished, {status.count('interrupted')} stopped, "
+    failed = f"{status.count('failed')} failed, " if "failed" in status else ""  # a resume trains them again
+    _say(f"interrupted: {status.count('ok')} trial(s) finished, {failed}{status.count('interrupted')} stopped, "
          f"{status.count('not run')} not started (see {out}/sweep.csv); continue with: {command}", err=True)
     return 130
+
+
+def _sweep_seed(args, random: int | None) -> int:
+    """--seed, which seeds the --random draw of trials and nothing else (0 when not given)."""
+    if args.seed is not None and random is None and args.resume:  # it never set the trials' seed: they trained
+        raise UsageError(f"--seed {args.seed} seeds only the --random draw of trials, and this sweep has none: leave "
+                         "--seed out to resume it (--seed never set the trials' training seed: they trained with "
+                         "CONFIG.toml's seed, default 0)")
+    if args.seed is not None and random is None:
+        raise UsageError(f"--seed {args.seed} seeds the --random draw of trials, and no --random N is given; to set the "
+                         f"trials' training seed, put seed = {args.seed} in CONFIG.toml or give --grid seed={args.seed}")
+    return 0 if args.seed is None else _int_option("--seed", args.seed, allow_zero=True)
 
 
 def cmd_sweep(args) -> int:
@@ -2541,10 +2599,7 @@ def cmd_sweep(args) -> int:
         sweep.check_scheduler_address(args.scheduler)
     random = None if args.random is None else _int_option("--random", args.random)
     workers = None if args.workers is None else _int_option("--workers", args.workers)
-    if args.seed is not None and random is None:
-        raise UsageError(f"--seed {args.seed} seeds the --random draw of trials, and no --random N is given; to set the "
-                         f"trials' training seed, put seed = {args.seed} in CONFIG.toml or give --grid seed={args.seed}")
-    seed = 0 if args.seed is None else _int_option("--seed", args.seed, allow_zero=True)
+    seed = _sweep_seed(args, random)
     planned = sweep.plan_trials(grid, Path("."), random=random, seed=seed)
     config = None
     if args.config:
@@ -2689,8 +2744,8 @@ def _run_command(args) -> int:
 
 def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
-    parser = build_parser()
     try:
+        parser = build_parser()  # argparse's objects take a moment to build: a Ctrl-C may come meanwhile
         try:
             args = parser.parse_args(argv)
         except SystemExit as exc:  # --help and --version

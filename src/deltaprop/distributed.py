@@ -388,7 +388,9 @@ class StopVote:
     step; a Ctrl-C stops the ranks one step later. :meth:`stop_now` votes at once. Entering
     a vote while another is active for the same ranks reuses that one, so a program can
     hold one over more than the training loop. A second SIGINT raises ``KeyboardInterrupt``
-    at once."""
+    at once on a one-rank ``comm`` only: on more, a rank that left alone would leave the
+    others waiting in the step's collective, so it keeps the mark (every rank stops one
+    step later)."""
 
     _active: StopVote | None = None
 
@@ -416,7 +418,7 @@ class StopVote:
         self._outer = None
 
     def _mark(self, signum, frame) -> None:
-        if self.asked:
+        if self.asked and self.comm.Get_size() == 1:
             raise KeyboardInterrupt
         self.asked = True
 

@@ -112,7 +112,8 @@ def _unpack(model, class_names, input_scaling, loss) -> _Source:
     model file read with :func:`deltaprop.serialization.read_model` (a checkpoint is refused).
     A single output says class 1 at ``a ≥ threshold``: the given loss's threshold, else the
     one ``net.predict`` uses (``net.decision_threshold``: 0 once ``fit`` trained a logit; a
-    model file's is the one it was saved with)."""
+    model file's is the one it was saved with). A network fitted on values
+    (``net.gives_values``) exports its values, with no label, as a regressor's file does."""
     from .serialization import ModelFile, _checked_loss, checked_class_names, output_kind, scales_own_inputs
 
     extra: dict[str, Any] = {}
@@ -127,6 +128,10 @@ def _unpack(model, class_names, input_scaling, loss) -> _Source:
         model, class_names, input_scaling = (model.net, model.class_names if class_names is None else class_names,
                                              model.input_scaling if input_scaling is None else input_scaling)
     net = _network(model)
+    if loss is None and net.gives_values:  # fitted on values (MeanSquaredError(classification=False)): no label
+        from .losses import MeanSquaredError
+
+        loss = MeanSquaredError(classification=False)
     if scales_own_inputs(net) and isinstance(input_scaling, dict) and input_scaling.get("kind") != "none":
         raise ExportError(f"the network already scales its raw inputs (its first layer is {net.layers[0].type_name}, "
                           "as a loaded model's is); export it without input_scaling, or the graph would scale them twice")

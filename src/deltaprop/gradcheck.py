@@ -170,15 +170,31 @@ def _kink_note(work: Network, x: np.ndarray, h: float) -> list[str]:
 
 
 def _rounding_note(results: list[ParameterCheck], tolerance: float, value: float, h: float) -> list[str]:
-    """Failing parameters whose every error is within the rounding error of the central
-    difference itself, ``≈ ε·|L|/h`` (``L`` rounded in float64, divided by ``2h``): their
-    gradients are so small (vanished through many layers) that the relative error measures
-    that noise, not backprop; a larger ``h`` shrinks the noise as ``1/h``."""
-    noise = 10 * np.finfo(np.float64).eps * max(abs(value), 1.0) / h
-    names = [p.name for p in results if p.relative_error >= tolerance and p.max_abs_error <= noise]
+    """Failing parameters whose errors are those of the central difference itself: every
+    absolute error within its rounding error ``≈ 10·ε·|L|/h`` (``L`` rounded in float64,
+    divided by ``2h``), or a relative error within what the differences resolve at ``h``,
+    ``≈ 10·ε/h + h²`` (rounding and truncation; at least ``3·(5ε)^(2/3) ≈ 3e-10``, at
+    ``h = (5ε)^(1/3)``). A tolerance below that resolution is the cause: a correct gradient
+    fails it. Otherwise their gradients are so small (vanished through many layers) that the
+    relative error measures the rounding noise, not backprop; a larger ``h`` shrinks the
+    noise as ``1/h``."""
+    eps = np.finfo(np.float64).eps
+    noise = 10 * eps * max(abs(value), 1.0) / h
+    resolved = 10 * eps / h + h * h
+    names = [p.name for p in results
+             if p.relative_error >= tolerance and (p.max_abs_error <= noise or p.relative_error <= resolved)]
     if not names:
         return []
     shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    if tolerance < resolved:
+        best_h = (5 * eps) ** (1 / 3)  # where 10ε/h + h² is least: 3·best_h²
+        floor = 3 * best_h**2
+        fix = (f"no h resolves {tolerance:.3g}: use a tolerance above {resolved:.1e} (the default is 1e-6)"
+               if tolerance < floor else f"use h near {best_h:.0e}, or a larger tolerance (the default is 1e-6)")
+        return [f"{shown} fail only by the error of central differences themselves: at h={h:.3g} they resolve a "
+                f"relative error of about 10·ε/h + h² = {resolved:.1e} in float64 (at best about {floor:.1e}, at h "
+                f"near {best_h:.0e}), and the tolerance {tolerance:.3g} is below that, so a correct gradient fails "
+                f"it; {fix}"]
     larger = f"a larger h (h={h * 100:.0e}; the noise falls as 1/h)" if h * 100 <= 1e-3 else "a shallower network"
     return [f"{shown} fail only by absolute errors within the finite differences' own rounding error (about "
             f"10·ε·|L|/h = {noise:.1e}): their gradients are tiny, so the relative error may measure that noise, "

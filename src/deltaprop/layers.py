@@ -249,6 +249,13 @@ class Dense(Layer):
         return grad_in
 
 
+#: The ``z`` below which a float32 :class:`Sigmoid` computes ``e^z / (1 + e^z)`` at inference:
+#: ``½ ln ε``; and the ``z`` below which it is 0 (``½ ln(tiny) + 10``: the square of such an
+#: output, a squared error's, stays a normal number).
+_SIGMOID_TAIL = {np.dtype(np.float32): 0.5 * float(np.log(np.finfo(np.float32).eps))}
+_SIGMOID_FLOOR = 0.5 * float(np.log(np.finfo(np.float32).tiny)) + 10.0
+
+
 class Activation(Layer):
     """An elementwise ``a = f(z)`` whose derivative is computed from ``a``."""
 
@@ -259,7 +266,18 @@ class Activation(Layer):
 
 class Sigmoid(Activation):
     """``a = σ(z) = 1 / (1 + e^{−z})``, computed as ``½(1 + tanh(z/2))`` (no overflow);
-    ``σ'(z) = a(1 − a)``."""
+    ``σ'(z) = a(1 − a)``.
+
+    In the negative tail that form keeps only the absolute precision of 1: in float32
+    ``tanh(z/2)`` rounds to −1, and ``a`` to exactly 0, below ``z ≈ −17``, where
+    ``σ(z) ≈ e^z`` is representable. An inference forward (``train=False``: ``predict``,
+    ``predict_proba``) in float32 takes ``a = e^z / (1 + e^z)`` below ``½ ln ε = −8.0``, where
+    the form has lost half of float32's digits, so tiny outputs keep their order (the argmax
+    of several sigmoid outputs) and are no 0, down to ``½ ln(tiny) + 10 ≈ −33.7``
+    (``a ≈ 2e-15``), below which ``a`` is 0. A training forward keeps the one form, whose
+    slope ``a(1 − a)`` there is under 3.4e-4 either way: training runs keep the bits they had
+    (a run's trajectory would change with the last bits of such slopes). float64 keeps the
+    one form (its ``a`` is 0 only below ``z ≈ −37``)."""
 
     type_name = "Sigmoid"
 
@@ -271,6 +289,13 @@ class Sigmoid(Activation):
         np.tanh(a, out=a)
         a *= 0.5
         a += 0.5
+        cut = None if train else _SIGMOID_TAIL.get(self.dtype)
+        if cut is not None and x.size and np.fmin.reduce(x, axis=None) < cut:  # the least z, NaN passed over
+            tail = np.flatnonzero(x < cut)  # few, as a rule: index them rather than mask every entry
+            z = x.ravel()[tail]
+            e = np.exp(np.maximum(z, _SIGMOID_FLOOR))
+            e[z < _SIGMOID_FLOOR] = 0.0
+            a.ravel()[tail] = e / (1 + e)
         self._a = a
         return a
 

@@ -128,7 +128,8 @@ def evaluation(net, X: np.ndarray, y: np.ndarray, class_names, *, loss=None,
     outputs = net.predict_proba(X)
     pred = predictions_from_outputs(outputs, threshold=getattr(loss, "decision_threshold", 0.5))
     probs = class_probabilities(outputs, output_kind(net, loss))
-    if probs is None:  # scores, no probabilities: the confidence shown is the winning score
+    scores = probs is None
+    if scores:  # no probabilities: ranked by the winning score, and each example records its output as ``score``
         probs = outputs if outputs.shape[1] > 1 else np.hstack([1 - outputs, outputs])
     k = max(len(class_names), probs.shape[1])
     y = np.asarray(y, dtype=np.int64)
@@ -138,6 +139,8 @@ def evaluation(net, X: np.ndarray, y: np.ndarray, class_names, *, loss=None,
     examples = []
     for i in wrong:
         ex = {"index": int(i), "label": int(y[i]), "predicted": int(pred[i]), "confidence": float(confidence[i])}
+        if scores:  # the network's output, as predict shows it: 1 − a of one output is no output of the network
+            ex["score"] = float(outputs[i, pred[i]] if outputs.shape[1] > 1 else outputs[i, 0])
         if rows is not None:
             ex["row"] = int(rows[i])
         if images is not None and _square_side(images[i].size):
@@ -439,8 +442,9 @@ def _check_wrong_example(ex, field: str, refuse) -> None:
             refuse(f"{field}.{key}", ex.get(key), "a whole number from 0")
     if "row" in ex and not _is_count(ex["row"]):
         refuse(f"{field}.row", ex["row"], "a whole number from 0")
-    if not _is_real(ex.get("confidence")):
-        refuse(f"{field}.confidence", ex.get("confidence"), "a number")
+    for key in ("confidence", "score") if "score" in ex else ("confidence",):
+        if not _is_real(ex.get(key)):
+            refuse(f"{field}.{key}", ex.get(key), "a number")
     pixels = ex.get("pixels")
     if pixels is not None and not (isinstance(pixels, list) and _square_side(len(pixels))
                                    and all(_is_count(v) and v <= 255 for v in pixels)):

@@ -120,10 +120,13 @@ def _header(records, facts, evaluation) -> str:
         acc = evaluation["accuracy"]
         parts.append(_results_line(evaluation))
         chance = _chance(evaluation)
-        if at_chance(acc, chance):
+        if at_chance(acc, chance):  # the alerts name a cause only where a rule fired, as the CLI's warning says
+            why = ("see the alerts" if n_alerts else "no alert rule named a cause (too few steps "
+                   "or epochs to judge): check that the labels belong to the features, then try more epochs or "
+                   "another learning rate")
             parts.append(f'<p class="warning">This network ends at chance accuracy: {acc:.4f} against {chance:.4f} '
                          f"for always answering the most common class of the {_scored(evaluation)[0]} labels. It has "
-                         "not learned; see the alerts.</p>")
+                         f"not learned; {why}.</p>")
     if status == "training":
         parts.append("<p>The run is training; this page reloads itself every few seconds.</p>")
     if status == "failed":
@@ -182,8 +185,15 @@ def _diverged_words(diverged) -> str:
 
 
 def _epoch_values(record) -> str:
-    return ", ".join(f"{k.replace('_', ' ')} {record[k]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy")
+    return ", ".join(f"{k.replace('_', ' ')} {_metric(record[k])}" for k in ("loss", "accuracy", "val_loss", "val_accuracy")
                      if isinstance(record.get(k), (int, float)))
+
+
+def _metric(value: float) -> str:
+    """A loss or accuracy with 4 decimals, as the CLI's epoch lines give it, where those show
+    it (``1e-3 ≤ |v| < 1e5``, or 0); else 5 significant digits (``1.0526e+19`` of a loss
+    that diverged, not ``10526307236027553792.0000``; ``3.2e-07``, not ``0.0000``)."""
+    return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e5 else f"{value:.5g}"
 
 
 def _kept_epoch(records, facts) -> tuple[dict, str] | None:
@@ -203,7 +213,7 @@ def _kept_words(kept: dict) -> str:
     best = kept.get("best")
     words = f"early stopping kept the weights of epoch {kept.get('epoch')}, the best {kept.get('monitor')}"
     if isinstance(best, (int, float)):
-        words += f" ({best:.4f})"
+        words += f" ({_metric(best)})"
     if isinstance(kept.get("stopped_epoch"), int):
         words += f", and stopped the run at epoch {kept['stopped_epoch']}"
     elif "stopped_epoch" in kept:
@@ -316,7 +326,8 @@ def line_chart(title: str, x: list[int], series, *, log: bool = False, width: in
     y0, y1 = min(ys), max(ys)
     if y1 - y0 < 1e-12 * max(1.0, abs(y1)):
         y0, y1 = y0 - 0.5 if log else y0 - max(abs(y0) * 0.1, 0.05), y1 + 0.5 if log else y1 + max(abs(y1) * 0.1, 0.05)
-    x0, x1 = min(x), max(x) if max(x) > min(x) else min(x) + 1
+    # one epoch: centred in a range of its own, not at the left end of an axis running on to the next epoch
+    x0, x1 = (min(x), max(x)) if max(x) > min(x) else (min(x) - 0.5, min(x) + 0.5)
     sx = lambda v: left + (v - x0) / (x1 - x0) * (width - left - right)  # noqa: E731
     sy = lambda v: top + (1 - (fy(v) - y0) / (y1 - y0)) * (height - top - bottom)  # noqa: E731
     parts = [f'<svg class="chart" width="{width}" height="{height}" role="img" aria-label="{escape(title)}">',
@@ -325,13 +336,15 @@ def line_chart(title: str, x: list[int], series, *, log: bool = False, width: in
     if mark is not None and x0 <= mark[0] <= x1:
         parts.append(f'<line class="mark" x1="{sx(mark[0]):.1f}" y1="{top}" x2="{sx(mark[0]):.1f}" '
                      f'y2="{height - bottom}" stroke="#555" stroke-dasharray="4 3"><title>{escape(mark[1])}</title></line>')
-    step = max(1, math.ceil(len(x) / MAX_POINTS))
+    # evenly thinned, the first and the last epoch always among them (at most MAX_POINTS)
+    step = max(1, math.ceil((len(x) - 1) / (MAX_POINTS - 1)))
+    hovered = sorted({*range(0, len(x), step), len(x) - 1})
     series = [item for item in series if any(_usable(v, log) for v in item[1])]  # no legend for an empty one
     for n, (label, values, color) in enumerate(series):
         for run in _runs(x, values, log):
             parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="'
                          + " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in run) + '"/>')
-        for i in range(0, len(x), step):
+        for i in hovered:
             if _usable(values[i], log):
                 tip = escape(f"{label}, epoch {x[i]}: {values[i]:.5g}")
                 parts.append(f'<circle class="pt" cx="{sx(x[i]):.1f}" cy="{sy(values[i]):.1f}" r="3" fill="{color}" '
@@ -367,7 +380,7 @@ def _axes(x0, x1, y0, y1, log, left, right, top, bottom, width, height) -> list[
         label = f"{10 ** t:.2g}" if log else f"{t:.3g}"
         out.append(f'<line class="grid" x1="{left}" y1="{yy:.1f}" x2="{width - right}" y2="{yy:.1f}"/>'
                    f'<text x="{left - 4}" y="{yy + 4:.1f}" text-anchor="end">{label}</text>')
-    ticks = sorted({int(round(x0 + (x1 - x0) * k / 5)) for k in range(6)})
+    ticks = sorted({t for k in range(6) if x0 <= (t := int(round(x0 + (x1 - x0) * k / 5))) <= x1})
     for t in ticks:
         xx = left + (t - x0) / (x1 - x0) * (width - left - right)
         out.append(f'<text x="{xx:.1f}" y="{height - bottom + 14}" text-anchor="middle">{t}</text>')
@@ -428,7 +441,8 @@ def _wrong(evaluation) -> str:
     in_file = any("row" in ex for ex in evaluation["wrong"])  # a data file's rows, by their number in it
     for ex in evaluation["wrong"]:
         where = f"row {ex['row']}" if "row" in ex else f"#{ex['index']}"
-        caption = f"{where}: true {label(ex['label'])}, predicted {label(ex['predicted'])} ({ex['confidence']:.2f})"
+        shown = f"{ex['confidence']:.2f}" if "score" not in ex else f"output {ex['score']:.4g}"
+        caption = f"{where}: true {label(ex['label'])}, predicted {label(ex['predicted'])} ({shown})"
         img = ""
         if ex.get("pixels"):
             side = _square_side(len(ex["pixels"]))
@@ -436,6 +450,9 @@ def _wrong(evaluation) -> str:
         figs.append(f"<figure>{img}<figcaption>{escape(caption)}</figcaption></figure>")
     note = ("<p>Rows are numbered as in the data file, from 0 (the first row under any header), "
             "as pandas numbers them.</p>" if in_file else "")
+    if any("score" in ex for ex in evaluation["wrong"]):  # as deltaprop predict shows them
+        note += ("<p>The network's outputs are scores, not probabilities: each example shows its output for the "
+                 "predicted class (of a single output, that output), ranked by how far it chose that class.</p>")
     return note + f'<div class="images">{"".join(figs)}</div>'
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import math
+import warnings
 from typing import Any, ClassVar
 
 from . import _checks
@@ -173,6 +174,27 @@ def check_anneals(schedule: Schedule, base_lr: float, rate: str = "the base rate
         raise ConfigError(f"the cosine schedule's min_lr {schedule.min_lr:g} is above {rate} {base_lr:g}: the rate "
                           f"would rise to {schedule.min_lr:g} over the run instead of annealing; give a min_lr "
                           "below the rate (0 by default), or a higher rate")
+
+
+def idle_after_t_max(schedule: Schedule, epochs: int) -> str | None:
+    """In words, where a run of ``epochs`` epochs goes on past the end of its cosine
+    schedule with ``min_lr`` 0: ``α_t = 0`` for every epoch ``t ≥ T`` (0-based), so epochs
+    ``T + 1 … epochs`` train at a rate of 0 and leave the weights as they are (momentum's
+    velocity aside); None otherwise. A ``min_lr`` above 0 is a floor the run trains on at."""
+    if not isinstance(schedule, CosineAnnealing) or schedule.min_lr > 0 or epochs <= schedule.t_max:
+        return None
+    t = schedule.t_max
+    span = f"epoch {epochs}" if epochs == t + 1 else f"epochs {t + 1}-{epochs}"
+    return (f"the cosine schedule ends at epoch {t} (t_max={t}), so {span} of the {epochs} would train at a "
+            f"learning rate of 0 (its min_lr): the weights would stay as they are, but for momentum's last velocity")
+
+
+def warn_idle_after_t_max(schedule: Schedule, epochs: int, *, stacklevel: int = 2) -> None:
+    """``fit``'s warning for a new run of ``epochs`` epochs that :func:`idle_after_t_max`
+    finds going on past its cosine's end at a rate of 0 (the run goes on, as asked)."""
+    if (idle := idle_after_t_max(schedule, epochs)) is not None:
+        warnings.warn(f"{idle}; give the cosine a t_max of at least {epochs} (schedule='cosine' takes the run's "
+                      "length) or a min_lr above 0 to train on at that rate", UserWarning, stacklevel=stacklevel + 1)
 
 
 SCHEDULES: Registry[type[Schedule]] = Registry(

@@ -47,13 +47,18 @@ __all__ = [
 
 FORMAT = "deltaprop"
 FORMAT_VERSION = 1
-#: Refuse files bigger than this (bytes) unless the caller raises the bound.
-MAX_FILE_BYTES = 4 << 30
 #: The JSON header holds names, shapes and metadata: a few MB at most, even with history.
 MAX_HEADER_BYTES = 64 << 20
 #: Most layers a file may declare, and most parameters (weights and biases) in all of them.
 MAX_LAYERS = 1024
 MAX_PARAMETERS = 1 << 30
+#: Most copies of the parameters a file holds: a checkpoint's weights, two optimizer slots
+#: (Adam's m and v) and up to four saved copies (``training.MAX_SAVED_WEIGHTS``).
+MAX_COPIES = 7
+#: Refuse files bigger than this (bytes) unless the caller lowers the bound: the largest
+#: file the limits above allow, ``8 + MAX_HEADER_BYTES + 8 · MAX_PARAMETERS · MAX_COPIES``
+#: (float64).
+MAX_FILE_BYTES = 8 + MAX_HEADER_BYTES + 8 * MAX_PARAMETERS * MAX_COPIES
 _DTYPE_CODES = {"float32": "F32", "float64": "F64"}
 # What building objects from a file's (checked, but still untrusted) settings may raise:
 # each becomes a ModelFileError naming the file.

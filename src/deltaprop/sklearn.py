@@ -48,10 +48,11 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from . import _checks, errors
 from .callbacks import Callback
 from .errors import ConfigError, DataError, ModelFileError, ShapeError
-from .layers import ACTIVATIONS, LAYERS, Dense, Dropout, Layer
+from .layers import ACTIVATIONS, LAYERS, Dense, Dropout, Layer, layer_from_config
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, loss_from_config, loss_from_name
 from .network import Network, predictions_from_outputs, resolve_dtype
 from .optimizers import OPTIMIZERS, SGD, Adam, AdamW, Optimizer, optimizer_from_config, optimizer_from_name
+from .preprocessing import PREPROCESSING
 from .schedules import CosineAnnealing, Schedule, StepDecay, check_anneals, schedule_from_config
 from .serialization import read_model
 from .serialization import save as save_model
@@ -62,8 +63,11 @@ __all__ = ["NeuralNetClassifier", "NeuralNetRegressor", "NotFittedError", "Train
 
 #: ``batch_size="auto"`` is scikit-learn's ``min(200, n_samples)``.
 AUTO_BATCH = 200
-#: Rows densified at a time from a sparse ``X`` (prediction, scoring, L-BFGS).
+#: Rows densified at a time from a sparse ``X`` (prediction, scoring, L-BFGS), and at most
+#: this many values in all (32 MiB of float64): wide ``X`` (hashed or TF-IDF features) is
+#: densified fewer rows at a time, 4 rows of a 2**20-column matrix.
 SPARSE_CHUNK = 4096
+SPARSE_CHUNK_VALUES = 4096 * 1024
 #: scikit-learn's activation names, and deltaprop's for the same layers.
 _ACTIVATION_NAMES = {"logistic": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu",
                      "identity": "identity", "leaky_relu": "leaky_relu"}
@@ -204,13 +208,14 @@ class _SparseRows:
 
 def _chunks(X, dtype):
     """``(start, stop, dense rows)`` over ``X``: the array itself, or a sparse matrix densified
-    ``SPARSE_CHUNK`` rows at a time."""
+    ``min(SPARSE_CHUNK, SPARSE_CHUNK_VALUES // n_features)`` rows (at least one) at a time."""
     if not scipy.sparse.issparse(X):
         yield 0, X.shape[0], X
         return
     X = X.tocsr()
-    for start in range(0, X.shape[0], SPARSE_CHUNK):
-        stop = min(start + SPARSE_CHUNK, X.shape[0])
+    step = max(1, min(SPARSE_CHUNK, SPARSE_CHUNK_VALUES // max(1, X.shape[1])))
+    for start in range(0, X.shape[0], step):
+        stop = min(start + step, X.shape[0])
         yield start, stop, np.asarray(X[start:stop].toarray(), dtype=dtype)
 
 
@@ -478,11 +483,12 @@ class _NeuralNet(BaseEstimator):
         return _outputs(self.net_, X)
 
     # -- the network ----------------------------------------------------------------------
-    def _build_network(self, n_features: int, dtype, seed: int) -> Network:
+    def _build_network(self, n_features: int, dtype, seed: int, inputs: tuple[Layer, ...] = ()) -> Network:
         """Dense → activation (→ dropout) per hidden layer, then Dense → output activation,
-        initialised as MLPClassifier does unless ``init`` names a deltaprop initialiser."""
+        initialised as MLPClassifier does unless ``init`` names a deltaprop initialiser;
+        after the ``inputs`` layers (a loaded model's input scaling) if any."""
         init = self.init or "glorot_uniform"
-        layers: list[Layer] = [
+        layers: list[Layer] = list(inputs) + [
             Dense(*detail, init=init) if kind == "Dense" else Dropout(detail) if kind == "Dropout" else LAYERS[kind]()
             for kind, detail in self._planned_layers(n_features)
         ]
@@ -510,10 +516,17 @@ class _NeuralNet(BaseEstimator):
         dtype rebuilds the layers around the same weights (the optimizer starts afresh); a
         changed shape cannot keep them and is refused: other ``hidden_layer_sizes``, or an
         ``output`` that changes the output layer's width (two classes: one logistic unit,
-        two softmax units)."""
+        two softmax units). A loaded model's input scaling (the command line's ``Rescaling``
+        or ``Standardization`` in front) is no parameter's to name: it stays in front. Other
+        layers no parameter names (an output stack such as ``sigmoid+softmax``) are kept
+        while the parameters name the rest as it is, and a rebuild that would drop them is refused."""
         dtype = resolve_dtype(self.dtype) if self.dtype is not None else self.net_.dtype
+        layers = list(self.net_.layers)
+        inputs = []
+        while layers and layers[0].type_name in PREPROCESSING:
+            inputs.append(layers.pop(0))
         have = [(layer.type_name, (layer.n_in, layer.n_out) if isinstance(layer, Dense)
-                 else layer.rate if isinstance(layer, Dropout) else None) for layer in self.net_.layers]
+                 else layer.rate if isinstance(layer, Dropout) else None) for layer in layers]
         want = self._planned_layers(n_features)
         if have == want and dtype == self.net_.dtype:
             return
@@ -529,9 +542,22 @@ class _NeuralNet(BaseEstimator):
                           "warm_start=False to train a new network, or set the sizes back")
             raise ConfigError(f"warm_start and partial_fit train the fitted network ({fitted}), but the parameters "
                               f"now ask for {change}")
-        net = self._build_network(n_features, dtype, 0)
-        for new, old in zip(net.parameters(), self.net_.parameters()):
-            new.value = old.value.astype(dtype)
+        (named, unnamed), (asked, _) = _named_layers(have), _named_layers(want)
+        if unnamed:
+            if named != asked:
+                raise ConfigError(
+                    "warm_start and partial_fit would rebuild the fitted network's layers for the changed parameters, "
+                    f"which would drop the layers no parameter names ({', '.join(unnamed)}: "
+                    f"{' → '.join(kind for kind, _ in have)}); set activation, output and dropout back as load gave "
+                    "them, or fit with warm_start=False to train a new network"
+                )
+            if dtype == self.net_.dtype:  # the parameters name the network as it is: train it so
+                return
+            net = self.net_.copy(dtype=dtype)  # only the dtype changes: every layer as it is
+        else:
+            net = self._build_network(n_features, dtype, 0, tuple(layer_from_config(layer.config()) for layer in inputs))
+            for new, old in zip(net.parameters(), self.net_.parameters()):
+                new.value = old.value.astype(dtype)
         self.net_, self._state = net, None
         self._best_weights = [w.astype(dtype) for w in self._best_weights]
 
@@ -923,8 +949,14 @@ class _NeuralNet(BaseEstimator):
         est = cls(**params)
         est.net_ = net
         est.n_features_in_ = net.n_features
-        if extra.get("feature_names_in") is not None:
-            est.feature_names_in_ = np.asarray(extra["feature_names_in"], dtype=object)
+        # the estimator's own names, or a command-line run's CSV header (the columns it trained on,
+        # in order): a DataFrame is then checked by name, as for a model fitted on one
+        names = extra.get("feature_names_in", extra.get("feature_names"))
+        if names is not None:
+            if len(names) != net.n_features:
+                raise ModelFileError(f"{path}: metadata names {len(names)} input columns, the network takes "
+                                     f"{net.n_features}")
+            est.feature_names_in_ = np.asarray(names, dtype=object)
         est._restore_outputs(model, extra, path)
         fitted = extra.get("fitted") or {}
         for key in cls._FITTED:
@@ -974,8 +1006,8 @@ class _NeuralNet(BaseEstimator):
                 "optimizer": opt.config(),
                 "optimizer_state": opt.state() if opt.params else None,
             }
-        if isinstance(training, TrainingState):
-            state.pop("history_", None)  # the training state's own, rebuilt with it
+            if state.get("history_") is training.history:
+                state.pop("history_")  # the training state's own, rebuilt with it (not an L-BFGS fit's since)
         return state
 
     def __setstate__(self, state):
@@ -988,8 +1020,31 @@ class _NeuralNet(BaseEstimator):
                 opt.load_state(blob["optimizer_state"])
             training = TrainingState.from_dict(blob["training"], net=state["net_"], optimizer=opt)
             state["_state"] = training
-            state["history_"] = training.history
+            state.setdefault("history_", training.history)
         super().__setstate__(state)
+
+
+def _named_layers(items: list[tuple]) -> tuple[list[tuple], list[str]]:
+    """What parameters can name of a network's ``(type, shape or rate)`` items: per Dense
+    layer its shape, the unit after it (a hidden layer's first activation; the output
+    layer's last one) and its dropout rate; and apart, the types of the layers they cannot
+    name (a second activation, an output stack's inner units, anything before the first Dense)."""
+    blocks: list[list[tuple]] = [[]]
+    for kind, detail in items:
+        if kind == "Dense":
+            blocks.append([])
+        blocks[-1].append((kind, detail))
+    unnamed = [kind for kind, _ in blocks.pop(0)]
+    named = []
+    for i, ((_, shape), *rest) in enumerate(blocks):
+        units = [kind for kind, _ in rest if kind != "Dropout"]
+        unit = (units[-1] if i == len(blocks) - 1 else units[0]) if units else None
+        rates = [rate for kind, rate in rest if kind == "Dropout"]
+        named.append((shape, unit, rates))
+        if unit is not None:
+            units.remove(unit)
+        unnamed += units
+    return named, unnamed
 
 
 def _plain(value):
@@ -1335,13 +1390,16 @@ def _params_of_network(net: Network) -> dict[str, Any]:
     """The settings a model file written without them (by ``deltaprop train``) shows in its
     layers: hidden widths, hidden and output activations, dropout and dtype."""
     name_of = {cls: name for name, cls in reversed(list(ACTIVATIONS.items()))}  # a class's first name
-    dense = [layer for layer in net.layers if isinstance(layer, Dense)]
-    hidden = [layer for layer in net.layers[: net.layers.index(dense[-1])] if type(layer) in name_of]
+    dense = [i for i, layer in enumerate(net.layers) if isinstance(layer, Dense)]
     dropout = [layer.rate for layer in net.layers if type(layer).__name__ == "Dropout"]
-    params: dict[str, Any] = {"hidden_layer_sizes": tuple(d.n_out for d in dense[:-1]), "dtype": net.dtype.name,
-                              "output": name_of.get(type(net.layers[-1]), "softmax"), "dropout": dropout[0] if dropout else 0.0}
-    if hidden:
-        params["activation"] = name_of[type(hidden[0])]
+    params: dict[str, Any] = {"hidden_layer_sizes": tuple(net.layers[i].n_out for i in dense[:-1]),
+                              "dtype": net.dtype.name, "output": name_of.get(type(net.layers[-1]), "softmax"),
+                              "dropout": dropout[0] if dropout else 0.0}
+    # each hidden layer's activation: the first after its Dense (none there is the identity)
+    names = tuple(next((name_of[type(layer)] for layer in net.layers[start + 1 : stop] if type(layer) in name_of),
+                       "identity") for start, stop in zip(dense, dense[1:]))
+    if names:  # one name, or one per hidden layer where they differ
+        params["activation"] = names[0] if len(set(names)) == 1 else names
     return params
 
 
@@ -1612,6 +1670,7 @@ _EXTRA_CHECKS = {
     "classes_dtype": (lambda v: isinstance(v, str) and len(v) <= 8, "a dtype code such as '<f4'"),
     "n_outputs": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1 << 30, "a whole number >= 1"),
     "feature_names_in": (lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v), "a list of names"),
+    "feature_names": (lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v), "a list of names"),
     "multilabel": (lambda v: isinstance(v, bool), "true or false"),
     "sparse_labels": (lambda v: isinstance(v, bool), "true or false"),
     "nonfinite_params": (lambda v: isinstance(v, dict) and all(t in ("inf", "-inf", "nan") for t in v.values()),

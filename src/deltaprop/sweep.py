@@ -474,11 +474,18 @@ def _run_json_stamp(folder: Path) -> tuple[int, int, int] | None:
     return st.st_ino, st.st_mtime_ns, st.st_size
 
 
+#: Seconds a stopped sweep watches the folders of its unfinished trials at least: longer than
+#: a worker takes to see its task cancelled and stop the trial's process (it looks every
+#: quarter second), so a trial that took its folder meanwhile is waited for and counted.
+STOPPING_NOTICE = 1.0
+
+
 def _stop(futures: dict, stamps: dict[Path, Any] | None = None) -> None:
     """After Ctrl-C: cancel every trial not finished; a running one gets SIGINT from its
     worker and ends as train does on Ctrl-C (its last epoch's checkpoint kept). Waits, with
     Ctrl-C ignored, up to :data:`~deltaprop.sweep_trial.STOP_GRACE` seconds for them to let
-    go of their folders; marks them ``interrupted`` and the others ``not run``. ``stamps``:
+    go of their folders, and for :data:`STOPPING_NOTICE` seconds at least, in which a trial
+    still starting may take its folder; marks them ``interrupted`` and the others ``not run``. ``stamps``:
     each trial's :func:`_run_json_stamp` before this sweep submitted it, so that a run.json
     left by an earlier, stopped sweep (a pending trial of a resume) is not taken for this one's."""
     import signal
@@ -491,13 +498,22 @@ def _stop(futures: dict, stamps: dict[Path, Any] | None = None) -> None:
     for future, trial in open_.items():
         if future.status == "finished":  # finished while the Ctrl-C came
             trial.result = summarise(trial, future.result())
-    running = [t for f, t in open_.items() if not t.result and is_held(t.folder)]
+    left = [t for t in open_.values() if not t.result]
+    running = [t for t in left if is_held(t.folder)]
     with ignored(signal.SIGINT):
         for future, trial in open_.items():
             if not trial.result:
                 future.cancel()
-        deadline = time.monotonic() + STOP_GRACE + 5
-        while any(is_held(t.folder) for t in running) and time.monotonic() < deadline:
+        # A trial whose process was still starting (importing, loading its data) takes its
+        # folder's lock only now, before its worker sees the cancel and stops it: watch every
+        # trial left for a while, not only those that held their folders at the Ctrl-C.
+        now = time.monotonic()
+        settled, deadline = now + STOPPING_NOTICE, now + STOP_GRACE + 5
+        while time.monotonic() < deadline:
+            held = [t for t in left if is_held(t.folder)]
+            running += [t for t in held if t not in running]
+            if not held and time.monotonic() >= settled:
+                break
             time.sleep(0.2)
     from .report import recorded_status
 

@@ -40,7 +40,7 @@ from .errors import ConfigError, DataError, ShapeError, StateError, TrainingDive
 from .losses import Loss
 from .network import Network, predictions_from_outputs
 from .optimizers import Optimizer
-from .schedules import CosineAnnealing, Schedule, check_anneals, schedule_for_run, schedule_from_config
+from .schedules import CosineAnnealing, Schedule, check_anneals, schedule_for_run, schedule_from_config, warn_idle_after_t_max
 
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "steps")
 
@@ -53,6 +53,20 @@ class History:
 
     def __init__(self, records: Iterable[dict[str, Any]] = ()):
         self.records: list[dict[str, Any]] = [dict(r) for r in records]
+        self._kept: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (record, its copy), see snapshot
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """A copy of each record, for a checkpoint: the later epochs change none of them.
+        Only the last record can still change (the callbacks of its epoch fill it in), so
+        the copies of the records before it are made once and reused by later snapshots:
+        a checkpoint each epoch would otherwise copy the whole history each epoch, a cost
+        that grows with the square of the epochs."""
+        records, kept = self.records, self.__dict__.setdefault("_kept", [])  # (unpickled: not there)
+        if kept and (len(kept) >= len(records) or records[len(kept) - 1] is not kept[-1][0]
+                     or records[0] is not kept[0][0]):
+            kept.clear()  # the records were replaced, not appended to
+        kept.extend((r, dict(r)) for r in records[len(kept):-1])
+        return [copy for _, copy in kept] + [dict(r) for r in records[len(kept):]]
 
     def append(self, record: dict[str, Any]) -> None:
         self.records.append({k: record.get(k) for k in HISTORY_KEYS})
@@ -279,7 +293,7 @@ class TrainingState:
             "loss": self.loss.config(),
             "net_rng": self.net.rng.bit_generator.state,  # PCG64: big ints, which JSON keeps exactly
             "shuffle_rng": self.rng.bit_generator.state,
-            "history": [dict(r) for r in self.history.records],
+            "history": self.history.snapshot(),
             "unfinished": None if self.progress is None else self.progress.to_dict(),
             "threads": self.threads,
             "callbacks": {key: dict(record) for key, record in self.callback_records.items()},
@@ -1339,6 +1353,7 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
                               f"e.g. {optimizer.type_name}(lr=0.01) or optimizer.lr = 0.01")
         state.base_lr = optimizer.lr
         check_anneals(state.schedule, state.base_lr, "optimizer.lr")
+        warn_idle_after_t_max(state.schedule, run_epochs, stacklevel=5)  # user → fit → _fit → _prepare → here
         state.seed = recorded_seed(seed)
         return state
     if not isinstance(resume, TrainingState):

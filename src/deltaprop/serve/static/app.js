@@ -5,7 +5,7 @@
 const $ = (id) => document.getElementById(id);
 const state = {
   model: null, strokes: [], target: null, busy: false, again: false, last: null,
-  weights: new Map(), hoverUnit: null, runSignature: null,
+  weights: new Map(), hoverUnit: null, runSignature: null, runFailed: false,
 };
 
 // -- colours ------------------------------------------------------------------------------
@@ -483,15 +483,18 @@ function renderAlerts(alerts) {
 }
 async function pollRun() {
   try {
-    const since = state.runSignature ? `?since=${state.runSignature}` : "";
+    const since = state.runSignature && !state.runFailed ? `?since=${state.runSignature}` : "";  // after a failure: all of it
     const run = await api(`/api/run${since}`);
+    if (state.runFailed) { state.runFailed = false; $("run-status").classList.remove("error"); }
     if (!run.unchanged) {
       const first = state.runSignature === null;
       state.runSignature = run.signature; renderRun(run);
       if (!first) { await loadModelInfo(); if (state.strokes.length || (state.model && !state.model.image_input)) update(); }
     }
-  } catch (err) {
+  } catch (err) {  // said until a later poll answers (the server restarted, say), not left red for good
+    state.runFailed = true;
     $("run-status").classList.add("error");
+    $("run-status").lastChild.textContent = ` epochs · ${err.message}`;
   }
   setTimeout(pollRun, 1000);
 }
