@@ -45,3 +45,49 @@ def test_the_largest_64_bit_limit_is_taken_and_one_more_is_not():
         TrainConfig.from_mapping({"epochs": MAX_INT + 1})
     with pytest.raises(ConfigError, match="steps must be at most .* a number of 400 digits"):
         TrainConfig.from_mapping({"steps": 10**399})
+
+
+# -- a relative path in a config file in another folder ----------------------------------------------
+def _csv(path):
+    rows = "\n".join(f"{i % 5},{(i * 7) % 3},{i % 2}" for i in range(40))
+    path.write_text("a,b,label\n" + rows + "\n")
+    return path
+
+
+def test_a_relative_dataset_beside_the_config_file_is_named_when_the_current_folder_has_none(tmp_path):
+    """`train --config proj/c.toml` with dataset = "data.csv" reads ./data.csv; the error used
+    to say only 'data.csv: no such file' while proj/data.csv sat beside the file."""
+    (tmp_path / "proj").mkdir()
+    beside = _csv(tmp_path / "proj" / "data.csv")
+    (tmp_path / "proj" / "c.toml").write_text('dataset = "data.csv"\nepochs = 1\n')
+    result = run_cli("train", "--config", "proj/c.toml", "--out", "run", "--quiet", cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    note, error = result.stderr.strip().splitlines()
+    assert note.startswith("note: proj/c.toml: dataset = \"data.csv\" is read from the current folder")
+    assert str(beside) in note
+    assert "data.csv" in error
+
+
+def test_a_relative_dataset_that_names_another_file_than_the_one_beside_the_config_file_is_said(tmp_path):
+    """Both ./data.csv and proj/data.csv exist: the run trained on ./data.csv without a word."""
+    (tmp_path / "proj").mkdir()
+    beside = _csv(tmp_path / "proj" / "data.csv")
+    here = _csv(tmp_path / "data.csv")
+    (tmp_path / "proj" / "c.toml").write_text('dataset = "data.csv"\nepochs = 1\n')
+    result = run_cli("train", "--config", "proj/c.toml", "--out", "run", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if "beside" in line]
+    assert len(notes) == 1 and str(here) in notes[0] and str(beside) in notes[0]
+
+
+def test_no_note_from_the_config_files_own_folder_or_for_a_flag_over_it(tmp_path):
+    (tmp_path / "proj").mkdir()
+    _csv(tmp_path / "proj" / "data.csv")
+    _csv(tmp_path / "data.csv")
+    (tmp_path / "proj" / "c.toml").write_text('dataset = "data.csv"\nepochs = 1\n')
+    inside = run_cli("train", "--config", "c.toml", "--out", "../run1", "--quiet", cwd=tmp_path / "proj")
+    flag = run_cli("train", "--config", "proj/c.toml", "--dataset", "data.csv", "--out", "run2", "--quiet",
+                   cwd=tmp_path)
+    for result in (inside, flag):
+        assert result.returncode == 0, result.stderr
+        assert "beside" not in result.stderr

@@ -530,6 +530,9 @@ def config_file(path: str | Path, notes: list[str] | None = None, overridden=())
     where the file's value differs from what its epochs derive. ``overridden``: settings
     given elsewhere too (flags), whose values here are not used: no note speaks of them."""
     mapping = load_toml(path)
+    if notes is not None:
+        notes += [note for key in ("dataset", "data_dir") if key not in overridden
+                  and (note := _beside_note(path, key, mapping.get(key))) is not None]
     names = mapping.pop("derived", [])
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise ConfigError(f"{path}: derived must be a list of setting names, got {names!r}")
@@ -552,6 +555,27 @@ def config_file(path: str | Path, notes: list[str] | None = None, overridden=())
                 notes.append(f"{path}: {name} = {value!r} is listed as derived, so it is taken from this run's "
                              f"length again; to keep {value!r}, remove \"{name}\" from the file's derived list")
     return mapping
+
+
+def _beside_note(path: str | Path, key: str, value: Any) -> str | None:
+    """A sentence for a relative ``dataset`` or ``data_dir`` of the file ``path`` that names
+    something beside the file (in its folder) other than what it names from the current
+    folder, which relative paths are read from: none there, or another file."""
+    if not isinstance(value, str) or not value.strip() or Path(value).is_absolute():
+        return None
+    here, beside = Path(value), Path(path).parent / value
+    try:
+        if Path(path).parent.resolve() == Path.cwd().resolve() or not beside.exists():
+            return None
+        other = here.exists() and not here.samefile(beside)
+        if here.exists() and not other:
+            return None
+    except OSError:
+        return None
+    found = f"there is no {value} there" if not other else f"that is {here.resolve()}, not the {value} beside it"
+    return (f"{path}: {key} = {json.dumps(value)} is read from the current folder, {Path.cwd()}, as relative paths "
+            f"are, and {found}; for the one beside the file give {key} = {json.dumps(str(beside.resolve()))} "
+            f"(or run from {Path(path).parent})")
 
 
 def _edited(mapping: dict[str, Any], name: str) -> bool:
