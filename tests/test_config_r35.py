@@ -108,3 +108,22 @@ def test_info_on_a_checkpoint_its_steps_limit_ended_does_not_promise_a_plain_res
     plain = run_cli("train", "--resume", out)
     assert plain.returncode != 0 and "--steps N with N > 7" in plain.stderr
     assert run_cli("train", "--resume", out, "--steps", "8", "--quiet").returncode == 0
+
+
+# -- an unknown key's suggestion ------------------------------------------------------------------------
+@pytest.mark.parametrize("line, hint", [
+    ('out = "runs/x"', "--out is an option of the command line only"),
+    ("threads = 2", "--threads is an option of the command line only"),
+    ("log-json = true", "--log-json is an option of the command line only"),
+    ("LR = 0.1", "did you mean 'lr'?"),
+    ("Batch-Size = 20", "did you mean 'batch_size'?"),
+    ("learning_rate = 0.1", "did you mean 'lr'?"),
+])
+def test_an_unknown_key_gets_the_suggestion_that_fits(tmp_path, line, hint):
+    """`out = "runs/x"` was asked 'did you mean 'output'?' (the output activation, which then
+    refuses a folder's name); LR and learning_rate were offered nothing."""
+    config = tmp_path / "c.toml"
+    config.write_text(line + "\n")
+    error = _one_error_line(run_cli("train", "--config", config, "--out", tmp_path / "run"))
+    assert hint in error
+    assert "'output'?" not in error

@@ -271,11 +271,23 @@ def _names(value: Any) -> bool:
 FLAG_KEYS = {"output_activation": "output"}
 
 
+#: Options of ``deltaprop train`` that say how to run it, not what to train: the command line
+#: takes them, a configuration file does not (difflib would offer ``out`` the key ``output``).
+COMMAND_LINE_ONLY = ("out", "overwrite", "resume", "config", "threads", "quiet", "log_json", "serve")
+#: Other names of settings a user may write: their key.
+KEY_ALIASES = {"learning_rate": "lr"}
+
+
 def _suggest(key: str, known) -> str:
-    flag = str(key).replace("-", "_")
+    flag = str(key).strip().lower().replace("-", "_")
     if flag in FLAG_KEYS:  # difflib's closest, 'activation', is the hidden layers' setting
         return (f" (--{flag.replace('_', '-')}'s key is {FLAG_KEYS[flag]!r}: {FLAG_KEYS[flag]} = ...); known keys: "
                 f"{', '.join(known)}")
+    if flag in COMMAND_LINE_ONLY:
+        return (f" (--{flag.replace('_', '-')} is an option of the command line only, not a setting of a "
+                f"configuration file: give it to the command); known keys: {', '.join(known)}")
+    if flag in known or flag in KEY_ALIASES:  # LR, Batch-Size, learning_rate
+        return f" (did you mean {KEY_ALIASES.get(flag, flag)!r}?); known keys: {', '.join(known)}"
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"{hint}; known keys: {', '.join(known)}"
