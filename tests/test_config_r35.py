@@ -91,3 +91,20 @@ def test_no_note_from_the_config_files_own_folder_or_for_a_flag_over_it(tmp_path
     for result in (inside, flag):
         assert result.returncode == 0, result.stderr
         assert "beside" not in result.stderr
+
+
+# -- info on a checkpoint a steps limit ended inside an epoch -----------------------------------------
+def test_info_on_a_checkpoint_its_steps_limit_ended_does_not_promise_a_plain_resume_finishes_it(tmp_path):
+    """It said 'a resume finishes it', but `train --resume RUN` refuses: the run already made
+    its steps; a resume needs a larger --steps, and info now says so."""
+    out = tmp_path / "run"
+    assert run_cli("train", "--dataset", "parity", "--steps", "7", "--out", out, "--quiet").returncode == 0
+    info = run_cli("info", out / "checkpoint.safetensors")
+    assert info.returncode == 0, info.stderr
+    line = next(line for line in info.stdout.splitlines() if line.startswith("checkpoint:"))
+    assert "7 batches of it trained" in line
+    assert "a resume finishes it" not in line
+    assert "steps = 7" in line and "--steps N above 7" in line
+    plain = run_cli("train", "--resume", out)
+    assert plain.returncode != 0 and "--steps N with N > 7" in plain.stderr
+    assert run_cli("train", "--resume", out, "--steps", "8", "--quiet").returncode == 0

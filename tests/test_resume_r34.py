@@ -141,7 +141,8 @@ def test_info_on_a_checkpoint_stopped_inside_an_epoch_says_the_epoch_is_unfinish
     assert info.returncode == 0, info.stderr
     line = next(x for x in info.stdout.splitlines() if x.startswith("checkpoint:"))
     assert line.startswith("checkpoint: epoch 2 unfinished (2 batches of it trained; 1 epoch complete; "
-                           "a resume finishes it), step 6,")
+                           "its run's limit, steps = 6, ended it there: a resume with --steps N above 6 trains on), "
+                           "step 6,")
 
 
 # -- Ctrl-C in a run resumed from a checkpoint taken inside an epoch ------------------------------

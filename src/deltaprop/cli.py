@@ -2501,8 +2501,11 @@ def cmd_info(args) -> int:
         where = f"epoch {mf.epoch}"
         if unfinished is not None:  # a steps limit or a callback stopped it inside an epoch: say so
             done = unfinished["epoch"]
+            limit = mf.extra.get("config", {}).get("steps") if isinstance(mf.extra.get("config"), dict) else None
+            then = ("a resume finishes it" if not isinstance(limit, int) or mf.step < limit else
+                    f"its run's limit, steps = {limit:,}, ended it there: a resume with --steps N above {limit} trains on")
             where = (f"epoch {done + 1} unfinished ({unfinished['batches']:,} batches of it trained; {done} "
-                     f"epoch{'s' if done != 1 else ''} complete; a resume finishes it)")
+                     f"epoch{'s' if done != 1 else ''} complete; {then})")
         _say(f"checkpoint: {where}, step {mf.step}, optimizer {mf.optimizer!r}")
     weights = _run_model_weights(Path(args.model)) if mf.kind == "model" else None
     if weights:
