@@ -21,7 +21,7 @@ from . import _checks
 from .errors import ConfigError, DataError
 from .layers import (ACTIVATIONS, Dense, Dropout, Layer, LeakyReLU, Parameter, ReLU, Softmax, layer_from_config,
                      one_unit_softmax, resolve_dtype)
-from .losses import Loss, MeanSquaredError
+from .losses import Loss
 
 @dataclass
 class LayerTrace:
@@ -94,9 +94,10 @@ class Network:
         #: The class threshold of a single output when ``predict`` is given none: 0.5 for a
         #: probability; ``fit`` sets its loss's (0 for a single logit), and so does ``load``.
         self.decision_threshold: float = 0.5
-        #: Whether the outputs are a regressor's values, not classes: set by training with a
-        #: loss whose targets are values (``MeanSquaredError(classification=False)``), and by
-        #: ``load`` of such a model; :meth:`predict` then returns the outputs themselves.
+        #: Whether the outputs are a regressor's values, not classes: set by ``fit`` from its
+        #: targets (``MeanSquaredError(classification=False)``, or real-valued targets of a
+        #: ``MeanSquaredError()``), and by ``load`` of such a model; :meth:`predict` then
+        #: returns the outputs themselves.
         self.gives_values: bool = False
         self._pack_parameters()
         self._outputs: list[np.ndarray | None] = [None] * len(layers)
@@ -210,9 +211,7 @@ class Network:
 
     def _backward(self, loss: Loss, a: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> None:
         """Fill every ``Parameter.grad`` with ``∂L/∂θ`` for the batch just forwarded (rows
-        weighted by ``weights`` when given). The loss says whether the outputs are values or
-        classes (:attr:`gives_values`)."""
-        self.gives_values = isinstance(loss, MeanSquaredError) and loss.classification is False
+        weighted by ``weights`` when given)."""
         layers = self.layers
         deltas = self._deltas
         last = len(layers) - 1

@@ -644,6 +644,7 @@ class _NeuralNet(BaseEstimator):
         else:
             rows = self._target_rows(targets).astype(self.net_.dtype, copy=False)
             self._fit_stochastic(X, rows, weight, targets, (split_seed, shuffle_seed), incremental, unweighted)
+        self.net_.gives_values = isinstance(self, RegressorMixin)  # net_.predict: values, or class ids
         if not all(np.all(np.isfinite(p.value)) for p in self.net_.parameters()):
             raise TrainingDivergedError(
                 "Solver produced non-finite parameter weights. The input data may contain large values "
