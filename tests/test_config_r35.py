@@ -127,3 +127,32 @@ def test_an_unknown_key_gets_the_suggestion_that_fits(tmp_path, line, hint):
     error = _one_error_line(run_cli("train", "--config", config, "--out", tmp_path / "run"))
     assert hint in error
     assert "'output'?" not in error
+
+
+# -- a named dataset written in other letters ------------------------------------------------------------
+def test_predict_reads_images_for_a_model_of_a_named_dataset_written_in_capitals(tmp_path):
+    """train takes dataset = "MNIST-Sample" as the bundled sample (names are read case- and
+    underscore-blind), but predict refused its images: 'this model was trained on
+    MNIST-Sample, not on MNIST or Fashion-MNIST'."""
+    from PIL import Image
+    import numpy as np
+
+    out = tmp_path / "run"
+    config = tmp_path / "c.toml"
+    config.write_text('dataset = "MNIST-Sample"\nsteps = 1\n')
+    assert run_cli("train", "--config", config, "--out", out, "--quiet").returncode == 0
+    pixels = np.zeros((40, 40), np.uint8)
+    pixels[8:32, 18:22] = 255
+    Image.fromarray(pixels).save(tmp_path / "one.png")
+    result = run_cli("predict", out, tmp_path / "one.png")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("class ")
+
+
+@pytest.mark.parametrize("name, style", [("MNIST", "digit"), ("mnist_sample", "digit"), ("Fashion_MNIST", "fashion"),
+                                         ("FASHION-MNIST", "fashion"), ("digits.csv", None)])
+def test_the_image_style_of_a_named_dataset_does_not_depend_on_its_letters(name, style):
+    """serve drew a FASHION-MNIST model's images as digits (style_for gave None)."""
+    from deltaprop.images import style_for
+
+    assert style_for(name) == style

@@ -222,8 +222,11 @@ DATASET_STYLES = {"mnist": "digit", "mnist-sample": "digit", "fashion-mnist": "f
 def style_for(dataset: str | None) -> str | None:
     """The style images take for a model trained on ``dataset`` (a name or a file; None
     when it is not recorded, as in a file saved by the library: MNIST's shape, so digit);
-    None for data whose images are not known to be made in any of them."""
-    return "digit" if dataset is None else DATASET_STYLES.get(dataset)
+    None for data whose images are not known to be made in any of them. Names are read as
+    the loader reads them: ``MNIST-Sample`` and ``fashion_mnist`` are the named datasets."""
+    if dataset is None:
+        return "digit"
+    return DATASET_STYLES.get(dataset.lower().replace("_", "-")) if isinstance(dataset, str) else None
 
 
 def _style(style: str):
