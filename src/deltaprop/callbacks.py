@@ -184,11 +184,11 @@ class EarlyStopping(Callback):
             if not self.restore_best_weights or self.best_epoch is None or self.last_epoch in (None, self.best_epoch):
                 return None
             return (f"early stopping did not stop the run (patience {self.patience}), but kept the weights of epoch "
-                    f"{self.best_epoch}, the best {self.monitor} ({self.best:.4f}), not those of the last epoch, "
+                    f"{self.best_epoch}, the best {self.monitor} ({metric_text(self.best)}), not those of the last epoch, "
                     f"{self.last_epoch}")
         kept = (f"kept the weights of epoch {self.best_epoch}, the best" if self.restore_best_weights
                 else f"kept the last weights; the best was epoch {self.best_epoch}")
-        return (f"early stopping at epoch {self.stopped_epoch}: {self.monitor} did not improve on {self.best:.4f} "
+        return (f"early stopping at epoch {self.stopped_epoch}: {self.monitor} did not improve on {metric_text(self.best)} "
                 f"for {self.watch.wait} epochs (patience {self.patience}); {kept}")
 
 
@@ -206,15 +206,22 @@ def epoch_rows(state: "TrainingState") -> int:
     return state.progress.seen if state.progress is not None else state.n_examples
 
 
+def metric_text(value: float) -> str:
+    """A loss or accuracy as the epoch lines and the report give it: 4 decimals where those
+    show it (``1e-3 ≤ |v| < 1e5``, or 0), else 5 significant digits (``1.0526e+19`` of a
+    loss that diverged, not ``10526307236027553792.0000``; ``3.2e-07``, not ``0.0000``)."""
+    return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e5 else f"{value:.5g}"
+
+
 def epoch_summary(state: "TrainingState") -> str:
     """One epoch's results in a line: ``epoch 3/10: loss 0.1234, accuracy 0.9612, ...``;
     the speed is the rows it trained on (:func:`epoch_rows`) over its seconds."""
     logs = state.logs
     total = f"/{state.epochs}" if state.epochs is not None else ""
-    parts = [f"loss {logs['loss']:.4f}"]
+    parts = [f"loss {metric_text(logs['loss'])}"]
     for key in ("accuracy", "val_loss", "val_accuracy"):
         if logs.get(key) is not None:
-            parts.append(f"{key.replace('_', ' ')} {logs[key]:.4f}")
+            parts.append(f"{key.replace('_', ' ')} {metric_text(logs[key])}")
     if logs.get("seconds"):
         parts.append(f"{epoch_rows(state) / logs['seconds']:,.0f} examples/s")
     return f"epoch {logs['epoch']}{total}: " + ", ".join(parts)
@@ -259,7 +266,7 @@ class ProgressBar(Callback):
         bar.update(batch_size)
         if bar.n >= bar.total or bar.n == batch_size or bar.n % (batch_size * 50) < batch_size:
             seen, loss_sum, correct = state.running
-            fields = [f"loss {loss_sum / seen:.4f}"]
+            fields = [f"loss {metric_text(loss_sum / seen)}"]
             if correct is not None:
                 fields.append(f"accuracy {correct / seen:.4f}")
             text = ""

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .alerts import NO_ALERTS, at_chance, chance_level, standing_of
+from .callbacks import metric_text
 from .plots import _IMAGE_SIDE as IMAGE_SIDE
 from .plots import _partial_last_epoch
 from .report import MAX_POINTS, WEIGHT_IMAGES, _square_side, escape, png_data_uri
@@ -185,15 +186,10 @@ def _diverged_words(diverged) -> str:
 
 
 def _epoch_values(record) -> str:
-    return ", ".join(f"{k.replace('_', ' ')} {_metric(record[k])}" for k in ("loss", "accuracy", "val_loss", "val_accuracy")
+    return ", ".join(f"{k.replace('_', ' ')} {metric_text(record[k])}" for k in ("loss", "accuracy", "val_loss", "val_accuracy")
                      if isinstance(record.get(k), (int, float)))
 
 
-def _metric(value: float) -> str:
-    """A loss or accuracy with 4 decimals, as the CLI's epoch lines give it, where those show
-    it (``1e-3 ≤ |v| < 1e5``, or 0); else 5 significant digits (``1.0526e+19`` of a loss
-    that diverged, not ``10526307236027553792.0000``; ``3.2e-07``, not ``0.0000``)."""
-    return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e5 else f"{value:.5g}"
 
 
 def _kept_epoch(records, facts) -> tuple[dict, str] | None:
@@ -213,7 +209,7 @@ def _kept_words(kept: dict) -> str:
     best = kept.get("best")
     words = f"early stopping kept the weights of epoch {kept.get('epoch')}, the best {kept.get('monitor')}"
     if isinstance(best, (int, float)):
-        words += f" ({_metric(best)})"
+        words += f" ({metric_text(best)})"
     if isinstance(kept.get("stopped_epoch"), int):
         words += f", and stopped the run at epoch {kept['stopped_epoch']}"
     elif "stopped_epoch" in kept:
