@@ -371,7 +371,7 @@ def _idx_spec(name: str):
 
 def _holds_files(spec, data_dir: str) -> bool:
     """Whether ``data_dir`` (or its ``<name>/`` subfolder) holds each of the dataset's files."""
-    folders = [Path(data_dir), Path(data_dir) / spec.name]
+    folders = [Path(data_dir).expanduser(), Path(data_dir).expanduser() / spec.name]
     wanted = [(rf.name, rf.raw_name) for rf in spec.files.values()]
     return all(any((folder / n).is_file() for folder in folders for n in names) for names in wanted)
 
@@ -405,6 +405,7 @@ def _check_data_dir(name: str, data_dir: str) -> None:
 
 def _named_dataset(name: str, data_dir: str | None, mmap: bool = False) -> _Dataset:
     if data_dir:
+        data_dir = os.path.expanduser(data_dir)  # --data-dir=~/data: no shell expands a ~ after "="
         _check_data_dir(name, data_dir)
     try:
         ds = load_dataset(name, data_dir=data_dir or None, flatten=True, mmap=mmap)
