@@ -156,3 +156,18 @@ def test_the_image_style_of_a_named_dataset_does_not_depend_on_its_letters(name,
     from deltaprop.images import style_for
 
     assert style_for(name) == style
+
+
+# -- a schedule's setting given twice -------------------------------------------------------------------
+@pytest.mark.parametrize("text, key", [("step:step_size=2,step_size=3", "step_size"), ("step:type=cosine", "type"),
+                                       ("cosine:min_lr=0.01, min_lr=0", "min_lr")])
+def test_a_schedule_setting_given_twice_is_refused_not_the_last_taken(text, key):
+    """--schedule step:step_size=2,step_size=3 trained with 3, and step:type=cosine trained a
+    cosine schedule, without a word."""
+    with pytest.raises(ConfigError, match=f"sets {key} twice"):
+        TrainConfig.from_mapping({"schedule": text})
+
+
+def test_a_schedule_flag_given_twice_is_one_error_line(tmp_path):
+    result = run_cli("train", "--dataset", "parity", "--schedule", "step:type=cosine", "--out", tmp_path / "run")
+    assert "sets type twice" in _one_error_line(result)

@@ -450,6 +450,8 @@ def _schedule_spec(value: Any) -> dict[str, Any]:
         key, eq, text = item.partition("=")
         if not eq:
             raise ConfigError(f"schedule setting {item!r} must be KEY=VALUE, e.g. --schedule cosine:t_max=20")
+        if key.strip() in spec:  # the later would win unsaid
+            raise ConfigError(f"schedule {value.strip()!r} sets {key.strip()} twice; give it once")
         spec[key.strip()] = text.strip()
     return spec
 
