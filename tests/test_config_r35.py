@@ -171,3 +171,38 @@ def test_a_schedule_setting_given_twice_is_refused_not_the_last_taken(text, key)
 def test_a_schedule_flag_given_twice_is_one_error_line(tmp_path):
     result = run_cli("train", "--dataset", "parity", "--schedule", "step:type=cosine", "--out", tmp_path / "run")
     assert "sets type twice" in _one_error_line(result)
+
+
+# -- predict on rows of 0 and 1 for a model that divides by 255 ---------------------------------------------
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sample") / "run"
+    assert run_cli("train", "--dataset", "mnist-sample", "--steps", "1", "--out", out, "--quiet").returncode == 0
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["float64", "int64", "uint8"])
+def test_predict_says_when_rows_of_zeros_and_ones_reach_a_model_that_divides_by_255(tmp_path, sample_run, dtype):
+    """A black-and-white image saved as 0/1 rows was scored as a near-blank one (1 / 255 each)
+    without a word; fractions in [0, 1] are refused, but whole 0 and 1 passed unsaid."""
+    import numpy as np
+
+    rows = np.zeros((2, 784), dtype=dtype)
+    rows[:, 300:320] = 1
+    np.save(tmp_path / "rows.npy", rows)
+    result = run_cli("predict", sample_run, tmp_path / "rows.npy")
+    assert result.returncode == 0, result.stderr
+    notes = result.stderr.strip().splitlines()
+    assert len(notes) == 1 and "holds only 0 and 1" in notes[0] and "rows * 255" in notes[0]
+    assert len(result.stdout.splitlines()) == 2
+
+
+def test_predict_says_nothing_of_blank_rows_or_levels_of_an_image(tmp_path, sample_run):
+    import numpy as np
+
+    blank, levels = np.zeros((1, 784)), np.zeros((1, 784))
+    levels[0, 300:320] = [1, 255] * 10
+    np.save(tmp_path / "blank.npy", blank)
+    np.save(tmp_path / "levels.npy", levels)
+    result = run_cli("predict", sample_run, tmp_path / "blank.npy", tmp_path / "levels.npy")
+    assert result.returncode == 0 and result.stderr == ""
