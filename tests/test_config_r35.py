@@ -206,3 +206,18 @@ def test_predict_says_nothing_of_blank_rows_or_levels_of_an_image(tmp_path, samp
     np.save(tmp_path / "levels.npy", levels)
     result = run_cli("predict", sample_run, tmp_path / "blank.npy", tmp_path / "levels.npy")
     assert result.returncode == 0 and result.stderr == ""
+
+
+# -- a path under the home folder written with ~ -------------------------------------------------------------
+def test_a_dataset_written_from_the_home_folder_is_found(tmp_path, monkeypatch):
+    """dataset = "~/data.csv" in a config file (no shell expands it there) said
+    '~/data.csv: no such file.' for a file that is there."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    data = _csv(tmp_path / "data.csv")
+    config = tmp_path / "c.toml"
+    config.write_text('dataset = "~/data.csv"\nepochs = 1\n')
+    result = run_cli("train", "--config", config, "--out", tmp_path / "run", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert f'dataset = "{data}"' in (tmp_path / "run" / "config.toml").read_text()
+    cfg = TrainConfig.from_mapping({"dataset": "mnist", "data_dir": "~/idx"})
+    assert cfg.data_dir == str(tmp_path / "idx")

@@ -13,6 +13,7 @@ import difflib
 import inspect
 import json
 import math
+import os
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -119,8 +120,8 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Parse and check every value in place; the single gate for numbers."""
-        self.dataset = _text("dataset", self.dataset, allow_empty=False)
-        self.data_dir = _text("data_dir", self.data_dir)
+        self.dataset = _home(_text("dataset", self.dataset, allow_empty=False))
+        self.data_dir = _home(_text("data_dir", self.data_dir))
         self.label_column = _label_column(self.label_column)
         self.layers = _int_list("layers", self.layers)
         self.activation = _choice("activation", _alias(self.activation), HIDDEN_ACTIVATIONS)
@@ -361,6 +362,12 @@ def _text(name: str, value: Any, *, allow_empty: bool = True) -> str:
     if not isinstance(value, str) or (not allow_empty and not value.strip()):
         raise ConfigError(f"{name} must be a {'non-empty ' if not allow_empty else ''}string, got {value!r}")
     return _utf8(name, value)
+
+
+def _home(path: str) -> str:
+    """``path`` with a leading ``~`` or ``~user`` made the home folder, as a shell makes it on
+    the command line (a TOML file, or ``--dataset=~/x.csv``, gets no shell to do it)."""
+    return os.path.expanduser(path) if path.startswith("~") else path
 
 
 def _utf8(name: str, value: str) -> str:
