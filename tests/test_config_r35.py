@@ -221,3 +221,32 @@ def test_a_dataset_written_from_the_home_folder_is_found(tmp_path, monkeypatch):
     assert f'dataset = "{data}"' in (tmp_path / "run" / "config.toml").read_text()
     cfg = TrainConfig.from_mapping({"dataset": "mnist", "data_dir": "~/idx"})
     assert cfg.data_dir == str(tmp_path / "idx")
+
+
+# -- an image of 32-bit float levels in [0, 1] ----------------------------------------------------------------
+@pytest.mark.parametrize("style", ["digit", "fashion", "as-is"])
+def test_a_float_image_in_0_1_is_read_as_its_8_bit_copy(tmp_path, style):
+    """A mode-F TIFF of levels in [0, 1] became levels 0 and 1 (pillow's convert('L')): the
+    fashion style called it blank, and as-is handed the model a near-black image unsaid."""
+    from PIL import Image
+    import numpy as np
+
+    from deltaprop.images import load_image
+
+    levels = np.zeros((60, 60))
+    levels[10:50, 20:40] = np.linspace(0.2, 1.0, 20)
+    Image.fromarray(levels.astype(np.float32)).save(tmp_path / "float.tiff")
+    Image.fromarray(np.rint(levels * 255).astype(np.uint8)).save(tmp_path / "eight.png")
+    as_float, as_bytes = load_image(tmp_path / "float.tiff", style), load_image(tmp_path / "eight.png", style)
+    assert np.abs(as_float.astype(int) - as_bytes.astype(int)).max() <= 1
+    assert as_float.max() >= 200
+
+
+def test_a_float_image_with_nan_pixels_is_one_error_line(tmp_path, sample_run):
+    from PIL import Image
+    import numpy as np
+
+    levels = np.zeros((40, 40), np.float32)
+    levels[5:35, 18:22] = np.nan
+    Image.fromarray(levels).save(tmp_path / "nan.tiff")
+    assert "NaN or infinite" in _one_error_line(run_cli("predict", sample_run, tmp_path / "nan.tiff"), code=1)
