@@ -1389,6 +1389,7 @@ def _ignoring_ctrl_c_once_stopped(kind, exc, tb) -> None:
     if kind is not None and issubclass(kind, KeyboardInterrupt):
         with contextlib.suppress(ValueError):  # not the main thread: nothing to change
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a SIGTERM stops the ranks as Ctrl-C does
 
 
 def _alerts_standing(reporter, model: _Model, data: _Data) -> dict | None:
@@ -1840,7 +1841,7 @@ def cmd_train(args) -> int:
             raise
         if status == 130:
             _ignoring_ctrl_c_once_stopped(KeyboardInterrupt, None, None)
-        return status
+        return 128 + signal.SIGTERM if status == 130 and StopVote.terminated else status
     # SIGTERM (kill, systemd, docker stop, a batch scheduler's time limit) stops a one-process
     # run as Ctrl-C does: the last finished epoch's checkpoint is kept, run.json says
     # interrupted, and the command ends 143.
