@@ -156,3 +156,107 @@ def test_the_image_style_of_a_named_dataset_does_not_depend_on_its_letters(name,
     from deltaprop.images import style_for
 
     assert style_for(name) == style
+
+
+# -- a schedule's setting given twice -------------------------------------------------------------------
+@pytest.mark.parametrize("text, key", [("step:step_size=2,step_size=3", "step_size"), ("step:type=cosine", "type"),
+                                       ("cosine:min_lr=0.01, min_lr=0", "min_lr")])
+def test_a_schedule_setting_given_twice_is_refused_not_the_last_taken(text, key):
+    """--schedule step:step_size=2,step_size=3 trained with 3, and step:type=cosine trained a
+    cosine schedule, without a word."""
+    with pytest.raises(ConfigError, match=f"sets {key} twice"):
+        TrainConfig.from_mapping({"schedule": text})
+
+
+def test_a_schedule_flag_given_twice_is_one_error_line(tmp_path):
+    result = run_cli("train", "--dataset", "parity", "--schedule", "step:type=cosine", "--out", tmp_path / "run")
+    assert "sets type twice" in _one_error_line(result)
+
+
+# -- predict on rows of 0 and 1 for a model that divides by 255 ---------------------------------------------
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sample") / "run"
+    assert run_cli("train", "--dataset", "mnist-sample", "--steps", "1", "--out", out, "--quiet").returncode == 0
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["float64", "int64", "uint8"])
+def test_predict_says_when_rows_of_zeros_and_ones_reach_a_model_that_divides_by_255(tmp_path, sample_run, dtype):
+    """A black-and-white image saved as 0/1 rows was scored as a near-blank one (1 / 255 each)
+    without a word; fractions in [0, 1] are refused, but whole 0 and 1 passed unsaid."""
+    import numpy as np
+
+    rows = np.zeros((2, 784), dtype=dtype)
+    rows[:, 300:320] = 1
+    np.save(tmp_path / "rows.npy", rows)
+    result = run_cli("predict", sample_run, tmp_path / "rows.npy")
+    assert result.returncode == 0, result.stderr
+    notes = result.stderr.strip().splitlines()
+    assert len(notes) == 1 and "holds only 0 and 1" in notes[0] and "rows * 255" in notes[0]
+    assert len(result.stdout.splitlines()) == 2
+
+
+def test_predict_says_nothing_of_blank_rows_or_levels_of_an_image(tmp_path, sample_run):
+    import numpy as np
+
+    blank, levels = np.zeros((1, 784)), np.zeros((1, 784))
+    levels[0, 300:320] = [1, 255] * 10
+    np.save(tmp_path / "blank.npy", blank)
+    np.save(tmp_path / "levels.npy", levels)
+    result = run_cli("predict", sample_run, tmp_path / "blank.npy", tmp_path / "levels.npy")
+    assert result.returncode == 0 and result.stderr == ""
+
+
+# -- a path under the home folder written with ~ -------------------------------------------------------------
+def test_a_dataset_written_from_the_home_folder_is_found(tmp_path, monkeypatch):
+    """dataset = "~/data.csv" in a config file (no shell expands it there) said
+    '~/data.csv: no such file.' for a file that is there."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    data = _csv(tmp_path / "data.csv")
+    config = tmp_path / "c.toml"
+    config.write_text('dataset = "~/data.csv"\nepochs = 1\n')
+    result = run_cli("train", "--config", config, "--out", tmp_path / "run", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert f'dataset = "{data}"' in (tmp_path / "run" / "config.toml").read_text()
+    cfg = TrainConfig.from_mapping({"dataset": "mnist", "data_dir": "~/idx"})
+    assert cfg.data_dir == str(tmp_path / "idx")
+
+
+# -- an image of 32-bit float levels in [0, 1] ----------------------------------------------------------------
+@pytest.mark.parametrize("style", ["digit", "fashion", "as-is"])
+def test_a_float_image_in_0_1_is_read_as_its_8_bit_copy(tmp_path, style):
+    """A mode-F TIFF of levels in [0, 1] became levels 0 and 1 (pillow's convert('L')): the
+    fashion style called it blank, and as-is handed the model a near-black image unsaid."""
+    from PIL import Image
+    import numpy as np
+
+    from deltaprop.images import load_image
+
+    levels = np.zeros((60, 60))
+    levels[10:50, 20:40] = np.linspace(0.2, 1.0, 20)
+    Image.fromarray(levels.astype(np.float32)).save(tmp_path / "float.tiff")
+    Image.fromarray(np.rint(levels * 255).astype(np.uint8)).save(tmp_path / "eight.png")
+    as_float, as_bytes = load_image(tmp_path / "float.tiff", style), load_image(tmp_path / "eight.png", style)
+    assert np.abs(as_float.astype(int) - as_bytes.astype(int)).max() <= 1
+    assert as_float.max() >= 200
+
+
+def test_a_float_image_with_nan_pixels_is_one_error_line(tmp_path, sample_run):
+    from PIL import Image
+    import numpy as np
+
+    levels = np.zeros((40, 40), np.float32)
+    levels[5:35, 18:22] = np.nan
+    Image.fromarray(levels).save(tmp_path / "nan.tiff")
+    assert "NaN or infinite" in _one_error_line(run_cli("predict", sample_run, tmp_path / "nan.tiff"), code=1)
+
+
+def test_a_named_dataset_is_no_path_even_with_a_folder_of_its_name_beside_the_config_file(tmp_path):
+    """proj/c.toml with dataset = "parity" beside a folder proj/parity: the name is the
+    dataset, not a path, so no note offers the folder's path as the dataset."""
+    (tmp_path / "proj" / "parity").mkdir(parents=True)
+    (tmp_path / "proj" / "c.toml").write_text('dataset = "parity"\nepochs = 1\n')
+    result = run_cli("train", "--config", "proj/c.toml", "--out", "run", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "beside" not in result.stderr

@@ -1390,6 +1390,7 @@ def _ignoring_ctrl_c_once_stopped(kind, exc, tb) -> None:
     if kind is not None and issubclass(kind, KeyboardInterrupt):
         with contextlib.suppress(ValueError):  # not the main thread: nothing to change
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a SIGTERM stops the ranks as Ctrl-C does
 
 
 def _alerts_standing(reporter, model: _Model, data: _Data) -> dict | None:
@@ -1841,7 +1842,7 @@ def cmd_train(args) -> int:
             raise
         if status == 130:
             _ignoring_ctrl_c_once_stopped(KeyboardInterrupt, None, None)
-        return status
+        return 128 + signal.SIGTERM if status == 130 and StopVote.terminated else status
     # SIGTERM (kill, systemd, docker stop, a batch scheduler's time limit) stops a one-process
     # run as Ctrl-C does: the last finished epoch's checkpoint is kept, run.json says
     # interrupted, and the command ends 143.
@@ -2241,6 +2242,21 @@ def _check_not_prescaled(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
                     + save.format(top=top))
 
 
+def _note_zeros_and_ones(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
+    """A note for rows of only 0 and 1 (a black-and-white image saved as 0/1) given to a
+    model that divides its raw inputs by T > 1 itself: a 1 reaches it as 1/T, near black,
+    and every such row is scored almost as a blank one, without a word."""
+    first = mf.net.layers[0]
+    if not isinstance(first, Rescaling) or not rows.size:
+        return
+    top = round(1.0 / first.scale)
+    if top <= 1 or rows.max() != 1 or not np.isin(rows, (0, 1)).all():
+        return
+    _say(f"note: {path} holds only 0 and 1, but this model divides its raw inputs by {top} itself (it was trained on "
+         f"levels 0..{top}), so a 1 reaches it as {1 / top:.3g}, near black; if 1 means white, give the rows times "
+         f"{top}: np.save('rows.npy', rows * {top})", err=True)
+
+
 def _note_far_outside(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
     """A note for rows whose values lie beyond the raw training inputs' range ``lo..hi`` by
     more than its span ``hi − lo`` (0..255 rows for a model of inputs in [0, 1]): rows on
@@ -2347,6 +2363,7 @@ def cmd_predict(args) -> int:
     for path, rows in zip(paths, batches):
         if path not in images:  # an image's levels are 0..255, scaled below
             _check_not_prescaled(mf, path, rows)
+            _note_zeros_and_ones(mf, path, rows)
             _note_far_outside(mf, path, rows)
     if images and side is not None and side != IMAGE_SIDE and style == "digit":
         _say(f"note: digits are framed as small digits are: the ink's longer edge fills a {4 * side}x{4 * side} frame, "

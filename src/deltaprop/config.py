@@ -13,6 +13,7 @@ import difflib
 import inspect
 import json
 import math
+import os
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -119,8 +120,8 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Parse and check every value in place; the single gate for numbers."""
-        self.dataset = _text("dataset", self.dataset, allow_empty=False)
-        self.data_dir = _text("data_dir", self.data_dir)
+        self.dataset = _home(_text("dataset", self.dataset, allow_empty=False))
+        self.data_dir = _home(_text("data_dir", self.data_dir))
         self.label_column = _label_column(self.label_column)
         self.layers = _int_list("layers", self.layers)
         self.activation = _choice("activation", _alias(self.activation), HIDDEN_ACTIVATIONS)
@@ -363,6 +364,12 @@ def _text(name: str, value: Any, *, allow_empty: bool = True) -> str:
     return _utf8(name, value)
 
 
+def _home(path: str) -> str:
+    """``path`` with a leading ``~`` or ``~user`` made the home folder, as a shell makes it on
+    the command line (a TOML file, or ``--dataset=~/x.csv``, gets no shell to do it)."""
+    return os.path.expanduser(path) if path.startswith("~") else path
+
+
 def _utf8(name: str, value: str) -> str:
     """``value``, which a run's files (config.toml, the model, the report) record as UTF-8
     text: a file name of other bytes (Python holds them as lone surrogates) is refused, not
@@ -450,6 +457,8 @@ def _schedule_spec(value: Any) -> dict[str, Any]:
         key, eq, text = item.partition("=")
         if not eq:
             raise ConfigError(f"schedule setting {item!r} must be KEY=VALUE, e.g. --schedule cosine:t_max=20")
+        if key.strip() in spec:  # the later would win unsaid
+            raise ConfigError(f"schedule {value.strip()!r} sets {key.strip()} twice; give it once")
         spec[key.strip()] = text.strip()
     return spec
 
@@ -573,7 +582,11 @@ def _beside_note(path: str | Path, key: str, value: Any) -> str | None:
     """A sentence for a relative ``dataset`` or ``data_dir`` of the file ``path`` that names
     something beside the file (in its folder) other than what it names from the current
     folder, which relative paths are read from: none there, or another file."""
+    from .data import DATASETS
+
     if not isinstance(value, str) or not value.strip() or Path(value).is_absolute():
+        return None
+    if key == "dataset" and value.lower().replace("_", "-") in DATASETS:  # a name, not a path
         return None
     here, beside = Path(value), Path(path).parent / value
     try:

@@ -380,7 +380,8 @@ def _rows(column, rows):
 
 class StopVote:
     """Ctrl-C agreed on by every rank. Entered (on the main thread, where SIGINT still has
-    Python's default handler), a SIGINT only marks this rank; a vote sums the marks over
+    Python's default handler), a SIGINT only marks this rank (a SIGTERM too, where its
+    handler is the default: :attr:`terminated` then says so); a vote sums the marks over
     the ranks, so every rank gets the same answer: stop when any rank was marked.
     :meth:`stop_at_step` is the vote of every step, pipelined: it reads the answer of the
     vote the previous step started (``Iallreduce`` of one integer, carried along by the
@@ -393,12 +394,14 @@ class StopVote:
     step later)."""
 
     _active: StopVote | None = None
+    #: whether a SIGTERM marked a vote of this process (a command then exits 143, not 130)
+    terminated = False
 
     def __init__(self, comm):
         self.comm, self.asked = comm, False
         self._mine, self._sum = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
         self._pending = None
-        self._previous, self._outer = None, None
+        self._previous, self._previous_term, self._outer = None, None, None
 
     def __enter__(self) -> StopVote:
         outer = StopVote._active
@@ -408,16 +411,22 @@ class StopVote:
         on_main = threading.current_thread() is threading.main_thread()
         if on_main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             self._previous = signal.signal(signal.SIGINT, self._mark)
+            if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # mpiexec forwards a SIGTERM to every rank
+                self._previous_term = signal.signal(signal.SIGTERM, self._mark)
             self._outer, StopVote._active = StopVote._active, self
         return self
 
     def __exit__(self, *exc) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
-            StopVote._active, self._previous = self._outer, None
+            if self._previous_term is not None:
+                signal.signal(signal.SIGTERM, self._previous_term)
+            StopVote._active, self._previous, self._previous_term = self._outer, None, None
         self._outer = None
 
     def _mark(self, signum, frame) -> None:
+        if signum == signal.SIGTERM:
+            StopVote.terminated = True
         if self.asked and self.comm.Get_size() == 1:
             raise KeyboardInterrupt
         self.asked = True

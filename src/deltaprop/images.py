@@ -55,7 +55,8 @@ _SMALL_LEVELS = (16.0,)
 def _decode(path: str | Path, source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Grayscale float64 pixels (0..255) of an image read from ``source`` (an open file or
     in-memory bytes; ``path`` names it in errors), turned upright by its EXIF orientation,
-    16-bit levels v as v / 257; the size is checked from the header before any pixel is
+    16-bit levels v as v / 257, 32-bit float levels in [0, 1] as 255 v (others clipped to
+    0..255); the size is checked from the header before any pixel is
     decoded."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -68,6 +69,12 @@ def _decode(path: str | Path, source, max_pixels: int = MAX_PIXELS) -> np.ndarra
             if im.mode.startswith("I;16") or (im.mode == "I" and im.format == "PNG"):
                 # 16-bit levels 0..65535: convert("L") would clip every level above 255 to white
                 return np.asarray(im, dtype=np.float64) / 257.0
+            if im.mode == "F":  # 32-bit float levels: convert("L") rounds a [0, 1] image to 0 and 1
+                levels = np.asarray(im, dtype=np.float64)
+                if not np.isfinite(levels).all():
+                    raise FileFormatError(f"{path}: some pixels are NaN or infinite, not gray levels")
+                unit = levels.size and levels.min() >= 0 and levels.max() <= 1  # a float image's [0, 1]
+                return np.clip(levels * 255.0 if unit else levels, 0.0, 255.0)
             if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                 rgba = im.convert("RGBA")
                 background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

@@ -1,0 +1,84 @@
+"""Data-parallel training: what a user meets beyond the equivalence the other files check."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_distributed import MPIEXEC, _cached_in, _read_ready, needs_mpi
+
+from deltaprop.distributed import StopVote
+
+
+class _TwoRanks:
+    """Rank 0 of two processes whose collectives just copy (only the vote's marks are used)."""
+
+    def Get_rank(self):
+        return 0
+
+    def Get_size(self):
+        return 2
+
+    def Allreduce(self, mine, total):
+        np.copyto(total, mine)
+
+
+def test_sigterm_marks_the_vote_as_ctrl_c_does_and_its_handler_is_restored(monkeypatch):
+    monkeypatch.setattr(StopVote, "terminated", False)
+    before = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        vote = StopVote(_TwoRanks())
+        with vote:
+            # mpiexec forwards a SIGTERM (a batch system's time limit) to every rank; left at its
+            # default it killed the ranks mid-step, the run's files saying it was still training
+            assert signal.getsignal(signal.SIGTERM) == vote._mark
+            signal.raise_signal(signal.SIGTERM)  # no exception: the ranks stop together at a step
+            assert vote.asked and vote.stop_now() and StopVote.terminated
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def test_a_program_with_its_own_sigterm_handler_keeps_it(monkeypatch):
+    monkeypatch.setattr(StopVote, "terminated", False)
+    seen = []
+
+    def own(signum, frame):
+        seen.append(signum)
+
+    before = signal.signal(signal.SIGTERM, own)
+    try:
+        with StopVote(_TwoRanks()) as vote:
+            assert signal.getsignal(signal.SIGTERM) is own
+            signal.raise_signal(signal.SIGTERM)
+            assert not vote.asked and seen == [signal.SIGTERM] and not StopVote.terminated
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_sigterm_to_mpiexec_keeps_the_checkpoint_and_exits_143_as_one_process_does(tmp_path):
+    exe = str(Path(sys.executable).with_name("deltaprop"))
+    cmd = [MPIEXEC, "-n", "2", exe, "train", "--dataset", "parity", "--batch-size", "20", "--epochs", "500",
+           "--out", "cut"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True, text=True, env=_cached_in(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 180
+        while not any(line.startswith("epoch 1/500") for line in _read_ready(proc.stdout)):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        os.kill(proc.pid, signal.SIGTERM)  # as a batch system's time limit does: mpiexec forwards it
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "interrupted; the checkpoint of epoch" in err
+    assert json.loads((tmp_path / "cut" / "run.json").read_text())["status"] == "interrupted"
