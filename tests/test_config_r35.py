@@ -250,3 +250,13 @@ def test_a_float_image_with_nan_pixels_is_one_error_line(tmp_path, sample_run):
     levels[5:35, 18:22] = np.nan
     Image.fromarray(levels).save(tmp_path / "nan.tiff")
     assert "NaN or infinite" in _one_error_line(run_cli("predict", sample_run, tmp_path / "nan.tiff"), code=1)
+
+
+def test_a_named_dataset_is_no_path_even_with_a_folder_of_its_name_beside_the_config_file(tmp_path):
+    """proj/c.toml with dataset = "parity" beside a folder proj/parity: the name is the
+    dataset, not a path, so no note offers the folder's path as the dataset."""
+    (tmp_path / "proj" / "parity").mkdir(parents=True)
+    (tmp_path / "proj" / "c.toml").write_text('dataset = "parity"\nepochs = 1\n')
+    result = run_cli("train", "--config", "proj/c.toml", "--out", "run", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "beside" not in result.stderr

@@ -582,7 +582,11 @@ def _beside_note(path: str | Path, key: str, value: Any) -> str | None:
     """A sentence for a relative ``dataset`` or ``data_dir`` of the file ``path`` that names
     something beside the file (in its folder) other than what it names from the current
     folder, which relative paths are read from: none there, or another file."""
+    from .data import DATASETS
+
     if not isinstance(value, str) or not value.strip() or Path(value).is_absolute():
+        return None
+    if key == "dataset" and value.lower().replace("_", "-") in DATASETS:  # a name, not a path
         return None
     here, beside = Path(value), Path(path).parent / value
     try:
