@@ -1749,7 +1749,8 @@ def _check_shares(args, cfg: TrainConfig, data: _Data) -> None:
         from .distributed import check_shares
 
         batch_size = None if cfg.batch_size == "full" else cfg.batch_size
-        check_shares(len(data.y_train), batch_size, team.comm.Get_size(), batching=cfg.batching)
+        check_shares(len(data.y_train), batch_size, team.comm.Get_size(), batching=cfg.batching,
+                     resumed=bool(getattr(args, "resume", None)))
 
 
 def _on_ranks(args) -> bool:
