@@ -154,3 +154,41 @@ def test_when_neither_copy_holds_the_dataset_the_gzip_one_is_named(small, tmp_pa
     write_idx(gz, (arrays["test_labels"] + 1) % 10)
     with pytest.raises(FileFormatError, match=r"t10k-labels-idx1-ubyte\.gz: its content differs"):
         mnist.load_idx_dataset(spec, data_dir=data, download=False)
+
+
+# ---------------------------------------------------------------- a transfer cut off half-way
+def test_a_transfer_cut_off_without_a_length_is_called_cut_short(small, tmp_path):
+    """A mirror that announces no length and closes half-way was reported as a checksum
+    mismatch (a wrong file), not as the cut-off transfer it is."""
+    from http.server import BaseHTTPRequestHandler
+
+    from deltaprop.data.download import fetch
+    from deltaprop.errors import DownloadError
+
+    spec, folder, _ = small
+    rf = spec.files["train_images"]
+    blob = (folder / rf.name).read_bytes()
+
+    class Half(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.end_headers()
+            self.wfile.write(blob[: len(blob) // 2])
+            self.close_connection = True
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Half)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(DownloadError, match=rf"transfer cut short: the gzip data ends early, after {len(blob) // 2:,}"):
+            fetch(rf.name, tmp_path / "dest", rf.digests, [f"http://127.0.0.1:{httpd.server_port}/"], timeout=5,
+                  content_sha256=rf.content_sha256)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert not (tmp_path / "dest").exists() or list((tmp_path / "dest").iterdir()) == []
