@@ -82,3 +82,30 @@ def test_sigterm_to_mpiexec_keeps_the_checkpoint_and_exits_143_as_one_process_do
     assert proc.returncode == 143, err
     assert "Traceback" not in err and "interrupted; the checkpoint of epoch" in err
     assert json.loads((tmp_path / "cut" / "run.json").read_text())["status"] == "interrupted"
+
+
+def test_a_resume_that_cannot_share_its_batches_names_the_processes_it_can_resume_on():
+    from deltaprop.distributed import check_shares
+    from deltaprop.errors import ConfigError
+
+    # --resume refuses --batch-size, so "use a batch size of at least 7" was advice it refused
+    with pytest.raises(ConfigError, match=r"^a global batch of 6 rows cannot be shared among 7 processes; a resumed "
+                                          r"run keeps its batch size: resume it on at most 6 processes$"):
+        check_shares(630, 6, 7, resumed=True)
+    with pytest.raises(ConfigError, match=r"last batch of 9 training rows has 1 row .*resume it on at most 1 process$"):
+        check_shares(9, 4, 2, resumed=True)
+    with pytest.raises(ConfigError, match="use a batch size"):  # a new run may change it
+        check_shares(630, 6, 7)
+
+
+@needs_mpi
+@pytest.mark.slow
+def test_mpiexec_resume_on_too_many_processes_says_how_many_it_can_run_on(tmp_path):
+    exe = str(Path(sys.executable).with_name("deltaprop"))
+    run = [exe, "train", "--dataset", "parity", "--batch-size", "6", "--epochs", "1", "--quiet", "--out", "r"]
+    first = subprocess.run(run, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=_cached_in(tmp_path))
+    assert first.returncode == 0, first.stderr
+    cmd = [MPIEXEC, "-n", "7", exe, "train", "--resume", "r", "--epochs", "2"]
+    job = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=_cached_in(tmp_path))
+    assert job.returncode == 2 and job.stderr.count("\n") == 1, job.stderr
+    assert "a resumed run keeps its batch size: resume it on at most 6 processes" in job.stderr

@@ -371,7 +371,7 @@ def _idx_spec(name: str):
 
 def _holds_files(spec, data_dir: str) -> bool:
     """Whether ``data_dir`` (or its ``<name>/`` subfolder) holds each of the dataset's files."""
-    folders = [Path(data_dir), Path(data_dir) / spec.name]
+    folders = [Path(data_dir).expanduser(), Path(data_dir).expanduser() / spec.name]
     wanted = [(rf.name, rf.raw_name) for rf in spec.files.values()]
     return all(any((folder / n).is_file() for folder in folders for n in names) for names in wanted)
 
@@ -405,6 +405,7 @@ def _check_data_dir(name: str, data_dir: str) -> None:
 
 def _named_dataset(name: str, data_dir: str | None, mmap: bool = False) -> _Dataset:
     if data_dir:
+        data_dir = os.path.expanduser(data_dir)  # --data-dir=~/data: no shell expands a ~ after "="
         _check_data_dir(name, data_dir)
     try:
         ds = load_dataset(name, data_dir=data_dir or None, flatten=True, mmap=mmap)
@@ -1748,7 +1749,8 @@ def _check_shares(args, cfg: TrainConfig, data: _Data) -> None:
         from .distributed import check_shares
 
         batch_size = None if cfg.batch_size == "full" else cfg.batch_size
-        check_shares(len(data.y_train), batch_size, team.comm.Get_size(), batching=cfg.batching)
+        check_shares(len(data.y_train), batch_size, team.comm.Get_size(), batching=cfg.batching,
+                     resumed=bool(getattr(args, "resume", None)))
 
 
 def _on_ranks(args) -> bool:

@@ -288,11 +288,32 @@ def _end_job(comm, exc: BaseException) -> None:
     os._exit(1)  # should Abort return before the process manager ends this process
 
 
-def check_shares(n: int, batch_size: int | None, size: int, *, batching: str = "shuffled") -> None:
+def check_shares(n: int, batch_size: int | None, size: int, *, batching: str = "shuffled",
+                 resumed: bool = False) -> None:
     """Refuse batches that would leave one of ``size`` processes no row: every global batch
     needs at least ``size`` rows. ``n`` training rows in batches of ``batch_size`` (None: full
     batch); ``batching="sliding"`` windows all hold ``batch_size + 1`` rows (they wrap), other
-    batchings end with a batch of ``n mod batch_size`` rows."""
+    batchings end with a batch of ``n mod batch_size`` rows. ``resumed``: the run keeps its
+    batch size, so the message names the most processes it can be resumed on instead."""
+    try:
+        _check_shares(n, batch_size, size, batching)
+    except ConfigError as exc:
+        if not resumed or n < size:
+            raise
+        most = max(p for p in range(1, size) if _shares(n, batch_size, p, batching))
+        raise ConfigError(f"{str(exc).split('; ')[0]}; a resumed run keeps its batch size: resume it on at most "
+                          f"{most} process{'es' if most > 1 else ''}") from None
+
+
+def _shares(n: int, batch_size: int | None, size: int, batching: str) -> bool:
+    try:
+        _check_shares(n, batch_size, size, batching)
+    except ConfigError:
+        return False
+    return True
+
+
+def _check_shares(n: int, batch_size: int | None, size: int, batching: str) -> None:
     if n < size:  # no batch size helps: every batch holds at most the n rows
         why = "" if batch_size is None else " (no batch holds more, whatever the batch size)"
         raise ConfigError(f"{_row_count(n)} of training data cannot be shared among {size} processes{why}; train on "
