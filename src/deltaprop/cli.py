@@ -2361,6 +2361,11 @@ def cmd_predict(args) -> int:
     side = model_image_side(mf)  # None: no image (a table's row)
     style = _image_style(mf, args.images, side) if images and side is not None else "digit"
     batches = [_rows_of(path, net.n_features, style, side) for path in paths]  # every input is checked before any output
+    unused = [f"--{name} {value}" for name, value, default in (("images", args.images, "auto"), ("levels", args.levels, None))
+              if value != default]
+    if unused and not images:  # they make images into inputs; rows reach the model as they are
+        _say(f"note: {' and '.join(unused)} {'apply' if len(unused) > 1 else 'applies'} to images only; the .npy rows "
+             "reach the model as they are (scale them yourself if they are on another scale)", err=True)
     for path, rows in zip(paths, batches):
         if path not in images:  # an image's levels are 0..255, scaled below
             _check_not_prescaled(mf, path, rows)
