@@ -260,3 +260,21 @@ def test_a_named_dataset_is_no_path_even_with_a_folder_of_its_name_beside_the_co
     result = run_cli("train", "--config", "proj/c.toml", "--out", "run", "--quiet", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "beside" not in result.stderr
+
+
+# -- options for images given with .npy rows only -------------------------------------------------------------
+@pytest.mark.parametrize("options, said", [(["--levels", "16"], "--levels 16 applies"),
+                                           (["--images", "fashion"], "--images fashion applies"),
+                                           (["--images", "as-is", "--levels", "1"], "--images as-is and --levels 1 apply")])
+def test_predict_says_that_options_for_images_leave_npy_rows_as_they_are(tmp_path, sample_run, options, said):
+    """predict --levels 16 MODEL rows.npy scored the rows unscaled without a word: --levels and
+    --images make images into inputs, and a user may take them to scale the rows too."""
+    import numpy as np
+
+    np.save(tmp_path / "rows.npy", np.full((1, 784), 8, np.uint8))
+    plain = run_cli("predict", sample_run, tmp_path / "rows.npy")
+    result = run_cli("predict", *options, sample_run, tmp_path / "rows.npy")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == plain.stdout
+    assert said in result.stderr and "images only" in result.stderr
+    assert plain.stderr == ""

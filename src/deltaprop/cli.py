@@ -371,7 +371,7 @@ def _idx_spec(name: str):
 
 def _holds_files(spec, data_dir: str) -> bool:
     """Whether ``data_dir`` (or its ``<name>/`` subfolder) holds each of the dataset's files."""
-    folders = [Path(data_dir), Path(data_dir) / spec.name]
+    folders = [Path(data_dir).expanduser(), Path(data_dir).expanduser() / spec.name]
     wanted = [(rf.name, rf.raw_name) for rf in spec.files.values()]
     return all(any((folder / n).is_file() for folder in folders for n in names) for names in wanted)
 
@@ -405,6 +405,7 @@ def _check_data_dir(name: str, data_dir: str) -> None:
 
 def _named_dataset(name: str, data_dir: str | None, mmap: bool = False) -> _Dataset:
     if data_dir:
+        data_dir = os.path.expanduser(data_dir)  # --data-dir=~/data: no shell expands a ~ after "="
         _check_data_dir(name, data_dir)
     try:
         ds = load_dataset(name, data_dir=data_dir or None, flatten=True, mmap=mmap)
@@ -2360,6 +2361,11 @@ def cmd_predict(args) -> int:
     side = model_image_side(mf)  # None: no image (a table's row)
     style = _image_style(mf, args.images, side) if images and side is not None else "digit"
     batches = [_rows_of(path, net.n_features, style, side) for path in paths]  # every input is checked before any output
+    unused = [f"--{name} {value}" for name, value, default in (("images", args.images, "auto"), ("levels", args.levels, None))
+              if value != default]
+    if unused and not images:  # they make images into inputs; rows reach the model as they are
+        _say(f"note: {' and '.join(unused)} {'apply' if len(unused) > 1 else 'applies'} to images only; the .npy rows "
+             "reach the model as they are (scale them yourself if they are on another scale)", err=True)
     for path, rows in zip(paths, batches):
         if path not in images:  # an image's levels are 0..255, scaled below
             _check_not_prescaled(mf, path, rows)

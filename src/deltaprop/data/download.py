@@ -100,6 +100,11 @@ class ContentDigest:
         elif not self._bad:
             self._sha.update(data)
 
+    @property
+    def cut_short(self) -> bool:
+        """Whether the bytes so far end inside a gzip member (a transfer cut off half-way)."""
+        return bool(self._gzip) and self._inflate is not None and not self._bad
+
     def hexdigest(self) -> str | None:
         if self._gzip is None:  # fewer than two bytes in all: hashed as they are
             self._gzip = False
@@ -267,6 +272,9 @@ class _Transfer:
             raise _MirrorFailed(f"transfer interrupted after {self.received:,} of {self.length:,} bytes")
         if self.hash.hexdigest() == expected:
             return
+        if self.content is not None and self.content.cut_short:
+            raise _MirrorFailed(f"transfer cut short: the gzip data ends early, after {self.received:,} bytes "
+                                "(the connection closed before the end of the file)")
         if self.content is not None and self.content.hexdigest() == content_sha256.lower():
             return  # the same content, compressed differently
         got = self.hash.hexdigest()

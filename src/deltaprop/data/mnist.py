@@ -4,7 +4,9 @@ Each file is looked for in order: an explicit ``data_dir`` (the folder itself, t
 ``<name>/`` subfolder), ``$DELTAPROP_DATA/<name>/``, the user cache
 (``$XDG_CACHE_HOME/deltaprop/<name>/``), then system folders (Debian's
 ``dataset-fashion-mnist`` package installs ``/usr/share/datasets/fashion-mnist``). Files
-may be gzip (``train-images-idx3-ubyte.gz``) or raw (``train-images-idx3-ubyte``).
+may be gzip (``train-images-idx3-ubyte.gz``) or raw (``train-images-idx3-ubyte``); where a
+folder holds both and they differ, the one with the dataset's content is read. A leading
+``~`` in ``data_dir`` or ``$DELTAPROP_DATA`` is the home folder.
 MNIST and Fashion-MNIST name their files alike: a file in ``data_dir`` whose content is
 not the dataset's (MNIST's) gives way to the one in ``data_dir/<name>/`` that is
 (Fashion-MNIST's); the other dataset's file alone is refused, saying whose.
@@ -240,12 +242,13 @@ def _content_error(spec: IdxDatasetSpec, role: str, path: Path, digest: str) -> 
 
 
 def _search_dirs(spec: IdxDatasetSpec, data_dir) -> list[tuple[Path, str]]:
-    """(folder, kind) in search order; kind is "user", "cache" or "system"."""
+    """(folder, kind) in search order; kind is "user", "cache" or "system". A leading ``~``
+    in ``data_dir`` or ``$DELTAPROP_DATA`` is the home folder (as a shell would expand it)."""
     dirs: list[tuple[Path, str]] = []
     if data_dir is not None:
-        dirs += [(Path(data_dir), "user"), (Path(data_dir) / spec.name, "user")]
+        dirs += [(Path(data_dir).expanduser(), "user"), (Path(data_dir).expanduser() / spec.name, "user")]
     if os.environ.get(_ENV):
-        dirs.append((Path(os.environ[_ENV]) / spec.name, "user"))
+        dirs.append((Path(os.environ[_ENV]).expanduser() / spec.name, "user"))
     dirs.append((dl.cache_dir() / spec.name, "cache"))
     dirs += [(Path(d), "system") for d in spec.system_dirs]
     return dirs
@@ -270,14 +273,18 @@ def _find(spec: IdxDatasetSpec, rf: RemoteFile, dirs, removed: list[Path] | None
 
 
 def _own_copy(spec: IdxDatasetSpec, rf: RemoteFile, path: Path) -> Path:
-    """``path``, or the copy of ``rf`` in the ``<name>/`` folder beside it when ``path``'s
-    content is not the dataset's and that copy's is: MNIST and Fashion-MNIST name their
-    files alike, so a data folder may hold one on top and the other in its folder (both
-    are hashed only then); where neither is, the inner one, whose content check names it."""
+    """``path``, or another copy of ``rf`` when ``path``'s content is not the dataset's and
+    that copy's is: the one under the other name beside it (gzip and raw copies that differ)
+    or one in the ``<name>/`` folder beside it (MNIST and Fashion-MNIST name their files
+    alike, so a data folder may hold one on top and the other in its folder). Files are
+    hashed only when there is such a copy; where none is the dataset's, the inner one if
+    any (whose content check names it), else ``path``."""
+    beside = [p for p in (path.with_name(n) for n in (rf.name, rf.raw_name)) if p != path and p.is_file()]
     inner = [p for p in (path.parent / spec.name / n for n in (rf.name, rf.raw_name)) if p.is_file()]
-    if not inner or rf.content_sha256 is None or dl.verify_file(path, rf.digests, rf.content_sha256):
+    others = beside + inner
+    if not others or rf.content_sha256 is None or dl.verify_file(path, rf.digests, rf.content_sha256):
         return path
-    return next((p for p in inner if dl.verify_file(p, rf.digests, rf.content_sha256)), inner[0])
+    return next((p for p in others if dl.verify_file(p, rf.digests, rf.content_sha256)), (inner or [path])[0])
 
 
 def _named_for_content(path: Path) -> Path:
@@ -311,7 +318,7 @@ def load_idx_dataset(spec: IdxDatasetSpec, *, data_dir=None, flatten: bool = Fal
     missing = [role for role in _ROLES if role not in found]
     failures = []
     if missing and download:
-        target = Path(data_dir) if data_dir is not None else dl.cache_dir() / spec.name
+        target = Path(data_dir).expanduser() if data_dir is not None else dl.cache_dir() / spec.name
         for role in missing:
             rf = spec.files[role]
             try:

@@ -1,0 +1,194 @@
+"""Where the MNIST loader looks: a ``~`` in ``data_dir``/``--data-dir=~/...``/``$DELTAPROP_DATA``
+is the home folder (no shell expands it there), and of a gzip and a raw copy that differ the one
+holding the dataset is read. The only network used is a server on 127.0.0.1 that a test starts."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gzip
+import hashlib
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from cli_in_process import run_cli
+from deltaprop import cli
+from deltaprop.data import mnist
+from deltaprop.data.idx import write_idx
+from deltaprop.errors import FileFormatError
+
+N_TRAIN, N_TEST = 20, 10
+_GONE = "http://127.0.0.1:9/gone/"  # a closed port: nothing is downloaded
+
+
+@pytest.fixture(autouse=True)
+def isolated(private_data_env, tmp_path, monkeypatch):
+    """A private cache, no DELTAPROP_DATA, HOME in tmp_path and the working folder apart."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+
+
+@pytest.fixture
+def small(tmp_path, monkeypatch):
+    """MNIST's spec for four small files of its format, written (gzip) into ``tmp_path/files``;
+    yields (spec, folder, arrays)."""
+    folder = tmp_path / "files"
+    rng = np.random.default_rng(0)
+    arrays = {"train_images": rng.integers(0, 256, (N_TRAIN, 28, 28), dtype=np.uint8),
+              "train_labels": np.arange(N_TRAIN, dtype=np.uint8) % 10,
+              "test_images": rng.integers(0, 256, (N_TEST, 28, 28), dtype=np.uint8),
+              "test_labels": np.arange(N_TEST, dtype=np.uint8) % 10}
+    files = {}
+    for role, rf in mnist.MNIST.files.items():
+        blob = write_idx(folder / rf.name, arrays[role]).read_bytes()
+        files[role] = dataclasses.replace(rf, digests=(("sha256", hashlib.sha256(blob).hexdigest()),),
+                                          content_sha256=hashlib.sha256(gzip.decompress(blob)).hexdigest())
+    spec = dataclasses.replace(mnist.MNIST, files=files, n_train=N_TRAIN, n_test=N_TEST, mirrors=[_GONE],
+                               system_dirs=())
+    monkeypatch.setattr(mnist, "MNIST", spec)
+    monkeypatch.setattr(cli, "MNIST", spec)
+    return spec, folder, arrays
+
+
+def _copy(src, dest):
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in src.iterdir():
+        (dest / path.name).write_bytes(path.read_bytes())
+
+
+# ---------------------------------------------------------------- ~ is the home folder
+def test_data_dir_with_a_tilde_is_the_home_folder(small, tmp_path):
+    spec, folder, arrays = small
+    _copy(folder, tmp_path / "home" / "data")
+    ds = mnist.load_idx_dataset(spec, data_dir="~/data", download=False)
+    np.testing.assert_array_equal(ds.y_train, arrays["train_labels"])
+
+
+def test_deltaprop_data_with_a_tilde_is_the_home_folder(small, tmp_path, monkeypatch):
+    spec, folder, arrays = small
+    _copy(folder, tmp_path / "home" / "datasets" / spec.name)
+    monkeypatch.setenv("DELTAPROP_DATA", "~/datasets")
+    ds = mnist.load_idx_dataset(spec, download=False)
+    np.testing.assert_array_equal(ds.x_test, arrays["test_images"])
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_a_download_into_a_tilde_data_dir_lands_in_the_home_folder(small, tmp_path):
+    spec, folder, arrays = small
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder)))
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        ds = mnist.load_idx_dataset(spec, data_dir="~/data", mirrors=[f"http://127.0.0.1:{httpd.server_port}/"],
+                                    timeout=5)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    np.testing.assert_array_equal(ds.y_test, arrays["test_labels"])
+    assert sorted(p.name for p in (tmp_path / "home" / "data").iterdir()) == sorted(
+        rf.name for rf in spec.files.values())
+    assert list((tmp_path / "cwd").iterdir()) == []  # no folder named "~" where the command ran
+
+
+def test_the_command_reads_data_dir_equals_tilde_from_the_home_folder(small, tmp_path):
+    _, folder, _ = small
+    _copy(folder, tmp_path / "home" / "data")
+    res = run_cli("plot", "samples", "--dataset", "mnist", "--data-dir=~/data", "--out", tmp_path / "s.png")
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "s.png").is_file()
+    assert list((tmp_path / "cwd").iterdir()) == []
+
+
+def test_data_dir_equals_tilde_is_not_refused_for_a_cached_copy(small, tmp_path):
+    """With a copy in the cache too, a --data-dir read literally (./~/data) was refused as a
+    folder without the files, though they were in the home folder."""
+    _, folder, _ = small
+    _copy(folder, tmp_path / "home" / "data")
+    _copy(folder, tmp_path / "xdg" / "deltaprop" / "mnist")
+    res = run_cli("plot", "samples", "--dataset", "mnist", "--data-dir=~/data", "--out", tmp_path / "s.png")
+    assert res.returncode == 0, res.stderr
+
+
+# ---------------------------------------------------------------- gzip and raw copies that differ
+def _raw(path, array):
+    write_idx(path.with_name(path.name.removesuffix(".gz")), array)
+
+
+def test_a_gzip_copy_of_other_labels_gives_way_to_the_raw_copy_beside_it(small, tmp_path):
+    spec, folder, arrays = small
+    data = tmp_path / "data"
+    _copy(folder, data)
+    name = spec.files["train_labels"].name
+    _raw(data / name, arrays["train_labels"])  # the right labels, uncompressed
+    write_idx(data / name, (arrays["train_labels"] + 1) % 10)  # other labels under the .gz name
+    ds = mnist.load_idx_dataset(spec, data_dir=data, download=False)
+    np.testing.assert_array_equal(ds.y_train, arrays["train_labels"])
+
+
+def test_a_cut_off_gzip_copy_gives_way_to_the_whole_raw_copy_beside_it(small, tmp_path):
+    spec, folder, arrays = small
+    data = tmp_path / "data"
+    _copy(folder, data)
+    gz = data / spec.files["train_images"].name
+    _raw(gz, arrays["train_images"])
+    gz.write_bytes(gz.read_bytes()[: gz.stat().st_size // 2])  # a download cut off half-way
+    ds = mnist.load_idx_dataset(spec, data_dir=data, download=False)
+    np.testing.assert_array_equal(ds.x_train, arrays["train_images"])
+
+
+def test_when_neither_copy_holds_the_dataset_the_gzip_one_is_named(small, tmp_path):
+    spec, folder, arrays = small
+    data = tmp_path / "data"
+    _copy(folder, data)
+    gz = data / spec.files["test_labels"].name
+    _raw(gz, (arrays["test_labels"] + 2) % 10)
+    write_idx(gz, (arrays["test_labels"] + 1) % 10)
+    with pytest.raises(FileFormatError, match=r"t10k-labels-idx1-ubyte\.gz: its content differs"):
+        mnist.load_idx_dataset(spec, data_dir=data, download=False)
+
+
+# ---------------------------------------------------------------- a transfer cut off half-way
+def test_a_transfer_cut_off_without_a_length_is_called_cut_short(small, tmp_path):
+    """A mirror that announces no length and closes half-way was reported as a checksum
+    mismatch (a wrong file), not as the cut-off transfer it is."""
+    from http.server import BaseHTTPRequestHandler
+
+    from deltaprop.data.download import fetch
+    from deltaprop.errors import DownloadError
+
+    spec, folder, _ = small
+    rf = spec.files["train_images"]
+    blob = (folder / rf.name).read_bytes()
+
+    class Half(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.end_headers()
+            self.wfile.write(blob[: len(blob) // 2])
+            self.close_connection = True
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Half)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(DownloadError, match=rf"transfer cut short: the gzip data ends early, after {len(blob) // 2:,}"):
+            fetch(rf.name, tmp_path / "dest", rf.digests, [f"http://127.0.0.1:{httpd.server_port}/"], timeout=5,
+                  content_sha256=rf.content_sha256)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert not (tmp_path / "dest").exists() or list((tmp_path / "dest").iterdir()) == []
