@@ -192,3 +192,38 @@ def test_a_transfer_cut_off_without_a_length_is_called_cut_short(small, tmp_path
         httpd.shutdown()
         httpd.server_close()
     assert not (tmp_path / "dest").exists() or list((tmp_path / "dest").iterdir()) == []
+
+
+# ---------------------------------------------------------------- a folder downloads cannot be stored in
+def test_a_download_that_cannot_be_stored_says_it_was_a_download(small, tmp_path, monkeypatch):
+    """A read-only --data-dir was told as 'DIR/t10k-labels-idx1-ubyte.gz: Permission denied',
+    naming a file that does not exist without saying that it was being downloaded."""
+    import contextlib
+    import errno
+
+    from deltaprop.data import download as dl
+
+    _, folder, _ = small
+    data = tmp_path / "data"
+    _copy(folder, data)
+    (data / "t10k-labels-idx1-ubyte.gz").unlink()
+
+    @contextlib.contextmanager
+    def read_only(path):  # what a folder without write permission does (the superuser is not refused)
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        yield
+
+    monkeypatch.setattr(dl, "atomic_write", read_only)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder)))
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    cli.MNIST.mirrors[:] = [f"http://127.0.0.1:{httpd.server_port}/"]
+    try:
+        res = run_cli("plot", "samples", "--dataset", "mnist", "--data-dir", data, "--out", tmp_path / "s.png")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert (f"{data / 't10k-labels-idx1-ubyte.gz'}: Permission denied (the file is missing, so it was being "
+            f"downloaded into {data}: make that folder writable, or copy mnist's files into it)") in res.stderr
+    assert not (data / "t10k-labels-idx1-ubyte.gz").exists()

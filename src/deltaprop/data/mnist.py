@@ -331,10 +331,21 @@ def load_idx_dataset(spec: IdxDatasetSpec, *, data_dir=None, flatten: bool = Fal
                 # so stop here rather than wait out each mirror's timeout again.
                 failures.append(str(exc))
                 break
+            except OSError as exc:  # storing it failed (a read-only or full folder): say it was a download
+                raise _storing_failed(exc, spec, target) from None
         missing = [role for role in _ROLES if role not in found]
     if missing:
         raise DatasetNotFoundError(_not_found_message(spec, missing, dirs, download, failures, removed))
     return _assemble(spec, {role: path for role, (path, _) in found.items()}, flatten, mmap)
+
+
+def _storing_failed(exc: OSError, spec: IdxDatasetSpec, target: Path) -> OSError:
+    """The error of a download that could not be stored, saying that the file named is
+    missing and was being downloaded (the same type, errno and file name)."""
+    if exc.errno is None or not exc.strerror:
+        return exc
+    return type(exc)(exc.errno, f"{exc.strerror} (the file is missing, so it was being downloaded into {target}: "
+                     f"make that folder writable, or copy {spec.name}'s files into it)", exc.filename)
 
 
 def _not_found_message(spec, missing, dirs, download, failures, removed=()) -> str:
