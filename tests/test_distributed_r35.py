@@ -126,3 +126,19 @@ def test_rows_viewed_in_an_array_in_memory_are_checked_whole_before_training():
     assert _data_crc(RowView(X, rows)) == _data_crc(RowView(X.copy(), rows))
     assert _data_crc(RowView(X, rows)) != _data_crc(RowView(other, rows))
     assert _data_crc(RowView(X, rows)) != _data_crc(RowView(X, rows[::-1]))  # the rows' order counts too
+
+
+def test_a_run_resumed_over_mpi_shares_the_hosts_cpus_among_its_ranks(monkeypatch):
+    import deltaprop as dp
+    import deltaprop.distributed as distributed
+    from deltaprop import training
+
+    # a run trained alone on 4 BLAS threads, resumed under mpiexec -n 4 on a 4-CPU host: each
+    # rank kept the checkpoint's 4 threads, 16 threads on 4 cores (many times slower)
+    monkeypatch.setattr(distributed, "threads_per_rank", lambda comm: 1)
+    monkeypatch.setattr(training, "_blas_default", lambda: 4)
+    net = dp.mlp([5, 8, 2], seed=0)
+    resume = training.TrainingState(net=net, optimizer=dp.SGD(lr=0.1), loss=dp.CrossEntropy(),
+                                    rng=np.random.default_rng(0), threads=4)
+    assert training._fit_threads(net, np.zeros((40, 5)), 20, None, resume, _TwoRanks()) == (1, None)
+    assert training._fit_threads(net, np.zeros((40, 5)), 20, None, resume, None) == (4, None)  # alone: its own
