@@ -109,3 +109,36 @@ def test_mpiexec_resume_on_too_many_processes_says_how_many_it_can_run_on(tmp_pa
     job = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=_cached_in(tmp_path))
     assert job.returncode == 2 and job.stderr.count("\n") == 1, job.stderr
     assert "a resumed run keeps its batch size: resume it on at most 6 processes" in job.stderr
+
+
+def test_rows_viewed_in_an_array_in_memory_are_checked_whole_before_training():
+    from deltaprop.data import RowView
+    from deltaprop.distributed import DIGEST_ROWS, _data_crc
+
+    # deltaprop train hands fit views of a .npz or CSV file read whole; one changed number on
+    # one rank, in a row the sample of a file on disk leaves out, trained on without a word
+    X = np.arange(1000 * 3, dtype=np.float64).reshape(1000, 3)
+    rows = np.arange(10, 1000)
+    sampled = set(rows[np.unique(np.linspace(0, len(rows) - 1, DIGEST_ROWS).astype(np.int64))])
+    changed = next(r for r in rows if r not in sampled)
+    other = X.copy()
+    other[changed, 1] += 1
+    assert _data_crc(RowView(X, rows)) == _data_crc(RowView(X.copy(), rows))
+    assert _data_crc(RowView(X, rows)) != _data_crc(RowView(other, rows))
+    assert _data_crc(RowView(X, rows)) != _data_crc(RowView(X, rows[::-1]))  # the rows' order counts too
+
+
+def test_a_run_resumed_over_mpi_shares_the_hosts_cpus_among_its_ranks(monkeypatch):
+    import deltaprop as dp
+    import deltaprop.distributed as distributed
+    from deltaprop import training
+
+    # a run trained alone on 4 BLAS threads, resumed under mpiexec -n 4 on a 4-CPU host: each
+    # rank kept the checkpoint's 4 threads, 16 threads on 4 cores (many times slower)
+    monkeypatch.setattr(distributed, "threads_per_rank", lambda comm: 1)
+    monkeypatch.setattr(training, "_blas_default", lambda: 4)
+    net = dp.mlp([5, 8, 2], seed=0)
+    resume = training.TrainingState(net=net, optimizer=dp.SGD(lr=0.1), loss=dp.CrossEntropy(),
+                                    rng=np.random.default_rng(0), threads=4)
+    assert training._fit_threads(net, np.zeros((40, 5)), 20, None, resume, _TwoRanks()) == (1, None)
+    assert training._fit_threads(net, np.zeros((40, 5)), 20, None, resume, None) == (4, None)  # alone: its own

@@ -170,9 +170,18 @@ def _crc(*arrays) -> int:
 
 
 def _data_crc(X) -> int:
-    """Every byte of an array in memory; up to DIGEST_ROWS rows spread over a lazy one."""
+    """Every byte of an array in memory, and of rows viewed in one (a ``RowView`` of a
+    ``.npz`` or CSV file read whole: read a chunk at a time); up to DIGEST_ROWS rows spread
+    over a lazy one that is read from disk."""
     if not _is_lazy(X):
         return _crc(np.asarray(X))
+    base, rows = getattr(X, "base", None), getattr(X, "rows", None)
+    if isinstance(base, np.ndarray) and not isinstance(base, np.memmap) and isinstance(rows, np.ndarray):
+        crc = 0
+        for start in range(0, len(rows), 4096):
+            crc = zlib.crc32(np.ascontiguousarray(np.take(base, rows[start:start + 4096], axis=0)).view(np.uint8).ravel(),
+                             crc)
+        return crc
     n = len(X)
     return _crc(np.asarray(X[np.unique(np.linspace(0, n - 1, min(n, DIGEST_ROWS)).astype(np.int64))]))
 

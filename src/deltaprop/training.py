@@ -743,7 +743,8 @@ def _fit_threads(net, X, batch_size, threads, resume, comm) -> tuple[int | None,
     if resumed and resume.threads is not None:
         # at most the threads the caller allows (threadpool_limits around fit, a smaller
         # machine): more would oversubscribe the cores it left to others
-        threads = min(resume.threads, _blas_default())
+        # over MPI, at most the rank's share of the host's CPUs too (a run resumed from one process)
+        threads = min(resume.threads, _blas_default(), host_threads or resume.threads)
     if threads is None:  # a full batch is one step of all the rows
         rows = batch_size if batch_size is not None else getattr(X, "shape", (None,))[0]
         threads = _auto_threads(net, rows, host_threads)
