@@ -95,3 +95,42 @@ def test_a_plateau_schedule_with_validation_rows_says_nothing_of_it(tmp_path):
                   "--quiet")
     assert res.returncode == 0, res.stderr
     assert "plateau" not in res.stderr
+
+
+# -- more notes and errors that named an option for a --config file's value ----------------------------
+def _csv(path, rows_per_class):
+    lines = ["a,b,label"] + [f"{(7 * i % 11) / 11:.3f},{(5 * i % 13) / 13:.3f},{label}"
+                             for label in (0, 1) for i in range(rows_per_class)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_early_stopping_from_the_config_file_on_a_file_too_small_to_split_is_named_by_its_line(tmp_path):
+    """It said "--early-stopping watches ... or leave out --early-stopping" of the file's setting."""
+    config = tmp_path / "c.toml"
+    config.write_text(f'dataset = "{_csv(tmp_path / "t.csv", 4).as_posix()}"\nearly_stopping = 3\nepochs = 1\n')
+    text = _error_line(run_cli("train", "--config", config, "--out", tmp_path / "run"))
+    assert f"early_stopping = 3 in {config} watches the validation loss" in text, text
+    assert text.endswith(f"or leave early_stopping out of {config}"), text
+    assert "--early-stopping" not in text
+
+
+def test_grouped_rows_under_the_config_files_batching_name_its_line(tmp_path):
+    """The note said "--batching sequential takes them in that order" of the file's setting."""
+    config = tmp_path / "c.toml"
+    config.write_text(f'dataset = "{_csv(tmp_path / "g.csv", 60).as_posix()}"\nbatching = "sequential"\n'
+                      "batch_size = 10\nepochs = 1\n")
+    res = run_cli("train", "--config", config, "--out", tmp_path / "run", "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert f'batching = "sequential" in {config} takes them in that order' in res.stderr, res.stderr
+    assert "--batching" not in res.stderr
+
+
+def test_a_short_cosine_from_the_config_file_is_told_to_be_lengthened_there(tmp_path):
+    """The warning said "give --schedule cosine:t_max=3" of the file's schedule table."""
+    config = tmp_path / "c.toml"
+    config.write_text('dataset = "parity"\nschedule = {type = "cosine", t_max = 1}\nepochs = 3\n')
+    res = run_cli("train", "--config", config, "--out", tmp_path / "run", "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert f"give the schedule in {config} a t_max of 3 or more" in res.stderr, res.stderr
+    assert "--schedule" not in res.stderr

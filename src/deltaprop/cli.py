@@ -995,8 +995,8 @@ def _grouped_note(cfg: TrainConfig, ds: _Dataset) -> str | None:
     if runs != len(np.unique(y)) or runs < 2:
         return None
     return (f"{cfg.dataset}'s training rows come grouped by class (each class's rows together, as in a file sorted "
-            f"by label), and --batching {cfg.batching} takes them in that order: nearly every batch holds one class, "
-            "and the network learns the last ones over the first; use --batching shuffled (the default)")
+            f"by label), and {cfg.named('batching', cfg.batching)} takes them in that order: nearly every batch holds one "
+            "class, and the network learns the last ones over the first; use shuffled batching (the default)")
 
 
 def _split_is_default(args, flags: dict[str, Any]) -> bool:
@@ -1014,10 +1014,11 @@ def _without_default_split(cfg: TrainConfig, ds: _Dataset) -> _Dataset:
     if len(train_validation_split(rows, ds.y_train, cfg.validation_split, seed=cfg.seed)[3]):
         return ds
     if cfg.early_stopping:
-        raise ConfigError(f"--early-stopping watches the validation loss, but the default --validation-split "
+        given, path = cfg.named("early_stopping", str(cfg.early_stopping)), cfg.given_in("early_stopping")
+        leave = "out --early-stopping" if path is None else f"early_stopping out of {path}"
+        raise ConfigError(f"{given} watches the validation loss, but the default --validation-split "
                           f"{cfg.validation_split:g} of {cfg.dataset}'s {len(rows)} training rows holds out no row: "
-                          "give a larger --validation-split (each class needs 5 training rows for 0.1), or leave "
-                          "out --early-stopping")
+                          f"give a larger --validation-split (each class needs 5 training rows for 0.1), or leave {leave}")
     note = (f"the default --validation-split {cfg.validation_split:g} of {cfg.dataset}'s {len(rows)} training rows "
             "holds out no row: training without validation (a larger --validation-split holds rows out)")
     cfg.validation_split = 0.0
@@ -1187,8 +1188,10 @@ def _idle_after_t_max_warning(cfg: TrainConfig, data: _Data) -> None:
     the run goes on as asked, as a resume of a run set up that way does."""
     epochs = cfg.run_epochs(_batches_per_epoch(cfg, data))
     if (idle := idle_after_t_max(schedule_from_config(cfg.schedule), epochs)) is not None:
-        _say(f"warning: {idle}; give --schedule cosine:t_max={epochs} or more (cosine alone takes the run's epochs), "
-             "or a min_lr above 0 to train on at that rate", err=True)
+        path = cfg.given_in("schedule")
+        longer = (f"--schedule cosine:t_max={epochs} or more (cosine alone takes the run's epochs)" if path is None else
+                  f"the schedule in {path} a t_max of {epochs} or more (or none: cosine alone takes the run's epochs)")
+        _say(f"warning: {idle}; give {longer}, or a min_lr above 0 to train on at that rate", err=True)
 
 
 # -- train: one run -------------------------------------------------------------------------------

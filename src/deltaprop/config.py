@@ -186,6 +186,10 @@ class TrainConfig:
         self.__dict__["_files"] = {**self.__dict__.get("_files", {}),
                                    **{key: (str(path), value) for key, value in written.items()}}
 
+    def given_in(self, key: str) -> str | None:
+        """The file the setting ``key`` was read from (None: an option, or the default)."""
+        return self.__dict__.get("_files", {}).get(key, (None, None))[0]
+
     def named(self, key: str, shown: str) -> str:
         """A setting as the user gave it: its option (``--layers 784,10``, ``shown`` the
         value), or the line of the file it was read from (``layers = [784, 10] in run.toml``)."""
