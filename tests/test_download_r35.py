@@ -227,3 +227,73 @@ def test_a_download_that_cannot_be_stored_says_it_was_a_download(small, tmp_path
     assert (f"{data / 't10k-labels-idx1-ubyte.gz'}: Permission denied (the file is missing, so it was being "
             f"downloaded into {data}: make that folder writable, or copy mnist's files into it)") in res.stderr
     assert not (data / "t10k-labels-idx1-ubyte.gz").exists()
+
+
+# ---------------------------------------------------------------- one data folder for both datasets
+@pytest.fixture
+def two(tmp_path, monkeypatch):
+    """Small MNIST and Fashion-MNIST specs (files named alike, content apart), each served
+    from its own folder on 127.0.0.1; yields {name: (spec, folder, arrays)}."""
+    out = {}
+    servers = []
+    for seed, spec in enumerate((mnist.MNIST, mnist.FASHION_MNIST)):
+        folder = tmp_path / "served" / spec.name
+        rng = np.random.default_rng(seed)
+        arrays = {"train_images": rng.integers(0, 256, (N_TRAIN, 28, 28), dtype=np.uint8),
+                  "train_labels": (np.arange(N_TRAIN, dtype=np.uint8) + seed) % 10,
+                  "test_images": rng.integers(0, 256, (N_TEST, 28, 28), dtype=np.uint8),
+                  "test_labels": (np.arange(N_TEST, dtype=np.uint8) + seed) % 10}
+        files = {}
+        for role, rf in spec.files.items():
+            blob = write_idx(folder / rf.name, arrays[role]).read_bytes()
+            files[role] = dataclasses.replace(rf, digests=(("sha256", hashlib.sha256(blob).hexdigest()),),
+                                              content_sha256=hashlib.sha256(gzip.decompress(blob)).hexdigest())
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder)))
+        httpd.daemon_threads = True
+        threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(httpd)
+        small = dataclasses.replace(spec, files=files, n_train=N_TRAIN, n_test=N_TEST, system_dirs=(),
+                                    mirrors=[f"http://127.0.0.1:{httpd.server_port}/"])
+        monkeypatch.setattr(mnist, "MNIST" if spec is mnist.MNIST else "FASHION_MNIST", small)
+        out[spec.name] = (small, folder, arrays)
+    monkeypatch.setattr(cli, "MNIST", mnist.MNIST)
+    monkeypatch.setattr(cli, "FASHION_MNIST", mnist.FASHION_MNIST)
+    yield out
+    for httpd in servers:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_data_folder_holding_the_other_datasets_download_gets_this_ones_in_its_folder(two, tmp_path):
+    """MNIST downloaded into DIR, then Fashion-MNIST asked of the same DIR: its files were
+    refused as MNIST's (the two name their files alike) and never downloaded."""
+    data = tmp_path / "data"
+    (mnist_spec, _, mnist_arrays), (fashion_spec, _, fashion_arrays) = two["mnist"], two["fashion-mnist"]
+    mnist.load_idx_dataset(mnist_spec, data_dir=data, timeout=5)  # downloads into data/
+    ds = mnist.load_idx_dataset(fashion_spec, data_dir=data, timeout=5)
+    np.testing.assert_array_equal(ds.y_train, fashion_arrays["train_labels"])
+    names = sorted(rf.name for rf in fashion_spec.files.values())
+    assert sorted(p.name for p in (data / "fashion-mnist").iterdir()) == names
+    for spec, arrays in ((mnist_spec, mnist_arrays), (fashion_spec, fashion_arrays)):  # both found offline now
+        again = mnist.load_idx_dataset(spec, data_dir=data, download=False)
+        np.testing.assert_array_equal(again.x_test, arrays["test_images"])
+
+
+def test_the_command_gets_fashion_mnist_beside_mnist_in_one_data_dir(two, tmp_path):
+    data = tmp_path / "data"
+    for name in ("mnist", "fashion-mnist"):
+        res = run_cli("plot", "samples", "--dataset", name, "--data-dir", data, "--out", tmp_path / f"{name}.png")
+        assert res.returncode == 0, res.stderr
+    assert (data / "fashion-mnist" / "train-labels-idx1-ubyte.gz").is_file()
+
+
+@pytest.mark.parametrize("why", ["download off", "copy in the cache"])
+def test_the_other_datasets_files_are_still_refused_where_nothing_is_downloaded(two, tmp_path, why):
+    data = tmp_path / "data"
+    mnist_spec, fashion_spec = two["mnist"][0], two["fashion-mnist"][0]
+    mnist.load_idx_dataset(mnist_spec, data_dir=data, timeout=5)
+    if why == "copy in the cache":
+        _copy(two["fashion-mnist"][1], tmp_path / "xdg" / "deltaprop" / "fashion-mnist")
+    with pytest.raises(FileFormatError, match="this is mnist's .*put fashion-mnist's in fashion-mnist/"):
+        mnist.load_idx_dataset(fashion_spec, data_dir=data, timeout=5, download=why != "download off")
+    assert not (data / "fashion-mnist").exists()

@@ -46,8 +46,8 @@ def test_the_dropout_note_names_the_config_files_lines_not_options_never_given(t
     path.write_text('dataset = "parity"\nlayers = [10, 2]\ndropout = 0.2\nepochs = 1\nbatch_size = "full"\n')
     assert main(["train", "--config", str(path), "--out", str(tmp_path / "a"), "--quiet"]) == 0
     err = capsys.readouterr().err
-    assert f"note: dropout = 0.2 in {path} is not applied: it drops hidden units, and layers = [10,2] in {path}" in err
+    assert f"note: dropout = 0.2 in {path} is not applied: it drops hidden units, and layers = [10, 2] in {path}" in err
     assert "--dropout" not in err and "--layers" not in err
     assert main(["train", "--config", str(path), "--dropout", "0.3", "--out", str(tmp_path / "b"), "--quiet"]) == 0
     err = capsys.readouterr().err
-    assert f"note: --dropout 0.3 is not applied: it drops hidden units, and layers = [10,2] in {path}" in err
+    assert f"note: --dropout 0.3 is not applied: it drops hidden units, and layers = [10, 2] in {path}" in err

@@ -49,7 +49,7 @@ from .plots import figure_format, plot_confusion, plot_history, plot_samples, pl
 from .preprocessing import (Rescaling, auto_scaling, describe_inputs, standardization_for, unit_scaling,
                             with_input_layer)
 from .runlock import LOCK_NAME, RunLock
-from .schedules import Constant, CosineAnnealing, StepDecay, idle_after_t_max, schedule_from_config
+from .schedules import Constant, CosineAnnealing, ReduceOnPlateau, StepDecay, idle_after_t_max, schedule_from_config
 from .serialization import (
     Checkpoint,
     ModelFile,
@@ -387,9 +387,10 @@ def _recorded_data_dir(mf, name: str) -> str | None:
     return folder if _holds_files(spec, folder) else None
 
 
-def _check_data_dir(name: str, data_dir: str) -> None:
+def _check_data_dir(name: str, data_dir: str, given: str | None = None) -> None:
     """``--data-dir`` means that folder: one without the dataset's files is an error when
-    another folder (the cache, a system copy) holds them, never a silent fall back to it."""
+    another folder (the cache, a system copy) holds them, never a silent fall back to it.
+    ``given``: the setting as the user gave it (a ``--config`` file's line), if not the option."""
     spec = _idx_spec(name)
     if spec is None or _holds_files(spec, data_dir):
         return
@@ -397,16 +398,17 @@ def _check_data_dir(name: str, data_dir: str) -> None:
     elsewhere = mnist_files._search_dirs(spec, None)
     if not all(mnist_files._find(spec, rf, elsewhere) for rf in spec.files.values()):
         return  # nowhere else either: the download goes ahead, or fails saying so
-    raise _Shown(f"--data-dir {data_dir} does not hold the {spec.name} files.\n"
+    leave = "leave out --data-dir" if given is None or given.startswith("--") else "leave data_dir out of that file"
+    raise _Shown(f"{given or f'--data-dir {data_dir}'} does not hold the {spec.name} files.\n"
                  f"  Looked in it and in {Path(data_dir) / spec.name} for {wanted[0]} and its {len(wanted) - 1} "
                  "companions (gzipped or not).\n"
-                 "  Fix: put them there, or leave out --data-dir to use (or download into) the cache.")
+                 f"  Fix: put them there, or {leave} to use (or download into) the cache.")
 
 
-def _named_dataset(name: str, data_dir: str | None, mmap: bool = False) -> _Dataset:
+def _named_dataset(name: str, data_dir: str | None, mmap: bool = False, given: str | None = None) -> _Dataset:
     if data_dir:
         data_dir = os.path.expanduser(data_dir)  # --data-dir=~/data: no shell expands a ~ after "="
-        _check_data_dir(name, data_dir)
+        _check_data_dir(name, data_dir, given)
     try:
         ds = load_dataset(name, data_dir=data_dir or None, flatten=True, mmap=mmap)
     except DatasetNotFoundError as exc:
@@ -423,27 +425,30 @@ def _named_dataset(name: str, data_dir: str | None, mmap: bool = False) -> _Data
     return _Dataset(ds.x_train, ds.y_train, ds.x_test, ds.y_test, tuple(ds.class_names))
 
 
-def _data_dir_unread(name: str, data_dir: str | None) -> tuple[str, ...]:
-    """The note for a ``--data-dir`` that the dataset ``name`` does not read (empty if it does)."""
+def _data_dir_unread(name: str, data_dir: str | None, given: str | None = None) -> tuple[str, ...]:
+    """The note for a ``--data-dir`` that the dataset ``name`` does not read (empty if it
+    does); ``given``: the setting as the user gave it, if not the option."""
     if not data_dir or _idx_spec(name) is not None:
         return ()
     what = {"parity": "generated", "mnist-sample": "bundled with deltaprop"}.get(name.lower().replace("_", "-"),
                                                                                "a file of its own")
-    return (f"--data-dir {data_dir} is not read: it says where the MNIST and Fashion-MNIST files are, and "
+    return (f"{given or f'--data-dir {data_dir}'} is not read: it says where the MNIST and Fashion-MNIST files are, and "
             f"{name} is {what}",)
 
 
 def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None, *, mmap: bool = False,
-               keep_order: bool = False, feature_names=None, dtype=None, label_position=None) -> _Dataset:
+               keep_order: bool = False, feature_names=None, dtype=None, label_position=None,
+               data_dir_given: str | None = None) -> _Dataset:
     """A named dataset (its images memory-mapped with ``mmap``), or a .npz/.csv file split
     80/20 (stratified, seeded) into train and test (each part in the file's order with
     ``keep_order``, else shuffled; the same rows either way). ``feature_names``: the
     columns a model was trained on, which a CSV header must name (in any order);
     ``label_position``: the label column's index in its training file, which a CSV file
-    without a header is read by."""
-    unread = _data_dir_unread(name, data_dir)
+    without a header is read by; ``data_dir_given``: ``data_dir`` as the user gave it, if
+    not as the option (a ``--config`` file's line)."""
+    unread = _data_dir_unread(name, data_dir, data_dir_given)
     if not _is_file_dataset(name):
-        ds = _named_dataset(name, data_dir, mmap)
+        ds = _named_dataset(name, data_dir, mmap, data_dir_given)
         return replace(ds, notes=ds.notes + unread)
     path = Path(name)
     if path.is_dir():
@@ -644,34 +649,29 @@ def _new_config(args, flags: dict[str, Any]) -> TrainConfig:
         sources.append(toml)
         notes += _other_limit_kept(args.config, toml, flags)
     cfg = TrainConfig.from_mapping(*sources, flags, origin=str(args.config or "the options"))
+    if args.config:
+        cfg.read_from(args.config, {key: value for key, value in toml.items() if key not in flags})
     if cfg.label_column is not None and not _is_file_dataset(cfg.dataset):
         # not recorded: evaluate and predict would read another file's labels from that column
         what = {"parity": "generated", "mnist-sample": "bundled with deltaprop"}.get(
             cfg.dataset.lower().replace("_", "-"), "read from its own IDX files")
         column = cfg.label_column
-        in_file = f'"{column}"' if isinstance(column, str) else str(column)
-        notes.append(f"{_given(args, flags, 'label_column', str(column), in_file)} is not read: it names the label "
+        notes.append(f"{cfg.named('label_column', str(column))} is not read: it names the label "
                      f"column of a .csv or .npz file, and {cfg.dataset} is {what}")
         cfg.label_column = None
     if cfg.dropout and len(cfg.layers) == 2:  # kept in config.toml: a sweep's resume compares it
         widths = ",".join(map(str, cfg.layers))
-        notes.append(f"{_given(args, flags, 'dropout', f'{cfg.dropout:g}')} is not applied: it drops hidden units, "
-                     f"and {_given(args, flags, 'layers', widths, f'[{widths}]')} has no hidden layer")
+        notes.append(f"{cfg.named('dropout', f'{cfg.dropout:g}')} is not applied: it drops hidden units, "
+                     f"and {cfg.named('layers', widths)} has no hidden layer")
     team = getattr(args, "team", None)
     for note in notes if team is None or team.rank == 0 else ():  # said once, by the process that prints
         _say(f"note: {note}", err=True)
     if _is_file_dataset(cfg.dataset) and Path(cfg.dataset).is_file():
         # config.toml and the model name the file from anywhere (its folder's name, too, in UTF-8)
         cfg.dataset = _utf8("dataset", str(Path(cfg.dataset).resolve()))
+    if cfg.data_dir:  # as the dataset: a rerun of config.toml from another folder reads the same one
+        cfg.data_dir = _utf8("data_dir", str(Path(cfg.data_dir).resolve()))
     return cfg
-
-
-def _given(args, flags: dict[str, Any], key: str, shown: str, in_file: str | None = None) -> str:
-    """A setting as the user gave it: its option (``--dropout 0.2``), or the ``--config``
-    file's line where the command line did not give it (``dropout = 0.2 in FILE``)."""
-    if key in flags or not args.config:
-        return f"--{key.replace('_', '-')} {shown}"
-    return f"{key} = {shown if in_file is None else in_file} in {args.config}"
 
 
 def _other_limit_kept(path: str, toml: dict[str, Any], flags: dict[str, Any]) -> list[str]:
@@ -963,7 +963,7 @@ def _training_data(cfg: TrainConfig, *, mapped: bool = False, default_split: boo
     ``default_split``: --validation-split was not given (see :func:`_without_default_split`)."""
     in_order = cfg.batching != "shuffled"  # sequential and sliding batches take the rows as stored
     ds = _load_data(cfg.dataset, cfg.data_dir, cfg.seed, cfg.label_column, mmap=mapped, keep_order=in_order,
-                    dtype=cfg.dtype)
+                    dtype=cfg.dtype, data_dir_given=cfg.named("data_dir", cfg.data_dir))
     ds = _without_default_split(cfg, ds) if default_split else ds
     if (repeats := _repeats_note(cfg.dataset, ds)) is not None:
         ds = replace(ds, notes=ds.notes + (repeats,))
@@ -1034,12 +1034,15 @@ def _rows_left(fraction: float, y: np.ndarray) -> int:
 
 def _check_validation_split(cfg: TrainConfig, n_rows: int, n_train: int, n_validation: int) -> None:
     """Refuse a validation split that leaves no rows to validate on, or none to train on."""
+    given = cfg.named("validation_split", f"{cfg.validation_split:g}")
+    option, none = (("--validation-split", "--validation-split 0") if given.startswith("--")
+                    else ("validation_split", "validation_split = 0"))
     if n_validation == 0:
-        raise ConfigError(f"--validation-split {cfg.validation_split:g} of {cfg.dataset}'s {n_rows} training rows "
-                          "holds out no row; use --validation-split 0 (no validation) or a larger one")
+        raise ConfigError(f"{given} of {cfg.dataset}'s {n_rows} training rows holds out no row; use {none} "
+                          "(no validation) or a larger one")
     if n_train == 0:
-        raise ConfigError(f"--validation-split {cfg.validation_split:g} of {cfg.dataset}'s {n_rows} training rows "
-                          "leaves no row to train on; use a smaller --validation-split")
+        raise ConfigError(f"{given} of {cfg.dataset}'s {n_rows} training rows leaves no row to train on; use a "
+                          f"smaller {option}")
 
 
 def _row_views(cfg: TrainConfig, ds: _Dataset) -> _Data:
@@ -1058,12 +1061,14 @@ def _check_layers(cfg: TrainConfig, data: _Data) -> None:
     n_features, n_classes = data.n_features, len(data.class_names)
     if not cfg.layers:
         return
+    given = cfg.named("layers", ",".join(map(str, cfg.layers)))
     if cfg.layers[0] != n_features:
-        rest = ",".join(map(str, cfg.layers[1:]))
-        raise ShapeError(f"--layers starts with {cfg.layers[0]} inputs but {cfg.dataset} has {n_features} "
-                         f"features per example; use --layers {n_features},{rest}")
+        wanted = [n_features, *cfg.layers[1:]]
+        use = f"--layers {','.join(map(str, wanted))}" if given.startswith("--") else f"layers = {wanted}"
+        raise ShapeError(f"{given} starts with {cfg.layers[0]} inputs but {cfg.dataset} has {n_features} "
+                         f"features per example; use {use}")
     if cfg.layers[-1] != n_classes and not (cfg.layers[-1] == 1 and n_classes == 2):
-        raise ShapeError(f"--layers ends with {cfg.layers[-1]} outputs but {cfg.dataset} has {n_classes} classes")
+        raise ShapeError(f"{given} ends with {cfg.layers[-1]} outputs but {cfg.dataset} has {n_classes} classes")
 
 
 @dataclass
@@ -1299,6 +1304,30 @@ def _schedule_words(cfg: TrainConfig) -> str:
     return f", {spec['type']} schedule ({settings})" if settings else f", {spec['type']} schedule"
 
 
+def _plateau_note(cfg: TrainConfig, data: _Data) -> tuple[str, ...]:
+    """The note for a plateau schedule watching a ``val_`` metric in a run without
+    validation rows: it watches the training metric instead (as :class:`ReduceOnPlateau`
+    documents), which early stopping refuses to do."""
+    schedule = schedule_from_config(cfg.schedule)
+    if (not isinstance(schedule, ReduceOnPlateau) or not schedule.monitor.startswith("val_")
+            or data.validation is not None):
+        return ()
+    monitor = schedule.monitor
+    return (f"the plateau schedule monitors {monitor}, but this run holds out no validation rows (validation split "
+            f"0): it watches the training {monitor[4:]} instead; give a validation split above 0 to watch {monitor}",)
+
+
+def _batch_words(cfg: TrainConfig, data: _Data) -> str:
+    """The batch size as it trains: one of at least the training rows is the whole
+    training split each step (full-batch gradient descent), and is said so."""
+    n_train = len(data.x_train)
+    if cfg.batch_size == "full":
+        return f"full batch ({n_train} training rows)"
+    if cfg.batch_size >= n_train:
+        return f"batch {cfg.batch_size} (full batch: {n_train} training rows)"
+    return f"batch {cfg.batch_size}"
+
+
 def _rate_words(model: _Model) -> str:
     """The base rate α₀ and, for a resumed run with a schedule, the rate of its next epoch
     (the optimizer holds the rate of the last epoch trained, not the base)."""
@@ -1312,7 +1341,7 @@ def _rate_words(model: _Model) -> str:
 
 
 def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> None:
-    for note in data.notes:  # what reading the data file assumed is said even with --quiet
+    for note in data.notes + _plateau_note(cfg, data):  # what reading the data file assumed is said even with --quiet
         _say(f"note: {note}", err=True)
     if model.state is None:  # as fit warns (its warning is left out in _fit), in the options' words
         _idle_after_t_max_warning(cfg, data)
@@ -1324,7 +1353,7 @@ def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> No
         action = f"training on {getattr(args, 'dataset', None) or cfg.dataset}"
     decay = f", weight decay {model.optimizer.weight_decay:g}" if model.optimizer.weight_decay else ""
     line = (f"{action}: {_architecture(cfg, data)}, {cfg.optimizer} {_rate_words(model)}{decay}"
-            f"{_schedule_words(cfg)}, batch {cfg.batch_size}, inputs {describe_inputs(model.net)}, "
+            f"{_schedule_words(cfg)}, {_batch_words(cfg, data)}, inputs {describe_inputs(model.net)}, "
             f"{kernels.backend()} kernels")
     team = getattr(args, "team", None)
     if team is not None:  # --threads, where given, is what _fit passes on

@@ -178,6 +178,26 @@ class TrainConfig:
             raise ConfigError("early_stopping watches the validation loss: set validation_split > 0")
         return self
 
+    # -- where the values came from -----------------------------------------------------
+    def read_from(self, path: str | Path, written: dict[str, Any]) -> None:
+        """Record that the settings ``written`` (key → value as the file has it) were read
+        from the file ``path`` (a ``--config`` file), not given as options: :meth:`named`
+        then names the file's line."""
+        self.__dict__["_files"] = {**self.__dict__.get("_files", {}),
+                                   **{key: (str(path), value) for key, value in written.items()}}
+
+    def named(self, key: str, shown: str) -> str:
+        """A setting as the user gave it: its option (``--layers 784,10``, ``shown`` the
+        value), or the line of the file it was read from (``layers = [784, 10] in run.toml``)."""
+        path, value = self.__dict__.get("_files", {}).get(key, (None, None))
+        if path is None:
+            return f"--{key.replace('_', '-')} {shown}"
+        try:
+            shown = _toml_value(key, value)
+        except ConfigError:  # a table: its value as given
+            pass
+        return f"{key} = {shown} in {path}"
+
     # -- objects -------------------------------------------------------------------------
     def network_sizes(self, n_features: int, n_outputs: int) -> list[int]:
         """``layers``, or [features, 50, outputs] when not given."""

@@ -9,10 +9,12 @@ folder holds both and they differ, the one with the dataset's content is read. A
 ``~`` in ``data_dir`` or ``$DELTAPROP_DATA`` is the home folder.
 MNIST and Fashion-MNIST name their files alike: a file in ``data_dir`` whose content is
 not the dataset's (MNIST's) gives way to the one in ``data_dir/<name>/`` that is
-(Fashion-MNIST's); the other dataset's file alone is refused, saying whose.
+(Fashion-MNIST's); the other dataset's file alone is refused, saying whose, unless it can
+be downloaded (below) into ``data_dir/<name>/``.
 Missing files are downloaded from the mirrors, verified by digest, into ``data_dir``
-when one is given, else into the cache; a file a mirror serves uncompressed is stored
-without ``.gz``.
+when one is given (into ``data_dir/<name>/`` for those where ``data_dir`` holds the other
+dataset's, when no copy is found elsewhere), else into the cache; a file a mirror serves
+uncompressed is stored without ``.gz``.
 
 Trust: every file is recognised by the SHA-256 of its decompressed content, the same for
 any correct copy however it was compressed (gzip at any level, or raw), and also, where
@@ -227,18 +229,32 @@ def _content_sha256(array: np.ndarray) -> str:
     return h.hexdigest()
 
 
+class _OtherDatasetsFile(FileFormatError):
+    """The file of ``role`` at ``path`` is another dataset's (the two name their files alike)."""
+
+    def __init__(self, message: str, role: str, path: Path):
+        super().__init__(message)
+        self.role, self.path = role, path
+
+
+def _other_dataset(spec: IdxDatasetSpec, role: str, digest: str | None) -> IdxDatasetSpec | None:
+    """The other dataset whose ``role`` file has this content SHA-256, if any."""
+    return next((o for o in (MNIST, FASHION_MNIST) if o.name != spec.name
+                 and digest is not None and o.files[role].content_sha256 == digest), None)
+
+
 def _content_error(spec: IdxDatasetSpec, role: str, path: Path, digest: str) -> FileFormatError:
     """The file at ``path`` does not hold ``spec``'s ``role``: say whose it is when it is
     another dataset's (MNIST's files in Fashion-MNIST's place: the names are the same)."""
     raw_name = spec.files[role].raw_name
-    other = next((o for o in (MNIST, FASHION_MNIST) if o.name != spec.name
-                  and o.files[role].content_sha256 == digest), None)
+    other = _other_dataset(spec, role, digest)
     if other is None:
         return FileFormatError(f"{path}: its content differs from the published {spec.name} "
                                f"{raw_name} (SHA-256 mismatch). Replace the file.")
-    return FileFormatError(f"{path}: this is {other.name}'s {raw_name}, not {spec.name}'s (the two name their files "
-                           f"alike); keep each dataset's files in a folder of its own name ({spec.name}/ and "
-                           f"{other.name}/ in the data folder) and put {spec.name}'s in {spec.name}/.")
+    return _OtherDatasetsFile(f"{path}: this is {other.name}'s {raw_name}, not {spec.name}'s (the two name their "
+                              f"files alike); keep each dataset's files in a folder of its own name ({spec.name}/ "
+                              f"and {other.name}/ in the data folder) and put {spec.name}'s in {spec.name}/.",
+                              role, path)
 
 
 def _search_dirs(spec: IdxDatasetSpec, data_dir) -> list[tuple[Path, str]]:
@@ -336,7 +352,38 @@ def load_idx_dataset(spec: IdxDatasetSpec, *, data_dir=None, flatten: bool = Fal
         missing = [role for role in _ROLES if role not in found]
     if missing:
         raise DatasetNotFoundError(_not_found_message(spec, missing, dirs, download, failures, removed))
-    return _assemble(spec, {role: path for role, (path, _) in found.items()}, flatten, mmap)
+    paths = {role: path for role, (path, _) in found.items()}
+    try:
+        return _assemble(spec, paths, flatten, mmap)
+    except _OtherDatasetsFile:
+        if not (download and data_dir is not None and _fetch_into_own_folder(
+                spec, paths, Path(data_dir).expanduser(), spec.mirrors if mirrors is None else mirrors, timeout)):
+            raise
+    return _assemble(spec, paths, flatten, mmap)
+
+
+def _fetch_into_own_folder(spec: IdxDatasetSpec, paths: dict[str, Path], data_dir: Path, mirrors, timeout) -> bool:
+    """``data_dir`` holds the other dataset's files where ``spec``'s were looked for (a
+    download of the other into the same folder put them there; the two name their files
+    alike): download ``spec``'s into ``data_dir/<name>/``, where they are found beside the
+    others from then on, updating ``paths``. False (nothing fetched) where a copy of one of
+    them is found elsewhere (the cache, ``$DELTAPROP_DATA``, a system folder: ``data_dir``
+    is not passed over for it, as when it holds no files) or a download fails."""
+    others = [role for role, path in paths.items() if path.parent == data_dir
+              and _other_dataset(spec, role, dl.content_digest(path)) is not None]
+    elsewhere = _search_dirs(spec, None)
+    if not others or any(_find(spec, spec.files[role], elsewhere) for role in others):
+        return False
+    for role in others:
+        rf = spec.files[role]
+        try:
+            paths[role] = dl.fetch(rf.name, data_dir / spec.name, rf.digests, mirrors, timeout=timeout,
+                                   content_sha256=rf.content_sha256)
+        except DownloadError:
+            return False
+        except OSError as exc:
+            raise _storing_failed(exc, spec, data_dir / spec.name) from None
+    return True
 
 
 def _storing_failed(exc: OSError, spec: IdxDatasetSpec, target: Path) -> OSError:
