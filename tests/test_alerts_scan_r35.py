@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deltaprop import alerts
-from deltaprop.alerts import AlertMonitor, _OvershootScan, _overshooting
+from deltaprop.alerts import Alert, AlertMonitor, Context, _HistoryScan, _overshooting, _scanning, cleared_by, exploding_loss
 
 
 def _record(epoch, loss, grads):
@@ -37,10 +37,13 @@ def _stream(seed, n=60):
 @pytest.mark.parametrize("seed", range(40))
 def test_the_scan_read_once_gives_what_a_fresh_pass_gives_at_every_epoch(seed):
     records = _stream(seed)
-    scan, growing = _OvershootScan(), []
+    scan, growing = _HistoryScan(), []
     for record in records:
         growing.append(record)
-        assert scan.advance(growing) == _overshooting(list(growing))
+        assert scan.read(growing).overshooting(len(growing)) == _overshooting(list(growing))
+    for n in range(1, len(records) + 1):  # every prefix of a finished run, as cleared_by asks
+        assert scan.overshooting(n) == _overshooting(records[:n])
+        assert scan.best_loss(n) is min(r["loss"] for r in records[:n])  # min()'s own answer, NaN order included
 
 
 def test_a_monitor_reads_each_record_of_a_long_run_once(monkeypatch):
@@ -60,4 +63,27 @@ def test_a_monitor_given_another_history_starts_its_scan_over():
     for k in range(1, 31):
         monitor.update(first[:k])
     monitor.update(second)
-    assert monitor._scan.advance(second) == _overshooting(list(second))
+    assert monitor._scan.read(second).overshooting(30) == _overshooting(list(second))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_loss_rule_reads_the_same_through_a_scan(seed):
+    records = _stream(seed)
+    monitor = AlertMonitor()
+    for k in range(1, len(records) + 1):
+        fresh = exploding_loss(records[:k], Context())
+        monitor.update(records[:k])
+        with _scanning(monitor._scan):
+            assert exploding_loss(records[:k], Context()) == fresh
+
+
+def test_when_an_alert_cleared_is_found_reading_each_record_once(monkeypatch):
+    """cleared_by asks whether the alert held at every shorter prefix of the run: with a
+    fresh pass for each, an exploding_gradients alert cleared early in an 8,000-epoch run
+    took 56 s to place at the end of the run."""
+    records = _stream(3, n=300)
+    calls = []
+    exploded = alerts._exploded
+    monkeypatch.setattr(alerts, "_exploded", lambda record, scale: calls.append(1) or exploded(record, scale))
+    cleared_by(Alert("exploding_gradients", 2, 0, "", ""), records)
+    assert len(calls) <= 3 * 300

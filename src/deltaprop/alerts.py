@@ -9,6 +9,8 @@ is raised once, the first time it holds.
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import math
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
@@ -370,50 +372,90 @@ def _exploded(record, scale: float) -> dict[int, float]:
     return {p["layer"]: _gradient(p) / scale for p in _weights(record) if _gradient(p) >= EXPLODING_GRADIENT * scale}
 
 
-class _OvershootScan:
-    """:func:`_overshooting`'s pass over the records, one record at a time, so that a run's
-    monitor, called each epoch with the same growing history, reads each record once
-    (a fresh pass each epoch made a 10,000-epoch run's checks quadratic in its length)."""
+class _HistoryScan:
+    """One pass over a run's records, each read once, keeping what the rules need of every
+    prefix of them: the running minimum of the loss, and :func:`_overshooting`'s yardstick
+    and crossed layers. A run's monitor is called each epoch with the same growing history,
+    and :func:`cleared_by` asks about every shorter prefix of a finished one: a fresh pass
+    for each call made a 10,000-epoch run's checks, and its report, quadratic in its length."""
 
     def __init__(self) -> None:
         self.seen: list[dict] = []  # the records read, in order (the same objects)
+        self.best: list[float | None] = []  # best[k]: min() of the losses of records 0..k, in its order
         self.base: int | None = None  # the yardstick's record, once one has a finite nonzero ‖∇W‖
         self.scale = 0.0
         self.crossed: dict[int, tuple[int, float]] = {}
-        self.best: float | None = None  # min() of the losses read, in its order of comparison
+        self._starts = [0]  # the prefix lengths from which each of self._states holds
+        self._states: list[tuple[int, float, dict[int, tuple[int, float]]]] = [(0, 0.0, {})]
 
-    def extends(self, records: Sequence[dict]) -> bool:
-        """Whether ``records`` begins with the records read so far (the same objects)."""
-        n = len(self.seen)
-        return len(records) >= n and (n == 0 or (records[n - 1] is self.seen[-1] and records[0] is self.seen[0]))
+    def matches(self, records: Sequence[dict]) -> bool:
+        """Whether ``records`` is a prefix of the records read, or begins with them (the same objects)."""
+        n, m = len(records), len(self.seen)
+        if n == 0 or m == 0:
+            return True
+        if records[0] is not self.seen[0]:
+            return False
+        return records[n - 1] is self.seen[n - 1] if n <= m else records[m - 1] is self.seen[-1]
 
-    def advance(self, records: Sequence[dict]) -> tuple[int, float, dict[int, tuple[int, float]]]:
+    def read(self, records: Sequence[dict]) -> "_HistoryScan":
         for k in range(len(self.seen), len(records)):
             self._read(k, records[k])
-        return (0, 0.0, {}) if self.base is None else (self.base, self.scale, dict(self.crossed))
+        return self
+
+    def overshooting(self, n: int) -> tuple[int, float, dict[int, tuple[int, float]]]:
+        """:func:`_overshooting` of the first ``n`` records read."""
+        base, scale, crossed = self._states[bisect.bisect_right(self._starts, n) - 1]
+        return base, scale, dict(crossed)
+
+    def best_loss(self, n: int) -> float:
+        """``min()`` of the losses of the first ``n`` records read (n ≥ 1)."""
+        return self.best[n - 1]
 
     def _read(self, k: int, record: dict) -> None:
+        before = (self.base, self.scale, len(self.crossed))
         if self.base is None:
             norms = [_gradient(p) for p in _weights(record) if math.isfinite(_gradient(p))]
             if norms and max(norms) > 0:
                 self.base, self.scale = k, max(norms)
+        loss = record["loss"]
+        best = self.best[-1] if self.best else None
         if self.base is not None:
             new = {layer: times for layer, times in _exploded(record, self.scale).items() if layer not in self.crossed}
             if new:
-                loss = record["loss"]
-                best = math.inf if self.best is None else self.best
-                falling = math.isfinite(loss) and loss <= best and all(math.isfinite(t) for t in new.values())
+                low = math.inf if best is None else best
+                falling = math.isfinite(loss) and loss <= low and all(math.isfinite(t) for t in new.values())
                 if falling and not self.crossed:
                     self.base, self.scale = k, max(_gradient(p) for p in _weights(record))
                 else:
                     self.crossed.update((layer, (k, times)) for layer, times in new.items())
-        loss = record["loss"]
-        self.best = loss if self.best is None or loss < self.best else self.best
+        self.best.append(loss if best is None or loss < best else best)
         self.seen.append(record)
+        if (self.base, self.scale, len(self.crossed)) != before:
+            self._starts.append(k + 1)
+            self._states.append((self.base, self.scale, dict(self.crossed)))
 
 
-#: The scan of the run whose monitor is checking now (see :meth:`AlertMonitor.update`).
-_RUN_SCAN: ContextVar[_OvershootScan | None] = ContextVar("deltaprop_overshoot_scan", default=None)
+#: The scan of the run whose alerts are being checked (see :meth:`AlertMonitor.update`, :func:`standing`).
+_RUN_SCAN: ContextVar[_HistoryScan | None] = ContextVar("deltaprop_history_scan", default=None)
+
+
+def _scan(records: Sequence[dict]) -> _HistoryScan:
+    """The run's scan where ``records`` are its records (or a prefix of them), read through
+    them; else a fresh scan of ``records``."""
+    scan = _RUN_SCAN.get()
+    if scan is None or not scan.matches(records):
+        scan = _HistoryScan()
+    return scan.read(records)
+
+
+@contextlib.contextmanager
+def _scanning(scan: _HistoryScan | None = None):
+    """Within the block, the rules read ``records`` through one scan (a new one by default)."""
+    token = _RUN_SCAN.set(_HistoryScan() if scan is None else scan)
+    try:
+        yield
+    finally:
+        _RUN_SCAN.reset(token)
 
 
 def _overshooting(records) -> tuple[int, float, dict[int, tuple[int, float]]]:
@@ -426,10 +468,7 @@ def _overshooting(records) -> tuple[int, float, dict[int, tuple[int, float]]]:
     network leaving a plateau (small initial weights: every gradient grows by orders of
     magnitude as the loss falls), not steps that overshoot, and the largest gradient of that
     epoch becomes the yardstick."""
-    scan = _RUN_SCAN.get()
-    if scan is None or not scan.extends(records):
-        scan = _OvershootScan()
-    return scan.advance(records)
+    return _scan(records).overshooting(len(records))
 
 
 def exploding_gradients(records, ctx) -> list[Finding]:
@@ -459,20 +498,21 @@ def _times(loss: float, best: float) -> str:
 
 
 def exploding_loss(records, ctx) -> list[Finding]:
-    losses = [r["loss"] for r in records]
-    if len(losses) < 2:
+    n = len(records)
+    if n < 2:
         return []
-    first, last = losses[0], losses[-1]
+    first, last = records[0]["loss"], records[-1]["loss"]
     if not math.isfinite(last):
         return [(None, f"the training loss is {last}")]
-    best = min(losses[:-1])
+    scan = _scan(records)
+    best = scan.best_loss(n - 1)
     if _risen(last, best, first) and last > first:
         return [(None, f"the training loss rose to {last:.4g}, {_times(last, best)}its best so far ({best:.4g}) "
                        f"and above the first epoch's {first:.4g}")]
-    if len(losses) <= EXPLODING_EPOCHS:
+    if n <= EXPLODING_EPOCHS:
         return []
-    best = min(losses[:-EXPLODING_EPOCHS])
-    if not all(_risen(loss, best, first) for loss in losses[-EXPLODING_EPOCHS:]):
+    best = scan.best_loss(n - EXPLODING_EPOCHS)
+    if not all(_risen(r["loss"], best, first) for r in records[-EXPLODING_EPOCHS:]):
         return []  # a spike that falls back within EXPLODING_EPOCHS epochs is no divergence
     return [(None, f"the training loss has stayed above {EXPLODING_FACTOR}× its best ({best:.4g}) for "
                    f"{EXPLODING_EPOCHS} epochs; it is {last:.4g} now")]
@@ -480,7 +520,7 @@ def exploding_loss(records, ctx) -> list[Finding]:
 
 def oscillating_loss(records, ctx) -> list[Finding]:
     floor = OSCILLATION_FLOOR * abs(records[0]["loss"])
-    losses = [r["loss"] for r in records][-(OSCILLATION_WINDOW + 1):]
+    losses = [r["loss"] for r in records[-(OSCILLATION_WINDOW + 1):]]
     rises = sum(1 for a, b in zip(losses, losses[1:]) if b > a * (1 + OSCILLATION_STEP) and b - a > floor)
     if rises < OSCILLATION_RISES or all(b >= a for a, b in zip(losses, losses[1:])):
         return []  # a loss that only rises is diverging (exploding_loss), not oscillating
@@ -494,14 +534,14 @@ def _flat_window(records) -> int | None:
     too small to learn (None: not enough yet)."""
     if len(records) <= FLAT_EPOCHS:
         return None
-    steps = [r.get("steps") for r in records]
+    last = records[-1].get("steps")
     ratios = [p.get("update_ratio") for p in _weights(records[-1])]
     tiny = bool(ratios) and all(r is not None and r < TINY_UPDATE for r in ratios)
-    if steps[-1] is None or tiny:
+    if last is None or tiny:
         return FLAT_EPOCHS  # records without step counts (older files), or steps that move nothing
     for back in range(FLAT_EPOCHS, len(records)):
-        start = steps[-1 - back]
-        if start is None or steps[-1] - start >= FLAT_STEPS:
+        start = records[-1 - back].get("steps")
+        if start is None or last - start >= FLAT_STEPS:
             return back
     return None
 
@@ -715,17 +755,14 @@ class AlertMonitor:
     def __init__(self, ctx: Context = Context(), fired: Iterable[Alert] = ()):
         self.ctx = ctx
         self.fired: set[tuple[str, int | None]] = {(a.rule, a.layer) for a in fired}
-        self._scan = _OvershootScan()  # reads the run's growing history once, not each epoch
+        self._scan = _HistoryScan()  # reads the run's growing history once, not each epoch
 
     def update(self, records: Sequence[dict]) -> list[Alert]:
         """The alerts that hold now and have not fired before."""
-        if not self._scan.extends(records):  # another history (the monitor reused by a new run)
-            self._scan = _OvershootScan()
-        token = _RUN_SCAN.set(self._scan)
-        try:
+        if not self._scan.matches(records):  # another history (the monitor reused by a new run)
+            self._scan = _HistoryScan()
+        with _scanning(self._scan):
             alerts = check(records, self.ctx)
-        finally:
-            _RUN_SCAN.reset(token)
         new = [a for a in alerts if (a.rule, a.layer) not in self.fired]
         self.fired.update((a.rule, a.layer) for a in new)
         return new
@@ -739,6 +776,9 @@ def _holds(alert: Alert, records: Sequence[dict], ctx: Context) -> bool:
 def cleared_by(alert: Alert, records: Sequence[dict], ctx: Context = Context()) -> int | None:
     """None when ``alert`` still holds at the last of ``records``; else the epoch from which
     it has not held, through the last (the epoch after the last one it held at)."""
+    if _RUN_SCAN.get() is None:
+        with _scanning():  # one pass serves every prefix below
+            return cleared_by(alert, records, ctx)
     if not records or _holds(alert, records, ctx):
         return None
     epochs = [int(r.get("epoch") or k + 1) for k, r in enumerate(records)]
@@ -753,9 +793,10 @@ def standing(alerts: Sequence[Alert], records: Sequence[dict], ctx: Context = Co
     final ``records``): ``{"last_epoch": N, "alerts": [{"rule", "layer", "epoch",
     "cleared_by"}]}``, ``cleared_by`` None for one that still holds. A run's run.json keeps it."""
     last = int(records[-1].get("epoch") or len(records)) if records else 0
-    return {"last_epoch": last,
-            "alerts": [{"rule": a.rule, "layer": a.layer, "epoch": a.epoch, "cleared_by": cleared_by(a, records, ctx)}
-                       for a in alerts]}
+    with _scanning():
+        return {"last_epoch": last,
+                "alerts": [{"rule": a.rule, "layer": a.layer, "epoch": a.epoch,
+                            "cleared_by": cleared_by(a, records, ctx)} for a in alerts]}
 
 
 def _epoch_or_none(value: Any) -> bool:
