@@ -22,3 +22,17 @@ def test_a_multi_label_binary_cross_entropy_fit_is_no_regressor(tmp_path):
     assert net.predict(X).shape == (len(X),)
     mf = read_model(dp.save(net, tmp_path / "m.safetensors"))
     assert mf.outputs != "values" and not isinstance(mf.loss, dp.MeanSquaredError)
+
+
+def test_dark_8_bit_images_scaled_by_auto_are_not_told_to_use_auto(tmp_path):
+    """scaling auto chooses 'unit' for 8-bit images reaching above 16; where they reach
+    under a quarter of 255 the warning told a default run to 'use scaling auto', which it did."""
+    from cli_in_process import run_cli
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 41, size=(40, 8, 8)).astype(np.uint8)  # levels 0..40: dark images
+    np.savez(tmp_path / "dark.npz", x=x, y=np.arange(40) % 2)
+    res = run_cli("train", "--dataset", tmp_path / "dark.npz", "--epochs", "1", "--out", tmp_path / "r", "-q")
+    assert res.returncode == 0, res.stderr
+    assert "scaling auto took these inputs for 8-bit images and chose 'unit'" in res.stderr
+    assert "use scaling standardize instead" in res.stderr and "use scaling auto" not in res.stderr

@@ -624,14 +624,15 @@ def _input_layer(kind: str, x_train: np.ndarray):
     rows = x_train
     if isinstance(x_train, RowView):
         x_train = x_train.extremes()
-    if kind == "auto":
+    auto = kind == "auto"
+    if auto:
         kind = auto_scaling(x_train)
     if kind == "none":
         return None
     if kind.startswith("standardize"):
         per_feature = {"standardize": None, "standardize_per_feature": True, "standardize_global": False}[kind]
         return standardization_for(rows[:] if isinstance(rows, RowView) else rows, per_feature=per_feature)
-    return unit_scaling(x_train)
+    return unit_scaling(x_train, auto=auto)
 
 
 # -- train: the run's configuration and folder -------------------------------------------------

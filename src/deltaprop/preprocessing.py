@@ -237,10 +237,11 @@ def standardization_for(x: np.ndarray, *, per_feature: bool | None = None) -> St
 _UNIT_REACH = 0.25
 
 
-def unit_scaling(x: np.ndarray) -> Rescaling:
+def unit_scaling(x: np.ndarray, *, auto: bool = False) -> Rescaling:
     """``x / 255`` for 8-bit data (``x / 65535`` for 16-bit): integers only. Inputs whose
     largest value is under :data:`_UNIT_REACH` of that full scale (0..16 levels) get a
-    ``UserWarning``: ``x / 255`` puts them in ``[0, max/255]``, far from ``[0, 1]``."""
+    ``UserWarning``: ``x / 255`` puts them in ``[0, max/255]``, far from ``[0, 1]``.
+    ``auto``: :func:`auto_scaling` chose it (dark 8-bit images), which the warning says."""
     x = np.asarray(x)
     if x.dtype.kind not in "ui" or (x.size and x.min() < 0):
         raise ConfigError("scaling 'unit' divides integer pixels by their maximum; these inputs are not "
@@ -249,9 +250,12 @@ def unit_scaling(x: np.ndarray) -> Rescaling:
     if x.size and x.max() > top:
         raise ConfigError(f"scaling 'unit' is for 8- or 16-bit pixels; these inputs reach {x.max()}: use standardize")
     if x.size and int(x.max()) < _UNIT_REACH * top:
-        warnings.warn(f"scaling 'unit' divides by {top}, the full scale of {8 if top == 255 else 16}-bit pixels, but "
+        chosen = ("scaling auto took these inputs for 8-bit images and chose 'unit', which" if auto
+                  else "scaling 'unit'")
+        instead = "standardize" if auto else "auto or standardize"
+        warnings.warn(f"{chosen} divides by {top}, the full scale of {8 if top == 255 else 16}-bit pixels, but "
                       f"these inputs reach only {int(x.max())}, so they come out in [0, {int(x.max()) / top:.3g}], not "
-                      "[0, 1]; use scaling auto or standardize instead, or scale them to 0.."
+                      f"[0, 1]; use scaling {instead} instead, or scale them to 0.."
                       f"{top} first", UserWarning, stacklevel=2)
     return Rescaling(1.0 / top)
 
