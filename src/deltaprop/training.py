@@ -37,7 +37,7 @@ from . import _checks, fpenv
 from .atomic import atomic_write_bytes
 from .callbacks import Callback, DiagnosticsRecorder, overrides
 from .errors import ConfigError, DataError, ShapeError, StateError, TrainingDivergedError
-from .losses import Loss
+from .losses import BinaryCrossEntropy, Loss
 from .network import Network, predictions_from_outputs
 from .optimizers import Optimizer
 from .schedules import CosineAnnealing, Schedule, check_anneals, schedule_for_run, schedule_from_config, warn_idle_after_t_max
@@ -1290,7 +1290,9 @@ def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, sch
     Y = loss.prepare_targets(y, net.n_outputs, net.dtype)
     _checks.same_length(len(X_arr), Y.shape[0])
     ids = _class_ids(loss, Y)
-    net.gives_values = ids is None  # values, not classes: predict returns the outputs
+    # values, not classes: predict returns the outputs (binary cross-entropy's rows of several 1s are
+    # independent labels, which have no accuracy but are no regressor's values)
+    net.gives_values = ids is None and not isinstance(loss, BinaryCrossEntropy)
     batches = 1 if batch_size is None else -(-len(X_arr) // max(1, min(batch_size, len(X_arr))))
     state = _training_state(net, loss, optimizer, epochs=epochs, steps=steps, seed=seed, schedule=schedule,
                             resume=resume, batches=batches)
@@ -1465,7 +1467,7 @@ def _check_same_run(state: TrainingState, loss: Loss, seed) -> None:
             f"seed={seed!r:.60} would be ignored. Pass seed={state.seed} or leave seed out, or start a new run "
             "(without resume=) to train with another seed"
         )
-    from .losses import BinaryCrossEntropy, CrossEntropy, MeanSquaredError
+    from .losses import CrossEntropy, MeanSquaredError
 
     own = (CrossEntropy, BinaryCrossEntropy, MeanSquaredError)
     if type(loss) in own and type(state.loss) in own and loss.config() != state.loss.config():
