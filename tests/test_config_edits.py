@@ -93,7 +93,7 @@ def test_early_stopping_on_a_file_whose_default_split_holds_out_nothing_is_refus
     data = _tiny_csv(tmp_path, 4, 4)  # 16 rows: 0.1 of each class's 3-4 training rows rounds to none
     code = main(["train", "--dataset", str(data), "--early-stopping", "2", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and "--early-stopping watches the validation loss" in err, err
+    assert code == 2 and err.count("\n") == 1 and "--early-stopping 2 watches the validation loss" in err, err
     assert not (tmp_path / "run").exists()
 
 

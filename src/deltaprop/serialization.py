@@ -3,7 +3,8 @@
 Layout: the 8-byte little-endian header length, a JSON header (tensor names, dtypes,
 shapes and byte offsets, plus string metadata under ``__metadata__``), then the raw
 little-endian tensor bytes. Tensors are named ``layers.{i}.{param}``; a checkpoint adds
-``optimizer.{i}.{slot}``. The metadata holds the architecture (layer types from the closed
+``optimizer.{i}.{slot}``, and a long run's checkpoint the bytes of its history's JSON
+(uint8 ``training.history``, where the header would grow too large). The metadata holds the architecture (layer types from the closed
 table :data:`deltaprop.layers.LAYERS`; nothing in a file is imported or evaluated), dtype,
 format version, class names, input scaling, the range of the raw training inputs where it
 is known (``input_range``), training state for checkpoints, and two
@@ -59,6 +60,15 @@ MAX_COPIES = 7
 #: file the limits above allow, ``8 + MAX_HEADER_BYTES + 8 · MAX_PARAMETERS · MAX_COPIES``
 #: (float64).
 MAX_FILE_BYTES = 8 + MAX_HEADER_BYTES + 8 * MAX_PARAMETERS * MAX_COPIES
+#: A checkpoint whose training state (JSON) would pass this many bytes keeps its history as
+#: the UTF-8 bytes of its JSON in a uint8 tensor of this name instead: the history grows
+#: with the epochs (about 1.6 KB an epoch with diagnostics), and in the header it would pass
+#: MAX_HEADER_BYTES after some 40,000 epochs.
+HISTORY_TENSOR = "training.history"
+HISTORY_INLINE_BYTES = 8 << 20
+#: The most bytes of history JSON a checkpoint may hold (about 600,000 epochs).
+MAX_HISTORY_BYTES = 1 << 30
+MAX_FILE_BYTES += MAX_HISTORY_BYTES
 _DTYPE_CODES = {"float32": "F32", "float64": "F64"}
 # What building objects from a file's (checked, but still untrusted) settings may raise:
 # each becomes a ModelFileError naming the file.
@@ -619,9 +629,20 @@ def _check_rebuilds(loss: dict, optimizer: dict, schedule: dict) -> None:
 
 
 def encode_checkpoint_parts(parts: tuple[dict, dict, list, dict]) -> bytes:
-    """The bytes of a checkpoint from :func:`checkpoint_parts`."""
+    """The bytes of a checkpoint from :func:`checkpoint_parts`; a long run's history goes in
+    the tensor :data:`HISTORY_TENSOR` rather than the header."""
     tensors, meta, order, training = parts
-    return _encode(tensors, {**meta, "training": _json(training)}, order)
+    text = _json(training)
+    if len(text) > HISTORY_INLINE_BYTES:
+        history = _json(training["history"]).encode("utf-8")
+        if len(history) > MAX_HISTORY_BYTES:
+            raise ModelFileError(f"the run's history of {len(training['history']):,} epochs takes "
+                                 f"{len(history) / 2**20:,.0f} MiB, more than the {MAX_HISTORY_BYTES / 2**20:,.0f} MiB "
+                                 "a checkpoint may hold; train fewer, longer epochs (a larger data set per epoch)")
+        tensors = {**tensors, HISTORY_TENSOR: np.frombuffer(history, dtype=np.uint8)}
+        order = [*order, HISTORY_TENSOR]
+        text = _json({**training, "history": None, "history_in": HISTORY_TENSOR})
+    return _encode(tensors, {**meta, "training": text}, order)
 
 
 def encode_checkpoint(state, *, class_names=None, input_scaling=None, extra=None, input_range=None) -> bytes:
@@ -789,11 +810,30 @@ def _check_format(path: Path, meta: dict[str, str]) -> str:
     return kind
 
 
-def _read_tensors(path: Path, meta: dict[str, str], expected: dict[str, tuple[int, ...]], net: Network) -> dict:
+def _history_entry(path: Path, header: dict, meta: dict[str, str]) -> int:
+    """The bytes of a checkpoint's :data:`HISTORY_TENSOR` (0: its history is in the
+    header), its entry checked and taken out of ``header``."""
+    training = _meta_json(path, meta, "training")
+    named = isinstance(training, dict) and "history_in" in training
+    entry = header.pop(HISTORY_TENSOR, None)
+    if entry is None and not named:
+        return 0
+    if entry is None or not named or training["history_in"] != HISTORY_TENSOR or training.get("history") is not None:
+        raise _bad(path, f"its training state and its tensors disagree on where the history is ({HISTORY_TENSOR})")
+    shape = entry.get("shape") if isinstance(entry, dict) else None
+    if (entry.get("dtype") != "U8" or not isinstance(shape, list) or len(shape) != 1
+            or not isinstance(shape[0], int) or not 0 < shape[0] <= MAX_HISTORY_BYTES):
+        raise _bad(path, f"tensor {HISTORY_TENSOR} must be 1 to {MAX_HISTORY_BYTES:,} bytes (U8) of history JSON")
+    return shape[0]
+
+
+def _read_tensors(path: Path, meta: dict[str, str], expected: dict[str, tuple[int, ...]], net: Network, *,
+                  history: bool = False) -> dict:
     """Map the file with safetensors' reader and take the tensors one at a time: model
     tensors go straight into ``net``'s parameters; the others (optimizer slots
-    ``optimizer.*``, saved weights ``saved.*``) are returned by name. The digest is
-    checked over all of them before anything is returned."""
+    ``optimizer.*``, saved weights ``saved.*``, and with ``history`` the bytes of
+    :data:`HISTORY_TENSOR`) are returned by name. The digest is checked over all of them
+    before anything is returned."""
     from safetensors import SafetensorError, safe_open
 
     built = dict(net.named_parameters())
@@ -815,6 +855,12 @@ def _read_tensors(path: Path, meta: dict[str, str], expected: dict[str, tuple[in
                     built[name].value[...] = arr
                 else:
                     slots[name] = arr
+            if history:
+                arr = f.get_tensor(HISTORY_TENSOR)
+                if arr.dtype != np.uint8 or arr.ndim != 1:
+                    raise _bad(path, "changed while being read")
+                _digest_update(digest, HISTORY_TENSOR, arr)
+                slots[HISTORY_TENSOR] = arr
     except ModelFileError:
         raise
     except (SafetensorError, OSError, ValueError) as exc:
@@ -835,7 +881,7 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES, seed=0):
     expected, dtype_name = _expected_tensors(path, arch)
     if meta.get("dtype") != dtype_name:
         raise _bad(path, f"metadata dtype {meta.get('dtype')!r} differs from the architecture's {dtype_name!r}")
-    optimizer = None
+    optimizer, history_bytes = None, 0
     if kind == "checkpoint":
         from .optimizers import optimizer_from_config
 
@@ -850,6 +896,8 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES, seed=0):
                 expected[f"optimizer.{i}.{slot}"] = expected[name]
         for key in _saved_weight_keys(path, meta):
             expected.update({f"saved.{key}.{name}": expected[name] for name in model_names})
+        history_bytes = _history_entry(path, header, meta)
+        data_len -= history_bytes
     _check_entries(path, header, expected, _DTYPE_CODES[dtype_name], data_len)
     try:
         net = Network.from_config(arch, dtype=resolve_dtype(dtype_name), seed=seed)
@@ -859,7 +907,7 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES, seed=0):
     model_names = [k for k in expected if k.startswith("layers.")]
     if set(built) != set(model_names) or any(built[k].value.shape != expected[k] for k in model_names):
         raise _bad(path, "its tensors do not match the network its architecture builds")
-    slots = _read_tensors(path, meta, expected, net)
+    slots = _read_tensors(path, meta, expected, net, history=history_bytes > 0)
 
     class_names = _read_class_names(path, meta, net.n_outputs)
     try:
@@ -956,6 +1004,10 @@ def _checkpoint(path: Path, common: dict, meta: dict, optimizer, tensors: dict, 
     from .schedules import schedule_from_config
 
     training = _meta_json(path, meta, "training")
+    if isinstance(training, dict) and HISTORY_TENSOR in tensors:  # a long run's: in its tensor (_history_entry)
+        del training["history_in"]
+        training["history"] = parse_json(tensors.pop(HISTORY_TENSOR).tobytes(), what=f"{path}: tensor {HISTORY_TENSOR}",
+                                         error=ModelFileError)
     need = ("epoch", "step", "iterations", "base_lr", "schedule", "schedule_state", "loss", "net_rng", "shuffle_rng", "history")
     if not isinstance(training, dict) or any(k not in training for k in need):
         raise _bad(path, f"checkpoint training state must hold {', '.join(need)}")
