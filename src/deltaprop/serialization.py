@@ -4,7 +4,8 @@ Layout: the 8-byte little-endian header length, a JSON header (tensor names, dty
 shapes and byte offsets, plus string metadata under ``__metadata__``), then the raw
 little-endian tensor bytes. Tensors are named ``layers.{i}.{param}``; a checkpoint adds
 ``optimizer.{i}.{slot}``, and a long run's checkpoint the bytes of its history's JSON
-(uint8 ``training.history``, where the header would grow too large). The metadata holds the architecture (layer types from the closed
+(uint8 ``training.history``, where the header would grow too large). The metadata holds
+the architecture (layer types from the closed
 table :data:`deltaprop.layers.LAYERS`; nothing in a file is imported or evaluated), dtype,
 format version, class names, input scaling, the range of the raw training inputs where it
 is known (``input_range``), training state for checkpoints, and two
