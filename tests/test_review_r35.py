@@ -36,3 +36,18 @@ def test_dark_8_bit_images_scaled_by_auto_are_not_told_to_use_auto(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "scaling auto took these inputs for 8-bit images and chose 'unit'" in res.stderr
     assert "use scaling standardize instead" in res.stderr and "use scaling auto" not in res.stderr
+
+
+def test_a_plateau_note_after_a_default_split_that_held_no_row_asks_for_one_that_does(tmp_path):
+    """The default validation split 0.1 of a small file holds out no row: the plateau note
+    said 'validation split 0' and to 'give a validation split above 0', which 0.1 was."""
+    from cli_in_process import run_cli
+
+    rows = [f"{a},{b},{c}" for a, b, c in [(0.1, 0.2, 0), (0.3, 0.1, 1), (0.5, 0.9, 2)] * 4]
+    (tmp_path / "small.csv").write_text("x1,x2,label\n" + "\n".join(rows) + "\n")
+    res = run_cli("train", "--dataset", tmp_path / "small.csv", "--schedule", "plateau", "--epochs", "1",
+                  "--out", tmp_path / "r", "-q")
+    assert res.returncode == 0, res.stderr
+    assert "the default --validation-split 0.1" in res.stderr  # the note that says why no row was held out
+    assert "the plateau schedule monitors val_loss, but this run holds out no validation rows" in res.stderr
+    assert "(validation split 0)" not in res.stderr and "above 0" not in res.stderr

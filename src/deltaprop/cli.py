@@ -1316,9 +1316,9 @@ def _plateau_note(cfg: TrainConfig, data: _Data) -> tuple[str, ...]:
     if (not isinstance(schedule, ReduceOnPlateau) or not schedule.monitor.startswith("val_")
             or data.validation is not None):
         return ()
-    monitor = schedule.monitor
-    return (f"the plateau schedule monitors {monitor}, but this run holds out no validation rows (validation split "
-            f"0): it watches the training {monitor[4:]} instead; give a validation split above 0 to watch {monitor}",)
+    monitor = schedule.monitor  # no rows: a split of 0, or a default one too small for the file (said above)
+    return (f"the plateau schedule monitors {monitor}, but this run holds out no validation rows: it watches the "
+            f"training {monitor[4:]} instead; give a validation split that holds out rows to watch {monitor}",)
 
 
 def _batch_words(cfg: TrainConfig, data: _Data) -> str:
