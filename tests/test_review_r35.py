@@ -51,3 +51,14 @@ def test_a_plateau_note_after_a_default_split_that_held_no_row_asks_for_one_that
     assert "the default --validation-split 0.1" in res.stderr  # the note that says why no row was held out
     assert "the plateau schedule monitors val_loss, but this run holds out no validation rows" in res.stderr
     assert "(validation split 0)" not in res.stderr and "above 0" not in res.stderr
+
+
+def test_a_config_key_batch_is_offered_batch_size_not_batching(tmp_path):
+    """`batch = 10` was asked 'did you mean 'batching'?', the batch order, which then refuses 10."""
+    from cli_in_process import run_cli
+
+    config = tmp_path / "c.toml"
+    config.write_text('dataset = "parity"\nbatch = 10\n')
+    res = run_cli("train", "--config", config, "--out", tmp_path / "run")
+    assert res.returncode != 0
+    assert "unknown key 'batch'" in res.stderr and "did you mean 'batch_size'?" in res.stderr

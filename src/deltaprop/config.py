@@ -300,7 +300,7 @@ FLAG_KEYS = {"output_activation": "output"}
 #: takes them, a configuration file does not (difflib would offer ``out`` the key ``output``).
 COMMAND_LINE_ONLY = ("out", "overwrite", "resume", "config", "threads", "quiet", "log_json", "serve")
 #: Other names of settings a user may write: their key.
-KEY_ALIASES = {"learning_rate": "lr"}
+KEY_ALIASES = {"learning_rate": "lr", "batch": "batch_size"}  # difflib offers batch the key batching, an order
 
 
 def _suggest(key: str, known) -> str:
