@@ -62,3 +62,18 @@ def test_a_config_key_batch_is_offered_batch_size_not_batching(tmp_path):
     res = run_cli("train", "--config", config, "--out", tmp_path / "run")
     assert res.returncode != 0
     assert "unknown key 'batch'" in res.stderr and "did you mean 'batch_size'?" in res.stderr
+
+
+def test_weights_zeroed_by_hand_are_not_blamed_on_a_weight_decay():
+    """A network built with glorot_uniform whose weights were then set to 0 (seed 002's
+    demonstration), trained without weight decay: the symmetry alert's fix said its units
+    'started distinct (glorot_uniform)' and to lower --weight-decay."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 4)).astype(np.float32)
+    y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)
+    net = dp.mlp([4, 6, 2], activation="sigmoid", seed=0)
+    for p in net.parameters():
+        p.value[...] = 0
+    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.3), epochs=2, batch_size=20, seed=0)
+    fixes = [a.fix for a in history.alerts if a.rule == "zero_init_symmetry"]
+    assert fixes and all("never initialise weights to zero" in fix and "started distinct" not in fix for fix in fixes)

@@ -895,11 +895,17 @@ def context_of(net, loss, y=None, sample_weight=None) -> Context:
 
 def layers_of(net) -> tuple[str, ...]:
     """:attr:`Context.layers` of ``net``: each layer's type, a Dense layer's with its
-    initialiser's name, a leaky ReLU of slope 0 as ``"LeakyReLU(0)"``."""
+    initialiser's name, a leaky ReLU of slope 0 as ``"LeakyReLU(0)"``. A Dense layer whose
+    units are copies now (weights set by hand after it was built: its initialiser's name
+    says nothing of them) is ``"Dense(zeros)"`` where its weights are all 0, else
+    ``"Dense(copies)"``."""
+    from .diagnostics import identical_units
     from .layers import Dense, LeakyReLU
 
     def name(layer) -> str:
         if isinstance(layer, Dense):
+            if layer.init_name != "zeros" and identical_units(layer):
+                return "Dense(zeros)" if not layer.W.value.any() else "Dense(copies)"
             return f"Dense({layer.init_name})"
         if isinstance(layer, LeakyReLU) and layer.slope == 0:
             return "LeakyReLU(0)"
