@@ -1,6 +1,7 @@
 """Review of the day's fixes: what a user of them would still have hit."""
 
 import numpy as np
+import pytest
 
 import deltaprop as dp
 from deltaprop.serialization import read_model
@@ -77,3 +78,21 @@ def test_weights_zeroed_by_hand_are_not_blamed_on_a_weight_decay():
     history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.3), epochs=2, batch_size=20, seed=0)
     fixes = [a.fix for a in history.alerts if a.rule == "zero_init_symmetry"]
     assert fixes and all("never initialise weights to zero" in fix and "started distinct" not in fix for fix in fixes)
+
+
+def test_open_mapped_scale_unit_on_small_levels_warns_in_its_own_terms(tmp_path):
+    """open_mapped(scale='unit') on 0..16 levels warned to 'use scaling auto or standardize',
+    choices of the command line's --scaling that open_mapped does not take."""
+    import warnings
+
+    from deltaprop.data import open_mapped
+
+    path = tmp_path / "levels.npy"
+    np.save(path, np.random.default_rng(0).integers(0, 17, (30, 64)).astype(np.uint8))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        x = open_mapped(path, scale="unit")
+    said = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert len(said) == 1 and "reach only 16" in said[0] and "scale=1/16" in said[0]
+    assert "scaling auto" not in said[0] and caught[0].filename == __file__
+    assert float(np.max(x[:])) == pytest.approx(16 / 255)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,12 +75,14 @@ def _unit_factor(data: np.ndarray, path: Path) -> float:
     """``1/255`` for 8-bit levels (in any integer type), ``1/65535`` for 16-bit ones: the
     factor the CLI's ``--scaling unit`` (:func:`deltaprop.preprocessing.unit_scaling`)
     takes for the same values, found from their extremes; anything else is refused alike."""
-    from deltaprop.preprocessing import unit_scaling
+    from deltaprop.preprocessing import _UNIT_REACH, unit_scaling
 
     integers = data.dtype.kind in "ui"
     extremes = np.array(_extremes(data) if integers else (), dtype=data.dtype)
     try:
-        return unit_scaling(extremes).scale
+        with warnings.catch_warnings():  # its warning names the CLI's --scaling choices: said below in scale='s terms
+            warnings.simplefilter("ignore", UserWarning)
+            factor = unit_scaling(extremes).scale
     except ConfigError:
         held = (f"values from {extremes[0]} to {extremes[1]}" if integers
                 else f"{data.dtype} values, not integer pixels")
@@ -88,6 +91,13 @@ def _unit_factor(data: np.ndarray, path: Path) -> float:
             f"65535 for 16-bit), but the file holds {held}. Pass scale=None for data already in "
             "[0, 1], a number to multiply by, or a fitted Standardizer."
         ) from None
+    top, high = round(1 / factor), int(extremes[1])
+    if high < _UNIT_REACH * top:  # as unit_scaling warns: 0..16 levels come out in [0, 0.063]
+        warnings.warn(f"{path}: scale='unit' divides by {top}, the full scale of {8 if top == 255 else 16}-bit "
+                      f"pixels, but the file's values reach only {high}, so they come out in [0, {high / top:.3g}], "
+                      f"not [0, 1]; pass a number to multiply by instead (scale=1/{max(high, 1)} for [0, 1]) or a fitted "
+                      "Standardizer", UserWarning, stacklevel=4)
+    return factor
 
 
 class _FileWatch:
