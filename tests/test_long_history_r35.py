@@ -1,6 +1,7 @@
 """A long run's checkpoint keeps its history in a tensor, not in the header it would outgrow."""
 
 import json
+import time
 import struct
 
 import numpy as np
@@ -83,3 +84,27 @@ def test_a_history_tensor_the_training_state_does_not_name_is_refused(tmp_path, 
     _rewrite(path, unnamed)
     with pytest.raises(ModelFileError, match="disagree on where the history is"):
         load_checkpoint(path)
+
+
+def test_checkpoint_writes_that_take_long_are_spaced_to_a_small_share_of_the_run(tmp_path, monkeypatch):
+    """The writer wrote every 5 s whatever a write cost: with a history of 45,000 epochs,
+    encoding and writing it took a large part of each interval, and the run's epochs got
+    three times slower than at its start."""
+    from deltaprop import callbacks
+
+    writes = []
+    encode = callbacks.encode_checkpoint_parts
+
+    def slow_encode(parts):
+        writes.append(1)
+        time.sleep(0.05)  # a long history's encoding
+        return encode(parts)
+
+    monkeypatch.setattr(callbacks, "encode_checkpoint_parts", slow_encode)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((256, 4)), rng.integers(0, 2, 256)
+    net = dp.Network([dp.Dense(4, 2), dp.Softmax()], seed=0, dtype="float64")
+    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=30, batch_size=8, seed=0,
+           callbacks=[dp.CheckpointWriter(tmp_path, interval=0.001)], diagnostics=False)
+    assert 1 <= len(writes) <= 4  # about 1 s between writes of 0.05 s; one every epoch before
+    assert len(load_checkpoint(tmp_path / "checkpoint.safetensors").training["history"]) == 30

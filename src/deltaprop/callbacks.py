@@ -304,6 +304,10 @@ class LambdaCallback(Callback):
                 setattr(self, name, fn)
 
 
+#: The largest share of a run's time :class:`CheckpointWriter`'s writes may take.
+CHECKPOINT_TIME_SHARE = 0.05
+
+
 class CheckpointWriter(Callback):
     """Keep a run folder's ``checkpoint.safetensors`` and ``history.csv`` up to date,
     atomically. Every epoch end takes the checkpoint's parts (copies of the arrays and the
@@ -314,7 +318,9 @@ class CheckpointWriter(Callback):
     stops at ``steps`` inside an epoch, that point with the epoch's progress, which a
     resume finishes) and never a state from a Ctrl-C between two epoch ends, while a
     thousand one-second epochs cost neither a thousand fsyncs nor a thousand encodings of
-    a history that grows with every epoch. It takes the weights when its ``on_epoch_end``
+    a history that grows with every epoch. Where a write takes long (a history of tens of
+    thousands of epochs), the writes are spaced further apart, so that they take at most
+    :data:`CHECKPOINT_TIME_SHARE` of the run's time. It takes the weights when its ``on_epoch_end``
     runs: give it after a callback that changes them there. ``meta``: the keyword arguments of
     :func:`~deltaprop.serialization.encode_checkpoint` (class names, extra)."""
 
@@ -332,6 +338,7 @@ class CheckpointWriter(Callback):
         self._pending: tuple | None = None
         self._pending_records: list[dict[str, Any]] = []
         self._last_write = time.monotonic()
+        self._gap = self.interval  # the interval, or longer where a write takes long
 
     def on_train_begin(self, state):
         self.state = state
@@ -343,7 +350,7 @@ class CheckpointWriter(Callback):
     def on_epoch_end(self, state):
         self._at_boundary = True
         self._keep(state)
-        if time.monotonic() - self._last_write >= self.interval:
+        if time.monotonic() - self._last_write >= self._gap:
             self.flush()
 
     def on_train_end(self, state):
@@ -359,6 +366,7 @@ class CheckpointWriter(Callback):
 
         if self._pending is None:
             return
+        began = time.monotonic()
         atomic_write_bytes(self.folder / "checkpoint.safetensors", encode_checkpoint_parts(self._pending))
         History(self._pending_records).write_csv(self.folder / "history.csv")
         unfinished = self._pending[3].get("unfinished")
@@ -366,6 +374,9 @@ class CheckpointWriter(Callback):
         self.written_epoch = self._pending_records[-1]["epoch"] if self._pending_records else self.state.epoch
         self.written_batches = None if unfinished is None else unfinished["batches"]
         self._last_write = time.monotonic()
+        if self.interval > 0:  # interval=0 asks for every epoch, whatever it costs
+            took = self._last_write - began
+            self._gap = max(self.interval, took * (1 - CHECKPOINT_TIME_SHARE) / CHECKPOINT_TIME_SHARE)
 
     def save_on_interrupt(self) -> int | None:
         """After an interrupt: make sure the last completed epoch's checkpoint is on disk;
