@@ -384,7 +384,8 @@ def main(argv=None) -> int:
         missing = mnist_missing(args.data_dir) if on_mnist else None
         if missing:  # trains nothing: a run asked for and skipped would leave the tables as they were, exit 0
             runs_named = on_mnist[0] if len(on_mnist) == 1 else f"{len(on_mnist)} runs ({on_mnist[0]}, ...)"
-            print(f"reproduce.py: {runs_named} {'needs' if len(on_mnist) == 1 else 'need'} MNIST, which is not available ({missing}); "
+            verb = "needs" if len(on_mnist) == 1 else "need"
+            print(f"reproduce.py: {runs_named} {verb} MNIST, which is not available ({missing}); "
                   "give --data-dir the folder that holds its four IDX files, or --render for the tables from the kept runs",
                   file=sys.stderr)
             return 1
