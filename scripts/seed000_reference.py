@@ -37,6 +37,8 @@ import sys
 import time
 
 import numpy as np
+
+from deltaprop.errors import Error
 from threadpoolctl import threadpool_limits
 
 ALPHA = 0.3
@@ -157,7 +159,11 @@ def main(argv=None) -> int:
     parser.add_argument("--same-start-deltaprop", action="store_true",
                         help="also train deltaprop (float64) from the same initial parameters")
     args = parser.parse_args(argv)
-    data = load(args.data_dir)
+    try:
+        data = load(args.data_dir)
+    except Error as exc:  # MNIST not there, or a damaged file: the library's message, one line
+        print(f"seed000_reference.py: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
     results = []
     for seed in seed_list(args.seeds):
         with np.errstate(over="ignore"):

@@ -33,6 +33,8 @@ import time
 
 import numpy as np
 
+from deltaprop.errors import Error
+
 ETA = 0.3
 BATCH = 256
 SIZES = (784, 32, 10)
@@ -155,7 +157,11 @@ def main(argv=None) -> int:
     parser.add_argument("--same-start-deltaprop", action="store_true",
                         help="train deltaprop's seed001_mnist_mse network from the seed's draws instead")
     args = parser.parse_args(argv)
-    data = load(args.data_dir)
+    try:
+        data = load(args.data_dir)
+    except Error as exc:  # MNIST not there, or a damaged file: the library's message, one line
+        print(f"seed001_reference.py: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
     first, _, last = args.seeds.partition("-")
     for seed in range(int(first), int(last or first) + 1):
         with np.errstate(over="ignore"):
