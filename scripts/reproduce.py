@@ -374,22 +374,25 @@ def main(argv=None) -> int:
     plan = run_plan(refs)
     runs = Runs.load(Path(args.runs))
     if not args.render:
-        missing = mnist_missing(args.data_dir)
         todo: dict[str, set[int]] = {}
         for ref in refs:
             name, at = plan[ref]
             if not only or ref in args.variant or split_ref(ref)[0] in only or name in only:
                 todo.setdefault(name, set()).update({at} if at else set())
-        for seed in parse_seeds(args.seeds):
-            for name, read_at in todo.items():
-                if runs.find(name, seed) is not None:
-                    continue
-                if missing and config_mapping(name)["dataset"] == "mnist":
-                    print(f"{name}: MNIST not available ({missing})", flush=True)
-                    continue
-                record = train_once(name, seed, read_at, args.data_dir)
-                runs.add(record)
-                print(f"{name} seed {seed}: {record['accuracy']} ({record['seconds']:.0f} s)", flush=True)
+        pending = [(seed, name) for seed in parse_seeds(args.seeds) for name in todo if runs.find(name, seed) is None]
+        on_mnist = [f"{name} seed {seed}" for seed, name in pending if config_mapping(name)["dataset"] == "mnist"]
+        missing = mnist_missing(args.data_dir) if on_mnist else None
+        if missing:  # trains nothing: a run asked for and skipped would leave the tables as they were, exit 0
+            runs_named = on_mnist[0] if len(on_mnist) == 1 else f"{len(on_mnist)} runs ({on_mnist[0]}, ...)"
+            verb = "needs" if len(on_mnist) == 1 else "need"
+            print(f"reproduce.py: {runs_named} {verb} MNIST, which is not available ({missing}); "
+                  "give --data-dir the folder that holds its four IDX files, or --render for the tables from the kept runs",
+                  file=sys.stderr)
+            return 1
+        for seed, name in pending:
+            record = train_once(name, seed, todo[name], args.data_dir)
+            runs.add(record)
+            print(f"{name} seed {seed}: {record['accuracy']} ({record['seconds']:.0f} s)", flush=True)
     write_doc(runs, plan, Path(args.output))
     print(f"wrote {args.output}")
     return 0
