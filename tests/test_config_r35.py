@@ -6,14 +6,9 @@ from cli_in_process import run_cli
 
 from deltaprop import ConfigError
 from deltaprop.config import MAX_INT, TrainConfig
+from test_cli_cfg_r34 import _one_error_line
 
 
-def _one_error_line(result, code=2):
-    assert result.returncode == code, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 # -- whole numbers config.toml cannot hold -----------------------------------------------------------

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import gzip
-import hashlib
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
@@ -16,10 +14,10 @@ import numpy as np
 import pytest
 
 from cli_in_process import run_cli
+from mnist_files import write_mnist_files
 from deltaprop import cli
 from deltaprop.config import TrainConfig
 from deltaprop.data import mnist
-from deltaprop.data.idx import write_idx
 
 N_TRAIN, N_TEST = 40, 20
 
@@ -34,16 +32,7 @@ def small_mnist(tmp_path, monkeypatch):
     """MNIST's spec, for four small files of its format, served from a folder on 127.0.0.1
     (the only mirror); yields the folder the files are served from."""
     served = tmp_path / "served"
-    rng = np.random.default_rng(0)
-    arrays = {"train_images": rng.integers(0, 256, (N_TRAIN, 28, 28), dtype=np.uint8),
-              "train_labels": np.arange(N_TRAIN, dtype=np.uint8) % 10,
-              "test_images": rng.integers(0, 256, (N_TEST, 28, 28), dtype=np.uint8),
-              "test_labels": np.arange(N_TEST, dtype=np.uint8) % 10}
-    files = {}
-    for role, rf in mnist.MNIST.files.items():
-        blob = write_idx(served / rf.name, arrays[role]).read_bytes()
-        files[role] = dataclasses.replace(rf, digests=(("sha256", hashlib.sha256(blob).hexdigest()),),
-                                          content_sha256=hashlib.sha256(gzip.decompress(blob)).hexdigest())
+    arrays, files = write_mnist_files(served, N_TRAIN, N_TEST)
     handler = functools.partial(_QuietHandler, directory=str(served))
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from cli_in_process import run_cli
+from mnist_files import write_mnist_files
 from deltaprop import cli
 from deltaprop.data import mnist
 from deltaprop.data.idx import write_idx
@@ -37,16 +38,7 @@ def small(tmp_path, monkeypatch):
     """MNIST's spec for four small files of its format, written (gzip) into ``tmp_path/files``;
     yields (spec, folder, arrays)."""
     folder = tmp_path / "files"
-    rng = np.random.default_rng(0)
-    arrays = {"train_images": rng.integers(0, 256, (N_TRAIN, 28, 28), dtype=np.uint8),
-              "train_labels": np.arange(N_TRAIN, dtype=np.uint8) % 10,
-              "test_images": rng.integers(0, 256, (N_TEST, 28, 28), dtype=np.uint8),
-              "test_labels": np.arange(N_TEST, dtype=np.uint8) % 10}
-    files = {}
-    for role, rf in mnist.MNIST.files.items():
-        blob = write_idx(folder / rf.name, arrays[role]).read_bytes()
-        files[role] = dataclasses.replace(rf, digests=(("sha256", hashlib.sha256(blob).hexdigest()),),
-                                          content_sha256=hashlib.sha256(gzip.decompress(blob)).hexdigest())
+    arrays, files = write_mnist_files(folder, N_TRAIN, N_TEST)
     spec = dataclasses.replace(mnist.MNIST, files=files, n_train=N_TRAIN, n_test=N_TEST, mirrors=[_GONE],
                                system_dirs=())
     monkeypatch.setattr(mnist, "MNIST", spec)
