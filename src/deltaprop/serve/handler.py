@@ -15,6 +15,7 @@ import json
 import re
 import socket
 import sys
+import threading
 import time
 import traceback
 from http import HTTPStatus
@@ -41,6 +42,11 @@ STATIC_FILES = {
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/style.css": ("style.css", "text/css; charset=utf-8"),
 }
+#: One request body at a time is made into an image: a 2048x2048 PNG takes about 100 MB
+#: to decode, so clients that send many at once would otherwise take that many times it.
+_DECODING = threading.Lock()
+#: What the methods it does not serve are told (405, with this in ``Allow``).
+ALLOWED_METHODS = "GET, POST"
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
@@ -79,7 +85,14 @@ class Handler(BaseHTTPRequestHandler):
         self._handle("POST")
 
     def do_HEAD(self) -> None:
-        self.send_error(HTTPStatus.METHOD_NOT_ALLOWED)
+        """HEAD, PUT, DELETE, OPTIONS, ...: methods HTTP defines that this server does not
+        serve, a 405 that names those it does (not the standard library's 501)."""
+        self.close_connection = True
+        error = (f"{self.command} is not served; GET the page, /api/model, /api/weights or /api/run, "
+                 "and POST to /api/predict or /api/backward")
+        self._send(405, _json_bytes({"error": error}), "application/json", "no-store", {"Allow": ALLOWED_METHODS})
+
+    do_PUT = do_DELETE = do_OPTIONS = do_PATCH = do_TRACE = do_CONNECT = do_HEAD
 
     def _handle(self, method: str) -> None:
         self._keep_alive = not self.close_connection  # as the client asked (HTTP/1.1 without Connection: close)
@@ -156,8 +169,10 @@ class Handler(BaseHTTPRequestHandler):
                              f"POST goes to /api/predict or /api/backward, not {path[:80]}")
         body = self._read_body()
         source = self.server.app.source
-        image, target = image_and_target(self.headers.get("Content-Type", ""), body, query, source.image_style(),
-                                         values=source.gives_values(), side=source.image_side())
+        style, values, side = source.image_style(), source.gives_values(), source.image_side()
+        with _DECODING:
+            image, target = image_and_target(self.headers.get("Content-Type", ""), body, query, style,
+                                             values=values, side=side)
         if path == "/api/predict":
             if target is not None:
                 raise BadRequest(400, "predict takes no target; POST to /api/backward for the backward pass")
@@ -225,14 +240,15 @@ class Handler(BaseHTTPRequestHandler):
         return b"".join(chunks)
 
     # -- responses --------------------------------------------------------------------------
-    def _send(self, status: int, data: bytes, content_type: str, cache: str) -> None:
+    def _send(self, status: int, data: bytes, content_type: str, cache: str,
+              extra: dict[str, str] | None = None) -> None:
         if status >= 400 and self.command == "POST":
             self.close_connection = self.close_connection or status in (408, 411, 413)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", cache)
-        for key, value in _SECURITY_HEADERS.items():
+        for key, value in {**_SECURITY_HEADERS, **(extra or {})}.items():
             self.send_header(key, value)
         if self.close_connection:
             self.send_header("Connection", "close")

@@ -124,7 +124,12 @@ def pixels_from_png(data: bytes, style: str = "digit", side: int = IMAGE_SIDE) -
 def _png_from_base64(value: Any) -> bytes:
     if not isinstance(value, str):
         raise BadRequest(400, f"png must be a base64 string, got {type(value).__name__}")
-    text = value.split(",", 1)[1] if value.startswith("data:") else value
+    text = value
+    if value.startswith("data:"):
+        text = value.partition(",")[2]
+        if "," not in value:
+            raise BadRequest(400, "png is a data: URL with no data (no comma); send data:image/png;base64,... "
+                                  "or the base64 alone")
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):

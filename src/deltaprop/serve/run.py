@@ -61,7 +61,10 @@ def read_table(path: Path) -> list[dict[str, Any]] | None:
         text = read_text(path, max_bytes=MAX_TABLE_BYTES, what="table", error=DataError, allow_empty=True)
     except DataError:
         return None
-    rows = list(csv.reader(text.splitlines()))
+    try:
+        rows = list(csv.reader(text.splitlines()))
+    except csv.Error:  # a cell over the csv module's 128 KiB: no table training wrote
+        return None
     if not rows:
         return None
     header = [h.strip() for h in rows[0]]
@@ -77,6 +80,10 @@ def _read_alerts(folder: Path) -> list[Any] | None:
         return read_table(folder / "alerts.csv")
     if isinstance(value, dict):
         value = value.get("alerts")
+    try:
+        json.dumps(value, allow_nan=False)
+    except ValueError:  # NaN or Infinity, which JSON cannot carry to the page
+        return read_table(folder / "alerts.csv")
     return value if isinstance(value, list) else None
 
 
@@ -89,11 +96,12 @@ def _lock_holder_alive(folder: Path) -> bool | None:
             return None
         with open_regular(folder / "run.lock", max_bytes=1 << 20, what="lock file", error=DataError,
                           allow_empty=True) as f:
-            holder = json.loads(f.read(4096).decode("utf-8") or "null")
-    except (OSError, UnicodeDecodeError, ValueError):
+            holder = parse_json(f.read(4096) or b"null", what="run.lock", error=DataError)
+    except (OSError, DataError):
         return True  # being written: a run is starting
     pid = holder.get("pid") if isinstance(holder, dict) else None
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or holder.get("host") != socket.gethostname():
+    if (not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 2**31
+            or holder.get("host") != socket.gethostname()):
         return True  # a lock we cannot check from here
     try:
         os.kill(pid, 0)
@@ -108,8 +116,8 @@ def _recorded_facts(folder: Path) -> dict[str, Any] | None:
     """The run's run.json, or None where it is absent, too big or unreadable."""
     try:
         with open_regular(folder / "run.json", max_bytes=MAX_TABLE_BYTES, what="run.json", error=DataError) as f:
-            facts = json.loads(f.read().decode("utf-8"))
-    except (OSError, DataError, UnicodeDecodeError, ValueError):
+            facts = parse_json(f.read(), what="run.json", error=DataError)  # nesting capped: no RecursionError
+    except (OSError, DataError):
         return None
     return facts if isinstance(facts, dict) else None
 

@@ -61,6 +61,9 @@ class Server(ThreadingHTTPServer):
 
     daemon_threads = True  # a hung connection never keeps the process alive after Ctrl-C
     block_on_close = False
+    # connections the kernel holds until they are accepted: socketserver's 5 dropped or reset
+    # most of 32 clients that connect at once (a script's thread pool)
+    request_queue_size = 128
 
     def __init__(self, host: str, port: int, app: App):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
