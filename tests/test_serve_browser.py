@@ -307,14 +307,16 @@ def test_a_model_whose_outputs_are_scores_shows_scores_not_probabilities(browser
         assert "%" not in page.inner_text("#confidence") and "score" in page.inner_text("#confidence")
         assert "scores" in page.inner_text("#outputs-kind") and "not probabilities" in page.inner_text("#outputs-kind")
         assert page.get_attribute("#probabilities", "data-kind") == "scores"
-        # the bars are measured once laid out (a bar of width 0 is one not drawn yet)
-        page.wait_for_function("() => [...document.querySelectorAll('#probabilities li .bar')]"
-                               ".every(b => b.getBoundingClientRect().width > 0)")
-        rows = page.eval_on_selector_all("#probabilities li", """els => els.map(e => {
-            const bar = e.querySelector('.bar').getBoundingClientRect(), fill = e.querySelector('i').getBoundingClientRect();
-            return [e.dataset.class, e.querySelector('.p').textContent, fill.left - bar.left, fill.right - bar.left,
-                    bar.width, e.querySelector('i').classList.contains('neg')];
-        })""")
+        # the bars are measured once laid out (a bar of width 0 is one not drawn yet), in the same
+        # frame as the check: a list redrawn between two calls measured its new, unlaid bars
+        rows = page.wait_for_function("""() => {
+            const rows = [...document.querySelectorAll('#probabilities li')].map(e => {
+                const bar = e.querySelector('.bar').getBoundingClientRect(), fill = e.querySelector('i').getBoundingClientRect();
+                return [e.dataset.class, e.querySelector('.p').textContent, fill.left - bar.left, fill.right - bar.left,
+                        bar.width, e.querySelector('i').classList.contains('neg')];
+            });
+            return rows.length && rows.every(r => r[4] > 0) ? rows : null;
+        }""").json_value()
         png = base64.b64decode(w.sent[-1]["png"].split(",", 1)[1])
         (tmp_path / "drawn.png").write_bytes(png)
         buf = io.StringIO()

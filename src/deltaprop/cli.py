@@ -2782,11 +2782,30 @@ class _StdoutOnClosedPipe:
         return getattr(self._stream, name)
 
 
+def _refuse_copies(command: str) -> int | None:
+    """Under ``mpiexec -n N``, every command but train (which trains over the N processes)
+    and sweep (which says why itself) would run N times over, printing everything N times
+    and writing the same files at once: rank 0 refuses in one line, the others end with the
+    same status and say nothing. None where the command may run."""
+    from .distributed import launched_rank, launched_size
+
+    copies = launched_size()
+    if copies <= 1 or command in ("train", "sweep"):
+        return None
+    if launched_rank() not in (None, 0):
+        return 2  # rank 0 says why, once
+    raise UsageError(f"mpiexec started {copies} copies of deltaprop {command}, which works in one process (only "
+                     f"train spreads over several): run deltaprop {command} without mpiexec")
+
+
 def _run_command(args) -> int:
     """The command's handler; for :data:`_RUN_ON_CLOSED_STDOUT`, a stdout closed by its reader
     lets the command finish and gives :data:`_CLOSED_PIPE_STATUS` where it succeeded. A
     stdout closed before the start (``>&-``: ``sys.stdout`` is None) takes the output to
     os.devnull, as ``print`` drops it then."""
+    refused = _refuse_copies(args.command)
+    if refused is not None:
+        return refused
     if args.command not in _RUN_ON_CLOSED_STDOUT:
         return int(args.handler(args))
     stream = sys.stdout

@@ -43,7 +43,7 @@ import functools
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -123,8 +123,8 @@ class Diagnostics:
         """A JSON-able form (history records and checkpoints keep this)."""
         out = {
             "probe_size": self.probe_size,
-            "layers": [asdict(s) for s in self.layers],
-            "parameters": [asdict(s) for s in self.parameters],
+            "layers": [dict(vars(s)) for s in self.layers],  # scalars only: asdict's deep copy is
+            "parameters": [dict(vars(s)) for s in self.parameters],  # 10x slower, for a 45,000-epoch resume
         }
         if self.weighted_accuracy is not None:
             out["weighted_accuracy"] = self.weighted_accuracy

@@ -3,7 +3,8 @@
 ONNX (:func:`export_onnx`): one graph from the raw inputs ``deltaprop predict`` takes to
 its outputs. The model's input scaling comes first (``x·(1/max)`` for unit scaling,
 ``(x − μ)·(1/σ)`` for standardisation, in the network's dtype, as in training), then one
-node per layer: ``Gemm(a, W, b) = a W + b`` for Dense, ``Sigmoid``, ``Tanh``, ``Relu``,
+node per layer: ``Gemm(a, W, b) = a W + b`` for Dense, ``Sigmoid`` (in float32 with
+deltaprop's tail ``e^z/(1 + e^z)`` below z = −8), ``Tanh``, ``Relu``,
 ``Softmax`` over each row; LeakyReLU is ``LeakyRelu`` in float32 and ``Max(z, αz)`` in
 float64 (the same function, and not every runtime has a float64 ``LeakyRelu``); Identity
 and Dropout (identity at inference) add no node. The outputs say what ``deltaprop predict``
@@ -187,6 +188,26 @@ def _onnx_standardization(g: _OnnxGraph, layer, x: str, i: int) -> str:
     return g.node("Mul", [centred, g.const(f"layers.{i}.inv_std", 1.0 / layer.std)], f"layers.{i}.a")
 
 
+def _onnx_sigmoid(g: _OnnxGraph, layer, x: str, i: int) -> str:
+    """``Sigmoid``; in float32, below the cut where deltaprop's inference forward takes
+    ``a = e^z / (1 + e^z)`` (see :class:`~deltaprop.layers.Sigmoid`), that form too, 0 below its
+    floor: runtimes' float32 ``Sigmoid`` loses the tail (onnxruntime's is 0 below z ≈ −18 and
+    off by a fifth at −15), so the order of several tiny outputs, the argmax, would be lost."""
+    from .layers import _SIGMOID_FLOOR, _SIGMOID_TAIL
+
+    cut = _SIGMOID_TAIL.get(g.dtype)
+    if cut is None:
+        return g.node("Sigmoid", [x], f"layers.{i}.a")
+    p = f"layers.{i}"
+    body = g.node("Sigmoid", [x], f"{p}.sigmoid")
+    floor = g.const(f"{p}.floor", _SIGMOID_FLOOR)
+    e = g.node("Exp", [g.node("Max", [x, floor], f"{p}.z_floored")], f"{p}.exp")
+    one_plus = g.node("Add", [e, g.const(f"{p}.one", 1.0)], f"{p}.one_plus_exp")
+    tail = g.node("Div", [e, one_plus], f"{p}.tail")
+    tail = g.node("Where", [g.node("Less", [x, floor], f"{p}.below_floor"), g.const(f"{p}.zero", 0.0), tail], f"{p}.tail0")
+    return g.node("Where", [g.node("Less", [x, g.const(f"{p}.cut", cut)], f"{p}.in_tail"), tail, body], f"{p}.a")
+
+
 def _onnx_elementwise(op: str, **attrs):
     return lambda g, layer, x, i: g.node(op, [x], f"layers.{i}.a", **attrs)
 
@@ -199,7 +220,7 @@ _ONNX_LAYERS = {
     "Rescaling": _onnx_rescaling,
     "Standardization": _onnx_standardization,
     "Dense": _onnx_dense,
-    "Sigmoid": _onnx_elementwise("Sigmoid"),
+    "Sigmoid": _onnx_sigmoid,
     "Tanh": _onnx_elementwise("Tanh"),
     "ReLU": _onnx_elementwise("Relu"),
     "LeakyReLU": _onnx_leaky_relu,

@@ -88,6 +88,19 @@ def _negligible_spread(low: np.ndarray, high: np.ndarray, *, per_feature: bool) 
     return constant
 
 
+def _check_overflow(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> None:
+    """Refuse (:class:`DataError`) statistics that overflowed float64: values beyond about
+    1e154, whose squares are infinite, give an infinite σ, and every input would become 0."""
+    bad = ~(np.isfinite(mean) & np.isfinite(std))
+    if not bad.any():
+        return
+    flat = np.abs(x.reshape(len(x), -1)).max(axis=0)
+    column = int(np.argmax(flat))
+    raise DataError(f"feature {column + 1} of {flat.size} holds values up to {flat[column]:.3g}, too large to "
+                    "standardise (their squares overflow float64): rescale that feature (divide it by a power "
+                    "of ten, or take its logarithm), or drop it if such a value is a placeholder for a missing one")
+
+
 class Standardizer:
     """Centre and scale inputs with statistics of the training set.
 
@@ -130,16 +143,18 @@ class Standardizer:
             low, high = x.min(axis=0), x.max(axis=0)
             mean = np.where(low == high, low.astype(np.float64), mean)
             constant = _negligible_spread(low, high, per_feature=self.mode == "per_feature")
-        if self.mode == "global":
-            # Var of the centred data, computed in float64 chunks of rows to bound memory.
-            sq = 0.0
-            step = max(1, (1 << 22) // max(1, mean.size))
-            for start in range(0, x.shape[0], step):
-                d = x[start:start + step].astype(np.float64) - mean
-                sq += float(np.vdot(d, d))
-            std = np.asarray(0.0 if constant.all() else np.sqrt(sq / x.size))
-        else:
-            std = np.where(constant, 0.0, x.std(axis=0, dtype=np.float64))
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below, naming the feature
+            if self.mode == "global":
+                # Var of the centred data, computed in float64 chunks of rows to bound memory.
+                sq = 0.0
+                step = max(1, (1 << 22) // max(1, mean.size))
+                for start in range(0, x.shape[0], step):
+                    d = x[start:start + step].astype(np.float64) - mean
+                    sq += float(np.vdot(d, d))
+                std = np.asarray(0.0 if constant.all() else np.sqrt(sq / x.size))
+            else:
+                std = np.where(constant, 0.0, x.std(axis=0, dtype=np.float64))
+        _check_overflow(x, mean, std)
         self.mean = mean
         self.std = np.where(std > 0, std, 1.0)
         return self
