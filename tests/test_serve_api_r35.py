@@ -159,3 +159,15 @@ def test_a_run_folder_with_a_damaged_file_still_shows_its_history(tmp_path, caps
         assert out["diagnostics"] is None and out["alerts"] is None
         _still_serves(server)
     assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("query", ["?traget=3", "?label=3", "?target=3&class=3"])
+def test_an_unknown_query_parameter_of_a_post_is_a_400(model_path, query):
+    """POST /api/backward?traget=3 (a misspelt target) answered 200 with the backward pass
+    of the predicted class, as if no target had been given, while an unknown field of the
+    JSON body is a 400."""
+    with running_server(model_path) as server:
+        status, out, _ = request(server, "POST", "/api/backward" + query, {"pixels": PIXELS.tolist()})
+        assert status == 400 and "unknown query parameter" in out["error"] and "?target=" in out["error"]
+        status, out, _ = request(server, "POST", "/api/backward?target=3", {"pixels": PIXELS.tolist()})
+        assert status == 200 and out["target"] == 3

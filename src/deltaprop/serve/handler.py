@@ -167,6 +167,9 @@ class Handler(BaseHTTPRequestHandler):
         if path not in ("/api/predict", "/api/backward"):
             raise BadRequest(404 if path not in STATIC_FILES and not path.startswith("/api/") else 405,
                              f"POST goes to /api/predict or /api/backward, not {path[:80]}")
+        unknown = sorted(set(query) - {"target"})
+        if unknown:  # a misspelt ?target= would otherwise give the predicted class's pass without a word
+            raise BadRequest(400, f"unknown query parameter {unknown[0][:40]!r}; {path} takes only ?target=")
         body = self._read_body()
         source = self.server.app.source
         style, values, side = source.image_style(), source.gives_values(), source.image_side()
