@@ -933,7 +933,9 @@ def _validation_set(net: Network, loss: Loss, validation):
         Xv = _checks.features(Xv, net.n_features, net.dtype, name="X_val")
     Yv = loss.prepare_targets(validation[1], net.n_outputs, net.dtype)
     _checks.same_length(len(Xv), Yv.shape[0], names=("X_val", "y_val"))
-    return Xv, Yv, _class_ids(loss, Yv)
+    # fit trains a regressor on values (decided from the training targets): validation values
+    # that happen to be 0 and 1 are values too, with no accuracy
+    return Xv, Yv, None if net.gives_values else _class_ids(loss, Yv)
 
 
 def _checked(callbacks: Sequence[Callback]) -> list[Callback]:
@@ -1497,16 +1499,21 @@ def evaluate(net: Network, X, y, *, loss: Loss | None = None) -> dict[str, float
     """``{"loss": ..., "accuracy": ...}`` of ``net`` on ``(X, y)`` (loss only if given). A
     single output is class 1 at ``a ≥`` the given loss's threshold or, with no loss, the
     network's own :attr:`~deltaprop.Network.decision_threshold` (0 for a single logit
-    trained by ``fit``), as :meth:`~deltaprop.Network.predict` decides."""
+    trained by ``fit``), as :meth:`~deltaprop.Network.predict` decides. A regressor
+    (:attr:`~deltaprop.Network.gives_values`) has no accuracy (None, also where ``y`` is
+    0 and 1, unless ``MeanSquaredError(classification=True)`` is given); with no loss its
+    loss is its own, ``(1/n) Σ_i ‖a_i − y_i‖²``."""
     from .losses import MeanSquaredError
 
     used = loss
     if used is None:
-        used = MeanSquaredError()
+        used = MeanSquaredError(classification=False if net.gives_values else None)
         used.decision_threshold = net.decision_threshold
     used.check_output(net)
     Xa = _checks.lazy_features(X, net.n_features) if _is_lazy(X) else _checks.features(X, net.n_features, net.dtype)
     Y = used.prepare_targets(y, net.n_outputs, net.dtype)
     _checks.same_length(len(Xa), Y.shape[0])
-    value, acc = _evaluate(net, used, Xa, Y, _class_ids(used, Y))
-    return {"loss": value if loss is not None else None, "accuracy": acc}
+    undecided = isinstance(used, MeanSquaredError) and "classification" not in used.config()
+    ids = None if net.gives_values and undecided else _class_ids(used, Y)
+    value, acc = _evaluate(net, used, Xa, Y, ids)
+    return {"loss": value if loss is not None or net.gives_values else None, "accuracy": acc}

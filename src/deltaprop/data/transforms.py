@@ -94,9 +94,12 @@ def _check_overflow(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> None:
     bad = ~(np.isfinite(mean) & np.isfinite(std))
     if not bad.any():
         return
-    flat = np.abs(x.reshape(len(x), -1)).max(axis=0)
-    column = int(np.argmax(flat))
-    raise DataError(f"feature {column + 1} of {flat.size} holds values up to {flat[column]:.3g}, too large to "
+    rows = x.reshape(len(x), -1)
+    with np.errstate(over="ignore", invalid="ignore"):  # the feature farthest from its mean overflowed,
+        spread = np.abs(rows.astype(np.float64) - mean.reshape(-1)).max(axis=0)  # not a large constant one
+    column = int(np.argmax(np.where(np.broadcast_to(bad, mean.shape).reshape(-1), spread, -1.0)))
+    top = float(np.abs(rows[:, column]).max())
+    raise DataError(f"feature {column + 1} of {spread.size} holds values up to {top:.3g}, too large to "
                     "standardise (their squares overflow float64): rescale that feature (divide it by a power "
                     "of ten, or take its logarithm), or drop it if such a value is a placeholder for a missing one")
 

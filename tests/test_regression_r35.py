@@ -1,0 +1,66 @@
+"""A regressor's scores are values' scores: no accuracy where its targets happen to be 0 and 1."""
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+
+
+def _regressor():
+    """A network fitted on real values y = 0.5 + 0.3 x0 (auto-decided MeanSquaredError)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 3))
+    y = 0.5 + 0.3 * x[:, 0] + 0.05 * rng.normal(size=120)
+    net = dp.mlp([3, 8, 1], activation="tanh", output="identity", seed=0)
+    dp.fit(net, x, y, loss=dp.MeanSquaredError(), optimizer=dp.Adam(lr=0.01), epochs=3, seed=0)
+    assert net.gives_values
+    return net, x, y
+
+
+@pytest.mark.parametrize("loss", [None, dp.MeanSquaredError(), dp.MeanSquaredError(classification=False)])
+def test_evaluate_of_a_regressor_on_zero_one_values_gives_its_mse_and_no_accuracy(loss):
+    net, x, y = _regressor()
+    y01 = (y > 0.5).astype(float)  # values that happen to be 0 and 1
+    out = dp.evaluate(net, x, y01, loss=loss)
+    assert out["accuracy"] is None
+    mse = np.mean((net.predict(x).ravel() - y01) ** 2)
+    assert out["loss"] == pytest.approx(mse, rel=1e-5)
+
+
+def test_evaluate_of_a_regressor_without_a_loss_gives_its_mse():
+    net, x, y = _regressor()
+    out = dp.evaluate(net, x, y)
+    assert out["accuracy"] is None
+    assert out["loss"] == pytest.approx(np.mean((net.predict(x).ravel() - y) ** 2), rel=1e-5)
+
+
+def test_evaluate_of_a_regressor_as_classes_when_asked():
+    net, x, y = _regressor()
+    y01 = (y > 0.5).astype(float)
+    out = dp.evaluate(net, x, y01, loss=dp.MeanSquaredError(classification=True))
+    assert out["accuracy"] == pytest.approx(np.mean((net.predict_proba(x).ravel() >= 0.5) == y01))
+
+
+def test_fit_on_values_gives_no_validation_accuracy_for_zero_one_validation_values():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(150, 3))
+    y = 0.5 + 0.3 * x[:, 0] + 0.05 * rng.normal(size=150)
+    yv = (y[120:] > 0.5).astype(float)
+    net = dp.mlp([3, 8, 1], activation="tanh", output="identity", seed=0)
+    history = dp.fit(net, x[:120], y[:120], loss=dp.MeanSquaredError(), optimizer=dp.Adam(lr=0.01), epochs=2,
+                     seed=0, validation=(x[120:], yv))
+    last = history.records[-1]
+    assert net.gives_values
+    assert last["accuracy"] is None and last["val_accuracy"] is None
+    assert last["val_loss"] == pytest.approx(np.mean((net.predict(x[120:]).ravel() - yv) ** 2), rel=1e-4)
+
+
+def test_fit_on_classes_keeps_its_validation_accuracy():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(150, 3))
+    y = (x[:, 0] > 0).astype(float)
+    net = dp.mlp([3, 8, 1], activation="tanh", output="identity", seed=0)
+    history = dp.fit(net, x[:120], y[:120], loss=dp.MeanSquaredError(), optimizer=dp.Adam(lr=0.01), epochs=2,
+                     seed=0, validation=(x[120:], y[120:]))
+    assert not net.gives_values
+    assert history.records[-1]["val_accuracy"] == pytest.approx(np.mean(net.predict(x[120:]) == y[120:]))
