@@ -16,3 +16,40 @@ def test_the_overflow_refusal_names_the_feature_that_overflowed_not_a_large_cons
     x[7, 2] = 1e200
     with pytest.raises(DataError, match=r"feature 3 of 3 holds values up to 1e\+200, too large to standardise"):
         Standardizer(mode).fit(x)
+
+
+def _long_checkpoint(folder, monkeypatch):
+    """A checkpoint whose history is in the tensor training.history (a few epochs stand for 40,000)."""
+    import deltaprop as dp
+    from deltaprop import serialization
+
+    monkeypatch.setattr(serialization, "HISTORY_INLINE_BYTES", 2_000)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((32, 3))
+    net = dp.Network([dp.Dense(3, 2), dp.Softmax()], seed=0, dtype="float64")
+    dp.fit(net, X, (X[:, 0] > 0).astype(int), loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=6,
+           batch_size=16, seed=0, callbacks=[dp.CheckpointWriter(folder, interval=0.0)])
+    return folder / "checkpoint.safetensors"
+
+
+@pytest.mark.parametrize("entry", [[1, 2], "U8", 3, {"dtype": "U8", "shape": [True], "data_offsets": [0, 1]}])
+def test_a_history_tensor_entry_that_is_no_tensor_entry_is_a_model_file_error(tmp_path, monkeypatch, entry):
+    """A header whose training.history entry was not a mapping ended load_checkpoint (and
+    deltaprop info) in an AttributeError traceback."""
+    import json
+    import struct
+
+    from deltaprop.errors import ModelFileError
+    from deltaprop.serialization import HISTORY_TENSOR, load_checkpoint
+
+    path = _long_checkpoint(tmp_path, monkeypatch)
+    data = path.read_bytes()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8 : 8 + n])
+    assert HISTORY_TENSOR in header
+    header[HISTORY_TENSOR] = entry
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + n :])
+    with pytest.raises(ModelFileError, match=f"tensor {HISTORY_TENSOR} must be 1 to"):
+        load_checkpoint(path)

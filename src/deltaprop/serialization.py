@@ -822,8 +822,8 @@ def _history_entry(path: Path, header: dict, meta: dict[str, str]) -> int:
     if entry is None or not named or training["history_in"] != HISTORY_TENSOR or training.get("history") is not None:
         raise _bad(path, f"its training state and its tensors disagree on where the history is ({HISTORY_TENSOR})")
     shape = entry.get("shape") if isinstance(entry, dict) else None
-    if (entry.get("dtype") != "U8" or not isinstance(shape, list) or len(shape) != 1
-            or not isinstance(shape[0], int) or not 0 < shape[0] <= MAX_HISTORY_BYTES):
+    if (not isinstance(entry, dict) or entry.get("dtype") != "U8" or not isinstance(shape, list) or len(shape) != 1
+            or type(shape[0]) is not int or not 0 < shape[0] <= MAX_HISTORY_BYTES):
         raise _bad(path, f"tensor {HISTORY_TENSOR} must be 1 to {MAX_HISTORY_BYTES:,} bytes (U8) of history JSON")
     return shape[0]
 
