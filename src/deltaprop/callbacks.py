@@ -334,6 +334,8 @@ class CheckpointWriter(Callback):
         #: the batches of that epoch the checkpoint holds when it was taken inside it (a steps
         #: limit or a callback's stop); None for a checkpoint at the epoch's end
         self.written_batches: int | None = None
+        #: the history records that checkpoint holds (None before the first write)
+        self.written_records: list[dict[str, Any]] | None = None
         self._at_boundary = False
         self._pending: tuple | None = None
         self._pending_records: list[dict[str, Any]] = []
@@ -372,6 +374,7 @@ class CheckpointWriter(Callback):
         unfinished = self._pending[3].get("unfinished")
         self._pending = None
         self.written_epoch = self._pending_records[-1]["epoch"] if self._pending_records else self.state.epoch
+        self.written_records = self._pending_records
         self.written_batches = None if unfinished is None else unfinished["batches"]
         self._last_write = time.monotonic()
         if self.interval > 0:  # interval=0 asks for every epoch, whatever it costs

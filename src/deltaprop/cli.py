@@ -1446,13 +1446,16 @@ def _resume_command(args, out: Path) -> str:
     return " ".join([f"{PROG} train --resume {out}", *length])
 
 
-def _interrupted(args, out: Path, writer: CheckpointWriter, reporter, alerts_at_end: dict | None = None) -> int:
+def _interrupted(args, out: Path, writer: CheckpointWriter, reporter, alerts_at_end=lambda: None) -> int:
     """Ctrl-C while training: the last completed epoch's checkpoint is kept (first), the
-    report marked interrupted, and one line says how to go on."""
+    report marked interrupted and showing that checkpoint's epochs and weights (a Ctrl-C
+    between an epoch's record and its checkpoint left one more epoch in memory), and one line
+    says how to go on. ``alerts_at_end``: a function giving the alerts standing then."""
     with _ignoring_ctrl_c():
         epoch = writer.save_on_interrupt()
         if reporter is not None:
-            reporter.finish("interrupted", alerts_at_end=alerts_at_end)
+            reporter.show_saved(writer.written_records or [])
+            reporter.finish("interrupted", alerts_at_end=alerts_at_end())
     if epoch:
         _say(f"interrupted; {_the_checkpoint(writer)} is in {out}. Resume with: {_resume_command(args, out)}",
              err=True)
@@ -1557,6 +1560,7 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
     if model.state is not None:
         writer.written_epoch = model.state.epoch  # the checkpoint we resumed from is on disk
         writer.written_batches = None if model.state.progress is None else model.state.progress.batches
+        writer.written_records = list(model.state.history.records)
     reporter = server = None
     try:  # from the first file written on, Ctrl-C leaves a folder that says how to go on
         atomic_write_bytes(out / "config.toml", cfg.to_toml().encode())
@@ -1573,7 +1577,7 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
         return _diverged(exc, cfg, out, writer)
     except KeyboardInterrupt:
         _release_team(args)
-        return _interrupted(args, out, writer, reporter, _alerts_standing(reporter, model, data))
+        return _interrupted(args, out, writer, reporter, lambda: _alerts_standing(reporter, model, data))
     except OSError as exc:  # a checkpoint or record could not be written: the report must not say training for ever
         if reporter is not None:
             with contextlib.suppress(OSError):

@@ -662,6 +662,16 @@ class ReportWriter(Callback):
         self.weights, self.weights_table = _dense_weights(state.net), _tabular_inputs(state.net)
         self.state = state
 
+    def show_saved(self, records) -> None:
+        """Show the run as its checkpoint on disk holds it: ``records``, the checkpoint's
+        history, and the checkpoint's first-layer weights, as :func:`rebuild` does. A Ctrl-C
+        after an epoch's history record but before its checkpoint leaves the network and the
+        history one epoch past what a resume goes on from."""
+        self.records = list(records)
+        weights, table = _first_layer_weights(self.out, checkpoint_first=True)
+        if weights is not None:
+            self.weights, self.weights_table = weights, table
+
     def finish(self, status: str, *, evaluation: dict[str, Any] | None = None,
                alerts_at_end: dict[str, Any] | None = None, diverged: dict[str, Any] | None = None) -> Path:
         """The final report: ``status`` is done, diverged, interrupted or failed (a file
