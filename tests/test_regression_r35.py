@@ -64,3 +64,24 @@ def test_fit_on_classes_keeps_its_validation_accuracy():
                      seed=0, validation=(x[120:], y[120:]))
     assert not net.gives_values
     assert history.records[-1]["val_accuracy"] == pytest.approx(np.mean(net.predict(x[120:]) == y[120:]))
+
+
+def _saturated_fixes(output, y):
+    """The fixes of saturation alerts of a sigmoid hidden layer fed inputs of size ~30."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3)) * 30
+    net = dp.mlp([3, 20, 1], activation="sigmoid", output=output, seed=0)
+    history = dp.fit(net, x, y(x), loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=1e-4), epochs=2, seed=0)
+    fixes = [a["fix"] for rec in history.records for a in rec.get("alerts") or [] if a["rule"] == "saturated"]
+    assert fixes  # the hidden layer is saturated: the rule fires
+    return fixes
+
+
+def test_saturation_fix_of_a_regressor_does_not_advise_cross_entropy():
+    for fix in _saturated_fixes("identity", lambda x: 3 + 0.1 * x[:, 0]):
+        assert "cross-entropy" not in fix
+
+
+def test_saturation_fix_of_a_sigmoid_output_under_squared_error_still_advises_cross_entropy():
+    for fix in _saturated_fixes("sigmoid", lambda x: (x[:, 0] > 0).astype(float)):
+        assert "cross-entropy" in fix

@@ -1,5 +1,7 @@
 """Review of round 35's changes: the cases they missed."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -53,3 +55,43 @@ def test_a_history_tensor_entry_that_is_no_tensor_entry_is_a_model_file_error(tm
     path.write_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + n :])
     with pytest.raises(ModelFileError, match=f"tensor {HISTORY_TENSOR} must be 1 to"):
         load_checkpoint(path)
+
+
+def test_a_model_fitted_on_values_and_saved_with_its_loss_predicts_values_when_loaded(tmp_path):
+    """fit with MeanSquaredError() on real-valued targets makes predict return values; saved
+    with loss=MeanSquaredError() (the loss it was trained with), the file said classes and
+    the loaded model's predict gave class ids 0/1 instead of the values."""
+    import deltaprop as dp
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 3))
+    net = dp.Network([dp.Dense(3, 4), dp.Tanh(), dp.Dense(4, 1)], seed=0, dtype="float64")
+    dp.fit(net, X, X @ np.array([[1.0], [2.0], [-1.0]]), loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=0.01),
+           epochs=2, batch_size=16, seed=0, diagnostics=False)
+    assert net.gives_values
+    dp.save(net, tmp_path / "m.safetensors", loss=dp.MeanSquaredError())
+    loaded = dp.load(tmp_path / "m.safetensors")
+    assert loaded.gives_values and np.array_equal(loaded.predict(X), net.predict(X))
+    from deltaprop.serialization import read_model
+
+    assert read_model(tmp_path / "m.safetensors").outputs == "values"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None,
+                    reason="onnx and onnxruntime are not installed")
+def test_a_network_fitted_on_values_exported_with_its_loss_outputs_values_and_no_label(tmp_path):
+    """export_onnx(net, path, loss=MeanSquaredError()) of a network fit on real values wrote a
+    graph whose outputs were scores with a 0/1 label, where predict gives the values."""
+    import onnx
+
+    import deltaprop as dp
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 3))
+    net = dp.Network([dp.Dense(3, 4), dp.Tanh(), dp.Dense(4, 1)], seed=0, dtype="float64")
+    dp.fit(net, X, X @ np.array([[1.0], [2.0], [-1.0]]), loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=0.01),
+           epochs=2, batch_size=16, seed=0, diagnostics=False)
+    dp.export_onnx(net, tmp_path / "m.onnx", loss=dp.MeanSquaredError())
+    graph = onnx.load(str(tmp_path / "m.onnx"))
+    assert [o.name for o in graph.graph.output] == ["values"]
+    assert {p.key: p.value for p in graph.metadata_props}["outputs"] == "values"

@@ -861,7 +861,7 @@ def summary(alerts: Sequence[Alert], at_end: dict[str, Any] | None = None) -> st
 def context_of(net, loss, y=None, sample_weight=None) -> Context:
     """The :class:`Context` of training ``net`` under ``loss`` on targets ``y``: the chance
     level of ``y``'s classes (None for regression or without ``y``) and whether the loss
-    cancels an output sigmoid's σ' (every loss but squared error).
+    cancels an output sigmoid's σ' (every loss but squared error; a linear output has no σ').
 
     ``sample_weight`` (one weight a row, as ``fit`` takes it) that is not the same for every
     row makes the chance level the heaviest class's share of the weights,
@@ -888,8 +888,11 @@ def context_of(net, loss, y=None, sample_weight=None) -> Context:
             guesses = guess_losses(loss, targets, weights if unequal else None)
     frequencies, uniform = guesses or (None, None)
     unreachable = None if y is None else unreachable_loss(net, loss, targets)
+    # an output with flat ends (σ' near 0) whose slope squared error keeps; a linear output
+    # (a regressor's) has none, and cross-entropy is no fix for it
+    squashed = bool(net.layers) and type(net.layers[-1]).__name__ in ("Sigmoid", "Softmax", "Tanh")
     return Context(chance=chance, weighted_chance=chance is not None and unequal,
-                   output_slope_cancelled=not isinstance(loss, MeanSquaredError),
+                   output_slope_cancelled=not (isinstance(loss, MeanSquaredError) and squashed),
                    frequencies_loss=frequencies, uniform_loss=uniform, unreachable=unreachable, layers=layers_of(net))
 
 

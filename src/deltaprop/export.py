@@ -129,9 +129,10 @@ def _unpack(model, class_names, input_scaling, loss) -> _Source:
         model, class_names, input_scaling = (model.net, model.class_names if class_names is None else class_names,
                                              model.input_scaling if input_scaling is None else input_scaling)
     net = _network(model)
-    if loss is None and net.gives_values:  # fitted on values (MeanSquaredError(classification=False)): no label
-        from .losses import MeanSquaredError
+    from .losses import MeanSquaredError
 
+    # fitted on values (fit decides a MeanSquaredError()'s from its targets): its values, no label
+    if net.gives_values and (loss is None or (type(loss) is MeanSquaredError and "classification" not in loss.config())):
         loss = MeanSquaredError(classification=False)
     if scales_own_inputs(net) and isinstance(input_scaling, dict) and input_scaling.get("kind") != "none":
         raise ExportError(f"the network already scales its raw inputs (its first layer is {net.layers[0].type_name}, "

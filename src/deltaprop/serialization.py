@@ -526,9 +526,10 @@ def _model_parts(net: Network, class_names, input_scaling, extra, loss=None,
     recorded_range = _recordable_range(input_range)
     if recorded_range is not None:
         meta["input_range"] = _json(recorded_range)
-    if loss is None and net.gives_values:  # trained on values: the file says so, and load predicts them
-        from .losses import MeanSquaredError
+    from .losses import MeanSquaredError
 
+    # trained on values (fit decides a MeanSquaredError()'s from its targets): the file says so, and load predicts them
+    if net.gives_values and (loss is None or (type(loss) is MeanSquaredError and "classification" not in loss.config())):
         loss = MeanSquaredError(classification=False)
     if loss is not None:
         meta["loss"] = _json(_recordable_loss(loss, net))
