@@ -68,3 +68,31 @@ def test_resumed_run_interrupted_before_its_first_checkpoint_shows_the_one_it_re
     assert "2 epoch(s); last epoch (2)" in written
     assert run_cli("report", out).returncode == 0
     assert _page(out) == written
+
+
+def _finished_trial(folder: Path, rows) -> None:
+    """A finished trial's folder: a model file, a run.json that says done, ``rows`` of
+    (validation accuracy, validation loss) as its history."""
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"")
+    (folder / "run.json").write_text('{"status": "done", "seconds": 1.5}')
+    lines = ["epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,steps"]
+    lines += [f"{e},0.5,0.5,{loss},{acc},0.1,0.01,{10 * e}" for e, (acc, loss) in enumerate(rows, 1)]
+    (folder / "history.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_the_tie_line_names_the_epoch_of_the_loss_it_quotes(tmp_path):
+    from deltaprop.sweep import best_trial, plan_trials, summarise, tie_note
+
+    histories = [[(1.0, 0.3)], [(1.0, 0.2), (1.0, 0.05)], [(1.0, 0.01)]]
+    trials = plan_trials({"lr": ["1", "2", "3"]}, tmp_path / "s")
+    for trial, rows in zip(trials[:2], histories[:2]):
+        _finished_trial(trial.folder, rows)
+        trial.result = summarise(trial, None)
+    best = best_trial(trials[:2])
+    assert best is trials[1] and best.result["best_epoch"] == 1
+    assert "lowest validation loss at it, 0.05 at epoch 2)" in tie_note(best, trials[:2])
+    # the loss of the epoch named is quoted as it was: no epoch added
+    _finished_trial(trials[2].folder, histories[2])
+    trials[2].result = summarise(trials[2], None)
+    assert tie_note(best_trial(trials), trials).endswith("lowest validation loss at it, 0.01)")

@@ -195,8 +195,8 @@ def summarise(trial: Trial, run: dict[str, Any] | None) -> dict[str, Any]:
     if scored:
         best = max(scored, key=lambda s: (s[0], -s[1]))
         row["best_val_accuracy"], row["best_epoch"] = float(best[0]), int(best[1])
-        losses = [_loss(r.get("val_loss")) for r in records if r.get("val_accuracy") == best[0]]
-        row["val_loss_at_best"] = min(losses)
+        losses = [(_loss(r.get("val_loss")), int(r["epoch"])) for r in records if r.get("val_accuracy") == best[0]]
+        row["val_loss_at_best"], row["val_loss_epoch"] = min(losses, key=lambda pair: pair[0])
         kept = _model_epoch(trial.folder)
         at_kept = [r["val_accuracy"] for r in records if r["epoch"] == kept and r.get("val_accuracy") is not None]
         if at_kept:
@@ -636,12 +636,16 @@ def tied_with(best: Trial, trials: list[Trial]) -> list[Trial]:
 
 def tie_note(best: Trial, trials: list[Trial]) -> str:
     """Words for the best trial's line when others tie with it on accuracy: which, and why
-    this one is named (empty without a tie)."""
+    this one is named, with the epoch of that loss when it is not the best epoch named (the
+    first epoch of the best accuracy; a later one of that accuracy may have the lower loss).
+    Empty without a tie."""
     tied = tied_with(best, trials)
     if not tied:
         return ""
     loss = _loss(best.result.get("val_loss_at_best"))
-    why = f"has the lowest validation loss at it, {loss:.4g}" if math.isfinite(loss) else "is the first in the grid"
+    epoch = best.result.get("val_loss_epoch")
+    at = f" at epoch {epoch}" if epoch is not None and epoch != best.result.get("best_epoch") else ""
+    why = f"has the lowest validation loss at it, {loss:.4g}{at}" if math.isfinite(loss) else "is the first in the grid"
     many = len(tied) > 1
     names = ", ".join(str(t.index) for t in tied)
     return f" (trial{'s' if many else ''} {names} reach{'' if many else 'es'} it too; this one {why})"
