@@ -122,3 +122,24 @@ def test_predict_of_a_regressors_checkpoint_prints_values(tmp_path):
     lines = done.stdout.splitlines()
     assert len(lines) == 2 and all(": value " in line and "class" not in line for line in lines)
     assert float(lines[0].split(": value ")[1]) == pytest.approx(float(net.predict(x[:1])[0, 0]), rel=1e-5)
+
+
+def test_report_of_a_regressors_run_promises_no_confusion_matrix(tmp_path):
+    _regressor_checkpoint(tmp_path / "run")
+    done = run_cli("report", tmp_path / "run")
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    assert "Computed on the test set when training ends" not in page  # it never will be: no classes
+    assert page.count("this run records no accuracy") == 2
+    assert "accuracy: none recorded (no classes)" in page and "no data yet" not in page
+
+
+def test_report_of_a_classifiers_unfinished_run_still_waits_for_its_test_results():
+    from deltaprop.report_html import render
+
+    records = [{"epoch": 1, "loss": 0.7, "accuracy": 0.6, "val_loss": 0.8, "val_accuracy": 0.5, "lr": 0.1}]
+    page = render(records, {"status": "training"})
+    assert page.count("Computed on the test set when training ends") == 2
+    assert "records no accuracy" not in page
+    diverged = render([{"epoch": 1, "loss": float("nan"), "accuracy": None, "lr": 0.1}], {"status": "diverged"})
+    assert "records no accuracy" not in diverged

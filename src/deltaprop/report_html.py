@@ -61,9 +61,11 @@ def render(records, facts: dict[str, Any], *, evaluation=None, weights=None, wei
         _section("alerts", "Alerts", _alerts(records, facts.get("alerts_at_end"), facts.get("status"))),
         _section("curves", "Loss, accuracy and learning rate", _curves(records, _kept_epoch(records, facts))),
         _section("diagnostics", "Per-layer diagnostics (probe batch, after each epoch)", _diagnostics(records)),
-        _section("confusion", f"Confusion matrix ({_scored(evaluation)[1]})", _confusion(evaluation)),
+        _section("confusion", f"Confusion matrix ({_scored(evaluation)[1]})",
+                 _NO_CLASSES if _no_accuracy(records) else _confusion(evaluation)),
         _section("weights", "First-layer weights", _weights(weights, table=weights_table)),
-        _section("wrong", f"Most confidently wrong {_scored(evaluation)[0]} examples", _wrong(evaluation)),
+        _section("wrong", f"Most confidently wrong {_scored(evaluation)[0]} examples",
+                 _NO_CLASSES if _no_accuracy(records) else _wrong(evaluation)),
         _section("run", "Run", _run_facts(facts)),
     ]
     title = escape(f"deltaprop run: {facts.get('config', {}).get('dataset', '')}")
@@ -71,6 +73,18 @@ def render(records, facts: dict[str, Any], *, evaluation=None, weights=None, wei
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
             f"<style>{CSS}</style></head><body>{''.join(body)}"
             f'<div id="tip" role="tooltip" hidden></div><script>{SCRIPT}</script></body></html>\n')
+
+
+#: The confusion matrix and wrong examples of a run that records no accuracy: none will come.
+_NO_CLASSES = ("<p>None: this run records no accuracy (its targets are values, as a regressor's, or independent "
+               "labels, not one class a row).</p>")
+
+
+def _no_accuracy(records) -> bool:
+    """Whether the run's epochs record a loss but never an accuracy (a regressor's: its
+    targets are values, with no class to count right or wrong)."""
+    finite = any(isinstance(r.get("loss"), (int, float)) and math.isfinite(r["loss"]) for r in records)
+    return finite and all(r.get("accuracy") is None and r.get("val_accuracy") is None for r in records)
 
 
 def _section(ident: str, title: str, content: str) -> str:
@@ -255,7 +269,8 @@ def _curves(records, kept=None) -> str:
         line_chart("loss", epochs, [("train", col("loss"), COLORS["train"]),
                                     ("validation", col("val_loss"), COLORS["validation"])], mark=mark),
         line_chart("accuracy", epochs, [("train", col("accuracy"), COLORS["train"]),
-                                        ("validation", col("val_accuracy"), COLORS["validation"])], mark=mark),
+                                        ("validation", col("val_accuracy"), COLORS["validation"])], mark=mark,
+                   empty="none recorded (no classes)" if _no_accuracy(records) else "no data yet"),
         line_chart("learning rate", epochs, [("lr", col("lr"), COLORS["other"])]),
     ]
     note = "" if mark is None else f"<p>The dashed line marks epoch {mark[0]}, whose weights the model holds.</p>"
@@ -308,15 +323,15 @@ def _stat(d, kind, ident, key):
 
 
 def line_chart(title: str, x: list[int], series, *, log: bool = False, width: int = 360, height: int = 220,
-               mark: tuple[int, str] | None = None) -> str:
+               mark: tuple[int, str] | None = None, empty: str = "no data yet") -> str:
     """An SVG line chart of ``series`` (label, values with None gaps, colour) over epochs ``x``;
     every point has an SVG title and a ``data-tip`` for the hover tooltip. ``mark``: (epoch,
-    words) for a dashed vertical line."""
+    words) for a dashed vertical line; ``empty``: the words shown where no value is there."""
     left, right, top, bottom = 54, 10, 34, 28
     pts = [(xi, v) for _, values, _ in series for xi, v in zip(x, values) if _usable(v, log)]
     if not pts:
         return (f'<svg class="chart" width="{width}" height="{height}" role="img" aria-label="{escape(title)}">'
-                f'<text x="8" y="16">{escape(title)}: no data yet</text></svg>')
+                f'<text x="8" y="16">{escape(title)}: {escape(empty)}</text></svg>')
     fy = (lambda v: math.log10(v)) if log else float
     ys = [fy(v) for _, v in pts]
     y0, y1 = min(ys), max(ys)
