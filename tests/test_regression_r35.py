@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from cli_in_process import run_cli
 
 import deltaprop as dp
 
@@ -85,3 +86,39 @@ def test_saturation_fix_of_a_regressor_does_not_advise_cross_entropy():
 def test_saturation_fix_of_a_sigmoid_output_under_squared_error_still_advises_cross_entropy():
     for fix in _saturated_fixes("sigmoid", lambda x: (x[:, 0] > 0).astype(float)):
         assert "cross-entropy" in fix
+
+
+def _regressor_checkpoint(folder):
+    """A run folder whose checkpoint holds a network fitted on real values (undecided MeanSquaredError())."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(80, 3))
+    y = 3 + 2 * x[:, 0] - x[:, 1]
+    net = dp.mlp([3, 8, 1], activation="tanh", output="identity", seed=0)
+    dp.fit(net, x, y, loss=dp.MeanSquaredError(), optimizer=dp.Adam(lr=0.01), epochs=2, seed=0,
+           callbacks=[dp.CheckpointWriter(folder)])
+    return net, x, y
+
+
+def test_a_regressors_checkpoint_loads_as_a_regressor(tmp_path):
+    from deltaprop.serialization import read_model
+
+    net, x, y = _regressor_checkpoint(tmp_path / "run")
+    path = tmp_path / "run" / "checkpoint.safetensors"
+    assert read_model(path).outputs == "values"
+    loaded = dp.load(path)
+    assert loaded.gives_values
+    np.testing.assert_allclose(loaded.predict(x), net.predict(x), rtol=1e-6)
+    # resuming it still trains on values
+    state = dp.serialization.load_checkpoint(path).training_state()
+    dp.fit(state.net, x, y, loss=dp.MeanSquaredError(), optimizer=state.optimizer, epochs=3, resume=state)
+    assert state.net.gives_values
+
+
+def test_predict_of_a_regressors_checkpoint_prints_values(tmp_path):
+    net, x, _ = _regressor_checkpoint(tmp_path / "run")
+    np.save(tmp_path / "rows.npy", x[:2])
+    done = run_cli("predict", tmp_path / "run" / "checkpoint.safetensors", tmp_path / "rows.npy")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and all(": value " in line and "class" not in line for line in lines)
+    assert float(lines[0].split(": value ")[1]) == pytest.approx(float(net.predict(x[:1])[0, 0]), rel=1e-5)

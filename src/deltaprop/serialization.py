@@ -349,6 +349,13 @@ class Checkpoint(ModelFile):
     schedule: Any = None
     training: dict[str, Any] = field(default_factory=dict)
     saved_weights: dict[str, list] = field(default_factory=dict)
+    #: the model's part records a regressor (``fit`` decided its targets were values, which
+    #: an undecided ``MeanSquaredError()`` in the training state does not say)
+    values_recorded: bool = False
+
+    @property
+    def outputs(self) -> str:
+        return "values" if self.values_recorded else super().outputs
 
     @property
     def epoch(self) -> int:
@@ -930,6 +937,8 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES, seed=0):
                   input_range=_read_input_range(path, meta))
     out = ModelFile(**common, loss=loss) if kind == "model" else _checkpoint(path, common, meta, optimizer, slots,
                                                                            model_names)
+    if isinstance(out, Checkpoint):  # a regressor's checkpoint records its values in the model's part
+        out.values_recorded = getattr(_recorded_loss(path, meta, net), "classification", True) is False
     out.net.decision_threshold = _read_threshold(path, meta, out)
     out.net.gives_values = out.outputs == "values"  # a regressor's: predict returns them
     return out
