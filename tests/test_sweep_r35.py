@@ -96,3 +96,14 @@ def test_the_tie_line_names_the_epoch_of_the_loss_it_quotes(tmp_path):
     _finished_trial(trials[2].folder, histories[2])
     trials[2].result = summarise(trials[2], None)
     assert tie_note(best_trial(trials), trials).endswith("lowest validation loss at it, 0.01)")
+
+
+def test_a_run_diverged_in_its_first_epoch_draws_no_weights_and_says_why(tmp_path):
+    out = tmp_path / "run"
+    res = run_cli("train", "--dataset", "mnist-sample", "--layers", "784,3,10", "--epochs", "2", "--lr", "1e300",
+                  "--quiet", "--out", out)
+    assert res.returncode == 1 and "no epoch finished" in res.stderr
+    written = _page(out)
+    assert 'alt="unit 0"' not in written and "No weights were saved" in written
+    assert run_cli("report", out).returncode == 0
+    assert _page(out) == written

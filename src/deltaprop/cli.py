@@ -1572,6 +1572,7 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
         _early_stopping_note(args, callbacks, model)
         history = _fit(args, cfg, model, data, callbacks, threads)
     except TrainingDivergedError as exc:
+        reporter.show_saved(writer.written_records or [])
         reporter.finish("diverged", alerts_at_end=_alerts_standing(reporter, model, data),
                         diverged={"epoch": exc.epoch, "step": exc.step, "lr": cfg.lr, "message": str(exc)})
         return _diverged(exc, cfg, out, writer)

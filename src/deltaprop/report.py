@@ -664,13 +664,12 @@ class ReportWriter(Callback):
 
     def show_saved(self, records) -> None:
         """Show the run as its checkpoint on disk holds it: ``records``, the checkpoint's
-        history, and the checkpoint's first-layer weights, as :func:`rebuild` does. A Ctrl-C
-        after an epoch's history record but before its checkpoint leaves the network and the
-        history one epoch past what a resume goes on from."""
+        history, and the checkpoint's first-layer weights (none without one), as :func:`rebuild`
+        does. A Ctrl-C after an epoch's history record but before its checkpoint leaves the
+        network and the history one epoch past what a resume goes on from; a run that diverged
+        in its first epoch holds its initial weights, which no file keeps."""
         self.records = list(records)
-        weights, table = _first_layer_weights(self.out, checkpoint_first=True)
-        if weights is not None:
-            self.weights, self.weights_table = weights, table
+        self.weights, self.weights_table = _first_layer_weights(self.out, checkpoint_first=True)
 
     def finish(self, status: str, *, evaluation: dict[str, Any] | None = None,
                alerts_at_end: dict[str, Any] | None = None, diverged: dict[str, Any] | None = None) -> Path:

@@ -63,7 +63,7 @@ def render(records, facts: dict[str, Any], *, evaluation=None, weights=None, wei
         _section("diagnostics", "Per-layer diagnostics (probe batch, after each epoch)", _diagnostics(records)),
         _section("confusion", f"Confusion matrix ({_scored(evaluation)[1]})",
                  _NO_CLASSES if _no_accuracy(records) else _confusion(evaluation)),
-        _section("weights", "First-layer weights", _weights(weights, table=weights_table)),
+        _section("weights", "First-layer weights", _weights(weights, table=weights_table, saved=bool(records))),
         _section("wrong", f"Most confidently wrong {_scored(evaluation)[0]} examples",
                  _NO_CLASSES if _no_accuracy(records) else _wrong(evaluation)),
         _section("run", "Run", _run_facts(facts)),
@@ -419,9 +419,12 @@ def _confusion(evaluation) -> str:
             f"<tr><th></th>{head}</tr>{''.join(body)}</table>")
 
 
-def _weights(W, *, table: bool = False) -> str:
+def _weights(W, *, table: bool = False, saved: bool = True) -> str:
+    """The first Dense layer's weights as images; ``saved``: the run kept an epoch (a page of
+    a run stopped before its first epoch ended shows no weights, having saved none)."""
     if W is None:
-        return "<p>No Dense layer.</p>"
+        return "<p>No Dense layer.</p>" if saved else (
+            "<p>No weights were saved: the run stopped before its first epoch ended.</p>")
     if table:  # as plot weights: 64 columns of a table, each in its own units, make no 8x8 picture
         return (f"<p>The inputs are a table's {W.shape[0]} columns (standardised one by one), not an image, so the "
                 "weights are not drawn.</p>")
