@@ -881,6 +881,25 @@ def _read_tensors(path: Path, meta: dict[str, str], expected: dict[str, tuple[in
     return slots
 
 
+def _checkpoint_tensors(path: Path, meta: dict[str, str], expected: dict[str, tuple[int, ...]]):
+    """A checkpoint's optimizer, built from its config; ``expected`` gains the tensors a
+    checkpoint holds besides the model's (the optimizer's slots, the saved weights)."""
+    from .optimizers import optimizer_from_config
+
+    config = _meta_json(path, meta, "optimizer")
+    try:
+        optimizer = optimizer_from_config(config)
+    except _BUILD_ERRORS as exc:
+        raise _bad(path, f"bad optimizer in the checkpoint: {exc}") from None
+    model_names = list(expected)
+    for i, name in enumerate(model_names):
+        for slot in optimizer.slots:
+            expected[f"optimizer.{i}.{slot}"] = expected[name]
+    for key in _saved_weight_keys(path, meta):
+        expected.update({f"saved.{key}.{name}": expected[name] for name in model_names})
+    return optimizer
+
+
 def _decode(path, *, max_bytes: int = MAX_FILE_BYTES, seed=0):
     seed = _checks.seed(seed)
     path = Path(path)
@@ -892,19 +911,7 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES, seed=0):
         raise _bad(path, f"metadata dtype {meta.get('dtype')!r} differs from the architecture's {dtype_name!r}")
     optimizer, history_bytes = None, 0
     if kind == "checkpoint":
-        from .optimizers import optimizer_from_config
-
-        config = _meta_json(path, meta, "optimizer")
-        try:
-            optimizer = optimizer_from_config(config)
-        except _BUILD_ERRORS as exc:
-            raise _bad(path, f"bad optimizer in the checkpoint: {exc}") from None
-        model_names = list(expected)
-        for i, name in enumerate(model_names):
-            for slot in optimizer.slots:
-                expected[f"optimizer.{i}.{slot}"] = expected[name]
-        for key in _saved_weight_keys(path, meta):
-            expected.update({f"saved.{key}.{name}": expected[name] for name in model_names})
+        optimizer = _checkpoint_tensors(path, meta, expected)
         history_bytes = _history_entry(path, header, meta)
         data_len -= history_bytes
     _check_entries(path, header, expected, _DTYPE_CODES[dtype_name], data_len)
