@@ -449,7 +449,7 @@ class DiagnosticsRecorder(Callback):
             self._work = net.copy()
         self._before = [p.value.copy() for p in net.parameters()]
         self._loss = own_loss(loss)
-        if ctx.uniform_loss is not None:
+        if ctx.uniform_loss is not None or ctx.mean_loss is not None:
             ctx = dataclasses.replace(ctx, start_loss=self._start_loss(state))
         self._monitor = AlertMonitor(ctx, state.history.alerts)
 
