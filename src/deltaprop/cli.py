@@ -280,7 +280,8 @@ def _add_sweep(sub) -> None:
                     help="an option of train and its values, e.g. lr=0.03,0.1,0.3 or layers=784,100,10:784,300,10 "
                          "(':' separates values that hold commas, ';' values that hold colons, as in "
                          "'schedule=step:gamma=0.5;cosine'); repeat for more options")
-    sw.add_argument("--random", metavar="N", help="train N combinations drawn at random from the grid instead of all")
+    sw.add_argument("--random", metavar="N", help="train N combinations drawn at random from the grid instead of all "
+                    "(all of them, said so, when N is more than the grid has)")
     sw.add_argument("--seed", help="seed of the --random draw (default 0; only with --random: the trials' own "
                     "training seed is CONFIG.toml's seed, or --grid seed=...)")
     sw.add_argument("--workers", metavar="N", help="worker processes of the local Dask cluster (default: one per CPU)")
@@ -2508,7 +2509,8 @@ def _last_epoch(records) -> int | None:
 def cmd_plot_weights(args) -> int:
     mf = _read(args.model)
     out = args.out or mf.path.parent / "weights.png"
-    _say(f"wrote {plot_weights(mf.net, out)}")
+    kept = _run_model_weights(Path(args.model)) if mf.kind == "model" else None  # as info says it
+    _say(f"wrote {plot_weights(mf.net, out)}" + (f"; weights: {kept}" if kept else ""))
     return 0
 
 
@@ -2673,7 +2675,10 @@ def cmd_sweep(args) -> int:
     _find_sweep_data(planned, config)  # before a folder is made
     out = _sweep_folder(args).resolve()
     trials = sweep.plan_trials(grid, out, random=random, seed=seed)
-    _say(f"sweep of {len(trials)} trials over {', '.join(grid)} in {out}")
+    combinations = len(sweep.plan_trials(grid, out))
+    capped = (f"--random {random} asks for more trials than the grid's {combinations} combinations: all {combinations}; "
+              if random is not None and random > combinations else "")
+    _say(f"{capped}sweep of {len(trials)} trials over {', '.join(grid)} in {out}")
     if args.resume:
         sweep.check_resumable(trials, config)  # before the finally below rewrites sweep.csv
     # SIGTERM (kill, a batch scheduler's limit) stops the sweep as Ctrl-C does: the running

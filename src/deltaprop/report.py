@@ -321,6 +321,16 @@ def read_alerts_csv(path: Path) -> dict[int, list[dict[str, Any]]]:
     return by_epoch
 
 
+def _sweep_words(out: Path) -> str:
+    """What to give instead of ``out``: a sweep's folder (sweep.csv, ``trial-N`` folders)
+    holds one run folder a trial, which is named; else a train output folder is asked for."""
+    trials = sorted(p for p in out.glob("trial-*") if p.is_dir() and p.name[6:].isdigit())
+    if not trials and not (out / "sweep.csv").is_file():
+        return "is it a deltaprop train output folder?"
+    example = f", e.g. {trials[0]}" if trials else ""
+    return f"it is a deltaprop sweep folder; give the run folder of one of its trials (trial-N){example}"
+
+
 def read_run(out: Path) -> dict[str, Any]:
     """Everything the report shows, from a run folder's files."""
     from .training import History
@@ -333,7 +343,7 @@ def read_run(out: Path) -> dict[str, Any]:
     elif (out / "run.json").is_file():
         records = []  # a run stopped before its first checkpoint (and history) was saved
     else:
-        raise DataError(f"{out} holds no history.csv: is it a deltaprop train output folder?")
+        raise DataError(f"{out} holds no history.csv: " + _sweep_words(out))
     diagnostics = read_diagnostics_csv(out / "diagnostics.csv")
     alerts = read_alerts_csv(out / "alerts.csv")
     for epoch, found in alerts.items():
