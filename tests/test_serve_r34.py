@@ -68,8 +68,12 @@ def test_the_page_draws_no_weights_beside_another_models_pass(tmp_path):
         st = path.stat()
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
         new = request(server, "GET", "/api/model")[1]["version"]
-        strip = page.locator("#forward .strip.hoverable canvas")
-        width = strip.bounding_box()["width"]
+        # the strip's width, read once it is laid out: the page may be redrawing it for the new file
+        width = page.wait_for_function("""() => {
+            const c = document.querySelector('#forward .strip.hoverable canvas');
+            const w = c ? c.getBoundingClientRect().width : 0;
+            return w > 0 ? w : null;
+        }""").json_value()
         page.hover("#forward .strip.hoverable canvas", position={"x": width - 2, "y": 5})  # unit 15, not cached
         page.wait_for_function(f"() => state.last && state.last.model_version === {new!r}", timeout=5_000)
         assert old != new
