@@ -129,3 +129,20 @@ def figures(monkeypatch):
 
     monkeypatch.setattr(plots, "_save", keep)
     return drawn
+
+
+@pytest.fixture
+def no_dask(monkeypatch):
+    """deltaprop.sweep.run_sweep replaced: the trials it was handed, each marked failed, none trained."""
+    from deltaprop import sweep
+
+    handed = []
+
+    def run_sweep(trials, **_):
+        handed.extend(trials)
+        for trial in trials:
+            trial.result = {"status": "failed", "error": "not trained here"}
+        return trials
+
+    monkeypatch.setattr(sweep, "run_sweep", run_sweep)
+    return handed

@@ -66,21 +66,6 @@ def test_a_sweeps_file_no_trial_can_train_with_is_refused(tmp_path):
         sweep.check_shared_config(str(path), _trials(tmp_path, "batch_size=8,16"))
 
 
-@pytest.fixture
-def no_dask(monkeypatch):
-    """sweep.run_sweep replaced: the trials it was handed, each marked failed, none trained."""
-    handed = []
-
-    def run_sweep(trials, **_):
-        handed.extend(trials)
-        for trial in trials:
-            trial.result = {"status": "failed", "error": "not trained here"}
-        return trials
-
-    monkeypatch.setattr(sweep, "run_sweep", run_sweep)
-    return handed
-
-
 def test_the_sweep_command_runs_a_file_that_the_grid_completes(tmp_path, no_dask):
     path = _file(tmp_path, ADAM_COSINE)
     result = run_cli("sweep", path, "--grid", "lr=0.01,0.05", "--out", "s", cwd=tmp_path)

@@ -6,7 +6,6 @@ import json
 import pytest
 from cli_in_process import run_cli
 
-from deltaprop import sweep
 
 
 @pytest.fixture(scope="module")
@@ -63,21 +62,6 @@ def test_report_on_another_folder_still_asks_for_a_train_output_folder(tmp_path)
     (tmp_path / "trials").mkdir()
     line = run_cli("report", tmp_path).stderr.strip()
     assert "is it a deltaprop train output folder?" in line and "sweep" not in line
-
-
-@pytest.fixture
-def no_dask(monkeypatch):
-    """sweep.run_sweep replaced: the trials it was handed, each marked failed, none trained."""
-    handed = []
-
-    def run_sweep(trials, **_):
-        handed.extend(trials)
-        for trial in trials:
-            trial.result = {"status": "failed", "error": "not trained here"}
-        return trials
-
-    monkeypatch.setattr(sweep, "run_sweep", run_sweep)
-    return handed
 
 
 def test_sweep_random_above_the_grid_says_it_trains_all_combinations(tmp_path, no_dask):
