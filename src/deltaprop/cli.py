@@ -2685,7 +2685,7 @@ def cmd_sweep(args) -> int:
     if best is not None:
         _say(f"best: trial {best.index} ({', '.join(f'{k}={v}' for k, v in best.options.items())}), validation "
              f"accuracy {best.result['best_val_accuracy']:.4f} at epoch {best.result['best_epoch']}"
-             f"{sweep.tie_note(best, trials)}: {best.folder}{sweep.model_note(best)}")
+             f"{sweep.tie_note(best, trials)}: {best.folder}{sweep.model_note(best)}{sweep.alerts_note(best)}")
     elif finished:
         _say(f"no best trial: the {finished} finished trial(s) have no validation accuracy to rank them by "
              "(give them a validation split, e.g. --grid validation_split=0.1, or compare the test accuracy in each "
