@@ -30,3 +30,43 @@ def test_a_header_naming_a_column_twice_in_another_order_is_refused_not_a_traceb
     with pytest.raises(DataError, match=r"same columns in another order, and the 2 columns named 'a' cannot be told "
                                         r"apart by name .*give a file with the columns in the trained order"):
         read_table(_csv(tmp_path / "other.csv", ["a", "b", "a", "label"], rows), feature_names=["a", "a", "b"])
+
+
+def _model_of_labels(path, names):
+    """A model of 4 inputs whose class at position i is that of input i's being the largest
+    (i < 3), its classes named ``names`` (the labels a scikit-learn classifier was fitted on)."""
+    import deltaprop as dp
+
+    net = dp.Network([dp.Dense(4, 3), dp.Softmax()], seed=0)
+    net.layers[0].W.value[...] = 0
+    net.layers[0].W.value[:3, :3] = 5 * np.eye(3)
+    net.layers[0].b.value[...] = 0
+    return dp.save(net, path, class_names=list(names), loss=dp.CrossEntropy())
+
+
+@pytest.mark.parametrize("names", [["-1", "0", "1"], ["1000", "2000", "3000"], ["-1", "1", "10"]])
+def test_evaluate_scores_a_file_labelled_with_the_models_own_labels_beyond_class_ids(tmp_path, names):
+    """A scikit-learn classifier fitted on -1/0/1, saved: a file labelled so was refused as
+    holding 'a negative number' ('renumber -1/1 as 0/1'), and renumbered 0, 1, 2 it was
+    refused as 'none of the model's classes': no file could be scored. (Codes 1000..3000
+    were read right before and still are.)"""
+    from cli_in_process import run_cli
+
+    model = _model_of_labels(tmp_path / "m.safetensors", names)
+    positions = np.array([0, 1, 2, 2, 1, 0, 0])
+    x = np.zeros((len(positions), 4))
+    x[np.arange(len(positions)), positions] = 1
+    labels = np.array([int(n) for n in names])[positions]
+    rows = ["a,b,c,d,label"] + [",".join(f"{v:g}" for v in row) + f",{k}" for row, k in zip(x, labels)]
+    (tmp_path / "new.csv").write_text("\n".join(rows) + "\n")
+    np.savez(tmp_path / "new.npz", x=x, y=labels)
+    for data in ("new.csv", "new.npz"):
+        done = run_cli("evaluate", model, "--dataset", tmp_path / data)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[0].endswith(f"(all {len(positions)} rows): accuracy 1.0000")
+        support = {line.split()[0]: int(line.split()[-1]) for line in done.stdout.splitlines()[2:5]}
+        assert support == {name: int((positions == j).sum()) for j, name in enumerate(names)}
+    np.savez(tmp_path / "ids.npz", x=x, y=positions + 3)  # labels that are none of the model's classes
+    refused = run_cli("evaluate", model, "--dataset", tmp_path / "ids.npz")
+    assert refused.returncode == 1 and refused.stdout == "" and refused.stderr.count("\n") == 1
+    assert f"which is none of the model's classes ({', '.join(names)})" in refused.stderr

@@ -216,6 +216,10 @@ class Context:
     #: layer's with its initialiser ("Dense(he_normal)"), a leaky ReLU's of slope 0 as
     #: "LeakyReLU(0)" (a ReLU: its units with z ≤ 0 pass no gradient back); see :func:`layers_of`
     layers: tuple[str, ...] = ()
+    #: whether the inputs reach the first Dense layer scaled (the network's own Rescaling or
+    #: Standardization layer, or inputs within [−1, 1] or standardised, see :func:`scaled`);
+    #: None: not known. The fixes advise scaling them only where they are not known scaled.
+    scaled_inputs: bool | None = None
 
 
 #: What a rule found: the layer (None: the whole network) and the evidence, and where the
@@ -306,10 +310,14 @@ def saturated(records, ctx) -> list[Finding]:
     layers = _layers(records[-1])
     found = []
     for s in layers:
-        if s.get("saturated") is None or s["saturated"] <= SATURATED_SHARE:
-            continue
-        if s["index"] == len(layers) - 1 and ctx.output_slope_cancelled:
+        last = s["index"] == len(layers) - 1
+        if last and ctx.output_slope_cancelled:
             continue  # cross-entropy's δ = a − y has no σ' factor: a confident output is fine
+        # an output saturated at its target's end is fitted (a one-hot row's zeros), not slow: the
+        # share of those off their targets' end, where recorded
+        share = s.get("off_target") if last and s.get("off_target") is not None else s.get("saturated")
+        if share is None or share <= SATURATED_SHARE:
+            continue
         if _fitted(records[-1]):
             continue  # the network fits its data: nothing is left that learns too slowly
         feeding = _feeding_weights(records[-1], s["index"])
@@ -327,29 +335,46 @@ def saturated(records, ctx) -> list[Finding]:
                      f"size a step{when} (update ratio ‖ΔW‖/‖W‖ under {SATURATED_UPDATE:.0e}): it learns slowly")
         else:
             moves = ""
-        found.append((s["index"], f"{_where(s)}: {s['saturated']:.0%} of its outputs are saturated (σ' near 0){moves}",
-                      _saturated_fix(s, ctx, stuck=ratio is not None and ratio >= SATURATED_UPDATE)))
+        which = " on the wrong side of their targets" if last and s.get("off_target") is not None else ""
+        found.append((s["index"], f"{_where(s)}: {share:.0%} of its outputs{which} are saturated (σ' near 0){moves}",
+                      _saturated_fix(s, ctx, stuck=ratio is not None and ratio >= SATURATED_UPDATE, output=last)))
     return found
 
 
-def _saturated_fix(s: dict, ctx: Context, *, stuck: bool) -> str:
-    """The saturation fix for layer ``s``: a lower learning rate where the steps put its
-    units there (``stuck``); else smaller starting weights (glorot_uniform only where the
-    Dense layer feeding it does not start from it already) on scaled inputs, cross-entropy
-    only where the loss is squared error (every other loss cancels an output sigmoid's σ'),
-    or ReLU units."""
+def _saturated_fix(s: dict, ctx: Context, *, stuck: bool, output: bool = False) -> str:
+    """The saturation fix for layer ``s`` that fits the run: a lower learning rate where the
+    steps put its units there (``stuck``); a linear layer before a softmax that a sigmoid
+    feeds; else cross-entropy for an ``output`` whose σ' the loss keeps (squared error),
+    inputs scaled only where ``ctx`` does not know them scaled, smaller starting weights than
+    the Dense layer feeding it starts from, and ReLU units for a hidden layer."""
     if stuck:
         return ("lower the learning rate (--lr), for example 3-10× smaller: the large steps drove the weights feeding "
                 "its units to the flat ends")
-    feeding = [name for name in ctx.layers[: s["index"]] if name.startswith("Dense(")]
-    if feeding[-1:] == ["Dense(glorot_uniform)"]:
-        start = ("its weights already start from glorot_uniform: scale the inputs to [0, 1] or standardise them "
-                 "(--scaling), or start from smaller weights still (scaled_normal with a smaller scale)")
+    i = s["index"]
+    after = ctx.layers[i + 1] if 0 <= i < len(ctx.layers) - 1 else ""
+    if after == "Softmax" and s.get("layer") == "Sigmoid":
+        return ("end the network in a linear layer and a softmax (output softmax, not sigmoid+softmax): the softmax "
+                "pushes the sigmoid outputs it takes to their flat ends, σ' near 0, and a softmax of values in "
+                "(0, 1) cannot give a class a probability near 1")
+    fixes = []
+    if output and not ctx.output_slope_cancelled:
+        fixes.append("use cross-entropy instead of squared error (a softmax output with cross_entropy; "
+                     "binary_cross_entropy for one sigmoid output of two classes): its δ = a − y has no σ' factor "
+                     "(seed 003)")
+    if not ctx.scaled_inputs:
+        fixes.append("scale the inputs to [0, 1] or standardise them (--scaling)")
+    feeding = [name for name in ctx.layers[:i] if name.startswith("Dense(")]
+    init = feeding[-1][6:-1] if feeding else ""
+    if init in ("glorot_uniform", "he_normal"):
+        fixes.append(f"start from smaller weights than {init} (scaled_normal with a small scale, e.g. scaled_normal(0.01))")
+    elif init.startswith("scaled_normal"):
+        glorot = "glorot_uniform, whose standard deviation is √(2/(n_in + n_out)), or "
+        fixes.append(f"start from smaller weights than {init} ({glorot}scaled_normal with a smaller scale)")
     else:
-        start = "start from smaller weights (glorot_uniform, or scaled_normal with a smaller scale) on inputs scaled to [0, 1]"
-    loss = ("" if ctx.output_slope_cancelled else "; with a sigmoid output use cross-entropy instead of squared error "
-            "(its δ = a − y has no σ' factor, seed 003)")
-    return f"{start}{loss}; or use ReLU hidden units"
+        fixes.append("start from smaller weights (glorot_uniform, or scaled_normal with a small scale)")
+    if not output:
+        fixes.append("use ReLU hidden units")
+    return "; ".join(fixes[:-1]) + "; or " + fixes[-1]
 
 
 def vanishing_gradients(records, ctx) -> list[Finding]:
@@ -891,7 +916,7 @@ def summary(alerts: Sequence[Alert], at_end: dict[str, Any] | None = None) -> st
     return "\n".join(lines)
 
 
-def context_of(net, loss, y=None, sample_weight=None) -> Context:
+def context_of(net, loss, y=None, sample_weight=None, X=None) -> Context:
     """The :class:`Context` of training ``net`` under ``loss`` on targets ``y``: the chance
     level of ``y``'s classes (None for regression or without ``y``) and whether the loss
     cancels an output sigmoid's σ' (every loss but squared error; a linear output has no σ').
@@ -904,7 +929,10 @@ def context_of(net, loss, y=None, sample_weight=None) -> Context:
     purpose (a network trained with weights balancing a 95/5 split, balanced accuracy 0.89,
     scores 0.86, under the 0.95 of always answering the common class, and always answering
     the common class would pass), while weighted, a constant answer scores at most the
-    weighted chance and that network 0.89 against 0.5."""
+    weighted chance and that network 0.89 against 0.5.
+
+    ``X`` (the inputs, or some rows of them) tells whether they reach the network scaled
+    (:func:`scaled`); without it only a network that scales its own inputs is known to."""
     import numpy as np
 
     from .losses import MeanSquaredError
@@ -928,7 +956,38 @@ def context_of(net, loss, y=None, sample_weight=None) -> Context:
     return Context(chance=chance, weighted_chance=chance is not None and unequal,
                    output_slope_cancelled=not (isinstance(loss, MeanSquaredError) and squashed),
                    frequencies_loss=frequencies, uniform_loss=uniform, mean_loss=mean, unreachable=unreachable,
-                   layers=layers_of(net))
+                   layers=layers_of(net), scaled_inputs=scaled(net, X))
+
+
+#: Inputs count as standardised when every column's mean is within this of 0 and its
+#: standard deviation at most 1 + this (a probe of 512 standardised rows: means within about
+#: 3/√512 = 0.13 of 0).
+STANDARDISED_SLACK = 0.25
+
+
+def scaled(net, X=None) -> bool | None:
+    """Whether the inputs reach ``net``'s first Dense layer scaled: the network's first layer
+    is a Rescaling or Standardization layer (True), or ``X`` lies within [−1, 1] or looks
+    standardised (each column's mean within :data:`STANDARDISED_SLACK` of 0, its standard
+    deviation at most 1 + that). False where ``X`` is neither; None without ``X``."""
+    import numpy as np
+
+    from .preprocessing import PREPROCESSING
+
+    if net.layers and net.layers[0].type_name in PREPROCESSING:
+        return True
+    if X is None:
+        return None
+    try:
+        x = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if x.ndim != 2 or x.size == 0 or not np.isfinite(x).all():
+        return None
+    if np.abs(x).max() <= 1.0:
+        return True
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    return bool(np.all(np.abs(mean) <= STANDARDISED_SLACK) and np.all(std <= 1.0 + STANDARDISED_SLACK))
 
 
 def layers_of(net) -> tuple[str, ...]:

@@ -109,7 +109,7 @@ def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = Non
 
 
 def read_table(path: str | os.PathLike, *, label_column: int | str | None = None,
-               feature_names=None, dtype=None, label_position: int | None = None) -> Table:
+               feature_names=None, dtype=None, label_position: int | None = None, label_values=None) -> Table:
     """:func:`load_arrays`, with the choice of label column in words and the header's
     feature names. ``feature_names`` (the names a model was trained on, in order): a CSV
     header naming them in another order has its columns put in that order (and a note
@@ -118,7 +118,9 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
     model was trained on) is its label column unless ``label_column`` gives an index. A
     first line ``1,2,...,n`` that holds ``feature_names`` is a header above any number of rows.
     ``dtype``: the type of a CSV's features that are not small whole numbers (see
-    :func:`load_arrays`)."""
+    :func:`load_arrays`). ``label_values``: the labels a model's classes are, where they are
+    its own (a scikit-learn classifier fitted on -1 and 1, or on 1000 and 2000): each label
+    comes back as its position among them, and one that is none of them is refused."""
     path = Path(path)
     dtype = _float_dtype(dtype)
     if not path.is_file():
@@ -138,8 +140,27 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
         x, note = align_columns(x, names, feature_names, str(path))
         if note is not None:
             names, notes = tuple(str(n) for n in feature_names), [*notes, note]
+    if label_values is not None:
+        y = _label_positions(y, np.asarray(label_values), path, source)
     x, y = _check_xy(x, y, path, source)
     return Table(x, y, source, names, tuple(notes), index)
+
+
+def _label_positions(y: np.ndarray, values: np.ndarray, path: Path, source: str) -> np.ndarray:
+    """1-D labels ``y`` as their positions among a model's own class labels ``values``
+    (label ``values[j]`` is class ``j``); labels that are no numbers, or not whole, are
+    left for :func:`_check_labels` to refuse."""
+    y = np.asarray(y)
+    if y.ndim != 1 or y.dtype.kind not in "biuf" or not np.isfinite(y).all() or not (y == np.round(y)).all():
+        return y
+    present = np.unique(y)
+    missing = present[~np.isin(present, values)]
+    if missing.size:
+        shown = ", ".join(f"{v:g}" for v in values[:10]) + (", ..." if len(values) > 10 else "")
+        raise DataError(f"{path}: holds the label {missing[0]:g}, which is none of the model's classes ({shown}), "
+                        f"whose own labels a file's labels ({source}) are read as; label its rows with those")
+    order = np.argsort(values, kind="stable")
+    return order[np.searchsorted(values, y, sorter=order)].astype(np.int64)
 
 
 def _float_dtype(dtype) -> np.dtype | None:
