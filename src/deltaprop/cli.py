@@ -2494,8 +2494,12 @@ def _last_epoch(records) -> int | None:
 def cmd_plot_weights(args) -> int:
     mf = _read(args.model)
     out = args.out or mf.path.parent / "weights.png"
-    kept = _run_model_weights(Path(args.model)) if mf.kind == "model" else None  # as info says it
-    _say(f"wrote {plot_weights(mf.net, out)}" + (f"; weights: {kept}" if kept else ""))
+    if mf.kind == "checkpoint":
+        kept = f"{_checkpoint_epoch(mf).split(' (')[0]} of the checkpoint, step {mf.step:,}"
+    else:
+        kept = _run_model_weights(Path(args.model))  # as info says it
+    title = f"weights: {kept}" if kept else None
+    _say(f"wrote {plot_weights(mf.net, out, title=title)}" + (f"; {title}" if title else ""))
     return 0
 
 
@@ -2534,6 +2538,20 @@ def _run_model_weights(path: Path) -> str | None:
     return model_weights_words(facts.get("model_weights"))
 
 
+def _checkpoint_epoch(mf) -> str:
+    """Which epoch a checkpoint's weights are of: "epoch N", or the epoch a steps limit or a
+    callback stopped inside, how far, and how a resume goes on."""
+    unfinished = mf.training.get("unfinished")
+    if unfinished is None:
+        return f"epoch {mf.epoch}"
+    done = unfinished["epoch"]
+    limit = mf.extra.get("config", {}).get("steps") if isinstance(mf.extra.get("config"), dict) else None
+    then = ("a resume finishes it" if not isinstance(limit, int) or mf.step < limit else
+            f"its run's limit, steps = {limit:,}, ended it there: a resume with --steps N above {limit} trains on")
+    return (f"epoch {done + 1} unfinished ({unfinished['batches']:,} batches of it trained; {done} "
+            f"epoch{'s' if done != 1 else ''} complete; {then})")
+
+
 def cmd_info(args) -> int:
     mf = _read(args.model)
     _say(mf.net.summary())
@@ -2546,16 +2564,7 @@ def cmd_info(args) -> int:
     _say(f"outputs: {mf.outputs}" + (f" (saved with loss {mf.loss!r})" if mf.kind == "model" and mf.loss is not None else ""))
     _say(f"tensors sha256: {mf.metadata['tensors_sha256']}")
     if mf.kind == "checkpoint":
-        unfinished = mf.training.get("unfinished")
-        where = f"epoch {mf.epoch}"
-        if unfinished is not None:  # a steps limit or a callback stopped it inside an epoch: say so
-            done = unfinished["epoch"]
-            limit = mf.extra.get("config", {}).get("steps") if isinstance(mf.extra.get("config"), dict) else None
-            then = ("a resume finishes it" if not isinstance(limit, int) or mf.step < limit else
-                    f"its run's limit, steps = {limit:,}, ended it there: a resume with --steps N above {limit} trains on")
-            where = (f"epoch {done + 1} unfinished ({unfinished['batches']:,} batches of it trained; {done} "
-                     f"epoch{'s' if done != 1 else ''} complete; {then})")
-        _say(f"checkpoint: {where}, step {mf.step}, optimizer {mf.optimizer!r}")
+        _say(f"checkpoint: {_checkpoint_epoch(mf)}, step {mf.step}, optimizer {mf.optimizer!r}")
     weights = _run_model_weights(Path(args.model)) if mf.kind == "model" else None
     if weights:
         _say(f"weights: {weights}")
