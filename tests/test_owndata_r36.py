@@ -70,3 +70,15 @@ def test_evaluate_scores_a_file_labelled_with_the_models_own_labels_beyond_class
     refused = run_cli("evaluate", model, "--dataset", tmp_path / "ids.npz")
     assert refused.returncode == 1 and refused.stdout == "" and refused.stderr.count("\n") == 1
     assert f"which is none of the model's classes ({', '.join(names)})" in refused.stderr
+
+
+def test_a_quoted_header_name_holding_a_comma_is_one_column(tmp_path):
+    """R's write.csv and pandas quote a name that holds the separator; the header was split
+    inside the quotes and the file refused: 'the rows have 4 values, the header names 5'."""
+    rows = _table()
+    path = tmp_path / "r.csv"
+    path.write_text('"income, USD","age",b,"label"\n' + "\n".join(",".join(f"{v:g}" for v in r) for r in rows) + "\n")
+    table = read_table(path)
+    assert table.feature_names == ("income, USD", "age", "b")
+    assert table.label_source == "column 'label' (4 of 4, by its name)"
+    assert np.array_equal(table.x, rows[:, :3].astype(table.x.dtype)) and np.array_equal(table.y, rows[:, 3])

@@ -10,6 +10,7 @@ as the label, naming the column and how to choose another."""
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import warnings
@@ -240,6 +241,15 @@ def _header_name(cell: str) -> str:
     return name
 
 
+def _header_cells(line: str, sep: str) -> list[str]:
+    """The bare names of a header line's cells: split at ``sep`` outside double quotes, as
+    R and pandas quote a name that holds one (``"income, USD",age,label``); a line whose
+    quotes do not pair up is split at every ``sep``."""
+    line = line.rstrip("\r\n")
+    cells = line.split(sep) if line.count('"') % 2 else next(csv.reader([line], delimiter=sep, quotechar='"'), [""])
+    return [_header_name(c) for c in cells]
+
+
 def _is_number_row(cells: list[str]) -> bool:
     try:
         [float(c) for c in cells]
@@ -350,7 +360,7 @@ def _csv_header(path: Path, trained=None) -> _Layout:
         raise FileFormatError(f"{path}: the CSV file is empty" + (f" (it holds only {len(comments)} comment lines, "
                                                                    "no header or rows)." if comments else "."))
     sep = _delimiter(path, first)
-    cells = [_header_name(c) for c in first.split(sep)]
+    cells = _header_cells(first, sep)
     if len(cells) < 2:
         raise FileFormatError(f"{path}: needs at least two columns (inputs and a label).")
     if not _is_number_row(cells) and not _row_with_gaps(cells):
@@ -365,7 +375,7 @@ def _csv_header(path: Path, trained=None) -> _Layout:
                                and not _could_be_a_row(np.arange(1.0, len(cells) + 1), table[1:])):
             # the note's test is the one just passed unless taken for the model's names (known)
             return _Layout(cells, len(cells), len(comments) + 1, sep, numbered=known, rows=table[1:])
-    above = [_header_name(c) for c in comments[-1].split(sep)] if comments else []
+    above = _header_cells(comments[-1], sep) if comments else []
     savetxt = len(above) == len(cells) and not _is_number_row(above)
     if table is None and not savetxt and all(c.isdigit() for c in cells) and all(
             int(a) < int(b) for a, b in zip(cells, cells[1:])):
@@ -756,7 +766,7 @@ def _refuse_number_as_name(path: Path, label_column, layout: _Layout) -> None:
     text = str(label_column).strip()
     if not text.lstrip("-").isdigit() or -layout.n_cols <= int(text) < layout.n_cols:
         return
-    cells = [_header_name(c) for c in _first_lines(path)[1].split(layout.delimiter)]
+    cells = _header_cells(_first_lines(path)[1], layout.delimiter)
     if text not in cells or not _could_be_numbers_header(path, cells, layout):
         return  # a row of data: the index is out of range, no more
     line, n = layout.skip + 1, layout.n_cols
