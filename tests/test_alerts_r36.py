@@ -114,3 +114,48 @@ def test_fit_on_scaled_inputs_never_advises_scaling_them():
     sat = [a for a in history.alerts if a.rule == "saturated"]
     assert sat, [str(a) for a in history.alerts]
     assert all("scale the inputs" not in a.fix for a in sat)
+
+
+def _rule(rule, records, ctx):
+    return [a for a in check(records, ctx) if a.rule == rule]
+
+
+def test_a_loss_above_guessing_from_the_start_advises_the_start_alone():
+    # seed000_softmax_regression.toml: standardised inputs, 0.1 · randn weights, ln 10 = 2.303
+    ctx = Context(chance=0.1, frequencies_loss=2.303, uniform_loss=2.303, start_loss=4.993, scaled_inputs=True,
+                  layers=("Standardization", "Dense(scaled_normal)", "Softmax"))
+    (alert,) = _rule("loss_above_guess", [{"epoch": 1, "loss": 5.04, "accuracy": 0.6}], ctx)
+    assert "the initial weights are too large, not the steps" in alert.evidence
+    assert alert.fix.startswith("keep the learning rate") and "lower the learning rate" not in alert.fix
+    assert "smaller weights than scaled_normal(0.1) (glorot_uniform)" in alert.fix and "--scaling" not in alert.fix
+    raw = Context(chance=0.1, frequencies_loss=2.303, uniform_loss=2.303, start_loss=14.6, scaled_inputs=False,
+                  layers=("Dense(he_normal)", "ReLU", "Dense(he_normal)", "Softmax"))
+    (alert,) = _rule("loss_above_guess", [{"epoch": 1, "loss": 14.5, "accuracy": 0.3}], raw)
+    assert "or the inputs are too large" in alert.evidence and "--scaling" in alert.fix
+    # the steps' loss: the learning rate alone
+    (alert,) = _rule("loss_above_guess", [{"epoch": 1, "loss": 14.5, "accuracy": 0.1}], Context(
+        chance=0.1, frequencies_loss=2.303, uniform_loss=2.303, start_loss=2.3, scaled_inputs=True))
+    assert alert.fix.startswith("lower the learning rate") and "start from smaller weights" not in alert.fix
+
+
+def _gradients(norms, loss):
+    return {"epoch": len(norms), "loss": loss, "diagnostics": {"probe_size": 64, "layers": [], "parameters": [
+        {"name": f"layers.{i}.W", "layer": i, "grad_norm": g, "norm": 5.0, "update_ratio": 1e-2}
+        for i, g in zip((0, 2), norms)]}}
+
+
+def test_the_exploding_gradient_fix_leaves_out_what_the_run_does():
+    records = [{**_gradients((1.0, 2.0), 1.0), "epoch": 1}, {**_gradients((300.0, 2.0), 3.0), "epoch": 2}]
+    usual = Context(layers=("Rescaling", "Dense(he_normal)", "ReLU", "Dense(he_normal)", "Softmax"), scaled_inputs=True)
+    (alert,) = _rule("exploding_gradients", records, usual)
+    assert "lower the learning rate" in alert.fix and "usual size" not in alert.fix and "--scaling" not in alert.fix
+    raw = Context(layers=("Dense(scaled_normal(1))", "ReLU", "Dense(scaled_normal(1))", "Softmax"), scaled_inputs=False)
+    (alert,) = _rule("exploding_gradients", records, raw)
+    assert "usual size (he_normal)" in alert.fix and "--scaling" in alert.fix
+
+
+def test_the_flat_loss_fix_scales_inputs_only_where_they_are_not_scaled():
+    records = [{"epoch": k, "loss": 1.0, "accuracy": 0.5} for k in range(1, 6)]
+    (scaled,) = _rule("flat_loss", records, Context(scaled_inputs=True))
+    (raw,) = _rule("flat_loss", records, Context(scaled_inputs=False))
+    assert "scale inputs" not in scaled.fix and "scale inputs to [0, 1]" in raw.fix

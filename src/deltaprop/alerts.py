@@ -365,6 +365,7 @@ def _saturated_fix(s: dict, ctx: Context, *, stuck: bool, output: bool = False) 
         fixes.append("scale the inputs to [0, 1] or standardise them (--scaling)")
     feeding = [name for name in ctx.layers[:i] if name.startswith("Dense(")]
     init = feeding[-1][6:-1] if feeding else ""
+    init = "scaled_normal(0.1)" if init == "scaled_normal" else init
     if init in ("glorot_uniform", "he_normal"):
         fixes.append(f"start from smaller weights than {init} (scaled_normal with a small scale, e.g. scaled_normal(0.01))")
     elif init.startswith("scaled_normal"):
@@ -375,6 +376,36 @@ def _saturated_fix(s: dict, ctx: Context, *, stuck: bool, output: bool = False) 
     if not output:
         fixes.append("use ReLU hidden units")
     return "; ".join(fixes[:-1]) + "; or " + fixes[-1]
+
+
+def _usual_start(ctx: Context) -> str:
+    """The usual initialiser for the run's hidden units (as ``ctx`` knows them; both where it
+    does not know the network)."""
+    relu = any(name in ("ReLU", "LeakyReLU", "LeakyReLU(0)") for name in ctx.layers)
+    squash = any(name in ("Sigmoid", "Tanh") for name in ctx.layers[:-1])
+    if (relu and squash) or not ctx.layers:
+        return "he_normal for ReLU, glorot_uniform for sigmoid and tanh"
+    return "he_normal" if relu else "glorot_uniform"
+
+
+def _inits(ctx: Context) -> list[str]:
+    """The initialisers the run's Dense layers started from (the default scaled_normal's scale
+    named), as ``ctx`` knows them."""
+    names = {name[6:-1] for name in ctx.layers if name.startswith("Dense(")} - {"zeros", "copies"}
+    return sorted("scaled_normal(0.1)" if name == "scaled_normal" else name for name in names)
+
+
+def _start_fix(ctx: Context) -> str:
+    """Smaller starting weights than the run's Dense layers start from (as ``ctx`` knows
+    them), on scaled inputs where ``ctx`` does not know them scaled already."""
+    inits = _inits(ctx)
+    if inits and set(inits) <= {"he_normal", "glorot_uniform"}:
+        weights = f"start from smaller weights than {' and '.join(inits)} (scaled_normal with a small scale)"
+    elif inits:
+        weights = f"start from smaller weights than {' and '.join(inits)} ({_usual_start(ctx)})"
+    else:
+        weights = f"start from smaller weights ({_usual_start(ctx)})"
+    return weights + ("" if ctx.scaled_inputs else " on inputs scaled to [0, 1] or standardised (--scaling)")
 
 
 def vanishing_gradients(records, ctx) -> list[Finding]:
@@ -518,7 +549,22 @@ def exploding_gradients(records, ctx) -> list[Finding]:
     epoch0 = int(records[base].get("epoch") or base + 1)
     return [(layer, f"layer {layer} (Dense): its gradient ‖∇W‖ is {size} the largest any Dense layer "
                     f"had at epoch {epoch0} ({scale:.3g}); it passed {EXPLODING_GRADIENT:.0f}× that first, at epoch "
-                    f"{since} (exploding gradients)")]
+                    f"{since} (exploding gradients)", _exploding_fix(ctx))]
+
+
+def _exploding_fix(ctx: Context) -> str:
+    """The exploding-gradient fix: a lower learning rate, clipping, and the usual starting
+    weights and scaled inputs only where the run (as ``ctx`` knows it) lacks them."""
+    fix = ("lower the learning rate (--lr), for example 10× smaller: steps too large overshoot, and each overshoot "
+           "grows the error the gradient carries back; or clip the gradient's norm (a callback's on_gradients can "
+           "rescale each step's gradients)")
+    inits = set(_inits(ctx))
+    usual = bool(inits) and inits <= {"he_normal", "glorot_uniform"}
+    start = "" if usual else f"start from weights of the usual size ({_usual_start(ctx)})"
+    inputs = "" if ctx.scaled_inputs else "inputs scaled to [0, 1] or standardised (--scaling)"
+    if start and inputs:
+        return f"{fix}; or {start} on {inputs}"
+    return f"{fix}; or {start or 'use ' + inputs}" if start or inputs else fix
 
 
 def _risen(loss: float, best: float, first: float) -> bool:
@@ -595,8 +641,11 @@ def flat_loss(records, ctx) -> list[Finding]:
     steps = ""
     if records[-1].get("steps") is not None and records[-1 - window].get("steps") is not None:
         steps = f", {records[-1]['steps'] - records[-1 - window]['steps']:,} steps"
+    scale = "" if ctx.scaled_inputs else ", and scale inputs to [0, 1] or standardise them (--scaling)"
     return [(None, f"the training loss has stayed at {losses[-1]:.4g} (within {FLAT_CHANGE:.1%}) "
-                   f"for {window} epochs{steps}")]
+                   f"for {window} epochs{steps}",
+             "the network has stopped learning: check the alerts above for dead or saturated units, raise the "
+             f"learning rate if every step is tiny{scale}")]
 
 
 def chance_accuracy(records, ctx) -> list[Finding]:
@@ -648,14 +697,20 @@ def loss_above_guess(records, ctx) -> list[Finding]:
     if start is not None and math.isfinite(start) and start > LOSS_ABOVE_GUESS * uniform:
         if loss <= EXPLODING_FACTOR * start:
             return [(None, f"{said}; it was {start:.4g} on the probe batch before the first step: the initial weights "
-                           "or the inputs are too large, not the steps")]
+                           f"{'are' if ctx.scaled_inputs else 'or the inputs are'} too large, not the steps",
+                     f"keep the learning rate and {_start_fix(ctx)}")]
         # the start was above guessing, but the steps took the loss far above even that
         return [(None, f"{said}; it was {start:.4g} on the probe batch before the first step and the steps raised it "
                        f"{loss / start:.1f}× since: the steps are too large, and the initial weights or the inputs too",
-                 "lower the learning rate (--lr), for example 10-100× smaller, and start from smaller weights "
-                 "(he_normal for ReLU, glorot_uniform for sigmoid and tanh) on inputs scaled to [0, 1] or "
-                 "standardised (--scaling)")]
-    return [(None, f"{said}: the steps are too large for the network to learn even how common each class is")]
+                 f"lower the learning rate (--lr), for example 10-100× smaller, and {_start_fix(ctx)}")]
+    return [(None, f"{said}: the steps are too large for the network to learn even how common each class is",
+             _STEPS_FIX)]
+
+
+#: loss_above_guess's fix where the steps raised the loss
+_STEPS_FIX = ("lower the learning rate (--lr), for example 10-100× smaller: a loss that rose this far above guessing "
+              "is the learning rate, not the initialisation or the depth, even where other alerts see saturated units "
+              "or vanishing gradients")
 
 
 def _squared_error_above_guess(loss: float, ctx: Context) -> list[Finding]:
@@ -669,15 +724,13 @@ def _squared_error_above_guess(loss: float, ctx: Context) -> list[Finding]:
     said = (f"the training loss is {loss:.4g}, {loss / mean:.1f}× the {mean:.4g} of always predicting the targets' "
             "mean (for class targets, the class frequencies)")
     if start is None or not math.isfinite(start) or start <= LOSS_ABOVE_GUESS * mean:
-        return [(None, f"{said}: the steps are too large for the network to learn even the targets' mean")]
+        return [(None, f"{said}: the steps are too large for the network to learn even the targets' mean", _STEPS_FIX)]
     if loss <= EXPLODING_FACTOR * start:
         return []
     return [(None, f"{said}; it was {start:.4g} on the probe batch before the first step and the steps raised it "
                    f"{loss / start:.1f}× since: the steps are too large, and the initial outputs far from the "
                    "targets too",
-             "lower the learning rate (--lr), for example 10-100× smaller, and start from smaller weights "
-             "(he_normal for ReLU, glorot_uniform for sigmoid and tanh) on inputs scaled to [0, 1] or "
-             "standardised (--scaling)")]
+             f"lower the learning rate (--lr), for example 10-100× smaller, and {_start_fix(ctx)}")]
 
 
 def output_range(records, ctx) -> list[Finding]:
