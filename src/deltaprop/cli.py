@@ -2019,8 +2019,10 @@ def _is_training_file(mf, name: str, ds: _Dataset) -> bool:
 
 
 def _trained_feature_names(mf) -> list[str] | None:
-    """The feature columns' names of the CSV file the model trained on (None: not recorded)."""
-    names = mf.extra.get("feature_names") if mf is not None else None
+    """The feature columns' names of the CSV file the model trained on, or the DataFrame's
+    columns a saved scikit-learn estimator was fitted on (its ``feature_names_in_``); None
+    where neither is recorded."""
+    names = mf.extra.get("feature_names", mf.extra.get("feature_names_in")) if mf is not None else None
     ok = isinstance(names, list) and len(names) == mf.net.n_features and all(isinstance(n, str) for n in names)
     return names if ok else None
 
