@@ -66,7 +66,8 @@ def test_an_output_saturated_at_its_targets_raises_no_saturated_alert():
     assert len(found) == 1 and "60% of its outputs on the wrong side of their targets are saturated" in found[0].evidence
     fix = found[0].fix
     assert "cross-entropy" in fix and "ReLU hidden units" not in fix  # the output's fix, not a hidden layer's
-    assert "scale the inputs" not in fix and "smaller weights than glorot_uniform" in fix
+    assert "scale the inputs" not in fix and "smaller weights than glorot_uniform" not in fix
+    assert "lower the learning rate" in fix  # glorot_uniform on scaled inputs starts off the flat ends
 
 
 def test_a_hidden_layer_fix_fits_the_run():
@@ -76,7 +77,8 @@ def test_a_hidden_layer_fix_fits_the_run():
     (alert,) = _saturated([_record(layers, accuracy=0.3)], scaled)
     assert "scale the inputs" not in alert.fix and "--scaling" not in alert.fix
     assert "cross-entropy" not in alert.fix  # no loss removes a hidden unit's σ'
-    assert "smaller weights than glorot_uniform" in alert.fix and "ReLU hidden units" in alert.fix
+    assert "lower the learning rate (--lr): from glorot_uniform on scaled inputs" in alert.fix
+    assert "smaller weights" not in alert.fix and "ReLU hidden units" in alert.fix
     raw = Context(chance=0.1, output_slope_cancelled=False, scaled_inputs=False,
                   layers=("Dense(scaled_normal(1))", "Sigmoid", "Dense(scaled_normal(1))", "Sigmoid"))
     shifted = [(i - 1, kind, sat, off) for i, kind, sat, off in layers[1:]]
@@ -159,3 +161,32 @@ def test_the_flat_loss_fix_scales_inputs_only_where_they_are_not_scaled():
     (scaled,) = _rule("flat_loss", records, Context(scaled_inputs=True))
     (raw,) = _rule("flat_loss", records, Context(scaled_inputs=False))
     assert "scale inputs" not in scaled.fix and "scale inputs to [0, 1]" in raw.fix
+
+
+def test_chance_accuracy_with_steps_too_small_advises_a_higher_rate_alone():
+    params = [{"name": f"layers.{i}.W", "layer": i, "grad_norm": 0.5, "norm": 10.0, "update_ratio": 2e-7} for i in (0, 2)]
+    records = [{"epoch": k, "loss": 2.46, "accuracy": 0.1, "steps": 180 * k,
+                "diagnostics": {"probe_size": 64, "layers": [], "parameters": params}} for k in (1, 2, 3)]
+    (alert,) = _rule("chance_accuracy", records, Context(chance=0.1))
+    assert "the steps are too small to learn" in alert.evidence
+    assert alert.fix.startswith("raise the learning rate") and "lower" not in alert.fix
+    for record in records:
+        record["diagnostics"] = None
+    (alert,) = _rule("chance_accuracy", records, Context(chance=0.1))
+    assert "lower learning rate" in alert.fix  # no evidence of tiny steps: the rule's own fix
+
+
+def test_the_vanishing_gradient_fix_speaks_of_the_run_s_units():
+    params = [{"name": f"layers.{i}.W", "layer": i, "grad_norm": g, "norm": 1.0, "update_ratio": 1e-3}
+              for i, g in ((0, 1e-8), (2, 1e-2), (4, 1e-1))]
+    records = [{"epoch": 1, "loss": 2.3, "diagnostics": {"probe_size": 64, "layers": [], "parameters": params}}]
+    sigmoid = Context(layers=("Dense(glorot_uniform)", "Sigmoid", "Dense(glorot_uniform)", "Sigmoid",
+                              "Dense(glorot_uniform)", "Softmax"))
+    (alert,) = _rule("vanishing_gradients", records, sigmoid)
+    assert "sigmoid layer" in alert.fix
+    tanh = Context(layers=tuple(n.replace("Sigmoid", "Tanh") for n in sigmoid.layers))
+    (alert,) = _rule("vanishing_gradients", records, tanh)
+    assert "sigmoid" not in alert.fix and "tanh'" in alert.fix
+    relu = Context(layers=("Dense(he_normal)", "ReLU", "Dense(he_normal)", "ReLU", "Dense(he_normal)", "Softmax"))
+    (alert,) = _rule("vanishing_gradients", records, relu)
+    assert "sigmoid" not in alert.fix and "use ReLU" not in alert.fix and "start from He" not in alert.fix

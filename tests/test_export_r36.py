@@ -4,6 +4,7 @@ ONNX examples of docs/export.md."""
 from __future__ import annotations
 
 import re
+import sys
 import warnings
 from pathlib import Path
 
@@ -120,3 +121,16 @@ def test_the_onnx_examples_of_docs_export_md_run_and_print_what_they_say(tmp_pat
         assert run_block(block, f"export.md[block {i}]", namespace) == []
     printed = capsys.readouterr().out
     assert "onnxruntime accuracy" in printed and "'is it a 0?' accuracy" in printed
+
+
+# -- an export that onnxruntime did not check says so -------------------------------------------
+def test_an_onnx_export_without_onnxruntime_says_it_was_not_checked(tmp_path, monkeypatch):
+    """With onnx alone installed the graph was written unchecked, and the line said nothing of
+    it: the check docs/export.md promises had silently not run."""
+    pytest.importorskip("onnx")
+    path = tmp_path / "model.safetensors"
+    dp.save(dp.mlp([3, 4, 2], seed=0), path)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if it were not installed
+    done = run_cli("export", path, "-o", tmp_path / "model.onnx")
+    assert done.returncode == 0 and (tmp_path / "model.onnx").is_file()
+    assert "not checked: onnxruntime is not installed" in done.stdout and "matches" not in done.stdout

@@ -366,7 +366,11 @@ def _saturated_fix(s: dict, ctx: Context, *, stuck: bool, output: bool = False) 
     feeding = [name for name in ctx.layers[:i] if name.startswith("Dense(")]
     init = feeding[-1][6:-1] if feeding else ""
     init = "scaled_normal(0.1)" if init == "scaled_normal" else init
-    if init in ("glorot_uniform", "he_normal"):
+    if init in ("glorot_uniform", "he_normal") and ctx.scaled_inputs:
+        # z starts of size about 1 there: the steps, not the start, grew the weights to the flat ends
+        fixes.append(f"lower the learning rate (--lr): from {init} on scaled inputs its units start off the flat "
+                     "ends, so the steps grew the weights that put them there")
+    elif init in ("glorot_uniform", "he_normal"):
         fixes.append(f"start from smaller weights than {init} (scaled_normal with a small scale, e.g. scaled_normal(0.01))")
     elif init.startswith("scaled_normal"):
         glorot = "glorot_uniform, whose standard deviation is √(2/(n_in + n_out)), or "
@@ -428,7 +432,25 @@ def vanishing_gradients(records, ctx) -> list[Finding]:
            for s in _layers(records[-1])):
         return []  # units stuck on a flat end cut δ off, not the depth: the saturated rule says so, and why
     return [(first["layer"], f"layer {first['layer']} (Dense, the first): its {what} is {r0:.1e}, "
-                             f"{r0 / r1:.0e} of layer {last['layer']}'s {r1:.1e} (vanishing gradients)")]
+                             f"{r0 / r1:.0e} of layer {last['layer']}'s {r1:.1e} (vanishing gradients)",
+             _vanishing_fix(ctx))]
+
+
+def _vanishing_fix(ctx: Context) -> str:
+    """The vanishing-gradient fix for the run's hidden units (as ``ctx`` knows them): the
+    rule's own for sigmoid units (or an unknown network); for tanh units, their slope; for
+    others, the weights each δ is multiplied by, and He initialisation only where it is not used."""
+    hidden = set(ctx.layers[:-1])
+    if not ctx.layers or "Sigmoid" in hidden:
+        return RULES["vanishing_gradients"][1]
+    if "Tanh" in hidden:
+        return ("δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ tanh'(zˡ) shrinks in every tanh layer whose outputs sit away from 0 "
+                "(tanh' = 1 − a² < 1): use ReLU units with He initialisation (he_normal), or fewer layers")
+    he = "he_normal" in _inits(ctx)
+    return ("δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ σ'(zˡ) is multiplied by every layer's weights on its way back: "
+            + ("use fewer layers, and look for dead units above" if he else
+               "start from He initialisation (he_normal), which keeps its size from layer to layer, or use fewer "
+               "layers"))
 
 
 def _exploded(record, scale: float) -> dict[int, float]:
@@ -659,9 +681,20 @@ def chance_accuracy(records, ctx) -> list[Finding]:
     if ctx.weighted_chance:
         return [(None, f"training accuracy weighted by the sample weights (Σ w_i [ŷ_i = y_i] / Σ w_i on the probe batch) "
                        f"is {acc:.3f} after {len(records)} epochs; always answering the class with the largest share "
-                       f"of the weights scores {ctx.chance:.3f} (chance){_tiny_steps(records[-1])}")]
+                       f"of the weights scores {ctx.chance:.3f} (chance){_tiny_steps(records[-1])}",
+                 _chance_fix(records[-1]))]
     return [(None, f"training accuracy is {acc:.3f} after {len(records)} epochs; always answering the most "
-                   f"common class of the training labels scores {ctx.chance:.3f} (chance){_tiny_steps(records[-1])}")]
+                   f"common class of the training labels scores {ctx.chance:.3f} (chance){_tiny_steps(records[-1])}",
+             _chance_fix(records[-1]))]
+
+
+def _chance_fix(record) -> str:
+    """The chance-accuracy fix: a higher learning rate where the steps are too small to learn
+    (:func:`_tiny_steps`), else the rule's own."""
+    if not _tiny_steps(record):
+        return RULES["chance_accuracy"][1]
+    return ("raise the learning rate (--lr), for example 10-100× larger: every step moves the weights too little to "
+            "learn; and check that the labels belong to the inputs")
 
 
 def _tiny_steps(record) -> str:
