@@ -6,6 +6,7 @@ hidden units for the output, the sigmoid before a softmax as the cause where the
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import deltaprop as dp
 from deltaprop.alerts import Context, check, context_of
@@ -190,3 +191,26 @@ def test_the_vanishing_gradient_fix_speaks_of_the_run_s_units():
     relu = Context(layers=("Dense(he_normal)", "ReLU", "Dense(he_normal)", "ReLU", "Dense(he_normal)", "Softmax"))
     (alert,) = _rule("vanishing_gradients", records, relu)
     assert "sigmoid" not in alert.fix and "use ReLU" not in alert.fix and "start from He" not in alert.fix
+
+
+def test_a_softmax_of_sigmoid_outputs_has_a_loss_floor():
+    from deltaprop.alerts import loss_floor
+
+    y = np.arange(40) % 10
+    nolinear = dp.mlp([6, 5, 10], output="sigmoid+softmax", seed=0)  # seed 000's derivation: no linear layer
+    assert context_of(nolinear, dp.CrossEntropy(), y).loss_floor == pytest.approx(np.log(np.e + 9) - 1)
+    tanh_logits = dp.Network([dp.Dense(6, 10), dp.Tanh()], seed=0)
+    assert loss_floor(tanh_logits, dp.CrossEntropy(from_logits=True)) == pytest.approx(np.log1p(9 * np.exp(-2)))
+    assert context_of(dp.mlp([6, 5, 10], seed=0), dp.CrossEntropy(), y).loss_floor == 0.0
+
+
+def test_a_loss_falling_towards_its_floor_is_not_flat():
+    # seed000_nolinear_sgd.toml on the MNIST sample, epochs 58-61: training accuracy 0.983 and rising
+    losses = [1.48505, 1.48476, 1.48448, 1.48421]
+    records = [{"epoch": 58 + k, "loss": v, "accuracy": 0.983} for k, v in enumerate(losses)]
+    assert _rule("flat_loss", records, Context(chance=0.1, loss_floor=np.log(np.e + 9) - 1)) == []
+    (alert,) = _rule("flat_loss", records, Context(chance=0.1))  # without the floor: flat
+    # at its floor's distance unchanged, it is flat, and the evidence says against what
+    still = [{"epoch": 58 + k, "loss": 1.5, "accuracy": 0.9} for k in range(4)]
+    (alert,) = _rule("flat_loss", still, Context(chance=0.1, loss_floor=1.4612))
+    assert "its excess over 1.461" in alert.evidence

@@ -220,6 +220,9 @@ class Context:
     #: Standardization layer, or inputs within [−1, 1] or standardised, see :func:`scaled`);
     #: None: not known. The fixes advise scaling them only where they are not known scaled.
     scaled_inputs: bool | None = None
+    #: the lowest loss the network's output can reach on class targets (0 but for a softmax
+    #: of bounded values, see :func:`loss_floor`): the flat-loss rule measures the loss above it
+    loss_floor: float = 0.0
 
 
 #: What a rule found: the layer (None: the whole network) and the evidence, and where the
@@ -658,14 +661,16 @@ def flat_loss(records, ctx) -> list[Finding]:
     gradients = [_relative_gradient(p) for p in _weights(records[-1])]
     if gradients and all(g is not None and g < CONVERGED_GRADIENT for g in gradients):
         return []  # at a minimum: the loss cannot fall further
-    if max(losses) - min(losses) > FLAT_CHANGE * max(abs(losses[-1]), 1e-12):
+    floor = ctx.loss_floor if losses[-1] > ctx.loss_floor else 0.0  # a loss at its floor has nowhere to go
+    if max(losses) - min(losses) > FLAT_CHANGE * max(abs(losses[-1] - floor), 1e-12):
         return []
     steps = ""
     if records[-1].get("steps") is not None and records[-1 - window].get("steps") is not None:
         steps = f", {records[-1]['steps'] - records[-1 - window]['steps']:,} steps"
     scale = "" if ctx.scaled_inputs else ", and scale inputs to [0, 1] or standardise them (--scaling)"
-    return [(None, f"the training loss has stayed at {losses[-1]:.4g} (within {FLAT_CHANGE:.1%}) "
-                   f"for {window} epochs{steps}",
+    within = (f"within {FLAT_CHANGE:.1%} of its excess over {floor:.4g}, the lowest its output reaches"
+              if floor else f"within {FLAT_CHANGE:.1%}")
+    return [(None, f"the training loss has stayed at {losses[-1]:.4g} ({within}) for {window} epochs{steps}",
              "the network has stopped learning: check the alerts above for dead or saturated units, raise the "
              f"learning rate if every step is tiny{scale}")]
 
@@ -1042,7 +1047,34 @@ def context_of(net, loss, y=None, sample_weight=None, X=None) -> Context:
     return Context(chance=chance, weighted_chance=chance is not None and unequal,
                    output_slope_cancelled=not (isinstance(loss, MeanSquaredError) and squashed),
                    frequencies_loss=frequencies, uniform_loss=uniform, mean_loss=mean, unreachable=unreachable,
-                   layers=layers_of(net), scaled_inputs=scaled(net, X))
+                   layers=layers_of(net), scaled_inputs=scaled(net, X),
+                   loss_floor=loss_floor(net, loss) if chance is not None else 0.0)
+
+
+#: The values of each bounded layer that can feed a softmax (or be cross-entropy's logits).
+_BOUNDED = {"Sigmoid": (0.0, 1.0), "Tanh": (-1.0, 1.0)}
+
+
+def loss_floor(net, loss) -> float:
+    """The lowest cross-entropy ``net`` reaches on one-hot rows where its softmax takes values
+    bounded to ``[lo, hi]`` (a sigmoid or tanh layer before it, or as the logits of
+    ``from_logits``): the target's value at ``hi`` and the other k − 1 at ``lo`` give
+    ``ln(1 + (k − 1) e^(lo − hi))``, ``ln(e + k − 1) − 1`` for sigmoid outputs (1.461 for ten
+    classes, seed 000's network without a linear layer before its softmax); else 0."""
+    from .losses import CrossEntropy
+
+    layers = [layer for layer in net.layers if layer.type_name != "Dropout"]
+    k = net.n_outputs
+    if not isinstance(loss, CrossEntropy) or k < 2 or not layers:
+        return 0.0
+    if loss.from_logits:
+        feeding = layers[-1]
+    elif len(layers) >= 2 and layers[-1].type_name == "Softmax":
+        feeding = layers[-2]
+    else:
+        return 0.0
+    lo, hi = _BOUNDED.get(feeding.type_name, (-math.inf, math.inf))
+    return math.log1p((k - 1) * math.exp(lo - hi))
 
 
 #: Inputs count as standardised when every column's mean is within this of 0 and its
