@@ -82,3 +82,35 @@ def test_a_quoted_header_name_holding_a_comma_is_one_column(tmp_path):
     assert table.feature_names == ("income, USD", "age", "b")
     assert table.label_source == "column 'label' (4 of 4, by its name)"
     assert np.array_equal(table.x, rows[:, :3].astype(table.x.dtype)) and np.array_equal(table.y, rows[:, 3])
+
+
+def _two_label_columns(path):
+    """Two columns named 'label' (a file joined from two exports), the first and the last."""
+    rows = _table()[:, [3, 0, 1, 2]]
+    rows = np.column_stack([rows, (rows[:, 1] > 0).astype(int)])
+    return _csv(path, ["label", "a", "b", "c", "label"], rows), rows
+
+
+def test_a_label_column_named_as_two_columns_is_refused_not_the_first_taken(tmp_path):
+    """--label-column label, as the refusal of two label columns advised, took the first
+    'label' column without a word, whichever was meant."""
+    from deltaprop.errors import ConfigError
+
+    path, _ = _two_label_columns(tmp_path / "two.csv")
+    with pytest.raises(ConfigError, match=r"both have a label's name; say which holds the labels with --label-column 0 "):
+        read_table(path)
+    with pytest.raises(ConfigError, match=r"2 columns are named 'label' \(columns 1, 5 of 5\); give the label column "
+                                          r"by its index, 0 first: --label-column 0"):
+        read_table(path, label_column="label")
+    table = read_table(path, label_column=4)
+    assert table.feature_names == ("label", "a", "b", "c")
+
+
+def test_evaluate_finds_the_label_column_where_training_had_it_when_a_feature_shares_its_name(tmp_path):
+    """Trained with --label-column 4 on that file (its features 'label', a, b, c), the file
+    given again to evaluate was refused ('both have a label's name'), and following the advice,
+    --label-column label, scored the trained label as a feature."""
+    path, rows = _two_label_columns(tmp_path / "two.csv")
+    table = read_table(path, feature_names=["label", "a", "b", "c"], label_position=4)
+    assert table.label_index == 4 and np.array_equal(table.y, rows[:, 4])
+    assert np.array_equal(table.x, rows[:, :4].astype(table.x.dtype))

@@ -423,7 +423,13 @@ def _named_column(path: Path, label_column: int | str, names: list[str] | None, 
             raise ConfigError(f"{path}: no column named {label_column!r}"
                               + (f"; the header has {names[:12]}" if names else " (no header row)")
                               + "; name the label column with --label-column NAME|INDEX")
-        return names.index(label_column)
+        named = [i for i, name in enumerate(names) if name == label_column]
+        if len(named) > 1:
+            raise ConfigError(f"{path}: {len(named)} columns are named {label_column!r} (columns "
+                              f"{', '.join(str(i + 1) for i in named)} of {n_cols}); give the label column by its "
+                              f"index, 0 first: --label-column {named[0]} for the first of them (label_column= in "
+                              "load_arrays)")
+        return named[0]
     if not -n_cols <= int(label_column) < n_cols:
         raise ConfigError(f"{path}: label_column {label_column} is out of range for {n_cols} columns (0..{n_cols - 1}, "
                           f"or -{n_cols}..-1 from the end).")
@@ -455,8 +461,9 @@ def _by_name(path, names: list[str], n_cols: int) -> tuple[int, str] | None:
         [i for i, name in enumerate(lowered) if name == LABEL_NAMES[-1]]
     if len(found) > 1:
         both = " and ".join(repr(names[i]) for i in found)
+        first = names[found[0]] if names.count(names[found[0]]) == 1 else found[0]  # a name given twice: its index
         raise ConfigError(f"{path}: the columns {both} both have a label's name; say which holds the labels "
-                          f"with --label-column {names[found[0]]} (label_column= in load_arrays)")
+                          f"with --label-column {first} (label_column= in load_arrays)")
     if not found:
         return None
     why = ("by its name" if lowered[found[0]] != LABEL_NAMES[-1]
@@ -792,6 +799,9 @@ def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_posi
         features = set(map(str, trained))
         others = [i for i, name in enumerate(names) if name not in features]
         label_column = others[0] if len(others) == 1 else None
+        if (not others and label_position is not None and -n_cols <= label_position < n_cols
+                and sorted(map(str, trained)) == sorted(n for i, n in enumerate(names) if i != label_position % n_cols)):
+            label_column = label_position % n_cols  # its label's name is a feature's too: where training had it
     if label_column is not None:
         if names is None:
             _refuse_number_as_name(path, label_column, layout)
