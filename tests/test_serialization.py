@@ -136,7 +136,7 @@ def test_images_and_text_given_for_a_model_are_named(tmp_path):
     Image.new("RGB", (28, 28)).save(tmp_path / "zero.jpg")
     _refused(tmp_path / "zero.jpg", r"is an image \(JPEG\)")
     (tmp_path / "history.csv").write_text("epoch,loss\n1,0.5\n")
-    _refused(tmp_path / "history.csv", r"is a text file \(a CSV such as history.csv\?\), not a model")
+    _refused(tmp_path / "history.csv", r"is a CSV file \(a run's history.csv\?\), not a model")
 
 
 @pytest.mark.parametrize("keep", [0, 5, 8, 20, 200, -1, -17])

@@ -216,6 +216,13 @@ class Context:
     #: layer's with its initialiser ("Dense(he_normal)"), a leaky ReLU's of slope 0 as
     #: "LeakyReLU(0)" (a ReLU: its units with z ≤ 0 pass no gradient back); see :func:`layers_of`
     layers: tuple[str, ...] = ()
+    #: whether the inputs reach the first Dense layer scaled (the network's own Rescaling or
+    #: Standardization layer, or inputs within [−1, 1] or standardised, see :func:`scaled`);
+    #: None: not known. The fixes advise scaling them only where they are not known scaled.
+    scaled_inputs: bool | None = None
+    #: the lowest loss the network's output can reach on class targets (0 but for a softmax
+    #: of bounded values, see :func:`loss_floor`): the flat-loss rule measures the loss above it
+    loss_floor: float = 0.0
 
 
 #: What a rule found: the layer (None: the whole network) and the evidence, and where the
@@ -306,10 +313,14 @@ def saturated(records, ctx) -> list[Finding]:
     layers = _layers(records[-1])
     found = []
     for s in layers:
-        if s.get("saturated") is None or s["saturated"] <= SATURATED_SHARE:
-            continue
-        if s["index"] == len(layers) - 1 and ctx.output_slope_cancelled:
+        last = s["index"] == len(layers) - 1
+        if last and ctx.output_slope_cancelled:
             continue  # cross-entropy's δ = a − y has no σ' factor: a confident output is fine
+        # an output saturated at its target's end is fitted (a one-hot row's zeros), not slow: the
+        # share of those off their targets' end, where recorded
+        share = s.get("off_target") if last and s.get("off_target") is not None else s.get("saturated")
+        if share is None or share <= SATURATED_SHARE:
+            continue
         if _fitted(records[-1]):
             continue  # the network fits its data: nothing is left that learns too slowly
         feeding = _feeding_weights(records[-1], s["index"])
@@ -327,29 +338,81 @@ def saturated(records, ctx) -> list[Finding]:
                      f"size a step{when} (update ratio ‖ΔW‖/‖W‖ under {SATURATED_UPDATE:.0e}): it learns slowly")
         else:
             moves = ""
-        found.append((s["index"], f"{_where(s)}: {s['saturated']:.0%} of its outputs are saturated (σ' near 0){moves}",
-                      _saturated_fix(s, ctx, stuck=ratio is not None and ratio >= SATURATED_UPDATE)))
+        which = " on the wrong side of their targets" if last and s.get("off_target") is not None else ""
+        found.append((s["index"], f"{_where(s)}: {share:.0%} of its outputs{which} are saturated (σ' near 0){moves}",
+                      _saturated_fix(s, ctx, stuck=ratio is not None and ratio >= SATURATED_UPDATE, output=last)))
     return found
 
 
-def _saturated_fix(s: dict, ctx: Context, *, stuck: bool) -> str:
-    """The saturation fix for layer ``s``: a lower learning rate where the steps put its
-    units there (``stuck``); else smaller starting weights (glorot_uniform only where the
-    Dense layer feeding it does not start from it already) on scaled inputs, cross-entropy
-    only where the loss is squared error (every other loss cancels an output sigmoid's σ'),
-    or ReLU units."""
+def _saturated_fix(s: dict, ctx: Context, *, stuck: bool, output: bool = False) -> str:
+    """The saturation fix for layer ``s`` that fits the run: a lower learning rate where the
+    steps put its units there (``stuck``); a linear layer before a softmax that a sigmoid
+    feeds; else cross-entropy for an ``output`` whose σ' the loss keeps (squared error),
+    inputs scaled only where ``ctx`` does not know them scaled, smaller starting weights than
+    the Dense layer feeding it starts from, and ReLU units for a hidden layer."""
     if stuck:
         return ("lower the learning rate (--lr), for example 3-10× smaller: the large steps drove the weights feeding "
                 "its units to the flat ends")
-    feeding = [name for name in ctx.layers[: s["index"]] if name.startswith("Dense(")]
-    if feeding[-1:] == ["Dense(glorot_uniform)"]:
-        start = ("its weights already start from glorot_uniform: scale the inputs to [0, 1] or standardise them "
-                 "(--scaling), or start from smaller weights still (scaled_normal with a smaller scale)")
+    i = s["index"]
+    after = ctx.layers[i + 1] if 0 <= i < len(ctx.layers) - 1 else ""
+    if after == "Softmax" and s.get("layer") == "Sigmoid":
+        return ("end the network in a linear layer and a softmax (output softmax, not sigmoid+softmax): the softmax "
+                "pushes the sigmoid outputs it takes to their flat ends, σ' near 0, and a softmax of values in "
+                "(0, 1) cannot give a class a probability near 1")
+    fixes = []
+    if output and not ctx.output_slope_cancelled:
+        fixes.append("use cross-entropy instead of squared error (a softmax output with cross_entropy; "
+                     "binary_cross_entropy for one sigmoid output of two classes): its δ = a − y has no σ' factor "
+                     "(seed 003)")
+    if not ctx.scaled_inputs:
+        fixes.append("scale the inputs to [0, 1] or standardise them (--scaling)")
+    feeding = [name for name in ctx.layers[:i] if name.startswith("Dense(")]
+    init = feeding[-1][6:-1] if feeding else ""
+    init = "scaled_normal(0.1)" if init == "scaled_normal" else init
+    if init in ("glorot_uniform", "he_normal") and ctx.scaled_inputs:
+        # z starts of size about 1 there: the steps, not the start, grew the weights to the flat ends
+        fixes.append(f"lower the learning rate (--lr): from {init} on scaled inputs its units start off the flat "
+                     "ends, so the steps grew the weights that put them there")
+    elif init in ("glorot_uniform", "he_normal"):
+        fixes.append(f"start from smaller weights than {init} (scaled_normal with a small scale, e.g. scaled_normal(0.01))")
+    elif init.startswith("scaled_normal"):
+        glorot = "glorot_uniform, whose standard deviation is √(2/(n_in + n_out)), or "
+        fixes.append(f"start from smaller weights than {init} ({glorot}scaled_normal with a smaller scale)")
     else:
-        start = "start from smaller weights (glorot_uniform, or scaled_normal with a smaller scale) on inputs scaled to [0, 1]"
-    loss = ("" if ctx.output_slope_cancelled else "; with a sigmoid output use cross-entropy instead of squared error "
-            "(its δ = a − y has no σ' factor, seed 003)")
-    return f"{start}{loss}; or use ReLU hidden units"
+        fixes.append("start from smaller weights (glorot_uniform, or scaled_normal with a small scale)")
+    if not output:
+        fixes.append("use ReLU hidden units")
+    return "; ".join(fixes[:-1]) + "; or " + fixes[-1]
+
+
+def _usual_start(ctx: Context) -> str:
+    """The usual initialiser for the run's hidden units (as ``ctx`` knows them; both where it
+    does not know the network)."""
+    relu = any(name in ("ReLU", "LeakyReLU", "LeakyReLU(0)") for name in ctx.layers)
+    squash = any(name in ("Sigmoid", "Tanh") for name in ctx.layers[:-1])
+    if (relu and squash) or not ctx.layers:
+        return "he_normal for ReLU, glorot_uniform for sigmoid and tanh"
+    return "he_normal" if relu else "glorot_uniform"
+
+
+def _inits(ctx: Context) -> list[str]:
+    """The initialisers the run's Dense layers started from (the default scaled_normal's scale
+    named), as ``ctx`` knows them."""
+    names = {name[6:-1] for name in ctx.layers if name.startswith("Dense(")} - {"zeros", "copies"}
+    return sorted("scaled_normal(0.1)" if name == "scaled_normal" else name for name in names)
+
+
+def _start_fix(ctx: Context) -> str:
+    """Smaller starting weights than the run's Dense layers start from (as ``ctx`` knows
+    them), on scaled inputs where ``ctx`` does not know them scaled already."""
+    inits = _inits(ctx)
+    if inits and set(inits) <= {"he_normal", "glorot_uniform"}:
+        weights = f"start from smaller weights than {' and '.join(inits)} (scaled_normal with a small scale)"
+    elif inits:
+        weights = f"start from smaller weights than {' and '.join(inits)} ({_usual_start(ctx)})"
+    else:
+        weights = f"start from smaller weights ({_usual_start(ctx)})"
+    return weights + ("" if ctx.scaled_inputs else " on inputs scaled to [0, 1] or standardised (--scaling)")
 
 
 def vanishing_gradients(records, ctx) -> list[Finding]:
@@ -372,7 +435,25 @@ def vanishing_gradients(records, ctx) -> list[Finding]:
            for s in _layers(records[-1])):
         return []  # units stuck on a flat end cut δ off, not the depth: the saturated rule says so, and why
     return [(first["layer"], f"layer {first['layer']} (Dense, the first): its {what} is {r0:.1e}, "
-                             f"{r0 / r1:.0e} of layer {last['layer']}'s {r1:.1e} (vanishing gradients)")]
+                             f"{r0 / r1:.0e} of layer {last['layer']}'s {r1:.1e} (vanishing gradients)",
+             _vanishing_fix(ctx))]
+
+
+def _vanishing_fix(ctx: Context) -> str:
+    """The vanishing-gradient fix for the run's hidden units (as ``ctx`` knows them): the
+    rule's own for sigmoid units (or an unknown network); for tanh units, their slope; for
+    others, the weights each δ is multiplied by, and He initialisation only where it is not used."""
+    hidden = set(ctx.layers[:-1])
+    if not ctx.layers or "Sigmoid" in hidden:
+        return RULES["vanishing_gradients"][1]
+    if "Tanh" in hidden:
+        return ("δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ tanh'(zˡ) shrinks in every tanh layer whose outputs sit away from 0 "
+                "(tanh' = 1 − a² < 1): use ReLU units with He initialisation (he_normal), or fewer layers")
+    he = "he_normal" in _inits(ctx)
+    return ("δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ σ'(zˡ) is multiplied by every layer's weights on its way back: "
+            + ("use fewer layers, and look for dead units above" if he else
+               "start from He initialisation (he_normal), which keeps its size from layer to layer, or use fewer "
+               "layers"))
 
 
 def _exploded(record, scale: float) -> dict[int, float]:
@@ -493,7 +574,22 @@ def exploding_gradients(records, ctx) -> list[Finding]:
     epoch0 = int(records[base].get("epoch") or base + 1)
     return [(layer, f"layer {layer} (Dense): its gradient ‖∇W‖ is {size} the largest any Dense layer "
                     f"had at epoch {epoch0} ({scale:.3g}); it passed {EXPLODING_GRADIENT:.0f}× that first, at epoch "
-                    f"{since} (exploding gradients)")]
+                    f"{since} (exploding gradients)", _exploding_fix(ctx))]
+
+
+def _exploding_fix(ctx: Context) -> str:
+    """The exploding-gradient fix: a lower learning rate, clipping, and the usual starting
+    weights and scaled inputs only where the run (as ``ctx`` knows it) lacks them."""
+    fix = ("lower the learning rate (--lr), for example 10× smaller: steps too large overshoot, and each overshoot "
+           "grows the error the gradient carries back; or clip the gradient's norm (a callback's on_gradients can "
+           "rescale each step's gradients)")
+    inits = set(_inits(ctx))
+    usual = bool(inits) and inits <= {"he_normal", "glorot_uniform"}
+    start = "" if usual else f"start from weights of the usual size ({_usual_start(ctx)})"
+    inputs = "" if ctx.scaled_inputs else "inputs scaled to [0, 1] or standardised (--scaling)"
+    if start and inputs:
+        return f"{fix}; or {start} on {inputs}"
+    return f"{fix}; or {start or 'use ' + inputs}" if start or inputs else fix
 
 
 def _risen(loss: float, best: float, first: float) -> bool:
@@ -565,13 +661,18 @@ def flat_loss(records, ctx) -> list[Finding]:
     gradients = [_relative_gradient(p) for p in _weights(records[-1])]
     if gradients and all(g is not None and g < CONVERGED_GRADIENT for g in gradients):
         return []  # at a minimum: the loss cannot fall further
-    if max(losses) - min(losses) > FLAT_CHANGE * max(abs(losses[-1]), 1e-12):
+    floor = ctx.loss_floor if losses[-1] > ctx.loss_floor else 0.0  # a loss at its floor has nowhere to go
+    if max(losses) - min(losses) > FLAT_CHANGE * max(abs(losses[-1] - floor), 1e-12):
         return []
     steps = ""
     if records[-1].get("steps") is not None and records[-1 - window].get("steps") is not None:
         steps = f", {records[-1]['steps'] - records[-1 - window]['steps']:,} steps"
-    return [(None, f"the training loss has stayed at {losses[-1]:.4g} (within {FLAT_CHANGE:.1%}) "
-                   f"for {window} epochs{steps}")]
+    scale = "" if ctx.scaled_inputs else ", and scale inputs to [0, 1] or standardise them (--scaling)"
+    within = (f"within {FLAT_CHANGE:.1%} of its excess over {floor:.4g}, the lowest its output reaches"
+              if floor else f"within {FLAT_CHANGE:.1%}")
+    return [(None, f"the training loss has stayed at {losses[-1]:.4g} ({within}) for {window} epochs{steps}",
+             "the network has stopped learning: check the alerts above for dead or saturated units, raise the "
+             f"learning rate if every step is tiny{scale}")]
 
 
 def chance_accuracy(records, ctx) -> list[Finding]:
@@ -585,9 +686,20 @@ def chance_accuracy(records, ctx) -> list[Finding]:
     if ctx.weighted_chance:
         return [(None, f"training accuracy weighted by the sample weights (Σ w_i [ŷ_i = y_i] / Σ w_i on the probe batch) "
                        f"is {acc:.3f} after {len(records)} epochs; always answering the class with the largest share "
-                       f"of the weights scores {ctx.chance:.3f} (chance){_tiny_steps(records[-1])}")]
+                       f"of the weights scores {ctx.chance:.3f} (chance){_tiny_steps(records[-1])}",
+                 _chance_fix(records[-1]))]
     return [(None, f"training accuracy is {acc:.3f} after {len(records)} epochs; always answering the most "
-                   f"common class of the training labels scores {ctx.chance:.3f} (chance){_tiny_steps(records[-1])}")]
+                   f"common class of the training labels scores {ctx.chance:.3f} (chance){_tiny_steps(records[-1])}",
+             _chance_fix(records[-1]))]
+
+
+def _chance_fix(record) -> str:
+    """The chance-accuracy fix: a higher learning rate where the steps are too small to learn
+    (:func:`_tiny_steps`), else the rule's own."""
+    if not _tiny_steps(record):
+        return RULES["chance_accuracy"][1]
+    return ("raise the learning rate (--lr), for example 10-100× larger: every step moves the weights too little to "
+            "learn; and check that the labels belong to the inputs")
 
 
 def _tiny_steps(record) -> str:
@@ -623,14 +735,20 @@ def loss_above_guess(records, ctx) -> list[Finding]:
     if start is not None and math.isfinite(start) and start > LOSS_ABOVE_GUESS * uniform:
         if loss <= EXPLODING_FACTOR * start:
             return [(None, f"{said}; it was {start:.4g} on the probe batch before the first step: the initial weights "
-                           "or the inputs are too large, not the steps")]
+                           f"{'are' if ctx.scaled_inputs else 'or the inputs are'} too large, not the steps",
+                     f"keep the learning rate and {_start_fix(ctx)}")]
         # the start was above guessing, but the steps took the loss far above even that
         return [(None, f"{said}; it was {start:.4g} on the probe batch before the first step and the steps raised it "
                        f"{loss / start:.1f}× since: the steps are too large, and the initial weights or the inputs too",
-                 "lower the learning rate (--lr), for example 10-100× smaller, and start from smaller weights "
-                 "(he_normal for ReLU, glorot_uniform for sigmoid and tanh) on inputs scaled to [0, 1] or "
-                 "standardised (--scaling)")]
-    return [(None, f"{said}: the steps are too large for the network to learn even how common each class is")]
+                 f"lower the learning rate (--lr), for example 10-100× smaller, and {_start_fix(ctx)}")]
+    return [(None, f"{said}: the steps are too large for the network to learn even how common each class is",
+             _STEPS_FIX)]
+
+
+#: loss_above_guess's fix where the steps raised the loss
+_STEPS_FIX = ("lower the learning rate (--lr), for example 10-100× smaller: a loss that rose this far above guessing "
+              "is the learning rate, not the initialisation or the depth, even where other alerts see saturated units "
+              "or vanishing gradients")
 
 
 def _squared_error_above_guess(loss: float, ctx: Context) -> list[Finding]:
@@ -644,15 +762,13 @@ def _squared_error_above_guess(loss: float, ctx: Context) -> list[Finding]:
     said = (f"the training loss is {loss:.4g}, {loss / mean:.1f}× the {mean:.4g} of always predicting the targets' "
             "mean (for class targets, the class frequencies)")
     if start is None or not math.isfinite(start) or start <= LOSS_ABOVE_GUESS * mean:
-        return [(None, f"{said}: the steps are too large for the network to learn even the targets' mean")]
+        return [(None, f"{said}: the steps are too large for the network to learn even the targets' mean", _STEPS_FIX)]
     if loss <= EXPLODING_FACTOR * start:
         return []
     return [(None, f"{said}; it was {start:.4g} on the probe batch before the first step and the steps raised it "
                    f"{loss / start:.1f}× since: the steps are too large, and the initial outputs far from the "
                    "targets too",
-             "lower the learning rate (--lr), for example 10-100× smaller, and start from smaller weights "
-             "(he_normal for ReLU, glorot_uniform for sigmoid and tanh) on inputs scaled to [0, 1] or "
-             "standardised (--scaling)")]
+             f"lower the learning rate (--lr), for example 10-100× smaller, and {_start_fix(ctx)}")]
 
 
 def output_range(records, ctx) -> list[Finding]:
@@ -674,7 +790,9 @@ def overfitting(records, ctx) -> list[Finding]:
     if len(recent) < OVERFIT_EPOCHS or not all(gaps):
         return []
     acc, val = records[-1]["accuracy"], records[-1]["val_accuracy"]
-    return [(None, f"training accuracy {acc:.3f} is {acc - val:.3f} above validation accuracy {val:.3f} (overfitting)")]
+    return [(None, f"training accuracy {acc:.3f} is {acc - val:.3f} above validation accuracy {val:.3f} (overfitting)",
+             RULES["overfitting"][1].replace("dropout (--dropout)", "a higher dropout rate (--dropout)")
+             if "Dropout" in ctx.layers else RULES["overfitting"][1])]
 
 
 def zero_init_symmetry(records, ctx) -> list[Finding]:
@@ -742,7 +860,7 @@ RULES: dict[str, tuple[Rule, str]] = {
                   "raise the learning rate if every step is tiny, and scale inputs to [0, 1]"),
     "chance_accuracy": (chance_accuracy,
                         "the network is guessing: look for dead, saturated or identical units above, try a "
-                        "lower learning rate (a higher one where the evidence says the steps are too small), "
+                        "lower learning rate, "
                         "and check that the labels belong to the inputs"),
     "overfitting": (overfitting,
                     "regularise: weight decay (--weight-decay), dropout (--dropout), early stopping "
@@ -891,7 +1009,7 @@ def summary(alerts: Sequence[Alert], at_end: dict[str, Any] | None = None) -> st
     return "\n".join(lines)
 
 
-def context_of(net, loss, y=None, sample_weight=None) -> Context:
+def context_of(net, loss, y=None, sample_weight=None, X=None) -> Context:
     """The :class:`Context` of training ``net`` under ``loss`` on targets ``y``: the chance
     level of ``y``'s classes (None for regression or without ``y``) and whether the loss
     cancels an output sigmoid's σ' (every loss but squared error; a linear output has no σ').
@@ -904,7 +1022,10 @@ def context_of(net, loss, y=None, sample_weight=None) -> Context:
     purpose (a network trained with weights balancing a 95/5 split, balanced accuracy 0.89,
     scores 0.86, under the 0.95 of always answering the common class, and always answering
     the common class would pass), while weighted, a constant answer scores at most the
-    weighted chance and that network 0.89 against 0.5."""
+    weighted chance and that network 0.89 against 0.5.
+
+    ``X`` (the inputs, or some rows of them) tells whether they reach the network scaled
+    (:func:`scaled`); without it only a network that scales its own inputs is known to."""
     import numpy as np
 
     from .losses import MeanSquaredError
@@ -928,7 +1049,65 @@ def context_of(net, loss, y=None, sample_weight=None) -> Context:
     return Context(chance=chance, weighted_chance=chance is not None and unequal,
                    output_slope_cancelled=not (isinstance(loss, MeanSquaredError) and squashed),
                    frequencies_loss=frequencies, uniform_loss=uniform, mean_loss=mean, unreachable=unreachable,
-                   layers=layers_of(net))
+                   layers=layers_of(net), scaled_inputs=scaled(net, X),
+                   loss_floor=loss_floor(net, loss) if chance is not None else 0.0)
+
+
+#: The values of each bounded layer that can feed a softmax (or be cross-entropy's logits).
+_BOUNDED = {"Sigmoid": (0.0, 1.0), "Tanh": (-1.0, 1.0)}
+
+
+def loss_floor(net, loss) -> float:
+    """The lowest cross-entropy ``net`` reaches on one-hot rows where its softmax takes values
+    bounded to ``[lo, hi]`` (a sigmoid or tanh layer before it, or as the logits of
+    ``from_logits``): the target's value at ``hi`` and the other k − 1 at ``lo`` give
+    ``ln(1 + (k − 1) e^(lo − hi))``, ``ln(e + k − 1) − 1`` for sigmoid outputs (1.461 for ten
+    classes, seed 000's network without a linear layer before its softmax); else 0."""
+    from .losses import CrossEntropy
+
+    layers = [layer for layer in net.layers if layer.type_name != "Dropout"]
+    k = net.n_outputs
+    if not isinstance(loss, CrossEntropy) or k < 2 or not layers:
+        return 0.0
+    if loss.from_logits:
+        feeding = layers[-1]
+    elif len(layers) >= 2 and layers[-1].type_name == "Softmax":
+        feeding = layers[-2]
+    else:
+        return 0.0
+    lo, hi = _BOUNDED.get(feeding.type_name, (-math.inf, math.inf))
+    return math.log1p((k - 1) * math.exp(lo - hi))
+
+
+#: Inputs count as standardised when every column's mean is within this of 0 and its
+#: standard deviation at most 1 + this (a probe of 512 standardised rows: means within about
+#: 3/√512 = 0.13 of 0).
+STANDARDISED_SLACK = 0.25
+
+
+def scaled(net, X=None) -> bool | None:
+    """Whether the inputs reach ``net``'s first Dense layer scaled: the network's first layer
+    is a Rescaling or Standardization layer (True), or ``X`` lies within [−1, 1] or looks
+    standardised (each column's mean within :data:`STANDARDISED_SLACK` of 0, its standard
+    deviation at most 1 + that). False where ``X`` is neither; None without ``X``."""
+    import numpy as np
+
+    from .preprocessing import PREPROCESSING
+
+    if net.layers and net.layers[0].type_name in PREPROCESSING:
+        return True
+    if X is None:
+        return None
+    try:
+        x = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if x.ndim != 2 or x.size == 0 or not np.isfinite(x).all():
+        return None
+    if np.abs(x).max() <= 1.0:
+        return True
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    return bool(np.all(np.abs(mean) <= STANDARDISED_SLACK) and np.all(std <= 1.0 + STANDARDISED_SLACK))
 
 
 def layers_of(net) -> tuple[str, ...]:

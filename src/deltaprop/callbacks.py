@@ -443,7 +443,7 @@ class DiagnosticsRecorder(Callback):
         if self._weights is not None:
             self._weights = self._weights.astype(net.dtype)
         # the targets are kept: a recorder given to a second fit needs them again
-        ctx = context_of(net, loss, self._all_targets, self._all_weights)
+        ctx = context_of(net, loss, self._all_targets, self._all_weights, self.X)
         with warnings.catch_warnings():  # a zero-initialised network warned when it was built
             warnings.simplefilter("ignore", UserWarning)
             self._work = net.copy()

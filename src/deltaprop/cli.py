@@ -439,14 +439,15 @@ def _data_dir_unread(name: str, data_dir: str | None, given: str | None = None) 
 
 def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None, *, mmap: bool = False,
                keep_order: bool = False, feature_names=None, dtype=None, label_position=None,
-               data_dir_given: str | None = None) -> _Dataset:
+               data_dir_given: str | None = None, label_values=None) -> _Dataset:
     """A named dataset (its images memory-mapped with ``mmap``), or a .npz/.csv file split
     80/20 (stratified, seeded) into train and test (each part in the file's order with
     ``keep_order``, else shuffled; the same rows either way). ``feature_names``: the
     columns a model was trained on, which a CSV header must name (in any order);
     ``label_position``: the label column's index in its training file, which a CSV file
     without a header is read by; ``data_dir_given``: ``data_dir`` as the user gave it, if
-    not as the option (a ``--config`` file's line)."""
+    not as the option (a ``--config`` file's line); ``label_values``: a model's own class
+    labels (:func:`_class_values`), which a file's labels are read as the positions of."""
     unread = _data_dir_unread(name, data_dir, data_dir_given)
     if not _is_file_dataset(name):
         ds = _named_dataset(name, data_dir, mmap, data_dir_given)
@@ -457,7 +458,7 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
     if not path.exists() and not path.suffix:
         raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or give a .npz/.csv file")
     table = read_table(path, label_column=label_column, feature_names=feature_names, dtype=dtype,
-                       label_position=label_position)
+                       label_position=label_position, label_values=label_values)
     x, y = table.x.reshape(len(table.x), -1), table.y
     _check_class_ids(path, y)
     present = np.unique(y)
@@ -2018,8 +2019,10 @@ def _is_training_file(mf, name: str, ds: _Dataset) -> bool:
 
 
 def _trained_feature_names(mf) -> list[str] | None:
-    """The feature columns' names of the CSV file the model trained on (None: not recorded)."""
-    names = mf.extra.get("feature_names") if mf is not None else None
+    """The feature columns' names of the CSV file the model trained on, or the DataFrame's
+    columns a saved scikit-learn estimator was fitted on (its ``feature_names_in_``); None
+    where neither is recorded."""
+    names = mf.extra.get("feature_names", mf.extra.get("feature_names_in")) if mf is not None else None
     ok = isinstance(names, list) and len(names) == mf.net.n_features and all(isinstance(n, str) for n in names)
     return names if ok else None
 
@@ -2035,7 +2038,8 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
     data_dir = args.data_dir or _recorded_data_dir(mf, name)
     ds = _load_data(name, data_dir, _split_seed(mf), label_column, feature_names=_trained_feature_names(mf),
                     dtype=mf.net.dtype if mf is not None else None,
-                    label_position=None if given else _trained_label_index(mf))
+                    label_position=None if given else _trained_label_index(mf),
+                    label_values=_class_values(mf) if _is_file_dataset(name) else None)
     for note in ds.notes:
         _say(f"note: {note}", err=True)
     if mf is not None and _is_file_dataset(name):  # fractions for a model that divides by 255 itself
@@ -2054,11 +2058,11 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
     split = args.split or ("test" if trained_file else "all")
     if split == "all":
         x, y = ds.all_rows()
-        return ds, x, _model_positions(mf, name, y), f"all {len(y)} rows"
+        return ds, x, y, f"all {len(y)} rows"
     if not ds.held_out:
         whole = (f"the training rows: {_NO_TEST_SET}" if trained_file else
                  f"no {split} part: a file under {_MIN_ROWS_TO_SPLIT} rows, or with no class of 3 rows, is not split")
-        return ds, ds.x_train, _model_positions(mf, name, ds.y_train), f"all {len(ds.y_train)} rows, {whole}"
+        return ds, ds.x_train, ds.y_train, f"all {len(ds.y_train)} rows, {whole}"
     x, y = (ds.x_test, ds.y_test) if split == "test" else (ds.x_train, ds.y_train)
     if split == "test" and (repeats := _repeats_note(name, ds)) is not None:
         _say(f"note: {repeats}", err=True)
@@ -2066,7 +2070,7 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
         _say(f"note: these {len(y)} train rows include the {held} validation rows training held out of them "
              f"(--validation-split {mf.extra['config']['validation_split']:g}), which the model never trained on",
              err=True)
-    return ds, x, _model_positions(mf, name, y), f"{split}, {len(y)} examples"
+    return ds, x, y, f"{split}, {len(y)} examples"
 
 
 def _validation_rows(mf, y: np.ndarray) -> int:
@@ -2095,23 +2099,6 @@ def _class_values(mf) -> np.ndarray | None:
     if not np.isfinite(values).all() or not (values == np.round(values)).all():
         return None
     return values
-
-
-def _model_positions(mf, name: str, y: np.ndarray) -> np.ndarray:
-    """A data file's labels as the model's class positions: the labels themselves, or, for a
-    model whose classes are the labels 1, 2, 3 (:func:`_class_values`), the position of
-    each label among them (label 1 is class 0), as the model's predictions are its
-    positions. A label that is none of its classes is refused."""
-    values = _class_values(mf)
-    if values is None or not _is_file_dataset(name) or not len(y):
-        return y
-    present = np.unique(y)
-    missing = present[~np.isin(present, values)]
-    if len(missing):
-        raise DataError(f"{name}: holds the label {int(missing[0])}, which is none of the model's classes "
-                        f"({_listed(mf.class_names)}), whose own labels a file's are read as; label its rows with those")
-    order = np.argsort(values, kind="stable")
-    return order[np.searchsorted(values, y, sorter=order)].astype(np.int64)
 
 
 def _classifier(path: str, needs: str, fix: str):
@@ -2509,8 +2496,12 @@ def _last_epoch(records) -> int | None:
 def cmd_plot_weights(args) -> int:
     mf = _read(args.model)
     out = args.out or mf.path.parent / "weights.png"
-    kept = _run_model_weights(Path(args.model)) if mf.kind == "model" else None  # as info says it
-    _say(f"wrote {plot_weights(mf.net, out)}" + (f"; weights: {kept}" if kept else ""))
+    if mf.kind == "checkpoint":
+        kept = f"{_checkpoint_epoch(mf).split(' (')[0]} of the checkpoint, step {mf.step:,}"
+    else:
+        kept = _run_model_weights(Path(args.model))  # as info says it
+    title = f"weights: {kept}" if kept else None
+    _say(f"wrote {plot_weights(mf.net, out, title=title)}" + (f"; {title}" if title else ""))
     return 0
 
 
@@ -2549,6 +2540,20 @@ def _run_model_weights(path: Path) -> str | None:
     return model_weights_words(facts.get("model_weights"))
 
 
+def _checkpoint_epoch(mf) -> str:
+    """Which epoch a checkpoint's weights are of: "epoch N", or the epoch a steps limit or a
+    callback stopped inside, how far, and how a resume goes on."""
+    unfinished = mf.training.get("unfinished")
+    if unfinished is None:
+        return f"epoch {mf.epoch}"
+    done = unfinished["epoch"]
+    limit = mf.extra.get("config", {}).get("steps") if isinstance(mf.extra.get("config"), dict) else None
+    then = ("a resume finishes it" if not isinstance(limit, int) or mf.step < limit else
+            f"its run's limit, steps = {limit:,}, ended it there: a resume with --steps N above {limit} trains on")
+    return (f"epoch {done + 1} unfinished ({unfinished['batches']:,} batches of it trained; {done} "
+            f"epoch{'s' if done != 1 else ''} complete; {then})")
+
+
 def cmd_info(args) -> int:
     mf = _read(args.model)
     _say(mf.net.summary())
@@ -2561,16 +2566,7 @@ def cmd_info(args) -> int:
     _say(f"outputs: {mf.outputs}" + (f" (saved with loss {mf.loss!r})" if mf.kind == "model" and mf.loss is not None else ""))
     _say(f"tensors sha256: {mf.metadata['tensors_sha256']}")
     if mf.kind == "checkpoint":
-        unfinished = mf.training.get("unfinished")
-        where = f"epoch {mf.epoch}"
-        if unfinished is not None:  # a steps limit or a callback stopped it inside an epoch: say so
-            done = unfinished["epoch"]
-            limit = mf.extra.get("config", {}).get("steps") if isinstance(mf.extra.get("config"), dict) else None
-            then = ("a resume finishes it" if not isinstance(limit, int) or mf.step < limit else
-                    f"its run's limit, steps = {limit:,}, ended it there: a resume with --steps N above {limit} trains on")
-            where = (f"epoch {done + 1} unfinished ({unfinished['batches']:,} batches of it trained; {done} "
-                     f"epoch{'s' if done != 1 else ''} complete; {then})")
-        _say(f"checkpoint: {where}, step {mf.step}, optimizer {mf.optimizer!r}")
+        _say(f"checkpoint: {_checkpoint_epoch(mf)}, step {mf.step}, optimizer {mf.optimizer!r}")
     weights = _run_model_weights(Path(args.model)) if mf.kind == "model" else None
     if weights:
         _say(f"weights: {weights}")
@@ -2700,7 +2696,7 @@ def cmd_sweep(args) -> int:
     if best is not None:
         _say(f"best: trial {best.index} ({', '.join(f'{k}={v}' for k, v in best.options.items())}), validation "
              f"accuracy {best.result['best_val_accuracy']:.4f} at epoch {best.result['best_epoch']}"
-             f"{sweep.tie_note(best, trials)}: {best.folder}{sweep.model_note(best)}")
+             f"{sweep.tie_note(best, trials)}: {best.folder}{sweep.model_note(best)}{sweep.alerts_note(best)}")
     elif finished:
         _say(f"no best trial: the {finished} finished trial(s) have no validation accuracy to rank them by "
              "(give them a validation split, e.g. --grid validation_split=0.1, or compare the test accuracy in each "

@@ -9,6 +9,10 @@ give, for every layer ``l``:
   factor ``σ'(z)``, so a saturated unit (``a ≈ 0`` or ``1``) learns slowly; and the share of
   units saturated at the same end on every probe row (stuck: a near-constant output that
   passes back under that share of the peak slope for any input, as a dead ReLU passes none);
+  for the network's sigmoid or tanh output, the share of the entries off their target's
+  flat end (a one-hot row's entries on the wrong side of 1/2) that are saturated (off
+  target). An output saturated at its target's end is what fitting it looks like (a one-hot
+  row's nine zeros): under squared error only the others learn slowly;
 * ReLU and leaky ReLU: the share of units with ``z ≤ 0`` on every probe row (dead: a ReLU
   unit passes no gradient back, so nothing moves it out of that state; a leaky ReLU unit
   still passes ``α`` times it, so only ReLU layers, and leaky ReLUs of slope ``α = 0``,
@@ -90,6 +94,8 @@ class LayerStats:
     delta_norm: float | None = None
     identical_units: bool | None = None
     stuck: float | None = None
+    #: the network's sigmoid/tanh output: share of the entries off their target's flat end that are saturated
+    off_target: float | None = None
 
 
 @dataclass(frozen=True)
@@ -247,7 +253,9 @@ def diagnose_copy(work: Network, net: Network, X, y, loss: Loss, *, previous=Non
                 raise ShapeError(f"previous[{k}] has shape {np.shape(before)}; parameter {p.name} of the network has "
                                  f"shape {p.value.shape} (pass the values before the step, in net.parameters() order)")
     with np.errstate(under="ignore"):  # squares of tiny gradients may underflow to 0: harmless
-        layers = tuple(_layer_stats(i, layer, work._outputs[i], work._deltas[i]) for i, layer in enumerate(work.layers))
+        last = len(work.layers) - 1
+        layers = tuple(_layer_stats(i, layer, work._outputs[i], work._deltas[i], targets if i == last else None)
+                       for i, layer in enumerate(work.layers))
         return Diagnostics(int(x.shape[0]), layers, tuple(_parameter_stats(work, params, previous)), weighted)
 
 
@@ -306,7 +314,7 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _layer_stats(index: int, layer, a: np.ndarray, delta: np.ndarray | None) -> LayerStats:
+def _layer_stats(index: int, layer, a: np.ndarray, delta: np.ndarray | None, targets=None) -> LayerStats:
     with np.errstate(over="ignore", invalid="ignore"):  # overflowed outputs: recorded as None
         mean, std = float(np.mean(a, dtype=np.float64)), float(np.std(a, dtype=np.float64))
     return LayerStats(
@@ -319,6 +327,7 @@ def _layer_stats(index: int, layer, a: np.ndarray, delta: np.ndarray | None) -> 
         delta_norm=None if delta is None else _finite(_norm(delta)),
         identical_units=identical_units(layer) if isinstance(layer, Dense) else None,
         stuck=stuck_share(layer, a),
+        off_target=None if targets is None else off_target_share(layer, a, targets),
     )
 
 
@@ -354,6 +363,24 @@ def stuck_share(layer, a: np.ndarray) -> float | None:
     mid = 0.5 if isinstance(layer, Sigmoid) else 0.0
     stuck = np.all(flat & (a > mid), axis=0) | np.all(flat & (a < mid), axis=0)
     return float(np.count_nonzero(stuck) / a.shape[1])
+
+
+def off_target_share(layer, a: np.ndarray, targets: np.ndarray) -> float | None:
+    """Sigmoid/tanh output: of the entries of ``a`` not on the flat end their target is on
+    (for a one-hot row, those on the wrong side of 1/2), the share whose slope is under
+    :data:`SATURATED_SLOPE` of its peak: under squared error ``δ = (a − y) σ'(z)``, so they
+    learn slowly, while an entry saturated at its target's end is fitted. 0 where every entry
+    is at its target's end; None for other layers or targets of another shape."""
+    slope = _slope(layer, a)
+    if slope is None or np.shape(targets) != a.shape or a.size == 0:
+        return None
+    mid = 0.5 if isinstance(layer, Sigmoid) else 0.0
+    y = np.asarray(targets, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        at_end = _slope(layer, y) < SATURATED_SLOPE  # a target outside the range counts as on its nearest end
+        off = ~(at_end & ((a > mid) == (y > mid)))
+        far = np.count_nonzero(off)
+    return float(np.count_nonzero(off & (slope < SATURATED_SLOPE)) / far) if far else 0.0
 
 
 def dead_share(layer, a: np.ndarray) -> float | None:

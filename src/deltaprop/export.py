@@ -818,7 +818,8 @@ def export_file(model, fmt: str, out=None, *, input_type=None) -> tuple[Path, st
                     f"the module outputs {_torch_output_words(src)}"
     data, diff = _onnx_bytes(src, input_type, True)
     atomic_write_bytes(out, data)
-    checked = "" if diff is None else f"; onnxruntime matches deltaprop on 64 random inputs (largest difference {diff:.1e})"
+    checked = "; not checked: onnxruntime is not installed (pip install 'deltaprop[onnx]' to check exports)" \
+        if diff is None else f"; onnxruntime matches deltaprop on 64 random inputs (largest difference {diff:.1e})"
     in_type = _input_type(net, input_type).name
     return out, f"wrote {out}: ONNX opset {ONNX_OPSET}, {sizes}, raw input (batch, {net.n_features}) {in_type}, " \
                 f"{_scaling_words(net, src.input_scaling)}, outputs {_onnx_output_words(src)}{checked}"

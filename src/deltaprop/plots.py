@@ -156,13 +156,14 @@ def _tabular_inputs(net) -> bool:
     return any(isinstance(layer, Standardization) and layer.std.size > 1 for layer in net.layers)
 
 
-def plot_weights(net, path, *, max_units: int = 64, images: bool | None = None) -> Path:
+def plot_weights(net, path, *, max_units: int = 64, images: bool | None = None, title: str | None = None) -> Path:
     """Top: the first Dense layer's weights into each of its first ``max_units`` units as
     images, when its input is a square image (e.g. 784 = 28²). ``images=None`` draws them
     for a square of at least 8x8 inputs (the least ``--scaling auto`` takes for an image)
     that are not a table's columns (inputs standardised with a σ per feature, as a CSV
     file's are); ``True`` (any square of at least 4x4) or ``False`` says so. Bottom: every
-    Dense weight matrix as a heatmap (our ``W`` is ``(n_in, n_out)``: rows are inputs)."""
+    Dense weight matrix as a heatmap (our ``W`` is ``(n_in, n_out)``: rows are inputs).
+    ``title``: a first line over the figure (which weights these are: the epoch)."""
     from matplotlib.ticker import MaxNLocator
 
     from .layers import Dense
@@ -192,9 +193,12 @@ def plot_weights(net, path, *, max_units: int = 64, images: bool | None = None) 
             lim = float(np.max(np.abs(w))) or 1.0
             ax.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim)
             ax.set_axis_off()
+    lines = [] if title is None else [str(title)]
     if n_units:
         shown = f"each of its {n_units} units" if n_units == dense[0].n_out else f"{n_units} of its {dense[0].n_out} units"
-        fig.suptitle(f"first layer: the weights into {shown}, as {side}x{side} images", fontsize=10)
+        lines.append(f"first layer: the weights into {shown}, as {side}x{side} images")
+    if lines:
+        fig.suptitle("\n".join(lines), fontsize=10)
     bottom = grid[-1].subgridspec(1, len(dense), wspace=0.9)
     for j, layer in enumerate(dense):
         ax = fig.add_subplot(bottom[0, j])

@@ -58,11 +58,11 @@ WEIGHT_IMAGES = 64
 MAX_POINTS = 300
 
 DIAGNOSTICS_COLUMNS = ("epoch", "probe_size", "name", "layer", "type", "mean", "std", "saturated", "stuck", "dead",
-                       "delta_norm", "identical_units", "grad_norm", "norm", "update_ratio")
+                       "delta_norm", "identical_units", "grad_norm", "norm", "update_ratio", "off_target")
 #: Columns of diagnostics.csv that files written before them lack (read as gaps).
-LATER_DIAGNOSTICS_COLUMNS = ("stuck",)
+LATER_DIAGNOSTICS_COLUMNS = ("stuck", "off_target")
 #: The per-layer statistics of diagnostics.csv (the rest are per parameter).
-LAYER_STATISTICS = ("mean", "std", "saturated", "stuck", "dead", "delta_norm", "identical_units")
+LAYER_STATISTICS = ("mean", "std", "saturated", "stuck", "dead", "delta_norm", "identical_units", "off_target")
 ALERT_COLUMNS = ("epoch", "rule", "layer", "evidence", "fix")
 
 

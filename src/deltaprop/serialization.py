@@ -29,6 +29,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -695,8 +696,45 @@ def _sniff(path: Path, data: bytes) -> None:
     if image:
         raise _bad(path, f"is an image ({image}), not a model; {model} (deltaprop predict takes the model first, "
                          "then the images)")
-    if data and all(32 <= b < 127 or b in (9, 10, 13) for b in data):
-        raise _bad(path, f"is a text file (a CSV such as history.csv?), not a model; {model}")
+    kind = _text_kind(data)
+    if kind is not None:
+        beside = path.parent / "model.safetensors"
+        if path.name != beside.name and beside.is_file():
+            model += f"; the model of this run is {beside}"
+        raise _bad(path, f"is {kind}, not a model; {model}")
+
+
+#: How many bytes of a file that is no safetensors file are read to name what it is.
+_SNIFF_BYTES = 4096
+
+
+def _text_kind(data: bytes) -> str | None:
+    """What a text file is, by its first bytes (a run's other files above all: report.html,
+    run.json, config.toml, history.csv), in words; None for bytes that are not UTF-8 text."""
+    import codecs
+
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(data, final=False)  # a cut last character is fine
+    except UnicodeDecodeError:
+        return None
+    if not text or any(ord(c) < 32 and c not in "\t\n\r\f" for c in text):
+        return None
+    start = text.lstrip("\ufeff \t\r\n").lower()
+    if start.startswith(("<!doctype html", "<html")):
+        return "an HTML page (a run's report.html?)"
+    if start.startswith("<"):
+        return "an HTML or XML file"
+    lines = [line.strip() for line in start.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    first = lines[0] if lines else ""
+    if re.match(r'\[[\w."\- ]+\]$', first) or re.match(r'[\w"\-.]+\s*=', first):
+        return "a TOML file (a run's config.toml?)"
+    if first.startswith(("{", "[")):
+        return "a JSON file (a run's run.json or evaluation.json?)"
+    whole = lines[:-1] if len(lines) > 1 and not start.endswith("\n") else lines  # the last may be cut
+    counts = {line.count(",") for line in whole[:5]}  # a CSV has as many columns a row: a header
+    if "," in first and len(counts) == 1 and (len(whole) > 1 or " " not in first):  # alone has no spaces
+        return "a CSV file (a run's history.csv?)"
+    return "a text file"
 
 
 def _looks_like_onnx(data: bytes) -> bool:
@@ -716,7 +754,7 @@ def _read_header(path: Path, max_bytes: int) -> tuple[dict, dict[str, str], int]
         head = f.read(9)
         n = int.from_bytes(head[:8], "little") if len(head) >= 8 else -1
         if n < 0 or n > MAX_HEADER_BYTES or 8 + n > size or head[8:9] != b"{":
-            _sniff(path, head)  # a pickle, .npy or zip file gets named as such
+            _sniff(path, head + f.read(_SNIFF_BYTES))  # a pickle, .npy or zip file, a run's report, gets named
         if len(head) < 8:
             raise _bad(path, f"is truncated or not a safetensors file ({size} bytes)")
         if n > MAX_HEADER_BYTES or 8 + n > size:

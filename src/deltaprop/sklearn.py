@@ -54,7 +54,7 @@ from .network import Network, predictions_from_outputs, resolve_dtype
 from .optimizers import OPTIMIZERS, SGD, Adam, AdamW, Optimizer, optimizer_from_config, optimizer_from_name
 from .preprocessing import PREPROCESSING
 from .schedules import CosineAnnealing, Schedule, StepDecay, check_anneals, schedule_from_config
-from .serialization import read_model
+from .serialization import input_range_of, read_model
 from .serialization import save as save_model
 from .training import HISTORY_KEYS, History, TrainingState, _auto_threads, blas_controller
 from .training import fit as _train
@@ -625,6 +625,7 @@ class _NeuralNet(BaseEstimator):
         if self.dtype is not None:
             dtype = resolve_dtype(self.dtype)
         X, y = self._validate_xy(X, y, reset=first_pass, dtype=dtype)
+        self._input_range = _merged_range(None if first_pass else getattr(self, "_input_range", None), X, first_pass)
         weight = self._sample_weight(sample_weight, X)
         # every row's label, weight 0 or not: a class whose rows all weigh 0 is still one of
         # classes_ (and an unknown label still refused), as in scikit-learn
@@ -920,7 +921,8 @@ class _NeuralNet(BaseEstimator):
                 extra["classes_dtype"] = self.classes_.dtype.str              # dates as dates of their unit
             extra["multilabel"] = bool(self._multilabel)
             extra["sparse_labels"] = bool(getattr(self, "_sparse_labels", False))
-        return save_model(self.net_, path, class_names=class_names, extra=extra)
+        return save_model(self.net_, path, class_names=class_names, extra=extra,
+                          input_range=getattr(self, "_input_range", None))
 
     @classmethod
     def load(cls, path):
@@ -974,6 +976,7 @@ class _NeuralNet(BaseEstimator):
             est.best_validation_score_ = max(est.validation_scores_ or [], default=-np.inf)
         est._no_improvement_count, est._state = 0, None
         est._best_weights = [p.value.copy() for p in net.parameters()]
+        est._input_range = model.input_range  # None where the file records none: unknown, not empty
         return est
 
     def _jsonable_params(self) -> tuple[dict[str, Any], dict[str, str]]:
@@ -1023,6 +1026,23 @@ class _NeuralNet(BaseEstimator):
             state["_state"] = training
             state.setdefault("history_", training.history)
         super().__setstate__(state)
+
+
+def _merged_range(known, X, first_pass: bool) -> tuple[float, float] | None:
+    """``(min, max)`` of every raw input fitted on so far, as a model file records it
+    (``input_range``): ``X``'s on a first fit, else ``X``'s joined to the ``known`` range of
+    earlier fits, which stays unknown (None) once unknown (a model loaded from a file that
+    records none)."""
+    if not first_pass and known is None:
+        return None
+    if scipy.sparse.issparse(X):  # its implicit zeros are inputs too
+        lohi = (float(X.min()), float(X.max())) if X.shape[0] * X.shape[1] else None
+        lohi = lohi if lohi is not None and all(math.isfinite(v) for v in lohi) else None
+    else:
+        lohi = input_range_of(X)
+    if first_pass or lohi is None:
+        return lohi if first_pass else known
+    return min(known[0], lohi[0]), max(known[1], lohi[1])
 
 
 def _named_layers(items: list[tuple]) -> tuple[list[tuple], list[str]]:

@@ -37,8 +37,9 @@ __all__ = ["Trial", "check_resumable", "check_shared_config", "expected_config",
 
 #: Columns of sweep.csv after the varied options. ``seconds`` is the trial's wall time in
 #: ``deltaprop train`` as its run.json records it (training and testing), whether the trial
-#: ran now or was skipped as finished before.
-RESULT_KEYS = ("status", "best_val_accuracy", "best_epoch", "epochs", "seconds", "folder", "error")
+#: ran now or was skipped as finished before. ``alerts``: the alert rules still holding at the
+#: trial's last epoch (run.json's ``alerts_at_end``), as ``rule`` or ``rule@layer``, ``;``-separated.
+RESULT_KEYS = ("status", "best_val_accuracy", "best_epoch", "epochs", "seconds", "alerts", "folder", "error")
 #: Result columns named apart from the options of deltaprop train they would repeat (a grid
 #: over epochs gave sweep.csv two columns named epochs).
 RESULT_COLUMNS = {"epochs": "epochs_trained"}
@@ -185,6 +186,7 @@ def summarise(trial: Trial, run: dict[str, Any] | None) -> dict[str, Any]:
             row["status"] = "interrupted"
         return row
     row["status"] = "ok"
+    row["alerts"] = standing_alerts(trial.folder)
     try:
         records = History.read_csv(trial.folder / "history.csv").records
     except Error as exc:
@@ -212,6 +214,32 @@ def _model_epoch(folder: Path) -> int | None:
     kept = (recorded_facts(folder) or {}).get("model_weights")
     epoch = kept.get("epoch") if isinstance(kept, dict) else None
     return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
+
+
+def standing_alerts(folder: Path) -> str:
+    """The alerts still holding at a finished trial's last epoch, from its run.json
+    (``alerts_at_end``): ``rule`` or ``rule@layer`` each, ``"; "``-separated, in the order
+    they first fired; empty when none holds (or the run.json does not say)."""
+    from .alerts import checked_standing
+    from .report import recorded_facts
+
+    at_end = (recorded_facts(folder) or {}).get("alerts_at_end")
+    try:
+        items = checked_standing(at_end)["alerts"] if at_end is not None else []
+    except Error:
+        return ""
+    held = [a for a in items if a["cleared_by"] is None]
+    names = (a["rule"] if a["layer"] is None else f"{a['rule']}@{a['layer']}" for a in held)
+    return "; ".join(dict.fromkeys(names))
+
+
+def alerts_note(trial: Trial) -> str:
+    """Words for a trial's line when alerts still hold at its last epoch (the trial's own
+    alerts.csv and report say more); empty when none does."""
+    held = trial.result.get("alerts")
+    if not held:
+        return ""
+    return f"; alerts still holding at its last epoch: {held} (see {trial.folder / 'alerts.csv'})"
 
 
 def model_note(best: Trial) -> str:
@@ -614,10 +642,12 @@ def _report(trial: Trial, say) -> None:
     r = trial.result
     options = ", ".join(f"{k}={v}" for k, v in trial.options.items())
     if r["status"] == "ok" and r["best_val_accuracy"] is None:
-        say(f"trial {trial.index} ({options}): finished without a validation accuracy, {r['seconds']} s")
+        say(f"trial {trial.index} ({options}): finished without a validation accuracy, {r['seconds']} s"
+            f"{alerts_note(trial)}")
     elif r["status"] == "ok":
         acc = f"{r['best_val_accuracy']:.4f}"
-        say(f"trial {trial.index} ({options}): best val accuracy {acc} at epoch {r['best_epoch']}, {r['seconds']} s")
+        say(f"trial {trial.index} ({options}): best val accuracy {acc} at epoch {r['best_epoch']}, {r['seconds']} s"
+            f"{alerts_note(trial)}")
     else:
         say(f"trial {trial.index} ({options}): failed: {r['error']}")
 
@@ -697,7 +727,8 @@ def plot_results(trials: list[Trial], out: Path, varied: list[str]) -> Path | No
 
 def table(trials: list[Trial], varied: list[str]) -> str:
     """The results as an aligned text table."""
-    head = ["trial", *varied, "status", "best val acc", "epoch", "seconds"]
+    alerts = any(t.result.get("alerts") for t in trials)
+    head = ["trial", *varied, "status", "best val acc", "epoch", "seconds", *(["alerts at the end"] if alerts else [])]
     rows = [head]
     for t in trials:
         r = t.result
@@ -705,6 +736,7 @@ def table(trials: list[Trial], varied: list[str]) -> str:
         rows.append([str(t.index), *(t.options[k] for k in varied), r.get("status", "not run"),
                      "" if acc is None or (isinstance(acc, float) and math.isnan(acc)) else f"{acc:.4f}",
                      "" if r.get("best_epoch") is None else str(r["best_epoch"]),
-                     "" if r.get("seconds") is None else f"{r['seconds']:.1f}"])
+                     "" if r.get("seconds") is None else f"{r['seconds']:.1f}",
+                     *([r.get("alerts") or ""] if alerts else [])])
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)

@@ -10,6 +10,7 @@ as the label, naming the column and how to choose another."""
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import warnings
@@ -109,7 +110,7 @@ def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = Non
 
 
 def read_table(path: str | os.PathLike, *, label_column: int | str | None = None,
-               feature_names=None, dtype=None, label_position: int | None = None) -> Table:
+               feature_names=None, dtype=None, label_position: int | None = None, label_values=None) -> Table:
     """:func:`load_arrays`, with the choice of label column in words and the header's
     feature names. ``feature_names`` (the names a model was trained on, in order): a CSV
     header naming them in another order has its columns put in that order (and a note
@@ -118,7 +119,9 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
     model was trained on) is its label column unless ``label_column`` gives an index. A
     first line ``1,2,...,n`` that holds ``feature_names`` is a header above any number of rows.
     ``dtype``: the type of a CSV's features that are not small whole numbers (see
-    :func:`load_arrays`)."""
+    :func:`load_arrays`). ``label_values``: the labels a model's classes are, where they are
+    its own (a scikit-learn classifier fitted on -1 and 1, or on 1000 and 2000): each label
+    comes back as its position among them, and one that is none of them is refused."""
     path = Path(path)
     dtype = _float_dtype(dtype)
     if not path.is_file():
@@ -138,8 +141,27 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
         x, note = align_columns(x, names, feature_names, str(path))
         if note is not None:
             names, notes = tuple(str(n) for n in feature_names), [*notes, note]
+    if label_values is not None:
+        y = _label_positions(y, np.asarray(label_values), path, source)
     x, y = _check_xy(x, y, path, source)
     return Table(x, y, source, names, tuple(notes), index)
+
+
+def _label_positions(y: np.ndarray, values: np.ndarray, path: Path, source: str) -> np.ndarray:
+    """1-D labels ``y`` as their positions among a model's own class labels ``values``
+    (label ``values[j]`` is class ``j``); labels that are no numbers, or not whole, are
+    left for :func:`_check_labels` to refuse."""
+    y = np.asarray(y)
+    if y.ndim != 1 or y.dtype.kind not in "biuf" or not np.isfinite(y).all() or not (y == np.round(y)).all():
+        return y
+    present = np.unique(y)
+    missing = present[~np.isin(present, values)]
+    if missing.size:
+        shown = ", ".join(f"{v:g}" for v in values[:10]) + (", ..." if len(values) > 10 else "")
+        raise DataError(f"{path}: holds the label {missing[0]:g}, which is none of the model's classes ({shown}), "
+                        f"whose own labels a file's labels ({source}) are read as; label its rows with those")
+    order = np.argsort(values, kind="stable")
+    return order[np.searchsorted(values, y, sorter=order)].astype(np.int64)
 
 
 def _float_dtype(dtype) -> np.dtype | None:
@@ -217,6 +239,15 @@ def _header_name(cell: str) -> str:
     if len(name) >= 2 and name[0] == name[-1] and name[0] in "\"'":
         name = name[1:-1].strip()
     return name
+
+
+def _header_cells(line: str, sep: str) -> list[str]:
+    """The bare names of a header line's cells: split at ``sep`` outside double quotes, as
+    R and pandas quote a name that holds one (``"income, USD",age,label``); a line whose
+    quotes do not pair up is split at every ``sep``."""
+    line = line.rstrip("\r\n")
+    cells = line.split(sep) if line.count('"') % 2 else next(csv.reader([line], delimiter=sep, quotechar='"'), [""])
+    return [_header_name(c) for c in cells]
 
 
 def _is_number_row(cells: list[str]) -> bool:
@@ -329,7 +360,7 @@ def _csv_header(path: Path, trained=None) -> _Layout:
         raise FileFormatError(f"{path}: the CSV file is empty" + (f" (it holds only {len(comments)} comment lines, "
                                                                    "no header or rows)." if comments else "."))
     sep = _delimiter(path, first)
-    cells = [_header_name(c) for c in first.split(sep)]
+    cells = _header_cells(first, sep)
     if len(cells) < 2:
         raise FileFormatError(f"{path}: needs at least two columns (inputs and a label).")
     if not _is_number_row(cells) and not _row_with_gaps(cells):
@@ -344,7 +375,7 @@ def _csv_header(path: Path, trained=None) -> _Layout:
                                and not _could_be_a_row(np.arange(1.0, len(cells) + 1), table[1:])):
             # the note's test is the one just passed unless taken for the model's names (known)
             return _Layout(cells, len(cells), len(comments) + 1, sep, numbered=known, rows=table[1:])
-    above = [_header_name(c) for c in comments[-1].split(sep)] if comments else []
+    above = _header_cells(comments[-1], sep) if comments else []
     savetxt = len(above) == len(cells) and not _is_number_row(above)
     if table is None and not savetxt and all(c.isdigit() for c in cells) and all(
             int(a) < int(b) for a, b in zip(cells, cells[1:])):
@@ -392,7 +423,13 @@ def _named_column(path: Path, label_column: int | str, names: list[str] | None, 
             raise ConfigError(f"{path}: no column named {label_column!r}"
                               + (f"; the header has {names[:12]}" if names else " (no header row)")
                               + "; name the label column with --label-column NAME|INDEX")
-        return names.index(label_column)
+        named = [i for i, name in enumerate(names) if name == label_column]
+        if len(named) > 1:
+            raise ConfigError(f"{path}: {len(named)} columns are named {label_column!r} (columns "
+                              f"{', '.join(str(i + 1) for i in named)} of {n_cols}); give the label column by its "
+                              f"index, 0 first: --label-column {named[0]} for the first of them (label_column= in "
+                              "load_arrays)")
+        return named[0]
     if not -n_cols <= int(label_column) < n_cols:
         raise ConfigError(f"{path}: label_column {label_column} is out of range for {n_cols} columns (0..{n_cols - 1}, "
                           f"or -{n_cols}..-1 from the end).")
@@ -424,8 +461,9 @@ def _by_name(path, names: list[str], n_cols: int) -> tuple[int, str] | None:
         [i for i, name in enumerate(lowered) if name == LABEL_NAMES[-1]]
     if len(found) > 1:
         both = " and ".join(repr(names[i]) for i in found)
+        first = names[found[0]] if names.count(names[found[0]]) == 1 else found[0]  # a name given twice: its index
         raise ConfigError(f"{path}: the columns {both} both have a label's name; say which holds the labels "
-                          f"with --label-column {names[found[0]]} (label_column= in load_arrays)")
+                          f"with --label-column {first} (label_column= in load_arrays)")
     if not found:
         return None
     why = ("by its name" if lowered[found[0]] != LABEL_NAMES[-1]
@@ -735,7 +773,7 @@ def _refuse_number_as_name(path: Path, label_column, layout: _Layout) -> None:
     text = str(label_column).strip()
     if not text.lstrip("-").isdigit() or -layout.n_cols <= int(text) < layout.n_cols:
         return
-    cells = [_header_name(c) for c in _first_lines(path)[1].split(layout.delimiter)]
+    cells = _header_cells(_first_lines(path)[1], layout.delimiter)
     if text not in cells or not _could_be_numbers_header(path, cells, layout):
         return  # a row of data: the index is out of range, no more
     line, n = layout.skip + 1, layout.n_cols
@@ -761,6 +799,9 @@ def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_posi
         features = set(map(str, trained))
         others = [i for i, name in enumerate(names) if name not in features]
         label_column = others[0] if len(others) == 1 else None
+        if (not others and label_position is not None and -n_cols <= label_position < n_cols
+                and sorted(map(str, trained)) == sorted(n for i, n in enumerate(names) if i != label_position % n_cols)):
+            label_column = label_position % n_cols  # its label's name is a feature's too: where training had it
     if label_column is not None:
         if names is None:
             _refuse_number_as_name(path, label_column, layout)

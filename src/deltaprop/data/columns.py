@@ -36,10 +36,16 @@ def _difference(found: Sequence[str], trained: Sequence[str]) -> str:
                      "trained on")
     if missing is not None:
         parts.append(f"it has no column {missing!r}")
-    if not parts:  # the same names, some given a different number of times
-        twice = next(n for n, k in Counter(found).items() if k != Counter(trained)[n])
-        parts.append(f"it names the column {twice!r} {Counter(found)[twice]} times, the model's data "
-                     f"{Counter(trained)[twice]}")
+    if not parts:  # the same names, some given a different number of times, or as often in another order
+        counts, trained_counts = Counter(found), Counter(trained)
+        twice = next((n for n, k in counts.items() if k != trained_counts[n]), None)
+        if twice is not None:
+            parts.append(f"it names the column {twice!r} {counts[twice]} times, the model's data "
+                         f"{trained_counts[twice]}")
+        else:
+            twice = next(n for n, k in counts.items() if k > 1)
+            parts.append(f"it names the same columns in another order, and the {counts[twice]} columns named "
+                         f"{twice!r} cannot be told apart by name")
     return ", and ".join(parts)
 
 
@@ -61,6 +67,8 @@ def align_columns(x: np.ndarray, found: Sequence[str], trained: Sequence[str],
         note = (f"{where} names the model's {len(trained)} feature columns in another order ({_listed(found)}); "
                 f"they are read by name, in the trained order ({_listed(trained)})")
         return x[:, order], note
+    fix = ("give a file with the columns in the trained order" if Counter(found) == Counter(trained) else
+           "give a file whose header names those columns, in any order (rename a column that holds one of them "
+           "under another name)")
     raise DataError(f"{where}: the header does not name the feature columns the model was trained on: "
-                    f"{_difference(found, trained)} (trained on {_listed(trained)}); give a file whose header "
-                    "names those columns, in any order (rename a column that holds one of them under another name)")
+                    f"{_difference(found, trained)} (trained on {_listed(trained)}); {fix}")
