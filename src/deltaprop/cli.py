@@ -1269,8 +1269,10 @@ def _reporter(args, cfg: TrainConfig, out: Path, data: _Data):
     command = [PROG, *getattr(args, "argv", ["train"])]
     file_sha = None if data.file is None else data.file["sha256"]
     earlier = recorded_facts(out) if getattr(args, "resume", None) else None  # the sessions that trained it so far
+    team = getattr(args, "team", None)
     return ReportWriter(out, run_facts(command, cfg.as_dict(), data_source=source, data_sha=data_sha256(*arrays),
-                                       file_sha=file_sha), earlier=earlier)
+                                       file_sha=file_sha, processes=1 if team is None else team.comm.Get_size()),
+                        earlier=earlier)
 
 
 def _report_results(args, reporter, model: _Model, data: _Data, X_test, acc: float, records) -> None:
@@ -1872,15 +1874,19 @@ def _follow(args, team: _Team) -> int:
 
 
 def cmd_train(args) -> int:
-    from .distributed import world
+    from .distributed import sigterm_as_ctrl_c, world
 
     comm = world()
     if comm is not None:
         try:
-            status = _train_on_ranks(args, comm)
+            with sigterm_as_ctrl_c():  # while the data loads too: mpiexec forwards a SIGTERM to every rank
+                status = _train_on_ranks(args, comm)
         except KeyboardInterrupt:
             _ignoring_ctrl_c_once_stopped(KeyboardInterrupt, None, None)
-            raise
+            if not StopVote.terminated:
+                raise
+            _say("interrupted", err=True)
+            return 128 + signal.SIGTERM
         if status == 130:
             _ignoring_ctrl_c_once_stopped(KeyboardInterrupt, None, None)
         return 128 + signal.SIGTERM if status == 130 and StopVote.terminated else status
@@ -1911,9 +1917,22 @@ def _train(args) -> int:
     lock = _lock(out)
     try:
         _claim_contents(out, args.overwrite)
-        return _run(args, cfg, out, model, data, threads)
+        try:
+            return _run(args, cfg, out, model, data, threads)
+        except (Error, _TeamStopped):
+            _forget_unstarted(out)
+            raise
     finally:
         lock.release()
+
+
+def _forget_unstarted(out: Path) -> None:
+    """A new run refused before training began (another MPI process could not start, or the
+    processes were given different runs) wrote config.toml alone: it is removed, so that the
+    corrected command may use the folder as a refusal before the folder does (no --overwrite)."""
+    if {p.name for p in out.iterdir()} & set(_RUN_FILES) == {"config.toml"}:
+        with contextlib.suppress(FileNotFoundError):
+            (out / "config.toml").unlink()
 
 
 def cmd_report(args) -> int:
@@ -2554,6 +2573,22 @@ def _checkpoint_epoch(mf) -> str:
             f"epoch{'s' if done != 1 else ''} complete; {then})")
 
 
+def _run_processes(path: Path) -> str | None:
+    """The MPI processes a run trained on, from run.json's sessions, for a run folder or a
+    file in one; None for a run trained on one process, or one whose run.json does not say."""
+    from .report import recorded_processes
+
+    folder = (path if path.is_dir() else
+              path.parent if path.name in ("model.safetensors", "checkpoint.safetensors") else None)
+    counts = [] if folder is None else recorded_processes(recorded_facts(folder))
+    if not counts or set(counts) == {1}:
+        return None
+    if len(set(counts)) == 1:
+        return f"{counts[0]} MPI processes (--batch-size is the global batch, shared among them)"
+    return (f"{', then '.join(map(str, counts))} MPI processes, a session each (--batch-size is the global batch, "
+            "shared among them)")
+
+
 def cmd_info(args) -> int:
     mf = _read(args.model)
     _say(mf.net.summary())
@@ -2570,6 +2605,9 @@ def cmd_info(args) -> int:
     weights = _run_model_weights(Path(args.model)) if mf.kind == "model" else None
     if weights:
         _say(f"weights: {weights}")
+    processes = _run_processes(Path(args.model))
+    if processes:
+        _say(f"trained on: {processes}")
     cfg = mf.extra.get("config")
     if isinstance(cfg, dict):
         _say("training configuration: " + ", ".join(f"{k}={v}" for k, v in cfg.items()))

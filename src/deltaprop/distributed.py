@@ -51,6 +51,7 @@ mpi4py is imported only by the caller: ``comm`` is any object with mpi4py's
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -69,8 +70,8 @@ from .training import BatchSource, FullBatch, Loop, MiniBatches, SlidingWindows,
 
 __all__ = ["DataParallelLoop", "ShardedBatches", "GradientAverager", "StopVote", "agree_on_run", "agreed_diagnosis",
            "check_shares", "is_writer",
-           "raised_on_every_rank", "run_fingerprint", "shard_bounds", "threads_per_rank", "train_data_parallel",
-           "world"]
+           "raised_on_every_rank", "run_fingerprint", "shard_bounds", "sigterm_as_ctrl_c", "threads_per_rank",
+           "train_data_parallel", "world"]
 
 #: A lazy (on-disk) array's digest reads at most this many rows, spread evenly over it.
 DIGEST_ROWS = 256
@@ -408,6 +409,30 @@ def _rows(column, rows):
     return None if column is None else column[rows]
 
 
+def _terminated_before_vote(signum, frame) -> None:
+    """SIGTERM before a :class:`StopVote` takes it over: Ctrl-C's ``KeyboardInterrupt``, the
+    first time only, with :attr:`StopVote.terminated` set."""
+    if not StopVote.terminated:
+        StopVote.terminated = True
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigterm_as_ctrl_c():
+    """While active, on the main thread and where SIGTERM has its default handler, SIGTERM
+    stops this process as Ctrl-C does (``mpiexec`` forwards it to every rank while they load
+    their data; left at its default it killed them there); a :class:`StopVote` entered within
+    takes it over. A handler set meanwhile (an ignored SIGTERM once stopped) is kept on exit."""
+    previous = None
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        previous = signal.signal(signal.SIGTERM, _terminated_before_vote)
+    try:
+        yield
+    finally:
+        if previous is not None and signal.getsignal(signal.SIGTERM) is _terminated_before_vote:
+            signal.signal(signal.SIGTERM, previous)
+
+
 class StopVote:
     """Ctrl-C agreed on by every rank. Entered (on the main thread, where SIGINT still has
     Python's default handler), a SIGINT only marks this rank (a SIGTERM too, where its
@@ -441,7 +466,8 @@ class StopVote:
         on_main = threading.current_thread() is threading.main_thread()
         if on_main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             self._previous = signal.signal(signal.SIGINT, self._mark)
-            if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # mpiexec forwards a SIGTERM to every rank
+            if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, _terminated_before_vote):  # mpiexec forwards
+                # a SIGTERM to every rank
                 self._previous_term = signal.signal(signal.SIGTERM, self._mark)
             self._outer, StopVote._active = StopVote._active, self
         return self

@@ -81,12 +81,14 @@ def data_sha256(*arrays: np.ndarray) -> str:
 
 
 def run_facts(command: list[str], config: dict[str, Any], *, data_source: str, data_sha: str,
-              file_sha: str | None = None) -> dict[str, Any]:
+              file_sha: str | None = None, processes: int = 1) -> dict[str, Any]:
     """What ``run.json`` holds at the start of a run; :class:`ReportWriter` adds the timing.
     ``data_sha``: :func:`data_sha256` of the split arrays (``data.arrays_sha256``);
     ``file_sha``: the SHA-256 of the data file's bytes, as the model records it
     (``data.file_sha256``; None for a named dataset). run.json files written before they
-    were told apart hold the arrays' digest as ``data.sha256``."""
+    were told apart hold the arrays' digest as ``data.sha256``. ``processes``: the MPI
+    processes the run trains on (``mpiexec -n``; 1 alone), each with its share of every
+    global batch."""
     from . import __version__
 
     data = {"source": data_source, "arrays_sha256": data_sha}
@@ -100,6 +102,7 @@ def run_facts(command: list[str], config: dict[str, Any], *, data_source: str, d
         "data": data,
         "started": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "status": "training",
+        "processes": processes,
     }
 
 
@@ -562,13 +565,16 @@ class ReportWriter(Callback):
     training time and wall time in run.json's ``sessions``: its ``command`` and ``started``
     are the first session's, its ``training_seconds`` and ``seconds`` the sums over all. Each
     session that trained keeps its BLAS ``threads`` at its start and, when they changed, its
-    ``thread_changes`` (``[step, threads]``); run.json's ``thread_changes`` are all sessions'."""
+    ``thread_changes`` (``[step, threads]``); run.json's ``thread_changes`` are all sessions'.
+    Each session keeps the MPI ``processes`` it trained on too (run.json's: the last session's)."""
 
     def __init__(self, out, facts: dict[str, Any], *, interval: float = REPORT_INTERVAL,
                  earlier: dict[str, Any] | None = None):
         self.out = Path(out)
         self.facts = dict(facts)
         self.session = {"command": facts.get("command"), "started": facts.get("started")}
+        if "processes" in facts:
+            self.session["processes"] = facts["processes"]
         self.earlier = earlier_sessions(earlier)
         self.interval = interval
         self.started = time.perf_counter()
@@ -668,6 +674,10 @@ class ReportWriter(Callback):
         it holds the sessions that trained it)."""
         if isinstance(facts, dict):
             self.facts.update({k: facts[k] for k in ("threads", "kernels") if k in facts})
+            if "processes" not in facts:  # an older run.json: how many trained it is not known
+                self.facts.pop("processes", None)
+            elif _is_count(facts["processes"]) and facts["processes"] >= 1:
+                self.facts["processes"] = facts["processes"]
         self.records = state.history.records
         self.weights, self.weights_table = _dense_weights(state.net), _tabular_inputs(state.net)
         self.state = state
@@ -735,7 +745,19 @@ def _session(s: dict[str, Any]) -> dict[str, Any]:
     return {"command": command if isinstance(command, list) and all(isinstance(c, str) for c in command) else None,
             "started": started if isinstance(started, str) else None,
             "training_seconds": _seconds_or_none(s.get("training_seconds")),
-            "seconds": _seconds_or_none(s.get("seconds")), **_thread_record(s)}
+            "seconds": _seconds_or_none(s.get("seconds")), **_thread_record(s), **_processes_record(s)}
+
+
+def _processes_record(s: dict[str, Any]) -> dict[str, Any]:
+    """A session's MPI ``processes``, when recorded as a count of at least 1."""
+    value = s.get("processes")
+    return {"processes": value} if _is_count(value) and value >= 1 else {}
+
+
+def recorded_processes(facts: dict[str, Any] | None) -> list[int]:
+    """The MPI processes each recorded session of a run trained on, in order (empty: none
+    recorded, a run.json written before they were)."""
+    return [s["processes"] for s in earlier_sessions(facts) if "processes" in s]
 
 
 def _thread_record(s: dict[str, Any]) -> dict[str, Any]:
