@@ -214,3 +214,17 @@ def test_a_loss_falling_towards_its_floor_is_not_flat():
     still = [{"epoch": 58 + k, "loss": 1.5, "accuracy": 0.9} for k in range(4)]
     (alert,) = _rule("flat_loss", still, Context(chance=0.1, loss_floor=1.4612))
     assert "its excess over 1.461" in alert.evidence
+
+
+def test_the_overfitting_fix_knows_the_run_has_dropout():
+    records = [{"epoch": k, "loss": 0.1, "accuracy": 1.0, "val_accuracy": 0.8} for k in (1, 2)]
+    (plain,) = _rule("overfitting", records, Context(layers=("Dense(he_normal)", "ReLU", "Dense(he_normal)", "Softmax")))
+    (dropped,) = _rule("overfitting", records, Context(layers=("Dense(he_normal)", "ReLU", "Dropout", "Dense(he_normal)",
+                                                               "Softmax")))
+    assert "dropout (--dropout)" in plain.fix and "a higher dropout rate (--dropout)" in dropped.fix
+
+
+def test_the_chance_fix_without_evidence_of_tiny_steps_does_not_say_raise():
+    records = [{"epoch": k, "loss": 2.3, "accuracy": 0.1, "steps": 500 * k} for k in (1, 2, 3)]
+    (alert,) = _rule("chance_accuracy", records, Context(chance=0.1))
+    assert "lower learning rate" in alert.fix and "higher" not in alert.fix

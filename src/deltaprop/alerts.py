@@ -790,7 +790,9 @@ def overfitting(records, ctx) -> list[Finding]:
     if len(recent) < OVERFIT_EPOCHS or not all(gaps):
         return []
     acc, val = records[-1]["accuracy"], records[-1]["val_accuracy"]
-    return [(None, f"training accuracy {acc:.3f} is {acc - val:.3f} above validation accuracy {val:.3f} (overfitting)")]
+    return [(None, f"training accuracy {acc:.3f} is {acc - val:.3f} above validation accuracy {val:.3f} (overfitting)",
+             RULES["overfitting"][1].replace("dropout (--dropout)", "a higher dropout rate (--dropout)")
+             if "Dropout" in ctx.layers else RULES["overfitting"][1])]
 
 
 def zero_init_symmetry(records, ctx) -> list[Finding]:
@@ -858,7 +860,7 @@ RULES: dict[str, tuple[Rule, str]] = {
                   "raise the learning rate if every step is tiny, and scale inputs to [0, 1]"),
     "chance_accuracy": (chance_accuracy,
                         "the network is guessing: look for dead, saturated or identical units above, try a "
-                        "lower learning rate (a higher one where the evidence says the steps are too small), "
+                        "lower learning rate, "
                         "and check that the labels belong to the inputs"),
     "overfitting": (overfitting,
                     "regularise: weight decay (--weight-decay), dropout (--dropout), early stopping "
