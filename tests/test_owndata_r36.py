@@ -136,3 +136,16 @@ def test_an_as_is_image_is_resized_straight_to_a_side_above_28():
     assert np.abs(image_for_side(np.kron(blocks, np.ones((2, 2))), "as-is", 32) - blocks).mean() < 20
     ramp = np.indices((32, 32))[0] * 8.0
     assert np.array_equal(image_for_side(np.kron(ramp, np.ones((2, 2))), "as-is", 32), ramp)
+
+
+def test_an_archive_saved_as_keras_mnist_npz_trains_on_its_training_arrays(tmp_path):
+    """Keras' mnist.npz layout (x_train, y_train, x_test, y_test) was refused, 'no inputs/labels
+    pair', and --label-column y_train then asked which of three arrays were the inputs."""
+    rng = np.random.default_rng(0)
+    x_train, x_test = rng.integers(0, 256, (30, 8, 8), dtype=np.uint8), rng.integers(0, 256, (9, 8, 8), dtype=np.uint8)
+    y_train, y_test = np.arange(30) % 3, np.arange(9) % 3
+    np.savez(tmp_path / "mnist.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    table = read_table(tmp_path / "mnist.npz")
+    assert np.array_equal(table.x, x_train) and np.array_equal(table.y, y_train)
+    assert table.label_source == "array 'y_train'"
+    assert any("the arrays 'x_test', 'y_test' are not read" in note for note in table.notes)
