@@ -114,3 +114,25 @@ def test_evaluate_finds_the_label_column_where_training_had_it_when_a_feature_sh
     table = read_table(path, feature_names=["label", "a", "b", "c"], label_position=4)
     assert table.label_index == 4 and np.array_equal(table.y, rows[:, 4])
     assert np.array_equal(table.x, rows[:, :4].astype(table.x.dtype))
+
+
+@pytest.mark.parametrize("side", [8, 16, 32])
+def test_an_as_is_image_of_the_models_own_size_reaches_it_as_it_is(side):
+    """A model of 32x32 (or 8x8) images given an image of that size with --images as-is got
+    it made into 28x28 and then brought to 32x32: its levels moved by up to 145 of 255."""
+    from deltaprop.images import image_for_side
+
+    pixels = np.random.default_rng(side).integers(0, 256, size=(side, side)).astype(np.float64)
+    assert np.array_equal(image_for_side(pixels, "as-is", side), pixels)
+
+
+def test_an_as_is_image_is_resized_straight_to_a_side_above_28():
+    """A 64x64 image of 2x2 blocks comes out near the 32x32 image of those blocks (a
+    Lanczos filter rings on random levels; through 28x28 they were 42 levels off on
+    average, here 15), and a smooth one comes out exact."""
+    from deltaprop.images import image_for_side
+
+    blocks = np.random.default_rng(0).integers(0, 256, size=(32, 32)).astype(np.float64)
+    assert np.abs(image_for_side(np.kron(blocks, np.ones((2, 2))), "as-is", 32) - blocks).mean() < 20
+    ramp = np.indices((32, 32))[0] * 8.0
+    assert np.array_equal(image_for_side(np.kron(ramp, np.ones((2, 2))), "as-is", 32), ramp)

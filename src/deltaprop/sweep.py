@@ -554,11 +554,25 @@ def _stop(futures: dict, stamps: dict[Path, Any] | None = None) -> None:
             trial.result = summarise(trial, {"exit": 130, "error": "stopped by Ctrl-C", "seconds": None})
 
 
-def _close(client, cluster) -> None:
-    """Close the client and the local cluster, their closing notes unsaid."""
+def _quiet_logs() -> None:
+    """Dask's loggers in this process say nothing below CRITICAL (each logger: a level set on
+    ``distributed.worker`` itself would otherwise stand)."""
     import logging
 
-    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+    for name in ["distributed", *logging.root.manager.loggerDict]:
+        if name == "distributed" or name.startswith("distributed."):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _close(client, cluster) -> None:
+    """Close the client and the local cluster, their closing notes unsaid: the local workers
+    and nannies, whose stderr is this one's, are quieted first (a worker whose heartbeat met
+    the scheduler closing logged a CommClosedError traceback after a sweep that succeeded)."""
+    _quiet_logs()
+    if client is not None and cluster is not None:
+        for nanny in (False, True):
+            with contextlib.suppress(Exception):
+                client.run(_quiet_logs, nanny=nanny, on_error="ignore")
     with contextlib.suppress(Exception):
         if client is not None:
             client.close()
