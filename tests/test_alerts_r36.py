@@ -228,3 +228,14 @@ def test_the_chance_fix_without_evidence_of_tiny_steps_does_not_say_raise():
     records = [{"epoch": k, "loss": 2.3, "accuracy": 0.1, "steps": 500 * k} for k in (1, 2, 3)]
     (alert,) = _rule("chance_accuracy", records, Context(chance=0.1))
     assert "lower learning rate" in alert.fix and "higher" not in alert.fix
+
+
+def test_tiny_steps_on_saturated_units_advise_those_units_first():
+    # seed001_mnist_mse.toml at epoch 7: raw pixels, every hidden unit saturated, steps of 8.9e-4
+    params = [{"name": f"layers.{i}.W", "layer": i, "grad_norm": 0.02, "norm": 10.0, "update_ratio": 8.9e-4}
+              for i in (0, 2)]
+    layers = [{"index": 1, "layer": "Sigmoid", "saturated": 1.0, "stuck": 0.9}]
+    records = [{"epoch": k, "loss": 1.0, "accuracy": 0.15, "steps": 16 * k,
+                "diagnostics": {"probe_size": 64, "layers": layers, "parameters": params}} for k in range(1, 8)]
+    (alert,) = _rule("chance_accuracy", records, Context(chance=0.1))
+    assert alert.fix.startswith("fix the saturated or dead units first")

@@ -695,9 +695,16 @@ def chance_accuracy(records, ctx) -> list[Finding]:
 
 def _chance_fix(record) -> str:
     """The chance-accuracy fix: a higher learning rate where the steps are too small to learn
-    (:func:`_tiny_steps`), else the rule's own."""
+    (:func:`_tiny_steps`), after the saturated or dead units where a layer has them; else the
+    rule's own."""
     if not _tiny_steps(record):
         return RULES["chance_accuracy"][1]
+    stalled = any((s.get("saturated") or 0) > SATURATED_SHARE or (s.get("dead") or 0) > DEAD_SHARE
+                  for s in _layers(record))
+    if stalled:  # a larger rate on units that pass little back: fix those first
+        return ("fix the saturated or dead units first (see the alerts above: they pass little gradient back), then "
+                "raise the learning rate (--lr) if every step still moves the weights too little to learn; and check "
+                "that the labels belong to the inputs")
     return ("raise the learning rate (--lr), for example 10-100× larger: every step moves the weights too little to "
             "learn; and check that the labels belong to the inputs")
 

@@ -198,7 +198,8 @@ def _add_predict(sub) -> None:
                    help="how an image becomes 28x28 levels (for a model of smaller square images, 8x8 say, as serve "
                         "does: digits framed as those are, other styles reduced from 28x28): digit (MNIST's: "
                         "cropped to the ink, fitted in 20x20, centred by mass), fashion (Fashion-MNIST's: trimmed, "
-                        "fitted in 28x28, gray levels kept), as-is (only resized); auto (default) takes the style of "
+                        "fitted in 28x28, gray levels kept), as-is (only resized: to a larger model's side directly, and an "
+                        "image of the model's size taken as it is); auto (default) takes the style of "
                         "the data the model was trained on, and digit for a model that does not record it")
     p.add_argument("--levels", default=None,
                    help="the value a white pixel had in the model's raw training inputs, which an image's 0..255 "
@@ -2420,9 +2421,12 @@ def cmd_predict(args) -> int:
         _say(f"note: digits are framed as small digits are: the ink's longer edge fills a {4 * side}x{4 * side} frame, "
              f"centred, and each of this model's {side}x{side} pixels is the mean of a 4x4 block, as deltaprop serve "
              "frames drawings", err=True)
+    elif images and side is not None and side > IMAGE_SIDE and style == "as-is":
+        _say(f"note: images are resized to this model's {side}x{side} (one of that size is taken as it is)", err=True)
     elif images and side is not None and side != IMAGE_SIDE:
+        exact = " (an image of that size is taken as it is)" if style == "as-is" else ""
         _say(f"note: images are made into 28x28 levels, then reduced to this model's {side}x{side} (each pixel the "
-             "mean of the area it covers), as deltaprop serve reduces drawings", err=True)
+             f"mean of the area it covers), as deltaprop serve reduces drawings{exact}", err=True)
     if images and side is not None and top_level is None and not levels_recorded(mf):
         _say("note: this model's file does not record the range of its raw training inputs (it has no input "
              "scaling: trained with --scaling none, or saved without it), so the images' 0..255 levels reach it as "

@@ -262,12 +262,16 @@ def load_image(path: str | os.PathLike, style: str = "digit", *, side: int = IMA
 def image_for_side(gray: np.ndarray, style: str, side: int = IMAGE_SIDE) -> np.ndarray:
     """A decoded grayscale image made in ``style`` at ``side`` x ``side``: the style's 28x28
     image; for another side, digits framed as small digits are (:func:`to_digit_frame`)
-    and the other styles' 28x28 image reduced (:func:`reduce_image`)."""
+    and the other styles' 28x28 image reduced (:func:`reduce_image`), except that as-is
+    takes an image of ``side`` x ``side`` as it is and resizes straight to a side above 28
+    (through 28x28, a 32x32 image's levels moved by up to 145, an 8x8 one's by 49)."""
     convert = _style(style)
     if side == IMAGE_SIDE:
         return convert(gray)
     if convert is to_mnist:
         return to_digit_frame(gray, side)
+    if convert is as_is and (side > IMAGE_SIDE or np.shape(gray) == (side, side)):
+        return np.clip(np.rint(_resized(_gray(gray), (side, side))), 0, 255)
     return reduce_image(convert(gray), side)
 
 

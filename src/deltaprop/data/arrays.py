@@ -47,7 +47,8 @@ _MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-", 
 #: as a missing value instead).
 _SPREADSHEET_ERRORS = frozenset({"#div/0!", "#value!", "#ref!", "#name?", "#num!", "#null!"})
 #: Accepted (inputs, labels) key pairs in an ``.npz``, tried in this order.
-NPZ_KEYS = (("x", "y"), ("X", "y"), ("X", "Y"), ("images", "labels"))
+#: Keras' ``mnist.npz`` holds ``x_train``/``y_train`` beside ``x_test``/``y_test``.
+NPZ_KEYS = (("x", "y"), ("X", "y"), ("X", "Y"), ("images", "labels"), ("x_train", "y_train"), ("X_train", "y_train"))
 # Deflate cannot expand more than about 1032:1; a member claiming more is a zip bomb.
 _ZIP_MAX_RATIO = 1100
 # A header or first row longer than this is not a table deltaprop can use.
