@@ -2722,6 +2722,7 @@ def cmd_sweep(args) -> int:
         sweep.check_resumable(trials, config)  # before the finally below rewrites sweep.csv
     # SIGTERM (kill, a batch scheduler's limit) stops the sweep as Ctrl-C does: the running
     # trials are stopped, sweep.csv says what became of each, and the command ends 143.
+    ran = True
     with interrupt_once(signal.SIGTERM) as terminated:
         try:
             sweep.run_sweep(trials, config=config, workers=workers, scheduler=args.scheduler, resume=args.resume,
@@ -2729,9 +2730,15 @@ def cmd_sweep(args) -> int:
         except KeyboardInterrupt:
             status = _sweep_interrupted(args, trials, out, list(grid))
             return 128 + signal.SIGTERM if terminated else status
+        except Error:
+            # no trial started (the scheduler unreachable, no Dask): the folder is left as it was, so
+            # the corrected command may use it; a sweep.csv of trials "not run" made it refuse the folder
+            ran = False
+            raise
         finally:
-            sweep.write_results(trials, out, list(grid))
-            sweep.plot_results(trials, out, list(grid))
+            if ran:
+                sweep.write_results(trials, out, list(grid))
+                sweep.plot_results(trials, out, list(grid))
     _say(sweep.table(trials, list(grid)))
     best = sweep.best_trial(trials)
     failed = sum(t.result.get("status") == "failed" for t in trials)
