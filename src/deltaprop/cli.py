@@ -873,8 +873,8 @@ def _schedule_settings(value: Any) -> Any:
 def _run_is_complete(cfg: TrainConfig, state: TrainingState) -> bool:
     """Whether the run's limits (epochs, steps) are already reached, or early stopping
     ended it: resuming trains nothing."""
-    return ((cfg.epochs is not None and state.epoch >= cfg.epochs) or (cfg.steps is not None and state.step >= cfg.steps)
-            or early_stopped_epoch(state) is not None)
+    return ((cfg.epochs is not None and state.completed_epochs >= cfg.epochs)
+            or (cfg.steps is not None and state.step >= cfg.steps) or early_stopped_epoch(state) is not None)
 
 
 def _nothing_to_train(cfg: TrainConfig, state: TrainingState) -> ConfigError:
@@ -885,7 +885,8 @@ def _nothing_to_train(cfg: TrainConfig, state: TrainingState) -> ConfigError:
     if cfg.steps is not None and state.step >= cfg.steps:
         return ConfigError(f"the run already made {state.step} steps (its limit is --steps {cfg.steps}); "
                            f"pass --steps N with N > {state.step} to continue it")
-    return ConfigError(f"the run already has {state.epoch} epochs; pass --epochs N with N > {state.epoch} to continue it")
+    done = state.completed_epochs  # an epoch a --steps stop cut short is not one of them: a resume finishes it
+    return ConfigError(f"the run already has {done} epochs; pass --epochs N with N > {done} to continue it")
 
 
 def _new_run_folder(out: str | None, name: str = "%Y%m%d-%H%M%S") -> Path:
