@@ -41,3 +41,26 @@ def test_closing_the_local_cluster_prints_no_worker_traceback(capfd):
     err = capfd.readouterr().err
     assert "Traceback" not in err and "CommClosedError" not in err and "heartbeat" not in err
     assert cluster.status.name == "closed"
+
+
+def test_a_sweep_that_could_not_reach_its_cluster_leaves_the_folder_for_the_corrected_command(tmp_path, monkeypatch):
+    """An unreachable --scheduler wrote a sweep.csv of trials 'not run', so the command it
+    suggested (leave --scheduler out) was refused: `is not an empty folder`."""
+    from cli_in_process import run_cli
+
+    from deltaprop.errors import Error
+
+    def unreachable(workers, scheduler):
+        raise Error("cannot reach the Dask scheduler: Timed out; is one running there? Check --scheduler, or leave it "
+                    "out to start a local cluster")
+
+    monkeypatch.setattr(sweep, "_client", unreachable)
+    (tmp_path / "base.toml").write_text('dataset = "parity"\nepochs = 1\n')
+    res = run_cli("sweep", "base.toml", "--grid", "lr=0.1,0.3", "--scheduler", "tcp://127.0.0.1:9", "--out", "sw",
+                  cwd=tmp_path)
+    assert res.returncode == 1 and "cannot reach the Dask scheduler" in res.stderr
+    assert list((tmp_path / "sw").iterdir()) == []
+    handed = []
+    monkeypatch.setattr(sweep, "run_sweep", lambda trials, **_: handed.extend(trials) or trials)
+    res = run_cli("sweep", "base.toml", "--grid", "lr=0.1,0.3", "--out", "sw", cwd=tmp_path)
+    assert "not an empty folder" not in res.stderr and len(handed) == 2

@@ -13,6 +13,7 @@ import pytest
 from cli_in_process import run_cli
 from test_distributed import MPIEXEC, _cached_in, needs_mpi
 
+import deltaprop as dp
 from deltaprop.distributed import StopVote, sigterm_as_ctrl_c
 from deltaprop.report import ReportWriter, earlier_sessions, recorded_processes, run_facts
 
@@ -26,14 +27,25 @@ def _mpiexec(*parts, cwd) -> subprocess.CompletedProcess:
 
 
 # -- run.json records the processes -------------------------------------------------------------
-def test_run_facts_and_each_session_record_the_processes(tmp_path):
-    facts = run_facts(["deltaprop", "train"], {"seed": 0}, data_source="parity", data_sha="0" * 64, processes=4)
-    assert facts["processes"] == 4
-    writer = ReportWriter(tmp_path, facts, earlier={"sessions": [{"command": ["deltaprop", "train"], "processes": 2,
-                                                                  "threads": 1}]})
-    writer._time_facts()
+def _writer(folder, processes):
+    facts = run_facts(["deltaprop", "train"], {"seed": 0}, data_source="parity", data_sha="0" * 64,
+                      processes=processes)
+    earlier = {"sessions": [{"command": ["deltaprop", "train"], "processes": 2, "threads": 1}]}
+    return ReportWriter(folder, facts, earlier=earlier)
+
+
+def test_run_facts_and_each_session_that_trained_record_the_processes(tmp_path):
+    writer = _writer(tmp_path, 4)
+    assert writer.facts["processes"] == 4
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    dp.fit(dp.mlp([3, 4, 2], seed=0), X, (X[:, 0] > 0).astype(int), loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1),
+           epochs=1, batch_size=20, callbacks=[writer],
+           threads=1)
     assert [s["processes"] for s in writer.facts["sessions"]] == [2, 4]
     assert recorded_processes(writer.facts) == [2, 4]
+    idle = _writer(tmp_path, 1)  # a session that only wrote a trained run's results
+    idle._time_facts()
+    assert recorded_processes(idle.facts) == [2]
 
 
 @pytest.mark.parametrize("value", [0, -2, 1.5, True, "2"])

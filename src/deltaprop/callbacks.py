@@ -483,8 +483,8 @@ class DiagnosticsRecorder(Callback):
         self._snapshot(state)
 
     def on_batch_end(self, state, batch_size, batch_loss):
-        if state.steps is not None and state.step >= state.steps:
-            return  # that was the run's last step
+        if (state.steps is not None and state.step >= state.steps) or state.progress.batches >= state.epoch_batches:
+            return  # that was the run's last step, or the epoch's (whose ratio needs the snapshot taken before it)
         # counted in batches, not examples: sliding windows overlap, and a process of a
         # data-parallel run sees only its shard of each batch
         if state.progress.batches + 1 == state.epoch_batches or (state.steps is not None

@@ -873,8 +873,8 @@ def _schedule_settings(value: Any) -> Any:
 def _run_is_complete(cfg: TrainConfig, state: TrainingState) -> bool:
     """Whether the run's limits (epochs, steps) are already reached, or early stopping
     ended it: resuming trains nothing."""
-    return ((cfg.epochs is not None and state.epoch >= cfg.epochs) or (cfg.steps is not None and state.step >= cfg.steps)
-            or early_stopped_epoch(state) is not None)
+    return ((cfg.epochs is not None and state.completed_epochs >= cfg.epochs)
+            or (cfg.steps is not None and state.step >= cfg.steps) or early_stopped_epoch(state) is not None)
 
 
 def _nothing_to_train(cfg: TrainConfig, state: TrainingState) -> ConfigError:
@@ -885,7 +885,8 @@ def _nothing_to_train(cfg: TrainConfig, state: TrainingState) -> ConfigError:
     if cfg.steps is not None and state.step >= cfg.steps:
         return ConfigError(f"the run already made {state.step} steps (its limit is --steps {cfg.steps}); "
                            f"pass --steps N with N > {state.step} to continue it")
-    return ConfigError(f"the run already has {state.epoch} epochs; pass --epochs N with N > {state.epoch} to continue it")
+    done = state.completed_epochs  # an epoch a --steps stop cut short is not one of them: a resume finishes it
+    return ConfigError(f"the run already has {done} epochs; pass --epochs N with N > {done} to continue it")
 
 
 def _new_run_folder(out: str | None, name: str = "%Y%m%d-%H%M%S") -> Path:
@@ -2721,6 +2722,7 @@ def cmd_sweep(args) -> int:
         sweep.check_resumable(trials, config)  # before the finally below rewrites sweep.csv
     # SIGTERM (kill, a batch scheduler's limit) stops the sweep as Ctrl-C does: the running
     # trials are stopped, sweep.csv says what became of each, and the command ends 143.
+    ran = True
     with interrupt_once(signal.SIGTERM) as terminated:
         try:
             sweep.run_sweep(trials, config=config, workers=workers, scheduler=args.scheduler, resume=args.resume,
@@ -2728,10 +2730,24 @@ def cmd_sweep(args) -> int:
         except KeyboardInterrupt:
             status = _sweep_interrupted(args, trials, out, list(grid))
             return 128 + signal.SIGTERM if terminated else status
+        except Error:
+            # no trial started (the scheduler unreachable, no Dask): the folder is left as it was, so
+            # the corrected command may use it; a sweep.csv of trials "not run" made it refuse the folder
+            ran = False
+            raise
         finally:
-            sweep.write_results(trials, out, list(grid))
-            sweep.plot_results(trials, out, list(grid))
-    _say(sweep.table(trials, list(grid)))
+            if ran:
+                sweep.write_results(trials, out, list(grid))
+                sweep.plot_results(trials, out, list(grid))
+    return _sweep_results(trials, out, list(grid))
+
+
+def _sweep_results(trials, out: Path, varied: list[str]) -> int:
+    """The finished sweep's table, its best trial and what was written; the exit status (0
+    when a trial finished, else 1)."""
+    from . import sweep
+
+    _say(sweep.table(trials, varied))
     best = sweep.best_trial(trials)
     failed = sum(t.result.get("status") == "failed" for t in trials)
     finished = sum(t.result.get("status") == "ok" for t in trials)

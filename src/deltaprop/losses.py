@@ -255,9 +255,13 @@ class _LikelihoodLoss(Loss):
         if self.from_logits or not isinstance(last_layer, self.matching_output):
             return None
         delta = self._buffer("delta", a.shape, a.dtype)
-        np.subtract(a, y, out=delta)
+        self._output_minus_target(a, y, delta)
         delta *= 1.0 / a.shape[0]
         return delta
+
+    def _output_minus_target(self, a: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
+        """``out = a − y``: ``n ∂L/∂z`` for probabilities ``a`` of the matching output."""
+        np.subtract(a, y, out=out)
 
 
 #: Probability targets of cross-entropy whose rows sum to 1 within this are normalised; others are refused.
@@ -271,6 +275,8 @@ class CrossEntropy(_LikelihoodLoss):
     probability gives a large finite loss rather than ``log 0``. With
     ``from_logits=True``, ``a`` is the pre-softmax ``z`` and ``log softmax`` is computed
     by log-sum-exp: ``log a_k = z_k − m − log Σ_i e^{z_i − m}``, ``m = max z``.
+    Backward starts at the softmax's input, ``∂L/∂z = (a Σ_k y_k − y)/n``: ``(a − y)/n`` for
+    rows that sum to 1, as class ids and the rows :meth:`prepare_targets` gives do.
     """
 
     type_name = "CrossEntropy"
@@ -292,10 +298,9 @@ class CrossEntropy(_LikelihoodLoss):
     def prepare_targets(self, y, n_outputs, dtype):
         self._check_classes(n_outputs)
         rows = super().prepare_targets(y, n_outputs, dtype)
-        # Both softmax gradients, (a − y)/n and softmax(z) − y, are ∂L/∂z only where Σ_k y_k = 1
-        # (in general ∂L/∂z = (a Σ_k y_k − y)/n): rows a rounding away from 1 (soft labels
-        # printed to a few decimals) are divided by their sum, so the gradient is the reported
-        # loss's; rows further away are refused.
+        # −Σ_k y_k log a_k is a likelihood only where Σ_k y_k = 1 (its gradient, ∂L/∂z =
+        # (a Σ_k y_k − y)/n, is (a − y)/n there): rows a rounding away from 1 (soft labels
+        # printed to a few decimals) are divided by their sum; rows further away are refused.
         if n_outputs > 1 and rows.size:
             sums = rows.sum(axis=1, dtype=np.float64)
             bad = np.flatnonzero(np.abs(sums - 1.0) > TARGET_SUM_TOLERANCE)
@@ -308,6 +313,14 @@ class CrossEntropy(_LikelihoodLoss):
             if np.any(sums != 1.0):
                 rows = (rows / sums[:, None]).astype(rows.dtype, copy=False)
         return rows
+
+    def _output_minus_target(self, a, y, out):
+        """``out = a Σ_k y_k − y`` per row: ``n ∂L/∂z`` of a softmax output for any target rows
+        (``a − y`` where a row sums to 1, as one-hot and prepared rows do, bit for bit)."""
+        sums = self._buffer("target_sums", (a.shape[0], 1), a.dtype)
+        np.add.reduce(y, axis=1, keepdims=True, out=sums)
+        np.multiply(a, sums, out=out)
+        out -= y
 
     def _log_probs(self, a: np.ndarray) -> np.ndarray:
         logp = self._buffer("logp", a.shape, a.dtype)
@@ -335,9 +348,9 @@ class CrossEntropy(_LikelihoodLoss):
     def _gradient(self, a, y):
         n = a.shape[0]
         g = self._buffer("grad", a.shape, a.dtype)
-        if self.from_logits:  # softmax(z) − y, over n
+        if self.from_logits:  # softmax(z) Σ_k y_k − y, over n
             softmax_rows(a, g, self._buffer("col", (n, 1), a.dtype))
-            g -= y
+            self._output_minus_target(g, y, g)
         else:  # −y / a, with a clipped as in value
             np.maximum(a, _eps(a.dtype), out=g)
             np.divide(y, g, out=g)

@@ -566,15 +566,14 @@ class ReportWriter(Callback):
     are the first session's, its ``training_seconds`` and ``seconds`` the sums over all. Each
     session that trained keeps its BLAS ``threads`` at its start and, when they changed, its
     ``thread_changes`` (``[step, threads]``); run.json's ``thread_changes`` are all sessions'.
-    Each session keeps the MPI ``processes`` it trained on too (run.json's: the last session's)."""
+    Each session that trained keeps the MPI ``processes`` it trained on too (run.json's: the
+    last session's)."""
 
     def __init__(self, out, facts: dict[str, Any], *, interval: float = REPORT_INTERVAL,
                  earlier: dict[str, Any] | None = None):
         self.out = Path(out)
         self.facts = dict(facts)
         self.session = {"command": facts.get("command"), "started": facts.get("started")}
-        if "processes" in facts:
-            self.session["processes"] = facts["processes"]
         self.earlier = earlier_sessions(earlier)
         self.interval = interval
         self.started = time.perf_counter()
@@ -636,6 +635,8 @@ class ReportWriter(Callback):
         self.train_started = time.perf_counter()
         # what a bit-identical rerun needs besides the config: `--threads N` with this N
         self.facts["threads"] = self.session["threads"] = state.threads
+        if "processes" in self.facts:  # a session that trained: on how many processes
+            self.session["processes"] = self.facts["processes"]
         self.facts["kernels"] = kernels.backend()
 
     def on_train_end(self, state):

@@ -668,8 +668,9 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     ``resume``, a second ``fit`` of the same network goes on from its current weights (the
     same optimizer keeps its moments and step count), with a fresh schedule and a history
     that starts again at epoch 1; ``resume`` continues a run as one. A non-finite loss
-    raises :class:`~deltaprop.errors.TrainingDivergedError` naming the first layer that
-    shows it (:func:`_unstable_layer`); the network keeps finite weights. ``resume`` takes
+    (a validation loss too: the epoch's first weights are then kept) raises
+    :class:`~deltaprop.errors.TrainingDivergedError` naming the first layer that shows it
+    (:func:`_unstable_layer`); the network keeps finite weights. ``resume`` takes
     the :class:`TrainingState` of an earlier run (callbacks see it;
     :meth:`TrainingState.from_dict` rebuilds one) and continues it exactly, mid-epoch too,
     to ``epochs``/``steps`` in all, with the state's loss, schedule, rate and shuffling
@@ -1153,6 +1154,9 @@ class Loop:
         }
         if self.validation is not None:
             logs["val_loss"], logs["val_accuracy"] = self.validate()
+            if not math.isfinite(logs["val_loss"]):  # finite weights whose outputs overflow: useless ones
+                self._diverged(f"the validation loss is {logs['val_loss']}", epoch=epoch + 1, step=state.step,
+                               restore=True)
         logs["seconds"] = progress.seconds + (time.perf_counter() - started)
         state.logs = logs
         state.history.append(logs)
@@ -1196,15 +1200,16 @@ class Loop:
         return all(np.all(np.isfinite(p.value)) for p in self.params)
 
     def _diverged(self, what: str, *, epoch: int | None = None, step: int | None = None,
-                  loss_overflowed: bool = False) -> None:
-        """Restore finite weights and raise, naming the layer that shows it (:func:`_unstable_layer`);
-        ``epoch`` and ``step`` default to the one under way (1-based)."""
+                  loss_overflowed: bool = False, restore: bool = False) -> None:
+        """Restore finite weights (the epoch's first also where the weights are finite but
+        ``restore``: their outputs overflow) and raise, naming the layer that shows it
+        (:func:`_unstable_layer`); ``epoch`` and ``step`` default to the one under way (1-based)."""
         state = self.state
         epoch = state.epoch + 1 if epoch is None else epoch
         step = state.step + 1 if step is None else step
         what, where = self._diagnosis(what, loss_overflowed)  # before the weights are restored
         restored = False
-        if not self._weights_finite():
+        if restore or not self._weights_finite():
             for p, saved in zip(self.params, self.snapshot):
                 np.copyto(p.value, saved)
             restored = True
