@@ -42,3 +42,36 @@ def test_train_whose_validation_loss_overflows_says_it_diverged(tmp_path):
     assert "Traceback" not in res.stderr and "RuntimeWarning" not in res.stderr
     assert json.loads((out / "run.json").read_text())["status"] == "diverged"
     assert not (out / "model.safetensors").exists()
+
+
+def test_a_last_step_whose_outputs_overflow_stops_fit_without_validation():
+    X, y = _raw_rows()
+    net = dp.mlp([30, 8, 3], activation="identity", output="identity", seed=0)
+    with np.errstate(all="ignore"), pytest.raises(dp.TrainingDivergedError) as info:
+        dp.fit(net, X, y, loss=dp.losses.MeanSquaredError(), optimizer=dp.SGD(lr=0.3), epochs=2, batch_size=None,
+               diagnostics=False)
+    assert (info.value.epoch, info.value.step) == (2, 2)
+    assert "outputs of the last step's rows are NaN or infinite" in str(info.value)
+    assert np.all(np.isfinite(net.forward(X)))  # the weights the last epoch began with
+
+
+def test_a_last_step_whose_outputs_overflow_under_numpy_raising_is_a_divergence():
+    X, y = _raw_rows()
+    net = dp.mlp([30, 8, 3], activation="identity", output="identity", seed=0)
+    with np.errstate(over="raise", invalid="ignore"), pytest.raises(dp.TrainingDivergedError):
+        dp.fit(net, X, y, loss=dp.losses.MeanSquaredError(), optimizer=dp.SGD(lr=0.3), epochs=2, batch_size=None,
+               diagnostics=False)
+
+
+def test_train_without_validation_whose_last_step_overflows_says_it_diverged(tmp_path):
+    out = tmp_path / "run"
+    res = cli("train", "--epochs", "2", "-q", "--threads", "1", "--out", out, "--loss", "mse", "--output-activation",
+              "identity", "--activation", "linear", "--scaling", "none", "--batch-size", "full",
+              "--validation-split", "0")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "error: training diverged at epoch 2, step 2" in res.stderr
+    assert "the last good checkpoint (epoch 1)" in res.stderr
+    assert "Traceback" not in res.stderr and "RuntimeWarning" not in res.stderr
+    assert json.loads((out / "run.json").read_text())["status"] == "diverged"
+    assert not (out / "model.safetensors").exists()
+
