@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 
 def _diagnostics_records(delta_norms):
     """Records of a 2-layer network whose first layer's ‖δ‖ is ``delta_norms[e]`` at epoch e + 1."""
@@ -56,3 +58,40 @@ def test_positive_gradients_keep_their_log_scale():
     chart = _chart(render(_diagnostics_records([1.0, 0.1, 0.01]), {"status": "done", "config": {}}),
                    "‖δ‖ reaching the layer", "layer 0 (Dense)")
     assert ">0.032<" in chart and ">0.1<" in chart  # log ticks: 10 ** t, 2 significant digits
+
+
+def _run_folder(folder, facts) -> None:
+    import json
+
+    folder.mkdir()
+    (folder / "history.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,steps\n"
+                                        "1,0.5,0.8,,,0.3,0.1,10\n")
+    (folder / "run.json").write_text(json.dumps(facts))
+
+
+@pytest.mark.parametrize("facts, field", [
+    ([1, 2], "the content"),
+    ({"status": "done", "config": []}, "config"),
+    ({"status": "done", "config": {"dataset": "d.npz", "layers": 5}}, "config.layers"),
+    ({"status": "done", "versions": ["numpy"]}, "versions"),
+    ({"status": "done", "data": "mnist"}, "data"),
+])
+def test_a_damaged_run_json_is_a_one_line_error_naming_its_field(tmp_path, facts, field):
+    """deltaprop report on a run.json of the wrong shape (hand-edited, or damaged) ended in
+    an AttributeError traceback ('list' object has no attribute 'get')."""
+    from cli_in_process import run_cli
+
+    _run_folder(tmp_path / "run", facts)
+    result = run_cli("report", tmp_path / "run")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and f"run.json: {field} is " in result.stderr, result.stderr
+
+
+def test_a_run_json_of_the_right_shape_is_rendered(tmp_path):
+    from cli_in_process import run_cli
+
+    _run_folder(tmp_path / "run", {"status": "done", "config": {"dataset": "d.npz", "layers": [3, 5, 2]},
+                                   "versions": {"numpy": "2"}, "data": {"source": "d.npz"}})
+    result = run_cli("report", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    assert "d.npz, 3 → 5 → 2" in (tmp_path / "run" / "report.html").read_text()
