@@ -197,6 +197,25 @@ def test_cross_entropy_gradient_is_that_of_its_value_for_rows_not_summing_to_one
     np.testing.assert_allclose(softmax.backward(probs.gradient(a, Y)), delta, rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("make", [
+    dp.BinaryCrossEntropy, dp.CrossEntropy, lambda: dp.MeanSquaredError(classification=False),
+    lambda: dp.BinaryCrossEntropy(from_logits=True), lambda: dp.CrossEntropy(from_logits=True),
+])
+def test_loss_gradient_is_that_of_its_value_weighted_and_not(make):
+    """loss.gradient (the path without a fused output δ) against central differences of
+    loss.value, with soft targets and row weights."""
+    loss = make()
+    rng = np.random.default_rng(7)
+    a = rng.uniform(0.05, 0.95, (4, 3))
+    y = rng.uniform(0, 1, (4, 3))
+    if isinstance(loss, dp.CrossEntropy):
+        y /= y.sum(axis=1, keepdims=True)
+    for w in (None, rng.uniform(0, 2, 4)):
+        extra = () if w is None else (w,)
+        numeric = _fd_matrix(lambda t: loss.value(t, y, *extra), a)
+        np.testing.assert_allclose(loss.gradient(a, y, *extra), numeric, rtol=1e-7, atol=1e-9)
+
+
 def test_cross_entropy_gradient_of_one_hot_rows_is_a_minus_y_bit_for_bit():
     """Rows that sum to exactly 1 keep (a − y)/n exactly (training runs keep their bits)."""
     rng = np.random.default_rng(2)

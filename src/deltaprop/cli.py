@@ -2739,7 +2739,15 @@ def cmd_sweep(args) -> int:
             if ran:
                 sweep.write_results(trials, out, list(grid))
                 sweep.plot_results(trials, out, list(grid))
-    _say(sweep.table(trials, list(grid)))
+    return _sweep_results(trials, out, list(grid))
+
+
+def _sweep_results(trials, out: Path, varied: list[str]) -> int:
+    """The finished sweep's table, its best trial and what was written; the exit status (0
+    when a trial finished, else 1)."""
+    from . import sweep
+
+    _say(sweep.table(trials, varied))
     best = sweep.best_trial(trials)
     failed = sum(t.result.get("status") == "failed" for t in trials)
     finished = sum(t.result.get("status") == "ok" for t in trials)

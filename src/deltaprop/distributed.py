@@ -669,6 +669,10 @@ class DataParallelLoop(Loop):
         except _GlobalDivergence as exc:
             self._diverged(str(exc))
 
+    def _last_outputs_finite(self):
+        """Every rank checks its own rows; all agree (one reduction), so each stops or none."""
+        return not summed(self.comm, 0.0 if super()._last_outputs_finite() else 1.0)[0]
+
     def _loss_not_finite(self, value):
         self._found_here(f"the loss is {value} on process {self.comm.Get_rank()}", loss_overflowed=True)
         self.averager.diverged = self._found[0]

@@ -269,14 +269,15 @@ class Sigmoid(Activation):
     ``σ'(z) = a(1 − a)``.
 
     In the negative tail that form keeps only the absolute precision of 1: in float32
-    ``tanh(z/2)`` rounds to −1, and ``a`` to exactly 0, below ``z ≈ −17``, where
-    ``σ(z) ≈ e^z`` is representable. An inference forward (``train=False``: ``predict``,
-    ``predict_proba``) in float32 takes ``a = e^z / (1 + e^z)`` below ``½ ln ε = −8.0``, where
-    the form has lost half of float32's digits, so tiny outputs keep their order (the argmax
-    of several sigmoid outputs) and are no 0, down to ``½ ln(tiny) + 10 ≈ −33.7``
-    (``a ≈ 2e-15``), below which ``a`` is 0. A training forward keeps the one form, whose
-    slope ``a(1 − a)`` there is under 3.4e-4 either way: training runs keep the bits they had
-    (a run's trajectory would change with the last bits of such slopes). float64 keeps the
+    ``a`` is a multiple of ``ε/4 ≈ 3e-8``: 3e-8 from about ``z = −17.3`` to ``−20`` (up to
+    14 times ``σ(z)``) and exactly 0 below, where ``σ(z) ≈ e^z`` is representable. An
+    inference forward (``train=False``: ``predict``, ``predict_proba``) in float32 takes
+    ``a = e^z / (1 + e^z)`` below ``½ ln ε = −8.0``, where the form has lost half of
+    float32's digits, so tiny outputs keep their order (the argmax of several sigmoid
+    outputs) and are no 0, down to ``½ ln(tiny) + 10 ≈ −33.7`` (``a ≈ 2e-15``), below which
+    ``a`` is 0. A training forward keeps the one form, whose slope ``a(1 − a)`` there is
+    under 3.4e-4 either way: training runs keep the bits they had (a run's trajectory would
+    change with the last bits of such slopes). float64 keeps the
     one form (its ``a`` is 0 only below ``z ≈ −37``)."""
 
     type_name = "Sigmoid"

@@ -672,8 +672,10 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     ``resume``, a second ``fit`` of the same network goes on from its current weights (the
     same optimizer keeps its moments and step count), with a fresh schedule and a history
     that starts again at epoch 1; ``resume`` continues a run as one. A non-finite loss
-    raises :class:`~deltaprop.errors.TrainingDivergedError` naming the first layer that
-    shows it (:func:`_unstable_layer`); the network keeps finite weights. ``resume`` takes
+    (a validation loss too, or, without validation rows, the run's last step's outputs on its
+    rows: the epoch's first weights are then kept) raises
+    :class:`~deltaprop.errors.TrainingDivergedError` naming the first layer that shows it
+    (:func:`_unstable_layer`); the network keeps finite weights. ``resume`` takes
     the :class:`TrainingState` of an earlier run (callbacks see it;
     :meth:`TrainingState.from_dict` rebuilds one) and continues it exactly, mid-epoch too,
     to ``epochs``/``steps`` in all, with the state's loss, schedule, rate and shuffling
@@ -1017,6 +1019,7 @@ class Loop:
         n = source.batch_size if isinstance(source, MiniBatches) else source.n_examples
         self._pred = np.empty(n, dtype=np.int64)
         self._hits = np.empty(n, dtype=np.bool_)
+        self._last_rows: np.ndarray | None = None  # the last step's batch (the run's end checks its outputs)
 
     def run(self) -> History:
         """Train to the end. Every callback whose ``on_train_begin`` returned has its
@@ -1078,6 +1081,7 @@ class Loop:
             step_started = time.perf_counter()
             xb, yb, idb, wb = self.source.batch(k)
             batch_loss, correct = self.train_step(xb, yb, idb, wb)
+            self._last_rows = xb
             step_seconds = time.perf_counter() - step_started  # the governor's: callbacks' time is not the step's
             state.step += 1
             progress.add(xb.shape[0], batch_loss, correct)
@@ -1157,6 +1161,12 @@ class Loop:
         }
         if self.validation is not None:
             logs["val_loss"], logs["val_accuracy"] = self.validate()
+            if not math.isfinite(logs["val_loss"]):  # finite weights whose outputs overflow: useless ones
+                self._diverged(f"the validation loss is {logs['val_loss']}", epoch=epoch + 1, step=state.step,
+                               restore=True)
+        elif self._run_ends(finished) and not self._last_outputs_finite():  # no later loss would show it
+            self._diverged("the outputs of the last step's rows are NaN or infinite after it", epoch=epoch + 1,
+                           step=state.step, restore=True)
         logs["seconds"] = progress.seconds + (time.perf_counter() - started)
         state.logs = logs
         state.history.append(logs)
@@ -1168,6 +1178,21 @@ class Loop:
         state.epoch = epoch + 1
         for cb in self.callbacks:
             cb.on_epoch_end(state)
+
+    def _run_ends(self, finished: bool) -> bool:
+        """Whether the epoch being closed is the run's last by its limits (epochs or steps)."""
+        state = self.state
+        return ((finished and state.epochs is not None and state.epoch + 1 >= state.epochs)
+                or (state.steps is not None and state.step >= state.steps))
+
+    def _last_outputs_finite(self) -> bool:
+        """Whether the network's outputs on the last step's rows are finite under the weights
+        that step left (finite weights can still overflow on them)."""
+        rows = self._last_rows
+        try:
+            return rows is None or bool(np.all(np.isfinite(self.state.net._forward(rows, False))))
+        except FloatingPointError:  # np.seterr(over="raise"): they overflowed
+            return False
 
     def epoch_totals(self) -> tuple[int, float, int | None]:
         """The epoch's examples seen, summed loss and correct predictions (None without classes)."""
@@ -1200,15 +1225,16 @@ class Loop:
         return all(np.all(np.isfinite(p.value)) for p in self.params)
 
     def _diverged(self, what: str, *, epoch: int | None = None, step: int | None = None,
-                  loss_overflowed: bool = False) -> None:
-        """Restore finite weights and raise, naming the layer that shows it (:func:`_unstable_layer`);
-        ``epoch`` and ``step`` default to the one under way (1-based)."""
+                  loss_overflowed: bool = False, restore: bool = False) -> None:
+        """Restore finite weights (the epoch's first also where the weights are finite but
+        ``restore``: their outputs overflow) and raise, naming the layer that shows it
+        (:func:`_unstable_layer`); ``epoch`` and ``step`` default to the one under way (1-based)."""
         state = self.state
         epoch = state.epoch + 1 if epoch is None else epoch
         step = state.step + 1 if step is None else step
         what, where = self._diagnosis(what, loss_overflowed)  # before the weights are restored
         restored = False
-        if not self._weights_finite():
+        if restore or not self._weights_finite():
             for p, saved in zip(self.params, self.snapshot):
                 np.copyto(p.value, saved)
             restored = True
