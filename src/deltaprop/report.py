@@ -361,8 +361,8 @@ def read_run(out: Path) -> dict[str, Any]:
     for r in records:
         r["diagnostics"] = diagnostics.get(r["epoch"])
         r["alerts"] = alerts.get(r["epoch"], [])
-    facts = _read_json(out / "run.json") or {"status": "unknown"}
-    if isinstance(facts, dict) and facts.get("alerts_at_end") is not None:  # absent from older run.json files
+    facts = checked_facts(_read_json(out / "run.json"), out / "run.json")
+    if facts.get("alerts_at_end") is not None:  # absent from older run.json files
         from .alerts import checked_standing
 
         try:
@@ -371,12 +371,35 @@ def read_run(out: Path) -> dict[str, Any]:
             raise DataError(f"{out / 'run.json'}: {exc}") from None
     evaluation_json = out / "evaluation.json"
     evaluation = checked_evaluation(_read_json(evaluation_json), evaluation_json)
-    unfinished = isinstance(facts, dict) and facts.get("status") in UNFINISHED
+    unfinished = facts.get("status") in UNFINISHED
     if unfinished:  # evaluation.json and model.safetensors, if any, are of an earlier session's model
         evaluation = None
     weights, table = _first_layer_weights(out, checkpoint_first=unfinished)
     return {"records": records, "facts": facts, "evaluation": evaluation, "weights": weights,
             "weights_table": table, "note": note}
+
+
+def checked_facts(facts, path: Path) -> dict[str, Any]:
+    """run.json's content (``{"status": "unknown"}`` for none) with the objects the report
+    reads (``config``, its ``layers``, ``versions``, ``data``) of the kind
+    :func:`run_facts` writes; else a :class:`DataError` naming the file and the field."""
+    if facts is None:
+        return {"status": "unknown"}
+
+    def refuse(field: str, value, want: str):
+        shown = json.dumps(value)
+        raise DataError(f"{path}: {field} is {shown if len(shown) <= 60 else shown[:57] + '...'}, not {want} "
+                        "(the file is damaged; deltaprop train writes it)")
+
+    if not isinstance(facts, dict):
+        refuse("the content", facts, "an object of the run's facts (status, config, ...)")
+    for key in ("config", "versions", "data"):
+        if facts.get(key) is not None and not isinstance(facts[key], dict):
+            refuse(key, facts[key], "an object")
+    layers = (facts.get("config") or {}).get("layers")
+    if layers is not None and not isinstance(layers, list):
+        refuse("config.layers", layers, "a list of layer widths")
+    return facts
 
 
 def _common_epochs(records, diagnostics: dict[int, Any]) -> tuple[list, str | None]:

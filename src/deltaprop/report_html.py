@@ -309,7 +309,10 @@ def _diagnostics(records) -> str:
                     series.append((key.replace("_", " "), values, COLORS["train"] if n == 0 else COLORS["other"]))
             if series:
                 name = f"layer {ident} ({ref['layer']})" if kind == "layer" else ident
-                charts.append(line_chart(name, epochs, series, log=log, width=250, height=150))
+                # a log scale has no 0: a layer whose ‖δ‖ or ‖∇θ‖ is 0 (no gradient reaches it) is drawn on a
+                # linear one, at 0, not left out as if nothing were recorded
+                positive = all(v is None or not math.isfinite(v) or v > 0 for _, values, _ in series for v in values)
+                charts.append(line_chart(name, epochs, series, log=log and positive, width=250, height=150))
         if charts:
             out.append(f"<h3>{escape(title)}</h3><div class=\"multiples\">{''.join(charts)}</div>")
     return "".join(out)

@@ -228,6 +228,13 @@ class ModelSource:
         path = self._candidate()
         if path is None:  # none yet, or a new run (train --overwrite) removed the old one's files
             self._loaded = None
+            from .run import ENDED, _recorded_status, _training
+
+            if _training(self.path) is False:  # the run ended, or its process is gone: no model will come
+                status = _recorded_status(self.path)
+                how = f"{status}, as its run.json says" if status in ENDED else "its training process is gone"
+                raise NoModelYet(f"{self.path} holds no model: its run ended ({how}) before it saved one, so there is "
+                                 "none to show; its report.html says why, and training it again writes one")
             raise NoModelYet(f"{self.path} has no model yet; it appears when training writes its first checkpoint, "
                              "at the first epoch end 5 s into training (or when training ends)")
         loaded = self._loaded

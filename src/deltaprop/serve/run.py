@@ -170,6 +170,8 @@ def read_run(folder: Path) -> dict[str, Any]:
         "run": folder.name,
         "signature": run_signature(folder),
         "training": _training(folder),
+        # how the run ended, as run.json says (done, diverged, interrupted, failed), or training; None: not recorded
+        "status": _recorded_status(folder),
         "epochs": len(history),
         "history": history,
         "diagnostics": read_table(folder / "diagnostics.csv"),

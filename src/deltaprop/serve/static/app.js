@@ -430,7 +430,10 @@ function renderRun(run) {
   $("run-epochs").textContent = String(run.epochs);
   const last = h[h.length - 1];
   const tail = last ? `, last loss ${fmt(last.loss)}${typeof last.val_accuracy === "number" ? `, validation accuracy ${fmt(last.val_accuracy)}` : ""}` : "";
-  const phase = run.training === true ? " · training…" : run.training === false ? " · finished" : "";
+  // a run that ended otherwise than done says how (run.json's status), not "finished"
+  const ended = { diverged: "diverged", interrupted: "interrupted", failed: "stopped: a file could not be written" };
+  const phase = run.training === true ? " · training…"
+    : run.training === false ? ` · ${ended[run.status] || "finished"}` : "";
   $("run-status").lastChild.textContent = ` epochs${tail}${phase}`;
   $("run-badge").textContent = run.training ? `epoch ${run.epochs}…` : "";
   const charts = [

@@ -1,0 +1,89 @@
+"""deltaprop serve on run folders that ended otherwise than done, and on every kind of model."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from test_serve_http import request, running_server, save_model, write_history
+
+
+def _ended_run(folder, status, *, model=True):
+    folder.mkdir()
+    (folder / "run.json").write_text(json.dumps({"status": status, "config": {"dataset": "mnist-sample"}}))
+    if model:
+        save_model(folder / "checkpoint.safetensors")
+        write_history(folder / "history.csv", [{"epoch": 1, "loss": 2.0, "accuracy": 0.2, "lr": 0.3}])
+    return folder
+
+
+@pytest.mark.parametrize("status", ["diverged", "interrupted"])
+def test_a_run_that_ended_before_saving_a_model_is_not_said_to_have_one_coming(tmp_path, status):
+    """A run that diverged (or was interrupted) in its first epoch saved no model: the page
+    said 'no model yet; it appears when training writes its first checkpoint', and waited
+    for one that no process would ever write."""
+    run = _ended_run(tmp_path / "run", status, model=False)
+    with running_server(run) as server:
+        _, model, _ = request(server, "GET", "/api/model")
+        assert model["ready"] is False
+        assert "no model yet" not in model["message"] and f"ended ({status}" in model["message"]
+        code, out, _ = request(server, "POST", "/api/predict", {"pixels": [[0] * 28] * 28})
+        assert code == 503 and f"ended ({status}" in out["error"]
+
+
+def test_a_run_whose_process_is_gone_before_a_model_is_not_said_to_have_one_coming(tmp_path):
+    """run.json still says training, but the process named in run.lock no longer runs."""
+    run = _ended_run(tmp_path / "run", "training", model=False)
+    dead = os.fork()
+    if dead == 0:
+        os._exit(0)
+    os.waitpid(dead, 0)
+    import socket
+
+    (run / "run.lock").write_text(json.dumps({"pid": dead, "host": socket.gethostname()}))
+    with running_server(run) as server:
+        _, model, _ = request(server, "GET", "/api/model")
+        assert model["ready"] is False and "its training process is gone" in model["message"]
+
+
+def test_a_starting_run_is_still_said_to_have_its_model_coming(tmp_path):
+    run = _ended_run(tmp_path / "run", "training", model=False)
+    import socket
+
+    (run / "run.lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    with running_server(run) as server:
+        _, model, _ = request(server, "GET", "/api/model")
+        assert model["ready"] is False and "no model yet" in model["message"]
+
+
+@pytest.mark.parametrize("status", ["done", "diverged", "interrupted", "failed"])
+def test_the_run_view_is_told_how_the_run_ended(tmp_path, status):
+    run = _ended_run(tmp_path / "run", status)
+    with running_server(run) as server:
+        _, out, _ = request(server, "GET", "/api/run")
+        assert out["training"] is False and out["status"] == status
+
+
+@pytest.mark.slow
+def test_the_page_says_a_diverged_run_diverged_not_finished(tmp_path):
+    """The training tab said '· finished' of a run whose run.json says it diverged."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (uv sync installs it)")
+    from test_serve_browser import ARGS, CHROMIUM
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is missing (apt-get install -y chromium)")
+    run = _ended_run(tmp_path / "run", "diverged")
+    with running_server(run) as server, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(server.url)
+            page.click("nav .tab[data-view='run']")
+            page.wait_for_function("() => document.querySelector('#run-status').textContent.includes('last loss')",
+                                   timeout=20_000)
+            status = page.inner_text("#run-status")
+            assert "diverged" in status and "finished" not in status, status
+        finally:
+            browser.close()
