@@ -1,10 +1,11 @@
 """Exact resume, checked against the uninterrupted run: a ``--steps`` stop inside a run's
-last epoch is finished by a resume, and a stop one step into an epoch keeps the previous
-epoch's update ratios."""
+last epoch is finished by a resume, a stop one step into an epoch keeps the previous
+epoch's update ratios, and ``TrainingState.from_dict`` refuses a malformed history record."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from cli_in_process import run_cli
 from safetensors.numpy import load_file
 
@@ -68,3 +69,35 @@ def test_a_resume_one_step_into_an_epoch_records_what_the_uninterrupted_run_does
     assert run_cli(*PARITY, "--epochs", "2", "--steps", "33", "--out", part).returncode == 0
     assert run_cli("train", "--resume", part, "--epochs", "2", "--steps", "1000", "--quiet").returncode == 0
     assert (part / "diagnostics.csv").read_text() == (base / "diagnostics.csv").read_text()
+
+
+def state_and_parts():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 3)).astype(np.float32), rng.integers(0, 2, 40)
+    net, opt = dp.mlp([3, 5, 2], seed=0), dp.Adam()
+    keep = []
+
+    class Keep(dp.Callback):
+        def on_train_begin(self, state):
+            keep.append(state)
+
+    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=2, batch_size=10, seed=0, callbacks=[Keep()])
+    return keep[0].to_dict(), net, opt
+
+
+@pytest.mark.parametrize("key, value", [("accuracy", "x"), ("val_loss", [1]), ("diagnostics", 1), ("alerts", [1])])
+def test_from_dict_refuses_a_malformed_history_record_with_a_state_error(key, value):
+    data, net, opt = state_and_parts()
+    data["history"][0][key] = value
+    with pytest.raises(dp.StateError, match="^the training state's history record 1: "):
+        dp.TrainingState.from_dict(data, net=net, optimizer=opt)  # fit(resume=) then raised TypeError or AttributeError
+
+
+def test_a_cosine_run_stopped_inside_its_last_epoch_is_told_it_can_finish_it(tmp_path):
+    part = tmp_path / "part"
+    cosine = ["--epochs", "6", "--schedule", "cosine", "--steps", "50"]  # t_max 2: the epochs 50 steps take
+    assert run_cli(*PARITY, *cosine, "--out", part).returncode == 0  # 18 steps into epoch 2
+    longer = run_cli("train", "--resume", part, "--epochs", "4", "--steps", "1000", "--quiet")
+    assert longer.returncode == 2 and "(t_max=2)" in longer.stderr
+    assert "or resume with at most --epochs 2" in longer.stderr  # left out: the cut-short epoch 2 counted as trained
+    assert run_cli("train", "--resume", part, "--epochs", "2", "--steps", "1000", "--quiet").returncode == 0

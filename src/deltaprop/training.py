@@ -379,6 +379,10 @@ def _history(records: Any, epoch: int) -> list[dict[str, Any]]:
         if isinstance(loss, bool) or not isinstance(loss, (int, float)) or not math.isfinite(loss):
             raise StateError(f"history record {i} holds no finite training loss (got {loss!r:.40}); "
                              "every epoch trained records one")
+    try:  # its columns, diagnostics and alerts, as a checkpoint's are checked
+        _checks.history_records(records)
+    except DataError as exc:
+        raise StateError(f"the training state's {exc}") from None
     return records
 
 
