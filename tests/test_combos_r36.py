@@ -75,3 +75,15 @@ def test_train_without_validation_whose_last_step_overflows_says_it_diverged(tmp
     assert json.loads((out / "run.json").read_text())["status"] == "diverged"
     assert not (out / "model.safetensors").exists()
 
+
+
+def test_another_optimizer_over_an_sgd_momentum_config_names_the_fix_that_works(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('dataset = "parity"\noptimizer = "sgd"\nmomentum = 0.9\nnesterov = true\nepochs = 1\n')
+    res = cli("train", "--config", config, "--optimizer", "adam", "-q", "--out", tmp_path / "a")
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert "momentum 0.9 and nesterov apply to the sgd optimizer only, not 'adam'" in res.stderr
+    fix = res.stderr.split("give ", 1)[1].split(" (", 1)[0].split()
+    assert fix == ["--momentum", "0", "--no-nesterov"]
+    res = cli("train", "--config", config, "--optimizer", "adam", *fix, "-q", "--threads", "1", "--out", tmp_path / "b")
+    assert res.returncode == 0, res.stderr

@@ -91,3 +91,13 @@ def test_from_dict_refuses_a_malformed_history_record_with_a_state_error(key, va
     data["history"][0][key] = value
     with pytest.raises(dp.StateError, match="^the training state's history record 1: "):
         dp.TrainingState.from_dict(data, net=net, optimizer=opt)  # fit(resume=) then raised TypeError or AttributeError
+
+
+def test_a_cosine_run_stopped_inside_its_last_epoch_is_told_it_can_finish_it(tmp_path):
+    part = tmp_path / "part"
+    cosine = ["--epochs", "6", "--schedule", "cosine", "--steps", "50"]  # t_max 2: the epochs 50 steps take
+    assert run_cli(*PARITY, *cosine, "--out", part).returncode == 0  # 18 steps into epoch 2
+    longer = run_cli("train", "--resume", part, "--epochs", "4", "--steps", "1000", "--quiet")
+    assert longer.returncode == 2 and "(t_max=2)" in longer.stderr
+    assert "or resume with at most --epochs 2" in longer.stderr  # left out: the cut-short epoch 2 counted as trained
+    assert run_cli("train", "--resume", part, "--epochs", "2", "--steps", "1000", "--quiet").returncode == 0

@@ -35,14 +35,10 @@ def test_a_run_that_ended_before_saving_a_model_is_not_said_to_have_one_coming(t
 
 def test_a_run_whose_process_is_gone_before_a_model_is_not_said_to_have_one_coming(tmp_path):
     """run.json still says training, but the process named in run.lock no longer runs."""
-    run = _ended_run(tmp_path / "run", "training", model=False)
-    dead = os.fork()
-    if dead == 0:
-        os._exit(0)
-    os.waitpid(dead, 0)
     import socket
 
-    (run / "run.lock").write_text(json.dumps({"pid": dead, "host": socket.gethostname()}))
+    run = _ended_run(tmp_path / "run", "training", model=False)
+    (run / "run.lock").write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname()}))
     with running_server(run) as server:
         _, model, _ = request(server, "GET", "/api/model")
         assert model["ready"] is False and "its training process is gone" in model["message"]
@@ -66,24 +62,41 @@ def test_the_run_view_is_told_how_the_run_ended(tmp_path, status):
         assert out["training"] is False and out["status"] == status
 
 
+def _dead_pid() -> int:
+    """The id of a process that has ended."""
+    dead = os.fork()
+    if dead == 0:
+        os._exit(0)
+    os.waitpid(dead, 0)
+    return dead
+
+
 @pytest.mark.slow
-def test_the_page_says_a_diverged_run_diverged_not_finished(tmp_path):
-    """The training tab said '· finished' of a run whose run.json says it diverged."""
+def test_the_page_says_how_a_run_ended_not_finished(tmp_path):
+    """The training tab said '· finished' of a run whose run.json says it diverged, and of
+    one killed while training (run.json still says training; its lock's process is gone)."""
+    import socket
+
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (uv sync installs it)")
     from test_serve_browser import ARGS, CHROMIUM
 
     if not os.path.exists(CHROMIUM):
         pytest.skip("chromium is missing (apt-get install -y chromium)")
-    run = _ended_run(tmp_path / "run", "diverged")
-    with running_server(run) as server, sync_api.sync_playwright() as p:
+    diverged = _ended_run(tmp_path / "diverged", "diverged")
+    killed = _ended_run(tmp_path / "killed", "training")
+    (killed / "run.lock").write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname()}))
+    with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            page = browser.new_page()
-            page.goto(server.url)
-            page.click("nav .tab[data-view='run']")
-            page.wait_for_function("() => document.querySelector('#run-status').textContent.includes('last loss')",
-                                   timeout=20_000)
-            status = page.inner_text("#run-status")
-            assert "diverged" in status and "finished" not in status, status
+            for run, said in ((diverged, "diverged"), (killed, "its process is gone")):
+                with running_server(run) as server:
+                    page = browser.new_page()
+                    page.goto(server.url)
+                    page.click("nav .tab[data-view='run']")
+                    page.wait_for_function("() => document.querySelector('#run-status').textContent"
+                                           ".includes('last loss')", timeout=20_000)
+                    status = page.inner_text("#run-status")
+                    assert said in status and "finished" not in status, status
+                    page.close()
         finally:
             browser.close()

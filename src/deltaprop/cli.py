@@ -1140,7 +1140,7 @@ def _check_schedule_covers(cfg: TrainConfig, checkpoint: Checkpoint, model: _Mod
     if planned <= schedule.t_max < asked:
         t_max, low = schedule.t_max, schedule.min_lr
         idle = " (they would not train at all)" if low == 0 else ""
-        within = "" if model.state.epoch >= t_max else f", or resume with at most --epochs {t_max}"
+        within = "" if model.state.completed_epochs >= t_max else f", or resume with at most --epochs {t_max}"
         raise ConfigError(f"cannot extend this run to {asked} epochs: its cosine schedule ends at epoch {t_max} "
                           f"(t_max={t_max}), so epochs {t_max + 1}-{asked} would all train at its min_lr {low:g}{idle}; "
                           f"start a new run with --epochs {asked} (the cosine then anneals over all of them){within}")

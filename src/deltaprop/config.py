@@ -171,7 +171,11 @@ class TrainConfig:
         self.dtype = _choice("dtype", self.dtype, DTYPES)
         self.scaling = _choice("scaling", self.scaling, SCALINGS)
         if self.optimizer != "sgd" and (self.momentum or self.nesterov):
-            raise ConfigError(f"momentum and nesterov apply to the sgd optimizer only, not {self.optimizer!r}")
+            given = [(f"momentum {self.momentum:g}", "--momentum 0", "momentum = 0.0")] if self.momentum else []
+            given += [("nesterov", "--no-nesterov", "nesterov = false")] if self.nesterov else []
+            raise ConfigError(f"{' and '.join(s[0] for s in given)} appl{'y' if len(given) > 1 else 'ies'} to the sgd "
+                              f"optimizer only, not {self.optimizer!r}: give {' '.join(s[1] for s in given)} (in a "
+                              f"config file {', '.join(s[2] for s in given)}), or --optimizer sgd")
         if self.nesterov and not self.momentum:
             raise ConfigError("nesterov needs momentum > 0: give --momentum 0.9, say, or --no-nesterov")
         if self.early_stopping and not self.validation_split:

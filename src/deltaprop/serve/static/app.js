@@ -432,8 +432,9 @@ function renderRun(run) {
   const tail = last ? `, last loss ${fmt(last.loss)}${typeof last.val_accuracy === "number" ? `, validation accuracy ${fmt(last.val_accuracy)}` : ""}` : "";
   // a run that ended otherwise than done says how (run.json's status), not "finished"
   const ended = { diverged: "diverged", interrupted: "interrupted", failed: "stopped: a file could not be written" };
+  const gone = "stopped without recording how (its run.json says training, but its process is gone)";
   const phase = run.training === true ? " · training…"
-    : run.training === false ? ` · ${ended[run.status] || "finished"}` : "";
+    : run.training === false ? ` · ${ended[run.status] || (run.status === "training" ? gone : "finished")}` : "";
   $("run-status").lastChild.textContent = ` epochs${tail}${phase}`;
   $("run-badge").textContent = run.training ? `epoch ${run.epochs}…` : "";
   const charts = [
