@@ -161,8 +161,9 @@ def _add_train(sub) -> None:
                    help="replace the run in an existing --out folder (its model, checkpoint and history are deleted first)")
     t.add_argument("--resume", metavar="DIR",
                    help="continue the run in DIR from its checkpoint (--epochs/--steps may extend it)")
-    t.add_argument("--quiet", "-q", action="store_true", help="no header, epoch or alert lines: only notes, warnings, errors and the end of the run "
-                   "(its alerts summed up, its accuracy, the files written)")
+    t.add_argument("--quiet", "-q", action="store_true",
+                   help="no header, epoch or alert lines: only notes, warnings, errors and the end of the run (its "
+                        "alerts summed up, its accuracy, the files written)")
     t.add_argument("--log-json", action="store_true", help="one JSON object per epoch on stdout")
     t.add_argument("--threads", metavar="N",
                    help="BLAS threads for training (default: the CPUs idle when training starts, where small steps start on one "
