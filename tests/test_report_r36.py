@@ -95,3 +95,31 @@ def test_a_run_json_of_the_right_shape_is_rendered(tmp_path):
     result = run_cli("report", tmp_path / "run")
     assert result.returncode == 0, result.stderr
     assert "d.npz, 3 → 5 → 2" in (tmp_path / "run" / "report.html").read_text()
+
+
+_RECORDS = [{"epoch": 1, "loss": 0.7, "accuracy": 0.6, "val_loss": None, "val_accuracy": None, "lr": 0.1}]
+
+
+@pytest.mark.parametrize("status, records, said", [
+    ("diverged", [], "None: the run diverged"),
+    ("diverged", _RECORDS, "None: the run diverged"),
+    ("interrupted", _RECORDS, "None: the run stopped (interrupted) before its end"),
+    ("interrupted", [], "None: the run stopped (interrupted) before its first epoch ended"),
+    ("failed", _RECORDS, "None: the run stopped (failed) before its end"),
+])
+def test_a_run_that_ended_unscored_is_not_said_to_be_scored_when_training_ends(status, records, said):
+    """A diverged or interrupted run's report said its confusion matrix and wrong examples
+    were 'Computed on the test set when training ends', and its empty charts 'no data yet',
+    of a run whose training had ended: none will come."""
+    from deltaprop.report_html import render
+
+    page = render(records, {"status": status, "config": {}})
+    assert "when training ends" not in page and "no data yet" not in page and "recorded yet" not in page
+    assert page.count(said) == 2  # the confusion matrix and the wrong examples
+
+
+def test_a_training_run_still_waits_for_its_results():
+    from deltaprop.report_html import render
+
+    page = render([], {"status": "training", "config": {}})
+    assert page.count("Computed on the test set when training ends") == 2 and "loss: no data yet" in page

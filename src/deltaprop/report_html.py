@@ -59,13 +59,15 @@ def render(records, facts: dict[str, Any], *, evaluation=None, weights=None, wei
         _header(records, facts, evaluation),
         f'<p class="warning">{escape(note)}.</p>' if note else "",
         _section("alerts", "Alerts", _alerts(records, facts.get("alerts_at_end"), facts.get("status"))),
-        _section("curves", "Loss, accuracy and learning rate", _curves(records, _kept_epoch(records, facts))),
-        _section("diagnostics", "Per-layer diagnostics (probe batch, after each epoch)", _diagnostics(records)),
+        _section("curves", "Loss, accuracy and learning rate",
+                 _curves(records, _kept_epoch(records, facts), ended=facts.get("status") in _ENDED)),
+        _section("diagnostics", "Per-layer diagnostics (probe batch, after each epoch)",
+                 _diagnostics(records, ended=facts.get("status") in _ENDED)),
         _section("confusion", f"Confusion matrix ({_scored(evaluation)[1]})",
-                 _NO_CLASSES if _no_accuracy(records) else _confusion(evaluation)),
+                 _NO_CLASSES if _no_accuracy(records) else _confusion(evaluation, facts.get("status"), bool(records))),
         _section("weights", "First-layer weights", _weights(weights, table=weights_table, saved=bool(records))),
         _section("wrong", f"Most confidently wrong {_scored(evaluation)[0]} examples",
-                 _NO_CLASSES if _no_accuracy(records) else _wrong(evaluation)),
+                 _NO_CLASSES if _no_accuracy(records) else _wrong(evaluation, facts.get("status"), bool(records))),
         _section("run", "Run", _run_facts(facts)),
     ]
     title = escape(f"deltaprop run: {facts.get('config', {}).get('dataset', '')}")
@@ -259,19 +261,20 @@ def _alerts(records, at_end=None, status=None) -> str:
     return f'<ul class="alerts">{"".join(items)}</ul>'
 
 
-def _curves(records, kept=None) -> str:
+def _curves(records, kept=None, *, ended: bool = False) -> str:
     """The curves; ``kept`` (:func:`_kept_epoch`): a dashed line at the epoch whose weights
-    the model holds."""
+    the model holds; ``ended``: the run is over, so an empty chart has none to come."""
+    none = "none recorded" if ended else "no data yet"
     epochs = [int(r["epoch"]) for r in records]
     col = lambda k: [r.get(k) for r in records]  # noqa: E731
     mark = None if kept is None else (int(kept[0]["epoch"]), f"the model's weights: epoch {kept[0]['epoch']}")
     charts = [
         line_chart("loss", epochs, [("train", col("loss"), COLORS["train"]),
-                                    ("validation", col("val_loss"), COLORS["validation"])], mark=mark),
+                                    ("validation", col("val_loss"), COLORS["validation"])], mark=mark, empty=none),
         line_chart("accuracy", epochs, [("train", col("accuracy"), COLORS["train"]),
                                         ("validation", col("val_accuracy"), COLORS["validation"])], mark=mark,
-                   empty="none recorded (no classes)" if _no_accuracy(records) else "no data yet"),
-        line_chart("learning rate", epochs, [("lr", col("lr"), COLORS["other"])]),
+                   empty="none recorded (no classes)" if _no_accuracy(records) else none),
+        line_chart("learning rate", epochs, [("lr", col("lr"), COLORS["other"])], empty=none),
     ]
     note = "" if mark is None else f"<p>The dashed line marks epoch {mark[0]}, whose weights the model holds.</p>"
     if records and all(r.get("val_loss") is None and r.get("val_accuracy") is None for r in records):
@@ -292,10 +295,10 @@ _MULTIPLES = (
 )
 
 
-def _diagnostics(records) -> str:
+def _diagnostics(records, *, ended: bool = False) -> str:
     diags = [(int(r["epoch"]), r.get("diagnostics")) for r in records if r.get("diagnostics")]
     if not diags:
-        return "<p>No diagnostics recorded yet.</p>"
+        return "<p>No diagnostics recorded.</p>" if ended else "<p>No diagnostics recorded yet.</p>"
     epochs = [e for e, _ in diags]
     out = []
     for title, kind, keys, log in _MULTIPLES:
@@ -402,9 +405,27 @@ def _axes(x0, x1, y0, y1, log, left, right, top, bottom, width, height) -> list[
     return out
 
 
-def _confusion(evaluation) -> str:
+#: run.json statuses of a run that is over (no epoch, diagnostics or result is to come).
+_ENDED = ("done", "diverged", "interrupted", "failed")
+
+
+def _not_scored(status, saved: bool = True) -> str:
+    """Why a run has no test results: it has not ended yet, or it ended before it was scored
+    (``saved``: it kept an epoch, in its checkpoint)."""
+    if status == "diverged":
+        return "<p>None: the run diverged, so it wrote no model and scored none.</p>"
+    if status in ("interrupted", "failed") and not saved:
+        return f"<p>None: the run stopped ({status}) before its first epoch ended, so it saved no model to score.</p>"
+    if status in ("interrupted", "failed"):
+        return (f"<p>None: the run stopped ({status}) before its end, where the test set is scored; a "
+                "<code>deltaprop train --resume</code> that finishes it scores it, and <code>deltaprop evaluate</code> "
+                "scores its checkpoint.safetensors meanwhile.</p>")
+    return "<p>Computed on the test set when training ends.</p>"
+
+
+def _confusion(evaluation, status=None, saved: bool = True) -> str:
     if not evaluation or not evaluation.get("confusion"):
-        return "<p>Computed on the test set when training ends.</p>"
+        return _not_scored(status, saved)
     cm = np.asarray(evaluation["confusion"], dtype=np.int64)
     names = evaluation.get("class_names") or [str(i) for i in range(len(cm))]
     rows = cm.sum(axis=1, keepdims=True)
@@ -446,9 +467,9 @@ def _weights(W, *, table: bool = False, saved: bool = True) -> str:
     return note + f'<div class="images">{"".join(figs)}</div>'
 
 
-def _wrong(evaluation) -> str:
+def _wrong(evaluation, status=None, saved: bool = True) -> str:
     if not evaluation or "wrong" not in evaluation:
-        return "<p>Computed on the test set when training ends.</p>"
+        return _not_scored(status, saved)
     rows = _scored(evaluation)[0]
     if not evaluation["wrong"]:
         return f"<p>The network got every {rows} example right.</p>"
