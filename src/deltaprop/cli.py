@@ -161,7 +161,9 @@ def _add_train(sub) -> None:
                    help="replace the run in an existing --out folder (its model, checkpoint and history are deleted first)")
     t.add_argument("--resume", metavar="DIR",
                    help="continue the run in DIR from its checkpoint (--epochs/--steps may extend it)")
-    t.add_argument("--quiet", "-q", action="store_true", help="print only errors and the final summary")
+    t.add_argument("--quiet", "-q", action="store_true",
+                   help="no header, epoch or alert lines: only notes, warnings, errors and the end of the run (its "
+                        "alerts summed up, its accuracy, the files written)")
     t.add_argument("--log-json", action="store_true", help="one JSON object per epoch on stdout")
     t.add_argument("--threads", metavar="N",
                    help="BLAS threads for training (default: the CPUs idle when training starts, where small steps start on one "
@@ -223,7 +225,7 @@ def _add_gradcheck(sub) -> None:
 
 
 def _add_plot(sub) -> None:
-    pl = sub.add_parser("plot", help="draw PNG figures: history, weights, samples")
+    pl = sub.add_parser("plot", help="draw figures (PNG, SVG or PDF): history, weights, samples")
     psub = pl.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser, required=True)
     out_help = "the PNG file to write (.svg or .pdf for those formats; default: {} in the run's folder)"
     ph = psub.add_parser("history", help="loss and accuracy per epoch (from a run folder, history.csv or checkpoint)")

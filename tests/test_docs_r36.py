@@ -1,0 +1,87 @@
+"""What the pages and `--help` say against what the commands do: the README's broken-ReLU
+transcript (the alerts' wording, which no other test held against the page), docs/sklearn.md's
+count of the parameters deltaprop adds, and the help of `plot` and `train --quiet`."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_in_process import run_cli
+from test_readme import transcript
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _subparser(*names: str) -> argparse.ArgumentParser:
+    from deltaprop.cli import build_parser
+
+    parser = build_parser()
+    for name in names:
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = action.choices[name]
+    return parser
+
+
+def _shown_matches(shown: str, printed: str) -> bool:
+    """A transcript line cut at ``…`` matches a printed line that starts with what it shows."""
+    return printed.startswith(shown[:-1].rstrip()) if shown.endswith("…") else printed == shown
+
+
+def test_readme_broken_relu_run_prints_the_alerts_and_warning_it_shows(tmp_path):
+    """README's 'learning rate far too large' transcript: its alert lines (cut at …) and the
+    chance warning are what `train` prints, in that order."""
+    command = "uv run deltaprop train --activation relu --lr 5 --epochs 4 --out runs/broken"
+    shown = transcript(command)
+    res = run_cli(*command.split()[3:], cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    printed = [line for line in res.stdout.splitlines() if line.startswith("alert [")]
+    printed += [line for line in res.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(printed) == len(shown), (shown, printed)
+    assert all(_shown_matches(s, p) for s, p in zip(shown, printed)), (shown, printed)
+
+
+def test_sklearn_page_counts_the_parameters_deltaprop_adds():
+    """docs/sklearn.md: 'add parameters where it is new (four to MLPRegressor's, five to
+    MLPClassifier's ...)', each marked (new) in the table that follows."""
+    pytest.importorskip("sklearn")
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    from deltaprop.sklearn import NeuralNetClassifier, NeuralNetRegressor
+
+    text = (ROOT / "docs/sklearn.md").read_text(encoding="utf-8")
+    words = {"three": 3, "four": 4, "five": 5, "six": 6, "seven": 7}
+    claim = re.search(r"\((\w+) to `MLPRegressor`'s, (\w+) to `MLPClassifier`'s", text)
+    assert claim, "docs/sklearn.md no longer says how many parameters each estimator adds"
+    marked = set(re.findall(r"^\| `(\w+)` (?:\(classifier, )?(?:\()?new\)", text, re.M))
+    for ours, theirs, said in ((NeuralNetRegressor, MLPRegressor, claim.group(1)),
+                               (NeuralNetClassifier, MLPClassifier, claim.group(2))):
+        added = set(ours().get_params()) - set(theirs().get_params())
+        assert words[said] == len(added), (ours.__name__, sorted(added))
+        assert added <= marked, sorted(added - marked)
+
+
+def test_plot_help_names_every_format_plot_writes():
+    from deltaprop.plots import _FORMATS
+
+    from deltaprop.cli import build_parser
+
+    action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    summary = next(c.help for c in action._choices_actions if c.dest == "plot")
+    assert all(fmt.upper() in summary for fmt in set(_FORMATS.values())), summary
+
+
+def test_quiet_help_says_notes_and_warnings_still_print(tmp_path):
+    """`train -q` leaves out the header and epoch lines, not a note on the data or a warning."""
+    rows = np.column_stack([np.arange(8) % 3 * 1.5 + np.linspace(0, 1, 8), np.linspace(2, 3, 8), np.arange(8) % 2])
+    np.savetxt(tmp_path / "tiny.csv", rows, fmt="%g", delimiter=",", header="a,b,label", comments="")
+    res = run_cli("train", "--dataset", "tiny.csv", "--epochs", "1", "-q", "--out", "run", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    printed = res.stdout + res.stderr
+    assert "training on" not in printed and not re.search(r"^epoch ", printed, re.M)
+    assert re.search(r"^note: ", printed, re.M) and re.search(r"^WARNING: ", printed, re.M), printed
+    quiet = next(a.help for a in _subparser("train")._actions if "--quiet" in a.option_strings)
+    assert "notes" in quiet and "warnings" in quiet, quiet
