@@ -100,3 +100,49 @@ def test_the_page_says_how_a_run_ended_not_finished(tmp_path):
                     page.close()
         finally:
             browser.close()
+
+
+def _image_model(path, dataset):
+    import deltaprop as dp
+    from test_serve_http import UNIT
+
+    dp.save(dp.mlp([784, 8, 10], seed=0), path, class_names=[str(i) for i in range(10)], input_scaling=UNIT,
+            extra={"config": {"dataset": dataset}}, input_range=(0, 255))
+    return path
+
+
+@pytest.mark.parametrize("dataset, known", [("/data/train.csv", False), ("mnist-sample", True),
+                                            ("fashion-mnist", True)])
+def test_the_model_says_whether_its_drawing_style_is_known(tmp_path, dataset, known):
+    """A model trained on a CSV file of 784 pixel columns (which does not say how its images
+    were made) got its drawings in MNIST's digit style with no word that this was assumed,
+    while the page called it 'the same code as deltaprop predict', which refuses such a
+    model's images until --images says how they were made."""
+    with running_server(_image_model(tmp_path / "m.safetensors", dataset)) as server:
+        _, model, _ = request(server, "GET", "/api/model")
+        assert model["image_style_known"] is known and model["image_style"] in ("digit", "fashion")
+
+
+@pytest.mark.slow
+def test_the_page_says_a_data_files_drawing_style_is_assumed(tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (uv sync installs it)")
+    from test_serve_browser import ARGS, CHROMIUM
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is missing (apt-get install -y chromium)")
+    notes = {}
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            for dataset in ("/data/train.csv", "mnist-sample"):
+                with running_server(_image_model(tmp_path / f"{len(notes)}.safetensors", dataset)) as server:
+                    page = browser.new_page()
+                    page.goto(server.url)
+                    page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784')",
+                                           timeout=20_000)
+                    notes[dataset] = page.inner_text("#preview-note")
+                    page.close()
+        finally:
+            browser.close()
+    assert "this style is assumed, as deltaprop predict --images digit" in notes["/data/train.csv"]
+    assert "assumed" not in notes["mnist-sample"]

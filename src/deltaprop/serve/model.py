@@ -58,6 +58,7 @@ class _Loaded:
     side: int | None = IMAGE_SIDE  # the side of the square images the model takes (None: not images, a form)
     levels_known: bool = True  # whether the file records the training inputs' range (images.levels_recorded)
     batches: int | None = None  # batches trained of ``epoch``, where training stopped inside it (None: all of it)
+    style_known: bool = True  # False: trained on a data file, which does not say how its images were made
 
     @property
     def version(self) -> str:
@@ -217,11 +218,13 @@ class ModelSource:
         net, scaling = split_input_layer(mf.net)  # the page applies the input scaling as a step of its own
         scaler = mf.net.layers[0] if net is not mf.net else None
         config = mf.extra.get("config")
-        style = style_for(config.get("dataset") if isinstance(config, dict) else None) or "digit"
+        found = style_for(config.get("dataset") if isinstance(config, dict) else None)
+        style = found or "digit"
         side = image_side(mf)
         self._loaded = _Loaded(net, mf.training_loss(), names, scaling, mf.outputs, scaler, path, stamp or (0, 0),
                                epoch, mf.kind, style, _levels_top(mf, side), _feature_names(mf),
-                               _value_names(mf) if mf.outputs == "values" else (), side, levels_recorded(mf), batches)
+                               _value_names(mf) if mf.outputs == "values" else (), side, levels_recorded(mf), batches,
+                               found is not None)
 
     def _current(self) -> _Loaded:
         """The loaded model, read again first if its file changed (caller holds the lock)."""
@@ -306,6 +309,8 @@ class ModelSource:
                 np.broadcast_to(np.asarray(m.scaler.mean, np.float64), (m.net.n_features,)).tolist(),
                 "input_scaling": (m.input_scaling or {"kind": "none"})["kind"], "loss": type(m.loss).__name__,
                 "layers": layers, "dtype": m.net.dtype.name, "image_style": m.image_style,
+                # false: trained on a data file, which does not say how its images were made; digit is assumed
+                "image_style_known": m.style_known if image else None,
                 # a single output says class 1 at a >= threshold (class 0 below it)
                 "threshold": float(m.net.decision_threshold) if m.net.n_outputs == 1 and m.outputs != "values" else None,
             }

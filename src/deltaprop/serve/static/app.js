@@ -568,7 +568,12 @@ function showStyle(style, m) {
     ? ` The model file does not record the range of its training inputs (no input scaling: trained with --scaling none, `
       + `or saved without it), so its inputs are the drawing's 0..${m.levels_top} levels as they are; a model trained on `
       + `other levels (0..16, 0..1) answers wrongly here.` : "";
-  $("preview-note").replaceChildren(`${lead}: the same code as `, code, `${reduced}${levels}.${unknown}`);
+  // a model trained on a data file: how its images were made is not known, and the drawing style is assumed
+  const assumed = m && m.image_input && m.image_style_known === false
+    ? ` The model was trained on a data file, which does not say how its images were made into inputs: this style is `
+      + `assumed, as deltaprop predict --images ${style || "digit"} reads images for it, and a model of images made `
+      + `otherwise (Fashion-MNIST's, say) answers wrongly here.` : "";
+  $("preview-note").replaceChildren(`${lead}: the same code as `, code, `${reduced}${levels}.${unknown}${assumed}`);
   $("preview").setAttribute("aria-label", `${side || 28} by ${side || 28} input`);
 }
 async function loadModelInfo() {
