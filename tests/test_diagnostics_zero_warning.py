@@ -36,7 +36,7 @@ def test_rebuilding_a_zero_initialised_network_does_not_warn(tmp_path):
 def test_building_zero_weights_still_warns():
     _zero_net()
     with pytest.warns(UserWarning, match="initialised to zero"):
-        dp.Network([dp.Dense(4, 3, init="zeros"), dp.Softmax()], seed=0)
+        dp.Network([dp.Dense(4, 3, init="zeros"), dp.Sigmoid(), dp.Dense(3, 2), dp.Softmax()], seed=0)
 
 
 @pytest.mark.slow  # a CLI train and evaluate: about 2 s

@@ -226,7 +226,7 @@ def test_tanh_and_relu_of_extreme_inputs_are_finite_in_float32():
 # -- initialisers -------------------------------------------------------------------------------
 def test_zero_init_warns_about_symmetry():
     with pytest.warns(UserWarning, match="symmetry"):
-        net = dp.Network([dp.Dense(4, 3, init="zeros")], seed=0)
+        net = dp.Network([dp.Dense(4, 3, init="zeros"), dp.Sigmoid(), dp.Dense(3, 2)], seed=0)
     assert np.all(net.parameters()[0].value == 0)
 
 

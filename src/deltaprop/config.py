@@ -170,6 +170,12 @@ class TrainConfig:
         self.seed = _within_toml("seed", _checks.positive_int("seed", _integer("seed", self.seed), allow_zero=True))
         self.dtype = _choice("dtype", self.dtype, DTYPES)
         self.scaling = _choice("scaling", self.scaling, SCALINGS)
+        self._check_together()
+        return self
+
+    def _check_together(self) -> None:
+        """Settings that are valid alone but not together: momentum or nesterov for another
+        optimizer than sgd, nesterov without momentum, early stopping without validation rows."""
         if self.optimizer != "sgd" and (self.momentum or self.nesterov):
             given = [(f"momentum {self.momentum:g}", "--momentum 0", "momentum = 0.0")] if self.momentum else []
             given += [("nesterov", "--no-nesterov", "nesterov = false")] if self.nesterov else []
@@ -180,7 +186,6 @@ class TrainConfig:
             raise ConfigError("nesterov needs momentum > 0: give --momentum 0.9, say, or --no-nesterov")
         if self.early_stopping and not self.validation_split:
             raise ConfigError("early_stopping watches the validation loss: set validation_split > 0")
-        return self
 
     # -- where the values came from -----------------------------------------------------
     def read_from(self, path: str | Path, written: dict[str, Any]) -> None:

@@ -62,7 +62,9 @@ def scaled_normal(scale: float = 0.1) -> Initializer:
 
 
 def zeros(rng: np.random.Generator, n_in: int, n_out: int, dtype=np.float32) -> np.ndarray:
-    """All-zero weights. Almost always a mistake: warns about the symmetry problem."""
+    """All-zero weights. Almost always a mistake in a layer that feeds another: warns about the
+    symmetry problem (a :class:`~deltaprop.network.Network` does not for its last Dense layer,
+    whose units each have a target of their own)."""
     warnings.warn(
         "Dense weights initialised to zero: every unit of the layer gets the same output and "
         "the same gradient, so the units never become different (the symmetry problem). "

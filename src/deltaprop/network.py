@@ -86,10 +86,15 @@ class Network:
         self.rng = np.random.default_rng(_checks.seed(seed))
         self.n_features: int = next(layer for layer in layers if isinstance(layer, Dense)).n_in
         width = None
+        last_dense = max(i for i, layer in enumerate(layers) if isinstance(layer, Dense))
         for i, layer in enumerate(layers):
             if isinstance(layer, Softmax) and (self.n_features if width is None else width) == 1:
                 raise ConfigError(one_unit_softmax(f"layer {i} (Softmax)"))
-            width = _build_keeping_weights(layer, i, width, self.dtype, self.rng)
+            # zero weights in the last Dense layer break no symmetry: each output unit has its own
+            # target, so their gradients differ (a network of that layer alone is seed 000's
+            # softmax regression); only units that feed a later Dense layer stay copies
+            with _rebuilding(i == last_dense):
+                width = _build_keeping_weights(layer, i, width, self.dtype, self.rng)
         self.n_outputs: int = width
         #: The class threshold of a single output when ``predict`` is given none: 0.5 for a
         #: probability; ``fit`` sets its loss's (0 for a single logit), and so does ``load``.
