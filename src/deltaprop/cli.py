@@ -1488,22 +1488,34 @@ def _the_checkpoint(writer: CheckpointWriter) -> str:
     return f"the checkpoint {'of' if writer.written_batches is None else 'taken'} {_written(writer)}"
 
 
-def _interrupted_finishing(out: Path, reporter, epochs: int) -> int:
+def _trained_words(state, epoch_batches: int | None = None) -> str:
+    """What a run whose training ended has trained: ``4 epochs``, or, for one a ``--steps``
+    limit stopped inside an epoch, ``2 epochs and 140 of the 180 batches of epoch 3``
+    (``epoch_batches``: that epoch's batches, when the state does not hold them)."""
+    progress = getattr(state, "progress", None)
+    if progress is None or not progress.batches:
+        return f"{state.epoch} epoch{'s' if state.epoch != 1 else ''}"
+    done, total = progress.epoch, epoch_batches or getattr(state, "epoch_batches", None)
+    of = f" of the {total:,}" if total else ""
+    return f"{done} epoch{'s' if done != 1 else ''} and {progress.batches:,}{of} batches of epoch {done + 1}"
+
+
+def _interrupted_finishing(out: Path, reporter, epochs: str) -> int:
     """Ctrl-C while the trained run's model and results are written: unless they all
     were (run.json says done), the report is marked interrupted and the line says that a
-    resume writes what is missing."""
+    resume writes what is missing. ``epochs``: what it trained (:func:`_trained_words`)."""
     if recorded_status(out) == "done":
         _say(f"interrupted; the run had finished and its files are in {out}", err=True)
         return 130
     if reporter is not None:
         with _ignoring_ctrl_c():
             reporter.finish("interrupted")
-    _say(f"interrupted while writing the results; the run's {epochs} epochs are trained and checkpointed in {out}. "
+    _say(f"interrupted while writing the results; the run's {epochs} are trained and checkpointed in {out}. "
          f"Write its model and results with: {PROG} train --resume {out}", err=True)
     return 130
 
 
-def _failed_finishing(exc: OSError, out: Path, reporter, epochs: int) -> int:
+def _failed_finishing(exc: OSError, out: Path, reporter, epochs: str) -> int:
     """A file of the trained run's model and results could not be written (a full disk):
     unless run.json already says done, the report says failed (not training for ever) and
     the line says that a resume writes what is missing once that is fixed."""
@@ -1512,7 +1524,7 @@ def _failed_finishing(exc: OSError, out: Path, reporter, epochs: int) -> int:
     if reporter is not None:
         with contextlib.suppress(OSError):
             reporter.finish("failed")
-    _say(f"{_os_error_line(exc)}; the run's {epochs} epochs are trained and checkpointed in {out}. Once that is "
+    _say(f"{_os_error_line(exc)}; the run's {epochs} are trained and checkpointed in {out}. Once that is "
          f"fixed, write its model and results with: {PROG} train --resume {out}", err=True)
     return 1
 
@@ -1607,9 +1619,9 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
         _thread_changes_note(getattr(reporter, "state", None))
         status = _finish(args, cfg, out, model, data, meta, history.records, reporter)
     except KeyboardInterrupt:
-        return _interrupted_finishing(out, reporter, history.records[-1]["epoch"] if history.records else 0)
+        return _interrupted_finishing(out, reporter, _trained_words(reporter.state))
     except OSError as exc:
-        return _failed_finishing(exc, out, reporter, history.records[-1]["epoch"] if history.records else 0)
+        return _failed_finishing(exc, out, reporter, _trained_words(reporter.state))
     return status if server is None else _keep_serving(server, status)
 
 
@@ -1722,16 +1734,19 @@ def _finish_complete_run(args, cfg: TrainConfig, out: Path, model: _Model, data:
     missing = _unwritten(out)
     if not missing:
         raise _nothing_to_train(cfg, model.state)
+    if model.state.progress is not None:  # stopped inside an epoch by --steps: the report says how far
+        model.state.epoch_batches = _batches_per_epoch(cfg, data)
+    words = _trained_words(model.state)
     trained = {"epochs": model.state.epoch, "steps": model.state.step}
     given = " and ".join(f"--{key} {value}" for key, value in (("epochs", cfg.epochs), ("steps", cfg.steps))
                          if value is not None and value < trained[key])
     if given:
-        raise ConfigError(f"the run already trained {model.state.epoch} epochs ({model.state.step} steps), past "
+        raise ConfigError(f"the run already trained {words} ({model.state.step} steps), past "
                           f"{given}; leave {given} out to write its model and results, or start a new run")
     if not args.quiet:
         what = ("model.safetensors is missing; writing it from the checkpoint" if missing[0] == "model.safetensors"
                 else f"its results were not all written ({', '.join(missing)}); writing them from the checkpoint")
-        _say(f"{out}: the run's {model.state.epoch} epochs are complete but {what}")
+        _say(f"{out}: the run's {words} are complete but {what}")
     _keep_best_weights(cfg, model)
     reporter = _reporter(args, cfg, out, data)
     reporter.take_over(recorded_facts(out), model.state)
@@ -1740,9 +1755,9 @@ def _finish_complete_run(args, cfg: TrainConfig, out: Path, model: _Model, data:
         atomic_write_bytes(out / "config.toml", cfg.to_toml().encode())
         return _finish(args, cfg, out, model, data, _model_meta(cfg, data), records, reporter)
     except KeyboardInterrupt:
-        return _interrupted_finishing(out, reporter, model.state.epoch)
+        return _interrupted_finishing(out, reporter, words)
     except OSError as exc:
-        return _failed_finishing(exc, out, reporter, model.state.epoch)
+        return _failed_finishing(exc, out, reporter, words)
 
 
 class _Team:
