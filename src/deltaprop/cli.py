@@ -206,7 +206,8 @@ def _add_predict(sub) -> None:
     p.add_argument("--levels", default=None,
                    help="the value a white pixel had in the model's raw training inputs, which an image's 0..255 "
                         "levels are scaled to (16 for scikit-learn's 8x8 digits, 1 for inputs in [0, 1]); default: "
-                        "what the model file records, and 255 where it records nothing (trained with --scaling none)")
+                        "what the model file records (train records it), and 255 where it records nothing (a model of an "
+                        "older deltaprop trained with --scaling none, or saved by dp.save without input_range)")
     p.set_defaults(handler=cmd_predict)
 
 
@@ -2447,8 +2448,9 @@ def cmd_predict(args) -> int:
              f"mean of the area it covers), as deltaprop serve reduces drawings{exact}", err=True)
     if images and side is not None and top_level is None and not levels_recorded(mf):
         _say("note: this model's file does not record the range of its raw training inputs (it has no input "
-             "scaling: trained with --scaling none, or saved without it), so the images' 0..255 levels reach it as "
-             "they are; for a model trained on other levels pass --levels (16 for 0..16, 1 for [0, 1])", err=True)
+             "scaling: trained with --scaling none by an older deltaprop, or saved without it), so the images' "
+             "0..255 levels reach it as they are; for a model trained on other levels pass --levels (16 for 0..16, 1 "
+             "for [0, 1])", err=True)
     recorded = model_levels_top(mf, side) if side is not None else 255.0
     given = top_level is not None
     if images and side is not None and given and top_level != recorded and levels_recorded(mf):
