@@ -8,6 +8,9 @@ from pathlib import Path
 
 import deltaprop.cli as cli
 from cli_in_process import run_cli
+from deltaprop.errors import ConfigError
+from test_distributed import needs_mpi
+from test_mpi_r36 import EXE, _mpiexec
 
 PARITY = ["--dataset", "parity", "--layers", "10,6,2", "--lr", "0.5", "--batch-size", "16"]
 
@@ -70,3 +73,43 @@ def test_a_resume_past_a_steps_stopped_run_names_what_it_trained(tmp_path, monke
     assert res.returncode == 2
     assert f"already trained {done} epochs and {batches} of the {per_epoch} batches of epoch {done + 1} (130 steps)" \
         in res.stderr
+
+
+# -- a refused start with --overwrite keeps the previous run's files ----------------------------
+def _files(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+def _refuse(*args, **kwargs):
+    raise ConfigError("refused before training began")
+
+
+def test_a_start_refused_before_training_puts_the_overwritten_run_back(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--epochs", "1", "-q", "--out", out).returncode == 0
+    before = _files(out)
+    with monkeypatch.context() as m:
+        m.setattr(cli, "fit", _refuse)
+        res = run_cli("train", *PARITY, "--epochs", "2", "-q", "--out", out, "--overwrite")
+    assert res.returncode == 2 and "refused before training began" in res.stderr
+    assert _files(out) == before  # config.toml too: the refused run's own is gone
+    again = run_cli("train", *PARITY, "--epochs", "2", "-q", "--out", out, "--overwrite")
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(before)  # nothing hidden is left
+    assert "epochs = 2" in (out / "config.toml").read_text()
+
+
+@needs_mpi
+def test_a_start_another_rank_refused_keeps_the_overwritten_run(tmp_path):
+    """rank 0 removed the previous run's files before the ranks agreed to start."""
+    one = ("train", "--dataset", "parity", "--epochs", "1", "-q", "--out", "R", "--overwrite")
+    assert run_cli(*one, cwd=tmp_path).returncode == 0
+    before = _files(tmp_path / "R")
+    for bad in (("--lr", "-1"), ("--lr", "0.2")):
+        res = _mpiexec("-n", 1, EXE, *one, ":", "-n", 1, EXE, *one, *bad, cwd=tmp_path)
+        assert res.returncode == 2, res.stderr
+        assert _files(tmp_path / "R") == before
+    res = _mpiexec("-n", 2, EXE, *one[:4], "2", *one[5:], cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in (tmp_path / "R").iterdir()) == sorted(before)
+    assert _files(tmp_path / "R")["model.safetensors"] != before["model.safetensors"]

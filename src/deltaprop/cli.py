@@ -923,12 +923,62 @@ def _new_run_folder(out: str | None, name: str = "%Y%m%d-%H%M%S") -> Path:
     raise AssertionError("unreachable")
 
 
-def _claim_contents(out: Path, overwrite: bool) -> None:
+class _Overwritten(Callback):
+    """The previous run's files that ``--overwrite`` replaces, moved aside (under the lock)
+    into the hidden folder ``out/.overwritten`` until training begins, since a start refused
+    before then (another MPI process could not start, or the processes were given different
+    runs) must not destroy them: :meth:`put_back` restores them, and they are removed
+    (:meth:`drop`) when training begins (:meth:`on_train_begin`) or the command ends."""
+
+    NAME = ".overwritten"
+
+    def __init__(self, out: Path):
+        self.out, self.folder, self.names = out, out / self.NAME, []
+
+    def move_aside(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)  # left by a start killed before it trained
+        self.folder.mkdir()
+        try:
+            for name in _RUN_FILES:
+                if (self.out / name).exists():
+                    os.replace(self.out / name, self.folder / name)
+                    self.names.append(name)
+        except BaseException:
+            self.put_back()
+            raise
+
+    def put_back(self) -> bool:
+        """Restore the previous run's files over what the refused start wrote (config.toml);
+        False when they were already removed (training had begun)."""
+        if not self.folder.is_dir():
+            return False
+        for name in _RUN_FILES:
+            if name not in self.names:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.out / name).unlink()
+        for name in self.names:
+            os.replace(self.folder / name, self.out / name)
+        self.drop()
+        return True
+
+    def drop(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def on_train_begin(self, state) -> None:
+        self.drop()
+
+
+def _claim_contents(out: Path, overwrite: bool) -> _Overwritten | None:
     """Under the lock: a folder with files in it holds someone's work; refuse it unless
-    ``--overwrite``, which removes the previous run's files first."""
+    ``--overwrite``, which moves the previous run's files aside (:class:`_Overwritten`,
+    returned) until training begins."""
     present = sorted(p.name for p in out.iterdir() if p.name != LOCK_NAME and not p.name.startswith("."))
     if not present:
-        return
+        return None
     if not overwrite:
         saved = any(name in ("checkpoint.safetensors", "model.safetensors") for name in present)
         if not saved and any(name in _RUN_FILES for name in present):
@@ -937,9 +987,9 @@ def _claim_contents(out: Path, overwrite: bool) -> None:
         holds = "already holds a run" if saved else f"is not empty ({', '.join(present[:3])})"
         raise ConfigError(f"{out} {holds}; choose another --out, continue it with --resume {out}, "
                           "or replace it with --overwrite")
-    for name in _RUN_FILES:
-        with contextlib.suppress(FileNotFoundError):
-            (out / name).unlink()
+    aside = _Overwritten(out)
+    aside.move_aside()
+    return aside
 
 
 # -- train: data and model --------------------------------------------------------------------
@@ -1574,9 +1624,11 @@ def _model_meta(cfg: TrainConfig, data: _Data) -> dict[str, Any]:
     return {"class_names": data.class_names, "extra": extra, "input_range": input_range_of(data.x_train)}
 
 
-def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads) -> int:
+def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads,
+         overwritten: _Overwritten | None = None) -> int:
     """Train in ``out`` (locked by the caller): config.toml, then checkpoints and history
-    while training, then the model; errors of the loop become messages and exit codes."""
+    while training, then the model; errors of the loop become messages and exit codes.
+    ``overwritten``: the previous run's files, removed once training begins."""
     writer = CheckpointWriter(out)
     if model.state is not None:
         writer.written_epoch = model.state.epoch  # the checkpoint we resumed from is on disk
@@ -1588,7 +1640,7 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
         writer.meta = meta = _model_meta(cfg, data)  # reads every training row when they are on disk
         server = _serve_in_background(args, out)
         reporter = _reporter(args, cfg, out, data)
-        callbacks = [*_callbacks(args, cfg, writer), reporter]
+        callbacks = [*([overwritten] if overwritten is not None else []), *_callbacks(args, cfg, writer), reporter]
         _header(args, cfg, out, model, data)
         _early_stopping_note(args, callbacks, model)
         history = _fit(args, cfg, model, data, callbacks, threads)
@@ -1935,14 +1987,18 @@ def _train(args) -> int:
     _check_shares(args, cfg, data)
     out = _new_run_folder(args.out)
     lock = _lock(out)
+    overwritten = None
     try:
-        _claim_contents(out, args.overwrite)
+        overwritten = _claim_contents(out, args.overwrite)
         try:
-            return _run(args, cfg, out, model, data, threads)
+            return _run(args, cfg, out, model, data, threads, overwritten)
         except (Error, _TeamStopped):
-            _forget_unstarted(out)
+            if overwritten is None or not overwritten.put_back():
+                _forget_unstarted(out)
             raise
     finally:
+        if overwritten is not None:
+            overwritten.drop()
         lock.release()
 
 
