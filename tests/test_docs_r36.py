@@ -85,3 +85,22 @@ def test_quiet_help_says_notes_and_warnings_still_print(tmp_path):
     assert re.search(r"^note: ", printed, re.M) and re.search(r"^WARNING: ", printed, re.M), printed
     quiet = next(a.help for a in _subparser("train")._actions if "--quiet" in a.option_strings)
     assert "notes" in quiet and "warnings" in quiet, quiet
+
+
+def test_predict_levels_help_does_not_say_a_scaling_none_run_records_no_levels(tmp_path):
+    """`predict --help` said the model file records nothing, so 255 is assumed, '(trained with
+    --scaling none)'; train records the range of such a run's raw inputs (0 to 16 here), which
+    predict then uses. Only an older deltaprop's run, or a dp.save without input_range, records none."""
+    rng = np.random.default_rng(0)
+    rows = np.column_stack([rng.integers(0, 17, (40, 64)), np.arange(40) % 4])
+    header = ",".join([f"p{i}" for i in range(64)] + ["label"])
+    np.savetxt(tmp_path / "digits.csv", rows, fmt="%d", delimiter=",", header=header, comments="")
+    res = run_cli("train", "--dataset", "digits.csv", "--scaling", "none", "--epochs", "1", "-q", "--out", "run",
+                  cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    info = run_cli("info", "run", cwd=tmp_path)
+    assert "training inputs: 0 to 16 (raw, before any scaling)" in info.stdout.splitlines()
+    levels = " ".join(next(a.help for a in _subparser("predict")._actions if "--levels" in a.option_strings).split())
+    nothing = re.search(r"records nothing \(([^)]*)\)", levels)
+    assert nothing, levels
+    assert "--scaling none" not in nothing.group(1) or "older" in nothing.group(1), levels

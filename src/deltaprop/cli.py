@@ -206,7 +206,8 @@ def _add_predict(sub) -> None:
     p.add_argument("--levels", default=None,
                    help="the value a white pixel had in the model's raw training inputs, which an image's 0..255 "
                         "levels are scaled to (16 for scikit-learn's 8x8 digits, 1 for inputs in [0, 1]); default: "
-                        "what the model file records, and 255 where it records nothing (trained with --scaling none)")
+                        "what the model file records (train records it), and 255 where it records nothing (a model of an "
+                        "older deltaprop trained with --scaling none, or saved by dp.save without input_range)")
     p.set_defaults(handler=cmd_predict)
 
 
@@ -922,12 +923,62 @@ def _new_run_folder(out: str | None, name: str = "%Y%m%d-%H%M%S") -> Path:
     raise AssertionError("unreachable")
 
 
-def _claim_contents(out: Path, overwrite: bool) -> None:
+class _Overwritten(Callback):
+    """The previous run's files that ``--overwrite`` replaces, moved aside (under the lock)
+    into the hidden folder ``out/.overwritten`` until training begins, since a start refused
+    before then (another MPI process could not start, or the processes were given different
+    runs) must not destroy them: :meth:`put_back` restores them, and they are removed
+    (:meth:`drop`) when training begins (:meth:`on_train_begin`) or the command ends."""
+
+    NAME = ".overwritten"
+
+    def __init__(self, out: Path):
+        self.out, self.folder, self.names = out, out / self.NAME, []
+
+    def move_aside(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)  # left by a start killed before it trained
+        self.folder.mkdir()
+        try:
+            for name in _RUN_FILES:
+                if (self.out / name).exists():
+                    os.replace(self.out / name, self.folder / name)
+                    self.names.append(name)
+        except BaseException:
+            self.put_back()
+            raise
+
+    def put_back(self) -> bool:
+        """Restore the previous run's files over what the refused start wrote (config.toml);
+        False when they were already removed (training had begun)."""
+        if not self.folder.is_dir():
+            return False
+        for name in _RUN_FILES:
+            if name not in self.names:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.out / name).unlink()
+        for name in self.names:
+            os.replace(self.folder / name, self.out / name)
+        self.drop()
+        return True
+
+    def drop(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def on_train_begin(self, state) -> None:
+        self.drop()
+
+
+def _claim_contents(out: Path, overwrite: bool) -> _Overwritten | None:
     """Under the lock: a folder with files in it holds someone's work; refuse it unless
-    ``--overwrite``, which removes the previous run's files first."""
+    ``--overwrite``, which moves the previous run's files aside (:class:`_Overwritten`,
+    returned) until training begins."""
     present = sorted(p.name for p in out.iterdir() if p.name != LOCK_NAME and not p.name.startswith("."))
     if not present:
-        return
+        return None
     if not overwrite:
         saved = any(name in ("checkpoint.safetensors", "model.safetensors") for name in present)
         if not saved and any(name in _RUN_FILES for name in present):
@@ -936,9 +987,9 @@ def _claim_contents(out: Path, overwrite: bool) -> None:
         holds = "already holds a run" if saved else f"is not empty ({', '.join(present[:3])})"
         raise ConfigError(f"{out} {holds}; choose another --out, continue it with --resume {out}, "
                           "or replace it with --overwrite")
-    for name in _RUN_FILES:
-        with contextlib.suppress(FileNotFoundError):
-            (out / name).unlink()
+    aside = _Overwritten(out)
+    aside.move_aside()
+    return aside
 
 
 # -- train: data and model --------------------------------------------------------------------
@@ -1488,22 +1539,34 @@ def _the_checkpoint(writer: CheckpointWriter) -> str:
     return f"the checkpoint {'of' if writer.written_batches is None else 'taken'} {_written(writer)}"
 
 
-def _interrupted_finishing(out: Path, reporter, epochs: int) -> int:
+def _trained_words(state, epoch_batches: int | None = None) -> str:
+    """What a run whose training ended has trained: ``4 epochs``, or, for one a ``--steps``
+    limit stopped inside an epoch, ``2 epochs and 140 of the 180 batches of epoch 3``
+    (``epoch_batches``: that epoch's batches, when the state does not hold them)."""
+    progress = getattr(state, "progress", None)
+    if progress is None or not progress.batches:
+        return f"{state.epoch} epoch{'s' if state.epoch != 1 else ''}"
+    done, total = progress.epoch, epoch_batches or getattr(state, "epoch_batches", None)
+    of = f" of the {total:,}" if total else ""
+    return f"{done} epoch{'s' if done != 1 else ''} and {progress.batches:,}{of} batches of epoch {done + 1}"
+
+
+def _interrupted_finishing(out: Path, reporter, epochs: str) -> int:
     """Ctrl-C while the trained run's model and results are written: unless they all
     were (run.json says done), the report is marked interrupted and the line says that a
-    resume writes what is missing."""
+    resume writes what is missing. ``epochs``: what it trained (:func:`_trained_words`)."""
     if recorded_status(out) == "done":
         _say(f"interrupted; the run had finished and its files are in {out}", err=True)
         return 130
     if reporter is not None:
         with _ignoring_ctrl_c():
             reporter.finish("interrupted")
-    _say(f"interrupted while writing the results; the run's {epochs} epochs are trained and checkpointed in {out}. "
+    _say(f"interrupted while writing the results; the run's {epochs} are trained and checkpointed in {out}. "
          f"Write its model and results with: {PROG} train --resume {out}", err=True)
     return 130
 
 
-def _failed_finishing(exc: OSError, out: Path, reporter, epochs: int) -> int:
+def _failed_finishing(exc: OSError, out: Path, reporter, epochs: str) -> int:
     """A file of the trained run's model and results could not be written (a full disk):
     unless run.json already says done, the report says failed (not training for ever) and
     the line says that a resume writes what is missing once that is fixed."""
@@ -1512,7 +1575,7 @@ def _failed_finishing(exc: OSError, out: Path, reporter, epochs: int) -> int:
     if reporter is not None:
         with contextlib.suppress(OSError):
             reporter.finish("failed")
-    _say(f"{_os_error_line(exc)}; the run's {epochs} epochs are trained and checkpointed in {out}. Once that is "
+    _say(f"{_os_error_line(exc)}; the run's {epochs} are trained and checkpointed in {out}. Once that is "
          f"fixed, write its model and results with: {PROG} train --resume {out}", err=True)
     return 1
 
@@ -1561,9 +1624,11 @@ def _model_meta(cfg: TrainConfig, data: _Data) -> dict[str, Any]:
     return {"class_names": data.class_names, "extra": extra, "input_range": input_range_of(data.x_train)}
 
 
-def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads) -> int:
+def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads,
+         overwritten: _Overwritten | None = None) -> int:
     """Train in ``out`` (locked by the caller): config.toml, then checkpoints and history
-    while training, then the model; errors of the loop become messages and exit codes."""
+    while training, then the model; errors of the loop become messages and exit codes.
+    ``overwritten``: the previous run's files, removed once training begins."""
     writer = CheckpointWriter(out)
     if model.state is not None:
         writer.written_epoch = model.state.epoch  # the checkpoint we resumed from is on disk
@@ -1575,7 +1640,7 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
         writer.meta = meta = _model_meta(cfg, data)  # reads every training row when they are on disk
         server = _serve_in_background(args, out)
         reporter = _reporter(args, cfg, out, data)
-        callbacks = [*_callbacks(args, cfg, writer), reporter]
+        callbacks = [*([overwritten] if overwritten is not None else []), *_callbacks(args, cfg, writer), reporter]
         _header(args, cfg, out, model, data)
         _early_stopping_note(args, callbacks, model)
         history = _fit(args, cfg, model, data, callbacks, threads)
@@ -1607,9 +1672,9 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads)
         _thread_changes_note(getattr(reporter, "state", None))
         status = _finish(args, cfg, out, model, data, meta, history.records, reporter)
     except KeyboardInterrupt:
-        return _interrupted_finishing(out, reporter, history.records[-1]["epoch"] if history.records else 0)
+        return _interrupted_finishing(out, reporter, _trained_words(reporter.state))
     except OSError as exc:
-        return _failed_finishing(exc, out, reporter, history.records[-1]["epoch"] if history.records else 0)
+        return _failed_finishing(exc, out, reporter, _trained_words(reporter.state))
     return status if server is None else _keep_serving(server, status)
 
 
@@ -1722,16 +1787,19 @@ def _finish_complete_run(args, cfg: TrainConfig, out: Path, model: _Model, data:
     missing = _unwritten(out)
     if not missing:
         raise _nothing_to_train(cfg, model.state)
+    if model.state.progress is not None:  # stopped inside an epoch by --steps: the report says how far
+        model.state.epoch_batches = _batches_per_epoch(cfg, data)
+    words = _trained_words(model.state)
     trained = {"epochs": model.state.epoch, "steps": model.state.step}
     given = " and ".join(f"--{key} {value}" for key, value in (("epochs", cfg.epochs), ("steps", cfg.steps))
                          if value is not None and value < trained[key])
     if given:
-        raise ConfigError(f"the run already trained {model.state.epoch} epochs ({model.state.step} steps), past "
+        raise ConfigError(f"the run already trained {words} ({model.state.step} steps), past "
                           f"{given}; leave {given} out to write its model and results, or start a new run")
     if not args.quiet:
         what = ("model.safetensors is missing; writing it from the checkpoint" if missing[0] == "model.safetensors"
                 else f"its results were not all written ({', '.join(missing)}); writing them from the checkpoint")
-        _say(f"{out}: the run's {model.state.epoch} epochs are complete but {what}")
+        _say(f"{out}: the run's {words} are complete but {what}")
     _keep_best_weights(cfg, model)
     reporter = _reporter(args, cfg, out, data)
     reporter.take_over(recorded_facts(out), model.state)
@@ -1740,9 +1808,9 @@ def _finish_complete_run(args, cfg: TrainConfig, out: Path, model: _Model, data:
         atomic_write_bytes(out / "config.toml", cfg.to_toml().encode())
         return _finish(args, cfg, out, model, data, _model_meta(cfg, data), records, reporter)
     except KeyboardInterrupt:
-        return _interrupted_finishing(out, reporter, model.state.epoch)
+        return _interrupted_finishing(out, reporter, words)
     except OSError as exc:
-        return _failed_finishing(exc, out, reporter, model.state.epoch)
+        return _failed_finishing(exc, out, reporter, words)
 
 
 class _Team:
@@ -1919,14 +1987,18 @@ def _train(args) -> int:
     _check_shares(args, cfg, data)
     out = _new_run_folder(args.out)
     lock = _lock(out)
+    overwritten = None
     try:
-        _claim_contents(out, args.overwrite)
+        overwritten = _claim_contents(out, args.overwrite)
         try:
-            return _run(args, cfg, out, model, data, threads)
+            return _run(args, cfg, out, model, data, threads, overwritten)
         except (Error, _TeamStopped):
-            _forget_unstarted(out)
+            if overwritten is None or not overwritten.put_back():
+                _forget_unstarted(out)
             raise
     finally:
+        if overwritten is not None:
+            overwritten.drop()
         lock.release()
 
 
@@ -2432,8 +2504,9 @@ def cmd_predict(args) -> int:
              f"mean of the area it covers), as deltaprop serve reduces drawings{exact}", err=True)
     if images and side is not None and top_level is None and not levels_recorded(mf):
         _say("note: this model's file does not record the range of its raw training inputs (it has no input "
-             "scaling: trained with --scaling none, or saved without it), so the images' 0..255 levels reach it as "
-             "they are; for a model trained on other levels pass --levels (16 for 0..16, 1 for [0, 1])", err=True)
+             "scaling: trained with --scaling none by an older deltaprop, or saved without it), so the images' "
+             "0..255 levels reach it as they are; for a model trained on other levels pass --levels (16 for 0..16, 1 "
+             "for [0, 1])", err=True)
     recorded = model_levels_top(mf, side) if side is not None else 255.0
     given = top_level is not None
     if images and side is not None and given and top_level != recorded and levels_recorded(mf):

@@ -1,0 +1,115 @@
+"""`deltaprop train` around its stops: what a run stopped by --steps inside an epoch says it
+trained, a signal after the run ended, and a refused MPI start with --overwrite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import deltaprop.cli as cli
+from cli_in_process import run_cli
+from deltaprop.errors import ConfigError
+from test_distributed import needs_mpi
+from test_mpi_r36 import EXE, _mpiexec
+
+PARITY = ["--dataset", "parity", "--layers", "10,6,2", "--lr", "0.5", "--batch-size", "16"]
+
+
+def _interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def _full_disk(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+
+def _batches_per_epoch(out: Path) -> int:
+    rows = (out / "history.csv").read_text().splitlines()
+    return int(rows[1].split(",")[-1])  # the steps column after epoch 1
+
+
+# -- a run that --steps stopped inside an epoch says what it trained --------------------------
+def test_ctrl_c_while_writing_a_steps_stopped_run_names_its_epochs_and_batches(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(cli, "save", _interrupt)
+        res = run_cli("train", *PARITY, "--epochs", "4", "--steps", "130", "--out", out)
+    assert res.returncode == 130, res.stderr
+    per_epoch = _batches_per_epoch(out)
+    done, batches = divmod(130, per_epoch)
+    assert 0 < batches and done < 4
+    assert f"the run's {done} epochs and {batches} of the {per_epoch} batches of epoch {done + 1} are trained" \
+        in res.stderr
+    finished = run_cli("train", "--resume", out)
+    assert finished.returncode == 0, finished.stderr
+    assert f"the run's {done} epochs and {batches} of the {per_epoch} batches of epoch {done + 1} are complete" \
+        in finished.stdout
+    kept = json.loads((out / "run.json").read_text())["model_weights"]
+    assert (kept["epoch"], kept["batches"], kept["epoch_batches"]) == (done + 1, batches, per_epoch)
+    assert f"partial: {batches} of its {per_epoch} batches" in run_cli("info", out).stdout
+
+
+def test_a_full_disk_while_writing_a_steps_stopped_run_names_its_epochs_and_batches(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(cli, "plot_history", _full_disk)
+        res = run_cli("train", *PARITY, "--epochs", "4", "--steps", "130", "--out", out)
+    assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr
+    per_epoch = _batches_per_epoch(out)
+    done, batches = divmod(130, per_epoch)
+    assert f"the run's {done} epochs and {batches} of the {per_epoch} batches of epoch {done + 1} are trained" \
+        in res.stderr
+    assert "train --resume" in res.stderr
+
+
+def test_a_resume_past_a_steps_stopped_run_names_what_it_trained(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(cli, "save", _interrupt)
+        run_cli("train", *PARITY, "--epochs", "4", "--steps", "130", "--out", out)
+    per_epoch = _batches_per_epoch(out)
+    done, batches = divmod(130, per_epoch)
+    res = run_cli("train", "--resume", out, "--epochs", str(done + 1), "--steps", "129")
+    assert res.returncode == 2
+    assert f"already trained {done} epochs and {batches} of the {per_epoch} batches of epoch {done + 1} (130 steps)" \
+        in res.stderr
+
+
+# -- a refused start with --overwrite keeps the previous run's files ----------------------------
+def _files(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+def _refuse(*args, **kwargs):
+    raise ConfigError("refused before training began")
+
+
+def test_a_start_refused_before_training_puts_the_overwritten_run_back(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--epochs", "1", "-q", "--out", out).returncode == 0
+    before = _files(out)
+    with monkeypatch.context() as m:
+        m.setattr(cli, "fit", _refuse)
+        res = run_cli("train", *PARITY, "--epochs", "2", "-q", "--out", out, "--overwrite")
+    assert res.returncode == 2 and "refused before training began" in res.stderr
+    assert _files(out) == before  # config.toml too: the refused run's own is gone
+    again = run_cli("train", *PARITY, "--epochs", "2", "-q", "--out", out, "--overwrite")
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(before)  # nothing hidden is left
+    assert "epochs = 2" in (out / "config.toml").read_text()
+
+
+@needs_mpi
+def test_a_start_another_rank_refused_keeps_the_overwritten_run(tmp_path):
+    """rank 0 removed the previous run's files before the ranks agreed to start."""
+    one = ("train", "--dataset", "parity", "--epochs", "1", "-q", "--out", "R", "--overwrite")
+    assert run_cli(*one, cwd=tmp_path).returncode == 0
+    before = _files(tmp_path / "R")
+    for bad in (("--lr", "-1"), ("--lr", "0.2")):
+        res = _mpiexec("-n", 1, EXE, *one, ":", "-n", 1, EXE, *one, *bad, cwd=tmp_path)
+        assert res.returncode == 2, res.stderr
+        assert _files(tmp_path / "R") == before
+    res = _mpiexec("-n", 2, EXE, *one[:4], "2", *one[5:], cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in (tmp_path / "R").iterdir()) == sorted(before)
+    assert _files(tmp_path / "R")["model.safetensors"] != before["model.safetensors"]
