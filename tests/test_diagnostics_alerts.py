@@ -29,7 +29,7 @@ def test_relu_with_large_negative_bias_is_dead_in_that_layer(digits):
     assert ("dead_relu", 1) not in found
     alert = next(a for a in history.alerts if a.rule == "dead_relu")
     assert alert.epoch == 1 and "layer 3 (ReLU)" in alert.evidence and "100%" in alert.evidence
-    assert "he_normal" in alert.fix and "leaky_relu" in alert.fix and "learning rate" in alert.fix
+    assert "he_normal" in alert.evidence + alert.fix and "leaky_relu" in alert.fix and "learning rate" in alert.fix
     assert ("chance_accuracy", None) in found
 
 

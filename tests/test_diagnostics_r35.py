@@ -88,7 +88,7 @@ def test_the_dead_relu_fix_suggests_he_only_where_the_network_does_not_use_it(in
     [alert] = _dead_alerts(history)
     assert alert.layer == 1
     assert ("initialise with He" in alert.fix) == (init != "he_normal")
-    assert ("already start from He initialisation" in alert.fix) == (init == "he_normal")
+    assert ("started from He initialisation (he_normal)" in alert.evidence) == (init == "he_normal")
     assert "lower the learning rate" in alert.fix and "leaky_relu" in alert.fix
 
 

@@ -104,3 +104,23 @@ def test_predict_levels_help_does_not_say_a_scaling_none_run_records_no_levels(t
     nothing = re.search(r"records nothing \(([^)]*)\)", levels)
     assert nothing, levels
     assert "--scaling none" not in nothing.group(1) or "older" in nothing.group(1), levels
+
+
+@pytest.mark.parametrize("line, said", [
+    ("lr = -1", "lr must be > 0, got -1.0"),
+    ('activation = "foo"', "unknown activation 'foo'"),
+    ("early_stopping = 3\nvalidation_split = 0.0", "early_stopping watches the validation loss"),
+])
+def test_a_refused_value_of_a_config_file_names_its_line(tmp_path, line, said):
+    """README: with --config, 'an error or note about a value the file set names its line in the
+    file, not an option'. A value the checks refused said only 'lr must be > 0, got -1.0'."""
+    config = tmp_path / "run.toml"
+    config.write_text(f'dataset = "parity"\n\n{line}\n', encoding="utf-8")
+    res = run_cli("train", "--config", config, "--out", tmp_path / "run")
+    assert res.returncode == 2 and res.stdout == ""
+    first = line.splitlines()[0]
+    assert len(res.stderr.splitlines()) == 1, res.stderr
+    assert res.stderr.startswith(f"deltaprop: error: {first} in {config}: ") and said in res.stderr, res.stderr
+    flag = run_cli("train", "--config", config, "--lr", "-2", "--out", tmp_path / "run2") if first == "lr = -1" else None
+    if flag is not None:  # a flag over the file's value is named as it was given, not as the file's line
+        assert flag.returncode == 2 and flag.stderr.strip() == "deltaprop: error: lr must be > 0, got -2.0"

@@ -162,6 +162,23 @@ OUTPUT_RANGES = {"Sigmoid": (0.0, 1.0, "(0, 1)"), "Tanh": (-1.0, 1.0, "(−1, 1)
 OVERFIT_GAP = 0.1
 OVERFIT_EPOCHS = 2
 
+#: High momentum: SGD's momentum μ above this is named where a fix blames the step size.
+#: Momentum adds up the steps of the last 1/(1 − μ) or so: on a steady gradient it moves the
+#: weights 1/(1 − μ) times as far as α alone, 10× at the usual 0.9, 100× at 0.99 (the MNIST
+#: sample's loss rises above its first epoch's at once with momentum 0.99 at lr 0.3).
+HIGH_MOMENTUM = 0.9
+#: Weight decay usual for L2 decay (SGD, AdaGrad, RMSprop, AdaDelta, Adam) and for AdamW's
+#: decoupled decay (its default, multiplied by α each step), which a fix names where the decay
+#: holds the weights near 0.
+USUAL_DECAY = 1e-4
+USUAL_DECOUPLED_DECAY = 0.01
+#: AdamW's decay holds the weights near 0 where its share αλ of a weight's size is at least
+#: this share of each Dense layer's whole step ‖ΔW‖/‖W‖. Adam's own step moves a weight by
+#: about α at most, so the decay αλ|w| stops it at |w| ≲ 1/λ, where the two steps are of one
+#: size: on the MNIST sample at λ = 100 (α = 0.001), αλ = 0.1 against update ratios of 0.06 to
+#: 0.2, ‖W‖ 0.1 where it starts at 16; at the default λ = 0.01, αλ = 1e-5 against about 1e-3.
+DECOUPLED_SHARE = 0.25
+
 
 @dataclass(frozen=True)
 class Alert:
@@ -223,6 +240,14 @@ class Context:
     #: the lowest loss the network's output can reach on class targets (0 but for a softmax
     #: of bounded values, see :func:`loss_floor`): the flat-loss rule measures the loss above it
     loss_floor: float = 0.0
+    #: the run's optimizer (:func:`optimizer_settings`): its type ("SGD", "Adam", ...), its
+    #: learning rate α at the start, SGD's momentum μ (None for the others) and its weight
+    #: decay λ; each None where not known (diagnostics read back from files). The fixes that
+    #: blame the step size name the momentum where it is high and fit AdaDelta's α of 1.
+    optimizer: str | None = None
+    lr: float | None = None
+    momentum: float | None = None
+    weight_decay: float | None = None
 
 
 #: What a rule found: the layer (None: the whole network) and the evidence, and where the
@@ -260,6 +285,48 @@ def _where(s: dict) -> str:
     return f"layer {s['index']} ({s['layer']})"
 
 
+def _momentum(ctx: Context) -> str:
+    """Words naming SGD's momentum where it is above HIGH_MOMENTUM (as ``ctx`` knows the
+    optimizer), for a fix that blames the step size; else ""."""
+    mu = ctx.momentum
+    if ctx.optimizer != "SGD" or mu is None or not HIGH_MOMENTUM < mu < 1:
+        return ""
+    return (f" (momentum {mu:g} makes each step up to 1/(1 − μ) = {1 / (1 - mu):.0f} times α: lower --momentum "
+            f"to {HIGH_MOMENTUM:g} first)")
+
+
+def _adadelta(ctx: Context) -> bool:
+    """Whether the run is AdaDelta's at its own α of 1 or less (where ``ctx`` knows it)."""
+    return ctx.optimizer == "AdaDelta" and (ctx.lr is None or ctx.lr <= 1.0)
+
+
+#: AdaDelta sizes each step from its running averages (α = 1 is part of the method): the fix
+#: for steps too large or too small is another optimizer, not another α.
+_ADADELTA = ("AdaDelta sizes each step from its own running averages (its usual lr of 1.0 is part of the method, "
+             "not a rate to tune)")
+
+
+def _lower_rate(ctx: Context, how: str = "") -> str:
+    """"lower the learning rate (--lr)[, for example HOW smaller]" fitted to the optimizer:
+    high momentum named; AdaDelta at its α of 1 told to use another optimizer, above it to
+    come back to 1."""
+    if ctx.optimizer == "AdaDelta" and ctx.lr is not None and ctx.lr > 1.0:
+        return f"lower the learning rate (--lr {ctx.lr:g}) to AdaDelta's 1.0"
+    if _adadelta(ctx) and ctx.optimizer is not None:
+        return f"use an optimizer whose learning rate sets the step (adam, or sgd with a small --lr): {_ADADELTA}"
+    return f"lower the learning rate (--lr){', for example ' + how + ' smaller' if how else ''}{_momentum(ctx)}"
+
+
+def _raise_rate(ctx: Context, how: str = "") -> str:
+    """"raise the learning rate (--lr)[, for example HOW larger]" fitted to the optimizer:
+    AdaDelta below its α of 1 told to come back to 1, at 1 to train longer or use another."""
+    if ctx.optimizer == "AdaDelta" and ctx.lr is not None and ctx.lr < 1.0:
+        return f"raise the learning rate (--lr {ctx.lr:g}) to AdaDelta's 1.0"
+    if ctx.optimizer == "AdaDelta":
+        return f"train longer (--epochs) or use another optimizer (adam, or sgd with --lr 0.1): {_ADADELTA}"
+    return f"raise the learning rate (--lr){', for example ' + how + ' larger' if how else ''}"
+
+
 def _zero_slope(s: dict, ctx: Context) -> bool:
     """Whether layer ``s`` is a leaky ReLU of slope 0 (as ``ctx`` knows the network)."""
     return s.get("layer") == "LeakyReLU" and 0 <= s["index"] < len(ctx.layers) and ctx.layers[s["index"]] == "LeakyReLU(0)"
@@ -268,23 +335,31 @@ def _zero_slope(s: dict, ctx: Context) -> bool:
 def dead_relu(records, ctx) -> list[Finding]:
     return [
         (s["index"], f"{_where(s)}{' of slope 0' if _zero_slope(s, ctx) else ''}: {s['dead']:.0%} of its units output "
-                     "0 for every probe example (dead)", _dead_relu_fix(s, ctx))
+                     f"0 for every probe example (dead){_he_start(s, ctx)}", _dead_relu_fix(s, ctx))
         for s in _layers(records[-1])
         # a leaky ReLU with z ≤ 0 everywhere still passes α times the gradient: not dead, unless α = 0
         if s.get("dead") is not None and s["dead"] > DEAD_SHARE and (s.get("layer") == "ReLU" or _zero_slope(s, ctx))
     ]
 
 
+def _he_start(s: dict, ctx: Context) -> str:
+    """Evidence that the Dense layer feeding layer ``s`` starts from He initialisation
+    already (as ``ctx`` knows the network); else ""."""
+    feeding = [(i, name) for i, name in enumerate(ctx.layers[: s["index"]]) if name.startswith("Dense(")]
+    if feeding[-1:] and feeding[-1][1] == "Dense(he_normal)":
+        return f", though layer {feeding[-1][0]} (Dense) feeding it started from He initialisation (he_normal)"
+    return ""
+
+
 def _dead_relu_fix(s: dict, ctx: Context) -> str:
     """The dead-ReLU fix for layer ``s``: He initialisation only where the Dense layer that
-    feeds it does not start from it already; a slope above 0 for a leaky ReLU of slope 0."""
-    feeding = [name for name in ctx.layers[: s["index"]] if name.startswith("Dense(")]
-    start = ("its weights already start from He initialisation (he_normal)" if feeding[-1:] == ["Dense(he_normal)"]
-             else "initialise with He (he_normal) and zero biases")
+    feeds it does not start from it already (there the evidence says so); a slope above 0
+    for a leaky ReLU of slope 0."""
+    start = "" if _he_start(s, ctx) else "; initialise with He (he_normal) and zero biases"
     leak = ("give the leaky ReLU a slope above 0 (LeakyReLU(0.01)), which keeps a gradient for z < 0"
             if _zero_slope(s, ctx) else "use leaky_relu, whose slope keeps a gradient for z < 0")
-    return (f"lower the learning rate (one large step can push z below 0 for every input, and a dead unit's gradient "
-            f"is 0, so nothing revives it); {start}; or {leak}")
+    return (f"{_lower_rate(ctx)}: one large step can push z below 0 for every input, and a dead unit's gradient "
+            f"is 0, so nothing revives it{start}; or {leak}")
 
 
 
@@ -332,7 +407,8 @@ def saturated(records, ctx) -> list[Finding]:
         if ratio is not None and ratio >= SATURATED_UPDATE:
             moves = (f", {stuck:.0%} of its units on one flat end for every probe example (stuck), though layer "
                      f"{feeding['layer']} (Dense) feeding it moves its weights by {ratio:.1e} of their size a "
-                     f"step{when}: the large steps put them there (lower the learning rate)")
+                     f"step{when}: the large steps put them there"
+                     f"{'' if _adadelta(ctx) and ctx.optimizer else ' (lower the learning rate)'}")
         elif ratio is not None:
             moves = (f", and layer {feeding['layer']} (Dense) feeding it moves its weights by {ratio:.1e} of their "
                      f"size a step{when} (update ratio ‖ΔW‖/‖W‖ under {SATURATED_UPDATE:.0e}): it learns slowly")
@@ -351,8 +427,7 @@ def _saturated_fix(s: dict, ctx: Context, *, stuck: bool, output: bool = False) 
     inputs scaled only where ``ctx`` does not know them scaled, smaller starting weights than
     the Dense layer feeding it starts from, and ReLU units for a hidden layer."""
     if stuck:
-        return ("lower the learning rate (--lr), for example 3-10× smaller: the large steps drove the weights feeding "
-                "its units to the flat ends")
+        return f"{_lower_rate(ctx, '3-10×')}: the large steps drove the weights feeding its units to the flat ends"
     i = s["index"]
     after = ctx.layers[i + 1] if 0 <= i < len(ctx.layers) - 1 else ""
     if after == "Softmax" and s.get("layer") == "Sigmoid":
@@ -371,7 +446,7 @@ def _saturated_fix(s: dict, ctx: Context, *, stuck: bool, output: bool = False) 
     init = "scaled_normal(0.1)" if init == "scaled_normal" else init
     if init in ("glorot_uniform", "he_normal") and ctx.scaled_inputs:
         # z starts of size about 1 there: the steps, not the start, grew the weights to the flat ends
-        fixes.append(f"lower the learning rate (--lr): from {init} on scaled inputs its units start off the flat "
+        fixes.append(f"{_lower_rate(ctx)}: from {init} on scaled inputs its units start off the flat "
                      "ends, so the steps grew the weights that put them there")
     elif init in ("glorot_uniform", "he_normal"):
         fixes.append(f"start from smaller weights than {init} (scaled_normal with a small scale, e.g. scaled_normal(0.01))")
@@ -580,7 +655,7 @@ def exploding_gradients(records, ctx) -> list[Finding]:
 def _exploding_fix(ctx: Context) -> str:
     """The exploding-gradient fix: a lower learning rate, clipping, and the usual starting
     weights and scaled inputs only where the run (as ``ctx`` knows it) lacks them."""
-    fix = ("lower the learning rate (--lr), for example 10× smaller: steps too large overshoot, and each overshoot "
+    fix = (f"{_lower_rate(ctx, '10×')}: steps too large overshoot, and each overshoot "
            "grows the error the gradient carries back; or clip the gradient's norm (a callback's on_gradients can "
            "rescale each step's gradients)")
     inits = set(_inits(ctx))
@@ -607,20 +682,21 @@ def exploding_loss(records, ctx) -> list[Finding]:
     if n < 2:
         return []
     first, last = records[0]["loss"], records[-1]["loss"]
+    fix = f"{_lower_rate(ctx, '3-10×')}" if ctx.optimizer else RULES["exploding_loss"][1]
     if not math.isfinite(last):
-        return [(None, f"the training loss is {last}")]
+        return [(None, f"the training loss is {last}", fix)]
     scan = _scan(records)
     best = scan.best_loss(n - 1)
     if _risen(last, best, first) and last > first:
         return [(None, f"the training loss rose to {last:.4g}, {_times(last, best)}its best so far ({best:.4g}) "
-                       f"and above the first epoch's {first:.4g}")]
+                       f"and above the first epoch's {first:.4g}", fix)]
     if n <= EXPLODING_EPOCHS:
         return []
     best = scan.best_loss(n - EXPLODING_EPOCHS)
     if not all(_risen(r["loss"], best, first) for r in records[-EXPLODING_EPOCHS:]):
         return []  # a spike that falls back within EXPLODING_EPOCHS epochs is no divergence
     return [(None, f"the training loss has stayed above {EXPLODING_FACTOR}× its best ({best:.4g}) for "
-                   f"{EXPLODING_EPOCHS} epochs; it is {last:.4g} now")]
+                   f"{EXPLODING_EPOCHS} epochs; it is {last:.4g} now", fix)]
 
 
 def oscillating_loss(records, ctx) -> list[Finding]:
@@ -629,8 +705,10 @@ def oscillating_loss(records, ctx) -> list[Finding]:
     rises = sum(1 for a, b in zip(losses, losses[1:]) if b > a * (1 + OSCILLATION_STEP) and b - a > floor)
     if rises < OSCILLATION_RISES or all(b >= a for a, b in zip(losses, losses[1:])):
         return []  # a loss that only rises is diverging (exploding_loss), not oscillating
+    fix = (RULES["oscillating_loss"][1] if not ctx.optimizer else f"{_lower_rate(ctx)}"
+           f"{'' if _adadelta(ctx) else ', or decay it with a schedule'} (steps overshoot the minimum)")
     return [(None, f"the training loss rose by more than {OSCILLATION_STEP:.0%} in {rises} of the last "
-                   f"{len(losses) - 1} epochs (oscillating)")]
+                   f"{len(losses) - 1} epochs (oscillating)", fix)]
 
 
 def _flat_window(records) -> int | None:
@@ -670,9 +748,13 @@ def flat_loss(records, ctx) -> list[Finding]:
     scale = "" if ctx.scaled_inputs else ", and scale inputs to [0, 1] or standardise them (--scaling)"
     within = (f"within {FLAT_CHANGE:.1%} of its excess over {floor:.4g}, the lowest its output reaches"
               if floor else f"within {FLAT_CHANGE:.1%}")
+    decay = _decay_pull(records[-1], ctx)
+    if decay:
+        return [(None, f"the training loss has stayed at {losses[-1]:.4g} ({within}) for {window} epochs{steps}{decay}",
+                 _decay_fix(ctx))]
+    tiny = ("raise the learning rate" if not ctx.optimizer else _raise_rate(ctx)) + " if every step is tiny"
     return [(None, f"the training loss has stayed at {losses[-1]:.4g} ({within}) for {window} epochs{steps}",
-             "the network has stopped learning: check the alerts above for dead or saturated units, raise the "
-             f"learning rate if every step is tiny{scale}")]
+             f"the network has stopped learning: check the alerts above for dead or saturated units, {tiny}{scale}")]
 
 
 def chance_accuracy(records, ctx) -> list[Finding]:
@@ -686,30 +768,77 @@ def chance_accuracy(records, ctx) -> list[Finding]:
     if ctx.weighted_chance:
         return [(None, f"training accuracy weighted by the sample weights (Σ w_i [ŷ_i = y_i] / Σ w_i on the probe batch) "
                        f"is {acc:.3f} after {len(records)} epochs; always answering the class with the largest share "
-                       f"of the weights scores {ctx.chance:.3f} (chance){_tiny_steps(records[-1])}",
-                 _chance_fix(records[-1]))]
+                       f"of the weights scores {ctx.chance:.3f} (chance){_chance_evidence(records[-1], ctx)}",
+                 _chance_fix(records[-1], ctx))]
     return [(None, f"training accuracy is {acc:.3f} after {len(records)} epochs; always answering the most "
-                   f"common class of the training labels scores {ctx.chance:.3f} (chance){_tiny_steps(records[-1])}",
-             _chance_fix(records[-1]))]
+                   f"common class of the training labels scores {ctx.chance:.3f} "
+                   f"(chance){_chance_evidence(records[-1], ctx)}",
+             _chance_fix(records[-1], ctx))]
 
 
-def _chance_fix(record) -> str:
-    """The chance-accuracy fix: a higher learning rate where the steps are too small to learn
+def _chance_evidence(record, ctx: Context) -> str:
+    """What the chance-accuracy alert adds to its evidence: the weight decay's pull where it
+    holds the weights near 0 (:func:`_decay_pull`), else steps too small (:func:`_tiny_steps`)."""
+    return _decay_pull(record, ctx) or _tiny_steps(record, ctx)
+
+
+def _chance_fix(record, ctx: Context = Context()) -> str:
+    """The chance-accuracy fix: a weaker weight decay where the decay holds the weights near 0
+    (:func:`_decay_pull`); a higher learning rate where the steps are too small to learn
     (:func:`_tiny_steps`), after the saturated or dead units where a layer has them; else the
-    rule's own."""
+    rule's own (the step size's advice fitted to the optimizer)."""
+    if _decay_pull(record, ctx):
+        return _decay_fix(ctx)
     if not _tiny_steps(record):
-        return RULES["chance_accuracy"][1]
+        if not ctx.optimizer:
+            return RULES["chance_accuracy"][1]
+        lower = "try a lower learning rate" if not (_adadelta(ctx) or _momentum(ctx)) else _lower_rate(ctx)
+        return (f"the network is guessing: look for dead, saturated or identical units above, {lower}, "
+                "and check that the labels belong to the inputs")
     stalled = any((s.get("saturated") or 0) > SATURATED_SHARE or (s.get("dead") or 0) > DEAD_SHARE
                   for s in _layers(record))
     if stalled:  # a larger rate on units that pass little back: fix those first
         return ("fix the saturated or dead units first (see the alerts above: they pass little gradient back), then "
-                "raise the learning rate (--lr) if every step still moves the weights too little to learn; and check "
+                f"{_raise_rate(ctx)} if every step still moves the weights too little to learn; and check "
                 "that the labels belong to the inputs")
-    return ("raise the learning rate (--lr), for example 10-100× larger: every step moves the weights too little to "
+    return (f"{_raise_rate(ctx, '10-100×')}: every step moves the weights too little to "
             "learn; and check that the labels belong to the inputs")
 
 
-def _tiny_steps(record) -> str:
+def _decay_pull(record, ctx: Context) -> str:
+    """Evidence that the weight decay λ, not the loss, sets the weights: for every Dense
+    layer, under L2 decay (the gradient followed is ∇W + λW) ``λ‖W‖ ≥ ‖∇W‖`` while the loss's
+    own gradient is not small (``‖∇W‖/‖W‖ ≥ SATURATED_UPDATE``: units that pass gradient back,
+    so the loss would move them, and λ above it); under AdamW's decoupled decay (each step
+    multiplies W by 1 − αλ, Adam's own step moves a weight by about α at most) the decay's
+    share αλ at least DECOUPLED_SHARE of the update ratio ‖ΔW‖/‖W‖. "" where it does not hold
+    or ``ctx`` does not know the decay."""
+    lam, params = ctx.weight_decay, _weights(record)
+    if not lam or not params or any(not p.get("norm") for p in params):
+        return ""
+    norms = ", ".join(f"{p['norm']:.2g}" for p in params)
+    if ctx.optimizer == "AdamW":
+        ratios = [p.get("update_ratio") for p in params]
+        if ctx.lr is None or any(r is None or not ctx.lr * lam >= DECOUPLED_SHARE * r for r in ratios):
+            return ""
+        return (f"; weight decay {lam:g} shrinks every weight by αλ = {ctx.lr * lam:.2g} of its size each step, at "
+                f"least {DECOUPLED_SHARE:.0%} of each Dense layer's whole step (update ratio ‖ΔW‖/‖W‖ at most "
+                f"{max(ratios):.2g}): it holds their weights near 0 (‖W‖ {norms})")
+    gradients = [_relative_gradient(p) for p in params]
+    if any(g is None or not SATURATED_UPDATE <= g <= lam for g in gradients):
+        return ""
+    return (f"; weight decay {lam:g} pulls each Dense layer's weights towards 0 by λ‖W‖, at least the loss's "
+            f"gradient ‖∇W‖ (‖∇W‖/‖W‖ at most {max(gradients):.2g}, under λ): it holds them near 0 (‖W‖ {norms})")
+
+
+def _decay_fix(ctx: Context) -> str:
+    """The fix where the weight decay holds the weights near 0: the usual decay for the optimizer."""
+    usual = USUAL_DECOUPLED_DECAY if ctx.optimizer == "AdamW" else USUAL_DECAY
+    return (f"lower the weight decay (--weight-decay {ctx.weight_decay:g}) to a usual {usual:g}, or 0: a decay this "
+            "strong pulls every weight to 0 harder than the loss moves it, so the network cannot learn")
+
+
+def _tiny_steps(record, ctx: Context = Context()) -> str:
     """Evidence that the steps, not the gradients, are too small: every Dense layer's update
     ratio ‖ΔW‖/‖W‖ under SATURATED_UPDATE while its relative gradient ‖∇W‖/‖W‖ is not (under
     SGD ‖ΔW‖ = α‖∇W‖, so the learning rate α is the small factor); else ""."""
@@ -722,7 +851,8 @@ def _tiny_steps(record) -> str:
         return ""  # the gradients are small too (dead or saturated units): a larger rate would not help
     return (f"; every Dense layer moves its weights by at most {max(ratios):.1e} of their size a step (update "
             f"ratio ‖ΔW‖/‖W‖ under {SATURATED_UPDATE:.0e}) though its gradient is not small (‖∇W‖/‖W‖ at least "
-            f"{min(gradients):.1e}): the steps are too small to learn (raise the learning rate)")
+            f"{min(gradients):.1e}): the steps are too small to learn "
+            f"({'raise the learning rate' if not ctx.optimizer else _raise_rate(ctx)})")
 
 
 #: How loss_above_guess names the frequencies of a run with unequal sample weights.
@@ -747,15 +877,16 @@ def loss_above_guess(records, ctx) -> list[Finding]:
         # the start was above guessing, but the steps took the loss far above even that
         return [(None, f"{said}; it was {start:.4g} on the probe batch before the first step and the steps raised it "
                        f"{loss / start:.1f}× since: the steps are too large, and the initial weights or the inputs too",
-                 f"lower the learning rate (--lr), for example 10-100× smaller, and {_start_fix(ctx)}")]
+                 f"{_lower_rate(ctx, '10-100×')}, and {_start_fix(ctx)}")]
     return [(None, f"{said}: the steps are too large for the network to learn even how common each class is",
-             _STEPS_FIX)]
+             _steps_fix(ctx))]
 
 
-#: loss_above_guess's fix where the steps raised the loss
-_STEPS_FIX = ("lower the learning rate (--lr), for example 10-100× smaller: a loss that rose this far above guessing "
-              "is the learning rate, not the initialisation or the depth, even where other alerts see saturated units "
-              "or vanishing gradients")
+def _steps_fix(ctx: Context) -> str:
+    """loss_above_guess's fix where the steps raised the loss."""
+    return (f"{_lower_rate(ctx, '10-100×')}: a loss that rose this far above guessing is the "
+            f"{'step size' if _adadelta(ctx) and ctx.optimizer else 'learning rate'}, not the initialisation or the "
+            "depth, even where other alerts see saturated units or vanishing gradients")
 
 
 def _squared_error_above_guess(loss: float, ctx: Context) -> list[Finding]:
@@ -769,13 +900,14 @@ def _squared_error_above_guess(loss: float, ctx: Context) -> list[Finding]:
     said = (f"the training loss is {loss:.4g}, {loss / mean:.1f}× the {mean:.4g} of always predicting the targets' "
             "mean (for class targets, the class frequencies)")
     if start is None or not math.isfinite(start) or start <= LOSS_ABOVE_GUESS * mean:
-        return [(None, f"{said}: the steps are too large for the network to learn even the targets' mean", _STEPS_FIX)]
+        return [(None, f"{said}: the steps are too large for the network to learn even the targets' mean",
+                 _steps_fix(ctx))]
     if loss <= EXPLODING_FACTOR * start:
         return []
     return [(None, f"{said}; it was {start:.4g} on the probe batch before the first step and the steps raised it "
                    f"{loss / start:.1f}× since: the steps are too large, and the initial outputs far from the "
                    "targets too",
-             f"lower the learning rate (--lr), for example 10-100× smaller, and {_start_fix(ctx)}")]
+             f"{_lower_rate(ctx, '10-100×')}, and {_start_fix(ctx)}")]
 
 
 def output_range(records, ctx) -> list[Finding]:
@@ -797,9 +929,13 @@ def overfitting(records, ctx) -> list[Finding]:
     if len(recent) < OVERFIT_EPOCHS or not all(gaps):
         return []
     acc, val = records[-1]["accuracy"], records[-1]["val_accuracy"]
+    fix = RULES["overfitting"][1]
+    if "Dropout" in ctx.layers:
+        fix = fix.replace("dropout (--dropout)", "a higher dropout rate (--dropout)")
+    if ctx.weight_decay:
+        fix = fix.replace("weight decay (--weight-decay)", f"a stronger weight decay (--weight-decay {ctx.weight_decay:g})")
     return [(None, f"training accuracy {acc:.3f} is {acc - val:.3f} above validation accuracy {val:.3f} (overfitting)",
-             RULES["overfitting"][1].replace("dropout (--dropout)", "a higher dropout rate (--dropout)")
-             if "Dropout" in ctx.layers else RULES["overfitting"][1])]
+             fix)]
 
 
 def zero_init_symmetry(records, ctx) -> list[Finding]:
@@ -829,9 +965,15 @@ def _symmetry_fix(s: dict, ctx: Context) -> str:
     init = ctx.layers[i] if 0 <= i < len(ctx.layers) else ""
     if init == "Dense(zeros)":
         return _ZERO_START
+    decay = _DECAY.replace("--weight-decay", f"--weight-decay {ctx.weight_decay:g}") if ctx.weight_decay else _DECAY
+    if ctx.optimizer == "AdamW":
+        decay = decay.replace("an SGD step", "an AdamW step")
+    elif ctx.optimizer and ctx.optimizer != "SGD":
+        decay = decay.replace("(an SGD step multiplies W by 1 − αλ before the gradient moves it)",
+                              "(its gradient λW pulls every weight towards 0)")
     if init.startswith(("Dense(he_normal)", "Dense(glorot_uniform)", "Dense(scaled_normal")):  # random: distinct
-        return f"its units started distinct ({init[6:-1]}), so {_DECAY}"
-    return f"{_ZERO_START}. Where they started distinct, {_DECAY}"
+        return f"its units started distinct ({init[6:-1]}), so {decay}"
+    return f"{_ZERO_START}. Where they started distinct, {decay}"
 
 
 Rule = Callable[[Sequence[dict], Context], list[Finding]]
@@ -993,7 +1135,8 @@ def standing_of(alert: dict[str, Any] | Alert, at_end: dict[str, Any] | None) ->
 #: units alone are no alert (an adaptive optimizer's layer learns with 70% of its outputs
 #: saturated), so it does not say there are none: diagnostics.csv gives their share.
 NO_ALERTS = ("no alerts: no rule fired on dead, identical or slowly learning saturated units, vanishing or "
-             "exploding gradients, the loss curve, chance accuracy or overfitting")
+             "exploding gradients, a loss that rises, oscillates, stays flat or sits above guessing, targets outside "
+             "the output's range, chance accuracy or overfitting")
 
 
 def summary(alerts: Sequence[Alert], at_end: dict[str, Any] | None = None) -> str:
@@ -1016,7 +1159,17 @@ def summary(alerts: Sequence[Alert], at_end: dict[str, Any] | None = None) -> st
     return "\n".join(lines)
 
 
-def context_of(net, loss, y=None, sample_weight=None, X=None) -> Context:
+def optimizer_settings(optimizer) -> dict[str, Any]:
+    """The :class:`Context` fields of ``optimizer`` (None: all None): its type name, ``lr``,
+    SGD's ``momentum`` (None for other optimizers) and ``weight_decay``."""
+    if optimizer is None:
+        return {}
+    momentum = getattr(optimizer, "momentum", None) if optimizer.type_name == "SGD" else None
+    return {"optimizer": optimizer.type_name, "lr": float(optimizer.lr),
+            "momentum": None if momentum is None else float(momentum), "weight_decay": float(optimizer.weight_decay)}
+
+
+def context_of(net, loss, y=None, sample_weight=None, X=None, optimizer=None) -> Context:
     """The :class:`Context` of training ``net`` under ``loss`` on targets ``y``: the chance
     level of ``y``'s classes (None for regression or without ``y``) and whether the loss
     cancels an output sigmoid's σ' (every loss but squared error; a linear output has no σ').
@@ -1032,7 +1185,8 @@ def context_of(net, loss, y=None, sample_weight=None, X=None) -> Context:
     weighted chance and that network 0.89 against 0.5.
 
     ``X`` (the inputs, or some rows of them) tells whether they reach the network scaled
-    (:func:`scaled`); without it only a network that scales its own inputs is known to."""
+    (:func:`scaled`); without it only a network that scales its own inputs is known to.
+    ``optimizer``: the run's (:func:`optimizer_settings`), for fixes that fit it."""
     import numpy as np
 
     from .losses import MeanSquaredError
@@ -1057,7 +1211,8 @@ def context_of(net, loss, y=None, sample_weight=None, X=None) -> Context:
                    output_slope_cancelled=not (isinstance(loss, MeanSquaredError) and squashed),
                    frequencies_loss=frequencies, uniform_loss=uniform, mean_loss=mean, unreachable=unreachable,
                    layers=layers_of(net), scaled_inputs=scaled(net, X),
-                   loss_floor=loss_floor(net, loss) if chance is not None else 0.0)
+                   loss_floor=loss_floor(net, loss) if chance is not None else 0.0,
+                   **optimizer_settings(optimizer))
 
 
 #: The values of each bounded layer that can feed a softmax (or be cross-entropy's logits).

@@ -443,7 +443,9 @@ class DiagnosticsRecorder(Callback):
         if self._weights is not None:
             self._weights = self._weights.astype(net.dtype)
         # the targets are kept: a recorder given to a second fit needs them again
-        ctx = context_of(net, loss, self._all_targets, self._all_weights, self.X)
+        ctx = context_of(net, loss, self._all_targets, self._all_weights, self.X, state.optimizer)
+        if state.base_lr is not None:  # the run's rate, not a schedule's of the epoch it resumes at
+            ctx = dataclasses.replace(ctx, lr=float(state.base_lr))
         with warnings.catch_warnings():  # a zero-initialised network warned when it was built
             warnings.simplefilter("ignore", UserWarning)
             self._work = net.copy()

@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -29,7 +30,8 @@ from .atomic import atomic_write_bytes
 from .bounded import open_regular
 from .callbacks import (Callback, CheckpointWriter, EarlyStopping, ProgressBar, early_stopped_epoch, epoch_rows,
                         epoch_summary)
-from .config import TrainConfig, _integer, _number, _schedule, _utf8, config_file, load_toml, schedule_spec
+from .config import (TrainConfig, _integer, _number, _schedule, _toml_value, _utf8, config_file, load_toml,
+                     schedule_spec)
 from .data import DATASETS, LABEL_NAMES, read_table, train_validation_split
 from .data import load as load_dataset
 from .data import mnist as mnist_files
@@ -649,13 +651,30 @@ def _train_flags(args) -> dict[str, Any]:
     return flags
 
 
+def _named_by_its_line(exc: ConfigError, path, toml: dict[str, Any], flags: dict[str, Any]) -> ConfigError:
+    """A value the ``--config`` file set, refused by the checks (``lr must be > 0, got -1.0``):
+    the error names the file's line (``lr = -1 in run.toml: ...``), as the data's checks do."""
+    text = str(exc)
+    key = next((k for k in toml if k not in flags and re.match(rf"(unknown )?{re.escape(k)}\b", text)), None)
+    if key is None:
+        return exc
+    try:
+        shown = _toml_value(key, toml[key])
+    except ConfigError:  # not finite, or a table: as Python writes it
+        shown = str(toml[key])
+    return type(exc)(f"{key} = {shown} in {path}: {text}")
+
+
 def _new_config(args, flags: dict[str, Any]) -> TrainConfig:
     sources, notes = [], []
     if args.config:
         toml = config_file(args.config, notes, overridden=flags)  # checked below with the flags over it
         sources.append(toml)
         notes += _other_limit_kept(args.config, toml, flags)
-    cfg = TrainConfig.from_mapping(*sources, flags, origin=str(args.config or "the options"))
+    try:
+        cfg = TrainConfig.from_mapping(*sources, flags, origin=str(args.config or "the options"))
+    except ConfigError as exc:
+        raise _named_by_its_line(exc, args.config, toml, flags) if args.config else exc from None
     if args.config:
         cfg.read_from(args.config, {key: value for key, value in toml.items() if key not in flags})
     if cfg.label_column is not None and not _is_file_dataset(cfg.dataset):
