@@ -124,3 +124,16 @@ def test_a_refused_value_of_a_config_file_names_its_line(tmp_path, line, said):
     flag = run_cli("train", "--config", config, "--lr", "-2", "--out", tmp_path / "run2") if first == "lr = -1" else None
     if flag is not None:  # a flag over the file's value is named as it was given, not as the file's line
         assert flag.returncode == 2 and flag.stderr.strip() == "deltaprop: error: lr must be > 0, got -2.0"
+
+
+def test_log_json_help_says_what_its_lines_are(tmp_path):
+    """`--log-json` said 'one JSON object per epoch on stdout'; the last object is the run's result."""
+    import json
+
+    res = run_cli("train", "--dataset", "parity", "--layers", "10,3,2", "--epochs", "2", "--log-json", "--out", "run",
+                  cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    objects = [json.loads(line) for line in res.stdout.splitlines()]  # every stdout line is one object
+    assert [o.get("epoch") for o in objects[:-1]] == [1, 2] and "epoch" not in objects[-1]
+    help_text = " ".join(next(a.help for a in _subparser("train")._actions if "--log-json" in a.option_strings).split())
+    assert all(key in help_text for key in objects[-1]), (help_text, sorted(objects[-1]))

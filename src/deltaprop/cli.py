@@ -166,7 +166,10 @@ def _add_train(sub) -> None:
     t.add_argument("--quiet", "-q", action="store_true",
                    help="no header, epoch or alert lines: only notes, warnings, errors and the end of the run (its "
                         "alerts summed up, its accuracy, the files written)")
-    t.add_argument("--log-json", action="store_true", help="one JSON object per epoch on stdout")
+    t.add_argument("--log-json", action="store_true",
+                   help="one JSON object per epoch on stdout, then one of the result (test_accuracy and "
+                        "test_examples, or training_* for a file trained on whole; out; seconds); the other lines go "
+                        "to stderr")
     t.add_argument("--threads", metavar="N",
                    help="BLAS threads for training (default: the CPUs idle when training starts, where small steps start on one "
                         "and keep more only if a timed probe finds them faster; the count used is kept in run.json and the "
