@@ -167,3 +167,16 @@ def test_interrupt_once_keeps_a_handler_set_while_it_was_active():
         assert signal.getsignal(signal.SIGUSR1) == signal.SIG_IGN  # the previous handler is back
     finally:
         signal.signal(signal.SIGUSR1, before)
+
+
+def test_a_full_disk_as_config_toml_is_written_keeps_the_overwritten_run(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--epochs", "1", "-q", "--out", out).returncode == 0
+    before = _files(out)
+    with monkeypatch.context() as m:
+        m.setattr(cli, "atomic_write_bytes", _full_disk)
+        res = run_cli("train", *PARITY, "--epochs", "2", "-q", "--out", out, "--overwrite")
+    assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr
+    assert "nothing was written (the run it was to overwrite is kept)" in res.stderr
+    assert "run the same command again" in res.stderr
+    assert _files(out) == before

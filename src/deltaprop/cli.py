@@ -1683,7 +1683,9 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads,
         if writer.written_epoch:
             kept, then = f"{_the_checkpoint(writer)} is kept", f"go on with: {_resume_command(args, out)}"
         elif not (out / "config.toml").is_file():  # config.toml itself could not be written
-            kept, then = "nothing was written", "run the same command again"
+            back = overwritten is not None and overwritten.put_back()  # a failed write destroys no good file
+            kept = "nothing was written" + (" (the run it was to overwrite is kept)" if back else "")
+            then = "run the same command again"
         else:  # nothing to resume from: a resume would refuse the folder
             kept, then = "no checkpoint was written", f"start it over with: {_restart_line(out)}"
         _say(f"{_os_error_line(exc)}; {kept}. Once that is fixed, {then}", err=True)
