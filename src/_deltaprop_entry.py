@@ -12,7 +12,7 @@ import sys
 def main() -> int:
     """Import the CLI and run it; an interrupt during the import is one line and exit 130."""
     try:
-        from deltaprop.cli import main as run_cli
+        from deltaprop.cli import run as run_cli
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130

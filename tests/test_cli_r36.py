@@ -4,7 +4,12 @@ trained, a signal after the run ended, and a refused MPI start with --overwrite.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 import deltaprop.cli as cli
 from cli_in_process import run_cli
@@ -113,3 +118,52 @@ def test_a_start_another_rank_refused_keeps_the_overwritten_run(tmp_path):
     assert res.returncode == 0, res.stderr
     assert sorted(p.name for p in (tmp_path / "R").iterdir()) == sorted(before)
     assert _files(tmp_path / "R")["model.safetensors"] != before["model.safetensors"]
+
+
+# -- a signal once the run's files are all written ---------------------------------------------
+ENTRY = Path(__file__).resolve().parents[1] / "src" / "_deltaprop_entry.py"
+
+# The command as its entry point runs it (the file itself: an installed copy may be older),
+# with SIG sent to itself as the line that names the written files is printed, and both
+# SIGINT and SIGTERM again once the entry point returned (as the interpreter finalizes).
+SIGNAL_AFTER_THE_RUN = """
+import os, runpy, signal, sys
+import deltaprop.cli as cli
+said = cli._say
+def say(*parts, err=False):
+    said(*parts, err=err)
+    if parts and str(parts[0]).startswith("wrote "):
+        os.kill(os.getpid(), signal.{sig})
+cli._say = say
+sys.argv = ["deltaprop", "train", "--dataset", "parity", "--epochs", "1", "--out", {out!r}]
+entry = runpy.run_path({entry!r})
+status = entry["main"]()
+os.kill(os.getpid(), signal.SIGINT)
+os.kill(os.getpid(), signal.SIGTERM)
+sys.exit(status)
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_after_the_run_wrote_its_files_ends_with_its_own_status(tmp_path, sig):
+    out = tmp_path / "run"
+    script = SIGNAL_AFTER_THE_RUN.format(sig=sig, out=str(out), entry=str(ENTRY))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, (done.returncode, done.stderr)
+    assert "interrupted" not in done.stderr and "Traceback" not in done.stderr
+    assert json.loads((out / "run.json").read_text())["status"] == "done"
+
+
+def test_interrupt_once_keeps_a_handler_set_while_it_was_active():
+    from deltaprop.interrupts import interrupt_once
+
+    before = signal.getsignal(signal.SIGUSR1)
+    try:
+        with interrupt_once(signal.SIGUSR1):
+            signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # a finished run ignores the signal to its exit
+        assert signal.getsignal(signal.SIGUSR1) == signal.SIG_IGN
+        with interrupt_once(signal.SIGUSR1):
+            pass
+        assert signal.getsignal(signal.SIGUSR1) == signal.SIG_IGN  # the previous handler is back
+    finally:
+        signal.signal(signal.SIGUSR1, before)

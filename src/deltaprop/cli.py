@@ -1618,6 +1618,8 @@ def _finish(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta:
                  partial=partial)
     acc = accuracy(data.y_test, model.net.predict(data.x_test))
     _report_results(args, reporter, model, data, data.x_test, acc, records)
+    if getattr(args, "serve", None) is None:  # every file is written (a served page waits for Ctrl-C)
+        _work_done()
     if args.log_json:
         summary = {"test_accuracy" if data.held_out else "training_accuracy": acc,
                    "test_examples" if data.held_out else "training_examples": int(len(data.y_test)),
@@ -2983,6 +2985,34 @@ def _run_command(args) -> int:
     return _CLOSED_PIPE_STATUS if guard.closed and status == 0 else status
 
 
+#: Whether this process is the ``deltaprop`` command (:func:`run`), not a caller of :func:`main`.
+_OWN_PROCESS = False
+
+
+def _work_done() -> None:
+    """The command's work is done (a run's files are all written, or the command returned):
+    from here to the process's exit, SIGINT and SIGTERM are ignored, so it ends with its own
+    status. Left at their handlers, one that came now said ``interrupted`` (130) of a run
+    that had finished, or, once the interpreter was finalizing (Python puts the default
+    actions back then), killed the process silently (status -2 or -15). Only in the
+    command's own process (:func:`run`), on its main thread."""
+    import threading
+
+    if _OWN_PROCESS and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def run(argv=None) -> int:
+    """:func:`main` as the ``deltaprop`` process (its entry points): a signal that comes
+    after the command's work is done is ignored to the exit (:func:`_work_done`)."""
+    global _OWN_PROCESS
+    _OWN_PROCESS = True
+    status = main(argv)
+    _work_done()
+    return status
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
     try:
@@ -3029,4 +3059,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 def interrupt_once(signum: int) -> Iterator[list[bool]]:
     """While active, ``signum`` raises KeyboardInterrupt the first time it comes and is
     ignored after that (the files of a stopped run are being written, or its trials are
-    being stopped); the previous handler is back on exit. Yields a list that holds True once
-    the signal came. Only the main thread can set handlers: elsewhere nothing changes."""
+    being stopped); the previous handler is back on exit, unless another was set meanwhile
+    (a finished run ignores the signal to its exit: that is kept). Yields a list that holds
+    True once the signal came. Only the main thread can set handlers: elsewhere nothing changes."""
     came: list[bool] = []
     if threading.current_thread() is not threading.main_thread():
         yield came
@@ -28,7 +29,8 @@ def interrupt_once(signum: int) -> Iterator[list[bool]]:
     try:
         yield came
     finally:
-        signal.signal(signum, previous)
+        if signal.getsignal(signum) is first_only:
+            signal.signal(signum, previous)
 
 
 @contextlib.contextmanager
