@@ -137,3 +137,16 @@ def test_log_json_help_says_what_its_lines_are(tmp_path):
     assert [o.get("epoch") for o in objects[:-1]] == [1, 2] and "epoch" not in objects[-1]
     help_text = " ".join(next(a.help for a in _subparser("train")._actions if "--log-json" in a.option_strings).split())
     assert all(key in help_text for key in objects[-1]), (help_text, sorted(objects[-1]))
+
+
+def test_overwrite_help_says_a_refused_start_keeps_the_previous_run(tmp_path):
+    """`--overwrite` said the old run's files 'are deleted first'; a start refused before
+    training (here a data file that is not there) leaves them as they were."""
+    assert run_cli("train", "--dataset", "parity", "--layers", "10,3,2", "--epochs", "1", "-q", "--out", "run",
+                   cwd=tmp_path).returncode == 0
+    model = (tmp_path / "run" / "model.safetensors").read_bytes()
+    res = run_cli("train", "--dataset", "missing.csv", "--out", "run", "--overwrite", cwd=tmp_path)
+    assert res.returncode == 1 and "missing.csv" in res.stderr
+    assert (tmp_path / "run" / "model.safetensors").read_bytes() == model
+    help_text = " ".join(next(a.help for a in _subparser("train")._actions if "--overwrite" in a.option_strings).split())
+    assert "deleted first" not in help_text and "refused" in help_text, help_text

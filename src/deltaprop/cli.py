@@ -160,7 +160,8 @@ def _add_train(sub) -> None:
     t.add_argument("--config", metavar="FILE.toml", help="read options from a TOML file (keys as in config.toml)")
     t.add_argument("--out", metavar="DIR", help="output folder (default: a new runs/<date-time>)")
     t.add_argument("--overwrite", action="store_true",
-                   help="replace the run in an existing --out folder (its model, checkpoint and history are deleted first)")
+                   help="replace the run in an existing --out folder: its files are removed when the new run's "
+                        "training begins (a start refused before that leaves them as they were)")
     t.add_argument("--resume", metavar="DIR",
                    help="continue the run in DIR from its checkpoint (--epochs/--steps may extend it)")
     t.add_argument("--quiet", "-q", action="store_true",
