@@ -155,7 +155,7 @@ def test_an_empty_data_dir_is_not_replaced_by_another_folder(tmp_path):
     res = _cli("train", "--dataset", "mnist", "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "r"), env=env)
     assert res.returncode == 1 and "Traceback" not in res.stderr
     lines = res.stderr.splitlines()
-    assert 2 <= len(lines) <= 4 and all(len(line.replace(str(tmp_path), "D")) < 110 for line in lines)
+    assert len(lines) == 1, res.stderr
     assert f"--data-dir {tmp_path / 'empty'} does not hold the mnist files" in lines[0]
     assert "data_dir=" not in res.stderr and "load(" not in res.stderr
 

@@ -263,7 +263,7 @@ def test_predict_on_a_csv_points_to_evaluate_and_npy(tmp_path):
     data = _write(tmp_path / "d.csv", x, y)
     run = _train(tmp_path, data)
     err = _error("predict", run, data)
-    assert "predict reads rows from a .npy file or one image" in err and f"evaluate MODEL --dataset {data}" in err
+    assert "predict reads rows from a .npy file or one image" in err and f"evaluate {run} --dataset {data}" in err
     assert "28x28" not in err
 
 

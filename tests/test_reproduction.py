@@ -127,14 +127,11 @@ def test_batching_choices_and_their_errors():
     dp.fit(seq, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), batch_size=5, shuffle=False, epochs=2, seed=2)
     np.testing.assert_array_equal(net.layers[0].W.value, seq.layers[0].W.value)  # no shuffling, whatever the seed
     for bad, match in (({"batching": "windows"}, "shuffled, sequential, sliding"),
-                       ({"batching": "sliding", "batch_size": None}, "batch_size"),
                        ({"batching": "shuffled", "shuffle": False}, "shuffle")):
         kwargs = {"batch_size": 5, **bad}
         with pytest.raises(ConfigError, match=match):
             dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=1, **kwargs)
     assert TrainConfig.from_mapping({"batching": "Sliding"}).batching == "sliding"
-    with pytest.raises(ConfigError, match="batch_size"):
-        TrainConfig.from_mapping({"batching": "sliding", "batch_size": "full"})
 
 
 @pytest.mark.slow

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, _checks, kernels
+from . import __version__, _checks, kernels, vector_blas
 from .atomic import atomic_write_bytes
 from .bounded import open_regular
 from .callbacks import (Callback, CheckpointWriter, EarlyStopping, ProgressBar, early_stopped_epoch, epoch_rows,
@@ -117,7 +117,8 @@ _TRAIN_OPTIONS = [
     ("--output-activation", "output", "output layer: softmax (default), sigmoid, identity, or several joined by + "
      "(sigmoid+softmax)"),
     ("--loss", "loss", "cross_entropy (default; with softmax, or identity outputs taken as logits), binary_cross_entropy "
-     "(with a sigmoid output, two classes), mse (with any output)"),
+     "(with a sigmoid output, two classes; or, with --layers ending in the classes, one sigmoid a class), "
+     "mse (with any output)"),
     ("--optimizer", "optimizer", "sgd (default), adagrad, rmsprop, adadelta, adam, adamw"),
     ("--lr", "lr", "learning rate α (default: 0.3 for sgd, else the optimizer's own: adam and adamw 0.001, rmsprop and "
      "adagrad 0.01, adadelta 1.0)"),
@@ -342,10 +343,6 @@ def _number_option(name: str, value: str) -> float:
 
 
 # -- data -----------------------------------------------------------------------------------------
-class _Shown(Error):
-    """An error whose message is several lines, printed as they are."""
-
-
 @dataclass
 class _Dataset:
     """Raw rows of a dataset: train and test parts, class names, and (for a file) which
@@ -410,10 +407,9 @@ def _check_data_dir(name: str, data_dir: str, given: str | None = None) -> None:
     if not all(mnist_files._find(spec, rf, elsewhere) for rf in spec.files.values()):
         return  # nowhere else either: the download goes ahead, or fails saying so
     leave = "leave out --data-dir" if given is None or given.startswith("--") else "leave data_dir out of that file"
-    raise _Shown(f"{given or f'--data-dir {data_dir}'} does not hold the {spec.name} files.\n"
-                 f"  Looked in it and in {Path(data_dir) / spec.name} for {wanted[0]} and its {len(wanted) - 1} "
-                 "companions (gzipped or not).\n"
-                 f"  Fix: put them there, or {leave} to use (or download into) the cache.")
+    raise DataError(f"{given or f'--data-dir {data_dir}'} does not hold the {spec.name} files: looked in it and in "
+                    f"{Path(data_dir) / spec.name} for {wanted[0]} and its {len(wanted) - 1} companions (gzipped or "
+                    f"not); put them there, or {leave} to use (or download into) the cache")
 
 
 def _named_dataset(name: str, data_dir: str | None, mmap: bool = False, given: str | None = None) -> _Dataset:
@@ -427,12 +423,12 @@ def _named_dataset(name: str, data_dir: str | None, mmap: bool = False, given: s
         missing = text.split("missing ", 1)[-1].split(",")[0].split()[0].rstrip(".")
         failed = (text.split("Downloading failed (no network?):", 1)[-1].split("To supply them")[0]
                   if "Downloading failed" in text else "")
-        why = f"\n  Download: {' '.join(failed.split())}" if failed.strip() else ""
-        why += "".join(f"\n  {line}" for line in text.splitlines() if line.startswith("Deleted "))
-        raise _Shown(f"the {name} dataset is not on this machine ({missing} and others are missing) "
-                     f"and could not be downloaded.{why}\n"
-                     f"  Fix: put its files in a folder and pass --data-dir FOLDER (see {PROG} train --help),\n"
-                     f"       or train on the bundled sample: --dataset mnist-sample") from None
+        why = [" ".join(failed.split()).rstrip(".")] if failed.strip() else []
+        why += [line.strip().rstrip(".") for line in text.splitlines() if line.startswith("Deleted ")]
+        raise DataError(f"the {name} dataset is not on this machine ({missing} and others are missing) and could not "
+                        "be downloaded" + "".join(f" ({w})" for w in why) + "; put its files in a folder and pass "
+                        f"--data-dir FOLDER (see {PROG} train --help), or train on the bundled sample: "
+                        "--dataset mnist-sample") from None
     return _Dataset(ds.x_train, ds.y_train, ds.x_test, ds.y_test, tuple(ds.class_names))
 
 
@@ -1165,9 +1161,11 @@ class _Model:
 
 
 def _n_outputs(cfg: TrainConfig, data: _Data) -> int:
-    """Output units: one per class, or one sigmoid unit for two classes with binary cross-entropy."""
+    """Output units: one per class, or one sigmoid unit for two classes with binary cross-entropy
+    (one a class, any number of them, where ``--layers`` ends so: each ``σ`` trained on
+    "this class or not")."""
     n_classes = len(data.class_names)
-    if cfg.loss != "binary_cross_entropy":
+    if cfg.loss != "binary_cross_entropy" or (cfg.layers and cfg.layers[-1] == n_classes):
         return n_classes
     present = np.unique(np.concatenate([data.y_train, data.y_test]))
     if n_classes != 2 and len(present) == 2:
@@ -1175,8 +1173,9 @@ def _n_outputs(cfg: TrainConfig, data: _Data) -> int:
                           f"labels are {present[0]} and {present[1]}: relabel them 0 and 1, or use "
                           "--output-activation softmax --loss cross_entropy")
     if n_classes != 2:
-        raise ConfigError(f"binary_cross_entropy (one sigmoid output) needs two classes; {cfg.dataset} has {n_classes}: "
-                          "use --output-activation softmax --loss cross_entropy")
+        raise ConfigError(f"binary_cross_entropy with one sigmoid output needs two classes; {cfg.dataset} has "
+                          f"{n_classes}: use --output-activation softmax --loss cross_entropy, or one sigmoid output "
+                          f"a class: --layers ending in {n_classes} (e.g. --layers {data.n_features},50,{n_classes})")
     return 1
 
 
@@ -1678,6 +1677,8 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads,
         _release_team(args)
         return _interrupted(args, out, writer, reporter, lambda: _alerts_standing(reporter, model, data))
     except OSError as exc:  # a checkpoint or record could not be written: the report must not say training for ever
+        if isinstance(exc, Error) and reporter is None:  # refused before training (--serve's port is taken):
+            raise  # the caller leaves the folder as the start found it
         if reporter is not None:
             with contextlib.suppress(OSError):
                 reporter.finish("failed", alerts_at_end=_alerts_standing(reporter, model, data))
@@ -2004,6 +2005,8 @@ def cmd_train(args) -> int:
 
 
 def _train(args) -> int:
+    kernels.backend()  # DELTAPROP_KERNELS and DELTAPROP_BLAS_UPDATES refused before any work
+    vector_blas.check_environment()
     flags = _train_flags(args)
     threads = None if args.threads is None else _int_option("--threads", args.threads)
     if args.resume:
@@ -2422,16 +2425,20 @@ def _note_far_outside(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
          "other units)?", err=True)
 
 
-def _rows_of(path: Path, n_features: int, style: str = "digit", side: int | None = IMAGE_SIDE) -> np.ndarray:
+def _rows_of(path: Path, n_features: int, style: str = "digit", side: int | None = IMAGE_SIDE,
+             model: str = "MODEL") -> np.ndarray:
     """The raw input rows in one INPUT: an image (28x28 levels made in ``style``, reduced
-    to the model's ``side`` x ``side`` as deltaprop serve reduces drawings) or a .npy file."""
+    to the model's ``side`` x ``side`` as deltaprop serve reduces drawings) or a .npy file;
+    ``model``: the model as the command line named it, for the command a refusal suggests."""
     if path.suffix.lower() != ".npy":
         if not path.exists():
             raise DataError(f"{path}: no such file")
         if path.suffix.lower() in (".csv", ".txt", ".npz"):
-            raise DataError(f"{path}: predict reads rows from a .npy file or one image; to score a labelled "
-                            f"file use: {PROG} evaluate MODEL --dataset {path}; for rows without labels save them "
-                            "with np.save('rows.npy', rows)")
+            import shlex
+
+            raise DataError(f"{path}: predict reads rows from a .npy file or one image; to score a labelled file "
+                            f"use: {shlex.join([PROG, 'evaluate', str(model), '--dataset', str(path)])}; for rows "
+                            "without labels save them with np.save('rows.npy', rows)")
         if side is None:
             raise ShapeError(f"{path}: this model's {n_features} inputs are not a square image of at least 8x8 pixels "
                              "(a table's columns), so an image cannot be its input; give a .npy file of rows instead")
@@ -2508,7 +2515,8 @@ def cmd_predict(args) -> int:
     images = [p for p in paths if p.suffix.lower() not in (".npy", ".csv", ".txt", ".npz")]
     side = model_image_side(mf)  # None: no image (a table's row)
     style = _image_style(mf, args.images, side) if images and side is not None else "digit"
-    batches = [_rows_of(path, net.n_features, style, side) for path in paths]  # every input is checked before any output
+    # every input is checked before any output
+    batches = [_rows_of(path, net.n_features, style, side, args.model) for path in paths]
     unused = [f"--{name} {value}" for name, value, default in (("images", args.images, "auto"), ("levels", args.levels, None))
               if value != default]
     if unused and not images:  # they make images into inputs; rows reach the model as they are
@@ -2527,8 +2535,9 @@ def cmd_predict(args) -> int:
         _say(f"note: images are resized to this model's {side}x{side} (one of that size is taken as it is)", err=True)
     elif images and side is not None and side != IMAGE_SIDE:
         exact = " (an image of that size is taken as it is)" if style == "as-is" else ""
-        _say(f"note: images are made into 28x28 levels, then reduced to this model's {side}x{side} (each pixel the "
-             f"mean of the area it covers), as deltaprop serve reduces drawings{exact}", err=True)
+        resized = "reduced" if side < IMAGE_SIDE else "enlarged"  # no detail finer than 28x28's either way
+        _say(f"note: images are made into 28x28 levels, then {resized} to this model's {side}x{side} (each pixel the "
+             f"mean of the area it covers), as deltaprop serve {resized[:-1]}s drawings{exact}", err=True)
     if images and side is not None and top_level is None and not levels_recorded(mf):
         _say("note: this model's file does not record the range of its raw training inputs (it has no input "
              "scaling: trained with --scaling none by an older deltaprop, or saved without it), so the images' "
@@ -3034,9 +3043,6 @@ def main(argv=None) -> int:
             return 0
         args.argv = list(sys.argv[1:] if argv is None else argv)
         return _run_command(args)
-    except _Shown as exc:
-        _say(f"{PROG}: error: {exc}", err=True)
-        return 1
     except UsageError as exc:
         _say(f"{PROG}: error: {_one_line(exc)}", err=True)
         return 2

@@ -155,9 +155,6 @@ class TrainConfig:
                                                                               _integer("batch_size", self.batch_size)),
                                            ', or "full" for the whole training split')
         self.batching = _choice("batching", self.batching, BATCHINGS)
-        if self.batching != "shuffled" and self.batch_size == "full":
-            raise ConfigError(f"batching {self.batching!r} orders mini-batches; give a batch_size, "
-                              f"or batching = \"shuffled\" for full batch")
         self.epochs = None if self.epochs is None else _checks.positive_int("epochs", _integer("epochs", self.epochs))
         self.steps = None if self.steps is None else _checks.positive_int("steps", _integer("steps", self.steps))
         for name in ("epochs", "steps"):

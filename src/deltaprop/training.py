@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _checks, fpenv
+from . import _checks, fpenv, vector_blas
 from .atomic import atomic_write_bytes
 from .callbacks import Callback, DiagnosticsRecorder, overrides
 from .errors import ConfigError, DataError, ShapeError, StateError, TrainingDivergedError
@@ -641,8 +641,6 @@ def _batching(batching: str | None, shuffle: bool, batch_size: int | None) -> st
         raise ConfigError(f"unknown batching {batching!r}; choose one of {', '.join(BATCHINGS)}")
     if batching == "shuffled" and not shuffle:
         raise ConfigError("shuffle=False contradicts batching='shuffled'; give one of them")
-    if batching != "shuffled" and batch_size is None:
-        raise ConfigError(f"batching={batching!r} orders mini-batches; give a batch_size")
     return batching
 
 
@@ -662,7 +660,8 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     still counts every row once). Stops after ``epochs`` epochs or ``steps`` updates
     (the first reached; if neither is given, a resume's run's own, else 10 epochs), or
     when a callback asks.
-    ``batch_size=None`` is full-batch gradient descent. ``batching`` orders the
+    ``batch_size=None`` is full-batch gradient descent, whatever ``batching`` (as a batch
+    size of at least the rows is in each: every row, in the stored order). ``batching`` orders the
     mini-batches: ``"shuffled"`` (a fresh random order every epoch; the default),
     ``"sequential"`` (the stored order; as ``shuffle=False``) or ``"sliding"`` (seed 000's
     windows of ``batch_size + 1`` rows moving by ``batch_size``, :class:`SlidingWindows`).
@@ -694,6 +693,7 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     ``diagnostics`` (on by default) adds a :class:`~deltaprop.callbacks.DiagnosticsRecorder`
     unless ``callbacks`` holds one: per-layer diagnostics and alerts after every epoch, in
     the history (``history.diagnostics``, ``history.alerts``); it changes no weight."""
+    vector_blas.check_environment()  # a bad DELTAPROP_BLAS_UPDATES, whatever kernels run the updates
     if batch_size is not None:  # a whole float (32.0) as the int it means; _prepare reports a bad one
         with contextlib.suppress(ConfigError):
             batch_size = _checks.positive_int("batch_size", batch_size)

@@ -49,7 +49,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["adam", "available", "sgd", "use"]
+__all__ = ["adam", "available", "check_environment", "sgd", "use"]
 
 _UNSET = object()
 _routines: SimpleNamespace | None | object = _UNSET
@@ -135,6 +135,12 @@ def _from_environment() -> bool:
     if value not in _ON + _OFF:
         raise ConfigError(f"DELTAPROP_BLAS_UPDATES={value!r}: use on or off (or unset it)")
     return value in _ON
+
+
+def check_environment() -> None:
+    """Refuse a bad ``DELTAPROP_BLAS_UPDATES`` before any work: it is read on the first SGD
+    update NumPy runs, which compiled kernels never make."""
+    _from_environment()
 
 
 _loading = threading.Lock()

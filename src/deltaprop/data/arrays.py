@@ -11,6 +11,7 @@ as the label, naming the column and how to choose another."""
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 import re
 import warnings
@@ -307,8 +308,10 @@ def _decimal_comma(path: Path, text: str) -> FileFormatError:
 def _delimiter(path: Path, first: str) -> str:
     """The column separator of a file whose first line (header or row) is ``first``: the
     one of comma, tab and semicolon it holds; a comma with decimal-comma numbers between
-    semicolons or tabs is refused, as are separators deltaprop does not read."""
-    present = [sep for sep in _SEPARATORS if sep in first]
+    semicolons or tabs is refused, as are separators deltaprop does not read. A separator
+    inside a quoted name (``"income, USD";age;label``) separates nothing and is not counted."""
+    bare = re.sub(r'"[^"]*"', '""', first) if first.count('"') % 2 == 0 else first
+    present = [sep for sep in _SEPARATORS if sep in bare] or [sep for sep in _SEPARATORS if sep in first]
     if len(present) == 1:
         return present[0]
     if not present:
@@ -497,11 +500,15 @@ def _choose_column(path, table, label_column, names, n_cols) -> tuple[int, str]:
     return (names is not None and _by_name(path, names, n_cols)) or _by_content(path, table, names, n_cols)
 
 
-def _check_names(path: Path, names: list[str] | None) -> None:
+def _check_names(path: Path, names: list[str] | None, sep: str = ",") -> None:
     """Refuse a header cell without a name: the first is pandas' row index (row numbers,
-    not a feature), any other a column nobody can name."""
+    not a feature), the last alone a separator ending the line, any other a column nobody
+    can name."""
     if names is None:
         return
+    if len(names) > 2 and names[-1] == "" and all(names[:-1]):
+        raise DataError(f"{path}: the header ends with a {_SEPARATORS[sep]} (a trailing separator), so its last cell "
+                        f"({len(names)} of {len(names)}) is empty; {_NO_TRAILING[sep]}")
     if names[0] in ("", "Unnamed: 0"):
         raise DataError(f"{path}: the first column has no name in the header: a row index, as pandas' "
                         "DataFrame.to_csv writes it, would be trained on as a feature; save the file with "
@@ -510,6 +517,32 @@ def _check_names(path: Path, names: list[str] | None) -> None:
     if empty:
         raise DataError(f"{path}: header cell {empty[0]} of {len(names)} is empty; name every column "
                         "(or remove the header row)")
+
+
+#: How to mend lines that end with their separator (``1,2,0,``: an empty last column).
+_NO_TRAILING = {sep: f"remove the {name} at the end of every line that ends with one" for sep, name in _SEPARATORS.items()}
+
+
+def _trailing_separator(path: Path, layout: _Layout, row: int, col: int) -> bool:
+    """Whether the empty value in column ``col`` (1 first) of data row ``row`` (counted as
+    :func:`_line_of` counts) is a separator ending the line: a value beyond the header's
+    (or first line's) columns on a line that ends with it, or, in the last column of a file
+    without a header, one on every line (of the first :data:`_TRAILING_LINES`) that ends so."""
+    if col < layout.n_cols or (col == layout.n_cols and layout.names is not None):
+        return False
+    first, last = (row, row + 1) if col > layout.n_cols else (0, _TRAILING_LINES)
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            rows = (line for number, line in enumerate(f, 1) if number > layout.skip and _is_row(line))
+            lines = list(itertools.islice(rows, first, last))
+    except OSError:
+        return False
+    return bool(lines) and all(_row_text(line).rstrip("\r\n").rstrip(" ").endswith(layout.delimiter)
+                               for line in lines)
+
+
+#: The lines :func:`_trailing_separator` reads to tell an empty last column from missing values.
+_TRAILING_LINES = 1000
 
 
 #: A ``#`` that starts a comment: not one of the error values Excel writes into a cell as
@@ -792,7 +825,7 @@ def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_posi
     column's index; ``trained``: the feature names a model was trained on, or None."""
     layout = _csv_header(path, trained)
     names, n_cols = layout.names, layout.n_cols
-    _check_names(path, names)
+    _check_names(path, names, layout.delimiter)
     given = label_column
     if names is None:
         label_column = _by_position(label_column, label_position, n_cols)
@@ -856,6 +889,9 @@ def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError
     if layout.delimiter != "," and _DECIMAL_COMMA.match(text):
         return _decimal_comma(path, text)
     where = _line_of(path, layout, row)
+    if not text.strip() and _trailing_separator(path, layout, row, col):
+        return FileFormatError(f"{path}: {where} ends with a {sep} (a trailing separator), so its last value "
+                               f"(column {col}) is empty; {_NO_TRAILING[layout.delimiter]}")
     name = f" ({names[col - 1]!r})" if names and 0 < col <= len(names) else ""
     if text.strip().lower() in _MISSING_MARKERS and name and names[col - 1].lower() in LABEL_NAMES:
         return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a missing label; "
