@@ -31,3 +31,16 @@ def test_ctrl_c_before_training_begins_keeps_the_overwritten_run(tmp_path, monke
     assert res.returncode == 130 and res.stderr.count("\n") == 1, res.stderr
     assert "kept" in res.stderr and "Start over" not in res.stderr, res.stderr
     assert _files(out) == before
+
+
+# -- CSV: a header read by the csv module ------------------------------------------------------
+def test_a_quoted_header_name_over_the_csv_field_limit_is_no_traceback(tmp_path):
+    """The header is split by the csv module where its quotes pair up; a quoted name longer
+    than that module's field limit raised _csv.Error through the command."""
+    from deltaprop.data import read_table
+
+    path = tmp_path / "long.csv"
+    rows = "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(20))
+    path.write_text('a,"' + "b" * 140_000 + '",label\n' + rows)
+    table = read_table(path)
+    assert table.x.shape == (20, 2) and list(table.y) == [i % 2 for i in range(20)]
