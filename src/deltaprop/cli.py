@@ -1675,6 +1675,9 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads,
         return _diverged(exc, cfg, out, writer)
     except KeyboardInterrupt:
         _release_team(args)
+        if overwritten is not None and overwritten.put_back():  # training had not begun: nothing is lost
+            _say(f"interrupted before training began; the run it was to overwrite is kept in {out}", err=True)
+            return 130
         return _interrupted(args, out, writer, reporter, lambda: _alerts_standing(reporter, model, data))
     except OSError as exc:  # a checkpoint or record could not be written: the report must not say training for ever
         if isinstance(exc, Error) and reporter is None:  # refused before training (--serve's port is taken):

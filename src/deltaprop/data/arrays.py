@@ -248,7 +248,10 @@ def _header_cells(line: str, sep: str) -> list[str]:
     R and pandas quote a name that holds one (``"income, USD",age,label``); a line whose
     quotes do not pair up is split at every ``sep``."""
     line = line.rstrip("\r\n")
-    cells = line.split(sep) if line.count('"') % 2 else next(csv.reader([line], delimiter=sep, quotechar='"'), [""])
+    try:
+        cells = line.split(sep) if line.count('"') % 2 else next(csv.reader([line], delimiter=sep, quotechar='"'), [""])
+    except csv.Error:  # a quoted name over the csv module's field limit (131,072 characters)
+        cells = line.split(sep)
     return [_header_name(c) for c in cells]
 
 
