@@ -105,6 +105,7 @@ def test_the_update_forms_benchmark_prints_a_row_per_form():
     assert float(rows["numpy"][2]) == 1.0
 
 
+@pytest.mark.slow  # times GEMMs on one and two threads: about 3 s
 def test_gemm_scaling_states_what_a_second_core_implies_for_the_contended_target():
     at_target, highest = gemm_scaling.implied(2.0)  # GEMMs twice as fast on two cores
     assert at_target == pytest.approx(1.7)  # 1 + (2 − 1)·0.7

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 import deltaprop.cli as cli
 from cli_in_process import run_cli
@@ -103,6 +104,7 @@ def test_a_start_refused_before_training_puts_the_overwritten_run_back(tmp_path,
     assert "epochs = 2" in (out / "config.toml").read_text()
 
 
+@pytest.mark.slow  # three mpiexec jobs: about 2 s
 @needs_mpi
 def test_a_start_another_rank_refused_keeps_the_overwritten_run(tmp_path):
     """rank 0 removed the previous run's files before the ranks agreed to start."""

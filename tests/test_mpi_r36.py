@@ -81,6 +81,7 @@ def _mpi_ready() -> bool:
     return not needs_mpi.args[0]
 
 
+@pytest.mark.slow  # its fixture runs three mpiexec jobs: about 2 s
 @needs_mpi
 def test_a_start_another_rank_refused_leaves_no_file_that_blocks_the_corrected_command(refused_then_corrected):
     """The refused start left config.toml, so the corrected command was refused in turn: `own
@@ -94,6 +95,7 @@ def test_a_start_another_rank_refused_leaves_no_file_that_blocks_the_corrected_c
     assert (folder / "own" / "model.safetensors").is_file()
 
 
+@pytest.mark.slow  # shares that fixture
 @needs_mpi
 def test_run_json_and_info_say_the_run_trained_on_two_processes(refused_then_corrected):
     """run.json recorded the BLAS threads but not the processes: a 2-process run (each rank
