@@ -722,11 +722,16 @@ def _flat_window(records) -> int | None:
     tiny = bool(ratios) and all(r is not None and r < TINY_UPDATE for r in ratios)
     if last is None or tiny:
         return FLAT_EPOCHS  # records without step counts (older files), or steps that move nothing
-    for back in range(FLAT_EPOCHS, len(records)):
-        start = records[-1 - back].get("steps")
-        if start is None or last - start >= FLAT_STEPS:
-            return back
-    return None
+    def short(k: int) -> bool:  # too few steps from record k to the last for the window
+        start = records[k].get("steps")
+        return start is not None and last - start < FLAT_STEPS
+
+    # step counts only grow through a run (records without them come first), so the records
+    # that may start the window form a prefix: bisect for its end, O(log n) an epoch, not a
+    # scan back over FLAT_STEPS full-batch epochs
+    latest = len(records) - 1 - FLAT_EPOCHS
+    k = bisect.bisect_left(range(latest + 1), True, key=short)  # the first record too close
+    return len(records) - k if k else None
 
 
 def flat_loss(records, ctx) -> list[Finding]:
