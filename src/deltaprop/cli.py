@@ -2021,11 +2021,13 @@ def _train(args) -> int:
     out = _new_run_folder(args.out)
     lock = _lock(out)
     overwritten = None
+    refused = False
     try:
         overwritten = _claim_contents(out, args.overwrite)
         try:
             return _run(args, cfg, out, model, data, threads, overwritten)
         except (Error, _TeamStopped):
+            refused = True
             if overwritten is None or not overwritten.put_back():
                 _forget_unstarted(out)
             raise
@@ -2033,6 +2035,9 @@ def _train(args) -> int:
         if overwritten is not None:
             overwritten.drop()
         lock.release()
+        if refused and not args.out:  # the runs/<date-time> folder made for it, left empty: not left behind
+            with contextlib.suppress(OSError):
+                out.rmdir()
 
 
 def _forget_unstarted(out: Path) -> None:
@@ -2825,6 +2830,9 @@ def cmd_sweep(args) -> int:
     if args.config:
         sweep.check_shared_config(args.config, planned)  # a bad file stops the sweep now
         config = str(Path(args.config).resolve())
+    if not args.scheduler:  # the local workers train in this environment: a bad value would fail every trial
+        kernels.check_environment()
+        vector_blas.check_environment()
     _find_sweep_data(planned, config)  # before a folder is made
     out = _sweep_folder(args).resolve()
     trials = sweep.plan_trials(grid, out, random=random, seed=seed)
