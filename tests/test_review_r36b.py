@@ -8,6 +8,7 @@ import socket
 
 import pytest
 
+import deltaprop.cli as cli
 import deltaprop.kernels as kernels
 import deltaprop.sweep as sweep
 from cli_in_process import run_cli
@@ -37,3 +38,26 @@ def test_train_serve_on_a_taken_port_leaves_no_empty_run_folder(tmp_path):
     assert res.returncode == 1 and res.stderr.count("\n") == 1 and f"port {port}" in res.stderr, res.stderr
     runs = tmp_path / "runs"
     assert not runs.exists() or list(runs.iterdir()) == []
+
+
+PARITY = ["--dataset", "parity", "--layers", "10,6,2", "--lr", "0.5", "--batch-size", "16"]
+
+
+def _files(out) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+def _read_error(*args, **kwargs):
+    raise OSError(5, "Input/output error")
+
+
+def test_a_read_error_after_config_toml_before_training_keeps_the_overwritten_run(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--epochs", "1", "-q", "--out", out).returncode == 0
+    before = _files(out)
+    with monkeypatch.context() as m:
+        m.setattr(cli, "_model_meta", _read_error)  # it reads every training row on disk, after config.toml
+        res = run_cli("train", *PARITY, "--epochs", "2", "-q", "--out", out, "--overwrite")
+    assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr
+    assert "the run it was to overwrite is kept" in res.stderr and "run the same command again" in res.stderr
+    assert _files(out) == before

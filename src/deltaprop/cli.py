@@ -1685,10 +1685,11 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads,
         if reporter is not None:
             with contextlib.suppress(OSError):
                 reporter.finish("failed", alerts_at_end=_alerts_standing(reporter, model, data))
+        # before training began (config.toml, or a read or write after it), the run it was to overwrite is kept
+        back = not writer.written_epoch and overwritten is not None and overwritten.put_back()
         if writer.written_epoch:
             kept, then = f"{_the_checkpoint(writer)} is kept", f"go on with: {_resume_command(args, out)}"
-        elif not (out / "config.toml").is_file():  # config.toml itself could not be written
-            back = overwritten is not None and overwritten.put_back()  # a failed write destroys no good file
+        elif back or not (out / "config.toml").is_file():  # config.toml itself could not be written
             kept = "nothing was written" + (" (the run it was to overwrite is kept)" if back else "")
             then = "run the same command again"
         else:  # nothing to resume from: a resume would refuse the folder
