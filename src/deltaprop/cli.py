@@ -1685,10 +1685,11 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads,
         if reporter is not None:
             with contextlib.suppress(OSError):
                 reporter.finish("failed", alerts_at_end=_alerts_standing(reporter, model, data))
+        # before training began (config.toml, or a read or write after it), the run it was to overwrite is kept
+        back = not writer.written_epoch and overwritten is not None and overwritten.put_back()
         if writer.written_epoch:
             kept, then = f"{_the_checkpoint(writer)} is kept", f"go on with: {_resume_command(args, out)}"
-        elif not (out / "config.toml").is_file():  # config.toml itself could not be written
-            back = overwritten is not None and overwritten.put_back()  # a failed write destroys no good file
+        elif back or not (out / "config.toml").is_file():  # config.toml itself could not be written
             kept = "nothing was written" + (" (the run it was to overwrite is kept)" if back else "")
             then = "run the same command again"
         else:  # nothing to resume from: a resume would refuse the folder
@@ -2021,11 +2022,13 @@ def _train(args) -> int:
     out = _new_run_folder(args.out)
     lock = _lock(out)
     overwritten = None
+    refused = False
     try:
         overwritten = _claim_contents(out, args.overwrite)
         try:
             return _run(args, cfg, out, model, data, threads, overwritten)
         except (Error, _TeamStopped):
+            refused = True
             if overwritten is None or not overwritten.put_back():
                 _forget_unstarted(out)
             raise
@@ -2033,6 +2036,9 @@ def _train(args) -> int:
         if overwritten is not None:
             overwritten.drop()
         lock.release()
+        if refused and not args.out:  # the runs/<date-time> folder made for it, left empty: not left behind
+            with contextlib.suppress(OSError):
+                out.rmdir()
 
 
 def _forget_unstarted(out: Path) -> None:
@@ -2825,6 +2831,9 @@ def cmd_sweep(args) -> int:
     if args.config:
         sweep.check_shared_config(args.config, planned)  # a bad file stops the sweep now
         config = str(Path(args.config).resolve())
+    if not args.scheduler:  # the local workers train in this environment: a bad value would fail every trial
+        kernels.check_environment()
+        vector_blas.check_environment()
     _find_sweep_data(planned, config)  # before a folder is made
     out = _sweep_folder(args).resolve()
     trials = sweep.plan_trials(grid, out, random=random, seed=seed)

@@ -31,7 +31,7 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["backend", "use", "sgd", "adam", "relu", "relu_backward", "softmax_rows"]
+__all__ = ["backend", "check_environment", "use", "sgd", "adam", "relu", "relu_backward", "softmax_rows"]
 
 _CHOICES = ("auto", "numba", "numpy")
 _env_choice: str | None = None  # DELTAPROP_KERNELS, read on first use
@@ -71,6 +71,11 @@ def _kernels() -> SimpleNamespace | None:
                                   "the extra (pip install \"deltaprop[numba]\") or ask for 'auto'.") from None
             return None
     return _compiled
+
+
+def check_environment() -> None:
+    """Refuse a bad ``DELTAPROP_KERNELS`` before any work, without building the kernels."""
+    _from_environment()
 
 
 def backend() -> str:
