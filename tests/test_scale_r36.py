@@ -63,3 +63,44 @@ def test_the_flat_window_reaches_back_to_records_without_step_counts():
     records = _full_batch(50, first_steps=10)  # 40 steps: too few, but an older record has no count
     assert alerts._flat_window(records) == 40
     assert alerts._flat_window(_full_batch(50)) is None
+
+
+def _repeats_by_sorting(x: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Whether each row of ``x`` equals a row of ``seen`` exactly, the plain way."""
+    def rows(a):
+        a = np.ascontiguousarray(a.reshape(len(a), -1), dtype=np.float64) + 0.0
+        return a.view(np.dtype((np.void, 8 * a.shape[1]))).ravel()
+    return np.isin(rows(x), rows(seen))
+
+
+def test_repeated_rows_are_found_exactly_whatever_their_hash(monkeypatch):
+    from deltaprop import cli
+
+    monkeypatch.setattr(cli, "_REPEAT_CHUNK", 7)  # rows hashed a few at a time
+    rng = np.random.default_rng(1)
+    seen = rng.integers(0, 3, size=(300, 4)).astype(np.float32)  # few distinct rows: many repeats
+    x = np.concatenate([rng.integers(0, 3, size=(200, 4)), rng.integers(3, 6, size=(50, 4))]).astype(np.float32)
+    x[0], seen[0] = [-0.0, 1, 2, 0], [0.0, 1, 2, 0]  # -0.0 equals 0.0
+    found = cli._repeats(x, seen)
+    assert found.dtype == bool and found[0] and not found[200:].any()
+    assert (found == _repeats_by_sorting(x, seen)).all()
+    images = rng.integers(0, 2, size=(40, 2, 3)).astype(np.float64)  # rows of more than one axis
+    assert (cli._repeats(images, images[::2]) == _repeats_by_sorting(images, images[::2])).all()
+
+
+def test_finding_repeated_rows_takes_far_less_memory_than_the_rows():
+    import tracemalloc
+
+    from deltaprop import cli
+
+    rng = np.random.default_rng(2)
+    seen = rng.standard_normal((80_000, 20)).astype(np.float32)
+    x = np.concatenate([seen[:100], rng.standard_normal((19_900, 20)).astype(np.float32)])
+    tracemalloc.start()
+    try:
+        found = cli._repeats(x, seen)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert found[:100].all() and not found[100:].any()
+    assert peak < (x.nbytes + seen.nbytes) / 2  # not a float64 copy of both tables, sorted

@@ -492,13 +492,45 @@ def _repeated(x: np.ndarray, seen: np.ndarray) -> int:
     return int(_repeats(x, seen).sum())
 
 
+#: values converted to float64 at a time where rows are hashed to find repeats
+_REPEAT_CHUNK = 1 << 16
+
+
 def _repeats(x: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """Per row of ``x``, whether it equals a row of ``seen`` exactly (as float64)."""
+    """Per row of ``x``, whether it equals a row of ``seen`` exactly (as float64). Each row
+    is hashed a chunk at a time, h = Σⱼ bits(xⱼ)·mⱼ mod 2⁶⁴ (odd mⱼ), and only the rows
+    whose hash the other side also holds are compared whole: a few bytes a row, not a
+    float64 copy of both tables sorted."""
     def rows(a: np.ndarray) -> np.ndarray:  # each row as one opaque value, compared byte by byte
         a = np.ascontiguousarray(a.reshape(len(a), -1), dtype=np.float64) + 0.0  # -0.0 is 0.0
         return a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1]))).ravel()
 
-    return np.isin(rows(x), rows(seen))
+    width = math.prod(x.shape[1:])
+    multipliers = np.random.default_rng(0).integers(1, 2**63, size=width, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    step = max(1, _REPEAT_CHUNK // max(width, 1))
+
+    def hashes(a: np.ndarray) -> np.ndarray:
+        out = np.empty(len(a), dtype=np.uint64)
+        for start in range(0, len(a), step):
+            chunk = np.array(np.asarray(a[start:start + step]).reshape(-1, width), dtype=np.float64)  # a copy
+            chunk += 0.0  # -0.0 is 0.0
+            bits = chunk.view(np.uint64)
+            bits *= multipliers
+            out[start:start + step] = bits.sum(axis=1, dtype=np.uint64)
+        return out
+
+    def among(values: np.ndarray, table: np.ndarray) -> np.ndarray:  # np.isin without its copies
+        table = np.sort(table)
+        at = np.minimum(np.searchsorted(table, values), max(len(table) - 1, 0))
+        return table[at] == values if len(table) else np.zeros(len(values), dtype=bool)
+
+    hx, hs = hashes(x), hashes(seen)
+    found = np.zeros(len(x), dtype=bool)
+    maybe = np.flatnonzero(among(hx, hs))
+    if len(maybe):
+        candidates = np.flatnonzero(among(hs, hx[maybe]))
+        found[maybe] = np.isin(rows(np.asarray(x)[maybe]), rows(np.asarray(seen)[candidates]))
+    return found
 
 
 def _training_rows_note(mf, name: str, ds: _Dataset, x: np.ndarray, which: str = "rows") -> str | None:
