@@ -104,3 +104,53 @@ def test_finding_repeated_rows_takes_far_less_memory_than_the_rows():
         tracemalloc.stop()
     assert found[:100].all() and not found[100:].any()
     assert peak < (x.nbytes + seen.nbytes) / 2  # not a float64 copy of both tables, sorted
+
+
+def _peak_bytes(call) -> tuple[object, int]:
+    """``call()``'s result and the most memory it held at once beyond what was held before."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        start = tracemalloc.get_traced_memory()[0]
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+
+
+def test_counting_a_wide_layers_distinct_units_takes_far_less_memory_than_its_weights():
+    import deltaprop as dp
+    from deltaprop import diagnostics
+
+    layer = dp.Network([dp.Dense(4000, 512)], seed=0).layers[0]
+    count, peak = _peak_bytes(lambda: diagnostics.distinct_units(layer))
+    assert count == 512
+    assert peak < layer.W.value.nbytes / 2  # no float64 copy of the layer (nor of its absolute values)
+
+
+def test_a_wide_layers_update_norm_takes_far_less_memory_than_its_weights():
+    from deltaprop import diagnostics
+
+    rng = np.random.default_rng(3)
+    before = rng.standard_normal(2_000_000).astype(np.float32)
+    after = before + np.float32(0.5)
+    norm, peak = _peak_bytes(lambda: diagnostics._norm(after, minus=before))
+    assert np.isclose(norm, np.sqrt(np.sum((after.astype(np.float64) - before) ** 2)), rtol=1e-12)
+    assert np.isclose(diagnostics._norm(after), np.linalg.norm(after.astype(np.float64)), rtol=1e-12)
+    assert peak < after.nbytes / 2
+
+
+def test_distinct_units_read_in_small_blocks_still_finds_the_copies(monkeypatch):
+    import deltaprop as dp
+    from deltaprop import diagnostics
+
+    monkeypatch.setattr(diagnostics, "UNIT_BLOCK", 7)  # a row or so of weights at a time
+    rng = np.random.default_rng(4)
+    layer = dp.Network([dp.Dense(30, 40)], seed=0).layers[0]
+    base = rng.standard_normal((31, 5)).astype(np.float32)
+    units = base[:, np.arange(40) % 5] * (1 + 1e-8 * rng.standard_normal((31, 40)))
+    layer.W.value[...], layer.b.value[...] = units[:-1], units[-1]
+    assert diagnostics.distinct_units(layer) == 5
+    assert diagnostics.distinct_units(dp.Network([dp.Dense(30, 40)], seed=0).layers[0]) == 40

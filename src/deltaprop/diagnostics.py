@@ -297,16 +297,24 @@ def _parameter_stats(work: Network, params, previous) -> list[ParameterStats]:
             norm = _norm(value)
             ratio = None
             if previous is not None and norm > 0:
-                ratio = _finite(_norm(value.astype(np.float64) - previous[k]) / norm)
+                ratio = _finite(_norm(value, minus=previous[k]) / norm)
             stats.append(ParameterStats(f"layers.{i}.{p.name}", i, _finite(_norm(p.grad)), _finite(norm), ratio))
             k += 1
     return stats
 
 
-def _norm(v: np.ndarray) -> float:
-    """‖v‖₂ accumulated in float64."""
-    v = np.asarray(v, dtype=np.float64).ravel()
-    return float(np.sqrt(np.dot(v, v)))
+def _norm(v: np.ndarray, minus: np.ndarray | None = None) -> float:
+    """‖v − minus‖₂ (‖v‖₂ without ``minus``) accumulated in float64, :data:`UNIT_BLOCK`
+    entries at a time: no float64 copy of a whole layer's weights."""
+    v = np.asarray(v).ravel()
+    minus = None if minus is None else np.asarray(minus).ravel()
+    total = 0.0
+    for start in range(0, v.size, UNIT_BLOCK):
+        block = v[start:start + UNIT_BLOCK].astype(np.float64)
+        if minus is not None:
+            block -= minus[start:start + UNIT_BLOCK]
+        total += float(np.dot(block, block))
+    return math.sqrt(total)
 
 
 def _finite(x: float) -> float | None:
@@ -418,16 +426,28 @@ def distinct_units(layer: Dense, limit: int | None = None) -> int:
     W, b = layer.W.value, layer.b.value
     info = np.finfo(W.dtype)
     share = max(IDENTICAL_TOLERANCE, IDENTICAL_EPSILONS * float(info.eps))
-    units = np.vstack([W, b[None, :]]).astype(np.float64, copy=False)
-    if units.shape[1] == 0:
+    if W.shape[1] == 0:
         return 0
-    size = np.maximum(np.max(np.abs(units), axis=0), info.tiny)
-    labels = _split(np.zeros(units.shape[1], dtype=np.int64), np.log(size), -math.log1p(-share))
+
+    def units(columns=slice(None)) -> np.ndarray:  # units' columns as float64 (W stacked on b)
+        return np.vstack([W[:, columns], b[None, columns]]).astype(np.float64, copy=False)
+
+    # sizes and projections a block of W's rows at a time: no float64 copy of the whole layer
+    size = np.abs(b).astype(np.float64)
+    directions = _directions(W.shape[0] + 1)
+    projections = directions[:, -1:] * b.astype(np.float64)
+    step = max(1, UNIT_BLOCK // W.shape[1])
+    for start in range(0, W.shape[0], step):
+        block = W[start:start + step].astype(np.float64)
+        projections += directions[:, start:start + len(block)] @ block
+        np.maximum(size, np.max(np.abs(block), axis=0), out=size)
+    size = np.maximum(size, info.tiny)
+    labels = _split(np.zeros(W.shape[1], dtype=np.int64), np.log(size), -math.log1p(-share))
     top = np.zeros(int(labels.max()) + 1)
     np.maximum.at(top, labels, size)
     tol = share * top[labels]  # per unit: r times the largest size in its part
-    for v in _directions(units.shape[0]):
-        labels = _split(labels, v @ units, 2.0 * float(np.sum(np.abs(v))) * tol)
+    for v, projection in zip(directions, projections):
+        labels = _split(labels, projection, 2.0 * float(np.sum(np.abs(v))) * tol)
         if limit is not None and int(labels.max()) + 1 > limit:
             return int(labels.max()) + 1  # at least one distinct unit per part
     return _count_copies(units, labels, tol, limit)
@@ -435,6 +455,9 @@ def distinct_units(layer: Dense, limit: int | None = None) -> int:
 
 #: Fixed directions :func:`distinct_units` projects the units on before comparing them.
 PROJECTIONS = 4
+
+#: Weights :func:`distinct_units` converts to float64 at a time (whole rows of the layer).
+UNIT_BLOCK = 1 << 16
 
 
 def _split(labels: np.ndarray, p: np.ndarray, gap) -> np.ndarray:
@@ -450,13 +473,14 @@ def _split(labels: np.ndarray, p: np.ndarray, gap) -> np.ndarray:
     return out
 
 
-def _count_copies(units: np.ndarray, labels: np.ndarray, tol: np.ndarray, limit: int | None) -> int:
+def _count_copies(units, labels: np.ndarray, tol: np.ndarray, limit: int | None) -> int:
     """Distinct units within each part of ``labels``, compared entry by entry (``tol``: one
-    per unit, the same within a part)."""
+    per unit, the same within a part; ``units(columns)``: those units as float64 columns)."""
     count = 0
     for part in np.split(np.argsort(labels, kind="stable"), np.flatnonzero(np.diff(np.sort(labels))) + 1):
         while part.size:
-            part = part[np.max(np.abs(units[:, part] - units[:, part[:1]]), axis=0) > tol[part[0]]]
+            these = units(part)
+            part = part[np.max(np.abs(these - these[:, :1]), axis=0) > tol[part[0]]]
             count += 1
             if limit is not None and count > limit:
                 return count
