@@ -154,3 +154,42 @@ def test_distinct_units_read_in_small_blocks_still_finds_the_copies(monkeypatch)
     layer.W.value[...], layer.b.value[...] = units[:-1], units[-1]
     assert diagnostics.distinct_units(layer) == 5
     assert diagnostics.distinct_units(dp.Network([dp.Dense(30, 40)], seed=0).layers[0]) == 40
+
+
+def _csv(path, rows: int, label_at: int, scale: float = 1.0):
+    """A CSV file of ``rows`` rows of 20 features and a class label (column ``label_at``)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((rows, 20)) * scale
+    y = (x[:, 0] > 0).astype(int)
+    table = np.insert(x, label_at, y, axis=1)
+    names = [f"f{i}" for i in range(20)]
+    names.insert(label_at, "label")
+    np.savetxt(path, table, fmt="%.17g", delimiter=",", header=",".join(names), comments="")
+    return x, y
+
+
+def test_reading_a_csv_holds_the_table_once_not_three_float64_copies(tmp_path):
+    from deltaprop.data.arrays import load_arrays
+
+    path = tmp_path / "big.csv"
+    x, _ = _csv(path, 40_000, 20)
+    (got, *_), peak = _peak_bytes(lambda: load_arrays(path, label_column="label"))
+    assert got.dtype == np.float32 and np.array_equal(got, x.astype(np.float32))
+    table = x.size * 8 * 21 / 20  # the file's numbers as float64
+    assert peak < 2.5 * table  # the table, the float32 features and the parser's own buffers
+
+
+def test_features_read_beside_the_label_in_any_column_are_the_files(tmp_path):
+    from deltaprop.data.arrays import load_arrays
+
+    for at in (0, 7, 20):
+        x, y = _csv(tmp_path / f"at{at}.csv", 50, at)
+        got, labels, *_ = load_arrays(tmp_path / f"at{at}.csv", label_column="label")
+        assert np.array_equal(got, x.astype(np.float32)) and np.array_equal(labels, y)
+        assert got.flags["C_CONTIGUOUS"]
+    x, _ = _csv(tmp_path / "wide_range.csv", 50, 20, scale=1e9)
+    x[:, 3] = 1e9 + np.arange(50) / 7  # float32 cannot hold these: the features stay float64
+    np.savetxt(tmp_path / "t.csv", np.column_stack([x, (x[:, 0] > 0)]), fmt="%.17g", delimiter=",",
+               header=",".join([f"f{i}" for i in range(20)] + ["label"]), comments="")
+    got, *_ = load_arrays(tmp_path / "t.csv", label_column="label")
+    assert got.dtype == np.float64 and got.flags["C_CONTIGUOUS"] and np.array_equal(got, x)

@@ -209,9 +209,9 @@ def cast_checked(x: np.ndarray, dtype, *, name: str = "X") -> np.ndarray:
     x = np.asarray(x)
     if dtype.kind == "f" and x.dtype.kind == "f" and x.dtype.itemsize > dtype.itemsize and x.size:
         limit = np.finfo(dtype).max
-        with np.errstate(invalid="ignore"):
-            big = np.abs(x) > limit
-        if big.any():
+        with np.errstate(invalid="ignore"):  # the extremes first: no |x| copy of a table that fits
+            big = None if not (x.max() > limit or x.min() < -limit) else np.abs(x) > limit
+        if big is not None and big.any():
             value = x[big].flat[0]
             row = int(np.argwhere(big)[0][0])
             raise DataError(f"{name} holds {value:.6g} (first in row {row}), too large for {dtype.name} "

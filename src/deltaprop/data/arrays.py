@@ -630,20 +630,36 @@ def _float32_error(x: np.ndarray) -> np.ndarray:
     return np.divide(error, span, out=np.zeros_like(error), where=span > 0)
 
 
+def _without_column(table: np.ndarray, col: int) -> np.ndarray:
+    """``table`` without column ``col``: a view where it is the first or the last column (no
+    float64 copy of the features before they are cast), else a copy."""
+    col %= table.shape[1]
+    if col == table.shape[1] - 1:
+        return table[:, :-1]
+    return table[:, 1:] if col == 0 else np.delete(table, col, axis=1)
+
+
+def _whole_numbers(x: np.ndarray) -> bool:
+    """Whether every value of ``x`` is a whole number, a block of rows at a time (no
+    rounded copy of the table), stopping at the first block that holds another."""
+    return all(bool((block == np.round(block)).all())
+               for block in (x[start:start + _ROWS_A_BLOCK] for start in range(0, len(x), _ROWS_A_BLOCK)))
+
+
 def _features(path: Path, x: np.ndarray, col: int, dtype=None, names=None) -> tuple[np.ndarray, list[str]]:
     """The feature columns (``col`` held the labels; :func:`_check_finite` first), and notes: uint8 or
     uint16 when every value is such an integer (pixels, counts, exact in either); else
     ``dtype`` when given (a note when float32 holds a column only to within more than
     :data:`_FLOAT32_LOSES` of its range), else float32 when it holds every column to within
     :data:`_FLOAT32_KEEPS` of its range, else float64 (read once, never narrowed)."""
-    if (x == np.round(x)).all() and x.min() >= 0 and x.max() <= 65535:  # 8- or 16-bit integers (pixels, counts)
+    if _whole_numbers(x) and x.min() >= 0 and x.max() <= 65535:  # 8- or 16-bit integers (pixels, counts)
         return x.astype(np.uint8 if x.max() <= 255 else np.uint16), []
     if dtype is not None and dtype != np.float32:
         return _checks.cast_checked(x, dtype, name=f"{path}: x"), []
     error = _float32_error(x)
     if dtype is None:  # float64 where float32 loses values; a value beyond float32's range is refused
         lossy = np.isfinite(error).all() and not (error <= _FLOAT32_KEEPS).all()
-        return (x if lossy else _checks.cast_checked(x, np.float32, name=f"{path}: x")), []
+        return (np.ascontiguousarray(x) if lossy else _checks.cast_checked(x, np.float32, name=f"{path}: x")), []
     return _checks.cast_checked(x, np.float32, name=f"{path}: x"), _float32_notes(path, x, error, col, names)
 
 
@@ -850,7 +866,7 @@ def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_posi
         source = _column_name(col, names, n_cols, "where the model's training file had it" if names is None
                               else "the one column besides the model's features")
     _check_finite(path, table, col, layout)
-    x, notes = _features(path, np.delete(table, col, axis=1), col, dtype, names)
+    x, notes = _features(path, _without_column(table, col), col, dtype, names)
     notes += _numbered_header_notes(path, table, layout) if layout.numbered else []
     notes += header_notes + _row_id_notes(path, x, col, names)
     feature_names = None if names is None else tuple(name for i, name in enumerate(names) if i != col)
