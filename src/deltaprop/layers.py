@@ -187,14 +187,7 @@ class Dense(Layer):
         self._x: np.ndarray | None = None
 
     def build(self, n_in, dtype, rng):
-        if n_in is not None and n_in != self.n_in:
-            raise ShapeError(
-                f"Dense({self.n_in}, {self.n_out}) receives {n_in} features from the layer "
-                f"before it; make its first size {n_in}, or the previous layer's output {self.n_in}"
-            )
-        self.dtype = resolve_dtype(dtype)
-        self._bound = True
-        self._buffers.clear()
+        self._bind(n_in, dtype)
         W = np.ascontiguousarray(self._init(rng, self.n_in, self.n_out, self.dtype), dtype=self.dtype)
         if W.shape != (self.n_in, self.n_out):
             raise ShapeError(f"Dense({self.n_in}, {self.n_out}): the initialiser {self.init_name!r} returned weights "
@@ -205,6 +198,18 @@ class Dense(Layer):
                               "NaN or infinite weights; return finite numbers")
         self.W = Parameter("W", W)
         self.b = Parameter("b", np.zeros(self.n_out, dtype=self.dtype))
+        return self.n_out
+
+    def _bind(self, n_in, dtype) -> int:
+        """Check the input width and bind the layer to ``dtype``, leaving its weights as they are."""
+        if n_in is not None and n_in != self.n_in:
+            raise ShapeError(
+                f"Dense({self.n_in}, {self.n_out}) receives {n_in} features from the layer "
+                f"before it; make its first size {n_in}, or the previous layer's output {self.n_in}"
+            )
+        self.dtype = resolve_dtype(dtype)
+        self._bound = True
+        self._buffers.clear()
         return self.n_out
 
     def parameters(self):

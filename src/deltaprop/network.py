@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import _checks
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, ShapeError
 from .layers import (ACTIVATIONS, Dense, Dropout, Layer, LeakyReLU, Parameter, ReLU, Softmax, layer_from_config,
                      one_unit_softmax, resolve_dtype)
 from .losses import Loss
@@ -122,15 +122,24 @@ class Network:
         return {"layers": [layer.config() for layer in self.layers], "dtype": self.dtype.name}
 
     def copy(self, *, dtype=None) -> "Network":
-        """An independent network with the same layers and weights (cast to ``dtype``)."""
-        other = Network.from_config(self.config(), dtype=dtype or self.dtype)
-        for i, (mine, theirs) in enumerate(zip(self.parameters(), other.parameters())):
-            with np.errstate(over="ignore"):
-                theirs.value[...] = mine.value
-            if not _checks.all_finite(theirs.value) and _checks.all_finite(mine.value):
-                raise ConfigError(f"copy(dtype={other.dtype.name!r}): parameter {i} ({mine.name}) holds weights up to "
-                                  f"{float(np.max(np.abs(mine.value))):.3g}, beyond {other.dtype.name}'s range: "
-                                  "they would become infinite; keep the network in its own dtype")
+        """An independent network with the same layers and weights (cast to ``dtype``).
+        Nothing is drawn: the weights are copied once, into the new network's buffer (a cast
+        to another dtype copies them once more)."""
+        dtype = resolve_dtype(dtype or self.dtype)
+        layers = self.layers
+        if dtype != self.dtype:
+            layers = [_layer_copy(layer) for layer in layers]
+            for i, (mine, theirs) in enumerate(zip(self.parameters(), (p for layer in layers
+                                                                        for p in layer.parameters()))):
+                with np.errstate(over="ignore"):
+                    cast = mine.value.astype(dtype)
+                if not _checks.all_finite(cast) and _checks.all_finite(mine.value):
+                    raise ConfigError(f"copy(dtype={dtype.name!r}): parameter {i} ({mine.name}) holds weights up "
+                                      f"to {float(np.max(np.abs(mine.value))):.3g}, beyond {dtype.name}'s range: "
+                                      "they would become infinite; keep the network in its own dtype")
+                theirs._value, theirs._grad = cast, np.zeros_like(cast)
+        with _rebuilding(True):
+            other = Network(layers, dtype=dtype)
         other.decision_threshold = self.decision_threshold
         other.gives_values = self.gives_values
         other.rng = np.random.default_rng()
@@ -441,7 +450,9 @@ def _layer_copy(layer: Layer) -> Layer:
     clone = _layer_without_buffers(layer)
     for name, value in list(vars(clone).items()):
         if isinstance(value, Parameter):
-            setattr(clone, name, Parameter(value.name, value.value.copy()))
+            # the value array is shared until the network packs its parameters, which copies
+            # it into the network's own buffer (one copy of the weights, not two)
+            setattr(clone, name, Parameter(value.name, value.value))
     return clone
 
 
@@ -456,6 +467,12 @@ def _build_keeping_weights(layer: Layer, index: int, width, dtype: np.dtype, rng
         raise ConfigError(f"layer {index} ({layer!r}) holds {theirs} weights, but this network computes in "
                           f"{dtype.name}: pass dtype='{theirs}', or cast the network the layers come from first "
                           f"(net.copy(dtype='{dtype.name}'))")
+    if type(layer).build is Dense.build:  # bound as they are: no weights drawn to be replaced
+        width = layer._bind(width, dtype)
+        for p, shape in zip(layer.parameters(), ((layer.n_in, layer.n_out), (layer.n_out,))):
+            if p.value.shape != shape:
+                raise ShapeError(f"parameter {p.name!r} value has shape {shape}; got {p.value.shape}")
+        return width
     with _rebuilding(True):  # the weights drawn here are replaced by the kept ones
         width = layer.build(width, dtype, np.random.default_rng(0))
     for p, value in zip(layer.parameters(), kept):
