@@ -353,6 +353,9 @@ class Checkpoint(ModelFile):
     #: the model's part records a regressor (``fit`` decided its targets were values, which
     #: an undecided ``MeanSquaredError()`` in the training state does not say)
     values_recorded: bool = False
+    #: the history list whose columns were checked when the file was read: a state made
+    #: from it again (:meth:`training_state`) does not check them twice
+    _checked_history: Any = field(default=None, repr=False, compare=False)
 
     @property
     def outputs(self) -> str:
@@ -372,8 +375,10 @@ class Checkpoint(ModelFile):
         the place in an epoch stopped before its end."""
         from .training import TrainingState
 
+        history = self.training.get("history") if isinstance(self.training, dict) else None
         return TrainingState.from_dict(self.training, net=self.net, optimizer=self.optimizer,
-                                       saved_weights=self.saved_weights)
+                                       saved_weights=self.saved_weights,
+                                       history_checked=history is not None and history is self._checked_history)
 
 
 def scales_own_inputs(net: Network) -> bool:
@@ -1093,11 +1098,12 @@ def _checkpoint(path: Path, common: dict, meta: dict, optimizer, tensors: dict, 
 
     saved = {key: [tensors[f"saved.{key}.{name}"] for name in names] for key in training.get("saved_weights", [])}
     try:
-        TrainingState.from_dict(training, net=net, optimizer=optimizer, saved_weights=saved)  # checks the rest now
+        # checks the rest now (the history's columns were checked above)
+        TrainingState.from_dict(training, net=net, optimizer=optimizer, saved_weights=saved, history_checked=True)
     except Error as exc:
         raise _bad(path, f"checkpoint training state is invalid: {exc}") from None
     return Checkpoint(**common, optimizer=optimizer, loss=loss, schedule=schedule, training=training,
-                      saved_weights=saved)
+                      saved_weights=saved, _checked_history=training["history"])
 
 
 def read_model(path, *, max_bytes: int = MAX_FILE_BYTES, seed=0) -> ModelFile:

@@ -305,11 +305,15 @@ class TrainingState:
 
     @classmethod
     def from_dict(cls, data: Any, *, net: Network, optimizer: Optimizer,
-                  saved_weights: dict[str, list[np.ndarray]] | None = None) -> "TrainingState":
+                  saved_weights: dict[str, list[np.ndarray]] | None = None,
+                  history_checked: bool = False) -> "TrainingState":
         """The state :meth:`to_dict` described, for ``net`` (its dropout generator is set
         from the dict) and ``optimizer`` (whose arrays the caller restores); ``saved_weights``:
         the arrays of :attr:`saved_weights` the dict names. Anything missing or malformed
-        raises :class:`~deltaprop.errors.StateError`."""
+        raises :class:`~deltaprop.errors.StateError`. ``history_checked``: the history's
+        columns, diagnostics and alerts passed :func:`deltaprop._checks.history_records`
+        already (a checkpoint's are, when it is read), so only its numbering and losses are
+        checked here."""
         from .losses import loss_from_config
 
         if not isinstance(data, dict) or any(k not in data for k in STATE_FIELDS if k not in _OPTIONAL_FIELDS):
@@ -318,7 +322,7 @@ class TrainingState:
         base_lr = _real("base_lr", data["base_lr"])
         if not base_lr > 0:
             raise StateError(f"the training state's base_lr must be > 0, got {base_lr!r}")
-        history = _history(data["history"], epoch)
+        history = _history(data["history"], epoch, columns_checked=history_checked)
         try:
             loss = loss_from_config(data["loss"])
             schedule = schedule_from_config(data["schedule"])
@@ -363,10 +367,11 @@ def recorded_seed(seed: Any) -> int | list[int] | None:
     return None
 
 
-def _history(records: Any, epoch: int) -> list[dict[str, Any]]:
+def _history(records: Any, epoch: int, *, columns_checked: bool = False) -> list[dict[str, Any]]:
     """The state's history as the loop writes it: one record per epoch closed (an epoch a
     stop ended early included), ``epoch`` in all, numbered 1 to ``epoch``, each with the
-    epoch's training loss ``(1/n) Σ ℓ_i``, a finite number (a non-finite one stops the run)."""
+    epoch's training loss ``(1/n) Σ ℓ_i``, a finite number (a non-finite one stops the run);
+    its columns, diagnostics and alerts checked too unless ``columns_checked``."""
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise StateError("the training state's history must be a list of records")
     if len(records) != epoch:
@@ -379,6 +384,8 @@ def _history(records: Any, epoch: int) -> list[dict[str, Any]]:
         if isinstance(loss, bool) or not isinstance(loss, (int, float)) or not math.isfinite(loss):
             raise StateError(f"history record {i} holds no finite training loss (got {loss!r:.40}); "
                              "every epoch trained records one")
+    if columns_checked:
+        return records
     try:  # its columns, diagnostics and alerts, as a checkpoint's are checked
         _checks.history_records(records)
     except DataError as exc:
