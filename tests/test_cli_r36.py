@@ -85,17 +85,25 @@ def _files(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
 
 
+def overwrite_a_run_with(tmp_path, monkeypatch, name: str, replacement):
+    """Train a 1-epoch run, then ``train --overwrite`` it with ``cli.<name>`` replaced (a
+    refusal, a full disk, a Ctrl-C): the second command's result, and the first run's files."""
+    out = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--epochs", "1", "-q", "--out", out).returncode == 0
+    before = _files(out)
+    with monkeypatch.context() as m:
+        m.setattr(cli, name, replacement)
+        res = run_cli("train", *PARITY, "--epochs", "2", "-q", "--out", out, "--overwrite")
+    return res, before
+
+
 def _refuse(*args, **kwargs):
     raise ConfigError("refused before training began")
 
 
 def test_a_start_refused_before_training_puts_the_overwritten_run_back(tmp_path, monkeypatch):
+    res, before = overwrite_a_run_with(tmp_path, monkeypatch, "fit", _refuse)
     out = tmp_path / "run"
-    assert run_cli("train", *PARITY, "--epochs", "1", "-q", "--out", out).returncode == 0
-    before = _files(out)
-    with monkeypatch.context() as m:
-        m.setattr(cli, "fit", _refuse)
-        res = run_cli("train", *PARITY, "--epochs", "2", "-q", "--out", out, "--overwrite")
     assert res.returncode == 2 and "refused before training began" in res.stderr
     assert _files(out) == before  # config.toml too: the refused run's own is gone
     again = run_cli("train", *PARITY, "--epochs", "2", "-q", "--out", out, "--overwrite")
@@ -170,13 +178,8 @@ def test_interrupt_once_keeps_a_handler_set_while_it_was_active():
 
 
 def test_a_full_disk_as_config_toml_is_written_keeps_the_overwritten_run(tmp_path, monkeypatch):
-    out = tmp_path / "run"
-    assert run_cli("train", *PARITY, "--epochs", "1", "-q", "--out", out).returncode == 0
-    before = _files(out)
-    with monkeypatch.context() as m:
-        m.setattr(cli, "atomic_write_bytes", _full_disk)
-        res = run_cli("train", *PARITY, "--epochs", "2", "-q", "--out", out, "--overwrite")
+    res, before = overwrite_a_run_with(tmp_path, monkeypatch, "atomic_write_bytes", _full_disk)
     assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr
     assert "nothing was written (the run it was to overwrite is kept)" in res.stderr
     assert "run the same command again" in res.stderr
-    assert _files(out) == before
+    assert _files(tmp_path / "run") == before

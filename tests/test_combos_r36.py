@@ -32,16 +32,21 @@ def test_a_validation_loss_that_overflows_stops_fit_as_a_divergence():
     assert np.all(np.isfinite(net.forward(X[150:])))
 
 
-def test_train_whose_validation_loss_overflows_says_it_diverged(tmp_path):
-    out = tmp_path / "run"
+def _assert_diverges_in_epoch_2(out, *extra) -> None:
+    """A linear network on raw inputs under squared error, full batch: its outputs overflow in
+    epoch 2; train ends as a divergence with epoch 1's checkpoint kept and no model file."""
     res = cli("train", "--epochs", "2", "-q", "--threads", "1", "--out", out, "--loss", "mse", "--output-activation",
-              "identity", "--activation", "linear", "--scaling", "none", "--batch-size", "full")
+              "identity", "--activation", "linear", "--scaling", "none", "--batch-size", "full", *extra)
     assert res.returncode == 1, res.stdout + res.stderr
     assert "error: training diverged at epoch 2, step 2" in res.stderr
     assert "the last good checkpoint (epoch 1)" in res.stderr
     assert "Traceback" not in res.stderr and "RuntimeWarning" not in res.stderr
     assert json.loads((out / "run.json").read_text())["status"] == "diverged"
     assert not (out / "model.safetensors").exists()
+
+
+def test_train_whose_validation_loss_overflows_says_it_diverged(tmp_path):
+    _assert_diverges_in_epoch_2(tmp_path / "run")
 
 
 def test_a_last_step_whose_outputs_overflow_stops_fit_without_validation():
@@ -64,16 +69,7 @@ def test_a_last_step_whose_outputs_overflow_under_numpy_raising_is_a_divergence(
 
 
 def test_train_without_validation_whose_last_step_overflows_says_it_diverged(tmp_path):
-    out = tmp_path / "run"
-    res = cli("train", "--epochs", "2", "-q", "--threads", "1", "--out", out, "--loss", "mse", "--output-activation",
-              "identity", "--activation", "linear", "--scaling", "none", "--batch-size", "full",
-              "--validation-split", "0")
-    assert res.returncode == 1, res.stdout + res.stderr
-    assert "error: training diverged at epoch 2, step 2" in res.stderr
-    assert "the last good checkpoint (epoch 1)" in res.stderr
-    assert "Traceback" not in res.stderr and "RuntimeWarning" not in res.stderr
-    assert json.loads((out / "run.json").read_text())["status"] == "diverged"
-    assert not (out / "model.safetensors").exists()
+    _assert_diverges_in_epoch_2(tmp_path / "run", "--validation-split", "0")
 
 
 

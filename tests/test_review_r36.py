@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import deltaprop.cli as cli
-from cli_in_process import run_cli
-
-PARITY = ["--dataset", "parity", "--layers", "10,6,2", "--lr", "0.5", "--batch-size", "16"]
-
-
-def _files(out: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+from test_cli_r36 import _files, overwrite_a_run_with
 
 
 def _interrupt(*args, **kwargs):
@@ -22,15 +13,10 @@ def _interrupt(*args, **kwargs):
 def test_ctrl_c_before_training_begins_keeps_the_overwritten_run(tmp_path, monkeypatch):
     """--help promises the previous run's files are removed when the new run's training
     begins; a Ctrl-C (or SIGTERM) before then removed them all the same."""
-    out = tmp_path / "run"
-    assert run_cli("train", *PARITY, "--epochs", "1", "-q", "--out", out).returncode == 0
-    before = _files(out)
-    with monkeypatch.context() as m:
-        m.setattr(cli, "fit", _interrupt)
-        res = run_cli("train", *PARITY, "--epochs", "2", "-q", "--out", out, "--overwrite")
+    res, before = overwrite_a_run_with(tmp_path, monkeypatch, "fit", _interrupt)
     assert res.returncode == 130 and res.stderr.count("\n") == 1, res.stderr
     assert "kept" in res.stderr and "Start over" not in res.stderr, res.stderr
-    assert _files(out) == before
+    assert _files(tmp_path / "run") == before
 
 
 # -- CSV: a header read by the csv module ------------------------------------------------------

@@ -152,7 +152,7 @@ class Handler(BaseHTTPRequestHandler):
         raise BadRequest(404, f"no such page: {path[:80]}")
 
     def _run(self, query: dict[str, str]):
-        from .run import read_run, run_signature
+        from .run import TABLES, read_run, run_signature
 
         folder = self.server.app.run_folder
         if folder is None:
@@ -161,7 +161,17 @@ class Handler(BaseHTTPRequestHandler):
         since = query.get("since")
         if since is not None and since == run_signature(folder):
             return 200, {"unchanged": True, "signature": since}
-        return 200, read_run(folder)
+        held = {}
+        for name in TABLES:  # ?history=N:DIGEST: the client holds N rows, given with that digest
+            value = query.get(name)
+            if value is None:
+                continue
+            match = re.fullmatch(r"([0-9]{1,9}):([0-9a-f]{1,64})", value)
+            if match is None:
+                raise BadRequest(400, f"{name} must be the rows held and the {name}_digest given with them, "
+                                      f"as {name}=N:DIGEST, got {value[:40]!r}")
+            held[name] = (int(match[1]), match[2])
+        return 200, read_run(folder, held)
 
     def _post(self, path: str, query: dict[str, str]):
         if path not in ("/api/predict", "/api/backward"):

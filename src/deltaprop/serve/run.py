@@ -20,7 +20,7 @@ from typing import Any
 from ..bounded import open_regular, parse_json, read_text
 from ..errors import DataError
 
-__all__ = ["RUN_FILES", "read_run", "run_signature"]
+__all__ = ["RUN_FILES", "read_run", "run_signature", "TABLES"]
 
 #: The files the live view reads; anything else in the folder is ignored.
 RUN_FILES = ("history.csv", "diagnostics.csv", "alerts.json", "alerts.csv", "model.safetensors",
@@ -57,18 +57,47 @@ def _cell(text: str) -> Any:
 def read_table(path: Path) -> list[dict[str, Any]] | None:
     """A CSV file with a header row as a list of records; None when it is absent, too big
     or unreadable (the view then simply omits it)."""
+    table = read_table_after(path)
+    return None if table is None else table[0]
+
+
+def _digest(lines: list[str]) -> str:
+    """SHA-256 (20 hex digits) of a table's lines."""
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:20]
+
+
+def read_table_after(path: Path, held: int = 0, digest: str | None = None
+                     ) -> tuple[list[dict[str, Any]], int, int, str | None] | None:
+    """A CSV file's records after the first ``held``, when ``digest`` is the digest this
+    function gave for the table when it had those rows (the file still starts with them);
+    else all of them. Returns (records, index of the first one, rows in all, digest of all
+    rows: None for a table with quoted cells, whose rows may span lines); None when the file
+    is absent, too big or unreadable. Only the rows sent are parsed."""
     try:  # a regular file only: a FIFO must not hang the server
         text = read_text(path, max_bytes=MAX_TABLE_BYTES, what="table", error=DataError, allow_empty=True)
     except DataError:
         return None
+    lines = text.splitlines()
+    if not lines:
+        return None
+    plain = '"' not in text  # no quoting: one row a non-empty line
+    kept = [lines[0]] + [line for line in lines[1:] if line] if plain else lines
+    start = held if (plain and digest is not None and 0 < held < len(kept)
+                     and _digest(kept[:held + 1]) == digest) else 0
     try:
-        rows = list(csv.reader(text.splitlines()))
+        rows = list(csv.reader(kept[start + 1:] if start else kept))
     except csv.Error:  # a cell over the csv module's 128 KiB: no table training wrote
         return None
-    if not rows:
-        return None
-    header = [h.strip() for h in rows[0]]
-    return [{key: _cell(cell.strip()) for key, cell in zip(header, row)} for row in rows[1:] if row]
+    if not start:
+        if not rows:
+            return None
+        header_row, rows = rows[0], rows[1:]
+    else:
+        header_row = next(csv.reader(kept[:1]))
+    header = [h.strip() for h in header_row]
+    body = [row for row in rows if row]
+    records = [{key: _cell(cell.strip()) for key, cell in zip(header, row)} for row in body]
+    return records, start, start + len(body), _digest(kept) if plain else None
 
 
 def _read_alerts(folder: Path) -> list[Any] | None:
@@ -163,17 +192,35 @@ def _training(folder: Path) -> bool | None:
     return None
 
 
-def read_run(folder: Path) -> dict[str, Any]:
-    """Everything the live view draws, as JSON-able values."""
-    history = read_table(folder / "history.csv") or []
+#: The tables a client may hold part of: ``GET /api/run?history=N:DIGEST`` sends only newer rows.
+TABLES = ("history", "diagnostics")
+
+
+def read_run(folder: Path, held: dict[str, tuple[int, str]] | None = None) -> dict[str, Any]:
+    """Everything the live view draws, as JSON-able values. ``held`` maps a table
+    (``history``, ``diagnostics``) to the rows a client holds and the digest it was given
+    with them; where the file still starts with those rows, only the rows after them are
+    sent (``history_from``: the index of the first one sent), else all of them (0)."""
+    held = held or {}
+    tables: dict[str, Any] = {}
+    for name in TABLES:
+        table = read_table_after(folder / f"{name}.csv", *held.get(name, (0, None)))
+        records, start, rows, digest = table if table is not None else (None, 0, 0, None)
+        tables[name], tables[f"{name}_from"], tables[f"{name}_digest"] = records, start, digest
+        if name == "history":
+            tables["epochs"] = rows
     return {
         "run": folder.name,
         "signature": run_signature(folder),
         "training": _training(folder),
         # how the run ended, as run.json says (done, diverged, interrupted, failed), or training; None: not recorded
         "status": _recorded_status(folder),
-        "epochs": len(history),
-        "history": history,
-        "diagnostics": read_table(folder / "diagnostics.csv"),
+        "epochs": tables["epochs"],
+        "history": tables["history"] or [],
+        "history_from": tables["history_from"],
+        "history_digest": tables["history_digest"],
+        "diagnostics": tables["diagnostics"],
+        "diagnostics_from": tables["diagnostics_from"],
+        "diagnostics_digest": tables["diagnostics_digest"],
         "alerts": _with_standing(_read_alerts(folder), folder),
     }

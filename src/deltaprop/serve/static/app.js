@@ -5,7 +5,7 @@
 const $ = (id) => document.getElementById(id);
 const state = {
   model: null, strokes: [], target: null, busy: false, again: false, last: null,
-  weights: new Map(), hoverUnit: null, runSignature: null, runFailed: false,
+  weights: new Map(), hoverUnit: null, runSignature: null, runFailed: false, run: null,
 };
 
 // -- colours ------------------------------------------------------------------------------
@@ -485,14 +485,34 @@ function renderAlerts(alerts) {
     return li;
   }));
 }
+// The tables the page keeps and asks only the newer rows of: ?history=N:DIGEST says it holds
+// N rows, given with that digest; the server sends the rows after them (history_from: N)
+// while the file still starts with them, else all of them (0: a run replaced or rewritten).
+const RUN_TABLES = ["history", "diagnostics"];
+function runQuery() {
+  if (!state.runSignature || state.runFailed || !state.run) return "";  // the first time, and after a failure: all of it
+  const held = RUN_TABLES.filter((t) => Array.isArray(state.run[t]) && state.run[`${t}_digest`])
+    .map((t) => `&${t}=${state.run[t].length}:${state.run[`${t}_digest`]}`);
+  return `?since=${state.runSignature}${held.join("")}`;
+}
+function mergeRun(run) {
+  for (const t of RUN_TABLES) {
+    const from = run[`${t}_from`] || 0;
+    if (from === 0) continue;
+    const kept = state.run && state.run[t];
+    if (!Array.isArray(kept) || kept.length !== from || !Array.isArray(run[t])) throw new Error(`the ${t} sent does not follow the rows held`);
+    run[t] = kept.concat(run[t]);
+    run[`${t}_from`] = 0;
+  }
+  return run;
+}
 async function pollRun() {
   try {
-    const since = state.runSignature && !state.runFailed ? `?since=${state.runSignature}` : "";  // after a failure: all of it
-    const run = await api(`/api/run${since}`);
+    const run = await api(`/api/run${runQuery()}`);
     if (state.runFailed) { state.runFailed = false; $("run-status").classList.remove("error"); }
     if (!run.unchanged) {
       const first = state.runSignature === null;
-      state.runSignature = run.signature; renderRun(run);
+      state.run = mergeRun(run); state.runSignature = run.signature; renderRun(run);
       if (!first) { await loadModelInfo(); if (state.strokes.length || (state.model && !state.model.image_input)) update(); }
     }
   } catch (err) {  // said until a later poll answers (the server restarted, say), not left red for good
