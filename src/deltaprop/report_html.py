@@ -268,18 +268,25 @@ def _curves(records, kept=None, *, ended: bool = False) -> str:
     epochs = [int(r["epoch"]) for r in records]
     col = lambda k: [r.get(k) for r in records]  # noqa: E731
     mark = None if kept is None else (int(kept[0]["epoch"]), f"the model's weights: epoch {kept[0]['epoch']}")
+    alerted = _alert_epochs(records)
     charts = [
         line_chart("loss", epochs, [("train", col("loss"), COLORS["train"]),
-                                    ("validation", col("val_loss"), COLORS["validation"])], mark=mark, empty=none),
+                                    ("validation", col("val_loss"), COLORS["validation"])], mark=mark, empty=none,
+                   marks=alerted),
         line_chart("accuracy", epochs, [("train", col("accuracy"), COLORS["train"]),
                                         ("validation", col("val_accuracy"), COLORS["validation"])], mark=mark,
-                   empty="none recorded (no classes)" if _no_accuracy(records) else none),
-        line_chart("learning rate", epochs, [("lr", col("lr"), COLORS["other"])], empty=none),
+                   empty="none recorded (no classes)" if _no_accuracy(records) else none, marks=alerted),
+        line_chart("learning rate", epochs, [("lr", col("lr"), COLORS["other"])], empty=none, marks=alerted),
     ]
     note = "" if mark is None else f"<p>The dashed line marks epoch {mark[0]}, whose weights the model holds.</p>"
     if records and all(r.get("val_loss") is None and r.get("val_accuracy") is None for r in records):
         note += "<p>This run has no validation set (validation split 0), so only the training curves are drawn.</p>"
     return note + '<div class="charts">' + "".join(charts) + "</div>"
+
+
+def _alert_epochs(records) -> set[int]:
+    """The epochs at which an alert fired: their points are always among those hovered."""
+    return {int(r["epoch"]) for r in records if r.get("alerts")}
 
 
 #: The small multiples: (title, per layer or parameter, key, log scale).
@@ -315,7 +322,8 @@ def _diagnostics(records, *, ended: bool = False) -> str:
                 # a log scale has no 0: a layer whose ‖δ‖ or ‖∇θ‖ is 0 (no gradient reaches it) is drawn on a
                 # linear one, at 0, not left out as if nothing were recorded
                 positive = all(v is None or not math.isfinite(v) or v > 0 for _, values, _ in series for v in values)
-                charts.append(line_chart(name, epochs, series, log=log and positive, width=250, height=150))
+                charts.append(line_chart(name, epochs, series, log=log and positive, width=250, height=150,
+                                         marks=_alert_epochs(records)))
         if charts:
             out.append(f"<h3>{escape(title)}</h3><div class=\"multiples\">{''.join(charts)}</div>")
     return "".join(out)
@@ -329,10 +337,13 @@ def _stat(d, kind, ident, key):
 
 
 def line_chart(title: str, x: list[int], series, *, log: bool = False, width: int = 360, height: int = 220,
-               mark: tuple[int, str] | None = None, empty: str = "no data yet") -> str:
+               mark: tuple[int, str] | None = None, empty: str = "no data yet", marks=()) -> str:
     """An SVG line chart of ``series`` (label, values with None gaps, colour) over epochs ``x``;
-    every point has an SVG title and a ``data-tip`` for the hover tooltip. ``mark``: (epoch,
-    words) for a dashed vertical line; ``empty``: the words shown where no value is there."""
+    the points shown on hover (an SVG title and a ``data-tip``) are every epoch's up to
+    MAX_POINTS epochs, else evenly thinned ones, always with the first, the last, each series'
+    lowest and highest, ``mark``'s and ``marks``' epochs. ``mark``: (epoch, words) for a dashed
+    vertical line; ``marks``: other epochs to hover (an alert's); ``empty``: the words shown
+    where no value is there."""
     left, right, top, bottom = 54, 10, 34, 28
     pts = [(xi, v) for _, values, _ in series for xi, v in zip(x, values) if _usable(v, log)]
     if not pts:
@@ -353,15 +364,19 @@ def line_chart(title: str, x: list[int], series, *, log: bool = False, width: in
     if mark is not None and x0 <= mark[0] <= x1:
         parts.append(f'<line class="mark" x1="{sx(mark[0]):.1f}" y1="{top}" x2="{sx(mark[0]):.1f}" '
                      f'y2="{height - bottom}" stroke="#555" stroke-dasharray="4 3"><title>{escape(mark[1])}</title></line>')
-    # evenly thinned, the first and the last epoch always among them (at most MAX_POINTS)
+    # evenly thinned, the first and the last epoch always among them (at most MAX_POINTS), and the
+    # marked epochs (the dashed line's, an alert's) with each series' lowest and highest point
     step = max(1, math.ceil((len(x) - 1) / (MAX_POINTS - 1)))
-    hovered = sorted({*range(0, len(x), step), len(x) - 1})
+    shown = {*marks, *(() if mark is None else (mark[0],))}
+    marked = {i for i, xi in enumerate(x) if xi in shown}
     series = [item for item in series if any(_usable(v, log) for v in item[1])]  # no legend for an empty one
     for n, (label, values, color) in enumerate(series):
         for run in _runs(x, values, log):
             parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="'
-                         + " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in run) + '"/>')
-        for i in hovered:
+                         + " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in _columns(run, sx, fy)) + '"/>')
+        usable = [i for i in range(len(x)) if _usable(values[i], log)]
+        extremes = {min(usable, key=lambda i: values[i]), max(usable, key=lambda i: values[i])} if step > 1 else set()
+        for i in sorted({*range(0, len(x), step), len(x) - 1, *marked, *extremes}):
             if _usable(values[i], log):
                 tip = escape(f"{label}, epoch {x[i]}: {values[i]:.5g}")
                 parts.append(f'<circle class="pt" cx="{sx(x[i]):.1f}" cy="{sy(values[i]):.1f}" r="3" fill="{color}" '
@@ -373,6 +388,26 @@ def line_chart(title: str, x: list[int], series, *, log: bool = False, width: in
 
 def _usable(v, log: bool) -> bool:
     return v is not None and math.isfinite(v) and (v > 0 or not log)
+
+
+def _columns(run, sx, fy):
+    """The points of ``run`` that draw its line to the pixel: where more than one falls in a
+    pixel column, only the column's first, lowest, highest and last (in epoch order), so no
+    spike is lost; a run of at most 4 points a column is drawn through every point."""
+    groups: list[list] = []
+    for point in run:
+        if groups and int(sx(groups[-1][0][0])) == int(sx(point[0])):
+            groups[-1].append(point)
+        else:
+            groups.append([point])
+    if len(run) <= 4 * len(groups):
+        return run
+    out = []
+    for group in groups:
+        low = min(range(len(group)), key=lambda i: fy(group[i][1]))
+        high = max(range(len(group)), key=lambda i: fy(group[i][1]))
+        out += [group[i] for i in sorted({0, low, high, len(group) - 1})]
+    return out
 
 
 def _runs(x, values, log):

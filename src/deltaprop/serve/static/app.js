@@ -378,7 +378,27 @@ function svg(tag, attrs, parent) {
   if (parent) parent.append(el);
   return el;
 }
-function lineChart(title, series, { width = 360, height = 190, log = false } = {}) {
+// The points a series hovers (each a circle with its exact value): every one up to
+// MAX_MARKERS, else evenly thinned ones with the first, the last, the lowest, the highest and
+// those of the marked epochs (an alert's, the model's), so a long run's page stays light.
+// The line itself still passes through every point.
+const MAX_MARKERS = 1000;
+function hovered(points, marked) {
+  const n = points.length, all = points.map((_, i) => i);
+  if (n <= MAX_MARKERS) return all;
+  let lo = 0, hi = 0;
+  const keep = new Set([0, n - 1]);
+  points.forEach((p, i) => {
+    if (p[1] < points[lo][1]) lo = i;
+    if (p[1] > points[hi][1]) hi = i;
+    if (marked.has(p[0])) keep.add(i);
+  });
+  keep.add(lo); keep.add(hi);
+  const step = Math.ceil(n / Math.max(1, MAX_MARKERS - keep.size));
+  for (let i = 0; i < n; i += step) keep.add(i);
+  return [...keep].sort((a, b) => a - b);
+}
+function lineChart(title, series, { width = 360, height = 190, log = false, marked = new Set() } = {}) {
   const wrap = document.createElement("div"); wrap.className = "chart"; wrap.dataset.title = title;
   const head = document.createElement("div"); head.className = "title"; head.textContent = log ? `${title} (log scale)` : title; wrap.append(head);
   const ty = log ? (v) => Math.log10(v) : (v) => v;
@@ -404,7 +424,8 @@ function lineChart(title, series, { width = 360, height = 190, log = false } = {
     if (s.points.length === 0) continue;
     const d = s.points.map((p, i) => `${i ? "L" : "M"}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join("");
     svg("path", { d, fill: "none", stroke: s.colour, "stroke-width": 2 }, root);
-    s.points.forEach((p, i) => {
+    hovered(s.points, marked).forEach((i) => {
+      const p = s.points[i];
       const c = svg("circle", { cx: sx(p[0]), cy: sy(p[1]), r: 3, fill: s.colour, class: "point", "data-series": s.name }, root);
       svg("title", {}, c).textContent = `${s.name}, epoch ${p[0]}: ${fmt(s.raw[i][1])}`;
     });
@@ -437,19 +458,26 @@ function renderRun(run) {
     : run.training === false ? ` · ${ended[run.status] || (run.status === "training" ? gone : "finished")}` : "";
   $("run-status").lastChild.textContent = ` epochs${tail}${phase}`;
   $("run-badge").textContent = run.training ? `epoch ${run.epochs}…` : "";
+  const marked = markedEpochs(run), opts = { marked };
   const charts = [
-    lineChart("loss", ["loss", "val_loss"].map((k) => ({ name: k.replace("_", " "), colour: COLOURS[k], points: column(h, k) }))),
-    lineChart("accuracy", ["accuracy", "val_accuracy"].map((k) => ({ name: k.replace("_", " "), colour: COLOURS[k], points: column(h, k) }))),
-    lineChart("learning rate", [{ name: "lr", colour: COLOURS.lr, points: column(h, "lr") }]),
+    lineChart("loss", ["loss", "val_loss"].map((k) => ({ name: k.replace("_", " "), colour: COLOURS[k], points: column(h, k) })), opts),
+    lineChart("accuracy", ["accuracy", "val_accuracy"].map((k) => ({ name: k.replace("_", " "), colour: COLOURS[k], points: column(h, k) })), opts),
+    lineChart("learning rate", [{ name: "lr", colour: COLOURS.lr, points: column(h, "lr") }], opts),
   ].filter(Boolean);
   $("curves").replaceChildren(...charts);
-  renderDiagnostics(run);
+  renderDiagnostics(run, marked);
   renderAlerts(run.alerts);
 }
 const PALETTE = ["#2f5fd0", "#e07b00", "#2a9d5b", "#b2182b", "#6a3fb5", "#0f8b9c", "#8c6d1f", "#d6408f"];
 const LOG_METRICS = new Set(["delta_norm", "grad_norm", "norm", "update_ratio"]);
 const NOT_METRICS = new Set(["epoch", "probe_size", "layer", "name", "type", "identical_units"]);
-function renderDiagnostics(run) {
+// The epochs the page names: each alert's and that of the weights the model holds.
+function markedEpochs(run) {
+  const epochs = new Set((Array.isArray(run.alerts) ? run.alerts : []).map((a) => a && a.epoch).filter((e) => typeof e === "number"));
+  if (state.model && typeof state.model.epoch === "number") epochs.add(state.model.epoch);
+  return epochs;
+}
+function renderDiagnostics(run, marked = new Set()) {
   // diagnostics.csv has one row per epoch and layer (name layers.i) or parameter (layers.i.W):
   // one small chart per statistic, one line per layer or parameter.
   const rows = run.diagnostics || [];
@@ -464,7 +492,7 @@ function renderDiagnostics(run) {
       return { name: label, colour: PALETTE[i % PALETTE.length], points: column(own, metric) };
     });
     const log = LOG_METRICS.has(metric) && series.every((s) => s.points.every((p) => p[1] > 0));
-    charts.push(lineChart(metric.replace("_", " "), series, { width: 330, height: 170, log }));
+    charts.push(lineChart(metric.replace("_", " "), series, { width: 330, height: 170, log, marked }));
   }
   $("diagnostics-card").hidden = charts.length === 0;
   $("diagnostics").replaceChildren(...charts.filter(Boolean));
