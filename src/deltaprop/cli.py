@@ -311,6 +311,10 @@ def _add_export(sub) -> None:
                         "or .safetensors")
     x.add_argument("-o", "--out", help="output file (default: beside MODEL, as model.onnx or model.pt.safetensors)")
     x.add_argument("--input-type", help="ONNX input element type, e.g. uint8 for raw pixels (default: the model's dtype)")
+    x.add_argument("--input-range", metavar="MIN,MAX",
+                   help="with an integer --input-type, the range of the raw inputs, for a model file that records "
+                        "none (deltaprop info prints it where it does), e.g. 0,255 for 8-bit pixels "
+                        "(--input-range=-128,127 where MIN is negative)")
     x.set_defaults(handler=cmd_export)
 
 
@@ -3006,7 +3010,18 @@ def cmd_export(args) -> int:
     args.format = _export_format(args)
     if args.input_type is not None and args.format != "onnx":
         raise ConfigError("--input-type sets the ONNX graph's input; it has no meaning for --format torch")
-    _say(export_file(args.model, args.format, args.out, input_type=args.input_type)[1])
+    if args.input_range is not None and args.format != "onnx":
+        raise ConfigError("--input-range is for the ONNX graph's integer --input-type; it has no meaning for --format torch")
+    lohi = None
+    if args.input_range is not None:
+        try:
+            lohi = tuple(float(v) for v in args.input_range.split(","))
+        except ValueError:
+            lohi = ()
+        if len(lohi) != 2 or not all(math.isfinite(v) for v in lohi) or lohi[0] > lohi[1]:
+            raise UsageError(f"--input-range takes MIN,MAX, two finite numbers MIN ≤ MAX (e.g. 0,255), "
+                             f"got {args.input_range!r}")
+    _say(export_file(args.model, args.format, args.out, input_type=args.input_type, input_range=lohi)[1])
     return 0
 
 
