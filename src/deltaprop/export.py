@@ -771,9 +771,10 @@ def export_torch(net, path, *, class_names=None, input_scaling=None, loss=None) 
 
 
 def _write_torch(src: _Source, path) -> Path:
-    from safetensors.numpy import save as st_save
-
+    """The PyTorch file, its header's keys sorted (as a model file's): the same model
+    always gives the same bytes."""
     from . import __version__
+    from .serialization import safetensors_layout
 
     tensors = torch_state_dict(src.net, scaled_inputs=True)
     meta = {
@@ -787,7 +788,7 @@ def _write_torch(src: _Source, path) -> Path:
         "class_names": json.dumps(src.class_names),
         "input_scaling": json.dumps(_raw_input_scaling(src)),
     }
-    return atomic_write_bytes(path, st_save(tensors, metadata=meta))
+    return safetensors_layout(tensors, meta).write(path)
 
 
 # -- from a model file (the CLI's `deltaprop export`) ---------------------------------------------
