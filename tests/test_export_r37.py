@@ -86,6 +86,8 @@ def test_a_range_given_must_agree_with_the_one_the_file_records(tmp_path):
     (["--input-type", "uint8", "--input-range", "0"], "--input-range takes MIN,MAX"),
     (["--input-type", "uint8", "--input-range", "255,0"], "--input-range takes MIN,MAX"),
     (["--input-type", "uint8", "--input-range", "0,inf"], "--input-range takes MIN,MAX"),
+    (["--input-range", "0,255"], "an input range is for an integer input type"),
+    (["--input-type", "float64", "--input-range", "0,255"], "the graph takes float64 inputs as they are"),
 ])
 def test_a_bad_input_range_is_one_line(tmp_path, args, words):
     path = _unranged(tmp_path)
@@ -101,3 +103,20 @@ def test_a_float_input_type_needs_no_range(tmp_path, input_type):
     model = dp.export.onnx_model(read_model(path), input_type=input_type)
     want = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(input_type or "float32"))
     assert model.graph.input[0].type.tensor_type.elem_type == want
+
+
+def test_the_same_model_exported_for_pytorch_twice_gives_the_same_bytes(tmp_path):
+    """The PyTorch file's metadata was written in the order of a hash map seeded afresh at
+    every call: each export of the same model had other bytes (and SHA-256), as model files
+    had before their header was sorted."""
+    from safetensors import safe_open
+
+    net = dp.mlp([4, 5, 3], dropout=0.5, seed=0, dtype="float64")
+    paths = [dp.export_torch(net, tmp_path / f"{i}.pt.safetensors", class_names=["a", "b", "c"]) for i in range(4)]
+    assert len({p.read_bytes() for p in paths}) == 1
+    with safe_open(paths[0], "numpy") as f:
+        assert f.metadata()["outputs"] == "probabilities" and f.metadata()["dtype"] == "float64"
+        state = {name: f.get_tensor(name) for name in f.keys()}
+    assert sorted(state) == ["0.bias", "0.weight", "3.bias", "3.weight"]
+    for name, want in dp.export.torch_state_dict(net).items():
+        assert state[name].dtype == want.dtype and np.array_equal(state[name], want), name

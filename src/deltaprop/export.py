@@ -105,6 +105,8 @@ class _Source:
     outputs: str
     threshold: float
     input_range: tuple[float, float] | None = None
+    #: the range was given to the export (``input_range=``), not read from a model file
+    range_given: bool = False
 
 
 def _unpack(model, class_names, input_scaling, loss, input_range=None) -> _Source:
@@ -149,7 +151,7 @@ def _unpack(model, class_names, input_scaling, loss, input_range=None) -> _Sourc
                           "as a loaded model's is); export it without input_scaling, or the graph would scale them twice")
     threshold = float(net.decision_threshold if given is None else given.decision_threshold)
     return _Source(net, checked_class_names(class_names, net.n_outputs), input_scaling,
-                   output_kind(net, loss, extra), threshold, input_range)
+                   output_kind(net, loss, extra), threshold, input_range, given_range is not None)
 
 
 def _network(model) -> Network:
@@ -368,6 +370,9 @@ def _check_input_range(in_type: np.dtype, src: _Source) -> None:
     would take only wrapped or rounded inputs, which its check (on inputs of that type)
     cannot tell from the real ones."""
     if in_type.kind not in "ui":
+        if src.range_given:  # refused, not ignored
+            raise ConfigError(f"an input range is for an integer input type; the graph takes {in_type.name} inputs as "
+                              "they are: leave the range out, or give an integer input type (e.g. uint8)")
         return
     info = np.iinfo(in_type)
     if src.input_range is None:
@@ -771,9 +776,10 @@ def export_torch(net, path, *, class_names=None, input_scaling=None, loss=None) 
 
 
 def _write_torch(src: _Source, path) -> Path:
-    from safetensors.numpy import save as st_save
-
+    """The PyTorch file, its header's keys sorted (as a model file's): the same model
+    always gives the same bytes."""
     from . import __version__
+    from .serialization import safetensors_layout
 
     tensors = torch_state_dict(src.net, scaled_inputs=True)
     meta = {
@@ -787,7 +793,7 @@ def _write_torch(src: _Source, path) -> Path:
         "class_names": json.dumps(src.class_names),
         "input_scaling": json.dumps(_raw_input_scaling(src)),
     }
-    return atomic_write_bytes(path, st_save(tensors, metadata=meta))
+    return safetensors_layout(tensors, meta).write(path)
 
 
 # -- from a model file (the CLI's `deltaprop export`) ---------------------------------------------

@@ -478,16 +478,22 @@ class _Layout:
 
 
 def _layout(tensors: dict[str, np.ndarray], meta: dict[str, str], order: list[str]) -> _Layout:
-    """The safetensors file of ``tensors`` and ``meta`` with both digests filled in
-    (``order``: the hashing order): the bytes ``safetensors.numpy.save`` gives, its
-    header's keys sorted, laid out here without copying any tensor. safetensors writes
-    the metadata in the order of a hash map seeded afresh at every call, so the same
-    network saved twice gave files of different bytes (and SHA-256); sorted, the same
-    network and metadata always give the same bytes. The data is laid out as safetensors
-    lays it (:data:`_DATA_ORDER`), the header padded with spaces to a multiple of 8 bytes."""
+    """The model file of ``tensors`` and ``meta`` with both digests filled in (``order``:
+    the hashing order), as :func:`safetensors_layout` lays it out."""
     meta = dict(meta)
     meta["tensors_sha256"] = _tensors_digest(order, tensors)
     meta["metadata_sha256"] = _metadata_digest(meta)
+    return safetensors_layout(tensors, meta)
+
+
+def safetensors_layout(tensors: dict[str, np.ndarray], meta: dict[str, str]) -> _Layout:
+    """The safetensors file of ``tensors`` and string metadata ``meta``: the bytes
+    ``safetensors.numpy.save`` gives, its header's keys sorted, laid out here without
+    copying any tensor. safetensors writes the metadata in the order of a hash map seeded
+    afresh at every call, so the same network saved twice gave files of different bytes
+    (and SHA-256); sorted, the same tensors and metadata always give the same bytes. The
+    data is laid out as safetensors lays it (:data:`_DATA_ORDER`), the header padded with
+    spaces to a multiple of 8 bytes."""
     arrays = {}
     for name, value in tensors.items():
         value = np.asarray(value)
