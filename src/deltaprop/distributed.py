@@ -267,8 +267,15 @@ def _difference(r: int, i: int, table: np.ndarray) -> str:
 
 
 def train_data_parallel(comm, state, source: BatchSource, validation, callbacks):
-    """``fit``'s loop over the ranks of ``comm``, once they agree on the run."""
-    agree_on_run(comm, run_fingerprint(state, source, validation))
+    """``fit``'s loop over the ranks of ``comm``, once they agree on the run. A rank whose
+    fingerprint fails (a lazy array that cannot be read there) tells the others before raising:
+    they raise too instead of waiting for it in the agreement."""
+    try:
+        mine = run_fingerprint(state, source, validation)
+    except BaseException:
+        agree_on_run(comm, None)
+        raise
+    agree_on_run(comm, mine)
     try:
         sharded = ShardedBatches(source, comm.Get_rank(), comm.Get_size())
     except ConfigError as exc:  # the ranks agree on the rows and the batch size, so each raises it
