@@ -1,5 +1,12 @@
 """Data-parallel training: a rank that fails, and what the ranks sum, as a user scaling out meets them."""
 
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -47,3 +54,32 @@ def test_a_rank_that_cannot_read_its_data_for_the_agreement_tells_the_others_bef
         dp.fit(dp.mlp([4, 8, 2], seed=0), _Unreadable(X), y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1),
                epochs=1, batch_size=10, seed=0, comm=comm, diagnostics=False)
     assert len(comm.gathered) == 1 and not comm.gathered[0].any()  # "not ready": the others raise ConfigError
+
+
+WORKER = Path(__file__).with_name("mpi_r37_worker.py")
+MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
+needs_mpi = pytest.mark.skipif(MPIEXEC is None or importlib.util.find_spec("mpi4py") is None,
+                               reason="mpi4py and mpiexec not installed (uv sync --extra mpi)")
+
+
+def _on_two_ranks(case: str, tmp_path) -> list[dict]:
+    out = tmp_path / case
+    subprocess.run([MPIEXEC, "-n", "2", sys.executable, str(WORKER), case, str(out)], check=True, timeout=120,
+                   capture_output=True)
+    return [json.loads(Path(f"{out}_rank{r}.json").read_text()) for r in range(2)]
+
+
+@needs_mpi
+def test_the_validation_accuracy_is_one_process_s_to_the_last_bit(tmp_path):
+    # Each rank's accuracy times its rows, summed, gave 0.3636363636363636 for 16 of 44 rows
+    # where one process records 16/44 = 0.36363636363636365: a tie with an earlier epoch's
+    # accuracy then read as an improvement to a monitor with min_delta=0 on one path only.
+    from mpi_r37_worker import val_accuracy
+
+    one = val_accuracy()
+    ranks = _on_two_ranks("val_accuracy", tmp_path)
+    hits = sum(p == t for p, t in zip(one["predictions"], one["y_val"]))
+    assert hits == 16 and one["val_accuracy"] == [16 / 44] * 2
+    for rank in ranks:
+        assert rank["predictions"] == one["predictions"]
+        assert rank["val_accuracy"] == one["val_accuracy"]
