@@ -232,3 +232,54 @@ def test_the_page_of_a_long_run_loads_small_and_shows_its_last_and_best_epochs(t
         assert "last loss 0.5000" in page.inner_text("#run-status")
         assert errors == []
         browser.close()
+
+
+def test_a_table_too_big_to_draw_is_said_not_shown_as_none(tmp_path, monkeypatch):
+    """A history.csv or diagnostics.csv over the size the server reads was left out without a
+    word: the page said "0 epochs" and hid the diagnostics, as of a run that wrote none."""
+    run = _write_run(tmp_path / "run", 50)
+    monkeypatch.setattr(run_files, "MAX_TABLE_BYTES", (run / "history.csv").stat().st_size - 1)
+    with running_server(run) as server:
+        out, _ = _get(server, "/api/run")
+    assert out["epochs"] is None and out["history"] == []
+    assert "history.csv" in out["history_error"] and "bytes, more than" in out["history_error"]
+    assert out["diagnostics"] is None and "diagnostics.csv" in out["diagnostics_error"]
+    (run / "diagnostics.csv").unlink()
+    with running_server(run) as server:
+        out, _ = _get(server, "/api/run")
+    assert out["diagnostics"] is None and out["diagnostics_error"] is None  # absent: nothing to say
+
+
+@pytest.mark.slow
+def test_a_diagnostics_table_over_16_mb_is_drawn(tmp_path):
+    """20,000 epochs of a network with two hidden layers write about 24 MB of diagnostics.csv:
+    over the 16 MB the server read, so the page showed no diagnostics at all."""
+    run = _write_run(tmp_path / "run", 100)
+    row = ",512,layers.{i},{i},Dense,0.123456789012345,0.98765432109876,0.01234567890123,False,,"
+    lines = ["epoch,probe_size,name,layer,type,mean,std,delta_norm,identical_units,grad_norm,norm"]
+    lines += [f"{e}" + row.format(i=i) for e in range(1, 20_001) for i in range(12)]
+    (run / "diagnostics.csv").write_text("\n".join(lines) + "\n")
+    assert (run / "diagnostics.csv").stat().st_size > 16 << 20
+    with running_server(run) as server:
+        out, _ = _get(server, "/api/run")
+    assert out["diagnostics_error"] is None and out["diagnostics_rows"] == 240_000
+    for i in range(12):
+        own = [r["epoch"] for r in out["diagnostics"] if r["name"] == f"layers.{i}"]
+        assert own[0] == 1 and own[-1] == 20_000 and len(own) < SERIES_ROWS
+
+
+@pytest.mark.slow
+def test_the_page_says_a_table_is_too_big_to_draw(tmp_path, monkeypatch):
+    playwright_api, chromium = _browser()
+    run = _write_run(tmp_path / "run", 50)
+    monkeypatch.setattr(run_files, "MAX_TABLE_BYTES", (run / "history.csv").stat().st_size - 1)
+    with running_server(run) as server, playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
+        page = browser.new_page()
+        page.goto(server.url)
+        page.click("nav .tab[data-view='run']")
+        page.wait_for_function("() => document.querySelector('#run-epochs').textContent === '?'")
+        note = page.inner_text("#run-files")
+        assert "history.csv is not drawn" in note and "diagnostics.csv is not drawn" in note
+        assert "0 epochs" not in page.inner_text("#run-status")
+        browser.close()

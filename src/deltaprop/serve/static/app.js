@@ -449,7 +449,7 @@ function column(records, key) {
 function renderRun(run) {
   const h = run.history;
   $("run-title").textContent = `Run ${run.run}`;
-  $("run-epochs").textContent = String(run.epochs);
+  $("run-epochs").textContent = run.epochs === null ? "?" : String(run.epochs);  // null: history.csv unreadable
   const last = h[h.length - 1];
   const tail = last ? `, last loss ${fmt(last.loss)}${typeof last.val_accuracy === "number" ? `, validation accuracy ${fmt(last.val_accuracy)}` : ""}` : "";
   // a run that ended otherwise than done says how (run.json's status), not "finished"
@@ -466,9 +466,11 @@ function renderRun(run) {
     lineChart("learning rate", [{ name: "lr", colour: COLOURS.lr, points: column(h, "lr") }], opts),
   ].filter(Boolean);
   $("curves").replaceChildren(...charts);
-  $("run-files").hidden = !Array.isArray(run.history) || run.history.length === 0;
-  $("diagnostics-file-item").hidden = !Array.isArray(run.diagnostics);
-  $("run-thinned").textContent = thinnedNote(run);
+  // a table the server cannot read (too big, say) is said, with its download, not left out as if never written
+  const unread = RUN_TABLES.filter((t) => run[`${t}_error`]).map((t) => `${t}.csv is not drawn: ${run[`${t}_error`]}.`);
+  $("run-files").hidden = h.length === 0 && !Array.isArray(run.diagnostics) && unread.length === 0;
+  $("diagnostics-file-item").hidden = !Array.isArray(run.diagnostics) && !run.diagnostics_error;
+  $("run-thinned").textContent = [thinnedNote(run), ...unread].filter(Boolean).join(" ");
   renderDiagnostics(run, marked);
   renderAlerts(run.alerts);
 }
