@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -17,10 +18,12 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..bounded import open_regular, parse_json, read_text
 from ..errors import DataError
 
-__all__ = ["RUN_FILES", "read_run", "run_signature", "TABLES"]
+__all__ = ["RUN_FILES", "SERIES_ROWS", "read_run", "run_signature", "thin", "TABLES"]
 
 #: The files the live view reads; anything else in the folder is ignored.
 RUN_FILES = ("history.csv", "diagnostics.csv", "alerts.json", "alerts.csv", "model.safetensors",
@@ -29,6 +32,10 @@ RUN_FILES = ("history.csv", "diagnostics.csv", "alerts.json", "alerts.csv", "mod
 ENDED = ("done", "diverged", "interrupted", "failed")
 #: Bigger files are not shown (a run of many thousand epochs would still fit).
 MAX_TABLE_BYTES = 16 << 20
+#: A series (the history, or one layer's or parameter's diagnostics) of more rows than this is
+#: sent thinned to about :data:`STRETCHES` stretches (see :func:`thin`); the page hovers as many.
+SERIES_ROWS = 1000
+STRETCHES = 250
 
 
 def run_signature(folder: Path) -> str:
@@ -66,13 +73,15 @@ def _digest(lines: list[str]) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:20]
 
 
-def read_table_after(path: Path, held: int = 0, digest: str | None = None
-                     ) -> tuple[list[dict[str, Any]], int, int, str | None] | None:
+def read_table_after(path: Path, held: int = 0, digest: str | None = None, *, by: str | None = None,
+                     marks=frozenset()) -> tuple[list[dict[str, Any]], int, int, str | None, int] | None:
     """A CSV file's records after the first ``held``, when ``digest`` is the digest this
     function gave for the table when it had those rows (the file still starts with them);
-    else all of them. Returns (records, index of the first one, rows in all, digest of all
-    rows: None for a table with quoted cells, whose rows may span lines); None when the file
-    is absent, too big or unreadable. Only the rows sent are parsed."""
+    else all of them; a long series among them thinned (see :func:`thin`; ``by``: the column
+    naming a row's series, ``marks``: epochs whose rows are kept). Returns (records, index
+    of the first one, rows in all, digest of all rows: None for a table with quoted cells,
+    whose rows may span lines, rows left out); None when the file is absent, too big or
+    unreadable. Only the rows sent are made records."""
     try:  # a regular file only: a FIFO must not hang the server
         text = read_text(path, max_bytes=MAX_TABLE_BYTES, what="table", error=DataError, allow_empty=True)
     except DataError:
@@ -96,8 +105,68 @@ def read_table_after(path: Path, held: int = 0, digest: str | None = None
         header_row = next(csv.reader(kept[:1]))
     header = [h.strip() for h in header_row]
     body = [row for row in rows if row]
-    records = [{key: _cell(cell.strip()) for key, cell in zip(header, row)} for row in body]
-    return records, start, start + len(body), _digest(kept) if plain else None
+    keep = thin(header, body, by=by, marks=marks)
+    sent = body if keep is None else [body[i] for i in keep]
+    records = [{key: _cell(cell.strip()) for key, cell in zip(header, row)} for row in sent]
+    return records, start, start + len(body), _digest(kept) if plain else None, len(body) - len(sent)
+
+
+def _numbers(cells) -> np.ndarray:
+    """A column's cells as float64, NaN where a cell is empty or no finite number."""
+    text = np.array(cells, dtype=str)
+    try:
+        values = np.where(np.char.strip(text) == "", "nan", text).astype(np.float64)
+    except ValueError:  # some text: each distinct cell read once
+        distinct, where = np.unique(text, return_inverse=True)
+        values = np.array([v if type(v) is float else np.nan for v in (_cell(c.strip()) for c in distinct)],
+                          dtype=np.float64)[where.reshape(-1)]
+    values[~np.isfinite(values)] = np.nan
+    return values
+
+
+def thin(header: list[str], rows: list[list[str]], *, by: str | None = None, marks=frozenset()
+         ) -> list[int] | None:
+    """The rows a long table is drawn by (their indices, in order), or None to draw every one.
+    Each series (the rows of one value of the ``by`` column: a layer's, a parameter's; all of
+    them without it) of ``n`` > :data:`SERIES_ROWS` rows is cut into stretches of ``w = ⌈n /
+    STRETCHES⌉`` consecutive rows, and of each stretch the first, the last, and for every
+    numeric column the lowest and the highest (the first of equal ones) are kept, with the
+    rows of the ``marks`` epochs: each column's minimum and maximum over the series, and its
+    last row, are among them, and a line through them is the curve to within a stretch."""
+    group = header.index(by) if by in header else None
+    series: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        series.setdefault(row[group].strip() if group is not None and group < len(row) else "", []).append(i)
+    if all(len(members) <= SERIES_ROWS for members in series.values()):
+        return None
+    cells = list(itertools.zip_longest(*rows, fillvalue=""))[:len(header)]  # the columns, a row short of some: ""
+    columns = {j: _numbers(column) for j, column in enumerate(cells) if j != group}
+    epoch = columns.pop(header.index("epoch")) if "epoch" in header else None
+    marked = np.isin(epoch, [m for m in marks if isinstance(m, (int, float))]) if epoch is not None and marks else None
+    kept: list[np.ndarray] = []
+    for members in series.values():
+        index = np.array(members)
+        n = len(index)
+        if n <= SERIES_ROWS:
+            kept.append(index)
+            continue
+        width = -(-n // STRETCHES)
+        stretches = -(-n // width)
+        kept += [index[::width], index[width - 1::width], index[-1:]]
+        if marked is not None:
+            kept.append(index[marked[index]])
+        starts = np.arange(stretches) * width
+        for values in columns.values():
+            padded = np.full(stretches * width, np.nan)
+            padded[:n] = values[index]
+            padded = padded.reshape(stretches, width)
+            some = ~np.isnan(padded).all(axis=1)
+            if not some.any():
+                continue
+            low = np.where(np.isnan(padded), np.inf, padded).argmin(axis=1)
+            high = np.where(np.isnan(padded), -np.inf, padded).argmax(axis=1)
+            kept += [index[(starts + low)[some]], index[(starts + high)[some]]]
+    return np.unique(np.concatenate(kept)).tolist()
 
 
 def _read_alerts(folder: Path) -> list[Any] | None:
@@ -196,31 +265,35 @@ def _training(folder: Path) -> bool | None:
 TABLES = ("history", "diagnostics")
 
 
-def read_run(folder: Path, held: dict[str, tuple[int, str]] | None = None) -> dict[str, Any]:
+def read_run(folder: Path, held: dict[str, tuple[int, str]] | None = None, marks=frozenset()) -> dict[str, Any]:
     """Everything the live view draws, as JSON-able values. ``held`` maps a table
     (``history``, ``diagnostics``) to the rows a client holds and the digest it was given
     with them; where the file still starts with those rows, only the rows after them are
-    sent (``history_from``: the index of the first one sent), else all of them (0)."""
+    sent (``history_from``: the index of the first one sent), else all of them (0).
+    ``history_rows`` counts the file's rows (what a client holds once it has these), and
+    ``history_thinned`` the rows after ``history_from`` left out of a long series (see
+    :func:`thin`: kept are each stretch's first, last, lowest and highest, and the records of
+    the ``marks`` epochs and of the alerts')."""
     held = held or {}
+    alerts = _with_standing(_read_alerts(folder), folder)
+    marks = {*marks, *(a.get("epoch") for a in alerts or () if isinstance(a, dict))}
     tables: dict[str, Any] = {}
     for name in TABLES:
-        table = read_table_after(folder / f"{name}.csv", *held.get(name, (0, None)))
-        records, start, rows, digest = table if table is not None else (None, 0, 0, None)
+        table = read_table_after(folder / f"{name}.csv", *held.get(name, (0, None)),
+                                 by="name" if name == "diagnostics" else None, marks=marks)
+        records, start, rows, digest, left_out = table if table is not None else (None, 0, 0, None, 0)
         tables[name], tables[f"{name}_from"], tables[f"{name}_digest"] = records, start, digest
-        if name == "history":
-            tables["epochs"] = rows
+        tables[f"{name}_rows"], tables[f"{name}_thinned"] = rows, left_out
     return {
         "run": folder.name,
         "signature": run_signature(folder),
         "training": _training(folder),
         # how the run ended, as run.json says (done, diverged, interrupted, failed), or training; None: not recorded
         "status": _recorded_status(folder),
-        "epochs": tables["epochs"],
+        "epochs": tables["history_rows"],
         "history": tables["history"] or [],
-        "history_from": tables["history_from"],
-        "history_digest": tables["history_digest"],
+        **{f"history_{key}": tables[f"history_{key}"] for key in ("from", "digest", "rows", "thinned")},
         "diagnostics": tables["diagnostics"],
-        "diagnostics_from": tables["diagnostics_from"],
-        "diagnostics_digest": tables["diagnostics_digest"],
-        "alerts": _with_standing(_read_alerts(folder), folder),
+        **{f"diagnostics_{key}": tables[f"diagnostics_{key}"] for key in ("from", "digest", "rows", "thinned")},
+        "alerts": alerts,
     }

@@ -416,8 +416,9 @@ function lineChart(title, series, { width = 360, height = 190, log = false, mark
     svg("line", { x1: L, x2: L + W, y1: sy(t), y2: sy(t), stroke: "#eceef2" }, root);
     svg("text", { x: L - 6, y: sy(t) + 3.5, "text-anchor": "end" }, root).textContent = tickText(t);
   }
-  for (const t of niceTicks(x0, x1, 5).filter((t) => Number.isInteger(t))) {
-    svg("text", { x: sx(t), y: T + H + 15, "text-anchor": "middle" }, root).textContent = t;
+  for (const t of niceTicks(x0, x1, 5).filter((t) => Number.isInteger(t))) {  // one at the right end ends there, not cut off
+    const anchor = sx(t) + 4 * String(t).length > width ? "end" : "middle";
+    svg("text", { x: sx(t), y: T + H + 15, "text-anchor": anchor }, root).textContent = t;
   }
   svg("line", { x1: L, x2: L + W, y1: T + H, y2: T + H, stroke: "#b8bec9" }, root);
   for (const s of series) {
@@ -465,8 +466,19 @@ function renderRun(run) {
     lineChart("learning rate", [{ name: "lr", colour: COLOURS.lr, points: column(h, "lr") }], opts),
   ].filter(Boolean);
   $("curves").replaceChildren(...charts);
+  $("run-files").hidden = !Array.isArray(run.history) || run.history.length === 0;
+  $("diagnostics-file-item").hidden = !Array.isArray(run.diagnostics);
+  $("run-thinned").textContent = thinnedNote(run);
   renderDiagnostics(run, marked);
   renderAlerts(run.alerts);
+}
+// What a thinned series leaves out, said beside the curves (run.*_thinned: rows not sent).
+function thinnedNote(run) {
+  const parts = [];
+  if (run.history_thinned > 0) parts.push(`its curves from ${run.history.length} of its ${run.epochs} epochs`);
+  if (run.diagnostics_thinned > 0) parts.push(`its diagnostics from ${run.diagnostics.length} of their ${run.diagnostics.length + run.diagnostics_thinned} rows`);
+  return parts.length === 0 ? "" : `This long run draws ${parts.join(", and ")}: of each short stretch of epochs, the first, `
+    + "the last, and the lowest and highest value of each column, so its lowest, highest and last values are all drawn.";
 }
 const PALETTE = ["#2f5fd0", "#e07b00", "#2a9d5b", "#b2182b", "#6a3fb5", "#0f8b9c", "#8c6d1f", "#d6408f"];
 const LOG_METRICS = new Set(["delta_norm", "grad_norm", "norm", "update_ratio"]);
@@ -514,22 +526,29 @@ function renderAlerts(alerts) {
   }));
 }
 // The tables the page keeps and asks only the newer rows of: ?history=N:DIGEST says it holds
-// N rows, given with that digest; the server sends the rows after them (history_from: N)
-// while the file still starts with them, else all of them (0: a run replaced or rewritten).
+// the file's first N rows (history_rows), given with that digest; the server sends the rows
+// after them (history_from: N) while the file still starts with them, else all of them (0: a
+// run replaced or rewritten). A long series comes thinned (history_thinned rows left out: each
+// stretch's first, last, lowest and highest are kept); once the rows added since the last
+// whole answer outnumber it (and 2000), the page asks for all of it again, thinned anew, so
+// what it holds and draws stays bounded however long it follows a run.
 const RUN_TABLES = ["history", "diagnostics"];
 function runQuery() {
   if (!state.runSignature || state.runFailed || !state.run) return "";  // the first time, and after a failure: all of it
-  const held = RUN_TABLES.filter((t) => Array.isArray(state.run[t]) && state.run[`${t}_digest`])
-    .map((t) => `&${t}=${state.run[t].length}:${state.run[`${t}_digest`]}`);
+  const held = RUN_TABLES.filter((t) => Array.isArray(state.run[t]) && state.run[`${t}_digest`]
+      && typeof state.run[`${t}_rows`] === "number" && state.run[t].length <= 2 * (state.run[`${t}_whole`] || 0) + 2000)
+    .map((t) => `&${t}=${state.run[`${t}_rows`]}:${state.run[`${t}_digest`]}`);
   return `?since=${state.runSignature}${held.join("")}`;
 }
 function mergeRun(run) {
   for (const t of RUN_TABLES) {
     const from = run[`${t}_from`] || 0;
-    if (from === 0) continue;
-    const kept = state.run && state.run[t];
-    if (!Array.isArray(kept) || kept.length !== from || !Array.isArray(run[t])) throw new Error(`the ${t} sent does not follow the rows held`);
-    run[t] = kept.concat(run[t]);
+    if (from === 0) { run[`${t}_whole`] = Array.isArray(run[t]) ? run[t].length : 0; continue; }
+    const kept = state.run;
+    if (!kept || !Array.isArray(kept[t]) || kept[`${t}_rows`] !== from || !Array.isArray(run[t])) throw new Error(`the ${t} sent does not follow the rows held`);
+    run[t] = kept[t].concat(run[t]);
+    run[`${t}_thinned`] = (kept[`${t}_thinned`] || 0) + (run[`${t}_thinned`] || 0);
+    run[`${t}_whole`] = kept[`${t}_whole`];
     run[`${t}_from`] = 0;
   }
   return run;
