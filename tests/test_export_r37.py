@@ -86,6 +86,8 @@ def test_a_range_given_must_agree_with_the_one_the_file_records(tmp_path):
     (["--input-type", "uint8", "--input-range", "0"], "--input-range takes MIN,MAX"),
     (["--input-type", "uint8", "--input-range", "255,0"], "--input-range takes MIN,MAX"),
     (["--input-type", "uint8", "--input-range", "0,inf"], "--input-range takes MIN,MAX"),
+    (["--input-range", "0,255"], "an input range is for an integer input type"),
+    (["--input-type", "float64", "--input-range", "0,255"], "the graph takes float64 inputs as they are"),
 ])
 def test_a_bad_input_range_is_one_line(tmp_path, args, words):
     path = _unranged(tmp_path)

@@ -194,3 +194,15 @@ def test_the_json_nesting_scan_leaves_out_brackets_in_strings(text, depth):
             bounded.check_json_depth(text, what="t", error=dp.ModelFileError, max_depth=depth - 1)
     else:
         bounded.check_json_depth(text, what="t", error=dp.ModelFileError, max_depth=0)
+
+
+def test_a_hidden_run_beside_a_run_that_trained_since_is_refused_not_put_over_it(tmp_path, finished_run):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    (run / ".overwritten").mkdir()  # left by an older deltaprop whose removal of it failed halfway
+    (run / ".overwritten" / "model.safetensors").write_bytes(b"the earlier run's model")
+    before = files(run)
+    line = one_line_error(run_cli("train", "--resume", run, "--epochs", "3", "--quiet"))
+    assert f"{run / '.overwritten'} holds files of an earlier run (model.safetensors)" in line, line
+    assert "beside this run's own model.safetensors" in line and "then delete it" in line, line
+    assert files(run) == before

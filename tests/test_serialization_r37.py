@@ -32,14 +32,17 @@ def _data(n=32):
 
 def _traced_peak(fn):
     """Peak bytes that NumPy and Python allocated while ``fn`` ran (tracemalloc sees both)."""
-    tracemalloc.start()
+    tracing = tracemalloc.is_tracing()
+    if not tracing:
+        tracemalloc.start()
     try:
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
         fn()
         return tracemalloc.get_traced_memory()[1] - base
     finally:
-        tracemalloc.stop()
+        if not tracing:
+            tracemalloc.stop()
 
 
 def _reference_bytes(tensors, meta, order) -> bytes:

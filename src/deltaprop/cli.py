@@ -1048,12 +1048,19 @@ def _restore_overwritten(out: Path) -> None:
     its training began (SIGKILL, a power cut) left in ``out/.overwritten``, over the
     config.toml that start wrote, and say so; the folder then holds that run as it was
     before the killed command, for ``--resume``, a refusal or a new ``--overwrite``. The
-    remains of a removal killed midway (training had begun: the new run replaced it) go."""
+    remains of a removal killed midway (training had begun: the new run replaced it) go.
+    Beside files of a run that trained since (more than the killed start's config.toml),
+    nothing is put back over them: the command is refused, naming both."""
     _remove_folder(out / (_Overwritten.NAME + _REMOVING))
     folder = out / _Overwritten.NAME
     if not folder.is_dir():
         return
     names = [name for name in _RUN_FILES if (folder / name).is_file()]
+    newer = [name for name in names if name != "config.toml" and (out / name).exists()]
+    if newer:
+        raise Error(f"{folder} holds files of an earlier run ({', '.join(names)}) that a train --overwrite set aside, "
+                    f"beside this run's own {', '.join(newer)}: move the files you want to keep out of {folder}, "
+                    "then delete it")
     for name in names:
         os.replace(folder / name, out / name)
     with contextlib.suppress(OSError):

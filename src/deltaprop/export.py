@@ -105,6 +105,8 @@ class _Source:
     outputs: str
     threshold: float
     input_range: tuple[float, float] | None = None
+    #: the range was given to the export (``input_range=``), not read from a model file
+    range_given: bool = False
 
 
 def _unpack(model, class_names, input_scaling, loss, input_range=None) -> _Source:
@@ -149,7 +151,7 @@ def _unpack(model, class_names, input_scaling, loss, input_range=None) -> _Sourc
                           "as a loaded model's is); export it without input_scaling, or the graph would scale them twice")
     threshold = float(net.decision_threshold if given is None else given.decision_threshold)
     return _Source(net, checked_class_names(class_names, net.n_outputs), input_scaling,
-                   output_kind(net, loss, extra), threshold, input_range)
+                   output_kind(net, loss, extra), threshold, input_range, given_range is not None)
 
 
 def _network(model) -> Network:
@@ -368,6 +370,9 @@ def _check_input_range(in_type: np.dtype, src: _Source) -> None:
     would take only wrapped or rounded inputs, which its check (on inputs of that type)
     cannot tell from the real ones."""
     if in_type.kind not in "ui":
+        if src.range_given:  # refused, not ignored
+            raise ConfigError(f"an input range is for an integer input type; the graph takes {in_type.name} inputs as "
+                              "they are: leave the range out, or give an integer input type (e.g. uint8)")
         return
     info = np.iinfo(in_type)
     if src.input_range is None:
