@@ -283,3 +283,48 @@ def test_the_page_says_a_table_is_too_big_to_draw(tmp_path, monkeypatch):
         assert "history.csv is not drawn" in note and "diagnostics.csv is not drawn" in note
         assert "0 epochs" not in page.inner_text("#run-status")
         browser.close()
+
+
+def _diverged_run(folder):
+    """A run that diverged in epoch 5, its losses growing to 1e37 over the 4 epochs it finished."""
+    folder.mkdir()
+    save_model(folder / "checkpoint.safetensors")
+    lines = [",".join(HISTORY_KEYS)] + [f"{e},{10.0 ** (9 * e)!r},0.5,{3 * 10.0 ** (9 * e + 1)!r},0.5,2.0,0.01,{32 * e}"
+                                        for e in range(1, 5)]
+    (folder / "history.csv").write_text("\n".join(lines) + "\n")
+    (folder / "diagnostics.csv").write_text("epoch,name,type,mean\n" + "".join(f"{e},layers.3,Identity,{-4.0 * 10 ** (5 * e)!r}\n"
+                                                                            for e in range(1, 5)))
+    (folder / "run.json").write_text(json.dumps({"status": "diverged", "diverged": {
+        "epoch": 5, "step": 135, "lr": 2.0, "message": "the loss is inf"}}))
+    return folder
+
+
+def test_a_diverged_run_says_where_it_diverged(tmp_path):
+    """The page said only "4 epochs ... · diverged", as if epoch 4 had: run.json says epoch 5."""
+    run = _diverged_run(tmp_path / "run")
+    with running_server(run) as server:
+        out, _ = _get(server, "/api/run")
+        assert out["status"] == "diverged" and out["diverged"] == {"epoch": 5, "step": 135} and out["epochs"] == 4
+        (run / "run.json").write_text(json.dumps({"status": "done", "diverged": {"epoch": 5, "step": 135}}))
+        out, _ = _get(server, "/api/run")
+        assert out["diverged"] is None
+
+
+@pytest.mark.slow
+def test_the_page_of_a_diverged_run_shows_whole_axis_labels_and_where_it_diverged(tmp_path):
+    """Tick labels of huge values ("3.00e+37") ran off the chart's left edge, so the loss axis
+    read "00e+37"; they are now shorter ("3e+37") and the margin as wide as the longest."""
+    playwright_api, chromium = _browser()
+    run = _diverged_run(tmp_path / "run")
+    with running_server(run) as server, playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
+        page = browser.new_page()
+        page.goto(server.url)
+        page.click("nav .tab[data-view='run']")
+        page.wait_for_selector("#diagnostics .chart svg text")
+        assert "diverged in epoch 5 (step 135)" in page.inner_text("#run-status")
+        boxes = page.eval_on_selector_all(".chart svg text", "els => els.map((e) => [e.textContent, e.getBBox().x])")
+        labels = [text for text, _ in boxes]
+        assert "3e+37" in labels and "-4e+20" in labels
+        assert all(x >= 0 for _, x in boxes), [b for b in boxes if b[1] < 0]
+        browser.close()

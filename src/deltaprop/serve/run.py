@@ -249,6 +249,14 @@ def _recorded_facts(folder: Path) -> dict[str, Any] | None:
     return facts if isinstance(facts, dict) else None
 
 
+def _diverged_at(facts: dict[str, Any] | None) -> dict[str, int] | None:
+    """The epoch and step a diverged run stopped at, as its run.json's ``diverged`` says."""
+    d = (facts or {}).get("diverged") if (facts or {}).get("status") == "diverged" else None
+    if not isinstance(d, dict) or not all(type(d.get(k)) is int for k in ("epoch", "step")):
+        return None
+    return {"epoch": d["epoch"], "step": d["step"]}
+
+
 def _recorded_status(folder: Path) -> str | None:
     """``status`` in the run's run.json (``training``, ``done``, ...), or None."""
     status = (_recorded_facts(folder) or {}).get("status")
@@ -323,6 +331,8 @@ def read_run(folder: Path, held: dict[str, tuple[int, str]] | None = None, marks
         "training": _training(folder),
         # how the run ended, as run.json says (done, diverged, interrupted, failed), or training; None: not recorded
         "status": _recorded_status(folder),
+        # where a diverged run stopped ({epoch, step}; its history ends at the epoch before), else None
+        "diverged": _diverged_at(_recorded_facts(folder)),
         "epochs": None if tables["history_error"] else tables["history_rows"],  # None: unknown
         "history": tables["history"] or [],
         **{f"history_{key}": tables[f"history_{key}"] for key in ("from", "digest", "rows", "thinned", "error")},
