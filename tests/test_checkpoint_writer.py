@@ -23,8 +23,8 @@ def test_epochs_between_writes_are_not_encoded(tmp_path, monkeypatch):
     doing it at every epoch end made a 1000-epoch command-line run take 63 s instead of 12.
     Only the writes encode."""
     encoded = []
-    encode = serialization._encode
-    monkeypatch.setattr(serialization, "_encode", lambda *a: encoded.append(1) or encode(*a))
+    encode = serialization._layout
+    monkeypatch.setattr(serialization, "_layout", lambda *a: encoded.append(1) or encode(*a))
     writer, net = _fit(tmp_path, epochs=20, interval=3600)
     assert writer.written_epoch == 20
     assert len(encoded) == 1

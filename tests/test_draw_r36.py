@@ -113,10 +113,11 @@ def _page_points(tmp_path, epochs, *, spike, alert):
 def test_the_page_hovers_a_bounded_number_of_points_of_a_long_run(tmp_path):
     """The served page drew a circle and tooltip for every epoch of every series (1.2 million
     elements for 20,000 epochs, rebuilt at every update). It now hovers at most 1000 a series,
-    among them the first, last, lowest, highest and alert epochs; the line keeps every point."""
+    among them the first, last, lowest, highest and alert epochs; the line is drawn through
+    the records the server sends (a long series thinned: see tests/test_serve_r37.py)."""
     n = 5000
     tips, segments = _page_points(tmp_path, n, spike=4321, alert=2345)
-    assert len(tips) <= 1000 and segments == n
+    assert len(tips) <= 1000 and len(tips) <= segments <= n
     lowest = min(_records(n), key=lambda r: r["loss"])["epoch"]
     assert {1, n, 4321, 2345, lowest} <= set(tips)
 

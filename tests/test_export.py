@@ -110,7 +110,7 @@ def test_uint8_input_type_takes_pixels_as_they_are():
     net = every_layer_network("float32", n_in=12)
     spec = {"kind": "unit", "max": 255}
     pixels = np.random.default_rng(2).integers(0, 256, size=(100, 12), dtype=np.uint8)
-    model = export.onnx_model(net, input_scaling=spec, input_type="uint8")
+    model = export.onnx_model(net, input_scaling=spec, input_type="uint8", input_range=(0, 255))
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
     got, _ = run(model, pixels)
     np.testing.assert_allclose(got, net.predict_proba(apply_scaling(spec, pixels, "float32")), rtol=0, atol=1e-6)

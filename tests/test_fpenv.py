@@ -75,3 +75,19 @@ def test_flushed_runs_are_bit_identical_and_match_unflushed_ones_above_the_subno
     for pa, pb, pc in zip(a, b, c):
         np.testing.assert_array_equal(pa, pb)
         np.testing.assert_allclose(pa, pc, rtol=0, atol=np.finfo(np.float32).tiny * 8)
+
+
+@needs_ftz
+def test_the_blas_threads_of_a_matrix_product_take_the_callers_modes():
+    """What the README says of NumPy's OpenBLAS: its matrix products' threads flush when the
+    caller does (and not after), so a GEMM of subnormals gives 0 in every thread's share."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not any(i.get("internal_api") == "openblas" for i in threadpoolctl.threadpool_info()):
+        pytest.skip("NumPy's BLAS is not an OpenBLAS")
+    A = np.full((512, 512), TINY, dtype=np.float32)
+    B = np.eye(512, dtype=np.float32)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        assert np.all(A @ B == TINY)
+        with fpenv.flush_subnormals():
+            assert np.all(A @ B == 0)
+        assert np.all(A @ B == TINY)

@@ -93,14 +93,14 @@ def test_checkpoint_writes_that_take_long_are_spaced_to_a_small_share_of_the_run
     from deltaprop import callbacks
 
     writes = []
-    encode = callbacks.encode_checkpoint_parts
+    write = callbacks.write_checkpoint_parts
 
-    def slow_encode(parts):
+    def slow_write(path, parts):
         writes.append(1)
         time.sleep(0.05)  # a long history's encoding
-        return encode(parts)
+        return write(path, parts)
 
-    monkeypatch.setattr(callbacks, "encode_checkpoint_parts", slow_encode)
+    monkeypatch.setattr(callbacks, "write_checkpoint_parts", slow_write)
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((256, 4)), rng.integers(0, 2, 256)
     net = dp.Network([dp.Dense(4, 2), dp.Softmax()], seed=0, dtype="float64")

@@ -210,7 +210,7 @@ def test_a_full_disk_before_the_first_checkpoint_says_to_start_over_not_to_resum
         raise OSError(errno.ENOSPC, "No space left on device (the disk is full)", str(path))
 
     with monkeypatch.context() as m:
-        m.setattr(callbacks, "atomic_write_bytes", full)
+        m.setattr(callbacks, "write_checkpoint_parts", full)
         failed = run_cli("train", *PARITY, "--epochs", "2", "--out", run)
     assert failed.returncode == 1
     line, = failed.stderr.splitlines()

@@ -18,8 +18,7 @@ import numpy as np
 from . import _checks
 from .errors import ConfigError
 from .watch import MetricWatch
-from .atomic import atomic_write_bytes
-from .serialization import checkpoint_parts, encode_checkpoint_parts
+from .serialization import checkpoint_parts, write_checkpoint_parts
 
 if TYPE_CHECKING:  # pragma: no cover
     from .training import TrainingState
@@ -369,7 +368,7 @@ class CheckpointWriter(Callback):
         if self._pending is None:
             return
         began = time.monotonic()
-        atomic_write_bytes(self.folder / "checkpoint.safetensors", encode_checkpoint_parts(self._pending))
+        write_checkpoint_parts(self.folder / "checkpoint.safetensors", self._pending)
         History(self._pending_records).write_csv(self.folder / "history.csv")
         unfinished = self._pending[3].get("unfinished")
         self._pending = None

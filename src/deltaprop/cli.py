@@ -311,6 +311,10 @@ def _add_export(sub) -> None:
                         "or .safetensors")
     x.add_argument("-o", "--out", help="output file (default: beside MODEL, as model.onnx or model.pt.safetensors)")
     x.add_argument("--input-type", help="ONNX input element type, e.g. uint8 for raw pixels (default: the model's dtype)")
+    x.add_argument("--input-range", metavar="MIN,MAX",
+                   help="with an integer --input-type, the range of the raw inputs, for a model file that records "
+                        "none (deltaprop info prints it where it does), e.g. 0,255 for 8-bit pixels "
+                        "(--input-range=-128,127 where MIN is negative)")
     x.set_defaults(handler=cmd_export)
 
 
@@ -987,10 +991,7 @@ class _Overwritten(Callback):
         self.out, self.folder, self.names = out, out / self.NAME, []
 
     def move_aside(self) -> None:
-        import shutil
-
-        shutil.rmtree(self.folder, ignore_errors=True)  # left by a start killed before it trained
-        self.folder.mkdir()
+        self.folder.mkdir(exist_ok=True)  # one left by a start killed before it trained was put back
         try:
             for name in _RUN_FILES:
                 if (self.out / name).exists():
@@ -1015,12 +1016,82 @@ class _Overwritten(Callback):
         return True
 
     def drop(self) -> None:
-        import shutil
-
-        shutil.rmtree(self.folder, ignore_errors=True)
+        _remove_folder(self.folder)
 
     def on_train_begin(self, state) -> None:
         self.drop()
+
+
+#: A folder being removed by :func:`_remove_folder` (a leftover of a process killed meanwhile).
+_REMOVING = ".removing"
+
+
+def _remove_folder(folder: Path) -> None:
+    """Remove ``folder``, renamed first: a process killed while removing it leaves no part
+    of it under its own name (``.overwritten`` left behind means a start that never trained,
+    whose previous run :func:`_restore_overwritten` puts back)."""
+    import shutil
+
+    gone = folder.with_name(folder.name + _REMOVING)
+    shutil.rmtree(gone, ignore_errors=True)
+    try:
+        os.replace(folder, gone)
+    except FileNotFoundError:
+        return
+    except OSError:
+        gone = folder
+    shutil.rmtree(gone, ignore_errors=True)
+
+
+def _restore_overwritten(out: Path) -> None:
+    """Under the lock: put back the previous run that a ``train --overwrite`` killed before
+    its training began (SIGKILL, a power cut) left in ``out/.overwritten``, over the
+    config.toml that start wrote, and say so; the folder then holds that run as it was
+    before the killed command, for ``--resume``, a refusal or a new ``--overwrite``. The
+    remains of a removal killed midway (training had begun: the new run replaced it) go.
+    Beside files of a run that trained since (more than the killed start's config.toml),
+    nothing is put back over them: the command is refused, naming both."""
+    _remove_folder(out / (_Overwritten.NAME + _REMOVING))
+    folder = out / _Overwritten.NAME
+    if not folder.is_dir():
+        return
+    names = [name for name in _RUN_FILES if (folder / name).is_file()]
+    newer = [name for name in names if name != "config.toml" and (out / name).exists()]
+    if newer:
+        raise Error(f"{folder} holds files of an earlier run ({', '.join(names)}) that a train --overwrite set aside, "
+                    f"beside this run's own {', '.join(newer)}: move the files you want to keep out of {folder}, "
+                    "then delete it")
+    for name in names:
+        os.replace(folder / name, out / name)
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+    if names:
+        _say(f"note: {folder} held the previous run ({', '.join(names)}) of a train --overwrite that stopped "
+             f"before its training began; it is put back in {out}", err=True)
+
+
+class _Kept:
+    """A file's bytes as they were (None: there was no such file), to put back when a
+    command that rewrote it is refused: a refused ``train --resume`` leaves its run folder
+    as it found it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.data: bytes | None = path.read_bytes()
+        except FileNotFoundError:
+            self.data = None
+        except OSError:  # unreadable: nothing to put back
+            self.path = None
+
+    def put_back(self) -> None:
+        if self.path is None:
+            return
+        with contextlib.suppress(OSError):
+            if self.data is None:
+                self.path.unlink(missing_ok=True)
+            elif not self.path.is_file() or self.path.read_bytes() != self.data:
+                atomic_write_bytes(self.path, self.data)
 
 
 def _claim_contents(out: Path, overwrite: bool) -> _Overwritten | None:
@@ -1686,6 +1757,7 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads,
     while training, then the model; errors of the loop become messages and exit codes.
     ``overwritten``: the previous run's files, removed once training begins."""
     writer = CheckpointWriter(out)
+    config = _Kept(out / "config.toml") if model.state is not None else None  # a refused resume puts it back
     if model.state is not None:
         writer.written_epoch = model.state.epoch  # the checkpoint we resumed from is on disk
         writer.written_batches = None if model.state.progress is None else model.state.progress.batches
@@ -1713,6 +1785,8 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads,
         return _interrupted(args, out, writer, reporter, lambda: _alerts_standing(reporter, model, data))
     except OSError as exc:  # a checkpoint or record could not be written: the report must not say training for ever
         if isinstance(exc, Error) and reporter is None:  # refused before training (--serve's port is taken):
+            if config is not None:
+                config.put_back()
             raise  # the caller leaves the folder as the start found it
         if reporter is not None:
             with contextlib.suppress(OSError):
@@ -1728,6 +1802,10 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads,
             kept, then = "no checkpoint was written", f"start it over with: {_restart_line(out)}"
         _say(f"{_os_error_line(exc)}; {kept}. Once that is fixed, {then}", err=True)
         return 1
+    except (Error, _TeamStopped):  # refused (by fit's checks, or another MPI process could not start)
+        if config is not None and writer.state is None:  # before training began: the resumed run is as it was
+            config.put_back()
+        raise
     try:
         for callback in callbacks:
             report = callback.report() if isinstance(callback, EarlyStopping) else None
@@ -1795,6 +1873,7 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
     out = _resume_folder(args, flags)
     lock = _lock(out)
     try:
+        _restore_overwritten(out)
         cfg, checkpoint = _resume_config(out, flags)
         data = _resumed_data(cfg, args)
         _check_unchanged(checkpoint.extra.get("data_file"), data, cfg.dataset,
@@ -2056,6 +2135,7 @@ def _train(args) -> int:
     overwritten = None
     refused = False
     try:
+        _restore_overwritten(out)
         overwritten = _claim_contents(out, args.overwrite)
         try:
             return _run(args, cfg, out, model, data, threads, overwritten)
@@ -2937,7 +3017,18 @@ def cmd_export(args) -> int:
     args.format = _export_format(args)
     if args.input_type is not None and args.format != "onnx":
         raise ConfigError("--input-type sets the ONNX graph's input; it has no meaning for --format torch")
-    _say(export_file(args.model, args.format, args.out, input_type=args.input_type)[1])
+    if args.input_range is not None and args.format != "onnx":
+        raise ConfigError("--input-range is for the ONNX graph's integer --input-type; it has no meaning for --format torch")
+    lohi = None
+    if args.input_range is not None:
+        try:
+            lohi = tuple(float(v) for v in args.input_range.split(","))
+        except ValueError:
+            lohi = ()
+        if len(lohi) != 2 or not all(math.isfinite(v) for v in lohi) or lohi[0] > lohi[1]:
+            raise UsageError(f"--input-range takes MIN,MAX, two finite numbers MIN ≤ MAX (e.g. 0,255), "
+                             f"got {args.input_range!r}")
+    _say(export_file(args.model, args.format, args.out, input_type=args.input_type, input_range=lohi)[1])
     return 0
 
 

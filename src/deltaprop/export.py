@@ -105,20 +105,25 @@ class _Source:
     outputs: str
     threshold: float
     input_range: tuple[float, float] | None = None
+    #: the range was given to the export (``input_range=``), not read from a model file
+    range_given: bool = False
 
 
-def _unpack(model, class_names, input_scaling, loss) -> _Source:
+def _unpack(model, class_names, input_scaling, loss, input_range=None) -> _Source:
     """A Network as given (its outputs read as ``loss`` says: logits for a cross-entropy
-    ``from_logits``), or the network, class names, input scaling and training loss of a
-    model file read with :func:`deltaprop.serialization.read_model` (a checkpoint is refused).
+    ``from_logits``), or the network, class names, input scaling, training loss and raw
+    inputs' range of a model file read with :func:`deltaprop.serialization.read_model` (a
+    checkpoint is refused). ``input_range``: ``(min, max)`` of the raw inputs, for a model
+    that records none (one that records another is refused).
     A single output says class 1 at ``a ≥ threshold``: the given loss's threshold, else the
     one ``net.predict`` uses (``net.decision_threshold``: 0 once ``fit`` trained a logit; a
     model file's is the one it was saved with). A network fitted on values
     (``net.gives_values``) exports its values, with no label, as a regressor's file does."""
-    from .serialization import ModelFile, _checked_loss, checked_class_names, output_kind, scales_own_inputs
+    from .serialization import ModelFile, _checked_loss, _recordable_range, checked_class_names, output_kind, \
+        scales_own_inputs
 
     extra: dict[str, Any] = {}
-    given, input_range = loss, None
+    given, given_range, input_range = loss, _recordable_range(input_range), None
     if loss is not None:
         _checked_loss(loss, model.net if isinstance(model, ModelFile) else _network(model))
     if isinstance(model, ModelFile):
@@ -129,6 +134,13 @@ def _unpack(model, class_names, input_scaling, loss) -> _Source:
         model, class_names, input_scaling = (model.net, model.class_names if class_names is None else class_names,
                                              model.input_scaling if input_scaling is None else input_scaling)
     net = _network(model)
+    if given_range is not None:
+        given_range = (given_range["min"], given_range["max"])
+        if input_range is not None and input_range != given_range:
+            raise ConfigError(f"the input range given, {given_range[0]:g} to {given_range[1]:g}, differs from the one "
+                              f"the model file records of its raw training inputs, {input_range[0]:g} to "
+                              f"{input_range[1]:g}; leave it out (it is for a model that records none)")
+        input_range = given_range
     from .losses import MeanSquaredError
 
     # fitted on values (fit decides a MeanSquaredError()'s from its targets): its values, no label
@@ -139,7 +151,7 @@ def _unpack(model, class_names, input_scaling, loss) -> _Source:
                           "as a loaded model's is); export it without input_scaling, or the graph would scale them twice")
     threshold = float(net.decision_threshold if given is None else given.decision_threshold)
     return _Source(net, checked_class_names(class_names, net.n_outputs), input_scaling,
-                   output_kind(net, loss, extra), threshold, input_range)
+                   output_kind(net, loss, extra), threshold, input_range, given_range is not None)
 
 
 def _network(model) -> Network:
@@ -352,14 +364,24 @@ def _input_type(net: Network, input_type) -> np.dtype:
 
 
 def _check_input_range(in_type: np.dtype, src: _Source) -> None:
-    """Refuse an integer input type that cannot hold the raw training inputs a model file
-    records (``input_range``): values outside ``[iinfo.min, iinfo.max]``, or fractions. The
-    graph would take only wrapped or rounded inputs, which its check (on inputs of that
-    type) cannot tell from the real ones."""
-    if src.input_range is None or in_type.kind not in "ui":
+    """Refuse an integer input type that cannot hold the raw training inputs (the range a
+    model file records, or the ``input_range`` given): values outside ``[iinfo.min,
+    iinfo.max]``, or fractions; and one for inputs whose range nothing says. The graph
+    would take only wrapped or rounded inputs, which its check (on inputs of that type)
+    cannot tell from the real ones."""
+    if in_type.kind not in "ui":
+        if src.range_given:  # refused, not ignored
+            raise ConfigError(f"an input range is for an integer input type; the graph takes {in_type.name} inputs as "
+                              "they are: leave the range out, or give an integer input type (e.g. uint8)")
         return
-    low, high = src.input_range
     info = np.iinfo(in_type)
+    if src.input_range is None:
+        raise ConfigError(f"input type {in_type.name} takes whole numbers from {info.min} to {info.max}, but the range "
+                          "of the model's raw training inputs is unknown (a bare Network, or a file saved by dp.save "
+                          "without input_range or by an older deltaprop, records none), so nothing says its inputs are "
+                          f"such numbers: leave the input type out (the model's {src.net.dtype.name}), or give their "
+                          "range (input_range=(min, max); --input-range MIN,MAX on the command line)")
+    low, high = src.input_range
     fractions = low != int(low) or high != int(high)
     if fractions or low < info.min or high > info.max:
         raise ConfigError(f"input type {in_type.name} holds whole numbers from {info.min} to {info.max}, but the model "
@@ -368,14 +390,15 @@ def _check_input_range(in_type: np.dtype, src: _Source) -> None:
                           + ("" if fractions else " or choose an integer type that holds them"))
 
 
-def onnx_model(net, *, class_names=None, input_scaling=None, input_type=None, loss=None):
+def onnx_model(net, *, class_names=None, input_scaling=None, input_type=None, loss=None, input_range=None):
     """The ONNX ``ModelProto`` of ``net`` (a Network, or a model file from ``read_model``)
     with its input scaling in front and the outputs its loss gives them (see the module
     docstring; ``loss``: what a bare Network was trained with, e.g.
     ``BinaryCrossEntropy(from_logits=True)``); ``input_type`` is the element type of the
-    ``input`` tensor (default: the network's dtype). Checked with
-    ``onnx.checker.check_model(full_check=True)``."""
-    return _onnx_graph(_unpack(net, class_names, input_scaling, loss), input_type)
+    ``input`` tensor (default: the network's dtype). An integer type needs the range of
+    the raw inputs, ``lo ≤ x ≤ hi`` whole numbers it holds: the one a model file records,
+    else ``input_range=(lo, hi)``. Checked with ``onnx.checker.check_model(full_check=True)``."""
+    return _onnx_graph(_unpack(net, class_names, input_scaling, loss, input_range), input_type)
 
 
 def _onnx_graph(src: _Source, input_type):
@@ -573,17 +596,18 @@ def _largest_difference(got: np.ndarray, want: np.ndarray) -> float:
 
 
 def export_onnx(net, path, *, class_names=None, input_scaling=None, input_type=None, loss=None,
-                check: bool = True) -> Path:
+                input_range=None, check: bool = True) -> Path:
     """Write ``net`` (a Network, or a model file from ``read_model``, which brings its class
     names, input scaling and training loss) as an ONNX model to ``path``, atomically (see
     :func:`onnx_model`).
 
     ``input_scaling``: the model file's scaling (``ModelFile.input_scaling``), so the graph
     takes the same raw inputs as ``deltaprop predict``; ``loss``: the loss a bare Network
-    was trained with, which says what its outputs are (logits, probabilities, ...).
+    was trained with, which says what its outputs are (logits, probabilities, ...);
+    ``input_type``, ``input_range``: as for :func:`onnx_model`.
     ``check``: run the graph in onnxruntime first (:func:`check_onnx`; skipped when
     onnxruntime is not installed) and refuse to write one that does not reproduce ``net``."""
-    data, _ = _onnx_bytes(_unpack(net, class_names, input_scaling, loss), input_type, check)
+    data, _ = _onnx_bytes(_unpack(net, class_names, input_scaling, loss, input_range), input_type, check)
     return atomic_write_bytes(path, data)
 
 
@@ -752,9 +776,10 @@ def export_torch(net, path, *, class_names=None, input_scaling=None, loss=None) 
 
 
 def _write_torch(src: _Source, path) -> Path:
-    from safetensors.numpy import save as st_save
-
+    """The PyTorch file, its header's keys sorted (as a model file's): the same model
+    always gives the same bytes."""
     from . import __version__
+    from .serialization import safetensors_layout
 
     tensors = torch_state_dict(src.net, scaled_inputs=True)
     meta = {
@@ -768,7 +793,7 @@ def _write_torch(src: _Source, path) -> Path:
         "class_names": json.dumps(src.class_names),
         "input_scaling": json.dumps(_raw_input_scaling(src)),
     }
-    return atomic_write_bytes(path, st_save(tensors, metadata=meta))
+    return safetensors_layout(tensors, meta).write(path)
 
 
 # -- from a model file (the CLI's `deltaprop export`) ---------------------------------------------
@@ -791,12 +816,13 @@ def default_output(model_path: Path, fmt: str) -> Path:
     return model_path.with_name(stem + (".onnx" if fmt == "onnx" else ".pt.safetensors"))
 
 
-def export_file(model, fmt: str, out=None, *, input_type=None) -> tuple[Path, str]:
+def export_file(model, fmt: str, out=None, *, input_type=None, input_range=None) -> tuple[Path, str]:
     """Export the model file (or run folder) ``model`` in ``fmt`` (``onnx`` or ``torch``);
     returns the written path and one line saying what it holds. A checkpoint is refused:
     it is training state, and the run's model file is what gets deployed. ``input_type`` is
-    the ONNX graph's input element type; the PyTorch module takes the model's dtype, so it is
-    refused for ``torch``."""
+    the ONNX graph's input element type, ``input_range`` the raw inputs' range for a file
+    that records none (see :func:`onnx_model`); the PyTorch module takes the model's dtype,
+    so both are refused for ``torch``."""
     from .serialization import read_model
 
     if fmt not in FORMATS:
@@ -804,8 +830,10 @@ def export_file(model, fmt: str, out=None, *, input_type=None) -> tuple[Path, st
     if input_type is not None and fmt != "onnx":
         raise ConfigError(f"input_type={input_type!r} sets the ONNX graph's input; the PyTorch module takes the "
                           "model's dtype: leave input_type out for format 'torch' (cast the inputs before the module)")
+    if input_range is not None and fmt != "onnx":
+        raise ConfigError("input_range is for the ONNX graph's integer input type; leave it out for format 'torch'")
     path = _model_path(model)
-    src = _unpack(read_model(path), None, None, None)
+    src = _unpack(read_model(path), None, None, None, input_range)
     net = src.net
     out = Path(out) if out is not None else default_output(path, fmt)
     if out.resolve() == path.resolve():

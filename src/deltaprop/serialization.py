@@ -19,8 +19,10 @@ and total parameters capped) and every tensor's name, dtype and shape, and the d
 against the file, all before any tensor is touched. Only then is the file mapped with
 safetensors' own reader (which checks the byte offsets), each tensor copied into the
 network as it is hashed, and the tensor digest and NaN/inf checked. Writing goes through
-:func:`deltaprop.atomic.atomic_write_bytes`, the header's keys sorted, so that the same
-network and metadata always give the same bytes.
+:func:`deltaprop.atomic.atomic_write`, the header's keys sorted, so that the same network
+and metadata always give the same bytes; the header first, then each tensor's bytes from
+its own array, so a file is never held whole in memory (a checkpoint of a 25M-parameter
+network under Adam is 300 MB in float32).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from . import _checks
-from .atomic import atomic_write_bytes
+from .atomic import atomic_write
 from .bounded import open_regular, parse_int, parse_json
 from .errors import ConfigError, Error, ModelFileError, ShapeError, StateError
 from .layers import LAYERS
@@ -45,7 +47,7 @@ from .network import Network, resolve_dtype
 
 __all__ = [
     "FORMAT_VERSION", "Checkpoint", "ModelFile", "apply_scaling", "encode_checkpoint", "encode_model", "input_range_of",
-    "load", "load_checkpoint", "read_model", "save", "save_checkpoint", "scaling_for",
+    "load", "load_checkpoint", "read_model", "save", "save_checkpoint", "scaling_for", "write_checkpoint_parts",
 ]
 
 FORMAT = "deltaprop"
@@ -440,33 +442,81 @@ def _tensors_digest(names: list[str], tensors: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def _encode(tensors: dict[str, np.ndarray], meta: dict[str, str], order: list[str]) -> bytes:
-    """safetensors bytes with both digests filled in (``order``: the hashing order)."""
-    from safetensors.numpy import save as st_save
+#: safetensors' element types, in the order it lays out tensor data (its ``Dtype`` enum,
+#: last first), each tensor type's by name; the file's data offsets follow it (:func:`_layout`).
+_DATA_ORDER = ("U64", "I64", "F64", "F32", "U32", "I32", "F16", "U16", "I16", "I8", "U8", "BOOL")
+_CODES = {"uint64": "U64", "int64": "I64", "float64": "F64", "float32": "F32", "uint32": "U32", "int32": "I32",
+          "float16": "F16", "uint16": "U16", "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
 
+
+@dataclass(frozen=True)
+class _Layout:
+    """A safetensors file in parts: ``header`` (the 8-byte length and the JSON), then
+    ``arrays``' bytes in that order. Written piece by piece, the file never exists whole
+    in memory: the arrays are the caller's own (the network's weights, a checkpoint's
+    copies), not copies of them."""
+
+    header: bytes
+    arrays: tuple[np.ndarray, ...]
+
+    def chunks(self):
+        yield memoryview(self.header)
+        for a in self.arrays:
+            yield memoryview(a.reshape(-1).view(np.uint8))
+
+    def to_bytes(self) -> bytes:
+        return b"".join(self.chunks())
+
+    def write(self, path) -> Path:
+        """Write the file to ``path`` atomically (:func:`deltaprop.atomic.atomic_write`): a
+        failed write leaves any previous file as it was."""
+        with atomic_write(path) as f:
+            for view in self.chunks():
+                while view.nbytes:  # write() may be partial on some file systems
+                    view = view[f.write(view):]
+        return Path(path)
+
+
+def _layout(tensors: dict[str, np.ndarray], meta: dict[str, str], order: list[str]) -> _Layout:
+    """The model file of ``tensors`` and ``meta`` with both digests filled in (``order``:
+    the hashing order), as :func:`safetensors_layout` lays it out."""
     meta = dict(meta)
     meta["tensors_sha256"] = _tensors_digest(order, tensors)
     meta["metadata_sha256"] = _metadata_digest(meta)
-    data = st_save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=meta)
-    data = _sorted_header(data)
-    header = int.from_bytes(data[:8], "little")
-    if header > MAX_HEADER_BYTES:  # load refuses such a header: never write a file it cannot read
-        raise ModelFileError(f"the file's header (names, shapes and metadata) would take {header / 2**20:,.1f} MiB, "
+    return safetensors_layout(tensors, meta)
+
+
+def safetensors_layout(tensors: dict[str, np.ndarray], meta: dict[str, str]) -> _Layout:
+    """The safetensors file of ``tensors`` and string metadata ``meta``: the bytes
+    ``safetensors.numpy.save`` gives, its header's keys sorted, laid out here without
+    copying any tensor. safetensors writes the metadata in the order of a hash map seeded
+    afresh at every call, so the same network saved twice gave files of different bytes
+    (and SHA-256); sorted, the same tensors and metadata always give the same bytes. The
+    data is laid out as safetensors lays it (:data:`_DATA_ORDER`), the header padded with
+    spaces to a multiple of 8 bytes."""
+    arrays = {}
+    for name, value in tensors.items():
+        value = np.asarray(value)
+        arrays[name] = np.ascontiguousarray(value.astype(value.dtype.newbyteorder("<"), copy=False))
+    names = sorted(arrays, key=lambda name: (_DATA_ORDER.index(_CODES[arrays[name].dtype.name]), name))
+    header: dict[str, Any] = {"__metadata__": meta}
+    offset = 0
+    for name in names:
+        a = arrays[name]
+        header[name] = {"dtype": _CODES[a.dtype.name], "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        offset += a.nbytes
+    text = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    text += b" " * (-len(text) % 8)
+    if len(text) > MAX_HEADER_BYTES:  # load refuses such a header: never write a file it cannot read
+        raise ModelFileError(f"the file's header (names, shapes and metadata) would take {len(text) / 2**20:,.1f} MiB, "
                              f"more than the {MAX_HEADER_BYTES / 2**20:g} MiB a model file may hold; keep large data "
                              "out of extra (save it beside the model)")
-    return data
+    return _Layout(len(text).to_bytes(8, "little") + text, tuple(arrays[name] for name in names))
 
 
-def _sorted_header(data: bytes) -> bytes:
-    """``data`` with its JSON header's keys in sorted order: safetensors writes the
-    metadata in the order of a hash map that is seeded afresh at every call, so the same
-    network saved twice gave two files of different bytes (and SHA-256). The data offsets
-    are relative to the data's start, so they stand; the header stays padded with spaces
-    to a multiple of 8 bytes, as safetensors pads it."""
-    n = int.from_bytes(data[:8], "little")
-    text = json.dumps(json.loads(data[8:8 + n]), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    text += b" " * (-len(text) % 8)
-    return b"".join((len(text).to_bytes(8, "little"), text, memoryview(data)[8 + n:]))
+def _encode(tensors: dict[str, np.ndarray], meta: dict[str, str], order: list[str]) -> bytes:
+    """The bytes of :func:`_layout`'s file."""
+    return _layout(tensors, meta, order).to_bytes()
 
 
 def _extra_json(extra) -> str:
@@ -563,8 +613,11 @@ def _saved_threshold(net: Network, loss) -> float:
 def encode_model(net: Network, *, class_names=None, input_scaling=None, extra=None, loss=None,
                  input_range=None) -> bytes:
     """The bytes of a model file (see :func:`save`)."""
-    tensors, meta, order = _model_parts(net, class_names, input_scaling, extra, loss, input_range)
-    return _encode(tensors, meta, order)
+    return _model_layout(net, class_names, input_scaling, extra, loss, input_range).to_bytes()
+
+
+def _model_layout(net, class_names, input_scaling, extra, loss, input_range) -> _Layout:
+    return _layout(*_model_parts(net, class_names, input_scaling, extra, loss, input_range))
 
 
 def save(net: Network, path, *, class_names=None, input_scaling=None, extra: dict | None = None,
@@ -588,9 +641,7 @@ def save(net: Network, path, *, class_names=None, input_scaling=None, extra: dic
     :func:`input_range_of` computes it), which tells ``deltaprop serve`` and ``predict``
     the levels an image is fed on (0..255 scaled to 0..max); recorded only when given, as
     a network keeps no record of the data it was trained on."""
-    data = encode_model(net, class_names=class_names, input_scaling=input_scaling, extra=extra, loss=loss,
-                        input_range=input_range)
-    return atomic_write_bytes(path, data)
+    return _model_layout(net, class_names, input_scaling, extra, loss, input_range).write(path)
 
 
 def checkpoint_parts(state, *, class_names=None, input_scaling=None, extra=None,
@@ -644,11 +695,24 @@ def _check_rebuilds(loss: dict, optimizer: dict, schedule: dict) -> None:
 
 
 def encode_checkpoint_parts(parts: tuple[dict, dict, list, dict]) -> bytes:
-    """The bytes of a checkpoint from :func:`checkpoint_parts`; a long run's history goes in
-    the tensor :data:`HISTORY_TENSOR` rather than the header."""
+    """The bytes of a checkpoint from :func:`checkpoint_parts` (see
+    :func:`write_checkpoint_parts`)."""
+    return _checkpoint_layout(parts).to_bytes()
+
+
+def write_checkpoint_parts(path, parts: tuple[dict, dict, list, dict]) -> Path:
+    """Write the checkpoint of :func:`checkpoint_parts` to ``path`` atomically, tensor by
+    tensor from the parts' own arrays: no copy of the whole file is made in memory."""
+    return _checkpoint_layout(parts).write(path)
+
+
+def _checkpoint_layout(parts: tuple[dict, dict, list, dict]) -> _Layout:
+    """A checkpoint's file; a long run's history goes in the tensor :data:`HISTORY_TENSOR`
+    rather than the header."""
     tensors, meta, order, training = parts
     text = _json(training)
     if len(text) > HISTORY_INLINE_BYTES:
+        del text  # the history's JSON below may be as large
         history = _json(training["history"]).encode("utf-8")
         if len(history) > MAX_HISTORY_BYTES:
             raise ModelFileError(f"the run's history of {len(training['history']):,} epochs takes "
@@ -657,7 +721,7 @@ def encode_checkpoint_parts(parts: tuple[dict, dict, list, dict]) -> bytes:
         tensors = {**tensors, HISTORY_TENSOR: np.frombuffer(history, dtype=np.uint8)}
         order = [*order, HISTORY_TENSOR]
         text = _json({**training, "history": None, "history_in": HISTORY_TENSOR})
-    return _encode(tensors, {**meta, "training": text}, order)
+    return _layout(tensors, {**meta, "training": text}, order)
 
 
 def encode_checkpoint(state, *, class_names=None, input_scaling=None, extra=None, input_range=None) -> bytes:
@@ -673,9 +737,9 @@ def save_checkpoint(path, state, *, class_names=None, input_scaling=None, extra=
     whenever it is taken between two steps. A loss, optimizer or schedule of one's own is
     refused (:class:`ConfigError`): :func:`load_checkpoint` could not rebuild it. ``input_range``: as
     for :func:`save`."""
-    data = encode_checkpoint(state, class_names=class_names, input_scaling=input_scaling, extra=extra,
+    parts = checkpoint_parts(state, class_names=class_names, input_scaling=input_scaling, extra=extra,
                              input_range=input_range)
-    return atomic_write_bytes(path, data)
+    return write_checkpoint_parts(path, parts)
 
 
 # -- decoding ---------------------------------------------------------------------------------

@@ -229,8 +229,9 @@ def sgd(w: np.ndarray, g: np.ndarray, v: np.ndarray | None, lr: float, momentum:
     the last bit between one thread and two), while ``1·x`` is exact, so ``1·x + y`` has one
     rounding whichever thread computes it. The others run by axpby, which OpenBLAS runs on
     the caller's thread. Where that thread flushes subnormals (``fit``'s default), ``W += V``
-    runs by axpby too (the same bits): OpenBLAS's threads do not flush, so with axpy the
-    share they computed kept subnormal weights that one thread, or the NumPy form, zeroes."""
+    runs by axpby too (the same bits): OpenBLAS's threads take the caller's modes for a
+    GEMM but not for axpy, so with axpy the share they computed kept subnormal weights that
+    one thread, or the NumPy form, zeroes."""
     ready = _ready(w, g) if v is None else _ready(w, g, v)
     if ready is None or _any_zero(w.dtype, lr, momentum if v is not None else 1.0):
         return False

@@ -1,4 +1,6 @@
-"""The HTTP handler: the page's own static files and a small JSON API, defended.
+"""The HTTP handler: the page's own static files, a small JSON API and a run folder's two
+tables as downloads (by fixed names), defended; answers of 1 kB or more go gzipped to a
+client that accepts it.
 
 Each connection has its own thread (``ThreadingHTTPServer``) and a socket timeout, and a
 request body must arrive whole within :data:`BODY_SECONDS`, so a slow client holds up
@@ -11,17 +13,20 @@ client sends stops the server.
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 import re
 import socket
 import sys
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from importlib import resources
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import parse_qs
 
 from ..errors import Error, ShapeError
@@ -42,6 +47,10 @@ STATIC_FILES = {
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/style.css": ("style.css", "text/css; charset=utf-8"),
 }
+#: URL path → a run folder's table, sent whole as a download (the page draws long ones thinned).
+RUN_DOWNLOADS = {"/run/history.csv": "history.csv", "/run/diagnostics.csv": "diagnostics.csv"}
+#: Answers of at least this many bytes go gzipped to a client that accepts it.
+GZIP_FROM = 1024
 #: One request body at a time is made into an image: a 2048x2048 PNG takes about 100 MB
 #: to decode, so clients that send many at once would otherwise take that many times it.
 _DECODING = threading.Lock()
@@ -63,6 +72,27 @@ def read_static(name: str) -> bytes:
 def _json_bytes(obj: dict[str, Any]) -> bytes:
     """``obj`` as compact JSON; a ValueError for NaN or infinity, which JSON cannot hold."""
     return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _accepts_gzip(header: str) -> bool:
+    """Whether an Accept-Encoding header takes gzip (named, or ``*``, without ``q=0``)."""
+    for item in header.split(","):
+        name, _, params = item.strip().partition(";")
+        if name.strip().lower() in ("gzip", "*"):
+            q = re.search(r"q\s*=\s*([0-9.]+)", params)
+            try:
+                return q is None or float(q[1]) > 0
+            except ValueError:
+                return False
+    return False
+
+
+@dataclass
+class _Download:
+    """An opened table of the run folder, to be sent as it is."""
+
+    file: BinaryIO
+    name: str
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -119,6 +149,9 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug: say so, keep serving
             traceback.print_exc(file=sys.stderr)
             status, body = 500, {"error": f"internal error ({exc.__class__.__name__}); see the server's output"}
+        if isinstance(body, _Download):
+            self._send_file(body.file, body.name)
+            return
         if not isinstance(body, tuple):
             try:
                 body = (_json_bytes(body), "application/json", "no-store")
@@ -147,6 +180,8 @@ class Handler(BaseHTTPRequestHandler):
             return 200, app.source.first_weights(unit)
         if path == "/api/run":
             return self._run(query)
+        if path in RUN_DOWNLOADS:
+            return 200, self._download(RUN_DOWNLOADS[path])
         if path in ("/api/predict", "/api/backward"):
             raise BadRequest(405, f"{path} takes POST with a JSON body")
         raise BadRequest(404, f"no such page: {path[:80]}")
@@ -171,7 +206,25 @@ class Handler(BaseHTTPRequestHandler):
                 raise BadRequest(400, f"{name} must be the rows held and the {name}_digest given with them, "
                                       f"as {name}=N:DIGEST, got {value[:40]!r}")
             held[name] = (int(match[1]), match[2])
-        return 200, read_run(folder, held)
+        try:  # the epoch of the model's weights: its record is kept in a thinned history
+            marks = {self.server.app.source.describe()["epoch"]}
+        except (Error, OSError):  # no model yet, or a damaged one: /api/model says so
+            marks = set()
+        return 200, read_run(folder, held, marks)
+
+    def _download(self, name: str):
+        """A run folder's table, opened (a regular file only): sent as it is, in chunks."""
+        from ..bounded import open_regular
+        from ..errors import DataError
+
+        folder = self.server.app.run_folder
+        if folder is None:
+            raise BadRequest(404, f"this server shows a model file, not a run folder; there is no {name}")
+        try:
+            return _Download(open_regular(folder / name, max_bytes=1 << 40, what="table", error=DataError,
+                                          allow_empty=True), name)
+        except DataError as exc:
+            raise BadRequest(404, f"{name}: {' '.join(str(exc).split())}") from None
 
     def _post(self, path: str, query: dict[str, str]):
         if path not in ("/api/predict", "/api/backward"):
@@ -257,6 +310,9 @@ class Handler(BaseHTTPRequestHandler):
               extra: dict[str, str] | None = None) -> None:
         if status >= 400 and self.command == "POST":
             self.close_connection = self.close_connection or status in (408, 411, 413)
+        if len(data) >= GZIP_FROM and _accepts_gzip(self.headers.get("Accept-Encoding", "")):
+            data = gzip.compress(data, compresslevel=6, mtime=0)
+            extra = {**(extra or {}), "Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -268,6 +324,28 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":  # a HEAD answer has headers only
             self.wfile.write(data)
+        self.wfile.flush()
+
+    def _send_file(self, f, name: str) -> None:
+        """An opened file as a CSV download, copied in chunks (its size as fstat gives it)."""
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            self.send_response(200)
+            for key, value in {"Content-Type": "text/csv; charset=utf-8", "Content-Length": str(size),
+                               "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store",
+                               **_SECURITY_HEADERS}.items():
+                self.send_header(key, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            left = size
+            while left > 0:
+                chunk = f.read(min(left, 1 << 16))
+                if not chunk:  # cut short in place since (training renames new files over old ones): never pad it
+                    self.close_connection = True
+                    break
+                self.wfile.write(chunk)
+                left -= len(chunk)
         self.wfile.flush()
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:

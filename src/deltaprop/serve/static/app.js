@@ -402,22 +402,26 @@ function lineChart(title, series, { width = 360, height = 190, log = false, mark
   const wrap = document.createElement("div"); wrap.className = "chart"; wrap.dataset.title = title;
   const head = document.createElement("div"); head.className = "title"; head.textContent = log ? `${title} (log scale)` : title; wrap.append(head);
   const ty = log ? (v) => Math.log10(v) : (v) => v;
-  const tickText = log ? (t) => (10 ** t).toExponential(0) : (t) => fmt(t).replace(/0+$/, "").replace(/\.$/, "");
+  // no trailing zeros ("0.5", "3e+37", "2.5e+37"), and the left margin as wide as the longest label
+  const tickText = log ? (t) => (10 ** t).toExponential(0) : (t) => fmt(t).replace(/\.?0+(e|$)/, "$1");
   series = series.map((s) => ({ ...s, raw: s.points, points: s.points.map(([x, y]) => [x, ty(y)]) }));
   const pts = series.flatMap((s) => s.points);
   if (pts.length === 0) return null;
-  const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1), yt = niceDomain(Math.min(...ys), Math.max(...ys));
-  const y0 = yt[0], y1 = yt[yt.length - 1];
-  const L = 46, R = 10, T = 8, B = 24, W = width - L - R, H = height - T - B;
+  let x0 = Infinity, x1 = -Infinity, lo = Infinity, hi = -Infinity;  // a loop: Math.min(...) of many points overflows the stack
+  for (const [x, y] of pts) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); lo = Math.min(lo, y); hi = Math.max(hi, y); }
+  x1 = Math.max(x1, x0 + 1);
+  const yt = niceDomain(lo, hi), y0 = yt[0], y1 = yt[yt.length - 1];
+  const L = Math.max(46, 12 + 6 * Math.max(...yt.map((t) => tickText(t).length)));
+  const R = 10, T = 8, B = 24, W = width - L - R, H = height - T - B;
   const sx = (x) => L + ((x - x0) / (x1 - x0)) * W, sy = (y) => T + H - ((y - y0) / (y1 - y0 || 1)) * H;
   const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}` });
   for (const t of yt) {
     svg("line", { x1: L, x2: L + W, y1: sy(t), y2: sy(t), stroke: "#eceef2" }, root);
     svg("text", { x: L - 6, y: sy(t) + 3.5, "text-anchor": "end" }, root).textContent = tickText(t);
   }
-  for (const t of niceTicks(x0, x1, 5).filter((t) => Number.isInteger(t))) {
-    svg("text", { x: sx(t), y: T + H + 15, "text-anchor": "middle" }, root).textContent = t;
+  for (const t of niceTicks(x0, x1, 5).filter((t) => Number.isInteger(t))) {  // one at the right end ends there, not cut off
+    const anchor = sx(t) + 4 * String(t).length > width ? "end" : "middle";
+    svg("text", { x: sx(t), y: T + H + 15, "text-anchor": anchor }, root).textContent = t;
   }
   svg("line", { x1: L, x2: L + W, y1: T + H, y2: T + H, stroke: "#b8bec9" }, root);
   for (const s of series) {
@@ -448,11 +452,13 @@ function column(records, key) {
 function renderRun(run) {
   const h = run.history;
   $("run-title").textContent = `Run ${run.run}`;
-  $("run-epochs").textContent = String(run.epochs);
+  $("run-epochs").textContent = run.epochs === null ? "?" : String(run.epochs);  // null: history.csv unreadable
   const last = h[h.length - 1];
   const tail = last ? `, last loss ${fmt(last.loss)}${typeof last.val_accuracy === "number" ? `, validation accuracy ${fmt(last.val_accuracy)}` : ""}` : "";
   // a run that ended otherwise than done says how (run.json's status), not "finished"
-  const ended = { diverged: "diverged", interrupted: "interrupted", failed: "stopped: a file could not be written" };
+  // a diverged run's history ends at the last epoch it finished: say where it diverged (run.json's diverged)
+  const where = run.diverged ? ` in epoch ${run.diverged.epoch} (step ${run.diverged.step}); the curves end at the last epoch it finished` : "";
+  const ended = { diverged: `diverged${where}`, interrupted: "interrupted", failed: "stopped: a file could not be written" };
   const gone = "stopped without recording how (its run.json says training, but its process is gone)";
   const phase = run.training === true ? " · training…"
     : run.training === false ? ` · ${ended[run.status] || (run.status === "training" ? gone : "finished")}` : "";
@@ -465,8 +471,21 @@ function renderRun(run) {
     lineChart("learning rate", [{ name: "lr", colour: COLOURS.lr, points: column(h, "lr") }], opts),
   ].filter(Boolean);
   $("curves").replaceChildren(...charts);
+  // a table the server cannot read (too big, say) is said, with its download, not left out as if never written
+  const unread = RUN_TABLES.filter((t) => run[`${t}_error`]).map((t) => `${t}.csv is not drawn: ${run[`${t}_error`]}.`);
+  $("run-files").hidden = h.length === 0 && !Array.isArray(run.diagnostics) && unread.length === 0;
+  $("diagnostics-file-item").hidden = !Array.isArray(run.diagnostics) && !run.diagnostics_error;
+  $("run-thinned").textContent = [thinnedNote(run), ...unread].filter(Boolean).join(" ");
   renderDiagnostics(run, marked);
   renderAlerts(run.alerts);
+}
+// What a thinned series leaves out, said beside the curves (run.*_thinned: rows not sent).
+function thinnedNote(run) {
+  const parts = [];
+  if (run.history_thinned > 0) parts.push(`its curves from ${run.history.length} of its ${run.epochs} epochs`);
+  if (run.diagnostics_thinned > 0) parts.push(`its diagnostics from ${run.diagnostics.length} of their ${run.diagnostics.length + run.diagnostics_thinned} rows`);
+  return parts.length === 0 ? "" : `This long run draws ${parts.join(", and ")}: of each short stretch of epochs, the first, `
+    + "the last, and the lowest and highest value of each column, so its lowest, highest and last values are all drawn.";
 }
 const PALETTE = ["#2f5fd0", "#e07b00", "#2a9d5b", "#b2182b", "#6a3fb5", "#0f8b9c", "#8c6d1f", "#d6408f"];
 const LOG_METRICS = new Set(["delta_norm", "grad_norm", "norm", "update_ratio"]);
@@ -514,22 +533,29 @@ function renderAlerts(alerts) {
   }));
 }
 // The tables the page keeps and asks only the newer rows of: ?history=N:DIGEST says it holds
-// N rows, given with that digest; the server sends the rows after them (history_from: N)
-// while the file still starts with them, else all of them (0: a run replaced or rewritten).
+// the file's first N rows (history_rows), given with that digest; the server sends the rows
+// after them (history_from: N) while the file still starts with them, else all of them (0: a
+// run replaced or rewritten). A long series comes thinned (history_thinned rows left out: each
+// stretch's first, last, lowest and highest are kept); once the rows added since the last
+// whole answer outnumber it (and 2000), the page asks for all of it again, thinned anew, so
+// what it holds and draws stays bounded however long it follows a run.
 const RUN_TABLES = ["history", "diagnostics"];
 function runQuery() {
   if (!state.runSignature || state.runFailed || !state.run) return "";  // the first time, and after a failure: all of it
-  const held = RUN_TABLES.filter((t) => Array.isArray(state.run[t]) && state.run[`${t}_digest`])
-    .map((t) => `&${t}=${state.run[t].length}:${state.run[`${t}_digest`]}`);
+  const held = RUN_TABLES.filter((t) => Array.isArray(state.run[t]) && state.run[`${t}_digest`]
+      && typeof state.run[`${t}_rows`] === "number" && state.run[t].length <= 2 * (state.run[`${t}_whole`] || 0) + 2000)
+    .map((t) => `&${t}=${state.run[`${t}_rows`]}:${state.run[`${t}_digest`]}`);
   return `?since=${state.runSignature}${held.join("")}`;
 }
 function mergeRun(run) {
   for (const t of RUN_TABLES) {
     const from = run[`${t}_from`] || 0;
-    if (from === 0) continue;
-    const kept = state.run && state.run[t];
-    if (!Array.isArray(kept) || kept.length !== from || !Array.isArray(run[t])) throw new Error(`the ${t} sent does not follow the rows held`);
-    run[t] = kept.concat(run[t]);
+    if (from === 0) { run[`${t}_whole`] = Array.isArray(run[t]) ? run[t].length : 0; continue; }
+    const kept = state.run;
+    if (!kept || !Array.isArray(kept[t]) || kept[`${t}_rows`] !== from || !Array.isArray(run[t])) throw new Error(`the ${t} sent does not follow the rows held`);
+    run[t] = kept[t].concat(run[t]);
+    run[`${t}_thinned`] = (kept[`${t}_thinned`] || 0) + (run[`${t}_thinned`] || 0);
+    run[`${t}_whole`] = kept[`${t}_whole`];
     run[`${t}_from`] = 0;
   }
   return run;
