@@ -277,7 +277,11 @@ def test_resume_is_bit_identical(tmp_path, make_opt):
 
     path = tmp_path / "c.safetensors"
     part_net = _net(dropout=0.3)
-    _train(part_net, make_opt(), 2, callbacks=[dp.LambdaCallback(on_epoch_end=lambda s: S.save_checkpoint(path, s))])
+    def save_and_stop(s):  # interrupted after epoch 2 of 5 (a run that ends at epoch 2 is judged as ended there)
+        S.save_checkpoint(path, s)
+        s.stop_training = s.epoch == 2
+
+    _train(part_net, make_opt(), 5, callbacks=[dp.LambdaCallback(on_epoch_end=save_and_stop)])
     ck = S.load_checkpoint(path)
     assert (ck.epoch, ck.step) == (2, 18)
     rest = _train(ck.net, ck.optimizer, 5, resume=ck.training_state())

@@ -232,3 +232,99 @@ def test_the_page_of_a_long_run_loads_small_and_shows_its_last_and_best_epochs(t
         assert "last loss 0.5000" in page.inner_text("#run-status")
         assert errors == []
         browser.close()
+
+
+def test_a_table_too_big_to_draw_is_said_not_shown_as_none(tmp_path, monkeypatch):
+    """A history.csv or diagnostics.csv over the size the server reads was left out without a
+    word: the page said "0 epochs" and hid the diagnostics, as of a run that wrote none."""
+    run = _write_run(tmp_path / "run", 50)
+    monkeypatch.setattr(run_files, "MAX_TABLE_BYTES", (run / "history.csv").stat().st_size - 1)
+    with running_server(run) as server:
+        out, _ = _get(server, "/api/run")
+    assert out["epochs"] is None and out["history"] == []
+    assert "history.csv" in out["history_error"] and "bytes, more than" in out["history_error"]
+    assert out["diagnostics"] is None and "diagnostics.csv" in out["diagnostics_error"]
+    (run / "diagnostics.csv").unlink()
+    with running_server(run) as server:
+        out, _ = _get(server, "/api/run")
+    assert out["diagnostics"] is None and out["diagnostics_error"] is None  # absent: nothing to say
+
+
+@pytest.mark.slow
+def test_a_diagnostics_table_over_16_mb_is_drawn(tmp_path):
+    """20,000 epochs of a network with two hidden layers write about 24 MB of diagnostics.csv:
+    over the 16 MB the server read, so the page showed no diagnostics at all."""
+    run = _write_run(tmp_path / "run", 100)
+    row = ",512,layers.{i},{i},Dense,0.123456789012345,0.98765432109876,0.01234567890123,False,,"
+    lines = ["epoch,probe_size,name,layer,type,mean,std,delta_norm,identical_units,grad_norm,norm"]
+    lines += [f"{e}" + row.format(i=i) for e in range(1, 20_001) for i in range(12)]
+    (run / "diagnostics.csv").write_text("\n".join(lines) + "\n")
+    assert (run / "diagnostics.csv").stat().st_size > 16 << 20
+    with running_server(run) as server:
+        out, _ = _get(server, "/api/run")
+    assert out["diagnostics_error"] is None and out["diagnostics_rows"] == 240_000
+    for i in range(12):
+        own = [r["epoch"] for r in out["diagnostics"] if r["name"] == f"layers.{i}"]
+        assert own[0] == 1 and own[-1] == 20_000 and len(own) < SERIES_ROWS
+
+
+@pytest.mark.slow
+def test_the_page_says_a_table_is_too_big_to_draw(tmp_path, monkeypatch):
+    playwright_api, chromium = _browser()
+    run = _write_run(tmp_path / "run", 50)
+    monkeypatch.setattr(run_files, "MAX_TABLE_BYTES", (run / "history.csv").stat().st_size - 1)
+    with running_server(run) as server, playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
+        page = browser.new_page()
+        page.goto(server.url)
+        page.click("nav .tab[data-view='run']")
+        page.wait_for_function("() => document.querySelector('#run-epochs').textContent === '?'")
+        note = page.inner_text("#run-files")
+        assert "history.csv is not drawn" in note and "diagnostics.csv is not drawn" in note
+        assert "0 epochs" not in page.inner_text("#run-status")
+        browser.close()
+
+
+def _diverged_run(folder):
+    """A run that diverged in epoch 5, its losses growing to 1e37 over the 4 epochs it finished."""
+    folder.mkdir()
+    save_model(folder / "checkpoint.safetensors")
+    lines = [",".join(HISTORY_KEYS)] + [f"{e},{10.0 ** (9 * e)!r},0.5,{3 * 10.0 ** (9 * e + 1)!r},0.5,2.0,0.01,{32 * e}"
+                                        for e in range(1, 5)]
+    (folder / "history.csv").write_text("\n".join(lines) + "\n")
+    (folder / "diagnostics.csv").write_text("epoch,name,type,mean\n" + "".join(f"{e},layers.3,Identity,{-4.0 * 10 ** (5 * e)!r}\n"
+                                                                            for e in range(1, 5)))
+    (folder / "run.json").write_text(json.dumps({"status": "diverged", "diverged": {
+        "epoch": 5, "step": 135, "lr": 2.0, "message": "the loss is inf"}}))
+    return folder
+
+
+def test_a_diverged_run_says_where_it_diverged(tmp_path):
+    """The page said only "4 epochs ... · diverged", as if epoch 4 had: run.json says epoch 5."""
+    run = _diverged_run(tmp_path / "run")
+    with running_server(run) as server:
+        out, _ = _get(server, "/api/run")
+        assert out["status"] == "diverged" and out["diverged"] == {"epoch": 5, "step": 135} and out["epochs"] == 4
+        (run / "run.json").write_text(json.dumps({"status": "done", "diverged": {"epoch": 5, "step": 135}}))
+        out, _ = _get(server, "/api/run")
+        assert out["diverged"] is None
+
+
+@pytest.mark.slow
+def test_the_page_of_a_diverged_run_shows_whole_axis_labels_and_where_it_diverged(tmp_path):
+    """Tick labels of huge values ("3.00e+37") ran off the chart's left edge, so the loss axis
+    read "00e+37"; they are now shorter ("3e+37") and the margin as wide as the longest."""
+    playwright_api, chromium = _browser()
+    run = _diverged_run(tmp_path / "run")
+    with running_server(run) as server, playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
+        page = browser.new_page()
+        page.goto(server.url)
+        page.click("nav .tab[data-view='run']")
+        page.wait_for_selector("#diagnostics .chart svg text")
+        assert "diverged in epoch 5 (step 135)" in page.inner_text("#run-status")
+        boxes = page.eval_on_selector_all(".chart svg text", "els => els.map((e) => [e.textContent, e.getBBox().x])")
+        labels = [text for text, _ in boxes]
+        assert "3e+37" in labels and "-4e+20" in labels
+        assert all(x >= 0 for _, x in boxes), [b for b in boxes if b[1] < 0]
+        browser.close()

@@ -169,7 +169,8 @@ def test_the_best_line_says_when_the_folders_model_is_not_the_best_epochs(tmp_pa
     assert result.returncode == 0, result.stderr
     best = next(line for line in result.stdout.splitlines() if line.startswith("best:"))
     assert "validation accuracy 0.8750 at epoch 1" in best, best
-    assert best.endswith("(its model.safetensors holds epoch 2's weights, validation accuracy 0.6250)"), best
+    # its one-epoch trial ends at chance after a few updates: an alert may follow the note
+    assert "(its model.safetensors holds epoch 2's weights, validation accuracy 0.6250)" in best, best
 
 
 @pytest.mark.parametrize("kept, noted", [(1, False), (2, True), (None, False)])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
@@ -21,6 +22,12 @@ from typing import Any
 #: batch. CS231n's notes on ReLU: with a learning rate set too high "as much as 40% of your
 #: network can be dead"; at that point the layer has lost a large part of its width.
 DEAD_SHARE = 0.4
+#: A ReLU output layer is held to no share: each of its units is an output of its own (a
+#: class's score, or a target's value), and a dead one answers 0 for every input, so the
+#: network never picks that class (or fits that target), and no gradient revives it. Under
+#: squared error on one-hot rows, nine of each row's ten targets are 0 and pull every
+#: output below it: on the MNIST sample a ReLU output at lr 0.03 has 10-20% of its units
+#: dead and training accuracy stops at 0.67; at lr 0.3 all of them die in the first epoch.
 
 #: Saturation: alert when more than this share of a sigmoid/tanh layer's entries sit on the
 #: flat ends (slope under 4% of its peak, see diagnostics.SATURATED_SLOPE): their δ carries a
@@ -44,6 +51,20 @@ SATURATED_UPDATE = 1e-3
 #: at 0.03 (training accuracy 0.94), and 76% after one epoch of Adam at 0.5, its first layer's
 #: ‖W‖ 66× what it started at and training accuracy 0.37-0.50 for ten epochs.
 STUCK_SHARE = DEAD_SHARE
+# ... and unless the Dense layer feeding it moves its weights by a larger share a step than
+# every Dense layer after it (:func:`_faster_than_after`). Its σ' enters δ only on the way
+# to the layers before it (δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ σ'(zˡ)); a Dense layer after it has
+# ∇W = aˡᵀ δˡ⁺¹, no σ'(zˡ) factor. Where the weights feeding the saturated layer move faster
+# than those, its σ' is not what keeps them under SATURATED_UPDATE: the run's step size is,
+# every layer's ratio shrinking as the loss falls and the weights grow. Seed 000's reference
+# run (``seed000_sgd.toml``: 69-77% of the hidden outputs saturated, no stuck unit) moves
+# layer 1 by 2.4e-4 to 3.3e-3 a step, under 1e-3 in six of ten epochs, 1.4-3.3× as much as
+# layer 3 after it, while training accuracy rises from 0.92 to 0.99 (test 0.959); its
+# variant without a linear layer (``seed000_nolinear_sgd.toml``) moves layer 1 by 1.6e-3 at
+# epoch 1 and 9.8e-4 at epoch 5, 2.7-6.4× layer 3's, training accuracy 0.87 to 0.958, and
+# starting from glorot_uniform or scaled_normal(0.01), as the alert advised, ends at the
+# same 0.959. Weights a saturated layer slows move slower than those after it: a first
+# layer from scaled_normal(3) by 2e-5 a step against 2.6e-2, unscaled inputs 1e-6 against 1.1e-2.
 
 #: Vanishing gradients: alert when the first Dense layer's update ratio ‖ΔW‖/‖W‖ is below
 #: this share of the last Dense layer's. Healthy networks keep the ratios of all layers within
@@ -124,6 +145,12 @@ TINY_UPDATE = 1e-7
 CHANCE_EPOCHS = 3
 CHANCE_STEPS = 100
 CHANCE_MARGIN = 0.1
+#: The same rule at the run's last epoch (where :class:`Context` knows the run's limits) holds
+#: however few steps it took: a run that ends at chance has not learned, and one that took
+#: fewer than CHANCE_STEPS steps is told that its updates were too few (two full-batch epochs
+#: are two updates), not left with the summary's "no alerts", unless another rule holds
+#: there (units that are copies, dead or saturated: more updates would not fix those, and
+#: that alert says so). A short run that ends above chance raises nothing.
 
 #: Loss above guessing: a classifier's training loss over an epoch more than LOSS_ABOVE_GUESS
 #: times the loss of giving every class the same probability (ln k for k classes under
@@ -248,6 +275,10 @@ class Context:
     lr: float | None = None
     momentum: float | None = None
     weight_decay: float | None = None
+    #: the run's limits (``fit``'s ``epochs`` and ``steps``; None: not known): the record of
+    #: epoch ``run_epochs``, or the one that reaches ``run_steps`` steps, is its last
+    run_epochs: int | None = None
+    run_steps: int | None = None
 
 
 #: What a rule found: the layer (None: the whole network) and the evidence, and where the
@@ -333,13 +364,29 @@ def _zero_slope(s: dict, ctx: Context) -> bool:
 
 
 def dead_relu(records, ctx) -> list[Finding]:
-    return [
-        (s["index"], f"{_where(s)}{' of slope 0' if _zero_slope(s, ctx) else ''}: {s['dead']:.0%} of its units output "
-                     f"0 for every probe example (dead){_he_start(s, ctx)}", _dead_relu_fix(s, ctx))
-        for s in _layers(records[-1])
+    layers = _layers(records[-1])
+    last = len(ctx.layers or layers) - 1  # the output layer, as ctx knows the network (else the record)
+    found = []
+    for s in layers:
+        output = s["index"] == last
         # a leaky ReLU with z ≤ 0 everywhere still passes α times the gradient: not dead, unless α = 0
-        if s.get("dead") is not None and s["dead"] > DEAD_SHARE and (s.get("layer") == "ReLU" or _zero_slope(s, ctx))
-    ]
+        if s.get("dead") is None or not (s.get("layer") == "ReLU" or _zero_slope(s, ctx)):
+            continue
+        if output and s["dead"] > 0:
+            found.append((s["index"], f"{_where(s)}, the output: {s['dead']:.0%} of its units output 0 for every probe "
+                                      "example (dead): the network never answers with those outputs (a class whose "
+                                      "score is always 0 is never picked)", _DEAD_OUTPUT))
+        elif not output and s["dead"] > DEAD_SHARE:
+            found.append((s["index"], f"{_where(s)}{' of slope 0' if _zero_slope(s, ctx) else ''}: {s['dead']:.0%} of "
+                                      f"its units output 0 for every probe example (dead){_he_start(s, ctx)}",
+                          _dead_relu_fix(s, ctx)))
+    return found
+
+
+#: The fix for dead units of a ReLU output layer.
+_DEAD_OUTPUT = ("end the network in an output that is not cut at 0 (--output-activation): softmax with cross_entropy "
+                "for classes, identity for values; a dead output unit's gradient is 0, so nothing revives it, and "
+                "under squared error on classes the zeros of each one-hot row pull every class's output below 0")
 
 
 def _he_start(s: dict, ctx: Context) -> str:
@@ -384,6 +431,14 @@ def _last_update_ratio(records, feeding: dict | None) -> tuple[float | None, str
     return None, ""
 
 
+def _faster_than_after(record, s: dict, ratio: float) -> bool:
+    """Whether the update ratio ``ratio`` of the weights feeding layer ``s`` is larger than
+    that of every Dense layer after it in ``record`` (False where there is none, or one
+    without a ratio): its σ' does not slow it, see the note after :data:`STUCK_SHARE`."""
+    after = [p.get("update_ratio") for p in _weights(record) if p.get("layer") is not None and p["layer"] > s["index"]]
+    return bool(after) and all(r is not None and ratio > r for r in after)
+
+
 def saturated(records, ctx) -> list[Finding]:
     layers = _layers(records[-1])
     found = []
@@ -404,6 +459,8 @@ def saturated(records, ctx) -> list[Finding]:
         steps_put_it_there = stuck is not None and stuck > STUCK_SHARE
         if ratio is not None and ratio >= SATURATED_UPDATE and not steps_put_it_there:
             continue  # its weights still take large steps (an adaptive optimizer's, or a large rate)
+        if ratio is not None and not when and not steps_put_it_there and _faster_than_after(records[-1], s, ratio):
+            continue  # it learns faster than the layers its σ' does not reach: the step size sets the pace
         if ratio is not None and ratio >= SATURATED_UPDATE:
             moves = (f", {stuck:.0%} of its units on one flat end for every probe example (stuck), though layer "
                      f"{feeding['layer']} (Dense) feeding it moves its weights by {ratio:.1e} of their size a "
@@ -762,23 +819,50 @@ def flat_loss(records, ctx) -> list[Finding]:
              f"the network has stopped learning: check the alerts above for dead or saturated units, {tiny}{scale}")]
 
 
+def _run_ends(record, ctx: Context) -> bool:
+    """Whether ``record`` is the run's last, by its limits as ``ctx`` knows them."""
+    epoch, steps = record.get("epoch"), record.get("steps")
+    return ((ctx.run_epochs is not None and epoch is not None and epoch >= ctx.run_epochs)
+            or (ctx.run_steps is not None and steps is not None and steps >= ctx.run_steps))
+
+
+def _updates(records) -> str:
+    """How many updates the run took, in words (one an epoch: a full batch)."""
+    steps = records[-1].get("steps")
+    if steps is None:
+        return f"{len(records)} epoch{'s' if len(records) != 1 else ''}"
+    epochs = int(records[-1].get("epoch") or len(records))
+    each = " (one an epoch: a full batch)" if steps == epochs and steps > 1 else ""
+    return (f"{epochs} epoch{'s' if epochs != 1 else ''}, only {steps} update{'s' if steps != 1 else ''}{each}")
+
+
 def chance_accuracy(records, ctx) -> list[Finding]:
     acc, steps = records[-1].get("accuracy"), records[-1].get("steps")
     if ctx.weighted_chance:
         acc = ((records[-1] or {}).get("diagnostics") or {}).get("weighted_accuracy")
-    if len(records) < CHANCE_EPOCHS or (steps is not None and steps < CHANCE_STEPS):
-        return []
+    few = steps < CHANCE_STEPS if steps is not None else len(records) < CHANCE_EPOCHS
+    if (len(records) < CHANCE_EPOCHS or few) and not _run_ends(records[-1], ctx):
+        return []  # too early to judge, and the run goes on
     if not at_chance(acc, ctx.chance):
         return []
     if ctx.weighted_chance:
-        return [(None, f"training accuracy weighted by the sample weights (Σ w_i [ŷ_i = y_i] / Σ w_i on the probe batch) "
-                       f"is {acc:.3f} after {len(records)} epochs; always answering the class with the largest share "
-                       f"of the weights scores {ctx.chance:.3f} (chance){_chance_evidence(records[-1], ctx)}",
-                 _chance_fix(records[-1], ctx))]
-    return [(None, f"training accuracy is {acc:.3f} after {len(records)} epochs; always answering the most "
-                   f"common class of the training labels scores {ctx.chance:.3f} "
-                   f"(chance){_chance_evidence(records[-1], ctx)}",
-             _chance_fix(records[-1], ctx))]
+        said = (f"training accuracy weighted by the sample weights (Σ w_i [ŷ_i = y_i] / Σ w_i on the probe batch) "
+                f"is {acc:.3f} after {{}}; always answering the class with the largest share of the weights scores "
+                f"{ctx.chance:.3f} (chance)")
+    else:
+        said = (f"training accuracy is {acc:.3f} after {{}}; always answering the most common class of the training "
+                f"labels scores {ctx.chance:.3f} (chance)")
+    if few:
+        if any(name != "chance_accuracy" and rule(records, ctx) for name, (rule, _) in RULES.items()):
+            return []  # another rule names what is wrong (units that are copies, dead, saturated): not the count
+        loss_fix = _squared_error_output(ctx)
+        return [(None, said.format(_updates(records)) + f": the run ended after too few updates to learn (this rule "
+                       f"judges other runs from {CHANCE_STEPS} updates on)",
+                 f"train for more updates, at least {CHANCE_STEPS}: more epochs (--epochs), or a smaller batch "
+                 "(--batch-size: an epoch of n rows takes n/batch updates, a full batch one)"
+                 + (f"; {loss_fix}" if loss_fix else "") + "; and check that the labels belong to the inputs")]
+    return [(None, said.format(f"{len(records)} epochs") + _chance_evidence(records[-1], ctx),
+             _chance_fix(records[-1], ctx, records))]
 
 
 def _chance_evidence(record, ctx: Context) -> str:
@@ -787,27 +871,80 @@ def _chance_evidence(record, ctx: Context) -> str:
     return _decay_pull(record, ctx) or _tiny_steps(record, ctx)
 
 
-def _chance_fix(record, ctx: Context = Context()) -> str:
+def _chance_fix(record, ctx: Context = Context(), records=None) -> str:
     """The chance-accuracy fix: a weaker weight decay where the decay holds the weights near 0
-    (:func:`_decay_pull`); a higher learning rate where the steps are too small to learn
-    (:func:`_tiny_steps`), after the saturated or dead units where a layer has them; else the
-    rule's own (the step size's advice fitted to the optimizer)."""
+    (:func:`_decay_pull`); cross-entropy where squared error keeps a softmax or sigmoid
+    output's slope (:func:`_squared_error_output`); a higher learning rate where the steps are
+    too small to learn (:func:`_tiny_steps`), after the saturated or dead units where a layer
+    has them; a longer run where the loss still falls (:func:`_still_falling`: a lower rate
+    would slow it further); else the rule's own (the step size's advice fitted to the optimizer)."""
     if _decay_pull(record, ctx):
         return _decay_fix(ctx)
+    loss_fix = _squared_error_output(ctx)
+    if loss_fix:
+        tiny = f"; and {_raise_rate(ctx)}" if _tiny_steps(record) else ""
+        return f"{loss_fix}{tiny}; and check that the labels belong to the inputs"
     if not _tiny_steps(record):
+        falling = _still_falling(records or [record])
+        if falling and not _stalled(record):
+            return (f"the loss still falls ({falling}), too slowly to leave chance: train longer (--epochs) or "
+                    f"{_raise_rate(ctx)}, not lower it; and check that the labels belong to the inputs")
         if not ctx.optimizer:
             return RULES["chance_accuracy"][1]
         lower = "try a lower learning rate" if not (_adadelta(ctx) or _momentum(ctx)) else _lower_rate(ctx)
         return (f"the network is guessing: look for dead, saturated or identical units above, {lower}, "
                 "and check that the labels belong to the inputs")
-    stalled = any((s.get("saturated") or 0) > SATURATED_SHARE or (s.get("dead") or 0) > DEAD_SHARE
-                  for s in _layers(record))
-    if stalled:  # a larger rate on units that pass little back: fix those first
+    if _stalled(record):  # a larger rate on units that pass little back: fix those first
         return ("fix the saturated or dead units first (see the alerts above: they pass little gradient back), then "
                 f"{_raise_rate(ctx)} if every step still moves the weights too little to learn; and check "
                 "that the labels belong to the inputs")
     return (f"{_raise_rate(ctx, '10-100×')}: every step moves the weights too little to "
             "learn; and check that the labels belong to the inputs")
+
+
+def _stalled(record) -> bool:
+    """Whether a layer of ``record`` has most of its outputs saturated or dead."""
+    return any((s.get("saturated") or 0) > SATURATED_SHARE or (s.get("dead") or 0) > DEAD_SHARE
+               for s in _layers(record))
+
+
+#: A loss "still falls" where it fell by more than this share in each of the last
+#: FALLING_EPOCHS epoch-to-epoch changes (ten times FLAT_CHANGE: a flat loss's noise is not a fall).
+FALLING_CHANGE = 1e-2
+FALLING_EPOCHS = 2
+
+
+def _still_falling(records) -> str:
+    """Words saying the training loss fell by more than FALLING_CHANGE in each of the last
+    FALLING_EPOCHS epoch-to-epoch changes ("2.0 to 1.8 over the last 2 epochs"); else ""."""
+    losses = [r.get("loss") for r in records[-(FALLING_EPOCHS + 1):]]
+    if len(losses) <= FALLING_EPOCHS or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in losses):
+        return ""
+    if not all(b < a - FALLING_CHANGE * abs(a) for a, b in zip(losses, losses[1:])):
+        return ""
+    return f"{losses[0]:.4g} to {losses[-1]:.4g} over the last {FALLING_EPOCHS} epochs"
+
+
+def _squared_error_output(ctx: Context) -> str:
+    """The fix where the run's loss is squared error on a softmax or sigmoid output (as
+    ``ctx`` knows the run): cross-entropy, whose δ = a − y for the output's logits has no factor
+    of its slope. Through a softmax of k outputs, ∂a_i/∂z_j = a_i(δ_ij − a_j), squared error's
+    ∂L/∂z = 2 a ⊙ ((a − y) − Σ_j a_j(a_j − y_j)), about (2/k)(a − y) where every a_j is near
+    1/k (the start): 2/k of cross-entropy's, and near 0 for a class given a probability near 0
+    or 1. "" for other runs."""
+    if ctx.output_slope_cancelled or not ctx.layers:
+        return ""
+    if ctx.layers[-1] == "Softmax":
+        return ("use cross-entropy instead of squared error (--loss cross_entropy): through a softmax of k classes, "
+                "each near 1/k at the start, squared error passes the logits about (2/k)(a − y), 2/k of "
+                "cross-entropy's a − y (1/5 for ten classes), and next to nothing for a class the softmax gives a "
+                "probability near 0 or 1 (its slope a(1 − a)), so the network can stay at chance where cross-entropy "
+                "learns")
+    if ctx.layers[-1] == "Sigmoid":
+        return ("use cross-entropy instead of squared error (binary_cross_entropy for sigmoid outputs, or a softmax "
+                "output with cross_entropy): squared error's δ = 2(a − y)σ'(z) carries the sigmoid's slope σ' ≤ 1/4, "
+                "near 0 on its flat ends (seed 003), where cross-entropy's is a − y")
+    return ""
 
 
 def _decay_pull(record, ctx: Context) -> str:
@@ -1089,15 +1226,20 @@ def cleared_by(alert: Alert, records: Sequence[dict], ctx: Context = Context()) 
     epochs = [int(r.get("epoch") or k + 1) for k, r in enumerate(records)]
     for k in range(len(records) - 1, 0, -1):
         if epochs[k - 1] < alert.epoch or _holds(alert, records[:k], ctx):
-            return epochs[k]
+            # an alert of a run's last epoch that a resume went on from (a short run at chance) held
+            # there, though its records now go on past it: cleared by the epoch after it
+            return epochs[k + 1] if epochs[k] == alert.epoch and k + 1 < len(epochs) else epochs[k]
     return epochs[0]
 
 
 def standing(alerts: Sequence[Alert], records: Sequence[dict], ctx: Context = Context()) -> dict[str, Any]:
     """Whether each alert still holds at the end of the run (:func:`check`'s rules on the
     final ``records``): ``{"last_epoch": N, "alerts": [{"rule", "layer", "epoch",
-    "cleared_by"}]}``, ``cleared_by`` None for one that still holds. A run's run.json keeps it."""
+    "cleared_by"}]}``, ``cleared_by`` None for one that still holds. A run's run.json keeps it.
+    Where ``ctx`` does not know the run's limits, its last record is taken as the run's end."""
     last = int(records[-1].get("epoch") or len(records)) if records else 0
+    if ctx.run_epochs is None and ctx.run_steps is None:  # the records end the run: its last epoch is judged so
+        ctx = dataclasses.replace(ctx, run_epochs=last)
     with _scanning():
         return {"last_epoch": last,
                 "alerts": [{"rule": a.rule, "layer": a.layer, "epoch": a.epoch,

@@ -1751,17 +1751,23 @@ def _model_meta(cfg: TrainConfig, data: _Data) -> dict[str, Any]:
     return {"class_names": data.class_names, "extra": extra, "input_range": input_range_of(data.x_train)}
 
 
+def _checkpoint_writer(out: Path, model: _Model) -> CheckpointWriter:
+    """The run's checkpoint writer; a resumed run's knows the checkpoint it resumed from is on disk."""
+    writer = CheckpointWriter(out)
+    if model.state is not None:
+        writer.written_epoch = model.state.epoch
+        writer.written_batches = None if model.state.progress is None else model.state.progress.batches
+        writer.written_records = list(model.state.history.records)
+    return writer
+
+
 def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads,
          overwritten: _Overwritten | None = None) -> int:
     """Train in ``out`` (locked by the caller): config.toml, then checkpoints and history
     while training, then the model; errors of the loop become messages and exit codes.
     ``overwritten``: the previous run's files, removed once training begins."""
-    writer = CheckpointWriter(out)
+    writer = _checkpoint_writer(out, model)
     config = _Kept(out / "config.toml") if model.state is not None else None  # a refused resume puts it back
-    if model.state is not None:
-        writer.written_epoch = model.state.epoch  # the checkpoint we resumed from is on disk
-        writer.written_batches = None if model.state.progress is None else model.state.progress.batches
-        writer.written_records = list(model.state.history.records)
     reporter = server = None
     try:  # from the first file written on, Ctrl-C leaves a folder that says how to go on
         atomic_write_bytes(out / "config.toml", cfg.to_toml().encode())

@@ -40,9 +40,10 @@ try:
     from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
     from sklearn.utils.validation import _check_sample_weight, check_random_state, column_or_1d, validate_data
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "deltaprop.sklearn needs scikit-learn >= 1.6; install it with the extra: "
-        'pip install "deltaprop[sklearn]"'
+    raise ImportError(  # deltaprop is on no package index: "deltaprop[sklearn]" alone installs nothing of it
+        "deltaprop.sklearn needs scikit-learn >= 1.6, which is not installed: "
+        'pip install "scikit-learn>=1.6", or in a checkout of deltaprop uv sync --extra sklearn '
+        '(or pip install ".[sklearn]")'
     ) from exc
 
 from . import _checks, errors

@@ -30,8 +30,13 @@ RUN_FILES = ("history.csv", "diagnostics.csv", "alerts.json", "alerts.csv", "mod
              "checkpoint.safetensors", "run.lock", "run.json")
 #: What run.json's ``status`` says once a run has ended (``deltaprop train`` writes it).
 ENDED = ("done", "diverged", "interrupted", "failed")
-#: Bigger files are not shown (a run of many thousand epochs would still fit).
-MAX_TABLE_BYTES = 16 << 20
+#: Bigger tables are not drawn (the page says so, and links them): 20,000 epochs of a network
+#: of three hidden layers write about 32 MB of diagnostics.csv.
+MAX_TABLE_BYTES = 64 << 20
+#: alerts.json and run.json are read up to this size.
+MAX_JSON_BYTES = 16 << 20
+#: A table with quoted cells (rows may span lines: parsed whole) is read up to this size.
+MAX_QUOTED_BYTES = 16 << 20
 #: A series (the history, or one layer's or parameter's diagnostics) of more rows than this is
 #: sent thinned to about :data:`STRETCHES` stretches (see :func:`thin`); the page hovers as many.
 SERIES_ROWS = 1000
@@ -64,7 +69,10 @@ def _cell(text: str) -> Any:
 def read_table(path: Path) -> list[dict[str, Any]] | None:
     """A CSV file with a header row as a list of records; None when it is absent, too big
     or unreadable (the view then simply omits it)."""
-    table = read_table_after(path)
+    try:
+        table = read_table_after(path)
+    except DataError:
+        return None
     return None if table is None else table[0]
 
 
@@ -80,33 +88,39 @@ def read_table_after(path: Path, held: int = 0, digest: str | None = None, *, by
     else all of them; a long series among them thinned (see :func:`thin`; ``by``: the column
     naming a row's series, ``marks``: epochs whose rows are kept). Returns (records, index
     of the first one, rows in all, digest of all rows: None for a table with quoted cells,
-    whose rows may span lines, rows left out); None when the file is absent, too big or
-    unreadable. Only the rows sent are made records."""
-    try:  # a regular file only: a FIFO must not hang the server
-        text = read_text(path, max_bytes=MAX_TABLE_BYTES, what="table", error=DataError, allow_empty=True)
-    except DataError:
+    whose rows may span lines, rows left out); None when the file is absent or holds no
+    header. A file the view cannot read (too big, no regular file, no UTF-8 text, a cell
+    over 128 KiB) raises :class:`DataError` saying why. Only the rows sent are made records."""
+    if not os.path.lexists(path):
         return None
+    # a regular file only: a FIFO must not hang the server
+    text = read_text(path, max_bytes=MAX_TABLE_BYTES, what="table", error=DataError, allow_empty=True)
+    plain = '"' not in text  # no quoting: one row a non-empty line
+    if not plain and len(text) > MAX_QUOTED_BYTES:
+        raise DataError(f"{path.name} has quoted cells and is {len(text):,} bytes, more than the "
+                        f"{MAX_QUOTED_BYTES:,} read of such a table (training writes none)")
     lines = text.splitlines()
+    del text
     if not lines:
         return None
-    plain = '"' not in text  # no quoting: one row a non-empty line
-    kept = [lines[0]] + [line for line in lines[1:] if line] if plain else lines
-    start = held if (plain and digest is not None and 0 < held < len(kept)
-                     and _digest(kept[:held + 1]) == digest) else 0
     try:
-        rows = list(csv.reader(kept[start + 1:] if start else kept))
-    except csv.Error:  # a cell over the csv module's 128 KiB: no table training wrote
-        return None
-    if not start:
-        if not rows:
-            return None
-        header_row, rows = rows[0], rows[1:]
-    else:
-        header_row = next(csv.reader(kept[:1]))
-    header = [h.strip() for h in header_row]
-    body = [row for row in rows if row]
-    keep = thin(header, body, by=by, marks=marks)
-    sent = body if keep is None else [body[i] for i in keep]
+        if plain:  # rows are parsed a chunk at a time, and made records only where sent
+            kept = [lines[0]] + [line for line in lines[1:] if line]
+            del lines
+            start = held if (digest is not None and 0 < held < len(kept)
+                             and _digest(kept[:held + 1]) == digest) else 0
+            header = [h.strip() for h in next(csv.reader(kept[:1]))]
+            body, parse = kept[start + 1:], lambda chunk: list(csv.reader(chunk))
+        else:
+            rows = list(csv.reader(lines))
+            if not rows:
+                return None
+            header = [h.strip() for h in rows[0]]
+            start, body, parse = 0, [row for row in rows[1:] if row], lambda chunk: chunk
+        keep = thin(header, body, parse, by=by, marks=marks)
+        sent = parse(body if keep is None else [body[i] for i in keep])
+    except csv.Error as exc:  # a cell over the csv module's 128 KiB: no table training wrote
+        raise DataError(f"{path.name} cannot be read as CSV ({exc})") from None
     records = [{key: _cell(cell.strip()) for key, cell in zip(header, row)} for row in sent]
     return records, start, start + len(body), _digest(kept) if plain else None, len(body) - len(sent)
 
@@ -124,28 +138,43 @@ def _numbers(cells) -> np.ndarray:
     return values
 
 
-def thin(header: list[str], rows: list[list[str]], *, by: str | None = None, marks=frozenset()
-         ) -> list[int] | None:
+#: Rows parsed at a time while a long table is thinned (its numbers are kept as float64 only).
+CHUNK_ROWS = 1 << 16
+
+
+def thin(header: list[str], body: list, parse=lambda chunk: chunk, *, by: str | None = None,
+         marks=frozenset()) -> list[int] | None:
     """The rows a long table is drawn by (their indices, in order), or None to draw every one.
+    ``body`` holds the rows, each a list of cells or a line that ``parse`` makes into them.
     Each series (the rows of one value of the ``by`` column: a layer's, a parameter's; all of
     them without it) of ``n`` > :data:`SERIES_ROWS` rows is cut into stretches of ``w = ⌈n /
     STRETCHES⌉`` consecutive rows, and of each stretch the first, the last, and for every
     numeric column the lowest and the highest (the first of equal ones) are kept, with the
     rows of the ``marks`` epochs: each column's minimum and maximum over the series, and its
     last row, are among them, and a line through them is the curve to within a stretch."""
-    group = header.index(by) if by in header else None
-    series: dict[str, list[int]] = {}
-    for i, row in enumerate(rows):
-        series.setdefault(row[group].strip() if group is not None and group < len(row) else "", []).append(i)
-    if all(len(members) <= SERIES_ROWS for members in series.values()):
+    n_rows = len(body)
+    if n_rows <= SERIES_ROWS:
         return None
-    cells = list(itertools.zip_longest(*rows, fillvalue=""))[:len(header)]  # the columns, a row short of some: ""
-    columns = {j: _numbers(column) for j, column in enumerate(cells) if j != group}
-    epoch = columns.pop(header.index("epoch")) if "epoch" in header else None
+    group = header.index(by) if by in header else None
+    names: dict[str, int] = {}
+    codes = np.zeros(n_rows, dtype=np.int64)
+    columns = {j: np.full(n_rows, np.nan) for j in range(len(header)) if j != group}
+    for first in range(0, n_rows, CHUNK_ROWS):
+        rows = parse(body[first:first + CHUNK_ROWS])
+        cells = list(itertools.zip_longest(*rows, fillvalue=""))  # the columns, a row short of some: ""
+        end = first + len(rows)
+        for j, values in columns.items():
+            if j < len(cells):
+                values[first:end] = _numbers(cells[j])
+        if group is not None and group < len(cells):
+            codes[first:end] = [names.setdefault(cell.strip(), len(names)) for cell in cells[group]]
+    series = [np.flatnonzero(codes == code) for code in range(max(1, len(names)))]
+    if all(len(index) <= SERIES_ROWS for index in series):
+        return None
+    epoch = columns.pop(header.index("epoch")) if "epoch" in header and header.index("epoch") != group else None
     marked = np.isin(epoch, [m for m in marks if isinstance(m, (int, float))]) if epoch is not None and marks else None
     kept: list[np.ndarray] = []
-    for members in series.values():
-        index = np.array(members)
+    for index in series:
         n = len(index)
         if n <= SERIES_ROWS:
             kept.append(index)
@@ -172,7 +201,7 @@ def thin(header: list[str], rows: list[list[str]], *, by: str | None = None, mar
 def _read_alerts(folder: Path) -> list[Any] | None:
     path = folder / "alerts.json"
     try:
-        text = read_text(path, max_bytes=MAX_TABLE_BYTES, what="alerts file", error=DataError)
+        text = read_text(path, max_bytes=MAX_JSON_BYTES, what="alerts file", error=DataError)
         value = parse_json(text, what=str(path), error=DataError)
     except DataError:
         return read_table(folder / "alerts.csv")
@@ -213,11 +242,19 @@ def _lock_holder_alive(folder: Path) -> bool | None:
 def _recorded_facts(folder: Path) -> dict[str, Any] | None:
     """The run's run.json, or None where it is absent, too big or unreadable."""
     try:
-        with open_regular(folder / "run.json", max_bytes=MAX_TABLE_BYTES, what="run.json", error=DataError) as f:
+        with open_regular(folder / "run.json", max_bytes=MAX_JSON_BYTES, what="run.json", error=DataError) as f:
             facts = parse_json(f.read(), what="run.json", error=DataError)  # nesting capped: no RecursionError
     except (OSError, DataError):
         return None
     return facts if isinstance(facts, dict) else None
+
+
+def _diverged_at(facts: dict[str, Any] | None) -> dict[str, int] | None:
+    """The epoch and step a diverged run stopped at, as its run.json's ``diverged`` says."""
+    d = (facts or {}).get("diverged") if (facts or {}).get("status") == "diverged" else None
+    if not isinstance(d, dict) or not all(type(d.get(k)) is int for k in ("epoch", "step")):
+        return None
+    return {"epoch": d["epoch"], "step": d["step"]}
 
 
 def _recorded_status(folder: Path) -> str | None:
@@ -279,8 +316,12 @@ def read_run(folder: Path, held: dict[str, tuple[int, str]] | None = None, marks
     marks = {*marks, *(a.get("epoch") for a in alerts or () if isinstance(a, dict))}
     tables: dict[str, Any] = {}
     for name in TABLES:
-        table = read_table_after(folder / f"{name}.csv", *held.get(name, (0, None)),
-                                 by="name" if name == "diagnostics" else None, marks=marks)
+        try:
+            table = read_table_after(folder / f"{name}.csv", *held.get(name, (0, None)),
+                                     by="name" if name == "diagnostics" else None, marks=marks)
+            tables[f"{name}_error"] = None
+        except DataError as exc:  # said, not left out as if the run had written none
+            table, tables[f"{name}_error"] = None, " ".join(str(exc).split())
         records, start, rows, digest, left_out = table if table is not None else (None, 0, 0, None, 0)
         tables[name], tables[f"{name}_from"], tables[f"{name}_digest"] = records, start, digest
         tables[f"{name}_rows"], tables[f"{name}_thinned"] = rows, left_out
@@ -290,10 +331,12 @@ def read_run(folder: Path, held: dict[str, tuple[int, str]] | None = None, marks
         "training": _training(folder),
         # how the run ended, as run.json says (done, diverged, interrupted, failed), or training; None: not recorded
         "status": _recorded_status(folder),
-        "epochs": tables["history_rows"],
+        # where a diverged run stopped ({epoch, step}; its history ends at the epoch before), else None
+        "diverged": _diverged_at(_recorded_facts(folder)),
+        "epochs": None if tables["history_error"] else tables["history_rows"],  # None: unknown
         "history": tables["history"] or [],
-        **{f"history_{key}": tables[f"history_{key}"] for key in ("from", "digest", "rows", "thinned")},
+        **{f"history_{key}": tables[f"history_{key}"] for key in ("from", "digest", "rows", "thinned", "error")},
         "diagnostics": tables["diagnostics"],
-        **{f"diagnostics_{key}": tables[f"diagnostics_{key}"] for key in ("from", "digest", "rows", "thinned")},
+        **{f"diagnostics_{key}": tables[f"diagnostics_{key}"] for key in ("from", "digest", "rows", "thinned", "error")},
         "alerts": alerts,
     }

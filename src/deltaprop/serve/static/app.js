@@ -402,14 +402,17 @@ function lineChart(title, series, { width = 360, height = 190, log = false, mark
   const wrap = document.createElement("div"); wrap.className = "chart"; wrap.dataset.title = title;
   const head = document.createElement("div"); head.className = "title"; head.textContent = log ? `${title} (log scale)` : title; wrap.append(head);
   const ty = log ? (v) => Math.log10(v) : (v) => v;
-  const tickText = log ? (t) => (10 ** t).toExponential(0) : (t) => fmt(t).replace(/0+$/, "").replace(/\.$/, "");
+  // no trailing zeros ("0.5", "3e+37", "2.5e+37"), and the left margin as wide as the longest label
+  const tickText = log ? (t) => (10 ** t).toExponential(0) : (t) => fmt(t).replace(/\.?0+(e|$)/, "$1");
   series = series.map((s) => ({ ...s, raw: s.points, points: s.points.map(([x, y]) => [x, ty(y)]) }));
   const pts = series.flatMap((s) => s.points);
   if (pts.length === 0) return null;
-  const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 1), yt = niceDomain(Math.min(...ys), Math.max(...ys));
-  const y0 = yt[0], y1 = yt[yt.length - 1];
-  const L = 46, R = 10, T = 8, B = 24, W = width - L - R, H = height - T - B;
+  let x0 = Infinity, x1 = -Infinity, lo = Infinity, hi = -Infinity;  // a loop: Math.min(...) of many points overflows the stack
+  for (const [x, y] of pts) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); lo = Math.min(lo, y); hi = Math.max(hi, y); }
+  x1 = Math.max(x1, x0 + 1);
+  const yt = niceDomain(lo, hi), y0 = yt[0], y1 = yt[yt.length - 1];
+  const L = Math.max(46, 12 + 6 * Math.max(...yt.map((t) => tickText(t).length)));
+  const R = 10, T = 8, B = 24, W = width - L - R, H = height - T - B;
   const sx = (x) => L + ((x - x0) / (x1 - x0)) * W, sy = (y) => T + H - ((y - y0) / (y1 - y0 || 1)) * H;
   const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}` });
   for (const t of yt) {
@@ -449,11 +452,13 @@ function column(records, key) {
 function renderRun(run) {
   const h = run.history;
   $("run-title").textContent = `Run ${run.run}`;
-  $("run-epochs").textContent = String(run.epochs);
+  $("run-epochs").textContent = run.epochs === null ? "?" : String(run.epochs);  // null: history.csv unreadable
   const last = h[h.length - 1];
   const tail = last ? `, last loss ${fmt(last.loss)}${typeof last.val_accuracy === "number" ? `, validation accuracy ${fmt(last.val_accuracy)}` : ""}` : "";
   // a run that ended otherwise than done says how (run.json's status), not "finished"
-  const ended = { diverged: "diverged", interrupted: "interrupted", failed: "stopped: a file could not be written" };
+  // a diverged run's history ends at the last epoch it finished: say where it diverged (run.json's diverged)
+  const where = run.diverged ? ` in epoch ${run.diverged.epoch} (step ${run.diverged.step}); the curves end at the last epoch it finished` : "";
+  const ended = { diverged: `diverged${where}`, interrupted: "interrupted", failed: "stopped: a file could not be written" };
   const gone = "stopped without recording how (its run.json says training, but its process is gone)";
   const phase = run.training === true ? " · training…"
     : run.training === false ? ` · ${ended[run.status] || (run.status === "training" ? gone : "finished")}` : "";
@@ -466,9 +471,11 @@ function renderRun(run) {
     lineChart("learning rate", [{ name: "lr", colour: COLOURS.lr, points: column(h, "lr") }], opts),
   ].filter(Boolean);
   $("curves").replaceChildren(...charts);
-  $("run-files").hidden = !Array.isArray(run.history) || run.history.length === 0;
-  $("diagnostics-file-item").hidden = !Array.isArray(run.diagnostics);
-  $("run-thinned").textContent = thinnedNote(run);
+  // a table the server cannot read (too big, say) is said, with its download, not left out as if never written
+  const unread = RUN_TABLES.filter((t) => run[`${t}_error`]).map((t) => `${t}.csv is not drawn: ${run[`${t}_error`]}.`);
+  $("run-files").hidden = h.length === 0 && !Array.isArray(run.diagnostics) && unread.length === 0;
+  $("diagnostics-file-item").hidden = !Array.isArray(run.diagnostics) && !run.diagnostics_error;
+  $("run-thinned").textContent = [thinnedNote(run), ...unread].filter(Boolean).join(" ");
   renderDiagnostics(run, marked);
   renderAlerts(run.alerts);
 }
