@@ -363,12 +363,16 @@ def line_chart(title: str, x: list[int], series, *, log: bool = False, width: in
         y0, y1 = y0 - 0.5 if log else y0 - max(abs(y0) * 0.1, 0.05), y1 + 0.5 if log else y1 + max(abs(y1) * 0.1, 0.05)
     # one epoch: centred in a range of its own, not at the left end of an axis running on to the next epoch
     x0, x1 = (min(x), max(x)) if max(x) > min(x) else (min(x) - 0.5, min(x) + 0.5)
+    # margins that hold the longest y label and half the last epoch's, centred on the axis's end, whole
+    labels = _y_labels(y0, y1, log)
+    left = max(left, math.ceil(max(map(_text_px, labels))) + 8)
+    right = max(right, math.ceil(_text_px(str(math.floor(x1))) / 2) + 2)
     sx = lambda v: left + (v - x0) / (x1 - x0) * (width - left - right)  # noqa: E731
     sy = lambda v: top + (1 - (fy(v) - y0) / (y1 - y0)) * (height - top - bottom)  # noqa: E731
     columns = (left + (np.array(x, dtype=np.float64) - x0) / (x1 - x0) * (width - left - right)).astype(np.int64)
     parts = [f'<svg class="chart" width="{width}" height="{height}" role="img" aria-label="{escape(title)}">',
              f'<text x="{left}" y="14" font-weight="600">{escape(title)}</text>']
-    parts += _axes(x0, x1, y0, y1, log, left, right, top, bottom, width, height)
+    parts += _axes(x0, x1, labels, left, right, top, bottom, width, height)
     if mark is not None and x0 <= mark[0] <= x1:
         parts.append(f'<line class="mark" x1="{sx(mark[0]):.1f}" y1="{top}" x2="{sx(mark[0]):.1f}" '
                      f'y2="{height - bottom}" stroke="#555" stroke-dasharray="4 3"><title>{escape(mark[1])}</title></line>')
@@ -417,21 +421,50 @@ def _columns(column: np.ndarray, ys: list[float]) -> np.ndarray:
     return np.unique(np.concatenate(kept))
 
 
-def _axes(x0, x1, y0, y1, log, left, right, top, bottom, width, height) -> list[str]:
+def _axes(x0, x1, labels, left, right, top, bottom, width, height) -> list[str]:
     out = [f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#999"/>',
            f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#999"/>']
-    for k in range(5):
-        t = y0 + (y1 - y0) * k / 4
+    for k, label in enumerate(labels):
         yy = top + (1 - k / 4) * (height - top - bottom)
-        label = f"{10 ** t:.2g}" if log else f"{t:.3g}"
         out.append(f'<line class="grid" x1="{left}" y1="{yy:.1f}" x2="{width - right}" y2="{yy:.1f}"/>'
                    f'<text x="{left - 4}" y="{yy + 4:.1f}" text-anchor="end">{label}</text>')
-    ticks = sorted({t for k in range(6) if x0 <= (t := int(round(x0 + (x1 - x0) * k / 5))) <= x1})
+    # as many intervals (up to 5) as labels of the widest epoch fit side by side: 20000 five times in
+    # a small multiple's 176 px ran into one another
+    wide = _text_px(str(math.floor(x1))) + 8
+    intervals = max(1, min(5, int((width - left - right) // wide)))
+    ticks = sorted({t for k in range(intervals + 1)
+                    if x0 <= (t := int(round(x0 + (x1 - x0) * k / intervals))) <= x1})
     for t in ticks:
         xx = left + (t - x0) / (x1 - x0) * (width - left - right)
         out.append(f'<text x="{xx:.1f}" y="{height - bottom + 14}" text-anchor="middle">{t}</text>')
     out.append(f'<text x="{(left + width - right) / 2:.0f}" y="{height - 2}" text-anchor="middle">epoch</text>')
     return out
+
+
+def _y_labels(y0: float, y1: float, log: bool) -> list[str]:
+    """The labels of the y axis's 5 evenly spaced ticks, bottom first (of 10^t on a log scale)."""
+    values = [y0 + (y1 - y0) * k / 4 for k in range(5)]
+    return [_tick_text(10 ** t, 2) if log else _tick_text(t, 3) for t in values]
+
+
+def _tick_text(value: float, digits: int) -> str:
+    """``value`` to ``digits`` significant digits, short: no trailing zeros, and below 0.001
+    or from 100000 on as 1.45e-4 or 2e+37 (as the served page's charts label theirs), not
+    0.000145; 0, not -0."""
+    rounded = float(f"{value:.{digits}g}") + 0.0
+    if rounded != 0 and not 1e-3 <= abs(rounded) < 1e5:
+        mantissa, exponent = f"{rounded:.{digits - 1}e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.') if '.' in mantissa else mantissa}e{int(exponent):+d}"
+    return f"{rounded:.{digits + 6}g}"
+
+
+#: A character's width in px in the charts' 11 px labels, as DejaVu Sans draws them (the
+#: widest of the usual system fonts: 7 px a digit); the margins are fitted to them.
+_CHAR_PX = {".": 3.5, "-": 4.5, "+": 9.5}
+
+
+def _text_px(text: str) -> float:
+    return sum(_CHAR_PX.get(c, 7.0) for c in text)
 
 
 #: run.json statuses of a run that is over (no epoch, diagnostics or result is to come).
