@@ -83,3 +83,24 @@ def test_the_validation_accuracy_is_one_process_s_to_the_last_bit(tmp_path):
     for rank in ranks:
         assert rank["predictions"] == one["predictions"]
         assert rank["val_accuracy"] == one["val_accuracy"]
+
+
+@pytest.mark.parametrize("workers, started", [(8, 2), (None, None), (1, 1)])
+def test_a_local_sweep_cluster_starts_no_more_workers_than_trials_to_run(tmp_path, monkeypatch, workers, started):
+    # `--workers 1000` for 1 trial started 1000 worker processes (minutes of a machine brought
+    # to a halt before the trial ran); the default, one per CPU, started 64 on a 64-CPU host
+    # for a sweep of 2 trials: processes started only to wait.
+    from deltaprop import sweep
+    from deltaprop.errors import Error
+
+    asked = []
+
+    def client(n, scheduler):
+        asked.append(n)
+        raise Error("no cluster in this test")
+
+    monkeypatch.setattr(sweep, "_client", client)
+    trials = [sweep.Trial(i, {"lr": lr}, tmp_path / f"trial-{i:03d}") for i, lr in enumerate(("0.1", "0.3"))]
+    with pytest.raises(Error, match="no cluster"):
+        sweep.run_sweep(trials, config=None, workers=workers, say=lambda line: None)
+    assert asked == [started or min(2, sweep._cpus())]

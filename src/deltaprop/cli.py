@@ -295,7 +295,8 @@ def _add_sweep(sub) -> None:
                     "(all of them, said so, when N is more than the grid has)")
     sw.add_argument("--seed", help="seed of the --random draw (default 0; only with --random: the trials' own "
                     "training seed is CONFIG.toml's seed, or --grid seed=...)")
-    sw.add_argument("--workers", metavar="N", help="worker processes of the local Dask cluster (default: one per CPU)")
+    sw.add_argument("--workers", metavar="N", help="worker processes of the local Dask cluster (default: one per CPU; "
+                    "at most one a trial to run)")
     sw.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask cluster, e.g. tcp://host:8786")
     sw.add_argument("--out", metavar="DIR", help="the sweep's folder (default: a new runs/sweep-<date-time>)")
     sw.add_argument("--resume", action="store_true", help="continue the sweep in --out, skipping finished trials")

@@ -485,11 +485,22 @@ def _client(workers: int | None, scheduler: str | None):
         except OSError as exc:
             raise Error(f"cannot reach the Dask scheduler: {exc}; is one running there? Check --scheduler, or leave "
                         "it out to start a local cluster") from None
-    n = workers or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    n = workers or _cpus()
     env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                            env=env, silence_logs=logging.ERROR)
     return Client(cluster), cluster
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def local_workers(workers: int | None, trials: int) -> int:
+    """The local cluster's worker processes: ``workers`` (default one per CPU), at most one a
+    trial to run: a worker more is a process started (Dask imported, seconds of CPU) to wait."""
+    return max(1, min(workers or _cpus(), trials))
 
 
 def _run_json_stamp(folder: Path) -> tuple[int, int, int] | None:
@@ -614,7 +625,7 @@ def _run_trials(trials: list[Trial], todo: list[Trial], *, config, workers, sche
     stamps: dict[Path, Any] = {}
     try:
         with _ctrl_c_held(ignored=not scheduler):
-            client, cluster = _client(workers, scheduler)
+            client, cluster = _client(None if scheduler else local_workers(workers, len(todo)), scheduler)
         from distributed import as_completed
 
         stamps = {trial.folder: _run_json_stamp(trial.folder) for trial in todo}
