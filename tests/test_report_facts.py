@@ -87,7 +87,7 @@ def _early_stopped(tmp_path, *, restore=True):
                                  interval=0)
     stopper = dp.EarlyStopping("val_loss", patience=1, restore_best_weights=restore)
     net = dp.mlp([4, 8, 2], seed=0)
-    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.5), epochs=20, validation=(X, 1 - y),
+    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.5), epochs=20, validation=(X, 1 - y), seed=0,
            callbacks=[stopper, writer])
     return writer, stopper
 
