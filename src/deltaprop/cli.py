@@ -409,12 +409,15 @@ def _check_data_dir(name: str, data_dir: str, given: str | None = None) -> None:
         return
     wanted = [rf.name for rf in spec.files.values()]
     elsewhere = mnist_files._search_dirs(spec, None)
-    if not all(mnist_files._find(spec, rf, elsewhere) for rf in spec.files.values()):
+    found = [mnist_files._find(spec, rf, elsewhere) for rf in spec.files.values()]
+    if not all(found):
         return  # nowhere else either: the download goes ahead, or fails saying so
     leave = "leave out --data-dir" if given is None or given.startswith("--") else "leave data_dir out of that file"
+    kinds = {"cache": "the cached copy in", "system": "the system's copy in", "user": "the copy in"}
+    copies = dict.fromkeys((kinds[kind], str(path.parent)) for path, kind in found)  # the folders that would be read
     raise DataError(f"{given or f'--data-dir {data_dir}'} does not hold the {spec.name} files: looked in it and in "
                     f"{Path(data_dir) / spec.name} for {wanted[0]} and its {len(wanted) - 1} companions (gzipped or "
-                    f"not); put them there, or {leave} to use (or download into) the cache")
+                    f"not); put them there, or {leave} to use " + " and ".join(f"{k} {d}" for k, d in copies))
 
 
 def _named_dataset(name: str, data_dir: str | None, mmap: bool = False, given: str | None = None) -> _Dataset:
@@ -2317,7 +2320,8 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
                  f"no {split} part: a file under {_MIN_ROWS_TO_SPLIT} rows, or with no class of 3 rows, is not split")
         return ds, ds.x_train, ds.y_train, f"all {len(ds.y_train)} rows, {whole}"
     x, y = (ds.x_test, ds.y_test) if split == "test" else (ds.x_train, ds.y_train)
-    if split == "test" and (repeats := _repeats_note(name, ds)) is not None:
+    # another file's own split is not the model's: cmd_evaluate counts its rows the model trained on
+    if split == "test" and trained_file and (repeats := _repeats_note(name, ds)) is not None:
         _say(f"note: {repeats}", err=True)
     if split == "train" and trained_file and (held := _validation_rows(mf, y)):
         _say(f"note: these {len(y)} train rows include the {held} validation rows training held out of them "
@@ -2760,7 +2764,7 @@ def cmd_plot_weights(args) -> int:
     mf = _read(args.model)
     out = args.out or mf.path.parent / "weights.png"
     if mf.kind == "checkpoint":
-        kept = f"{_checkpoint_epoch(mf).split(' (')[0]} of the checkpoint, step {mf.step:,}"
+        kept = f"{_checkpoint_weights(mf)} (the checkpoint, step {mf.step:,})"
     else:
         kept = _run_model_weights(Path(args.model))  # as info says it
     title = f"weights: {kept}" if kept else None
@@ -2801,6 +2805,20 @@ def _run_model_weights(path: Path) -> str | None:
     if not facts or facts.get("status") != "done":  # an unfinished run's model is an earlier session's
         return None
     return model_weights_words(facts.get("model_weights"))
+
+
+def _checkpoint_weights(mf) -> str:
+    """A checkpoint's weights as info says a model's: ``epoch N``, or ``epoch N, partial: B of
+    its T batches`` for one taken inside an epoch (T from the recorded batch layout, when it
+    says it: ``⌈rows / batch size⌉``, one for full batches)."""
+    unfinished = mf.training.get("unfinished")
+    if not isinstance(unfinished, dict):
+        return f"epoch {mf.epoch}"
+    layout = str(unfinished.get("layout", ""))
+    sizes = re.fullmatch(r"\w+ batches of (\d+) from (\d+) rows", layout)
+    total = -(-int(sizes[2]) // int(sizes[1])) if sizes else 1 if layout.startswith("full batches") else None
+    return f"epoch {unfinished['epoch'] + 1}, partial: {unfinished['batches']:,}" + \
+        (f" of its {total:,} batches" if total else " batches of it")
 
 
 def _checkpoint_epoch(mf) -> str:
@@ -2942,6 +2960,7 @@ def cmd_sweep(args) -> int:
     grid = sweep.parse_grid(args.grid or [], set(flags.values()), aliases=flags)
     if args.scheduler:
         sweep.check_scheduler_address(args.scheduler)
+    sweep.check_dask()  # before the sweep is announced or its folder made
     random = None if args.random is None else _int_option("--random", args.random)
     workers = None if args.workers is None else _int_option("--workers", args.workers)
     seed = _sweep_seed(args, random)

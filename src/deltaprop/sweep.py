@@ -1,4 +1,4 @@
-"""Hyperparameter sweeps on Dask distributed (``pip install "deltaprop[sweep]"``).
+"""Hyperparameter sweeps on Dask distributed (``pip install "dask[distributed]"``, or ``uv sync --extra sweep``).
 
 A sweep is a grid (or a random sample of it) over ``deltaprop train``'s options. Each trial is
 an ordinary run folder, ``SWEEP/trial-NNN``, trained by ``deltaprop train`` on a Dask
@@ -471,11 +471,24 @@ def _ctrl_c_held(*, ignored: bool):
         raise KeyboardInterrupt
 
 
+#: deltaprop is on no package index, so "deltaprop[sweep]" alone installs nothing of it: name the package.
+_NO_DASK = ('deltaprop sweep needs Dask distributed, which is not installed: pip install "dask[distributed]", '
+            'or in a checkout of deltaprop uv sync --extra sweep (or pip install ".[sweep]")')
+
+
+def check_dask() -> None:
+    """Refuse a sweep without Dask distributed before its folder is made (without importing it)."""
+    import importlib.util
+
+    if importlib.util.find_spec("distributed") is None:
+        raise ConfigError(_NO_DASK)
+
+
 def _client(workers: int | None, scheduler: str | None):
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:
-        raise ConfigError('deltaprop sweep needs Dask distributed: pip install "deltaprop[sweep]"') from exc
+        raise ConfigError(_NO_DASK) from exc
     import logging
 
     logging.getLogger("distributed").setLevel(logging.ERROR)  # a worker's shutdown notes are not the user's concern
