@@ -104,3 +104,20 @@ def test_a_local_sweep_cluster_starts_no_more_workers_than_trials_to_run(tmp_pat
     with pytest.raises(Error, match="no cluster"):
         sweep.run_sweep(trials, config=None, workers=workers, say=lambda line: None)
     assert asked == [started or min(2, sweep._cpus())]
+
+
+@pytest.mark.parametrize("counts, words", [([2], "2 MPI processes"), ([1, 3], "1, then 3 MPI processes, a session each"),
+                                           ([1], None)])
+def test_the_report_says_on_how_many_processes_the_run_trained(counts, words):
+    # report.html showed the command as `deltaprop train ...` (mpiexec is not in it) and nothing
+    # else said the run trained data-parallel; run.json and `deltaprop info` did.
+    from deltaprop.report_html import render
+
+    sessions = [{"command": ["deltaprop", "train"], "started": "2026-12-01 06:00:00 +0000", "processes": n}
+                for n in counts]
+    page = render([{"epoch": 1, "loss": 1.0, "lr": 0.1}], {"status": "done", "sessions": sessions,
+                                                           "processes": counts[-1]})
+    if words is None:
+        assert "MPI" not in page
+    else:
+        assert f"<td>trained on</td><td><code>{words} (--batch-size is the global batch, shared among them)" in page

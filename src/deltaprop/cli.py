@@ -2838,17 +2838,11 @@ def _checkpoint_epoch(mf) -> str:
 def _run_processes(path: Path) -> str | None:
     """The MPI processes a run trained on, from run.json's sessions, for a run folder or a
     file in one; None for a run trained on one process, or one whose run.json does not say."""
-    from .report import recorded_processes
+    from .report import processes_words
 
     folder = (path if path.is_dir() else
               path.parent if path.name in ("model.safetensors", "checkpoint.safetensors") else None)
-    counts = [] if folder is None else recorded_processes(recorded_facts(folder))
-    if not counts or set(counts) == {1}:
-        return None
-    if len(set(counts)) == 1:
-        return f"{counts[0]} MPI processes (--batch-size is the global batch, shared among them)"
-    return (f"{', then '.join(map(str, counts))} MPI processes, a session each (--batch-size is the global batch, "
-            "shared among them)")
+    return None if folder is None else processes_words(recorded_facts(folder))
 
 
 def cmd_info(args) -> int:
