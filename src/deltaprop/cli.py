@@ -2967,6 +2967,7 @@ def cmd_sweep(args) -> int:
         kernels.check_environment()
         vector_blas.check_environment()
     _find_sweep_data(planned, config)  # before a folder is made
+    made = not args.resume and not (args.out and Path(args.out).exists())
     out = _sweep_folder(args).resolve()
     trials = sweep.plan_trials(grid, out, random=random, seed=seed)
     combinations = len(sweep.plan_trials(grid, out))
@@ -2975,6 +2976,13 @@ def cmd_sweep(args) -> int:
     _say(f"{capped}sweep of {len(trials)} trials over {', '.join(grid)} in {out}")
     if args.resume:
         sweep.check_resumable(trials, config)  # before the finally below rewrites sweep.csv
+    return _run_sweep(args, trials, config, workers, out, list(grid), made)
+
+
+def _run_sweep(args, trials, config, workers, out: Path, varied: list[str], made: bool) -> int:
+    """Train the sweep's trials; ``made``: this command made ``out`` (removed if no trial started)."""
+    from . import sweep
+
     # SIGTERM (kill, a batch scheduler's limit) stops the sweep as Ctrl-C does: the running
     # trials are stopped, sweep.csv says what became of each, and the command ends 143.
     ran = True
@@ -2983,18 +2991,22 @@ def cmd_sweep(args) -> int:
             sweep.run_sweep(trials, config=config, workers=workers, scheduler=args.scheduler, resume=args.resume,
                             say=_say)
         except KeyboardInterrupt:
-            status = _sweep_interrupted(args, trials, out, list(grid))
+            status = _sweep_interrupted(args, trials, out, varied)
             return 128 + signal.SIGTERM if terminated else status
         except Error:
             # no trial started (the scheduler unreachable, no Dask): the folder is left as it was, so
-            # the corrected command may use it; a sweep.csv of trials "not run" made it refuse the folder
+            # the corrected command may use it (a sweep.csv of trials "not run" made it refuse the
+            # folder); one this command made is removed, as it is still empty
             ran = False
+            if made:
+                with contextlib.suppress(OSError):
+                    out.rmdir()
             raise
         finally:
             if ran:
-                sweep.write_results(trials, out, list(grid))
-                sweep.plot_results(trials, out, list(grid))
-    return _sweep_results(trials, out, list(grid))
+                sweep.write_results(trials, out, varied)
+                sweep.plot_results(trials, out, varied)
+    return _sweep_results(trials, out, varied)
 
 
 def _sweep_results(trials, out: Path, varied: list[str]) -> int:
