@@ -1,4 +1,4 @@
-"""Synchronous data-parallel training over MPI (``pip install "deltaprop[mpi]"``).
+"""Synchronous data-parallel training over MPI (``pip install mpi4py mpich``; in a checkout, ``uv sync --extra mpi``).
 
 ``fit(..., comm=MPI.COMM_WORLD)`` trains one model on ``p`` processes. Every process
 draws the same shuffled order from the shared seed and takes its share of every *global*
