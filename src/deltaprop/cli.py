@@ -295,7 +295,8 @@ def _add_sweep(sub) -> None:
                     "(all of them, said so, when N is more than the grid has)")
     sw.add_argument("--seed", help="seed of the --random draw (default 0; only with --random: the trials' own "
                     "training seed is CONFIG.toml's seed, or --grid seed=...)")
-    sw.add_argument("--workers", metavar="N", help="worker processes of the local Dask cluster (default: one per CPU)")
+    sw.add_argument("--workers", metavar="N", help="worker processes of the local Dask cluster (default: one per CPU; "
+                    "at most one a trial to run)")
     sw.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask cluster, e.g. tcp://host:8786")
     sw.add_argument("--out", metavar="DIR", help="the sweep's folder (default: a new runs/sweep-<date-time>)")
     sw.add_argument("--resume", action="store_true", help="continue the sweep in --out, skipping finished trials")
@@ -408,12 +409,15 @@ def _check_data_dir(name: str, data_dir: str, given: str | None = None) -> None:
         return
     wanted = [rf.name for rf in spec.files.values()]
     elsewhere = mnist_files._search_dirs(spec, None)
-    if not all(mnist_files._find(spec, rf, elsewhere) for rf in spec.files.values()):
+    found = [mnist_files._find(spec, rf, elsewhere) for rf in spec.files.values()]
+    if not all(found):
         return  # nowhere else either: the download goes ahead, or fails saying so
     leave = "leave out --data-dir" if given is None or given.startswith("--") else "leave data_dir out of that file"
+    kinds = {"cache": "the cached copy in", "system": "the system's copy in", "user": "the copy in"}
+    copies = dict.fromkeys((kinds[kind], str(path.parent)) for path, kind in found)  # the folders that would be read
     raise DataError(f"{given or f'--data-dir {data_dir}'} does not hold the {spec.name} files: looked in it and in "
                     f"{Path(data_dir) / spec.name} for {wanted[0]} and its {len(wanted) - 1} companions (gzipped or "
-                    f"not); put them there, or {leave} to use (or download into) the cache")
+                    f"not); put them there, or {leave} to use " + " and ".join(f"{k} {d}" for k, d in copies))
 
 
 def _named_dataset(name: str, data_dir: str | None, mmap: bool = False, given: str | None = None) -> _Dataset:
@@ -2316,7 +2320,8 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
                  f"no {split} part: a file under {_MIN_ROWS_TO_SPLIT} rows, or with no class of 3 rows, is not split")
         return ds, ds.x_train, ds.y_train, f"all {len(ds.y_train)} rows, {whole}"
     x, y = (ds.x_test, ds.y_test) if split == "test" else (ds.x_train, ds.y_train)
-    if split == "test" and (repeats := _repeats_note(name, ds)) is not None:
+    # another file's own split is not the model's: cmd_evaluate counts its rows the model trained on
+    if split == "test" and trained_file and (repeats := _repeats_note(name, ds)) is not None:
         _say(f"note: {repeats}", err=True)
     if split == "train" and trained_file and (held := _validation_rows(mf, y)):
         _say(f"note: these {len(y)} train rows include the {held} validation rows training held out of them "
@@ -2759,7 +2764,7 @@ def cmd_plot_weights(args) -> int:
     mf = _read(args.model)
     out = args.out or mf.path.parent / "weights.png"
     if mf.kind == "checkpoint":
-        kept = f"{_checkpoint_epoch(mf).split(' (')[0]} of the checkpoint, step {mf.step:,}"
+        kept = f"{_checkpoint_weights(mf)} (the checkpoint, step {mf.step:,})"
     else:
         kept = _run_model_weights(Path(args.model))  # as info says it
     title = f"weights: {kept}" if kept else None
@@ -2802,6 +2807,20 @@ def _run_model_weights(path: Path) -> str | None:
     return model_weights_words(facts.get("model_weights"))
 
 
+def _checkpoint_weights(mf) -> str:
+    """A checkpoint's weights as info says a model's: ``epoch N``, or ``epoch N, partial: B of
+    its T batches`` for one taken inside an epoch (T from the recorded batch layout, when it
+    says it: ``⌈rows / batch size⌉``, one for full batches)."""
+    unfinished = mf.training.get("unfinished")
+    if not isinstance(unfinished, dict):
+        return f"epoch {mf.epoch}"
+    layout = str(unfinished.get("layout", ""))
+    sizes = re.fullmatch(r"\w+ batches of (\d+) from (\d+) rows", layout)
+    total = -(-int(sizes[2]) // int(sizes[1])) if sizes else 1 if layout.startswith("full batches") else None
+    return f"epoch {unfinished['epoch'] + 1}, partial: {unfinished['batches']:,}" + \
+        (f" of its {total:,} batches" if total else " batches of it")
+
+
 def _checkpoint_epoch(mf) -> str:
     """Which epoch a checkpoint's weights are of: "epoch N", or the epoch a steps limit or a
     callback stopped inside, how far, and how a resume goes on."""
@@ -2819,17 +2838,11 @@ def _checkpoint_epoch(mf) -> str:
 def _run_processes(path: Path) -> str | None:
     """The MPI processes a run trained on, from run.json's sessions, for a run folder or a
     file in one; None for a run trained on one process, or one whose run.json does not say."""
-    from .report import recorded_processes
+    from .report import processes_words
 
     folder = (path if path.is_dir() else
               path.parent if path.name in ("model.safetensors", "checkpoint.safetensors") else None)
-    counts = [] if folder is None else recorded_processes(recorded_facts(folder))
-    if not counts or set(counts) == {1}:
-        return None
-    if len(set(counts)) == 1:
-        return f"{counts[0]} MPI processes (--batch-size is the global batch, shared among them)"
-    return (f"{', then '.join(map(str, counts))} MPI processes, a session each (--batch-size is the global batch, "
-            "shared among them)")
+    return None if folder is None else processes_words(recorded_facts(folder))
 
 
 def cmd_info(args) -> int:
@@ -2941,6 +2954,7 @@ def cmd_sweep(args) -> int:
     grid = sweep.parse_grid(args.grid or [], set(flags.values()), aliases=flags)
     if args.scheduler:
         sweep.check_scheduler_address(args.scheduler)
+    sweep.check_dask()  # before the sweep is announced or its folder made
     random = None if args.random is None else _int_option("--random", args.random)
     workers = None if args.workers is None else _int_option("--workers", args.workers)
     seed = _sweep_seed(args, random)
@@ -2953,6 +2967,7 @@ def cmd_sweep(args) -> int:
         kernels.check_environment()
         vector_blas.check_environment()
     _find_sweep_data(planned, config)  # before a folder is made
+    made = not args.resume and not (args.out and Path(args.out).exists())
     out = _sweep_folder(args).resolve()
     trials = sweep.plan_trials(grid, out, random=random, seed=seed)
     combinations = len(sweep.plan_trials(grid, out))
@@ -2961,6 +2976,13 @@ def cmd_sweep(args) -> int:
     _say(f"{capped}sweep of {len(trials)} trials over {', '.join(grid)} in {out}")
     if args.resume:
         sweep.check_resumable(trials, config)  # before the finally below rewrites sweep.csv
+    return _run_sweep(args, trials, config, workers, out, list(grid), made)
+
+
+def _run_sweep(args, trials, config, workers, out: Path, varied: list[str], made: bool) -> int:
+    """Train the sweep's trials; ``made``: this command made ``out`` (removed if no trial started)."""
+    from . import sweep
+
     # SIGTERM (kill, a batch scheduler's limit) stops the sweep as Ctrl-C does: the running
     # trials are stopped, sweep.csv says what became of each, and the command ends 143.
     ran = True
@@ -2969,18 +2991,22 @@ def cmd_sweep(args) -> int:
             sweep.run_sweep(trials, config=config, workers=workers, scheduler=args.scheduler, resume=args.resume,
                             say=_say)
         except KeyboardInterrupt:
-            status = _sweep_interrupted(args, trials, out, list(grid))
+            status = _sweep_interrupted(args, trials, out, varied)
             return 128 + signal.SIGTERM if terminated else status
         except Error:
             # no trial started (the scheduler unreachable, no Dask): the folder is left as it was, so
-            # the corrected command may use it; a sweep.csv of trials "not run" made it refuse the folder
+            # the corrected command may use it (a sweep.csv of trials "not run" made it refuse the
+            # folder); one this command made is removed, as it is still empty
             ran = False
+            if made:
+                with contextlib.suppress(OSError):
+                    out.rmdir()
             raise
         finally:
             if ran:
-                sweep.write_results(trials, out, list(grid))
-                sweep.plot_results(trials, out, list(grid))
-    return _sweep_results(trials, out, list(grid))
+                sweep.write_results(trials, out, varied)
+                sweep.plot_results(trials, out, varied)
+    return _sweep_results(trials, out, varied)
 
 
 def _sweep_results(trials, out: Path, varied: list[str]) -> int:

@@ -795,6 +795,19 @@ def recorded_processes(facts: dict[str, Any] | None) -> list[int]:
     return [s["processes"] for s in earlier_sessions(facts) if "processes" in s]
 
 
+def processes_words(facts: dict[str, Any] | None) -> str | None:
+    """The MPI processes a run trained on, in words (``2 MPI processes (...)``; ``1, then 3
+    MPI processes, a session each (...)``); None for a run trained on one process, or one
+    whose run.json does not say."""
+    counts = recorded_processes(facts)
+    if not counts or set(counts) == {1}:
+        return None
+    shared = "--batch-size is the global batch, shared among them"
+    if len(set(counts)) == 1:
+        return f"{counts[0]} MPI processes ({shared})"
+    return f"{', then '.join(map(str, counts))} MPI processes, a session each ({shared})"
+
+
 def _thread_record(s: dict[str, Any]) -> dict[str, Any]:
     """A session's BLAS threads and ``[step, threads]`` changes, those of the right kind only."""
     def count(v) -> bool:

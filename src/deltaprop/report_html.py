@@ -14,7 +14,7 @@ from .alerts import NO_ALERTS, at_chance, chance_level, standing_of
 from .callbacks import metric_text
 from .plots import _IMAGE_SIDE as IMAGE_SIDE
 from .plots import _partial_last_epoch
-from .report import MAX_POINTS, WEIGHT_IMAGES, _square_side, escape, png_data_uri
+from .report import MAX_POINTS, WEIGHT_IMAGES, _square_side, escape, png_data_uri, processes_words
 
 COLORS = {"train": "#1f77b4", "validation": "#d62728", "other": "#2ca02c"}
 
@@ -606,6 +606,7 @@ def _run_facts(facts) -> str:
         ("model weights", model_weights_words(facts.get("model_weights"))),
         ("command" if len(_sessions(facts)) < 2 else "command (session 1)", _command(facts.get("command"))),
         *_resumes(facts),
+        ("trained on", processes_words(facts)),  # the command does not show mpiexec
         ("seed", facts.get("seed")),
         ("versions", ", ".join(f"{k} {v}" for k, v in versions.items())),
         ("data source", data.get("source")),

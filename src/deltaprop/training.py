@@ -876,11 +876,11 @@ def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batc
         W = None if sample_weight is None else row_weights(sample_weight, len(Y), net.dtype)
         source = batch_source(net, X_arr, Y, ids, W, batch_size, shuffle=shuffle, batching=batching)
         validation, callbacks = _validation_set(net, loss, validation), _checked(callbacks)
+        if diagnostics and not any(isinstance(cb, DiagnosticsRecorder) for cb in callbacks):
+            callbacks.insert(0, DiagnosticsRecorder(X_arr, Y, sample_weight=W))  # reads rows of X
     except Exception:
         _tell_other_ranks_this_one_failed(comm)
         raise
-    if diagnostics and not any(isinstance(cb, DiagnosticsRecorder) for cb in callbacks):
-        callbacks.insert(0, DiagnosticsRecorder(X_arr, Y, sample_weight=W))
     try:
         if on_ranks:
             from .distributed import train_data_parallel
