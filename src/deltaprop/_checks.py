@@ -235,17 +235,27 @@ def same_length(X_len: int, y_len: int, *, names: tuple[str, str] = ("X", "y")) 
         raise ShapeError(f"{names[0]} has {X_len} rows but {names[1]} has {y_len}; they must match one to one")
 
 
-def history_records(records: Any, *, limit: float = math.inf) -> list[dict[str, Any]]:
+def history_records(records: Any, *, limit: float = math.inf, in_place: bool = False) -> list[dict[str, Any]]:
     """Per-epoch history records read from a file, checked: a list of mappings whose
     columns (:data:`deltaprop.training.HISTORY_KEYS`) are each missing, None or a real
     number (NaN means "not recorded"; ±inf and values beyond ±``limit`` are refused);
     ``epoch`` and ``steps`` are whole numbers >= 0. Returns the records with every column
     present (missing ones None; other entries, checked by their owners, kept as they are);
-    any problem is a :class:`DataError` naming the record and the column."""
-    from .training import HISTORY_KEYS
-
+    any problem is a :class:`DataError` naming the record and the column. ``in_place``:
+    the records are the caller's to give up (a file's, just parsed): the list returned is
+    ``records``, each record replaced by its checked one as it is made, so a long history
+    is never held twice. A history that certainly passes is checked in bulk, column by
+    column; any other, one record at a time (which names the first problem)."""
     if not isinstance(records, list):
         raise DataError(f"the history must be a list of records, got {type(records).__name__}")
+    from .training import HISTORY_KEYS
+
+    empty = dict.fromkeys(HISTORY_KEYS)
+    if _history_passes(records, limit):
+        out = records if in_place else [None] * len(records)
+        for i, record in enumerate(records):
+            out[i] = _checked_record(i + 1, record, empty, passed=True)
+        return out
     out = []
     for i, record in enumerate(records, start=1):
         if not isinstance(record, dict):
@@ -253,18 +263,74 @@ def history_records(records: Any, *, limit: float = math.inf) -> list[dict[str, 
         for key in HISTORY_KEYS:
             if record.get(key) is not None:
                 _history_value(i, key, record[key], limit)
-        checked = {**{key: None for key in HISTORY_KEYS}, **record}
-        if record.get("diagnostics") is not None or record.get("alerts"):  # the diagnostics recorder's
-            from .alerts import checked_alerts
-            from .diagnostics import checked_diagnostics
-
-            try:
-                checked["diagnostics"] = checked_diagnostics(record.get("diagnostics"))
-                checked["alerts"] = checked_alerts(record.get("alerts") or [])
-            except DataError as exc:
-                raise DataError(f"history record {i}: {exc}") from None
-        out.append(checked)
+        out.append(_checked_record(i, record, empty, passed=False))
+    if in_place:
+        records[:] = out
+        return records
     return out
+
+
+def _checked_record(i: int, record: dict[str, Any], empty: dict[str, None], *, passed: bool) -> dict[str, Any]:
+    """Record ``i`` with every column present (``empty``: each None) and its diagnostics
+    and alerts checked (its columns were); ``passed``: its diagnostics passed the bulk
+    check already."""
+    checked = {**empty, **record}
+    diagnostics, alerts = record.get("diagnostics"), record.get("alerts")
+    if diagnostics is not None or alerts:  # the diagnostics recorder's
+        from .alerts import checked_alerts
+        from .diagnostics import checked_diagnostics, passed_diagnostics
+
+        try:
+            checked["diagnostics"] = (passed_diagnostics(diagnostics) if passed and diagnostics is not None
+                                      else checked_diagnostics(diagnostics))
+            checked["alerts"] = checked_alerts(alerts) if alerts else []
+        except DataError as exc:
+            raise DataError(f"history record {i}: {exc}") from None
+    return checked
+
+
+_NONE = type(None)
+
+
+def _history_passes(records: list, limit: float) -> bool:
+    """Whether every record certainly passes :func:`history_records`' checks of the columns
+    and the diagnostics (alerts are checked one by one, as they are few): the columns
+    tested in bulk (NumPy over each column's numbers), the diagnostics by
+    :func:`deltaprop.diagnostics.diagnostics_pass`. False when one may not: the
+    one-by-one check then finds it and names it."""
+    from .diagnostics import diagnostics_pass
+
+    from .training import HISTORY_KEYS
+
+    keys = HISTORY_KEYS
+    whole = [k for k in keys if k in ("epoch", "steps")]
+    real = [k for k in keys if k not in whole]
+    numbers: list[Any] = []
+    counts: list[Any] = []
+    diagnostics = []
+    for record in records:
+        if type(record) is not dict:
+            return False
+        numbers.extend(map(record.get, real))
+        counts.extend(map(record.get, whole))
+        if record.get("diagnostics") is not None:
+            diagnostics.append(record["diagnostics"])
+    types = set(map(type, numbers))
+    if not types <= {float, int, _NONE} or not set(map(type, counts)) <= {int, _NONE}:
+        return False
+    bound = min(limit, 2**62)
+    if not all(0 <= v <= bound for v in counts if v is not None):
+        return False
+    if int in types and any(type(v) is int and abs(v) > bound for v in numbers):
+        return False
+    try:
+        values = np.array(numbers, dtype=np.float64)  # None becomes NaN, which passes as NaN does
+    except OverflowError:
+        return False
+    with np.errstate(invalid="ignore"):
+        if np.any(np.isinf(values) | (np.abs(values) > limit)):
+            return False
+    return diagnostics_pass(diagnostics)
 
 
 def _history_value(i: int, key: str, value: Any, limit: float) -> None:

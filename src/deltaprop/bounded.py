@@ -116,8 +116,8 @@ def read_text(path: str | os.PathLike, *, max_bytes: int = MAX_TEXT_BYTES, what:
         raise error(f"{path}: not UTF-8 text (byte {exc.start:,} is invalid)") from None
 
 
-def _as_bytes(text: str | bytes) -> bytes:
-    return text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+def _as_bytes(text: str | bytes | memoryview) -> bytes | memoryview:
+    return text if isinstance(text, (bytes, memoryview)) else text.encode("utf-8", "surrogatepass")
 
 
 def _max_depth(code: bytes) -> int:
@@ -183,16 +183,25 @@ def parse_int(text: Any, *, what: str, error: type[Error], max_digits: int = MAX
     return int(text)
 
 
-def parse_json(text: str | bytes, *, what: str, error: type[Error], max_depth: int = MAX_DEPTH,
+def parse_json(text: str | bytes | memoryview, *, what: str, error: type[Error], max_depth: int = MAX_DEPTH,
                max_int_digits: int = MAX_INT_DIGITS) -> Any:
     """JSON text → Python values, with nesting and integer digits capped before parsing.
     ``NaN`` and ``Infinity`` are accepted as Python's ``json`` writes them; callers check
-    the ranges of the values they use."""
+    the ranges of the values they use. ``text`` may be a memoryview of UTF-8 bytes (a
+    tensor's): no copy of it is made, and it is let go of once decoded."""
     raw = _as_bytes(text)
+    del text  # a large text given as a temporary is freed with ``raw``, before the values are built
     check_json_depth(raw, what=what, error=error, max_depth=max_depth)
+
+    def whole(digits: str) -> int:  # a JSON integer: [-]digits
+        if len(digits) <= max_int_digits:
+            return int(digits)
+        return parse_int(digits, what=f"a number in {what}", error=error, max_digits=max_int_digits)
+
     try:
-        return json.loads(raw.decode("utf-8"),
-                          parse_int=lambda s: parse_int(s, what=f"a number in {what}", error=error, max_digits=max_int_digits))
+        decoded = str(raw, "utf-8")
+        del raw
+        return json.loads(decoded, parse_int=whole)
     except Error:
         raise
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:

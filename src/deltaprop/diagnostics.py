@@ -43,11 +43,13 @@ network's weights, gradients and :meth:`~deltaprop.network.Network.trace` are un
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -167,6 +169,99 @@ def checked_diagnostics(data: Any) -> dict[str, Any] | None:
             if not (_is_kind(value, kind) or (value is None and f.type.endswith(" | None"))):
                 raise DataError(f"its diagnostics hold {f.name} = {value!r:.40}, not {_KINDS[kind]}")
     return diag.as_dict()
+
+
+def _stats_form(cls) -> tuple:
+    """How a file's mappings of ``cls`` (:class:`LayerStats`, :class:`ParameterStats`) are
+    read in bulk: its field names (as a set, the required ones), the defaults, the values
+    in field order, and the field types."""
+    names = tuple(f.name for f in fields(cls))
+    required = frozenset(f.name for f in fields(cls) if f.default is dataclasses.MISSING)
+    defaults = {f.name: f.default for f in fields(cls) if f.default is not dataclasses.MISSING}
+    return names, frozenset(names), required, defaults, itemgetter(*names), tuple(f.type for f in fields(cls))
+
+
+_LAYER_FORM = _stats_form(LayerStats)
+_PARAMETER_FORM = _stats_form(ParameterStats)
+_NONE = type(None)
+
+
+def _stats_rows(items: Any, form: tuple, rows: list[tuple]) -> bool:
+    """Append the values of ``items`` (a file's list of stats mappings) to ``rows``, one
+    tuple in field order each; False where one is not a mapping of the fields (those with
+    defaults may be missing): the one-by-one check says what is wrong with it."""
+    _, names, required, defaults, in_order, _ = form
+    if type(items) is not list:
+        return False
+    for s in items:
+        if type(s) is not dict:
+            return False
+        keys = s.keys()
+        if keys != names:
+            if not (keys <= names and keys >= required):
+                return False
+            s = {**defaults, **s}
+        rows.append(in_order(s))
+    return True
+
+
+def _values_pass(kind: str, values: Sequence[Any]) -> bool:
+    """Whether every entry of ``values`` is of the field type ``kind`` (as :func:`_is_kind`
+    says, or None where the type allows it), tested in bulk."""
+    optional = kind.endswith(" | None")
+    base = kind.removesuffix(" | None")
+    allowed = {"int": {int}, "str": {str}, "bool": {bool}, "float": {float, int}}.get(base)
+    if allowed is None:
+        return False
+    if not set(map(type, values)) <= allowed | ({_NONE} if optional else set()):
+        return False
+    if base != "float":
+        return True
+    try:
+        numbers = np.array(values, dtype=np.float64)  # None becomes NaN: NaN only where the entry is None
+    except OverflowError:  # a whole number past float64's range: the one-by-one check says what it says
+        return False
+    return not np.isinf(numbers).any() and int(np.isnan(numbers).sum()) == values.count(None)
+
+
+def diagnostics_pass(items: Sequence[Any]) -> bool:
+    """Whether :func:`checked_diagnostics` accepts every one of ``items`` (a history's
+    diagnostics, None left out), tested in bulk, field by field over all of them: True
+    only when it certainly does; False where one may be refused, which the one-by-one
+    check then names."""
+    layers: list[tuple] = []
+    parameters: list[tuple] = []
+    shares: list = []
+    for n, data in enumerate(items, start=1):
+        if type(data) is not dict or type(data.get("probe_size")) is not int:
+            return False
+        if not (_stats_rows(data.get("layers"), _LAYER_FORM, layers)
+                and _stats_rows(data.get("parameters"), _PARAMETER_FORM, parameters)):
+            return False
+        if data.get("weighted_accuracy") is not None:
+            shares.append(data["weighted_accuracy"])
+        if n % 1024 == 0 or n == len(items):  # a thousand records at a time: the rows stay small
+            for form, rows in ((_LAYER_FORM, layers), (_PARAMETER_FORM, parameters)):
+                if rows and not all(_values_pass(kind, column) for kind, column in zip(form[-1], zip(*rows))):
+                    return False
+                rows.clear()
+    if not shares:
+        return True
+    if not _values_pass("float", shares):
+        return False
+    shares = np.array(shares, dtype=np.float64)
+    return bool(np.all((shares >= 0) & (shares <= 1)))
+
+
+def passed_diagnostics(data: dict[str, Any]) -> dict[str, Any]:
+    """``checked_diagnostics(data)`` of diagnostics :func:`diagnostics_pass` accepted,
+    built without checking them again: the same mapping, in the same order."""
+    out = {"probe_size": data["probe_size"]}
+    for key, (names, _, _, defaults, in_order, _) in (("layers", _LAYER_FORM), ("parameters", _PARAMETER_FORM)):
+        out[key] = [dict(zip(names, in_order(s if len(s) == len(names) else {**defaults, **s}))) for s in data[key]]
+    if data.get("weighted_accuracy") is not None:
+        out["weighted_accuracy"] = data["weighted_accuracy"]
+    return out
 
 
 #: What each field type of :class:`LayerStats` and :class:`ParameterStats` holds, in words.
