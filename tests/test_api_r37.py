@@ -142,3 +142,48 @@ def test_a_resume_with_the_optimizer_still_on_its_network_goes_on():
     dp.fit(plain, X, Y, optimizer=sgd, epochs=1, seed=0, callbacks=[grab], **train)
     dp.fit(dp.mlp([4, 6, 2], seed=1), X, Y, optimizer=sgd, epochs=1, seed=0, **train)
     assert len(dp.fit(plain, X, Y, optimizer=sgd, epochs=2, resume=states[1], **train)) == 2
+
+
+# -- float64 data into a float32 network ---------------------------------------------------
+def test_fit_warns_where_float32_rounds_a_feature_away():
+    """A reading near one million that varies by 0.01 is 2 distinct float32 values: a float32
+    network (a Standardization layer in front too) trained at chance, and nothing said why."""
+    z = np.random.default_rng(3).standard_normal((200, 2))
+    X64, y = 1e6 + 0.01 * z, (z[:, 0] > 0).astype(np.int64)
+    assert np.unique(X64[:, 0].astype(np.float32)).size < 5  # what the cast leaves of 200 values
+    net = dp.Network([dp.Standardization.fit(X64, per_feature=True), dp.Dense(2, 2), dp.Softmax()], seed=0)
+    with pytest.warns(UserWarning, match=r"X's column 0 holds 999999\.9\d* to 1000000\.0\d*: float32.*rounds these "
+                                         r"values by up to 0\.0312.*dtype='float64'") as record:
+        fit(net, X=X64, y=y)
+    assert record[0].filename == __file__  # said at the caller's fit
+    integers = 2**40 + np.arange(400).reshape(200, 2)  # whole numbers beyond float32's 2^24
+    said = r"column 0 holds 1\.09951162778e\+12 to 1\.09951162817e\+12.*more than that whole range"
+    with pytest.warns(UserWarning, match=said):
+        fit(dp.mlp([2, 3, 2], seed=0), X=integers, y=y)
+
+
+def test_fit_says_nothing_where_the_cast_keeps_the_features():
+    import warnings
+
+    z = np.random.default_rng(3).standard_normal((200, 2))
+    y = (z[:, 0] > 0).astype(np.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit(X=np.c_[z, 1e3 + z], y=y)  # an offset float32 keeps to 1e-5 of the range
+        fit(X=np.c_[z, 1e6 + 0.01 * z], y=y, net=dp.mlp([4, 6, 2], seed=0, dtype="float64"))  # float64 network
+        fit(X=np.arange(800).reshape(200, 4) * 1000, y=y)  # whole numbers float32 holds exactly
+        fit(X=np.c_[z, np.full((200, 2), 1e9)], y=y)  # constant columns lose nothing
+
+
+def test_the_command_line_says_it_once_in_its_data_note(tmp_path):
+    """An .npz's float64 x reaches fit uncast; the data reader's note already says what float32
+    loses, so the command line prints no Python warning of it besides."""
+    from cli_in_process import run_cli
+
+    rng = np.random.default_rng(0)
+    x = np.c_[1e9 + rng.uniform(0, 50, 100), rng.normal(size=100)]
+    np.savez(tmp_path / "ts.npz", x=x, y=(x[:, 0] > 1e9 + 25).astype(np.int64))
+    r = run_cli("train", "--dataset", tmp_path / "ts.npz", "--epochs", "1", "--out", tmp_path / "run", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "float32 keeps these values only to within" in r.stderr
+    assert "UserWarning" not in r.stderr and "the network's dtype" not in r.stderr, r.stderr

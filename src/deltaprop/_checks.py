@@ -73,9 +73,12 @@ def positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int:
     return value
 
 
-def features(X: Any, n_features: int | None, dtype, *, name: str = "X", rows: np.ndarray | None = None) -> np.ndarray:
+def features(X: Any, n_features: int | None, dtype, *, name: str = "X", rows: np.ndarray | None = None,
+             warn_rounding: bool = False) -> np.ndarray:
     """``X`` as a C-contiguous ``(n, n_features)`` array of ``dtype``, finite, else a typed error.
-    ``rows``: the row numbers ``X`` holds of a larger array, which a message names."""
+    ``rows``: the row numbers ``X`` holds of a larger array, which a message names.
+    ``warn_rounding``: warn where the cast to ``dtype`` rounds a feature by a share of its
+    range (:func:`rounded_feature`), as ``fit`` does for its training rows."""
     if is_sparse(X):  # np.asarray makes a 0-d object array of it
         raise DataError(f"{name} is a sparse matrix; this call takes a dense array: pass {name}.toarray() "
                         "(predict, predict_proba, evaluate and fit read a sparse matrix a batch at a time)")
@@ -118,7 +121,47 @@ def features(X: Any, n_features: int | None, dtype, *, name: str = "X", rows: np
                 "scale the data, e.g. to [0, 1] or to zero mean and unit variance"
             )
         raise DataError(f"{name} contains NaN or infinity (first in row {row}); clean, impute or drop those rows")
+    if warn_rounding:
+        rounded = rounded_feature(source, arr.dtype)
+        if rounded is not None:
+            import warnings
+
+            column, low, high, error = rounded
+            share = f"{error / (high - low):.1%} of that range" if error < high - low else "more than that whole range"
+            warnings.warn(
+                f"{name}'s column {column} holds {low:.12g} to {high:.12g}: {arr.dtype.name}, the network's dtype, "
+                f"rounds these values by up to {error:.3g}, {share}, so training "
+                "sees them rounded (a Standardization layer too: it gets them after the cast). Build the network "
+                f"with dtype='float64', or subtract the offset in float64 first (e.g. {name} - {name}.mean(axis=0))",
+                UserWarning, stacklevel=6)  # user → fit → _fit → _prepare → _training_inputs → features
     return arr
+
+
+#: A cast that rounds a feature by more than this share of its range ``max − min`` is warned
+#: of (a timestamp in seconds, 1e9 + 0..50, in float32), as the data readers do for a file.
+ROUNDING_SHARE = 1e-3
+
+
+def rounded_feature(source: np.ndarray, dtype) -> tuple[int, float, float, float] | None:
+    """The feature (column) of a finite 2-D ``source`` whose values a cast to float ``dtype``
+    rounds by the largest share of its range, ``(column, min, max, rounding)``, where that
+    share is over :data:`ROUNDING_SHARE`; else None. The rounding of a value ``x`` is at most
+    half the spacing of ``dtype`` at ``max |x|`` (integers up to ``2^(mantissa + 1)`` are exact)."""
+    dtype = np.dtype(dtype)
+    if source.ndim != 2 or not source.size or source.dtype.kind not in "iuf" or np.can_cast(source.dtype, dtype):
+        return None
+    low, high = source.min(axis=0).astype(np.float64), source.max(axis=0).astype(np.float64)
+    top = np.maximum(np.abs(low), np.abs(high))
+    with np.errstate(over="ignore"):
+        rounding = np.spacing(top.astype(dtype)).astype(np.float64) / 2
+    if source.dtype.kind in "iu":
+        rounding[top <= 2.0 ** (np.finfo(dtype).nmant + 1)] = 0.0  # whole numbers dtype holds exactly
+    span = high - low
+    share = np.divide(rounding, span, out=np.zeros_like(span), where=span > 0)
+    worst = int(np.argmax(share))
+    if not ROUNDING_SHARE < share[worst] < np.inf:
+        return None
+    return worst, float(low[worst]), float(high[worst]), float(rounding[worst])
 
 
 def _one_dimension_fix(name: str, arr: np.ndarray, n_features: int | None) -> str:

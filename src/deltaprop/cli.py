@@ -1569,6 +1569,7 @@ def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads)
         stack.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message="EarlyStopping starts afresh")  # _early_stopping_note said it
         warnings.filterwarnings("ignore", message="the cosine schedule ends at epoch")  # _header said it
+        warnings.filterwarnings("ignore", message=r"X's column \d+ holds .*, the network's dtype")  # the data's note
         return fit(model.net, data.x_train, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
                    steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=data.validation,
                    schedule=schedule, callbacks=callbacks, resume=model.state, threads=threads,

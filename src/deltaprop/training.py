@@ -1365,7 +1365,7 @@ def _training_inputs(net: Network, X, batch_size):
     if _checks.is_sparse(X) and batch_size is None:  # one batch of every row: dense
         X = X.toarray()
     if not _is_lazy(X):
-        return _checks.features(X, net.n_features, net.dtype)
+        return _checks.features(X, net.n_features, net.dtype, warn_rounding=True)
     if batch_size is None:
         raise ConfigError(
             "full-batch training needs X in memory; pass a batch_size to stream mini-batches "
