@@ -1918,20 +1918,19 @@ def _threads_note(threads: int | None, state: TrainingState, out: Path, args) ->
     GEMMs now sum in another order: say that the result is no longer the bits of one run. A
     resume on another number of MPI processes (the state's, or for a checkpoint written
     before it kept them, run.json's last session's) cannot repeat the bits anyway and
-    chooses its threads as a new run does (``fit``): say that instead."""
+    chooses its threads as a new run does (``fit``): on one process, say that instead (over
+    MPI the header line gives the threads of each process)."""
     processes = 1 if getattr(args, "team", None) is None else args.team.comm.Get_size()
     if state.processes is None:  # an older checkpoint: the processes its last session trained on
         sessions = earlier_sessions(recorded_facts(out))
         state.processes = sessions[-1].get("processes") if sessions else None  # a count >= 1, or None
     if state.processes is not None and state.processes != processes:
-        was = f"{state.processes} MPI processes" if state.processes > 1 else "one process"
-        each = f" ({state.threads} BLAS thread{'s' if state.threads > 1 else ''} each)" \
-            if state.processes > 1 and state.threads else ""
-        now = f"{processes} MPI processes" if processes > 1 else "one process"
-        chosen = (f"trains on --threads {threads}" if threads is not None
-                  else "chooses its BLAS threads as a new run does (pass --threads N to set them)")
-        _say(f"note: the run's last epochs trained on {was}{each}; resumed on {now}, it {chosen}, so its next "
-             "epochs round differently from an uninterrupted run's", err=True)
+        if processes == 1:
+            each = f" ({state.threads} BLAS thread{'s' if state.threads > 1 else ''} each)" if state.threads else ""
+            chosen = (f"trains on --threads {threads}" if threads is not None
+                      else "chooses its BLAS threads as a new run does (pass --threads N to set them)")
+            _say(f"note: the run's last epochs trained on {state.processes} MPI processes{each}; resumed on one "
+                 f"process, it {chosen}, so its next epochs round differently from an uninterrupted run's", err=True)
         return
     if threads is not None and state.threads is not None and threads != state.threads:
         _say(f"note: --threads {threads}: the run's last epochs trained on {state.threads} BLAS thread(s); its next "
