@@ -44,15 +44,17 @@ class _Unreadable:
         raise OSError("the node's copy of the data is missing")
 
 
-def test_a_rank_that_cannot_read_its_data_for_the_agreement_tells_the_others_before_raising():
-    # The fingerprint read some rows of a lazy X; an error there on one rank left the other
-    # ranks waiting in the agreement's Allgather for ever (mpiexec hung, no message).
+@pytest.mark.parametrize("diagnostics", [False, True], ids=["agreement", "diagnostics"])
+def test_a_rank_that_cannot_read_its_data_tells_the_others_before_raising(diagnostics):
+    # The fingerprint read some rows of a lazy X, and before it the diagnostics recorder; an
+    # error there on one rank left the others waiting in the agreement's Allgather for ever
+    # (mpiexec hung, no message).
     X = np.random.default_rng(0).normal(size=(40, 4))
     y = (X[:, 0] > 0).astype(np.int64)
     comm = _Rank()
     with pytest.raises(OSError, match="node's copy"):
         dp.fit(dp.mlp([4, 8, 2], seed=0), _Unreadable(X), y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1),
-               epochs=1, batch_size=10, seed=0, comm=comm, diagnostics=False)
+               epochs=1, batch_size=10, seed=0, comm=comm, diagnostics=diagnostics)
     assert len(comm.gathered) == 1 and not comm.gathered[0].any()  # "not ready": the others raise ConfigError
 
 
@@ -122,14 +124,3 @@ def test_the_report_says_on_how_many_processes_the_run_trained(counts, words):
     else:
         assert f"<td>trained on</td><td><code>{words} (--batch-size is the global batch, shared among them)" in page
 
-
-def test_a_rank_that_cannot_read_rows_for_the_diagnostics_tells_the_others_before_raising():
-    # The diagnostics recorder reads rows of X before the agreement; an error there on one
-    # rank left the others waiting in the agreement's Allgather (mpiexec hung).
-    X = np.random.default_rng(0).normal(size=(40, 4))
-    y = (X[:, 0] > 0).astype(np.int64)
-    comm = _Rank()
-    with pytest.raises(OSError, match="node's copy"):
-        dp.fit(dp.mlp([4, 8, 2], seed=0), _Unreadable(X), y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1),
-               epochs=1, batch_size=10, seed=0, comm=comm)
-    assert len(comm.gathered) == 1 and not comm.gathered[0].any()

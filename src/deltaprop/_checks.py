@@ -100,9 +100,10 @@ def features(X: Any, n_features: int | None, dtype, *, name: str = "X", rows: np
     elif arr.ndim > 2:
         arr = arr.reshape(arr.shape[0], -1)
     if arr.ndim != 2:
-        raise ShapeError(f"{name} must be 2-D (examples, features), got shape {arr.shape}")
+        raise ShapeError(f"{name} must be 2-D (examples, features), got shape {arr.shape}"
+                         f"{_one_dimension_fix(name, arr, n_features)}")
     if n_features is not None and arr.shape[1] != n_features:
-        raise _width_error(name, arr.shape[1], n_features)
+        raise _width_error(name, arr.shape[1], n_features, shape=arr.shape)
     if arr.shape[0] == 0:
         raise ShapeError(f"{name} has no rows")
     source = arr
@@ -120,9 +121,27 @@ def features(X: Any, n_features: int | None, dtype, *, name: str = "X", rows: np
     return arr
 
 
-def _width_error(name: str, width: int, n_features: int) -> ShapeError:
-    return ShapeError(f"{name} has {width} features but the network's first layer takes {n_features}; "
-                      f"reshape the data or build the network with Dense({width}, ...) first")
+def _one_dimension_fix(name: str, arr: np.ndarray, n_features: int | None) -> str:
+    """How to give a 1-D ``arr`` (read as one example of ``n_features`` values) as rows."""
+    if arr.ndim != 1 or n_features is None:
+        return ""
+    if n_features == 1:
+        return f": for {arr.size} examples of the network's one feature, pass {name}.reshape(-1, 1)"
+    return (f": a 1-D {name} is read as one example, which needs the network's {n_features} features, not "
+            f"{arr.size}; pass rows of shape (examples, {n_features})")
+
+
+def _width_error(name: str, width: int, n_features: int, *, shape: tuple[int, ...] | None = None) -> ShapeError:
+    """The network takes ``n_features`` values a row, ``name`` has ``width``; with its ``shape``,
+    an array holding one example (an image, a column) or its examples as columns is named so."""
+    fix = f"reshape the data or build the network with Dense({width}, ...) first"
+    if shape is not None and len(shape) == 2 and shape[0] * shape[1] == n_features:
+        fix = (f"its shape {shape} holds {n_features} values, one example's worth: for one example (an image), "
+               f"pass {name}.reshape(1, -1), one example a row")
+    elif shape is not None and len(shape) == 2 and shape[0] == n_features < shape[1]:
+        fix = (f"its {n_features} rows look like the features, one example a column: pass {name}.T, "
+               "one example a row")
+    return ShapeError(f"{name} has {width} features but the network's first layer takes {n_features}; {fix}")
 
 
 # -- lazy arrays: rows read from disk (or densified) a batch at a time ----------------------------
