@@ -112,3 +112,33 @@ def test_a_layers_backward_before_its_forward_is_a_typed_error(make):
     x = np.random.default_rng(1).standard_normal((5, 4 if isinstance(layer, dp.Dense) else 3))
     a = layer.forward(x, train=True)
     assert layer.backward(np.ones_like(a)).shape == x.shape  # after a forward it runs as before
+
+
+# -- one optimizer for two networks -------------------------------------------------------
+def test_a_resume_after_the_optimizer_trained_another_network_is_refused():
+    """fit(A, opt), fit(B, opt), fit(A, opt, resume=A's state) used to go on from zeroed
+    moments and step count (Adam's bias correction restarted): not the run it continued."""
+    states = []
+    grab = dp.callbacks.LambdaCallback(on_train_end=states.append)
+    train = dict(loss=dp.CrossEntropy(), batch_size=16, seed=0, threads=1, diagnostics=False)
+    a, opt = dp.mlp([4, 6, 2], seed=0), dp.Adam(lr=0.01)
+    dp.fit(a, X, Y, optimizer=opt, epochs=1, callbacks=[grab], **train)
+    dp.fit(dp.mlp([4, 6, 2], seed=1), X, Y, optimizer=opt, epochs=1, **train)
+    before = [p.value.copy() for p in a.parameters()]
+    with pytest.raises(dp.ConfigError, match=r"Adam moments of this run.*bound to another network.*own optimizer"):
+        dp.fit(a, X, Y, optimizer=opt, epochs=2, resume=states[0], **{k: v for k, v in train.items() if k != "seed"})
+    assert all(np.array_equal(p.value, w) for p, w in zip(a.parameters(), before))  # nothing trained
+
+
+def test_a_resume_with_the_optimizer_still_on_its_network_goes_on():
+    states = []
+    grab = dp.callbacks.LambdaCallback(on_train_end=states.append)
+    train = dict(loss=dp.CrossEntropy(), batch_size=16, threads=1, diagnostics=False)
+    a, opt = dp.mlp([4, 6, 2], seed=0), dp.Adam(lr=0.01)
+    dp.fit(a, X, Y, optimizer=opt, epochs=1, seed=0, callbacks=[grab], **train)
+    assert len(dp.fit(a, X, Y, optimizer=opt, epochs=2, resume=states[0], **train)) == 2
+    plain = dp.mlp([4, 6, 2], seed=0)  # SGD without momentum keeps no moments: rebinding loses nothing
+    sgd = dp.SGD(lr=0.1)
+    dp.fit(plain, X, Y, optimizer=sgd, epochs=1, seed=0, callbacks=[grab], **train)
+    dp.fit(dp.mlp([4, 6, 2], seed=1), X, Y, optimizer=sgd, epochs=1, seed=0, **train)
+    assert len(dp.fit(plain, X, Y, optimizer=sgd, epochs=2, resume=states[1], **train)) == 2

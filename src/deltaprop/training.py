@@ -1398,7 +1398,9 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
     settings, such as ``from_logits``; a loss class of your own is taken as given), for a
     ``schedule`` other than the state's, for an ``optimizer.lr`` set since (set
     ``state.base_lr`` instead), and for a ``seed`` other than the one the run began with
-    (kept in the state): leave ``seed`` and ``schedule`` out or pass the run's own."""
+    (kept in the state): leave ``seed`` and ``schedule`` out or pass the run's own. It
+    raises ``ConfigError`` too where a fit of another network has bound the optimizer to
+    that one since, zeroing the moments the run goes on from."""
     if resume is None:
         rng = np.random.default_rng(_checks.seed(seed))
         state = TrainingState(net=net, optimizer=optimizer, loss=loss, rng=rng, epochs=epochs, steps=steps)
@@ -1418,6 +1420,15 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
                           f"load_checkpoint(path).training_state()), not {type(resume).__name__}")
     if resume.net is not net or resume.optimizer is not optimizer:
         raise ConfigError("resume= must be the TrainingState of this network and optimizer")
+    if resume.step and optimizer.slots and not optimizer.is_built_for(net.parameters()):
+        # a fit of another network bound the optimizer to that one, zeroing its moments and steps:
+        # the resume would train on from zero moments, no longer the run it continues
+        raise ConfigError(
+            f"resume= continues the {optimizer.type_name} moments of this run, but the optimizer has been bound "
+            "to another network's parameters since (a fit of another network with it zeroes them), so the run "
+            "cannot go on exactly: give each network its own optimizer, or resume from a checkpoint "
+            "(load_checkpoint(path).training_state())"
+        )
     state = resume
     if state.resume_weights is not None:  # a callback changed the weights after the last step
         for p, w in zip(net.parameters(), state.resume_weights):
