@@ -187,3 +187,13 @@ def test_the_command_line_says_it_once_in_its_data_note(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "float32 keeps these values only to within" in r.stderr
     assert "UserWarning" not in r.stderr and "the network's dtype" not in r.stderr, r.stderr
+
+
+def test_no_labels_and_one_width_are_named_as_such():
+    with pytest.raises(dp.DataError, match=r"the targets are None: pass y"):
+        fit(y=None)
+    with pytest.raises(dp.DataError, match=r"the targets are None"):
+        dp.evaluate(dp.mlp([4, 6, 2], seed=0), X, None)
+    for sizes in (784, "784,50,10"):  # TypeError 'int' object is not iterable; a string's digits as widths
+        with pytest.raises(dp.ConfigError, match=r"widths of its layers as a list.*mlp\(\[784, 50, 10\]\)"):
+            dp.mlp(sizes)
