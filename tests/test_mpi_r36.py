@@ -145,36 +145,38 @@ class _TwoRanks:
         return 2
 
 
-def _holding(path: Path) -> set[int]:
-    """The processes that have ``path`` open."""
-    found = set()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
-        except OSError:
-            continue
-        if str(path) in links:
-            found.add(int(pid))
-    return found
-
-
 @needs_mpi
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads which processes hold a file in /proc")
 def test_sigterm_to_mpiexec_while_the_ranks_load_their_data_ends_cleanly_with_143(tmp_path):
     """It killed the ranks where they stood: mpiexec printed `BAD TERMINATION OF ONE OF YOUR
     APPLICATION PROCESSES ... EXIT CODE: 15` and exited 15 (a Ctrl-C then ended them cleanly)."""
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(60_000, 16)).round(3)
+    X = rng.normal(size=(600, 16)).round(3)
     data = tmp_path / "rows.csv"
     np.savetxt(data, np.column_stack([X, X[:, 0] > 0]), delimiter=",", fmt="%g")
+    # Each rank, on entering the CSV reader, leaves a mark and waits there: the signal comes
+    # while both load their data however fast or loaded the machine is.
+    marks, hooks = tmp_path / "marks", tmp_path / "hooks"
+    marks.mkdir()
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(
+        "import os, time\n"
+        "import deltaprop.data.arrays as arrays\n"
+        "_read = arrays._load_csv\n"
+        "def _marked(*args, **kwargs):\n"
+        f"    open(os.path.join({str(marks)!r}, str(os.getpid())), 'w').close()\n"
+        "    time.sleep(120)\n"
+        "    return _read(*args, **kwargs)\n"
+        "arrays._load_csv = _marked\n")
+    env = _cached_in(tmp_path)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hooks), env.get("PYTHONPATH")]))
     proc = subprocess.Popen([MPIEXEC, "-n", "2", EXE, "train", "--dataset", str(data), "--out", "cut"], cwd=tmp_path,
-                            env=_cached_in(tmp_path), start_new_session=True, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            env=env, start_new_session=True, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 60
-        while len(_holding(data)) < 2:  # both ranks are reading the rows
+        deadline = time.monotonic() + 120
+        while len(os.listdir(marks)) < 2:  # both ranks are reading the rows
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.005)
+            time.sleep(0.01)
         os.kill(proc.pid, signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:

@@ -30,7 +30,7 @@ def test_plot_weights_of_a_checkpoint_names_its_epoch(tmp_path, titles):
     assert done.returncode == 0, done.stderr
     drawn = run_cli("plot", "weights", run / "checkpoint.safetensors", "--out", tmp_path / "w.png")
     assert drawn.returncode == 0, drawn.stderr
-    assert "epoch 2 of the checkpoint" in drawn.stdout
-    assert titles and "epoch 2 of the checkpoint" in titles[-1]
+    assert "epoch 2 (the checkpoint, step " in drawn.stdout
+    assert titles and "epoch 2 (the checkpoint, step " in titles[-1]
     model = run_cli("plot", "weights", run / "model.safetensors", "--out", tmp_path / "m.png")
     assert model.returncode == 0 and "epoch 2" in titles[-1] and "epoch 2" in model.stdout

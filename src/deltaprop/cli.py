@@ -21,7 +21,7 @@ import time
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -65,7 +65,7 @@ from .serialization import (
 )
 from .interrupts import ignored, interrupt_once
 from .layers import Dense
-from .report import recorded_facts, recorded_status
+from .report import earlier_sessions, recorded_facts, recorded_status
 from .training import History, TrainingState, fit
 
 PROG = "deltaprop"
@@ -295,7 +295,8 @@ def _add_sweep(sub) -> None:
                     "(all of them, said so, when N is more than the grid has)")
     sw.add_argument("--seed", help="seed of the --random draw (default 0; only with --random: the trials' own "
                     "training seed is CONFIG.toml's seed, or --grid seed=...)")
-    sw.add_argument("--workers", metavar="N", help="worker processes of the local Dask cluster (default: one per CPU)")
+    sw.add_argument("--workers", metavar="N", help="worker processes of the local Dask cluster (default: one per CPU; "
+                    "at most one a trial to run)")
     sw.add_argument("--scheduler", metavar="ADDRESS", help="use an existing Dask cluster, e.g. tcp://host:8786")
     sw.add_argument("--out", metavar="DIR", help="the sweep's folder (default: a new runs/sweep-<date-time>)")
     sw.add_argument("--resume", action="store_true", help="continue the sweep in --out, skipping finished trials")
@@ -408,12 +409,15 @@ def _check_data_dir(name: str, data_dir: str, given: str | None = None) -> None:
         return
     wanted = [rf.name for rf in spec.files.values()]
     elsewhere = mnist_files._search_dirs(spec, None)
-    if not all(mnist_files._find(spec, rf, elsewhere) for rf in spec.files.values()):
+    found = [mnist_files._find(spec, rf, elsewhere) for rf in spec.files.values()]
+    if not all(found):
         return  # nowhere else either: the download goes ahead, or fails saying so
     leave = "leave out --data-dir" if given is None or given.startswith("--") else "leave data_dir out of that file"
+    kinds = {"cache": "the cached copy in", "system": "the system's copy in", "user": "the copy in"}
+    copies = dict.fromkeys((kinds[kind], str(path.parent)) for path, kind in found)  # the folders that would be read
     raise DataError(f"{given or f'--data-dir {data_dir}'} does not hold the {spec.name} files: looked in it and in "
                     f"{Path(data_dir) / spec.name} for {wanted[0]} and its {len(wanted) - 1} companions (gzipped or "
-                    f"not); put them there, or {leave} to use (or download into) the cache")
+                    f"not); put them there, or {leave} to use " + " and ".join(f"{k} {d}" for k, d in copies))
 
 
 def _named_dataset(name: str, data_dir: str | None, mmap: bool = False, given: str | None = None) -> _Dataset:
@@ -1565,6 +1569,7 @@ def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads)
         stack.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message="EarlyStopping starts afresh")  # _early_stopping_note said it
         warnings.filterwarnings("ignore", message="the cosine schedule ends at epoch")  # _header said it
+        warnings.filterwarnings("ignore", message=r"X's column \d+ holds .*, the network's dtype")  # the data's note
         return fit(model.net, data.x_train, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
                    steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=data.validation,
                    schedule=schedule, callbacks=callbacks, resume=model.state, threads=threads,
@@ -1881,12 +1886,12 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
     try:
         _restore_overwritten(out)
         cfg, checkpoint = _resume_config(out, flags)
-        data = _resumed_data(cfg, args)
+        data = _team_data(args, cfg, lambda: _resumed_data(cfg, args))
         _check_unchanged(checkpoint.extra.get("data_file"), data, cfg.dataset,
                          "restore the file the run trained on, or start a new run on this one")
         model = _resumed_model(checkpoint)
         if not _run_is_complete(cfg, model.state):  # the schedule's notes and checks speak of epochs to train
-            _threads_note(threads, model.state)
+            _threads_note(threads, model.state, out, args)
             _check_schedule_covers(cfg, checkpoint, model, data)
             _step_schedule_note(cfg, checkpoint, model, data)
             _cosine_short_note(cfg, checkpoint, model, data)
@@ -1909,9 +1914,25 @@ def _resumed_data(cfg: TrainConfig, args) -> _Data:
                                    "(a resume keeps the run's --dataset), or start a new run on another file") from None
 
 
-def _threads_note(threads: int | None, state: TrainingState) -> None:
+def _threads_note(threads: int | None, state: TrainingState, out: Path, args) -> None:
     """``--resume --threads N`` on a run trained on other BLAS threads trains on, but its
-    GEMMs now sum in another order: say that the result is no longer the bits of one run."""
+    GEMMs now sum in another order: say that the result is no longer the bits of one run. A
+    resume on another number of MPI processes (the state's, or for a checkpoint written
+    before it kept them, run.json's last session's) cannot repeat the bits anyway and
+    chooses its threads as a new run does (``fit``): on one process, say that instead (over
+    MPI the header line gives the threads of each process)."""
+    processes = 1 if getattr(args, "team", None) is None else args.team.comm.Get_size()
+    if state.processes is None:  # an older checkpoint: the processes its last session trained on
+        sessions = earlier_sessions(recorded_facts(out))
+        state.processes = sessions[-1].get("processes") if sessions else None  # a count >= 1, or None
+    if state.processes is not None and state.processes != processes:
+        if processes == 1:
+            each = f" ({state.threads} BLAS thread{'s' if state.threads > 1 else ''} each)" if state.threads else ""
+            chosen = (f"trains on --threads {threads}" if threads is not None
+                      else "chooses its BLAS threads as a new run does (pass --threads N to set them)")
+            _say(f"note: the run's last epochs trained on {state.processes} MPI processes{each}; resumed on one "
+                 f"process, it {chosen}, so its next epochs round differently from an uninterrupted run's", err=True)
+        return
     if threads is not None and state.threads is not None and threads != state.threads:
         _say(f"note: --threads {threads}: the run's last epochs trained on {state.threads} BLAS thread(s); its next "
              f"epochs round differently, so the model will not be bit for bit the one an uninterrupted run on "
@@ -1969,12 +1990,14 @@ class _Team:
     ready (a few integers gathered from every rank, no pickled objects), so an error on any
     rank stops all of them instead of leaving the rest waiting in a collective, and every
     rank exits with the same status (``mpiexec`` combines the ranks' statuses bit by bit: 2
-    on one rank and 1 on another made 3)."""
+    on one rank and 1 on another made 3). Before that, rank 0 tells the others once whether
+    it got past what may download the dataset (:meth:`data_ready`)."""
 
     def __init__(self, comm):
         from .distributed import threads_per_rank
 
         self.comm, self.rank, self.agreed = comm, comm.Get_rank(), False
+        self.data_told, self.data_ok = False, False
         self.same_error_as_rank_0 = False
         self.status = 0  # the exit status of the first rank that could not start
         self.threads = threads_per_rank(comm)
@@ -1990,6 +2013,7 @@ class _Team:
             return
         import zlib
 
+        self.data_ready(False)  # a rank stopped before the data: the broadcast every rank takes first
         self.agreed = True
         interrupted = interrupted or (vote is not None and vote.asked)
         digest = -1 if error is None else zlib.crc32(error.encode())
@@ -2002,6 +2026,37 @@ class _Team:
         if not table[:, 0].min():
             self.status = int(table[np.argmin(table[:, 0]), 3])
             raise _TeamStopped(self.status)
+
+
+    def data_ready(self, ok: bool = True) -> bool:
+        """Whether rank 0 got its data (``ok``, on rank 0): one broadcast of one integer that
+        every rank takes once, before :meth:`agree` (which takes it where a rank stopped
+        before; so the others wait for rank 0 and never for a broadcast it skipped)."""
+        if not self.data_told:
+            self.data_told = True  # first: a Ctrl-C just after the broadcast must not take it twice
+            flag = np.array([int(ok)], dtype=np.int64)
+            self.comm.Bcast(flag, root=0)
+            self.data_ok = bool(flag[0])
+        return self.data_ok
+
+
+def _team_data(args, cfg: TrainConfig, load: Callable[[], _Data]) -> _Data:
+    """``load()``; over MPI, for a dataset that may be downloaded (MNIST, Fashion-MNIST), rank 0
+    loads it first while the others wait, then they read the copy it stored: one download,
+    not one per process. When rank 0 could not (a download that failed), the others stop
+    without loading (:class:`_TeamStopped`, rank 0's status) and rank 0 reports why, once."""
+    team = getattr(args, "team", None)
+    if team is None:
+        return load()
+    if team.rank == 0:
+        if _idx_spec(cfg.dataset) is None:  # nothing to download: the ranks load side by side
+            team.data_ready(True)
+        data = load()  # an error reaches agree(), which tells the others first
+        team.data_ready(True)
+        return data
+    if not team.data_ready():
+        team.agree(False)  # raises _TeamStopped with rank 0's status
+    return load()
 
 
 def _check_shares(args, cfg: TrainConfig, data: _Data) -> None:
@@ -2073,7 +2128,7 @@ def _follow(args, team: _Team) -> int:
     args.quiet, args.log_json = True, False
     if args.resume:
         cfg, checkpoint = _resume_config(_resume_folder(args, flags), flags)  # as rank 0 reads it
-        data = _training_data(cfg, mapped=True)
+        data = _team_data(args, cfg, lambda: _training_data(cfg, mapped=True))
         model = _resumed_model(checkpoint)
         if _run_is_complete(cfg, model.state):  # rank 0 says why, or writes the missing model file
             try:
@@ -2083,7 +2138,8 @@ def _follow(args, team: _Team) -> int:
             return 0
     else:
         cfg = _new_config(args, flags)
-        data = _training_data(cfg, mapped=True, default_split=_split_is_default(args, flags))
+        data = _team_data(args, cfg, lambda: _training_data(cfg, mapped=True,
+                                                            default_split=_split_is_default(args, flags)))
         model = _new_model(cfg, data)
     try:
         _fit(args, cfg, model, data, _deciding_callbacks(cfg), threads)
@@ -2133,7 +2189,8 @@ def _train(args) -> int:
     if args.resume:
         return _resume(args, flags, threads)
     cfg = _new_config(args, flags)
-    data = _training_data(cfg, mapped=_on_ranks(args), default_split=_split_is_default(args, flags))
+    data = _team_data(args, cfg, lambda: _training_data(cfg, mapped=_on_ranks(args),
+                                                        default_split=_split_is_default(args, flags)))
     model = _new_model(cfg, data)
     _check_shares(args, cfg, data)
     out = _new_run_folder(args.out)
@@ -2316,7 +2373,8 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
                  f"no {split} part: a file under {_MIN_ROWS_TO_SPLIT} rows, or with no class of 3 rows, is not split")
         return ds, ds.x_train, ds.y_train, f"all {len(ds.y_train)} rows, {whole}"
     x, y = (ds.x_test, ds.y_test) if split == "test" else (ds.x_train, ds.y_train)
-    if split == "test" and (repeats := _repeats_note(name, ds)) is not None:
+    # another file's own split is not the model's: cmd_evaluate counts its rows the model trained on
+    if split == "test" and trained_file and (repeats := _repeats_note(name, ds)) is not None:
         _say(f"note: {repeats}", err=True)
     if split == "train" and trained_file and (held := _validation_rows(mf, y)):
         _say(f"note: these {len(y)} train rows include the {held} validation rows training held out of them "
@@ -2759,7 +2817,7 @@ def cmd_plot_weights(args) -> int:
     mf = _read(args.model)
     out = args.out or mf.path.parent / "weights.png"
     if mf.kind == "checkpoint":
-        kept = f"{_checkpoint_epoch(mf).split(' (')[0]} of the checkpoint, step {mf.step:,}"
+        kept = f"{_checkpoint_weights(mf)} (the checkpoint, step {mf.step:,})"
     else:
         kept = _run_model_weights(Path(args.model))  # as info says it
     title = f"weights: {kept}" if kept else None
@@ -2802,6 +2860,20 @@ def _run_model_weights(path: Path) -> str | None:
     return model_weights_words(facts.get("model_weights"))
 
 
+def _checkpoint_weights(mf) -> str:
+    """A checkpoint's weights as info says a model's: ``epoch N``, or ``epoch N, partial: B of
+    its T batches`` for one taken inside an epoch (T from the recorded batch layout, when it
+    says it: ``⌈rows / batch size⌉``, one for full batches)."""
+    unfinished = mf.training.get("unfinished")
+    if not isinstance(unfinished, dict):
+        return f"epoch {mf.epoch}"
+    layout = str(unfinished.get("layout", ""))
+    sizes = re.fullmatch(r"\w+ batches of (\d+) from (\d+) rows", layout)
+    total = -(-int(sizes[2]) // int(sizes[1])) if sizes else 1 if layout.startswith("full batches") else None
+    return f"epoch {unfinished['epoch'] + 1}, partial: {unfinished['batches']:,}" + \
+        (f" of its {total:,} batches" if total else " batches of it")
+
+
 def _checkpoint_epoch(mf) -> str:
     """Which epoch a checkpoint's weights are of: "epoch N", or the epoch a steps limit or a
     callback stopped inside, how far, and how a resume goes on."""
@@ -2819,17 +2891,11 @@ def _checkpoint_epoch(mf) -> str:
 def _run_processes(path: Path) -> str | None:
     """The MPI processes a run trained on, from run.json's sessions, for a run folder or a
     file in one; None for a run trained on one process, or one whose run.json does not say."""
-    from .report import recorded_processes
+    from .report import processes_words
 
     folder = (path if path.is_dir() else
               path.parent if path.name in ("model.safetensors", "checkpoint.safetensors") else None)
-    counts = [] if folder is None else recorded_processes(recorded_facts(folder))
-    if not counts or set(counts) == {1}:
-        return None
-    if len(set(counts)) == 1:
-        return f"{counts[0]} MPI processes (--batch-size is the global batch, shared among them)"
-    return (f"{', then '.join(map(str, counts))} MPI processes, a session each (--batch-size is the global batch, "
-            "shared among them)")
+    return None if folder is None else processes_words(recorded_facts(folder))
 
 
 def cmd_info(args) -> int:
@@ -2941,6 +3007,7 @@ def cmd_sweep(args) -> int:
     grid = sweep.parse_grid(args.grid or [], set(flags.values()), aliases=flags)
     if args.scheduler:
         sweep.check_scheduler_address(args.scheduler)
+    sweep.check_dask()  # before the sweep is announced or its folder made
     random = None if args.random is None else _int_option("--random", args.random)
     workers = None if args.workers is None else _int_option("--workers", args.workers)
     seed = _sweep_seed(args, random)
@@ -2953,6 +3020,7 @@ def cmd_sweep(args) -> int:
         kernels.check_environment()
         vector_blas.check_environment()
     _find_sweep_data(planned, config)  # before a folder is made
+    made = not args.resume and not (args.out and Path(args.out).exists())
     out = _sweep_folder(args).resolve()
     trials = sweep.plan_trials(grid, out, random=random, seed=seed)
     combinations = len(sweep.plan_trials(grid, out))
@@ -2961,6 +3029,13 @@ def cmd_sweep(args) -> int:
     _say(f"{capped}sweep of {len(trials)} trials over {', '.join(grid)} in {out}")
     if args.resume:
         sweep.check_resumable(trials, config)  # before the finally below rewrites sweep.csv
+    return _run_sweep(args, trials, config, workers, out, list(grid), made)
+
+
+def _run_sweep(args, trials, config, workers, out: Path, varied: list[str], made: bool) -> int:
+    """Train the sweep's trials; ``made``: this command made ``out`` (removed if no trial started)."""
+    from . import sweep
+
     # SIGTERM (kill, a batch scheduler's limit) stops the sweep as Ctrl-C does: the running
     # trials are stopped, sweep.csv says what became of each, and the command ends 143.
     ran = True
@@ -2969,18 +3044,22 @@ def cmd_sweep(args) -> int:
             sweep.run_sweep(trials, config=config, workers=workers, scheduler=args.scheduler, resume=args.resume,
                             say=_say)
         except KeyboardInterrupt:
-            status = _sweep_interrupted(args, trials, out, list(grid))
+            status = _sweep_interrupted(args, trials, out, varied)
             return 128 + signal.SIGTERM if terminated else status
         except Error:
             # no trial started (the scheduler unreachable, no Dask): the folder is left as it was, so
-            # the corrected command may use it; a sweep.csv of trials "not run" made it refuse the folder
+            # the corrected command may use it (a sweep.csv of trials "not run" made it refuse the
+            # folder); one this command made is removed, as it is still empty
             ran = False
+            if made:
+                with contextlib.suppress(OSError):
+                    out.rmdir()
             raise
         finally:
             if ran:
-                sweep.write_results(trials, out, list(grid))
-                sweep.plot_results(trials, out, list(grid))
-    return _sweep_results(trials, out, list(grid))
+                sweep.write_results(trials, out, varied)
+                sweep.plot_results(trials, out, varied)
+    return _sweep_results(trials, out, varied)
 
 
 def _sweep_results(trials, out: Path, varied: list[str]) -> int:

@@ -133,7 +133,7 @@ class TrainConfig:
             raise ConfigError(f"derived must be a list of setting names, got {self.derived!r}")
         if self.lr is None or self.weight_decay is None:
             self.derived = sorted(set(self.derived) | {k for k in ("lr", "weight_decay") if getattr(self, k) is None})
-        self.lr = _default_lr(self.optimizer) if self.lr is None else _checks.positive_number("lr", _number("lr", self.lr))
+        self.lr = _default_lr(self.optimizer) if self.lr is None else _positive_lr(self.lr, self.optimizer)
         if self.lr < sys.float_info.min:  # subnormal: training flushes it to 0
             raise ConfigError(f"lr must be at least {sys.float_info.min:.3g}, got {self.lr!r} (a smaller rate is 0 "
                               "to training's arithmetic)")
@@ -539,6 +539,15 @@ def _check_output_and_loss(output: str, loss: str) -> None:
     pairs = "; ".join(f"{o} with {pair_loss}" for o, pair_loss in OUTPUT_LOSSES)
     raise ConfigError(f"output {output} does not go with loss {loss}: the pairs that work are {pairs}; "
                       "or any output with mse")
+
+
+def _positive_lr(lr, optimizer: str) -> float:
+    """``lr`` as a float > 0; a refusal names a rate to give: the optimizer's default."""
+    try:
+        return _checks.positive_number("lr", _number("lr", lr))
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}: give a positive learning rate, e.g. {_default_lr(optimizer):g} "
+                          f"(the default for {optimizer})") from None
 
 
 def _default_lr(optimizer: str) -> float:

@@ -1,4 +1,4 @@
-"""Synchronous data-parallel training over MPI (``pip install "deltaprop[mpi]"``).
+"""Synchronous data-parallel training over MPI (``pip install mpi4py mpich``; in a checkout, ``uv sync --extra mpi``).
 
 ``fit(..., comm=MPI.COMM_WORLD)`` trains one model on ``p`` processes. Every process
 draws the same shuffled order from the shared seed and takes its share of every *global*
@@ -112,7 +112,8 @@ def world():
         from mpi4py import MPI
     except ImportError as exc:
         raise ConfigError(
-            'this process was started by mpiexec but mpi4py is not installed: pip install "deltaprop[mpi]"'
+            'this process was started by mpiexec but mpi4py is not installed: pip install mpi4py, '
+            'or in a checkout of deltaprop uv sync --extra mpi (or pip install ".[mpi]")'
         ) from exc
     return MPI.COMM_WORLD if MPI.COMM_WORLD.Get_size() > 1 else None
 

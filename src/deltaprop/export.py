@@ -56,6 +56,10 @@ ONNX_MAX_BYTES = (2 << 30) - (16 << 20)
 INPUT_TYPES = ("float32", "float64", "uint8", "uint16", "int8", "int16", "int32", "int64")
 
 
+#: deltaprop is on no package index, so "deltaprop[onnx]" alone installs nothing of it: name the packages.
+_ONNX_INSTALL = "pip install onnx onnxruntime, or in a checkout of deltaprop uv sync --extra onnx (or pip install \".[onnx]\")"
+
+
 def _require(module: str, feature: str, install: str):
     try:
         return importlib.import_module(module)
@@ -64,7 +68,7 @@ def _require(module: str, feature: str, install: str):
 
 
 def _require_onnx(feature: str):
-    return _require("onnx", feature, "pip install 'deltaprop[onnx]'")
+    return _require("onnx", feature, _ONNX_INSTALL)
 
 
 def _require_torch(feature: str):
@@ -471,7 +475,7 @@ def check_onnx(model, net, *, class_names=None, input_scaling=None, loss=None, n
 
 
 def _check_onnx(model, src: _Source, n: int, seed: int) -> float:
-    ort = _require("onnxruntime", "checking an ONNX export", "pip install 'deltaprop[onnx]'")
+    ort = _require("onnxruntime", "checking an ONNX export", _ONNX_INSTALL)
     onnx = _require_onnx("checking an ONNX export")
     from .serialization import apply_scaling
 
@@ -846,7 +850,8 @@ def export_file(model, fmt: str, out=None, *, input_type=None, input_range=None)
                     f"the module outputs {_torch_output_words(src)}"
     data, diff = _onnx_bytes(src, input_type, True)
     atomic_write_bytes(out, data)
-    checked = "; not checked: onnxruntime is not installed (pip install 'deltaprop[onnx]' to check exports)" \
+    checked = "; not checked: onnxruntime is not installed (pip install onnxruntime, or uv sync --extra onnx in a " \
+              "checkout of deltaprop, to check exports)" \
         if diff is None else f"; onnxruntime matches deltaprop on 64 random inputs (largest difference {diff:.1e})"
     in_type = _input_type(net, input_type).name
     return out, f"wrote {out}: ONNX opset {ONNX_OPSET}, {sizes}, raw input (batch, {net.n_features}) {in_type}, " \

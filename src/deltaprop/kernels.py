@@ -67,8 +67,9 @@ def _kernels() -> SimpleNamespace | None:
             _import_failed = True
             if choice == "numba":
                 how = "kernels.use('numba')" if override else "DELTAPROP_KERNELS=numba"
-                raise ConfigError(f"numba kernels requested ({how}), but numba is not installed: install "
-                                  "the extra (pip install \"deltaprop[numba]\") or ask for 'auto'.") from None
+                raise ConfigError(f"numba kernels requested ({how}), but numba is not installed: pip install numba, "
+                                  "or in a checkout of deltaprop uv sync --extra numba (or pip install \".[numba]\"); "
+                                  "or ask for 'auto'.") from None
             return None
     return _compiled
 

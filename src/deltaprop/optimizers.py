@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+import inspect
 import math
 import operator
 from collections.abc import Mapping
@@ -54,7 +55,13 @@ class Optimizer(ABC):
     weight_decay = _setting("weight_decay", _non_negative)
 
     def __init__(self, lr: float, *, weight_decay: float = 0.0):
-        self.lr = _checks.positive_number("lr", lr)
+        try:
+            self.lr = _checks.positive_number("lr", lr)
+        except ConfigError as exc:  # say what to give: the bound alone left the user guessing
+            default = getattr(inspect.signature(type(self)).parameters.get("lr"), "default", None)
+            example = default if isinstance(default, (int, float)) and default > 0 else 0.01
+            raise ConfigError(f"{exc}: the learning rate α scales every step (W := W − α·update), so it must be a "
+                              f"positive number, e.g. {type(self).__name__}(lr={example:g})") from None
         self.weight_decay = weight_decay
         self.params: list[Parameter] = []
         self._targets: list[tuple[np.ndarray, np.ndarray]] = []

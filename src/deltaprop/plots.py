@@ -78,8 +78,8 @@ def _epochs(records: Sequence[dict[str, Any]]) -> list[int]:
 def plot_history(records, path, *, title: str = "training", model_epoch: int | None = None,
                  partial: tuple[int, int] | None = None) -> Path:
     """Loss (left) and accuracy (right) per epoch, train and validation, from the
-    :class:`~deltaprop.History` ``fit`` returns or its records. The records are checked
-    first (numbers, finite, within ±1e300): a :class:`DataError` names a bad one.
+    :class:`~deltaprop.History` ``fit`` returns or its records. The records' columns are
+    checked first (numbers, finite, within ±1e300): a :class:`DataError` names a bad one.
     ``model_epoch``: the epoch whose weights the model holds where that is not the last
     (early stopping kept its best), marked on both panels."""
     from matplotlib.ticker import MaxNLocator
@@ -88,7 +88,10 @@ def plot_history(records, path, *, title: str = "training", model_epoch: int | N
 
     if isinstance(records, History):
         records = records.records
-    records = _checks.history_records(list(records) if isinstance(records, (list, tuple)) else records, limit=_PLOT_LIMIT)
+    if isinstance(records, (list, tuple)):  # the diagnostics and alerts, not drawn, are not checked (20,000 epochs: 1 s)
+        records = [{k: v for k, v in r.items() if k not in ("diagnostics", "alerts")} if isinstance(r, dict) else r
+                   for r in records]
+    records = _checks.history_records(records, limit=_PLOT_LIMIT)
     if not records:
         raise ConfigError("the history is empty: train at least one epoch before plotting it")
     epochs = _epochs(records)

@@ -581,7 +581,9 @@ class ReportWriter(Callback):
     :data:`REPORT_TIME_SHARE`): a long run spends at most that share of its time on its
     report (``interval=0``: every epoch). Between those writes, and within an epoch,
     run.json alone is rewritten with the timing every :data:`TIMING_INTERVAL` seconds.
-    :meth:`finish` writes the final version with the test results and the timing.
+    :meth:`finish` writes the final version with the test results and the timing; the epoch
+    that ends the run (its last by ``epochs`` or ``steps``, or one a callback stopped it after)
+    writes none of its own (but with ``interval=0``), which :meth:`finish` would write again at once.
 
     A run trained by several processes, or sessions (``deltaprop train --resume``;
     ``earlier``: the run.json the earlier ones wrote), keeps each session's command, start,
@@ -688,6 +690,8 @@ class ReportWriter(Callback):
         self.last_timing = time.perf_counter()
 
     def on_epoch_end(self, state):
+        if self.interval > 0 and _ends_run(state):  # :meth:`finish` writes the page: rendered once, not twice
+            return
         if time.perf_counter() - self.last_write >= self.gap:
             self._write()
 
@@ -748,6 +752,13 @@ class ReportWriter(Callback):
         return page
 
 
+def _ends_run(state) -> bool:
+    """Whether the epoch just closed is the run's last: its ``epochs`` or ``steps`` are
+    reached, or a callback asked to stop (a stand-in state without them: not known)."""
+    finished = getattr(state, "finished", None)
+    return callable(finished) and bool(state.stop_training or finished(state.epochs, state.steps))
+
+
 def earlier_sessions(facts: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The sessions a run's run.json records (None: none): its ``sessions`` or, for one
     written before they were kept, one session of its command, start and times. A value of
@@ -782,6 +793,19 @@ def recorded_processes(facts: dict[str, Any] | None) -> list[int]:
     """The MPI processes each recorded session of a run trained on, in order (empty: none
     recorded, a run.json written before they were)."""
     return [s["processes"] for s in earlier_sessions(facts) if "processes" in s]
+
+
+def processes_words(facts: dict[str, Any] | None) -> str | None:
+    """The MPI processes a run trained on, in words (``2 MPI processes (...)``; ``1, then 3
+    MPI processes, a session each (...)``); None for a run trained on one process, or one
+    whose run.json does not say."""
+    counts = recorded_processes(facts)
+    if not counts or set(counts) == {1}:
+        return None
+    shared = "--batch-size is the global batch, shared among them"
+    if len(set(counts)) == 1:
+        return f"{counts[0]} MPI processes ({shared})"
+    return f"{', then '.join(map(str, counts))} MPI processes, a session each ({shared})"
 
 
 def _thread_record(s: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from .alerts import NO_ALERTS, at_chance, chance_level, standing_of
 from .callbacks import metric_text
 from .plots import _IMAGE_SIDE as IMAGE_SIDE
 from .plots import _partial_last_epoch
-from .report import MAX_POINTS, WEIGHT_IMAGES, _square_side, escape, png_data_uri
+from .report import MAX_POINTS, WEIGHT_IMAGES, _square_side, escape, png_data_uri, processes_words
 
 COLORS = {"train": "#1f77b4", "validation": "#d62728", "other": "#2ca02c"}
 
@@ -307,14 +307,18 @@ def _diagnostics(records, *, ended: bool = False) -> str:
     if not diags:
         return "<p>No diagnostics recorded.</p>" if ended else "<p>No diagnostics recorded yet.</p>"
     epochs = [e for e, _ in diags]
+    alerted = _alert_epochs(records)
+    # each epoch's statistics by layer index or parameter name (the first of a repeated one), read once
+    by_ident = {kind: [_by_ident(d, kind) for _, d in diags] for kind in ("layer", "parameter")}
     out = []
     for title, kind, keys, log in _MULTIPLES:
         charts = []
         for ref in diags[-1][1]["layers" if kind == "layer" else "parameters"]:
             ident = ref["index"] if kind == "layer" else ref["name"]
+            stats = [epoch.get(ident) for epoch in by_ident[kind]]
             series = []
             for n, key in enumerate(keys):
-                values = [_stat(d, kind, ident, key) for _, d in diags]
+                values = [None if s is None else s.get(key) for s in stats]
                 if any(v is not None for v in values):
                     series.append((key.replace("_", " "), values, COLORS["train"] if n == 0 else COLORS["other"]))
             if series:
@@ -323,17 +327,18 @@ def _diagnostics(records, *, ended: bool = False) -> str:
                 # linear one, at 0, not left out as if nothing were recorded
                 positive = all(v is None or not math.isfinite(v) or v > 0 for _, values, _ in series for v in values)
                 charts.append(line_chart(name, epochs, series, log=log and positive, width=250, height=150,
-                                         marks=_alert_epochs(records)))
+                                         marks=alerted))
         if charts:
             out.append(f"<h3>{escape(title)}</h3><div class=\"multiples\">{''.join(charts)}</div>")
     return "".join(out)
 
 
-def _stat(d, kind, ident, key):
+def _by_ident(d, kind) -> dict:
+    """An epoch's layer (by index) or parameter (by name) statistics; of a repeated one, the first."""
+    found: dict = {}
     for s in d["layers" if kind == "layer" else "parameters"]:
-        if (s["index"] if kind == "layer" else s["name"]) == ident:
-            return s.get(key)
-    return None
+        found.setdefault(s["index"] if kind == "layer" else s["name"], s)
+    return found
 
 
 def line_chart(title: str, x: list[int], series, *, log: bool = False, width: int = 360, height: int = 220,
@@ -345,22 +350,29 @@ def line_chart(title: str, x: list[int], series, *, log: bool = False, width: in
     vertical line; ``marks``: other epochs to hover (an alert's); ``empty``: the words shown
     where no value is there."""
     left, right, top, bottom = 54, 10, 34, 28
-    pts = [(xi, v) for _, values, _ in series for xi, v in zip(x, values) if _usable(v, log)]
-    if not pts:
+    fy = (lambda v: math.log10(v)) if log else float
+    with np.errstate(invalid="ignore"):  # None is NaN here, and a usable value is a finite one (> 0 on a log scale)
+        usable = [np.flatnonzero(np.isfinite(v) & (v > 0 if log else True))
+                  for v in (np.array(values, dtype=np.float64) for _, values, _ in series)]
+    ys = [y for (_, values, _), index in zip(series, usable) for y in map(fy, [values[i] for i in index.tolist()])]
+    if not ys:
         return (f'<svg class="chart" width="{width}" height="{height}" role="img" aria-label="{escape(title)}">'
                 f'<text x="8" y="16">{escape(title)}: {escape(empty)}</text></svg>')
-    fy = (lambda v: math.log10(v)) if log else float
-    ys = [fy(v) for _, v in pts]
     y0, y1 = min(ys), max(ys)
     if y1 - y0 < 1e-12 * max(1.0, abs(y1)):
         y0, y1 = y0 - 0.5 if log else y0 - max(abs(y0) * 0.1, 0.05), y1 + 0.5 if log else y1 + max(abs(y1) * 0.1, 0.05)
     # one epoch: centred in a range of its own, not at the left end of an axis running on to the next epoch
     x0, x1 = (min(x), max(x)) if max(x) > min(x) else (min(x) - 0.5, min(x) + 0.5)
+    # margins that hold the longest y label and half the last epoch's, centred on the axis's end, whole
+    labels = _y_labels(y0, y1, log)
+    left = max(left, math.ceil(max(map(_text_px, labels))) + 8)
+    right = max(right, math.ceil(_text_px(str(math.floor(x1))) / 2) + 2)
     sx = lambda v: left + (v - x0) / (x1 - x0) * (width - left - right)  # noqa: E731
     sy = lambda v: top + (1 - (fy(v) - y0) / (y1 - y0)) * (height - top - bottom)  # noqa: E731
+    columns = (left + (np.array(x, dtype=np.float64) - x0) / (x1 - x0) * (width - left - right)).astype(np.int64)
     parts = [f'<svg class="chart" width="{width}" height="{height}" role="img" aria-label="{escape(title)}">',
              f'<text x="{left}" y="14" font-weight="600">{escape(title)}</text>']
-    parts += _axes(x0, x1, y0, y1, log, left, right, top, bottom, width, height)
+    parts += _axes(x0, x1, labels, left, right, top, bottom, width, height)
     if mark is not None and x0 <= mark[0] <= x1:
         parts.append(f'<line class="mark" x1="{sx(mark[0]):.1f}" y1="{top}" x2="{sx(mark[0]):.1f}" '
                      f'y2="{height - bottom}" stroke="#555" stroke-dasharray="4 3"><title>{escape(mark[1])}</title></line>')
@@ -368,16 +380,21 @@ def line_chart(title: str, x: list[int], series, *, log: bool = False, width: in
     # marked epochs (the dashed line's, an alert's) with each series' lowest and highest point
     step = max(1, math.ceil((len(x) - 1) / (MAX_POINTS - 1)))
     shown = {*marks, *(() if mark is None else (mark[0],))}
-    marked = {i for i, xi in enumerate(x) if xi in shown}
-    series = [item for item in series if any(_usable(v, log) for v in item[1])]  # no legend for an empty one
-    for n, (label, values, color) in enumerate(series):
-        for run in _runs(x, values, log):
+    marked = {i for i, xi in enumerate(x) if xi in shown} if shown else set()
+    drawn = [(item, index) for item, index in zip(series, usable) if len(index)]  # no legend for an empty one
+    for n, ((label, values, color), index) in enumerate(drawn):
+        for run in np.split(index, np.flatnonzero(np.diff(index) != 1) + 1):  # the unbroken stretches
+            keep = _columns(columns[run], [fy(values[i]) for i in run.tolist()])
             parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="'
-                         + " ".join(f"{sx(a):.1f},{sy(b):.1f}" for a, b in _columns(run, sx, fy)) + '"/>')
-        usable = [i for i in range(len(x)) if _usable(values[i], log)]
-        extremes = {min(usable, key=lambda i: values[i]), max(usable, key=lambda i: values[i])} if step > 1 else set()
+                         + " ".join(f"{sx(x[i]):.1f},{sy(values[i]):.1f}" for i in run[keep].tolist()) + '"/>')
+        ok = set(index.tolist())
+        if step > 1:  # the first of equal ones, as min and max give them
+            at = np.array([values[i] for i in index.tolist()], dtype=np.float64)
+            extremes = {int(index[np.argmin(at)]), int(index[np.argmax(at)])}
+        else:
+            extremes = set()
         for i in sorted({*range(0, len(x), step), len(x) - 1, *marked, *extremes}):
-            if _usable(values[i], log):
+            if i in ok:
                 tip = escape(f"{label}, epoch {x[i]}: {values[i]:.5g}")
                 parts.append(f'<circle class="pt" cx="{sx(x[i]):.1f}" cy="{sy(values[i]):.1f}" r="3" fill="{color}" '
                              f'data-tip="{tip}"><title>{tip}</title></circle>')
@@ -386,58 +403,68 @@ def line_chart(title: str, x: list[int], series, *, log: bool = False, width: in
     return "".join(parts)
 
 
-def _usable(v, log: bool) -> bool:
-    return v is not None and math.isfinite(v) and (v > 0 or not log)
+def _columns(column: np.ndarray, ys: list[float]) -> np.ndarray:
+    """Which points of an unbroken run draw its line to the pixel (their places in it, in
+    order), from each point's pixel ``column`` and value ``ys``: where more than one falls in
+    a column, only the column's first, lowest, highest and last (the first of equal ones), so
+    no spike is lost; a run of at most 4 points a column is drawn through every point."""
+    n = len(column)
+    starts = np.flatnonzero(np.concatenate(([True], column[1:] != column[:-1])))
+    if n <= 4 * len(starts):
+        return np.arange(n)
+    values = np.array(ys, dtype=np.float64)
+    group = np.cumsum(np.isin(np.arange(n), starts)) - 1
+    kept = [starts, np.append(starts[1:] - 1, n - 1)]
+    for extreme in (np.minimum.reduceat(values, starts), np.maximum.reduceat(values, starts)):
+        at = np.flatnonzero(values == extreme[group])
+        kept.append(at[np.unique(group[at], return_index=True)[1]])
+    return np.unique(np.concatenate(kept))
 
 
-def _columns(run, sx, fy):
-    """The points of ``run`` that draw its line to the pixel: where more than one falls in a
-    pixel column, only the column's first, lowest, highest and last (in epoch order), so no
-    spike is lost; a run of at most 4 points a column is drawn through every point."""
-    groups: list[list] = []
-    for point in run:
-        if groups and int(sx(groups[-1][0][0])) == int(sx(point[0])):
-            groups[-1].append(point)
-        else:
-            groups.append([point])
-    if len(run) <= 4 * len(groups):
-        return run
-    out = []
-    for group in groups:
-        low = min(range(len(group)), key=lambda i: fy(group[i][1]))
-        high = max(range(len(group)), key=lambda i: fy(group[i][1]))
-        out += [group[i] for i in sorted({0, low, high, len(group) - 1})]
-    return out
-
-
-def _runs(x, values, log):
-    """The unbroken stretches of usable points."""
-    run: list = []
-    for xi, v in zip(x, values):
-        if _usable(v, log):
-            run.append((xi, v))
-        elif run:
-            yield run
-            run = []
-    if run:
-        yield run
-
-
-def _axes(x0, x1, y0, y1, log, left, right, top, bottom, width, height) -> list[str]:
+def _axes(x0, x1, labels, left, right, top, bottom, width, height) -> list[str]:
     out = [f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#999"/>',
            f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#999"/>']
-    for k in range(5):
-        t = y0 + (y1 - y0) * k / 4
+    for k, label in enumerate(labels):
         yy = top + (1 - k / 4) * (height - top - bottom)
-        label = f"{10 ** t:.2g}" if log else f"{t:.3g}"
         out.append(f'<line class="grid" x1="{left}" y1="{yy:.1f}" x2="{width - right}" y2="{yy:.1f}"/>'
                    f'<text x="{left - 4}" y="{yy + 4:.1f}" text-anchor="end">{label}</text>')
-    ticks = sorted({t for k in range(6) if x0 <= (t := int(round(x0 + (x1 - x0) * k / 5))) <= x1})
+    # as many intervals (up to 5) as labels of the widest epoch fit side by side: 20000 five times in
+    # a small multiple's 176 px ran into one another
+    wide = _text_px(str(math.floor(x1))) + 8
+    intervals = max(1, min(5, int((width - left - right) // wide)))
+    ticks = sorted({t for k in range(intervals + 1)
+                    if x0 <= (t := int(round(x0 + (x1 - x0) * k / intervals))) <= x1})
     for t in ticks:
         xx = left + (t - x0) / (x1 - x0) * (width - left - right)
         out.append(f'<text x="{xx:.1f}" y="{height - bottom + 14}" text-anchor="middle">{t}</text>')
     out.append(f'<text x="{(left + width - right) / 2:.0f}" y="{height - 2}" text-anchor="middle">epoch</text>')
     return out
+
+
+def _y_labels(y0: float, y1: float, log: bool) -> list[str]:
+    """The labels of the y axis's 5 evenly spaced ticks, bottom first (of 10^t on a log scale)."""
+    values = [y0 + (y1 - y0) * k / 4 for k in range(5)]
+    return [_tick_text(10 ** t, 2) if log else _tick_text(t, 3) for t in values]
+
+
+def _tick_text(value: float, digits: int) -> str:
+    """``value`` to ``digits`` significant digits, short: no trailing zeros, and below 0.001
+    or from 100000 on as 1.45e-4 or 2e+37 (as the served page's charts label theirs), not
+    0.000145; 0, not -0."""
+    rounded = float(f"{value:.{digits}g}") + 0.0
+    if rounded != 0 and not 1e-3 <= abs(rounded) < 1e5:
+        mantissa, exponent = f"{rounded:.{digits - 1}e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.') if '.' in mantissa else mantissa}e{int(exponent):+d}"
+    return f"{rounded:.{digits + 6}g}"
+
+
+#: A character's width in px in the charts' 11 px labels, as DejaVu Sans draws them (the
+#: widest of the usual system fonts: 7 px a digit); the margins are fitted to them.
+_CHAR_PX = {".": 3.5, "-": 4.5, "+": 9.5}
+
+
+def _text_px(text: str) -> float:
+    return sum(_CHAR_PX.get(c, 7.0) for c in text)
 
 
 #: run.json statuses of a run that is over (no epoch, diagnostics or result is to come).
@@ -579,6 +606,7 @@ def _run_facts(facts) -> str:
         ("model weights", model_weights_words(facts.get("model_weights"))),
         ("command" if len(_sessions(facts)) < 2 else "command (session 1)", _command(facts.get("command"))),
         *_resumes(facts),
+        ("trained on", processes_words(facts)),  # the command does not show mpiexec
         ("seed", facts.get("seed")),
         ("versions", ", ".join(f"{k} {v}" for k, v in versions.items())),
         ("data source", data.get("source")),

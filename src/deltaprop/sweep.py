@@ -1,4 +1,4 @@
-"""Hyperparameter sweeps on Dask distributed (``pip install "deltaprop[sweep]"``).
+"""Hyperparameter sweeps on Dask distributed (``pip install "dask[distributed]"``, or ``uv sync --extra sweep``).
 
 A sweep is a grid (or a random sample of it) over ``deltaprop train``'s options. Each trial is
 an ordinary run folder, ``SWEEP/trial-NNN``, trained by ``deltaprop train`` on a Dask
@@ -471,11 +471,24 @@ def _ctrl_c_held(*, ignored: bool):
         raise KeyboardInterrupt
 
 
+#: deltaprop is on no package index, so "deltaprop[sweep]" alone installs nothing of it: name the package.
+_NO_DASK = ('deltaprop sweep needs Dask distributed, which is not installed: pip install "dask[distributed]", '
+            'or in a checkout of deltaprop uv sync --extra sweep (or pip install ".[sweep]")')
+
+
+def check_dask() -> None:
+    """Refuse a sweep without Dask distributed before its folder is made (without importing it)."""
+    import importlib.util
+
+    if importlib.util.find_spec("distributed") is None:
+        raise ConfigError(_NO_DASK)
+
+
 def _client(workers: int | None, scheduler: str | None):
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:
-        raise ConfigError('deltaprop sweep needs Dask distributed: pip install "deltaprop[sweep]"') from exc
+        raise ConfigError(_NO_DASK) from exc
     import logging
 
     logging.getLogger("distributed").setLevel(logging.ERROR)  # a worker's shutdown notes are not the user's concern
@@ -485,11 +498,22 @@ def _client(workers: int | None, scheduler: str | None):
         except OSError as exc:
             raise Error(f"cannot reach the Dask scheduler: {exc}; is one running there? Check --scheduler, or leave "
                         "it out to start a local cluster") from None
-    n = workers or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    n = workers or _cpus()
     env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                            env=env, silence_logs=logging.ERROR)
     return Client(cluster), cluster
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def local_workers(workers: int | None, trials: int) -> int:
+    """The local cluster's worker processes: ``workers`` (default one per CPU), at most one a
+    trial to run: a worker more is a process started (Dask imported, seconds of CPU) to wait."""
+    return max(1, min(workers or _cpus(), trials))
 
 
 def _run_json_stamp(folder: Path) -> tuple[int, int, int] | None:
@@ -614,7 +638,7 @@ def _run_trials(trials: list[Trial], todo: list[Trial], *, config, workers, sche
     stamps: dict[Path, Any] = {}
     try:
         with _ctrl_c_held(ignored=not scheduler):
-            client, cluster = _client(workers, scheduler)
+            client, cluster = _client(None if scheduler else local_workers(workers, len(todo)), scheduler)
         from distributed import as_completed
 
         stamps = {trial.folder: _run_json_stamp(trial.folder) for trial in todo}

@@ -49,7 +49,9 @@ _MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-", 
 _SPREADSHEET_ERRORS = frozenset({"#div/0!", "#value!", "#ref!", "#name?", "#num!", "#null!"})
 #: Accepted (inputs, labels) key pairs in an ``.npz``, tried in this order.
 #: Keras' ``mnist.npz`` holds ``x_train``/``y_train`` beside ``x_test``/``y_test``.
-NPZ_KEYS = (("x", "y"), ("X", "y"), ("X", "Y"), ("images", "labels"), ("x_train", "y_train"), ("X_train", "y_train"))
+#: A test set saved alone (``x_test``/``y_test``, as split from such an archive) is read as the pair it is.
+NPZ_KEYS = (("x", "y"), ("X", "y"), ("X", "Y"), ("images", "labels"), ("x_train", "y_train"), ("X_train", "y_train"),
+            ("x_test", "y_test"), ("X_test", "y_test"))
 # Deflate cannot expand more than about 1032:1; a member claiming more is a zip bomb.
 _ZIP_MAX_RATIO = 1100
 # A header or first row longer than this is not a table deltaprop can use.
@@ -76,7 +78,8 @@ def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = Non
     """Load ``(x, y)`` from an ``.npz`` or a ``.csv`` file.
 
     ``.npz``: arrays under one of :data:`NPZ_KEYS` (``x``/``y``, ``X``/``y``, ``X``/``Y``,
-    ``images``/``labels``), or labels under ``label_column`` (an array name) or one of
+    ``images``/``labels``, ``x_train``/``y_train``, ``x_test``/``y_test``; the first pair found),
+    or labels under ``label_column`` (an array name) or one of
     :data:`LABEL_NAMES` with the inputs as the one other array; every member's header is
     checked against its size first and pickle is never allowed. x keeps its dtype.
 
@@ -178,7 +181,8 @@ def _npz_keys(path: Path, members, label_column: int | str | None) -> tuple[str,
     names = sorted(m.removesuffix(".npy") for m in members)
     if label_column is not None:
         if not isinstance(label_column, str) or label_column not in names:
-            raise ConfigError(f"{path}: label_column for an .npz names its labels array; the arrays are {names}.")
+            raise ConfigError(f"{path}: --label-column for an .npz names its labels array (label_column= in "
+                              f"load_arrays); the arrays are {names}.")
         others = [n for n in names if n != label_column]
         if len(others) != 1:
             raise FileFormatError(f"{path}: with labels {label_column!r}, which of {others} are the inputs? "
@@ -192,7 +196,8 @@ def _npz_keys(path: Path, members, label_column: int | str | None) -> tuple[str,
         other = next(n for n in names if n != found[0])
         return other, found[0], f"array {found[0]!r} (by its name)"
     raise FileFormatError(f"{path}: no inputs/labels pair among the arrays {names}. "
-                          f"Save with np.savez(path, x=inputs, y=labels), or name the labels array with label_column.")
+                          f"Save with np.savez(path, x=inputs, y=labels), or name the labels array with --label-column NAME "
+                          "(label_column= in load_arrays).")
 
 
 def _load_npz(path: Path, label_column: int | str | None):

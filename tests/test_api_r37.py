@@ -1,0 +1,189 @@
+"""A newcomer's mistakes with the Python API get a typed error that names the problem and
+the fix: one example shaped as an image, a 1-D X for a one-feature network, examples as
+columns, class names as labels, a column of ids, probabilities given to the metrics, and a
+layer's backward called before its forward."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+
+rng = np.random.default_rng(0)
+X = rng.standard_normal((40, 4)).astype(np.float32)
+Y = (X[:, 0] > 0).astype(np.int64)
+
+
+def fit(net=None, X=X, y=Y, **kw):
+    kw.setdefault("loss", dp.CrossEntropy())
+    return dp.fit(net or dp.mlp([4, 6, 2], seed=0), X, y, optimizer=dp.SGD(lr=0.1), epochs=1, **kw)
+
+
+# -- X ------------------------------------------------------------------------------------
+def test_one_image_is_told_to_be_one_row_not_a_network_of_its_width():
+    net = dp.mlp([784, 10, 10], seed=0)
+    with pytest.raises(dp.ShapeError, match=r"\(28, 28\) holds 784 values.*X\.reshape\(1, -1\)") as info:
+        net.predict(np.zeros((28, 28)))
+    assert "Dense(28" not in str(info.value)  # a 28-input network is not what was meant
+    assert net.predict(np.zeros((28, 28)).reshape(1, -1)).shape == (1,)  # the fix it names works
+
+
+def test_a_1d_x_for_a_one_feature_network_is_told_to_be_a_column():
+    net = dp.mlp([1, 4, 2], seed=0)
+    for call in (lambda: net.predict(X[:, 0]), lambda: fit(net, X=X[:, 0])):
+        with pytest.raises(dp.ShapeError, match=r"2-D \(examples, features\).*40 examples.*X\.reshape\(-1, 1\)"):
+            call()
+    assert net.predict(X[:, 0].reshape(-1, 1)).shape == (40,)
+
+
+def test_a_1d_x_of_the_wrong_length_says_it_is_read_as_one_example():
+    with pytest.raises(dp.ShapeError, match=r"one example, which needs the network's 4 features, not 5"):
+        dp.mlp([4, 6, 2], seed=0).predict(np.zeros(5))
+
+
+def test_examples_given_as_columns_are_told_to_transpose():
+    with pytest.raises(dp.ShapeError, match=r"40 features.*takes 4.*rows look like the features.*X\.T"):
+        fit(X=X.T)
+
+
+def test_a_plain_width_mismatch_still_names_the_network_of_that_width():
+    with pytest.raises(dp.ShapeError, match=r"X has 3 features.*takes 4.*Dense\(3, \.\.\.\)") as info:
+        fit(X=X[:, :3])
+    assert "X.T" not in str(info.value) and "reshape(1, -1)" not in str(info.value)
+
+
+# -- labels -------------------------------------------------------------------------------
+def test_class_names_as_labels_name_the_mapping_to_ids():
+    names = np.where(Y == 1, "cat", "dog")
+    with pytest.raises(dp.DataError, match=r"targets must be numbers.*such as '(cat|dog)'.*np\.unique\(y, "
+                                           r"return_inverse=True\)"):
+        fit(y=names)
+    _, ids = np.unique(names, return_inverse=True)
+    assert len(fit(y=ids)) == 1  # the fix it names trains
+
+
+def test_a_pandas_category_column_is_named_as_class_names():
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(dp.DataError, match=r"dtype object \(such as '(cat|dog)'\).*np\.unique"):
+        fit(y=pd.Series(np.where(Y == 1, "cat", "dog")).astype("category"))
+
+
+def test_numbers_written_as_text_are_told_to_be_converted():
+    with pytest.raises(dp.DataError, match=r"such as '[01]'\): convert them to numbers.*np\.asarray\(y, dtype=float\)"):
+        fit(y=Y.astype(str))
+    assert len(fit(y=np.asarray(Y.astype(str), dtype=float))) == 1
+
+
+def test_a_column_of_ids_for_several_outputs_names_ravel():
+    for loss in (dp.CrossEntropy(), dp.MeanSquaredError()):
+        net = dp.mlp([4, 6, 2], output="softmax" if isinstance(loss, dp.CrossEntropy) else "sigmoid", seed=0)
+        with pytest.raises(dp.ShapeError, match=r"shape \(40, 1\), one column.*2 outputs.*y\.ravel\(\)"):
+            fit(net, y=Y[:, None], loss=loss)
+
+
+# -- metrics ------------------------------------------------------------------------------
+def test_accuracy_of_1d_probabilities_names_the_class_ids_to_pass():
+    net = dp.mlp([4, 6, 2], seed=0)
+    p1 = net.predict_proba(X)[:, 1]
+    with pytest.raises(dp.DataError, match=r"y_pred must hold whole-number class ids, not fractions such as "
+                                           r"0\.\d+; if they are probabilities of class 1.*net\.predict\(X\)"):
+        dp.accuracy(Y, p1)
+    with pytest.raises(dp.DataError, match=r"y_true .*fractions.*\(p >= 0\.5\)\.astype\(int\)"):
+        dp.accuracy(p1, Y)
+    with pytest.raises(dp.DataError, match=r"fractions such as 2\.5") as info:  # no probabilities: no such advice
+        dp.accuracy(Y, np.full(40, 2.5))
+    assert "probabilities" not in str(info.value)
+
+
+# -- layers used on their own -------------------------------------------------------------
+def _built_dense():
+    layer = dp.Dense(4, 3)
+    layer.build(4, np.float64, np.random.default_rng(0))
+    return layer
+
+
+@pytest.mark.parametrize("make", [_built_dense, dp.Sigmoid, dp.Tanh, dp.ReLU, dp.LeakyReLU, dp.Softmax],
+                         ids=["Dense", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Softmax"])
+def test_a_layers_backward_before_its_forward_is_a_typed_error(make):
+    layer = make()
+    with pytest.raises(dp.ConfigError, match=r"backward was called before its forward.*layer\.forward\(x, train=True\)"):
+        layer.backward(np.ones((5, 3)))
+    x = np.random.default_rng(1).standard_normal((5, 4 if isinstance(layer, dp.Dense) else 3))
+    a = layer.forward(x, train=True)
+    assert layer.backward(np.ones_like(a)).shape == x.shape  # after a forward it runs as before
+
+
+# -- one optimizer for two networks -------------------------------------------------------
+def test_a_resume_after_the_optimizer_trained_another_network_is_refused():
+    """fit(A, opt), fit(B, opt), fit(A, opt, resume=A's state) used to go on from zeroed
+    moments and step count (Adam's bias correction restarted): not the run it continued."""
+    states = []
+    grab = dp.callbacks.LambdaCallback(on_train_end=states.append)
+    train = dict(loss=dp.CrossEntropy(), batch_size=16, seed=0, threads=1, diagnostics=False)
+    a, opt = dp.mlp([4, 6, 2], seed=0), dp.Adam(lr=0.01)
+    dp.fit(a, X, Y, optimizer=opt, epochs=1, callbacks=[grab], **train)
+    dp.fit(dp.mlp([4, 6, 2], seed=1), X, Y, optimizer=opt, epochs=1, **train)
+    before = [p.value.copy() for p in a.parameters()]
+    with pytest.raises(dp.ConfigError, match=r"Adam moments of this run.*bound to another network.*own optimizer"):
+        dp.fit(a, X, Y, optimizer=opt, epochs=2, resume=states[0], **{k: v for k, v in train.items() if k != "seed"})
+    assert all(np.array_equal(p.value, w) for p, w in zip(a.parameters(), before))  # nothing trained
+
+
+def test_a_resume_with_the_optimizer_still_on_its_network_goes_on():
+    states = []
+    grab = dp.callbacks.LambdaCallback(on_train_end=states.append)
+    train = dict(loss=dp.CrossEntropy(), batch_size=16, threads=1, diagnostics=False)
+    a, opt = dp.mlp([4, 6, 2], seed=0), dp.Adam(lr=0.01)
+    dp.fit(a, X, Y, optimizer=opt, epochs=1, seed=0, callbacks=[grab], **train)
+    assert len(dp.fit(a, X, Y, optimizer=opt, epochs=2, resume=states[0], **train)) == 2
+    plain = dp.mlp([4, 6, 2], seed=0)  # SGD without momentum keeps no moments: rebinding loses nothing
+    sgd = dp.SGD(lr=0.1)
+    dp.fit(plain, X, Y, optimizer=sgd, epochs=1, seed=0, callbacks=[grab], **train)
+    dp.fit(dp.mlp([4, 6, 2], seed=1), X, Y, optimizer=sgd, epochs=1, seed=0, **train)
+    assert len(dp.fit(plain, X, Y, optimizer=sgd, epochs=2, resume=states[1], **train)) == 2
+
+
+# -- float64 data into a float32 network ---------------------------------------------------
+def test_fit_warns_where_float32_rounds_a_feature_away():
+    """A reading near one million that varies by 0.01 is 2 distinct float32 values: a float32
+    network (a Standardization layer in front too) trained at chance, and nothing said why."""
+    z = np.random.default_rng(3).standard_normal((200, 2))
+    X64, y = 1e6 + 0.01 * z, (z[:, 0] > 0).astype(np.int64)
+    assert np.unique(X64[:, 0].astype(np.float32)).size < 5  # what the cast leaves of 200 values
+    net = dp.Network([dp.Standardization.fit(X64, per_feature=True), dp.Dense(2, 2), dp.Softmax()], seed=0)
+    with pytest.warns(UserWarning, match=r"X's column 0 holds 999999\.9\d* to 1000000\.0\d*: float32.*rounds these "
+                                         r"values by up to 0\.0312.*dtype='float64'") as record:
+        fit(net, X=X64, y=y)
+    assert record[0].filename == __file__  # said at the caller's fit
+    integers = 2**40 + np.arange(400).reshape(200, 2)  # whole numbers beyond float32's 2^24
+    said = r"column 0 holds 1\.09951162778e\+12 to 1\.09951162817e\+12.*more than that whole range"
+    with pytest.warns(UserWarning, match=said):
+        fit(dp.mlp([2, 3, 2], seed=0), X=integers, y=y)
+
+
+def test_fit_says_nothing_where_the_cast_keeps_the_features():
+    import warnings
+
+    z = np.random.default_rng(3).standard_normal((200, 2))
+    y = (z[:, 0] > 0).astype(np.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit(X=np.c_[z, 1e3 + z], y=y)  # an offset float32 keeps to 1e-5 of the range
+        fit(X=np.c_[z, 1e6 + 0.01 * z], y=y, net=dp.mlp([4, 6, 2], seed=0, dtype="float64"))  # float64 network
+        fit(X=np.arange(800).reshape(200, 4) * 1000, y=y)  # whole numbers float32 holds exactly
+        fit(X=np.c_[z, np.full((200, 2), 1e9)], y=y)  # constant columns lose nothing
+
+
+def test_the_command_line_says_it_once_in_its_data_note(tmp_path):
+    """An .npz's float64 x reaches fit uncast; the data reader's note already says what float32
+    loses, so the command line prints no Python warning of it besides."""
+    from cli_in_process import run_cli
+
+    rng = np.random.default_rng(0)
+    x = np.c_[1e9 + rng.uniform(0, 50, 100), rng.normal(size=100)]
+    np.savez(tmp_path / "ts.npz", x=x, y=(x[:, 0] > 1e9 + 25).astype(np.int64))
+    r = run_cli("train", "--dataset", tmp_path / "ts.npz", "--epochs", "1", "--out", tmp_path / "run", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "float32 keeps these values only to within" in r.stderr
+    assert "UserWarning" not in r.stderr and "the network's dtype" not in r.stderr, r.stderr
