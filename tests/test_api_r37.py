@@ -222,3 +222,17 @@ def test_whole_numbers_float32_holds_exactly_are_no_rounding():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fit(dp.mlp([2, 3, 2], seed=0), X=ids, y=(np.arange(200) % 2))
+
+
+def test_a_regressors_predict_is_a_column_as_readme_says():
+    """README: a regressor's predict gives (n, 1) for one output, to be compared with
+    y.reshape(-1, 1); a 1-D y would broadcast to (n, n) and give a wrong squared error."""
+    y = (2 * X[:, 0] + 1).astype(np.float64)
+    net = dp.mlp([4, 6, 1], activation="tanh", output="identity", seed=0)
+    dp.fit(net, X, y, loss=dp.MeanSquaredError(classification=False), optimizer=dp.SGD(lr=0.05), epochs=5,
+           batch_size=8, seed=0, threads=1, diagnostics=False)
+    pred = net.predict(X)
+    assert pred.shape == (40, 1)
+    mse = float(np.mean((pred - y.reshape(-1, 1)) ** 2))
+    assert mse == pytest.approx(dp.evaluate(net, X, y)["loss"], rel=1e-5)
+    assert float(np.mean((pred - y) ** 2)) != pytest.approx(mse, rel=1e-3)  # the broadcast README warns of
