@@ -122,7 +122,7 @@ def features(X: Any, n_features: int | None, dtype, *, name: str = "X", rows: np
             )
         raise DataError(f"{name} contains NaN or infinity (first in row {row}); clean, impute or drop those rows")
     if warn_rounding:
-        rounded = rounded_feature(source, arr.dtype)
+        rounded = rounded_feature(source, arr)
         if rounded is not None:
             import warnings
 
@@ -142,26 +142,29 @@ def features(X: Any, n_features: int | None, dtype, *, name: str = "X", rows: np
 ROUNDING_SHARE = 1e-3
 
 
-def rounded_feature(source: np.ndarray, dtype) -> tuple[int, float, float, float] | None:
-    """The feature (column) of a finite 2-D ``source`` whose values a cast to float ``dtype``
+def rounded_feature(source: np.ndarray, cast: np.ndarray) -> tuple[int, float, float, float] | None:
+    """The feature (column) of a finite 2-D ``source`` that its ``cast`` to a float dtype
     rounds by the largest share of its range, ``(column, min, max, rounding)``, where that
-    share is over :data:`ROUNDING_SHARE`; else None. The rounding of a value ``x`` is at most
-    half the spacing of ``dtype`` at ``max |x|`` (integers up to ``2^(mantissa + 1)`` are exact)."""
-    dtype = np.dtype(dtype)
-    if source.ndim != 2 or not source.size or source.dtype.kind not in "iuf" or np.can_cast(source.dtype, dtype):
+    share is over :data:`ROUNDING_SHARE`; else None. Half the dtype's spacing at a column's
+    ``max |x|`` bounds its rounding; only the columns that bound puts over the share are
+    measured, ``max |x − cast(x)|`` (whole numbers near 1e6 are exact in float32)."""
+    if source.ndim != 2 or not source.size or source.dtype.kind not in "iuf" or np.can_cast(source.dtype, cast.dtype):
         return None
     low, high = source.min(axis=0).astype(np.float64), source.max(axis=0).astype(np.float64)
     top = np.maximum(np.abs(low), np.abs(high))
     with np.errstate(over="ignore"):
-        rounding = np.spacing(top.astype(dtype)).astype(np.float64) / 2
-    if source.dtype.kind in "iu":
-        rounding[top <= 2.0 ** (np.finfo(dtype).nmant + 1)] = 0.0  # whole numbers dtype holds exactly
+        bound = np.spacing(top.astype(cast.dtype)).astype(np.float64) / 2
     span = high - low
-    share = np.divide(rounding, span, out=np.zeros_like(span), where=span > 0)
-    worst = int(np.argmax(share))
-    if not ROUNDING_SHARE < share[worst] < np.inf:
+    suspects = np.flatnonzero((span > 0) & (bound > ROUNDING_SHARE * span))
+    if not suspects.size:
         return None
-    return worst, float(low[worst]), float(high[worst]), float(rounding[worst])
+    rounding = np.array([np.abs(source[:, j].astype(np.float64) - cast[:, j]).max() for j in suspects])
+    share = rounding / span[suspects]
+    k = int(np.argmax(share))
+    if not share[k] > ROUNDING_SHARE:
+        return None
+    j = int(suspects[k])
+    return j, float(low[j]), float(high[j]), float(rounding[k])
 
 
 def _one_dimension_fix(name: str, arr: np.ndarray, n_features: int | None) -> str:

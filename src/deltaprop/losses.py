@@ -205,6 +205,8 @@ def _not_numbers(y: np.ndarray) -> str:
     """Why targets of a dtype that is no number type are refused, and what to pass instead:
     class names (strings, a pandas category column) become ids by ``np.unique``."""
     said = f"targets must be numbers (class ids or one-hot rows), got dtype {y.dtype}"
+    if y.ndim == 0 and y.item() is None:
+        return "the targets are None: pass y, the labels (class ids or one-hot rows) or target values, one a row of X"
     if not y.size:
         return said
     first = y.ravel()[0]
