@@ -263,3 +263,14 @@ def test_a_table_with_text_or_a_missing_value_names_the_column_or_row():
     holes = pd.DataFrame({"n": pd.array([1, 2, None] + [3] * 37, dtype="Int64"), "m": np.ones(40)})
     with pytest.raises(dp.DataError, match=r"X contains NaN or infinity \(first in row 2\)"):
         fit(dp.mlp([2, 3, 2], seed=0), X=holes)
+
+
+def test_bad_regression_targets_name_their_row():
+    regression = dict(net=dp.mlp([4, 6, 1], output="identity", seed=0), loss=dp.MeanSquaredError(classification=False))
+    y = 2 * X[:, 0].astype(np.float64)
+    y[7] = np.nan
+    with pytest.raises(dp.DataError, match=r"targets contain NaN or infinity \(first in row 7\)"):
+        fit(y=y, **regression)
+    y[7] = 1e300  # finite, but float32 has no such number: it was reported as NaN or infinity
+    with pytest.raises(dp.DataError, match=r"targets hold values too large for float32 \(first in row 7\).*float64"):
+        fit(y=y, **regression)

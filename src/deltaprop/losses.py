@@ -228,9 +228,16 @@ def _not_numbers(y: np.ndarray) -> str:
 
 
 def _finite_rows(y: np.ndarray, dtype) -> np.ndarray:
-    rows = np.ascontiguousarray(y, dtype=dtype)
+    """``y`` as rows of ``dtype``, every value finite; a :class:`DataError` names the first row
+    that is not, and whether the data holds NaN or infinity or a value ``dtype`` cannot hold."""
+    with np.errstate(over="ignore"):  # a value beyond the dtype's range becomes inf: told below
+        rows = np.ascontiguousarray(y, dtype=dtype)
     if not np.all(np.isfinite(rows)):
-        raise DataError("targets contain NaN or infinity; clean or drop those rows")
+        row = int(np.argwhere(~np.isfinite(rows))[0][0])
+        if np.all(np.isfinite(np.asarray(y)[row])):
+            raise DataError(f"targets hold values too large for {np.dtype(dtype).name} (first in row {row}); scale "
+                            "them (and the predictions back), or build the network with dtype='float64'")
+        raise DataError(f"targets contain NaN or infinity (first in row {row}); clean or drop those rows")
     return rows
 
 
