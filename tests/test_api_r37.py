@@ -236,3 +236,30 @@ def test_a_regressors_predict_is_a_column_as_readme_says():
     mse = float(np.mean((pred - y.reshape(-1, 1)) ** 2))
     assert mse == pytest.approx(dp.evaluate(net, X, y)["loss"], rel=1e-5)
     assert float(np.mean((pred - y) ** 2)) != pytest.approx(mse, rel=1e-3)  # the broadcast README warns of
+
+
+# -- pandas tables --------------------------------------------------------------------------
+def test_a_table_of_numbers_and_booleans_trains_as_numbers():
+    """pd.get_dummies gives bool columns: a table of floats and booleans, or of nullable
+    Int64 columns, is an object array to NumPy, and was refused as 'must hold numbers'."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2] > 0, "d": X[:, 3] > 0})
+    plain = frame.astype(np.float64).to_numpy()
+    nets = [dp.mlp([4, 6, 2], seed=0) for _ in range(2)]
+    fit(nets[0], X=plain, seed=0, threads=1)
+    fit(nets[1], X=frame, seed=0, threads=1)
+    np.testing.assert_array_equal(nets[1].layers[0].W.value, nets[0].layers[0].W.value)  # trained as the numbers
+    assert np.array_equal(nets[1].predict(frame), nets[1].predict(plain))
+    counts = pd.DataFrame({"n": np.arange(40), "m": np.arange(40) % 7}).astype("Int64")
+    fit(dp.mlp([2, 3, 2], seed=0), X=counts, y=pd.Series(Y).astype("Int64"))
+
+
+def test_a_table_with_text_or_a_missing_value_names_the_column_or_row():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"age": np.arange(40.0), "city": ["a", "b"] * 20, "size": np.ones(40)})
+    with pytest.raises(dp.DataError, match=r"columns that are not numbers: 'city' \((str|object)\).*"
+                                           r"pd\.get_dummies\(X, columns=\['city'\], dtype=float\)"):
+        fit(dp.mlp([3, 4, 2], seed=0), X=frame)
+    holes = pd.DataFrame({"n": pd.array([1, 2, None] + [3] * 37, dtype="Int64"), "m": np.ones(40)})
+    with pytest.raises(dp.DataError, match=r"X contains NaN or infinity \(first in row 2\)"):
+        fit(dp.mlp([2, 3, 2], seed=0), X=holes)

@@ -90,6 +90,8 @@ def features(X: Any, n_features: int | None, dtype, *, name: str = "X", rows: np
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
         raise DataError(f"{name} cannot be read as a numeric array: {exc}") from None
+    if arr.dtype == object and is_pandas(X):  # numbers and booleans mixed, or nullable Int64/Float64 columns
+        arr = pandas_numbers(X, name)
     if arr.dtype.kind == "m":  # a number type to NumPy, counted in its own unit
         raise DataError(f"{name} holds durations ({arr.dtype}); convert them to numbers in the unit you mean, "
                         f"e.g. {name} / np.timedelta64(1, 's') for seconds")
@@ -165,6 +167,29 @@ def rounded_feature(source: np.ndarray, cast: np.ndarray) -> tuple[int, float, f
         return None
     j = int(suspects[k])
     return j, float(low[j]), float(high[j]), float(rounding[k])
+
+
+def is_pandas(X: Any) -> bool:
+    """A pandas DataFrame or Series (pandas is never imported to tell)."""
+    return type(X).__module__.split(".")[0] == "pandas" and hasattr(X, "to_numpy") and hasattr(X, "dtypes")
+
+
+def pandas_numbers(X: Any, name: str) -> np.ndarray:
+    """A pandas table or column whose columns all hold numbers or booleans as float64 (a
+    table of both, or of nullable Int64/Float64 columns, is an object array to NumPy; a
+    missing value becomes NaN, refused later with its row); else a :class:`DataError`
+    naming the columns that hold something else."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    dtypes = X.dtypes
+    columns = list(dtypes.items()) if hasattr(dtypes, "items") else [(getattr(X, "name", None), dtypes)]
+    bad = [(column, dtype) for column, dtype in columns if not (is_numeric_dtype(dtype) or is_bool_dtype(dtype))]
+    if bad:
+        named = ", ".join(f"{column!r} ({dtype})" for column, dtype in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        listed = ", ".join(repr(column) for column, _ in bad[:5])
+        raise DataError(f"{name} holds columns that are not numbers: {named}. Encode them as numbers (e.g. "
+                        f"pd.get_dummies({name}, columns=[{listed}], dtype=float)) or drop them")
+    return X.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _one_dimension_fix(name: str, arr: np.ndarray, n_features: int | None) -> str:

@@ -14,6 +14,7 @@ layer's input (see :meth:`CrossEntropy.fused_delta`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from abc import ABC
 
@@ -21,6 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from . import _checks
 from .buffers import BufferOwner
 from .errors import ConfigError, DataError, ShapeError
 from .layers import Layer, Sigmoid, Softmax, _exp_floor, softmax_rows
@@ -153,7 +155,10 @@ def targets_as_rows(y, n_outputs: int, dtype, *, allow_real: bool) -> np.ndarray
 
     Accepts class ids (1-D integers in ``[0, n_outputs)``; with one output, 0/1 labels)
     or rows of shape ``(n, n_outputs)`` (one-hot for classification losses)."""
-    y = np.asarray(y)
+    source, y = y, np.asarray(y)
+    if y.dtype == object and _checks.is_pandas(source):  # a nullable Int64 column, numbers and booleans
+        with contextlib.suppress(DataError):  # names (a category column): refused below, with the fix for names
+            y = _checks.pandas_numbers(source, "y")
     if y.dtype == object or not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_):
         raise DataError(_not_numbers(y))
     if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1 and n_outputs == 1):
