@@ -274,3 +274,21 @@ def test_bad_regression_targets_name_their_row():
     y[7] = 1e300  # finite, but float32 has no such number: it was reported as NaN or infinity
     with pytest.raises(dp.DataError, match=r"targets hold values too large for float32 \(first in row 7\).*float64"):
         fit(y=y, **regression)
+
+
+# -- save's arguments ---------------------------------------------------------------------
+def test_save_refuses_one_string_as_class_names(tmp_path):
+    """save(net, path, class_names="cat") on three outputs named them 'c', 'a' and 't'."""
+    net = dp.mlp([4, 6, 3], seed=0)
+    with pytest.raises(dp.ConfigError, match=r"class_names must be a list of names.*not the one string 'cat'"):
+        dp.save(net, tmp_path / "m.safetensors", class_names="cat")
+    assert not (tmp_path / "m.safetensors").exists()
+    dp.save(net, tmp_path / "m.safetensors", class_names=["cat", "dog", "owl"])
+
+
+@pytest.mark.parametrize("scaling", [255, {"kind": "unit"}, "unit"])
+def test_save_names_the_input_scaling_it_takes(tmp_path, scaling):
+    """A bad input_scaling argument was a ModelFileError ('a model file is malformed') with no
+    example of the mapping save takes."""
+    with pytest.raises(dp.ConfigError, match=r"input_scaling: .*\{'kind': 'unit', 'max': 255\}.*dp\.Rescaling\(1/255\)"):
+        dp.save(dp.mlp([4, 6, 3], seed=0), tmp_path / "m.safetensors", input_scaling=scaling)
