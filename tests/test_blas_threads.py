@@ -162,11 +162,16 @@ def test_a_slow_callback_is_not_taken_for_a_slow_step(two_idle_cpus, monkeypatch
     monkeypatch.setattr(ThreadGovernor, "step_done",
                         lambda self, seconds, rows, step: (timed.append(seconds), step_done(self, seconds, rows, step)))
 
+    # the callback takes 1000 s of perf_counter's time without sleeping: a step on a loaded
+    # machine may take a good part of a second, never that
+    real_clock, taken = time.perf_counter, [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: real_clock() + taken[0])
+
     class SlowCallback(dp.Callback):
         def on_batch_end(self, state, rows, loss):
-            if state.step in (3, 5):  # past the first steps, which may be slow on a loaded machine
-                time.sleep(0.25)
+            if state.step in (3, 5):
+                taken[0] += 1000.0
 
     with threadpool_limits(limits=2, user_api="blas"):
         _fit(SlowCallback(), epochs=1)
-    assert len(timed) == 8 and timed[2] < 0.25 and timed[4] < 0.25
+    assert len(timed) == 8 and timed[2] < 1000 and timed[4] < 1000

@@ -107,7 +107,7 @@ def test_train_end_runs_even_when_training_diverges():
     X = np.random.default_rng(0).standard_normal((16, 2)) * 1e3
     with pytest.raises(dp.TrainingDivergedError):
         dp.fit(dp.mlp([2, 8, 2], activation="relu", output="identity", seed=0), X, X[:, 0] > 0,
-               loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=10.0), epochs=50, batch_size=4,
+               loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=10.0), epochs=50, batch_size=4, seed=0,
                callbacks=[dp.LambdaCallback(on_train_end=lambda s: ended.append(s.step))])
     assert len(ended) == 1
 
@@ -139,7 +139,7 @@ def test_progress_bar_shows_running_loss_and_accuracy_during_the_epoch():
     X = rng.random((500, 4))
     y = (X[:, 0] > 0.5).astype(int)
     dp.fit(dp.mlp([4, 8, 2], seed=0), X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.5),
-           epochs=1, batch_size=10, callbacks=[dp.ProgressBar(file=buf)])
+           epochs=1, batch_size=10, seed=0, callbacks=[dp.ProgressBar(file=buf)])
     text = buf.getvalue()
     assert "epoch 1/1" in text and "ex/s" in text
     assert "accuracy 0." in text and "loss 0." in text

@@ -209,7 +209,7 @@ def test_the_progress_bar_fits_the_terminal_and_never_cuts_a_number(width):
     X = rng.random((600, 4))
     y = (X[:, 0] > 0.5).astype(int)
     dp.fit(dp.mlp([4, 8, 2], seed=0), X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.5), epochs=2,
-           batch_size=10, validation=(X[:100], y[:100]), callbacks=[dp.ProgressBar(file=buf, ncols=width)])
+           batch_size=10, seed=0, validation=(X[:100], y[:100]), callbacks=[dp.ProgressBar(file=buf, ncols=width)])
     segments = [seg for seg in re.split(r"[\r\n]", buf.getvalue()) if seg.strip()]
     bars = [seg for seg in segments if "ex/s" in seg or "|" in seg]
     assert bars and all(len(seg.rstrip()) <= width for seg in bars)

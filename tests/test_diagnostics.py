@@ -246,7 +246,7 @@ def test_checkpoint_and_resume_keep_diagnostics_and_alerts(tmp_path):
     opt = dp.SGD(lr=0.1)
     states = []
     grab = LambdaCallback(on_epoch_end=lambda s: states.append(s))
-    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=2, batch_size=32,
+    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=2, batch_size=32, seed=0,
                      callbacks=[DiagnosticsRecorder(X, y), grab])
     assert [(a.rule, a.layer, a.epoch) for a in history.alerts] == [("zero_init_symmetry", 0, 1)]
     save_checkpoint(tmp_path / "c.safetensors", states[-1])

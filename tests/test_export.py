@@ -157,7 +157,7 @@ def test_import_deltaprop_imports_neither_onnx_nor_torch():
 
 def test_a_missing_onnx_package_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)  # makes `import onnx` fail
-    with pytest.raises(dp.MissingDependencyError, match=r"deltaprop\[onnx\]"):
+    with pytest.raises(dp.MissingDependencyError, match=r"pip install onnx onnxruntime, or in a checkout .*--extra onnx"):
         export.onnx_model(every_layer_network("float32"))
 
 

@@ -75,7 +75,7 @@ def test_the_page_draws_no_weights_beside_another_models_pass(tmp_path):
             return w > 0 ? w : null;
         }""").json_value()
         page.hover("#forward .strip.hoverable canvas", position={"x": width - 2, "y": 5})  # unit 15, not cached
-        page.wait_for_function(f"() => state.last && state.last.model_version === {new!r}", timeout=5_000)
+        page.wait_for_function(f"() => state.last && state.last.model_version === {new!r}", timeout=30_000)
         assert old != new
         page.mouse.move(0, 0)
         page.hover("#forward .strip.hoverable canvas", position={"x": width - 2, "y": 5})

@@ -73,9 +73,12 @@ def positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int:
     return value
 
 
-def features(X: Any, n_features: int | None, dtype, *, name: str = "X", rows: np.ndarray | None = None) -> np.ndarray:
+def features(X: Any, n_features: int | None, dtype, *, name: str = "X", rows: np.ndarray | None = None,
+             warn_rounding: bool = False) -> np.ndarray:
     """``X`` as a C-contiguous ``(n, n_features)`` array of ``dtype``, finite, else a typed error.
-    ``rows``: the row numbers ``X`` holds of a larger array, which a message names."""
+    ``rows``: the row numbers ``X`` holds of a larger array, which a message names.
+    ``warn_rounding``: warn where the cast to ``dtype`` rounds a feature by a share of its
+    range (:func:`rounded_feature`), as ``fit`` does for its training rows."""
     if is_sparse(X):  # np.asarray makes a 0-d object array of it
         raise DataError(f"{name} is a sparse matrix; this call takes a dense array: pass {name}.toarray() "
                         "(predict, predict_proba, evaluate and fit read a sparse matrix a batch at a time)")
@@ -87,6 +90,8 @@ def features(X: Any, n_features: int | None, dtype, *, name: str = "X", rows: np
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
         raise DataError(f"{name} cannot be read as a numeric array: {exc}") from None
+    if arr.dtype == object and is_pandas(X):  # numbers and booleans mixed, or nullable Int64/Float64 columns
+        arr = pandas_numbers(X, name)
     if arr.dtype.kind == "m":  # a number type to NumPy, counted in its own unit
         raise DataError(f"{name} holds durations ({arr.dtype}); convert them to numbers in the unit you mean, "
                         f"e.g. {name} / np.timedelta64(1, 's') for seconds")
@@ -100,9 +105,10 @@ def features(X: Any, n_features: int | None, dtype, *, name: str = "X", rows: np
     elif arr.ndim > 2:
         arr = arr.reshape(arr.shape[0], -1)
     if arr.ndim != 2:
-        raise ShapeError(f"{name} must be 2-D (examples, features), got shape {arr.shape}")
+        raise ShapeError(f"{name} must be 2-D (examples, features), got shape {arr.shape}"
+                         f"{_one_dimension_fix(name, arr, n_features)}")
     if n_features is not None and arr.shape[1] != n_features:
-        raise _width_error(name, arr.shape[1], n_features)
+        raise _width_error(name, arr.shape[1], n_features, shape=arr.shape)
     if arr.shape[0] == 0:
         raise ShapeError(f"{name} has no rows")
     source = arr
@@ -117,12 +123,96 @@ def features(X: Any, n_features: int | None, dtype, *, name: str = "X", rows: np
                 "scale the data, e.g. to [0, 1] or to zero mean and unit variance"
             )
         raise DataError(f"{name} contains NaN or infinity (first in row {row}); clean, impute or drop those rows")
+    if warn_rounding:
+        rounded = rounded_feature(source, arr)
+        if rounded is not None:
+            import warnings
+
+            column, low, high, error = rounded
+            share = f"{error / (high - low):.1%} of that range" if error < high - low else "more than that whole range"
+            warnings.warn(
+                f"{name}'s column {column} holds {low:.12g} to {high:.12g}: {arr.dtype.name}, the network's dtype, "
+                f"rounds these values by up to {error:.3g}, {share}, so training "
+                "sees them rounded (a Standardization layer too: it gets them after the cast). Build the network "
+                f"with dtype='float64', or subtract the offset in float64 first (e.g. {name} - {name}.mean(axis=0))",
+                UserWarning, stacklevel=6)  # user → fit → _fit → _prepare → _training_inputs → features
     return arr
 
 
-def _width_error(name: str, width: int, n_features: int) -> ShapeError:
-    return ShapeError(f"{name} has {width} features but the network's first layer takes {n_features}; "
-                      f"reshape the data or build the network with Dense({width}, ...) first")
+#: A cast that rounds a feature by more than this share of its range ``max − min`` is warned
+#: of (a timestamp in seconds, 1e9 + 0..50, in float32), as the data readers do for a file.
+ROUNDING_SHARE = 1e-3
+
+
+def rounded_feature(source: np.ndarray, cast: np.ndarray) -> tuple[int, float, float, float] | None:
+    """The feature (column) of a finite 2-D ``source`` that its ``cast`` to a float dtype
+    rounds by the largest share of its range, ``(column, min, max, rounding)``, where that
+    share is over :data:`ROUNDING_SHARE`; else None. Half the dtype's spacing at a column's
+    ``max |x|`` bounds its rounding; only the columns that bound puts over the share are
+    measured, ``max |x − cast(x)|`` (whole numbers near 1e6 are exact in float32)."""
+    if source.ndim != 2 or not source.size or source.dtype.kind not in "iuf" or np.can_cast(source.dtype, cast.dtype):
+        return None
+    low, high = source.min(axis=0).astype(np.float64), source.max(axis=0).astype(np.float64)
+    top = np.maximum(np.abs(low), np.abs(high))
+    with np.errstate(over="ignore"):
+        bound = np.spacing(top.astype(cast.dtype)).astype(np.float64) / 2
+    span = high - low
+    suspects = np.flatnonzero((span > 0) & (bound > ROUNDING_SHARE * span))
+    if not suspects.size:
+        return None
+    rounding = np.array([np.abs(source[:, j].astype(np.float64) - cast[:, j]).max() for j in suspects])
+    share = rounding / span[suspects]
+    k = int(np.argmax(share))
+    if not share[k] > ROUNDING_SHARE:
+        return None
+    j = int(suspects[k])
+    return j, float(low[j]), float(high[j]), float(rounding[k])
+
+
+def is_pandas(X: Any) -> bool:
+    """A pandas DataFrame or Series (pandas is never imported to tell)."""
+    return type(X).__module__.split(".")[0] == "pandas" and hasattr(X, "to_numpy") and hasattr(X, "dtypes")
+
+
+def pandas_numbers(X: Any, name: str) -> np.ndarray:
+    """A pandas table or column whose columns all hold numbers or booleans as float64 (a
+    table of both, or of nullable Int64/Float64 columns, is an object array to NumPy; a
+    missing value becomes NaN, refused later with its row); else a :class:`DataError`
+    naming the columns that hold something else."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    dtypes = X.dtypes
+    columns = list(dtypes.items()) if hasattr(dtypes, "items") else [(getattr(X, "name", None), dtypes)]
+    bad = [(column, dtype) for column, dtype in columns if not (is_numeric_dtype(dtype) or is_bool_dtype(dtype))]
+    if bad:
+        named = ", ".join(f"{column!r} ({dtype})" for column, dtype in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        listed = ", ".join(repr(column) for column, _ in bad[:5])
+        raise DataError(f"{name} holds columns that are not numbers: {named}. Encode them as numbers (e.g. "
+                        f"pd.get_dummies({name}, columns=[{listed}], dtype=float)) or drop them")
+    return X.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _one_dimension_fix(name: str, arr: np.ndarray, n_features: int | None) -> str:
+    """How to give a 1-D ``arr`` (read as one example of ``n_features`` values) as rows."""
+    if arr.ndim != 1 or n_features is None:
+        return ""
+    if n_features == 1:
+        return f": for {arr.size} examples of the network's one feature, pass {name}.reshape(-1, 1)"
+    return (f": a 1-D {name} is read as one example, which needs the network's {n_features} features, not "
+            f"{arr.size}; pass rows of shape (examples, {n_features})")
+
+
+def _width_error(name: str, width: int, n_features: int, *, shape: tuple[int, ...] | None = None) -> ShapeError:
+    """The network takes ``n_features`` values a row, ``name`` has ``width``; with its ``shape``,
+    an array holding one example (an image, a column) or its examples as columns is named so."""
+    fix = f"reshape the data or build the network with Dense({width}, ...) first"
+    if shape is not None and len(shape) == 2 and shape[0] * shape[1] == n_features:
+        fix = (f"its shape {shape} holds {n_features} values, one example's worth: for one example (an image), "
+               f"pass {name}.reshape(1, -1), one example a row")
+    elif shape is not None and len(shape) == 2 and shape[0] == n_features < shape[1]:
+        fix = (f"its {n_features} rows look like the features, one example a column: pass {name}.T, "
+               "one example a row")
+    return ShapeError(f"{name} has {width} features but the network's first layer takes {n_features}; {fix}")
 
 
 # -- lazy arrays: rows read from disk (or densified) a batch at a time ----------------------------

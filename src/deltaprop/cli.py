@@ -21,7 +21,7 @@ import time
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -65,7 +65,7 @@ from .serialization import (
 )
 from .interrupts import ignored, interrupt_once
 from .layers import Dense
-from .report import recorded_facts, recorded_status
+from .report import earlier_sessions, recorded_facts, recorded_status
 from .training import History, TrainingState, fit
 
 PROG = "deltaprop"
@@ -1569,6 +1569,7 @@ def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads)
         stack.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message="EarlyStopping starts afresh")  # _early_stopping_note said it
         warnings.filterwarnings("ignore", message="the cosine schedule ends at epoch")  # _header said it
+        warnings.filterwarnings("ignore", message=r"X's column \d+ holds .*, the network's dtype")  # the data's note
         return fit(model.net, data.x_train, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
                    steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=data.validation,
                    schedule=schedule, callbacks=callbacks, resume=model.state, threads=threads,
@@ -1885,12 +1886,12 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
     try:
         _restore_overwritten(out)
         cfg, checkpoint = _resume_config(out, flags)
-        data = _resumed_data(cfg, args)
+        data = _team_data(args, cfg, lambda: _resumed_data(cfg, args))
         _check_unchanged(checkpoint.extra.get("data_file"), data, cfg.dataset,
                          "restore the file the run trained on, or start a new run on this one")
         model = _resumed_model(checkpoint)
         if not _run_is_complete(cfg, model.state):  # the schedule's notes and checks speak of epochs to train
-            _threads_note(threads, model.state)
+            _threads_note(threads, model.state, out, args)
             _check_schedule_covers(cfg, checkpoint, model, data)
             _step_schedule_note(cfg, checkpoint, model, data)
             _cosine_short_note(cfg, checkpoint, model, data)
@@ -1913,9 +1914,25 @@ def _resumed_data(cfg: TrainConfig, args) -> _Data:
                                    "(a resume keeps the run's --dataset), or start a new run on another file") from None
 
 
-def _threads_note(threads: int | None, state: TrainingState) -> None:
+def _threads_note(threads: int | None, state: TrainingState, out: Path, args) -> None:
     """``--resume --threads N`` on a run trained on other BLAS threads trains on, but its
-    GEMMs now sum in another order: say that the result is no longer the bits of one run."""
+    GEMMs now sum in another order: say that the result is no longer the bits of one run. A
+    resume on another number of MPI processes (the state's, or for a checkpoint written
+    before it kept them, run.json's last session's) cannot repeat the bits anyway and
+    chooses its threads as a new run does (``fit``): on one process, say that instead (over
+    MPI the header line gives the threads of each process)."""
+    processes = 1 if getattr(args, "team", None) is None else args.team.comm.Get_size()
+    if state.processes is None:  # an older checkpoint: the processes its last session trained on
+        sessions = earlier_sessions(recorded_facts(out))
+        state.processes = sessions[-1].get("processes") if sessions else None  # a count >= 1, or None
+    if state.processes is not None and state.processes != processes:
+        if processes == 1:
+            each = f" ({state.threads} BLAS thread{'s' if state.threads > 1 else ''} each)" if state.threads else ""
+            chosen = (f"trains on --threads {threads}" if threads is not None
+                      else "chooses its BLAS threads as a new run does (pass --threads N to set them)")
+            _say(f"note: the run's last epochs trained on {state.processes} MPI processes{each}; resumed on one "
+                 f"process, it {chosen}, so its next epochs round differently from an uninterrupted run's", err=True)
+        return
     if threads is not None and state.threads is not None and threads != state.threads:
         _say(f"note: --threads {threads}: the run's last epochs trained on {state.threads} BLAS thread(s); its next "
              f"epochs round differently, so the model will not be bit for bit the one an uninterrupted run on "
@@ -1973,12 +1990,14 @@ class _Team:
     ready (a few integers gathered from every rank, no pickled objects), so an error on any
     rank stops all of them instead of leaving the rest waiting in a collective, and every
     rank exits with the same status (``mpiexec`` combines the ranks' statuses bit by bit: 2
-    on one rank and 1 on another made 3)."""
+    on one rank and 1 on another made 3). Before that, rank 0 tells the others once whether
+    it got past what may download the dataset (:meth:`data_ready`)."""
 
     def __init__(self, comm):
         from .distributed import threads_per_rank
 
         self.comm, self.rank, self.agreed = comm, comm.Get_rank(), False
+        self.data_told, self.data_ok = False, False
         self.same_error_as_rank_0 = False
         self.status = 0  # the exit status of the first rank that could not start
         self.threads = threads_per_rank(comm)
@@ -1994,6 +2013,7 @@ class _Team:
             return
         import zlib
 
+        self.data_ready(False)  # a rank stopped before the data: the broadcast every rank takes first
         self.agreed = True
         interrupted = interrupted or (vote is not None and vote.asked)
         digest = -1 if error is None else zlib.crc32(error.encode())
@@ -2006,6 +2026,37 @@ class _Team:
         if not table[:, 0].min():
             self.status = int(table[np.argmin(table[:, 0]), 3])
             raise _TeamStopped(self.status)
+
+
+    def data_ready(self, ok: bool = True) -> bool:
+        """Whether rank 0 got its data (``ok``, on rank 0): one broadcast of one integer that
+        every rank takes once, before :meth:`agree` (which takes it where a rank stopped
+        before; so the others wait for rank 0 and never for a broadcast it skipped)."""
+        if not self.data_told:
+            self.data_told = True  # first: a Ctrl-C just after the broadcast must not take it twice
+            flag = np.array([int(ok)], dtype=np.int64)
+            self.comm.Bcast(flag, root=0)
+            self.data_ok = bool(flag[0])
+        return self.data_ok
+
+
+def _team_data(args, cfg: TrainConfig, load: Callable[[], _Data]) -> _Data:
+    """``load()``; over MPI, for a dataset that may be downloaded (MNIST, Fashion-MNIST), rank 0
+    loads it first while the others wait, then they read the copy it stored: one download,
+    not one per process. When rank 0 could not (a download that failed), the others stop
+    without loading (:class:`_TeamStopped`, rank 0's status) and rank 0 reports why, once."""
+    team = getattr(args, "team", None)
+    if team is None:
+        return load()
+    if team.rank == 0:
+        if _idx_spec(cfg.dataset) is None:  # nothing to download: the ranks load side by side
+            team.data_ready(True)
+        data = load()  # an error reaches agree(), which tells the others first
+        team.data_ready(True)
+        return data
+    if not team.data_ready():
+        team.agree(False)  # raises _TeamStopped with rank 0's status
+    return load()
 
 
 def _check_shares(args, cfg: TrainConfig, data: _Data) -> None:
@@ -2077,7 +2128,7 @@ def _follow(args, team: _Team) -> int:
     args.quiet, args.log_json = True, False
     if args.resume:
         cfg, checkpoint = _resume_config(_resume_folder(args, flags), flags)  # as rank 0 reads it
-        data = _training_data(cfg, mapped=True)
+        data = _team_data(args, cfg, lambda: _training_data(cfg, mapped=True))
         model = _resumed_model(checkpoint)
         if _run_is_complete(cfg, model.state):  # rank 0 says why, or writes the missing model file
             try:
@@ -2087,7 +2138,8 @@ def _follow(args, team: _Team) -> int:
             return 0
     else:
         cfg = _new_config(args, flags)
-        data = _training_data(cfg, mapped=True, default_split=_split_is_default(args, flags))
+        data = _team_data(args, cfg, lambda: _training_data(cfg, mapped=True,
+                                                            default_split=_split_is_default(args, flags)))
         model = _new_model(cfg, data)
     try:
         _fit(args, cfg, model, data, _deciding_callbacks(cfg), threads)
@@ -2137,7 +2189,8 @@ def _train(args) -> int:
     if args.resume:
         return _resume(args, flags, threads)
     cfg = _new_config(args, flags)
-    data = _training_data(cfg, mapped=_on_ranks(args), default_split=_split_is_default(args, flags))
+    data = _team_data(args, cfg, lambda: _training_data(cfg, mapped=_on_ranks(args),
+                                                        default_split=_split_is_default(args, flags)))
     model = _new_model(cfg, data)
     _check_shares(args, cfg, data)
     out = _new_run_folder(args.out)

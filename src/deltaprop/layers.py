@@ -241,6 +241,8 @@ class Dense(Layer):
         return x
 
     def backward(self, grad_out, *, need_input_grad=True):
+        if self._x is None:
+            raise _no_forward(self)
         np.matmul(self._x.T, grad_out, out=self.W.grad)
         # Σ_rows δ as the product 1ᵀδ: BLAS's matrix-vector kernel reads δ once, where a
         # reduction over the rows of a C-ordered δ adds one row at a time (about twice as slow)
@@ -259,6 +261,12 @@ class Dense(Layer):
 #: output, a squared error's, stays a normal number).
 _SIGMOID_TAIL = {np.dtype(np.float32): 0.5 * float(np.log(np.finfo(np.float32).eps))}
 _SIGMOID_FLOOR = 0.5 * float(np.log(np.finfo(np.float32).tiny)) + 10.0
+
+
+def _no_forward(layer: Layer) -> ConfigError:
+    """A layer's backward called before any forward: it has no input or output kept to use."""
+    return ConfigError(f"{layer!r}.backward was called before its forward: backward uses what forward kept "
+                       "(the input x, or the output a); call layer.forward(x, train=True) on the batch first")
 
 
 class Activation(Layer):
@@ -307,6 +315,8 @@ class Sigmoid(Activation):
 
     def backward(self, grad_out, *, need_input_grad=True):
         a = self._a
+        if a is None:
+            raise _no_forward(self)
         g = self._buffer("grad_in", a.shape)
         np.subtract(1.0, a, out=g)
         g *= a
@@ -329,6 +339,8 @@ class Tanh(Activation):
 
     def backward(self, grad_out, *, need_input_grad=True):
         a = self._a
+        if a is None:
+            raise _no_forward(self)
         g = self._buffer("grad_in", a.shape)
         np.multiply(a, a, out=g)
         np.subtract(1.0, g, out=g)
@@ -351,6 +363,8 @@ class ReLU(Activation):
         return a
 
     def backward(self, grad_out, *, need_input_grad=True):
+        if self._a is None:
+            raise _no_forward(self)
         g = self._buffer("grad_in", self._a.shape)
         if kernels.relu_backward(grad_out, self._a, g):
             return g
@@ -382,6 +396,8 @@ class LeakyReLU(Activation):
         return a
 
     def backward(self, grad_out, *, need_input_grad=True):
+        if self._a is None:
+            raise _no_forward(self)
         mask = self._buffer("mask", self._a.shape, np.bool_)
         np.greater(self._a, 0.0, out=mask)
         g = self._buffer("grad_in", self._a.shape)
@@ -490,6 +506,8 @@ class Softmax(Activation):
 
     def backward(self, grad_out, *, need_input_grad=True):
         a = self._a
+        if a is None:
+            raise _no_forward(self)
         g = self._buffer("grad_in", a.shape)
         col = self._buffer("col", (a.shape[0], 1))
         np.multiply(grad_out, a, out=g)

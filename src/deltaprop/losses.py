@@ -14,6 +14,7 @@ layer's input (see :meth:`CrossEntropy.fused_delta`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from abc import ABC
 
@@ -21,6 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from . import _checks
 from .buffers import BufferOwner
 from .errors import ConfigError, DataError, ShapeError
 from .layers import Layer, Sigmoid, Softmax, _exp_floor, softmax_rows
@@ -153,9 +155,12 @@ def targets_as_rows(y, n_outputs: int, dtype, *, allow_real: bool) -> np.ndarray
 
     Accepts class ids (1-D integers in ``[0, n_outputs)``; with one output, 0/1 labels)
     or rows of shape ``(n, n_outputs)`` (one-hot for classification losses)."""
-    y = np.asarray(y)
+    source, y = y, np.asarray(y)
+    if y.dtype == object and _checks.is_pandas(source):  # a nullable Int64 column, numbers and booleans
+        with contextlib.suppress(DataError):  # names (a category column): refused below, with the fix for names
+            y = _checks.pandas_numbers(source, "y")
     if y.dtype == object or not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_):
-        raise DataError(f"targets must be numbers (class ids or one-hot rows), got dtype {y.dtype}")
+        raise DataError(_not_numbers(y))
     if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1 and n_outputs == 1):
         y1 = y.reshape(-1)
         if np.issubdtype(y1.dtype, np.floating) and n_outputs == 1 and allow_real:
@@ -184,6 +189,11 @@ def targets_as_rows(y, n_outputs: int, dtype, *, allow_real: bool) -> np.ndarray
         rows[np.arange(ids.size), ids] = 1
         return rows
     if y.ndim == 2:
+        if y.shape[1] == 1 != n_outputs:  # a column of ids, as y.reshape(-1, 1) or df[["label"]] gives
+            raise ShapeError(
+                f"targets have shape {y.shape}, one column, but the network has {n_outputs} outputs; for class ids "
+                "pass them 1-D (y.ravel()), else rows as wide as the last layer"
+            )
         if y.shape[1] != n_outputs:
             raise ShapeError(
                 f"targets have {y.shape[1]} columns but the network has {n_outputs} outputs; "
@@ -196,10 +206,38 @@ def targets_as_rows(y, n_outputs: int, dtype, *, allow_real: bool) -> np.ndarray
     raise ShapeError(f"targets must be 1-D class ids or 2-D rows, got shape {y.shape}")
 
 
+def _not_numbers(y: np.ndarray) -> str:
+    """Why targets of a dtype that is no number type are refused, and what to pass instead:
+    class names (strings, a pandas category column) become ids by ``np.unique``."""
+    said = f"targets must be numbers (class ids or one-hot rows), got dtype {y.dtype}"
+    if y.ndim == 0 and y.item() is None:
+        return "the targets are None: pass y, the labels (class ids or one-hot rows) or target values, one a row of X"
+    if not y.size:
+        return said
+    first = y.ravel()[0]
+    first = first.item() if isinstance(first, np.generic) else first
+    said = f"{said} (such as {first!r:.40})"
+    try:  # numbers written as text ("1", a CSV column read as strings) or held as objects
+        y.astype(np.float64)
+    except (TypeError, ValueError):
+        if isinstance(first, (str, bytes)):
+            return (f"{said}: map the class names to ids 0, 1, 2, ... first, e.g. names, ids = "
+                    "np.unique(y, return_inverse=True), and pass ids (names[k] is class k's name)")
+        return f"{said}; pass class ids 0, 1, 2, ... or rows of numbers"
+    return f"{said}: convert them to numbers first, e.g. np.asarray(y, dtype=float)"
+
+
 def _finite_rows(y: np.ndarray, dtype) -> np.ndarray:
-    rows = np.ascontiguousarray(y, dtype=dtype)
+    """``y`` as rows of ``dtype``, every value finite; a :class:`DataError` names the first row
+    that is not, and whether the data holds NaN or infinity or a value ``dtype`` cannot hold."""
+    with np.errstate(over="ignore"):  # a value beyond the dtype's range becomes inf: told below
+        rows = np.ascontiguousarray(y, dtype=dtype)
     if not np.all(np.isfinite(rows)):
-        raise DataError("targets contain NaN or infinity; clean or drop those rows")
+        row = int(np.argwhere(~np.isfinite(rows))[0][0])
+        if np.all(np.isfinite(np.asarray(y)[row])):
+            raise DataError(f"targets hold values too large for {np.dtype(dtype).name} (first in row {row}); scale "
+                            "them (and the predictions back), or build the network with dtype='float64'")
+        raise DataError(f"targets contain NaN or infinity (first in row {row}); clean or drop those rows")
     return rows
 
 

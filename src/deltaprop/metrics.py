@@ -47,8 +47,13 @@ def _ids(name: str, y) -> np.ndarray:
     if y.ndim != 1:
         raise ShapeError(f"{name} must be 1-D class ids or 2-D one-hot rows, got shape {y.shape}")
     if y.size and not np.issubdtype(y.dtype, np.integer):
-        if not np.all(y == np.round(y)):
-            raise DataError(f"{name} must hold whole-number class ids")
+        fractions = y != np.round(y)
+        if fractions.any():
+            value = float(y[fractions][0])
+            ids = "net.predict(X), or (p >= 0.5).astype(int)" if name == "y_pred" else "(p >= 0.5).astype(int)"
+            probability = (f"; if they are probabilities of class 1, pass class ids: {ids}"
+                           if np.all((y >= 0) & (y <= 1)) else "")
+            raise DataError(f"{name} must hold whole-number class ids, not fractions such as {value:.4g}{probability}")
     # checked before the cast to int64, which turns 1e20 or a uint64 2**64 - 1 into a negative id
     big = y.size and ((y.dtype.kind == "f" and float(y.max()) >= 2.0**63) or  # float16 cannot hold 2**63
                       (y.dtype == np.uint64 and y.max() > np.iinfo(np.int64).max))

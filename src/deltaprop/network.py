@@ -412,6 +412,9 @@ def mlp(
     normal for ReLU-like hidden units and Glorot uniform otherwise; without a hidden layer
     (two widths) ``activation`` is not used, and the output activation after the one Dense
     layer chooses. ``dropout`` follows every hidden activation."""
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise ConfigError(f"mlp takes the widths of its layers as a list, input first, e.g. mlp([784, 50, 10]); "
+                          f"got {sizes!r:.60}")
     sizes = [_checks.positive_int("layer width", s) for s in sizes]
     if len(sizes) < 2:
         raise ConfigError(f"need at least an input and an output width, got {list(sizes)}")

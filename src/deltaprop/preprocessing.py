@@ -11,7 +11,8 @@ with parameters, so they cost no gradient work.
 
 Inputs reach these layers already cast to the network's dtype: float32 keeps about seven
 significant digits, so features whose offset is more than ~10⁵ times their spread need
-``dtype="float64"``. Used on their own, never built, they compute as the other layers do
+``dtype="float64"`` (``fit`` warns of a feature the cast rounds by more than 0.1% of its
+range). Used on their own, never built, they compute as the other layers do
 (see :mod:`deltaprop.layers`): a float32 or float64 input in its own dtype, anything else
 in float32.
 """

@@ -413,6 +413,8 @@ def checked_class_names(class_names, n_outputs: int) -> list[str] | None:
     network of ``n_outputs`` outputs (what every writer of a model, or of an export, checks)."""
     if class_names is None:
         return None
+    if isinstance(class_names, (str, bytes)):  # its letters would name the classes
+        raise ConfigError(f"class_names must be a list of names, one a class, not the one string {class_names!r:.60}")
     names = [str(c) for c in class_names]
     problem = _class_names_problem(names, n_outputs)
     if problem:
@@ -567,7 +569,12 @@ def _model_parts(net: Network, class_names, input_scaling, extra, loss=None,
     if not isinstance(net, Network):
         raise ConfigError(f"save needs a deltaprop Network, got {type(net).__name__}")
     class_names = checked_class_names(class_names, net.n_outputs)
-    input_scaling = _check_scaling(input_scaling, net.n_features) if input_scaling is not None else None
+    try:
+        input_scaling = _check_scaling(input_scaling, net.n_features) if input_scaling is not None else None
+    except ModelFileError as exc:  # a file's malformed record; here, the argument given
+        raise ConfigError(f"input_scaling: {exc}. Give a mapping such as {{'kind': 'unit', 'max': 255}} (inputs "
+                          "divided by 255), or leave it out and put dp.Rescaling(1/255) or dp.Standardization first "
+                          "in the network") from None
     if input_scaling is not None and input_scaling.get("kind") != "none" and scales_own_inputs(net):
         raise ConfigError(
             f"the network already scales its raw inputs (its first layer is {net.layers[0].type_name}); "

@@ -193,9 +193,10 @@ class EpochProgress:
 _PROGRESS_FIELDS = ("epoch", "rng_state", "batches", "seen", "loss_sum", "correct", "seconds")
 #: What :meth:`TrainingState.to_dict` writes (and ``from_dict`` needs, ``unfinished`` aside).
 STATE_FIELDS = ("epoch", "step", "iterations", "base_lr", "schedule", "schedule_state", "loss", "net_rng",
-                "shuffle_rng", "history", "unfinished", "threads", "callbacks", "saved_weights", "seed", "epochs", "steps")
+                "shuffle_rng", "history", "unfinished", "threads", "callbacks", "saved_weights", "seed", "epochs", "steps",
+                "processes")
 #: absent from older checkpoints
-_OPTIONAL_FIELDS = ("unfinished", "threads", "callbacks", "saved_weights", "seed", "epochs", "steps")
+_OPTIONAL_FIELDS = ("unfinished", "threads", "callbacks", "saved_weights", "seed", "epochs", "steps", "processes")
 #: At most this many saved copies of the weights (one per early stopping's monitor).
 MAX_SAVED_WEIGHTS = 4
 
@@ -239,6 +240,9 @@ class TrainingState:
     #: the BLAS threads the run trains on (None: the BLAS default), kept so a resume uses the same
     #: (while a thread probe tries more, the count it started on: the trial is no choice yet)
     threads: int | None = None
+    #: the MPI processes the run trains on (1: one process; None: not known, a state written
+    #: before it was kept); a resume on another count chooses its BLAS threads afresh
+    processes: int | None = None
     #: ``(step, threads)`` for each change of the BLAS threads in this call of ``fit`` (the
     #: steps slowed down: :class:`~deltaprop.blas_threads.ThreadGovernor`); not saved
     thread_changes: list[tuple[int, int]] = field(default_factory=list)
@@ -296,6 +300,7 @@ class TrainingState:
             "history": self.history.snapshot(),
             "unfinished": None if self.progress is None else self.progress.to_dict(),
             "threads": self.threads,
+            "processes": self.processes,
             "callbacks": {key: dict(record) for key, record in self.callback_records.items()},
             "saved_weights": sorted(self.saved_weights),
             "seed": self.seed,
@@ -335,6 +340,9 @@ class TrainingState:
         threads = data.get("threads")
         if threads is not None and (_whole("threads", threads) < 1):
             raise StateError(f"the training state's threads must be None or >= 1, got {threads}")
+        processes = data.get("processes")
+        if processes is not None and (_whole("processes", processes) < 1):
+            raise StateError(f"the training state's processes must be None or >= 1, got {processes}")
         limits = {key: data.get(key) for key in ("epochs", "steps")}
         for key, limit in limits.items():
             if limit is not None and _whole(key, limit) < 1:
@@ -350,7 +358,7 @@ class TrainingState:
                              f"got {seed!r:.60}")
         state = cls(net=net, optimizer=optimizer, loss=loss, rng=rng, history=History(history), epoch=epoch,
                     step=step, schedule=schedule, base_lr=base_lr, progress=progress, threads=threads,
-                    callback_records=records, saved_weights=weights, seed=seed, **limits)
+                    processes=processes, callback_records=records, saved_weights=weights, seed=seed, **limits)
         state.carried_lr = float(optimizer.lr)
         return state
 
@@ -743,16 +751,22 @@ def _fit_threads(net, X, batch_size, threads, resume, comm) -> tuple[int | None,
     is changed during the run when its steps slow down, and small steps, started on one
     thread, probe more at a fixed step on idle CPUs and keep the faster
     (:class:`~deltaprop.blas_threads.ThreadGovernor`, :func:`_thread_governor`). The count
-    last kept is in the state; a resume trains on it to the end, with no probe and no change. Over several MPI
+    last kept is in the state; a resume on as many MPI processes as the state's trains on it
+    to the end, with no probe and no change (so that it repeats the bits). A resume on another
+    count cannot repeat them (the ranks sum their rows' gradients in another order) and
+    chooses as a new run does: the count a run on two processes kept is one rank's share of
+    the CPUs, a fraction of the machine for a run resumed on one. Over several MPI
     processes the host's CPUs are shared among its ranks: found by a collective that every
     rank takes, whatever its arguments (a rank that skipped it, given another batch size or
     ``threads=``, met the others' next collective instead: an MPI abort)."""
     host_threads = None
-    if comm is not None and comm.Get_size() > 1:
+    processes = comm.Get_size() if comm is not None else 1
+    if processes > 1:
         from .distributed import threads_per_rank
 
         host_threads = threads_per_rank(comm)
-    resumed = threads is None and isinstance(resume, TrainingState)
+    resumed = (threads is None and isinstance(resume, TrainingState)
+               and resume.processes in (None, processes))  # None: a state written before processes were kept
     if resumed and resume.threads is not None:
         # at most the threads the caller allows (threadpool_limits around fit, a smaller
         # machine): more would oversubscribe the cores it left to others
@@ -872,7 +886,7 @@ def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batc
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
             batch_size=batch_size, seed=seed, schedule=schedule, resume=resume,
         )
-        state.threads = threads
+        state.threads, state.processes = threads, comm.Get_size() if comm is not None else 1
         W = None if sample_weight is None else row_weights(sample_weight, len(Y), net.dtype)
         source = batch_source(net, X_arr, Y, ids, W, batch_size, shuffle=shuffle, batching=batching)
         validation, callbacks = _validation_set(net, loss, validation), _checked(callbacks)
@@ -1365,7 +1379,7 @@ def _training_inputs(net: Network, X, batch_size):
     if _checks.is_sparse(X) and batch_size is None:  # one batch of every row: dense
         X = X.toarray()
     if not _is_lazy(X):
-        return _checks.features(X, net.n_features, net.dtype)
+        return _checks.features(X, net.n_features, net.dtype, warn_rounding=True)
     if batch_size is None:
         raise ConfigError(
             "full-batch training needs X in memory; pass a batch_size to stream mini-batches "
@@ -1384,7 +1398,9 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
     settings, such as ``from_logits``; a loss class of your own is taken as given), for a
     ``schedule`` other than the state's, for an ``optimizer.lr`` set since (set
     ``state.base_lr`` instead), and for a ``seed`` other than the one the run began with
-    (kept in the state): leave ``seed`` and ``schedule`` out or pass the run's own."""
+    (kept in the state): leave ``seed`` and ``schedule`` out or pass the run's own. It
+    raises ``ConfigError`` too where a fit of another network has bound the optimizer to
+    that one since, zeroing the moments the run goes on from."""
     if resume is None:
         rng = np.random.default_rng(_checks.seed(seed))
         state = TrainingState(net=net, optimizer=optimizer, loss=loss, rng=rng, epochs=epochs, steps=steps)
@@ -1404,6 +1420,15 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
                           f"load_checkpoint(path).training_state()), not {type(resume).__name__}")
     if resume.net is not net or resume.optimizer is not optimizer:
         raise ConfigError("resume= must be the TrainingState of this network and optimizer")
+    if resume.step and optimizer.slots and not optimizer.is_built_for(net.parameters()):
+        # a fit of another network bound the optimizer to that one, zeroing its moments and steps:
+        # the resume would train on from zero moments, no longer the run it continues
+        raise ConfigError(
+            f"resume= continues the {optimizer.type_name} moments of this run, but the optimizer has been bound "
+            "to another network's parameters since (a fit of another network with it zeroes them), so the run "
+            "cannot go on exactly: give each network its own optimizer, or resume from a checkpoint "
+            "(load_checkpoint(path).training_state())"
+        )
     state = resume
     if state.resume_weights is not None:  # a callback changed the weights after the last step
         for p, w in zip(net.parameters(), state.resume_weights):
