@@ -240,7 +240,7 @@ def diagnostics_pass(items: Sequence[Any]) -> bool:
             return False
         if data.get("weighted_accuracy") is not None:
             shares.append(data["weighted_accuracy"])
-        if n % 1024 == 0 or n == len(items):  # a thousand records at a time: the rows stay small
+        if n % 256 == 0 or n == len(items):  # a few hundred records at a time: the rows stay small
             for form, rows in ((_LAYER_FORM, layers), (_PARAMETER_FORM, parameters)):
                 if rows and not all(_values_pass(kind, column) for kind, column in zip(form[-1], zip(*rows))):
                     return False
