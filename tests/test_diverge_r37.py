@@ -80,3 +80,8 @@ def test_train_says_its_last_checkpoint_holds_exploded_weights(tmp_path):
     assert "last good checkpoint" not in lines[0]
     assert f"{out / 'checkpoint.safetensors'}, holds weights that had already grown to " in lines[0]
     assert f"train again from fresh weights: deltaprop train --config {out / 'config.toml'} --lr LOWER" in lines[0]
+    # run.json records it, and a command given the folder for its model says so too
+    res = cli("predict", out, tmp_path / "rows.csv")
+    assert res.returncode == 1
+    assert f"its last checkpoint, {out / 'checkpoint.safetensors'}, holds weights that had already exploded" in res.stderr
+    assert "Give its last good checkpoint" not in res.stderr

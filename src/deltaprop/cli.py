@@ -1588,13 +1588,19 @@ def _early_stopping_note(args, callbacks, model: _Model) -> None:
          "run", err=True)
 
 
+def _checkpoint_exploded(exc: TrainingDivergedError, writer: CheckpointWriter) -> bool:
+    """Whether the checkpoint on disk holds the diverged epoch's first weights (that of the
+    epoch before), and fit found them already exploded (``exc.exploded``)."""
+    return (bool(getattr(exc, "exploded", False)) and bool(writer.written_epoch) and writer.written_batches is None
+            and writer.written_epoch == exc.epoch - 1)
+
+
 def _diverged(exc: TrainingDivergedError, cfg: TrainConfig, out: Path, writer: CheckpointWriter) -> int:
     checkpoint = out / "checkpoint.safetensors"
     again = f"train again from fresh weights: {PROG} train --config {out / 'config.toml'} --lr LOWER --out NEW_FOLDER"
     if not writer.written_epoch:
         kept = f"no epoch finished, so there is no checkpoint; {again}"
-    elif getattr(exc, "exploded", False) and writer.written_batches is None and writer.written_epoch == exc.epoch - 1:
-        # the checkpoint holds the diverged epoch's first weights, which had already exploded
+    elif _checkpoint_exploded(exc, writer):
         kept = (f"the last checkpoint ({_written(writer)}), {checkpoint}, holds weights that had already grown to "
                 f"{exc.largest_weight:.3g} (largest |w|), too large to train on: {again}")
     else:
@@ -1792,7 +1798,8 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads,
     except TrainingDivergedError as exc:
         reporter.show_saved(writer.written_records or [])
         reporter.finish("diverged", alerts_at_end=_alerts_standing(reporter, model, data),
-                        diverged={"epoch": exc.epoch, "step": exc.step, "lr": cfg.lr, "message": str(exc)})
+                        diverged={"epoch": exc.epoch, "step": exc.step, "lr": cfg.lr, "message": str(exc),
+                                  "checkpoint_exploded": _checkpoint_exploded(exc, writer)})
         return _diverged(exc, cfg, out, writer)
     except KeyboardInterrupt:
         _release_team(args)
@@ -2304,6 +2311,9 @@ def _no_model_words(out: Path) -> str:
         was = f" (it was {lr:g})" if isinstance(lr, (int, float)) and not isinstance(lr, bool) else ""
         again = (f"train again with a lower learning rate{was}: {PROG} train --config {out / 'config.toml'} "
                  "--lr LOWER --out NEW_FOLDER")
+        if checkpoint.is_file() and isinstance(where, dict) and where.get("checkpoint_exploded") is True:
+            return (f"{out} holds no model.safetensors: its run diverged, and its last checkpoint, {checkpoint}, holds "
+                    f"weights that had already exploded; {again.replace('train again', 'train again from fresh weights')}")
         if checkpoint.is_file():
             return (f"{out} holds no model.safetensors: its run diverged, and resuming it would diverge again. Give its "
                     f"last good checkpoint, {checkpoint}, or {again}")
