@@ -216,3 +216,42 @@ def test_parse_json_reads_a_memoryview_with_the_same_checks():
         parse_json(memoryview(b"[" * 200 + b"]" * 200), what="x", error=DataError)
     with pytest.raises(DataError, match="x is not valid JSON"):
         parse_json(memoryview(b'["\xff"]'), what="x", error=DataError)
+
+
+def _nesting(value):
+    if isinstance(value, dict):
+        return 1 + max(map(_nesting, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_nesting, value), default=0)
+    return 0
+
+
+def test_the_depth_scan_carries_strings_and_depth_across_its_pieces(monkeypatch):
+    from deltaprop import bounded
+
+    texts = [json.dumps(v) for v in (
+        [[["a]]", {"b": "\\\"[[["}], "\\\\"], [[[[[]]]]]],
+        {"k": ["\"" * 9, "\\" * 7 + "]", [["{{"], {"x": [[[1]]]}]]},
+        ["]" * 5, "[" * 5, [[[[[[["\\\\\\\""]]]]]]]],
+    )]
+    for text in texts:
+        expected = _nesting(json.loads(text))
+        for chunk in (1, 2, 3, 5, 8, 1 << 20):
+            monkeypatch.setattr(bounded, "_DEPTH_CHUNK", chunk)
+            assert bounded._json_depth(text.encode()) == expected, (text, chunk)
+
+
+def test_the_depth_scan_of_a_long_text_takes_little_memory_beyond_it():
+    """The scan made arrays of every quote's and bracket's position at once: 83 MB over
+    the 29 MB history of a 20,000-epoch checkpoint, the peak of reading it."""
+    from deltaprop.bounded import check_json_depth
+
+    raw = json.dumps([{"name": f"layers.{i}", "values": [i, [0.5, None]]} for i in range(120_000)]).encode()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        check_json_depth(raw, what="x", error=DataError)
+        peak = tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+    assert peak < len(raw) / 4, (peak, len(raw))

@@ -128,32 +128,43 @@ def _max_depth(code: bytes) -> int:
     return int(np.cumsum(step, dtype=np.int64).max())
 
 
-def _json_depth(raw: bytes) -> int:
+#: Bytes of JSON text scanned at a time by :func:`_json_depth`.
+_DEPTH_CHUNK = 1 << 18
+
+
+def _json_depth(raw: bytes | memoryview) -> int:
     """Deepest bracket nesting of the JSON text ``raw``, brackets in strings left out: a
     bracket is outside a string where an even number of unescaped quotes come before it.
     Arrays of the quotes and brackets only (a pass over the text without strings, for
     a quote after a long run of backslashes): the history of a 20,000-epoch checkpoint
-    took 390 MB to scan that way, a piece per string."""
+    took 390 MB to scan that way, a piece per string. The text is scanned 256 KiB at a
+    time, the quotes counted and the depth carried from one piece to the next: arrays of
+    all the positions at once took 83 MB over the 29 MB text of such a history."""
     a = np.frombuffer(raw, dtype=np.uint8)
-    quotes = np.flatnonzero(a == _QUOTE)
-    after = quotes[(quotes > 0) & (a[np.maximum(quotes - 1, 0)] == _BACKSLASH)]  # may be escaped
-    if after.size:
-        run = np.ones(after.size, dtype=np.int64)  # backslashes before each, counted so far
-        going = np.ones(after.size, dtype=bool)
-        for _ in range(64):
-            at = after - run - 1
-            going &= (at >= 0) & (a[np.maximum(at, 0)] == _BACKSLASH)
-            if not going.any():
-                break
-            run += going
-        else:
-            return _max_depth(_JSON_STRING.sub(b"", raw))
-        quotes = np.setdiff1d(quotes, after[run % 2 == 1], assume_unique=True)  # an odd run escapes it
-    brackets = np.flatnonzero(_BRACKET_STEP[a] != 0)
-    outside = brackets[np.searchsorted(quotes, brackets) % 2 == 0]
-    if not outside.size:
-        return 0
-    return max(0, int(np.cumsum(_BRACKET_STEP[a[outside]], dtype=np.int64).max()))
+    depth = deepest = quotes_before = 0
+    for lo in range(0, a.size, _DEPTH_CHUNK):
+        piece = a[lo : lo + _DEPTH_CHUNK]
+        quotes = np.flatnonzero(piece == _QUOTE) + lo
+        after = quotes[(quotes > 0) & (a[np.maximum(quotes - 1, 0)] == _BACKSLASH)]  # may be escaped
+        if after.size:
+            run = np.ones(after.size, dtype=np.int64)  # backslashes before each, counted so far
+            going = np.ones(after.size, dtype=bool)
+            for _ in range(64):
+                at = after - run - 1
+                going &= (at >= 0) & (a[np.maximum(at, 0)] == _BACKSLASH)
+                if not going.any():
+                    break
+                run += going
+            else:
+                return _max_depth(_JSON_STRING.sub(b"", raw))
+            quotes = np.setdiff1d(quotes, after[run % 2 == 1], assume_unique=True)  # an odd run escapes it
+        brackets = np.flatnonzero(_BRACKET_STEP[piece] != 0) + lo
+        outside = brackets[(np.searchsorted(quotes, brackets) + quotes_before) % 2 == 0]
+        quotes_before += quotes.size
+        if outside.size:
+            levels = np.cumsum(_BRACKET_STEP[a[outside]], dtype=np.int64) + depth
+            deepest, depth = max(deepest, int(levels.max())), int(levels[-1])
+    return deepest
 
 
 def check_json_depth(text: str | bytes, *, what: str, error: type[Error], max_depth: int = MAX_DEPTH) -> None:
