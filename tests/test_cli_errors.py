@@ -182,7 +182,7 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path):
     out = tmp_path / "r"
     res = cli("train", "--dataset", "parity", "--layers", "10,8,2", "--activation", "relu", "--output-activation", "identity",
               "--loss", "mse", "--lr", "2", "--epochs", "30", "--out", out)
-    err = fails(res, 1, "diverged at epoch 2, step", "last good checkpoint (epoch 1)")
+    err = fails(res, 1, "diverged at epoch 2, step", "last checkpoint (epoch 1)", "train again from fresh weights")
     assert "lower --lr" in err
     ck = S.load_checkpoint(out / "checkpoint.safetensors")
     assert ck.epoch == 1 and all(np.isfinite(p.value).all() for p in ck.net.parameters())

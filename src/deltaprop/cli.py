@@ -1592,10 +1592,16 @@ def _early_stopping_note(args, callbacks, model: _Model) -> None:
 
 
 def _diverged(exc: TrainingDivergedError, cfg: TrainConfig, out: Path, writer: CheckpointWriter) -> int:
-    if writer.written_epoch:
-        kept = f"the last good checkpoint ({_written(writer)}) is {out / 'checkpoint.safetensors'}"
+    checkpoint = out / "checkpoint.safetensors"
+    again = f"train again from fresh weights: {PROG} train --config {out / 'config.toml'} --lr LOWER --out NEW_FOLDER"
+    if not writer.written_epoch:
+        kept = f"no epoch finished, so there is no checkpoint; {again}"
+    elif getattr(exc, "exploded", False) and writer.written_batches is None and writer.written_epoch == exc.epoch - 1:
+        # the checkpoint holds the diverged epoch's first weights, which had already exploded
+        kept = (f"the last checkpoint ({_written(writer)}), {checkpoint}, holds weights that had already grown to "
+                f"{exc.largest_weight:.3g} (largest |w|), too large to train on: {again}")
     else:
-        kept = "no epoch finished, so there is no checkpoint"
+        kept = f"the last good checkpoint ({_written(writer)}) is {checkpoint}"
     shown = f"; {exc.layer}" if getattr(exc, "layer", None) else ""
     _say(f"{PROG}: error: training diverged at epoch {exc.epoch}, step {exc.step} (the loss became NaN or "
          f"infinite{shown}); lower --lr (it was {cfg.lr:g}); {kept}", err=True)

@@ -52,14 +52,21 @@ class StateError(Error, ValueError):
 
 
 class TrainingDivergedError(Error, FloatingPointError):
-    """The training loss became NaN or infinite; the network keeps its last finite weights.
-    ``layer``: the first layer that shows it, in words (None where none could be told)."""
+    """The training loss became NaN or infinite. ``fit`` gives the network back the weights
+    the diverged epoch began with, or, where those had already exploded (``exploded``), the
+    weights it began with, and resets the optimizer's state, so a refit at a lower rate can
+    train. ``layer``: the first layer that shows it, in words (None where none could be
+    told); ``largest_weight``: ``max |θ|`` of the diverged epoch's first weights (those a
+    checkpoint of the epoch before holds)."""
 
-    def __init__(self, message: str, *, epoch: int, step: int, layer: str | None = None):
+    def __init__(self, message: str, *, epoch: int, step: int, layer: str | None = None,
+                 largest_weight: float | None = None, exploded: bool = False):
         super().__init__(message)
         self.epoch = epoch
         self.step = step
         self.layer = layer
+        self.largest_weight = largest_weight
+        self.exploded = exploded
 
 
 class NotFittedError(Error, AttributeError):

@@ -687,9 +687,11 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     same optimizer keeps its moments and step count), with a fresh schedule and a history
     that starts again at epoch 1; ``resume`` continues a run as one. A non-finite loss
     (a validation loss too, or, without validation rows, the run's last step's outputs on its
-    rows: the epoch's first weights are then kept) raises
+    rows) raises
     :class:`~deltaprop.errors.TrainingDivergedError` naming the first layer that shows it
-    (:func:`_unstable_layer`); the network keeps finite weights. ``resume`` takes
+    (:func:`_unstable_layer`); the network gets back the epoch's first weights (those ``fit``
+    began with where these had exploded) and the optimizer's state is zeroed, ready for a
+    refit at a lower rate (:meth:`Loop._diverged`). ``resume`` takes
     the :class:`TrainingState` of an earlier run (callbacks see it;
     :meth:`TrainingState.from_dict` rebuilds one) and continues it exactly, mid-epoch too,
     to ``epochs``/``steps`` in all, with the state's loss, schedule, rate and shuffling
@@ -1034,7 +1036,8 @@ class Loop:
         self.params = state.net.parameters()
         if not state.optimizer.is_built_for(self.params):
             state.optimizer.build(self.params)
-        self.snapshot = [p.value.copy() for p in self.params]  # last weights known to be finite
+        self.snapshot = [p.value.copy() for p in self.params]  # the epoch's first weights (finite ones)
+        self.first = [p.value.copy() for p in self.params]  # the weights fit began with (see _diverged)
         if state.progress is not None and state.progress.batches:
             _check_same_batches(state.progress, source)
         n = source.batch_size if isinstance(source, MiniBatches) else source.n_examples
@@ -1183,11 +1186,10 @@ class Loop:
         if self.validation is not None:
             logs["val_loss"], logs["val_accuracy"] = self.validate()
             if not math.isfinite(logs["val_loss"]):  # finite weights whose outputs overflow: useless ones
-                self._diverged(f"the validation loss is {logs['val_loss']}", epoch=epoch + 1, step=state.step,
-                               restore=True)
+                self._diverged(f"the validation loss is {logs['val_loss']}", epoch=epoch + 1, step=state.step)
         elif self._run_ends(finished) and not self._last_outputs_finite():  # no later loss would show it
             self._diverged("the outputs of the last step's rows are NaN or infinite after it", epoch=epoch + 1,
-                           step=state.step, restore=True)
+                           step=state.step)
         logs["seconds"] = progress.seconds + (time.perf_counter() - started)
         state.logs = logs
         state.history.append(logs)
@@ -1246,28 +1248,44 @@ class Loop:
         return all(np.all(np.isfinite(p.value)) for p in self.params)
 
     def _diverged(self, what: str, *, epoch: int | None = None, step: int | None = None,
-                  loss_overflowed: bool = False, restore: bool = False) -> None:
-        """Restore finite weights (the epoch's first also where the weights are finite but
-        ``restore``: their outputs overflow) and raise, naming the layer that shows it
-        (:func:`_unstable_layer`); ``epoch`` and ``step`` default to the one under way (1-based)."""
+                  loss_overflowed: bool = False) -> None:
+        """Raise, naming the layer that shows it (:func:`_unstable_layer`), after giving the
+        network back the weights the diverged epoch began with, or, where those had already
+        exploded (``max|θ|`` :data:`DIVERGED_GROWTH` times or more ``max(1, max|θ₀|)`` of the
+        weights ``θ₀`` fit began with), ``θ₀`` themselves, and zeroing the optimizer's state
+        (moments, step count): a refit at a lower rate starts from weights and moments it can
+        train on. ``epoch`` and ``step`` default to the one under way (1-based)."""
         state = self.state
         epoch = state.epoch + 1 if epoch is None else epoch
         step = state.step + 1 if step is None else step
         what, where = self._diagnosis(what, loss_overflowed)  # before the weights are restored
-        restored = False
-        if restore or not self._weights_finite():
-            for p, saved in zip(self.params, self.snapshot):
-                np.copyto(p.value, saved)
-            restored = True
-        kept = "the weights from the start of that epoch" if restored else "its last weights, which are finite"
+        top, first_top = _largest(self.snapshot), _largest(self.first)
+        exploded = top >= DIVERGED_GROWTH * max(1.0, first_top)
+        for p, saved in zip(self.params, self.first if exploded else self.snapshot):
+            np.copyto(p.value, saved)
+        state.optimizer.build(self.params)  # its moments grew with the weights: a refit starts them afresh
+        if exploded:
+            kept = (f"the weights fit began with (largest |w| {first_top:.3g}; those at the start of epoch {epoch} "
+                    f"had already grown to {top:.3g}, too large to train on)")
+        else:
+            kept = f"the weights from the start of epoch {epoch} (largest |w| {top:.3g})"
         raise TrainingDivergedError(
             f"training diverged at epoch {epoch}, step {step}: {what}{'; ' + where if where else ''}. The network "
-            f"keeps {kept}. Lower the learning rate (it was {state.optimizer.lr:g}), clip the gradients (a callback "
-            "whose on_gradients scales state.net.flat_gradients to a largest norm), or scale the inputs to [0, 1]",
+            f"keeps {kept}, and the {state.optimizer.type_name} optimizer's state (moments, step count) is reset, "
+            f"so both can be fitted again. Lower the learning rate (it was {state.optimizer.lr:g}), clip the "
+            "gradients (a callback whose on_gradients scales state.net.flat_gradients to a largest norm), or scale "
+            "the inputs to [0, 1]",
             epoch=epoch,
             step=step,
             layer=where,
+            largest_weight=top,
+            exploded=exploded,
         )
+
+
+def _largest(weights: Sequence[np.ndarray]) -> float:
+    """``max |θ|`` over every array of ``weights`` (0 for none)."""
+    return max((float(np.max(np.abs(w))) for w in weights if w.size), default=0.0)
 
 
 #: A layer whose largest weight is this many times its largest at the start of the epoch
