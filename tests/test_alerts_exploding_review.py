@@ -110,7 +110,7 @@ def test_adam_at_a_rate_far_too_large_is_saturated_from_the_first_epoch(digits):
     alert = next(a for a in history.alerts if a.rule == "saturated")
     assert alert.epoch == 1 and alert.layer == 1
     assert history.diagnostics[0].layers[1].stuck > STUCK_SHARE
-    assert "stuck" in alert.evidence and "lower the learning rate" in alert.evidence and "--lr" in alert.fix
+    assert "stuck" in alert.evidence and "lower the learning rate" in alert.evidence and "(dp.Adam(lr=" in alert.fix
 
 
 def test_rmsprop_at_its_default_rate_has_no_stuck_units_so_no_alert(digits):

@@ -33,7 +33,7 @@ def test_a_weight_decay_that_holds_the_weights_at_0_is_named_by_the_chance_alert
     [alert] = [a for a in history.alerts if a.rule == "chance_accuracy"]
     assert "weight decay 100" in alert.evidence and "‖W‖" in alert.evidence
     usual = "0.01" if optimizer.type_name == "AdamW" else "0.0001"
-    assert alert.fix.startswith(f"lower the weight decay (--weight-decay 100) to a usual {usual}")
+    assert alert.fix.startswith(f"lower the weight decay (dp.{optimizer.type_name}(weight_decay=100)) to a usual {usual}")
     assert "learning rate" not in alert.fix
 
 

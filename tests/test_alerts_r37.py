@@ -64,7 +64,7 @@ def test_a_full_batch_run_that_ends_at_chance_after_two_updates_says_so():
     (alert,) = history.alerts
     assert (alert.rule, alert.epoch) == ("chance_accuracy", 2)
     assert "only 2 updates (one an epoch: a full batch)" in alert.evidence
-    assert "--epochs" in alert.fix and "--batch-size" in alert.fix
+    assert "(fit's epochs)" in alert.fix and "(fit's batch_size:" in alert.fix
 
 
 def test_a_short_run_that_learns_raises_nothing():

@@ -101,4 +101,4 @@ def test_a_loss_above_guessing_from_the_start_blames_the_initial_weights_not_the
 def test_a_loss_that_rose_above_guessing_still_blames_the_learning_rate(digits):
     alert = _guess_alert(digits, dp.mlp([784, 50, 10], seed=0), dp.SGD(lr=200.0))
     assert "steps are too large" in alert.evidence and "before the first step" not in alert.evidence
-    assert "--lr" in alert.fix
+    assert "(dp.SGD(lr=200))" in alert.fix

@@ -231,6 +231,6 @@ def test_the_symmetry_fix_names_the_cause_the_start_allows(init):
                      optimizer=dp.SGD(lr=0.5, weight_decay=3.0), epochs=2, batch_size=50, seed=0)
     [alert] = [a for a in history.alerts if a.rule == "zero_init_symmetry"]
     assert ("never initialise weights to zero" in alert.fix) == (init == "zeros")
-    assert ("lower --weight-decay" in alert.fix) == (init != "zeros")
+    assert ("lower the weight decay (dp.SGD(weight_decay=3))" in alert.fix) == (init != "zeros")
     if init != "zeros":
         assert "started distinct (glorot_uniform)" in alert.fix

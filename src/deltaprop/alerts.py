@@ -279,11 +279,80 @@ class Context:
     #: epoch ``run_epochs``, or the one that reaches ``run_steps`` steps, is its last
     run_epochs: int | None = None
     run_steps: int | None = None
+    #: whose interface the fixes name: "cli" (the flags of ``deltaprop train`` and ``sweep``)
+    #: or "api" (what a caller of ``fit`` passes: ``dp.SGD(lr=...)``, ``fit``'s ``epochs``,
+    #: ``dp.Rescaling``; see :func:`in_python`). :func:`context_of` takes it from :func:`fixes_for`.
+    interface: str = "cli"
 
 
 #: What a rule found: the layer (None: the whole network) and the evidence, and where the
 #: fix depends on the network (its initialisation, its layers), the fix that fits it.
 Finding = tuple[int | None, str] | tuple[int | None, str, str]
+
+
+#: The interfaces whose words an alert's fix can be in (:attr:`Context.interface`).
+INTERFACES = ("cli", "api")
+#: The interface of the runs started here: "api" (a caller of ``fit``) unless the command line
+#: said otherwise (:func:`fixes_for`).
+_INTERFACE: ContextVar[str] = ContextVar("deltaprop_alert_interface", default="api")
+
+
+@contextlib.contextmanager
+def fixes_for(interface: str):
+    """Within it, :func:`context_of` (and so ``fit``'s alerts) words the fixes for
+    ``interface``: "cli" (the command line runs ``fit`` so) or "api"."""
+    if interface not in INTERFACES:
+        raise ValueError(f"interface must be one of {INTERFACES}, got {interface!r}")
+    token = _INTERFACE.set(interface)
+    try:
+        yield
+    finally:
+        _INTERFACE.reset(token)
+
+
+#: The scaling a caller of ``fit`` does, for the command line's --scaling.
+_PYTHON_SCALING = ("scale X before fit, e.g. X / 255 for 8-bit pixels, or begin the network with "
+                   "dp.Rescaling(1/255) or dp.Standardization(mean, std)")
+
+
+def in_python(text: str, ctx: Context) -> str:
+    """An alert's words (written with the command line's flags) for a caller of ``fit``: each
+    flag as the parameter that caller passes (``--lr`` as the optimizer's ``lr``, ``--scaling``
+    as scaling X or a ``dp.Rescaling`` layer, ``--epochs`` and ``--batch-size`` as ``fit``'s,
+    ``--loss cross_entropy`` as ``loss=dp.CrossEntropy()``, ...). The same rule, other words."""
+    import re
+
+    def setting(name: str, value: str | None = None) -> str:  # the run's own value where the words give none
+        known = getattr(ctx, name)
+        value = value or (None if known is None else f"{known:g}")
+        if ctx.optimizer:
+            return f"dp.{ctx.optimizer}({name}={value or '...'})"
+        return f"the optimizer's {name}" + (f"={value}" if value else "")
+
+    number = r"([0-9][0-9.e+-]*)"
+    text = re.sub(r"adam, or sgd with a small --lr", "dp.Adam, or dp.SGD with a small lr", text)
+    text = re.sub(rf"adam, or sgd with --lr {number}", r"dp.Adam, or dp.SGD(lr=\1)", text)
+    text = re.sub(rf"lower --(momentum|weight-decay)(?: {number})?",
+                  lambda m: f"lower the {m[1].replace('-', ' ')} ({setting(m[1].replace('-', '_'), m[2])})", text)
+    text = re.sub(rf"--(lr|momentum|weight-decay)(?: {number})?",
+                  lambda m: setting(m[1].replace("-", "_"), m[2]), text)
+    for flag, words in (("(--scaling)", f"({_PYTHON_SCALING})"),
+                        ("(--epochs)", "(fit's epochs)"),
+                        ("(--batch-size:", "(fit's batch_size:"),
+                        ("(--loss cross_entropy)", "(loss=dp.CrossEntropy())"),
+                        ("(--output-activation identity)", "(output='identity' of dp.mlp)"),
+                        ("(--output-activation)", "(output= of dp.mlp, or the network's last layers)"),
+                        ("(--dropout)", "(dp.Dropout(rate) layers, or dropout= of dp.mlp)"),
+                        ("(--early-stopping)", "(a dp.EarlyStopping callback)")):
+        text = text.replace(flag, words)
+    return text
+
+
+def _worded(alert: Alert, ctx: Context) -> Alert:
+    """``alert`` in the words of ``ctx``'s interface (:func:`in_python` for "api")."""
+    if ctx.interface != "api":
+        return alert
+    return dataclasses.replace(alert, evidence=in_python(alert.evidence, ctx), fix=in_python(alert.fix, ctx))
 
 
 def _layers(record) -> list[dict]:
@@ -1130,7 +1199,7 @@ RULES: dict[str, tuple[Rule, str]] = {
                          "(he_normal for ReLU, glorot_uniform for sigmoid and tanh) on inputs scaled to [0, 1] or "
                          "standardised (--scaling)"),
     "output_range": (output_range,
-                     "for regression end the network in an identity output (output='identity'), whose values are "
+                     "for regression end the network in an identity output (--output-activation identity), whose values are "
                      "unbounded; or scale the targets into the output's range (and predictions back)"),
     "dead_relu": (dead_relu, _dead_relu_fix({"index": 0}, Context())),  # each finding brings the fix that fits
     "saturated": (saturated, _saturated_fix({"index": 0}, Context(output_slope_cancelled=False), stuck=False)),
@@ -1185,7 +1254,7 @@ def check(records: Sequence[dict], ctx: Context = Context()) -> list[Alert]:
         return []
     epoch = int(records[-1].get("epoch") or len(records))
     return [
-        Alert(name, epoch, found[0], found[1], found[2] if len(found) > 2 else fix)
+        _worded(Alert(name, epoch, found[0], found[1], found[2] if len(found) > 2 else fix), ctx)
         for name, (rule, fix) in RULES.items()
         for found in rule(records, ctx)
     ]
@@ -1358,7 +1427,7 @@ def context_of(net, loss, y=None, sample_weight=None, X=None, optimizer=None) ->
                    output_slope_cancelled=not (isinstance(loss, MeanSquaredError) and squashed),
                    frequencies_loss=frequencies, uniform_loss=uniform, mean_loss=mean, unreachable=unreachable,
                    layers=layers_of(net), scaled_inputs=scaled(net, X),
-                   loss_floor=loss_floor(net, loss) if chance is not None else 0.0,
+                   loss_floor=loss_floor(net, loss) if chance is not None else 0.0, interface=_INTERFACE.get(),
                    **optimizer_settings(optimizer))
 
 

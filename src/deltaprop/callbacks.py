@@ -395,7 +395,9 @@ class DiagnosticsRecorder(Callback):
     data, then the alert rules over the history so far. The epoch's history record keeps both
     (``"diagnostics"``, ``"alerts"``), so checkpoints and resumed runs keep them too; ``fit``
     adds a recorder to every run. ``on_alert`` is called with each alert the first time it
-    holds (the command line prints it). The weights before the epoch's last step are copied
+    holds (the command line prints it). Each fix names what a caller of ``fit`` passes
+    (``dp.SGD(lr=...)``, ``epochs``); within :func:`deltaprop.alerts.fixes_for` ``("cli")``, as
+    the command line runs ``fit``, its flags (``--lr``, ``--epochs``). The weights before the epoch's last step are copied
     once an epoch, for that step's update ratio ``‖Δθ‖/‖θ‖``. The probe loss before the run's
     first step is kept in the state's records under :attr:`key` (checkpoints hold it), so a
     resumed run's alerts quote the run's start, not the weights it was resumed from.

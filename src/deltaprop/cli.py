@@ -1557,6 +1557,8 @@ def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> No
 
 
 def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads) -> History:
+    from .alerts import fixes_for
+
     batch_size = None if cfg.batch_size == "full" else cfg.batch_size
     schedule = None if model.state is not None else cfg.schedule
     team = getattr(args, "team", None)
@@ -1566,6 +1568,7 @@ def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads)
             team.agree(True, stack.enter_context(StopVote(team.comm)))
             threads = threads or team.threads
         stack.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore"))  # fit reports divergence
+        stack.enter_context(fixes_for("cli"))  # the alerts' fixes name this command's flags, not fit's parameters
         stack.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message="EarlyStopping starts afresh")  # _early_stopping_note said it
         warnings.filterwarnings("ignore", message="the cosine schedule ends at epoch")  # _header said it
