@@ -343,8 +343,11 @@ def in_python(text: str, ctx: Context) -> str:
                         ("(--output-activation identity)", "(output='identity' of dp.mlp)"),
                         ("(--output-activation)", "(output= of dp.mlp, or the network's last layers)"),
                         ("(--dropout)", "(dp.Dropout(rate) layers, or dropout= of dp.mlp)"),
-                        ("(--early-stopping)", "(a dp.EarlyStopping callback)")):
+                        ("(--early-stopping)", "(a dp.EarlyStopping callback)"),
+                        ("(--init)", "(init= of dp.mlp or dp.Dense)"),
+                        ("with --init", "with init= of dp.mlp or dp.Dense")):
         text = text.replace(flag, words)
+    text = re.sub(r"\(--init ([a-z_]+)\)", r"(init='\1' of dp.mlp or dp.Dense)", text)
     return text
 
 
@@ -471,7 +474,7 @@ def _dead_relu_fix(s: dict, ctx: Context) -> str:
     """The dead-ReLU fix for layer ``s``: He initialisation only where the Dense layer that
     feeds it does not start from it already (there the evidence says so); a slope above 0
     for a leaky ReLU of slope 0."""
-    start = "" if _he_start(s, ctx) else "; initialise with He (he_normal) and zero biases"
+    start = "" if _he_start(s, ctx) else "; initialise with He (he_normal) and zero biases (--init he_normal)"
     leak = ("give the leaky ReLU a slope above 0 (LeakyReLU(0.01)), which keeps a gradient for z < 0"
             if _zero_slope(s, ctx) else "use leaky_relu, whose slope keeps a gradient for z < 0")
     return (f"{_lower_rate(ctx)}: one large step can push z below 0 for every input, and a dead unit's gradient "
@@ -575,12 +578,13 @@ def _saturated_fix(s: dict, ctx: Context, *, stuck: bool, output: bool = False) 
         fixes.append(f"{_lower_rate(ctx)}: from {init} on scaled inputs its units start off the flat "
                      "ends, so the steps grew the weights that put them there")
     elif init in ("glorot_uniform", "he_normal"):
-        fixes.append(f"start from smaller weights than {init} (scaled_normal with a small scale, e.g. scaled_normal(0.01))")
+        fixes.append(f"start from smaller weights than {init} (scaled_normal with a small scale, e.g. scaled_normal(0.01)) "
+                     "with --init")
     elif init.startswith("scaled_normal"):
         glorot = "glorot_uniform, whose standard deviation is √(2/(n_in + n_out)), or "
-        fixes.append(f"start from smaller weights than {init} ({glorot}scaled_normal with a smaller scale)")
+        fixes.append(f"start from smaller weights than {init} ({glorot}scaled_normal with a smaller scale) with --init")
     else:
-        fixes.append("start from smaller weights (glorot_uniform, or scaled_normal with a small scale)")
+        fixes.append("start from smaller weights (glorot_uniform, or scaled_normal with a small scale) with --init")
     if not output:
         fixes.append("use ReLU hidden units")
     return "; ".join(fixes[:-1]) + "; or " + fixes[-1]
@@ -608,11 +612,11 @@ def _start_fix(ctx: Context) -> str:
     them), on scaled inputs where ``ctx`` does not know them scaled already."""
     inits = _inits(ctx)
     if inits and set(inits) <= {"he_normal", "glorot_uniform"}:
-        weights = f"start from smaller weights than {' and '.join(inits)} (scaled_normal with a small scale)"
+        weights = f"start from smaller weights than {' and '.join(inits)} (scaled_normal with a small scale) with --init"
     elif inits:
-        weights = f"start from smaller weights than {' and '.join(inits)} ({_usual_start(ctx)})"
+        weights = f"start from smaller weights than {' and '.join(inits)} ({_usual_start(ctx)}) with --init"
     else:
-        weights = f"start from smaller weights ({_usual_start(ctx)})"
+        weights = f"start from smaller weights ({_usual_start(ctx)}) with --init"
     return weights + ("" if ctx.scaled_inputs else " on inputs scaled to [0, 1] or standardised (--scaling)")
 
 
@@ -649,11 +653,11 @@ def _vanishing_fix(ctx: Context) -> str:
         return RULES["vanishing_gradients"][1]
     if "Tanh" in hidden:
         return ("δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ tanh'(zˡ) shrinks in every tanh layer whose outputs sit away from 0 "
-                "(tanh' = 1 − a² < 1): use ReLU units with He initialisation (he_normal), or fewer layers")
+                "(tanh' = 1 − a² < 1): use ReLU units with He initialisation (--init he_normal), or fewer layers")
     he = "he_normal" in _inits(ctx)
     return ("δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ σ'(zˡ) is multiplied by every layer's weights on its way back: "
             + ("use fewer layers, and look for dead units above" if he else
-               "start from He initialisation (he_normal), which keeps its size from layer to layer, or use fewer "
+               "start from He initialisation (--init he_normal), which keeps its size from layer to layer, or use fewer "
                "layers"))
 
 
@@ -781,12 +785,12 @@ def exploding_gradients(records, ctx) -> list[Finding]:
 def _exploding_fix(ctx: Context) -> str:
     """The exploding-gradient fix: a lower learning rate, clipping, and the usual starting
     weights and scaled inputs only where the run (as ``ctx`` knows it) lacks them."""
-    fix = (f"{_lower_rate(ctx, '10×')}: steps too large overshoot, and each overshoot "
-           "grows the error the gradient carries back; or clip the gradient's norm (a callback's on_gradients can "
-           "rescale each step's gradients)")
+    fix = f"{_lower_rate(ctx, '10×')}: steps too large overshoot, and each overshoot grows the error the gradient carries back"
+    if ctx.interface == "api":  # the command line has no gradient clipping: a callback does it
+        fix += "; or clip the gradient's norm (a callback's on_gradients can rescale each step's gradients)"
     inits = set(_inits(ctx))
     usual = bool(inits) and inits <= {"he_normal", "glorot_uniform"}
-    start = "" if usual else f"start from weights of the usual size ({_usual_start(ctx)})"
+    start = "" if usual else f"start from weights of the usual size ({_usual_start(ctx)}) with --init"
     inputs = "" if ctx.scaled_inputs else "inputs scaled to [0, 1] or standardised (--scaling)"
     if start and inputs:
         return f"{fix}; or {start} on {inputs}"
@@ -1163,7 +1167,7 @@ def zero_init_symmetry(records, ctx) -> list[Finding]:
 #: The two causes of units that are copies: a zero start, and a weight decay that shrank
 #: distinct units to zero.
 _ZERO_START = ("never initialise weights to zero (seed 002: identical units get identical gradients and stay "
-               "identical); use glorot_uniform or he_normal")
+               "identical); use glorot_uniform or he_normal (--init)")
 _DECAY = ("a weight decay too strong for the learning rate shrank them all to zero (an SGD step multiplies W by "
           "1 − αλ before the gradient moves it): lower --weight-decay")
 
@@ -1196,7 +1200,7 @@ RULES: dict[str, tuple[Rule, str]] = {
                          "above guessing is the learning rate, not the initialisation or the depth, even where other "
                          "alerts see saturated units or vanishing gradients; where the evidence says it was this "
                          "high before the first step, keep the learning rate and start from smaller weights instead "
-                         "(he_normal for ReLU, glorot_uniform for sigmoid and tanh) on inputs scaled to [0, 1] or "
+                         "(he_normal for ReLU, glorot_uniform for sigmoid and tanh) with --init on inputs scaled to [0, 1] or "
                          "standardised (--scaling)"),
     "output_range": (output_range,
                      "for regression end the network in an identity output (--output-activation identity), whose values are "
@@ -1205,13 +1209,8 @@ RULES: dict[str, tuple[Rule, str]] = {
     "saturated": (saturated, _saturated_fix({"index": 0}, Context(output_slope_cancelled=False), stuck=False)),
     "vanishing_gradients": (vanishing_gradients,
                             "δˡ = (Wˡ⁺¹)ᵀ δˡ⁺¹ ⊙ σ'(zˡ) shrinks by up to 4× in every sigmoid layer (seed 003): "
-                            "use ReLU units with He initialisation (he_normal), or fewer layers"),
-    "exploding_gradients": (exploding_gradients,
-                            "lower the learning rate (--lr), for example 10× smaller: steps too large overshoot, "
-                            "and each overshoot grows the error the gradient carries back; or clip the gradient's "
-                            "norm (a callback's on_gradients can rescale each step's gradients); or start from "
-                            "weights of the usual size (he_normal for ReLU, glorot_uniform for sigmoid and tanh) "
-                            "on inputs scaled to [0, 1] or standardised (--scaling)"),
+                            "use ReLU units with He initialisation (--init he_normal), or fewer layers"),
+    "exploding_gradients": (exploding_gradients, _exploding_fix(Context())),  # each finding brings the fix that fits
     "exploding_loss": (exploding_loss, "lower the learning rate (for example 3-10× smaller)"),
     "oscillating_loss": (oscillating_loss,
                          "lower the learning rate, or decay it with a schedule (steps overshoot the minimum)"),

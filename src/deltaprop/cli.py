@@ -2292,6 +2292,13 @@ def _earlier_model_note(out: Path) -> str | None:
     if held:
         return f"{earlier}: the run is training again, and its model is written when it ends"
     if status == "diverged":
+        where = (recorded_facts(out) or {}).get("diverged")
+        if isinstance(where, dict) and where.get("checkpoint_exploded") is True:
+            lr = where.get("lr")
+            was = f" (it was {lr:g})" if isinstance(lr, (int, float)) and not isinstance(lr, bool) else ""
+            return (f"{earlier}: the run diverged after it, and its last checkpoint, {checkpoint}, holds weights that "
+                    f"had already exploded; train again from fresh weights with a lower learning rate{was}: "
+                    f"{PROG} train --config {out / 'config.toml'} --lr LOWER --out NEW_FOLDER")
         return f"{earlier}: the run diverged after it; its last good checkpoint is {checkpoint}"
     stopped = {"interrupted": "was interrupted", "failed": "failed to write its files"}.get(
         status, "ended without recording how (killed, or its last files could not be written)")

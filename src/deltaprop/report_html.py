@@ -195,10 +195,15 @@ def _diverged_words(diverged) -> str:
     where = f" at epoch {epoch}, step {step}" if isinstance(epoch, int) and isinstance(step, int) else ""
     rate = f" (it was {lr:g})" if isinstance(lr, (int, float)) and not isinstance(lr, bool) else ""
     why = f" ({escape(message)})" if isinstance(message, str) else ""
+    kept = ("the last good checkpoint, if an epoch finished, is the folder's checkpoint.safetensors"
+            if d.get("checkpoint_exploded") is not True else
+            "the folder's last checkpoint, checkpoint.safetensors, holds weights that had already exploded, too large "
+            "to train on: train again from fresh weights with <code>deltaprop train --config FOLDER/config.toml "
+            "--lr LOWER --out NEW_FOLDER</code>")
     return (f'<p class="warning">Training diverged{where}: the loss became NaN or infinite{why}. The curves stop '
             "at the last finished epoch, and no model was written. Lower the learning rate "
             f"(<code>--lr</code>{rate}), for example 3-10× smaller, or scale the inputs to [0, 1], and train again; "
-            "the last good checkpoint, if an epoch finished, is the folder's checkpoint.safetensors.</p>")
+            f"{kept}.</p>")
 
 
 def _epoch_values(record) -> str:
