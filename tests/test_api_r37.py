@@ -175,6 +175,7 @@ def test_fit_says_nothing_where_the_cast_keeps_the_features():
         fit(X=np.c_[z, np.full((200, 2), 1e9)], y=y)  # constant columns lose nothing
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_the_command_line_says_it_once_in_its_data_note(tmp_path):
     """An .npz's float64 x reaches fit uncast; the data reader's note already says what float32
     loses, so the command line prints no Python warning of it besides."""

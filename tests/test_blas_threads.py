@@ -133,6 +133,7 @@ def test_fit_moves_to_one_thread_when_its_steps_slow_down_and_records_it(two_idl
     assert "thread_changes" not in state.to_dict()
 
 
+@pytest.mark.slow  # about a second
 def test_a_count_given_or_resumed_is_kept_whatever_the_steps_take(two_idle_cpus):
     with threadpool_limits(limits=2, user_api="blas"):
         slow = two_idle_cpus(after=4)

@@ -69,6 +69,7 @@ def test_evaluate(run_dir, tmp_path, capsys):
     assert _is_png(png)
 
 
+@pytest.mark.slow  # about a second
 def test_predict_a_drawn_digit(run_dir, tmp_path, capsys):
     from PIL import Image, ImageDraw
 
@@ -82,6 +83,7 @@ def test_predict_a_drawn_digit(run_dir, tmp_path, capsys):
     assert len(probs) == 3 and probs == sorted(probs, reverse=True)
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_predict_reads_images_in_the_style_of_the_models_data(run_dir, tmp_path, capsys):
     from types import SimpleNamespace
 

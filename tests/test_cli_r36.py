@@ -153,6 +153,7 @@ sys.exit(status)
 """
 
 
+@pytest.mark.slow  # about a second
 def test_a_signal_after_the_run_wrote_its_files_ends_with_its_own_status(tmp_path):
     out = tmp_path / "run"
     script = SIGNAL_AFTER_THE_RUN.format(sig="SIGINT", out=str(out), entry=str(ENTRY))

@@ -89,6 +89,7 @@ def test_no_note_from_the_config_files_own_folder_or_for_a_flag_over_it(tmp_path
 
 
 # -- info on a checkpoint a steps limit ended inside an epoch -----------------------------------------
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_info_on_a_checkpoint_its_steps_limit_ended_does_not_promise_a_plain_resume_finishes_it(tmp_path):
     """It said 'a resume finishes it', but `train --resume RUN` refuses: the run already made
     its steps; a resume needs a larger --steps, and info now says so."""

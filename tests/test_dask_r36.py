@@ -26,6 +26,7 @@ class _NoteAtClose(WorkerPlugin):
             logging.getLogger("distributed.worker").exception("Failed to communicate with scheduler during heartbeat.")
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_closing_the_local_cluster_prints_no_worker_traceback(capfd):
     """After a sweep that succeeded, a worker whose heartbeat met the scheduler closing printed
     `distributed.worker - ERROR - Failed to communicate with scheduler during heartbeat.` and a

@@ -214,6 +214,7 @@ def test_a_wide_file_is_matched_to_the_trained_names_in_a_few_passes(tmp_path):
     assert _CountedNames.walks < 10, _CountedNames.walks
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_sequential_batches_of_a_file_sorted_by_label_get_a_note(tmp_path):
     """--batching sequential takes the training rows in file order: a file sorted by label
     gives batches of one class, which a note says; shuffled batches, or a file whose

@@ -1,10 +1,12 @@
 """What a newcomer following README.md and docs/*.md hits: messages and numbers that must
 match what the pages say."""
 
+import pytest
 import subprocess
 import sys
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_missing_scikit_learn_names_an_install_that_works():
     """deltaprop is on no package index (README): the message names scikit-learn itself and
     the extra installed from a checkout, never pip install "deltaprop[sklearn]"."""

@@ -271,6 +271,7 @@ def test_a_data_folder_holding_the_other_datasets_download_gets_this_ones_in_its
         np.testing.assert_array_equal(again.x_test, arrays["test_images"])
 
 
+@pytest.mark.slow  # about a second
 def test_the_command_gets_fashion_mnist_beside_mnist_in_one_data_dir(two, tmp_path):
     data = tmp_path / "data"
     for name in ("mnist", "fashion-mnist"):

@@ -41,6 +41,7 @@ def _tips(chart, label="train"):
     return [int(m) for m in re.findall(rf'data-tip="{label}, epoch (\d+):', chart)]
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_long_run_hovers_a_bounded_number_of_points_and_keeps_its_spike():
     """A 20,000-epoch run's report.html was 8.2 MB: every chart's line held every epoch's
     point. Its lines now hold at most four points a pixel column (the spike kept), and the

@@ -154,6 +154,7 @@ def test_full_batch_trains_as_a_batch_of_every_row_in_any_batching(batching):
         np.testing.assert_array_equal(full.value, large.value)
 
 
+@pytest.mark.slow  # about a second
 def test_cli_full_batch_with_sequential_batching_trains_as_a_larger_batch_does(tmp_path):
     models = []
     for name, size in (("full", "full"), ("large", "100000")):

@@ -168,6 +168,7 @@ def test_the_first_problem_is_named_when_several_records_are_malformed(record, m
         _checks.history_records(records, in_place=True)
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_checking_in_place_does_not_hold_the_history_twice(record):
     """The records checked were all built anew while the parsed ones were still held: a
     20,000-epoch history was held twice at the peak of loading its checkpoint."""
@@ -241,6 +242,7 @@ def test_the_depth_scan_carries_strings_and_depth_across_its_pieces(monkeypatch)
             assert bounded._json_depth(text.encode()) == expected, (text, chunk)
 
 
+@pytest.mark.slow  # about a second
 def test_the_depth_scan_of_a_long_text_takes_little_memory_beyond_it():
     """The scan made arrays of every quote's and bracket's position at once: 83 MB over
     the 29 MB history of a 20,000-epoch checkpoint, the peak of reading it."""

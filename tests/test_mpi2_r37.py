@@ -301,6 +301,7 @@ def _mpiexec_train(tmp_path, url: str) -> subprocess.CompletedProcess:
 
 
 @needs_mpi
+@pytest.mark.slow  # about a second
 def test_mpiexec_train_downloads_mnist_once(mirror, tmp_path):
     url, asked = mirror(delay=0.05)  # slow enough that ranks downloading side by side both ask
     res = _mpiexec_train(tmp_path, url)
@@ -310,6 +311,7 @@ def test_mpiexec_train_downloads_mnist_once(mirror, tmp_path):
 
 
 @needs_mpi
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_mpiexec_train_whose_download_fails_stops_every_rank_with_one_line(mirror, tmp_path):
     url, asked = mirror(missing=True)
     res = _mpiexec_train(tmp_path, url)

@@ -104,6 +104,7 @@ def _with_id(path, n: int = 90, *, first: int = 1, header: bool = True) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_row_id_column_is_named_as_one_when_training_on_the_file(tmp_path):
     _with_id(tmp_path / "ids.csv")
     res = run_cli("train", "--dataset", tmp_path / "ids.csv", "--out", tmp_path / "run", "--epochs", "1", "-q")

@@ -51,6 +51,7 @@ def test_a_history_file_named_in_capitals_is_plotted(tmp_path):
 
 
 @pytest.mark.parametrize("sizes", [[4, 50, 2], [3, 2], [64, 5, 10]])
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_the_weight_heatmaps_tick_whole_inputs_and_units(tmp_path, figures, sizes):
     # a 4-input layer was ticked at input -0.5, 0.5, 1.5, ...: the edges between rows, read as inputs
     plots.plot_weights(dp.mlp(sizes, seed=0), tmp_path / "w.png", images=False)

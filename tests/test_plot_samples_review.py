@@ -60,6 +60,7 @@ def _table_csv(path, n_features=16):
     return path
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_cli_refuses_a_table_in_one_line_and_draws_it_with_as_images(tmp_path, tiles):
     csv = _table_csv(tmp_path / "table.csv")
     refused = run_cli("plot", "samples", "--dataset", csv, "-n", "9", "-o", tmp_path / "s.png")

@@ -23,6 +23,7 @@ def titles(monkeypatch):
     return seen
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_plot_weights_of_a_checkpoint_names_its_epoch(tmp_path, titles):
     run = tmp_path / "run"
     done = run_cli("train", "--dataset", "parity", "--layers", "10,4,2", "--epochs", "2", "--batch-size", "full",

@@ -61,6 +61,7 @@ def _image_tiles(fig) -> int:
     return sum(1 for ax in fig.axes if not ax.axison)
 
 
+@pytest.mark.slow  # about a second
 def test_weights_of_a_table_standardised_per_feature_are_no_images(tmp_path, figures):
     # 64 columns of a CSV file (each in its own units): an 8x8 "image" of them means nothing
     x = np.random.default_rng(0).standard_normal((80, 64)) * np.arange(1, 65)
@@ -79,6 +80,7 @@ def test_weights_of_a_table_standardised_per_feature_are_no_images(tmp_path, fig
 
 
 @pytest.mark.parametrize("inputs", [16, 25, 49])
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_few_square_inputs_are_no_image_unless_asked(tmp_path, figures, inputs):
     # 16 bits of parity or a 25-column table in [0, 1] (no scaling layer) were drawn as 4x4, 5x5 images
     net = dp.mlp([inputs, 3, 2], seed=0)
@@ -106,6 +108,7 @@ def test_a_column_of_logits_is_refused_not_thresholded_at_one_half():
 
 
 # -- file formats --------------------------------------------------------------------------------
+@pytest.mark.slow  # about a second
 def test_a_figure_is_written_in_the_format_its_name_says(tmp_path):
     records = [{"epoch": 1, "loss": 1.0}, {"epoch": 2, "loss": 0.5}]
     assert plots.plot_history(records, tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"

@@ -68,6 +68,7 @@ def test_readme_gradcheck_and_refused_lr_lines_are_what_they_print():
     assert res.stderr.splitlines() == transcript("uv run deltaprop train --lr nan")
 
 
+@pytest.mark.slow  # about a second
 def test_readme_adam_run_says_adam_and_its_own_rate(tmp_path):
     command = "uv run deltaprop train --optimizer adam --epochs 1 --out runs/adam"
     shown = transcript(command)
@@ -76,6 +77,7 @@ def test_readme_adam_run_says_adam_and_its_own_rate(tmp_path):
     assert shown[1:] == ["..."] and res.stdout.splitlines()[:1] == shown[:1]
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_readme_digits_csv_transcript_is_what_it_prints(tmp_path):
     """scikit-learn's 8x8 digits written as the README shows them (`head -c 60 digits.csv`),
     then `deltaprop train --dataset digits.csv`: the lines the README shows, epochs and times aside."""

@@ -87,6 +87,7 @@ def test_a_schedule_named_with_a_setting_it_lacked_is_refused_too(tmp_path):
     assert "sets schedule.gamma = 0.5, but its checkpoint trained with schedule.gamma = 0.95" in refused.stderr
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_schedule_written_out_with_its_defaults_still_resumes(tmp_path):
     # the same schedule, its default settings spelled out: nothing changed, nothing refused
     run, config, _, resumed = _edited_schedule_run(tmp_path, "exponential", 'schedule = "exponential"',

@@ -63,6 +63,7 @@ def test_a_stop_one_step_into_an_epoch_keeps_the_last_epochs_update_ratios():
     assert ratios(stopped, 0) == ratios(straight, 0)  # they were None
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_resume_one_step_into_an_epoch_records_what_the_uninterrupted_run_does(tmp_path):
     base, part = tmp_path / "base", tmp_path / "part"
     assert run_cli(*PARITY, "--epochs", "2", "--out", base).returncode == 0

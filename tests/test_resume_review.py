@@ -4,6 +4,8 @@ a run.json that says so (not "training" for ever) and a line that says how to fi
 
 from __future__ import annotations
 
+import pytest
+
 import errno
 import json
 
@@ -154,6 +156,7 @@ def _ctrl_c(*args, **kwargs):
     raise KeyboardInterrupt
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_results_written_by_a_resume_are_not_recorded_with_a_length_the_run_trained_past(tmp_path, monkeypatch):
     import tomllib
 

@@ -44,6 +44,7 @@ def _facts(out: Path) -> dict:
 
 
 # -- a report rebuilt as training ends -------------------------------------------------------------
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_rebuild_as_training_ends_does_not_overwrite_the_final_page(trained, tmp_path, monkeypatch):
     out = _copy(trained, tmp_path / "run")
     (out / "run.json").write_text(json.dumps({**_facts(out), "status": "training"}))  # as mid-run

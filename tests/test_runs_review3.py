@@ -4,6 +4,8 @@ the run's last checkpoint, never of a model an earlier session wrote, and say wh
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 import numpy as np
@@ -130,6 +132,7 @@ def test_report_of_a_failed_run_without_a_checkpoint_says_start_over():
     assert "deltaprop train --resume</code> with its folder continues it from its last checkpoint" in page
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_info_says_which_epochs_weights_an_early_stopped_model_holds(tmp_path):
     out = tmp_path / "run"  # lr 20 on parity: val_loss is best at epoch 1, and early stopping ends at epoch 3
     res = run_cli("train", *PARITY[:-4], "--batch-size", "16", "--lr", "20", "--early-stopping", "1", "--epochs", "30",

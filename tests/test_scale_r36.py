@@ -1,6 +1,8 @@
 """How the library's per-epoch work grows with long runs: small inputs, counted work."""
 from __future__ import annotations
 
+import pytest
+
 from collections.abc import Sequence
 
 import numpy as np
@@ -168,6 +170,7 @@ def _csv(path, rows: int, label_at: int, scale: float = 1.0):
     return x, y
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_reading_a_csv_holds_the_table_once_not_three_float64_copies(tmp_path):
     from deltaprop.data.arrays import load_arrays
 

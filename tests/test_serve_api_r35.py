@@ -72,6 +72,7 @@ def test_forty_clients_that_connect_at_once_are_all_answered(model_path):
         server.server_close()
 
 
+@pytest.mark.slow  # about a second
 def test_pngs_sent_at_once_are_decoded_one_at_a_time(model_path, monkeypatch):
     """Each request decoded its PNG at once: a 2048x2048 PNG of 31 kB takes about 110 MB
     to decode, and 20 clients sending one at a time raised the server to 2 GB (200 would

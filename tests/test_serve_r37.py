@@ -61,6 +61,7 @@ def _get(server, path, headers=None):
     return out, res
 
 
+@pytest.mark.slow  # about a second
 def test_the_first_load_of_a_long_run_is_small_and_keeps_what_its_curves_need(tmp_path):
     """The page's first GET /api/run of a 20,000-epoch run with diagnostics sent every row,
     about 57 MB. A long series is now sent thinned: bounded in size, yet with the first and
@@ -106,6 +107,7 @@ def test_a_short_run_is_sent_whole(tmp_path):
     assert len(out["diagnostics"]) == 2 * SERIES_ROWS and out["history_thinned"] == out["diagnostics_thinned"] == 0
 
 
+@pytest.mark.slow  # about a second
 def test_the_rows_after_a_thinned_load_come_whole_and_follow_it(tmp_path):
     """A client holds the rows a thinned answer covered (history_rows), not the records it got:
     the next epoch comes alone, after them."""

@@ -113,6 +113,7 @@ def test_one_leading_scaling_layer_still_goes_to_torch_after_it():
 
 
 # -- CLI: `deltaprop train ... | head` is no failed run ------------------------------------------
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_train_into_a_closed_pipe_finishes_the_run_and_exits_as_predict_does(tmp_path):
     # The reader is gone before the first line (as `| head` after its lines): every print
     # fails. The run was stopped as "failed", with resume advice and exit 1; it now trains on,

@@ -133,6 +133,7 @@ class _Pending:
         pass
 
 
+@pytest.mark.slow  # about a second
 def test_a_pending_trial_with_an_earlier_sweeps_stopped_run_is_not_run_not_stopped_now(tmp_path):
     import os
 
@@ -194,6 +195,7 @@ MPI_JOB = {"PMI_SIZE": "2", "PMI_RANK": "1", "OMPI_COMM_WORLD_SIZE": "2", "OMPI_
            "PMIX_RANK": "1", "MPI_LOCALNRANKS": "2"}
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_trial_on_a_worker_that_mpiexec_started_trains_as_one_process(tmp_path, monkeypatch):
     # a Dask worker started by MPI (dask-mpi) has the job's variables; its trial's train took
     # itself for a rank of a data-parallel job, and failed starting MPI

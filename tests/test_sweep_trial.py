@@ -125,6 +125,7 @@ def test_the_trial_process_benchmark_prints_both_forms_and_the_cost(monkeypatch,
     assert "a trial's own process costs" in out
 
 
+@pytest.mark.slow  # about a second
 def test_stopping_a_sweep_off_the_main_thread_cancels_without_touching_signals(tmp_path):
     # run_sweep may run in a thread of a program; signal.signal works in the main thread only
     from deltaprop.sweep import _stop, plan_trials

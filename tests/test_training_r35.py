@@ -171,6 +171,7 @@ def test_ctrl_c_on_a_sweep_counts_its_failed_trials_too(tmp_path, monkeypatch):
     assert "1 trial(s) finished, 2 failed, 0 stopped, 1 not started" in res.stderr  # the four trials
 
 
+@pytest.mark.slow  # about a second
 def test_a_trial_that_takes_its_folder_as_the_sweep_stops_is_counted_stopped(tmp_path, monkeypatch):
     import deltaprop.runlock as runlock
     from deltaprop.sweep import _run_json_stamp, _stop, plan_trials

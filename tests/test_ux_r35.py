@@ -23,6 +23,7 @@ def _info_weights(folder) -> str:
     return lines[0]
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_plot_weights_says_which_epochs_weights_it_drew(run_folder, tmp_path):
     result = run_cli("plot", "weights", run_folder, "-o", tmp_path / "w.png")
     assert result.returncode == 0, result.stderr
