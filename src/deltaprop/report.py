@@ -372,6 +372,8 @@ def read_run(out: Path) -> dict[str, Any]:
     evaluation_json = out / "evaluation.json"
     evaluation = checked_evaluation(_read_json(evaluation_json), evaluation_json)
     unfinished = facts.get("status") in UNFINISHED
+    if not unfinished or not _same_model(out, facts.get("earlier_model")):
+        facts.pop("earlier_model", None)  # the model it names is no longer the folder's
     if unfinished:  # evaluation.json and model.safetensors, if any, are of an earlier session's model
         evaluation = None
     weights, table = _first_layer_weights(out, checkpoint_first=unfinished)
@@ -600,6 +602,9 @@ class ReportWriter(Callback):
         self.facts = dict(facts)
         self.session = {"command": facts.get("command"), "started": facts.get("started")}
         self.earlier = earlier_sessions(earlier)
+        kept = earlier_model(earlier, Path(out))
+        if kept is not None:  # until this session writes its own: the page says whose the model is
+            self.facts["earlier_model"] = kept
         self.interval = interval
         self.started = time.perf_counter()
         self.last_write = -math.inf
@@ -735,6 +740,8 @@ class ReportWriter(Callback):
         self.facts["status"] = status
         if status == "done" and self.state is not None and self.records:
             self.facts["model_weights"] = model_weights(self.state)
+        if status == "done" or not _same_model(self.out, self.facts.get("earlier_model")):
+            self.facts.pop("earlier_model", None)  # this session wrote the model (or began to)
         if alerts_at_end is not None:
             self.facts["alerts_at_end"] = alerts_at_end
         if diverged is not None:
@@ -757,6 +764,43 @@ def _ends_run(state) -> bool:
     reached, or a callback asked to stop (a stand-in state without them: not known)."""
     finished = getattr(state, "finished", None)
     return callable(finished) and bool(state.stop_training or finished(state.epochs, state.steps))
+
+
+def earlier_model(facts: dict[str, Any] | None, out: Path) -> dict[str, Any] | None:
+    """The model.safetensors an earlier session of a resumed run wrote (``facts``: the
+    run.json before the resume): ``{"session", "epoch", "sha256"}`` plus the rest of its
+    ``model_weights`` (``session``, counted from 1, and ``epoch`` None where not recorded);
+    None where the folder holds no model. Kept in run.json as ``earlier_model`` while the run
+    is not done, so its page says whose the model is (the file's SHA-256 tells it is still
+    that model)."""
+    path = Path(out) / "model.safetensors"
+    if not isinstance(facts, dict) or not path.is_file():
+        return None
+    if isinstance(facts.get("earlier_model"), dict) and facts.get("status") != "done":
+        return facts["earlier_model"]  # a resumed session that wrote none, resumed again
+    if facts.get("status") != "done":
+        return None  # not known whose
+    weights = facts.get("model_weights") if isinstance(facts.get("model_weights"), dict) else {}
+    epoch = weights.get("epoch") if _is_count(weights.get("epoch")) else None
+    return {**weights, "epoch": epoch, "session": len(earlier_sessions(facts)) or None, "sha256": _file_sha256(path)}
+
+
+def _file_sha256(path: Path) -> str | None:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None
+    return h.hexdigest()
+
+
+def _same_model(out: Path, kept) -> bool:
+    """Whether ``out``'s model.safetensors is still the file :func:`earlier_model` recorded."""
+    if not isinstance(kept, dict) or not isinstance(kept.get("sha256"), str):
+        return False
+    return _file_sha256(Path(out) / "model.safetensors") == kept["sha256"]
 
 
 def earlier_sessions(facts: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -64,10 +64,12 @@ def render(records, facts: dict[str, Any], *, evaluation=None, weights=None, wei
         _section("diagnostics", "Per-layer diagnostics (probe batch, after each epoch)",
                  _diagnostics(records, ended=facts.get("status") in _ENDED)),
         _section("confusion", f"Confusion matrix ({_scored(evaluation)[1]})",
-                 _NO_CLASSES if _no_accuracy(records) else _confusion(evaluation, facts.get("status"), bool(records))),
+                 _NO_CLASSES if _no_accuracy(records) else _confusion(evaluation, facts.get("status"), bool(records),
+                                                                  facts.get("earlier_model"))),
         _section("weights", "First-layer weights", _weights(weights, table=weights_table, saved=bool(records))),
         _section("wrong", f"Most confidently wrong {_scored(evaluation)[0]} examples",
-                 _NO_CLASSES if _no_accuracy(records) else _wrong(evaluation, facts.get("status"), bool(records))),
+                 _NO_CLASSES if _no_accuracy(records) else _wrong(evaluation, facts.get("status"), bool(records),
+                                                              facts.get("earlier_model"))),
         _section("run", "Run", _run_facts(facts)),
     ]
     title = escape(f"deltaprop run: {facts.get('config', {}).get('dataset', '')}")
@@ -152,12 +154,14 @@ def _header(records, facts, evaluation) -> str:
                                                     "from its last checkpoint" if records else _START_OVER)
                      + " once the cause is fixed.</p>")
     if status == "diverged":
-        parts.append(_diverged_words(facts.get("diverged")))
+        parts.append(_diverged_words(facts.get("diverged"), facts.get("earlier_model")))
     if status == "interrupted":
         parts.append("<p>The run stopped before it finished; " + (_GO_ON if records else _START_OVER)
                      + ".</p>")
         if facts.get("end_unrecorded"):
             parts.append(f"<p>{END_UNRECORDED}.</p>")
+    if status in ("interrupted", "failed") and earlier_model_words(facts.get("earlier_model")):
+        parts.append(f"<p>The last session wrote no model: {earlier_model_words(facts['earlier_model'])}.</p>")
     return "<header>" + "".join(parts) + "</header>"
 
 
@@ -187,9 +191,22 @@ END_UNRECORDED = ("Its run.json still says training, but no process is training 
                   "without recording how (it was killed, or its last files could not be written, as on a full disk)")
 
 
-def _diverged_words(diverged) -> str:
+def earlier_model_words(kept) -> str | None:
+    """Whose the folder's model.safetensors is while a resumed run's last session wrote
+    none (run.json's ``earlier_model``, see :func:`deltaprop.report.earlier_model`)."""
+    if not isinstance(kept, dict):
+        return None
+    session = kept.get("session")
+    whose = f"session {session}'s" if isinstance(session, int) else "an earlier session's"
+    epoch = kept.get("epoch")
+    of = f", with the weights of epoch {epoch}" if isinstance(epoch, int) else ""
+    return (f"the folder's model.safetensors (and its evaluation.json) is {whose}{of}, written when that session "
+            "finished")
+
+
+def _diverged_words(diverged, earlier=None) -> str:
     """Where and why a diverged run stopped (run.json's ``diverged``; absent from older
-    files) and the fix, in the CLI's words."""
+    files) and the fix, in the CLI's words; ``earlier``: run.json's ``earlier_model``."""
     d = diverged if isinstance(diverged, dict) else {}
     epoch, step, lr, message = (d.get(k) for k in ("epoch", "step", "lr", "message"))
     where = f" at epoch {epoch}, step {step}" if isinstance(epoch, int) and isinstance(step, int) else ""
@@ -201,9 +218,14 @@ def _diverged_words(diverged) -> str:
             "to train on: train again from fresh weights with <code>deltaprop train --config FOLDER/config.toml "
             "--lr LOWER --out NEW_FOLDER</code>")
     return (f'<p class="warning">Training diverged{where}: the loss became NaN or infinite{why}. The curves stop '
-            "at the last finished epoch, and no model was written. Lower the learning rate "
+            f"at the last finished epoch, and {_no_model(earlier)}. Lower the learning rate "
             f"(<code>--lr</code>{rate}), for example 3-10× smaller, or scale the inputs to [0, 1], and train again; "
             f"{kept}.</p>")
+
+
+def _no_model(earlier) -> str:
+    words = earlier_model_words(earlier)
+    return "no model was written" if words is None else f"this session wrote no model: {words}"
 
 
 def _epoch_values(record) -> str:
@@ -476,9 +498,15 @@ def _text_px(text: str) -> float:
 _ENDED = ("done", "diverged", "interrupted", "failed")
 
 
-def _not_scored(status, saved: bool = True) -> str:
+def _not_scored(status, saved: bool = True, earlier=None) -> str:
     """Why a run has no test results: it has not ended yet, or it ended before it was scored
-    (``saved``: it kept an epoch, in its checkpoint)."""
+    (``saved``: it kept an epoch, in its checkpoint; ``earlier``: run.json's ``earlier_model``)."""
+    words = earlier_model_words(earlier)
+    if status in _ENDED and words is not None:
+        then = "" if status == "diverged" else ("; a <code>deltaprop train --resume</code> that finishes the run "
+                                                "scores its own model")
+        return (f"<p>None for the last session: it {'diverged' if status == 'diverged' else f'stopped ({status})'} "
+                f"and wrote no model, so it scored none; {words}{then}.</p>")
     if status == "diverged":
         return "<p>None: the run diverged, so it wrote no model and scored none.</p>"
     if status in ("interrupted", "failed") and not saved:
@@ -490,9 +518,9 @@ def _not_scored(status, saved: bool = True) -> str:
     return "<p>Computed on the test set when training ends.</p>"
 
 
-def _confusion(evaluation, status=None, saved: bool = True) -> str:
+def _confusion(evaluation, status=None, saved: bool = True, earlier=None) -> str:
     if not evaluation or not evaluation.get("confusion"):
-        return _not_scored(status, saved)
+        return _not_scored(status, saved, earlier)
     cm = np.asarray(evaluation["confusion"], dtype=np.int64)
     names = evaluation.get("class_names") or [str(i) for i in range(len(cm))]
     rows = cm.sum(axis=1, keepdims=True)
@@ -534,9 +562,9 @@ def _weights(W, *, table: bool = False, saved: bool = True) -> str:
     return note + f'<div class="images">{"".join(figs)}</div>'
 
 
-def _wrong(evaluation, status=None, saved: bool = True) -> str:
+def _wrong(evaluation, status=None, saved: bool = True, earlier=None) -> str:
     if not evaluation or "wrong" not in evaluation:
-        return _not_scored(status, saved)
+        return _not_scored(status, saved, earlier)
     rows = _scored(evaluation)[0]
     if not evaluation["wrong"]:
         return f"<p>The network got every {rows} example right.</p>"
@@ -609,6 +637,7 @@ def _run_facts(facts) -> str:
     rows = [
         ("status", facts.get("status")),
         ("model weights", model_weights_words(facts.get("model_weights"))),
+        ("model.safetensors", earlier_model_words(facts.get("earlier_model"))),
         ("command" if len(_sessions(facts)) < 2 else "command (session 1)", _command(facts.get("command"))),
         *_resumes(facts),
         ("trained on", processes_words(facts)),  # the command does not show mpiexec
