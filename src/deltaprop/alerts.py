@@ -297,6 +297,11 @@ INTERFACES = ("cli", "api")
 _INTERFACE: ContextVar[str] = ContextVar("deltaprop_alert_interface", default="api")
 
 
+def interface() -> str:
+    """The interface the runs started here word their fixes for (:func:`fixes_for`)."""
+    return _INTERFACE.get()
+
+
 @contextlib.contextmanager
 def fixes_for(interface: str):
     """Within it, :func:`context_of` (and so ``fit``'s alerts) words the fixes for

@@ -1272,15 +1272,23 @@ class Loop:
         raise TrainingDivergedError(
             f"training diverged at epoch {epoch}, step {step}: {what}{'; ' + where if where else ''}. The network "
             f"keeps {kept}, and the {state.optimizer.type_name} optimizer's state (moments, step count) is reset, "
-            f"so both can be fitted again. Lower the learning rate (it was {state.optimizer.lr:g}), clip the "
-            "gradients (a callback whose on_gradients scales state.net.flat_gradients to a largest norm), or scale "
-            "the inputs to [0, 1]",
+            f"so both can be fitted again. {_divergence_fixes(state.optimizer.lr)}",
             epoch=epoch,
             step=step,
             layer=where,
             largest_weight=top,
             exploded=exploded,
         )
+
+
+def _divergence_fixes(lr: float) -> str:
+    """What to change, in the terms of the caller: the command line has no gradient clipping."""
+    from .alerts import interface
+
+    if interface() == "cli":
+        return f"Lower the learning rate (--lr; it was {lr:g}) or scale the inputs to [0, 1] (--scaling)"
+    return (f"Lower the learning rate (it was {lr:g}), clip the gradients (a callback whose on_gradients scales "
+            "state.net.flat_gradients to a largest norm), or scale the inputs to [0, 1]")
 
 
 def _largest(weights: Sequence[np.ndarray]) -> float:
