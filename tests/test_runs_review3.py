@@ -41,7 +41,7 @@ def test_report_of_an_interrupted_resume_shows_no_results_of_the_earlier_model(t
     rebuilt = (out / "report.html").read_text(encoding="utf-8")
     # the test accuracy, confusion matrix and wrong examples of epoch 2's model beside curves that
     # end at epoch 3 read as the results of the run: the rebuilt page is the run's own
-    assert "test accuracy" not in rebuilt and "None: the run stopped (interrupted) before its end" in rebuilt
+    assert "test accuracy" not in rebuilt and "None for the last session: it stopped (interrupted)" in rebuilt
     assert rebuilt == written
 
 
