@@ -31,3 +31,20 @@ def test_a_command_line_divergence_records_advice_it_can_follow(tmp_path):
     message = json.loads((out / "run.json").read_text())["diverged"]["message"]
     assert "(--lr; it was 2)" in message and "--scaling" in message
     assert "on_gradients" not in message and "clip" not in message
+
+
+def test_a_resume_from_a_checkpoint_the_divergence_found_exploded_is_refused(tmp_path):
+    out = tmp_path / "run"
+    args = ("--dataset", "parity", "--activation", "sigmoid", "--output-activation", "identity", "--loss", "mse",
+            "--momentum", "0.9", "--lr", "2", "--quiet")
+    assert cli("train", *args, "--epochs", "30", "--out", out).returncode == 1
+    assert json.loads((out / "run.json").read_text())["diverged"]["checkpoint_exploded"] is True
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    res = cli("train", "--resume", out, "--epochs", "31", "--quiet")
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip().splitlines() == [
+        f"deltaprop: error: {out / 'checkpoint.safetensors'} holds weights that had already exploded when the run "
+        f"diverged (epoch {json.loads((out / 'run.json').read_text())['diverged']['epoch']}); a resume would start "
+        f"from them. Train again from fresh weights: deltaprop train --config {out / 'config.toml'} --lr LOWER "
+        "--out NEW_FOLDER"]
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before

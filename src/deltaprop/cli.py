@@ -1902,6 +1902,7 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
     try:
         _restore_overwritten(out)
         cfg, checkpoint = _resume_config(out, flags)
+        _check_not_exploded(out)
         data = _team_data(args, cfg, lambda: _resumed_data(cfg, args))
         _check_unchanged(checkpoint.extra.get("data_file"), data, cfg.dataset,
                          "restore the file the run trained on, or start a new run on this one")
@@ -1916,6 +1917,18 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         return _finish_complete_run(args, cfg, out, model, data)
     finally:
         lock.release()
+
+
+def _check_not_exploded(out: Path) -> None:
+    """Refuse to resume from a checkpoint the run's divergence found exploded: the resume's
+    own divergence check measures growth from where it starts, so it would train on (and call
+    good) weights already too large to train on."""
+    facts = recorded_facts(out) or {}
+    where = facts.get("diverged")
+    if facts.get("status") == "diverged" and isinstance(where, dict) and where.get("checkpoint_exploded") is True:
+        raise UsageError(f"{out / 'checkpoint.safetensors'} holds weights that had already exploded when the run "
+                         f"diverged (epoch {where.get('epoch')}); a resume would start from them. Train again from "
+                         f"fresh weights: {PROG} train --config {out / 'config.toml'} --lr LOWER --out NEW_FOLDER")
 
 
 def _resumed_data(cfg: TrainConfig, args) -> _Data:
