@@ -110,3 +110,17 @@ def test_a_resume_stopped_says_whose_model_the_folder_holds(tmp_path, monkeypatc
         else:
             assert f"The last session wrote no model: {EARLIER}" in page
             assert "it stopped (interrupted) and wrote no model, so it scored none" in page
+
+
+def test_an_older_run_json_of_a_resume_that_diverged_still_names_an_earlier_model(tmp_path):
+    # a run.json written before earlier_model was recorded: a diverged session writes no model,
+    # so the folder's is an earlier session's
+    out = tmp_path / "run"
+    facts = _resumed_and_diverged(out)
+    del facts["earlier_model"]
+    (out / "run.json").write_text(json.dumps(facts))
+    assert cli("report", out).returncode == 0
+    page = (out / "report.html").read_text()
+    assert "no model was written" not in page
+    assert "this session wrote no model: the folder's model.safetensors (and its evaluation.json) is an earlier " \
+           "session's, written when that session finished" in page

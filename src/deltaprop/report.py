@@ -374,6 +374,10 @@ def read_run(out: Path) -> dict[str, Any]:
     unfinished = facts.get("status") in UNFINISHED
     if not unfinished or not _same_model(out, facts.get("earlier_model")):
         facts.pop("earlier_model", None)  # the model it names is no longer the folder's
+    sessions = facts.get("sessions")
+    if facts.get("status") == "diverged" and "earlier_model" not in facts and isinstance(sessions, list) \
+            and len(sessions) > 1 and (out / "model.safetensors").is_file():
+        facts["earlier_model"] = {"session": None, "epoch": None}  # a run.json written before it was recorded
     if unfinished:  # evaluation.json and model.safetensors, if any, are of an earlier session's model
         evaluation = None
     weights, table = _first_layer_weights(out, checkpoint_first=unfinished)
