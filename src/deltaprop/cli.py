@@ -2156,7 +2156,10 @@ def _follow(args, team: _Team) -> int:
     threads = None if args.threads is None else _int_option("--threads", args.threads)
     args.quiet, args.log_json = True, False
     if args.resume:
-        cfg, checkpoint = _resume_config(_resume_folder(args, flags), flags)  # as rank 0 reads it
+        folder = _resume_folder(args, flags)
+        if not team.data_ready():  # rank 0 first puts back what a killed --overwrite set aside (_resume)
+            team.agree(False)  # raises _TeamStopped with rank 0's status
+        cfg, checkpoint = _resume_config(folder, flags)  # as rank 0 reads it
         data = _team_data(args, cfg, lambda: _training_data(cfg, mapped=True))
         model = _resumed_model(checkpoint)
         if _run_is_complete(cfg, model.state):  # rank 0 says why, or writes the missing model file
