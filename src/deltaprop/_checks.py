@@ -124,19 +124,25 @@ def features(X: Any, n_features: int | None, dtype, *, name: str = "X", rows: np
             )
         raise DataError(f"{name} contains NaN or infinity (first in row {row}); clean, impute or drop those rows")
     if warn_rounding:
-        rounded = rounded_feature(source, arr)
-        if rounded is not None:
-            import warnings
-
-            column, low, high, error = rounded
-            share = f"{error / (high - low):.1%} of that range" if error < high - low else "more than that whole range"
-            warnings.warn(
-                f"{name}'s column {column} holds {low:.12g} to {high:.12g}: {arr.dtype.name}, the network's dtype, "
-                f"rounds these values by up to {error:.3g}, {share}, so training "
-                "sees them rounded (a Standardization layer too: it gets them after the cast). Build the network "
-                f"with dtype='float64', or subtract the offset in float64 first (e.g. {name} - {name}.mean(axis=0))",
-                UserWarning, stacklevel=6)  # user → fit → _fit → _prepare → _training_inputs → features
+        _warn_rounded(name, source, arr)
     return arr
+
+
+def _warn_rounded(name: str, source: np.ndarray, arr: np.ndarray) -> None:
+    """Warn where the cast of ``source`` to ``arr``'s dtype rounds a feature by a share of
+    its range (:func:`rounded_feature`)."""
+    rounded = rounded_feature(source, arr)
+    if rounded is not None:
+        import warnings
+
+        column, low, high, error = rounded
+        share = f"{error / (high - low):.1%} of that range" if error < high - low else "more than that whole range"
+        warnings.warn(
+            f"{name}'s column {column} holds {low:.12g} to {high:.12g}: {arr.dtype.name}, the network's dtype, "
+            f"rounds these values by up to {error:.3g}, {share}, so training "
+            "sees them rounded (a Standardization layer too: it gets them after the cast). Build the network "
+            f"with dtype='float64', or subtract the offset in float64 first (e.g. {name} - {name}.mean(axis=0))",
+            UserWarning, stacklevel=7)  # user → fit → _fit → _prepare → _training_inputs → features → here
 
 
 #: A cast that rounds a feature by more than this share of its range ``max − min`` is warned

@@ -1428,33 +1428,9 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
     raises ``ConfigError`` too where a fit of another network has bound the optimizer to
     that one since, zeroing the moments the run goes on from."""
     if resume is None:
-        rng = np.random.default_rng(_checks.seed(seed))
-        state = TrainingState(net=net, optimizer=optimizer, loss=loss, rng=rng, epochs=epochs, steps=steps)
-        run_epochs = min(n for n in (epochs, None if steps is None else -(-steps // batches)) if n is not None)
-        state.schedule = schedule_for_run(schedule, run_epochs)
-        state.schedule.reset()  # an instance used by an earlier run starts afresh
-        if optimizer.lr == 0:  # a schedule may reach 0, but a run that starts there trains nothing
-            raise ConfigError(f"optimizer.lr is 0: the run would leave the weights as they are; set a rate > 0, "
-                              f"e.g. {optimizer.type_name}(lr=0.01) or optimizer.lr = 0.01")
-        state.base_lr = optimizer.lr
-        check_anneals(state.schedule, state.base_lr, "optimizer.lr")
-        warn_idle_after_t_max(state.schedule, run_epochs, stacklevel=5)  # user → fit → _fit → _prepare → here
-        state.seed = recorded_seed(seed)
-        return state
-    if not isinstance(resume, TrainingState):
-        raise ConfigError(f"resume= takes the TrainingState of an earlier run (the state callbacks see, or "
-                          f"load_checkpoint(path).training_state()), not {type(resume).__name__}")
-    if resume.net is not net or resume.optimizer is not optimizer:
-        raise ConfigError("resume= must be the TrainingState of this network and optimizer")
-    if resume.step and optimizer.slots and not optimizer.is_built_for(net.parameters()):
-        # a fit of another network bound the optimizer to that one, zeroing its moments and steps:
-        # the resume would train on from zero moments, no longer the run it continues
-        raise ConfigError(
-            f"resume= continues the {optimizer.type_name} moments of this run, but the optimizer has been bound "
-            "to another network's parameters since (a fit of another network with it zeroes them), so the run "
-            "cannot go on exactly: give each network its own optimizer, or resume from a checkpoint "
-            "(load_checkpoint(path).training_state())"
-        )
+        return _new_training_state(net, loss, optimizer, epochs=epochs, steps=steps, seed=seed, schedule=schedule,
+                                   batches=batches)
+    _check_resume_of(resume, net, optimizer)
     state = resume
     if state.resume_weights is not None:  # a callback changed the weights after the last step
         for p, w in zip(net.parameters(), state.resume_weights):
@@ -1483,6 +1459,42 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
     state.stop_training = False
     state.loss = loss
     return state
+
+
+def _new_training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, batches) -> TrainingState:
+    """The state of a run that starts now (see :func:`_training_state`)."""
+    rng = np.random.default_rng(_checks.seed(seed))
+    state = TrainingState(net=net, optimizer=optimizer, loss=loss, rng=rng, epochs=epochs, steps=steps)
+    run_epochs = min(n for n in (epochs, None if steps is None else -(-steps // batches)) if n is not None)
+    state.schedule = schedule_for_run(schedule, run_epochs)
+    state.schedule.reset()  # an instance used by an earlier run starts afresh
+    if optimizer.lr == 0:  # a schedule may reach 0, but a run that starts there trains nothing
+        raise ConfigError(f"optimizer.lr is 0: the run would leave the weights as they are; set a rate > 0, "
+                          f"e.g. {optimizer.type_name}(lr=0.01) or optimizer.lr = 0.01")
+    state.base_lr = optimizer.lr
+    check_anneals(state.schedule, state.base_lr, "optimizer.lr")
+    warn_idle_after_t_max(state.schedule, run_epochs, stacklevel=6)  # user → fit → _fit → _prepare → _training_state → here
+    state.seed = recorded_seed(seed)
+    return state
+
+
+def _check_resume_of(resume, net, optimizer) -> None:
+    """``resume`` is a TrainingState of this network and optimizer whose moments the
+    optimizer still holds (see :func:`_training_state`)."""
+    if not isinstance(resume, TrainingState):
+        raise ConfigError(f"resume= takes the TrainingState of an earlier run (the state callbacks see, or "
+                          f"load_checkpoint(path).training_state()), not {type(resume).__name__}")
+    if resume.net is not net or resume.optimizer is not optimizer:
+        raise ConfigError("resume= must be the TrainingState of this network and optimizer")
+    if resume.step and optimizer.slots and not optimizer.is_built_for(net.parameters()):
+        # a fit of another network bound the optimizer to that one, zeroing its moments and steps:
+        # the resume would train on from zero moments, no longer the run it continues
+        raise ConfigError(
+            f"resume= continues the {optimizer.type_name} moments of this run, but the optimizer has been bound "
+            "to another network's parameters since (a fit of another network with it zeroes them), so the run "
+            "cannot go on exactly: give each network its own optimizer, or resume from a checkpoint "
+            "(load_checkpoint(path).training_state())"
+        )
 
 
 def _check_schedule_covers(state: TrainingState, epochs: int | None, steps: int | None, batches: int) -> None:
