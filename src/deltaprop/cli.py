@@ -1834,17 +1834,22 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads,
             config.put_back()
         raise
     try:
-        for callback in callbacks:
-            report = callback.report() if isinstance(callback, EarlyStopping) else None
-            if report:
-                _say(report, err=bool(args.log_json))
-        _thread_changes_note(getattr(reporter, "state", None))
+        _end_of_training_notes(args, callbacks, reporter)
         status = _finish(args, cfg, out, model, data, meta, history.records, reporter)
     except KeyboardInterrupt:
         return _interrupted_finishing(out, reporter, _trained_words(reporter.state))
     except OSError as exc:
         return _failed_finishing(exc, out, reporter, _trained_words(reporter.state))
     return status if server is None else _keep_serving(server, status)
+
+
+def _end_of_training_notes(args, callbacks, reporter) -> None:
+    """Early stopping's report, then any change of the BLAS threads during the run."""
+    for callback in callbacks:
+        report = callback.report() if isinstance(callback, EarlyStopping) else None
+        if report:
+            _say(report, err=bool(args.log_json))
+    _thread_changes_note(getattr(reporter, "state", None))
 
 
 def _thread_changes_note(state) -> None:
