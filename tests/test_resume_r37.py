@@ -15,6 +15,7 @@ import tracemalloc
 
 import pytest
 from cli_in_process import run_cli
+from test_leftovers_r36 import _one_line_error
 
 import deltaprop as dp
 import deltaprop.cli as cli
@@ -44,13 +45,6 @@ def interrupted_run(folder, monkeypatch, epochs: int = 5, after: int = 2):
     return folder
 
 
-def one_line_error(res) -> str:
-    assert res.returncode != 0 and "Traceback" not in res.stderr, res.stderr
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1, res.stderr
-    return lines[0]
-
-
 # -- a refused resume ------------------------------------------------------------------------------
 def test_a_resume_refused_for_a_taken_port_leaves_the_run_as_it_was(tmp_path, monkeypatch):
     run = interrupted_run(tmp_path / "run", monkeypatch)
@@ -60,7 +54,7 @@ def test_a_resume_refused_for_a_taken_port_leaves_the_run_as_it_was(tmp_path, mo
         taken.listen()
         port = taken.getsockname()[1]
         res = run_cli("train", "--resume", run, "--epochs", "8", "--serve", port, "--quiet")
-    assert f"port {port} is in use" in one_line_error(res)
+    assert f"port {port} is in use" in _one_line_error(res)
     assert files(run) == before  # config.toml said epochs = 8: a run of 8 epochs that never trained one more
 
 
@@ -73,7 +67,7 @@ def test_a_resume_that_fit_refuses_before_training_leaves_the_run_as_it_was(tmp_
 
     monkeypatch.setattr(cli, "fit", refusing_fit)
     res = run_cli("train", "--resume", run, "--epochs", "9", "--quiet")
-    assert "refused before training" in one_line_error(res)
+    assert "refused before training" in _one_line_error(res)
     assert files(run) == before
 
 
@@ -202,7 +196,7 @@ def test_a_hidden_run_beside_a_run_that_trained_since_is_refused_not_put_over_it
     (run / ".overwritten").mkdir()  # left by an older deltaprop whose removal of it failed halfway
     (run / ".overwritten" / "model.safetensors").write_bytes(b"the earlier run's model")
     before = files(run)
-    line = one_line_error(run_cli("train", "--resume", run, "--epochs", "3", "--quiet"))
+    line = _one_line_error(run_cli("train", "--resume", run, "--epochs", "3", "--quiet"))
     assert f"{run / '.overwritten'} holds files of an earlier run (model.safetensors)" in line, line
     assert "beside this run's own model.safetensors" in line and "then delete it" in line, line
     assert files(run) == before

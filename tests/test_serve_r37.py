@@ -4,6 +4,7 @@ kB, not tens of MB; the full tables stay a download away."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.client
 import json
@@ -197,22 +198,37 @@ def _browser():
     return playwright_api, chromium
 
 
+@contextlib.contextmanager
+def _run_view(run: Path, before_load=lambda page: None):
+    """The served page of ``run`` in a headless Chromium, on its run view (``before_load``:
+    called with the page before it loads, e.g. to listen to its requests)."""
+    playwright_api, chromium = _browser()
+    with running_server(run) as server, playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            before_load(page)
+            page.goto(server.url)
+            page.click("nav .tab[data-view='run']")
+            yield page
+        finally:
+            browser.close()
+
+
 @pytest.mark.slow
 def test_the_page_of_a_long_run_loads_small_and_shows_its_last_and_best_epochs(tmp_path):
     """In a browser: a 20,000-epoch run's first load transfers well under 1 MB (it was about
     57 MB); the status names the last epoch's loss, the loss chart hovers its lowest point,
     the page says the run is drawn thinned and links the full tables; one more epoch is added."""
-    playwright_api, chromium = _browser()
     epochs = 20_000
     run = _write_run(tmp_path / "run", epochs)
-    with running_server(run) as server, playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
-        page = browser.new_page()
-        errors, sizes = [], {}
+    errors, sizes = [], {}
+
+    def listen(page):
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("requestfinished", lambda r: sizes.setdefault(r.url, r.sizes()["responseBodySize"]))
-        page.goto(server.url)
-        page.click("nav .tab[data-view='run']")
+
+    with _run_view(run, listen) as page:
         page.wait_for_function(f"() => document.querySelector('#run-epochs').textContent === '{epochs}'")
         page.wait_for_selector(".chart[data-title='loss'] circle")
         assert sum(sizes.values()) < 1_000_000
@@ -233,7 +249,6 @@ def test_the_page_of_a_long_run_loads_small_and_shows_its_last_and_best_epochs(t
         page.wait_for_function(f"() => document.querySelector('#run-epochs').textContent === '{epochs + 1}'")
         assert "last loss 0.5000" in page.inner_text("#run-status")
         assert errors == []
-        browser.close()
 
 
 def test_a_table_too_big_to_draw_is_said_not_shown_as_none(tmp_path, monkeypatch):
@@ -272,19 +287,13 @@ def test_a_diagnostics_table_over_16_mb_is_drawn(tmp_path):
 
 @pytest.mark.slow
 def test_the_page_says_a_table_is_too_big_to_draw(tmp_path, monkeypatch):
-    playwright_api, chromium = _browser()
     run = _write_run(tmp_path / "run", 50)
     monkeypatch.setattr(run_files, "MAX_TABLE_BYTES", (run / "history.csv").stat().st_size - 1)
-    with running_server(run) as server, playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
-        page = browser.new_page()
-        page.goto(server.url)
-        page.click("nav .tab[data-view='run']")
+    with _run_view(run) as page:
         page.wait_for_function("() => document.querySelector('#run-epochs').textContent === '?'")
         note = page.inner_text("#run-files")
         assert "history.csv is not drawn" in note and "diagnostics.csv is not drawn" in note
         assert "0 epochs" not in page.inner_text("#run-status")
-        browser.close()
 
 
 def _diverged_run(folder):
@@ -316,17 +325,11 @@ def test_a_diverged_run_says_where_it_diverged(tmp_path):
 def test_the_page_of_a_diverged_run_shows_whole_axis_labels_and_where_it_diverged(tmp_path):
     """Tick labels of huge values ("3.00e+37") ran off the chart's left edge, so the loss axis
     read "00e+37"; they are now shorter ("3e+37") and the margin as wide as the longest."""
-    playwright_api, chromium = _browser()
     run = _diverged_run(tmp_path / "run")
-    with running_server(run) as server, playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
-        page = browser.new_page()
-        page.goto(server.url)
-        page.click("nav .tab[data-view='run']")
+    with _run_view(run) as page:
         page.wait_for_selector("#diagnostics .chart svg text")
         assert "diverged in epoch 5 (step 135)" in page.inner_text("#run-status")
         boxes = page.eval_on_selector_all(".chart svg text", "els => els.map((e) => [e.textContent, e.getBBox().x])")
         labels = [text for text, _ in boxes]
         assert "3e+37" in labels and "-4e+20" in labels
         assert all(x >= 0 for _, x in boxes), [b for b in boxes if b[1] < 0]
-        browser.close()
