@@ -96,6 +96,7 @@ def test_every_update_form_computes_the_same_step():
         np.testing.assert_allclose(weights, expected, rtol=1e-6, atol=1e-7, err_msg=name)
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_the_update_forms_benchmark_prints_a_row_per_form():
     proc = subprocess.run([sys.executable, str(BENCH / "update_forms.py"), "--rounds", "3", "--threads", "1"],
                           capture_output=True, text=True, timeout=120)

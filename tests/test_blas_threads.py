@@ -122,6 +122,7 @@ def _fit(callback, epochs=6, **kw):
     return states[0]
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_fit_moves_to_one_thread_when_its_steps_slow_down_and_records_it(two_idle_cpus):
     slow = two_idle_cpus(after=24)
     with threadpool_limits(limits=2, user_api="blas"):
@@ -152,6 +153,7 @@ def test_the_command_line_says_when_the_threads_changed(capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_slow_callback_is_not_taken_for_a_slow_step(two_idle_cpus, monkeypatch):
     """A callback's own time (a logger, a run.json write, a progress bar) is not the step's:
     it used to count, so a callback that grew slow looked like a lost core."""

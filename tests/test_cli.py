@@ -127,6 +127,7 @@ def test_predict_an_image_with_a_model_of_other_data_asks_how_it_was_made(tmp_pa
     assert capsys.readouterr().out.startswith("class ")
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_predict_npy_rows_apply_the_stored_scaling(run_dir, tmp_path, capsys):
     from deltaprop.data import load
 

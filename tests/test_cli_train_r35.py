@@ -90,6 +90,7 @@ def test_a_plateau_schedule_without_validation_rows_says_it_watches_the_training
     assert f"no validation rows: it watches the training {watched} instead" in res.stderr
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_plateau_schedule_with_validation_rows_says_nothing_of_it(tmp_path):
     res = run_cli("train", "--dataset", "parity", "--epochs", "1", "--schedule", "plateau", "--out", tmp_path / "run",
                   "--quiet")

@@ -184,6 +184,7 @@ def test_wrong_checksum_is_rejected_and_leaves_nothing(server, fake_files, tmp_p
 @pytest.mark.parametrize("failure", [("status", 404), ("status", 403), ("html", b"<html>moved</html>"),
                                      ("stall", 1.5), ("stall-body", None), ("truncate", None),
                                      ("corrupt", None), ("closed", None)])
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_dead_first_mirror_falls_over_to_second(server, fake_files, tmp_path, failure):
     _, _, blobs = fake_files
     kind, payload = failure

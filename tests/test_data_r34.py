@@ -122,6 +122,7 @@ def test_evaluate_reads_the_label_by_name_when_training_named_it_by_index(tmp_pa
     assert "another order (b, a, c)" in res.stderr
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_an_npz_test_set_saved_beside_the_training_arrays_is_said_not_read(tmp_path):
     """x, y, x_test, y_test in one archive: x and y are read, and a note says the test
     arrays are not (the test rows are split from x); an archive of x and y only: no note."""

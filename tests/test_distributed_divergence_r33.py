@@ -26,6 +26,7 @@ def diverged(tmp_path_factory) -> dict[str, list[dict]]:
 
 @needs_mpi
 @pytest.mark.parametrize("case", CASES)
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_every_rank_raises_the_same_divergence(diverged, case):
     # each rank named what it saw from its own view: "the loss is inf on process 0" on one,
     # "... on process 1" or "... on another process" on the other

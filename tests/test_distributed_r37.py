@@ -72,6 +72,7 @@ def _on_two_ranks(case: str, tmp_path) -> list[dict]:
 
 
 @needs_mpi
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_the_validation_accuracy_is_one_process_s_to_the_last_bit(tmp_path):
     # Each rank's accuracy times its rows, summed, gave 0.3636363636363636 for 16 of 44 rows
     # where one process records 16/44 = 0.36363636363636365: a tie with an earlier epoch's

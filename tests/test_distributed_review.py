@@ -16,6 +16,7 @@ needs_mpi = pytest.mark.skipif(MPIEXEC is None, reason="mpiexec is not installed
 
 
 @needs_mpi
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_uneven_shares_with_weights_and_dropout_train_as_one_process(tmp_path):
     from mpi_uneven_worker import train
 

@@ -100,6 +100,7 @@ def test_the_command_reads_data_dir_equals_tilde_from_the_home_folder(small, tmp
     assert list((tmp_path / "cwd").iterdir()) == []
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_data_dir_equals_tilde_is_not_refused_for_a_cached_copy(small, tmp_path):
     """With a copy in the cache too, a --data-dir read literally (./~/data) was refused as a
     folder without the files, though they were in the home folder."""

@@ -62,6 +62,7 @@ def _mpi_available() -> bool:
 @pytest.mark.skipif(not _mpi_available(), reason="mpi4py and mpiexec not installed (uv sync --extra mpi)")
 @pytest.mark.parametrize("bad, said", [("threads=0", "threads must be >= 1"),
                                        ("flush_subnormals='yes'", "flush_subnormals must be True or False")])
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_one_rank_refusing_its_options_stops_every_rank_instead_of_hanging(tmp_path, bad, said):
     script = tmp_path / "worker.py"
     script.write_text(textwrap.dedent(f"""

@@ -118,6 +118,7 @@ def _last_session(run: Path) -> dict:
     return json.loads((run / "run.json").read_text())["sessions"][-1]
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_train_resume_on_one_process_of_a_two_process_checkpoint_takes_the_idle_cpus(run_folder, idle_machine):
     _edit_state(run_folder, lambda state: state.update(processes=2))
     res = run_cli("train", "--resume", run_folder, "--epochs", "2", "-q")
@@ -127,6 +128,7 @@ def test_train_resume_on_one_process_of_a_two_process_checkpoint_takes_the_idle_
             "it chooses its BLAS threads as a new run does (pass --threads N to set them)") in res.stderr
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_an_older_checkpoint_takes_the_processes_from_run_json(run_folder, idle_machine):
     _edit_state(run_folder, lambda state: state.pop("processes", None))
     facts = json.loads((run_folder / "run.json").read_text())

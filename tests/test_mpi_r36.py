@@ -53,6 +53,7 @@ def test_a_processes_value_of_the_wrong_kind_is_left_out(value):
     assert "processes" not in earlier_sessions({"sessions": [{"processes": value}]})[0]
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_run_on_one_process_records_one_and_info_adds_no_line(tmp_path):
     assert run_cli("train", *PARITY, "--out", "one", cwd=tmp_path).returncode == 0
     facts = json.loads((tmp_path / "one" / "run.json").read_text())
@@ -147,6 +148,7 @@ class _TwoRanks:
 
 @needs_mpi
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads which processes hold a file in /proc")
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_sigterm_to_mpiexec_while_the_ranks_load_their_data_ends_cleanly_with_143(tmp_path):
     """It killed the ranks where they stood: mpiexec printed `BAD TERMINATION OF ONE OF YOUR
     APPLICATION PROCESSES ... EXIT CODE: 15` and exited 15 (a Ctrl-C then ended them cleanly)."""

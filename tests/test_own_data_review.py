@@ -145,6 +145,7 @@ def test_test_rows_that_repeat_training_rows_are_said_by_train_and_evaluate(tmp_
     assert "repeat a training row" not in everything.stderr  # no test part: nothing to say
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_file_without_repeated_rows_gets_no_note(tmp_path):
     _write(tmp_path / "plain.csv", *_rows(80), label_at=3, header=True)
     res = run_cli("train", "--dataset", tmp_path / "plain.csv", "--out", tmp_path / "run", "--epochs", "1", "-q")

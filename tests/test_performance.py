@@ -186,6 +186,7 @@ def test_idle_cpus_counts_other_processes_work_but_not_this_ones(monkeypatch):
     assert measure(20, 3) == 2.0   # never more than the CPUs there are
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_this_processs_own_busy_threads_do_not_count_as_load():
     """Its BLAS threads spinning after a fit must not put the next fit on fewer threads:
     the CPU time of this process's other threads is measured in /proc/stat's ticks and

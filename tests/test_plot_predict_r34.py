@@ -16,6 +16,7 @@ def _train(out, *options):
     assert res.returncode == 0, res.stderr
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_run_stopped_inside_its_first_epoch_is_said_to_be_partial(tmp_path, figures):
     _train(tmp_path / "run", "--steps", "50")
     assert "(epoch 1 is partial: 50 of its 180 steps)" in figures[-1].get_suptitle()  # train's history.png
@@ -65,6 +66,7 @@ def test_the_weight_heatmaps_tick_whole_inputs_and_units(tmp_path, figures, size
 
 @pytest.mark.parametrize("command", [("plot", "history", "{run}"), ("plot", "weights", "{run}"),
                                      ("evaluate", "{run}", "--plot")])
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_an_output_name_ending_in_a_slash_is_refused_not_written_as_a_file(tmp_path, command):
     # "-o figures/" wrote a PNG file named "figures" and said "wrote figures"
     _train(tmp_path / "run")

@@ -91,6 +91,7 @@ def test_fit_says_nothing_of_a_schedule_that_trains_every_epoch(schedule):
         _fit(schedule)
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_train_warns_once_in_its_own_words_and_goes_on(tmp_path):
     run = tmp_path / "run"
     result = run_cli("train", "--dataset", "parity", "--layers", "10,6,2", "--lr", "0.5", "--batch-size", "full",

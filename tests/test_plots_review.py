@@ -186,6 +186,7 @@ def _history(steps):
     return [{"epoch": e, "loss": 1 / e, "steps": s} for e, s in enumerate(steps, start=1)]
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_last_epoch_cut_short_by_a_step_limit_is_said_to_be_partial(tmp_path, figures):
     plots.plot_history(_history([180, 360, 400]), tmp_path / "cut.png", title="run")
     assert figures[-1].get_suptitle() == "run\n(epoch 3 is partial: 40 of its 180 steps)"

@@ -51,6 +51,7 @@ def test_a_rebuilt_page_claims_no_model_the_folder_no_longer_holds(tmp_path):
     assert "session 1's" not in page and "no model was written" in page
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_resume_that_finishes_drops_the_earlier_model(tmp_path):
     out = tmp_path / "run"
     assert cli("train", "--dataset", "parity", "--epochs", "1", "--quiet", "--out", out).returncode == 0
@@ -89,6 +90,7 @@ def _interrupt(*args, **kwargs):
 
 
 @pytest.mark.parametrize("where", ["training", "model", "plot"])
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_resume_stopped_says_whose_model_the_folder_holds(tmp_path, monkeypatch, where):
     # stopped while training or before its model was written: session 1's model is the folder's;
     # stopped after writing its own (the plot comes after the model): no page names session 1's

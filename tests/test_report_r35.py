@@ -15,6 +15,7 @@ def _header(page: str) -> str:
     return re.sub(r"<[^>]+>", " ", page[page.index("<header>"):page.index("</header>")])
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_the_report_says_a_first_epoch_cut_short_by_steps_is_partial(tmp_path):
     """--steps 5 on a file of 11 batches an epoch: history.png's title and the 'model weights'
     row said 'epoch 1 is partial: 5 of its 11', while the page's header read 'last epoch (1):'

@@ -199,6 +199,7 @@ def test_load_refuses_a_seed_that_is_no_seed(tmp_path):
         dp.load(tmp_path / "model.safetensors", seed=-1)
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_label_column_added_to_config_toml_is_refused_not_dropped(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(5, 3, (60, 3))

@@ -27,6 +27,7 @@ def history_rows(folder) -> list[list[str]]:
     return [[v for i, v in enumerate(line.split(",")) if i != seconds] for line in lines]
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_steps_stop_inside_the_last_epoch_is_finished_by_a_resume(tmp_path):
     base, part = tmp_path / "base", tmp_path / "part"
     assert run_cli(*PARITY, "--epochs", "1", "--out", base).returncode == 0
@@ -94,6 +95,7 @@ def test_from_dict_refuses_a_malformed_history_record_with_a_state_error(key, va
         dp.TrainingState.from_dict(data, net=net, optimizer=opt)  # fit(resume=) then raised TypeError or AttributeError
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_cosine_run_stopped_inside_its_last_epoch_is_told_it_can_finish_it(tmp_path):
     part = tmp_path / "part"
     cosine = ["--epochs", "6", "--schedule", "cosine", "--steps", "50"]  # t_max 2: the epochs 50 steps take

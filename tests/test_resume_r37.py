@@ -144,6 +144,7 @@ def test_a_start_killed_while_moving_the_run_aside_is_put_back_whole(tmp_path, f
     assert files(run) == files(finished_run)
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_an_overwrite_that_trained_leaves_no_hidden_folder_and_a_removal_cut_short_is_not_put_back(tmp_path,
                                                                                                    finished_run):
     run = tmp_path / "run"

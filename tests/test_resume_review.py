@@ -109,6 +109,7 @@ def _ctrl_c_in_epoch(monkeypatch, epoch: int):
     monkeypatch.setattr(cli, "fit", fit)
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_longer_resume_stopped_before_its_first_epoch_ends_says_to_give_the_length_again(tmp_path, monkeypatch):
     run, straight = tmp_path / "run", tmp_path / "straight"
     assert run_cli("train", *PARITY, "--epochs", "3", "--out", run).returncode == 0
@@ -123,6 +124,7 @@ def test_a_longer_resume_stopped_before_its_first_epoch_ends_says_to_give_the_le
     assert _same_model(run, straight)
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_plain_resume_after_that_leaves_a_config_toml_of_the_run_it_finished(tmp_path, monkeypatch):
     run = tmp_path / "run"
     assert run_cli("train", *PARITY, "--epochs", "3", "--out", run).returncode == 0
@@ -195,6 +197,7 @@ def test_a_resume_given_other_settings_says_how_to_train_them_as_a_new_run(tmp_p
     assert (config["lr"], config["epochs"], config["layers"]) == (0.1, 3, [10, 6, 2])
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_refused_resume_of_a_finished_cosine_run_prints_no_note_about_epochs_it_will_not_train(tmp_path):
     run = tmp_path / "run"
     assert run_cli("train", *PARITY, "--schedule", "cosine", "--epochs", "4", "--out", run).returncode == 0

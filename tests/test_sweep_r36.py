@@ -36,6 +36,7 @@ def _trials(runs: Path, tmp_path: Path, names: list[str]) -> list[sweep.Trial]:
     return trials
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_trial_row_names_the_alerts_still_holding_at_its_last_epoch(runs, tmp_path):
     held = json.loads((runs / "broken" / "run.json").read_text())["alerts_at_end"]["alerts"]
     expected = [a["rule"] if a["layer"] is None else f"{a['rule']}@{a['layer']}" for a in held

@@ -111,6 +111,7 @@ sys.exit(status)
 
 @pytest.mark.skipif(MPIEXEC is None or shutil.which("mpichversion", path=str(Path(sys.executable).parent)) is None
                     and shutil.which("mpichversion") is None, reason="mpi4py with MPICH's mpiexec not installed")
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_two_sigints_on_one_mpi_rank_stop_every_rank_cleanly(tmp_path):
     pytest.importorskip("mpi4py")
     cmd = [MPIEXEC, "-n", "2", sys.executable, "-c", _RANKS, "train", "--dataset", "parity", "--epochs", "500",

@@ -35,6 +35,7 @@ def test_zero_weights_that_feed_another_dense_layer_warn_once(layers):
     assert sum("initialised to zero" in str(w.message) for w in caught) == 1
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_train_of_a_network_without_hidden_layers_from_zeros_says_nothing_of_symmetry(tmp_path):
     done = run_cli("train", "--dataset", "parity", "--layers", "10,2", "--init", "zeros", "--epochs", "2",
                    "--out", tmp_path / "run", "-q")
