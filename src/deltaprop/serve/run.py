@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import itertools
 import json
-import math
 import os
 import socket
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..bounded import open_regular, parse_json, read_text
 from ..errors import DataError
+from .thinning import SERIES_ROWS, STRETCHES, cell_value, split_lines, thin
 
-__all__ = ["RUN_FILES", "SERIES_ROWS", "read_run", "run_signature", "thin", "TABLES"]
+__all__ = ["RUN_FILES", "SERIES_ROWS", "STRETCHES", "read_run", "run_signature", "thin", "TABLES"]
 
 #: The files the live view reads; anything else in the folder is ignored.
 RUN_FILES = ("history.csv", "diagnostics.csv", "alerts.json", "alerts.csv", "model.safetensors",
@@ -37,10 +34,6 @@ MAX_TABLE_BYTES = 64 << 20
 MAX_JSON_BYTES = 16 << 20
 #: A table with quoted cells (rows may span lines: parsed whole) is read up to this size.
 MAX_QUOTED_BYTES = 16 << 20
-#: A series (the history, or one layer's or parameter's diagnostics) of more rows than this is
-#: sent thinned to about :data:`STRETCHES` stretches (see :func:`thin`); the page hovers as many.
-SERIES_ROWS = 1000
-STRETCHES = 250
 
 
 def run_signature(folder: Path) -> str:
@@ -53,17 +46,6 @@ def run_signature(folder: Path) -> str:
         except OSError:
             parts.append(f"{name}:-")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
-
-
-def _cell(text: str) -> Any:
-    """A number where the cell holds one (finite), None when empty, else the text."""
-    if text == "":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return text
-    return value if math.isfinite(value) else None
 
 
 def read_table(path: Path) -> list[dict[str, Any]] | None:
@@ -110,7 +92,7 @@ def read_table_after(path: Path, held: int = 0, digest: str | None = None, *, by
             start = held if (digest is not None and 0 < held < len(kept)
                              and _digest(kept[:held + 1]) == digest) else 0
             header = [h.strip() for h in next(csv.reader(kept[:1]))]
-            body, parse = kept[start + 1:], lambda chunk: list(csv.reader(chunk))
+            body, parse = kept[start + 1:], split_lines
         else:
             rows = list(csv.reader(lines))
             if not rows:
@@ -121,81 +103,8 @@ def read_table_after(path: Path, held: int = 0, digest: str | None = None, *, by
         sent = parse(body if keep is None else [body[i] for i in keep])
     except csv.Error as exc:  # a cell over the csv module's 128 KiB: no table training wrote
         raise DataError(f"{path.name} cannot be read as CSV ({exc})") from None
-    records = [{key: _cell(cell.strip()) for key, cell in zip(header, row)} for row in sent]
+    records = [{key: cell_value(cell.strip()) for key, cell in zip(header, row)} for row in sent]
     return records, start, start + len(body), _digest(kept) if plain else None, len(body) - len(sent)
-
-
-def _numbers(cells) -> np.ndarray:
-    """A column's cells as float64, NaN where a cell is empty or no finite number."""
-    text = np.array(cells, dtype=str)
-    try:
-        values = np.where(np.char.strip(text) == "", "nan", text).astype(np.float64)
-    except ValueError:  # some text: each distinct cell read once
-        distinct, where = np.unique(text, return_inverse=True)
-        values = np.array([v if type(v) is float else np.nan for v in (_cell(c.strip()) for c in distinct)],
-                          dtype=np.float64)[where.reshape(-1)]
-    values[~np.isfinite(values)] = np.nan
-    return values
-
-
-#: Rows parsed at a time while a long table is thinned (its numbers are kept as float64 only).
-CHUNK_ROWS = 1 << 16
-
-
-def thin(header: list[str], body: list, parse=lambda chunk: chunk, *, by: str | None = None,
-         marks=frozenset()) -> list[int] | None:
-    """The rows a long table is drawn by (their indices, in order), or None to draw every one.
-    ``body`` holds the rows, each a list of cells or a line that ``parse`` makes into them.
-    Each series (the rows of one value of the ``by`` column: a layer's, a parameter's; all of
-    them without it) of ``n`` > :data:`SERIES_ROWS` rows is cut into stretches of ``w = ⌈n /
-    STRETCHES⌉`` consecutive rows, and of each stretch the first, the last, and for every
-    numeric column the lowest and the highest (the first of equal ones) are kept, with the
-    rows of the ``marks`` epochs: each column's minimum and maximum over the series, and its
-    last row, are among them, and a line through them is the curve to within a stretch."""
-    n_rows = len(body)
-    if n_rows <= SERIES_ROWS:
-        return None
-    group = header.index(by) if by in header else None
-    names: dict[str, int] = {}
-    codes = np.zeros(n_rows, dtype=np.int64)
-    columns = {j: np.full(n_rows, np.nan) for j in range(len(header)) if j != group}
-    for first in range(0, n_rows, CHUNK_ROWS):
-        rows = parse(body[first:first + CHUNK_ROWS])
-        cells = list(itertools.zip_longest(*rows, fillvalue=""))  # the columns, a row short of some: ""
-        end = first + len(rows)
-        for j, values in columns.items():
-            if j < len(cells):
-                values[first:end] = _numbers(cells[j])
-        if group is not None and group < len(cells):
-            codes[first:end] = [names.setdefault(cell.strip(), len(names)) for cell in cells[group]]
-    series = [np.flatnonzero(codes == code) for code in range(max(1, len(names)))]
-    if all(len(index) <= SERIES_ROWS for index in series):
-        return None
-    epoch = columns.pop(header.index("epoch")) if "epoch" in header and header.index("epoch") != group else None
-    marked = np.isin(epoch, [m for m in marks if isinstance(m, (int, float))]) if epoch is not None and marks else None
-    kept: list[np.ndarray] = []
-    for index in series:
-        n = len(index)
-        if n <= SERIES_ROWS:
-            kept.append(index)
-            continue
-        width = -(-n // STRETCHES)
-        stretches = -(-n // width)
-        kept += [index[::width], index[width - 1::width], index[-1:]]
-        if marked is not None:
-            kept.append(index[marked[index]])
-        starts = np.arange(stretches) * width
-        for values in columns.values():
-            padded = np.full(stretches * width, np.nan)
-            padded[:n] = values[index]
-            padded = padded.reshape(stretches, width)
-            some = ~np.isnan(padded).all(axis=1)
-            if not some.any():
-                continue
-            low = np.where(np.isnan(padded), np.inf, padded).argmin(axis=1)
-            high = np.where(np.isnan(padded), -np.inf, padded).argmax(axis=1)
-            kept += [index[(starts + low)[some]], index[(starts + high)[some]]]
-    return np.unique(np.concatenate(kept)).tolist()
 
 
 def _read_alerts(folder: Path) -> list[Any] | None:
