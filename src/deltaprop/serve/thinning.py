@@ -2,8 +2,8 @@
 
 The columns are read a chunk of rows at a time. Unquoted ASCII lines of equal length go
 through NumPy's tokenizer into an array of byte strings, cast to float64 a column at a
-time (no Python object a cell); any other chunk goes through the csv module. Either way
-a cell is read as :func:`cell_value` reads it.
+time; any other chunk goes through the csv module. Either way a cell is read as
+:func:`cell_value` reads it.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ SERIES_ROWS = 1000
 STRETCHES = 250
 #: Rows parsed at a time while a long table is thinned (its numbers are kept as float64 only).
 CHUNK_ROWS = 1 << 16
-#: The width of a cell first tried by the tokenizer (a float's repr takes at most 24).
+#: The width of a cell first tried by the tokenizer (a float's repr takes at most 24), and
+#: the most bytes its cells may take for a chunk: wider cells send a chunk through the csv module.
 CELL_BYTES = 32
+CELLS_BYTES = 64 << 20
 #: First bytes no finite number starts with: none (an empty cell) and the ASCII letters.
 _NO_NUMBER = np.zeros(256, dtype=bool)
 _NO_NUMBER[[0, *range(ord("A"), ord("Z") + 1), *range(ord("a"), ord("z") + 1)]] = True
@@ -46,17 +48,18 @@ def split_lines(lines: list[str]) -> list[list[str]]:
     return list(csv.reader(lines))
 
 
+def _number(cell: str) -> float:
+    """A cell as float64: NaN where it is empty or no finite number."""
+    value = cell_value(cell.strip())
+    return value if type(value) is float else np.nan
+
+
 def _numbers(cells) -> np.ndarray:
-    """A column's cells as float64, NaN where a cell is empty or no finite number."""
-    text = np.array(cells, dtype=str)
-    try:
-        values = np.where(np.char.strip(text) == "", "nan", text).astype(np.float64)
-    except ValueError:  # some text: each distinct cell read once
-        distinct, where = np.unique(text, return_inverse=True)
-        values = np.array([v if type(v) is float else np.nan for v in (cell_value(c.strip()) for c in distinct)],
-                          dtype=np.float64)[where.reshape(-1)]
-    values[~np.isfinite(values)] = np.nan
-    return values
+    """A column's cells (text) as float64, each distinct cell read once (no array of text as
+    wide as its widest cell)."""
+    seen: dict[str, float] = {}
+    return np.fromiter((seen[c] if c in seen else seen.setdefault(c, _number(c)) for c in cells),
+                       dtype=np.float64, count=len(cells))
 
 
 def _byte_numbers(cells: np.ndarray, j: int) -> np.ndarray:
@@ -71,8 +74,7 @@ def _byte_numbers(cells: np.ndarray, j: int) -> np.ndarray:
             values[maybe] = some.astype(np.float64)
         except ValueError:  # some text: each distinct cell read once
             distinct, where = np.unique(some, return_inverse=True)
-            values[maybe] = np.array([v if type(v) is float else np.nan
-                                      for v in (cell_value(c.decode().strip()) for c in distinct)])[where]
+            values[maybe] = np.array([_number(c.decode()) for c in distinct.tolist()])[where]
     values[~np.isfinite(values)] = np.nan
     return values
 
@@ -80,7 +82,7 @@ def _byte_numbers(cells: np.ndarray, j: int) -> np.ndarray:
 def _tokenized(lines: list[str]) -> np.ndarray | None:
     """Unquoted lines as a (rows, cells) array of byte strings, each cell whole; None where
     the tokenizer would read them otherwise than the csv module (not ASCII, a NUL, rows of
-    different lengths)."""
+    different lengths) or a cell is too wide for :data:`CELLS_BYTES`."""
     text = "\n".join(lines)
     if not text.isascii() or "\0" in text:
         return None
@@ -95,6 +97,8 @@ def _tokenized(lines: list[str]) -> np.ndarray | None:
         if not cells.reshape(-1).view(np.uint8)[width - 1::width].any():  # no cell fills the width: none was cut
             return cells
         width *= 4
+        if cells.size * width > CELLS_BYTES:
+            return None
 
 
 def _chunk(chunk: list, parse):
@@ -124,8 +128,9 @@ def _read_columns(header: list[str], body: list, parse, group: int | None):
     names: dict[str, int] = {}
     codes = np.zeros(n_rows, dtype=np.int64)
     columns = {j: np.full(n_rows, np.nan) for j in range(len(header)) if j != group}
-    for first in range(0, n_rows, CHUNK_ROWS):
-        chunk = body[first:first + CHUNK_ROWS]
+    step = max(1, min(CHUNK_ROWS, CELLS_BYTES // (CELL_BYTES * len(header))))  # a wide table: fewer rows a chunk
+    for first in range(0, n_rows, step):
+        chunk = body[first:first + step]
         width, numbers, names_of = _chunk(chunk, parse)
         for j, values in columns.items():
             if j < width:
