@@ -495,10 +495,43 @@ def _by_content(path, table, names, n_cols) -> tuple[int, str]:
         raise ConfigError(f"{path}: {no_name}, and both the first and the last column hold whole numbers "
                           f"that could be class ids; say which with {which} (label_column= in load_arrays)")
     none = "no column is named " + ", ".join(LABEL_NAMES) if names else "the file has no header"
+    if first or last:
+        _refuse_one_hot(path, table, 0 if first else n_cols - 1, names)
     if first:
         return 0, _column_name(0, names, n_cols, "the first: it holds class ids, the last does not")
     why = "the last: it holds class ids, the first does not" if last else f"the last; {none}"
     return n_cols - 1, _column_name(n_cols - 1, names, n_cols, why)
+
+
+def _one_hot_columns(table: np.ndarray, col: int) -> list[int] | None:
+    """The columns from ``col`` (the first or the last) inwards that hold one-hot rows, a
+    single 1 a row among 0s (``pd.get_dummies`` of the labels), when there are two or more."""
+    step = 1 if col == 0 else -1
+    total = np.zeros(len(table))
+    for k in range(col, col + step * table.shape[1], step):
+        if not np.isin(table[:, k], (0, 1)).all():
+            return None
+        total += table[:, k]
+        if (total > 1).any():
+            return None
+        if k != col and (total == 1).all():
+            return sorted(range(col, k + step, step))
+    return None
+
+
+def _refuse_one_hot(path, table: np.ndarray, col: int, names) -> None:
+    """Refuse a label column found by its content that is one of a block of one-hot label
+    columns: the others, trained on as features, would give its class away."""
+    block = _one_hot_columns(table, col)
+    if block is None:
+        return
+    where = "first" if col == 0 else "last"
+    shown = f" ({', '.join(repr(names[i]) for i in block)})" if names else ""
+    raise DataError(f"{path}: the {where} {len(block)} columns{shown} hold one-hot rows (a single 1 a row): labels "
+                    f"one-hot encoded? Taking the {where} of them as the label column would train on the others as "
+                    "features, which give its class away; write the labels as one column of class ids (in Python: "
+                    "ids = onehot.argmax(axis=1)), or, if these columns are features, name the label column with "
+                    "--label-column NAME|INDEX (label_column= in load_arrays)")
 
 
 def _choose_column(path, table, label_column, names, n_cols) -> tuple[int, str]:
