@@ -41,6 +41,8 @@ _NOT_REGRESSION = ("the command line trains classifiers only; for regression fit
 #: unused, are a regression target.
 _FEW_CLASSES, _MOST_IDS_MISSING = 10, 0.1
 _HOW_TO_CHOOSE = "choose the label column with --label-column NAME|INDEX (label_column= in load_arrays)"
+_UNLABELLED_ROWS = ("to classify rows without labels, use predict (network.predict(x) in Python, or save them with "
+                    "np.save('rows.npy', rows) for deltaprop predict MODEL rows.npy)")
 
 #: What spreadsheets and pandas write for a missing value (an empty cell is one too).
 _MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a", "missing"})
@@ -146,10 +148,27 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
         x, note = align_columns(x, names, feature_names, str(path))
         if note is not None:
             names, notes = tuple(str(n) for n in feature_names), [*notes, note]
+    if names is None and index is not None and label_column is None and label_values is None:
+        _refuse_misplaced_labels(path, y, label_position, x.shape[1] + 1)
     if label_values is not None:
         y = _label_positions(y, np.asarray(label_values), path, source)
     x, y = _check_xy(x, y, path, source)
     return Table(x, y, source, names, tuple(notes), index)
+
+
+def _refuse_misplaced_labels(path: Path, y: np.ndarray, label_position: int | None, n_cols: int) -> None:
+    """Refuse a file without a header, read by position for a model, whose labels taken
+    where the model's training file had them (or from its last column, where this file has
+    fewer columns) are no whole numbers: a column added, dropped or moved, or no labels."""
+    if label_position is None or (y == np.round(y)).all():
+        return
+    value = y[y != np.round(y)][0]
+    where = (f"column {label_position + 1} of {n_cols}" if label_position < n_cols else
+             f"its last column (it has {n_cols}, none of them a column {label_position + 1})")
+    raise DataError(f"{path}: a file without a header is read by position, and the model's training file had its "
+                    f"labels in column {label_position + 1}, but {where} holds {value:g}, not a class id: give the "
+                    "file the training file's columns in its order, the labels included, or name the label column "
+                    f"with --label-column INDEX (label_column= in read_table); {_UNLABELLED_ROWS}")
 
 
 def _label_positions(y: np.ndarray, values: np.ndarray, path: Path, source: str) -> np.ndarray:
@@ -889,6 +908,10 @@ def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_posi
     elif label_column is None and trained is not None:  # the one column the model was not trained on
         features = set(map(str, trained))
         others = [i for i, name in enumerate(names) if name not in features]
+        if not others and n_cols == len(trained):
+            raise DataError(f"{path}: the header names the model's {n_cols} feature columns and no other: the file "
+                            "has no label column, and scoring needs each row's label: add the labels as a column; "
+                            f"{_UNLABELLED_ROWS}")
         label_column = others[0] if len(others) == 1 else None
         if (not others and label_position is not None and -n_cols <= label_position < n_cols
                 and sorted(map(str, trained)) == sorted(n for i, n in enumerate(names) if i != label_position % n_cols)):
