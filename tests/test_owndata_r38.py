@@ -107,3 +107,53 @@ def test_evaluate_says_in_one_line_that_a_file_without_a_header_has_no_label_col
     assert res.returncode != 0 and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
     assert "had its labels in column 4, but its last column (it has 3" in res.stderr
     assert "use predict" in res.stderr
+
+
+def _text(n: int = 30) -> str:
+    x, y = _rows(n)
+    return "a,b,c,label\n" + "".join(",".join(f"{v:g}" for v in row) + f",{k}\n" for row, k in zip(x, y))
+
+
+@pytest.mark.parametrize("case", ["utf-16", "cp1252 header", "cp1252 row", "xlsx", "gzip", "carriage returns"])
+def test_a_file_that_is_no_utf8_csv_text_is_named_for_what_it_is_with_the_way_to_save_it(tmp_path, case):
+    """What Excel and others save under a .csv name: a UTF-16 or Windows code page file, a
+    workbook, a compressed file, old Mac line ends. They were refused as "cannot read as
+    text CSV ('utf-8' codec can't decode byte 0xff ...)" or, for carriage returns alone, as
+    a header naming hundreds of columns the rows do not have."""
+    import gzip
+    import zipfile
+
+    from deltaprop.errors import FileFormatError
+
+    path, text = tmp_path / "data.csv", _text()
+    if case == "utf-16":
+        path.write_bytes(text.encode("utf-16"))
+    elif case == "cp1252 header":
+        path.write_bytes(text.replace("a,b", "température,b", 1).encode("cp1252"))
+    elif case == "cp1252 row":
+        lines = text.splitlines(keepends=True)
+        lines[9] = lines[9].replace("\n", " é\n")
+        path.write_bytes("".join(lines).encode("cp1252"))
+    elif case == "xlsx":
+        with zipfile.ZipFile(path, "w") as book:
+            book.writestr("xl/workbook.xml", bytes(range(256)) * 4)
+    elif case == "gzip":
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_bytes(text.replace("\n", "\r").encode())
+    expected = {"utf-16": r"is UTF-16 text .*iconv -f utf-16 -t utf-8 data.csv > utf8.csv",
+                "cp1252 header": r"is not UTF-8 text \(it holds the byte 0xe9 .*iconv -f cp1252 -t utf-8",
+                "cp1252 row": r"is not UTF-8 text \(it holds the byte 0xe9 .*save it as 'CSV UTF-8",
+                "xlsx": r"is a zip archive \(an Excel .xlsx workbook\?\), not CSV text; save the sheet from Excel",
+                "gzip": r"is gzip-compressed, not CSV text; decompress it first \(gzip -dc data.csv > unpacked.csv\)",
+                "carriage returns": r"its lines end with a carriage return alone .*tr '\\r' '\\n' < data.csv"}[case]
+    with pytest.raises(FileFormatError, match=expected):
+        read_table(path)
+
+
+def test_crlf_line_ends_and_a_byte_order_mark_are_still_read(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_bytes(_text().replace("\n", "\r\n").encode("utf-8-sig"))
+    table = read_table(path)
+    assert table.feature_names == ("a", "b", "c") and table.x.shape == (30, 3)
+    np.testing.assert_array_equal(table.y, np.arange(30) % 3)

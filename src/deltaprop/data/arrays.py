@@ -308,6 +308,11 @@ def _first_lines(path: Path) -> tuple[list[str], str]:
         with open_regular(path, max_bytes=1 << 40, what="CSV file", error=FileFormatError, allow_empty=True) as f:
             while True:
                 line = f.readline(_MAX_HEADER_BYTES + 1).decode("utf-8-sig" if not comments else "utf-8")
+                if "\r" in line.rstrip("\r\n"):
+                    raise FileFormatError(f"{path}: its lines end with a carriage return alone (\\r, as classic Mac OS "
+                                          "and Excel's 'CSV (Macintosh)' write them), not a line feed (\\n); save it "
+                                          "as 'CSV UTF-8 (Comma delimited)', or convert it, e.g. "
+                                          f"tr '\\r' '\\n' < {path.name} > fixed.csv")
                 if len(line) > _MAX_HEADER_BYTES:
                     raise FileFormatError(f"{path}: a line near the top is longer than {_MAX_HEADER_BYTES:,} bytes, "
                                           "deltaprop's limit on one line of a CSV file (a header of very many "
@@ -316,8 +321,33 @@ def _first_lines(path: Path) -> tuple[list[str], str]:
                 if not _COMMENT.match(line.lstrip()) or len(comments) >= _COMMENT_LINES:
                     return comments, line
                 comments.append(line.lstrip()[1:])
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, exc) from None
+    except OSError as exc:
         raise FileFormatError(f"{path}: cannot read as text CSV ({exc}).") from None
+
+
+#: How binary files a CSV name is given to begin, and what they are.
+_BINARY_STARTS = {b"PK\x03\x04": "a zip archive (an Excel .xlsx workbook?)",
+                  b"\xd0\xcf\x11\xe0": "an Excel .xls workbook", b"\x1f\x8b": "gzip-compressed"}
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> FileFormatError:
+    """The error for a CSV file that is not UTF-8 text: UTF-16 (Excel's 'Unicode Text'),
+    or a one-byte code page (Excel's 'CSV (Comma delimited)' on Windows writes cp1252)."""
+    byte = exc.object[exc.start:exc.start + 1].hex()
+    binary = next((kind for magic, kind in _BINARY_STARTS.items() if exc.object.startswith(magic)), None)
+    if binary is not None:
+        return FileFormatError(f"{path}: is {binary}, not CSV text; save the sheet from Excel as 'CSV UTF-8 (Comma "
+                               "delimited)'" if "Excel" in binary else
+                               f"{path}: is {binary}, not CSV text; decompress it first (gzip -dc {path.name} > unpacked.csv)")
+    if exc.object[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        kind, source = "UTF-16 text (as Excel's 'Unicode Text' writes it)", "utf-16"
+    else:
+        kind, source = (f"not UTF-8 text (it holds the byte 0x{byte} where UTF-8 cannot: Excel's 'CSV (Comma "
+                        "delimited)' on Windows writes letters such as é so)"), "cp1252"
+    return FileFormatError(f"{path}: is {kind}; deltaprop reads CSV files as UTF-8: save it as 'CSV UTF-8 (Comma "
+                           f"delimited)', or convert it, e.g. iconv -f {source} -t utf-8 {path.name} > utf8.csv")
 
 
 #: The column separators read, by name; a comma unless the first line holds another one only.
@@ -652,7 +682,9 @@ def _read_numbers(path: Path, layout: _Layout) -> np.ndarray:
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
             table = np.loadtxt(map(_row_text, f), delimiter=layout.delimiter, quotechar='"', comments=None,
                                skiprows=layout.skip, dtype=np.float64, ndmin=2)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, exc) from None
+    except ValueError as exc:
         raise _not_numbers(path, exc, layout) from None
     except OSError as exc:
         raise FileFormatError(f"{path}: cannot read as text CSV ({exc}).") from None
