@@ -1,6 +1,7 @@
 """Benchmark peer: deltaprop's own training loop, as a user runs it (``fit``'s defaults:
 subnormals flushed, BLAS threads chosen by ``fit``). ``DELTAPROP_BENCH_FLUSH=0`` turns the
-flush off (``fit(flush_subnormals=False)``)."""
+flush off (``fit(flush_subnormals=False)``); ``DELTAPROP_BENCH_THREADS=N`` trains on N BLAS
+threads (``fit(threads=N)``) instead of the count ``fit`` chooses."""
 
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ def main() -> None:
     net = common.deltaprop_network(common.initial_weights(args.data), args.seed)
     opt = dp.SGD(lr=common.LR, momentum=common.MOMENTUM)
     flush = os.environ.get("DELTAPROP_BENCH_FLUSH", "1") != "0"
+    threads = int(os.environ["DELTAPROP_BENCH_THREADS"]) if os.environ.get("DELTAPROP_BENCH_THREADS") else None
     pacer = common.Pacer(args.lockstep)
     chosen = ThreadsChosen(pacer, args.epochs)
     from threadpoolctl import threadpool_limits
@@ -64,7 +66,7 @@ def main() -> None:
         history = dp.fit(
             net, x_train, y_train, loss=dp.CrossEntropy(), optimizer=opt,
             epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-            flush_subnormals=flush, callbacks=[chosen],
+            flush_subnormals=flush, callbacks=[chosen], threads=threads,
         )
     pacer.wait()
     total = time.perf_counter() - started
