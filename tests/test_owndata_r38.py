@@ -41,6 +41,20 @@ def test_one_hot_label_columns_first_are_refused_two_classes_too(tmp_path):
         read_table(path)
 
 
+def test_a_file_whose_both_ends_could_be_labels_says_which_end_holds_one_hot_rows(tmp_path):
+    """One-hot labels first and a count (0..4) last, no header: the refusal asking which end
+    holds the labels led to --label-column 0, a one-hot column whose siblings give it away;
+    it now says the first columns are one-hot and how to make them one column."""
+    from deltaprop.errors import ConfigError
+
+    x, y = _rows()
+    counts = np.arange(60) % 5
+    with pytest.raises(ConfigError, match=r"both the first and the last column hold whole numbers .*; the first 3 "
+                                          r"columns hold one-hot rows \(a single 1 a row\): if they are the labels, "
+                                          r"write them as one column of class ids first"):
+        read_table(_csv(tmp_path / "data.csv", None, np.column_stack([np.eye(3)[y], x, counts])))
+
+
 def test_a_binary_label_beside_binary_features_that_are_no_one_hot_rows_is_still_read(tmp_path):
     """A 0/1 feature next to a 0/1 label whose rows do not each hold a single 1 is a feature."""
     x, y = _rows()

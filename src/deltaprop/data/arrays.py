@@ -541,8 +541,11 @@ def _by_content(path, table, names, n_cols) -> tuple[int, str]:
                  else "--label-column 0 or --label-column -1")  # a name of digits is read as an index
         no_name = (f"no header name is one of {', '.join(LABEL_NAMES)}" if names
                    else "has no header to name its label column")
+        one_hot = "".join(f"; {words}: if they are the labels, write them as one column of class ids first (in "
+                          "Python: ids = onehot.argmax(axis=1))" for end in (0, n_cols - 1)
+                          if (words := _one_hot_words(table, end, names)) is not None)
         raise ConfigError(f"{path}: {no_name}, and both the first and the last column hold whole numbers "
-                          f"that could be class ids; say which with {which} (label_column= in load_arrays)")
+                          f"that could be class ids; say which with {which} (label_column= in load_arrays){one_hot}")
     none = "no column is named " + ", ".join(LABEL_NAMES) if names else "the file has no header"
     if first or last:
         _refuse_one_hot(path, table, 0 if first else n_cols - 1, names)
@@ -568,19 +571,26 @@ def _one_hot_columns(table: np.ndarray, col: int) -> list[int] | None:
     return None
 
 
+def _one_hot_words(table: np.ndarray, col: int, names) -> str | None:
+    """"the last 3 columns ('y0', 'y1', 'y2') hold one-hot rows ...", or None (:func:`_one_hot_columns`)."""
+    block = _one_hot_columns(table, col)
+    if block is None:
+        return None
+    shown = f" ({', '.join(repr(names[i]) for i in block)})" if names else ""
+    return f"the {'first' if col == 0 else 'last'} {len(block)} columns{shown} hold one-hot rows (a single 1 a row)"
+
+
 def _refuse_one_hot(path, table: np.ndarray, col: int, names) -> None:
     """Refuse a label column found by its content that is one of a block of one-hot label
     columns: the others, trained on as features, would give its class away."""
-    block = _one_hot_columns(table, col)
-    if block is None:
+    words = _one_hot_words(table, col, names)
+    if words is None:
         return
     where = "first" if col == 0 else "last"
-    shown = f" ({', '.join(repr(names[i]) for i in block)})" if names else ""
-    raise DataError(f"{path}: the {where} {len(block)} columns{shown} hold one-hot rows (a single 1 a row): labels "
-                    f"one-hot encoded? Taking the {where} of them as the label column would train on the others as "
-                    "features, which give its class away; write the labels as one column of class ids (in Python: "
-                    "ids = onehot.argmax(axis=1)), or, if these columns are features, name the label column with "
-                    "--label-column NAME|INDEX (label_column= in load_arrays)")
+    raise DataError(f"{path}: {words}: labels one-hot encoded? Taking the {where} of them as the label column "
+                    "would train on the others as features, which give its class away; write the labels as one "
+                    "column of class ids (in Python: ids = onehot.argmax(axis=1)), or, if these columns are features, "
+                    "name the label column with --label-column NAME|INDEX (label_column= in load_arrays)")
 
 
 def _choose_column(path, table, label_column, names, n_cols) -> tuple[int, str]:
