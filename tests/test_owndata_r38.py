@@ -171,3 +171,31 @@ def test_crlf_line_ends_and_a_byte_order_mark_are_still_read(tmp_path):
     table = read_table(path)
     assert table.feature_names == ("a", "b", "c") and table.x.shape == (30, 3)
     np.testing.assert_array_equal(table.y, np.arange(30) % 3)
+
+
+def _regression_alerts(offset: float, epochs: int = 12, scaled: bool = False):
+    import deltaprop as dp
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 4)).astype(np.float32)
+    y = x @ np.array([1.0, 2.0, -1.0, 0.5]) * 1e6 + offset
+    y = (y - y.mean()) / y.std() if scaled else y
+    net = dp.mlp([4, 16, 1], output="identity", seed=0)
+    history = dp.fit(net, x, y, loss=dp.MeanSquaredError(classification=False), optimizer=dp.Adam(), epochs=epochs,
+                     batch_size=20, seed=0, threads=1)
+    return [a for a in history.alerts if a.rule == "loss_above_guess"]
+
+
+def test_regression_targets_far_from_the_outputs_start_raise_an_alert_saying_to_scale_them():
+    """Targets in the millions (mean 3e6) on an identity output: Adam moves the output about
+    0.001 a step, so 100 updates later the loss was still its start, 4× that of predicting
+    the mean, and no alert said so (a flat-loss alert came after 1,000 updates, its fix about
+    the learning rate and the inputs); predictions stayed in the tens."""
+    alerts = _regression_alerts(3e6)
+    assert alerts, "no loss_above_guess alert"
+    assert "updates have not halved it: the targets lie far from where the outputs start" in str(alerts[0])
+    assert "scale the targets: fit on (y − y.mean()) / y.std()" in str(alerts[0])
+
+
+def test_the_same_targets_scaled_raise_no_such_alert():
+    assert _regression_alerts(3e6, scaled=True) == []
