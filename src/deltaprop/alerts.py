@@ -1081,7 +1081,7 @@ _WEIGHTED = ", each class's share of the sample weights,"
 
 def loss_above_guess(records, ctx) -> list[Finding]:
     if ctx.uniform_loss is None and ctx.mean_loss is not None:
-        return _squared_error_above_guess(records[-1]["loss"], ctx)
+        return _squared_error_above_guess(records[-1]["loss"], ctx, records[-1].get("steps"))
     loss, uniform = records[-1]["loss"], ctx.uniform_loss
     if uniform is None or ctx.frequencies_loss is None or not math.isfinite(loss) or loss <= LOSS_ABOVE_GUESS * uniform:
         return []
@@ -1109,11 +1109,13 @@ def _steps_fix(ctx: Context) -> str:
             "depth, even where other alerts see saturated units or vanishing gradients")
 
 
-def _squared_error_above_guess(loss: float, ctx: Context) -> list[Finding]:
+def _squared_error_above_guess(loss: float, ctx: Context, steps: int | None = None) -> list[Finding]:
     """loss_above_guess under squared error, the guess being the targets' mean in every row.
     A start above it is no finding while the loss stays within EXPLODING_FACTOR of that start:
     saturated sigmoid outputs start there on one-hot rows (seed 001's MNIST network: 3.8
-    against 0.90) and the loss falls from it; the saturated rule speaks of those units."""
+    against 0.90) and the loss falls from it; the saturated rule speaks of those units. On
+    real-valued targets and an output that is not squashed, one still above half its start
+    after ``steps`` ≥ CHANCE_STEPS updates is :func:`_far_targets`."""
     mean, start = ctx.mean_loss, ctx.start_loss
     if not (mean > 0 and math.isfinite(loss) and loss > LOSS_ABOVE_GUESS * mean):
         return []  # constant targets (a guess of 0) say nothing of the steps
@@ -1123,11 +1125,28 @@ def _squared_error_above_guess(loss: float, ctx: Context) -> list[Finding]:
         return [(None, f"{said}: the steps are too large for the network to learn even the targets' mean",
                  _steps_fix(ctx))]
     if loss <= EXPLODING_FACTOR * start:
-        return []
+        return _far_targets(said, loss, ctx, steps)
     return [(None, f"{said}; it was {start:.4g} on the probe batch before the first step and the steps raised it "
                    f"{loss / start:.1f}× since: the steps are too large, and the initial outputs far from the "
                    "targets too",
              f"{_lower_rate(ctx, '10-100×')}, and {_start_fix(ctx)}")]
+
+
+def _far_targets(said: str, loss: float, ctx: Context, steps: int | None) -> list[Finding]:
+    """Real-valued targets far from where an unbounded output starts (prices of 1e6 against
+    outputs near 0): the loss stays near its start, many times the targets' spread, while
+    each step moves the output a little of the way (Adam at lr 0.001 on targets of mean 3e6:
+    7.84e13 after 2,000 updates against 1.96e13 for the mean, predictions 6..73)."""
+    if ctx.chance is not None or not ctx.output_slope_cancelled or steps is None or steps < CHANCE_STEPS:
+        return []  # class targets, a squashed output (output_range speaks), or too early to judge
+    if loss <= 0.5 * ctx.start_loss:
+        return []
+    return [(None, f"{said}; it was {ctx.start_loss:.4g} on the probe batch before the first step and {steps:,} "
+                   "updates have not halved it: the targets lie far from where the outputs start, beyond their "
+                   "spread, and each step moves the outputs a little of the way",
+             "scale the targets: fit on (y − y.mean()) / y.std() and map the predictions back (× std + mean), as "
+             "scikit-learn's TransformedTargetRegressor does with StandardScaler; or start the output layer's bias "
+             "at the targets' mean")]
 
 
 def output_range(records, ctx) -> list[Finding]:

@@ -41,6 +41,8 @@ _NOT_REGRESSION = ("the command line trains classifiers only; for regression fit
 #: unused, are a regression target.
 _FEW_CLASSES, _MOST_IDS_MISSING = 10, 0.1
 _HOW_TO_CHOOSE = "choose the label column with --label-column NAME|INDEX (label_column= in load_arrays)"
+_UNLABELLED_ROWS = ("to classify rows without labels, use predict (network.predict(x) in Python, or save them with "
+                    "np.save('rows.npy', rows) for deltaprop predict MODEL rows.npy)")
 
 #: What spreadsheets and pandas write for a missing value (an empty cell is one too).
 _MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-", "#n/a", "missing"})
@@ -146,10 +148,27 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
         x, note = align_columns(x, names, feature_names, str(path))
         if note is not None:
             names, notes = tuple(str(n) for n in feature_names), [*notes, note]
+    if names is None and index is not None and label_column is None and label_values is None:
+        _refuse_misplaced_labels(path, y, label_position, x.shape[1] + 1)
     if label_values is not None:
         y = _label_positions(y, np.asarray(label_values), path, source)
     x, y = _check_xy(x, y, path, source)
     return Table(x, y, source, names, tuple(notes), index)
+
+
+def _refuse_misplaced_labels(path: Path, y: np.ndarray, label_position: int | None, n_cols: int) -> None:
+    """Refuse a file without a header, read by position for a model, whose labels taken
+    where the model's training file had them (or from its last column, where this file has
+    fewer columns) are no whole numbers: a column added, dropped or moved, or no labels."""
+    if label_position is None or (y == np.round(y)).all():
+        return
+    value = y[y != np.round(y)][0]
+    where = (f"column {label_position + 1} of {n_cols}" if label_position < n_cols else
+             f"its last column (it has {n_cols}, none of them a column {label_position + 1})")
+    raise DataError(f"{path}: a file without a header is read by position, and the model's training file had its "
+                    f"labels in column {label_position + 1}, but {where} holds {value:g}, not a class id: give the "
+                    "file the training file's columns in its order, the labels included, or name the label column "
+                    f"with --label-column INDEX (label_column= in read_table); {_UNLABELLED_ROWS}")
 
 
 def _label_positions(y: np.ndarray, values: np.ndarray, path: Path, source: str) -> np.ndarray:
@@ -289,6 +308,11 @@ def _first_lines(path: Path) -> tuple[list[str], str]:
         with open_regular(path, max_bytes=1 << 40, what="CSV file", error=FileFormatError, allow_empty=True) as f:
             while True:
                 line = f.readline(_MAX_HEADER_BYTES + 1).decode("utf-8-sig" if not comments else "utf-8")
+                if "\r" in line.rstrip("\r\n"):
+                    raise FileFormatError(f"{path}: its lines end with a carriage return alone (\\r, as classic Mac OS "
+                                          "and Excel's 'CSV (Macintosh)' write them), not a line feed (\\n); save it "
+                                          "as 'CSV UTF-8 (Comma delimited)', or convert it, e.g. "
+                                          f"tr '\\r' '\\n' < {path.name} > fixed.csv")
                 if len(line) > _MAX_HEADER_BYTES:
                     raise FileFormatError(f"{path}: a line near the top is longer than {_MAX_HEADER_BYTES:,} bytes, "
                                           "deltaprop's limit on one line of a CSV file (a header of very many "
@@ -297,8 +321,33 @@ def _first_lines(path: Path) -> tuple[list[str], str]:
                 if not _COMMENT.match(line.lstrip()) or len(comments) >= _COMMENT_LINES:
                     return comments, line
                 comments.append(line.lstrip()[1:])
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, exc) from None
+    except OSError as exc:
         raise FileFormatError(f"{path}: cannot read as text CSV ({exc}).") from None
+
+
+#: How binary files a CSV name is given to begin, and what they are.
+_BINARY_STARTS = {b"PK\x03\x04": "a zip archive (an Excel .xlsx workbook?)",
+                  b"\xd0\xcf\x11\xe0": "an Excel .xls workbook", b"\x1f\x8b": "gzip-compressed"}
+
+
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> FileFormatError:
+    """The error for a CSV file that is not UTF-8 text: UTF-16 (Excel's 'Unicode Text'),
+    or a one-byte code page (Excel's 'CSV (Comma delimited)' on Windows writes cp1252)."""
+    byte = exc.object[exc.start:exc.start + 1].hex()
+    binary = next((kind for magic, kind in _BINARY_STARTS.items() if exc.object.startswith(magic)), None)
+    if binary is not None:
+        return FileFormatError(f"{path}: is {binary}, not CSV text; save the sheet from Excel as 'CSV UTF-8 (Comma "
+                               "delimited)'" if "Excel" in binary else
+                               f"{path}: is {binary}, not CSV text; decompress it first (gzip -dc {path.name} > unpacked.csv)")
+    if exc.object[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        kind, source = "UTF-16 text (as Excel's 'Unicode Text' writes it)", "utf-16"
+    else:
+        kind, source = (f"not UTF-8 text (it holds the byte 0x{byte} where UTF-8 cannot: Excel's 'CSV (Comma "
+                        "delimited)' on Windows writes letters such as é so)"), "cp1252"
+    return FileFormatError(f"{path}: is {kind}; deltaprop reads CSV files as UTF-8: save it as 'CSV UTF-8 (Comma "
+                           f"delimited)', or convert it, e.g. iconv -f {source} -t utf-8 {path.name} > utf8.csv")
 
 
 #: The column separators read, by name; a comma unless the first line holds another one only.
@@ -492,13 +541,56 @@ def _by_content(path, table, names, n_cols) -> tuple[int, str]:
                  else "--label-column 0 or --label-column -1")  # a name of digits is read as an index
         no_name = (f"no header name is one of {', '.join(LABEL_NAMES)}" if names
                    else "has no header to name its label column")
+        one_hot = "".join(f"; {words}: if they are the labels, write them as one column of class ids first (in "
+                          "Python: ids = onehot.argmax(axis=1))" for end in (0, n_cols - 1)
+                          if (words := _one_hot_words(table, end, names)) is not None)
         raise ConfigError(f"{path}: {no_name}, and both the first and the last column hold whole numbers "
-                          f"that could be class ids; say which with {which} (label_column= in load_arrays)")
+                          f"that could be class ids; say which with {which} (label_column= in load_arrays){one_hot}")
     none = "no column is named " + ", ".join(LABEL_NAMES) if names else "the file has no header"
+    if first or last:
+        _refuse_one_hot(path, table, 0 if first else n_cols - 1, names)
     if first:
         return 0, _column_name(0, names, n_cols, "the first: it holds class ids, the last does not")
     why = "the last: it holds class ids, the first does not" if last else f"the last; {none}"
     return n_cols - 1, _column_name(n_cols - 1, names, n_cols, why)
+
+
+def _one_hot_columns(table: np.ndarray, col: int) -> list[int] | None:
+    """The columns from ``col`` (the first or the last) inwards that hold one-hot rows, a
+    single 1 a row among 0s (``pd.get_dummies`` of the labels), when there are two or more."""
+    step = 1 if col == 0 else -1
+    total = np.zeros(len(table))
+    for k in range(col, col + step * table.shape[1], step):
+        if not np.isin(table[:, k], (0, 1)).all():
+            return None
+        total += table[:, k]
+        if (total > 1).any():
+            return None
+        if k != col and (total == 1).all():
+            return sorted(range(col, k + step, step))
+    return None
+
+
+def _one_hot_words(table: np.ndarray, col: int, names) -> str | None:
+    """"the last 3 columns ('y0', 'y1', 'y2') hold one-hot rows ...", or None (:func:`_one_hot_columns`)."""
+    block = _one_hot_columns(table, col)
+    if block is None:
+        return None
+    shown = f" ({', '.join(repr(names[i]) for i in block)})" if names else ""
+    return f"the {'first' if col == 0 else 'last'} {len(block)} columns{shown} hold one-hot rows (a single 1 a row)"
+
+
+def _refuse_one_hot(path, table: np.ndarray, col: int, names) -> None:
+    """Refuse a label column found by its content that is one of a block of one-hot label
+    columns: the others, trained on as features, would give its class away."""
+    words = _one_hot_words(table, col, names)
+    if words is None:
+        return
+    where = "first" if col == 0 else "last"
+    raise DataError(f"{path}: {words}: labels one-hot encoded? Taking the {where} of them as the label column "
+                    "would train on the others as features, which give its class away; write the labels as one "
+                    "column of class ids (in Python: ids = onehot.argmax(axis=1)), or, if these columns are features, "
+                    "name the label column with --label-column NAME|INDEX (label_column= in load_arrays)")
 
 
 def _choose_column(path, table, label_column, names, n_cols) -> tuple[int, str]:
@@ -600,7 +692,9 @@ def _read_numbers(path: Path, layout: _Layout) -> np.ndarray:
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
             table = np.loadtxt(map(_row_text, f), delimiter=layout.delimiter, quotechar='"', comments=None,
                                skiprows=layout.skip, dtype=np.float64, ndmin=2)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, exc) from None
+    except ValueError as exc:
         raise _not_numbers(path, exc, layout) from None
     except OSError as exc:
         raise FileFormatError(f"{path}: cannot read as text CSV ({exc}).") from None
@@ -856,6 +950,10 @@ def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_posi
     elif label_column is None and trained is not None:  # the one column the model was not trained on
         features = set(map(str, trained))
         others = [i for i, name in enumerate(names) if name not in features]
+        if not others and n_cols == len(trained):
+            raise DataError(f"{path}: the header names the model's {n_cols} feature columns and no other: the file "
+                            "has no label column, and scoring needs each row's label: add the labels as a column; "
+                            f"{_UNLABELLED_ROWS}")
         label_column = others[0] if len(others) == 1 else None
         if (not others and label_position is not None and -n_cols <= label_position < n_cols
                 and sorted(map(str, trained)) == sorted(n for i, n in enumerate(names) if i != label_position % n_cols)):
