@@ -1328,10 +1328,11 @@ def _check_schedule_covers(cfg: TrainConfig, checkpoint: Checkpoint, model: _Mod
 
 
 def _step_schedule_note(cfg: TrainConfig, checkpoint: Checkpoint, model: _Model, data: _Data) -> None:
-    """Say so when a run is extended with a step schedule whose ``step_size`` is the
-    default for the run's first length but not for the new one: the schedule is kept (the
-    rates of the epochs trained cannot change; it decays on as before), as cosine's is
-    never stretched, and differs from a new run of the new length."""
+    """Say so when a run is extended with a step schedule whose ``step_size`` was filled in
+    from the run's first length (``derived``) and differs from the new length's: the
+    schedule is kept (the rates of the epochs trained cannot change; it decays on as
+    before), as cosine's is never stretched, and differs from a new run of the new length.
+    A ``step_size`` given in the run's options is its own, whatever the length: no note."""
     schedule, state = model.state.schedule, model.state
     if not isinstance(schedule, StepDecay) or state.base_lr is None:
         return
@@ -1339,7 +1340,7 @@ def _step_schedule_note(cfg: TrainConfig, checkpoint: Checkpoint, model: _Model,
     before = TrainConfig.from_mapping(checkpoint.extra["config"], origin="the checkpoint's configuration")
     planned, asked = before.run_epochs(batches), cfg.run_epochs(batches)
     fresh, k = max(1, asked // 3), schedule.step_size
-    if asked <= planned or k != max(1, planned // 3) or fresh == k:
+    if asked <= planned or "schedule.step_size" not in before.derived or fresh == k:
         return
     last = schedule.lr_at(asked - 1, state.base_lr)
     _say(f"note: the run keeps its step schedule's step_size={k} (the default for its first {planned} epochs): the "

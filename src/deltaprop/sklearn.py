@@ -631,6 +631,7 @@ class _NeuralNet(BaseEstimator):
         # every row's label, weight 0 or not: a class whose rows all weigh 0 is still one of
         # classes_ (and an unknown label still refused), as in scikit-learn
         targets = self._encode_targets(y, first_pass=first_pass, incremental=incremental, classes=classes)
+        self._check_loss_output()
         unweighted = 0  # rows of weight 0: removed, yet counted in t_ as scikit-learn counts them
         if weight is not None and not np.all(weight > 0):
             keep = weight > 0
@@ -654,6 +655,9 @@ class _NeuralNet(BaseEstimator):
                 epoch=self.n_iter_, step=0,
             )
         return self
+
+    def _check_loss_output(self) -> None:
+        """Refuse a loss the output layer cannot give what it is defined on (the classifier's)."""
 
     def _sample_weight(self, sample_weight, X) -> np.ndarray | None:
         """Weights as float64, or None when absent or all 1 (the same computation)."""
@@ -1222,6 +1226,28 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
         except ConfigError as exc:
             raise ConfigError(f"a classifier's loss must be None (log-loss), 'squared_error' or a deltaprop loss "
                               f"({exc})") from None
+
+    def _check_loss_output(self) -> None:
+        """A likelihood loss needs the probabilities of its own output: categorical
+        cross-entropy ``−Σ_k y_k log a_k`` a softmax's (on logistic units, which need not sum
+        to 1, it falls to 0 as every ``a_k`` goes to 1, whatever the class), binary
+        cross-entropy logistic units'; and the outputs are probabilities, never the logits a
+        ``from_logits=True`` loss takes. Refused before any training, naming the fix."""
+        loss, output = self._make_loss(), self._output_name()
+        units = self._n_network_outputs()
+        unit = f"a softmax over {units} units" if output == "softmax" else (
+            f"{units} logistic units" if units > 1 else "one logistic unit")
+        kinds = "labels" if self._multilabel else "classes"
+        gives = f"output={self.output!r} gives {unit} for {len(self.classes_)} {kinds}"
+        if getattr(loss, "from_logits", False):
+            raise ConfigError(f"loss={self.loss!r} takes logits, but the classifier's outputs are probabilities "
+                              f"({gives}): use loss=None (log-loss on those probabilities)")
+        wants = {CrossEntropy: "softmax", BinaryCrossEntropy: "sigmoid"}.get(type(loss))
+        if wants is not None and wants != output:
+            fit = "loss=None (log-loss: binary cross-entropy on logistic units, cross-entropy on a softmax)"
+            other = "" if self._multilabel else f", or output={wants!r}"  # labels need a logistic unit each
+            raise ConfigError(f"loss={self.loss!r} needs a {'softmax' if wants == 'softmax' else 'logistic'} output, "
+                              f"but {gives}; use {fit}{other}")
 
     # -- data -----------------------------------------------------------------------------
     def _validate_xy(self, X, y, *, reset, dtype):
