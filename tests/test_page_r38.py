@@ -186,3 +186,35 @@ def test_the_served_page_names_one_unit_as_one_and_the_loss_as_the_training_loss
             assert "last loss 0.2500 (train)" in status and "training" not in status
         finally:
             browser.close()
+
+
+@pytest.mark.slow
+def test_class_names_are_not_drawn_over_by_their_bars(tmp_path):
+    """The probability list gave every class name 28 px: "Pullover", "Sneaker" or "T-shirt/top"
+    (Fashion-MNIST's names) ran under their bars, read "Pullo", "Snea", or broke over two lines."""
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (uv sync installs it)")
+    chromium = _chromium()
+    import deltaprop as dp
+    from test_serve_browser import draw_zero, wait_idle
+    from test_serve_http import UNIT
+
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    dp.save(dp.mlp([784, 16, 10], activation="sigmoid", seed=0), tmp_path / "m.safetensors", class_names=names,
+            input_scaling=UNIT, extra={"config": {"loss": "cross_entropy"}})
+    with running_server(tmp_path / "m.safetensors") as server, playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(server.url)
+            page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('→')")
+            draw_zero(page)
+            wait_idle(page)
+            rows = page.evaluate("""() => [...document.querySelectorAll('#probabilities li')].map((li) => {
+                const n = li.querySelector('.name'), r = n.getBoundingClientRect();
+                return {name: n.textContent, whole: n.scrollWidth <= n.clientWidth, height: r.height,
+                        right: r.right, bar: li.querySelector('.bar').getBoundingClientRect().left}; })""")
+            assert sorted(r["name"] for r in rows) == sorted(names)
+            assert all(r["whole"] and r["right"] <= r["bar"] and r["height"] < 20 for r in rows), rows
+            assert len({round(r["bar"]) for r in rows}) == 1  # every bar starts at the same place
+        finally:
+            browser.close()

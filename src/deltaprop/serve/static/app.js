@@ -193,7 +193,7 @@ function renderPrediction(r) {
     li.dataset.class = name(c); li.dataset.p = v.toFixed(4);
     li.classList.toggle("target", c === r.target);
     li.innerHTML = `<span class="name"></span><span class="bar"><i></i></span><span class="p"></span>`;
-    li.querySelector(".name").textContent = name(c);
+    li.querySelector(".name").textContent = name(c); li.querySelector(".name").title = name(c);
     const [left, width] = barExtent(v, isProbability, scale), bar = li.querySelector("i");
     bar.style.left = `${left.toFixed(2)}%`; bar.style.width = `${width.toFixed(2)}%`;
     bar.classList.toggle("neg", v < 0);
