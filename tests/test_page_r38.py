@@ -218,3 +218,36 @@ def test_class_names_are_not_drawn_over_by_their_bars(tmp_path):
             assert len({round(r["bar"]) for r in rows}) == 1  # every bar starts at the same place
         finally:
             browser.close()
+
+
+@pytest.mark.slow
+def test_the_served_page_fits_a_phone_screen(tmp_path):
+    """At 400 px wide the header kept the model's line, the name and the tabs on one row: the
+    Training tab ran off the screen (to 520 px) and the page scrolled sideways; the run view's
+    360 px charts in their card did too (422 px)."""
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (uv sync installs it)")
+    chromium = _chromium()
+    from test_serve_http import save_model
+
+    run = tmp_path / "run"
+    run.mkdir()
+    save_model(run / "model.safetensors")
+    (run / "history.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,steps\n"
+                                     + "".join(f"{e},{1 / e},0.5,{1 / e},0.5,0.1,0.01,{10 * e}\n" for e in range(1, 12)))
+    (run / "run.json").write_text(json.dumps({"status": "done"}))
+    with running_server(run) as server, playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 400, "height": 900})
+            page.goto(server.url)
+            page.wait_for_selector("#tabs:not([hidden])")
+            assert _overflow(page) == 0
+            tab = page.locator(".tab[data-view='run']").bounding_box()
+            assert tab["x"] + tab["width"] <= 400
+            page.click(".tab[data-view='run']")
+            page.wait_for_function("() => document.querySelector('#run-epochs').textContent === '11'")
+            page.wait_for_selector("#curves .chart svg")
+            assert _overflow(page) == 0
+            assert page.locator("#curves .chart").count() == 3
+        finally:
+            browser.close()
