@@ -251,3 +251,30 @@ def test_the_served_page_fits_a_phone_screen(tmp_path):
             assert page.locator("#curves .chart").count() == 3
         finally:
             browser.close()
+
+
+@pytest.mark.slow
+def test_the_run_view_of_an_early_stopped_run_says_the_model_is_an_earlier_epochs(tmp_path):
+    """The run view's status gave the last epoch's loss and validation accuracy with no word
+    that the model (the one the Draw view runs) holds the best epoch's weights, not the last's."""
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (uv sync installs it)")
+    chromium = _chromium()
+    out = tmp_path / "run"
+    res = run_cli("train", "--epochs", "40", "--early-stopping", "2", "--lr", "3", "--threads", "1", "-q", "--out", out)
+    assert res.returncode == 0, res.stderr
+    kept = json.loads((out / "run.json").read_text())["model_weights"]
+    last = int((out / "history.csv").read_text().splitlines()[-1].split(",")[0])
+    assert kept["why"] == "early_stopping" and kept["epoch"] < last
+    with running_server(out) as server, playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(server.url)
+            page.wait_for_selector("#tabs:not([hidden])")
+            page.click(".tab[data-view='run']")
+            page.wait_for_function(f"() => document.querySelector('#run-epochs').textContent === '{last}'")
+            status = page.inner_text("#run-status")
+            assert f"holds the weights of epoch {kept['epoch']}, not of the last epoch" in status
+            assert f"weights of epoch {kept['epoch']}" in page.inner_text("#model-info")
+        finally:
+            browser.close()

@@ -464,7 +464,10 @@ function renderRun(run) {
   const gone = "stopped without recording how (its run.json says training, but its process is gone)";
   const phase = run.training === true ? " · training…"
     : run.training === false ? ` · ${ended[run.status] || (run.status === "training" ? gone : "finished")}` : "";
-  $("run-status").lastChild.textContent = ` epochs${tail}${phase}`;
+  // the model the Draw view shows may hold an earlier epoch's weights (early stopping's best) than the curves' last
+  const m = state.model, older = run.training === false && m && typeof m.epoch === "number" && last && m.epoch < last.epoch;
+  const kept = older ? ` · the model (the Draw view's) holds the weights of epoch ${m.epoch}, not of the last epoch` : "";
+  $("run-status").lastChild.textContent = ` epochs${tail}${phase}${kept}`;
   $("run-badge").textContent = run.training ? `epoch ${run.epochs}…` : "";
   const marked = markedEpochs(run), opts = { marked };
   const charts = [
