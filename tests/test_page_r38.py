@@ -278,3 +278,22 @@ def test_the_run_view_of_an_early_stopped_run_says_the_model_is_an_earlier_epoch
             assert f"weights of epoch {kept['epoch']}" in page.inner_text("#model-info")
         finally:
             browser.close()
+
+
+def test_the_weight_images_say_each_has_its_own_scale():
+    """Each unit's image is scaled to its own largest |w| (white: that unit's largest positive
+    weight), which the note did not say: a pale unit beside a bright one read as weaker."""
+    import numpy as np
+
+    W = np.zeros((784, 2), dtype=np.float32)
+    W[0, 0], W[0, 1] = 1.0, 100.0
+    page = render([{"epoch": 1, "loss": 0.5}], {"status": "done"}, weights=W)
+    assert "each scaled to its own largest |w|: its shades compare its weights, not those of two units" in _text(page)
+    import base64
+    import io
+
+    from PIL import Image
+
+    uris = re.findall(r'<img alt="unit \d+" src="data:image/png;base64,([^"]+)"', page)
+    firsts = [np.asarray(Image.open(io.BytesIO(base64.b64decode(u))))[0, 0] for u in uris]
+    assert firsts == [255, 255]  # a weight of 1 and one of 100 both white: each on its own scale

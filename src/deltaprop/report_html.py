@@ -586,7 +586,8 @@ def _weights(W, *, table: bool = False, saved: bool = True) -> str:
         scale = float(np.max(np.abs(w))) or 1.0
         pixels = np.clip(127.5 + 127.5 * w / scale, 0, 255).astype(np.uint8).reshape(side, side)
         figs.append(f'<figure><img alt="unit {j}" src="{png_data_uri(pixels)}"><figcaption>unit {j}</figcaption></figure>')
-    note = f"<p>Each hidden unit's incoming weights as a {side}×{side} image (grey 0, white positive, black negative)"
+    note = f"<p>Each hidden unit's incoming weights as a {side}×{side} image (grey 0, white positive, black negative), "
+    note += "each scaled to its own largest |w|: its shades compare its weights, not those of two units"
     note += f"; the first {WEIGHT_IMAGES} of {W.shape[1]}.</p>" if W.shape[1] > WEIGHT_IMAGES else ".</p>"
     return note + f'<div class="images">{"".join(figs)}</div>'
 
