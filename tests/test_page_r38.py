@@ -297,3 +297,11 @@ def test_the_weight_images_say_each_has_its_own_scale():
     uris = re.findall(r'<img alt="unit \d+" src="data:image/png;base64,([^"]+)"', page)
     firsts = [np.asarray(Image.open(io.BytesIO(base64.b64decode(u))))[0, 0] for u in uris]
     assert firsts == [255, 255]  # a weight of 1 and one of 100 both white: each on its own scale
+
+
+def test_a_run_without_validation_is_not_told_of_a_validation_point():
+    records = [{"epoch": 1, "loss": 0.5, "accuracy": 0.7, "val_loss": None, "val_accuracy": None, "lr": 0.3}]
+    text = _text(render(records, {"status": "done"}))
+    assert "A train point is the mean over the epoch's batches as it trained: the weights changed after every step " \
+           "(and dropout, where the run uses it, was on). " in text
+    assert "validation point" not in text and "This run has no validation set" in text

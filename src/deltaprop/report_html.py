@@ -327,7 +327,8 @@ def _curves(records, kept=None, *, ended: bool = False) -> str:
     ]
     note = "" if mark is None else f"<p>The dashed line marks epoch {mark[0]}, whose weights the model holds.</p>"
     if any(isinstance(r.get(k), (int, float)) for r in records for k in ("loss", "accuracy")):
-        note += _TRAIN_MEANS
+        validated = any(isinstance(r.get(k), (int, float)) for r in records for k in ("val_loss", "val_accuracy"))
+        note += _TRAIN_MEANS + (_BESIDE_VALIDATION if validated else ".</p>")
     if records and all(r.get("val_loss") is None and r.get("val_accuracy") is None for r in records):
         note += "<p>This run has no validation set (validation split 0), so only the training curves are drawn.</p>"
     return note + '<div class="charts">' + "".join(charts) + "</div>"
@@ -336,8 +337,9 @@ def _curves(records, kept=None, *, ended: bool = False) -> str:
 #: What a train point is: history.csv's loss and accuracy are running means over the epoch, not a
 #: second pass over the training rows at its end, as validation is.
 _TRAIN_MEANS = ("<p>A train point is the mean over the epoch's batches as it trained: the weights changed after "
-                "every step (and dropout, where the run uses it, was on), so early on it can be worse than the "
-                "validation point, which is of the weights at the epoch's end.</p>")
+                "every step (and dropout, where the run uses it, was on)")
+_BESIDE_VALIDATION = (", so early on it can be worse than the validation point, which is of the weights at the "
+                      "epoch's end.</p>")
 
 
 def _alert_epochs(records) -> set[int]:
