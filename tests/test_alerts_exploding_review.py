@@ -86,6 +86,7 @@ def test_full_batch_descent_at_too_large_a_rate_names_the_exploding_layer_before
     assert history.records[alert.epoch - 1]["loss"] > history.records[0]["loss"]  # the loss rose with it
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_healthy_runs_and_a_plateau_left_behind_raise_no_exploding_gradients(digits):
     X, y = digits
     for net, opt in ((dp.mlp([784, 50, 10], seed=0), dp.SGD(lr=0.3)),
@@ -169,6 +170,7 @@ def test_gradients_lost_in_stuck_units_are_not_called_vanishing_by_depth():
     assert ("vanishing_gradients", 0) not in rules and ("saturated", 1) in rules
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_adam_at_lr_half_on_one_hidden_layer_is_never_told_to_use_fewer_layers():
     from deltaprop.data import load
 

@@ -5,12 +5,14 @@ every fit and partial_fit paid (scikit-learn's partial_fit loops: 7.6 ms a call,
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import threadpoolctl
 
 import deltaprop as dp
 from deltaprop import training
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_fits_share_one_controller_and_each_runs_on_the_threads_asked(monkeypatch):
     built = []
     original = threadpoolctl.ThreadpoolController

@@ -127,6 +127,7 @@ def test_grouped_rows_under_the_config_files_batching_name_its_line(tmp_path):
     assert "--batching" not in res.stderr
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_short_cosine_from_the_config_file_is_told_to_be_lengthened_there(tmp_path):
     """The warning said "give --schedule cosine:t_max=3" of the file's schedule table."""
     config = tmp_path / "c.toml"

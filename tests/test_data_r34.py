@@ -29,6 +29,7 @@ def _rows_in(rows: np.ndarray, seen: np.ndarray) -> int:
     return sum(any(np.array_equal(r, s) for s in seen) for r in rows)
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_evaluate_split_test_of_a_shuffled_copy_says_which_rows_were_trained_on(tmp_path):
     """A copy of the training file with its rows in another order (other bytes) has a
     "test" split of its own, most of whose rows the model trained on: the note says how
@@ -141,6 +142,7 @@ def test_an_npz_test_set_saved_beside_the_training_arrays_is_said_not_read(tmp_p
     assert res.returncode == 0 and "'x_test', 'y_test' are not read" in res.stderr, res.stderr
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_evaluate_split_test_of_another_small_file_does_not_call_its_rows_training_rows(tmp_path):
     """Another file too small to split, asked for its test part: every row is scored,
     rows the model never saw; the words say it has no test part, not that they are the

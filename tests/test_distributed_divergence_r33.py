@@ -35,6 +35,7 @@ def test_every_rank_raises_the_same_divergence(diverged, case):
     assert first == second
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 @needs_mpi
 def test_a_loss_that_overflows_on_one_rank_names_the_layer_one_process_names(diverged):
     from mpi_divergence_worker import train

@@ -104,6 +104,7 @@ def _module_level_imports(path: Path) -> set[str]:
     return found
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_architecture_table_names_every_module_and_imports_point_down():
     """Every module is in the table, and a module imports (when it is imported) only modules
     of its own row or the rows above it, as the page says."""

@@ -110,6 +110,7 @@ def parity_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_checkpoint_is_refused_in_one_line(parity_run, capsys):
     assert main(["export", str(parity_run / "checkpoint.safetensors"), "--format", "onnx", "-o", str(parity_run / "x.onnx")]) == 1
     assert "is a checkpoint (training state), not a model" in one_error_line(capsys)

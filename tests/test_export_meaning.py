@@ -123,6 +123,7 @@ def logits_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 @needs_onnx
 def test_logits_of_a_run_come_out_as_logits_and_their_softmax(logits_run, tmp_path):
     out = tmp_path / "m.onnx"

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import csv
 
-from cli_in_process import run_cli as cli
+import pytest
 
+from cli_in_process import run_cli as cli
 from deltaprop.alerts import Context, check
 
 
@@ -42,6 +43,7 @@ def _alerts(run) -> dict[str, dict]:
         return {row["rule"]: row for row in csv.DictReader(f)}
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_train_with_a_tiny_learning_rate_says_the_steps_are_too_small(tmp_path):
     res = cli("train", "--epochs", "3", "-q", "--lr", "1e-6", "--out", tmp_path / "run")
     assert res.returncode == 0

@@ -1,6 +1,7 @@
 """A checkpoint's copy of the history copies each finished epoch's record once."""
 
 import numpy as np
+import pytest
 
 import deltaprop as dp
 from deltaprop.serialization import load_checkpoint
@@ -45,6 +46,7 @@ def test_a_replaced_history_is_copied_afresh():
     assert [r["epoch"] for r in history.snapshot()] == list(range(10, 16))
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_checkpointed_runs_history_is_the_runs(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((64, 4)).astype(np.float32)

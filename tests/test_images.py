@@ -88,6 +88,7 @@ def test_fashion_style_fits_the_product_in_28_and_keeps_its_gray():
     assert abs(int(np.median(out[out > 0])) - 100) <= 2  # 255 − 155: inverted, not stretched to 255
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_fashion_mnist_products_come_through_where_fashion_mnist_puts_them():
     # the odd spare pixel went below and right: 44% of Fashion-MNIST's own test images came
     # back unchanged (887 of 2,000 shifted by one pixel), 5% of predictions changed

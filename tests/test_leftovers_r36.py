@@ -106,6 +106,7 @@ def test_mnist_missing_offline_is_one_line_keeping_the_download_failure(tmp_path
 
 
 # -- train --serve on a taken port ----------------------------------------------------------------------
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_serve_on_a_taken_port_leaves_the_new_folder_as_it_found_it(tmp_path):
     out = tmp_path / "run"
     with socket.socket() as taken:
@@ -173,6 +174,7 @@ def _three_classes(tmp_path):
     return _write(tmp_path / "three.csv", "a,b,label\n" + "".join(f"{a},{b},{c}\n" for (a, b), c in zip(x, y)))
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_binary_cross_entropy_with_one_sigmoid_a_class_trains_for_three_classes_as_for_two(tmp_path):
     data = _three_classes(tmp_path)
     common = ("--loss", "binary_cross_entropy", "--output-activation", "sigmoid", "--epochs", "2", "-q")

@@ -34,6 +34,7 @@ def _header(path):
     return n, json.loads(data[8 : 8 + n])
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_history_too_long_for_the_header_goes_in_a_tensor_and_resumes_exactly(tmp_path, monkeypatch):
     """The header held the whole history (about 1.6 KB an epoch with diagnostics) and a
     run passed its 64 MiB cap after some 40,000 epochs: the checkpoint could not be

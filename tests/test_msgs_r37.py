@@ -151,6 +151,7 @@ def test_evaluate_split_test_of_another_file_says_only_which_rows_the_model_trai
 
 
 # -- 5. plot weights of a checkpoint taken inside an epoch -----------------------------------------
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_plot_weights_of_a_mid_epoch_checkpoint_says_how_far_into_the_epoch(tmp_path):
     run = tmp_path / "run"
     assert run_cli("train", "--dataset", "parity", "--epochs", "3", "--steps", "5", "--out", run, "-q").returncode == 0

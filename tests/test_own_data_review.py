@@ -133,6 +133,7 @@ def _oversampled(path) -> None:
     _write(path, x[keep], y[keep], label_at=3, header=True)
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_test_rows_that_repeat_training_rows_are_said_by_train_and_evaluate(tmp_path):
     _oversampled(tmp_path / "over.csv")
     res = run_cli("train", "--dataset", tmp_path / "over.csv", "--out", tmp_path / "run", "--epochs", "1", "-q")

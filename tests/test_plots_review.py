@@ -143,6 +143,7 @@ def test_the_epoch_early_stopping_kept_is_marked_on_both_panels(tmp_path, figure
     assert figures[-1].axes[1].texts[0].get_text() == "no accuracy recorded"
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_plot_history_of_a_run_folder_marks_the_epoch_its_model_holds(tmp_path, figures):
     run = tmp_path / "run"
     run.mkdir()

@@ -113,6 +113,7 @@ def _defined_names(module: str) -> set[str]:
     return names
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_readme_module_table_names_what_the_modules_hold():
     """Each module of the README's "What is inside" table exists, and each class it lists
     there (a capitalised name in backticks) is one of that row's modules'."""

@@ -39,6 +39,7 @@ def test_a_steps_stop_inside_the_last_epoch_is_finished_by_a_resume(tmp_path):
     assert history_rows(part) == history_rows(base)
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_refusal_counts_only_the_epochs_finished(tmp_path):
     part = tmp_path / "part"
     assert run_cli(*PARITY, "--epochs", "3", "--steps", "72", "--out", part).returncode == 0  # 8 steps into epoch 3

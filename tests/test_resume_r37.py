@@ -71,6 +71,7 @@ def test_a_resume_that_fit_refuses_before_training_leaves_the_run_as_it_was(tmp_
     assert files(run) == before
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_resume_that_trained_keeps_its_new_length_in_config_toml(tmp_path, monkeypatch):
     run = interrupted_run(tmp_path / "run", monkeypatch)
     assert run_cli("train", "--resume", run, "--epochs", "3", "--quiet").returncode == 0
@@ -114,6 +115,7 @@ def test_a_new_run_on_the_folder_puts_the_previous_run_back_and_is_refused(tmp_p
     assert files(run) == files(finished_run)
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_resume_puts_the_previous_run_back_and_continues_it(tmp_path, finished_run):
     run = killed_overwrite(finished_run, tmp_path / "run")
     res = run_cli("train", "--resume", run, "--quiet")  # it said there was no checkpoint: start over with --overwrite

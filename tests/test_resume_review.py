@@ -37,6 +37,7 @@ def _disk_full_on_model(monkeypatch):
     monkeypatch.setattr(cli, "save", save)
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_full_disk_while_the_model_is_written_says_how_to_finish(tmp_path, monkeypatch):
     run = tmp_path / "run"
     with monkeypatch.context() as m:
@@ -82,6 +83,7 @@ def test_a_config_toml_edited_by_hand_is_not_silently_overwritten(tmp_path):
     assert len(dp.History.read_csv(run / "history.csv").records) == 2
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_checkpoint_copied_from_another_run_is_refused(tmp_path):
     run, other = tmp_path / "run", tmp_path / "other"
     assert run_cli("train", *PARITY, "--epochs", "2", "--out", run).returncode == 0
@@ -178,6 +180,7 @@ def test_results_written_by_a_resume_are_not_recorded_with_a_length_the_run_trai
     assert _same_model(run, straight)
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_resume_given_other_settings_says_how_to_train_them_as_a_new_run(tmp_path):
     import shlex
     import tomllib
@@ -239,6 +242,7 @@ def test_a_damaged_checkpoint_says_what_to_do(tmp_path):
     assert line.endswith(f"start the run over with: deltaprop train --config {run / 'config.toml'} --out {run} --overwrite")
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_stopped_run_resumed_with_the_epochs_it_reached_ends_there(tmp_path, monkeypatch):
     import tomllib
 

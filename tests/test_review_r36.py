@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from test_cli_r36 import _files, overwrite_a_run_with
 
 
@@ -10,6 +12,7 @@ def _interrupt(*args, **kwargs):
 
 
 # -- train --overwrite: Ctrl-C before training begins keeps the previous run --------------------
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_ctrl_c_before_training_begins_keeps_the_overwritten_run(tmp_path, monkeypatch):
     """--help promises the previous run's files are removed when the new run's training
     begins; a Ctrl-C (or SIGTERM) before then removed them all the same."""

@@ -47,6 +47,7 @@ class _Rank1:
         table[1] = mine
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_resuming_rank_reads_the_run_after_rank_0_puts_back_a_killed_overwrite(finished_run, tmp_path,
                                                                                    monkeypatch):
     folder = tmp_path / "run"

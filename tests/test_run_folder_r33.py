@@ -114,6 +114,7 @@ def test_a_run_json_that_cannot_record_the_end_is_kept_and_reported_as_such(tmp_
     assert "full disk" in text and "The run is training" not in text
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_info_of_a_resumed_run_that_could_not_record_its_end_does_not_call_it_interrupted(trained, tmp_path,
                                                                                            monkeypatch, capsys):
     out = _copy(trained, tmp_path / "run")

@@ -33,6 +33,7 @@ def _finished_then_interrupted(tmp_path, monkeypatch):
     return out
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_report_of_an_interrupted_resume_shows_no_results_of_the_earlier_model(tmp_path, monkeypatch):
     out = _finished_then_interrupted(tmp_path, monkeypatch)
     written = (out / "report.html").read_text(encoding="utf-8")
@@ -45,6 +46,7 @@ def test_report_of_an_interrupted_resume_shows_no_results_of_the_earlier_model(t
     assert rebuilt == written
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_an_interrupted_resume_draws_its_checkpoints_weights(tmp_path, monkeypatch):
     out = _finished_then_interrupted(tmp_path, monkeypatch)
     weights = report.read_run(out)["weights"]
@@ -58,6 +60,7 @@ DIVERGES = ["--dataset", "parity", "--layers", "10,8,2", "--activation", "relu",
             "--loss", "mse", "--lr", "2", "--epochs", "30"]
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_evaluate_on_a_diverged_run_does_not_send_the_user_to_resume(tmp_path):
     out = tmp_path / "r"
     assert run_cli("train", *DIVERGES, "--out", out, "-q").returncode == 1
@@ -83,6 +86,7 @@ def test_evaluate_on_a_run_that_diverged_in_its_first_epoch(tmp_path):
     assert "--overwrite" not in res.stderr and "--lr LOWER" in res.stderr
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_evaluate_says_when_the_folders_model_is_of_an_earlier_session(tmp_path, monkeypatch):
     out = _finished_then_interrupted(tmp_path, monkeypatch)
     for command in ("evaluate", "info"):

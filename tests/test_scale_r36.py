@@ -43,6 +43,7 @@ def _scan_back(records) -> int | None:
     return None
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_the_flat_window_of_a_long_full_batch_run_reads_few_records_an_epoch():
     records = _Counted(_full_batch(20 * alerts.FLAT_STEPS))
     assert alerts._flat_window(records) == alerts.FLAT_STEPS

@@ -177,6 +177,7 @@ def test_flipped_bit_in_tensor_data(model_path):
     _refused(model_path, "SHA-256")
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 @settings(max_examples=60, deadline=None)
 @given(st.data())
 def test_any_single_bit_flip_is_caught(tmp_path_factory, data):

@@ -30,6 +30,7 @@ def _start(*args):
     return proc, int(match.group(1)), line
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_serve_prints_the_url_and_stops_cleanly_on_ctrl_c(tmp_path):
     save_model(tmp_path / "m.safetensors")
     proc, port, line = _start(str(tmp_path / "m.safetensors"), "--port", "0")

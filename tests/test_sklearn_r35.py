@@ -170,6 +170,7 @@ def test_a_loaded_model_with_an_output_stack_keeps_it_or_says_why_not(tmp_path):
         est.set_params(activation="relu").partial_fit(X, y)
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_command_line_model_checks_dataframe_columns_by_its_csv_header(tmp_path):
     """A model trained by ``deltaprop train`` on a CSV keeps the header's names. Loaded as an
     estimator it had no feature_names_in_, so a DataFrame with the columns in another order

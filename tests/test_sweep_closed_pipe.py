@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import sys
 
+import pytest
+
 from deltaprop import sweep
 from deltaprop.cli import main
 
@@ -17,6 +19,7 @@ class _ClosedPipe(io.StringIO):
         raise BrokenPipeError(32, "Broken pipe")
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_sweep_whose_stdout_reader_went_away_runs_every_trial(tmp_path, monkeypatch):
     trained = []
 
@@ -37,6 +40,7 @@ def test_a_sweep_whose_stdout_reader_went_away_runs_every_trial(tmp_path, monkey
     assert "not run" not in (out / "sweep.csv").read_text()
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_evaluate_into_a_closed_pipe_still_writes_its_plot(tmp_path, monkeypatch):
     run = tmp_path / "run"
     assert main(["train", "--dataset", "parity", "--epochs", "1", "--out", str(run), "-q"]) == 0
@@ -46,6 +50,7 @@ def test_evaluate_into_a_closed_pipe_still_writes_its_plot(tmp_path, monkeypatch
     assert status == 141
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_train_and_evaluate_with_stdout_closed_from_the_start_run_as_print_does(tmp_path, monkeypatch):
     # `deltaprop train ... >&-`: Python starts with sys.stdout None, where print drops its
     # output; train stopped with an AttributeError traceback, and evaluate too once guarded

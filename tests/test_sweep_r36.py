@@ -58,6 +58,7 @@ def test_a_trial_row_names_the_alerts_still_holding_at_its_last_epoch(runs, tmp_
     assert [r["alerts"] for r in rows] == ["", "; ".join(expected)]
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_a_table_without_alerts_has_no_alerts_column(runs, tmp_path):
     (good,) = _trials(runs, tmp_path, ["good"])
     assert "alerts" not in sweep.table([good], ["lr"])

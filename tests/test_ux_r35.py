@@ -32,6 +32,7 @@ def test_plot_weights_says_which_epochs_weights_it_drew(run_folder, tmp_path):
     assert "epoch 3 " in line
 
 
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_plot_weights_names_the_epoch_early_stopping_kept(run_folder, tmp_path):
     saved = (run_folder / "run.json").read_text()
     facts = json.loads(saved)

@@ -169,6 +169,7 @@ def test_use_false_gives_the_numpy_forms_bits():
 
 @pytest.mark.parametrize("value, expected", [("off", "False"), ("OFF", "False"), ("0", "False"),
                                              ("on", str(vector_blas.available())), ("", str(vector_blas.available()))])
+@pytest.mark.slow  # about half a second: keeps the quick suite under a minute
 def test_the_environment_variable_turns_it_off(value, expected):
     env = {**os.environ, "DELTAPROP_BLAS_UPDATES": value}
     out = subprocess.run([sys.executable, "-c", "from deltaprop import vector_blas; print(vector_blas.available())"],
