@@ -34,6 +34,8 @@ table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left;vertical-al
 svg{background:#fff}svg text{font:11px system-ui,sans-serif;fill:#333}svg .grid{stroke:#e5e5e5}
 svg .pt{cursor:pointer}svg .pt:hover{r:5}
 .cm td{text-align:right;min-width:34px}.cm th{text-align:right}
+.cm{display:block;max-width:100%;overflow-x:auto}
+@media (max-width:600px){.facts td:first-child{white-space:normal}}
 .images figure{margin:0;text-align:center;font-size:12px}
 .images img{image-rendering:pixelated;width:56px;height:56px;border:1px solid #ccc}
 #tip{position:absolute;background:#222;color:#fff;padding:3px 7px;border-radius:3px;font-size:12px;pointer-events:none}
@@ -154,7 +156,7 @@ def _header(records, facts, evaluation) -> str:
                                                     "from its last checkpoint" if records else _START_OVER)
                      + " once the cause is fixed.</p>")
     if status == "diverged":
-        parts.append(_diverged_words(facts.get("diverged"), facts.get("earlier_model")))
+        parts.append(_diverged_words(facts.get("diverged"), facts.get("earlier_model"), saved=bool(records)))
     if status == "interrupted":
         parts.append("<p>The run stopped before it finished; " + (_GO_ON if records else _START_OVER)
                      + ".</p>")
@@ -204,23 +206,41 @@ def earlier_model_words(kept) -> str | None:
             "finished")
 
 
-def _diverged_words(diverged, earlier=None) -> str:
+def _diverged_words(diverged, earlier=None, *, saved: bool | None = None) -> str:
     """Where and why a diverged run stopped (run.json's ``diverged``; absent from older
-    files) and the fix, in the CLI's words; ``earlier``: run.json's ``earlier_model``."""
+    files) and the fix, in the CLI's words; ``earlier``: run.json's ``earlier_model``;
+    ``saved``: an epoch finished, so the folder holds a checkpoint (None: not known)."""
     d = diverged if isinstance(diverged, dict) else {}
     epoch, step, lr, message = (d.get(k) for k in ("epoch", "step", "lr", "message"))
     where = f" at epoch {epoch}, step {step}" if isinstance(epoch, int) and isinstance(step, int) else ""
     rate = f" (it was {lr:g})" if isinstance(lr, (int, float)) and not isinstance(lr, bool) else ""
-    why = f" ({escape(message)})" if isinstance(message, str) else ""
-    kept = ("the last good checkpoint, if an epoch finished, is the folder's checkpoint.safetensors"
-            if d.get("checkpoint_exploded") is not True else
-            "the folder's last checkpoint, checkpoint.safetensors, holds weights that had already exploded, too large "
-            "to train on: train again from fresh weights with <code>deltaprop train --config FOLDER/config.toml "
-            "--lr LOWER --out NEW_FOLDER</code>")
-    return (f'<p class="warning">Training diverged{where}: the loss became NaN or infinite{why}. The curves stop '
-            f"at the last finished epoch, and {_no_model(earlier)}. Lower the learning rate "
-            f"(<code>--lr</code>{rate}), for example 3-10× smaller, or scale the inputs to [0, 1], and train again; "
-            f"{kept}.</p>")
+    why = f" ({escape(_divergence_cause(message))})" if isinstance(message, str) else ""
+    again = ("train again from fresh weights with <code>deltaprop train --config FOLDER/config.toml "
+             "--lr LOWER --out NEW_FOLDER</code>")
+    curves = "The curves stop at the last finished epoch"
+    if saved is False and d.get("checkpoint_exploded") is not True:
+        curves = "No epoch finished, so there are no curves"
+        kept = ("there is no checkpoint to resume, so start from fresh weights: <code>deltaprop train --config "
+                "FOLDER/config.toml --lr LOWER --out NEW_FOLDER</code>")
+    elif d.get("checkpoint_exploded") is not True:
+        kept = "the last good checkpoint, if an epoch finished, is the folder's checkpoint.safetensors"
+    else:
+        kept = ("the folder's last checkpoint, checkpoint.safetensors, holds weights that had already exploded, too "
+                f"large to train on: {again}")
+    return (f'<p class="warning">Training diverged{where}: the loss became NaN or infinite{why}. {curves}, '
+            f"and {_no_model(earlier)}. Lower the learning rate, <code>--lr</code>{rate}, "
+            f"for example 3-10× smaller, or scale the inputs to [0, 1], and train again; {kept}.</p>")
+
+
+def _divergence_cause(message: str) -> str:
+    """The cause the library's divergence message gives (its first sentence, less the
+    ``training diverged at epoch E, step S:`` the page says already): the rest of it tells a
+    caller of ``fit`` which weights the network in memory keeps and the fix, which the CLI
+    saves no model of and the page says itself. A message of another form: whole."""
+    lead, colon, rest = message.partition(": ")
+    if not (colon and lead.startswith("training diverged at epoch ")):
+        return message
+    return rest.split(". ", 1)[0]
 
 
 def _no_model(earlier) -> str:
@@ -306,9 +326,20 @@ def _curves(records, kept=None, *, ended: bool = False) -> str:
         line_chart("learning rate", epochs, [("lr", col("lr"), COLORS["other"])], empty=none, marks=alerted),
     ]
     note = "" if mark is None else f"<p>The dashed line marks epoch {mark[0]}, whose weights the model holds.</p>"
+    if any(isinstance(r.get(k), (int, float)) for r in records for k in ("loss", "accuracy")):
+        validated = any(isinstance(r.get(k), (int, float)) for r in records for k in ("val_loss", "val_accuracy"))
+        note += _TRAIN_MEANS + (_BESIDE_VALIDATION if validated else ".</p>")
     if records and all(r.get("val_loss") is None and r.get("val_accuracy") is None for r in records):
         note += "<p>This run has no validation set (validation split 0), so only the training curves are drawn.</p>"
     return note + '<div class="charts">' + "".join(charts) + "</div>"
+
+
+#: What a train point is: history.csv's loss and accuracy are running means over the epoch, not a
+#: second pass over the training rows at its end, as validation is.
+_TRAIN_MEANS = ("<p>A train point is the mean over the epoch's batches as it trained: the weights changed after "
+                "every step (and dropout, where the run uses it, was on)")
+_BESIDE_VALIDATION = (", so early on it can be worse than the validation point, which is of the weights at the "
+                      "epoch's end.</p>")
 
 
 def _alert_epochs(records) -> set[int]:
@@ -557,7 +588,8 @@ def _weights(W, *, table: bool = False, saved: bool = True) -> str:
         scale = float(np.max(np.abs(w))) or 1.0
         pixels = np.clip(127.5 + 127.5 * w / scale, 0, 255).astype(np.uint8).reshape(side, side)
         figs.append(f'<figure><img alt="unit {j}" src="{png_data_uri(pixels)}"><figcaption>unit {j}</figcaption></figure>')
-    note = f"<p>Each hidden unit's incoming weights as a {side}×{side} image (grey 0, white positive, black negative)"
+    note = f"<p>Each hidden unit's incoming weights as a {side}×{side} image (grey 0, white positive, black negative), "
+    note += "each scaled to its own largest |w|: its shades compare its weights, not those of two units"
     note += f"; the first {WEIGHT_IMAGES} of {W.shape[1]}.</p>" if W.shape[1] > WEIGHT_IMAGES else ".</p>"
     return note + f'<div class="images">{"".join(figs)}</div>'
 

@@ -193,7 +193,7 @@ function renderPrediction(r) {
     li.dataset.class = name(c); li.dataset.p = v.toFixed(4);
     li.classList.toggle("target", c === r.target);
     li.innerHTML = `<span class="name"></span><span class="bar"><i></i></span><span class="p"></span>`;
-    li.querySelector(".name").textContent = name(c);
+    li.querySelector(".name").textContent = name(c); li.querySelector(".name").title = name(c);
     const [left, width] = barExtent(v, isProbability, scale), bar = li.querySelector("i");
     bar.style.left = `${left.toFixed(2)}%`; bar.style.width = `${width.toFixed(2)}%`;
     bar.classList.toggle("neg", v < 0);
@@ -286,7 +286,7 @@ function renderStrips(box, layers, field) {
       div.append(note); return div;
     }
     const { lo, hi, colour } = colourFor(values);
-    label.querySelector("span").textContent = `${values.length} units, ${fmt(lo)} … ${fmt(hi)}`;
+    label.querySelector("span").textContent = `${values.length} unit${values.length === 1 ? "" : "s"}, ${fmt(lo)} … ${fmt(hi)}`;
     const outputNames = state.last && (state.last.outputs === "values" ? state.last.value_names : state.last.classes);
     const classes = outputNames && layer.index >= lastDense && values.length === outputNames.length ? outputNames : null;
     const canvas = stripCanvas(values, colour, box.clientWidth || 400, classes);
@@ -454,15 +454,20 @@ function renderRun(run) {
   $("run-title").textContent = `Run ${run.run}`;
   $("run-epochs").textContent = run.epochs === null ? "?" : String(run.epochs);  // null: history.csv unreadable
   const last = h[h.length - 1];
-  const tail = last ? `, last loss ${fmt(last.loss)}${typeof last.val_accuracy === "number" ? `, validation accuracy ${fmt(last.val_accuracy)}` : ""}` : "";
+  // history.csv's loss is the training loss: the mean over the epoch's batches as it trained
+  const tail = last ? `, last loss ${fmt(last.loss)} (train)${typeof last.val_accuracy === "number" ? `, validation accuracy ${fmt(last.val_accuracy)}` : ""}` : "";
   // a run that ended otherwise than done says how (run.json's status), not "finished"
   // a diverged run's history ends at the last epoch it finished: say where it diverged (run.json's diverged)
-  const where = run.diverged ? ` in epoch ${run.diverged.epoch} (step ${run.diverged.step}); the curves end at the last epoch it finished` : "";
+  const where = !run.diverged ? "" : ` in epoch ${run.diverged.epoch} (step ${run.diverged.step}); `
+    + (h.length === 0 && run.epochs === 0 ? "no epoch finished, so there are no curves" : "the curves end at the last epoch it finished");
   const ended = { diverged: `diverged${where}`, interrupted: "interrupted", failed: "stopped: a file could not be written" };
   const gone = "stopped without recording how (its run.json says training, but its process is gone)";
   const phase = run.training === true ? " · training…"
     : run.training === false ? ` · ${ended[run.status] || (run.status === "training" ? gone : "finished")}` : "";
-  $("run-status").lastChild.textContent = ` epochs${tail}${phase}`;
+  // the model the Draw view shows may hold an earlier epoch's weights (early stopping's best) than the curves' last
+  const m = state.model, older = run.training === false && m && typeof m.epoch === "number" && last && m.epoch < last.epoch;
+  const kept = older ? ` · the model (the Draw view's) holds the weights of epoch ${m.epoch}, not of the last epoch` : "";
+  $("run-status").lastChild.textContent = ` epochs${tail}${phase}${kept}`;
   $("run-badge").textContent = run.training ? `epoch ${run.epochs}…` : "";
   const marked = markedEpochs(run), opts = { marked };
   const charts = [
@@ -474,6 +479,9 @@ function renderRun(run) {
   // a table the server cannot read (too big, say) is said, with its download, not left out as if never written
   const unread = RUN_TABLES.filter((t) => run[`${t}_error`]).map((t) => `${t}.csv is not drawn: ${run[`${t}_error`]}.`);
   $("run-files").hidden = h.length === 0 && !Array.isArray(run.diagnostics) && unread.length === 0;
+  // a link only to a file the run folder holds (a run that diverged in its first epoch wrote no history.csv)
+  const hasHistory = run.history_rows > 0 || run.history_digest != null || Boolean(run.history_error);
+  $("history-file-item").hidden = !hasHistory; $("files-comma").hidden = !hasHistory;
   $("diagnostics-file-item").hidden = !Array.isArray(run.diagnostics) && !run.diagnostics_error;
   $("run-thinned").textContent = [thinnedNote(run), ...unread].filter(Boolean).join(" ");
   renderDiagnostics(run, marked);
