@@ -187,6 +187,11 @@ def _recorded_status(folder: Path) -> str | None:
     return status if isinstance(status, str) else None
 
 
+def _is_epoch(value: Any) -> bool:
+    """Whether ``value`` can be an epoch number (a whole number; not True or False)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _with_standing(alerts: list[Any] | None, folder: Path) -> list[Any] | None:
     """The alerts, each with ``standing`` where run.json says whether it still held at the
     run's end ("still holds at the last epoch (N)", "cleared by epoch K ...")."""
@@ -237,7 +242,8 @@ def read_run(folder: Path, held: dict[str, tuple[int, str]] | None = None, marks
     the ``marks`` epochs and of the alerts')."""
     held = held or {}
     alerts = _with_standing(_read_alerts(folder), folder)
-    marks = {*marks, *(a.get("epoch") for a in alerts or () if isinstance(a, dict))}
+    # an alert's epoch, where it is one (a hand-edited alerts.json may hold a list there: not a mark)
+    marks = {*marks, *(a["epoch"] for a in alerts or () if isinstance(a, dict) and _is_epoch(a.get("epoch")))}
     tables: dict[str, Any] = {}
     for name in TABLES:
         try:
