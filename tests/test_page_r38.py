@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+from contextlib import contextmanager
 import urllib.error
 import urllib.request
 
@@ -97,6 +98,17 @@ def test_the_report_says_a_train_point_is_a_mean_over_the_epoch_as_it_trained():
     assert "A train point" not in _text(render([], {"status": "training"}))
 
 
+@contextmanager
+def _browser_page(playwright_api, chromium: str, **page_options):
+    """A page of a headless chromium, closed with its browser at the block's end."""
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
+        try:
+            yield browser.new_page(**page_options)
+        finally:
+            browser.close()
+
+
 def _overflow(page) -> int:
     return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
 
@@ -114,19 +126,14 @@ def test_the_report_fits_a_phone_screen(tmp_path):
              "data": {"source": "parity", "arrays_sha256": "ab" * 32}}
     records = [{"epoch": 1, "loss": 0.5, "accuracy": 0.9, "val_loss": 0.6, "val_accuracy": 0.8, "lr": 0.3}]
     (tmp_path / "report.html").write_text(render(records, facts, evaluation=evaluation), encoding="utf-8")
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 420, "height": 800})
-            page.goto((tmp_path / "report.html").as_uri())
-            assert _overflow(page) == 0
-            assert page.locator("table.cm td").count() == 100  # the whole matrix is there, in its own scroll box
-            box = page.locator("table.cm").bounding_box()
-            assert box["x"] + box["width"] <= 420
-            page.set_viewport_size({"width": 1280, "height": 800})
-            assert page.locator("table.cm").bounding_box()["width"] > 400  # wide screens: the matrix as before
-        finally:
-            browser.close()
+    with _browser_page(playwright_api, chromium, viewport={"width": 420, "height": 800}) as page:
+        page.goto((tmp_path / "report.html").as_uri())
+        assert _overflow(page) == 0
+        assert page.locator("table.cm td").count() == 100  # the whole matrix is there, in its own scroll box
+        box = page.locator("table.cm").bounding_box()
+        assert box["x"] + box["width"] <= 420
+        page.set_viewport_size({"width": 1280, "height": 800})
+        assert page.locator("table.cm").bounding_box()["width"] > 400  # wide screens: the matrix as before
 
 
 @pytest.mark.slow
@@ -135,25 +142,20 @@ def test_the_served_run_of_a_run_diverged_in_its_first_epoch_links_no_missing_fi
     and said "the curves end at the last epoch it finished" with no curve and no epoch."""
     playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (uv sync installs it)")
     chromium = _chromium()
-    with running_server(diverged_at_once) as server, playwright_api.sync_playwright() as p:
+    with running_server(diverged_at_once) as server, _browser_page(playwright_api, chromium) as page:
         with pytest.raises(urllib.error.HTTPError) as missing:
             urllib.request.urlopen(server.url.rstrip("/") + "/run/history.csv")
         assert missing.value.code == 404
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
-        try:
-            page = browser.new_page()
-            errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(server.url)
-            page.wait_for_function("() => state.run !== null", timeout=20_000)
-            page.wait_for_selector("#run-view:not([hidden])")
-            assert page.inner_text("#run-files").strip() == "Every record, as training wrote it: diagnostics.csv."
-            assert not page.is_visible("#history-file")
-            status = page.inner_text("#run-status")
-            assert "diverged in epoch 1 (step 4); no epoch finished, so there are no curves" in status
-            assert "last epoch it finished" not in status and errors == []
-        finally:
-            browser.close()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server.url)
+        page.wait_for_function("() => state.run !== null", timeout=20_000)
+        page.wait_for_selector("#run-view:not([hidden])")
+        assert page.inner_text("#run-files").strip() == "Every record, as training wrote it: diagnostics.csv."
+        assert not page.is_visible("#history-file")
+        status = page.inner_text("#run-status")
+        assert "diverged in epoch 1 (step 4); no epoch finished, so there are no curves" in status
+        assert "last epoch it finished" not in status and errors == []
 
 
 @pytest.mark.slow
@@ -171,21 +173,16 @@ def test_the_served_page_names_one_unit_as_one_and_the_loss_as_the_training_loss
     (run / "history.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,steps\n"
                                      "1,0.75,,0.5,,0.1,0.01,10\n2,0.25,,0.375,,0.1,0.01,20\n")
     (run / "run.json").write_text(json.dumps({"status": "done"}))
-    with running_server(run) as server, playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(server.url)
-            page.wait_for_function("() => state.last !== null", timeout=20_000)
-            labels = page.eval_on_selector_all("#forward .strip .label span", "els => els.map(e => e.textContent)")
-            assert labels[-1].startswith("1 unit, ") and all(" units, " in t for t in labels[:-1])
-            page.click("nav .tab[data-view='run']")
-            page.wait_for_function("() => document.querySelector('#run-epochs').textContent === '2'")
-            status = page.inner_text("#run-status")
-            # "training" in the status says the run is still training: the loss is named "train", as the report's curves
-            assert "last loss 0.2500 (train)" in status and "training" not in status
-        finally:
-            browser.close()
+    with running_server(run) as server, _browser_page(playwright_api, chromium, viewport={"width": 1400, "height": 1000}) as page:
+        page.goto(server.url)
+        page.wait_for_function("() => state.last !== null", timeout=20_000)
+        labels = page.eval_on_selector_all("#forward .strip .label span", "els => els.map(e => e.textContent)")
+        assert labels[-1].startswith("1 unit, ") and all(" units, " in t for t in labels[:-1])
+        page.click("nav .tab[data-view='run']")
+        page.wait_for_function("() => document.querySelector('#run-epochs').textContent === '2'")
+        status = page.inner_text("#run-status")
+        # "training" in the status says the run is still training: the loss is named "train", as the report's curves
+        assert "last loss 0.2500 (train)" in status and "training" not in status
 
 
 @pytest.mark.slow
@@ -201,23 +198,19 @@ def test_class_names_are_not_drawn_over_by_their_bars(tmp_path):
     names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
     dp.save(dp.mlp([784, 16, 10], activation="sigmoid", seed=0), tmp_path / "m.safetensors", class_names=names,
             input_scaling=UNIT, extra={"config": {"loss": "cross_entropy"}})
-    with running_server(tmp_path / "m.safetensors") as server, playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(server.url)
-            page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('→')")
-            draw_zero(page)
-            wait_idle(page)
-            rows = page.evaluate("""() => [...document.querySelectorAll('#probabilities li')].map((li) => {
-                const n = li.querySelector('.name'), r = n.getBoundingClientRect();
-                return {name: n.textContent, whole: n.scrollWidth <= n.clientWidth, height: r.height,
-                        right: r.right, bar: li.querySelector('.bar').getBoundingClientRect().left}; })""")
-            assert sorted(r["name"] for r in rows) == sorted(names)
-            assert all(r["whole"] and r["right"] <= r["bar"] and r["height"] < 20 for r in rows), rows
-            assert len({round(r["bar"]) for r in rows}) == 1  # every bar starts at the same place
-        finally:
-            browser.close()
+    wide = {"width": 1400, "height": 1000}
+    with running_server(tmp_path / "m.safetensors") as server, _browser_page(playwright_api, chromium, viewport=wide) as page:
+        page.goto(server.url)
+        page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('→')")
+        draw_zero(page)
+        wait_idle(page)
+        rows = page.evaluate("""() => [...document.querySelectorAll('#probabilities li')].map((li) => {
+            const n = li.querySelector('.name'), r = n.getBoundingClientRect();
+            return {name: n.textContent, whole: n.scrollWidth <= n.clientWidth, height: r.height,
+                    right: r.right, bar: li.querySelector('.bar').getBoundingClientRect().left}; })""")
+        assert sorted(r["name"] for r in rows) == sorted(names)
+        assert all(r["whole"] and r["right"] <= r["bar"] and r["height"] < 20 for r in rows), rows
+        assert len({round(r["bar"]) for r in rows}) == 1  # every bar starts at the same place
 
 
 @pytest.mark.slow
@@ -235,22 +228,17 @@ def test_the_served_page_fits_a_phone_screen(tmp_path):
     (run / "history.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,steps\n"
                                      + "".join(f"{e},{1 / e},0.5,{1 / e},0.5,0.1,0.01,{10 * e}\n" for e in range(1, 12)))
     (run / "run.json").write_text(json.dumps({"status": "done"}))
-    with running_server(run) as server, playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 400, "height": 900})
-            page.goto(server.url)
-            page.wait_for_selector("#tabs:not([hidden])")
-            assert _overflow(page) == 0
-            tab = page.locator(".tab[data-view='run']").bounding_box()
-            assert tab["x"] + tab["width"] <= 400
-            page.click(".tab[data-view='run']")
-            page.wait_for_function("() => document.querySelector('#run-epochs').textContent === '11'")
-            page.wait_for_selector("#curves .chart svg")
-            assert _overflow(page) == 0
-            assert page.locator("#curves .chart").count() == 3
-        finally:
-            browser.close()
+    with running_server(run) as server, _browser_page(playwright_api, chromium, viewport={"width": 400, "height": 900}) as page:
+        page.goto(server.url)
+        page.wait_for_selector("#tabs:not([hidden])")
+        assert _overflow(page) == 0
+        tab = page.locator(".tab[data-view='run']").bounding_box()
+        assert tab["x"] + tab["width"] <= 400
+        page.click(".tab[data-view='run']")
+        page.wait_for_function("() => document.querySelector('#run-epochs').textContent === '11'")
+        page.wait_for_selector("#curves .chart svg")
+        assert _overflow(page) == 0
+        assert page.locator("#curves .chart").count() == 3
 
 
 @pytest.mark.slow
@@ -265,19 +253,14 @@ def test_the_run_view_of_an_early_stopped_run_says_the_model_is_an_earlier_epoch
     kept = json.loads((out / "run.json").read_text())["model_weights"]
     last = int((out / "history.csv").read_text().splitlines()[-1].split(",")[0])
     assert kept["why"] == "early_stopping" and kept["epoch"] < last
-    with running_server(out) as server, playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(server.url)
-            page.wait_for_selector("#tabs:not([hidden])")
-            page.click(".tab[data-view='run']")
-            page.wait_for_function(f"() => document.querySelector('#run-epochs').textContent === '{last}'")
-            status = page.inner_text("#run-status")
-            assert f"holds the weights of epoch {kept['epoch']}, not of the last epoch" in status
-            assert f"weights of epoch {kept['epoch']}" in page.inner_text("#model-info")
-        finally:
-            browser.close()
+    with running_server(out) as server, _browser_page(playwright_api, chromium, viewport={"width": 1400, "height": 1000}) as page:
+        page.goto(server.url)
+        page.wait_for_selector("#tabs:not([hidden])")
+        page.click(".tab[data-view='run']")
+        page.wait_for_function(f"() => document.querySelector('#run-epochs').textContent === '{last}'")
+        status = page.inner_text("#run-status")
+        assert f"holds the weights of epoch {kept['epoch']}, not of the last epoch" in status
+        assert f"weights of epoch {kept['epoch']}" in page.inner_text("#model-info")
 
 
 def test_the_weight_images_say_each_has_its_own_scale():
