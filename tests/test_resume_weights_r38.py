@@ -115,6 +115,7 @@ def test_a_malformed_digest_is_refused_on_load(tmp_path, bad):
         dp.TrainingState.from_dict(data, net=cp.net, optimizer=cp.optimizer)
 
 
+@pytest.mark.slow
 def test_partial_fit_goes_on_with_each_calls_own_weights():
     pytest.importorskip("sklearn")
     from deltaprop.sklearn import NeuralNetClassifier
@@ -124,3 +125,30 @@ def test_partial_fit_goes_on_with_each_calls_own_weights():
     clf.partial_fit(X[48:], y[48:], sample_weight=W[48:])  # other rows, other weights: scikit-learn's contract
     clf.partial_fit(X[48:], y[48:])
     assert clf._state.step == 9
+
+
+@pytest.mark.slow
+def test_over_mpi_every_rank_compares_the_whole_weights_and_refuses_alike(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("mpi4py")
+    mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
+    if mpiexec is None:
+        pytest.skip("mpiexec not installed (uv sync --extra mpi)")
+    worker = Path(__file__).with_name("mpi_resume_weights_r38_worker.py")
+    subprocess.run([mpiexec, "-n", "2", sys.executable, str(worker), str(tmp_path)], check=True, timeout=240,
+                   capture_output=True)
+    ranks = [(tmp_path / f"rank{r}.txt").read_text().splitlines() for r in range(2)]
+    assert ranks[0] == ranks[1]  # every rank holds the whole sample_weight: the same digest, the same verdict
+    none, other, same = ranks[0]
+    assert "none: resume= continues the run's objective, but the run trained with sample_weight" in none
+    assert "other: resume= continues the run's objective, but this call's sample_weight" in other
+    assert same == "same: ok 14"
+    # the two-process checkpoint (float64, the same rows and weights) resumes on one process too
+    cp = load_checkpoint(tmp_path / "checkpoint.safetensors")
+    with pytest.raises(dp.ConfigError, match="this call gives none"):
+        _resume(cp, None)
+    assert _resume(cp, W).records[-1]["steps"] == 14
