@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import math
 import sys
@@ -194,9 +195,12 @@ _PROGRESS_FIELDS = ("epoch", "rng_state", "batches", "seen", "loss_sum", "correc
 #: What :meth:`TrainingState.to_dict` writes (and ``from_dict`` needs, ``unfinished`` aside).
 STATE_FIELDS = ("epoch", "step", "iterations", "base_lr", "schedule", "schedule_state", "loss", "net_rng",
                 "shuffle_rng", "history", "unfinished", "threads", "callbacks", "saved_weights", "seed", "epochs", "steps",
-                "processes")
+                "processes", "sample_weight")
 #: absent from older checkpoints
-_OPTIONAL_FIELDS = ("unfinished", "threads", "callbacks", "saved_weights", "seed", "epochs", "steps", "processes")
+_OPTIONAL_FIELDS = ("unfinished", "threads", "callbacks", "saved_weights", "seed", "epochs", "steps", "processes",
+                    "sample_weight")
+#: :attr:`TrainingState.sample_weight` of a run trained without ``sample_weight``
+UNWEIGHTED = "unweighted"
 #: At most this many saved copies of the weights (one per early stopping's monitor).
 MAX_SAVED_WEIGHTS = 4
 
@@ -259,6 +263,9 @@ class TrainingState:
     #: the ``seed`` the run's shuffling began from (a whole number or a list of them; None
     #: when not known: a fresh random seed, a generator, or a state written before it was kept)
     seed: int | list[int] | None = None
+    #: the rows' weights the run trains on: :data:`UNWEIGHTED`, or the :func:`weights_digest` of
+    #: its ``sample_weight`` (not the weights); None when not known (a state written before it was kept)
+    sample_weight: str | None = None
     #: ``optimizer.lr`` when :meth:`from_dict` rebuilt the state: the rate of the epoch a
     #: checkpoint was written in, which a metric-driven schedule (ReduceOnPlateau) may have
     #: lowered since, so that its ``lr_at`` no longer gives it; a resume accepts it
@@ -304,6 +311,7 @@ class TrainingState:
             "callbacks": {key: dict(record) for key, record in self.callback_records.items()},
             "saved_weights": sorted(self.saved_weights),
             "seed": self.seed,
+            "sample_weight": self.sample_weight,
             "epochs": self.epochs,
             "steps": self.steps,
         }
@@ -358,9 +366,19 @@ class TrainingState:
                              f"got {seed!r:.60}")
         state = cls(net=net, optimizer=optimizer, loss=loss, rng=rng, history=History(history), epoch=epoch,
                     step=step, schedule=schedule, base_lr=base_lr, progress=progress, threads=threads,
-                    processes=processes, callback_records=records, saved_weights=weights, seed=seed, **limits)
+                    processes=processes, callback_records=records, saved_weights=weights, seed=seed,
+                    sample_weight=_weights_record(data.get("sample_weight")), **limits)
         state.carried_lr = float(optimizer.lr)
         return state
+
+
+def _weights_record(value: Any) -> str | None:
+    """A state's ``sample_weight`` entry checked: None, :data:`UNWEIGHTED` or a digest."""
+    if value is None or value == UNWEIGHTED or (isinstance(value, str) and len(value) == 2 * _DIGEST_BYTES
+                                                and all(c in "0123456789abcdef" for c in value)):
+        return value
+    raise StateError(f"the training state's sample_weight must be None, {UNWEIGHTED!r} or a digest of "
+                     f"{2 * _DIGEST_BYTES} hex digits, got {value!r:.60}")
 
 
 def recorded_seed(seed: Any) -> int | list[int] | None:
@@ -672,7 +690,8 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     SciPy sparse matrix) whose batches are read (or densified) and checked when needed.
     ``y``: class ids or target rows. ``sample_weight``: one weight ``≥ 0`` per row, scaled
     to mean 1, so the loss is ``(1/n) Σ w_i ℓ_i`` (see :mod:`deltaprop.losses`; accuracy
-    still counts every row once). Stops after ``epochs`` epochs or ``steps`` updates
+    still counts every row once); a resume takes the run's own weights only (the state keeps
+    a digest of them). Stops after ``epochs`` epochs or ``steps`` updates
     (the first reached; if neither is given, a resume's run's own, else 10 epochs), or
     when a callback asks.
     ``batch_size=None`` is full-batch gradient descent, whatever ``batching`` (as a batch
@@ -884,12 +903,11 @@ def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batc
     rank that cannot prepare its run tells the others before raising (none is left waiting)."""
     on_ranks = comm is not None and comm.Get_size() > 1
     try:
-        state, (X_arr, Y, ids) = _prepare(
+        state, (X_arr, Y, ids, W) = _prepare(
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
-            batch_size=batch_size, seed=seed, schedule=schedule, resume=resume,
+            batch_size=batch_size, seed=seed, schedule=schedule, resume=resume, sample_weight=sample_weight,
         )
         state.threads, state.processes = threads, comm.Get_size() if comm is not None else 1
-        W = None if sample_weight is None else row_weights(sample_weight, len(Y), net.dtype)
         source = batch_source(net, X_arr, Y, ids, W, batch_size, shuffle=shuffle, batching=batching)
         validation, callbacks = _validation_set(net, loss, validation), _checked(callbacks)
         if diagnostics and not any(isinstance(cb, DiagnosticsRecorder) for cb in callbacks):
@@ -947,6 +965,20 @@ def row_weights(sample_weight, n: int, dtype) -> np.ndarray:
     if not np.any(w > 0):
         raise DataError("sample_weight is 0 everywhere: no row would count; give some rows a weight > 0")
     return (w / w.mean()).astype(dtype)
+
+
+#: The bytes of a :func:`weights_digest`.
+_DIGEST_BYTES = 16
+
+
+def weights_digest(W: np.ndarray | None) -> str:
+    """What a training state keeps of the rows' weights ``W`` (:func:`row_weights`, scaled to
+    mean 1, so weights a constant apart are one objective): :data:`UNWEIGHTED` for None, else
+    the BLAKE2b digest (hex) of their little-endian float64 bytes, whatever the network's dtype."""
+    if W is None:
+        return UNWEIGHTED
+    data = np.ascontiguousarray(W, dtype="<f8").tobytes()
+    return hashlib.blake2b(data, digest_size=_DIGEST_BYTES).hexdigest()
 
 
 def _validation_set(net: Network, loss: Loss, validation):
@@ -1345,8 +1377,8 @@ def _finished(state: TrainingState) -> bool:
     )
 
 
-def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, schedule, resume):
-    """Check the arguments; the state to train and ``(X, target rows, class ids)``."""
+def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, schedule, resume, sample_weight=None):
+    """Check the arguments; the state to train and ``(X, target rows, class ids, row weights or None)``."""
     if not isinstance(net, Network):
         raise ConfigError(f"fit needs a deltaprop Network, got {type(net).__name__}")
     if not isinstance(loss, Loss):
@@ -1372,11 +1404,12 @@ def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, sch
     # values, not classes: predict returns the outputs (binary cross-entropy's rows of several 1s are
     # independent labels, which have no accuracy but are no regressor's values)
     net.gives_values = ids is None and not isinstance(loss, BinaryCrossEntropy)
+    W = None if sample_weight is None else row_weights(sample_weight, len(Y), net.dtype)
     batches = 1 if batch_size is None else -(-len(X_arr) // max(1, min(batch_size, len(X_arr))))
     state = _training_state(net, loss, optimizer, epochs=epochs, steps=steps, seed=seed, schedule=schedule,
-                            resume=resume, batches=batches)
+                            resume=resume, batches=batches, weights=weights_digest(W))
     state.n_examples = len(X_arr)
-    return state, (X_arr, Y, ids)
+    return state, (X_arr, Y, ids, W)
 
 
 def _no_dropout_after_the_output(net: Network) -> None:
@@ -1414,9 +1447,11 @@ def _training_inputs(net: Network, X, batch_size):
     return _checks.lazy_features(X, net.n_features)
 
 
-def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resume, batches=1) -> TrainingState:
+def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resume, batches=1,
+                    weights=UNWEIGHTED) -> TrainingState:
     """A new state, or ``resume`` set to run to ``epochs``/``steps`` with ``loss``; a schedule
     named without its length takes the run's (``batches`` an epoch: the epochs ``steps`` take).
+    ``weights``: the :func:`weights_digest` of the rows' weights this call trains on.
 
     A resume with nothing left to train raises :class:`~deltaprop.errors.ConfigError`. It
     trains on with the state's loss, schedule, rate (``state.base_lr``) and shuffling, so it
@@ -1426,11 +1461,15 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
     ``state.base_lr`` instead), and for a ``seed`` other than the one the run began with
     (kept in the state): leave ``seed`` and ``schedule`` out or pass the run's own. It
     raises ``ConfigError`` too where a fit of another network has bound the optimizer to
-    that one since, zeroing the moments the run goes on from."""
+    that one since, zeroing the moments the run goes on from, and for a ``sample_weight``
+    other than the run's (or none where it had some, or some where it had none)."""
     if resume is None:
-        return _new_training_state(net, loss, optimizer, epochs=epochs, steps=steps, seed=seed, schedule=schedule,
-                                   batches=batches)
+        state = _new_training_state(net, loss, optimizer, epochs=epochs, steps=steps, seed=seed, schedule=schedule,
+                                    batches=batches)
+        state.sample_weight = weights
+        return state
     _check_resume_of(resume, net, optimizer)
+    _check_same_weights(resume, weights)  # before the state changes: a refused resume leaves it as it was
     state = resume
     if state.resume_weights is not None:  # a callback changed the weights after the last step
         for p, w in zip(net.parameters(), state.resume_weights):
@@ -1456,6 +1495,7 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
         state.epoch = state.progress.epoch
         del state.history.records[state.epoch :]
     state.epochs, state.steps = epochs, steps
+    state.sample_weight = weights  # a state that did not know its weights: the run goes on with these
     state.stop_training = False
     state.loss = loss
     return state
@@ -1578,6 +1618,30 @@ def _check_same_run(state: TrainingState, loss: Loss, seed) -> None:
             f"objective midway. Pass loss={state.loss!r} (the checkpoint's .loss), or start a new run "
             "(without resume=) to train with another loss"
         )
+
+
+def _check_same_weights(state: TrainingState, weights: str) -> None:
+    """Refuse a resume whose rows' weights (``weights``: their :func:`weights_digest`) are not
+    the run's: the loss the rest of the run minimises would be another weighting of the rows.
+    A state that does not know its weights (written before it kept them) takes any.
+
+    Over MPI every rank is given the whole ``sample_weight`` and takes its share of each
+    batch (:mod:`deltaprop.distributed`, whose start-up check makes the ranks agree on it),
+    so the digest is of the same weights on every rank, on any number of processes."""
+    kept = state.sample_weight
+    if kept is None or kept == weights:
+        return
+    if weights == UNWEIGHTED:
+        what = f"the run trained with sample_weight (digest {kept[:8]}…); this call gives none"
+    elif kept == UNWEIGHTED:
+        what = f"the run trained without sample_weight; this call gives one (digest {weights[:8]}…)"
+    else:
+        what = f"this call's sample_weight (digest {weights[:8]}…) differs from the run's (digest {kept[:8]}…)"
+    raise ConfigError(
+        f"resume= continues the run's objective, but {what}: the rest of the run would minimise another "
+        "weighting of the rows; pass the sample_weight the run trained with, or start a new run (without "
+        "resume=) to train with other weights"
+    )
 
 
 def _check_work_left(state: TrainingState, epochs: int | None, steps: int | None) -> None:
