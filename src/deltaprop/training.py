@@ -691,9 +691,8 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     ``y``: class ids or target rows. ``sample_weight``: one weight ``≥ 0`` per row, scaled
     to mean 1, so the loss is ``(1/n) Σ w_i ℓ_i`` (see :mod:`deltaprop.losses`; accuracy
     still counts every row once); a resume takes the run's own weights only (the state keeps
-    a digest of them). Stops after ``epochs`` epochs or ``steps`` updates
-    (the first reached; if neither is given, a resume's run's own, else 10 epochs), or
-    when a callback asks.
+    a digest of them). Stops after ``epochs`` epochs or ``steps`` updates (the first reached;
+    if neither is given, a resume's run's own, else 10 epochs), or when a callback asks.
     ``batch_size=None`` is full-batch gradient descent, whatever ``batching`` (as a batch
     size of at least the rows is in each: every row, in the stored order). ``batching`` orders the
     mini-batches: ``"shuffled"`` (a fresh random order every epoch; the default),
