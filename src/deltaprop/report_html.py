@@ -490,13 +490,40 @@ def _axes(x0, x1, labels, left, right, top, bottom, width, height) -> list[str]:
     # a small multiple's 176 px ran into one another
     wide = _text_px(str(math.floor(x1))) + 8
     intervals = max(1, min(5, int((width - left - right) // wide)))
-    ticks = sorted({t for k in range(intervals + 1)
-                    if x0 <= (t := int(round(x0 + (x1 - x0) * k / intervals))) <= x1})
-    for t in ticks:
-        xx = left + (t - x0) / (x1 - x0) * (width - left - right)
+    sx = lambda t: left + (t - x0) / (x1 - x0) * (width - left - right)  # noqa: E731
+    for t in _epoch_ticks(x0, x1, intervals, sx):
+        xx = sx(t)
         out.append(f'<text x="{xx:.1f}" y="{height - bottom + 14}" text-anchor="middle">{t}</text>')
     out.append(f'<text x="{(left + width - right) / 2:.0f}" y="{height - 2}" text-anchor="middle">epoch</text>')
     return out
+
+
+def _epoch_ticks(x0: float, x1: float, intervals: int, sx) -> list[int]:
+    """Whole epochs to label on an axis from ``x0`` to ``x1``: the multiples of the smallest
+    step of 1, 2 or 5 × 10^k that gives at most ``intervals + 1`` labels, evenly spaced (1, 3,
+    5, 6, 8, 10 read as a broken axis); the first and the last epoch are added, room left, where
+    they lie at least ¾ of a step beyond and their labels do not run into their neighbours'
+    (``sx``: epoch to pixels)."""
+    first, last = math.ceil(x0), math.floor(x1)
+    if last <= first:
+        return [first] if x0 <= first <= x1 else []
+
+    def beyond(end: int, tick: int, step: int) -> bool:
+        return (abs(end - tick) >= 0.75 * step
+                and abs(sx(end) - sx(tick)) >= (_text_px(str(end)) + _text_px(str(tick))) / 2 + 6)
+
+    for step in (m * 10**k for k in range(12) for m in (1, 2, 5)):
+        ticks = list(range(math.ceil(first / step) * step, last + 1, step))
+        if not ticks:
+            return [first, last]
+        if len(ticks) > intervals + 1:
+            continue
+        if ticks[0] != first and len(ticks) <= intervals and beyond(first, ticks[0], step):
+            ticks.insert(0, first)
+        if ticks[-1] != last and len(ticks) <= intervals and beyond(last, ticks[-1], step):
+            ticks.append(last)
+        return ticks
+    return [first, last]
 
 
 def _y_labels(y0: float, y1: float, log: bool) -> list[str]:
