@@ -105,15 +105,17 @@ def test_a_run_that_recovers_reads_as_recovered(tmp_path, capsys):
     frame = sklearn.load_breast_cancer(as_frame=True).frame
     frame.to_csv(tmp_path / "breast_cancer.csv", index=False)
     out = tmp_path / "run"
-    # SGD with momentum 0.9 at lr 3: the loss rises for three epochs (14-16) and falls back by epoch 24
+    # SGD with momentum 0.9 at lr 3: the loss rises and swings (which epochs exactly depends on
+    # the rounding of the CPU's BLAS kernels); at epoch 21 the rate drops to 0.03 and it settles
     assert main(["train", "--dataset", str(tmp_path / "breast_cancer.csv"), "--momentum", "0.9", "--lr", "3",
-                 "--epochs", "40", "--out", str(out), "--quiet"]) == 0
+                 "--schedule", "step:step_size=20,gamma=0.01", "--epochs", "40", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert "  [exploding_loss] epoch 15: " in printed
-    assert "-> cleared by epoch 24: it no longer holds at the last epoch (40)" in printed
     at_end = json.loads((out / "run.json").read_text())["alerts_at_end"]
-    assert {"rule": "exploding_loss", "layer": None, "epoch": 15, "cleared_by": 24} in at_end["alerts"]
-    assert "cleared by epoch 24" in (out / "report.html").read_text(encoding="utf-8")
+    [exploding] = [a for a in at_end["alerts"] if a["rule"] == "exploding_loss"]
+    assert exploding["layer"] is None and exploding["epoch"] <= 20 and 20 < exploding["cleared_by"] <= 40
+    assert f"  [exploding_loss] epoch {exploding['epoch']}: " in printed
+    assert f"-> cleared by epoch {exploding['cleared_by']}: it no longer holds at the last epoch (40)" in printed
+    assert f"cleared by epoch {exploding['cleared_by']}" in (out / "report.html").read_text(encoding="utf-8")
     assert alerts.checked_standing(at_end) == at_end
 
 

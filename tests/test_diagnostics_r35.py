@@ -196,18 +196,20 @@ def test_a_loss_the_steps_raised_far_above_a_high_start_blames_the_steps_too():
 
 
 # -- saturated units: advice that fits the network and the loss ----------------------------------
-def _saturated_alert(init, loss):
+def _saturated_alert(init, loss, epochs=4):
     """A sigmoid network on inputs from 0 to 255 (unscaled): its hidden layer saturates."""
     rng = np.random.default_rng(0)
     X = rng.random((1000, 20)) * 255
     y = np.argmax(X[:, :3], axis=1)
     net = dp.mlp([20, 32, 3], init=init, seed=0)
-    history = dp.fit(net, X, y, loss=loss, optimizer=dp.SGD(lr=0.1), epochs=4, batch_size=32, seed=0)
+    history = dp.fit(net, X, y, loss=loss, optimizer=dp.SGD(lr=0.1), epochs=epochs, batch_size=32, seed=0)
     return next(a for a in history.alerts if a.rule == "saturated" and a.layer == 1)
 
 
 def test_the_saturated_fix_fits_a_glorot_network_under_cross_entropy():
-    alert = _saturated_alert("glorot_uniform", dp.CrossEntropy())
+    # 6 epochs: by the 4th the rule's evidence is still borderline, and whether it fires then
+    # depends on the rounding of the BLAS kernels the CPU gets
+    alert = _saturated_alert("glorot_uniform", dp.CrossEntropy(), epochs=6)
     assert "learns slowly" in alert.evidence
     assert "smaller weights than glorot_uniform" in alert.fix and "scale the inputs" in alert.fix
     assert "start from smaller weights (glorot_uniform" not in alert.fix

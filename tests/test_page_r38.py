@@ -56,12 +56,14 @@ def test_the_report_of_a_run_diverged_in_its_first_epoch_says_the_cause_once_and
     is not there."""
     facts = json.loads((diverged_at_once / "run.json").read_text())
     assert "The network keeps" in facts["diverged"]["message"]  # what the library says to a caller of fit
+    step = facts["diverged"]["step"]  # and whether its loss is nan or inf: by the CPU's BLAS kernels
+    assert 1 <= step <= 10
     for page in ((diverged_at_once / "report.html").read_text(encoding="utf-8"),
                  render([], facts)):
         text = _text(page)
-        assert "Training diverged at epoch 1, step 4: the loss became NaN or infinite (the loss is nan; layer 1 " \
-               "(Dense)'s largest weight grew from" in text
-        assert text.lower().count("training diverged at epoch 1, step 4") == 1
+        assert re.search(rf"Training diverged at epoch 1, step {step}: the loss became NaN or infinite \(the loss "
+                         r"is (nan|inf); layer 1 \(Dense\)'s largest weight grew from", text)
+        assert text.lower().count(f"training diverged at epoch 1, step {step}") == 1
         assert "The network keeps" not in text and "fitted again" not in text
         assert text.count("Lower the learning rate") == 1 and "(--lr (it was" not in text
         assert "--lr (it was 5)" in text
