@@ -57,7 +57,7 @@ def test_positive_gradients_keep_their_log_scale():
 
     chart = _chart(render(_diagnostics_records([1.0, 0.1, 0.01]), {"status": "done", "config": {}}),
                    "‖δ‖ reaching the layer", "layer 0 (Dense)")
-    assert ">0.032<" in chart and ">0.1<" in chart  # log ticks: 10 ** t, 2 significant digits
+    assert ">0.01<" in chart and ">0.1<" in chart and ">1<" in chart  # log ticks: whole decades
 
 
 def _run_folder(folder, facts) -> None:

@@ -53,7 +53,7 @@ def test_a_long_runs_axis_labels_stay_inside_the_chart_and_apart(width):
     assert spans[-1][2] == "20000" and spans[0][2] == "1"
     assert all(a[1] < b[0] for a, b in zip(spans, spans[1:])), spans  # the epochs' labels do not run together
     ys = [text for _, anchor, text in labels if anchor == "end"]
-    assert len(ys) == 5 and all(len(t) <= 7 for t in ys), ys  # short: 1.45e-4, not 0.000145
+    assert 3 <= len(ys) <= 6 and all(len(t) <= 7 for t in ys), ys  # short: 1.45e-4, not 0.000145
 
 
 @pytest.mark.parametrize(("value", "digits", "text"), [

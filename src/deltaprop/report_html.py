@@ -422,8 +422,8 @@ def line_chart(title: str, x: list[int], series, *, log: bool = False, width: in
     # one epoch: centred in a range of its own, not at the left end of an axis running on to the next epoch
     x0, x1 = (min(x), max(x)) if max(x) > min(x) else (min(x) - 0.5, min(x) + 0.5)
     # margins that hold the longest y label and half the last epoch's, centred on the axis's end, whole
-    labels = _y_labels(y0, y1, log)
-    left = max(left, math.ceil(max(map(_text_px, labels))) + 8)
+    labels = _y_ticks(y0, y1, log)
+    left = max(left, math.ceil(max(_text_px(text) for _, text in labels)) + 8)
     right = max(right, math.ceil(_text_px(str(math.floor(x1))) / 2) + 2)
     sx = lambda v: left + (v - x0) / (x1 - x0) * (width - left - right)  # noqa: E731
     sy = lambda v: top + (1 - (fy(v) - y0) / (y1 - y0)) * (height - top - bottom)  # noqa: E731
@@ -482,8 +482,8 @@ def _columns(column: np.ndarray, ys: list[float]) -> np.ndarray:
 def _axes(x0, x1, labels, left, right, top, bottom, width, height) -> list[str]:
     out = [f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#999"/>',
            f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#999"/>']
-    for k, label in enumerate(labels):
-        yy = top + (1 - k / 4) * (height - top - bottom)
+    for at, label in labels:
+        yy = top + (1 - at) * (height - top - bottom)
         out.append(f'<line class="grid" x1="{left}" y1="{yy:.1f}" x2="{width - right}" y2="{yy:.1f}"/>'
                    f'<text x="{left - 4}" y="{yy + 4:.1f}" text-anchor="end">{label}</text>')
     # as many intervals (up to 5) as labels of the widest epoch fit side by side: 20000 five times in
@@ -526,10 +526,47 @@ def _epoch_ticks(x0: float, x1: float, intervals: int, sx) -> list[int]:
     return [first, last]
 
 
-def _y_labels(y0: float, y1: float, log: bool) -> list[str]:
-    """The labels of the y axis's 5 evenly spaced ticks, bottom first (of 10^t on a log scale)."""
-    values = [y0 + (y1 - y0) * k / 4 for k in range(5)]
-    return [_tick_text(10 ** t, 2) if log else _tick_text(t, 3) for t in values]
+def _y_ticks(y0: float, y1: float, log: bool) -> list[tuple[float, str]]:
+    """The y axis's ticks inside ``[y0, y1]`` (in log10 units on a log scale), bottom first,
+    as (fraction of the axis's height, label): 3 to 6 round values, multiples of 1, 2, 2.5
+    or 5 × 10^k; on a log scale whole decades, or 1, 2 and 5 × 10^k within two decades;
+    where fewer than 3 round values fall inside, the 5 evenly spaced values."""
+    to_axis = math.log10 if log else float
+    candidates = []
+    if log:
+        decades = [10.0**t for t in _round_steps(y0, y1, whole=True)]
+        one_two_five = [m * 10.0**k for k in range(math.floor(y0), math.ceil(y1) + 1) for m in (1, 2, 5)]
+        candidates += [decades, [v for v in one_two_five if y0 - 1e-9 <= math.log10(v) <= y1 + 1e-9]]
+    candidates.append(_round_steps(*((10**y0, 10**y1) if log else (y0, y1))))
+    values = next((c for c in candidates if 3 <= len(c) <= 6), None)
+    if values is None:
+        values = [10 ** (y0 + (y1 - y0) * k / 4) if log else y0 + (y1 - y0) * k / 4 for k in range(5)]
+    # as many significant digits as tell the labels apart: 0.4169 and 0.417, not 0.417 twice
+    gap = min((abs(b - a) for a, b in zip(values, values[1:])), default=0.0)
+    digits = 3
+    if gap > 0:
+        digits = max(3, min(12, math.floor(math.log10(max(map(abs, values)))) - math.floor(math.log10(gap)) + 1))
+    return [((to_axis(v) - y0) / (y1 - y0), _tick_text(v, digits)) for v in values]
+
+
+def _round_steps(lo: float, hi: float, *, whole: bool = False) -> list[float]:
+    """The multiples in ``[lo, hi]`` of the smallest round step (1, 2, 2.5 or 5 × 10^k; whole
+    numbers only where ``whole``) that gives at most 6 of them."""
+    span = hi - lo
+    if not (math.isfinite(span) and span > 0):
+        return []
+    k = math.floor(math.log10(span / 6))
+    for e in (k, k + 1, k + 2):
+        for m in (1, 2, 2.5, 5):
+            step = m * 10.0**e
+            if whole and (step < 1 or step != int(step)):
+                continue
+            first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
+            if last - first + 1 <= 6:
+                # k·step rounded to the step's own digits: 0.30000000000000004 is 0.3
+                digits = max(0, -math.floor(math.log10(step)) + 1)
+                return [round(i * step, digits) for i in range(first, last + 1)]
+    return []
 
 
 def _tick_text(value: float, digits: int) -> str:
