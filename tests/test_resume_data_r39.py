@@ -3,12 +3,15 @@ another X, another y or another number of rows is refused (the state keeps a fin
 of its rows: their counts and digests of every y and of rows of X spread over it,
 checkpoints too), not silently trained with the old rows' shuffled order and place in the
 epoch. A state written before it kept one resumes as before; ``partial_fit`` goes on with
-each call's own rows."""
+each call's own rows. ``train --resume`` on a data file that changed says in one line how
+to train the model further on the new rows."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from cli_in_process import run_cli
+from test_leftovers_r36 import _one_line_error
 
 import deltaprop as dp
 from deltaprop.serialization import load_checkpoint
@@ -152,6 +155,23 @@ def test_partial_fit_and_warm_start_go_on_with_each_calls_own_rows():
     with pytest.warns(Warning):  # max_iter reached
         warm.fit(X[:48], y[:48]).fit(X[48:], y[48:])
     assert warm.n_iter_ == 2
+
+
+@pytest.mark.slow
+def test_train_resume_on_a_changed_data_file_says_how_to_train_the_model_on_it(tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, x=X, y=y)
+    out = tmp_path / "run"
+    res = run_cli("train", "--dataset", path, "--layers", "6,8,3", "--epochs", "4", "--steps", "5", "--batch-size",
+                  "16", "--out", out, "-q")
+    assert res.returncode == 0, res.stderr
+    np.savez(path, x=X[::-1], y=y[::-1])  # other rows in the run's file
+    line = _one_line_error(run_cli("train", "--resume", out, "--steps", "12"))
+    assert f"{path} has changed since the model was trained on it" in line
+    assert (f"to train on this one, start a new run: deltaprop train --config {out / 'config.toml'} --out NEW_FOLDER "
+            f"(fresh weights), or train this run's model further in Python: net = "
+            f"deltaprop.load({str(out / 'checkpoint.safetensors')!r}); x, y = deltaprop.data.load_arrays("
+            f"{str(path)!r}); deltaprop.fit(net, x, y, ...)") in line
 
 
 @pytest.mark.slow
