@@ -1910,8 +1910,7 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         cfg, checkpoint = _resume_config(out, flags)
         _check_not_exploded(out)
         data = _team_data(args, cfg, lambda: _resumed_data(cfg, args))
-        _check_unchanged(checkpoint.extra.get("data_file"), data, cfg.dataset,
-                         "restore the file the run trained on, or start a new run on this one")
+        _check_unchanged(checkpoint.extra.get("data_file"), data, cfg.dataset, _other_data_fix(out, cfg))
         model = _resumed_model(checkpoint)
         if not _run_is_complete(cfg, model.state):  # the schedule's notes and checks speak of epochs to train
             _threads_note(threads, model.state, out, args)
@@ -1923,6 +1922,17 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         return _finish_complete_run(args, cfg, out, model, data)
     finally:
         lock.release()
+
+
+def _other_data_fix(out: Path, cfg: TrainConfig) -> str:
+    """What to do when a resumed run's data file holds other rows than it trained on: a
+    resume goes on with the run's own rows only (its shuffled order and place in the epoch
+    are theirs). ``train`` starts a new run from fresh weights; training the model further
+    on the new rows is done in Python, from the checkpoint's weights."""
+    return (f"restore the file the run trained on to resume; to train on this one, start a new run: {PROG} train "
+            f"--config {out / 'config.toml'} --out NEW_FOLDER (fresh weights), or train this run's model further in "
+            f"Python: net = deltaprop.load({str(out / 'checkpoint.safetensors')!r}); x, y = "
+            f"deltaprop.data.load_arrays({cfg.dataset!r}); deltaprop.fit(net, x, y, ...)")
 
 
 def _check_not_exploded(out: Path) -> None:

@@ -683,7 +683,8 @@ class _NeuralNet(BaseEstimator):
         if incremental:
             self._check_cosine_left(state)
             state.epochs = state.steps = None  # a run that goes on call by call: no planned length to hold it to
-            state.sample_weight = None  # and on each call's own rows and weights, which fit need not compare
+            # and on each call's own rows and weights, which fit need not compare
+            state.sample_weight = state.training_data = None
         self._state = state
         n = X.shape[0]
         batch_size = self._batch_size(n)
