@@ -32,7 +32,7 @@ from .callbacks import (Callback, CheckpointWriter, EarlyStopping, ProgressBar, 
                         epoch_summary)
 from .config import (TrainConfig, _integer, _number, _schedule, _toml_value, _utf8, config_file, load_toml,
                      schedule_spec)
-from .data import DATASETS, LABEL_NAMES, read_table, train_validation_split
+from .data import DATASETS, LABEL_NAMES, read_rows, read_table, train_validation_split
 from .data import load as load_dataset
 from .data import mnist as mnist_files
 from .data.mnist import FASHION_MNIST, MNIST
@@ -198,10 +198,12 @@ def _add_evaluate(sub) -> None:
 
 
 def _add_predict(sub) -> None:
-    p = sub.add_parser("predict", help="classify images (PNG/JPEG) or the rows of .npy files, one line each")
+    p = sub.add_parser("predict", help="classify images (PNG/JPEG) or the rows of .npy or CSV files, one line each")
     p.add_argument("model", metavar="MODEL", help="a model file (model.safetensors) or a run folder")
     p.add_argument("inputs", metavar="INPUT", nargs="+",
-                   help="images (PNG/JPEG, any size) or .npy files of raw feature rows; several may be given")
+                   help="images (PNG/JPEG, any size), .npy files of raw feature rows, or CSV files of them (with a "
+                        "header, read by the training file's column names in any order, other columns such as the "
+                        "label left out; without one, by position); several may be given")
     p.add_argument("--top", default="3", help="how many classes to list per input (default 3)")
     p.add_argument("--images", default="auto", choices=("auto", *IMAGE_STYLES),
                    help="how an image becomes 28x28 levels (for a model of smaller square images, 8x8 say, as serve "
@@ -2404,6 +2406,7 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
             _check_not_prescaled(mf, Path(name), part)
         if ds.x_train.shape[1] == mf.net.n_features:  # another width is refused below
             _note_far_outside(mf, Path(name), ds.all_rows()[0])
+            _note_divided(mf, Path(name), ds.all_rows()[0])
     if mf is not None and ds.x_train.shape[1] != mf.net.n_features:  # plot samples may have no model
         per_row = "feature columns besides the label column" if name.lower().endswith((".csv", ".txt")) else "inputs a row"
         raise ShapeError(f"{name}: holds {ds.x_train.shape[1]} {per_row}, but the model takes {mf.net.n_features}; "
@@ -2642,6 +2645,30 @@ def _note_zeros_and_ones(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
          f"{top}: np.save('rows.npy', rows * {top})", err=True)
 
 
+#: The top of the raw training inputs' range from which rows of fractions in [0, 1] are
+#: taken for rows divided by it (0..16 digit levels and up: fractions fill 1/16 of it).
+_SHRUNK_TOP = 16.0
+
+
+def _note_divided(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
+    """A note for rows of fractions in [0, 1] given to a model whose raw training inputs
+    ran from ``lo ≥ 0`` to ``hi ≥ 16`` (0..255 levels as floats, standardised rather than
+    divided by 255): rows divided by ``hi`` already, which its (x − μ)/σ maps to nearly one
+    point, every row then scored alike without a word. A model that divides its raw inputs
+    itself refuses them (:func:`_check_not_prescaled`)."""
+    if mf.input_range is None or not rows.size or rows.dtype.kind != "f" or isinstance(mf.net.layers[0], Rescaling):
+        return
+    lo, hi = (float(v) for v in mf.input_range)
+    if lo < 0 or hi < _SHRUNK_TOP or rows.min() < 0 or rows.max() > 1 or np.array_equal(rows, np.round(rows)):
+        return
+    suffix = path.suffix.lower()
+    fix = (f"np.savez(path, x=x * {hi:g}, y=y)" if suffix == ".npz" else f"np.save('rows.npy', rows * {hi:g})"
+           if suffix == ".npy" else f"the feature values times {hi:g}")
+    _say(f"note: {path} holds fractions in [0, 1], but the model's raw training inputs ran from {lo:g} to {hi:g} "
+         f"and it takes its inputs on that scale: were the rows divided by {hi:g} (scaled to [0, 1]) already? its "
+         f"answers to them would mean nothing; if so, give them on the training data's scale, e.g. {fix}", err=True)
+
+
 def _note_far_outside(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
     """A note for rows whose values lie beyond the raw training inputs' range ``lo..hi`` by
     more than its span ``hi − lo`` (0..255 rows for a model of inputs in [0, 1]): rows on
@@ -2658,19 +2685,61 @@ def _note_far_outside(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
          "other units)?", err=True)
 
 
+def _width_problem(path: Path, raw: np.ndarray, width: int, n_features: int, side: int | None, mf=None) -> ShapeError:
+    """The refusal of ``.npy`` rows ``width`` values wide for a model of ``n_features``
+    inputs, with what they are (the training file's columns, or images) and the likely
+    fix: rows saved transposed (``rows.T``), or still holding the training file's label
+    column (``np.delete``)."""
+    names = _trained_feature_names(mf)
+    what = (f" ({side}x{side} images)" if side is not None else
+            f" (the columns {', '.join(names[:8])}{', ...' if len(names) > 8 else ''} of its training file, in that "
+            "order, without the label column)" if names else "")
+    fix = ""
+    if raw.ndim == 2 and raw.shape[0] == n_features and raw.shape[1] != n_features:
+        fix = f"; the array has shape {raw.shape}, a column an input: save it transposed, np.save('rows.npy', rows.T)"
+    elif width == n_features + 1 and side is None:
+        index = _trained_label_index(mf)
+        drop, which = ("LABEL_INDEX", "") if index is None else (index, f" (column {index + 1} of the training file)")
+        fix = (f"; if the rows still hold the label column{which}, drop it: "
+               f"np.save('rows.npy', np.delete(rows, {drop}, axis=1))")
+    return ShapeError(f"{path}: {width} features per input, but the model takes {n_features}{what}{fix}")
+
+
+def _csv_rows(path: Path, n_features: int, side: int | None, model: str, mf) -> np.ndarray:
+    """The feature rows of a CSV file for ``predict``: read by the header names the model
+    trained on (in any order, its other columns left out), else by position, a label
+    column where the training file had it left out (:func:`deltaprop.data.read_rows`); a
+    note says what was left out, and how to score the rows against their labels."""
+    import shlex
+
+    rows, notes, left_out = read_rows(path, n_features, feature_names=_trained_feature_names(mf),
+                                      label_position=_trained_label_index(mf))
+    for note in notes:
+        _say(f"note: {note}", err=True)
+    if left_out == 1 and rows.shape[1] == n_features:  # a label column, most likely
+        _say(f"note: to score the rows against their labels use: "
+             f"{shlex.join([PROG, 'evaluate', str(model), '--dataset', str(path)])}", err=True)
+    if rows.shape[1] != n_features:
+        raise _width_problem(path, rows, rows.shape[1], n_features, side, mf)
+    return rows
+
+
 def _rows_of(path: Path, n_features: int, style: str = "digit", side: int | None = IMAGE_SIDE,
-             model: str = "MODEL") -> np.ndarray:
+             model: str = "MODEL", mf=None) -> np.ndarray:
     """The raw input rows in one INPUT: an image (28x28 levels made in ``style``, reduced
     to the model's ``side`` x ``side`` as deltaprop serve reduces drawings) or a .npy file;
-    ``model``: the model as the command line named it, for the command a refusal suggests."""
+    ``model``: the model as the command line named it, for the command a refusal suggests;
+    ``mf``: its model file, whose training columns a refusal of rows of another width names."""
     if path.suffix.lower() != ".npy":
         if not path.exists():
             raise DataError(f"{path}: no such file")
-        if path.suffix.lower() in (".csv", ".txt", ".npz"):
+        if path.suffix.lower() in (".csv", ".txt"):
+            return _csv_rows(path, n_features, side, model, mf)
+        if path.suffix.lower() == ".npz":
             import shlex
 
-            raise DataError(f"{path}: predict reads rows from a .npy file or one image; to score a labelled file "
-                            f"use: {shlex.join([PROG, 'evaluate', str(model), '--dataset', str(path)])}; for rows "
+            raise DataError(f"{path}: predict reads rows from a .npy or CSV file or one image; to score a labelled "
+                            f"file use: {shlex.join([PROG, 'evaluate', str(model), '--dataset', str(path)])}; for rows "
                             "without labels save them with np.save('rows.npy', rows)")
         if side is None:
             raise ShapeError(f"{path}: this model's {n_features} inputs are not a square image of at least 8x8 pixels "
@@ -2684,7 +2753,7 @@ def _rows_of(path: Path, n_features: int, style: str = "digit", side: int | None
     else:
         raise ShapeError(f"{path}: expected a row or rows of features, got shape {raw.shape}")
     if rows.shape[1] != n_features:
-        raise ShapeError(f"{path}: {rows.shape[1]} features per input, but the model takes {n_features}")
+        raise _width_problem(path, raw, rows.shape[1], n_features, side, mf)
     if rows.dtype.kind == "f" and not np.isfinite(rows).all():
         r, c = np.argwhere(~np.isfinite(rows))[0]
         what = "NaN (a missing value)" if np.isnan(rows[r, c]) else f"{rows[r, c]} (infinity)"
@@ -2749,7 +2818,7 @@ def cmd_predict(args) -> int:
     side = model_image_side(mf)  # None: no image (a table's row)
     style = _image_style(mf, args.images, side) if images and side is not None else "digit"
     # every input is checked before any output
-    batches = [_rows_of(path, net.n_features, style, side, args.model) for path in paths]
+    batches = [_rows_of(path, net.n_features, style, side, args.model, mf) for path in paths]
     unused = [f"--{name} {value}" for name, value, default in (("images", args.images, "auto"), ("levels", args.levels, None))
               if value != default]
     if unused and not images:  # they make images into inputs; rows reach the model as they are
@@ -2760,6 +2829,7 @@ def cmd_predict(args) -> int:
             _check_not_prescaled(mf, path, rows)
             _note_zeros_and_ones(mf, path, rows)
             _note_far_outside(mf, path, rows)
+            _note_divided(mf, path, rows)
     if images and side is not None and side != IMAGE_SIDE and style == "digit":
         _say(f"note: digits are framed as small digits are: the ink's longer edge fills a {4 * side}x{4 * side} frame, "
              f"centred, and each of this model's {side}x{side} pixels is the mean of a 4x4 block, as deltaprop serve "
