@@ -106,6 +106,7 @@ def test_a_data_file_of_another_type_is_refused_with_its_conversion(tmp_path, na
     assert fix in str(info.value)
 
 
+@pytest.mark.slow
 def test_train_on_a_tsv_file_says_to_name_it_csv(tmp_path):
     path = tmp_path / "data.tsv"
     path.write_text("a\tlabel\n1\t0\n")
@@ -193,3 +194,49 @@ def test_predict_refuses_a_csv_missing_a_trained_column_naming_it(tmp_path):
     path = _csv(tmp_path / "rows.csv", "a,b,c", np.ones((3, 3)))
     result = run_cli("predict", _table_model(tmp_path / "m.safetensors"), path)
     assert result.returncode == 1 and "it has no column 'd' (trained on a, b, c, d)" in result.stderr
+
+
+def _rgb_model(path):
+    """A model of 4x4 colour images saved channels last, (n, 4, 4, 3), as training records them."""
+    net = dp.Network([dp.Dense(48, 3), dp.Softmax()], seed=0)
+    dp.save(net, path, input_range=(0.0, 255.0), extra={"data_file": {"sha256": "0" * 64, "rows": 30,
+                                                                      "shape": [4, 4, 3]}})
+    return path
+
+
+def _rgb(n: int = 30) -> np.ndarray:
+    return np.random.default_rng(3).integers(0, 256, (n, 4, 4, 3)).astype(np.uint8)
+
+
+def test_predict_refuses_images_saved_channels_first_for_a_model_of_channels_last(tmp_path):
+    """(n, 3, h, w) rows for a model trained on (n, h, w, 3): the same number of values, so
+    they were flattened and scored with every colour in another pixel's place, silently."""
+    model, first, last = _rgb_model(tmp_path / "m.safetensors"), tmp_path / "first.npy", tmp_path / "last.npy"
+    np.save(first, _rgb().transpose(0, 3, 1, 2))
+    np.save(last, _rgb())
+    result = run_cli("predict", model, first)
+    assert result.returncode == 1
+    assert ("its images have the shape (3, 4, 4), the model's (4, 4, 3) in another axis order (channels first where "
+            "training had them last, or the other way round)") in result.stderr
+    assert "reorder the axes, x.transpose(0, 2, 3, 1)" in result.stderr
+    fixed = tmp_path / "fixed.npy"
+    np.save(fixed, np.load(first).transpose(0, 2, 3, 1))
+    assert run_cli("predict", model, fixed).stdout == run_cli("predict", model, last).stdout.replace("last", "fixed")
+
+
+def test_evaluate_refuses_an_npz_of_images_in_another_axis_order(tmp_path):
+    data = tmp_path / "first.npz"
+    np.savez(data, x=_rgb().transpose(0, 3, 1, 2), y=np.arange(30) % 3)
+    result = run_cli("evaluate", _rgb_model(tmp_path / "m.safetensors"), "--dataset", data)
+    assert result.returncode == 1 and "the model's (4, 4, 3) in another axis order" in result.stderr
+
+
+@pytest.mark.slow
+def test_train_records_the_shape_of_an_npz_files_images(tmp_path):
+    """The model file keeps (h, w, c), which predict and evaluate check other images by."""
+    from deltaprop.serialization import read_model
+
+    data = tmp_path / "rgb.npz"
+    np.savez(data, x=_rgb(), y=np.arange(30) % 3)
+    assert run_cli("train", "--dataset", data, "--out", tmp_path / "run", "--epochs", "1", "-q").returncode == 0
+    assert read_model(tmp_path / "run" / "model.safetensors").extra["data_file"]["shape"] == [4, 4, 3]

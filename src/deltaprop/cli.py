@@ -492,6 +492,8 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
         file["no_example"] = sorted(set(range(n_classes)) - set(present.tolist()))
     if table.label_index is not None:  # a CSV file's label column, by which a file without a header is read
         file["label_index"] = table.label_index
+    if table.x.ndim > 2:  # images saved as such: another file's in another axis order is refused
+        file["shape"] = [int(d) for d in table.x.shape[1:]]
     return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), source, held_out, file,
                     table.feature_names, table.notes + unread, test_rows,
                     table.x.shape[1:] if table.x.ndim > 2 else None)
@@ -657,6 +659,37 @@ def _trained_label_index(mf) -> int | None:
     recorded = mf.extra.get("data_file") if mf is not None else None
     index = recorded.get("label_index") if isinstance(recorded, dict) else None
     return index if isinstance(index, int) and not isinstance(index, bool) and index >= 0 else None
+
+
+def _trained_image_shape(mf) -> tuple[int, ...] | None:
+    """The shape of one input of the .npz file the model trained on, where its inputs were
+    saved as images (``(h, w, c)``, ``(c, h, w)``, ``(h, w)``); None where not recorded."""
+    recorded = mf.extra.get("data_file") if mf is not None else None
+    shape = recorded.get("shape") if isinstance(recorded, dict) else None
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+        return None
+    return tuple(shape) if math.prod(shape) == mf.net.n_features else None
+
+
+def _check_image_axes(mf, path, shape: tuple[int, ...] | None) -> None:
+    """Refuse images whose axes are those the model trained on in another order
+    (``(3, 32, 32)`` for a model of ``(32, 32, 3)`` images): flattened, the same number of
+    values reach its inputs in the wrong places. Axes of length 1 are left out of the
+    comparison (``(28, 28)`` and ``(28, 28, 1)`` are the same images)."""
+    trained = _trained_image_shape(mf)
+    if trained is None or shape is None:
+        return
+    given, kept = tuple(d for d in shape if d != 1), tuple(d for d in trained if d != 1)
+    if given == kept or sorted(given) != sorted(kept) or len(shape) != len(trained):
+        return
+    free, order = list(range(len(shape))), []
+    for d in trained:  # the given axis each trained axis is, the first free one of its length
+        order.append(next(i for i in free if shape[i] == d))
+        free.remove(order[-1])
+    axes = ", ".join(str(i + 1) for i in order)
+    raise ShapeError(f"{path}: its images have the shape {tuple(shape)}, the model's {tuple(trained)} in another axis "
+                     "order (channels first where training had them last, or the other way round), so their values "
+                     f"would reach its inputs in the wrong places: reorder the axes, x.transpose(0, {axes})")
 
 
 def _split_seed(mf) -> int:
@@ -2402,6 +2435,7 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
     for note in ds.notes:
         _say(f"note: {note}", err=True)
     if mf is not None and _is_file_dataset(name):  # fractions for a model that divides by 255 itself
+        _check_image_axes(mf, name, ds.image_shape)
         for part in (ds.x_train, ds.x_test):
             _check_not_prescaled(mf, Path(name), part)
         if ds.x_train.shape[1] == mf.net.n_features:  # another width is refused below
@@ -2746,6 +2780,8 @@ def _rows_of(path: Path, n_features: int, style: str = "digit", side: int | None
                              "(a table's columns), so an image cannot be its input; give a .npy file of rows instead")
         return reduce_image(load_image(path, style, side=side), side).reshape(1, side * side)
     raw = _read_npy(path)
+    if raw.ndim > 2:
+        _check_image_axes(mf, path, raw.shape[1:])
     if raw.ndim == 1 or (side is not None and raw.shape == (side, side)):
         rows = raw.reshape(1, -1)
     elif raw.ndim >= 2:
