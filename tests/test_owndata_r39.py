@@ -240,3 +240,17 @@ def test_train_records_the_shape_of_an_npz_files_images(tmp_path):
     np.savez(data, x=_rgb(), y=np.arange(30) % 3)
     assert run_cli("train", "--dataset", data, "--out", tmp_path / "run", "--epochs", "1", "-q").returncode == 0
     assert read_model(tmp_path / "run" / "model.safetensors").extra["data_file"]["shape"] == [4, 4, 3]
+
+
+@pytest.mark.parametrize(("x", "words"), [
+    (np.arange(64, dtype=np.float32).reshape(1, 64) * 4, "but whole levels 0..255 stored as float32: save them as 8-bit "
+                                                         r"integers \(x.astype\(np.uint8\)\)"),
+    (np.linspace(0, 1, 64, dtype=np.float32).reshape(1, 64), r"but float32 values already in \[0, 1\]: use none"),
+])
+def test_unit_scaling_of_float_pixels_says_how_to_mend_them(x, words):
+    """Scaling unit refused float pixels as 'not non-negative integers: use standardize or
+    none' even where they are 0..255 levels saved as floats, which x / 255 is meant for."""
+    from deltaprop.preprocessing import unit_scaling
+
+    with pytest.raises(ConfigError, match=words):
+        unit_scaling(x)
