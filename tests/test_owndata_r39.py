@@ -254,3 +254,19 @@ def test_unit_scaling_of_float_pixels_says_how_to_mend_them(x, words):
 
     with pytest.raises(ConfigError, match=words):
         unit_scaling(x)
+
+
+def test_predict_leaves_out_a_regressors_target_column_without_pointing_to_evaluate(tmp_path):
+    """A regressor saved in Python (no feature names): a CSV file with one column more,
+    named target, is read without it; evaluate scores classifiers only, so it is not offered."""
+    model = tmp_path / "reg.safetensors"
+    net = dp.Network([dp.Dense(3, 1)], seed=0)
+    dp.save(net, model, loss=dp.MeanSquaredError(classification=False))
+    x = np.random.default_rng(4).normal(size=(4, 3)).round(3)
+    path = _csv(tmp_path / "reg.csv", "a,b,c,target", np.column_stack([x, x.sum(axis=1)]))
+    result = run_cli("predict", model, path)
+    assert result.returncode == 0, result.stderr
+    assert f"note: {path}: column 'target' (4 of 4), named as labels or targets, is left out" in result.stderr
+    assert "evaluate" not in result.stderr
+    values = [float(line.split("value ")[1]) for line in result.stdout.splitlines()]
+    np.testing.assert_allclose(values, net.predict_proba(x.astype(np.float32)).ravel(), rtol=1e-5)

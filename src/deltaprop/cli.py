@@ -2750,7 +2750,7 @@ def _csv_rows(path: Path, n_features: int, side: int | None, model: str, mf) -> 
                                       label_position=_trained_label_index(mf))
     for note in notes:
         _say(f"note: {note}", err=True)
-    if left_out == 1 and rows.shape[1] == n_features:  # a label column, most likely
+    if left_out == 1 and rows.shape[1] == n_features and mf.outputs not in ("values", "labels"):  # a label column
         _say(f"note: to score the rows against their labels use: "
              f"{shlex.join([PROG, 'evaluate', str(model), '--dataset', str(path)])}", err=True)
     if rows.shape[1] != n_features:

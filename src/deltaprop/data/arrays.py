@@ -1040,7 +1040,7 @@ def read_rows(path: str | os.PathLike, n_features: int, *, feature_names=None,
     if n_cols == n_features + 1 and names is not None:
         found = [i for i, name in enumerate(names) if name.strip().lower() in LABEL_NAMES]
         col = found[0] if len(found) == 1 else None
-        what = f"column {names[col]!r} ({col + 1} of {n_cols}), named as labels," if col is not None else ""
+        what = f"column {names[col]!r} ({col + 1} of {n_cols}), named as labels or targets," if col is not None else ""
     elif n_cols == n_features + 1 and label_position is not None and 0 <= label_position < n_cols:
         col = label_position
         what = (f"column {col + 1} of {n_cols}, where the model's training file had its labels (a file without a "
