@@ -270,3 +270,13 @@ def test_predict_leaves_out_a_regressors_target_column_without_pointing_to_evalu
     assert "evaluate" not in result.stderr
     values = [float(line.split("value ")[1]) for line in result.stdout.splitlines()]
     np.testing.assert_allclose(values, net.predict_proba(x.astype(np.float32)).ravel(), rtol=1e-5)
+
+
+def test_info_names_the_input_columns_and_image_axes_that_rows_must_keep(tmp_path):
+    """.npy rows for predict must hold the training file's columns in its order; info said
+    only 'input 4 features', not which, nor where the label column had been."""
+    table = run_cli("info", _table_model(tmp_path / "table.safetensors"))
+    assert "input columns: a, b, c, d (a row's values in this order; the label was column 5 of the training file)" \
+        in table.stdout
+    images = run_cli("info", _rgb_model(tmp_path / "rgb.safetensors"))
+    assert "input images: 4 x 4 x 3 a row (flattened in this axis order)" in images.stdout

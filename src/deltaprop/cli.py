@@ -3052,6 +3052,24 @@ def _run_processes(path: Path) -> str | None:
     return None if folder is None else processes_words(recorded_facts(folder))
 
 
+#: Feature columns ``info`` names before it says how many there are in all.
+_COLUMNS_SHOWN = 12
+
+
+def _input_columns_words(mf) -> str | None:
+    """What a row of raw inputs holds, in order, where the model records it: the training
+    CSV file's feature columns (and where its label column was), or the shape of the
+    images of the .npz file it trained on; the order .npy rows must keep."""
+    names, index, shape = _trained_feature_names(mf), _trained_label_index(mf), _trained_image_shape(mf)
+    label = f"; the label was column {index + 1} of the training file" if index is not None else ""
+    if names is not None:
+        shown = ", ".join(names[:_COLUMNS_SHOWN]) + (f", ... ({len(names)} in all)" if len(names) > _COLUMNS_SHOWN else "")
+        return f"input columns: {shown} (a row's values in this order{label})"
+    if shape is not None:
+        return f"input images: {' x '.join(map(str, shape))} a row (flattened in this axis order)"
+    return None
+
+
 def cmd_info(args) -> int:
     mf = _read(args.model)
     _say(mf.net.summary())
@@ -3061,6 +3079,8 @@ def cmd_info(args) -> int:
     _say(f"input scaling: {describe_inputs(mf.net)}")
     if mf.input_range is not None:
         _say(f"training inputs: {mf.input_range[0]:g} to {mf.input_range[1]:g} (raw, before any scaling)")
+    if (columns := _input_columns_words(mf)) is not None:
+        _say(columns)
     _say(f"outputs: {mf.outputs}" + (f" (saved with loss {mf.loss!r})" if mf.kind == "model" and mf.loss is not None else ""))
     _say(f"tensors sha256: {mf.metadata['tensors_sha256']}")
     if mf.kind == "checkpoint":
