@@ -280,3 +280,14 @@ def test_info_names_the_input_columns_and_image_axes_that_rows_must_keep(tmp_pat
         in table.stdout
     images = run_cli("info", _rgb_model(tmp_path / "rgb.safetensors"))
     assert "input images: 4 x 4 x 3 a row (flattened in this axis order)" in images.stdout
+
+
+def test_a_quoted_decimal_comma_in_a_comma_separated_file_is_named_as_one(tmp_path):
+    """Excel in a decimal-comma locale quotes "0,125" between commas: the refusal called it
+    text ('give class labels as ids ... encode or drop other text columns')."""
+    path = tmp_path / "data.csv"
+    path.write_text('a,b,label\n"0,125","3,5",1\n"1,25","0,75",0\n')
+    with pytest.raises(FileFormatError, match=r"line 2, column 1 \('a'\) holds '0,125', a number written with a "
+                                              r"decimal comma .*pd.read_csv\(path, decimal=','\)") as info:
+        read_table(path)
+    assert "class labels" not in str(info.value)

@@ -1093,6 +1093,11 @@ def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError
         return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a missing label; "
                                "a row without its class cannot be trained or scored on: drop the rows whose label "
                                "is missing (pandas: df.dropna(subset=[label column]))")
+    if _DECIMAL_COMMA.match(text) and not _THOUSANDS.match(text):  # quoted, in a comma-separated file: "0,125"
+        return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a number written with a decimal "
+                               "comma (quoted between the separating commas); deltaprop reads numbers with a decimal "
+                               "point: convert it, e.g. in Python: pd.read_csv(path, decimal=',').to_csv('fixed.csv', "
+                               "index=False)")
     if _THOUSANDS.match(text):
         return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a number written "
                                "with thousands separators; write the numbers without them (1234.5, not 1,234.5)")
