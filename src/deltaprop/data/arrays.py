@@ -1093,7 +1093,8 @@ def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError
         return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a missing label; "
                                "a row without its class cannot be trained or scored on: drop the rows whose label "
                                "is missing (pandas: df.dropna(subset=[label column]))")
-    if _DECIMAL_COMMA.match(text) and not _THOUSANDS.match(text):  # quoted, in a comma-separated file: "0,125"
+    # quoted, in a comma-separated file: "0,125" (a leading 0 is never followed by a thousands separator)
+    if _DECIMAL_COMMA.match(text) and (not _THOUSANDS.match(text) or text.strip().lstrip("+-").startswith("0")):
         return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a number written with a decimal "
                                "comma (quoted between the separating commas); deltaprop reads numbers with a decimal "
                                "point: convert it, e.g. in Python: pd.read_csv(path, decimal=',').to_csv('fixed.csv', "
