@@ -291,3 +291,20 @@ def test_a_quoted_decimal_comma_in_a_comma_separated_file_is_named_as_one(tmp_pa
                                               r"decimal comma .*pd.read_csv\(path, decimal=','\)") as info:
         read_table(path)
     assert "class labels" not in str(info.value)
+
+
+@pytest.mark.slow
+def test_units_stuck_on_raw_pixels_are_told_to_scale_the_inputs_not_only_to_lower_the_rate():
+    """fit on a CSV file's pixels as load_arrays gives them (uint8 0..255), no scaling: the
+    saturated alert blamed the learning rate alone, which leaves them stuck at any usual
+    rate; it now says to scale the inputs first."""
+    from deltaprop.data import load
+
+    ds = load("mnist-sample", flatten=True)
+    X, y = ds.x_train[:600], ds.y_train[:600]
+    net = dp.Network([dp.Dense(784, 30), dp.Sigmoid(), dp.Dense(30, 10), dp.Softmax()], seed=0)
+    history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.3), epochs=1, batch_size=20, seed=0)
+    alert = next(a for a in history.alerts if a.rule == "saturated")
+    assert alert.evidence.endswith("the large steps put them there (on inputs that are not scaled)")
+    assert alert.fix.startswith("scale the inputs to [0, 1] or standardise them (scale X before fit, e.g. X / 255")
+    assert alert.fix.endswith("or lower the learning rate (dp.SGD(lr=0.3)), for example 3-10× smaller")
