@@ -308,3 +308,19 @@ def test_units_stuck_on_raw_pixels_are_told_to_scale_the_inputs_not_only_to_lowe
     assert alert.evidence.endswith("the large steps put them there (on inputs that are not scaled)")
     assert alert.fix.startswith("scale the inputs to [0, 1] or standardise them (scale X before fit, e.g. X / 255")
     assert alert.fix.endswith("or lower the learning rate (dp.SGD(lr=0.3)), for example 3-10× smaller")
+
+
+def test_image_rows_with_one_value_too_many_say_the_label_may_still_be_there(tmp_path):
+    """A headerless CSV (or .npy) of Kaggle-style rows, label and 64 pixels, for a model of
+    8x8 images: the refusal said only '65 features per input, but the model takes 64'."""
+    model = _image_model(tmp_path / "m.safetensors")
+    rows = np.column_stack([np.arange(3), np.ones((3, 64))])
+    csv_result = run_cli("predict", model, _csv(tmp_path / "rows.csv", None, rows))
+    assert csv_result.returncode == 1
+    assert ("65 features per input, but the model takes 64 (8x8 images); if a column holds the labels, name it label "
+            "in a header line (predict then leaves it out), or remove it") in csv_result.stderr
+    np.save(tmp_path / "rows.npy", rows)
+    npy_result = run_cli("predict", model, tmp_path / "rows.npy")
+    assert "drop it: np.save('rows.npy', np.delete(rows, LABEL_INDEX, axis=1))" in npy_result.stderr
+    labelled = _csv(tmp_path / "labelled.csv", "label," + ",".join(f"p{i}" for i in range(64)), rows)
+    assert run_cli("predict", model, labelled).returncode == 0

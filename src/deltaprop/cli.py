@@ -2720,18 +2720,22 @@ def _note_far_outside(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
 
 
 def _width_problem(path: Path, raw: np.ndarray, width: int, n_features: int, side: int | None, mf=None) -> ShapeError:
-    """The refusal of ``.npy`` rows ``width`` values wide for a model of ``n_features``
-    inputs, with what they are (the training file's columns, or images) and the likely
-    fix: rows saved transposed (``rows.T``), or still holding the training file's label
-    column (``np.delete``)."""
+    """The refusal of ``.npy`` or CSV rows ``width`` values wide for a model of
+    ``n_features`` inputs, with what they are (the training file's columns, or images) and
+    the likely fix: rows saved transposed (``rows.T``), or still holding the training
+    file's label column (``np.delete``; in a CSV file, a header naming it label)."""
     names = _trained_feature_names(mf)
     what = (f" ({side}x{side} images)" if side is not None else
             f" (the columns {', '.join(names[:8])}{', ...' if len(names) > 8 else ''} of its training file, in that "
             "order, without the label column)" if names else "")
     fix = ""
-    if raw.ndim == 2 and raw.shape[0] == n_features and raw.shape[1] != n_features:
+    if path.suffix.lower() in (".csv", ".txt"):
+        if width == n_features + 1:
+            fix = ("; if a column holds the labels, name it label in a header line (predict then leaves it out), or "
+                   "remove it")
+    elif raw.ndim == 2 and raw.shape[0] == n_features and raw.shape[1] != n_features:
         fix = f"; the array has shape {raw.shape}, a column an input: save it transposed, np.save('rows.npy', rows.T)"
-    elif width == n_features + 1 and side is None:
+    elif width == n_features + 1:
         index = _trained_label_index(mf)
         drop, which = ("LABEL_INDEX", "") if index is None else (index, f" (column {index + 1} of the training file)")
         fix = (f"; if the rows still hold the label column{which}, drop it: "
