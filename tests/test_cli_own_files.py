@@ -258,13 +258,14 @@ def test_class_ids_with_gaps_are_said_on_the_labels_line(tmp_path):
 
 
 @pytest.mark.slow
-def test_predict_on_a_csv_points_to_evaluate_and_npy(tmp_path):
+def test_predict_on_a_labelled_csv_classifies_its_rows_and_points_to_evaluate(tmp_path):
     x, y = _blobs(60)
     data = _write(tmp_path / "d.csv", x, y)
     run = _train(tmp_path, data)
-    err = _error("predict", run, data)
-    assert "predict reads rows from a .npy file or one image" in err and f"evaluate {run} --dataset {data}" in err
-    assert "28x28" not in err
+    res = run_cli("predict", run, data)
+    assert res.returncode == 0 and res.stdout.count("\n") == 60, res.stderr
+    assert "column 'label' is not among the model's features and left out" in res.stderr
+    assert f"evaluate {run} --dataset {data}" in res.stderr and "28x28" not in res.stderr
 
 
 def _repeats_seen(stderr: str, name) -> int:

@@ -542,7 +542,7 @@ def saturated(records, ctx) -> list[Finding]:
             moves = (f", {stuck:.0%} of its units on one flat end for every probe example (stuck), though layer "
                      f"{feeding['layer']} (Dense) feeding it moves its weights by {ratio:.1e} of their size a "
                      f"step{when}: the large steps put them there"
-                     f"{'' if _adadelta(ctx) and ctx.optimizer else ' (lower the learning rate)'}")
+                     f"{_stuck_cause(ctx, s['index'])}")
         elif ratio is not None:
             moves = (f", and layer {feeding['layer']} (Dense) feeding it moves its weights by {ratio:.1e} of their "
                      f"size a step{when} (update ratio ‖ΔW‖/‖W‖ under {SATURATED_UPDATE:.0e}): it learns slowly")
@@ -554,12 +554,30 @@ def saturated(records, ctx) -> list[Finding]:
     return found
 
 
+def _raw_inputs_feed(ctx: Context, index: int) -> bool:
+    """Whether layer ``index`` is fed by the first Dense layer and the run's inputs are
+    known not to be scaled (:attr:`Context.scaled_inputs` False): its weights' steps grow
+    with the raw inputs."""
+    return ctx.scaled_inputs is False and sum(name.startswith("Dense(") for name in ctx.layers[:index]) == 1
+
+
+def _stuck_cause(ctx: Context, index: int) -> str:
+    """The words after "the large steps put them there" in a stuck layer's evidence."""
+    if _raw_inputs_feed(ctx, index):
+        return " (on inputs that are not scaled)"
+    return "" if _adadelta(ctx) and ctx.optimizer else " (lower the learning rate)"
+
+
 def _saturated_fix(s: dict, ctx: Context, *, stuck: bool, output: bool = False) -> str:
     """The saturation fix for layer ``s`` that fits the run: a lower learning rate where the
     steps put its units there (``stuck``); a linear layer before a softmax that a sigmoid
     feeds; else cross-entropy for an ``output`` whose σ' the loss keeps (squared error),
     inputs scaled only where ``ctx`` does not know them scaled, smaller starting weights than
     the Dense layer feeding it starts from, and ReLU units for a hidden layer."""
+    if stuck and _raw_inputs_feed(ctx, s["index"]):
+        return ("scale the inputs to [0, 1] or standardise them (--scaling): the first layer's gradient δ·xᵀ grows "
+                "with the inputs, so on unscaled inputs (0..255 pixels, say) its steps are as large, at any usual rate; "
+                f"or {_lower_rate(ctx, '3-10×')}")
     if stuck:
         return f"{_lower_rate(ctx, '3-10×')}: the large steps drove the weights feeding its units to the flat ends"
     i = s["index"]

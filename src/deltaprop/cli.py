@@ -32,7 +32,7 @@ from .callbacks import (Callback, CheckpointWriter, EarlyStopping, ProgressBar, 
                         epoch_summary)
 from .config import (TrainConfig, _integer, _number, _schedule, _toml_value, _utf8, config_file, load_toml,
                      schedule_spec)
-from .data import DATASETS, LABEL_NAMES, read_table, train_validation_split
+from .data import DATASETS, LABEL_NAMES, read_rows, read_table, train_validation_split
 from .data import load as load_dataset
 from .data import mnist as mnist_files
 from .data.mnist import FASHION_MNIST, MNIST
@@ -198,10 +198,12 @@ def _add_evaluate(sub) -> None:
 
 
 def _add_predict(sub) -> None:
-    p = sub.add_parser("predict", help="classify images (PNG/JPEG) or the rows of .npy files, one line each")
+    p = sub.add_parser("predict", help="classify images (PNG/JPEG) or the rows of .npy or CSV files, one line each")
     p.add_argument("model", metavar="MODEL", help="a model file (model.safetensors) or a run folder")
     p.add_argument("inputs", metavar="INPUT", nargs="+",
-                   help="images (PNG/JPEG, any size) or .npy files of raw feature rows; several may be given")
+                   help="images (PNG/JPEG, any size), .npy files of raw feature rows, or CSV files of them (with a "
+                        "header, read by the training file's column names in any order, other columns such as the "
+                        "label left out; without one, by position); several may be given")
     p.add_argument("--top", default="3", help="how many classes to list per input (default 3)")
     p.add_argument("--images", default="auto", choices=("auto", *IMAGE_STYLES),
                    help="how an image becomes 28x28 levels (for a model of smaller square images, 8x8 say, as serve "
@@ -490,6 +492,8 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
         file["no_example"] = sorted(set(range(n_classes)) - set(present.tolist()))
     if table.label_index is not None:  # a CSV file's label column, by which a file without a header is read
         file["label_index"] = table.label_index
+    if table.x.ndim > 2:  # images saved as such: another file's in another axis order is refused
+        file["shape"] = [int(d) for d in table.x.shape[1:]]
     return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), source, held_out, file,
                     table.feature_names, table.notes + unread, test_rows,
                     table.x.shape[1:] if table.x.ndim > 2 else None)
@@ -655,6 +659,37 @@ def _trained_label_index(mf) -> int | None:
     recorded = mf.extra.get("data_file") if mf is not None else None
     index = recorded.get("label_index") if isinstance(recorded, dict) else None
     return index if isinstance(index, int) and not isinstance(index, bool) and index >= 0 else None
+
+
+def _trained_image_shape(mf) -> tuple[int, ...] | None:
+    """The shape of one input of the .npz file the model trained on, where its inputs were
+    saved as images (``(h, w, c)``, ``(c, h, w)``, ``(h, w)``); None where not recorded."""
+    recorded = mf.extra.get("data_file") if mf is not None else None
+    shape = recorded.get("shape") if isinstance(recorded, dict) else None
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+        return None
+    return tuple(shape) if math.prod(shape) == mf.net.n_features else None
+
+
+def _check_image_axes(mf, path, shape: tuple[int, ...] | None) -> None:
+    """Refuse images whose axes are those the model trained on in another order
+    (``(3, 32, 32)`` for a model of ``(32, 32, 3)`` images): flattened, the same number of
+    values reach its inputs in the wrong places. Axes of length 1 are left out of the
+    comparison (``(28, 28)`` and ``(28, 28, 1)`` are the same images)."""
+    trained = _trained_image_shape(mf)
+    if trained is None or shape is None:
+        return
+    given, kept = tuple(d for d in shape if d != 1), tuple(d for d in trained if d != 1)
+    if given == kept or sorted(given) != sorted(kept) or len(shape) != len(trained):
+        return
+    free, order = list(range(len(shape))), []
+    for d in trained:  # the given axis each trained axis is, the first free one of its length
+        order.append(next(i for i in free if shape[i] == d))
+        free.remove(order[-1])
+    axes = ", ".join(str(i + 1) for i in order)
+    raise ShapeError(f"{path}: its images have the shape {tuple(shape)}, the model's {tuple(trained)} in another axis "
+                     "order (channels first where training had them last, or the other way round), so their values "
+                     f"would reach its inputs in the wrong places: reorder the axes, x.transpose(0, {axes})")
 
 
 def _split_seed(mf) -> int:
@@ -2410,10 +2445,12 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
     for note in ds.notes:
         _say(f"note: {note}", err=True)
     if mf is not None and _is_file_dataset(name):  # fractions for a model that divides by 255 itself
+        _check_image_axes(mf, name, ds.image_shape)
         for part in (ds.x_train, ds.x_test):
             _check_not_prescaled(mf, Path(name), part)
         if ds.x_train.shape[1] == mf.net.n_features:  # another width is refused below
             _note_far_outside(mf, Path(name), ds.all_rows()[0])
+            _note_divided(mf, Path(name), ds.all_rows()[0])
     if mf is not None and ds.x_train.shape[1] != mf.net.n_features:  # plot samples may have no model
         per_row = "feature columns besides the label column" if name.lower().endswith((".csv", ".txt")) else "inputs a row"
         raise ShapeError(f"{name}: holds {ds.x_train.shape[1]} {per_row}, but the model takes {mf.net.n_features}; "
@@ -2652,6 +2689,30 @@ def _note_zeros_and_ones(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
          f"{top}: np.save('rows.npy', rows * {top})", err=True)
 
 
+#: The top of the raw training inputs' range from which rows of fractions in [0, 1] are
+#: taken for rows divided by it (0..16 digit levels and up: fractions fill 1/16 of it).
+_SHRUNK_TOP = 16.0
+
+
+def _note_divided(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
+    """A note for rows of fractions in [0, 1] given to a model whose raw training inputs
+    ran from ``lo ≥ 0`` to ``hi ≥ 16`` (0..255 levels as floats, standardised rather than
+    divided by 255): rows divided by ``hi`` already, which its (x − μ)/σ maps to nearly one
+    point, every row then scored alike without a word. A model that divides its raw inputs
+    itself refuses them (:func:`_check_not_prescaled`)."""
+    if mf.input_range is None or not rows.size or rows.dtype.kind != "f" or isinstance(mf.net.layers[0], Rescaling):
+        return
+    lo, hi = (float(v) for v in mf.input_range)
+    if lo < 0 or hi < _SHRUNK_TOP or rows.min() < 0 or rows.max() > 1 or np.array_equal(rows, np.round(rows)):
+        return
+    suffix = path.suffix.lower()
+    fix = (f"np.savez(path, x=x * {hi:g}, y=y)" if suffix == ".npz" else f"np.save('rows.npy', rows * {hi:g})"
+           if suffix == ".npy" else f"the feature values times {hi:g}")
+    _say(f"note: {path} holds fractions in [0, 1], but the model's raw training inputs ran from {lo:g} to {hi:g} "
+         f"and it takes its inputs on that scale: were the rows divided by {hi:g} (scaled to [0, 1]) already? its "
+         f"answers to them would mean nothing; if so, give them on the training data's scale, e.g. {fix}", err=True)
+
+
 def _note_far_outside(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
     """A note for rows whose values lie beyond the raw training inputs' range ``lo..hi`` by
     more than its span ``hi − lo`` (0..255 rows for a model of inputs in [0, 1]): rows on
@@ -2668,25 +2729,73 @@ def _note_far_outside(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
          "other units)?", err=True)
 
 
+def _width_problem(path: Path, raw: np.ndarray, width: int, n_features: int, side: int | None, mf=None) -> ShapeError:
+    """The refusal of ``.npy`` or CSV rows ``width`` values wide for a model of
+    ``n_features`` inputs, with what they are (the training file's columns, or images) and
+    the likely fix: rows saved transposed (``rows.T``), or still holding the training
+    file's label column (``np.delete``; in a CSV file, a header naming it label)."""
+    names = _trained_feature_names(mf)
+    what = (f" ({side}x{side} images)" if side is not None else
+            f" (the columns {', '.join(names[:8])}{', ...' if len(names) > 8 else ''} of its training file, in that "
+            "order, without the label column)" if names else "")
+    fix = ""
+    if path.suffix.lower() in (".csv", ".txt"):
+        if width == n_features + 1:
+            fix = ("; if a column holds the labels, name it label in a header line (predict then leaves it out), or "
+                   "remove it")
+    elif raw.ndim == 2 and raw.shape[0] == n_features and raw.shape[1] != n_features:
+        fix = f"; the array has shape {raw.shape}, a column an input: save it transposed, np.save('rows.npy', rows.T)"
+    elif width == n_features + 1:
+        index = _trained_label_index(mf)
+        drop, which = ("LABEL_INDEX", "") if index is None else (index, f" (column {index + 1} of the training file)")
+        fix = (f"; if the rows still hold the label column{which}, drop it: "
+               f"np.save('rows.npy', np.delete(rows, {drop}, axis=1))")
+    return ShapeError(f"{path}: {width} features per input, but the model takes {n_features}{what}{fix}")
+
+
+def _csv_rows(path: Path, n_features: int, side: int | None, model: str, mf) -> np.ndarray:
+    """The feature rows of a CSV file for ``predict``: read by the header names the model
+    trained on (in any order, its other columns left out), else by position, a label
+    column where the training file had it left out (:func:`deltaprop.data.read_rows`); a
+    note says what was left out, and how to score the rows against their labels."""
+    import shlex
+
+    rows, notes, left_out = read_rows(path, n_features, feature_names=_trained_feature_names(mf),
+                                      label_position=_trained_label_index(mf))
+    for note in notes:
+        _say(f"note: {note}", err=True)
+    if left_out == 1 and rows.shape[1] == n_features and mf.outputs not in ("values", "labels"):  # a label column
+        _say(f"note: to score the rows against their labels use: "
+             f"{shlex.join([PROG, 'evaluate', str(model), '--dataset', str(path)])}", err=True)
+    if rows.shape[1] != n_features:
+        raise _width_problem(path, rows, rows.shape[1], n_features, side, mf)
+    return rows
+
+
 def _rows_of(path: Path, n_features: int, style: str = "digit", side: int | None = IMAGE_SIDE,
-             model: str = "MODEL") -> np.ndarray:
+             model: str = "MODEL", mf=None) -> np.ndarray:
     """The raw input rows in one INPUT: an image (28x28 levels made in ``style``, reduced
     to the model's ``side`` x ``side`` as deltaprop serve reduces drawings) or a .npy file;
-    ``model``: the model as the command line named it, for the command a refusal suggests."""
+    ``model``: the model as the command line named it, for the command a refusal suggests;
+    ``mf``: its model file, whose training columns a refusal of rows of another width names."""
     if path.suffix.lower() != ".npy":
         if not path.exists():
             raise DataError(f"{path}: no such file")
-        if path.suffix.lower() in (".csv", ".txt", ".npz"):
+        if path.suffix.lower() in (".csv", ".txt"):
+            return _csv_rows(path, n_features, side, model, mf)
+        if path.suffix.lower() == ".npz":
             import shlex
 
-            raise DataError(f"{path}: predict reads rows from a .npy file or one image; to score a labelled file "
-                            f"use: {shlex.join([PROG, 'evaluate', str(model), '--dataset', str(path)])}; for rows "
+            raise DataError(f"{path}: predict reads rows from a .npy or CSV file or one image; to score a labelled "
+                            f"file use: {shlex.join([PROG, 'evaluate', str(model), '--dataset', str(path)])}; for rows "
                             "without labels save them with np.save('rows.npy', rows)")
         if side is None:
             raise ShapeError(f"{path}: this model's {n_features} inputs are not a square image of at least 8x8 pixels "
                              "(a table's columns), so an image cannot be its input; give a .npy file of rows instead")
         return reduce_image(load_image(path, style, side=side), side).reshape(1, side * side)
     raw = _read_npy(path)
+    if raw.ndim > 2:
+        _check_image_axes(mf, path, raw.shape[1:])
     if raw.ndim == 1 or (side is not None and raw.shape == (side, side)):
         rows = raw.reshape(1, -1)
     elif raw.ndim >= 2:
@@ -2694,7 +2803,7 @@ def _rows_of(path: Path, n_features: int, style: str = "digit", side: int | None
     else:
         raise ShapeError(f"{path}: expected a row or rows of features, got shape {raw.shape}")
     if rows.shape[1] != n_features:
-        raise ShapeError(f"{path}: {rows.shape[1]} features per input, but the model takes {n_features}")
+        raise _width_problem(path, raw, rows.shape[1], n_features, side, mf)
     if rows.dtype.kind == "f" and not np.isfinite(rows).all():
         r, c = np.argwhere(~np.isfinite(rows))[0]
         what = "NaN (a missing value)" if np.isnan(rows[r, c]) else f"{rows[r, c]} (infinity)"
@@ -2759,7 +2868,7 @@ def cmd_predict(args) -> int:
     side = model_image_side(mf)  # None: no image (a table's row)
     style = _image_style(mf, args.images, side) if images and side is not None else "digit"
     # every input is checked before any output
-    batches = [_rows_of(path, net.n_features, style, side, args.model) for path in paths]
+    batches = [_rows_of(path, net.n_features, style, side, args.model, mf) for path in paths]
     unused = [f"--{name} {value}" for name, value, default in (("images", args.images, "auto"), ("levels", args.levels, None))
               if value != default]
     if unused and not images:  # they make images into inputs; rows reach the model as they are
@@ -2770,6 +2879,7 @@ def cmd_predict(args) -> int:
             _check_not_prescaled(mf, path, rows)
             _note_zeros_and_ones(mf, path, rows)
             _note_far_outside(mf, path, rows)
+            _note_divided(mf, path, rows)
     if images and side is not None and side != IMAGE_SIDE and style == "digit":
         _say(f"note: digits are framed as small digits are: the ink's longer edge fills a {4 * side}x{4 * side} frame, "
              f"centred, and each of this model's {side}x{side} pixels is the mean of a 4x4 block, as deltaprop serve "
@@ -2956,6 +3066,24 @@ def _run_processes(path: Path) -> str | None:
     return None if folder is None else processes_words(recorded_facts(folder))
 
 
+#: Feature columns ``info`` names before it says how many there are in all.
+_COLUMNS_SHOWN = 12
+
+
+def _input_columns_words(mf) -> str | None:
+    """What a row of raw inputs holds, in order, where the model records it: the training
+    CSV file's feature columns (and where its label column was), or the shape of the
+    images of the .npz file it trained on; the order .npy rows must keep."""
+    names, index, shape = _trained_feature_names(mf), _trained_label_index(mf), _trained_image_shape(mf)
+    label = f"; the label was column {index + 1} of the training file" if index is not None else ""
+    if names is not None:
+        shown = ", ".join(names[:_COLUMNS_SHOWN]) + (f", ... ({len(names)} in all)" if len(names) > _COLUMNS_SHOWN else "")
+        return f"input columns: {shown} (a row's values in this order{label})"
+    if shape is not None:
+        return f"input images: {' x '.join(map(str, shape))} a row (flattened in this axis order)"
+    return None
+
+
 def cmd_info(args) -> int:
     mf = _read(args.model)
     _say(mf.net.summary())
@@ -2965,6 +3093,8 @@ def cmd_info(args) -> int:
     _say(f"input scaling: {describe_inputs(mf.net)}")
     if mf.input_range is not None:
         _say(f"training inputs: {mf.input_range[0]:g} to {mf.input_range[1]:g} (raw, before any scaling)")
+    if (columns := _input_columns_words(mf)) is not None:
+        _say(columns)
     _say(f"outputs: {mf.outputs}" + (f" (saved with loss {mf.loss!r})" if mf.kind == "model" and mf.loss is not None else ""))
     _say(f"tensors sha256: {mf.metadata['tensors_sha256']}")
     if mf.kind == "checkpoint":

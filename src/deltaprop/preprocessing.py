@@ -238,6 +238,19 @@ def standardization_for(x: np.ndarray, *, per_feature: bool | None = None) -> St
 _UNIT_REACH = 0.25
 
 
+def _unit_refusal_words(x: np.ndarray) -> str:
+    """The end of ``unit``'s refusal of ``x``: the mend where the values are 8-bit levels
+    stored as floats (save them as uint8) or already in [0, 1] (scale none), else the other
+    scalings."""
+    if x.size and x.dtype.kind == "f" and np.isfinite(x).all() and x.min() >= 0:
+        if x.max() <= 1:
+            return f" but {x.dtype} values already in [0, 1]: use none (what auto chooses for them)"
+        if x.max() <= PIXEL_LEVELS and _whole_numbers(x):
+            return (f" but whole levels 0..{PIXEL_LEVELS} stored as {x.dtype}: save them as 8-bit integers "
+                    "(x.astype(np.uint8)), or use standardize or none")
+    return ": use standardize or none"
+
+
 def unit_scaling(x: np.ndarray, *, auto: bool = False) -> Rescaling:
     """``x / 255`` for 8-bit data (``x / 65535`` for 16-bit): integers only. Inputs whose
     largest value is under :data:`_UNIT_REACH` of that full scale (0..16 levels) get a
@@ -246,7 +259,7 @@ def unit_scaling(x: np.ndarray, *, auto: bool = False) -> Rescaling:
     x = np.asarray(x)
     if x.dtype.kind not in "ui" or (x.size and x.min() < 0):
         raise ConfigError("scaling 'unit' divides integer pixels by their maximum; these inputs are not "
-                          "non-negative integers: use standardize or none")
+                          f"non-negative integers{_unit_refusal_words(x)}")
     top = 255 if x.dtype.itemsize == 1 or (x.size and x.max() <= 255) else 65535
     if x.size and x.max() > top:
         raise ConfigError(f"scaling 'unit' is for 8- or 16-bit pixels; these inputs reach {x.max()}: use standardize")

@@ -9,7 +9,7 @@ seed 001's parity problem, your own arrays, transforms, and streaming from disk.
 
 from __future__ import annotations
 
-from deltaprop.data.arrays import LABEL_NAMES, Table, load_arrays, read_table
+from deltaprop.data.arrays import LABEL_NAMES, Table, load_arrays, read_rows, read_table
 from deltaprop.data.dataset import Dataset
 from deltaprop.data.download import cache_dir, fetch
 from deltaprop.data.idx import read_idx, read_idx_header, write_idx
@@ -46,6 +46,7 @@ __all__ = [
     "open_mapped",
     "read_idx",
     "read_idx_header",
+    "read_rows",
     "read_table",
     "scale_to_unit",
     "train_validation_split",

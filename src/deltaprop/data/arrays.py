@@ -28,7 +28,7 @@ from deltaprop.data.columns import align_columns
 from deltaprop.data.npy import read_npy_header
 from deltaprop.errors import ConfigError, DatasetNotFoundError, DataError, FileFormatError, ShapeError
 
-__all__ = ["LABEL_NAMES", "MAX_CLASSES", "NPZ_KEYS", "Table", "load_arrays", "read_table"]
+__all__ = ["LABEL_NAMES", "MAX_CLASSES", "NPZ_KEYS", "Table", "load_arrays", "read_rows", "read_table"]
 
 #: Header names (any case) taken as the label column when none is named; ``y`` only when
 #: none of the others is a header name (in ``x,y,label`` it is a coordinate).
@@ -143,7 +143,7 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
     elif suffix in (".csv", ".txt"):
         x, y, source, names, notes, index = _load_csv(path, label_column, dtype, label_position, feature_names)
     else:
-        raise ConfigError(f"{path}: unsupported file type {suffix!r}; use .npz or .csv.")
+        raise ConfigError(_unsupported(path))
     if names is not None and feature_names is not None:
         x, note = align_columns(x, names, feature_names, str(path))
         if note is not None:
@@ -154,6 +154,40 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
         y = _label_positions(y, np.asarray(label_values), path, source)
     x, y = _check_xy(x, y, path, source)
     return Table(x, y, source, names, tuple(notes), index)
+
+
+#: Text tables under another suffix than .csv, which the CSV reader reads as they are.
+_TEXT_SUFFIXES = (".tsv", ".tab", ".dat", ".data", ".text", ".psv")
+#: The command that decompresses a file of each suffix.
+_DECOMPRESS = {".gz": "gunzip", ".bz2": "bunzip2", ".xz": "unxz", ".zip": "unzip"}
+#: Files pandas reads, and the call that turns one into a CSV file.
+_PANDAS_READERS = {".xlsx": "read_excel", ".xls": "read_excel", ".ods": "read_excel", ".json": "read_json",
+                   ".parquet": "read_parquet", ".feather": "read_feather", ".h5": "read_hdf", ".hdf5": "read_hdf"}
+
+
+def _unsupported(path: Path) -> str:
+    """Why a data file of another type than .npz or .csv is refused, and how to make it one:
+    a single .npy array (inputs and labels saved apart), MNIST-format IDX files, a text table
+    named otherwise, or a file pandas reads."""
+    suffix, name = path.suffix.lower(), path.name.lower()
+    head = f"{path}: unsupported file type {suffix or '(none)'!r}; use .npz or .csv"
+    if suffix == ".npy":
+        return (f"{head}: a .npy file holds one array, and training needs the inputs and the labels together: "
+                "np.savez('data.npz', x=np.load('x.npy'), y=np.load('y.npy'))")
+    if "ubyte" in name or "idx" in suffix:
+        return (f"{head}: for MNIST-format (IDX) files, MNIST's or Fashion-MNIST's own are read from their folder "
+                "(--dataset mnist --data-dir FOLDER; load('mnist', data_dir=FOLDER)), others saved as one .npz: "
+                "from deltaprop.data import read_idx; np.savez('data.npz', x=read_idx(images_file), "
+                "y=read_idx(labels_file))")
+    if suffix in (".gz", ".bz2", ".xz", ".zip"):
+        return f"{head}: a compressed file: decompress it first (e.g. {_DECOMPRESS[suffix]} {path.name})"
+    if suffix in _TEXT_SUFFIXES:
+        return (f"{head}: a text table of numbers (columns separated by commas, tabs or semicolons) is read "
+                f"under the name .csv: rename it, e.g. {path.stem}.csv")
+    if suffix in _PANDAS_READERS:
+        return (f"{head}: convert it to a CSV file, e.g. with pandas: "
+                f"pd.{_PANDAS_READERS[suffix]}(path).to_csv('data.csv', index=False)")
+    return head + "."
 
 
 def _refuse_misplaced_labels(path: Path, y: np.ndarray, label_position: int | None, n_cols: int) -> None:
@@ -976,6 +1010,46 @@ def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_posi
     return x, table[:, col], source, feature_names, notes, col
 
 
+def read_rows(path: str | os.PathLike, n_features: int, *, feature_names=None,
+              label_position: int | None = None) -> tuple[np.ndarray, tuple[str, ...], int]:
+    """The feature rows of a CSV file to classify (float64, one row an example), notes on
+    what was left out or reordered, and how many columns were left out. With a header and
+    the ``feature_names`` a model was trained on, the columns are read by name, in the
+    trained order, and columns the model was not trained on (a label, an id) are left out;
+    a header without one of them raises DataError. Without ``feature_names``, a header of
+    ``n_features + 1`` columns one of which is named as labels (:data:`LABEL_NAMES`) has
+    that column left out. A file without a header is read by position: ``n_features + 1``
+    columns lose the one at ``label_position`` (where the training file had its labels).
+    Any other width comes back as it is, for the caller to refuse."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetNotFoundError(f"{path}: no such file.")
+    layout = _csv_header(path, feature_names)
+    table = _read_numbers(path, layout) if layout.rows is None else layout.rows
+    _check_finite(path, table, -1, layout)
+    names, n_cols = layout.names, table.shape[1]
+    if names is not None and feature_names is not None:
+        trained = [str(n) for n in feature_names]
+        others = [i for i, name in enumerate(names) if name not in set(trained)] if set(trained) <= set(names) else []
+        notes = [f"{path}: column{'s' if len(others) > 1 else ''} {', '.join(repr(names[i]) for i in others)} "
+                 f"{'are' if len(others) > 1 else 'is'} not among the model's features and left out"] if others else []
+        kept = [name for i, name in enumerate(names) if i not in set(others)]
+        table, note = align_columns(np.delete(table, others, axis=1), kept, trained, str(path))
+        return table, tuple(notes + ([note] if note else [])), len(others)
+    col = None
+    if n_cols == n_features + 1 and names is not None:
+        found = [i for i, name in enumerate(names) if name.strip().lower() in LABEL_NAMES]
+        col = found[0] if len(found) == 1 else None
+        what = f"column {names[col]!r} ({col + 1} of {n_cols}), named as labels or targets," if col is not None else ""
+    elif n_cols == n_features + 1 and label_position is not None and 0 <= label_position < n_cols:
+        col = label_position
+        what = (f"column {col + 1} of {n_cols}, where the model's training file had its labels (a file without a "
+                "header is read by position),")
+    if col is None:
+        return table, (), 0
+    return np.delete(table, col, axis=1), (f"{path}: {what} is left out, as no feature",), 1
+
+
 def _check_finite(path: Path, table: np.ndarray, col: int, layout: _Layout) -> None:
     """Refuse the first NaN or infinity (``nan``, ``inf`` read as numbers), naming its line
     and column; in the label column (``col``) a missing label."""
@@ -1019,6 +1093,12 @@ def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError
         return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a missing label; "
                                "a row without its class cannot be trained or scored on: drop the rows whose label "
                                "is missing (pandas: df.dropna(subset=[label column]))")
+    # quoted, in a comma-separated file: "0,125" (a leading 0 is never followed by a thousands separator)
+    if _DECIMAL_COMMA.match(text) and (not _THOUSANDS.match(text) or text.strip().lstrip("+-").startswith("0")):
+        return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a number written with a decimal "
+                               "comma (quoted between the separating commas); deltaprop reads numbers with a decimal "
+                               "point: convert it, e.g. in Python: pd.read_csv(path, decimal=',').to_csv('fixed.csv', "
+                               "index=False)")
     if _THOUSANDS.match(text):
         return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a number written "
                                "with thousands separators; write the numbers without them (1234.5, not 1,234.5)")

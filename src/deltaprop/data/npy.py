@@ -52,6 +52,12 @@ def read_npy_header(stream: BinaryIO, name: str, total_bytes: int) -> NpyHeader:
     except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
         raise FileFormatError(f"{name}: not a valid .npy array ({exc}). Save it with "
                               "numpy.save or numpy.savez.") from None
+    if dtype.fields is not None and not dtype.hasobject:
+        fields = ", ".join(repr(f) for f in list(dtype.names)[:6]) + (", ..." if len(dtype.names) > 6 else "")
+        raise FileFormatError(f"{name}: holds a structured array (named fields {fields}, as np.genfromtxt(..., "
+                              "names=True) or a record array makes), not a plain array of numbers; save its fields "
+                              "as columns of one plain array instead, structured_to_unstructured(arr) (from "
+                              "numpy.lib.recfunctions import structured_to_unstructured)")
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
         raise FileFormatError(f"{name}: holds an array of dtype {dtype}; object and structured arrays "
                               "need pickle, which is never used. Save plain numeric arrays.")
