@@ -79,3 +79,61 @@ def test_adadelta_at_the_rate_the_warning_names_learns_digits():
         scores[rate] = clf.score(X[1200:], y[1200:])
     assert scores[0.001] < 0.3 < 0.85 < scores[1.0]
     assert warned == {0.001: 1, 1.0: 0}
+
+
+def _from_the_same_weights(ours, theirs, X, y):
+    """Both estimators (warm_start=True) trained on from scikit-learn's weights after one epoch."""
+    epochs = theirs.max_iter
+    for est in (theirs, ours):
+        est.set_params(max_iter=1).fit(X, y)
+    ours.coefs_ = [w.copy() for w in theirs.coefs_]
+    ours.intercepts_ = [b.copy() for b in theirs.intercepts_]
+    for est in (theirs, ours):
+        est.set_params(max_iter=epochs).fit(X, y)
+    return ours, theirs
+
+
+@pytest.mark.parametrize("regression", [False, True])
+def test_adam_steps_as_mlpclassifiers_with_its_epsilon(regression):
+    """solver="adam" added ε after the bias correction of v (PyTorch's Adam), scikit-learn
+    before it, where its first steps weigh ε 31.6 times more (β₂ = 0.999): from the same
+    weights, epsilon=1e-3 gave weights 1e-2 apart after 5 epochs (1e-5 at the default).
+    Now the weights agree to rounding."""
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 4))
+    y = X[:, 0] * 2 + 1 if regression else rng.integers(0, 3, 90)
+    ours_cls, theirs_cls = (NeuralNetRegressor, MLPRegressor) if regression else (NeuralNetClassifier, MLPClassifier)
+    settings = dict(hidden_layer_sizes=(6,), solver="adam", learning_rate_init=0.01, max_iter=5, shuffle=False,
+                    random_state=0, batch_size=32)
+    for extra in ({"epsilon": 1e-3, "beta_2": 0.9}, {}):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ours, theirs = _from_the_same_weights(ours_cls(warm_start=True, **settings, **extra),
+                                                  theirs_cls(warm_start=True, **settings, **extra), X, y)
+        for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+        assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-12)
+
+
+def test_a_pickled_estimator_goes_on_with_scikit_learns_adam_in_partial_fit():
+    """partial_fit continues the fit's Adam, in a pickled copy too: both still agree with
+    MLPClassifier's partial_fit from the same weights."""
+    import pickle
+
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = _data()
+    settings = dict(hidden_layer_sizes=(4,), epsilon=1e-2, beta_2=0.9, learning_rate_init=0.01, max_iter=2,
+                    shuffle=False, random_state=0, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours, theirs = _from_the_same_weights(NeuralNetClassifier(**settings), MLPClassifier(**settings), X, y)
+    copy = pickle.loads(pickle.dumps(ours))
+    for est in (ours, copy, theirs):
+        est.partial_fit(X, y)
+        est.partial_fit(X, y)
+    for a, b, c in zip(ours.coefs_, copy.coefs_, theirs.coefs_):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, c, rtol=0, atol=1e-12)

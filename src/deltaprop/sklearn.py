@@ -186,11 +186,28 @@ class _ScikitLearnSGD(SGD):
     _momentum_may_be_one = True
 
 
+class _ScikitLearnAdam(Adam):
+    """Adam as scikit-learn steps (``solver="adam"``): ``W := W − α √(1−β₂ᵗ)/(1−β₁ᵗ) ·
+    m/(√v + ε)``, ε added to ``√v`` before the bias correction. That is
+    :class:`~deltaprop.optimizers.Adam`'s ``m̂/(√v̂ + ε̂)`` with ``ε̂ = ε/√(1−β₂ᵗ)``: 31.6 ε
+    at the first step with β₂ = 0.999, ε as ``t`` grows. Its config says so
+    (``"scikit_learn": true``) for :func:`_optimizer_from_config`."""
+
+    def _eps_hat(self, correction2: float) -> float:
+        return self.eps / math.sqrt(correction2)
+
+    def config(self):
+        return {**super().config(), "scikit_learn": True}
+
+
 def _optimizer_from_config(config: dict[str, Any]) -> Optimizer:
     """The estimator's optimizer back from its config (an SGD with momentum 1 is the
-    estimator's own :class:`_ScikitLearnSGD`)."""
+    estimator's own :class:`_ScikitLearnSGD`; an Adam marked ``scikit_learn`` its
+    :class:`_ScikitLearnAdam`)."""
     if config.get("type") == SGD.type_name and config.get("momentum") == 1.0:
         return _ScikitLearnSGD(**{k: v for k, v in config.items() if k != "type"})
+    if config.get("type") == Adam.type_name and config.get("scikit_learn"):
+        return _ScikitLearnAdam(**{k: v for k, v in config.items() if k not in ("type", "scikit_learn")})
     return optimizer_from_config(config)
 
 
@@ -415,8 +432,8 @@ class _NeuralNet(BaseEstimator):
         if name == "sgd":
             momentum = float(self.momentum)
             return _ScikitLearnSGD(lr, momentum, nesterov=bool(self.nesterovs_momentum) and momentum > 0)
-        if name in ("adam", "adamw"):
-            cls = Adam if name == "adam" else AdamW
+        if name in ("adam", "adamw"):  # "adam" steps as scikit-learn's; AdamW (no scikit-learn solver) as PyTorch's
+            cls = _ScikitLearnAdam if name == "adam" else AdamW
             return cls(lr, float(self.beta_1), float(self.beta_2), eps=float(self.epsilon))
         return optimizer_from_name(name, lr=lr)
 
