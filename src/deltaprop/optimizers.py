@@ -382,7 +382,8 @@ class Adam(Optimizer):
     ``m := β₁m + (1 − β₁) g;  v := β₂v + (1 − β₂) g²;
     m̂ = m / (1 − β₁ᵗ);  v̂ = v / (1 − β₂ᵗ);  W := W − α m̂ / (√v̂ + ε)``.
     ε is added after the bias correction of v (scikit-learn folds the corrections into α
-    and adds ε to √v, which differs for tiny gradients). Defaults: α = 0.001, β₁ = 0.9,
+    and adds ε to √v, which differs for tiny gradients or a large ε; the estimators'
+    ``solver="adam"`` steps as scikit-learn's). Defaults: α = 0.001, β₁ = 0.9,
     β₂ = 0.999, ε = 1e-8 (the paper's)."""
 
     type_name = "Adam"
@@ -408,12 +409,17 @@ class Adam(Optimizer):
     def config(self):
         return {**super().config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
+    def _eps_hat(self, correction2: float) -> float:
+        """The ε added to ``√v̂`` at step ``t`` (``correction2 = 1 − β₂ᵗ``): ε itself."""
+        return self.eps
+
     def _update(self, w, g, state, scratch, lr):
         m, v = state["m"], state["v"]
         b1, b2, t = self.beta1, self.beta2, self.iterations
         correction1 = 1.0 - b1**t
         correction2 = 1.0 - b2**t
-        settings = {"beta1": b1, "beta2": b2, "inv_sqrt_c2": 1.0 / math.sqrt(correction2), "eps": self.eps,
+        eps = self._eps_hat(correction2)
+        settings = {"beta1": b1, "beta2": b2, "inv_sqrt_c2": 1.0 / math.sqrt(correction2), "eps": eps,
                     "step": lr / correction1}
         if kernels.adam(w, g, m, v, **settings) or vector_blas.adam(w, g, m, v, scratch, **settings):
             return
@@ -426,7 +432,7 @@ class Adam(Optimizer):
         v += scratch
         np.sqrt(v, out=scratch)
         scratch *= 1.0 / math.sqrt(correction2)
-        scratch += self.eps
+        scratch += eps
         np.divide(m, scratch, out=scratch)
         scratch *= lr / correction1
         w -= scratch

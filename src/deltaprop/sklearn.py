@@ -74,6 +74,10 @@ _ACTIVATION_NAMES = {"logistic": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh"
                      "identity": "identity", "leaky_relu": "leaky_relu"}
 #: ``learning_rate`` values with scikit-learn's meaning; any other is a deltaprop schedule.
 _SKLEARN_SCHEDULES = ("constant", "invscaling", "adaptive")
+#: ``solver="adadelta"`` at ``learning_rate_init`` this far (or more) below AdaDelta's own
+#: rate of 1 is warned about: its steps are already scaled by ``√E[Δ²]/√E[g²]``, so the
+#: rate is a plain multiplier, and scikit-learn's default 0.001 leaves digits at chance.
+_ADADELTA_SLOW_RATE = 0.01
 
 
 class NotFittedError(errors.NotFittedError, _SklearnNotFittedError):
@@ -182,11 +186,28 @@ class _ScikitLearnSGD(SGD):
     _momentum_may_be_one = True
 
 
+class _ScikitLearnAdam(Adam):
+    """Adam as scikit-learn steps (``solver="adam"``): ``W := W − α √(1−β₂ᵗ)/(1−β₁ᵗ) ·
+    m/(√v + ε)``, ε added to ``√v`` before the bias correction. That is
+    :class:`~deltaprop.optimizers.Adam`'s ``m̂/(√v̂ + ε̂)`` with ``ε̂ = ε/√(1−β₂ᵗ)``: 31.6 ε
+    at the first step with β₂ = 0.999, ε as ``t`` grows. Its config says so
+    (``"scikit_learn": true``) for :func:`_optimizer_from_config`."""
+
+    def _eps_hat(self, correction2: float) -> float:
+        return self.eps / math.sqrt(correction2)
+
+    def config(self):
+        return {**super().config(), "scikit_learn": True}
+
+
 def _optimizer_from_config(config: dict[str, Any]) -> Optimizer:
     """The estimator's optimizer back from its config (an SGD with momentum 1 is the
-    estimator's own :class:`_ScikitLearnSGD`)."""
+    estimator's own :class:`_ScikitLearnSGD`; an Adam marked ``scikit_learn`` its
+    :class:`_ScikitLearnAdam`)."""
     if config.get("type") == SGD.type_name and config.get("momentum") == 1.0:
         return _ScikitLearnSGD(**{k: v for k, v in config.items() if k != "type"})
+    if config.get("type") == Adam.type_name and config.get("scikit_learn"):
+        return _ScikitLearnAdam(**{k: v for k, v in config.items() if k not in ("type", "scikit_learn")})
     return optimizer_from_config(config)
 
 
@@ -411,8 +432,8 @@ class _NeuralNet(BaseEstimator):
         if name == "sgd":
             momentum = float(self.momentum)
             return _ScikitLearnSGD(lr, momentum, nesterov=bool(self.nesterovs_momentum) and momentum > 0)
-        if name in ("adam", "adamw"):
-            cls = Adam if name == "adam" else AdamW
+        if name in ("adam", "adamw"):  # "adam" steps as scikit-learn's; AdamW (no scikit-learn solver) as PyTorch's
+            cls = _ScikitLearnAdam if name == "adam" else AdamW
             return cls(lr, float(self.beta_1), float(self.beta_2), eps=float(self.epsilon))
         return optimizer_from_name(name, lr=lr)
 
@@ -636,6 +657,8 @@ class _NeuralNet(BaseEstimator):
         if weight is not None and not np.all(weight > 0):
             keep = weight > 0
             X, targets, weight, unweighted = X[keep], targets[keep], weight[keep], int(np.count_nonzero(~keep))
+        if not incremental or getattr(self, "_state", None) is None:  # an optimizer is made afresh
+            self._warn_slow_adadelta()
         rs = check_random_state(self.random_state)
         net_seed, shuffle_seed, split_seed = (int(s) for s in rs.randint(0, 2**31 - 1, size=3))
         if first_pass:
@@ -655,6 +678,26 @@ class _NeuralNet(BaseEstimator):
                 epoch=self.n_iter_, step=0,
             )
         return self
+
+    def _warn_slow_adadelta(self) -> None:
+        """``solver="adadelta"`` takes ``learning_rate_init`` as AdaDelta's ``α`` in
+        ``W := W + αΔ``, where ``Δ = −√(E[Δ²] + ε)/√(E[g²] + ε) · g`` is already a step in
+        the weights' units (Zeiler's rule is ``α = 1``, AdaDelta's own default). scikit-learn's
+        default 0.001, meant for Adam, makes every step 1000 times shorter and the network
+        barely moves (near-chance accuracy, no error): warn before training at ``α ≤ 0.01``.
+        An :class:`~deltaprop.optimizers.AdaDelta` instance keeps its own rate unwarned."""
+        if not isinstance(self.solver, str) or self._solver_name() != "adadelta":
+            return
+        rate = float(self.learning_rate_init)
+        if rate <= _ADADELTA_SLOW_RATE:
+            warnings.warn(
+                f"solver='adadelta' uses learning_rate_init={rate:g} as AdaDelta's rate, "
+                f"{1.0 / rate:.0f} times below its own rate of 1.0 (learning_rate_init's default 0.001 is "
+                "Adam's): AdaDelta already scales its steps, so at this rate the network barely learns. "
+                "Pass learning_rate_init=1.0 (or solver=deltaprop.AdaDelta(), which keeps its own rate)",
+                UserWarning,
+                stacklevel=4,
+            )
 
     def _check_loss_output(self) -> None:
         """Refuse a loss the output layer cannot give what it is defined on (the classifier's)."""
