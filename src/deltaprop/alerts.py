@@ -1300,8 +1300,8 @@ def unsettled_weights(records, ctx) -> list[Finding]:
     loss = f" (loss {size:.4g} against the epoch's {records[-1]['loss']:.4g})" if size is not None else ""
     return [(None, f"the weights as the epoch ends score accuracy {end:.3f} on the probe batch of training rows{loss}, "
                    f"while the epoch's running accuracy (its mean over the steps) is {running:.3f} and always answering "
-                   f"the most common class scores {ctx.chance:.3f}: the last steps threw the weights off, and those "
-                   "weights are the model (unsettled weights)",
+                   f"the most common class scores {ctx.chance:.3f}: the last steps threw the weights off, and a "
+                   "model saved now holds those weights (unsettled weights)",
              f"{_lower_rate(ctx, '3-10×')}, or take larger batches (--batch-size), whose gradient varies less "
              "from step to step; or decay the learning rate with a schedule (--schedule)")]
 
