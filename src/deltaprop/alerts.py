@@ -182,6 +182,20 @@ UNREACHABLE_SHARE = 0.1
 OUTPUT_RANGES = {"Sigmoid": (0.0, 1.0, "(0, 1)"), "Tanh": (-1.0, 1.0, "(−1, 1)"), "ReLU": (0.0, math.inf, "[0, ∞)"),
                  "Softmax": (0.0, 1.0, "[0, 1]")}
 
+#: Unsettled weights: the weights as an epoch ends score, on the probe batch of training rows
+#: (dropout off), more than UNSETTLED_GAP below the epoch's running accuracy (its mean over the
+#: steps, each batch scored by the weights before its step) and under the midpoint between
+#: it and chance, at the run's last epoch or in UNSETTLED_EPOCHS epochs in a row. Healthy
+#: training ends an epoch on weights at least as good as the epoch's mean (the first epoch's
+#: mean counts the untrained start, dropout lowers the running one); steps too large for the
+#: batch throw the weights off as often as onto a minimum: 3 classes of make_classification
+#: at lr 0.3, batch 20, end epoch 10 at 0.38 on the training rows (0.34 always answering the
+#: most common class) while the epoch's running accuracy says 0.68, and that network, which
+#: answers one class for 95% of the rows, is the model saved. Two epochs, or the last: one
+#: bad end mid-run that the next epoch mends is the noise of a large step, not the model's.
+UNSETTLED_GAP = 0.1
+UNSETTLED_EPOCHS = 2
+
 #: Overfitting: training accuracy this far above validation accuracy (an absolute gap) in
 #: each of the last OVERFIT_EPOCHS epochs. The seed-000 network on MNIST ends within 0.03; a
 #: gap of 0.1 means it is learning the examples. One epoch is not enough: on a small
@@ -344,6 +358,8 @@ def in_python(text: str, ctx: Context) -> str:
     for flag, words in (("(--scaling)", f"({_PYTHON_SCALING})"),
                         ("(--epochs)", "(fit's epochs)"),
                         ("(--batch-size:", "(fit's batch_size:"),
+                        ("(--batch-size)", "(fit's batch_size)"),
+                        ("(--schedule)", "(fit's schedule)"),
                         ("(--loss cross_entropy)", "(loss=dp.CrossEntropy())"),
                         ("(--output-activation identity)", "(output='identity' of dp.mlp)"),
                         ("(--output-activation)", "(output= of dp.mlp, or the network's last layers)"),
@@ -910,9 +926,30 @@ def flat_loss(records, ctx) -> list[Finding]:
     if decay:
         return [(None, f"the training loss has stayed at {losses[-1]:.4g} ({within}) for {window} epochs{steps}{decay}",
                  _decay_fix(ctx))]
+    decayed = _decayed(records[-1], ctx)
+    if decayed:
+        return [(None, f"the training loss has stayed at {losses[-1]:.4g} ({within}) for {window} epochs{steps}{decayed}",
+                 "decay the learning rate more slowly or to a higher floor (--schedule: a larger gamma, a longer "
+                 "step_size or t_max, a min_lr), or train with the constant rate the run started at")]
     tiny = ("raise the learning rate" if not ctx.optimizer else _raise_rate(ctx)) + " if every step is tiny"
     return [(None, f"the training loss has stayed at {losses[-1]:.4g} ({within}) for {window} epochs{steps}",
              f"the network has stopped learning: check the alerts above for dead or saturated units, {tiny}{scale}")]
+
+
+#: A schedule that has lowered the learning rate under this share of the run's starting rate
+#: is named where the loss stays flat: the steps it leaves are too small to learn (exponential
+#: decay with gamma 0.01 takes SGD's 0.3 to 3e-11 by epoch 6, and the loss stops at 0.52).
+DECAYED_SHARE = 1e-2
+
+
+def _decayed(record, ctx: Context) -> str:
+    """Evidence that a schedule has lowered the learning rate of ``record`` under
+    DECAYED_SHARE of the rate the run started at (as ``ctx`` knows it); else ""."""
+    lr = record.get("lr")
+    if not ctx.lr or lr is None or not lr < DECAYED_SHARE * ctx.lr:
+        return ""
+    return (f"; the schedule has lowered the learning rate to {lr:.2g}, {lr / ctx.lr:.0e} of the {ctx.lr:g} the run "
+            "started at: its steps are too small to learn")
 
 
 def _run_ends(record, ctx: Context) -> bool:
@@ -939,8 +976,13 @@ def chance_accuracy(records, ctx) -> list[Finding]:
     few = steps < CHANCE_STEPS if steps is not None else len(records) < CHANCE_EPOCHS
     if (len(records) < CHANCE_EPOCHS or few) and not _run_ends(records[-1], ctx):
         return []  # too early to judge, and the run goes on
+    if ctx.chance is None:
+        return _mean_guess(records, ctx)
     if not at_chance(acc, ctx.chance):
         return []
+    undropped = _probe(records[-1], "accuracy")
+    if "Dropout" in ctx.layers and not ctx.weighted_chance and undropped is not None and not at_chance(undropped, ctx.chance):
+        return []  # the running accuracy is the thinned networks' (dropout on); the network itself has learned
     if ctx.weighted_chance:
         said = (f"training accuracy weighted by the sample weights (Σ w_i [ŷ_i = y_i] / Σ w_i on the probe batch) "
                 f"is {acc:.3f} after {{}}; always answering the class with the largest share of the weights scores "
@@ -959,6 +1001,52 @@ def chance_accuracy(records, ctx) -> list[Finding]:
                  + (f"; {loss_fix}" if loss_fix else "") + "; and check that the labels belong to the inputs")]
     return [(None, said.format(f"{len(records)} epochs") + _chance_evidence(records[-1], ctx),
              _chance_fix(records[-1], ctx, records))]
+
+
+def _mean_guess(records, ctx: Context) -> list[Finding]:
+    """chance_accuracy for real-valued targets under squared error: a training loss that closes
+    less than CHANCE_MARGIN of the gap from always predicting the targets' mean (``ctx.mean_loss``,
+    their variance) to 0, R² = 1 − loss / mean under CHANCE_MARGIN on the training rows. Where
+    loss_above_guess or output_range speaks already (a loss far above the mean's, targets out
+    of the output's reach), it adds nothing."""
+    loss, mean = records[-1]["loss"], ctx.mean_loss
+    if mean is None or not mean > 0 or not math.isfinite(loss) or loss < (1 - CHANCE_MARGIN) * mean:
+        return []
+    if output_range(records, ctx) or loss_above_guess(records, ctx):
+        return []
+    explained = 1.0 - loss / mean
+    steps = records[-1].get("steps")
+    after = (_updates(records) if steps is None or steps < CHANCE_STEPS
+             else f"{len(records)} epochs ({steps:,} updates)")
+    evidence = (f"the training loss is {loss:.4g} after {after}, {loss / mean:.2f}× the {mean:.4g} of always "
+                f"predicting the targets' mean: the network explains {max(explained, 0.0):.0%} of the targets' variance "
+                f"(R² = 1 − loss / {mean:.4g} = {explained:.2f} on the training rows), no better than that constant"
+                + _tiny_steps(records[-1], ctx))
+    return [(None, evidence, _mean_guess_fix(records, ctx))]
+
+
+#: Targets whose variance is above this (a spread of 10) are far larger than the outputs a
+#: network starts with (about 1): each step moves the outputs a little of the way to them.
+LARGE_TARGETS = 100.0
+
+
+def _mean_guess_fix(records, ctx: Context) -> str:
+    """The fix of a regression no better than predicting the mean: a higher rate where the steps
+    are too small, scaled targets where they start far from the outputs, a longer run where the
+    loss still falls; and always the check that the targets belong to the inputs."""
+    check = "; and check that the targets belong to the inputs"
+    if _tiny_steps(records[-1]):
+        return f"{_raise_rate(ctx, '10-100×')}: every step moves the weights too little to learn{check}"
+    far = ctx.start_loss is not None and ctx.start_loss > LOSS_ABOVE_GUESS * ctx.mean_loss
+    if far or ctx.mean_loss > LARGE_TARGETS:
+        return (f"scale the targets: fit on (y − y.mean()) / y.std() and map the predictions back (× std + mean): "
+                f"their variance is {ctx.mean_loss:.4g}, and they lie far from where the outputs start, and each step "
+                f"moves the outputs a little of the way{check}")
+    falling = _still_falling(records)
+    if falling:
+        return f"the loss still falls ({falling}): train longer (--epochs) or {_raise_rate(ctx)}{check}"
+    return (f"look for dead or saturated units above, scale the inputs and the targets, try another learning rate "
+            f"(--lr){check}")
 
 
 def _chance_evidence(record, ctx: Context) -> str:
@@ -1099,6 +1187,8 @@ _WEIGHTED = ", each class's share of the sample weights,"
 
 def loss_above_guess(records, ctx) -> list[Finding]:
     if ctx.uniform_loss is None and ctx.mean_loss is not None:
+        if _dropout_loss(records[-1], ctx, LOSS_ABOVE_GUESS * ctx.mean_loss):
+            return []  # dropout's thinned networks, not the steps (chance_accuracy speaks where they guess)
         return _squared_error_above_guess(records[-1]["loss"], ctx, records[-1].get("steps"))
     loss, uniform = records[-1]["loss"], ctx.uniform_loss
     if uniform is None or ctx.frequencies_loss is None or not math.isfinite(loss) or loss <= LOSS_ABOVE_GUESS * uniform:
@@ -1106,6 +1196,9 @@ def loss_above_guess(records, ctx) -> list[Finding]:
     said = (f"the training loss is {loss:.4g}, {loss / uniform:.1f}× the {uniform:.4g} of giving every class "
             f"the same probability (predicting the class frequencies{_WEIGHTED if ctx.weighted_chance else ''} scores "
             f"{ctx.frequencies_loss:.4g})")
+    dropped = _dropout_loss(records[-1], ctx, LOSS_ABOVE_GUESS * uniform)
+    if dropped:
+        return [(None, said + dropped, _DROPOUT_FIX)]
     start = ctx.start_loss
     if start is not None and math.isfinite(start) and start > LOSS_ABOVE_GUESS * uniform:
         if loss <= EXPLODING_FACTOR * start:
@@ -1118,6 +1211,23 @@ def loss_above_guess(records, ctx) -> list[Finding]:
                  f"{_lower_rate(ctx, '10-100×')}, and {_start_fix(ctx)}")]
     return [(None, f"{said}: the steps are too large for the network to learn even how common each class is",
              _steps_fix(ctx))]
+
+
+#: The fix where dropout, not the steps, sets the training loss and accuracy.
+_DROPOUT_FIX = ("lower the dropout rate (--dropout): the units it drops at each step leave too few to compute the "
+                "answer, so the training loss and accuracy (measured with dropout on) say how the thinned networks do, "
+                "not the network that predicts; the learning rate is not the cause")
+
+
+def _dropout_loss(record, ctx: Context, bound: float) -> str:
+    """Evidence that dropout, not the steps, holds the training loss (measured with dropout on)
+    above ``bound``: the network has Dropout layers (as ``ctx`` knows it) and, with dropout off,
+    its loss on the probe batch is at most ``bound``; else ""."""
+    probe = _probe(record, "loss")
+    if "Dropout" not in ctx.layers or probe is None or not probe <= bound:
+        return ""
+    return (f", measured with dropout on; with dropout off the network's loss on the probe batch of training rows is "
+            f"{probe:.4g}, under that: the dropout rate, not the steps, raises it")
 
 
 def _steps_fix(ctx: Context) -> str:
@@ -1179,10 +1289,49 @@ def output_range(records, ctx) -> list[Finding]:
                     "predicting the targets' mean (a loss the output cannot fit)")]
 
 
+def _probe(record, key: str):
+    """A number of ``record``'s diagnostics (``accuracy`` or ``loss`` on the probe batch); None if absent."""
+    return ((record or {}).get("diagnostics") or {}).get(key)
+
+
+def _unsettled(record, ctx: Context) -> tuple[float, float] | None:
+    """(running accuracy, probe accuracy) of ``record`` where the weights as the epoch ends
+    score UNSETTLED_GAP below its running accuracy and under the midpoint between it and chance."""
+    running, end = record.get("accuracy"), _probe(record, "accuracy")
+    if running is None or end is None or ctx.chance is None or ctx.weighted_chance:
+        return None
+    if running - end > UNSETTLED_GAP and end < (running + ctx.chance) / 2:
+        return running, end
+    return None
+
+
+def unsettled_weights(records, ctx) -> list[Finding]:
+    found = _unsettled(records[-1], ctx)
+    if found is None:
+        return []
+    recent = records[-UNSETTLED_EPOCHS:]
+    if not _run_ends(records[-1], ctx) and (len(recent) < UNSETTLED_EPOCHS
+                                             or any(_unsettled(r, ctx) is None for r in recent)):
+        return []
+    running, end = found
+    size = _probe(records[-1], "loss")
+    loss = f" (loss {size:.4g} against the epoch's {records[-1]['loss']:.4g})" if size is not None else ""
+    return [(None, f"the weights as the epoch ends score accuracy {end:.3f} on the probe batch of training rows{loss}, "
+                   f"while the epoch's running accuracy (its mean over the steps) is {running:.3f} and always answering "
+                   f"the most common class scores {ctx.chance:.3f}: the last steps threw the weights off, and a "
+                   "model saved now holds those weights (unsettled weights)",
+             f"{_lower_rate(ctx, '3-10×')}, or take larger batches (--batch-size), whose gradient varies less "
+             "from step to step; or decay the learning rate with a schedule (--schedule)")]
+
+
 def overfitting(records, ctx) -> list[Finding]:
     recent = records[-OVERFIT_EPOCHS:]
+    # the weights as the epoch ends, scored on training rows (the probe), within the gap of the
+    # validation accuracy: the gap is the running mean's over the end weights (unsettled_weights)
     gaps = [r.get("accuracy") is not None and r.get("val_accuracy") is not None
-            and r["accuracy"] - r["val_accuracy"] > OVERFIT_GAP for r in recent]
+            and r["accuracy"] - r["val_accuracy"] > OVERFIT_GAP
+            and not (_probe(r, "accuracy") is not None and _probe(r, "accuracy") - r["val_accuracy"] <= OVERFIT_GAP)
+            for r in recent]
     if len(recent) < OVERFIT_EPOCHS or not all(gaps):
         return []
     acc, val = records[-1]["accuracy"], records[-1]["val_accuracy"]
@@ -1263,6 +1412,9 @@ RULES: dict[str, tuple[Rule, str]] = {
                         "the network is guessing: look for dead, saturated or identical units above, try a "
                         "lower learning rate, "
                         "and check that the labels belong to the inputs"),
+    "unsettled_weights": (unsettled_weights,
+                          "lower the learning rate (--lr), for example 3-10× smaller, or take larger batches "
+                          "(--batch-size); or decay the learning rate with a schedule (--schedule)"),
     "overfitting": (overfitting,
                     "regularise: weight decay (--weight-decay), dropout (--dropout), early stopping "
                     "(--early-stopping), or more training data"),
@@ -1393,7 +1545,7 @@ def standing_of(alert: dict[str, Any] | Alert, at_end: dict[str, Any] | None) ->
 #: saturated), so it does not say there are none: diagnostics.csv gives their share.
 NO_ALERTS = ("no alerts: no rule fired on dead, identical or slowly learning saturated units, vanishing or "
              "exploding gradients, a loss that rises, oscillates, stays flat or sits above guessing, targets outside "
-             "the output's range, chance accuracy or overfitting")
+             "the output's range, chance accuracy, weights that end an epoch far below its running accuracy or overfitting")
 
 
 def summary(alerts: Sequence[Alert], at_end: dict[str, Any] | None = None) -> str:

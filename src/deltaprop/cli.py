@@ -1514,8 +1514,11 @@ def _report_results(args, reporter, model: _Model, data: _Data, X_test, acc: flo
     chance = chance_level(data.y_test, len(data.class_names))  # of the rows scored, as the report's
     if at_chance(acc, chance):
         rows = "test" if data.held_out else "training"
-        why = ("see the alerts above" if alerts else "no alert rule named a cause (too few steps or epochs to judge): "
-               "check that the labels belong to the features, then try more --epochs or another --lr")
+        holding = any(item["cleared_by"] is None for item in at_end["alerts"])
+        why = ("see the alerts above" if holding else
+               ("every alert above cleared before the last epoch, so none names a cause" if alerts
+                else "no alert rule named a cause (too few steps or epochs to judge)")
+               + ": check that the labels belong to the features, then try more --epochs or another --lr")
         _say(f"WARNING: {rows} accuracy {acc:.4f} is at chance (always answering the most common class of the {rows} "
              f"labels scores {chance:.4f}): this network has not learned; {why}", err=True)
 

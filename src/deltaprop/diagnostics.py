@@ -29,7 +29,10 @@ last training step, the update-to-weight ratio ``‖Δθ‖/‖θ‖``. With row
 loss the run minimises; the activation statistics count every probe row. With row weights
 and class targets, the probe's weighted accuracy ``Σ w_i [ŷ_i = y_i] / Σ w_i`` too: a constant
 answer scores the weighted share of its class, the chance level of a weighted run (accuracy
-in the history counts every row once).
+in the history counts every row once). With class targets, the probe's accuracy (every row
+once) and, for any loss, its value: those of the weights as they are, where the history's
+running loss and accuracy are means over an epoch's steps, each batch scored before its
+step (and with dropout on).
 
 A statistic that is not finite (values that overflowed on their way to a divergence) is
 recorded as None, as a gap: history records, checkpoints, reports and the live page hold
@@ -120,6 +123,11 @@ class Diagnostics:
     parameters: tuple[ParameterStats, ...]
     #: with row weights and class targets: ``Σ w_i [ŷ_i = y_i] / Σ w_i`` on the probe batch
     weighted_accuracy: float | None = None
+    #: with class targets: the accuracy of the weights as the epoch ends on the probe batch
+    #: (every row once, dropout off), where the history's is a running mean over the epoch's steps
+    accuracy: float | None = None
+    #: the loss on the probe batch (dropout off; weighted as the run's), None where not finite
+    loss: float | None = None
 
     def parameter(self, name: str) -> ParameterStats:
         for p in self.parameters:
@@ -134,8 +142,9 @@ class Diagnostics:
             "layers": [dict(vars(s)) for s in self.layers],  # scalars only: asdict's deep copy is
             "parameters": [dict(vars(s)) for s in self.parameters],  # 10x slower, for a 45,000-epoch resume
         }
-        if self.weighted_accuracy is not None:
-            out["weighted_accuracy"] = self.weighted_accuracy
+        for key in _OPTIONAL:
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
         return out
 
     @classmethod
@@ -144,7 +153,7 @@ class Diagnostics:
             int(data["probe_size"]),
             tuple(LayerStats(**s) for s in data["layers"]),
             tuple(ParameterStats(**s) for s in data["parameters"]),
-            data.get("weighted_accuracy"),
+            *(data.get(key) for key in _OPTIONAL),
         )
 
 
@@ -159,9 +168,12 @@ def checked_diagnostics(data: Any) -> dict[str, Any] | None:
         raise DataError(f"its diagnostics are malformed ({type(exc).__name__}: {exc})") from None
     if isinstance(data["probe_size"], bool) or not isinstance(data["probe_size"], int):
         raise DataError(f"its diagnostics hold probe_size = {data['probe_size']!r:.40}, not a whole number")
-    share = diag.weighted_accuracy
-    if share is not None and not (_is_kind(share, "float") and 0 <= share <= 1):
-        raise DataError(f"its diagnostics hold weighted_accuracy = {share!r:.40}, not a number from 0 to 1")
+    for key in _SHARES:
+        share = getattr(diag, key)
+        if share is not None and not (_is_kind(share, "float") and 0 <= share <= 1):
+            raise DataError(f"its diagnostics hold {key} = {share!r:.40}, not a number from 0 to 1")
+    if diag.loss is not None and not _is_kind(diag.loss, "float"):
+        raise DataError(f"its diagnostics hold loss = {diag.loss!r:.40}, not a finite number")
     for s in (*diag.layers, *diag.parameters):
         for f in fields(s):
             value = getattr(s, f.name)
@@ -169,6 +181,11 @@ def checked_diagnostics(data: Any) -> dict[str, Any] | None:
             if not (_is_kind(value, kind) or (value is None and f.type.endswith(" | None"))):
                 raise DataError(f"its diagnostics hold {f.name} = {value!r:.40}, not {_KINDS[kind]}")
     return diag.as_dict()
+
+
+#: The optional numbers of a record's diagnostics, in field order; those that are shares (0 to 1).
+_OPTIONAL = ("weighted_accuracy", "accuracy", "loss")
+_SHARES = ("weighted_accuracy", "accuracy")
 
 
 def _stats_form(cls) -> tuple:
@@ -232,19 +249,23 @@ def diagnostics_pass(items: Sequence[Any]) -> bool:
     layers: list[tuple] = []
     parameters: list[tuple] = []
     shares: list = []
+    losses: list = []
     for n, data in enumerate(items, start=1):
         if type(data) is not dict or type(data.get("probe_size")) is not int:
             return False
         if not (_stats_rows(data.get("layers"), _LAYER_FORM, layers)
                 and _stats_rows(data.get("parameters"), _PARAMETER_FORM, parameters)):
             return False
-        if data.get("weighted_accuracy") is not None:
-            shares.append(data["weighted_accuracy"])
+        shares.extend(data[key] for key in _SHARES if data.get(key) is not None)
+        if data.get("loss") is not None:
+            losses.append(data["loss"])
         if n % 256 == 0 or n == len(items):  # a few hundred records at a time: the rows stay small
             for form, rows in ((_LAYER_FORM, layers), (_PARAMETER_FORM, parameters)):
                 if rows and not all(_values_pass(kind, column) for kind, column in zip(form[-1], zip(*rows))):
                     return False
                 rows.clear()
+    if losses and not _values_pass("float", losses):
+        return False
     if not shares:
         return True
     if not _values_pass("float", shares):
@@ -259,8 +280,9 @@ def passed_diagnostics(data: dict[str, Any]) -> dict[str, Any]:
     out = {"probe_size": data["probe_size"]}
     for key, (names, _, _, defaults, in_order, _) in (("layers", _LAYER_FORM), ("parameters", _PARAMETER_FORM)):
         out[key] = [dict(zip(names, in_order(s if len(s) == len(names) else {**defaults, **s}))) for s in data[key]]
-    if data.get("weighted_accuracy") is not None:
-        out["weighted_accuracy"] = data["weighted_accuracy"]
+    for key in _OPTIONAL:
+        if data.get(key) is not None:
+            out[key] = data[key]
     return out
 
 
@@ -336,8 +358,10 @@ def diagnose_copy(work: Network, net: Network, X, y, loss: Loss, *, previous=Non
     with work.dropout_bypassed():
         a = work._forward(x, True)
         weighted = None if weights is None else _weighted_accuracy(a, targets, loss, weights)
+        hits = _probe_accuracy(a, targets, loss)
         extra = () if weights is None else (weights,)
-        loss.value(a, targets, *extra)  # a loss may keep what its gradient needs from its value
+        with np.errstate(all="ignore"):  # a loss that overflowed is recorded as a gap
+            value = _finite(float(loss.value(a, targets, *extra)))  # a loss may keep what its gradient needs
         work._backward(loss, a, targets, weights)
     params = net.parameters()
     if previous is not None:
@@ -351,7 +375,17 @@ def diagnose_copy(work: Network, net: Network, X, y, loss: Loss, *, previous=Non
         last = len(work.layers) - 1
         layers = tuple(_layer_stats(i, layer, work._outputs[i], work._deltas[i], targets if i == last else None)
                        for i, layer in enumerate(work.layers))
-        return Diagnostics(int(x.shape[0]), layers, tuple(_parameter_stats(work, params, previous)), weighted)
+        return Diagnostics(int(x.shape[0]), layers, tuple(_parameter_stats(work, params, previous)), weighted,
+                           hits, value)
+
+
+def _probe_accuracy(a: np.ndarray, targets: np.ndarray, loss: Loss) -> float | None:
+    """The share of rows whose class outputs ``a`` choose as training counts its accuracy;
+    None for targets that are no classes."""
+    if not loss.targets_are_classes(targets) or len(targets) == 0:
+        return None
+    hits = predictions_from_outputs(a, threshold=loss.decision_threshold) == predictions_from_outputs(targets)
+    return _finite(float(np.mean(hits)))
 
 
 def _weighted_accuracy(a: np.ndarray, targets: np.ndarray, loss: Loss, weights: np.ndarray) -> float | None:

@@ -58,9 +58,12 @@ WEIGHT_IMAGES = 64
 MAX_POINTS = 300
 
 DIAGNOSTICS_COLUMNS = ("epoch", "probe_size", "name", "layer", "type", "mean", "std", "saturated", "stuck", "dead",
-                       "delta_norm", "identical_units", "grad_norm", "norm", "update_ratio", "off_target")
+                       "delta_norm", "identical_units", "grad_norm", "norm", "update_ratio", "off_target",
+                       "probe_accuracy", "probe_loss")
 #: Columns of diagnostics.csv that files written before them lack (read as gaps).
-LATER_DIAGNOSTICS_COLUMNS = ("stuck", "off_target")
+LATER_DIAGNOSTICS_COLUMNS = ("stuck", "off_target", "probe_accuracy", "probe_loss")
+#: The numbers of a whole epoch's probe (on each of its rows): the diagnostics' key of each column.
+PROBE_COLUMNS = {"probe_accuracy": "accuracy", "probe_loss": "loss"}
 #: The per-layer statistics of diagnostics.csv (the rest are per parameter).
 LAYER_STATISTICS = ("mean", "std", "saturated", "stuck", "dead", "delta_norm", "identical_units", "off_target")
 ALERT_COLUMNS = ("epoch", "rule", "layer", "evidence", "fix")
@@ -195,7 +198,8 @@ def diagnostics_rows(records) -> list[dict[str, Any]]:
         d = r.get("diagnostics")
         if not d:
             continue
-        base = {"epoch": r.get("epoch"), "probe_size": d["probe_size"]}
+        base = {"epoch": r.get("epoch"), "probe_size": d["probe_size"],
+                **{column: d.get(key) for column, key in PROBE_COLUMNS.items()}}
         for s in d["layers"]:
             rows.append({**base, "name": f"layers.{s['index']}", "layer": s["index"], "type": s["layer"],
                          **{k: s.get(k) for k in LAYER_STATISTICS}})
@@ -290,6 +294,10 @@ def read_diagnostics_csv(path: Path) -> dict[int, dict[str, Any]]:
         epoch = _whole(row, "epoch", path)
         d = by_epoch.setdefault(epoch, {"probe_size": _whole(row, "probe_size", path), "layers": [], "parameters": []})
         layer = _whole(row, "layer", path)
+        for column, key in PROBE_COLUMNS.items():
+            value = _statistic(row, column, path, line)
+            if value is not None:
+                d[key] = value
         if row["type"] == "parameter":
             d["parameters"].append({"name": row["name"], "layer": layer,
                                     **{k: _statistic(row, k, path, line) for k in ("grad_norm", "norm", "update_ratio")}})

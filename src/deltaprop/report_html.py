@@ -142,9 +142,12 @@ def _header(records, facts, evaluation) -> str:
         parts.append(_results_line(evaluation))
         chance = _chance(evaluation)
         if at_chance(acc, chance):  # the alerts name a cause only where a rule fired, as the CLI's warning says
-            why = ("see the alerts" if n_alerts else "no alert rule named a cause (too few steps "
-                   "or epochs to judge): check that the labels belong to the features, then try more epochs or "
-                   "another learning rate")
+            cleared = bool(n_alerts) and at_end is not None and all(item["cleared_by"] is not None
+                                                                    for item in at_end["alerts"])
+            why = ("see the alerts" if n_alerts and not cleared else
+                   ("every alert cleared before the last epoch, so none names a cause" if cleared
+                    else "no alert rule named a cause (too few steps or epochs to judge)")
+                   + ": check that the labels belong to the features, then try more epochs or another learning rate")
             parts.append(f'<p class="warning">This network ends at chance accuracy: {acc:.4f} against {chance:.4f} '
                          f"for always answering the most common class of the {_scored(evaluation)[0]} labels. It has "
                          f"not learned; {why}.</p>")
