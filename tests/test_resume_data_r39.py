@@ -176,19 +176,9 @@ def test_train_resume_on_a_changed_data_file_says_how_to_train_the_model_on_it(t
 
 @pytest.mark.slow
 def test_over_mpi_every_rank_makes_the_same_fingerprint_and_refuses_alike(tmp_path):
-    import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
+    from mpi_ranks import ranks_lines
 
-    pytest.importorskip("mpi4py")
-    mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
-    if mpiexec is None:
-        pytest.skip("mpiexec not installed (uv sync --extra mpi)")
-    worker = Path(__file__).with_name("mpi_resume_data_r39_worker.py")
-    subprocess.run([mpiexec, "-n", "2", sys.executable, str(worker), str(tmp_path)], check=True, timeout=240,
-                   capture_output=True)
-    ranks = [(tmp_path / f"rank{r}.txt").read_text().splitlines() for r in range(2)]
+    ranks = ranks_lines('mpi_resume_data_r39_worker.py', tmp_path)
     assert ranks[0] == ranks[1]  # every rank holds the whole X and y: the same fingerprint, the same verdict
     other_x, other_y, same = ranks[0]
     assert "X: resume= continues the run on its training data, but this call's X differs" in other_x

@@ -129,19 +129,9 @@ def test_partial_fit_goes_on_with_each_calls_own_weights():
 
 @pytest.mark.slow
 def test_over_mpi_every_rank_compares_the_whole_weights_and_refuses_alike(tmp_path):
-    import shutil
-    import subprocess
-    import sys
-    from pathlib import Path
+    from mpi_ranks import ranks_lines
 
-    pytest.importorskip("mpi4py")
-    mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
-    if mpiexec is None:
-        pytest.skip("mpiexec not installed (uv sync --extra mpi)")
-    worker = Path(__file__).with_name("mpi_resume_weights_r38_worker.py")
-    subprocess.run([mpiexec, "-n", "2", sys.executable, str(worker), str(tmp_path)], check=True, timeout=240,
-                   capture_output=True)
-    ranks = [(tmp_path / f"rank{r}.txt").read_text().splitlines() for r in range(2)]
+    ranks = ranks_lines('mpi_resume_weights_r38_worker.py', tmp_path)
     assert ranks[0] == ranks[1]  # every rank holds the whole sample_weight: the same digest, the same verdict
     none, other, same = ranks[0]
     assert "none: resume= continues the run's objective, but the run trained with sample_weight" in none
