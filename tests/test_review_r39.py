@@ -11,6 +11,7 @@ import math
 import tracemalloc
 
 import numpy as np
+import pytest
 
 import deltaprop as dp
 from deltaprop import training
@@ -83,3 +84,22 @@ def test_epoch_labels_of_a_long_run_are_counted_not_listed():
     assert ticks == [1, 500_000, 1_000_000, 1_500_000, 2_000_000]
     assert peak < 1 << 20
     assert _epoch_ticks(1, 10**13, 5, lambda t: t / 10**13 * 300) == [1, 10**13]
+
+
+@pytest.mark.slow
+def test_the_adadelta_warning_gives_a_far_smaller_rate_as_a_power_of_ten():
+    """learning_rate_init=1e-300 printed the factor with all of its 301 digits."""
+    import warnings
+
+    from deltaprop.sklearn import NeuralNetClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    y = (X[:, 0] > 0).astype(int)
+    est = NeuralNetClassifier(hidden_layer_sizes=(3,), solver="adadelta", learning_rate_init=1e-300, max_iter=1,
+                              random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X, y)
+    [message] = [str(w.message) for w in caught if "solver='adadelta'" in str(w.message)]
+    assert "learning_rate_init=1e-300 as AdaDelta's rate, 1e+300 times below" in message
