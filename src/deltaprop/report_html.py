@@ -506,7 +506,7 @@ def _epoch_ticks(x0: float, x1: float, intervals: int, sx) -> list[int]:
     step of 1, 2 or 5 × 10^k that gives at most ``intervals + 1`` labels, evenly spaced (1, 3,
     5, 6, 8, 10 read as a broken axis); the first and the last epoch are added, room left, where
     they lie at least ¾ of a step beyond and their labels do not run into their neighbours'
-    (``sx``: epoch to pixels)."""
+    (``sx``: epoch to pixels). A step's labels are counted before they are listed."""
     first, last = math.ceil(x0), math.floor(x1)
     if last <= first:
         return [first] if x0 <= first <= x1 else []
@@ -516,11 +516,12 @@ def _epoch_ticks(x0: float, x1: float, intervals: int, sx) -> list[int]:
                 and abs(sx(end) - sx(tick)) >= (_text_px(str(end)) + _text_px(str(tick))) / 2 + 6)
 
     for step in (m * 10**k for k in range(12) for m in (1, 2, 5)):
-        ticks = list(range(math.ceil(first / step) * step, last + 1, step))
-        if not ticks:
+        lowest = -(-first // step) * step
+        if lowest > last:
             return [first, last]
-        if len(ticks) > intervals + 1:
+        if (last - lowest) // step + 1 > intervals + 1:
             continue
+        ticks = list(range(lowest, last + 1, step))
         if ticks[0] != first and len(ticks) <= intervals and beyond(first, ticks[0], step):
             ticks.insert(0, first)
         if ticks[-1] != last and len(ticks) <= intervals and beyond(last, ticks[-1], step):
@@ -529,34 +530,56 @@ def _epoch_ticks(x0: float, x1: float, intervals: int, sx) -> list[int]:
     return [first, last]
 
 
+#: The decades (log10) of a log axis's round values: normal float64 numbers, 1e-307 to 1e308.
+_LOG_LIMITS = (-307.0, 308.0)
+
+
 def _y_ticks(y0: float, y1: float, log: bool) -> list[tuple[float, str]]:
     """The y axis's ticks inside ``[y0, y1]`` (in log10 units on a log scale), bottom first,
     as (fraction of the axis's height, label): 3 to 6 round values, multiples of 1, 2, 2.5
     or 5 × 10^k; on a log scale whole decades, or 1, 2 and 5 × 10^k within two decades;
-    where fewer than 3 round values fall inside, the 5 evenly spaced values."""
-    to_axis = math.log10 if log else float
-    candidates = []
-    if log:
-        decades = [10.0**t for t in _round_steps(y0, y1, whole=True)]
-        one_two_five = [m * 10.0**k for k in range(math.floor(y0), math.ceil(y1) + 1) for m in (1, 2, 5)]
-        candidates += [decades, [v for v in one_two_five if y0 - 1e-9 <= math.log10(v) <= y1 + 1e-9]]
-    candidates.append(_round_steps(*((10**y0, 10**y1) if log else (y0, y1))))
-    values = next((c for c in candidates if 3 <= len(c) <= 6), None)
-    if values is None:
-        values = [10 ** (y0 + (y1 - y0) * k / 4) if log else y0 + (y1 - y0) * k / 4 for k in range(5)]
-    # as many significant digits as tell the labels apart: 0.4169 and 0.417, not 0.417 twice
+    where fewer than 3 round values fall inside, the 5 evenly spaced values (of any finite
+    range: ends near float64's limits, subnormal values on a log scale, included)."""
+    lo, hi = (max(y0, _LOG_LIMITS[0]), min(y1, _LOG_LIMITS[1])) if log else (y0, y1)
+    values = next((c for c in (_log_candidates(lo, hi) if log else [_round_steps(lo, hi)]) if 3 <= len(c) <= 6), None)
+    if values is not None:
+        digits = _label_digits(values)
+        return [(((math.log10(v) if log else v) - y0) / (y1 - y0), _tick_text(v, digits)) for v in values]
+    at = [k / 4 for k in range(5)]
+    ts = [y0 * (1 - f) + y1 * f for f in at]  # no y1 − y0, which overflows for ends near ±1.8e308
+    if not log:
+        digits = _label_digits(ts)
+        return [(f, _tick_text(t, digits)) for f, t in zip(at, ts)]
+    inside = all(_LOG_LIMITS[0] <= t <= _LOG_LIMITS[1] for t in ts)
+    digits = _label_digits([10.0**t for t in ts]) if inside else 3
+    return [(f, _power_text(t, digits)) for f, t in zip(at, ts)]
+
+
+def _log_candidates(lo: float, hi: float) -> list[list[float]]:
+    """A log axis's round values from ``10^lo`` to ``10^hi`` (``lo``, ``hi`` within
+    :data:`_LOG_LIMITS`), by preference: whole decades; 1, 2 and 5 × 10^k; even steps."""
+    if not lo < hi:
+        return []
+    decades = [10.0**t for t in _round_steps(lo, hi, whole=True)]
+    one_two_five = [m * 10.0**k for k in range(math.floor(lo), math.ceil(hi) + 1) for m in (1, 2, 5)]
+    return [decades, [v for v in one_two_five if lo - 1e-9 <= math.log10(v) <= hi + 1e-9],
+            [v for v in _round_steps(10.0**lo, 10.0**hi) if v > 0]]
+
+
+def _label_digits(values: list[float]) -> int:
+    """As many significant digits (3 to 12) as tell ``values`` apart: 0.4169 and 0.417, not 0.417 twice."""
     gap = min((abs(b - a) for a, b in zip(values, values[1:])), default=0.0)
-    digits = 3
-    if gap > 0:
-        digits = max(3, min(12, math.floor(math.log10(max(map(abs, values)))) - math.floor(math.log10(gap)) + 1))
-    return [((to_axis(v) - y0) / (y1 - y0), _tick_text(v, digits)) for v in values]
+    top = max(map(abs, values), default=0.0)
+    if not (0 < gap < math.inf and 0 < top < math.inf):
+        return 3
+    return max(3, min(12, math.floor(math.log10(top)) - math.floor(math.log10(gap)) + 1))
 
 
 def _round_steps(lo: float, hi: float, *, whole: bool = False) -> list[float]:
     """The multiples in ``[lo, hi]`` of the smallest round step (1, 2, 2.5 or 5 × 10^k; whole
     numbers only where ``whole``) that gives at most 6 of them."""
     span = hi - lo
-    if not (math.isfinite(span) and span > 0):
+    if not (math.isfinite(span) and span / 6 > 0):
         return []
     k = math.floor(math.log10(span / 6))
     for e in (k, k + 1, k + 2):
@@ -570,6 +593,17 @@ def _round_steps(lo: float, hi: float, *, whole: bool = False) -> list[float]:
                 digits = max(0, -math.floor(math.log10(step)) + 1)
                 return [round(i * step, digits) for i in range(first, last + 1)]
     return []
+
+
+def _power_text(t: float, digits: int) -> str:
+    """``10^t`` as :func:`_tick_text` writes it, also beyond float64's normal numbers (1e-320, 1e+309)."""
+    if _LOG_LIMITS[0] <= t <= _LOG_LIMITS[1]:
+        return _tick_text(10.0**t, digits)
+    exponent = math.floor(t)
+    mantissa = round(10.0 ** (t - exponent), digits - 1)
+    if mantissa >= 10:
+        mantissa, exponent = 1.0, exponent + 1
+    return f"{f'{mantissa:.{digits - 1}f}'.rstrip('0').rstrip('.')}e{exponent:+d}"
 
 
 def _tick_text(value: float, digits: int) -> str:

@@ -690,9 +690,10 @@ class _NeuralNet(BaseEstimator):
             return
         rate = float(self.learning_rate_init)
         if rate <= _ADADELTA_SLOW_RATE:
+            factor = f"{1.0 / rate:.0f}" if rate > 1e-6 else f"{1.0 / rate:.0e}"  # 1e+300, not 301 digits
             warnings.warn(
                 f"solver='adadelta' uses learning_rate_init={rate:g} as AdaDelta's rate, "
-                f"{1.0 / rate:.0f} times below its own rate of 1.0 (learning_rate_init's default 0.001 is "
+                f"{factor} times below its own rate of 1.0 (learning_rate_init's default 0.001 is "
                 "Adam's): AdaDelta already scales its steps, so at this rate the network barely learns. "
                 "Pass learning_rate_init=1.0 (or solver=deltaprop.AdaDelta(), which keeps its own rate)",
                 UserWarning,
