@@ -191,3 +191,24 @@ def test_over_mpi_every_rank_makes_the_same_fingerprint_and_refuses_alike(tmp_pa
     with pytest.raises(dp.ConfigError, match="this call's X differs"):
         _fit(cp.net, cp.optimizer, 14, rows + 1, labels, resume=cp.training_state())
     assert _fit(cp.net, cp.optimizer, 14, rows, labels, resume=cp.training_state()).records[-1]["steps"] == 14
+
+
+@pytest.mark.slow
+def test_the_python_lines_for_a_changed_csv_file_read_its_labels_from_the_runs_label_column(tmp_path):
+    """The fix's load_arrays call left out the run's --label-column: the labels of a file whose
+    label column is not the last would have been read from the wrong column."""
+    path = tmp_path / "d.csv"
+
+    def write(rows, labels):
+        lines = ["kind," + ",".join(f"f{j}" for j in range(X.shape[1]))]
+        lines += [f"{c}," + ",".join(f"{v:.6f}" for v in row) for row, c in zip(rows, labels)]
+        path.write_text("\n".join(lines) + "\n")
+
+    write(X, y)
+    out = tmp_path / "run"
+    res = run_cli("train", "--dataset", path, "--label-column", "kind", "--layers", "6,8,3", "--epochs", "4",
+                  "--steps", "5", "--batch-size", "16", "--out", out, "-q")
+    assert res.returncode == 0, res.stderr
+    write(X[::-1], y[::-1])
+    line = _one_line_error(run_cli("train", "--resume", out, "--steps", "12"))
+    assert f"deltaprop.data.load_arrays({str(path)!r}, label_column='kind')" in line

@@ -1967,10 +1967,11 @@ def _other_data_fix(out: Path, cfg: TrainConfig) -> str:
     resume goes on with the run's own rows only (its shuffled order and place in the epoch
     are theirs). ``train`` starts a new run from fresh weights; training the model further
     on the new rows is done in Python, from the checkpoint's weights."""
+    label = "" if cfg.label_column is None else f", label_column={cfg.label_column!r}"
     return (f"restore the file the run trained on to resume; to train on this one, start a new run: {PROG} train "
             f"--config {out / 'config.toml'} --out NEW_FOLDER (fresh weights), or train this run's model further in "
             f"Python: net = deltaprop.load({str(out / 'checkpoint.safetensors')!r}); x, y = "
-            f"deltaprop.data.load_arrays({cfg.dataset!r}); deltaprop.fit(net, x, y, ...)")
+            f"deltaprop.data.load_arrays({cfg.dataset!r}{label}); deltaprop.fit(net, x, y, ...)")
 
 
 def _check_not_exploded(out: Path) -> None:
