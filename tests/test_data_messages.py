@@ -19,8 +19,8 @@ def test_a_csv_label_written_as_a_word_is_named_with_the_fix(tmp_path):
     with pytest.raises(FileFormatError) as info:
         read_table(path)
     message = str(info.value)
-    assert "line 4, column 3 ('label') holds 'cat', not a number" in message
-    assert "ids 0, 1, 2" in message and "np.unique(labels, return_inverse=True)[1]" in message
+    assert "line 4, column 3 ('label') holds 'cat', where 2 of the 3 labels are numbers" in message
+    assert "all numbers (class ids 0, 1, 2, ...) or all text (class names" in message
 
 
 def test_text_in_a_csv_file_without_a_header_names_its_row_and_column(tmp_path):

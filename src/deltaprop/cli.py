@@ -111,7 +111,8 @@ _TRAIN_OPTIONS = [
     ("--label-column", "label_column", "the label column of a CSV file (a header name, or an index: 0 first, -1 last) or the "
      f"labels array of an .npz; default: the column named {', '.join(LABEL_NAMES[:-2])} or {LABEL_NAMES[-2]} (any "
      f"case), {LABEL_NAMES[-1]} only when none of those is there, else the first or the last column, whichever holds "
-     "class ids (the last when neither does)"),
+     "class ids or class names (the last when neither does); labels may be class names, read in sorted order as "
+     "classes 0..k-1, when none of them is a number"),
     ("--layers", "layers", "widths, e.g. 784,256,10 (default: features,50,classes)"),
     ("--activation", "activation", "hidden activation: sigmoid (default), tanh, relu, leaky_relu, identity"),
     ("--output-activation", "output", "output layer: softmax (default), sigmoid, identity, or several joined by + "
@@ -455,7 +456,7 @@ def _data_dir_unread(name: str, data_dir: str | None, given: str | None = None) 
 
 def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None, *, mmap: bool = False,
                keep_order: bool = False, feature_names=None, dtype=None, label_position=None,
-               data_dir_given: str | None = None, label_values=None) -> _Dataset:
+               data_dir_given: str | None = None, label_values=None, class_names=None) -> _Dataset:
     """A named dataset (its images memory-mapped with ``mmap``), or a .npz/.csv file split
     80/20 (stratified, seeded) into train and test (each part in the file's order with
     ``keep_order``, else shuffled; the same rows either way). ``feature_names``: the
@@ -463,7 +464,9 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
     ``label_position``: the label column's index in its training file, which a CSV file
     without a header is read by; ``data_dir_given``: ``data_dir`` as the user gave it, if
     not as the option (a ``--config`` file's line); ``label_values``: a model's own class
-    labels (:func:`_class_values`), which a file's labels are read as the positions of."""
+    labels (:func:`_class_values`), which a file's labels are read as the positions of;
+    ``class_names``: a model's class names, which a file's labels written as names are read
+    as (without them a file's names, sorted, are its classes)."""
     unread = _data_dir_unread(name, data_dir, data_dir_given)
     if not _is_file_dataset(name):
         ds = _named_dataset(name, data_dir, mmap, data_dir_given)
@@ -474,12 +477,15 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
     if not path.exists() and not path.suffix:
         raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or give a .npz/.csv file")
     table = read_table(path, label_column=label_column, feature_names=feature_names, dtype=dtype,
-                       label_position=label_position, label_values=label_values)
+                       label_position=label_position, label_values=label_values, class_names=class_names)
     x, y = table.x.reshape(len(table.x), -1), table.y
     _check_class_ids(path, y)
     present = np.unique(y)
-    n_classes = int(y.max()) + 1
+    n_classes = len(table.class_names) if table.class_names is not None else int(y.max()) + 1
     source = table.label_source + _unused_ids(present, n_classes)
+    if table.class_names is not None and class_names is None:  # a file's own names: which id each is
+        source += (f"; its {n_classes} class names, sorted, are classes 0..{n_classes - 1}: "
+                   f"{_listed(table.class_names)}")
     held_out = len(x) >= _MIN_ROWS_TO_SPLIT
     x_tr, y_tr, x_te, y_te = (train_validation_split(x, y, 0.2, seed=seed, keep_order=keep_order) if held_out
                               else (x, y, x, y))
@@ -494,7 +500,10 @@ def _load_data(name: str, data_dir: str | None, seed: int = 0, label_column=None
         file["label_index"] = table.label_index
     if table.x.ndim > 2:  # images saved as such: another file's in another axis order is refused
         file["shape"] = [int(d) for d in table.x.shape[1:]]
-    return _Dataset(x_tr, y_tr, x_te, y_te, tuple(str(c) for c in range(n_classes)), source, held_out, file,
+    if table.class_names is not None:  # labels written as names: the model's class names are those
+        file["labels"] = "names"
+    names = table.class_names if table.class_names is not None else tuple(str(c) for c in range(n_classes))
+    return _Dataset(x_tr, y_tr, x_te, y_te, names, source, held_out, file,
                     table.feature_names, table.notes + unread, test_rows,
                     table.x.shape[1:] if table.x.ndim > 2 else None)
 
@@ -2445,7 +2454,9 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
     ds = _load_data(name, data_dir, _split_seed(mf), label_column, feature_names=_trained_feature_names(mf),
                     dtype=mf.net.dtype if mf is not None else None,
                     label_position=None if given else _trained_label_index(mf),
-                    label_values=_class_values(mf) if _is_file_dataset(name) else None)
+                    label_values=_class_values(mf) if _is_file_dataset(name) else None,
+                    class_names=mf.class_names if mf is not None and _is_file_dataset(name) else None)
+    _refuse_ids_for_names(mf, name, ds)
     for note in ds.notes:
         _say(f"note: {note}", err=True)
     if mf is not None and _is_file_dataset(name):  # fractions for a model that divides by 255 itself
@@ -2480,6 +2491,23 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
              f"(--validation-split {mf.extra['config']['validation_split']:g}), which the model never trained on",
              err=True)
     return ds, x, y, f"{split}, {len(y)} examples"
+
+
+def _refuse_ids_for_names(mf, name: str, ds: _Dataset) -> None:
+    """Refuse a file labelled with numbers for a model trained on a file labelled with
+    class names. Reading the numbers as the model's class ids (the names in sorted order)
+    would be right only where the file numbered the classes in that same order, which
+    nothing in it can show: another order (setosa, versicolor, virginica as 1, 2, 3, or
+    by their order in the file) would score every row against the wrong class without a
+    word, so the file is refused and its rows must carry the names."""
+    recorded = mf.extra.get("data_file") if mf is not None else None
+    if not isinstance(recorded, dict) or recorded.get("labels") != "names" or not _is_file_dataset(name):
+        return
+    if ds.file is not None and ds.file.get("labels") == "names":
+        return
+    raise DataError(f"{name}: its labels ({ds.label_source}) are numbers, but {mf.path} was trained on labels written "
+                    f"as class names ({_listed(mf.class_names)}), and numbers cannot be told to be the same classes "
+                    "in the same order; label the rows with those names")
 
 
 def _validation_rows(mf, y: np.ndarray) -> int:

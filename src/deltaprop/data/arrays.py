@@ -6,7 +6,9 @@ the one whose header is a usual label name (:data:`LABEL_NAMES`), else, in a fil
 a header, the first or last column, whichever holds class ids (a column of 10 or more
 rows whose every value differs is a row id, not labels). A column that looks like a
 feature (non-integer values, or more than :data:`MAX_CLASSES` distinct values) is refused
-as the label, naming the column and how to choose another."""
+as the label, naming the column and how to choose another. A label column of class names
+(none of its cells a number; :mod:`deltaprop.data.labels`) gives the names, sorted, as
+classes 0..k-1; without a header or a label name, such a column at either end is the one."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import numpy as np
 from deltaprop import _checks
 from deltaprop.bounded import file_kind
 from deltaprop.data.columns import align_columns
+from deltaprop.data.labels import as_model_classes, class_ids
 from deltaprop.data.npy import read_npy_header
 from deltaprop.errors import ConfigError, DatasetNotFoundError, DataError, FileFormatError, ShapeError
 
@@ -66,7 +69,9 @@ class Table:
     from and why (``"column 'label' (1 of 785, by its name)"``). ``feature_names``: the
     header's names of the columns of ``x`` (None without a header, and for ``.npz``);
     ``notes``: what the reader assumed that a person should hear (one sentence each);
-    ``label_index``: the label column's place in a CSV file (0 first; None for ``.npz``)."""
+    ``label_index``: the label column's place in a CSV file (0 first; None for ``.npz``);
+    ``class_names``: where the labels were written as names, the name of each class id
+    (``y == k`` for rows labelled ``class_names[k]``), else None (the labels were ids)."""
 
     x: np.ndarray
     y: np.ndarray
@@ -74,6 +79,7 @@ class Table:
     feature_names: tuple[str, ...] | None = None
     notes: tuple[str, ...] = ()
     label_index: int | None = None
+    class_names: tuple[str, ...] | None = None
 
 
 def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = None, dtype=None):
@@ -107,7 +113,9 @@ def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = Non
     ``.npz``'s x too, which is not cast: the warning says a float32 run would lose it).
 
     y: 1-D labels become int64 class ids (whole numbers >= 0, at most
-    :data:`MAX_CLASSES` distinct values); 2-D y (one-hot rows or regression targets,
+    :data:`MAX_CLASSES` distinct values); labels written as names (a CSV label column
+    none of whose cells is a number, an ``.npz``'s labels array of strings) become the
+    ids of the names in sorted order (:func:`read_table` says which name each id is); 2-D y (one-hot rows or regression targets,
     ``.npz`` only) comes back as float32. :func:`read_table` also says which column was used.
     """
     table = read_table(path, label_column=label_column, dtype=dtype)
@@ -117,7 +125,8 @@ def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = Non
 
 
 def read_table(path: str | os.PathLike, *, label_column: int | str | None = None,
-               feature_names=None, dtype=None, label_position: int | None = None, label_values=None) -> Table:
+               feature_names=None, dtype=None, label_position: int | None = None, label_values=None,
+               class_names=None) -> Table:
     """:func:`load_arrays`, with the choice of label column in words and the header's
     feature names. ``feature_names`` (the names a model was trained on, in order): a CSV
     header naming them in another order has its columns put in that order (and a note
@@ -128,7 +137,10 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
     ``dtype``: the type of a CSV's features that are not small whole numbers (see
     :func:`load_arrays`). ``label_values``: the labels a model's classes are, where they are
     its own (a scikit-learn classifier fitted on -1 and 1, or on 1000 and 2000): each label
-    comes back as its position among them, and one that is none of them is refused."""
+    comes back as its position among them, and one that is none of them is refused.
+    ``class_names``: a model's classes, which labels written as names are read as (the
+    position of each name among them; a name that is none of them is refused); without
+    it, the file's own names, sorted, are the classes (:attr:`Table.class_names`)."""
     path = Path(path)
     dtype = _float_dtype(dtype)
     if not path.is_file():
@@ -136,12 +148,15 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
             raise FileFormatError(f"{path} is {file_kind(path.stat().st_mode)}, not a data file; give a .npz or .csv file.")
         raise DatasetNotFoundError(f"{path}: no such file.")
     suffix = path.suffix.lower()
-    names, notes, index = None, [], None
+    names, notes, index, classes = None, [], None, None
     if suffix == ".npz":
         x, y, source, (kx, ky, unread) = _load_npz(path, label_column)
         notes = _npz_float32_notes(path, x, dtype) + _unread_arrays_notes(path, unread, kx, ky)
+        if y.dtype.kind in "US":
+            y, classes = _npz_class_ids(path, y, ky)
     elif suffix in (".csv", ".txt"):
-        x, y, source, names, notes, index = _load_csv(path, label_column, dtype, label_position, feature_names)
+        x, y, source, names, notes, index, classes = _load_csv(path, label_column, dtype, label_position,
+                                                               feature_names)
     else:
         raise ConfigError(_unsupported(path))
     if names is not None and feature_names is not None:
@@ -150,10 +165,26 @@ def read_table(path: str | os.PathLike, *, label_column: int | str | None = None
             names, notes = tuple(str(n) for n in feature_names), [*notes, note]
     if names is None and index is not None and label_column is None and label_values is None:
         _refuse_misplaced_labels(path, y, label_position, x.shape[1] + 1)
-    if label_values is not None:
+    if classes is not None and class_names is not None:  # names read as the model's classes
+        y, classes = as_model_classes(y, classes, class_names, f"{path} ({source})"), tuple(map(str, class_names))
+    elif label_values is not None:
         y = _label_positions(y, np.asarray(label_values), path, source)
     x, y = _check_xy(x, y, path, source)
-    return Table(x, y, source, names, tuple(notes), index)
+    return Table(x, y, source, names, tuple(notes), index, classes)
+
+
+def _npz_class_ids(path: Path, y: np.ndarray, key: str) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    """An archive's labels array of strings as class ids and the class names; strings that
+    are all numbers ('0', '1') are read as those numbers, class ids."""
+    if y.ndim != 1:
+        raise ShapeError(f"{path}: the labels array {key!r} holds strings in shape {y.shape}; class names are one "
+                         "a row, 1-D: save them so (y.ravel())")
+    cells = np.char.strip(y.astype(str) if y.dtype.kind == "U" else np.char.decode(y, "utf-8", "replace"))
+    try:
+        return cells.astype(np.float64), None
+    except ValueError:
+        pass
+    return class_ids(cells, lambda i: f"{path}: {key}[{i}]", max_classes=MAX_CLASSES, min_rows_for_id=_MIN_ROWS_FOR_ID)
 
 
 #: Text tables under another suffix than .csv, which the CSV reader reads as they are.
@@ -260,12 +291,13 @@ def _load_npz(path: Path, label_column: int | str | None):
             keys = _npz_keys(path, [m for m in members if m.endswith(".npy")], label_column)
             for key in keys[:2]:
                 info = members[f"{key}.npy"]
+                text = key == keys[1]  # the labels may be class names
                 if info.file_size > _ZIP_MAX_RATIO * info.compress_size + (1 << 16):
                     raise FileFormatError(f"{path}: member {key}.npy claims {info.file_size:,} "
                                           f"bytes from {info.compress_size:,} compressed "
                                           "(a zip bomb or a corrupt archive).")
                 with zf.open(info) as member:
-                    read_npy_header(member, f"{path}[{key}]", info.file_size)
+                    read_npy_header(member, f"{path}[{key}]", info.file_size, text=text)
         unread = sorted(m.removesuffix(".npy") for m in members if m.endswith(".npy")
                         and m.removesuffix(".npy") not in keys[:2])
         with np.load(path, allow_pickle=False) as npz:
@@ -331,6 +363,34 @@ def _row_with_gaps(cells: list[str]) -> bool:
                                           for c in cells[1:])
     return (not index_header and any(missing) and not all(missing)
             and all(m or _is_number_row([c]) for m, c in zip(missing, cells)))
+
+
+def _class_name_end(cells: list[str]) -> int | None:
+    """0 or -1: the end of a row of numbers whose one other cell, the first or the last, is
+    a word (a class name: ``5.1,3.5,1.4,0.2,Iris-setosa``); None for any other line. A label's
+    name there (``...,label``) is a header's."""
+    for end in (0, -1):
+        rest, word = (cells[1:], cells[0]) if end == 0 else (cells[:-1], cells[-1])
+        if (rest and _is_number_row(rest) and word.strip() and not _is_number_row([word])
+                and word.strip().lower() not in LABEL_NAMES and word.strip().lower() not in _MISSING_MARKERS):
+            return end
+    return None
+
+
+def _rows_of_class_names(path: Path, skip: int, cells: list[str], sep: str) -> bool:
+    """Whether the first line (``cells``, after ``skip`` comment lines) and the next row
+    are both numbers with a word at the same end (:func:`_class_name_end`): rows of a file
+    without a header whose labels are class names, not a header above such rows."""
+    end = _class_name_end(cells)
+    if end is None:
+        return False
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        lines = (line for number, line in enumerate(f, 1) if number > skip + 1 and _is_row(line))
+        second = next(lines, None)
+    if second is None or len(second) > _MAX_HEADER_BYTES:
+        return False
+    row = _header_cells(_row_text(second), sep)
+    return len(row) == len(cells) and _class_name_end(row) == end
 
 
 def _first_lines(path: Path) -> tuple[list[str], str]:
@@ -458,6 +518,8 @@ def _csv_header(path: Path, trained=None) -> _Layout:
     cells = _header_cells(first, sep)
     if len(cells) < 2:
         raise FileFormatError(f"{path}: needs at least two columns (inputs and a label).")
+    if _rows_of_class_names(path, len(comments), cells, sep):
+        return _Layout(None, len(cells), len(comments), sep)
     if not _is_number_row(cells) and not _row_with_gaps(cells):
         return _Layout(cells, len(cells), len(comments) + 1, sep)
     if cells == [str(i) for i in range(len(cells))]:
@@ -717,21 +779,20 @@ def _line_of(path: Path, layout: _Layout, row: int) -> str:
     return f"data row {row + 1}"  # not found again (the file changed): counted as read
 
 
-def _read_numbers(path: Path, layout: _Layout) -> np.ndarray:
+def _read_numbers(path: Path, layout: _Layout, usecols: list[int] | None = None) -> np.ndarray:
     """The rows after the header as float64, a row a line: fields may be quoted (as
     ``csv.QUOTE_ALL`` writes them), and a line of only spaces or a ``#`` comment is not a
-    row (its number kept, for :func:`_line_of`)."""
+    row (its number kept, for :func:`_line_of`). ``usecols``: read only those columns; the
+    others come back as 0 (the table keeps every column, so messages count them all)."""
+    if usecols is not None:
+        part = _read_cells(path, layout, usecols, np.float64)
+        table = np.zeros((len(part), layout.n_cols))
+        table[:, usecols] = part
+        return table
     try:
-        with open(path, encoding="utf-8-sig") as f, warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
-            table = np.loadtxt(map(_row_text, f), delimiter=layout.delimiter, quotechar='"', comments=None,
-                               skiprows=layout.skip, dtype=np.float64, ndmin=2)
-    except UnicodeDecodeError as exc:
-        raise _not_utf8(path, exc) from None
-    except ValueError as exc:
-        raise _not_numbers(path, exc, layout) from None
-    except OSError as exc:
-        raise FileFormatError(f"{path}: cannot read as text CSV ({exc}).") from None
+        table = _read_cells(path, layout, None, np.float64)
+    except FileFormatError:
+        raise
     if table.shape[0] == 0:
         raise FileFormatError(f"{path}: the CSV file has a header but no rows.")
     if table.shape[1] != layout.n_cols:
@@ -740,6 +801,56 @@ def _read_numbers(path: Path, layout: _Layout) -> np.ndarray:
         raise FileFormatError(f"{path}: the rows have {table.shape[1]} {_SEPARATORS[layout.delimiter]}-separated values, "
                               f"{first}; every row needs a value for each column.")
     return table
+
+
+def _read_cells(path: Path, layout: _Layout, usecols: list[int] | None, dtype) -> np.ndarray:
+    """The cells of the rows after the header (of the columns ``usecols``, or all) as
+    ``dtype``: float64, or ``str`` (each cell's text, quotes removed), 2-D."""
+    try:
+        with open(path, encoding="utf-8-sig") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data"
+            return np.loadtxt(map(_row_text, f), delimiter=layout.delimiter, quotechar='"', comments=None,
+                              skiprows=layout.skip, dtype=dtype, ndmin=2, usecols=usecols)
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, exc) from None
+    except ValueError as exc:
+        raise _not_numbers(path, exc, layout) from None
+    except OSError as exc:
+        raise FileFormatError(f"{path}: cannot read as text CSV ({exc}).") from None
+
+
+def _label_column_before_reading(path: Path, label_column, names: list[str] | None, n_cols: int) -> int | None:
+    """The label column's index where it is known before the rows are read: named (an
+    index or a header name), or by its header name (:data:`LABEL_NAMES`); else None."""
+    if label_column is not None:
+        return _named_column(path, label_column, names, n_cols)
+    found = _by_name(path, names, n_cols) if names is not None else None
+    return None if found is None else found[0]
+
+
+def _with_text_labels(path: Path, layout: _Layout, exc: FileFormatError,
+                      col: int | None) -> tuple[np.ndarray, tuple[str, ...], int]:
+    """The table of a file whose label column holds class names (``exc``: the error
+    reading every cell as a number gave), the names (sorted: id ``k`` is ``names[k]``) and
+    the label column. The label column is ``col``, or without one known the first or the
+    last column where the first text cell is, if it holds two names or more; text anywhere
+    else raises ``exc`` (or the error for the first feature cell that is no number)."""
+    bad = getattr(exc, "text_column", None)
+    if bad is None and col is not None and getattr(exc, "missing_column", None) == col:
+        bad = col  # a missing label, refused as one by class_ids
+    if bad is None or (col is None and bad not in (0, layout.n_cols - 1)):
+        raise exc
+    guessed, col = col is None, bad if col is None else col
+    others = [c for c in range(layout.n_cols) if c != col]
+    table = _read_numbers(path, layout, usecols=others)  # text in a feature column is refused as ever
+    cells = _read_cells(path, layout, [col], str)[:, 0]
+    named = f" ({layout.names[col]!r})" if layout.names else ""
+    ids, classes = class_ids(cells, lambda i: f"{path}: {_line_of(path, layout, i)}, column {col + 1}{named}",
+                             max_classes=MAX_CLASSES, min_rows_for_id=_MIN_ROWS_FOR_ID)
+    if guessed and len(classes) < 2:  # one word in an unnamed column: no labels to go by
+        raise exc
+    table[:, col] = ids
+    return table, classes, col
 
 
 #: float32 stands for a CSV feature column when it holds every value to within this share
@@ -992,14 +1103,21 @@ def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_posi
         if (not others and label_position is not None and -n_cols <= label_position < n_cols
                 and sorted(map(str, trained)) == sorted(n for i, n in enumerate(names) if i != label_position % n_cols)):
             label_column = label_position % n_cols  # its label's name is a feature's too: where training had it
-    if label_column is not None:
-        if names is None:
-            _refuse_number_as_name(path, label_column, layout)
-        _named_column(path, label_column, names, n_cols)  # a bad name fails before the file is read
-    table = _read_numbers(path, layout) if layout.rows is None else layout.rows
-    header_notes = _numbers_header_notes(path, table, layout, label_column)
+    if label_column is not None and names is None:
+        _refuse_number_as_name(path, label_column, layout)
+    known = _label_column_before_reading(path, label_column, names, n_cols)  # a bad name fails before reading
+    classes = None
+    try:
+        table = _read_numbers(path, layout) if layout.rows is None else layout.rows
+    except FileFormatError as exc:  # class names in the label column, or text refused
+        table, classes, text_col = _with_text_labels(path, layout, exc, known)
+        if known is None:
+            label_column = text_col
+    header_notes = _numbers_header_notes(path, table, layout, label_column) if classes is None else []
     col, source = _choose_column(path, table, label_column, names, n_cols)
-    if label_column is not given:
+    if classes is not None and known is None:
+        source = _column_name(col, names, n_cols, "it holds text, class names; the others hold numbers")
+    elif label_column is not given:
         source = _column_name(col, names, n_cols, "where the model's training file had it" if names is None
                               else "the one column besides the model's features")
     _check_finite(path, table, col, layout)
@@ -1007,7 +1125,7 @@ def _load_csv(path: Path, label_column: int | str | None, dtype=None, label_posi
     notes += _numbered_header_notes(path, table, layout) if layout.numbered else []
     notes += header_notes + _row_id_notes(path, x, col, names)
     feature_names = None if names is None else tuple(name for i, name in enumerate(names) if i != col)
-    return x, table[:, col], source, feature_names, notes, col
+    return x, table[:, col], source, feature_names, notes, col, classes
 
 
 def read_rows(path: str | os.PathLike, n_features: int, *, feature_names=None,
@@ -1025,7 +1143,7 @@ def read_rows(path: str | os.PathLike, n_features: int, *, feature_names=None,
     if not path.is_file():
         raise DatasetNotFoundError(f"{path}: no such file.")
     layout = _csv_header(path, feature_names)
-    table = _read_numbers(path, layout) if layout.rows is None else layout.rows
+    table = _numbers_besides(path, layout, _left_out(layout, n_features, feature_names, label_position))
     _check_finite(path, table, -1, layout)
     names, n_cols = layout.names, table.shape[1]
     if names is not None and feature_names is not None:
@@ -1048,6 +1166,35 @@ def read_rows(path: str | os.PathLike, n_features: int, *, feature_names=None,
     if col is None:
         return table, (), 0
     return np.delete(table, col, axis=1), (f"{path}: {what} is left out, as no feature",), 1
+
+
+def _left_out(layout: _Layout, n_features: int, feature_names, label_position: int | None):
+    """Whether :func:`read_rows` leaves a column (by index) out: one the model was not
+    trained on, or the label column of a file one column wider than the model's inputs."""
+    names, n_cols = layout.names, layout.n_cols
+    if names is not None and feature_names is not None:
+        trained = {str(n) for n in feature_names}
+        return lambda c: trained <= set(names) and names[c] not in trained
+    if names is not None:
+        return lambda c: n_cols == n_features + 1 and names[c].strip().lower() in LABEL_NAMES
+    return lambda c: n_cols == n_features + 1 and c == label_position
+
+
+def _numbers_besides(path: Path, layout: _Layout, left_out) -> np.ndarray:
+    """The file's table (:func:`_read_numbers`), read without the columns that hold text
+    (class names, row names) where ``left_out`` says they are left out anyway (as 0)."""
+    if layout.rows is not None:
+        return layout.rows
+    skipped: list[int] = []
+    while True:
+        try:
+            kept = [c for c in range(layout.n_cols) if c not in skipped]
+            return _read_numbers(path, layout, usecols=kept if skipped else None)
+        except FileFormatError as exc:
+            col = getattr(exc, "text_column", None)
+            if col is None or col in skipped or not 0 <= col < layout.n_cols or not left_out(col):
+                raise
+            skipped.append(col)
 
 
 def _check_finite(path: Path, table: np.ndarray, col: int, layout: _Layout) -> None:
@@ -1107,12 +1254,17 @@ def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError
                                "formula that failed), not a number; fix the formula in the spreadsheet and save the "
                                "file again, or remove the row")
     if text.strip().lower() in _MISSING_MARKERS:
-        return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a missing value; "
-                               "every value must be a number: fill in the missing values (impute them, e.g. with "
-                               "the column's mean) or drop the rows or columns that hold them.")
-    return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, not a number; every value "
-                           "must be a number. Give class labels as ids 0, 1, 2, ... (in Python: ids = "
-                           "np.unique(labels, return_inverse=True)[1]) and encode or drop other text columns.")
+        error = FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a missing value; "
+                                "every value must be a number: fill in the missing values (impute them, e.g. with "
+                                "the column's mean) or drop the rows or columns that hold them.")
+        error.missing_column = col - 1  # in a label column known as one: a missing label (_with_text_labels)
+        return error
+    error = FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, not a number; every feature "
+                            "value must be a number: encode or drop text feature columns (one-hot: pd.get_dummies). "
+                            "A label column of class names is read as such when none of its cells is a number; "
+                            "name it with --label-column NAME|INDEX (label_column= in load_arrays)")
+    error.text_column = col - 1  # where it is: the label column, if it holds class names (_with_text_labels)
+    return error
 
 
 def _numpy_words(exc: Exception) -> str:

@@ -35,11 +35,13 @@ class NpyHeader:
         return math.prod(self.shape) * self.dtype.itemsize
 
 
-def read_npy_header(stream: BinaryIO, name: str, total_bytes: int) -> NpyHeader:
+def read_npy_header(stream: BinaryIO, name: str, total_bytes: int, *, text: bool = False) -> NpyHeader:
     """Parse the header at the start of ``stream`` (``total_bytes`` long) and check it.
 
     Raises FileFormatError, naming ``name``, for a bad magic or header, object or
     structured dtypes (they need pickle), and data that is not exactly the bytes present.
+    Strings (fixed-width ``<U``/``S``, which need no pickle) are refused unless ``text``:
+    an archive's labels array may hold class names.
     """
     try:
         version = npformat.read_magic(stream)
@@ -60,11 +62,12 @@ def read_npy_header(stream: BinaryIO, name: str, total_bytes: int) -> NpyHeader:
                               "numpy.lib.recfunctions import structured_to_unstructured)")
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
         raise FileFormatError(f"{name}: holds an array of dtype {dtype}; object and structured arrays "
-                              "need pickle, which is never used. Save plain numeric arrays.")
-    if dtype.kind in "US":
-        raise FileFormatError(f"{name}: holds strings (dtype {dtype}), not a number type; save numbers (string labels "
-                              "as class ids: ids = np.unique(labels, return_inverse=True)[1]).")
-    if dtype.kind not in "biuf":
+                              "need pickle, which is never used. Save plain numeric arrays (class names as "
+                              "fixed-width strings, which need no pickle: y=np.asarray(labels, dtype=str)).")
+    if dtype.kind in "US" and not text:
+        raise FileFormatError(f"{name}: holds strings (dtype {dtype}), not a number type; save the inputs as numbers "
+                              "(only the labels array may hold strings, class names: y=np.asarray(labels, dtype=str)).")
+    if dtype.kind not in "biuf" + ("US" if text else ""):
         raise FileFormatError(f"{name}: dtype {dtype} is not a number type (bool, int, float).")
     header = NpyHeader(tuple(int(d) for d in shape), bool(fortran), dtype, stream.tell())
     present = total_bytes - header.offset
