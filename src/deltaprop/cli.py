@@ -701,6 +701,22 @@ def _check_image_axes(mf, path, shape: tuple[int, ...] | None) -> None:
                      f"would reach its inputs in the wrong places: reorder the axes, x.transpose(0, {axes})")
 
 
+def _refuse_images_for_table(mf, path, shape: tuple[int, ...] | None) -> None:
+    """Refuse inputs of two axes or more each (images, ``(28, 28)``) for a model trained on
+    a table's columns (a CSV file's): flattened to its width they would fill its columns
+    with pixels, and every answer would mean nothing."""
+    if mf is None or shape is None or len([d for d in shape if d != 1]) < 2:
+        return
+    names = _trained_feature_names(mf)
+    if names is None and _trained_label_index(mf) is None:
+        return
+    columns = f" ({_listed(names, 8)})" if names is not None else ""
+    raise ShapeError(f"{path}: holds inputs of shape {tuple(shape)} each (images?), but the model was trained on a "
+                     f"table's {mf.net.n_features} columns{columns}, one value each; give rows of those columns, one "
+                     f"a row (a 2-D array of shape (n, {mf.net.n_features}) or a CSV file), not images flattened to "
+                     "that width")
+
+
 def _split_seed(mf) -> int:
     """The seed a model's training run split its data file with, so that its test rows
     are the ones it never trained on (0 for models that do not record it)."""
@@ -2461,6 +2477,7 @@ def _rows_to_score(args, mf, name: str) -> tuple[_Dataset, np.ndarray, np.ndarra
         _say(f"note: {note}", err=True)
     if mf is not None and _is_file_dataset(name):  # fractions for a model that divides by 255 itself
         _check_image_axes(mf, name, ds.image_shape)
+        _refuse_images_for_table(mf, name, ds.image_shape)
         for part in (ds.x_train, ds.x_test):
             _check_not_prescaled(mf, Path(name), part)
         if ds.x_train.shape[1] == mf.net.n_features:  # another width is refused below
@@ -2828,6 +2845,7 @@ def _rows_of(path: Path, n_features: int, style: str = "digit", side: int | None
     raw = _read_npy(path)
     if raw.ndim > 2:
         _check_image_axes(mf, path, raw.shape[1:])
+        _refuse_images_for_table(mf, path, raw.shape[1:])
     if raw.ndim == 1 or (side is not None and raw.shape == (side, side)):
         rows = raw.reshape(1, -1)
     elif raw.ndim >= 2:
