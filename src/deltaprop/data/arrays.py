@@ -266,7 +266,8 @@ def _npz_keys(path: Path, members, label_column: int | str | None) -> tuple[str,
     if label_column is not None:
         if not isinstance(label_column, str) or label_column not in names:
             raise ConfigError(f"{path}: --label-column for an .npz names its labels array (label_column= in "
-                              f"load_arrays); the arrays are {names}.")
+                              f"load_arrays); the arrays are {names}"
+                              + (_did_you_mean(label_column, names) if isinstance(label_column, str) else "") + ".")
         others = [n for n in names if n != label_column]
         if len(others) != 1:
             raise FileFormatError(f"{path}: with labels {label_column!r}, which of {others} are the inputs? "
@@ -456,16 +457,20 @@ def _decimal_comma(path: Path, text: str) -> FileFormatError:
                            f"numbers with a decimal point, the columns separated by commas: {_CONVERT}")
 
 
-def _delimiter(path: Path, first: str) -> str:
+def _delimiter(path: Path, first: str, one_column: bool = False) -> str:
     """The column separator of a file whose first line (header or row) is ``first``: the
     one of comma, tab and semicolon it holds; a comma with decimal-comma numbers between
     semicolons or tabs is refused, as are separators deltaprop does not read. A separator
-    inside a quoted name (``"income, USD";age;label``) separates nothing and is not counted."""
+    inside a quoted name (``"income, USD";age;label``) separates nothing and is not counted.
+    ``one_column``: a line of one value is a row of one column (inputs to predict), read
+    as comma-separated."""
     bare = re.sub(r'"[^"]*"', '""', first) if first.count('"') % 2 == 0 else first
     present = [sep for sep in _SEPARATORS if sep in bare] or [sep for sep in _SEPARATORS if sep in first]
     if len(present) == 1:
         return present[0]
     if not present:
+        if one_column and len(first.split()) == 1:
+            return ","
         if len(first.split()) >= 2:
             raise FileFormatError(f"{path}: the first line holds values separated by spaces; deltaprop reads "
                                   "comma-separated files (or tab- or semicolon-separated ones): write the values "
@@ -497,7 +502,7 @@ class _Layout(NamedTuple):
     rows: np.ndarray | None = None
 
 
-def _csv_header(path: Path, trained=None) -> _Layout:
+def _csv_header(path: Path, trained=None, one_column: bool = False) -> _Layout:
     """The file's :class:`_Layout`. The header is the first line that is not all numbers
     (nor numbers with missing values, a data row), or ``np.savetxt``'s ``# name,name,...``
     comment just above numeric rows, or a row of column numbers ``0,1,...,n-1`` (pandas
@@ -506,7 +511,9 @@ def _csv_header(path: Path, trained=None) -> _Layout:
     its width: 785 above pixels of 0..255), or other strictly increasing whole numbers
     (years, wavelengths) above as many rows, each outside its column's range widened so
     (:func:`_beyond_every_column`), or either above any rows when its numbers but one are
-    the ``trained`` feature names (a model's, trained under that header)."""
+    the ``trained`` feature names (a model's, trained under that header). ``one_column``: a
+    file of one column is valid (the inputs of a model of one feature, to predict), its
+    first line a header unless it is a number."""
     comments, first = _first_lines(path)
     if not first.strip():
         if first:  # a line of only spaces, where the header or the first row belongs
@@ -514,8 +521,11 @@ def _csv_header(path: Path, trained=None) -> _Layout:
                                   "belongs; delete the blank lines above it")
         raise FileFormatError(f"{path}: the CSV file is empty" + (f" (it holds only {len(comments)} comment lines, "
                                                                    "no header or rows)." if comments else "."))
-    sep = _delimiter(path, first)
+    sep = _delimiter(path, first, one_column)
     cells = _header_cells(first, sep)
+    if one_column and len(cells) == 1:
+        number = _is_number_row(cells) or _row_with_gaps(cells)
+        return _Layout(None if number else cells, 1, len(comments) + (0 if number else 1), sep)
     if len(cells) < 2:
         raise FileFormatError(f"{path}: needs at least two columns (inputs and a label).")
     if _rows_of_class_names(path, len(comments), cells, sep):
@@ -577,7 +587,7 @@ def _named_column(path: Path, label_column: int | str, names: list[str] | None, 
         label_column = index
     if isinstance(label_column, str):
         if names is None or label_column not in names:
-            raise ConfigError(f"{path}: no column named {label_column!r}"
+            raise ConfigError(f"{path}: no column named {label_column!r}" + _did_you_mean(label_column, names or [])
                               + (f"; the header has {names[:12]}" if names else " (no header row)")
                               + "; name the label column with --label-column NAME|INDEX")
         named = [i for i, name in enumerate(names) if name == label_column]
@@ -591,6 +601,19 @@ def _named_column(path: Path, label_column: int | str, names: list[str] | None, 
         raise ConfigError(f"{path}: label_column {label_column} is out of range for {n_cols} columns (0..{n_cols - 1}, "
                           f"or -{n_cols}..-1 from the end).")
     return int(label_column) % n_cols
+
+
+def _did_you_mean(name: str, names: list[str]) -> str:
+    """`` (did you mean 'label'?)`` for the header name ``name`` is closest to (the same
+    name in another case first, else :func:`difflib.get_close_matches`), or ''."""
+    import difflib
+
+    same = [n for n in names if n.strip().lower() == name.strip().lower()]
+    close = same or difflib.get_close_matches(name, names, n=1) or difflib.get_close_matches(
+        name.lower(), [n.lower() for n in names], n=1)
+    if close and not same and close[0] not in names:  # matched in lower case: the header's own spelling
+        close = [next(n for n in names if n.lower() == close[0])]
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _column_name(col: int, names: list[str] | None, n_cols: int, why: str) -> str:
@@ -786,6 +809,8 @@ def _read_numbers(path: Path, layout: _Layout, usecols: list[int] | None = None)
     others come back as 0 (the table keeps every column, so messages count them all)."""
     if usecols is not None:
         part = _read_cells(path, layout, usecols, np.float64)
+        if part.shape[0] == 0:
+            raise FileFormatError(f"{path}: the CSV file has a header but no rows.")
         table = np.zeros((len(part), layout.n_cols))
         table[:, usecols] = part
         return table
@@ -1142,8 +1167,14 @@ def read_rows(path: str | os.PathLike, n_features: int, *, feature_names=None,
     path = Path(path)
     if not path.is_file():
         raise DatasetNotFoundError(f"{path}: no such file.")
-    layout = _csv_header(path, feature_names)
-    table = _numbers_besides(path, layout, _left_out(layout, n_features, feature_names, label_position))
+    layout = _csv_header(path, feature_names, one_column=n_features == 1)
+    left_out = _left_out(layout, n_features, feature_names, label_position)
+    unused = [c for c in range(layout.n_cols) if left_out(c)]
+    if unused and layout.rows is None:  # never read: an empty label column, an id column of text or NaN
+        table = _read_numbers(path, layout, usecols=[c for c in range(layout.n_cols) if c not in unused])
+    else:
+        table = _numbers_besides(path, layout, left_out)
+    table[:, unused] = 0.0  # read already (a header of numbers), checked by no one
     _check_finite(path, table, -1, layout)
     names, n_cols = layout.names, table.shape[1]
     if names is not None and feature_names is not None:
