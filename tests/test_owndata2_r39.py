@@ -87,6 +87,18 @@ def test_predict_cli_reads_rows_whose_label_column_is_empty(table_model):
 
 
 @pytest.mark.slow
+def test_predicts_evaluate_hint_does_not_claim_an_empty_column_holds_labels(table_model):
+    """With one column left out, predict said "to score the rows against their labels use:
+    deltaprop evaluate ...", also where that column is empty (evaluate then fails on it)."""
+    f = _write(table_model / "unlabelled.csv", "a,b,c,d,label", [(0.1, 0.2, 0.3, 0.4, ""), (1, 2, 3, 4, "")])
+    done = run_cli("predict", table_model / "run", f)
+    assert done.returncode == 0, done.stderr
+    assert "note: if the column left out holds the rows' labels, score the rows against them with: " \
+           "deltaprop evaluate" in done.stderr
+    assert "to score the rows against their labels use" not in done.stderr
+
+
+@pytest.mark.slow
 def test_predict_refuses_images_for_a_model_of_a_table(table_model):
     np.save(table_model / "images.npy", np.zeros((3, 2, 2)))
     done = run_cli("predict", table_model / "run", table_model / "images.npy")

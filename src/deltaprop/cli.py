@@ -2814,7 +2814,7 @@ def _csv_rows(path: Path, n_features: int, side: int | None, model: str, mf) -> 
     for note in notes:
         _say(f"note: {note}", err=True)
     if left_out == 1 and rows.shape[1] == n_features and mf.outputs not in ("values", "labels"):  # a label column
-        _say(f"note: to score the rows against their labels use: "
+        _say(f"note: if the column left out holds the rows' labels, score the rows against them with: "
              f"{shlex.join([PROG, 'evaluate', str(model), '--dataset', str(path)])}", err=True)
     if rows.shape[1] != n_features:
         raise _width_problem(path, rows, rows.shape[1], n_features, side, mf)
