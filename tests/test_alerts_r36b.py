@@ -119,7 +119,8 @@ _LOOKS_FOR = {"loss_above_guess": "above guessing", "output_range": "outside the
               "dead_relu": "dead", "saturated": "saturated units", "vanishing_gradients": "vanishing",
               "exploding_gradients": "exploding gradients", "exploding_loss": "rises", "oscillating_loss": "oscillates",
               "flat_loss": "stays flat", "chance_accuracy": "chance accuracy", "overfitting": "overfitting",
-              "zero_init_symmetry": "identical", "unsettled_weights": "far below its running accuracy"}
+              "zero_init_symmetry": "identical", "unsettled_weights": "far below its running accuracy",
+              "strong_decay": "weight decay that outweighs"}
 
 
 def test_the_summary_without_alerts_names_what_every_rule_looks_for():

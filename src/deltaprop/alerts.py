@@ -196,6 +196,22 @@ OUTPUT_RANGES = {"Sigmoid": (0.0, 1.0, "(0, 1)"), "Tanh": (-1.0, 1.0, "(−1, 1)
 UNSETTLED_GAP = 0.1
 UNSETTLED_EPOCHS = 2
 
+#: Strong weight decay: under L2 decay each step follows ∇W + λW, so the weights stop growing
+#: where the decay's pull λ‖W‖ balances the loss's gradient ‖∇W‖, fitted or not. An alert
+#: where, at the latest epoch, every Dense layer's relative gradient ‖∇W‖/‖W‖ is at most
+#: DECAY_COMPARABLE·λ (and at least SATURATED_UPDATE: units that pass gradient back), every
+#: layer's ‖W‖ has stayed within DECAY_SETTLED of its latest over the last DECAY_EPOCHS epochs,
+#: and the training accuracy (the better of the epoch's running one and the probe batch's,
+#: dropout off) closes less than DECAY_FITTED of the gap from chance to 1. On scikit-learn's
+#: digits (SGD at 0.3, standardised) λ = 0.1 settles ‖W‖ at 2.2 and 2.4 with ‖∇W‖/‖W‖ of
+#: 0.10 and 0.20 (1-2λ), training accuracy 0.59 and test 0.52; λ = 0.03 and 0.01 also settle
+#: at 1-2.6λ but fit (0.92-0.97: no alert); λ = 1e-3 and 1e-4, and the MNIST sample's default
+#: network with λ up to 1e-3, keep growing ‖W‖ with ‖∇W‖/‖W‖ of 4-60λ.
+DECAY_COMPARABLE = 3.0
+DECAY_SETTLED = 0.05
+DECAY_EPOCHS = 3
+DECAY_FITTED = 0.8
+
 #: Overfitting: training accuracy this far above validation accuracy (an absolute gap) in
 #: each of the last OVERFIT_EPOCHS epochs. The seed-000 network on MNIST ends within 0.03; a
 #: gap of 0.1 means it is learning the examples. One epoch is not enough: on a small
@@ -297,6 +313,9 @@ class Context:
     #: or "api" (what a caller of ``fit`` passes: ``dp.SGD(lr=...)``, ``fit``'s ``epochs``,
     #: ``dp.Rescaling``; see :func:`in_python`). :func:`context_of` takes it from :func:`fixes_for`.
     interface: str = "cli"
+    #: the highest rate of the network's Dropout layers (None: none, or not known); from
+    #: HEAVY_DROPOUT on, the fixes that blame the steps name it first
+    dropout: float | None = None
 
 
 #: What a rule found: the layer (None: the whole network) and the evidence, and where the
@@ -999,8 +1018,9 @@ def chance_accuracy(records, ctx) -> list[Finding]:
                  f"train for more updates, at least {CHANCE_STEPS}: more epochs (--epochs), or a smaller batch "
                  "(--batch-size: an epoch of n rows takes n/batch updates, a full batch one)"
                  + (f"; {loss_fix}" if loss_fix else "") + "; and check that the labels belong to the inputs")]
-    return [(None, said.format(f"{len(records)} epochs") + _chance_evidence(records[-1], ctx),
-             _chance_fix(records[-1], ctx, records))]
+    fix = _chance_fix(records[-1], ctx, records)
+    return [(None, said.format(f"{len(records)} epochs") + _chance_evidence(records[-1], ctx) + _heavy_dropout(ctx),
+             _dropout_first(fix, ctx) if _heavy_dropout(ctx) else fix)]
 
 
 def _mean_guess(records, ctx: Context) -> list[Finding]:
@@ -1186,6 +1206,39 @@ _WEIGHTED = ", each class's share of the sample weights,"
 
 
 def loss_above_guess(records, ctx) -> list[Finding]:
+    """A loss above guessing (LOSS_ABOVE_GUESS), its fix led by the dropout rate where it is heavy."""
+    found = _above_guess(records, ctx)
+    if not found or not _heavy_dropout(ctx):
+        return found
+    return [(f[0], f[1] + _heavy_dropout(ctx), _dropout_first(f[2] if len(f) > 2 else RULES["loss_above_guess"][1], ctx))
+            for f in found]
+
+
+#: Heavy dropout: from this rate on, the units a step keeps (1 − rate of them) are too few for
+#: the thinned networks to learn at all, so the rate comes before the steps. At --dropout
+#: 0.99 on scikit-learn's digits a 64-50-10 network keeps half a hidden unit a step: its
+#: training loss is 5.5 after one epoch, 2.4× ln 10, and 5.4 with dropout off (the probe batch):
+#: dropout's check (:func:`_dropout_loss`) cannot clear the steps, and the learning rate was blamed.
+HEAVY_DROPOUT = 0.9
+
+
+def _heavy_dropout(ctx: Context) -> str:
+    """Evidence of a dropout rate of at least HEAVY_DROPOUT (as ``ctx`` knows it); else ""."""
+    if ctx.dropout is None or not ctx.dropout >= HEAVY_DROPOUT:
+        return ""
+    return (f"; yet dropout {ctx.dropout:g} keeps only {1 - ctx.dropout:.0%} of the hidden units at each step, too "
+            "few for the thinned networks to learn, whatever the steps")
+
+
+def _dropout_first(fix: str, ctx: Context) -> str:
+    """``fix`` after lowering a heavy dropout rate, which comes first."""
+    if fix.startswith("lower the dropout rate"):
+        return fix
+    return (f"lower the dropout rate (--dropout) from {ctx.dropout:g} to 0.5 or less first: with so few units kept "
+            f"each step no learning rate lets the network learn; if the alert still holds then, {fix}")
+
+
+def _above_guess(records, ctx) -> list[Finding]:
     if ctx.uniform_loss is None and ctx.mean_loss is not None:
         if _dropout_loss(records[-1], ctx, LOSS_ABOVE_GUESS * ctx.mean_loss):
             return []  # dropout's thinned networks, not the steps (chance_accuracy speaks where they guess)
@@ -1324,6 +1377,49 @@ def unsettled_weights(records, ctx) -> list[Finding]:
              "from step to step; or decay the learning rate with a schedule (--schedule)")]
 
 
+def _decay_settled(records, ctx: Context) -> tuple[list[float], list[float]] | None:
+    """(each Dense layer's ‖∇W‖/‖W‖, its ‖W‖) at the latest record, where L2 weight decay λ
+    balances the loss's gradient (see DECAY_COMPARABLE) and the norms have settled; else None."""
+    lam = ctx.weight_decay
+    if not lam or ctx.optimizer == "AdamW" or len(records) < DECAY_EPOCHS:
+        return None
+    recent = [_weights(r) for r in records[-DECAY_EPOCHS:]]
+    if not recent[-1] or any(len(w) != len(recent[-1]) for w in recent):
+        return None
+    gradients = [_relative_gradient(p) for p in recent[-1]]
+    if any(g is None or not SATURATED_UPDATE <= g <= DECAY_COMPARABLE * lam for g in gradients):
+        return None
+    norms = [[p.get("norm") for p in w] for w in recent]
+    if any(n is None or not math.isfinite(n) for row in norms for n in row):
+        return None
+    latest = norms[-1]
+    if any(abs(row[k] - latest[k]) > DECAY_SETTLED * latest[k] for row in norms for k in range(len(latest))):
+        return None
+    return gradients, latest
+
+
+def strong_decay(records, ctx) -> list[Finding]:
+    if ctx.chance is None:
+        return []
+    record = records[-1]
+    acc = (_probe(record, "weighted_accuracy") if ctx.weighted_chance
+           else max((a for a in (record.get("accuracy"), _probe(record, "accuracy")) if a is not None), default=None))
+    if acc is None or acc >= ctx.chance + DECAY_FITTED * (1 - ctx.chance) or at_chance(acc, ctx.chance):
+        return []  # fitted enough; or at chance, where chance_accuracy names the decay
+    found = _decay_settled(records, ctx)
+    if found is None:
+        return []
+    gradients, norms = found
+    lam = ctx.weight_decay
+    return [(None, f"training accuracy is {acc:.3f} (chance {ctx.chance:.3f}) and each Dense layer's ‖W‖ has settled "
+                   f"({', '.join(f'{n:.3g}' for n in norms)}, within {DECAY_SETTLED:.0%} over the last {DECAY_EPOCHS} "
+                   f"epochs) where weight decay {lam:g} pulls it towards 0 by λ‖W‖ about as hard as the loss's gradient "
+                   f"pushes (‖∇W‖/‖W‖ {', '.join(f'{g:.2g}' for g in gradients)}, at most {DECAY_COMPARABLE:g}λ): the "
+                   "decay, not the data, sets the weights' size, too small to fit the training rows",
+             f"lower the weight decay (--weight-decay {lam:g}), for example 10-100× smaller or a usual "
+             f"{USUAL_DECAY:g}, or 0: the loss levels off where the pull λW balances its gradient, not at a fit")]
+
+
 def overfitting(records, ctx) -> list[Finding]:
     recent = records[-OVERFIT_EPOCHS:]
     # the weights as the epoch ends, scored on training rows (the probe), within the gap of the
@@ -1415,6 +1511,9 @@ RULES: dict[str, tuple[Rule, str]] = {
     "unsettled_weights": (unsettled_weights,
                           "lower the learning rate (--lr), for example 3-10× smaller, or take larger batches "
                           "(--batch-size); or decay the learning rate with a schedule (--schedule)"),
+    "strong_decay": (strong_decay,
+                     "lower the weight decay (--weight-decay), for example 10-100× smaller: the loss levels off "
+                     "where the pull λW balances its gradient, not at a fit"),
     "overfitting": (overfitting,
                     "regularise: weight decay (--weight-decay), dropout (--dropout), early stopping "
                     "(--early-stopping), or more training data"),
@@ -1545,7 +1644,8 @@ def standing_of(alert: dict[str, Any] | Alert, at_end: dict[str, Any] | None) ->
 #: saturated), so it does not say there are none: diagnostics.csv gives their share.
 NO_ALERTS = ("no alerts: no rule fired on dead, identical or slowly learning saturated units, vanishing or "
              "exploding gradients, a loss that rises, oscillates, stays flat or sits above guessing, targets outside "
-             "the output's range, chance accuracy, weights that end an epoch far below its running accuracy or overfitting")
+             "the output's range, chance accuracy, weights that end an epoch far below its running accuracy, a weight decay that "
+             "outweighs the loss or overfitting")
 
 
 def summary(alerts: Sequence[Alert], at_end: dict[str, Any] | None = None) -> str:
@@ -1621,6 +1721,8 @@ def context_of(net, loss, y=None, sample_weight=None, X=None, optimizer=None) ->
                    frequencies_loss=frequencies, uniform_loss=uniform, mean_loss=mean, unreachable=unreachable,
                    layers=layers_of(net), scaled_inputs=scaled(net, X),
                    loss_floor=loss_floor(net, loss) if chance is not None else 0.0, interface=_INTERFACE.get(),
+                   dropout=max((float(layer.rate) for layer in net.layers if type(layer).__name__ == "Dropout"),
+                               default=None),
                    **optimizer_settings(optimizer))
 
 
