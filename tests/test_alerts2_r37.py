@@ -27,6 +27,7 @@ def test_fit_on_unscaled_pixels_names_the_scaling_a_python_caller_does():
     assert all("--" not in a.fix and "--" not in a.evidence for a in history.alerts)
 
 
+@pytest.mark.slow  # about 0.9 s in the quick suite on 2 cores
 def test_the_same_run_through_train_names_the_flag(tmp_path):
     X, y = _pixels()
     data = tmp_path / "pixels.csv"

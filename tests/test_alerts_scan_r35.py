@@ -34,6 +34,7 @@ def _stream(seed, n=60):
     return records
 
 
+@pytest.mark.slow  # about 0.7 s in the quick suite on 2 cores
 @pytest.mark.parametrize("seed", range(40))
 def test_the_scan_read_once_gives_what_a_fresh_pass_gives_at_every_epoch(seed):
     records = _stream(seed)

@@ -154,6 +154,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
 """
 
 
+@pytest.mark.slow  # about 0.6 s in the quick suite on 2 cores
 @pytest.mark.parametrize("case", ["bad length", "trailing gigabytes"])
 def test_sparse_multi_gigabyte_file_costs_no_memory(tmp_path, case):
     path = tmp_path / "sparse.safetensors"

@@ -152,6 +152,7 @@ def test_info_and_plots(run_dir, tmp_path, capsys):
         assert _is_png(png)
 
 
+@pytest.mark.slow  # about 0.5 s in the quick suite on 2 cores
 def test_no_subcommand_prints_help(capsys):
     assert main([]) == 0
     assert "train" in capsys.readouterr().out
@@ -287,6 +288,7 @@ def test_output_folder_of_another_run_is_not_overwritten(tmp_path, capsys):
     assert (out / "model.safetensors").read_bytes() == before
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_threads_option_limits_blas_during_training(tmp_path, capsys, monkeypatch):
     seen = []
 

@@ -28,6 +28,7 @@ def _one_error_line(result, code=2):
 
 
 # -- flags override a file whose own values fail a check they fix ---------------------------------
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_a_flag_that_fixes_a_files_cross_check_is_taken(tmp_path):
     path = _file(tmp_path, ADAM_COSINE)
     result = run_cli("train", "--config", path, "--lr", "0.05", "--out", tmp_path / "run", "--quiet")
@@ -35,6 +36,7 @@ def test_a_flag_that_fixes_a_files_cross_check_is_taken(tmp_path):
     assert load_toml(tmp_path / "run" / "config.toml")["lr"] == 0.05
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_a_validation_split_flag_makes_a_files_early_stopping_valid(tmp_path):
     path = _file(tmp_path, 'dataset = "parity"\nlayers = [10, 3, 2]\nepochs = 1\nearly_stopping = 2\n'
                            'validation_split = 0\n')
@@ -190,6 +192,7 @@ def test_a_config_file_with_a_byte_order_mark_is_read(tmp_path):
     assert load_toml(path) == {"dataset": "parity", "epochs": 2}
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_train_reads_a_config_file_with_a_byte_order_mark(tmp_path):
     path = tmp_path / "c.toml"
     path.write_bytes(b'\xef\xbb\xbfdataset = "parity"\r\nlayers = [10, 3, 2]\r\nepochs = 1\r\n')

@@ -3,6 +3,7 @@ run too short for the usual rules is judged at its last epoch, so one at chance 
 
 from __future__ import annotations
 
+import pytest
 import numpy as np
 from cli_in_process import run_cli as cli
 
@@ -14,6 +15,7 @@ def _tiny_csv(path):
     return path
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_a_run_that_ends_at_chance_after_too_few_updates_says_so(tmp_path):
     # 8 rows at batch 20: ten epochs are ten updates, too few for the rules' usual 100; the run's
     # last epoch is judged all the same (it said "no alerts" and left the cause to the warning)

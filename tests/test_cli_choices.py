@@ -160,6 +160,7 @@ def test_an_empty_data_dir_is_not_replaced_by_another_folder(tmp_path):
     assert "data_dir=" not in res.stderr and "load(" not in res.stderr
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_predict_takes_several_inputs_one_line_each(tmp_path):
     out = tmp_path / "r"
     assert _cli("train", *PARITY, "--epochs", "2", "--out", str(out)).returncode == 0
@@ -173,6 +174,7 @@ def test_predict_takes_several_inputs_one_line_each(tmp_path):
     assert lines[3].startswith(f"{tmp_path / 'b.npy'}: class ")
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_a_usage_error_has_one_prefix():
     _one_error(_process("train", "--bogus"), 2, "unrecognized arguments: --bogus (see deltaprop train --help)")
 
@@ -191,6 +193,7 @@ def test_every_argument_has_help():
     assert missing == []
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_data_is_an_attribute_of_the_package():
     code = "import deltaprop as dp; print(dp.data.load('mnist-sample').x_train.shape[1:])"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

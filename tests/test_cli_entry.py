@@ -25,6 +25,7 @@ sys.exit(_deltaprop_entry.main())
 """
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_interrupt_during_import_is_one_line_and_exit_130():
     done = subprocess.run([sys.executable, "-c", INTERRUPTED_IMPORT], capture_output=True, text=True, timeout=60)
     assert done.returncode == 130
@@ -32,6 +33,7 @@ def test_interrupt_during_import_is_one_line_and_exit_130():
     assert done.stdout == ""
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_entry_point_runs_the_cli():
     done = subprocess.run([sys.executable, "-c", "import sys, _deltaprop_entry; sys.argv = ['deltaprop', '--version'];"
                            " sys.exit(_deltaprop_entry.main())"], capture_output=True, text=True, timeout=60)

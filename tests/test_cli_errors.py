@@ -173,6 +173,7 @@ def test_resume_refuses_changed_options(tmp_path):
     fails(cli("train", "--resume", tmp_path, "--lr", "0.1"), 2, "--lr")
 
 
+@pytest.mark.slow  # about 0.4 s in the quick suite on 2 cores
 def test_unknown_command():
     fails(process("fly"), 2, "invalid choice")
 
@@ -231,6 +232,7 @@ def test_disk_full_mid_write_keeps_the_previous_checkpoint(tmp_path):
                                                             "alerts.csv", "run.json", "evaluation.json", "report.html"])
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_disk_full_when_saving_the_model(tmp_path, model):
     target = tmp_path / "model.safetensors"
     target.write_bytes(model.read_bytes())
@@ -271,6 +273,7 @@ def test_npy_input_declaring_a_huge_shape_is_refused_before_loading(tmp_path):
     assert "memory" not in res.stderr.lower()
 
 
+@pytest.mark.slow  # about 0.4 s in the quick suite on 2 cores
 def test_missing_mnist_offline_is_short_and_in_command_line_terms(tmp_path):
     # A fresh process (no test logging installed) whose MNIST mirrors are closed ports on
     # this machine: every download fails at once, as offline.
@@ -301,6 +304,7 @@ def test_divergence_in_an_epochs_last_update_is_reported_as_divergence(tmp_path)
     assert "refusing to save" not in res.stderr
 
 
+@pytest.mark.slow  # about 0.4 s in the quick suite on 2 cores
 def test_unknown_kernel_backend_in_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("DELTAPROP_KERNELS", "gpu")
     fails(process("train", *PARITY, "--epochs", "1", "--out", tmp_path / "run"), 2, "DELTAPROP_KERNELS", "numpy")

@@ -237,6 +237,7 @@ def test_16_bit_integer_pixels_in_a_csv_scale_by_65535(tmp_path):
     assert "inputs x / 65535" in res.stdout
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_evaluate_takes_a_label_column_for_a_file_that_names_it_differently(tmp_path):
     x, y = _blobs(60)
     run = _train(tmp_path, _write(tmp_path / "a.csv", x, y, header="a,b,c,d,diagnosis"), "--label-column", "diagnosis")

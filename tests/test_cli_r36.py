@@ -34,6 +34,7 @@ def _batches_per_epoch(out: Path) -> int:
 
 
 # -- a run that --steps stopped inside an epoch says what it trained --------------------------
+@pytest.mark.slow  # about 0.4 s in the quick suite on 2 cores
 def test_ctrl_c_while_writing_a_steps_stopped_run_names_its_epochs_and_batches(tmp_path, monkeypatch):
     out = tmp_path / "run"
     with monkeypatch.context() as m:
@@ -101,6 +102,7 @@ def _refuse(*args, **kwargs):
     raise ConfigError("refused before training began")
 
 
+@pytest.mark.slow  # about 0.5 s in the quick suite on 2 cores
 def test_a_start_refused_before_training_puts_the_overwritten_run_back(tmp_path, monkeypatch):
     res, before = overwrite_a_run_with(tmp_path, monkeypatch, "fit", _refuse)
     out = tmp_path / "run"
@@ -178,6 +180,7 @@ def test_interrupt_once_keeps_a_handler_set_while_it_was_active():
         signal.signal(signal.SIGUSR1, before)
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_a_full_disk_as_config_toml_is_written_keeps_the_overwritten_run(tmp_path, monkeypatch):
     res, before = overwrite_a_run_with(tmp_path, monkeypatch, "atomic_write_bytes", _full_disk)
     assert res.returncode == 1 and res.stderr.count("\n") == 1, res.stderr

@@ -61,6 +61,7 @@ def test_two_concurrent_runs_on_one_folder_exactly_one_trains(tmp_path):
     assert not (out / LOCK_NAME).exists()
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_a_held_lock_refuses_a_second_run_naming_the_holder(tmp_path):
     out = tmp_path / "run"
     out.mkdir()

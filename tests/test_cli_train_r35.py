@@ -40,6 +40,7 @@ def test_an_option_over_the_config_file_is_still_named_as_the_option(tmp_path):
     assert text.endswith("--layers 10,3 ends with 3 outputs but parity has 2 classes"), text
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_an_unread_data_dir_from_the_config_file_is_named_by_its_line(tmp_path):
     """The note said "--data-dir somedir is not read" for a data_dir the config file gave."""
     config = tmp_path / "c.toml"
@@ -72,6 +73,7 @@ def test_a_batch_larger_than_the_training_rows_is_said_to_be_full_batch(tmp_path
     assert "batch 5000 (full batch: 700 training rows)" in header, header
 
 
+@pytest.mark.slow  # about 0.5 s in the quick suite on 2 cores
 def test_a_batch_smaller_than_the_training_rows_is_said_as_given(tmp_path):
     res = run_cli("train", "--dataset", "parity", "--epochs", "1", "--batch-size", "50", "--out", tmp_path / "run")
     assert res.returncode == 0, res.stderr
@@ -80,6 +82,7 @@ def test_a_batch_smaller_than_the_training_rows_is_said_as_given(tmp_path):
 
 
 # -- a plateau schedule without validation rows says what it watches -----------------------------------
+@pytest.mark.slow  # about 0.5 s in the quick suite on 2 cores
 @pytest.mark.parametrize("schedule, watched", [("plateau", "loss"), ("plateau:monitor=val_accuracy", "accuracy")])
 def test_a_plateau_schedule_without_validation_rows_says_it_watches_the_training_metric(tmp_path, schedule,
                                                                                         watched):
@@ -116,6 +119,7 @@ def test_early_stopping_from_the_config_file_on_a_file_too_small_to_split_is_nam
     assert "--early-stopping" not in text
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_grouped_rows_under_the_config_files_batching_name_its_line(tmp_path):
     """The note said "--batching sequential takes them in that order" of the file's setting."""
     config = tmp_path / "c.toml"

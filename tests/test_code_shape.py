@@ -3,6 +3,8 @@
 import ast
 from pathlib import Path
 
+import pytest
+
 SRC = Path(__file__).resolve().parent.parent / "src" / "deltaprop"
 MAX_LINES = 60
 
@@ -16,6 +18,7 @@ def _body_lines(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
     return fn.end_lineno - body[0].lineno + 1 + (body[0].lineno - fn.lineno > 0)
 
 
+@pytest.mark.slow  # about 1.1 s in the quick suite on 2 cores
 def test_no_function_in_src_is_longer_than_60_lines():
     long = []
     for path in sorted(SRC.rglob("*.py")):

@@ -73,6 +73,7 @@ def test_train_without_validation_whose_last_step_overflows_says_it_diverged(tmp
 
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_another_optimizer_over_an_sgd_momentum_config_names_the_fix_that_works(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text('dataset = "parity"\noptimizer = "sgd"\nmomentum = 0.9\nnesterov = true\nepochs = 1\n')

@@ -63,6 +63,7 @@ def test_a_relative_dataset_beside_the_config_file_is_named_when_the_current_fol
     assert "data.csv" in error
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_a_relative_dataset_that_names_another_file_than_the_one_beside_the_config_file_is_said(tmp_path):
     """Both ./data.csv and proj/data.csv exist: the run trained on ./data.csv without a word."""
     (tmp_path / "proj").mkdir()
@@ -75,6 +76,7 @@ def test_a_relative_dataset_that_names_another_file_than_the_one_beside_the_conf
     assert len(notes) == 1 and str(here) in notes[0] and str(beside) in notes[0]
 
 
+@pytest.mark.slow  # about 0.4 s in the quick suite on 2 cores
 def test_no_note_from_the_config_files_own_folder_or_for_a_flag_over_it(tmp_path):
     (tmp_path / "proj").mkdir()
     _csv(tmp_path / "proj" / "data.csv")
@@ -126,6 +128,7 @@ def test_an_unknown_key_gets_the_suggestion_that_fits(tmp_path, line, hint):
 
 
 # -- a named dataset written in other letters ------------------------------------------------------------
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_predict_reads_images_for_a_model_of_a_named_dataset_written_in_capitals(tmp_path):
     """train takes dataset = "MNIST-Sample" as the bundled sample (names are read case- and
     underscore-blind), but predict refused its images: 'this model was trained on
@@ -177,6 +180,7 @@ def sample_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 @pytest.mark.parametrize("dtype", ["float64", "int64", "uint8"])
 def test_predict_says_when_rows_of_zeros_and_ones_reach_a_model_that_divides_by_255(tmp_path, sample_run, dtype):
     """A black-and-white image saved as 0/1 rows was scored as a near-blank one (1 / 255 each)
@@ -248,6 +252,7 @@ def test_a_float_image_with_nan_pixels_is_one_error_line(tmp_path, sample_run):
     assert "NaN or infinite" in _one_error_line(run_cli("predict", sample_run, tmp_path / "nan.tiff"), code=1)
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_a_named_dataset_is_no_path_even_with_a_folder_of_its_name_beside_the_config_file(tmp_path):
     """proj/c.toml with dataset = "parity" beside a folder proj/parity: the name is the
     dataset, not a path, so no note offers the folder's path as the dataset."""

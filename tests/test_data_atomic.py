@@ -110,6 +110,7 @@ def test_other_errors_raised_while_writing_are_left_alone(tmp_path):
     assert info.value.filename is None and os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow  # about 0.4 s in the quick suite on 2 cores
 def test_cli_disk_full_names_the_file(tmp_path):
     import subprocess
     import sys

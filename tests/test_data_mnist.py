@@ -398,6 +398,7 @@ def test_mnist_sample_offline(no_network):
     assert len(text) < 300
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_mnist_sample_has_no_duplicates_across_split():
     ds = d.load("mnist-sample", flatten=True)
     rows = np.concatenate([ds.x_train, ds.x_test])
@@ -423,6 +424,7 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 @pytest.mark.skipif(not (FASHION / "train-images-idx3-ubyte.gz").exists(),
                     reason="Debian package dataset-fashion-mnist is not installed "
                            "(apt-get install dataset-fashion-mnist)")
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_fashion_mnist_from_debian_folder(no_network):
     ds = d.load("fashion-mnist", download=False)
     assert ds.x_train.shape == (60000, 28, 28) and ds.x_test.shape == (10000, 28, 28)

@@ -61,6 +61,7 @@ def test_evaluate_split_test_of_a_shuffled_copy_says_which_rows_were_trained_on(
     assert own.returncode == 0 and "trained on" not in own.stderr, own.stderr
 
 
+@pytest.mark.slow  # about 0.7 s in the quick suite on 2 cores
 def test_evaluate_another_file_counts_validation_rows_apart_from_trained_rows(tmp_path):
     """Rows the training run held out for validation were never trained on: the note
     counts them apart, each row once, so the trained count is the rows fitted on."""
@@ -81,6 +82,7 @@ def test_evaluate_another_file_counts_validation_rows_apart_from_trained_rows(tm
             f"(in {train}) exactly ({validated} more repeat a validation row, held out of training)") in res.stderr
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_evaluate_refuses_rows_of_a_class_the_training_file_had_no_example_of(tmp_path):
     """Labels 1..3 in the training file (output 0 never trained) and 0..2 in the file
     scored: the rows of class 0 would only count as errors; refused in one line, saying
@@ -107,6 +109,7 @@ def _write_named(path, table: np.ndarray, order: list[int], header: list[str]) -
     return str(path)
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_evaluate_reads_the_label_by_name_when_training_named_it_by_index(tmp_path):
     """Trained with --label-column 0 on a header 'outcome,a,b,c': a file with the same
     columns in another order is read by its header (the label is the column that is no

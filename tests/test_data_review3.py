@@ -81,6 +81,7 @@ def test_an_npz_of_float64_timestamps_gets_the_float32_note_a_csv_gets(tmp_path)
     assert read_table(tmp_path / "plain.npz", dtype="float32").notes == ()
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_train_on_such_an_npz_prints_the_note(tmp_path):
     from cli_in_process import run_cli
 

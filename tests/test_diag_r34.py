@@ -48,6 +48,7 @@ def test_diagnose_takes_sample_weight_as_fit_does():
         dp.diagnose(net, X, y, dp.CrossEntropy(), sample_weight=w[:10])
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_a_converged_weighted_fit_is_not_called_flat():
     """Logistic regression with class weights, full batch, at its (weighted) optimum: the
     gradient of the unweighted loss is not 0 there, and flat_loss called the run stuck."""

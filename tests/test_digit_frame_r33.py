@@ -21,6 +21,7 @@ def _png(gray: np.ndarray, size=(80, 80)) -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.slow  # about 0.6 s in the quick suite on 2 cores
 def test_scikit_learns_digits_drawn_as_images_are_read_as_the_model_reads_them():
     from sklearn.datasets import load_digits
 

@@ -49,6 +49,7 @@ def test_a_loss_that_overflows_on_one_rank_names_the_layer_one_process_names(div
         assert "so the targets (or sample weights) overflowed the loss" in rank["layer"]
 
 
+@pytest.mark.slow  # about 0.7 s in the quick suite on 2 cores
 @needs_mpi
 def test_validation_rows_that_overflow_on_one_rank_are_named_on_every_rank(diverged):
     for rank in diverged["val"]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from cli_in_process import run_cli as cli
 
 from deltaprop import alerts
@@ -40,6 +41,7 @@ def test_report_of_a_run_whose_checkpoint_is_good_still_offers_it():
         assert EXPLODED not in words
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_info_and_evaluate_do_not_call_an_exploded_checkpoint_good(tmp_path):
     out = tmp_path / "run"
     first = cli("train", *EXPLODES, "--epochs", "2", "--out", out)  # its model: epoch 2's

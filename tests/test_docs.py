@@ -69,6 +69,7 @@ def test_a_print_comment_is_compared_with_what_is_printed():
     assert not same_output("[[1. 0.]]", "[[1.000000e+00 5.703072e-30]]\n")
 
 
+@pytest.mark.slow  # about 1.2 s in the quick suite on 2 cores
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_every_python_block_runs_and_prints_what_it_says(page, capsys):
     text = page.read_text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from cli_in_process import run_cli
 
 from deltaprop.report_html import model_weights_words
@@ -17,6 +18,7 @@ def _parity_run(tmp_path, *limit):
     return run
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_info_and_report_say_a_model_stopped_inside_an_epoch_holds_part_of_it(tmp_path):
     # `--steps 100` on 79 batches an epoch stops 21 batches into epoch 2: info and the report's
     # 'model weights' row said 'epoch 2 (the last epoch trained)', as if epoch 2 were whole,
@@ -31,6 +33,7 @@ def test_info_and_report_say_a_model_stopped_inside_an_epoch_holds_part_of_it(tm
     assert f"partial: {kept['batches']} of its {kept['epoch_batches']} batches" in (run / "report.html").read_text()
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_a_model_of_whole_epochs_is_still_the_last_epoch_trained(tmp_path):
     run = _parity_run(tmp_path, "--epochs", "2")
     assert "batches" not in json.loads((run / "run.json").read_text())["model_weights"]
@@ -46,6 +49,7 @@ def test_model_weights_words_reads_only_counts_of_a_partial_epoch():
             "epoch 3 (the last epoch trained)"
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_gradcheck_takes_the_larger_h_its_note_names():
     # the note said 'check them with a larger h (h=1e-04 ...)', and the command had no option for h
     # (`--h 1e-04` printed the help): docs/backprop.md names --h among gradcheck's options

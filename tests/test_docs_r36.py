@@ -31,6 +31,7 @@ def _shown_matches(shown: str, printed: str) -> bool:
     return printed.startswith(shown[:-1].rstrip()) if shown.endswith("…") else printed == shown
 
 
+@pytest.mark.slow  # about 0.4 s in the quick suite on 2 cores
 def test_readme_broken_relu_run_prints_the_alerts_and_warning_it_shows(tmp_path):
     """README's 'learning rate far too large' transcript: its alert lines (cut at …) and the
     chance warning are what `train` prints, in that order."""
@@ -87,6 +88,7 @@ def test_quiet_help_says_notes_and_warnings_still_print(tmp_path):
     assert "notes" in quiet and "warnings" in quiet, quiet
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_predict_levels_help_does_not_say_a_scaling_none_run_records_no_levels(tmp_path):
     """`predict --help` said the model file records nothing, so 255 is assumed, '(trained with
     --scaling none)'; train records the range of such a run's raw inputs (0 to 16 here), which

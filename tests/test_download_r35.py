@@ -91,6 +91,7 @@ def test_a_download_into_a_tilde_data_dir_lands_in_the_home_folder(small, tmp_pa
     assert list((tmp_path / "cwd").iterdir()) == []  # no folder named "~" where the command ran
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_the_command_reads_data_dir_equals_tilde_from_the_home_folder(small, tmp_path):
     _, folder, _ = small
     _copy(folder, tmp_path / "home" / "data")
@@ -281,6 +282,7 @@ def test_the_command_gets_fashion_mnist_beside_mnist_in_one_data_dir(two, tmp_pa
     assert (data / "fashion-mnist" / "train-labels-idx1-ubyte.gz").is_file()
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 @pytest.mark.parametrize("why", ["download off", "copy in the cache"])
 def test_the_other_datasets_files_are_still_refused_where_nothing_is_downloaded(two, tmp_path, why):
     data = tmp_path / "data"

@@ -119,6 +119,7 @@ def test_a_checkpoint_is_refused_in_one_line(parity_run, capsys):
         dp.export.export_file(parity_run / "checkpoint.safetensors", "torch")
 
 
+@pytest.mark.slow  # about 0.5 s in the quick suite on 2 cores
 def test_a_run_folder_with_only_a_checkpoint_is_refused(parity_run, tmp_path, capsys):
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()

@@ -143,6 +143,7 @@ def test_logits_of_a_run_come_out_as_logits_and_their_softmax(logits_run, tmp_pa
     assert props(out)["outputs"] == "logits" and json.loads(props(out)["decision_threshold"]) is None
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_a_pytorch_file_says_its_module_outputs_logits(logits_run, tmp_path):
     out = tmp_path / "m.pt.safetensors"
     res = run_cli("export", logits_run, "--format", "torch", "-o", out)

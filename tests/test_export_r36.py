@@ -106,6 +106,7 @@ def test_a_run_file_given_for_the_model_points_to_the_runs_model(tmp_path):
 
 
 # -- docs/export.md: its ONNX examples (the page's PyTorch ones need torch, as its test does) -----
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_the_onnx_examples_of_docs_export_md_run_and_print_what_they_say(tmp_path, monkeypatch, capsys):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")

@@ -63,6 +63,7 @@ def tolerance(p: np.ndarray) -> np.ndarray:
     ([1, 1000, 1], "tanh", "sigmoid", "float32"),          # one input feature, one sigmoid output
     ([784, 1000, 3], "sigmoid", "sigmoid", "float64"),
 ])
+@pytest.mark.slow  # about 0.5 s in the quick suite on 2 cores
 def test_wide_networks_agree_within_the_documented_tolerance(sizes, activation, output, dtype):
     import onnxruntime as ort
 

@@ -52,6 +52,7 @@ def test_train_with_a_tiny_learning_rate_says_the_steps_are_too_small(tmp_path):
     assert "raise the learning rate" in alert["evidence"]
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_train_with_a_weight_decay_that_zeroes_the_weights_names_the_weight_decay(tmp_path):
     res = cli("train", "--epochs", "3", "-q", "--weight-decay", "1", "--out", tmp_path / "run")
     assert res.returncode == 0

@@ -63,6 +63,7 @@ def test_each_loss_on_one_dense_layer_and_its_output(loss_name, output):
 
 
 # -- stacks -------------------------------------------------------------------------------------
+@pytest.mark.slow  # about 0.4 s in the quick suite on 2 cores
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("loss_name", LOSSES)
 def test_three_layer_stacks(activation, loss_name):
@@ -217,6 +218,7 @@ def _relu_inputs_away_from_kinks(net, X, margin=1e-3) -> bool:
     return True
 
 
+@pytest.mark.slow  # about 0.5 s in the quick suite on 2 cores
 @pytest.mark.parametrize("depth", [1, 2, 3, 4])
 @pytest.mark.parametrize("loss_name", sorted(LOSSES))
 @settings(max_examples=2, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])

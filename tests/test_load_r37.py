@@ -134,6 +134,7 @@ MALFORMED = [
 ]
 
 
+@pytest.mark.slow  # about 0.4 s in the quick suite on 2 cores
 @pytest.mark.parametrize("what, edit, message", MALFORMED, ids=[m[0] for m in MALFORMED])
 def test_a_malformed_record_in_a_long_history_is_refused_as_one_by_one(record, monkeypatch, what, edit, message):
     records = _records(record, 40)

@@ -24,6 +24,7 @@ def drawn(monkeypatch):
     return tiles
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 @pytest.mark.parametrize("shape", [(32, 8), (18, 8), (28, 20)])
 def test_samples_of_3d_images_that_are_not_square_are_drawn_in_their_own_shape(tmp_path, drawn, shape):
     """(n, h, w) images with h != w were refolded into a square when h·w is one (a 32x8
@@ -199,6 +200,7 @@ def test_evaluate_split_train_says_its_rows_include_the_validation_rows(tmp_path
     assert "validation rows" not in run_cli("evaluate", out).stderr  # the test rows hold none
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_evaluate_split_train_of_a_run_without_validation_has_no_such_note(tmp_path):
     from cli_in_process import run_cli
 
@@ -210,6 +212,7 @@ def test_evaluate_split_train_of_a_run_without_validation_has_no_such_note(tmp_p
     assert scored.returncode == 0 and "validation rows" not in scored.stderr
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_the_reports_wrong_examples_of_a_data_file_name_their_rows_in_it(tmp_path):
     """A data file's test rows are a shuffled part of it: a wrong example's '#53' was its
     place in that part, and the file's row 53 another example (another label, as often as
@@ -259,6 +262,7 @@ def test_the_speed_of_an_epoch_cut_short_by_steps_counts_the_rows_it_trained_on(
         assert speed == pytest.approx(rows / seconds, abs=1.0)
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_train_log_json_speed_of_an_epoch_cut_short_counts_its_rows(tmp_path):
     import json
 

@@ -139,12 +139,14 @@ def test_an_older_checkpoint_takes_the_processes_from_run_json(run_folder, idle_
     assert _last_session(run_folder)["threads"] == 3 and "trained on 2 MPI processes" in res.stderr
 
 
+@pytest.mark.slow  # about 1.4 s in the quick suite on 2 cores
 def test_a_resume_on_the_same_count_keeps_its_threads_and_says_nothing(run_folder, idle_machine):
     res = run_cli("train", "--resume", run_folder, "--epochs", "2", "-q")
     assert res.returncode == 0, res.stderr
     assert _last_session(run_folder)["threads"] == 1 and "note:" not in res.stderr
 
 
+@pytest.mark.slow  # about 0.6 s in the quick suite on 2 cores
 def test_resume_threads_given_on_another_count_says_the_count_changed(run_folder, idle_machine):
     _edit_state(run_folder, lambda state: state.update(processes=2))
     res = run_cli("train", "--resume", run_folder, "--epochs", "2", "--threads", "2", "-q")

@@ -12,6 +12,7 @@ def run(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 @pytest.mark.parametrize("command", [["evaluate"], ["info"], ["plot", "history"]])
 def test_rank_0_of_two_refuses_in_one_line(run, tmp_path, command):
     """mpiexec -n 2 deltaprop evaluate printed the evaluation twice and both processes wrote

@@ -124,6 +124,7 @@ def _rows_in(rows: np.ndarray, seen: np.ndarray) -> int:
     return sum(any(np.array_equal(r, s) for s in seen) for r in rows)
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_evaluate_split_test_of_another_file_says_only_which_rows_the_model_trained_on(tmp_path):
     rng = np.random.default_rng(5)
     y = np.arange(40) % 2

@@ -185,6 +185,7 @@ def test_a_config_may_hold_a_rate_of_zero_but_a_new_optimizer_may_not():
         optimizer_from_config({"type": "SGD", "lr": -1.0})
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_train_runs_on_past_an_explicit_cosine_t_max(tmp_path):
     from cli_in_process import run_cli
 

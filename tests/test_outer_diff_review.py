@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 
+import pytest
 from deltaprop.cli import main
 
 
@@ -13,6 +14,7 @@ def _epochs(out) -> int:
         return len(list(csv.DictReader(f)))
 
 
+@pytest.mark.slow  # about 0.8 s in the quick suite on 2 cores
 def test_steps_alone_on_a_resume_keeps_the_epochs_an_earlier_resume_asked_for(tmp_path, capsys):
     # `train` (10 epochs by default), `train --resume DIR --epochs 12`, then `--resume DIR
     # --steps N`: the 12 epochs were asked for, so they bound the run as a new run's --epochs 12
@@ -31,6 +33,7 @@ def test_steps_alone_on_a_resume_keeps_the_epochs_an_earlier_resume_asked_for(tm
     assert _epochs(out) == 12
 
 
+@pytest.mark.slow  # about 0.7 s in the quick suite on 2 cores
 def test_steps_alone_on_a_resume_of_the_default_epochs_still_trains_to_that_step(tmp_path):
     out = tmp_path / "run"
     assert main(["train", "--dataset", "parity", "--quiet", "--batch-size", "full", "--out", str(out)]) == 0
@@ -39,6 +42,7 @@ def test_steps_alone_on_a_resume_of_the_default_epochs_still_trains_to_that_step
 
 
 
+@pytest.mark.slow  # about 0.8 s in the quick suite on 2 cores
 def test_the_dropout_note_names_the_config_files_lines_not_options_never_given(tmp_path, capsys):
     # dropout and layers set in --config's file, not on the command line: the note said
     # "--dropout 0.2 is not applied: ..., and --layers 10,2 has no hidden layer".

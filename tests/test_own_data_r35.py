@@ -30,6 +30,7 @@ def _digit_levels(n=40, seed=0):
     return rng.integers(0, 17, size=(n, 64)), np.arange(n) % 2
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_unit_scaling_of_0_to_16_levels_is_said_by_train(tmp_path):
     x, y = _digit_levels()
     data = _csv(tmp_path / "digits.csv", x, y, header=",".join(f"p{i}" for i in range(64)) + ",label", fmt="{:d}")
@@ -104,6 +105,7 @@ def test_timestamps_in_seconds_are_still_standardised_per_feature():
     assert layer.std[0] == pytest.approx(x[:, 0].std())
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_train_on_a_near_constant_column_in_float64_says_so_and_keeps_it_at_0(tmp_path):
     x, y = _near_constant()
     data = _csv(tmp_path / "near.csv", x, y, header="a,c,label")
@@ -128,6 +130,7 @@ def test_labels_minus_1_and_1_are_refused_with_the_renumbering(tmp_path):
             "np.unique(labels, return_inverse=True)[1])") in res.stderr
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_evaluate_on_labels_minus_1_and_1_says_how_to_renumber(tmp_path):
     rng = np.random.default_rng(4)
     x = rng.normal(size=(30, 2))
@@ -157,6 +160,7 @@ def test_a_header_1_to_n_above_a_small_file_read_as_a_row_gets_a_note(tmp_path, 
             "numbers? Give the columns names that are words (x1,x2,...,label) or delete the line") in table.notes[0]
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_train_says_a_header_1_to_n_above_a_small_file_was_read_as_a_row(tmp_path):
     x = np.round(np.random.default_rng(6).uniform(0.1, 0.9, size=(6, 2)), 2)
     path = _csv(tmp_path / "small.csv", x, [0, 1, 3, 0, 1, 3], header="1,2,3", fmt="{:g}")

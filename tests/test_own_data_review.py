@@ -40,6 +40,7 @@ def _accuracy(res) -> float:
     return float(re.search(r"accuracy (\d\.\d+)", res.stdout).group(1))
 
 
+@pytest.mark.slow  # about 0.4 s in the quick suite on 2 cores
 def test_a_file_without_a_header_is_scored_with_the_label_column_where_training_had_it(tmp_path):
     x, y = _rows()
     _write(tmp_path / "train.csv", x, y, label_at=1, header=True)
@@ -79,6 +80,7 @@ def test_a_class_of_one_row_is_never_held_out_whole():
     assert sorted(np.bincount(y_va).tolist()) == [3, 3]  # the other classes still give half their rows
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_validation_split_of_a_rare_class_keeps_its_row_for_training(tmp_path):
     rng = np.random.default_rng(1)
     y = np.r_[np.zeros(30, int), np.ones(30, int), [2]]
@@ -179,6 +181,7 @@ def test_labels_saved_as_one_column_say_to_save_them_1d(tmp_path):
     assert "several labels" not in res.stderr
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_evaluate_on_another_file_says_how_many_of_its_rows_the_model_trained_on(tmp_path):
     x, y = _rows(80)
     _write(tmp_path / "train.csv", x, y, label_at=3, header=True)

@@ -43,6 +43,7 @@ CASES += [("relu", opt) for opt in (dp.Adam(), dp.AdaDelta(), dp.RMSprop(), dp.A
                                      dp.SGD(lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4))]
 
 
+@pytest.mark.slow  # about 3.8 s in the quick suite on 2 cores
 @pytest.mark.parametrize("backend", ["auto", "numpy"])
 @pytest.mark.parametrize(("activation", "optimizer"), CASES, ids=lambda c: getattr(c, "type_name", c))
 def test_training_step_allocates_nothing_after_warmup(activation, optimizer, backend):
@@ -125,6 +126,7 @@ def _blas_threads_seen(monkeypatch, idle, runs):
     return seen, default
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_small_steps_train_on_one_blas_thread_and_threads_overrides(monkeypatch):
     seen, default = _blas_threads_seen(monkeypatch, 64.0, [
         dict(batch_size=16),               # 16 · 784 · 256 < SMALL_STEP_MACS
@@ -224,6 +226,7 @@ def test_this_processs_own_busy_threads_do_not_count_as_load():
     assert n * (idle + own) / total <= n + 0.35  # the same units as /proc/stat's ticks
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_full_batch_training_counts_the_idle_cpus_too(monkeypatch):
     """A full batch is one step of every row: 128 · 784 · 256 multiply-adds is large, so
     the idle CPUs decide (before, it ran on the BLAS default on any machine)."""
@@ -233,6 +236,7 @@ def test_full_batch_training_counts_the_idle_cpus_too(monkeypatch):
     assert seen == [default]
 
 
+@pytest.mark.slow  # about 0.5 s in the quick suite on 2 cores
 def test_the_lbfgs_solver_counts_the_idle_cpus(monkeypatch):
     pytest.importorskip("sklearn")
     import warnings

@@ -26,6 +26,7 @@ def test_a_run_stopped_inside_its_first_epoch_is_said_to_be_partial(tmp_path, fi
         assert "(epoch 1 is partial: 50 of its 180 steps)" in figures[-1].get_suptitle(), source
 
 
+@pytest.mark.slow  # about 0.4 s in the quick suite on 2 cores
 def test_a_whole_first_epoch_is_not_said_to_be_partial(tmp_path, figures):
     _train(tmp_path / "run")
     res = run_cli("plot", "history", tmp_path / "run", "-o", tmp_path / "h.png")
@@ -33,6 +34,7 @@ def test_a_whole_first_epoch_is_not_said_to_be_partial(tmp_path, figures):
     assert "partial" not in figures[-2].get_suptitle() and "partial" not in figures[-1].get_suptitle()
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_the_partial_steps_given_are_said_and_checked(tmp_path, figures):
     records = [{"epoch": 1, "loss": 1.0, "steps": 30}]
     plots.plot_history(records, tmp_path / "h.png", title="run", partial=(30, 180))
@@ -87,6 +89,7 @@ def _zero_png(path):
     return path
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_levels_that_contradict_the_model_files_record_are_said_to(tmp_path):
     # --levels 1 for a model of 0..255 inputs was said to be "this model's training inputs ran from 0 to 1"
     _train(tmp_path / "run")

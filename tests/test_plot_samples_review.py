@@ -28,6 +28,7 @@ def tiles(monkeypatch):
     return counts
 
 
+@pytest.mark.slow  # about 1.0 s in the quick suite on 2 cores
 @pytest.mark.parametrize("features", [16, 25, 49])
 def test_a_table_of_a_small_square_width_is_refused_unless_asked_for(tmp_path, tiles, features):
     x = np.random.default_rng(0).standard_normal((6, features))
@@ -39,6 +40,7 @@ def test_a_table_of_a_small_square_width_is_refused_unless_asked_for(tmp_path, t
     assert (tmp_path / "s.png").is_file() and tiles == [6]
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_images_of_at_least_8x8_are_drawn_and_images_true_needs_a_square(tmp_path, tiles):
     rng = np.random.default_rng(0)
     plots.plot_samples(rng.integers(0, 17, (4, 64)), [0, 1, 2, 3], tmp_path / "digits.png")  # scikit-learn's 8x8 digits

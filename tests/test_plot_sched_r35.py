@@ -40,6 +40,7 @@ def test_plot_samples_draws_images_saved_3d_as_the_file_holds_them(tmp_path, dra
     assert (tmp_path / "s.png").is_file() and drawn == [[(8, 12)] * 4]
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_plot_samples_draws_a_models_predictions_on_its_3d_images(tmp_path, drawn):
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 40)

@@ -35,6 +35,7 @@ def test_weights_plot_square_and_not(tmp_path):
     assert _png_size(small)[1] > _png_size(flat)[1]  # the 28x28 weight images add a panel
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_samples_plot_marks_predictions(tmp_path, monkeypatch):
     drawn = []
     save = plots._save
@@ -62,6 +63,7 @@ def test_confusion_plot(tmp_path):
     assert _png_size(plots.plot_confusion(cm, tmp_path / "c.png", class_names=["a", "b", "c"]))[0] >= 400
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_import_deltaprop_does_not_import_matplotlib():
     code = "import sys, deltaprop, deltaprop.cli; print('matplotlib' in sys.modules, 'PIL' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -46,6 +46,7 @@ def test_plot_history_of_a_csv_with_empty_epoch_cells_draws_it(tmp_path):
     assert "Traceback" not in res.stderr and (tmp_path / "h.png").is_file()
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_epoch_ticks_are_whole_numbers(tmp_path, figures):
     plots.plot_history([{"epoch": 1, "loss": 2.0, "val_loss": 1.7}], tmp_path / "one.png")
     plots.plot_history([{"epoch": e, "loss": 1 / e} for e in (1, 2, 3)], tmp_path / "three.png")
@@ -132,6 +133,7 @@ def _marks(fig) -> list[list[str]]:
     return [[line.get_label() for line in ax.lines if line.get_label().startswith("model's")] for ax in fig.axes]
 
 
+@pytest.mark.slow  # about 0.8 s in the quick suite on 2 cores
 def test_the_epoch_early_stopping_kept_is_marked_on_both_panels(tmp_path, figures):
     records = [{"epoch": e, "loss": 1 / e, "accuracy": 0.5, "val_loss": [0.9, 0.5, 0.6, 0.7][e - 1]} for e in (1, 2, 3, 4)]
     plots.plot_history(records, tmp_path / "kept.png", model_epoch=2)
@@ -156,6 +158,7 @@ def test_plot_history_of_a_run_folder_marks_the_epoch_its_model_holds(tmp_path, 
     assert _marks(figures[-1]) == [["model's weights (epoch 2)"]] * 2
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_train_marks_the_epoch_early_stopping_kept_on_history_png(tmp_path, figures):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((200, 3))

@@ -78,6 +78,7 @@ def _shown(line: str) -> dict[str, float]:
     return {k: float(v) for k, v in (part.split(": ") for part in inside.split(", "))}
 
 
+@pytest.mark.slow  # about 0.5 s in the quick suite on 2 cores
 @pytest.mark.parametrize("options", [(), ("--scaling", "standardize")])
 def test_an_image_reaches_a_model_of_unit_inputs_on_their_scale(tmp_path, options):
     from cli_in_process import run_cli
@@ -115,6 +116,7 @@ def test_a_digit_touching_the_edges_keeps_its_ink(tmp_path):
     assert out.max() == 255 and (out > 200).sum() >= 20 * 3
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_rows_already_divided_by_255_are_refused_for_a_model_that_divides_them(tmp_path):
     from cli_in_process import run_cli
 
@@ -134,6 +136,7 @@ def test_rows_already_divided_by_255_are_refused_for_a_model_that_divides_them(t
     assert "divides its raw inputs by 255" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_the_served_page_gives_a_model_of_unit_inputs_its_drawing_on_their_scale(tmp_path):
     """As predict: the page's 0..255 drawing reaches a model trained on a file of values in
     [0, 1] as values in [0, 1], not as levels 255 times too large."""

@@ -43,6 +43,7 @@ def test_constant_column_does_not_blow_up_a_new_value_in_a_network():
         assert np.abs(net.predict(shifted) - net.predict(x[:5])).max() < 0.5
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_evaluate_refuses_a_file_of_pixels_already_divided_by_255(tmp_path):
     """A model whose Rescaling layer divides raw levels by 255, scored on a file of levels
     already divided: every input would be divided again, the accuracy chance, not a word."""

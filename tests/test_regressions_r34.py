@@ -72,6 +72,7 @@ def test_a_dropout_layer_runs_no_python_code_to_read_its_rate():
 
 
 # -- the served model and run.json name the weights of a run stopped inside an epoch alike -----
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_the_served_model_names_a_partial_epoch_as_run_json_does(tmp_path):
     # Two changes side by side: /api/model said epoch 1 and epoch_batches 2 (the batches of
     # the next epoch) for weights 2 batches into epoch 2, while run.json's model_weights said

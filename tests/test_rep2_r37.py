@@ -27,6 +27,7 @@ def _resumed_and_diverged(out):
     return json.loads((out / "run.json").read_text())
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_a_resumed_run_that_diverged_names_the_earlier_sessions_model(tmp_path):
     out = tmp_path / "run"
     facts = _resumed_and_diverged(out)
@@ -42,6 +43,7 @@ def test_a_resumed_run_that_diverged_names_the_earlier_sessions_model(tmp_path):
         assert f"None for the last session: it diverged and wrote no model, so it scored none; {EARLIER}" in page
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_a_rebuilt_page_claims_no_model_the_folder_no_longer_holds(tmp_path):
     out = tmp_path / "run"
     _resumed_and_diverged(out)
@@ -114,6 +116,7 @@ def test_a_resume_stopped_says_whose_model_the_folder_holds(tmp_path, monkeypatc
             assert "it stopped (interrupted) and wrote no model, so it scored none" in page
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_an_older_run_json_of_a_resume_that_diverged_still_names_an_earlier_model(tmp_path):
     # a run.json written before earlier_model was recorded: a diverged session writes no model,
     # so the folder's is an earlier session's

@@ -46,6 +46,7 @@ def _returns(call) -> bool:
     return not thread.is_alive()
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_deltaprop_report_on_a_folder_whose_writer_is_suspended_does_not_hang(stuck_holder, capsys):
     out = stuck_holder
     (out / "run.json").write_text(json.dumps({"status": "interrupted", "command": ["deltaprop", "train"]}))
@@ -55,6 +56,7 @@ def test_deltaprop_report_on_a_folder_whose_writer_is_suspended_does_not_hang(st
     assert "wrote" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_training_goes_on_while_a_suspended_report_holds_the_lock(stuck_holder):
     out = stuck_holder
     writer = ReportWriter(out, {"command": ["deltaprop", "train"], "started": "now", "status": "training"})

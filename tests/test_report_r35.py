@@ -52,6 +52,7 @@ def _binary_file(tmp_path):
     return tmp_path / "b.npz"
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_the_reports_wrong_examples_of_a_score_model_show_its_outputs(tmp_path):
     """Squared error on one linear output: its outputs are scores, not probabilities (deltaprop
     predict says 'scores 1: -0.1777'), and the page captioned a wrong example '(1.18)', which is
@@ -73,6 +74,7 @@ def test_the_reports_wrong_examples_of_a_score_model_show_its_outputs(tmp_path):
         assert f"predicted {ex['predicted']} (output {ex['score']:.4g})" in page
 
 
+@pytest.mark.slow  # about 0.8 s in the quick suite on 2 cores
 def test_a_probability_models_wrong_examples_keep_their_confidence(tmp_path):
     out = tmp_path / "run"
     result = run_cli("train", "--dataset", _binary_file(tmp_path), "--epochs", 2, "--out", out, "-q")

@@ -105,6 +105,7 @@ def _parity(out, *more) -> list[str]:
             "--loss", "mse", "--batch-size", "full", "--out", str(out), "--quiet", *more]
 
 
+@pytest.mark.slow  # about 0.5 s in the quick suite on 2 cores
 def test_a_run_ending_renders_its_report_once(tmp_path, monkeypatch, capsys):
     """The epoch that ends a run wrote report.html, and the run's end at once again: a
     resume of a 20,000-epoch run rendered its page twice (5 s where once does)."""
@@ -121,6 +122,7 @@ def test_a_run_ending_renders_its_report_once(tmp_path, monkeypatch, capsys):
     assert "2 epoch(s)" in page and 'http-equiv="refresh"' not in page
 
 
+@pytest.mark.slow  # about 0.4 s in the quick suite on 2 cores
 def test_plot_history_checks_only_what_it_draws(tmp_path, monkeypatch):
     """history.png draws the loss and accuracy; each record's diagnostics were checked too
     (1 s of the 2 a 20,000-epoch run's plot took)."""

@@ -63,6 +63,7 @@ def run_keeping_state(opt, **kw):
     return net, keep.state
 
 
+@pytest.mark.slow  # about 1.0 s in the quick suite on 2 cores
 @pytest.mark.parametrize("name", OPTIMIZERS)
 @pytest.mark.parametrize("stop", [4, 5, 7], ids=["before-boundary", "at-boundary", "after-boundary"])
 def test_a_checkpoint_taken_at_a_steps_stop_resumes_bit_for_bit(tmp_path, name, stop):
@@ -171,6 +172,7 @@ def test_to_dict_is_json_and_from_dict_gives_the_same_state_back():
         (lambda d: d["unfinished"].update(loss_sum="1"), "loss_sum must be a finite number"),
     ],
 )
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_from_dict_refuses_a_malformed_state(change, message):
     opt = dp.SGD(lr=0.1)
     net, state = run_keeping_state(opt, steps=7)
@@ -297,6 +299,7 @@ def test_a_checkpoint_writer_listed_first_still_saves_the_epochs_stopper_record(
 
 @pytest.mark.parametrize("change", [{"batch_size": 32}, {"batch_size": None}, {"batch_size": 8},
                                     {"batching": "sequential"}, {"rows": 60}])
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 @pytest.mark.parametrize("through_file", [False, True])
 def test_an_unfinished_epoch_is_finished_only_from_the_batches_it_began_with(tmp_path, change, through_file):
     # stopped 2 batches into epoch 2 (5 batches an epoch); the rest from other batches would

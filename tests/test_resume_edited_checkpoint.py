@@ -88,6 +88,7 @@ def test_a_state_whose_history_is_not_its_epochs_is_refused_by_from_dict(checkpo
         dp.TrainingState.from_dict(data, net=cp.net, optimizer=cp.optimizer)
 
 
+@pytest.mark.slow  # about 0.4 s in the quick suite on 2 cores
 @pytest.mark.parametrize("layers", [[10, 7, 2], [10, 6, 6, 2]])
 def test_train_resume_refuses_a_configuration_of_other_widths_than_the_network(tmp_path, layers):
     run = tmp_path / "run"
@@ -104,6 +105,7 @@ def test_train_resume_refuses_a_configuration_of_other_widths_than_the_network(t
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == files  # config.toml untouched
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_train_resume_refuses_a_configuration_of_another_seed_than_the_state(tmp_path):
     run = tmp_path / "run"
     assert run_cli("train", *PARITY, "--epochs", "2", "--out", run, "--quiet").returncode == 0

@@ -310,6 +310,7 @@ def test_a_checkpoint_taken_after_an_epoch_s_last_step_before_it_closed_resumes(
     ("lr", 0.05, "its configuration gives lr 0.05, but its run's base rate is 0.5"),
     ("loss", "mse", "its configuration gives the loss {'type': 'MeanSquaredError'"),
 ])
+@pytest.mark.slow  # about 1.5 s in the quick suite on 2 cores
 def test_a_checkpoint_configured_as_another_run_is_refused_not_resumed_and_rewritten(tmp_path, key, value, problem):
     # it resumed the checkpoint's own run and rewrote config.toml with the edited value: a rerun
     # of that config.toml trained another run than the one it claims to repeat

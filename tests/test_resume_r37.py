@@ -106,6 +106,7 @@ def put_back_note(res, folder) -> None:
     assert "train --overwrite" in note and f"put back in {folder}" in note, note
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_a_new_run_on_the_folder_puts_the_previous_run_back_and_is_refused(tmp_path, finished_run):
     run = killed_overwrite(finished_run, tmp_path / "run")
     res = run_cli("train", *PARITY, "--epochs", "3", "--out", run)

@@ -68,6 +68,7 @@ def test_a_full_disk_while_a_resume_writes_the_model_says_how_to_finish(tmp_path
     assert _status(run) == "failed"
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_a_config_toml_edited_by_hand_is_not_silently_overwritten(tmp_path):
     run = tmp_path / "run"
     assert run_cli("train", *PARITY, "--epochs", "2", "--out", run).returncode == 0
@@ -141,6 +142,7 @@ def test_a_plain_resume_after_that_leaves_a_config_toml_of_the_run_it_finished(t
     assert _same_model(run, again)  # config.toml reruns the run the folder holds, not one of 6 epochs
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_a_resume_whose_data_file_was_moved_says_to_put_it_back(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.random((60, 3))
@@ -210,6 +212,7 @@ def test_a_refused_resume_of_a_finished_cosine_run_prints_no_note_about_epochs_i
     assert "the run already has 4 epochs" in line
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_a_full_disk_before_the_first_checkpoint_says_to_start_over_not_to_resume(tmp_path, monkeypatch):
     import deltaprop.callbacks as callbacks
 

@@ -25,6 +25,7 @@ def test_a_multi_label_binary_cross_entropy_fit_is_no_regressor(tmp_path):
     assert mf.outputs != "values" and not isinstance(mf.loss, dp.MeanSquaredError)
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_dark_8_bit_images_scaled_by_auto_are_not_told_to_use_auto(tmp_path):
     """scaling auto chooses 'unit' for 8-bit images reaching above 16; where they reach
     under a quarter of 255 the warning told a default run to 'use scaling auto', which it did."""
@@ -39,6 +40,7 @@ def test_dark_8_bit_images_scaled_by_auto_are_not_told_to_use_auto(tmp_path):
     assert "use scaling standardize instead" in res.stderr and "use scaling auto" not in res.stderr
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_a_plateau_note_after_a_default_split_that_held_no_row_asks_for_one_that_does(tmp_path):
     """The default validation split 0.1 of a small file holds out no row: the plateau note
     said 'validation split 0' and to 'give a validation split above 0', which 0.1 was."""

@@ -34,6 +34,7 @@ def _long_checkpoint(folder, monkeypatch):
     return folder / "checkpoint.safetensors"
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 @pytest.mark.parametrize("entry", [[1, 2], "U8", 3, {"dtype": "U8", "shape": [True], "data_offsets": [0, 1]}])
 def test_a_history_tensor_entry_that_is_no_tensor_entry_is_a_model_file_error(tmp_path, monkeypatch, entry):
     """A header whose training.history entry was not a mapping ended load_checkpoint (and

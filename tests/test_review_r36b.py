@@ -51,6 +51,7 @@ def _read_error(*args, **kwargs):
     raise OSError(5, "Input/output error")
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_a_read_error_after_config_toml_before_training_keeps_the_overwritten_run(tmp_path, monkeypatch):
     out = tmp_path / "run"
     assert run_cli("train", *PARITY, "--epochs", "1", "-q", "--out", out).returncode == 0

@@ -142,6 +142,7 @@ def _killed(trained: Path, folder: Path) -> Path:
     return out
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_diagnostics_ending_before_the_history_cut_the_page_to_the_epochs_both_hold(trained, tmp_path):
     out = _killed(trained, tmp_path / "run")
     _keep_epochs(out / "diagnostics.csv", 2)  # its last write was of epoch 2; history.csv's of epoch 4

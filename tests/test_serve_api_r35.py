@@ -111,6 +111,7 @@ def test_pngs_sent_at_once_are_decoded_one_at_a_time(model_path, monkeypatch):
     assert most[0] == 1
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "OPTIONS", "PATCH"])
 def test_methods_it_does_not_serve_are_a_405_naming_get_and_post(model_path, method):
     """PUT, DELETE, OPTIONS, PATCH were a 501 'Unsupported method', a server error, where
@@ -144,6 +145,7 @@ DAMAGED = {
 }
 
 
+@pytest.mark.slow  # about 0.4 s in the quick suite on 2 cores
 @pytest.mark.parametrize("name", DAMAGED)
 def test_a_run_folder_with_a_damaged_file_still_shows_its_history(tmp_path, capsys, name):
     """Each of these made every GET /api/run a 500 with a traceback (RecursionError, an

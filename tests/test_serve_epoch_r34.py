@@ -4,6 +4,7 @@ epochs and some batches."""
 
 from __future__ import annotations
 
+import pytest
 from cli_in_process import run_cli
 from test_serve_http import request, running_server
 
@@ -16,6 +17,7 @@ def _steps_stopped_run(tmp_path, steps):
     return run
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_weights_from_inside_an_epoch_are_served_as_such(tmp_path):
     run = _steps_stopped_run(tmp_path, 6)  # 1 epoch complete, 2 batches into epoch 2
     with running_server(run) as s:
@@ -23,6 +25,7 @@ def test_weights_from_inside_an_epoch_are_served_as_such(tmp_path):
     assert (model["epoch"], model["batches"]) == (2, 2)
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_weights_of_a_complete_epoch_say_no_batches(tmp_path):
     run = _steps_stopped_run(tmp_path, 8)  # 2 epochs exactly
     with running_server(run) as s:

@@ -54,6 +54,7 @@ def test_a_starting_run_is_still_said_to_have_its_model_coming(tmp_path):
         assert model["ready"] is False and "no model yet" in model["message"]
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 @pytest.mark.parametrize("status", ["done", "diverged", "interrupted", "failed"])
 def test_the_run_view_is_told_how_the_run_ended(tmp_path, status):
     run = _ended_run(tmp_path / "run", status)

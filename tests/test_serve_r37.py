@@ -128,6 +128,7 @@ def test_the_rows_after_a_thinned_load_come_whole_and_follow_it(tmp_path):
         assert wrong["history_from"] == 0 and wrong["history"][-1]["epoch"] == 5001
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_the_epoch_of_the_models_weights_is_kept_in_a_thinned_history(tmp_path):
     """The page marks the epoch whose weights it serves: that record is sent."""
     run = _write_run(tmp_path / "run", 5000, model=False)

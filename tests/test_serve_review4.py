@@ -102,6 +102,7 @@ def test_a_model_of_numbers_is_given_numbers_with_its_own_scaling_and_loss(tmp_p
     assert pixels[0] == 400 and 'send them as {"inputs": [4 numbers]}' in pixels[1]["error"]
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 @pytest.mark.parametrize("inputs", [[], "1,2", [1, None, 3, 4], [1.0, True, 2, 3], [[1, 2, 3, 4]], [10**400, 1, 2, 3]])
 def test_inputs_that_are_no_flat_list_of_finite_numbers_are_a_400(tmp_path, inputs):
     _tabular_model(tmp_path / "m.safetensors")

@@ -136,6 +136,7 @@ def test_a_long_run_with_alerts_is_sent_the_rows_the_rule_keeps(tmp_path, monkey
     "1500,512,layers.0,0,Dense,9\09,1.0,False,,",  # a NUL: text
     "1500,512,layers.0,0,Dense,99\0,1.0,False,,",  # text too, as the page shows it (it was taken for 99)
 ], ids=["longer", "shorter", "wide-numbers", "wide-name", "not-ascii", "nul", "nul-at-end"])
+@pytest.mark.slow  # about 1.3 s in the quick suite on 2 cores
 def test_odd_rows_among_plain_ones_are_read_as_the_csv_module_reads_them(tmp_path, monkeypatch, line):
     monkeypatch.setattr(thin_module, "CHUNK_ROWS", 1000)
     run = _write_run(tmp_path / "run", 2000, seed=1, extra_line=line)
@@ -253,6 +254,7 @@ def _prefix_digest(path, rows):
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:20]
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_a_poll_is_answered_for_its_own_rows_held_and_marks(tmp_path):
     """An answer is kept for the question asked: rows held, and the epochs whose rows are kept."""
     run = _write_run(tmp_path / "run", 2000, seed=7)

@@ -76,6 +76,7 @@ def blobs():
 # Each battery is about a hundred quick checks, seconds in all: the default classifier's runs
 # in every test run, the early-stopping classifier's, the regressor's and the other
 # configuration's with the slow tests.
+@pytest.mark.slow  # about 3.8 s in the quick suite on 2 cores
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @parametrize_with_checks([NeuralNetClassifier()], expected_failed_checks=_expected_failed)
 def test_scikit_learn_estimator_checks(estimator, check):

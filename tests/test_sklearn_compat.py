@@ -74,6 +74,7 @@ def test_multilabel_sigmoid_outputs_with_binary_cross_entropy_in_fit_and_partial
 
 
 # -- sparse input -------------------------------------------------------------------------
+@pytest.mark.slow  # about 0.4 s in the quick suite on 2 cores
 @pytest.mark.parametrize("kind", ["csr_matrix", "csr_array", "csc_matrix"])
 def test_sparse_input_trains_as_dense_and_is_densified_one_batch_at_a_time(kind, binary_digits, monkeypatch):
     X, y = binary_digits

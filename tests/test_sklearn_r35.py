@@ -62,6 +62,7 @@ def _wide_sparse(rows, features=2**15, seed=0):
                                    shape=(rows, features))
 
 
+@pytest.mark.slow  # about 0.5 s in the quick suite on 2 cores
 @pytest.mark.parametrize("cls", [NeuralNetClassifier, NeuralNetRegressor])
 def test_predicting_from_wide_sparse_x_densifies_a_bounded_number_of_values(cls):
     """predict on a sparse X of 2**15 columns densified 4,096 rows at a time whatever the

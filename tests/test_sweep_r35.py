@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import deltaprop.callbacks as callbacks
 from cli_in_process import run_cli
 from deltaprop.training import History
@@ -57,6 +58,7 @@ def test_interrupted_page_draws_the_checkpoints_weights(tmp_path, monkeypatch):
     assert _page(out) == written
 
 
+@pytest.mark.slow  # about 0.5 s in the quick suite on 2 cores
 def test_resumed_run_interrupted_before_its_first_checkpoint_shows_the_one_it_resumed(tmp_path, monkeypatch):
     out = tmp_path / "run"
     assert run_cli("train", *PARITY[:-3], "--epochs", "2", "--quiet", "--out", out).returncode == 0

@@ -64,6 +64,7 @@ def test_a_table_without_alerts_has_no_alerts_column(runs, tmp_path):
     assert "alerts" not in sweep.table([good], ["lr"])
 
 
+@pytest.mark.slow  # about 0.7 s in the quick suite on 2 cores
 def test_a_cleared_alert_or_an_unreadable_record_is_not_named(runs, tmp_path):
     (trial,) = _trials(runs, tmp_path, ["broken"])
     run_json = trial.folder / "run.json"

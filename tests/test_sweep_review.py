@@ -58,6 +58,7 @@ def _trained_sweep(tmp_path, lrs=("0.3",), extra=""):
     return [str(config), "--grid", f"lr={','.join(lrs)}", "--out", "s", "--resume"]
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 def test_resume_refuses_finished_trials_trained_on_a_data_file_that_changed_since(tmp_path):
     _data_csv(tmp_path / "data.csv")
     args = _trained_sweep(tmp_path)
@@ -110,6 +111,7 @@ def test_without_a_tie_the_highest_accuracy_wins_whatever_its_loss(tmp_path):
     assert best_trial(trials) is trials[1]
 
 
+@pytest.mark.slow  # about 0.5 s in the quick suite on 2 cores
 def test_the_best_line_says_which_trials_tie_and_why_this_one_is_named(tmp_path):
     _data_csv(tmp_path / "data.csv")
     args = _trained_sweep(tmp_path, lrs=("0.3", "1"))
@@ -155,6 +157,7 @@ def test_a_pending_trial_with_an_earlier_sweeps_stopped_run_is_not_run_not_stopp
     assert ",not run," in rows[1] and ",interrupted," in rows[2], rows
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_the_best_line_says_when_the_folders_model_is_not_the_best_epochs(tmp_path):
     import json
 

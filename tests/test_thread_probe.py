@@ -154,6 +154,7 @@ def test_reruns_that_make_the_same_choice_give_the_same_bits(idle, monkeypatch):
         np.testing.assert_array_equal(pa.value, pb.value)
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_no_probe_on_a_busy_machine_a_short_run_or_a_count_given(idle, monkeypatch):
     monkeypatch.setattr(training, "PROBE_MACS", 8 * 368 * 16)  # K = 32: 4K = 128 steps at least
     idle(1.0)

@@ -125,6 +125,7 @@ print(json.dumps([states[0].thread_changes, before, counts()]))
 """
 
 
+@pytest.mark.slow  # about 0.4 s in the quick suite on 2 cores
 def test_a_blas_loaded_during_the_run_keeps_its_threads_after_fit():
     """``import scipy.linalg`` in a callback loads SciPy's own OpenBLAS; the probe's move
     back to one thread set that library too, and fit, which restores only the libraries it

@@ -24,6 +24,7 @@ def blobs(n=60, seed=0, k=3):
 # does (the seed's data, 1000 epochs of 88 steps, the loss falling tenfold, test accuracy 1.0).
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_xor_is_learned():
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
     y = np.array([0, 1, 1, 0])

@@ -60,6 +60,7 @@ def test_cli_plot_history_of_a_checkpoint_whose_records_hold_strings(tmp_path):
     assert path.read_bytes() == before and not (tmp_path / "h.png").exists()
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_cli_history_file_that_is_a_fifo(tmp_path):
     import os
 

@@ -111,6 +111,7 @@ def test_the_blas_adam_update_follows_kingma_and_bas_rule(dtype):
     np.testing.assert_allclose(w, want, rtol=tol, atol=tol)
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 @needs_blas
 @pytest.mark.parametrize("name", list(SGDS))
 def test_the_thread_count_does_not_change_a_bit(name):
@@ -177,6 +178,7 @@ def test_the_environment_variable_turns_it_off(value, expected):
     assert out.stdout.strip() == expected
 
 
+@pytest.mark.slow  # about 0.2 s in the quick suite on 2 cores
 def test_a_misspelt_environment_value_is_refused_in_one_line(tmp_path):
     env = {**os.environ, "DELTAPROP_BLAS_UPDATES": "of"}
     command = str(Path(sys.executable).with_name("deltaprop"))  # the console script uv installs

@@ -110,6 +110,7 @@ def test_flushing_changes_no_normal_float(name):
         np.testing.assert_array_equal(s0[key], s1[key])
 
 
+@pytest.mark.slow  # about 0.3 s in the quick suite on 2 cores
 @needs_blas
 def test_a_thread_stepping_while_another_checks_the_blas_waits_for_it(monkeypatch):
     """The first use checks the routines; a second thread that stepped meanwhile got the
