@@ -458,11 +458,35 @@ class AdamW(Adam):
         super()._update(w, g, state, scratch, lr)
 
 
+class ScikitLearnSGD(SGD):
+    """:class:`SGD` whose momentum may also be 1, as scikit-learn's ``momentum`` in [0, 1]:
+    ``V := μV − α g`` with ``μ = 1`` keeps every past step at full weight. deltaprop's own
+    SGD keeps ``μ < 1``; this one is the scikit-learn estimators' (``solver="sgd"``)."""
+
+    _momentum_may_be_one = True
+
+
+class ScikitLearnAdam(Adam):
+    """Adam as scikit-learn steps (the estimators' ``solver="adam"``): ``W := W − α
+    √(1−β₂ᵗ)/(1−β₁ᵗ) · m/(√v + ε)``, ε added to ``√v`` before the bias correction. That is
+    :class:`Adam`'s ``m̂/(√v̂ + ε̂)`` with ``ε̂ = ε/√(1−β₂ᵗ)``: 31.6 ε at the first step with
+    β₂ = 0.999, ε as ``t`` grows. Its config says so (``"scikit_learn": true``), so that
+    :func:`optimizer_from_config` rebuilds this variant, not :class:`Adam`."""
+
+    def _eps_hat(self, correction2: float) -> float:
+        return self.eps / math.sqrt(correction2)
+
+    def config(self):
+        return {**super().config(), "scikit_learn": True}
+
+
 #: Optimizer names for configs and the command line (class names match them, whatever the case).
 OPTIMIZERS: Registry[type[Optimizer]] = Registry(
     "optimizer",
     {"sgd": SGD, "adagrad": AdaGrad, "rmsprop": RMSprop, "adadelta": AdaDelta, "adam": Adam, "adamw": AdamW},
 )
+#: The scikit-learn estimators' variant of an optimizer type, which a config marks ``"scikit_learn": true``.
+_SCIKIT_LEARN_VARIANTS: dict[type[Optimizer], type[Optimizer]] = {SGD: ScikitLearnSGD, Adam: ScikitLearnAdam}
 
 #: An optimizer from a name in :data:`OPTIMIZERS` and its settings, or from its config mapping.
 optimizer_from_name = OPTIMIZERS.create
@@ -471,10 +495,44 @@ optimizer_from_name = OPTIMIZERS.create
 def optimizer_from_config(config: str | Mapping[str, Any]) -> Optimizer:
     """An optimizer from its :meth:`Optimizer.config` mapping (or a name). The mapping's
     ``lr`` may be 0, unlike a new optimizer's: it is the rate of the moment it was written,
-    and a checkpoint written after a cosine schedule reached its ``min_lr`` of 0 holds 0."""
-    lr = config.get("lr") if isinstance(config, Mapping) else None
-    if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr == 0:
-        optimizer = OPTIMIZERS.create({**config, "lr": 1.0})
+    and a checkpoint written after a cosine schedule reached its ``min_lr`` of 0 holds 0.
+    The configs the scikit-learn estimators' optimizers write come back as those
+    (:class:`ScikitLearnAdam` for ``"scikit_learn": true``, :class:`ScikitLearnSGD` for a
+    momentum of 1), so a checkpoint of an estimator's run resumes with its own update rule."""
+    if not isinstance(config, Mapping):
+        return OPTIMIZERS.create(config)
+    variant, config = _scikit_learn_variant(config)
+    lr = config.get("lr")
+    zero = isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr == 0
+    settings = {**config, "lr": 1.0} if zero else dict(config)
+    if variant is None:
+        optimizer = OPTIMIZERS.create(settings)
+    else:
+        try:
+            optimizer = variant(**{k: v for k, v in settings.items() if k != "type"})
+        except TypeError as exc:
+            raise ConfigError(f"bad settings for optimizer {config['type']!r}: {exc}") from None
+    if zero:
         optimizer.lr = 0.0
-        return optimizer
-    return OPTIMIZERS.create(config)
+    return optimizer
+
+
+def _scikit_learn_variant(config: Mapping[str, Any]) -> tuple[type[Optimizer] | None, dict[str, Any]]:
+    """The scikit-learn variant a config names (None for the plain type), and the config
+    without its ``scikit_learn`` mark. An SGD config of momentum 1 is the variant's: the
+    plain SGD refuses μ = 1, and the estimators wrote it unmarked."""
+    config = dict(config)
+    marked = config.pop("scikit_learn", False)
+    if not isinstance(marked, bool):
+        raise ConfigError(f"an optimizer config's 'scikit_learn' must be true or false, got {marked!r}")
+    if not isinstance(config.get("type"), str):
+        return None, config  # the registry names what a config without a type name lacks
+    cls = OPTIMIZERS.lookup(config["type"])
+    if not marked:
+        momentum = config.get("momentum")
+        one = cls is SGD and isinstance(momentum, (int, float)) and not isinstance(momentum, bool) and momentum == 1
+        return (ScikitLearnSGD if one else None), config
+    if cls not in _SCIKIT_LEARN_VARIANTS:
+        raise ConfigError(f"'scikit_learn': true marks the scikit-learn estimators' SGD or Adam, but the config's "
+                          f"type is {config['type']!r}; remove the mark")
+    return _SCIKIT_LEARN_VARIANTS[cls], config

@@ -52,7 +52,8 @@ from .errors import ConfigError, DataError, ModelFileError, ShapeError
 from .layers import ACTIVATIONS, LAYERS, Dense, Dropout, Layer, layer_from_config
 from .losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError, loss_from_config, loss_from_name
 from .network import Network, predictions_from_outputs, resolve_dtype
-from .optimizers import OPTIMIZERS, SGD, Adam, AdamW, Optimizer, optimizer_from_config, optimizer_from_name
+from .optimizers import (OPTIMIZERS, AdamW, Optimizer, ScikitLearnAdam, ScikitLearnSGD, optimizer_from_config,
+                         optimizer_from_name)
 from .preprocessing import PREPROCESSING
 from .schedules import CosineAnnealing, Schedule, StepDecay, check_anneals, schedule_from_config
 from .serialization import input_range_of, read_model
@@ -175,40 +176,6 @@ class _WeightPenalty(Callback):
             c = objective.alpha / objective.denominator
             for W in objective.weights:
                 W.grad += c * W.value
-
-
-# -- scikit-learn's SGD ---------------------------------------------------------------------
-class _ScikitLearnSGD(SGD):
-    """:class:`~deltaprop.optimizers.SGD` whose momentum may also be 1, as scikit-learn's
-    ``momentum`` in [0, 1]: ``V := μV − α g`` with ``μ = 1`` keeps every past step at full
-    weight. deltaprop's own SGD keeps ``μ < 1``; this one exists for the estimators."""
-
-    _momentum_may_be_one = True
-
-
-class _ScikitLearnAdam(Adam):
-    """Adam as scikit-learn steps (``solver="adam"``): ``W := W − α √(1−β₂ᵗ)/(1−β₁ᵗ) ·
-    m/(√v + ε)``, ε added to ``√v`` before the bias correction. That is
-    :class:`~deltaprop.optimizers.Adam`'s ``m̂/(√v̂ + ε̂)`` with ``ε̂ = ε/√(1−β₂ᵗ)``: 31.6 ε
-    at the first step with β₂ = 0.999, ε as ``t`` grows. Its config says so
-    (``"scikit_learn": true``) for :func:`_optimizer_from_config`."""
-
-    def _eps_hat(self, correction2: float) -> float:
-        return self.eps / math.sqrt(correction2)
-
-    def config(self):
-        return {**super().config(), "scikit_learn": True}
-
-
-def _optimizer_from_config(config: dict[str, Any]) -> Optimizer:
-    """The estimator's optimizer back from its config (an SGD with momentum 1 is the
-    estimator's own :class:`_ScikitLearnSGD`; an Adam marked ``scikit_learn`` its
-    :class:`_ScikitLearnAdam`)."""
-    if config.get("type") == SGD.type_name and config.get("momentum") == 1.0:
-        return _ScikitLearnSGD(**{k: v for k, v in config.items() if k != "type"})
-    if config.get("type") == Adam.type_name and config.get("scikit_learn"):
-        return _ScikitLearnAdam(**{k: v for k, v in config.items() if k not in ("type", "scikit_learn")})
-    return optimizer_from_config(config)
 
 
 # -- sparse input -------------------------------------------------------------------------
@@ -431,9 +398,9 @@ class _NeuralNet(BaseEstimator):
         name, lr = self._solver_name(), float(self.learning_rate_init)
         if name == "sgd":
             momentum = float(self.momentum)
-            return _ScikitLearnSGD(lr, momentum, nesterov=bool(self.nesterovs_momentum) and momentum > 0)
+            return ScikitLearnSGD(lr, momentum, nesterov=bool(self.nesterovs_momentum) and momentum > 0)
         if name in ("adam", "adamw"):  # "adam" steps as scikit-learn's; AdamW (no scikit-learn solver) as PyTorch's
-            cls = _ScikitLearnAdam if name == "adam" else AdamW
+            cls = ScikitLearnAdam if name == "adam" else AdamW
             return cls(lr, float(self.beta_1), float(self.beta_2), eps=float(self.epsilon))
         return optimizer_from_name(name, lr=lr)
 
@@ -1069,7 +1036,7 @@ class _NeuralNet(BaseEstimator):
         state = dict(state)
         blob = state.get("_state")
         if isinstance(blob, dict):
-            opt = _optimizer_from_config(blob["optimizer"])
+            opt = optimizer_from_config(blob["optimizer"])
             if blob["optimizer_state"] is not None:
                 opt.build(state["net_"].parameters())
                 opt.load_state(blob["optimizer_state"])
