@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop.optimizers import ScikitLearnAdam, ScikitLearnSGD, optimizer_from_config
+from deltaprop import optimizers
+from deltaprop.optimizers import optimizer_from_config
 from deltaprop.serialization import load_checkpoint, save_checkpoint
 
 rng = np.random.default_rng(0)
@@ -34,19 +35,19 @@ def _one_step(opt, seed=1):
 
 
 def test_the_config_of_the_estimators_adam_rebuilds_that_adam():
-    theirs = ScikitLearnAdam(lr=0.01, eps=1e-4)
+    theirs = optimizers.ScikitLearnAdam(lr=0.01, eps=1e-4)
     rebuilt = optimizer_from_config(theirs.config())
-    assert type(rebuilt) is ScikitLearnAdam and rebuilt.config() == theirs.config()
+    assert type(rebuilt) is optimizers.ScikitLearnAdam and rebuilt.config() == theirs.config()
     # its ε before the bias correction: on tiny gradients it steps unlike deltaprop's own Adam
-    assert np.array_equal(_one_step(rebuilt), _one_step(ScikitLearnAdam(lr=0.01, eps=1e-4)))
+    assert np.array_equal(_one_step(rebuilt), _one_step(optimizers.ScikitLearnAdam(lr=0.01, eps=1e-4)))
     assert not np.allclose(_one_step(rebuilt), _one_step(dp.Adam(lr=0.01, eps=1e-4)))
 
 
 def test_the_config_of_the_estimators_sgd_of_momentum_one_and_a_zero_rate_rebuild():
-    sgd = optimizer_from_config(ScikitLearnSGD(lr=0.1, momentum=1.0).config())
-    assert type(sgd) is ScikitLearnSGD and sgd.momentum == 1.0
-    adam = optimizer_from_config({**ScikitLearnAdam().config(), "lr": 0})  # a checkpoint after a cosine to 0
-    assert type(adam) is ScikitLearnAdam and adam.lr == 0.0
+    sgd = optimizer_from_config(optimizers.ScikitLearnSGD(lr=0.1, momentum=1.0).config())
+    assert type(sgd) is optimizers.ScikitLearnSGD and sgd.momentum == 1.0
+    adam = optimizer_from_config({**optimizers.ScikitLearnAdam().config(), "lr": 0})  # a checkpoint after a cosine to 0
+    assert type(adam) is optimizers.ScikitLearnAdam and adam.lr == 0.0
 
 
 def test_a_scikit_learn_mark_on_another_optimizer_or_not_a_bool_is_refused():
@@ -64,10 +65,102 @@ def test_a_checkpoint_of_an_estimators_adam_run_loads_and_resumes(tmp_path):
         est.fit(X, NAMES)
     path = save_checkpoint(tmp_path / "run.safetensors", est._state, class_names=list(est.classes_))
     ckpt = load_checkpoint(path)
-    assert type(ckpt.optimizer) is ScikitLearnAdam and ckpt.class_names == ("cat", "dog", "emu")
+    assert type(ckpt.optimizer) is optimizers.ScikitLearnAdam and ckpt.class_names == ("cat", "dog", "emu")
     state = ckpt.training_state()
     assert state.optimizer.iterations == est._state.optimizer.iterations
     ids = np.searchsorted(ckpt.class_names, NAMES)
     history = dp.fit(ckpt.net, X, ids, loss=ckpt.loss, optimizer=state.optimizer, resume=state, epochs=3,
                      diagnostics=False)
     assert [r["epoch"] for r in history.records] == [1, 2, 3]
+
+
+# -- class names: refused by fit, evaluate and validation, naming both ways to train on them --------
+@pytest.mark.parametrize("call", ["fit", "evaluate", "validation"])
+def test_class_names_are_refused_naming_the_mapping_the_saved_names_and_the_estimator(call, tmp_path):
+    net = dp.mlp([4, 6, 3], seed=0)
+    run = {"fit": lambda: fit(net, y=NAMES), "evaluate": lambda: dp.evaluate(net, X, list(NAMES)),
+           "validation": lambda: fit(net, validation=(X, NAMES))}[call]
+    with pytest.raises(dp.DataError) as info:
+        run()
+    said = str(info.value)
+    assert "np.unique(y, return_inverse=True)" in said
+    assert "deltaprop.save(net, path, class_names=names)" in said
+    assert "deltaprop.sklearn.NeuralNetClassifier" in said
+    assert said.startswith("validation y_val: ") == (call == "validation")
+    names, ids = np.unique(NAMES, return_inverse=True)  # the fix it names trains and keeps the names
+    fit(net, y=ids)
+    dp.save(net, tmp_path / "m.safetensors", class_names=names)
+    assert dp.serialization.read_model(tmp_path / "m.safetensors").class_names == ("cat", "dog", "emu")
+
+
+def test_a_pandas_category_column_is_told_its_codes_and_categories():
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(dp.DataError, match=r"y\.cat\.codes, names = y\.cat\.categories"):
+        fit(y=pd.Series(NAMES).astype("category"))
+    with pytest.raises(dp.DataError, match=r"y\.cat\.codes"):  # binary cross-entropy reads y its own way
+        fit(dp.mlp([4, 6, 1], output="sigmoid", seed=0), y=pd.Series(NAMES).astype("category"),
+            loss=dp.BinaryCrossEntropy())
+
+
+def test_a_one_column_table_is_told_to_pass_its_column():
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(dp.ShapeError, match=r"y\.ravel\(\); of a pandas table, its column df\['label'\]"):
+        fit(y=pd.DataFrame({"label": Y})[["label"]])
+    assert len(fit(y=pd.DataFrame({"label": Y})["label"])) == 1
+
+
+# -- labels that are not class ids 0..k-1 ---------------------------------------------------------
+def test_labels_numbered_from_1_are_told_to_subtract_1():
+    with pytest.raises(dp.DataError, match=r"class label 3 is out of range \(row \d+\).*0\.\.2\. The labels run "
+                                           r"from 1 to 3, numbered from 1: pass y - 1") as info:
+        fit(y=Y + 1)
+    assert "Make the last layer as wide" not in str(info.value)  # a 4th output would never be trained
+    with pytest.raises(dp.DataError, match=r"numbered from 1: pass y - 1"):
+        dp.evaluate(dp.mlp([4, 6, 3], seed=0), X, Y + 1)
+
+
+@pytest.mark.parametrize("labels, one", [((-1, 1), "1"), ((1, 2), "2")])
+def test_two_labels_other_than_0_and_1_for_one_sigmoid_are_told_how_to_make_them_0_and_1(labels, one):
+    y = np.where(Y == 0, labels[0], labels[1])
+    net = dp.mlp([4, 6, 1], output="sigmoid", seed=0)
+    with pytest.raises(dp.DataError, match=rf"The labels are {labels[0]} and {labels[1]}: .*y = \(y == {one}\)"
+                                           r"\.astype\(int\)") as info:
+        fit(net, y=y, loss=dp.BinaryCrossEntropy())
+    # binary cross-entropy takes no real-valued targets beyond [0, 1]: no advice of a regression
+    assert "MeanSquaredError" not in str(info.value) and "Make the last layer" not in str(info.value)
+    assert len(fit(net, y=(y == int(one)).astype(int), loss=dp.BinaryCrossEntropy())) == 1
+
+
+def test_a_class_the_network_has_no_output_for_is_named_in_a_test_set():
+    net = dp.mlp([4, 6, 3], seed=0)
+    y = np.where(np.arange(40) == 7, 5, Y)
+    with pytest.raises(dp.DataError, match=r"class label 5 is out of range \(row 7\).*no output for cannot be "
+                                           r"scored: drop them"):
+        dp.evaluate(net, X, y)
+
+
+# -- missing and fractional labels -----------------------------------------------------------------
+def test_a_missing_label_names_its_row_and_how_to_drop_it():
+    y = Y.astype(float)
+    y[[5, 9]] = np.nan
+    with pytest.raises(dp.DataError, match=r"whole numbers .* row 5 holds nan \(and 1 other rows\): a missing label"
+                                           r".*keep = ~np\.isnan\(y\); X, y = X\[keep\], y\[keep\]"):
+        fit(y=y)
+    keep = ~np.isnan(y)
+    assert len(fit(X=X[keep], y=y[keep])) == 1
+
+
+def test_a_missing_label_of_a_nullable_pandas_column_is_a_missing_label():
+    pd = pytest.importorskip("pandas")
+    y = pd.Series(Y, dtype="Int64")
+    y[3] = pd.NA
+    for loss in (dp.CrossEntropy(), dp.MeanSquaredError()):
+        with pytest.raises(dp.DataError, match=r"row 3 holds nan: a missing label"):
+            fit(y=y, loss=loss)
+
+
+def test_a_fractional_label_names_its_row_and_value():
+    y = Y.astype(float)
+    y[11] = 0.5
+    with pytest.raises(dp.DataError, match=r"whole numbers \(class ids 0, 1, 2, \.\.\.\), but row 11 holds 0\.5\. "):
+        fit(y=y)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 from abc import ABC
 
 from typing import Any, ClassVar
@@ -150,49 +151,39 @@ def _some_rows(a: np.ndarray) -> None:
                          "undefined for n = 0; give at least one row")
 
 
-def targets_as_rows(y, n_outputs: int, dtype, *, allow_real: bool) -> np.ndarray:
-    """Validate targets and return them as float rows of shape ``(n, n_outputs)``.
-
-    Accepts class ids (1-D integers in ``[0, n_outputs)``; with one output, 0/1 labels)
-    or rows of shape ``(n, n_outputs)`` (one-hot for classification losses)."""
+def target_array(y) -> np.ndarray:
+    """``y`` as a NumPy array of numbers or booleans: a pandas column or table of nullable
+    numbers (``Int64``, ``boolean``) as float64, a missing value as NaN (refused later with
+    its row); anything else (class names, text, objects) a :class:`DataError` naming the fix."""
     source, y = y, np.asarray(y)
     if y.dtype == object and _checks.is_pandas(source):  # a nullable Int64 column, numbers and booleans
         with contextlib.suppress(DataError):  # names (a category column): refused below, with the fix for names
             y = _checks.pandas_numbers(source, "y")
     if y.dtype == object or not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_):
-        raise DataError(_not_numbers(y))
+        category = _checks.is_pandas(source) and str(getattr(source, "dtype", "")) == "category"
+        raise DataError(_not_numbers(y, category=category))
+    return y
+
+
+def targets_as_rows(y, n_outputs: int, dtype, *, allow_real: bool, regression_advice: bool = True) -> np.ndarray:
+    """Validate targets and return them as float rows of shape ``(n, n_outputs)``.
+
+    Accepts class ids (1-D integers in ``[0, n_outputs)``; with one output, 0/1 labels)
+    or rows of shape ``(n, n_outputs)`` (one-hot for classification losses).
+    ``regression_advice``: a refused label of a single output names the regression losses
+    (not for a loss, such as binary cross-entropy, whose real targets are probabilities)."""
+    y = target_array(y)
     if y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1 and n_outputs == 1):
         y1 = y.reshape(-1)
         if np.issubdtype(y1.dtype, np.floating) and n_outputs == 1 and allow_real:
             return _finite_rows(y1.reshape(-1, 1), dtype)
-        if np.issubdtype(y1.dtype, np.floating):
-            if not np.all(np.isfinite(y1)) or np.any(y1 != np.round(y1)):
-                raise DataError(
-                    "class labels must be whole numbers; got fractional or non-finite values. "
-                    "Pass integer class ids, or one-hot rows of shape (n, classes)"
-                )
-        n_classes = max(n_outputs, 2) if n_outputs == 1 else n_outputs
-        if y1.size and (y1.min() < 0 or y1.max() >= n_classes):  # checked before the cast: 1e20 has no int64
-            bad = y1[(y1 < 0) | (y1 >= n_classes)][0]
-            bad = int(bad) if abs(bad) < 2**63 else f"{bad:g}"
-            regression = (" For real-valued targets (a regression) pass them as floats, or use "
-                          "MeanSquaredError(classification=False)") if n_outputs == 1 and allow_real else ""
-            raise DataError(
-                f"class label {bad} is out of range: the network has {n_outputs} output"
-                f"{'s' if n_outputs != 1 else ''}, so labels must lie in 0..{n_classes - 1}. "
-                f"Make the last layer as wide as the number of classes, or fix the labels.{regression}"
-            )
-        ids = y1.astype(np.int64)
-        if n_outputs == 1:
-            return ids.astype(dtype).reshape(-1, 1)
-        rows = np.zeros((ids.size, n_outputs), dtype=dtype)
-        rows[np.arange(ids.size), ids] = 1
-        return rows
+        return _id_rows(y1, n_outputs, dtype, regression_advice=regression_advice and allow_real)
     if y.ndim == 2:
         if y.shape[1] == 1 != n_outputs:  # a column of ids, as y.reshape(-1, 1) or df[["label"]] gives
             raise ShapeError(
                 f"targets have shape {y.shape}, one column, but the network has {n_outputs} outputs; for class ids "
-                "pass them 1-D (y.ravel()), else rows as wide as the last layer"
+                "pass them 1-D (y.ravel(); of a pandas table, its column df['label'], not df[['label']]), else "
+                "rows as wide as the last layer"
             )
         if y.shape[1] != n_outputs:
             raise ShapeError(
@@ -206,9 +197,70 @@ def targets_as_rows(y, n_outputs: int, dtype, *, allow_real: bool) -> np.ndarray
     raise ShapeError(f"targets must be 1-D class ids or 2-D rows, got shape {y.shape}")
 
 
-def _not_numbers(y: np.ndarray) -> str:
+def _id_rows(y1: np.ndarray, n_outputs: int, dtype, *, regression_advice: bool) -> np.ndarray:
+    """Class ids ``y1`` (1-D numbers) as one-hot rows (a column of 0/1 for one output), each
+    checked first: whole, finite, in ``0 .. n_classes − 1``; a message names the first row
+    that is not and the fix its labels suggest."""
+    if np.issubdtype(y1.dtype, np.floating):
+        bad = ~np.isfinite(y1) | (y1 != np.round(y1))
+        if bad.any():
+            raise DataError(_not_whole(y1, int(np.argmax(bad)), int(np.count_nonzero(bad))))
+    n_classes = max(n_outputs, 2) if n_outputs == 1 else n_outputs
+    if y1.size and (y1.min() < 0 or y1.max() >= n_classes):  # checked before the cast: 1e20 has no int64
+        raise DataError(_out_of_range(y1, n_outputs, n_classes, regression_advice))
+    ids = y1.astype(np.int64)
+    if n_outputs == 1:
+        return ids.astype(dtype).reshape(-1, 1)
+    rows = np.zeros((ids.size, n_outputs), dtype=dtype)
+    rows[np.arange(ids.size), ids] = 1
+    return rows
+
+
+def _not_whole(y1: np.ndarray, row: int, count: int) -> str:
+    """Why float labels with a fraction, a NaN or an infinity in row ``row`` are refused."""
+    value = y1[row].item()
+    said = (f"class labels must be whole numbers (class ids 0, 1, 2, ...), but row {row} holds {value!r}"
+            f"{f' (and {count - 1} other rows)' if count > 1 else ''}")
+    if math.isnan(value):
+        return (f"{said}: a missing label. A row without its class cannot be trained or scored on: drop the rows "
+                "whose label is missing, e.g. keep = ~np.isnan(y); X, y = X[keep], y[keep]")
+    if math.isinf(value):
+        return f"{said}: fix or drop that row"
+    return f"{said}. Pass integer class ids, or one-hot rows of shape (n, classes)"
+
+
+def _out_of_range(y1: np.ndarray, n_outputs: int, n_classes: int, regression_advice: bool) -> str:
+    """Why labels outside ``0 .. n_classes − 1`` are refused, and the fix their values suggest:
+    labels numbered from 1 (1..k for k classes), two labels other than 0 and 1 for a single
+    output (−1/1, 1/2), or a network too narrow."""
+    outside = (y1 < 0) | (y1 >= n_classes)
+    row = int(np.argmax(outside))
+    bad = y1[row]
+    shown = int(bad) if abs(bad) < 2**63 else f"{bad:g}"
+    said = (f"class label {shown} is out of range (row {row}): the network has {n_outputs} output"
+            f"{'s' if n_outputs != 1 else ''}, so labels must lie in 0..{n_classes - 1}.")
+    low, high = y1.min().item(), y1.max().item()
+    distinct = np.unique(y1) if n_outputs == 1 else None
+    if distinct is not None and distinct.size == 2:
+        a, b = (f"{v:g}" if isinstance(v, float) else str(v) for v in distinct.tolist())
+        fix = (f" The labels are {a} and {b}: give class 1 as 1 and the other as 0, e.g. y = (y == {b}).astype(int) "
+               f"(predict then gives 1 for {b})")
+    elif low >= 1 and high == n_classes:
+        fix = (f" The labels run from {low:g} to {high:g}, numbered from 1: pass y - 1, ids 0..{n_classes - 1} (and "
+               "add 1 to what predict returns)")
+    else:
+        fix = (" Make the last layer as wide as the number of classes, or fix the labels (rows of a class the "
+               "network has no output for cannot be scored: drop them).")
+    if regression_advice and n_outputs == 1:
+        fix += (" For real-valued targets (a regression) pass them as floats, or use "
+                "MeanSquaredError(classification=False)")
+    return said + fix
+
+
+def _not_numbers(y: np.ndarray, *, category: bool = False) -> str:
     """Why targets of a dtype that is no number type are refused, and what to pass instead:
-    class names (strings, a pandas category column) become ids by ``np.unique``."""
+    class names (strings, a pandas category column) become ids by ``np.unique``, or the
+    scikit-learn estimator takes them as they are."""
     said = f"targets must be numbers (class ids or one-hot rows), got dtype {y.dtype}"
     if y.ndim == 0 and y.item() is None:
         return "the targets are None: pass y, the labels (class ids or one-hot rows) or target values, one a row of X"
@@ -221,8 +273,12 @@ def _not_numbers(y: np.ndarray) -> str:
         y.astype(np.float64)
     except (TypeError, ValueError):
         if isinstance(first, (str, bytes)):
-            return (f"{said}: map the class names to ids 0, 1, 2, ... first, e.g. names, ids = "
-                    "np.unique(y, return_inverse=True), and pass ids (names[k] is class k's name)")
+            codes = " (of a pandas category column: ids = y.cat.codes, names = y.cat.categories)" if category else ""
+            return (f"{said}: fit, evaluate and predict work with class ids 0, 1, 2, ...: map the class names to "
+                    f"ids first, e.g. names, ids = np.unique(y, return_inverse=True){codes}, pass ids (names[k] is "
+                    "class k's name), and keep the names with the model: deltaprop.save(net, path, "
+                    "class_names=names). Or train deltaprop.sklearn.NeuralNetClassifier, which takes the names "
+                    "as they are and predicts names")
         return f"{said}; pass class ids 0, 1, 2, ... or rows of numbers"
     return f"{said}: convert them to numbers first, e.g. np.asarray(y, dtype=float)"
 
@@ -417,10 +473,11 @@ class BinaryCrossEntropy(_LikelihoodLoss):
         return bool(np.all((rows == 0) | (rows == 1)) and np.all(rows.sum(axis=1) == 1))
 
     def prepare_targets(self, y, n_outputs, dtype):
-        y = np.asarray(y)
+        y = target_array(y)
         if y.ndim == 1 and n_outputs > 1:  # class ids into one-hot rows of independent outputs
             return targets_as_rows(y, n_outputs, dtype, allow_real=False)
-        rows = targets_as_rows(y.reshape(-1, 1) if y.ndim == 1 else y, n_outputs, dtype, allow_real=True)
+        rows = targets_as_rows(y.reshape(-1, 1) if y.ndim == 1 else y, n_outputs, dtype, allow_real=True,
+                               regression_advice=False)
         if rows.size and (rows.min() < 0 or rows.max() > 1):
             raise DataError("binary cross-entropy targets must lie in [0, 1]")
         return rows
@@ -515,7 +572,7 @@ class MeanSquaredError(Loss):
         return rows.shape[1] == 1 or bool(np.all(rows.sum(axis=1) == 1))
 
     def prepare_targets(self, y, n_outputs, dtype):
-        y = np.asarray(y)
+        y = target_array(y)
         if self._classification is False:  # real values, whatever their dtype (ages, counts)
             if y.ndim == 1 and n_outputs > 1:
                 raise ShapeError(f"regression targets for {n_outputs} outputs must be rows of shape (n, {n_outputs}); "

@@ -1095,7 +1095,10 @@ def _validation_set(net: Network, loss: Loss, validation):
         Xv = _checks.lazy_features(Xv, net.n_features, name="X_val")
     else:
         Xv = _checks.features(Xv, net.n_features, net.dtype, name="X_val")
-    Yv = loss.prepare_targets(validation[1], net.n_outputs, net.dtype)
+    try:
+        Yv = loss.prepare_targets(validation[1], net.n_outputs, net.dtype)
+    except (DataError, ShapeError) as exc:  # the same rules as y's: say they are the validation rows'
+        raise type(exc)(f"validation y_val: {exc}") from None
     _checks.same_length(len(Xv), Yv.shape[0], names=("X_val", "y_val"))
     # fit trains a regressor on values (decided from the training targets): validation values
     # that happen to be 0 and 1 are values too, with no accuracy
