@@ -18,6 +18,12 @@ Y = rng.integers(0, 3, 40)
 NAMES = np.array(["cat", "dog", "emu"])[Y]
 
 
+@pytest.fixture(scope="module")
+def sklearn():
+    """deltaprop.sklearn, imported once (scikit-learn's import is most of these tests' time)."""
+    return pytest.importorskip("deltaprop.sklearn")
+
+
 def fit(net=None, X=X, y=Y, loss=None, **kw):
     net = net or dp.mlp([4, 6, 3], seed=0)
     return dp.fit(net, X, y, loss=loss or dp.CrossEntropy(), optimizer=dp.SGD(lr=0.1), epochs=1, seed=0,
@@ -57,9 +63,7 @@ def test_a_scikit_learn_mark_on_another_optimizer_or_not_a_bool_is_refused():
         optimizer_from_config({**dp.Adam().config(), "scikit_learn": "yes"})
 
 
-@pytest.mark.slow  # imports scikit-learn and fits an estimator
-def test_a_checkpoint_of_an_estimators_adam_run_loads_and_resumes(tmp_path):
-    sklearn = pytest.importorskip("deltaprop.sklearn")
+def test_a_checkpoint_of_an_estimators_adam_run_loads_and_resumes(sklearn, tmp_path):
     est = sklearn.NeuralNetClassifier(hidden_layer_sizes=(5,), max_iter=2, random_state=0, alpha=0.0)
     with pytest.warns(Warning):  # two iterations do not converge
         est.fit(X, NAMES)
@@ -164,3 +168,21 @@ def test_a_fractional_label_names_its_row_and_value():
     y[11] = 0.5
     with pytest.raises(dp.DataError, match=r"whole numbers \(class ids 0, 1, 2, \.\.\.\), but row 11 holds 0\.5\. "):
         fit(y=y)
+
+
+# -- the scikit-learn estimators: labels their sorting into classes_ cannot take ----------------
+@pytest.mark.parametrize("odd, said", [(None, r"a missing label \(None\) in row 3"),
+                                       (np.nan, r"a missing label \(nan\) in row 3"),
+                                       (5, r"mixes class names and other labels: row 3 holds 5 \(int\) where others "
+                                           r"are like '\w+' \(str\).*y\.astype\(str\)")])
+def test_the_classifier_names_a_missing_label_or_a_number_among_names(sklearn, odd, said):
+    y = NAMES.astype(object)
+    y[3] = odd
+    with pytest.raises(dp.DataError, match=said):
+        sklearn.NeuralNetClassifier(hidden_layer_sizes=(3,), max_iter=1).fit(X, y)
+
+
+def test_the_regressor_given_class_names_names_the_classifier(sklearn):
+    with pytest.raises(dp.DataError, match=r"y holds '(cat|dog|emu)' \(row 0\), text, but NeuralNetRegressor predicts "
+                                           r"numbers: for class names use NeuralNetClassifier"):
+        sklearn.NeuralNetRegressor(hidden_layer_sizes=(3,), max_iter=1).fit(X, NAMES)

@@ -1264,6 +1264,7 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
 
     # -- data -----------------------------------------------------------------------------
     def _validate_xy(self, X, y, *, reset, dtype):
+        _check_label_kinds(y)
         X, y = validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc"], multi_output=True, dtype=dtype)
         sparse = scipy.sparse.issparse(y)
         if sparse:  # a sparse label indicator: dense n × labels, as the network's outputs are
@@ -1591,6 +1592,7 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         self._make_loss()
 
     def _validate_xy(self, X, y, *, reset, dtype):
+        _check_numeric_targets(y)
         X, y = validate_data(
             self, X, y, reset=reset, accept_sparse=["csr", "csc"], dtype=dtype, multi_output=True, y_numeric=True
         )
@@ -1720,6 +1722,54 @@ def _listed_names(names) -> str:
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_missing(v: Any) -> bool:
+    """None, a float NaN (NumPy's too) or pandas' NA: a label left out."""
+    return v is None or type(v).__name__ == "NAType" or (isinstance(v, (float, np.floating)) and math.isnan(v))
+
+
+def _check_label_kinds(y) -> None:
+    """Labels of an object column that cannot be sorted into ``classes_`` (scikit-learn's own
+    check fails on them with a bare ``TypeError``): a missing label (None, NaN, pandas' NA)
+    among names, or names and numbers mixed. Refused with the row and the fix."""
+    if scipy.sparse.issparse(y):
+        return
+    labels = np.asarray(y)
+    if labels.dtype != object or labels.ndim != 1:
+        return
+    missing = np.fromiter((_is_missing(v) for v in labels), dtype=bool, count=labels.size)
+    if missing.any():
+        i = int(np.argmax(missing))
+        raise DataError(f"y holds a missing label ({labels[i]!r}) in row {i}: a row without its class cannot be "
+                        "trained or scored on; drop the rows whose label is missing (pandas: "
+                        "df.dropna(subset=[label column]))")
+    text = np.fromiter((isinstance(v, (str, bytes)) for v in labels), dtype=bool, count=labels.size)
+    if text.any() and not text.all():
+        odd = ~text if text.sum() >= labels.size / 2 else text  # the row of the fewer kind
+        i = int(np.argmax(odd))
+        other = labels[int(np.argmax(~odd))]
+        raise DataError(f"y mixes class names and other labels: row {i} holds {labels[i]!r} ({type(labels[i]).__name__}) "
+                        f"where others are like {other!r} ({type(other).__name__}); the labels are sorted into "
+                        "classes_, so give them one kind, e.g. y.astype(str), or fix that row")
+
+
+def _check_numeric_targets(y) -> None:
+    """A regressor's targets given as text that is no number (class names): refused naming
+    the classifier, where scikit-learn's check says only that a string is no float."""
+    if scipy.sparse.issparse(y):
+        return
+    values = np.asarray(y)
+    if values.dtype.kind not in "USO":
+        return
+    for i, v in enumerate(values.ravel().tolist()):
+        try:
+            float(v)
+        except (TypeError, ValueError):
+            if isinstance(v, (str, bytes)):
+                raise DataError(f"y holds {v!r} (row {i}), text, but NeuralNetRegressor predicts numbers: for class "
+                                "names use NeuralNetClassifier; for numbers written as text, y.astype(float)") from None
+            return  # scikit-learn's own check names it
 
 
 # What each entry of an estimator's metadata must be (None is always allowed).
