@@ -87,14 +87,39 @@ def test_class_names_are_refused_naming_the_mapping_the_saved_names_and_the_esti
     with pytest.raises(dp.DataError) as info:
         run()
     said = str(info.value)
-    assert "np.unique(y, return_inverse=True)" in said
+    assert "names, ids = deltaprop.data.encode_labels(y)" in said and "np.unique(y, return_inverse=True)" in said
+    assert "deltaprop.data.encode_labels(y_test, names)[1]" in said
     assert "deltaprop.save(net, path, class_names=names)" in said
     assert "deltaprop.sklearn.NeuralNetClassifier" in said
     assert said.startswith("validation y_val: ") == (call == "validation")
-    names, ids = np.unique(NAMES, return_inverse=True)  # the fix it names trains and keeps the names
+    names, ids = dp.data.encode_labels(NAMES)  # the fix it names trains and keeps the names
     fit(net, y=ids)
     dp.save(net, tmp_path / "m.safetensors", class_names=names)
     assert dp.serialization.read_model(tmp_path / "m.safetensors").class_names == ("cat", "dog", "emu")
+
+
+def test_a_test_sets_names_are_encoded_by_the_training_names_not_its_own():
+    names, ids = dp.data.encode_labels(NAMES)
+    assert names.tolist() == ["cat", "dog", "emu"] and np.array_equal(names[ids], NAMES)
+    # a test set without "cat": by its own np.unique, "dog" would be class 0, cat's output
+    _, test_ids = dp.data.encode_labels(["emu", "dog", "emu"], names)
+    assert test_ids.tolist() == [2, 1, 2]
+    _, by_file = dp.data.encode_labels([3, 1], ("1", "2", "3"))  # a model file's class names are text
+    assert by_file.tolist() == [2, 0]
+    with pytest.raises(dp.DataError, match=r"row 1 holds the label 'fox', which is none of the classes \(cat, dog, "
+                                           r"emu\).*cannot be scored: drop those rows"):
+        dp.data.encode_labels(["dog", "fox"], names)
+
+
+@pytest.mark.parametrize("labels, said", [
+    (["cat", "", "dog"], r"row 1 holds '', a missing label"),
+    (np.array(["cat", None], dtype=object), r"row 1 holds None, a missing label"),
+    ([1.0, np.nan], r"row 1 holds nan, a missing label"),
+    (np.array(["cat", "dog", 5, "emu"], dtype=object), r"mix class names and numbers: row 2 holds 5"),
+])
+def test_encoding_labels_refuses_a_missing_label_and_names_mixed_with_numbers(labels, said):
+    with pytest.raises(dp.DataError, match=said):
+        dp.data.encode_labels(labels)
 
 
 def test_a_pandas_category_column_is_told_its_codes_and_categories():

@@ -275,10 +275,11 @@ def _not_numbers(y: np.ndarray, *, category: bool = False) -> str:
         if isinstance(first, (str, bytes)):
             codes = " (of a pandas category column: ids = y.cat.codes, names = y.cat.categories)" if category else ""
             return (f"{said}: fit, evaluate and predict work with class ids 0, 1, 2, ...: map the class names to "
-                    f"ids first, e.g. names, ids = np.unique(y, return_inverse=True){codes}, pass ids (names[k] is "
-                    "class k's name), and keep the names with the model: deltaprop.save(net, path, "
-                    "class_names=names). Or train deltaprop.sklearn.NeuralNetClassifier, which takes the names "
-                    "as they are and predicts names")
+                    "ids first, names, ids = deltaprop.data.encode_labels(y) (as np.unique(y, return_inverse=True), "
+                    f"missing labels refused){codes}; pass ids (names[k] is class k's name), and a test set's labels "
+                    "by the same names, deltaprop.data.encode_labels(y_test, names)[1]; keep the names with the "
+                    "model: deltaprop.save(net, path, class_names=names). Or train "
+                    "deltaprop.sklearn.NeuralNetClassifier, which takes the names as they are and predicts names")
         return f"{said}; pass class ids 0, 1, 2, ... or rows of numbers"
     return f"{said}: convert them to numbers first, e.g. np.asarray(y, dtype=float)"
 

@@ -13,6 +13,7 @@ from deltaprop.data.arrays import LABEL_NAMES, Table, load_arrays, read_rows, re
 from deltaprop.data.dataset import Dataset
 from deltaprop.data.download import cache_dir, fetch
 from deltaprop.data.idx import read_idx, read_idx_header, write_idx
+from deltaprop.data.labels import encode_labels
 from deltaprop.data.mnist import FASHION_MNIST_MIRRORS, MNIST_MIRRORS
 from deltaprop.data.parity import load_parity
 from deltaprop.data.streaming import MappedArray, RowView, iter_batches, mapped_idx, open_mapped
@@ -35,6 +36,7 @@ __all__ = [
     "Standardizer",
     "Table",
     "cache_dir",
+    "encode_labels",
     "fetch",
     "from_one_hot",
     "iter_batches",

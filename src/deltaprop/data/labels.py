@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from deltaprop.errors import DataError, FileFormatError
+from deltaprop.errors import DataError, FileFormatError, ShapeError
 
-__all__ = ["MISSING_LABELS", "RULE", "as_model_classes", "class_ids"]
+__all__ = ["MISSING_LABELS", "RULE", "as_model_classes", "class_ids", "encode_labels"]
 
 #: Cells that stand for a missing label (compared without case and surrounding spaces);
 #: ``none`` is not one: it names a class in some datasets (the UCI lenses' "none").
@@ -87,3 +87,60 @@ def as_model_classes(ids: np.ndarray, classes: Sequence[str], model: Sequence[st
                         f"({_listed(model)}); score rows of those classes only, labelled with those names, or "
                         "train a model on rows of every class")
     return np.array([place[c] for c in classes], dtype=np.int64)[np.asarray(ids, dtype=np.int64)]
+
+
+def encode_labels(labels, classes=None) -> tuple[np.ndarray, np.ndarray]:
+    """``(classes, ids)`` for labels of any kind (class names, or numbers such as 1..10):
+    ``classes[ids[i]] == labels[i]``, ``ids`` the class ids 0..k−1 that ``fit``,
+    ``evaluate`` and ``predict`` take. ``classes`` None: the distinct labels, sorted (as
+    ``np.unique(labels, return_inverse=True)`` gives them), a training set's. Given (a
+    training set's classes, or a model file's ``class_names``): a test set's labels by
+    those same classes, compared as text, so that a class missing from the test set shifts
+    no id; a label that is none of them is refused (any id would score it as another
+    class). A missing label (None, NaN, or a cell such as ``""`` or ``"NA"``:
+    :data:`MISSING_LABELS`) and names mixed with numbers are refused, naming the row."""
+    y = np.asarray(labels)
+    if y.ndim != 1:
+        raise ShapeError(f"labels must be 1-D, one a row; got shape {y.shape}"
+                         + (" (one column: pass labels.ravel())" if y.ndim == 2 and y.shape[1] == 1 else ""))
+    _check_no_missing(y)
+    try:
+        distinct, inverse = np.unique(y, return_inverse=True)
+    except TypeError:  # text and numbers cannot be sorted together
+        text = np.array([isinstance(v, (str, bytes)) for v in y.tolist()])
+        i = int(np.argmax(~text if text.sum() >= text.size / 2 else text))
+        raise DataError(f"labels mix class names and numbers: row {i} holds {y[i]!r}; give them one kind, "
+                        "e.g. labels.astype(str)") from None
+    if classes is None:
+        return distinct, inverse.astype(np.int64).reshape(-1)
+    known = np.asarray(classes)
+    names = [str(c) for c in known.tolist()]
+    if known.ndim != 1 or len(set(names)) != len(names):
+        raise DataError(f"classes must be distinct names, one a class, 1-D; got {list(names)[:10]!r:.200}")
+    place = {name: k for k, name in enumerate(names)}
+    texts = [str(v) for v in distinct.tolist()]
+    unseen = [t for t in texts if t not in place]
+    if unseen:
+        i = int(np.argmax(np.isin(inverse, [texts.index(t) for t in unseen])))
+        more = f" (and {len(unseen) - 1} other labels)" if len(unseen) > 1 else ""
+        raise DataError(f"row {i} holds the label {unseen[0]!r}{more}, "
+                        f"which is none of the classes ({_listed(names)}); a class the model has no output for cannot "
+                        "be scored: drop those rows, or train on rows of every class")
+    return known, np.array([place[t] for t in texts], dtype=np.int64)[inverse.reshape(-1)]
+
+
+def _check_no_missing(y: np.ndarray) -> None:
+    """Refuse a missing label (None, NaN, pandas' NA, a :data:`MISSING_LABELS` cell), naming its row."""
+    if y.dtype.kind == "f":
+        missing = np.isnan(y)
+    elif y.dtype.kind in "OUS":
+        values = y.tolist()
+        missing = np.array([v is None or type(v).__name__ == "NAType" or (isinstance(v, float) and v != v)
+                            or (isinstance(v, (str, bytes)) and str(v).strip().lower() in MISSING_LABELS)
+                            for v in values], dtype=bool)
+    else:
+        return
+    if missing.any():
+        i = int(np.argmax(missing))
+        raise DataError(f"row {i} holds {y[i].item() if isinstance(y[i], np.generic) else y[i]!r}, a missing label; a "
+                        "row without its class cannot be trained or scored on: drop the rows whose label is missing")
