@@ -211,3 +211,13 @@ def test_the_regressor_given_class_names_names_the_classifier(sklearn):
     with pytest.raises(dp.DataError, match=r"y holds '(cat|dog|emu)' \(row 0\), text, but NeuralNetRegressor predicts "
                                            r"numbers: for class names use NeuralNetClassifier"):
         sklearn.NeuralNetRegressor(hidden_layer_sizes=(3,), max_iter=1).fit(X, NAMES)
+
+
+def test_a_bad_sample_weight_names_its_row():
+    w = np.ones(40)
+    w[6] = np.nan
+    with pytest.raises(dp.DataError, match=r"finite numbers >= 0 .*; row 6 holds nan: a missing weight"):
+        fit(sample_weight=w)
+    w[6] = -2
+    with pytest.raises(dp.DataError, match=r"row 6 holds -2$"):
+        fit(sample_weight=w)

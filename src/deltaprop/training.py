@@ -981,8 +981,12 @@ def row_weights(sample_weight, n: int, dtype) -> np.ndarray:
         raise DataError("sample_weight must be numbers, one per row") from None
     if w.shape != (n,):
         raise ShapeError(f"sample_weight has shape {w.shape}; it needs one weight per row, shape ({n},)")
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise DataError("sample_weight must be finite numbers >= 0 (0 leaves a row out)")
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        missing = ": a missing weight? give it one, or drop the row" if np.isnan(w[i]) else ""
+        raise DataError(f"sample_weight must be finite numbers >= 0 (0 leaves a row out); row {i} holds {w[i]:g}"
+                        f"{missing}")
     if not np.any(w > 0):
         raise DataError("sample_weight is 0 everywhere: no row would count; give some rows a weight > 0")
     return (w / w.mean()).astype(dtype)
