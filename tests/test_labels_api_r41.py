@@ -221,3 +221,16 @@ def test_a_bad_sample_weight_names_its_row():
     w[6] = -2
     with pytest.raises(dp.DataError, match=r"row 6 holds -2$"):
         fit(sample_weight=w)
+
+
+# -- rows of different lengths ---------------------------------------------------------------------
+def test_ragged_rows_of_x_or_of_one_hot_targets_name_the_first_odd_row():
+    rows = X.tolist()
+    rows[5] = rows[5][:3]
+    with pytest.raises(dp.DataError, match=r"row 5 holds 3 values where row 0 holds 4 values; give every row of X"):
+        dp.mlp([4, 6, 3], seed=0).predict(rows)
+    one_hot = np.eye(3, dtype=int)[Y].tolist()
+    one_hot[39] = one_hot[39][:2]
+    with pytest.raises(dp.DataError, match=r"targets cannot be read .*row 39 holds 2 values where row 0 holds 3 "
+                                           r"values; give every row of y"):
+        fit(y=one_hot)

@@ -89,7 +89,7 @@ def features(X: Any, n_features: int | None, dtype, *, name: str = "X", rows: np
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
-        raise DataError(f"{name} cannot be read as a numeric array: {exc}") from None
+        raise DataError(f"{name} cannot be read as a numeric array: {ragged(X, name) or exc}") from None
     if arr.dtype == object and is_pandas(X):  # numbers and booleans mixed, or nullable Int64/Float64 columns
         arr = pandas_numbers(X, name)
     if arr.dtype.kind == "m":  # a number type to NumPy, counted in its own unit
@@ -126,6 +126,23 @@ def features(X: Any, n_features: int | None, dtype, *, name: str = "X", rows: np
     if warn_rounding:
         _warn_rounded(name, source, arr)
     return arr
+
+
+def ragged(rows: Any, name: str) -> str | None:
+    """Where a list of rows is ragged, in words (the first row whose length differs from row
+    0's, and the fix); None where it is not, or is no list of rows."""
+    if not isinstance(rows, (list, tuple)) or not rows:
+        return None
+    def width(row):
+        return len(row) if isinstance(row, (list, tuple, np.ndarray)) else None
+    first = width(rows[0])
+    i = next((i for i, row in enumerate(rows) if width(row) != first), None)
+    if i is None:
+        return None
+    def said(row, k):
+        return f"{k} values" if k is not None else f"one value ({row!r:.30})"
+    return (f"row {i} holds {said(rows[i], width(rows[i]))} where row 0 holds {said(rows[0], first)}; give every row "
+            f"of {name} the same number of values")
 
 
 def _warn_rounded(name: str, source: np.ndarray, arr: np.ndarray) -> None:

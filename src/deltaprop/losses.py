@@ -155,7 +155,11 @@ def target_array(y) -> np.ndarray:
     """``y`` as a NumPy array of numbers or booleans: a pandas column or table of nullable
     numbers (``Int64``, ``boolean``) as float64, a missing value as NaN (refused later with
     its row); anything else (class names, text, objects) a :class:`DataError` naming the fix."""
-    source, y = y, np.asarray(y)
+    source = y
+    try:
+        y = np.asarray(y)
+    except ValueError as exc:  # ragged rows: a one-hot row too short or too long
+        raise DataError(f"the targets cannot be read as an array: {_checks.ragged(source, 'y') or exc}") from None
     if y.dtype == object and _checks.is_pandas(source):  # a nullable Int64 column, numbers and booleans
         with contextlib.suppress(DataError):  # names (a category column): refused below, with the fix for names
             y = _checks.pandas_numbers(source, "y")
