@@ -56,6 +56,16 @@ def test_float64s_largest_is_labelled_as_rounded():
     assert html._tick_text(-LARGEST, 3) == "-1.8e+308"
 
 
+def test_a_share_that_stays_0_is_on_an_axis_from_0():
+    """A share of dead or stuck units at 0 every epoch was drawn on an axis labelled down to
+    -0.04, a share no layer can have."""
+    svg = html.line_chart("stuck", [1, 2, 3], [("stuck", [0.0, 0.0, 0.0], "#000")], width=250, height=150)
+    labels = re.findall(r'text-anchor="end">([^<]*)<', svg)
+    assert labels[0] == "0" and not any(t.startswith("-") for t in labels), labels
+    negative = html.line_chart("r2", [1, 2], [("r2", [-0.3, -0.3], "#000")])
+    assert any(t.startswith("-") for t in re.findall(r'text-anchor="end">([^<]*)<', negative))
+
+
 def test_the_report_says_which_epochs_are_not_finite():
     """A NaN or infinite value is left out of its curve, which broke with no word of why:
     the page now names the curve and the epochs."""
@@ -101,7 +111,7 @@ def _run(folder: Path, history: list[str], diagnostics: list[str] | None = None)
             input_scaling={"kind": "unit", "max": 255.0})
     (folder / "history.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy,lr\n" + "\n".join(history) + "\n")
     if diagnostics is not None:
-        head = "epoch,probe_size,name,layer,type,mean,std,probe_accuracy,probe_loss"
+        head = "epoch,probe_size,name,layer,type,mean,std,stuck,delta_norm,probe_accuracy,probe_loss"
         (folder / "diagnostics.csv").write_text(head + "\n" + "\n".join(diagnostics) + "\n")
     return folder
 
@@ -128,15 +138,19 @@ def test_the_served_curves_of_odd_runs_are_drawn_where_their_values_are(tmp_path
     was drawn as one straight line from epoch 1 to 4, as if it had values there; (2) a loss
     from -1.7e308 to 1.7e308 had no axis labels and every point at the top; (3) one epoch was
     drawn at the left end of an axis running to an epoch 2 that does not exist; (4) the
-    probe's accuracy, the whole network's, was drawn once a layer, with a legend of layers."""
+    probe's accuracy, the whole network's, was drawn once a layer, with a legend of layers;
+    (5) a log axis within a decade labelled 10^-1.8 (0.016) "2e-2"; (6) a share of stuck units
+    at 0 every epoch was on an axis from -1."""
     diverged = _run(tmp_path / "diverged", [
         f"{e},{v!r},0.5,{vl},0.5,0.1" for e, v, vl in
         zip(range(1, 6), [-BIG, -BIG / 2, 0.0, BIG / 2, BIG], ["0.9", "nan", "inf", "0.5", "0.45"])
-    ], [f"{e},64,layers.{i},{i},{kind},0.1,0.2,{0.5 + e / 100!r},0.7" for e in range(1, 6)
-        for i, kind in enumerate(["Dense", "Sigmoid", "Dense"])])
+    ], [f"{e},64,layers.{i},{i},{kind},0.1,0.2,{'0.0' if kind == 'Sigmoid' else ''},{0.01 * e!r},{0.5 + e / 100!r},0.7"
+        for e in range(1, 6) for i, kind in enumerate(["Dense", "Sigmoid", "Dense"])])
     single = _run(tmp_path / "single", ["1,0.7,0.5,0.6,0.7,0.1"])
     with _pages() as open_page:
         page = open_page(diverged)
+        page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784')")
+        assert page.text_content("#drawing h2") == "Draw a digit"  # a model of the digits 0 to 9
         page.click("nav .tab[data-view='run']")
         page.wait_for_selector("#run-view .chart[data-title='loss'] circle")
         loss = _chart(page, "loss")
@@ -153,6 +167,10 @@ def test_the_served_curves_of_odd_runs_are_drawn_where_their_values_are(tmp_path
           .filter((c) => c.dataset.title.startsWith('probe accuracy'))
           .map((c) => ({paths: c.querySelectorAll('path').length, legend: c.querySelectorAll('.legend span').length}))""")
         assert probe == [{"paths": 1, "legend": 0}]
+        _assert_log_labels_read_their_heights(page)
+        stuck = page.evaluate("""() => [...document.querySelector('#diagnostics .chart[data-title="stuck"]')
+          .querySelectorAll('text[text-anchor="end"]')].map((t) => t.textContent)""")
+        assert stuck[0] == "0" and not any(t.startswith("-") for t in stuck), stuck
 
         page = open_page(single)
         page.click("nav .tab[data-view='run']")
@@ -161,6 +179,24 @@ def test_the_served_curves_of_odd_runs_are_drawn_where_their_values_are(tmp_path
         assert [t for t in loss["x"] if t.isdigit()] == ["1"]
         xs = {x for points in loss["circles"].values() for x, _ in points}
         assert len(xs) == 1 and abs(xs.pop() - loss["width"] / 2) < 0.2 * loss["width"]
+
+
+def _assert_log_labels_read_their_heights(page) -> None:
+    """The delta norm chart (log scale) of 0.01·epoch (one layer): each y label's value is
+    the value at its height, within 5%, as the points' heights place values."""
+    chart = page.evaluate("""() => {
+      const c = document.querySelector('#diagnostics .chart[data-title="delta norm"] svg');
+      const own = [...c.querySelectorAll('circle')].filter((e) => e.dataset.series.startsWith('layers.0'));
+      return {points: own.map((e) => [e.querySelector('title').textContent, +e.getAttribute('cy')]),
+              labels: [...c.querySelectorAll('text[text-anchor="end"]')].map((t) => [t.textContent, +t.getAttribute('y')])};
+    }""")
+    (first, y_first), (last, y_last) = chart["points"][0], chart["points"][-1]
+    assert first.endswith("0.0100") and last.endswith("0.0500"), chart
+    slope = (math.log10(0.05) - math.log10(0.01)) / (y_last - y_first)
+    assert len(chart["labels"]) >= 3
+    for text, y in chart["labels"]:
+        at = 10 ** (math.log10(0.01) + slope * (y - 3.5 - y_first))
+        assert float(text) == pytest.approx(at, rel=0.05), chart["labels"]
 
 
 #: Records every label written on a canvas (window.__labels), before the page's script runs.
@@ -206,3 +242,26 @@ def test_a_wide_layer_alike_class_names_and_zero_outputs_read_right(tmp_path):
     assert dense["gap"][3] == 255 and dense["gap"][:3] != [255, 255, 255], dense  # the cells' outline shows
     output_labels = labels[-20:]
     assert len(set(output_labels)) == 20, labels[-40:]
+
+
+@pytest.mark.slow  # a browser start
+def test_a_single_output_is_named_after_its_class_and_the_pad_asks_for_an_image(tmp_path):
+    """A cat/dog model of one sigmoid output: its output cells (the probability of dog)
+    bore no name, and the pad asked to "Draw a digit" of a model that knows no digit."""
+    path = tmp_path / "pets.safetensors"
+    dp.save(dp.mlp([784, 4, 1], output="sigmoid", seed=0), path, loss=dp.BinaryCrossEntropy(),
+            class_names=["cat", "dog"], input_scaling={"kind": "unit", "max": 255.0})
+    with _pages() as open_page:
+        page = open_page(path, _RECORD_LABELS)
+        page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784')")
+        title = page.inner_text("#drawing h2")
+        box = page.locator("#pad").bounding_box()
+        page.mouse.move(box["x"] + 140, box["y"] + 40)
+        page.mouse.down()
+        for k in range(20):
+            page.mouse.move(box["x"] + 140, box["y"] + 40 + 10 * k)
+        page.mouse.up()
+        page.wait_for_function("() => document.querySelectorAll('#deltas .strip canvas').length === 3")
+        labels = page.evaluate("() => window.__labels")
+    assert title == "Draw an image"
+    assert labels.count("dog") >= 3 and "cat" not in labels  # z and a of the forward pass, δ of the backward

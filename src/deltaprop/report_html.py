@@ -441,8 +441,10 @@ def line_chart(title: str, x: list[int], series, *, log: bool = False, width: in
         return (f'<svg class="chart" width="{width}" height="{height}" role="img" aria-label="{escape(title)}">'
                 f'<text x="8" y="16">{escape(title)}: {escape(empty)}</text></svg>')
     y0, y1 = min(ys), max(ys)
-    if y1 - y0 < 1e-12 * max(1.0, abs(y1)):  # a constant: a range around it, within float64's finite numbers
-        y0, y1 = (y0 - 0.5, y1 + 0.5) if log else (max(y0 - max(abs(y0) * 0.1, 0.05), -_LARGEST),
+    if y1 - y0 < 1e-12 * max(1.0, abs(y1)):
+        # a constant: a range around it, within float64's finite numbers, and from 0 at most for values of 0 or
+        # more (a share of dead units at 0 every epoch on an axis of shares, not labelled -0.04 below it)
+        y0, y1 = (y0 - 0.5, y1 + 0.5) if log else (max(y0 - max(abs(y0) * 0.1, 0.05), 0.0 if y0 >= 0 else -_LARGEST),
                                                     min(y1 + max(abs(y1) * 0.1, 0.05), _LARGEST))
     # one epoch: centred in a range of its own, not at the left end of an axis running on to the next epoch
     x0, x1 = (min(x), max(x)) if max(x) > min(x) else (min(x) - 0.5, min(x) + 0.5)

@@ -288,7 +288,10 @@ function renderStrips(box, layers, field) {
     const { lo, hi, colour } = colourFor(values);
     label.querySelector("span").textContent = `${values.length} unit${values.length === 1 ? "" : "s"}, ${fmt(lo)} … ${fmt(hi)}`;
     const outputNames = state.last && (state.last.outputs === "values" ? state.last.value_names : state.last.classes);
-    const classes = outputNames && layer.index >= lastDense && values.length === outputNames.length ? outputNames : null;
+    // a single output of two classes is class 1's (its probability or score): named so
+    const single = Boolean(outputNames) && values.length === 1 && state.last.outputs !== "values" && outputNames.length === 2;
+    const classes = outputNames && layer.index >= lastDense && (values.length === outputNames.length || single)
+      ? (single ? [outputNames[1]] : outputNames) : null;
     const canvas = stripCanvas(values, colour, box.clientWidth || 400, classes);
     canvas.dataset.layer = layer.index;
     div.append(canvas);
@@ -380,9 +383,10 @@ function niceTicks(lo, hi, n = 4) {  // ticks inside [lo, hi]
   for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push(+t.toPrecision(10));
   return ticks;
 }
-function niceDomain(lo, hi, n = 4) {  // ticks that enclose [lo, hi]
-  // a constant: a range around it, within the finite numbers (1.7e308 ± half of it is no number)
-  if (!(hi > lo)) { const pad = Math.abs(lo) / 2 || 1; lo = Math.max(lo - pad, -Number.MAX_VALUE); hi = Math.min(hi + pad, Number.MAX_VALUE); }
+function niceDomain(lo, hi, n = 4, floor = -Number.MAX_VALUE) {  // ticks that enclose [lo, hi]
+  // a constant: a range around it, within the finite numbers (1.7e308 ± half of it is no number) and down
+  // to floor at most (0 for values of 0 or more: a share of units stuck at 0 on an axis from 0, not from -1)
+  if (!(hi > lo)) { const pad = Math.abs(lo) / 2 || 1; lo = Math.max(lo - pad, floor); hi = Math.min(hi + pad, Number.MAX_VALUE); }
   const ticks = [];
   if (Number.isFinite(hi - lo)) {
     const step = niceStep(lo, hi, n);
@@ -428,7 +432,9 @@ function lineChart(title, series, { width = 360, height = 190, log = false, mark
   const head = document.createElement("div"); head.className = "title"; head.textContent = log ? `${title} (log scale)` : title; wrap.append(head);
   const ty = log ? (v) => Math.log10(v) : (v) => v;
   // no trailing zeros ("0.5", "3e+37", "2.5e+37"), and the left margin as wide as the longest label
-  const tickText = log ? (t) => (10 ** t).toExponential(0) : (t) => fmt(t).replace(/\.?0+(e|$)/, "$1");
+  // a log axis's tick between decades (10^-1.8) as its value, 1.6e-2, not 2e-2 (10^-1.7): two digits
+  const logText = (t) => (10 ** t).toExponential(Math.abs(t - Math.round(t)) < 1e-9 ? 0 : 1).replace(/\.0e/, "e");
+  const tickText = log ? logText : (t) => fmt(t).replace(/\.?0+(e|$)/, "$1");
   // a point whose value is null (no finite number: NaN or infinite in the file) breaks the line there;
   // points and raw hold the others, the ones drawn and hovered
   series = series.map((s) => {
@@ -440,7 +446,7 @@ function lineChart(title, series, { width = 360, height = 190, log = false, mark
   let x0 = Infinity, x1 = -Infinity, lo = Infinity, hi = -Infinity;  // a loop: Math.min(...) of many points overflows the stack
   for (const [x, y] of pts) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); lo = Math.min(lo, y); hi = Math.max(hi, y); }
   if (x1 === x0) { x0 -= 0.5; x1 += 0.5; }  // one epoch: centred, not at the left end of an axis running to the next
-  const yt = niceDomain(lo, hi), y0 = yt[0], y1 = yt[yt.length - 1];
+  const yt = niceDomain(lo, hi, 4, !log && lo >= 0 ? 0 : -Number.MAX_VALUE), y0 = yt[0], y1 = yt[yt.length - 1];
   const L = Math.max(46, 12 + 6 * Math.max(...yt.map((t) => tickText(t).length)));
   const R = 10, T = 8, B = 24, W = width - L - R, H = height - T - B;
   const sx = (x) => L + ((x - x0) / (x1 - x0)) * W, sy = (y) => T + H - fraction(y, y0, y1) * H;
@@ -707,6 +713,12 @@ function showStyle(style, m) {
   $("preview-note").replaceChildren(`${lead}: the same code as `, code, `${reduced}${levels}.${unknown}${assumed}`);
   $("preview").setAttribute("aria-label", `${side || 28} by ${side || 28} input`);
 }
+// What the pad asks for: a digit where the model's classes are the digits (or it is a regressor of
+// digit-style images), else an image (a Fashion-MNIST model's classes are clothes, not digits).
+function drawTitle(m) {
+  const digits = m.outputs === "values" ? (m.image_style || "digit") === "digit" : m.classes.every((c) => /^[0-9]$/.test(c));
+  return digits ? "Draw a digit" : "Draw an image";
+}
 async function loadModelInfo() {
   try {
     const m = await api("/api/model");
@@ -726,6 +738,7 @@ async function loadModelInfo() {
       }
     }
     state.model = m;
+    $("draw-title").textContent = drawTitle(m);
     showStyle(m.image_style, m);
     const widths = [m.n_features, ...m.layers.filter((l) => l.type === "Dense").map((l) => l.units)];
     const epoch = m.epoch === null ? "" : m.batches
