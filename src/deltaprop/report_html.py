@@ -34,7 +34,7 @@ table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left;vertical-al
 svg{background:#fff}svg text{font:11px system-ui,sans-serif;fill:#333}svg .grid{stroke:#e5e5e5}
 svg .pt{cursor:pointer}svg .pt:hover{r:5}
 .cm td{text-align:right;min-width:34px}.cm th{text-align:right}
-.cm{display:block;max-width:100%;overflow-x:auto}
+.cm{display:block;max-width:100%;overflow-x:auto}.cm caption{white-space:nowrap;text-align:left}
 @media (max-width:600px){.facts td:first-child{white-space:normal}}
 .images figure{margin:0;text-align:center;font-size:12px}
 .images img{image-rendering:pixelated;width:56px;height:56px;border:1px solid #ccc}

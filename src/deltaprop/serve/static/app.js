@@ -392,7 +392,8 @@ function niceDomain(lo, hi, n = 4, floor = -Number.MAX_VALUE) {  // ticks that e
     const step = niceStep(lo, hi, n);
     for (let t = Math.floor(lo / step) * step; t < hi + step * (1 - 1e-9); t += step) ticks.push(+t.toPrecision(10));
   }
-  if (ticks.length >= 2 && ticks.every(Number.isFinite) && ticks[0] <= lo && ticks[ticks.length - 1] >= hi) return ticks;
+  const tol = (hi - lo) * 1e-6;  // a tick rounded to 10 digits may lie a hair inside an end
+  if (ticks.length >= 2 && ticks.every(Number.isFinite) && ticks[0] <= lo + tol && ticks[ticks.length - 1] >= hi - tol) return ticks;
   // ends near ±1.8e308 (a diverging run's): round steps overflow, so n + 1 evenly spaced values from lo to hi
   return Array.from({ length: n + 1 }, (_, k) => lo * (1 - k / n) + hi * (k / n));
 }
@@ -651,7 +652,7 @@ function showInputs(m, changed) {
   $("grad-title").textContent = m.image_input ? "∂L/∂x: which pixels would change the answer"
     : "∂L/∂x: how each input would change the loss (beside each input; negative: raising it lowers the loss)";
   if (m.image_input || (!changed && $("number-form").children.length === m.n_features)) return;
-  $("numbers-note").textContent = `This model takes ${m.n_features} numbers, not an image: give them as its training data held them` +
+  $("numbers-note").textContent = `This model takes ${m.n_features} numbers, not a square gray image (which the pad draws): give them as its training data held them` +
     (m.input_scaling !== "none" ? ` (its input scaling, ${m.input_scaling}, is applied to them).` : ".") +
     (m.feature_means ? " Each starts at its mean in the training data." : "");
   const fields = m.features.map((name, i) => {
