@@ -66,6 +66,14 @@ def test_a_share_that_stays_0_is_on_an_axis_from_0():
     assert any(t.startswith("-") for t in re.findall(r'text-anchor="end">([^<]*)<', negative))
 
 
+def test_first_layer_weights_of_no_square_are_not_called_a_tables_columns():
+    """An .npz of 28x20 images (560 inputs, standardised one by one as any count of no
+    square is) had its report say its inputs were "a table's 560 columns"."""
+    words = html._weights(np.zeros((560, 4)), table=True)
+    assert "table" not in words and "not square images" in words and "560 features" in words
+    assert "table's 64 columns" in html._weights(np.zeros((64, 4)), table=True)
+
+
 def test_the_report_says_which_epochs_are_not_finite():
     """A NaN or infinite value is left out of its curve, which broke with no word of why:
     the page now names the curve and the epochs."""

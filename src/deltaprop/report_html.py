@@ -714,11 +714,13 @@ def _weights(W, *, table: bool = False, saved: bool = True) -> str:
     if W is None:
         return "<p>No Dense layer.</p>" if saved else (
             "<p>No weights were saved: the run stopped before its first epoch ended.</p>")
-    if table:  # as plot weights: 64 columns of a table, each in its own units, make no 8x8 picture
+    side = _square_side(W.shape[0])
+    if table and side is not None:  # as plot weights: 64 columns of a table, each in its own units, make no 8x8 picture
         return (f"<p>The inputs are a table's {W.shape[0]} columns (standardised one by one), not an image, so the "
                 "weights are not drawn.</p>")
-    side = _square_side(W.shape[0])
-    if side is None or side < IMAGE_SIDE:  # 16 bits or 25 columns of a table are no 4x4 or 5x5 picture
+    # a count of no square (28x20 images: 560, standardised one by one as any such inputs are) is said so, not
+    # called a table's columns; 16 bits or 25 columns of a table are no 4x4 or 5x5 picture
+    if side is None or side < IMAGE_SIDE:
         return (f"<p>The inputs are not square images of at least {IMAGE_SIDE}×{IMAGE_SIDE} ({W.shape[0]} features), "
                 "so the weights are not drawn.</p>")
     figs = []
