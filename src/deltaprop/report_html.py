@@ -348,7 +348,7 @@ def _not_finite_note(records) -> str:
     them and the line breaks there, which the page says rather than leave a bare gap."""
     found = []
     for key, name in _CURVE_NAMES.items():
-        epochs = [r["epoch"] for r in records if isinstance(r.get(key), float) and not math.isfinite(r[key])]
+        epochs = [r["epoch"] for r in records if isinstance(r.get(key), (float, np.floating)) and not math.isfinite(r[key])]
         if epochs:
             shown = ", ".join(map(str, epochs[:5])) + (f" and {len(epochs) - 5} more" if len(epochs) > 5 else "")
             found.append(f"the {name} at epoch{'s' if len(epochs) > 1 else ''} {shown}")
