@@ -317,21 +317,21 @@ function stripCanvas(values, colour, width, labels) {
   const n = values.length, cols = n <= 20 ? n : n <= 100 ? 25 : n <= 1024 ? 32 : Math.max(32, Math.floor(width / 6));
   const cell = Math.max(6, Math.min(34, Math.floor(width / cols)));
   const canvas = document.createElement("canvas");
-  canvas.width = cols * cell; canvas.height = Math.ceil(n / cols) * cell;
+  canvas.width = cols * cell + 1; canvas.height = Math.ceil(n / cols) * cell + 1;  // + 1: the grid's left and top line
   canvas.dataset.cols = cols; canvas.dataset.cell = cell;
   const ctx = canvas.getContext("2d");
   labels = cellLabels(labels);
-  ctx.fillStyle = "#d5d9e0";  // the 1 px gaps between cells: a row of zeros (white cells) reads as cells, not as nothing
-  for (let i = 0; i < n; i += cols) ctx.fillRect(0, Math.floor(i / cols) * cell, Math.min(cols, n - i) * cell, cell);
+  ctx.fillStyle = "#d5d9e0";  // the 1 px lines around cells: a row of zeros (white cells) reads as cells, not as nothing
+  for (let i = 0; i < n; i += cols) ctx.fillRect(0, Math.floor(i / cols) * cell, Math.min(cols, n - i) * cell + 1, cell + 1);
   values.forEach((v, i) => {
     const [r, g, b] = colour(v);
     ctx.fillStyle = `rgb(${r},${g},${b})`;
-    ctx.fillRect((i % cols) * cell, Math.floor(i / cols) * cell, cell - 1, cell - 1);
+    ctx.fillRect((i % cols) * cell + 1, Math.floor(i / cols) * cell + 1, cell - 1, cell - 1);
     if (labels && cell >= 18) {  // output units: name each cell after its class
       ctx.fillStyle = r * 0.3 + g * 0.6 + b * 0.1 < 140 ? "#fff" : "#1d2330";
       ctx.font = `${Math.round(cell * 0.42)}px system-ui, sans-serif`;
       ctx.textAlign = "center"; ctx.textBaseline = "middle";
-      ctx.fillText(labels[i], (i % cols) * cell + cell / 2, Math.floor(i / cols) * cell + cell / 2);
+      ctx.fillText(labels[i], (i % cols) * cell + cell / 2 + 0.5, Math.floor(i / cols) * cell + cell / 2 + 0.5);
     }
   });
   return canvas;
