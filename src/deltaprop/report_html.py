@@ -34,7 +34,7 @@ table{border-collapse:collapse}td,th{padding:2px 8px;text-align:left;vertical-al
 svg{background:#fff}svg text{font:11px system-ui,sans-serif;fill:#333}svg .grid{stroke:#e5e5e5}
 svg .pt{cursor:pointer}svg .pt:hover{r:5}
 .cm td{text-align:right;min-width:34px}.cm th{text-align:right}
-.cm{display:block;max-width:100%;overflow-x:auto}
+.cm{display:block;max-width:100%;overflow-x:auto}.cm caption{white-space:nowrap;text-align:left}
 @media (max-width:600px){.facts td:first-child{white-space:normal}}
 .images figure{margin:0;text-align:center;font-size:12px}
 .images img{image-rendering:pixelated;width:56px;height:56px;border:1px solid #ccc}
@@ -334,7 +334,28 @@ def _curves(records, kept=None, *, ended: bool = False) -> str:
         note += _TRAIN_MEANS + (_BESIDE_VALIDATION if validated else ".</p>")
     if records and all(r.get("val_loss") is None and r.get("val_accuracy") is None for r in records):
         note += "<p>This run has no validation set (validation split 0), so only the training curves are drawn.</p>"
+    note += _not_finite_note(records)
     return note + '<div class="charts">' + "".join(charts) + "</div>"
+
+
+#: The curves' columns and their names in words.
+_CURVE_NAMES = {"loss": "train loss", "val_loss": "validation loss", "accuracy": "train accuracy",
+                "val_accuracy": "validation accuracy", "lr": "learning rate"}
+
+
+def _not_finite_note(records) -> str:
+    """Which epochs' values are NaN or infinite (a diverging run's): no point is drawn for
+    them and the line breaks there, which the page says rather than leave a bare gap."""
+    found = []
+    for key, name in _CURVE_NAMES.items():
+        epochs = [r["epoch"] for r in records if isinstance(r.get(key), (float, np.floating)) and not math.isfinite(r[key])]
+        if epochs:
+            shown = ", ".join(map(str, epochs[:5])) + (f" and {len(epochs) - 5} more" if len(epochs) > 5 else "")
+            found.append(f"the {name} at epoch{'s' if len(epochs) > 1 else ''} {shown}")
+    if not found:
+        return ""
+    return (f"<p>Not finite (NaN or infinite): {escape('; '.join(found))}. No point is drawn there, and the "
+            "line breaks.</p>")
 
 
 #: What a train point is: history.csv's loss and accuracy are running means over the epoch, not a
@@ -421,7 +442,10 @@ def line_chart(title: str, x: list[int], series, *, log: bool = False, width: in
                 f'<text x="8" y="16">{escape(title)}: {escape(empty)}</text></svg>')
     y0, y1 = min(ys), max(ys)
     if y1 - y0 < 1e-12 * max(1.0, abs(y1)):
-        y0, y1 = y0 - 0.5 if log else y0 - max(abs(y0) * 0.1, 0.05), y1 + 0.5 if log else y1 + max(abs(y1) * 0.1, 0.05)
+        # a constant: a range around it, within float64's finite numbers, and from 0 at most for values of 0 or
+        # more (a share of dead units at 0 every epoch on an axis of shares, not labelled -0.04 below it)
+        y0, y1 = (y0 - 0.5, y1 + 0.5) if log else (max(y0 - max(abs(y0) * 0.1, 0.05), 0.0 if y0 >= 0 else -_LARGEST),
+                                                    min(y1 + max(abs(y1) * 0.1, 0.05), _LARGEST))
     # one epoch: centred in a range of its own, not at the left end of an axis running on to the next epoch
     x0, x1 = (min(x), max(x)) if max(x) > min(x) else (min(x) - 0.5, min(x) + 0.5)
     # margins that hold the longest y label and half the last epoch's, centred on the axis's end, whole
@@ -429,7 +453,7 @@ def line_chart(title: str, x: list[int], series, *, log: bool = False, width: in
     left = max(left, math.ceil(max(_text_px(text) for _, text in labels)) + 8)
     right = max(right, math.ceil(_text_px(str(math.floor(x1))) / 2) + 2)
     sx = lambda v: left + (v - x0) / (x1 - x0) * (width - left - right)  # noqa: E731
-    sy = lambda v: top + (1 - (fy(v) - y0) / (y1 - y0)) * (height - top - bottom)  # noqa: E731
+    sy = lambda v: top + (1 - _fraction(fy(v), y0, y1)) * (height - top - bottom)  # noqa: E731
     columns = (left + (np.array(x, dtype=np.float64) - x0) / (x1 - x0) * (width - left - right)).astype(np.int64)
     parts = [f'<svg class="chart" width="{width}" height="{height}" role="img" aria-label="{escape(title)}">',
              f'<text x="{left}" y="14" font-weight="600">{escape(title)}</text>']
@@ -530,6 +554,18 @@ def _epoch_ticks(x0: float, x1: float, intervals: int, sx) -> list[int]:
     return [first, last]
 
 
+#: float64's largest finite number: a constant's axis is padded within it.
+_LARGEST = float(np.finfo(np.float64).max)
+
+
+def _fraction(v: float, y0: float, y1: float) -> float:
+    """Where ``v`` lies from ``y0`` (0) to ``y1`` (1), ``(v − y0)/(y1 − y0)``; halved first
+    where ``y1 − y0`` overflows (values either side of ±9e307, a diverging run's)."""
+    if math.isfinite(y1 - y0):
+        return (v - y0) / (y1 - y0)
+    return (v / 2 - y0 / 2) / (y1 / 2 - y0 / 2)
+
+
 #: The decades (log10) of a log axis's round values: normal float64 numbers, 1e-307 to 1e308.
 _LOG_LIMITS = (-307.0, 308.0)
 
@@ -544,7 +580,7 @@ def _y_ticks(y0: float, y1: float, log: bool) -> list[tuple[float, str]]:
     values = next((c for c in (_log_candidates(lo, hi) if log else [_round_steps(lo, hi)]) if 3 <= len(c) <= 6), None)
     if values is not None:
         digits = _label_digits(values)
-        return [(((math.log10(v) if log else v) - y0) / (y1 - y0), _tick_text(v, digits)) for v in values]
+        return [(_fraction(math.log10(v) if log else v, y0, y1), _tick_text(v, digits)) for v in values]
     at = [k / 4 for k in range(5)]
     ts = [y0 * (1 - f) + y1 * f for f in at]  # no y1 − y0, which overflows for ends near ±1.8e308
     if not log:
@@ -611,6 +647,8 @@ def _tick_text(value: float, digits: int) -> str:
     or from 100000 on as 1.45e-4 or 2e+37 (as the served page's charts label theirs), not
     0.000145; 0, not -0."""
     rounded = float(f"{value:.{digits}g}") + 0.0
+    if not math.isfinite(rounded):  # float64's largest, 1.797e308, rounds up past it: written 1.8e+308 all the same
+        rounded = value
     if rounded != 0 and not 1e-3 <= abs(rounded) < 1e5:
         mantissa, exponent = f"{rounded:.{digits - 1}e}".split("e")
         return f"{mantissa.rstrip('0').rstrip('.') if '.' in mantissa else mantissa}e{int(exponent):+d}"
@@ -676,11 +714,13 @@ def _weights(W, *, table: bool = False, saved: bool = True) -> str:
     if W is None:
         return "<p>No Dense layer.</p>" if saved else (
             "<p>No weights were saved: the run stopped before its first epoch ended.</p>")
-    if table:  # as plot weights: 64 columns of a table, each in its own units, make no 8x8 picture
+    side = _square_side(W.shape[0])
+    if table and side is not None:  # as plot weights: 64 columns of a table, each in its own units, make no 8x8 picture
         return (f"<p>The inputs are a table's {W.shape[0]} columns (standardised one by one), not an image, so the "
                 "weights are not drawn.</p>")
-    side = _square_side(W.shape[0])
-    if side is None or side < IMAGE_SIDE:  # 16 bits or 25 columns of a table are no 4x4 or 5x5 picture
+    # a count of no square (28x20 images: 560, standardised one by one as any such inputs are) is said so, not
+    # called a table's columns; 16 bits or 25 columns of a table are no 4x4 or 5x5 picture
+    if side is None or side < IMAGE_SIDE:
         return (f"<p>The inputs are not square images of at least {IMAGE_SIDE}×{IMAGE_SIDE} ({W.shape[0]} features), "
                 "so the weights are not drawn.</p>")
     figs = []

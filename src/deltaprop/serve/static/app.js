@@ -288,33 +288,50 @@ function renderStrips(box, layers, field) {
     const { lo, hi, colour } = colourFor(values);
     label.querySelector("span").textContent = `${values.length} unit${values.length === 1 ? "" : "s"}, ${fmt(lo)} … ${fmt(hi)}`;
     const outputNames = state.last && (state.last.outputs === "values" ? state.last.value_names : state.last.classes);
-    const classes = outputNames && layer.index >= lastDense && values.length === outputNames.length ? outputNames : null;
+    // a single output of two classes is class 1's (its probability or score): named so
+    const single = Boolean(outputNames) && values.length === 1 && state.last.outputs !== "values" && outputNames.length === 2;
+    const classes = outputNames && layer.index >= lastDense && (values.length === outputNames.length || single)
+      ? (single ? [outputNames[1]] : outputNames) : null;
     const canvas = stripCanvas(values, colour, box.clientWidth || 400, classes);
     canvas.dataset.layer = layer.index;
     div.append(canvas);
     const hoverWeights = field === "output" && layer.index === layers[firstDense].index && state.model.image_input;
     if (hoverWeights) div.classList.add("hoverable");
-    attachTip(canvas, values, hoverWeights);
+    attachTip(canvas, values, hoverWeights, classes);
     return div;
   });
   box.replaceChildren(...rows);
 }
+// What each output cell is labelled with: its class's (or output's) name, short. Names that start
+// alike (class_0 ... class_19) lose what they share first, so no two cells read the same; where
+// their first three letters still do, each cell shows its number, as the tip names it.
+function cellLabels(names) {
+  if (!names) return null;
+  let common = 0;
+  while (names.length > 1 && names.every((n) => n.length > common + 1 && n[common] === names[0][common])) common += 1;
+  const short = names.map((n) => n.slice(common, common + 3));
+  return new Set(short).size === names.length ? short : names.map((_, i) => String(i));
+}
 function stripCanvas(values, colour, width, labels) {
-  const n = values.length, cols = n <= 20 ? n : n <= 100 ? 25 : 32;
+  // a very wide layer (thousands of units) as a block of 6 px cells the card's width, not a column a screen high
+  const n = values.length, cols = n <= 20 ? n : n <= 100 ? 25 : n <= 1024 ? 32 : Math.max(32, Math.floor(width / 6));
   const cell = Math.max(6, Math.min(34, Math.floor(width / cols)));
   const canvas = document.createElement("canvas");
-  canvas.width = cols * cell; canvas.height = Math.ceil(n / cols) * cell;
+  canvas.width = cols * cell + 1; canvas.height = Math.ceil(n / cols) * cell + 1;  // + 1: the grid's left and top line
   canvas.dataset.cols = cols; canvas.dataset.cell = cell;
   const ctx = canvas.getContext("2d");
+  labels = cellLabels(labels);
+  ctx.fillStyle = "#d5d9e0";  // the 1 px lines around cells: a row of zeros (white cells) reads as cells, not as nothing
+  for (let i = 0; i < n; i += cols) ctx.fillRect(0, Math.floor(i / cols) * cell, Math.min(cols, n - i) * cell + 1, cell + 1);
   values.forEach((v, i) => {
     const [r, g, b] = colour(v);
     ctx.fillStyle = `rgb(${r},${g},${b})`;
-    ctx.fillRect((i % cols) * cell, Math.floor(i / cols) * cell, cell - 1, cell - 1);
+    ctx.fillRect((i % cols) * cell + 1, Math.floor(i / cols) * cell + 1, cell - 1, cell - 1);
     if (labels && cell >= 18) {  // output units: name each cell after its class
       ctx.fillStyle = r * 0.3 + g * 0.6 + b * 0.1 < 140 ? "#fff" : "#1d2330";
       ctx.font = `${Math.round(cell * 0.42)}px system-ui, sans-serif`;
       ctx.textAlign = "center"; ctx.textBaseline = "middle";
-      ctx.fillText(String(labels[i]).slice(0, 3), (i % cols) * cell + cell / 2, Math.floor(i / cols) * cell + cell / 2);
+      ctx.fillText(labels[i], (i % cols) * cell + cell / 2 + 0.5, Math.floor(i / cols) * cell + cell / 2 + 0.5);
     }
   });
   return canvas;
@@ -325,12 +342,12 @@ function unitAt(canvas, e, n) {
   const i = row * cols + col;
   return col >= 0 && col < cols && i >= 0 && i < n ? i : null;
 }
-function attachTip(canvas, values, hoverWeights) {
+function attachTip(canvas, values, hoverWeights, names = null) {
   const tip = $("tip");
   canvas.addEventListener("mousemove", (e) => {
     const i = unitAt(canvas, e, values.length);
     if (i === null) { tip.hidden = true; return; }
-    tip.textContent = `unit ${i}: ${fmt(values[i])}`;
+    tip.textContent = `unit ${i}${names ? ` (${names[i]})` : ""}: ${fmt(values[i])}`;
     tip.style.left = `${e.clientX + 12}px`; tip.style.top = `${e.clientY + 12}px`; tip.hidden = false;
     if (hoverWeights && i !== state.hoverUnit) showWeights(i);
   });
@@ -366,11 +383,24 @@ function niceTicks(lo, hi, n = 4) {  // ticks inside [lo, hi]
   for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push(+t.toPrecision(10));
   return ticks;
 }
-function niceDomain(lo, hi, n = 4) {  // ticks that enclose [lo, hi]
-  if (!(hi > lo)) { const pad = Math.abs(lo) / 2 || 1; lo -= pad; hi += pad; }
-  const step = niceStep(lo, hi, n), ticks = [];
-  for (let t = Math.floor(lo / step) * step; t < hi + step * (1 - 1e-9); t += step) ticks.push(+t.toPrecision(10));
-  return ticks;
+function niceDomain(lo, hi, n = 4, floor = -Number.MAX_VALUE) {  // ticks that enclose [lo, hi]
+  // a constant: a range around it, within the finite numbers (1.7e308 ± half of it is no number) and down
+  // to floor at most (0 for values of 0 or more: a share of units stuck at 0 on an axis from 0, not from -1)
+  if (!(hi > lo)) { const pad = Math.abs(lo) / 2 || 1; lo = Math.max(lo - pad, floor); hi = Math.min(hi + pad, Number.MAX_VALUE); }
+  const ticks = [];
+  if (Number.isFinite(hi - lo)) {
+    const step = niceStep(lo, hi, n);
+    for (let t = Math.floor(lo / step) * step; t < hi + step * (1 - 1e-9); t += step) ticks.push(+t.toPrecision(10));
+  }
+  const tol = (hi - lo) * 1e-6;  // a tick rounded to 10 digits may lie a hair inside an end
+  if (ticks.length >= 2 && ticks.every(Number.isFinite) && ticks[0] <= lo + tol && ticks[ticks.length - 1] >= hi - tol) return ticks;
+  // ends near ±1.8e308 (a diverging run's): round steps overflow, so n + 1 evenly spaced values from lo to hi
+  return Array.from({ length: n + 1 }, (_, k) => lo * (1 - k / n) + hi * (k / n));
+}
+// Where y lies from y0 (0) to y1 (1); halved first where y1 − y0 overflows (ends either side of ±9e307).
+function fraction(y, y0, y1) {
+  if (Number.isFinite(y1 - y0)) return y1 > y0 ? (y - y0) / (y1 - y0) : 0;
+  return (y / 2 - y0 / 2) / (y1 / 2 - y0 / 2);
 }
 function svg(tag, attrs, parent) {
   const el = document.createElementNS("http://www.w3.org/2000/svg", tag);
@@ -403,17 +433,24 @@ function lineChart(title, series, { width = 360, height = 190, log = false, mark
   const head = document.createElement("div"); head.className = "title"; head.textContent = log ? `${title} (log scale)` : title; wrap.append(head);
   const ty = log ? (v) => Math.log10(v) : (v) => v;
   // no trailing zeros ("0.5", "3e+37", "2.5e+37"), and the left margin as wide as the longest label
-  const tickText = log ? (t) => (10 ** t).toExponential(0) : (t) => fmt(t).replace(/\.?0+(e|$)/, "$1");
-  series = series.map((s) => ({ ...s, raw: s.points, points: s.points.map(([x, y]) => [x, ty(y)]) }));
+  // a log axis's tick between decades (10^-1.8) as its value, 1.6e-2, not 2e-2 (10^-1.7): two digits
+  const logText = (t) => (10 ** t).toExponential(Math.abs(t - Math.round(t)) < 1e-9 ? 0 : 1).replace(/\.0e/, "e");
+  const tickText = log ? logText : (t) => fmt(t).replace(/\.?0+(e|$)/, "$1");
+  // a point whose value is null (no finite number: NaN or infinite in the file) breaks the line there;
+  // points and raw hold the others, the ones drawn and hovered
+  series = series.map((s) => {
+    const all = s.points.map(([x, y]) => [x, y === null ? null : ty(y)]), kept = s.points.map((_, i) => i).filter((i) => all[i][1] !== null);
+    return { ...s, all, raw: kept.map((i) => s.points[i]), points: kept.map((i) => all[i]) };
+  });
   const pts = series.flatMap((s) => s.points);
   if (pts.length === 0) return null;
   let x0 = Infinity, x1 = -Infinity, lo = Infinity, hi = -Infinity;  // a loop: Math.min(...) of many points overflows the stack
   for (const [x, y] of pts) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); lo = Math.min(lo, y); hi = Math.max(hi, y); }
-  x1 = Math.max(x1, x0 + 1);
-  const yt = niceDomain(lo, hi), y0 = yt[0], y1 = yt[yt.length - 1];
+  if (x1 === x0) { x0 -= 0.5; x1 += 0.5; }  // one epoch: centred, not at the left end of an axis running to the next
+  const yt = niceDomain(lo, hi, 4, !log && lo >= 0 ? 0 : -Number.MAX_VALUE), y0 = yt[0], y1 = yt[yt.length - 1];
   const L = Math.max(46, 12 + 6 * Math.max(...yt.map((t) => tickText(t).length)));
   const R = 10, T = 8, B = 24, W = width - L - R, H = height - T - B;
-  const sx = (x) => L + ((x - x0) / (x1 - x0)) * W, sy = (y) => T + H - ((y - y0) / (y1 - y0 || 1)) * H;
+  const sx = (x) => L + ((x - x0) / (x1 - x0)) * W, sy = (y) => T + H - fraction(y, y0, y1) * H;
   const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}` });
   for (const t of yt) {
     svg("line", { x1: L, x2: L + W, y1: sy(t), y2: sy(t), stroke: "#eceef2" }, root);
@@ -426,7 +463,11 @@ function lineChart(title, series, { width = 360, height = 190, log = false, mark
   svg("line", { x1: L, x2: L + W, y1: T + H, y2: T + H, stroke: "#b8bec9" }, root);
   for (const s of series) {
     if (s.points.length === 0) continue;
-    const d = s.points.map((p, i) => `${i ? "L" : "M"}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join("");
+    let d = "", pen = "M";
+    for (const p of s.all) {
+      if (p[1] === null) { pen = "M"; continue; }
+      d += `${pen}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`; pen = "L";
+    }
     svg("path", { d, fill: "none", stroke: s.colour, "stroke-width": 2 }, root);
     hovered(s.points, marked).forEach((i) => {
       const p = s.points[i];
@@ -446,8 +487,11 @@ function lineChart(title, series, { width = 360, height = 190, log = false, mark
   }
   return wrap;
 }
+// A column's points; a record whose value is null (empty, or NaN or infinite in the file: no JSON number)
+// gives a null, where the line breaks, not a line drawn across epochs that hold no number.
 function column(records, key) {
-  return records.filter((r) => typeof r[key] === "number" && typeof r.epoch === "number").map((r) => [r.epoch, r[key]]);
+  return records.filter((r) => typeof r.epoch === "number" && (typeof r[key] === "number" || r[key] === null))
+    .map((r) => [r.epoch, r[key]]);
 }
 function renderRun(run) {
   const h = run.history;
@@ -504,6 +548,17 @@ function markedEpochs(run) {
   if (state.model && typeof state.model.epoch === "number") epochs.add(state.model.epoch);
   return epochs;
 }
+// The probe's accuracy and loss are the whole network's, one value an epoch that diagnostics.csv
+// writes on each of the epoch's rows: one line, not one a layer (each the same, named after a layer).
+const WHOLE_NETWORK = new Set(["probe_accuracy", "probe_loss"]);
+function networkChart(rows, metric, marked) {
+  const byEpoch = new Map();
+  for (const r of rows) {
+    if (typeof r.epoch === "number" && typeof r[metric] === "number" && !byEpoch.has(r.epoch)) byEpoch.set(r.epoch, r[metric]);
+  }
+  const points = [...byEpoch].sort((a, b) => a[0] - b[0]), name = metric.replace("_", " ");
+  return lineChart(`${name} (the whole network's)`, [{ name, colour: PALETTE[0], points }], { width: 330, height: 170, marked });
+}
 function renderDiagnostics(run, marked = new Set()) {
   // diagnostics.csv has one row per epoch and layer (name layers.i) or parameter (layers.i.W):
   // one small chart per statistic, one line per layer or parameter.
@@ -511,6 +566,7 @@ function renderDiagnostics(run, marked = new Set()) {
   const metrics = [...new Set(rows.flatMap((r) => Object.keys(r)))].filter((k) => !NOT_METRICS.has(k));
   const charts = [];
   for (const metric of metrics) {
+    if (WHOLE_NETWORK.has(metric)) { charts.push(networkChart(rows, metric, marked)); continue; }
     const names = [...new Set(rows.filter((r) => typeof r[metric] === "number").map((r) => r.name))];
     if (names.length === 0) continue;
     const series = names.map((name, i) => {
@@ -518,7 +574,7 @@ function renderDiagnostics(run, marked = new Set()) {
       const label = own[0].type && own[0].type !== "parameter" ? `${name} ${own[0].type}` : String(name);
       return { name: label, colour: PALETTE[i % PALETTE.length], points: column(own, metric) };
     });
-    const log = LOG_METRICS.has(metric) && series.every((s) => s.points.every((p) => p[1] > 0));
+    const log = LOG_METRICS.has(metric) && series.every((s) => s.points.every((p) => p[1] === null || p[1] > 0));
     charts.push(lineChart(metric.replace("_", " "), series, { width: 330, height: 170, log, marked }));
   }
   $("diagnostics-card").hidden = charts.length === 0;
@@ -596,7 +652,7 @@ function showInputs(m, changed) {
   $("grad-title").textContent = m.image_input ? "∂L/∂x: which pixels would change the answer"
     : "∂L/∂x: how each input would change the loss (beside each input; negative: raising it lowers the loss)";
   if (m.image_input || (!changed && $("number-form").children.length === m.n_features)) return;
-  $("numbers-note").textContent = `This model takes ${m.n_features} numbers, not an image: give them as its training data held them` +
+  $("numbers-note").textContent = `This model takes ${m.n_features} numbers, not a square gray image (which the pad draws): give them as its training data held them` +
     (m.input_scaling !== "none" ? ` (its input scaling, ${m.input_scaling}, is applied to them).` : ".") +
     (m.feature_means ? " Each starts at its mean in the training data." : "");
   const fields = m.features.map((name, i) => {
@@ -658,6 +714,12 @@ function showStyle(style, m) {
   $("preview-note").replaceChildren(`${lead}: the same code as `, code, `${reduced}${levels}.${unknown}${assumed}`);
   $("preview").setAttribute("aria-label", `${side || 28} by ${side || 28} input`);
 }
+// What the pad asks for: a digit where the model's classes are the digits (or it is a regressor of
+// digit-style images), else an image (a Fashion-MNIST model's classes are clothes, not digits).
+function drawTitle(m) {
+  const digits = m.outputs === "values" ? (m.image_style || "digit") === "digit" : m.classes.every((c) => /^[0-9]$/.test(c));
+  return digits ? "Draw a digit" : "Draw an image";
+}
 async function loadModelInfo() {
   try {
     const m = await api("/api/model");
@@ -677,6 +739,7 @@ async function loadModelInfo() {
       }
     }
     state.model = m;
+    $("draw-title").textContent = drawTitle(m);
     showStyle(m.image_style, m);
     const widths = [m.n_features, ...m.layers.filter((l) => l.type === "Dense").map((l) => l.units)];
     const epoch = m.epoch === null ? "" : m.batches
