@@ -27,7 +27,7 @@ import numpy as np
 from deltaprop import _checks
 from deltaprop.bounded import file_kind
 from deltaprop.data.columns import align_columns
-from deltaprop.data.labels import as_model_classes, class_ids
+from deltaprop.data.labels import MISSING_LABELS, as_model_classes, class_ids
 from deltaprop.data.npy import read_npy_header
 from deltaprop.errors import ConfigError, DatasetNotFoundError, DataError, FileFormatError, ShapeError
 
@@ -366,32 +366,42 @@ def _row_with_gaps(cells: list[str]) -> bool:
             and all(m or _is_number_row([c]) for m, c in zip(missing, cells)))
 
 
-def _class_name_end(cells: list[str]) -> int | None:
-    """0 or -1: the end of a row of numbers whose one other cell, the first or the last, is
-    a word (a class name: ``5.1,3.5,1.4,0.2,Iris-setosa``); None for any other line. A label's
-    name there (``...,label``) is a header's."""
-    for end in (0, -1):
-        rest, word = (cells[1:], cells[0]) if end == 0 else (cells[:-1], cells[-1])
-        if (rest and _is_number_row(rest) and word.strip() and not _is_number_row([word])
-                and word.strip().lower() not in LABEL_NAMES and word.strip().lower() not in _MISSING_MARKERS):
-            return end
-    return None
+def _class_name_place(cells: list[str]) -> int | None:
+    """The index of the one word in a row of numbers (a class name: ``5.1,3.5,Iris-setosa``,
+    ``842302,M,17.99``), its other cells numbers or missing values (``1.5,NA,3.2,setosa``);
+    None for any other line. A missing-value marker is no word, but ``none``, ``-`` and
+    ``missing``, no missing labels (:data:`~deltaprop.data.labels.MISSING_LABELS`), are
+    where no other cell is a word (the UCI lenses' class ``none``)."""
+    numbers = [_is_number_row([c]) for c in cells]
+    others = [i for i, number in enumerate(numbers) if not number]
+    words = [i for i in others if cells[i].strip().lower() not in _MISSING_MARKERS] or \
+        [i for i in others if cells[i].strip().lower() not in MISSING_LABELS]
+    return words[0] if len(words) == 1 and any(numbers) else None
 
 
 def _rows_of_class_names(path: Path, skip: int, cells: list[str], sep: str) -> bool:
-    """Whether the first line (``cells``, after ``skip`` comment lines) and the next row
-    are both numbers with a word at the same end (:func:`_class_name_end`): rows of a file
-    without a header whose labels are class names, not a header above such rows."""
-    end = _class_name_end(cells)
-    if end is None:
+    """Whether the first line (``cells``, after ``skip`` comment lines) is a row of a file
+    without a header whose labels are class names, not a header above such rows: numbers
+    with one word (:func:`_class_name_place`), and the next row no number in that place, a
+    number or a missing value in every other. A label's name there (``400,500,label``, or
+    ``y`` above ``y`` and ``n``) is a header's unless a row below holds that word there too."""
+    place = _class_name_place(cells)
+    if place is None:
         return False
     with open(path, encoding="utf-8-sig", errors="replace") as f:
         lines = (line for number, line in enumerate(f, 1) if number > skip + 1 and _is_row(line))
         second = next(lines, None)
-    if second is None or len(second) > _MAX_HEADER_BYTES:
-        return False
-    row = _header_cells(_row_text(second), sep)
-    return len(row) == len(cells) and _class_name_end(row) == end
+        if second is None or len(second) > _MAX_HEADER_BYTES:
+            return False
+        row = _header_cells(_row_text(second), sep)
+        if len(row) != len(cells) or _is_number_row([row[place]]) or not all(
+                _is_number_row([c]) or c.lower() in _MISSING_MARKERS for i, c in enumerate(row) if i != place):
+            return False
+        word = cells[place]
+        if word.lower() not in LABEL_NAMES:
+            return True
+        return any(word in line and _header_cells(_row_text(line), sep)[place:place + 1] == [word]
+                   for line in itertools.chain([second], lines))
 
 
 def _first_lines(path: Path) -> tuple[list[str], str]:
@@ -869,6 +879,8 @@ def _with_text_labels(path: Path, layout: _Layout, exc: FileFormatError,
     others = [c for c in range(layout.n_cols) if c != col]
     table = _read_numbers(path, layout, usecols=others)  # text in a feature column is refused as ever
     cells = _read_cells(path, layout, [col], str)[:, 0]
+    if guessed and getattr(exc, "missing_column", None) == col and any(_is_number_row([c]) for c in np.unique(cells)):
+        raise exc  # 'none' among numbers: a missing value, no class name
     named = f" ({layout.names[col]!r})" if layout.names else ""
     ids, classes = class_ids(cells, lambda i: f"{path}: {_line_of(path, layout, i)}, column {col + 1}{named}",
                              max_classes=MAX_CLASSES, min_rows_for_id=_MIN_ROWS_FOR_ID)
@@ -1267,7 +1279,7 @@ def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError
         return FileFormatError(f"{path}: {where} ends with a {sep} (a trailing separator), so its last value "
                                f"(column {col}) is empty; {_NO_TRAILING[layout.delimiter]}")
     name = f" ({names[col - 1]!r})" if names and 0 < col <= len(names) else ""
-    if text.strip().lower() in _MISSING_MARKERS and name and names[col - 1].lower() in LABEL_NAMES:
+    if text.strip().lower() in MISSING_LABELS and name and names[col - 1].lower() in LABEL_NAMES:
         return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a missing label; "
                                "a row without its class cannot be trained or scored on: drop the rows whose label "
                                "is missing (pandas: df.dropna(subset=[label column]))")
@@ -1289,6 +1301,8 @@ def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError
                                 "every value must be a number: fill in the missing values (impute them, e.g. with "
                                 "the column's mean) or drop the rows or columns that hold them.")
         error.missing_column = col - 1  # in a label column known as one: a missing label (_with_text_labels)
+        if text.strip().lower() not in MISSING_LABELS:  # 'none': a class name in a label column of names
+            error.text_column = col - 1
         return error
     error = FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, not a number; every feature "
                             "value must be a number: encode or drop text feature columns (one-hot: pd.get_dummies). "
