@@ -1,0 +1,126 @@
+"""A user's own CSV file without a header whose labels are class names, through train,
+evaluate and predict: its first row is a row wherever the name sits, beside missing
+values, and when the name is a label's (y/n), never a header that drops that row; and
+"none" in a label column is a class (the UCI lenses'), not a missing value."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from cli_in_process import run_cli
+
+
+def _rows(n: int = 30, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` rows of 3 features (two decimals) and class ids 0, 1, 2 in turn."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    return np.round(rng.random((n, 3)) + y[:, None], 2), y
+
+
+def _write(path, x, labels, place: int = -1, header: str | None = None):
+    """A CSV file of the rows ``x`` with ``labels`` (text) in column ``place`` (-1: last)."""
+    lines = [header] if header else []
+    for row, label in zip(x, labels):
+        cells = [f"{v:g}" for v in row]
+        cells.insert(len(cells) if place == -1 else place, str(label))
+        lines.append(",".join(cells))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _model(path, classes, n_features: int = 3, label_index: int = 3):
+    """A model of ``n_features`` inputs and the named classes, trained on a file without a
+    header whose labels were in column ``label_index``."""
+    net = dp.Network([dp.Dense(n_features, len(classes)), dp.Softmax()], seed=0)
+    dp.save(net, path, class_names=list(classes), extra={"data_file": {"label_index": label_index}})
+    return path
+
+
+@pytest.mark.slow
+def test_train_reads_a_first_row_labelled_y_as_a_row_not_as_a_header(tmp_path):
+    """``5.13,3.85,1.76,y`` above rows labelled y and n: the y was taken for a label column's
+    name, the row for a header (its numbers the feature names) and dropped without a word."""
+    x, y = _rows()
+    data = _write(tmp_path / "yn.csv", x, np.where(y == 0, "y", "n"))
+    res = run_cli("train", "--dataset", data, "--epochs", "1", "--seed", "0", "--out", tmp_path / "run")
+    assert res.returncode == 0, res.stderr
+    assert ("labels: column (4 of 4, it holds text, class names; the others hold numbers); its 2 class names, "
+            "sorted, are classes 0..1: n, y") in res.stdout
+    assert "by its name" not in res.stdout
+    info = run_cli("info", tmp_path / "run" / "model.safetensors")
+    assert "classes: n, y" in info.stdout and "input 3 features" in info.stdout
+
+
+def test_predict_classifies_every_row_of_a_file_whose_first_label_is_y(tmp_path):
+    """predict left out the 'y' column of a 'header' that was the first row: 29 answers for
+    30 rows. A header of numbers above rows of other names keeps its label name ``y``."""
+    x, y = _rows()
+    model = _model(tmp_path / "m.safetensors", ["n", "y"])
+    data = _write(tmp_path / "yn.csv", x, np.where(y == 0, "y", "n"))
+    res = run_cli("predict", model, data)
+    assert res.returncode == 0, res.stderr
+    answers = [line for line in res.stdout.splitlines() if line.startswith(f"{data}[")]
+    assert len(answers) == 30 and answers[0].startswith(f"{data}[0]: class ")
+    assert "column 4 of 4, where the model's training file had its labels" in res.stderr
+    named = _write(tmp_path / "named.csv", x, np.array(["a", "b", "c"])[y], header="400,500,600,y")
+    scored = run_cli("evaluate", _model(tmp_path / "abc.safetensors", ["a", "b", "c"]), "--dataset", named)
+    assert scored.returncode == 0, scored.stderr
+    assert f"{named} (all 30 rows)" in scored.stdout
+
+
+def test_evaluate_scores_the_first_row_of_a_file_labelled_in_its_second_column(tmp_path):
+    """``842302,M,17.99,...`` (the breast-cancer file's layout): a word in the middle made
+    the first row a header, and --label-column 1 scored the other 29 rows without a word."""
+    x, y = _rows()
+    data = _write(tmp_path / "wdbc.csv", x, np.where(y == 0, "M", "B"), place=1)
+    model = _model(tmp_path / "m.safetensors", ["B", "M"], label_index=1)
+    res = run_cli("evaluate", model, "--dataset", data, "--label-column", "1")
+    assert res.returncode == 0, res.stderr
+    assert f"{data} (all 30 rows)" in res.stdout
+    guessed = run_cli("train", "--dataset", data, "--epochs", "1", "--out", tmp_path / "run")
+    assert guessed.returncode == 1
+    assert f"{data}: line 1, column 2 holds 'M', not a number" in guessed.stderr
+    assert "--label-column NAME|INDEX" in guessed.stderr
+
+
+@pytest.mark.parametrize("gap", ["NA", ""])
+def test_a_missing_value_in_the_first_row_is_refused_not_read_as_a_header(tmp_path, gap):
+    """``1.5,NA,3.2,setosa``: taken for a header, the row was dropped and its gap never
+    seen (train ran on the rest); an empty cell was 'header cell 2 of 4 is empty'."""
+    x, y = _rows()
+    names = np.array(["setosa", "versicolor", "virginica"])
+    data = _write(tmp_path / "gap.csv", x, names[y])
+    lines = data.read_text().splitlines()
+    cells = lines[0].split(",")
+    cells[1] = gap
+    data.write_text("\n".join([",".join(cells), *lines[1:]]) + "\n")
+    res = run_cli("train", "--dataset", data, "--epochs", "1", "--out", tmp_path / "run")
+    assert res.returncode == 1
+    assert f"{data}: line 1, column 2 holds {gap!r}, a missing value" in res.stderr
+    assert "impute them" in res.stderr and "header" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_none_in_a_label_column_is_a_class_with_or_without_a_header(tmp_path):
+    """The UCI lenses' classes hard, none, soft: without a header, 'none' below 'soft' was
+    a missing value in a column named 'soft' (the first row read as a header); under a
+    header 'class', a first row labelled 'none' was refused as a missing label."""
+    x, y = _rows()
+    lenses = np.array(["soft", "none", "hard"])
+    model = _model(tmp_path / "m.safetensors", ["hard", "none", "soft"], label_index=3)
+    plain = _write(tmp_path / "lenses.csv", x, lenses[y])
+    res = run_cli("evaluate", model, "--dataset", plain)
+    assert res.returncode == 0, res.stderr
+    assert f"{plain} (all 30 rows)" in res.stdout and "\nnone " in res.stdout
+    first = _write(tmp_path / "first.csv", x[1:], lenses[y[1:]], header="a,b,c,class")
+    named = _model(tmp_path / "named.safetensors", ["hard", "none", "soft"])
+    res = run_cli("evaluate", named, "--dataset", first)
+    assert res.returncode == 0, res.stderr
+    assert f"{first} (all 29 rows)" in res.stdout
+    numbers = _write(tmp_path / "numbers.csv", x, y.astype(str))
+    text = numbers.read_text().replace(",1\n", ",none\n", 1)
+    numbers.write_text(text)
+    refused = run_cli("train", "--dataset", numbers, "--epochs", "1", "--out", tmp_path / "run")
+    assert refused.returncode == 1 and "holds 'none', a missing value" in refused.stderr
