@@ -124,3 +124,45 @@ def test_none_in_a_label_column_is_a_class_with_or_without_a_header(tmp_path):
     numbers.write_text(text)
     refused = run_cli("train", "--dataset", numbers, "--epochs", "1", "--out", tmp_path / "run")
     assert refused.returncode == 1 and "holds 'none', a missing value" in refused.stderr
+
+
+def _table_text(sep: str, decimal: str = ".", header: str = "a,b,c,label") -> str:
+    x, y = _rows()
+    rows = [sep.join(f"{v:.2f}".replace(".", decimal) for v in row) + f"{sep}{k}" for row, k in zip(x, y)]
+    return "\n".join([header.replace(",", sep), *rows]) + "\n"
+
+
+@pytest.mark.parametrize(("sep", "shown"), [("\t", r"sep='\t'"), (";", "sep=';'")])
+def test_a_decimal_comma_is_named_by_its_cell_with_the_conversion_for_the_file_s_separator(tmp_path, sep, shown):
+    """A tab-separated export with decimal commas was told to convert with sep=';', and
+    no message said where the number was."""
+    data = tmp_path / "export.csv"
+    data.write_text(_table_text(sep, decimal=","))
+    res = run_cli("train", "--dataset", data, "--epochs", "1", "--out", tmp_path / "run")
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
+    x, _ = _rows()
+    first = f"{x[0, 0]:.2f}".replace(".", ",")
+    assert f"{data}: line 2, column 1 ('a') holds '{first}', a number written with a decimal comma" in res.stderr
+    assert f"pd.read_csv(path, {shown}, decimal=',').to_csv('fixed.csv', index=False)" in res.stderr
+
+
+def test_a_european_number_with_a_thousands_point_is_a_decimal_comma_not_text(tmp_path):
+    """``1.234,5`` between semicolons was 'not a number; encode or drop text feature columns'."""
+    data = tmp_path / "export.csv"
+    data.write_text("a;b;label\n1.234,5;2;0\n987,25;3;1\n" * 3)
+    res = run_cli("train", "--dataset", data, "--epochs", "1", "--out", tmp_path / "run")
+    assert res.returncode == 1
+    assert f"{data}: line 2, column 1 ('a') holds '1.234,5', a number written with a decimal comma" in res.stderr
+    assert "pd.read_csv(path, sep=';', decimal=',', thousands='.')" in res.stderr
+    assert "encode or drop text" not in res.stderr
+
+
+def test_a_row_of_only_commas_below_the_data_is_named_as_a_blank_row(tmp_path):
+    """Spreadsheets save blank rows below the data as ``,,,``: it was 'a missing value' to
+    impute, in column 1 only."""
+    data = tmp_path / "sheet.csv"
+    data.write_text(_table_text(",") + ",,,\n,,,\n")
+    res = run_cli("train", "--dataset", data, "--epochs", "1", "--out", tmp_path / "run")
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
+    assert (f"{data}: line 32 holds no values, only commas (a blank row, as a spreadsheet saves one below its "
+            "data); delete that line and any like it") in res.stderr

@@ -457,23 +457,28 @@ def _not_utf8(path: Path, exc: UnicodeDecodeError) -> FileFormatError:
 
 #: The column separators read, by name; a comma unless the first line holds another one only.
 _SEPARATORS = {",": "comma", "\t": "tab", ";": "semicolon"}
-_DECIMAL_COMMA = re.compile(r"^\s*\"?[-+]?\d*,\d+\"?\s*$")
+#: A number with a decimal comma (``0,125``; ``1.234,5`` with a thousands point), quoted or not.
+_DECIMAL_COMMA = re.compile(r"^\s*\"?[-+]?(\d{1,3}(\.\d{3})+|\d*),\d+\"?\s*$")
 _THOUSANDS = re.compile(r"^\s*[-+]?\d{1,3}(,\d{3})+(\.\d*)?\s*$")
-_CONVERT = "convert it, e.g. in Python: pd.read_csv(path, sep=';', decimal=',').to_csv('fixed.csv', index=False)"
 
 
-def _decimal_comma(path: Path, text: str) -> FileFormatError:
-    return FileFormatError(f"{path}: holds {text.strip()!r}, a number written with a decimal comma; deltaprop reads "
-                           f"numbers with a decimal point, the columns separated by commas: {_CONVERT}")
+def _decimal_comma(path: Path, text: str, sep: str, where: str = "") -> FileFormatError:
+    """The error for a number written with a decimal comma in a file whose columns ``sep``
+    separates (``where``: the cell, ``"line 2, column 1 "``), with the conversion for that separator."""
+    thousands = ", thousands='.'" if "." in text else ""
+    return FileFormatError(f"{path}: {where}holds {text.strip()!r}, a number written with a decimal comma; deltaprop "
+                           "reads numbers with a decimal point, the columns separated by commas: convert it, e.g. in "
+                           f"Python: pd.read_csv(path, sep={sep!r}, decimal=','{thousands}).to_csv('fixed.csv', "
+                           "index=False)")
 
 
-def _delimiter(path: Path, first: str, one_column: bool = False) -> str:
+def _delimiter(path: Path, first: str, one_column: bool = False, line: int = 1) -> str:
     """The column separator of a file whose first line (header or row) is ``first``: the
     one of comma, tab and semicolon it holds; a comma with decimal-comma numbers between
     semicolons or tabs is refused, as are separators deltaprop does not read. A separator
     inside a quoted name (``"income, USD";age;label``) separates nothing and is not counted.
     ``one_column``: a line of one value is a row of one column (inputs to predict), read
-    as comma-separated."""
+    as comma-separated. ``line``: the first line's number in the file, for messages."""
     bare = re.sub(r'"[^"]*"', '""', first) if first.count('"') % 2 == 0 else first
     present = [sep for sep in _SEPARATORS if sep in bare] or [sep for sep in _SEPARATORS if sep in first]
     if len(present) == 1:
@@ -493,7 +498,7 @@ def _delimiter(path: Path, first: str, one_column: bool = False) -> str:
     for other in present[1:]:
         cells = first.split(other)
         if any(_DECIMAL_COMMA.match(cell) for cell in cells):
-            raise _decimal_comma(path, next(c for c in cells if _DECIMAL_COMMA.match(c)))
+            raise _decimal_comma(path, next(c for c in cells if _DECIMAL_COMMA.match(c)), other, f"line {line} ")
     return ","
 
 
@@ -531,7 +536,7 @@ def _csv_header(path: Path, trained=None, one_column: bool = False) -> _Layout:
                                   "belongs; delete the blank lines above it")
         raise FileFormatError(f"{path}: the CSV file is empty" + (f" (it holds only {len(comments)} comment lines, "
                                                                    "no header or rows)." if comments else "."))
-    sep = _delimiter(path, first, one_column)
+    sep = _delimiter(path, first, one_column, len(comments) + 1)
     cells = _header_cells(first, sep)
     if one_column and len(cells) == 1:
         number = _is_number_row(cells) or _row_with_gaps(cells)
@@ -795,21 +800,34 @@ def _row_text(line: str) -> str:
     return line if comment is None else line[:comment.start()] + "\n"
 
 
-def _line_of(path: Path, layout: _Layout, row: int) -> str:
-    """Where data row ``row`` (0 first, as :func:`_read_numbers` counts them: blank and
-    comment lines not counted) is, in the words of the messages: ``line L`` (of the
-    file, 1 first: what an editor, ``sed -n Lp`` and a spreadsheet's row number show)."""
+def _data_line(path: Path, layout: _Layout, row: int) -> tuple[int, str] | None:
+    """The number (1 first) and text of the line that holds data row ``row`` (0 first, as
+    :func:`_read_numbers` counts them: blank and comment lines not counted), or None."""
     left = row
     try:
         with open(path, encoding="utf-8-sig", errors="replace") as f:
             for number, line in enumerate(f, 1):
                 if number > layout.skip and _is_row(line):
                     if left == 0:
-                        return f"line {number}"
+                        return number, line
                     left -= 1
     except OSError:
         pass
-    return f"data row {row + 1}"  # not found again (the file changed): counted as read
+    return None
+
+
+def _line_of(path: Path, layout: _Layout, row: int) -> str:
+    """Where data row ``row`` is (:func:`_data_line`), in the words of the messages: ``line
+    L`` (of the file, 1 first: what an editor, ``sed -n Lp`` and a spreadsheet's row number show)."""
+    found = _data_line(path, layout, row)
+    return f"data row {row + 1}" if found is None else f"line {found[0]}"  # not found: the file changed
+
+
+def _separators_only(path: Path, layout: _Layout, row: int) -> bool:
+    """Whether data row ``row`` holds nothing but separators and spaces (``,,,``: a blank
+    row as a spreadsheet saves one below its data)."""
+    found = _data_line(path, layout, row)
+    return found is not None and not found[1].replace(layout.delimiter, "").replace('"', "").strip()
 
 
 def _read_numbers(path: Path, layout: _Layout, usecols: list[int] | None = None) -> np.ndarray:
@@ -1272,13 +1290,16 @@ def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError
         return FileFormatError(f"{path}: malformed CSV ({_numpy_words(exc)}). Every row needs {n_cols} "
                                f"{sep}-separated numbers.")
     text, row, col = found.group(1), int(found.group(2)), int(found.group(3))  # the row from 0, the column from 1
-    if layout.delimiter != "," and _DECIMAL_COMMA.match(text):
-        return _decimal_comma(path, text)
     where = _line_of(path, layout, row)
+    name = f" ({names[col - 1]!r})" if names and 0 < col <= len(names) else ""
+    if layout.delimiter != "," and _DECIMAL_COMMA.match(text):
+        return _decimal_comma(path, text, layout.delimiter, f"{where}, column {col}{name} ")
+    if not text.strip() and _separators_only(path, layout, row):
+        return FileFormatError(f"{path}: {where} holds no values, only {sep}s (a blank row, as a spreadsheet saves "
+                               f"one below its data); delete that line and any like it")
     if not text.strip() and _trailing_separator(path, layout, row, col):
         return FileFormatError(f"{path}: {where} ends with a {sep} (a trailing separator), so its last value "
                                f"(column {col}) is empty; {_NO_TRAILING[layout.delimiter]}")
-    name = f" ({names[col - 1]!r})" if names and 0 < col <= len(names) else ""
     if text.strip().lower() in MISSING_LABELS and name and names[col - 1].lower() in LABEL_NAMES:
         return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a missing label; "
                                "a row without its class cannot be trained or scored on: drop the rows whose label "
