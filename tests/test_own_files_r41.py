@@ -166,3 +166,17 @@ def test_a_row_of_only_commas_below_the_data_is_named_as_a_blank_row(tmp_path):
     assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
     assert (f"{data}: line 32 holds no values, only commas (a blank row, as a spreadsheet saves one below its "
             "data); delete that line and any like it") in res.stderr
+
+
+def test_an_npz_of_one_feature_or_of_x_transposed_is_refused_with_the_fix(tmp_path):
+    """x of shape (n,) or (features, n): the messages said the shape, not what to save."""
+    rng, y = np.random.default_rng(0), np.arange(40) % 2
+    flat, turned = tmp_path / "flat.npz", tmp_path / "turned.npz"
+    np.savez(flat, x=rng.random(40), y=y)
+    np.savez(turned, x=rng.random((4, 40)), y=y)
+    res = run_cli("train", "--dataset", flat, "--epochs", "1", "--out", tmp_path / "run")
+    assert res.returncode == 1 and "for a single feature, save it as one column: x.reshape(-1, 1)" in res.stderr
+    res = run_cli("train", "--dataset", turned, "--epochs", "1", "--out", tmp_path / "run")
+    assert res.returncode == 1
+    assert (f"{turned}: x has 4 rows but y has 40; its 40 columns match y's 40 labels: is x saved transposed "
+            "(features as rows)? Save x.T.") in res.stderr

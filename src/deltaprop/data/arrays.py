@@ -1378,9 +1378,12 @@ def _refuse_regression_like(distinct: np.ndarray, path: Path, source: str) -> No
 
 def _check_xy(x: np.ndarray, y: np.ndarray, path: Path, source: str):
     if x.ndim < 2:
-        raise ShapeError(f"{path}: x must be (n, features...), got shape {x.shape}.")
+        one = "; for a single feature, save it as one column: x.reshape(-1, 1)" if x.ndim == 1 and len(x) == len(y) else ""
+        raise ShapeError(f"{path}: x must be (n, features...), one row an example, got shape {x.shape}{one}.")
     if len(x) != len(y):
-        raise ShapeError(f"{path}: x has {len(x)} rows but y has {len(y)}.")
+        turned = (f"; its {x.shape[1]} columns match y's {len(y)} labels: is x saved transposed (features as rows)? "
+                  "Save x.T" if x.ndim == 2 and x.shape[1] == len(y) else "")
+        raise ShapeError(f"{path}: x has {len(x)} rows but y has {len(y)}{turned}.")
     if len(x) == 0:
         raise ShapeError(f"{path}: holds no rows (x has shape {x.shape}); nothing to train or test on.")
     if x.dtype.kind == "f" and not np.isfinite(x).all():
