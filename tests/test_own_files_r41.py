@@ -180,3 +180,19 @@ def test_an_npz_of_one_feature_or_of_x_transposed_is_refused_with_the_fix(tmp_pa
     assert res.returncode == 1
     assert (f"{turned}: x has 4 rows but y has 40; its 40 columns match y's 40 labels: is x saved transposed "
             "(features as rows)? Save x.T.") in res.stderr
+
+
+@pytest.mark.parametrize(("name", "fix"), [("rows.tsv", "rename it, e.g. rows.csv"),
+                                           ("rows.csv.gz", "decompress it first (e.g. gunzip rows.csv.gz)"),
+                                           ("rows.xlsx", "pd.read_excel(path).to_csv('data.csv', index=False)")])
+def test_predict_names_a_table_of_another_type_instead_of_decoding_it_as_an_image(tmp_path, name, fix):
+    """predict took a .tsv, .csv.gz or workbook for an image: 'cannot decode the image' for
+    a model of images, 'an image cannot be its input' for one of a table's columns."""
+    data = tmp_path / name
+    data.write_bytes(b"a\tb\tc\tlabel\n0.1\t0.2\t0.3\t1\n")
+    for model in (_model(tmp_path / "table.safetensors", ["n", "y"]),
+                  _model(tmp_path / "image.safetensors", ["0", "1"], n_features=64)):
+        res = run_cli("predict", model, data)
+        assert res.returncode != 0 and len(res.stderr.strip().splitlines()) == 1
+        assert f"{data}: unsupported file type" in res.stderr and "use .csv or .npy rows, or an image" in res.stderr
+        assert fix in res.stderr and "image cannot be its input" not in res.stderr and "decode" not in res.stderr

@@ -196,12 +196,25 @@ _PANDAS_READERS = {".xlsx": "read_excel", ".xls": "read_excel", ".ods": "read_ex
                    ".parquet": "read_parquet", ".feather": "read_feather", ".h5": "read_hdf", ".hdf5": "read_hdf"}
 
 
-def _unsupported(path: Path) -> str:
+def other_data_file(path: str | os.PathLike, use: str = ".npz or .csv") -> str | None:
+    """Why a file named as a data table of a type deltaprop does not read (a text table
+    under another suffix than .csv, a compressed file, a workbook or other file pandas
+    reads, MNIST-format IDX) is refused, and how to make it one it reads; None for any other
+    name (a .csv, .npz or .npy file, an image). ``use``: the types the caller reads, in
+    words; ``predict`` asks before decoding an image."""
+    path = Path(path)
+    suffix, name = path.suffix.lower(), path.name.lower()
+    idx = "idx" in suffix or ("ubyte" in name and not suffix)  # train-images-idx3-ubyte, images.idx3
+    known = idx or suffix in (*_TEXT_SUFFIXES, *_DECOMPRESS, *_PANDAS_READERS)
+    return _unsupported(path, use) if known else None
+
+
+def _unsupported(path: Path, use: str = ".npz or .csv") -> str:
     """Why a data file of another type than .npz or .csv is refused, and how to make it one:
     a single .npy array (inputs and labels saved apart), MNIST-format IDX files, a text table
     named otherwise, or a file pandas reads."""
     suffix, name = path.suffix.lower(), path.name.lower()
-    head = f"{path}: unsupported file type {suffix or '(none)'!r}; use .npz or .csv"
+    head = f"{path}: unsupported file type {suffix or '(none)'!r}; use {use}"
     if suffix == ".npy":
         return (f"{head}: a .npy file holds one array, and training needs the inputs and the labels together: "
                 "np.savez('data.npz', x=np.load('x.npy'), y=np.load('y.npy'))")
