@@ -196,3 +196,33 @@ def test_predict_names_a_table_of_another_type_instead_of_decoding_it_as_an_imag
         assert res.returncode != 0 and len(res.stderr.strip().splitlines()) == 1
         assert f"{data}: unsupported file type" in res.stderr and "use .csv or .npy rows, or an image" in res.stderr
         assert fix in res.stderr and "image cannot be its input" not in res.stderr and "decode" not in res.stderr
+
+
+def test_excel_s_separator_line_is_read_as_such(tmp_path):
+    """Excel's first line ``sep=;`` (after a byte-order mark, lines ending CRLF) was read as a
+    header of two columns, the second unnamed; a separator deltaprop does not read is named."""
+    data = tmp_path / "excel.csv"
+    data.write_bytes(b"\xef\xbb\xbfsep=;\r\n" + _table_text(";").replace("\n", "\r\n").encode())
+    model = _model(tmp_path / "m.safetensors", ["0", "1", "2"])
+    res = run_cli("evaluate", model, "--dataset", data)
+    assert res.returncode == 0, res.stderr
+    assert f"{data} (all 30 rows)" in res.stdout
+    gap = tmp_path / "gap.csv"
+    gap.write_text("sep=;\n" + _table_text(";").replace("\n", "\n;;;\n", 3))
+    res = run_cli("train", "--dataset", gap, "--epochs", "1", "--out", tmp_path / "run")
+    assert res.returncode == 1 and f"{gap}: line 3 holds no values, only semicolons" in res.stderr
+    pipes = tmp_path / "pipes.csv"
+    pipes.write_text("sep=|\na|b|label\n1|2|0\n")
+    res = run_cli("train", "--dataset", pipes, "--epochs", "1", "--out", tmp_path / "run")
+    assert res.returncode == 1
+    assert (f"{pipes}: line 1, 'sep=|', says the columns are separated by '|'; deltaprop reads comma-, tab- or "
+            "semicolon-separated files") in res.stderr
+
+
+def test_a_whole_number_with_thousands_points_is_named_with_the_conversion(tmp_path):
+    data = tmp_path / "export.csv"
+    data.write_text("a;b;label\n12.345.678;2;0\n1.234;3;1\n" * 3)
+    res = run_cli("train", "--dataset", data, "--epochs", "1", "--out", tmp_path / "run")
+    assert res.returncode == 1
+    assert f"{data}: line 2, column 1 ('a') holds '12.345.678', a number written with thousands points" in res.stderr
+    assert "pd.read_csv(path, sep=';', thousands='.', decimal=',')" in res.stderr

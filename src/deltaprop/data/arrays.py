@@ -417,8 +417,13 @@ def _rows_of_class_names(path: Path, skip: int, cells: list[str], sep: str) -> b
                    for line in itertools.chain([second], lines))
 
 
+#: Excel's first line naming the column separator (``sep=;``), which no other reader writes.
+_SEP_LINE = re.compile(r"^sep=(.)\s*$", re.IGNORECASE)
+
+
 def _first_lines(path: Path) -> tuple[list[str], str]:
-    """The ``#`` lines at the top of the file (without the ``#``) and the first other line."""
+    """The ``#`` lines at the top of the file (without the ``#``) and the first other line;
+    Excel's separator line (``sep=;``) first is one of them, an empty one."""
     from deltaprop.bounded import open_regular
 
     comments: list[str] = []
@@ -436,6 +441,14 @@ def _first_lines(path: Path) -> tuple[list[str], str]:
                                           "deltaprop's limit on one line of a CSV file (a header of very many "
                                           "columns, or a file not written one row a line); save the data as .npz "
                                           "instead: np.savez('data.npz', x=features, y=labels)")
+                hint = _SEP_LINE.match(line) if not comments else None
+                if hint is not None and hint.group(1) not in _SEPARATORS:
+                    raise FileFormatError(f"{path}: line 1, {line.strip()!r}, says the columns are separated by "
+                                          f"{hint.group(1)!r}; deltaprop reads comma-, tab- or semicolon-separated "
+                                          "files: save the file with one of those")
+                if hint is not None:
+                    comments.append("")
+                    continue
                 if not _COMMENT.match(line.lstrip()) or len(comments) >= _COMMENT_LINES:
                     return comments, line
                 comments.append(line.lstrip()[1:])
@@ -473,6 +486,8 @@ _SEPARATORS = {",": "comma", "\t": "tab", ";": "semicolon"}
 #: A number with a decimal comma (``0,125``; ``1.234,5`` with a thousands point), quoted or not.
 _DECIMAL_COMMA = re.compile(r"^\s*\"?[-+]?(\d{1,3}(\.\d{3})+|\d*),\d+\"?\s*$")
 _THOUSANDS = re.compile(r"^\s*[-+]?\d{1,3}(,\d{3})+(\.\d*)?\s*$")
+#: A whole number with thousands points (``12.345.678``), as a European spreadsheet writes it.
+_THOUSANDS_POINTS = re.compile(r"^\s*\"?[-+]?\d{1,3}(\.\d{3}){2,}\"?\s*$")
 
 
 def _decimal_comma(path: Path, text: str, sep: str, where: str = "") -> FileFormatError:
@@ -1323,6 +1338,11 @@ def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError
                                "comma (quoted between the separating commas); deltaprop reads numbers with a decimal "
                                "point: convert it, e.g. in Python: pd.read_csv(path, decimal=',').to_csv('fixed.csv', "
                                "index=False)")
+    if _THOUSANDS_POINTS.match(text):
+        return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a number written with thousands "
+                               "points; deltaprop reads numbers without thousands separators and with a decimal point: "
+                               f"convert it, e.g. in Python: pd.read_csv(path, sep={layout.delimiter!r}, thousands='.', "
+                               "decimal=',').to_csv('fixed.csv', index=False)")
     if _THOUSANDS.match(text):
         return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a number written "
                                "with thousands separators; write the numbers without them (1234.5, not 1,234.5)")
