@@ -226,3 +226,15 @@ def test_a_whole_number_with_thousands_points_is_named_with_the_conversion(tmp_p
     assert res.returncode == 1
     assert f"{data}: line 2, column 1 ('a') holds '12.345.678', a number written with thousands points" in res.stderr
     assert "pd.read_csv(path, sep=';', thousands='.', decimal=',')" in res.stderr
+
+
+@pytest.mark.parametrize("header", ["0,1,2,species", "1,2,3,species"])
+def test_column_numbers_and_a_label_name_above_rows_of_names_are_a_header(tmp_path, header):
+    """pandas writes a table's unnamed columns as 0,1,2 and a label column added to them by
+    its name: that line was read as a row, 'species' made a class of one row."""
+    x, y = _rows()
+    names = np.array(["setosa", "versicolor", "virginica"])
+    data = _write(tmp_path / "frame.csv", x, names[y], header=header)
+    res = run_cli("evaluate", _model(tmp_path / "m.safetensors", list(names)), "--dataset", data)
+    assert res.returncode == 0, res.stderr
+    assert f"{data} (all 30 rows)" in res.stdout and "'species'" not in res.stderr

@@ -397,7 +397,9 @@ def _rows_of_class_names(path: Path, skip: int, cells: list[str], sep: str) -> b
     without a header whose labels are class names, not a header above such rows: numbers
     with one word (:func:`_class_name_place`), and the next row no number in that place, a
     number or a missing value in every other. A label's name there (``400,500,label``, or
-    ``y`` above ``y`` and ``n``) is a header's unless a row below holds that word there too."""
+    ``y`` above ``y`` and ``n``), or a name beside column numbers (``0,1,2,species``, as pandas
+    writes a table's unnamed columns and a label column added to them), is a header's unless
+    a row below holds that word there too."""
     place = _class_name_place(cells)
     if place is None:
         return False
@@ -410,8 +412,10 @@ def _rows_of_class_names(path: Path, skip: int, cells: list[str], sep: str) -> b
         if len(row) != len(cells) or _is_number_row([row[place]]) or not all(
                 _is_number_row([c]) or c.lower() in _MISSING_MARKERS for i, c in enumerate(row) if i != place):
             return False
-        word = cells[place]
-        if word.lower() not in LABEL_NAMES:
+        word, numbers = cells[place], [c for i, c in enumerate(cells) if i != place]
+        numbered = all(c.isdigit() for c in numbers) and [int(c) for c in numbers] in (
+            list(range(len(numbers))), list(range(1, len(numbers) + 1)))
+        if word.lower() not in LABEL_NAMES and not numbered:
             return True
         return any(word in line and _header_cells(_row_text(line), sep)[place:place + 1] == [word]
                    for line in itertools.chain([second], lines))
