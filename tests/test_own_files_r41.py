@@ -238,3 +238,17 @@ def test_column_numbers_and_a_label_name_above_rows_of_names_are_a_header(tmp_pa
     res = run_cli("evaluate", _model(tmp_path / "m.safetensors", list(names)), "--dataset", data)
     assert res.returncode == 0, res.stderr
     assert f"{data} (all 30 rows)" in res.stdout and "'species'" not in res.stderr
+
+
+def test_r_s_row_names_column_is_refused_with_r_s_fix_too(tmp_path):
+    """R's write.csv writes row names under an empty quoted name: the fix named pandas' only."""
+    x, y = _rows()
+    names = np.array(["setosa", "versicolor", "virginica"])
+    lines = ['"","Sepal.Length","Sepal.Width","Petal.Length","Species"']
+    lines += [f'"{i + 1}",' + ",".join(f"{v:g}" for v in row) + f',"{names[k]}"' for i, (row, k) in enumerate(zip(x, y))]
+    data = tmp_path / "iris_r.csv"
+    data.write_text("\n".join(lines) + "\n")
+    res = run_cli("train", "--dataset", data, "--epochs", "1", "--out", tmp_path / "run")
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
+    assert "the first column has no name in the header: a row index" in res.stderr
+    assert "write.csv(df, path, row.names = FALSE)" in res.stderr

@@ -777,8 +777,9 @@ def _check_names(path: Path, names: list[str] | None, sep: str = ",") -> None:
                         f"({len(names)} of {len(names)}) is empty; {_NO_TRAILING[sep]}")
     if names[0] in ("", "Unnamed: 0"):
         raise DataError(f"{path}: the first column has no name in the header: a row index, as pandas' "
-                        "DataFrame.to_csv writes it, would be trained on as a feature; save the file with "
-                        "to_csv(path, index=False), or name the column")
+                        "DataFrame.to_csv and R's write.csv write it, would be trained on as a feature; save the file "
+                        "with to_csv(path, index=False) (in R: write.csv(df, path, row.names = FALSE)), or name the "
+                        "column")
     empty = [i + 1 for i, name in enumerate(names) if not name]
     if empty:
         raise DataError(f"{path}: header cell {empty[0]} of {len(names)} is empty; name every column "
