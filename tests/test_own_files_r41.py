@@ -252,3 +252,33 @@ def test_r_s_row_names_column_is_refused_with_r_s_fix_too(tmp_path):
     assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
     assert "the first column has no name in the header: a row index" in res.stderr
     assert "write.csv(df, path, row.names = FALSE)" in res.stderr
+
+
+def test_predict_leaves_out_the_label_column_of_a_file_given_a_header_by_position(tmp_path):
+    """A model trained on a file without a header records where its labels were, no names:
+    the same rows under a header 'a,b,c,species' were refused as text in a feature column,
+    with --label-column as the fix, an option predict does not have."""
+    x, y = _rows()
+    names = np.array(["setosa", "versicolor", "virginica"])
+    data = _write(tmp_path / "named.csv", x, names[y], header="a,b,c,species")
+    res = run_cli("predict", _model(tmp_path / "m.safetensors", list(names)), data)
+    assert res.returncode == 0, res.stderr
+    assert (f"note: {data}: column 'species' (4 of 4), where the model's training file had its labels (the model "
+            "records no column names: the file is read by position), is left out, as no feature") in res.stderr
+    answers = [line for line in res.stdout.splitlines() if line.startswith(f"{data}[")]
+    assert len(answers) == 30
+
+
+def test_predict_names_its_own_fix_for_text_in_the_rows(tmp_path):
+    """With no label position recorded (a model trained on an .npz), the text cell's fix was
+    --label-column, which predict does not take."""
+    x, y = _rows()
+    net = dp.Network([dp.Dense(3, 3), dp.Softmax()], seed=0)
+    model = dp.save(net, tmp_path / "m.safetensors")
+    data = _write(tmp_path / "named.csv", x, np.array(["a", "b", "c"])[y], header="f,g,h,species")
+    res = run_cli("predict", model, data)
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
+    assert (f"{data}: line 2, column 4 ('species') holds 'a', not a number; the rows to classify must hold numbers "
+            "only: if that column holds the labels, name it label in the header line (predict then leaves it out), "
+            "or remove it") in res.stderr
+    assert "--label-column" not in res.stderr

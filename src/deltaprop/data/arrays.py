@@ -1224,8 +1224,9 @@ def read_rows(path: str | os.PathLike, n_features: int, *, feature_names=None,
     trained order, and columns the model was not trained on (a label, an id) are left out;
     a header without one of them raises DataError. Without ``feature_names``, a header of
     ``n_features + 1`` columns one of which is named as labels (:data:`LABEL_NAMES`) has
-    that column left out. A file without a header is read by position: ``n_features + 1``
-    columns lose the one at ``label_position`` (where the training file had its labels).
+    that column left out. A file without a header, or whose header names no label column
+    for a model that records no names, is read by position: ``n_features + 1`` columns lose
+    the one at ``label_position`` (where the training file had its labels).
     Any other width comes back as it is, for the caller to refuse."""
     path = Path(path)
     if not path.is_file():
@@ -1233,10 +1234,13 @@ def read_rows(path: str | os.PathLike, n_features: int, *, feature_names=None,
     layout = _csv_header(path, feature_names, one_column=n_features == 1)
     left_out = _left_out(layout, n_features, feature_names, label_position)
     unused = [c for c in range(layout.n_cols) if left_out(c)]
-    if unused and layout.rows is None:  # never read: an empty label column, an id column of text or NaN
-        table = _read_numbers(path, layout, usecols=[c for c in range(layout.n_cols) if c not in unused])
-    else:
-        table = _numbers_besides(path, layout, left_out)
+    try:
+        if unused and layout.rows is None:  # never read: an empty label column, an id column of text or NaN
+            table = _read_numbers(path, layout, usecols=[c for c in range(layout.n_cols) if c not in unused])
+        else:
+            table = _numbers_besides(path, layout, left_out)
+    except FileFormatError as exc:
+        raise _text_in_rows(exc, layout, n_features) from None
     table[:, unused] = 0.0  # read already (a header of numbers), checked by no one
     _check_finite(path, table, -1, layout)
     names, n_cols = layout.names, table.shape[1]
@@ -1249,17 +1253,30 @@ def read_rows(path: str | os.PathLike, n_features: int, *, feature_names=None,
         table, note = align_columns(np.delete(table, others, axis=1), kept, trained, str(path))
         return table, tuple(notes + ([note] if note else [])), len(others)
     col = None
-    if n_cols == n_features + 1 and names is not None:
-        found = [i for i, name in enumerate(names) if name.strip().lower() in LABEL_NAMES]
+    found = [i for i, name in enumerate(names) if name.strip().lower() in LABEL_NAMES] if names is not None else []
+    if n_cols == n_features + 1 and found:
         col = found[0] if len(found) == 1 else None
         what = f"column {names[col]!r} ({col + 1} of {n_cols}), named as labels or targets," if col is not None else ""
     elif n_cols == n_features + 1 and label_position is not None and 0 <= label_position < n_cols:
         col = label_position
         what = (f"column {col + 1} of {n_cols}, where the model's training file had its labels (a file without a "
-                "header is read by position),")
+                "header is read by position),") if names is None else (
+                f"column {names[col]!r} ({col + 1} of {n_cols}), where the model's training file had its labels (the "
+                "model records no column names: the file is read by position),")
     if col is None:
         return table, (), 0
     return np.delete(table, col, axis=1), (f"{path}: {what} is left out, as no feature",), 1
+
+
+def _text_in_rows(exc: FileFormatError, layout: _Layout, n_features: int) -> FileFormatError:
+    """``exc``, or for text in a cell (:attr:`cell`) the error in the words of rows to classify:
+    no label column to name (that is training's and scoring's), but one to leave out or remove."""
+    if getattr(exc, "cell", None) is None:
+        return exc
+    fix = ("if that column holds the labels, name it label in the header line (predict then leaves it out), or "
+           "remove it" if layout.n_cols == n_features + 1 else
+           f"remove the columns that hold text (ids, names), keeping the model's {n_features} feature columns")
+    return FileFormatError(f"{exc.cell}, not a number; the rows to classify must hold numbers only: {fix}")
 
 
 def _left_out(layout: _Layout, n_features: int, feature_names, label_position: int | None):
@@ -1269,9 +1286,9 @@ def _left_out(layout: _Layout, n_features: int, feature_names, label_position: i
     if names is not None and feature_names is not None:
         trained = {str(n) for n in feature_names}
         return lambda c: trained <= set(names) and names[c] not in trained
-    if names is not None:
+    if names is not None and (label_position is None or any(n.strip().lower() in LABEL_NAMES for n in names)):
         return lambda c: n_cols == n_features + 1 and names[c].strip().lower() in LABEL_NAMES
-    return lambda c: n_cols == n_features + 1 and c == label_position
+    return lambda c: n_cols == n_features + 1 and c == label_position  # by position, as the model was trained
 
 
 def _numbers_besides(path: Path, layout: _Layout, left_out) -> np.ndarray:
@@ -1368,6 +1385,7 @@ def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError
                             "A label column of class names is read as such when none of its cells is a number; "
                             "name it with --label-column NAME|INDEX (label_column= in load_arrays)")
     error.text_column = col - 1  # where it is: the label column, if it holds class names (_with_text_labels)
+    error.cell = f"{path}: {where}, column {col}{name} holds {text!r}"  # for predict's own advice (read_rows)
     return error
 
 
