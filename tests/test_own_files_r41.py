@@ -282,3 +282,15 @@ def test_predict_names_its_own_fix_for_text_in_the_rows(tmp_path):
             "only: if that column holds the labels, name it label in the header line (predict then leaves it out), "
             "or remove it") in res.stderr
     assert "--label-column" not in res.stderr
+
+
+@pytest.mark.parametrize("signs", ["+-", "-+"])
+def test_plus_and_minus_class_labels_are_classes_not_missing_values(tmp_path, signs):
+    """Labels '+' and '-' (the UCI credit-approval file's): '-' was a missing value, and a
+    first row labelled '+' was taken for a header with a column named '+'."""
+    x, y = _rows()
+    y = y % 2
+    data = _write(tmp_path / "signs.csv", x, np.array(list(signs))[y])
+    res = run_cli("evaluate", _model(tmp_path / "m.safetensors", ["+", "-"]), "--dataset", data)
+    assert res.returncode == 0, res.stderr
+    assert f"{data} (all 30 rows)" in res.stdout
