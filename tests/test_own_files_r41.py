@@ -294,3 +294,21 @@ def test_plus_and_minus_class_labels_are_classes_not_missing_values(tmp_path, si
     res = run_cli("evaluate", _model(tmp_path / "m.safetensors", ["+", "-"]), "--dataset", data)
     assert res.returncode == 0, res.stderr
     assert f"{data} (all 30 rows)" in res.stdout
+
+
+@pytest.mark.parametrize("header", [None, "a,b,c,species"])
+def test_a_missing_class_name_first_is_a_missing_label_not_a_value_to_impute(tmp_path, header):
+    """A column of class names whose first cell is NA was 'a missing value ... impute them',
+    advice for features; a column of numbers with NA in it still gets that advice."""
+    x, y = _rows()
+    names = np.array(["setosa", "versicolor", "virginica"]).astype(object)[y]
+    names[0] = "NA"
+    data = _write(tmp_path / "gap.csv", x, names, header=header)
+    res = run_cli("train", "--dataset", data, "--epochs", "1", "--out", tmp_path / "run")
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
+    line, named = ("line 1", "") if header is None else ("line 2", " ('species')")
+    assert (f"{data}: {line}, column 4{named} holds 'NA', a missing label; a row without its class cannot be trained "
+            "or scored on: drop the rows whose label is missing") in res.stderr
+    numbers = _write(tmp_path / "numbers.csv", x, np.where(np.arange(30) == 0, "NA", y.astype(str)), header=header)
+    res = run_cli("train", "--dataset", numbers, "--epochs", "1", "--out", tmp_path / "run")
+    assert res.returncode == 1 and "holds 'NA', a missing value; every value must be a number" in res.stderr

@@ -914,6 +914,13 @@ def _label_column_before_reading(path: Path, label_column, names: list[str] | No
     return None if found is None else found[0]
 
 
+def _names_with_gaps(cells: np.ndarray) -> bool:
+    """Whether a column's cells are names, some of them missing: no number among them, and
+    some cell that is no missing label (:data:`~deltaprop.data.labels.MISSING_LABELS`)."""
+    distinct = [str(c).strip() for c in np.unique(cells)]
+    return not any(_is_number_row([c]) for c in distinct) and any(c.lower() not in MISSING_LABELS for c in distinct)
+
+
 def _with_text_labels(path: Path, layout: _Layout, exc: FileFormatError,
                       col: int | None) -> tuple[np.ndarray, tuple[str, ...], int]:
     """The table of a file whose label column holds class names (``exc``: the error
@@ -921,17 +928,17 @@ def _with_text_labels(path: Path, layout: _Layout, exc: FileFormatError,
     the label column. The label column is ``col``, or without one known the first or the
     last column where the first text cell is, if it holds two names or more; text anywhere
     else raises ``exc`` (or the error for the first feature cell that is no number)."""
-    bad = getattr(exc, "text_column", None)
-    if bad is None and col is not None and getattr(exc, "missing_column", None) == col:
-        bad = col  # a missing label, refused as one by class_ids
+    bad, missing = getattr(exc, "text_column", None), getattr(exc, "missing_column", None)
+    if bad is None and missing is not None and (missing == col or col is None and missing in (0, layout.n_cols - 1)):
+        bad = missing  # a missing label, refused as one by class_ids (in a column of names)
     if bad is None or (col is None and bad not in (0, layout.n_cols - 1)):
         raise exc
     guessed, col = col is None, bad if col is None else col
+    cells = _read_cells(path, layout, [col], str)[:, 0]
+    if guessed and missing == col and not _names_with_gaps(cells):
+        raise exc  # a missing value ('none', 'NA') among numbers, or in a column of nothing: no class names
     others = [c for c in range(layout.n_cols) if c != col]
     table = _read_numbers(path, layout, usecols=others)  # text in a feature column is refused as ever
-    cells = _read_cells(path, layout, [col], str)[:, 0]
-    if guessed and getattr(exc, "missing_column", None) == col and any(_is_number_row([c]) for c in np.unique(cells)):
-        raise exc  # 'none' among numbers: a missing value, no class name
     named = f" ({layout.names[col]!r})" if layout.names else ""
     ids, classes = class_ids(cells, lambda i: f"{path}: {_line_of(path, layout, i)}, column {col + 1}{named}",
                              max_classes=MAX_CLASSES, min_rows_for_id=_MIN_ROWS_FOR_ID)
