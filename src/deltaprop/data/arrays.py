@@ -92,7 +92,8 @@ def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = Non
     checked against its size first and pickle is never allowed. x keeps its dtype.
 
     CSV: comma-separated numbers (tab- or semicolon-separated when the first line holds
-    that separator and no comma), quoted or not, and an optional header row (a first line
+    that separator and no comma, or Excel's first line ``sep=;`` names it), quoted or not,
+    and an optional header row (a first line
     of column numbers ``0,1,...,n-1`` is one, and ``1,2,...,n`` where it cannot be a row, and
     other increasing whole numbers (years) each far outside its column's values; a first
     line of other numbers whose label is no class id while every other row's is one is
