@@ -33,6 +33,7 @@ from .callbacks import (Callback, CheckpointWriter, EarlyStopping, ProgressBar, 
 from .config import (TrainConfig, _integer, _number, _schedule, _toml_value, _utf8, config_file, load_toml,
                      schedule_spec)
 from .data import DATASETS, LABEL_NAMES, read_rows, read_table, train_validation_split
+from .data.arrays import other_data_file
 from .data import load as load_dataset
 from .data import mnist as mnist_files
 from .data.mnist import FASHION_MNIST, MNIST
@@ -2838,6 +2839,8 @@ def _rows_of(path: Path, n_features: int, style: str = "digit", side: int | None
             raise DataError(f"{path}: predict reads rows from a .npy or CSV file or one image; to score a labelled "
                             f"file use: {shlex.join([PROG, 'evaluate', str(model), '--dataset', str(path)])}; for rows "
                             "without labels save them with np.save('rows.npy', rows)")
+        if (problem := other_data_file(path, ".csv or .npy rows, or an image")) is not None:  # a table, not an image
+            raise ConfigError(problem)
         if side is None:
             raise ShapeError(f"{path}: this model's {n_features} inputs are not a square image of at least 8x8 pixels "
                              "(a table's columns), so an image cannot be its input; give a .npy file of rows instead")

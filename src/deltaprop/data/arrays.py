@@ -27,7 +27,7 @@ import numpy as np
 from deltaprop import _checks
 from deltaprop.bounded import file_kind
 from deltaprop.data.columns import align_columns
-from deltaprop.data.labels import as_model_classes, class_ids
+from deltaprop.data.labels import MISSING_LABELS, as_model_classes, class_ids
 from deltaprop.data.npy import read_npy_header
 from deltaprop.errors import ConfigError, DatasetNotFoundError, DataError, FileFormatError, ShapeError
 
@@ -92,7 +92,8 @@ def load_arrays(path: str | os.PathLike, *, label_column: int | str | None = Non
     checked against its size first and pickle is never allowed. x keeps its dtype.
 
     CSV: comma-separated numbers (tab- or semicolon-separated when the first line holds
-    that separator and no comma), quoted or not, and an optional header row (a first line
+    that separator and no comma, or Excel's first line ``sep=;`` names it), quoted or not,
+    and an optional header row (a first line
     of column numbers ``0,1,...,n-1`` is one, and ``1,2,...,n`` where it cannot be a row, and
     other increasing whole numbers (years) each far outside its column's values; a first
     line of other numbers whose label is no class id while every other row's is one is
@@ -196,12 +197,25 @@ _PANDAS_READERS = {".xlsx": "read_excel", ".xls": "read_excel", ".ods": "read_ex
                    ".parquet": "read_parquet", ".feather": "read_feather", ".h5": "read_hdf", ".hdf5": "read_hdf"}
 
 
-def _unsupported(path: Path) -> str:
+def other_data_file(path: str | os.PathLike, use: str = ".npz or .csv") -> str | None:
+    """Why a file named as a data table of a type deltaprop does not read (a text table
+    under another suffix than .csv, a compressed file, a workbook or other file pandas
+    reads, MNIST-format IDX) is refused, and how to make it one it reads; None for any other
+    name (a .csv, .npz or .npy file, an image). ``use``: the types the caller reads, in
+    words; ``predict`` asks before decoding an image."""
+    path = Path(path)
+    suffix, name = path.suffix.lower(), path.name.lower()
+    idx = "idx" in suffix or ("ubyte" in name and not suffix)  # train-images-idx3-ubyte, images.idx3
+    known = idx or suffix in (*_TEXT_SUFFIXES, *_DECOMPRESS, *_PANDAS_READERS)
+    return _unsupported(path, use) if known else None
+
+
+def _unsupported(path: Path, use: str = ".npz or .csv") -> str:
     """Why a data file of another type than .npz or .csv is refused, and how to make it one:
     a single .npy array (inputs and labels saved apart), MNIST-format IDX files, a text table
     named otherwise, or a file pandas reads."""
     suffix, name = path.suffix.lower(), path.name.lower()
-    head = f"{path}: unsupported file type {suffix or '(none)'!r}; use .npz or .csv"
+    head = f"{path}: unsupported file type {suffix or '(none)'!r}; use {use}"
     if suffix == ".npy":
         return (f"{head}: a .npy file holds one array, and training needs the inputs and the labels together: "
                 "np.savez('data.npz', x=np.load('x.npy'), y=np.load('y.npy'))")
@@ -366,36 +380,55 @@ def _row_with_gaps(cells: list[str]) -> bool:
             and all(m or _is_number_row([c]) for m, c in zip(missing, cells)))
 
 
-def _class_name_end(cells: list[str]) -> int | None:
-    """0 or -1: the end of a row of numbers whose one other cell, the first or the last, is
-    a word (a class name: ``5.1,3.5,1.4,0.2,Iris-setosa``); None for any other line. A label's
-    name there (``...,label``) is a header's."""
-    for end in (0, -1):
-        rest, word = (cells[1:], cells[0]) if end == 0 else (cells[:-1], cells[-1])
-        if (rest and _is_number_row(rest) and word.strip() and not _is_number_row([word])
-                and word.strip().lower() not in LABEL_NAMES and word.strip().lower() not in _MISSING_MARKERS):
-            return end
-    return None
+def _class_name_place(cells: list[str]) -> int | None:
+    """The index of the one word in a row of numbers (a class name: ``5.1,3.5,Iris-setosa``,
+    ``842302,M,17.99``), its other cells numbers or missing values (``1.5,NA,3.2,setosa``);
+    None for any other line. A missing-value marker is no word, but ``none``, ``-`` and
+    ``missing``, no missing labels (:data:`~deltaprop.data.labels.MISSING_LABELS`), are
+    where no other cell is a word (the UCI lenses' class ``none``)."""
+    numbers = [_is_number_row([c]) for c in cells]
+    others = [i for i, number in enumerate(numbers) if not number]
+    words = [i for i in others if cells[i].strip().lower() not in _MISSING_MARKERS] or \
+        [i for i in others if cells[i].strip().lower() not in MISSING_LABELS]
+    return words[0] if len(words) == 1 and any(numbers) else None
 
 
 def _rows_of_class_names(path: Path, skip: int, cells: list[str], sep: str) -> bool:
-    """Whether the first line (``cells``, after ``skip`` comment lines) and the next row
-    are both numbers with a word at the same end (:func:`_class_name_end`): rows of a file
-    without a header whose labels are class names, not a header above such rows."""
-    end = _class_name_end(cells)
-    if end is None:
+    """Whether the first line (``cells``, after ``skip`` comment lines) is a row of a file
+    without a header whose labels are class names, not a header above such rows: numbers
+    with one word (:func:`_class_name_place`), and the next row no number in that place, a
+    number or a missing value in every other. A label's name there (``400,500,label``, or
+    ``y`` above ``y`` and ``n``), or a name beside column numbers (``0,1,2,species``, as pandas
+    writes a table's unnamed columns and a label column added to them), is a header's unless
+    a row below holds that word there too."""
+    place = _class_name_place(cells)
+    if place is None:
         return False
     with open(path, encoding="utf-8-sig", errors="replace") as f:
         lines = (line for number, line in enumerate(f, 1) if number > skip + 1 and _is_row(line))
         second = next(lines, None)
-    if second is None or len(second) > _MAX_HEADER_BYTES:
-        return False
-    row = _header_cells(_row_text(second), sep)
-    return len(row) == len(cells) and _class_name_end(row) == end
+        if second is None or len(second) > _MAX_HEADER_BYTES:
+            return False
+        row = _header_cells(_row_text(second), sep)
+        if len(row) != len(cells) or _is_number_row([row[place]]) or not all(
+                _is_number_row([c]) or c.lower() in _MISSING_MARKERS for i, c in enumerate(row) if i != place):
+            return False
+        word, numbers = cells[place], [c for i, c in enumerate(cells) if i != place]
+        numbered = all(c.isdigit() for c in numbers) and [int(c) for c in numbers] in (
+            list(range(len(numbers))), list(range(1, len(numbers) + 1)))
+        if word.lower() not in LABEL_NAMES and not numbered:
+            return True
+        return any(word in line and _header_cells(_row_text(line), sep)[place:place + 1] == [word]
+                   for line in itertools.chain([second], lines))
+
+
+#: Excel's first line naming the column separator (``sep=;``), which no other reader writes.
+_SEP_LINE = re.compile(r"^sep=(.)\s*$", re.IGNORECASE)
 
 
 def _first_lines(path: Path) -> tuple[list[str], str]:
-    """The ``#`` lines at the top of the file (without the ``#``) and the first other line."""
+    """The ``#`` lines at the top of the file (without the ``#``) and the first other line;
+    Excel's separator line (``sep=;``) first is one of them, an empty one."""
     from deltaprop.bounded import open_regular
 
     comments: list[str] = []
@@ -413,6 +446,14 @@ def _first_lines(path: Path) -> tuple[list[str], str]:
                                           "deltaprop's limit on one line of a CSV file (a header of very many "
                                           "columns, or a file not written one row a line); save the data as .npz "
                                           "instead: np.savez('data.npz', x=features, y=labels)")
+                hint = _SEP_LINE.match(line) if not comments else None
+                if hint is not None and hint.group(1) not in _SEPARATORS:
+                    raise FileFormatError(f"{path}: line 1, {line.strip()!r}, says the columns are separated by "
+                                          f"{hint.group(1)!r}; deltaprop reads comma-, tab- or semicolon-separated "
+                                          "files: save the file with one of those")
+                if hint is not None:
+                    comments.append("")
+                    continue
                 if not _COMMENT.match(line.lstrip()) or len(comments) >= _COMMENT_LINES:
                     return comments, line
                 comments.append(line.lstrip()[1:])
@@ -447,23 +488,30 @@ def _not_utf8(path: Path, exc: UnicodeDecodeError) -> FileFormatError:
 
 #: The column separators read, by name; a comma unless the first line holds another one only.
 _SEPARATORS = {",": "comma", "\t": "tab", ";": "semicolon"}
-_DECIMAL_COMMA = re.compile(r"^\s*\"?[-+]?\d*,\d+\"?\s*$")
+#: A number with a decimal comma (``0,125``; ``1.234,5`` with a thousands point), quoted or not.
+_DECIMAL_COMMA = re.compile(r"^\s*\"?[-+]?(\d{1,3}(\.\d{3})+|\d*),\d+\"?\s*$")
 _THOUSANDS = re.compile(r"^\s*[-+]?\d{1,3}(,\d{3})+(\.\d*)?\s*$")
-_CONVERT = "convert it, e.g. in Python: pd.read_csv(path, sep=';', decimal=',').to_csv('fixed.csv', index=False)"
+#: A whole number with thousands points (``12.345.678``), as a European spreadsheet writes it.
+_THOUSANDS_POINTS = re.compile(r"^\s*\"?[-+]?\d{1,3}(\.\d{3}){2,}\"?\s*$")
 
 
-def _decimal_comma(path: Path, text: str) -> FileFormatError:
-    return FileFormatError(f"{path}: holds {text.strip()!r}, a number written with a decimal comma; deltaprop reads "
-                           f"numbers with a decimal point, the columns separated by commas: {_CONVERT}")
+def _decimal_comma(path: Path, text: str, sep: str, where: str = "") -> FileFormatError:
+    """The error for a number written with a decimal comma in a file whose columns ``sep``
+    separates (``where``: the cell, ``"line 2, column 1 "``), with the conversion for that separator."""
+    thousands = ", thousands='.'" if "." in text else ""
+    return FileFormatError(f"{path}: {where}holds {text.strip()!r}, a number written with a decimal comma; deltaprop "
+                           "reads numbers with a decimal point, the columns separated by commas: convert it, e.g. in "
+                           f"Python: pd.read_csv(path, sep={sep!r}, decimal=','{thousands}).to_csv('fixed.csv', "
+                           "index=False)")
 
 
-def _delimiter(path: Path, first: str, one_column: bool = False) -> str:
+def _delimiter(path: Path, first: str, one_column: bool = False, line: int = 1) -> str:
     """The column separator of a file whose first line (header or row) is ``first``: the
     one of comma, tab and semicolon it holds; a comma with decimal-comma numbers between
     semicolons or tabs is refused, as are separators deltaprop does not read. A separator
     inside a quoted name (``"income, USD";age;label``) separates nothing and is not counted.
     ``one_column``: a line of one value is a row of one column (inputs to predict), read
-    as comma-separated."""
+    as comma-separated. ``line``: the first line's number in the file, for messages."""
     bare = re.sub(r'"[^"]*"', '""', first) if first.count('"') % 2 == 0 else first
     present = [sep for sep in _SEPARATORS if sep in bare] or [sep for sep in _SEPARATORS if sep in first]
     if len(present) == 1:
@@ -483,7 +531,7 @@ def _delimiter(path: Path, first: str, one_column: bool = False) -> str:
     for other in present[1:]:
         cells = first.split(other)
         if any(_DECIMAL_COMMA.match(cell) for cell in cells):
-            raise _decimal_comma(path, next(c for c in cells if _DECIMAL_COMMA.match(c)))
+            raise _decimal_comma(path, next(c for c in cells if _DECIMAL_COMMA.match(c)), other, f"line {line} ")
     return ","
 
 
@@ -521,7 +569,7 @@ def _csv_header(path: Path, trained=None, one_column: bool = False) -> _Layout:
                                   "belongs; delete the blank lines above it")
         raise FileFormatError(f"{path}: the CSV file is empty" + (f" (it holds only {len(comments)} comment lines, "
                                                                    "no header or rows)." if comments else "."))
-    sep = _delimiter(path, first, one_column)
+    sep = _delimiter(path, first, one_column, len(comments) + 1)
     cells = _header_cells(first, sep)
     if one_column and len(cells) == 1:
         number = _is_number_row(cells) or _row_with_gaps(cells)
@@ -730,8 +778,9 @@ def _check_names(path: Path, names: list[str] | None, sep: str = ",") -> None:
                         f"({len(names)} of {len(names)}) is empty; {_NO_TRAILING[sep]}")
     if names[0] in ("", "Unnamed: 0"):
         raise DataError(f"{path}: the first column has no name in the header: a row index, as pandas' "
-                        "DataFrame.to_csv writes it, would be trained on as a feature; save the file with "
-                        "to_csv(path, index=False), or name the column")
+                        "DataFrame.to_csv and R's write.csv write it, would be trained on as a feature; save the file "
+                        "with to_csv(path, index=False) (in R: write.csv(df, path, row.names = FALSE)), or name the "
+                        "column")
     empty = [i + 1 for i, name in enumerate(names) if not name]
     if empty:
         raise DataError(f"{path}: header cell {empty[0]} of {len(names)} is empty; name every column "
@@ -785,21 +834,34 @@ def _row_text(line: str) -> str:
     return line if comment is None else line[:comment.start()] + "\n"
 
 
-def _line_of(path: Path, layout: _Layout, row: int) -> str:
-    """Where data row ``row`` (0 first, as :func:`_read_numbers` counts them: blank and
-    comment lines not counted) is, in the words of the messages: ``line L`` (of the
-    file, 1 first: what an editor, ``sed -n Lp`` and a spreadsheet's row number show)."""
+def _data_line(path: Path, layout: _Layout, row: int) -> tuple[int, str] | None:
+    """The number (1 first) and text of the line that holds data row ``row`` (0 first, as
+    :func:`_read_numbers` counts them: blank and comment lines not counted), or None."""
     left = row
     try:
         with open(path, encoding="utf-8-sig", errors="replace") as f:
             for number, line in enumerate(f, 1):
                 if number > layout.skip and _is_row(line):
                     if left == 0:
-                        return f"line {number}"
+                        return number, line
                     left -= 1
     except OSError:
         pass
-    return f"data row {row + 1}"  # not found again (the file changed): counted as read
+    return None
+
+
+def _line_of(path: Path, layout: _Layout, row: int) -> str:
+    """Where data row ``row`` is (:func:`_data_line`), in the words of the messages: ``line
+    L`` (of the file, 1 first: what an editor, ``sed -n Lp`` and a spreadsheet's row number show)."""
+    found = _data_line(path, layout, row)
+    return f"data row {row + 1}" if found is None else f"line {found[0]}"  # not found: the file changed
+
+
+def _separators_only(path: Path, layout: _Layout, row: int) -> bool:
+    """Whether data row ``row`` holds nothing but separators and spaces (``,,,``: a blank
+    row as a spreadsheet saves one below its data)."""
+    found = _data_line(path, layout, row)
+    return found is not None and not found[1].replace(layout.delimiter, "").replace('"', "").strip()
 
 
 def _read_numbers(path: Path, layout: _Layout, usecols: list[int] | None = None) -> np.ndarray:
@@ -853,6 +915,13 @@ def _label_column_before_reading(path: Path, label_column, names: list[str] | No
     return None if found is None else found[0]
 
 
+def _names_with_gaps(cells: np.ndarray) -> bool:
+    """Whether a column's cells are names, some of them missing: no number among them, and
+    some cell that is no missing label (:data:`~deltaprop.data.labels.MISSING_LABELS`)."""
+    distinct = [str(c).strip() for c in np.unique(cells)]
+    return not any(_is_number_row([c]) for c in distinct) and any(c.lower() not in MISSING_LABELS for c in distinct)
+
+
 def _with_text_labels(path: Path, layout: _Layout, exc: FileFormatError,
                       col: int | None) -> tuple[np.ndarray, tuple[str, ...], int]:
     """The table of a file whose label column holds class names (``exc``: the error
@@ -860,15 +929,17 @@ def _with_text_labels(path: Path, layout: _Layout, exc: FileFormatError,
     the label column. The label column is ``col``, or without one known the first or the
     last column where the first text cell is, if it holds two names or more; text anywhere
     else raises ``exc`` (or the error for the first feature cell that is no number)."""
-    bad = getattr(exc, "text_column", None)
-    if bad is None and col is not None and getattr(exc, "missing_column", None) == col:
-        bad = col  # a missing label, refused as one by class_ids
+    bad, missing = getattr(exc, "text_column", None), getattr(exc, "missing_column", None)
+    if bad is None and missing is not None and (missing == col or col is None and missing in (0, layout.n_cols - 1)):
+        bad = missing  # a missing label, refused as one by class_ids (in a column of names)
     if bad is None or (col is None and bad not in (0, layout.n_cols - 1)):
         raise exc
     guessed, col = col is None, bad if col is None else col
+    cells = _read_cells(path, layout, [col], str)[:, 0]
+    if guessed and missing == col and not _names_with_gaps(cells):
+        raise exc  # a missing value ('none', 'NA') among numbers, or in a column of nothing: no class names
     others = [c for c in range(layout.n_cols) if c != col]
     table = _read_numbers(path, layout, usecols=others)  # text in a feature column is refused as ever
-    cells = _read_cells(path, layout, [col], str)[:, 0]
     named = f" ({layout.names[col]!r})" if layout.names else ""
     ids, classes = class_ids(cells, lambda i: f"{path}: {_line_of(path, layout, i)}, column {col + 1}{named}",
                              max_classes=MAX_CLASSES, min_rows_for_id=_MIN_ROWS_FOR_ID)
@@ -1161,8 +1232,9 @@ def read_rows(path: str | os.PathLike, n_features: int, *, feature_names=None,
     trained order, and columns the model was not trained on (a label, an id) are left out;
     a header without one of them raises DataError. Without ``feature_names``, a header of
     ``n_features + 1`` columns one of which is named as labels (:data:`LABEL_NAMES`) has
-    that column left out. A file without a header is read by position: ``n_features + 1``
-    columns lose the one at ``label_position`` (where the training file had its labels).
+    that column left out. A file without a header, or whose header names no label column
+    for a model that records no names, is read by position: ``n_features + 1`` columns lose
+    the one at ``label_position`` (where the training file had its labels).
     Any other width comes back as it is, for the caller to refuse."""
     path = Path(path)
     if not path.is_file():
@@ -1170,10 +1242,13 @@ def read_rows(path: str | os.PathLike, n_features: int, *, feature_names=None,
     layout = _csv_header(path, feature_names, one_column=n_features == 1)
     left_out = _left_out(layout, n_features, feature_names, label_position)
     unused = [c for c in range(layout.n_cols) if left_out(c)]
-    if unused and layout.rows is None:  # never read: an empty label column, an id column of text or NaN
-        table = _read_numbers(path, layout, usecols=[c for c in range(layout.n_cols) if c not in unused])
-    else:
-        table = _numbers_besides(path, layout, left_out)
+    try:
+        if unused and layout.rows is None:  # never read: an empty label column, an id column of text or NaN
+            table = _read_numbers(path, layout, usecols=[c for c in range(layout.n_cols) if c not in unused])
+        else:
+            table = _numbers_besides(path, layout, left_out)
+    except FileFormatError as exc:
+        raise _text_in_rows(exc, layout, n_features) from None
     table[:, unused] = 0.0  # read already (a header of numbers), checked by no one
     _check_finite(path, table, -1, layout)
     names, n_cols = layout.names, table.shape[1]
@@ -1186,17 +1261,30 @@ def read_rows(path: str | os.PathLike, n_features: int, *, feature_names=None,
         table, note = align_columns(np.delete(table, others, axis=1), kept, trained, str(path))
         return table, tuple(notes + ([note] if note else [])), len(others)
     col = None
-    if n_cols == n_features + 1 and names is not None:
-        found = [i for i, name in enumerate(names) if name.strip().lower() in LABEL_NAMES]
+    found = [i for i, name in enumerate(names) if name.strip().lower() in LABEL_NAMES] if names is not None else []
+    if n_cols == n_features + 1 and found:
         col = found[0] if len(found) == 1 else None
         what = f"column {names[col]!r} ({col + 1} of {n_cols}), named as labels or targets," if col is not None else ""
     elif n_cols == n_features + 1 and label_position is not None and 0 <= label_position < n_cols:
         col = label_position
         what = (f"column {col + 1} of {n_cols}, where the model's training file had its labels (a file without a "
-                "header is read by position),")
+                "header is read by position),") if names is None else (
+                f"column {names[col]!r} ({col + 1} of {n_cols}), where the model's training file had its labels (the "
+                "model records no column names: the file is read by position),")
     if col is None:
         return table, (), 0
     return np.delete(table, col, axis=1), (f"{path}: {what} is left out, as no feature",), 1
+
+
+def _text_in_rows(exc: FileFormatError, layout: _Layout, n_features: int) -> FileFormatError:
+    """``exc``, or for text in a cell (:attr:`cell`) the error in the words of rows to classify:
+    no label column to name (that is training's and scoring's), but one to leave out or remove."""
+    if getattr(exc, "cell", None) is None:
+        return exc
+    fix = ("if that column holds the labels, name it label in the header line (predict then leaves it out), or "
+           "remove it" if layout.n_cols == n_features + 1 else
+           f"remove the columns that hold text (ids, names), keeping the model's {n_features} feature columns")
+    return FileFormatError(f"{exc.cell}, not a number; the rows to classify must hold numbers only: {fix}")
 
 
 def _left_out(layout: _Layout, n_features: int, feature_names, label_position: int | None):
@@ -1206,9 +1294,9 @@ def _left_out(layout: _Layout, n_features: int, feature_names, label_position: i
     if names is not None and feature_names is not None:
         trained = {str(n) for n in feature_names}
         return lambda c: trained <= set(names) and names[c] not in trained
-    if names is not None:
+    if names is not None and (label_position is None or any(n.strip().lower() in LABEL_NAMES for n in names)):
         return lambda c: n_cols == n_features + 1 and names[c].strip().lower() in LABEL_NAMES
-    return lambda c: n_cols == n_features + 1 and c == label_position
+    return lambda c: n_cols == n_features + 1 and c == label_position  # by position, as the model was trained
 
 
 def _numbers_besides(path: Path, layout: _Layout, left_out) -> np.ndarray:
@@ -1260,14 +1348,17 @@ def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError
         return FileFormatError(f"{path}: malformed CSV ({_numpy_words(exc)}). Every row needs {n_cols} "
                                f"{sep}-separated numbers.")
     text, row, col = found.group(1), int(found.group(2)), int(found.group(3))  # the row from 0, the column from 1
-    if layout.delimiter != "," and _DECIMAL_COMMA.match(text):
-        return _decimal_comma(path, text)
     where = _line_of(path, layout, row)
+    name = f" ({names[col - 1]!r})" if names and 0 < col <= len(names) else ""
+    if layout.delimiter != "," and _DECIMAL_COMMA.match(text):
+        return _decimal_comma(path, text, layout.delimiter, f"{where}, column {col}{name} ")
+    if not text.strip() and _separators_only(path, layout, row):
+        return FileFormatError(f"{path}: {where} holds no values, only {sep}s (a blank row, as a spreadsheet saves "
+                               f"one below its data); delete that line and any like it")
     if not text.strip() and _trailing_separator(path, layout, row, col):
         return FileFormatError(f"{path}: {where} ends with a {sep} (a trailing separator), so its last value "
                                f"(column {col}) is empty; {_NO_TRAILING[layout.delimiter]}")
-    name = f" ({names[col - 1]!r})" if names and 0 < col <= len(names) else ""
-    if text.strip().lower() in _MISSING_MARKERS and name and names[col - 1].lower() in LABEL_NAMES:
+    if text.strip().lower() in MISSING_LABELS and name and names[col - 1].lower() in LABEL_NAMES:
         return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a missing label; "
                                "a row without its class cannot be trained or scored on: drop the rows whose label "
                                "is missing (pandas: df.dropna(subset=[label column]))")
@@ -1277,6 +1368,11 @@ def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError
                                "comma (quoted between the separating commas); deltaprop reads numbers with a decimal "
                                "point: convert it, e.g. in Python: pd.read_csv(path, decimal=',').to_csv('fixed.csv', "
                                "index=False)")
+    if _THOUSANDS_POINTS.match(text):
+        return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a number written with thousands "
+                               "points; deltaprop reads numbers without thousands separators and with a decimal point: "
+                               f"convert it, e.g. in Python: pd.read_csv(path, sep={layout.delimiter!r}, thousands='.', "
+                               "decimal=',').to_csv('fixed.csv', index=False)")
     if _THOUSANDS.match(text):
         return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a number written "
                                "with thousands separators; write the numbers without them (1234.5, not 1,234.5)")
@@ -1289,12 +1385,15 @@ def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError
                                 "every value must be a number: fill in the missing values (impute them, e.g. with "
                                 "the column's mean) or drop the rows or columns that hold them.")
         error.missing_column = col - 1  # in a label column known as one: a missing label (_with_text_labels)
+        if text.strip().lower() not in MISSING_LABELS:  # 'none': a class name in a label column of names
+            error.text_column = col - 1
         return error
     error = FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, not a number; every feature "
                             "value must be a number: encode or drop text feature columns (one-hot: pd.get_dummies). "
                             "A label column of class names is read as such when none of its cells is a number; "
                             "name it with --label-column NAME|INDEX (label_column= in load_arrays)")
     error.text_column = col - 1  # where it is: the label column, if it holds class names (_with_text_labels)
+    error.cell = f"{path}: {where}, column {col}{name} holds {text!r}"  # for predict's own advice (read_rows)
     return error
 
 
@@ -1343,9 +1442,12 @@ def _refuse_regression_like(distinct: np.ndarray, path: Path, source: str) -> No
 
 def _check_xy(x: np.ndarray, y: np.ndarray, path: Path, source: str):
     if x.ndim < 2:
-        raise ShapeError(f"{path}: x must be (n, features...), got shape {x.shape}.")
+        one = "; for a single feature, save it as one column: x.reshape(-1, 1)" if x.ndim == 1 and len(x) == len(y) else ""
+        raise ShapeError(f"{path}: x must be (n, features...), one row an example, got shape {x.shape}{one}.")
     if len(x) != len(y):
-        raise ShapeError(f"{path}: x has {len(x)} rows but y has {len(y)}.")
+        turned = (f"; its {x.shape[1]} columns match y's {len(y)} labels: is x saved transposed (features as rows)? "
+                  "Save x.T" if x.ndim == 2 and x.shape[1] == len(y) else "")
+        raise ShapeError(f"{path}: x has {len(x)} rows but y has {len(y)}{turned}.")
     if len(x) == 0:
         raise ShapeError(f"{path}: holds no rows (x has shape {x.shape}); nothing to train or test on.")
     if x.dtype.kind == "f" and not np.isfinite(x).all():
