@@ -20,7 +20,7 @@ def test_a_multi_label_binary_cross_entropy_fit_is_no_regressor(tmp_path):
     net = dp.mlp([4, 6, 3], activation="tanh", output="sigmoid", seed=0)
     dp.fit(net, X, Y, loss=dp.BinaryCrossEntropy(), optimizer=dp.SGD(lr=0.3), epochs=2, batch_size=20, seed=0)
     assert not net.gives_values
-    assert net.predict(X).shape == (len(X),)
+    assert net.multilabel and net.predict(X).shape == (len(X), 3)  # each row's labels, no argmax
     mf = read_model(dp.save(net, tmp_path / "m.safetensors"))
     assert mf.outputs != "values" and not isinstance(mf.loss, dp.MeanSquaredError)
 

@@ -2617,7 +2617,8 @@ def cmd_evaluate(args) -> int:
     if args.plot:
         figure_format(args.plot)  # a refused file name before any scoring, not after the report
     mf = _classifier(args.model, "evaluate scores",
-                     "Score it in Python, e.g. with the scikit-learn estimator's score()")
+                     f"Score it in Python: dp.load({str(args.model)!r}).predict(X) gives its labels (0/1 a label) "
+                     "or values to compare with y, or use the scikit-learn estimator's score()")
     name = _model_dataset(args, mf)
     ds, x, y, which = _rows_to_score(args, mf, name)
     names = _class_names_shown(mf, ds, name, "a per-class score")

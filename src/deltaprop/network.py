@@ -104,6 +104,11 @@ class Network:
         #: ``MeanSquaredError()``), and by ``load`` of such a model; :meth:`predict` then
         #: returns the outputs themselves.
         self.gives_values: bool = False
+        #: Whether the outputs are independent labels, several or none a row (a multi-label
+        #: classifier): set by ``fit`` from its targets (binary cross-entropy on several
+        #: outputs, 0/1 target rows not all one-hot), and by ``load`` of such a model;
+        #: :meth:`predict` then returns the ``(n, k)`` 0/1 matrix ``a ≥ threshold``.
+        self.multilabel: bool = False
         self._pack_parameters()
         self._outputs: list[np.ndarray | None] = [None] * len(layers)
         self._deltas: list[np.ndarray | None] = [None] * len(layers)
@@ -142,6 +147,7 @@ class Network:
             other = Network(layers, dtype=dtype)
         other.decision_threshold = self.decision_threshold
         other.gives_values = self.gives_values
+        other.multilabel = self.multilabel
         other.rng = np.random.default_rng()
         other.rng.bit_generator.state = self.rng.bit_generator.state
         for layer in other.layers:
@@ -166,7 +172,7 @@ class Network:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update({"decision_threshold": 0.5, "gives_values": False, **state})
+        self.__dict__.update({"decision_threshold": 0.5, "gives_values": False, "multilabel": False, **state})
         for layer in self.layers:
             if isinstance(layer, Dropout):
                 layer.rng = self.rng
@@ -308,18 +314,21 @@ class Network:
         ``threshold`` None: :attr:`decision_threshold`, 0.5 for a sigmoid probability and 0
         for a single logit once ``fit`` trained the network with
         ``BinaryCrossEntropy(from_logits=True)`` (or ``load`` read such a model). A threshold
-        given to a network of several outputs is refused: the argmax would ignore it. Outputs
+        given to a network of several outputs is refused, the argmax would ignore it, unless it
+        is multi-label (each output is compared with it). Outputs
         that are NaN or infinite are a :class:`DataError`, not class 0. A regressor
         (:attr:`gives_values`: trained with ``MeanSquaredError(classification=False)``, or
         loaded from such a model) has no classes: its outputs, shape ``(n, n_outputs)``, as
-        :meth:`predict_proba` gives them."""
+        :meth:`predict_proba` gives them. A multi-label classifier (:attr:`multilabel`) gives
+        each row's labels: the int64 matrix ``[a_ik ≥ threshold]``, shape ``(n, n_outputs)``,
+        a row of several 1s or of none as the outputs say."""
         if self.gives_values:
             if threshold is not None:
                 raise ConfigError("threshold decides a class, but this network is a regressor (trained with "
                                   "MeanSquaredError(classification=False)): predict returns its values; leave "
                                   "threshold out")
             return self.predict_proba(X, batch_size=batch_size)
-        if threshold is not None and self.n_outputs > 1:
+        if threshold is not None and self.n_outputs > 1 and not self.multilabel:
             raise ConfigError(f"threshold applies to a single output, but this network has {self.n_outputs} outputs "
                               "and predicts the argmax of each row: leave threshold out, or compare a column "
                               "yourself, e.g. net.predict_proba(X)[:, k] >= t")
@@ -334,6 +343,8 @@ class Network:
             raise DataError(f"the network's outputs are NaN or infinite for row {row} of X, so no class can be chosen: "
                             f"its weights hold NaN or infinity, or these inputs overflow {self.dtype.name} through "
                             "them. Check the weights (a diverged run?), scale X, or compute in dtype='float64'")
+        if self.multilabel:  # each output its own label: no argmax across them
+            return (proba >= float(threshold)).astype(np.int64)
         return predictions_from_outputs(proba, threshold=float(threshold))
 
     # -- inspection -----------------------------------------------------------------------

@@ -281,13 +281,14 @@ class ModelFile:
 
 def output_kind(net: Network, loss, extra: dict[str, Any] | None = None) -> str:
     """:attr:`ModelFile.outputs` of ``net`` trained with ``loss`` (``extra``: the file's
-    record of a scikit-learn estimator). A regressor's are ``"values"``: a scikit-learn
+    record of a scikit-learn estimator, or ``{"multilabel": true}`` that ``save`` writes of a
+    ``net.multilabel`` network). A regressor's are ``"values"``: a scikit-learn
     regressor's, or a network trained with a loss that says its targets are no classes
     (``MeanSquaredError(classification=False)``)."""
     extra = extra or {}
     if extra.get("estimator") == "NeuralNetRegressor" or getattr(loss, "classification", True) is False:
         return "values"
-    if extra.get("multilabel") is True:
+    if extra.get("multilabel") is True or getattr(net, "multilabel", False):  # fit's multi-label classifier too
         return "labels"
     last = _output_layer(net)
     if last == "Softmax" or (last == "Sigmoid" and net.n_outputs == 1):
@@ -569,6 +570,7 @@ def _model_parts(net: Network, class_names, input_scaling, extra, loss=None,
     if not isinstance(net, Network):
         raise ConfigError(f"save needs a deltaprop Network, got {type(net).__name__}")
     class_names = checked_class_names(class_names, net.n_outputs)
+    extra = _with_multilabel_record(net, extra)
     try:
         input_scaling = _check_scaling(input_scaling, net.n_features) if input_scaling is not None else None
     except ModelFileError as exc:  # a file's malformed record; here, the argument given
@@ -607,6 +609,20 @@ def _model_parts(net: Network, class_names, input_scaling, extra, loss=None,
         meta["loss"] = _json(_recordable_loss(loss, net))
     meta["decision_threshold"] = _json(_saved_threshold(net, loss))
     return tensors, meta, list(tensors)
+
+
+def _with_multilabel_record(net: Network, extra):
+    """``extra`` with ``"multilabel": true`` for a network ``fit`` trained as a multi-label
+    classifier (``net.multilabel``), so ``load``, ``deltaprop predict`` and the exports
+    give its labels rather than an argmax; refused where ``extra`` says otherwise."""
+    if not net.multilabel or not isinstance(extra, (dict, type(None))):  # _extra_json refuses a non-mapping
+        return extra
+    extra = extra or {}
+    if extra.get("multilabel", True) is not True:
+        raise ConfigError(f"extra['multilabel'] is {extra['multilabel']!r}, but the network was fitted as a "
+                          "multi-label classifier (net.multilabel is True): leave 'multilabel' out of extra, or "
+                          "set net.multilabel = False to save it as a classifier of one class a row")
+    return {**extra, "multilabel": True}
 
 
 def _saved_threshold(net: Network, loss) -> float:
@@ -1064,6 +1080,7 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES, seed=0):
         out.values_recorded = getattr(_recorded_loss(path, meta, net), "classification", True) is False
     out.net.decision_threshold = _read_threshold(path, meta, out)
     out.net.gives_values = out.outputs == "values"  # a regressor's: predict returns them
+    out.net.multilabel = out.outputs == "labels"  # a multi-label classifier's: predict gives the labels
     return out
 
 

@@ -516,6 +516,17 @@ def _class_ids(loss: Loss, Y: np.ndarray) -> np.ndarray | None:
     return predictions_from_outputs(Y) if loss.targets_are_classes(Y) else None
 
 
+def _multilabel_targets(net: Network, loss: Loss, Y: np.ndarray, ids: np.ndarray | None) -> bool:
+    """Whether ``fit`` trains a multi-label classifier: binary cross-entropy on several
+    Sigmoid outputs, every target 0 or 1, and some row not one-hot (several 1s, or none;
+    ``ids`` None). One-hot rows (one sigmoid a class, one-vs-rest) stay one class a row,
+    the argmax; fractional targets (soft labels) and logit outputs too."""
+    from .serialization import _output_layer
+
+    return (isinstance(loss, BinaryCrossEntropy) and ids is None and net.n_outputs > 1
+            and _output_layer(net) == "Sigmoid" and bool(np.all((Y == 0) | (Y == 1))))
+
+
 # -- batch sources ----------------------------------------------------------------------------------
 class BatchSource(ABC):
     """The batches of one epoch, as ``(x, y, ids, w)``: inputs in the network's dtype,
@@ -710,7 +721,11 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     ``X``: ``(n, features)`` array (converted once to the network's dtype), or a lazy array
     with ``shape``, ``len`` and ``X[index_array]`` (:func:`deltaprop.data.open_mapped`, a
     SciPy sparse matrix) whose batches are read (or densified) and checked when needed.
-    ``y``: class ids or target rows. ``sample_weight``: one weight ``≥ 0`` per row, scaled
+    ``y``: class ids or target rows. Binary cross-entropy on several Sigmoid outputs with
+    0/1 target rows of which some are not one-hot (several 1s, or none) trains a
+    multi-label classifier (``net.multilabel``: ``net.predict`` gives the ``(n, k)`` 0/1
+    labels ``a ≥ 0.5``, ``save`` records it, and there is no accuracy); one-hot rows (one
+    sigmoid a class) stay one class a row, the argmax. ``sample_weight``: one weight ``≥ 0`` per row, scaled
     to mean 1, so the loss is ``(1/n) Σ w_i ℓ_i`` (see :mod:`deltaprop.losses`; accuracy
     still counts every row once); a resume takes the run's own rows and weights only (the
     state keeps digests of them). Stops after ``epochs`` epochs or ``steps`` updates (the first reached;
@@ -1105,8 +1120,9 @@ def _validation_set(net: Network, loss: Loss, validation):
         raise type(exc)(f"validation y_val: {exc}") from None
     _checks.same_length(len(Xv), Yv.shape[0], names=("X_val", "y_val"))
     # fit trains a regressor on values (decided from the training targets): validation values
-    # that happen to be 0 and 1 are values too, with no accuracy
-    return Xv, Yv, None if net.gives_values else _class_ids(loss, Yv)
+    # that happen to be 0 and 1 are values too, with no accuracy; so are one-hot validation
+    # rows of a multi-label classifier (its labels are no argmax)
+    return Xv, Yv, None if net.gives_values or net.multilabel else _class_ids(loss, Yv)
 
 
 def _checked(callbacks: Sequence[Callback]) -> list[Callback]:
@@ -1514,6 +1530,7 @@ def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, sch
     # values, not classes: predict returns the outputs (binary cross-entropy's rows of several 1s are
     # independent labels, which have no accuracy but are no regressor's values)
     net.gives_values = ids is None and not isinstance(loss, BinaryCrossEntropy)
+    net.multilabel = _multilabel_targets(net, loss, Y, ids)
     W = None if sample_weight is None else row_weights(sample_weight, len(Y), net.dtype)
     batches = 1 if batch_size is None else -(-len(X_arr) // max(1, min(batch_size, len(X_arr))))
     state = _training_state(net, loss, optimizer, epochs=epochs, steps=steps, seed=seed, schedule=schedule,
@@ -1808,10 +1825,15 @@ def evaluate(net: Network, X, y, *, loss: Loss | None = None) -> dict[str, float
     trained by ``fit``), as :meth:`~deltaprop.Network.predict` decides. A regressor
     (:attr:`~deltaprop.Network.gives_values`) has no accuracy (None, also where ``y`` is
     0 and 1, unless ``MeanSquaredError(classification=True)`` is given); with no loss its
-    loss is its own, ``(1/n) Σ_i ‖a_i − y_i‖²``."""
+    loss is its own, ``(1/n) Σ_i ‖a_i − y_i‖²``. A multi-label classifier
+    (:attr:`~deltaprop.Network.multilabel`) has no accuracy of one class a row either
+    (None): compare ``net.predict(X)`` with ``y`` label by label; with no loss its loss is
+    its binary cross-entropy."""
     from .losses import MeanSquaredError
 
     used = loss
+    if used is None and net.multilabel:  # its own loss: each label's binary cross-entropy
+        used = BinaryCrossEntropy()
     if used is None:
         used = MeanSquaredError(classification=False if net.gives_values else None)
         used.decision_threshold = net.decision_threshold
@@ -1820,6 +1842,6 @@ def evaluate(net: Network, X, y, *, loss: Loss | None = None) -> dict[str, float
     Y = used.prepare_targets(y, net.n_outputs, net.dtype)
     _checks.same_length(len(Xa), Y.shape[0])
     undecided = isinstance(used, MeanSquaredError) and "classification" not in used.config()
-    ids = None if net.gives_values and undecided else _class_ids(used, Y)
+    ids = None if (net.gives_values and undecided) or net.multilabel else _class_ids(used, Y)
     value, acc = _evaluate(net, used, Xa, Y, ids)
-    return {"loss": value if loss is not None or net.gives_values else None, "accuracy": acc}
+    return {"loss": value if loss is not None or net.gives_values or net.multilabel else None, "accuracy": acc}
