@@ -29,7 +29,7 @@ from . import __version__, _checks, kernels, vector_blas
 from .atomic import atomic_write_bytes
 from .bounded import open_regular
 from .callbacks import (Callback, CheckpointWriter, EarlyStopping, ProgressBar, early_stopped_epoch, epoch_rows,
-                        epoch_summary)
+                        epoch_summary, largest_weight)
 from .config import (TrainConfig, _integer, _number, _schedule, _toml_value, _utf8, config_file, load_toml,
                      schedule_spec)
 from .data import DATASETS, LABEL_NAMES, read_rows, read_table, train_validation_split
@@ -66,7 +66,7 @@ from .serialization import (
 from .interrupts import ignored, interrupt_once
 from .layers import Dense
 from .report import earlier_sessions, recorded_facts, recorded_status
-from .training import History, TrainingState, fit
+from .training import History, TrainingState, exploded_weights, fit
 
 PROG = "deltaprop"
 _RUN_FILES = ("model.safetensors", "checkpoint.safetensors", "history.csv", "history.png", "config.toml",
@@ -1656,9 +1656,17 @@ def _early_stopping_note(args, callbacks, model: _Model) -> None:
 
 
 def _checkpoint_exploded(exc: TrainingDivergedError, writer: CheckpointWriter) -> bool:
-    """Whether the checkpoint on disk holds the diverged epoch's first weights (that of the
-    epoch before), and fit found them already exploded (``exc.exploded``)."""
-    return (bool(getattr(exc, "exploded", False)) and bool(writer.written_epoch) and writer.written_batches is None
+    """Whether the checkpoint on disk holds weights that had already exploded, by fit's
+    yardstick (:func:`~deltaprop.training.exploded_weights` against the weights fit began with),
+    whichever epoch it is of: the epoch before the divergence, or an older one where the later
+    writes had not been made (spaced in time) or failed. Where the writer does not know the
+    checkpoint's weights, that of the epoch before is judged by fit's own finding."""
+    if not writer.written_epoch:
+        return False
+    largest, start = writer.written_largest, getattr(exc, "start_weight", None)
+    if largest is not None and start is not None:
+        return exploded_weights(largest, start)
+    return (bool(getattr(exc, "exploded", False)) and writer.written_batches is None
             and writer.written_epoch == exc.epoch - 1)
 
 
@@ -1668,8 +1676,10 @@ def _diverged(exc: TrainingDivergedError, cfg: TrainConfig, out: Path, writer: C
     if not writer.written_epoch:
         kept = f"no epoch finished, so there is no checkpoint; {again}"
     elif _checkpoint_exploded(exc, writer):
-        kept = (f"the last checkpoint ({_written(writer)}), {checkpoint}, holds weights that had already grown to "
-                f"{exc.largest_weight:.3g} (largest |w|), too large to train on: {again}")
+        largest = writer.written_largest if writer.written_largest is not None else exc.largest_weight
+        grown = "grown past any finite size" if not math.isfinite(largest) else f"grown to {largest:.3g} (largest |w|)"
+        kept = (f"the last checkpoint ({_written(writer)}), {checkpoint}, holds weights that had already {grown}, too "
+                f"large to train on: {again}")
     else:
         kept = f"the last good checkpoint ({_written(writer)}) is {checkpoint}"
     shown = f"; {exc.layer}" if getattr(exc, "layer", None) else ""
@@ -1839,6 +1849,7 @@ def _checkpoint_writer(out: Path, model: _Model) -> CheckpointWriter:
     """The run's checkpoint writer; a resumed run's knows the checkpoint it resumed from is on disk."""
     writer = CheckpointWriter(out)
     if model.state is not None:
+        writer.written_largest = largest_weight(p.value for p in model.net.parameters())
         writer.written_epoch = model.state.epoch
         writer.written_batches = None if model.state.progress is None else model.state.progress.batches
         writer.written_records = list(model.state.history.records)

@@ -1395,7 +1395,7 @@ class Loop:
         step = state.step + 1 if step is None else step
         what, where = self._diagnosis(what, loss_overflowed)  # before the weights are restored
         top, first_top = _largest(self.snapshot), _largest(self.first)
-        exploded = top >= DIVERGED_GROWTH * max(1.0, first_top)
+        exploded = exploded_weights(top, first_top)
         for p, saved in zip(self.params, self.first if exploded else self.snapshot):
             np.copyto(p.value, saved)
         state.optimizer.build(self.params)  # its moments grew with the weights: a refit starts them afresh
@@ -1413,6 +1413,7 @@ class Loop:
             layer=where,
             largest_weight=top,
             exploded=exploded,
+            start_weight=first_top,
         )
 
 
@@ -1424,6 +1425,13 @@ def _divergence_fixes(lr: float) -> str:
         return f"Lower the learning rate (--lr; it was {lr:g}) or scale the inputs to [0, 1] (--scaling)"
     return (f"Lower the learning rate (it was {lr:g}), clip the gradients (a callback whose on_gradients scales "
             "state.net.flat_gradients to a largest norm), or scale the inputs to [0, 1]")
+
+
+def exploded_weights(largest: float, start: float) -> bool:
+    """Whether weights whose largest ``max |θ|`` is ``largest`` have exploded from weights whose
+    largest was ``start``: grown :data:`DIVERGED_GROWTH` times or more ``max(1, start)``, or not
+    finite (NaN or infinity)."""
+    return not math.isfinite(largest) or largest >= DIVERGED_GROWTH * max(1.0, start)
 
 
 def _largest(weights: Sequence[np.ndarray]) -> float:

@@ -1,0 +1,169 @@
+"""A weight decay that holds the weights too small to fit said nothing for a regression, or
+for AdamW's decoupled decay (only classifiers under L2 decay were judged); a diverged run whose
+newest checkpoint is older than the epoch before the divergence was offered that checkpoint as
+a good one without a look at its weights."""
+
+from __future__ import annotations
+
+import errno
+import json
+
+import numpy as np
+import pytest
+from cli_in_process import run_cli as cli
+
+import deltaprop as dp
+import deltaprop.cli
+from deltaprop.alerts import Context, check
+
+
+def _record(epoch, loss, norms, figures, *, accuracy=None, probe_loss=None, kind="gradient"):
+    params = []
+    for k, (n, f) in enumerate(zip(norms, figures)):
+        p = {"name": f"layers.{2 * k}.W", "layer": 2 * k, "norm": n, "grad_norm": 0.3 * n, "update_ratio": 0.04}
+        if kind == "gradient":
+            p["grad_norm"] = f * n  # ‖∇W‖/‖W‖ = f
+        else:
+            p["update_ratio"] = f  # ‖ΔW‖/‖W‖ = f
+        params.append(p)
+    diag = {"probe_size": 512, "layers": [], "parameters": params}
+    if probe_loss is not None:
+        diag["loss"] = probe_loss
+    return {"epoch": epoch, "loss": loss, "accuracy": accuracy, "steps": 32 * epoch, "diagnostics": diag}
+
+
+def _regression(loss=0.81, norms=((0.80, 0.65), (0.83, 0.63), (0.87, 0.67)), gradients=(0.15, 0.14)):
+    # y = sin(2x₁) + x₂x₃ + x₃/2 under λ = 0.1: ‖W‖ 0.8-0.9 and moving 5-10% an epoch, R² 0.19
+    return [_record(e, loss, n, gradients) for e, n in enumerate(norms, start=1)]
+
+
+_REGRESSION = {"mean_loss": 1.0, "optimizer": "SGD", "lr": 0.1, "momentum": 0.0, "weight_decay": 0.1}
+
+
+def test_a_decay_that_holds_a_regressions_weights_too_small_to_fit_is_named_and_no_other():
+    [alert] = [a for a in check(_regression(), Context(**_REGRESSION)) if a.rule == "strong_decay"]
+    assert alert.layer is None
+    assert "explains 19% of the targets' variance (R² = 1 − loss / 1 = 0.19" in alert.evidence
+    assert "settled (0.87, 0.67" in alert.evidence and "weight decay 0.1" in alert.evidence
+    assert alert.fix.startswith("lower the weight decay (--weight-decay 0.1)") and "usual 0.0001" in alert.fix
+
+    def rules(records, **kw):
+        return [a.rule for a in check(records, Context(**{**_REGRESSION, **kw}))]
+
+    assert "strong_decay" not in rules(_regression(loss=0.13))  # λ = 0.03 ends at R² 0.87
+    assert "strong_decay" not in rules(_regression(loss=0.81, gradients=(0.15, 0.5)))  # the loss's pull outweighs λ
+    assert "strong_decay" not in rules(_regression(norms=((0.5, 0.5), (0.7, 0.7), (0.9, 0.9))))  # still growing
+    assert "strong_decay" not in rules(_regression(), weight_decay=1e-4)
+    assert "strong_decay" not in rules(_regression(), mean_loss=None)  # not squared error: nothing to judge by
+    # the probe batch's loss (dropout off) fits though the running loss does not: no alert
+    assert "strong_decay" not in rules([{**r, "diagnostics": {**r["diagnostics"], "loss": 0.1}} for r in _regression()])
+
+
+def _adamw_run(accuracy=0.62, ratios=(0.0034, 0.0081), norms=((2.34, 0.92), (2.45, 0.95), (2.54, 0.98))):
+    # scikit-learn's digits under AdamW (α = 0.001) at λ = 10: accuracy 0.62, αλ = 0.01 against update ratios 3-8e-3
+    return [_record(e, 2.0, n, ratios, accuracy=accuracy, kind="update") for e, n in enumerate(norms, start=1)]
+
+
+_ADAMW = {"chance": 0.1, "optimizer": "AdamW", "lr": 0.001, "weight_decay": 10.0}
+
+
+def test_adamws_decoupled_decay_that_holds_the_weights_too_small_to_fit_is_named_and_no_other():
+    [alert] = [a for a in check(_adamw_run(), Context(**_ADAMW)) if a.rule == "strong_decay"]
+    assert "training accuracy is 0.620 (chance 0.100)" in alert.evidence
+    assert "AdamW's weight decay 10 shrinks each weight by αλ = 0.01 of its size a step" in alert.evidence
+    assert "(update ratio ‖ΔW‖/‖W‖ 0.0034, 0.0081)" in alert.evidence
+    assert alert.fix.startswith("lower the weight decay (--weight-decay 10)") and "usual 0.01," in alert.fix
+    [api] = [a for a in check(_adamw_run(), Context(**_ADAMW, interface="api")) if a.rule == "strong_decay"]
+    assert "dp.AdamW(weight_decay=10)" in api.fix
+
+    def rules(records, **kw):
+        return [a.rule for a in check(records, Context(**{**_ADAMW, **kw}))]
+
+    assert "strong_decay" not in rules(_adamw_run(), weight_decay=0.01)  # αλ = 1e-5 against steps of 1e-3
+    assert "strong_decay" not in rules(_adamw_run(ratios=(0.0034, 0.08)))  # Adam's own step outweighs the decay
+    assert "strong_decay" not in rules(_adamw_run(accuracy=0.94))
+    assert "strong_decay" not in rules(_adamw_run(), lr=None)  # the step αλ not known
+
+
+def _sine_regression(weight_decay):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1000, 5)).astype(np.float32)
+    y = (np.sin(2 * X[:, 0]) + X[:, 1] * X[:, 2] + 0.5 * X[:, 3]).astype(np.float32)
+    y = ((y - y.mean()) / y.std())[:, None]
+    net = dp.mlp([5, 32, 1], activation="tanh", output="identity", seed=0)
+    history = dp.fit(net, X, y, loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=0.1, weight_decay=weight_decay),
+                     epochs=8, batch_size=32, seed=0)
+    return [a.rule for a in history.alerts]
+
+
+def test_fit_names_a_decay_that_holds_a_regression_short_of_a_fit():
+    assert "strong_decay" in _sine_regression(0.3)  # R² 0.13
+    assert _sine_regression(1e-4) == []  # R² 0.9
+
+
+def test_squared_error_at_the_mean_names_the_decay_that_holds_it_there():
+    records = [_record(e, 1.0, (0.02, 0.02), (0.8, 0.8)) for e in (1, 2, 3, 4)]
+    records[-1]["steps"] = 200
+    [alert] = [a for a in check(records, Context(**{**_REGRESSION, "weight_decay": 1.0})) if a.rule == "chance_accuracy"]
+    assert "weight decay 1 pulls each Dense layer's weights towards 0" in alert.evidence
+    assert alert.fix.startswith("lower the weight decay (--weight-decay 1)")
+
+
+#: parity under squared error at a rate whose weights explode: largest |w| 7e7 after epoch 1,
+#: 3e13 after epoch 2, 1e19 after epoch 3; the loss overflows at epoch 4
+EXPLODES = ("--dataset", "parity", "--activation", "sigmoid", "--output-activation", "identity", "--loss", "mse",
+            "--momentum", "0.9", "--lr", "2", "--quiet", "--epochs", "30")
+
+
+class _FullDiskAfter(dp.CheckpointWriter):
+    """Writes the checkpoints of the first ``epochs`` epochs at once; later ones wait for the
+    interval, and the write at the end fails on a full disk: the checkpoint on disk stays older
+    than the epoch before the divergence."""
+
+    epochs = 2
+
+    def on_epoch_end(self, state):
+        if state.epoch <= self.epochs:
+            self._keep(state)
+            self.flush()
+        else:
+            super().on_epoch_end(state)
+
+    def on_train_end(self, state):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_an_older_checkpoint_of_exploded_weights_is_not_called_good(tmp_path, monkeypatch):
+    monkeypatch.setattr(deltaprop.cli, "CheckpointWriter", _FullDiskAfter)
+    out = tmp_path / "run"
+    res = cli("train", *EXPLODES, "--out", out)
+    assert res.returncode == 1
+    assert "training diverged at epoch 4" in res.stderr
+    assert "last good checkpoint" not in res.stderr
+    assert "the last checkpoint (epoch 2)" in res.stderr and "had already grown to 3.18e+13 (largest |w|)" in res.stderr
+    assert json.loads((out / "run.json").read_text())["diverged"]["checkpoint_exploded"] is True
+    again = cli("train", "--resume", out, "--epochs", "31", "--quiet")  # the resume refuses those weights
+    assert again.returncode == 2 and "holds weights that had already exploded" in again.stderr
+
+
+def test_an_older_checkpoint_is_judged_by_its_own_weights(tmp_path):
+    from deltaprop.cli import _checkpoint_exploded
+
+    diverged = dp.TrainingDivergedError("diverged", epoch=6, step=90, largest_weight=50.0, exploded=False,
+                                        start_weight=2.0)
+    writer = dp.CheckpointWriter(tmp_path)
+    writer.written_epoch = 3  # two epochs older than the epoch before the divergence
+    for largest, exploded in ((3.0, False), (199.0, False), (200.0, True), (3.2e13, True), (float("inf"), True)):
+        writer.written_largest = largest  # the yardstick: 100 × max(1, 2.0) = 200
+        assert _checkpoint_exploded(diverged, writer) is exploded, largest
+    writer.written_epoch = None  # nothing on disk: nothing to call exploded
+    assert _checkpoint_exploded(diverged, writer) is False
+
+
+def test_the_checkpoint_writer_knows_the_largest_weight_it_wrote(tmp_path):
+    net = dp.mlp([2, 3, 1], output="identity", seed=0)
+    writer = dp.CheckpointWriter(tmp_path, interval=0)
+    X = np.array([[0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    dp.fit(net, X, np.array([[1.0], [0.0]], dtype=np.float32), loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=0.1),
+           epochs=2, callbacks=[writer], diagnostics=False)
+    assert writer.written_largest == pytest.approx(max(float(np.max(np.abs(p.value))) for p in net.parameters()))
