@@ -5,6 +5,7 @@ a good one without a look at its weights."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 
@@ -14,6 +15,7 @@ from cli_in_process import run_cli as cli
 
 import deltaprop as dp
 import deltaprop.cli
+from deltaprop import alerts
 from deltaprop.alerts import Context, check
 
 
@@ -167,3 +169,56 @@ def test_the_checkpoint_writer_knows_the_largest_weight_it_wrote(tmp_path):
     dp.fit(net, X, np.array([[1.0], [0.0]], dtype=np.float32), loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=0.1),
            epochs=2, callbacks=[writer], diagnostics=False)
     assert writer.written_largest == pytest.approx(max(float(np.max(np.abs(p.value))) for p in net.parameters()))
+
+
+def _relu_record(epoch, accuracy, size, ratio):
+    layers = [{"index": 0, "layer": "Rescaling"}, {"index": 1, "layer": "Dense", "mean": -0.8 * size, "std": 0.6 * size},
+              {"index": 2, "layer": "ReLU", "dead": 0.1}, {"index": 3, "layer": "Dense", "mean": 1.0, "std": 4.0},
+              {"index": 4, "layer": "Softmax"}]
+    params = [{"name": "layers.1.W", "layer": 1, "norm": 594.0, "grad_norm": 0.15, "update_ratio": ratio},
+              {"name": "layers.3.W", "layer": 3, "norm": 62.0, "grad_norm": 0.3, "update_ratio": 4e-3}]
+    return {"epoch": epoch, "loss": 1.7, "accuracy": accuracy, "steps": 180 * epoch,
+            "diagnostics": {"probe_size": 512, "layers": layers, "parameters": params}}
+
+
+_RELU = Context(chance=0.1, optimizer="SGD", lr=0.3, momentum=0.0, weight_decay=0.0, scaled_inputs=True,
+                layers=("Rescaling", "Dense(scaled_normal(3))", "ReLU", "Dense(scaled_normal(3))", "Softmax"))
+
+
+def test_relu_units_fed_by_weights_too_large_to_move_are_named_by_layer():
+    # the MNIST sample's 784-50-10 ReLU network from scaled_normal(3): z of size 60, the first
+    # layer moving 4-5e-4 a step, training accuracy 0.40-0.46 (he_normal: 0.96 by epoch 5)
+    records = [_relu_record(e, 0.36 + 0.02 * e, 60.0, 4.5e-4) for e in (1, 2, 3)]
+    [alert] = [a for a in check(records, _RELU) if a.rule == "large_weights"]
+    assert alert.layer == 1
+    assert alert.evidence.startswith("layer 1 (Dense), feeding layer 2 (ReLU): its outputs z are of size 60")
+    assert "at most 4.5e-04 of their size a step" in alert.evidence and "training accuracy is 0.420" in alert.evidence
+    assert alert.fix.startswith("start from smaller weights than scaled_normal(3) (he_normal) with --init")
+    [api] = [a for a in check(records, dataclasses.replace(_RELU, interface="api")) if a.rule == "large_weights"]
+    assert "init= of dp.mlp or dp.Dense" in api.fix
+    assert ": weights this large make each step" in alert.evidence
+    [raw] = [a for a in check(records, dataclasses.replace(_RELU, scaled_inputs=None)) if a.rule == "large_weights"]
+    assert ": inputs or weights this large" in raw.evidence and raw.fix.endswith("(--scaling): ReLU units pass their "
+                                                                                 "size on, so no learning rate suits "
+                                                                                 "weights this much larger than the "
+                                                                                 "rest of the network")
+    assert "weights too large to move" in alerts.summary([])
+
+    def rules(records):
+        return [a.rule for a in check(records, _RELU)]
+
+    assert "large_weights" not in rules(records[:2])  # too few epochs to say the steps stay small
+    assert "large_weights" not in rules([_relu_record(e, 0.87, 17.0, 1.4e-3) for e in (1, 2, 3)])  # scaled_normal(1) learns
+    assert "large_weights" not in rules([_relu_record(e, 0.5, 2.0, 4.5e-4) for e in (1, 2, 3)])  # z of a usual size
+    assert "large_weights" not in rules([_relu_record(e, 0.5, 60.0, 2e-2) for e in (1, 2, 3)])  # the layer moves
+    assert "large_weights" not in rules([_relu_record(e, 0.9, 60.0, 4.5e-4) for e in (1, 2, 3)])  # it fits
+
+
+@pytest.mark.slow  # a five-epoch command-line run on the MNIST sample
+def test_train_names_a_relu_layer_started_too_large(tmp_path):
+    done = cli("train", "--activation", "relu", "--init", "scaled_normal(3)", "--epochs", "5", "--out", tmp_path / "run",
+               "--quiet", "--threads", "1")
+    assert done.returncode == 0
+    assert "[large_weights] epoch 3: layer 1 (Dense), feeding layer 2 (ReLU)" in done.stdout
+    good = cli("train", "--activation", "relu", "--epochs", "5", "--out", tmp_path / "he", "--quiet", "--threads", "1")
+    assert good.returncode == 0 and "during training:" not in good.stdout  # he_normal: no alert to sum up

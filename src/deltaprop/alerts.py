@@ -220,6 +220,20 @@ DECAY_SETTLED = 0.05
 DECAY_EPOCHS = 3
 DECAY_FITTED = 0.8
 
+#: Weights too large: a hidden Dense layer feeding ReLU units whose outputs z have a root mean
+#: square above this on the probe batch, and whose update ratio ‖ΔW‖/‖W‖ stays under
+#: SATURATED_UPDATE for DECAY_EPOCHS epochs while the network is short of a fit (see
+#: DECAY_FITTED). ReLU is linear above 0, so weights too large saturate nothing: they make every
+#: step a small share of them. On the MNIST sample a 784-50-10 ReLU network from he_normal (or
+#: scaled_normal(0.1)) has z of size 1.9-2.2 and moves its first layer by 1e-2 to 3e-2 a step
+#: (training accuracy 0.96-0.98 by epoch 5); from scaled_normal(3), z of size 60, update ratios
+#: of 4e-4 to 5e-4, and training accuracy 0.40-0.46 after five epochs, 0.63 after twenty
+#: (test 0.54); scaled_normal(1) has z of size 17 and moves it by 1.2e-3 to 1.5e-3 while reaching
+#: 0.87 (no alert).
+LARGE_PREACTIVATION = 10.0
+#: The units that pass a Dense layer's size on (linear above 0).
+_LINEAR_ABOVE_0 = ("ReLU", "LeakyReLU")
+
 #: Overfitting: training accuracy this far above validation accuracy (an absolute gap) in
 #: each of the last OVERFIT_EPOCHS epochs. The seed-000 network on MNIST ends within 0.03; a
 #: gap of 0.1 means it is learning the examples. One epoch is not enough: on a small
@@ -1475,6 +1489,45 @@ def strong_decay(records, ctx) -> list[Finding]:
              f"{usual:g}, or 0: the loss levels off where the decay's pull balances its gradient, not at a fit")]
 
 
+def _slow_steps(records, layer: int) -> list[float] | None:
+    """The update ratios ‖ΔW‖/‖W‖ of Dense layer ``layer``'s W over the last DECAY_EPOCHS
+    records, where each is under SATURATED_UPDATE; else None."""
+    ratios = []
+    for record in records[-DECAY_EPOCHS:]:
+        found = [p.get("update_ratio") for p in _weights(record) if p.get("layer") == layer]
+        if len(found) != 1 or found[0] is None or not found[0] < SATURATED_UPDATE:
+            return None
+        ratios.append(found[0])
+    return ratios if len(ratios) == DECAY_EPOCHS else None
+
+
+def large_weights(records, ctx) -> list[Finding]:
+    short = _short_of_fit(records[-1], ctx) if len(records) >= DECAY_EPOCHS else ""
+    if not short:
+        return []
+    layers = {s["index"]: s for s in _layers(records[-1])}
+    found = []
+    for i, s in sorted(layers.items()):
+        after = layers.get(i + 1, {})
+        if s.get("layer") != "Dense" or after.get("layer") not in _LINEAR_ABOVE_0:
+            continue
+        mean, std = s.get("mean"), s.get("std")
+        size = math.hypot(mean, std) if mean is not None and std is not None else math.nan
+        ratios = _slow_steps(records, i) if size > LARGE_PREACTIVATION else None
+        if ratios is None:
+            continue
+        first = not any(t.get("layer") == "Dense" for k, t in layers.items() if k < i)
+        cause = "inputs or weights" if first and not ctx.scaled_inputs else "weights"
+        found.append((i, f"{_where(s)}, feeding {_where(after)}: its outputs z are of size {size:.3g} (root mean square "
+                         f"on the probe batch, where a usual start gives 1-3) and it moves its weights by at most "
+                         f"{max(ratios):.1e} of their size a step (update ratio ‖ΔW‖/‖W‖ under {SATURATED_UPDATE:.0e} "
+                         f"for {DECAY_EPOCHS} epochs) while {short}: {cause} this large make each step too small a "
+                         "share of the weights to learn (weights too large)",
+                      f"{_start_fix(ctx)}: ReLU units pass their size on, so no learning rate suits weights this much "
+                      "larger than the rest of the network"))
+    return found
+
+
 def overfitting(records, ctx) -> list[Finding]:
     recent = records[-OVERFIT_EPOCHS:]
     # the weights as the epoch ends, scored on training rows (the probe), within the gap of the
@@ -1569,6 +1622,7 @@ RULES: dict[str, tuple[Rule, str]] = {
     "strong_decay": (strong_decay,
                      "lower the weight decay (--weight-decay), for example 10-100× smaller: the loss levels off "
                      "where the pull λW balances its gradient, not at a fit"),
+    "large_weights": (large_weights, _start_fix(Context())),  # each finding brings the fix that fits
     "overfitting": (overfitting,
                     "regularise: weight decay (--weight-decay), dropout (--dropout), early stopping "
                     "(--early-stopping), or more training data"),
@@ -1697,10 +1751,10 @@ def standing_of(alert: dict[str, Any] | Alert, at_end: dict[str, Any] | None) ->
 #: The summary of a run without alerts: what the rules looked for, never more. Saturated
 #: units alone are no alert (an adaptive optimizer's layer learns with 70% of its outputs
 #: saturated), so it does not say there are none: diagnostics.csv gives their share.
-NO_ALERTS = ("no alerts: no rule fired on dead, identical or slowly learning saturated units, vanishing or "
-             "exploding gradients, a loss that rises, oscillates, stays flat or sits above guessing, targets outside "
-             "the output's range, chance accuracy, weights that end an epoch far below its running accuracy, a weight decay that "
-             "outweighs the loss or overfitting")
+NO_ALERTS = ("no alerts: no rule fired on dead, identical or slowly learning saturated units, weights too large "
+             "to move, vanishing or exploding gradients, a loss that rises, oscillates, stays flat or sits above "
+             "guessing, targets outside the output's range, chance accuracy, weights that end an epoch far below its "
+             "running accuracy, a weight decay that outweighs the loss or overfitting")
 
 
 def summary(alerts: Sequence[Alert], at_end: dict[str, Any] | None = None) -> str:
