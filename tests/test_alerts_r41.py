@@ -222,3 +222,17 @@ def test_train_names_a_relu_layer_started_too_large(tmp_path):
     assert "[large_weights] epoch 3: layer 1 (Dense), feeding layer 2 (ReLU)" in done.stdout
     good = cli("train", "--activation", "relu", "--epochs", "5", "--out", tmp_path / "he", "--quiet", "--threads", "1")
     assert good.returncode == 0 and "during training:" not in good.stdout  # he_normal: no alert to sum up
+
+
+@pytest.mark.slow  # two command-line runs, the second resumed
+def test_a_resumed_run_judges_its_checkpoint_against_the_runs_first_weights(tmp_path):
+    # three epochs end (exit 0, their weights 1e19); the resume diverges at once, and its
+    # checkpoint, the one it resumed from, had exploded long before
+    out = tmp_path / "run"
+    first = cli("train", *EXPLODES[:-2], "--epochs", "3", "--out", out)
+    assert first.returncode == 0, first.stderr
+    res = cli("train", "--resume", out, "--epochs", "30", "--quiet")
+    assert res.returncode == 1
+    assert "last good checkpoint" not in res.stderr
+    assert "the last checkpoint (epoch 3)" in res.stderr and "had already grown to 1.37e+19 (largest |w|)" in res.stderr
+    assert json.loads((out / "run.json").read_text())["diverged"]["checkpoint_exploded"] is True

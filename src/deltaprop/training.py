@@ -1173,6 +1173,7 @@ class Loop:
             state.optimizer.build(self.params)
         self.snapshot = [p.value.copy() for p in self.params]  # the epoch's first weights (finite ones)
         self.first = [p.value.copy() for p in self.params]  # the weights fit began with (see _diverged)
+        self.start_largest = _run_start_largest(state, self.first)  # the run's, across resumes
         if state.progress is not None and state.progress.batches:
             _check_same_batches(state.progress, source)
         n = source.batch_size if isinstance(source, MiniBatches) else source.n_examples
@@ -1395,7 +1396,7 @@ class Loop:
         step = state.step + 1 if step is None else step
         what, where = self._diagnosis(what, loss_overflowed)  # before the weights are restored
         top, first_top = _largest(self.snapshot), _largest(self.first)
-        exploded = exploded_weights(top, first_top)
+        exploded = exploded_weights(top, self.start_largest)
         for p, saved in zip(self.params, self.first if exploded else self.snapshot):
             np.copyto(p.value, saved)
         state.optimizer.build(self.params)  # its moments grew with the weights: a refit starts them afresh
@@ -1413,7 +1414,7 @@ class Loop:
             layer=where,
             largest_weight=top,
             exploded=exploded,
-            start_weight=first_top,
+            start_weight=self.start_largest,
         )
 
 
@@ -1425,6 +1426,25 @@ def _divergence_fixes(lr: float) -> str:
         return f"Lower the learning rate (--lr; it was {lr:g}) or scale the inputs to [0, 1] (--scaling)"
     return (f"Lower the learning rate (it was {lr:g}), clip the gradients (a callback whose on_gradients scales "
             "state.net.flat_gradients to a largest norm), or scale the inputs to [0, 1]")
+
+
+#: The training state's record of the run's start (checkpoints keep it, so a resumed run
+#: judges its weights against the run's first ones, not those it was resumed from).
+RUN_START_KEY = "run_start"
+
+
+def _run_start_largest(state: TrainingState, first: Sequence[np.ndarray]) -> float:
+    """``max |θ₀|`` of the weights the run began with: of ``first`` in a fresh run, kept in
+    the state's records; read back from them in a resumed one (``first``'s, the resumed
+    weights', where they hold none: a checkpoint written before it was kept)."""
+    if state.step == 0 and not state.history.records:
+        top = _largest(first)
+        if math.isfinite(top):
+            state.callback_records[RUN_START_KEY] = {"largest_weight": top}
+        return top
+    kept = state.callback_records.get(RUN_START_KEY, {}).get("largest_weight")
+    number = isinstance(kept, (int, float)) and not isinstance(kept, bool) and math.isfinite(kept) and kept >= 0
+    return float(kept) if number else _largest(first)
 
 
 def exploded_weights(largest: float, start: float) -> bool:
