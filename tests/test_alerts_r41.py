@@ -236,3 +236,26 @@ def test_a_resumed_run_judges_its_checkpoint_against_the_runs_first_weights(tmp_
     assert "last good checkpoint" not in res.stderr
     assert "the last checkpoint (epoch 3)" in res.stderr and "had already grown to 1.37e+19 (largest |w|)" in res.stderr
     assert json.loads((out / "run.json").read_text())["diverged"]["checkpoint_exploded"] is True
+
+
+def _saturated_regression(epoch):
+    layers = [{"index": 0, "layer": "Dense", "mean": 0.0, "std": 900.0},
+              {"index": 1, "layer": "Tanh", "saturated": 1.0, "stuck": 0.0}, {"index": 2, "layer": "Dense"}]
+    params = [{"name": "layers.0.W", "layer": 0, "norm": 300.0, "grad_norm": 3e-3, "update_ratio": 0.0},
+              {"name": "layers.2.W", "layer": 2, "norm": 5.0, "grad_norm": 6.0, "update_ratio": 0.2}]
+    return {"epoch": epoch, "loss": 1.44e12, "steps": 32 * epoch,
+            "diagnostics": {"probe_size": 512, "layers": layers, "parameters": params}}
+
+
+def test_saturation_from_targets_in_the_millions_is_fixed_by_scaling_them_first():
+    # y = 1e6 · (sin(2x₁) + x₂x₃ + x₃/2) + 3e6, a 5-32-1 tanh network under SGD at 0.01: after one
+    # epoch every hidden output is saturated, and the first layer's relative gradient is 9e-6 of the last's
+    ctx = Context(mean_loss=1.553e12, start_loss=1.094e13, optimizer="SGD", lr=0.01, momentum=0.0, weight_decay=0.0,
+                  scaled_inputs=True, output_slope_cancelled=True,
+                  layers=("Dense(glorot_uniform)", "Tanh", "Dense(glorot_uniform)"))
+    found = {a.rule: a for a in check([_saturated_regression(1)], ctx)}
+    for rule in ("saturated", "vanishing_gradients"):
+        assert found[rule].fix.startswith("scale the targets first: fit on (y − y.mean()) / y.std()"), rule
+        assert "squared error starts at 1.094e+13" in found[rule].fix and "if the alert still holds then, " in found[rule].fix
+    small = dataclasses.replace(ctx, mean_loss=1.0, start_loss=1.3)  # standardised targets: the fix as it was
+    assert all(not a.fix.startswith("scale the targets") for a in check([_saturated_regression(1)], small))

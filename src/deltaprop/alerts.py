@@ -607,7 +607,8 @@ def saturated(records, ctx) -> list[Finding]:
             moves = ""
         which = " on the wrong side of their targets" if last and s.get("off_target") is not None else ""
         found.append((s["index"], f"{_where(s)}: {share:.0%} of its outputs{which} are saturated (σ' near 0){moves}",
-                      _saturated_fix(s, ctx, stuck=ratio is not None and ratio >= SATURATED_UPDATE, output=last)))
+                      _targets_first(_saturated_fix(s, ctx, stuck=ratio is not None and ratio >= SATURATED_UPDATE,
+                                                    output=last), ctx)))
     return found
 
 
@@ -721,7 +722,7 @@ def vanishing_gradients(records, ctx) -> list[Finding]:
         return []  # units stuck on a flat end cut δ off, not the depth: the saturated rule says so, and why
     return [(first["layer"], f"layer {first['layer']} (Dense, the first): its {what} is {r0:.1e}, "
                              f"{r0 / r1:.0e} of layer {last['layer']}'s {r1:.1e} (vanishing gradients)",
-             _vanishing_fix(ctx))]
+             _targets_first(_vanishing_fix(ctx), ctx))]
 
 
 def _vanishing_fix(ctx: Context) -> str:
@@ -1071,6 +1072,25 @@ def _mean_guess(records, ctx: Context) -> list[Finding]:
 #: Targets whose variance is above this (a spread of 10) are far larger than the outputs a
 #: network starts with (about 1): each step moves the outputs a little of the way to them.
 LARGE_TARGETS = 100.0
+
+
+def _large_targets(ctx: Context) -> bool:
+    """Whether squared error on real-valued targets starts far larger than LARGE_TARGETS: their
+    variance, or the loss of the outputs the run starts from (targets far from 0 with a small spread)."""
+    sizes = (ctx.mean_loss, ctx.start_loss)
+    return ctx.chance is None and ctx.mean_loss is not None and any(v is not None and v > LARGE_TARGETS for v in sizes)
+
+
+def _targets_first(fix: str, ctx: Context) -> str:
+    """``fix`` after scaling targets far larger than the outputs (:func:`_large_targets`),
+    which comes first: squared error's gradient 2(a − y) is of the targets' size, so the first
+    steps throw the weights as far, saturating the units and shrinking the gradients behind them."""
+    if not _large_targets(ctx):
+        return fix
+    size = max(v for v in (ctx.mean_loss, ctx.start_loss) if v is not None)
+    return (f"scale the targets first: fit on (y − y.mean()) / y.std() and map the predictions back (× std + mean); "
+            f"squared error starts at {size:.4g} on them, so its gradient 2(a − y) is far larger than the outputs and "
+            f"the first steps throw the weights as far; if the alert still holds then, {fix}")
 
 
 def _mean_guess_fix(records, ctx: Context) -> str:
