@@ -259,3 +259,30 @@ def test_saturation_from_targets_in_the_millions_is_fixed_by_scaling_them_first(
         assert "squared error starts at 1.094e+13" in found[rule].fix and "if the alert still holds then, " in found[rule].fix
     small = dataclasses.replace(ctx, mean_loss=1.0, start_loss=1.3)  # standardised targets: the fix as it was
     assert all(not a.fix.startswith("scale the targets") for a in check([_saturated_regression(1)], small))
+
+
+def _thinned(epoch, running, probe):
+    return {"epoch": epoch, "loss": 1.98, "accuracy": running, "steps": 180 * epoch,
+            "diagnostics": {"probe_size": 512, "layers": [], "parameters": [], "accuracy": probe, "loss": 1.58}}
+
+
+def test_dropout_too_heavy_to_fit_is_named_by_its_layer():
+    # the MNIST sample's default network at --dropout 0.95: running accuracy 0.16-0.26, dropout
+    # off 0.58-0.71 over five epochs (test 0.63; 0.91 without dropout)
+    layers = ("Rescaling", "Dense(glorot_uniform)", "Sigmoid", "Dropout", "Dense(glorot_uniform)", "Softmax")
+    ctx = Context(chance=0.1, optimizer="SGD", lr=0.3, momentum=0.0, weight_decay=0.0, layers=layers, dropout=0.95)
+    records = [_thinned(1, 0.16, 0.58), _thinned(2, 0.21, 0.67), _thinned(3, 0.23, 0.68)]
+    [alert] = [a for a in check(records, ctx) if a.rule == "heavy_dropout"]
+    assert alert.layer == 3
+    assert alert.evidence.startswith("layer 3 (Dropout): dropout 0.95 keeps only 5% of the hidden units at each step")
+    assert "training accuracy is 0.680 (chance 0.100) with dropout off" in alert.evidence and "score 0.230" in alert.evidence
+    assert alert.fix.startswith("lower the dropout rate (--dropout) from 0.95 to 0.5 or less")
+    assert "dropout too heavy to fit" in alerts.summary([])
+
+    def rules(records, **kw):
+        return [a.rule for a in check(records, dataclasses.replace(ctx, **kw))]
+
+    assert "heavy_dropout" not in rules(records[:2])  # too early to judge
+    assert "heavy_dropout" not in rules(records, dropout=0.5)  # a usual rate
+    assert "heavy_dropout" not in rules([_thinned(e, 0.5, 0.9) for e in (1, 2, 3)])  # fits with dropout off
+    assert "heavy_dropout" not in rules([_thinned(e, 0.1, 0.1) for e in (1, 2, 3)])  # at chance: chance_accuracy says it

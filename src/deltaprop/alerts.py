@@ -1275,6 +1275,29 @@ def _heavy_dropout(ctx: Context) -> str:
             "few for the thinned networks to learn, whatever the steps")
 
 
+def heavy_dropout(records, ctx) -> list[Finding]:
+    """A dropout rate of HEAVY_DROPOUT or more on a network still short of a fit after
+    DECAY_EPOCHS epochs (:func:`_short_of_fit`, dropout off on the probe batch): the thinned
+    networks each step trains are too small. At chance, chance_accuracy names the rate first."""
+    if not _heavy_dropout(ctx) or len(records) < DECAY_EPOCHS:
+        return []
+    short = _short_of_fit(records[-1], ctx)
+    if not short:
+        return []
+    dropouts = [k for k, name in enumerate(ctx.layers) if name == "Dropout"]
+    where = dropouts[0] if dropouts else None
+    running = records[-1].get("accuracy")
+    thinned = (f"; the thinned networks the steps train score {running:.3f} (the epoch's running accuracy)"
+               if running is not None and ctx.chance is not None else "")
+    named = ("the Dropout layers" if where is None else f"layer {where} (Dropout)"
+             + (f" and the {len(dropouts) - 1} after it" if len(dropouts) > 1 else ""))
+    return [(where, f"{named}: dropout {ctx.dropout:g} keeps only {1 - ctx.dropout:.0%} of the hidden units at each "
+                    f"step, and after {len(records)} epochs {short} with dropout off{thinned}: too few units are left "
+                    "each step to learn the training rows (heavy dropout)",
+             f"lower the dropout rate (--dropout) from {ctx.dropout:g} to 0.5 or less: each step trains a network of "
+             f"{1 - ctx.dropout:.0%} of the hidden units, which learns too little to fit, whatever the learning rate")]
+
+
 def _dropout_first(fix: str, ctx: Context) -> str:
     """``fix`` after lowering a heavy dropout rate, which comes first."""
     if fix.startswith("lower the dropout rate"):
@@ -1643,6 +1666,7 @@ RULES: dict[str, tuple[Rule, str]] = {
                      "lower the weight decay (--weight-decay), for example 10-100× smaller: the loss levels off "
                      "where the pull λW balances its gradient, not at a fit"),
     "large_weights": (large_weights, _start_fix(Context())),  # each finding brings the fix that fits
+    "heavy_dropout": (heavy_dropout, "lower the dropout rate (--dropout) to 0.5 or less"),
     "overfitting": (overfitting,
                     "regularise: weight decay (--weight-decay), dropout (--dropout), early stopping "
                     "(--early-stopping), or more training data"),
@@ -1774,7 +1798,7 @@ def standing_of(alert: dict[str, Any] | Alert, at_end: dict[str, Any] | None) ->
 NO_ALERTS = ("no alerts: no rule fired on dead, identical or slowly learning saturated units, weights too large "
              "to move, vanishing or exploding gradients, a loss that rises, oscillates, stays flat or sits above "
              "guessing, targets outside the output's range, chance accuracy, weights that end an epoch far below its "
-             "running accuracy, a weight decay that outweighs the loss or overfitting")
+             "running accuracy, a weight decay that outweighs the loss, dropout too heavy to fit or overfitting")
 
 
 def summary(alerts: Sequence[Alert], at_end: dict[str, Any] | None = None) -> str:
