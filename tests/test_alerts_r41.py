@@ -286,3 +286,34 @@ def test_dropout_too_heavy_to_fit_is_named_by_its_layer():
     assert "heavy_dropout" not in rules(records, dropout=0.5)  # a usual rate
     assert "heavy_dropout" not in rules([_thinned(e, 0.5, 0.9) for e in (1, 2, 3)])  # fits with dropout off
     assert "heavy_dropout" not in rules([_thinned(e, 0.1, 0.1) for e in (1, 2, 3)])  # at chance: chance_accuracy says it
+
+
+def test_a_decay_that_takes_the_rate_to_nothing_for_half_the_run_is_said_before_it():
+    # the MNIST sample at exponential decay γ = 0.01 over five epochs: SGD's 0.3 is 3e-5 at
+    # epoch 3 and the loss moves by 0.01% over epochs 3-5 (test 0.864, 0.906 at a constant rate)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)).astype(np.float32), rng.integers(0, 2, 40)
+    with pytest.warns(UserWarning, match=r"^the exponential schedule \(gamma=0\.01\) takes the learning rate under "
+                                         r"0\.001 of its start from epoch 3 on \(0\.0001 of it\), so epochs 3-5 of the 5 "
+                                         r"would take steps too small to move the weights; give the schedule a gamma "
+                                         r"closer to 1$"):
+        dp.fit(dp.mlp([3, 4, 2], seed=0), X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.3),
+               schedule={"type": "exponential", "gamma": 0.01}, epochs=5, diagnostics=False)
+    from deltaprop.schedules import ExponentialDecay, StepDecay, stalled_by_decay
+
+    assert stalled_by_decay(StepDecay(step_size=1, gamma=0.001), 10).startswith(
+        "the step schedule (step_size=1, gamma=0.001) takes the learning rate under 0.001 of its start from epoch 3")
+    assert stalled_by_decay(StepDecay(step_size=10, gamma=0.1), 30) is None  # down to 1e-2
+    assert stalled_by_decay(ExponentialDecay(0.9), 100) is None  # 1e-3 only from epoch 67
+    assert stalled_by_decay(ExponentialDecay(0.5), 30) is not None  # from epoch 11
+
+
+@pytest.mark.slow  # a five-epoch command-line run on the MNIST sample
+def test_train_says_once_that_its_decay_stops_it_learning(tmp_path):
+    done = cli("train", "--schedule", "exponential:gamma=0.01", "--epochs", "5", "--out", tmp_path / "run", "--quiet",
+               "--threads", "1")
+    assert done.returncode == 0
+    said = [line for line in done.stderr.splitlines() if "takes the learning rate under" in line]
+    assert said == ["warning: the exponential schedule (gamma=0.01) takes the learning rate under 0.001 of its start "
+                    "from epoch 3 on (0.0001 of it), so epochs 3-5 of the 5 would take steps too small to move the "
+                    "weights; give --schedule a gamma closer to 1"]

@@ -51,7 +51,8 @@ from .plots import figure_format, plot_confusion, plot_history, plot_samples, pl
 from .preprocessing import (Rescaling, auto_scaling, describe_inputs, standardization_for, unit_scaling,
                             with_input_layer)
 from .runlock import LOCK_NAME, RunLock
-from .schedules import Constant, CosineAnnealing, ReduceOnPlateau, StepDecay, idle_after_t_max, schedule_from_config
+from .schedules import (Constant, CosineAnnealing, ReduceOnPlateau, StepDecay, idle_after_t_max, schedule_from_config,
+                        slower_decay, stalled_by_decay)
 from .serialization import (
     Checkpoint,
     ModelFile,
@@ -1432,14 +1433,20 @@ def _cosine_short_note(cfg: TrainConfig, checkpoint: Checkpoint, model: _Model, 
 
 
 def _idle_after_t_max_warning(cfg: TrainConfig, data: _Data) -> None:
-    """Say so when a new run's cosine schedule ends (at a rate of 0) before the run does;
-    the run goes on as asked, as a resume of a run set up that way does."""
+    """Say so when a new run's cosine schedule ends (at a rate of 0) before the run does, or
+    a step or exponential decay takes the rate to nothing for half of it or more
+    (:func:`~deltaprop.schedules.stalled_by_decay`); the run goes on as asked, as a resume of
+    a run set up that way does."""
     epochs = cfg.run_epochs(_batches_per_epoch(cfg, data))
     if (idle := idle_after_t_max(schedule_from_config(cfg.schedule), epochs)) is not None:
         path = cfg.given_in("schedule")
         longer = (f"--schedule cosine:t_max={epochs} or more (cosine alone takes the run's epochs)" if path is None else
                   f"the schedule in {path} a t_max of {epochs} or more (or none: cosine alone takes the run's epochs)")
         _say(f"warning: {idle}; give {longer}, or a min_lr above 0 to train on at that rate", err=True)
+    schedule = schedule_from_config(cfg.schedule)
+    if (stalled := stalled_by_decay(schedule, epochs)) is not None:
+        where = "--schedule" if cfg.given_in("schedule") is None else f"the schedule in {cfg.given_in('schedule')}"
+        _say(f"warning: {stalled}; give {where} {slower_decay(schedule)}", err=True)
 
 
 # -- train: one run -------------------------------------------------------------------------------
@@ -1636,6 +1643,7 @@ def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads)
         stack.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message="EarlyStopping starts afresh")  # _early_stopping_note said it
         warnings.filterwarnings("ignore", message="the cosine schedule ends at epoch")  # _header said it
+        warnings.filterwarnings("ignore", message="the (step|exponential) schedule .* takes the learning rate under")
         warnings.filterwarnings("ignore", message=r"X's column \d+ holds .*, the network's dtype")  # the data's note
         return fit(model.net, data.x_train, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
                    steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=data.validation,

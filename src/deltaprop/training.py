@@ -41,7 +41,8 @@ from .errors import ConfigError, DataError, ShapeError, StateError, TrainingDive
 from .losses import BinaryCrossEntropy, Loss
 from .network import Network, predictions_from_outputs
 from .optimizers import Optimizer
-from .schedules import CosineAnnealing, Schedule, check_anneals, schedule_for_run, schedule_from_config, warn_idle_after_t_max
+from .schedules import (CosineAnnealing, Schedule, check_anneals, schedule_for_run, schedule_from_config,
+                        warn_idle_after_t_max, warn_stalled_by_decay)
 
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "steps")
 
@@ -1650,6 +1651,7 @@ def _new_training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, 
     state.base_lr = optimizer.lr
     check_anneals(state.schedule, state.base_lr, "optimizer.lr")
     warn_idle_after_t_max(state.schedule, run_epochs, stacklevel=6)  # user → fit → _fit → _prepare → _training_state → here
+    warn_stalled_by_decay(state.schedule, run_epochs, stacklevel=6)
     state.seed = recorded_seed(seed)
     return state
 
