@@ -120,7 +120,8 @@ _LOOKS_FOR = {"loss_above_guess": "above guessing", "output_range": "outside the
               "exploding_gradients": "exploding gradients", "exploding_loss": "rises", "oscillating_loss": "oscillates",
               "flat_loss": "stays flat", "chance_accuracy": "chance accuracy", "overfitting": "overfitting",
               "zero_init_symmetry": "identical", "unsettled_weights": "far below its running accuracy",
-              "strong_decay": "weight decay that outweighs"}
+              "strong_decay": "weight decay that outweighs",
+              "large_weights": "weights too large to move", "heavy_dropout": "dropout too heavy"}
 
 
 def test_the_summary_without_alerts_names_what_every_rule_looks_for():

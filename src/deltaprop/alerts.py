@@ -206,11 +206,33 @@ UNSETTLED_EPOCHS = 2
 #: digits (SGD at 0.3, standardised) λ = 0.1 settles ‖W‖ at 2.2 and 2.4 with ‖∇W‖/‖W‖ of
 #: 0.10 and 0.20 (1-2λ), training accuracy 0.59 and test 0.52; λ = 0.03 and 0.01 also settle
 #: at 1-2.6λ but fit (0.92-0.97: no alert); λ = 1e-3 and 1e-4, and the MNIST sample's default
-#: network with λ up to 1e-3, keep growing ‖W‖ with ‖∇W‖/‖W‖ of 4-60λ.
+#: network with λ up to 1e-3, keep growing ‖W‖ with ‖∇W‖/‖W‖ of 4-60λ. A regression is judged
+#: by R² = 1 − loss / (the targets' variance) in place of accuracy: a 5-32-1 tanh network on
+#: y = sin(2x₁) + x₂x₃ + x₃/2 (1,000 standard normal rows, SGD at 0.1, batch 32) reaches R² 0.94
+#: at λ ≤ 1e-4 and 0.87 at λ = 0.03 (‖∇W‖/‖W‖ 2-7λ), but 0.19 at λ = 0.1 and 0.14 at 0.3, its
+#: ‖W‖ 0.5-0.9 at 0.5-2λ. Mini-batch steps move such held weights by 5-20% from one epoch to
+#: the next, so "settled" is no layer growing DECAY_SETTLED past its largest size of the epochs
+#: before. AdamW's decoupled decay is held to DECOUPLED_SHARE of the step instead: λ = 10 at
+#: α = 0.001 stops digits at training accuracy 0.62 (αλ = 0.01, update ratios 0.003-0.008), and
+#: the regression above at R² 0.14 with λ = 3 at α = 0.01; the default λ = 0.01 fits both.
 DECAY_COMPARABLE = 3.0
 DECAY_SETTLED = 0.05
 DECAY_EPOCHS = 3
 DECAY_FITTED = 0.8
+
+#: Weights too large: a hidden Dense layer feeding ReLU units whose outputs z have a root mean
+#: square above this on the probe batch, and whose update ratio ‖ΔW‖/‖W‖ stays under
+#: SATURATED_UPDATE for DECAY_EPOCHS epochs while the network is short of a fit (see
+#: DECAY_FITTED). ReLU is linear above 0, so weights too large saturate nothing: they make every
+#: step a small share of them. On the MNIST sample a 784-50-10 ReLU network from he_normal (or
+#: scaled_normal(0.1)) has z of size 1.9-2.2 and moves its first layer by 1e-2 to 3e-2 a step
+#: (training accuracy 0.96-0.98 by epoch 5); from scaled_normal(3), z of size 60, update ratios
+#: of 4e-4 to 5e-4, and training accuracy 0.40-0.46 after five epochs, 0.63 after twenty
+#: (test 0.54); scaled_normal(1) has z of size 17 and moves it by 1.2e-3 to 1.5e-3 while reaching
+#: 0.87 (no alert).
+LARGE_PREACTIVATION = 10.0
+#: The units that pass a Dense layer's size on (linear above 0).
+_LINEAR_ABOVE_0 = ("ReLU", "LeakyReLU")
 
 #: Overfitting: training accuracy this far above validation accuracy (an absolute gap) in
 #: each of the last OVERFIT_EPOCHS epochs. The seed-000 network on MNIST ends within 0.03; a
@@ -585,7 +607,8 @@ def saturated(records, ctx) -> list[Finding]:
             moves = ""
         which = " on the wrong side of their targets" if last and s.get("off_target") is not None else ""
         found.append((s["index"], f"{_where(s)}: {share:.0%} of its outputs{which} are saturated (σ' near 0){moves}",
-                      _saturated_fix(s, ctx, stuck=ratio is not None and ratio >= SATURATED_UPDATE, output=last)))
+                      _targets_first(_saturated_fix(s, ctx, stuck=ratio is not None and ratio >= SATURATED_UPDATE,
+                                                    output=last), ctx)))
     return found
 
 
@@ -699,7 +722,7 @@ def vanishing_gradients(records, ctx) -> list[Finding]:
         return []  # units stuck on a flat end cut δ off, not the depth: the saturated rule says so, and why
     return [(first["layer"], f"layer {first['layer']} (Dense, the first): its {what} is {r0:.1e}, "
                              f"{r0 / r1:.0e} of layer {last['layer']}'s {r1:.1e} (vanishing gradients)",
-             _vanishing_fix(ctx))]
+             _targets_first(_vanishing_fix(ctx), ctx))]
 
 
 def _vanishing_fix(ctx: Context) -> str:
@@ -1028,7 +1051,8 @@ def _mean_guess(records, ctx: Context) -> list[Finding]:
     less than CHANCE_MARGIN of the gap from always predicting the targets' mean (``ctx.mean_loss``,
     their variance) to 0, R² = 1 − loss / mean under CHANCE_MARGIN on the training rows. Where
     loss_above_guess or output_range speaks already (a loss far above the mean's, targets out
-    of the output's reach), it adds nothing."""
+    of the output's reach), it adds nothing. A weight decay that holds the weights near 0
+    (:func:`_decay_pull`) is named as chance_accuracy names it for classes."""
     loss, mean = records[-1]["loss"], ctx.mean_loss
     if mean is None or not mean > 0 or not math.isfinite(loss) or loss < (1 - CHANCE_MARGIN) * mean:
         return []
@@ -1041,7 +1065,7 @@ def _mean_guess(records, ctx: Context) -> list[Finding]:
     evidence = (f"the training loss is {loss:.4g} after {after}, {loss / mean:.2f}× the {mean:.4g} of always "
                 f"predicting the targets' mean: the network explains {max(explained, 0.0):.0%} of the targets' variance "
                 f"(R² = 1 − loss / {mean:.4g} = {explained:.2f} on the training rows), no better than that constant"
-                + _tiny_steps(records[-1], ctx))
+                + _chance_evidence(records[-1], ctx))
     return [(None, evidence, _mean_guess_fix(records, ctx))]
 
 
@@ -1050,11 +1074,32 @@ def _mean_guess(records, ctx: Context) -> list[Finding]:
 LARGE_TARGETS = 100.0
 
 
+def _large_targets(ctx: Context) -> bool:
+    """Whether squared error on real-valued targets starts far larger than LARGE_TARGETS: their
+    variance, or the loss of the outputs the run starts from (targets far from 0 with a small spread)."""
+    sizes = (ctx.mean_loss, ctx.start_loss)
+    return ctx.chance is None and ctx.mean_loss is not None and any(v is not None and v > LARGE_TARGETS for v in sizes)
+
+
+def _targets_first(fix: str, ctx: Context) -> str:
+    """``fix`` after scaling targets far larger than the outputs (:func:`_large_targets`),
+    which comes first: squared error's gradient 2(a − y) is of the targets' size, so the first
+    steps throw the weights as far, saturating the units and shrinking the gradients behind them."""
+    if not _large_targets(ctx):
+        return fix
+    size = max(v for v in (ctx.mean_loss, ctx.start_loss) if v is not None)
+    return (f"scale the targets first: fit on (y − y.mean()) / y.std() and map the predictions back (× std + mean); "
+            f"squared error starts at {size:.4g} on them, so its gradient 2(a − y) is far larger than the outputs and "
+            f"the first steps throw the weights as far; if the alert still holds then, {fix}")
+
+
 def _mean_guess_fix(records, ctx: Context) -> str:
     """The fix of a regression no better than predicting the mean: a higher rate where the steps
     are too small, scaled targets where they start far from the outputs, a longer run where the
     loss still falls; and always the check that the targets belong to the inputs."""
     check = "; and check that the targets belong to the inputs"
+    if _decay_pull(records[-1], ctx):
+        return _decay_fix(ctx)
     if _tiny_steps(records[-1]):
         return f"{_raise_rate(ctx, '10-100×')}: every step moves the weights too little to learn{check}"
     far = ctx.start_loss is not None and ctx.start_loss > LOSS_ABOVE_GUESS * ctx.mean_loss
@@ -1230,6 +1275,29 @@ def _heavy_dropout(ctx: Context) -> str:
             "few for the thinned networks to learn, whatever the steps")
 
 
+def heavy_dropout(records, ctx) -> list[Finding]:
+    """A dropout rate of HEAVY_DROPOUT or more on a network still short of a fit after
+    DECAY_EPOCHS epochs (:func:`_short_of_fit`, dropout off on the probe batch): the thinned
+    networks each step trains are too small. At chance, chance_accuracy names the rate first."""
+    if not _heavy_dropout(ctx) or len(records) < DECAY_EPOCHS:
+        return []
+    short = _short_of_fit(records[-1], ctx)
+    if not short:
+        return []
+    dropouts = [k for k, name in enumerate(ctx.layers) if name == "Dropout"]
+    where = dropouts[0] if dropouts else None
+    running = records[-1].get("accuracy")
+    thinned = (f"; the thinned networks the steps train score {running:.3f} (the epoch's running accuracy)"
+               if running is not None and ctx.chance is not None else "")
+    named = ("the Dropout layers" if where is None else f"layer {where} (Dropout)"
+             + (f" and the {len(dropouts) - 1} after it" if len(dropouts) > 1 else ""))
+    return [(where, f"{named}: dropout {ctx.dropout:g} keeps only {1 - ctx.dropout:.0%} of the hidden units at each "
+                    f"step, and after {len(records)} epochs {short} with dropout off{thinned}: too few units are left "
+                    "each step to learn the training rows (heavy dropout)",
+             f"lower the dropout rate (--dropout) from {ctx.dropout:g} to 0.5 or less: each step trains a network of "
+             f"{1 - ctx.dropout:.0%} of the hidden units, which learns too little to fit, whatever the learning rate")]
+
+
 def _dropout_first(fix: str, ctx: Context) -> str:
     """``fix`` after lowering a heavy dropout rate, which comes first."""
     if fix.startswith("lower the dropout rate"):
@@ -1377,47 +1445,130 @@ def unsettled_weights(records, ctx) -> list[Finding]:
              "from step to step; or decay the learning rate with a schedule (--schedule)")]
 
 
-def _decay_settled(records, ctx: Context) -> tuple[list[float], list[float]] | None:
-    """(each Dense layer's ‖∇W‖/‖W‖, its ‖W‖) at the latest record, where L2 weight decay λ
-    balances the loss's gradient (see DECAY_COMPARABLE) and the norms have settled; else None."""
-    lam = ctx.weight_decay
-    if not lam or ctx.optimizer == "AdamW" or len(records) < DECAY_EPOCHS:
-        return None
+def _norms_stopped(records) -> list[float] | None:
+    """Each Dense layer's ‖W‖ at the latest record where, over the last DECAY_EPOCHS records,
+    none has grown past its largest size before by more than DECAY_SETTLED (weights the decay
+    holds at a size: mini-batch steps move them around it by 5-20% an epoch); else None."""
     recent = [_weights(r) for r in records[-DECAY_EPOCHS:]]
-    if not recent[-1] or any(len(w) != len(recent[-1]) for w in recent):
-        return None
-    gradients = [_relative_gradient(p) for p in recent[-1]]
-    if any(g is None or not SATURATED_UPDATE <= g <= DECAY_COMPARABLE * lam for g in gradients):
+    if len(recent) < DECAY_EPOCHS or not recent[-1] or any(len(w) != len(recent[-1]) for w in recent):
         return None
     norms = [[p.get("norm") for p in w] for w in recent]
     if any(n is None or not math.isfinite(n) for row in norms for n in row):
         return None
     latest = norms[-1]
-    if any(abs(row[k] - latest[k]) > DECAY_SETTLED * latest[k] for row in norms for k in range(len(latest))):
+    for k, now in enumerate(latest):
+        if now > (1 + DECAY_SETTLED) * max(row[k] for row in norms[:-1]):
+            return None
+    return latest
+
+
+def _decay_settled(records, ctx: Context) -> tuple[list[float], list[float]] | None:
+    """(each Dense layer's balance figure, its ‖W‖) at the latest record, where the weight
+    decay λ holds the weights at a size (:func:`_norms_stopped`): under L2 decay the
+    relative gradient ‖∇W‖/‖W‖ at most DECAY_COMPARABLE·λ (see DECAY_COMPARABLE); under
+    AdamW's decoupled decay the update ratio ‖ΔW‖/‖W‖ at most αλ / DECOUPLED_SHARE (the decay's
+    own step αλ of the weights' size is at least DECOUPLED_SHARE of the whole step). Else None."""
+    lam = ctx.weight_decay
+    if not lam or not records:
         return None
-    return gradients, latest
+    params = _weights(records[-1])
+    if ctx.optimizer == "AdamW":
+        figures = [p.get("update_ratio") for p in params]
+        if ctx.lr is None or any(r is None or not ctx.lr * lam >= DECOUPLED_SHARE * r for r in figures):
+            return None
+    else:
+        figures = [_relative_gradient(p) for p in params]
+        if any(g is None or not SATURATED_UPDATE <= g <= DECAY_COMPARABLE * lam for g in figures):
+            return None
+    norms = _norms_stopped(records)
+    return None if norms is None else (figures, norms)
+
+
+def _short_of_fit(record, ctx: Context) -> str:
+    """How far the network is from fitting its training rows, in words, where it closes less
+    than DECAY_FITTED of the gap from guessing to a fit and more than chance_accuracy's
+    CHANCE_MARGIN (at chance, that rule names the decay): for classes, the training accuracy
+    (the better of the epoch's running one and the probe batch's, dropout off) against chance;
+    for squared error on real-valued targets, R² = 1 − loss / (the targets' variance), with the
+    lower of the epoch's loss and the probe batch's. "" where it fits (or nothing tells)."""
+    if ctx.chance is not None:
+        acc = (_probe(record, "weighted_accuracy") if ctx.weighted_chance
+               else max((a for a in (record.get("accuracy"), _probe(record, "accuracy")) if a is not None), default=None))
+        if acc is None or acc >= ctx.chance + DECAY_FITTED * (1 - ctx.chance) or at_chance(acc, ctx.chance):
+            return ""
+        return f"training accuracy is {acc:.3f} (chance {ctx.chance:.3f})"
+    mean = ctx.mean_loss
+    losses = [v for v in (record.get("loss"), _probe(record, "loss")) if v is not None and math.isfinite(v)]
+    if mean is None or not mean > 0 or not losses:
+        return ""
+    explained = 1.0 - min(losses) / mean
+    if explained >= DECAY_FITTED or explained < CHANCE_MARGIN:
+        return ""
+    return (f"the training loss is {min(losses):.4g}, the network explains {explained:.0%} of the targets' variance "
+            f"(R² = 1 − loss / {mean:.4g} = {explained:.2f} on the training rows)")
 
 
 def strong_decay(records, ctx) -> list[Finding]:
-    if ctx.chance is None:
-        return []
-    record = records[-1]
-    acc = (_probe(record, "weighted_accuracy") if ctx.weighted_chance
-           else max((a for a in (record.get("accuracy"), _probe(record, "accuracy")) if a is not None), default=None))
-    if acc is None or acc >= ctx.chance + DECAY_FITTED * (1 - ctx.chance) or at_chance(acc, ctx.chance):
-        return []  # fitted enough; or at chance, where chance_accuracy names the decay
-    found = _decay_settled(records, ctx)
+    short = _short_of_fit(records[-1], ctx)
+    found = _decay_settled(records, ctx) if short else None
     if found is None:
         return []
-    gradients, norms = found
+    figures, norms = found
     lam = ctx.weight_decay
-    return [(None, f"training accuracy is {acc:.3f} (chance {ctx.chance:.3f}) and each Dense layer's ‖W‖ has settled "
-                   f"({', '.join(f'{n:.3g}' for n in norms)}, within {DECAY_SETTLED:.0%} over the last {DECAY_EPOCHS} "
-                   f"epochs) where weight decay {lam:g} pulls it towards 0 by λ‖W‖ about as hard as the loss's gradient "
-                   f"pushes (‖∇W‖/‖W‖ {', '.join(f'{g:.2g}' for g in gradients)}, at most {DECAY_COMPARABLE:g}λ): the "
-                   "decay, not the data, sets the weights' size, too small to fit the training rows",
+    if ctx.optimizer == "AdamW":
+        pull = (f"AdamW's weight decay {lam:g} shrinks each weight by αλ = {ctx.lr * lam:.2g} of its size a step, at "
+                f"least {DECOUPLED_SHARE:.0%} of each Dense layer's whole step (update ratio ‖ΔW‖/‖W‖ "
+                f"{', '.join(f'{r:.2g}' for r in figures)}), so it stops the weights where Adam's steps of about α "
+                "balance it")
+        usual = USUAL_DECOUPLED_DECAY
+    else:
+        pull = (f"weight decay {lam:g} pulls it towards 0 by λ‖W‖ about as hard as the loss's gradient pushes "
+                f"(‖∇W‖/‖W‖ {', '.join(f'{g:.2g}' for g in figures)}, at most {DECAY_COMPARABLE:g}λ)")
+        usual = USUAL_DECAY
+    return [(None, f"{short} and each Dense layer's ‖W‖ has settled ({', '.join(f'{n:.3g}' for n in norms)}, none "
+                   f"more than {DECAY_SETTLED:.0%} above its size before over the last {DECAY_EPOCHS} epochs) where "
+                   f"{pull}: the decay, not the data, sets the weights' size, too small to fit the training rows",
              f"lower the weight decay (--weight-decay {lam:g}), for example 10-100× smaller or a usual "
-             f"{USUAL_DECAY:g}, or 0: the loss levels off where the pull λW balances its gradient, not at a fit")]
+             f"{usual:g}, or 0: the loss levels off where the decay's pull balances its gradient, not at a fit")]
+
+
+def _slow_steps(records, layer: int) -> list[float] | None:
+    """The update ratios ‖ΔW‖/‖W‖ of Dense layer ``layer``'s W over the last DECAY_EPOCHS
+    records, where each is under SATURATED_UPDATE; else None."""
+    ratios = []
+    for record in records[-DECAY_EPOCHS:]:
+        found = [p.get("update_ratio") for p in _weights(record) if p.get("layer") == layer]
+        if len(found) != 1 or found[0] is None or not found[0] < SATURATED_UPDATE:
+            return None
+        ratios.append(found[0])
+    return ratios if len(ratios) == DECAY_EPOCHS else None
+
+
+def large_weights(records, ctx) -> list[Finding]:
+    short = _short_of_fit(records[-1], ctx) if len(records) >= DECAY_EPOCHS else ""
+    if not short:
+        return []
+    layers = {s["index"]: s for s in _layers(records[-1])}
+    found = []
+    for i, s in sorted(layers.items()):
+        after = layers.get(i + 1, {})
+        if s.get("layer") != "Dense" or after.get("layer") not in _LINEAR_ABOVE_0:
+            continue
+        mean, std = s.get("mean"), s.get("std")
+        size = math.hypot(mean, std) if mean is not None and std is not None else math.nan
+        ratios = _slow_steps(records, i) if size > LARGE_PREACTIVATION else None
+        if ratios is None:
+            continue
+        first = not any(t.get("layer") == "Dense" for k, t in layers.items() if k < i)
+        cause = "inputs or weights" if first and not ctx.scaled_inputs else "weights"
+        found.append((i, f"{_where(s)}, feeding {_where(after)}: its outputs z are of size {size:.3g} (root mean square "
+                         f"on the probe batch, where a usual start gives 1-3) and it moves its weights by at most "
+                         f"{max(ratios):.1e} of their size a step (update ratio ‖ΔW‖/‖W‖ under {SATURATED_UPDATE:.0e} "
+                         f"for {DECAY_EPOCHS} epochs) while {short}: {cause} this large make each step too small a "
+                         "share of the weights to learn (weights too large)",
+                      f"{_start_fix(ctx)}: ReLU units pass their size on, so no learning rate suits weights this much "
+                      "larger than the rest of the network"))
+    return found
 
 
 def overfitting(records, ctx) -> list[Finding]:
@@ -1514,6 +1665,8 @@ RULES: dict[str, tuple[Rule, str]] = {
     "strong_decay": (strong_decay,
                      "lower the weight decay (--weight-decay), for example 10-100× smaller: the loss levels off "
                      "where the pull λW balances its gradient, not at a fit"),
+    "large_weights": (large_weights, _start_fix(Context())),  # each finding brings the fix that fits
+    "heavy_dropout": (heavy_dropout, "lower the dropout rate (--dropout) to 0.5 or less"),
     "overfitting": (overfitting,
                     "regularise: weight decay (--weight-decay), dropout (--dropout), early stopping "
                     "(--early-stopping), or more training data"),
@@ -1642,10 +1795,10 @@ def standing_of(alert: dict[str, Any] | Alert, at_end: dict[str, Any] | None) ->
 #: The summary of a run without alerts: what the rules looked for, never more. Saturated
 #: units alone are no alert (an adaptive optimizer's layer learns with 70% of its outputs
 #: saturated), so it does not say there are none: diagnostics.csv gives their share.
-NO_ALERTS = ("no alerts: no rule fired on dead, identical or slowly learning saturated units, vanishing or "
-             "exploding gradients, a loss that rises, oscillates, stays flat or sits above guessing, targets outside "
-             "the output's range, chance accuracy, weights that end an epoch far below its running accuracy, a weight decay that "
-             "outweighs the loss or overfitting")
+NO_ALERTS = ("no alerts: no rule fired on dead, identical or slowly learning saturated units, weights too large "
+             "to move, vanishing or exploding gradients, a loss that rises, oscillates, stays flat or sits above "
+             "guessing, targets outside the output's range, chance accuracy, weights that end an epoch far below its "
+             "running accuracy, a weight decay that outweighs the loss, dropout too heavy to fit or overfitting")
 
 
 def summary(alerts: Sequence[Alert], at_end: dict[str, Any] | None = None) -> str:

@@ -10,6 +10,7 @@ import math
 import sys
 import time
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -307,6 +308,16 @@ class LambdaCallback(Callback):
 CHECKPOINT_TIME_SHARE = 0.05
 
 
+def largest_weight(weights: Iterable[np.ndarray]) -> float:
+    """``max |θ|`` over the arrays ``weights`` (0 for none; infinity where one is NaN or infinite)."""
+    largest = 0.0
+    for w in weights:
+        if w.size:
+            top = float(np.max(np.abs(w)))
+            largest = max(largest, top if math.isfinite(top) else math.inf)
+    return largest
+
+
 class CheckpointWriter(Callback):
     """Keep a run folder's ``checkpoint.safetensors`` and ``history.csv`` up to date,
     atomically. Every epoch end takes the checkpoint's parts (copies of the arrays and the
@@ -335,6 +346,10 @@ class CheckpointWriter(Callback):
         self.written_batches: int | None = None
         #: the history records that checkpoint holds (None before the first write)
         self.written_records: list[dict[str, Any]] | None = None
+        #: ``max |θ|`` of the network weights that checkpoint holds (infinity where one is not
+        #: finite; None before the first write): whether they had exploded when a run diverged
+        self.written_largest: float | None = None
+        self._pending_largest: float | None = None
         self._at_boundary = False
         self._pending: tuple | None = None
         self._pending_records: list[dict[str, Any]] = []
@@ -360,6 +375,7 @@ class CheckpointWriter(Callback):
     def _keep(self, state) -> None:
         self._pending = checkpoint_parts(state, **self.meta)
         self._pending_records = list(state.history.records)
+        self._pending_largest = largest_weight(v for k, v in self._pending[0].items() if k.startswith("layers."))
 
     def flush(self) -> None:
         """Write what the last epoch end kept, if not written yet."""
@@ -374,6 +390,7 @@ class CheckpointWriter(Callback):
         self._pending = None
         self.written_epoch = self._pending_records[-1]["epoch"] if self._pending_records else self.state.epoch
         self.written_records = self._pending_records
+        self.written_largest = self._pending_largest
         self.written_batches = None if unfinished is None else unfinished["batches"]
         self._last_write = time.monotonic()
         if self.interval > 0:  # interval=0 asks for every epoch, whatever it costs

@@ -29,7 +29,7 @@ from . import __version__, _checks, kernels, vector_blas
 from .atomic import atomic_write_bytes
 from .bounded import open_regular
 from .callbacks import (Callback, CheckpointWriter, EarlyStopping, ProgressBar, early_stopped_epoch, epoch_rows,
-                        epoch_summary)
+                        epoch_summary, largest_weight)
 from .config import (TrainConfig, _integer, _number, _schedule, _toml_value, _utf8, config_file, load_toml,
                      schedule_spec)
 from .data import DATASETS, LABEL_NAMES, read_rows, read_table, train_validation_split
@@ -52,7 +52,8 @@ from .plots import figure_format, plot_confusion, plot_history, plot_samples, pl
 from .preprocessing import (Rescaling, auto_scaling, describe_inputs, standardization_for, unit_scaling,
                             with_input_layer)
 from .runlock import LOCK_NAME, RunLock
-from .schedules import Constant, CosineAnnealing, ReduceOnPlateau, StepDecay, idle_after_t_max, schedule_from_config
+from .schedules import (Constant, CosineAnnealing, ReduceOnPlateau, StepDecay, idle_after_t_max, schedule_from_config,
+                        slower_decay, stalled_by_decay)
 from .serialization import (
     Checkpoint,
     ModelFile,
@@ -67,7 +68,7 @@ from .serialization import (
 from .interrupts import ignored, interrupt_once
 from .layers import Dense
 from .report import earlier_sessions, recorded_facts, recorded_status
-from .training import History, TrainingState, fit
+from .training import History, TrainingState, exploded_weights, fit
 
 PROG = "deltaprop"
 _RUN_FILES = ("model.safetensors", "checkpoint.safetensors", "history.csv", "history.png", "config.toml",
@@ -1433,14 +1434,20 @@ def _cosine_short_note(cfg: TrainConfig, checkpoint: Checkpoint, model: _Model, 
 
 
 def _idle_after_t_max_warning(cfg: TrainConfig, data: _Data) -> None:
-    """Say so when a new run's cosine schedule ends (at a rate of 0) before the run does;
-    the run goes on as asked, as a resume of a run set up that way does."""
+    """Say so when a new run's cosine schedule ends (at a rate of 0) before the run does, or
+    a step or exponential decay takes the rate to nothing for half of it or more
+    (:func:`~deltaprop.schedules.stalled_by_decay`); the run goes on as asked, as a resume of
+    a run set up that way does."""
     epochs = cfg.run_epochs(_batches_per_epoch(cfg, data))
     if (idle := idle_after_t_max(schedule_from_config(cfg.schedule), epochs)) is not None:
         path = cfg.given_in("schedule")
         longer = (f"--schedule cosine:t_max={epochs} or more (cosine alone takes the run's epochs)" if path is None else
                   f"the schedule in {path} a t_max of {epochs} or more (or none: cosine alone takes the run's epochs)")
         _say(f"warning: {idle}; give {longer}, or a min_lr above 0 to train on at that rate", err=True)
+    schedule = schedule_from_config(cfg.schedule)
+    if (stalled := stalled_by_decay(schedule, epochs)) is not None:
+        where = "--schedule" if cfg.given_in("schedule") is None else f"the schedule in {cfg.given_in('schedule')}"
+        _say(f"warning: {stalled}; give {where} {slower_decay(schedule)}", err=True)
 
 
 # -- train: one run -------------------------------------------------------------------------------
@@ -1637,6 +1644,7 @@ def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads)
         stack.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", message="EarlyStopping starts afresh")  # _early_stopping_note said it
         warnings.filterwarnings("ignore", message="the cosine schedule ends at epoch")  # _header said it
+        warnings.filterwarnings("ignore", message="the (step|exponential) schedule .* takes the learning rate under")
         warnings.filterwarnings("ignore", message=r"X's column \d+ holds .*, the network's dtype")  # the data's note
         return fit(model.net, data.x_train, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
                    steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=data.validation,
@@ -1657,9 +1665,17 @@ def _early_stopping_note(args, callbacks, model: _Model) -> None:
 
 
 def _checkpoint_exploded(exc: TrainingDivergedError, writer: CheckpointWriter) -> bool:
-    """Whether the checkpoint on disk holds the diverged epoch's first weights (that of the
-    epoch before), and fit found them already exploded (``exc.exploded``)."""
-    return (bool(getattr(exc, "exploded", False)) and bool(writer.written_epoch) and writer.written_batches is None
+    """Whether the checkpoint on disk holds weights that had already exploded, by fit's
+    yardstick (:func:`~deltaprop.training.exploded_weights` against the weights fit began with),
+    whichever epoch it is of: the epoch before the divergence, or an older one where the later
+    writes had not been made (spaced in time) or failed. Where the writer does not know the
+    checkpoint's weights, that of the epoch before is judged by fit's own finding."""
+    if not writer.written_epoch:
+        return False
+    largest, start = writer.written_largest, getattr(exc, "start_weight", None)
+    if largest is not None and start is not None:
+        return exploded_weights(largest, start)
+    return (bool(getattr(exc, "exploded", False)) and writer.written_batches is None
             and writer.written_epoch == exc.epoch - 1)
 
 
@@ -1669,8 +1685,10 @@ def _diverged(exc: TrainingDivergedError, cfg: TrainConfig, out: Path, writer: C
     if not writer.written_epoch:
         kept = f"no epoch finished, so there is no checkpoint; {again}"
     elif _checkpoint_exploded(exc, writer):
-        kept = (f"the last checkpoint ({_written(writer)}), {checkpoint}, holds weights that had already grown to "
-                f"{exc.largest_weight:.3g} (largest |w|), too large to train on: {again}")
+        largest = writer.written_largest if writer.written_largest is not None else exc.largest_weight
+        grown = "grown past any finite size" if not math.isfinite(largest) else f"grown to {largest:.3g} (largest |w|)"
+        kept = (f"the last checkpoint ({_written(writer)}), {checkpoint}, holds weights that had already {grown}, too "
+                f"large to train on: {again}")
     else:
         kept = f"the last good checkpoint ({_written(writer)}) is {checkpoint}"
     shown = f"; {exc.layer}" if getattr(exc, "layer", None) else ""
@@ -1840,6 +1858,7 @@ def _checkpoint_writer(out: Path, model: _Model) -> CheckpointWriter:
     """The run's checkpoint writer; a resumed run's knows the checkpoint it resumed from is on disk."""
     writer = CheckpointWriter(out)
     if model.state is not None:
+        writer.written_largest = largest_weight(p.value for p in model.net.parameters())
         writer.written_epoch = model.state.epoch
         writer.written_batches = None if model.state.progress is None else model.state.progress.batches
         writer.written_records = list(model.state.history.records)

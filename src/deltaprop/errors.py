@@ -57,16 +57,19 @@ class TrainingDivergedError(Error, FloatingPointError):
     weights it began with, and resets the optimizer's state, so a refit at a lower rate can
     train. ``layer``: the first layer that shows it, in words (None where none could be
     told); ``largest_weight``: ``max |θ|`` of the diverged epoch's first weights (those a
-    checkpoint of the epoch before holds)."""
+    checkpoint of the epoch before holds); ``start_weight``: ``max |θ₀|`` of the weights fit
+    began with, the yardstick of ``exploded`` (weights ``max |θ|`` ≥ 100 ``max(1, max |θ₀|)``),
+    so that a checkpoint of any epoch can be judged by it."""
 
     def __init__(self, message: str, *, epoch: int, step: int, layer: str | None = None,
-                 largest_weight: float | None = None, exploded: bool = False):
+                 largest_weight: float | None = None, exploded: bool = False, start_weight: float | None = None):
         super().__init__(message)
         self.epoch = epoch
         self.step = step
         self.layer = layer
         self.largest_weight = largest_weight
         self.exploded = exploded
+        self.start_weight = start_weight
 
 
 class NotFittedError(Error, AttributeError):

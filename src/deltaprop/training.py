@@ -41,7 +41,8 @@ from .errors import ConfigError, DataError, ShapeError, StateError, TrainingDive
 from .losses import BinaryCrossEntropy, Loss
 from .network import Network, predictions_from_outputs
 from .optimizers import Optimizer
-from .schedules import CosineAnnealing, Schedule, check_anneals, schedule_for_run, schedule_from_config, warn_idle_after_t_max
+from .schedules import (CosineAnnealing, Schedule, check_anneals, schedule_for_run, schedule_from_config,
+                        warn_idle_after_t_max, warn_stalled_by_decay)
 
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "steps")
 
@@ -1196,6 +1197,7 @@ class Loop:
             state.optimizer.build(self.params)
         self.snapshot = [p.value.copy() for p in self.params]  # the epoch's first weights (finite ones)
         self.first = [p.value.copy() for p in self.params]  # the weights fit began with (see _diverged)
+        self.start_largest = _run_start_largest(state, self.first)  # the run's, across resumes
         if state.progress is not None and state.progress.batches:
             _check_same_batches(state.progress, source)
         n = source.batch_size if isinstance(source, MiniBatches) else source.n_examples
@@ -1418,7 +1420,7 @@ class Loop:
         step = state.step + 1 if step is None else step
         what, where = self._diagnosis(what, loss_overflowed)  # before the weights are restored
         top, first_top = _largest(self.snapshot), _largest(self.first)
-        exploded = top >= DIVERGED_GROWTH * max(1.0, first_top)
+        exploded = exploded_weights(top, self.start_largest)
         for p, saved in zip(self.params, self.first if exploded else self.snapshot):
             np.copyto(p.value, saved)
         state.optimizer.build(self.params)  # its moments grew with the weights: a refit starts them afresh
@@ -1436,6 +1438,7 @@ class Loop:
             layer=where,
             largest_weight=top,
             exploded=exploded,
+            start_weight=self.start_largest,
         )
 
 
@@ -1447,6 +1450,32 @@ def _divergence_fixes(lr: float) -> str:
         return f"Lower the learning rate (--lr; it was {lr:g}) or scale the inputs to [0, 1] (--scaling)"
     return (f"Lower the learning rate (it was {lr:g}), clip the gradients (a callback whose on_gradients scales "
             "state.net.flat_gradients to a largest norm), or scale the inputs to [0, 1]")
+
+
+#: The training state's record of the run's start (checkpoints keep it, so a resumed run
+#: judges its weights against the run's first ones, not those it was resumed from).
+RUN_START_KEY = "run_start"
+
+
+def _run_start_largest(state: TrainingState, first: Sequence[np.ndarray]) -> float:
+    """``max |θ₀|`` of the weights the run began with: of ``first`` in a fresh run, kept in
+    the state's records; read back from them in a resumed one (``first``'s, the resumed
+    weights', where they hold none: a checkpoint written before it was kept)."""
+    if state.step == 0 and not state.history.records:
+        top = _largest(first)
+        if math.isfinite(top):
+            state.callback_records[RUN_START_KEY] = {"largest_weight": top}
+        return top
+    kept = state.callback_records.get(RUN_START_KEY, {}).get("largest_weight")
+    number = isinstance(kept, (int, float)) and not isinstance(kept, bool) and math.isfinite(kept) and kept >= 0
+    return float(kept) if number else _largest(first)
+
+
+def exploded_weights(largest: float, start: float) -> bool:
+    """Whether weights whose largest ``max |θ|`` is ``largest`` have exploded from weights whose
+    largest was ``start``: grown :data:`DIVERGED_GROWTH` times or more ``max(1, start)``, or not
+    finite (NaN or infinity)."""
+    return not math.isfinite(largest) or largest >= DIVERGED_GROWTH * max(1.0, start)
 
 
 def _largest(weights: Sequence[np.ndarray]) -> float:
@@ -1646,6 +1675,7 @@ def _new_training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, 
     state.base_lr = optimizer.lr
     check_anneals(state.schedule, state.base_lr, "optimizer.lr")
     warn_idle_after_t_max(state.schedule, run_epochs, stacklevel=6)  # user → fit → _fit → _prepare → _training_state → here
+    warn_stalled_by_decay(state.schedule, run_epochs, stacklevel=6)
     state.seed = recorded_seed(seed)
     return state
 
