@@ -120,7 +120,8 @@ _TRAIN_OPTIONS = [
     ("--output-activation", "output", "output layer: softmax (default), sigmoid, identity, or several joined by + "
      "(sigmoid+softmax)"),
     ("--loss", "loss", "cross_entropy (default; with softmax, or identity outputs taken as logits), binary_cross_entropy "
-     "(with a sigmoid output, two classes; or, with --layers ending in the classes, one sigmoid a class), "
+     "(with a sigmoid output: one unit for two classes, else one a class, as with --layers ending in the "
+     "classes), "
      "mse (with any output)"),
     ("--optimizer", "optimizer", "sgd (default), adagrad, rmsprop, adadelta, adam, adamw"),
     ("--lr", "lr", "learning rate α (default: 0.3 for sgd, else the optimizer's own: adam and adamw 0.001, rmsprop and "
@@ -1331,12 +1332,14 @@ class _Model:
 
 def _n_outputs(cfg: TrainConfig, data: _Data) -> int:
     """Output units: one per class, or one sigmoid unit for two classes with binary cross-entropy
-    (one a class, any number of them, where ``--layers`` ends so: each ``σ`` trained on
-    "this class or not")."""
+    (one a class, any number of them, where ``--layers`` ends so or, without ``--layers``,
+    for more than two classes: each ``σ`` trained on "this class or not")."""
     n_classes = len(data.class_names)
     if cfg.loss != "binary_cross_entropy" or (cfg.layers and cfg.layers[-1] == n_classes):
         return n_classes
     present = np.unique(np.concatenate([data.y_train, data.y_test]))
+    if not cfg.layers and n_classes > 2 and len(present) > 2:
+        return n_classes
     if n_classes != 2 and len(present) == 2:
         raise ConfigError(f"binary_cross_entropy (one sigmoid output) needs the class ids 0 and 1; {cfg.dataset}'s "
                           f"labels are {present[0]} and {present[1]}: relabel them 0 and 1, or use "
