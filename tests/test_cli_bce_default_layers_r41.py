@@ -19,7 +19,8 @@ def test_sigmoid_bce_without_layers_trains_one_sigmoid_a_class(tmp_path):
     assert "Dense(n_in=50, n_out=10" in info.stdout
 
 
-def test_sigmoid_bce_on_two_present_labels_of_ten_names_still_refused(tmp_path):
+@pytest.mark.slow  # trains one epoch
+def test_sigmoid_bce_on_two_classes_without_layers_keeps_one_unit(tmp_path):
     """Without --layers, two classes stay one sigmoid unit (and are told to relabel when
     their ids are not 0 and 1): the new default covers more than two classes only."""
     import numpy as np
