@@ -151,3 +151,49 @@ def test_white_ink_on_transparent_reaches_the_served_page_as_the_digit():
 
     alpha = image_from_bytes(png(_seven("RGBA", paper=(0, 0, 0, 0), ink=(255, 255, 255, 255))))
     assert np.array_equal(alpha, image_from_bytes(png(_seven())))
+
+
+def _sheet_on_desk(angle=0):
+    """A sheet of paper (235) with a dark 7 on it, photographed on a darker desk (40), and the sheet alone."""
+    sheet = Image.new("L", (240, 280), 235)
+    ImageDraw.Draw(sheet).line([(40, 50), (200, 50), (90, 240)], fill=10, width=22)
+    desk = Image.new("L", (420, 420), 40)
+    desk.paste(sheet.rotate(angle, expand=True, fillcolor=40), (80, 60))
+    return desk, sheet
+
+
+@pytest.mark.parametrize("angle", [0, 4])
+def test_a_sheet_photographed_on_a_darker_desk_is_read_inside_the_sheet(tmp_path, model, angle):
+    """The light sheet was read as a white digit on the dark desk: a filled block holding a
+    dark 7, answered without a word. Now the sheet's inside is read, as the sheet alone is
+    (upright: the same levels; turned 4 degrees: the same class)."""
+    desk, sheet = _sheet_on_desk(angle)
+    desk.save(tmp_path / "desk.png")
+    sheet.rotate(angle, expand=True, fillcolor=235).save(tmp_path / "sheet.png")
+    r, alone = _predict(model, tmp_path / "desk.png"), _predict(model, tmp_path / "sheet.png")
+    assert r.stdout == alone.stdout if angle == 0 else r.stdout.split()[1] == alone.stdout.split()[1]
+    assert "desk.png: a light sheet on a darker surface, read inside the sheet; dark ink on light paper" in r.stderr
+
+
+def test_a_desk_along_an_edge_of_the_photo_gets_a_note_to_crop_it(tmp_path, model):
+    """A sheet filling the photo but for a strip of desk on the left: the strip, made white
+    with the ink, joined the digit; the answer came without a word."""
+    photo = Image.new("L", (400, 400), 235)
+    ImageDraw.Draw(photo).line([(130, 100), (300, 100), (190, 320)], fill=10, width=22)
+    ImageDraw.Draw(photo).rectangle((0, 0, 60, 399), fill=40)
+    photo.save(tmp_path / "strip.png")
+    r = _predict(model, tmp_path / "strip.png")
+    assert ("strip.png: dark ink on light paper, inverted to white ink on black; the ink runs along its whole left "
+            "edge: if that is the surface around a sheet of paper, crop the photo to the paper") in r.stderr
+
+
+def test_mnist_digits_are_read_as_they_were(tmp_path, model):
+    """No MNIST-sample digit is taken for a sheet, nor gets a note of its own: only how all are framed."""
+    from deltaprop.data import load
+
+    digits = load("mnist-sample").x_test.reshape(-1, 28, 28)[:40].astype(np.uint8)
+    for i, digit in enumerate(digits):
+        Image.fromarray(digit).save(tmp_path / f"{i}.png")
+    r = _predict(model, *(tmp_path / f"{i}.png" for i in range(len(digits))))
+    assert r.stderr.splitlines() == ["note: images are made as MNIST's digits were: cropped to the ink, fitted in "
+                                     "20x20 and centred by mass in 28x28, white ink on black"]

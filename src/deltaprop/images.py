@@ -193,11 +193,11 @@ _LIGHT_BACKGROUND = {"digit": "dark ink on light paper, inverted to white ink on
                      "as-is": "a light background, kept by --images as-is (MNIST's and Fashion-MNIST's are dark)"}
 
 
-def _digit_box(gray: np.ndarray, threshold: float) -> np.ndarray:
-    """The digit's ink box of a 2-D grayscale array (any size, any range), as levels in
-    [0, 1] of a white digit on black: levels stretched to [0, 1], inverted when the border
-    is mostly light, and the paper's level p (the border's 90th percentile, at most 0.5)
-    made black: g ← max(0, (g − p) / (1 − p)); the box holds the pixels above ``threshold``."""
+def _ink_levels(gray: np.ndarray) -> np.ndarray:
+    """A 2-D grayscale array (any size, any range) as levels in [0, 1] of white ink on
+    black: levels stretched to [0, 1], inverted when the border is mostly light, and the
+    paper's level p (the border's 90th percentile, at most 0.5) made black:
+    g ← max(0, (g − p) / (1 − p))."""
     g = _gray(gray)
     lo, hi = float(g.min()), float(g.max())
     if hi - lo < 1e-9:
@@ -208,8 +208,13 @@ def _digit_box(gray: np.ndarray, threshold: float) -> np.ndarray:
         g, border = 1.0 - g, 1.0 - border
     # the paper as black: a photo's unevenly lit paper is not ink (MNIST's background is 0)
     paper = min(float(np.percentile(border, 90)), 0.5)
-    if paper > 0:
-        g = np.clip((g - paper) / (1.0 - paper), 0.0, 1.0)
+    return np.clip((g - paper) / (1.0 - paper), 0.0, 1.0) if paper > 0 else g
+
+
+def _digit_box(gray: np.ndarray, threshold: float) -> np.ndarray:
+    """The digit's ink box of a 2-D grayscale array (:func:`_ink_levels`): the pixels
+    above ``threshold``."""
+    g = _ink_levels(gray)
     ink = g > threshold
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     if rows.size == 0:
@@ -345,12 +350,74 @@ def read_image(path: str | os.PathLike, style: str = "digit", *, side: int = IMA
         f.seek(0)
         pixels, notes = _decode(path, f, MAX_PIXELS)
     try:
-        made = image_for_side(pixels, style, side)
+        return ImageRead(_made(pixels, style, side, notes), tuple(notes))
     except DataError as exc:  # among several images, say which one
         raise DataError(f"{path}: {exc}") from None
+
+
+def _made(pixels: np.ndarray, style: str, side: int, notes: list[str]) -> np.ndarray:
+    """Decoded levels made in ``style`` at ``side`` (:func:`image_for_side`), a digit on a
+    sheet photographed on a darker surface read on the sheet alone (:func:`_sheet`), and
+    ``notes`` told what was done."""
+    if style == "digit" and (sheet := _sheet(pixels)) is not None:
+        pixels = pixels[sheet]
+        notes.append("a light sheet on a darker surface, read inside the sheet")
+    made = image_for_side(pixels, style, side)
     if _light_background(pixels, style):
         notes.append(_LIGHT_BACKGROUND[style])
-    return ImageRead(made, tuple(notes))
+    if style == "digit" and sheet is None:
+        notes += _doubtful_ink(pixels)
+    return made
+
+
+def _doubtful_ink(gray: np.ndarray) -> list[str]:
+    """Notes on ink (:func:`_ink_levels`, above 0.15) that looks like the surface a sheet of
+    paper lies on rather than a digit: ink along over 90% of an edge of the image (a desk
+    beside the sheet, made white with the paper's ink), or filling over 80% of a box from
+    half to twice as wide as tall (a sheet askew on a desk, read as the digit; 1 of
+    MNIST-sample's 5,000 digits fills so much, the median 43%)."""
+    ink = _ink_levels(gray) > 0.15
+    crop = "if that is the surface around a sheet of paper, crop the photo to the paper"
+    sides = [side for side, edge in (("top", ink[0]), ("bottom", ink[-1]), ("left", ink[:, 0]), ("right", ink[:, -1]))
+             if edge.mean() > 0.9]
+    if sides:
+        return [f"the ink runs along its whole {' and '.join(sides)} edge{'s' if len(sides) > 1 else ''}: {crop}"]
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    box = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    h, w = box.shape
+    if 0.5 <= w / h <= 2 and box.mean() > 0.8:
+        return [f"what was read as the digit fills {box.mean():.0%} of its box, as a sheet of paper would: {crop}"]
+    return []
+
+
+def _sheet(gray: np.ndarray) -> tuple[slice, slice] | None:
+    """Where a light sheet of paper lies inside a darker surface (a photo of paper on a desk),
+    or None. Read as white ink on black, the sheet would be the digit: its box, 8% in from
+    each edge (where a sheet turned a few degrees still lies), is ink along over 90% of its
+    edges, at least 75% light, at least 32 pixels a side (none of MNIST-sample's 5,000
+    digits scaled up 4x is all three), and holds dark ink that :func:`_digit_box` finds."""
+    g = _gray(gray)
+    lo, hi = float(g.min()), float(g.max())
+    if hi - lo < 1e-9 or _light_background(g, "digit"):
+        return None
+    g = (g - lo) / (hi - lo)
+    paper = min(float(np.percentile(_border(g), 90)), 0.5)
+    ink = g > paper + 0.15 * (1.0 - paper)  # the ink _digit_box finds
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if rows.size == 0:
+        return None
+    h, w = rows[-1] + 1 - rows[0], cols[-1] + 1 - cols[0]
+    dy, dx = max(1, round(0.08 * h)), max(1, round(0.08 * w))
+    inside = (slice(rows[0] + dy, rows[-1] + 1 - dy), slice(cols[0] + dx, cols[-1] + 1 - dx))
+    if min(h, w) < 32 or not 0.5 <= w / h <= 2 or _border(ink[inside]).mean() <= 0.9:
+        return None
+    if np.mean(g[inside] > 0.5) < 0.75:  # not mostly light paper: a bold digit's ring, say
+        return None
+    try:
+        _digit_box(gray[inside], 0.15)
+    except DataError:  # one level inside: a filled block, no sheet
+        return None
+    return inside
 
 
 def image_for_side(gray: np.ndarray, style: str, side: int = IMAGE_SIDE) -> np.ndarray:
@@ -378,7 +445,7 @@ def image_from_bytes(data: bytes, style: str = "digit", *, name: str = "the imag
                      max_pixels: int = MAX_PIXELS, side: int = IMAGE_SIDE) -> np.ndarray:
     """:func:`load_image` for an image held in memory (a PNG a browser sent, say)."""
     _style(style)
-    return image_for_side(_decode(name, io.BytesIO(data), max_pixels)[0], style, side)
+    return _made(_decode(name, io.BytesIO(data), max_pixels)[0], style, side, [])
 
 
 def digit_from_bytes(data: bytes, *, name: str = "the image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
