@@ -49,7 +49,7 @@ def test_white_ink_on_a_transparent_background_is_the_digit(tmp_path, model, mod
     _seven(mode, paper=paper, ink=ink).save(tmp_path / "alpha.png")
     r = _predict(model, tmp_path / "alpha.png")
     assert r.stdout == _predict(model, tmp_path / "twin.png").stdout
-    assert "alpha.png: its transparent pixels taken as black, under its light ink" in r.stderr
+    assert "alpha.png: its transparent pixels taken as black, its opaque ones being light" in r.stderr
 
 
 def test_black_ink_on_a_transparent_background_is_still_read_on_white_paper(tmp_path, model):

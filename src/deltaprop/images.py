@@ -15,6 +15,12 @@ stored input scaling applies unchanged:
 * ``"as-is"``: the gray levels resized to 28x28, nothing else; for images already made
   like the training data (a saved test image, say).
 
+Transparent pixels are laid on white paper, or on black under light ink (a white digit on a
+transparent background); a digit photographed on a sheet lying on a darker desk is read
+inside the sheet. :func:`read_image` says in words what was done to an image beyond its
+style's framing (inverted, laid on paper, turned upright, only its first frame read), as
+``deltaprop predict`` prints it.
+
 A model of smaller square images (:func:`model_image_side`: 8x8 digits, say) gets the
 28x28 image reduced to its side (:func:`reduce_image`), and the levels of a white pixel
 in its training inputs (:func:`model_levels_top`: the top of the range its file records, where it
@@ -140,7 +146,7 @@ def _flattened(im, notes: list[str]):
     gray = np.asarray(rgba.convert("RGB").convert("L"), dtype=np.float64)
     covered = gray[alpha >= 128] if (alpha >= 128).any() else gray[alpha > 0]
     light = bool(covered.size) and float(np.ptp(np.percentile(covered, [10, 90]))) <= 64 and covered.mean() > 127.5
-    notes.append("its transparent pixels taken as black, under its light ink" if light
+    notes.append("its transparent pixels taken as black, its opaque ones being light" if light
                  else "its transparent pixels taken as white paper")
     paper = Image.new("RGBA", rgba.size, (0, 0, 0, 255) if light else (255, 255, 255, 255))
     return Image.alpha_composite(paper, rgba).convert("RGB")
