@@ -43,7 +43,7 @@ from .data.npy import read_npy_header
 from .data.streaming import RowView
 from .distributed import StopVote
 from .gradcheck import gradcheck
-from .images import IMAGE_SIDE, levels_recorded, load_image, model_image_side, model_levels_top, reduce_image
+from .images import IMAGE_SIDE, levels_recorded, model_image_side, model_levels_top, read_image, reduce_image
 from .images import STYLES as IMAGE_STYLES
 from .images import style_for as image_style_for
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
@@ -2846,12 +2846,16 @@ def _csv_rows(path: Path, n_features: int, side: int | None, model: str, mf) -> 
 
 
 def _rows_of(path: Path, n_features: int, style: str = "digit", side: int | None = IMAGE_SIDE,
-             model: str = "MODEL", mf=None) -> np.ndarray:
+             model: str = "MODEL", mf=None, notes: list[str] | None = None) -> np.ndarray:
     """The raw input rows in one INPUT: an image (28x28 levels made in ``style``, reduced
     to the model's ``side`` x ``side`` as deltaprop serve reduces drawings) or a .npy file;
     ``model``: the model as the command line named it, for the command a refusal suggests;
-    ``mf``: its model file, whose training columns a refusal of rows of another width names."""
+    ``mf``: its model file, whose training columns a refusal of rows of another width names;
+    ``notes``: where an image's notes (inverted, its first frame only, ...) are put."""
     if path.suffix.lower() != ".npy":
+        if not path.exists() and any(c in path.name for c in "*?["):  # the shell passes a pattern matching none as it is
+            raise DataError(f"{path}: no file matches this pattern; check the folder's name and the files' "
+                            "extension (.png is not .PNG)")
         if not path.exists():
             raise DataError(f"{path}: no such file")
         if path.suffix.lower() in (".csv", ".txt"):
@@ -2867,7 +2871,10 @@ def _rows_of(path: Path, n_features: int, style: str = "digit", side: int | None
         if side is None:
             raise ShapeError(f"{path}: this model's {n_features} inputs are not a square image of at least 8x8 pixels "
                              "(a table's columns), so an image cannot be its input; give a .npy file of rows instead")
-        return reduce_image(load_image(path, style, side=side), side).reshape(1, side * side)
+        read = read_image(path, style, side=side)
+        if read.notes and notes is not None:
+            notes.append(f"note: {path}: {'; '.join(read.notes)}")
+        return reduce_image(read.pixels, side).reshape(1, side * side)
     raw = _read_npy(path)
     if raw.ndim > 2:
         _check_image_axes(mf, path, raw.shape[1:])
@@ -2934,6 +2941,14 @@ def _class_name(names, c: int) -> str:
     return names[c] if names and c < len(names) else str(c)
 
 
+#: How each style makes an image into a 28x28 model's inputs, in words.
+_FRAMING = {"digit": "images are made as MNIST's digits were: cropped to the ink, fitted in 20x20 and centred by mass "
+                     "in 28x28, white ink on black",
+            "fashion": "images are made as Fashion-MNIST's were: trimmed to the product, fitted in 28x28 and centred, "
+                       "light on dark, gray levels kept",
+            "as-is": "images are only resized to 28x28 (--images as-is), gray levels and background kept"}
+
+
 def cmd_predict(args) -> int:
     top = _int_option("--top", args.top)
     top_level = _number_option("--levels", args.levels) if args.levels is not None else None
@@ -2944,7 +2959,8 @@ def cmd_predict(args) -> int:
     side = model_image_side(mf)  # None: no image (a table's row)
     style = _image_style(mf, args.images, side) if images and side is not None else "digit"
     # every input is checked before any output
-    batches = [_rows_of(path, net.n_features, style, side, args.model, mf) for path in paths]
+    notes: list[str] = []
+    batches = [_rows_of(path, net.n_features, style, side, args.model, mf, notes) for path in paths]
     unused = [f"--{name} {value}" for name, value, default in (("images", args.images, "auto"), ("levels", args.levels, None))
               if value != default]
     if unused and not images:  # they make images into inputs; rows reach the model as they are
@@ -2956,6 +2972,10 @@ def cmd_predict(args) -> int:
             _note_zeros_and_ones(mf, path, rows)
             _note_far_outside(mf, path, rows)
             _note_divided(mf, path, rows)
+    if images and side == IMAGE_SIDE:
+        _say(f"note: {_FRAMING[style]}", err=True)
+    for note in notes:
+        _say(note, err=True)
     if images and side is not None and side != IMAGE_SIDE and style == "digit":
         _say(f"note: digits are framed as small digits are: the ink's longer edge fills a {4 * side}x{4 * side} frame, "
              f"centred, and each of this model's {side}x{side} pixels is the mean of a 4x4 block, as deltaprop serve "

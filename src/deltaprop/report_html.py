@@ -326,7 +326,7 @@ def _curves(records, kept=None, *, ended: bool = False) -> str:
         line_chart("accuracy", epochs, [("train", col("accuracy"), COLORS["train"]),
                                         ("validation", col("val_accuracy"), COLORS["validation"])], mark=mark,
                    empty="none recorded (no classes)" if _no_accuracy(records) else none, marks=alerted),
-        line_chart("learning rate", epochs, [("lr", col("lr"), COLORS["other"])], empty=none, marks=alerted),
+        _rate_chart(epochs, col("lr"), none, alerted),
     ]
     note = "" if mark is None else f"<p>The dashed line marks epoch {mark[0]}, whose weights the model holds.</p>"
     if any(isinstance(r.get(k), (int, float)) for r in records for k in ("loss", "accuracy")):
@@ -336,6 +336,20 @@ def _curves(records, kept=None, *, ended: bool = False) -> str:
         note += "<p>This run has no validation set (validation split 0), so only the training curves are drawn.</p>"
     note += _not_finite_note(records)
     return note + '<div class="charts">' + "".join(charts) + "</div>"
+
+
+#: The ratio of the largest learning rate to the smallest above which its chart has a log axis.
+RATE_LOG_SPAN = 100.0
+
+
+def _rate_chart(epochs: list[int], rates: list, empty: str, marks) -> str:
+    """The learning rate's chart: on a log axis where every recorded rate is above 0 and
+    the largest over the smallest is more than :data:`RATE_LOG_SPAN` (two decades): an
+    exponential decay from 0.1 to 1e-5 on a linear axis lies on 0 for its last decades."""
+    shown = [float(v) for v in rates if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+    log = bool(shown) and min(shown) > 0 and max(shown) > RATE_LOG_SPAN * min(shown)
+    return line_chart("learning rate (log scale)" if log else "learning rate", epochs,
+                      [("lr", rates, COLORS["other"])], log=log, empty=empty, marks=marks)
 
 
 #: The curves' columns and their names in words.

@@ -489,6 +489,14 @@ function lineChart(title, series, { width = 360, height = 190, log = false, mark
 }
 // A column's points; a record whose value is null (empty, or NaN or infinite in the file: no JSON number)
 // gives a null, where the line breaks, not a line drawn across epochs that hold no number.
+// the learning rate on a log axis where every rate is above 0 and the largest is over RATE_LOG_SPAN times the
+// smallest (two decades, as the report's): an exponential decay from 0.1 to 1e-5 on a linear axis lies on 0 late on
+const RATE_LOG_SPAN = 100;
+function rateOnLogAxis(points) {
+  let lo = Infinity, hi = -Infinity;  // a loop: Math.min(...) of many points overflows the stack
+  for (const [, y] of points) if (y !== null) { lo = Math.min(lo, y); hi = Math.max(hi, y); }
+  return lo > 0 && lo !== Infinity && hi > RATE_LOG_SPAN * lo;
+}
 function column(records, key) {
   return records.filter((r) => typeof r.epoch === "number" && (typeof r[key] === "number" || r[key] === null))
     .map((r) => [r.epoch, r[key]]);
@@ -517,7 +525,7 @@ function renderRun(run) {
   const charts = [
     lineChart("loss", ["loss", "val_loss"].map((k) => ({ name: k.replace("_", " "), colour: COLOURS[k], points: column(h, k) })), opts),
     lineChart("accuracy", ["accuracy", "val_accuracy"].map((k) => ({ name: k.replace("_", " "), colour: COLOURS[k], points: column(h, k) })), opts),
-    lineChart("learning rate", [{ name: "lr", colour: COLOURS.lr, points: column(h, "lr") }], opts),
+    lineChart("learning rate", [{ name: "lr", colour: COLOURS.lr, points: column(h, "lr") }], { ...opts, log: rateOnLogAxis(column(h, "lr")) }),
   ].filter(Boolean);
   $("curves").replaceChildren(...charts);
   // a table the server cannot read (too big, say) is said, with its download, not left out as if never written
