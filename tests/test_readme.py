@@ -103,7 +103,8 @@ def test_readme_train_and_info_transcript_is_what_they_print(tmp_path, monkeypat
     _zero_png(tmp_path / "zero.png")
     assert main(["predict", "runs/demo", "zero.png"]) == 0
     shown = "uv run deltaprop predict runs/demo zero.png      # Pillow: ellipse((50, 25, 150, 175), width=18) on white 200x200"
-    assert capsys.readouterr().out.splitlines() == transcript(shown)
+    said = capsys.readouterr()  # the notes on stderr come before the answer, as a terminal shows them
+    assert said.err.splitlines() + said.out.splitlines() == transcript(shown)
 
 
 def _zero_png(path: Path) -> None:
