@@ -232,6 +232,10 @@ def _unsupported(path: Path, use: str = ".npz or .csv") -> str:
     if suffix in _PANDAS_READERS:
         return (f"{head}: convert it to a CSV file, e.g. with pandas: "
                 f"pd.{_PANDAS_READERS[suffix]}(path).to_csv('data.csv', index=False)")
+    if suffix in (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"):
+        return (f"{head}: an image is no data set; to classify images give them to predict "
+                f"(deltaprop predict MODEL {path.name}), and to train or evaluate on images save them with their "
+                "labels as one .npz: np.savez('data.npz', x=images, y=labels), images an (n, height, width) array")
     return head + "."
 
 
