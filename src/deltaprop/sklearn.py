@@ -248,8 +248,9 @@ class _ScikitLearnRule(Callback):
                 if est.verbose:
                     print(f"{msg} Setting learning rate to {state.base_lr:f}")
             else:
-                if est.verbose:
-                    print(f"{msg} Stopping.")
+                if est.verbose:  # scikit-learn's words for an adaptive rate that has run down
+                    small = sgd_rates and est.learning_rate == "adaptive"
+                    print(f"{msg} {'Learning rate too small. ' if small else ''}Stopping.")
                 self.stopped = state.stop_training = True
         if self.incremental:
             state.stop_training = True
@@ -412,7 +413,7 @@ class _NeuralNet(BaseEstimator):
                 f"Got `batch_size` less than 1 or larger than sample size. It is going to be clipped "
                 f"(batch_size={self.batch_size}, {n} training rows)",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
         return min(int(self.batch_size), n)
 
@@ -671,21 +672,36 @@ class _NeuralNet(BaseEstimator):
         """Refuse a loss the output layer cannot give what it is defined on (the classifier's)."""
 
     def _sample_weight(self, sample_weight, X) -> np.ndarray | None:
-        """Weights as float64, or None when absent or all 1 (the same computation)."""
+        """Weights as float64, or None when absent or all 1 (the same computation). A
+        negative weight is refused (MLPClassifier trains on it): ``−|w| ℓ_i`` rewards that
+        row's loss, which log-loss and squared error let grow without bound, so the
+        objective has no minimum and the weights run off."""
         if sample_weight is None:
             return None
-        weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        if np.any(weight < 0):
+            i = int(np.argmax(weight < 0))
+            raise DataError(
+                f"sample_weight holds a negative weight ({weight[i]:g}, row {i}): a negative weight rewards that row's "
+                "loss, which log-loss and squared error let grow without bound, so training would push its "
+                "prediction away from its target until the weights diverge (MLPClassifier and MLPRegressor train "
+                "on it anyway); give weights >= 0 (0 leaves a row out)"
+            )
         if not np.any(weight > 0):
             raise DataError("Sample weights must contain at least one non-zero number.")
         return None if np.all(weight == 1.0) else weight
 
     def _fit_stochastic(self, X, rows, weight, targets, seeds, incremental, unweighted=0):
         """Epochs of :func:`deltaprop.fit` under scikit-learn's rule; ``t_`` grows by the
-        training rows and the ``unweighted`` (weight-0) rows removed before the split."""
+        rows scikit-learn trains on, weight-0 rows (``unweighted``, removed before the
+        split) included: all ``N`` rows, or under early stopping ``N − ⌈fN⌉`` for
+        ``validation_fraction`` ``f``, the training part of its split of all of them."""
         split_seed, shuffle_seed = seeds
         self._start_stopping_record()
         validation = None
+        seen = X.shape[0] + unweighted
         if self.early_stopping:
+            seen -= math.ceil(float(self.validation_fraction) * seen)
             train, held = self._split(X.shape[0], targets, split_seed)
             validation = (X[held], targets[held], None if weight is None else weight[held])
             X, rows, weight = X[train], rows[train], None if weight is None else weight[train]
@@ -702,7 +718,7 @@ class _NeuralNet(BaseEstimator):
         data = X
         if scipy.sparse.issparse(X):  # a step that takes every row densifies them all: once, not every epoch
             data = np.asarray(X.toarray(), dtype=self.net_.dtype) if batch_size >= n else _SparseRows(X, self.net_.dtype)
-        rule = _ScikitLearnRule(self, validation, n_rows=n + unweighted, incremental=incremental)
+        rule = _ScikitLearnRule(self, validation, n_rows=seen, incremental=incremental)
         self.n_iter_ = 0
         try:
             _train(
@@ -771,7 +787,7 @@ class _NeuralNet(BaseEstimator):
             f"{type(self).__name__}: {what} ({fix}). The validation score of that epoch is recorded as NaN "
             f"and the weights of the best epoch (validation score {self.best_validation_score_:g}) are kept.",
             ConvergenceWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
 
     def _warn_max_iter(self, early: bool) -> None:
@@ -781,7 +797,7 @@ class _NeuralNet(BaseEstimator):
             f"converged yet: the {watched} still improved by more than tol={self.tol:g} within "
             f"n_iter_no_change={self.n_iter_no_change} epochs. Raise max_iter or learning_rate_init.",
             ConvergenceWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
 
     def _split(self, n: int, targets, seed: int):
@@ -789,7 +805,9 @@ class _NeuralNet(BaseEstimator):
         stratifies: a classifier of one output column)."""
         stratify = self._stratify_labels(targets)
         try:
-            train, held = train_test_split(np.arange(n), test_size=self.validation_fraction, random_state=seed, stratify=stratify)
+            # a plain float: train_test_split refuses NumPy's float32 (a grid's np.linspace(0.1, 0.3, 3, dtype=...))
+            train, held = train_test_split(np.arange(n), test_size=float(self.validation_fraction), random_state=seed,
+                                           stratify=stratify)
         except ValueError as exc:
             raise DataError(
                 f"early_stopping could not hold out validation_fraction={self.validation_fraction} of {n} rows: "
@@ -881,7 +899,7 @@ class _NeuralNet(BaseEstimator):
                 f"{result.message}. Raise max_iter (now {self.max_iter}) or max_fun (now {self.max_fun}), "
                 "or scale the data",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=5,
             )
 
     def _add_penalty(self, objective: _Objective, gradient: np.ndarray) -> float:
