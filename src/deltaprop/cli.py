@@ -61,6 +61,7 @@ from .serialization import (
     decided_classes,
     input_range_of,
     is_one_class,
+    labels_are_logits,
     load_checkpoint,
     read_model,
     save,
@@ -2888,18 +2889,21 @@ def _rows_of(path: Path, n_features: int, style: str = "digit", side: int | None
     return rows
 
 
-def _prediction_lines(outputs: np.ndarray, kind: str, threshold: float, names, top: int) -> list[str]:
+def _prediction_lines(outputs: np.ndarray, kind: str, threshold: float, names, top: int, *,
+                      logits: bool = False) -> list[str]:
     """One line a row, saying what the outputs are (:attr:`ModelFile.outputs`): a class and
     its probabilities (logits are turned into them), a class and raw scores, the labels
-    set of a multi-label model, or a regressor's values."""
+    set of a multi-label model (``logits``: of logits, each on at ``z ≥ threshold``, shown as
+    ``σ(z)``), or a regressor's values."""
     if kind == "values":
         return ["values " + ", ".join(f"{v:.6g}" for v in row) if len(row) > 1 else f"value {row[0]:.6g}"
                 for row in outputs]
     if kind == "labels":
         lines = []
-        for row in outputs:
-            on = [_class_name(names, int(c)) for c in np.flatnonzero(row >= 0.5)]
-            shown = ", ".join(f"{_class_name(names, c)}: {row[c]:.4f}" for c in range(len(row)))
+        proba = 0.5 * (1.0 + np.tanh(0.5 * outputs)) if logits else outputs  # σ(z), no overflow
+        for row, p_row in zip(outputs, proba):
+            on = [_class_name(names, int(c)) for c in np.flatnonzero(row >= threshold)]
+            shown = ", ".join(f"{_class_name(names, c)}: {p_row[c]:.4f}" for c in range(len(row)))
             lines.append(f"labels {', '.join(on) or '(none)'}  (probabilities {shown})")
         return lines
     proba = class_probabilities(outputs, kind)
@@ -2990,7 +2994,8 @@ def cmd_predict(args) -> int:
         _say(note, err=True)
     for path, rows in zip(paths, batches):
         outputs = net.predict_proba(_checks.cast_checked(rows, net.dtype, name=str(path)))
-        for r, line in enumerate(_prediction_lines(outputs, mf.outputs, threshold, mf.class_names, top)):
+        lines = _prediction_lines(outputs, mf.outputs, threshold, mf.class_names, top, logits=labels_are_logits(net))
+        for r, line in enumerate(lines):
             where = f"{path}[{r}]" if len(rows) > 1 else str(path)
             _say(f"{where}: {line}" if several else line)
     return 0

@@ -13,7 +13,8 @@ trained with): ``probabilities`` and ``label`` (the argmax, or ``p ≥ ½`` for 
 for logits, ``logits`` (the network's ``z``), ``probabilities`` (their softmax, or the
 sigmoid of one) and ``label`` (the argmax, or ``z ≥ 0``); ``scores`` and ``label`` for
 outputs that are no probabilities; ``probabilities`` and a ``(batch, k)`` 0/1 ``label`` for a
-multi-label classifier; a regressor's ``values`` alone. The batch dimension is dynamic;
+multi-label classifier (of logits: ``logits``, ``probabilities`` their sigmoid and a
+``label`` of ``z ≥ 0``); a regressor's ``values`` alone. The batch dimension is dynamic;
 what the outputs are, class names, input scaling, architecture and deltaprop's version are
 in the model's ``metadata_props``.
 
@@ -111,6 +112,18 @@ class _Source:
     input_range: tuple[float, float] | None = None
     #: the range was given to the export (``input_range=``), not read from a model file
     range_given: bool = False
+
+    @property
+    def logit_labels(self) -> bool:
+        """A multi-label classifier whose outputs are logits, one a label (on at ``z ≥ 0``)."""
+        from .serialization import labels_are_logits
+
+        return self.outputs == "labels" and labels_are_logits(self.net)
+
+    @property
+    def raw_output(self) -> str:
+        """The graph's name for the network's own output."""
+        return "logits" if self.logit_labels else _RAW_OUTPUT[self.outputs]
 
 
 def _unpack(model, class_names, input_scaling, loss, input_range=None) -> _Source:
@@ -267,12 +280,13 @@ _RAW_OUTPUT = {"probabilities": "probabilities", "labels": "probabilities", "log
                "values": "values"}
 
 
-def output_names(outputs: str) -> list[str]:
+def output_names(outputs: str, *, logits: bool = False) -> list[str]:
     """The graph's outputs for a model whose outputs are ``outputs``
-    (:attr:`~deltaprop.serialization.ModelFile.outputs`), in order."""
+    (:attr:`~deltaprop.serialization.ModelFile.outputs`), in order; ``logits``: a multi-label
+    classifier's are logits (:func:`~deltaprop.serialization.labels_are_logits`)."""
     if outputs == "values":
         return ["values"]
-    if outputs == "logits":
+    if outputs == "logits" or (outputs == "labels" and logits):
         return ["logits", "probabilities", "label"]
     return [_RAW_OUTPUT[outputs], "label"]
 
@@ -289,14 +303,16 @@ def _by_threshold(src: _Source) -> bool:
 
 
 def _onnx_heads(g: _OnnxGraph, src: _Source) -> list:
-    """The nodes after the network's own output (already named ``_RAW_OUTPUT[outputs]``):
-    the probabilities of logits (softmax, or the sigmoid of one), and ``label`` by deltaprop's
-    rule (:func:`_expected_labels`); returns the graph's output value infos."""
+    """The nodes after the network's own output (already named ``src.raw_output``): the
+    probabilities of logits (softmax, or the sigmoid of one or of each label's), and
+    ``label`` by deltaprop's rule (:func:`_expected_labels`); returns the graph's output
+    value infos."""
     helper, to_onnx = g.helper, g.helper.np_dtype_to_tensor_dtype
-    k, raw, int64 = src.net.n_outputs, _RAW_OUTPUT[src.outputs], to_onnx(np.dtype(np.int64))
+    k, raw, int64 = src.net.n_outputs, src.raw_output, to_onnx(np.dtype(np.int64))
     infos = [helper.make_tensor_value_info(raw, to_onnx(g.dtype), ["batch", k])]
-    if src.outputs == "logits":
-        g.node("Softmax" if k > 1 else "Sigmoid", ["logits"], "probabilities", **({"axis": -1} if k > 1 else {}))
+    if raw == "logits":
+        softmax = k > 1 and not src.logit_labels
+        g.node("Softmax" if softmax else "Sigmoid", ["logits"], "probabilities", **({"axis": -1} if softmax else {}))
         infos.append(helper.make_tensor_value_info("probabilities", to_onnx(g.dtype), ["batch", k]))
     if src.outputs == "values":
         return infos
@@ -346,7 +362,7 @@ def _onnx_metadata(src: _Source, input_type: str) -> dict[str, str]:
     return {
         "deltaprop_version": __version__,
         "outputs": src.outputs,
-        "output_names": json.dumps(output_names(src.outputs)),
+        "output_names": json.dumps(output_names(src.outputs, logits=src.logit_labels)),
         "decision_threshold": json.dumps(src.threshold if _by_threshold(src) else None),
         "class_names": json.dumps(src.class_names),
         "input_scaling": json.dumps(_raw_input_scaling(src)),
@@ -424,7 +440,7 @@ def _onnx_graph(src: _Source, input_type):
     for i, layer in layers:
         x = _ONNX_LAYERS[layer.type_name](g, layer, x, i)
     last = g.nodes[-1]  # layers without a node pass their input on, so x is the last node's output
-    last.output[0] = last.name = _RAW_OUTPUT[src.outputs]
+    last.output[0] = last.name = src.raw_output
     outputs = _onnx_heads(g, src)
     graph = helper.make_graph(g.nodes, "deltaprop",
                               [helper.make_tensor_value_info("input", to_onnx(in_type), ["batch", net.n_features])],
@@ -486,7 +502,7 @@ def _check_onnx(model, src: _Source, n: int, seed: int) -> float:
         session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     except errors as exc:
         raise ExportError(f"onnxruntime cannot load {what}: {exc}") from None
-    names, have = output_names(src.outputs), [o.name for o in session.get_outputs()]
+    names, have = output_names(src.outputs, logits=src.logit_labels), [o.name for o in session.get_outputs()]
     if have != names:
         raise ExportError(f"the ONNX graph outputs {', '.join(have)}; a model whose outputs are {src.outputs} needs "
                           f"{', '.join(names)}; the export was not written")
@@ -496,7 +512,7 @@ def _check_onnx(model, src: _Source, n: int, seed: int) -> float:
     except errors as exc:
         raise ExportError(f"onnxruntime cannot run {what} on inputs for the network: {exc}") from None
     want = src.net.predict_proba(apply_scaling(src.input_scaling, raw, src.net.dtype))
-    outputs = got[_RAW_OUTPUT[src.outputs]]
+    outputs = got[src.raw_output]
     if outputs.shape != want.shape:
         raise ExportError(f"{what} outputs {outputs.shape[1:]} a row; the network gives ({want.shape[1]},): "
                           "it is not this network's export")
@@ -506,6 +522,8 @@ def _check_onnx(model, src: _Source, n: int, seed: int) -> float:
 
         proba = class_probabilities(want, "logits")
         diff = max(diff, _largest_difference(got["probabilities"], proba[:, 1:] if want.shape[1] == 1 else proba))
+    elif src.logit_labels:  # σ(z) of each label's logit, without overflow
+        diff = max(diff, _largest_difference(got["probabilities"], 0.5 * (1.0 + np.tanh(0.5 * want))))
     if "label" in got:
         _check_labels(got["label"], want, src)
     return diff
@@ -864,12 +882,15 @@ _TORCH_OUTPUT_WORDS = {
     "logits": "logits (their softmax, or the sigmoid of one, gives the probabilities)",
     "scores": "scores (no probabilities; the largest is the class)",
     "labels": "a probability per label (each label is on at p ≥ threshold)",
+    "logit labels": "a logit per label (each label is on at z ≥ 0; its sigmoid is the label's probability)",
     "values": "a regressor's values",
 }
 
 
 def _torch_output_words(src: _Source) -> str:
     """What the PyTorch module outputs, in words; one score is a class by its threshold."""
+    if src.logit_labels:
+        return _TORCH_OUTPUT_WORDS["logit labels"]
     if src.outputs == "scores" and _by_threshold(src):
         return f"one score (no probability; class 1 where it is ≥ {src.threshold:g})"
     if src.outputs != "values" and not _by_threshold(src) and src.net.n_outputs == 1:
@@ -881,7 +902,7 @@ def _onnx_output_words(src: _Source) -> str:
     """The graph's outputs, in words: ``probabilities and label (argmax)``, ..."""
     if src.outputs == "values":
         return "values (a regressor: no label)"
-    symbol = {"logits": "z", "scores": "a"}.get(src.outputs, "p")  # a score is no probability
+    symbol = "z" if src.logit_labels else {"logits": "z", "scores": "a"}.get(src.outputs, "p")  # a score: none
     rule = "argmax" if not _by_threshold(src) else f"{symbol} ≥ {src.threshold:g}"
     if src.outputs == "labels":
         rule += ", one 0/1 a label"
@@ -889,6 +910,8 @@ def _onnx_output_words(src: _Source) -> str:
         rule = f"always 0, {src.class_names[0]}: the model knows one class"
     first = {"logits": f"logits, probabilities (their {'softmax' if src.net.n_outputs > 1 else 'sigmoid'})",
              "scores": "scores (no probabilities)"}.get(src.outputs, "probabilities")
+    if src.logit_labels:
+        first = "logits, probabilities (the sigmoid of each)"
     return f"{first} and label ({rule})"
 
 
