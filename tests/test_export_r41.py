@@ -116,3 +116,12 @@ def test_deltaprop_predict_uses_a_saved_labels_threshold(tmp_path, capsys):
     want = dp.load(path).predict(x)
     assert not np.array_equal(want, (net.predict_proba(x) >= 0.5).astype(np.int64))  # the threshold matters
     np.testing.assert_array_equal(_predicted_labels(capsys, path, x, tmp_path), want)
+
+
+@pytest.mark.parametrize("given", [{"0.weight": np.zeros((3, 4), np.float32), "0.bias": np.zeros(3, np.float32)},
+                                   "model.pt.safetensors"])
+def test_from_torch_of_a_state_dict_or_a_path_says_to_build_the_module(given):
+    """Refused before PyTorch is needed, naming the fix."""
+    with pytest.raises(dp.errors.ExportError, match="from_torch reads an nn.Sequential module, got .*"
+                                                    "load_state_dict\\(state\\), then pass the module"):
+        dp.from_torch(given)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -764,7 +765,13 @@ def _linear_arrays(torch, linear, i: int) -> tuple[np.ndarray, np.ndarray | None
 def from_torch(module, *, seed: int | None = None) -> Network:
     """A deltaprop Network with the layers and weights of an ``nn.Sequential`` of Linear and
     activation modules (``W = weightᵀ``; a Linear without bias gets ``b = 0``). Any other
-    module is refused with its position and name."""
+    module is refused with its position and name, and so is a ``state_dict``: its weights
+    say nothing of the layers between them."""
+    if isinstance(module, Mapping) or isinstance(module, (str, Path)):
+        what = "a state_dict (a mapping of weights)" if isinstance(module, Mapping) else f"the path {module}"
+        raise ExportError(f"from_torch reads an nn.Sequential module, got {what}, which does not say the layers (their "
+                          "activations and order): build the nn.Sequential, load the weights with "
+                          "module.load_state_dict(state), then pass the module")
     torch = _require_torch("from_torch")
     if type(module) is not torch.nn.Sequential:
         raise ExportError(f"from_torch reads an nn.Sequential of Linear and activation modules, got {type(module).__name__}")
