@@ -125,3 +125,39 @@ def test_from_torch_of_a_state_dict_or_a_path_says_to_build_the_module(given):
     with pytest.raises(dp.errors.ExportError, match="from_torch reads an nn.Sequential module, got .*"
                                                     "load_state_dict\\(state\\), then pass the module"):
         dp.from_torch(given)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_an_older_or_newer_opset_gives_the_same_answers(tmp_path, dtype):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(30, 4)).astype(dtype)
+    net = dp.mlp([4, 5, 3], activation="leaky_relu", output="sigmoid+softmax", seed=1, dtype=dtype)
+    for opset in (export.ONNX_MIN_OPSET, onnx.defs.onnx_opset_version()):
+        path = dp.export_onnx(net, tmp_path / f"m{opset}.onnx", opset=opset)
+        model = onnx.load(str(path))
+        assert [o.version for o in model.opset_import] == [opset]
+        assert model.ir_version == onnx.helper.find_min_ir_version_for([model.opset_import[0]])
+        got = graph_outputs(path, x)
+        np.testing.assert_allclose(got["probabilities"], net.predict_proba(x), rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(got["label"], net.predict(x))
+
+
+@pytest.mark.parametrize("opset", [12, 10_000, True, 17.0, "17"])
+def test_an_opset_outside_the_range_is_refused_naming_it(tmp_path, opset):
+    net = dp.mlp([4, 3], seed=0)
+    with pytest.raises(dp.errors.ConfigError, match=f"ONNX opset must be a whole number from 13 to .*got {opset!r}"):
+        dp.export_onnx(net, tmp_path / "m.onnx", opset=opset)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_deltaprop_export_takes_an_opset_for_onnx_alone(tmp_path, capsys, logit_labels):
+    net, x = logit_labels
+    path = dp.save(net, tmp_path / "m.safetensors", loss=BCE_LOGITS)
+    assert main(["export", str(path), "--format", "onnx", "--opset", "13"]) == 0
+    assert "ONNX opset 13," in capsys.readouterr().out
+    onnx_path = tmp_path / "m.onnx"
+    assert [o.version for o in onnx.load(str(onnx_path)).opset_import] == [13]
+    np.testing.assert_array_equal(graph_outputs(onnx_path, x)["label"], net.predict(x))
+    assert main(["export", str(path), "--format", "torch", "--opset", "13"]) == 2  # a usage error, as --input-type
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--opset is the ONNX graph's" in err

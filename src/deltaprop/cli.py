@@ -323,6 +323,8 @@ def _add_export(sub) -> None:
                    help="with an integer --input-type, the range of the raw inputs, for a model file that records "
                         "none (deltaprop info prints it where it does), e.g. 0,255 for 8-bit pixels "
                         "(--input-range=-128,127 where MIN is negative)")
+    x.add_argument("--opset", type=int, metavar="N", help="ONNX opset, 13 up to the newest the installed onnx knows "
+                                                          "(default 17, which most runtimes read)")
     x.set_defaults(handler=cmd_export)
 
 
@@ -3373,6 +3375,8 @@ def cmd_export(args) -> int:
         raise ConfigError("--input-type sets the ONNX graph's input; it has no meaning for --format torch")
     if args.input_range is not None and args.format != "onnx":
         raise ConfigError("--input-range is for the ONNX graph's integer --input-type; it has no meaning for --format torch")
+    if args.opset is not None and args.format != "onnx":
+        raise ConfigError("--opset is the ONNX graph's; it has no meaning for --format torch")
     lohi = None
     if args.input_range is not None:
         try:
@@ -3382,7 +3386,8 @@ def cmd_export(args) -> int:
         if len(lohi) != 2 or not all(math.isfinite(v) for v in lohi) or lohi[0] > lohi[1]:
             raise UsageError(f"--input-range takes MIN,MAX, two finite numbers MIN ≤ MAX (e.g. 0,255), "
                              f"got {args.input_range!r}")
-    _say(export_file(args.model, args.format, args.out, input_type=args.input_type, input_range=lohi)[1])
+    _say(export_file(args.model, args.format, args.out, input_type=args.input_type, input_range=lohi,
+                     opset=args.opset)[1])
     return 0
 
 

@@ -44,14 +44,16 @@ from .layers import LAYERS, Dense, Layer
 from .network import Network
 
 __all__ = [
-    "FORMATS", "INPUT_TYPES", "ONNX_OPSET", "check_onnx", "default_output", "export_file", "export_onnx", "output_names",
-    "export_torch", "from_torch", "onnx_model", "to_torch", "torch_modules", "torch_state_dict",
+    "FORMATS", "INPUT_TYPES", "ONNX_MIN_OPSET", "ONNX_OPSET", "check_onnx", "default_output", "export_file", "export_onnx",
+    "output_names", "export_torch", "from_torch", "onnx_model", "to_torch", "torch_modules", "torch_state_dict",
 ]
 
 FORMATS = ("onnx", "torch")
 #: Opset 17 and IR version 8: read by onnxruntime 1.13 and later and most other runtimes.
 ONNX_OPSET = 17
 ONNX_IR_VERSION = 8
+#: The oldest opset an export may ask for: from 13 on, every op the graph uses means what it does here.
+ONNX_MIN_OPSET = 13
 #: A protobuf message (the whole ONNX file, weights inside) must stay under 2 GiB.
 ONNX_MAX_BYTES = (2 << 30) - (16 << 20)
 #: Element types the ONNX graph's input may have; anything but the network's dtype is cast first.
@@ -411,20 +413,38 @@ def _check_input_range(in_type: np.dtype, src: _Source) -> None:
                           + ("" if fractions else " or choose an integer type that holds them"))
 
 
-def onnx_model(net, *, class_names=None, input_scaling=None, input_type=None, loss=None, input_range=None):
+def onnx_model(net, *, class_names=None, input_scaling=None, input_type=None, loss=None, input_range=None,
+               opset: int | None = None):
     """The ONNX ``ModelProto`` of ``net`` (a Network, or a model file from ``read_model``)
     with its input scaling in front and the outputs its loss gives them (see the module
     docstring; ``loss``: what a bare Network was trained with, e.g.
     ``BinaryCrossEntropy(from_logits=True)``); ``input_type`` is the element type of the
     ``input`` tensor (default: the network's dtype). An integer type needs the range of
     the raw inputs, ``lo ≤ x ≤ hi`` whole numbers it holds: the one a model file records,
-    else ``input_range=(lo, hi)``. Checked with ``onnx.checker.check_model(full_check=True)``."""
-    return _onnx_graph(_unpack(net, class_names, input_scaling, loss, input_range), input_type)
+    else ``input_range=(lo, hi)``. ``opset``: the ONNX opset, from 13 to the newest the
+    installed onnx knows (default 17, IR version 8; another gets the oldest IR version that
+    holds it). Checked with ``onnx.checker.check_model(full_check=True)``."""
+    return _onnx_graph(_unpack(net, class_names, input_scaling, loss, input_range), input_type, opset)
 
 
-def _onnx_graph(src: _Source, input_type):
+def _checked_opset(onnx, opset) -> int:
+    """``opset``, or :data:`ONNX_OPSET` for None; :class:`ConfigError` for one outside
+    ``[ONNX_MIN_OPSET, the newest the installed onnx knows]``."""
+    if opset is None:
+        return ONNX_OPSET
+    newest = onnx.defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not ONNX_MIN_OPSET <= opset <= newest:
+        raise ConfigError(f"ONNX opset must be a whole number from {ONNX_MIN_OPSET} to {newest} (the newest this onnx "
+                          f"{onnx.__version__} knows), got {opset!r}; leave it out for {ONNX_OPSET}, which most "
+                          "runtimes read")
+    return int(opset)
+
+
+def _onnx_graph(src: _Source, input_type, opset=None):
     onnx = _require_onnx("ONNX export")
     from .serialization import _check_scaling
+
+    opset = _checked_opset(onnx, opset)
 
     net = src.net
     layers = _checked_layers(net, _ONNX_LAYERS, "ONNX")
@@ -446,7 +466,9 @@ def _onnx_graph(src: _Source, input_type):
     graph = helper.make_graph(g.nodes, "deltaprop",
                               [helper.make_tensor_value_info("input", to_onnx(in_type), ["batch", net.n_features])],
                               outputs, initializer=g.initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)], ir_version=ONNX_IR_VERSION,
+    opset_id = helper.make_opsetid("", opset)
+    ir_version = ONNX_IR_VERSION if opset == ONNX_OPSET else helper.find_min_ir_version_for([opset_id])
+    model = helper.make_model(graph, opset_imports=[opset_id], ir_version=ir_version,
                               producer_name="deltaprop", doc_string=f"deltaprop network: {net!r}")
     metadata = _onnx_metadata(src, in_type.name)
     model.producer_version = metadata["deltaprop_version"]
@@ -619,7 +641,7 @@ def _largest_difference(got: np.ndarray, want: np.ndarray) -> float:
 
 
 def export_onnx(net, path, *, class_names=None, input_scaling=None, input_type=None, loss=None,
-                input_range=None, check: bool = True) -> Path:
+                input_range=None, opset: int | None = None, check: bool = True) -> Path:
     """Write ``net`` (a Network, or a model file from ``read_model``, which brings its class
     names, input scaling and training loss) as an ONNX model to ``path``, atomically (see
     :func:`onnx_model`).
@@ -627,17 +649,17 @@ def export_onnx(net, path, *, class_names=None, input_scaling=None, input_type=N
     ``input_scaling``: the model file's scaling (``ModelFile.input_scaling``), so the graph
     takes the same raw inputs as ``deltaprop predict``; ``loss``: the loss a bare Network
     was trained with, which says what its outputs are (logits, probabilities, ...);
-    ``input_type``, ``input_range``: as for :func:`onnx_model`.
+    ``input_type``, ``input_range``, ``opset``: as for :func:`onnx_model`.
     ``check``: run the graph in onnxruntime first (:func:`check_onnx`; skipped when
     onnxruntime is not installed) and refuse to write one that does not reproduce ``net``."""
-    data, _ = _onnx_bytes(_unpack(net, class_names, input_scaling, loss, input_range), input_type, check)
+    data, _ = _onnx_bytes(_unpack(net, class_names, input_scaling, loss, input_range), input_type, check, opset)
     return atomic_write_bytes(path, data)
 
 
-def _onnx_bytes(src: _Source, input_type, check: bool) -> tuple[bytes, float | None]:
+def _onnx_bytes(src: _Source, input_type, check: bool, opset=None) -> tuple[bytes, float | None]:
     """The serialised model, and onnxruntime's largest difference from the network (None
     when not checked: ``check`` is false or onnxruntime is not installed)."""
-    model = _onnx_graph(src, input_type)
+    model = _onnx_graph(src, input_type, opset)
     if not check or importlib.util.find_spec("onnxruntime") is None:
         return model.SerializeToString(), None
     return model.SerializeToString(), _check_onnx(model, src, 64, 0)
@@ -845,13 +867,13 @@ def default_output(model_path: Path, fmt: str) -> Path:
     return model_path.with_name(stem + (".onnx" if fmt == "onnx" else ".pt.safetensors"))
 
 
-def export_file(model, fmt: str, out=None, *, input_type=None, input_range=None) -> tuple[Path, str]:
+def export_file(model, fmt: str, out=None, *, input_type=None, input_range=None, opset=None) -> tuple[Path, str]:
     """Export the model file (or run folder) ``model`` in ``fmt`` (``onnx`` or ``torch``);
     returns the written path and one line saying what it holds. A checkpoint is refused:
     it is training state, and the run's model file is what gets deployed. ``input_type`` is
     the ONNX graph's input element type, ``input_range`` the raw inputs' range for a file
-    that records none (see :func:`onnx_model`); the PyTorch module takes the model's dtype,
-    so both are refused for ``torch``."""
+    that records none, ``opset`` its opset (see :func:`onnx_model`); the PyTorch module takes
+    the model's dtype and has no opset, so all three are refused for ``torch``."""
     from .serialization import read_model
 
     if fmt not in FORMATS:
@@ -861,6 +883,8 @@ def export_file(model, fmt: str, out=None, *, input_type=None, input_range=None)
                           "model's dtype: leave input_type out for format 'torch' (cast the inputs before the module)")
     if input_range is not None and fmt != "onnx":
         raise ConfigError("input_range is for the ONNX graph's integer input type; leave it out for format 'torch'")
+    if opset is not None and fmt != "onnx":
+        raise ConfigError(f"opset={opset!r} is the ONNX graph's; a PyTorch file has none: leave it out for format 'torch'")
     path = _model_path(model)
     src = _unpack(read_model(path), None, None, None, input_range)
     net = src.net
@@ -873,13 +897,14 @@ def export_file(model, fmt: str, out=None, *, input_type=None, input_range=None)
         return out, f"wrote {out}: PyTorch state_dict of nn.Sequential {sizes}, {net.dtype.name}, " \
                     f"{_scaling_words(net, src.input_scaling).replace('in the graph', 'before the module')}; " \
                     f"the module outputs {_torch_output_words(src)}"
-    data, diff = _onnx_bytes(src, input_type, True)
+    data, diff = _onnx_bytes(src, input_type, True, opset)
     atomic_write_bytes(out, data)
     checked = "; not checked: onnxruntime is not installed (pip install onnxruntime, or uv sync --extra onnx in a " \
               "checkout of deltaprop, to check exports)" \
         if diff is None else f"; onnxruntime matches deltaprop on 64 random inputs (largest difference {diff:.1e})"
     in_type = _input_type(net, input_type).name
-    return out, f"wrote {out}: ONNX opset {ONNX_OPSET}, {sizes}, raw input (batch, {net.n_features}) {in_type}, " \
+    opset = ONNX_OPSET if opset is None else opset
+    return out, f"wrote {out}: ONNX opset {opset}, {sizes}, raw input (batch, {net.n_features}) {in_type}, " \
                 f"{_scaling_words(net, src.input_scaling)}, outputs {_onnx_output_words(src)}{checked}"
 
 
