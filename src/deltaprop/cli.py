@@ -2991,13 +2991,12 @@ def cmd_predict(args) -> int:
             "this model's training inputs ran"
         _say(f"note: {said} from 0 to {top_level:g}, so the images' 0..255 levels are scaled to that range", err=True)
     several = len(paths) > 1 or len(batches[0]) > 1
-    threshold = mf.net.decision_threshold
+    threshold, logits = mf.net.decision_threshold, labels_are_logits(net)
     if (note := _threshold_note(mf, threshold)) is not None:
         _say(note, err=True)
     for path, rows in zip(paths, batches):
         outputs = net.predict_proba(_checks.cast_checked(rows, net.dtype, name=str(path)))
-        lines = _prediction_lines(outputs, mf.outputs, threshold, mf.class_names, top, logits=labels_are_logits(net))
-        for r, line in enumerate(lines):
+        for r, line in enumerate(_prediction_lines(outputs, mf.outputs, threshold, mf.class_names, top, logits=logits)):
             where = f"{path}[{r}]" if len(rows) > 1 else str(path)
             _say(f"{where}: {line}" if several else line)
     return 0
