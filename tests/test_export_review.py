@@ -216,7 +216,7 @@ def test_several_binary_cross_entropy_logits_are_scores_not_a_softmax(tmp_path):
     loss = dp.BinaryCrossEntropy(from_logits=True)
     dp.fit(net, X, Y, loss=loss, optimizer=dp.SGD(0.1), epochs=2, diagnostics=False)
     model = read_model(dp.save(net, tmp_path / "two.safetensors", loss=loss))
-    assert model.outputs == "scores"
+    assert model.outputs == "labels"  # multi-hot rows: each logit its own label (z ≥ 0), still no softmax
     assert class_probabilities(model.net.forward(X[:4]), model.outputs) is None
     one = dp.Network([dp.Dense(3, 1)], seed=0)
     dp.fit(one, X, Y[:, 0], loss=loss, optimizer=dp.SGD(0.1), epochs=1, diagnostics=False)

@@ -42,8 +42,8 @@ def test_a_threshold_is_compared_with_every_label(net):
 
 
 def test_one_hot_rows_stay_one_class_a_row_while_multi_hot_rows_are_labels():
-    """One sigmoid a class (one-vs-rest one-hot rows, or class ids), fractional targets and
-    logits keep the argmax; only 0/1 rows not all one-hot make a multi-label classifier."""
+    """One sigmoid a class (one-vs-rest one-hot rows, or class ids) and fractional targets
+    keep the argmax; only 0/1 rows not all one-hot make a multi-label classifier (of logits too)."""
     assert _fitted(Y, epochs=2).predict(X).shape == Y.shape
     one_hot = np.eye(3, dtype=np.float32)[np.argmax(X[:, :3], axis=1)]
     for y in (one_hot, np.argmax(X[:, :3], axis=1), 0.1 + 0.8 * Y):
@@ -51,7 +51,7 @@ def test_one_hot_rows_stay_one_class_a_row_while_multi_hot_rows_are_labels():
         assert not kept.multilabel and kept.predict(X).shape == (len(X),)
     logits = dp.Network([dp.Dense(4, 3)], seed=0)
     _fitted(Y, net=logits, epochs=2, loss=dp.BinaryCrossEntropy(from_logits=True))
-    assert not logits.multilabel
+    assert logits.multilabel  # labels of logits, z ≥ 0
 
 
 def test_a_second_fit_on_one_hot_rows_is_one_class_a_row_again(net):

@@ -61,6 +61,7 @@ from .serialization import (
     decided_classes,
     input_range_of,
     is_one_class,
+    labels_are_logits,
     load_checkpoint,
     read_model,
     save,
@@ -322,6 +323,8 @@ def _add_export(sub) -> None:
                    help="with an integer --input-type, the range of the raw inputs, for a model file that records "
                         "none (deltaprop info prints it where it does), e.g. 0,255 for 8-bit pixels "
                         "(--input-range=-128,127 where MIN is negative)")
+    x.add_argument("--opset", type=int, metavar="N", help="ONNX opset, 13 up to the newest the installed onnx knows "
+                                                          "(default 17, which most runtimes read)")
     x.set_defaults(handler=cmd_export)
 
 
@@ -2895,18 +2898,21 @@ def _rows_of(path: Path, n_features: int, style: str = "digit", side: int | None
     return rows
 
 
-def _prediction_lines(outputs: np.ndarray, kind: str, threshold: float, names, top: int) -> list[str]:
+def _prediction_lines(outputs: np.ndarray, kind: str, threshold: float, names, top: int, *,
+                      logits: bool = False) -> list[str]:
     """One line a row, saying what the outputs are (:attr:`ModelFile.outputs`): a class and
     its probabilities (logits are turned into them), a class and raw scores, the labels
-    set of a multi-label model, or a regressor's values."""
+    set of a multi-label model (``logits``: of logits, each on at ``z ≥ threshold``, shown as
+    ``σ(z)``), or a regressor's values."""
     if kind == "values":
         return ["values " + ", ".join(f"{v:.6g}" for v in row) if len(row) > 1 else f"value {row[0]:.6g}"
                 for row in outputs]
     if kind == "labels":
         lines = []
-        for row in outputs:
-            on = [_class_name(names, int(c)) for c in np.flatnonzero(row >= 0.5)]
-            shown = ", ".join(f"{_class_name(names, c)}: {row[c]:.4f}" for c in range(len(row)))
+        proba = 0.5 * (1.0 + np.tanh(0.5 * outputs)) if logits else outputs  # σ(z), no overflow
+        for row, p_row in zip(outputs, proba):
+            on = [_class_name(names, int(c)) for c in np.flatnonzero(row >= threshold)]
+            shown = ", ".join(f"{_class_name(names, c)}: {p_row[c]:.4f}" for c in range(len(row)))
             lines.append(f"labels {', '.join(on) or '(none)'}  (probabilities {shown})")
         return lines
     proba = class_probabilities(outputs, kind)
@@ -3005,12 +3011,12 @@ def cmd_predict(args) -> int:
             "this model's training inputs ran"
         _say(f"note: {said} from 0 to {top_level:g}, so the images' 0..255 levels are scaled to that range", err=True)
     several = len(paths) > 1 or len(batches[0]) > 1
-    threshold = mf.net.decision_threshold
+    threshold, logits = mf.net.decision_threshold, labels_are_logits(net)
     if (note := _threshold_note(mf, threshold)) is not None:
         _say(note, err=True)
     for path, rows in zip(paths, batches):
         outputs = net.predict_proba(_checks.cast_checked(rows, net.dtype, name=str(path)))
-        for r, line in enumerate(_prediction_lines(outputs, mf.outputs, threshold, mf.class_names, top)):
+        for r, line in enumerate(_prediction_lines(outputs, mf.outputs, threshold, mf.class_names, top, logits=logits)):
             where = f"{path}[{r}]" if len(rows) > 1 else str(path)
             _say(f"{where}: {line}" if several else line)
     return 0
@@ -3388,6 +3394,8 @@ def cmd_export(args) -> int:
         raise ConfigError("--input-type sets the ONNX graph's input; it has no meaning for --format torch")
     if args.input_range is not None and args.format != "onnx":
         raise ConfigError("--input-range is for the ONNX graph's integer --input-type; it has no meaning for --format torch")
+    if args.opset is not None and args.format != "onnx":
+        raise ConfigError("--opset is the ONNX graph's; it has no meaning for --format torch")
     lohi = None
     if args.input_range is not None:
         try:
@@ -3397,7 +3405,8 @@ def cmd_export(args) -> int:
         if len(lohi) != 2 or not all(math.isfinite(v) for v in lohi) or lohi[0] > lohi[1]:
             raise UsageError(f"--input-range takes MIN,MAX, two finite numbers MIN ≤ MAX (e.g. 0,255), "
                              f"got {args.input_range!r}")
-    _say(export_file(args.model, args.format, args.out, input_type=args.input_type, input_range=lohi)[1])
+    _say(export_file(args.model, args.format, args.out, input_type=args.input_type, input_range=lohi,
+                     opset=args.opset)[1])
     return 0
 
 

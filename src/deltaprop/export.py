@@ -13,7 +13,8 @@ trained with): ``probabilities`` and ``label`` (the argmax, or ``p ≥ ½`` for 
 for logits, ``logits`` (the network's ``z``), ``probabilities`` (their softmax, or the
 sigmoid of one) and ``label`` (the argmax, or ``z ≥ 0``); ``scores`` and ``label`` for
 outputs that are no probabilities; ``probabilities`` and a ``(batch, k)`` 0/1 ``label`` for a
-multi-label classifier; a regressor's ``values`` alone. The batch dimension is dynamic;
+multi-label classifier (of logits: ``logits``, ``probabilities`` their sigmoid and a
+``label`` of ``z ≥ 0``); a regressor's ``values`` alone. The batch dimension is dynamic;
 what the outputs are, class names, input scaling, architecture and deltaprop's version are
 in the model's ``metadata_props``.
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,14 +44,16 @@ from .layers import LAYERS, Dense, Layer
 from .network import Network
 
 __all__ = [
-    "FORMATS", "INPUT_TYPES", "ONNX_OPSET", "check_onnx", "default_output", "export_file", "export_onnx", "output_names",
-    "export_torch", "from_torch", "onnx_model", "to_torch", "torch_modules", "torch_state_dict",
+    "FORMATS", "INPUT_TYPES", "ONNX_MIN_OPSET", "ONNX_OPSET", "check_onnx", "default_output", "export_file", "export_onnx",
+    "output_names", "export_torch", "from_torch", "onnx_model", "to_torch", "torch_modules", "torch_state_dict",
 ]
 
 FORMATS = ("onnx", "torch")
 #: Opset 17 and IR version 8: read by onnxruntime 1.13 and later and most other runtimes.
 ONNX_OPSET = 17
 ONNX_IR_VERSION = 8
+#: The oldest opset an export may ask for: from 13 on, every op the graph uses means what it does here.
+ONNX_MIN_OPSET = 13
 #: A protobuf message (the whole ONNX file, weights inside) must stay under 2 GiB.
 ONNX_MAX_BYTES = (2 << 30) - (16 << 20)
 #: Element types the ONNX graph's input may have; anything but the network's dtype is cast first.
@@ -111,6 +115,18 @@ class _Source:
     input_range: tuple[float, float] | None = None
     #: the range was given to the export (``input_range=``), not read from a model file
     range_given: bool = False
+
+    @property
+    def logit_labels(self) -> bool:
+        """A multi-label classifier whose outputs are logits, one a label (on at ``z ≥ 0``)."""
+        from .serialization import labels_are_logits
+
+        return self.outputs == "labels" and labels_are_logits(self.net)
+
+    @property
+    def raw_output(self) -> str:
+        """The graph's name for the network's own output."""
+        return "logits" if self.logit_labels else _RAW_OUTPUT[self.outputs]
 
 
 def _unpack(model, class_names, input_scaling, loss, input_range=None) -> _Source:
@@ -267,12 +283,13 @@ _RAW_OUTPUT = {"probabilities": "probabilities", "labels": "probabilities", "log
                "values": "values"}
 
 
-def output_names(outputs: str) -> list[str]:
+def output_names(outputs: str, *, logits: bool = False) -> list[str]:
     """The graph's outputs for a model whose outputs are ``outputs``
-    (:attr:`~deltaprop.serialization.ModelFile.outputs`), in order."""
+    (:attr:`~deltaprop.serialization.ModelFile.outputs`), in order; ``logits``: a multi-label
+    classifier's are logits (:func:`~deltaprop.serialization.labels_are_logits`)."""
     if outputs == "values":
         return ["values"]
-    if outputs == "logits":
+    if outputs == "logits" or (outputs == "labels" and logits):
         return ["logits", "probabilities", "label"]
     return [_RAW_OUTPUT[outputs], "label"]
 
@@ -289,14 +306,16 @@ def _by_threshold(src: _Source) -> bool:
 
 
 def _onnx_heads(g: _OnnxGraph, src: _Source) -> list:
-    """The nodes after the network's own output (already named ``_RAW_OUTPUT[outputs]``):
-    the probabilities of logits (softmax, or the sigmoid of one), and ``label`` by deltaprop's
-    rule (:func:`_expected_labels`); returns the graph's output value infos."""
+    """The nodes after the network's own output (already named ``src.raw_output``): the
+    probabilities of logits (softmax, or the sigmoid of one or of each label's), and
+    ``label`` by deltaprop's rule (:func:`_expected_labels`); returns the graph's output
+    value infos."""
     helper, to_onnx = g.helper, g.helper.np_dtype_to_tensor_dtype
-    k, raw, int64 = src.net.n_outputs, _RAW_OUTPUT[src.outputs], to_onnx(np.dtype(np.int64))
+    k, raw, int64 = src.net.n_outputs, src.raw_output, to_onnx(np.dtype(np.int64))
     infos = [helper.make_tensor_value_info(raw, to_onnx(g.dtype), ["batch", k])]
-    if src.outputs == "logits":
-        g.node("Softmax" if k > 1 else "Sigmoid", ["logits"], "probabilities", **({"axis": -1} if k > 1 else {}))
+    if raw == "logits":
+        softmax = k > 1 and not src.logit_labels
+        g.node("Softmax" if softmax else "Sigmoid", ["logits"], "probabilities", **({"axis": -1} if softmax else {}))
         infos.append(helper.make_tensor_value_info("probabilities", to_onnx(g.dtype), ["batch", k]))
     if src.outputs == "values":
         return infos
@@ -346,7 +365,7 @@ def _onnx_metadata(src: _Source, input_type: str) -> dict[str, str]:
     return {
         "deltaprop_version": __version__,
         "outputs": src.outputs,
-        "output_names": json.dumps(output_names(src.outputs)),
+        "output_names": json.dumps(output_names(src.outputs, logits=src.logit_labels)),
         "decision_threshold": json.dumps(src.threshold if _by_threshold(src) else None),
         "class_names": json.dumps(src.class_names),
         "input_scaling": json.dumps(_raw_input_scaling(src)),
@@ -394,20 +413,38 @@ def _check_input_range(in_type: np.dtype, src: _Source) -> None:
                           + ("" if fractions else " or choose an integer type that holds them"))
 
 
-def onnx_model(net, *, class_names=None, input_scaling=None, input_type=None, loss=None, input_range=None):
+def onnx_model(net, *, class_names=None, input_scaling=None, input_type=None, loss=None, input_range=None,
+               opset: int | None = None):
     """The ONNX ``ModelProto`` of ``net`` (a Network, or a model file from ``read_model``)
     with its input scaling in front and the outputs its loss gives them (see the module
     docstring; ``loss``: what a bare Network was trained with, e.g.
     ``BinaryCrossEntropy(from_logits=True)``); ``input_type`` is the element type of the
     ``input`` tensor (default: the network's dtype). An integer type needs the range of
     the raw inputs, ``lo ≤ x ≤ hi`` whole numbers it holds: the one a model file records,
-    else ``input_range=(lo, hi)``. Checked with ``onnx.checker.check_model(full_check=True)``."""
-    return _onnx_graph(_unpack(net, class_names, input_scaling, loss, input_range), input_type)
+    else ``input_range=(lo, hi)``. ``opset``: the ONNX opset, from 13 to the newest the
+    installed onnx knows (default 17, IR version 8; another gets the oldest IR version that
+    holds it). Checked with ``onnx.checker.check_model(full_check=True)``."""
+    return _onnx_graph(_unpack(net, class_names, input_scaling, loss, input_range), input_type, opset)
 
 
-def _onnx_graph(src: _Source, input_type):
+def _checked_opset(onnx, opset) -> int:
+    """``opset``, or :data:`ONNX_OPSET` for None; :class:`ConfigError` for one outside
+    ``[ONNX_MIN_OPSET, the newest the installed onnx knows]``."""
+    if opset is None:
+        return ONNX_OPSET
+    newest = onnx.defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or not ONNX_MIN_OPSET <= opset <= newest:
+        raise ConfigError(f"ONNX opset must be a whole number from {ONNX_MIN_OPSET} to {newest} (the newest this onnx "
+                          f"{onnx.__version__} knows), got {opset!r}; leave it out for {ONNX_OPSET}, which most "
+                          "runtimes read")
+    return int(opset)
+
+
+def _onnx_graph(src: _Source, input_type, opset=None):
     onnx = _require_onnx("ONNX export")
     from .serialization import _check_scaling
+
+    opset = _checked_opset(onnx, opset)
 
     net = src.net
     layers = _checked_layers(net, _ONNX_LAYERS, "ONNX")
@@ -424,12 +461,14 @@ def _onnx_graph(src: _Source, input_type):
     for i, layer in layers:
         x = _ONNX_LAYERS[layer.type_name](g, layer, x, i)
     last = g.nodes[-1]  # layers without a node pass their input on, so x is the last node's output
-    last.output[0] = last.name = _RAW_OUTPUT[src.outputs]
+    last.output[0] = last.name = src.raw_output
     outputs = _onnx_heads(g, src)
     graph = helper.make_graph(g.nodes, "deltaprop",
                               [helper.make_tensor_value_info("input", to_onnx(in_type), ["batch", net.n_features])],
                               outputs, initializer=g.initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)], ir_version=ONNX_IR_VERSION,
+    opset_id = helper.make_opsetid("", opset)
+    ir_version = ONNX_IR_VERSION if opset == ONNX_OPSET else helper.find_min_ir_version_for([opset_id])
+    model = helper.make_model(graph, opset_imports=[opset_id], ir_version=ir_version,
                               producer_name="deltaprop", doc_string=f"deltaprop network: {net!r}")
     metadata = _onnx_metadata(src, in_type.name)
     model.producer_version = metadata["deltaprop_version"]
@@ -486,7 +525,7 @@ def _check_onnx(model, src: _Source, n: int, seed: int) -> float:
         session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     except errors as exc:
         raise ExportError(f"onnxruntime cannot load {what}: {exc}") from None
-    names, have = output_names(src.outputs), [o.name for o in session.get_outputs()]
+    names, have = output_names(src.outputs, logits=src.logit_labels), [o.name for o in session.get_outputs()]
     if have != names:
         raise ExportError(f"the ONNX graph outputs {', '.join(have)}; a model whose outputs are {src.outputs} needs "
                           f"{', '.join(names)}; the export was not written")
@@ -496,7 +535,7 @@ def _check_onnx(model, src: _Source, n: int, seed: int) -> float:
     except errors as exc:
         raise ExportError(f"onnxruntime cannot run {what} on inputs for the network: {exc}") from None
     want = src.net.predict_proba(apply_scaling(src.input_scaling, raw, src.net.dtype))
-    outputs = got[_RAW_OUTPUT[src.outputs]]
+    outputs = got[src.raw_output]
     if outputs.shape != want.shape:
         raise ExportError(f"{what} outputs {outputs.shape[1:]} a row; the network gives ({want.shape[1]},): "
                           "it is not this network's export")
@@ -506,6 +545,8 @@ def _check_onnx(model, src: _Source, n: int, seed: int) -> float:
 
         proba = class_probabilities(want, "logits")
         diff = max(diff, _largest_difference(got["probabilities"], proba[:, 1:] if want.shape[1] == 1 else proba))
+    elif src.logit_labels:  # σ(z) of each label's logit, without overflow
+        diff = max(diff, _largest_difference(got["probabilities"], 0.5 * (1.0 + np.tanh(0.5 * want))))
     if "label" in got:
         _check_labels(got["label"], want, src)
     return diff
@@ -600,7 +641,7 @@ def _largest_difference(got: np.ndarray, want: np.ndarray) -> float:
 
 
 def export_onnx(net, path, *, class_names=None, input_scaling=None, input_type=None, loss=None,
-                input_range=None, check: bool = True) -> Path:
+                input_range=None, opset: int | None = None, check: bool = True) -> Path:
     """Write ``net`` (a Network, or a model file from ``read_model``, which brings its class
     names, input scaling and training loss) as an ONNX model to ``path``, atomically (see
     :func:`onnx_model`).
@@ -608,17 +649,17 @@ def export_onnx(net, path, *, class_names=None, input_scaling=None, input_type=N
     ``input_scaling``: the model file's scaling (``ModelFile.input_scaling``), so the graph
     takes the same raw inputs as ``deltaprop predict``; ``loss``: the loss a bare Network
     was trained with, which says what its outputs are (logits, probabilities, ...);
-    ``input_type``, ``input_range``: as for :func:`onnx_model`.
+    ``input_type``, ``input_range``, ``opset``: as for :func:`onnx_model`.
     ``check``: run the graph in onnxruntime first (:func:`check_onnx`; skipped when
     onnxruntime is not installed) and refuse to write one that does not reproduce ``net``."""
-    data, _ = _onnx_bytes(_unpack(net, class_names, input_scaling, loss, input_range), input_type, check)
+    data, _ = _onnx_bytes(_unpack(net, class_names, input_scaling, loss, input_range), input_type, check, opset)
     return atomic_write_bytes(path, data)
 
 
-def _onnx_bytes(src: _Source, input_type, check: bool) -> tuple[bytes, float | None]:
+def _onnx_bytes(src: _Source, input_type, check: bool, opset=None) -> tuple[bytes, float | None]:
     """The serialised model, and onnxruntime's largest difference from the network (None
     when not checked: ``check`` is false or onnxruntime is not installed)."""
-    model = _onnx_graph(src, input_type)
+    model = _onnx_graph(src, input_type, opset)
     if not check or importlib.util.find_spec("onnxruntime") is None:
         return model.SerializeToString(), None
     return model.SerializeToString(), _check_onnx(model, src, 64, 0)
@@ -746,7 +787,13 @@ def _linear_arrays(torch, linear, i: int) -> tuple[np.ndarray, np.ndarray | None
 def from_torch(module, *, seed: int | None = None) -> Network:
     """A deltaprop Network with the layers and weights of an ``nn.Sequential`` of Linear and
     activation modules (``W = weightᵀ``; a Linear without bias gets ``b = 0``). Any other
-    module is refused with its position and name."""
+    module is refused with its position and name, and so is a ``state_dict``: its weights
+    say nothing of the layers between them."""
+    if isinstance(module, Mapping) or isinstance(module, (str, Path)):
+        what = "a state_dict (a mapping of weights)" if isinstance(module, Mapping) else f"the path {module}"
+        raise ExportError(f"from_torch reads an nn.Sequential module, got {what}, which does not say the layers (their "
+                          "activations and order): build the nn.Sequential, load the weights with "
+                          "module.load_state_dict(state), then pass the module")
     torch = _require_torch("from_torch")
     if type(module) is not torch.nn.Sequential:
         raise ExportError(f"from_torch reads an nn.Sequential of Linear and activation modules, got {type(module).__name__}")
@@ -820,13 +867,13 @@ def default_output(model_path: Path, fmt: str) -> Path:
     return model_path.with_name(stem + (".onnx" if fmt == "onnx" else ".pt.safetensors"))
 
 
-def export_file(model, fmt: str, out=None, *, input_type=None, input_range=None) -> tuple[Path, str]:
+def export_file(model, fmt: str, out=None, *, input_type=None, input_range=None, opset=None) -> tuple[Path, str]:
     """Export the model file (or run folder) ``model`` in ``fmt`` (``onnx`` or ``torch``);
     returns the written path and one line saying what it holds. A checkpoint is refused:
     it is training state, and the run's model file is what gets deployed. ``input_type`` is
     the ONNX graph's input element type, ``input_range`` the raw inputs' range for a file
-    that records none (see :func:`onnx_model`); the PyTorch module takes the model's dtype,
-    so both are refused for ``torch``."""
+    that records none, ``opset`` its opset (see :func:`onnx_model`); the PyTorch module takes
+    the model's dtype and has no opset, so all three are refused for ``torch``."""
     from .serialization import read_model
 
     if fmt not in FORMATS:
@@ -836,6 +883,8 @@ def export_file(model, fmt: str, out=None, *, input_type=None, input_range=None)
                           "model's dtype: leave input_type out for format 'torch' (cast the inputs before the module)")
     if input_range is not None and fmt != "onnx":
         raise ConfigError("input_range is for the ONNX graph's integer input type; leave it out for format 'torch'")
+    if opset is not None and fmt != "onnx":
+        raise ConfigError(f"opset={opset!r} is the ONNX graph's; a PyTorch file has none: leave it out for format 'torch'")
     path = _model_path(model)
     src = _unpack(read_model(path), None, None, None, input_range)
     net = src.net
@@ -848,13 +897,14 @@ def export_file(model, fmt: str, out=None, *, input_type=None, input_range=None)
         return out, f"wrote {out}: PyTorch state_dict of nn.Sequential {sizes}, {net.dtype.name}, " \
                     f"{_scaling_words(net, src.input_scaling).replace('in the graph', 'before the module')}; " \
                     f"the module outputs {_torch_output_words(src)}"
-    data, diff = _onnx_bytes(src, input_type, True)
+    data, diff = _onnx_bytes(src, input_type, True, opset)
     atomic_write_bytes(out, data)
     checked = "; not checked: onnxruntime is not installed (pip install onnxruntime, or uv sync --extra onnx in a " \
               "checkout of deltaprop, to check exports)" \
         if diff is None else f"; onnxruntime matches deltaprop on 64 random inputs (largest difference {diff:.1e})"
     in_type = _input_type(net, input_type).name
-    return out, f"wrote {out}: ONNX opset {ONNX_OPSET}, {sizes}, raw input (batch, {net.n_features}) {in_type}, " \
+    opset = ONNX_OPSET if opset is None else opset
+    return out, f"wrote {out}: ONNX opset {opset}, {sizes}, raw input (batch, {net.n_features}) {in_type}, " \
                 f"{_scaling_words(net, src.input_scaling)}, outputs {_onnx_output_words(src)}{checked}"
 
 
@@ -864,12 +914,15 @@ _TORCH_OUTPUT_WORDS = {
     "logits": "logits (their softmax, or the sigmoid of one, gives the probabilities)",
     "scores": "scores (no probabilities; the largest is the class)",
     "labels": "a probability per label (each label is on at p ≥ threshold)",
+    "logit labels": "a logit per label (each label is on at z ≥ 0; its sigmoid is the label's probability)",
     "values": "a regressor's values",
 }
 
 
 def _torch_output_words(src: _Source) -> str:
     """What the PyTorch module outputs, in words; one score is a class by its threshold."""
+    if src.logit_labels:
+        return _TORCH_OUTPUT_WORDS["logit labels"]
     if src.outputs == "scores" and _by_threshold(src):
         return f"one score (no probability; class 1 where it is ≥ {src.threshold:g})"
     if src.outputs != "values" and not _by_threshold(src) and src.net.n_outputs == 1:
@@ -881,7 +934,7 @@ def _onnx_output_words(src: _Source) -> str:
     """The graph's outputs, in words: ``probabilities and label (argmax)``, ..."""
     if src.outputs == "values":
         return "values (a regressor: no label)"
-    symbol = {"logits": "z", "scores": "a"}.get(src.outputs, "p")  # a score is no probability
+    symbol = "z" if src.logit_labels else {"logits": "z", "scores": "a"}.get(src.outputs, "p")  # a score: none
     rule = "argmax" if not _by_threshold(src) else f"{symbol} ≥ {src.threshold:g}"
     if src.outputs == "labels":
         rule += ", one 0/1 a label"
@@ -889,6 +942,8 @@ def _onnx_output_words(src: _Source) -> str:
         rule = f"always 0, {src.class_names[0]}: the model knows one class"
     first = {"logits": f"logits, probabilities (their {'softmax' if src.net.n_outputs > 1 else 'sigmoid'})",
              "scores": "scores (no probabilities)"}.get(src.outputs, "probabilities")
+    if src.logit_labels:
+        first = "logits, probabilities (the sigmoid of each)"
     return f"{first} and label ({rule})"
 
 

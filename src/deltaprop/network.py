@@ -321,7 +321,8 @@ class Network:
         loaded from such a model) has no classes: its outputs, shape ``(n, n_outputs)``, as
         :meth:`predict_proba` gives them. A multi-label classifier (:attr:`multilabel`) gives
         each row's labels: the int64 matrix ``[a_ik ≥ threshold]``, shape ``(n, n_outputs)``,
-        a row of several 1s or of none as the outputs say."""
+        a row of several 1s or of none as the outputs say; of logits (``fit`` with
+        ``BinaryCrossEntropy(from_logits=True)``) the threshold is 0, ``z ≥ 0``, i.e. ``σ(z) ≥ ½``."""
         if self.gives_values:
             if threshold is not None:
                 raise ConfigError("threshold decides a class, but this network is a regressor (trained with "

@@ -271,7 +271,8 @@ class ModelFile:
     def outputs(self) -> str:
         """What the network's outputs are: ``"probabilities"`` (a Softmax, or one Sigmoid unit),
         ``"logits"`` (a linear output trained with a cross-entropy on logits), ``"labels"``
-        (independent 0/1 labels of a multi-label classifier), ``"values"`` (a regressor's
+        (independent 0/1 labels of a multi-label classifier: a probability each, or a logit
+        each where :func:`labels_are_logits`), ``"values"`` (a regressor's
         predictions: a scikit-learn regressor's, or a network saved with
         ``loss=MeanSquaredError(classification=False)``) or ``"scores"`` (anything else,
         several Sigmoid units of a model that is not multi-label included: the largest is
@@ -282,7 +283,8 @@ class ModelFile:
 def output_kind(net: Network, loss, extra: dict[str, Any] | None = None) -> str:
     """:attr:`ModelFile.outputs` of ``net`` trained with ``loss`` (``extra``: the file's
     record of a scikit-learn estimator, or ``{"multilabel": true}`` that ``save`` writes of a
-    ``net.multilabel`` network). A regressor's are ``"values"``: a scikit-learn
+    ``net.multilabel`` network: its labels, of Sigmoid outputs or of logits, as
+    :func:`labels_are_logits` says). A regressor's are ``"values"``: a scikit-learn
     regressor's, or a network trained with a loss that says its targets are no classes
     (``MeanSquaredError(classification=False)``)."""
     extra = extra or {}
@@ -309,6 +311,14 @@ def output_kind(net: Network, loss, extra: dict[str, Any] | None = None) -> str:
 def _output_layer(net: Network) -> str:
     """The type of the last layer that is not a Dropout."""
     return next((layer.type_name for layer in reversed(net.layers) if layer.type_name != "Dropout"), "")
+
+
+def labels_are_logits(net: Network) -> bool:
+    """Whether a multi-label classifier's outputs (``"labels"``) are logits ``z``, one a
+    label, on at ``z ≥ 0`` with probability ``σ(z)``: a network ``fit`` with
+    ``BinaryCrossEntropy(from_logits=True)``, whose last layer is linear. Else they are
+    Sigmoid probabilities."""
+    return _output_layer(net) != "Sigmoid"
 
 
 def is_one_class(class_names, n_outputs: int) -> bool:

@@ -519,28 +519,14 @@ def _class_ids(loss: Loss, Y: np.ndarray) -> np.ndarray | None:
 
 def _multilabel_targets(net: Network, loss: Loss, Y: np.ndarray, ids: np.ndarray | None) -> bool:
     """Whether ``fit`` trains a multi-label classifier: binary cross-entropy on several
-    Sigmoid outputs, every target 0 or 1, and some row not one-hot (several 1s, or none;
-    ``ids`` None). One-hot rows (one sigmoid a class, one-vs-rest) stay one class a row,
-    the argmax; fractional targets (soft labels) and logit outputs too."""
+    outputs, Sigmoid units or logits (``from_logits=True``, label on at ``z ≥ 0``), every
+    target 0 or 1, and some row not one-hot (several 1s, or none; ``ids`` None). One-hot
+    rows (one output a class, one-vs-rest) stay one class a row, the argmax; fractional
+    targets (soft labels) too."""
     from .serialization import _output_layer
 
     return (isinstance(loss, BinaryCrossEntropy) and ids is None and net.n_outputs > 1
-            and _output_layer(net) == "Sigmoid" and bool(np.all((Y == 0) | (Y == 1))))
-
-
-
-def _warn_of_logit_labels(net: Network, loss: Loss, Y: np.ndarray, ids: np.ndarray | None) -> None:
-    """Multi-label rows (0/1, some not one-hot) fitted as logits: ``predict`` has no rule
-    for several logits' labels and gives the argmax, one class a row; say so before training."""
-    if (isinstance(loss, BinaryCrossEntropy) and loss.from_logits and ids is None and net.n_outputs > 1
-            and bool(np.all((Y == 0) | (Y == 1)))):
-        import warnings
-
-        warnings.warn("these targets are multi-label (rows of independent 0/1 labels, not one-hot), but the "
-                      f"network's {net.n_outputs} outputs are logits (BinaryCrossEntropy(from_logits=True)): "
-                      "predict gives one class a row, the largest logit, and drops a row's other labels. For "
-                      "labels, end the network in Sigmoid() and use BinaryCrossEntropy(); or read them as "
-                      "net.predict_proba(X) >= 0 yourself", UserWarning, stacklevel=3)
+            and (loss.from_logits or _output_layer(net) == "Sigmoid") and bool(np.all((Y == 0) | (Y == 1))))
 
 
 # -- batch sources ----------------------------------------------------------------------------------
@@ -1575,7 +1561,6 @@ def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, sch
     # independent labels, which have no accuracy but are no regressor's values)
     net.gives_values = ids is None and not isinstance(loss, BinaryCrossEntropy)
     net.multilabel = _multilabel_targets(net, loss, Y, ids)
-    _warn_of_logit_labels(net, loss, Y, ids)
     W = None if sample_weight is None else row_weights(sample_weight, len(Y), net.dtype)
     batches = 1 if batch_size is None else -(-len(X_arr) // max(1, min(batch_size, len(X_arr))))
     state = _training_state(net, loss, optimizer, epochs=epochs, steps=steps, seed=seed, schedule=schedule,
