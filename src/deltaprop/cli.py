@@ -1537,11 +1537,11 @@ def _reporter(args, cfg: TrainConfig, out: Path, data: _Data):
 def _report_results(args, reporter, model: _Model, data: _Data, X_test, acc: float, records) -> None:
     """The final report with the test results; the alert summary; a loud warning when the
     run ends at chance accuracy (the exit status stays 0)."""
-    from .alerts import at_chance, chance_level, context_of, standing, summary
+    from .alerts import at_chance, chance_level, standing, summary
     from .report import evaluation
 
     alerts = History(records).alerts
-    at_end = standing(alerts, records, context_of(model.net, model.loss, data.y_train))  # which still hold
+    at_end = standing(alerts, records, _standing_context(reporter, model, data))  # which still hold
     if reporter is not None:
         images = data.x_test if data.x_test.dtype == np.uint8 else None
         scored = {} if data.held_out else {"scored": "training", "note": _NO_TEST_SET}
@@ -1722,12 +1722,30 @@ def _ignoring_ctrl_c_once_stopped(kind, exc, tb) -> None:
 def _alerts_standing(reporter, model: _Model, data: _Data) -> dict | None:
     """Which of the alerts raised so far still hold at the last finished epoch (for a run
     that diverged or was interrupted: its report says so of each, as a finished run's does)."""
-    from .alerts import context_of, standing
+    from .alerts import standing
 
     records = getattr(reporter, "records", None)
     if not records:
         return None
-    return standing(History(records).alerts, records, context_of(model.net, model.loss, data.y_train))
+    return standing(History(records).alerts, records, _standing_context(reporter, model, data))
+
+
+def _standing_context(reporter, model: _Model, data: _Data):
+    """The context the run's alerts are judged in at its end: the classes' chance level, and
+    the probe loss before the first step that the run's diagnostics kept in its state. Without
+    it, a loss that started above guessing and fell (saturated sigmoid outputs) would read as
+    loss_above_guess, silencing a chance alert the run raised and showing it cleared."""
+    import dataclasses
+
+    from .alerts import context_of
+    from .callbacks import DiagnosticsRecorder
+
+    ctx = context_of(model.net, model.loss, data.y_train)
+    state = getattr(reporter, "state", None)
+    kept = (state.callback_records.get(DiagnosticsRecorder.key) or {}).get("start_loss") if state is not None else None
+    if isinstance(kept, (int, float)) and not isinstance(kept, bool) and math.isfinite(kept):
+        ctx = dataclasses.replace(ctx, start_loss=float(kept))
+    return ctx
 
 
 def _resume_command(args, out: Path) -> str:
