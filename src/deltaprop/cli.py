@@ -823,7 +823,11 @@ def _resume_folder(args, flags: dict[str, Any]) -> Path:
                          f"may be given (not {', '.join(given)}); to train with other settings, start a new run "
                          f"from its configuration: {_new_run_line(args)}")
     out = Path(args.resume)
-    if out.is_file():
+    if out.is_file():  # a file of the run folder (its checkpoint, model or config.toml) names the folder
+        run_files = ("checkpoint.safetensors", "config.toml", "model.safetensors")
+        if out.name not in run_files and not any((out.parent / name).is_file() for name in run_files):
+            raise Error(f"{out} is a file, not a run folder; --resume takes the folder a {PROG} train run wrote "
+                        "(its --out)")
         out = out.parent
     if not out.is_dir():
         raise Error(f"{out}: no such run folder to resume")
@@ -1008,7 +1012,9 @@ def _nothing_to_train(cfg: TrainConfig, state: TrainingState) -> ConfigError:
         return ConfigError(f"early stopping ended this run at epoch {stopped}: there is nothing to resume "
                            "(model.safetensors holds the weights it kept); start a new run to train longer")
     if cfg.steps is not None and state.step >= cfg.steps:
-        return ConfigError(f"the run already made {state.step} steps (its limit is --steps {cfg.steps}); "
+        limit = (f"its limit is --steps {cfg.steps}" if state.step == cfg.steps  # a --steps below them was asked now
+                 else f"more than the --steps {cfg.steps} asked")
+        return ConfigError(f"the run already made {state.step} steps ({limit}); "
                            f"pass --steps N with N > {state.step} to continue it")
     done = state.completed_epochs  # an epoch a --steps stop cut short is not one of them: a resume finishes it
     return ConfigError(f"the run already has {done} epochs; pass --epochs N with N > {done} to continue it")

@@ -1,0 +1,68 @@
+"""``train --resume`` refusals that name what is wrong: a run lock that cannot be written
+(a full disk) names the lock file and lets the folder go, a file given for the run folder
+is called a file, and a ``--steps`` below the steps the run already made is told as the
+resume's, not as the run's limit."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+from cli_in_process import run_cli
+
+import deltaprop.runlock as runlock
+from deltaprop.runlock import LOCK_NAME, RunLock, is_held
+
+PARITY = ["--dataset", "parity", "--layers", "10,6,2", "--quiet"]
+
+
+def _disk_full(monkeypatch) -> None:
+    """Every ``os.pwrite`` of the lock module fails as on a full disk."""
+
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runlock.os, "pwrite", full)
+
+
+def test_a_lock_that_cannot_be_written_names_its_file_and_lets_the_folder_go(tmp_path, monkeypatch):
+    _disk_full(monkeypatch)
+    with pytest.raises(OSError) as caught:
+        RunLock(tmp_path).acquire()
+    assert caught.value.errno == errno.ENOSPC
+    assert caught.value.filename == str(tmp_path / LOCK_NAME)
+    assert "free space" in caught.value.strerror
+    assert not is_held(tmp_path)  # the descriptor that held the flock is closed
+    monkeypatch.undo()
+    lock = RunLock(tmp_path).acquire()  # the folder can be taken once there is room
+    lock.release()
+
+
+def test_resume_on_a_full_disk_says_which_file_and_what_to_do(tmp_path, monkeypatch):
+    _disk_full(monkeypatch)
+    res = run_cli("train", "--resume", tmp_path)
+    assert res.returncode == 1
+    assert res.stderr.count("\n") == 1, res.stderr
+    assert f"{tmp_path / LOCK_NAME}: No space left on device" in res.stderr
+    assert "free space" in res.stderr
+
+
+def test_resume_of_a_data_file_calls_it_a_file_not_a_run_folder(tmp_path):
+    data = tmp_path / "rows.csv"
+    data.write_text("a,b,label\n1,2,0\n3,4,1\n")
+    res = run_cli("train", "--resume", data)
+    assert res.returncode == 1
+    assert f"{data} is a file, not a run folder" in res.stderr
+    assert "holds no checkpoint" not in res.stderr  # it named the folder around the file before
+
+
+@pytest.mark.slow
+def test_steps_below_the_steps_made_are_told_as_the_ones_asked_now(tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--steps", "5", "--out", run).returncode == 0
+    res = run_cli("train", "--resume", run, "--steps", "2")
+    assert res.returncode == 2
+    assert "the run already made 5 steps (more than the --steps 2 asked)" in res.stderr
+    assert "its limit is --steps 2" not in res.stderr
+    reached = run_cli("train", "--resume", run)
+    assert "the run already made 5 steps (its limit is --steps 5)" in reached.stderr
