@@ -66,3 +66,28 @@ def test_steps_below_the_steps_made_are_told_as_the_ones_asked_now(tmp_path):
     assert "its limit is --steps 2" not in res.stderr
     reached = run_cli("train", "--resume", run)
     assert "the run already made 5 steps (its limit is --steps 5)" in reached.stderr
+
+
+@pytest.mark.slow
+def test_a_cosine_run_extended_by_steps_is_told_in_steps(tmp_path):
+    run = tmp_path / "run"
+    first = run_cli("train", *PARITY, "--schedule", "cosine", "--steps", "50", "--out", run)  # t_max 2, of 32 steps
+    assert first.returncode == 0, first.stderr
+    res = run_cli("train", "--resume", run, "--steps", "200")
+    assert res.returncode == 2
+    assert "cannot extend this run to 200 steps (7 epochs of 32 steps)" in res.stderr
+    assert "so epochs 3-7 would all train at its min_lr 0" in res.stderr
+    assert "start a new run with --steps 200" in res.stderr and "or resume with at most --steps 64" in res.stderr
+    assert "--epochs" not in res.stderr  # it spoke of epochs the command never asked for
+    finish = run_cli("train", "--resume", run, "--steps", "64", "--quiet")
+    assert finish.returncode == 0, finish.stderr  # the limit it gave is one a resume takes
+    assert (run / "history.csv").read_text().count("\n") == 3
+
+
+@pytest.mark.slow
+def test_a_cosine_run_extended_by_one_epoch_names_that_epoch(tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--schedule", "cosine", "--epochs", "2", "--out", run).returncode == 0
+    res = run_cli("train", "--resume", run, "--epochs", "3")
+    assert res.returncode == 2
+    assert "so epoch 3 would train at its min_lr 0 (it would not train at all)" in res.stderr, res.stderr

@@ -1391,11 +1391,18 @@ def _check_schedule_covers(cfg: TrainConfig, checkpoint: Checkpoint, model: _Mod
     planned, asked = before.run_epochs(batches), cfg.run_epochs(batches)
     if planned <= schedule.t_max < asked:
         t_max, low = schedule.t_max, schedule.min_lr
-        idle = " (they would not train at all)" if low == 0 else ""
-        within = "" if model.state.completed_epochs >= t_max else f", or resume with at most --epochs {t_max}"
-        raise ConfigError(f"cannot extend this run to {asked} epochs: its cosine schedule ends at epoch {t_max} "
-                          f"(t_max={t_max}), so epochs {t_max + 1}-{asked} would all train at its min_lr {low:g}{idle}; "
-                          f"start a new run with --epochs {asked} (the cosine then anneals over all of them){within}")
+        one = asked == t_max + 1
+        idle = f" ({'it' if one else 'they'} would not train at all)" if low == 0 else ""
+        # the limit that sets the new length is the one to speak of: --steps where they end the run first
+        by_steps = cfg.steps is not None and (cfg.epochs is None or -(-cfg.steps // max(1, batches)) <= cfg.epochs)
+        length = f"{cfg.steps:,} steps ({asked} epochs of {batches} steps)" if by_steps else f"{asked} epochs"
+        limit, most = (f"--steps {cfg.steps}", f"--steps {t_max * batches}") if by_steps else (
+            f"--epochs {asked}", f"--epochs {t_max}")
+        within = "" if model.state.completed_epochs >= t_max else f", or resume with at most {most}"
+        after = f"epoch {asked} would train" if one else f"epochs {t_max + 1}-{asked} would all train"
+        raise ConfigError(f"cannot extend this run to {length}: its cosine schedule ends at epoch {t_max} "
+                          f"(t_max={t_max}), so {after} at its min_lr {low:g}{idle}; "
+                          f"start a new run with {limit} (the cosine then anneals over all of them){within}")
 
 
 def _step_schedule_note(cfg: TrainConfig, checkpoint: Checkpoint, model: _Model, data: _Data) -> None:
