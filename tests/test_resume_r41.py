@@ -1,13 +1,16 @@
 """``train --resume`` refusals that name what is wrong: a run lock that cannot be written
 (a full disk) names the lock file and lets the folder go, a file given for the run folder
 is called a file, and a ``--steps`` below the steps the run already made is told as the
-resume's, not as the run's limit."""
+resume's, not as the run's limit; a cosine run extended by ``--steps`` is told in steps; a
+resume that fit must train on fewer BLAS threads than the run recorded (fewer CPUs, a
+caller's limit) says that its bits change."""
 
 from __future__ import annotations
 
 import errno
 
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 from cli_in_process import run_cli
 
 import deltaprop.runlock as runlock
@@ -91,3 +94,27 @@ def test_a_cosine_run_extended_by_one_epoch_names_that_epoch(tmp_path):
     res = run_cli("train", "--resume", run, "--epochs", "3")
     assert res.returncode == 2
     assert "so epoch 3 would train at its min_lr 0 (it would not train at all)" in res.stderr, res.stderr
+
+
+def _blas_threads_now() -> int:
+    return max((i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"), default=1)
+
+
+@pytest.mark.slow
+def test_a_resume_on_fewer_blas_threads_than_the_run_trained_on_says_the_bits_change(tmp_path):
+    run = tmp_path / "run"
+    first = run_cli("train", *PARITY, "--threads", "2", "--steps", "20", "--epochs", "3", "--out", run)
+    assert first.returncode == 0, first.stderr
+    with threadpool_limits(limits=1, user_api="blas"):  # a machine of one CPU, or a caller's limit
+        res = run_cli("train", "--resume", run, "--steps", "40", "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert "note: the run's last epochs trained on 2 BLAS threads, more than the 1 this process may use now" in res.stderr
+    assert "--threads 2 keeps them" in res.stderr
+    again = tmp_path / "again"
+    assert run_cli("train", *PARITY, "--threads", "2", "--steps", "20", "--epochs", "3", "--out", again).returncode == 0
+    with threadpool_limits(limits=2, user_api="blas"):
+        if _blas_threads_now() < 2:  # a BLAS built for one thread: every resume is capped
+            return
+        allowed = run_cli("train", "--resume", again, "--steps", "40", "--quiet")
+    assert allowed.returncode == 0 and "BLAS threads" not in allowed.stderr  # allowed them: no note
+

@@ -2082,6 +2082,19 @@ def _threads_note(threads: int | None, state: TrainingState, out: Path, args) ->
         _say(f"note: --threads {threads}: the run's last epochs trained on {state.threads} BLAS thread(s); its next "
              f"epochs round differently, so the model will not be bit for bit the one an uninterrupted run on "
              f"{state.threads} gives (leave out --threads to keep {state.threads})", err=True)
+    elif threads is None and state.threads is not None and state.threads > (allowed := _blas_threads_now()):
+        # fit keeps the run's count only up to what this process may use (fewer CPUs, a BLAS limit)
+        _say(f"note: the run's last epochs trained on {state.threads} BLAS threads, more than the {allowed} this "
+             f"process may use now (its CPUs or a BLAS thread limit); its next epochs train on {allowed} and round "
+             f"differently, so the model will not be bit for bit an uninterrupted run's (--threads {state.threads} "
+             f"keeps them, slowly where the CPUs are fewer)", err=True)
+
+
+def _blas_threads_now() -> int:
+    """The BLAS threads a resumed ``fit`` may keep now (:func:`deltaprop.training._fit_threads`)."""
+    from .training import _blas_default
+
+    return _blas_default()
 
 
 def _unwritten(out: Path) -> list[str]:
