@@ -118,3 +118,25 @@ def test_a_resume_on_fewer_blas_threads_than_the_run_trained_on_says_the_bits_ch
         allowed = run_cli("train", "--resume", again, "--steps", "40", "--quiet")
     assert allowed.returncode == 0 and "BLAS threads" not in allowed.stderr  # allowed them: no note
 
+
+
+def test_fit_resumed_past_its_cosine_by_steps_is_told_in_steps():
+    import numpy as np
+
+    import deltaprop as dp
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((64, 4), dtype=np.float32), rng.integers(0, 2, 64)
+    net, opt, states = dp.mlp([4, 3, 2], seed=0), dp.SGD(lr=0.1), []
+    keep = dp.LambdaCallback(on_train_end=states.append)
+    dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, steps=6, batch_size=16, schedule="cosine",
+           callbacks=[keep], diagnostics=False)  # 4 steps an epoch: t_max 2
+    with pytest.raises(dp.ConfigError) as caught:
+        dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, steps=20, batch_size=16, resume=states[0],
+               diagnostics=False)
+    text = str(caught.value)
+    assert "cannot extend this run to 20 steps (5 epochs of 4 steps)" in text
+    assert "start a new fit with steps=20" in text and "or resume with at most steps=8" in text
+    with pytest.raises(dp.ConfigError, match=r"so epoch 3 would train at its min_lr 0;"):
+        dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=3, batch_size=16, resume=states[0],
+               diagnostics=False)

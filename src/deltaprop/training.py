@@ -1730,11 +1730,15 @@ def _check_schedule_covers(state: TrainingState, epochs: int | None, steps: int 
 
     planned, asked, t_max = run_epochs(state.epochs, state.steps), run_epochs(epochs, steps), schedule.t_max
     if planned <= t_max < asked:
-        within = "" if state.completed_epochs >= t_max else f", or resume with at most epochs={t_max}"
-        raise ConfigError(f"cannot extend this run to {asked} epochs: its cosine schedule ends at epoch {t_max} "
-                          f"(t_max={t_max}), so epochs {t_max + 1}-{asked} would all train at its min_lr "
-                          f"{schedule.min_lr:g}; start a new fit with epochs={asked} (the cosine then anneals over "
-                          f"all of them){within}")
+        by_steps = steps is not None and (epochs is None or -(-steps // batches) <= epochs)  # the limit asked
+        length, limit, most = ((f"{steps:,} steps ({asked} epochs of {batches} steps)", f"steps={steps}",
+                                f"steps={t_max * batches}") if by_steps else
+                               (f"{asked} epochs", f"epochs={asked}", f"epochs={t_max}"))
+        within = "" if state.completed_epochs >= t_max else f", or resume with at most {most}"
+        after = f"epoch {asked} would train" if asked == t_max + 1 else f"epochs {t_max + 1}-{asked} would all train"
+        raise ConfigError(f"cannot extend this run to {length}: its cosine schedule ends at epoch {t_max} "
+                          f"(t_max={t_max}), so {after} at its min_lr {schedule.min_lr:g}; start a new fit with "
+                          f"{limit} (the cosine then anneals over all of them){within}")
 
 
 def _check_same_rate(state: TrainingState, optimizer: Optimizer) -> None:
