@@ -140,3 +140,14 @@ def test_fit_resumed_past_its_cosine_by_steps_is_told_in_steps():
     with pytest.raises(dp.ConfigError, match=r"so epoch 3 would train at its min_lr 0;"):
         dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=3, batch_size=16, resume=states[0],
                diagnostics=False)
+
+
+@pytest.mark.slow
+def test_a_model_file_copied_over_the_checkpoint_is_told_as_that(tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--epochs", "1", "--out", run).returncode == 0
+    (run / "checkpoint.safetensors").write_bytes((run / "model.safetensors").read_bytes())
+    res = run_cli("train", "--resume", run, "--epochs", "2")
+    assert res.returncode == 1
+    assert f"{run / 'checkpoint.safetensors'} holds a model, not a checkpoint" in res.stderr
+    assert "resume from checkpoint.safetensors" not in res.stderr  # the file it named is that one

@@ -881,7 +881,7 @@ def _resume_config(out: Path, flags: dict[str, Any]) -> tuple[TrainConfig, Check
     if not path.exists():
         raise _no_checkpoint(out)
     try:
-        checkpoint = load_checkpoint(path)
+        checkpoint = _read_checkpoint(path)
     except (ModelFileError, FileFormatError) as exc:  # a damaged file is no run to go on with: say what is
         again = (f"start the run over with: {_restart_line(out)}" if (out / "config.toml").is_file()
                  else "start a new run")
@@ -902,6 +902,17 @@ def _resume_config(out: Path, flags: dict[str, Any]) -> tuple[TrainConfig, Check
     if (cfg.epochs, cfg.steps) != (before.epochs, before.steps):
         cfg.keep_schedule(checkpoint.schedule.config())
     return cfg, checkpoint
+
+
+def _read_checkpoint(path: Path) -> Checkpoint:
+    """The run's checkpoint; a model file in its place (copied over it) is told as that."""
+    from .serialization import read_model
+
+    held = read_model(path)
+    if not isinstance(held, Checkpoint):
+        raise ModelFileError(f"{path} holds a model, not a checkpoint (a model file copied over it?): it keeps no "
+                             "optimizer state, schedule or place in the run to go on from")
+    return held
 
 
 def _check_saved_config(path: Path, cfg: TrainConfig, checkpoint: Checkpoint) -> None:
