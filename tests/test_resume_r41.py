@@ -151,3 +151,16 @@ def test_a_model_file_copied_over_the_checkpoint_is_told_as_that(tmp_path):
     assert res.returncode == 1
     assert f"{run / 'checkpoint.safetensors'} holds a model, not a checkpoint" in res.stderr
     assert "resume from checkpoint.safetensors" not in res.stderr  # the file it named is that one
+
+
+def test_resume_with_out_elsewhere_says_how_to_go_on_there(tmp_path):
+    run, there = tmp_path / "run", tmp_path / "there"
+    run.mkdir()
+    res = run_cli("train", "--resume", run, "--out", there, "--epochs", "5")
+    assert res.returncode == 2
+    assert f"continues the run in its own folder ({run}), not in --out" in res.stderr
+    assert f"cp -r {run} {there} && deltaprop train --resume {there} --epochs 5" in res.stderr
+    assert "--config" not in res.stderr  # a new run from its config.toml would start from fresh weights
+    there.mkdir()  # cp -r into an existing folder would put the copy inside it
+    taken = run_cli("train", "--resume", run, "--out", there)
+    assert f"cp -r {run} NEW_FOLDER && deltaprop train --resume NEW_FOLDER" in taken.stderr

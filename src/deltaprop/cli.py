@@ -818,6 +818,16 @@ def _resume_folder(args, flags: dict[str, Any]) -> Path:
     changed = sorted(set(flags) - {"epochs", "steps"})
     given = [f"--{k.replace('_', '-')}" for k in changed]
     given += [flag for flag, value in (("--config", args.config), ("--out", args.out), ("--overwrite", args.overwrite)) if value]
+    if given == ["--out"] and Path(args.resume).is_dir():  # a copy of the folder goes on there
+        import shlex
+
+        length = [f"--{key} {flags[key]}" for key in ("epochs", "steps") if key in flags]
+        there = "NEW_FOLDER" if os.path.lexists(args.out) else args.out  # cp -r into an existing one nests it
+        where = "a new folder" if there != args.out else args.out
+        copy, go_on = shlex.join(["cp", "-r", args.resume, there]), shlex.join([PROG, "train", "--resume", there])
+        raise UsageError(f"train --resume continues the run in its own folder ({args.resume}), not in --out; "
+                         f"to go on with it in {where}, copy the folder there and resume the copy: {copy} && "
+                         f"{' '.join([go_on, *length])}")
     if given:
         raise UsageError("train --resume continues a run as it was configured; only --epochs and --steps "
                          f"may be given (not {', '.join(given)}); to train with other settings, start a new run "
