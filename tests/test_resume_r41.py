@@ -164,3 +164,31 @@ def test_resume_with_out_elsewhere_says_how_to_go_on_there(tmp_path):
     there.mkdir()  # cp -r into an existing folder would put the copy inside it
     taken = run_cli("train", "--resume", run, "--out", there)
     assert f"cp -r {run} NEW_FOLDER && deltaprop train --resume NEW_FOLDER" in taken.stderr
+
+
+@pytest.mark.slow
+def test_a_run_folder_removed_while_training_ends_whole_and_says_so(tmp_path, monkeypatch):
+    import shutil
+
+    import deltaprop as dp
+    import deltaprop.cli as cli
+
+    run, real = tmp_path / "run", cli.fit
+
+    class RemoveFolder(dp.Callback):  # as `rm -r run` in another terminal while it trains
+        def on_epoch_end(self, state):
+            if state.epoch == 1:
+                shutil.rmtree(run)
+
+    def fit(*args, callbacks=(), **kwargs):
+        return real(*args, callbacks=[*callbacks, RemoveFolder()], **kwargs)
+
+    monkeypatch.setattr(cli, "fit", fit)
+    res = run_cli("train", *PARITY, "--epochs", "3", "--out", run)
+    assert res.returncode == 0, res.stderr
+    assert "config.toml was gone when training ended" in res.stderr
+    assert "config.toml" in res.stdout and (run / "config.toml").is_file()  # the files it says it wrote are there
+    monkeypatch.undo()
+    again = run_cli("train", "--resume", run, "--epochs", "4", "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert (run / "history.csv").read_text().count("\n") == 5

@@ -1956,12 +1956,24 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads,
         raise
     try:
         _end_of_training_notes(args, callbacks, reporter)
+        _put_back_lost_config(out, cfg)
         status = _finish(args, cfg, out, model, data, meta, history.records, reporter)
     except KeyboardInterrupt:
         return _interrupted_finishing(out, reporter, _trained_words(reporter.state))
     except OSError as exc:
         return _failed_finishing(exc, out, reporter, _trained_words(reporter.state))
     return status if server is None else _keep_serving(server, status)
+
+
+def _put_back_lost_config(out: Path, cfg: TrainConfig) -> None:
+    """config.toml is written as a run starts; gone when it ends, the folder was removed or
+    moved meanwhile and made again by the files written since (checkpoints, history, the
+    report): write it again, so that the folder holds the whole run, and say so."""
+    if (out / "config.toml").is_file():
+        return
+    atomic_write_bytes(out / "config.toml", cfg.to_toml().encode())
+    _say(f"note: {out / 'config.toml'} was gone when training ended (was {out} removed or moved meanwhile?); "
+         f"it is written again with the run's other files, and {out} holds the run from here on", err=True)
 
 
 def _end_of_training_notes(args, callbacks, reporter) -> None:
