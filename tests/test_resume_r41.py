@@ -192,3 +192,26 @@ def test_a_run_folder_removed_while_training_ends_whole_and_says_so(tmp_path, mo
     again = run_cli("train", "--resume", run, "--epochs", "4", "--quiet")
     assert again.returncode == 0, again.stderr
     assert (run / "history.csv").read_text().count("\n") == 5
+
+
+def test_fit_resumed_with_a_new_network_says_which_and_how_to_pass_the_states_own(tmp_path):
+    import numpy as np
+
+    import deltaprop as dp
+    from deltaprop.serialization import load_checkpoint, save_checkpoint
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((48, 4), dtype=np.float32), rng.integers(0, 2, 48)
+    states = []
+    dp.fit(dp.mlp([4, 3, 2], seed=0), X, y, loss=dp.CrossEntropy(), optimizer=dp.Adam(lr=0.01), epochs=1,
+           batch_size=16, callbacks=[dp.LambdaCallback(on_train_end=states.append)], diagnostics=False)
+    save_checkpoint(tmp_path / "checkpoint.safetensors", states[0])
+    ck = load_checkpoint(tmp_path / "checkpoint.safetensors")
+    with pytest.raises(dp.ConfigError) as caught:  # a network built again as the first run's was
+        dp.fit(dp.mlp([4, 3, 2], seed=0), X, y, loss=ck.loss, optimizer=ck.optimizer, epochs=2, batch_size=16,
+               resume=ck.training_state(), diagnostics=False)
+    text = str(caught.value)
+    assert "this call gives another network (" in text and "optimizer (" not in text
+    assert "fit(ck.net, X, y, loss=ck.loss, optimizer=ck.optimizer, resume=ck.training_state())" in text
+    dp.fit(ck.net, X, y, loss=ck.loss, optimizer=ck.optimizer, epochs=2, batch_size=16,
+           resume=ck.training_state(), diagnostics=False)  # what it says works

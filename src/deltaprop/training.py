@@ -1703,7 +1703,12 @@ def _check_resume_of(resume, net, optimizer) -> None:
         raise ConfigError(f"resume= takes the TrainingState of an earlier run (the state callbacks see, or "
                           f"load_checkpoint(path).training_state()), not {type(resume).__name__}")
     if resume.net is not net or resume.optimizer is not optimizer:
-        raise ConfigError("resume= must be the TrainingState of this network and optimizer")
+        other = " and ".join(name for name, mine in (("network", resume.net is net),
+                                                     ("optimizer", resume.optimizer is optimizer)) if not mine)
+        raise ConfigError(f"resume= goes on with the weights and optimizer moments its TrainingState holds, and "
+                          f"this call gives another {other} (a new one, even of the same settings, holds other "
+                          "values); pass the state's own: for a checkpoint ck = load_checkpoint(path), "
+                          "fit(ck.net, X, y, loss=ck.loss, optimizer=ck.optimizer, resume=ck.training_state())")
     if resume.step and optimizer.slots and not optimizer.is_built_for(net.parameters()):
         # a fit of another network bound the optimizer to that one, zeroing its moments and steps:
         # the resume would train on from zero moments, no longer the run it continues
