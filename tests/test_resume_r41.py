@@ -215,3 +215,10 @@ def test_fit_resumed_with_a_new_network_says_which_and_how_to_pass_the_states_ow
     assert "fit(ck.net, X, y, loss=ck.loss, optimizer=ck.optimizer, resume=ck.training_state())" in text
     dp.fit(ck.net, X, y, loss=ck.loss, optimizer=ck.optimizer, epochs=2, batch_size=16,
            resume=ck.training_state(), diagnostics=False)  # what it says works
+
+
+def test_resume_of_an_empty_name_is_refused_not_a_new_run(tmp_path):
+    res = run_cli("train", "--resume", "", "--dataset", "parity", "--epochs", "1", cwd=tmp_path)
+    assert res.returncode == 2
+    assert "--resume takes the folder of the run to continue, and got an empty name" in res.stderr
+    assert not (tmp_path / "runs").exists()  # it trained a new run in runs/<date-time>

@@ -748,6 +748,9 @@ def _input_layer(kind: str, x_train: np.ndarray):
 
 # -- train: the run's configuration and folder -------------------------------------------------
 def _train_flags(args) -> dict[str, Any]:
+    if getattr(args, "resume", None) == "":  # else taken as no --resume at all: a new run
+        raise UsageError("--resume takes the folder of the run to continue, and got an empty name (an unset "
+                         "shell variable?); give the run's folder, or leave --resume out to start a new run")
     flags = {key: getattr(args, key) for _, key, _ in _TRAIN_OPTIONS if hasattr(args, key)}
     if hasattr(args, "nesterov"):
         flags["nesterov"] = args.nesterov
