@@ -222,3 +222,19 @@ def test_resume_of_an_empty_name_is_refused_not_a_new_run(tmp_path):
     assert res.returncode == 2
     assert "--resume takes the folder of the run to continue, and got an empty name" in res.stderr
     assert not (tmp_path / "runs").exists()  # it trained a new run in runs/<date-time>
+
+
+@pytest.mark.slow
+def test_a_resume_on_other_kernels_says_the_bits_change(tmp_path, monkeypatch):
+    import deltaprop.kernels as kernels
+
+    run = tmp_path / "run"
+    assert run_cli("train", *PARITY, "--steps", "20", "--epochs", "3", "--out", run).returncode == 0
+    same = run_cli("train", "--resume", run, "--steps", "30", "--quiet")
+    assert same.returncode == 0 and "round differently" not in same.stderr  # the same forms: no note
+    other = "numpy" if kernels.backend() == "numba" else "numba"
+    monkeypatch.setattr(kernels, "backend", lambda: other)  # numba installed (or removed) since
+    res = run_cli("train", "--resume", run, "--steps", "40", "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert f"this resume with {other} kernels" in res.stderr
+    assert "will not be bit for bit an uninterrupted run's" in res.stderr

@@ -68,7 +68,7 @@ from .serialization import (
 from .interrupts import ignored, interrupt_once
 from .layers import Dense
 from .report import earlier_sessions, recorded_facts, recorded_status
-from .training import History, TrainingState, exploded_weights, fit
+from .training import UPDATE_FORMS_KEY, History, TrainingState, exploded_weights, fit, update_forms
 
 PROG = "deltaprop"
 _RUN_FILES = ("model.safetensors", "checkpoint.safetensors", "history.csv", "history.png", "config.toml",
@@ -2049,6 +2049,7 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         model = _resumed_model(checkpoint)
         if not _run_is_complete(cfg, model.state):  # the schedule's notes and checks speak of epochs to train
             _threads_note(threads, model.state, out, args)
+            _update_forms_note(model.state)
             _check_schedule_covers(cfg, checkpoint, model, data)
             _step_schedule_note(cfg, checkpoint, model, data)
             _cosine_short_note(cfg, checkpoint, model, data)
@@ -2124,6 +2125,22 @@ def _threads_note(threads: int | None, state: TrainingState, out: Path, args) ->
              f"process may use now (its CPUs or a BLAS thread limit); its next epochs train on {allowed} and round "
              f"differently, so the model will not be bit for bit an uninterrupted run's (--threads {state.threads} "
              f"keeps them, slowly where the CPUs are fewer)", err=True)
+
+
+def _update_forms_note(state: TrainingState) -> None:
+    """Say so when a resume trains with other update forms than the run's last session did
+    (another ``DELTAPROP_KERNELS``, numba installed or removed since, another
+    ``DELTAPROP_BLAS_UPDATES``): each rounds differently, so the bits are no longer one run's."""
+    before, now = state.callback_records.get(UPDATE_FORMS_KEY), update_forms()
+    if not isinstance(before, dict):  # a checkpoint written before they were kept
+        return
+    words = {"kernels": lambda v: f"{v} kernels", "blas_updates": lambda v: f"BLAS updates {'on' if v else 'off'}"}
+    changed = [key for key in words if key in before and before[key] != now[key]]
+    if changed:
+        then, here = (", ".join(words[key](forms[key]) for key in changed) for forms in (before, now))
+        _say(f"note: the run's last epochs trained with {then}, this resume with {here} (DELTAPROP_KERNELS, "
+             "DELTAPROP_BLAS_UPDATES, numba installed or not); they round differently, so the model will not be bit "
+             "for bit an uninterrupted run's (resume where they are as before to keep it)", err=True)
 
 
 def _blas_threads_now() -> int:

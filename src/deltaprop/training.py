@@ -1213,6 +1213,7 @@ class Loop:
         self.snapshot = [p.value.copy() for p in self.params]  # the epoch's first weights (finite ones)
         self.first = [p.value.copy() for p in self.params]  # the weights fit began with (see _diverged)
         self.start_largest = _run_start_largest(state, self.first)  # the run's, across resumes
+        state.callback_records[UPDATE_FORMS_KEY] = update_forms()  # this session's (a resume's replace them)
         if state.progress is not None and state.progress.batches:
             _check_same_batches(state.progress, source)
         n = source.batch_size if isinstance(source, MiniBatches) else source.n_examples
@@ -1470,6 +1471,20 @@ def _divergence_fixes(lr: float) -> str:
 #: The training state's record of the run's start (checkpoints keep it, so a resumed run
 #: judges its weights against the run's first ones, not those it was resumed from).
 RUN_START_KEY = "run_start"
+
+
+#: The training state's record of the update forms its last session trained with
+#: (:func:`update_forms`): a resume on others rounds differently, which ``train --resume`` says.
+UPDATE_FORMS_KEY = "update_forms"
+
+
+def update_forms() -> dict[str, Any]:
+    """The forms of the updates and activations this process trains with, each of which
+    rounds differently: the kernels (``"numba"`` or ``"numpy"``, :mod:`deltaprop.kernels`)
+    and whether the SGD and Adam updates run by BLAS (:mod:`deltaprop.vector_blas`)."""
+    from . import kernels
+
+    return {"kernels": kernels.backend(), "blas_updates": bool(vector_blas.available())}
 
 
 def _run_start_largest(state: TrainingState, first: Sequence[np.ndarray]) -> float:
