@@ -69,7 +69,7 @@ from .serialization import (
 from .interrupts import ignored, interrupt_once
 from .layers import Dense
 from .report import earlier_sessions, recorded_facts, recorded_status
-from .training import History, TrainingState, exploded_weights, fit
+from .training import UPDATE_FORMS_KEY, History, TrainingState, exploded_weights, fit, update_forms
 
 PROG = "deltaprop"
 _RUN_FILES = ("model.safetensors", "checkpoint.safetensors", "history.csv", "history.png", "config.toml",
@@ -751,6 +751,9 @@ def _input_layer(kind: str, x_train: np.ndarray):
 
 # -- train: the run's configuration and folder -------------------------------------------------
 def _train_flags(args) -> dict[str, Any]:
+    if getattr(args, "resume", None) == "":  # else taken as no --resume at all: a new run
+        raise UsageError("--resume takes the folder of the run to continue, and got an empty name (an unset "
+                         "shell variable?); give the run's folder, or leave --resume out to start a new run")
     flags = {key: getattr(args, key) for _, key, _ in _TRAIN_OPTIONS if hasattr(args, key)}
     if hasattr(args, "nesterov"):
         flags["nesterov"] = args.nesterov
@@ -821,12 +824,26 @@ def _resume_folder(args, flags: dict[str, Any]) -> Path:
     changed = sorted(set(flags) - {"epochs", "steps"})
     given = [f"--{k.replace('_', '-')}" for k in changed]
     given += [flag for flag, value in (("--config", args.config), ("--out", args.out), ("--overwrite", args.overwrite)) if value]
+    if given == ["--out"] and Path(args.resume).is_dir():  # a copy of the folder goes on there
+        import shlex
+
+        length = [f"--{key} {flags[key]}" for key in ("epochs", "steps") if key in flags]
+        there = "NEW_FOLDER" if os.path.lexists(args.out) else args.out  # cp -r into an existing one nests it
+        where = "a new folder" if there != args.out else args.out
+        copy, go_on = shlex.join(["cp", "-r", args.resume, there]), shlex.join([PROG, "train", "--resume", there])
+        raise UsageError(f"train --resume continues the run in its own folder ({args.resume}), not in --out; "
+                         f"to go on with it in {where}, copy the folder there and resume the copy: {copy} && "
+                         f"{' '.join([go_on, *length])}")
     if given:
         raise UsageError("train --resume continues a run as it was configured; only --epochs and --steps "
                          f"may be given (not {', '.join(given)}); to train with other settings, start a new run "
                          f"from its configuration: {_new_run_line(args)}")
     out = Path(args.resume)
-    if out.is_file():
+    if out.is_file():  # a file of the run folder (its checkpoint, model or config.toml) names the folder
+        run_files = ("checkpoint.safetensors", "config.toml", "model.safetensors")
+        if out.name not in run_files and not any((out.parent / name).is_file() for name in run_files):
+            raise Error(f"{out} is a file, not a run folder; --resume takes the folder a {PROG} train run wrote "
+                        "(its --out)")
         out = out.parent
     if not out.is_dir():
         raise Error(f"{out}: no such run folder to resume")
@@ -880,7 +897,7 @@ def _resume_config(out: Path, flags: dict[str, Any]) -> tuple[TrainConfig, Check
     if not path.exists():
         raise _no_checkpoint(out)
     try:
-        checkpoint = load_checkpoint(path)
+        checkpoint = _read_checkpoint(path)
     except (ModelFileError, FileFormatError) as exc:  # a damaged file is no run to go on with: say what is
         again = (f"start the run over with: {_restart_line(out)}" if (out / "config.toml").is_file()
                  else "start a new run")
@@ -901,6 +918,17 @@ def _resume_config(out: Path, flags: dict[str, Any]) -> tuple[TrainConfig, Check
     if (cfg.epochs, cfg.steps) != (before.epochs, before.steps):
         cfg.keep_schedule(checkpoint.schedule.config())
     return cfg, checkpoint
+
+
+def _read_checkpoint(path: Path) -> Checkpoint:
+    """The run's checkpoint; a model file in its place (copied over it) is told as that."""
+    from .serialization import read_model
+
+    held = read_model(path)
+    if not isinstance(held, Checkpoint):
+        raise ModelFileError(f"{path} holds a model, not a checkpoint (a model file copied over it?): it keeps no "
+                             "optimizer state, schedule or place in the run to go on from")
+    return held
 
 
 def _check_saved_config(path: Path, cfg: TrainConfig, checkpoint: Checkpoint) -> None:
@@ -1011,7 +1039,9 @@ def _nothing_to_train(cfg: TrainConfig, state: TrainingState) -> ConfigError:
         return ConfigError(f"early stopping ended this run at epoch {stopped}: there is nothing to resume "
                            "(model.safetensors holds the weights it kept); start a new run to train longer")
     if cfg.steps is not None and state.step >= cfg.steps:
-        return ConfigError(f"the run already made {state.step} steps (its limit is --steps {cfg.steps}); "
+        limit = (f"its limit is --steps {cfg.steps}" if state.step == cfg.steps  # a --steps below them was asked now
+                 else f"more than the --steps {cfg.steps} asked")
+        return ConfigError(f"the run already made {state.step} steps ({limit}); "
                            f"pass --steps N with N > {state.step} to continue it")
     done = state.completed_epochs  # an epoch a --steps stop cut short is not one of them: a resume finishes it
     return ConfigError(f"the run already has {done} epochs; pass --epochs N with N > {done} to continue it")
@@ -1388,11 +1418,18 @@ def _check_schedule_covers(cfg: TrainConfig, checkpoint: Checkpoint, model: _Mod
     planned, asked = before.run_epochs(batches), cfg.run_epochs(batches)
     if planned <= schedule.t_max < asked:
         t_max, low = schedule.t_max, schedule.min_lr
-        idle = " (they would not train at all)" if low == 0 else ""
-        within = "" if model.state.completed_epochs >= t_max else f", or resume with at most --epochs {t_max}"
-        raise ConfigError(f"cannot extend this run to {asked} epochs: its cosine schedule ends at epoch {t_max} "
-                          f"(t_max={t_max}), so epochs {t_max + 1}-{asked} would all train at its min_lr {low:g}{idle}; "
-                          f"start a new run with --epochs {asked} (the cosine then anneals over all of them){within}")
+        one = asked == t_max + 1
+        idle = f" ({'it' if one else 'they'} would not train at all)" if low == 0 else ""
+        # the limit that sets the new length is the one to speak of: --steps where they end the run first
+        by_steps = cfg.steps is not None and (cfg.epochs is None or -(-cfg.steps // max(1, batches)) <= cfg.epochs)
+        length = f"{cfg.steps:,} steps ({asked} epochs of {batches} steps)" if by_steps else f"{asked} epochs"
+        limit, most = (f"--steps {cfg.steps}", f"--steps {t_max * batches}") if by_steps else (
+            f"--epochs {asked}", f"--epochs {t_max}")
+        within = "" if model.state.completed_epochs >= t_max else f", or resume with at most {most}"
+        after = f"epoch {asked} would train" if one else f"epochs {t_max + 1}-{asked} would all train"
+        raise ConfigError(f"cannot extend this run to {length}: its cosine schedule ends at epoch {t_max} "
+                          f"(t_max={t_max}), so {after} at its min_lr {low:g}{idle}; "
+                          f"start a new run with {limit} (the cosine then anneals over all of them){within}")
 
 
 def _step_schedule_note(cfg: TrainConfig, checkpoint: Checkpoint, model: _Model, data: _Data) -> None:
@@ -1943,12 +1980,24 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads,
         raise
     try:
         _end_of_training_notes(args, callbacks, reporter)
+        _put_back_lost_config(out, cfg)
         status = _finish(args, cfg, out, model, data, meta, history.records, reporter)
     except KeyboardInterrupt:
         return _interrupted_finishing(out, reporter, _trained_words(reporter.state))
     except OSError as exc:
         return _failed_finishing(exc, out, reporter, _trained_words(reporter.state))
     return status if server is None else _keep_serving(server, status)
+
+
+def _put_back_lost_config(out: Path, cfg: TrainConfig) -> None:
+    """config.toml is written as a run starts; gone when it ends, the folder was removed or
+    moved meanwhile and made again by the files written since (checkpoints, history, the
+    report): write it again, so that the folder holds the whole run, and say so."""
+    if (out / "config.toml").is_file():
+        return
+    atomic_write_bytes(out / "config.toml", cfg.to_toml().encode())
+    _say(f"note: {out / 'config.toml'} was gone when training ended (was {out} removed or moved meanwhile?); "
+         f"it is written again with the run's other files, and {out} holds the run from here on", err=True)
 
 
 def _end_of_training_notes(args, callbacks, reporter) -> None:
@@ -2021,6 +2070,7 @@ def _resume(args, flags: dict[str, Any], threads) -> int:
         model = _resumed_model(checkpoint)
         if not _run_is_complete(cfg, model.state):  # the schedule's notes and checks speak of epochs to train
             _threads_note(threads, model.state, out, args)
+            _update_forms_note(model.state)
             _check_schedule_covers(cfg, checkpoint, model, data)
             _step_schedule_note(cfg, checkpoint, model, data)
             _cosine_short_note(cfg, checkpoint, model, data)
@@ -2090,6 +2140,35 @@ def _threads_note(threads: int | None, state: TrainingState, out: Path, args) ->
         _say(f"note: --threads {threads}: the run's last epochs trained on {state.threads} BLAS thread(s); its next "
              f"epochs round differently, so the model will not be bit for bit the one an uninterrupted run on "
              f"{state.threads} gives (leave out --threads to keep {state.threads})", err=True)
+    elif threads is None and state.threads is not None and state.threads > (allowed := _blas_threads_now()):
+        # fit keeps the run's count only up to what this process may use (fewer CPUs, a BLAS limit)
+        _say(f"note: the run's last epochs trained on {state.threads} BLAS threads, more than the {allowed} this "
+             f"process may use now (its CPUs or a BLAS thread limit); its next epochs train on {allowed} and round "
+             f"differently, so the model will not be bit for bit an uninterrupted run's (--threads {state.threads} "
+             f"keeps them, slowly where the CPUs are fewer)", err=True)
+
+
+def _update_forms_note(state: TrainingState) -> None:
+    """Say so when a resume trains with other update forms than the run's last session did
+    (another ``DELTAPROP_KERNELS``, numba installed or removed since, another
+    ``DELTAPROP_BLAS_UPDATES``): each rounds differently, so the bits are no longer one run's."""
+    before, now = state.callback_records.get(UPDATE_FORMS_KEY), update_forms()
+    if not isinstance(before, dict):  # a checkpoint written before they were kept
+        return
+    words = {"kernels": lambda v: f"{v} kernels", "blas_updates": lambda v: f"BLAS updates {'on' if v else 'off'}"}
+    changed = [key for key in words if key in before and before[key] != now[key]]
+    if changed:
+        then, here = (", ".join(words[key](forms[key]) for key in changed) for forms in (before, now))
+        _say(f"note: the run's last epochs trained with {then}, this resume with {here} (DELTAPROP_KERNELS, "
+             "DELTAPROP_BLAS_UPDATES, numba installed or not); they round differently, so the model will not be bit "
+             "for bit an uninterrupted run's (resume where they are as before to keep it)", err=True)
+
+
+def _blas_threads_now() -> int:
+    """The BLAS threads a resumed ``fit`` may keep now (:func:`deltaprop.training._fit_threads`)."""
+    from .training import _blas_default
+
+    return _blas_default()
 
 
 def _unwritten(out: Path) -> list[str]:

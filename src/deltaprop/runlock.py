@@ -149,8 +149,13 @@ class RunLock:
         self._fd = fd
         self._check_previous(_read_holder(fd))
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(me).encode("utf-8"), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(me).encode("utf-8"), 0)
+        except OSError as exc:  # a full disk: say which file and what to do, and let the folder go
+            self.release()
+            raise type(exc)(exc.errno, f"{exc.strerror}; the run's lock file could not be written: free space "
+                            "on its disk (or fix the folder), then run the command again", str(self.path)) from None
         return self
 
     def _same_file(self, fd: int) -> bool:

@@ -1199,6 +1199,7 @@ class Loop:
         self.snapshot = [p.value.copy() for p in self.params]  # the epoch's first weights (finite ones)
         self.first = [p.value.copy() for p in self.params]  # the weights fit began with (see _diverged)
         self.start_largest = _run_start_largest(state, self.first)  # the run's, across resumes
+        state.callback_records[UPDATE_FORMS_KEY] = update_forms()  # this session's (a resume's replace them)
         if state.progress is not None and state.progress.batches:
             _check_same_batches(state.progress, source)
         n = source.batch_size if isinstance(source, MiniBatches) else source.n_examples
@@ -1458,6 +1459,20 @@ def _divergence_fixes(lr: float) -> str:
 RUN_START_KEY = "run_start"
 
 
+#: The training state's record of the update forms its last session trained with
+#: (:func:`update_forms`): a resume on others rounds differently, which ``train --resume`` says.
+UPDATE_FORMS_KEY = "update_forms"
+
+
+def update_forms() -> dict[str, Any]:
+    """The forms of the updates and activations this process trains with, each of which
+    rounds differently: the kernels (``"numba"`` or ``"numpy"``, :mod:`deltaprop.kernels`)
+    and whether the SGD and Adam updates run by BLAS (:mod:`deltaprop.vector_blas`)."""
+    from . import kernels
+
+    return {"kernels": kernels.backend(), "blas_updates": bool(vector_blas.available())}
+
+
 def _run_start_largest(state: TrainingState, first: Sequence[np.ndarray]) -> float:
     """``max |θ₀|`` of the weights the run began with: of ``first`` in a fresh run, kept in
     the state's records; read back from them in a resumed one (``first``'s, the resumed
@@ -1688,7 +1703,12 @@ def _check_resume_of(resume, net, optimizer) -> None:
         raise ConfigError(f"resume= takes the TrainingState of an earlier run (the state callbacks see, or "
                           f"load_checkpoint(path).training_state()), not {type(resume).__name__}")
     if resume.net is not net or resume.optimizer is not optimizer:
-        raise ConfigError("resume= must be the TrainingState of this network and optimizer")
+        other = " and ".join(name for name, mine in (("network", resume.net is net),
+                                                     ("optimizer", resume.optimizer is optimizer)) if not mine)
+        raise ConfigError(f"resume= goes on with the weights and optimizer moments its TrainingState holds, and "
+                          f"this call gives another {other} (a new one, even of the same settings, holds other "
+                          "values); pass the state's own: for a checkpoint ck = load_checkpoint(path), "
+                          "fit(ck.net, X, y, loss=ck.loss, optimizer=ck.optimizer, resume=ck.training_state())")
     if resume.step and optimizer.slots and not optimizer.is_built_for(net.parameters()):
         # a fit of another network bound the optimizer to that one, zeroing its moments and steps:
         # the resume would train on from zero moments, no longer the run it continues
@@ -1715,11 +1735,15 @@ def _check_schedule_covers(state: TrainingState, epochs: int | None, steps: int 
 
     planned, asked, t_max = run_epochs(state.epochs, state.steps), run_epochs(epochs, steps), schedule.t_max
     if planned <= t_max < asked:
-        within = "" if state.completed_epochs >= t_max else f", or resume with at most epochs={t_max}"
-        raise ConfigError(f"cannot extend this run to {asked} epochs: its cosine schedule ends at epoch {t_max} "
-                          f"(t_max={t_max}), so epochs {t_max + 1}-{asked} would all train at its min_lr "
-                          f"{schedule.min_lr:g}; start a new fit with epochs={asked} (the cosine then anneals over "
-                          f"all of them){within}")
+        by_steps = steps is not None and (epochs is None or -(-steps // batches) <= epochs)  # the limit asked
+        length, limit, most = ((f"{steps:,} steps ({asked} epochs of {batches} steps)", f"steps={steps}",
+                                f"steps={t_max * batches}") if by_steps else
+                               (f"{asked} epochs", f"epochs={asked}", f"epochs={t_max}"))
+        within = "" if state.completed_epochs >= t_max else f", or resume with at most {most}"
+        after = f"epoch {asked} would train" if asked == t_max + 1 else f"epochs {t_max + 1}-{asked} would all train"
+        raise ConfigError(f"cannot extend this run to {length}: its cosine schedule ends at epoch {t_max} "
+                          f"(t_max={t_max}), so {after} at its min_lr {schedule.min_lr:g}; start a new fit with "
+                          f"{limit} (the cosine then anneals over all of them){within}")
 
 
 def _check_same_rate(state: TrainingState, optimizer: Optimizer) -> None:
