@@ -3052,6 +3052,27 @@ _FRAMING = {"digit": "images are made as MNIST's digits were: cropped to the ink
             "as-is": "images are only resized to 28x28 (--images as-is), gray levels and background kept"}
 
 
+def _note_image_framing(mf, side: int, style: str, top_level: float | None) -> None:
+    """What predict does to images for a model of ``side``x``side`` inputs other than 28x28,
+    and the levels it gives them where the model file records no range of its raw inputs."""
+    if side != IMAGE_SIDE and style == "digit":
+        _say(f"note: digits are framed as small digits are: the ink's longer edge fills a {4 * side}x{4 * side} frame, "
+             f"centred, and each of this model's {side}x{side} pixels is the mean of a 4x4 block, as deltaprop serve "
+             "frames drawings", err=True)
+    elif side > IMAGE_SIDE and style == "as-is":
+        _say(f"note: images are resized to this model's {side}x{side} (one of that size is taken as it is)", err=True)
+    elif side != IMAGE_SIDE:
+        exact = " (an image of that size is taken as it is)" if style == "as-is" else ""
+        resized = "reduced" if side < IMAGE_SIDE else "enlarged"  # no detail finer than 28x28's either way
+        _say(f"note: images are made into 28x28 levels, then {resized} to this model's {side}x{side} (each pixel the "
+             f"mean of the area it covers), as deltaprop serve {resized[:-1]}s drawings{exact}", err=True)
+    if top_level is None and not levels_recorded(mf):
+        _say("note: this model's file does not record the range of its raw training inputs (it has no input "
+             "scaling: trained with --scaling none by an older deltaprop, or saved without it), so the images' "
+             "0..255 levels reach it as they are; for a model trained on other levels pass --levels (16 for 0..16, 1 "
+             "for [0, 1])", err=True)
+
+
 def cmd_predict(args) -> int:
     top = _int_option("--top", args.top)
     top_level = _number_option("--levels", args.levels) if args.levels is not None else None
@@ -3079,22 +3100,8 @@ def cmd_predict(args) -> int:
         _say(f"note: {_FRAMING[style]}", err=True)
     for note in notes:
         _say(note, err=True)
-    if images and side is not None and side != IMAGE_SIDE and style == "digit":
-        _say(f"note: digits are framed as small digits are: the ink's longer edge fills a {4 * side}x{4 * side} frame, "
-             f"centred, and each of this model's {side}x{side} pixels is the mean of a 4x4 block, as deltaprop serve "
-             "frames drawings", err=True)
-    elif images and side is not None and side > IMAGE_SIDE and style == "as-is":
-        _say(f"note: images are resized to this model's {side}x{side} (one of that size is taken as it is)", err=True)
-    elif images and side is not None and side != IMAGE_SIDE:
-        exact = " (an image of that size is taken as it is)" if style == "as-is" else ""
-        resized = "reduced" if side < IMAGE_SIDE else "enlarged"  # no detail finer than 28x28's either way
-        _say(f"note: images are made into 28x28 levels, then {resized} to this model's {side}x{side} (each pixel the "
-             f"mean of the area it covers), as deltaprop serve {resized[:-1]}s drawings{exact}", err=True)
-    if images and side is not None and top_level is None and not levels_recorded(mf):
-        _say("note: this model's file does not record the range of its raw training inputs (it has no input "
-             "scaling: trained with --scaling none by an older deltaprop, or saved without it), so the images' "
-             "0..255 levels reach it as they are; for a model trained on other levels pass --levels (16 for 0..16, 1 "
-             "for [0, 1])", err=True)
+    if images and side is not None:
+        _note_image_framing(mf, side, style, top_level)
     recorded = model_levels_top(mf, side) if side is not None else 255.0
     given = top_level is not None
     if images and side is not None and given and top_level != recorded and levels_recorded(mf):
