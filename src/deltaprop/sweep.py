@@ -14,6 +14,7 @@ varied option); the best trial is named with its folder.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import io
@@ -493,9 +494,11 @@ def _client(workers: int | None, scheduler: str | None):
 
     logging.getLogger("distributed").setLevel(logging.ERROR)  # a worker's shutdown notes are not the user's concern
     if scheduler:
+        timeout = _connect_timeout()
+        answer_from_scheduler(scheduler, timeout)
         try:
-            return Client(scheduler), None
-        except OSError as exc:
+            return Client(scheduler, timeout=timeout), None
+        except (OSError, asyncio.TimeoutError) as exc:
             raise Error(f"cannot reach the Dask scheduler: {exc}; is one running there? Check --scheduler, or leave "
                         "it out to start a local cluster") from None
     n = workers or _cpus()
@@ -503,6 +506,43 @@ def _client(workers: int | None, scheduler: str | None):
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                            env=env, silence_logs=logging.ERROR)
     return Client(cluster), cluster
+
+
+def _connect_timeout() -> float:
+    """Seconds to wait for the scheduler: Dask's ``distributed.comm.timeouts.connect`` (30 s)."""
+    import dask.config
+    from dask.utils import parse_timedelta
+
+    return float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), default="seconds"))
+
+
+#: What the scheduler's line adds when something else answered: the port is the usual mix-up.
+_PORT_HINT = ("is this the scheduler's port (8786 unless it was started with another; 8787 is its dashboard)? "
+              "Check --scheduler, or leave it out to start a local cluster")
+
+
+def answer_from_scheduler(address: str, timeout: float) -> None:
+    """Open one connection to ``address`` and read Dask's handshake within ``timeout``
+    seconds, else raise :class:`~deltaprop.errors.Error` in one line. Dask's client reads the
+    handshake with no time limit: a server that accepts but never answers (a web page's port)
+    held the sweep for ever, and one that answers in another protocol had its first bytes
+    read as a frame's length (``out of memory`` for exabytes)."""
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    async def handshake():
+        comm = await connect(address, timeout=timeout, **Security().get_connection_args("client"))
+        await comm.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(handshake(), timeout + 1))  # a refused port: connect's own message
+    except (OSError, asyncio.TimeoutError) as exc:
+        why = str(exc) or "the connection was accepted, but nothing answered"
+        raise Error(f"no Dask scheduler answered at {address} within {timeout:g} s ({why}); is one running "
+                    f"there, and {_PORT_HINT}") from None
+    except Exception:  # whatever the other protocol's bytes made of the handshake
+        raise Error(f"{address} answered, but not as a Dask scheduler (its first bytes are not Dask's handshake); "
+                    f"{_PORT_HINT}") from None
 
 
 def _cpus() -> int:

@@ -1,0 +1,86 @@
+"""Scale-out answers users meet: a --scheduler port where something other than a Dask
+scheduler listens, and the sweep's best-trial line among trials tied on accuracy and loss."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from cli_in_process import run_cli
+
+pytest.importorskip("distributed")
+
+
+class _Listener:
+    """A TCP port on 127.0.0.1 that accepts connections and sends ``reply`` (nothing: it
+    stays silent, as a web server waiting for a request does)."""
+
+    def __init__(self, reply: bytes = b""):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.reply, self.conns = reply, []
+        self.address = f"tcp://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            if self.reply:
+                conn.sendall(self.reply)
+
+    def close(self):
+        for conn in self.conns:
+            conn.close()
+        self.sock.close()
+
+
+def _parity(folder: Path) -> Path:
+    path = folder / "parity.toml"
+    path.write_text('dataset = "parity"\nlayers = [10, 3, 2]\nloss = "mse"\nbatch_size = 8\nepochs = 1\n')
+    return path
+
+
+def test_a_port_that_answers_in_another_protocol_is_named_not_out_of_memory(tmp_path):
+    # Dask read an HTTP reply's first bytes as a frame length: "error: out of memory", and a
+    # sweep.csv of trials "not run" left in --out, so the corrected command refused the folder.
+    server = _Listener(b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/html\r\n\r\n<html>no</html>\r\n")
+    try:
+        result = run_cli("sweep", _parity(tmp_path), "--grid", "lr=0.1", "--scheduler", server.address,
+                         "--out", "s", cwd=tmp_path)
+    finally:
+        server.close()
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "answered, but not as a Dask scheduler" in lines[0] and "8787 is its dashboard" in lines[0]
+    assert "out of memory" not in lines[0]
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.slow
+def test_a_port_that_accepts_and_never_answers_stops_the_sweep_after_the_connect_timeout(tmp_path):
+    # Dask's client waits for the scheduler's handshake with no limit: the sweep hung for ever.
+    server = _Listener()
+    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}
+    try:
+        result = subprocess.run([sys.executable, "-m", "deltaprop.cli", "sweep", str(_parity(tmp_path)), "--grid",
+                                 "lr=0.1", "--scheduler", server.address, "--out", "s"], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=90)
+    finally:
+        server.close()
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"no Dask scheduler answered at {server.address} within 2 s" in lines[0]
+    assert "nothing answered" in lines[0]
+    assert not (tmp_path / "s").exists()
