@@ -84,3 +84,28 @@ def test_a_port_that_accepts_and_never_answers_stops_the_sweep_after_the_connect
     assert f"no Dask scheduler answered at {server.address} within 2 s" in lines[0]
     assert "nothing answered" in lines[0]
     assert not (tmp_path / "s").exists()
+
+
+def _ok(trial, acc: float, loss: float) -> None:
+    trial.result = {"status": "ok", "best_val_accuracy": acc, "best_epoch": 1, "val_loss_at_best": loss,
+                    "val_loss_epoch": 1}
+
+
+def test_trials_tied_on_accuracy_and_loss_are_not_said_to_differ_in_loss(tmp_path):
+    # Every trial stuck at one output (lr=1e6 with squared error): accuracy 0.5 and validation
+    # loss 1.0 in each. The line said "this one has the lowest validation loss at it, 1",
+    # though trial 1's is the same: the grid's order chose.
+    from deltaprop.sweep import best_trial, plan_trials, tie_note
+
+    trials = plan_trials({"lr": ["1e6", "1e8", "3"]}, tmp_path / "s")
+    for trial, loss in zip(trials, (1.0, 1.0, 1.5)):
+        _ok(trial, 0.5, loss)
+    best = best_trial(trials)
+    note = tie_note(best, trials)
+    assert best is trials[0]
+    assert "has the lowest validation loss" not in note, note
+    assert note == (" (trials 1, 2 reach it too; this one is the first in the grid of those with the lowest "
+                    "validation loss at it, 1, which trial 1 has too)")
+    # a loss of its own is still named as the reason
+    _ok(trials[1], 0.5, 0.9)
+    assert tie_note(best_trial(trials), trials).endswith("this one has the lowest validation loss at it, 0.9)")

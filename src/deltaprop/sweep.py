@@ -753,7 +753,15 @@ def tie_note(best: Trial, trials: list[Trial]) -> str:
     loss = _loss(best.result.get("val_loss_at_best"))
     epoch = best.result.get("val_loss_epoch")
     at = f" at epoch {epoch}" if epoch is not None and epoch != best.result.get("best_epoch") else ""
-    why = f"has the lowest validation loss at it, {loss:.4g}{at}" if math.isfinite(loss) else "is the first in the grid"
+    same = [t for t in tied if _loss(t.result.get("val_loss_at_best")) == loss]
+    if not math.isfinite(loss):
+        why = "is the first in the grid"
+    elif same:  # tied on the loss too (a run stuck at one output): the grid's order chose
+        names_same = ", ".join(str(t.index) for t in same)
+        why = (f"is the first in the grid of those with the lowest validation loss at it, {loss:.4g}{at}, which "
+               f"trial{'s' if len(same) > 1 else ''} {names_same} {'have' if len(same) > 1 else 'has'} too")
+    else:
+        why = f"has the lowest validation loss at it, {loss:.4g}{at}"
     many = len(tied) > 1
     names = ", ".join(str(t.index) for t in tied)
     return f" (trial{'s' if many else ''} {names} reach{'' if many else 'es'} it too; this one {why})"
