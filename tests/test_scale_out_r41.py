@@ -109,3 +109,24 @@ def test_trials_tied_on_accuracy_and_loss_are_not_said_to_differ_in_loss(tmp_pat
     # a loss of its own is still named as the reason
     _ok(trials[1], 0.5, 0.9)
     assert tie_note(best_trial(trials), trials).endswith("this one has the lowest validation loss at it, 0.9)")
+
+
+def test_a_trial_whose_process_is_killed_says_so_instead_of_an_empty_error(tmp_path, monkeypatch):
+    # The kernel's out-of-memory killer ends a trial's train with SIGKILL and no output: the
+    # sweep listed it as "failed: " with nothing after, and sweep.csv's error column was empty.
+    from deltaprop import sweep_trial
+
+    monkeypatch.setattr(sweep_trial, "TRIAL_PROCESS", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+    run = sweep_trial.run_trial(None, {"lr": "0.1"}, str(tmp_path / "trial-000"))
+    assert run["exit"] == 137
+    assert run["error"] == ("its deltaprop train process was killed by SIGKILL, most likely by the system for want "
+                            "of memory (exit status 137), without an error message")
+
+
+def test_a_trial_that_fails_silently_gives_its_exit_status(tmp_path, monkeypatch):
+    from deltaprop import sweep_trial
+
+    monkeypatch.setattr(sweep_trial, "TRIAL_PROCESS", "import sys; sys.exit(3)")
+    run = sweep_trial.run_trial(None, {"lr": "0.1"}, str(tmp_path / "trial-000"))
+    assert run == {**run, "exit": 3,
+                   "error": "its deltaprop train process exited with status 3, without an error message"}
