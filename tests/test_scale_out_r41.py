@@ -130,3 +130,22 @@ def test_a_trial_that_fails_silently_gives_its_exit_status(tmp_path, monkeypatch
     run = sweep_trial.run_trial(None, {"lr": "0.1"}, str(tmp_path / "trial-000"))
     assert run == {**run, "exit": 3,
                    "error": "its deltaprop train process exited with status 3, without an error message"}
+
+
+def test_a_sweep_whose_every_trial_ends_at_chance_warns_that_none_learned(tmp_path, capsys):
+    # lr=1e6 and 1e9 with ReLU: both trials end at chance, and the sweep named one "best"
+    # with exit status 0 and no word beyond each trial's list of alerts.
+    from deltaprop.cli import _sweep_results
+    from deltaprop.sweep import plan_trials
+
+    trials = plan_trials({"lr": ["1e6", "1e9"]}, tmp_path)
+    for trial, loss in zip(trials, (7.9, 8.1)):
+        _ok(trial, 0.5, loss)
+        trial.result.update(alerts="loss_above_guess; dead_relu@1; chance_accuracy", seconds=1.0)
+    assert _sweep_results(trials, tmp_path, ["lr"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("WARNING: every finished trial (2) ends at chance accuracy"), err
+    # one trial that learned: no warning
+    trials[1].result.update(alerts="", best_val_accuracy=0.95)
+    assert _sweep_results(trials, tmp_path, ["lr"]) == 0
+    assert "WARNING" not in capsys.readouterr().err

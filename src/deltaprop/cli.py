@@ -3345,6 +3345,11 @@ def _sweep_results(trials, out: Path, varied: list[str]) -> int:
              "trial's evaluation.json)")
     _say(f"wrote {out}/sweep.csv" + (", sweep.png" if best is not None else "") +
          (f"; {failed} trial(s) failed (their errors are in sweep.csv)" if failed else ""))
+    if sweep.none_learned(trials):
+        _say(f"WARNING: every finished trial ({finished}) ends at chance accuracy (its chance_accuracy alert holds at "
+             "its last epoch): none has learned, so the best trial is only the least bad; see the alerts of each "
+             "(alerts.csv in its folder), e.g. try lower learning rates, and check that the labels belong to the "
+             "features", err=True)
     return 0 if finished else 1
 
 

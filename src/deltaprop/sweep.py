@@ -736,6 +736,13 @@ def best_trial(trials: list[Trial]) -> Trial | None:
                                   -t.index)) if ok else None
 
 
+def none_learned(trials: list[Trial]) -> bool:
+    """Whether every finished trial ends at chance: its ``chance_accuracy`` alert still holds
+    at its last epoch (the best of them is then only the least bad, not a setting that works)."""
+    ok = [t for t in trials if t.result.get("status") == "ok"]
+    return bool(ok) and all("chance_accuracy" in (t.result.get("alerts") or "").split("; ") for t in ok)
+
+
 def tied_with(best: Trial, trials: list[Trial]) -> list[Trial]:
     """The other finished trials of ``best``'s best validation accuracy."""
     return [t for t in trials if t is not best and t.result.get("status") == "ok"
