@@ -149,3 +149,32 @@ def test_a_sweep_whose_every_trial_ends_at_chance_warns_that_none_learned(tmp_pa
     trials[1].result.update(alerts="", best_val_accuracy=0.95)
     assert _sweep_results(trials, tmp_path, ["lr"]) == 0
     assert "WARNING" not in capsys.readouterr().err
+
+
+def _train_run(folder: Path) -> None:
+    folder.mkdir()
+    for name in ("model.safetensors", "run.json", "config.toml"):
+        (folder / name).write_text("x")
+
+
+def test_resume_refuses_a_folder_that_holds_no_sweep_and_leaves_it_as_it_is(tmp_path):
+    # `--out RUN --resume` on a train run's folder added trial-000, sweep.csv and sweep.png to it.
+    _train_run(tmp_path / "run")
+    before = sorted(p.name for p in (tmp_path / "run").iterdir())
+    result = run_cli("sweep", _parity(tmp_path), "--grid", "lr=0.1", "--workers", "1", "--out", "run", "--resume",
+                     cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "run holds no sweep to continue (no sweep.csv, no trial-NNN folders)" in lines[0]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == before
+
+
+def test_a_folder_that_holds_no_sweep_is_not_offered_to_resume(tmp_path):
+    # "is not an empty folder; ... or continue it with --resume": the hint led to the above
+    _train_run(tmp_path / "run")
+    result = run_cli("sweep", _parity(tmp_path), "--grid", "lr=0.1", "--out", "run", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--resume" in result.stderr and "holds no sweep to continue with --resume" in result.stderr
+    (tmp_path / "s" / "trial-000").mkdir(parents=True)
+    result = run_cli("sweep", _parity(tmp_path), "--grid", "lr=0.1", "--out", "s", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.strip().endswith("or continue it with --resume"), result.stderr

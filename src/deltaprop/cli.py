@@ -3194,6 +3194,8 @@ def cmd_serve(args) -> int:
 
 
 def _sweep_folder(args) -> Path:
+    from .sweep import holds_sweep
+
     if args.out:
         _utf8("--out", args.out)  # sweep.csv and the trials' files name it in UTF-8
     if args.resume:
@@ -3202,11 +3204,17 @@ def _sweep_folder(args) -> Path:
         if not Path(args.out).is_dir():
             raise UsageError(f"{args.out}: no such sweep folder to continue; check the path, or start the sweep "
                              "there without --resume")
+        if any(Path(args.out).iterdir()) and not holds_sweep(Path(args.out)):  # a run's folder, say: kept as it is
+            raise UsageError(f"{args.out} holds no sweep to continue (no sweep.csv, no trial-NNN folders); check "
+                             "the path, or start the sweep in a new or empty folder without --resume")
         return Path(args.out)
     if args.out:
         out = Path(args.out)
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise UsageError(f"{out} is not an empty folder; choose another --out, or continue it with --resume")
+            if out.is_dir() and holds_sweep(out):
+                raise UsageError(f"{out} is not an empty folder; choose another --out, or continue it with --resume")
+            raise UsageError(f"{out} is not an empty folder, and holds no sweep to continue with --resume; choose "
+                             "another --out (a new or empty folder)")
         out.mkdir(parents=True, exist_ok=True)
         return out
     return _new_run_folder(None, "sweep-%Y%m%d-%H%M%S")  # a sweep started in the same second gets its own

@@ -160,6 +160,11 @@ def trial_widths(out: Path) -> set[int]:
     return padded or ({min(plain)} if plain else set())
 
 
+def holds_sweep(out: Path) -> bool:
+    """Whether ``out`` holds a sweep to continue: its ``sweep.csv`` or ``trial-N`` folders."""
+    return (Path(out) / "sweep.csv").is_file() or bool(trial_widths(out))
+
+
 def _error_of(stderr: str) -> str:
     """The trial's error in one line: from the line that says ``error:`` to the end (a
     message of several lines gives its reason and its fix), else the last line."""
