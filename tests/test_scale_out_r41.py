@@ -178,3 +178,29 @@ def test_a_folder_that_holds_no_sweep_is_not_offered_to_resume(tmp_path):
     (tmp_path / "s" / "trial-000").mkdir(parents=True)
     result = run_cli("sweep", _parity(tmp_path), "--grid", "lr=0.1", "--out", "s", cwd=tmp_path)
     assert result.returncode == 2 and result.stderr.strip().endswith("or continue it with --resume"), result.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_waiting_for_the_scheduler_ends_the_sweep_with_nothing_written(tmp_path):
+    # The wait was made with Ctrl-C held (as while a local cluster starts): it took effect only
+    # after the connect timeout, and left a sweep.csv of trials "not run" in --out.
+    import signal
+    import time
+
+    server = _Listener()
+    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "60s"}
+    proc = subprocess.Popen([sys.executable, "-m", "deltaprop.cli", "sweep", str(_parity(tmp_path)), "--grid", "lr=0.1",
+                             "--scheduler", server.address, "--out", "s"], cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        while not server.conns and proc.poll() is None:  # until the sweep waits for the handshake
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=45)
+    finally:
+        proc.kill()
+        server.close()
+    assert proc.returncode == 130, err
+    assert err.strip() == "interrupted" and "Traceback" not in err
+    assert not (tmp_path / "s").exists()

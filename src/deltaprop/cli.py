@@ -3292,13 +3292,15 @@ def cmd_sweep(args) -> int:
         kernels.check_environment()
         vector_blas.check_environment()
     _find_sweep_data(planned, config)  # before a folder is made
+    if args.scheduler:  # one that does not answer as a scheduler stops it now, nothing written (Ctrl-C not held)
+        sweep.answer_from_scheduler(args.scheduler, sweep.connect_timeout())
     made = not args.resume and not (args.out and Path(args.out).exists())
     out = _sweep_folder(args).resolve()
     trials = sweep.plan_trials(grid, out, random=random, seed=seed)
     combinations = len(sweep.plan_trials(grid, out))
     capped = (f"--random {random} asks for more trials than the grid's {combinations} combinations: all {combinations}; "
               if random is not None and random > combinations else "")
-    _say(f"{capped}sweep of {len(trials)} trials over {', '.join(grid)} in {out}")
+    _say(f"{capped}sweep of {len(trials)} trial{'s' if len(trials) != 1 else ''} over {', '.join(grid)} in {out}")
     if args.resume:
         sweep.check_resumable(trials, config)  # before the finally below rewrites sweep.csv
     return _run_sweep(args, trials, config, workers, out, list(grid), made)

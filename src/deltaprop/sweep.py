@@ -499,7 +499,7 @@ def _client(workers: int | None, scheduler: str | None):
 
     logging.getLogger("distributed").setLevel(logging.ERROR)  # a worker's shutdown notes are not the user's concern
     if scheduler:
-        timeout = _connect_timeout()
+        timeout = connect_timeout()
         answer_from_scheduler(scheduler, timeout)
         try:
             return Client(scheduler, timeout=timeout), None
@@ -513,9 +513,10 @@ def _client(workers: int | None, scheduler: str | None):
     return Client(cluster), cluster
 
 
-def _connect_timeout() -> float:
+def connect_timeout() -> float:
     """Seconds to wait for the scheduler: Dask's ``distributed.comm.timeouts.connect`` (30 s)."""
     import dask.config
+    import distributed  # noqa: F401  (sets its configuration's defaults)
     from dask.utils import parse_timedelta
 
     return float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), default="seconds"))
