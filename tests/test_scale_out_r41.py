@@ -50,6 +50,7 @@ def _parity(folder: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_port_that_answers_in_another_protocol_is_named_not_out_of_memory(tmp_path):
     # Dask read an HTTP reply's first bytes as a frame length: "error: out of memory", and a
     # sweep.csv of trials "not run" left in --out, so the corrected command refused the folder.
@@ -204,3 +205,24 @@ def test_ctrl_c_while_waiting_for_the_scheduler_ends_the_sweep_with_nothing_writ
     assert proc.returncode == 130, err
     assert err.strip() == "interrupted" and "Traceback" not in err
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.slow
+def test_the_scheduler_check_works_where_an_event_loop_runs(tmp_path):
+    # A notebook runs an event loop on its main thread, where asyncio.run is refused: the
+    # check must still read the port's answer, not take the refusal for a wrong protocol.
+    import asyncio
+
+    from deltaprop.errors import Error
+    from deltaprop.sweep import answer_from_scheduler
+
+    server = _Listener()
+
+    async def in_a_loop():
+        answer_from_scheduler(server.address, 0.5)
+
+    try:
+        with pytest.raises(Error, match="the connection was accepted, but nothing answered"):
+            asyncio.run(in_a_loop())
+    finally:
+        server.close()

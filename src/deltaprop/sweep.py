@@ -541,7 +541,7 @@ def answer_from_scheduler(address: str, timeout: float) -> None:
         await comm.close()
 
     try:
-        asyncio.run(asyncio.wait_for(handshake(), timeout + 1))  # a refused port: connect's own message
+        _run_coroutine(lambda: asyncio.wait_for(handshake(), timeout + 1))  # a refused port: connect's own message
     except (OSError, asyncio.TimeoutError) as exc:
         why = str(exc) or "the connection was accepted, but nothing answered"
         raise Error(f"no Dask scheduler answered at {address} within {timeout:g} s ({why}); is one running "
@@ -549,6 +549,31 @@ def answer_from_scheduler(address: str, timeout: float) -> None:
     except Exception:  # whatever the other protocol's bytes made of the handshake
         raise Error(f"{address} answered, but not as a Dask scheduler (its first bytes are not Dask's handshake); "
                     f"{_PORT_HINT}") from None
+
+
+def _run_coroutine(make) -> None:
+    """Run the coroutine ``make()`` returns to its end: here, or on a thread of its own where
+    this thread already runs an event loop (a notebook's), which ``asyncio.run`` refuses."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(make())
+        return
+    import threading
+
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(make())
+        except BaseException as exc:  # handed to the caller's thread
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, name="deltaprop-scheduler-check", daemon=True)
+    thread.start()
+    thread.join()
+    if raised:
+        raise raised[0]
 
 
 def _cpus() -> int:
