@@ -226,3 +226,13 @@ def test_the_scheduler_check_works_where_an_event_loop_runs(tmp_path):
             asyncio.run(in_a_loop())
     finally:
         server.close()
+
+
+def test_a_tls_scheduler_without_tls_settings_is_not_called_a_wrong_protocol():
+    # Dask refuses a tls:// connection without an SSL context before any byte is sent; the
+    # check took that for a port answering in another protocol.
+    from deltaprop import ConfigError
+    from deltaprop.sweep import answer_from_scheduler
+
+    with pytest.raises(ConfigError, match="a tls:// scheduler needs Dask's TLS settings"):
+        answer_from_scheduler("tls://127.0.0.1:9", 1.0)

@@ -536,8 +536,14 @@ def answer_from_scheduler(address: str, timeout: float) -> None:
     from distributed.comm import connect
     from distributed.security import Security
 
+    args = Security().get_connection_args("client")
+    if address.strip().startswith("tls://") and args.get("ssl_context") is None:
+        raise ConfigError(f"--scheduler {address}: a tls:// scheduler needs Dask's TLS settings (the client's "
+                          "certificate and key, and the CA: distributed.comm.tls in Dask's configuration), and none "
+                          "are set; set them, or give the scheduler's tcp:// address")
+
     async def handshake():
-        comm = await connect(address, timeout=timeout, **Security().get_connection_args("client"))
+        comm = await connect(address, timeout=timeout, **args)
         await comm.close()
 
     try:
