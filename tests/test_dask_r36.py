@@ -56,6 +56,7 @@ def test_a_sweep_that_could_not_reach_its_cluster_leaves_the_folder_for_the_corr
                     "out to start a local cluster")
 
     monkeypatch.setattr(sweep, "_client", unreachable)
+    monkeypatch.setattr(sweep, "answer_from_scheduler", lambda address, timeout: None)  # as if it had answered
     (tmp_path / "base.toml").write_text('dataset = "parity"\nepochs = 1\n')
     res = run_cli("sweep", "base.toml", "--grid", "lr=0.1,0.3", "--scheduler", "tcp://127.0.0.1:9", "--out", "sw",
                   cwd=tmp_path)

@@ -16,6 +16,7 @@ def unreachable(monkeypatch):
         raise ConfigError("could not reach the Dask scheduler at tcp://127.0.0.1:9")
 
     monkeypatch.setattr(sweep, "run_sweep", refuse)
+    monkeypatch.setattr(sweep, "answer_from_scheduler", lambda address, timeout: None)  # as if it had answered
 
 
 def test_a_sweep_folder_it_made_is_removed_when_no_trial_started(tmp_path, unreachable):

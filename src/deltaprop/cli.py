@@ -3324,6 +3324,8 @@ def cmd_serve(args) -> int:
 
 
 def _sweep_folder(args) -> Path:
+    from .sweep import holds_sweep
+
     if args.out:
         _utf8("--out", args.out)  # sweep.csv and the trials' files name it in UTF-8
     if args.resume:
@@ -3332,11 +3334,17 @@ def _sweep_folder(args) -> Path:
         if not Path(args.out).is_dir():
             raise UsageError(f"{args.out}: no such sweep folder to continue; check the path, or start the sweep "
                              "there without --resume")
+        if any(Path(args.out).iterdir()) and not holds_sweep(Path(args.out)):  # a run's folder, say: kept as it is
+            raise UsageError(f"{args.out} holds no sweep to continue (no sweep.csv, no trial-NNN folders); check "
+                             "the path, or start the sweep in a new or empty folder without --resume")
         return Path(args.out)
     if args.out:
         out = Path(args.out)
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise UsageError(f"{out} is not an empty folder; choose another --out, or continue it with --resume")
+            if out.is_dir() and holds_sweep(out):
+                raise UsageError(f"{out} is not an empty folder; choose another --out, or continue it with --resume")
+            raise UsageError(f"{out} is not an empty folder, and holds no sweep to continue with --resume; choose "
+                             "another --out (a new or empty folder)")
         out.mkdir(parents=True, exist_ok=True)
         return out
     return _new_run_folder(None, "sweep-%Y%m%d-%H%M%S")  # a sweep started in the same second gets its own
@@ -3414,13 +3422,15 @@ def cmd_sweep(args) -> int:
         kernels.check_environment()
         vector_blas.check_environment()
     _find_sweep_data(planned, config)  # before a folder is made
+    if args.scheduler:  # one that does not answer as a scheduler stops it now, nothing written (Ctrl-C not held)
+        sweep.answer_from_scheduler(args.scheduler, sweep.connect_timeout())
     made = not args.resume and not (args.out and Path(args.out).exists())
     out = _sweep_folder(args).resolve()
     trials = sweep.plan_trials(grid, out, random=random, seed=seed)
     combinations = len(sweep.plan_trials(grid, out))
     capped = (f"--random {random} asks for more trials than the grid's {combinations} combinations: all {combinations}; "
               if random is not None and random > combinations else "")
-    _say(f"{capped}sweep of {len(trials)} trials over {', '.join(grid)} in {out}")
+    _say(f"{capped}sweep of {len(trials)} trial{'s' if len(trials) != 1 else ''} over {', '.join(grid)} in {out}")
     if args.resume:
         sweep.check_resumable(trials, config)  # before the finally below rewrites sweep.csv
     return _run_sweep(args, trials, config, workers, out, list(grid), made)
@@ -3475,6 +3485,11 @@ def _sweep_results(trials, out: Path, varied: list[str]) -> int:
              "trial's evaluation.json)")
     _say(f"wrote {out}/sweep.csv" + (", sweep.png" if best is not None else "") +
          (f"; {failed} trial(s) failed (their errors are in sweep.csv)" if failed else ""))
+    if sweep.none_learned(trials):
+        _say(f"WARNING: every finished trial ({finished}) ends at chance accuracy (its chance_accuracy alert holds at "
+             "its last epoch): none has learned, so the best trial is only the least bad; see the alerts of each "
+             "(alerts.csv in its folder), e.g. try lower learning rates, and check that the labels belong to the "
+             "features", err=True)
     return 0 if finished else 1
 
 

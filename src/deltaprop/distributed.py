@@ -24,7 +24,10 @@ another rank waits in a collective. While training, SIGINT only marks the rank
 (:class:`StopVote`); every step the ranks sum their marks (one integer, reduced without
 blocking alongside the gradients), and when any rank was marked, all of them raise
 ``KeyboardInterrupt`` at the same step, before its update: no rank is left waiting for one
-that stopped, and the weights stay equal everywhere. A second SIGINT to a rank raises at once.
+that stopped, and the weights stay equal everywhere. A second SIGINT raises at once only on
+one process; on more, a rank keeps its mark however often it comes (leaving alone would
+leave the others waiting in the step's collective), and ``mpiexec`` kills the ranks on a
+second Ctrl-C.
 
 Before training, the ranks agree that they train the same run (:func:`agree_on_run`): the
 training and validation rows' counts and shapes, a CRC-32 of their bytes (of every byte for

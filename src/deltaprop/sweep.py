@@ -14,6 +14,7 @@ varied option); the best trial is named with its folder.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import io
@@ -157,6 +158,11 @@ def trial_widths(out: Path) -> set[int]:
             digits = match.group(1)
             (padded if len(digits) > len(str(int(digits))) else plain).add(len(digits))
     return padded or ({min(plain)} if plain else set())
+
+
+def holds_sweep(out: Path) -> bool:
+    """Whether ``out`` holds a sweep to continue: its ``sweep.csv`` or ``trial-N`` folders."""
+    return (Path(out) / "sweep.csv").is_file() or bool(trial_widths(out))
 
 
 def _error_of(stderr: str) -> str:
@@ -493,9 +499,11 @@ def _client(workers: int | None, scheduler: str | None):
 
     logging.getLogger("distributed").setLevel(logging.ERROR)  # a worker's shutdown notes are not the user's concern
     if scheduler:
+        timeout = connect_timeout()
+        answer_from_scheduler(scheduler, timeout)
         try:
-            return Client(scheduler), None
-        except OSError as exc:
+            return Client(scheduler, timeout=timeout), None
+        except (OSError, asyncio.TimeoutError) as exc:
             raise Error(f"cannot reach the Dask scheduler: {exc}; is one running there? Check --scheduler, or leave "
                         "it out to start a local cluster") from None
     n = workers or _cpus()
@@ -503,6 +511,75 @@ def _client(workers: int | None, scheduler: str | None):
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                            env=env, silence_logs=logging.ERROR)
     return Client(cluster), cluster
+
+
+def connect_timeout() -> float:
+    """Seconds to wait for the scheduler: Dask's ``distributed.comm.timeouts.connect`` (30 s)."""
+    import dask.config
+    import distributed  # noqa: F401  (sets its configuration's defaults)
+    from dask.utils import parse_timedelta
+
+    return float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), default="seconds"))
+
+
+#: What the scheduler's line adds when something else answered: the port is the usual mix-up.
+_PORT_HINT = ("is this the scheduler's port (8786 unless it was started with another; 8787 is its dashboard)? "
+              "Check --scheduler, or leave it out to start a local cluster")
+
+
+def answer_from_scheduler(address: str, timeout: float) -> None:
+    """Open one connection to ``address`` and read Dask's handshake within ``timeout``
+    seconds, else raise :class:`~deltaprop.errors.Error` in one line. Dask's client reads the
+    handshake with no time limit: a server that accepts but never answers (a web page's port)
+    held the sweep for ever, and one that answers in another protocol had its first bytes
+    read as a frame's length (``out of memory`` for exabytes)."""
+    from distributed.comm import connect
+    from distributed.security import Security
+
+    args = Security().get_connection_args("client")
+    if address.strip().startswith("tls://") and args.get("ssl_context") is None:
+        raise ConfigError(f"--scheduler {address}: a tls:// scheduler needs Dask's TLS settings (the client's "
+                          "certificate and key, and the CA: distributed.comm.tls in Dask's configuration), and none "
+                          "are set; set them, or give the scheduler's tcp:// address")
+
+    async def handshake():
+        comm = await connect(address, timeout=timeout, **args)
+        await comm.close()
+
+    try:
+        _run_coroutine(lambda: asyncio.wait_for(handshake(), timeout + 1))  # a refused port: connect's own message
+    except (OSError, asyncio.TimeoutError) as exc:
+        why = str(exc) or "the connection was accepted, but nothing answered"
+        raise Error(f"no Dask scheduler answered at {address} within {timeout:g} s ({why}); is one running "
+                    f"there, and {_PORT_HINT}") from None
+    except Exception:  # whatever the other protocol's bytes made of the handshake
+        raise Error(f"{address} answered, but not as a Dask scheduler (its first bytes are not Dask's handshake); "
+                    f"{_PORT_HINT}") from None
+
+
+def _run_coroutine(make) -> None:
+    """Run the coroutine ``make()`` returns to its end: here, or on a thread of its own where
+    this thread already runs an event loop (a notebook's), which ``asyncio.run`` refuses."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(make())
+        return
+    import threading
+
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(make())
+        except BaseException as exc:  # handed to the caller's thread
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, name="deltaprop-scheduler-check", daemon=True)
+    thread.start()
+    thread.join()
+    if raised:
+        raise raised[0]
 
 
 def _cpus() -> int:
@@ -696,6 +773,13 @@ def best_trial(trials: list[Trial]) -> Trial | None:
                                   -t.index)) if ok else None
 
 
+def none_learned(trials: list[Trial]) -> bool:
+    """Whether every finished trial ends at chance: its ``chance_accuracy`` alert still holds
+    at its last epoch (the best of them is then only the least bad, not a setting that works)."""
+    ok = [t for t in trials if t.result.get("status") == "ok"]
+    return bool(ok) and all("chance_accuracy" in (t.result.get("alerts") or "").split("; ") for t in ok)
+
+
 def tied_with(best: Trial, trials: list[Trial]) -> list[Trial]:
     """The other finished trials of ``best``'s best validation accuracy."""
     return [t for t in trials if t is not best and t.result.get("status") == "ok"
@@ -713,7 +797,15 @@ def tie_note(best: Trial, trials: list[Trial]) -> str:
     loss = _loss(best.result.get("val_loss_at_best"))
     epoch = best.result.get("val_loss_epoch")
     at = f" at epoch {epoch}" if epoch is not None and epoch != best.result.get("best_epoch") else ""
-    why = f"has the lowest validation loss at it, {loss:.4g}{at}" if math.isfinite(loss) else "is the first in the grid"
+    same = [t for t in tied if _loss(t.result.get("val_loss_at_best")) == loss]
+    if not math.isfinite(loss):
+        why = "is the first in the grid"
+    elif same:  # tied on the loss too (a run stuck at one output): the grid's order chose
+        names_same = ", ".join(str(t.index) for t in same)
+        why = (f"is the first in the grid of those with the lowest validation loss at it, {loss:.4g}{at}, which "
+               f"trial{'s' if len(same) > 1 else ''} {names_same} {'have' if len(same) > 1 else 'has'} too")
+    else:
+        why = f"has the lowest validation loss at it, {loss:.4g}{at}"
     many = len(tied) > 1
     names = ", ".join(str(t.index) for t in tied)
     return f" (trial{'s' if many else ''} {names} reach{'' if many else 'es'} it too; this one {why})"

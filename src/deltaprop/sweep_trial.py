@@ -102,7 +102,7 @@ def run_trial(config: str | None, options: dict[str, str], folder: str) -> dict[
     """Train one trial in a ``deltaprop train`` process (on a worker): its exit status, error
     line and wall time. A folder that holds a finished run already (a retried task whose
     first worker died after the run finished) is not trained again."""
-    from .sweep import _error_of, finished_trial
+    from .sweep import finished_trial
 
     if finished_trial(Path(folder)):
         return {"exit": 0, "error": "", "seconds": 0.0}
@@ -113,7 +113,27 @@ def run_trial(config: str | None, options: dict[str, str], folder: str) -> dict[
                             errors="replace", env=trial_environment(), start_new_session=True)
     _, err = _communicate(proc, _task_cancelled)
     status = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
-    return {"exit": status, "error": _error_of(err) if status else "", "seconds": time.perf_counter() - started}
+    return {"exit": status, "error": failure(status, err) if status else "", "seconds": time.perf_counter() - started}
+
+
+def failure(status: int, stderr: str) -> str:
+    """A failed trial's reason in one line: its error, else how its process ended. A process
+    killed by a signal (the kernel's out-of-memory killer sends SIGKILL) prints nothing, and
+    its trial was listed as failed with an empty reason."""
+    from .sweep import _error_of
+
+    said = _error_of(stderr)
+    if said:
+        return said
+    if status > 128:
+        try:
+            name = signal.Signals(status - 128).name
+        except ValueError:
+            name = f"signal {status - 128}"
+        oom = ", most likely by the system for want of memory" if name == "SIGKILL" else ""
+        return (f"its deltaprop train process was killed by {name}{oom} (exit status {status}), "
+                "without an error message")
+    return f"its deltaprop train process exited with status {status}, without an error message"
 
 
 def _watch_parent() -> None:
