@@ -69,7 +69,8 @@ from .serialization import (
 from .interrupts import ignored, interrupt_once
 from .layers import Dense
 from .report import earlier_sessions, recorded_facts, recorded_status
-from .training import UPDATE_FORMS_KEY, History, TrainingState, exploded_weights, fit, update_forms
+from .training import (History, TrainingState, changed_update_forms, exploded_weights, fit,
+                       update_forms_words)
 
 PROG = "deltaprop"
 _RUN_FILES = ("model.safetensors", "checkpoint.safetensors", "history.csv", "history.png", "config.toml",
@@ -1689,6 +1690,7 @@ def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads)
         warnings.filterwarnings("ignore", message="the cosine schedule ends at epoch")  # _header said it
         warnings.filterwarnings("ignore", message="the (step|exponential) schedule .* takes the learning rate under")
         warnings.filterwarnings("ignore", message=r"X's column \d+ holds .*, the network's dtype")  # the data's note
+        warnings.filterwarnings("ignore", message="resume= continues a run whose last epochs trained with")  # noted
         return fit(model.net, data.x_train, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
                    steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=data.validation,
                    schedule=schedule, callbacks=callbacks, resume=model.state, threads=threads,
@@ -2152,13 +2154,9 @@ def _update_forms_note(state: TrainingState) -> None:
     """Say so when a resume trains with other update forms than the run's last session did
     (another ``DELTAPROP_KERNELS``, numba installed or removed since, another
     ``DELTAPROP_BLAS_UPDATES``): each rounds differently, so the bits are no longer one run's."""
-    before, now = state.callback_records.get(UPDATE_FORMS_KEY), update_forms()
-    if not isinstance(before, dict):  # a checkpoint written before they were kept
-        return
-    words = {"kernels": lambda v: f"{v} kernels", "blas_updates": lambda v: f"BLAS updates {'on' if v else 'off'}"}
-    changed = [key for key in words if key in before and before[key] != now[key]]
+    changed = changed_update_forms(state)
     if changed:
-        then, here = (", ".join(words[key](forms[key]) for key in changed) for forms in (before, now))
+        then, here = update_forms_words(changed)
         _say(f"note: the run's last epochs trained with {then}, this resume with {here} (DELTAPROP_KERNELS, "
              "DELTAPROP_BLAS_UPDATES, numba installed or not); they round differently, so the model will not be bit "
              "for bit an uninterrupted run's (resume where they are as before to keep it)", err=True)
