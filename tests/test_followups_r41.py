@@ -10,10 +10,49 @@ import warnings
 
 import numpy as np
 import pytest
+from cli_in_process import run_cli
 
 import deltaprop as dp
 from deltaprop.serialization import load_checkpoint, save_checkpoint
 from deltaprop.training import UPDATE_FORMS_KEY, update_forms
+
+EMPTY = "got an empty name (an unset shell variable?)"
+
+
+def test_train_out_of_an_empty_name_is_refused_not_a_new_run_in_runs(tmp_path):
+    res = run_cli("train", "--dataset", "parity", "--layers", "10,6,2", "--epochs", "1", "--out", "", cwd=tmp_path)
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1, res.stderr
+    assert f"--out takes the folder to write the run in, and {EMPTY}" in res.stderr
+    assert "leave --out out for a new runs/<date-time>" in res.stderr
+    assert list(tmp_path.iterdir()) == []  # it trained a run in runs/<date-time>
+
+
+@pytest.mark.parametrize(("words", "option"), [
+    (["train", "--config", "", "--dataset", "parity", "--out", "o"], "--config"),
+    (["train", "--data-dir", "", "--dataset", "parity", "--out", "o"], "--data-dir"),
+    (["evaluate", "MISSING", "--dataset", ""], "--dataset"),
+    (["evaluate", "MISSING", "--data-dir", ""], "--data-dir"),
+    (["evaluate", "MISSING", "--plot", ""], "--plot"),
+    (["evaluate", ""], "MODEL"),
+    (["predict", "MISSING", ""], "INPUT"),
+    (["predict", "", "rows.npy"], "MODEL"),
+    (["plot", "history", "MISSING", "-o", ""], "--out (-o)"),
+    (["plot", "weights", "MISSING", "--out", ""], "--out (-o)"),
+    (["plot", "samples", "--dataset", ""], "--dataset"),
+    (["plot", "samples", "--model", ""], "--model"),
+    (["plot", "samples", "-o", ""], "--out (-o)"),
+    (["export", "MISSING", "-o", ""], "--out (-o)"),
+    (["info", ""], "MODEL"),
+    (["report", ""], "RUN_DIR"),
+])
+def test_an_empty_path_is_refused_with_its_fix(tmp_path, words, option):
+    res = run_cli(*words, cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.count("\n") == 1, res.stderr
+    assert f"error: {option} takes " in res.stderr and EMPTY in res.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing trained or written
+
 
 def _trained_state():
     """A one-epoch run's state (at its end) and its rows."""
