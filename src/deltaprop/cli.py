@@ -69,7 +69,8 @@ from .serialization import (
 from .interrupts import ignored, interrupt_once
 from .layers import Dense
 from .report import earlier_sessions, recorded_facts, recorded_status
-from .training import UPDATE_FORMS_KEY, History, TrainingState, exploded_weights, fit, update_forms
+from .training import (History, TrainingState, changed_update_forms, exploded_weights, fit,
+                       update_forms_words)
 
 PROG = "deltaprop"
 _RUN_FILES = ("model.safetensors", "checkpoint.safetensors", "history.csv", "history.png", "config.toml",
@@ -751,9 +752,6 @@ def _input_layer(kind: str, x_train: np.ndarray):
 
 # -- train: the run's configuration and folder -------------------------------------------------
 def _train_flags(args) -> dict[str, Any]:
-    if getattr(args, "resume", None) == "":  # else taken as no --resume at all: a new run
-        raise UsageError("--resume takes the folder of the run to continue, and got an empty name (an unset "
-                         "shell variable?); give the run's folder, or leave --resume out to start a new run")
     flags = {key: getattr(args, key) for _, key, _ in _TRAIN_OPTIONS if hasattr(args, key)}
     if hasattr(args, "nesterov"):
         flags["nesterov"] = args.nesterov
@@ -1689,6 +1687,7 @@ def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads)
         warnings.filterwarnings("ignore", message="the cosine schedule ends at epoch")  # _header said it
         warnings.filterwarnings("ignore", message="the (step|exponential) schedule .* takes the learning rate under")
         warnings.filterwarnings("ignore", message=r"X's column \d+ holds .*, the network's dtype")  # the data's note
+        warnings.filterwarnings("ignore", message="resume= continues a run whose last epochs trained with")  # noted
         return fit(model.net, data.x_train, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
                    steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=data.validation,
                    schedule=schedule, callbacks=callbacks, resume=model.state, threads=threads,
@@ -2152,13 +2151,9 @@ def _update_forms_note(state: TrainingState) -> None:
     """Say so when a resume trains with other update forms than the run's last session did
     (another ``DELTAPROP_KERNELS``, numba installed or removed since, another
     ``DELTAPROP_BLAS_UPDATES``): each rounds differently, so the bits are no longer one run's."""
-    before, now = state.callback_records.get(UPDATE_FORMS_KEY), update_forms()
-    if not isinstance(before, dict):  # a checkpoint written before they were kept
-        return
-    words = {"kernels": lambda v: f"{v} kernels", "blas_updates": lambda v: f"BLAS updates {'on' if v else 'off'}"}
-    changed = [key for key in words if key in before and before[key] != now[key]]
+    changed = changed_update_forms(state)
     if changed:
-        then, here = (", ".join(words[key](forms[key]) for key in changed) for forms in (before, now))
+        then, here = update_forms_words(changed)
         _say(f"note: the run's last epochs trained with {then}, this resume with {here} (DELTAPROP_KERNELS, "
              "DELTAPROP_BLAS_UPDATES, numba installed or not); they round differently, so the model will not be bit "
              "for bit an uninterrupted run's (resume where they are as before to keep it)", err=True)
@@ -3656,6 +3651,51 @@ def run(argv=None) -> int:
     return status
 
 
+_MODEL = ("MODEL", "a model file or a run folder", "give its path")
+_OWN_DATASET = ("--dataset", "a dataset name or file", "give one, or leave --dataset out for the model's own")
+_DATA_DIR = ("--data-dir", "the folder holding the dataset's files", "give the folder, or leave --data-dir out")
+_PLOT_OUT = ("--out (-o)", "the file to write", "give a file name, or leave it out to write beside the input")
+#: The path arguments an empty name (an unset shell variable: ``--out "$RUN"``) would not
+#: refuse but take as left out (a new run in runs/<date-time>, a default file) or as the
+#: current folder: ``(command, dest)``: (the option, what it takes, the fix).
+_PATH_ARGUMENTS: dict[tuple[str, str], tuple[str, str, str]] = {
+    ("train", "resume"): ("--resume", "the folder of the run to continue",
+                          "give the run's folder, or leave --resume out to start a new run"),
+    ("train", "out"): ("--out", "the folder to write the run in",
+                       "give a folder, or leave --out out for a new runs/<date-time>"),
+    ("train", "config"): ("--config", "a TOML file of options", "give the file, or leave --config out"),
+    ("train", "data_dir"): _DATA_DIR,
+    ("evaluate", "model"): _MODEL, ("evaluate", "dataset"): _OWN_DATASET, ("evaluate", "data_dir"): _DATA_DIR,
+    ("evaluate", "plot"): ("--plot", "the figure file to write", "give a file name, or leave --plot out"),
+    ("predict", "model"): _MODEL,
+    ("predict", "inputs"): ("INPUT", "an image, .npy or CSV file", "give the files' paths"),
+    ("plot history", "source"): ("RUN", "a run folder, its history.csv or a checkpoint", "give its path"),
+    ("plot history", "out"): _PLOT_OUT, ("plot weights", "model"): _MODEL, ("plot weights", "out"): _PLOT_OUT,
+    ("plot samples", "dataset"): ("--dataset", "a dataset name or file",
+                                  "give one, or leave --dataset out for the default"),
+    ("plot samples", "data_dir"): _DATA_DIR,
+    ("plot samples", "model"): ("--model", "a model file or a run folder", "give its path, or leave --model out"),
+    ("plot samples", "out"): ("--out (-o)", "the file to write", "give a file name, or leave it out"),
+    ("info", "model"): _MODEL, ("serve", "path"): ("PATH", "a model file or a run folder", "give its path"),
+    ("sweep", "config"): ("CONFIG.toml", "a TOML file of options", "give the file, or leave it out"),
+    ("sweep", "out"): ("--out", "the sweep's folder", "give a folder, or leave --out out for a new runs/sweep-<date-time>"),
+    ("export", "model"): _MODEL,
+    ("export", "out"): ("--out (-o)", "the file to write", "give a file name, or leave it out to write beside MODEL"),
+    ("report", "run"): ("RUN_DIR", "a run folder", "give its path"),
+}
+
+
+def _refuse_empty_paths(args) -> None:
+    """Refuse a path argument given as an empty name (see :data:`_PATH_ARGUMENTS`), which
+    would otherwise be taken as left out or as the current folder."""
+    command = args.command if args.command != "plot" else f"plot {args.what}"
+    for key, value in vars(args).items():
+        known = _PATH_ARGUMENTS.get((command, key))
+        if known is not None and (value == "" or isinstance(value, list) and "" in value):
+            name, takes, fix = known
+            raise UsageError(f"{name} takes {takes}, and got an empty name (an unset shell variable?); {fix}")
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit status."""
     try:
@@ -3674,6 +3714,7 @@ def main(argv=None) -> int:
             parser.print_help()
             return 0
         args.argv = list(sys.argv[1:] if argv is None else argv)
+        _refuse_empty_paths(args)
         return _run_command(args)
     except UsageError as exc:
         _say(f"{PROG}: error: {_one_line(exc)}", err=True)

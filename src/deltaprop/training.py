@@ -1473,6 +1473,42 @@ def update_forms() -> dict[str, Any]:
     return {"kernels": kernels.backend(), "blas_updates": bool(vector_blas.available())}
 
 
+_UPDATE_FORM_WORDS = {"kernels": lambda v: f"{v} kernels", "blas_updates": lambda v: f"BLAS updates {'on' if v else 'off'}"}
+_UPDATE_FORM_ENVIRONMENT = {"kernels": lambda v: f"DELTAPROP_KERNELS={v}",
+                            "blas_updates": lambda v: f"DELTAPROP_BLAS_UPDATES={'on' if v else 'off'}"}
+
+
+def changed_update_forms(state: TrainingState) -> list[tuple[str, Any, Any]]:
+    """The update forms (:func:`update_forms`) this process trains with that differ from
+    those the state's run last trained with, as ``(name, then, now)``: empty where they are
+    the same, or the state kept none (written before they were kept)."""
+    before, now = state.callback_records.get(UPDATE_FORMS_KEY), update_forms()
+    if not isinstance(before, dict):
+        return []
+    return [(key, before[key], now[key]) for key in _UPDATE_FORM_WORDS if key in before and before[key] != now[key]]
+
+
+def update_forms_words(changed: list[tuple[str, Any, Any]]) -> tuple[str, str]:
+    """The forms of :func:`changed_update_forms` in words: the run's then and this process's
+    (``"numba kernels, BLAS updates on"``, ``"numpy kernels, BLAS updates off"``)."""
+    then = ", ".join(_UPDATE_FORM_WORDS[key](old) for key, old, _ in changed)
+    return then, ", ".join(_UPDATE_FORM_WORDS[key](new) for key, _, new in changed)
+
+
+def _warn_other_update_forms(state: TrainingState) -> None:
+    """A resume that trains with other update forms than the run's last session did: each
+    rounds differently, so the weights are no longer bit for bit an uninterrupted run's."""
+    changed = changed_update_forms(state)
+    if changed:
+        import warnings
+
+        then, now = update_forms_words(changed)
+        setting = " ".join(_UPDATE_FORM_ENVIRONMENT[key](old) for key, old, _ in changed)
+        warnings.warn(f"resume= continues a run whose last epochs trained with {then}, and this process trains with "
+                      f"{now}, which round differently, so the weights will not be bit for bit an uninterrupted "
+                      f"run's; for its bits, resume in a process started with {setting}", UserWarning, stacklevel=6)
+
+
 def _run_start_largest(state: TrainingState, first: Sequence[np.ndarray]) -> float:
     """``max |θ₀|`` of the weights the run began with: of ``first`` in a fresh run, kept in
     the state's records; read back from them in a resumed one (``first``'s, the resumed
@@ -1667,6 +1703,7 @@ def _training_state(net, loss, optimizer, *, epochs, steps, seed, schedule, resu
         check_anneals(state.schedule, state.base_lr)
     _check_work_left(state, epochs, steps)
     _check_schedule_covers(state, epochs, steps, batches)
+    _warn_other_update_forms(state)  # user → fit → _fit → _prepare → _training_state → it
     if state.progress is not None:  # reopen the unfinished epoch: its record is rewritten
         state.epoch = state.progress.epoch
         del state.history.records[state.epoch :]
