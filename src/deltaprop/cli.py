@@ -1977,15 +1977,22 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads,
         if config is not None and writer.state is None:  # before training began: the resumed run is as it was
             config.put_back()
         raise
+    status = _after_training(args, cfg, out, model, data, meta, history, callbacks, reporter)
+    return status if server is None else _keep_serving(server, status)
+
+
+def _after_training(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, meta, history, callbacks,
+                    reporter) -> int:
+    """The run's last files and words once training ended; Ctrl-C or a failed write while
+    they are written says what is kept."""
     try:
         _end_of_training_notes(args, callbacks, reporter)
         _put_back_lost_config(out, cfg)
-        status = _finish(args, cfg, out, model, data, meta, history.records, reporter)
+        return _finish(args, cfg, out, model, data, meta, history.records, reporter)
     except KeyboardInterrupt:
         return _interrupted_finishing(out, reporter, _trained_words(reporter.state))
     except OSError as exc:
         return _failed_finishing(exc, out, reporter, _trained_words(reporter.state))
-    return status if server is None else _keep_serving(server, status)
 
 
 def _put_back_lost_config(out: Path, cfg: TrainConfig) -> None:

@@ -454,12 +454,7 @@ def line_chart(title: str, x: list[int], series, *, log: bool = False, width: in
     if not ys:
         return (f'<svg class="chart" width="{width}" height="{height}" role="img" aria-label="{escape(title)}">'
                 f'<text x="8" y="16">{escape(title)}: {escape(empty)}</text></svg>')
-    y0, y1 = min(ys), max(ys)
-    if y1 - y0 < 1e-12 * max(1.0, abs(y1)):
-        # a constant: a range around it, within float64's finite numbers, and from 0 at most for values of 0 or
-        # more (a share of dead units at 0 every epoch on an axis of shares, not labelled -0.04 below it)
-        y0, y1 = (y0 - 0.5, y1 + 0.5) if log else (max(y0 - max(abs(y0) * 0.1, 0.05), 0.0 if y0 >= 0 else -_LARGEST),
-                                                    min(y1 + max(abs(y1) * 0.1, 0.05), _LARGEST))
+    y0, y1 = _y_range(ys, log)
     # one epoch: centred in a range of its own, not at the left end of an axis running on to the next epoch
     x0, x1 = (min(x), max(x)) if max(x) > min(x) else (min(x) - 0.5, min(x) + 0.5)
     # margins that hold the longest y label and half the last epoch's, centred on the axis's end, whole
@@ -500,6 +495,19 @@ def line_chart(title: str, x: list[int], series, *, log: bool = False, width: in
         parts.append(f'<text x="{left + 4 + 90 * n}" y="28" fill="{color}">— {escape(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _y_range(ys: list[float], log: bool) -> tuple[float, float]:
+    """The y axis's ends: the values' lowest and highest (log10 of them on a log axis); for a
+    constant, a range around it within float64's finite numbers, from 0 at most for values of
+    0 or more (a share of dead units at 0 every epoch, not labelled -0.04 below it)."""
+    y0, y1 = min(ys), max(ys)
+    if y1 - y0 >= 1e-12 * max(1.0, abs(y1)):
+        return y0, y1
+    if log:
+        return y0 - 0.5, y1 + 0.5
+    return (max(y0 - max(abs(y0) * 0.1, 0.05), 0.0 if y0 >= 0 else -_LARGEST),
+            min(y1 + max(abs(y1) * 0.1, 0.05), _LARGEST))
 
 
 def _columns(column: np.ndarray, ys: list[float]) -> np.ndarray:

@@ -1366,20 +1366,9 @@ def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError
         return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a missing label; "
                                "a row without its class cannot be trained or scored on: drop the rows whose label "
                                "is missing (pandas: df.dropna(subset=[label column]))")
-    # quoted, in a comma-separated file: "0,125" (a leading 0 is never followed by a thousands separator)
-    if _DECIMAL_COMMA.match(text) and (not _THOUSANDS.match(text) or text.strip().lstrip("+-").startswith("0")):
-        return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a number written with a decimal "
-                               "comma (quoted between the separating commas); deltaprop reads numbers with a decimal "
-                               "point: convert it, e.g. in Python: pd.read_csv(path, decimal=',').to_csv('fixed.csv', "
-                               "index=False)")
-    if _THOUSANDS_POINTS.match(text):
-        return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a number written with thousands "
-                               "points; deltaprop reads numbers without thousands separators and with a decimal point: "
-                               f"convert it, e.g. in Python: pd.read_csv(path, sep={layout.delimiter!r}, thousands='.', "
-                               "decimal=',').to_csv('fixed.csv', index=False)")
-    if _THOUSANDS.match(text):
-        return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a number written "
-                               "with thousands separators; write the numbers without them (1234.5, not 1,234.5)")
+    written = _number_written_otherwise(f"{path}: {where}, column {col}{name}", text, layout.delimiter)
+    if written is not None:
+        return written
     if text.strip().lower() in _SPREADSHEET_ERRORS:
         return FileFormatError(f"{path}: {where}, column {col}{name} holds {text!r}, a spreadsheet error value (a "
                                "formula that failed), not a number; fix the formula in the spreadsheet and save the "
@@ -1399,6 +1388,25 @@ def _not_numbers(path: Path, exc: Exception, layout: _Layout) -> FileFormatError
     error.text_column = col - 1  # where it is: the label column, if it holds class names (_with_text_labels)
     error.cell = f"{path}: {where}, column {col}{name} holds {text!r}"  # for predict's own advice (read_rows)
     return error
+
+
+def _number_written_otherwise(cell: str, text: str, delimiter: str) -> FileFormatError | None:
+    """The error for a cell holding a number with a decimal comma (quoted in a comma-separated
+    file) or with thousands separators, and the conversion; None for any other text."""
+    # quoted, in a comma-separated file: "0,125" (a leading 0 is never followed by a thousands separator)
+    if _DECIMAL_COMMA.match(text) and (not _THOUSANDS.match(text) or text.strip().lstrip("+-").startswith("0")):
+        return FileFormatError(f"{cell} holds {text!r}, a number written with a decimal comma (quoted between the "
+                               "separating commas); deltaprop reads numbers with a decimal point: convert it, e.g. in "
+                               "Python: pd.read_csv(path, decimal=',').to_csv('fixed.csv', index=False)")
+    if _THOUSANDS_POINTS.match(text):
+        return FileFormatError(f"{cell} holds {text!r}, a number written with thousands points; deltaprop reads "
+                               "numbers without thousands separators and with a decimal point: convert it, e.g. in "
+                               f"Python: pd.read_csv(path, sep={delimiter!r}, thousands='.', decimal=',')"
+                               ".to_csv('fixed.csv', index=False)")
+    if _THOUSANDS.match(text):
+        return FileFormatError(f"{cell} holds {text!r}, a number written with thousands separators; write the numbers "
+                               "without them (1234.5, not 1,234.5)")
+    return None
 
 
 def _numpy_words(exc: Exception) -> str:
