@@ -16,18 +16,9 @@ onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install 'd
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install 'deltaprop[onnx]')")
 
 from deltaprop import export  # noqa: E402
+from onnx_graph import graph_outputs, props  # noqa: E402
 
 BCE_LOGITS = dp.BinaryCrossEntropy(from_logits=True)
-
-
-def graph_outputs(path, x: np.ndarray) -> dict[str, np.ndarray]:
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(names, {"input": x})))
-
-
-def props(path) -> dict[str, str]:
-    return {p.key: p.value for p in onnx.load(str(path)).metadata_props}
 
 
 def _labels_net(output: str = "identity", loss=BCE_LOGITS, dtype="float32"):
