@@ -305,9 +305,14 @@ def test_units_stuck_on_raw_pixels_are_told_to_scale_the_inputs_not_only_to_lowe
     net = dp.Network([dp.Dense(784, 30), dp.Sigmoid(), dp.Dense(30, 10), dp.Softmax()], seed=0)
     history = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=dp.SGD(lr=0.3), epochs=1, batch_size=20, seed=0)
     alert = next(a for a in history.alerts if a.rule == "saturated")
-    assert alert.evidence.endswith("the large steps put them there (on inputs that are not scaled)")
     assert alert.fix.startswith("scale the inputs to [0, 1] or standardise them (scale X before fit, e.g. X / 255")
-    assert alert.fix.endswith("or lower the learning rate (dp.SGD(lr=0.3)), for example 3-10× smaller")
+    # lr 0.3 on 0..255 pixels is chaotic: which of the two states the last step leaves differs
+    # with the BLAS kernels' rounding, and the scaling comes first in either
+    if alert.evidence.endswith("the large steps put them there (on inputs that are not scaled)"):
+        assert alert.fix.endswith("or lower the learning rate (dp.SGD(lr=0.3)), for example 3-10× smaller")
+    else:
+        assert alert.evidence.endswith("(update ratio ‖ΔW‖/‖W‖ under 1e-03): it learns slowly")
+        assert "start from smaller weights than glorot_uniform" in alert.fix
 
 
 def test_image_rows_with_one_value_too_many_say_the_label_may_still_be_there(tmp_path):
