@@ -32,7 +32,7 @@ from .callbacks import (Callback, CheckpointWriter, EarlyStopping, ProgressBar, 
                         epoch_summary, largest_weight)
 from .config import (TrainConfig, _integer, _number, _schedule, _toml_value, _utf8, config_file, load_toml,
                      schedule_spec)
-from .data import DATASETS, LABEL_NAMES, read_rows, read_table, train_validation_split
+from .data import DATASETS, IMAGE_SHAPES, LABEL_NAMES, read_rows, read_table, train_validation_split
 from .data.arrays import other_data_file
 from .data import load as load_dataset
 from .data import mnist as mnist_files
@@ -43,7 +43,8 @@ from .data.npy import read_npy_header
 from .data.streaming import RowView
 from .distributed import StopVote
 from .gradcheck import gradcheck
-from .images import IMAGE_SIDE, levels_recorded, model_image_side, model_levels_top, read_image, reduce_image
+from .images import (IMAGE_SIDE, image_axes, input_shape_words, levels_recorded, model_image_side, model_levels_top,
+                     read_image, reduce_image)
 from .images import STYLES as IMAGE_STYLES
 from .images import style_for as image_style_for
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
@@ -706,6 +707,16 @@ def _check_image_axes(mf, path, shape: tuple[int, ...] | None) -> None:
     raise ShapeError(f"{path}: its images have the shape {tuple(shape)}, the model's {tuple(trained)} in another axis "
                      "order (channels first where training had them last, or the other way round), so their values "
                      f"would reach its inputs in the wrong places: reorder the axes, x.transpose(0, {axes})")
+
+
+def _no_image_input(mf, n_features: int) -> str:
+    """Why an image file cannot be the input of a model whose inputs are no square grey image."""
+    shape = getattr(mf, "input_shape", None)
+    if shape is not None and image_axes(shape) is not None:
+        return (f"this model takes {input_shape_words(shape)}, and predict reads an image file as square grey levels "
+                f"only; give a .npy file of such images instead (shape (n, {', '.join(map(str, shape))}), raw levels)")
+    return (f"this model's {n_features} inputs are not a square image of at least 8x8 pixels (a table's columns), so "
+            "an image cannot be its input; give a .npy file of rows instead")
 
 
 def _refuse_images_for_table(mf, path, shape: tuple[int, ...] | None) -> None:
@@ -1911,7 +1922,18 @@ def _model_meta(cfg: TrainConfig, data: _Data) -> dict[str, Any]:
         extra["data_file"] = data.file
     if data.feature_names is not None:  # a CSV header's names: evaluate reads other files' columns by them
         extra["feature_names"] = list(data.feature_names)
-    return {"class_names": data.class_names, "extra": extra, "input_range": input_range_of(data.x_train)}
+    return {"class_names": data.class_names, "extra": extra, "input_range": input_range_of(data.x_train),
+            "input_shape": _input_shape(cfg, data)}
+
+
+def _input_shape(cfg: TrainConfig, data: _Data) -> tuple[int, ...] | None:
+    """The shape of one training example before flattening, which the model records (its
+    report and served page draw its images by it): an .npz file's images', a named image
+    dataset's; None for a table's rows (a CSV file's, parity's)."""
+    shape = data.file.get("shape") if data.file is not None else None
+    if shape is None and not _is_file_dataset(cfg.dataset):
+        shape = IMAGE_SHAPES.get(cfg.dataset.lower().replace("_", "-"))
+    return tuple(shape) if shape is not None else None
 
 
 def _checkpoint_writer(out: Path, model: _Model) -> CheckpointWriter:
@@ -1936,6 +1958,7 @@ def _run(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data, threads,
     try:  # from the first file written on, Ctrl-C leaves a folder that says how to go on
         atomic_write_bytes(out / "config.toml", cfg.to_toml().encode())
         writer.meta = meta = _model_meta(cfg, data)  # reads every training row when they are on disk
+        model.net.input_shape = meta["input_shape"]  # the report draws its weights by it
         server = _serve_in_background(args, out)
         reporter = _reporter(args, cfg, out, data)
         callbacks = [*([overwritten] if overwritten is not None else []), *_callbacks(args, cfg, writer), reporter]
@@ -2205,6 +2228,7 @@ def _finish_complete_run(args, cfg: TrainConfig, out: Path, model: _Model, data:
                 else f"its results were not all written ({', '.join(missing)}); writing them from the checkpoint")
         _say(f"{out}: the run's {words} are complete but {what}")
     _keep_best_weights(cfg, model)
+    model.net.input_shape = _input_shape(cfg, data)  # the report draws its weights by it
     reporter = _reporter(args, cfg, out, data)
     reporter.take_over(recorded_facts(out), model.state)
     records = model.state.history.records
@@ -2971,8 +2995,7 @@ def _rows_of(path: Path, n_features: int, style: str = "digit", side: int | None
         if (problem := other_data_file(path, ".csv or .npy rows, or an image")) is not None:  # a table, not an image
             raise ConfigError(problem)
         if side is None:
-            raise ShapeError(f"{path}: this model's {n_features} inputs are not a square image of at least 8x8 pixels "
-                             "(a table's columns), so an image cannot be its input; give a .npy file of rows instead")
+            raise ShapeError(f"{path}: {_no_image_input(mf, n_features)}")
         read = read_image(path, style, side=side)
         if read.notes and notes is not None:
             notes.append(f"note: {path}: {'; '.join(read.notes)}")

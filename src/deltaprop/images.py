@@ -42,7 +42,8 @@ import numpy as np
 from .errors import DataError, FileFormatError
 
 __all__ = ["DATASET_STYLES", "IMAGE_SIDE", "MAX_PIXELS", "STYLES", "ImageRead", "digit_from_bytes", "image_from_bytes",
-           "levels_recorded", "load_digit", "load_image", "model_image_side", "model_levels_top", "read_image",
+           "image_axes", "image_planes", "input_shape_words", "levels_recorded", "load_digit", "load_image",
+           "model_image_side", "model_levels_top", "read_image",
            "reduce_image", "style_for"]
 
 #: Refuse images with more pixels than this before decoding them (decompression bombs).
@@ -475,15 +476,61 @@ def reduce_image(image: np.ndarray, side: int) -> np.ndarray:
     return np.clip(a @ np.asarray(image, dtype=np.float64) @ a.T, 0.0, 255.0)
 
 
+#: The most channels an axis at either end of an image's shape is read as (grey and alpha, RGB, RGBA).
+MAX_CHANNELS = 4
+
+
+def image_axes(shape) -> tuple[int, int, int, bool] | None:
+    """``(h, w, channels, channels_first)`` of images of ``shape`` (one example's, before
+    flattening): ``(h, w)`` is grey; ``(h, w, c)`` or ``(c, h, w)`` has ``c`` channels (an end
+    axis of at most :data:`MAX_CHANNELS`, the last one first); axes of length 1 are left out
+    (``(28, 28, 1)`` is grey 28x28). None for a shape that is no image (a row, or 4 axes)."""
+    if shape is None:
+        return None
+    kept = tuple(int(d) for d in shape if d != 1)
+    if len(kept) == 2:
+        return kept[0], kept[1], 1, False
+    if len(kept) == 3 and kept[-1] <= MAX_CHANNELS:
+        return kept[0], kept[1], kept[2], False
+    if len(kept) == 3 and kept[0] <= MAX_CHANNELS:
+        return kept[1], kept[2], kept[0], True
+    return None
+
+
+def input_shape_words(shape) -> str:
+    """One example's ``shape`` in words: ``14x14 images of 4 channels``, ``20x30 grey images``,
+    ``rows of 64 values``."""
+    axes = image_axes(shape)
+    if axes is None:
+        return f"rows of {' x '.join(str(int(d)) for d in shape)} values"
+    h, w, c, first = axes
+    return f"{h}x{w} grey images" if c == 1 else \
+        f"{h}x{w} images of {c} channels ({'first' if first else 'last'}: {' x '.join(str(int(d)) for d in shape)})"
+
+
+def image_planes(values: np.ndarray, shape) -> list[np.ndarray]:
+    """One flattened example ``values`` of the image ``shape`` (:func:`image_axes`) as its
+    channels' ``(h, w)`` planes, from channel 0."""
+    h, w, c, first = image_axes(shape)
+    a = np.asarray(values).reshape(c, h, w) if first else np.asarray(values).reshape(h, w, c).transpose(2, 0, 1)
+    return list(a)
+
+
 def model_image_side(mf) -> int | None:
-    """The side of the square images the model of the :class:`~deltaprop.serialization.ModelFile`
-    ``mf`` takes, or None when its inputs are no image: 28 for 784 inputs; else a square of
-    at least 8x8 inputs the model does not standardise one by one, as a table's columns
-    (the rule :func:`deltaprop.plots.samples_problem` draws rows as images by)."""
+    """The side of the square grey images the model of the
+    :class:`~deltaprop.serialization.ModelFile` ``mf`` takes, or None when its inputs are
+    no such image. Where the file records its inputs' shape (``input_shape``), a square grey
+    image's side, else None (20x30 images, 32x32x3 colour images, a table's rows). Where it
+    records none: 28 for 784 inputs; else a square of at least 8x8 inputs the model does not
+    standardise one by one, as a table's columns (the rule
+    :func:`deltaprop.plots.samples_problem` draws rows as images by): a guess."""
     import math
 
     from .plots import samples_problem
 
+    if getattr(mf, "input_shape", None) is not None:
+        axes = image_axes(mf.input_shape)
+        return axes[0] if axes is not None and axes[2] == 1 and axes[0] == axes[1] and axes[0] >= 4 else None
     n = mf.net.n_features
     if n == IMAGE_SIDE * IMAGE_SIDE:
         return IMAGE_SIDE

@@ -109,6 +109,10 @@ class Network:
         #: outputs, 0/1 target rows not all one-hot), and by ``load`` of such a model;
         #: :meth:`predict` then returns the ``(n, k)`` 0/1 matrix ``a ≥ threshold``.
         self.multilabel: bool = False
+        #: The shape of one example before it was flattened into a row (``(h, w)``,
+        #: ``(h, w, c)``): set by ``fit`` from images given as such, and by ``load`` of a
+        #: file that records it; ``save`` records it, which draws the model's images. None: not known.
+        self.input_shape: tuple[int, ...] | None = None
         self._pack_parameters()
         self._outputs: list[np.ndarray | None] = [None] * len(layers)
         self._deltas: list[np.ndarray | None] = [None] * len(layers)
@@ -148,6 +152,7 @@ class Network:
         other.decision_threshold = self.decision_threshold
         other.gives_values = self.gives_values
         other.multilabel = self.multilabel
+        other.input_shape = self.input_shape
         other.rng = np.random.default_rng()
         other.rng.bit_generator.state = self.rng.bit_generator.state
         for layer in other.layers:
@@ -172,7 +177,8 @@ class Network:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update({"decision_threshold": 0.5, "gives_values": False, "multilabel": False, **state})
+        self.__dict__.update({"decision_threshold": 0.5, "gives_values": False, "multilabel": False, "input_shape": None,
+                              **state})
         for layer in self.layers:
             if isinstance(layer, Dropout):
                 layer.rng = self.rng

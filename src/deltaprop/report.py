@@ -149,8 +149,7 @@ def evaluation(net, X: np.ndarray, y: np.ndarray, class_names, *, loss=None,
             ex["score"] = float(outputs[i, pred[i]] if outputs.shape[1] > 1 else outputs[i, 0])
         if rows is not None:
             ex["row"] = int(rows[i])
-        if images is not None and _square_side(images[i].size):
-            ex["pixels"] = np.asarray(images[i], dtype=np.uint8).ravel().tolist()
+        _example_pixels(ex, images, i, getattr(net, "input_shape", None))
         examples.append(ex)
     results = {
         "accuracy": float(np.mean(pred == y)) if len(y) else None,
@@ -163,6 +162,21 @@ def evaluation(net, X: np.ndarray, y: np.ndarray, class_names, *, loss=None,
     if note is not None:
         results["note"] = note
     return results
+
+
+def _example_pixels(ex: dict[str, Any], images, i: int, shape) -> None:
+    """Put example ``i``'s raw image in ``ex``: ``pixels`` (its uint8 levels, flattened), with
+    ``shape`` where the model records one of an image (``[14, 14, 4]``); without one, a
+    square count of levels is drawn as a square grey image, as before shapes were recorded."""
+    from .images import image_axes
+
+    if images is None:
+        return
+    if shape is not None and image_axes(shape) is not None and math.prod(shape) == images[i].size:
+        ex["shape"] = [int(d) for d in shape]
+    elif shape is not None or not _square_side(images[i].size):
+        return
+    ex["pixels"] = np.asarray(images[i], dtype=np.uint8).ravel().tolist()
 
 
 def model_weights(state) -> dict[str, Any]:
@@ -388,9 +402,9 @@ def read_run(out: Path) -> dict[str, Any]:
         facts["earlier_model"] = {"session": None, "epoch": None}  # a run.json written before it was recorded
     if unfinished:  # evaluation.json and model.safetensors, if any, are of an earlier session's model
         evaluation = None
-    weights, table = _first_layer_weights(out, checkpoint_first=unfinished)
+    weights, table, shape = _first_layer_weights(out, checkpoint_first=unfinished)
     return {"records": records, "facts": facts, "evaluation": evaluation, "weights": weights,
-            "weights_table": table, "note": note}
+            "weights_table": table, "weights_shape": shape, "note": note}
 
 
 def checked_facts(facts, path: Path) -> dict[str, Any]:
@@ -495,10 +509,20 @@ def _check_wrong_example(ex, field: str, refuse) -> None:
     for key in ("confidence", "score") if "score" in ex else ("confidence",):
         if not _is_real(ex.get(key)):
             refuse(f"{field}.{key}", ex.get(key), "a number")
-    pixels = ex.get("pixels")
-    if pixels is not None and not (isinstance(pixels, list) and _square_side(len(pixels))
+    pixels, shape = ex.get("pixels"), ex.get("shape")
+    if shape is not None and not _image_shape_of(shape, pixels):
+        refuse(f"{field}.shape", shape, "an image's shape ([h, w], [h, w, c] or [c, h, w]) of its pixels' count")
+    if pixels is not None and not (isinstance(pixels, list) and (shape is not None or _square_side(len(pixels)))
                                    and all(_is_count(v) and v <= 255 for v in pixels)):
         refuse(f"{field}.pixels", pixels, "a square image's grey levels (whole numbers from 0 to 255)")
+
+
+def _image_shape_of(shape, pixels) -> bool:
+    """Whether ``shape`` is an image's shape of as many values as ``pixels`` holds."""
+    from .images import image_axes
+
+    whole = isinstance(shape, list) and 2 <= len(shape) <= 3 and all(_is_count(d) and d > 0 for d in shape)
+    return whole and isinstance(pixels, list) and math.prod(shape) == len(pixels) and image_axes(shape) is not None
 
 
 def _is_real(value) -> bool:
@@ -534,10 +558,11 @@ def _read_json(path: Path):
         raise DataError(f"{path}: not readable JSON ({exc})") from None
 
 
-def _first_layer_weights(out: Path, *, checkpoint_first: bool = False) -> tuple[np.ndarray | None, bool]:
+def _first_layer_weights(out: Path, *, checkpoint_first: bool = False) -> tuple[np.ndarray | None, bool, Any]:
     """The first Dense layer's weights of the run's model (else of its checkpoint; the
-    checkpoint first for a run whose last session wrote no model), and whether its inputs
-    are a table's columns (:func:`~deltaprop.plots._tabular_inputs`)."""
+    checkpoint first for a run whose last session wrote no model), whether its inputs
+    are a table's columns (:func:`~deltaprop.plots._tabular_inputs`), and the shape of one
+    input the file records (None: not known)."""
     from .errors import ModelFileError
     from .layers import Dense
     from .serialization import load
@@ -549,8 +574,8 @@ def _first_layer_weights(out: Path, *, checkpoint_first: bool = False) -> tuple[
                 net = load(out / name)
             except ModelFileError:
                 continue
-            return next(layer.W.value for layer in net.layers if isinstance(layer, Dense)), _tabular_inputs(net)
-    return None, False
+            return next(layer.W.value for layer in net.layers if isinstance(layer, Dense)), *_inputs_of(net)
+    return None, False, None
 
 
 def rebuild(out) -> Path:
@@ -573,16 +598,18 @@ def rebuild(out) -> Path:
         if facts.get("status") == "training" and not is_held(out):
             facts = {**facts, "status": "interrupted", "end_unrecorded": True}
         return write_report(Path(out), run["records"], facts, evaluation=run["evaluation"], weights=run["weights"],
-                            weights_table=run["weights_table"], note=run["note"])
+                            weights_table=run["weights_table"], weights_shape=run["weights_shape"], note=run["note"])
 
 
 def write_report(out: Path, records, facts: dict[str, Any], *, evaluation=None, weights=None,
-                 weights_table: bool = False, note: str | None = None) -> Path:
+                 weights_table: bool = False, weights_shape=None, note: str | None = None) -> Path:
     """Render and write ``out/report.html`` atomically (``note``: a line shown at the top;
-    ``weights_table``: the first layer's inputs are a table's columns, not drawn as images)."""
+    ``weights_table``: the first layer's inputs are a table's columns, not drawn as images;
+    ``weights_shape``: the shape of one input the model records, which they are drawn in)."""
     from .report_html import render
 
     page = render(records, facts, evaluation=evaluation, weights=weights, weights_table=weights_table,
+                  weights_shape=weights_shape,
                   refresh=REFRESH_SECONDS if facts.get("status") == "training" else None, note=note)
     return atomic_write_bytes(Path(out) / "report.html", page.encode("utf-8"))
 
@@ -626,6 +653,7 @@ class ReportWriter(Callback):
         self.records: list = []
         self.weights = None
         self.weights_table = False  # the first layer's inputs are a table's columns
+        self.weights_shape = None  # the shape of one input the model records (None: not known)
         self.state = None
         self.gap = interval
 
@@ -662,7 +690,8 @@ class ReportWriter(Callback):
         with writing(self.out):
             self._time_facts()
             write_run_files(self.out, self.records, self.facts)
-            write_report(self.out, self.records, self.facts, weights=self.weights, weights_table=self.weights_table)
+            write_report(self.out, self.records, self.facts, weights=self.weights, weights_table=self.weights_table,
+                         weights_shape=self.weights_shape)
         self.last_write = self.last_timing = time.perf_counter()
         took = self.last_write - began
         if self.interval > 0:  # interval=0 asks for every epoch, whatever it costs
@@ -672,7 +701,8 @@ class ReportWriter(Callback):
         from . import kernels
 
         self.records = state.history.records
-        self.weights, self.weights_table = _dense_weights(state.net), _tabular_inputs(state.net)
+        self.weights = _dense_weights(state.net)
+        self.weights_table, self.weights_shape = _inputs_of(state.net)
         self.state = state
         self.train_started = time.perf_counter()
         # what a bit-identical rerun needs besides the config: `--threads N` with this N
@@ -724,7 +754,8 @@ class ReportWriter(Callback):
             elif _is_count(facts["processes"]) and facts["processes"] >= 1:
                 self.facts["processes"] = facts["processes"]
         self.records = state.history.records
-        self.weights, self.weights_table = _dense_weights(state.net), _tabular_inputs(state.net)
+        self.weights = _dense_weights(state.net)
+        self.weights_table, self.weights_shape = _inputs_of(state.net)
         self.state = state
 
     def show_saved(self, records) -> None:
@@ -734,7 +765,7 @@ class ReportWriter(Callback):
         network and the history one epoch past what a resume goes on from; a run that diverged
         in its first epoch holds its initial weights, which no file keeps."""
         self.records = list(records)
-        self.weights, self.weights_table = _first_layer_weights(self.out, checkpoint_first=True)
+        self.weights, self.weights_table, self.weights_shape = _first_layer_weights(self.out, checkpoint_first=True)
 
     def finish(self, status: str, *, evaluation: dict[str, Any] | None = None,
                alerts_at_end: dict[str, Any] | None = None, diverged: dict[str, Any] | None = None) -> Path:
@@ -766,7 +797,7 @@ class ReportWriter(Callback):
             if evaluation is not None:
                 atomic_write_bytes(self.out / "evaluation.json", json.dumps(evaluation).encode())
             page = write_report(self.out, self.records, self.facts, evaluation=evaluation, weights=self.weights,
-                                weights_table=self.weights_table)
+                                weights_table=self.weights_table, weights_shape=self.weights_shape)
             write_run_files(self.out, self.records, self.facts)
         return page
 
@@ -897,6 +928,11 @@ def _tabular_inputs(net) -> bool:
     return _tabular_inputs(net)
 
 
+def _inputs_of(net) -> tuple[bool, tuple[int, ...] | None]:
+    """Whether ``net``'s inputs are a table's columns, and the shape of one input it records."""
+    return _tabular_inputs(net), getattr(net, "input_shape", None)
+
+
 def _dense_weights(net) -> np.ndarray | None:
     from .layers import Dense
 
@@ -909,11 +945,14 @@ def _square_side(n: int) -> int | None:
 
 
 def png_data_uri(pixels: np.ndarray) -> str:
-    """A grayscale uint8 image as a ``data:image/png;base64,...`` URI (no file, no request)."""
+    """A uint8 image as a ``data:image/png;base64,...`` URI (no file, no request): grey
+    ``(h, w)``, or ``(h, w, c)`` of 2 (grey and alpha), 3 (RGB) or 4 (RGBA) channels."""
     from PIL import Image
 
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    mode = "L" if pixels.ndim == 2 else {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[pixels.shape[2]]
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8), mode="L").save(buf, format="PNG")
+    Image.fromarray(pixels[:, :, 0] if pixels.ndim == 3 and mode == "L" else pixels, mode=mode).save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 

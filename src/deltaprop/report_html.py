@@ -12,6 +12,7 @@ import numpy as np
 
 from .alerts import NO_ALERTS, at_chance, chance_level, standing_of
 from .callbacks import metric_text
+from .images import image_axes, image_planes, input_shape_words
 from .plots import _IMAGE_SIDE as IMAGE_SIDE
 from .plots import _partial_last_epoch
 from .report import MAX_POINTS, WEIGHT_IMAGES, _square_side, escape, png_data_uri, processes_words
@@ -51,11 +52,13 @@ p.addEventListener('mouseleave',function(){tip.hidden=true;});});})();
 
 
 def render(records, facts: dict[str, Any], *, evaluation=None, weights=None, weights_table: bool = False,
-           refresh: int | None = None, note: str | None = None) -> str:
+           weights_shape=None, refresh: int | None = None, note: str | None = None) -> str:
     """The whole page. ``refresh``: seconds between reloads (None once the run is over);
     ``note``: a line shown under the header (which epochs of the run's files are shown);
     ``weights_table``: the first layer's inputs are a table's columns (standardised per
-    feature), whose weights are not drawn as images, as ``plot weights`` does not."""
+    feature), whose weights are not drawn as images, as ``plot weights`` does not;
+    ``weights_shape``: the shape of one input the model records (``(14, 14, 4)``), which
+    they are drawn in (None: not known, and a square count is drawn square, as a guess)."""
     head = f'<meta http-equiv="refresh" content="{int(refresh)}">' if refresh else ""
     body = [
         _header(records, facts, evaluation),
@@ -68,7 +71,8 @@ def render(records, facts: dict[str, Any], *, evaluation=None, weights=None, wei
         _section("confusion", f"Confusion matrix ({_scored(evaluation)[1]})",
                  _NO_CLASSES if _no_accuracy(records) else _confusion(evaluation, facts.get("status"), bool(records),
                                                                   facts.get("earlier_model"))),
-        _section("weights", "First-layer weights", _weights(weights, table=weights_table, saved=bool(records))),
+        _section("weights", "First-layer weights", _weights(weights, table=weights_table, saved=bool(records),
+                                                                    shape=weights_shape)),
         _section("wrong", f"Most confidently wrong {_scored(evaluation)[0]} examples",
                  _NO_CLASSES if _no_accuracy(records) else _wrong(evaluation, facts.get("status"), bool(records),
                                                               facts.get("earlier_model"))),
@@ -730,12 +734,15 @@ def _confusion(evaluation, status=None, saved: bool = True, earlier=None) -> str
             f"<tr><th></th>{head}</tr>{''.join(body)}</table>")
 
 
-def _weights(W, *, table: bool = False, saved: bool = True) -> str:
+def _weights(W, *, table: bool = False, saved: bool = True, shape=None) -> str:
     """The first Dense layer's weights as images; ``saved``: the run kept an epoch (a page of
-    a run stopped before its first epoch ended shows no weights, having saved none)."""
+    a run stopped before its first epoch ended shows no weights, having saved none);
+    ``shape``: the shape of one input the model records, which they are drawn in."""
     if W is None:
         return "<p>No Dense layer.</p>" if saved else (
             "<p>No weights were saved: the run stopped before its first epoch ended.</p>")
+    if shape is not None:
+        return _shaped_weights(W, shape)
     side = _square_side(W.shape[0])
     if table and side is not None:  # as plot weights: 64 columns of a table, each in its own units, make no 8x8 picture
         return (f"<p>The inputs are a table's {W.shape[0]} columns (standardised one by one), not an image, so the "
@@ -753,6 +760,38 @@ def _weights(W, *, table: bool = False, saved: bool = True) -> str:
         figs.append(f'<figure><img alt="unit {j}" src="{png_data_uri(pixels)}"><figcaption>unit {j}</figcaption></figure>')
     note = f"<p>Each hidden unit's incoming weights as a {side}×{side} image (grey 0, white positive, black negative), "
     note += "each scaled to its own largest |w|: its shades compare its weights, not those of two units"
+    note += f"; the first {WEIGHT_IMAGES} of {W.shape[1]}.</p>" if W.shape[1] > WEIGHT_IMAGES else ".</p>"
+    return note + _GUESSED_SHAPE.format(n=W.shape[0], side=side) + f'<div class="images">{"".join(figs)}</div>'
+
+
+_GUESSED_SHAPE = ("<p>The model file does not record the shape of its inputs, so drawing its {n} inputs as a "
+                  "{side}×{side} grey image is a guess (images of another shape, 14×14 of 4 channels say, hold as many "
+                  "values). A model records it when trained by <code>deltaprop train</code> on a named image dataset or "
+                  "an .npz file of images, by <code>fit</code> on images given as such (x of shape (n, h, w) or "
+                  "(n, h, w, c)), or saved with <code>save(net, path, input_shape=(h, w, c))</code>.</p>")
+
+
+def _shaped_weights(W, shape) -> str:
+    """The weights into each unit drawn in the shape of one input the model records: an
+    ``h×w`` image per channel, one scale a unit (its largest |w| over every channel)."""
+    axes = image_axes(shape)
+    words = input_shape_words(shape)
+    if axes is None:
+        return f"<p>The inputs are {escape(words)}, not an image, so the weights are not drawn.</p>"
+    h, w, c, first = axes
+    figs = []
+    for j in range(min(W.shape[1], WEIGHT_IMAGES)):
+        unit = W[:, j].astype(np.float64)
+        scale = float(np.max(np.abs(unit))) or 1.0
+        levels = np.clip(127.5 + 127.5 * unit / scale, 0, 255).astype(np.uint8)
+        planes = image_planes(levels, shape)
+        imgs = "".join(f'<img alt="unit {j}{f", channel {k}" if c > 1 else ""}" src="{png_data_uri(p)}">'
+                       for k, p in enumerate(planes))
+        figs.append(f"<figure>{imgs}<figcaption>unit {j}</figcaption></figure>")
+    each = f"a {h}×{w} image" if c == 1 else f"{c} {h}×{w} images, one a channel (from channel 0)"
+    note = f"<p>The inputs are {escape(words)}. Each hidden unit's incoming weights as {each} (grey 0, white "
+    note += "positive, black negative), each unit scaled to its own largest |w|: its shades compare its weights, not "
+    note += "those of two units"
     note += f"; the first {WEIGHT_IMAGES} of {W.shape[1]}.</p>" if W.shape[1] > WEIGHT_IMAGES else ".</p>"
     return note + f'<div class="images">{"".join(figs)}</div>'
 
@@ -773,8 +812,7 @@ def _wrong(evaluation, status=None, saved: bool = True, earlier=None) -> str:
         caption = f"{where}: true {label(ex['label'])}, predicted {label(ex['predicted'])} ({shown})"
         img = ""
         if ex.get("pixels"):
-            side = _square_side(len(ex["pixels"]))
-            img = f'<img alt="{rows} example {ex["index"]}" src="{png_data_uri(np.asarray(ex["pixels"]).reshape(side, side))}">'
+            img = f'<img alt="{rows} example {ex["index"]}" src="{png_data_uri(_example_image(ex))}">'
         figs.append(f"<figure>{img}<figcaption>{escape(caption)}</figcaption></figure>")
     note = ("<p>Rows are numbered as in the data file, from 0 (the first row under any header), "
             "as pandas numbers them.</p>" if in_file else "")
@@ -782,6 +820,18 @@ def _wrong(evaluation, status=None, saved: bool = True, earlier=None) -> str:
         note += ("<p>The network's outputs are scores, not probabilities: each example shows its output for the "
                  "predicted class (of a single output, that output), ranked by how far it chose that class.</p>")
     return note + f'<div class="images">{"".join(figs)}</div>'
+
+
+def _example_image(ex) -> np.ndarray:
+    """A wrong example's pixels as the image to show: in the shape it records (its colours,
+    channels last), else square grey (a file written before shapes were recorded)."""
+    pixels = np.asarray(ex["pixels"], dtype=np.uint8)
+    if ex.get("shape") is None:
+        side = _square_side(len(pixels))
+        return pixels.reshape(side, side)
+    h, w, c, first = image_axes(ex["shape"])
+    image = pixels.reshape(c, h, w).transpose(1, 2, 0) if first else pixels.reshape(h, w, c)
+    return image[:, :, 0] if c == 1 else image
 
 
 def _seconds(value) -> str | None:

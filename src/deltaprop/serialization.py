@@ -229,7 +229,10 @@ class ModelFile:
     ``net`` takes raw inputs), and ``input_scaling`` is then None: nothing is left to apply.
     ``net.decision_threshold`` is the threshold the saved network decided a single output by.
     ``input_range``: ``(min, max)`` of the raw training inputs (before any scaling layer),
-    where the file records it (``deltaprop train`` does; ``save`` when given it), else None."""
+    where the file records it (``deltaprop train`` does; ``save`` when given it), else None.
+    ``input_shape``: the shape of one raw example before it was flattened into a row
+    (``(h, w)``, ``(h, w, c)``, ``(c, h, w)``), where the file records it or its training
+    data tells it (an older ``deltaprop train`` file's record of it), else None: not known."""
 
     net: Network
     kind: str
@@ -240,6 +243,7 @@ class ModelFile:
     path: Path | None = None
     loss: Any = None
     input_range: tuple[float, float] | None = None
+    input_shape: tuple[int, ...] | None = None
 
     def training_loss(self):
         """The loss the model was trained with: a checkpoint's own, or the one ``save``
@@ -576,7 +580,7 @@ def _recordable_loss(loss, net: Network) -> dict[str, Any]:
 
 
 def _model_parts(net: Network, class_names, input_scaling, extra, loss=None,
-                 input_range=None) -> tuple[dict, dict, list]:
+                 input_range=None, input_shape=None) -> tuple[dict, dict, list]:
     if not isinstance(net, Network):
         raise ConfigError(f"save needs a deltaprop Network, got {type(net).__name__}")
     class_names = checked_class_names(class_names, net.n_outputs)
@@ -610,6 +614,9 @@ def _model_parts(net: Network, class_names, input_scaling, extra, loss=None,
     recorded_range = _recordable_range(input_range)
     if recorded_range is not None:
         meta["input_range"] = _json(recorded_range)
+    shape = _recordable_shape(input_shape if input_shape is not None else getattr(net, "input_shape", None), net)
+    if shape is not None:
+        meta["input_shape"] = _json(shape)
     from .losses import MeanSquaredError
 
     # trained on values (fit decides a MeanSquaredError()'s from its targets): the file says so, and load predicts them
@@ -646,17 +653,17 @@ def _saved_threshold(net: Network, loss) -> float:
 
 
 def encode_model(net: Network, *, class_names=None, input_scaling=None, extra=None, loss=None,
-                 input_range=None) -> bytes:
+                 input_range=None, input_shape=None) -> bytes:
     """The bytes of a model file (see :func:`save`)."""
-    return _model_layout(net, class_names, input_scaling, extra, loss, input_range).to_bytes()
+    return _model_layout(net, class_names, input_scaling, extra, loss, input_range, input_shape).to_bytes()
 
 
-def _model_layout(net, class_names, input_scaling, extra, loss, input_range) -> _Layout:
-    return _layout(*_model_parts(net, class_names, input_scaling, extra, loss, input_range))
+def _model_layout(net, class_names, input_scaling, extra, loss, input_range, input_shape=None) -> _Layout:
+    return _layout(*_model_parts(net, class_names, input_scaling, extra, loss, input_range, input_shape))
 
 
 def save(net: Network, path, *, class_names=None, input_scaling=None, extra: dict | None = None,
-         loss=None, input_range=None) -> Path:
+         loss=None, input_range=None, input_shape=None) -> Path:
     """Write ``net`` to ``path`` (a ``.safetensors`` file), atomically.
 
     ``class_names``: label of each output (two for a single sigmoid output: class 0's,
@@ -675,19 +682,25 @@ def save(net: Network, path, *, class_names=None, input_scaling=None, extra: dic
     ``(min, max)`` of the raw training inputs (what ``net`` takes, before any scaling layer;
     :func:`input_range_of` computes it), which tells ``deltaprop serve`` and ``predict``
     the levels an image is fed on (0..255 scaled to 0..max); recorded only when given, as
-    a network keeps no record of the data it was trained on."""
-    return _model_layout(net, class_names, input_scaling, extra, loss, input_range).write(path)
+    a network keeps no record of the data it was trained on. ``input_shape``: the shape of
+    one example before it was flattened (``(14, 14, 4)`` for RGBA images; the product is
+    the network's inputs), which ``deltaprop report`` and ``serve`` draw its images and
+    weights by; by default ``net.input_shape``, which ``fit`` sets from images given as
+    such (``X`` of shape ``(n, h, w)`` or ``(n, h, w, c)``). A file without it draws
+    square inputs as square grey images and says that is a guess."""
+    return _model_layout(net, class_names, input_scaling, extra, loss, input_range, input_shape).write(path)
 
 
 def checkpoint_parts(state, *, class_names=None, input_scaling=None, extra=None,
-                     input_range=None) -> tuple[dict, dict, list, dict]:
+                     input_range=None, input_shape=None) -> tuple[dict, dict, list, dict]:
     """A checkpoint of ``state`` before encoding: ``(tensors, metadata, hashing order,
     training state)``, every array a copy and the training state a fresh dict, so later
     steps change none of it (:func:`encode_checkpoint_parts` makes the bytes). Taking the
     parts is cheap; the JSON of the history, which grows with the epochs, is left to the
     encoding."""
     net, opt = state.net, state.optimizer
-    tensors, meta, order = _model_parts(net, class_names, input_scaling, extra, input_range=input_range)
+    tensors, meta, order = _model_parts(net, class_names, input_scaling, extra, input_range=input_range,
+                                        input_shape=input_shape)
     names = list(order)
     if state.resume_weights is not None:  # the weights training stopped at, not those a callback restored
         tensors = dict(zip(names, state.resume_weights))
@@ -1083,7 +1096,8 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES, seed=0):
                          "inputs would be scaled twice (deltaprop.save never writes both; the file was edited)")
     net = with_input_layer(net, input_layer(scaling))  # the network scales its own raw inputs
     common = dict(net=net, kind=kind, class_names=class_names, input_scaling=None, extra=extra, metadata=meta, path=path,
-                  input_range=_read_input_range(path, meta))
+                  input_range=_read_input_range(path, meta),
+                  input_shape=_read_input_shape(path, meta, net.n_features) or _older_input_shape(extra, net.n_features))
     out = ModelFile(**common, loss=loss) if kind == "model" else _checkpoint(path, common, meta, optimizer, slots,
                                                                            model_names)
     if isinstance(out, Checkpoint):  # a regressor's checkpoint records its values in the model's part
@@ -1091,6 +1105,7 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES, seed=0):
     out.net.decision_threshold = _read_threshold(path, meta, out)
     out.net.gives_values = out.outputs == "values"  # a regressor's: predict returns them
     out.net.multilabel = out.outputs == "labels"  # a multi-label classifier's: predict gives the labels
+    out.net.input_shape = out.input_shape  # saved again, the file keeps it
     return out
 
 
@@ -1119,6 +1134,55 @@ def _read_input_range(path: Path, meta: dict[str, str]) -> tuple[float, float] |
         raise _bad(path, f"metadata 'input_range' (the range of the raw training inputs, {{\"min\": lo, \"max\": hi}}) "
                          f"{problem}: the file is damaged or was edited; write it again with deltaprop")
     return float(value["min"]), float(value["max"])
+
+
+def _shape_problem(shape: Any, n_features: int) -> str | None:
+    """Why ``shape`` is not the shape of one example of ``n_features`` inputs, or None."""
+    if not isinstance(shape, (list, tuple)) or not shape or len(shape) > 4 or not all(
+            isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0 for d in shape):
+        return f"must be 1 to 4 whole numbers above 0, such as (28, 28) or (32, 32, 3), got {shape!r}"
+    if math.prod(int(d) for d in shape) != n_features:
+        return (f"{tuple(int(d) for d in shape)} holds {math.prod(int(d) for d in shape)} values, "
+                f"but the network takes {n_features} inputs")
+    return None
+
+
+def _recordable_shape(shape, net: Network) -> list[int] | None:
+    """``save(input_shape=...)`` (else ``net.input_shape``) as the file records it, refused
+    (:class:`ConfigError`) unless its product is the network's inputs."""
+    if shape is None:
+        return None
+    problem = _shape_problem(shape, net.n_features)
+    if problem:
+        raise ConfigError(f"input_shape (the shape of one example before flattening) {problem}")
+    return [int(d) for d in shape]
+
+
+def _read_input_shape(path: Path, meta: dict[str, str], n_features: int) -> tuple[int, ...] | None:
+    """The recorded shape of one example, checked against the network's inputs; None for a
+    file that records none."""
+    if "input_shape" not in meta:
+        return None
+    value = _meta_json(path, meta, "input_shape")
+    problem = _shape_problem(value, n_features)
+    if problem:
+        raise _bad(path, f"metadata 'input_shape' (the shape of one example) {problem}: the file is damaged or "
+                         "was edited; write it again with deltaprop")
+    return tuple(value)
+
+
+def _older_input_shape(extra: dict[str, Any], n_features: int) -> tuple[int, ...] | None:
+    """The shape of one example as a file written before ``input_shape`` was recorded tells
+    it: ``deltaprop train``'s record of an .npz file's images (``data_file.shape``) or of a
+    named image dataset (``config.dataset``); None where it tells none."""
+    from .data import IMAGE_SHAPES
+
+    recorded, config = extra.get("data_file"), extra.get("config")
+    shape = recorded.get("shape") if isinstance(recorded, dict) else None
+    dataset = config.get("dataset") if isinstance(config, dict) and not isinstance(recorded, dict) else None
+    if shape is None and isinstance(dataset, str):
+        shape = IMAGE_SHAPES.get(dataset.lower().replace("_", "-"))
+    return tuple(shape) if _shape_problem(shape, n_features) is None else None
 
 
 def _read_threshold(path: Path, meta: dict[str, str], model: ModelFile) -> float:

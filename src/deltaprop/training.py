@@ -1604,7 +1604,10 @@ def _prepare(net, X, y, *, loss, optimizer, epochs, steps, batch_size, seed, sch
     loss.check_output(net)
     _no_dropout_after_the_output(net)
     net.decision_threshold = float(loss.decision_threshold)  # predict's rule for one output: 0 for a logit
+    shape = getattr(X, "shape", None)
     X_arr = _training_inputs(net, X, batch_size)
+    if isinstance(shape, tuple) and len(shape) > 2:  # images given as such: each example's shape, which save records
+        net.input_shape = tuple(int(d) for d in shape[1:])
     Y = loss.prepare_targets(y, net.n_outputs, net.dtype)
     _checks.same_length(len(X_arr), Y.shape[0])
     ids = _class_ids(loss, Y)

@@ -58,6 +58,9 @@ __all__ = [
 #: The names :func:`load` knows.
 DATASETS = ("mnist-sample", "mnist", "fashion-mnist", "parity")
 
+#: The shape of one image of each named image dataset (the others are tables' rows).
+IMAGE_SHAPES = {"mnist-sample": (28, 28), "mnist": (28, 28), "fashion-mnist": (28, 28)}
+
 
 def load(name: str, *, data_dir=None, flatten: bool = False, download: bool = True,
          bits: int = 10, timeout: float | None = None, mirrors=None, mmap: bool = False) -> Dataset:

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import DataError, Error, ModelFileError, ShapeError
 from ..images import IMAGE_SIDE, levels_recorded, style_for
+from ..images import input_shape_words
 from ..images import model_image_side as image_side
 from ..images import model_levels_top as _levels_top
 from ..layers import Dense
@@ -59,6 +60,7 @@ class _Loaded:
     levels_known: bool = True  # whether the file records the training inputs' range (images.levels_recorded)
     batches: int | None = None  # batches trained of ``epoch``, where training stopped inside it (None: all of it)
     style_known: bool = True  # False: trained on a data file, which does not say how its images were made
+    input_shape: tuple[int, ...] | None = None  # one input's shape as the file records it (None: not known)
 
     @property
     def version(self) -> str:
@@ -224,7 +226,7 @@ class ModelSource:
         self._loaded = _Loaded(net, mf.training_loss(), names, scaling, mf.outputs, scaler, path, stamp or (0, 0),
                                epoch, mf.kind, style, _levels_top(mf, side), _feature_names(mf),
                                _value_names(mf) if mf.outputs == "values" else (), side, levels_recorded(mf), batches,
-                               found is not None)
+                               found is not None, mf.input_shape)
 
     def _current(self) -> _Loaded:
         """The loaded model, read again first if its file changed (caller holds the lock)."""
@@ -311,6 +313,10 @@ class ModelSource:
                 "layers": layers, "dtype": m.net.dtype.name, "image_style": m.image_style,
                 # false: trained on a data file, which does not say how its images were made; digit is assumed
                 "image_style_known": m.style_known if image else None,
+                # one input's shape as the file records it ([14, 14, 4]), and in words; null: not recorded, and
+                # a square count of inputs is taken for a square grey image, a guess the page says
+                "input_shape": list(m.input_shape) if m.input_shape is not None else None,
+                "input_words": input_shape_words(m.input_shape) if m.input_shape is not None else None,
                 # a single output says class 1 at a >= threshold (class 0 below it)
                 "threshold": float(m.net.decision_threshold) if m.net.n_outputs == 1 and m.outputs != "values" else None,
             }

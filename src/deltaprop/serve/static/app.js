@@ -660,7 +660,11 @@ function showInputs(m, changed) {
   $("grad-title").textContent = m.image_input ? "∂L/∂x: which pixels would change the answer"
     : "∂L/∂x: how each input would change the loss (beside each input; negative: raising it lowers the loss)";
   if (m.image_input || (!changed && $("number-form").children.length === m.n_features)) return;
-  $("numbers-note").textContent = `This model takes ${m.n_features} numbers, not a square gray image (which the pad draws): give them as its training data held them` +
+  // images of another shape than a square gray one (20×30, 14×14 of 4 channels): said, and given as numbers
+  const taken = m.input_words && !m.input_words.startsWith("rows")
+    ? `${m.input_words}, flattened to ${m.n_features} numbers in that axis order, which the pad (square gray images) cannot draw`
+    : `${m.n_features} numbers, not a square gray image (which the pad draws)`;
+  $("numbers-note").textContent = `This model takes ${taken}: give them as its training data held them` +
     (m.input_scaling !== "none" ? ` (its input scaling, ${m.input_scaling}, is applied to them).` : ".") +
     (m.feature_means ? " Each starts at its mean in the training data." : "");
   const fields = m.features.map((name, i) => {
@@ -719,7 +723,12 @@ function showStyle(style, m) {
     ? ` The model was trained on a data file, which does not say how its images were made into inputs: this style is `
       + `assumed, as deltaprop predict --images ${style || "digit"} reads images for it, and a model of images made `
       + `otherwise (Fashion-MNIST's, say) answers wrongly here.` : "";
-  $("preview-note").replaceChildren(`${lead}: the same code as `, code, `${reduced}${levels}.${unknown}${assumed}`);
+  // a file that does not record its inputs' shape: the square gray image is a guess, said so
+  const guessed = m && m.image_input && !m.input_shape
+    ? ` The model file does not record the shape of its inputs, so taking its ${m.n_features} inputs for a ${side}×${side} `
+      + `gray image is a guess: a model of other images of as many values (14×14 of 4 channels, say) answers wrongly here.`
+    : "";
+  $("preview-note").replaceChildren(`${lead}: the same code as `, code, `${reduced}${levels}.${unknown}${assumed}${guessed}`);
   $("preview").setAttribute("aria-label", `${side || 28} by ${side || 28} input`);
 }
 // What the pad asks for: a digit where the model's classes are the digits (or it is a regressor of
