@@ -679,13 +679,11 @@ def _trained_label_index(mf) -> int | None:
 
 
 def _trained_image_shape(mf) -> tuple[int, ...] | None:
-    """The shape of one input of the .npz file the model trained on, where its inputs were
-    saved as images (``(h, w, c)``, ``(c, h, w)``, ``(h, w)``); None where not recorded."""
-    recorded = mf.extra.get("data_file") if mf is not None else None
-    shape = recorded.get("shape") if isinstance(recorded, dict) else None
-    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
-        return None
-    return tuple(shape) if math.prod(shape) == mf.net.n_features else None
+    """The shape of one input as the model records it, where its inputs were images
+    (``(h, w, c)``, ``(c, h, w)``, ``(h, w)``: an .npz file's, a named dataset's, or given
+    to ``fit`` or ``save``); None where not recorded or a row's."""
+    shape = getattr(mf, "input_shape", None) if mf is not None else None
+    return shape if image_axes(shape) is not None else None
 
 
 def _check_image_axes(mf, path, shape: tuple[int, ...] | None) -> None:
