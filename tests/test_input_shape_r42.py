@@ -15,6 +15,7 @@ import deltaprop as dp
 from deltaprop.cli import main
 from deltaprop.errors import ConfigError
 from deltaprop.images import model_image_side
+from deltaprop.plots import plot_weights
 from deltaprop.report_html import render
 from deltaprop.serialization import read_model
 from deltaprop.serve.model import ModelSource
@@ -191,3 +192,19 @@ def test_the_page_script_says_the_shape_or_that_it_is_a_guess():
 
     script = files("deltaprop.serve").joinpath("static/app.js").read_text()
     assert "m.input_words" in script and "does not record the shape of its inputs" in script
+
+
+# -- plot weights -----------------------------------------------------------------------------
+@pytest.mark.slow
+def test_plot_weights_draws_recorded_grey_shapes_and_no_colour_images_as_grey(tmp_path, figures):
+    net = _net(600)
+    net.input_shape = (20, 30)
+    plot_weights(net, tmp_path / "w.png")
+    assert "as 20x30 images" in figures[-1]._suptitle.get_text()
+    assert figures[-1].axes[0].images[0].get_array().shape == (20, 30)
+    rgba = _net(784)
+    rgba.input_shape = (14, 14, 4)
+    with pytest.raises(dp.ShapeError, match="14x14 images of 4 channels"):
+        plot_weights(rgba, tmp_path / "r.png", images=True)
+    plot_weights(rgba, tmp_path / "r.png")
+    assert figures[-1]._suptitle is None  # no weight images, only the heatmap

@@ -164,7 +164,9 @@ def plot_weights(net, path, *, max_units: int = 64, images: bool | None = None, 
     images, when its input is a square image (e.g. 784 = 28²). ``images=None`` draws them
     for a square of at least 8x8 inputs (the least ``--scaling auto`` takes for an image)
     that are not a table's columns (inputs standardised with a σ per feature, as a CSV
-    file's are); ``True`` (any square of at least 4x4) or ``False`` says so. Bottom: every
+    file's are); ``True`` (any square of at least 4x4) or ``False`` says so. A network that
+    records its inputs' shape (``net.input_shape``) has them drawn in it where they are grey
+    images (20x30 too), and not drawn where they are colour images or rows. Bottom: every
     Dense weight matrix as a heatmap (our ``W`` is ``(n_in, n_out)``: rows are inputs).
     ``title``: a first line over the figure (which weights these are: the epoch)."""
     from matplotlib.ticker import MaxNLocator
@@ -175,14 +177,12 @@ def plot_weights(net, path, *, max_units: int = 64, images: bool | None = None, 
     dense = [layer for layer in net.layers if isinstance(layer, Dense)]
     if not dense:
         raise ConfigError("this network has no Dense layer, so it has no weights to draw")
-    side = math.isqrt(dense[0].n_in)
-    square = side * side == dense[0].n_in and side >= 4
+    shape, recorded = _weights_shape(net, dense[0].n_in, images)
+    square = shape is not None and images is not False
+    side = f"{shape[0]}x{shape[1]}" if shape is not None else ""
     if images and not square:
-        raise ShapeError(f"the first Dense layer takes {dense[0].n_in} inputs, not a square image of at least 4x4; "
-                         "draw its weights with images=False")
-    if images is None:  # 16 bits or 25 columns of a table are no 4x4 or 5x5 picture
-        images = side >= _IMAGE_SIDE and not _tabular_inputs(net)
-    square = square and images
+        what = recorded or "not a square image of at least 4x4"
+        raise ShapeError(f"the first Dense layer takes {dense[0].n_in} inputs, {what}; draw its weights with images=False")
     n_units = min(dense[0].n_out, max_units) if square else 0
     rows, cols = _grid(n_units) if n_units else (0, 0)
     fig = _figure(max(8, 3.4 * len(dense)), (rows * 1.0 + 4.0) if n_units else 4.2)
@@ -192,14 +192,14 @@ def plot_weights(net, path, *, max_units: int = 64, images: bool | None = None, 
         W = dense[0].W.value
         for k in range(n_units):
             ax = fig.add_subplot(top[k // cols, k % cols])
-            w = W[:, k].reshape(side, side)
+            w = W[:, k].reshape(shape)
             lim = float(np.max(np.abs(w))) or 1.0
             ax.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim)
             ax.set_axis_off()
     lines = [] if title is None else [str(title)]
     if n_units:
         shown = f"each of its {n_units} units" if n_units == dense[0].n_out else f"{n_units} of its {dense[0].n_out} units"
-        lines.append(f"first layer: the weights into {shown}, as {side}x{side} images")
+        lines.append(f"first layer: the weights into {shown}, as {side} images")
     if lines:
         fig.suptitle("\n".join(lines), fontsize=10)
     bottom = grid[-1].subgridspec(1, len(dense), wspace=0.9)
@@ -215,6 +215,25 @@ def plot_weights(net, path, *, max_units: int = 64, images: bool | None = None, 
             axis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 5, 10], integer=True))
         fig.colorbar(im, ax=ax, fraction=0.08, pad=0.04)
     return _save(fig, path)
+
+
+def _weights_shape(net, n_in: int, images: bool | None) -> tuple[tuple[int, int] | None, str | None]:
+    """The ``(h, w)`` grey image the first layer's ``n_in`` inputs are drawn as (None: none),
+    and, where ``net`` records its inputs' shape and that is no grey image, what it is. With
+    no recorded shape: a square of at least 8x8 inputs that are not a table's columns
+    (``images=None``), or of at least 4x4 (``images=True``)."""
+    from .images import image_axes, input_shape_words
+
+    recorded = getattr(net, "input_shape", None)
+    if recorded is not None:
+        axes = image_axes(recorded)
+        if axes is not None and axes[2] == 1:
+            return (axes[0], axes[1]), None
+        return None, f"which are {input_shape_words(recorded)}, not grey images"
+    side = math.isqrt(n_in)
+    if side * side != n_in or side < 4 or (images is None and (side < _IMAGE_SIDE or _tabular_inputs(net))):
+        return None, None  # 16 bits or 25 columns of a table are no 4x4 or 5x5 picture
+    return (side, side), None
 
 
 def _class_ids(values, name: str, n_examples: int, fix: str) -> np.ndarray:
