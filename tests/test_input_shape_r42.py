@@ -94,15 +94,34 @@ def test_a_run_on_rgba_images_records_their_shape_and_draws_them_so(rgba_run):
 
 
 @pytest.mark.slow
-def test_predict_does_not_read_an_image_file_as_28x28_grey_for_rgba_images(rgba_run, tmp_path, capsys):
+def test_predict_reads_an_image_file_in_the_shape_the_model_records(rgba_run, tmp_path, capsys):
+    """An RGBA PNG was read as a 28x28 grey image (or refused for want of --images); now its
+    four channels reach the model as a .npy row of the same image does."""
     from PIL import Image
 
-    Image.fromarray(np.zeros((14, 14, 4), np.uint8), "RGBA").save(tmp_path / "a.png")
-    assert main(["predict", str(rgba_run / "run" / "model.safetensors"), str(tmp_path / "a.png")]) != 0
-    err = capsys.readouterr().err
-    assert "14x14 images of 4 channels" in err and "Traceback" not in err
-    np.save(tmp_path / "rows.npy", _images((14, 14, 4), n=2, seed=3)[0])
-    assert main(["predict", str(rgba_run / "run" / "model.safetensors"), str(tmp_path / "rows.npy")]) == 0
+    model = str(rgba_run / "run" / "model.safetensors")
+    image = _images((14, 14, 4), n=1, seed=3)[0][0]
+    Image.fromarray(image, "RGBA").save(tmp_path / "a.png")
+    np.save(tmp_path / "row.npy", image[None])
+    capsys.readouterr()
+    assert main(["predict", model, str(tmp_path / "a.png")]) == 0
+    from_png = capsys.readouterr()
+    assert main(["predict", model, str(tmp_path / "row.npy")]) == 0
+    assert from_png.out == capsys.readouterr().out
+    assert "14x14 images of 4 channels" in from_png.err and "28x28" not in from_png.err
+
+
+def test_predict_reads_a_non_square_grey_image_in_its_shape(tmp_path, capsys):
+    from PIL import Image
+
+    net = _net(600)
+    dp.save(net, tmp_path / "m.safetensors", input_shape=(20, 30), input_range=(0, 255))
+    image = _images((20, 30), n=1, seed=4)[0][0]
+    Image.fromarray(image, "L").save(tmp_path / "a.png")
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "m.safetensors"), str(tmp_path / "a.png")]) == 0
+    expected = net.predict_proba(image.reshape(1, -1).astype(np.float32))[0]
+    assert f"{expected.max():.4f}" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -44,7 +44,7 @@ from .data.streaming import RowView
 from .distributed import StopVote
 from .gradcheck import gradcheck
 from .images import (IMAGE_SIDE, image_axes, input_shape_words, levels_recorded, model_image_side, model_levels_top,
-                     read_image, reduce_image)
+                     read_image, read_shaped_image, reduce_image)
 from .images import STYLES as IMAGE_STYLES
 from .images import style_for as image_style_for
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
@@ -705,16 +705,6 @@ def _check_image_axes(mf, path, shape: tuple[int, ...] | None) -> None:
     raise ShapeError(f"{path}: its images have the shape {tuple(shape)}, the model's {tuple(trained)} in another axis "
                      "order (channels first where training had them last, or the other way round), so their values "
                      f"would reach its inputs in the wrong places: reorder the axes, x.transpose(0, {axes})")
-
-
-def _no_image_input(mf, n_features: int) -> str:
-    """Why an image file cannot be the input of a model whose inputs are no square grey image."""
-    shape = getattr(mf, "input_shape", None)
-    if shape is not None and image_axes(shape) is not None:
-        return (f"this model takes {input_shape_words(shape)}, and predict reads an image file as square grey levels "
-                f"only; give a .npy file of such images instead (shape (n, {', '.join(map(str, shape))}), raw levels)")
-    return (f"this model's {n_features} inputs are not a square image of at least 8x8 pixels (a table's columns), so "
-            "an image cannot be its input; give a .npy file of rows instead")
 
 
 def _refuse_images_for_table(mf, path, shape: tuple[int, ...] | None) -> None:
@@ -2854,6 +2844,16 @@ def _image_style(mf: ModelFile, choice: str, side: int = IMAGE_SIDE) -> str:
     return style
 
 
+def _note_shaped_images(mf: ModelFile, choice: str) -> None:
+    """Say how image files are read for a model of images of another shape than a square
+    grey one, which ``--images`` (a square grey image's framing) does not apply to."""
+    shape = _trained_image_shape(mf)
+    ignored = f"; --images {choice} frames square grey images only" if choice != "auto" else ""
+    _say(f"note: this model takes {input_shape_words(shape)}: each image is read as it is (no framing), in "
+         f"{image_axes(shape)[2]} channel(s) and resized to {image_axes(shape)[0]}x{image_axes(shape)[1]} where it is "
+         f"not{ignored}", err=True)
+
+
 def _check_not_prescaled(mf: ModelFile, path: Path, rows: np.ndarray) -> None:
     """Refuse rows already divided by 255 for a model that divides its raw inputs itself:
     its ÷max scaling was fitted on whole-number levels, and fractions in [0, 1] would be
@@ -2969,6 +2969,20 @@ def _csv_rows(path: Path, n_features: int, side: int | None, model: str, mf) -> 
     return rows
 
 
+def _image_rows(path: Path, n_features: int, style: str, side: int | None, mf, notes: list[str] | None) -> np.ndarray:
+    """An image file as one row of the model's inputs: made in ``style`` at its square grey
+    ``side``; for a model of images of another shape it records (20x30, 14x14 of 4
+    channels), its pixels in that shape as they are (:func:`read_shaped_image`)."""
+    shape = _trained_image_shape(mf)
+    if side is None and shape is None:
+        raise ShapeError(f"{path}: this model's {n_features} inputs are not a square image of at least 8x8 pixels (a "
+                         "table's columns), so an image cannot be its input; give a .npy file of rows instead")
+    read = read_image(path, style, side=side) if side is not None else read_shaped_image(path, shape)
+    if read.notes and notes is not None:
+        notes.append(f"note: {path}: {'; '.join(read.notes)}")
+    return reduce_image(read.pixels, side).reshape(1, side * side) if side is not None else read.pixels.reshape(1, -1)
+
+
 def _rows_of(path: Path, n_features: int, style: str = "digit", side: int | None = IMAGE_SIDE,
              model: str = "MODEL", mf=None, notes: list[str] | None = None) -> np.ndarray:
     """The raw input rows in one INPUT: an image (28x28 levels made in ``style``, reduced
@@ -2992,12 +3006,7 @@ def _rows_of(path: Path, n_features: int, style: str = "digit", side: int | None
                             "without labels save them with np.save('rows.npy', rows)")
         if (problem := other_data_file(path, ".csv or .npy rows, or an image")) is not None:  # a table, not an image
             raise ConfigError(problem)
-        if side is None:
-            raise ShapeError(f"{path}: {_no_image_input(mf, n_features)}")
-        read = read_image(path, style, side=side)
-        if read.notes and notes is not None:
-            notes.append(f"note: {path}: {'; '.join(read.notes)}")
-        return reduce_image(read.pixels, side).reshape(1, side * side)
+        return _image_rows(path, n_features, style, side, mf, notes)
     raw = _read_npy(path)
     if raw.ndim > 2:
         _check_image_axes(mf, path, raw.shape[1:])
@@ -3103,8 +3112,11 @@ def cmd_predict(args) -> int:
     net = mf.net
     paths = [Path(p) for p in args.inputs]
     images = [p for p in paths if p.suffix.lower() not in (".npy", ".csv", ".txt", ".npz")]
-    side = model_image_side(mf)  # None: no image (a table's row)
+    side = model_image_side(mf)  # None: no square grey image (a table's row, or images of another shape)
+    shaped = side is None and _trained_image_shape(mf) is not None  # images of the shape the model records
     style = _image_style(mf, args.images, side) if images and side is not None else "digit"
+    if images and shaped:
+        _note_shaped_images(mf, args.images)
     # every input is checked before any output
     notes: list[str] = []
     batches = [_rows_of(path, net.n_features, style, side, args.model, mf, notes) for path in paths]
@@ -3125,13 +3137,14 @@ def cmd_predict(args) -> int:
         _say(note, err=True)
     if images and side is not None:
         _note_image_framing(mf, side, style, top_level)
-    recorded = model_levels_top(mf, side) if side is not None else 255.0
+    pictures = images and (side is not None or shaped)  # image files made into the model's inputs
+    recorded = model_levels_top(mf, side) if side is not None or shaped else 255.0
     given = top_level is not None
-    if images and side is not None and given and top_level != recorded and levels_recorded(mf):
+    if pictures and given and top_level != recorded and levels_recorded(mf):
         _say(f"note: --levels {top_level:g} puts the images on 0..{top_level:g}, but this model's file records its "
              f"raw training inputs as running to {recorded:g}; leave out --levels to use the file's", err=True)
     top_level = top_level if given else recorded
-    if images and side is not None and top_level != 255.0:
+    if pictures and top_level != 255.0:
         # images are 0..255 levels; the model's raw inputs were on another scale
         batches = [rows * (top_level / 255.0) if path in images else rows for path, rows in zip(paths, batches)]
         said = f"--levels {top_level:g}: its training inputs are taken to have run" if given else \

@@ -43,7 +43,7 @@ from .errors import DataError, FileFormatError
 
 __all__ = ["DATASET_STYLES", "IMAGE_SIDE", "MAX_PIXELS", "STYLES", "ImageRead", "digit_from_bytes", "image_from_bytes",
            "image_axes", "image_planes", "input_shape_words", "levels_recorded", "load_digit", "load_image",
-           "model_image_side", "model_levels_top", "read_image",
+           "model_image_side", "model_levels_top", "read_image", "read_shaped_image",
            "reduce_image", "style_for"]
 
 #: Refuse images with more pixels than this before decoding them (decompression bombs).
@@ -61,13 +61,15 @@ IMAGE_SIDE = 28
 _SMALL_LEVELS = (16.0,)
 
 
-def _decode(path: str | Path, source, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, list[str]]:
+def _decode(path: str | Path, source, max_pixels: int = MAX_PIXELS, *,
+            shaped: tuple[int, int, int] | None = None) -> tuple[np.ndarray, list[str]]:
     """Grayscale float64 pixels (0..255) of an image read from ``source`` (an open file or
     in-memory bytes; ``path`` names it in errors), with what was done to it in words: its
     first frame, turned upright by its EXIF orientation, 16-bit levels v as v / 257, 32-bit
     float levels in [0, 1] as 255 v (others clipped to 0..255), transparent pixels laid on
     the paper :func:`_flattened` picks; the size is checked from the header before any pixel
-    is decoded, and a JPEG above ``max_pixels`` is decoded at 1/2, 1/4 or 1/8 of its side."""
+    is decoded, and a JPEG above ``max_pixels`` is decoded at 1/2, 1/4 or 1/8 of its side.
+    ``shaped``: ``(h, w, channels)`` instead, the pixels as :func:`_channels` makes them."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -80,7 +82,7 @@ def _decode(path: str | Path, source, max_pixels: int = MAX_PIXELS) -> tuple[np.
                 jpeg = "" if im.format == "JPEG" else " or as a JPEG"  # a JPEG was read at 1/8 of its side already
                 raise FileFormatError(f"{path}: {width}x{height} pixels is too large (limit {max_pixels:,}); save "
                                       f"it smaller (a digit needs no more than 1000x1000){jpeg}")
-            return _levels(path, im, notes)
+            return _levels(path, im, notes) if shaped is None else _channels(im, shaped, notes)
     except FileFormatError:
         raise
     except FileNotFoundError:
@@ -130,6 +132,28 @@ def _levels(path, im, notes: list[str]) -> tuple[np.ndarray, list[str]]:
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
         im = _flattened(im, notes)
     return np.asarray(im.convert("L"), dtype=np.float64), notes
+
+
+#: The pillow mode of an image of each count of channels.
+_CHANNEL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+
+def _channels(im, shaped: tuple[int, int, int], notes: list[str]) -> tuple[np.ndarray, list[str]]:
+    """The opened image ``im`` as float64 ``(h, w, c)`` levels 0..255 of ``shaped``'s
+    ``(h, w, c)``: its first frame, upright, in c channels (grey, grey and alpha, RGB,
+    RGBA), resized to w×h (each pixel the mean of the area it covers) where it is not."""
+    from PIL import Image, ImageOps
+
+    h, w, c = shaped
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1 and im.format != "MPO":
+        notes.append(f"only its first frame of {frames} read")
+    im.load()
+    im = ImageOps.exif_transpose(im).convert(_CHANNEL_MODES[c])
+    if im.size != (w, h):
+        notes.append(f"its {im.width}x{im.height} pixels resized to the model's {w}x{h}")
+        im = im.resize((w, h), Image.Resampling.BOX)
+    return np.asarray(im, dtype=np.float64).reshape(h, w, c), notes
 
 
 def _flattened(im, notes: list[str]):
@@ -360,6 +384,25 @@ def read_image(path: str | os.PathLike, style: str = "digit", *, side: int = IMA
         return ImageRead(_made(pixels, style, side, notes), tuple(notes))
     except DataError as exc:  # among several images, say which one
         raise DataError(f"{path}: {exc}") from None
+
+
+def read_shaped_image(path: str | os.PathLike, shape) -> ImageRead:
+    """An image file as one input of a model of images of ``shape`` (:func:`image_axes`:
+    ``(20, 30)``, ``(14, 14, 4)``, ``(3, 32, 32)``): its pixels as they are, not framed as a
+    digit, in the shape's channels (1 grey, 2 grey and alpha, 3 RGB, 4 RGBA) and resized to
+    its ``h×w`` where another size, 0..255 levels flattened in the shape's axis order."""
+    from .bounded import open_regular
+
+    h, w, c, first = image_axes(shape)
+    path = Path(path)
+    if path.is_dir():
+        raise FileFormatError(f"{path} is a folder; give the images in it as files, e.g. {path / '*.png'}")
+    with open_regular(path, max_bytes=MAX_IMAGE_BYTES, what="file", error=FileFormatError, allow_empty=True) as f:
+        if not f.read(1):
+            raise FileFormatError(f"{path} is empty (0 bytes), not an image; save or copy the image again")
+        f.seek(0)
+        pixels, notes = _decode(path, f, MAX_PIXELS, shaped=(h, w, c))
+    return ImageRead((pixels.transpose(2, 0, 1) if first else pixels).reshape(-1), tuple(notes))
 
 
 def _made(pixels: np.ndarray, style: str, side: int, notes: list[str]) -> np.ndarray:
