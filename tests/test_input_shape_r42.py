@@ -227,3 +227,43 @@ def test_plot_weights_draws_recorded_grey_shapes_and_no_colour_images_as_grey(tm
         plot_weights(rgba, tmp_path / "r.png", images=True)
     plot_weights(rgba, tmp_path / "r.png")
     assert figures[-1]._suptitle is None  # no weight images, only the heatmap
+
+
+@pytest.mark.slow
+def test_plot_samples_draws_colour_images_in_colour(tmp_path, figures):
+    from deltaprop.plots import plot_samples
+
+    x, y = _images((14, 14, 4), n=4)
+    plot_samples(x, y, tmp_path / "s.png")
+    assert figures[-1].axes[0].images[0].get_array().shape == (14, 14, 4)
+    chw, y = _images((3, 8, 8), n=4)
+    plot_samples(chw, y, tmp_path / "c.png")
+    drawn = figures[-1].axes[0].images[0].get_array()
+    np.testing.assert_allclose(drawn, chw[0].transpose(1, 2, 0) / 255)
+
+
+# -- deltaprop train --input-shape: a CSV file's rows of pixels -----------------------------
+def _csv(path, n_features, n=40):
+    x, y = _images((n_features,), n=n)
+    header = ",".join([f"p{i}" for i in range(n_features)] + ["label"])
+    np.savetxt(path, np.column_stack([x, y]), fmt="%d", delimiter=",", header=header, comments="")
+    return path
+
+
+@pytest.mark.slow
+def test_train_input_shape_records_the_shape_of_a_csv_files_rows(tmp_path):
+    data = _csv(tmp_path / "t.csv", 100)
+    args = ["train", "--dataset", str(data), "--epochs", "1", "--quiet", "--input-shape", "5,5,4"]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 0
+    assert read_model(tmp_path / "run" / "model.safetensors").input_shape == (5, 5, 4)
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "5x5 images of 4 channels" in page and "does not record the shape" not in page
+    assert "input_shape = [5, 5, 4]" in (tmp_path / "run" / "config.toml").read_text()
+
+
+def test_train_refuses_an_input_shape_of_another_count(tmp_path, capsys):
+    data = _csv(tmp_path / "t.csv", 100, n=12)
+    args = ["train", "--dataset", str(data), "--epochs", "1", "--quiet", "--input-shape", "9,9"]
+    assert main([*args, "--out", str(tmp_path / "run")]) != 0
+    err = capsys.readouterr().err
+    assert "--input-shape 9,9 holds 81 values a row" in err and "100 features" in err

@@ -118,6 +118,10 @@ _TRAIN_OPTIONS = [
      f"case), {LABEL_NAMES[-1]} only when none of those is there, else the first or the last column, whichever holds "
      "class ids or class names (the last when neither does); labels may be class names, read in sorted order as "
      "classes 0..k-1, when none of them is a number"),
+    ("--input-shape", "input_shape", "the shape of one example before it was flattened into a row, e.g. 28,28 or "
+     "14,14,4 (a CSV file's rows of pixels, in this axis order), which the model records: its report, serve and predict "
+     "draw and read its images in it (default: an .npz file's images', a named dataset's; a CSV file's rows are "
+     "drawn as no image)"),
     ("--layers", "layers", "widths, e.g. 784,256,10 (default: features,50,classes)"),
     ("--activation", "activation", "hidden activation: sigmoid (default), tanh, relu, leaky_relu, identity"),
     ("--output-activation", "output", "output layer: softmax (default), sigmoid, identity, or several joined by + "
@@ -1349,6 +1353,14 @@ def _check_layers(cfg: TrainConfig, data: _Data) -> None:
         raise ShapeError(f"{given} ends with {cfg.layers[-1]} outputs but {cfg.dataset} has {n_classes} classes")
 
 
+def _check_input_shape(cfg: TrainConfig, data: _Data) -> None:
+    """Refuse an ``input_shape`` of another count of values than the data's rows hold."""
+    if cfg.input_shape is not None and math.prod(cfg.input_shape) != data.n_features:
+        given = cfg.named("input_shape", ",".join(map(str, cfg.input_shape)))
+        raise ShapeError(f"{given} holds {math.prod(cfg.input_shape)} values a row, but {cfg.dataset} has "
+                         f"{data.n_features} features per example; give the shape its rows were flattened from")
+
+
 @dataclass
 class _Model:
     """What ``fit`` trains: a new network (its first layer may scale raw inputs), or the
@@ -1388,6 +1400,7 @@ def _batches_per_epoch(cfg: TrainConfig, data: _Data) -> int:
 
 def _new_model(cfg: TrainConfig, data: _Data) -> _Model:
     _check_layers(cfg, data)
+    _check_input_shape(cfg, data)
     n_features, n_outputs = data.n_features, _n_outputs(cfg, data)
     cfg.fill_from_run(n_features, n_outputs, _batches_per_epoch(cfg, data))  # config.toml holds the widths and length
     with warnings.catch_warnings(record=True) as said:  # a zero init's warning: one line, not Python's two
@@ -1916,8 +1929,10 @@ def _model_meta(cfg: TrainConfig, data: _Data) -> dict[str, Any]:
 
 def _input_shape(cfg: TrainConfig, data: _Data) -> tuple[int, ...] | None:
     """The shape of one training example before flattening, which the model records (its
-    report and served page draw its images by it): an .npz file's images', a named image
-    dataset's; None for a table's rows (a CSV file's, parity's)."""
+    report and served page draw its images by it): ``--input-shape``, else an .npz file's
+    images', a named image dataset's; None for a table's rows (a CSV file's, parity's)."""
+    if cfg.input_shape is not None:
+        return tuple(cfg.input_shape)
     shape = data.file.get("shape") if data.file is not None else None
     if shape is None and not _is_file_dataset(cfg.dataset):
         shape = IMAGE_SHAPES.get(cfg.dataset.lower().replace("_", "-"))
@@ -3246,9 +3261,10 @@ def cmd_plot_samples(args) -> int:
     x, y = x[:n], y[:n]
     names = _class_names_shown(mf, ds, name, "a drawing of its predictions")
     images = True if args.as_images else None
-    # images saved as such, (n, h, w) or (n, h, w, 1): drawn h x w as the file holds them, not refolded into a square
-    sides = tuple(d for d in ds.image_shape or () if d != 1)
-    shown = x.reshape(len(x), *sides) if len(sides) == 2 else x
+    # images saved as such ((n, h, w), (n, h, w, c)), or of the shape the model records: drawn in it, not
+    # refolded into a square grey image
+    shape = ds.image_shape or (_trained_image_shape(mf) if mf is not None else None)
+    shown = x.reshape(len(x), *shape) if image_axes(shape) is not None else x
     if shown.ndim == 2 and (problem := samples_problem(x.shape[1], images=images,
                                                        net=mf.net if mf is not None else None, force="--as-images")):
         raise ShapeError(f"{name}: {problem}")

@@ -62,7 +62,9 @@ class TrainConfig:
     ``label_column`` names or numbers the label column of a CSV
     file (or the labels array of an .npz); None finds it. ``layers`` empty means [features, 50, classes] of the dataset;
     ``epochs``/``steps`` None means no limit of that kind; ``early_stopping`` is the
-    patience in epochs (0: off)."""
+    patience in epochs (0: off). ``input_shape``: the shape of one example before it was
+    flattened (``[14, 14, 4]``; a CSV file's rows of pixels), which the model records; None:
+    the data's own (an .npz file's images, a named dataset's), none for a table's rows."""
 
     dataset: str = "mnist-sample"
     data_dir: str = ""
@@ -88,6 +90,7 @@ class TrainConfig:
     seed: int = 0
     dtype: str = "float32"
     scaling: str = "auto"
+    input_shape: list[int] | None = None
     #: The values above that were filled in (defaults such as ``lr``, the layer widths and
     #: a schedule's length taken from the run), as ``"lr"`` or ``"schedule.t_max"``.
     derived: list[str] = field(default_factory=list)
@@ -123,6 +126,7 @@ class TrainConfig:
         self.dataset = _home(_text("dataset", self.dataset, allow_empty=False))
         self.data_dir = _home(_text("data_dir", self.data_dir))
         self.label_column = _label_column(self.label_column)
+        self.input_shape = _input_shape(self.input_shape)
         self.layers = _int_list("layers", self.layers)
         self.activation = _choice("activation", _alias(self.activation), HIDDEN_ACTIVATIONS)
         self.output = _output(_alias(self.output))
@@ -559,6 +563,19 @@ def _default_lr(optimizer: str) -> float:
 def _default_weight_decay(optimizer: str) -> float:
     """The optimizer's own λ: 0 for all but AdamW, whose decoupled decay is its point (0.01)."""
     return float(inspect.signature(OPTIMIZERS[optimizer]).parameters["weight_decay"].default)
+
+
+def _input_shape(value: Any) -> list[int] | None:
+    """The shape of one example: 1 to 4 whole numbers above 0 (``"14,14,4"`` read as
+    such); None (or empty) for none given."""
+    if value is None or value in ("", []):
+        return None
+    if isinstance(value, str):
+        value = [p.strip() for p in value.split(",")]
+    if not isinstance(value, (list, tuple)) or not 1 <= len(value) <= 4:
+        raise ConfigError(f"input_shape must be the shape of one example, 1 to 4 whole numbers such as 28,28 or "
+                          f"14,14,4, got {value!r}")
+    return [_within_toml("input_shape", _checks.positive_int("input_shape", _integer("input_shape", v))) for v in value]
 
 
 def _label_column(value: Any) -> int | str | None:

@@ -266,6 +266,33 @@ def samples_problem(n_features: int, *, images: bool | None = None, net=None, fo
             f"row as a {side}x{side} image anyway")
 
 
+def _sample_pictures(x: np.ndarray, n: int, images: bool | None) -> list[np.ndarray]:
+    """The first ``n`` examples of ``x`` as :func:`plot_samples` draws them: ``(h, w)`` grey
+    levels, or for colour images (:func:`~deltaprop.images.image_axes`, 2 to 4 channels)
+    ``(h, w, 4)`` or ``(h, w, 3)`` colours in [0, 1] (levels over 1 read as 0..255)."""
+    from .images import image_axes
+
+    flat = x[:n].reshape(n, -1)
+    if images is None and x.ndim > 2:
+        images = True
+    # images already (n, h, w), a channel axis of 1 aside: drawn h x w, not refolded into a square
+    axes = image_axes(x.shape[1:]) if x.ndim > 2 and images else None
+    if axes is None:
+        if (problem := samples_problem(flat.shape[1], images=images)) is not None:  # as plot_weights: 16 columns are no 4x4 image
+            raise ShapeError(problem)
+        side = math.isqrt(flat.shape[1])
+        return [row.reshape(side, side) for row in flat]
+    h, w, c, first = axes
+    if c == 1:
+        return [row.reshape(h, w) for row in flat]
+    planes = flat.astype(np.float64).reshape(n, c, h, w) if first else \
+        flat.astype(np.float64).reshape(n, h, w, c).transpose(0, 3, 1, 2)
+    planes = np.clip(planes / (255.0 if planes.max() > 1 else 1.0), 0.0, 1.0)
+    if c == 2:  # grey and alpha
+        planes = planes[:, [0, 0, 0, 1]]
+    return list(planes.transpose(0, 2, 3, 1))
+
+
 def plot_samples(x, labels, path, *, class_names: Sequence[str] | None = None, predictions=None, n: int = 25,
                  title: str | None = None, images: bool | None = None) -> Path:
     """The first ``n`` examples as images (rows of 784 become 28x28), titled with their
@@ -273,7 +300,8 @@ def plot_samples(x, labels, path, *, class_names: Sequence[str] | None = None, p
     ``predictions`` are class ids, one per row of ``x`` (``net.predict(x)``, not the
     per-class outputs of ``predict_proba``). Rows are drawn as ``side x side`` images for
     a square of at least 8x8 inputs; 3-D ``x`` (images already, ``(n, h, w)``, or with a
-    channel axis of 1) is drawn ``h x w`` as given; ``images=True`` draws
+    channel axis of 1) is drawn ``h x w`` as given, and 4-D ``x`` of colour images
+    (``(n, h, w, c)`` or ``(n, c, h, w)``, c of 2 to 4) in colour; ``images=True`` draws
     any square of at least 4x4 (16 columns of a table make no picture, so that needs
     asking for), ``False`` none (:func:`samples_problem`)."""
     x = np.asarray(x)
@@ -287,22 +315,14 @@ def plot_samples(x, labels, path, *, class_names: Sequence[str] | None = None, p
     n = min(_checks.positive_int("n", n), x.shape[0])
     if n < 1:
         raise ShapeError("no examples to plot")
-    flat = x[:n].reshape(n, -1)
-    if images is None and x.ndim > 2:
-        images = True
-    # images already (n, h, w), a channel axis of 1 aside: drawn h x w, not refolded into a square
-    shape = tuple(d for d in x.shape[1:] if d != 1) if x.ndim > 2 and images else ()
-    if len(shape) != 2:
-        if (problem := samples_problem(flat.shape[1], images=images)) is not None:  # as plot_weights: 16 columns are no 4x4 image
-            raise ShapeError(problem)
-        shape = (math.isqrt(flat.shape[1]),) * 2
+    pictures = _sample_pictures(x, n, images)
     names = list(class_names) if class_names is not None else None
     label = lambda c: names[int(c)] if names is not None and 0 <= int(c) < len(names) else str(int(c))  # noqa: E731
     rows, cols = _grid(n)
     fig = _figure(cols * 1.4, rows * 1.6)
     for k in range(n):
         ax = fig.add_subplot(rows, cols, k + 1)
-        ax.imshow(flat[k].reshape(shape), cmap="gray")
+        ax.imshow(pictures[k], cmap="gray")
         ax.set_axis_off()
         text = label(labels[k])
         color = "black"

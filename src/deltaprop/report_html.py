@@ -766,8 +766,9 @@ def _weights(W, *, table: bool = False, saved: bool = True, shape=None) -> str:
 
 _GUESSED_SHAPE = ("<p>The model file does not record the shape of its inputs, so drawing its {n} inputs as a "
                   "{side}×{side} grey image is a guess (images of another shape, 14×14 of 4 channels say, hold as many "
-                  "values). A model records it when trained by <code>deltaprop train</code> on a named image dataset or "
-                  "an .npz file of images, by <code>fit</code> on images given as such (x of shape (n, h, w) or "
+                  "values). A model records it when trained by <code>deltaprop train</code> on a named image dataset, "
+                  "an .npz file of images or with <code>--input-shape H,W[,C]</code> (a CSV file's rows of pixels), "
+                  "by <code>fit</code> on images given as such (x of shape (n, h, w) or "
                   "(n, h, w, c)), or saved with <code>save(net, path, input_shape=(h, w, c))</code>.</p>")
 
 

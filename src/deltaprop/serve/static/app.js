@@ -726,7 +726,8 @@ function showStyle(style, m) {
   // a file that does not record its inputs' shape: the square gray image is a guess, said so
   const guessed = m && m.image_input && !m.input_shape
     ? ` The model file does not record the shape of its inputs, so taking its ${m.n_features} inputs for a ${side}×${side} `
-      + `gray image is a guess: a model of other images of as many values (14×14 of 4 channels, say) answers wrongly here.`
+      + `gray image is a guess: a model of other images of as many values (14×14 of 4 channels, say) answers wrongly here `
+      + `(deltaprop train --input-shape H,W[,C], or save(..., input_shape=...), records the shape).`
     : "";
   $("preview-note").replaceChildren(`${lead}: the same code as `, code, `${reduced}${levels}.${unknown}${assumed}${guessed}`);
   $("preview").setAttribute("aria-label", `${side || 28} by ${side || 28} input`);
