@@ -116,4 +116,4 @@ def test_the_page_says_it_feeds_0_to_255_to_a_model_that_records_no_range(tmp_pa
         finally:
             b.close()
     assert "does not record the range" in notes["raw"] and "0..255" in notes["raw"]
-    assert "does not record" not in notes["unit"]
+    assert "does not record the range" not in notes["unit"]
