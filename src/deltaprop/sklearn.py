@@ -413,7 +413,7 @@ class _NeuralNet(BaseEstimator):
                 f"Got `batch_size` less than 1 or larger than sample size. It is going to be clipped "
                 f"(batch_size={self.batch_size}, {n} training rows)",
                 UserWarning,
-                stacklevel=5,
+                stacklevel=6,
             )
         return min(int(self.batch_size), n)
 
@@ -604,6 +604,16 @@ class _NeuralNet(BaseEstimator):
 
     # -- training -------------------------------------------------------------------------
     def _fit(self, X, y, sample_weight=None, *, incremental: bool, classes=None):
+        """``fit`` and ``partial_fit``: train, or on any failure (an error, Ctrl-C) leave the
+        estimator as it was before the call (unfitted before a first fit)."""
+        undo = _Undo(self)
+        try:
+            return self._train(X, y, sample_weight, incremental=incremental, classes=classes)
+        except BaseException:
+            undo.restore(self)
+            raise
+
+    def _train(self, X, y, sample_weight=None, *, incremental: bool, classes=None):
         self._check_settings()
         if incremental and self.early_stopping:
             raise ConfigError(
@@ -665,7 +675,7 @@ class _NeuralNet(BaseEstimator):
                 "Adam's): AdaDelta already scales its steps, so at this rate the network barely learns. "
                 "Pass learning_rate_init=1.0 (or solver=deltaprop.AdaDelta(), which keeps its own rate)",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
 
     def _check_loss_output(self) -> None:
@@ -787,7 +797,7 @@ class _NeuralNet(BaseEstimator):
             f"{type(self).__name__}: {what} ({fix}). The validation score of that epoch is recorded as NaN "
             f"and the weights of the best epoch (validation score {self.best_validation_score_:g}) are kept.",
             ConvergenceWarning,
-            stacklevel=5,
+            stacklevel=6,
         )
 
     def _warn_max_iter(self, early: bool) -> None:
@@ -797,7 +807,7 @@ class _NeuralNet(BaseEstimator):
             f"converged yet: the {watched} still improved by more than tol={self.tol:g} within "
             f"n_iter_no_change={self.n_iter_no_change} epochs. Raise max_iter or learning_rate_init.",
             ConvergenceWarning,
-            stacklevel=5,
+            stacklevel=6,
         )
 
     def _split(self, n: int, targets, seed: int):
@@ -899,7 +909,7 @@ class _NeuralNet(BaseEstimator):
                 f"{result.message}. Raise max_iter (now {self.max_iter}) or max_fun (now {self.max_fun}), "
                 "or scale the data",
                 ConvergenceWarning,
-                stacklevel=5,
+                stacklevel=6,
             )
 
     def _add_penalty(self, objective: _Objective, gradient: np.ndarray) -> float:
@@ -1040,12 +1050,7 @@ class _NeuralNet(BaseEstimator):
         state = dict(super().__getstate__())
         training = state.get("_state")
         if isinstance(training, TrainingState):
-            opt = training.optimizer
-            state["_state"] = {
-                "training": training.to_dict(),
-                "optimizer": opt.config(),
-                "optimizer_state": opt.state() if opt.params else None,
-            }
+            state["_state"] = _training_blob(training)
             if state.get("history_") is training.history:
                 state.pop("history_")  # the training state's own, rebuilt with it (not an L-BFGS fit's since)
         return state
@@ -1054,14 +1059,70 @@ class _NeuralNet(BaseEstimator):
         state = dict(state)
         blob = state.get("_state")
         if isinstance(blob, dict):
-            opt = optimizer_from_config(blob["optimizer"])
-            if blob["optimizer_state"] is not None:
-                opt.build(state["net_"].parameters())
-                opt.load_state(blob["optimizer_state"])
-            training = TrainingState.from_dict(blob["training"], net=state["net_"], optimizer=opt)
+            training = _training_from_blob(blob, state["net_"])
             state["_state"] = training
             state.setdefault("history_", training.history)
         super().__setstate__(state)
+
+
+def _training_blob(training: TrainingState) -> dict[str, Any]:
+    """A training state as plain values (the optimizer's arrays copied), for a pickle or a
+    failed fit's undo; :func:`_training_from_blob` binds it back to a network."""
+    opt = training.optimizer
+    return {
+        "training": training.to_dict(),
+        "optimizer": opt.config(),
+        "optimizer_state": opt.state() if opt.params else None,
+    }
+
+
+def _training_from_blob(blob: dict[str, Any], net: Network) -> TrainingState:
+    """The training state of :func:`_training_blob`, its optimizer built on ``net``'s own
+    parameters (one owner of the weights) with its state loaded."""
+    opt = optimizer_from_config(blob["optimizer"])
+    if blob["optimizer_state"] is not None:
+        opt.build(net.parameters())
+        opt.load_state(blob["optimizer_state"])
+    return TrainingState.from_dict(blob["training"], net=net, optimizer=opt)
+
+
+class _Undo:
+    """What a fit may change, taken before it starts, to put back when it fails (an error,
+    Ctrl-C): the estimator's attributes as they were (none fitted before a first fit), and,
+    as training writes them in place, the fitted network's weights, its random generator and
+    flags, the optimizer's state and the curves. So a failed ``fit``, warm start or
+    ``partial_fit`` never leaves new ``classes_`` (or ``n_features_in_``, ...) beside the old
+    network."""
+
+    def __init__(self, est: "_NeuralNet"):
+        self.attrs = dict(est.__dict__)
+        self.lists = {k: list(v) for k, v in self.attrs.items() if isinstance(v, list)}
+        net = self.attrs.get("net_")
+        self.net = None
+        if isinstance(net, Network):
+            self.net = (net, net._flat_values.copy(), copy.deepcopy(net.rng.bit_generator.state),
+                        (net.decision_threshold, net.gives_values, net.multilabel))
+        training = self.attrs.get("_state")
+        self.training = copy.deepcopy(_training_blob(training)) if isinstance(training, TrainingState) else None
+
+    def restore(self, est: "_NeuralNet") -> None:
+        """Put the estimator back as it was when this was taken."""
+        attrs = dict(self.attrs)
+        for key, items in self.lists.items():
+            attrs[key][:] = items  # the same list objects, as they were
+        if self.net is not None:
+            net, weights, rng, flags = self.net
+            np.copyto(net._flat_values, weights)
+            net.rng.bit_generator.state = rng
+            net.decision_threshold, net.gives_values, net.multilabel = flags
+        if self.training is not None:
+            old = attrs["_state"]
+            training = _training_from_blob(self.training, attrs["net_"])
+            attrs["_state"] = training
+            if attrs.get("history_") is old.history:
+                attrs["history_"] = training.history
+        est.__dict__.clear()
+        est.__dict__.update(attrs)
 
 
 def _merged_range(known, X, first_pass: bool) -> tuple[float, float] | None:
