@@ -19,8 +19,19 @@ from deltaprop import ConfigError, DataError  # noqa: E402
 from deltaprop import sklearn as dsk  # noqa: E402
 from deltaprop.sklearn import NeuralNetClassifier, NeuralNetRegressor  # noqa: E402
 
-FITTED = ("classes_", "n_features_in_", "feature_names_in_", "n_outputs_", "n_iter_", "t_", "loss_", "loss_curve_",
-          "best_loss_", "_input_range", "_multilabel")
+FITTED = (
+    "classes_",
+    "n_features_in_",
+    "feature_names_in_",
+    "n_outputs_",
+    "n_iter_",
+    "t_",
+    "loss_",
+    "loss_curve_",
+    "best_loss_",
+    "_input_range",
+    "_multilabel",
+)
 
 
 def _data(n=60, features=3, seed=0):
@@ -48,8 +59,12 @@ def _looks(est, X):
     """What a user sees of a fitted classifier: its fitted attributes, weights and answers."""
     names = getattr(est, "feature_names_in_", None)
     frame = X if names is None else pd.DataFrame(X, columns=names)
-    return ({k: getattr(est, k, None) for k in FITTED}, [w.copy() for w in est.coefs_ + est.intercepts_],
-            est.predict(frame), est.predict_proba(frame))
+    return (
+        {k: getattr(est, k, None) for k in FITTED},
+        [w.copy() for w in est.coefs_ + est.intercepts_],
+        est.predict(frame),
+        est.predict_proba(frame),
+    )
 
 
 def _assert_unchanged(before, est, X):
@@ -153,8 +168,9 @@ def test_diverging_warm_start_keeps_the_fitted_model():
     """A warm start at a rate that diverges kept the weights but reset ``n_iter_`` to 0 and
     left the diverged run's optimizer state for the next ``partial_fit``."""
     X, y = _data(n=128)
-    est = NeuralNetRegressor(hidden_layer_sizes=(32,), solver="sgd", momentum=0.0, batch_size=16, max_iter=2,
-                             random_state=0, warm_start=True)
+    est = NeuralNetRegressor(
+        hidden_layer_sizes=(32,), solver="sgd", momentum=0.0, batch_size=16, max_iter=2, random_state=0, warm_start=True
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y.astype(float))
