@@ -82,9 +82,9 @@ def test_refit_refused_after_classes_were_set_keeps_the_old_model():
     (``'x'``, ``'y'``, ``'z'`` for the old classes 0, 1, 2)."""
     est, X, _ = _fitted()
     before = _looks(est, X)
-    est.set_params(output="sigmoid", loss="categorical_crossentropy")
+    est.set_params(output="softmax", loss="binary_cross_entropy")
     X2, y2 = _data(features=4, seed=1)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="needs a logistic output"):
         est.fit(X2, np.array(["x", "y", "z"])[y2])
     est.set_params(output="auto", loss=None)
     _assert_unchanged(before, est, X)

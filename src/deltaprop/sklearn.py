@@ -1090,37 +1090,48 @@ class _Undo:
     """What a fit may change, taken before it starts, to put back when it fails (an error,
     Ctrl-C): the estimator's attributes as they were (none fitted before a first fit), and,
     as training writes them in place, the fitted network's weights, its random generator and
-    flags, the optimizer's state and the curves. So a failed ``fit``, warm start or
-    ``partial_fit`` never leaves new ``classes_`` (or ``n_features_in_``, ...) beside the old
-    network."""
+    flags, the optimizer's state, and the lengths of the curves and history it appends to
+    (so a loop of ``partial_fit`` calls does not copy its growing history at each call). So a
+    failed ``fit``, warm start or ``partial_fit`` never leaves new ``classes_`` (or
+    ``n_features_in_``, ...) beside the old network."""
 
     def __init__(self, est: "_NeuralNet"):
         self.attrs = dict(est.__dict__)
-        self.lists = {k: list(v) for k, v in self.attrs.items() if isinstance(v, list)}
+        self.lengths = {k: len(v) for k, v in self.attrs.items() if isinstance(v, list)}  # appended to, if at all
         net = self.attrs.get("net_")
         self.net = None
         if isinstance(net, Network):
-            self.net = (net, net._flat_values.copy(), copy.deepcopy(net.rng.bit_generator.state),
-                        (net.decision_threshold, net.gives_values, net.multilabel))
+            flags = (net.decision_threshold, net.gives_values, net.multilabel)
+            self.net = (net, net._flat_values.copy(), copy.deepcopy(net.rng.bit_generator.state), flags)
         training = self.attrs.get("_state")
-        self.training = copy.deepcopy(_training_blob(training)) if isinstance(training, TrainingState) else None
+        self.training = None
+        if isinstance(training, TrainingState):
+            history = training.history
+            training.history = History()  # its records are kept by count, not copied
+            try:
+                blob = _training_blob(training)
+            finally:
+                training.history = history
+            blob["training"] = copy.deepcopy(blob["training"])
+            self.training = (blob, history, len(history.records))
 
     def restore(self, est: "_NeuralNet") -> None:
         """Put the estimator back as it was when this was taken."""
         attrs = dict(self.attrs)
-        for key, items in self.lists.items():
-            attrs[key][:] = items  # the same list objects, as they were
+        for key, n in self.lengths.items():
+            del attrs[key][n:]
         if self.net is not None:
             net, weights, rng, flags = self.net
             np.copyto(net._flat_values, weights)
             net.rng.bit_generator.state = rng
             net.decision_threshold, net.gives_values, net.multilabel = flags
         if self.training is not None:
-            old = attrs["_state"]
-            training = _training_from_blob(self.training, attrs["net_"])
+            blob, history, n = self.training
+            del history.records[n:]
+            blob["training"]["history"] = history.records
+            training = _training_from_blob(blob, attrs["net_"])
+            training.history = history  # the object history_ may be
             attrs["_state"] = training
-            if attrs.get("history_") is old.history:
-                attrs["history_"] = training.history
         est.__dict__.clear()
         est.__dict__.update(attrs)
 
