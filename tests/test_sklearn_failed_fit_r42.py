@@ -197,3 +197,34 @@ def test_partial_fit_refusing_an_unknown_label_keeps_the_input_range():
     with pytest.raises(DataError, match="classes not in"):
         est.partial_fit(X * 100, y + 5)
     _assert_unchanged(before, est, X)
+
+
+def test_ctrl_c_between_two_steps_of_an_epoch_puts_everything_back(monkeypatch):
+    """Ctrl-C after some steps of a ``partial_fit`` epoch left the weights two steps into
+    it; now they are as before the call, and the next call trains as if the interrupted
+    one had never run."""
+    X, y = _data()
+    est = NeuralNetClassifier(hidden_layer_sizes=(5,), random_state=0, batch_size=16)
+    est.partial_fit(X, y, classes=[0, 1, 2])
+    twin = clone(est).partial_fit(X, y, classes=[0, 1, 2])
+    original = dsk._WeightPenalty.on_gradients
+    steps = []
+
+    def on_gradients(hook, state):
+        original(hook, state)
+        steps.append(1)
+        if len(steps) == 3:
+            raise KeyboardInterrupt
+
+    before = _looks(est, X)
+    with monkeypatch.context() as patch:
+        patch.setattr(dsk._WeightPenalty, "on_gradients", on_gradients)
+        with pytest.raises(KeyboardInterrupt):
+            est.partial_fit(X, y)
+    assert steps == [1, 1, 1]
+    _assert_unchanged(before, est, X)  # not two steps of four into the epoch
+    for _ in range(2):
+        est.partial_fit(X, y)
+        twin.partial_fit(X, y)
+    assert all(np.array_equal(a, b) for a, b in zip(est.coefs_ + est.intercepts_, twin.coefs_ + twin.intercepts_))
+    assert est.loss_curve_ == twin.loss_curve_ and est.t_ == twin.t_ and est.n_iter_ == twin.n_iter_
