@@ -16,6 +16,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
 from sklearn.utils.validation import check_is_fitted  # noqa: E402
 
 from deltaprop import ConfigError, DataError  # noqa: E402
+from deltaprop.schedules import Schedule  # noqa: E402
 from deltaprop import sklearn as dsk  # noqa: E402
 from deltaprop.sklearn import NeuralNetClassifier, NeuralNetRegressor  # noqa: E402
 
@@ -228,3 +229,28 @@ def test_ctrl_c_between_two_steps_of_an_epoch_puts_everything_back(monkeypatch):
         twin.partial_fit(X, y)
     assert all(np.array_equal(a, b) for a, b in zip(est.coefs_ + est.intercepts_, twin.coefs_ + twin.intercepts_))
     assert est.loss_curve_ == twin.loss_curve_ and est.t_ == twin.t_ and est.n_iter_ == twin.n_iter_
+
+
+class _Halving(Schedule):
+    """A schedule of the user's own, which no configuration builds back."""
+
+    type_name = "halving_r42"
+
+    def lr_at(self, epoch, base_lr):
+        return base_lr / 2**epoch
+
+
+def test_a_failed_partial_fit_with_a_schedule_of_ones_own_keeps_the_weights_and_goes_on(monkeypatch):
+    """The training state of a schedule no configuration names cannot be rebuilt: the
+    weights and curves are put back all the same, and the next call starts a fresh optimizer."""
+    X, y = _data()
+    est = NeuralNetClassifier(hidden_layer_sizes=(5,), random_state=0, learning_rate=_Halving())
+    est.partial_fit(X, y, classes=[0, 1, 2])
+    before = _looks(est, X)
+    with monkeypatch.context() as patch:
+        _interrupt_after(1, patch)
+        with pytest.raises(KeyboardInterrupt):
+            est.partial_fit(X, y)
+    _assert_unchanged(before, est, X)
+    est.partial_fit(X, y)
+    assert est.n_iter_ == 1 and len(est.loss_curve_) == 2 and est.t_ == 2 * len(y)

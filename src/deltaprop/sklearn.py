@@ -1104,16 +1104,18 @@ class _Undo:
             flags = (net.decision_threshold, net.gives_values, net.multilabel)
             self.net = (net, net._flat_values.copy(), copy.deepcopy(net.rng.bit_generator.state), flags)
         training = self.attrs.get("_state")
-        self.training = None
+        self.history, self.training = None, None
         if isinstance(training, TrainingState):
-            history = training.history
+            self.history = (training.history, len(training.history.records))
             training.history = History()  # its records are kept by count, not copied
             try:
                 blob = _training_blob(training)
+                blob["training"] = copy.deepcopy(blob["training"])
+                self.training = blob
+            except Exception:  # a schedule of the user's own that does not write itself out: a failed
+                pass  # call drops the state, and the next starts a fresh optimizer (as after load)
             finally:
-                training.history = history
-            blob["training"] = copy.deepcopy(blob["training"])
-            self.training = (blob, history, len(history.records))
+                training.history = self.history[0]
 
     def restore(self, est: "_NeuralNet") -> None:
         """Put the estimator back as it was when this was taken."""
@@ -1125,13 +1127,15 @@ class _Undo:
             np.copyto(net._flat_values, weights)
             net.rng.bit_generator.state = rng
             net.decision_threshold, net.gives_values, net.multilabel = flags
-        if self.training is not None:
-            blob, history, n = self.training
+        if self.history is not None:
+            history, n = self.history
             del history.records[n:]
-            blob["training"]["history"] = history.records
-            training = _training_from_blob(blob, attrs["net_"])
-            training.history = history  # the object history_ may be
-            attrs["_state"] = training
+            attrs["_state"] = None
+            if self.training is not None:
+                self.training["training"]["history"] = history.records
+                with contextlib.suppress(errors.Error):  # (as above) one its config does not build back
+                    attrs["_state"] = _training_from_blob(self.training, attrs["net_"])
+                    attrs["_state"].history = history  # the object history_ may be
         est.__dict__.clear()
         est.__dict__.update(attrs)
 
