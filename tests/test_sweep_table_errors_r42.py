@@ -45,6 +45,12 @@ def test_a_long_error_is_cut_at_a_word_and_marked():
     text = "deltaprop: error: " + " ".join(["word"] * 40)
     short = sweep.short_error(text)
     assert len(short) <= sweep.TABLE_ERROR_WIDTH and short.endswith("word...")
+    diverged = (
+        "deltaprop: error: training diverged at epoch 4, step 3 (the loss became NaN or infinite; layer 0 "
+        "(Dense)'s largest weight grew from 0.651 to 2.13e+32 since the epoch began); lower --lr (it was 1e+08)"
+    )
+    assert sweep.short_error(diverged) == "training diverged at epoch 4, step 3 (the loss became NaN..."
+    assert sweep.short_error("deltaprop: error: bad value (see x; y). Fix: z") == "bad value (see x; y)"
     assert sweep.short_error("x" * 100) == "x" * (sweep.TABLE_ERROR_WIDTH - 3) + "..."
     assert sweep.short_error("its deltaprop train process exited with status 3, without an error message") == (
         "its deltaprop train process exited with status 3, without..."

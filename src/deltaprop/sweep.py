@@ -847,12 +847,17 @@ TABLE_ERROR_WIDTH = 60
 
 def short_error(error: str, width: int = TABLE_ERROR_WIDTH) -> str:
     """A trial's error for the table: without the ``deltaprop ...: error:`` prefix, its first
-    sentence (a message goes on with the fix), cut at a word to ``width`` characters."""
+    sentence (a message goes on with the fix; a ``;`` or ``.`` inside parentheses ends none),
+    cut at a word to ``width`` characters."""
     text = " ".join(error.split())
     if "error: " in text:
         text = text.split("error: ", 1)[1]
-    for end in (". ", "; "):
-        text = text.split(end, 1)[0]
+    depth = 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth <= 0 and char in ".;" and text[i + 1 : i + 2] == " ":
+            text = text[:i]
+            break
     if len(text) <= width:
         return text
     cut = text[: width - 3]
