@@ -1397,7 +1397,10 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
                 f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' has {unique_labels(y)}: "
                 "pass every label in classes= on the first partial_fit, or fit again without warm_start"
             )
-        return np.searchsorted(self.classes_, y).astype(np.int64)
+        # a model file's classes_ keep its order, which need not be sorted (the command line's
+        # Fashion-MNIST names, or "9" before "10"): each label's position, not its sorted place
+        order = np.argsort(self.classes_, kind="stable")
+        return order[np.searchsorted(self.classes_, y, sorter=order)].astype(np.int64)
 
     def _set_classes(self, y, multilabel, incremental, classes) -> None:
         if multilabel:
@@ -1424,7 +1427,8 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
                 f"y has {y.shape[1]} label columns, but the fitted model has {len(self.classes_)}: warm_start and "
                 "partial_fit keep the labels of the first fit; fit again with warm_start=False for other labels"
             )
-        if incremental and classes is not None and not np.array_equal(unique_labels(np.asarray(classes)), self.classes_):
+        if incremental and classes is not None and not np.array_equal(unique_labels(np.asarray(classes)),
+                                                                      np.sort(self.classes_)):
             raise ConfigError(f"`classes={list(classes)!r}` is not the same as on last call to partial_fit, "
                               f"was: {self.classes_!r}")
         if self.warm_start and not incremental and not multilabel:
