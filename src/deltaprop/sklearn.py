@@ -458,8 +458,7 @@ class _NeuralNet(BaseEstimator):
         values = list(values)
         if len(values) != len(dense):
             raise ShapeError(f"the network has {len(dense)} layers of weights, got {len(values)} arrays")
-        for layer, value in zip(dense, values):
-            getattr(layer, name).value = value
+        _set_all([getattr(layer, name) for layer in dense], values)
 
     @property
     def n_layers_(self) -> int:
@@ -1769,8 +1768,7 @@ class _LayerArrays(list):
             if len(value) != len(params):
                 raise ShapeError(f"{len(value)} arrays for {len(params)} layers of weights; "
                                  "the number of layers cannot change")
-            for p, v in zip(params, value):
-                p.value = v
+            _set_all(params, value)
         else:
             params.value = value
         super().__setitem__(index, [p.value for p in params] if isinstance(index, slice) else params.value)
@@ -1782,6 +1780,20 @@ class _LayerArrays(list):
         raise ShapeError("coefs_ and intercepts_ have one array per layer; replace items, or assign a whole list")
 
     append = extend = insert = pop = remove = clear = __iadd__ = __imul__ = _fixed_length
+
+
+def _set_all(params: list, values: list) -> None:
+    """Each parameter's value from ``values``, or none: on a failure (an array of another
+    shape, or of no numbers) the ones set before it are put back, so the network never
+    mixes new layers with old."""
+    saved = [p.value.copy() for p in params]
+    try:
+        for p, v in zip(params, values):
+            p.value = v
+    except BaseException:
+        for p, old in zip(params, saved):
+            p.value = old
+        raise
 
 
 def _classes_from_names(names: list[str], kind: str, dtype: str | None, path) -> np.ndarray:
