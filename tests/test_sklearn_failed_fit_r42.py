@@ -254,3 +254,17 @@ def test_a_failed_partial_fit_with_a_schedule_of_ones_own_keeps_the_weights_and_
     _assert_unchanged(before, est, X)
     est.partial_fit(X, y)
     assert est.n_iter_ == 1 and len(est.loss_curve_) == 2 and est.t_ == 2 * len(y)
+
+
+def test_ctrl_c_in_a_refit_keeps_the_model_fitted_before(monkeypatch):
+    """A refit (no warm start) trains a new network: Ctrl-C in it left that half-trained
+    network, with the new data's labels, in place of the model fitted before."""
+    est, X, _ = _fitted()
+    before = _looks(est, X)
+    X2, y2 = _data(features=4, seed=3)
+    with monkeypatch.context() as patch:
+        _interrupt_after(2, patch)
+        with pytest.raises(KeyboardInterrupt):
+            est.fit(X2, np.array(["p", "q", "r"])[y2])
+    _assert_unchanged(before, est, X)
+    assert est._state is not None and est._state.net is est.net_  # partial_fit goes on training this network

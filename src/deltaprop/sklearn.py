@@ -605,12 +605,16 @@ class _NeuralNet(BaseEstimator):
     def _fit(self, X, y, sample_weight=None, *, incremental: bool, classes=None):
         """``fit`` and ``partial_fit``: train, or on any failure (an error, Ctrl-C) leave the
         estimator as it was before the call (unfitted before a first fit)."""
-        undo = _Undo(self)
+        undo = _Undo(self, in_place=not self._first_pass(incremental))
         try:
             return self._train(X, y, sample_weight, incremental=incremental, classes=classes)
         except BaseException:
             undo.restore(self)
             raise
+
+    def _first_pass(self, incremental: bool) -> bool:
+        """Whether this call trains a new network (not the fitted one: a warm start or ``partial_fit``)."""
+        return not hasattr(self, "net_") or (not self.warm_start and not incremental)
 
     def _train(self, X, y, sample_weight=None, *, incremental: bool, classes=None):
         self._check_settings()
@@ -619,7 +623,7 @@ class _NeuralNet(BaseEstimator):
                 "partial_fit does not support early_stopping=True: set early_stopping=False, "
                 "or hold out a validation set yourself"
             )
-        first_pass = not hasattr(self, "net_") or (not self.warm_start and not incremental)
+        first_pass = self._first_pass(incremental)
         dtype = (np.float64, np.float32) if first_pass else self.net_.dtype
         if self.dtype is not None:
             dtype = resolve_dtype(self.dtype)
@@ -1094,15 +1098,18 @@ class _Undo:
     failed ``fit``, warm start or ``partial_fit`` never leaves new ``classes_`` (or
     ``n_features_in_``, ...) beside the old network."""
 
-    def __init__(self, est: "_NeuralNet"):
+    def __init__(self, est: "_NeuralNet", *, in_place: bool = True):
+        """``in_place``: whether the call may train the fitted network itself (a warm start,
+        ``partial_fit``); a call that trains a new one leaves the fitted network and its
+        training state untouched, and they are not copied."""
         self.attrs = dict(est.__dict__)
         self.lengths = {k: len(v) for k, v in self.attrs.items() if isinstance(v, list)}  # appended to, if at all
-        net = self.attrs.get("net_")
+        net = self.attrs.get("net_") if in_place else None
         self.net = None
         if isinstance(net, Network):
             flags = (net.decision_threshold, net.gives_values, net.multilabel)
             self.net = (net, net._flat_values.copy(), copy.deepcopy(net.rng.bit_generator.state), flags)
-        training = self.attrs.get("_state")
+        training = self.attrs.get("_state") if in_place else None
         self.history, self.training = None, None
         if isinstance(training, TrainingState):
             self.history = (training.history, len(training.history.records))
