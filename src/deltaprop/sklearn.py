@@ -413,7 +413,7 @@ class _NeuralNet(BaseEstimator):
                 f"Got `batch_size` less than 1 or larger than sample size. It is going to be clipped "
                 f"(batch_size={self.batch_size}, {n} training rows)",
                 UserWarning,
-                stacklevel=5,
+                stacklevel=6,
             )
         return min(int(self.batch_size), n)
 
@@ -458,8 +458,7 @@ class _NeuralNet(BaseEstimator):
         values = list(values)
         if len(values) != len(dense):
             raise ShapeError(f"the network has {len(dense)} layers of weights, got {len(values)} arrays")
-        for layer, value in zip(dense, values):
-            getattr(layer, name).value = value
+        _set_all([getattr(layer, name) for layer in dense], values)
 
     @property
     def n_layers_(self) -> int:
@@ -604,13 +603,27 @@ class _NeuralNet(BaseEstimator):
 
     # -- training -------------------------------------------------------------------------
     def _fit(self, X, y, sample_weight=None, *, incremental: bool, classes=None):
+        """``fit`` and ``partial_fit``: train, or on any failure (an error, Ctrl-C) leave the
+        estimator as it was before the call (unfitted before a first fit)."""
+        undo = _Undo(self, in_place=not self._first_pass(incremental))
+        try:
+            return self._train(X, y, sample_weight, incremental=incremental, classes=classes)
+        except BaseException:
+            undo.restore(self)
+            raise
+
+    def _first_pass(self, incremental: bool) -> bool:
+        """Whether this call trains a new network (not the fitted one: a warm start or ``partial_fit``)."""
+        return not hasattr(self, "net_") or (not self.warm_start and not incremental)
+
+    def _train(self, X, y, sample_weight=None, *, incremental: bool, classes=None):
         self._check_settings()
         if incremental and self.early_stopping:
             raise ConfigError(
                 "partial_fit does not support early_stopping=True: set early_stopping=False, "
                 "or hold out a validation set yourself"
             )
-        first_pass = not hasattr(self, "net_") or (not self.warm_start and not incremental)
+        first_pass = self._first_pass(incremental)
         dtype = (np.float64, np.float32) if first_pass else self.net_.dtype
         if self.dtype is not None:
             dtype = resolve_dtype(self.dtype)
@@ -665,7 +678,7 @@ class _NeuralNet(BaseEstimator):
                 "Adam's): AdaDelta already scales its steps, so at this rate the network barely learns. "
                 "Pass learning_rate_init=1.0 (or solver=deltaprop.AdaDelta(), which keeps its own rate)",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,
             )
 
     def _check_loss_output(self) -> None:
@@ -787,7 +800,7 @@ class _NeuralNet(BaseEstimator):
             f"{type(self).__name__}: {what} ({fix}). The validation score of that epoch is recorded as NaN "
             f"and the weights of the best epoch (validation score {self.best_validation_score_:g}) are kept.",
             ConvergenceWarning,
-            stacklevel=5,
+            stacklevel=6,
         )
 
     def _warn_max_iter(self, early: bool) -> None:
@@ -797,7 +810,7 @@ class _NeuralNet(BaseEstimator):
             f"converged yet: the {watched} still improved by more than tol={self.tol:g} within "
             f"n_iter_no_change={self.n_iter_no_change} epochs. Raise max_iter or learning_rate_init.",
             ConvergenceWarning,
-            stacklevel=5,
+            stacklevel=6,
         )
 
     def _split(self, n: int, targets, seed: int):
@@ -899,7 +912,7 @@ class _NeuralNet(BaseEstimator):
                 f"{result.message}. Raise max_iter (now {self.max_iter}) or max_fun (now {self.max_fun}), "
                 "or scale the data",
                 ConvergenceWarning,
-                stacklevel=5,
+                stacklevel=6,
             )
 
     def _add_penalty(self, objective: _Objective, gradient: np.ndarray) -> float:
@@ -1040,12 +1053,7 @@ class _NeuralNet(BaseEstimator):
         state = dict(super().__getstate__())
         training = state.get("_state")
         if isinstance(training, TrainingState):
-            opt = training.optimizer
-            state["_state"] = {
-                "training": training.to_dict(),
-                "optimizer": opt.config(),
-                "optimizer_state": opt.state() if opt.params else None,
-            }
+            state["_state"] = _training_blob(training)
             if state.get("history_") is training.history:
                 state.pop("history_")  # the training state's own, rebuilt with it (not an L-BFGS fit's since)
         return state
@@ -1054,14 +1062,88 @@ class _NeuralNet(BaseEstimator):
         state = dict(state)
         blob = state.get("_state")
         if isinstance(blob, dict):
-            opt = optimizer_from_config(blob["optimizer"])
-            if blob["optimizer_state"] is not None:
-                opt.build(state["net_"].parameters())
-                opt.load_state(blob["optimizer_state"])
-            training = TrainingState.from_dict(blob["training"], net=state["net_"], optimizer=opt)
+            training = _training_from_blob(blob, state["net_"])
             state["_state"] = training
             state.setdefault("history_", training.history)
         super().__setstate__(state)
+
+
+def _training_blob(training: TrainingState) -> dict[str, Any]:
+    """A training state as plain values (the optimizer's arrays copied), for a pickle or a
+    failed fit's undo; :func:`_training_from_blob` binds it back to a network."""
+    opt = training.optimizer
+    return {
+        "training": training.to_dict(),
+        "optimizer": opt.config(),
+        "optimizer_state": opt.state() if opt.params else None,
+    }
+
+
+def _training_from_blob(blob: dict[str, Any], net: Network) -> TrainingState:
+    """The training state of :func:`_training_blob`, its optimizer built on ``net``'s own
+    parameters (one owner of the weights) with its state loaded."""
+    opt = optimizer_from_config(blob["optimizer"])
+    if blob["optimizer_state"] is not None:
+        opt.build(net.parameters())
+        opt.load_state(blob["optimizer_state"])
+    return TrainingState.from_dict(blob["training"], net=net, optimizer=opt)
+
+
+class _Undo:
+    """What a fit may change, taken before it starts, to put back when it fails (an error,
+    Ctrl-C): the estimator's attributes as they were (none fitted before a first fit), and,
+    as training writes them in place, the fitted network's weights, its random generator and
+    flags, the optimizer's state, and the lengths of the curves and history it appends to
+    (so a loop of ``partial_fit`` calls does not copy its growing history at each call). So a
+    failed ``fit``, warm start or ``partial_fit`` never leaves new ``classes_`` (or
+    ``n_features_in_``, ...) beside the old network."""
+
+    def __init__(self, est: "_NeuralNet", *, in_place: bool = True):
+        """``in_place``: whether the call may train the fitted network itself (a warm start,
+        ``partial_fit``); a call that trains a new one leaves the fitted network and its
+        training state untouched, and they are not copied."""
+        self.attrs = dict(est.__dict__)
+        self.lengths = {k: len(v) for k, v in self.attrs.items() if isinstance(v, list)}  # appended to, if at all
+        net = self.attrs.get("net_") if in_place else None
+        self.net = None
+        if isinstance(net, Network):
+            flags = (net.decision_threshold, net.gives_values, net.multilabel)
+            self.net = (net, net._flat_values.copy(), copy.deepcopy(net.rng.bit_generator.state), flags)
+        training = self.attrs.get("_state") if in_place else None
+        self.history, self.training = None, None
+        if isinstance(training, TrainingState):
+            self.history = (training.history, len(training.history.records))
+            training.history = History()  # its records are kept by count, not copied
+            try:
+                blob = _training_blob(training)
+                blob["training"] = copy.deepcopy(blob["training"])
+                self.training = blob
+            except Exception:  # a schedule of the user's own that does not write itself out: a failed
+                pass  # call drops the state, and the next starts a fresh optimizer (as after load)
+            finally:
+                training.history = self.history[0]
+
+    def restore(self, est: "_NeuralNet") -> None:
+        """Put the estimator back as it was when this was taken."""
+        attrs = dict(self.attrs)
+        for key, n in self.lengths.items():
+            del attrs[key][n:]
+        if self.net is not None:
+            net, weights, rng, flags = self.net
+            np.copyto(net._flat_values, weights)
+            net.rng.bit_generator.state = rng
+            net.decision_threshold, net.gives_values, net.multilabel = flags
+        if self.history is not None:
+            history, n = self.history
+            del history.records[n:]
+            attrs["_state"] = None
+            if self.training is not None:
+                self.training["training"]["history"] = history.records
+                with contextlib.suppress(errors.Error):  # (as above) one its config does not build back
+                    attrs["_state"] = _training_from_blob(self.training, attrs["net_"])
+                    attrs["_state"].history = history  # the object history_ may be
+        est.__dict__.clear()
+        est.__dict__.update(attrs)
 
 
 def _merged_range(known, X, first_pass: bool) -> tuple[float, float] | None:
@@ -1321,7 +1403,10 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
                 f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' has {unique_labels(y)}: "
                 "pass every label in classes= on the first partial_fit, or fit again without warm_start"
             )
-        return np.searchsorted(self.classes_, y).astype(np.int64)
+        # a model file's classes_ keep its order, which need not be sorted (the command line's
+        # Fashion-MNIST names, or "9" before "10"): each label's position, not its sorted place
+        order = np.argsort(self.classes_, kind="stable")
+        return order[np.searchsorted(self.classes_, y, sorter=order)].astype(np.int64)
 
     def _set_classes(self, y, multilabel, incremental, classes) -> None:
         if multilabel:
@@ -1348,7 +1433,8 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
                 f"y has {y.shape[1]} label columns, but the fitted model has {len(self.classes_)}: warm_start and "
                 "partial_fit keep the labels of the first fit; fit again with warm_start=False for other labels"
             )
-        if incremental and classes is not None and not np.array_equal(unique_labels(np.asarray(classes)), self.classes_):
+        if incremental and classes is not None and not np.array_equal(unique_labels(np.asarray(classes)),
+                                                                      np.sort(self.classes_)):
             raise ConfigError(f"`classes={list(classes)!r}` is not the same as on last call to partial_fit, "
                               f"was: {self.classes_!r}")
         if self.warm_start and not incremental and not multilabel:
@@ -1689,8 +1775,7 @@ class _LayerArrays(list):
             if len(value) != len(params):
                 raise ShapeError(f"{len(value)} arrays for {len(params)} layers of weights; "
                                  "the number of layers cannot change")
-            for p, v in zip(params, value):
-                p.value = v
+            _set_all(params, value)
         else:
             params.value = value
         super().__setitem__(index, [p.value for p in params] if isinstance(index, slice) else params.value)
@@ -1702,6 +1787,20 @@ class _LayerArrays(list):
         raise ShapeError("coefs_ and intercepts_ have one array per layer; replace items, or assign a whole list")
 
     append = extend = insert = pop = remove = clear = __iadd__ = __imul__ = _fixed_length
+
+
+def _set_all(params: list, values: list) -> None:
+    """Each parameter's value from ``values``, or none: on a failure (an array of another
+    shape, or of no numbers) the ones set before it are put back, so the network never
+    mixes new layers with old."""
+    saved = [p.value.copy() for p in params]
+    try:
+        for p, v in zip(params, values):
+            p.value = v
+    except BaseException:
+        for p, old in zip(params, saved):
+            p.value = old
+        raise
 
 
 def _classes_from_names(names: list[str], kind: str, dtype: str | None, path) -> np.ndarray:

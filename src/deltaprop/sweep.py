@@ -841,10 +841,38 @@ def plot_results(trials: list[Trial], out: Path, varied: list[str]) -> Path | No
     return path
 
 
+#: Characters of a failed trial's error shown in the table (sweep.csv keeps it whole).
+TABLE_ERROR_WIDTH = 60
+
+
+def short_error(error: str, width: int = TABLE_ERROR_WIDTH) -> str:
+    """A trial's error for the table: without the ``deltaprop ...: error:`` prefix, its first
+    sentence (a message goes on with the fix; a ``;`` or ``.`` inside parentheses ends none),
+    cut at a word to ``width`` characters."""
+    text = " ".join(error.split())
+    if "error: " in text:
+        text = text.split("error: ", 1)[1]
+    depth = 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth <= 0 and char in ".;" and text[i + 1 : i + 2] == " ":
+            text = text[:i]
+            break
+    if len(text) <= width:
+        return text
+    cut = text[: width - 3]
+    if text[width - 3] != " " and " " in cut:  # not inside a word
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(",:;") + "..."
+
+
 def table(trials: list[Trial], varied: list[str]) -> str:
-    """The results as an aligned text table."""
+    """The results as an aligned text table; an ``error`` column, in short, when a trial failed
+    or was stopped (sweep.csv holds the whole message)."""
     alerts = any(t.result.get("alerts") for t in trials)
-    head = ["trial", *varied, "status", "best val acc", "epoch", "seconds", *(["alerts at the end"] if alerts else [])]
+    errors = any(t.result.get("error") for t in trials)
+    head = ["trial", *varied, "status", "best val acc", "epoch", "seconds", *(["alerts at the end"] if alerts else []),
+            *(["error"] if errors else [])]
     rows = [head]
     for t in trials:
         r = t.result
@@ -853,6 +881,7 @@ def table(trials: list[Trial], varied: list[str]) -> str:
                      "" if acc is None or (isinstance(acc, float) and math.isnan(acc)) else f"{acc:.4f}",
                      "" if r.get("best_epoch") is None else str(r["best_epoch"]),
                      "" if r.get("seconds") is None else f"{r['seconds']:.1f}",
-                     *([r.get("alerts") or ""] if alerts else [])])
+                     *([r.get("alerts") or ""] if alerts else []),
+                     *([short_error(r.get("error") or "")] if errors else [])])
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
