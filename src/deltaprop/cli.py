@@ -69,7 +69,7 @@ from .serialization import (
 )
 from .interrupts import ignored, interrupt_once
 from .layers import Dense
-from .report import earlier_sessions, recorded_facts, recorded_status
+from .report import earlier_sessions, recorded_facts, recorded_status, sweep_folder_words
 from .training import (History, TrainingState, changed_update_forms, exploded_weights, fit,
                        update_forms_words)
 
@@ -887,6 +887,10 @@ def _no_checkpoint(out: Path) -> Error:
     if (out / "config.toml").is_file():
         return Error(f"{out} holds no checkpoint: its run stopped before the first one was saved, so there is nothing "
                      f"to resume; start it over with: {_restart_line(out)}")
+    if sweep_folder_words(out):
+        return Error(f"{out} holds no checkpoint.safetensors: it is a {PROG} sweep folder; continue the sweep with "
+                     f"{PROG} sweep CONFIG.toml --grid ... --out {out} --resume (the grid and configuration file it was "
+                     "started with), or resume one of its trials, trial-N, with train --resume")
     return Error(f"{out} holds no checkpoint.safetensors to resume from; is it a {PROG} train output folder?")
 
 
@@ -2507,7 +2511,16 @@ def _model_path(path: str | Path) -> Path:
         return path / "model.safetensors"
     if path.is_dir() and any((path / name).is_file() for name in ("checkpoint.safetensors", "config.toml", "run.json")):
         raise Error(_no_model_words(path))
+    _refuse_sweep_folder(path, "model.safetensors")
     return path
+
+
+def _refuse_sweep_folder(path: Path, missing: str) -> None:
+    """Refuse a sweep's folder given where a run folder or model is asked for, naming one of
+    its trials' run folders (the generic refusal would ask for a file the folder never holds)."""
+    words = sweep_folder_words(path) if path.is_dir() else None
+    if words:
+        raise ModelFileError(f"{path} holds no {missing}: {words}")
 
 
 def _earlier_model_note(out: Path) -> str | None:
@@ -3205,6 +3218,7 @@ def cmd_plot_history(args) -> int:
         elif (src / "checkpoint.safetensors").is_file():
             records = load_checkpoint(src / "checkpoint.safetensors").training["history"]
         else:
+            _refuse_sweep_folder(src, "history.csv")
             raise DataError(f"{src} holds neither a history.csv nor a checkpoint.safetensors; give a run folder of "
                             f"{PROG} train, its history.csv or its checkpoint")
     elif src.suffix.lower() == ".csv":
@@ -3561,6 +3575,7 @@ def cmd_export(args) -> int:
     from .export import export_file
 
     args.format = _export_format(args)
+    _refuse_sweep_folder(Path(args.model), "model.safetensors")
     if args.input_type is not None and args.format != "onnx":
         raise ConfigError("--input-type sets the ONNX graph's input; it has no meaning for --format torch")
     if args.input_range is not None and args.format != "onnx":

@@ -346,14 +346,20 @@ def read_alerts_csv(path: Path) -> dict[int, list[dict[str, Any]]]:
     return by_epoch
 
 
-def _sweep_words(out: Path) -> str:
-    """What to give instead of ``out``: a sweep's folder (sweep.csv, ``trial-N`` folders)
-    holds one run folder a trial, which is named; else a train output folder is asked for."""
+def sweep_folder_words(out: Path) -> str | None:
+    """What to give instead of ``out`` where it is a sweep's folder (sweep.csv, ``trial-N``
+    folders), which holds one run folder a trial: one of them, named; None for any other."""
     trials = sorted(p for p in out.glob("trial-*") if p.is_dir() and p.name[6:].isdigit())
     if not trials and not (out / "sweep.csv").is_file():
-        return "is it a deltaprop train output folder?"
+        return None
     example = f", e.g. {trials[0]}" if trials else ""
     return f"it is a deltaprop sweep folder; give the run folder of one of its trials (trial-N){example}"
+
+
+def _sweep_words(out: Path) -> str:
+    """What to give instead of ``out``: a trial's run folder for a sweep's folder, else a
+    train output folder is asked for."""
+    return sweep_folder_words(out) or "is it a deltaprop train output folder?"
 
 
 def read_run(out: Path) -> dict[str, Any]:

@@ -854,6 +854,15 @@ def _text_kind(data: bytes) -> str | None:
     return "a text file"
 
 
+def _folder_words(path: Path) -> str:
+    """Why a folder is no model: the .safetensors files it holds are named, or, holding none,
+    a model file or a run folder is asked for (never a file the folder does not have)."""
+    inside = sorted(p.name for p in path.glob("*.safetensors") if p.is_file())
+    if inside:
+        return f"is a folder; give the .safetensors file inside it (e.g. {path / inside[0]})"
+    return "is a folder holding no .safetensors file; give a model file, or the folder of a deltaprop train run"
+
+
 def _looks_like_onnx(data: bytes) -> bool:
     """An ONNX ``ModelProto`` begins with field 1, ``ir_version`` (tag ``0x08``, a small
     varint), followed by another field's tag (2 to 8: producer, domain, graph, ...)."""
@@ -865,7 +874,7 @@ def _read_header(path: Path, max_bytes: int) -> tuple[dict, dict[str, str], int]
     """The JSON header and its metadata, read (and only it) after its 8-byte length has
     been checked against the file's size; returns (header, metadata, bytes of tensor data)."""
     if path.is_dir():
-        raise _bad(path, "is a folder; give the .safetensors file inside it (e.g. model.safetensors)")
+        raise _bad(path, _folder_words(path))
     with open_regular(path, max_bytes=max_bytes, what="file", error=ModelFileError) as f:
         size = os.fstat(f.fileno()).st_size
         head = f.read(9)

@@ -18,6 +18,7 @@ from typing import TextIO
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, Error
+from ..report import sweep_folder_words
 from .handler import STATIC_FILES, Handler, read_static
 from .model import ModelSource
 from .run import RUN_FILES
@@ -105,6 +106,9 @@ def _app(path: str | Path) -> App:
     if not path.exists():
         raise ConfigError(f"{path}: no such model file or run folder")
     if path.is_dir() and not any((path / name).exists() for name in (*RUN_FILES, "config.toml")):
+        sweep = sweep_folder_words(path)
+        if sweep:
+            raise ConfigError(f"{path} holds no model.safetensors: {sweep}")
         raise ConfigError(f"{path} is not a run folder (no history.csv, model or checkpoint); "
                           "give a run folder or a .safetensors model")
     source = ModelSource(path)
