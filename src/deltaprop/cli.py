@@ -2735,6 +2735,10 @@ def _model_dataset(args, mf) -> str:
     name = args.dataset or mf.extra.get("dataset")
     if not isinstance(name, str) or not name:
         raise ConfigError("this model does not record its dataset; pass --dataset NAME or FILE")
+    if not args.dataset and _is_file_dataset(name) and not Path(name).exists():
+        raise DatasetNotFoundError(f"{name}: no such file; the model was trained on this file: put it back there, or "
+                                   "give its new place with --dataset FILE (a file of the same bytes is known as its "
+                                   "training file: its test rows are those training held out)")
     return name
 
 
