@@ -2972,14 +2972,24 @@ def _width_problem(path: Path, raw: np.ndarray, width: int, n_features: int, sid
         if width == n_features + 1:
             fix = ("; if a column holds the labels, name it label in a header line (predict then leaves it out), or "
                    "remove it")
-    elif raw.ndim == 2 and raw.shape[0] == n_features and raw.shape[1] != n_features:
-        fix = f"; the array has shape {raw.shape}, a column an input: save it transposed, np.save('rows.npy', rows.T)"
-    elif width == n_features + 1:
-        index = _trained_label_index(mf)
-        drop, which = ("LABEL_INDEX", "") if index is None else (index, f" (column {index + 1} of the training file)")
-        fix = (f"; if the rows still hold the label column{which}, drop it: "
-               f"np.save('rows.npy', np.delete(rows, {drop}, axis=1))")
+    else:
+        transposed = raw.ndim == 2 and raw.shape[0] == n_features and raw.shape[1] != n_features
+        label = _label_column_fix(mf) if width == n_features + 1 else None
+        if transposed and label:  # as many rows as inputs and one column more: either may be the cause
+            fix = (f"; the array has shape {raw.shape}: if a column is an input, save it transposed, "
+                   f"np.save('rows.npy', rows.T); {label}")
+        elif transposed:
+            fix = f"; the array has shape {raw.shape}, a column an input: save it transposed, np.save('rows.npy', rows.T)"
+        elif label:
+            fix = f"; {label}"
     return ShapeError(f"{path}: {width} features per input, but the model takes {n_features}{what}{fix}")
+
+
+def _label_column_fix(mf) -> str:
+    """How to drop a label column left in ``.npy`` rows one value wider than the model takes."""
+    index = _trained_label_index(mf)
+    drop, which = ("LABEL_INDEX", "") if index is None else (index, f" (column {index + 1} of the training file)")
+    return f"if the rows still hold the label column{which}, drop it: np.save('rows.npy', np.delete(rows, {drop}, axis=1))"
 
 
 def _csv_rows(path: Path, n_features: int, side: int | None, model: str, mf) -> np.ndarray:
@@ -3008,7 +3018,7 @@ def _image_rows(path: Path, n_features: int, style: str, side: int | None, mf, n
     shape = _trained_image_shape(mf)
     if side is None and shape is None:
         raise ShapeError(f"{path}: this model's {n_features} inputs are not a square image of at least 8x8 pixels (a "
-                         "table's columns), so an image cannot be its input; give a .npy file of rows instead")
+                         "table's columns), so an image cannot be its input; give its rows in a .npy or CSV file instead")
     read = read_image(path, style, side=side) if side is not None else read_shaped_image(path, shape)
     if read.notes and notes is not None:
         notes.append(f"note: {path}: {'; '.join(read.notes)}")
