@@ -909,7 +909,9 @@ def _resume_config(out: Path, flags: dict[str, Any]) -> tuple[TrainConfig, Check
         raise type(exc)(f"{str(exc).rstrip('.')}; restore the file from a copy to resume, or {again}") from None
     saved = checkpoint.extra.get("config")
     if not isinstance(saved, dict):
-        raise Error(f"{path} was not written by deltaprop train; it holds no run configuration")
+        raise Error(f"{path} was not written by {PROG} train; it holds no run configuration (a CheckpointWriter's "
+                    "checkpoint resumes in Python: ck = load_checkpoint(path); fit(ck.net, X, y, loss=ck.loss, "
+                    "optimizer=ck.optimizer, resume=ck.training_state()))")
     before = TrainConfig.from_mapping(saved, origin="the checkpoint's configuration")
     _check_saved_config(path, before, checkpoint)
     _check_config_toml(out, saved)
@@ -2589,6 +2591,10 @@ def _no_model_words(out: Path) -> str:
             return (f"{out} holds no model.safetensors: its run diverged, and resuming it would diverge again. Give its "
                     f"last good checkpoint, {checkpoint}, or {again}")
         return f"{out} holds no model.safetensors: its run diverged before its first epoch ended; {again}"
+    if checkpoint.is_file() and facts is None and not (out / "config.toml").is_file():
+        return (f"{out} holds no model.safetensors, only {checkpoint}, with no config.toml or run.json beside it (as a "
+                f"CheckpointWriter of fit leaves a folder, which {PROG} train --resume cannot continue): give the "
+                "checkpoint itself")
     if checkpoint.is_file():
         return (f"{out} holds no model.safetensors: its run did not finish. Give its last checkpoint, {checkpoint}, "
                 f"or finish the run with: {PROG} train --resume {out}")
