@@ -78,7 +78,7 @@ def render(records, facts: dict[str, Any], *, evaluation=None, weights=None, wei
                                                               facts.get("earlier_model"))),
         _section("run", "Run", _run_facts(facts)),
     ]
-    title = escape(f"deltaprop run: {facts.get('config', {}).get('dataset', '')}")
+    title = escape(_run_title(facts.get("config") or {}, layers=False))
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">{head}'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
             f"<style>{CSS}</style></head><body>{''.join(body)}"
@@ -120,10 +120,20 @@ def _results_line(evaluation) -> str:
             f'<p class="warning">WARNING: {escape(note)}</p>')
 
 
+def _run_title(cfg: dict, *, layers: bool = True) -> str:
+    """``deltaprop run: DATASET, 784 → 50 → 10``, with only the parts the configuration
+    records (a folder a ``CheckpointWriter`` of ``fit`` wrote records neither)."""
+    parts = [str(cfg.get("dataset") or "")]
+    if layers:
+        parts.append(" → ".join(map(str, cfg.get("layers") or [])))
+    said = ", ".join(part for part in parts if part)
+    return f"deltaprop run: {said}" if said else "deltaprop run"
+
+
 def _header(records, facts, evaluation) -> str:
     status = str(facts.get("status", "unknown"))
     cfg = facts.get("config") or {}
-    parts = [f"<h1>deltaprop run: {escape(cfg.get('dataset', ''))}, {escape(' → '.join(map(str, cfg.get('layers') or [])))}</h1>",
+    parts = [f"<h1>{escape(_run_title(cfg))}</h1>",
              f'<p><span class="status {escape(status)}">{escape(status)}</span> {len(records)} epoch(s)']
     kept = _kept_epoch(records, facts)
     if records:  # an epoch a steps limit cut short is said so, as history.png's title says it
