@@ -884,6 +884,13 @@ def _no_checkpoint(out: Path) -> Error:
     """Why ``out`` cannot be resumed when it holds no checkpoint, and what to do instead."""
     if (out / "model.safetensors").is_file():
         return Error(f"{out} holds a model but no checkpoint.safetensors to resume from; start a new run to train longer")
+    facts = recorded_facts(out) or {}
+    if (out / "config.toml").is_file() and facts.get("status") == "diverged":  # the same start diverges again
+        where = facts.get("diverged")
+        lr = where.get("lr") if isinstance(where, dict) else None
+        was = f" (it was {lr:g})" if isinstance(lr, (int, float)) and not isinstance(lr, bool) else ""
+        return Error(f"{out} holds no checkpoint: its run diverged before its first epoch ended, so there is nothing "
+                     f"to resume; train again with a lower learning rate{was}: {_restart_line(out)} --lr LOWER")
     if (out / "config.toml").is_file():
         return Error(f"{out} holds no checkpoint: its run stopped before the first one was saved, so there is nothing "
                      f"to resume; start it over with: {_restart_line(out)}")
