@@ -3371,16 +3371,18 @@ _COLUMNS_SHOWN = 12
 
 def _input_columns_words(mf) -> str | None:
     """What a row of raw inputs holds, in order, where the model records it: the training
-    CSV file's feature columns (and where its label column was), or the shape of the
-    images of the .npz file it trained on; the order .npy rows must keep."""
+    CSV file's feature columns (and where its label column was), and the shape of one
+    example's image (an .npz file's, a named dataset's, ``--input-shape`` of a CSV file's
+    rows of pixels); the order .npy rows must keep. One line each, either or both."""
     names, index, shape = _trained_feature_names(mf), _trained_label_index(mf), _trained_image_shape(mf)
     label = f"; the label was column {index + 1} of the training file" if index is not None else ""
+    lines = []
     if names is not None:
         shown = ", ".join(names[:_COLUMNS_SHOWN]) + (f", ... ({len(names)} in all)" if len(names) > _COLUMNS_SHOWN else "")
-        return f"input columns: {shown} (a row's values in this order{label})"
+        lines.append(f"input columns: {shown} (a row's values in this order{label})")
     if shape is not None:
-        return f"input images: {' x '.join(map(str, shape))} a row (flattened in this axis order)"
-    return None
+        lines.append(f"input images: {' x '.join(map(str, shape))} a row (flattened in this axis order)")
+    return "\n".join(lines) or None
 
 
 def cmd_info(args) -> int:
