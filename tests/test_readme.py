@@ -78,7 +78,7 @@ def _without_timing(line: str) -> str:
 
 @pytest.mark.slow
 def test_readme_train_and_info_transcript_is_what_they_print(tmp_path, monkeypatch, capsys):
-    """`deltaprop train --out runs/demo` and `deltaprop info runs/demo | tail -8 | head -7`
+    """`deltaprop train --out runs/demo` and `deltaprop info runs/demo | tail -9 | head -8`
     print the README's lines (speeds and times aside; '...' stands for the epochs left out)."""
     from deltaprop.cli import main
 
@@ -93,9 +93,9 @@ def test_readme_train_and_info_transcript_is_what_they_print(tmp_path, monkeypat
     # the weights' digest is of their bytes: a CPU whose BLAS kernels round differently (AVX-512's
     # against AVX2's) gives other last bits, so only its form is compared
     digest = re.compile(r"^(tensors sha256: )[0-9a-f]{64}$")
-    assert [digest.sub(r"\1HEX", line) for line in info[-8:-1]] == \
-        [digest.sub(r"\1HEX", line) for line in transcript("uv run deltaprop info runs/demo | tail -8 | head -7")]
-    assert any(digest.match(line) for line in info[-8:-1])
+    assert [digest.sub(r"\1HEX", line) for line in info[-9:-1]] == \
+        [digest.sub(r"\1HEX", line) for line in transcript("uv run deltaprop info runs/demo | tail -9 | head -8")]
+    assert any(digest.match(line) for line in info[-9:-1])
     assert main(["evaluate", "runs/demo"]) == 0
     assert capsys.readouterr().out.splitlines()[:4] == transcript("uv run deltaprop evaluate runs/demo | head -4")
     assert main(["plot", "weights", "runs/demo"]) == 0
