@@ -473,6 +473,7 @@ class DiagnosticsRecorder(Callback):
         if ctx.uniform_loss is not None or ctx.mean_loss is not None:
             ctx = dataclasses.replace(ctx, start_loss=self._start_loss(state))
         self._monitor = AlertMonitor(ctx, state.history.alerts)
+        state.alert_context = ctx  # the check at the run's end judges in the same context
 
     def _start_loss(self, state) -> float | None:
         """The probe loss before the run's first step: measured now in a fresh run and kept

@@ -254,6 +254,11 @@ class TrainingState:
     #: the steps of those changes that were the probe of a run started on fewer threads
     #: (small steps: :mod:`deltaprop.blas_threads`), not slowdowns; not saved
     thread_probe: list[int] = field(default_factory=list)
+    #: the :class:`~deltaprop.alerts.Context` the run's alerts are judged in each epoch (its
+    #: :class:`~deltaprop.callbacks.DiagnosticsRecorder` sets it as training begins: the
+    #: classes' chance level, the optimizer, the inputs' scaling, the probe loss before the
+    #: first step, the run's limits), so the check at the run's end judges in the same; not saved
+    alert_context: Any = field(default=None, repr=False, compare=False)
     #: the number of batches of the epoch under way (the loop sets it when the epoch starts)
     epoch_batches: int | None = None
     #: the rows those batches hold in all (sliding windows overlap: more than ``n_examples``)
