@@ -464,7 +464,8 @@ class DiagnosticsRecorder(Callback):
         ctx = context_of(net, loss, self._all_targets, self._all_weights, self.X, state.optimizer)
         if state.base_lr is not None:  # the run's rate, not a schedule's of the epoch it resumes at
             ctx = dataclasses.replace(ctx, lr=float(state.base_lr))
-        ctx = dataclasses.replace(ctx, run_epochs=state.epochs, run_steps=state.steps)  # its last epoch is judged
+        ctx = dataclasses.replace(ctx, run_epochs=state.epochs, run_steps=state.steps,  # its last epoch is judged
+                                  validation_rows=state.validation_rows)
         with warnings.catch_warnings():  # a zero-initialised network warned when it was built
             warnings.simplefilter("ignore", UserWarning)
             self._work = net.copy()
