@@ -252,6 +252,13 @@ OVERFIT_CHANCE = 0.01
 #: From this many validation rows a gap of OVERFIT_GAP is at least six standard errors of
 #: their accuracy (√(a(1 − a)/n) ≤ 0.5/√1000 = 0.016): no test needed.
 OVERFIT_EXACT_ROWS = 1000
+#: Nor is a gap overfitting while the validation loss still falls to a new low each epoch:
+#: the network still generalises better with each epoch, and the fix's early stopping would
+#: not stop. A fixed validation set can hold harder rows than the training set's average:
+#: iris standardised, 38 of its rows held out, the network at training accuracy 0.92 and a
+#: training loss of 0.48 scores 0.79 on them while their loss falls 0.550, 0.543, ... 0.518
+#: over the last epochs (tanh with SGD at momentum 0.9: 0.79 at epoch 6, 0.97 at epoch 50).
+#: Learned by heart, the validation loss rises from its low as the gap opens.
 
 #: High momentum: SGD's momentum μ above this is named where a fix blames the step size.
 #: Momentum adds up the steps of the last 1/(1 − μ) or so: on a steady gradient it moves the
@@ -1612,10 +1619,17 @@ def _overfit(record, ctx: Context) -> bool:
     return not (probe is not None and probe - val <= OVERFIT_GAP) and _below_chance_of(val, acc, ctx.validation_rows)
 
 
+def _val_loss_falls(records) -> bool:
+    """Whether the latest validation loss is the lowest of the run so far (where recorded)."""
+    latest = records[-1].get("val_loss")
+    before = [v for r in records[:-1] if (v := r.get("val_loss")) is not None and math.isfinite(v)]
+    return latest is not None and math.isfinite(latest) and bool(before) and latest < min(before)
+
+
 def overfitting(records, ctx) -> list[Finding]:
     recent = records[-OVERFIT_EPOCHS:]
     gaps = [_overfit(r, ctx) for r in recent]
-    if len(recent) < OVERFIT_EPOCHS or not all(gaps):
+    if len(recent) < OVERFIT_EPOCHS or not all(gaps) or _val_loss_falls(records):
         return []
     acc, val = records[-1]["accuracy"], records[-1]["val_accuracy"]
     fix = RULES["overfitting"][1]
