@@ -772,7 +772,7 @@ def _exploded(record, scale: float) -> dict[int, float]:
 
 class _HistoryScan:
     """One pass over a run's records, each read once, keeping what the rules need of every
-    prefix of them: the running minimum of the loss, and :func:`_overshooting`'s yardstick
+    prefix of them: the running minimums of the loss and the validation loss, and :func:`_overshooting`'s yardstick
     and crossed layers. A run's monitor is called each epoch with the same growing history,
     and :func:`cleared_by` asks about every shorter prefix of a finished one: a fresh pass
     for each call made a 10,000-epoch run's checks, and its report, quadratic in its length."""
@@ -780,6 +780,7 @@ class _HistoryScan:
     def __init__(self) -> None:
         self.seen: list[dict] = []  # the records read, in order (the same objects)
         self.best: list[float | None] = []  # best[k]: min() of the losses of records 0..k, in its order
+        self.best_val: list[float] = []  # best_val[k]: the lowest finite val_loss of records 0..k (inf: none)
         self.base: int | None = None  # the yardstick's record, once one has a finite nonzero ‖∇W‖
         self.scale = 0.0
         self.crossed: dict[int, tuple[int, float]] = {}
@@ -809,8 +810,14 @@ class _HistoryScan:
         """``min()`` of the losses of the first ``n`` records read (n ≥ 1)."""
         return self.best[n - 1]
 
+    def best_val_loss(self, n: int) -> float:
+        """The lowest finite validation loss of the first ``n`` records read (inf: none)."""
+        return self.best_val[n - 1] if n >= 1 else math.inf
+
     def _read(self, k: int, record: dict) -> None:
         before = (self.base, self.scale, len(self.crossed))
+        val, low = record.get("val_loss"), self.best_val[-1] if self.best_val else math.inf
+        self.best_val.append(val if val is not None and math.isfinite(val) and val < low else low)
         if self.base is None:
             norms = [_gradient(p) for p in _weights(record) if math.isfinite(_gradient(p))]
             if norms and max(norms) > 0:
@@ -1600,7 +1607,7 @@ def _below_chance_of(val: float, acc: float, rows: int | None) -> bool:
     not known or are OVERFIT_EXACT_ROWS or more."""
     if rows is None or rows >= OVERFIT_EXACT_ROWS or rows <= 0:
         return True
-    k = round(val * rows)
+    k = min(round(val * rows), rows)
     if acc >= 1.0:
         return k < rows
     logs = [math.lgamma(rows + 1) - math.lgamma(i + 1) - math.lgamma(rows - i + 1)
@@ -1620,10 +1627,12 @@ def _overfit(record, ctx: Context) -> bool:
 
 
 def _val_loss_falls(records) -> bool:
-    """Whether the latest validation loss is the lowest of the run so far (where recorded)."""
+    """Whether the latest validation loss is below every one before it (where recorded)."""
     latest = records[-1].get("val_loss")
-    before = [v for r in records[:-1] if (v := r.get("val_loss")) is not None and math.isfinite(v)]
-    return latest is not None and math.isfinite(latest) and bool(before) and latest < min(before)
+    if latest is None or not math.isfinite(latest):
+        return False
+    before = _scan(records).best_val_loss(len(records) - 1)
+    return math.isfinite(before) and latest < before
 
 
 def overfitting(records, ctx) -> list[Finding]:
