@@ -464,7 +464,8 @@ class DiagnosticsRecorder(Callback):
         ctx = context_of(net, loss, self._all_targets, self._all_weights, self.X, state.optimizer)
         if state.base_lr is not None:  # the run's rate, not a schedule's of the epoch it resumes at
             ctx = dataclasses.replace(ctx, lr=float(state.base_lr))
-        ctx = dataclasses.replace(ctx, run_epochs=state.epochs, run_steps=state.steps)  # its last epoch is judged
+        ctx = dataclasses.replace(ctx, run_epochs=state.epochs, run_steps=state.steps,  # its last epoch is judged
+                                  validation_rows=state.validation_rows)
         with warnings.catch_warnings():  # a zero-initialised network warned when it was built
             warnings.simplefilter("ignore", UserWarning)
             self._work = net.copy()
@@ -473,6 +474,7 @@ class DiagnosticsRecorder(Callback):
         if ctx.uniform_loss is not None or ctx.mean_loss is not None:
             ctx = dataclasses.replace(ctx, start_loss=self._start_loss(state))
         self._monitor = AlertMonitor(ctx, state.history.alerts)
+        state.alert_context = ctx  # the check at the run's end judges in the same context
 
     def _start_loss(self, state) -> float | None:
         """The probe loss before the run's first step: measured now in a fresh run and kept

@@ -1792,21 +1792,26 @@ def _alerts_standing(reporter, model: _Model, data: _Data) -> dict | None:
 
 
 def _standing_context(reporter, model: _Model, data: _Data):
-    """The context the run's alerts are judged in at its end: the classes' chance level, and
-    the probe loss before the first step that the run's diagnostics kept in its state. Without
-    it, a loss that started above guessing and fell (saturated sigmoid outputs) would read as
-    loss_above_guess, silencing a chance alert the run raised and showing it cleared."""
+    """The context the run's alerts are judged in at its end: the one its diagnostics judged
+    each epoch in (the training state's ``alert_context``: the classes' chance level, the
+    optimizer with its rate and weight decay, the inputs' scaling, the probe loss before the
+    first step), with the last record as the run's end (a stop, Ctrl-C or divergence ends it
+    before its limits). Judged without the optimizer, an alert the weight decay raised
+    (strong_decay) read as cleared while it still held. Where no epoch began in this
+    session, that context as the command's model and data give it."""
     import dataclasses
 
     from .alerts import context_of
     from .callbacks import DiagnosticsRecorder
 
-    ctx = context_of(model.net, model.loss, data.y_train)
     state = getattr(reporter, "state", None)
-    kept = (state.callback_records.get(DiagnosticsRecorder.key) or {}).get("start_loss") if state is not None else None
-    if isinstance(kept, (int, float)) and not isinstance(kept, bool) and math.isfinite(kept):
-        ctx = dataclasses.replace(ctx, start_loss=float(kept))
-    return ctx
+    ctx = getattr(state, "alert_context", None)
+    if ctx is None:
+        ctx = context_of(model.net, model.loss, data.y_train, optimizer=model.optimizer)
+        kept = (state.callback_records.get(DiagnosticsRecorder.key) or {}).get("start_loss") if state else None
+        if isinstance(kept, (int, float)) and not isinstance(kept, bool) and math.isfinite(kept):
+            ctx = dataclasses.replace(ctx, start_loss=float(kept))
+    return dataclasses.replace(ctx, run_epochs=None, run_steps=None)  # standing takes the last record as the end
 
 
 def _resume_command(args, out: Path) -> str:

@@ -254,6 +254,13 @@ class TrainingState:
     #: the steps of those changes that were the probe of a run started on fewer threads
     #: (small steps: :mod:`deltaprop.blas_threads`), not slowdowns; not saved
     thread_probe: list[int] = field(default_factory=list)
+    #: the :class:`~deltaprop.alerts.Context` the run's alerts are judged in each epoch (its
+    #: :class:`~deltaprop.callbacks.DiagnosticsRecorder` sets it as training begins: the
+    #: classes' chance level, the optimizer, the inputs' scaling, the probe loss before the
+    #: first step, the run's limits), so the check at the run's end judges in the same; not saved
+    alert_context: Any = field(default=None, repr=False, compare=False)
+    #: the rows of the run's validation set in this call of ``fit`` (None: no validation); not saved
+    validation_rows: int | None = field(default=None, repr=False, compare=False)
     #: the number of batches of the epoch under way (the loop sets it when the epoch starts)
     epoch_batches: int | None = None
     #: the rows those batches hold in all (sliding windows overlap: more than ``n_examples``)
@@ -948,6 +955,7 @@ def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batc
         state.threads, state.processes = threads, comm.Get_size() if comm is not None else 1
         source = batch_source(net, X_arr, Y, ids, W, batch_size, shuffle=shuffle, batching=batching)
         validation, callbacks = _validation_set(net, loss, validation), _checked(callbacks)
+        state.validation_rows = None if validation is None else len(validation[1])
         if diagnostics and not any(isinstance(cb, DiagnosticsRecorder) for cb in callbacks):
             callbacks.insert(0, DiagnosticsRecorder(X_arr, Y, sample_weight=W))  # reads rows of X
     except Exception:
