@@ -15,10 +15,14 @@ function diverging(v, scale) {
   const t = scale > 0 ? Math.max(-1, Math.min(1, v / scale)) : 0;
   return t < 0 ? mix(NEG, -t) : mix(POS, t);
 }
-function colourFor(values) {
+// Layers whose outputs cannot be negative: their values in shades of one blue. Every other
+// quantity has a sign (z, tanh, a linear output, every δ), which its colour must show: blue
+// negative, red positive, even where a strip's values all have one sign (a single output's δ).
+const NON_NEGATIVE = new Set(["Sigmoid", "ReLU", "Softmax"]);
+function colourFor(values, signed = true) {
   let lo = Infinity, hi = -Infinity;
   for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
-  if (lo >= 0) return { lo, hi, colour: (v) => mix(SEQ, hi > 0 ? v / hi : 0) };
+  if (lo >= 0 && !signed) return { lo, hi, colour: (v) => mix(SEQ, hi > 0 ? v / hi : 0) };
   const scale = Math.max(Math.abs(lo), Math.abs(hi));
   return { lo, hi, colour: (v) => diverging(v, scale) };
 }
@@ -285,7 +289,7 @@ function renderStrips(box, layers, field) {
       note.textContent = "joined with the loss: backpropagation starts at the layer below with δ = a − y";
       div.append(note); return div;
     }
-    const { lo, hi, colour } = colourFor(values);
+    const { lo, hi, colour } = colourFor(values, field === "delta" || !NON_NEGATIVE.has(layer.type));
     label.querySelector("span").textContent = `${values.length} unit${values.length === 1 ? "" : "s"}, ${fmt(lo)} … ${fmt(hi)}`;
     const outputNames = state.last && (state.last.outputs === "values" ? state.last.value_names : state.last.classes);
     // a single output of two classes is class 1's (its probability or score): named so

@@ -1,0 +1,62 @@
+"""deltaprop serve in headless Chromium: every δ strip is coloured by its sign (red
+positive, blue negative), also where its values all have one sign, as a single output's
+δ always does; only layers that cannot be negative (sigmoid, ReLU, softmax outputs) are
+drawn in shades of one blue."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import deltaprop as dp
+from test_serve_http import running_server
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (uv sync installs it)")
+from test_serve_browser import ARGS, CHROMIUM, draw_zero, wait_idle  # noqa: E402
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip("chromium is missing (apt-get install -y chromium)", allow_module_level=True)
+
+pytestmark = pytest.mark.slow
+
+_CELL_COLOUR = """([layer, field]) => {
+    const strip = document.querySelector(`#${field} .strip[data-layer='${layer}'] canvas`);
+    return [...strip.getContext('2d').getImageData(3, 3, 1, 1).data].slice(0, 3);
+}"""
+
+
+def test_a_single_outputs_delta_is_red_when_positive_and_blue_when_negative(tmp_path):
+    """One sigmoid output with binary cross-entropy: its δ = a − y is positive for target
+    class 0 and negative for class 1, and its colour says which; it was blue for both."""
+    path = tmp_path / "m.safetensors"
+    dp.save(dp.mlp([784, 12, 1], activation="tanh", output="sigmoid", seed=1), path, class_names=["cat", "dog"],
+            input_scaling={"kind": "unit", "max": 255}, loss=dp.BinaryCrossEntropy())
+    with playwright_api.sync_playwright() as p, running_server(path) as server:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server.url)
+        page.wait_for_function("() => document.querySelector('#model-info').textContent.startsWith('784 → 12 → 1')")
+        draw_zero(page)
+        wait_idle(page)
+        seen = {}
+        for target in (0, 1):
+            page.click(f"#targets button[data-target='{target}']")
+            page.wait_for_function(f"() => state.last && state.last.target === {target}")
+            wait_idle(page)
+            out = page.evaluate("state.last")
+            delta = out["layers"][2]["delta"]  # the output Dense layer's δ = ∂L/∂z = a − y
+            assert out["layers"][2]["type"] == "Dense" and len(delta) == 1
+            a = out["layers"][3]["output"][0]
+            assert delta[0] == pytest.approx(a - target, rel=1e-5)
+            seen[target] = page.evaluate(_CELL_COLOUR, [out["layers"][2]["index"], "deltas"])
+            sigmoid = page.evaluate(_CELL_COLOUR, [out["layers"][3]["index"], "forward"])
+            assert sigmoid[2] > sigmoid[0]  # a probability: shades of blue, as before
+        r, g, b = seen[0]  # δ = a > 0: red
+        assert r > b, seen
+        r, g, b = seen[1]  # δ = a − 1 < 0: blue
+        assert b > r, seen
+        assert errors == []
+        browser.close()
