@@ -60,3 +60,27 @@ def test_a_single_outputs_delta_is_red_when_positive_and_blue_when_negative(tmp_
         assert b > r, seen
         assert errors == []
         browser.close()
+
+
+def test_a_model_without_hidden_layer_names_the_output_its_weights_feed(tmp_path):
+    """A softmax regression (784 → 10, no hidden layer): hovering its one Dense layer shows
+    the weights into an output unit, named by its class, not "hidden unit j"."""
+    path = tmp_path / "m.safetensors"
+    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    dp.save(dp.mlp([784, 10], seed=2), path, class_names=names, input_scaling={"kind": "unit", "max": 255})
+    with playwright_api.sync_playwright() as p, running_server(path) as server:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(server.url)
+        page.wait_for_function("() => document.querySelector('#model-info').textContent.startsWith('784 → 10')")
+        draw_zero(page)
+        wait_idle(page)
+        cell = int(page.get_attribute("#forward .strip.hoverable canvas", "data-cell"))
+        page.hover("#forward .strip.hoverable canvas", position={"x": 3 * cell + cell // 2, "y": cell // 2})
+        page.wait_for_selector("#weights-box", state="visible")
+        label = page.inner_text("#weights-label")
+        assert label.startswith("weights into output unit 3 (three), as the model has no hidden layer"), label
+        assert "hidden unit" not in label and errors == []
+        browser.close()

@@ -357,6 +357,15 @@ function attachTip(canvas, values, hoverWeights, names = null) {
   });
   canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
 }
+// The unit a column of the first Dense layer's W feeds: a hidden unit, or, for a model with no
+// hidden layer (a linear or logistic model), an output, named as its class or value.
+function weightsUnit(unit) {
+  const dense = state.model.layers.filter((l) => l.type === "Dense");
+  if (dense.length > 1) return `hidden unit ${unit} of the first layer`;
+  const m = state.model, names = m.outputs === "values" ? m.value_names : m.classes;
+  const name = m.outputs !== "values" && dense[0].units === 1 ? names[1] : names[unit];  // one output: class 1's
+  return `output unit ${unit}${name === undefined ? "" : ` (${name})`}, as the model has no hidden layer`;
+}
 async function showWeights(unit) {
   state.hoverUnit = unit;
   try {
@@ -370,7 +379,7 @@ async function showWeights(unit) {
     }
     if (state.hoverUnit !== unit) return;
     const scale = paintDiverging($("weights"), w.weights);
-    $("weights-label").textContent = `weights into hidden unit ${unit} of the first layer (bias ${fmt(w.bias)}, |w| ≤ ${fmt(scale)}); red adds to z, blue subtracts`;
+    $("weights-label").textContent = `weights into ${weightsUnit(unit)} (bias ${fmt(w.bias)}, |w| ≤ ${fmt(scale)}); red adds to z, blue subtracts`;
     $("weights-box").hidden = false;
   } catch (err) { setStatus(err.message, true); }
 }
