@@ -1,7 +1,8 @@
 """deltaprop serve in headless Chromium: every δ strip is coloured by its sign (red
 positive, blue negative), also where its values all have one sign, as a single output's
 δ always does; only layers that cannot be negative (sigmoid, ReLU, softmax outputs) are
-drawn in shades of one blue."""
+drawn in shades of one blue. A single output decided away from 0.5 says so; a model with
+no hidden layer names the output its first weights feed."""
 
 from __future__ import annotations
 
@@ -28,10 +29,13 @@ _CELL_COLOUR = """([layer, field]) => {
 
 def test_a_single_outputs_delta_is_red_when_positive_and_blue_when_negative(tmp_path):
     """One sigmoid output with binary cross-entropy: its δ = a − y is positive for target
-    class 0 and negative for class 1, and its colour says which; it was blue for both."""
+    class 0 and negative for class 1, and its colour says which; it was blue for both.
+    Its decision threshold, 0.3, is said beside probabilities that put the class shown
+    below the other (it was "dog, 40% sure" with no word why)."""
     path = tmp_path / "m.safetensors"
-    dp.save(dp.mlp([784, 12, 1], activation="tanh", output="sigmoid", seed=1), path, class_names=["cat", "dog"],
-            input_scaling={"kind": "unit", "max": 255}, loss=dp.BinaryCrossEntropy())
+    net = dp.mlp([784, 12, 1], activation="tanh", output="sigmoid", seed=1)
+    net.decision_threshold = 0.3  # dog from a probability of 0.3: the page says so beside the probabilities
+    dp.save(net, path, class_names=["cat", "dog"], input_scaling={"kind": "unit", "max": 255})
     with playwright_api.sync_playwright() as p, running_server(path) as server:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -41,6 +45,11 @@ def test_a_single_outputs_delta_is_red_when_positive_and_blue_when_negative(tmp_
         page.wait_for_function("() => document.querySelector('#model-info').textContent.startsWith('784 → 12 → 1')")
         draw_zero(page)
         wait_idle(page)
+        probability = page.evaluate("state.last.probabilities")[1]
+        assert 0.3 <= probability < 0.5 and page.inner_text("#predicted") == "dog"  # the smaller probability's class
+        assert page.inner_text("#outputs-kind") == (
+            "probabilities; this model decides dog where its probability is at least 0.3 (its decision threshold), "
+            "not 0.5, so the class shown may have the smaller probability")
         seen = {}
         for target in (0, 1):
             page.click(f"#targets button[data-target='{target}']")

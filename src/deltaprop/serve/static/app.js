@@ -186,7 +186,11 @@ function renderPrediction(r) {
   const top = single ? entries[0] : entries.find(([c]) => c === r.predicted);
   $("predicted").textContent = name(r.predicted);
   $("confidence").textContent = !top ? "" : isProbability ? `${(100 * top[1]).toFixed(1)}% sure` : `score ${top[1].toFixed(4)}`;
-  $("outputs-kind").textContent = isProbability ? "probabilities"
+  // a single output decided at another probability than 0.5: the class shown may have the smaller one
+  const at = state.model.threshold_probability, skewed = isProbability && at != null && Math.abs(at - 0.5) > 1e-12;
+  $("outputs-kind").textContent = skewed ? `probabilities; this model decides ${name(1)} where its probability is at `
+      + `least ${+at.toPrecision(4)} (its decision threshold), not 0.5, so the class shown may have the smaller probability`
+    : isProbability ? "probabilities"
     : single ? `a score: the network's raw output, class ${name(1)} at ${state.model.threshold} or more, else ${name(0)}; it is not a probability`
     : "scores: the network's raw outputs (the largest is the class); they are not probabilities";
   const list = $("probabilities");
