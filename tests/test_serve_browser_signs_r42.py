@@ -50,11 +50,13 @@ def test_a_single_outputs_delta_is_red_when_positive_and_blue_when_negative(tmp_
         assert page.inner_text("#outputs-kind") == (
             "probabilities; this model decides dog where its probability is at least 0.3 (its decision threshold), "
             "not 0.5, so the class shown may have the smaller probability")
+        assert page.inner_text("#loss-name") == "for target dog, the predicted class (auto) (BinaryCrossEntropy)"
         seen = {}
         for target in (0, 1):
             page.click(f"#targets button[data-target='{target}']")
             page.wait_for_function(f"() => state.last && state.last.target === {target}")
             wait_idle(page)
+            assert page.inner_text("#loss-name") == f"for target {['cat', 'dog'][target]} (BinaryCrossEntropy)"
             out = page.evaluate("state.last")
             delta = out["layers"][2]["delta"]  # the output Dense layer's δ = ∂L/∂z = a − y
             assert out["layers"][2]["type"] == "Dense" and len(delta) == 1

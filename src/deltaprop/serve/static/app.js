@@ -226,7 +226,8 @@ function render(r) {
     $("loss-name").textContent = `for target ${r.target.map(valueText).join(", ")}${given ? "" : " (the prediction)"} (${state.model.loss})`;
     renderValueTargets(r);
   } else {
-    $("loss-name").textContent = `for target ${name(r.target)} (${state.model.loss})`;
+    const auto = state.target === null ? ", the predicted class (auto)" : "";  // which target: said, not left to guess
+    $("loss-name").textContent = `for target ${name(r.target)}${auto} (${state.model.loss})`;
     renderTargets(r);
   }
   renderStrips($("forward"), r.layers, "output");
