@@ -49,7 +49,8 @@ def test_a_single_outputs_delta_is_red_when_positive_and_blue_when_negative(tmp_
         assert 0.3 <= probability < 0.5 and page.inner_text("#predicted") == "dog"  # the smaller probability's class
         assert page.inner_text("#outputs-kind") == (
             "probabilities; this model decides dog where its probability is at least 0.3 (its decision threshold), "
-            "not 0.5, so the class shown may have the smaller probability")
+            "not 0.5, so the class shown may have the smaller probability"
+        )
         assert page.inner_text("#loss-name") == "for target dog, the predicted class (auto) (BinaryCrossEntropy)"
         seen = {}
         for target in (0, 1):

@@ -41,12 +41,15 @@ def test_a_logits_threshold_is_given_as_the_probability_it_stands_for(tmp_path):
     assert model["threshold_probability"] == pytest.approx(1 / (1 + math.exp(-1.0)), rel=1e-12)
 
 
-@pytest.mark.parametrize("sizes, output, loss, expected", [
-    ([6, 5, 1], "sigmoid", None, 0.5),  # even odds: nothing to say
-    ([6, 5, 3], "softmax", None, None),  # the largest probability is the class
-    ([6, 5, 1], "identity", dp.MeanSquaredError(), None),  # a score: threshold alone, as before
-    ([6, 5, 2], "identity", dp.MeanSquaredError(classification=False), None),  # a regressor
-])
+@pytest.mark.parametrize(
+    "sizes, output, loss, expected",
+    [
+        ([6, 5, 1], "sigmoid", None, 0.5),  # even odds: nothing to say
+        ([6, 5, 3], "softmax", None, None),  # the largest probability is the class
+        ([6, 5, 1], "identity", dp.MeanSquaredError(), None),  # a score: threshold alone, as before
+        ([6, 5, 2], "identity", dp.MeanSquaredError(classification=False), None),  # a regressor
+    ],
+)
 def test_other_models_have_no_threshold_probability_or_even_odds(tmp_path, sizes, output, loss, expected):
     src = _source(tmp_path, dp.mlp(sizes, activation="tanh", output=output, seed=4), loss=loss)
     assert src.describe()["threshold_probability"] == expected

@@ -335,8 +335,9 @@ class ModelSource:
 
     def first_weights(self, unit: int) -> dict[str, Any]:
         """Column ``unit`` of the first Dense layer's ``W`` (the weights into hidden unit
-        ``unit``, or output ``unit`` of a model with no hidden layer), shaped as the input image when the input is one, with the version of
-        the model they are from: a page must not show them beside another model's pass."""
+        ``unit``, or into output ``unit`` of a model with no hidden layer), shaped as the
+        input image when the input is one, with the version of the model they are from: a
+        page must not show them beside another model's pass."""
         with self._lock:
             m = self._current()
             dense = next(layer for layer in m.net.layers if isinstance(layer, Dense))
