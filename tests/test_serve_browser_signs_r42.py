@@ -2,7 +2,8 @@
 positive, blue negative), also where its values all have one sign, as a single output's
 δ always does; only layers that cannot be negative (sigmoid, ReLU, softmax outputs) are
 drawn in shades of one blue. A single output decided away from 0.5 says so; a model with
-no hidden layer names the output its first weights feed."""
+no hidden layer names the output its first weights feed; a model file replaced by one whose
+classes the chosen target does not fit is answered for, not refused at every drawing."""
 
 from __future__ import annotations
 
@@ -76,7 +77,9 @@ def test_a_single_outputs_delta_is_red_when_positive_and_blue_when_negative(tmp_
 
 def test_a_model_without_hidden_layer_names_the_output_its_weights_feed(tmp_path):
     """A softmax regression (784 → 10, no hidden layer): hovering its one Dense layer shows
-    the weights into an output unit, named by its class, not "hidden unit j"."""
+    the weights into an output unit, named by its class, not "hidden unit j". Replaced by a
+    model of fewer classes than the target chosen, the page answers for the new model; it
+    showed the refusal of the old target at every drawing until a reload."""
     path = tmp_path / "m.safetensors"
     names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
     dp.save(dp.mlp([784, 10], seed=2), path, class_names=names, input_scaling={"kind": "unit", "max": 255})
@@ -94,5 +97,18 @@ def test_a_model_without_hidden_layer_names_the_output_its_weights_feed(tmp_path
         page.wait_for_selector("#weights-box", state="visible")
         label = page.inner_text("#weights-label")
         assert label.startswith("weights into output unit 3 (three), as the model has no hidden layer"), label
-        assert "hidden unit" not in label and errors == []
+        assert "hidden unit" not in label
+
+        # the file is replaced by a model of three classes while class 7 is the target: the page
+        # describes the new model and answers for it (auto), not "target must be a class id in 0..2"
+        page.click("#targets button[data-target='7']")
+        page.wait_for_function("() => state.last && state.last.target === 7")
+        wait_idle(page)
+        dp.save(dp.mlp([784, 3], seed=3), path, class_names=["a", "b", "c"], input_scaling={"kind": "unit", "max": 255})
+        draw_zero(page)
+        page.wait_for_function("() => state.last && state.last.classes.length === 3", timeout=20_000)
+        wait_idle(page)
+        assert page.evaluate("state.target") is None and page.evaluate("state.last.target") in (0, 1, 2)
+        assert "error" not in (page.get_attribute("#status", "class") or "")
+        assert page.inner_text("#model-info").startswith("784 → 3") and errors == []
         browser.close()

@@ -120,7 +120,13 @@ async function update() {
     setStatus(image ? `Updated as you draw; ${pick} to see its gradients.`
       : `Updated as you type; ${pick} to see its gradients.`);
   } catch (err) {
-    showBlank(err.message, true);  // no answer of an earlier input beside the refusal of this one
+    // the file may have been replaced by another model, whose classes the target chosen for the old one
+    // does not fit (a class it lacks, a regressor's value): describe the model again and, if it is
+    // another, ask again with a target that fits it rather than show the refusal until a reload
+    const before = state.model && state.model.version;
+    await loadModelInfo();
+    if (state.model && state.model.version !== before) state.again = true;
+    else showBlank(err.message, true);  // no answer of an earlier input beside the refusal of this one
   } finally {
     state.busy = false;
     if (state.again) { state.again = false; update(); } else document.body.dataset.state = "idle";
@@ -768,7 +774,7 @@ async function loadModelInfo() {
     if (changed) {  // another model: its weights, and maybe fewer classes, or values instead
       state.hoverUnit = null; $("weights-box").hidden = true;
       if (m.outputs === "values" || (state.model && state.model.outputs === "values")) state.target = null;
-      else if (state.target !== null && state.target >= m.classes.length) state.target = null;
+      else if (state.target !== null && !(Number.isInteger(state.target) && state.target < m.classes.length)) state.target = null;
       if (m.outputs !== "values") {
         $("target-note").innerHTML = "Target class for the loss (click a class; <em>auto</em> is the prediction):";
         delete $("targets").dataset.version;
