@@ -179,6 +179,15 @@ def _all_finite(out: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _threshold_probability(m: _Loaded) -> float | None:
+    """Class 1's probability at which a single-output classifier whose outputs are
+    probabilities (or a logit: ``σ(t)``) says class 1; None for other models."""
+    if m.net.n_outputs != 1 or m.outputs not in ("probabilities", "logits"):
+        return None
+    t = float(m.net.decision_threshold)
+    return t if m.outputs == "probabilities" else 0.5 * (1.0 + float(np.tanh(0.5 * t)))
+
+
 class ModelSource:
     """A model file, or the newest model of a run folder, with one lock around the network
     (its layers keep per-batch buffers, so two requests must not interleave)."""
@@ -319,12 +328,16 @@ class ModelSource:
                 "input_words": input_shape_words(m.input_shape) if m.input_shape is not None else None,
                 # a single output says class 1 at a >= threshold (class 0 below it)
                 "threshold": float(m.net.decision_threshold) if m.net.n_outputs == 1 and m.outputs != "values" else None,
+                # that threshold as class 1's probability (σ(t) for a logit): the page says a class decided
+                # away from 0.5 may have the smaller probability, as deltaprop predict's note does
+                "threshold_probability": _threshold_probability(m),
             }
 
     def first_weights(self, unit: int) -> dict[str, Any]:
         """Column ``unit`` of the first Dense layer's ``W`` (the weights into hidden unit
-        ``unit``), shaped as the input image when the input is one, with the version of
-        the model they are from: a page must not show them beside another model's pass."""
+        ``unit``, or into output ``unit`` of a model with no hidden layer), shaped as the
+        input image when the input is one, with the version of the model they are from: a
+        page must not show them beside another model's pass."""
         with self._lock:
             m = self._current()
             dense = next(layer for layer in m.net.layers if isinstance(layer, Dense))

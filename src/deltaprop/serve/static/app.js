@@ -15,10 +15,14 @@ function diverging(v, scale) {
   const t = scale > 0 ? Math.max(-1, Math.min(1, v / scale)) : 0;
   return t < 0 ? mix(NEG, -t) : mix(POS, t);
 }
-function colourFor(values) {
+// Layers whose outputs cannot be negative: their values in shades of one blue. Every other
+// quantity has a sign (z, tanh, a linear output, every δ), which its colour must show: blue
+// negative, red positive, even where a strip's values all have one sign (a single output's δ).
+const NON_NEGATIVE = new Set(["Sigmoid", "ReLU", "Softmax"]);
+function colourFor(values, signed = true) {
   let lo = Infinity, hi = -Infinity;
   for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
-  if (lo >= 0) return { lo, hi, colour: (v) => mix(SEQ, hi > 0 ? v / hi : 0) };
+  if (lo >= 0 && !signed) return { lo, hi, colour: (v) => mix(SEQ, hi > 0 ? v / hi : 0) };
   const scale = Math.max(Math.abs(lo), Math.abs(hi));
   return { lo, hi, colour: (v) => diverging(v, scale) };
 }
@@ -116,7 +120,13 @@ async function update() {
     setStatus(image ? `Updated as you draw; ${pick} to see its gradients.`
       : `Updated as you type; ${pick} to see its gradients.`);
   } catch (err) {
-    showBlank(err.message, true);  // no answer of an earlier input beside the refusal of this one
+    // the file may have been replaced by another model, whose classes the target chosen for the old one
+    // does not fit (a class it lacks, a regressor's value): describe the model again and, if it is
+    // another, ask again with a target that fits it rather than show the refusal until a reload
+    const before = state.model && state.model.version;
+    await loadModelInfo();
+    if (state.model && state.model.version !== before) state.again = true;
+    else showBlank(err.message, true);  // no answer of an earlier input beside the refusal of this one
   } finally {
     state.busy = false;
     if (state.again) { state.again = false; update(); } else document.body.dataset.state = "idle";
@@ -182,7 +192,11 @@ function renderPrediction(r) {
   const top = single ? entries[0] : entries.find(([c]) => c === r.predicted);
   $("predicted").textContent = name(r.predicted);
   $("confidence").textContent = !top ? "" : isProbability ? `${(100 * top[1]).toFixed(1)}% sure` : `score ${top[1].toFixed(4)}`;
-  $("outputs-kind").textContent = isProbability ? "probabilities"
+  // a single output decided at another probability than 0.5: the class shown may have the smaller one
+  const at = state.model.threshold_probability, skewed = isProbability && at != null && Math.abs(at - 0.5) > 1e-12;
+  $("outputs-kind").textContent = skewed ? `probabilities; this model decides ${name(1)} where its probability is at `
+      + `least ${+at.toPrecision(4)} (its decision threshold), not 0.5, so the class shown may have the smaller probability`
+    : isProbability ? "probabilities"
     : single ? `a score: the network's raw output, class ${name(1)} at ${state.model.threshold} or more, else ${name(0)}; it is not a probability`
     : "scores: the network's raw outputs (the largest is the class); they are not probabilities";
   const list = $("probabilities");
@@ -218,7 +232,8 @@ function render(r) {
     $("loss-name").textContent = `for target ${r.target.map(valueText).join(", ")}${given ? "" : " (the prediction)"} (${state.model.loss})`;
     renderValueTargets(r);
   } else {
-    $("loss-name").textContent = `for target ${name(r.target)} (${state.model.loss})`;
+    const auto = state.target === null ? ", the predicted class (auto)" : "";  // which target: said, not left to guess
+    $("loss-name").textContent = `for target ${name(r.target)}${auto} (${state.model.loss})`;
     renderTargets(r);
   }
   renderStrips($("forward"), r.layers, "output");
@@ -285,7 +300,7 @@ function renderStrips(box, layers, field) {
       note.textContent = "joined with the loss: backpropagation starts at the layer below with δ = a − y";
       div.append(note); return div;
     }
-    const { lo, hi, colour } = colourFor(values);
+    const { lo, hi, colour } = colourFor(values, field === "delta" || !NON_NEGATIVE.has(layer.type));
     label.querySelector("span").textContent = `${values.length} unit${values.length === 1 ? "" : "s"}, ${fmt(lo)} … ${fmt(hi)}`;
     const outputNames = state.last && (state.last.outputs === "values" ? state.last.value_names : state.last.classes);
     // a single output of two classes is class 1's (its probability or score): named so
@@ -353,6 +368,15 @@ function attachTip(canvas, values, hoverWeights, names = null) {
   });
   canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
 }
+// The unit a column of the first Dense layer's W feeds: a hidden unit, or, for a model with no
+// hidden layer (a linear or logistic model), an output, named as its class or value.
+function weightsUnit(unit) {
+  const dense = state.model.layers.filter((l) => l.type === "Dense");
+  if (dense.length > 1) return `hidden unit ${unit} of the first layer`;
+  const m = state.model, names = m.outputs === "values" ? m.value_names : m.classes;
+  const name = m.outputs !== "values" && dense[0].units === 1 ? names[1] : names[unit];  // one output: class 1's
+  return `output unit ${unit}${name === undefined ? "" : ` (${name})`}, as the model has no hidden layer`;
+}
 async function showWeights(unit) {
   state.hoverUnit = unit;
   try {
@@ -366,7 +390,7 @@ async function showWeights(unit) {
     }
     if (state.hoverUnit !== unit) return;
     const scale = paintDiverging($("weights"), w.weights);
-    $("weights-label").textContent = `weights into hidden unit ${unit} of the first layer (bias ${fmt(w.bias)}, |w| ≤ ${fmt(scale)}); red adds to z, blue subtracts`;
+    $("weights-label").textContent = `weights into ${weightsUnit(unit)} (bias ${fmt(w.bias)}, |w| ≤ ${fmt(scale)}); red adds to z, blue subtracts`;
     $("weights-box").hidden = false;
   } catch (err) { setStatus(err.message, true); }
 }
@@ -750,7 +774,7 @@ async function loadModelInfo() {
     if (changed) {  // another model: its weights, and maybe fewer classes, or values instead
       state.hoverUnit = null; $("weights-box").hidden = true;
       if (m.outputs === "values" || (state.model && state.model.outputs === "values")) state.target = null;
-      else if (state.target !== null && state.target >= m.classes.length) state.target = null;
+      else if (state.target !== null && !(Number.isInteger(state.target) && state.target < m.classes.length)) state.target = null;
       if (m.outputs !== "values") {
         $("target-note").innerHTML = "Target class for the loss (click a class; <em>auto</em> is the prediction):";
         delete $("targets").dataset.version;
