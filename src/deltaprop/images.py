@@ -17,7 +17,8 @@ stored input scaling applies unchanged:
 
 Transparent pixels are laid on white paper, or on black under light ink (a white digit on a
 transparent background); a digit photographed on a sheet lying on a darker desk is read
-inside the sheet. :func:`read_image` says in words what was done to an image beyond its
+inside the sheet, straightened first where the sheet lies askew (:mod:`deltaprop.sheet`).
+:func:`read_image` says in words what was done to an image beyond its
 style's framing (inverted, laid on paper, turned upright, only its first frame read), as
 ``deltaprop predict`` prints it.
 
@@ -409,15 +410,84 @@ def _made(pixels: np.ndarray, style: str, side: int, notes: list[str]) -> np.nda
     """Decoded levels made in ``style`` at ``side`` (:func:`image_for_side`), a digit on a
     sheet photographed on a darker surface read on the sheet alone (:func:`_sheet`), and
     ``notes`` told what was done."""
-    if style == "digit" and (sheet := _sheet(pixels)) is not None:
-        pixels = pixels[sheet]
-        notes.append("a light sheet on a darker surface, read inside the sheet")
+    found = None
+    if style == "digit" and (found := _on_sheet(pixels)) is not None:
+        pixels, note = found
+        notes.append(note)
     made = image_for_side(pixels, style, side)
     if _light_background(pixels, style):
         notes.append(_LIGHT_BACKGROUND[style])
-    if style == "digit" and sheet is None:
+    if style == "digit" and found is None:
         notes += _doubtful_ink(pixels)
     return made
+
+
+#: What to do with a photo of a sheet that could not be read inside the sheet.
+_STRAIGHTEN = "straighten the photo and crop it to the paper"
+
+
+def _on_sheet(gray: np.ndarray) -> tuple[np.ndarray, str] | None:
+    """The levels inside a light sheet of paper photographed on a darker surface, with the
+    note saying so, or None where there is no such sheet. A sheet turned 1 degree or more
+    (:func:`deltaprop.sheet.sheet_turn`) is turned upright and read inside its outline
+    (:func:`_outlined`): the box of an upright sheet (:func:`_sheet`) held the desk's
+    corners of a sheet turned 6 degrees, and the sheet was read as a white digit. A sheet
+    whose turn does not hold (it runs off the photo, or is seen at a slant) is read inside
+    its outline as it lies, with a note on how to make it readable."""
+    from .sheet import sheet_turn
+
+    g = _gray(gray)
+    lo, hi = float(g.min()), float(g.max())
+    if hi - lo < 1e-9 or _light_background(g, "digit"):
+        return None
+    turn = sheet_turn((g - lo) / (hi - lo))
+    if turn is not None and turn.square and abs(turn.angle) >= 1.0:
+        read = _outlined(g, turn.outline, turn.angle)
+        note = f"a light sheet on a darker surface, lying {abs(turn.angle):.0f} degrees askew: straightened and read"
+    elif (inside := _sheet(g)) is not None:
+        return g[inside], "a light sheet on a darker surface, read inside the sheet"
+    elif turn is None:
+        return None
+    else:
+        read = _outlined(g, turn.outline, 0.0)
+        note = ("a light sheet on a darker surface, read" if turn.square else
+                "a light sheet on a darker surface, not straightened (it runs off the photo or is seen at a slant) "
+                "but read")
+    try:
+        _digit_box(read, 0.15)
+    except DataError:  # one level inside: a filled block (a white square drawn on black), no sheet
+        return None
+    return read, note + (" inside the sheet" if turn.square else f" inside its outline: if the answer looks wrong, "
+                                                                  f"{_STRAIGHTEN}")
+
+
+def _turned(g: np.ndarray, angle: float, fill: float) -> np.ndarray:
+    """Levels turned ``angle`` degrees anticlockwise about their centre (bilinear), grown to
+    hold all of them, the corners filled with ``fill``."""
+    from PIL import Image
+
+    img = Image.fromarray(g.astype(np.float32), mode="F")
+    return np.asarray(img.rotate(angle, resample=Image.BILINEAR, expand=True, fillcolor=fill), dtype=np.float64)
+
+
+def _outlined(g: np.ndarray, outline: np.ndarray, angle: float) -> np.ndarray:
+    """The levels inside a sheet's ``outline`` (a convex polygon of (x, y) corners) drawn
+    3% towards its centre, clear of the sheet's shaded edge, turned ``angle`` degrees
+    anticlockwise (bilinear, grown to hold all): cropped to the box :func:`_sheet` finds
+    there (else the outline's), and the surface left in the box's corners (a sheet seen at
+    a slant is no rectangle) made the paper's level (the median inside)."""
+    from PIL import Image, ImageDraw
+
+    centre = outline.mean(axis=0)
+    mask = Image.new("L", (g.shape[1], g.shape[0]), 0)
+    ImageDraw.Draw(mask).polygon([tuple(p) for p in centre + 0.97 * (outline - centre)], fill=255)
+    levels = _turned(g, angle, float(np.median(_border(g)))) if angle else g
+    if angle:
+        mask = mask.rotate(angle, resample=Image.NEAREST, expand=True, fillcolor=0)
+    inside = np.asarray(mask) > 0
+    rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+    box = _sheet(levels) or (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    return np.where(inside, levels, float(np.median(levels[inside])))[box]
 
 
 def _doubtful_ink(gray: np.ndarray) -> list[str]:

@@ -1,0 +1,137 @@
+"""A sheet of paper photographed on a darker surface, turned on it: how far it is turned.
+
+The light pixels (above Otsu's threshold) of a photo of a sheet on a desk are a filled
+rectangle with the digit's ink as holes in it. Their convex hull's minimum-area enclosing
+rectangle (rotating calipers: the best rectangle has a side along an edge of the hull)
+gives the turn; the hull filling that rectangle says whether the light area is a
+rectangle at all, as a sheet lying whole in the photo is, or a sheet cut off by the
+photo's edge, bent, or seen at a slant, whose turn is not to be trusted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: The side the photo is reduced to (its longer one) before the sheet is looked for.
+_SIDE = 256
+
+
+@dataclass(frozen=True)
+class SheetTurn:
+    """A sheet-like light area of a photo: ``angle``, the degrees to turn the photo
+    anticlockwise (as pillow's ``Image.rotate`` turns) to make its edges upright, in
+    (-45, 45]; ``square``, whether the area is a whole rectangle, so that the angle holds;
+    ``outline``, the corners of its convex hull as (x, y) pixel coordinates of the photo."""
+
+    angle: float
+    square: bool
+    outline: np.ndarray
+
+
+def otsu(levels: np.ndarray) -> float:
+    """Otsu's threshold of levels in [0, 1]: the t of 256 bins that maximises the
+    between-class variance w₀ w₁ (μ₀ − μ₁)²."""
+    hist = np.bincount(np.clip((levels.ravel() * 255).astype(int), 0, 255), minlength=256).astype(np.float64)
+    w0 = np.cumsum(hist)
+    m0 = np.cumsum(hist * np.arange(256))
+    total, mean = w0[-1], m0[-1]
+    w1 = total - w0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (mean * w0 - total * m0) ** 2 / (w0 * w1)
+    between[~np.isfinite(between)] = -1.0
+    return (int(np.argmax(between)) + 0.5) / 255.0
+
+
+def convex_hull(points: np.ndarray) -> np.ndarray:
+    """The convex hull of 2-D points (n, 2), anticlockwise in (x, y), by Andrew's monotone chain."""
+    pts = np.unique(points, axis=0)
+    if len(pts) < 3:
+        return pts
+
+    def half(seq):
+        chain: list = []
+        for p in seq:
+            while len(chain) >= 2 and _turn(chain[-2], chain[-1], p) <= 0:
+                chain.pop()
+            chain.append(p)
+        return chain
+
+    lower, upper = half(pts), half(pts[::-1])
+    return np.array(lower[:-1] + upper[:-1])
+
+
+def _turn(o, a, b) -> float:
+    """The z of the cross product (a − o) × (b − o): above 0 where o → a → b turns anticlockwise."""
+    return float((a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]))
+
+
+def _area(hull: np.ndarray) -> float:
+    """The shoelace area of a polygon."""
+    x, y = hull[:, 0], hull[:, 1]
+    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+def min_area_box(hull: np.ndarray) -> tuple[float, float, float]:
+    """The minimum-area rectangle around a convex polygon: (the angle of its sides in
+    degrees, in (-45, 45], its area, its longer side over its shorter)."""
+    edges = np.roll(hull, -1, axis=0) - hull
+    thetas = np.arctan2(edges[:, 1], edges[:, 0])
+    best = (np.inf, 0.0, 1.0)
+    for theta in thetas:
+        c, s = np.cos(theta), np.sin(theta)
+        u, v = hull @ np.array([c, s]), hull @ np.array([-s, c])
+        w, h = float(np.ptp(u)), float(np.ptp(v))
+        if w * h < best[0]:
+            best = (w * h, float(np.degrees(theta)), max(w, h) / max(min(w, h), 1e-9))
+    area, angle, aspect = best
+    angle = (angle + 45.0) % 90.0 - 45.0
+    return (45.0 if angle == -45.0 else angle), area, aspect
+
+
+def _opened(mask: np.ndarray) -> np.ndarray:
+    """A binary mask eroded then dilated by a 3x3 square: specks and thin strokes gone."""
+
+    def shifted(m, combine):
+        p = np.pad(m, 1, constant_values=combine is np.logical_and)
+        out = p[1:-1, 1:-1].copy()
+        for dy in (0, 1, 2):
+            for dx in (0, 1, 2):
+                out = combine(out, p[dy : dy + m.shape[0], dx : dx + m.shape[1]])
+        return out
+
+    return shifted(shifted(mask, np.logical_and), np.logical_or)
+
+
+def sheet_turn(levels: np.ndarray) -> SheetTurn | None:
+    """The turn of a light sheet on a darker surface in levels in [0, 1] (dark surface
+    around), or None where the light pixels are no sheet: under 5% of the photo, under 32
+    pixels a side, filling under 75% of their hull (a digit's strokes, a ring), their hull
+    under 85% of its rectangle (a bold 0's ellipse fills π/4 of it), or longer than 3
+    times their width. ``square``: the hull fills at least 93% of its rectangle,
+    which lies inside the photo, not on its edge."""
+    from PIL import Image
+
+    h, w = levels.shape
+    k = max(1.0, max(h, w) / _SIDE)
+    img = Image.fromarray(np.clip(np.rint(levels * 255), 0, 255).astype(np.uint8))
+    small = np.asarray(img.resize((max(1, round(w / k)), max(1, round(h / k))), Image.BOX), dtype=np.float64) / 255
+    mask = _opened(small > otsu(small))
+    if mask.sum() < 0.05 * mask.size:
+        return None
+    rows = np.flatnonzero(mask.any(axis=1))
+    left = np.argmax(mask[rows], axis=1)
+    right = mask.shape[1] - 1 - np.argmax(mask[rows, ::-1], axis=1)
+    xs = np.concatenate([left - 0.5, left - 0.5, right + 0.5, right + 0.5])
+    ys = np.concatenate([rows - 0.5, rows + 0.5, rows - 0.5, rows + 0.5])
+    hull = convex_hull(np.column_stack([xs, ys]))
+    hull_area = _area(hull) if len(hull) >= 3 else 0.0
+    if hull_area <= 0 or mask.sum() < 0.75 * hull_area:
+        return None
+    angle, box_area, aspect = min_area_box(hull)
+    if aspect > 3 or np.sqrt(box_area / aspect) * k < 32 or hull_area < 0.85 * box_area:
+        return None
+    inside = rows[0] > 0 and rows[-1] < mask.shape[0] - 1 and left.min() > 0 and right.max() < mask.shape[1] - 1
+    scale = np.array([w / mask.shape[1], h / mask.shape[0]])
+    return SheetTurn(angle, bool(inside and hull_area >= 0.93 * box_area), (hull + 0.5) * scale - 0.5)
