@@ -108,3 +108,45 @@ def test_a_sheet_running_off_the_photo_is_read_inside_it_with_the_fix(tmp_path, 
         "at a slant) but read inside its outline: if the answer looks wrong, straighten the "
         "photo and crop it to the paper"
     )
+
+
+def _cropped_to_ink(draw, path):
+    """A digit drawn dark with a 22-pixel pen on white 300x400 by ``draw``, saved cropped to its ink."""
+    from PIL import ImageDraw
+
+    img = Image.new("L", (300, 400), 255)
+    draw(ImageDraw.Draw(img))
+    img.crop(Image.eval(img, lambda v: 255 - v).getbbox()).save(path)
+    return path
+
+
+def _seven(d):
+    d.line([(60, 80), (240, 80), (130, 330)], fill=0, width=22)
+
+
+def _two(d):
+    d.arc((70, 60, 230, 200), 180, 40, fill=0, width=22)
+    d.line([(215, 165), (70, 330), (240, 330)], fill=0, width=22)
+
+
+@pytest.mark.parametrize("digit, side", [(_seven, "top"), (_two, "bottom")])
+def test_a_digit_cropped_to_its_ink_gets_no_note_to_crop_to_the_paper(tmp_path, digit, side):
+    """A 7's bar (a 2's foot) runs along the whole top (bottom) edge of a digit cropped to
+    its ink: it was taken for a desk beside the sheet, with a note to crop the photo to the
+    paper. A stroke joined to the rest of the digit, no deeper than its strokes are wide, is the digit's own."""
+    read = read_image(_cropped_to_ink(digit, tmp_path / "tight.png"))
+    assert read.notes == ("dark ink on light paper, inverted to white ink on black",)
+
+
+@pytest.mark.parametrize("right", [60, 135])
+def test_a_strip_of_desk_beside_the_digit_still_gets_the_note(tmp_path, right):
+    """A strip of desk along the left edge, apart from the 7 (to x = 60) or touching it (to x = 135)."""
+    from PIL import ImageDraw
+
+    photo = Image.new("L", (400, 400), 235)
+    ImageDraw.Draw(photo).line([(130, 100), (300, 100), (190, 320)], fill=10, width=22)
+    ImageDraw.Draw(photo).rectangle((0, 0, right, 399), fill=40)
+    photo.save(tmp_path / "strip.png")
+    assert read_image(tmp_path / "strip.png").notes[-1] == (
+        "the ink runs along its whole left edge: if that is the surface around a sheet of paper, crop the photo to the paper"
+    )

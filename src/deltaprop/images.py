@@ -500,7 +500,7 @@ def _doubtful_ink(gray: np.ndarray) -> list[str]:
     crop = "if that is the surface around a sheet of paper, crop the photo to the paper"
     sides = [side for side, edge in (("top", ink[0]), ("bottom", ink[-1]), ("left", ink[:, 0]), ("right", ink[:, -1]))
              if edge.mean() > 0.9]
-    if sides:
+    if sides and _beside_digit(ink, sides):
         return [f"the ink runs along its whole {' and '.join(sides)} edge{'s' if len(sides) > 1 else ''}: {crop}"]
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     box = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
@@ -508,6 +508,37 @@ def _doubtful_ink(gray: np.ndarray) -> list[str]:
     if 0.5 <= w / h <= 2 and box.mean() > 0.8:
         return [f"what was read as the digit fills {box.mean():.0%} of its box, as a sheet of paper would: {crop}"]
     return []
+
+
+def _beside_digit(ink: np.ndarray, sides: list[str]) -> bool:
+    """Whether the ink along whole ``sides`` of the image is a surface beside the digit, not
+    the digit's own stroke: at least 3% of the ink is not joined to it (:func:`deltaprop.sheet.reached`),
+    as a strip of desk is apart from the digit on the sheet beside it, or it is a band over
+    twice as deep as the digit's strokes are wide (:func:`_band_depth`), as a strip of desk
+    the digit touches is. A digit cropped to its ink, whose 7's bar or 2's foot runs along
+    an edge, is neither, and got the note to crop the photo to the paper."""
+    from .sheet import reached
+
+    turned = {"top": ink, "bottom": ink[::-1], "left": ink.T, "right": ink.T[::-1]}
+    seeds = np.zeros_like(ink)
+    for side in sides:
+        edge = {"top": (0, slice(None)), "bottom": (-1, slice(None)), "left": (slice(None), 0),
+                "right": (slice(None), -1)}[side]
+        seeds[edge] = ink[edge]
+    joined, whole = reached(ink, seeds), reached(ink, ink)  # at the same reduced size
+    return bool((whole & ~joined).sum() >= 0.03 * whole.sum()) or any(_band_depth(turned[s]) for s in sides)
+
+
+def _band_depth(ink: np.ndarray) -> bool:
+    """Whether the ink along the top edge of a mask is a band over twice as deep (the median
+    run of ink down from the edge, column by column) as the strokes below it are wide
+    (2A/P: a stroke of length L and width S has area A = LS and a boundary P of about 2L pixels)."""
+    depth = float(np.median(np.argmin(np.vstack([ink, np.zeros((1, ink.shape[1]), bool)]), axis=0)))
+    rest = ink[int(depth) :]
+    p = np.pad(rest, 1)
+    inner = p[1:-1, 1:-1] & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
+    boundary = int((rest & ~inner).sum())
+    return boundary > 0 and depth > 2 * (2 * rest.sum() / boundary)
 
 
 def _sheet(gray: np.ndarray) -> tuple[slice, slice] | None:

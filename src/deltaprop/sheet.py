@@ -90,18 +90,38 @@ def min_area_box(hull: np.ndarray) -> tuple[float, float, float]:
     return (45.0 if angle == -45.0 else angle), area, aspect
 
 
+def _shifted(mask: np.ndarray, combine) -> np.ndarray:
+    """A binary mask eroded (``combine`` np.logical_and) or dilated (np.logical_or) by a 3x3 square."""
+    p = np.pad(mask, 1, constant_values=combine is np.logical_and)
+    out = p[1:-1, 1:-1].copy()
+    for dy in (0, 1, 2):
+        for dx in (0, 1, 2):
+            out = combine(out, p[dy : dy + mask.shape[0], dx : dx + mask.shape[1]])
+    return out
+
+
 def _opened(mask: np.ndarray) -> np.ndarray:
     """A binary mask eroded then dilated by a 3x3 square: specks and thin strokes gone."""
+    return _shifted(_shifted(mask, np.logical_and), np.logical_or)
 
-    def shifted(m, combine):
-        p = np.pad(m, 1, constant_values=combine is np.logical_and)
-        out = p[1:-1, 1:-1].copy()
-        for dy in (0, 1, 2):
-            for dx in (0, 1, 2):
-                out = combine(out, p[dy : dy + m.shape[0], dx : dx + m.shape[1]])
-        return out
 
-    return shifted(shifted(mask, np.logical_and), np.logical_or)
+def reached(mask: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """The pixels of a binary mask joined to ``seeds`` (a mask inside it) through the
+    mask, neighbours counted 8 ways round: the seeds dilated within the mask until they
+    grow no more. The mask is first reduced to at most 128 pixels a side, a block being
+    set where any of its pixels is (strokes stay joined), and so is the answer."""
+    k = max(1, -(-max(mask.shape) // 128))
+    h, w = -(-mask.shape[0] // k) * k, -(-mask.shape[1] // k) * k
+
+    def pooled(m):
+        return np.pad(m, ((0, h - m.shape[0]), (0, w - m.shape[1]))).reshape(h // k, k, w // k, k).any(axis=(1, 3))
+
+    small, grown = pooled(mask), pooled(seeds)
+    while True:
+        more = _shifted(grown, np.logical_or) & small
+        if (more == grown).all():
+            return grown
+        grown = more
 
 
 def sheet_turn(levels: np.ndarray) -> SheetTurn | None:
