@@ -150,3 +150,42 @@ def test_a_strip_of_desk_beside_the_digit_still_gets_the_note(tmp_path, right):
     assert read_image(tmp_path / "strip.png").notes[-1] == (
         "the ink runs along its whole left edge: if that is the surface around a sheet of paper, crop the photo to the paper"
     )
+
+
+def _on_ruled_paper(digit, *, squared=False, angle=0.0):
+    """An MNIST digit in pencil (level 110) on a page (235) ruled every 28 pixels with lines
+    (180) 2 pixels thick, across and also down for squared paper, the photo turned ``angle``
+    degrees, saved as a JPEG."""
+    page = np.full((300, 300), 235.0)
+    for at in range(15, 300, 28):
+        page[at : at + 2] = 180
+        if squared:
+            page[:, at : at + 2] = 180
+    big = np.asarray(Image.fromarray(digit).resize((168, 168), Image.BICUBIC), dtype=np.float64) / 255
+    page[66:234, 66:234] = np.minimum(page[66:234, 66:234], 235 + (110 - 235) * big)
+    img = Image.fromarray(page.astype(np.uint8)).rotate(angle, resample=Image.BICUBIC, fillcolor=235)
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("squared, angle", [(False, 0.0), (True, 0.0), (False, -1.0), (False, 2.0)])
+def test_a_digit_on_ruled_or_squared_paper_is_read_without_the_lines(tmp_path, digits, net, squared, angle):
+    """A notebook's lines, made white with the ink, were read with the digit (5 of 30 right),
+    without a word. Now lines that run across the image, thin and evenly spaced, are left out
+    (a photo turned up to 5 degrees too), but where the digit crosses them, and a note says so."""
+    right, notes = 0, set()
+    for i in range(30):
+        (tmp_path / "page.jpg").write_bytes(_on_ruled_paper(digits.x_test[i], squared=squared, angle=angle))
+        read = read_image(tmp_path / "page.jpg")
+        right += int(net.predict(read.pixels.reshape(1, 784) / 255.0)[0]) == digits.y_test[i]
+        notes.add(read.notes)
+    assert right >= 27
+    kind = "squared" if squared else "ruled"
+    assert notes == {
+        (
+            "dark ink on light paper, inverted to white ink on black",
+            f"the {kind} paper's lines left out, the digit read without them",
+        )
+    }

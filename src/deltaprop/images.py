@@ -17,7 +17,8 @@ stored input scaling applies unchanged:
 
 Transparent pixels are laid on white paper, or on black under light ink (a white digit on a
 transparent background); a digit photographed on a sheet lying on a darker desk is read
-inside the sheet, straightened first where the sheet lies askew (:mod:`deltaprop.sheet`).
+inside the sheet, straightened first where the sheet lies askew, and a ruled or squared
+page's lines are left out (:mod:`deltaprop.sheet`).
 :func:`read_image` says in words what was done to an image beyond its
 style's framing (inverted, laid on paper, turned upright, only its first frame read), as
 ``deltaprop predict`` prints it.
@@ -408,18 +409,55 @@ def read_shaped_image(path: str | os.PathLike, shape) -> ImageRead:
 
 def _made(pixels: np.ndarray, style: str, side: int, notes: list[str]) -> np.ndarray:
     """Decoded levels made in ``style`` at ``side`` (:func:`image_for_side`), a digit on a
-    sheet photographed on a darker surface read on the sheet alone (:func:`_sheet`), and
-    ``notes`` told what was done."""
+    sheet photographed on a darker surface read on the sheet alone (:func:`_on_sheet`), a
+    ruled or squared page's lines left out (:func:`_unruled`), and ``notes`` told what was done."""
     found = None
     if style == "digit" and (found := _on_sheet(pixels)) is not None:
         pixels, note = found
         notes.append(note)
-    made = image_for_side(pixels, style, side)
     if _light_background(pixels, style):
         notes.append(_LIGHT_BACKGROUND[style])
+    if style == "digit" and (unruled := _unruled(pixels)) is not None:
+        pixels, note = unruled
+        notes.append(note)
+    made = image_for_side(pixels, style, side)
     if style == "digit" and found is None:
         notes += _doubtful_ink(pixels)
     return made
+
+
+def _unruled(gray: np.ndarray) -> tuple[np.ndarray, str] | None:
+    """A digit written on ruled or squared paper (:func:`deltaprop.sheet.ruled_lines`) as
+    white ink on black levels 0..255 with the paper's lines left out, and the note saying
+    so; None where the paper has no such lines. The lines' pixels are made paper (0) but
+    the digit's ink where it crosses a line: over 0.15 above the lines' median level and
+    within 5 pixels of ink off the lines (not a line's dark end, nor a speck on it).
+    The lines were ink: a pencil digit on a notebook's page was read as the page's lines."""
+    from .sheet import ruled_lines
+
+    try:
+        g = _ink_levels(gray)
+    except DataError:
+        return None
+    ink = g > 0.15
+    rows, cols = ruled_lines(ink), ruled_lines(ink.T).T
+    if not rows.any() and not cols.any():
+        return None
+    on_line = rows | cols
+    crossing = _spread(ink & ~on_line, 5) & (g > np.median(g[on_line & ink]) + 0.15)
+    g = np.where(on_line & ~crossing, 0.0, g)
+    kind = "squared" if rows.any() and cols.any() else "ruled"
+    return g * 255.0, f"the {kind} paper's lines left out, the digit read without them"
+
+
+def _spread(mask: np.ndarray, r: int) -> np.ndarray:
+    """A binary mask dilated by a (2r + 1)-square: each pixel set where one within r rows and r columns is."""
+    out = mask.copy()
+    for axis in (0, 1):
+        p = np.pad(out, [(r, r) if a == axis else (0, 0) for a in (0, 1)])
+        n = out.shape[axis]
+        out = np.logical_or.reduce([np.take(p, np.arange(k, k + n), axis=axis) for k in range(2 * r + 1)])
+    return out
 
 
 #: What to do with a photo of a sheet that could not be read inside the sheet.
