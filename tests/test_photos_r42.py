@@ -189,3 +189,18 @@ def test_a_digit_on_ruled_or_squared_paper_is_read_without_the_lines(tmp_path, d
             f"the {kind} paper's lines left out, the digit read without them",
         )
     }
+
+
+@pytest.mark.parametrize("first, second", [(1, 0), (7, 3)])
+def test_two_digits_in_one_image_are_said_to_be_read_as_one(tmp_path, digits, first, second):
+    """ "10" written on paper was read as one digit, and answered as one, without a word."""
+    pick = [digits.x_test[np.flatnonzero(digits.y_test == label)[0]] for label in (first, second)]
+    row = np.full((200, 360), 235.0)
+    for at, digit in zip((10, 182), pick):
+        big = np.asarray(Image.fromarray(digit).resize((168, 168), Image.BICUBIC), dtype=np.float64) / 255
+        row[16:184, at : at + 168] = 235 + (20 - 235) * big
+    Image.fromarray(row.astype(np.uint8)).save(tmp_path / "row.png")
+    assert read_image(tmp_path / "row.png").notes[-1] == (
+        "the ink is in 2 parts side by side, as 2 digits in a row are: the model reads one digit an image, so its "
+        "answer is for them all together; crop each digit to an image of its own"
+    )

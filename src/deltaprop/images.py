@@ -410,7 +410,8 @@ def read_shaped_image(path: str | os.PathLike, shape) -> ImageRead:
 def _made(pixels: np.ndarray, style: str, side: int, notes: list[str]) -> np.ndarray:
     """Decoded levels made in ``style`` at ``side`` (:func:`image_for_side`), a digit on a
     sheet photographed on a darker surface read on the sheet alone (:func:`_on_sheet`), a
-    ruled or squared page's lines left out (:func:`_unruled`), and ``notes`` told what was done."""
+    ruled or squared page's lines left out (:func:`_unruled`), and ``notes`` told what was
+    done and what looks amiss (:func:`_doubtful_ink`, :func:`_side_by_side`)."""
     found = None
     if style == "digit" and (found := _on_sheet(pixels)) is not None:
         pixels, note = found
@@ -421,9 +422,29 @@ def _made(pixels: np.ndarray, style: str, side: int, notes: list[str]) -> np.nda
         pixels, note = unruled
         notes.append(note)
     made = image_for_side(pixels, style, side)
-    if style == "digit" and found is None:
-        notes += _doubtful_ink(pixels)
+    if style == "digit":  # a strip of desk beside the digit is no second digit
+        notes += (_doubtful_ink(pixels) if found is None else []) or _side_by_side(pixels)
     return made
+
+
+def _side_by_side(gray: np.ndarray) -> list[str]:
+    """A note where the ink (:func:`_ink_levels`, above 0.15) is in parts side by side, as
+    digits written in a row are: columns of no ink split its box into at least 2 parts each
+    at least half as tall as the box and holding 15% of its ink (1 of MNIST-sample's 5,000
+    digits so splits). The digits were read as one, without a word."""
+    ink = _ink_levels(gray) > 0.15
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    box = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], box.any(axis=0).astype(np.int8), [0]])))
+    parts = 0
+    for start, stop in zip(edges[::2], edges[1::2]):
+        part = box[:, start:stop]
+        tall = np.flatnonzero(part.any(axis=1))
+        parts += int(tall[-1] + 1 - tall[0] >= 0.5 * box.shape[0] and part.sum() >= 0.15 * box.sum())
+    if parts < 2:
+        return []
+    return [f"the ink is in {parts} parts side by side, as {parts} digits in a row are: the model reads one digit "
+            "an image, so its answer is for them all together; crop each digit to an image of its own"]
 
 
 def _unruled(gray: np.ndarray) -> tuple[np.ndarray, str] | None:
