@@ -229,7 +229,8 @@ _LIGHT_BACKGROUND = {"digit": "dark ink on light paper, inverted to white ink on
 def _ink_levels(gray: np.ndarray) -> np.ndarray:
     """A 2-D grayscale array (any size, any range) as levels in [0, 1] of white ink on
     black: levels stretched to [0, 1], inverted when the border is mostly light, and the
-    paper's level p (the border's 90th percentile, at most 0.5) made black:
+    paper's level p (the border's 90th percentile, or the median level where that is higher
+    and below 0.5; at most 0.5) made black:
     g ← max(0, (g − p) / (1 − p))."""
     g = _gray(gray)
     lo, hi = float(g.min()), float(g.max())
@@ -240,7 +241,10 @@ def _ink_levels(gray: np.ndarray) -> np.ndarray:
     if np.median(border) > 0.5:  # light background: make the ink white
         g, border = 1.0 - g, 1.0 - border
     # the paper as black: a photo's unevenly lit paper is not ink (MNIST's background is 0)
-    paper = min(float(np.percentile(border, 90)), 0.5)
+    # or the level of most of the image where that is higher (below 0.5: not ink), as a screen
+    # in dark mode inside its black bezel is: the screen was ink, and read as the digit
+    middle = float(np.median(g))
+    paper = min(max(float(np.percentile(border, 90)), middle if middle < 0.5 else 0.0), 0.5)
     return np.clip((g - paper) / (1.0 - paper), 0.0, 1.0) if paper > 0 else g
 
 
