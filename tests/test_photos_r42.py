@@ -230,3 +230,12 @@ def test_a_photo_of_a_screen_in_dark_mode_reads_the_digit_not_the_screen(tmp_pat
         right += int(net.predict(read.pixels.reshape(1, 784) / 255.0)[0]) == digits.y_test[i]
         assert read.notes == ()
     assert right >= 27
+
+
+def test_a_tiff_of_32_bit_integer_levels_is_read_as_its_16_bit_twin(tmp_path, digits):
+    """A TIFF of 32-bit integers holding 16-bit levels (as scientific cameras save) was
+    clipped to white by the conversion to 8 bits: 'the image is blank'."""
+    levels = (255 - digits.x_test[1]).astype(np.int32) * 257
+    Image.fromarray(levels, "I").save(tmp_path / "wide.tif")
+    Image.fromarray((levels // 257).astype(np.uint8)).save(tmp_path / "narrow.png")
+    assert np.array_equal(read_image(tmp_path / "wide.tif").pixels, read_image(tmp_path / "narrow.png").pixels)

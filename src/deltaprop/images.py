@@ -67,8 +67,9 @@ def _decode(path: str | Path, source, max_pixels: int = MAX_PIXELS, *,
             shaped: tuple[int, int, int] | None = None) -> tuple[np.ndarray, list[str]]:
     """Grayscale float64 pixels (0..255) of an image read from ``source`` (an open file or
     in-memory bytes; ``path`` names it in errors), with what was done to it in words: its
-    first frame, turned upright by its EXIF orientation, 16-bit levels v as v / 257, 32-bit
-    float levels in [0, 1] as 255 v (others clipped to 0..255), transparent pixels laid on
+    first frame, turned upright by its EXIF orientation, 16-bit levels v as v / 257 (32-bit
+    integer ones too, where above 255; above 65535, v as 255 v / max), 32-bit float levels
+    in [0, 1] as 255 v (others clipped to 0..255), transparent pixels laid on
     the paper :func:`_flattened` picks; the size is checked from the header before any pixel
     is decoded, and a JPEG above ``max_pixels`` is decoded at 1/2, 1/4 or 1/8 of its side.
     ``shaped``: ``(h, w, channels)`` instead, the pixels as :func:`_channels` makes them."""
@@ -125,6 +126,10 @@ def _levels(path, im, notes: list[str]) -> tuple[np.ndarray, list[str]]:
     if im.mode.startswith("I;16") or (im.mode == "I" and im.format == "PNG"):
         # 16-bit levels 0..65535: convert("L") would clip every level above 255 to white
         return np.asarray(im, dtype=np.float64) / 257.0, notes
+    if im.mode == "I":  # 32-bit integer levels (a TIFF): 8-bit ones as they are, 16-bit ones as v / 257
+        levels = np.clip(np.asarray(im, dtype=np.float64), 0.0, None)
+        top = float(levels.max()) if levels.size else 0.0
+        return (levels if top <= 255 else levels / 257.0 if top <= 65535 else levels * 255.0 / top), notes
     if im.mode == "F":  # 32-bit float levels: convert("L") rounds a [0, 1] image to 0 and 1
         levels = np.asarray(im, dtype=np.float64)
         if not np.isfinite(levels).all():
