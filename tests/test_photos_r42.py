@@ -239,3 +239,45 @@ def test_a_tiff_of_32_bit_integer_levels_is_read_as_its_16_bit_twin(tmp_path, di
     Image.fromarray(levels, "I").save(tmp_path / "wide.tif")
     Image.fromarray((levels // 257).astype(np.uint8)).save(tmp_path / "narrow.png")
     assert np.array_equal(read_image(tmp_path / "wide.tif").pixels, read_image(tmp_path / "narrow.png").pixels)
+
+
+def _in_shadow(digit, darkest):
+    """An MNIST digit (ink 20) on paper (235) in a 288x288 photo lit from the right, the
+    paper's level falling to ``darkest`` of its full light at the left edge, saved as a JPEG."""
+    page = np.full((288, 288), 235.0)
+    big = np.asarray(Image.fromarray(digit).resize((168, 168), Image.BICUBIC), dtype=np.float64) / 255
+    page[60:228, 60:228] = 235 + (20 - 235) * big
+    out = io.BytesIO()
+    Image.fromarray((page * np.linspace(darkest, 1.0, 288)).astype(np.uint8)).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("darkest", [0.4, 0.25])
+def test_paper_in_a_deep_shadow_is_evened_out(tmp_path, digits, net, darkest):
+    """Paper whose shaded side is darker than the middle of the photo's levels was ink there:
+    read with the digit (4 or 0 of 30 right), with a note taking it for a desk. Now the
+    paper's light is found tile by tile and divided out, and a note says so."""
+    right, notes = 0, set()
+    for i in range(30):
+        (tmp_path / "shade.jpg").write_bytes(_in_shadow(digits.x_test[i], darkest))
+        read = read_image(tmp_path / "shade.jpg")
+        right += int(net.predict(read.pixels.reshape(1, 784) / 255.0)[0]) == digits.y_test[i]
+        notes.add(read.notes[1].split(" (")[0])
+    assert right >= 27
+    assert notes == {"the paper's uneven light evened out"}
+
+
+@pytest.mark.slow
+def test_no_bold_mnist_digit_is_taken_for_a_sheet_or_a_ruled_page(digits):
+    """Bold digits fill up to 80% of their hull (test digits 533 and 683, white on black,
+    scaled 4x, were read inside their outline as sheets); a 3 cropped to its ink (test
+    digit 779, 20x16) had its strokes left out as a ruled page's lines."""
+    from deltaprop.sheet import ruled_lines, sheet_turn
+
+    for digit in digits.x_test[:1000]:
+        big = np.asarray(Image.fromarray(digit).resize((112, 112), Image.BICUBIC), dtype=np.float64)
+        assert sheet_turn(big / 255) is None
+        ink = digit > 38
+        tight = ink[np.ix_(np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0)))]
+        assert not ruled_lines(tight).any() and not ruled_lines(tight.T).any()

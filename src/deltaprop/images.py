@@ -427,6 +427,9 @@ def _made(pixels: np.ndarray, style: str, side: int, notes: list[str]) -> np.nda
         notes.append(note)
     if _light_background(pixels, style):
         notes.append(_LIGHT_BACKGROUND[style])
+        if style == "digit" and (evened := _evened(pixels)) is not None:
+            pixels, note = evened
+            notes.append(note)
     if style == "digit" and (unruled := _unruled(pixels)) is not None:
         pixels, note = unruled
         notes.append(note)
@@ -454,6 +457,30 @@ def _side_by_side(gray: np.ndarray) -> list[str]:
         return []
     return [f"the ink is in {parts} parts side by side, as {parts} digits in a row are: the model reads one digit "
             "an image, so its answer is for them all together; crop each digit to an image of its own"]
+
+
+def _evened(gray: np.ndarray) -> tuple[np.ndarray, str] | None:
+    """Dark ink on paper lit so unevenly that its darkest part is darker than the middle of
+    the image's levels (a phone's shadow across the page: that part was ink, and read with
+    the digit), evened out: each level divided by the paper's there
+    (:func:`deltaprop.sheet.paper_light`), as 0..255, with the note saying so; else None.
+    Light changes gradually: the paper's level changing by over 0.2 from a tile to the
+    next is a desk or an object beside the sheet, and left to :func:`_doubtful_ink`."""
+    from .sheet import paper_light
+
+    g = _gray(gray)
+    lo, hi = float(g.min()), float(g.max())
+    if hi - lo < 1e-9:
+        return None
+    g = (g - lo) / (hi - lo)
+    light = paper_light(g)
+    darkest = float(light.min())
+    grid = light[:: max(1, g.shape[0] // 16), :: max(1, g.shape[1] // 16)]  # a tile apart
+    if darkest >= 0.5 or max(float(np.abs(np.diff(grid, axis=a)).max(initial=0.0)) for a in (0, 1)) > 0.2:
+        return None  # even enough, or a sharp step: a desk beside the sheet, not the light
+    evened = np.clip(g / np.maximum(light, 1e-3), 0.0, 1.0) * 255.0
+    return evened, (f"the paper's uneven light evened out (its darkest part {darkest / float(light.max()):.0%} "
+                    "as light as its lightest)")
 
 
 def _unruled(gray: np.ndarray) -> tuple[np.ndarray, str] | None:
