@@ -560,6 +560,10 @@ def _on_sheet(gray: np.ndarray) -> tuple[np.ndarray, str] | None:
         return g[inside], "a light sheet on a darker surface, read inside the sheet"
     elif turn is None:
         return None
+    elif not turn.square and turn.held and abs(turn.angle) >= 1.0:
+        read = _outlined(g, turn.outline, turn.angle)
+        note = (f"a light sheet on a darker surface, running off the photo, lying {abs(turn.angle):.0f} degrees askew: "
+                "straightened by its edges in the photo and read")
     else:
         read = _outlined(g, turn.outline, 0.0)
         note = ("a light sheet on a darker surface, read" if turn.square else

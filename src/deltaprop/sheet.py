@@ -24,11 +24,14 @@ class SheetTurn:
     """A sheet-like light area of a photo: ``angle``, the degrees to turn the photo
     anticlockwise (as pillow's ``Image.rotate`` turns) to make its edges upright, in
     (-45, 45]; ``square``, whether the area is a whole rectangle, so that the angle holds;
-    ``outline``, the corners of its convex hull as (x, y) pixel coordinates of the photo."""
+    ``outline``, the corners of its convex hull as (x, y) pixel coordinates of the photo;
+    ``held``, for an area that is no whole rectangle, whether its edges inside the photo
+    agree on the angle (:func:`_edge_angle`), which is then theirs."""
 
     angle: float
     square: bool
     outline: np.ndarray
+    held: bool = True
 
 
 def otsu(levels: np.ndarray) -> float:
@@ -129,10 +132,11 @@ def sheet_turn(levels: np.ndarray) -> SheetTurn | None:
     """The turn of a light sheet on a darker surface in levels in [0, 1] (dark surface
     around), or None where the light pixels are no sheet: under 5% of the photo, under 32
     pixels a side, filling under 85% of their hull (a digit's strokes, a ring; bold digits
-    of MNIST fill up to 80%), their hull
-    under 85% of its rectangle (a bold 0's ellipse fills π/4 of it), or longer than 3
-    times their width. ``square``: the hull fills at least 93% of its rectangle,
-    which lies inside the photo, not on its edge."""
+    of MNIST fill up to 80%), their hull under 85% of its rectangle (a bold 0's ellipse fills
+    π/4 of it) but for a sheet cut off by the photo's edge and seen at a slant
+    (:func:`_cut_sheet`: 81%), or under 70%, or longer than 3 times their width.
+    ``square``: the hull fills at least 93% of its rectangle, which lies inside the photo,
+    not on its edge."""
     from PIL import Image
 
     h, w = levels.shape
@@ -152,11 +156,56 @@ def sheet_turn(levels: np.ndarray) -> SheetTurn | None:
     if hull_area <= 0 or mask.sum() < 0.85 * hull_area:
         return None
     angle, box_area, aspect = min_area_box(hull)
-    if aspect > 3 or np.sqrt(box_area / aspect) * k < 32 or hull_area < 0.85 * box_area:
+    short = np.sqrt(box_area / aspect)
+    if aspect > 3 or short * k < 32 or hull_area < 0.7 * box_area:
         return None
-    inside = rows[0] > 0 and rows[-1] < mask.shape[0] - 1 and left.min() > 0 and right.max() < mask.shape[1] - 1
-    scale = np.array([w / mask.shape[1], h / mask.shape[0]])
-    return SheetTurn(angle, bool(inside and hull_area >= 0.93 * box_area), (hull + 0.5) * scale - 0.5)
+    touches = [rows[0] == 0, rows[-1] == mask.shape[0] - 1, left.min() == 0, right.max() == mask.shape[1] - 1]
+    if hull_area < 0.85 * box_area and not _cut_sheet(hull, mask.shape, short, sum(touches), mask.sum() / hull_area):
+        return None
+    inside = not any(touches)
+    outline = (hull + 0.5) * np.array([w / mask.shape[1], h / mask.shape[0]]) - 0.5
+    if inside and hull_area >= 0.93 * box_area:
+        return SheetTurn(angle, True, outline)
+    along = _edge_angle(hull, mask.shape)
+    return SheetTurn(angle if along is None else along, False, outline, along is not None)
+
+
+def _cut_sheet(hull: np.ndarray, shape: tuple[int, int], width: float, sides: int, fill: float) -> bool:
+    """Whether a light area whose hull fills under 85% of its rectangle is still a sheet:
+    one cut off by 1 or 2 of the photo's ``sides`` and seen at a slant (a bold digit cropped
+    to its ink touches all 4), holding ink (its mask fills at most 99% of its hull, ``fill``: a
+    bold 1 fills all of it), with 70% of its hull's edges inside the photo straight edges
+    of at least a fifth of its ``width`` (a bold 0's ellipse, π/4 of its rectangle, has none)."""
+    lengths = np.hypot(*_inner_edges(hull, shape).T)
+    straight = lengths[lengths >= 0.2 * width].sum() >= 0.7 * max(float(lengths.sum()), 1e-9)
+    return 1 <= sides <= 2 and fill <= 0.99 and bool(straight)
+
+
+def _inner_edges(hull: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The edges (as (dx, dy)) of a hull in a mask of ``shape`` that do not run along the mask's border."""
+    ends = np.roll(hull, -1, axis=0)
+    low, high = np.array([0.0, 0.0]), np.array([shape[1] - 1.0, shape[0] - 1.0])
+    on_border = ((hull <= low) & (ends <= low)).any(axis=1) | ((hull >= high) & (ends >= high)).any(axis=1)
+    return (ends - hull)[~on_border]
+
+
+def _edge_angle(hull: np.ndarray, shape: tuple[int, int]) -> float | None:
+    """The angle (degrees, in (-45, 45], as :func:`min_area_box` gives it) of a sheet's
+    edges inside the photo: the hull's edges not along the photo's border, where those
+    within 2 degrees (modulo 90) of the longest one make 80% of their length (a sheet cut
+    off by the photo's edge; a sheet seen at a slant, a trapezoid, has edges that do not
+    agree); their length-weighted mean angle; else None."""
+    edges = _inner_edges(hull, shape)
+    if len(edges) < 2:
+        return None
+    lengths = np.hypot(edges[:, 0], edges[:, 1])
+    angles = (np.degrees(np.arctan2(edges[:, 1], edges[:, 0])) + 45.0) % 90.0 - 45.0
+    off = (angles - angles[np.argmax(lengths)] + 45.0) % 90.0 - 45.0  # from the longest edge's, modulo 90
+    near = np.abs(off) <= 2.0
+    if lengths[near].sum() < 0.8 * lengths.sum():
+        return None
+    angle = float(angles[np.argmax(lengths)] + np.average(off[near], weights=lengths[near]))
+    return (angle + 45.0) % 90.0 - 45.0 or 0.0
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
