@@ -17,7 +17,9 @@ stored input scaling applies unchanged:
 
 Transparent pixels are laid on white paper, or on black under light ink (a white digit on a
 transparent background); a digit photographed on a sheet lying on a darker desk is read
-inside the sheet. :func:`read_image` says in words what was done to an image beyond its
+inside the sheet, straightened first where the sheet lies askew, and a ruled or squared
+page's lines are left out (:mod:`deltaprop.sheet`).
+:func:`read_image` says in words what was done to an image beyond its
 style's framing (inverted, laid on paper, turned upright, only its first frame read), as
 ``deltaprop predict`` prints it.
 
@@ -65,8 +67,9 @@ def _decode(path: str | Path, source, max_pixels: int = MAX_PIXELS, *,
             shaped: tuple[int, int, int] | None = None) -> tuple[np.ndarray, list[str]]:
     """Grayscale float64 pixels (0..255) of an image read from ``source`` (an open file or
     in-memory bytes; ``path`` names it in errors), with what was done to it in words: its
-    first frame, turned upright by its EXIF orientation, 16-bit levels v as v / 257, 32-bit
-    float levels in [0, 1] as 255 v (others clipped to 0..255), transparent pixels laid on
+    first frame, turned upright by its EXIF orientation, 16-bit levels v as v / 257 (32-bit
+    integer ones too, where above 255; above 65535, v as 255 v / max), 32-bit float levels
+    in [0, 1] as 255 v (others clipped to 0..255), transparent pixels laid on
     the paper :func:`_flattened` picks; the size is checked from the header before any pixel
     is decoded, and a JPEG above ``max_pixels`` is decoded at 1/2, 1/4 or 1/8 of its side.
     ``shaped``: ``(h, w, channels)`` instead, the pixels as :func:`_channels` makes them."""
@@ -123,6 +126,10 @@ def _levels(path, im, notes: list[str]) -> tuple[np.ndarray, list[str]]:
     if im.mode.startswith("I;16") or (im.mode == "I" and im.format == "PNG"):
         # 16-bit levels 0..65535: convert("L") would clip every level above 255 to white
         return np.asarray(im, dtype=np.float64) / 257.0, notes
+    if im.mode == "I":  # 32-bit integer levels (a TIFF): 8-bit ones as they are, 16-bit ones as v / 257
+        levels = np.clip(np.asarray(im, dtype=np.float64), 0.0, None)
+        top = float(levels.max()) if levels.size else 0.0
+        return (levels if top <= 255 else levels / 257.0 if top <= 65535 else levels * 255.0 / top), notes
     if im.mode == "F":  # 32-bit float levels: convert("L") rounds a [0, 1] image to 0 and 1
         levels = np.asarray(im, dtype=np.float64)
         if not np.isfinite(levels).all():
@@ -227,7 +234,8 @@ _LIGHT_BACKGROUND = {"digit": "dark ink on light paper, inverted to white ink on
 def _ink_levels(gray: np.ndarray) -> np.ndarray:
     """A 2-D grayscale array (any size, any range) as levels in [0, 1] of white ink on
     black: levels stretched to [0, 1], inverted when the border is mostly light, and the
-    paper's level p (the border's 90th percentile, at most 0.5) made black:
+    paper's level p (the border's 90th percentile, or the median level where that is higher
+    and below 0.5; at most 0.5) made black:
     g ← max(0, (g − p) / (1 − p))."""
     g = _gray(gray)
     lo, hi = float(g.min()), float(g.max())
@@ -238,7 +246,10 @@ def _ink_levels(gray: np.ndarray) -> np.ndarray:
     if np.median(border) > 0.5:  # light background: make the ink white
         g, border = 1.0 - g, 1.0 - border
     # the paper as black: a photo's unevenly lit paper is not ink (MNIST's background is 0)
-    paper = min(float(np.percentile(border, 90)), 0.5)
+    # or the level of most of the image where that is higher (below 0.5: not ink), as a screen
+    # in dark mode inside its black bezel is: the screen was ink, and read as the digit
+    middle = float(np.median(g))
+    paper = min(max(float(np.percentile(border, 90)), middle if middle < 0.5 else 0.0), 0.5)
     return np.clip((g - paper) / (1.0 - paper), 0.0, 1.0) if paper > 0 else g
 
 
@@ -407,17 +418,192 @@ def read_shaped_image(path: str | os.PathLike, shape) -> ImageRead:
 
 def _made(pixels: np.ndarray, style: str, side: int, notes: list[str]) -> np.ndarray:
     """Decoded levels made in ``style`` at ``side`` (:func:`image_for_side`), a digit on a
-    sheet photographed on a darker surface read on the sheet alone (:func:`_sheet`), and
-    ``notes`` told what was done."""
-    if style == "digit" and (sheet := _sheet(pixels)) is not None:
-        pixels = pixels[sheet]
-        notes.append("a light sheet on a darker surface, read inside the sheet")
-    made = image_for_side(pixels, style, side)
+    sheet photographed on a darker surface read on the sheet alone (:func:`_on_sheet`), a
+    ruled or squared page's lines left out (:func:`_unruled`), and ``notes`` told what was
+    done and what looks amiss (:func:`_doubtful_ink`, :func:`_side_by_side`)."""
+    found = None
+    if style == "digit" and max(np.shape(pixels)) > _WORK_SIDE:
+        pixels = _reduced(pixels)
+    if style == "digit" and (found := _on_sheet(pixels)) is not None:
+        pixels, note = found
+        notes.append(note)
     if _light_background(pixels, style):
         notes.append(_LIGHT_BACKGROUND[style])
-    if style == "digit" and sheet is None:
-        notes += _doubtful_ink(pixels)
+        if style == "digit" and (evened := _evened(pixels)) is not None:
+            pixels, note = evened
+            notes.append(note)
+    if style == "digit" and (unruled := _unruled(pixels)) is not None:
+        pixels, note = unruled
+        notes.append(note)
+    made = image_for_side(pixels, style, side)
+    if style == "digit":  # a strip of desk beside the digit is no second digit
+        notes += (_doubtful_ink(pixels) if found is None else []) or _side_by_side(pixels)
     return made
+
+
+#: The longest side a digit's photo is read at (a 28x28 digit needs no more): a 12-megapixel
+#: photo took 10 s to look over for a sheet, ruled lines, uneven light and digits in a row.
+_WORK_SIDE = 1024
+
+
+def _reduced(gray: np.ndarray) -> np.ndarray:
+    """Levels reduced to :data:`_WORK_SIDE` pixels on the longer side, each the mean of the area it covers."""
+    from PIL import Image
+
+    g = _gray(gray)
+    k = _WORK_SIDE / max(g.shape)
+    size = (max(1, round(g.shape[1] * k)), max(1, round(g.shape[0] * k)))
+    return np.asarray(Image.fromarray(g.astype(np.float32), mode="F").resize(size, Image.BOX), dtype=np.float64)
+
+
+def _side_by_side(gray: np.ndarray) -> list[str]:
+    """A note where the ink (:func:`_ink_levels`, above 0.15) is in parts side by side, as
+    digits written in a row are: columns of no ink split its box into at least 2 parts each
+    at least half as tall as the box and holding 15% of its ink (1 of MNIST-sample's 5,000
+    digits so splits). The digits were read as one, without a word."""
+    ink = _ink_levels(gray) > 0.15
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    box = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], box.any(axis=0).astype(np.int8), [0]])))
+    parts = 0
+    for start, stop in zip(edges[::2], edges[1::2]):
+        part = box[:, start:stop]
+        tall = np.flatnonzero(part.any(axis=1))
+        parts += int(tall[-1] + 1 - tall[0] >= 0.5 * box.shape[0] and part.sum() >= 0.15 * box.sum())
+    if parts < 2:
+        return []
+    return [f"the ink is in {parts} parts side by side, as {parts} digits in a row are: the model reads one digit "
+            "an image, so its answer is for them all together; crop each digit to an image of its own"]
+
+
+def _evened(gray: np.ndarray) -> tuple[np.ndarray, str] | None:
+    """Dark ink on paper lit so unevenly that its darkest part is darker than the middle of
+    the image's levels (a phone's shadow across the page: that part was ink, and read with
+    the digit), evened out: each level divided by the paper's there
+    (:func:`deltaprop.sheet.paper_light`), as 0..255, with the note saying so; else None.
+    Light changes gradually: the paper's level changing by over 0.2 from a tile to the
+    next is a desk or an object beside the sheet, and left to :func:`_doubtful_ink`."""
+    from .sheet import paper_light
+
+    g = _gray(gray)
+    lo, hi = float(g.min()), float(g.max())
+    if hi - lo < 1e-9:
+        return None
+    g = (g - lo) / (hi - lo)
+    light = paper_light(g)
+    darkest = float(light.min())
+    grid = light[:: max(1, g.shape[0] // 16), :: max(1, g.shape[1] // 16)]  # a tile apart
+    if darkest >= 0.5 or max(float(np.abs(np.diff(grid, axis=a)).max(initial=0.0)) for a in (0, 1)) > 0.2:
+        return None  # even enough, or a sharp step: a desk beside the sheet, not the light
+    evened = np.clip(g / np.maximum(light, 1e-3), 0.0, 1.0) * 255.0
+    return evened, (f"the paper's uneven light evened out (its darkest part {darkest / float(light.max()):.0%} "
+                    "as light as its lightest)")
+
+
+def _unruled(gray: np.ndarray) -> tuple[np.ndarray, str] | None:
+    """A digit written on ruled or squared paper (:func:`deltaprop.sheet.ruled_lines`) as
+    white ink on black levels 0..255 with the paper's lines left out, and the note saying
+    so; None where the paper has no such lines. The lines' pixels are made paper (0) but
+    the digit's ink where it crosses a line: over 0.15 above the lines' median level and
+    within 5 pixels of ink off the lines (not a line's dark end, nor a speck on it).
+    The lines were ink: a pencil digit on a notebook's page was read as the page's lines."""
+    from .sheet import ruled_lines
+
+    try:
+        g = _ink_levels(gray)
+    except DataError:
+        return None
+    ink = g > 0.15
+    rows, cols = ruled_lines(ink), ruled_lines(ink.T).T
+    if not rows.any() and not cols.any():
+        return None
+    on_line = rows | cols
+    crossing = _spread(ink & ~on_line, 5) & (g > np.median(g[on_line & ink]) + 0.15)
+    g = np.where(on_line & ~crossing, 0.0, g)
+    kind = "squared" if rows.any() and cols.any() else "ruled"
+    return g * 255.0, f"the {kind} paper's lines left out, the digit read without them"
+
+
+def _spread(mask: np.ndarray, r: int) -> np.ndarray:
+    """A binary mask dilated by a (2r + 1)-square: each pixel set where one within r rows and r columns is."""
+    out = mask.copy()
+    for axis in (0, 1):
+        p = np.pad(out, [(r, r) if a == axis else (0, 0) for a in (0, 1)])
+        n = out.shape[axis]
+        out = np.logical_or.reduce([np.take(p, np.arange(k, k + n), axis=axis) for k in range(2 * r + 1)])
+    return out
+
+
+#: What to do with a photo of a sheet that could not be read inside the sheet.
+_STRAIGHTEN = "straighten the photo and crop it to the paper"
+
+
+def _on_sheet(gray: np.ndarray) -> tuple[np.ndarray, str] | None:
+    """The levels inside a light sheet of paper photographed on a darker surface, with the
+    note saying so, or None where there is no such sheet. A sheet turned 1 degree or more
+    (:func:`deltaprop.sheet.sheet_turn`) is turned upright and read inside its outline
+    (:func:`_outlined`): the box of an upright sheet (:func:`_sheet`) held the desk's
+    corners of a sheet turned 6 degrees, and the sheet was read as a white digit. A sheet
+    whose turn does not hold (it runs off the photo, or is seen at a slant) is read inside
+    its outline as it lies, with a note on how to make it readable."""
+    from .sheet import sheet_turn
+
+    g = _gray(gray)
+    lo, hi = float(g.min()), float(g.max())
+    if hi - lo < 1e-9 or _light_background(g, "digit"):
+        return None
+    turn = sheet_turn((g - lo) / (hi - lo))
+    if turn is not None and turn.square and abs(turn.angle) >= 1.0:
+        read = _outlined(g, turn.outline, turn.angle)
+        note = f"a light sheet on a darker surface, lying {abs(turn.angle):.0f} degrees askew: straightened and read"
+    elif (inside := _sheet(g)) is not None:
+        return g[inside], "a light sheet on a darker surface, read inside the sheet"
+    elif turn is None:
+        return None
+    elif not turn.square and turn.held and abs(turn.angle) >= 1.0:
+        read = _outlined(g, turn.outline, turn.angle)
+        note = (f"a light sheet on a darker surface, running off the photo, lying {abs(turn.angle):.0f} degrees askew: "
+                "straightened by its edges in the photo and read")
+    else:
+        read = _outlined(g, turn.outline, 0.0)
+        note = ("a light sheet on a darker surface, read" if turn.square else
+                "a light sheet on a darker surface, not straightened (it runs off the photo or is seen at a slant) "
+                "but read")
+    try:
+        _digit_box(read, 0.15)
+    except DataError:  # one level inside: a filled block (a white square drawn on black), no sheet
+        return None
+    return read, note + (" inside the sheet" if turn.square else f" inside its outline: if the answer looks wrong, "
+                                                                  f"{_STRAIGHTEN}")
+
+
+def _turned(g: np.ndarray, angle: float, fill: float) -> np.ndarray:
+    """Levels turned ``angle`` degrees anticlockwise about their centre (bilinear), grown to
+    hold all of them, the corners filled with ``fill``."""
+    from PIL import Image
+
+    img = Image.fromarray(g.astype(np.float32), mode="F")
+    return np.asarray(img.rotate(angle, resample=Image.BILINEAR, expand=True, fillcolor=fill), dtype=np.float64)
+
+
+def _outlined(g: np.ndarray, outline: np.ndarray, angle: float) -> np.ndarray:
+    """The levels inside a sheet's ``outline`` (a convex polygon of (x, y) corners) drawn
+    3% towards its centre, clear of the sheet's shaded edge, turned ``angle`` degrees
+    anticlockwise (bilinear, grown to hold all): cropped to the box :func:`_sheet` finds
+    there (else the outline's), and the surface left in the box's corners (a sheet seen at
+    a slant is no rectangle) made the paper's level (the median inside)."""
+    from PIL import Image, ImageDraw
+
+    centre = outline.mean(axis=0)
+    mask = Image.new("L", (g.shape[1], g.shape[0]), 0)
+    ImageDraw.Draw(mask).polygon([tuple(p) for p in centre + 0.97 * (outline - centre)], fill=255)
+    levels = _turned(g, angle, float(np.median(_border(g)))) if angle else g
+    if angle:
+        mask = mask.rotate(angle, resample=Image.NEAREST, expand=True, fillcolor=0)
+    inside = np.asarray(mask) > 0
+    rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+    box = _sheet(levels) or (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    return np.where(inside, levels, float(np.median(levels[inside])))[box]
 
 
 def _doubtful_ink(gray: np.ndarray) -> list[str]:
@@ -430,7 +616,7 @@ def _doubtful_ink(gray: np.ndarray) -> list[str]:
     crop = "if that is the surface around a sheet of paper, crop the photo to the paper"
     sides = [side for side, edge in (("top", ink[0]), ("bottom", ink[-1]), ("left", ink[:, 0]), ("right", ink[:, -1]))
              if edge.mean() > 0.9]
-    if sides:
+    if sides and _beside_digit(ink, sides):
         return [f"the ink runs along its whole {' and '.join(sides)} edge{'s' if len(sides) > 1 else ''}: {crop}"]
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     box = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
@@ -438,6 +624,37 @@ def _doubtful_ink(gray: np.ndarray) -> list[str]:
     if 0.5 <= w / h <= 2 and box.mean() > 0.8:
         return [f"what was read as the digit fills {box.mean():.0%} of its box, as a sheet of paper would: {crop}"]
     return []
+
+
+def _beside_digit(ink: np.ndarray, sides: list[str]) -> bool:
+    """Whether the ink along whole ``sides`` of the image is a surface beside the digit, not
+    the digit's own stroke: at least 3% of the ink is not joined to it (:func:`deltaprop.sheet.reached`),
+    as a strip of desk is apart from the digit on the sheet beside it, or it is a band over
+    twice as deep as the digit's strokes are wide (:func:`_band_depth`), as a strip of desk
+    the digit touches is. A digit cropped to its ink, whose 7's bar or 2's foot runs along
+    an edge, is neither, and got the note to crop the photo to the paper."""
+    from .sheet import reached
+
+    turned = {"top": ink, "bottom": ink[::-1], "left": ink.T, "right": ink.T[::-1]}
+    seeds = np.zeros_like(ink)
+    for side in sides:
+        edge = {"top": (0, slice(None)), "bottom": (-1, slice(None)), "left": (slice(None), 0),
+                "right": (slice(None), -1)}[side]
+        seeds[edge] = ink[edge]
+    joined, whole = reached(ink, seeds), reached(ink, ink)  # at the same reduced size
+    return bool((whole & ~joined).sum() >= 0.03 * whole.sum()) or any(_band_depth(turned[s]) for s in sides)
+
+
+def _band_depth(ink: np.ndarray) -> bool:
+    """Whether the ink along the top edge of a mask is a band over twice as deep (the median
+    run of ink down from the edge, column by column) as the strokes below it are wide
+    (2A/P: a stroke of length L and width S has area A = LS and a boundary P of about 2L pixels)."""
+    depth = float(np.median(np.argmin(np.vstack([ink, np.zeros((1, ink.shape[1]), bool)]), axis=0)))
+    rest = ink[int(depth) :]
+    p = np.pad(rest, 1)
+    inner = p[1:-1, 1:-1] & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
+    boundary = int((rest & ~inner).sum())
+    return boundary > 0 and depth > 2 * (2 * rest.sum() / boundary)
 
 
 def _sheet(gray: np.ndarray) -> tuple[slice, slice] | None:
