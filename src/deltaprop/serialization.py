@@ -1094,7 +1094,10 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES, seed=0):
     if scaling is not None and scaling["kind"] != "none" and scales_own_inputs(net):
         raise _bad(path, f"records an input_scaling and also starts with a {net.layers[0].type_name} layer: the "
                          "inputs would be scaled twice (deltaprop.save never writes both; the file was edited)")
-    net = with_input_layer(net, input_layer(scaling))  # the network scales its own raw inputs
+    try:
+        net = with_input_layer(net, input_layer(scaling))  # the network scales its own raw inputs
+    except _BUILD_ERRORS as exc:
+        raise _bad(path, f"metadata 'input_scaling' is unusable: {exc}") from None
     common = dict(net=net, kind=kind, class_names=class_names, input_scaling=None, extra=extra, metadata=meta, path=path,
                   input_range=_read_input_range(path, meta),
                   input_shape=_read_input_shape(path, meta, net.n_features) or _older_input_shape(extra, net.n_features))

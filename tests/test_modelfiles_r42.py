@@ -1,0 +1,90 @@
+"""Model files whose scaling layers the network's dtype cannot hold."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop import serialization as S
+from deltaprop.errors import ConfigError, ModelFileError
+from deltaprop.layers import Dense, Softmax, Tanh
+from deltaprop.preprocessing import Rescaling, Standardization
+
+from cli_in_process import run_cli
+from model_file_edits import edit_metadata
+
+
+def _net(first, dtype="float32") -> dp.Network:
+    return dp.Network([first, Dense(4, 3), Tanh(), Dense(3, 2), Softmax()], dtype=dtype, seed=0)
+
+
+def _first_layer(change):
+    def edit(meta):
+        arch = json.loads(meta["architecture"])
+        arch["layers"][0] = change(arch["layers"][0])
+        meta["architecture"] = json.dumps(arch)
+
+    return edit
+
+
+#: edits of a float32 model's leading Standardization(0, 1) that float32 cannot compute
+_UNHOLDABLE = {
+    "a mean beyond float32": lambda layer: {**layer, "mean": [1e300] * 4},
+    "a std whose 1/std is beyond float32": lambda layer: {**layer, "std": [1e-300] * 4},
+    "a std whose 1/std rounds to 0 in float32": lambda layer: {**layer, "std": [1e300] * 4},
+    "a Rescaling scale beyond float32": lambda layer: {"type": "Rescaling", "scale": 1e300},
+    "a Rescaling scale whose inverse is infinite": lambda layer: {"type": "Rescaling", "scale": 1e-320},
+}
+
+
+@pytest.fixture
+def standardized(tmp_path):
+    path = tmp_path / "model.safetensors"
+    dp.save(_net(Standardization(np.zeros(4), np.ones(4))), path)
+    np.save(tmp_path / "rows.npy", np.ones((2, 4), np.float32))
+    return path
+
+
+@pytest.mark.parametrize("change", _UNHOLDABLE.values(), ids=list(_UNHOLDABLE))
+def test_a_scaling_layer_float32_cannot_hold_is_refused_on_load(standardized, change):
+    bad = edit_metadata(standardized, standardized.with_name("bad.safetensors"), _first_layer(change))
+    with pytest.raises(ModelFileError, match="architecture is invalid"):
+        S.read_model(bad)
+    for args in (["info", bad], ["predict", bad, standardized.with_name("rows.npy")], ["export", bad, "--format", "onnx"]):
+        r = run_cli(*args)
+        assert r.returncode == 1 and r.stdout == ""
+        assert r.stderr.count("\n") == 1 and str(bad) in r.stderr, r.stderr
+
+
+def test_a_float64_model_holds_what_float32_cannot(tmp_path):
+    path = tmp_path / "model.safetensors"
+    dp.save(_net(Rescaling(1e300), "float64"), path)
+    r = run_cli("info", path)
+    assert r.returncode == 0 and r.stderr == ""  # no overflow warning from a float32 copy of the scale
+    assert "x / 1e-300" in r.stdout
+    out = dp.load(path).predict_proba(np.ones((2, 4)))
+    assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize(("mean", "std"), [([1e39] * 4, [1.0] * 4), ([0.0] * 4, [1e-39] * 4), ([0.0] * 4, [1e46] * 4)])
+def test_a_standardization_float32_cannot_compute_is_refused_when_built(mean, std):
+    with pytest.raises(ConfigError, match="float32 holds.*use dtype float64"):
+        _net(Standardization(mean, std))
+    net = _net(Standardization(mean, std), "float64")
+    assert np.isfinite(net.forward(np.ones((1, 4)))).all()
+
+
+@pytest.mark.parametrize("top", [1e-310, 1e300])
+def test_a_recorded_unit_scaling_the_network_cannot_apply_names_the_file(tmp_path, top):
+    path = tmp_path / "model.safetensors"
+    dp.save(dp.mlp([4, 3, 2], seed=0), path)
+    bad = edit_metadata(
+        path, tmp_path / "bad.safetensors", lambda m: m.update(input_scaling=json.dumps({"kind": "unit", "max": top}))
+    )
+    with pytest.raises(ModelFileError, match="input_scaling' is unusable"):
+        S.read_model(bad)
+    r = run_cli("info", bad)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and str(bad) in r.stderr
