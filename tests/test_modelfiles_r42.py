@@ -1,4 +1,5 @@
-"""Model files whose scaling layers the network's dtype cannot hold."""
+"""Model files whose scaling layers the network's dtype cannot hold, and the shape of one
+example carried into ONNX and PyTorch exports."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import json
 
 import numpy as np
 import pytest
+from safetensors import safe_open
 
 import deltaprop as dp
+from deltaprop import export as E
 from deltaprop import serialization as S
 from deltaprop.errors import ConfigError, ModelFileError
 from deltaprop.layers import Dense, Softmax, Tanh
@@ -88,3 +91,38 @@ def test_a_recorded_unit_scaling_the_network_cannot_apply_names_the_file(tmp_pat
         S.read_model(bad)
     r = run_cli("info", bad)
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and str(bad) in r.stderr
+
+
+def _torch_meta(path) -> dict[str, str]:
+    with safe_open(str(path), "numpy") as f:
+        return f.metadata()
+
+
+def _onnx_meta(path) -> dict[str, str]:
+    onnx = pytest.importorskip("onnx")
+    return {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+
+
+@pytest.mark.parametrize(("shape", "recorded"), [((2, 2), [2, 2]), ((1, 2, 2), [1, 2, 2]), (None, None)])
+def test_exports_record_the_shape_of_one_example_the_model_file_records(tmp_path, shape, recorded):
+    pytest.importorskip("onnx")
+    path = tmp_path / "model.safetensors"
+    dp.save(dp.mlp([4, 3, 2], seed=0), path, input_shape=shape)
+    onnx_path, _ = E.export_file(path, "onnx", tmp_path / "m.onnx")
+    torch_path, _ = E.export_file(path, "torch", tmp_path / "m.pt.safetensors")
+    assert json.loads(_onnx_meta(onnx_path)["input_shape"]) == recorded
+    assert json.loads(_torch_meta(torch_path)["input_shape"]) == recorded
+
+
+def test_exports_of_a_network_record_its_input_shape_and_refuse_a_wrong_one(tmp_path):
+    pytest.importorskip("onnx")
+    net = dp.mlp([6, 3, 2], seed=0)
+    net.input_shape = (3, 2)
+    E.export_onnx(net, tmp_path / "n.onnx")
+    E.export_torch(net, tmp_path / "n.pt.safetensors")
+    assert json.loads(_onnx_meta(tmp_path / "n.onnx")["input_shape"]) == [3, 2]
+    assert json.loads(_torch_meta(tmp_path / "n.pt.safetensors")["input_shape"]) == [3, 2]
+    net.input_shape = (4, 2)
+    with pytest.raises(ConfigError, match="holds 8 values, but the network takes 6"):
+        E.export_torch(net, tmp_path / "w.pt.safetensors")
+    assert not (tmp_path / "w.pt.safetensors").exists()

@@ -359,6 +359,15 @@ def _raw_input_scaling(src: _Source) -> dict[str, Any] | None:
     return layer_scaling(src.net.layers[0]) if leading else spec
 
 
+def _input_shape(net: Network) -> list[int] | None:
+    """The shape of one example before it was flattened into the input row (``net.input_shape``:
+    a model file's record, or what ``fit`` took from images), checked against the inputs; None
+    where nothing records it."""
+    from .serialization import _recordable_shape
+
+    return _recordable_shape(getattr(net, "input_shape", None), net)
+
+
 def _onnx_metadata(src: _Source, input_type: str) -> dict[str, str]:
     from . import __version__
 
@@ -369,6 +378,7 @@ def _onnx_metadata(src: _Source, input_type: str) -> dict[str, str]:
         "decision_threshold": json.dumps(src.threshold if _by_threshold(src) else None),
         "class_names": json.dumps(src.class_names),
         "input_scaling": json.dumps(_raw_input_scaling(src)),
+        "input_shape": json.dumps(_input_shape(src.net)),
         "input_type": input_type,
         "architecture": json.dumps(src.net.config()),
     }
@@ -843,6 +853,7 @@ def _write_torch(src: _Source, path) -> Path:
         "decision_threshold": json.dumps(src.threshold if _by_threshold(src) else None),
         "class_names": json.dumps(src.class_names),
         "input_scaling": json.dumps(_raw_input_scaling(src)),
+        "input_shape": json.dumps(_input_shape(src.net)),
     }
     return safetensors_layout(tensors, meta).write(path)
 
