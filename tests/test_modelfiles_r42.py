@@ -126,3 +126,19 @@ def test_exports_of_a_network_record_its_input_shape_and_refuse_a_wrong_one(tmp_
     with pytest.raises(ConfigError, match="holds 8 values, but the network takes 6"):
         E.export_torch(net, tmp_path / "w.pt.safetensors")
     assert not (tmp_path / "w.pt.safetensors").exists()
+
+
+def test_a_header_over_the_cap_that_the_file_holds_is_not_called_truncated(tmp_path, monkeypatch):
+    path = tmp_path / "model.safetensors"
+    dp.save(dp.mlp([4, 3, 2], seed=0), path)
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    monkeypatch.setattr(S, "MAX_HEADER_BYTES", 4096)
+    big = S.MAX_HEADER_BYTES + 8  # padded with spaces, as safetensors pads, past the cap
+    grown = tmp_path / "grown.safetensors"
+    grown.write_bytes(big.to_bytes(8, "little") + raw[8 : 8 + n] + b" " * (big - n) + raw[8 + n :])
+    with pytest.raises(
+        ModelFileError, match=r"header of 4,104 bytes .*more than the 0.00390625 MiB a model file may hold"
+    ) as caught:
+        S.read_model(grown)
+    assert "truncated" not in str(caught.value)

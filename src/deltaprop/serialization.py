@@ -874,6 +874,9 @@ def _read_header(path: Path, max_bytes: int) -> tuple[dict, dict[str, str], int]
             _sniff(path, head + f.read(_SNIFF_BYTES))  # a pickle, .npy or zip file, a run's report, gets named
         if len(head) < 8:
             raise _bad(path, f"is truncated or not a safetensors file ({size} bytes)")
+        if n > MAX_HEADER_BYTES and 8 + n <= size and head[8:9] == b"{":
+            raise _bad(path, f"has a header of {n:,} bytes (names, shapes and metadata), more than the "
+                             f"{MAX_HEADER_BYTES / 2**20:g} MiB a model file may hold; deltaprop never writes one")
         if n > MAX_HEADER_BYTES or 8 + n > size:
             raise _bad(path, f"is truncated or not a safetensors file (header of {n:,} bytes claimed, file has {size:,})")
         if head[8:9] != b"{":
