@@ -142,3 +142,27 @@ def test_a_header_over_the_cap_that_the_file_holds_is_not_called_truncated(tmp_p
     ) as caught:
         S.read_model(grown)
     assert "truncated" not in str(caught.value)
+
+
+_HOSTILE_NAMES = ["cat\x1b[2J\x1b]0;title\x07", "dog\nwrote /etc/passwd\r\x9b31m"]
+
+
+def test_class_names_of_a_downloaded_model_cannot_drive_the_terminal(tmp_path):
+    path = tmp_path / "model.safetensors"
+    dp.save(dp.mlp([4, 3, 2], seed=0), path, class_names=["a", "b"])
+    bad = edit_metadata(path, tmp_path / "bad.safetensors", lambda m: m.update(class_names=json.dumps(_HOSTILE_NAMES)))
+    np.save(tmp_path / "rows.npy", np.ones((2, 4), np.float32))
+    info, predict = run_cli("info", bad), run_cli("predict", bad, tmp_path / "rows.npy")
+    assert info.returncode == predict.returncode == 0
+    for out in (info.stdout, predict.stdout):
+        assert not any(ord(c) < 32 and c != "\n" or 0x7F <= ord(c) < 0xA0 for c in out), repr(out)
+    assert "classes: cat\\x1b[2J\\x1b]0;title\\x07, dog\\nwrote /etc/passwd\\x0d\\x9b31m\n" in info.stdout
+    assert predict.stdout.count("\n") == 2  # one line a row
+    assert all(": class cat" in line for line in predict.stdout.splitlines()), predict.stdout
+
+
+def test_recorded_settings_of_a_model_file_cannot_drive_the_terminal(tmp_path):
+    path = tmp_path / "model.safetensors"
+    dp.save(dp.mlp([4, 3, 2], seed=0), path, extra={"config": {"dataset": "x\x1b[31m"}})
+    r = run_cli("info", path)
+    assert r.returncode == 0 and "\x1b" not in r.stdout and "dataset=x\\x1b[31m" in r.stdout

@@ -97,8 +97,22 @@ class _Parser(argparse.ArgumentParser):
         return parsed
 
 
+#: Terminal control characters (C0 but tab and newline, DEL, C1) and their visible escapes: text
+#: read from a model or data file (class names, recorded settings) never moves the cursor, clears
+#: the screen, sets the window title or the clipboard of the terminal it is shown in.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if chr(c) not in "\n\t"}
+#: The same, and tab and newline too: for one name in a line.
+_NAME_CONTROLS = {**_CONTROLS, ord("\n"): "\\n", ord("\t"): "\\t"}
+
+
 def _say(*parts, err: bool = False) -> None:
-    print(*parts, file=sys.stderr if err else sys.stdout, flush=True)
+    text = " ".join(map(str, parts)).translate(_CONTROLS)
+    print(text, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def _shown_name(name) -> str:
+    """A class name as a line shows it: its control characters, line breaks among them, as escapes."""
+    return str(name).translate(_NAME_CONTROLS)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -3088,7 +3102,7 @@ def _threshold_note(mf: ModelFile, threshold: float) -> str | None:
 
 
 def _class_name(names, c: int) -> str:
-    return names[c] if names and c < len(names) else str(c)
+    return _shown_name(names[c]) if names and c < len(names) else str(c)
 
 
 #: How each style makes an image into a 28x28 model's inputs, in words.
@@ -3347,7 +3361,7 @@ def cmd_info(args) -> int:
     _say(mf.net.summary())
     _say(f"file: {mf.path} ({mf.kind}, format version {mf.metadata['format_version']})")
     if mf.class_names:
-        _say(f"classes: {', '.join(mf.class_names)}")
+        _say(f"classes: {', '.join(map(_shown_name, mf.class_names))}")
     _say(f"input scaling: {describe_inputs(mf.net)}")
     if mf.input_range is not None:
         _say(f"training inputs: {mf.input_range[0]:g} to {mf.input_range[1]:g} (raw, before any scaling)")
