@@ -166,3 +166,27 @@ def test_recorded_settings_of_a_model_file_cannot_drive_the_terminal(tmp_path):
     dp.save(dp.mlp([4, 3, 2], seed=0), path, extra={"config": {"dataset": "x\x1b[31m"}})
     r = run_cli("info", path)
     assert r.returncode == 0 and "\x1b" not in r.stdout and "dataset=x\\x1b[31m" in r.stdout
+
+
+def test_a_softmax_model_recorded_as_multi_label_is_refused(tmp_path):
+    path = tmp_path / "model.safetensors"
+    dp.save(dp.mlp([4, 3, 3], seed=0), path)
+    bad = edit_metadata(path, tmp_path / "bad.safetensors", lambda m: m.update(extra=json.dumps({"multilabel": True})))
+    with pytest.raises(ModelFileError, match="multi-label classifier, but its output is a Softmax"):
+        S.read_model(bad)
+    np.save(tmp_path / "rows.npy", np.ones((1, 4), np.float32))
+    for args in (["predict", bad, tmp_path / "rows.npy"], ["export", bad, "--format", "torch"]):
+        r = run_cli(*args)
+        assert r.returncode == 1 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_a_softmax_network_marked_multi_label_is_neither_saved_nor_exported(tmp_path):
+    net = dp.mlp([4, 3, 3], seed=0)
+    net.multilabel = True
+    with pytest.raises(ConfigError, match="output is a Softmax"):
+        dp.save(net, tmp_path / "m.safetensors")
+    with pytest.raises(ConfigError, match="output is a Softmax"):
+        dp.save(dp.mlp([4, 3, 3], seed=0), tmp_path / "m.safetensors", extra={"multilabel": True})
+    with pytest.raises(dp.Error, match="output is a Softmax"):
+        E.export_torch(net, tmp_path / "m.pt.safetensors")
+    assert list(tmp_path.iterdir()) == []

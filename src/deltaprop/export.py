@@ -154,6 +154,10 @@ def _unpack(model, class_names, input_scaling, loss, input_range=None) -> _Sourc
         model, class_names, input_scaling = (model.net, model.class_names if class_names is None else class_names,
                                              model.input_scaling if input_scaling is None else input_scaling)
     net = _network(model)
+    from .serialization import labels_problem
+
+    if labels_problem(net, extra):
+        raise ExportError(f"the network {labels_problem(net, extra)}; set net.multilabel = False to export it")
     if given_range is not None:
         given_range = (given_range["min"], given_range["max"])
         if input_range is not None and input_range != given_range:

@@ -317,6 +317,17 @@ def _output_layer(net: Network) -> str:
     return next((layer.type_name for layer in reversed(net.layers) if layer.type_name != "Dropout"), "")
 
 
+def labels_problem(net: Network, extra) -> str | None:
+    """Why ``net`` cannot be the multi-label classifier that ``extra`` (``{"multilabel": true}``)
+    or ``net.multilabel`` says it is, or None: its labels are Sigmoid units or logits, each on
+    by its own threshold, and a Softmax output is neither (its outputs are one distribution)."""
+    said = getattr(net, "multilabel", False) or (isinstance(extra, dict) and extra.get("multilabel") is True)
+    if said and _output_layer(net) == "Softmax":
+        return ("is recorded as a multi-label classifier, but its output is a Softmax, one distribution over the "
+                "classes: a multi-label classifier's labels are Sigmoid units or logits, each on by itself")
+    return None
+
+
 def labels_are_logits(net: Network) -> bool:
     """Whether a multi-label classifier's outputs (``"labels"``) are logits ``z``, one a
     label, on at ``z ≥ 0`` with probability ``σ(z)``: a network ``fit`` with
@@ -585,6 +596,9 @@ def _model_parts(net: Network, class_names, input_scaling, extra, loss=None,
         raise ConfigError(f"save needs a deltaprop Network, got {type(net).__name__}")
     class_names = checked_class_names(class_names, net.n_outputs)
     extra = _with_multilabel_record(net, extra)
+    if labels_problem(net, extra):
+        raise ConfigError(f"the network {labels_problem(net, extra)}; set net.multilabel = False, or leave "
+                          "'multilabel' out of extra")
     try:
         input_scaling = _check_scaling(input_scaling, net.n_features) if input_scaling is not None else None
     except ModelFileError as exc:  # a file's malformed record; here, the argument given
@@ -1088,9 +1102,7 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES, seed=0):
         scaling = _check_scaling(_meta_json(path, meta, "input_scaling"), net.n_features)
     except ModelFileError as exc:
         raise _bad(path, str(exc)) from None
-    extra = _meta_json(path, meta, "extra")
-    if not isinstance(extra, dict):
-        raise _bad(path, "metadata 'extra' must be a mapping")
+    extra = _read_extra(path, meta, net)
     loss = _recorded_loss(path, meta, net) if kind == "model" else None
     from .preprocessing import input_layer, with_input_layer
 
@@ -1113,6 +1125,17 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES, seed=0):
     out.net.multilabel = out.outputs == "labels"  # a multi-label classifier's: predict gives the labels
     out.net.input_shape = out.input_shape  # saved again, the file keeps it
     return out
+
+
+def _read_extra(path: Path, meta: dict[str, str], net: Network) -> dict[str, Any]:
+    """The file's ``extra`` mapping, checked to say nothing of its outputs that the network contradicts."""
+    extra = _meta_json(path, meta, "extra")
+    if not isinstance(extra, dict):
+        raise _bad(path, "metadata 'extra' must be a mapping")
+    problem = labels_problem(net, extra)
+    if problem:
+        raise _bad(path, f"{problem}: the file is damaged or was edited; write it again with deltaprop")
+    return extra
 
 
 def _read_class_names(path: Path, meta: dict[str, str], n_outputs: int) -> tuple[str, ...] | None:
