@@ -190,3 +190,20 @@ def test_a_softmax_network_marked_multi_label_is_neither_saved_nor_exported(tmp_
     with pytest.raises(dp.Error, match="output is a Softmax"):
         E.export_torch(net, tmp_path / "m.pt.safetensors")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_predict_refuses_outputs_that_overflow_rather_than_show_a_class_of_nan(tmp_path):
+    net = dp.mlp([4, 3, 3], seed=0, activation="relu")
+    for i in (0, 2):
+        net.layers[i].W.value[...] = 3e38  # finite, but x W overflows float32
+    path = tmp_path / "model.safetensors"
+    dp.save(net, path)
+    rows = np.zeros((3, 4), np.float32)
+    rows[1] = 1.0
+    np.save(tmp_path / "rows.npy", rows)
+    r = run_cli("predict", path, tmp_path / "rows.npy")
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and "rows.npy[1]: the model's outputs are not finite" in r.stderr, r.stderr
+    np.save(tmp_path / "fine.npy", rows[:1])
+    r = run_cli("predict", path, tmp_path / "fine.npy")
+    assert r.returncode == 0 and r.stderr == "" and "nan" not in r.stdout

@@ -3113,6 +3113,22 @@ _FRAMING = {"digit": "images are made as MNIST's digits were: cropped to the ink
             "as-is": "images are only resized to 28x28 (--images as-is), gray levels and background kept"}
 
 
+def _finite_outputs(net, rows: np.ndarray, path) -> np.ndarray:
+    """The network's outputs for ``rows``, refused (:class:`DataError`) where one is NaN or
+    infinite: numbers that overflowed the network's dtype would show as a class of NaN
+    probabilities (numpy's overflow warnings are left unsaid; the error names the row)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        outputs = net.predict_proba(_checks.cast_checked(rows, net.dtype, name=str(path)))
+    bad = np.flatnonzero(~np.isfinite(outputs).all(axis=1))
+    if bad.size:
+        where = f"{path}[{bad[0]}]" if len(rows) > 1 else str(path)
+        raise DataError(f"{where}: the model's outputs are not finite (NaN or infinity) for this input: its numbers "
+                        f"overflow {net.dtype.name}, so it has no prediction; the model may be diverged (weights up to "
+                        f"{max(float(np.abs(p.value).max()) for p in net.parameters()):.3g}), or the input lies far "
+                        "outside what it was trained on")
+    return outputs
+
+
 def _note_image_framing(mf, side: int, style: str, top_level: float | None) -> None:
     """What predict does to images for a model of ``side``x``side`` inputs other than 28x28,
     and the levels it gives them where the model file records no range of its raw inputs."""
@@ -3184,7 +3200,7 @@ def cmd_predict(args) -> int:
     if (note := _threshold_note(mf, threshold)) is not None:
         _say(note, err=True)
     for path, rows in zip(paths, batches):
-        outputs = net.predict_proba(_checks.cast_checked(rows, net.dtype, name=str(path)))
+        outputs = _finite_outputs(net, rows, path)
         for r, line in enumerate(_prediction_lines(outputs, mf.outputs, threshold, mf.class_names, top, logits=logits)):
             where = f"{path}[{r}]" if len(rows) > 1 else str(path)
             _say(f"{where}: {line}" if several else line)
