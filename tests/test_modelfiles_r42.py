@@ -207,3 +207,15 @@ def test_predict_refuses_outputs_that_overflow_rather_than_show_a_class_of_nan(t
     np.save(tmp_path / "fine.npy", rows[:1])
     r = run_cli("predict", path, tmp_path / "fine.npy")
     assert r.returncode == 0 and r.stderr == "" and "nan" not in r.stdout
+
+
+def test_evaluate_refuses_outputs_that_overflow_rather_than_count_them_as_class_0(tmp_path):
+    net = dp.mlp([4, 3, 3], seed=0, activation="relu")
+    for i in (0, 2):
+        net.layers[i].W.value[...] = 3e38
+    path = tmp_path / "model.safetensors"
+    dp.save(net, path)
+    np.savez(tmp_path / "d.npz", x=np.ones((10, 4), np.float32), y=np.arange(10) % 3)
+    r = run_cli("evaluate", path, "--dataset", tmp_path / "d.npz")
+    assert r.returncode == 1 and "accuracy" not in r.stdout
+    assert r.stderr.count("\n") == 1 and "d.npz, row 0 of those scored: the model's outputs are not finite" in r.stderr

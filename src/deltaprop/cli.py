@@ -2739,9 +2739,11 @@ def _model_dataset(args, mf) -> str:
     return name
 
 
-def _predicted_classes(mf, x: np.ndarray) -> np.ndarray:
-    """The class of each row by the model's own decision rule (a single logit's threshold is 0)."""
-    return decided_classes(mf.net.predict_proba(x), mf.net.decision_threshold, mf.class_names)
+def _predicted_classes(mf, x: np.ndarray, name: str) -> np.ndarray:
+    """The class of each row of ``x`` (the rows of ``name``) by the model's own decision rule (a
+    single logit's threshold is 0); an output that overflowed is refused, not counted as a class."""
+    outputs = _finite_outputs(mf.net, x, name, row="{path}, row {i} of those scored")
+    return decided_classes(outputs, mf.net.decision_threshold, mf.class_names)
 
 
 def _names_its_classes(mf) -> bool:
@@ -2787,7 +2789,7 @@ def cmd_evaluate(args) -> int:
     name = _model_dataset(args, mf)
     ds, x, y, which = _rows_to_score(args, mf, name)
     names = _class_names_shown(mf, ds, name, "a per-class score")
-    pred = _predicted_classes(mf, x)
+    pred = _predicted_classes(mf, x, name)
     # the classes the model knows (its names, its outputs), not the dataset's: a model of a file's 3
     # classes has never seen MNIST's digits 3..9, which would count as its errors
     known = max(len(mf.class_names or ()), mf.net.n_outputs if mf.net.n_outputs > 1 else 2)
@@ -3113,15 +3115,16 @@ _FRAMING = {"digit": "images are made as MNIST's digits were: cropped to the ink
             "as-is": "images are only resized to 28x28 (--images as-is), gray levels and background kept"}
 
 
-def _finite_outputs(net, rows: np.ndarray, path) -> np.ndarray:
-    """The network's outputs for ``rows``, refused (:class:`DataError`) where one is NaN or
-    infinite: numbers that overflowed the network's dtype would show as a class of NaN
-    probabilities (numpy's overflow warnings are left unsaid; the error names the row)."""
+def _finite_outputs(net, x, path, *, row: str = "{path}[{i}]") -> np.ndarray:
+    """The network's outputs for the rows ``x`` (of ``path``), refused (:class:`DataError`)
+    where one is NaN or infinite: numbers that overflowed the network's dtype would count as
+    a class of NaN probabilities (numpy's overflow warnings are left unsaid; the error names
+    the row, as ``row`` says)."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        outputs = net.predict_proba(_checks.cast_checked(rows, net.dtype, name=str(path)))
+        outputs = net.predict_proba(x)
     bad = np.flatnonzero(~np.isfinite(outputs).all(axis=1))
     if bad.size:
-        where = f"{path}[{bad[0]}]" if len(rows) > 1 else str(path)
+        where = row.format(path=path, i=bad[0]) if len(outputs) > 1 else str(path)
         raise DataError(f"{where}: the model's outputs are not finite (NaN or infinity) for this input: its numbers "
                         f"overflow {net.dtype.name}, so it has no prediction; the model may be diverged (weights up to "
                         f"{max(float(np.abs(p.value).max()) for p in net.parameters()):.3g}), or the input lies far "
@@ -3200,7 +3203,7 @@ def cmd_predict(args) -> int:
     if (note := _threshold_note(mf, threshold)) is not None:
         _say(note, err=True)
     for path, rows in zip(paths, batches):
-        outputs = _finite_outputs(net, rows, path)
+        outputs = _finite_outputs(net, _checks.cast_checked(rows, net.dtype, name=str(path)), path)
         for r, line in enumerate(_prediction_lines(outputs, mf.outputs, threshold, mf.class_names, top, logits=logits)):
             where = f"{path}[{r}]" if len(rows) > 1 else str(path)
             _say(f"{where}: {line}" if several else line)
@@ -3298,7 +3301,7 @@ def cmd_plot_samples(args) -> int:
     if shown.ndim == 2 and (problem := samples_problem(x.shape[1], images=images,
                                                        net=mf.net if mf is not None else None, force="--as-images")):
         raise ShapeError(f"{name}: {problem}")
-    predictions = _predicted_classes(mf, x) if mf is not None else None
+    predictions = _predicted_classes(mf, x, name) if mf is not None else None
     out = args.out or (mf.path.parent if mf is not None else Path(".")) / "samples.png"
     _say(f"wrote {plot_samples(shown, y, out, class_names=names, predictions=predictions, n=n, images=images)}")
     return 0
