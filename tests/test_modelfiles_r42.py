@@ -219,3 +219,16 @@ def test_evaluate_refuses_outputs_that_overflow_rather_than_count_them_as_class_
     r = run_cli("evaluate", path, "--dataset", tmp_path / "d.npz")
     assert r.returncode == 1 and "accuracy" not in r.stdout
     assert r.stderr.count("\n") == 1 and "d.npz, row 0 of those scored: the model's outputs are not finite" in r.stderr
+
+
+def test_an_onnx_export_of_a_network_that_overflows_says_so(tmp_path):
+    pytest.importorskip("onnxruntime")
+    net = dp.mlp([4, 3, 3], seed=0, activation="relu")
+    for i in (0, 2):
+        net.layers[i].W.value[...] = 3e38
+    path = tmp_path / "model.safetensors"
+    dp.save(net, path)
+    r = run_cli("export", path, "--format", "onnx")
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert "the network's own outputs are not finite" in r.stderr and "overflow float32 (weights up to 3e+38)" in r.stderr
+    assert not (tmp_path / "model.onnx").exists()

@@ -548,7 +548,13 @@ def _check_onnx(model, src: _Source, n: int, seed: int) -> float:
         got = dict(zip(names, session.run(names, {"input": raw})))
     except errors as exc:
         raise ExportError(f"onnxruntime cannot run {what} on inputs for the network: {exc}") from None
-    want = src.net.predict_proba(apply_scaling(src.input_scaling, raw, src.net.dtype))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # an overflow is said below
+        want = src.net.predict_proba(apply_scaling(src.input_scaling, raw, src.net.dtype))
+    if not np.all(np.isfinite(want)):
+        largest = max(float(np.abs(p.value).max()) for p in src.net.parameters())
+        raise ExportError(f"the network's own outputs are not finite (NaN or infinity) on random inputs of its kind: "
+                          f"its numbers overflow {src.net.dtype.name} (weights up to {largest:.3g}), so there is "
+                          "nothing to reproduce; the model may be diverged: retrain it; the export was not written")
     outputs = got[src.raw_output]
     if outputs.shape != want.shape:
         raise ExportError(f"{what} outputs {outputs.shape[1:]} a row; the network gives ({want.shape[1]},): "
