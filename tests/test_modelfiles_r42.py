@@ -232,3 +232,16 @@ def test_an_onnx_export_of_a_network_that_overflows_says_so(tmp_path):
     assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
     assert "the network's own outputs are not finite" in r.stderr and "overflow float32 (weights up to 3e+38)" in r.stderr
     assert not (tmp_path / "model.onnx").exists()
+
+
+@pytest.mark.parametrize("shape", [[-2, -2], [4.5], [True, 4], [2**63 + 1, 4], "4"])
+def test_a_recorded_standardization_of_an_impossible_shape_is_refused(tmp_path, shape):
+    path = tmp_path / "model.safetensors"
+    dp.save(dp.mlp([4, 3, 2], seed=0), path)
+    state = {"mode": "global", "shape": shape, "mean": [0.0] * 4, "std": [1.0]}
+    scaling = json.dumps({"kind": "standardize", "state": state})
+    bad = edit_metadata(path, tmp_path / "bad.safetensors", lambda m: m.update(input_scaling=scaling))
+    with pytest.raises(ModelFileError, match="invalid Standardizer state"):
+        S.read_model(bad)
+    r = run_cli("info", bad)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and str(bad) in r.stderr
