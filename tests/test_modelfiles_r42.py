@@ -245,3 +245,45 @@ def test_a_recorded_standardization_of_an_impossible_shape_is_refused(tmp_path, 
         S.read_model(bad)
     r = run_cli("info", bad)
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and str(bad) in r.stderr
+
+
+def test_a_decision_threshold_beyond_the_model_dtype_is_refused(tmp_path):
+    net = dp.Network([Dense(4, 1), dp.layers.Sigmoid()], seed=0)
+    path = tmp_path / "model.safetensors"
+    dp.save(net, path)
+    bad = edit_metadata(path, tmp_path / "bad.safetensors", lambda m: m.update(decision_threshold="1e300"))
+    with pytest.raises(ModelFileError, match="'decision_threshold' 1e.300 is beyond what the model's float32 holds"):
+        S.read_model(bad)
+    net.decision_threshold = 1e300
+    with pytest.raises(ConfigError, match="beyond what the network's float32 holds"):
+        dp.save(net, tmp_path / "again.safetensors")
+    net64 = dp.Network([Dense(4, 1), dp.layers.Sigmoid()], dtype="float64", seed=0)
+    net64.decision_threshold = 1e300
+    dp.save(net64, tmp_path / "wide.safetensors")
+    assert dp.load(tmp_path / "wide.safetensors").decision_threshold == 1e300
+
+
+def test_a_checkpoint_history_with_an_infinite_probe_size_is_refused(tmp_path):
+    x = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
+    path = tmp_path / "c.safetensors"
+    dp.fit(
+        dp.mlp([4, 3, 2], seed=0),
+        x,
+        np.arange(20) % 2,
+        loss=dp.CrossEntropy(),
+        optimizer=dp.SGD(lr=0.1),
+        epochs=1,
+        batch_size=10,
+        callbacks=[dp.LambdaCallback(on_epoch_end=lambda s: S.save_checkpoint(path, s))],
+    )
+
+    def infinite_probe(meta):
+        training = json.loads(meta["training"])
+        training["history"][0]["diagnostics"]["probe_size"] = float("inf")
+        meta["training"] = json.dumps(training)
+
+    bad = edit_metadata(path, tmp_path / "bad.safetensors", infinite_probe)
+    with pytest.raises(ModelFileError, match="diagnostics are malformed"):
+        S.read_model(bad)
+    r = run_cli("info", bad)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1

@@ -663,6 +663,8 @@ def _saved_threshold(net: Network, loss) -> float:
     t = net.decision_threshold if loss is None else loss.decision_threshold
     if isinstance(t, bool) or not isinstance(t, (int, float, np.floating, np.integer)) or not math.isfinite(t):
         raise ConfigError(f"net.decision_threshold must be a finite number, got {t!r}")
+    if abs(t) > float(np.finfo(net.dtype).max):  # compared with outputs in the network's dtype
+        raise ConfigError(f"the decision threshold {t:g} is beyond what the network's {net.dtype.name} holds")
     return float(t)
 
 
@@ -1222,6 +1224,8 @@ def _read_threshold(path: Path, meta: dict[str, str], model: ModelFile) -> float
     t = _meta_json(path, meta, "decision_threshold")
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
         raise _bad(path, f"metadata 'decision_threshold' must be a finite number, got {t!r}")
+    if abs(t) > float(np.finfo(model.net.dtype).max):  # compared with outputs in the network's dtype
+        raise _bad(path, f"metadata 'decision_threshold' {t:g} is beyond what the model's {model.net.dtype.name} holds")
     return float(t)
 
 
