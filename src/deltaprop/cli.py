@@ -97,8 +97,22 @@ class _Parser(argparse.ArgumentParser):
         return parsed
 
 
+#: Terminal control characters (C0 but tab and newline, DEL, C1) and their visible escapes: text
+#: read from a model or data file (class names, recorded settings) never moves the cursor, clears
+#: the screen, sets the window title or the clipboard of the terminal it is shown in.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if chr(c) not in "\n\t"}
+#: The same, and tab and newline too: for one name in a line.
+_NAME_CONTROLS = {**_CONTROLS, ord("\n"): "\\n", ord("\t"): "\\t"}
+
+
 def _say(*parts, err: bool = False) -> None:
-    print(*parts, file=sys.stderr if err else sys.stdout, flush=True)
+    text = " ".join(map(str, parts)).translate(_CONTROLS)
+    print(text, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def _shown_name(name) -> str:
+    """A class name as a line shows it: its control characters, line breaks among them, as escapes."""
+    return str(name).translate(_NAME_CONTROLS)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -2760,9 +2774,11 @@ def _model_dataset(args, mf) -> str:
     return name
 
 
-def _predicted_classes(mf, x: np.ndarray) -> np.ndarray:
-    """The class of each row by the model's own decision rule (a single logit's threshold is 0)."""
-    return decided_classes(mf.net.predict_proba(x), mf.net.decision_threshold, mf.class_names)
+def _predicted_classes(mf, x: np.ndarray, name: str) -> np.ndarray:
+    """The class of each row of ``x`` (the rows of ``name``) by the model's own decision rule (a
+    single logit's threshold is 0); an output that overflowed is refused, not counted as a class."""
+    outputs = _finite_outputs(mf.net, x, name, row="{path}, row {i} of those scored")
+    return decided_classes(outputs, mf.net.decision_threshold, mf.class_names)
 
 
 def _names_its_classes(mf) -> bool:
@@ -2808,7 +2824,7 @@ def cmd_evaluate(args) -> int:
     name = _model_dataset(args, mf)
     ds, x, y, which = _rows_to_score(args, mf, name)
     names = _class_names_shown(mf, ds, name, "a per-class score")
-    pred = _predicted_classes(mf, x)
+    pred = _predicted_classes(mf, x, name)
     # the classes the model knows (its names, its outputs), not the dataset's: a model of a file's 3
     # classes has never seen MNIST's digits 3..9, which would count as its errors
     known = max(len(mf.class_names or ()), mf.net.n_outputs if mf.net.n_outputs > 1 else 2)
@@ -3133,7 +3149,7 @@ def _threshold_note(mf: ModelFile, threshold: float) -> str | None:
 
 
 def _class_name(names, c: int) -> str:
-    return names[c] if names and c < len(names) else str(c)
+    return _shown_name(names[c]) if names and c < len(names) else str(c)
 
 
 #: How each style makes an image into a 28x28 model's inputs, in words.
@@ -3142,6 +3158,23 @@ _FRAMING = {"digit": "images are made as MNIST's digits were: cropped to the ink
             "fashion": "images are made as Fashion-MNIST's were: trimmed to the product, fitted in 28x28 and centred, "
                        "light on dark, gray levels kept",
             "as-is": "images are only resized to 28x28 (--images as-is), gray levels and background kept"}
+
+
+def _finite_outputs(net, x, path, *, row: str = "{path}[{i}]") -> np.ndarray:
+    """The network's outputs for the rows ``x`` (of ``path``), refused (:class:`DataError`)
+    where one is NaN or infinite: numbers that overflowed the network's dtype would count as
+    a class of NaN probabilities (numpy's overflow warnings are left unsaid; the error names
+    the row, as ``row`` says)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        outputs = net.predict_proba(x)
+    bad = np.flatnonzero(~np.isfinite(outputs).all(axis=1))
+    if bad.size:
+        where = row.format(path=path, i=bad[0]) if len(outputs) > 1 else str(path)
+        raise DataError(f"{where}: the model's outputs are not finite (NaN or infinity) for this input: its numbers "
+                        f"overflow {net.dtype.name}, so it has no prediction; the model may be diverged (weights up to "
+                        f"{max(float(np.abs(p.value).max()) for p in net.parameters()):.3g}), or the input lies far "
+                        "outside what it was trained on")
+    return outputs
 
 
 def _note_image_framing(mf, side: int, style: str, top_level: float | None) -> None:
@@ -3215,7 +3248,7 @@ def cmd_predict(args) -> int:
     if (note := _threshold_note(mf, threshold)) is not None:
         _say(note, err=True)
     for path, rows in zip(paths, batches):
-        outputs = net.predict_proba(_checks.cast_checked(rows, net.dtype, name=str(path)))
+        outputs = _finite_outputs(net, _checks.cast_checked(rows, net.dtype, name=str(path)), path)
         for r, line in enumerate(_prediction_lines(outputs, mf.outputs, threshold, mf.class_names, top, logits=logits)):
             where = f"{path}[{r}]" if len(rows) > 1 else str(path)
             _say(f"{where}: {line}" if several else line)
@@ -3314,7 +3347,7 @@ def cmd_plot_samples(args) -> int:
     if shown.ndim == 2 and (problem := samples_problem(x.shape[1], images=images,
                                                        net=mf.net if mf is not None else None, force="--as-images")):
         raise ShapeError(f"{name}: {problem}")
-    predictions = _predicted_classes(mf, x) if mf is not None else None
+    predictions = _predicted_classes(mf, x, name) if mf is not None else None
     out = args.out or (mf.path.parent if mf is not None else Path(".")) / "samples.png"
     _say(f"wrote {plot_samples(shown, y, out, class_names=names, predictions=predictions, n=n, images=images)}")
     return 0
@@ -3395,7 +3428,7 @@ def cmd_info(args) -> int:
     _say(mf.net.summary())
     _say(f"file: {mf.path} ({mf.kind}, format version {mf.metadata['format_version']})")
     if mf.class_names:
-        _say(f"classes: {', '.join(mf.class_names)}")
+        _say(f"classes: {', '.join(map(_shown_name, mf.class_names))}")
     _say(f"input scaling: {describe_inputs(mf.net)}")
     if mf.input_range is not None:
         _say(f"training inputs: {mf.input_range[0]:g} to {mf.input_range[1]:g} (raw, before any scaling)")

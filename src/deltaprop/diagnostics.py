@@ -164,7 +164,7 @@ def checked_diagnostics(data: Any) -> dict[str, Any] | None:
         return None
     try:
         diag = Diagnostics.from_dict(data)
-    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+    except (TypeError, KeyError, ValueError, AttributeError, OverflowError) as exc:  # int(inf): OverflowError
         raise DataError(f"its diagnostics are malformed ({type(exc).__name__}: {exc})") from None
     if isinstance(data["probe_size"], bool) or not isinstance(data["probe_size"], int):
         raise DataError(f"its diagnostics hold probe_size = {data['probe_size']!r:.40}, not a whole number")

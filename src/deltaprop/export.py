@@ -154,6 +154,10 @@ def _unpack(model, class_names, input_scaling, loss, input_range=None) -> _Sourc
         model, class_names, input_scaling = (model.net, model.class_names if class_names is None else class_names,
                                              model.input_scaling if input_scaling is None else input_scaling)
     net = _network(model)
+    from .serialization import labels_problem
+
+    if labels_problem(net, extra):
+        raise ExportError(f"the network {labels_problem(net, extra)}; set net.multilabel = False to export it")
     if given_range is not None:
         given_range = (given_range["min"], given_range["max"])
         if input_range is not None and input_range != given_range:
@@ -359,6 +363,15 @@ def _raw_input_scaling(src: _Source) -> dict[str, Any] | None:
     return layer_scaling(src.net.layers[0]) if leading else spec
 
 
+def _input_shape(net: Network) -> list[int] | None:
+    """The shape of one example before it was flattened into the input row (``net.input_shape``:
+    a model file's record, or what ``fit`` took from images), checked against the inputs; None
+    where nothing records it."""
+    from .serialization import _recordable_shape
+
+    return _recordable_shape(getattr(net, "input_shape", None), net)
+
+
 def _onnx_metadata(src: _Source, input_type: str) -> dict[str, str]:
     from . import __version__
 
@@ -369,6 +382,7 @@ def _onnx_metadata(src: _Source, input_type: str) -> dict[str, str]:
         "decision_threshold": json.dumps(src.threshold if _by_threshold(src) else None),
         "class_names": json.dumps(src.class_names),
         "input_scaling": json.dumps(_raw_input_scaling(src)),
+        "input_shape": json.dumps(_input_shape(src.net)),
         "input_type": input_type,
         "architecture": json.dumps(src.net.config()),
     }
@@ -534,7 +548,13 @@ def _check_onnx(model, src: _Source, n: int, seed: int) -> float:
         got = dict(zip(names, session.run(names, {"input": raw})))
     except errors as exc:
         raise ExportError(f"onnxruntime cannot run {what} on inputs for the network: {exc}") from None
-    want = src.net.predict_proba(apply_scaling(src.input_scaling, raw, src.net.dtype))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # an overflow is said below
+        want = src.net.predict_proba(apply_scaling(src.input_scaling, raw, src.net.dtype))
+    if not np.all(np.isfinite(want)):
+        largest = max(float(np.abs(p.value).max()) for p in src.net.parameters())
+        raise ExportError(f"the network's own outputs are not finite (NaN or infinity) on random inputs of its kind: "
+                          f"its numbers overflow {src.net.dtype.name} (weights up to {largest:.3g}), so there is "
+                          "nothing to reproduce; the model may be diverged: retrain it; the export was not written")
     outputs = got[src.raw_output]
     if outputs.shape != want.shape:
         raise ExportError(f"{what} outputs {outputs.shape[1:]} a row; the network gives ({want.shape[1]},): "
@@ -843,6 +863,7 @@ def _write_torch(src: _Source, path) -> Path:
         "decision_threshold": json.dumps(src.threshold if _by_threshold(src) else None),
         "class_names": json.dumps(src.class_names),
         "input_scaling": json.dumps(_raw_input_scaling(src)),
+        "input_shape": json.dumps(_input_shape(src.net)),
     }
     return safetensors_layout(tensors, meta).write(path)
 

@@ -50,6 +50,21 @@ def _finite_floats(name: str, values: Any, *, positive: bool = False) -> np.ndar
     return arr
 
 
+def _in_dtype(name: str, values: np.ndarray, dtype: np.dtype, *, nonzero: bool = False) -> np.ndarray:
+    """``values`` (float64) in the dtype a network computes in, refused (:class:`ConfigError`)
+    where one overflows it, or, with ``nonzero``, where a nonzero one rounds to 0 there: the
+    layer would turn every input into ±inf, NaN or 0."""
+    with np.errstate(over="ignore", under="ignore"):
+        out = values.astype(dtype)
+    lost = ~np.isfinite(out) | ((out == 0) & (values != 0) if nonzero else False)
+    if lost.any():
+        v = float(values[np.argmax(lost)])
+        raise ConfigError(f"{name} {v:g} is {'beyond' if abs(v) > 1 else 'below'} what {np.dtype(dtype).name} holds: "
+                          f"the layer would map every input to {'±inf or NaN' if abs(v) > 1 else '0'}; "
+                          "use dtype float64, or scale the data")
+    return out
+
+
 class Rescaling(Layer):
     """``a = s · x``: raw inputs times a constant (``1/255`` maps 8-bit pixels to [0, 1])."""
 
@@ -61,11 +76,14 @@ class Rescaling(Layer):
             got = repr(scale) if isinstance(scale, (str, bool)) or scale is None else f"a {type(scale).__name__}"
             raise ConfigError(f"Rescaling scale must be one number > 0 (e.g. 1/255), got {got[:80]}")
         self.scale = float(_finite_floats("Rescaling scale", float(scale), positive=True)[0])
-        self._factor = np.float32(self.scale)
+        if not math.isfinite(1.0 / self.scale):  # x / (1/s) is how the scaling is told and exported
+            raise ConfigError(f"Rescaling scale must be at least {np.finfo(np.float64).tiny:g}, got {self.scale:g}")
+        with np.errstate(over="ignore", under="ignore"):  # float32 until built: a float64 network's s may exceed it
+            self._factor = np.float32(self.scale)
 
     def build(self, n_in, dtype, rng):
         width = super().build(n_in, dtype, rng)
-        self._factor = self.dtype.type(self.scale)
+        self._factor = _in_dtype("Rescaling scale", np.array([self.scale]), self.dtype, nonzero=True)[0]
         return width
 
     def config(self):
@@ -110,6 +128,9 @@ class Standardization(Layer):
         if n_in is not None and n_in != n:
             raise ShapeError(f"Standardization was fitted on {n} features but receives {n_in}")
         super().build(n, dtype, rng)
+        _in_dtype("Standardization mean", self.mean, self.dtype)
+        with np.errstate(over="ignore"):
+            _in_dtype("Standardization 1/std", 1.0 / self.std, self.dtype, nonzero=True)
         self._coefficients()
         return n
 

@@ -317,6 +317,17 @@ def _output_layer(net: Network) -> str:
     return next((layer.type_name for layer in reversed(net.layers) if layer.type_name != "Dropout"), "")
 
 
+def labels_problem(net: Network, extra) -> str | None:
+    """Why ``net`` cannot be the multi-label classifier that ``extra`` (``{"multilabel": true}``)
+    or ``net.multilabel`` says it is, or None: its labels are Sigmoid units or logits, each on
+    by its own threshold, and a Softmax output is neither (its outputs are one distribution)."""
+    said = getattr(net, "multilabel", False) or (isinstance(extra, dict) and extra.get("multilabel") is True)
+    if said and _output_layer(net) == "Softmax":
+        return ("is recorded as a multi-label classifier, but its output is a Softmax, one distribution over the "
+                "classes: a multi-label classifier's labels are Sigmoid units or logits, each on by itself")
+    return None
+
+
 def labels_are_logits(net: Network) -> bool:
     """Whether a multi-label classifier's outputs (``"labels"``) are logits ``z``, one a
     label, on at ``z ≥ 0`` with probability ``σ(z)``: a network ``fit`` with
@@ -585,6 +596,9 @@ def _model_parts(net: Network, class_names, input_scaling, extra, loss=None,
         raise ConfigError(f"save needs a deltaprop Network, got {type(net).__name__}")
     class_names = checked_class_names(class_names, net.n_outputs)
     extra = _with_multilabel_record(net, extra)
+    if labels_problem(net, extra):
+        raise ConfigError(f"the network {labels_problem(net, extra)}; set net.multilabel = False, or leave "
+                          "'multilabel' out of extra")
     try:
         input_scaling = _check_scaling(input_scaling, net.n_features) if input_scaling is not None else None
     except ModelFileError as exc:  # a file's malformed record; here, the argument given
@@ -649,6 +663,8 @@ def _saved_threshold(net: Network, loss) -> float:
     t = net.decision_threshold if loss is None else loss.decision_threshold
     if isinstance(t, bool) or not isinstance(t, (int, float, np.floating, np.integer)) or not math.isfinite(t):
         raise ConfigError(f"net.decision_threshold must be a finite number, got {t!r}")
+    if abs(t) > float(np.finfo(net.dtype).max):  # compared with outputs in the network's dtype
+        raise ConfigError(f"the decision threshold {t:g} is beyond what the network's {net.dtype.name} holds")
     return float(t)
 
 
@@ -883,6 +899,9 @@ def _read_header(path: Path, max_bytes: int) -> tuple[dict, dict[str, str], int]
             _sniff(path, head + f.read(_SNIFF_BYTES))  # a pickle, .npy or zip file, a run's report, gets named
         if len(head) < 8:
             raise _bad(path, f"is truncated or not a safetensors file ({size} bytes)")
+        if n > MAX_HEADER_BYTES and 8 + n <= size and head[8:9] == b"{":
+            raise _bad(path, f"has a header of {n:,} bytes (names, shapes and metadata), more than the "
+                             f"{MAX_HEADER_BYTES / 2**20:g} MiB a model file may hold; deltaprop never writes one")
         if n > MAX_HEADER_BYTES or 8 + n > size:
             raise _bad(path, f"is truncated or not a safetensors file (header of {n:,} bytes claimed, file has {size:,})")
         if head[8:9] != b"{":
@@ -1094,16 +1113,17 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES, seed=0):
         scaling = _check_scaling(_meta_json(path, meta, "input_scaling"), net.n_features)
     except ModelFileError as exc:
         raise _bad(path, str(exc)) from None
-    extra = _meta_json(path, meta, "extra")
-    if not isinstance(extra, dict):
-        raise _bad(path, "metadata 'extra' must be a mapping")
+    extra = _read_extra(path, meta, net)
     loss = _recorded_loss(path, meta, net) if kind == "model" else None
     from .preprocessing import input_layer, with_input_layer
 
     if scaling is not None and scaling["kind"] != "none" and scales_own_inputs(net):
         raise _bad(path, f"records an input_scaling and also starts with a {net.layers[0].type_name} layer: the "
                          "inputs would be scaled twice (deltaprop.save never writes both; the file was edited)")
-    net = with_input_layer(net, input_layer(scaling))  # the network scales its own raw inputs
+    try:
+        net = with_input_layer(net, input_layer(scaling))  # the network scales its own raw inputs
+    except _BUILD_ERRORS as exc:
+        raise _bad(path, f"metadata 'input_scaling' is unusable: {exc}") from None
     common = dict(net=net, kind=kind, class_names=class_names, input_scaling=None, extra=extra, metadata=meta, path=path,
                   input_range=_read_input_range(path, meta),
                   input_shape=_read_input_shape(path, meta, net.n_features) or _older_input_shape(extra, net.n_features))
@@ -1116,6 +1136,17 @@ def _decode(path, *, max_bytes: int = MAX_FILE_BYTES, seed=0):
     out.net.multilabel = out.outputs == "labels"  # a multi-label classifier's: predict gives the labels
     out.net.input_shape = out.input_shape  # saved again, the file keeps it
     return out
+
+
+def _read_extra(path: Path, meta: dict[str, str], net: Network) -> dict[str, Any]:
+    """The file's ``extra`` mapping, checked to say nothing of its outputs that the network contradicts."""
+    extra = _meta_json(path, meta, "extra")
+    if not isinstance(extra, dict):
+        raise _bad(path, "metadata 'extra' must be a mapping")
+    problem = labels_problem(net, extra)
+    if problem:
+        raise _bad(path, f"{problem}: the file is damaged or was edited; write it again with deltaprop")
+    return extra
 
 
 def _read_class_names(path: Path, meta: dict[str, str], n_outputs: int) -> tuple[str, ...] | None:
@@ -1202,6 +1233,8 @@ def _read_threshold(path: Path, meta: dict[str, str], model: ModelFile) -> float
     t = _meta_json(path, meta, "decision_threshold")
     if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
         raise _bad(path, f"metadata 'decision_threshold' must be a finite number, got {t!r}")
+    if abs(t) > float(np.finfo(model.net.dtype).max):  # compared with outputs in the network's dtype
+        raise _bad(path, f"metadata 'decision_threshold' {t:g} is beyond what the model's {model.net.dtype.name} holds")
     return float(t)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -204,12 +205,17 @@ class Standardizer:
         """Rebuild from :meth:`to_dict`'s output, checking every field."""
         try:
             obj = cls(state["mode"])
-            shape = tuple(int(d) for d in state["shape"])
+            shape = state["shape"]
             mean = np.asarray(state["mean"], dtype=np.float64)
             std = np.asarray(state["std"], dtype=np.float64)
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"invalid Standardizer state: {exc!r}.") from None
-        n = int(np.prod(shape, dtype=np.int64))
+        if not isinstance(shape, (list, tuple)) or not all(
+                isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d > 0 for d in shape):
+            raise ConfigError(f"invalid Standardizer state: shape must be whole numbers above 0 (the shape of one "
+                              f"example's features), got {str(shape)[:80]}.")
+        shape = tuple(int(d) for d in shape)
+        n = math.prod(shape)  # a Python int: a product beyond int64 cannot wrap round to the means' count
         want_std = 1 if obj.mode == "global" else n
         if mean.shape != (n,) or std.shape != (want_std,):
             raise ConfigError(f"invalid Standardizer state: mean has {mean.size} values and std "
