@@ -46,6 +46,7 @@ from .gradcheck import gradcheck
 from .images import (IMAGE_SIDE, image_axes, input_shape_words, levels_recorded, model_image_side, model_levels_top,
                      read_image, read_shaped_image, reduce_image)
 from .images import STYLES as IMAGE_STYLES
+from .initializers import forms_words
 from .images import style_for as image_style_for
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
 from .network import Network, mlp
@@ -142,7 +143,8 @@ _TRAIN_OPTIONS = [
      "type and the same keys); cosine's t_max defaults to the run's epochs and step's step_size to a third of them, "
      "rounded down: from 6 epochs on two decays when the epochs are a multiple of 3, else three (10 epochs: "
      "0.3, 0.15, 0.075, 0.0375); under 6 epochs a decay every epoch"),
-    ("--init", "init", "weight initialiser: glorot_uniform, he_normal, scaled_normal, scaled_normal(S) (default by activation)"),
+    ("--init", "init", f"weight initialiser (default by activation): {forms_words()}; zeros, accepted with a "
+     "warning, shows the symmetry problem (a layer's units never become different)"),
     ("--batch-size", "batch_size", "examples per step, or 'full' for full-batch gradient descent (default 20)"),
     ("--batching", "batching", "batch order: shuffled (default), sequential, or sliding (seed 000: windows of "
      "batch-size + 1 rows moving by batch-size); sequential and sliding take the training rows in their stored "
