@@ -53,6 +53,12 @@ class History:
     and the cumulative ``steps``. ``history["loss"]`` is the list of one column;
     accuracies are None for regression, validation entries None without validation data."""
 
+    #: Which alerts still hold at the run's last epoch, as ``fit`` judged them when it returned
+    #: (:func:`deltaprop.alerts.standing`: ``{"last_epoch": N, "alerts": [{"rule", "layer",
+    #: "epoch", "cleared_by"}]}``, run.json's ``alerts_at_end``); None where no check judged
+    #: them (``diagnostics=False``, a history read from a file or built from records).
+    alerts_at_end: dict[str, Any] | None = None
+
     def __init__(self, records: Iterable[dict[str, Any]] = ()):
         self.records: list[dict[str, Any]] = [dict(r) for r in records]
         self._kept: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (record, its copy), see snapshot
@@ -92,6 +98,16 @@ class History:
         from .alerts import Alert
 
         return [Alert.from_dict(a) for r in self.records for a in r.get("alerts") or ()]
+
+    @property
+    def standing_alerts(self) -> list | None:
+        """The :attr:`alerts` that still hold at the run's last epoch (the others cleared
+        before it: :attr:`alerts_at_end` gives the epoch each cleared by); None where
+        :attr:`alerts_at_end` is."""
+        if self.alerts_at_end is None:
+            return None
+        held = {(a["rule"], a["layer"], a["epoch"]) for a in self.alerts_at_end["alerts"] if a["cleared_by"] is None}
+        return [a for a in self.alerts if (a.rule, a.layer, a.epoch) in held]
 
     @property
     def diagnostics(self) -> list:
@@ -1013,15 +1029,34 @@ def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batc
         if on_ranks:
             from .distributed import train_data_parallel
 
-            return train_data_parallel(comm, state, source, validation, callbacks)
-        governor = None if top_threads is None else _thread_governor(state, source, threads, top_threads, controller)
-        return Loop(state, source, validation=validation, callbacks=callbacks, governor=governor).run()
+            history = train_data_parallel(comm, state, source, validation, callbacks)
+        else:
+            governor = None if top_threads is None else _thread_governor(state, source, threads, top_threads, controller)
+            history = Loop(state, source, validation=validation, callbacks=callbacks, governor=governor).run()
+        history.alerts_at_end = _alerts_at_end(state)
+        return history
     finally:
         # A schedule sets the optimizer's rate epoch by epoch; after the run the optimizer
         # holds its base rate again, so a new fit with it anneals from the rate it was given
         # (as a new PyTorch scheduler does from ``initial_lr``), not from the last epoch's.
         # resume= keeps the schedule's place in the TrainingState.
         optimizer.lr = state.base_lr
+
+
+def _alerts_at_end(state: TrainingState) -> dict[str, Any] | None:
+    """Which of the run's alerts still hold at its last epoch (:func:`deltaprop.alerts.standing`),
+    judged in the context its diagnostics judged each epoch in (``state.alert_context``:
+    chance level, optimizer, scaling, start loss), the last record taken as the run's end
+    (early stopping or a callback may end it before its limits), as ``train`` judges them;
+    None where no diagnostics ran or no epoch was recorded."""
+    if state.alert_context is None or not state.history.records:
+        return None
+    import dataclasses
+
+    from .alerts import standing
+
+    ctx = dataclasses.replace(state.alert_context, run_epochs=None, run_steps=None)
+    return standing(state.history.alerts, state.history.records, ctx)
 
 
 def _checked_options(threads, flush_subnormals, diagnostics, comm) -> tuple[int | None, bool, bool]:
