@@ -189,8 +189,8 @@ def _add_train(sub) -> None:
                    help="BLAS threads for training (default: the CPUs idle when training starts, where small steps start on one "
                         "and keep more only if a timed probe finds them faster; the count used is kept in run.json and the "
                         "checkpoint: pass it again for a bit-identical rerun of a run whose count did not change, as train says; "
-                        "a count over the CPUs oversubscribes them, and one over what the BLAS runs (OpenBLAS: 64) trains on "
-                        "and keeps the BLAS's count, as a note says)")
+                        "a count over the CPUs oversubscribes them, and one over what the BLAS runs (NumPy's OpenBLAS: 64) "
+                        "trains on and keeps the BLAS's count, as a note says)")
     t.add_argument("--serve", metavar="PORT", nargs="?", const="8000",
                    help="also serve the run's live page on 127.0.0.1:PORT (default 8000), kept up after training "
                         "until Ctrl-C (see deltaprop serve)")
