@@ -46,6 +46,7 @@ from .gradcheck import gradcheck
 from .images import (IMAGE_SIDE, image_axes, input_shape_words, levels_recorded, model_image_side, model_levels_top,
                      read_image, read_shaped_image, reduce_image)
 from .images import STYLES as IMAGE_STYLES
+from .initializers import forms_words
 from .images import style_for as image_style_for
 from .metrics import accuracy, classification_report, confusion_matrix, confusion_table
 from .network import Network, mlp
@@ -70,8 +71,8 @@ from .serialization import (
 from .interrupts import ignored, interrupt_once
 from .layers import Dense
 from .report import earlier_sessions, recorded_facts, recorded_status, sweep_folder_words
-from .training import (History, TrainingState, changed_update_forms, exploded_weights, fit,
-                       update_forms_words)
+from .training import (History, TrainingState, applied_threads, changed_update_forms, exploded_weights, fit,
+                       threads_words, update_forms_words)
 
 PROG = "deltaprop"
 _RUN_FILES = ("model.safetensors", "checkpoint.safetensors", "history.csv", "history.png", "config.toml",
@@ -156,7 +157,8 @@ _TRAIN_OPTIONS = [
      "type and the same keys); cosine's t_max defaults to the run's epochs and step's step_size to a third of them, "
      "rounded down: from 6 epochs on two decays when the epochs are a multiple of 3, else three (10 epochs: "
      "0.3, 0.15, 0.075, 0.0375); under 6 epochs a decay every epoch"),
-    ("--init", "init", "weight initialiser: glorot_uniform, he_normal, scaled_normal, scaled_normal(S) (default by activation)"),
+    ("--init", "init", f"weight initialiser (default by activation): {forms_words()}; zeros, accepted with a "
+     "warning, shows the symmetry problem (a layer's units never become different)"),
     ("--batch-size", "batch_size", "examples per step, or 'full' for full-batch gradient descent (default 20)"),
     ("--batching", "batching", "batch order: shuffled (default), sequential, or sliding (seed 000: windows of "
      "batch-size + 1 rows moving by batch-size); sequential and sliding take the training rows in their stored "
@@ -200,7 +202,9 @@ def _add_train(sub) -> None:
     t.add_argument("--threads", metavar="N",
                    help="BLAS threads for training (default: the CPUs idle when training starts, where small steps start on one "
                         "and keep more only if a timed probe finds them faster; the count used is kept in run.json and the "
-                        "checkpoint: pass it again for a bit-identical rerun of a run whose count did not change, as train says)")
+                        "checkpoint: pass it again for a bit-identical rerun of a run whose count did not change, as train says; "
+                        "a count over the CPUs oversubscribes them, and one over what the BLAS runs (NumPy's OpenBLAS: 64) "
+                        "trains on and keeps the BLAS's count, as a note says)")
     t.add_argument("--serve", metavar="PORT", nargs="?", const="8000",
                    help="also serve the run's live page on 127.0.0.1:PORT (default 8000), kept up after training "
                         "until Ctrl-C (see deltaprop serve)")
@@ -370,6 +374,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _int_option(name: str, value: str, *, allow_zero: bool = False) -> int:
     return _checks.positive_int(name, _integer(name, value), allow_zero=allow_zero)
+
+
+def _threads_option(args) -> int | None:
+    """``--threads N`` as the count the BLAS runs (:func:`~deltaprop.training.applied_threads`:
+    at most the count it was built for), which the run trains on and records; None when not given."""
+    return None if args.threads is None else applied_threads(_int_option("--threads", args.threads))
+
+
+def _threads_notes(args) -> tuple[str, ...]:
+    """``--threads N`` over the CPUs this process may run on (they are oversubscribed), or
+    over what the BLAS runs: what the run trains on and records, in a note."""
+    if args.threads is None:
+        return ()
+    asked = _int_option("--threads", args.threads)
+    words = threads_words(asked, applied_threads(asked))
+    return (f"--threads {asked}: {words}",) if words else ()
 
 
 def _number_option(name: str, value: str) -> float:
@@ -1685,7 +1705,7 @@ def _rate_words(model: _Model) -> str:
 
 
 def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> None:
-    for note in data.notes + _plateau_note(cfg, data):  # what reading the data file assumed is said even with --quiet
+    for note in data.notes + _plateau_note(cfg, data) + _threads_notes(args):  # said even with --quiet
         _say(f"note: {note}", err=True)
     if model.state is None:  # as fit warns (its warning is left out in _fit), in the options' words
         _idle_after_t_max_warning(cfg, data)
@@ -1701,7 +1721,7 @@ def _header(args, cfg: TrainConfig, out: Path, model: _Model, data: _Data) -> No
             f"{kernels.backend()} kernels")
     team = getattr(args, "team", None)
     if team is not None:  # --threads, where given, is what _fit passes on
-        threads = team.threads if args.threads is None else _int_option("--threads", args.threads)
+        threads = team.threads if args.threads is None else _threads_option(args)
         line += f", {team.comm.Get_size()} MPI processes ({threads} BLAS thread{'s' if threads > 1 else ''} each)"
     _say(line, err=bool(args.log_json))
     if data.label_source:
@@ -1727,6 +1747,7 @@ def _fit(args, cfg: TrainConfig, model: _Model, data: _Data, callbacks, threads)
         warnings.filterwarnings("ignore", message="the (step|exponential) schedule .* takes the learning rate under")
         warnings.filterwarnings("ignore", message=r"X's column \d+ holds .*, the network's dtype")  # the data's note
         warnings.filterwarnings("ignore", message="resume= continues a run whose last epochs trained with")  # noted
+        warnings.filterwarnings("ignore", message=r"threads=\d+: ")  # _header's note on --threads said it
         return fit(model.net, data.x_train, data.y_train, loss=model.loss, optimizer=model.optimizer, epochs=cfg.epochs,
                    steps=cfg.steps, batch_size=batch_size, batching=cfg.batching, seed=cfg.seed, validation=data.validation,
                    schedule=schedule, callbacks=callbacks, resume=model.state, threads=threads,
@@ -2417,7 +2438,7 @@ def _train_on_ranks(args, comm) -> int:
 def _follow(args, team: _Team) -> int:
     """A rank other than 0: the same model and data as rank 0, trained silently."""
     flags = _train_flags(args)
-    threads = None if args.threads is None else _int_option("--threads", args.threads)
+    threads = _threads_option(args)
     args.quiet, args.log_json = True, False
     if args.resume:
         folder = _resume_folder(args, flags)
@@ -2481,7 +2502,7 @@ def _train(args) -> int:
     kernels.backend()  # DELTAPROP_KERNELS and DELTAPROP_BLAS_UPDATES refused before any work
     vector_blas.check_environment()
     flags = _train_flags(args)
-    threads = None if args.threads is None else _int_option("--threads", args.threads)
+    threads = _threads_option(args)
     if args.resume:
         return _resume(args, flags, threads)
     cfg = _new_config(args, flags)

@@ -149,9 +149,7 @@ class TrainConfig:
         self.dropout = _checks.fraction("dropout", _number("dropout", self.dropout))
         self.schedule = _schedule(self.schedule)
         check_anneals(schedule_from_config(self.schedule), self.lr, "lr")
-        from .initializers import INITIALIZERS
-
-        self.init = "" if self.init in ("", None, "auto") else _init_name(self.init, tuple(INITIALIZERS))
+        self.init = "" if self.init in ("", None, "auto") else _init_name(self.init)
         if isinstance(self.batch_size, str) and self.batch_size.strip().lower() == "full":
             self.batch_size = "full"
         else:
@@ -438,16 +436,20 @@ def _activations() -> tuple[str, ...]:
     return tuple(ACTIVATIONS)
 
 
-def _init_name(value: Any, names: tuple[str, ...]) -> str:
+def _init_name(value: Any) -> str:
     """An initialiser name, or ``scaled_normal(S)``: weights ``S · randn`` (seed 001 draws
-    ``randn``, S = 1)."""
-    from .initializers import resolve
+    ``randn``, S = 1); an unknown one is refused, naming every form
+    (:func:`deltaprop.initializers.forms_words`)."""
+    from .initializers import INITIALIZERS, forms_words, resolve
 
     if isinstance(value, str) and value.strip().lower().replace(" ", "").startswith("scaled_normal("):
         text = value.strip().lower().replace(" ", "")
         resolve(text)  # raises ConfigError for a bad scale
         return text
-    return _choice("init", value, names)
+    key = value.strip().lower().replace("-", "_") if isinstance(value, str) else None
+    if key not in tuple(INITIALIZERS):
+        raise ConfigError(f"unknown init {value!r}; choose one of {forms_words()}")
+    return key
 
 
 def _loss_name(value: Any) -> str:

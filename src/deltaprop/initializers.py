@@ -81,6 +81,26 @@ INITIALIZERS: Registry[Initializer] = Registry(
 )
 
 
+def forms() -> list[str]:
+    """Every form an initialiser may be named by (``init=``, ``--init``, a config's ``init``),
+    in the registry's order: each name, followed by ``NAME(S)`` where the entry takes a
+    scale (a :class:`ScaledNormal`)."""
+    out = []
+    for name in INITIALIZERS:
+        out.append(name)
+        if isinstance(INITIALIZERS[name], ScaledNormal):
+            out.append(f"{name}(S)")
+    return out
+
+
+def forms_words() -> str:
+    """:func:`forms` as a choice to name in a message or a help text."""
+    named = forms()
+    scaled = next((form for form in named if form.endswith("(S)")), None)
+    example = "" if scaled is None else f" (S: a scale > 0, e.g. {scaled.removesuffix('(S)')}(0.01))"
+    return ", ".join(named) + example
+
+
 def _scale(text: str) -> float:
     """The ``S`` of ``scaled_normal(S)``, read before names are normalised (``1e-3`` keeps its
     minus sign); anything but a finite number > 0 is refused, naming what was written."""
@@ -107,6 +127,6 @@ def resolve(init: str | Initializer) -> tuple[str, Initializer]:
         if normalise(head) == "scaled_normal" and arg.endswith(")"):
             return f"scaled_normal({arg[:-1]})", scaled_normal(_scale(arg[:-1]))
     raise ConfigError(
-        f"unknown initialiser {init!r}; choose one of {', '.join(sorted(INITIALIZERS))} "
+        f"unknown initialiser {init!r}; choose one of {forms_words()} "
         "or pass a callable (rng, n_in, n_out, dtype) -> W"
     )

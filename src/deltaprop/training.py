@@ -53,6 +53,12 @@ class History:
     and the cumulative ``steps``. ``history["loss"]`` is the list of one column;
     accuracies are None for regression, validation entries None without validation data."""
 
+    #: Which alerts still hold at the run's last epoch, as ``fit`` judged them when it returned
+    #: (:func:`deltaprop.alerts.standing`: ``{"last_epoch": N, "alerts": [{"rule", "layer",
+    #: "epoch", "cleared_by"}]}``, run.json's ``alerts_at_end``); None where no check judged
+    #: them (``diagnostics=False``, a history read from a file or built from records).
+    alerts_at_end: dict[str, Any] | None = None
+
     def __init__(self, records: Iterable[dict[str, Any]] = ()):
         self.records: list[dict[str, Any]] = [dict(r) for r in records]
         self._kept: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (record, its copy), see snapshot
@@ -92,6 +98,16 @@ class History:
         from .alerts import Alert
 
         return [Alert.from_dict(a) for r in self.records for a in r.get("alerts") or ()]
+
+    @property
+    def standing_alerts(self) -> list | None:
+        """The :attr:`alerts` that still hold at the run's last epoch (the others cleared
+        before it: :attr:`alerts_at_end` gives the epoch each cleared by); None where
+        :attr:`alerts_at_end` is."""
+        if self.alerts_at_end is None:
+            return None
+        held = {(a["rule"], a["layer"], a["epoch"]) for a in self.alerts_at_end["alerts"] if a["cleared_by"] is None}
+        return [a for a in self.alerts if (a.rule, a.layer, a.epoch) in held]
 
     @property
     def diagnostics(self) -> list:
@@ -764,9 +780,11 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     every callback's ``on_train_end`` is called, even after one of them raised, and what
     ended the run is what ``fit`` raises (:meth:`Loop.run`; :func:`_checked` says which
     lists of callbacks raise ``ConfigError``).
-    ``threads`` caps the BLAS threads (default: :func:`_fit_threads` says how they are
+    ``threads`` sets the BLAS threads (default: :func:`_fit_threads` says how they are
     chosen, probed and kept for a resume; the count can change the last bit of a GEMM, so
-    bit-identical reruns need the same ``threads``). ``comm`` (an mpi4py
+    bit-identical reruns need the same ``threads``); the state records the count the BLAS
+    runs (:func:`applied_threads`), with a warning where it is more than the CPUs or than
+    the BLAS runs (:func:`threads_words`). ``comm`` (an mpi4py
     communicator) trains data-parallel over its processes, ``batch_size`` being the global
     batch (:mod:`deltaprop.distributed`). ``flush_subnormals`` (default True) trains with
     the thread's flush-to-zero and denormals-are-zero modes set (:mod:`deltaprop.fpenv`;
@@ -778,11 +796,14 @@ def fit(net: Network, X, y, *, loss: Loss, optimizer: Optimizer, epochs: int | N
     if batch_size is not None:  # a whole float (32.0) as the int it means; _prepare reports a bad one
         with contextlib.suppress(ConfigError):
             batch_size = _checks.positive_int("batch_size", batch_size)
+    given = threads is not None
     threads, top_threads = _fit_threads(net, X, batch_size, threads, resume, comm)
     threads, flush_subnormals, diagnostics = _checked_options(threads, flush_subnormals, diagnostics, comm)
     controller = None if threads is None else blas_controller()  # the governor's too: what fit restores
     blas = contextlib.nullcontext() if controller is None else controller.limit(limits=threads, user_api="blas")
     with blas, fpenv.flush_subnormals(flush_subnormals):
+        if controller is not None:  # the count the run records is the one the BLAS runs
+            threads = _warned_threads(threads, _blas_now(controller), given)
         return _fit(
             net, X, y, loss=loss, optimizer=optimizer, epochs=epochs, steps=steps,
             batch_size=batch_size, shuffle=shuffle, batching=batching, seed=seed, validation=validation,
@@ -902,6 +923,49 @@ def _blas_default() -> int:
     return max((i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"), default=1)
 
 
+def _blas_now(controller) -> int | None:
+    """The BLAS threads ``controller``'s BLAS libraries run on now (their largest count), or
+    None where it found no BLAS."""
+    return max((i["num_threads"] for i in controller.select(user_api="blas").info()), default=None)
+
+
+def applied_threads(threads: int) -> int:
+    """The BLAS threads a limit of ``threads`` runs on: a BLAS runs at most the count it was
+    built for (NumPy's OpenBLAS: 64), so a larger limit gives that many; ``threads`` itself
+    where no BLAS is found."""
+    controller = blas_controller()
+    with controller.limit(limits=threads, user_api="blas"):
+        return _blas_now(controller) or threads
+
+
+def threads_words(asked: int, applied: int) -> str | None:
+    """What a count of BLAS threads asked for does, when it is more than the CPUs this
+    process may run on (its threads oversubscribe them: each GEMM waits for a thread
+    without a core) or more than the BLAS runs (:func:`applied_threads`); None when neither."""
+    from .cpus import available_cpus
+
+    cpus = len(available_cpus())
+    ran = f"training runs on {applied} BLAS thread{'s' if applied > 1 else ''}, the count recorded for a rerun or resume"
+    at_most = f"the BLAS runs at most {applied} threads, so " if applied < asked else ""
+    if asked > cpus:
+        return (f"more than the {cpus} CPU{'s' if cpus > 1 else ''} this process may run on, so the BLAS threads "
+                f"oversubscribe them and steps run slower (pass {cpus} or fewer for speed); {at_most}{ran}")
+    return f"{at_most}{ran}" if at_most else None
+
+
+def _warned_threads(threads: int, applied: int | None, given: bool) -> int:
+    """The count to record for a run ``fit`` limited to ``threads`` BLAS threads, which run
+    on ``applied`` (None: no BLAS found); a count the caller gave that oversubscribes the
+    CPUs or is more than the BLAS runs is warned of (:func:`threads_words`)."""
+    applied = applied or threads
+    words = threads_words(threads, applied) if given else None
+    if words:
+        import warnings
+
+        warnings.warn(f"threads={threads}: {words}", UserWarning, stacklevel=3)
+    return applied
+
+
 #: Multiply-adds of forward GEMMs a thread probe times on each count (K/2 steps each):
 #: about 0.1 s of steps on two cores; 266 steps K at batch 32 of 784-256-128-10.
 PROBE_MACS = 1_000_000_000
@@ -965,15 +1029,34 @@ def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batc
         if on_ranks:
             from .distributed import train_data_parallel
 
-            return train_data_parallel(comm, state, source, validation, callbacks)
-        governor = None if top_threads is None else _thread_governor(state, source, threads, top_threads, controller)
-        return Loop(state, source, validation=validation, callbacks=callbacks, governor=governor).run()
+            history = train_data_parallel(comm, state, source, validation, callbacks)
+        else:
+            governor = None if top_threads is None else _thread_governor(state, source, threads, top_threads, controller)
+            history = Loop(state, source, validation=validation, callbacks=callbacks, governor=governor).run()
+        history.alerts_at_end = _alerts_at_end(state)
+        return history
     finally:
         # A schedule sets the optimizer's rate epoch by epoch; after the run the optimizer
         # holds its base rate again, so a new fit with it anneals from the rate it was given
         # (as a new PyTorch scheduler does from ``initial_lr``), not from the last epoch's.
         # resume= keeps the schedule's place in the TrainingState.
         optimizer.lr = state.base_lr
+
+
+def _alerts_at_end(state: TrainingState) -> dict[str, Any] | None:
+    """Which of the run's alerts still hold at its last epoch (:func:`deltaprop.alerts.standing`),
+    judged in the context its diagnostics judged each epoch in (``state.alert_context``:
+    chance level, optimizer, scaling, start loss), the last record taken as the run's end
+    (early stopping or a callback may end it before its limits), as ``train`` judges them;
+    None where no diagnostics ran or no epoch was recorded."""
+    if state.alert_context is None or not state.history.records:
+        return None
+    import dataclasses
+
+    from .alerts import standing
+
+    ctx = dataclasses.replace(state.alert_context, run_epochs=None, run_steps=None)
+    return standing(state.history.alerts, state.history.records, ctx)
 
 
 def _checked_options(threads, flush_subnormals, diagnostics, comm) -> tuple[int | None, bool, bool]:
