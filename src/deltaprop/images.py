@@ -380,17 +380,9 @@ class ImageRead:
 
 def read_image(path: str | os.PathLike, style: str = "digit", *, side: int = IMAGE_SIDE) -> ImageRead:
     """:func:`load_image`, with the notes ``deltaprop predict`` prints about the image."""
-    from .bounded import open_regular
-
     _style(style)
     path = Path(path)
-    if path.is_dir():
-        raise FileFormatError(f"{path} is a folder; give the images in it as files, e.g. {path / '*.png'}")
-    with open_regular(path, max_bytes=MAX_IMAGE_BYTES, what="file", error=FileFormatError, allow_empty=True) as f:
-        if not f.read(1):
-            raise FileFormatError(f"{path} is empty (0 bytes), not an image; save or copy the image again")
-        f.seek(0)
-        pixels, notes = _decode(path, f, MAX_PIXELS)
+    pixels, notes = _decoded_file(path)
     try:
         return ImageRead(_made(pixels, style, side, notes), tuple(notes))
     except DataError as exc:  # among several images, say which one
@@ -402,18 +394,23 @@ def read_shaped_image(path: str | os.PathLike, shape) -> ImageRead:
     ``(20, 30)``, ``(14, 14, 4)``, ``(3, 32, 32)``): its pixels as they are, not framed as a
     digit, in the shape's channels (1 grey, 2 grey and alpha, 3 RGB, 4 RGBA) and resized to
     its ``h×w`` where another size, 0..255 levels flattened in the shape's axis order."""
+    h, w, c, first = image_axes(shape)
+    pixels, notes = _decoded_file(Path(path), shaped=(h, w, c))
+    return ImageRead((pixels.transpose(2, 0, 1) if first else pixels).reshape(-1), tuple(notes))
+
+
+def _decoded_file(path: Path, **decode) -> tuple[np.ndarray, list[str]]:
+    """The image file ``path`` decoded (:func:`_decode` with ``decode``), refused where it is
+    a folder, empty or larger than :data:`MAX_IMAGE_BYTES`."""
     from .bounded import open_regular
 
-    h, w, c, first = image_axes(shape)
-    path = Path(path)
     if path.is_dir():
         raise FileFormatError(f"{path} is a folder; give the images in it as files, e.g. {path / '*.png'}")
     with open_regular(path, max_bytes=MAX_IMAGE_BYTES, what="file", error=FileFormatError, allow_empty=True) as f:
         if not f.read(1):
             raise FileFormatError(f"{path} is empty (0 bytes), not an image; save or copy the image again")
         f.seek(0)
-        pixels, notes = _decode(path, f, MAX_PIXELS, shaped=(h, w, c))
-    return ImageRead((pixels.transpose(2, 0, 1) if first else pixels).reshape(-1), tuple(notes))
+        return _decode(path, f, MAX_PIXELS, **decode)
 
 
 def _made(pixels: np.ndarray, style: str, side: int, notes: list[str]) -> np.ndarray:
