@@ -103,7 +103,8 @@ def gradcheck(
     ``sample_weight``: one weight ``≥ 0`` a row, scaled to mean 1 as ``fit`` scales them,
     so the weighted loss ``(1/n) Σ_i w_i ℓ_i`` and its gradient are checked.
     Weight decay is not part of it: ``Parameter.grad`` is ``∂L/∂θ`` of the loss alone, and
-    an optimizer adds ``λθ`` (the gradient of ``½λ‖θ‖²``) to its own copy when it steps.
+    an optimizer adds ``λθ`` (the gradient of ``½λ‖θ‖²``) to its own copy when it steps
+    (AdamW shrinks the weights instead, outside any gradient).
     ``check_input=True`` checks ``∂L/∂x`` too (the report's ``input``, the row ``input x``),
     at up to ``max_entries`` of the batch's entries, two more forward passes each."""
     h = _checks.positive_number("h", h)
