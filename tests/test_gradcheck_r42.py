@@ -97,6 +97,26 @@ def test_the_input_row_is_in_the_table_and_can_be_left_out():
         dp.gradcheck(_network("Tanh", "cross_entropy_softmax"), dp.CrossEntropy(), X, y, check_input="no")
 
 
+@pytest.mark.parametrize(
+    ("scaling", "size"),
+    [
+        (lambda: dp.Rescaling(1 / 255), 255.0),
+        (lambda: dp.Rescaling(1e-4), 1e4),
+        (lambda: dp.Standardization(np.full(N_IN, 5e-4), np.full(N_IN, 1e-4)), 1e-4),
+    ],
+    ids=["pixels", "large-raw-values", "tiny-sigma"],
+)
+def test_the_input_step_follows_the_raw_inputs_units(scaling, size):
+    """A step of h in raw units is far too small for 0..255 pixels (rounding noise) and far too
+    large for a feature of σ = 1e-4 (truncation error): each fails a correct ∂L/∂x. The step is
+    h at the first trained layer's input instead, as a parameter's is."""
+    rng = np.random.default_rng(7)
+    X, y = np.abs(rng.standard_normal((5, N_IN))) * size, rng.integers(0, 3, 5)
+    net = dp.Network([scaling(), dp.Dense(N_IN, 4), dp.Tanh(), dp.Dense(4, 3), dp.Softmax()], seed=0, dtype="float64")
+    report = dp.gradcheck(net, dp.CrossEntropy(), X, y)
+    assert report.passed and report.input.relative_error < 1e-8 and report.notes == [], report.table()
+
+
 def test_the_callers_rows_are_left_as_they_were():
     rng = np.random.default_rng(1)
     X, y = _inputs(rng, 4), rng.integers(0, 3, 4)

@@ -21,6 +21,7 @@ from .errors import ConfigError
 from .layers import Dropout, LeakyReLU, ReLU, Sigmoid, Softmax
 from .losses import Loss, _eps
 from .network import Network
+from .preprocessing import Rescaling, Standardization
 from .training import row_weights
 
 
@@ -140,8 +141,9 @@ def gradcheck(
         rng = np.random.default_rng(seed)
         results = [_check_parameter(name, p, loss_value, h, _entries(p.value.size, max_entries, rng))
                    for name, p in work.named_parameters()]
+        idx = _entries(x.size, max_entries, rng)
         inputs = None if grad_x is None else _check_parameter(
-            "input x", _Entries(x, grad_x), loss_value, h, _entries(x.size, max_entries, rng))
+            "input x", _Entries(x, grad_x), loss_value, h, idx, _input_steps(work, h)[idx % x.shape[1]])
     finally:
         for layer in dropouts:
             layer.freeze_mask = False
@@ -169,6 +171,21 @@ def _input_gradient(work: Network) -> np.ndarray | None:
     for layer in reversed(work.layers[: first + 1]):
         g = layer.backward(g, need_input_grad=True)
     return np.array(g, dtype=np.float64)  # a copy: the layers reuse their buffers
+
+
+def _input_steps(work: Network, h: float) -> np.ndarray:
+    """Each input feature's step: ``h`` over the slope of the input scaling before the first
+    trained layer (``s`` of a Rescaling, ``1/σ`` of a Standardization), so that layer's input
+    moves by ``h``, as a parameter does, whatever units the raw inputs are in (0..255 pixels,
+    a feature of σ = 1e-4): a step of ``h`` in them would drown the difference in rounding
+    error or truncation error, and a correct ``∂L/∂x`` would fail."""
+    steps = np.full(work.n_features, h)
+    for layer in work.layers[: work._first_trained]:
+        if isinstance(layer, Rescaling):
+            steps /= layer.scale
+        elif isinstance(layer, Standardization):
+            steps *= layer.std
+    return steps
 
 
 def _unseen_notes(checks: list[ParameterCheck], rows: int) -> list[str]:
@@ -272,19 +289,20 @@ def _entries(size: int, max_entries: int | None, rng: np.random.Generator) -> np
     return np.sort(rng.choice(size, size=max_entries, replace=False))
 
 
-def _check_parameter(name: str, p, loss_value, h: float, idx: np.ndarray) -> ParameterCheck:
-    """Backprop's gradient of ``p`` (already in ``p.grad``) against central differences at ``idx``."""
+def _check_parameter(name: str, p, loss_value, h: float, idx: np.ndarray, steps=None) -> ParameterCheck:
+    """Backprop's gradient of ``p`` (already in ``p.grad``) against central differences at
+    ``idx``, each of step ``h`` or its own from ``steps`` (one per entry of ``idx``)."""
     analytic = p.grad.copy()
     flat = p.value.reshape(-1)
     numeric = np.empty(idx.size)
     for k, j in enumerate(idx):  # one parameter entry at a time: this is the slow method
-        old = flat[j]
-        flat[j] = old + h
+        old, step = flat[j], h if steps is None else steps[k]
+        flat[j] = old + step
         plus = loss_value()
-        flat[j] = old - h
+        flat[j] = old - step
         minus = loss_value()
         flat[j] = old
-        numeric[k] = (plus - minus) / (2 * h)
+        numeric[k] = (plus - minus) / (2 * step)
     bp = analytic.reshape(-1)[idx]
     diff = np.linalg.norm(bp - numeric)
     norm = np.linalg.norm(bp)
