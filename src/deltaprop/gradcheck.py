@@ -3,6 +3,9 @@
 For every checked entry θ_j of a parameter,
 ``g_num = (L(θ_j + h) − L(θ_j − h)) / 2h`` (error O(h²)), and the parameter's relative
 error is ``‖g_bp − g_num‖ / max(‖g_bp‖ + ‖g_num‖, tiny)`` over its checked entries.
+The input gradient ``∂L/∂x`` is checked the same way (the row ``input x``): training never
+computes it, but what shows it (the served model page) does, through the first trained
+layer's ``backward`` and those of the input scaling layers before it.
 Dropout masks are drawn once and held fixed, so the function being differentiated is the
 one backprop saw.
 """
@@ -18,6 +21,7 @@ from .errors import ConfigError
 from .layers import Dropout, LeakyReLU, ReLU, Sigmoid, Softmax
 from .losses import Loss, _eps
 from .network import Network
+from .preprocessing import Rescaling, Standardization
 from .training import row_weights
 
 
@@ -28,23 +32,34 @@ class ParameterCheck:
     checked: int
     relative_error: float
     max_abs_error: float
+    #: ``‖g_bp‖`` over the checked entries (0 with ``max_abs_error`` 0: nothing was compared)
+    gradient_norm: float = float("nan")
 
 
 @dataclass
 class GradCheckReport:
     """Per-parameter results; ``max_relative_error`` is the worst of them. ``notes`` name
     the points where the loss is not differentiable and a correct gradient can still fail
-    the check (probabilities clipped at eps, inputs at a ReLU's kink)."""
+    the check (probabilities clipped at eps, inputs at a ReLU's kink), and what the check
+    could not see (gradients that are 0 at these inputs, one row). A parameter of more than
+    ``max_entries`` entries is checked at a random sample of them: its ``checked`` says how many.
+    ``input`` is the check of ``∂L/∂x`` (None where it was not checked)."""
 
     parameters: list[ParameterCheck]
     tolerance: float
     notes: list[str] = field(default_factory=list)
+    input: ParameterCheck | None = None
+
+    @property
+    def checks(self) -> list[ParameterCheck]:
+        """Every row: the parameters, then ``∂L/∂x`` where it was checked."""
+        return self.parameters + ([] if self.input is None else [self.input])
 
     @property
     def max_relative_error(self) -> float:
-        """The worst parameter's relative error; NaN when any is NaN (a gradient or loss
-        that holds NaN or infinity), which fails the check."""
-        return float(np.max([p.relative_error for p in self.parameters], initial=0.0))
+        """The worst relative error, ``∂L/∂x``'s included; NaN when any is NaN (a gradient or
+        loss that holds NaN or infinity), which fails the check."""
+        return float(np.max([p.relative_error for p in self.checks], initial=0.0))
 
     @property
     def passed(self) -> bool:
@@ -52,7 +67,7 @@ class GradCheckReport:
 
     def table(self) -> str:
         rows = [("parameter", "shape", "checked", "relative error", "max abs error", "")]
-        for p in self.parameters:
+        for p in self.checks:
             ok = "ok" if p.relative_error < self.tolerance else "FAIL"
             rows.append((p.name, "x".join(map(str, p.shape)), str(p.checked), f"{p.relative_error:.2e}",
                          f"{p.max_abs_error:.2e}", ok))
@@ -76,6 +91,7 @@ def gradcheck(
     train: bool = True,
     seed: int = 0,
     sample_weight=None,
+    check_input: bool = True,
 ) -> GradCheckReport:
     """Check ``net``'s backprop gradients of ``loss`` on ``(X, y)``.
 
@@ -86,17 +102,23 @@ def gradcheck(
     (probabilities clipped at eps, ReLU inputs at their kink) a correct gradient can fail:
     the report's ``notes`` say so, with how many such points the check met.
     ``sample_weight``: one weight ``≥ 0`` a row, scaled to mean 1 as ``fit`` scales them,
-    so the weighted loss ``(1/n) Σ_i w_i ℓ_i`` and its gradient are checked."""
+    so the weighted loss ``(1/n) Σ_i w_i ℓ_i`` and its gradient are checked.
+    Weight decay is not part of it: ``Parameter.grad`` is ``∂L/∂θ`` of the loss alone, and
+    an optimizer adds ``λθ`` (the gradient of ``½λ‖θ‖²``) to its own copy when it steps
+    (AdamW shrinks the weights instead, outside any gradient).
+    ``check_input=True`` checks ``∂L/∂x`` too (the report's ``input``, the row ``input x``),
+    at up to ``max_entries`` of the batch's entries, two more forward passes each."""
     h = _checks.positive_number("h", h)
     tolerance = _checked_tolerance(tolerance)
     if max_entries is not None:
         max_entries = _checks.positive_int("max_entries", max_entries)
     train = _checks.flag("train", train)
+    check_input = _checks.flag("check_input", check_input)
     seed = _checks.seed(seed)
     if not isinstance(net.layers[-1], (Softmax, Sigmoid)):  # probabilities: every likelihood is defined on them
         loss.check_output(net)  # as fit does: a likelihood of raw outputs is clipped, not differentiable
     work = net.copy(dtype=np.float64)
-    x = _checks.features(X, work.n_features, np.float64)
+    x = _checks.features(X, work.n_features, np.float64).copy()  # its entries are stepped by h in place
     targets = loss.prepare_targets(y, work.n_outputs, np.float64)
     _checks.same_length(x.shape[0], targets.shape[0])
     weights = () if sample_weight is None else (row_weights(sample_weight, x.shape[0], np.float64),)
@@ -114,14 +136,73 @@ def gradcheck(
         value = float(loss.value(a, targets, *weights))
         notes = _clipped_note(loss, a, targets)
         work._backward(loss, a, targets, *weights)
+        grad_x = _input_gradient(work) if check_input else None
         notes += _kink_note(work, x, h)
         rng = np.random.default_rng(seed)
         results = [_check_parameter(name, p, loss_value, h, _entries(p.value.size, max_entries, rng))
                    for name, p in work.named_parameters()]
+        idx = _entries(x.size, max_entries, rng)
+        inputs = None if grad_x is None else _check_parameter(
+            "input x", _Entries(x, grad_x), loss_value, h, idx, _input_steps(work, h)[idx % x.shape[1]])
     finally:
         for layer in dropouts:
             layer.freeze_mask = False
-    return GradCheckReport(results, tolerance, notes + _rounding_note(results, tolerance, value, h))
+    checks = results + ([] if inputs is None else [inputs])
+    notes += _rounding_note(checks, tolerance, value, h) + _unseen_notes(checks, x.shape[0])
+    return GradCheckReport(results, tolerance, notes, inputs)
+
+
+@dataclass
+class _Entries:
+    """An array and backprop's gradient of it, as :func:`_check_parameter` reads a parameter."""
+
+    value: np.ndarray
+    grad: np.ndarray
+
+
+def _input_gradient(work: Network) -> np.ndarray | None:
+    """``∂L/∂x`` for the batch just backpropagated: the δ the first trained layer received,
+    through its own ``backward`` and those of the layers before it (input scaling), which
+    training skips as no parameter needs them. None for a network without parameters."""
+    first = work._first_trained
+    g = work._deltas[first]
+    if g is None or not work.layers[first].parameters():
+        return None
+    for layer in reversed(work.layers[: first + 1]):
+        g = layer.backward(g, need_input_grad=True)
+    return np.array(g, dtype=np.float64)  # a copy: the layers reuse their buffers
+
+
+def _input_steps(work: Network, h: float) -> np.ndarray:
+    """Each input feature's step: ``h`` over the slope of the input scaling before the first
+    trained layer (``s`` of a Rescaling, ``1/σ`` of a Standardization), so that layer's input
+    moves by ``h``, as a parameter does, whatever units the raw inputs are in (0..255 pixels,
+    a feature of σ = 1e-4): a step of ``h`` in them would drown the difference in rounding
+    error or truncation error, and a correct ``∂L/∂x`` would fail."""
+    steps = np.full(work.n_features, h)
+    for layer in work.layers[: work._first_trained]:
+        if isinstance(layer, Rescaling):
+            steps /= layer.scale
+        elif isinstance(layer, Standardization):
+            steps *= layer.std
+    return steps
+
+
+def _unseen_notes(checks: list[ParameterCheck], rows: int) -> list[str]:
+    """What a pass cannot vouch for: rows whose gradients are exactly 0 in backprop and
+    the differences alike (saturated or dead units: a wrong backward there passes too),
+    and a single row (where a missing batch mean ``1/n`` changes nothing)."""
+    notes = []
+    zero = [p.name for p in checks if p.checked and p.gradient_norm == 0.0 and p.max_abs_error == 0.0]
+    if zero:
+        shown = ", ".join(zero[:4]) + (f" and {len(zero) - 4} more" if len(zero) > 4 else "")
+        notes.append(f"{shown}: the gradient is exactly 0 at every checked entry, in backprop and in the finite "
+                     "differences alike (saturated or dead units), so the check compared nothing there and a wrong "
+                     "backward would pass; check at inputs where those units respond (smaller inputs or weights)")
+    if rows == 1:
+        notes.append("one row: the loss's mean over the batch divides by 1, so a backward that leaves out the 1/n "
+                     "passes; check on 2 or more rows")
+    return notes
 
 
 def _checked_tolerance(tolerance) -> float:
@@ -208,21 +289,23 @@ def _entries(size: int, max_entries: int | None, rng: np.random.Generator) -> np
     return np.sort(rng.choice(size, size=max_entries, replace=False))
 
 
-def _check_parameter(name: str, p, loss_value, h: float, idx: np.ndarray) -> ParameterCheck:
-    """Backprop's gradient of ``p`` (already in ``p.grad``) against central differences at ``idx``."""
+def _check_parameter(name: str, p, loss_value, h: float, idx: np.ndarray, steps=None) -> ParameterCheck:
+    """Backprop's gradient of ``p`` (already in ``p.grad``) against central differences at
+    ``idx``, each of step ``h`` or its own from ``steps`` (one per entry of ``idx``)."""
     analytic = p.grad.copy()
     flat = p.value.reshape(-1)
     numeric = np.empty(idx.size)
     for k, j in enumerate(idx):  # one parameter entry at a time: this is the slow method
-        old = flat[j]
-        flat[j] = old + h
+        old, step = flat[j], h if steps is None else steps[k]
+        flat[j] = old + step
         plus = loss_value()
-        flat[j] = old - h
+        flat[j] = old - step
         minus = loss_value()
         flat[j] = old
-        numeric[k] = (plus - minus) / (2 * h)
+        numeric[k] = (plus - minus) / (2 * step)
     bp = analytic.reshape(-1)[idx]
     diff = np.linalg.norm(bp - numeric)
-    scale = max(np.linalg.norm(bp) + np.linalg.norm(numeric), np.finfo(np.float64).tiny)
+    norm = np.linalg.norm(bp)
+    scale = max(norm + np.linalg.norm(numeric), np.finfo(np.float64).tiny)
     max_abs = float(np.max(np.abs(bp - numeric), initial=0.0))
-    return ParameterCheck(name, p.value.shape, int(idx.size), float(diff / scale), max_abs)
+    return ParameterCheck(name, p.value.shape, int(idx.size), float(diff / scale), max_abs, float(norm))
