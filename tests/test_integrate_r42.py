@@ -135,3 +135,19 @@ def test_a_multilabel_estimators_network_saved_by_itself_is_a_multilabel_model(t
     assert read_model(path).outputs == "labels"
     assert np.array_equal(dp.load(path).predict(X), est.predict(X))
     assert np.array_equal(NeuralNetClassifier.load(path).predict(X), est.predict(X))
+
+
+def test_a_resume_without_diagnostics_judges_no_alerts_at_its_end():
+    """fit resumed from the state object of a run with diagnostics, now with
+    ``diagnostics=False``, judged the end in the earlier call's context (its validation rows,
+    its optimizer) over epochs no rule looked at, where History says None: no check judged them."""
+    rng = np.random.default_rng(0)
+    X = rng.random((120, 16))
+    y = (X.sum(1) > 8).astype(int)
+    net, opt, states = dp.mlp([16, 8, 2], seed=0), dp.SGD(lr=0.1), []
+    keep = dp.LambdaCallback(on_train_end=states.append)
+    first = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=2, seed=0, callbacks=[keep])
+    assert first.alerts_at_end is not None
+    again = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=4, resume=states[0], diagnostics=False)
+    assert len(again.records) == 4
+    assert again.alerts_at_end is None and again.standing_alerts is None
