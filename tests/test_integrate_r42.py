@@ -151,3 +151,19 @@ def test_a_resume_without_diagnostics_judges_no_alerts_at_its_end():
     again = dp.fit(net, X, y, loss=dp.CrossEntropy(), optimizer=opt, epochs=4, resume=states[0], diagnostics=False)
     assert len(again.records) == 4
     assert again.alerts_at_end is None and again.standing_alerts is None
+
+
+def test_a_trained_network_given_an_input_layer_keeps_what_it_records():
+    """``with_input_layer`` of a network ``fit`` on images of values dropped its flags: the
+    new network's predict gave class ids for a regressor's values, and save recorded no image shape."""
+    from deltaprop.preprocessing import with_input_layer
+
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 4, 4))
+    targets = X.reshape(60, -1)[:, :2]
+    net = dp.mlp([16, 8, 2], seed=0, output="identity")
+    dp.fit(net, X, targets, loss=dp.MeanSquaredError(), optimizer=dp.SGD(lr=0.1), epochs=2, seed=0, diagnostics=False)
+    scaled = with_input_layer(net, dp.Rescaling(1.0))
+    rows = X[:3].reshape(3, -1)
+    assert scaled.gives_values and scaled.input_shape == (4, 4) and not scaled.multilabel
+    np.testing.assert_allclose(scaled.predict(rows), net.predict(rows), rtol=1e-6)
