@@ -167,3 +167,14 @@ def test_a_trained_network_given_an_input_layer_keeps_what_it_records():
     rows = X[:3].reshape(3, -1)
     assert scaled.gives_values and scaled.input_shape == (4, 4) and not scaled.multilabel
     np.testing.assert_allclose(scaled.predict(rows), net.predict(rows), rtol=1e-6)
+
+
+@pytest.mark.slow  # an mpiexec job of two ranks: about 2 s
+def test_every_rank_of_a_data_parallel_fit_records_the_same_shape_and_alerts_over_all_validation_rows(tmp_path):
+    from mpi_ranks import ranks_lines
+
+    first, second = ranks_lines("mpi_integrate_r42_worker.py", tmp_path)
+    assert first == second
+    shape, at_end, (rows, threads) = json.loads(first[0]), json.loads(first[1]), json.loads(first[2])
+    assert shape == [4, 4] and at_end["last_epoch"] == 4
+    assert rows == 40 and threads >= 1  # the validation rows of all ranks, as val_accuracy is scored on
