@@ -310,8 +310,9 @@ def input_layer(spec: dict[str, Any] | None) -> Layer | None:
 
 
 def with_input_layer(net, layer: Layer | None):
-    """``net`` with ``layer`` in front (same weights, dtype and random state); ``net``
-    itself when ``layer`` is None or ``net`` already starts with a preprocessing layer."""
+    """``net`` with ``layer`` in front (same weights, dtype and random state, and what it
+    records of its training: decision threshold, values or labels, the shape of one example);
+    ``net`` itself when ``layer`` is None or ``net`` already starts with a preprocessing layer."""
     from .network import Network
 
     if layer is None or type(net.layers[0]).__name__ in PREPROCESSING:
@@ -319,6 +320,8 @@ def with_input_layer(net, layer: Layer | None):
     out = Network([layer, *net.layers], dtype=net.dtype)  # net's layers are copied with their weights
     out.rng.bit_generator.state = net.rng.bit_generator.state
     out.decision_threshold = net.decision_threshold
+    # a trained regressor's predict gives its values, a multi-label one's its labels; save records the shape
+    out.gives_values, out.multilabel, out.input_shape = net.gives_values, net.multilabel, net.input_shape
     return out
 
 

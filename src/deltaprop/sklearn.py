@@ -652,6 +652,8 @@ class _NeuralNet(BaseEstimator):
             rows = self._target_rows(targets).astype(self.net_.dtype, copy=False)
             self._fit_stochastic(X, rows, weight, targets, (split_seed, shuffle_seed), incremental, unweighted)
         self.net_.gives_values = isinstance(self, RegressorMixin)  # net_.predict: values, or class ids
+        # a multi-label classifier's: net_.predict gives each label's 0/1, and save(net_) writes a labels model
+        self.net_.multilabel = bool(getattr(self, "_multilabel", False))
         if not all(np.all(np.isfinite(p.value)) for p in self.net_.parameters()):
             raise TrainingDivergedError(
                 "Solver produced non-finite parameter weights. The input data may contain large values "

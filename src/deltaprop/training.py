@@ -1020,6 +1020,7 @@ def _fit(net, X, y, *, loss, optimizer, epochs, steps, batch_size, shuffle, batc
         source = batch_source(net, X_arr, Y, ids, W, batch_size, shuffle=shuffle, batching=batching)
         validation, callbacks = _validation_set(net, loss, validation), _checked(callbacks)
         state.validation_rows = None if validation is None else len(validation[1])
+        state.alert_context = None  # a resumed state's is its last call's: this call's diagnostics set their own
         if diagnostics and not any(isinstance(cb, DiagnosticsRecorder) for cb in callbacks):
             callbacks.insert(0, DiagnosticsRecorder(X_arr, Y, sample_weight=W))  # reads rows of X
     except Exception:
