@@ -1786,14 +1786,33 @@ class AlertMonitor:
         self.fired: set[tuple[str, int | None]] = {(a.rule, a.layer) for a in fired}
         self._scan = _HistoryScan()  # reads the run's growing history once, not each epoch
 
-    def update(self, records: Sequence[dict]) -> list[Alert]:
-        """The alerts that hold now and have not fired before."""
+    def update(self, records: Sequence[dict], ctx: Context | None = None) -> list[Alert]:
+        """The alerts that hold now (judged in ``ctx``, default the monitor's) and have not fired before."""
         if not self._scan.matches(records):  # another history (the monitor reused by a new run)
             self._scan = _HistoryScan()
         with _scanning(self._scan):
-            alerts = check(records, self.ctx)
+            alerts = check(records, self.ctx if ctx is None else ctx)
         new = [a for a in alerts if (a.rule, a.layer) not in self.fired]
         self.fired.update((a.rule, a.layer) for a in new)
+        return new
+
+    def at_end(self, records: Sequence[dict], *, restored: bool = False) -> list[Alert]:
+        """The alerts that hold at the last of ``records`` judged as the run's end, which have
+        not fired before: for a run stopped before its limits (early stopping, a callback's
+        stop), whose last epoch the rules with a form for the run's end (chance_accuracy after
+        too few updates or while the loss falls, unsettled_weights) judged as one the run
+        goes on from. [] where that epoch reached the limits (judged so already). ``restored``:
+        the network ends with another epoch's weights (early stopping's best), so the last
+        epoch's are not those a saved model holds (unsettled_weights says they are)."""
+        if not records or _run_ends(records[-1], self.ctx):
+            return []
+        last = int(records[-1].get("epoch") or len(records))
+        ctx = dataclasses.replace(self.ctx, run_epochs=last, run_steps=None)
+        if not restored:
+            return self.update(records, ctx)
+        fired = set(self.fired)
+        new = [a for a in self.update(records, ctx) if a.rule != "unsettled_weights"]
+        self.fired = fired | {(a.rule, a.layer) for a in new}
         return new
 
 

@@ -528,6 +528,29 @@ class DiagnosticsRecorder(Callback):
             for alert in new:
                 self.on_alert(alert)
 
+    def on_train_end(self, state):
+        """A run a callback stopped before its limits (early stopping) ends at its last
+        record: the rules judge that epoch as the run's end (:meth:`~deltaprop.alerts.AlertMonitor.at_end`),
+        as they judge the last epoch of a run that reached its limits; what they raise joins
+        that record's alerts. Called before the callbacks after it in ``fit``'s list (the
+        checkpoint writer, the command line's report) write or print those. A run that ended
+        otherwise (Ctrl-C, divergence, an error) is not judged: a resume may go on from it.
+        Weights kept to be restored (early stopping's best epoch, in ``state.saved_weights``)
+        are those the network ends with, not the last epoch's."""
+        records = state.history.records
+        if self._monitor is None or not state.stop_training or not records or "diagnostics" not in records[-1]:
+            return
+        new = self._monitor.at_end(records, restored=bool(state.saved_weights))
+        if not new:
+            return
+        if records[-1].get("alerts") is None:
+            records[-1]["alerts"] = []
+        # the same list: a checkpoint of the epoch not yet written (its copy of the record shares it) holds them too
+        records[-1]["alerts"].extend(a.as_dict() for a in new)
+        if self.on_alert is not None:
+            for alert in new:
+                self.on_alert(alert)
+
 
 def overrides(callback: Callback, hook: str) -> bool:
     """Whether ``callback`` does something in ``hook`` (a method of its own class, or a

@@ -1575,12 +1575,27 @@ class _AlertLog(Callback):
 
     def __init__(self, err: bool):
         self.err = err
+        self._shown: list[dict] = []  # the alerts of the last epoch, as printed
+
+    def on_train_begin(self, state):
+        records = state.history.records  # a resumed run's last epoch printed its own
+        self._shown = list(records[-1].get("alerts") or ()) if records else []
 
     def on_epoch_end(self, state):
+        self._shown = []
+        self._show(state)
+
+    def on_train_end(self, state):
+        """Alerts the run's end added to its last epoch (a run early stopping ended, judged as ended)."""
+        self._show(state)
+
+    def _show(self, state) -> None:
         from .alerts import Alert
 
-        for a in state.history.records[-1].get("alerts") or ():
-            _say(f"alert [{a['rule']}] {Alert.from_dict(a)}", err=self.err)
+        for a in (state.history.records[-1].get("alerts") or ()) if state.history.records else ():
+            if a not in self._shown:
+                _say(f"alert [{a['rule']}] {Alert.from_dict(a)}", err=self.err)
+                self._shown.append(a)
 
 
 def _early_stopping(cfg: TrainConfig) -> EarlyStopping:
