@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import shutil
-from contextlib import contextmanager
 import urllib.error
 import urllib.request
 
 import pytest
+from chromium_session import fresh_page, launched_chromium
 from cli_in_process import run_cli
 from test_serve_http import running_server
 
@@ -30,11 +29,11 @@ def _text(page: str) -> str:
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
 
 
-def _chromium() -> str:
-    path = "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else shutil.which("chromium")
-    if path is None:
-        pytest.skip("chromium is missing (apt-get install -y chromium)")
-    return path
+@pytest.fixture(scope="module")
+def browser():
+    """One chromium for the module's browser tests, each on a page of its own."""
+    with launched_chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")
@@ -100,27 +99,14 @@ def test_the_report_says_a_train_point_is_a_mean_over_the_epoch_as_it_trained():
     assert "A train point" not in _text(render([], {"status": "training"}))
 
 
-@contextmanager
-def _browser_page(playwright_api, chromium: str, **page_options):
-    """A page of a headless chromium, closed with its browser at the block's end."""
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
-        try:
-            yield browser.new_page(**page_options)
-        finally:
-            browser.close()
-
-
 def _overflow(page) -> int:
     return page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
 
 
 @pytest.mark.slow
-def test_the_report_fits_a_phone_screen(tmp_path):
+def test_the_report_fits_a_phone_screen(tmp_path, browser):
     """At 420 px wide a ten-class confusion matrix (542 px) and the run table's longest label
     ran off the page, so the whole page scrolled sideways; the matrix now scrolls in its box."""
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (uv sync installs it)")
-    chromium = _chromium()
     names = [str(c) for c in range(10)]
     evaluation = {"accuracy": 0.9, "examples": 1000, "scored": "test", "class_names": names,
                   "confusion": [[100 if i == j else 10 for j in range(10)] for i in range(10)], "wrong": []}
@@ -128,7 +114,7 @@ def test_the_report_fits_a_phone_screen(tmp_path):
              "data": {"source": "parity", "arrays_sha256": "ab" * 32}}
     records = [{"epoch": 1, "loss": 0.5, "accuracy": 0.9, "val_loss": 0.6, "val_accuracy": 0.8, "lr": 0.3}]
     (tmp_path / "report.html").write_text(render(records, facts, evaluation=evaluation), encoding="utf-8")
-    with _browser_page(playwright_api, chromium, viewport={"width": 420, "height": 800}) as page:
+    with fresh_page(browser, viewport={"width": 420, "height": 800}) as page:
         page.goto((tmp_path / "report.html").as_uri())
         assert _overflow(page) == 0
         assert page.locator("table.cm td").count() == 100  # the whole matrix is there, in its own scroll box
@@ -139,12 +125,10 @@ def test_the_report_fits_a_phone_screen(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_served_run_of_a_run_diverged_in_its_first_epoch_links_no_missing_file(diverged_at_once):
+def test_the_served_run_of_a_run_diverged_in_its_first_epoch_links_no_missing_file(diverged_at_once, browser):
     """The run view linked history.csv, which the run never wrote (its download answered 404),
     and said "the curves end at the last epoch it finished" with no curve and no epoch."""
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (uv sync installs it)")
-    chromium = _chromium()
-    with running_server(diverged_at_once) as server, _browser_page(playwright_api, chromium) as page:
+    with running_server(diverged_at_once) as server, fresh_page(browser) as page:
         with pytest.raises(urllib.error.HTTPError) as missing:
             urllib.request.urlopen(server.url.rstrip("/") + "/run/history.csv")
         assert missing.value.code == 404
@@ -161,11 +145,9 @@ def test_the_served_run_of_a_run_diverged_in_its_first_epoch_links_no_missing_fi
 
 
 @pytest.mark.slow
-def test_the_served_page_names_one_unit_as_one_and_the_loss_as_the_training_loss(tmp_path):
+def test_the_served_page_names_one_unit_as_one_and_the_loss_as_the_training_loss(tmp_path, browser):
     """A single-output layer read "1 units"; the run view's "last loss" beside the validation
     accuracy did not say it is the train loss (history.csv's loss, the report's train curve)."""
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (uv sync installs it)")
-    chromium = _chromium()
     from test_serve_regression_review5 import regressor
 
     regressor(tmp_path / "m.safetensors", names=["price"])
@@ -175,7 +157,7 @@ def test_the_served_page_names_one_unit_as_one_and_the_loss_as_the_training_loss
     (run / "history.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,steps\n"
                                      "1,0.75,,0.5,,0.1,0.01,10\n2,0.25,,0.375,,0.1,0.01,20\n")
     (run / "run.json").write_text(json.dumps({"status": "done"}))
-    with running_server(run) as server, _browser_page(playwright_api, chromium, viewport={"width": 1400, "height": 1000}) as page:
+    with running_server(run) as server, fresh_page(browser, viewport={"width": 1400, "height": 1000}) as page:
         page.goto(server.url)
         page.wait_for_function("() => state.last !== null", timeout=20_000)
         labels = page.eval_on_selector_all("#forward .strip .label span", "els => els.map(e => e.textContent)")
@@ -188,11 +170,9 @@ def test_the_served_page_names_one_unit_as_one_and_the_loss_as_the_training_loss
 
 
 @pytest.mark.slow
-def test_class_names_are_not_drawn_over_by_their_bars(tmp_path):
+def test_class_names_are_not_drawn_over_by_their_bars(tmp_path, browser):
     """The probability list gave every class name 28 px: "Pullover", "Sneaker" or "T-shirt/top"
     (Fashion-MNIST's names) ran under their bars, read "Pullo", "Snea", or broke over two lines."""
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (uv sync installs it)")
-    chromium = _chromium()
     import deltaprop as dp
     from test_serve_browser import draw_zero, wait_idle
     from test_serve_http import UNIT
@@ -201,7 +181,7 @@ def test_class_names_are_not_drawn_over_by_their_bars(tmp_path):
     dp.save(dp.mlp([784, 16, 10], activation="sigmoid", seed=0), tmp_path / "m.safetensors", class_names=names,
             input_scaling=UNIT, extra={"config": {"loss": "cross_entropy"}})
     wide = {"width": 1400, "height": 1000}
-    with running_server(tmp_path / "m.safetensors") as server, _browser_page(playwright_api, chromium, viewport=wide) as page:
+    with running_server(tmp_path / "m.safetensors") as server, fresh_page(browser, viewport=wide) as page:
         page.goto(server.url)
         page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('→')")
         draw_zero(page)
@@ -216,12 +196,10 @@ def test_class_names_are_not_drawn_over_by_their_bars(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_served_page_fits_a_phone_screen(tmp_path):
+def test_the_served_page_fits_a_phone_screen(tmp_path, browser):
     """At 400 px wide the header kept the model's line, the name and the tabs on one row: the
     Training tab ran off the screen (to 520 px) and the page scrolled sideways; the run view's
     360 px charts in their card did too (422 px)."""
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (uv sync installs it)")
-    chromium = _chromium()
     from test_serve_http import save_model
 
     run = tmp_path / "run"
@@ -230,7 +208,7 @@ def test_the_served_page_fits_a_phone_screen(tmp_path):
     (run / "history.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,steps\n"
                                      + "".join(f"{e},{1 / e},0.5,{1 / e},0.5,0.1,0.01,{10 * e}\n" for e in range(1, 12)))
     (run / "run.json").write_text(json.dumps({"status": "done"}))
-    with running_server(run) as server, _browser_page(playwright_api, chromium, viewport={"width": 400, "height": 900}) as page:
+    with running_server(run) as server, fresh_page(browser, viewport={"width": 400, "height": 900}) as page:
         page.goto(server.url)
         page.wait_for_selector("#tabs:not([hidden])")
         assert _overflow(page) == 0
@@ -244,18 +222,16 @@ def test_the_served_page_fits_a_phone_screen(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_run_view_of_an_early_stopped_run_says_the_model_is_an_earlier_epochs(tmp_path):
+def test_the_run_view_of_an_early_stopped_run_says_the_model_is_an_earlier_epochs(tmp_path, browser):
     """The run view's status gave the last epoch's loss and validation accuracy with no word
     that the model (the one the Draw view runs) holds the best epoch's weights, not the last's."""
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (uv sync installs it)")
-    chromium = _chromium()
     out = tmp_path / "run"
     res = run_cli("train", "--epochs", "40", "--early-stopping", "2", "--lr", "3", "--threads", "1", "-q", "--out", out)
     assert res.returncode == 0, res.stderr
     kept = json.loads((out / "run.json").read_text())["model_weights"]
     last = int((out / "history.csv").read_text().splitlines()[-1].split(",")[0])
     assert kept["why"] == "early_stopping" and kept["epoch"] < last
-    with running_server(out) as server, _browser_page(playwright_api, chromium, viewport={"width": 1400, "height": 1000}) as page:
+    with running_server(out) as server, fresh_page(browser, viewport={"width": 1400, "height": 1000}) as page:
         page.goto(server.url)
         page.wait_for_selector("#tabs:not([hidden])")
         page.click(".tab[data-view='run']")

@@ -77,7 +77,7 @@ def test_samples_of_a_model_use_its_dataset_and_label_column(tmp_path, drawn):
 @pytest.mark.slow
 def test_samples_of_a_single_logit_model_use_its_decision_threshold(tmp_path, drawn):
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((400, 16))
+    X = rng.standard_normal((200, 16))
     y = (X[:, :8].sum(1) > 0).astype(int)
     data = tmp_path / "bin16.npz"
     np.savez(data, x=X, y=y)

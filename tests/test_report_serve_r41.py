@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import pytest
 
 import deltaprop as dp
 from deltaprop import report_html as html
+from chromium_session import fresh_page, launched_chromium
 from test_serve_http import running_server
 
 BIG = 1.7e308
@@ -86,25 +85,21 @@ def test_the_report_says_which_epochs_are_not_finite():
 
 
 # -- the served page, in a browser --------------------------------------------------------------------------
-def _browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (uv sync installs it)")
-    chromium = "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("no browser at /usr/bin/chromium (Debian: apt-get install chromium)")
-    return sync_api, chromium
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for the module's browser tests, each on pages of its own."""
+    with launched_chromium() as launched:
+        yield launched
 
 
 @contextlib.contextmanager
-def _pages():
-    """A function opening a path's served page in one headless Chromium."""
-    sync_api, chromium = _browser()
-    with sync_api.sync_playwright() as p, contextlib.ExitStack() as stack:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
-        stack.callback(browser.close)
+def _pages(browser):
+    """A function opening a path's served page in ``browser``, in a context of its own."""
+    with contextlib.ExitStack() as stack:
 
         def open_page(path: Path, init_script: str | None = None):
             server = stack.enter_context(running_server(path))
-            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page = stack.enter_context(fresh_page(browser, viewport={"width": 1300, "height": 900}))
             if init_script:
                 page.add_init_script(init_script)
             page.goto(server.url)
@@ -141,7 +136,7 @@ def _chart(page, title: str) -> dict:
 
 
 @pytest.mark.slow  # a browser start
-def test_the_served_curves_of_odd_runs_are_drawn_where_their_values_are(tmp_path):
+def test_the_served_curves_of_odd_runs_are_drawn_where_their_values_are(tmp_path, browser):
     """The served page's run view: (1) a validation loss NaN and infinite at epochs 2 and 3
     was drawn as one straight line from epoch 1 to 4, as if it had values there; (2) a loss
     from -1.7e308 to 1.7e308 had no axis labels and every point at the top; (3) one epoch was
@@ -155,7 +150,7 @@ def test_the_served_curves_of_odd_runs_are_drawn_where_their_values_are(tmp_path
     ], [f"{e},64,layers.{i},{i},{kind},0.1,0.2,{'0.0' if kind == 'Sigmoid' else ''},{0.01 * e!r},{0.5 + e / 100!r},0.7"
         for e in range(1, 6) for i, kind in enumerate(["Dense", "Sigmoid", "Dense"])])
     single = _run(tmp_path / "single", ["1,0.7,0.5,0.6,0.7,0.1"])
-    with _pages() as open_page:
+    with _pages(browser) as open_page:
         page = open_page(diverged)
         page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784')")
         assert page.text_content("#drawing h2") == "Draw a digit"  # a model of the digits 0 to 9
@@ -218,7 +213,7 @@ CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
 
 
 @pytest.mark.slow  # a browser start
-def test_a_wide_layer_alike_class_names_and_zero_outputs_read_right(tmp_path):
+def test_a_wide_layer_alike_class_names_and_zero_outputs_read_right(tmp_path, browser):
     """A model of 4096 hidden units and 20 classes named class_0 ... class_19, whose first
     layer's z is 0 for every unit (zero weights): each of its 4096-unit strips was a column
     about 1800 px high (32 cells a row); every output cell was labelled "cla"; and a strip of
@@ -227,7 +222,7 @@ def test_a_wide_layer_alike_class_names_and_zero_outputs_read_right(tmp_path):
     net.layers[0].W.value[...] = 0.0
     path = tmp_path / "wide.safetensors"
     dp.save(net, path, class_names=[f"class_{i}" for i in range(20)], input_scaling={"kind": "unit", "max": 255.0})
-    with _pages() as open_page:
+    with _pages(browser) as open_page:
         page = open_page(path, _RECORD_LABELS)
         page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('4096')")
         box = page.locator("#pad").bounding_box()
@@ -253,13 +248,13 @@ def test_a_wide_layer_alike_class_names_and_zero_outputs_read_right(tmp_path):
 
 
 @pytest.mark.slow  # a browser start
-def test_a_single_output_is_named_after_its_class_and_the_pad_asks_for_an_image(tmp_path):
+def test_a_single_output_is_named_after_its_class_and_the_pad_asks_for_an_image(tmp_path, browser):
     """A cat/dog model of one sigmoid output: its output cells (the probability of dog)
     bore no name, and the pad asked to "Draw a digit" of a model that knows no digit."""
     path = tmp_path / "pets.safetensors"
     dp.save(dp.mlp([784, 4, 1], output="sigmoid", seed=0), path, loss=dp.BinaryCrossEntropy(),
             class_names=["cat", "dog"], input_scaling={"kind": "unit", "max": 255.0})
-    with _pages() as open_page:
+    with _pages(browser) as open_page:
         page = open_page(path, _RECORD_LABELS)
         page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784')")
         title = page.inner_text("#drawing h2")

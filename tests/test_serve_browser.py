@@ -173,18 +173,18 @@ def _history_rows(path: Path) -> int | None:
 #: `deltaprop train` with its run folder written at most every 2 s instead of 5 s: the page
 #: (which reads the folder every second) meets two states of a running training in about
 #: 5 s of training rather than 11.
-_TRAIN_WRITING_EVERY_2_S = (
+_TRAIN_WRITING_EVERY_1_S = (
     "import sys; from deltaprop import callbacks, cli; "
-    "callbacks.CheckpointWriter.__init__.__kwdefaults__['interval'] = 2.0; sys.exit(cli.main())"
+    "callbacks.CheckpointWriter.__init__.__kwdefaults__['interval'] = 1.0; sys.exit(cli.main())"
 )
 
 
 @pytest.mark.slow
 def test_live_view_follows_a_training_run(browser, tmp_path):
-    """A real `deltaprop train` in another process writes history.csv every few seconds; the
+    """A real `deltaprop train` in another process writes history.csv every second (here); the
     page shows as many epochs as the file has each time, then stops with the run (Ctrl-C)."""
     out = tmp_path / "live"
-    cmd = [sys.executable, "-c", _TRAIN_WRITING_EVERY_2_S, "train", "--out", str(out), "--quiet", "--epochs", "500",
+    cmd = [sys.executable, "-c", _TRAIN_WRITING_EVERY_1_S, "train", "--out", str(out), "--quiet", "--epochs", "500",
            "--batch-size", "5", "--layers", "784,100,10"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

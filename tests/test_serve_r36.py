@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from chromium_session import fresh_page, launched_chromium
 from test_serve_http import request, running_server, save_model, write_history
 
 
@@ -72,35 +73,30 @@ def _dead_pid() -> int:
     return dead
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """One headless chromium for the module's browser tests, each on pages of its own."""
+    with launched_chromium() as launched:
+        yield launched
+
+
 @pytest.mark.slow
-def test_the_page_says_how_a_run_ended_not_finished(tmp_path):
+def test_the_page_says_how_a_run_ended_not_finished(tmp_path, browser):
     """The training tab said '· finished' of a run whose run.json says it diverged, and of
     one killed while training (run.json still says training; its lock's process is gone)."""
     import socket
 
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (uv sync installs it)")
-    from test_serve_browser import ARGS, CHROMIUM
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is missing (apt-get install -y chromium)")
     diverged = _ended_run(tmp_path / "diverged", "diverged")
     killed = _ended_run(tmp_path / "killed", "training")
     (killed / "run.lock").write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname()}))
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            for run, said in ((diverged, "diverged"), (killed, "its process is gone")):
-                with running_server(run) as server:
-                    page = browser.new_page()
-                    page.goto(server.url)
-                    page.click("nav .tab[data-view='run']")
-                    page.wait_for_function("() => document.querySelector('#run-status').textContent"
-                                           ".includes('last loss')", timeout=20_000)
-                    status = page.inner_text("#run-status")
-                    assert said in status and "finished" not in status, status
-                    page.close()
-        finally:
-            browser.close()
+    for run, said in ((diverged, "diverged"), (killed, "its process is gone")):
+        with running_server(run) as server, fresh_page(browser) as page:
+            page.goto(server.url)
+            page.click("nav .tab[data-view='run']")
+            page.wait_for_function("() => document.querySelector('#run-status').textContent"
+                                   ".includes('last loss')", timeout=20_000)
+            status = page.inner_text("#run-status")
+            assert said in status and "finished" not in status, status
 
 
 def _image_model(path, dataset):
@@ -125,25 +121,14 @@ def test_the_model_says_whether_its_drawing_style_is_known(tmp_path, dataset, kn
 
 
 @pytest.mark.slow
-def test_the_page_says_a_data_files_drawing_style_is_assumed(tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (uv sync installs it)")
-    from test_serve_browser import ARGS, CHROMIUM
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is missing (apt-get install -y chromium)")
+def test_the_page_says_a_data_files_drawing_style_is_assumed(tmp_path, browser):
     notes = {}
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            for dataset in ("/data/train.csv", "mnist-sample"):
-                with running_server(_image_model(tmp_path / f"{len(notes)}.safetensors", dataset)) as server:
-                    page = browser.new_page()
-                    page.goto(server.url)
-                    page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784')",
-                                           timeout=20_000)
-                    notes[dataset] = page.inner_text("#preview-note")
-                    page.close()
-        finally:
-            browser.close()
+    for dataset in ("/data/train.csv", "mnist-sample"):
+        model = _image_model(tmp_path / f"{len(notes)}.safetensors", dataset)
+        with running_server(model) as server, fresh_page(browser) as page:
+            page.goto(server.url)
+            page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784')",
+                                   timeout=20_000)
+            notes[dataset] = page.inner_text("#preview-note")
     assert "this style is assumed, as deltaprop predict --images digit" in notes["/data/train.csv"]
     assert "assumed" not in notes["mnist-sample"]

@@ -9,7 +9,6 @@ import gzip
 import http.client
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ import deltaprop as dp
 from deltaprop import serve
 from deltaprop.serialization import save_checkpoint
 from deltaprop.serve import run as run_files
+from chromium_session import fresh_page, launched_chromium
 from test_serve_http import UNIT, request, running_server, save_model
 
 SERIES_ROWS = getattr(run_files, "SERIES_ROWS", 1000)  # a longer series is sent thinned
@@ -189,35 +189,26 @@ def test_answers_go_gzipped_to_a_client_that_takes_it(tmp_path):
         assert res.getheader("Content-Encoding") is None
 
 
-def _browser():
-    import shutil
-
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    chromium = "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("chromium is missing")
-    return playwright_api, chromium
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for the module's browser tests, each on a page of its own."""
+    with launched_chromium() as launched:
+        yield launched
 
 
 @contextlib.contextmanager
-def _run_view(run: Path, before_load=lambda page: None):
-    """The served page of ``run`` in a headless Chromium, on its run view (``before_load``:
-    called with the page before it loads, e.g. to listen to its requests)."""
-    playwright_api, chromium = _browser()
-    with running_server(run) as server, playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--headless", "--disable-gpu"])
-        try:
-            page = browser.new_page()
-            before_load(page)
-            page.goto(server.url)
-            page.click("nav .tab[data-view='run']")
-            yield page
-        finally:
-            browser.close()
+def _run_view(browser, run: Path, before_load=lambda page: None):
+    """The served page of ``run`` in ``browser`` (a context of its own), on its run view
+    (``before_load``: called with the page before it loads, e.g. to listen to its requests)."""
+    with running_server(run) as server, fresh_page(browser) as page:
+        before_load(page)
+        page.goto(server.url)
+        page.click("nav .tab[data-view='run']")
+        yield page
 
 
 @pytest.mark.slow
-def test_the_page_of_a_long_run_loads_small_and_shows_its_last_and_best_epochs(tmp_path):
+def test_the_page_of_a_long_run_loads_small_and_shows_its_last_and_best_epochs(tmp_path, browser):
     """In a browser: a 20,000-epoch run's first load transfers well under 1 MB (it was about
     57 MB); the status names the last epoch's loss, the loss chart hovers its lowest point,
     the page says the run is drawn thinned and links the full tables; one more epoch is added."""
@@ -229,7 +220,7 @@ def test_the_page_of_a_long_run_loads_small_and_shows_its_last_and_best_epochs(t
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("requestfinished", lambda r: sizes.setdefault(r.url, r.sizes()["responseBodySize"]))
 
-    with _run_view(run, listen) as page:
+    with _run_view(browser, run, listen) as page:
         page.wait_for_function(f"() => document.querySelector('#run-epochs').textContent === '{epochs}'")
         page.wait_for_selector(".chart[data-title='loss'] circle")
         assert sum(sizes.values()) < 1_000_000
@@ -287,10 +278,10 @@ def test_a_diagnostics_table_over_16_mb_is_drawn(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_page_says_a_table_is_too_big_to_draw(tmp_path, monkeypatch):
+def test_the_page_says_a_table_is_too_big_to_draw(tmp_path, monkeypatch, browser):
     run = _write_run(tmp_path / "run", 50)
     monkeypatch.setattr(run_files, "MAX_TABLE_BYTES", (run / "history.csv").stat().st_size - 1)
-    with _run_view(run) as page:
+    with _run_view(browser, run) as page:
         page.wait_for_function("() => document.querySelector('#run-epochs').textContent === '?'")
         note = page.inner_text("#run-files")
         assert "history.csv is not drawn" in note and "diagnostics.csv is not drawn" in note
@@ -323,11 +314,11 @@ def test_a_diverged_run_says_where_it_diverged(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_page_of_a_diverged_run_shows_whole_axis_labels_and_where_it_diverged(tmp_path):
+def test_the_page_of_a_diverged_run_shows_whole_axis_labels_and_where_it_diverged(tmp_path, browser):
     """Tick labels of huge values ("3.00e+37") ran off the chart's left edge, so the loss axis
     read "00e+37"; they are now shorter ("3e+37") and the margin as wide as the longest."""
     run = _diverged_run(tmp_path / "run")
-    with _run_view(run) as page:
+    with _run_view(browser, run) as page:
         page.wait_for_selector("#diagnostics .chart svg text")
         assert "diverged in epoch 5 (step 135)" in page.inner_text("#run-status")
         boxes = page.eval_on_selector_all(".chart svg text", "els => els.map((e) => [e.textContent, e.getBBox().x])")

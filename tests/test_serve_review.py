@@ -5,32 +5,30 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 
 import numpy as np
 import pytest
 
 import deltaprop as dp
+from chromium_session import fresh_page, launched_chromium
 from test_serve_http import UNIT, request, running_server, save_model
 
 
-@contextlib.contextmanager
-def _page_of(model_path):
-    """The served page of ``model_path`` in headless chromium, once the model is shown."""
-    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    from test_serve_browser import ARGS, CHROMIUM
+@pytest.fixture(scope="module")
+def browser():
+    """One headless chromium for the module's browser tests, each on a page of its own."""
+    with launched_chromium() as launched:
+        yield launched
 
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is missing")
-    with running_server(model_path) as server, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(server.url)
-            page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784')")
-            yield page
-        finally:
-            browser.close()
+
+@contextlib.contextmanager
+def _page_of(browser, model_path):
+    """The served page of ``model_path`` in ``browser`` (a context of its own), once the model is shown."""
+    with running_server(model_path) as server, fresh_page(browser) as page:
+        page.goto(server.url)
+        page.wait_for_function("() => document.querySelector('#model-info').textContent.includes('784')")
+        yield page
+
 
 PIXELS = np.zeros((28, 28), dtype=int)
 PIXELS[6:22, 12:16] = 255
@@ -129,9 +127,9 @@ def test_the_model_says_how_a_drawing_becomes_its_inputs(tmp_path, server):
 
 
 @pytest.mark.slow
-def test_the_page_describes_a_fashion_models_inputs(tmp_path):
+def test_the_page_describes_a_fashion_models_inputs(tmp_path, browser):
     _fashion_model(tmp_path / "fashion.safetensors")
-    with _page_of(tmp_path / "fashion.safetensors") as page:
+    with _page_of(browser, tmp_path / "fashion.safetensors") as page:
         note = page.inner_text("#preview-note")
     assert note.startswith("Trimmed to the drawing, its longer side fitted to 28 pixels") and "20×20" not in note
 
@@ -169,11 +167,11 @@ def test_a_single_outputs_threshold_is_given(tmp_path, server):
 
 
 @pytest.mark.slow
-def test_the_page_says_how_a_single_score_decides_the_class(tmp_path):
+def test_the_page_says_how_a_single_score_decides_the_class(tmp_path, browser):
     """The page said "the largest is the class" and listed only class 1's score, while the
     class it showed came from the threshold: "no" beside "yes 0.2767", with no word why."""
     _single_score_model(tmp_path / "one.safetensors")
-    with _page_of(tmp_path / "one.safetensors") as page:
+    with _page_of(browser, tmp_path / "one.safetensors") as page:
         page.evaluate("(body) => fetch('/api/predict', {method: 'POST', headers: {'Content-Type': 'application/json'}, "
                       "body}).then((r) => r.json()).then((r) => renderPrediction(r))",
                       json.dumps({"pixels": PIXELS.tolist()}))
