@@ -22,6 +22,7 @@ import itertools
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -502,15 +503,50 @@ def _client(workers: int | None, scheduler: str | None):
         timeout = connect_timeout()
         answer_from_scheduler(scheduler, timeout)
         try:
-            return Client(scheduler, timeout=timeout), None
+            with warnings.catch_warnings():  # versions that differ are said in one line by check_workers
+                warnings.filterwarnings("ignore", message="Mismatched versions")
+                client = Client(scheduler, timeout=timeout)
         except (OSError, asyncio.TimeoutError) as exc:
             raise Error(f"cannot reach the Dask scheduler: {exc}; is one running there? Check --scheduler, or leave "
                         "it out to start a local cluster") from None
+        try:
+            check_workers(client, scheduler, timeout)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                client.close()
+            raise
+        return client, None
     n = workers or _cpus()
     env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                            env=env, silence_logs=logging.ERROR)
     return Client(cluster), cluster
+
+
+#: The packages whose versions every worker must share with the sweep: the trials run the
+#: workers' deltaprop, and results trained on another NumPy are not the numbers this one gives.
+SHARED_PACKAGES = ("deltaprop", "numpy")
+
+
+def check_workers(client, address: str, timeout: float) -> None:
+    """An existing cluster must have a worker within ``timeout`` seconds (a scheduler without
+    workers held the sweep for ever, its trials pending), and every worker the versions of
+    :data:`SHARED_PACKAGES` this process has (a worker without deltaprop failed every trial it
+    took, one of another version trained with other code); else :class:`Error` in one line."""
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except (OSError, asyncio.TimeoutError, TimeoutError):
+        raise Error(f"the Dask scheduler at {address} has no workers (none joined within {timeout:g} s): start "
+                    f"some (dask worker {address}), or leave --scheduler out to start a local cluster") from None
+    versions = client.get_versions(packages=list(SHARED_PACKAGES))
+    mine = {k: versions["client"]["packages"].get(k) for k in SHARED_PACKAGES}
+    for worker, info in sorted(versions["workers"].items()):
+        theirs = {k: (info.get("packages") or {}).get(k) if isinstance(info, dict) else None for k in SHARED_PACKAGES}
+        if theirs != mine:
+            said = ", ".join(f"{k} {v or 'not installed'}" for k, v in theirs.items())
+            raise Error(f"Dask worker {worker} has {said} where this sweep runs "
+                        f"{', '.join(f'{k} {v}' for k, v in mine.items())}: install the same versions on every "
+                        "worker (the trials run the workers' deltaprop)")
 
 
 def connect_timeout() -> float:

@@ -1,0 +1,116 @@
+"""A sweep on an existing Dask cluster checks the cluster before any trial is submitted: a
+scheduler without workers, and workers of another deltaprop or NumPy, are refused in one line."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed", reason="Dask distributed is not installed (uv sync --extra sweep)")
+
+from deltaprop import sweep  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def empty_scheduler():
+    """A scheduler of this process with no worker (a worker a test starts joins it)."""
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=0, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address="127.0.0.1:0")
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def test_a_scheduler_without_workers_is_refused_in_one_line(tmp_path, empty_scheduler):
+    """The sweep's trials waited for a worker for ever, without a word (Ctrl-C was the only way
+    out). It waits Dask's connect timeout for one (set to 1 s here, as a user may set it)."""
+    (tmp_path / "base.toml").write_text('dataset = "parity"\nepochs = 1\n')
+    address = empty_scheduler.scheduler_address
+    env = dict(os.environ, DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="1s")
+    res = subprocess.run(
+        [str(BIN / "deltaprop"), "sweep", "base.toml", "--grid", "lr=0.1,0.3", "--scheduler", address, "--out", "sw"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines() == [
+        f"deltaprop: error: the Dask scheduler at {address} has no workers (none joined within 1 s): start some "
+        f"(dask worker {address}), or leave --scheduler out to start a local cluster"
+    ]
+    assert not (tmp_path / "sw").exists()  # the corrected command may use the folder
+
+
+def _fake_version(where: Path, version: str) -> Path:
+    """A folder whose package metadata says deltaprop ``version`` (first on a worker's path)."""
+    info = where / f"deltaprop-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: deltaprop\nVersion: {version}\n")
+    return where
+
+
+def test_a_worker_of_another_deltaprop_is_refused_in_one_line(tmp_path, empty_scheduler):
+    """A worker of another deltaprop version ran the trials with its own code, and one without
+    deltaprop failed every trial it took."""
+    from distributed import Client
+
+    address = empty_scheduler.scheduler_address
+    env = dict(os.environ, PYTHONPATH=str(_fake_version(tmp_path / "old", "0.0.1")))
+    worker = subprocess.Popen(
+        [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(1, timeout=60)
+            with pytest.raises(sweep.Error) as caught:
+                sweep.check_workers(client, address, 5.0)
+            ours, numpy = version("deltaprop"), version("numpy")
+            worker_address = next(iter(client.scheduler_info()["workers"]))
+            assert str(caught.value) == (
+                f"Dask worker {worker_address} has deltaprop 0.0.1, numpy {numpy} where this sweep runs deltaprop "
+                f"{ours}, numpy {numpy}: install the same versions on every worker (the trials run the workers' "
+                "deltaprop)"
+            )
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while empty_scheduler.scheduler.workers and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def test_workers_of_the_same_versions_pass(tmp_path, empty_scheduler):
+    """The check passes a worker of this environment (no false refusal)."""
+    from distributed import Client
+
+    address = empty_scheduler.scheduler_address
+    worker = subprocess.Popen(
+        [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        with Client(address, timeout=30) as client:
+            sweep.check_workers(client, address, 60.0)
+            assert len(client.scheduler_info()["workers"]) == 1
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
