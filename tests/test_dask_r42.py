@@ -1,6 +1,8 @@
 """A sweep on an existing Dask cluster checks the cluster before any trial is submitted: a
 scheduler without workers, and workers of another deltaprop or NumPy, are refused in one line."""
 
+import contextlib
+import csv
 import os
 import signal
 import subprocess
@@ -114,3 +116,41 @@ def test_workers_of_the_same_versions_pass(tmp_path, empty_scheduler):
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
+
+
+def test_a_sweep_whose_only_worker_is_killed_ends_instead_of_waiting(tmp_path, empty_scheduler):
+    """The cluster's one worker killed while a trial ran: its trials waited for another worker
+    for ever. Now they are marked failed once none joined within the connect timeout, the
+    sweep writes sweep.csv and ends (exit 1: no trial finished)."""
+    from deltaprop.runlock import is_held
+
+    address = empty_scheduler.scheduler_address
+    worker = subprocess.Popen(
+        [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    (tmp_path / "base.toml").write_text('dataset = "parity"\nepochs = 100000\nbatch_size = 1\n')
+    env = dict(os.environ, DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="1s")
+    argv = [str(BIN / "deltaprop"), "sweep", "base.toml", "--grid", "lr=0.1,0.3", "--scheduler", address, "--out", "sw"]
+    try:
+        sweeping = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not is_held(tmp_path / "sw" / "trial-000") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        os.killpg(worker.pid, signal.SIGKILL)
+        try:
+            out, err = sweeping.communicate(timeout=60)
+        finally:
+            if sweeping.poll() is None:
+                sweeping.kill()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+    assert sweeping.returncode == 1, err
+    assert "Traceback" not in err
+    rows = list(csv.DictReader((tmp_path / "sw" / "sweep.csv").open()))
+    assert [r["status"] for r in rows] == ["failed", "failed"]
+    assert all("workers went away and none joined within 1 s" in r["error"] for r in rows)

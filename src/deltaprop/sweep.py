@@ -752,17 +752,16 @@ def _run_trials(trials: list[Trial], todo: list[Trial], *, config, workers, sche
     try:
         with _ctrl_c_held(ignored=not scheduler):
             client, cluster = _client(None if scheduler else local_workers(workers, len(todo)), scheduler)
-        from distributed import as_completed
-
         stamps = {trial.folder: _run_json_stamp(trial.folder) for trial in todo}
         for trial in todo:
             future = client.submit(run_trial, config, trial_options(config, trial.options), str(trial.folder),
                                    key=trial_key(trial.folder), pure=False)
             futures[future] = trial
-        for future in as_completed(futures):
+        alone = connect_timeout()
+        for future, done in _as_completed(client, futures, alone):
             trial = futures[future]
             try:
-                run = future.result()
+                run = future.result() if done else {"exit": 1, "error": _NO_WORKER_LEFT.format(alone), "seconds": None}
             except Exception as exc:  # the worker itself failed (killed, out of memory)
                 run = {"exit": 1, "error": f"{type(exc).__name__}: {exc}", "seconds": 0.0}
             trial.result = summarise(trial, run)
@@ -773,6 +772,37 @@ def _run_trials(trials: list[Trial], todo: list[Trial], *, config, workers, sche
     finally:
         _close(client, cluster)
     return trials
+
+
+#: Seconds between looks at the cluster's workers while the trials run.
+WORKER_LOOK = 1.0
+#: A trial left when the cluster had no worker for the connect timeout.
+_NO_WORKER_LEFT = ("not run: the Dask cluster's workers went away and none joined within {:g} s (a worker killed, "
+                   "or the cluster shut down); continue the sweep with --resume once it has workers")
+
+
+def _as_completed(client, futures: dict, alone: float):
+    """``(future, True)`` for each trial's future as it finishes; once the cluster has had no
+    worker for ``alone`` seconds, ``(future, False)`` for each left, cancelled. A sweep on
+    an existing cluster whose workers went away (killed, shut down) waited for ever."""
+    from distributed import wait
+
+    pending, since = set(futures), None
+    while pending:
+        try:
+            done, pending = wait(pending, timeout=WORKER_LOOK, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            done = set()
+        yield from ((future, True) for future in done)
+        if not pending or client.nthreads():
+            since = None
+        elif since is None:
+            since = time.monotonic()
+        elif time.monotonic() - since > alone:
+            for future in pending:
+                future.cancel()
+            yield from ((future, False) for future in pending)
+            return
 
 
 def _report(trial: Trial, say) -> None:
