@@ -757,7 +757,7 @@ def _run_trials(trials: list[Trial], todo: list[Trial], *, config, workers, sche
             future = client.submit(run_trial, config, trial_options(config, trial.options), str(trial.folder),
                                    key=trial_key(trial.folder), pure=False)
             futures[future] = trial
-        alone = connect_timeout()
+        alone = connect_timeout() if scheduler else None  # a local worker killed is restarted by its nanny
         for future, done in _as_completed(client, futures, alone):
             trial = futures[future]
             try:
@@ -781,10 +781,11 @@ _NO_WORKER_LEFT = ("not run: the Dask cluster's workers went away and none joine
                    "or the cluster shut down); continue the sweep with --resume once it has workers")
 
 
-def _as_completed(client, futures: dict, alone: float):
+def _as_completed(client, futures: dict, alone: float | None):
     """``(future, True)`` for each trial's future as it finishes; once the cluster has had no
-    worker for ``alone`` seconds, ``(future, False)`` for each left, cancelled. A sweep on
-    an existing cluster whose workers went away (killed, shut down) waited for ever."""
+    worker for ``alone`` seconds (None: never looked at), ``(future, False)`` for each left,
+    cancelled. A sweep on an existing cluster whose workers went away (killed, shut down)
+    waited for ever."""
     from distributed import wait
 
     pending, since = set(futures), None
@@ -794,7 +795,7 @@ def _as_completed(client, futures: dict, alone: float):
         except TimeoutError:
             done = set()
         yield from ((future, True) for future in done)
-        if not pending or client.nthreads():
+        if not pending or alone is None or client.nthreads():
             since = None
         elif since is None:
             since = time.monotonic()
