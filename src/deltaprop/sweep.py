@@ -547,6 +547,17 @@ def check_workers(client, address: str, timeout: float) -> None:
             raise Error(f"Dask worker {worker} has {said} where this sweep runs "
                         f"{', '.join(f'{k} {v}' for k, v in mine.items())}: install the same versions on every "
                         "worker (the trials run the workers' deltaprop)")
+    _dask_version_note(versions)
+
+
+def _dask_version_note(versions: dict) -> None:
+    """Dask's own warning about its packages' versions differing between this process, the
+    scheduler and the workers (held back while connecting, to say deltaprop's first)."""
+    from distributed.versions import error_message
+
+    note = error_message(versions["scheduler"], versions["workers"], versions["client"])["warning"]
+    if note:
+        warnings.warn(note, stacklevel=2)
 
 
 def connect_timeout() -> float:
