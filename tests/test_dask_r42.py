@@ -154,3 +154,54 @@ def test_a_sweep_whose_only_worker_is_killed_ends_instead_of_waiting(tmp_path, e
     rows = list(csv.DictReader((tmp_path / "sw" / "sweep.csv").open()))
     assert [r["status"] for r in rows] == ["failed", "failed"]
     assert all("workers went away and none joined within 1 s" in r["error"] for r in rows)
+
+
+def _worker(address: str, **popen) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        **popen,
+    )
+
+
+def test_a_lost_scheduler_fails_the_trials_in_one_line_each(tmp_path):
+    """The scheduler gone while trials ran: each trial's error was Dask's two-line message,
+    which split sweep.csv's row and the printed lines."""
+    from distributed import LocalCluster
+
+    from deltaprop.runlock import is_held
+
+    cluster = LocalCluster(n_workers=0, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address="127.0.0.1:0")
+    worker = _worker(cluster.scheduler_address)
+    (tmp_path / "base.toml").write_text('dataset = "parity"\nepochs = 100000\nbatch_size = 1\n')
+    env = dict(os.environ, DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="2s")
+    argv = [str(BIN / "deltaprop"), "sweep", "base.toml", "--grid", "lr=0.1,0.3", "--scheduler", cluster.scheduler_address]
+    try:
+        sweeping = subprocess.Popen(
+            [*argv, "--out", "sw"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 120
+        while not is_held(tmp_path / "sw" / "trial-000") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        cluster.close()
+        try:
+            out, err = sweeping.communicate(timeout=90)
+        finally:
+            if sweeping.poll() is None:
+                sweeping.kill()
+    finally:
+        cluster.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+    assert sweeping.returncode == 1, err
+    assert "Traceback" not in err
+    lost = (
+        "not run: the connection to the Dask scheduler was lost (it stopped, or the network failed); continue the "
+        "sweep with --resume once it runs again"
+    )
+    assert f"trial 0 (lr=0.1): failed: {lost}" in out.splitlines()
+    rows = list(csv.DictReader((tmp_path / "sw" / "sweep.csv").open()))
+    assert [r["error"] for r in rows] == [lost, lost]

@@ -773,8 +773,8 @@ def _run_trials(trials: list[Trial], todo: list[Trial], *, config, workers, sche
             trial = futures[future]
             try:
                 run = future.result() if done else {"exit": 1, "error": _NO_WORKER_LEFT.format(alone), "seconds": None}
-            except Exception as exc:  # the worker itself failed (killed, out of memory)
-                run = {"exit": 1, "error": f"{type(exc).__name__}: {exc}", "seconds": 0.0}
+            except Exception as exc:  # the worker itself failed (killed, out of memory), or the scheduler was lost
+                run = {"exit": 1, "error": dask_failure(exc), "seconds": 0.0}
             trial.result = summarise(trial, run)
             _report(trial, say)
     except KeyboardInterrupt:
@@ -792,6 +792,24 @@ _NO_WORKER_LEFT = ("not run: the Dask cluster's workers went away and none joine
                    "or the cluster shut down); continue the sweep with --resume once it has workers")
 
 
+def dask_failure(exc: Exception) -> str:
+    """A trial's error when Dask itself failed it, in one line (Dask's messages span lines,
+    which broke sweep.csv's rows and the table's error column)."""
+    said = " ".join(str(exc).split())
+    if "scheduler-connection-lost" in said:
+        return ("not run: the connection to the Dask scheduler was lost (it stopped, or the network failed); "
+                "continue the sweep with --resume once it runs again")
+    return f"{type(exc).__name__}: {said}"
+
+
+def _has_workers(client) -> bool:
+    """Whether the cluster has a worker (False when its scheduler cannot be asked)."""
+    try:
+        return bool(client.nthreads())
+    except Exception:  # the scheduler lost: no worker can run a trial
+        return False
+
+
 def _as_completed(client, futures: dict, alone: float | None):
     """``(future, True)`` for each trial's future as it finishes; once the cluster has had no
     worker for ``alone`` seconds (None: never looked at), ``(future, False)`` for each left,
@@ -802,11 +820,15 @@ def _as_completed(client, futures: dict, alone: float | None):
     pending, since = set(futures), None
     while pending:
         try:
-            done, pending = wait(pending, timeout=WORKER_LOOK, return_when="FIRST_COMPLETED")
+            wait(pending, timeout=WORKER_LOOK, return_when="FIRST_COMPLETED")
         except TimeoutError:
-            done = set()
+            pass
+        except Exception:  # futures cancelled (the scheduler was lost): each says why in its result
+            time.sleep(0.1)
+        done = {future for future in pending if future.done()}
+        pending -= done
         yield from ((future, True) for future in done)
-        if not pending or alone is None or client.nthreads():
+        if not pending or alone is None or _has_workers(client):
             since = None
         elif since is None:
             since = time.monotonic()
