@@ -22,6 +22,7 @@ import itertools
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -502,15 +503,61 @@ def _client(workers: int | None, scheduler: str | None):
         timeout = connect_timeout()
         answer_from_scheduler(scheduler, timeout)
         try:
-            return Client(scheduler, timeout=timeout), None
+            with warnings.catch_warnings():  # versions that differ are said in one line by check_workers
+                warnings.filterwarnings("ignore", message="Mismatched versions")
+                client = Client(scheduler, timeout=timeout)
         except (OSError, asyncio.TimeoutError) as exc:
             raise Error(f"cannot reach the Dask scheduler: {exc}; is one running there? Check --scheduler, or leave "
                         "it out to start a local cluster") from None
+        try:
+            check_workers(client, scheduler, timeout)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                client.close()
+            raise
+        return client, None
     n = workers or _cpus()
     env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0",
                            env=env, silence_logs=logging.ERROR)
     return Client(cluster), cluster
+
+
+#: The packages whose versions every worker must share with the sweep: the trials run the
+#: workers' deltaprop, and results trained on another NumPy are not the numbers this one gives.
+SHARED_PACKAGES = ("deltaprop", "numpy")
+
+
+def check_workers(client, address: str, timeout: float) -> None:
+    """An existing cluster must have a worker within ``timeout`` seconds (a scheduler without
+    workers held the sweep for ever, its trials pending), and every worker the versions of
+    :data:`SHARED_PACKAGES` this process has (a worker without deltaprop failed every trial it
+    took, one of another version trained with other code); else :class:`Error` in one line."""
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except (OSError, asyncio.TimeoutError, TimeoutError):
+        raise Error(f"the Dask scheduler at {address} has no workers (none joined within {timeout:g} s): start "
+                    f"some (dask worker {address}), or leave --scheduler out to start a local cluster") from None
+    versions = client.get_versions(packages=list(SHARED_PACKAGES))
+    mine = {k: versions["client"]["packages"].get(k) for k in SHARED_PACKAGES}
+    for worker, info in sorted(versions["workers"].items()):
+        theirs = {k: (info.get("packages") or {}).get(k) if isinstance(info, dict) else None for k in SHARED_PACKAGES}
+        if theirs != mine:
+            said = ", ".join(f"{k} {v or 'not installed'}" for k, v in theirs.items())
+            raise Error(f"Dask worker {worker} has {said} where this sweep runs "
+                        f"{', '.join(f'{k} {v}' for k, v in mine.items())}: install the same versions on every "
+                        "worker (the trials run the workers' deltaprop)")
+    _dask_version_note(versions)
+
+
+def _dask_version_note(versions: dict) -> None:
+    """Dask's own warning about its packages' versions differing between this process, the
+    scheduler and the workers (held back while connecting, to say deltaprop's first)."""
+    from distributed.versions import error_message
+
+    note = error_message(versions["scheduler"], versions["workers"], versions["client"])["warning"]
+    if note:
+        warnings.warn(note, stacklevel=2)
 
 
 def connect_timeout() -> float:
@@ -716,19 +763,18 @@ def _run_trials(trials: list[Trial], todo: list[Trial], *, config, workers, sche
     try:
         with _ctrl_c_held(ignored=not scheduler):
             client, cluster = _client(None if scheduler else local_workers(workers, len(todo)), scheduler)
-        from distributed import as_completed
-
         stamps = {trial.folder: _run_json_stamp(trial.folder) for trial in todo}
         for trial in todo:
             future = client.submit(run_trial, config, trial_options(config, trial.options), str(trial.folder),
                                    key=trial_key(trial.folder), pure=False)
             futures[future] = trial
-        for future in as_completed(futures):
+        alone = connect_timeout() if scheduler else None  # a local worker killed is restarted by its nanny
+        for future, done in _as_completed(client, futures, alone):
             trial = futures[future]
             try:
-                run = future.result()
-            except Exception as exc:  # the worker itself failed (killed, out of memory)
-                run = {"exit": 1, "error": f"{type(exc).__name__}: {exc}", "seconds": 0.0}
+                run = future.result() if done else {"exit": 1, "error": _NO_WORKER_LEFT.format(alone), "seconds": None}
+            except Exception as exc:  # the worker itself failed (killed, out of memory), or the scheduler was lost
+                run = {"exit": 1, "error": dask_failure(exc), "seconds": 0.0}
             trial.result = summarise(trial, run)
             _report(trial, say)
     except KeyboardInterrupt:
@@ -737,6 +783,60 @@ def _run_trials(trials: list[Trial], todo: list[Trial], *, config, workers, sche
     finally:
         _close(client, cluster)
     return trials
+
+
+#: Seconds between looks at the cluster's workers while the trials run.
+WORKER_LOOK = 1.0
+#: A trial left when the cluster had no worker for the connect timeout.
+_NO_WORKER_LEFT = ("not run: the Dask cluster's workers went away and none joined within {:g} s (a worker killed, "
+                   "or the cluster shut down); continue the sweep with --resume once it has workers")
+
+
+def dask_failure(exc: Exception) -> str:
+    """A trial's error when Dask itself failed it, in one line (Dask's messages span lines,
+    which broke sweep.csv's rows and the table's error column)."""
+    said = " ".join(str(exc).split())
+    if "scheduler-connection-lost" in said:
+        return ("not run: the connection to the Dask scheduler was lost (it stopped, or the network failed); "
+                "continue the sweep with --resume once it runs again")
+    return f"{type(exc).__name__}: {said}"
+
+
+def _has_workers(client) -> bool:
+    """Whether the cluster has a worker (False when its scheduler cannot be asked)."""
+    try:
+        return bool(client.nthreads())
+    except Exception:  # the scheduler lost: no worker can run a trial
+        return False
+
+
+def _as_completed(client, futures: dict, alone: float | None):
+    """``(future, True)`` for each trial's future as it finishes; once the cluster has had no
+    worker for ``alone`` seconds (None: never looked at), ``(future, False)`` for each left,
+    cancelled. A sweep on an existing cluster whose workers went away (killed, shut down)
+    waited for ever."""
+    from distributed import wait
+
+    pending, since = set(futures), None
+    while pending:
+        try:
+            wait(pending, timeout=WORKER_LOOK, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            pass
+        except Exception:  # futures cancelled (the scheduler was lost): each says why in its result
+            time.sleep(0.1)
+        done = {future for future in pending if future.done()}
+        pending -= done
+        yield from ((future, True) for future in done)
+        if not pending or alone is None or _has_workers(client):
+            since = None
+        elif since is None:
+            since = time.monotonic()
+        elif time.monotonic() - since > alone:
+            for future in pending:
+                future.cancel()
+            yield from ((future, False) for future in pending)
+            return
 
 
 def _report(trial: Trial, say) -> None:
