@@ -252,6 +252,19 @@ def ruled_lines(ink: np.ndarray) -> np.ndarray:
     return near[line]
 
 
+def _tile_spans(n: int, blocks: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The ``blocks`` tiles of ``n`` pixels (edges at ``linspace(0, n, blocks + 1)``, each at
+    least one pixel), grouped by length: (the tiles' numbers, their pixels' indices, one row
+    a tile) for each length."""
+    edges = np.linspace(0, n, blocks + 1).astype(int)
+    starts, lengths = edges[:-1], np.maximum(edges[1:], edges[:-1] + 1) - edges[:-1]
+    groups = []
+    for length in np.unique(lengths):
+        at = np.flatnonzero(lengths == length)
+        groups.append((at, starts[at][:, None] + np.arange(length)))
+    return groups
+
+
 def paper_light(levels: np.ndarray, blocks: int = 16) -> np.ndarray:
     """The level of the paper at each pixel of a page of dark ink on light paper (levels in
     [0, 1]), as the light falling on it makes it: the 90th percentile of each of blocks x
@@ -260,16 +273,13 @@ def paper_light(levels: np.ndarray, blocks: int = 16) -> np.ndarray:
     from PIL import Image
 
     h, w = levels.shape
-    ys, xs = np.linspace(0, h, blocks + 1).astype(int), np.linspace(0, w, blocks + 1).astype(int)
-    tiles = np.array(
-        [
-            [
-                np.percentile(levels[ys[i] : max(ys[i + 1], ys[i] + 1), xs[j] : max(xs[j + 1], xs[j] + 1)], 90)
-                for j in range(blocks)
-            ]
-            for i in range(blocks)
-        ]
-    )
+    tiles = np.empty((blocks, blocks))
+    rows, cols = _tile_spans(h, blocks), _tile_spans(w, blocks)
+    # tiles come in at most two heights and two widths: one percentile call for each pair
+    for r_at, r_idx in rows:
+        for c_at, c_idx in cols:
+            block = levels[r_idx[:, None, :, None], c_idx[None, :, None, :]]
+            tiles[np.ix_(r_at, c_at)] = np.percentile(block.reshape(len(r_at), len(c_at), -1), 90, axis=-1)
     p = np.pad(tiles, 2, mode="edge")
     tiles = np.max([p[dy : dy + blocks, dx : dx + blocks] for dy in range(5) for dx in range(5)], axis=0)
     return np.asarray(Image.fromarray(tiles.astype(np.float32), mode="F").resize((w, h), Image.BILINEAR), dtype=np.float64)
