@@ -367,6 +367,10 @@ class Context:
     #: the number of validation rows ``val_accuracy`` is scored on (None: not known); the
     #: overfitting rule asks a gap beyond their sampling noise (see OVERFIT_CHANCE)
     validation_rows: int | None = None
+    #: the epoch whose weights the network ends with where early stopping restored them (its
+    #: best), not the last; the rules' forms for the run's end judge that epoch's record
+    #: (:func:`_restored`). None: the last epoch's weights
+    restored_epoch: int | None = None
 
 
 #: What a rule found: the layer (None: the whole network) and the evidence, and where the
@@ -1047,7 +1051,27 @@ def _updates(records) -> str:
     return (f"{epochs} epoch{'s' if epochs != 1 else ''}, only {steps} update{'s' if steps != 1 else ''}{each}")
 
 
+def _restored(rule: Rule, records, ctx: Context) -> list[Finding] | None:
+    """What ``rule`` finds at the run's end where early stopping restored an earlier epoch's
+    weights (``ctx.restored_epoch``): judged on the records through that epoch, as that
+    epoch ended the run, the evidence naming it; None where the last epoch's weights are
+    the network's, or the last record is not the run's end."""
+    best = ctx.restored_epoch
+    last = int(records[-1].get("epoch") or len(records))
+    if best is None or best >= last or not _run_ends(records[-1], ctx):
+        return None
+    upto = [r for k, r in enumerate(records) if int(r.get("epoch") or k + 1) <= best]
+    if not upto:
+        return None
+    there = dataclasses.replace(ctx, run_epochs=best, run_steps=None, restored_epoch=None)
+    return [(found[0], f"at epoch {best}, whose weights early stopping restored (the run went on to epoch {last}): "
+                       f"{found[1]}", *found[2:]) for found in rule(upto, there)]
+
+
 def chance_accuracy(records, ctx) -> list[Finding]:
+    restored = _restored(chance_accuracy, records, ctx)
+    if restored is not None:
+        return restored
     acc, steps = records[-1].get("accuracy"), records[-1].get("steps")
     if ctx.weighted_chance:
         acc = ((records[-1] or {}).get("diagnostics") or {}).get("weighted_accuracy")
@@ -1470,6 +1494,9 @@ def _unsettled(record, ctx: Context) -> tuple[float, float] | None:
 
 
 def unsettled_weights(records, ctx) -> list[Finding]:
+    restored = _restored(unsettled_weights, records, ctx)
+    if restored is not None:
+        return restored
     found = _unsettled(records[-1], ctx)
     if found is None:
         return []
@@ -1796,19 +1823,24 @@ class AlertMonitor:
         self.fired.update((a.rule, a.layer) for a in new)
         return new
 
-    def at_end(self, records: Sequence[dict], *, restored: bool = False) -> list[Alert]:
+    def at_end(self, records: Sequence[dict], *, restored: bool = False,
+               restored_epoch: int | None = None) -> list[Alert]:
         """The alerts that hold at the last of ``records`` judged as the run's end, which have
         not fired before: for a run stopped before its limits (early stopping, a callback's
         stop), whose last epoch the rules with a form for the run's end (chance_accuracy after
         too few updates or while the loss falls, unsettled_weights) judged as one the run
-        goes on from. [] where that epoch reached the limits (judged so already). ``restored``:
-        the network ends with another epoch's weights (early stopping's best), so the last
-        epoch's are not those a saved model holds (unsettled_weights says they are)."""
+        goes on from. [] where that epoch reached the limits (judged so already).
+        ``restored_epoch``: the network ends with that epoch's weights (early stopping's best),
+        so those forms judge its record, not the last (:func:`_restored`); the monitor's
+        context keeps it, for the check of which alerts still hold. ``restored`` without the
+        epoch: the network ends with another epoch's weights, not known which, so
+        unsettled_weights (of the last epoch's) is left out."""
         if not records or _run_ends(records[-1], self.ctx):
             return []
         last = int(records[-1].get("epoch") or len(records))
+        self.ctx = dataclasses.replace(self.ctx, restored_epoch=restored_epoch)
         ctx = dataclasses.replace(self.ctx, run_epochs=last, run_steps=None)
-        if not restored:
+        if not restored or restored_epoch is not None:
             return self.update(records, ctx)
         fired = set(self.fired)
         new = [a for a in self.update(records, ctx) if a.rule != "unsettled_weights"]

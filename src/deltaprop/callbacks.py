@@ -200,6 +200,14 @@ def early_stopped_epoch(state: "TrainingState") -> int | None:
     return min((e for e in stopped if isinstance(e, int)), default=None)
 
 
+def restored_epoch(state: "TrainingState") -> int | None:
+    """The epoch whose weights early stopping keeps to restore as the run ends (its best,
+    with ``restore_best_weights``), from its record; None where none keeps any."""
+    kept = [r.get("best_epoch") for key, r in state.callback_records.items()
+            if key.startswith("early_stopping.") and isinstance(r, dict) and key in state.saved_weights]
+    return max((e for e in kept if isinstance(e, int)), default=None)
+
+
 def epoch_rows(state: "TrainingState") -> int:
     """The rows the epoch just closed trained on: every training row, or, for an epoch a
     ``steps`` limit or a stop cut short (its progress kept), the rows it saw before that."""
@@ -536,11 +544,14 @@ class DiagnosticsRecorder(Callback):
         checkpoint writer, the command line's report) write or print those. A run that ended
         otherwise (Ctrl-C, divergence, an error) is not judged: a resume may go on from it.
         Weights kept to be restored (early stopping's best epoch, in ``state.saved_weights``)
-        are those the network ends with, not the last epoch's."""
+        are those the network ends with, not the last epoch's: the rules judge that epoch's
+        record as the run's end (:func:`restored_epoch`)."""
         records = state.history.records
         if self._monitor is None or not state.stop_training or not records or "diagnostics" not in records[-1]:
             return
-        new = self._monitor.at_end(records, restored=bool(state.saved_weights))
+        new = self._monitor.at_end(records, restored_epoch=restored_epoch(state))
+        if state.alert_context is not None:  # the check of which alerts still hold judges the restored epoch too
+            state.alert_context = dataclasses.replace(state.alert_context, restored_epoch=self._monitor.ctx.restored_epoch)
         if not new:
             return
         if records[-1].get("alerts") is None:
