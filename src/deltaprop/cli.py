@@ -3215,7 +3215,8 @@ def _finite_outputs(net, x, path, *, row: str = "{path}[{i}]") -> np.ndarray:
 
 def _note_image_framing(mf, side: int, style: str, top_level: float | None) -> None:
     """What predict does to images for a model of ``side``x``side`` inputs other than 28x28,
-    and the levels it gives them where the model file records no range of its raw inputs."""
+    the levels it gives them where the model file records no range of its raw inputs, and
+    that the square grey image is a guess where it records no shape of its inputs."""
     if side != IMAGE_SIDE and style == "digit":
         _say(f"note: digits are framed as small digits are: the ink's longer edge fills a {4 * side}x{4 * side} frame, "
              f"centred, and each of this model's {side}x{side} pixels is the mean of a 4x4 block, as deltaprop serve "
@@ -3232,6 +3233,11 @@ def _note_image_framing(mf, side: int, style: str, top_level: float | None) -> N
              "scaling: trained with --scaling none by an older deltaprop, or saved without it), so the images' "
              "0..255 levels reach it as they are; for a model trained on other levels pass --levels (16 for 0..16, 1 "
              "for [0, 1])", err=True)
+    if getattr(mf, "input_shape", None) is None:  # an older file's named dataset or .npz images are read as recorded
+        _say(f"note: this model's file records no shape of its inputs, so its {mf.net.n_features} inputs are "
+             f"taken for one {side}x{side} grey image, a guess (images of another shape may hold as many "
+             f"values, and a model of them answers wrongly here); {PROG} train --input-shape H,W[,C] or "
+             "dp.save(..., input_shape=(h, w, c)) records the shape", err=True)
 
 
 def cmd_predict(args) -> int:
