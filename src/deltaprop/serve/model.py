@@ -65,11 +65,12 @@ class _Loaded:
     @property
     def grid(self) -> tuple[int, int] | None:
         """The (h, w) of the grey images the pad draws for the model: its square side's, or the
-        recorded ``input_shape``'s (20x30); None for inputs the pad cannot draw (colour, a table's)."""
+        recorded ``input_shape``'s (20x30; each side at least 4, as a square one's); None for inputs
+        the pad cannot draw (colour, a table's)."""
         if self.side is not None:
             return self.side, self.side
         axes = image_axes(self.input_shape)
-        return (axes[0], axes[1]) if axes is not None and axes[2] == 1 else None
+        return (axes[0], axes[1]) if axes is not None and axes[2] == 1 and min(axes[:2]) >= 4 else None
 
     @property
     def version(self) -> str:
