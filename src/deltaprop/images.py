@@ -46,7 +46,7 @@ from .errors import DataError, FileFormatError
 __all__ = ["DATASET_STYLES", "IMAGE_SIDE", "MAX_PIXELS", "STYLES", "ImageRead", "digit_from_bytes", "image_from_bytes",
            "image_axes", "image_planes", "input_shape_words", "levels_recorded", "load_digit", "load_image",
            "model_image_side", "model_levels_top", "read_image", "read_shaped_image",
-           "reduce_image", "style_for"]
+           "reduce_image", "shaped_image_from_bytes", "style_for"]
 
 #: Refuse images with more pixels than this before decoding them (decompression bombs).
 MAX_PIXELS = 40_000_000
@@ -710,6 +710,14 @@ def image_from_bytes(data: bytes, style: str = "digit", *, name: str = "the imag
     """:func:`load_image` for an image held in memory (a PNG a browser sent, say)."""
     _style(style)
     return _made(_decode(name, io.BytesIO(data), max_pixels)[0], style, side, [])
+
+
+def shaped_image_from_bytes(data: bytes, shape, *, name: str = "the image", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """:func:`read_shaped_image` for an image held in memory (a drawing a browser sent, say):
+    its pixels as they are, resized to the ``h×w`` of ``shape``, flattened in its axis order."""
+    h, w, c, first = image_axes(shape)
+    pixels, _ = _decode(name, io.BytesIO(data), max_pixels, shaped=(h, w, c))
+    return (pixels.transpose(2, 0, 1) if first else pixels).reshape(-1)
 
 
 def digit_from_bytes(data: bytes, *, name: str = "the image", max_pixels: int = MAX_PIXELS) -> np.ndarray:

@@ -238,7 +238,7 @@ class Handler(BaseHTTPRequestHandler):
         style, values, side = source.image_style(), source.gives_values(), source.image_side()
         with _DECODING:
             image, target = image_and_target(self.headers.get("Content-Type", ""), body, query, style,
-                                             values=values, side=side)
+                                             values=values, side=side, grid=source.image_grid())
         if path == "/api/predict":
             if target is not None:
                 raise BadRequest(400, "predict takes no target; POST to /api/backward for the backward pass")

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import DataError, Error, ModelFileError, ShapeError
 from ..images import IMAGE_SIDE, levels_recorded, style_for
-from ..images import input_shape_words
+from ..images import image_axes, input_shape_words
 from ..images import model_image_side as image_side
 from ..images import model_levels_top as _levels_top
 from ..layers import Dense
@@ -61,6 +61,16 @@ class _Loaded:
     batches: int | None = None  # batches trained of ``epoch``, where training stopped inside it (None: all of it)
     style_known: bool = True  # False: trained on a data file, which does not say how its images were made
     input_shape: tuple[int, ...] | None = None  # one input's shape as the file records it (None: not known)
+
+    @property
+    def grid(self) -> tuple[int, int] | None:
+        """The (h, w) of the grey images the pad draws for the model: its square side's, or the
+        recorded ``input_shape``'s (20x30; each side at least 4, as a square one's); None for inputs
+        the pad cannot draw (colour, a table's)."""
+        if self.side is not None:
+            return self.side, self.side
+        axes = image_axes(self.input_shape)
+        return (axes[0], axes[1]) if axes is not None and axes[2] == 1 and min(axes[:2]) >= 4 else None
 
     @property
     def version(self) -> str:
@@ -282,6 +292,14 @@ class ModelSource:
             except NoModelYet:
                 return IMAGE_SIDE
 
+    def image_grid(self) -> tuple[int, int] | None:
+        """:attr:`_Loaded.grid` of the model ((28, 28) while a run has no model yet)."""
+        with self._lock:
+            try:
+                return self._current().grid
+            except NoModelYet:
+                return IMAGE_SIDE, IMAGE_SIDE
+
     def gives_values(self) -> bool:
         """Whether the model is a regressor (its outputs are values, its targets numbers)."""
         with self._lock:
@@ -294,7 +312,7 @@ class ModelSource:
         """The architecture, classes and where the model came from."""
         with self._lock:
             m = self._current()
-            image = m.side is not None
+            image = m.grid is not None
             layers = []
             width = m.net.n_features
             for i, layer in enumerate(m.net.layers):
@@ -311,6 +329,8 @@ class ModelSource:
                 # a regressor's outputs are values, one a target column: their names (null for a classifier)
                 "value_names": list(m.value_names) if m.outputs == "values" else None,
                 "n_features": m.net.n_features, "image_input": image, "image_side": m.side,
+                # the (h, w) of the grey images the pad draws (null: a form); [h, h] where image_side is h
+                "image_grid": list(m.grid) if image else None,
                 "levels_top": m.levels_top if image else None,
                 # false: the file does not record its training inputs' range, so levels_top 255 is assumed
                 "levels_known": m.levels_known if image else None,
@@ -344,8 +364,8 @@ class ModelSource:
             if not 0 <= unit < dense.n_out:
                 raise ShapeError(f"unit must be in 0..{dense.n_out - 1}, got {unit}")
             w = dense.W.value[:, unit].astype(np.float64)
-            if m.side is not None and dense.n_in == m.side * m.side:
-                w = w.reshape(m.side, m.side)
+            if m.grid is not None and dense.n_in == m.grid[0] * m.grid[1]:
+                w = w.reshape(m.grid)
             return {"unit": unit, "bias": float(dense.b.value[unit]), "weights": w.tolist(),
                     "model_version": m.version}
 
@@ -391,7 +411,7 @@ class ModelSource:
                 grad_x = grad_x * (m.levels_top / 255.0)
             out.update(target=target, loss=float(value),
                        layers=[self._layer_view(t, m.first_index, with_delta=True) for t in traces],
-                       input_gradient=self._image(grad_x[0], m.side))
+                       input_gradient=self._image(grad_x[0], m.grid))
             return _all_finite(out)
 
     @staticmethod
@@ -441,13 +461,14 @@ class ModelSource:
                 raise DataError(f"input {name} is {pixels[i]:g}, beyond this {m.net.dtype.name} model's range "
                                 f"(±{largest:.4g}); give a smaller number")
             return apply_scaling(m.input_scaling, pixels.reshape(1, -1), m.net.dtype)
-        if m.side is None:
+        if m.grid is None:
             raise ShapeError(f"this model takes {m.net.n_features} inputs, not a 28x28 image nor a smaller square one; "
                              f"send them as {{\"inputs\": [{m.net.n_features} numbers]}}")
-        if pixels.shape != (m.side, m.side):
-            raise ShapeError(f"this model takes {m.side}x{m.side} images, not {pixels.shape[0]}x{pixels.shape[1]}; "
-                             f"send {m.side}x{m.side} pixels or a PNG")
-        rows = np.asarray(pixels).reshape(1, m.side * m.side)
+        h, w = m.grid
+        if pixels.shape != (h, w):
+            raise ShapeError(f"this model takes {h}x{w} images, not {pixels.shape[0]}x{pixels.shape[1]}; "
+                             f"send {h}x{w} pixels or a PNG")
+        rows = np.asarray(pixels).reshape(1, h * w)
         if m.levels_top != 255.0:
             rows = rows * (m.levels_top / 255.0)
         return apply_scaling(m.input_scaling, rows, m.net.dtype)
@@ -475,9 +496,9 @@ class ModelSource:
                 "model_file": m.path.name, "model_epoch": m.epoch, "model_version": m.version}
 
     @staticmethod
-    def _image(v: np.ndarray, side: int | None) -> list | None:
+    def _image(v: np.ndarray, grid: tuple[int, int] | None) -> list | None:
         v = np.asarray(v, dtype=np.float64)
-        return v.reshape(side, side).tolist() if side is not None and v.size == side * side else v.tolist()
+        return v.reshape(grid).tolist() if grid is not None and v.size == grid[0] * grid[1] else v.tolist()
 
     @staticmethod
     def _layer_view(t, first_index: int, *, with_delta: bool) -> dict[str, Any]:

@@ -74,23 +74,24 @@ def _number(v: Any) -> bool:
     return type(v) is float and math.isfinite(v)
 
 
-def pixels_from_json(value: Any, side: int = IMAGE_SIDE) -> np.ndarray:
-    """side x side nested lists (or side² flat) of finite numbers in 0..255 → float64 (side, side)."""
+def pixels_from_json(value: Any, side: int = IMAGE_SIDE, width: int | None = None) -> np.ndarray:
+    """side x width (width: side) nested lists (or flat) of finite numbers in 0..255 → float64 (side, width)."""
+    width = side if width is None else width
     if not isinstance(value, list):
-        raise BadRequest(400, f"pixels must be a {side}x{side} array of numbers, got {type(value).__name__}")
+        raise BadRequest(400, f"pixels must be a {side}x{width} array of numbers, got {type(value).__name__}")
     flat = value
     if len(value) == side and all(isinstance(row, list) for row in value):
-        if any(len(row) != side for row in value):
-            bad = next(len(row) for row in value if len(row) != side)
-            raise BadRequest(400, f"pixels must be {side} rows of {side} numbers; a row has {bad}")
+        if any(len(row) != width for row in value):
+            bad = next(len(row) for row in value if len(row) != width)
+            raise BadRequest(400, f"pixels must be {side} rows of {width} numbers; a row has {bad}")
         flat = [v for row in value for v in row]
-    elif len(value) != side * side:
-        raise BadRequest(400, f"pixels must be {side}x{side} (or {side * side} flat) numbers, got {len(value)} items")
+    elif len(value) != side * width:
+        raise BadRequest(400, f"pixels must be {side}x{width} (or {side * width} flat) numbers, got {len(value)} items")
     if not all(_number(v) for v in flat):
         bad = next(v for v in flat if not _number(v))
         shown = f"an integer of {len(str(abs(bad)))} digits" if type(bad) is int else json.dumps(bad)[:40]
         raise BadRequest(400, f"pixels must be finite numbers in 0..255, got {shown}")
-    arr = np.array(flat, dtype=np.float64).reshape(side, side)
+    arr = np.array(flat, dtype=np.float64).reshape(side, width)
     if arr.min() < 0 or arr.max() > 255:
         raise BadRequest(400, f"pixels must lie in 0..255 (white ink on black), got {arr.min():g}..{arr.max():g}")
     return arr
@@ -117,6 +118,22 @@ def pixels_from_png(data: bytes, style: str = "digit", side: int = IMAGE_SIDE) -
         raise BadRequest(400, "the image is not a PNG; send a PNG")
     try:
         return image_from_bytes(data, style, name="the PNG", max_pixels=MAX_IMAGE_PIXELS, side=side)
+    except Error as exc:
+        raise BadRequest(422, " ".join(str(exc).split())) from None
+
+
+def _drawing(data: bytes, style: str, side: int, grid: tuple[int, int] | None) -> np.ndarray:
+    """A drawing → the model's image: made in ``style`` and reduced to ``side`` (square grey
+    images), or for the ``grid`` (h, w) of other grey images its pixels as they are resized to
+    h×w (:func:`deltaprop.images.shaped_image_from_bytes`), as ``deltaprop predict`` reads files."""
+    from ..images import shaped_image_from_bytes
+
+    if grid is None or grid == (side, side):
+        return reduce_image(pixels_from_png(data, style, side), side)
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise BadRequest(400, "the image is not a PNG; send a PNG")
+    try:
+        return shaped_image_from_bytes(data, grid, name="the PNG", max_pixels=MAX_IMAGE_PIXELS).reshape(grid)
     except Error as exc:
         raise BadRequest(422, " ".join(str(exc).split())) from None
 
@@ -171,31 +188,32 @@ def parse_values(name: str, value: Any, *, text: bool = False) -> float | list |
 
 
 def image_and_target(content_type: str, body: bytes, query: dict[str, str],
-                     style: str = "digit", *, values: bool = False, side: int | None = IMAGE_SIDE
-                     ) -> tuple[np.ndarray, Any]:
-    """The (side, side) image (28 for a model that takes no image) and optional target a
-    predict or backward request carries (a PNG is made into inputs in ``style``, then
-    reduced to ``side``): a class id, or with ``values`` (a regressor's
+                     style: str = "digit", *, values: bool = False, side: int | None = IMAGE_SIDE,
+                     grid: tuple[int, int] | None = None) -> tuple[np.ndarray, Any]:
+    """The (side, side) image (28 for a model that takes no image; the ``grid`` (h, w) of a
+    model of other grey images) and optional target a predict or backward request carries
+    (a PNG is made into inputs as :func:`_drawing` says): a class id, or with ``values`` (a regressor's
     model) target values (:func:`parse_values`). The target is the body's ``"target"`` or
     the query's ``?target=``, whatever the body; two that differ are refused."""
     parse = parse_values if values else parse_int
-    side = IMAGE_SIDE if side is None else side
+    side = (grid[0] if grid is not None else IMAGE_SIDE) if side is None else side
+    width = grid[1] if grid is not None else side
     kind = content_type.split(";", 1)[0].strip().lower()
     query_target = parse("target", query.get("target"), text=True)
     if kind == "image/png":
-        return reduce_image(pixels_from_png(body, style, side), side), query_target
+        return _drawing(body, style, side, grid), query_target
     if kind != "application/json":
         raise BadRequest(415, f"Content-Type must be application/json or image/png, got {kind or 'none'!r}")
     fields = parse_json(body)
     if sum(key in fields for key in ("pixels", "png", "inputs")) != 1:
-        raise BadRequest(400, f"send exactly one of pixels ({side}x{side} numbers), png (base64) or inputs (the model's "
+        raise BadRequest(400, f"send exactly one of pixels ({side}x{width} numbers), png (base64) or inputs (the model's "
                               "input values)")
     if "inputs" in fields:
         image = inputs_from_json(fields["inputs"])
     elif "pixels" in fields:
-        image = pixels_from_json(fields["pixels"], side)
+        image = pixels_from_json(fields["pixels"], side, width)
     else:
-        image = reduce_image(pixels_from_png(_png_from_base64(fields["png"]), style, side), side)
+        image = _drawing(_png_from_base64(fields["png"]), style, side, grid)
     body_target = parse("target", fields.get("target"))
     if None not in (body_target, query_target) and body_target != query_target:
         raise BadRequest(400, f"two targets, {body_target} in the body and {query_target} in the query; give one")

@@ -32,6 +32,7 @@ const fmt = (v) => (v === null || v === undefined ? "–" : Math.abs(v) >= 1e4 |
 function paintImage(canvas, rows, colour) {
   const h = rows.length, w = rows[0].length;
   canvas.width = w; canvas.height = h;
+  canvas.style.height = h === w ? "" : "auto";  // a 20×30 image keeps its aspect ratio
   const ctx = canvas.getContext("2d"), img = ctx.createImageData(w, h);
   rows.forEach((row, y) => row.forEach((v, x) => {
     const [r, g, b] = colour(v), i = 4 * (y * w + x);
@@ -678,16 +679,27 @@ async function pollRun() {
 // at the training data's mean where the model standardises its inputs (else 0). The values
 // go to the server as they are, as the training file held them; the model's input scaling
 // is applied there.
+// The pad of a model of h×w grey images (image_grid) has their aspect ratio, its longer side 280
+// pixels (280×280 for a square model); a drawing of another shape than the last is cleared.
+function shapePad(m) {
+  const [h, w] = m.image_grid || [28, 28], long = Math.max(h, w);
+  const width = Math.round(280 * w / long), height = Math.round(280 * h / long);
+  if (pad.width === width && pad.height === height) return;
+  pad.width = width; pad.height = height;
+  pad.style.width = `${width}px`; pad.style.height = `${height}px`;
+  state.strokes = []; redraw();
+}
 function showInputs(m, changed) {
+  if (m.image_input) shapePad(m);
   $("drawing").hidden = !m.image_input; $("sees").hidden = !m.image_input;
   $("numbers").hidden = m.image_input; $("grad-image").hidden = !m.image_input;
   $("grad-title").textContent = m.image_input ? "∂L/∂x: which pixels would change the answer"
     : "∂L/∂x: how each input would change the loss (beside each input; negative: raising it lowers the loss)";
   if (m.image_input || (!changed && $("number-form").children.length === m.n_features)) return;
-  // images of another shape than a square gray one (20×30, 14×14 of 4 channels): said, and given as numbers
+  // images of colour (14×14 of 4 channels): said, and given as numbers
   const taken = m.input_words && !m.input_words.startsWith("rows")
-    ? `${m.input_words}, flattened to ${m.n_features} numbers in that axis order, which the pad (square gray images) cannot draw`
-    : `${m.n_features} numbers, not a square gray image (which the pad draws)`;
+    ? `${m.input_words}, flattened to ${m.n_features} numbers in that axis order, which the pad (gray images) cannot draw`
+    : `${m.n_features} numbers, not a gray image (which the pad draws)`;
   $("numbers-note").textContent = `This model takes ${taken}: give them as its training data held them` +
     (m.input_scaling !== "none" ? ` (its input scaling, ${m.input_scaling}, is applied to them).` : ".") +
     (m.feature_means ? " Each starts at its mean in the training data." : "");
@@ -730,6 +742,14 @@ const STYLE_NOTES = {
 // mean of the area it covers; its levels are scaled to the model's.
 function showStyle(style, m) {
   const code = document.createElement("code"); code.textContent = "deltaprop predict";
+  const grid = m && m.image_input && !m.image_side ? m.image_grid : null;  // h×w grey images, not square
+  if (grid) {
+    $("preview-note").replaceChildren(`Its pixels as they are (dark ink on white), resized to ${grid[0]}×${grid[1]} (each pixel `
+      + `the mean of the area it covers), not framed as a digit: the same code as `, code, ` runs on an image file for this model`
+      + (m.levels_top !== 255 ? `; its 0..255 levels reach the model as 0..${m.levels_top}.` : "."));
+    $("preview").setAttribute("aria-label", `${grid[0]} by ${grid[1]} input`);
+    return;
+  }
   const side = m && m.image_side, small = side && side !== 28;
   const framed = small && (style || "digit") === "digit";
   const reduced = small && !framed ? `, then reduced to ${side}×${side} (each pixel the mean of the area it covers)` : "";
