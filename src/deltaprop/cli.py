@@ -259,7 +259,17 @@ def _add_gradcheck(sub) -> None:
     g.add_argument("--tolerance", default="1e-6", help="largest relative error that passes (default 1e-6)")
     g.add_argument("--h", default="1e-6", help="the finite differences' step, (L(θ + h) − L(θ − h)) / 2h (default 1e-6; "
                    "a larger one where a note says the error is its rounding)")
-    g.add_argument("--seed", default="0", help="seed of the random network and examples (default 0)")
+    g.add_argument("--seed", default="0", help="seed of the random network, examples, sampled entries and dropout "
+                   "masks (default 0)")
+    g.add_argument("--max-entries", default="200", metavar="N|all",
+                   help="entries checked per parameter (and of the inputs' ∂L/∂x), a random sample where there are "
+                        "more (default 200); all checks every one, two forward passes each")
+    g.add_argument("--dropout", default="0", help="dropout rate after every hidden activation, in [0, 1), as for train "
+                   "(default 0); its masks are drawn once and held fixed during the check")
+    g.add_argument("--inference", action="store_true",
+                   help="check the inference function (dropout off) instead of the training one")
+    g.add_argument("--no-input-check", dest="check_input", action="store_false",
+                   help="check the parameters only, not ∂L/∂x (the row input x)")
     g.set_defaults(handler=cmd_gradcheck)
 
 
@@ -3300,21 +3310,42 @@ def cmd_predict(args) -> int:
 # -- gradcheck / plot / info ------------------------------------------------------------------------
 def cmd_gradcheck(args) -> int:
     cfg = TrainConfig.from_mapping({"layers": args.layers, "activation": args.activation, "output": args.output,
-                                    "loss": args.loss, "seed": args.seed}, origin="the options")
+                                    "loss": args.loss, "seed": args.seed, "dropout": args.dropout},
+                                   origin="the options")
     if not cfg.layers:
         raise ConfigError("--layers needs at least an input and an output width, e.g. 4,5,3")
     n = _int_option("--examples", args.examples)
     tol = _number_option("--tolerance", args.tolerance)
     h = _number_option("--h", args.h)
-    net = mlp(cfg.layers, activation=cfg.activation, output=cfg.output, seed=cfg.seed, dtype="float64")
+    max_entries = _max_entries_option(args.max_entries)
+    if cfg.dropout and len(cfg.layers) == 2:
+        _say(f"note: --dropout {cfg.dropout:g} is not applied: it drops hidden units, and --layers "
+             f"{','.join(map(str, cfg.layers))} has no hidden layer", err=True)
+    net = mlp(cfg.layers, activation=cfg.activation, output=cfg.output, dropout=cfg.dropout, seed=cfg.seed,
+              dtype="float64")
     rng = np.random.default_rng(cfg.seed)
     X = rng.standard_normal((n, cfg.layers[0]))
     k = cfg.layers[-1]
     y = rng.integers(0, max(k, 2), size=n) if k > 1 else rng.integers(0, 2, size=n)
-    report = gradcheck(net, cfg.build_loss(), X, y, h=h, tolerance=tol)  # the loss training would use
-    _say(f"gradient check: {' → '.join(map(str, cfg.layers))}, {cfg.activation}, {cfg.output} output, {cfg.loss}, {n} examples")
+    report = gradcheck(net, cfg.build_loss(), X, y, h=h, tolerance=tol, max_entries=max_entries,  # training's loss
+                       train=not args.inference, seed=cfg.seed, check_input=args.check_input)
+    extra = ""
+    if cfg.dropout and len(cfg.layers) > 2:
+        extra = f", dropout {cfg.dropout:g} " + ("off (inference)" if args.inference else "(masks frozen)")
+    _say(f"gradient check: {' → '.join(map(str, cfg.layers))}, {cfg.activation}, {cfg.output} output, {cfg.loss}, "
+         f"{n} examples{extra}")
     _say(report.table())
     return 0 if report.passed else 1
+
+
+def _max_entries_option(value: str) -> int | None:
+    """``--max-entries``: a positive count, or ``all`` (None: every entry)."""
+    if value.strip().lower() == "all":
+        return None
+    try:
+        return _int_option("--max-entries", value)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; give a count >= 1, or all to check every entry") from None
 
 
 def cmd_plot_history(args) -> int:
