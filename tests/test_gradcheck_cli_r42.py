@@ -12,12 +12,14 @@ import deltaprop as dp
 from cli_in_process import run_cli
 
 
-def library_table(widths, *, dropout=0.0, seed=0, examples=8, **options) -> str:
+def library_table(widths, *, dropout=0.0, seed=0, examples=8, weighted=False, **options) -> str:
     """The report ``dp.gradcheck`` gives for the network and examples the command draws."""
     net = dp.mlp(widths, activation="sigmoid", output="softmax", dropout=dropout, seed=seed, dtype="float64")
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((examples, widths[0]))
     y = rng.integers(0, widths[-1], size=examples)
+    if weighted:
+        options["sample_weight"] = rng.uniform(0, 2, size=examples)
     return dp.gradcheck(net, dp.CrossEntropy(), X, y, seed=seed, **options).table()
 
 
@@ -97,5 +99,13 @@ def test_help_names_the_options():
     res = run_cli("gradcheck", "--help")
     assert res.returncode == 0
     text = " ".join(res.stdout.split())
-    for option in ("--max-entries N|all", "--dropout DROPOUT", "--inference", "--no-input-check"):
+    for option in ("--max-entries N|all", "--dropout DROPOUT", "--inference", "--no-input-check", "--weighted"):
         assert option in text, option
+
+
+def test_weighted_checks_the_weighted_loss():
+    res = run_cli("gradcheck", "--layers", "3,4,2", "--weighted", "--seed", "5")
+    assert res.stdout.splitlines()[0].endswith("8 examples, weighted")
+    weighted = table_of(res)
+    assert weighted == library_table([3, 4, 2], seed=5, weighted=True)
+    assert weighted != library_table([3, 4, 2], seed=5)

@@ -270,6 +270,9 @@ def _add_gradcheck(sub) -> None:
                    help="check the inference function (dropout off) instead of the training one")
     g.add_argument("--no-input-check", dest="check_input", action="store_false",
                    help="check the parameters only, not ∂L/∂x (the row input x)")
+    g.add_argument("--weighted", action="store_true",
+                   help="give the examples random weights in [0, 2), scaled to mean 1 as train's fit scales them, and "
+                        "check the weighted loss (1/n) Σ w_i ℓ_i")
     g.set_defaults(handler=cmd_gradcheck)
 
 
@@ -3327,11 +3330,12 @@ def cmd_gradcheck(args) -> int:
     X = rng.standard_normal((n, cfg.layers[0]))
     k = cfg.layers[-1]
     y = rng.integers(0, max(k, 2), size=n) if k > 1 else rng.integers(0, 2, size=n)
+    weights = rng.uniform(0, 2, size=n) if args.weighted else None
     report = gradcheck(net, cfg.build_loss(), X, y, h=h, tolerance=tol, max_entries=max_entries,  # training's loss
-                       train=not args.inference, seed=cfg.seed, check_input=args.check_input)
-    extra = ""
+                       train=not args.inference, seed=cfg.seed, check_input=args.check_input, sample_weight=weights)
+    extra = ", weighted" if args.weighted else ""
     if cfg.dropout and len(cfg.layers) > 2:
-        extra = f", dropout {cfg.dropout:g} " + ("off (inference)" if args.inference else "(masks frozen)")
+        extra += f", dropout {cfg.dropout:g} " + ("off (inference)" if args.inference else "(masks frozen)")
     _say(f"gradient check: {' → '.join(map(str, cfg.layers))}, {cfg.activation}, {cfg.output} output, {cfg.loss}, "
          f"{n} examples{extra}")
     _say(report.table())
