@@ -1520,7 +1520,14 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
             return np.log(self.predict_proba(X))
 
     def predict(self, X) -> np.ndarray:
+        """The class of each row (labels a row for multilabel); outputs that are NaN or
+        infinite are a :class:`DataError`, not the first class, so ``score`` never counts them."""
         out = self._network_outputs(X)
+        if not _checks.all_finite(out):  # the argmax and a > t would call each such row classes_[0]
+            row = int(np.argwhere(~np.isfinite(out))[0][0])
+            raise DataError(f"the network's outputs are NaN or infinite for row {row} of X, so no class can be "
+                            f"chosen: its weights hold NaN or infinity, or these inputs overflow "
+                            f"{self.net_.dtype.name} through them. Check the weights (a diverged fit?) or scale X")
         if self._multilabel:
             labels = (out > 0.5).astype(np.int64)
             return scipy.sparse.csr_matrix(labels) if getattr(self, "_sparse_labels", False) else labels

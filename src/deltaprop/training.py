@@ -516,9 +516,10 @@ _is_lazy = _checks.is_lazy
 
 
 def _evaluate(net: Network, loss: Loss, X: np.ndarray, Y: np.ndarray, ids: np.ndarray | None, chunk: int = 4096,
-              *, name: str = "X"):
+              *, name: str = "X", finite: bool = False):
     """Loss and accuracy of ``net`` on a whole set, in chunks (a lazy ``X``'s read and
-    checked one at a time, a message naming it ``name``)."""
+    checked one at a time, a message naming it ``name``). ``finite``: outputs that are NaN
+    or infinite are a :class:`DataError` (``a ≥ t`` and the argmax would call them class 0)."""
     total = 0.0
     correct = 0
     n = X.shape[0]
@@ -528,6 +529,12 @@ def _evaluate(net: Network, loss: Loss, X: np.ndarray, Y: np.ndarray, ids: np.nd
         xb = (_checks.feature_rows(X, np.arange(start, stop), net.n_features, net.dtype, name=name) if lazy
               else X[start:stop])
         a = net._forward(np.ascontiguousarray(xb, dtype=net.dtype), False)
+        if finite and not _checks.all_finite(a):
+            row = start + int(np.argwhere(~np.isfinite(a))[0][0])
+            raise DataError(f"the network's outputs are NaN or infinite for row {row} of {name}, so they can be "
+                            f"neither scored nor given a class: its weights hold NaN or infinity, or these inputs "
+                            f"overflow {net.dtype.name} through them. Check the weights (a diverged run?), scale "
+                            f"{name}, or compute in dtype='float64'")
         total += float(loss.value(a, Y[start:stop])) * (stop - start)  # a loss of one's own may give np.float32
         if ids is not None:
             predicted = predictions_from_outputs(a, threshold=loss.decision_threshold)
@@ -2015,7 +2022,8 @@ def evaluate(net: Network, X, y, *, loss: Loss | None = None) -> dict[str, float
     loss is its own, ``(1/n) Σ_i ‖a_i − y_i‖²``. A multi-label classifier
     (:attr:`~deltaprop.Network.multilabel`) has no accuracy of one class a row either
     (None): compare ``net.predict(X)`` with ``y`` label by label; with no loss its loss is
-    its binary cross-entropy."""
+    its binary cross-entropy. Outputs that are NaN or infinite are a :class:`DataError`, not
+    scored (as :meth:`~deltaprop.Network.predict` refuses them)."""
     from .losses import MeanSquaredError
 
     used = loss
@@ -2030,5 +2038,5 @@ def evaluate(net: Network, X, y, *, loss: Loss | None = None) -> dict[str, float
     _checks.same_length(len(Xa), Y.shape[0])
     undecided = isinstance(used, MeanSquaredError) and "classification" not in used.config()
     ids = None if (net.gives_values and undecided) or net.multilabel else _class_ids(used, Y)
-    value, acc = _evaluate(net, used, Xa, Y, ids)
+    value, acc = _evaluate(net, used, Xa, Y, ids, finite=True)
     return {"loss": value if loss is not None or net.gives_values or net.multilabel else None, "accuracy": acc}
